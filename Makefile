@@ -1,0 +1,102 @@
+# infersim -- build, test, run, bench. See README.md.
+#   make            build build/infersim
+#   make test       unit tests and scenario regressions (installs deps if missing)
+#   make run        run scenarios/default.yaml into results.db
+#   make bench      engine and end-to-end benchmarks
+#   make sanitize   the tests under ASan and UBSan
+#   make deps       install the Debian packages (as root)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+BUILD ?= build
+PKGS := libevent sqlite3 yaml-0.1 libcurl check libsodium
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wundef
+ifeq ($(CI),true)
+WERROR ?= -Werror
+endif
+OPT ?= -O2
+BASE_CFLAGS := -std=c11 -ffp-contract=off $(OPT) -g $(WARN) $(WERROR) \
+	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+ALL_CFLAGS = $(BASE_CFLAGS) $(SAN) $(PKG_CFLAGS) $(CFLAGS) -DINFERSIM_GIT_REV='"$(GIT_REV)"'
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lm
+
+LIB_SRCS := $(wildcard util/*.c node/*.c consensus/*.c sim/*.c scenarios/*.c metrics/*.c testbed/*.c)
+TOOL_SRCS := $(wildcard tools/*.c)
+TEST_SRCS := $(wildcard tests/*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
+HEADERS := $(wildcard */*.h)
+
+.PHONY: all test check run bench sanitize deps deps-check install clean lint
+
+all: $(BUILD)/infersim
+
+$(BUILD)/obj/%.o: %.c $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libinfersim.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/infersim: $(TOOL_OBJS) $(BUILD)/libinfersim.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJS) $(BUILD)/libinfersim.a $(LIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJS) $(BUILD)/libinfersim.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(BUILD)/libinfersim.a $(LIBS)
+
+$(BUILD)/bench: $(BENCH_OBJS) $(BUILD)/libinfersim.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BENCH_OBJS) $(BUILD)/libinfersim.a $(LIBS)
+
+deps:
+	@sh tools/deps.sh install
+
+deps-check:
+	@sh tools/deps.sh ensure
+
+# The unit suites and the scenario regressions (which run the real binary)
+# share one Check runner, so the run ends in one Check summary line.
+test: deps-check
+	@$(MAKE) --no-print-directory $(BUILD)/infersim $(BUILD)/run_tests
+	INFERSIM_BIN=$(BUILD)/infersim $(BUILD)/run_tests
+
+check: test
+
+run: deps-check
+	@$(MAKE) --no-print-directory $(BUILD)/infersim
+	$(BUILD)/infersim run scenarios/default.yaml --db results.db
+
+bench: deps-check
+	@$(MAKE) --no-print-directory $(BUILD)/bench $(BUILD)/infersim
+	INFERSIM_BIN=$(BUILD)/infersim $(BUILD)/bench
+
+sanitize: deps-check
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+		build/asan/infersim build/asan/run_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		INFERSIM_BIN=build/asan/infersim INFERSIM_SANITIZE=1 build/asan/run_tests
+
+# Layering rules: node/ and consensus/ see only util/ and libc; no clock or
+# rand() outside testbed/ and tools/.
+lint:
+	@sh tools/lint.sh
+
+install: $(BUILD)/infersim
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/infersim/scenarios
+	install -m 0755 $(BUILD)/infersim $(DESTDIR)$(PREFIX)/bin/infersim
+	install -m 0644 scenarios/*.yaml $(DESTDIR)$(PREFIX)/share/infersim/scenarios/
+
+clean:
+	rm -rf build

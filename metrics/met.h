@@ -1,0 +1,135 @@
+/* met.h -- the results database (SQLite). One file holds many runs; every
+ * table is keyed by run_id; the schema is versioned (PRAGMA user_version =
+ * MET_SCHEMA_VERSION) and documented in metrics/README.md. The database is
+ * in WAL mode and rows are written in batched transactions. metrics/ only
+ * observes: nothing here feeds back into a simulation.
+ *
+ * A run's life: met_run_begin inserts runs(status 'running') and its params
+ * in one transaction; rows stream in through the add calls (batched);
+ * met_run_finish commits everything and sets the final status
+ * ('completed', 'failed' or 'aborted'). A process killed in between leaves
+ * 'running', which `infersim runs` shows as incomplete. */
+#ifndef MET_MET_H
+#define MET_MET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "scenarios/scn.h"
+
+#define MET_SCHEMA_VERSION 1
+
+#define MET_EOPEN -1      /* cannot open or create the file */
+#define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
+#define MET_ESCHEMA -3    /* file has a newer schema, or is not an infersim db */
+#define MET_ENOTABLE -4   /* export: unknown table */
+#define MET_ENORUN -5     /* no such run */
+#define MET_EIO -6        /* writing the export failed */
+
+typedef struct met_db met_db;
+
+typedef enum met_format { MET_FORMAT_CSV = 0, MET_FORMAT_JSON, MET_FORMAT_JSONL } met_format;
+
+typedef struct met_run_info {
+    const char *name;
+    const char *scenario_sha256;
+    const char *git_rev;
+    const char *mode;                /* "sim" (the testbed later adds "testbed") */
+    uint64_t seed;
+    uint32_t nodes;
+} met_run_info;
+
+typedef struct met_run_totals {
+    uint64_t wall_ms;
+    uint64_t sim_ns;
+    uint64_t events;
+    uint64_t trace_hash;             /* stored as 16 lowercase hex digits */
+    const char *check;               /* NULL, "passed" or "failed" */
+    const char *error;               /* NULL, or why the run failed */
+} met_run_totals;
+
+typedef struct met_node_row {
+    uint32_t node_id;
+    const char *class_name;
+    const char *region;
+    const char *behaviour;           /* "honest" until later issues */
+    uint64_t messages_sent;
+    uint64_t bytes_sent;
+    uint64_t messages_received;
+    uint64_t bytes_received;
+    uint64_t rejected;               /* failed authentication or validation */
+    uint64_t delivered;              /* rumors delivered to the application */
+    uint64_t crashes;
+} met_node_row;
+
+typedef struct met_message_row {
+    const char *type;
+    uint64_t sent;
+    uint64_t bytes_sent;
+    uint64_t delivered;
+    uint64_t bytes_delivered;
+    uint64_t dropped_loss;
+    uint64_t dropped_partition;
+    uint64_t dropped_crashed;
+    uint64_t duplicated;
+    uint64_t reordered;
+    uint64_t corrupted;
+    uint64_t rejected;
+} met_message_row;
+
+typedef struct met_fault_row {
+    uint32_t fault_index;            /* position in the scenario's faults list */
+    const char *kind;
+    const char *action;              /* "start" or "end" */
+    uint64_t t_ns;
+    uint32_t nodes_affected;
+    const char *detail;
+} met_fault_row;
+
+/* Opens or creates 'path', creating or checking the schema. On success
+ * *out is owned by the caller (met_db_close). Returns 0 or a MET_E* code;
+ * on error *out is NULL and, if 'why' is non-NULL, a message is copied
+ * into why[why_size]. */
+int met_db_open(const char *path, met_db **out, char *why, size_t why_size);
+/* Commits any open batch and closes. NULL is a no-op. */
+void met_db_close(met_db *db);
+/* Last SQLite error message; valid until the next call on 'db'. */
+const char *met_db_errmsg(const met_db *db);
+const char *met_strerror(int code);
+
+/* Inserts the run (status 'running', started_at now in UTC ISO-8601) and its
+ * params in one committed transaction, so the run is visible at once. */
+int met_run_begin(met_db *db, const met_run_info *info, const scn_param *params,
+                  size_t param_count, int64_t *run_id_out);
+
+/* Buffered writes inside a batch transaction committed every few thousand
+ * rows, and at met_flush / met_run_finish. */
+int met_timeseries_add(met_db *db, int64_t run_id, uint64_t t_ns, const char *name, double value);
+int met_fault_add(met_db *db, int64_t run_id, const met_fault_row *row);
+int met_nodes_add(met_db *db, int64_t run_id, const met_node_row *rows, size_t count);
+int met_messages_add(met_db *db, int64_t run_id, const met_message_row *rows, size_t count);
+/* A run-level measured value, e.g. delivery_ratio or latency_p99_ns. */
+int met_metric_add(met_db *db, int64_t run_id, const char *name, double value);
+/* An expectation's outcome: metric, operator text (">="), expected, actual. */
+int met_expect_add(met_db *db, int64_t run_id, const char *metric, const char *op,
+                   double expected, double actual, int passed);
+/* Commits the open batch. */
+int met_flush(met_db *db);
+
+/* Commits everything, then sets status, finished_at and totals. */
+int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run_totals *totals);
+
+/* Writes a table of runs (id, name, seed, status, events, sim time, wall
+ * time; 'running' shown as "running (incomplete)") to 'out'. */
+int met_runs_list(met_db *db, FILE *out);
+
+/* Writes 'table' (every row, or one run's when run_id > 0) in 'format'.
+ * Tables: runs, params, nodes, faults, timeseries, messages, metrics,
+ * expectations. Returns MET_ENOTABLE for any other name. */
+int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out);
+
+/* Whether run_id exists (1), does not (0), or an error (< 0). */
+int met_run_exists(met_db *db, int64_t run_id);
+
+#endif

@@ -1,0 +1,168 @@
+/* node.h -- one network participant as a pure state machine (sans-IO).
+ * A driver (sim/ or testbed/) hands the node one event at a time with the
+ * current time, and drains the effects the node appended to an outbox:
+ * sends, timer requests, outputs and observations. The node never reads a
+ * clock, never calls rand() (its randomness is a util_prng stream the driver
+ * seeds from (run seed, node id, NODE)), never touches a socket or a file.
+ *
+ * The protocol implemented here is gossip dissemination of rumors (push, or
+ * push-pull with anti-entropy digests), with duplicate suppression. Later
+ * protocols reuse it to spread commitments and votes.
+ *
+ * Messages have one wire encoding (node_message_encode/decode), shared by
+ * the simulator (which charges node_message_wire_size to bandwidth) and the
+ * testbed (which writes the bytes to TCP). */
+#ifndef NODE_NODE_H
+#define NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/prng.h"
+
+#define NODE_WIRE_VERSION 1
+#define NODE_HEADER_BYTES 48          /* encoded header, before payload and tag */
+#define NODE_TAG_BYTES 8              /* 64-bit MAC after the payload */
+#define NODE_OUTBOX_MAX 256
+#define NODE_PAYLOAD_MAX (64u << 20)  /* largest payload a decoder accepts */
+
+#define NODE_EMALFORMED -1            /* decode: truncated, bad version or type */
+#define NODE_ETOOBIG -2               /* decode/encode: payload over the limit or buffer too small */
+
+typedef enum node_message_type {
+    NODE_MESSAGE_RUMOR = 1,          /* one rumor: id, origin, publish time, payload */
+    NODE_MESSAGE_PULL = 2,           /* digest: first missing id + bitmap of the next 64 */
+    NODE_MESSAGE_TYPE_COUNT = 3      /* one past the last type */
+} node_message_type;
+
+/* A message as the node sees it. 'payload_bytes' is the length of the
+ * payload that follows the header on the wire; gossip payloads are opaque
+ * and synthetic, so only their length travels in the simulator. */
+typedef struct node_message {
+    uint8_t type;                    /* node_message_type */
+    uint8_t flags;
+    uint16_t reserved;
+    uint32_t source;                 /* sender of this hop */
+    uint32_t dest;                   /* receiver of this hop */
+    uint32_t origin;                 /* RUMOR: publisher */
+    uint64_t rumor_id;               /* RUMOR: id; PULL: first id not yet held */
+    uint64_t origin_ns;              /* RUMOR: publish time */
+    uint64_t bitmap;                 /* PULL: bit i = holds rumor_id + 1 + i */
+    uint32_t payload_bytes;
+    uint32_t hops;                   /* RUMOR: hops from the origin */
+} node_message;
+
+/* Bytes the message occupies on the wire: header + payload + tag. */
+static inline uint64_t node_message_wire_size(const node_message *message)
+{
+    return (uint64_t)NODE_HEADER_BYTES + message->payload_bytes + NODE_TAG_BYTES;
+}
+
+/* Encodes the header (little-endian, NODE_HEADER_BYTES) into 'buffer'.
+ * Returns NODE_HEADER_BYTES, or NODE_ETOOBIG if 'capacity' is too small. */
+int node_message_encode_header(const node_message *message, uint8_t *buffer, size_t capacity);
+
+/* Decodes a header from untrusted bytes. Returns 0, or NODE_EMALFORMED for
+ * a short buffer, wrong version, unknown type or a payload over the limit.
+ * Never asserts on the bytes. */
+int node_message_decode_header(const uint8_t *buffer, size_t size, node_message *message_out);
+
+const char *node_message_type_name(uint8_t type);
+const char *node_strerror(int code);
+
+typedef enum node_event_kind {
+    NODE_EVENT_START = 1,            /* run start */
+    NODE_EVENT_MESSAGE,              /* 'message' arrived (already authenticated) */
+    NODE_EVENT_TIMER,                /* timer 'timer_id' fired */
+    NODE_EVENT_PUBLISH,              /* workload: publish rumor 'rumor_id' now */
+    NODE_EVENT_RECOVER               /* back after a crash; state was kept */
+} node_event_kind;
+
+typedef struct node_event {
+    node_event_kind kind;
+    uint64_t timer_id;
+    uint64_t rumor_id;
+    uint32_t payload_bytes;          /* PUBLISH */
+    const node_message *message;     /* MESSAGE; borrowed for the call */
+} node_event;
+
+typedef enum node_effect_kind {
+    NODE_EFFECT_SEND = 1,            /* send 'message' to message.dest */
+    NODE_EFFECT_TIMER,               /* fire TIMER 'timer_id' at 'at_ns' */
+    NODE_EFFECT_OUTPUT,              /* rumor delivered to the application */
+    NODE_EFFECT_OBSERVE              /* a counter for metrics */
+} node_effect_kind;
+
+typedef enum node_observation {
+    NODE_OBS_DUPLICATE = 1,          /* a rumor already held arrived again */
+    NODE_OBS_PULL_SERVED             /* rumors returned to a pull */
+} node_observation;
+
+typedef struct node_effect {
+    node_effect_kind kind;
+    uint32_t observation;            /* OBSERVE: node_observation */
+    uint64_t at_ns;                  /* TIMER */
+    uint64_t timer_id;               /* TIMER */
+    uint64_t rumor_id;               /* OUTPUT */
+    uint64_t origin_ns;              /* OUTPUT: publish time */
+    uint64_t value;                  /* OBSERVE: amount */
+    node_message message;            /* SEND */
+} node_effect;
+
+/* Caller-owned effect list, reused across calls: no allocation per event. */
+typedef struct node_outbox {
+    uint32_t count;
+    node_effect effects[NODE_OUTBOX_MAX];
+} node_outbox;
+
+typedef enum node_gossip_mode { NODE_GOSSIP_PUSH = 0, NODE_GOSSIP_PUSHPULL } node_gossip_mode;
+
+typedef struct node_config {
+    uint32_t node_id;
+    uint32_t node_count;             /* peers are every other node id */
+    node_gossip_mode mode;
+    uint32_t fanout;                 /* 1 .. node_count - 1 */
+    uint64_t pull_interval_ns;       /* PUSHPULL: > 0 */
+    uint32_t pull_max;               /* PUSHPULL: rumors answered per pull */
+    uint64_t rumor_capacity;         /* rumor ids are 0 .. rumor_capacity - 1 */
+} node_config;
+
+/* Per-node state. Small on purpose: the seen-set lives in caller storage. */
+typedef struct node {
+    node_config config;
+    util_prng prng;
+    uint64_t *seen_bits;             /* borrowed: rumor_capacity bits, zeroed */
+    uint64_t *origin_ns;             /* borrowed: per rumor publish time (or NULL) */
+    uint64_t first_missing;          /* lowest rumor id not held */
+    uint64_t held_count;
+    uint64_t highest_held_plus_one;
+    uint64_t timer_generation;
+} node;
+
+/* Words of seen-set storage a node needs for 'rumor_capacity' rumors. */
+static inline size_t node_seen_words(uint64_t rumor_capacity)
+{
+    return (size_t)((rumor_capacity + 63) / 64);
+}
+
+/* Initialises 'self' in caller memory. 'seen_bits' (node_seen_words words,
+ * zeroed) and 'origin_ns' (rumor_capacity entries, used by push-pull to
+ * answer pulls; may be NULL in push mode) are borrowed for the node's life.
+ * 'prng' is copied. Cannot fail; config is ASSERTed (the scenario loader has
+ * validated it). */
+void node_init(node *self, const node_config *config, const util_prng *prng,
+               uint64_t *seen_bits, uint64_t *origin_ns);
+
+/* Handles one event at 'now_ns', appending effects to 'outbox' (which the
+ * caller cleared). Returns 0, or NODE_EMALFORMED for a message that fails
+ * validation (wrong dest, rumor id out of range): counted by the caller and
+ * dropped, with no effects. */
+int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_outbox *outbox);
+
+static inline bool node_holds(const node *self, uint64_t rumor_id)
+{
+    return (self->seen_bits[rumor_id >> 6] >> (rumor_id & 63)) & 1u;
+}
+
+#endif

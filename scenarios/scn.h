@@ -1,0 +1,219 @@
+/* scn.h -- scenarios: YAML in, a validated plain-C scenario struct out.
+ * This is the only layer that sees libyaml. The drivers (sim/, testbed/)
+ * consume scn_scenario and never parse text. Every bound a driver needs
+ * (nodes, regions, classes, faults, messages) is known from the struct.
+ *
+ * Loading is all-or-nothing: on any error nothing is returned but an
+ * scn_error naming file:line:col, and the caller writes nothing. */
+#ifndef SCN_SCN_H
+#define SCN_SCN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCN_NAME_MAX 64
+#define SCN_REGIONS_MAX 16
+#define SCN_CLASSES_MAX 16
+#define SCN_FAULTS_MAX 256
+#define SCN_EXPECT_MAX 32
+#define SCN_SELECTOR_IDS_MAX 64
+#define SCN_GROUPS_MAX 8
+#define SCN_NODES_MAX 2000000u
+#define SCN_MESSAGES_MAX 10000000u
+#define SCN_PATH_MAX 512
+
+/* Error codes (negative, libuv style). */
+#define SCN_EPARSE -1    /* YAML syntax */
+#define SCN_ESCHEMA -2   /* unknown key, wrong type, out of range */
+#define SCN_EIO -3       /* cannot read the file */
+#define SCN_ENOMEM -4
+#define SCN_EUSAGE -5    /* malformed --set override */
+
+typedef struct scn_error {
+    char file[SCN_PATH_MAX];
+    uint32_t line;           /* 1-based; 0 when not tied to a position */
+    uint32_t column;         /* 1-based */
+    char message[256];
+} scn_error;
+
+typedef enum scn_latency_kind {
+    SCN_LATENCY_CONSTANT = 0,
+    SCN_LATENCY_UNIFORM,
+    SCN_LATENCY_NORMAL,
+    SCN_LATENCY_LOGNORMAL
+} scn_latency_kind;
+
+/* The per-link latency model. A link's base latency is sampled once per
+ * unordered node pair (stream LINK) and fixed for the run. */
+typedef struct scn_latency {
+    scn_latency_kind kind;
+    uint64_t value_ns;       /* constant: the value; normal: mean; lognormal: median */
+    uint64_t min_ns;         /* uniform: lower bound; also the floor for normal */
+    uint64_t max_ns;         /* uniform: upper bound */
+    uint64_t stddev_ns;      /* normal */
+    double sigma;            /* lognormal shape (of the underlying normal) */
+} scn_latency;
+
+typedef struct scn_network {
+    scn_latency latency;
+    /* Base one-way latency between regions, added to the model's sample.
+     * Indexed by region index in scn_nodes.regions; all zero when absent. */
+    uint64_t region_latency_ns[SCN_REGIONS_MAX][SCN_REGIONS_MAX];
+    bool has_region_matrix;
+    uint64_t jitter_ns;           /* per message uniform extra in [0, jitter) */
+    uint64_t bandwidth_bps;       /* default per-node uplink, bits per second */
+    double loss;                  /* probability a message is dropped */
+    double duplicate;             /* probability a message is delivered twice */
+    double reorder;               /* probability a message skips link FIFO... */
+    uint64_t reorder_delay_ns;    /* ...and is held this much longer (uniform 0..x) */
+    double corrupt;               /* probability a bit is flipped in flight */
+} scn_network;
+
+typedef struct scn_class {
+    char name[SCN_NAME_MAX];
+    double fraction;
+    uint64_t bandwidth_bps;       /* uplink; 0 = network.bandwidth */
+} scn_class;
+
+typedef struct scn_region {
+    char name[SCN_NAME_MAX];
+    double fraction;
+} scn_region;
+
+typedef struct scn_nodes {
+    uint32_t count;
+    uint32_t class_count;         /* >= 1 (a default class "default" if none given) */
+    scn_class classes[SCN_CLASSES_MAX];
+    uint32_t region_count;        /* >= 1 (a default region "default" if none given) */
+    scn_region regions[SCN_REGIONS_MAX];
+} scn_nodes;
+
+typedef enum scn_gossip_mode { SCN_GOSSIP_PUSH = 0, SCN_GOSSIP_PUSHPULL } scn_gossip_mode;
+
+typedef struct scn_gossip {
+    scn_gossip_mode mode;
+    uint32_t fanout;              /* peers a node forwards a new rumor to */
+    uint64_t pull_interval_ns;    /* push-pull: anti-entropy period per node */
+    uint32_t pull_max;            /* push-pull: rumors returned per pull at most */
+} scn_gossip;
+
+typedef enum scn_arrival { SCN_ARRIVAL_POISSON = 0, SCN_ARRIVAL_CONSTANT } scn_arrival;
+
+typedef struct scn_workload {
+    uint32_t messages;            /* rumors published over the run */
+    double rate_per_s;            /* mean publications per simulated second */
+    scn_arrival arrival;
+    uint64_t start_ns;            /* first publication not before this */
+    uint32_t size_bytes;          /* payload size of one rumor */
+} scn_workload;
+
+/* A node selector: the union of every part given. */
+typedef struct scn_selector {
+    bool all;
+    uint32_t id_count;
+    uint32_t ids[SCN_SELECTOR_IDS_MAX];
+    bool has_range;
+    uint32_t range_first;         /* inclusive */
+    uint32_t range_last;          /* inclusive */
+    double fraction;              /* 0 = none; chosen with stream (FAULT, index) */
+    int32_t class_index;          /* -1 = none */
+    int32_t region_index;         /* -1 = none */
+} scn_selector;
+
+typedef enum scn_fault_kind {
+    SCN_FAULT_CRASH = 0,          /* selected nodes stop; recover at 'until' */
+    SCN_FAULT_PARTITION,          /* groups cannot reach each other until 'until' */
+    SCN_FAULT_LOSS,               /* extra loss on messages from/to selected nodes */
+    SCN_FAULT_DUPLICATE,
+    SCN_FAULT_REORDER,
+    SCN_FAULT_CORRUPT,
+    SCN_FAULT_DELAY               /* latency spike: extra delay_ns */
+} scn_fault_kind;
+
+typedef enum scn_partition_shape {
+    SCN_PARTITION_GROUPS = 0,     /* explicit groups; unlisted nodes form one more */
+    SCN_PARTITION_HALVES,         /* ids below count/2 versus the rest */
+    SCN_PARTITION_REGIONS,        /* every region on its own */
+    SCN_PARTITION_ISOLATE         /* each selected node alone */
+} scn_partition_shape;
+
+typedef struct scn_fault {
+    scn_fault_kind kind;
+    uint64_t at_ns;
+    uint64_t until_ns;            /* UINT64_MAX = never heals / recovers */
+    scn_selector nodes;           /* crash, link faults, isolate */
+    double probability;           /* loss, duplicate, reorder, corrupt */
+    uint64_t delay_ns;            /* delay; reorder hold */
+    scn_partition_shape shape;
+    uint32_t group_count;
+    scn_selector groups[SCN_GROUPS_MAX];
+    uint32_t line;                /* where it was written, for messages */
+} scn_fault;
+
+typedef enum scn_cmp { SCN_CMP_EQ = 0, SCN_CMP_LE, SCN_CMP_LT, SCN_CMP_GE, SCN_CMP_GT } scn_cmp;
+
+/* One expectation: metric OP value, e.g. delivery_ratio >= 0.99. Durations
+ * are stored in nanoseconds. Known metrics are listed in scenarios/README.md. */
+typedef struct scn_expect {
+    char metric[SCN_NAME_MAX];
+    scn_cmp cmp;
+    double value;
+    char text[SCN_NAME_MAX];      /* as written, for messages */
+} scn_expect;
+
+typedef struct scn_output {
+    char db[SCN_PATH_MAX];        /* default "results.db"; --db overrides */
+    uint64_t sample_interval_ns;  /* timeseries period; 0 = off */
+} scn_output;
+
+/* One flattened key of the effective scenario, e.g. "network.loss" = "0.01". */
+typedef struct scn_param {
+    char *key;
+    char *value;
+} scn_param;
+
+typedef struct scn_scenario {
+    char name[SCN_NAME_MAX];
+    char source_path[SCN_PATH_MAX];
+    uint64_t seed;
+    uint64_t duration_ns;
+    scn_network network;
+    scn_nodes nodes;
+    scn_gossip gossip;
+    scn_workload workload;
+    uint32_t fault_count;
+    scn_fault faults[SCN_FAULTS_MAX];
+    uint32_t expect_count;
+    scn_expect expects[SCN_EXPECT_MAX];
+    scn_output output;
+    /* Effective scenario after overrides, flattened and sorted by key. */
+    size_t param_count;
+    scn_param *params;
+    char sha256_hex[65];          /* over the flattened params, canonical */
+} scn_scenario;
+
+/* Loads 'path', applies each "a.b.c=value" in 'overrides' (in order) and
+ * validates. On success *out is a new scenario owned by the caller (free with
+ * scn_destroy) and 0 is returned. On failure returns a negative SCN_E* code,
+ * fills *error and leaves *out NULL. */
+int scn_load_file(const char *path, const char *const *overrides, size_t override_count,
+                  scn_scenario **out, scn_error *error);
+
+/* As scn_load_file, from text in memory; 'name' stands for the file name in
+ * error messages. */
+int scn_load_string(const char *name, const char *text, const char *const *overrides,
+                    size_t override_count, scn_scenario **out, scn_error *error);
+
+/* Frees everything owned by 'scenario'; NULL is a no-op. */
+void scn_destroy(scn_scenario *scenario);
+
+/* Writes "file:line:col: message" (or "file: message" when line is 0). */
+void scn_error_format(const scn_error *error, char *buffer, size_t size);
+
+const char *scn_strerror(int code);
+
+/* Metric names an expectation may use; NULL-terminated. */
+extern const char *const scn_expect_metrics[];
+
+#endif

@@ -1,0 +1,89 @@
+/* queue.h -- the simulator's pending-event set. Events are ordered by
+ * (at_ns, seq): equal instants fire in the order they were pushed, never by
+ * address. Two implementations share one contract so they can be measured
+ * against each other (bench/bench.c, hold model): a 4-ary implicit heap
+ * (sim_heap) and a calendar queue (sim_calq). sim_queue is the one the
+ * engine uses: whichever measured faster. Storage grows by doubling, so a
+ * steady-state run allocates nothing per event. */
+#ifndef SIM_QUEUE_H
+#define SIM_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One pending event, stored by value. 'kind', 'arg' and 'arg2' belong to the
+ * driver; the queue only orders. */
+typedef struct sim_event {
+    uint64_t at_ns;
+    uint64_t seq;   /* assigned by the queue at push: strictly increasing */
+    uint32_t kind;
+    uint32_t arg;
+    uint64_t arg2;
+} sim_event;
+
+_Static_assert(sizeof(sim_event) == 32, "sim_event is four words");
+
+/* Returns true when a fires before b: (at_ns, seq) lexicographic. */
+static inline bool sim_event_before(const sim_event *a, const sim_event *b)
+{
+    if (a->at_ns != b->at_ns) {
+        return a->at_ns < b->at_ns;
+    }
+    return a->seq < b->seq;
+}
+
+/* ---- 4-ary heap ---- */
+typedef struct sim_heap {
+    sim_event *events;
+    size_t count;
+    size_t capacity;
+    uint64_t next_seq;
+} sim_heap;
+
+/* Caller provides the struct. Returns 0 or -1 when 'capacity_hint' events
+ * cannot be allocated. */
+int sim_heap_init(sim_heap *heap, size_t capacity_hint);
+void sim_heap_deinit(sim_heap *heap);
+/* Returns 0, or -1 when growing fails (out of memory). */
+int sim_heap_push(sim_heap *heap, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2);
+/* Removes the earliest event into *out; false when empty. */
+bool sim_heap_pop(sim_heap *heap, sim_event *out);
+/* Earliest event without removing it, or NULL when empty. */
+const sim_event *sim_heap_peek(const sim_heap *heap);
+static inline size_t sim_heap_count(const sim_heap *heap) { return heap->count; }
+
+/* ---- calendar queue (Brown 1988) with resizing ---- */
+typedef struct sim_calq sim_calq;   /* fields in queue.c's private struct below */
+struct sim_calq {
+    sim_event *events;       /* slab of all stored events */
+    uint32_t *next;          /* per-slab-slot link within a bucket, or free list */
+    uint32_t *bucket_head;   /* per bucket: sorted singly linked list */
+    size_t bucket_count;
+    uint64_t bucket_width_ns;
+    size_t count;
+    size_t capacity;
+    uint32_t free_head;
+    size_t current_bucket;
+    uint64_t current_top_ns;  /* upper time edge of current bucket this year */
+    uint64_t last_popped_ns;
+    uint64_t next_seq;
+    size_t resize_grow_at;
+    size_t resize_shrink_at;
+};
+
+int sim_calq_init(sim_calq *calq, size_t capacity_hint);
+void sim_calq_deinit(sim_calq *calq);
+int sim_calq_push(sim_calq *calq, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2);
+bool sim_calq_pop(sim_calq *calq, sim_event *out);
+static inline size_t sim_calq_count(const sim_calq *calq) { return calq->count; }
+
+/* ---- the engine's queue: the faster of the two on the hold benchmark ---- */
+typedef sim_heap sim_queue;
+#define sim_queue_init sim_heap_init
+#define sim_queue_deinit sim_heap_deinit
+#define sim_queue_push sim_heap_push
+#define sim_queue_pop sim_heap_pop
+#define sim_queue_count sim_heap_count
+
+#endif

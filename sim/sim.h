@@ -1,0 +1,91 @@
+/* sim.h -- the discrete-event engine and simulated world. sim_run builds a
+ * world from a validated scenario (nodes placed into classes and regions,
+ * the network, the workload, the fault schedule), then pops events in
+ * (time, sequence) order, hands each to its node (node/) or to the network
+ * (net.h), and drains the node's effects. Simulated time is integer
+ * nanoseconds. Single-threaded, deterministic: the same scenario and seed
+ * give the same event sequence, summarised by trace_hash.
+ *
+ * sim/ never writes files: results come back in sim_result, and streaming
+ * rows (faults applied, timeseries samples, progress) go to a sim_observer
+ * that the caller wires to metrics/ or to nothing. */
+#ifndef SIM_SIM_H
+#define SIM_SIM_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node/node.h"
+#include "scenarios/scn.h"
+#include "sim/net.h"
+#include "util/hist.h"
+
+#define SIM_ENOMEM -1
+#define SIM_EINVAL -2
+
+typedef struct sim_observer {
+    void *context;
+    /* A fault started or ended. Strings valid for the call. May be NULL. */
+    void (*on_fault)(void *context, uint32_t fault_index, const char *kind, const char *action,
+                     uint64_t t_ns, uint32_t nodes_affected, const char *detail);
+    /* One timeseries sample. May be NULL. */
+    void (*on_sample)(void *context, uint64_t t_ns, const char *name, double value);
+    /* Called about every 65536 events. May be NULL. */
+    void (*on_progress)(void *context, uint64_t sim_ns, uint64_t events);
+} sim_observer;
+
+typedef struct sim_node_stats {
+    uint64_t messages_sent;
+    uint64_t bytes_sent;
+    uint64_t messages_received;
+    uint64_t bytes_received;
+    uint64_t rejected;
+    uint64_t delivered;
+    uint64_t crashes;
+} sim_node_stats;
+
+typedef struct sim_type_stats {
+    uint64_t sent;
+    uint64_t bytes_sent;
+    uint64_t delivered;
+    uint64_t bytes_delivered;
+    uint64_t dropped[NET_DROP_COUNT];
+    uint64_t duplicated;
+    uint64_t reordered;
+    uint64_t corrupted;
+    uint64_t rejected;
+} sim_type_stats;
+
+typedef struct sim_result {
+    uint64_t events;
+    uint64_t sim_ns;                 /* simulated time reached */
+    uint64_t trace_hash;
+    bool interrupted;                /* the stop flag was raised */
+    uint32_t node_count;
+    sim_node_stats *nodes;           /* node_count entries */
+    uint16_t *class_of;              /* node_count entries: scenario class index */
+    uint16_t *region_of;             /* node_count entries: scenario region index */
+    sim_type_stats types[NODE_MESSAGE_TYPE_COUNT];
+    uint64_t rumors_published;
+    uint64_t deliveries;             /* (rumor, non-origin node) first receipts */
+    uint64_t deliveries_expected;    /* published * (node_count - 1) */
+    util_hist latency;               /* publish -> first receipt, ns */
+} sim_result;
+
+/* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop
+ * may be NULL). On success returns 0 and *out (free with
+ * sim_result_destroy). Returns SIM_ENOMEM when the world cannot be
+ * allocated. */
+int sim_run(const scn_scenario *scenario, const sim_observer *observer,
+            volatile sig_atomic_t *stop, sim_result **out);
+
+void sim_result_destroy(sim_result *result);
+
+/* A run-level metric by name (the names in scn_expect_metrics). Durations in
+ * nanoseconds. Returns 0, or SIM_EINVAL for an unknown name. */
+int sim_result_metric(const sim_result *result, const char *name, double *value_out);
+
+const char *sim_strerror(int code);
+
+#endif

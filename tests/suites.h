@@ -1,0 +1,22 @@
+/* suites.h -- every Check suite of the test runner, one per module file
+ * tests/test_<module>.c. tests/main.c runs them all in one SRunner so the
+ * run ends in one Check summary line. */
+#ifndef TESTS_SUITES_H
+#define TESTS_SUITES_H
+
+#include <check.h>
+
+Suite *test_util_suite(void);      /* tests/test_util.c: prng, hist, alloc, hash */
+Suite *test_queue_suite(void);     /* tests/test_queue.c */
+Suite *test_net_suite(void);       /* tests/test_net.c */
+Suite *test_node_suite(void);      /* tests/test_node.c */
+Suite *test_scn_suite(void);       /* tests/test_scn.c */
+Suite *test_met_suite(void);       /* tests/test_met.c */
+Suite *test_sim_suite(void);       /* tests/test_sim.c */
+Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
+
+/* Path of the infersim binary under test (env INFERSIM_BIN, default
+ * build/infersim). */
+const char *test_infersim_bin(void);
+
+#endif

@@ -1,0 +1,28 @@
+/* alloc.h -- the one allocation hook of infersim (Lua's lua_Alloc). Every
+ * module allocates through util_malloc/util_calloc/util_realloc/util_free so
+ * tests can make the Nth allocation fail and check the OOM paths. The hook is
+ * process-global and not thread-safe; infersim is single-threaded. */
+#ifndef UTIL_ALLOC_H
+#define UTIL_ALLOC_H
+
+#include <stddef.h>
+
+/* Same contract as realloc(ptr, size), with size 0 meaning free(ptr). */
+typedef void *(*util_alloc_fn)(void *ctx, void *ptr, size_t size);
+
+/* Installs 'fn' (NULL restores the libc default). Cannot fail. */
+void util_alloc_set_hook(util_alloc_fn fn, void *ctx);
+
+/* Test helper: the 'nth' allocation from now on (1-based) and every later
+ * one fail and return NULL; 0 disables failure injection. Cannot fail. */
+void util_alloc_fail_after(unsigned long nth);
+
+/* Return NULL on failure (or injected failure); size 0 returns NULL. */
+void *util_malloc(size_t size);
+void *util_calloc(size_t count, size_t size);
+void *util_realloc(void *ptr, size_t size);
+/* Duplicates a NUL-terminated string, or NULL on failure. */
+char *util_strdup(const char *text);
+void util_free(void *ptr);
+
+#endif

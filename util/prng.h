@@ -1,0 +1,48 @@
+/* prng.h -- deterministic pseudo-random streams. infersim never calls
+ * rand(): every consumer owns a util_prng derived from (run seed, node id,
+ * purpose), so adding a node or a fault never shifts another stream.
+ * The generator is xoshiro256** seeded through splitmix64. */
+#ifndef UTIL_PRNG_H
+#define UTIL_PRNG_H
+
+#include <stdint.h>
+
+typedef struct util_prng {
+    uint64_t state[4];
+} util_prng;
+
+/* Purposes: one stream per (seed, id, purpose). Append only: values are part
+ * of the trace and of every stored result. */
+enum {
+    UTIL_PRNG_PURPOSE_NET = 1,       /* per-sender network sampling: jitter, loss */
+    UTIL_PRNG_PURPOSE_LINK = 2,      /* per-link fixed latency sample */
+    UTIL_PRNG_PURPOSE_NODE = 3,      /* the node's own protocol choices */
+    UTIL_PRNG_PURPOSE_WORKLOAD = 4,  /* arrival process, origins */
+    UTIL_PRNG_PURPOSE_PLACEMENT = 5, /* class and region assignment */
+    UTIL_PRNG_PURPOSE_FAULT = 6,     /* fault selectors (id = fault index) */
+    UTIL_PRNG_PURPOSE_KEYS = 7       /* per-node authentication keys */
+};
+
+/* Seeds 'prng' from one 64-bit value. Cannot fail. */
+void util_prng_init(util_prng *prng, uint64_t seed);
+
+/* Seeds 'prng' as the stream (run_seed, id, purpose). Distinct triples give
+ * statistically independent streams. Cannot fail. */
+void util_prng_init_stream(util_prng *prng, uint64_t run_seed, uint64_t id, uint32_t purpose);
+
+uint64_t util_prng_next(util_prng *prng);
+/* Uniform double in [0, 1) with 53 random bits. */
+double util_prng_uniform(util_prng *prng);
+/* Uniform integer in [0, bound), unbiased (Lemire). bound > 0. */
+uint64_t util_prng_below(util_prng *prng, uint64_t bound);
+/* Exponential with the given mean (> 0). */
+double util_prng_exponential(util_prng *prng, double mean);
+/* Standard normal N(0, 1) (Box-Muller, no cached spare: deterministic per call). */
+double util_prng_normal(util_prng *prng);
+/* True with probability p (p <= 0 never draws; p >= 1 never draws). */
+int util_prng_chance(util_prng *prng, double p);
+
+/* splitmix64 finaliser: a fast 64-bit mixer used for trace hashing. */
+uint64_t util_mix64(uint64_t value);
+
+#endif
