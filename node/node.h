@@ -26,6 +26,10 @@
 #define NODE_TAG_BYTES 8              /* 64-bit MAC after the payload */
 #define NODE_OUTBOX_MAX 256
 #define NODE_PAYLOAD_MAX (64u << 20)  /* largest payload a decoder accepts */
+#define NODE_FANOUT_MAX 64            /* largest config.fanout (scenario validation bound) */
+#define NODE_PULL_MAX 128             /* largest config.pull_max (scenario validation bound) */
+#define NODE_MESSAGE_FLAG_PULL_REPLY 0x01u /* RUMOR sent in answer to a PULL; 'origin' is
+                                            * then the replier (origins are not stored) */
 
 #define NODE_EMALFORMED -1            /* decode: truncated, bad version or type */
 #define NODE_ETOOBIG -2               /* decode/encode: payload over the limit or buffer too small */
@@ -126,6 +130,7 @@ typedef struct node_config {
     uint64_t pull_interval_ns;       /* PUSHPULL: > 0 */
     uint32_t pull_max;               /* PUSHPULL: rumors answered per pull */
     uint64_t rumor_capacity;         /* rumor ids are 0 .. rumor_capacity - 1 */
+    uint32_t rumor_payload_bytes;    /* payload size of every rumor (pull replies use it) */
 } node_config;
 
 /* Per-node state. Small on purpose: the seen-set lives in caller storage. */

@@ -70,6 +70,10 @@ typedef struct sim_result {
     uint64_t rumors_published;
     uint64_t deliveries;             /* (rumor, non-origin node) first receipts */
     uint64_t deliveries_expected;    /* published * (node_count - 1) */
+    uint64_t publish_failed;         /* origin was crashed at publish time */
+    uint64_t duplicates;             /* rumors received again (suppressed) */
+    uint64_t pull_served;            /* rumors sent in answer to pulls */
+    uint64_t peak_in_flight;         /* messages in the network at once */
     util_hist latency;               /* publish -> first receipt, ns */
 } sim_result;
 
@@ -82,9 +86,14 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
 
 void sim_result_destroy(sim_result *result);
 
-/* A run-level metric by name (the names in scn_expect_metrics). Durations in
- * nanoseconds. Returns 0, or SIM_EINVAL for an unknown name. */
+/* A run-level metric by name: every name in scn_expect_metrics and in
+ * sim_metric_names. Durations in nanoseconds. Returns 0, or SIM_EINVAL for
+ * an unknown name. Cannot fail otherwise. */
 int sim_result_metric(const sim_result *result, const char *name, double *value_out);
+
+/* The metrics a run reports (NULL-terminated), in the order the summary
+ * and the metrics table list them. */
+extern const char *const sim_metric_names[];
 
 const char *sim_strerror(int code);
 

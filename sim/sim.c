@@ -1,0 +1,658 @@
+/* sim.c -- the event loop. It owns simulated time, pops events in (time,
+ * sequence) order, hands them to nodes, and turns the effects nodes return
+ * into scheduled events: a SEND becomes a real encoded header plus a MAC
+ * (what the testbed writes to a socket), passes through the network model,
+ * and arrives as one or two DELIVER events; at arrival the header is
+ * authenticated and decoded, exactly as a receiver on a wire would, so a
+ * corrupted message is rejected by its MAC and counted. Everything a run
+ * measures is accumulated in sim_result. */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "sim/sim_int.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+
+#define SIM_PROGRESS_EVERY 65536u
+#define SIM_STOP_CHECK_EVERY 4096u
+
+const char *const sim_metric_names[] = {
+    "delivery_ratio", "latency_p50", "latency_p95", "latency_p99", "latency_max",
+    "latency_mean", "messages_sent", "bytes_sent", "messages_rejected", "messages_dropped",
+    "events", "rumors_published", "publish_failed", "deliveries", "duplicates",
+    "peak_in_flight", NULL,
+};
+
+const char *sim_strerror(int code)
+{
+    switch (code) {
+    case 0: return "success";
+    case SIM_ENOMEM: return "out of memory while building the simulated world";
+    case SIM_EINVAL: return "invalid argument";
+    default: return "unknown simulator error";
+    }
+}
+
+/* ---- message slots: in-flight copies owned by the network ---- */
+
+static int slot_grow(sim_world *world)
+{
+    uint32_t old = world->slot_capacity;
+    uint32_t capacity = old == 0 ? 1024 : old * 2;
+    sim_slot *slots = util_realloc(world->slots, (size_t)capacity * sizeof(*slots));
+    if (slots == NULL) {
+        return SIM_ENOMEM;
+    }
+    for (uint32_t i = old; i < capacity; i++) {
+        slots[i].next_free = i + 1 < capacity ? i + 1 : UINT32_MAX;
+        slots[i].refs = 0;
+    }
+    world->slots = slots;
+    world->slot_capacity = capacity;
+    world->slot_free = old;
+    return 0;
+}
+
+static uint32_t slot_take(sim_world *world)
+{
+    if (world->slot_free == UINT32_MAX) {
+        /* Amortised doubling: steady state reuses freed slots. */
+        int rc = slot_grow(world);
+        ASSERT(rc == 0); /* The host is out of memory mid-run: nothing sane to do. */
+    }
+    uint32_t index = world->slot_free;
+    world->slot_free = world->slots[index].next_free;
+    world->in_flight += 1;
+    if (world->in_flight > world->result->peak_in_flight) {
+        world->result->peak_in_flight = world->in_flight;
+    }
+    return index;
+}
+
+static void slot_release(sim_world *world, uint32_t index)
+{
+    sim_slot *slot = &world->slots[index];
+    ASSERT(slot->refs > 0);
+    slot->refs -= 1;
+    if (slot->refs == 0) {
+        slot->next_free = world->slot_free;
+        world->slot_free = index;
+        ASSERT(world->in_flight > 0);
+        world->in_flight -= 1;
+    }
+}
+
+/* ---- effects ---- */
+
+static void send_message(sim_world *world, uint32_t source, const node_message *message)
+{
+    sim_type_stats *type = &world->result->types[message->type];
+    sim_node_stats *stats = &world->result->nodes[source];
+    uint64_t wire_bytes = node_message_wire_size(message);
+    net_send_result fate;
+
+    ASSERT(message->type > 0 && message->type < NODE_MESSAGE_TYPE_COUNT);
+    ASSERT(message->source == source);
+    stats->messages_sent += 1;
+    stats->bytes_sent += wire_bytes;
+    type->sent += 1;
+    type->bytes_sent += wire_bytes;
+    world->interval_sent += 1;
+    net_send(world->network, world->now_ns, source, message->dest, wire_bytes, &fate);
+    if (fate.drop != NET_DROP_NONE) {
+        type->dropped[fate.drop] += 1;
+        return;
+    }
+    type->duplicated += fate.count > 1;
+    type->reordered += fate.reordered;
+    uint32_t index = slot_take(world);
+    sim_slot *slot = &world->slots[index];
+    int size = node_message_encode_header(message, slot->header, sizeof(slot->header));
+    ASSERT(size == NODE_HEADER_BYTES);
+    slot->tag = util_mac64(world->keys[source], slot->header, sizeof(slot->header));
+    slot->wire_bytes = wire_bytes;
+    slot->refs = fate.count;
+    for (uint32_t i = 0; i < fate.count; i++) {
+        type->corrupted += fate.deliveries[i].corrupt;
+        int rc = sim_queue_push(&world->queue, fate.deliveries[i].at_ns, SIM_EV_DELIVER, index,
+                                fate.deliveries[i].corrupt);
+        ASSERT(rc == 0);
+    }
+}
+
+/* A rumor reached the application of 'node_id'. The origin's own copy is
+ * not a delivery: delivery ratio and latency count the other nodes. */
+static void record_output(sim_world *world, uint32_t node_id, const node_effect *effect)
+{
+    sim_result *result = world->result;
+    ASSERT(effect->origin_ns <= world->now_ns);
+    ASSERT(effect->rumor_id < world->next_rumor);
+    result->nodes[node_id].delivered += 1;
+    if (world->origin_of[effect->rumor_id] == node_id) {
+        return;
+    }
+    result->deliveries += 1;
+    world->interval_deliveries += 1;
+    util_hist_add(&result->latency, world->now_ns - effect->origin_ns);
+}
+
+static void apply_effects(sim_world *world, uint32_t node_id)
+{
+    node_outbox *outbox = &world->outbox;
+    for (uint32_t i = 0; i < outbox->count; i++) {
+        const node_effect *effect = &outbox->effects[i];
+        switch (effect->kind) {
+        case NODE_EFFECT_SEND:
+            send_message(world, node_id, &effect->message);
+            break;
+        case NODE_EFFECT_TIMER: {
+            ASSERT(effect->at_ns >= world->now_ns);
+            int rc = sim_queue_push(&world->queue, effect->at_ns, SIM_EV_TIMER, node_id,
+                                    effect->timer_id);
+            ASSERT(rc == 0);
+            break;
+        }
+        case NODE_EFFECT_OUTPUT:
+            record_output(world, node_id, effect);
+            break;
+        case NODE_EFFECT_OBSERVE:
+            if (effect->observation == NODE_OBS_DUPLICATE) {
+                world->result->duplicates += effect->value;
+            } else if (effect->observation == NODE_OBS_PULL_SERVED) {
+                world->result->pull_served += effect->value;
+            }
+            break;
+        }
+    }
+}
+
+void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event)
+{
+    ASSERT(node_id < world->node_count);
+    world->outbox.count = 0;
+    int rc = node_on_event(&world->nodes[node_id], world->now_ns, event, &world->outbox);
+    if (rc != 0) {
+        world->result->nodes[node_id].rejected += 1;
+        if (event->kind == NODE_EVENT_MESSAGE) {
+            world->result->types[event->message->type].rejected += 1;
+        }
+        return;
+    }
+    apply_effects(world, node_id);
+}
+
+/* ---- event handlers ---- */
+
+/* Flips one bit of the received copy: which bit is a pure function of the
+ * event count, so corruption is deterministic. */
+static void corrupt_bytes(const sim_world *world, uint8_t *bytes, size_t size)
+{
+    uint64_t bit = util_mix64(world->result->events) % (size * 8);
+    bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+}
+
+/* A receiver's view: authenticate the bytes under the claimed sender's key,
+ * then decode. Returns 0 and fills *message, or -1 to reject. */
+static int receive_bytes(const sim_world *world, const sim_slot *slot, const uint8_t *bytes,
+                         node_message *message)
+{
+    if (node_message_decode_header(bytes, NODE_HEADER_BYTES, message) != 0) {
+        return -1;
+    }
+    if (message->source >= world->node_count) {
+        return -1;
+    }
+    if (util_mac64(world->keys[message->source], bytes, NODE_HEADER_BYTES) != slot->tag) {
+        return -1;
+    }
+    return 0;
+}
+
+static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
+{
+    sim_slot *slot = &world->slots[index];
+    uint8_t bytes[NODE_HEADER_BYTES];
+    node_message truth;
+    node_message received;
+
+    /* The simulator's ground truth about this message (its own encoding). */
+    int rc = node_message_decode_header(slot->header, sizeof(slot->header), &truth);
+    ASSERT(rc == 0);
+    sim_type_stats *type = &world->result->types[truth.type];
+    net_drop drop = net_check_arrival(world->network, truth.source, truth.dest);
+    if (drop != NET_DROP_NONE) {
+        type->dropped[drop] += 1;
+        slot_release(world, index);
+        return;
+    }
+    sim_node_stats *stats = &world->result->nodes[truth.dest];
+    stats->messages_received += 1;
+    stats->bytes_received += slot->wire_bytes;
+    memcpy(bytes, slot->header, sizeof(bytes));
+    if (corrupt) {
+        corrupt_bytes(world, bytes, sizeof(bytes));
+    }
+    rc = receive_bytes(world, slot, bytes, &received);
+    if (rc != 0) {
+        stats->rejected += 1;
+        type->rejected += 1;
+        slot_release(world, index);
+        return;
+    }
+    type->delivered += 1;
+    type->bytes_delivered += slot->wire_bytes;
+    slot_release(world, index);
+    node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &received};
+    sim__node_deliver(world, truth.dest, &event);
+}
+
+static void schedule_publish(sim_world *world, uint64_t after_ns)
+{
+    const scn_workload *workload = &world->scenario->workload;
+    double mean_ns = 1e9 / workload->rate_per_s;
+    double gap_ns = workload->arrival == SCN_ARRIVAL_POISSON
+                        ? util_prng_exponential(&world->workload_prng, mean_ns)
+                        : mean_ns;
+    if (world->next_rumor >= workload->messages || gap_ns > 1e18) {
+        return;
+    }
+    uint64_t at_ns = after_ns + (uint64_t)llround(gap_ns);
+    if (at_ns > world->scenario->duration_ns) {
+        return;
+    }
+    uint32_t origin = (uint32_t)util_prng_below(&world->workload_prng, world->node_count);
+    uint64_t rumor = world->next_rumor++;
+    world->origin_of[rumor] = origin;
+    int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_PUBLISH, origin, rumor);
+    ASSERT(rc == 0);
+}
+
+static void on_publish(sim_world *world, uint32_t origin, uint64_t rumor)
+{
+    schedule_publish(world, world->now_ns);
+    if (net_is_crashed(world->network, origin)) {
+        world->result->publish_failed += 1;
+        return;
+    }
+    world->result->rumors_published += 1;
+    world->origin_ns[rumor] = world->now_ns;
+    node_event event = {
+        .kind = NODE_EVENT_PUBLISH,
+        .rumor_id = rumor,
+        .payload_bytes = world->scenario->workload.size_bytes,
+    };
+    sim__node_deliver(world, origin, &event);
+}
+
+static void on_timer(sim_world *world, uint32_t node_id, uint64_t timer_id)
+{
+    if (net_is_crashed(world->network, node_id)) {
+        return; /* A crashed node's timers are lost; RECOVER re-arms them. */
+    }
+    node_event event = {.kind = NODE_EVENT_TIMER, .timer_id = timer_id};
+    sim__node_deliver(world, node_id, &event);
+}
+
+static double delivery_ratio(const sim_result *result)
+{
+    if (result->deliveries_expected == 0) {
+        return NAN; /* Nothing was published: no ratio to speak of. */
+    }
+    return (double)result->deliveries / (double)result->deliveries_expected;
+}
+
+static void emit(const sim_world *world, const char *name, double value)
+{
+    world->observer->on_sample(world->observer->context, world->now_ns, name, value);
+}
+
+static void on_sample(sim_world *world, uint64_t number)
+{
+    sim_result *result = world->result;
+    uint64_t interval = world->scenario->output.sample_interval_ns;
+
+    if (world->observer != NULL && world->observer->on_sample != NULL) {
+        result->deliveries_expected = result->rumors_published * (world->node_count - 1);
+        emit(world, "deliveries", (double)world->interval_deliveries);
+        emit(world, "messages_sent", (double)world->interval_sent);
+        emit(world, "in_flight", (double)world->in_flight);
+        emit(world, "rumors_published", (double)result->rumors_published);
+        emit(world, "delivery_ratio", delivery_ratio(result));
+    }
+    world->interval_deliveries = 0;
+    world->interval_sent = 0;
+    if (world->now_ns + interval <= world->scenario->duration_ns) {
+        int rc = sim_queue_push(&world->queue, world->now_ns + interval, SIM_EV_SAMPLE, 0,
+                                number + 1);
+        ASSERT(rc == 0);
+    }
+}
+
+static void dispatch(sim_world *world, const sim_event *event)
+{
+    switch (event->kind) {
+    case SIM_EV_DELIVER:
+        on_deliver(world, event->arg, event->arg2);
+        break;
+    case SIM_EV_TIMER:
+        on_timer(world, event->arg, event->arg2);
+        break;
+    case SIM_EV_PUBLISH:
+        on_publish(world, event->arg, event->arg2);
+        break;
+    case SIM_EV_FAULT: {
+        int rc = sim__fault_apply(world, event->arg, (int)event->arg2);
+        ASSERT(rc == 0); /* Fault tables are allocated once, at setup. */
+        break;
+    }
+    case SIM_EV_SAMPLE:
+        on_sample(world, event->arg2);
+        break;
+    default:
+        ASSERT(0 && "unknown event kind");
+    }
+}
+
+/* ---- building and tearing down the world ---- */
+
+static int result_create(uint32_t node_count, sim_result **out)
+{
+    sim_result *result = util_calloc(1, sizeof(*result));
+    if (result == NULL) {
+        return SIM_ENOMEM;
+    }
+    result->node_count = node_count;
+    result->nodes = util_calloc(node_count, sizeof(*result->nodes));
+    result->class_of = util_calloc(node_count, sizeof(*result->class_of));
+    result->region_of = util_calloc(node_count, sizeof(*result->region_of));
+    util_hist_init(&result->latency);
+    if (result->nodes == NULL || result->class_of == NULL || result->region_of == NULL) {
+        sim_result_destroy(result);
+        return SIM_ENOMEM;
+    }
+    *out = result;
+    return 0;
+}
+
+void sim_result_destroy(sim_result *result)
+{
+    if (result == NULL) {
+        return;
+    }
+    util_free(result->nodes);
+    util_free(result->class_of);
+    util_free(result->region_of);
+    util_free(result);
+}
+
+static int network_create(sim_world *world)
+{
+    const scn_scenario *scenario = world->scenario;
+    uint32_t n = world->node_count;
+    uint64_t *uplink = util_malloc((size_t)n * sizeof(*uplink));
+    if (uplink == NULL) {
+        return SIM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t bps = scenario->nodes.classes[world->result->class_of[i]].bandwidth_bps;
+        uplink[i] = bps != 0 ? bps : scenario->network.bandwidth_bps;
+    }
+    uint64_t links = (uint64_t)n * (scenario->gossip.fanout + 1) * 2;
+    net_config config = {
+        .network = &scenario->network,
+        .node_count = n,
+        .region_of = world->result->region_of,
+        .uplink_bps_of = uplink,
+        .run_seed = scenario->seed,
+        .link_capacity = (uint32_t)(links < 4096 ? 4096 : links > (1u << 24) ? (1u << 24) : links),
+    };
+    int rc = net_create(&config, &world->network);
+    util_free(uplink);
+    return rc == 0 ? 0 : SIM_ENOMEM;
+}
+
+static int nodes_create(sim_world *world)
+{
+    const scn_scenario *scenario = world->scenario;
+    uint32_t n = world->node_count;
+    uint64_t capacity = scenario->workload.messages > 0 ? scenario->workload.messages : 1;
+    size_t words = node_seen_words(capacity);
+
+    world->nodes = util_calloc(n, sizeof(*world->nodes));
+    world->seen_bits = util_calloc((size_t)n * words, sizeof(uint64_t));
+    world->origin_ns = util_calloc(capacity, sizeof(uint64_t));
+    world->origin_of = util_calloc(capacity, sizeof(uint32_t));
+    world->keys = util_calloc(n, sizeof(*world->keys));
+    world->scratch = util_calloc(n, 1);
+    world->groups = util_calloc(n, 1);
+    if (world->nodes == NULL || world->seen_bits == NULL || world->origin_ns == NULL ||
+        world->origin_of == NULL || world->keys == NULL || world->scratch == NULL ||
+        world->groups == NULL) {
+        return SIM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        node_config config = {
+            .node_id = i,
+            .node_count = n,
+            .mode = scenario->gossip.mode == SCN_GOSSIP_PUSHPULL ? NODE_GOSSIP_PUSHPULL
+                                                                 : NODE_GOSSIP_PUSH,
+            .fanout = n > 1 && scenario->gossip.fanout > n - 1 ? n - 1 : scenario->gossip.fanout,
+            .pull_interval_ns = scenario->gossip.pull_interval_ns,
+            .pull_max = scenario->gossip.pull_max,
+            .rumor_capacity = capacity,
+            .rumor_payload_bytes = scenario->workload.size_bytes,
+        };
+        util_prng prng;
+        util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);
+        node_init(&world->nodes[i], &config, &prng, world->seen_bits + (size_t)i * words,
+                  world->origin_ns);
+        util_mac_key_derive(scenario->seed, i, world->keys[i]);
+    }
+    return 0;
+}
+
+static void world_destroy(sim_world *world)
+{
+    sim_queue_deinit(&world->queue);
+    net_destroy(world->network);
+    util_free(world->nodes);
+    util_free(world->seen_bits);
+    util_free(world->origin_ns);
+    util_free(world->origin_of);
+    util_free(world->keys);
+    util_free(world->scratch);
+    util_free(world->groups);
+    util_free(world->slots);
+}
+
+/* Schedules what is known at t = 0: faults, samples, the first publication. */
+static int schedule_initial(sim_world *world)
+{
+    const scn_scenario *scenario = world->scenario;
+    int rc = 0;
+    for (uint32_t i = 0; i < scenario->fault_count && rc == 0; i++) {
+        const scn_fault *fault = &scenario->faults[i];
+        if (fault->at_ns <= scenario->duration_ns) {
+            rc = sim_queue_push(&world->queue, fault->at_ns, SIM_EV_FAULT, i, 0);
+        }
+        if (rc == 0 && fault->until_ns <= scenario->duration_ns) {
+            rc = sim_queue_push(&world->queue, fault->until_ns, SIM_EV_FAULT, i, 1);
+        }
+    }
+    if (rc == 0 && scenario->output.sample_interval_ns > 0) {
+        rc = sim_queue_push(&world->queue, scenario->output.sample_interval_ns, SIM_EV_SAMPLE, 0,
+                            1);
+    }
+    util_prng_init_stream(&world->workload_prng, scenario->seed, 0, UTIL_PRNG_PURPOSE_WORKLOAD);
+    if (rc == 0 && scenario->workload.messages > 0) {
+        /* The first gap is drawn from start, like every later one. */
+        schedule_publish(world, scenario->workload.start_ns);
+    }
+    return rc == 0 ? 0 : SIM_ENOMEM;
+}
+
+static int world_build(sim_world *world)
+{
+    int rc = result_create(world->node_count, &world->result);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sim_queue_init(&world->queue, (size_t)world->node_count * 4 + 1024) != 0) {
+        return SIM_ENOMEM;
+    }
+    world->slot_free = UINT32_MAX;
+    rc = sim__placement(world);
+    if (rc == 0) {
+        rc = network_create(world);
+    }
+    if (rc == 0) {
+        rc = nodes_create(world);
+    }
+    if (rc == 0) {
+        rc = slot_grow(world);
+    }
+    if (rc == 0) {
+        rc = schedule_initial(world);
+    }
+    return rc;
+}
+
+/* Every node starts at t = 0, in id order. */
+static void start_nodes(sim_world *world)
+{
+    node_event start = {.kind = NODE_EVENT_START};
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        world->result->trace_hash = util_trace_fold(world->result->trace_hash, 0, 0, i);
+        sim__node_deliver(world, i, &start);
+    }
+}
+
+static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
+{
+    sim_result *result = world->result;
+    const uint64_t end_ns = world->scenario->duration_ns;
+    sim_event event;
+
+    while (sim_queue_pop(&world->queue, &event)) {
+        if (event.at_ns > end_ns) {
+            break;
+        }
+        ASSERT(event.at_ns >= world->now_ns); /* Time never runs backwards. */
+        world->now_ns = event.at_ns;
+        result->events += 1;
+        result->trace_hash = util_trace_fold(result->trace_hash, event.at_ns,
+                                             ((uint64_t)event.kind << 32) | event.arg, event.arg2);
+        dispatch(world, &event);
+        if ((result->events % SIM_STOP_CHECK_EVERY) == 0 && stop != NULL && *stop) {
+            result->interrupted = true;
+            break;
+        }
+        if ((result->events % SIM_PROGRESS_EVERY) == 0 && world->observer != NULL &&
+            world->observer->on_progress != NULL) {
+            world->observer->on_progress(world->observer->context, world->now_ns, result->events);
+        }
+    }
+    result->sim_ns = result->interrupted ? world->now_ns : end_ns;
+}
+
+int sim_run(const scn_scenario *scenario, const sim_observer *observer,
+            volatile sig_atomic_t *stop, sim_result **out)
+{
+    sim_world world;
+
+    ASSERT(scenario != NULL);
+    ASSERT(out != NULL);
+    ASSERT(scenario->nodes.count >= 1);
+    memset(&world, 0, sizeof(world));
+    world.scenario = scenario;
+    world.observer = observer;
+    world.node_count = scenario->nodes.count;
+    *out = NULL;
+    int rc = world_build(&world);
+    if (rc != 0) {
+        world_destroy(&world);
+        sim_result_destroy(world.result);
+        return rc;
+    }
+    start_nodes(&world);
+    run_loop(&world, stop);
+    world.result->deliveries_expected =
+        world.result->rumors_published * (uint64_t)(world.node_count - 1);
+    world_destroy(&world);
+    *out = world.result;
+    return 0;
+}
+
+/* ---- run-level metrics ---- */
+
+static uint64_t sum_types(const sim_result *result, size_t offset)
+{
+    uint64_t total = 0;
+    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        total += *(const uint64_t *)((const char *)&result->types[t] + offset);
+    }
+    return total;
+}
+
+static uint64_t dropped_total(const sim_result *result)
+{
+    uint64_t total = 0;
+    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        for (uint32_t d = NET_DROP_NONE + 1; d < NET_DROP_COUNT; d++) {
+            total += result->types[t].dropped[d];
+        }
+    }
+    return total;
+}
+
+static int latency_metric(const sim_result *result, const char *name, double *value_out)
+{
+    static const struct {
+        const char *name;
+        double quantile;
+    } quantiles[] = {
+        {"latency_p50", 0.50}, {"latency_p95", 0.95}, {"latency_p99", 0.99}, {"latency_max", 1.0},
+    };
+    const util_hist *hist = &result->latency;
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(quantiles); i++) {
+        if (strcmp(name, quantiles[i].name) == 0) {
+            *value_out = hist->total_count == 0 ? NAN
+                                                : (double)util_hist_quantile(hist,
+                                                                             quantiles[i].quantile);
+            return 0;
+        }
+    }
+    if (strcmp(name, "latency_mean") == 0) {
+        *value_out = hist->total_count == 0 ? NAN : util_hist_mean(hist);
+        return 0;
+    }
+    return SIM_EINVAL;
+}
+
+int sim_result_metric(const sim_result *result, const char *name, double *value_out)
+{
+    const struct {
+        const char *name;
+        double value;
+    } counters[] = {
+        {"delivery_ratio", delivery_ratio(result)},
+        {"messages_sent", (double)sum_types(result, offsetof(sim_type_stats, sent))},
+        {"bytes_sent", (double)sum_types(result, offsetof(sim_type_stats, bytes_sent))},
+        {"messages_rejected", (double)sum_types(result, offsetof(sim_type_stats, rejected))},
+        {"messages_dropped", (double)dropped_total(result)},
+        {"events", (double)result->events},
+        {"rumors_published", (double)result->rumors_published},
+        {"publish_failed", (double)result->publish_failed},
+        {"deliveries", (double)result->deliveries},
+        {"duplicates", (double)result->duplicates},
+        {"peak_in_flight", (double)result->peak_in_flight},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(counters); i++) {
+        if (strcmp(name, counters[i].name) == 0) {
+            *value_out = counters[i].value;
+            return 0;
+        }
+    }
+    return latency_metric(result, name, value_out);
+}

@@ -1,0 +1,66 @@
+/* sim_int.h -- private declarations shared by the engine files of sim/:
+ * the world struct (sim.c owns the event loop, world.c builds placement
+ * and applies the fault schedule). Not part of the public interface. */
+#ifndef SIM_SIM_INT_H
+#define SIM_SIM_INT_H
+
+#include "sim/queue.h"
+#include "sim/sim.h"
+#include "util/hash.h"
+
+/* Event kinds in the queue; part of the trace hash, append only. */
+enum {
+    SIM_EV_DELIVER = 1,   /* arg = message slot, arg2 = corrupt flag */
+    SIM_EV_TIMER = 2,     /* arg = node, arg2 = timer id */
+    SIM_EV_PUBLISH = 3,   /* arg = origin node, arg2 = rumor id */
+    SIM_EV_FAULT = 4,     /* arg = fault index, arg2 = 0 start, 1 end */
+    SIM_EV_SAMPLE = 5     /* arg2 = sample number */
+};
+
+/* One message in flight: the encoded header as it would cross a wire, its
+ * MAC and how many scheduled deliveries still reference it. */
+typedef struct sim_slot {
+    uint8_t header[NODE_HEADER_BYTES];
+    uint64_t tag;
+    uint64_t wire_bytes;
+    uint32_t refs;
+    uint32_t next_free;
+} sim_slot;
+
+typedef struct sim_world {
+    const scn_scenario *scenario;
+    const sim_observer *observer;
+    sim_result *result;
+    uint32_t node_count;
+    uint64_t now_ns;
+    sim_queue queue;
+    net *network;
+    node *nodes;
+    uint64_t *seen_bits;             /* node_count * seen_words */
+    uint64_t *origin_ns;             /* shared: a rumor's publish time is one fact */
+    uint32_t *origin_of;             /* per rumor: the publishing node */
+    uint8_t (*keys)[UTIL_MAC_KEY_BYTES];
+    uint8_t *scratch;                /* node_count bytes for selectors */
+    uint8_t *groups;                 /* node_count group ids for partitions */
+    sim_slot *slots;
+    uint32_t slot_capacity;
+    uint32_t slot_free;
+    uint64_t in_flight;
+    util_prng workload_prng;
+    uint64_t next_rumor;
+    node_outbox outbox;
+    /* Interval counters for the timeseries. */
+    uint64_t interval_sent;
+    uint64_t interval_deliveries;
+} sim_world;
+
+/* world.c */
+int sim__placement(sim_world *world);
+uint32_t sim__select(sim_world *world, const scn_selector *selector, uint32_t fault_index,
+                     uint8_t *selected);
+int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending);
+
+/* sim.c */
+void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event);
+
+#endif

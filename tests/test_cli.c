@@ -1,0 +1,375 @@
+/* test_cli.c -- the real binary, as a user runs it: subcommands and exit
+ * codes, errors before anything is written, identical rows for identical
+ * runs, --check failing on a broken expectation, SIGINT marking a run
+ * aborted, SIGKILL leaving it incomplete, export, and every scenario of the
+ * library passing its own expectations. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/suites.h"
+
+static char cli_dir[256];
+
+static void cli_setup(void)
+{
+    snprintf(cli_dir, sizeof(cli_dir), "/tmp/infersim-cli-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(cli_dir));
+}
+
+static void cli_teardown(void)
+{
+    char command[512];
+    snprintf(command, sizeof(command), "rm -rf '%s'", cli_dir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+static void cli_path(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", cli_dir, name);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    cli_path(path, sizeof(path), name);
+    FILE *file = fopen(path, "w");
+    ck_assert_ptr_nonnull(file);
+    fputs(text, file);
+    fclose(file);
+}
+
+/* Reads a file of the test directory into a static buffer. */
+static const char *read_file(const char *name)
+{
+    static char buffer[1 << 20];
+    char path[512];
+    cli_path(path, sizeof(path), name);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        return "";
+    }
+    size_t size = fread(buffer, 1, sizeof(buffer) - 1, file);
+    buffer[size] = '\0';
+    fclose(file);
+    return buffer;
+}
+
+/* Runs "infersim ARGS" with stdout and stderr captured in the test
+ * directory (out.txt, err.txt); returns the exit code. */
+static int cli(const char *format, ...)
+{
+    char args[2048];
+    char command[4096];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof(args), format, list);
+    va_end(list);
+    snprintf(command, sizeof(command), "%s %s >'%s/out.txt' 2>'%s/err.txt' </dev/null",
+             test_infersim_bin(), args, cli_dir, cli_dir);
+    int status = system(command);
+    ck_assert_msg(WIFEXITED(status), "command died: %s", command);
+    return WEXITSTATUS(status);
+}
+
+/* Runs one SQL query and returns all rows as text ('|' between fields). */
+static char *query(const char *db_name, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    size_t size = 0;
+    char *text = NULL;
+    FILE *out = open_memstream(&text, &size);
+    cli_path(path, sizeof(path), db_name);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &statement, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(statement); i++) {
+            const unsigned char *value = sqlite3_column_text(statement, i);
+            fprintf(out, "%s%s", i ? "|" : "", value ? (const char *)value : "NULL");
+        }
+        fputc('\n', out);
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    fclose(out);
+    return text;
+}
+
+static const char small_yaml[] =
+    "name: small\n"
+    "seed: 3\n"
+    "duration: 3s\n"
+    "network:\n"
+    "  latency: {model: normal, value: 20ms, stddev: 5ms, min: 1ms}\n"
+    "  jitter: 2ms\n"
+    "  loss: 0.01\n"
+    "  corrupt: 0.01\n"
+    "nodes:\n"
+    "  count: 300\n"
+    "  classes: [{name: fast, fraction: 0.5}, {name: slow, fraction: 0.5, bandwidth: 50Mbps}]\n"
+    "  regions: [{name: a, fraction: 0.7}, {name: b, fraction: 0.3}]\n"
+    "gossip: {mode: pushpull, fanout: 5, pull_interval: 300ms}\n"
+    "workload: {messages: 200, rate: 200/s, size: 2KiB}\n"
+    "faults:\n"
+    "  - {kind: crash, at: 500ms, until: 1500ms, nodes: {fraction: 0.1}}\n"
+    "  - {kind: partition, at: 1s, until: 1200ms, shape: halves}\n"
+    "expect:\n"
+    "  delivery_ratio: \">= 0.99\"\n"
+    "output: {sample_interval: 250ms}\n";
+
+START_TEST(test_cli_help_every_subcommand)
+{
+    const char *const commands[] = {"run", "validate", "runs", "export"};
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        ck_assert_int_eq(cli("%s --help", commands[i]), 0);
+        ck_assert_ptr_nonnull(strstr(read_file("out.txt"), "usage: infersim"));
+    }
+    ck_assert_int_eq(cli("--help"), 0);
+    ck_assert_int_eq(cli("frobnicate"), 2);
+    ck_assert_int_eq(cli("run"), 2);
+    ck_assert_int_eq(cli("run x.yaml --seed abc"), 2);
+    ck_assert_int_eq(cli("export --table runs --format xml"), 2);
+}
+END_TEST
+
+START_TEST(test_cli_bad_scenario_writes_nothing)
+{
+    write_file("bad.yaml", "name: bad\nnodes:\n  count: 10\n  bogus: 1\n");
+    ck_assert_int_eq(cli("run %s/bad.yaml --db %s/r.db", cli_dir, cli_dir), 2);
+    char expected[512];
+    snprintf(expected, sizeof(expected), "%s/bad.yaml:4:3:", cli_dir);
+    ck_assert_msg(strstr(read_file("err.txt"), expected) != NULL, "stderr: %s",
+                  read_file("err.txt"));
+    char db_path[512];
+    cli_path(db_path, sizeof(db_path), "r.db");
+    ck_assert_int_ne(access(db_path, F_OK), 0);
+    ck_assert_int_eq(cli("validate %s/bad.yaml", cli_dir), 2);
+    ck_assert_int_eq(cli("run %s/missing.yaml --db %s/r.db", cli_dir, cli_dir), 2);
+    ck_assert_int_eq(cli("run %s/bad.yaml --set nodes.bogus= --db %s/r.db", cli_dir, cli_dir), 2);
+}
+END_TEST
+
+/* Every table's rows of run 'id' without run_id and wall-clock columns. */
+static char *run_rows(const char *db, int id)
+{
+    static const char *const selects[] = {
+        "SELECT name, mode, scenario_sha256, seed, git_rev, status, check_status, sim_ns,"
+        " events, trace_hash, nodes FROM runs WHERE run_id = %d",
+        "SELECT key, value FROM params WHERE run_id = %d ORDER BY key",
+        "SELECT * FROM nodes WHERE run_id = %d ORDER BY node_id",
+        "SELECT fault_index, kind, action, t_ns, nodes_affected, detail FROM faults"
+        " WHERE run_id = %d ORDER BY rowid",
+        "SELECT t_ns, name, value FROM timeseries WHERE run_id = %d ORDER BY rowid",
+        "SELECT * FROM messages WHERE run_id = %d ORDER BY type",
+        "SELECT name, value FROM metrics WHERE run_id = %d ORDER BY name",
+        "SELECT metric, op, expected, actual, passed FROM expectations WHERE run_id = %d",
+    };
+    size_t size = 0;
+    char *all = NULL;
+    FILE *out = open_memstream(&all, &size);
+    for (size_t i = 0; i < sizeof(selects) / sizeof(selects[0]); i++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql), selects[i], id);
+        char *rows = query(db, sql);
+        /* nodes and messages start with run_id: drop that first field. */
+        for (char *line = strtok(rows, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+            fprintf(out, "%zu:%s\n", i, i == 2 || i == 5 ? strchr(line, '|') : line);
+        }
+        free(rows);
+    }
+    fclose(out);
+    return all;
+}
+
+START_TEST(test_cli_same_seed_identical_rows)
+{
+    write_file("small.yaml", small_yaml);
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir), 0);
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir), 0);
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet --seed 4", cli_dir, cli_dir), 0);
+    char *first = run_rows("r.db", 1);
+    char *second = run_rows("r.db", 2);
+    char *third = run_rows("r.db", 3);
+    ck_assert_uint_gt(strlen(first), 10000);
+    ck_assert_str_eq(first, second);
+    ck_assert_str_ne(first, third);
+    char *hashes = query("r.db", "SELECT count(DISTINCT trace_hash), count(DISTINCT "
+                                 "scenario_sha256), min(status), max(status) FROM runs");
+    ck_assert_str_eq(hashes, "2|1|completed|completed\n");
+    free(first);
+    free(second);
+    free(third);
+    free(hashes);
+}
+END_TEST
+
+START_TEST(test_cli_check_names_failed_expectation)
+{
+    write_file("small.yaml", small_yaml);
+    /* Push-only gossip across a partition that never heals cannot deliver
+     * to every node: the expectation must fail, and --check must say so. */
+    const char *cut = "--set gossip.mode=push --set faults.1.until=100s --set faults.1.at=0s";
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet --check %s", cli_dir, cli_dir,
+                         cut),
+                     1);
+    const char *err = read_file("err.txt");
+    ck_assert_msg(strstr(err, "expectation failed: delivery_ratio >= 0.99") != NULL, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, "reproduce: infersim run"));
+    char *rows = query("r.db", "SELECT status, check_status FROM runs");
+    ck_assert_str_eq(rows, "completed|failed\n");
+    free(rows);
+    rows = query("r.db", "SELECT metric, op, passed FROM expectations");
+    ck_assert_str_eq(rows, "delivery_ratio|>=|0\n");
+    free(rows);
+    /* Without --check the outcome is stored but the exit code is 0. */
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet %s", cli_dir, cli_dir, cut), 0);
+}
+END_TEST
+
+/* Starts a long run in the background and waits until its row says
+ * 'running'. Returns the child's pid. */
+static pid_t start_long_run(void)
+{
+    char scenario[512], db[512];
+    write_file("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 2000}\n"
+                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
+                            "workload: {messages: 100000, rate: 1/s}\n");
+    cli_path(scenario, sizeof(scenario), "long.yaml");
+    cli_path(db, sizeof(db), "r.db");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execl(test_infersim_bin(), "infersim", "run", scenario, "--db", db, "--quiet",
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        if (access(db, F_OK) == 0) {
+            char *rows = query("r.db", "SELECT status FROM runs");
+            int running = strcmp(rows, "running\n") == 0;
+            free(rows);
+            if (running) {
+                nanosleep(&pause, NULL);
+                return pid;
+            }
+        }
+    }
+    kill(pid, SIGKILL);
+    ck_abort_msg("the run never showed up as running");
+    return -1;
+}
+
+START_TEST(test_cli_sigint_marks_run_aborted)
+{
+    int status = 0;
+    pid_t pid = start_long_run();
+    kill(pid, SIGINT);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 128 + SIGINT);
+    char *rows = query("r.db", "SELECT status, events > 0, finished_at IS NOT NULL FROM runs");
+    ck_assert_str_eq(rows, "aborted|1|1\n");
+    free(rows);
+    ck_assert_int_eq(cli("runs --db %s/r.db", cli_dir), 0);
+    ck_assert_ptr_nonnull(strstr(read_file("out.txt"), "aborted"));
+}
+END_TEST
+
+START_TEST(test_cli_killed_run_shows_incomplete)
+{
+    int status = 0;
+    pid_t pid = start_long_run();
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(cli("runs --db %s/r.db", cli_dir), 0);
+    ck_assert_msg(strstr(read_file("out.txt"), "incomplete") != NULL, "%s",
+                  read_file("out.txt"));
+}
+END_TEST
+
+START_TEST(test_cli_export_matches_database)
+{
+    write_file("small.yaml", small_yaml);
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir), 0);
+    char *hash = query("r.db", "SELECT trace_hash FROM runs");
+    hash[strcspn(hash, "\n")] = '\0';
+    ck_assert_int_eq(cli("export --db %s/r.db --table runs --format jsonl", cli_dir), 0);
+    ck_assert_ptr_nonnull(strstr(read_file("out.txt"), hash));
+    ck_assert_int_eq(cli("export --db %s/r.db --table nodes --run 1 --format csv", cli_dir), 0);
+    const char *csv = read_file("out.txt");
+    size_t lines = 0;
+    for (const char *c = csv; *c != '\0'; c++) {
+        lines += *c == '\n';
+    }
+    ck_assert_uint_eq(lines, 301); /* header + 300 nodes */
+    ck_assert_int_eq(cli("export --db %s/r.db --table nope", cli_dir), 2);
+    ck_assert_int_eq(cli("export --db %s/r.db --table runs --run 99", cli_dir), 2);
+    ck_assert_int_eq(cli("export --db %s/none.db --table runs", cli_dir), 2);
+    free(hash);
+}
+END_TEST
+
+/* Every scenario of the library runs and passes its own expectations. */
+START_TEST(test_cli_scenario_library_passes)
+{
+    DIR *dir = opendir("scenarios");
+    struct dirent *entry;
+    int count = 0;
+    ck_assert_ptr_nonnull(dir);
+    while ((entry = readdir(dir)) != NULL) {
+        size_t length = strlen(entry->d_name);
+        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) {
+            continue;
+        }
+        int code = cli("run scenarios/%s --db %s/lib.db --quiet --check", entry->d_name, cli_dir);
+        ck_assert_msg(code == 0, "scenarios/%s exited %d: %s", entry->d_name, code,
+                      read_file("err.txt"));
+        count += 1;
+    }
+    closedir(dir);
+    ck_assert_int_ge(count, 4);
+}
+END_TEST
+
+Suite *test_cli_suite(void)
+{
+    Suite *suite = suite_create("cli");
+    TCase *basics = tcase_create("basics");
+    tcase_add_checked_fixture(basics, cli_setup, cli_teardown);
+    tcase_set_timeout(basics, 120);
+    tcase_add_test(basics, test_cli_help_every_subcommand);
+    tcase_add_test(basics, test_cli_bad_scenario_writes_nothing);
+    tcase_add_test(basics, test_cli_same_seed_identical_rows);
+    tcase_add_test(basics, test_cli_check_names_failed_expectation);
+    tcase_add_test(basics, test_cli_export_matches_database);
+    suite_add_tcase(suite, basics);
+    TCase *signals = tcase_create("signals");
+    tcase_add_checked_fixture(signals, cli_setup, cli_teardown);
+    tcase_set_timeout(signals, 120);
+    tcase_add_test(signals, test_cli_sigint_marks_run_aborted);
+    tcase_add_test(signals, test_cli_killed_run_shows_incomplete);
+    suite_add_tcase(suite, signals);
+    TCase *library = tcase_create("library");
+    tcase_add_checked_fixture(library, cli_setup, cli_teardown);
+    tcase_set_timeout(library, 600);
+    tcase_add_test(library, test_cli_scenario_library_passes);
+    suite_add_tcase(suite, library);
+    return suite;
+}

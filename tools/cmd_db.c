@@ -1,0 +1,188 @@
+/* cmd_db.c -- the subcommands that read: `validate` checks a scenario,
+ * `runs` lists a database's runs, `export` writes one table. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics/met.h"
+#include "scenarios/scn.h"
+#include "tools/tool.h"
+
+#define VALIDATE_OVERRIDES_MAX 256
+
+static const char validate_usage[] =
+    "usage: infersim validate FILE [--set key=value]...\n"
+    "\n"
+    "Loads and checks the scenario FILE (and any overrides) without running it.\n"
+    "Prints 'ok' and a one-line description, or file:line:col: message and exits 2.\n";
+
+static const char runs_usage[] =
+    "usage: infersim runs [--db F]\n"
+    "\n"
+    "Lists the runs stored in the results database F (default results.db).\n"
+    "A run still marked 'running' whose process is gone shows as incomplete.\n";
+
+static const char export_usage[] =
+    "usage: infersim export [--db F] --table T [--run ID] [--format csv|json|jsonl]\n"
+    "\n"
+    "Writes table T of the results database F (default results.db) to stdout.\n"
+    "Tables: runs params nodes faults timeseries messages metrics expectations\n"
+    "run_summary. --run keeps one run's rows. Default format: csv.\n";
+
+static bool wants_help(int argc, char **argv, const char *usage)
+{
+    for (int i = 1; i < argc; i++) {
+        if (tool_is_help(argv[i])) {
+            fputs(usage, stdout);
+            return true;
+        }
+    }
+    return false;
+}
+
+int tool_validate_main(int argc, char **argv)
+{
+    const char *overrides[VALIDATE_OVERRIDES_MAX];
+    size_t override_count = 0;
+    const char *file = NULL;
+    if (wants_help(argc, argv, validate_usage)) {
+        return TOOL_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--set") == 0 && i + 1 < argc &&
+            override_count < VALIDATE_OVERRIDES_MAX) {
+            overrides[override_count++] = argv[++i];
+        } else if (argv[i][0] == '-' || file != NULL) {
+            return tool_usage_error("validate", "unexpected argument '%s'", argv[i]);
+        } else {
+            file = argv[i];
+        }
+    }
+    if (file == NULL) {
+        return tool_usage_error("validate", "missing scenario FILE");
+    }
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    int rc = scn_load_file(file, overrides, override_count, &scenario, &error);
+    if (rc != 0) {
+        char text[1024];
+        scn_error_format(&error, text, sizeof(text));
+        fprintf(stderr, "%s\n", text);
+        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    }
+    printf("ok: %s: '%s', %u nodes, %.3f s, %u faults, %u expectations, sha256 %.16s\n", file,
+           scenario->name, scenario->nodes.count, (double)scenario->duration_ns / 1e9,
+           scenario->fault_count, scenario->expect_count, scenario->sha256_hex);
+    scn_destroy(scenario);
+    return TOOL_EXIT_OK;
+}
+
+static int open_db(const char *subcommand, const char *path, met_db **db)
+{
+    char why[512];
+    if (access(path, F_OK) != 0) {
+        return tool_usage_error(subcommand, "no results database at '%s'", path);
+    }
+    if (met_db_open(path, db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim %s: %s: %s\n", subcommand, path, why);
+        return TOOL_EXIT_USAGE;
+    }
+    return TOOL_EXIT_OK;
+}
+
+int tool_runs_main(int argc, char **argv)
+{
+    const char *path = "results.db";
+    met_db *db = NULL;
+    if (wants_help(argc, argv, runs_usage)) {
+        return TOOL_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else {
+            return tool_usage_error("runs", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    int code = open_db("runs", path, &db);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    int rc = met_runs_list(db, stdout);
+    if (rc != 0) {
+        fprintf(stderr, "infersim runs: %s\n", met_db_errmsg(db));
+    }
+    met_db_close(db);
+    return rc == 0 ? TOOL_EXIT_OK : TOOL_EXIT_INTERNAL;
+}
+
+typedef struct export_options {
+    const char *path;
+    const char *table;
+    unsigned long long run_id;
+    met_format format;
+} export_options;
+
+static int parse_export(int argc, char **argv, export_options *options)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (value == NULL) {
+            return tool_usage_error("export", "unexpected or incomplete argument '%s'", arg);
+        }
+        i++;
+        if (strcmp(arg, "--db") == 0) {
+            options->path = value;
+        } else if (strcmp(arg, "--table") == 0) {
+            options->table = value;
+        } else if (strcmp(arg, "--run") == 0) {
+            if (!tool_parse_u64(value, &options->run_id) || options->run_id == 0) {
+                return tool_usage_error("export", "--run needs a run id, got '%s'", value);
+            }
+        } else if (strcmp(arg, "--format") == 0) {
+            if (strcmp(value, "csv") == 0) {
+                options->format = MET_FORMAT_CSV;
+            } else if (strcmp(value, "json") == 0) {
+                options->format = MET_FORMAT_JSON;
+            } else if (strcmp(value, "jsonl") == 0) {
+                options->format = MET_FORMAT_JSONL;
+            } else {
+                return tool_usage_error("export", "--format is csv, json or jsonl, not '%s'",
+                                        value);
+            }
+        } else {
+            return tool_usage_error("export", "unexpected argument '%s'", arg);
+        }
+    }
+    if (options->table == NULL) {
+        return tool_usage_error("export", "missing --table");
+    }
+    return TOOL_EXIT_OK;
+}
+
+int tool_export_main(int argc, char **argv)
+{
+    export_options options = {"results.db", NULL, 0, MET_FORMAT_CSV};
+    met_db *db = NULL;
+    if (wants_help(argc, argv, export_usage)) {
+        return TOOL_EXIT_OK;
+    }
+    int code = parse_export(argc, argv, &options);
+    if (code == TOOL_EXIT_OK) {
+        code = open_db("export", options.path, &db);
+    }
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    int rc = met_export(db, options.table, (int64_t)options.run_id, options.format, stdout);
+    if (rc == MET_ENOTABLE || rc == MET_ENORUN) {
+        code = tool_usage_error("export", "%s: '%s'", met_strerror(rc),
+                                rc == MET_ENOTABLE ? options.table : "--run");
+    } else if (rc != 0) {
+        fprintf(stderr, "infersim export: %s: %s\n", met_strerror(rc), met_db_errmsg(db));
+        code = TOOL_EXIT_INTERNAL;
+    }
+    met_db_close(db);
+    return code;
+}

@@ -1,0 +1,413 @@
+/* cmd_run.c -- `infersim run`: load and validate a scenario (nothing is
+ * written before it is known good), open the results database, record the
+ * run as 'running', simulate with rows streaming into SQLite, then store
+ * per-node and per-message-type rows, run metrics and expectations, and
+ * mark the run completed (or aborted on SIGINT/SIGTERM, or failed). */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics/met.h"
+#include "scenarios/scn.h"
+#include "sim/sim.h"
+#include "tools/tool.h"
+#include "util/alloc.h"
+
+#define RUN_OVERRIDES_MAX 256
+
+static const char run_usage[] =
+    "usage: infersim run FILE [--seed N] [--db F] [--set key=value]... [--check] [--quiet]\n"
+    "\n"
+    "Runs the scenario FILE in the simulator and stores the run in the SQLite\n"
+    "database (default: the scenario's output.db, usually results.db).\n"
+    "\n"
+    "  --seed N         override the scenario's seed\n"
+    "  --db F           results database file\n"
+    "  --set key=value  override one scenario key, e.g. --set nodes.count=500\n"
+    "                   or --set faults.0.at=2s (repeatable, applied in order)\n"
+    "  --check          exit 1 when an expectation of the scenario fails\n"
+    "  --quiet          no progress line and no summary; errors only\n";
+
+static volatile sig_atomic_t run_stop_signal;
+
+static void run_on_signal(int signal_number)
+{
+    run_stop_signal = signal_number;
+}
+
+typedef struct run_options {
+    const char *file;
+    const char *db;
+    const char *overrides[RUN_OVERRIDES_MAX + 1];
+    size_t override_count;
+    char seed_override[40];
+    bool check;
+    bool quiet;
+} run_options;
+
+typedef struct run_context {
+    met_db *db;
+    int64_t run_id;
+    int write_error;
+    bool progress;
+    uint64_t duration_ns;
+    struct timespec started;
+} run_context;
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static int parse_options(int argc, char **argv, run_options *options)
+{
+    memset(options, 0, sizeof(*options));
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(arg, "--seed") == 0 && has_value) {
+            unsigned long long seed;
+            if (!tool_parse_u64(argv[++i], &seed)) {
+                return tool_usage_error("run", "--seed needs an unsigned integer, got '%s'",
+                                        argv[i]);
+            }
+            snprintf(options->seed_override, sizeof(options->seed_override), "seed=%llu", seed);
+        } else if (strcmp(arg, "--db") == 0 && has_value) {
+            options->db = argv[++i];
+        } else if (strcmp(arg, "--set") == 0 && has_value) {
+            if (options->override_count == RUN_OVERRIDES_MAX) {
+                return tool_usage_error("run", "at most %d --set overrides", RUN_OVERRIDES_MAX);
+            }
+            options->overrides[options->override_count++] = argv[++i];
+        } else if (strcmp(arg, "--check") == 0) {
+            options->check = true;
+        } else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+            options->quiet = true;
+        } else if (arg[0] == '-') {
+            return tool_usage_error("run", "unknown or incomplete option '%s'", arg);
+        } else if (options->file == NULL) {
+            options->file = arg;
+        } else {
+            return tool_usage_error("run", "unexpected argument '%s'", arg);
+        }
+    }
+    if (options->file == NULL) {
+        return tool_usage_error("run", "missing scenario FILE");
+    }
+    if (options->seed_override[0] != '\0') {
+        options->overrides[options->override_count++] = options->seed_override; /* Last wins. */
+    }
+    return TOOL_EXIT_OK;
+}
+
+/* ---- observer: streams faults and samples into SQLite ---- */
+
+static void on_fault(void *context, uint32_t fault_index, const char *kind, const char *action,
+                     uint64_t t_ns, uint32_t nodes_affected, const char *detail)
+{
+    run_context *run = context;
+    met_fault_row row = {fault_index, kind, action, t_ns, nodes_affected, detail};
+    if (met_fault_add(run->db, run->run_id, &row) != 0) {
+        run->write_error = 1;
+    }
+}
+
+static void on_sample(void *context, uint64_t t_ns, const char *name, double value)
+{
+    run_context *run = context;
+    if (met_timeseries_add(run->db, run->run_id, t_ns, name, value) != 0) {
+        run->write_error = 1;
+    }
+}
+
+static void on_progress(void *context, uint64_t sim_ns, uint64_t events)
+{
+    run_context *run = context;
+    if (!run->progress) {
+        return;
+    }
+    double wall = seconds_since(&run->started);
+    double done = run->duration_ns ? (double)sim_ns / (double)run->duration_ns : 1.0;
+    double left = done > 0.0 ? wall * (1.0 - done) / done : 0.0;
+    fprintf(stderr, "\r  sim %.3fs / %.3fs  %.2fM events/s  ETA %.0fs   ", (double)sim_ns / 1e9,
+            (double)run->duration_ns / 1e9, wall > 0 ? (double)events / wall / 1e6 : 0.0, left);
+    fflush(stderr);
+}
+
+/* ---- rows written at the end of a run ---- */
+
+static int store_nodes(run_context *run, const scn_scenario *scenario, const sim_result *result)
+{
+    enum { BATCH = 1024 };
+    met_node_row rows[BATCH];
+    for (uint32_t start = 0; start < result->node_count; start += BATCH) {
+        uint32_t count = result->node_count - start < BATCH ? result->node_count - start : BATCH;
+        for (uint32_t k = 0; k < count; k++) {
+            uint32_t i = start + k;
+            const sim_node_stats *stats = &result->nodes[i];
+            rows[k] = (met_node_row){
+                i, scenario->nodes.classes[result->class_of[i]].name,
+                scenario->nodes.regions[result->region_of[i]].name, "honest",
+                stats->messages_sent, stats->bytes_sent, stats->messages_received,
+                stats->bytes_received, stats->rejected, stats->delivered, stats->crashes,
+            };
+        }
+        if (met_nodes_add(run->db, run->run_id, rows, count) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int store_messages(run_context *run, const sim_result *result)
+{
+    met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
+    size_t count = 0;
+    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        const sim_type_stats *s = &result->types[t];
+        rows[count++] = (met_message_row){
+            node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
+            s->bytes_delivered, s->dropped[NET_DROP_LOSS], s->dropped[NET_DROP_PARTITION],
+            s->dropped[NET_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
+        };
+    }
+    return met_messages_add(run->db, run->run_id, rows, count);
+}
+
+static int store_metrics(run_context *run, const sim_result *result)
+{
+    for (size_t i = 0; sim_metric_names[i] != NULL; i++) {
+        double value = 0.0;
+        int rc = sim_result_metric(result, sim_metric_names[i], &value);
+        if (rc != 0 || met_metric_add(run->db, run->run_id, sim_metric_names[i], value) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *cmp_text(scn_cmp cmp)
+{
+    static const char *const texts[] = {"==", "<=", "<", ">=", ">"};
+    return texts[cmp];
+}
+
+static bool cmp_holds(scn_cmp cmp, double actual, double expected)
+{
+    switch (cmp) {
+    case SCN_CMP_EQ: return actual == expected;
+    case SCN_CMP_LE: return actual <= expected;
+    case SCN_CMP_LT: return actual < expected;
+    case SCN_CMP_GE: return actual >= expected;
+    case SCN_CMP_GT: return actual > expected;
+    }
+    return false;
+}
+
+/* Evaluates every expectation, stores its outcome and names each failure.
+ * Returns the number that failed, or -1 on a write error. */
+static int store_expectations(run_context *run, const scn_scenario *scenario,
+                              const sim_result *result, bool quiet)
+{
+    int failed = 0;
+    for (uint32_t i = 0; i < scenario->expect_count; i++) {
+        const scn_expect *expect = &scenario->expects[i];
+        double actual = NAN;
+        if (sim_result_metric(result, expect->metric, &actual) != 0) {
+            actual = NAN; /* The loader only accepts known metrics. */
+        }
+        bool passed = cmp_holds(expect->cmp, actual, expect->value);
+        if (met_expect_add(run->db, run->run_id, expect->metric, cmp_text(expect->cmp),
+                           expect->value, actual, passed) != 0) {
+            return -1;
+        }
+        if (!passed) {
+            failed += 1;
+            fprintf(stderr, "expectation failed: %s %s (actual %.6g)\n", expect->metric,
+                    expect->text, actual);
+        } else if (!quiet) {
+            printf("  expectation passed: %s %s (actual %.6g)\n", expect->metric, expect->text,
+                   actual);
+        }
+    }
+    return failed;
+}
+
+/* ---- the summary on stdout ---- */
+
+static void print_metric_line(const sim_result *result)
+{
+    double ratio, p50, p95, p99;
+    sim_result_metric(result, "delivery_ratio", &ratio);
+    sim_result_metric(result, "latency_p50", &p50);
+    sim_result_metric(result, "latency_p95", &p95);
+    sim_result_metric(result, "latency_p99", &p99);
+    printf("  rumors     %llu published, %llu origin down, delivery ratio %.4f\n",
+           (unsigned long long)result->rumors_published,
+           (unsigned long long)result->publish_failed, ratio);
+    printf("  latency    p50 %.3f ms  p95 %.3f ms  p99 %.3f ms\n", p50 / 1e6, p95 / 1e6,
+           p99 / 1e6);
+}
+
+static void print_summary(int64_t run_id, const scn_scenario *scenario, const sim_result *result,
+                          double wall_s, const char *db_path)
+{
+    double sent, bytes, dropped, rejected;
+    sim_result_metric(result, "messages_sent", &sent);
+    sim_result_metric(result, "bytes_sent", &bytes);
+    sim_result_metric(result, "messages_dropped", &dropped);
+    sim_result_metric(result, "messages_rejected", &rejected);
+    printf("run %lld: %s  seed %llu  %u nodes  -> %s\n", (long long)run_id, scenario->name,
+           (unsigned long long)scenario->seed, result->node_count, db_path);
+    printf("  time       %.3f s simulated in %.3f s wall, %llu events (%.2fM events/s)\n",
+           (double)result->sim_ns / 1e9, wall_s, (unsigned long long)result->events,
+           wall_s > 0 ? (double)result->events / wall_s / 1e6 : 0.0);
+    printf("  trace      %016llx\n", (unsigned long long)result->trace_hash);
+    print_metric_line(result);
+    printf("  messages   %.0f sent (%.1f MB), %.0f dropped, %.0f rejected, %llu duplicates "
+           "suppressed\n",
+           sent, bytes / 1e6, dropped, rejected, (unsigned long long)result->duplicates);
+}
+
+static void print_reproduce(const run_options *options, const scn_scenario *scenario)
+{
+    fprintf(stderr, "reproduce: infersim run %s --seed %llu", options->file,
+            (unsigned long long)scenario->seed);
+    for (size_t i = 0; i < options->override_count; i++) {
+        if (options->overrides[i] != options->seed_override) {
+            fprintf(stderr, " --set '%s'", options->overrides[i]);
+        }
+    }
+    fprintf(stderr, "\n");
+}
+
+/* ---- the command ---- */
+
+static void install_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = run_on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+static int store_results(run_context *run, const scn_scenario *scenario, const sim_result *result,
+                         const run_options *options, int *failed_out)
+{
+    if (store_nodes(run, scenario, result) != 0 || store_messages(run, result) != 0 ||
+        store_metrics(run, result) != 0) {
+        return -1;
+    }
+    *failed_out = store_expectations(run, scenario, result, options->quiet);
+    return *failed_out < 0 || run->write_error ? -1 : 0;
+}
+
+/* Runs the loaded scenario against an open database; returns the exit code. */
+static int run_simulation(run_context *run, const scn_scenario *scenario,
+                          const run_options *options, const char *db_path)
+{
+    sim_observer observer = {run, on_fault, on_sample, on_progress};
+    sim_result *result = NULL;
+    int failed = 0;
+
+    run->progress = !options->quiet && isatty(STDERR_FILENO);
+    run->duration_ns = scenario->duration_ns;
+    clock_gettime(CLOCK_MONOTONIC, &run->started);
+    install_signals();
+    int rc = sim_run(scenario, &observer, &run_stop_signal, &result);
+    double wall_s = seconds_since(&run->started);
+    if (run->progress) {
+        fprintf(stderr, "\r%*s\r", 70, "");
+    }
+    if (rc != 0) {
+        met_run_totals totals = {(uint64_t)(wall_s * 1e3), 0, 0, 0, NULL, sim_strerror(rc)};
+        met_run_finish(run->db, run->run_id, "failed", &totals);
+        fprintf(stderr, "infersim run: %s\n", sim_strerror(rc));
+        print_reproduce(options, scenario);
+        return TOOL_EXIT_INTERNAL;
+    }
+    int stored = store_results(run, scenario, result, options, &failed);
+    const char *check = scenario->expect_count == 0 ? NULL : failed > 0 ? "failed" : "passed";
+    const char *status = result->interrupted ? "aborted" : stored != 0 ? "failed" : "completed";
+    met_run_totals totals = {
+        (uint64_t)(wall_s * 1e3), result->sim_ns, result->events, result->trace_hash, check,
+        stored != 0 ? met_db_errmsg(run->db) : result->interrupted ? "interrupted by signal" : NULL,
+    };
+    if (met_run_finish(run->db, run->run_id, status, &totals) != 0) {
+        stored = -1;
+    }
+    if (!options->quiet) {
+        print_summary(run->run_id, scenario, result, wall_s, db_path);
+    }
+    sim_result_destroy(result);
+    if (stored != 0) {
+        fprintf(stderr, "infersim run: writing results failed: %s\n", met_db_errmsg(run->db));
+        return TOOL_EXIT_INTERNAL;
+    }
+    if (run_stop_signal != 0) {
+        fprintf(stderr, "infersim run: interrupted; run %lld marked aborted\n",
+                (long long)run->run_id);
+        return 128 + run_stop_signal;
+    }
+    if (failed > 0) {
+        print_reproduce(options, scenario);
+        return options->check ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+    }
+    return TOOL_EXIT_OK;
+}
+
+int tool_run_main(int argc, char **argv)
+{
+    run_options options;
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    char why[512];
+    run_context run;
+
+    for (int i = 1; i < argc; i++) {
+        if (tool_is_help(argv[i])) {
+            fputs(run_usage, stdout);
+            return TOOL_EXIT_OK;
+        }
+    }
+    int code = parse_options(argc, argv, &options);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    int rc = scn_load_file(options.file, options.overrides, options.override_count, &scenario,
+                           &error);
+    if (rc != 0) {
+        char text[1024];
+        scn_error_format(&error, text, sizeof(text));
+        fprintf(stderr, "%s\n", text);
+        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    }
+    const char *db_path = options.db != NULL ? options.db : scenario->output.db;
+    memset(&run, 0, sizeof(run));
+    rc = met_db_open(db_path, &run.db, why, sizeof(why));
+    if (rc != 0) {
+        fprintf(stderr, "infersim run: %s: %s\n", db_path, why);
+        scn_destroy(scenario);
+        return TOOL_EXIT_USAGE;
+    }
+    met_run_info info = {scenario->name, scenario->sha256_hex, INFERSIM_GIT_REV, "sim",
+                         scenario->seed, scenario->nodes.count};
+    rc = met_run_begin(run.db, &info, scenario->params, scenario->param_count, &run.run_id);
+    if (rc != 0) {
+        fprintf(stderr, "infersim run: %s: %s\n", db_path, met_db_errmsg(run.db));
+        code = TOOL_EXIT_INTERNAL;
+    } else {
+        code = run_simulation(&run, scenario, &options, db_path);
+    }
+    met_db_close(run.db);
+    scn_destroy(scenario);
+    return code;
+}

@@ -1,0 +1,88 @@
+/* main.c -- the infersim command: dispatches to a subcommand. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/tool.h"
+#include "util/hash.h"
+
+static const char usage_text[] =
+    "usage: infersim COMMAND [ARGS]\n"
+    "\n"
+    "A deterministic simulator of decentralized AI inference networks.\n"
+    "\n"
+    "commands:\n"
+    "  run FILE       run a scenario and store the results in SQLite\n"
+    "  validate FILE  check a scenario without running it\n"
+    "  runs           list the runs in a results database\n"
+    "  export         write a results table as CSV, JSON or JSON lines\n"
+    "  version        print the version and git revision\n"
+    "\n"
+    "Run 'infersim COMMAND --help' for a command's options.\n"
+    "Exit codes: 0 success, 1 an expectation failed, 2 bad usage or input,\n"
+    "3 internal error, 130/143 interrupted by SIGINT/SIGTERM.\n";
+
+bool tool_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int tool_usage_error(const char *subcommand, const char *format, ...)
+{
+    va_list args;
+    fprintf(stderr, "infersim %s: ", subcommand);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fprintf(stderr, "\n(try 'infersim %s --help')\n", subcommand);
+    return TOOL_EXIT_USAGE;
+}
+
+bool tool_parse_u64(const char *text, unsigned long long *value_out)
+{
+    char *end = NULL;
+    if (text == NULL || text[0] < '0' || text[0] > '9') {
+        return false;
+    }
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0') {
+        return false;
+    }
+    *value_out = value;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*main)(int argc, char **argv);
+    } commands[] = {
+        {"run", tool_run_main},
+        {"validate", tool_validate_main},
+        {"runs", tool_runs_main},
+        {"export", tool_export_main},
+    };
+    if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("infersim %s (git %s)\n", INFERSIM_VERSION, INFERSIM_GIT_REV);
+        return TOOL_EXIT_OK;
+    }
+    if (util_hash_init() != 0) {
+        fprintf(stderr, "infersim: libsodium failed to initialise\n");
+        return TOOL_EXIT_INTERNAL;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].main(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "infersim: unknown command '%s'\n\n%s", argv[1], usage_text);
+    return TOOL_EXIT_USAGE;
+}
