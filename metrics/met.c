@@ -1,0 +1,702 @@
+/* met.c -- the results database: open/create with schema checks, the run
+ * lifecycle and batched row writes. Every add call joins one lazily opened
+ * transaction that is committed every MET_BATCH_ROWS rows and at met_flush,
+ * met_run_finish and met_db_close, so a long run costs few fsyncs. Prepared
+ * statements are cached in the met_db. SQLite errors never crash: they come
+ * back as MET_ESQL with the message in met_db_errmsg. The only clock read
+ * is the UTC wall time stamped into runs.started_at and runs.finished_at.
+ * Export and the runs listing live in met_export.c. */
+#include <string.h>
+#include <time.h>
+
+#include "metrics/met_int.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+
+/* Schema version 1. Changing anything here means bumping
+ * MET_SCHEMA_VERSION and documenting it in metrics/README.md. */
+static const char met_schema_sql[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE runs ("
+    " run_id INTEGER PRIMARY KEY, name TEXT, mode TEXT, scenario_sha256 TEXT,"
+    " seed INTEGER, git_rev TEXT,"
+    " status TEXT NOT NULL CHECK (status IN ('running','completed','failed','aborted')),"
+    " check_status TEXT CHECK (check_status IS NULL OR check_status IN ('passed','failed')),"
+    " started_at TEXT, finished_at TEXT, wall_ms INTEGER, sim_ns INTEGER, events INTEGER,"
+    " trace_hash TEXT, nodes INTEGER, error TEXT);"
+    "CREATE TABLE params ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), key TEXT NOT NULL, value TEXT,"
+    " PRIMARY KEY (run_id, key));"
+    "CREATE TABLE nodes ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), node_id INTEGER NOT NULL,"
+    " class TEXT, region TEXT, behaviour TEXT, messages_sent INTEGER, bytes_sent INTEGER,"
+    " messages_received INTEGER, bytes_received INTEGER, rejected INTEGER,"
+    " delivered INTEGER, crashes INTEGER, PRIMARY KEY (run_id, node_id));"
+    "CREATE TABLE faults ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), fault_index INTEGER, kind TEXT,"
+    " action TEXT, t_ns INTEGER, nodes_affected INTEGER, detail TEXT);"
+    "CREATE INDEX faults_run ON faults(run_id);"
+    "CREATE TABLE timeseries ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), t_ns INTEGER, name TEXT,"
+    " value REAL);"
+    "CREATE INDEX timeseries_run ON timeseries(run_id, name, t_ns);"
+    "CREATE TABLE messages ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), type TEXT NOT NULL, sent INTEGER,"
+    " bytes_sent INTEGER, delivered INTEGER, bytes_delivered INTEGER,"
+    " dropped_loss INTEGER, dropped_partition INTEGER, dropped_crashed INTEGER,"
+    " duplicated INTEGER, reordered INTEGER, corrupted INTEGER, rejected INTEGER,"
+    " PRIMARY KEY (run_id, type));"
+    "CREATE TABLE metrics ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), name TEXT NOT NULL, value REAL,"
+    " PRIMARY KEY (run_id, name));"
+    "CREATE TABLE expectations ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), metric TEXT, op TEXT,"
+    " expected REAL, actual REAL, passed INTEGER);"
+    "CREATE INDEX expectations_run ON expectations(run_id);"
+    "CREATE VIEW run_summary AS SELECT r.run_id, r.name, r.seed, r.status,"
+    " r.check_status, r.events, r.sim_ns, r.wall_ms,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'delivery_ratio') AS delivery_ratio,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p50', 'latency_p50_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p99', 'latency_p99_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p99_ns"
+    " FROM runs r;";
+
+static const char *const met_stmt_sql[MET_STMT_COUNT] = {
+    [MET_STMT_RUN_INSERT] = "INSERT INTO runs (name, mode, scenario_sha256, seed, git_rev,"
+                            " status, started_at, nodes) VALUES (?,?,?,?,?,'running',?,?)",
+    [MET_STMT_PARAM_INSERT] = "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?,?,?)",
+    [MET_STMT_TIMESERIES_INSERT] = "INSERT INTO timeseries (run_id, t_ns, name, value)"
+                                   " VALUES (?,?,?,?)",
+    [MET_STMT_FAULT_INSERT] = "INSERT INTO faults (run_id, fault_index, kind, action, t_ns,"
+                              " nodes_affected, detail) VALUES (?,?,?,?,?,?,?)",
+    [MET_STMT_NODE_INSERT] = "INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_MESSAGE_INSERT] = "INSERT OR REPLACE INTO messages"
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_METRIC_INSERT] = "INSERT OR REPLACE INTO metrics (run_id, name, value)"
+                               " VALUES (?,?,?)",
+    [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
+                               " actual, passed) VALUES (?,?,?,?,?,?)",
+    [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
+                            " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
+                            " WHERE run_id = ?",
+    [MET_STMT_RUN_EXISTS] = "SELECT 1 FROM runs WHERE run_id = ?",
+};
+
+int met__sql_error(met_db *db, const char *what)
+{
+    ASSERT(db != NULL);
+    ASSERT(what != NULL);
+    const char *message = db->sql != NULL ? sqlite3_errmsg(db->sql) : "no database";
+    db->sql_code = db->sql != NULL ? sqlite3_errcode(db->sql) & 0xff : SQLITE_ERROR;
+    snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s", what, message);
+    return MET_ESQL;
+}
+
+void met__set_error(met_db *db, const char *message)
+{
+    ASSERT(db != NULL);
+    ASSERT(message != NULL);
+    snprintf(db->errmsg, sizeof(db->errmsg), "%s", message);
+}
+
+const char *met_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "success";
+    case MET_EOPEN:
+        return "cannot open or create the database file";
+    case MET_ESQL:
+        return "SQLite error";
+    case MET_ESCHEMA:
+        return "not an infersim database, or its schema is newer than this build";
+    case MET_ENOTABLE:
+        return "unknown table";
+    case MET_ENORUN:
+        return "no such run";
+    case MET_EIO:
+        return "write error";
+    default:
+        return "unknown error";
+    }
+}
+
+const char *met_db_errmsg(const met_db *db)
+{
+    ASSERT(db != NULL);
+    return db->errmsg;
+}
+
+/* Runs SQL that returns no rows we need. */
+static int db_exec(met_db *db, const char *sql)
+{
+    if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        return met__sql_error(db, sql);
+    }
+    return 0;
+}
+
+/* Runs a query whose first column of its first row is an integer. */
+static int db_query_int(met_db *db, const char *sql, int64_t *value_out)
+{
+    sqlite3_stmt *stmt = NULL;
+    *value_out = 0;
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return met__sql_error(db, "inspect");
+    }
+    int rc = sqlite3_step(stmt);
+    int result = 0;
+    if (rc == SQLITE_ROW) {
+        *value_out = sqlite3_column_int64(stmt, 0);
+    } else if (rc != SQLITE_DONE) {
+        result = met__sql_error(db, "inspect");
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+/* Returns the cached statement 'id', reset and with bindings cleared, or
+ * NULL after recording the error. */
+static sqlite3_stmt *db_stmt(met_db *db, met_stmt_id id)
+{
+    ASSERT(id < MET_STMT_COUNT);
+    sqlite3_stmt *stmt = db->stmts[id];
+    if (stmt == NULL) {
+        if (sqlite3_prepare_v3(db->sql, met_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                               NULL) != SQLITE_OK) {
+            met__sql_error(db, "prepare");
+            return NULL;
+        }
+        db->stmts[id] = stmt;
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return stmt;
+}
+
+/* Steps a write statement to completion and resets it. */
+static int db_stmt_run(met_db *db, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+    int result = 0;
+    if (rc != SQLITE_DONE) {
+        result = met__sql_error(db, what);
+    }
+    sqlite3_reset(stmt);
+    return result;
+}
+
+/* Binds a possibly NULL string. */
+static void db_bind_text(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text == NULL) {
+        sqlite3_bind_null(stmt, index);
+    } else {
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
+    }
+}
+
+/* Unsigned counters are stored as SQLite's signed 64-bit INTEGER; values
+ * above INT64_MAX (only possible for seeds) wrap to negative, see README. */
+static void db_bind_u64(sqlite3_stmt *stmt, int index, uint64_t value)
+{
+    sqlite3_bind_int64(stmt, index, (sqlite3_int64)value);
+}
+
+/* Writes the current UTC time as 'YYYY-MM-DDTHH:MM:SSZ'. */
+static void db_utc_now(char out[32])
+{
+    time_t now = time(NULL);
+    struct tm parts;
+    if (gmtime_r(&now, &parts) == NULL ||
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &parts) == 0) {
+        snprintf(out, 32, "1970-01-01T00:00:00Z");
+    }
+}
+
+/* What an opened file holds, as far as the schema checks care. */
+typedef struct db_state {
+    int64_t user_version;
+    int64_t objects;                 /* rows in sqlite_master */
+    int64_t has_runs;                /* a table named runs exists */
+} db_state;
+
+static int db_state_read(met_db *db, db_state *state)
+{
+    int rc = db_query_int(db, "SELECT count(*) FROM sqlite_master", &state->objects);
+    if (rc == 0) {
+        rc = db_query_int(db, "PRAGMA user_version", &state->user_version);
+    }
+    if (rc == 0) {
+        rc = db_query_int(db,
+                          "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                          " AND name = 'runs'",
+                          &state->has_runs);
+    }
+    return rc;
+}
+
+/* Decides whether the file is ours, empty (create), or to be refused. */
+static int db_state_judge(met_db *db, const db_state *state, int *create_out)
+{
+    char message[160];
+    *create_out = 0;
+    if (state->user_version > MET_SCHEMA_VERSION) {
+        snprintf(message, sizeof(message),
+                 "schema version %lld is newer than this build's %d; upgrade infersim",
+                 (long long)state->user_version, MET_SCHEMA_VERSION);
+        met__set_error(db, message);
+        return MET_ESCHEMA;
+    }
+    if (state->objects == 0 && state->user_version == 0) {
+        *create_out = 1;
+        return 0;
+    }
+    if (state->has_runs == 0 || state->user_version != MET_SCHEMA_VERSION) {
+        snprintf(message, sizeof(message),
+                 "not an infersim results database (user_version %lld, %s runs table)",
+                 (long long)state->user_version, state->has_runs != 0 ? "has a" : "no");
+        met__set_error(db, message);
+        return MET_ESCHEMA;
+    }
+    return 0;
+}
+
+static int db_schema_create(met_db *db)
+{
+    char sql[256];
+    int rc = db_exec(db, met_schema_sql);
+    if (rc == 0) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO meta (key, value) VALUES ('schema_version', '%d'),"
+                 " ('created_by', 'infersim'); PRAGMA user_version = %d;",
+                 MET_SCHEMA_VERSION, MET_SCHEMA_VERSION);
+        rc = db_exec(db, sql);
+    }
+    return rc;
+}
+
+/* Checks the file, sets the connection pragmas and creates the schema in
+ * one IMMEDIATE transaction, re-checking inside it so two processes that
+ * open the same new file at once do not both create it. */
+static int db_schema_prepare(met_db *db)
+{
+    db_state state = {0};
+    int create = 0;
+    int rc = db_state_read(db, &state);
+    if (rc == 0) {
+        rc = db_state_judge(db, &state, &create);
+    }
+    if (rc == 0) {
+        rc = db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                         " PRAGMA foreign_keys=ON;");
+    }
+    if (rc == 0) {
+        rc = db_exec(db, "BEGIN IMMEDIATE");
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = db_state_read(db, &state);
+    if (rc == 0) {
+        rc = db_state_judge(db, &state, &create);
+    }
+    if (rc == 0 && create != 0) {
+        rc = db_schema_create(db);
+    }
+    if (rc == 0) {
+        return db_exec(db, "COMMIT");
+    }
+    sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
+{
+    ASSERT(path != NULL);
+    ASSERT(out != NULL);
+    *out = NULL;
+    met_db *db = util_calloc(1, sizeof(*db));
+    if (db == NULL) {
+        if (why != NULL && why_size > 0) {
+            snprintf(why, why_size, "%s: out of memory", path);
+        }
+        return MET_EOPEN;
+    }
+    int rc = 0;
+    if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        met__sql_error(db, "open");
+        rc = MET_EOPEN;
+    } else {
+        sqlite3_busy_timeout(db->sql, 5000);
+        sqlite3_extended_result_codes(db->sql, 1);
+        rc = db_schema_prepare(db);
+        int primary = db->sql_code;
+        if (rc == MET_ESQL && (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)) {
+            rc = MET_ESCHEMA;    /* garbage is "not an infersim db", not a query bug */
+        } else if (rc == MET_ESQL && (primary == SQLITE_CANTOPEN || primary == SQLITE_PERM ||
+                                      primary == SQLITE_READONLY)) {
+            rc = MET_EOPEN;
+        }
+    }
+    if (rc != 0) {
+        if (why != NULL && why_size > 0) {
+            snprintf(why, why_size, "%s: %s", path, db->errmsg);
+        }
+        met_db_close(db);
+        return rc;
+    }
+    db->errmsg[0] = '\0';
+    *out = db;
+    return 0;
+}
+
+void met_db_close(met_db *db)
+{
+    if (db == NULL) {
+        return;
+    }
+    if (db->batch_open != 0) {
+        (void)met_flush(db);
+    }
+    for (size_t i = 0; i < MET_STMT_COUNT; i++) {
+        sqlite3_finalize(db->stmts[i]);
+    }
+    sqlite3_close(db->sql);    /* NULL is a harmless no-op */
+    util_free(db);
+}
+
+/* Opens the batch transaction if none is open. */
+static int db_batch_join(met_db *db)
+{
+    if (db->batch_open != 0) {
+        return 0;
+    }
+    int rc = db_exec(db, "BEGIN");
+    if (rc == 0) {
+        db->batch_open = 1;
+        db->batch_rows = 0;
+    }
+    return rc;
+}
+
+/* Counts one written row; commits when the batch is full. */
+static int db_batch_count(met_db *db, size_t rows)
+{
+    ASSERT(db->batch_open != 0);
+    db->batch_rows += rows;
+    if (db->batch_rows >= MET_BATCH_ROWS) {
+        return met_flush(db);
+    }
+    return 0;
+}
+
+int met_flush(met_db *db)
+{
+    ASSERT(db != NULL);
+    if (db->batch_open == 0) {
+        return 0;
+    }
+    int rc = db_exec(db, "COMMIT");
+    if (rc != 0) {
+        /* A failed COMMIT (e.g. SQLITE_BUSY past the timeout) may leave the
+         * transaction open; roll it back so the connection stays usable. */
+        sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    }
+    db->batch_open = 0;
+    db->batch_rows = 0;
+    return rc;
+}
+
+/* Inserts the runs row and the params; inside the caller's transaction. */
+static int db_run_insert(met_db *db, const met_run_info *info, const scn_param *params,
+                         size_t param_count, int64_t *run_id_out)
+{
+    char started_at[32];
+    db_utc_now(started_at);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_RUN_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    db_bind_text(stmt, 1, info->name);
+    db_bind_text(stmt, 2, info->mode);
+    db_bind_text(stmt, 3, info->scenario_sha256);
+    db_bind_u64(stmt, 4, info->seed);
+    db_bind_text(stmt, 5, info->git_rev);
+    db_bind_text(stmt, 6, started_at);
+    sqlite3_bind_int64(stmt, 7, info->nodes);
+    int rc = db_stmt_run(db, stmt, "insert run");
+    if (rc != 0) {
+        return rc;
+    }
+    int64_t run_id = sqlite3_last_insert_rowid(db->sql);
+    for (size_t i = 0; i < param_count && rc == 0; i++) {
+        ASSERT(params[i].key != NULL);
+        stmt = db_stmt(db, MET_STMT_PARAM_INSERT);
+        if (stmt == NULL) {
+            return MET_ESQL;
+        }
+        sqlite3_bind_int64(stmt, 1, run_id);
+        db_bind_text(stmt, 2, params[i].key);
+        db_bind_text(stmt, 3, params[i].value);
+        rc = db_stmt_run(db, stmt, "insert param");
+    }
+    if (rc == 0) {
+        *run_id_out = run_id;
+    }
+    return rc;
+}
+
+int met_run_begin(met_db *db, const met_run_info *info, const scn_param *params,
+                  size_t param_count, int64_t *run_id_out)
+{
+    ASSERT(db != NULL);
+    ASSERT(info != NULL);
+    ASSERT(run_id_out != NULL);
+    ASSERT(params != NULL || param_count == 0);
+    *run_id_out = 0;
+    int rc = met_flush(db);
+    if (rc == 0) {
+        rc = db_exec(db, "BEGIN IMMEDIATE");
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = db_run_insert(db, info, params, param_count, run_id_out);
+    if (rc == 0) {
+        rc = db_exec(db, "COMMIT");
+    }
+    if (rc != 0) {
+        sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+        *run_id_out = 0;
+    }
+    return rc;
+}
+
+int met_timeseries_add(met_db *db, int64_t run_id, uint64_t t_ns, const char *name, double value)
+{
+    ASSERT(db != NULL);
+    ASSERT(name != NULL);
+    int rc = db_batch_join(db);
+    sqlite3_stmt *stmt = rc == 0 ? db_stmt(db, MET_STMT_TIMESERIES_INSERT) : NULL;
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, t_ns);
+    db_bind_text(stmt, 3, name);
+    sqlite3_bind_double(stmt, 4, value);
+    rc = db_stmt_run(db, stmt, "insert timeseries");
+    return rc != 0 ? rc : db_batch_count(db, 1);
+}
+
+int met_fault_add(met_db *db, int64_t run_id, const met_fault_row *row)
+{
+    ASSERT(db != NULL);
+    ASSERT(row != NULL);
+    int rc = db_batch_join(db);
+    sqlite3_stmt *stmt = rc == 0 ? db_stmt(db, MET_STMT_FAULT_INSERT) : NULL;
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    sqlite3_bind_int64(stmt, 2, row->fault_index);
+    db_bind_text(stmt, 3, row->kind);
+    db_bind_text(stmt, 4, row->action);
+    db_bind_u64(stmt, 5, row->t_ns);
+    sqlite3_bind_int64(stmt, 6, row->nodes_affected);
+    db_bind_text(stmt, 7, row->detail);
+    rc = db_stmt_run(db, stmt, "insert fault");
+    return rc != 0 ? rc : db_batch_count(db, 1);
+}
+
+static int db_node_insert(met_db *db, int64_t run_id, const met_node_row *row)
+{
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_NODE_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    sqlite3_bind_int64(stmt, 2, row->node_id);
+    db_bind_text(stmt, 3, row->class_name);
+    db_bind_text(stmt, 4, row->region);
+    db_bind_text(stmt, 5, row->behaviour);
+    db_bind_u64(stmt, 6, row->messages_sent);
+    db_bind_u64(stmt, 7, row->bytes_sent);
+    db_bind_u64(stmt, 8, row->messages_received);
+    db_bind_u64(stmt, 9, row->bytes_received);
+    db_bind_u64(stmt, 10, row->rejected);
+    db_bind_u64(stmt, 11, row->delivered);
+    db_bind_u64(stmt, 12, row->crashes);
+    return db_stmt_run(db, stmt, "insert node");
+}
+
+int met_nodes_add(met_db *db, int64_t run_id, const met_node_row *rows, size_t count)
+{
+    ASSERT(db != NULL);
+    ASSERT(rows != NULL || count == 0);
+    for (size_t i = 0; i < count; i++) {
+        int rc = db_batch_join(db);
+        if (rc == 0) {
+            rc = db_node_insert(db, run_id, &rows[i]);
+        }
+        if (rc == 0) {
+            rc = db_batch_count(db, 1);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int db_message_insert(met_db *db, int64_t run_id, const met_message_row *row)
+{
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_MESSAGE_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_text(stmt, 2, row->type);
+    db_bind_u64(stmt, 3, row->sent);
+    db_bind_u64(stmt, 4, row->bytes_sent);
+    db_bind_u64(stmt, 5, row->delivered);
+    db_bind_u64(stmt, 6, row->bytes_delivered);
+    db_bind_u64(stmt, 7, row->dropped_loss);
+    db_bind_u64(stmt, 8, row->dropped_partition);
+    db_bind_u64(stmt, 9, row->dropped_crashed);
+    db_bind_u64(stmt, 10, row->duplicated);
+    db_bind_u64(stmt, 11, row->reordered);
+    db_bind_u64(stmt, 12, row->corrupted);
+    db_bind_u64(stmt, 13, row->rejected);
+    return db_stmt_run(db, stmt, "insert message");
+}
+
+int met_messages_add(met_db *db, int64_t run_id, const met_message_row *rows, size_t count)
+{
+    ASSERT(db != NULL);
+    ASSERT(rows != NULL || count == 0);
+    for (size_t i = 0; i < count; i++) {
+        ASSERT(rows[i].type != NULL);
+        int rc = db_batch_join(db);
+        if (rc == 0) {
+            rc = db_message_insert(db, run_id, &rows[i]);
+        }
+        if (rc == 0) {
+            rc = db_batch_count(db, 1);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int met_metric_add(met_db *db, int64_t run_id, const char *name, double value)
+{
+    ASSERT(db != NULL);
+    ASSERT(name != NULL);
+    int rc = db_batch_join(db);
+    sqlite3_stmt *stmt = rc == 0 ? db_stmt(db, MET_STMT_METRIC_INSERT) : NULL;
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_text(stmt, 2, name);
+    sqlite3_bind_double(stmt, 3, value);
+    rc = db_stmt_run(db, stmt, "insert metric");
+    return rc != 0 ? rc : db_batch_count(db, 1);
+}
+
+int met_expect_add(met_db *db, int64_t run_id, const char *metric, const char *op,
+                   double expected, double actual, int passed)
+{
+    ASSERT(db != NULL);
+    ASSERT(metric != NULL);
+    ASSERT(op != NULL);
+    int rc = db_batch_join(db);
+    sqlite3_stmt *stmt = rc == 0 ? db_stmt(db, MET_STMT_EXPECT_INSERT) : NULL;
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_text(stmt, 2, metric);
+    db_bind_text(stmt, 3, op);
+    sqlite3_bind_double(stmt, 4, expected);
+    sqlite3_bind_double(stmt, 5, actual);
+    sqlite3_bind_int(stmt, 6, passed != 0 ? 1 : 0);
+    rc = db_stmt_run(db, stmt, "insert expectation");
+    return rc != 0 ? rc : db_batch_count(db, 1);
+}
+
+/* Binds the totals of a finishing run (parameters 2 and 4..8). 'error' is
+ * the caller's copy of totals->error. */
+static void db_totals_bind(sqlite3_stmt *stmt, const met_run_totals *totals, const char *error)
+{
+    char hash_hex[17];
+    snprintf(hash_hex, sizeof(hash_hex), "%016llx", (unsigned long long)totals->trace_hash);
+    db_bind_text(stmt, 2, totals->check);
+    db_bind_u64(stmt, 4, totals->wall_ms);
+    db_bind_u64(stmt, 5, totals->sim_ns);
+    db_bind_u64(stmt, 6, totals->events);
+    db_bind_text(stmt, 7, hash_hex);
+    db_bind_text(stmt, 8, error);
+}
+
+int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run_totals *totals)
+{
+    ASSERT(db != NULL);
+    ASSERT(status != NULL);
+    ASSERT(strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+           strcmp(status, "aborted") == 0);
+    /* totals->error may be met_db_errmsg(db) itself: copy it before any
+     * failure below overwrites that buffer. */
+    char error[MET_ERRMSG_MAX];
+    int has_error = totals != NULL && totals->error != NULL;
+    snprintf(error, sizeof(error), "%s", has_error ? totals->error : "");
+    /* Even if the last batch fails to commit, still try to close the run
+     * so it does not stay 'running'; the first error is the one returned. */
+    int flushed = met_flush(db);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_RUN_FINISH);
+    if (stmt == NULL) {
+        return flushed != 0 ? flushed : MET_ESQL;
+    }
+    char finished_at[32];
+    db_utc_now(finished_at);
+    db_bind_text(stmt, 1, status);
+    db_bind_text(stmt, 3, finished_at);
+    if (totals != NULL) {
+        db_totals_bind(stmt, totals, has_error ? error : NULL);
+    }
+    sqlite3_bind_int64(stmt, 9, run_id);
+    int rc = db_stmt_run(db, stmt, "finish run");
+    if (rc == 0 && sqlite3_changes(db->sql) != 1) {
+        met__set_error(db, "finish run: no such run");
+        rc = MET_ENORUN;
+    }
+    return flushed != 0 ? flushed : rc;
+}
+
+int met_run_exists(met_db *db, int64_t run_id)
+{
+    ASSERT(db != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_RUN_EXISTS);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    int rc = sqlite3_step(stmt);
+    int result = 0;
+    if (rc == SQLITE_ROW) {
+        result = 1;
+    } else if (rc != SQLITE_DONE) {
+        result = met__sql_error(db, "run exists");
+    }
+    sqlite3_reset(stmt);
+    return result;
+}

@@ -1,0 +1,307 @@
+/* met_export.c -- reading the results database back out: the human runs
+ * listing and met_export (CSV, JSON, JSON Lines). Table names come from a
+ * fixed whitelist and only whitelisted SQL text is ever compiled, so a
+ * name typed on the command line never reaches SQL. Output is
+ * deterministic: columns in table order, rows in primary-key order
+ * (run_id, then the key or the insertion rowid), REALs printed with
+ * %.17g so they parse back to the same double. */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "metrics/met_int.h"
+#include "util/assert.h"
+
+typedef struct met_table {
+    const char *name;
+    const char *select_all;
+    const char *select_run;
+} met_table;
+
+#define MET_TABLE(name, order)                                                        \
+    { name, "SELECT * FROM " name " ORDER BY " order,                                 \
+      "SELECT * FROM " name " WHERE run_id = ?1 ORDER BY " order }
+
+static const met_table met_tables[] = {
+    MET_TABLE("runs", "run_id"),
+    MET_TABLE("params", "run_id, key"),
+    MET_TABLE("nodes", "run_id, node_id"),
+    MET_TABLE("faults", "run_id, rowid"),
+    MET_TABLE("timeseries", "run_id, rowid"),
+    MET_TABLE("messages", "run_id, type"),
+    MET_TABLE("metrics", "run_id, name"),
+    MET_TABLE("expectations", "run_id, rowid"),
+    MET_TABLE("run_summary", "run_id"),
+};
+
+static const met_table *table_find(const char *name)
+{
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_tables); i++) {
+        if (strcmp(met_tables[i].name, name) == 0) {
+            return &met_tables[i];
+        }
+    }
+    return NULL;
+}
+
+/* Writes 'text' (length bytes) as a CSV field: quoted, with doubled
+ * quotes, when it holds a comma, quote, CR or LF, or is empty (so an empty
+ * string differs from NULL, which is written as nothing). */
+static void csv_text_write(FILE *out, const unsigned char *text, size_t length)
+{
+    int quote = length == 0;
+    for (size_t i = 0; i < length && quote == 0; i++) {
+        quote = text[i] == ',' || text[i] == '"' || text[i] == '\r' || text[i] == '\n';
+    }
+    if (quote == 0) {
+        fwrite(text, 1, length, out);
+        return;
+    }
+    fputc('"', out);
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] == '"') {
+            fputc('"', out);
+        }
+        fputc(text[i], out);
+    }
+    fputc('"', out);
+}
+
+/* Writes 'text' as a JSON string: quotes, backslash and every control
+ * character escaped; other bytes (UTF-8) pass through. */
+static void json_text_write(FILE *out, const unsigned char *text, size_t length)
+{
+    fputc('"', out);
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = text[i];
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc(c, out);
+        } else if (c == '\n') {
+            fputs("\\n", out);
+        } else if (c == '\r') {
+            fputs("\\r", out);
+        } else if (c == '\t') {
+            fputs("\\t", out);
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(out, "\\u%04x", (unsigned)c);
+        } else {
+            fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* Writes column 'index' of the current row as a CSV field or JSON value. */
+static void value_write(FILE *out, sqlite3_stmt *stmt, int index, met_format format)
+{
+    switch (sqlite3_column_type(stmt, index)) {
+    case SQLITE_INTEGER:
+        fprintf(out, "%" PRId64, (int64_t)sqlite3_column_int64(stmt, index));
+        break;
+    case SQLITE_FLOAT: {
+        double value = sqlite3_column_double(stmt, index);
+        if (format != MET_FORMAT_CSV && !isfinite(value)) {
+            fputs("null", out);    /* JSON has no inf or nan */
+        } else {
+            fprintf(out, "%.17g", value);
+        }
+        break;
+    }
+    case SQLITE_NULL:
+        if (format != MET_FORMAT_CSV) {
+            fputs("null", out);
+        }
+        break;
+    default: {
+        /* TEXT, or a BLOB written as its bytes (infersim writes none). */
+        const unsigned char *text = sqlite3_column_text(stmt, index);
+        size_t length = (size_t)sqlite3_column_bytes(stmt, index);
+        if (text == NULL) {
+            text = (const unsigned char *)"";
+            length = 0;
+        }
+        if (format == MET_FORMAT_CSV) {
+            csv_text_write(out, text, length);
+        } else {
+            json_text_write(out, text, length);
+        }
+        break;
+    }
+    }
+}
+
+static void csv_header_write(FILE *out, sqlite3_stmt *stmt)
+{
+    int columns = sqlite3_column_count(stmt);
+    for (int i = 0; i < columns; i++) {
+        const char *name = sqlite3_column_name(stmt, i);
+        if (i > 0) {
+            fputc(',', out);
+        }
+        csv_text_write(out, (const unsigned char *)name, strlen(name));
+    }
+    fputc('\n', out);
+}
+
+static void row_write(FILE *out, sqlite3_stmt *stmt, met_format format)
+{
+    int columns = sqlite3_column_count(stmt);
+    if (format != MET_FORMAT_CSV) {
+        fputc('{', out);
+    }
+    for (int i = 0; i < columns; i++) {
+        if (i > 0) {
+            fputc(',', out);
+        }
+        if (format != MET_FORMAT_CSV) {
+            const char *name = sqlite3_column_name(stmt, i);
+            json_text_write(out, (const unsigned char *)name, strlen(name));
+            fputc(':', out);
+        }
+        value_write(out, stmt, i, format);
+    }
+    fputs(format == MET_FORMAT_CSV ? "\n" : "}", out);
+}
+
+/* Streams every row of 'stmt' to 'out'. */
+static int export_rows(met_db *db, sqlite3_stmt *stmt, met_format format, FILE *out)
+{
+    size_t rows = 0;
+    int rc;
+    if (format == MET_FORMAT_CSV) {
+        csv_header_write(out, stmt);
+    } else if (format == MET_FORMAT_JSON) {
+        fputc('[', out);
+    }
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (format == MET_FORMAT_JSON) {
+            fputs(rows > 0 ? ",\n" : "\n", out);
+        }
+        row_write(out, stmt, format);
+        if (format == MET_FORMAT_JSONL) {
+            fputc('\n', out);
+        }
+        rows++;
+        if (ferror(out)) {
+            break;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return met__sql_error(db, "export");
+    }
+    if (format == MET_FORMAT_JSON) {
+        fputs(rows > 0 ? "\n]\n" : "]\n", out);
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        met__set_error(db, "export: write error");
+        return MET_EIO;
+    }
+    return 0;
+}
+
+int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out)
+{
+    ASSERT(db != NULL);
+    ASSERT(table != NULL);
+    ASSERT(out != NULL);
+    ASSERT(format == MET_FORMAT_CSV || format == MET_FORMAT_JSON || format == MET_FORMAT_JSONL);
+    const met_table *entry = table_find(table);
+    if (entry == NULL) {
+        met__set_error(db, "export: unknown table");
+        return MET_ENOTABLE;
+    }
+    int rc = met_flush(db);
+    if (rc == 0 && run_id > 0) {
+        rc = met_run_exists(db, run_id);
+        if (rc == 0) {
+            met__set_error(db, "export: no such run");
+            rc = MET_ENORUN;
+        } else if (rc == 1) {
+            rc = 0;
+        }
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_stmt *stmt = NULL;
+    const char *sql = run_id > 0 ? entry->select_run : entry->select_all;
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return met__sql_error(db, "export");
+    }
+    if (run_id > 0) {
+        sqlite3_bind_int64(stmt, 1, run_id);
+    }
+    rc = export_rows(db, stmt, format, out);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Writes an INTEGER column, or '-' for NULL, right-aligned in 'width'. */
+static void list_int_write(FILE *out, sqlite3_stmt *stmt, int index, int width)
+{
+    if (sqlite3_column_type(stmt, index) == SQLITE_NULL) {
+        fprintf(out, " %*s", width, "-");
+    } else {
+        fprintf(out, " %*" PRId64, width, (int64_t)sqlite3_column_int64(stmt, index));
+    }
+}
+
+static void list_row_write(FILE *out, sqlite3_stmt *stmt)
+{
+    const char *name = (const char *)sqlite3_column_text(stmt, 1);
+    const char *status = (const char *)sqlite3_column_text(stmt, 3);
+    const char *check = (const char *)sqlite3_column_text(stmt, 4);
+    int running = status != NULL && strcmp(status, "running") == 0;
+    fprintf(out, "%6" PRId64 " %-24s", (int64_t)sqlite3_column_int64(stmt, 0),
+            name != NULL ? name : "-");
+    list_int_write(out, stmt, 2, 20);
+    fprintf(out, " %-22s %-7s", running ? "running (incomplete)" : (status ? status : "-"),
+            check != NULL ? check : "-");
+    list_int_write(out, stmt, 5, 12);
+    if (sqlite3_column_type(stmt, 6) == SQLITE_NULL) {
+        fprintf(out, " %12s", "-");
+    } else {
+        fprintf(out, " %12.3f", (double)sqlite3_column_int64(stmt, 6) / 1e9);
+    }
+    list_int_write(out, stmt, 7, 10);
+    fputc('\n', out);
+}
+
+int met_runs_list(met_db *db, FILE *out)
+{
+    ASSERT(db != NULL);
+    ASSERT(out != NULL);
+    static const char sql[] = "SELECT run_id, name, seed, status, check_status, events,"
+                              " sim_ns, wall_ms FROM runs ORDER BY run_id";
+    sqlite3_stmt *stmt = NULL;
+    int rc = met_flush(db);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return met__sql_error(db, "list runs");
+    }
+    size_t rows = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (rows == 0) {
+            fprintf(out, "%6s %-24s %20s %-22s %-7s %12s %12s %10s\n", "run", "name", "seed",
+                    "status", "check", "events", "sim_s", "wall_ms");
+        }
+        list_row_write(out, stmt);
+        rows++;
+    }
+    int result = 0;
+    if (rc != SQLITE_DONE) {
+        result = met__sql_error(db, "list runs");
+    }
+    sqlite3_finalize(stmt);
+    if (result == 0 && rows == 0) {
+        fputs("no runs\n", out);
+    }
+    if (result == 0 && (fflush(out) != 0 || ferror(out))) {
+        met__set_error(db, "list runs: write error");
+        result = MET_EIO;
+    }
+    return result;
+}

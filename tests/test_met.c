@@ -1,0 +1,913 @@
+/* test_met.c -- the results database: schema creation and refusal, the run
+ * lifecycle, batched writes, and export round trips. Every test works on
+ * its own mkstemp file under /tmp and removes it (and the -wal/-shm files)
+ * afterwards. Exports go to open_memstream buffers that the test parses
+ * back with a small CSV parser and a minimal JSON-object parser, so every
+ * value, REALs included, is compared exactly. */
+#include <dirent.h>
+#include <float.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics/met.h"
+#include "tests/suites.h"
+#include "util/alloc.h"
+
+#define FIELDS_MAX 20
+#define ROWS_MAX 64
+#define TEXT_MAX 256
+#define MET_ERRMSG_PROBE 600
+
+/* ---- temp files ---------------------------------------------------------------------- */
+
+typedef struct temp_db {
+    char path[96];
+} temp_db;
+
+/* One private directory per TCase, made and removed by an unchecked
+ * fixture in the parent process: a test that fails an assertion exits its
+ * forked child at once, and its files still go away with the directory. */
+static char temp_dir[64];
+
+static void temp_dir_make(void)
+{
+    snprintf(temp_dir, sizeof(temp_dir), "/tmp/infersim_test_met_XXXXXX");
+    if (mkdtemp(temp_dir) == NULL) {
+        temp_dir[0] = '\0';
+    }
+}
+
+static void temp_dir_remove(void)
+{
+    char path[96 + 256];
+    DIR *dir = temp_dir[0] != '\0' ? opendir(temp_dir) : NULL;
+    if (dir == NULL) {
+        return;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+            snprintf(path, sizeof(path), "%s/%s", temp_dir, entry->d_name);
+            unlink(path);
+        }
+    }
+    closedir(dir);
+    rmdir(temp_dir);
+}
+
+static void temp_db_make(temp_db *temp)
+{
+    ck_assert_msg(temp_dir[0] != '\0', "no temp directory");
+    snprintf(temp->path, sizeof(temp->path), "%s/db_XXXXXX", temp_dir);
+    int fd = mkstemp(temp->path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
+static void temp_db_remove(const temp_db *temp)
+{
+    char side[128];
+    unlink(temp->path);
+    snprintf(side, sizeof(side), "%s-wal", temp->path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", temp->path);
+    unlink(side);
+}
+
+static met_db *met_open_ok(const temp_db *temp)
+{
+    met_db *db = NULL;
+    char why[256] = "";
+    int rc = met_db_open(temp->path, &db, why, sizeof(why));
+    ck_assert_msg(rc == 0, "met_db_open: %d %s", rc, why);
+    ck_assert_ptr_nonnull(db);
+    return db;
+}
+
+/* Runs one query on a separate raw connection and returns column 0 as
+ * text (into out) or "" when no row. */
+static void raw_query_text(const temp_db *temp, const char *sql, char *out, size_t size)
+{
+    sqlite3 *raw = NULL;
+    sqlite3_stmt *stmt = NULL;
+    ck_assert_int_eq(sqlite3_open(temp->path, &raw), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(raw, sql, -1, &stmt, NULL), SQLITE_OK);
+    out[0] = '\0';
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != NULL) {
+        snprintf(out, size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(raw);
+}
+
+static void raw_exec(const temp_db *temp, const char *sql)
+{
+    sqlite3 *raw = NULL;
+    ck_assert_int_eq(sqlite3_open(temp->path, &raw), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+}
+
+static int64_t run_begin_ok(met_db *db, const char *name, uint64_t seed, const scn_param *params,
+                            size_t count)
+{
+    met_run_info info = {name, "0123abcd", "rev1", "sim", seed, 3};
+    int64_t run_id = 0;
+    ck_assert_int_eq(met_run_begin(db, &info, params, count, &run_id), 0);
+    ck_assert_int_gt(run_id, 0);
+    return run_id;
+}
+
+/* Exports into a heap buffer; returns the met_export code. */
+static int export_to_buffer(met_db *db, const char *table, int64_t run_id, met_format format,
+                            char **text)
+{
+    size_t size = 0;
+    *text = NULL;
+    FILE *stream = open_memstream(text, &size);
+    ck_assert_ptr_nonnull(stream);
+    int rc = met_export(db, table, run_id, format, stream);
+    fclose(stream);
+    return rc;
+}
+
+/* ---- a small RFC 4180 CSV parser ----------------------------------------------------- */
+
+typedef struct csv_field {
+    char text[TEXT_MAX];
+    int quoted;
+} csv_field;
+
+typedef struct csv_table {
+    csv_field fields[ROWS_MAX][FIELDS_MAX];
+    int field_count[ROWS_MAX];
+    int row_count;
+} csv_table;
+
+/* Parses one field at *p; returns the char that ended it (',', '\n' or 0). */
+static char csv_field_parse(const char **p, csv_field *field)
+{
+    size_t length = 0;
+    const char *s = *p;
+    field->quoted = *s == '"';
+    if (field->quoted) {
+        s++;
+        while (!(s[0] == '"' && s[1] != '"')) {
+            ck_assert_msg(s[0] != '\0', "unterminated quoted field");
+            if (s[0] == '"') {
+                s++;    /* doubled quote */
+            }
+            ck_assert_uint_lt(length, TEXT_MAX - 1);
+            field->text[length++] = *s++;
+        }
+        s++;
+    } else {
+        while (*s != ',' && *s != '\n' && *s != '\0') {
+            ck_assert_msg(*s != '"' && *s != '\r', "bare quote or CR in unquoted field");
+            ck_assert_uint_lt(length, TEXT_MAX - 1);
+            field->text[length++] = *s++;
+        }
+    }
+    field->text[length] = '\0';
+    char end = *s;
+    ck_assert_msg(end == ',' || end == '\n' || end == '\0', "junk after field");
+    *p = end == '\0' ? s : s + 1;
+    return end;
+}
+
+static void csv_parse(const char *text, csv_table *table)
+{
+    memset(table, 0, sizeof(*table));
+    const char *p = text;
+    while (*p != '\0') {
+        ck_assert_int_lt(table->row_count, ROWS_MAX);
+        int row = table->row_count++;
+        char end;
+        do {
+            ck_assert_int_lt(table->field_count[row], FIELDS_MAX);
+            end = csv_field_parse(&p, &table->fields[row][table->field_count[row]++]);
+        } while (end == ',');
+        ck_assert_msg(end == '\n', "row not ended by a newline");
+    }
+}
+
+/* ---- a minimal JSON object parser (one flat object) ---------------------------------- */
+
+enum { JSON_STRING, JSON_NUMBER, JSON_NULL };
+
+typedef struct json_field {
+    char key[64];
+    int kind;
+    char text[TEXT_MAX];
+    double number;
+} json_field;
+
+typedef struct json_object {
+    json_field fields[FIELDS_MAX];
+    int count;
+} json_object;
+
+static const char *json_string_parse(const char *s, char *out, size_t size)
+{
+    size_t length = 0;
+    ck_assert_int_eq(*s, '"');
+    s++;
+    while (*s != '"') {
+        char c = *s++;
+        ck_assert_msg((unsigned char)c >= 0x20, "raw control character in JSON string");
+        if (c == '\\') {
+            char e = *s++;
+            if (e == 'n') {
+                c = '\n';
+            } else if (e == 'r') {
+                c = '\r';
+            } else if (e == 't') {
+                c = '\t';
+            } else if (e == 'u') {
+                char hex[5] = {s[0], s[1], s[2], s[3], '\0'};
+                long code = strtol(hex, NULL, 16);
+                ck_assert_int_lt(code, 0x80);    /* the writer only escapes ASCII */
+                c = (char)code;
+                s += 4;
+            } else {
+                ck_assert_msg(e == '"' || e == '\\' || e == '/', "bad escape");
+                c = e;
+            }
+        }
+        ck_assert_uint_lt(length, size - 1);
+        out[length++] = c;
+    }
+    out[length] = '\0';
+    return s + 1;
+}
+
+/* Parses one object at 's'; returns the text after it. */
+static const char *json_object_parse(const char *s, json_object *object)
+{
+    memset(object, 0, sizeof(*object));
+    ck_assert_int_eq(*s, '{');
+    s++;
+    while (*s != '}') {
+        ck_assert_int_lt(object->count, FIELDS_MAX);
+        json_field *field = &object->fields[object->count++];
+        s = json_string_parse(s, field->key, sizeof(field->key));
+        ck_assert_int_eq(*s, ':');
+        s++;
+        if (*s == '"') {
+            field->kind = JSON_STRING;
+            s = json_string_parse(s, field->text, sizeof(field->text));
+        } else if (strncmp(s, "null", 4) == 0) {
+            field->kind = JSON_NULL;
+            s += 4;
+        } else {
+            char *end = NULL;
+            field->kind = JSON_NUMBER;
+            field->number = strtod(s, &end);
+            ck_assert_ptr_ne(end, s);
+            s = end;
+        }
+        if (*s == ',') {
+            s++;
+        }
+    }
+    return s + 1;
+}
+
+static const json_field *json_get(const json_object *object, const char *key)
+{
+    for (int i = 0; i < object->count; i++) {
+        if (strcmp(object->fields[i].key, key) == 0) {
+            return &object->fields[i];
+        }
+    }
+    ck_abort_msg("missing JSON key %s", key);
+    return NULL;
+}
+
+/* ---- fixtures ------------------------------------------------------------------------ */
+
+static const char *const tricky_values[] = {
+    "plain",
+    "a,b,c",
+    "say \"hi\", \"bye\"",
+    "line one\nline two",
+    "crlf\r\nend",
+    "tab\there \\ backslash",
+    "unicode: \xc3\xbc" "n\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x9a\x80",
+    "ctrl \x01\x1f bell",
+    "",
+};
+#define TRICKY_COUNT (sizeof(tricky_values) / sizeof(tricky_values[0]))
+
+/* Not -0.0: SQLite stores whole REALs as integers and loses its sign. */
+static const double tricky_doubles[] = {
+    0.1, 1.0 / 3.0, -2.5e17, 1e-300, 4.9406564584124654e-324, DBL_MAX, -7.0, 3.0,
+    123456789.123456789, 2.2250738585072014e-308,
+};
+#define DOUBLE_COUNT (sizeof(tricky_doubles) / sizeof(tricky_doubles[0]))
+
+/* Params keyed k0..k8 holding the tricky strings; keys sort as inserted. */
+static int64_t run_with_tricky_rows(met_db *db)
+{
+    char keys[TRICKY_COUNT][8];
+    scn_param params[TRICKY_COUNT];
+    for (size_t i = 0; i < TRICKY_COUNT; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+        params[i].key = keys[i];
+        params[i].value = (char *)tricky_values[i];
+    }
+    int64_t run_id = run_begin_ok(db, "tricky, \"run\"", 42, params, TRICKY_COUNT);
+    for (size_t i = 0; i < DOUBLE_COUNT; i++) {
+        ck_assert_int_eq(met_timeseries_add(db, run_id, 1000 * i, tricky_values[i % 7],
+                                            tricky_doubles[i]),
+                         0);
+    }
+    return run_id;
+}
+
+/* ---- schema -------------------------------------------------------------------------- */
+
+START_TEST(test_met_db_open_creates_schema)
+{
+    temp_db temp;
+    char text[128];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    met_db_close(db);
+
+    raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
+    ck_assert_int_eq(atoi(text), MET_SCHEMA_VERSION);
+    raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'created_by'", text, sizeof(text));
+    ck_assert_str_eq(text, "infersim");
+    raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
+                   sizeof(text));
+    ck_assert_int_eq(atoi(text), MET_SCHEMA_VERSION);
+    raw_query_text(&temp, "PRAGMA journal_mode", text, sizeof(text));
+    ck_assert_str_eq(text, "wal");
+    raw_query_text(&temp,
+                   "SELECT count(*) FROM sqlite_master WHERE name IN ('runs','params','nodes',"
+                   "'faults','timeseries','messages','metrics','expectations','run_summary')",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "9");
+
+    /* A second open of our own file is accepted and changes nothing. */
+    db = met_open_ok(&temp);
+    met_db_close(db);
+    raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
+    ck_assert_str_eq(text, "2");
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_db_open_refuses_newer_schema)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db_close(met_open_ok(&temp));
+    raw_exec(&temp, "PRAGMA user_version = 99");
+
+    met_db *db = (met_db *)&temp;    /* must be overwritten with NULL */
+    char why[256] = "";
+    ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(why, "newer"));
+    ck_assert_str_ne(met_strerror(MET_ESCHEMA), met_strerror(0));
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_db_open_refuses_foreign_sqlite)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    raw_exec(&temp, "CREATE TABLE inventory (sku TEXT); INSERT INTO inventory VALUES ('x');");
+
+    met_db *db = NULL;
+    char why[256] = "";
+    ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(why, "not an infersim"));
+    /* The foreign table is untouched and no schema was added. */
+    char text[32];
+    raw_query_text(&temp, "SELECT count(*) FROM sqlite_master", text, sizeof(text));
+    ck_assert_str_eq(text, "1");
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_db_open_rejects_garbage_file)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    FILE *file = fopen(temp.path, "w");
+    ck_assert_ptr_nonnull(file);
+    for (int i = 0; i < 512; i++) {
+        fputs("this is not a database, just text\n", file);
+    }
+    fclose(file);
+
+    met_db *db = NULL;
+    char why[256] = "";
+    int rc = met_db_open(temp.path, &db, why, sizeof(why));
+    ck_assert_int_lt(rc, 0);
+    ck_assert_ptr_null(db);
+    ck_assert_str_ne(why, "");
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_db_open_unwritable_path_fails)
+{
+    met_db *db = NULL;
+    char why[256] = "";
+    int rc = met_db_open("/nonexistent_dir_infersim/x.db", &db, why, sizeof(why));
+    ck_assert_int_eq(rc, MET_EOPEN);
+    ck_assert_ptr_null(db);
+    ck_assert_str_ne(why, "");
+}
+END_TEST
+
+/* ---- runs ---------------------------------------------------------------------------- */
+
+START_TEST(test_met_run_reopen_keeps_runs)
+{
+    temp_db temp;
+    met_run_totals totals = {10, 2000000000, 77, 0x1234, NULL, NULL};
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t first = run_begin_ok(db, "first", 1, NULL, 0);
+    ck_assert_int_eq(met_run_finish(db, first, "completed", &totals), 0);
+    met_db_close(db);
+
+    db = met_open_ok(&temp);
+    int64_t second = run_begin_ok(db, "second", 2, NULL, 0);
+    ck_assert_int_ne(first, second);
+    ck_assert_int_eq(met_run_finish(db, second, "failed", &totals), 0);
+    ck_assert_int_eq(met_run_exists(db, first), 1);
+    ck_assert_int_eq(met_run_exists(db, second), 1);
+    ck_assert_int_eq(met_run_exists(db, second + 100), 0);
+
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "runs", 0, MET_FORMAT_JSONL, &text), 0);
+    json_object object;
+    const char *p = json_object_parse(text, &object);
+    ck_assert_str_eq(json_get(&object, "name")->text, "first");
+    ck_assert_str_eq(json_get(&object, "status")->text, "completed");
+    ck_assert_int_eq(*p++, '\n');
+    p = json_object_parse(p, &object);
+    ck_assert_str_eq(json_get(&object, "name")->text, "second");
+    ck_assert_str_eq(json_get(&object, "status")->text, "failed");
+    ck_assert_str_eq(p, "\n");
+    free(text);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+static void assert_utc_stamp(const char *stamp)
+{
+    ck_assert_uint_eq(strlen(stamp), 20);
+    ck_assert_int_eq(stamp[4], '-');
+    ck_assert_int_eq(stamp[10], 'T');
+    ck_assert_int_eq(stamp[19], 'Z');
+}
+
+START_TEST(test_met_run_lifecycle_running_to_completed)
+{
+    temp_db temp;
+    char text[128];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    scn_param params[] = {{"network.loss", "0.01"}, {"nodes.count", "3"}};
+    int64_t run_id = run_begin_ok(db, "life", 7, params, 2);
+
+    /* Visible to another connection while it runs. */
+    raw_query_text(&temp, "SELECT status FROM runs", text, sizeof(text));
+    ck_assert_str_eq(text, "running");
+    raw_query_text(&temp, "SELECT count(*) FROM params", text, sizeof(text));
+    ck_assert_str_eq(text, "2");
+    raw_query_text(&temp, "SELECT started_at FROM runs", text, sizeof(text));
+    assert_utc_stamp(text);
+
+    char *listing = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream(&listing, &size);
+    ck_assert_int_eq(met_runs_list(db, stream), 0);
+    fclose(stream);
+    ck_assert_ptr_nonnull(strstr(listing, "running (incomplete)"));
+    ck_assert_ptr_nonnull(strstr(listing, "life"));
+    free(listing);
+
+    ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.75), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p99", 5e6), 0);      /* sim's name */
+    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50_ns", 2e6), 0);   /* alias */
+    ck_assert_int_eq(met_expect_add(db, run_id, "delivery_ratio", ">=", 0.5, 0.75, 1), 0);
+    met_run_totals totals = {123, 4500000000ull, 98765, 0xdeadbeefull, "passed", NULL};
+    ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), 0);
+
+    raw_query_text(&temp,
+                   "SELECT status || '|' || check_status || '|' || events || '|' || sim_ns"
+                   " || '|' || wall_ms || '|' || trace_hash || '|' || nodes FROM runs",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "completed|passed|98765|4500000000|123|00000000deadbeef|3");
+    raw_query_text(&temp, "SELECT finished_at FROM runs", text, sizeof(text));
+    assert_utc_stamp(text);
+    raw_query_text(&temp,
+                   "SELECT delivery_ratio || '|' || latency_p50_ns || '|' || latency_p99_ns"
+                   " FROM run_summary",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "0.75|2000000.0|5000000.0");
+    raw_query_text(&temp, "SELECT passed FROM expectations", text, sizeof(text));
+    ck_assert_str_eq(text, "1");
+
+    stream = open_memstream(&listing, &size);
+    ck_assert_int_eq(met_runs_list(db, stream), 0);
+    fclose(stream);
+    ck_assert_ptr_null(strstr(listing, "incomplete"));
+    ck_assert_ptr_nonnull(strstr(listing, "completed"));
+    ck_assert_ptr_nonnull(strstr(listing, "4.500"));
+    free(listing);
+
+    ck_assert_int_eq(met_run_finish(db, run_id + 5, "aborted", &totals), MET_ENORUN);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_runs_list_empty_says_no_runs)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    char *listing = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream(&listing, &size);
+    ck_assert_int_eq(met_runs_list(db, stream), 0);
+    fclose(stream);
+    ck_assert_str_eq(listing, "no runs\n");
+    free(listing);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_timeseries_batched_rows_all_land)
+{
+    temp_db temp;
+    char text[64];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_begin_ok(db, "batch", 3, NULL, 0);
+    for (int i = 0; i < 10000; i++) {
+        ck_assert_int_eq(met_timeseries_add(db, run_id, (uint64_t)i * 1000, "queue", i), 0);
+        if (i == 4999) {
+            /* Mid-run, full batches are committed and the rest is still open. */
+            raw_query_text(&temp, "SELECT count(*) FROM timeseries", text, sizeof(text));
+            ck_assert_int_gt(atoi(text), 0);
+            ck_assert_int_lt(atoi(text), 5000);
+        }
+    }
+    met_fault_row fault = {0, "partition", "start", 500, 2, NULL};
+    ck_assert_int_eq(met_fault_add(db, run_id, &fault), 0);
+    met_node_row nodes[3] = {{0, "gpu", "eu", "honest", 1, 2, 3, 4, 5, 6, 7},
+                             {1, "gpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0},
+                             {2, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 1}};
+    ck_assert_int_eq(met_nodes_add(db, run_id, nodes, 3), 0);
+    met_message_row message = {"rumor", 10, 1000, 9, 900, 1, 0, 0, 0, 0, 0, 0};
+    ck_assert_int_eq(met_messages_add(db, run_id, &message, 1), 0);
+    met_run_totals totals = {1, 1, 1, 1, NULL, NULL};
+    ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), 0);
+
+    /* Checked from another connection before closing: finish committed. */
+    raw_query_text(&temp, "SELECT count(*) || '|' || sum(value) FROM timeseries", text,
+                   sizeof(text));
+    ck_assert_str_eq(text, "10000|49995000.0");
+    raw_query_text(&temp, "SELECT sum(crashes) || '|' || count(*) FROM nodes", text,
+                   sizeof(text));
+    ck_assert_str_eq(text, "8|3");
+    raw_query_text(&temp, "SELECT kind || '|' || nodes_affected FROM faults", text,
+                   sizeof(text));
+    ck_assert_str_eq(text, "partition|2");
+    raw_query_text(&temp, "SELECT bytes_delivered FROM messages", text, sizeof(text));
+    ck_assert_str_eq(text, "900");
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_timeseries_unknown_run_is_sql_error)
+{
+    temp_db temp;
+    char text[MET_ERRMSG_PROBE];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_begin_ok(db, "err", 5, NULL, 0);
+    ck_assert_int_eq(met_timeseries_add(db, run_id + 1, 0, "x", 1.0), MET_ESQL);
+    ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "FOREIGN KEY"));
+    ck_assert_int_eq(met_timeseries_add(db, run_id, 0, "x", 1.0), 0);
+
+    /* The CLI passes met_db_errmsg(db) itself as the run's error text. */
+    met_run_totals totals = {1, 0, 0, 0, NULL, met_db_errmsg(db)};
+    ck_assert_int_eq(met_run_finish(db, run_id, "failed", &totals), 0);
+    raw_query_text(&temp, "SELECT status || '|' || error FROM runs", text, sizeof(text));
+    ck_assert_ptr_nonnull(strstr(text, "failed|"));
+    ck_assert_ptr_nonnull(strstr(text, "FOREIGN KEY"));
+    raw_query_text(&temp, "SELECT count(*) FROM timeseries", text, sizeof(text));
+    ck_assert_str_eq(text, "1");
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* ---- export -------------------------------------------------------------------------- */
+
+START_TEST(test_met_export_csv_round_trip)
+{
+    temp_db temp;
+    csv_table *table = util_malloc(sizeof(*table));
+    ck_assert_ptr_nonnull(table);
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_with_tricky_rows(db);
+
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "params", 0, MET_FORMAT_CSV, &text), 0);
+    csv_parse(text, table);
+    free(text);
+    ck_assert_int_eq(table->row_count, (int)TRICKY_COUNT + 1);
+    ck_assert_str_eq(table->fields[0][0].text, "run_id");
+    ck_assert_str_eq(table->fields[0][1].text, "key");
+    ck_assert_str_eq(table->fields[0][2].text, "value");
+    for (size_t i = 0; i < TRICKY_COUNT; i++) {
+        const csv_field *row = table->fields[i + 1];
+        ck_assert_int_eq(table->field_count[i + 1], 3);
+        ck_assert_int_eq(atoll(row[0].text), run_id);
+        ck_assert_int_eq(row[1].text[0], 'k');
+        ck_assert_int_eq(atoi(row[1].text + 1), (int)i);
+        ck_assert_str_eq(row[2].text, tricky_values[i]);
+    }
+    /* The empty string is "" (quoted), unlike NULL. */
+    ck_assert_int_eq(table->fields[TRICKY_COUNT][2].quoted, 1);
+
+    ck_assert_int_eq(export_to_buffer(db, "timeseries", run_id, MET_FORMAT_CSV, &text), 0);
+    csv_parse(text, table);
+    free(text);
+    ck_assert_int_eq(table->row_count, (int)DOUBLE_COUNT + 1);
+    ck_assert_str_eq(table->fields[0][3].text, "value");
+    for (size_t i = 0; i < DOUBLE_COUNT; i++) {
+        const csv_field *row = table->fields[i + 1];
+        ck_assert_int_eq(atoll(row[1].text), (long long)(1000 * i));
+        ck_assert_str_eq(row[2].text, tricky_values[i % 7]);
+        double value = strtod(row[3].text, NULL);
+        ck_assert_msg(memcmp(&value, &tricky_doubles[i], sizeof(value)) == 0,
+                      "row %zu: %s is not %.17g", i, row[3].text, tricky_doubles[i]);
+    }
+    util_free(table);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_export_csv_null_is_empty_field)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_begin_ok(db, "nulls", 1, NULL, 0);
+    met_fault_row fault = {4, "loss", "end", 77, 0, NULL};
+    ck_assert_int_eq(met_fault_add(db, run_id, &fault), 0);
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "faults", 0, MET_FORMAT_CSV, &text), 0);
+    ck_assert_str_eq(text, "run_id,fault_index,kind,action,t_ns,nodes_affected,detail\n"
+                           "1,4,loss,end,77,0,\n");
+    free(text);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_export_jsonl_round_trip)
+{
+    temp_db temp;
+    json_object object;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_with_tricky_rows(db);
+    ck_assert_int_eq(met_timeseries_add(db, run_id, 99000, "inf", INFINITY), 0);
+
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "params", run_id, MET_FORMAT_JSONL, &text), 0);
+    const char *p = text;
+    for (size_t i = 0; i < TRICKY_COUNT; i++) {
+        p = json_object_parse(p, &object);
+        ck_assert_int_eq(*p++, '\n');
+        ck_assert_int_eq(object.count, 3);
+        ck_assert_str_eq(object.fields[0].key, "run_id");    /* table column order */
+        ck_assert_int_eq(json_get(&object, "run_id")->kind, JSON_NUMBER);
+        ck_assert(json_get(&object, "run_id")->number == (double)run_id);
+        ck_assert_int_eq(json_get(&object, "value")->kind, JSON_STRING);
+        ck_assert_str_eq(json_get(&object, "value")->text, tricky_values[i]);
+    }
+    ck_assert_str_eq(p, "");
+    free(text);
+
+    ck_assert_int_eq(export_to_buffer(db, "timeseries", run_id, MET_FORMAT_JSONL, &text), 0);
+    p = text;
+    for (size_t i = 0; i <= DOUBLE_COUNT; i++) {
+        p = json_object_parse(p, &object);
+        ck_assert_int_eq(*p++, '\n');
+        const json_field *value = json_get(&object, "value");
+        if (i == DOUBLE_COUNT) {
+            ck_assert_int_eq(value->kind, JSON_NULL);    /* inf is not JSON */
+        } else {
+            ck_assert_int_eq(value->kind, JSON_NUMBER);
+            ck_assert(memcmp(&value->number, &tricky_doubles[i], sizeof(double)) == 0);
+            ck_assert_str_eq(json_get(&object, "name")->text, tricky_values[i % 7]);
+        }
+    }
+    ck_assert_str_eq(p, "");
+    free(text);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* Brackets and braces balance outside strings; returns the object count. */
+static int json_array_check(const char *text)
+{
+    int depth = 0;
+    int objects = 0;
+    int in_string = 0;
+    size_t length = strlen(text);
+    ck_assert_uint_ge(length, 3);
+    ck_assert_int_eq(text[0], '[');
+    ck_assert_str_eq(text + length - 2, "]\n");
+    for (size_t i = 0; i < length; i++) {
+        char c = text[i];
+        if (in_string) {
+            ck_assert_msg((unsigned char)c >= 0x20, "raw control char in string");
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_string = 0;
+            }
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            objects += c == '{' && depth == 1;
+            depth++;
+        } else if (c == ']' || c == '}') {
+            depth--;
+            ck_assert_int_ge(depth, 0);
+            ck_assert_msg(depth > 0 || i == length - 2, "content after the array");
+        }
+    }
+    ck_assert_int_eq(depth, 0);
+    ck_assert_int_eq(in_string, 0);
+    return objects;
+}
+
+START_TEST(test_met_export_json_is_valid_array)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "params", 0, MET_FORMAT_JSON, &text), 0);
+    ck_assert_str_eq(text, "[]\n");
+    free(text);
+
+    int64_t run_id = run_with_tricky_rows(db);
+    ck_assert_int_eq(export_to_buffer(db, "params", 0, MET_FORMAT_JSON, &text), 0);
+    ck_assert_int_eq(json_array_check(text), (int)TRICKY_COUNT);
+    ck_assert_ptr_nonnull(strstr(text, "\"ctrl \\u0001\\u001f bell\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"say \\\"hi\\\", \\\"bye\\\"\""));
+    free(text);
+
+    ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.5), 0);
+    ck_assert_int_eq(export_to_buffer(db, "run_summary", 0, MET_FORMAT_JSON, &text), 0);
+    ck_assert_int_eq(json_array_check(text), 1);
+    ck_assert_ptr_nonnull(strstr(text, "\"delivery_ratio\":0.5,\"latency_p50_ns\":null"));
+    free(text);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_export_unknown_table_refused)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    static const char *const bad[] = {"users", "RUNS", "", "meta", "sqlite_master",
+                                      "runs; DROP TABLE runs", "runs WHERE 1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *text = NULL;
+        ck_assert_int_eq(export_to_buffer(db, bad[i], 0, MET_FORMAT_CSV, &text), MET_ENOTABLE);
+        ck_assert_str_eq(text, "");
+        free(text);
+    }
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "expectations", 0, MET_FORMAT_CSV, &text), 0);
+    ck_assert_str_eq(text, "run_id,metric,op,expected,actual,passed\n");
+    free(text);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_export_run_filter)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    scn_param first_params[] = {{"a", "1"}, {"b", "2"}};
+    scn_param second_params[] = {{"a", "10"}};
+    int64_t first = run_begin_ok(db, "one", 1, first_params, 2);
+    int64_t second = run_begin_ok(db, "two", 2, second_params, 1);
+    ck_assert_int_eq(met_metric_add(db, first, "m", 1.5), 0);
+    ck_assert_int_eq(met_metric_add(db, second, "m", 2.5), 0);
+
+    char *text = NULL;
+    char expected[128];
+    ck_assert_int_eq(export_to_buffer(db, "params", second, MET_FORMAT_CSV, &text), 0);
+    snprintf(expected, sizeof(expected), "run_id,key,value\n%lld,a,10\n", (long long)second);
+    ck_assert_str_eq(text, expected);
+    free(text);
+    ck_assert_int_eq(export_to_buffer(db, "metrics", first, MET_FORMAT_CSV, &text), 0);
+    snprintf(expected, sizeof(expected), "run_id,name,value\n%lld,m,1.5\n", (long long)first);
+    ck_assert_str_eq(text, expected);
+    free(text);
+    ck_assert_int_eq(export_to_buffer(db, "params", 0, MET_FORMAT_CSV, &text), 0);
+    snprintf(expected, sizeof(expected), "run_id,key,value\n%lld,a,1\n%lld,b,2\n%lld,a,10\n",
+             (long long)first, (long long)first, (long long)second);
+    ck_assert_str_eq(text, expected);
+    free(text);
+
+    ck_assert_int_eq(export_to_buffer(db, "params", second + 40, MET_FORMAT_CSV, &text),
+                     MET_ENORUN);
+    ck_assert_str_eq(text, "");
+    free(text);
+    ck_assert_int_eq(export_to_buffer(db, "runs", 999, MET_FORMAT_JSON, &text), MET_ENORUN);
+    free(text);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_export_write_error_is_eio)
+{
+    FILE *full = fopen("/dev/full", "w");
+    if (full == NULL) {
+        return;    /* no /dev/full on this system: nothing to test */
+    }
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    (void)run_with_tricky_rows(db);
+    ck_assert_int_eq(met_export(db, "params", 0, MET_FORMAT_CSV, full), MET_EIO);
+    fclose(full);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+Suite *test_met_suite(void)
+{
+    Suite *suite = suite_create("met");
+    TCase *schema = tcase_create("schema");
+    tcase_add_unchecked_fixture(schema, temp_dir_make, temp_dir_remove);
+    tcase_set_timeout(schema, 20);
+    tcase_add_test(schema, test_met_db_open_creates_schema);
+    tcase_add_test(schema, test_met_db_open_refuses_newer_schema);
+    tcase_add_test(schema, test_met_db_open_refuses_foreign_sqlite);
+    tcase_add_test(schema, test_met_db_open_rejects_garbage_file);
+    tcase_add_test(schema, test_met_db_open_unwritable_path_fails);
+    suite_add_tcase(suite, schema);
+
+    TCase *runs = tcase_create("runs");
+    tcase_add_unchecked_fixture(runs, temp_dir_make, temp_dir_remove);
+    tcase_set_timeout(runs, 30);
+    tcase_add_test(runs, test_met_run_reopen_keeps_runs);
+    tcase_add_test(runs, test_met_run_lifecycle_running_to_completed);
+    tcase_add_test(runs, test_met_runs_list_empty_says_no_runs);
+    tcase_add_test(runs, test_met_timeseries_batched_rows_all_land);
+    tcase_add_test(runs, test_met_timeseries_unknown_run_is_sql_error);
+    suite_add_tcase(suite, runs);
+
+    TCase *export = tcase_create("export");
+    tcase_add_unchecked_fixture(export, temp_dir_make, temp_dir_remove);
+    tcase_set_timeout(export, 20);
+    tcase_add_test(export, test_met_export_csv_round_trip);
+    tcase_add_test(export, test_met_export_csv_null_is_empty_field);
+    tcase_add_test(export, test_met_export_jsonl_round_trip);
+    tcase_add_test(export, test_met_export_json_is_valid_array);
+    tcase_add_test(export, test_met_export_unknown_table_refused);
+    tcase_add_test(export, test_met_export_run_filter);
+    tcase_add_test(export, test_met_export_write_error_is_eio);
+    suite_add_tcase(suite, export);
+    return suite;
+}
