@@ -405,7 +405,7 @@ static int network_create(sim_world *world)
         .region_of = world->result->region_of,
         .uplink_bps_of = uplink,
         .run_seed = scenario->seed,
-        .link_capacity = (uint32_t)(links < 4096 ? 4096 : links > (1u << 24) ? (1u << 24) : links),
+        .link_capacity = (uint32_t)(links < 4096 ? 4096 : links > (1u << 20) ? (1u << 20) : links),
     };
     int rc = net_create(&config, &world->network);
     util_free(uplink);
