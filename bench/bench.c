@@ -1,0 +1,260 @@
+/* bench.c -- `make bench`: the event-queue hold benchmark and an end-to-end
+ * simulator run. Figures are machine-dependent, so each run also measures
+ * baselines (PRNG draws, a sequential memory pass) to read them as ratios.
+ *
+ * Hold model: N events pending; each operation pops the earliest and pushes
+ * one at now + exponential(mean 1000 ns). This is the steady state of a
+ * discrete-event simulator and the classic queue benchmark (Jones 1986).
+ * Wall-clock reads are allowed here: bench/ is not simulation code. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scenarios/scn.h"
+#include "sim/queue.h"
+#include "sim/sim.h"
+#include "util/alloc.h"
+#include "util/hash.h"
+#include "util/prng.h"
+
+#define BENCH_MEAN_DELAY_NS 1000.0
+#define BENCH_HOLD_OPS 6000000u
+#define BENCH_SEED 0x5eedULL
+#define BENCH_SCENARIO "scenarios/default.yaml"
+
+typedef struct bench_hold_result {
+    double heap;
+    double heap_replace;
+    double calq;
+} bench_hold_result;
+
+static double bench_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The hold delay's mean: BENCH_MEAN_DELAY_NS for the standard rows. With
+ * integer nanoseconds and N >= 1e5 that makes many events share an instant,
+ * so one extra row uses a 1 ms mean to show the tie-free case. */
+static double bench_mean_ns = BENCH_MEAN_DELAY_NS;
+
+static uint64_t bench_delay_ns(util_prng *prng)
+{
+    return (uint64_t)util_prng_exponential(prng, bench_mean_ns);
+}
+
+/* Draws per second of util_prng_next and util_prng_exponential. The sums are
+ * printed so the compiler cannot drop the loops. */
+static double bench_baseline_prng(void)
+{
+    util_prng prng;
+    util_prng_init(&prng, BENCH_SEED);
+    uint64_t sum = 0;
+    double start = bench_now_s();
+    for (uint32_t i = 0; i < 50000000u; i++) {
+        sum += util_prng_next(&prng);
+    }
+    double next_s = bench_now_s() - start;
+    start = bench_now_s();
+    for (uint32_t i = 0; i < BENCH_HOLD_OPS; i++) {
+        sum += bench_delay_ns(&prng);
+    }
+    double exp_s = bench_now_s() - start;
+    printf("baseline prng_next        draws/s=%.3e\n", 50000000.0 / next_s);
+    printf("baseline prng_exponential draws/s=%.3e  (one per hold op)  [%llu]\n",
+           BENCH_HOLD_OPS / exp_s, (unsigned long long)(sum & 0xff));
+    return BENCH_HOLD_OPS / exp_s;
+}
+
+/* Sequential read of 256 MiB in 8-byte words: memory bandwidth in GB/s. */
+static void bench_baseline_memory(void)
+{
+    size_t words = (size_t)32 << 20;
+    uint64_t *data = util_malloc(words * sizeof(uint64_t));
+    if (data == NULL) {
+        printf("baseline memory           skipped (out of memory)\n");
+        return;
+    }
+    for (size_t i = 0; i < words; i++) {
+        data[i] = i;
+    }
+    volatile uint64_t sink = 0;
+    uint64_t sum = 0;
+    double start = bench_now_s();
+    for (size_t i = 0; i < words; i++) {
+        sum += data[i];
+    }
+    double elapsed = bench_now_s() - start;
+    sink = sum;
+    (void)sink;
+    printf("baseline memory read      GB/s=%.2f\n",
+           (double)(words * sizeof(uint64_t)) / elapsed * 1e-9);
+    util_free(data);
+}
+
+/* Fills a queue with n events at exponential times from 0. */
+#define BENCH_FILL(push, queue, n, prng)                                      \
+    for (size_t fill_i = 0; fill_i < (n); fill_i++) {                        \
+        if (push((queue), bench_delay_ns(prng), 0, 0, fill_i) != 0) {        \
+            fprintf(stderr, "bench: out of memory\n");                      \
+            exit(1);                                                          \
+        }                                                                     \
+    }
+
+/* 'ops' hold operations with pop then push; returns elapsed seconds. */
+#define BENCH_HOLD_LOOP(pop, push, queue, ops, prng, elapsed_out)             \
+    do {                                                                      \
+        sim_event hold_event;                                                 \
+        double hold_start = bench_now_s();                                   \
+        for (uint32_t hold_i = 0; hold_i < (ops); hold_i++) {                \
+            if (!pop((queue), &hold_event)) {                                 \
+                abort();                                                      \
+            }                                                                 \
+            uint64_t hold_at = hold_event.at_ns + bench_delay_ns(prng);       \
+            if (push((queue), hold_at, 0, 0, hold_i) != 0) {                  \
+                abort();                                                      \
+            }                                                                 \
+        }                                                                     \
+        (elapsed_out) = bench_now_s() - hold_start;                           \
+    } while (0)
+
+static uint32_t bench_warmup_ops(size_t n)
+{
+    return n < 1000000 ? 1000000u : (uint32_t)n;
+}
+
+static double bench_hold_heap(size_t n)
+{
+    util_prng prng;
+    util_prng_init(&prng, BENCH_SEED);
+    sim_heap heap;
+    if (sim_heap_init(&heap, n) != 0) {
+        exit(1);
+    }
+    double elapsed = 0.0;
+    BENCH_FILL(sim_heap_push, &heap, n, &prng);
+    BENCH_HOLD_LOOP(sim_heap_pop, sim_heap_push, &heap, bench_warmup_ops(n), &prng, elapsed);
+    BENCH_HOLD_LOOP(sim_heap_pop, sim_heap_push, &heap, BENCH_HOLD_OPS, &prng, elapsed);
+    sim_heap_deinit(&heap);
+    return BENCH_HOLD_OPS / elapsed;
+}
+
+static double bench_hold_heap_replace(size_t n)
+{
+    util_prng prng;
+    util_prng_init(&prng, BENCH_SEED);
+    sim_heap heap;
+    if (sim_heap_init(&heap, n) != 0) {
+        exit(1);
+    }
+    BENCH_FILL(sim_heap_push, &heap, n, &prng);
+    sim_event event = *sim_heap_peek(&heap);
+    uint32_t warmup = bench_warmup_ops(n);
+    double start = 0.0;
+    for (uint32_t i = 0; i < warmup + BENCH_HOLD_OPS; i++) {
+        if (i == warmup) {
+            start = bench_now_s();
+        }
+        /* The top is known before the pop: it was peeked (or just replaced). */
+        uint64_t at_ns = sim_heap_peek(&heap)->at_ns + bench_delay_ns(&prng);
+        if (!sim_heap_replace_top(&heap, &event, at_ns, 0, 0, i)) {
+            abort();
+        }
+    }
+    double elapsed = bench_now_s() - start;
+    sim_heap_deinit(&heap);
+    return BENCH_HOLD_OPS / elapsed;
+}
+
+static double bench_hold_calq(size_t n)
+{
+    util_prng prng;
+    util_prng_init(&prng, BENCH_SEED);
+    sim_calq calq;
+    if (sim_calq_init(&calq, n) != 0) {
+        exit(1);
+    }
+    double elapsed = 0.0;
+    BENCH_FILL(sim_calq_push, &calq, n, &prng);
+    BENCH_HOLD_LOOP(sim_calq_pop, sim_calq_push, &calq, bench_warmup_ops(n), &prng, elapsed);
+    BENCH_HOLD_LOOP(sim_calq_pop, sim_calq_push, &calq, BENCH_HOLD_OPS, &prng, elapsed);
+    sim_calq_deinit(&calq);
+    return BENCH_HOLD_OPS / elapsed;
+}
+
+static bench_hold_result bench_hold(size_t n, double mean_ns, double baseline_exp)
+{
+    bench_hold_result result;
+    bench_mean_ns = mean_ns;
+    printf("hold model        N=%-8zu mean delay %.0f ns, %u timed ops\n", n, mean_ns,
+           BENCH_HOLD_OPS);
+    result.heap = bench_hold_heap(n);
+    result.heap_replace = bench_hold_heap_replace(n);
+    result.calq = bench_hold_calq(n);
+    printf("hold heap         N=%-8zu events/s=%.3e  (%.2f x prng_exponential)\n", n,
+           result.heap, result.heap / baseline_exp);
+    printf("hold heap-replace N=%-8zu events/s=%.3e  (%.2f x heap)\n", n, result.heap_replace,
+           result.heap_replace / result.heap);
+    printf("hold calq         N=%-8zu events/s=%.3e  (%.2f x prng_exponential)\n", n,
+           result.calq, result.calq / baseline_exp);
+    printf("hold ratio        N=%-8zu calq/heap=%.2f  faster=%s\n", n,
+           result.calq / result.heap, result.calq > result.heap ? "calq" : "heap");
+    return result;
+}
+
+/* Loads and runs the scenario once; prints simulated events per wall second
+ * and the ratio to the engine queue's hold rate at N=1e5. */
+static int bench_end_to_end(const char *path, double hold_rate)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    memset(&error, 0, sizeof(error));
+    int rc = scn_load_file(path, NULL, 0, &scenario, &error);
+    if (rc != 0) {
+        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
+                error.message);
+        return 1;
+    }
+    sim_result *result = NULL;
+    double start = bench_now_s();
+    rc = sim_run(scenario, NULL, NULL, &result);
+    double elapsed = bench_now_s() - start;
+    if (rc != 0) {
+        fprintf(stderr, "bench: sim_run: %s\n", sim_strerror(rc));
+        scn_destroy(scenario);
+        return 1;
+    }
+    double rate = (double)result->events / elapsed;
+    printf("end-to-end %s  nodes=%u events=%llu wall_s=%.3f events/s=%.3e  "
+           "(%.3f x hold queue at N=1e5)\n",
+           path, scenario->nodes.count, (unsigned long long)result->events, elapsed, rate,
+           rate / hold_rate);
+    sim_result_destroy(result);
+    scn_destroy(scenario);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (util_hash_init() != 0) {
+        fprintf(stderr, "bench: libsodium failed to initialise\n");
+        return 1;
+    }
+    const size_t sizes[] = {1000, 100000, 1000000};
+    double baseline_exp = bench_baseline_prng();
+    bench_baseline_memory();
+    double engine_rate = 0.0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        bench_hold_result result = bench_hold(sizes[i], BENCH_MEAN_DELAY_NS, baseline_exp);
+        if (sizes[i] == 100000) {
+            /* sim_queue is the calendar queue (see sim/queue.h). */
+            engine_rate = result.calq;
+        }
+    }
+    bench_hold(100000, 1e6, baseline_exp);
+    return bench_end_to_end(argc > 1 ? argv[1] : BENCH_SCENARIO, engine_rate);
+}

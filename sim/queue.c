@@ -1,0 +1,547 @@
+/* queue.c -- the two pending-event sets behind sim/queue.h.
+ *
+ * sim_heap is a 4-ary implicit min-heap of events stored by value: a node's
+ * four children share one 128-byte block, so a level of the sift costs about
+ * two cache lines, and the tree is half as deep as a binary heap. Sifts move
+ * a hole instead of swapping, and compare at_ns before seq.
+ *
+ * sim_calq is Brown's calendar queue (CACM 1988): 2^k buckets of width 2^s
+ * ns; an event lives in bucket (at_ns >> s) mod 2^k, kept as an (at_ns, seq)
+ * sorted list in a slab with a free list. Pops scan forward from the current
+ * bucket; after a fruitless full year they search the bucket heads directly.
+ * The bucket count doubles or halves with the event count, and the width is
+ * re-estimated from the earliest events at each resize. */
+#include "sim/queue.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/assert.h"
+
+#define QUEUE_HEAP_ARITY 4
+#define QUEUE_CAPACITY_MIN 16
+
+/* ==== 4-ary heap ==== */
+
+/* Layout: the root sits 3 slots past a 64-byte boundary, so the children
+ * 4i+1..4i+4 of every node i start on a cache line and span exactly two.
+ * The raw allocation pointer is kept in the first padding slot. */
+#define QUEUE_HEAP_PAD 3
+#define QUEUE_HEAP_ALIGN 64
+
+static size_t heap_bytes(size_t capacity)
+{
+    return (capacity + QUEUE_HEAP_PAD) * sizeof(sim_event) + QUEUE_HEAP_ALIGN;
+}
+
+static sim_event *heap_aligned_base(void *raw)
+{
+    uintptr_t mask = (uintptr_t)(QUEUE_HEAP_ALIGN - 1);
+    return (sim_event *)(((uintptr_t)raw + mask) & ~mask);
+}
+
+static void *heap_raw(const sim_heap *heap)
+{
+    void *raw;
+    memcpy(&raw, heap->events - QUEUE_HEAP_PAD, sizeof(raw));
+    return raw;
+}
+
+static void heap_attach(sim_heap *heap, void *raw, sim_event *base)
+{
+    memcpy(base, &raw, sizeof(raw));
+    heap->events = base + QUEUE_HEAP_PAD;
+}
+
+int sim_heap_init(sim_heap *heap, size_t capacity_hint)
+{
+    ASSERT(heap != NULL);
+    size_t capacity = capacity_hint < QUEUE_CAPACITY_MIN ? QUEUE_CAPACITY_MIN : capacity_hint;
+    memset(heap, 0, sizeof(*heap));
+    if (capacity > ((size_t)-1 - QUEUE_HEAP_ALIGN) / sizeof(sim_event) - QUEUE_HEAP_PAD) {
+        return -1;
+    }
+    void *raw = util_malloc(heap_bytes(capacity));
+    if (raw == NULL) {
+        return -1;
+    }
+    heap_attach(heap, raw, heap_aligned_base(raw));
+    heap->capacity = capacity;
+    return 0;
+}
+
+void sim_heap_deinit(sim_heap *heap)
+{
+    ASSERT(heap != NULL);
+    if (heap->events != NULL) {
+        util_free(heap_raw(heap));
+    }
+    memset(heap, 0, sizeof(*heap));
+}
+
+/* Doubles the storage. realloc keeps the bytes but not the alignment, so
+ * the events may have to slide to the new boundary. */
+static int heap_grow(sim_heap *heap)
+{
+    ASSERT(heap->count == heap->capacity);
+    size_t capacity = heap->capacity * 2;
+    if (capacity < heap->capacity ||
+        capacity > ((size_t)-1 - QUEUE_HEAP_ALIGN) / sizeof(sim_event) - QUEUE_HEAP_PAD) {
+        return -1;
+    }
+    char *old_raw = heap_raw(heap);
+    size_t old_offset = (size_t)((char *)(heap->events - QUEUE_HEAP_PAD) - old_raw);
+    char *raw = util_realloc(old_raw, heap_bytes(capacity));
+    if (raw == NULL) {
+        return -1;
+    }
+    sim_event *base = heap_aligned_base(raw);
+    if ((char *)base != raw + old_offset) {
+        memmove(base, raw + old_offset, (heap->count + QUEUE_HEAP_PAD) * sizeof(sim_event));
+    }
+    heap_attach(heap, raw, base);
+    heap->capacity = capacity;
+    return 0;
+}
+
+/* Moves the hole at 'hole' up until 'event' fits, then fills it. 'event' was
+ * pushed last, so its seq is the largest: ties on at_ns never move it up. */
+static void heap_sift_up(sim_event *events, size_t hole, const sim_event *event)
+{
+    uint64_t at_ns = event->at_ns;
+    while (hole > 0) {
+        size_t parent = (hole - 1) / QUEUE_HEAP_ARITY;
+        if (events[parent].at_ns <= at_ns) {
+            break;
+        }
+        events[hole] = events[parent];
+        hole = parent;
+    }
+    events[hole] = *event;
+}
+
+/* (at_ns, seq) as one 128-bit key: one compare, no data-dependent branch,
+ * so the tie-heavy hold workload does not pay for mispredictions. */
+__extension__ typedef unsigned __int128 queue_key;
+
+static inline queue_key heap_key(const sim_event *event)
+{
+    return ((queue_key)event->at_ns << 64) | event->seq;
+}
+
+/* Index of the earliest of the children first..first+n-1 (1 <= n <= 4). */
+static inline size_t heap_min_child(const sim_event *events, size_t first, size_t n)
+{
+    size_t best = first;
+    for (size_t i = first + 1; i < first + n; i++) {
+        if (sim_event_before(&events[i], &events[best])) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* Index of the earliest of four children, as a two-round tournament. */
+static inline size_t heap_min_child4(const sim_event *events, size_t first)
+{
+    queue_key k0 = heap_key(&events[first]);
+    queue_key k1 = heap_key(&events[first + 1]);
+    queue_key k2 = heap_key(&events[first + 2]);
+    queue_key k3 = heap_key(&events[first + 3]);
+    size_t a = first + (k1 < k0);
+    queue_key ka = k1 < k0 ? k1 : k0;
+    size_t b = first + 2 + (k3 < k2);
+    queue_key kb = k3 < k2 ? k3 : k2;
+    return kb < ka ? b : a;
+}
+
+/* Removes the root's content: moves the hole from the root down to a leaf
+ * along the earliest children, then sifts 'event' up from there (Floyd's
+ * bottom-up heapsort trick). The event refilling a pop, like a fresh hold
+ * event, nearly always belongs near the bottom, so this saves the compare
+ * against 'event' on every level on the way down. */
+static void heap_sift_down(sim_event *events, size_t count, size_t hole, const sim_event *event)
+{
+    for (;;) {
+        size_t first = hole * QUEUE_HEAP_ARITY + 1;
+        size_t child;
+        if (first + QUEUE_HEAP_ARITY <= count) {
+            child = heap_min_child4(events, first);
+        } else if (first < count) {
+            child = heap_min_child(events, first, count - first);
+        } else {
+            break;
+        }
+        events[hole] = events[child];
+        hole = child;
+    }
+    queue_key key = heap_key(event);
+    while (hole > 0) {
+        size_t parent = (hole - 1) / QUEUE_HEAP_ARITY;
+        if (heap_key(&events[parent]) < key) {
+            break;
+        }
+        events[hole] = events[parent];
+        hole = parent;
+    }
+    events[hole] = *event;
+}
+
+int sim_heap_push(sim_heap *heap, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2)
+{
+    ASSERT(heap != NULL);
+    if (heap->count == heap->capacity && heap_grow(heap) != 0) {
+        return -1;
+    }
+    sim_event event = {.at_ns = at_ns, .seq = heap->next_seq, .kind = kind, .arg = arg,
+                       .arg2 = arg2};
+    heap->next_seq += 1;
+    heap_sift_up(heap->events, heap->count, &event);
+    heap->count += 1;
+    return 0;
+}
+
+bool sim_heap_pop(sim_heap *heap, sim_event *out)
+{
+    ASSERT(heap != NULL);
+    ASSERT(out != NULL);
+    if (heap->count == 0) {
+        return false;
+    }
+    *out = heap->events[0];
+    heap->count -= 1;
+    if (heap->count > 0) {
+        sim_event last = heap->events[heap->count];
+        heap_sift_down(heap->events, heap->count, 0, &last);
+    }
+    return true;
+}
+
+bool sim_heap_replace_top(sim_heap *heap, sim_event *out, uint64_t at_ns, uint32_t kind,
+                          uint32_t arg, uint64_t arg2)
+{
+    ASSERT(heap != NULL);
+    ASSERT(out != NULL);
+    if (heap->count == 0) {
+        return false;
+    }
+    *out = heap->events[0];
+    sim_event event = {.at_ns = at_ns, .seq = heap->next_seq, .kind = kind, .arg = arg,
+                       .arg2 = arg2};
+    heap->next_seq += 1;
+    heap_sift_down(heap->events, heap->count, 0, &event);
+    return true;
+}
+
+const sim_event *sim_heap_peek(const sim_heap *heap)
+{
+    ASSERT(heap != NULL);
+    return heap->count > 0 ? &heap->events[0] : NULL;
+}
+
+/* ==== calendar queue ==== */
+
+#define CALQ_NIL UINT32_MAX
+#define CALQ_BUCKETS_MIN 16
+#define CALQ_SAMPLE_MAX 25
+#define CALQ_SHIFT_INITIAL 10
+#define CALQ_SHIFT_MAX 62
+#define CALQ_WORK_MAX 8
+
+struct sim_calq_node {
+    sim_event event;
+    uint32_t next;    /* next slot in the bucket list or the free list */
+};
+
+struct sim_calq_bucket {
+    uint32_t head;    /* earliest event of the bucket, or CALQ_NIL */
+    uint32_t tail;    /* latest event of the bucket, or CALQ_NIL */
+};
+
+/* Links slots first..last-1 onto the free list, lowest index first. */
+static void calq_free_chain(sim_calq *calq, size_t first, size_t last)
+{
+    for (size_t i = last; i > first; i--) {
+        calq->nodes[i - 1].next = calq->free_head;
+        calq->free_head = (uint32_t)(i - 1);
+    }
+}
+
+static struct sim_calq_bucket *calq_buckets_create(size_t bucket_count)
+{
+    struct sim_calq_bucket *buckets = util_malloc(bucket_count * sizeof(*buckets));
+    if (buckets != NULL) {
+        memset(buckets, 0xff, bucket_count * sizeof(*buckets));   /* all CALQ_NIL */
+    }
+    return buckets;
+}
+
+int sim_calq_init(sim_calq *calq, size_t capacity_hint)
+{
+    ASSERT(calq != NULL);
+    size_t capacity = capacity_hint < QUEUE_CAPACITY_MIN ? QUEUE_CAPACITY_MIN : capacity_hint;
+    if (capacity >= CALQ_NIL) {
+        return -1;
+    }
+    memset(calq, 0, sizeof(*calq));
+    calq->nodes = util_malloc(capacity * sizeof(struct sim_calq_node));
+    calq->buckets = calq_buckets_create(CALQ_BUCKETS_MIN);
+    if (calq->nodes == NULL || calq->buckets == NULL) {
+        util_free(calq->nodes);
+        util_free(calq->buckets);
+        return -1;
+    }
+    calq->capacity = capacity;
+    calq->bucket_count = CALQ_BUCKETS_MIN;
+    calq->width_shift = CALQ_SHIFT_INITIAL;
+    calq->free_head = CALQ_NIL;
+    calq_free_chain(calq, 0, capacity);
+    return 0;
+}
+
+void sim_calq_deinit(sim_calq *calq)
+{
+    ASSERT(calq != NULL);
+    util_free(calq->nodes);
+    util_free(calq->buckets);
+    memset(calq, 0, sizeof(*calq));
+}
+
+static int calq_grow(sim_calq *calq)
+{
+    ASSERT(calq->free_head == CALQ_NIL);
+    size_t capacity = calq->capacity * 2;
+    if (capacity >= CALQ_NIL) {
+        return -1;
+    }
+    struct sim_calq_node *nodes = util_realloc(calq->nodes, capacity * sizeof(*nodes));
+    if (nodes == NULL) {
+        return -1;
+    }
+    calq->nodes = nodes;
+    calq_free_chain(calq, calq->capacity, capacity);
+    calq->capacity = capacity;
+    return 0;
+}
+
+/* Inserts slot 'index' into its bucket of 'buckets', keeping (at_ns, seq)
+ * order, and returns the number of nodes walked. Appending is the common
+ * case: a push has the largest seq. */
+static uint32_t calq_bucket_insert(sim_calq *calq, struct sim_calq_bucket *buckets, uint32_t index)
+{
+    struct sim_calq_node *nodes = calq->nodes;
+    const sim_event *event = &nodes[index].event;
+    size_t mask = calq->bucket_count - 1;
+    struct sim_calq_bucket *bucket = &buckets[(event->at_ns >> calq->width_shift) & mask];
+    nodes[index].next = CALQ_NIL;
+    uint32_t walked = 0;
+    if (bucket->head == CALQ_NIL) {
+        bucket->head = index;
+        bucket->tail = index;
+    } else if (sim_event_before(&nodes[bucket->tail].event, event)) {
+        nodes[bucket->tail].next = index;
+        bucket->tail = index;
+    } else if (sim_event_before(event, &nodes[bucket->head].event)) {
+        nodes[index].next = bucket->head;
+        bucket->head = index;
+    } else {
+        uint32_t prev = bucket->head;
+        while (sim_event_before(&nodes[nodes[prev].next].event, event)) {
+            prev = nodes[prev].next;   /* stops before the tail: tail is after event */
+            walked += 1;
+        }
+        nodes[index].next = nodes[prev].next;
+        nodes[prev].next = index;
+    }
+    return walked;
+}
+
+/* Collects the (up to CALQ_SAMPLE_MAX) earliest at_ns values in ascending
+ * order into 'sample'; returns how many. */
+static size_t calq_sample_front(const sim_calq *calq, uint64_t *sample)
+{
+    size_t taken = 0;
+    for (size_t b = 0; b < calq->bucket_count; b++) {
+        for (uint32_t i = calq->buckets[b].head; i != CALQ_NIL; i = calq->nodes[i].next) {
+            uint64_t at_ns = calq->nodes[i].event.at_ns;
+            if (taken == CALQ_SAMPLE_MAX && at_ns >= sample[taken - 1]) {
+                break;   /* the rest of this sorted bucket is later still */
+            }
+            size_t j = taken < CALQ_SAMPLE_MAX ? taken++ : taken - 1;
+            for (; j > 0 && sample[j - 1] > at_ns; j--) {
+                sample[j] = sample[j - 1];
+            }
+            sample[j] = at_ns;
+        }
+    }
+    return taken;
+}
+
+/* Brown's width: three times the mean gap between the earliest events,
+ * ignoring gaps above twice the mean; rounded up to a power of two. */
+static unsigned calq_width_shift_estimate(const sim_calq *calq, const uint64_t *sample,
+                                          size_t taken)
+{
+    if (taken < 2) {
+        return calq->width_shift;
+    }
+    double mean = (double)(sample[taken - 1] - sample[0]) / (double)(taken - 1);
+    double sum = 0.0;
+    size_t kept = 0;
+    for (size_t i = 1; i < taken; i++) {
+        double gap = (double)(sample[i] - sample[i - 1]);
+        if (gap <= 2.0 * mean) {
+            sum += gap;
+            kept += 1;
+        }
+    }
+    double width = kept > 0 ? 3.0 * sum / (double)kept : 3.0 * mean;
+    unsigned shift = 0;
+    while (shift < CALQ_SHIFT_MAX && (double)((uint64_t)1 << shift) < width) {
+        shift += 1;
+    }
+    return shift;
+}
+
+/* Rebuilds the calendar with 'bucket_count' buckets and a fresh width. Out
+ * of memory leaves the old calendar in place: resizing only affects speed. */
+static void calq_resize(sim_calq *calq, size_t bucket_count)
+{
+    struct sim_calq_bucket *buckets = calq_buckets_create(bucket_count);
+    if (buckets == NULL) {
+        return;
+    }
+    uint64_t sample[CALQ_SAMPLE_MAX];
+    size_t taken = calq_sample_front(calq, sample);
+    struct sim_calq_bucket *old = calq->buckets;
+    size_t old_count = calq->bucket_count;
+    calq->width_shift = calq_width_shift_estimate(calq, sample, taken);
+    calq->bucket_count = bucket_count;
+    for (size_t b = 0; b < old_count; b++) {
+        uint32_t i = old[b].head;
+        while (i != CALQ_NIL) {
+            uint32_t next = calq->nodes[i].next;
+            calq_bucket_insert(calq, buckets, i);
+            i = next;
+        }
+    }
+    util_free(old);
+    calq->buckets = buckets;
+    calq->current_vb = taken > 0 ? sample[0] >> calq->width_shift : 0;
+    calq->work_count = 0;
+    calq->op_count = 0;
+}
+
+/* Counts one operation that cost 'work' bucket visits or list steps. Brown's
+ * calendar only re-estimates its width when the event count doubles or
+ * halves; if the time scale drifts meanwhile, operations get slow at a
+ * steady count. After each bucket_count operations averaging more than
+ * CALQ_WORK_MAX steps, rebuild with a fresh width at the same size. */
+static void calq_account(sim_calq *calq, uint64_t work)
+{
+    calq->work_count += work;
+    calq->op_count += 1;
+    if (calq->op_count < calq->bucket_count) {
+        return;
+    }
+    if (calq->work_count > CALQ_WORK_MAX * calq->op_count) {
+        calq_resize(calq, calq->bucket_count);
+    }
+    calq->work_count = 0;
+    calq->op_count = 0;
+}
+
+int sim_calq_push(sim_calq *calq, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2)
+{
+    ASSERT(calq != NULL);
+    if (calq->free_head == CALQ_NIL && calq_grow(calq) != 0) {
+        return -1;
+    }
+    uint32_t index = calq->free_head;
+    struct sim_calq_node *node = &calq->nodes[index];
+    calq->free_head = node->next;
+    node->event = (sim_event){.at_ns = at_ns, .seq = calq->next_seq, .kind = kind, .arg = arg,
+                              .arg2 = arg2};
+    calq->next_seq += 1;
+    /* Keep every event at or after the scan position, even one in the past. */
+    uint64_t vb = at_ns >> calq->width_shift;
+    if (calq->count == 0 || vb < calq->current_vb) {
+        calq->current_vb = vb;
+    }
+    uint32_t walked = calq_bucket_insert(calq, calq->buckets, index);
+    calq->count += 1;
+    if (calq->count > 2 * calq->bucket_count) {
+        calq_resize(calq, calq->bucket_count * 2);
+    } else {
+        calq_account(calq, walked);
+    }
+    return 0;
+}
+
+/* The bucket holding the earliest event, by scanning the bucket heads; moves
+ * the scan position there. Used after a year without a hit. */
+static struct sim_calq_bucket *calq_search_direct(sim_calq *calq)
+{
+    struct sim_calq_bucket *best = NULL;
+    for (size_t b = 0; b < calq->bucket_count; b++) {
+        uint32_t head = calq->buckets[b].head;
+        if (head == CALQ_NIL) {
+            continue;
+        }
+        if (best == NULL ||
+            sim_event_before(&calq->nodes[head].event, &calq->nodes[best->head].event)) {
+            best = &calq->buckets[b];
+        }
+    }
+    ASSERT(best != NULL);
+    calq->current_vb = calq->nodes[best->head].event.at_ns >> calq->width_shift;
+    calq->work_count += calq->bucket_count;
+    return best;
+}
+
+/* The bucket holding the earliest event. Every event's virtual bucket
+ * (at_ns >> width_shift) is >= current_vb, and a bucket's head has its
+ * smallest, so the first head whose virtual bucket is current_vb wins. */
+static struct sim_calq_bucket *calq_find_earliest(sim_calq *calq)
+{
+    size_t mask = calq->bucket_count - 1;
+    unsigned shift = calq->width_shift;
+    for (size_t scanned = 0; scanned < calq->bucket_count; scanned++) {
+        struct sim_calq_bucket *bucket = &calq->buckets[calq->current_vb & mask];
+        if (bucket->head != CALQ_NIL &&
+            (calq->nodes[bucket->head].event.at_ns >> shift) == calq->current_vb) {
+            calq->work_count += scanned;
+            return bucket;
+        }
+        calq->current_vb += 1;
+    }
+    calq->work_count += calq->bucket_count;
+    return calq_search_direct(calq);
+}
+
+bool sim_calq_pop(sim_calq *calq, sim_event *out)
+{
+    ASSERT(calq != NULL);
+    ASSERT(out != NULL);
+    if (calq->count == 0) {
+        return false;
+    }
+    struct sim_calq_bucket *bucket = calq_find_earliest(calq);
+    uint32_t index = bucket->head;
+    struct sim_calq_node *node = &calq->nodes[index];
+    *out = node->event;
+    bucket->head = node->next;
+    if (bucket->head == CALQ_NIL) {
+        bucket->tail = CALQ_NIL;
+    }
+    node->next = calq->free_head;
+    calq->free_head = index;
+    calq->count -= 1;
+    if (calq->count < calq->bucket_count / 2 && calq->bucket_count > CALQ_BUCKETS_MIN) {
+        calq_resize(calq, calq->bucket_count / 2);
+    } else {
+        calq_account(calq, 0);
+    }
+    return true;
+}

@@ -1,0 +1,481 @@
+/* test_util.c -- util/: PRNG determinism, stream independence and the
+ * distributions; the log-linear histogram against exact quantiles; the
+ * allocation hook and failure injection; SHA-256, key derivation and the
+ * 64-bit MAC. All statistical tests use fixed seeds, so they are
+ * deterministic; their bounds are several standard deviations wide. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/suites.h"
+#include "util/alloc.h"
+#include "util/hash.h"
+#include "util/hist.h"
+#include "util/prng.h"
+
+#define TEST_UTIL_DRAWS 100000
+
+/* ---- PRNG ---- */
+
+START_TEST(test_util_prng_same_seed_same_sequence)
+{
+    util_prng a;
+    util_prng b;
+    util_prng c;
+    util_prng_init(&a, 42);
+    util_prng_init(&b, 42);
+    util_prng_init(&c, 43);
+    int differs = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t value = util_prng_next(&a);
+        ck_assert_uint_eq(value, util_prng_next(&b));
+        differs += value != util_prng_next(&c);
+    }
+    ck_assert_int_gt(differs, 990);
+}
+END_TEST
+
+START_TEST(test_util_prng_splitmix_known_vector)
+{
+    /* splitmix64 from state 0: first output 0xe220a8397b1dcdaf (Vigna). */
+    ck_assert_uint_eq(util_mix64(0x9e3779b97f4a7c15ULL), 0xe220a8397b1dcdafULL);
+    util_prng prng;
+    util_prng_init(&prng, 0);
+    ck_assert_uint_eq(prng.state[0], 0xe220a8397b1dcdafULL);
+    ck_assert_uint_ne(util_mix64(1), util_mix64(2));
+}
+END_TEST
+
+/* Counts positions where the first 'n' draws of two streams agree. */
+static int test_util_stream_matches(util_prng *a, util_prng *b, int n)
+{
+    int matches = 0;
+    for (int i = 0; i < n; i++) {
+        matches += util_prng_next(a) == util_prng_next(b);
+    }
+    return matches;
+}
+
+START_TEST(test_util_prng_stream_distinct_triples_differ)
+{
+    util_prng base;
+    util_prng other;
+    util_prng_init_stream(&base, 7, 3, UTIL_PRNG_PURPOSE_NET);
+    util_prng_init_stream(&other, 7, 3, UTIL_PRNG_PURPOSE_NET);
+    ck_assert_int_eq(test_util_stream_matches(&base, &other, 100), 100);
+
+    /* Base (7, 3, NET): change one part, or swap two parts around. */
+    const uint64_t triples[][3] = {
+        {7, 2, UTIL_PRNG_PURPOSE_NET}, {7, 3, UTIL_PRNG_PURPOSE_NODE},
+        {8, 3, UTIL_PRNG_PURPOSE_NET}, {7, 4, UTIL_PRNG_PURPOSE_NET},
+        {3, 7, UTIL_PRNG_PURPOSE_NET}, {7, UTIL_PRNG_PURPOSE_NET, 3},
+    };
+    for (size_t t = 0; t < sizeof(triples) / sizeof(triples[0]); t++) {
+        util_prng_init_stream(&base, 7, 3, UTIL_PRNG_PURPOSE_NET);
+        util_prng_init_stream(&other, triples[t][0], triples[t][1], (uint32_t)triples[t][2]);
+        ck_assert_int_eq(test_util_stream_matches(&base, &other, 100), 0);
+    }
+}
+END_TEST
+
+START_TEST(test_util_prng_stream_unaffected_by_other_streams)
+{
+    util_prng alone;
+    util_prng_init_stream(&alone, 99, 5, UTIL_PRNG_PURPOSE_WORKLOAD);
+    uint64_t expected[64];
+    for (int i = 0; i < 64; i++) {
+        expected[i] = util_prng_next(&alone);
+    }
+    /* The same stream among many others, drawn interleaved with them. */
+    util_prng streams[16];
+    for (uint32_t id = 0; id < 16; id++) {
+        util_prng_init_stream(&streams[id], 99, id, UTIL_PRNG_PURPOSE_WORKLOAD);
+    }
+    for (int i = 0; i < 64; i++) {
+        for (uint32_t id = 0; id < 16; id++) {
+            uint64_t value = util_prng_next(&streams[id]);
+            if (id == 5) {
+                ck_assert_uint_eq(value, expected[i]);
+            }
+        }
+    }
+}
+END_TEST
+
+/* Pearson correlation of the uniform sequences of two streams. */
+static double test_util_correlation(util_prng *a, util_prng *b, int n)
+{
+    double sum_a = 0.0, sum_b = 0.0, sum_ab = 0.0, sum_aa = 0.0, sum_bb = 0.0;
+    for (int i = 0; i < n; i++) {
+        double x = util_prng_uniform(a);
+        double y = util_prng_uniform(b);
+        sum_a += x;
+        sum_b += y;
+        sum_ab += x * y;
+        sum_aa += x * x;
+        sum_bb += y * y;
+    }
+    double cov = sum_ab / n - (sum_a / n) * (sum_b / n);
+    double var_a = sum_aa / n - (sum_a / n) * (sum_a / n);
+    double var_b = sum_bb / n - (sum_b / n) * (sum_b / n);
+    return cov / sqrt(var_a * var_b);
+}
+
+START_TEST(test_util_prng_stream_uncorrelated)
+{
+    /* Neighbouring ids and purposes are the risky pairs for a weak mixer.
+     * The standard error of r is 1/sqrt(1e5) ~ 0.003; bound at 0.015. */
+    const uint32_t pairs[][4] = {
+        {1, UTIL_PRNG_PURPOSE_NET, 2, UTIL_PRNG_PURPOSE_NET},
+        {1, UTIL_PRNG_PURPOSE_NET, 1, UTIL_PRNG_PURPOSE_LINK},
+        {0, UTIL_PRNG_PURPOSE_KEYS, 1, UTIL_PRNG_PURPOSE_KEYS},
+    };
+    for (size_t p = 0; p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+        util_prng a;
+        util_prng b;
+        util_prng_init_stream(&a, 2024, pairs[p][0], pairs[p][1]);
+        util_prng_init_stream(&b, 2024, pairs[p][2], pairs[p][3]);
+        double r = test_util_correlation(&a, &b, TEST_UTIL_DRAWS);
+        ck_assert_double_lt(fabs(r), 0.015);
+    }
+    /* Sanity of the statistic itself: a stream against itself gives 1. */
+    util_prng a;
+    util_prng b;
+    util_prng_init_stream(&a, 2024, 1, UTIL_PRNG_PURPOSE_NET);
+    util_prng_init_stream(&b, 2024, 1, UTIL_PRNG_PURPOSE_NET);
+    ck_assert_double_gt(test_util_correlation(&a, &b, 1000), 0.999);
+}
+END_TEST
+
+START_TEST(test_util_prng_uniform_mean_and_range)
+{
+    util_prng prng;
+    util_prng_init(&prng, 11);
+    double sum = 0.0;
+    for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
+        double u = util_prng_uniform(&prng);
+        ck_assert(u >= 0.0 && u < 1.0);
+        sum += u;
+    }
+    /* Standard error 0.289 / sqrt(1e5) ~ 0.0009. */
+    ck_assert_double_eq_tol(sum / TEST_UTIL_DRAWS, 0.5, 0.005);
+}
+END_TEST
+
+START_TEST(test_util_prng_below_range_and_uniformity)
+{
+    util_prng prng;
+    util_prng_init(&prng, 12);
+    enum { bins = 10 };
+    uint64_t counts[bins] = {0};
+    for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
+        uint64_t value = util_prng_below(&prng, bins);
+        ck_assert_uint_lt(value, bins);
+        counts[value] += 1;
+    }
+    /* Chi-square with 9 degrees of freedom: mean 9, P(> 40) < 1e-5. */
+    double expected = (double)TEST_UTIL_DRAWS / bins;
+    double chi2 = 0.0;
+    for (int b = 0; b < bins; b++) {
+        double diff = (double)counts[b] - expected;
+        chi2 += diff * diff / expected;
+    }
+    ck_assert_double_lt(chi2, 40.0);
+    ck_assert_uint_eq(util_prng_below(&prng, 1), 0);
+    uint64_t big = (UINT64_C(1) << 63) + 1;
+    int high = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t value = util_prng_below(&prng, big);
+        ck_assert_uint_lt(value, big);
+        high += value >= big / 2;
+    }
+    ck_assert_int_gt(high, 400);
+    ck_assert_int_lt(high, 600);
+}
+END_TEST
+
+START_TEST(test_util_prng_exponential_mean)
+{
+    util_prng prng;
+    util_prng_init(&prng, 13);
+    double sum = 0.0;
+    for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
+        double x = util_prng_exponential(&prng, 250.0);
+        ck_assert(x >= 0.0 && isfinite(x));
+        sum += x;
+    }
+    /* Standard error 250 / sqrt(1e5) ~ 0.8. */
+    ck_assert_double_eq_tol(sum / TEST_UTIL_DRAWS, 250.0, 5.0);
+}
+END_TEST
+
+START_TEST(test_util_prng_normal_mean_and_variance)
+{
+    util_prng prng;
+    util_prng_init(&prng, 14);
+    double sum = 0.0;
+    double sum_sq = 0.0;
+    for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
+        double x = util_prng_normal(&prng);
+        ck_assert(isfinite(x));
+        sum += x;
+        sum_sq += x * x;
+    }
+    double mean = sum / TEST_UTIL_DRAWS;
+    ck_assert_double_eq_tol(mean, 0.0, 0.02);
+    ck_assert_double_eq_tol(sum_sq / TEST_UTIL_DRAWS - mean * mean, 1.0, 0.03);
+    /* No cached spare: the stream advances two words per call, always. */
+    util_prng a;
+    util_prng b;
+    util_prng_init(&a, 15);
+    util_prng_init(&b, 15);
+    (void)util_prng_normal(&a);
+    (void)util_prng_next(&b);
+    (void)util_prng_next(&b);
+    ck_assert_uint_eq(util_prng_next(&a), util_prng_next(&b));
+}
+END_TEST
+
+START_TEST(test_util_prng_chance_edges_do_not_draw)
+{
+    util_prng prng;
+    util_prng_init(&prng, 16);
+    util_prng before = prng;
+    ck_assert_int_eq(util_prng_chance(&prng, 0.0), 0);
+    ck_assert_int_eq(util_prng_chance(&prng, -1.0), 0);
+    ck_assert_int_ne(util_prng_chance(&prng, 1.0), 0);
+    ck_assert_mem_eq(&before, &prng, sizeof(prng));
+    int hits = 0;
+    for (int i = 0; i < 10000; i++) {
+        hits += util_prng_chance(&prng, 0.25) != 0;
+    }
+    ck_assert_int_gt(hits, 2300);
+    ck_assert_int_lt(hits, 2700);
+}
+END_TEST
+
+/* ---- histogram ---- */
+
+static int test_util_compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+START_TEST(test_util_hist_quantiles_within_two_percent)
+{
+    enum { count = 50000 };
+    static util_hist hist;
+    uint64_t *values = malloc(count * sizeof(uint64_t));
+    ck_assert_ptr_nonnull(values);
+    util_prng prng;
+    util_prng_init(&prng, 21);
+    util_hist_init(&hist);
+    double sum = 0.0;
+    for (int i = 0; i < count; i++) {
+        /* Log-normal around 1 ms: spans several powers of two. */
+        values[i] = (uint64_t)(1e6 * exp(1.5 * util_prng_normal(&prng)));
+        util_hist_add(&hist, values[i]);
+        sum += (double)values[i];
+    }
+    qsort(values, count, sizeof(uint64_t), test_util_compare_u64);
+    const double qs[] = {0.0, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0};
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        uint64_t rank = (uint64_t)ceil(qs[i] * count);
+        double exact = (double)values[rank == 0 ? 0 : rank - 1];
+        double got = (double)util_hist_quantile(&hist, qs[i]);
+        ck_assert_double_le(fabs(got - exact) / exact, 0.02);
+    }
+    ck_assert_uint_eq(util_hist_quantile(&hist, 1.0), values[count - 1]);
+    ck_assert_double_eq_tol(util_hist_mean(&hist), sum / count, 1e-6 * sum / count);
+    free(values);
+}
+END_TEST
+
+START_TEST(test_util_hist_small_values_exact)
+{
+    static util_hist hist;
+    util_hist_init(&hist);
+    ck_assert_uint_eq(util_hist_quantile(&hist, 0.5), 0);
+    ck_assert_double_eq(util_hist_mean(&hist), 0.0);
+    for (uint64_t v = 0; v < 64; v++) {
+        util_hist_add(&hist, v);
+    }
+    /* The k-th smallest of 0..63 is k - 1: rank ceil(q * 64). */
+    ck_assert_uint_eq(util_hist_quantile(&hist, 0.5), 31);
+    ck_assert_uint_eq(util_hist_quantile(&hist, 0.25), 15);
+    ck_assert_uint_eq(util_hist_quantile(&hist, 1.0), 63);
+    ck_assert_uint_eq(util_hist_quantile(&hist, 0.0), 0);
+    util_hist_add(&hist, UINT64_MAX);
+    ck_assert_uint_eq(util_hist_quantile(&hist, 1.0), UINT64_MAX);
+    ck_assert_uint_eq(hist.total_count, 65);
+}
+END_TEST
+
+/* ---- allocation ---- */
+
+START_TEST(test_util_alloc_fail_after_injects_failure)
+{
+    util_alloc_fail_after(1);
+    ck_assert_ptr_null(util_malloc(16));
+    ck_assert_ptr_null(util_calloc(2, 8));
+    util_alloc_fail_after(0);
+    void *ok = util_malloc(16);
+    ck_assert_ptr_nonnull(ok);
+    util_free(ok);
+
+    util_alloc_fail_after(3);
+    void *first = util_malloc(8);
+    char *second = util_strdup("infersim");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(second);
+    ck_assert_str_eq(second, "infersim");
+    ck_assert_ptr_null(util_realloc(first, 64));   /* the 3rd: fails, 'first' intact */
+    ck_assert_ptr_null(util_malloc(8));            /* and every later one */
+    util_alloc_fail_after(0);
+    util_free(first);
+    util_free(second);
+}
+END_TEST
+
+START_TEST(test_util_alloc_edge_sizes)
+{
+    ck_assert_ptr_null(util_malloc(0));
+    ck_assert_ptr_null(util_calloc((size_t)-1 / 2, 4));   /* overflow */
+    unsigned char *zeroed = util_calloc(32, 1);
+    ck_assert_ptr_nonnull(zeroed);
+    for (int i = 0; i < 32; i++) {
+        ck_assert_uint_eq(zeroed[i], 0);
+    }
+    ck_assert_ptr_null(util_realloc(zeroed, 0));   /* frees */
+    util_free(NULL);
+}
+END_TEST
+
+typedef struct test_util_counting {
+    unsigned long allocs;
+    unsigned long frees;
+} test_util_counting;
+
+static void *test_util_counting_hook(void *ctx, void *ptr, size_t size)
+{
+    test_util_counting *counting = ctx;
+    if (size == 0) {
+        counting->frees += 1;
+        free(ptr);
+        return NULL;
+    }
+    counting->allocs += 1;
+    return realloc(ptr, size);
+}
+
+START_TEST(test_util_alloc_hook_sees_every_call)
+{
+    test_util_counting counting = {0, 0};
+    util_alloc_set_hook(test_util_counting_hook, &counting);
+    void *ptr = util_malloc(10);
+    ptr = util_realloc(ptr, 100);
+    util_free(ptr);
+    util_alloc_set_hook(NULL, NULL);
+    ck_assert_uint_eq(counting.allocs, 2);
+    ck_assert_uint_eq(counting.frees, 1);
+    ptr = util_malloc(10);   /* back to libc: not counted */
+    util_free(ptr);
+    ck_assert_uint_eq(counting.allocs, 2);
+}
+END_TEST
+
+/* ---- hashing ---- */
+
+START_TEST(test_util_hash_sha256_known_vectors)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    ck_assert_int_eq(util_hash_init(), 0);   /* idempotent */
+    char hex[UTIL_SHA256_HEX_BYTES];
+    util_sha256_hex("abc", 3, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    util_sha256_hex(NULL, 0, hex);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+END_TEST
+
+START_TEST(test_util_hash_mac_key_derive_distinct)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    uint8_t a[UTIL_MAC_KEY_BYTES];
+    uint8_t b[UTIL_MAC_KEY_BYTES];
+    util_mac_key_derive(1, 1, a);
+    util_mac_key_derive(1, 1, b);
+    ck_assert_mem_eq(a, b, sizeof(a));
+    util_mac_key_derive(1, 2, b);
+    ck_assert(memcmp(a, b, sizeof(a)) != 0);
+    util_mac_key_derive(2, 1, b);
+    ck_assert(memcmp(a, b, sizeof(a)) != 0);
+}
+END_TEST
+
+START_TEST(test_util_hash_mac64_sensitive_to_every_bit)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    uint8_t key[UTIL_MAC_KEY_BYTES];
+    util_mac_key_derive(77, 3, key);
+    uint8_t data[24];
+    for (size_t i = 0; i < sizeof(data); i++) {
+        data[i] = (uint8_t)(i * 37);
+    }
+    uint64_t tag = util_mac64(key, data, sizeof(data));
+    ck_assert_uint_eq(tag, util_mac64(key, data, sizeof(data)));
+    for (size_t bit = 0; bit < sizeof(data) * 8; bit++) {
+        data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        ck_assert_uint_ne(util_mac64(key, data, sizeof(data)), tag);
+        data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    for (size_t bit = 0; bit < UTIL_MAC_KEY_BYTES * 8; bit++) {
+        key[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        ck_assert_uint_ne(util_mac64(key, data, sizeof(data)), tag);
+        key[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    ck_assert_uint_ne(util_mac64(key, data, sizeof(data) - 1), tag);
+}
+END_TEST
+
+Suite *test_util_suite(void)
+{
+    Suite *suite = suite_create("util");
+
+    TCase *prng = tcase_create("prng");
+    tcase_set_timeout(prng, 10);
+    tcase_add_test(prng, test_util_prng_same_seed_same_sequence);
+    tcase_add_test(prng, test_util_prng_splitmix_known_vector);
+    tcase_add_test(prng, test_util_prng_stream_distinct_triples_differ);
+    tcase_add_test(prng, test_util_prng_stream_unaffected_by_other_streams);
+    tcase_add_test(prng, test_util_prng_stream_uncorrelated);
+    tcase_add_test(prng, test_util_prng_uniform_mean_and_range);
+    tcase_add_test(prng, test_util_prng_below_range_and_uniformity);
+    tcase_add_test(prng, test_util_prng_exponential_mean);
+    tcase_add_test(prng, test_util_prng_normal_mean_and_variance);
+    tcase_add_test(prng, test_util_prng_chance_edges_do_not_draw);
+    suite_add_tcase(suite, prng);
+
+    TCase *hist = tcase_create("hist");
+    tcase_set_timeout(hist, 10);
+    tcase_add_test(hist, test_util_hist_quantiles_within_two_percent);
+    tcase_add_test(hist, test_util_hist_small_values_exact);
+    suite_add_tcase(suite, hist);
+
+    TCase *alloc = tcase_create("alloc");
+    tcase_set_timeout(alloc, 10);
+    tcase_add_test(alloc, test_util_alloc_fail_after_injects_failure);
+    tcase_add_test(alloc, test_util_alloc_edge_sizes);
+    tcase_add_test(alloc, test_util_alloc_hook_sees_every_call);
+    suite_add_tcase(suite, alloc);
+
+    TCase *hash = tcase_create("hash");
+    tcase_set_timeout(hash, 10);
+    tcase_add_test(hash, test_util_hash_sha256_known_vectors);
+    tcase_add_test(hash, test_util_hash_mac_key_derive_distinct);
+    tcase_add_test(hash, test_util_hash_mac64_sensitive_to_every_bit);
+    suite_add_tcase(suite, hash);
+    return suite;
+}

@@ -1,0 +1,106 @@
+/* alloc.c -- the process-global allocation hook behind util_malloc and
+ * friends. The default hook is libc realloc/free; tests install their own
+ * hook or use util_alloc_fail_after to make the Nth allocation fail, so every
+ * module's out-of-memory path can be exercised. Not thread-safe: infersim is
+ * single-threaded. */
+#include "util/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *alloc_default(void *ctx, void *ptr, size_t size);
+
+static util_alloc_fn alloc_hook = alloc_default;
+static void *alloc_ctx = NULL;
+/* Allocations left before injected failure starts; 0 = injection off. */
+static unsigned long alloc_fail_countdown = 0;
+
+static void *alloc_default(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, size);
+}
+
+void util_alloc_set_hook(util_alloc_fn fn, void *ctx)
+{
+    alloc_hook = fn != NULL ? fn : alloc_default;
+    alloc_ctx = fn != NULL ? ctx : NULL;
+}
+
+void util_alloc_fail_after(unsigned long nth)
+{
+    alloc_fail_countdown = nth;
+}
+
+/* True when this allocation must fail. Once the countdown reaches 1, it stays
+ * there: the nth and every later allocation fail until reset. */
+static int alloc_should_fail(void)
+{
+    if (alloc_fail_countdown == 0) {
+        return 0;
+    }
+    if (alloc_fail_countdown == 1) {
+        return 1;
+    }
+    alloc_fail_countdown -= 1;
+    return 0;
+}
+
+void *util_malloc(size_t size)
+{
+    if (size == 0 || alloc_should_fail()) {
+        return NULL;
+    }
+    return alloc_hook(alloc_ctx, NULL, size);
+}
+
+void *util_calloc(size_t count, size_t size)
+{
+    if (count == 0 || size == 0) {
+        return NULL;
+    }
+    if (count > (size_t)-1 / size) {
+        return NULL;
+    }
+    void *ptr = util_malloc(count * size);
+    if (ptr != NULL) {
+        memset(ptr, 0, count * size);
+    }
+    return ptr;
+}
+
+void *util_realloc(void *ptr, size_t size)
+{
+    if (size == 0) {
+        util_free(ptr);
+        return NULL;
+    }
+    if (alloc_should_fail()) {
+        return NULL;
+    }
+    return alloc_hook(alloc_ctx, ptr, size);
+}
+
+char *util_strdup(const char *text)
+{
+    if (text == NULL) {
+        return NULL;
+    }
+    size_t size = strlen(text) + 1;
+    char *copy = util_malloc(size);
+    if (copy != NULL) {
+        memcpy(copy, text, size);
+    }
+    return copy;
+}
+
+void util_free(void *ptr)
+{
+    if (ptr != NULL) {
+        alloc_hook(alloc_ctx, ptr, 0);
+    }
+}
