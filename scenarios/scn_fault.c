@@ -1,0 +1,550 @@
+/* scn_fault.c -- validation of the fault schedule, node selectors and the
+ * expect block. Runs after nodes and network are converted, so selectors can
+ * check ids against nodes.count and class/region names against the declared
+ * lists, and a reorder fault can inherit network.reorder_delay. Behaviours
+ * that later versions add (silent, wrong_output, ...) are named, so their
+ * message says "not supported yet" instead of "unknown". */
+#include <stdio.h>
+#include <string.h>
+
+#include "scenarios/scn_int.h"
+#include "util/assert.h"
+
+static const char *const fault_kinds[] = {
+    "crash", "partition", "loss", "duplicate", "reorder", "corrupt", "delay", NULL,
+};
+
+static const char *const fault_future_kinds[] = {
+    "silent", "wrong_output", "lazy_copy", "collude", "equivocate", "sybil", "adaptive",
+    "forge_attestation", "clock_skew", NULL,
+};
+
+static const char *const fault_shapes[] = {"groups", "halves", "regions", "isolate", NULL};
+
+static const char *const selector_keys[] = {
+    "all", "ids", "range", "fraction", "class", "region", NULL,
+};
+
+static bool fault_name_in(const char *name, const char *const *names)
+{
+    for (size_t i = 0; names[i] != NULL; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const scn_node *fault_key_node(const scn_node *map, const char *key)
+{
+    for (size_t i = 0; i < map->count; i++) {
+        if (strcmp(map->keys[i]->text, key) == 0) {
+            return map->keys[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- selectors ----------------------------------------------------------- */
+
+static int selector_id(scn_check *check, const scn_node *node, const char *path, uint32_t *out)
+{
+    uint64_t value = 0;
+    uint32_t count = check->scenario->nodes.count;
+    int rc = scn__get_uint(check, node, path, 0, UINT32_MAX, &value);
+    if (rc != 0) {
+        return rc;
+    }
+    if (value >= count) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "%s: node id %llu is out of range (nodes.count is %u)", path,
+                         (unsigned long long)value, count);
+    }
+    *out = (uint32_t)value;
+    return 0;
+}
+
+static int selector_ids(scn_check *check, const scn_node *list, const char *path,
+                        scn_selector *sel)
+{
+    int rc = scn__check_kind(check, list, SCN_NODE_SEQ, path);
+    for (size_t i = 0; rc == 0 && i < list->count; i++) {
+        if (i == SCN_SELECTOR_IDS_MAX) {
+            return scn__fail(check->error, SCN_ESCHEMA, list->values[i],
+                             "too many ids in %s (at most %d)", path, SCN_SELECTOR_IDS_MAX);
+        }
+        rc = selector_id(check, list->values[i], path, &sel->ids[i]);
+        sel->id_count = (uint32_t)i + 1;
+    }
+    return rc;
+}
+
+/* "first-last" as text: split at the dash into two scalar-like checks. */
+static int selector_range_text(scn_check *check, const scn_node *node, const char *path,
+                               uint64_t *first, uint64_t *last)
+{
+    char why[200];
+    char buffer[64];
+    const char *dash = strchr(node->text, '-');
+    size_t length = dash != NULL ? (size_t)(dash - node->text) : 0;
+    if (dash == NULL || length == 0 || length >= sizeof(buffer)) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "%s: expected [first, last] or \"first-last\", got '%s'", path,
+                         node->text);
+    }
+    memcpy(buffer, node->text, length);
+    buffer[length] = '\0';
+    if (scn__parse_uint(buffer, first, why, sizeof(why)) != 0 ||
+        scn__parse_uint(dash + 1, last, why, sizeof(why)) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
+    }
+    return 0;
+}
+
+static int selector_range(scn_check *check, const scn_node *node, const char *path,
+                          scn_selector *sel)
+{
+    uint64_t first = 0;
+    uint64_t last = 0;
+    int rc = 0;
+    if (node->kind == SCN_NODE_SCALAR) {
+        rc = selector_range_text(check, node, path, &first, &last);
+    } else if (node->kind == SCN_NODE_SEQ && node->count == 2) {
+        if ((rc = scn__get_uint(check, node->values[0], path, 0, UINT32_MAX, &first)) == 0) {
+            rc = scn__get_uint(check, node->values[1], path, 0, UINT32_MAX, &last);
+        }
+    } else {
+        rc = scn__fail(check->error, SCN_ESCHEMA, node,
+                       "%s: expected [first, last] or \"first-last\"", path);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    uint32_t count = check->scenario->nodes.count;
+    if (first > last || last >= count) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "%s: range %llu-%llu needs first <= last < nodes.count (%u)", path,
+                         (unsigned long long)first, (unsigned long long)last, count);
+    }
+    sel->has_range = true;
+    sel->range_first = (uint32_t)first;
+    sel->range_last = (uint32_t)last;
+    return 0;
+}
+
+/* Class or region name to its index. */
+static int selector_named(scn_check *check, const scn_node *node, const char *path, bool region,
+                          int32_t *index_out)
+{
+    char name[SCN_NAME_MAX];
+    int rc = scn__get_string(check, node, path, name, sizeof(name));
+    if (rc != 0) {
+        return rc;
+    }
+    const scn_nodes *nodes = &check->scenario->nodes;
+    uint32_t count = region ? nodes->region_count : nodes->class_count;
+    for (uint32_t i = 0; i < count; i++) {
+        const char *known = region ? nodes->regions[i].name : nodes->classes[i].name;
+        if (strcmp(known, name) == 0) {
+            *index_out = (int32_t)i;
+            return 0;
+        }
+    }
+    return scn__fail(check->error, SCN_ESCHEMA, node, "%s: unknown %s '%s' (not in nodes.%s)",
+                     path, region ? "region" : "class", name, region ? "regions" : "classes");
+}
+
+static int selector_bool(scn_check *check, const scn_node *node, const char *path, bool *out)
+{
+    static const char *const truths[] = {"true", "True", "TRUE", "yes", NULL};
+    static const char *const falsehoods[] = {"false", "False", "FALSE", "no", NULL};
+    int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
+    if (rc != 0) {
+        return rc;
+    }
+    if (fault_name_in(node->text, truths) || fault_name_in(node->text, falsehoods)) {
+        *out = fault_name_in(node->text, truths);
+        return 0;
+    }
+    return scn__fail(check->error, SCN_ESCHEMA, node, "%s: expected true or false, got '%s'",
+                     path, node->text);
+}
+
+static int selector_parts(scn_check *check, const scn_node *node, const char *path,
+                          scn_selector *sel)
+{
+    char field[160];
+    const scn_node *part = NULL;
+    int rc = 0;
+    if ((part = scn__map_get(node, "all")) != NULL) {
+        snprintf(field, sizeof(field), "%s.all", path);
+        rc = selector_bool(check, part, field, &sel->all);
+    }
+    if (rc == 0 && (part = scn__map_get(node, "ids")) != NULL) {
+        snprintf(field, sizeof(field), "%s.ids", path);
+        rc = selector_ids(check, part, field, sel);
+    }
+    if (rc == 0 && (part = scn__map_get(node, "range")) != NULL) {
+        snprintf(field, sizeof(field), "%s.range", path);
+        rc = selector_range(check, part, field, sel);
+    }
+    if (rc == 0 && (part = scn__map_get(node, "fraction")) != NULL) {
+        snprintf(field, sizeof(field), "%s.fraction", path);
+        rc = scn__get_fraction(check, part, field, false, &sel->fraction);
+    }
+    if (rc == 0 && (part = scn__map_get(node, "class")) != NULL) {
+        snprintf(field, sizeof(field), "%s.class", path);
+        rc = selector_named(check, part, field, false, &sel->class_index);
+    }
+    if (rc == 0 && (part = scn__map_get(node, "region")) != NULL) {
+        snprintf(field, sizeof(field), "%s.region", path);
+        rc = selector_named(check, part, field, true, &sel->region_index);
+    }
+    return rc;
+}
+
+static int selector_check(scn_check *check, const scn_node *node, const char *path,
+                          scn_selector *sel)
+{
+    memset(sel, 0, sizeof(*sel));
+    sel->class_index = -1;
+    sel->region_index = -1;
+    if (node->kind == SCN_NODE_SCALAR && strcmp(node->text, "all") == 0) {
+        sel->all = true;
+        return 0;
+    }
+    if (node->kind != SCN_NODE_MAP) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "%s: a selector is \"all\" or a map of all, ids, range, fraction, "
+                         "class, region; got %s",
+                         path, scn__node_kind_name(node));
+    }
+    int rc = scn__check_keys(check, node, path, selector_keys);
+    if (rc != 0) {
+        return rc;
+    }
+    bool any = false;
+    for (size_t i = 0; i < node->count; i++) {
+        any = any || !scn__node_is_null(node->values[i]);
+    }
+    if (!any) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "%s: a selector needs at least one of all, ids, range, fraction, "
+                         "class, region",
+                         path);
+    }
+    return selector_parts(check, node, path, sel);
+}
+
+/* ---- faults -------------------------------------------------------------- */
+
+static bool fault_is_link(scn_fault_kind kind)
+{
+    return kind == SCN_FAULT_LOSS || kind == SCN_FAULT_DUPLICATE || kind == SCN_FAULT_REORDER ||
+           kind == SCN_FAULT_CORRUPT;
+}
+
+static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
+                      scn_fault_kind *out)
+{
+    char field[64];
+    snprintf(field, sizeof(field), "%s.kind", path);
+    const scn_node *kind = scn__map_get(entry, "kind");
+    if (kind == NULL) {
+        return scn__fail(check->error, SCN_ESCHEMA, entry, "%s: missing required key 'kind'",
+                         path);
+    }
+    if (kind->kind == SCN_NODE_SCALAR && fault_name_in(kind->text, fault_future_kinds)) {
+        return scn__fail(check->error, SCN_ESCHEMA, kind, "fault kind '%s' is not supported yet",
+                         kind->text);
+    }
+    int value = 0;
+    int rc = scn__get_enum(check, kind, "fault kind", fault_kinds, &value);
+    *out = (scn_fault_kind)value;
+    return rc;
+}
+
+static int fault_times(scn_check *check, const scn_node *entry, const char *path, scn_fault *f)
+{
+    char field[64];
+    char text[32];
+    const scn_node *at = scn__map_get(entry, "at");
+    if (at == NULL) {
+        return scn__fail(check->error, SCN_ESCHEMA, entry, "%s: missing required key 'at'", path);
+    }
+    snprintf(field, sizeof(field), "%s.at", path);
+    int rc = scn__get_duration(check, at, field, &f->at_ns);
+    if (rc != 0) {
+        return rc;
+    }
+    if (f->at_ns >= check->scenario->duration_ns) {
+        scn__format_duration(check->scenario->duration_ns, text, sizeof(text));
+        return scn__fail(check->error, SCN_ESCHEMA, at,
+                         "%s (%s) must be before the end of the run (duration %s)", field,
+                         at->text, text);
+    }
+    const scn_node *until = scn__map_get(entry, "until");
+    f->until_ns = UINT64_MAX;
+    snprintf(field, sizeof(field), "%s.until", path);
+    if ((rc = scn__get_duration(check, until, field, &f->until_ns)) != 0) {
+        return rc;
+    }
+    if (until != NULL && f->until_ns <= f->at_ns) {
+        return scn__fail(check->error, SCN_ESCHEMA, until, "%s (%s) must be after %s.at (%s)",
+                         field, until->text, path, at->text);
+    }
+    return 0;
+}
+
+/* 'key' must be present (required) or absent (not allowed) for this kind. */
+static int fault_presence(scn_check *check, const scn_node *entry, const char *path,
+                          const char *key, bool wanted, bool optional, const char *kind_name)
+{
+    const scn_node *value = scn__map_get(entry, key);
+    if (value == NULL && wanted && !optional) {
+        return scn__fail(check->error, SCN_ESCHEMA, entry,
+                         "%s: missing required key '%s' for a %s fault", path, key, kind_name);
+    }
+    if (value != NULL && !wanted) {
+        return scn__fail(check->error, SCN_ESCHEMA, fault_key_node(entry, key),
+                         "%s: key '%s' is not allowed for a %s fault", path, key, kind_name);
+    }
+    return 0;
+}
+
+static int fault_groups(scn_check *check, const scn_node *list, const char *path, scn_fault *f)
+{
+    int rc = scn__check_kind(check, list, SCN_NODE_SEQ, path);
+    if (rc != 0) {
+        return rc;
+    }
+    if (list->count == 0 || list->count > SCN_GROUPS_MAX) {
+        return scn__fail(check->error, SCN_ESCHEMA, list, "%s needs 1 to %d groups, got %zu",
+                         path, SCN_GROUPS_MAX, list->count);
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        char field[96];
+        snprintf(field, sizeof(field), "%s.%zu", path, i);
+        if ((rc = selector_check(check, list->values[i], field, &f->groups[i])) != 0) {
+            return rc;
+        }
+    }
+    f->group_count = (uint32_t)list->count;
+    return 0;
+}
+
+static int fault_partition(scn_check *check, const scn_node *entry, const char *path,
+                           scn_fault *f)
+{
+    char field[64];
+    int shape = (int)SCN_PARTITION_GROUPS;
+    snprintf(field, sizeof(field), "%s.shape", path);
+    int rc = scn__get_enum(check, scn__map_get(entry, "shape"), field, fault_shapes, &shape);
+    if (rc != 0) {
+        return rc;
+    }
+    f->shape = (scn_partition_shape)shape;
+    bool isolate = f->shape == SCN_PARTITION_ISOLATE;
+    bool groups = f->shape == SCN_PARTITION_GROUPS;
+    const char *what = isolate ? "partition (isolate)"
+                       : groups ? "partition (groups)"
+                                : "partition (halves/regions)";
+    if ((rc = fault_presence(check, entry, path, "nodes", isolate, false, what)) != 0 ||
+        (rc = fault_presence(check, entry, path, "groups", groups, false, what)) != 0 ||
+        (rc = fault_presence(check, entry, path, "probability", false, false, what)) != 0 ||
+        (rc = fault_presence(check, entry, path, "delay", false, false, what)) != 0) {
+        return rc;
+    }
+    snprintf(field, sizeof(field), "%s.groups", path);
+    if (groups) {
+        return fault_groups(check, scn__map_get(entry, "groups"), field, f);
+    }
+    return 0;
+}
+
+static int fault_effects(scn_check *check, const scn_node *entry, const char *path,
+                         scn_fault *f)
+{
+    const char *name = fault_kinds[f->kind];
+    bool link = fault_is_link(f->kind);
+    bool delay = f->kind == SCN_FAULT_DELAY || f->kind == SCN_FAULT_REORDER;
+    int rc = 0;
+    if ((rc = fault_presence(check, entry, path, "nodes", true, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "probability", link, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "delay", delay, f->kind != SCN_FAULT_DELAY,
+                             name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "shape", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "groups", false, false, name)) != 0) {
+        return rc;
+    }
+    char field[64];
+    snprintf(field, sizeof(field), "%s.probability", path);
+    rc = scn__get_fraction(check, scn__map_get(entry, "probability"), field, false,
+                           &f->probability);
+    if (rc != 0) {
+        return rc;
+    }
+    const scn_node *delay_node = scn__map_get(entry, "delay");
+    f->delay_ns = f->kind == SCN_FAULT_REORDER ? check->scenario->network.reorder_delay_ns : 0;
+    snprintf(field, sizeof(field), "%s.delay", path);
+    if ((rc = scn__get_duration(check, delay_node, field, &f->delay_ns)) != 0) {
+        return rc;
+    }
+    if (f->kind == SCN_FAULT_DELAY && f->delay_ns == 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, delay_node, "%s must be > 0", field);
+    }
+    return 0;
+}
+
+static int fault_check(scn_check *check, const scn_node *entry, size_t index)
+{
+    static const char *const keys[] = {
+        "kind", "at", "until", "nodes", "probability", "delay", "shape", "groups", NULL,
+    };
+    char path[32];
+    snprintf(path, sizeof(path), "faults.%zu", index);
+    int rc = scn__check_kind(check, entry, SCN_NODE_MAP, path);
+    if (rc != 0 || (rc = scn__check_keys(check, entry, path, keys)) != 0) {
+        return rc;
+    }
+    scn_fault *f = &check->scenario->faults[index];
+    memset(f, 0, sizeof(*f));
+    f->nodes.class_index = -1;
+    f->nodes.region_index = -1;
+    f->line = entry->line;
+    if ((rc = fault_kind(check, entry, path, &f->kind)) != 0 ||
+        (rc = fault_times(check, entry, path, f)) != 0) {
+        return rc;
+    }
+    rc = f->kind == SCN_FAULT_PARTITION ? fault_partition(check, entry, path, f)
+                                        : fault_effects(check, entry, path, f);
+    const scn_node *nodes = scn__map_get(entry, "nodes");
+    if (rc == 0 && nodes != NULL) {
+        char field[64];
+        snprintf(field, sizeof(field), "%s.nodes", path);
+        rc = selector_check(check, nodes, field, &f->nodes);
+    }
+    return rc;
+}
+
+int scn__check_faults(scn_check *check, const scn_node *faults)
+{
+    int rc = scn__check_kind(check, faults, SCN_NODE_SEQ, "faults");
+    if (rc != 0) {
+        return rc;
+    }
+    if (faults->count > SCN_FAULTS_MAX) {
+        return scn__fail(check->error, SCN_ESCHEMA, faults->values[SCN_FAULTS_MAX],
+                         "too many faults (at most %d)", SCN_FAULTS_MAX);
+    }
+    for (size_t i = 0; i < faults->count; i++) {
+        if ((rc = fault_check(check, faults->values[i], i)) != 0) {
+            return rc;
+        }
+        check->scenario->fault_count = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* ---- expect -------------------------------------------------------------- */
+
+static bool expect_is_operator_char(char c)
+{
+    return c != '\0' && strchr("<>=!", c) != NULL;
+}
+
+/* Reads the operator at the start of 'text'; -1 when it is malformed. */
+static int expect_operator(const char *text, scn_cmp *cmp, const char **rest)
+{
+    static const struct {
+        const char *text;
+        scn_cmp cmp;
+    } ops[] = {
+        {"==", SCN_CMP_EQ}, {"<=", SCN_CMP_LE}, {">=", SCN_CMP_GE},
+        {"<", SCN_CMP_LT},  {">", SCN_CMP_GT},
+    };
+    const char *p = text;
+    while (*p == ' ') {
+        p++;
+    }
+    if (!expect_is_operator_char(*p)) {
+        *cmp = SCN_CMP_EQ;      /* A bare value means ==. */
+        *rest = p;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        size_t length = strlen(ops[i].text);
+        if (strncmp(p, ops[i].text, length) == 0 && !expect_is_operator_char(p[length])) {
+            *cmp = ops[i].cmp;
+            p += length;
+            break;
+        }
+        if (i + 1 == sizeof(ops) / sizeof(ops[0])) {
+            return -1;
+        }
+    }
+    while (*p == ' ') {
+        p++;
+    }
+    *rest = p;
+    return 0;
+}
+
+static int expect_one(scn_check *check, const scn_node *key, const scn_node *value,
+                      scn_expect *e)
+{
+    char path[96];
+    char why[200];
+    if (!fault_name_in(key->text, scn_expect_metrics)) {
+        /* Written compactly so the whole list fits scn_error.message; keep
+         * it in step with scn_expect_metrics. */
+        return scn__fail(check->error, SCN_ESCHEMA, key,
+                         "unknown metric '%.40s' (expected one of: delivery_ratio, "
+                         "latency_{p50,p95,p99,max,mean}, messages_{sent,rejected,dropped}, "
+                         "bytes_sent, events, rumors_published, publish_failed, deliveries, "
+                         "duplicates, peak_in_flight)",
+                         key->text);
+    }
+    snprintf(path, sizeof(path), "expect.%s", key->text);
+    int rc = scn__get_string(check, value, path, e->text, sizeof(e->text));
+    if (rc != 0) {
+        return rc;
+    }
+    snprintf(e->metric, sizeof(e->metric), "%s", key->text);
+    const char *rest = NULL;
+    if (expect_operator(value->text, &e->cmp, &rest) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, value,
+                         "%s: bad comparison operator in '%s' (expected ==, <=, <, >=, >)", path,
+                         value->text);
+    }
+    if (scn__parse_number(rest, &e->value, why, sizeof(why)) == 0) {
+        return 0;
+    }
+    uint64_t ns = 0;
+    if (strncmp(key->text, "latency_", 8) == 0 &&
+        scn__parse_duration(rest, &ns, why, sizeof(why)) == 0) {
+        e->value = (double)ns;
+        return 0;
+    }
+    return scn__fail(check->error, SCN_ESCHEMA, value, "%s: %s", path, why);
+}
+
+int scn__check_expect(scn_check *check, const scn_node *expect)
+{
+    int rc = scn__check_kind(check, expect, SCN_NODE_MAP, "expect");
+    if (rc != 0) {
+        return rc;
+    }
+    if (expect->count > SCN_EXPECT_MAX) {
+        return scn__fail(check->error, SCN_ESCHEMA, expect->keys[SCN_EXPECT_MAX],
+                         "too many expectations (at most %d)", SCN_EXPECT_MAX);
+    }
+    for (size_t i = 0; i < expect->count; i++) {
+        scn_expect *e = &check->scenario->expects[check->scenario->expect_count];
+        if ((rc = expect_one(check, expect->keys[i], expect->values[i], e)) != 0) {
+            return rc;
+        }
+        check->scenario->expect_count += 1;
+    }
+    return 0;
+}

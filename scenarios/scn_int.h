@@ -1,0 +1,126 @@
+/* scn_int.h -- private declarations shared by the files of scenarios/.
+ * The loader works in three stages: scn_tree.c turns YAML text into a tree of
+ * located nodes (anchors, aliases and merge keys resolved, --set overrides
+ * applied), scn.c / scn_fault.c validate the tree into an scn_scenario, and
+ * scn_params.c flattens the result into the params table and its hash.
+ * scn_units.c parses the unit-bearing scalars (durations, sizes, rates). */
+#ifndef SCN_SCN_INT_H
+#define SCN_SCN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scenarios/scn.h"
+
+/* At most this many nodes in one document after alias expansion, so a
+ * "billion laughs" file fails cleanly instead of exhausting memory. */
+#define SCN_TREE_NODES_MAX 1000000u
+
+typedef enum scn_node_kind { SCN_NODE_SCALAR = 0, SCN_NODE_MAP, SCN_NODE_SEQ } scn_node_kind;
+
+/* One YAML node. A map keeps parallel arrays of keys (scalar nodes) and
+ * values; a sequence keeps its items in 'values'. 'file' points at a source
+ * name owned by the scn_doc (the file name, or "--set <text>" for nodes that
+ * came from an override). Every node is owned by its parent. */
+typedef struct scn_node {
+    scn_node_kind kind;
+    uint32_t line;                /* 1-based */
+    uint32_t column;              /* 1-based */
+    const char *file;
+    char *text;                   /* scalar text, NUL-terminated */
+    bool plain;                   /* scalar was written unquoted */
+    size_t count;                 /* map pairs or sequence items */
+    size_t capacity;
+    struct scn_node **keys;       /* map only */
+    struct scn_node **values;
+} scn_node;
+
+/* A parsed document: the root map plus the source names nodes point at. */
+typedef struct scn_doc {
+    scn_node *root;
+    char **sources;
+    size_t source_count;
+    size_t source_capacity;
+    size_t node_count;            /* nodes allocated so far (alias budget) */
+} scn_doc;
+
+/* Parses 'text' (a whole file) into doc->root. 'file' names the source in
+ * errors. Returns 0, SCN_EPARSE (YAML syntax, aliases, duplicate keys, merge
+ * misuse, several documents), SCN_ENOMEM; fills *error on failure. An empty
+ * stream gives an empty map. The caller frees doc with scn__doc_free. */
+int scn__doc_parse(scn_doc *doc, const char *file, const char *text, scn_error *error);
+
+/* Applies one "a.b.c=value" override to doc->root. Returns 0, SCN_EUSAGE
+ * (malformed override; error->file is "--set") or SCN_ENOMEM. */
+int scn__doc_override(scn_doc *doc, const char *override, scn_error *error);
+
+/* Frees every node and source name; the doc itself is caller memory. */
+void scn__doc_free(scn_doc *doc);
+
+/* The value for 'key' in 'map' (a map node), or NULL when absent or null
+ * ("key:" with no value means "use the default"). */
+const scn_node *scn__map_get(const scn_node *map, const char *key);
+
+/* True for a plain scalar that YAML reads as null: "", "~", "null". */
+bool scn__node_is_null(const scn_node *node);
+
+/* "a map", "a sequence", "a scalar": for type errors. */
+const char *scn__node_kind_name(const scn_node *node);
+
+/* Fills 'error' from a node position (or none when node is NULL) and a
+ * printf-style message. Returns 'code' for tail calls. */
+int scn__fail(scn_error *error, int code, const scn_node *node, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* As scn__fail with an explicit position (file may be NULL: left empty). */
+int scn__fail_at(scn_error *error, int code, const char *file, uint32_t line, uint32_t column,
+                 const char *format, ...) __attribute__((format(printf, 6, 7)));
+
+/* Unit parsers. Each returns 0 and stores the value, or -1 with a reason
+ * (a sentence fragment without the key name) in why[why_size]. */
+int scn__parse_duration(const char *text, uint64_t *ns_out, char *why, size_t why_size);
+int scn__parse_bytes(const char *text, uint64_t *bytes_out, char *why, size_t why_size);
+int scn__parse_bitrate(const char *text, uint64_t *bps_out, char *why, size_t why_size);
+int scn__parse_rate(const char *text, double *per_s_out, char *why, size_t why_size);
+int scn__parse_uint(const char *text, uint64_t *value_out, char *why, size_t why_size);
+int scn__parse_number(const char *text, double *value_out, char *why, size_t why_size);
+
+/* Canonical text of a value, re-readable by the matching parser. */
+void scn__format_duration(uint64_t ns, char *buffer, size_t size);
+void scn__format_bitrate(uint64_t bps, char *buffer, size_t size);
+void scn__format_number(double value, char *buffer, size_t size);
+
+/* Validation context: the error sink and the scenario being filled. */
+typedef struct scn_check {
+    scn_error *error;
+    scn_scenario *scenario;
+} scn_check;
+
+/* Shared validation helpers (scn.c). Each returns 0 or SCN_ESCHEMA. The
+ * getters leave *out untouched when the key is absent (the default stays). */
+int scn__check_keys(scn_check *check, const scn_node *map, const char *where,
+                    const char *const *allowed);
+int scn__check_kind(scn_check *check, const scn_node *node, scn_node_kind kind,
+                    const char *path);
+int scn__get_uint(scn_check *check, const scn_node *node, const char *path, uint64_t min,
+                  uint64_t max, uint64_t *out);
+int scn__get_duration(scn_check *check, const scn_node *node, const char *path,
+                      uint64_t *out);
+int scn__get_fraction(scn_check *check, const scn_node *node, const char *path,
+                      bool zero_ok, double *out);
+int scn__get_enum(scn_check *check, const scn_node *node, const char *path,
+                  const char *const *names, int *out);
+int scn__get_string(scn_check *check, const scn_node *node, const char *path, char *out,
+                    size_t size);
+
+/* Faults, selectors and expectations (scn_fault.c); nodes and network are
+ * already converted when these run. */
+int scn__check_faults(scn_check *check, const scn_node *faults);
+int scn__check_expect(scn_check *check, const scn_node *expect);
+
+/* Builds scenario->params and sha256_hex. Returns 0 or SCN_ENOMEM. */
+int scn__params_build(scn_scenario *scenario);
+void scn__params_free(scn_scenario *scenario);
+
+#endif

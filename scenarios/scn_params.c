@@ -1,0 +1,315 @@
+/* scn_params.c -- the effective scenario flattened into "key" = "value"
+ * strings, built from the validated struct (so defaults appear too), sorted
+ * by key with strcmp, and the SHA-256 over the canonical "key=value\n" lines
+ * minus "seed" and "output.*" (so one scenario run over several seeds, or
+ * into another database, keeps one hash). Values are canonical: durations
+ * in the largest exact unit ("50ms", "0"), bit rates likewise ("1Gbps"),
+ * sizes in plain bytes, numbers in their shortest round-trip form; each reads
+ * back through --set, except an open-ended fault's until, written "never". */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenarios/scn_int.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "util/hash.h"
+
+typedef struct params_list {
+    scn_param *items;
+    size_t count;
+    size_t capacity;
+    bool failed;                  /* an allocation failed; the rest are no-ops */
+} params_list;
+
+static const char *const params_latency_models[] = {"constant", "uniform", "normal",
+                                                    "lognormal"};
+static const char *const params_fault_kinds[] = {"crash",   "partition", "loss", "duplicate",
+                                                 "reorder", "corrupt",   "delay"};
+static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
+static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
+
+/* Adds value under the printf-formatted key. */
+static void params_add(params_list *list, const char *value, const char *key_format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void params_add(params_list *list, const char *value, const char *key_format, ...)
+{
+    if (list->failed) {
+        return;
+    }
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity == 0 ? 64 : list->capacity * 2;
+        scn_param *items = util_realloc(list->items, capacity * sizeof(*items));
+        if (items == NULL) {
+            list->failed = true;
+            return;
+        }
+        list->items = items;
+        list->capacity = capacity;
+    }
+    char key[256];
+    va_list args;
+    va_start(args, key_format);
+    vsnprintf(key, sizeof(key), key_format, args);
+    va_end(args);
+    scn_param *item = &list->items[list->count];
+    item->key = util_strdup(key);
+    item->value = util_strdup(value);
+    if (item->key == NULL || item->value == NULL) {
+        util_free(item->key);
+        util_free(item->value);
+        list->failed = true;
+        return;
+    }
+    list->count += 1;
+}
+
+static const char *params_duration(uint64_t ns, char *buffer, size_t size)
+{
+    scn__format_duration(ns, buffer, size);
+    return buffer;
+}
+
+static const char *params_number(double value, char *buffer, size_t size)
+{
+    scn__format_number(value, buffer, size);
+    return buffer;
+}
+
+static const char *params_uint(uint64_t value, char *buffer, size_t size)
+{
+    snprintf(buffer, size, "%llu", (unsigned long long)value);
+    return buffer;
+}
+
+static void params_network(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    const scn_network *n = &s->network;
+    params_add(list, params_latency_models[n->latency.kind], "network.latency.model");
+    params_add(list, params_duration(n->latency.value_ns, v, sizeof(v)), "network.latency.value");
+    params_add(list, params_duration(n->latency.min_ns, v, sizeof(v)), "network.latency.min");
+    params_add(list, params_duration(n->latency.max_ns, v, sizeof(v)), "network.latency.max");
+    params_add(list, params_duration(n->latency.stddev_ns, v, sizeof(v)),
+               "network.latency.stddev");
+    params_add(list, params_number(n->latency.sigma, v, sizeof(v)), "network.latency.sigma");
+    for (uint32_t a = 0; n->has_region_matrix && a < s->nodes.region_count; a++) {
+        for (uint32_t b = 0; b < s->nodes.region_count; b++) {
+            params_add(list, params_duration(n->region_latency_ns[a][b], v, sizeof(v)),
+                       "network.regions.%s.%s", s->nodes.regions[a].name,
+                       s->nodes.regions[b].name);
+        }
+    }
+    params_add(list, params_duration(n->jitter_ns, v, sizeof(v)), "network.jitter");
+    scn__format_bitrate(n->bandwidth_bps, v, sizeof(v));
+    params_add(list, v, "network.bandwidth");
+    params_add(list, params_number(n->loss, v, sizeof(v)), "network.loss");
+    params_add(list, params_number(n->duplicate, v, sizeof(v)), "network.duplicate");
+    params_add(list, params_number(n->reorder, v, sizeof(v)), "network.reorder");
+    params_add(list, params_number(n->corrupt, v, sizeof(v)), "network.corrupt");
+    params_add(list, params_duration(n->reorder_delay_ns, v, sizeof(v)), "network.reorder_delay");
+}
+
+static void params_nodes(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    params_add(list, params_uint(s->nodes.count, v, sizeof(v)), "nodes.count");
+    for (uint32_t i = 0; i < s->nodes.class_count; i++) {
+        const scn_class *c = &s->nodes.classes[i];
+        params_add(list, c->name, "nodes.classes.%u.name", i);
+        params_add(list, params_number(c->fraction, v, sizeof(v)), "nodes.classes.%u.fraction", i);
+        scn__format_bitrate(c->bandwidth_bps, v, sizeof(v));
+        params_add(list, v, "nodes.classes.%u.bandwidth", i);
+    }
+    for (uint32_t i = 0; i < s->nodes.region_count; i++) {
+        const scn_region *r = &s->nodes.regions[i];
+        params_add(list, r->name, "nodes.regions.%u.name", i);
+        params_add(list, params_number(r->fraction, v, sizeof(v)), "nodes.regions.%u.fraction", i);
+    }
+}
+
+static void params_gossip_workload(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    char rate[80];
+    params_add(list, s->gossip.mode == SCN_GOSSIP_PUSH ? "push" : "pushpull", "gossip.mode");
+    params_add(list, params_uint(s->gossip.fanout, v, sizeof(v)), "gossip.fanout");
+    params_add(list, params_duration(s->gossip.pull_interval_ns, v, sizeof(v)),
+               "gossip.pull_interval");
+    params_add(list, params_uint(s->gossip.pull_max, v, sizeof(v)), "gossip.pull_max");
+    params_add(list, params_uint(s->workload.messages, v, sizeof(v)), "workload.messages");
+    snprintf(rate, sizeof(rate), "%s/s", params_number(s->workload.rate_per_s, v, sizeof(v)));
+    params_add(list, rate, "workload.rate");
+    params_add(list, s->workload.arrival == SCN_ARRIVAL_POISSON ? "poisson" : "constant",
+               "workload.arrival");
+    params_add(list, params_duration(s->workload.start_ns, v, sizeof(v)), "workload.start");
+    params_add(list, params_uint(s->workload.size_bytes, v, sizeof(v)), "workload.size");
+}
+
+static void params_selector(params_list *list, const scn_scenario *s, const scn_selector *sel,
+                            const char *prefix)
+{
+    char v[64];
+    bool only_all = sel->all && sel->id_count == 0 && !sel->has_range && sel->fraction == 0 &&
+                    sel->class_index < 0 && sel->region_index < 0;
+    if (only_all) {
+        params_add(list, "all", "%s", prefix);
+        return;
+    }
+    if (sel->all) {
+        params_add(list, "true", "%s.all", prefix);
+    }
+    if (sel->id_count > 0) {
+        char ids[SCN_SELECTOR_IDS_MAX * 12 + 4] = "[";
+        for (uint32_t i = 0; i < sel->id_count; i++) {
+            size_t used = strlen(ids);
+            snprintf(ids + used, sizeof(ids) - used, "%s%u", i == 0 ? "" : ", ", sel->ids[i]);
+        }
+        strcat(ids, "]");
+        params_add(list, ids, "%s.ids", prefix);
+    }
+    if (sel->has_range) {
+        snprintf(v, sizeof(v), "%u-%u", sel->range_first, sel->range_last);
+        params_add(list, v, "%s.range", prefix);
+    }
+    if (sel->fraction > 0) {
+        params_add(list, params_number(sel->fraction, v, sizeof(v)), "%s.fraction", prefix);
+    }
+    if (sel->class_index >= 0) {
+        params_add(list, s->nodes.classes[sel->class_index].name, "%s.class", prefix);
+    }
+    if (sel->region_index >= 0) {
+        params_add(list, s->nodes.regions[sel->region_index].name, "%s.region", prefix);
+    }
+}
+
+static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
+{
+    char v[64];
+    char prefix[64];
+    const scn_fault *f = &s->faults[i];
+    params_add(list, params_fault_kinds[f->kind], "faults.%u.kind", i);
+    params_add(list, params_duration(f->at_ns, v, sizeof(v)), "faults.%u.at", i);
+    params_add(list, f->until_ns == UINT64_MAX ? "never" : params_duration(f->until_ns, v,
+                                                                         sizeof(v)),
+               "faults.%u.until", i);
+    bool partition = f->kind == SCN_FAULT_PARTITION;
+    if (!partition || f->shape == SCN_PARTITION_ISOLATE) {
+        snprintf(prefix, sizeof(prefix), "faults.%u.nodes", i);
+        params_selector(list, s, &f->nodes, prefix);
+    }
+    if (f->kind == SCN_FAULT_LOSS || f->kind == SCN_FAULT_DUPLICATE ||
+        f->kind == SCN_FAULT_REORDER || f->kind == SCN_FAULT_CORRUPT) {
+        params_add(list, params_number(f->probability, v, sizeof(v)), "faults.%u.probability", i);
+    }
+    if (f->kind == SCN_FAULT_DELAY || f->kind == SCN_FAULT_REORDER) {
+        params_add(list, params_duration(f->delay_ns, v, sizeof(v)), "faults.%u.delay", i);
+    }
+    if (partition) {
+        params_add(list, params_shapes[f->shape], "faults.%u.shape", i);
+    }
+    for (uint32_t g = 0; partition && g < f->group_count; g++) {
+        snprintf(prefix, sizeof(prefix), "faults.%u.groups.%u", i, g);
+        params_selector(list, s, &f->groups[g], prefix);
+    }
+}
+
+static void params_rest(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    for (uint32_t i = 0; i < s->fault_count; i++) {
+        params_fault(list, s, i);
+    }
+    for (uint32_t i = 0; i < s->expect_count; i++) {
+        char condition[96];
+        const scn_expect *e = &s->expects[i];
+        bool latency = strncmp(e->metric, "latency_", 8) == 0;
+        bool whole = e->value >= 0 && e->value < 1.8e19 && e->value == floor(e->value);
+        if (latency && whole) {
+            scn__format_duration((uint64_t)e->value, v, sizeof(v));
+        } else {
+            scn__format_number(e->value, v, sizeof(v));
+        }
+        snprintf(condition, sizeof(condition), "%s %s", params_cmps[e->cmp], v);
+        params_add(list, condition, "expect.%s", e->metric);
+    }
+    params_add(list, s->output.db, "output.db");
+    params_add(list, params_duration(s->output.sample_interval_ns, v, sizeof(v)),
+               "output.sample_interval");
+}
+
+static int params_compare(const void *a, const void *b)
+{
+    const scn_param *x = a;
+    const scn_param *y = b;
+    int order = strcmp(x->key, y->key);
+    return order != 0 ? order : strcmp(x->value, y->value);
+}
+
+static bool params_hashed(const char *key)
+{
+    return strcmp(key, "seed") != 0 && strncmp(key, "output.", 7) != 0;
+}
+
+static int params_hash(scn_scenario *s)
+{
+    size_t size = 1;
+    for (size_t i = 0; i < s->param_count; i++) {
+        size += strlen(s->params[i].key) + strlen(s->params[i].value) + 2;
+    }
+    char *text = util_malloc(size);
+    if (text == NULL) {
+        return SCN_ENOMEM;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < s->param_count; i++) {
+        if (params_hashed(s->params[i].key)) {
+            used += (size_t)snprintf(text + used, size - used, "%s=%s\n", s->params[i].key,
+                                     s->params[i].value);
+        }
+    }
+    ASSERT(used < size);
+    util_sha256_hex(text, used, s->sha256_hex);
+    util_free(text);
+    return 0;
+}
+
+int scn__params_build(scn_scenario *s)
+{
+    ASSERT(s != NULL && s->params == NULL);
+    params_list list = {0};
+    char v[64];
+    params_add(&list, s->name, "name");
+    params_add(&list, params_uint(s->seed, v, sizeof(v)), "seed");
+    params_add(&list, params_duration(s->duration_ns, v, sizeof(v)), "duration");
+    params_network(&list, s);
+    params_nodes(&list, s);
+    params_gossip_workload(&list, s);
+    params_rest(&list, s);
+    s->params = list.items;
+    s->param_count = list.count;
+    if (list.failed) {
+        scn__params_free(s);
+        return SCN_ENOMEM;
+    }
+    qsort(s->params, s->param_count, sizeof(s->params[0]), params_compare);
+    if (params_hash(s) != 0) {
+        scn__params_free(s);
+        return SCN_ENOMEM;
+    }
+    return 0;
+}
+
+void scn__params_free(scn_scenario *s)
+{
+    for (size_t i = 0; i < s->param_count; i++) {
+        util_free(s->params[i].key);
+        util_free(s->params[i].value);
+    }
+    util_free(s->params);
+    s->params = NULL;
+    s->param_count = 0;
+}

@@ -1,0 +1,370 @@
+/* scn_units.c -- the scalars with units: durations ("50ms", "1.5s"), byte
+ * sizes ("1KiB"), bit rates ("1Gbps"), message rates ("100/s"), plain
+ * unsigned integers and numbers. A number is decimal digits with an optional
+ * fraction, never signed; units are case-sensitive and may follow one or more
+ * spaces. Parsing uses integer arithmetic for the whole part so large values
+ * are exact, and rejects negatives, NaN, overflow and trailing junk with a
+ * reason the validator prefixes with the key name. The format functions
+ * write the canonical forms used in the params table; each is accepted back
+ * by its parser. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenarios/scn_int.h"
+#include "util/assert.h"
+
+/* Digits of a fraction kept; later ones cannot change a nanosecond count. */
+#define UNITS_FRACTION_DIGITS 18
+
+typedef struct units_decimal {
+    uint64_t whole;
+    uint64_t fraction;            /* the kept fraction digits as an integer */
+    uint64_t fraction_scale;      /* 10^(kept digits) */
+    const char *rest;             /* the unit: after the number and spaces */
+} units_decimal;
+
+typedef struct units_unit {
+    const char *name;
+    uint64_t scale;
+} units_unit;
+
+static const units_unit units_durations[] = {
+    {"ns", 1ull},
+    {"us", 1000ull},
+    {"\xc2\xb5s", 1000ull},               /* micro sign */
+    {"\xce\xbcs", 1000ull},               /* Greek small mu */
+    {"ms", 1000000ull},
+    {"s", 1000000000ull},
+    {"min", 60000000000ull},
+    {"h", 3600000000000ull},
+};
+
+static const units_unit units_bytes[] = {
+    {"B", 1ull},
+    {"kB", 1000ull},
+    {"KB", 1000ull},
+    {"KiB", 1024ull},
+    {"MB", 1000000ull},
+    {"MiB", 1048576ull},
+    {"GB", 1000000000ull},
+    {"GiB", 1073741824ull},
+};
+
+static const units_unit units_bitrates[] = {
+    {"bps", 1ull},
+    {"Kbps", 1000ull},
+    {"kbps", 1000ull},
+    {"Mbps", 1000000ull},
+    {"Gbps", 1000000000ull},
+    {"Tbps", 1000000000000ull},
+};
+
+static int units_why(char *why, size_t why_size, const char *format, const char *a,
+                     const char *b)
+{
+    snprintf(why, why_size, format, a, b);
+    return -1;
+}
+
+/* Reads "digits[.digits]" then spaces. Every failure is explained. */
+static int units_decimal_read(const char *text, units_decimal *out, char *why, size_t why_size)
+{
+    memset(out, 0, sizeof(*out));
+    out->fraction_scale = 1;
+    const char *p = text;
+    if (*p == '-') {
+        return units_why(why, why_size, "'%s' must not be negative", text, NULL);
+    }
+    if (*p == '\0') {
+        return units_why(why, why_size, "expected a value, got nothing", NULL, NULL);
+    }
+    bool digits = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t digit = (uint64_t)(*p - '0');
+        if (out->whole > (UINT64_MAX - digit) / 10) {
+            return units_why(why, why_size, "'%s' is too large", text, NULL);
+        }
+        out->whole = out->whole * 10 + digit;
+        digits = true;
+    }
+    if (*p == '.') {
+        int kept = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (kept < UNITS_FRACTION_DIGITS) {
+                out->fraction = out->fraction * 10 + (uint64_t)(*p - '0');
+                out->fraction_scale *= 10;
+                kept += 1;
+            }
+            digits = true;
+        }
+    }
+    if (!digits) {
+        return units_why(why, why_size, "'%s' is not a number", text, NULL);
+    }
+    while (*p == ' ') {
+        p++;
+    }
+    out->rest = p;
+    return 0;
+}
+
+static const units_unit *units_find(const units_unit *units, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(units[i].name, name) == 0) {
+            return &units[i];
+        }
+    }
+    return NULL;
+}
+
+/* whole * scale + round(fraction * scale), or -1 on overflow. */
+static int units_scale(const units_decimal *d, uint64_t scale, uint64_t *out)
+{
+    if (d->whole > UINT64_MAX / scale) {
+        return -1;
+    }
+    uint64_t value = d->whole * scale;
+    double part = (double)d->fraction / (double)d->fraction_scale * (double)scale;
+    uint64_t extra = (uint64_t)floor(part + 0.5);
+    if (value > UINT64_MAX - extra) {
+        return -1;
+    }
+    *out = value + extra;
+    return 0;
+}
+
+int scn__parse_duration(const char *text, uint64_t *ns_out, char *why, size_t why_size)
+{
+    units_decimal d;
+    if (units_decimal_read(text, &d, why, why_size) != 0) {
+        return -1;
+    }
+    if (d.rest[0] == '\0') {
+        if (d.whole == 0 && d.fraction == 0) {
+            *ns_out = 0;
+            return 0;
+        }
+        return units_why(why, why_size, "duration needs a unit (e.g. 50ms), got '%s'", text,
+                         NULL);
+    }
+    const units_unit *unit =
+        units_find(units_durations, sizeof(units_durations) / sizeof(units_durations[0]), d.rest);
+    if (unit == NULL) {
+        return units_why(why, why_size,
+                         "unknown unit '%s' in duration '%s' (expected ns, us, \xc2\xb5s, ms, s, "
+                         "min, h)",
+                         d.rest, text);
+    }
+    if (units_scale(&d, unit->scale, ns_out) != 0) {
+        return units_why(why, why_size, "duration '%s' is too large", text, NULL);
+    }
+    return 0;
+}
+
+int scn__parse_bytes(const char *text, uint64_t *bytes_out, char *why, size_t why_size)
+{
+    units_decimal d;
+    if (units_decimal_read(text, &d, why, why_size) != 0) {
+        return -1;
+    }
+    if (d.rest[0] == '\0') {
+        if (d.fraction_scale != 1 && d.fraction != 0) {
+            return units_why(why, why_size, "a byte count must be whole, got '%s'", text, NULL);
+        }
+        *bytes_out = d.whole;
+        return 0;
+    }
+    const units_unit *unit =
+        units_find(units_bytes, sizeof(units_bytes) / sizeof(units_bytes[0]), d.rest);
+    if (unit == NULL) {
+        return units_why(why, why_size,
+                         "unknown unit '%s' in size '%s' (expected B, kB, KB, KiB, MB, MiB, GB, "
+                         "GiB)",
+                         d.rest, text);
+    }
+    if (units_scale(&d, unit->scale, bytes_out) != 0) {
+        return units_why(why, why_size, "size '%s' is too large", text, NULL);
+    }
+    return 0;
+}
+
+int scn__parse_bitrate(const char *text, uint64_t *bps_out, char *why, size_t why_size)
+{
+    units_decimal d;
+    if (units_decimal_read(text, &d, why, why_size) != 0) {
+        return -1;
+    }
+    if (d.rest[0] == '\0') {
+        if (d.whole == 0 && d.fraction == 0) {
+            *bps_out = 0;
+            return 0;
+        }
+        return units_why(why, why_size, "bit rate needs a unit (e.g. 1Gbps), got '%s'", text,
+                         NULL);
+    }
+    const units_unit *unit =
+        units_find(units_bitrates, sizeof(units_bitrates) / sizeof(units_bitrates[0]), d.rest);
+    if (unit == NULL) {
+        return units_why(why, why_size,
+                         "unknown unit '%s' in bit rate '%s' (expected bps, Kbps, kbps, Mbps, "
+                         "Gbps, Tbps)",
+                         d.rest, text);
+    }
+    if (units_scale(&d, unit->scale, bps_out) != 0) {
+        return units_why(why, why_size, "bit rate '%s' is too large", text, NULL);
+    }
+    return 0;
+}
+
+int scn__parse_rate(const char *text, double *per_s_out, char *why, size_t why_size)
+{
+    units_decimal d;
+    if (units_decimal_read(text, &d, why, why_size) != 0) {
+        return -1;
+    }
+    double count = (double)d.whole + (double)d.fraction / (double)d.fraction_scale;
+    if (d.rest[0] == '\0') {
+        *per_s_out = count;
+        return 0;
+    }
+    const char *unit_name = d.rest;
+    if (*unit_name == '/') {
+        unit_name++;
+        while (*unit_name == ' ') {
+            unit_name++;
+        }
+    } else {
+        return units_why(why, why_size, "bad rate '%s' (expected e.g. 100/s or 2/ms)", text, NULL);
+    }
+    const units_unit *unit = units_find(
+        units_durations, sizeof(units_durations) / sizeof(units_durations[0]), unit_name);
+    if (unit == NULL) {
+        return units_why(why, why_size,
+                         "unknown unit '/%s' in rate '%s' (expected /ns, /us, /ms, /s, /min, /h)",
+                         unit_name, text);
+    }
+    *per_s_out = count * (1e9 / (double)unit->scale);
+    return 0;
+}
+
+int scn__parse_uint(const char *text, uint64_t *value_out, char *why, size_t why_size)
+{
+    if (text[0] != '-' && (text[0] < '0' || text[0] > '9')) {
+        return units_why(why, why_size, "expected a whole number, got '%s'", text, NULL);
+    }
+    units_decimal d;
+    if (units_decimal_read(text, &d, why, why_size) != 0) {
+        return -1;
+    }
+    if (d.rest[0] != '\0' || strchr(text, '.') != NULL || strchr(text, ' ') != NULL) {
+        return units_why(why, why_size, "expected a whole number, got '%s'", text, NULL);
+    }
+    *value_out = d.whole;
+    return 0;
+}
+
+/* [+-]digits[.digits][e[+-]digits] or [+-].digits[...]: what strtod may see. */
+static bool units_number_shape(const char *p)
+{
+    bool digits = false;
+    if (*p == '+' || *p == '-') {
+        p++;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        digits = true;
+    }
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            digits = true;
+        }
+    }
+    if (!digits) {
+        return false;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') {
+            p++;
+        }
+        if (*p < '0' || *p > '9') {
+            return false;
+        }
+        while (*p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    return *p == '\0';
+}
+
+int scn__parse_number(const char *text, double *value_out, char *why, size_t why_size)
+{
+    if (!units_number_shape(text)) {
+        return units_why(why, why_size, "expected a number, got '%s'", text, NULL);
+    }
+    double value = strtod(text, NULL);
+    if (!isfinite(value)) {
+        return units_why(why, why_size, "'%s' is too large", text, NULL);
+    }
+    *value_out = value;
+    return 0;
+}
+
+void scn__format_duration(uint64_t ns, char *buffer, size_t size)
+{
+    static const units_unit largest_first[] = {
+        {"h", 3600000000000ull}, {"min", 60000000000ull}, {"s", 1000000000ull},
+        {"ms", 1000000ull},      {"us", 1000ull},
+    };
+    if (ns == 0) {
+        snprintf(buffer, size, "0");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(largest_first) / sizeof(largest_first[0]); i++) {
+        if (ns % largest_first[i].scale == 0) {
+            snprintf(buffer, size, "%llu%s", (unsigned long long)(ns / largest_first[i].scale),
+                     largest_first[i].name);
+            return;
+        }
+    }
+    snprintf(buffer, size, "%lluns", (unsigned long long)ns);
+}
+
+void scn__format_bitrate(uint64_t bps, char *buffer, size_t size)
+{
+    static const units_unit largest_first[] = {
+        {"Tbps", 1000000000000ull}, {"Gbps", 1000000000ull}, {"Mbps", 1000000ull},
+        {"Kbps", 1000ull},
+    };
+    if (bps == 0) {
+        snprintf(buffer, size, "0");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(largest_first) / sizeof(largest_first[0]); i++) {
+        if (bps % largest_first[i].scale == 0) {
+            snprintf(buffer, size, "%llu%s", (unsigned long long)(bps / largest_first[i].scale),
+                     largest_first[i].name);
+            return;
+        }
+    }
+    snprintf(buffer, size, "%llubps", (unsigned long long)bps);
+}
+
+/* Whole numbers as integers, others in the shortest %g form that reads back
+ * to the same double. */
+void scn__format_number(double value, char *buffer, size_t size)
+{
+    ASSERT(isfinite(value));
+    if (value == floor(value) && fabs(value) < 1e15) {
+        snprintf(buffer, size, "%.0f", value);     /* Whole numbers without exponents. */
+        return;
+    }
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf(buffer, size, "%.*g", precision, value);
+        if (strtod(buffer, NULL) == value) {
+            return;
+        }
+    }
+}

@@ -1,0 +1,905 @@
+/* test_scn.c -- the scenario loader: a full scenario converted field by
+ * field, defaults, anchors and merge keys, the unit parsers, --set
+ * overrides, the params table and its hash, a library of malformed files in
+ * tests/bad/ (each with its expected position and message), error
+ * formatting, and out-of-memory at every allocation. Run from the repo root. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenarios/scn.h"
+#include "scenarios/scn_int.h"
+#include "tests/suites.h"
+#include "util/alloc.h"
+
+static const char test_scn_full[] =
+    "name: full-run\n"
+    "seed: 42\n"
+    "duration: 1min\n"
+    "x-latency: &lat\n"
+    "  model: uniform\n"
+    "  min: 5ms\n"
+    "  max: 50ms\n"
+    "x-eu: &eu {name: eu, fraction: 0.5}\n"
+    "network:\n"
+    "  latency:\n"
+    "    <<: *lat\n"
+    "    max: 80ms\n"
+    "  regions:\n"
+    "    eu: {eu: 2ms, us: 40ms}\n"
+    "    us: {us: 3ms}\n"
+    "  jitter: 1.5ms\n"
+    "  bandwidth: 100Mbps\n"
+    "  loss: 0.01\n"
+    "  duplicate: 0.02\n"
+    "  reorder: 0.03\n"
+    "  corrupt: 0.0001\n"
+    "  reorder_delay: 20us\n"
+    "nodes:\n"
+    "  count: 100\n"
+    "  classes:\n"
+    "    - {name: gpu, fraction: 0.25, bandwidth: 10Gbps}\n"
+    "    - {name: cpu, fraction: 0.75}\n"
+    "  regions:\n"
+    "    - *eu\n"
+    "    - {<<: *eu, name: us}\n"
+    "gossip:\n"
+    "  mode: pushpull\n"
+    "  fanout: 8\n"
+    "  pull_interval: 250ms\n"
+    "  pull_max: 32\n"
+    "workload:\n"
+    "  messages: 5000\n"
+    "  rate: 2/ms\n"
+    "  arrival: constant\n"
+    "  start: 1s\n"
+    "  size: 4KiB\n"
+    "faults:\n"
+    "  - kind: crash\n"
+    "    at: 2s\n"
+    "    until: 5s\n"
+    "    nodes: {ids: [1, 2, 3], class: gpu}\n"
+    "  - kind: partition\n"
+    "    at: 10s\n"
+    "    groups: [{region: eu}, {range: 10-20}, {range: [30, 40], fraction: 0.5}]\n"
+    "  - kind: reorder\n"
+    "    at: 1s\n"
+    "    nodes: all\n"
+    "    probability: 0.5\n"
+    "  - kind: delay\n"
+    "    at: 3s\n"
+    "    nodes: {region: us, all: true}\n"
+    "    delay: 100ms\n"
+    "  - kind: partition\n"
+    "    at: 4s\n"
+    "    shape: isolate\n"
+    "    nodes: {ids: [7]}\n"
+    "expect:\n"
+    "  delivery_ratio: \">= 0.99\"\n"
+    "  latency_p99: \"<= 2s\"\n"
+    "  events: 5\n"
+    "  messages_dropped: \"<1e3\"\n"
+    "output:\n"
+    "  db: out/run.db\n"
+    "  sample_interval: 0\n";
+
+static int test_scn_load(const char *text, const char *const *overrides, size_t count,
+                         scn_scenario **out, scn_error *error)
+{
+    return scn_load_string("mem.yaml", text, overrides, count, out, error);
+}
+
+static const char *test_scn_param(const scn_scenario *s, const char *key)
+{
+    for (size_t i = 0; i < s->param_count; i++) {
+        if (strcmp(s->params[i].key, key) == 0) {
+            return s->params[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+START_TEST(test_scn_load_full_fields)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(test_scn_full, NULL, 0, &s, &e);
+    ck_assert_msg(rc == 0, "%s:%u:%u: %s", e.file, e.line, e.column, e.message);
+    ck_assert_str_eq(s->name, "full-run");
+    ck_assert_str_eq(s->source_path, "mem.yaml");
+    ck_assert_uint_eq(s->seed, 42);
+    ck_assert_uint_eq(s->duration_ns, 60000000000ull);
+    const scn_network *n = &s->network;
+    ck_assert_int_eq(n->latency.kind, SCN_LATENCY_UNIFORM);
+    ck_assert_uint_eq(n->latency.min_ns, 5000000);
+    ck_assert_uint_eq(n->latency.max_ns, 80000000);       /* explicit beats merged */
+    ck_assert_uint_eq(n->latency.value_ns, 20000000);     /* default */
+    ck_assert(n->has_region_matrix);
+    ck_assert_uint_eq(n->region_latency_ns[0][0], 2000000);
+    ck_assert_uint_eq(n->region_latency_ns[0][1], 40000000);
+    ck_assert_uint_eq(n->region_latency_ns[1][0], 40000000);   /* mirrored */
+    ck_assert_uint_eq(n->region_latency_ns[1][1], 3000000);
+    ck_assert_uint_eq(n->jitter_ns, 1500000);
+    ck_assert_uint_eq(n->bandwidth_bps, 100000000);
+    ck_assert(n->loss == 0.01 && n->duplicate == 0.02 && n->reorder == 0.03);
+    ck_assert(n->corrupt == 0.0001);
+    ck_assert_uint_eq(n->reorder_delay_ns, 20000);
+    ck_assert_uint_eq(s->nodes.count, 100);
+    ck_assert_uint_eq(s->nodes.class_count, 2);
+    ck_assert_str_eq(s->nodes.classes[0].name, "gpu");
+    ck_assert(s->nodes.classes[0].fraction == 0.25);
+    ck_assert_uint_eq(s->nodes.classes[0].bandwidth_bps, 10000000000ull);
+    ck_assert_uint_eq(s->nodes.classes[1].bandwidth_bps, 0);
+    ck_assert_uint_eq(s->nodes.region_count, 2);
+    ck_assert_str_eq(s->nodes.regions[0].name, "eu");     /* alias */
+    ck_assert_str_eq(s->nodes.regions[1].name, "us");     /* merge, name overridden */
+    ck_assert(s->nodes.regions[1].fraction == 0.5);
+    ck_assert_int_eq(s->gossip.mode, SCN_GOSSIP_PUSHPULL);
+    ck_assert_uint_eq(s->gossip.fanout, 8);
+    ck_assert_uint_eq(s->gossip.pull_interval_ns, 250000000);
+    ck_assert_uint_eq(s->gossip.pull_max, 32);
+    ck_assert_uint_eq(s->workload.messages, 5000);
+    ck_assert(s->workload.rate_per_s == 2000.0);
+    ck_assert_int_eq(s->workload.arrival, SCN_ARRIVAL_CONSTANT);
+    ck_assert_uint_eq(s->workload.start_ns, 1000000000);
+    ck_assert_uint_eq(s->workload.size_bytes, 4096);
+    ck_assert_str_eq(s->output.db, "out/run.db");
+    ck_assert_uint_eq(s->output.sample_interval_ns, 0);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_load_full_faults_expect)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_full, NULL, 0, &s, &e), 0);
+    ck_assert_uint_eq(s->fault_count, 5);
+    const scn_fault *f = &s->faults[0];
+    ck_assert_int_eq(f->kind, SCN_FAULT_CRASH);
+    ck_assert_uint_eq(f->at_ns, 2000000000);
+    ck_assert_uint_eq(f->until_ns, 5000000000);
+    ck_assert_uint_eq(f->line, 43);
+    ck_assert_uint_eq(f->nodes.id_count, 3);
+    ck_assert_uint_eq(f->nodes.ids[2], 3);
+    ck_assert_int_eq(f->nodes.class_index, 0);
+    ck_assert_int_eq(f->nodes.region_index, -1);
+    ck_assert(!f->nodes.all);
+    f = &s->faults[1];
+    ck_assert_int_eq(f->kind, SCN_FAULT_PARTITION);
+    ck_assert_int_eq(f->shape, SCN_PARTITION_GROUPS);
+    ck_assert_uint_eq(f->until_ns, UINT64_MAX);
+    ck_assert_uint_eq(f->group_count, 3);
+    ck_assert_int_eq(f->groups[0].region_index, 0);
+    ck_assert(f->groups[1].has_range && f->groups[1].range_first == 10);
+    ck_assert_uint_eq(f->groups[1].range_last, 20);
+    ck_assert_uint_eq(f->groups[2].range_first, 30);
+    ck_assert(f->groups[2].fraction == 0.5);
+    f = &s->faults[2];
+    ck_assert_int_eq(f->kind, SCN_FAULT_REORDER);
+    ck_assert(f->nodes.all && f->probability == 0.5);
+    ck_assert_uint_eq(f->delay_ns, 20000);                /* network.reorder_delay */
+    f = &s->faults[3];
+    ck_assert_int_eq(f->kind, SCN_FAULT_DELAY);
+    ck_assert_uint_eq(f->delay_ns, 100000000);
+    ck_assert(f->nodes.all && f->nodes.region_index == 1);
+    f = &s->faults[4];
+    ck_assert_int_eq(f->shape, SCN_PARTITION_ISOLATE);
+    ck_assert_uint_eq(f->nodes.ids[0], 7);
+    ck_assert_uint_eq(s->expect_count, 4);
+    ck_assert_str_eq(s->expects[0].metric, "delivery_ratio");
+    ck_assert_int_eq(s->expects[0].cmp, SCN_CMP_GE);
+    ck_assert(s->expects[0].value == 0.99);
+    ck_assert_str_eq(s->expects[0].text, ">= 0.99");
+    ck_assert_int_eq(s->expects[1].cmp, SCN_CMP_LE);
+    ck_assert(s->expects[1].value == 2e9);
+    ck_assert_int_eq(s->expects[2].cmp, SCN_CMP_EQ);
+    ck_assert(s->expects[2].value == 5);
+    ck_assert_int_eq(s->expects[3].cmp, SCN_CMP_LT);
+    ck_assert(s->expects[3].value == 1000);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_load_defaults)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = scn_load_string("dir/sub/small-net.yaml", "nodes: {count: 3}\nexpect:\n", NULL, 0,
+                             &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_str_eq(s->name, "small-net");
+    ck_assert_uint_eq(s->seed, 1);
+    ck_assert_uint_eq(s->duration_ns, 10000000000ull);
+    ck_assert_int_eq(s->network.latency.kind, SCN_LATENCY_CONSTANT);
+    ck_assert_uint_eq(s->network.latency.value_ns, 20000000);
+    ck_assert(s->network.latency.sigma == 0.5);
+    ck_assert(!s->network.has_region_matrix);
+    ck_assert_uint_eq(s->network.bandwidth_bps, 1000000000);
+    ck_assert_uint_eq(s->network.reorder_delay_ns, 10000000);
+    ck_assert_uint_eq(s->nodes.class_count, 1);
+    ck_assert_str_eq(s->nodes.classes[0].name, "default");
+    ck_assert_str_eq(s->nodes.regions[0].name, "default");
+    ck_assert(s->nodes.regions[0].fraction == 1.0);
+    ck_assert_uint_eq(s->gossip.fanout, 2);               /* default 6 clamped to count-1 */
+    ck_assert_uint_eq(s->gossip.pull_interval_ns, 500000000);
+    ck_assert_uint_eq(s->gossip.pull_max, 16);
+    ck_assert_uint_eq(s->workload.messages, 100);
+    ck_assert(s->workload.rate_per_s == 100.0);
+    ck_assert_uint_eq(s->workload.size_bytes, 1024);
+    ck_assert_uint_eq(s->fault_count, 0);
+    ck_assert_uint_eq(s->expect_count, 0);
+    ck_assert_str_eq(s->output.db, "results.db");
+    ck_assert_uint_eq(s->output.sample_interval_ns, 100000000);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_load_merge_list_precedence)
+{
+    const char *text = "x-a: &a {loss: 0.1, duplicate: 0.1}\n"
+                       "x-b: &b {loss: 0.2, reorder: 0.2, corrupt: 0.2}\n"
+                       "network:\n"
+                       "  <<: [*a, *b]\n"
+                       "  corrupt: 0.3\n"
+                       "nodes: {count: 4}\n";
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(text, NULL, 0, &s, &e), 0);
+    ck_assert(s->network.loss == 0.1);        /* earlier merge source wins */
+    ck_assert(s->network.duplicate == 0.1);
+    ck_assert(s->network.reorder == 0.2);
+    ck_assert(s->network.corrupt == 0.3);     /* explicit key wins */
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_load_file_io)
+{
+    scn_scenario *s = (scn_scenario *)&s;
+    scn_error e;
+    ck_assert_int_eq(scn_load_file("tests/bad/does-not-exist.yaml", NULL, 0, &s, &e), SCN_EIO);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(e.file, "tests/bad/does-not-exist.yaml");
+    ck_assert_uint_eq(e.line, 0);
+}
+END_TEST
+
+START_TEST(test_scn_load_alias_budget)
+{
+    /* Nine levels of nine-fold aliases would be 387 million nodes. */
+    char text[2048] = "x-0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+    for (int i = 1; i <= 9; i++) {
+        char line[128];
+        snprintf(line, sizeof(line), "x-%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
+                 "*a%d]\n", i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+        strcat(text, line);
+    }
+    strcat(text, "nodes: {count: 1}\n");
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(text, NULL, 0, &s, &e), SCN_EPARSE);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(e.message, "too large"));
+}
+END_TEST
+
+START_TEST(test_scn_error_format_forms)
+{
+    scn_error e;
+    memset(&e, 0, sizeof(e));
+    snprintf(e.file, sizeof(e.file), "tests/bad/x.yaml");
+    e.line = 3;
+    e.column = 5;
+    snprintf(e.message, sizeof(e.message), "message");
+    char buffer[128];
+    scn_error_format(&e, buffer, sizeof(buffer));
+    ck_assert_str_eq(buffer, "tests/bad/x.yaml:3:5: message");
+    e.line = 0;
+    scn_error_format(&e, buffer, sizeof(buffer));
+    ck_assert_str_eq(buffer, "tests/bad/x.yaml: message");
+    char tiny[8];
+    scn_error_format(&e, tiny, sizeof(tiny));
+    ck_assert_str_eq(tiny, "tests/b");
+    ck_assert_str_eq(scn_strerror(SCN_EUSAGE), "malformed --set override");
+    ck_assert_str_ne(scn_strerror(SCN_EPARSE), scn_strerror(SCN_ESCHEMA));
+    ck_assert_str_eq(scn_strerror(-99), "unknown scenario error");
+    ck_assert_str_eq(scn_expect_metrics[0], "delivery_ratio");
+    size_t count = 0;
+    while (scn_expect_metrics[count] != NULL) {
+        count += 1;
+    }
+    ck_assert_uint_eq(count, 16);
+}
+END_TEST
+
+START_TEST(test_scn_load_every_metric_accepted)
+{
+    char text[2048] = "nodes: {count: 2}\nexpect:\n";
+    for (size_t i = 0; scn_expect_metrics[i] != NULL; i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "  %s: \"<= 1%s\"\n", scn_expect_metrics[i],
+                 strncmp(scn_expect_metrics[i], "latency_", 8) == 0 ? "ms" : "");
+        strcat(text, line);
+    }
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(text, NULL, 0, &s, &e);
+    ck_assert_msg(rc == 0, "%u: %s", e.line, e.message);
+    ck_assert_uint_eq(s->expect_count, 16);
+    ck_assert(s->expects[1].value == 1e6);       /* latency_p50 <= 1ms, in ns */
+    ck_assert(s->expects[15].value == 1);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_error_format_from_file)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = scn_load_file("tests/bad/02_unknown_nested_key.yaml", NULL, 0, &s, &e);
+    ck_assert_int_eq(rc, SCN_ESCHEMA);
+    char buffer[512];
+    scn_error_format(&e, buffer, sizeof(buffer));
+    const char *want = "tests/bad/02_unknown_nested_key.yaml:6:3: unknown key 'jiter' in "
+                       "network (expected one of: latency, regions, ";
+    ck_assert_msg(strncmp(buffer, want, strlen(want)) == 0, "%s", buffer);
+}
+END_TEST
+
+/* ---- units --------------------------------------------------------------- */
+
+typedef struct test_scn_unit_case {
+    const char *text;
+    int ok;
+    uint64_t value;
+    const char *why;              /* substring of the reason when !ok */
+} test_scn_unit_case;
+
+START_TEST(test_scn_units_duration_table)
+{
+    static const test_scn_unit_case cases[] = {
+        {"50ms", 1, 50000000ull, NULL},
+        {"50 ms", 1, 50000000ull, NULL},
+        {"1.5s", 1, 1500000000ull, NULL},
+        {"0", 1, 0, NULL},
+        {"0.0", 1, 0, NULL},
+        {"7ns", 1, 7, NULL},
+        {"3us", 1, 3000, NULL},
+        {"3\xc2\xb5s", 1, 3000, NULL},
+        {"2min", 1, 120000000000ull, NULL},
+        {"1h", 1, 3600000000000ull, NULL},
+        {"0.1s", 1, 100000000ull, NULL},
+        {"5124095h", 1, 5124095ull * 3600000000000ull, NULL},
+        {"50", 0, 0, "needs a unit (e.g. 50ms)"},
+        {"50 msx", 0, 0, "unknown unit 'msx'"},
+        {"50MS", 0, 0, "unknown unit 'MS'"},
+        {"-5ms", 0, 0, "negative"},
+        {"nan", 0, 0, "not a number"},
+        {".nan", 0, 0, "not a number"},
+        {"", 0, 0, "nothing"},
+        {"5124096h", 0, 0, "too large"},
+        {"99999999999999999999ns", 0, 0, "too large"},
+        {"1e3ms", 0, 0, "unknown unit 'e3ms'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t value = 12345;
+        char why[200] = "";
+        int rc = scn__parse_duration(cases[i].text, &value, why, sizeof(why));
+        ck_assert_msg((rc == 0) == cases[i].ok, "'%s': rc %d (%s)", cases[i].text, rc, why);
+        if (cases[i].ok) {
+            ck_assert_msg(value == cases[i].value, "'%s' -> %llu", cases[i].text,
+                          (unsigned long long)value);
+        } else {
+            ck_assert_msg(strstr(why, cases[i].why) != NULL, "'%s': %s", cases[i].text, why);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_scn_units_bytes_bitrate_table)
+{
+    static const test_scn_unit_case bytes[] = {
+        {"1024", 1, 1024, NULL},     {"1KiB", 1, 1024, NULL},    {"1kB", 1, 1000, NULL},
+        {"2 KB", 1, 2000, NULL},     {"1.5KiB", 1, 1536, NULL},  {"3MiB", 1, 3145728, NULL},
+        {"2MB", 1, 2000000, NULL},   {"1GiB", 1, 1073741824ull, NULL},
+        {"4GB", 1, 4000000000ull, NULL}, {"10B", 1, 10, NULL},
+        {"1.5", 0, 0, "whole"},      {"1kb", 0, 0, "unknown unit 'kb'"},
+        {"-1KiB", 0, 0, "negative"}, {"x", 0, 0, "not a number"},
+    };
+    for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++) {
+        uint64_t value = 0;
+        char why[200] = "";
+        int rc = scn__parse_bytes(bytes[i].text, &value, why, sizeof(why));
+        ck_assert_msg((rc == 0) == bytes[i].ok, "'%s': %s", bytes[i].text, why);
+        ck_assert_msg(!bytes[i].ok || value == bytes[i].value, "'%s'", bytes[i].text);
+        ck_assert_msg(bytes[i].ok || strstr(why, bytes[i].why) != NULL, "%s", why);
+    }
+    static const test_scn_unit_case rates[] = {
+        {"1Gbps", 1, 1000000000ull, NULL}, {"100Mbps", 1, 100000000ull, NULL},
+        {"5 kbps", 1, 5000, NULL},         {"5Kbps", 1, 5000, NULL},
+        {"2.5Gbps", 1, 2500000000ull, NULL}, {"1Tbps", 1, 1000000000000ull, NULL},
+        {"300bps", 1, 300, NULL},          {"0", 1, 0, NULL},
+        {"1GBps", 0, 0, "unknown unit 'GBps'"}, {"100", 0, 0, "needs a unit"},
+        {"-1Gbps", 0, 0, "negative"},
+    };
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        uint64_t value = 0;
+        char why[200] = "";
+        int rc = scn__parse_bitrate(rates[i].text, &value, why, sizeof(why));
+        ck_assert_msg((rc == 0) == rates[i].ok, "'%s': %s", rates[i].text, why);
+        ck_assert_msg(!rates[i].ok || value == rates[i].value, "'%s'", rates[i].text);
+        ck_assert_msg(rates[i].ok || strstr(why, rates[i].why) != NULL, "%s", why);
+    }
+}
+END_TEST
+
+START_TEST(test_scn_units_rate_uint_number)
+{
+    static const struct {
+        const char *text;
+        double per_s;             /* < 0: must fail */
+    } rates[] = {
+        {"100/s", 100},  {"2/ms", 2000}, {"1/min", 1.0 / 60}, {"30", 30},
+        {"0.5/s", 0.5},  {"3 / us", 3e6}, {"7/h", 7.0 / 3600},
+        {"100/day", -1}, {"100 per s", -1}, {"-1/s", -1},
+    };
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        double value = 0;
+        char why[200] = "";
+        int rc = scn__parse_rate(rates[i].text, &value, why, sizeof(why));
+        ck_assert_msg((rc == 0) == (rates[i].per_s >= 0), "'%s': %s", rates[i].text, why);
+        ck_assert_msg(rc != 0 || fabs(value - rates[i].per_s) < 1e-9 * rates[i].per_s, "'%s'",
+                      rates[i].text);
+    }
+    uint64_t u = 0;
+    char why[200];
+    ck_assert_int_eq(scn__parse_uint("18446744073709551615", &u, why, sizeof(why)), 0);
+    ck_assert_uint_eq(u, UINT64_MAX);
+    ck_assert_int_eq(scn__parse_uint("18446744073709551616", &u, why, sizeof(why)), -1);
+    ck_assert_ptr_nonnull(strstr(why, "too large"));
+    ck_assert_int_eq(scn__parse_uint("2.0", &u, why, sizeof(why)), -1);
+    ck_assert_int_eq(scn__parse_uint("12abc", &u, why, sizeof(why)), -1);
+    ck_assert_int_eq(scn__parse_uint("-3", &u, why, sizeof(why)), -1);
+    double d = 0;
+    ck_assert_int_eq(scn__parse_number("-2.5e-3", &d, why, sizeof(why)), 0);
+    ck_assert(d == -2.5e-3);
+    ck_assert_int_eq(scn__parse_number("nan", &d, why, sizeof(why)), -1);
+    ck_assert_int_eq(scn__parse_number("inf", &d, why, sizeof(why)), -1);
+    ck_assert_int_eq(scn__parse_number("1e999", &d, why, sizeof(why)), -1);
+    ck_assert_int_eq(scn__parse_number("0.5x", &d, why, sizeof(why)), -1);
+    ck_assert_int_eq(scn__parse_number("1e", &d, why, sizeof(why)), -1);
+}
+END_TEST
+
+START_TEST(test_scn_units_format_round_trip)
+{
+    static const uint64_t durations[] = {0, 1, 999, 1000, 1500000, 50000000, 1000000000,
+                                         90000000000ull, 7200000000000ull, 123456789};
+    static const char *const texts[] = {"0", "1ns", "999ns", "1us", "1500us", "50ms", "1s",
+                                        "90s", "2h", "123456789ns"};
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        char buffer[32];
+        uint64_t back = 1;
+        char why[200];
+        scn__format_duration(durations[i], buffer, sizeof(buffer));
+        ck_assert_str_eq(buffer, texts[i]);
+        ck_assert_int_eq(scn__parse_duration(buffer, &back, why, sizeof(why)), 0);
+        ck_assert_uint_eq(back, durations[i]);
+    }
+    char buffer[32];
+    scn__format_bitrate(1500000, buffer, sizeof(buffer));
+    ck_assert_str_eq(buffer, "1500Kbps");
+    scn__format_bitrate(1000000000, buffer, sizeof(buffer));
+    ck_assert_str_eq(buffer, "1Gbps");
+    scn__format_number(0.1, buffer, sizeof(buffer));
+    ck_assert_str_eq(buffer, "0.1");
+    scn__format_number(100, buffer, sizeof(buffer));
+    ck_assert_str_eq(buffer, "100");
+    scn__format_number(1.0 / 3, buffer, sizeof(buffer));
+    ck_assert(strtod(buffer, NULL) == 1.0 / 3);
+}
+END_TEST
+
+START_TEST(test_scn_units_expect_conditions)
+{
+    static const struct {
+        const char *condition;
+        int ok;
+        scn_cmp cmp;
+        double value;
+    } cases[] = {
+        {"\">= 0.5\"", 1, SCN_CMP_GE, 0.5}, {"\"<=5\"", 1, SCN_CMP_LE, 5},
+        {"\"< 1e3\"", 1, SCN_CMP_LT, 1000}, {"\"> -2\"", 1, SCN_CMP_GT, -2},
+        {"\"== 7\"", 1, SCN_CMP_EQ, 7},     {"3", 1, SCN_CMP_EQ, 3},
+        {"\">=\"", 0, SCN_CMP_EQ, 0},       {"\"= 3\"", 0, SCN_CMP_EQ, 0},
+        {"\"!= 3\"", 0, SCN_CMP_EQ, 0},     {"\"<> 3\"", 0, SCN_CMP_EQ, 0},
+        {"\"=== 3\"", 0, SCN_CMP_EQ, 0},    {"\">= 2s\"", 0, SCN_CMP_EQ, 0},
+        {"\">= abc\"", 0, SCN_CMP_EQ, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "nodes: {count: 2}\nexpect:\n  events: %s\n",
+                 cases[i].condition);
+        scn_scenario *s = NULL;
+        scn_error e;
+        int rc = test_scn_load(text, NULL, 0, &s, &e);
+        ck_assert_msg((rc == 0) == cases[i].ok, "%s: rc %d %s", cases[i].condition, rc,
+                      e.message);
+        if (rc == 0) {
+            ck_assert_int_eq(s->expects[0].cmp, cases[i].cmp);
+            ck_assert(s->expects[0].value == cases[i].value);
+            scn_destroy(s);
+        } else {
+            ck_assert_int_eq(rc, SCN_ESCHEMA);
+            ck_assert_uint_eq(e.line, 3);
+        }
+    }
+}
+END_TEST
+
+/* ---- --set overrides ----------------------------------------------------- */
+
+START_TEST(test_scn_override_applies)
+{
+    const char *sets[] = {
+        "nodes.count=500",
+        "faults.0.at=3s",
+        "faults.0.nodes.ids=[1, 2]",
+        "workload.messages=7",          /* section created */
+        "network.latency.model=normal", /* nested map created */
+        "name=renamed",
+    };
+    scn_scenario *s = NULL;
+    scn_error e;
+    const char *text = "nodes: {count: 10}\n"
+                       "faults:\n"
+                       "  - {kind: crash, at: 1s, nodes: {ids: [4]}}\n";
+    int rc = test_scn_load(text, sets, sizeof(sets) / sizeof(sets[0]), &s, &e);
+    ck_assert_msg(rc == 0, "%s:%u: %s", e.file, e.line, e.message);
+    ck_assert_uint_eq(s->nodes.count, 500);
+    ck_assert_uint_eq(s->faults[0].at_ns, 3000000000ull);
+    ck_assert_uint_eq(s->faults[0].nodes.id_count, 2);
+    ck_assert_uint_eq(s->faults[0].nodes.ids[1], 2);
+    ck_assert_uint_eq(s->workload.messages, 7);
+    ck_assert_int_eq(s->network.latency.kind, SCN_LATENCY_NORMAL);
+    ck_assert_str_eq(s->name, "renamed");
+    ck_assert_str_eq(test_scn_param(s, "nodes.count"), "500");
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_override_later_wins_and_null_section)
+{
+    const char *sets[] = {"seed=5", "seed=9", "expect.events=<= 100"};
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load("nodes: {count: 2}\nexpect:\n", sets, 3, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_uint_eq(s->seed, 9);
+    ck_assert_uint_eq(s->expect_count, 1);
+    ck_assert_int_eq(s->expects[0].cmp, SCN_CMP_LE);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_override_bad)
+{
+    static const struct {
+        const char *set;
+        const char *message;
+    } cases[] = {
+        {"nodes.count", "has no '='"},
+        {"=5", "empty path"},
+        {"nodes..count=5", "empty path component"},
+        {"faults.3.at=1s", "index 3 out of range ('faults' has 1 entries)"},
+        {"faults.x.at=1s", "'faults' is a list, 'x' is not an index"},
+        {"name.first=a", "'name' is a scalar"},
+        {"nodes.count=[1,", "bad value"},
+    };
+    const char *text = "name: n\nnodes: {count: 10}\n"
+                       "faults:\n  - {kind: crash, at: 1s, nodes: all}\n";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scn_scenario *s = (scn_scenario *)&s;
+        scn_error e;
+        int rc = test_scn_load(text, &cases[i].set, 1, &s, &e);
+        ck_assert_msg(rc == SCN_EUSAGE, "'%s': rc %d %s", cases[i].set, rc, e.message);
+        ck_assert_ptr_null(s);
+        ck_assert_str_eq(e.file, "--set");
+        ck_assert_msg(strstr(e.message, cases[i].set) != NULL, "%s", e.message);
+        ck_assert_msg(strstr(e.message, cases[i].message) != NULL, "%s", e.message);
+    }
+}
+END_TEST
+
+START_TEST(test_scn_override_value_error_location)
+{
+    const char *set = "nodes.count=abc";
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load("nodes:\n  count: 10\n", &set, 1, &s, &e), SCN_ESCHEMA);
+    ck_assert_str_eq(e.file, "--set nodes.count=abc");
+    ck_assert_uint_eq(e.line, 1);
+    ck_assert_uint_eq(e.column, 1);
+    ck_assert_ptr_nonnull(strstr(e.message, "expected a whole number"));
+    set = "network.jitter=5";
+    ck_assert_int_eq(test_scn_load("nodes:\n  count: 10\n", &set, 1, &s, &e), SCN_ESCHEMA);
+    ck_assert_str_eq(e.file, "--set network.jitter=5");
+    ck_assert_ptr_nonnull(strstr(e.message, "duration needs a unit"));
+}
+END_TEST
+
+/* ---- params and hash ----------------------------------------------------- */
+
+START_TEST(test_scn_params_sorted_with_defaults)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_full, NULL, 0, &s, &e), 0);
+    ck_assert_uint_gt(s->param_count, 60);
+    for (size_t i = 1; i < s->param_count; i++) {
+        ck_assert_msg(strcmp(s->params[i - 1].key, s->params[i].key) < 0, "%s before %s",
+                      s->params[i - 1].key, s->params[i].key);
+    }
+    ck_assert_str_eq(test_scn_param(s, "network.latency.model"), "uniform");
+    ck_assert_str_eq(test_scn_param(s, "network.latency.value"), "20ms");   /* a default */
+    ck_assert_str_eq(test_scn_param(s, "network.regions.us.eu"), "40ms");   /* mirrored */
+    ck_assert_str_eq(test_scn_param(s, "network.jitter"), "1500us");
+    ck_assert_str_eq(test_scn_param(s, "network.bandwidth"), "100Mbps");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.0.name"), "gpu");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.1.bandwidth"), "0");
+    ck_assert_str_eq(test_scn_param(s, "faults.1.at"), "10s");
+    ck_assert_str_eq(test_scn_param(s, "faults.1.until"), "never");
+    ck_assert_str_eq(test_scn_param(s, "faults.0.nodes.ids"), "[1, 2, 3]");
+    ck_assert_str_eq(test_scn_param(s, "faults.1.groups.1.range"), "10-20");
+    ck_assert_str_eq(test_scn_param(s, "faults.2.nodes"), "all");
+    ck_assert_str_eq(test_scn_param(s, "workload.rate"), "2000/s");
+    ck_assert_str_eq(test_scn_param(s, "workload.size"), "4096");
+    ck_assert_str_eq(test_scn_param(s, "expect.latency_p99"), "<= 2s");
+    ck_assert_str_eq(test_scn_param(s, "expect.delivery_ratio"), ">= 0.99");
+    ck_assert_str_eq(test_scn_param(s, "gossip.mode"), "pushpull");
+    ck_assert_str_eq(test_scn_param(s, "output.sample_interval"), "0");
+    ck_assert_str_eq(test_scn_param(s, "seed"), "42");
+    ck_assert_ptr_null(test_scn_param(s, "x-latency"));
+    ck_assert_uint_eq(strlen(s->sha256_hex), 64);
+    ck_assert_uint_eq(strspn(s->sha256_hex, "0123456789abcdef"), 64);
+    scn_destroy(s);
+}
+END_TEST
+
+/* Loads the full scenario with the given overrides and copies its hash. */
+static void test_scn_hash_of(const char *const *sets, size_t count, char hex[65])
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(test_scn_full, sets, count, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    memcpy(hex, s->sha256_hex, 65);
+    scn_destroy(s);
+}
+
+START_TEST(test_scn_params_hash_ignores_seed_and_output)
+{
+    char base[65];
+    char other[65];
+    test_scn_hash_of(NULL, 0, base);
+    const char *seed[] = {"seed=2", "output.db=elsewhere.db", "output.sample_interval=1s"};
+    test_scn_hash_of(seed, 3, other);
+    ck_assert_str_eq(base, other);
+    const char *loss[] = {"network.loss=0.02"};
+    test_scn_hash_of(loss, 1, other);
+    ck_assert_str_ne(base, other);
+    const char *fault[] = {"faults.1.at=11s"};
+    test_scn_hash_of(fault, 1, other);
+    ck_assert_str_ne(base, other);
+    /* The same effective value written differently hashes the same. */
+    const char *same[] = {"network.jitter=1500 us", "nodes.count=100"};
+    test_scn_hash_of(same, 2, other);
+    ck_assert_str_eq(base, other);
+}
+END_TEST
+
+START_TEST(test_scn_params_reparse_through_set)
+{
+    /* Every param (except open-ended until) fed back through --set loads and
+     * reproduces the same hash. */
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_full, NULL, 0, &s, &e), 0);
+    static char storage[128][160];
+    const char *sets[128];
+    size_t count = 0;
+    for (size_t i = 0; i < s->param_count && count < 128; i++) {
+        if (strcmp(s->params[i].value, "never") == 0 ||
+            strncmp(s->params[i].key, "faults.", 7) == 0 ||
+            strncmp(s->params[i].key, "network.regions.", 16) == 0) {
+            continue;     /* Selectors' shorthand forms do not replace a map wholesale. */
+        }
+        snprintf(storage[count], sizeof(storage[count]), "%s=%s", s->params[i].key,
+                 s->params[i].value);
+        sets[count] = storage[count];
+        count += 1;
+    }
+    scn_scenario *again = NULL;
+    int rc = test_scn_load(test_scn_full, sets, count, &again, &e);
+    ck_assert_msg(rc == 0, "%s: %s", e.file, e.message);
+    ck_assert_str_eq(s->sha256_hex, again->sha256_hex);
+    scn_destroy(again);
+    scn_destroy(s);
+}
+END_TEST
+
+/* ---- malformed files ----------------------------------------------------- */
+
+typedef struct test_scn_bad_case {
+    const char *path;
+    int code;
+    uint32_t line;
+    uint32_t column;              /* 0: not checked */
+    const char *message;
+} test_scn_bad_case;
+
+static const test_scn_bad_case test_scn_bad[] = {
+    {"tests/bad/01_unknown_top_key.yaml", SCN_ESCHEMA, 4, 1,
+     "unknown key 'colour' at the top level (expected one of: name, seed,"},
+    {"tests/bad/02_unknown_nested_key.yaml", SCN_ESCHEMA, 6, 3,
+     "unknown key 'jiter' in network (expected one of: latency, regions,"},
+    {"tests/bad/03_unsupported_section.yaml", SCN_ESCHEMA, 3, 1,
+     "section 'model' is not supported yet"},
+    {"tests/bad/04_bad_duration_unit.yaml", SCN_ESCHEMA, 1, 11, "unknown unit 'sec'"},
+    {"tests/bad/05_duration_no_unit.yaml", SCN_ESCHEMA, 4, 11,
+     "network.jitter: duration needs a unit (e.g. 50ms)"},
+    {"tests/bad/06_negative_count.yaml", SCN_ESCHEMA, 2, 10, "must not be negative"},
+    {"tests/bad/07_count_too_large.yaml", SCN_ESCHEMA, 2, 10,
+     "nodes.count must be between 1 and 2000000"},
+    {"tests/bad/08_fractions_sum.yaml", SCN_ESCHEMA, 4, 5,
+     "fractions in nodes.classes sum to 0.9, expected 1"},
+    {"tests/bad/09_duplicate_class.yaml", SCN_ESCHEMA, 6, 13, "duplicate class name 'gpu'"},
+    {"tests/bad/10_unknown_class_selector.yaml", SCN_ESCHEMA, 6, 20, "unknown class 'tpu'"},
+    {"tests/bad/11_id_out_of_range.yaml", SCN_ESCHEMA, 7, 16, "node id 10 is out of range"},
+    {"tests/bad/12_until_before_at.yaml", SCN_ESCHEMA, 6, 12, "must be after faults.0.at"},
+    {"tests/bad/13_fault_after_end.yaml", SCN_ESCHEMA, 6, 9,
+     "must be before the end of the run (duration 10s)"},
+    {"tests/bad/14_unsupported_fault_kind.yaml", SCN_ESCHEMA, 4, 11,
+     "fault kind 'silent' is not supported yet"},
+    {"tests/bad/15_probability_too_big.yaml", SCN_ESCHEMA, 7, 18,
+     "faults.0.probability must be in (0, 1]"},
+    {"tests/bad/16_missing_probability.yaml", SCN_ESCHEMA, 4, 5,
+     "missing required key 'probability' for a loss fault"},
+    {"tests/bad/17_yaml_tab.yaml", SCN_EPARSE, 4, 1, "cannot start any token"},
+    {"tests/bad/18_unclosed_bracket.yaml", SCN_EPARSE, 4, 0, "did not find expected ',' or ']'"},
+    {"tests/bad/19_duplicate_key.yaml", SCN_EPARSE, 3, 3,
+     "duplicate key 'count' (first at line 2)"},
+    {"tests/bad/20_unknown_metric.yaml", SCN_ESCHEMA, 5, 3,
+     "unknown metric 'throughput' (expected one of: delivery_ratio,"},
+    {"tests/bad/21_bad_operator.yaml", SCN_ESCHEMA, 4, 19, "bad comparison operator"},
+    {"tests/bad/22_region_missing_pair.yaml", SCN_ESCHEMA, 8, 5,
+     "no latency between 'ap' and 'ap'"},
+    {"tests/bad/23_region_undeclared.yaml", SCN_ESCHEMA, 8, 5,
+     "region 'ap' in network.regions is not declared in nodes.regions"},
+    {"tests/bad/24_seq_for_map.yaml", SCN_ESCHEMA, 4, 3,
+     "expected a map for 'network', got a sequence"},
+    {"tests/bad/25_undefined_alias.yaml", SCN_EPARSE, 4, 12,
+     "alias '*nope' refers to an undefined anchor"},
+    {"tests/bad/26_multiple_documents.yaml", SCN_EPARSE, 3, 1, "multiple documents"},
+    {"tests/bad/27_bad_rate.yaml", SCN_ESCHEMA, 4, 9, "unknown unit '/day'"},
+    {"tests/bad/28_bad_bandwidth_unit.yaml", SCN_ESCHEMA, 4, 14,
+     "unknown unit 'GBps' in bit rate"},
+    {"tests/bad/29_fanout_too_large.yaml", SCN_ESCHEMA, 4, 11,
+     "gossip.fanout (5) must be less than nodes.count (5)"},
+    {"tests/bad/30_uniform_no_max.yaml", SCN_ESCHEMA, 5, 5,
+     "network.latency.max is required for the uniform model"},
+    {"tests/bad/31_too_many_ids.yaml", SCN_ESCHEMA, 72, 11, "too many ids"},
+    {"tests/bad/32_missing_count.yaml", SCN_ESCHEMA, 2, 3, "missing required key 'nodes.count'"},
+    {"tests/bad/33_delay_not_allowed.yaml", SCN_ESCHEMA, 7, 5,
+     "key 'delay' is not allowed for a crash fault"},
+    {"tests/bad/34_count_fraction.yaml", SCN_ESCHEMA, 2, 10, "expected a whole number"},
+    {"tests/bad/35_unknown_fault_kind.yaml", SCN_ESCHEMA, 4, 11, "unknown fault kind 'explode'"},
+    {"tests/bad/36_merge_not_map.yaml", SCN_EPARSE, 4, 7, "merge key '<<' needs a map"},
+    {"tests/bad/37_empty_groups.yaml", SCN_ESCHEMA, 6, 13, "needs 1 to 8 groups, got 0"},
+    {"tests/bad/38_size_too_big.yaml", SCN_ESCHEMA, 4, 9, "at most 64MiB"},
+    {"tests/bad/39_scalar_for_seq.yaml", SCN_ESCHEMA, 3, 12,
+     "expected a sequence for 'nodes.classes', got a scalar"},
+    {"tests/bad/40_top_level_seq.yaml", SCN_ESCHEMA, 1, 1, "expected a map at the top level"},
+    {"tests/bad/41_duration_overflow.yaml", SCN_ESCHEMA, 3, 11, "is too large"},
+    {"tests/bad/42_range_reversed.yaml", SCN_ESCHEMA, 6, 20, "range 7-3 needs first <= last"},
+    {"tests/bad/43_invalid_utf8.yaml", SCN_EPARSE, 3, 11, "invalid leading UTF-8 octet"},
+};
+
+START_TEST(test_scn_bad_file_rejected)
+{
+    const test_scn_bad_case *c = &test_scn_bad[_i];
+    scn_scenario *s = (scn_scenario *)&s;
+    scn_error e;
+    int rc = scn_load_file(c->path, NULL, 0, &s, &e);
+    char text[600];
+    scn_error_format(&e, text, sizeof(text));
+    ck_assert_msg(rc == c->code, "%s: rc %d, want %d (%s)", c->path, rc, c->code, text);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(e.file, c->path);
+    ck_assert_msg(e.line == c->line, "%s: line %u, want %u (%s)", c->path, e.line, c->line, text);
+    ck_assert_msg(c->column == 0 || e.column == c->column, "%s: column %u, want %u (%s)",
+                  c->path, e.column, c->column, text);
+    ck_assert_msg(strstr(e.message, c->message) != NULL, "%s: message '%s'", c->path, e.message);
+}
+END_TEST
+
+/* ---- out of memory ------------------------------------------------------- */
+
+START_TEST(test_scn_oom_every_allocation)
+{
+    const char *sets[] = {"nodes.count=50", "workload.messages=9", "faults.0.nodes.ids=[1,2]"};
+    int succeeded = 0;
+    unsigned long n = 1;
+    for (; n < 20000 && !succeeded; n++) {
+        scn_scenario *s = (scn_scenario *)&s;
+        scn_error e;
+        util_alloc_fail_after(n);
+        int rc = test_scn_load(test_scn_full, sets, 3, &s, &e);
+        util_alloc_fail_after(0);
+        if (rc == 0) {
+            ck_assert_uint_eq(s->nodes.count, 50);
+            scn_destroy(s);
+            succeeded = 1;
+            continue;
+        }
+        ck_assert_msg(rc == SCN_ENOMEM, "n=%lu: rc %d (%s)", n, rc, e.message);
+        ck_assert_ptr_null(s);
+    }
+    ck_assert_msg(succeeded, "never succeeded within %lu allocations", n);
+    ck_assert_uint_gt(n, 50);     /* the loader really allocates through the hook */
+}
+END_TEST
+
+Suite *test_scn_suite(void)
+{
+    Suite *suite = suite_create("scn");
+    TCase *load = tcase_create("load");
+    tcase_set_timeout(load, 10);
+    tcase_add_test(load, test_scn_load_full_fields);
+    tcase_add_test(load, test_scn_load_full_faults_expect);
+    tcase_add_test(load, test_scn_load_defaults);
+    tcase_add_test(load, test_scn_load_merge_list_precedence);
+    tcase_add_test(load, test_scn_load_file_io);
+    tcase_add_test(load, test_scn_load_alias_budget);
+    tcase_add_test(load, test_scn_error_format_forms);
+    tcase_add_test(load, test_scn_load_every_metric_accepted);
+    tcase_add_test(load, test_scn_error_format_from_file);
+    suite_add_tcase(suite, load);
+    TCase *units = tcase_create("units");
+    tcase_set_timeout(units, 10);
+    tcase_add_test(units, test_scn_units_duration_table);
+    tcase_add_test(units, test_scn_units_bytes_bitrate_table);
+    tcase_add_test(units, test_scn_units_rate_uint_number);
+    tcase_add_test(units, test_scn_units_format_round_trip);
+    tcase_add_test(units, test_scn_units_expect_conditions);
+    suite_add_tcase(suite, units);
+    TCase *override = tcase_create("override");
+    tcase_set_timeout(override, 10);
+    tcase_add_test(override, test_scn_override_applies);
+    tcase_add_test(override, test_scn_override_later_wins_and_null_section);
+    tcase_add_test(override, test_scn_override_bad);
+    tcase_add_test(override, test_scn_override_value_error_location);
+    suite_add_tcase(suite, override);
+    TCase *params = tcase_create("params");
+    tcase_set_timeout(params, 10);
+    tcase_add_test(params, test_scn_params_sorted_with_defaults);
+    tcase_add_test(params, test_scn_params_hash_ignores_seed_and_output);
+    tcase_add_test(params, test_scn_params_reparse_through_set);
+    suite_add_tcase(suite, params);
+    TCase *bad = tcase_create("bad");
+    tcase_set_timeout(bad, 10);
+    tcase_add_loop_test(bad, test_scn_bad_file_rejected, 0,
+                        (int)(sizeof(test_scn_bad) / sizeof(test_scn_bad[0])));
+    suite_add_tcase(suite, bad);
+    TCase *oom = tcase_create("oom");
+    tcase_set_timeout(oom, 30);
+    tcase_add_test(oom, test_scn_oom_every_allocation);
+    suite_add_tcase(suite, oom);
+    return suite;
+}
