@@ -790,8 +790,73 @@ static int override_insert(scn_doc *doc, scn_node *map, const char *source, cons
     return 0;
 }
 
-/* Finds the slot of one path step in the container *slot, creating a map
- * for a missing key. */
+/* A plain empty scalar: the YAML null that stands for "not set yet". */
+static int null_placeholder(scn_doc *doc, const char *source, scn_error *error, scn_node **out)
+{
+    int rc = node_new(doc, error, SCN_NODE_SCALAR, source, 1, 1, out);
+    if (rc != 0) {
+        return rc;
+    }
+    (*out)->plain = true;
+    (*out)->text = util_strdup("");
+    if ((*out)->text == NULL) {
+        node_free(*out);
+        *out = NULL;
+        return scn__fail_at(error, SCN_ENOMEM, "--set", 0, 0, "out of memory");
+    }
+    return 0;
+}
+
+static bool part_is_index(const char *name, override_part part)
+{
+    for (size_t i = 0; i < part.length; i++) {
+        if (name[i] < '0' || name[i] > '9') {
+            return false;
+        }
+    }
+    return part.length > 0 && part.length <= 9;
+}
+
+/* The slot of item 'part' of a sequence; index == count appends one. */
+static int override_index(scn_doc *doc, const char *source, const char *override,
+                          override_part part, scn_node *node, scn_node ***slot, scn_error *error)
+{
+    const char *name = override + part.offset;
+    size_t prefix = part.offset == 0 ? 0 : part.offset - 1;
+    size_t index = 0;
+    if (!part_is_index(name, part)) {
+        return scn__fail_at(error, SCN_EUSAGE, "--set", 0, 0,
+                            "override '%s': '%.*s' is a list, '%.*s' is not an index", override,
+                            (int)prefix, override, (int)part.length, name);
+    }
+    for (size_t i = 0; i < part.length; i++) {
+        index = index * 10 + (size_t)(name[i] - '0');
+    }
+    if (index > node->count) {
+        return scn__fail_at(error, SCN_EUSAGE, "--set", 0, 0,
+                            "override '%s': index %zu out of range ('%.*s' has %zu entries; "
+                            "%zu appends one)",
+                            override, index, (int)prefix, override, node->count, node->count);
+    }
+    if (index == node->count) {
+        scn_node *item = NULL;
+        int rc = null_placeholder(doc, source, error, &item);
+        if (rc != 0) {
+            return rc;
+        }
+        if (node_push(node, NULL, item) != 0) {
+            node_free(item);
+            return scn__fail_at(error, SCN_ENOMEM, "--set", 0, 0, "out of memory");
+        }
+    }
+    *slot = &node->values[index];
+    return 0;
+}
+
+/* Finds the slot of one path step in the container **slot. A missing
+ * container becomes a list when the step is an index, else a map; a
+ * missing key gets a null placeholder that the next step or the value
+ * replaces. */
 static int override_step(scn_doc *doc, const char *source, const char *override,
                          override_part part, scn_node ***slot, scn_error *error)
 {
@@ -800,30 +865,16 @@ static int override_step(scn_doc *doc, const char *source, const char *override,
     size_t prefix = part.offset == 0 ? 0 : part.offset - 1;
     int rc = 0;
     if (scn__node_is_null(node)) {
-        scn_node *map = NULL;
-        if ((rc = node_new(doc, error, SCN_NODE_MAP, source, 1, 1, &map)) != 0) {
+        scn_node *container = NULL;
+        scn_node_kind kind = part_is_index(name, part) ? SCN_NODE_SEQ : SCN_NODE_MAP;
+        if ((rc = node_new(doc, error, kind, source, 1, 1, &container)) != 0) {
             return rc;
         }
         node_free(node);
-        **slot = node = map;
+        **slot = node = container;
     }
     if (node->kind == SCN_NODE_SEQ) {
-        size_t index = 0;
-        for (size_t i = 0; i < part.length; i++) {
-            if (name[i] < '0' || name[i] > '9' || part.length > 9) {
-                return scn__fail_at(error, SCN_EUSAGE, "--set", 0, 0,
-                                    "override '%s': '%.*s' is a list, '%.*s' is not an index",
-                                    override, (int)prefix, override, (int)part.length, name);
-            }
-            index = index * 10 + (size_t)(name[i] - '0');
-        }
-        if (index >= node->count) {
-            return scn__fail_at(error, SCN_EUSAGE, "--set", 0, 0,
-                                "override '%s': index %zu out of range ('%.*s' has %zu entries)",
-                                override, index, (int)prefix, override, node->count);
-        }
-        *slot = &node->values[index];
-        return 0;
+        return override_index(doc, source, override, part, node, slot, error);
     }
     if (node->kind == SCN_NODE_SCALAR) {
         return scn__fail_at(error, SCN_EUSAGE, "--set", 0, 0,
@@ -837,12 +888,12 @@ static int override_step(scn_doc *doc, const char *source, const char *override,
             return 0;
         }
     }
-    scn_node *map = NULL;
-    if ((rc = node_new(doc, error, SCN_NODE_MAP, source, 1, 1, &map)) != 0) {
+    scn_node *placeholder = NULL;
+    if ((rc = null_placeholder(doc, source, error, &placeholder)) != 0) {
         return rc;
     }
-    if ((rc = override_insert(doc, node, source, name, part.length, map, error)) != 0) {
-        node_free(map);
+    if ((rc = override_insert(doc, node, source, name, part.length, placeholder, error)) != 0) {
+        node_free(placeholder);
         return rc;
     }
     *slot = &node->values[node->count - 1];

@@ -87,11 +87,11 @@ static inline size_t sim_calq_count(const sim_calq *calq) { return calq->count; 
 
 /* ---- the engine's queue: the faster of the two on the hold benchmark ----
  * The calendar queue: 2-5x the heap at N=1e5 and about 3.5x at N=1e6 (bench/bench.c). */
-typedef sim_calq sim_queue;
-#define sim_queue_init sim_calq_init
-#define sim_queue_deinit sim_calq_deinit
-#define sim_queue_push sim_calq_push
-#define sim_queue_pop sim_calq_pop
-#define sim_queue_count sim_calq_count
+typedef sim_heap sim_queue;
+#define sim_queue_init sim_heap_init
+#define sim_queue_deinit sim_heap_deinit
+#define sim_queue_push sim_heap_push
+#define sim_queue_pop sim_heap_pop
+#define sim_queue_count sim_heap_count
 
 #endif

@@ -247,6 +247,9 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
     sim__node_deliver(world, truth.dest, &event);
 }
 
+/* Schedules the next publication attempt. Rumor ids are handed out only
+ * when a publication happens (on_publish), so ids stay dense: a rumor id
+ * that nobody holds would be a permanent hole in every anti-entropy digest. */
 static void schedule_publish(sim_world *world, uint64_t after_ns)
 {
     const scn_workload *workload = &world->scenario->workload;
@@ -254,7 +257,7 @@ static void schedule_publish(sim_world *world, uint64_t after_ns)
     double gap_ns = workload->arrival == SCN_ARRIVAL_POISSON
                         ? util_prng_exponential(&world->workload_prng, mean_ns)
                         : mean_ns;
-    if (world->next_rumor >= workload->messages || gap_ns > 1e18) {
+    if (world->publish_attempts >= workload->messages || gap_ns > 1e18) {
         return;
     }
     uint64_t at_ns = after_ns + (uint64_t)llround(gap_ns);
@@ -262,20 +265,23 @@ static void schedule_publish(sim_world *world, uint64_t after_ns)
         return;
     }
     uint32_t origin = (uint32_t)util_prng_below(&world->workload_prng, world->node_count);
-    uint64_t rumor = world->next_rumor++;
-    world->origin_of[rumor] = origin;
-    int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_PUBLISH, origin, rumor);
+    uint64_t attempt = world->publish_attempts++;
+    int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_PUBLISH, origin, attempt);
     ASSERT(rc == 0);
 }
 
-static void on_publish(sim_world *world, uint32_t origin, uint64_t rumor)
+/* A client hands rumor number next_rumor to 'origin'; a crashed origin
+ * cannot take it, and the attempt is counted as publish_failed. */
+static void on_publish(sim_world *world, uint32_t origin)
 {
     schedule_publish(world, world->now_ns);
     if (net_is_crashed(world->network, origin)) {
         world->result->publish_failed += 1;
         return;
     }
+    uint64_t rumor = world->next_rumor++;
     world->result->rumors_published += 1;
+    world->origin_of[rumor] = origin;
     world->origin_ns[rumor] = world->now_ns;
     node_event event = {
         .kind = NODE_EVENT_PUBLISH,
@@ -339,7 +345,7 @@ static void dispatch(sim_world *world, const sim_event *event)
         on_timer(world, event->arg, event->arg2);
         break;
     case SIM_EV_PUBLISH:
-        on_publish(world, event->arg, event->arg2);
+        on_publish(world, event->arg);
         break;
     case SIM_EV_FAULT: {
         int rc = sim__fault_apply(world, event->arg, (int)event->arg2);

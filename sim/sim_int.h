@@ -12,7 +12,7 @@
 enum {
     SIM_EV_DELIVER = 1,   /* arg = message slot, arg2 = corrupt flag */
     SIM_EV_TIMER = 2,     /* arg = node, arg2 = timer id */
-    SIM_EV_PUBLISH = 3,   /* arg = origin node, arg2 = rumor id */
+    SIM_EV_PUBLISH = 3,   /* arg = origin node, arg2 = attempt number */
     SIM_EV_FAULT = 4,     /* arg = fault index, arg2 = 0 start, 1 end */
     SIM_EV_SAMPLE = 5     /* arg2 = sample number */
 };
@@ -47,7 +47,8 @@ typedef struct sim_world {
     uint32_t slot_free;
     uint64_t in_flight;
     util_prng workload_prng;
-    uint64_t next_rumor;
+    uint64_t next_rumor;             /* next rumor id: dense, published ones only */
+    uint64_t publish_attempts;
     node_outbox outbox;
     /* Interval counters for the timeseries. */
     uint64_t interval_sent;

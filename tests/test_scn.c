@@ -597,7 +597,7 @@ START_TEST(test_scn_override_bad)
         {"nodes.count", "has no '='"},
         {"=5", "empty path"},
         {"nodes..count=5", "empty path component"},
-        {"faults.3.at=1s", "index 3 out of range ('faults' has 1 entries)"},
+        {"faults.3.at=1s", "index 3 out of range ('faults' has 1 entries;"},
         {"faults.x.at=1s", "'faults' is a list, 'x' is not an index"},
         {"name.first=a", "'name' is a scalar"},
         {"nodes.count=[1,", "bad value"},
@@ -614,6 +614,24 @@ START_TEST(test_scn_override_bad)
         ck_assert_msg(strstr(e.message, cases[i].set) != NULL, "%s", e.message);
         ck_assert_msg(strstr(e.message, cases[i].message) != NULL, "%s", e.message);
     }
+}
+END_TEST
+
+/* A missing list is created by an index step; index == count appends. */
+START_TEST(test_scn_override_creates_and_appends_list_items)
+{
+    const char *const sets[] = {"faults.0.kind=crash", "faults.0.at=1s", "faults.0.nodes=all",
+                                "faults.1.kind=partition", "faults.1.at=2s",
+                                "faults.1.shape=halves"};
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load("name: n\nnodes: {count: 10}\n", sets, 6, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_uint_eq(s->fault_count, 2);
+    ck_assert_int_eq(s->faults[0].kind, SCN_FAULT_CRASH);
+    ck_assert_int_eq(s->faults[1].kind, SCN_FAULT_PARTITION);
+    ck_assert_uint_eq(s->faults[1].at_ns, 2000000000ull);
+    scn_destroy(s);
 }
 END_TEST
 
@@ -885,6 +903,7 @@ Suite *test_scn_suite(void)
     tcase_add_test(override, test_scn_override_later_wins_and_null_section);
     tcase_add_test(override, test_scn_override_bad);
     tcase_add_test(override, test_scn_override_value_error_location);
+    tcase_add_test(override, test_scn_override_creates_and_appends_list_items);
     suite_add_tcase(suite, override);
     TCase *params = tcase_create("params");
     tcase_set_timeout(params, 10);

@@ -90,15 +90,16 @@ START_TEST(test_sim_gossip_delivers_everything)
 END_TEST
 
 /* A partition between the two regions for the whole run: push-only gossip
- * cannot cross it, so about half the nodes miss each rumor. */
+ * cannot cross it, so over half the nodes miss each rumor (the forwards
+ * lost at the cut also thin the epidemic inside each half). */
 START_TEST(test_sim_partition_drops)
 {
     const char *const cut[] = {"gossip.mode=push", "faults.0.kind=partition",
                                "faults.0.at=0s", "faults.0.shape=regions"};
     sim_result *result = run(cut, 4);
     double ratio = metric(result, "delivery_ratio");
-    ck_assert_double_lt(ratio, 0.6);
-    ck_assert_double_gt(ratio, 0.4);
+    ck_assert_double_lt(ratio, 0.5);
+    ck_assert_double_gt(ratio, 0.25);
     ck_assert_uint_gt(result->types[NODE_MESSAGE_RUMOR].dropped[NET_DROP_PARTITION], 0);
     sim_result_destroy(result);
 }
