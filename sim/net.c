@@ -201,13 +201,14 @@ uint64_t net_link_latency_ns(const net *self, uint32_t source, uint32_t dest)
  * A slot whose last arrival is <= now constrains nothing: any message sent
  * at or after now arrives at or after now. Such stale slots stay in place
  * (they still hold probe chains together) and are reused by the next new
- * link that probes over them. When the non-empty slots reach 3/4 of the
+ * link that probes over them. When the non-empty slots reach 1/2 of the
  * table, a sweep deletes every stale slot in place (backward-shift deletion,
  * no second table). The table has pow2 >= max(link_capacity, 1024) slots: as
- * long as at most half of them are live after a sweep it never grows; past
- * that it doubles (util_calloc and rehash: rare, amortised, never per message)
- * rather than forget a live constraint. A sweep costs O(slots) and is
- * followed by at least slots/4 new links, so the cost per send stays O(1). */
+ * long as at most a quarter of them are live after a sweep it never grows;
+ * past that it doubles (util_calloc and rehash: rare, amortised, never per
+ * message) rather than forget a live constraint. A sweep costs O(slots) and
+ * is followed by at least slots/4 new links, so the cost per send stays
+ * O(1). */
 
 static uint32_t net_link_home(uint64_t key, uint32_t mask)
 {
@@ -324,9 +325,11 @@ static net_link *net_links_upsert(net *self, uint64_t key)
     if (target != NULL) {
         return target;
     }
-    if ((self->links_used + 1) * 4 > (self->links_mask + 1) * 3) {
+    /* Keep the load under 1/2 so that the mostly unsuccessful lookups of a
+     * gossip workload (a fresh random peer each time) probe ~2.5 slots. */
+    if ((self->links_used + 1) * 2 > self->links_mask + 1) {
         net_links_sweep(self);
-        if (self->links_used * 2 > self->links_mask + 1) {
+        if (self->links_used * 4 > self->links_mask + 1) {
             net_links_grow(self);
         }
     }

@@ -25,6 +25,10 @@ typedef struct sim_slot {
     uint64_t wire_bytes;
     uint32_t refs;
     uint32_t next_free;
+    uint32_t source;                 /* ground truth, for accounting only */
+    uint32_t dest;
+    uint32_t type;
+    uint32_t reserved;
 } sim_slot;
 
 typedef struct sim_world {
