@@ -441,7 +441,7 @@ static int scn_check_nodes(scn_check *check, const scn_node *root)
                          "missing required key 'nodes.count'");
     }
     uint64_t value = 0;
-    if ((rc = scn__get_uint(check, count, "nodes.count", 1, SCN_NODES_MAX, &value)) != 0) {
+    if ((rc = scn__get_uint(check, count, "nodes.count", 2, SCN_NODES_MAX, &value)) != 0) {
         return rc;
     }
     check->scenario->nodes.count = (uint32_t)value;
