@@ -3,7 +3,9 @@
  * baselines (PRNG draws, a sequential memory pass) to read them as ratios.
  *
  * Hold model: N events pending; each operation pops the earliest and pushes
- * one at now + exponential(mean 1000 ns). This is the steady state of a
+ * one at now + exponential(mean 1000 ns), for each of the three queues
+ * (heap, calendar, radix), with their ratios to the heap. The end-to-end
+ * run uses whichever queue sim_queue maps to and names it. This is the steady state of a
  * discrete-event simulator and the classic queue benchmark (Jones 1986).
  * Wall-clock reads are allowed here: bench/ is not simulation code. */
 #include <stdint.h>
@@ -29,6 +31,7 @@ typedef struct bench_hold_result {
     double heap;
     double heap_replace;
     double calq;
+    double radix;
 } bench_hold_result;
 
 static double bench_now_s(void)
@@ -195,6 +198,30 @@ static double bench_hold_calq(size_t n)
     return BENCH_HOLD_OPS / elapsed;
 }
 
+static const char *bench_fastest(const bench_hold_result *result)
+{
+    if (result->radix > result->heap && result->radix > result->calq) {
+        return "radix";
+    }
+    return result->calq > result->heap ? "calq" : "heap";
+}
+
+static double bench_hold_radix(size_t n)
+{
+    util_prng prng;
+    util_prng_init(&prng, BENCH_SEED);
+    sim_radix radix;
+    if (sim_radix_init(&radix, n) != 0) {
+        exit(1);
+    }
+    double elapsed = 0.0;
+    BENCH_FILL(sim_radix_push, &radix, n, &prng);
+    BENCH_HOLD_LOOP(sim_radix_pop, sim_radix_push, &radix, bench_warmup_ops(n), &prng, elapsed);
+    BENCH_HOLD_LOOP(sim_radix_pop, sim_radix_push, &radix, BENCH_HOLD_OPS, &prng, elapsed);
+    sim_radix_deinit(&radix);
+    return BENCH_HOLD_OPS / elapsed;
+}
+
 static bench_hold_result bench_hold(size_t n, double mean_ns, double baseline_exp)
 {
     bench_hold_result result;
@@ -204,16 +231,27 @@ static bench_hold_result bench_hold(size_t n, double mean_ns, double baseline_ex
     result.heap = bench_hold_heap(n);
     result.heap_replace = bench_hold_heap_replace(n);
     result.calq = bench_hold_calq(n);
+    result.radix = bench_hold_radix(n);
     printf("hold heap         N=%-8zu events/s=%.3e  (%.2f x prng_exponential)\n", n,
            result.heap, result.heap / baseline_exp);
     printf("hold heap-replace N=%-8zu events/s=%.3e  (%.2f x heap)\n", n, result.heap_replace,
            result.heap_replace / result.heap);
     printf("hold calq         N=%-8zu events/s=%.3e  (%.2f x prng_exponential)\n", n,
            result.calq, result.calq / baseline_exp);
-    printf("hold ratio        N=%-8zu calq/heap=%.2f  faster=%s\n", n,
-           result.calq / result.heap, result.calq > result.heap ? "calq" : "heap");
+    printf("hold radix        N=%-8zu events/s=%.3e  (%.2f x prng_exponential)\n", n,
+           result.radix, result.radix / baseline_exp);
+    printf("hold ratio        N=%-8zu calq/heap=%.2f  radix/heap=%.2f  fastest=%s\n", n,
+           result.calq / result.heap, result.radix / result.heap, bench_fastest(&result));
     return result;
 }
+
+/* The hold rate of the implementation sim_queue maps to (sim/queue.h). */
+#define BENCH_ENGINE_RATE(result)                                             \
+    _Generic((sim_queue *)NULL, sim_heap *: (result).heap,                    \
+             sim_calq *: (result).calq, sim_radix *: (result).radix)
+#define BENCH_ENGINE_NAME                                                     \
+    _Generic((sim_queue *)NULL, sim_heap *: "heap", sim_calq *: "calq",      \
+             sim_radix *: "radix")
 
 /* Loads and runs the scenario once; prints simulated events per wall second
  * and the ratio to the engine queue's hold rate at N=1e5. */
@@ -238,10 +276,11 @@ static int bench_end_to_end(const char *path, double hold_rate)
         return 1;
     }
     double rate = (double)result->events / elapsed;
-    printf("end-to-end %s  nodes=%u events=%llu wall_s=%.3f events/s=%.3e  "
-           "(%.3f x hold queue at N=1e5)\n",
-           path, scenario->nodes.count, (unsigned long long)result->events, elapsed, rate,
-           rate / hold_rate);
+    printf("end-to-end %s  queue=%s nodes=%u events=%llu wall_s=%.3f events/s=%.3e  "
+           "(%.3f x hold %s at N=1e5)  trace=%016llx\n",
+           path, BENCH_ENGINE_NAME, scenario->nodes.count, (unsigned long long)result->events,
+           elapsed, rate, rate / hold_rate, BENCH_ENGINE_NAME,
+           (unsigned long long)result->trace_hash);
     sim_result_destroy(result);
     scn_destroy(scenario);
     return 0;
@@ -260,8 +299,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         bench_hold_result result = bench_hold(sizes[i], BENCH_MEAN_DELAY_NS, baseline_exp);
         if (sizes[i] == 100000) {
-            /* sim_queue is the heap (see sim/queue.h). */
-            engine_rate = result.heap;
+            engine_rate = BENCH_ENGINE_RATE(result);
         }
     }
     bench_hold(100000, 1e6, baseline_exp);

@@ -1,4 +1,5 @@
-/* met.c -- the results database: open/create with schema checks, the run
+/* met.c -- the results database: open/create with schema checks and the
+ * in-place upgrade of older versions (metrics/README.md), the run
  * lifecycle and batched row writes. Every add call joins one lazily opened
  * transaction that is committed every MET_BATCH_ROWS rows and at met_flush,
  * met_run_finish and met_db_close, so a long run costs few fsyncs. Prepared
@@ -13,9 +14,14 @@
 #include "util/alloc.h"
 #include "util/assert.h"
 
-/* Schema version 1. Changing anything here means bumping
- * MET_SCHEMA_VERSION and documenting it in metrics/README.md. */
-static const char met_schema_sql[] =
+/* The schema, versioned by PRAGMA user_version (metrics/README.md). Any
+ * change to a table, column, index or the view bumps MET_SCHEMA_VERSION,
+ * appends the new DDL as a met_schema_sql step (never edits an old one)
+ * and is documented in the README. A new file runs every step; a file at
+ * version v runs steps v.. and recreates the view, in one transaction. */
+
+/* Version 1: runs and the gossip observations. */
+static const char met_schema_v1_sql[] =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE runs ("
     " run_id INTEGER PRIMARY KEY, name TEXT, mode TEXT, scenario_sha256 TEXT,"
@@ -52,7 +58,39 @@ static const char met_schema_sql[] =
     "CREATE TABLE expectations ("
     " run_id INTEGER NOT NULL REFERENCES runs(run_id), metric TEXT, op TEXT,"
     " expected REAL, actual REAL, passed INTEGER);"
-    "CREATE INDEX expectations_run ON expectations(run_id);"
+    "CREATE INDEX expectations_run ON expectations(run_id);";
+
+/* Version 2: split inference -- requests, their segments, and the honest
+ * divergence of each hardware class against the reference kernel. */
+static const char met_schema_v2_sql[] =
+    "CREATE TABLE requests ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " client INTEGER, submitted_ns INTEGER, first_token_ns INTEGER, finished_ns INTEGER,"
+    " status TEXT, prompt_tokens INTEGER, tokens_out INTEGER, reference_match INTEGER,"
+    " argmax_agree REAL, logits_maxabs REAL, logits_cosine REAL, saw_tokens TEXT,"
+    " saw_activations TEXT, PRIMARY KEY (run_id, request_id));"
+    "CREATE TABLE segments ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " segment INTEGER NOT NULL, node_id INTEGER, class TEXT, kernel TEXT,"
+    " first_layer INTEGER, layer_count INTEGER, start_ns INTEGER, end_ns INTEGER,"
+    " calls INTEGER, flops INTEGER, bytes_in INTEGER, bytes_out INTEGER,"
+    " PRIMARY KEY (run_id, request_id, segment));"
+    "CREATE INDEX segments_node ON segments(run_id, node_id);"
+    "CREATE TABLE divergence ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " class TEXT NOT NULL, kernel TEXT, logits_maxabs REAL, logits_cosine REAL,"
+    " argmax_agree REAL, PRIMARY KEY (run_id, request_id, class));";
+
+/* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
+static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
+    met_schema_v1_sql,
+    met_schema_v2_sql,
+};
+
+/* The current run_summary view; dropped and recreated by every migration.
+ * New columns go at the end so scripts reading by position keep working. */
+static const char met_view_sql[] =
+    "DROP VIEW IF EXISTS run_summary;"
     "CREATE VIEW run_summary AS SELECT r.run_id, r.name, r.seed, r.status,"
     " r.check_status, r.events, r.sim_ns, r.wall_ms,"
     " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
@@ -62,7 +100,17 @@ static const char met_schema_sql[] =
     "  AS latency_p50_ns,"
     " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
     "  AND m.name IN ('latency_p99', 'latency_p99_ns') ORDER BY m.name LIMIT 1)"
-    "  AS latency_p99_ns"
+    "  AS latency_p99_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'completed_ratio') AS completed_ratio,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('request_latency_p50', 'request_latency_p50_ns') ORDER BY m.name"
+    "  LIMIT 1) AS request_latency_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('request_latency_p99', 'request_latency_p99_ns') ORDER BY m.name"
+    "  LIMIT 1) AS request_latency_p99_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'tokens_per_s') AS tokens_per_s"
     " FROM runs r;";
 
 static const char *const met_stmt_sql[MET_STMT_COUNT] = {
@@ -80,6 +128,11 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                " VALUES (?,?,?)",
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
+    [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence VALUES (?,?,?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
                             " WHERE run_id = ?",
@@ -131,13 +184,19 @@ const char *met_db_errmsg(const met_db *db)
     return db->errmsg;
 }
 
-/* Runs SQL that returns no rows we need. */
-static int db_exec(met_db *db, const char *sql)
+/* Runs SQL that returns no rows we need; an error is reported as 'what'. */
+static int db_exec_as(met_db *db, const char *sql, const char *what)
 {
     if (sqlite3_exec(db->sql, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        return met__sql_error(db, sql);
+        return met__sql_error(db, what);
     }
     return 0;
+}
+
+/* The same for short SQL, which names itself in the error. */
+static int db_exec(met_db *db, const char *sql)
+{
+    return db_exec_as(db, sql, sql);
 }
 
 /* Runs a query whose first column of its first row is an integer. */
@@ -240,11 +299,13 @@ static int db_state_read(met_db *db, db_state *state)
     return rc;
 }
 
-/* Decides whether the file is ours, empty (create), or to be refused. */
-static int db_state_judge(met_db *db, const db_state *state, int *create_out)
+/* Decides whether the file is ours, empty or old (upgrade), or to be
+ * refused. *from_out is the version to upgrade from: 0 for an empty file,
+ * MET_SCHEMA_VERSION when there is nothing to do. */
+static int db_state_judge(met_db *db, const db_state *state, int64_t *from_out)
 {
     char message[160];
-    *create_out = 0;
+    *from_out = MET_SCHEMA_VERSION;
     if (state->user_version > MET_SCHEMA_VERSION) {
         snprintf(message, sizeof(message),
                  "schema version %lld is newer than this build's %d; upgrade infersim",
@@ -253,26 +314,39 @@ static int db_state_judge(met_db *db, const db_state *state, int *create_out)
         return MET_ESCHEMA;
     }
     if (state->objects == 0 && state->user_version == 0) {
-        *create_out = 1;
+        *from_out = 0;
         return 0;
     }
-    if (state->has_runs == 0 || state->user_version != MET_SCHEMA_VERSION) {
+    if (state->has_runs == 0 || state->user_version < 1) {
         snprintf(message, sizeof(message),
                  "not an infersim results database (user_version %lld, %s runs table)",
                  (long long)state->user_version, state->has_runs != 0 ? "has a" : "no");
         met__set_error(db, message);
         return MET_ESCHEMA;
     }
+    *from_out = state->user_version;
     return 0;
 }
 
-static int db_schema_create(met_db *db)
+/* Takes the file from version 'from' (0: empty) to MET_SCHEMA_VERSION:
+ * the missing steps, the current view, meta and user_version. Inside the
+ * caller's transaction, so an upgrade is all or nothing. */
+static int db_schema_upgrade(met_db *db, int64_t from)
 {
+    ASSERT(from >= 0 && from < MET_SCHEMA_VERSION);
     char sql[256];
-    int rc = db_exec(db, met_schema_sql);
+    char what[64];
+    int rc = 0;
+    for (int64_t version = from; version < MET_SCHEMA_VERSION && rc == 0; version++) {
+        snprintf(what, sizeof(what), "schema version %lld", (long long)version + 1);
+        rc = db_exec_as(db, met_schema_sql[version], what);
+    }
+    if (rc == 0) {
+        rc = db_exec_as(db, met_view_sql, "schema view run_summary");
+    }
     if (rc == 0) {
         snprintf(sql, sizeof(sql),
-                 "INSERT INTO meta (key, value) VALUES ('schema_version', '%d'),"
+                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '%d'),"
                  " ('created_by', 'infersim'); PRAGMA user_version = %d;",
                  MET_SCHEMA_VERSION, MET_SCHEMA_VERSION);
         rc = db_exec(db, sql);
@@ -280,16 +354,17 @@ static int db_schema_create(met_db *db)
     return rc;
 }
 
-/* Checks the file, sets the connection pragmas and creates the schema in
- * one IMMEDIATE transaction, re-checking inside it so two processes that
- * open the same new file at once do not both create it. */
+/* Checks the file, sets the connection pragmas and creates or upgrades
+ * the schema in one IMMEDIATE transaction, re-checking inside it so two
+ * processes that open the same new or old file at once do not both
+ * change it. */
 static int db_schema_prepare(met_db *db)
 {
     db_state state = {0};
-    int create = 0;
+    int64_t from = MET_SCHEMA_VERSION;
     int rc = db_state_read(db, &state);
     if (rc == 0) {
-        rc = db_state_judge(db, &state, &create);
+        rc = db_state_judge(db, &state, &from);
     }
     if (rc == 0) {
         rc = db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
@@ -303,10 +378,10 @@ static int db_schema_prepare(met_db *db)
     }
     rc = db_state_read(db, &state);
     if (rc == 0) {
-        rc = db_state_judge(db, &state, &create);
+        rc = db_state_judge(db, &state, &from);
     }
-    if (rc == 0 && create != 0) {
-        rc = db_schema_create(db);
+    if (rc == 0 && from < MET_SCHEMA_VERSION) {
+        rc = db_schema_upgrade(db, from);
     }
     if (rc == 0) {
         return db_exec(db, "COMMIT");
@@ -515,8 +590,34 @@ int met_fault_add(met_db *db, int64_t run_id, const met_fault_row *row)
     return rc != 0 ? rc : db_batch_count(db, 1);
 }
 
-static int db_node_insert(met_db *db, int64_t run_id, const met_node_row *row)
+/* Inserts one row of a keyed table; 'row' points at the table's row struct. */
+typedef int (*db_row_insert_fn)(met_db *db, int64_t run_id, const void *row);
+
+/* Writes 'count' rows of 'size' bytes each, one batched insert per row. */
+static int db_rows_add(met_db *db, int64_t run_id, const void *rows, size_t size, size_t count,
+                       db_row_insert_fn insert)
 {
+    ASSERT(db != NULL);
+    ASSERT(rows != NULL || count == 0);
+    const unsigned char *row = rows;
+    for (size_t i = 0; i < count; i++, row += size) {
+        int rc = db_batch_join(db);
+        if (rc == 0) {
+            rc = insert(db, run_id, row);
+        }
+        if (rc == 0) {
+            rc = db_batch_count(db, 1);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int db_node_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_node_row *row = row_void;
     sqlite3_stmt *stmt = db_stmt(db, MET_STMT_NODE_INSERT);
     if (stmt == NULL) {
         return MET_ESQL;
@@ -538,25 +639,13 @@ static int db_node_insert(met_db *db, int64_t run_id, const met_node_row *row)
 
 int met_nodes_add(met_db *db, int64_t run_id, const met_node_row *rows, size_t count)
 {
-    ASSERT(db != NULL);
-    ASSERT(rows != NULL || count == 0);
-    for (size_t i = 0; i < count; i++) {
-        int rc = db_batch_join(db);
-        if (rc == 0) {
-            rc = db_node_insert(db, run_id, &rows[i]);
-        }
-        if (rc == 0) {
-            rc = db_batch_count(db, 1);
-        }
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_node_insert);
 }
 
-static int db_message_insert(met_db *db, int64_t run_id, const met_message_row *row)
+static int db_message_insert(met_db *db, int64_t run_id, const void *row_void)
 {
+    const met_message_row *row = row_void;
+    ASSERT(row->type != NULL);
     sqlite3_stmt *stmt = db_stmt(db, MET_STMT_MESSAGE_INSERT);
     if (stmt == NULL) {
         return MET_ESQL;
@@ -579,22 +668,100 @@ static int db_message_insert(met_db *db, int64_t run_id, const met_message_row *
 
 int met_messages_add(met_db *db, int64_t run_id, const met_message_row *rows, size_t count)
 {
-    ASSERT(db != NULL);
-    ASSERT(rows != NULL || count == 0);
-    for (size_t i = 0; i < count; i++) {
-        ASSERT(rows[i].type != NULL);
-        int rc = db_batch_join(db);
-        if (rc == 0) {
-            rc = db_message_insert(db, run_id, &rows[i]);
-        }
-        if (rc == 0) {
-            rc = db_batch_count(db, 1);
-        }
-        if (rc != 0) {
-            return rc;
-        }
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_message_insert);
+}
+
+/* Binds a time that is 0 when the event never happened as NULL. */
+static void db_bind_time_or_null(sqlite3_stmt *stmt, int index, uint64_t t_ns)
+{
+    if (t_ns == 0) {
+        sqlite3_bind_null(stmt, index);
+    } else {
+        db_bind_u64(stmt, index, t_ns);
     }
-    return 0;
+}
+
+static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_request_row *row = row_void;
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_REQUEST_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->request_id);
+    sqlite3_bind_int64(stmt, 3, row->client);
+    db_bind_u64(stmt, 4, row->submitted_ns);
+    db_bind_time_or_null(stmt, 5, row->first_token_ns);
+    db_bind_time_or_null(stmt, 6, row->finished_ns);
+    db_bind_text(stmt, 7, row->status);
+    sqlite3_bind_int64(stmt, 8, row->prompt_tokens);
+    sqlite3_bind_int64(stmt, 9, row->tokens_out);
+    sqlite3_bind_int(stmt, 10, row->reference_match != 0 ? 1 : 0);
+    sqlite3_bind_double(stmt, 11, row->argmax_agree);
+    sqlite3_bind_double(stmt, 12, row->logits_maxabs);
+    sqlite3_bind_double(stmt, 13, row->logits_cosine);
+    db_bind_text(stmt, 14, row->saw_tokens);
+    db_bind_text(stmt, 15, row->saw_activations);
+    return db_stmt_run(db, stmt, "insert request");
+}
+
+int met_requests_add(met_db *db, int64_t run_id, const met_request_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_request_insert);
+}
+
+static int db_segment_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_segment_row *row = row_void;
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_SEGMENT_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->request_id);
+    sqlite3_bind_int64(stmt, 3, row->segment);
+    sqlite3_bind_int64(stmt, 4, row->node_id);
+    db_bind_text(stmt, 5, row->class_name);
+    db_bind_text(stmt, 6, row->kernel);
+    sqlite3_bind_int64(stmt, 7, row->first_layer);
+    sqlite3_bind_int64(stmt, 8, row->layer_count);
+    db_bind_u64(stmt, 9, row->start_ns);
+    db_bind_u64(stmt, 10, row->end_ns);
+    sqlite3_bind_int64(stmt, 11, row->calls);
+    db_bind_u64(stmt, 12, row->flops);
+    db_bind_u64(stmt, 13, row->bytes_in);
+    db_bind_u64(stmt, 14, row->bytes_out);
+    return db_stmt_run(db, stmt, "insert segment");
+}
+
+int met_segments_add(met_db *db, int64_t run_id, const met_segment_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_segment_insert);
+}
+
+static int db_divergence_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_divergence_row *row = row_void;
+    ASSERT(row->class_name != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_DIVERGENCE_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->request_id);
+    db_bind_text(stmt, 3, row->class_name);
+    db_bind_text(stmt, 4, row->kernel);
+    sqlite3_bind_double(stmt, 5, row->logits_maxabs);
+    sqlite3_bind_double(stmt, 6, row->logits_cosine);
+    sqlite3_bind_double(stmt, 7, row->argmax_agree);
+    return db_stmt_run(db, stmt, "insert divergence");
+}
+
+int met_divergence_add(met_db *db, int64_t run_id, const met_divergence_row *rows,
+                       size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_divergence_insert);
 }
 
 int met_metric_add(met_db *db, int64_t run_id, const char *name, double value)

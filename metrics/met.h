@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 1
+#define MET_SCHEMA_VERSION 2
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -78,6 +78,53 @@ typedef struct met_message_row {
     uint64_t rejected;
 } met_message_row;
 
+/* One inference request (schema 2). Strings are borrowed for the call. */
+typedef struct met_request_row {
+    uint64_t request_id;
+    uint32_t client;                 /* node that submitted it */
+    uint64_t submitted_ns;
+    uint64_t first_token_ns;         /* 0 when no token came back */
+    uint64_t finished_ns;            /* 0 when it never finished */
+    const char *status;              /* "completed", "failed" or "timeout" */
+    uint32_t prompt_tokens;
+    uint32_t tokens_out;
+    int reference_match;             /* 1: every generated token equals the reference's */
+    double argmax_agree;             /* share of steps whose argmax matched the reference */
+    double logits_maxabs;            /* largest |logit - reference logit| over steps */
+    double logits_cosine;            /* smallest cosine to the reference logits over steps */
+    const char *saw_tokens;          /* node ids that saw raw tokens, "3 17 42" */
+    const char *saw_activations;     /* node ids that saw only activations */
+} met_request_row;
+
+/* One (request, segment): who served it and what it cost (schema 2). */
+typedef struct met_segment_row {
+    uint64_t request_id;
+    uint32_t segment;
+    uint32_t node_id;
+    const char *class_name;
+    const char *kernel;
+    uint32_t first_layer;
+    uint32_t layer_count;
+    uint64_t start_ns;               /* first compute started */
+    uint64_t end_ns;                 /* last compute finished */
+    uint32_t calls;                  /* forward calls (prefill + decode steps) */
+    uint64_t flops;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+} met_segment_row;
+
+/* Honest divergence of one request on one hardware class (schema 2): the
+ * whole model run with that class's kernel on the request's tokens,
+ * against the reference (sequential) kernel. */
+typedef struct met_divergence_row {
+    uint64_t request_id;
+    const char *class_name;
+    const char *kernel;
+    double logits_maxabs;
+    double logits_cosine;
+    double argmax_agree;
+} met_divergence_row;
+
 typedef struct met_fault_row {
     uint32_t fault_index;            /* position in the scenario's faults list */
     const char *kind;
@@ -109,6 +156,10 @@ int met_timeseries_add(met_db *db, int64_t run_id, uint64_t t_ns, const char *na
 int met_fault_add(met_db *db, int64_t run_id, const met_fault_row *row);
 int met_nodes_add(met_db *db, int64_t run_id, const met_node_row *rows, size_t count);
 int met_messages_add(met_db *db, int64_t run_id, const met_message_row *rows, size_t count);
+int met_requests_add(met_db *db, int64_t run_id, const met_request_row *rows, size_t count);
+int met_segments_add(met_db *db, int64_t run_id, const met_segment_row *rows, size_t count);
+int met_divergence_add(met_db *db, int64_t run_id, const met_divergence_row *rows,
+                       size_t count);
 /* A run-level measured value, e.g. delivery_ratio or latency_p99_ns. */
 int met_metric_add(met_db *db, int64_t run_id, const char *name, double value);
 /* An expectation's outcome: metric, operator text (">="), expected, actual. */
@@ -126,7 +177,7 @@ int met_runs_list(met_db *db, FILE *out);
 
 /* Writes 'table' (every row, or one run's when run_id > 0) in 'format'.
  * Tables: runs, params, nodes, faults, timeseries, messages, metrics,
- * expectations. Returns MET_ENOTABLE for any other name. */
+ * expectations, requests, segments, divergence. Returns MET_ENOTABLE for any other name. */
 int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out);
 
 /* Whether run_id exists (1), does not (0), or an error (< 0). */

@@ -31,6 +31,9 @@ static const met_table met_tables[] = {
     MET_TABLE("messages", "run_id, type"),
     MET_TABLE("metrics", "run_id, name"),
     MET_TABLE("expectations", "run_id, rowid"),
+    MET_TABLE("requests", "run_id, request_id"),
+    MET_TABLE("segments", "run_id, request_id, segment"),
+    MET_TABLE("divergence", "run_id, request_id, class"),
     MET_TABLE("run_summary", "run_id"),
 };
 

@@ -19,10 +19,13 @@
 
 #include <string.h>
 
+#include "node/node_int.h"
+
 #include "util/assert.h"
 
-_Static_assert(NODE_HEADER_BYTES == 48, "wire header is 48 bytes");
-_Static_assert(1 + 1 + 1 + 1 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 4 == NODE_HEADER_BYTES,
+_Static_assert(NODE_HEADER_BYTES == 64, "wire header is 64 bytes");
+_Static_assert(1 + 1 + 1 + 1 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 4 + 2 + 2 + 4 + 4 + 4 ==
+                   NODE_HEADER_BYTES,
                "header field widths add up to NODE_HEADER_BYTES");
 _Static_assert(NODE_FANOUT_MAX + 2 <= NODE_OUTBOX_MAX, "a forward fits the outbox");
 _Static_assert(NODE_PULL_MAX + 2 <= NODE_OUTBOX_MAX, "a pull answer fits the outbox");
@@ -67,7 +70,8 @@ static uint64_t node_get_u64(const uint8_t *in)
 }
 
 /* Layout: version(1) type(1) flags(1) reserved(1) source(4) dest(4)
- * origin(4) rumor_id(8) origin_ns(8) bitmap(8) payload_bytes(4) hops(4).
+ * origin(4) rumor_id(8) origin_ns(8) bitmap(8) payload_bytes(4) hops(4)
+ * segment(2) count(2) position(4) step(4) token(4).
  * Only the low byte of 'reserved' travels. Returns NODE_ETOOBIG when the
  * buffer is short or the payload is over NODE_PAYLOAD_MAX. */
 int node_message_encode_header(const node_message *message, uint8_t *buffer, size_t capacity)
@@ -90,6 +94,13 @@ int node_message_encode_header(const node_message *message, uint8_t *buffer, siz
     node_put_u64(buffer + 32, message->bitmap);
     node_put_u32(buffer + 40, message->payload_bytes);
     node_put_u32(buffer + 44, message->hops);
+    buffer[48] = (uint8_t)message->segment;
+    buffer[49] = (uint8_t)(message->segment >> 8);
+    buffer[50] = (uint8_t)message->count;
+    buffer[51] = (uint8_t)(message->count >> 8);
+    node_put_u32(buffer + 52, message->position);
+    node_put_u32(buffer + 56, message->step);
+    node_put_u32(buffer + 60, message->token);
     return NODE_HEADER_BYTES;
 }
 
@@ -126,6 +137,11 @@ int node_message_decode_header(const uint8_t *buffer, size_t size, node_message 
     message.bitmap = node_get_u64(buffer + 32);
     message.payload_bytes = payload_bytes;
     message.hops = node_get_u32(buffer + 44);
+    message.segment = (uint16_t)(buffer[48] | (buffer[49] << 8));
+    message.count = (uint16_t)(buffer[50] | (buffer[51] << 8));
+    message.position = node_get_u32(buffer + 52);
+    message.step = node_get_u32(buffer + 56);
+    message.token = node_get_u32(buffer + 60);
     *message_out = message;
     return 0;
 }
@@ -137,6 +153,14 @@ const char *node_message_type_name(uint8_t type)
         return "rumor";
     case NODE_MESSAGE_PULL:
         return "pull";
+    case NODE_MESSAGE_INFER_TOKENS:
+        return "infer_tokens";
+    case NODE_MESSAGE_INFER_ACTIVATIONS:
+        return "infer_activations";
+    case NODE_MESSAGE_INFER_TOKEN:
+        return "infer_token";
+    case NODE_MESSAGE_INFER_END:
+        return "infer_end";
     default:
         return "unknown";
     }
@@ -159,7 +183,7 @@ const char *node_strerror(int code)
 /* ------------------------------------------------------------------------ */
 /* Outbox helpers.                                                          */
 
-static node_effect *node_effect_append(node_outbox *outbox, node_effect_kind kind)
+node_effect *node__effect_append(node_outbox *outbox, node_effect_kind kind)
 {
     /* Fanout and pull_max are bounded so that one event never overflows. */
     ASSERT(outbox->count < NODE_OUTBOX_MAX);
@@ -172,21 +196,21 @@ static node_effect *node_effect_append(node_outbox *outbox, node_effect_kind kin
 
 static void node_emit_output(node_outbox *outbox, uint64_t rumor_id, uint64_t origin_ns)
 {
-    node_effect *effect = node_effect_append(outbox, NODE_EFFECT_OUTPUT);
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OUTPUT);
     effect->rumor_id = rumor_id;
     effect->origin_ns = origin_ns;
 }
 
 static void node_emit_observe(node_outbox *outbox, node_observation observation, uint64_t value)
 {
-    node_effect *effect = node_effect_append(outbox, NODE_EFFECT_OBSERVE);
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = (uint32_t)observation;
     effect->value = value;
 }
 
 static void node_emit_timer(node_outbox *outbox, uint64_t at_ns, uint64_t timer_id)
 {
-    node_effect *effect = node_effect_append(outbox, NODE_EFFECT_TIMER);
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_TIMER);
     effect->at_ns = at_ns;
     effect->timer_id = timer_id;
 }
@@ -194,7 +218,7 @@ static void node_emit_timer(node_outbox *outbox, uint64_t at_ns, uint64_t timer_
 /* Appends a SEND of 'message' (copied) addressed by message->dest. */
 static void node_emit_send(node_outbox *outbox, const node_message *message)
 {
-    node_effect *effect = node_effect_append(outbox, NODE_EFFECT_SEND);
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
     effect->message = *message;
 }
 
@@ -434,13 +458,18 @@ static int node_on_pull(node *self, const node_message *message, node_outbox *ou
     return 0;
 }
 
-static int node_on_message(node *self, const node_message *message, node_outbox *outbox)
+static int node_on_message(node *self, uint64_t now_ns, const node_message *message,
+                           node_outbox *outbox)
 {
     ASSERT(message != NULL);
 
     /* Authenticated is not well-formed: validate, never assert, on it. */
-    if (message->dest != self->config.node_id || message->source >= self->config.node_count ||
-        message->source == self->config.node_id) {
+    if (message->dest != self->config.node_id || message->source >= self->config.node_count) {
+        return NODE_EMALFORMED;
+    }
+    /* Gossip never talks to itself; a client may be its own first server. */
+    bool gossip = message->type == NODE_MESSAGE_RUMOR || message->type == NODE_MESSAGE_PULL;
+    if (gossip && message->source == self->config.node_id) {
         return NODE_EMALFORMED;
     }
     switch (message->type) {
@@ -448,6 +477,11 @@ static int node_on_message(node *self, const node_message *message, node_outbox 
         return node_on_rumor(self, message, outbox);
     case NODE_MESSAGE_PULL:
         return node_on_pull(self, message, outbox);
+    case NODE_MESSAGE_INFER_TOKENS:
+    case NODE_MESSAGE_INFER_ACTIVATIONS:
+    case NODE_MESSAGE_INFER_TOKEN:
+    case NODE_MESSAGE_INFER_END:
+        return node__serve_message(self, now_ns, message, outbox);
     default:
         return NODE_EMALFORMED;
     }
@@ -497,10 +531,17 @@ int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_out
         node_timer_restart(self, now_ns, outbox);
         break;
     case NODE_EVENT_MESSAGE:
-        rc = node_on_message(self, event->message, outbox);
+        rc = node_on_message(self, now_ns, event->message, outbox);
         break;
     case NODE_EVENT_TIMER:
-        node_on_timer(self, now_ns, event->timer_id, outbox);
+        if (node__serve_owns_timer(event->timer_id)) {
+            node__serve_timer(self, now_ns, event->timer_id, outbox);
+        } else {
+            node_on_timer(self, now_ns, event->timer_id, outbox);
+        }
+        break;
+    case NODE_EVENT_SUBMIT:
+        node__serve_submit(self, now_ns, event->rumor_id, outbox);
         break;
     case NODE_EVENT_PUBLISH:
         node_on_publish(self, now_ns, event, outbox);

@@ -19,10 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/infer.h"
+#include "util/pool.h"
 #include "util/prng.h"
 
 #define NODE_WIRE_VERSION 1
-#define NODE_HEADER_BYTES 48          /* encoded header, before payload and tag */
+#define NODE_HEADER_BYTES 64          /* encoded header, before payload and tag */
 #define NODE_TAG_BYTES 8              /* 64-bit MAC after the payload */
 #define NODE_OUTBOX_MAX 256
 #define NODE_PAYLOAD_MAX (64u << 20)  /* largest payload a decoder accepts */
@@ -37,7 +39,11 @@
 typedef enum node_message_type {
     NODE_MESSAGE_RUMOR = 1,          /* one rumor: id, origin, publish time, payload */
     NODE_MESSAGE_PULL = 2,           /* digest: first missing id + bitmap of the next 64 */
-    NODE_MESSAGE_TYPE_COUNT = 3      /* one past the last type */
+    NODE_MESSAGE_INFER_TOKENS = 3,   /* client -> first segment: raw token ids (payload) */
+    NODE_MESSAGE_INFER_ACTIVATIONS = 4, /* segment s -> s + 1: activations (payload) */
+    NODE_MESSAGE_INFER_TOKEN = 5,    /* last segment -> client: the chosen token */
+    NODE_MESSAGE_INFER_END = 6,      /* client -> each server of the route: free the KV cache */
+    NODE_MESSAGE_TYPE_COUNT = 7      /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -55,7 +61,16 @@ typedef struct node_message {
     uint64_t bitmap;                 /* PULL: bit i = holds rumor_id + 1 + i */
     uint32_t payload_bytes;
     uint32_t hops;                   /* RUMOR: hops from the origin */
+    uint16_t segment;                /* INFER_*: the segment this hop is for */
+    uint16_t count;                  /* INFER_TOKENS/ACTIVATIONS: rows (tokens) */
+    uint32_t position;               /* INFER_*: position of the first row */
+    uint32_t step;                   /* INFER_*: generation step (0 = prefill) */
+    uint32_t token;                  /* INFER_TOKEN: the token chosen */
+    const uint8_t *payload;          /* INFER_*: payload_bytes bytes after the header on
+                                      * the wire; borrowed for the call (not encoded) */
 } node_message;
+
+#define NODE_MESSAGE_FLAG_ERROR 0x02 /* INFER_TOKEN: the request failed at a server */
 
 /* Bytes the message occupies on the wire: header + payload + tag. */
 static inline uint64_t node_message_wire_size(const node_message *message)
@@ -80,7 +95,8 @@ typedef enum node_event_kind {
     NODE_EVENT_MESSAGE,              /* 'message' arrived (already authenticated) */
     NODE_EVENT_TIMER,                /* timer 'timer_id' fired */
     NODE_EVENT_PUBLISH,              /* workload: publish rumor 'rumor_id' now */
-    NODE_EVENT_RECOVER               /* back after a crash; state was kept */
+    NODE_EVENT_RECOVER,              /* back after a crash; state was kept */
+    NODE_EVENT_SUBMIT                /* workload: submit inference request 'rumor_id' now */
 } node_event_kind;
 
 typedef struct node_event {
@@ -100,8 +116,18 @@ typedef enum node_effect_kind {
 
 typedef enum node_observation {
     NODE_OBS_DUPLICATE = 1,          /* a rumor already held arrived again */
-    NODE_OBS_PULL_SERVED             /* rumors returned to a pull */
+    NODE_OBS_PULL_SERVED,            /* rumors returned to a pull */
+    NODE_OBS_COMPUTE,                /* a server ran a segment: value = FLOPs,
+                                      * start_ns .. at_ns = busy interval */
+    NODE_OBS_LOGITS,                 /* the last segment's logits: data[vocab], value = step */
+    NODE_OBS_TOKEN,                  /* a client got a token: value = step */
+    NODE_OBS_BUSY                    /* a server had no free KV slot and refused */
 } node_observation;
+
+/* Request outcomes (OUTPUT value for inference). */
+#define NODE_REQUEST_COMPLETED 1
+#define NODE_REQUEST_FAILED 2
+#define NODE_REQUEST_TIMEOUT 3
 
 typedef struct node_effect {
     node_effect_kind kind;
@@ -111,7 +137,11 @@ typedef struct node_effect {
     uint64_t rumor_id;               /* OUTPUT */
     uint64_t origin_ns;              /* OUTPUT: publish time */
     uint64_t value;                  /* OBSERVE: amount */
-    node_message message;            /* SEND */
+    uint64_t start_ns;               /* OBSERVE COMPUTE: when the compute started */
+    uint32_t segment;                /* OBSERVE COMPUTE/LOGITS */
+    const float *data;               /* OBSERVE LOGITS: valid until the next node call */
+    uint64_t send_at_ns;             /* SEND: transmit then (>= now: after compute) */
+    node_message message;            /* SEND; message.payload valid until the next call */
 } node_effect;
 
 /* Caller-owned effect list, reused across calls: no allocation per event. */
@@ -122,6 +152,69 @@ typedef struct node_outbox {
 
 typedef enum node_gossip_mode { NODE_GOSSIP_PUSH = 0, NODE_GOSSIP_PUSHPULL } node_gossip_mode;
 
+/* ---- split inference (node/serve.c) ----------------------------------
+ * Every node may be a client (the workload submits requests to it) and a
+ * server of zero or more model segments (the placement, decided by the
+ * driver). A request's route -- which server runs each segment -- is a
+ * public function of (request id, segment), node_route, so every hop can
+ * find the next without asking anyone. The serving context is shared by
+ * the nodes of one process: read-only tables, plus per-node and per-request
+ * slots that only their owner touches. */
+
+#define NODE_SEGMENTS_MAX 64
+
+typedef struct node_request {
+    uint32_t client;
+    uint32_t prompt_tokens;
+    uint32_t generated;
+    uint32_t status;                 /* 0 running, else NODE_REQUEST_* */
+    uint64_t submitted_ns;
+    uint32_t *tokens;                /* prompt then generated: prompt + generate entries */
+} node_request;
+
+
+typedef struct node_serving {
+    const infer_model *model;
+    infer_executor *executor;        /* one forward call at a time */
+    uint32_t dim;
+    uint32_t vocab;
+    uint32_t seq_len;
+    infer_dtype wire_dtype;
+    uint32_t segment_count;
+    uint32_t segment_first[NODE_SEGMENTS_MAX];
+    uint32_t segment_layers[NODE_SEGMENTS_MAX];
+    const uint32_t *servers;         /* segment s: servers[offsets[s] .. offsets[s + 1]) */
+    const uint32_t *server_offsets;  /* segment_count + 1 entries */
+    uint64_t route_salt;
+    uint32_t generate_tokens;
+    uint64_t request_timeout_ns;
+    uint32_t kv_slots;
+    /* Per node (node_count entries). */
+    const uint8_t *kernel_of;        /* infer_kernel */
+    const double *flops_per_s_of;
+    const uint64_t *overhead_ns_of;
+    uint64_t *busy_until_ns;         /* the node's compute queue is FIFO */
+    uint16_t *kv_in_use;
+    /* Per request (request_capacity entries). */
+    node_request *requests;
+    uint64_t request_capacity;
+    uint32_t *kv_block_of;           /* [request * segment_count + s]: block + 1, 0 = none */
+    util_pool pools[NODE_SEGMENTS_MAX]; /* KV caches per segment; block_bytes 0 = unused */
+    /* Scratch for one call: activations, logits, an outgoing payload. */
+    float *x;
+    float *logits;
+    uint8_t *payload;
+    size_t payload_capacity;
+    uint32_t *token_scratch;         /* tokens_max entries */
+    uint32_t tokens_max;             /* most rows in one call: the longest prompt */
+} node_serving;
+
+/* The server of 'segment' for 'request'. Pure; every node computes it. */
+uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment);
+
+/* Frees every KV chunk of the pools. Cannot fail. */
+void node_serving_release(node_serving *serving);
+
 typedef struct node_config {
     uint32_t node_id;
     uint32_t node_count;             /* peers are every other node id */
@@ -131,6 +224,7 @@ typedef struct node_config {
     uint32_t pull_max;               /* PUSHPULL: rumors answered per pull */
     uint64_t rumor_capacity;         /* rumor ids are 0 .. rumor_capacity - 1 */
     uint32_t rumor_payload_bytes;    /* payload size of every rumor (pull replies use it) */
+    node_serving *serving;           /* split inference; NULL when the run has no model */
 } node_config;
 
 /* Per-node state. Small on purpose: the seen-set lives in caller storage. */

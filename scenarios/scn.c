@@ -1,6 +1,7 @@
 /* scn.c -- the public face of scenarios/: load, validate, destroy, and the
- * validation of the top level, nodes, network, gossip, workload and output
- * sections (faults and expectations live in scn_fault.c). The pipeline is
+ * validation of the top level, nodes, network, gossip and output sections
+ * (the model is in scn_model.c, the workload in scn_workload.c, faults and
+ * expectations in scn_fault.c). The pipeline is
  * text -> located node tree (scn_tree.c) -> --set overrides -> checks that
  * fill an scn_scenario preloaded with defaults -> params and hash
  * (scn_params.c). Every error names the offending node's file:line:col; input
@@ -19,24 +20,28 @@
 /* Files larger than this are not scenarios. */
 #define SCN_FILE_BYTES_MAX (16u * 1024u * 1024u)
 
-/* The simulator reports every one of these (sim_metric_names); the last five
- * are its gossip counters, used by the scenario library. */
+/* The simulator reports every one of these (sim_metric_names); the gossip
+ * counters (rumors_published .. peak_in_flight) are used by the scenario
+ * library, the last eleven by inference runs. */
 const char *const scn_expect_metrics[] = {
     "delivery_ratio", "latency_p50",      "latency_p95",       "latency_p99",
     "latency_max",    "latency_mean",     "messages_sent",     "bytes_sent",
     "messages_rejected", "messages_dropped", "events",         "rumors_published",
     "publish_failed", "deliveries",       "duplicates",        "peak_in_flight",
+    "requests_completed", "completed_ratio", "request_latency_p50", "request_latency_p95",
+    "request_latency_p99", "first_token_p50", "tokens_per_s", "reference_match_ratio",
+    "argmax_agree_mean", "flops_total", "activation_bytes",
     NULL,
 };
 
 static const char *const scn_top_keys[] = {
-    "name", "seed", "duration", "network", "nodes", "gossip", "workload", "faults", "expect",
-    "output", NULL,
+    "name", "seed", "duration", "network", "nodes", "gossip", "model", "workload", "faults",
+    "expect", "output", NULL,
 };
 
 /* Sections that later versions add: named so the message says "not yet". */
 static const char *const scn_future_sections[] = {
-    "model", "verification", "sweep", "testbed", "adversary", "economics", NULL,
+    "verification", "sweep", "testbed", "adversary", "economics", NULL,
 };
 
 static bool scn_name_in(const char *name, const char *const *names)
@@ -226,7 +231,7 @@ static int scn_get_bitrate(scn_check *check, const scn_node *node, const char *p
 }
 
 /* A section: absent is fine (NULL), anything but a map is a type error. */
-static int scn_section(scn_check *check, const scn_node *node, const char *path,
+int scn__check_section(scn_check *check, const scn_node *node, const char *path,
                        const char *const *keys)
 {
     if (node == NULL) {
@@ -237,6 +242,16 @@ static int scn_section(scn_check *check, const scn_node *node, const char *path,
 }
 
 /* ---- defaults and the top level ------------------------------------------ */
+
+/* Hardware of a class that does not say: 16GiB, 10 TFLOPS, the reference
+ * kernel, 100us per compute call. */
+static void scn_class_defaults(scn_class *c)
+{
+    c->memory_bytes = 16ull * 1024 * 1024 * 1024;
+    c->flops_per_s = 10e12;
+    c->kernel = SCN_KERNEL_SEQUENTIAL;
+    c->overhead_ns = 100000ull;
+}
 
 static void scn_defaults(scn_scenario *s, const char *file)
 {
@@ -264,6 +279,7 @@ static void scn_defaults(scn_scenario *s, const char *file)
     s->nodes.class_count = 1;
     snprintf(s->nodes.classes[0].name, SCN_NAME_MAX, "default");
     s->nodes.classes[0].fraction = 1.0;
+    scn_class_defaults(&s->nodes.classes[0]);
     s->nodes.region_count = 1;
     snprintf(s->nodes.regions[0].name, SCN_NAME_MAX, "default");
     s->nodes.regions[0].fraction = 1.0;
@@ -275,6 +291,12 @@ static void scn_defaults(scn_scenario *s, const char *file)
     s->workload.rate_per_s = 100.0;
     s->workload.arrival = SCN_ARRIVAL_POISSON;
     s->workload.size_bytes = 1024;
+    s->workload.requests = 100;
+    s->workload.prompt_min = 16;
+    s->workload.prompt_max = 16;
+    s->workload.generate_tokens = 8;
+    s->workload.request_timeout_ns = 30000000000ull;
+    s->model.source = SCN_MODEL_NONE;
     snprintf(s->output.db, sizeof(s->output.db), "results.db");
     s->output.sample_interval_ns = 100000000ull;
 }
@@ -329,7 +351,7 @@ static int scn_shares_entry(scn_check *check, scn_shares *shares, const scn_node
     char path[96];
     size_t index = shares->count;
     snprintf(path, sizeof(path), "%s.%zu", shares->path, index);
-    int rc = scn_section(check, entry, path, keys);
+    int rc = scn__check_section(check, entry, path, keys);
     if (rc != 0) {
         return rc;
     }
@@ -385,9 +407,51 @@ static int scn_shares_read(scn_check *check, scn_shares *shares, const scn_node 
     return 0;
 }
 
+/* Memory, FLOP rate, kernel and overhead of class 'i' (defaults stay when absent). */
+static int scn_class_hardware(scn_check *check, const scn_node *entry, size_t i, scn_class *c)
+{
+    static const char *const kernels[] = {"sequential", "blocked", "fma", "bf16", NULL};
+    char path[96];
+    char why[200];
+    int rc = 0;
+    const scn_node *memory = scn__map_get(entry, "memory");
+    snprintf(path, sizeof(path), "nodes.classes.%zu.memory", i);
+    if (memory != NULL && (rc = scn__check_kind(check, memory, SCN_NODE_SCALAR, path)) == 0) {
+        if (scn__parse_bytes(memory->text, &c->memory_bytes, why, sizeof(why)) != 0) {
+            return scn__fail(check->error, SCN_ESCHEMA, memory, "%s: %s", path, why);
+        }
+        if (c->memory_bytes == 0) {
+            return scn__fail(check->error, SCN_ESCHEMA, memory, "%s must be > 0", path);
+        }
+    }
+    const scn_node *flops = scn__map_get(entry, "flops");
+    snprintf(path, sizeof(path), "nodes.classes.%zu.flops", i);
+    if (rc == 0 && flops != NULL &&
+        (rc = scn__check_kind(check, flops, SCN_NODE_SCALAR, path)) == 0) {
+        if (scn__parse_flops(flops->text, &c->flops_per_s, why, sizeof(why)) != 0) {
+            return scn__fail(check->error, SCN_ESCHEMA, flops, "%s: %s", path, why);
+        }
+        if (c->flops_per_s < 1 || c->flops_per_s > 1e21) {
+            return scn__fail(check->error, SCN_ESCHEMA, flops,
+                             "%s must be between 1FLOPS and 1000000PFLOPS, got %s", path,
+                             flops->text);
+        }
+    }
+    int kernel = (int)c->kernel;
+    snprintf(path, sizeof(path), "nodes.classes.%zu.kernel", i);
+    if (rc == 0 &&
+        (rc = scn__get_enum(check, scn__map_get(entry, "kernel"), path, kernels, &kernel)) == 0) {
+        c->kernel = (scn_kernel)kernel;
+        snprintf(path, sizeof(path), "nodes.classes.%zu.overhead", i);
+        rc = scn__get_duration(check, scn__map_get(entry, "overhead"), path, &c->overhead_ns);
+    }
+    return rc;
+}
+
 static int scn_check_classes(scn_check *check, const scn_node *list)
 {
-    static const char *const keys[] = {"name", "fraction", "bandwidth", NULL};
+    static const char *const keys[] = {"name",   "fraction", "bandwidth", "memory",
+                                       "flops",  "kernel",   "overhead",  NULL};
     scn_shares shares = {.path = "nodes.classes", .noun = "class"};
     int rc = scn_shares_read(check, &shares, list, keys);
     if (rc != 0) {
@@ -400,10 +464,12 @@ static int scn_check_classes(scn_check *check, const scn_node *list)
         memcpy(c->name, shares.names[i], SCN_NAME_MAX);
         c->fraction = shares.fractions[i];
         c->bandwidth_bps = 0;
+        scn_class_defaults(c);
         char path[96];
         snprintf(path, sizeof(path), "nodes.classes.%zu.bandwidth", i);
         const scn_node *bandwidth = scn__map_get(shares.entries[i], "bandwidth");
-        if ((rc = scn_get_bitrate(check, bandwidth, path, &c->bandwidth_bps)) != 0) {
+        if ((rc = scn_get_bitrate(check, bandwidth, path, &c->bandwidth_bps)) != 0 ||
+            (rc = scn_class_hardware(check, shares.entries[i], i, c)) != 0) {
             return rc;
         }
     }
@@ -431,7 +497,7 @@ static int scn_check_nodes(scn_check *check, const scn_node *root)
 {
     static const char *const keys[] = {"count", "classes", "regions", NULL};
     const scn_node *section = scn__map_get(root, "nodes");
-    int rc = scn_section(check, section, "nodes", keys);
+    int rc = scn__check_section(check, section, "nodes", keys);
     if (rc != 0) {
         return rc;
     }
@@ -462,7 +528,7 @@ static int scn_check_latency(scn_check *check, const scn_node *section)
 {
     static const char *const keys[] = {"model", "value", "min", "max", "stddev", "sigma", NULL};
     static const char *const models[] = {"constant", "uniform", "normal", "lognormal", NULL};
-    int rc = scn_section(check, section, "network.latency", keys);
+    int rc = scn__check_section(check, section, "network.latency", keys);
     if (rc != 0 || section == NULL) {
         return rc;
     }
@@ -611,7 +677,7 @@ static int scn_check_network(scn_check *check, const scn_node *root)
         "reorder_delay", NULL,
     };
     const scn_node *section = scn__map_get(root, "network");
-    int rc = scn_section(check, section, "network", keys);
+    int rc = scn__check_section(check, section, "network", keys);
     if (rc != 0 || section == NULL) {
         return rc;
     }
@@ -634,7 +700,7 @@ static int scn_check_network(scn_check *check, const scn_node *root)
     return 0;
 }
 
-/* ---- gossip, workload, output -------------------------------------------- */
+/* ---- gossip, output ------------------------------------------------------ */
 
 static int scn_check_gossip(scn_check *check, const scn_node *root)
 {
@@ -645,7 +711,7 @@ static int scn_check_gossip(scn_check *check, const scn_node *root)
     /* The default fanout shrinks to fit a small network; an explicit one must fit. */
     g->fanout = count > 1 && count - 1 < g->fanout ? count - 1 : g->fanout;
     const scn_node *section = scn__map_get(root, "gossip");
-    int rc = scn_section(check, section, "gossip", keys);
+    int rc = scn__check_section(check, section, "gossip", keys);
     if (rc != 0 || section == NULL) {
         return rc;
     }
@@ -677,72 +743,11 @@ static int scn_check_gossip(scn_check *check, const scn_node *root)
     return 0;
 }
 
-static int scn_check_workload_units(scn_check *check, const scn_node *section)
-{
-    scn_workload *w = &check->scenario->workload;
-    char why[200];
-    const scn_node *rate = scn__map_get(section, "rate");
-    int rc = 0;
-    if (rate != NULL) {
-        if ((rc = scn__check_kind(check, rate, SCN_NODE_SCALAR, "workload.rate")) != 0) {
-            return rc;
-        }
-        if (scn__parse_rate(rate->text, &w->rate_per_s, why, sizeof(why)) != 0) {
-            return scn__fail(check->error, SCN_ESCHEMA, rate, "workload.rate: %s", why);
-        }
-        if (!(w->rate_per_s > 0)) {
-            return scn__fail(check->error, SCN_ESCHEMA, rate, "workload.rate must be > 0");
-        }
-    }
-    const scn_node *size = scn__map_get(section, "size");
-    if (size != NULL) {
-        uint64_t bytes = 0;
-        if ((rc = scn__check_kind(check, size, SCN_NODE_SCALAR, "workload.size")) != 0) {
-            return rc;
-        }
-        if (scn__parse_bytes(size->text, &bytes, why, sizeof(why)) != 0) {
-            return scn__fail(check->error, SCN_ESCHEMA, size, "workload.size: %s", why);
-        }
-        if (bytes > 64ull * 1024 * 1024) {
-            return scn__fail(check->error, SCN_ESCHEMA, size,
-                             "workload.size must be at most 64MiB, got %s", size->text);
-        }
-        w->size_bytes = (uint32_t)bytes;
-    }
-    return 0;
-}
-
-static int scn_check_workload(scn_check *check, const scn_node *root)
-{
-    static const char *const keys[] = {"messages", "rate", "arrival", "start", "size", NULL};
-    static const char *const arrivals[] = {"poisson", "constant", NULL};
-    const scn_node *section = scn__map_get(root, "workload");
-    int rc = scn_section(check, section, "workload", keys);
-    if (rc != 0 || section == NULL) {
-        return rc;
-    }
-    scn_workload *w = &check->scenario->workload;
-    uint64_t messages = w->messages;
-    int arrival = (int)w->arrival;
-    if ((rc = scn__get_uint(check, scn__map_get(section, "messages"), "workload.messages", 0,
-                            SCN_MESSAGES_MAX, &messages)) != 0 ||
-        (rc = scn__get_enum(check, scn__map_get(section, "arrival"), "workload.arrival",
-                            arrivals, &arrival)) != 0 ||
-        (rc = scn__get_duration(check, scn__map_get(section, "start"), "workload.start",
-                                &w->start_ns)) != 0 ||
-        (rc = scn_check_workload_units(check, section)) != 0) {
-        return rc;
-    }
-    w->messages = (uint32_t)messages;
-    w->arrival = (scn_arrival)arrival;
-    return 0;
-}
-
 static int scn_check_output(scn_check *check, const scn_node *root)
 {
     static const char *const keys[] = {"db", "sample_interval", NULL};
     const scn_node *section = scn__map_get(root, "output");
-    int rc = scn_section(check, section, "output", keys);
+    int rc = scn__check_section(check, section, "output", keys);
     if (rc != 0 || section == NULL) {
         return rc;
     }
@@ -762,7 +767,8 @@ static int scn_check_all(scn_check *check, const scn_node *root)
     const scn_node *expect = scn__map_get(root, "expect");
     if ((rc = scn_check_top(check, root)) != 0 || (rc = scn_check_nodes(check, root)) != 0 ||
         (rc = scn_check_network(check, root)) != 0 || (rc = scn_check_gossip(check, root)) != 0 ||
-        (rc = scn_check_workload(check, root)) != 0 ||
+        (rc = scn__check_model(check, root)) != 0 ||
+        (rc = scn__check_workload(check, root)) != 0 ||
         (faults != NULL && (rc = scn__check_faults(check, faults)) != 0) ||
         (expect != NULL && (rc = scn__check_expect(check, expect)) != 0) ||
         (rc = scn_check_output(check, root)) != 0) {

@@ -70,10 +70,21 @@ typedef struct scn_network {
     double corrupt;               /* probability a bit is flipped in flight */
 } scn_network;
 
+typedef enum scn_kernel {
+    SCN_KERNEL_SEQUENTIAL = 0,    /* values match infer_kernel in node/infer.h */
+    SCN_KERNEL_BLOCKED,
+    SCN_KERNEL_FMA,
+    SCN_KERNEL_BF16
+} scn_kernel;
+
 typedef struct scn_class {
     char name[SCN_NAME_MAX];
     double fraction;
     uint64_t bandwidth_bps;       /* uplink; 0 = network.bandwidth */
+    uint64_t memory_bytes;        /* for model weights and KV caches; default 16GiB */
+    double flops_per_s;           /* compute speed; default 10 TFLOPS */
+    scn_kernel kernel;            /* kernel variant; default sequential */
+    uint64_t overhead_ns;         /* fixed cost per compute call; default 100us */
 } scn_class;
 
 typedef struct scn_region {
@@ -98,15 +109,79 @@ typedef struct scn_gossip {
     uint32_t pull_max;            /* push-pull: rumors returned per pull at most */
 } scn_gossip;
 
-typedef enum scn_arrival { SCN_ARRIVAL_POISSON = 0, SCN_ARRIVAL_CONSTANT } scn_arrival;
+typedef enum scn_arrival {
+    SCN_ARRIVAL_POISSON = 0,
+    SCN_ARRIVAL_CONSTANT,
+    SCN_ARRIVAL_EXPLICIT          /* workload.times (inference only) */
+} scn_arrival;
+
+typedef enum scn_workload_kind {
+    SCN_WORKLOAD_GOSSIP = 0,      /* rumors disseminated by gossip */
+    SCN_WORKLOAD_INFERENCE        /* inference requests served by model segments */
+} scn_workload_kind;
+
+#define SCN_TIMES_MAX 1024
 
 typedef struct scn_workload {
-    uint32_t messages;            /* rumors published over the run */
-    double rate_per_s;            /* mean publications per simulated second */
+    scn_workload_kind kind;       /* default: inference when a model is given */
+    uint32_t messages;            /* gossip: rumors published over the run */
+    double rate_per_s;            /* mean arrivals per simulated second */
     scn_arrival arrival;
-    uint64_t start_ns;            /* first publication not before this */
-    uint32_t size_bytes;          /* payload size of one rumor */
+    uint64_t start_ns;            /* first arrival not before this */
+    uint32_t size_bytes;          /* gossip: payload size of one rumor */
+    uint32_t requests;            /* inference: requests over the run (default 100) */
+    uint32_t time_count;          /* explicit arrivals: times_ns[time_count], sorted */
+    uint64_t times_ns[SCN_TIMES_MAX];
+    uint32_t prompt_min;          /* prompt length, uniform in [min, max] tokens */
+    uint32_t prompt_max;
+    uint32_t generate_tokens;     /* tokens to generate per request (>= 1) */
+    uint64_t request_timeout_ns;  /* a request not finished by then fails; default 30s */
 } scn_workload;
+
+#define SCN_SEGMENTS_MAX 64
+
+typedef enum scn_model_source {
+    SCN_MODEL_NONE = 0,           /* no model section */
+    SCN_MODEL_SEED,               /* weights drawn from model.seed, shape from model.shape */
+    SCN_MODEL_FILE                /* llama2.c checkpoint, shape from its header */
+} scn_model_source;
+
+typedef enum scn_dtype {
+    SCN_DTYPE_FP32 = 0,           /* values match infer_dtype in node/infer.h */
+    SCN_DTYPE_FP16,
+    SCN_DTYPE_BF16,
+    SCN_DTYPE_INT8
+} scn_dtype;
+
+typedef struct scn_model {
+    scn_model_source source;
+    uint64_t weight_seed;         /* SEED: default 1 */
+    char file[SCN_PATH_MAX];      /* FILE: resolved against the scenario's folder */
+    char file_written[SCN_PATH_MAX]; /* FILE: as written (the params table uses it) */
+    uint32_t dim;                 /* shape: from model.shape, or the file's header */
+    uint32_t hidden_dim;
+    uint32_t layers;
+    uint32_t heads;
+    uint32_t kv_heads;
+    uint32_t vocab;
+    uint32_t seq_len;
+    bool shared_classifier;
+    uint32_t segment_count;       /* contiguous ranges covering every layer once */
+    uint32_t segment_first[SCN_SEGMENTS_MAX];
+    uint32_t segment_layers[SCN_SEGMENTS_MAX];
+    scn_dtype wire_dtype;         /* activations on the wire; default fp32 */
+    uint32_t replicas;            /* servers per segment; 0 = spread every node that fits */
+    uint32_t kv_slots;            /* concurrent requests a server reserves KV memory for */
+} scn_model;
+
+/* Bytes of memory a server of 'segment' (< model->segment_count) needs:
+ * 4 x (the float32 weights of its layers, per layer 2*dim + 2*dim*dim +
+ * 2*dim*kv_dim + 3*dim*hidden_dim; plus vocab*dim for the embedding in the
+ * first segment; plus dim + vocab*dim for the final norm and classifier in
+ * the last, where a shared classifier is a copy of the embedding unless the
+ * last segment is also the first) + the KV cache, kv_slots x its layers x
+ * seq_len x kv_dim x 2 (keys, values) x 4 bytes; kv_dim = dim*kv_heads/heads. */
+uint64_t scn_segment_memory_bytes(const scn_model *model, uint32_t segment);
 
 /* A node selector: the union of every part given. */
 typedef struct scn_selector {
@@ -181,6 +256,7 @@ typedef struct scn_scenario {
     scn_network network;
     scn_nodes nodes;
     scn_gossip gossip;
+    scn_model model;
     scn_workload workload;
     uint32_t fault_count;
     scn_fault faults[SCN_FAULTS_MAX];

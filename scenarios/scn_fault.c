@@ -154,10 +154,13 @@ static int selector_named(scn_check *check, const scn_node *node, const char *pa
                      path, region ? "region" : "class", name, region ? "regions" : "classes");
 }
 
-static int selector_bool(scn_check *check, const scn_node *node, const char *path, bool *out)
+int scn__get_bool(scn_check *check, const scn_node *node, const char *path, bool *out)
 {
     static const char *const truths[] = {"true", "True", "TRUE", "yes", NULL};
     static const char *const falsehoods[] = {"false", "False", "FALSE", "no", NULL};
+    if (node == NULL) {
+        return 0;
+    }
     int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
     if (rc != 0) {
         return rc;
@@ -178,7 +181,7 @@ static int selector_parts(scn_check *check, const scn_node *node, const char *pa
     int rc = 0;
     if ((part = scn__map_get(node, "all")) != NULL) {
         snprintf(field, sizeof(field), "%s.all", path);
-        rc = selector_bool(check, part, field, &sel->all);
+        rc = scn__get_bool(check, part, field, &sel->all);
     }
     if (rc == 0 && (part = scn__map_get(node, "ids")) != NULL) {
         snprintf(field, sizeof(field), "%s.ids", path);
@@ -490,20 +493,70 @@ static int expect_operator(const char *text, scn_cmp *cmp, const char **rest)
     return 0;
 }
 
+bool scn__metric_is_duration(const char *metric)
+{
+    return strncmp(metric, "latency_", 8) == 0 || strncmp(metric, "request_latency_", 16) == 0 ||
+           strcmp(metric, "first_token_p50") == 0;
+}
+
+/* Edit distance between two short names (longer ones are cut at 63). */
+static size_t expect_distance(const char *a, const char *b)
+{
+    size_t row[64];
+    size_t la = strlen(a) < 63 ? strlen(a) : 63;
+    size_t lb = strlen(b) < 63 ? strlen(b) : 63;
+    for (size_t j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t above = row[j];
+            size_t best = diagonal + (a[i - 1] != b[j - 1]);
+            best = above + 1 < best ? above + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    return row[lb];
+}
+
+/* The full list no longer fits scn_error.message: suggest the nearest name
+ * when it is close, else a few examples, and point at the README. */
+static int expect_unknown(scn_check *check, const scn_node *key)
+{
+    const char *nearest = NULL;
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; scn_expect_metrics[i] != NULL; i++) {
+        size_t d = expect_distance(key->text, scn_expect_metrics[i]);
+        if (d < best) {
+            best = d;
+            nearest = scn_expect_metrics[i];
+        }
+    }
+    size_t length = strlen(key->text);
+    if (nearest != NULL && best <= 3 && best < length) {
+        return scn__fail(check->error, SCN_ESCHEMA, key,
+                         "unknown metric '%.40s' (did you mean '%s'? scenarios/README.md lists "
+                         "every metric)",
+                         key->text, nearest);
+    }
+    return scn__fail(check->error, SCN_ESCHEMA, key,
+                     "unknown metric '%.40s' (expected e.g. delivery_ratio, latency_p99, "
+                     "requests_completed, request_latency_p95, tokens_per_s; scenarios/README.md "
+                     "lists every metric)",
+                     key->text);
+}
+
 static int expect_one(scn_check *check, const scn_node *key, const scn_node *value,
                       scn_expect *e)
 {
     char path[96];
     char why[200];
     if (!fault_name_in(key->text, scn_expect_metrics)) {
-        /* Written compactly so the whole list fits scn_error.message; keep
-         * it in step with scn_expect_metrics. */
-        return scn__fail(check->error, SCN_ESCHEMA, key,
-                         "unknown metric '%.40s' (expected one of: delivery_ratio, "
-                         "latency_{p50,p95,p99,max,mean}, messages_{sent,rejected,dropped}, "
-                         "bytes_sent, events, rumors_published, publish_failed, deliveries, "
-                         "duplicates, peak_in_flight)",
-                         key->text);
+        return expect_unknown(check, key);
     }
     snprintf(path, sizeof(path), "expect.%s", key->text);
     int rc = scn__get_string(check, value, path, e->text, sizeof(e->text));
@@ -521,7 +574,7 @@ static int expect_one(scn_check *check, const scn_node *key, const scn_node *val
         return 0;
     }
     uint64_t ns = 0;
-    if (strncmp(key->text, "latency_", 8) == 0 &&
+    if (scn__metric_is_duration(key->text) &&
         scn__parse_duration(rest, &ns, why, sizeof(why)) == 0) {
         e->value = (double)ns;
         return 0;

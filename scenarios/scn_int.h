@@ -3,6 +3,8 @@
  * located nodes (anchors, aliases and merge keys resolved, --set overrides
  * applied), scn.c / scn_fault.c validate the tree into an scn_scenario, and
  * scn_params.c flattens the result into the params table and its hash.
+ * scn_model.c checks the model section (shape, checkpoint header, segments,
+ * memory) and scn_workload.c the workload, which depends on it.
  * scn_units.c parses the unit-bearing scalars (durations, sizes, rates). */
 #ifndef SCN_SCN_INT_H
 #define SCN_SCN_INT_H
@@ -85,16 +87,21 @@ int scn__parse_bitrate(const char *text, uint64_t *bps_out, char *why, size_t wh
 int scn__parse_rate(const char *text, double *per_s_out, char *why, size_t why_size);
 int scn__parse_uint(const char *text, uint64_t *value_out, char *why, size_t why_size);
 int scn__parse_number(const char *text, double *value_out, char *why, size_t why_size);
+/* A FLOP rate: a number with FLOPS, KFLOPS, MFLOPS, GFLOPS, TFLOPS or PFLOPS
+ * (decimal), or a bare number of FLOP/s. */
+int scn__parse_flops(const char *text, double *per_s_out, char *why, size_t why_size);
 
 /* Canonical text of a value, re-readable by the matching parser. */
 void scn__format_duration(uint64_t ns, char *buffer, size_t size);
 void scn__format_bitrate(uint64_t bps, char *buffer, size_t size);
 void scn__format_number(double value, char *buffer, size_t size);
+void scn__format_flops(double per_s, char *buffer, size_t size);
 
 /* Validation context: the error sink and the scenario being filled. */
 typedef struct scn_check {
     scn_error *error;
     scn_scenario *scenario;
+    const scn_node *model;        /* the model section, once checked; NULL when absent */
 } scn_check;
 
 /* Shared validation helpers (scn.c). Each returns 0 or SCN_ESCHEMA. The
@@ -113,11 +120,23 @@ int scn__get_enum(scn_check *check, const scn_node *node, const char *path,
                   const char *const *names, int *out);
 int scn__get_string(scn_check *check, const scn_node *node, const char *path, char *out,
                     size_t size);
+/* true/True/TRUE/yes or false/False/FALSE/no (scn_fault.c). */
+int scn__get_bool(scn_check *check, const scn_node *node, const char *path, bool *out);
+/* A section: absent (NULL) is fine, anything but a map with known keys is not. */
+int scn__check_section(scn_check *check, const scn_node *node, const char *path,
+                       const char *const *keys);
+
+/* The model section (scn_model.c); nodes must be checked first (memory). */
+int scn__check_model(scn_check *check, const scn_node *root);
+/* The workload section (scn_workload.c); the model must be checked first. */
+int scn__check_workload(scn_check *check, const scn_node *root);
 
 /* Faults, selectors and expectations (scn_fault.c); nodes and network are
  * already converted when these run. */
 int scn__check_faults(scn_check *check, const scn_node *faults);
 int scn__check_expect(scn_check *check, const scn_node *expect);
+/* True for metrics measured in nanoseconds (expectations accept durations). */
+bool scn__metric_is_duration(const char *metric);
 
 /* Builds scenario->params and sha256_hex. Returns 0 or SCN_ENOMEM. */
 int scn__params_build(scn_scenario *scenario);

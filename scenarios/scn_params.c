@@ -5,7 +5,9 @@
  * into another database, keeps one hash). Values are canonical: durations
  * in the largest exact unit ("50ms", "0"), bit rates likewise ("1Gbps"),
  * sizes in plain bytes, numbers in their shortest round-trip form; each reads
- * back through --set, except an open-ended fault's until, written "never". */
+ * back through --set, except an open-ended fault's until, written "never",
+ * and a file model's model.shape.* (taken from the checkpoint header). Keys
+ * of the other workload kind, and model.* without a model, are left out. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +32,9 @@ static const char *const params_fault_kinds[] = {"crash",   "partition", "loss",
                                                  "reorder", "corrupt",   "delay"};
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
+static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16"};
+static const char *const params_dtypes[] = {"fp32", "fp16", "bf16", "int8"};
+static const char *const params_arrivals[] = {"poisson", "constant", "explicit"};
 
 /* Adds value under the printf-formatted key. */
 static void params_add(params_list *list, const char *value, const char *key_format, ...)
@@ -123,6 +128,12 @@ static void params_nodes(params_list *list, const scn_scenario *s)
         params_add(list, params_number(c->fraction, v, sizeof(v)), "nodes.classes.%u.fraction", i);
         scn__format_bitrate(c->bandwidth_bps, v, sizeof(v));
         params_add(list, v, "nodes.classes.%u.bandwidth", i);
+        params_add(list, params_uint(c->memory_bytes, v, sizeof(v)), "nodes.classes.%u.memory", i);
+        scn__format_flops(c->flops_per_s, v, sizeof(v));
+        params_add(list, v, "nodes.classes.%u.flops", i);
+        params_add(list, params_kernels[c->kernel], "nodes.classes.%u.kernel", i);
+        params_add(list, params_duration(c->overhead_ns, v, sizeof(v)),
+                   "nodes.classes.%u.overhead", i);
     }
     for (uint32_t i = 0; i < s->nodes.region_count; i++) {
         const scn_region *r = &s->nodes.regions[i];
@@ -131,22 +142,109 @@ static void params_nodes(params_list *list, const scn_scenario *s)
     }
 }
 
-static void params_gossip_workload(params_list *list, const scn_scenario *s)
+static void params_gossip(params_list *list, const scn_scenario *s)
 {
     char v[64];
-    char rate[80];
     params_add(list, s->gossip.mode == SCN_GOSSIP_PUSH ? "push" : "pushpull", "gossip.mode");
     params_add(list, params_uint(s->gossip.fanout, v, sizeof(v)), "gossip.fanout");
     params_add(list, params_duration(s->gossip.pull_interval_ns, v, sizeof(v)),
                "gossip.pull_interval");
     params_add(list, params_uint(s->gossip.pull_max, v, sizeof(v)), "gossip.pull_max");
-    params_add(list, params_uint(s->workload.messages, v, sizeof(v)), "workload.messages");
-    snprintf(rate, sizeof(rate), "%s/s", params_number(s->workload.rate_per_s, v, sizeof(v)));
+}
+
+/* "[a, b, ...]" of the explicit arrival times (at most SCN_TIMES_MAX). */
+static void params_times(params_list *list, const scn_workload *w)
+{
+    size_t size = 4 + (size_t)w->time_count * 26;
+    char *text = util_malloc(size);
+    if (text == NULL) {
+        list->failed = true;
+        return;
+    }
+    size_t used = (size_t)snprintf(text, size, "[");
+    for (uint32_t i = 0; i < w->time_count; i++) {
+        char v[24];
+        scn__format_duration(w->times_ns[i], v, sizeof(v));
+        used += (size_t)snprintf(text + used, size - used, "%s%s", i == 0 ? "" : ", ", v);
+    }
+    snprintf(text + used, size - used, "]");
+    params_add(list, text, "workload.times");
+    util_free(text);
+}
+
+/* Only the keys of the workload's kind: each reads back through --set. */
+static void params_workload(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    char rate[80];
+    const scn_workload *w = &s->workload;
+    bool gossip = w->kind == SCN_WORKLOAD_GOSSIP;
+    params_add(list, gossip ? "gossip" : "inference", "workload.kind");
+    snprintf(rate, sizeof(rate), "%s/s", params_number(w->rate_per_s, v, sizeof(v)));
     params_add(list, rate, "workload.rate");
-    params_add(list, s->workload.arrival == SCN_ARRIVAL_POISSON ? "poisson" : "constant",
-               "workload.arrival");
-    params_add(list, params_duration(s->workload.start_ns, v, sizeof(v)), "workload.start");
-    params_add(list, params_uint(s->workload.size_bytes, v, sizeof(v)), "workload.size");
+    params_add(list, params_arrivals[w->arrival], "workload.arrival");
+    params_add(list, params_duration(w->start_ns, v, sizeof(v)), "workload.start");
+    if (gossip) {
+        params_add(list, params_uint(w->messages, v, sizeof(v)), "workload.messages");
+        params_add(list, params_uint(w->size_bytes, v, sizeof(v)), "workload.size");
+        return;
+    }
+    params_add(list, params_uint(w->requests, v, sizeof(v)), "workload.requests");
+    if (w->arrival == SCN_ARRIVAL_EXPLICIT) {
+        params_times(list, w);
+    }
+    if (w->prompt_min == w->prompt_max) {
+        snprintf(v, sizeof(v), "%u", w->prompt_min);
+    } else {
+        snprintf(v, sizeof(v), "[%u, %u]", w->prompt_min, w->prompt_max);
+    }
+    params_add(list, v, "workload.prompt_tokens");
+    params_add(list, params_uint(w->generate_tokens, v, sizeof(v)), "workload.generate");
+    params_add(list, params_duration(w->request_timeout_ns, v, sizeof(v)), "workload.timeout");
+}
+
+/* Segments always in the list form, so a count and the ranges it stands for
+ * hash the same. */
+static void params_segments(params_list *list, const scn_model *m)
+{
+    char text[SCN_SEGMENTS_MAX * 24 + 4] = "[";
+    for (uint32_t i = 0; i < m->segment_count; i++) {
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof(text) - used, "%s[%u, %u]", i == 0 ? "" : ", ",
+                 m->segment_first[i], m->segment_first[i] + m->segment_layers[i] - 1);
+    }
+    strcat(text, "]");
+    params_add(list, text, "model.segments");
+}
+
+/* Nothing when there is no model. A file model lists its shape too (from
+ * the checkpoint header; informational, --set cannot set it). */
+static void params_model(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    const scn_model *m = &s->model;
+    if (m->source == SCN_MODEL_NONE) {
+        return;
+    }
+    bool seed = m->source == SCN_MODEL_SEED;
+    params_add(list, seed ? "seed" : "file", "model.source");
+    if (seed) {
+        params_add(list, params_uint(m->weight_seed, v, sizeof(v)), "model.seed");
+    } else {
+        params_add(list, m->file_written, "model.file");
+    }
+    const char *names[] = {"dim", "hidden_dim", "layers", "heads", "kv_heads", "vocab",
+                           "seq_len"};
+    const uint32_t values[] = {m->dim,      m->hidden_dim, m->layers, m->heads,
+                               m->kv_heads, m->vocab,      m->seq_len};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        params_add(list, params_uint(values[i], v, sizeof(v)), "model.shape.%s", names[i]);
+    }
+    params_add(list, m->shared_classifier ? "true" : "false", "model.shape.shared_classifier");
+    params_segments(list, m);
+    params_add(list, params_dtypes[m->wire_dtype], "model.wire_dtype");
+    params_add(list, params_uint(m->replicas, v, sizeof(v)), "model.replicas");
+    params_add(list, params_uint(m->kv_slots, v, sizeof(v)), "model.kv_slots");
 }
 
 static void params_selector(params_list *list, const scn_scenario *s, const scn_selector *sel,
@@ -226,7 +324,7 @@ static void params_rest(params_list *list, const scn_scenario *s)
     for (uint32_t i = 0; i < s->expect_count; i++) {
         char condition[96];
         const scn_expect *e = &s->expects[i];
-        bool latency = strncmp(e->metric, "latency_", 8) == 0;
+        bool latency = scn__metric_is_duration(e->metric);
         bool whole = e->value >= 0 && e->value < 1.8e19 && e->value == floor(e->value);
         if (latency && whole) {
             scn__format_duration((uint64_t)e->value, v, sizeof(v));
@@ -287,7 +385,9 @@ int scn__params_build(scn_scenario *s)
     params_add(&list, params_duration(s->duration_ns, v, sizeof(v)), "duration");
     params_network(&list, s);
     params_nodes(&list, s);
-    params_gossip_workload(&list, s);
+    params_gossip(&list, s);
+    params_model(&list, s);
+    params_workload(&list, s);
     params_rest(&list, s);
     s->params = list.items;
     s->param_count = list.count;

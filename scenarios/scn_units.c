@@ -1,6 +1,6 @@
 /* scn_units.c -- the scalars with units: durations ("50ms", "1.5s"), byte
- * sizes ("1KiB"), bit rates ("1Gbps"), message rates ("100/s"), plain
- * unsigned integers and numbers. A number is decimal digits with an optional
+ * sizes ("1KiB"), bit rates ("1Gbps"), message rates ("100/s"), FLOP rates
+ * ("10TFLOPS"), plain unsigned integers and numbers. A number is decimal digits with an optional
  * fraction, never signed; units are case-sensitive and may follow one or more
  * spaces. Parsing uses integer arithmetic for the whole part so large values
  * are exact, and rejects negatives, NaN, overflow and trailing junk with a
@@ -266,6 +266,50 @@ int scn__parse_uint(const char *text, uint64_t *value_out, char *why, size_t why
     return 0;
 }
 
+static const units_unit units_flops[] = {
+    {"FLOPS", 1ull},
+    {"KFLOPS", 1000ull},
+    {"MFLOPS", 1000000ull},
+    {"GFLOPS", 1000000000ull},
+    {"TFLOPS", 1000000000000ull},
+    {"PFLOPS", 1000000000000000ull},
+};
+
+/* The number is read again with strtod (correctly rounded), so the canonical
+ * form written by scn__format_flops reads back to the same double. */
+int scn__parse_flops(const char *text, double *per_s_out, char *why, size_t why_size)
+{
+    units_decimal d;
+    if (units_decimal_read(text, &d, why, why_size) != 0) {
+        return -1;
+    }
+    uint64_t scale = 1;
+    if (d.rest[0] != '\0') {
+        const units_unit *unit =
+            units_find(units_flops, sizeof(units_flops) / sizeof(units_flops[0]), d.rest);
+        if (unit == NULL) {
+            return units_why(why, why_size,
+                             "unknown unit '%s' in FLOP rate '%s' (expected FLOPS, KFLOPS, "
+                             "MFLOPS, GFLOPS, TFLOPS, PFLOPS)",
+                             d.rest, text);
+        }
+        scale = unit->scale;
+    }
+    char number[64];
+    size_t length = (size_t)(d.rest - text);
+    if (length >= sizeof(number)) {
+        return units_why(why, why_size, "'%s' is too long", text, NULL);
+    }
+    memcpy(number, text, length);
+    number[length] = '\0';
+    double value = strtod(number, NULL) * (double)scale;
+    if (!isfinite(value)) {
+        return units_why(why, why_size, "FLOP rate '%s' is too large", text, NULL);
+    }
+    *per_s_out = value;
+    return 0;
+}
+
 /* [+-]digits[.digits][e[+-]digits] or [+-].digits[...]: what strtod may see. */
 static bool units_number_shape(const char *p)
 {
@@ -350,6 +394,30 @@ void scn__format_bitrate(uint64_t bps, char *buffer, size_t size)
         }
     }
     snprintf(buffer, size, "%llubps", (unsigned long long)bps);
+}
+
+/* The largest unit in which the value is at least 1 and divides back
+ * exactly; values below 1 FLOP/s (or not exact in any unit) as bare numbers. */
+void scn__format_flops(double per_s, char *buffer, size_t size)
+{
+    ASSERT(isfinite(per_s) && per_s >= 0);
+    for (size_t i = sizeof(units_flops) / sizeof(units_flops[0]); i-- > 1;) {
+        double scale = (double)units_flops[i].scale;
+        double count = per_s / scale;
+        if (count >= 1 && count < 1e15 && count * scale == per_s) {
+            char number[48];
+            scn__format_number(count, number, sizeof(number));
+            if (strchr(number, 'e') == NULL) {
+                snprintf(buffer, size, "%s%s", number, units_flops[i].name);
+                return;
+            }
+        }
+    }
+    if (per_s == floor(per_s)) {
+        snprintf(buffer, size, "%.0f", per_s);    /* exact, and never an exponent */
+        return;
+    }
+    scn__format_number(per_s, buffer, size);
 }
 
 /* Whole numbers as integers, others in the shortest %g form that reads back

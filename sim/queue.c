@@ -545,3 +545,217 @@ bool sim_calq_pop(sim_calq *calq, sim_event *out)
     }
     return true;
 }
+
+/* ==== monotone radix heap ====
+ *
+ * Ordering argument. Let base = base_ns. Invariants:
+ *  (I1) an event with at_ns == base is in bucket 0; one with at_ns > base is
+ *       in bucket 64 - clz(at_ns ^ base), the position plus one of the
+ *       highest bit where it differs from base; no event is before base;
+ *  (I2) every bucket's array (bucket 0 from 'head') is in increasing seq.
+ * Push keeps both: at_ns >= now_ns >= base (asserted), and the new event has
+ * the largest seq of all, so appending keeps (I2). Pop takes bucket 0 while
+ * it holds events: they all have at_ns == base, which is the minimum over
+ * the queue by (I1), and by (I1) every event at that instant is there, so
+ * FIFO order is seq order (I2): exactly (at_ns, seq) order. When bucket 0 is
+ * empty, refill takes the lowest non-empty bucket i, sets base to its
+ * minimum at_ns m and moves its events, in array order, to the buckets of
+ * their keys relative to m. All of them share base's bits above bit i - 1
+ * and have bit i - 1 set, as m does, so each lands in a bucket below i; a
+ * bucket j > i is untouched and still right, since m agrees with the old
+ * base from bit i - 1 up (the bits where its events differ from the old
+ * base, and hence from m). Buckets 0..i-1 were all empty, so each receives
+ * a subsequence of bucket i's array, which was in seq order: (I2) holds. Ties
+ * therefore never need a merge: no bucket ever receives events older than
+ * ones it already holds (a push is the newest event; a refill fills only
+ * empty buckets). The event at m sits in bucket 0 afterwards, and pop goes
+ * on as above.
+ *
+ * Out of memory during a refill, the moves are undone (the targets were
+ * empty and the source is only read) and the earliest event is taken from
+ * bucket i directly: its first event at its minimum at_ns, by (I2). base
+ * stays, so (I1) and (I2) still hold; the pop just costs O(bucket). */
+
+#define RADIX_HINT_SHARE 16   /* first capacity of a bucket: hint / this */
+
+static inline unsigned radix_bucket_of(uint64_t at_ns, uint64_t base_ns)
+{
+    uint64_t diff = at_ns ^ base_ns;
+    return diff == 0 ? 0u : 64u - (unsigned)__builtin_clzll(diff);
+}
+
+/* The bit of bucket b (1..64) in 'nonempty'. */
+static inline uint64_t radix_bit(unsigned b)
+{
+    return UINT64_C(1) << (b - 1);
+}
+
+/* Doubles a bucket's array (or gives it its first one). -1 when out of
+ * memory, leaving the bucket as it was. */
+static int radix_bucket_grow(const sim_radix *radix, struct sim_radix_bucket *bucket)
+{
+    size_t capacity = bucket->capacity == 0 ? radix->capacity_first : bucket->capacity * 2;
+    if (capacity < bucket->capacity || capacity > SIZE_MAX / sizeof(sim_event)) {
+        return -1;
+    }
+    sim_event *events = util_realloc(bucket->events, capacity * sizeof(sim_event));
+    if (events == NULL) {
+        return -1;
+    }
+    bucket->events = events;
+    bucket->capacity = capacity;
+    return 0;
+}
+
+int sim_radix_init(sim_radix *radix, size_t capacity_hint)
+{
+    ASSERT(radix != NULL);
+    memset(radix, 0, sizeof(*radix));
+    for (size_t b = 0; b < SIM_RADIX_BUCKETS; b++) {
+        radix->buckets[b].min_ns = UINT64_MAX;
+    }
+    size_t share = capacity_hint / RADIX_HINT_SHARE;
+    radix->capacity_first = share < QUEUE_CAPACITY_MIN ? QUEUE_CAPACITY_MIN : share;
+    if (radix_bucket_grow(radix, &radix->buckets[0]) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+void sim_radix_deinit(sim_radix *radix)
+{
+    ASSERT(radix != NULL);
+    for (size_t b = 0; b < SIM_RADIX_BUCKETS; b++) {
+        util_free(radix->buckets[b].events);
+    }
+    memset(radix, 0, sizeof(*radix));
+}
+
+/* Makes room for one more event in bucket 'b'. Bucket 0 slides its live
+ * events to the front instead of growing when at least half is popped. */
+static int radix_make_room(sim_radix *radix, unsigned b)
+{
+    struct sim_radix_bucket *bucket = &radix->buckets[b];
+    if (b == 0 && radix->head >= bucket->capacity / 2 && radix->head > 0) {
+        memmove(bucket->events, bucket->events + radix->head,
+                (bucket->count - radix->head) * sizeof(sim_event));
+        bucket->count -= radix->head;
+        radix->head = 0;
+        return 0;
+    }
+    return radix_bucket_grow(radix, bucket);
+}
+
+int sim_radix_push(sim_radix *radix, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2)
+{
+    ASSERT(radix != NULL);
+    ASSERT(at_ns >= radix->now_ns);   /* monotone: never before the last pop */
+    unsigned b = radix_bucket_of(at_ns, radix->base_ns);
+    struct sim_radix_bucket *bucket = &radix->buckets[b];
+    if (bucket->count == bucket->capacity && radix_make_room(radix, b) != 0) {
+        return -1;
+    }
+    bucket->events[bucket->count] = (sim_event){.at_ns = at_ns, .seq = radix->next_seq,
+                                                .kind = kind, .arg = arg, .arg2 = arg2};
+    bucket->count += 1;
+    radix->next_seq += 1;
+    radix->count += 1;
+    if (b > 0) {
+        bucket->min_ns = at_ns < bucket->min_ns ? at_ns : bucket->min_ns;
+        radix->nonempty |= radix_bit(b);
+    }
+    return 0;
+}
+
+/* Empties buckets 1..i-1 and bucket 0 after a refill of bucket i failed
+ * halfway, and restores the old base. They were empty before it began. */
+static void radix_refill_undo(sim_radix *radix, unsigned i, uint64_t base_ns)
+{
+    for (unsigned b = 0; b < i; b++) {
+        radix->buckets[b].count = 0;
+        radix->buckets[b].min_ns = UINT64_MAX;
+    }
+    radix->nonempty &= ~(radix_bit(i) - 1);
+    radix->base_ns = base_ns;
+}
+
+/* Bucket 0 is empty: rebases on the minimum of the lowest non-empty bucket
+ * and moves that bucket's events down, in order (see the argument above).
+ * Returns false, changing nothing, when a target cannot grow. */
+static bool radix_refill(sim_radix *radix)
+{
+    ASSERT(radix->nonempty != 0);
+    unsigned i = (unsigned)__builtin_ctzll(radix->nonempty) + 1;
+    struct sim_radix_bucket *source = &radix->buckets[i];
+    const sim_event *events = source->events;
+    size_t count = source->count;
+    uint64_t base_old = radix->base_ns;
+    uint64_t base = source->min_ns;
+    uint64_t nonempty = radix->nonempty & ~radix_bit(i);
+    radix->base_ns = base;
+    for (size_t k = 0; k < count; k++) {
+        uint64_t at_ns = events[k].at_ns;
+        unsigned b = radix_bucket_of(at_ns, base);
+        struct sim_radix_bucket *target = &radix->buckets[b];
+        if (target->count == target->capacity && radix_bucket_grow(radix, target) != 0) {
+            radix_refill_undo(radix, i, base_old);
+            return false;
+        }
+        target->events[target->count] = events[k];
+        target->count += 1;
+        target->min_ns = at_ns < target->min_ns ? at_ns : target->min_ns;
+        nonempty |= b > 0 ? radix_bit(b) : 0;
+    }
+    source->count = 0;
+    source->min_ns = UINT64_MAX;
+    radix->nonempty = nonempty;
+    return true;
+}
+
+/* The out-of-memory path of pop: takes the earliest event of the lowest
+ * non-empty bucket in place, keeping base_ns and the order of the rest. */
+static void radix_pop_direct(sim_radix *radix, sim_event *out)
+{
+    unsigned i = (unsigned)__builtin_ctzll(radix->nonempty) + 1;
+    struct sim_radix_bucket *bucket = &radix->buckets[i];
+    sim_event *events = bucket->events;
+    size_t best = 0;
+    for (size_t k = 1; k < bucket->count; k++) {
+        if (events[k].at_ns < events[best].at_ns) {
+            best = k;   /* strict: the first at the minimum has the least seq */
+        }
+    }
+    *out = events[best];
+    memmove(&events[best], &events[best + 1], (bucket->count - best - 1) * sizeof(sim_event));
+    bucket->count -= 1;
+    bucket->min_ns = UINT64_MAX;
+    for (size_t k = 0; k < bucket->count; k++) {
+        bucket->min_ns = events[k].at_ns < bucket->min_ns ? events[k].at_ns : bucket->min_ns;
+    }
+    if (bucket->count == 0) {
+        radix->nonempty &= ~radix_bit(i);
+    }
+}
+
+bool sim_radix_pop(sim_radix *radix, sim_event *out)
+{
+    ASSERT(radix != NULL);
+    ASSERT(out != NULL);
+    if (radix->count == 0) {
+        return false;
+    }
+    struct sim_radix_bucket *first = &radix->buckets[0];
+    if (first->count == 0 && !radix_refill(radix)) {
+        radix_pop_direct(radix, out);
+    } else {
+        *out = first->events[radix->head];
+        radix->head += 1;
+        if (radix->head == first->count) {
+            first->count = 0;
+            radix->head = 0;
+        }
+    }
+    radix->count -= 1;
+    radix->now_ns = out->at_ns;
+    return true;
+}

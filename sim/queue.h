@@ -1,10 +1,11 @@
 /* queue.h -- the simulator's pending-event set. Events are ordered by
  * (at_ns, seq): equal instants fire in the order they were pushed, never by
- * address. Two implementations share one contract so they can be measured
+ * address. Three implementations share one contract so they can be measured
  * against each other (bench/bench.c, hold model): a 4-ary implicit heap
- * (sim_heap) and a calendar queue (sim_calq). sim_queue is the one the
- * engine uses: whichever measured faster. Storage grows by doubling, so a
- * steady-state run allocates nothing per event. */
+ * (sim_heap), a calendar queue (sim_calq) and a monotone radix heap
+ * (sim_radix). sim_queue is the one the engine uses: whichever measured
+ * faster. Storage grows by doubling, so a steady-state run allocates
+ * nothing per event. */
 #ifndef SIM_QUEUE_H
 #define SIM_QUEUE_H
 
@@ -84,6 +85,42 @@ void sim_calq_deinit(sim_calq *calq);
 int sim_calq_push(sim_calq *calq, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2);
 bool sim_calq_pop(sim_calq *calq, sim_event *out);
 static inline size_t sim_calq_count(const sim_calq *calq) { return calq->count; }
+
+/* ---- monotone radix heap ----
+ * Only for monotone use: every push is at or after the at_ns of the last
+ * popped event (the engine's clock never runs backwards); push ASSERTs it.
+ * Bucket b > 0 holds the events whose at_ns first differs from base_ns in
+ * bit b - 1; bucket 0 those equal to base_ns, popped first-in first-out.
+ * Each bucket is a growable array of events in push (seq) order. Only
+ * queue.c reads these fields. */
+#define SIM_RADIX_BUCKETS 65
+
+struct sim_radix_bucket {
+    sim_event *events;
+    size_t count;
+    size_t capacity;
+    uint64_t min_ns;    /* smallest at_ns in the bucket; UINT64_MAX when empty */
+};
+
+typedef struct sim_radix {
+    struct sim_radix_bucket buckets[SIM_RADIX_BUCKETS];
+    size_t head;              /* next event of bucket 0 */
+    size_t count;
+    size_t capacity_first;    /* a bucket's capacity on its first use */
+    uint64_t base_ns;         /* the key the buckets are relative to */
+    uint64_t now_ns;          /* at_ns of the last popped event */
+    uint64_t nonempty;        /* bit b - 1 set when bucket b (1..64) holds events */
+    uint64_t next_seq;
+} sim_radix;
+
+/* Same contract as the others, plus monotone pushes. Returns 0 or -1 when
+ * out of memory; a failed push stores nothing. pop never allocates more than
+ * it can do without: out of memory during pop only slows it. */
+int sim_radix_init(sim_radix *radix, size_t capacity_hint);
+void sim_radix_deinit(sim_radix *radix);
+int sim_radix_push(sim_radix *radix, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2);
+bool sim_radix_pop(sim_radix *radix, sim_event *out);
+static inline size_t sim_radix_count(const sim_radix *radix) { return radix->count; }
 
 /* ---- the engine's queue: the faster of the two on the hold benchmark ----
  * The calendar queue: 2-5x the heap at N=1e5 and about 3.5x at N=1e6 (bench/bench.c). */

@@ -21,7 +21,9 @@ const char *const sim_metric_names[] = {
     "delivery_ratio", "latency_p50", "latency_p95", "latency_p99", "latency_max",
     "latency_mean", "messages_sent", "bytes_sent", "messages_rejected", "messages_dropped",
     "events", "rumors_published", "publish_failed", "deliveries", "duplicates",
-    "peak_in_flight", NULL,
+    "peak_in_flight", "requests_completed", "completed_ratio", "request_latency_p50",
+    "request_latency_p95", "request_latency_p99", "first_token_p50", "tokens_per_s",
+    "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes", NULL,
 };
 
 const char *sim_strerror(int code)
@@ -30,6 +32,8 @@ const char *sim_strerror(int code)
     case 0: return "success";
     case SIM_ENOMEM: return "out of memory while building the simulated world";
     case SIM_EINVAL: return "invalid argument";
+    case SIM_EMODEL: return "the model's weights could not be loaded";
+    case SIM_EPLACEMENT: return "a model segment found no node with memory for it";
     default: return "unknown simulator error";
     }
 }
@@ -45,8 +49,8 @@ static int slot_grow(sim_world *world)
         return SIM_ENOMEM;
     }
     for (uint32_t i = old; i < capacity; i++) {
+        memset(&slots[i], 0, sizeof(slots[i]));
         slots[i].next_free = i + 1 < capacity ? i + 1 : UINT32_MAX;
-        slots[i].refs = 0;
     }
     world->slots = slots;
     world->slot_capacity = capacity;
@@ -85,43 +89,83 @@ static void slot_release(sim_world *world, uint32_t index)
 
 /* ---- effects ---- */
 
-static void send_message(sim_world *world, uint32_t source, const node_message *message)
+/* Copies a node's message into a network-owned slot: the header encoded
+ * as on a wire, the payload bytes, and the sender's MAC over both. */
+static uint32_t stage_message(sim_world *world, uint32_t source, const node_message *message)
 {
-    sim_type_stats *type = &world->result->types[message->type];
-    sim_node_stats *stats = &world->result->nodes[source];
-    uint64_t wire_bytes = node_message_wire_size(message);
-    net_send_result fate;
-
     ASSERT(message->type > 0 && message->type < NODE_MESSAGE_TYPE_COUNT);
     ASSERT(message->source == source);
-    stats->messages_sent += 1;
-    stats->bytes_sent += wire_bytes;
-    type->sent += 1;
-    type->bytes_sent += wire_bytes;
-    world->interval_sent += 1;
-    net_send(world->network, world->now_ns, source, message->dest, wire_bytes, &fate);
-    if (fate.drop != NET_DROP_NONE) {
-        type->dropped[fate.drop] += 1;
-        return;
-    }
-    type->duplicated += fate.count > 1;
-    type->reordered += fate.reordered;
     uint32_t index = slot_take(world);
     sim_slot *slot = &world->slots[index];
     int size = node_message_encode_header(message, slot->header, sizeof(slot->header));
     ASSERT(size == NODE_HEADER_BYTES);
+    slot->payload_bytes = message->payload != NULL ? message->payload_bytes : 0;
+    if (slot->payload_bytes > slot->payload_capacity) {
+        /* Grows to the largest payload this slot has carried, then reused. */
+        uint8_t *payload = util_realloc(slot->payload, slot->payload_bytes);
+        ASSERT(payload != NULL);
+        slot->payload = payload;
+        slot->payload_capacity = slot->payload_bytes;
+    }
+    if (slot->payload_bytes > 0) {
+        memcpy(slot->payload, message->payload, slot->payload_bytes);
+    }
     slot->tag = util_mac64(world->keys[source], slot->header, sizeof(slot->header));
-    slot->wire_bytes = wire_bytes;
-    slot->refs = fate.count;
+    if (slot->payload_bytes > 0) {
+        slot->tag ^= util_mac64(world->keys[source], slot->payload, slot->payload_bytes);
+    }
+    slot->wire_bytes = node_message_wire_size(message);
+    slot->refs = 1;
     slot->source = source;
     slot->dest = message->dest;
     slot->type = message->type;
+    if (world->inference) {
+        sim__serve_count_bytes(world, message, slot->wire_bytes, false);
+    }
+    return index;
+}
+
+/* Puts a staged message on the network now: one or two deliveries, or a
+ * drop. The slot's reference from staging passes to the deliveries. */
+static void transmit(sim_world *world, uint32_t index)
+{
+    sim_slot *slot = &world->slots[index];
+    sim_type_stats *type = &world->result->types[slot->type];
+    sim_node_stats *stats = &world->result->nodes[slot->source];
+    net_send_result fate;
+
+    stats->messages_sent += 1;
+    stats->bytes_sent += slot->wire_bytes;
+    type->sent += 1;
+    type->bytes_sent += slot->wire_bytes;
+    world->interval_sent += 1;
+    net_send(world->network, world->now_ns, slot->source, slot->dest, slot->wire_bytes, &fate);
+    if (fate.drop != NET_DROP_NONE) {
+        type->dropped[fate.drop] += 1;
+        slot_release(world, index);
+        return;
+    }
+    type->duplicated += fate.count > 1;
+    type->reordered += fate.reordered;
+    slot->refs = fate.count;
     for (uint32_t i = 0; i < fate.count; i++) {
         type->corrupted += fate.deliveries[i].corrupt;
         int rc = sim_queue_push(&world->queue, fate.deliveries[i].at_ns, SIM_EV_DELIVER, index,
                                 fate.deliveries[i].corrupt);
         ASSERT(rc == 0);
     }
+}
+
+/* A SEND effect: now, or when the node's compute ends. */
+static void send_message(sim_world *world, uint32_t source, const node_effect *effect)
+{
+    uint32_t index = stage_message(world, source, &effect->message);
+    if (effect->send_at_ns > world->now_ns) {
+        int rc = sim_queue_push(&world->queue, effect->send_at_ns, SIM_EV_TRANSMIT, index, 0);
+        ASSERT(rc == 0);
+        return;
+    }
+    transmit(world, index);
 }
 
 /* A rumor reached the application of 'node_id'. The origin's own copy is
@@ -147,7 +191,7 @@ static void apply_effects(sim_world *world, uint32_t node_id)
         const node_effect *effect = &outbox->effects[i];
         switch (effect->kind) {
         case NODE_EFFECT_SEND:
-            send_message(world, node_id, &effect->message);
+            send_message(world, node_id, effect);
             break;
         case NODE_EFFECT_TIMER: {
             ASSERT(effect->at_ns >= world->now_ns);
@@ -157,13 +201,19 @@ static void apply_effects(sim_world *world, uint32_t node_id)
             break;
         }
         case NODE_EFFECT_OUTPUT:
-            record_output(world, node_id, effect);
+            if (world->inference) {
+                sim__serve_output(world, effect);
+            } else {
+                record_output(world, node_id, effect);
+            }
             break;
         case NODE_EFFECT_OBSERVE:
             if (effect->observation == NODE_OBS_DUPLICATE) {
                 world->result->duplicates += effect->value;
             } else if (effect->observation == NODE_OBS_PULL_SERVED) {
                 world->result->pull_served += effect->value;
+            } else {
+                sim__serve_observe(world, node_id, effect);
             }
             break;
         }
@@ -187,8 +237,10 @@ void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *eve
 
 /* ---- event handlers ---- */
 
-/* Flips one bit of the received copy: which bit is a pure function of the
- * event count, so corruption is deterministic. */
+/* Flips one bit of the received copy of the header: which bit is a pure
+ * function of the event count, so corruption is deterministic. The payload
+ * (shared by a duplicate's copies) is left alone: the MAC covers header and
+ * payload together, so a flip in either is caught the same way. */
 static void corrupt_bytes(const sim_world *world, uint8_t *bytes, size_t size)
 {
     uint64_t bit = util_mix64(world->result->events) % (size * 8);
@@ -206,9 +258,14 @@ static int receive_bytes(const sim_world *world, const sim_slot *slot, const uin
     if (message->source >= world->node_count) {
         return -1;
     }
-    if (util_mac64(world->keys[message->source], bytes, NODE_HEADER_BYTES) != slot->tag) {
+    uint64_t tag = util_mac64(world->keys[message->source], bytes, NODE_HEADER_BYTES);
+    if (slot->payload_bytes > 0) {
+        tag ^= util_mac64(world->keys[message->source], slot->payload, slot->payload_bytes);
+    }
+    if (tag != slot->tag || message->payload_bytes < slot->payload_bytes) {
         return -1;
     }
+    message->payload = slot->payload_bytes > 0 ? slot->payload : NULL;
     return 0;
 }
 
@@ -244,9 +301,13 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
     }
     type->delivered += 1;
     type->bytes_delivered += slot->wire_bytes;
-    slot_release(world, index);
+    if (world->inference) {
+        sim__serve_count_bytes(world, &received, slot->wire_bytes, true);
+    }
     node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &received};
     sim__node_deliver(world, dest, &event);
+    /* Released after the node's call: the payload is borrowed for it. */
+    slot_release(world, index);
 }
 
 /* Schedules the next publication attempt. Rumor ids are handed out only
@@ -357,6 +418,12 @@ static void dispatch(sim_world *world, const sim_event *event)
     case SIM_EV_SAMPLE:
         on_sample(world, event->arg2);
         break;
+    case SIM_EV_SUBMIT:
+        sim__serve_submit(world, event->arg, event->arg2);
+        break;
+    case SIM_EV_TRANSMIT:
+        transmit(world, event->arg);
+        break;
     default:
         ASSERT(0 && "unknown event kind");
     }
@@ -391,6 +458,10 @@ void sim_result_destroy(sim_result *result)
     util_free(result->nodes);
     util_free(result->class_of);
     util_free(result->region_of);
+    util_free(result->requests);
+    util_free(result->segments);
+    util_free(result->divergence);
+    util_free(result->kernel_of);
     util_free(result);
 }
 
@@ -443,13 +514,16 @@ static int nodes_create(sim_world *world)
         node_config config = {
             .node_id = i,
             .node_count = n,
-            .mode = scenario->gossip.mode == SCN_GOSSIP_PUSHPULL ? NODE_GOSSIP_PUSHPULL
-                                                                 : NODE_GOSSIP_PUSH,
+            /* An inference run gossips nothing: no anti-entropy timers. */
+            .mode = scenario->gossip.mode == SCN_GOSSIP_PUSHPULL && !world->inference
+                        ? NODE_GOSSIP_PUSHPULL
+                        : NODE_GOSSIP_PUSH,
             .fanout = n > 1 && scenario->gossip.fanout > n - 1 ? n - 1 : scenario->gossip.fanout,
             .pull_interval_ns = scenario->gossip.pull_interval_ns,
             .pull_max = scenario->gossip.pull_max,
             .rumor_capacity = capacity,
             .rumor_payload_bytes = scenario->workload.size_bytes,
+            .serving = world->inference ? &world->serving : NULL,
         };
         util_prng prng;
         util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);
@@ -462,6 +536,12 @@ static int nodes_create(sim_world *world)
 
 static void world_destroy(sim_world *world)
 {
+    if (world->inference) {
+        sim__serve_destroy(world);
+    }
+    for (uint32_t i = 0; i < world->slot_capacity; i++) {
+        util_free(world->slots[i].payload);
+    }
     sim_queue_deinit(&world->queue);
     net_destroy(world->network);
     util_free(world->nodes);
@@ -493,7 +573,9 @@ static int schedule_initial(sim_world *world)
                             1);
     }
     util_prng_init_stream(&world->workload_prng, scenario->seed, 0, UTIL_PRNG_PURPOSE_WORKLOAD);
-    if (rc == 0 && scenario->workload.messages > 0) {
+    if (world->inference) {
+        sim__serve_schedule(world, scenario->workload.start_ns);
+    } else if (rc == 0 && scenario->workload.messages > 0) {
         /* The first gap is drawn from start, like every later one. */
         schedule_publish(world, scenario->workload.start_ns);
     }
@@ -513,6 +595,9 @@ static int world_build(sim_world *world)
     rc = sim__placement(world);
     if (rc == 0) {
         rc = network_create(world);
+    }
+    if (rc == 0 && world->inference) {
+        rc = sim__serve_build(world);
     }
     if (rc == 0) {
         rc = nodes_create(world);
@@ -576,6 +661,7 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     world.scenario = scenario;
     world.observer = observer;
     world.node_count = scenario->nodes.count;
+    world.inference = scenario->workload.kind == SCN_WORKLOAD_INFERENCE;
     *out = NULL;
     int rc = world_build(&world);
     if (rc != 0) {
@@ -635,7 +721,7 @@ static int latency_metric(const sim_result *result, const char *name, double *va
         *value_out = hist->total_count == 0 ? NAN : util_hist_mean(hist);
         return 0;
     }
-    return SIM_EINVAL;
+    return sim__serve_metric(result, name, value_out);
 }
 
 int sim_result_metric(const sim_result *result, const char *name, double *value_out)

@@ -23,6 +23,8 @@
 
 #define SIM_ENOMEM -1
 #define SIM_EINVAL -2
+#define SIM_EMODEL -3        /* the model's weights could not be loaded */
+#define SIM_EPLACEMENT -4    /* a segment found no server with room for it */
 
 typedef struct sim_observer {
     void *context;
@@ -57,6 +59,42 @@ typedef struct sim_type_stats {
     uint64_t rejected;
 } sim_type_stats;
 
+/* One inference request, as the run saw it and as the oracle judged it. */
+typedef struct sim_request_record {
+    uint32_t client;
+    uint32_t prompt_tokens;
+    uint32_t tokens_out;
+    uint32_t status;                 /* 0 = not finished, else NODE_REQUEST_* */
+    bool submitted;
+    bool compared;                   /* the oracle compared it with the reference */
+    bool reference_match;            /* every generated token = the reference's */
+    uint64_t submitted_ns;
+    uint64_t first_token_ns;         /* 0 = none */
+    uint64_t finished_ns;            /* 0 = never */
+    double argmax_agree;
+    double logits_maxabs;
+    double logits_cosine;
+} sim_request_record;
+
+/* One (request, segment): its server and what serving it cost. */
+typedef struct sim_segment_record {
+    uint32_t node_id;
+    uint32_t calls;
+    uint64_t start_ns;
+    uint64_t end_ns;
+    uint64_t flops;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+} sim_segment_record;
+
+/* The whole model run with one kernel variant on a request's tokens,
+ * against the reference kernel. */
+typedef struct sim_divergence_record {
+    double logits_maxabs;
+    double logits_cosine;
+    double argmax_agree;
+} sim_divergence_record;
+
 typedef struct sim_result {
     uint64_t events;
     uint64_t sim_ns;                 /* simulated time reached */
@@ -75,6 +113,24 @@ typedef struct sim_result {
     uint64_t pull_served;            /* rumors sent in answer to pulls */
     uint64_t peak_in_flight;         /* messages in the network at once */
     util_hist latency;               /* publish -> first receipt, ns */
+    /* Split inference; request_count is 0 in a gossip run. */
+    uint64_t request_count;
+    sim_request_record *requests;    /* request_count */
+    uint32_t segment_count;
+    uint32_t segment_first[NODE_SEGMENTS_MAX];
+    uint32_t segment_layers[NODE_SEGMENTS_MAX];
+    sim_segment_record *segments;    /* request_count * segment_count */
+    sim_divergence_record *divergence; /* request_count * INFER_KERNEL_COUNT */
+    bool kernel_used[INFER_KERNEL_COUNT];
+    uint8_t *kernel_of;              /* node_count: the node's kernel variant */
+    uint64_t requests_submitted;
+    uint64_t requests_completed;
+    uint64_t tokens_out;
+    uint64_t flops_total;
+    uint64_t activation_bytes;
+    uint64_t busy_refusals;
+    util_hist request_latency;       /* submitted -> finished, completed requests */
+    util_hist first_token;           /* submitted -> first token */
 } sim_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop

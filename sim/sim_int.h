@@ -14,7 +14,9 @@ enum {
     SIM_EV_TIMER = 2,     /* arg = node, arg2 = timer id */
     SIM_EV_PUBLISH = 3,   /* arg = origin node, arg2 = attempt number */
     SIM_EV_FAULT = 4,     /* arg = fault index, arg2 = 0 start, 1 end */
-    SIM_EV_SAMPLE = 5     /* arg2 = sample number */
+    SIM_EV_SAMPLE = 5,    /* arg2 = sample number */
+    SIM_EV_SUBMIT = 6,    /* arg = client node, arg2 = request id */
+    SIM_EV_TRANSMIT = 7   /* arg = message slot: a send held until compute ended */
 };
 
 /* One message in flight: the encoded header as it would cross a wire, its
@@ -28,7 +30,9 @@ typedef struct sim_slot {
     uint32_t source;                 /* ground truth, for accounting only */
     uint32_t dest;
     uint32_t type;
-    uint32_t reserved;
+    uint32_t payload_bytes;          /* real payload bytes after the header */
+    uint8_t *payload;                /* owned; grows to the largest payload seen */
+    uint32_t payload_capacity;
 } sim_slot;
 
 typedef struct sim_world {
@@ -54,6 +58,27 @@ typedef struct sim_world {
     uint64_t next_rumor;             /* next rumor id: dense, published ones only */
     uint64_t publish_attempts;
     node_outbox outbox;
+    /* Split inference (serve.c); unused without a model. */
+    bool inference;
+    infer_model *model;
+    node_serving serving;
+    infer_executor *oracle_executor;
+    uint32_t *servers;
+    uint32_t *server_offsets;
+    double *flops_of;
+    uint64_t *overhead_of;
+    uint64_t *busy_until;
+    uint16_t *kv_in_use;
+    node_request *requests;
+    uint32_t *tokens;
+    uint32_t *kv_block_of;
+    uint32_t *oracle_block_of;       /* per request: block + 1 of the network's logits */
+    util_pool oracle_pool;
+    float *oracle_x;
+    float *oracle_reference;
+    float *oracle_variant;
+    void *oracle_kv;
+    uint64_t submit_attempts;
     /* Interval counters for the timeseries. */
     uint64_t interval_sent;
     uint64_t interval_deliveries;
@@ -67,5 +92,16 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending);
 
 /* sim.c */
 void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event);
+
+/* serve.c */
+int sim__serve_build(sim_world *world);
+void sim__serve_destroy(sim_world *world);
+void sim__serve_schedule(sim_world *world, uint64_t after_ns);
+void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request);
+void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *effect);
+void sim__serve_output(sim_world *world, const node_effect *effect);
+int sim__serve_metric(const sim_result *result, const char *name, double *value_out);
+void sim__serve_count_bytes(sim_world *world, const node_message *message, uint64_t wire_bytes,
+                            bool arrival);
 
 #endif

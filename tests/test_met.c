@@ -1,5 +1,6 @@
-/* test_met.c -- the results database: schema creation and refusal, the run
- * lifecycle, batched writes, and export round trips. Every test works on
+/* test_met.c -- the results database: schema creation, refusal and the
+ * version 1 -> 2 upgrade, the run lifecycle, batched writes, the split
+ * inference tables, and export round trips. Every test works on
  * its own mkstemp file under /tmp and removes it (and the -wal/-shm files)
  * afterwards. Exports go to open_memstream buffers that the test parses
  * back with a small CSV parser and a minimal JSON-object parser, so every
@@ -15,6 +16,7 @@
 #include "metrics/met.h"
 #include "tests/suites.h"
 #include "util/alloc.h"
+#include "util/assert.h"
 
 #define FIELDS_MAX 20
 #define ROWS_MAX 64
@@ -349,9 +351,10 @@ START_TEST(test_met_db_open_creates_schema)
     ck_assert_str_eq(text, "wal");
     raw_query_text(&temp,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('runs','params','nodes',"
-                   "'faults','timeseries','messages','metrics','expectations','run_summary')",
+                   "'faults','timeseries','messages','metrics','expectations','run_summary',"
+                   "'requests','segments','divergence','segments_node')",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "9");
+    ck_assert_str_eq(text, "13");
 
     /* A second open of our own file is accepted and changes nothing. */
     db = met_open_ok(&temp);
@@ -375,6 +378,13 @@ START_TEST(test_met_db_open_refuses_newer_schema)
     ck_assert_ptr_null(db);
     ck_assert_ptr_nonnull(strstr(why, "newer"));
     ck_assert_str_ne(met_strerror(MET_ESCHEMA), met_strerror(0));
+
+    /* One past the build's version is refused just the same. */
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", MET_SCHEMA_VERSION + 1);
+    raw_exec(&temp, sql);
+    ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_null(db);
     temp_db_remove(&temp);
 }
 END_TEST
@@ -791,6 +801,11 @@ START_TEST(test_met_export_json_is_valid_array)
     ck_assert_int_eq(export_to_buffer(db, "run_summary", 0, MET_FORMAT_JSON, &text), 0);
     ck_assert_int_eq(json_array_check(text), 1);
     ck_assert_ptr_nonnull(strstr(text, "\"delivery_ratio\":0.5,\"latency_p50_ns\":null"));
+    /* A gossip run has no inference metrics: the new columns are null. */
+    ck_assert_ptr_nonnull(strstr(text, "\"latency_p99_ns\":null,\"completed_ratio\":null,"
+                                       "\"request_latency_p50_ns\":null,"
+                                       "\"request_latency_p99_ns\":null,"
+                                       "\"tokens_per_s\":null}"));
     free(text);
     met_db_close(db);
     temp_db_remove(&temp);
@@ -803,7 +818,8 @@ START_TEST(test_met_export_unknown_table_refused)
     temp_db_make(&temp);
     met_db *db = met_open_ok(&temp);
     static const char *const bad[] = {"users", "RUNS", "", "meta", "sqlite_master",
-                                      "runs; DROP TABLE runs", "runs WHERE 1"};
+                                      "runs; DROP TABLE runs", "runs WHERE 1", "request",
+                                      "Requests", "divergences", "segments_node"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *text = NULL;
         ck_assert_int_eq(export_to_buffer(db, bad[i], 0, MET_FORMAT_CSV, &text), MET_ENOTABLE);
@@ -875,6 +891,533 @@ START_TEST(test_met_export_write_error_is_eio)
 }
 END_TEST
 
+/* ---- inference tables (schema 2) ----------------------------------------------------- */
+
+/* One expected exported value. */
+enum { CELL_INT, CELL_REAL, CELL_TEXT, CELL_NULL };
+
+typedef struct cell {
+    int kind;
+    long long integer;
+    double real;
+    const char *text;
+} cell;
+
+#define CELL_I(v) ((cell){CELL_INT, (long long)(v), 0.0, NULL})
+#define CELL_R(v) ((cell){CELL_REAL, 0, (v), NULL})
+#define CELL_T(v) ((cell){CELL_TEXT, 0, 0.0, (v)})
+#define CELL_N ((cell){CELL_NULL, 0, 0.0, NULL})
+
+/* A NULL string or NaN is stored as NULL. */
+static cell cell_text(const char *text)
+{
+    return text == NULL ? CELL_N : CELL_T(text);
+}
+
+static cell cell_real(double value)
+{
+    return isnan(value) ? CELL_N : CELL_R(value);
+}
+
+static const char *const request_columns[] = {
+    "run_id", "request_id", "client", "submitted_ns", "first_token_ns", "finished_ns",
+    "status", "prompt_tokens", "tokens_out", "reference_match", "argmax_agree",
+    "logits_maxabs", "logits_cosine", "saw_tokens", "saw_activations",
+};
+static const char *const segment_columns[] = {
+    "run_id", "request_id", "segment", "node_id", "class", "kernel", "first_layer",
+    "layer_count", "start_ns", "end_ns", "calls", "flops", "bytes_in", "bytes_out",
+};
+static const char *const divergence_columns[] = {
+    "run_id", "request_id", "class", "kernel", "logits_maxabs", "logits_cosine",
+    "argmax_agree",
+};
+
+/* Inserted out of key order; exports must come back sorted by key. */
+static const met_request_row request_rows[] = {
+    {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL},
+    {3, 1, 500, 2500, 9000, "completed", 4, 8, 1, 1.0, 3.0517578125e-05,
+     0.99999999999999989, "1 4 9", "5 6"},
+    {12, 0, 700, 1700, 0, "failed", 3, 2, 0, 1.0 / 3.0, 0.1, 2.2250738585072014e-308, "0 8",
+     ""},
+};
+static const size_t request_order[] = {1, 0, 2};
+
+static const met_segment_row segment_rows[] = {
+    {3, 1, 6, "cpu", "blocked", 4, 4, 2100, 8800, 9, 123456789012ull, 4096, 64},
+    {3, 0, 4, "gpu", "fma", 0, 4, 600, 8000, 9, 98765432109ull, 64, 4096},
+    {12, 0, 8, "gpu", "fma", 0, 8, 900, 1600, 2, 1ull << 40, 48, 0},
+};
+static const size_t segment_order[] = {1, 0, 2};
+
+static const met_divergence_row divergence_rows[] = {
+    {3, "gpu", "fma", 1.52587890625e-05, 0.99999999999999978, 1.0},
+    {3, "cpu", "blocked", 0.0, 1.0, 1.0},
+    {12, "tpu", "bf16", 1e-300, NAN, 0.5},    /* NaN is stored as NULL */
+};
+static const size_t divergence_order[] = {1, 0, 2};
+
+static size_t request_cells(int64_t run_id, const met_request_row *row, cell *cells)
+{
+    size_t n = 0;
+    cells[n++] = CELL_I(run_id);
+    cells[n++] = CELL_I(row->request_id);
+    cells[n++] = CELL_I(row->client);
+    cells[n++] = CELL_I(row->submitted_ns);
+    cells[n++] = row->first_token_ns == 0 ? CELL_N : CELL_I(row->first_token_ns);
+    cells[n++] = row->finished_ns == 0 ? CELL_N : CELL_I(row->finished_ns);
+    cells[n++] = cell_text(row->status);
+    cells[n++] = CELL_I(row->prompt_tokens);
+    cells[n++] = CELL_I(row->tokens_out);
+    cells[n++] = CELL_I(row->reference_match);
+    cells[n++] = cell_real(row->argmax_agree);
+    cells[n++] = cell_real(row->logits_maxabs);
+    cells[n++] = cell_real(row->logits_cosine);
+    cells[n++] = cell_text(row->saw_tokens);
+    cells[n++] = cell_text(row->saw_activations);
+    return n;
+}
+
+static size_t segment_cells(int64_t run_id, const met_segment_row *row, cell *cells)
+{
+    size_t n = 0;
+    cells[n++] = CELL_I(run_id);
+    cells[n++] = CELL_I(row->request_id);
+    cells[n++] = CELL_I(row->segment);
+    cells[n++] = CELL_I(row->node_id);
+    cells[n++] = cell_text(row->class_name);
+    cells[n++] = cell_text(row->kernel);
+    cells[n++] = CELL_I(row->first_layer);
+    cells[n++] = CELL_I(row->layer_count);
+    cells[n++] = CELL_I(row->start_ns);
+    cells[n++] = CELL_I(row->end_ns);
+    cells[n++] = CELL_I(row->calls);
+    cells[n++] = CELL_I(row->flops);
+    cells[n++] = CELL_I(row->bytes_in);
+    cells[n++] = CELL_I(row->bytes_out);
+    return n;
+}
+
+static size_t divergence_cells(int64_t run_id, const met_divergence_row *row, cell *cells)
+{
+    size_t n = 0;
+    cells[n++] = CELL_I(run_id);
+    cells[n++] = CELL_I(row->request_id);
+    cells[n++] = cell_text(row->class_name);
+    cells[n++] = cell_text(row->kernel);
+    cells[n++] = cell_real(row->logits_maxabs);
+    cells[n++] = cell_real(row->logits_cosine);
+    cells[n++] = cell_real(row->argmax_agree);
+    return n;
+}
+
+/* The expected cells of row 'index' (in export order) of one table. */
+typedef size_t (*table_cells_fn)(int64_t run_id, size_t index, cell *cells);
+
+static size_t request_cells_at(int64_t run_id, size_t index, cell *cells)
+{
+    return request_cells(run_id, &request_rows[request_order[index]], cells);
+}
+
+static size_t segment_cells_at(int64_t run_id, size_t index, cell *cells)
+{
+    return segment_cells(run_id, &segment_rows[segment_order[index]], cells);
+}
+
+static size_t divergence_cells_at(int64_t run_id, size_t index, cell *cells)
+{
+    return divergence_cells(run_id, &divergence_rows[divergence_order[index]], cells);
+}
+
+typedef struct inference_table {
+    const char *name;
+    const char *const *columns;
+    size_t column_count;
+    size_t row_count;
+    table_cells_fn cells_at;
+} inference_table;
+
+static const inference_table inference_tables[] = {
+    {"requests", request_columns, UTIL_ARRAY_COUNT(request_columns),
+     UTIL_ARRAY_COUNT(request_rows), request_cells_at},
+    {"segments", segment_columns, UTIL_ARRAY_COUNT(segment_columns),
+     UTIL_ARRAY_COUNT(segment_rows), segment_cells_at},
+    {"divergence", divergence_columns, UTIL_ARRAY_COUNT(divergence_columns),
+     UTIL_ARRAY_COUNT(divergence_rows), divergence_cells_at},
+};
+
+static void cell_check_csv(const csv_field *field, const cell *expected, const char *where)
+{
+    switch (expected->kind) {
+    case CELL_INT:
+        ck_assert_msg(field->quoted == 0 && strtoll(field->text, NULL, 10) == expected->integer,
+                      "%s: %s is not %lld", where, field->text, expected->integer);
+        break;
+    case CELL_REAL: {
+        double value = strtod(field->text, NULL);
+        ck_assert_msg(memcmp(&value, &expected->real, sizeof(value)) == 0, "%s: %s is not %.17g",
+                      where, field->text, expected->real);
+        break;
+    }
+    case CELL_TEXT:
+        ck_assert_msg(strcmp(field->text, expected->text) == 0, "%s: '%s' is not '%s'", where,
+                      field->text, expected->text);
+        ck_assert_msg(expected->text[0] != '\0' || field->quoted == 1, "%s: \"\" unquoted", where);
+        break;
+    default:
+        ck_assert_msg(field->text[0] == '\0' && field->quoted == 0, "%s: '%s' is not NULL", where,
+                      field->text);
+        break;
+    }
+}
+
+static void cell_check_json(const json_field *field, const cell *expected, const char *where)
+{
+    switch (expected->kind) {
+    case CELL_INT:
+        ck_assert_msg(field->kind == JSON_NUMBER && field->number == (double)expected->integer,
+                      "%s: not %lld", where, expected->integer);
+        break;
+    case CELL_REAL:
+        ck_assert_msg(field->kind == JSON_NUMBER &&
+                          memcmp(&field->number, &expected->real, sizeof(double)) == 0,
+                      "%s: %.17g is not %.17g", where, field->number, expected->real);
+        break;
+    case CELL_TEXT:
+        ck_assert_msg(field->kind == JSON_STRING && strcmp(field->text, expected->text) == 0,
+                      "%s: '%s' is not '%s'", where, field->text, expected->text);
+        break;
+    default:
+        ck_assert_msg(field->kind == JSON_NULL, "%s: not null", where);
+        break;
+    }
+}
+
+/* A run with the fixture rows of the three inference tables. */
+static int64_t run_with_inference_rows(met_db *db)
+{
+    int64_t run_id = run_begin_ok(db, "infer", 9, NULL, 0);
+    ck_assert_int_eq(met_requests_add(db, run_id, request_rows, UTIL_ARRAY_COUNT(request_rows)),
+                     0);
+    ck_assert_int_eq(met_segments_add(db, run_id, segment_rows, UTIL_ARRAY_COUNT(segment_rows)),
+                     0);
+    ck_assert_int_eq(met_divergence_add(db, run_id, divergence_rows,
+                                        UTIL_ARRAY_COUNT(divergence_rows)),
+                     0);
+    return run_id;
+}
+
+static void inference_csv_check(met_db *db, int64_t run_id, int64_t filter, csv_table *table)
+{
+    cell cells[FIELDS_MAX];
+    char where[96];
+    for (size_t t = 0; t < UTIL_ARRAY_COUNT(inference_tables); t++) {
+        const inference_table *spec = &inference_tables[t];
+        char *text = NULL;
+        ck_assert_int_eq(export_to_buffer(db, spec->name, filter, MET_FORMAT_CSV, &text), 0);
+        csv_parse(text, table);
+        free(text);
+        ck_assert_int_eq(table->row_count, (int)spec->row_count + 1);
+        for (size_t c = 0; c < spec->column_count; c++) {
+            ck_assert_int_eq(table->field_count[0], (int)spec->column_count);
+            ck_assert_str_eq(table->fields[0][c].text, spec->columns[c]);
+        }
+        for (size_t r = 0; r < spec->row_count; r++) {
+            ck_assert_uint_eq(spec->cells_at(run_id, r, cells), spec->column_count);
+            ck_assert_int_eq(table->field_count[r + 1], (int)spec->column_count);
+            for (size_t c = 0; c < spec->column_count; c++) {
+                snprintf(where, sizeof(where), "%s row %zu %s", spec->name, r, spec->columns[c]);
+                cell_check_csv(&table->fields[r + 1][c], &cells[c], where);
+            }
+        }
+    }
+}
+
+START_TEST(test_met_export_inference_csv_round_trip)
+{
+    temp_db temp;
+    csv_table *table = util_malloc(sizeof(*table));
+    ck_assert_ptr_nonnull(table);
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t other = run_begin_ok(db, "gossip", 1, NULL, 0);
+    int64_t run_id = run_with_inference_rows(db);
+    ck_assert_int_ne(other, run_id);
+    inference_csv_check(db, run_id, 0, table);
+    inference_csv_check(db, run_id, run_id, table);
+
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "requests", other, MET_FORMAT_CSV, &text), 0);
+    ck_assert_str_eq(text, "run_id,request_id,client,submitted_ns,first_token_ns,finished_ns,"
+                           "status,prompt_tokens,tokens_out,reference_match,argmax_agree,"
+                           "logits_maxabs,logits_cosine,saw_tokens,saw_activations\n");
+    free(text);
+    util_free(table);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_export_inference_jsonl_round_trip)
+{
+    temp_db temp;
+    json_object object;
+    cell cells[FIELDS_MAX];
+    char where[96];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_with_inference_rows(db);
+    for (size_t t = 0; t < UTIL_ARRAY_COUNT(inference_tables); t++) {
+        const inference_table *spec = &inference_tables[t];
+        char *text = NULL;
+        ck_assert_int_eq(export_to_buffer(db, spec->name, run_id, MET_FORMAT_JSONL, &text), 0);
+        const char *p = text;
+        for (size_t r = 0; r < spec->row_count; r++) {
+            p = json_object_parse(p, &object);
+            ck_assert_int_eq(*p++, '\n');
+            ck_assert_int_eq(object.count, (int)spec->column_count);
+            ck_assert_uint_eq(spec->cells_at(run_id, r, cells), spec->column_count);
+            for (size_t c = 0; c < spec->column_count; c++) {
+                snprintf(where, sizeof(where), "%s row %zu %s", spec->name, r, spec->columns[c]);
+                ck_assert_str_eq(object.fields[c].key, spec->columns[c]);
+                cell_check_json(&object.fields[c], &cells[c], where);
+            }
+        }
+        ck_assert_str_eq(p, "");
+        free(text);
+    }
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_requests_zero_times_are_null)
+{
+    temp_db temp;
+    char text[128];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_with_inference_rows(db);
+    ck_assert_int_eq(met_flush(db), 0);
+    raw_query_text(&temp,
+                   "SELECT count(*) FROM requests WHERE first_token_ns IS NULL"
+                   " AND finished_ns IS NULL",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "1");    /* request 7 */
+    raw_query_text(&temp,
+                   "SELECT quote(first_token_ns) || '|' || quote(finished_ns)"
+                   " FROM requests WHERE request_id = 12",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "1700|NULL");
+    raw_query_text(&temp, "SELECT finished_ns - submitted_ns FROM requests WHERE request_id = 3",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "8500");
+
+    /* Writing a key again replaces the row; an unknown run is refused. */
+    met_request_row again = request_rows[0];
+    again.finished_ns = 4000;
+    again.status = "completed";
+    ck_assert_int_eq(met_requests_add(db, run_id, &again, 1), 0);
+    ck_assert_int_eq(met_flush(db), 0);
+    raw_query_text(&temp,
+                   "SELECT count(*) || '|' || (SELECT status || finished_ns FROM requests"
+                   " WHERE request_id = 7) FROM requests",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "3|completed4000");
+    ck_assert_int_eq(met_segments_add(db, run_id + 1, segment_rows, 1), MET_ESQL);
+    ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "FOREIGN KEY"));
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_run_summary_inference_columns)
+{
+    temp_db temp;
+    char text[160];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_with_inference_rows(db);
+    ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.75), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p50", 2.5e6), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p99_ns", 9e6), 0);  /* alias */
+    ck_assert_int_eq(met_metric_add(db, run_id, "tokens_per_s", 1234.5), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50", 1.0), 0);  /* a gossip name */
+    int64_t gossip = run_begin_ok(db, "gossip", 2, NULL, 0);
+    ck_assert_int_eq(met_flush(db), 0);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT completed_ratio || '|' || request_latency_p50_ns || '|' ||"
+             " request_latency_p99_ns || '|' || tokens_per_s || '|' || latency_p50_ns"
+             " FROM run_summary WHERE run_id = %lld",
+             (long long)run_id);
+    raw_query_text(&temp, sql, text, sizeof(text));
+    ck_assert_str_eq(text, "0.75|2500000.0|9000000.0|1234.5|1.0");
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(completed_ratio, request_latency_p50_ns, request_latency_p99_ns,"
+             " tokens_per_s, 'all null') FROM run_summary WHERE run_id = %lld",
+             (long long)gossip);
+    raw_query_text(&temp, sql, text, sizeof(text));
+    ck_assert_str_eq(text, "all null");
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* ---- migration ----------------------------------------------------------------------- */
+
+/* Schema version 1 exactly as infersim 1 created it, kept verbatim so the
+ * migration is tested against the real old layout. Do not edit. */
+static const char schema_v1_sql[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE runs ("
+    " run_id INTEGER PRIMARY KEY, name TEXT, mode TEXT, scenario_sha256 TEXT,"
+    " seed INTEGER, git_rev TEXT,"
+    " status TEXT NOT NULL CHECK (status IN ('running','completed','failed','aborted')),"
+    " check_status TEXT CHECK (check_status IS NULL OR check_status IN ('passed','failed')),"
+    " started_at TEXT, finished_at TEXT, wall_ms INTEGER, sim_ns INTEGER, events INTEGER,"
+    " trace_hash TEXT, nodes INTEGER, error TEXT);"
+    "CREATE TABLE params ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), key TEXT NOT NULL, value TEXT,"
+    " PRIMARY KEY (run_id, key));"
+    "CREATE TABLE nodes ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), node_id INTEGER NOT NULL,"
+    " class TEXT, region TEXT, behaviour TEXT, messages_sent INTEGER, bytes_sent INTEGER,"
+    " messages_received INTEGER, bytes_received INTEGER, rejected INTEGER,"
+    " delivered INTEGER, crashes INTEGER, PRIMARY KEY (run_id, node_id));"
+    "CREATE TABLE faults ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), fault_index INTEGER, kind TEXT,"
+    " action TEXT, t_ns INTEGER, nodes_affected INTEGER, detail TEXT);"
+    "CREATE INDEX faults_run ON faults(run_id);"
+    "CREATE TABLE timeseries ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), t_ns INTEGER, name TEXT,"
+    " value REAL);"
+    "CREATE INDEX timeseries_run ON timeseries(run_id, name, t_ns);"
+    "CREATE TABLE messages ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), type TEXT NOT NULL, sent INTEGER,"
+    " bytes_sent INTEGER, delivered INTEGER, bytes_delivered INTEGER,"
+    " dropped_loss INTEGER, dropped_partition INTEGER, dropped_crashed INTEGER,"
+    " duplicated INTEGER, reordered INTEGER, corrupted INTEGER, rejected INTEGER,"
+    " PRIMARY KEY (run_id, type));"
+    "CREATE TABLE metrics ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), name TEXT NOT NULL, value REAL,"
+    " PRIMARY KEY (run_id, name));"
+    "CREATE TABLE expectations ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), metric TEXT, op TEXT,"
+    " expected REAL, actual REAL, passed INTEGER);"
+    "CREATE INDEX expectations_run ON expectations(run_id);"
+    "CREATE VIEW run_summary AS SELECT r.run_id, r.name, r.seed, r.status,"
+    " r.check_status, r.events, r.sim_ns, r.wall_ms,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'delivery_ratio') AS delivery_ratio,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p50', 'latency_p50_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p99', 'latency_p99_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p99_ns"
+    " FROM runs r;"
+    "INSERT INTO meta (key, value) VALUES ('schema_version', '1'), ('created_by', 'infersim');"
+    "PRAGMA user_version = 1;";
+
+/* One finished gossip run as version 1 stored it. */
+static const char run_v1_sql[] =
+    "INSERT INTO runs (name, mode, scenario_sha256, seed, git_rev, status, started_at,"
+    " finished_at, wall_ms, sim_ns, events, trace_hash, nodes)"
+    " VALUES ('old', 'sim', 'abcd', 5, 'rev0', 'completed', '2024-01-01T00:00:00Z',"
+    " '2024-01-01T00:00:01Z', 1000, 2000000000, 4242, '00000000000000ff', 8);"
+    "INSERT INTO params VALUES (1, 'network.loss', '0.01');"
+    "INSERT INTO metrics VALUES (1, 'delivery_ratio', 0.875);"
+    "INSERT INTO timeseries VALUES (1, 1000, 'in_flight', 3.0);";
+
+START_TEST(test_met_db_open_migrates_v1)
+{
+    temp_db temp;
+    char text[256];
+    temp_db_make(&temp);
+    raw_exec(&temp, schema_v1_sql);
+    raw_exec(&temp, run_v1_sql);
+
+    met_db *db = met_open_ok(&temp);
+    raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
+    ck_assert_int_eq(atoi(text), 2);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 2);
+    raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
+                   sizeof(text));
+    ck_assert_str_eq(text, "2");
+    raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
+    ck_assert_str_eq(text, "2");
+
+    /* The old run and its rows are all there, and the view has grown. */
+    ck_assert_int_eq(met_run_exists(db, 1), 1);
+    raw_query_text(&temp,
+                   "SELECT name || '|' || status || '|' || trace_hash || '|' || events ||"
+                   " '|' || (SELECT value FROM params) || '|' || (SELECT count(*) FROM"
+                   " timeseries) FROM runs",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "old|completed|00000000000000ff|4242|0.01|1");
+    raw_query_text(&temp,
+                   "SELECT delivery_ratio || '|' || coalesce(completed_ratio, tokens_per_s,"
+                   " request_latency_p50_ns, request_latency_p99_ns, 'null')"
+                   " FROM run_summary",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "0.875|null");
+
+    /* The new tables are usable, for a new run as for the old one. */
+    int64_t run_id = run_begin_ok(db, "new", 6, NULL, 0);
+    ck_assert_int_eq(run_id, 2);
+    ck_assert_int_eq(met_requests_add(db, run_id, request_rows, 2), 0);
+    ck_assert_int_eq(met_segments_add(db, 1, segment_rows, 1), 0);
+    ck_assert_int_eq(met_divergence_add(db, run_id, divergence_rows, 1), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.5), 0);
+    met_db_close(db);
+    raw_query_text(&temp,
+                   "SELECT (SELECT count(*) FROM requests WHERE run_id = 2) || '|' ||"
+                   " (SELECT count(*) FROM segments WHERE run_id = 1) || '|' ||"
+                   " (SELECT count(*) FROM divergence) || '|' ||"
+                   " (SELECT completed_ratio FROM run_summary WHERE run_id = 2)",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "2|1|1|0.5");
+
+    /* Opening again is a no-op at version 2. */
+    met_db_close(met_open_ok(&temp));
+    raw_query_text(&temp, "SELECT count(*) FROM runs", text, sizeof(text));
+    ck_assert_str_eq(text, "2");
+    temp_db_remove(&temp);
+}
+END_TEST
+
+START_TEST(test_met_db_open_failed_migration_changes_nothing)
+{
+    temp_db temp;
+    char text[128];
+    temp_db_make(&temp);
+    raw_exec(&temp, schema_v1_sql);
+    raw_exec(&temp, run_v1_sql);
+    /* A user's own 'divergence' table makes step 2 fail half way. */
+    raw_exec(&temp, "CREATE TABLE divergence (note TEXT)");
+
+    met_db *db = NULL;
+    char why[256] = "";
+    ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ESQL);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(why, "schema version 2"));
+    ck_assert_ptr_nonnull(strstr(why, "divergence"));
+    raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
+    ck_assert_str_eq(text, "1");
+    raw_query_text(&temp,
+                   "SELECT count(*) FROM sqlite_master WHERE name IN ('requests', 'segments')",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "0");    /* rolled back */
+    raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
+                   sizeof(text));
+    ck_assert_str_eq(text, "1");
+    raw_query_text(&temp, "SELECT count(*) FROM runs", text, sizeof(text));
+    ck_assert_str_eq(text, "1");
+    temp_db_remove(&temp);
+}
+END_TEST
+
 Suite *test_met_suite(void)
 {
     Suite *suite = suite_create("met");
@@ -886,6 +1429,8 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_refuses_foreign_sqlite);
     tcase_add_test(schema, test_met_db_open_rejects_garbage_file);
     tcase_add_test(schema, test_met_db_open_unwritable_path_fails);
+    tcase_add_test(schema, test_met_db_open_migrates_v1);
+    tcase_add_test(schema, test_met_db_open_failed_migration_changes_nothing);
     suite_add_tcase(suite, schema);
 
     TCase *runs = tcase_create("runs");
@@ -896,6 +1441,8 @@ Suite *test_met_suite(void)
     tcase_add_test(runs, test_met_runs_list_empty_says_no_runs);
     tcase_add_test(runs, test_met_timeseries_batched_rows_all_land);
     tcase_add_test(runs, test_met_timeseries_unknown_run_is_sql_error);
+    tcase_add_test(runs, test_met_requests_zero_times_are_null);
+    tcase_add_test(runs, test_met_run_summary_inference_columns);
     suite_add_tcase(suite, runs);
 
     TCase *export = tcase_create("export");
@@ -908,6 +1455,8 @@ Suite *test_met_suite(void)
     tcase_add_test(export, test_met_export_unknown_table_refused);
     tcase_add_test(export, test_met_export_run_filter);
     tcase_add_test(export, test_met_export_write_error_is_eio);
+    tcase_add_test(export, test_met_export_inference_csv_round_trip);
+    tcase_add_test(export, test_met_export_inference_jsonl_round_trip);
     suite_add_tcase(suite, export);
     return suite;
 }

@@ -400,24 +400,24 @@ START_TEST(test_node_codec_decode_rejects_bad_headers)
 END_TEST
 
 /* Random bytes: decode never crashes, returns 0 or NODE_EMALFORMED, and
- * whatever it accepts re-encodes to exactly the same 48 bytes. */
+ * whatever it accepts re-encodes to exactly the same NODE_HEADER_BYTES. */
 START_TEST(test_node_codec_fuzz_random_bytes)
 {
     util_prng prng;
     util_prng_init(&prng, 0xf022);
     uint64_t accepted = 0;
     for (int i = 0; i < 100000; i++) {
-        uint8_t bytes[64];
+        uint8_t bytes[NODE_HEADER_BYTES + 32];
         for (size_t k = 0; k < sizeof(bytes); k++) {
             bytes[k] = (uint8_t)util_prng_next(&prng);
         }
         /* Bias towards plausible headers so that acceptance is exercised. */
         if (util_prng_chance(&prng, 0.5)) {
             bytes[0] = NODE_WIRE_VERSION;
-            bytes[1] = (uint8_t)util_prng_below(&prng, 4);
+            bytes[1] = (uint8_t)util_prng_below(&prng, NODE_MESSAGE_TYPE_COUNT + 1);
             bytes[43] = (uint8_t)util_prng_below(&prng, 6);
         }
-        size_t size = (size_t)util_prng_below(&prng, sizeof(bytes) + 1);
+        size_t size = NODE_HEADER_BYTES - 8 + (size_t)util_prng_below(&prng, 41);
         node_message out;
         int rc = node_message_decode_header(bytes, size, &out);
         ck_assert(rc == 0 || rc == NODE_EMALFORMED);

@@ -4,6 +4,7 @@
  * grows from a tiny hint and fails cleanly when allocation fails; the
  * calendar survives resizes, far-future events and events at the current
  * time; the heap's replace_top equals a pop and a push. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,43 +13,89 @@
 #include "util/alloc.h"
 #include "util/prng.h"
 
-/* One interface over both implementations, so every test runs on each. */
+/* One interface over the three implementations, so every test runs on each. */
+typedef enum test_queue_kind {
+    TEST_QUEUE_HEAP,
+    TEST_QUEUE_CALQ,
+    TEST_QUEUE_RADIX,
+} test_queue_kind;
+
 typedef struct test_queue {
-    bool is_calq;
+    test_queue_kind kind;
     sim_heap heap;
     sim_calq calq;
+    sim_radix radix;
 } test_queue;
 
-static int test_queue_init(test_queue *queue, bool is_calq, size_t hint)
+static int test_queue_init(test_queue *queue, test_queue_kind kind, size_t hint)
 {
     memset(queue, 0, sizeof(*queue));
-    queue->is_calq = is_calq;
-    return is_calq ? sim_calq_init(&queue->calq, hint) : sim_heap_init(&queue->heap, hint);
+    queue->kind = kind;
+    switch (kind) {
+    case TEST_QUEUE_HEAP:
+        return sim_heap_init(&queue->heap, hint);
+    case TEST_QUEUE_CALQ:
+        return sim_calq_init(&queue->calq, hint);
+    default:
+        return sim_radix_init(&queue->radix, hint);
+    }
 }
 
 static void test_queue_deinit(test_queue *queue)
 {
-    if (queue->is_calq) {
-        sim_calq_deinit(&queue->calq);
-    } else {
+    switch (queue->kind) {
+    case TEST_QUEUE_HEAP:
         sim_heap_deinit(&queue->heap);
+        break;
+    case TEST_QUEUE_CALQ:
+        sim_calq_deinit(&queue->calq);
+        break;
+    default:
+        sim_radix_deinit(&queue->radix);
+        break;
+    }
+}
+
+static int test_queue_push_kind(test_queue *queue, uint64_t at_ns, uint32_t kind, uint32_t arg,
+                                uint64_t arg2)
+{
+    switch (queue->kind) {
+    case TEST_QUEUE_HEAP:
+        return sim_heap_push(&queue->heap, at_ns, kind, arg, arg2);
+    case TEST_QUEUE_CALQ:
+        return sim_calq_push(&queue->calq, at_ns, kind, arg, arg2);
+    default:
+        return sim_radix_push(&queue->radix, at_ns, kind, arg, arg2);
     }
 }
 
 static int test_queue_push(test_queue *queue, uint64_t at_ns, uint32_t arg, uint64_t arg2)
 {
-    return queue->is_calq ? sim_calq_push(&queue->calq, at_ns, 1, arg, arg2)
-                          : sim_heap_push(&queue->heap, at_ns, 1, arg, arg2);
+    return test_queue_push_kind(queue, at_ns, 1, arg, arg2);
 }
 
 static bool test_queue_pop(test_queue *queue, sim_event *out)
 {
-    return queue->is_calq ? sim_calq_pop(&queue->calq, out) : sim_heap_pop(&queue->heap, out);
+    switch (queue->kind) {
+    case TEST_QUEUE_HEAP:
+        return sim_heap_pop(&queue->heap, out);
+    case TEST_QUEUE_CALQ:
+        return sim_calq_pop(&queue->calq, out);
+    default:
+        return sim_radix_pop(&queue->radix, out);
+    }
 }
 
 static size_t test_queue_count(const test_queue *queue)
 {
-    return queue->is_calq ? sim_calq_count(&queue->calq) : sim_heap_count(&queue->heap);
+    switch (queue->kind) {
+    case TEST_QUEUE_HEAP:
+        return sim_heap_count(&queue->heap);
+    case TEST_QUEUE_CALQ:
+        return sim_calq_count(&queue->calq);
+    default:
+        return sim_radix_count(&queue->radix);
+    }
 }
 
 /* A plain reference: an unsorted array, popped by linear minimum search. */
@@ -111,13 +158,32 @@ static uint64_t test_queue_random_at(util_prng *prng, uint64_t now_ns)
     return now_ns - util_prng_below(prng, now_ns + 1);   /* at or before now */
 }
 
-static void test_queue_random_run(bool is_calq, uint64_t seed)
+/* A push time for monotone queues: never before 'now_ns' (saturating at
+ * UINT64_MAX); many ties; near-UINT64_MAX keys only when 'top'. */
+static uint64_t test_queue_monotone_at(util_prng *prng, uint64_t now_ns, bool top)
+{
+    uint64_t pick = util_prng_below(prng, 100);
+    uint64_t delay_ns;
+    if (pick < 30) {
+        delay_ns = util_prng_below(prng, 4);
+    } else if (pick < 80) {
+        delay_ns = util_prng_below(prng, 100000);
+    } else if (pick < 97 || !top) {
+        delay_ns = util_prng_below(prng, UINT64_C(1) << 40);
+    } else {
+        uint64_t at_ns = UINT64_MAX - util_prng_below(prng, 3);
+        return at_ns < now_ns ? now_ns : at_ns;
+    }
+    return delay_ns > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + delay_ns;
+}
+
+static void test_queue_random_run(test_queue_kind kind, uint64_t seed)
 {
     enum { ops = 6000 };
     test_queue queue;
     test_queue_ref ref = {.events = malloc(ops * sizeof(sim_event)), .count = 0, .next_seq = 0};
     ck_assert_ptr_nonnull(ref.events);
-    ck_assert_int_eq(test_queue_init(&queue, is_calq, seed % 3 == 0 ? 0 : 64), 0);
+    ck_assert_int_eq(test_queue_init(&queue, kind, seed % 3 == 0 ? 0 : 64), 0);
     util_prng prng;
     util_prng_init(&prng, seed);
     uint64_t now_ns = 0;
@@ -125,7 +191,9 @@ static void test_queue_random_run(bool is_calq, uint64_t seed)
     for (uint32_t i = 0; i < ops; i++) {
         uint64_t push_percent = (i / 1000) % 2 == 0 ? 70 : 35;
         if (ref.count == 0 || util_prng_below(&prng, 100) < push_percent) {
-            uint64_t at_ns = test_queue_random_at(&prng, now_ns);
+            uint64_t at_ns = kind == TEST_QUEUE_RADIX
+                                 ? test_queue_monotone_at(&prng, now_ns, seed % 5 == 0)
+                                 : test_queue_random_at(&prng, now_ns);
             ck_assert_int_eq(test_queue_push(&queue, at_ns, i % 7, i), 0);
             test_queue_ref_push(&ref, at_ns, i % 7, i);
         } else {
@@ -133,7 +201,8 @@ static void test_queue_random_run(bool is_calq, uint64_t seed)
             ck_assert(test_queue_pop(&queue, &got));
             sim_event want = test_queue_ref_pop(&ref);
             test_queue_assert_same(&got, &want);
-            now_ns = got.at_ns == UINT64_MAX - got.at_ns % 3 ? now_ns : got.at_ns;
+            bool top = got.at_ns == UINT64_MAX - got.at_ns % 3;
+            now_ns = top && kind != TEST_QUEUE_RADIX ? now_ns : got.at_ns;
         }
         ck_assert_uint_eq(test_queue_count(&queue), ref.count);
     }
@@ -151,21 +220,21 @@ static void test_queue_random_run(bool is_calq, uint64_t seed)
 
 START_TEST(test_queue_heap_random_matches_reference)
 {
-    test_queue_random_run(false, 1000 + (uint64_t)_i);
+    test_queue_random_run(TEST_QUEUE_HEAP, 1000 + (uint64_t)_i);
 }
 END_TEST
 
 START_TEST(test_queue_calq_random_matches_reference)
 {
-    test_queue_random_run(true, 1000 + (uint64_t)_i);
+    test_queue_random_run(TEST_QUEUE_CALQ, 1000 + (uint64_t)_i);
 }
 END_TEST
 
 /* Ties pop in push order, interleaved with earlier and later instants. */
-static void test_queue_ties_run(bool is_calq)
+static void test_queue_ties_run(test_queue_kind kind)
 {
     test_queue queue;
-    ck_assert_int_eq(test_queue_init(&queue, is_calq, 4), 0);
+    ck_assert_int_eq(test_queue_init(&queue, kind, 4), 0);
     for (uint32_t i = 0; i < 40; i++) {
         uint64_t at_ns = i % 4 == 3 ? 9 : (i % 4 == 2 ? 3 : 5);
         ck_assert_int_eq(test_queue_push(&queue, at_ns, i, i), 0);
@@ -198,21 +267,21 @@ static void test_queue_ties_run(bool is_calq)
 
 START_TEST(test_queue_heap_ties_pop_in_push_order)
 {
-    test_queue_ties_run(false);
+    test_queue_ties_run(TEST_QUEUE_HEAP);
 }
 END_TEST
 
 START_TEST(test_queue_calq_ties_pop_in_push_order)
 {
-    test_queue_ties_run(true);
+    test_queue_ties_run(TEST_QUEUE_CALQ);
 }
 END_TEST
 
 /* Grows from the smallest hint to 20000 events, then pops in order. */
-static void test_queue_growth_run(bool is_calq)
+static void test_queue_growth_run(test_queue_kind kind)
 {
     test_queue queue;
-    ck_assert_int_eq(test_queue_init(&queue, is_calq, 1), 0);
+    ck_assert_int_eq(test_queue_init(&queue, kind, 1), 0);
     sim_event none;
     ck_assert(!test_queue_pop(&queue, &none));
     util_prng prng;
@@ -236,25 +305,25 @@ static void test_queue_growth_run(bool is_calq)
 
 START_TEST(test_queue_heap_growth_from_tiny_hint)
 {
-    test_queue_growth_run(false);
+    test_queue_growth_run(TEST_QUEUE_HEAP);
 }
 END_TEST
 
 START_TEST(test_queue_calq_growth_from_tiny_hint)
 {
-    test_queue_growth_run(true);
+    test_queue_growth_run(TEST_QUEUE_CALQ);
 }
 END_TEST
 
 /* Out of memory: init fails with -1; a failed growth returns -1 and leaves
  * every stored event in place. */
-static void test_queue_oom_run(bool is_calq)
+static void test_queue_oom_run(test_queue_kind kind)
 {
     test_queue queue;
     util_alloc_fail_after(1);
-    ck_assert_int_eq(test_queue_init(&queue, is_calq, 16), -1);
+    ck_assert_int_eq(test_queue_init(&queue, kind, 16), -1);
     util_alloc_fail_after(0);
-    ck_assert_int_eq(test_queue_init(&queue, is_calq, 16), 0);
+    ck_assert_int_eq(test_queue_init(&queue, kind, 16), 0);
     uint32_t pushed = 0;
     util_alloc_fail_after(1);
     int rc = 0;
@@ -275,13 +344,13 @@ static void test_queue_oom_run(bool is_calq)
 
 START_TEST(test_queue_heap_oom_fails_cleanly)
 {
-    test_queue_oom_run(false);
+    test_queue_oom_run(TEST_QUEUE_HEAP);
 }
 END_TEST
 
 START_TEST(test_queue_calq_oom_fails_cleanly)
 {
-    test_queue_oom_run(true);
+    test_queue_oom_run(TEST_QUEUE_CALQ);
 }
 END_TEST
 
@@ -416,6 +485,231 @@ START_TEST(test_queue_calq_across_resize)
 }
 END_TEST
 
+START_TEST(test_queue_radix_random_matches_reference)
+{
+    test_queue_random_run(TEST_QUEUE_RADIX, 2000 + (uint64_t)_i);
+}
+END_TEST
+
+START_TEST(test_queue_radix_ties_pop_in_push_order)
+{
+    test_queue_ties_run(TEST_QUEUE_RADIX);
+}
+END_TEST
+
+START_TEST(test_queue_radix_growth_from_tiny_hint)
+{
+    test_queue_growth_run(TEST_QUEUE_RADIX);
+}
+END_TEST
+
+/* Pops 'n' events and checks each is at 'at_ns' with arg2 from 'tags'. */
+static void test_queue_radix_expect(sim_radix *radix, uint64_t at_ns, const uint64_t *tags,
+                                    size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sim_event event;
+        ck_assert(sim_radix_pop(radix, &event));
+        ck_assert_uint_eq(event.at_ns, at_ns);
+        ck_assert_uint_eq(event.arg2, tags[i]);
+    }
+}
+
+/* The tie case a radix heap can get wrong: events at one instant pushed at
+ * different moments, some before the refill that rebases on that instant
+ * (and are moved down with it) and some after (and are appended directly),
+ * both for the instant being popped (bucket 0) and for the next one. */
+START_TEST(test_queue_radix_bursts_across_refill)
+{
+    sim_radix radix;
+    ck_assert_int_eq(sim_radix_init(&radix, 0), 0);
+    for (uint64_t i = 0; i < 10; i++) {
+        ck_assert_int_eq(sim_radix_push(&radix, 100, 0, 0, i), 0);         /* A0..A9 */
+        ck_assert_int_eq(sim_radix_push(&radix, 101, 0, 0, 100 + i), 0);   /* B0..B9 */
+    }
+    ck_assert_int_eq(sim_radix_push(&radix, 4096, 0, 0, 300), 0);
+    ck_assert_int_eq(sim_radix_push(&radix, 101, 0, 0, 110), 0);
+    sim_event event;
+    ck_assert(sim_radix_pop(&radix, &event));   /* refill: base 100 */
+    ck_assert_uint_eq(event.arg2, 0);
+    for (uint64_t i = 0; i < 5; i++) {
+        ck_assert_int_eq(sim_radix_push(&radix, 100, 0, 0, 10 + i), 0);    /* A10..A14 */
+        ck_assert_int_eq(sim_radix_push(&radix, 101, 0, 0, 111 + i), 0);   /* B11..B15 */
+        ck_assert_int_eq(sim_radix_push(&radix, 4096, 0, 0, 301 + i), 0);
+    }
+    const uint64_t a_tags[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+    test_queue_radix_expect(&radix, 100, a_tags, 14);
+    /* Bucket 0 drained: pushes at the current instant still come first. */
+    ck_assert_int_eq(sim_radix_push(&radix, 100, 0, 0, 15), 0);
+    ck_assert_int_eq(sim_radix_push(&radix, 101, 0, 0, 116), 0);
+    test_queue_radix_expect(&radix, 100, (const uint64_t[]){15}, 1);
+    uint64_t b_tags[18];
+    for (size_t i = 0; i < 18; i++) {
+        b_tags[i] = 100 + i;
+    }
+    test_queue_radix_expect(&radix, 101, b_tags, 8);
+    ck_assert_int_eq(sim_radix_push(&radix, 101, 0, 0, 117), 0);   /* mid-instant */
+    test_queue_radix_expect(&radix, 101, b_tags + 8, 10);
+    const uint64_t c_tags[] = {300, 301, 302, 303, 304, 305};
+    test_queue_radix_expect(&radix, 4096, c_tags, 6);
+    ck_assert(!sim_radix_pop(&radix, &event));
+    ck_assert_uint_eq(sim_radix_count(&radix), 0);
+    sim_radix_deinit(&radix);
+}
+END_TEST
+
+/* Keys at and near UINT64_MAX: bucket 64, ties there, and pushes at the
+ * current instant once time has reached the top. */
+START_TEST(test_queue_radix_max_keys)
+{
+    sim_radix radix;
+    ck_assert_int_eq(sim_radix_init(&radix, 1), 0);
+    const uint64_t at[] = {UINT64_MAX, 0, UINT64_MAX - 1, UINT64_MAX, UINT64_C(1) << 63,
+                           UINT64_MAX, 7, (UINT64_C(1) << 63) - 1};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        ck_assert_int_eq(sim_radix_push(&radix, at[i], 0, 0, i), 0);
+    }
+    const uint64_t order[] = {1, 6, 7, 4, 2, 0, 3};
+    sim_event event;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        ck_assert(sim_radix_pop(&radix, &event));
+        ck_assert_uint_eq(event.arg2, order[i]);
+        ck_assert_uint_eq(event.at_ns, at[order[i]]);
+    }
+    ck_assert_int_eq(sim_radix_push(&radix, UINT64_MAX, 0, 0, 8), 0);
+    ck_assert(sim_radix_pop(&radix, &event));
+    ck_assert_uint_eq(event.arg2, 5);
+    ck_assert(sim_radix_pop(&radix, &event));
+    ck_assert_uint_eq(event.arg2, 8);
+    ck_assert(!sim_radix_pop(&radix, &event));
+    sim_radix_deinit(&radix);
+}
+END_TEST
+
+/* Out of memory. init fails with -1. A push that cannot grow its bucket
+ * returns -1 and stores nothing. A pop whose refill cannot grow a bucket
+ * (failing at the first, second, ... allocation: partway through the moves)
+ * still pops in exact order, and the queue recovers once memory returns. */
+START_TEST(test_queue_radix_oom_fails_cleanly)
+{
+    sim_radix radix;
+    util_alloc_fail_after(1);
+    ck_assert_int_eq(sim_radix_init(&radix, 16), -1);
+    util_alloc_fail_after(0);
+    test_queue queue;
+    test_queue_ref ref = {.events = malloc(2000 * sizeof(sim_event)), .count = 0, .next_seq = 0};
+    ck_assert_ptr_nonnull(ref.events);
+    ck_assert_int_eq(test_queue_init(&queue, TEST_QUEUE_RADIX, 0), 0);
+    util_prng prng;
+    util_prng_init(&prng, 31 + (uint64_t)_i);
+    for (uint32_t i = 0; i < 600; i++) {   /* lands in buckets 13 and 14 */
+        uint64_t at_ns = 4096 + util_prng_below(&prng, 64) * 97;
+        ck_assert_int_eq(test_queue_push(&queue, at_ns, i % 5, i), 0);
+        test_queue_ref_push(&ref, at_ns, i % 5, i);
+    }
+    util_alloc_fail_after(1 + (unsigned long)_i);
+    uint64_t now_ns = 0;
+    for (uint32_t i = 0; i < 800; i++) {
+        if (i == 600) {
+            util_alloc_fail_after(0);
+        }
+        if (i % 3 == 0) {
+            uint64_t at_ns = now_ns + util_prng_below(&prng, 3) * 50;
+            size_t before = test_queue_count(&queue);
+            if (test_queue_push(&queue, at_ns, 9, 5000 + i) == 0) {
+                test_queue_ref_push(&ref, at_ns, 9, 5000 + i);
+            } else {
+                ck_assert_uint_eq(test_queue_count(&queue), before);
+                ref.next_seq += 1;   /* the failed push did not use a seq */
+            }
+        }
+        sim_event got;
+        ck_assert(test_queue_pop(&queue, &got));
+        sim_event want = test_queue_ref_pop(&ref);
+        test_queue_assert_same(&got, &want);
+        now_ns = got.at_ns;
+        ck_assert_uint_eq(test_queue_count(&queue), ref.count);
+    }
+    util_alloc_fail_after(0);
+    test_queue_deinit(&queue);
+    free(ref.events);
+}
+END_TEST
+
+/* A monotone script of pushes (single and in equal-time bursts) and pops:
+ * the three implementations must pop byte-identical events, seq included. */
+START_TEST(test_queue_all_three_pop_identically)
+{
+    test_queue queues[3];
+    const test_queue_kind kinds[3] = {TEST_QUEUE_HEAP, TEST_QUEUE_CALQ, TEST_QUEUE_RADIX};
+    for (size_t q = 0; q < 3; q++) {
+        ck_assert_int_eq(test_queue_init(&queues[q], kinds[q], (size_t)_i % 4 * 100), 0);
+    }
+    util_prng prng;
+    util_prng_init(&prng, 7000 + (uint64_t)_i);
+    uint64_t now_ns = 0;
+    uint64_t tag = 0;
+    size_t popped = 0;
+    for (uint32_t step = 0; step < 5000; step++) {
+        uint64_t pick = util_prng_below(&prng, 100);
+        size_t burst = pick < 10 ? 1 + util_prng_below(&prng, 40) : (pick < 55 ? 1 : 0);
+        uint64_t at_ns = test_queue_monotone_at(&prng, now_ns, _i % 4 == 0);
+        for (size_t k = 0; k < burst; k++) {
+            uint32_t kind = (uint32_t)util_prng_below(&prng, 6);
+            uint32_t arg = (uint32_t)util_prng_next(&prng);
+            for (size_t q = 0; q < 3; q++) {
+                ck_assert_int_eq(test_queue_push_kind(&queues[q], at_ns, kind, arg, tag), 0);
+            }
+            tag += 1;
+        }
+        size_t pops = burst == 0 ? 1 + util_prng_below(&prng, 3) : 0;
+        for (size_t k = 0; k < pops; k++) {
+            sim_event events[3];
+            bool any = test_queue_pop(&queues[0], &events[0]);
+            for (size_t q = 1; q < 3; q++) {
+                ck_assert(test_queue_pop(&queues[q], &events[q]) == any);
+                if (any) {
+                    ck_assert_mem_eq(&events[q], &events[0], sizeof(sim_event));
+                }
+            }
+            now_ns = any ? events[0].at_ns : now_ns;
+            popped += any;
+        }
+    }
+    for (;;) {
+        sim_event events[3];
+        bool any = test_queue_pop(&queues[0], &events[0]);
+        for (size_t q = 1; q < 3; q++) {
+            ck_assert(test_queue_pop(&queues[q], &events[q]) == any);
+            if (any) {
+                ck_assert_mem_eq(&events[q], &events[0], sizeof(sim_event));
+            }
+        }
+        if (!any) {
+            break;
+        }
+        popped += 1;
+    }
+    ck_assert_uint_eq(popped, tag);
+    for (size_t q = 0; q < 3; q++) {
+        test_queue_deinit(&queues[q]);
+    }
+}
+END_TEST
+
+/* A push before the last popped instant breaks the monotone contract. */
+START_TEST(test_queue_radix_push_in_past_asserts)
+{
+    sim_radix radix;
+    ck_assert_int_eq(sim_radix_init(&radix, 0), 0);
+    ck_assert_int_eq(sim_radix_push(&radix, 50, 0, 0, 0), 0);
+    sim_event event;
+    ck_assert(sim_radix_pop(&radix, &event));
+    ck_assert_int_eq(sim_radix_push(&radix, 50, 0, 0, 1), 0);
+    sim_radix_push(&radix, 49, 0, 0, 2);   /* aborts */
+}
+END_TEST
+
 Suite *test_queue_suite(void)
 {
     Suite *suite = suite_create("queue");
@@ -439,5 +733,17 @@ Suite *test_queue_suite(void)
     tcase_add_test(calq, test_queue_calq_push_at_current_time);
     tcase_add_test(calq, test_queue_calq_across_resize);
     suite_add_tcase(suite, calq);
+
+    TCase *radix = tcase_create("radix");
+    tcase_set_timeout(radix, 20);
+    tcase_add_test(radix, test_queue_radix_ties_pop_in_push_order);
+    tcase_add_loop_test(radix, test_queue_radix_random_matches_reference, 0, 30);
+    tcase_add_test(radix, test_queue_radix_growth_from_tiny_hint);
+    tcase_add_test(radix, test_queue_radix_bursts_across_refill);
+    tcase_add_test(radix, test_queue_radix_max_keys);
+    tcase_add_loop_test(radix, test_queue_radix_oom_fails_cleanly, 0, 4);
+    tcase_add_loop_test(radix, test_queue_all_three_pop_identically, 0, 8);
+    tcase_add_test_raise_signal(radix, test_queue_radix_push_in_past_asserts, SIGABRT);
+    suite_add_tcase(suite, radix);
     return suite;
 }

@@ -1,6 +1,7 @@
 /* test_scn.c -- the scenario loader: a full scenario converted field by
  * field, defaults, anchors and merge keys, the unit parsers, --set
- * overrides, the params table and its hash, a library of malformed files in
+ * overrides, the params table and its hash, inference scenarios (model from a
+ * seed or a checkpoint, segments, memory, workload), a library of malformed files in
  * tests/bad/ (each with its expected position and message), error
  * formatting, and out-of-memory at every allocation. Run from the repo root. */
 #include <check.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "scenarios/scn.h"
 #include "scenarios/scn_int.h"
@@ -232,6 +235,16 @@ START_TEST(test_scn_load_defaults)
     ck_assert_uint_eq(s->workload.messages, 100);
     ck_assert(s->workload.rate_per_s == 100.0);
     ck_assert_uint_eq(s->workload.size_bytes, 1024);
+    ck_assert_int_eq(s->workload.kind, SCN_WORKLOAD_GOSSIP);
+    ck_assert_int_eq(s->model.source, SCN_MODEL_NONE);
+    ck_assert_uint_eq(s->nodes.classes[0].memory_bytes, 16ull << 30);
+    ck_assert(s->nodes.classes[0].flops_per_s == 1e13);
+    ck_assert_int_eq(s->nodes.classes[0].kernel, SCN_KERNEL_SEQUENTIAL);
+    ck_assert_uint_eq(s->nodes.classes[0].overhead_ns, 100000);
+    ck_assert_ptr_null(test_scn_param(s, "model.source"));
+    ck_assert_ptr_null(test_scn_param(s, "workload.requests"));
+    ck_assert_str_eq(test_scn_param(s, "workload.kind"), "gossip");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.0.flops"), "10TFLOPS");
     ck_assert_uint_eq(s->fault_count, 0);
     ck_assert_uint_eq(s->expect_count, 0);
     ck_assert_str_eq(s->output.db, "results.db");
@@ -314,7 +327,8 @@ START_TEST(test_scn_error_format_forms)
     while (scn_expect_metrics[count] != NULL) {
         count += 1;
     }
-    ck_assert_uint_eq(count, 16);
+    ck_assert_uint_eq(count, 27);
+    ck_assert_str_eq(scn_expect_metrics[26], "activation_bytes");
 }
 END_TEST
 
@@ -324,16 +338,21 @@ START_TEST(test_scn_load_every_metric_accepted)
     for (size_t i = 0; scn_expect_metrics[i] != NULL; i++) {
         char line[96];
         snprintf(line, sizeof(line), "  %s: \"<= 1%s\"\n", scn_expect_metrics[i],
-                 strncmp(scn_expect_metrics[i], "latency_", 8) == 0 ? "ms" : "");
+                 scn__metric_is_duration(scn_expect_metrics[i]) ? "ms" : "");
         strcat(text, line);
     }
     scn_scenario *s = NULL;
     scn_error e;
     int rc = test_scn_load(text, NULL, 0, &s, &e);
     ck_assert_msg(rc == 0, "%u: %s", e.line, e.message);
-    ck_assert_uint_eq(s->expect_count, 16);
+    ck_assert_uint_eq(s->expect_count, 27);
     ck_assert(s->expects[1].value == 1e6);       /* latency_p50 <= 1ms, in ns */
     ck_assert(s->expects[15].value == 1);
+    ck_assert_str_eq(s->expects[20].metric, "request_latency_p99");
+    ck_assert(s->expects[20].value == 1e6);
+    ck_assert(s->expects[21].value == 1e6);      /* first_token_p50 */
+    ck_assert(s->expects[22].value == 1);        /* tokens_per_s: a plain number */
+    ck_assert(!scn__metric_is_duration("tokens_per_s"));
     scn_destroy(s);
 }
 END_TEST
@@ -752,6 +771,359 @@ START_TEST(test_scn_params_reparse_through_set)
 }
 END_TEST
 
+/* ---- inference: model, classes, workload --------------------------------- */
+
+static const char test_scn_infer[] =
+    "name: infer\n"
+    "duration: 1min\n"
+    "nodes:\n"
+    "  count: 12\n"
+    "  classes:\n"
+    "    - {name: gpu, fraction: 0.5, memory: 24GiB, flops: 1.5 TFLOPS, kernel: fma,\n"
+    "       overhead: 50us}\n"
+    "    - {name: cpu, fraction: 0.5, flops: 200GFLOPS, memory: 2MB}\n"
+    "model:\n"
+    "  seed: 77\n"
+    "  shape: {dim: 64, hidden_dim: 172, layers: 6, heads: 8, kv_heads: 2, vocab: 512,\n"
+    "          seq_len: 128, shared_classifier: false}\n"
+    "  segments: [[0, 1], [2, 4], [5, 5]]\n"
+    "  wire_dtype: bf16\n"
+    "  replicas: 2\n"
+    "  kv_slots: 8\n"
+    "workload:\n"
+    "  times: [1s, 1s, 2500ms]\n"
+    "  prompt_tokens: [8, 32]\n"
+    "  generate: 16\n"
+    "  timeout: 5s\n"
+    "expect:\n"
+    "  requests_completed: \">= 3\"\n"
+    "  request_latency_p95: \"<= 2s\"\n"
+    "  first_token_p50: \"< 300ms\"\n"
+    "  tokens_per_s: \"> 10\"\n";
+
+static void test_scn_infer_check_classes(const scn_scenario *s)
+{
+    const scn_class *gpu = &s->nodes.classes[0];
+    const scn_class *cpu = &s->nodes.classes[1];
+    ck_assert_uint_eq(gpu->memory_bytes, 24ull << 30);
+    ck_assert(gpu->flops_per_s == 1.5e12);
+    ck_assert_int_eq(gpu->kernel, SCN_KERNEL_FMA);
+    ck_assert_uint_eq(gpu->overhead_ns, 50000);
+    ck_assert_uint_eq(cpu->memory_bytes, 2000000);
+    ck_assert(cpu->flops_per_s == 2e11);
+    ck_assert_int_eq(cpu->kernel, SCN_KERNEL_SEQUENTIAL);   /* defaults */
+    ck_assert_uint_eq(cpu->overhead_ns, 100000);
+}
+
+START_TEST(test_scn_infer_full_fields)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(test_scn_infer, NULL, 0, &s, &e);
+    ck_assert_msg(rc == 0, "%u:%u: %s", e.line, e.column, e.message);
+    test_scn_infer_check_classes(s);
+    const scn_model *m = &s->model;
+    ck_assert_int_eq(m->source, SCN_MODEL_SEED);
+    ck_assert_uint_eq(m->weight_seed, 77);
+    ck_assert_str_eq(m->file, "");
+    ck_assert_uint_eq(m->dim, 64);
+    ck_assert_uint_eq(m->hidden_dim, 172);
+    ck_assert_uint_eq(m->layers, 6);
+    ck_assert_uint_eq(m->heads, 8);
+    ck_assert_uint_eq(m->kv_heads, 2);
+    ck_assert_uint_eq(m->vocab, 512);
+    ck_assert_uint_eq(m->seq_len, 128);
+    ck_assert(!m->shared_classifier);
+    ck_assert_uint_eq(m->segment_count, 3);
+    const uint32_t firsts[] = {0, 2, 5};
+    const uint32_t counts[] = {2, 3, 1};
+    for (uint32_t i = 0; i < 3; i++) {
+        ck_assert_uint_eq(m->segment_first[i], firsts[i]);
+        ck_assert_uint_eq(m->segment_layers[i], counts[i]);
+    }
+    ck_assert_int_eq(m->wire_dtype, SCN_DTYPE_BF16);
+    ck_assert_uint_eq(m->replicas, 2);
+    ck_assert_uint_eq(m->kv_slots, 8);
+    const scn_workload *w = &s->workload;
+    ck_assert_int_eq(w->kind, SCN_WORKLOAD_INFERENCE);     /* default with a model */
+    ck_assert_int_eq(w->arrival, SCN_ARRIVAL_EXPLICIT);     /* implied by times */
+    ck_assert_uint_eq(w->requests, 3);                     /* from times */
+    ck_assert_uint_eq(w->time_count, 3);
+    ck_assert_uint_eq(w->times_ns[0], 1000000000ull);
+    ck_assert_uint_eq(w->times_ns[1], 1000000000ull);
+    ck_assert_uint_eq(w->times_ns[2], 2500000000ull);
+    ck_assert_uint_eq(w->prompt_min, 8);
+    ck_assert_uint_eq(w->prompt_max, 32);
+    ck_assert_uint_eq(w->generate_tokens, 16);
+    ck_assert_uint_eq(w->request_timeout_ns, 5000000000ull);
+    ck_assert_uint_eq(s->expect_count, 4);
+    ck_assert(s->expects[1].value == 2e9);
+    ck_assert(s->expects[2].value == 3e8);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_infer_segment_memory)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_infer, NULL, 0, &s, &e), 0);
+    /* dim 64, kv_dim 16, hidden 172: 43392 floats per layer; vocab*dim 32768;
+     * KV 8 slots x 128 x 16 x 2 x 4 bytes = 131072 per layer. */
+    ck_assert_uint_eq(scn_segment_memory_bytes(&s->model, 0),
+                      4ull * (2 * 43392 + 32768) + 2 * 131072);
+    ck_assert_uint_eq(scn_segment_memory_bytes(&s->model, 1), 4ull * 3 * 43392 + 3 * 131072);
+    ck_assert_uint_eq(scn_segment_memory_bytes(&s->model, 2),
+                      4ull * (43392 + 64 + 32768) + 131072);
+    scn_destroy(s);
+    /* One segment with a shared classifier holds the table once. */
+    const char *sets[] = {"model.segments=1", "model.shape.shared_classifier=true",
+                          "model.kv_slots=1"};
+    ck_assert_int_eq(test_scn_load(test_scn_infer, sets, 3, &s, &e), 0);
+    ck_assert_uint_eq(scn_segment_memory_bytes(&s->model, 0),
+                      4ull * (6 * 43392 + 32768 + 64) + 6 * 16384);
+    scn_destroy(s);
+    /* 2MB classes alone cannot hold a segment of the same model with 64 slots. */
+    const char *small[] = {"nodes.classes.0.memory=1MiB", "model.kv_slots=64"};
+    ck_assert_int_eq(test_scn_load(test_scn_infer, small, 2, &s, &e), SCN_ESCHEMA);
+    ck_assert_uint_eq(e.line, 13);
+    ck_assert_msg(strstr(e.message, "model segment 0 (layers 0-1) needs 2575360 bytes of memory, "
+                                    "but the largest node class ('cpu') has 2000000") != NULL,
+                  "%s", e.message);
+}
+END_TEST
+
+START_TEST(test_scn_infer_segment_count_even)
+{
+    const char *sets[] = {"model.segments=4"};
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(test_scn_infer, sets, 1, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    const uint32_t firsts[] = {0, 2, 4, 5};
+    const uint32_t counts[] = {2, 2, 1, 1};
+    ck_assert_uint_eq(s->model.segment_count, 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        ck_assert_uint_eq(s->model.segment_first[i], firsts[i]);
+        ck_assert_uint_eq(s->model.segment_layers[i], counts[i]);
+    }
+    ck_assert_str_eq(test_scn_param(s, "model.segments"), "[[0, 1], [2, 3], [4, 4], [5, 5]]");
+    char hex[65];
+    memcpy(hex, s->sha256_hex, sizeof(hex));
+    scn_destroy(s);
+    /* The count and the ranges it stands for are one scenario. */
+    sets[0] = "model.segments=[[0,1],[2,3],[4,4],[5,5]]";
+    ck_assert_int_eq(test_scn_load(test_scn_infer, sets, 1, &s, &e), 0);
+    ck_assert_str_eq(s->sha256_hex, hex);
+    scn_destroy(s);
+    sets[0] = "model.segments=6";
+    ck_assert_int_eq(test_scn_load(test_scn_infer, sets, 1, &s, &e), 0);
+    ck_assert_uint_eq(s->model.segment_count, 6);
+    ck_assert_uint_eq(s->model.segment_layers[5], 1);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_infer_defaults)
+{
+    const char *text = "nodes: {count: 3}\n"
+                       "model:\n"
+                       "  shape: {dim: 16, hidden_dim: 32, layers: 2, heads: 4, vocab: 64,\n"
+                       "          seq_len: 32}\n";
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(text, NULL, 0, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_int_eq(s->model.source, SCN_MODEL_SEED);
+    ck_assert_uint_eq(s->model.weight_seed, 1);
+    ck_assert_uint_eq(s->model.kv_heads, 4);
+    ck_assert(s->model.shared_classifier);
+    ck_assert_uint_eq(s->model.segment_count, 1);
+    ck_assert_uint_eq(s->model.segment_layers[0], 2);
+    ck_assert_int_eq(s->model.wire_dtype, SCN_DTYPE_FP32);
+    ck_assert_uint_eq(s->model.replicas, 0);
+    ck_assert_uint_eq(s->model.kv_slots, 4);
+    ck_assert_int_eq(s->workload.kind, SCN_WORKLOAD_INFERENCE);
+    ck_assert_int_eq(s->workload.arrival, SCN_ARRIVAL_POISSON);
+    ck_assert_uint_eq(s->workload.requests, 100);
+    ck_assert_uint_eq(s->workload.prompt_min, 16);
+    ck_assert_uint_eq(s->workload.prompt_max, 16);
+    ck_assert_uint_eq(s->workload.generate_tokens, 8);
+    ck_assert_uint_eq(s->workload.request_timeout_ns, 30000000000ull);
+    ck_assert_str_eq(test_scn_param(s, "model.source"), "seed");
+    ck_assert_str_eq(test_scn_param(s, "workload.prompt_tokens"), "16");
+    ck_assert_ptr_null(test_scn_param(s, "workload.messages"));
+    ck_assert_ptr_null(test_scn_param(s, "workload.times"));
+    scn_destroy(s);
+    /* The defaults (16 + 8 tokens) overflow a 20-token context: blamed on the model. */
+    const char *seq = "model.shape.seq_len=20";
+    ck_assert_int_eq(test_scn_load(text, &seq, 1, &s, &e), SCN_ESCHEMA);
+    ck_assert_uint_eq(e.line, 3);
+    ck_assert_ptr_nonnull(strstr(e.message, "= 24 exceeds the model's seq_len (20)"));
+    /* A gossip workload beside a model is allowed. */
+    const char *gossip = "workload.kind=gossip";
+    ck_assert_int_eq(test_scn_load(text, &gossip, 1, &s, &e), 0);
+    ck_assert_int_eq(s->workload.kind, SCN_WORKLOAD_GOSSIP);
+    ck_assert_str_eq(test_scn_param(s, "workload.messages"), "100");
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_infer_params)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_infer, NULL, 0, &s, &e), 0);
+    ck_assert_str_eq(test_scn_param(s, "model.segments"), "[[0, 1], [2, 4], [5, 5]]");
+    ck_assert_str_eq(test_scn_param(s, "model.shape.kv_heads"), "2");
+    ck_assert_str_eq(test_scn_param(s, "model.shape.shared_classifier"), "false");
+    ck_assert_str_eq(test_scn_param(s, "model.wire_dtype"), "bf16");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.0.flops"), "1.5TFLOPS");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.1.flops"), "200GFLOPS");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.0.kernel"), "fma");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.0.memory"), "25769803776");
+    ck_assert_str_eq(test_scn_param(s, "nodes.classes.0.overhead"), "50us");
+    ck_assert_str_eq(test_scn_param(s, "workload.kind"), "inference");
+    ck_assert_str_eq(test_scn_param(s, "workload.arrival"), "explicit");
+    ck_assert_str_eq(test_scn_param(s, "workload.times"), "[1s, 1s, 2500ms]");
+    ck_assert_str_eq(test_scn_param(s, "workload.prompt_tokens"), "[8, 32]");
+    ck_assert_str_eq(test_scn_param(s, "expect.request_latency_p95"), "<= 2s");
+    ck_assert_str_eq(test_scn_param(s, "expect.first_token_p50"), "< 300ms");
+    ck_assert_ptr_null(test_scn_param(s, "workload.size"));
+    /* Every param fed back through --set reproduces the hash. */
+    static char storage[128][160];
+    const char *sets[128];
+    size_t count = 0;
+    for (size_t i = 0; i < s->param_count && count < 128; i++) {
+        snprintf(storage[count], sizeof(storage[count]), "%s=%s", s->params[i].key,
+                 s->params[i].value);
+        sets[count] = storage[count];
+        count += 1;
+    }
+    scn_scenario *again = NULL;
+    int rc = test_scn_load(test_scn_infer, sets, count, &again, &e);
+    ck_assert_msg(rc == 0, "%s: %s", e.file, e.message);
+    ck_assert_str_eq(s->sha256_hex, again->sha256_hex);
+    scn_destroy(again);
+    const char *change[] = {"model.wire_dtype=int8"};
+    ck_assert_int_eq(test_scn_load(test_scn_infer, change, 1, &again, &e), 0);
+    ck_assert_str_ne(s->sha256_hex, again->sha256_hex);
+    scn_destroy(again);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_units_flops)
+{
+    static const struct {
+        const char *text;
+        double value;
+    } good[] = {
+        {"1", 1},           {"250", 250},         {"1FLOPS", 1},       {"2KFLOPS", 2e3},
+        {"3 MFLOPS", 3e6},  {"1.5GFLOPS", 1.5e9}, {"10TFLOPS", 1e13},  {"0.5PFLOPS", 5e14},
+        {"2.25 TFLOPS", 2.25e12},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        double value = 0;
+        char why[200];
+        ck_assert_msg(scn__parse_flops(good[i].text, &value, why, sizeof(why)) == 0, "%s: %s",
+                      good[i].text, why);
+        ck_assert_msg(value == good[i].value, "%s: %g", good[i].text, value);
+        char text[64];
+        double again = 0;
+        scn__format_flops(value, text, sizeof(text));
+        ck_assert_msg(scn__parse_flops(text, &again, why, sizeof(why)) == 0, "%s", text);
+        ck_assert_msg(again == value, "%s -> %s", good[i].text, text);
+    }
+    static const char *const bad[] = {"", "-1TFLOPS", "10 tflops", "10TFLOP", "1e12", "x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        double value = 0;
+        char why[200];
+        ck_assert_msg(scn__parse_flops(bad[i], &value, why, sizeof(why)) != 0, "%s", bad[i]);
+    }
+    char text[64];
+    scn__format_flops(1.5e12, text, sizeof(text));
+    ck_assert_str_eq(text, "1.5TFLOPS");
+    scn__format_flops(1234, text, sizeof(text));
+    ck_assert_str_eq(text, "1.234KFLOPS");
+    scn__format_flops(0.5, text, sizeof(text));
+    ck_assert_str_eq(text, "0.5");
+}
+END_TEST
+
+/* Writes a llama2.c checkpoint (dim 8, hidden 16, 2 layers, 2 heads, vocab
+ * 32 unshared, seq_len 32) of zero floats, 'missing' bytes short. */
+static void test_scn_checkpoint_write(const char *path, size_t missing)
+{
+    const int32_t header[7] = {8, 16, 2, 2, 2, -32, 32};
+    const size_t floats = 256 + 16 + 256 + 256 + 16 + 768 + 8 + 128 + 256;
+    size_t size = 28 + 4 * floats - missing;
+    uint8_t *bytes = calloc(1, size);
+    ck_assert_ptr_nonnull(bytes);
+    for (size_t i = 0; i < 7; i++) {
+        uint32_t v = (uint32_t)header[i];
+        for (size_t b = 0; b < 4; b++) {
+            bytes[4 * i + b] = (uint8_t)(v >> (8 * b));
+        }
+    }
+    FILE *file = fopen(path, "wb");
+    ck_assert_ptr_nonnull(file);
+    ck_assert_uint_eq(fwrite(bytes, 1, size, file), size);
+    ck_assert_int_eq(fclose(file), 0);
+    free(bytes);
+}
+
+START_TEST(test_scn_infer_file_source)
+{
+    char folder[128];
+    char model[192];
+    char yaml[192];
+    snprintf(folder, sizeof(folder), "/tmp/test_scn_%ld", (long)getpid());
+    ck_assert_int_eq(mkdir(folder, 0700), 0);
+    snprintf(model, sizeof(model), "%s/tiny.bin", folder);
+    snprintf(yaml, sizeof(yaml), "%s/run.yaml", folder);
+    test_scn_checkpoint_write(model, 0);
+    FILE *file = fopen(yaml, "w");
+    ck_assert_ptr_nonnull(file);
+    fputs("nodes: {count: 4}\nmodel:\n  file: tiny.bin\n  segments: 2\n", file);
+    ck_assert_int_eq(fclose(file), 0);
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = scn_load_file(yaml, NULL, 0, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_int_eq(s->model.source, SCN_MODEL_FILE);
+    ck_assert_str_eq(s->model.file, model);                /* resolved against run.yaml */
+    ck_assert_str_eq(s->model.file_written, "tiny.bin");
+    ck_assert_uint_eq(s->model.dim, 8);
+    ck_assert_uint_eq(s->model.hidden_dim, 16);
+    ck_assert_uint_eq(s->model.layers, 2);
+    ck_assert_uint_eq(s->model.heads, 2);
+    ck_assert_uint_eq(s->model.kv_heads, 2);
+    ck_assert_uint_eq(s->model.vocab, 32);
+    ck_assert_uint_eq(s->model.seq_len, 32);
+    ck_assert(!s->model.shared_classifier);
+    ck_assert_uint_eq(s->model.segment_count, 2);
+    ck_assert_str_eq(test_scn_param(s, "model.file"), "tiny.bin");
+    ck_assert_str_eq(test_scn_param(s, "model.source"), "file");
+    ck_assert_ptr_null(test_scn_param(s, "model.seed"));
+    scn_destroy(s);
+    /* --set model.file resolves against the scenario's folder too. */
+    const char *set = "model.file=./tiny.bin";
+    ck_assert_int_eq(scn_load_file(yaml, &set, 1, &s, &e), 0);
+    scn_destroy(s);
+    /* One float short: the size the header implies no longer matches. */
+    test_scn_checkpoint_write(model, 4);
+    ck_assert_int_eq(scn_load_file(yaml, NULL, 0, &s, &e), SCN_ESCHEMA);
+    ck_assert_uint_eq(e.line, 3);
+    ck_assert_uint_eq(e.column, 9);
+    ck_assert_str_eq(e.message, "checkpoint is 7864 bytes, header implies 7868");
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(remove(model), 0);
+    ck_assert_int_eq(remove(yaml), 0);
+    ck_assert_int_eq(rmdir(folder), 0);
+}
+END_TEST
+
 /* ---- malformed files ----------------------------------------------------- */
 
 typedef struct test_scn_bad_case {
@@ -768,13 +1140,13 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/02_unknown_nested_key.yaml", SCN_ESCHEMA, 6, 3,
      "unknown key 'jiter' in network (expected one of: latency, regions,"},
     {"tests/bad/03_unsupported_section.yaml", SCN_ESCHEMA, 3, 1,
-     "section 'model' is not supported yet"},
+     "section 'verification' is not supported yet"},
     {"tests/bad/04_bad_duration_unit.yaml", SCN_ESCHEMA, 1, 11, "unknown unit 'sec'"},
     {"tests/bad/05_duration_no_unit.yaml", SCN_ESCHEMA, 4, 11,
      "network.jitter: duration needs a unit (e.g. 50ms)"},
     {"tests/bad/06_negative_count.yaml", SCN_ESCHEMA, 2, 10, "must not be negative"},
     {"tests/bad/07_count_too_large.yaml", SCN_ESCHEMA, 2, 10,
-     "nodes.count must be between 1 and 2000000"},
+     "nodes.count must be between 2 and 2000000"},
     {"tests/bad/08_fractions_sum.yaml", SCN_ESCHEMA, 4, 5,
      "fractions in nodes.classes sum to 0.9, expected 1"},
     {"tests/bad/09_duplicate_class.yaml", SCN_ESCHEMA, 6, 13, "duplicate class name 'gpu'"},
@@ -794,7 +1166,7 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/19_duplicate_key.yaml", SCN_EPARSE, 3, 3,
      "duplicate key 'count' (first at line 2)"},
     {"tests/bad/20_unknown_metric.yaml", SCN_ESCHEMA, 5, 3,
-     "unknown metric 'throughput' (expected one of: delivery_ratio,"},
+     "unknown metric 'throughput' (expected e.g. delivery_ratio,"},
     {"tests/bad/21_bad_operator.yaml", SCN_ESCHEMA, 4, 19, "bad comparison operator"},
     {"tests/bad/22_region_missing_pair.yaml", SCN_ESCHEMA, 8, 5,
      "no latency between 'ap' and 'ap'"},
@@ -827,6 +1199,55 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/41_duration_overflow.yaml", SCN_ESCHEMA, 3, 11, "is too large"},
     {"tests/bad/42_range_reversed.yaml", SCN_ESCHEMA, 6, 20, "range 7-3 needs first <= last"},
     {"tests/bad/43_invalid_utf8.yaml", SCN_EPARSE, 3, 11, "invalid leading UTF-8 octet"},
+    {"tests/bad/44_model_no_shape.yaml", SCN_ESCHEMA, 4, 3,
+     "missing required key 'model.shape' for the seed source"},
+    {"tests/bad/45_heads_not_dividing.yaml", SCN_ESCHEMA, 4, 55,
+     "model.shape: heads (6) must divide dim (64)"},
+    {"tests/bad/46_segments_not_covering.yaml", SCN_ESCHEMA, 5, 13,
+     "model.segments cover layers 0-4, but the model has 6 layers (0-5)"},
+    {"tests/bad/47_segments_overlap.yaml", SCN_ESCHEMA, 5, 22,
+     "model.segments.1 [2, 5] overlaps model.segments.0, which ends at layer 2"},
+    {"tests/bad/48_segment_count_too_large.yaml", SCN_ESCHEMA, 5, 13,
+     "model.segments (7) must be at most the layer count (6)"},
+    {"tests/bad/49_unknown_kernel.yaml", SCN_ESCHEMA, 4, 40,
+     "unknown nodes.classes.0.kernel 'tensor' (expected one of: sequential, blocked, fma, bf16)"},
+    {"tests/bad/50_bad_flops_unit.yaml", SCN_ESCHEMA, 4, 39,
+     "nodes.classes.0.flops: unknown unit 'TFLOP/s' in FLOP rate '10 TFLOP/s'"},
+    {"tests/bad/51_unknown_wire_dtype.yaml", SCN_ESCHEMA, 5, 15,
+     "unknown model.wire_dtype 'fp8' (expected one of: fp32, fp16, bf16, int8)"},
+    {"tests/bad/52_inference_without_model.yaml", SCN_ESCHEMA, 4, 9,
+     "workload.kind inference needs a model section"},
+    {"tests/bad/53_messages_with_inference.yaml", SCN_ESCHEMA, 7, 3,
+     "workload.messages is not used by the inference workload"},
+    {"tests/bad/54_context_too_long.yaml", SCN_ESCHEMA, 7, 13,
+     "workload.prompt_tokens max (100) + workload.generate (29) = 129 exceeds the model's "
+     "seq_len (128)"},
+    {"tests/bad/55_explicit_without_times.yaml", SCN_ESCHEMA, 6, 12,
+     "workload.arrival explicit needs workload.times"},
+    {"tests/bad/56_times_not_sorted.yaml", SCN_ESCHEMA, 6, 19,
+     "workload.times.2 (2s) is before workload.times.1 (3s)"},
+    {"tests/bad/57_checkpoint_missing.yaml", SCN_ESCHEMA, 4, 9,
+     "cannot open 'no-such-model.bin': No such file or directory"},
+    {"tests/bad/58_checkpoint_truncated.yaml", SCN_ESCHEMA, 4, 9, "checkpoint header truncated"},
+    {"tests/bad/59_checkpoint_size.yaml", SCN_ESCHEMA, 4, 9,
+     "checkpoint is 40 bytes, header implies 7868"},
+    {"tests/bad/60_shape_with_file.yaml", SCN_ESCHEMA, 5, 10,
+     "shape comes from the checkpoint header"},
+    {"tests/bad/61_segment_memory.yaml", SCN_ESCHEMA, 8, 13,
+     "model segment 0 (layers 0-2) needs 3871232 bytes of memory, but the largest node class "
+     "('tiny') has 1000000"},
+    {"tests/bad/62_segments_gap.yaml", SCN_ESCHEMA, 5, 22,
+     "model.segments.1 starts at layer 3, leaving layer 2 in no segment"},
+    {"tests/bad/63_time_after_end.yaml", SCN_ESCHEMA, 7, 15,
+     "workload.times.1 (5s) must be before the end of the run (duration 5s)"},
+    {"tests/bad/64_requests_times_mismatch.yaml", SCN_ESCHEMA, 7, 13,
+     "workload.requests (3) must equal the number of workload.times (2)"},
+    {"tests/bad/65_generate_with_gossip.yaml", SCN_ESCHEMA, 7, 3,
+     "workload.generate is not used by the gossip workload"},
+    {"tests/bad/66_kv_heads_not_dividing.yaml", SCN_ESCHEMA, 4, 68,
+     "model.shape: kv_heads (3) must divide heads (8)"},
+    {"tests/bad/67_replicas_too_many.yaml", SCN_ESCHEMA, 6, 13,
+     "model.replicas (3) x 2 segments needs 6 nodes, but nodes.count is 4"},
 };
 
 START_TEST(test_scn_bad_file_rejected)
@@ -911,6 +1332,17 @@ Suite *test_scn_suite(void)
     tcase_add_test(params, test_scn_params_hash_ignores_seed_and_output);
     tcase_add_test(params, test_scn_params_reparse_through_set);
     suite_add_tcase(suite, params);
+    TCase *infer = tcase_create("infer");
+    tcase_set_timeout(infer, 10);
+    tcase_add_test(infer, test_scn_infer_full_fields);
+    tcase_add_test(infer, test_scn_infer_segment_memory);
+    tcase_add_test(infer, test_scn_infer_segment_count_even);
+    tcase_add_test(infer, test_scn_infer_defaults);
+    tcase_add_test(infer, test_scn_infer_params);
+    tcase_add_test(infer, test_scn_units_flops);
+    tcase_add_test(infer, test_scn_infer_file_source);
+    suite_add_tcase(suite, infer);
+
     TCase *bad = tcase_create("bad");
     tcase_set_timeout(bad, 10);
     tcase_add_loop_test(bad, test_scn_bad_file_rejected, 0,

@@ -1,0 +1,153 @@
+/* infer.h -- real split inference: a llama-style decoder (token embedding,
+ * RMSNorm, multi-head attention with rotary embeddings, grouped key/value
+ * heads and a KV cache, SwiGLU feed-forward, final norm and classifier),
+ * run one contiguous segment of layers at a time, so that a segment server
+ * can take activations from the previous server and hand its own to the
+ * next. Pure computation: no clock, no file, no randomness beyond the seed
+ * that generates weights. Weights are created once per process and shared
+ * read-only by every node that serves them.
+ *
+ * Kernel variants model honest hardware divergence: each is a valid,
+ * deterministic way to compute the same function (reduction order and
+ * blocking, fused multiply-add or not, bf16 rounding of activations between
+ * layers), so two honest nodes of different classes disagree by real
+ * floating-point drift. INFER_KERNEL_SEQUENTIAL is the reference.
+ *
+ * Every forward call counts the floating-point operations it really
+ * performs (a multiply-add is 2); the simulator charges them to simulated
+ * time through the node's hardware class. */
+#ifndef NODE_INFER_H
+#define NODE_INFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define INFER_EINVAL -1       /* bad shape or arguments from a file */
+#define INFER_ENOMEM -2
+#define INFER_EFORMAT -3      /* checkpoint: bad header, truncated, trailing bytes */
+
+#define INFER_DIM_MAX 8192
+#define INFER_LAYERS_MAX 256
+#define INFER_VOCAB_MAX 262144
+#define INFER_SEQ_MAX 8192
+
+typedef struct infer_shape {
+    uint32_t dim;              /* hidden size */
+    uint32_t hidden_dim;       /* feed-forward inner size */
+    uint32_t n_layers;
+    uint32_t n_heads;
+    uint32_t n_kv_heads;       /* divides n_heads (grouped-query attention) */
+    uint32_t vocab_size;
+    uint32_t seq_len;          /* longest context, KV cache length */
+    bool shared_classifier;    /* classifier = token embedding (llama2.c: vocab_size > 0) */
+} infer_shape;
+
+typedef enum infer_kernel {
+    INFER_KERNEL_SEQUENTIAL = 0, /* one accumulator, index order, separate mul and add: reference */
+    INFER_KERNEL_BLOCKED,        /* 8 accumulators over blocks, combined pairwise */
+    INFER_KERNEL_FMA,            /* fused multiply-add (fmaf), 4 accumulators */
+    INFER_KERNEL_BF16,           /* blocked, with activations rounded to bf16 between layers */
+    INFER_KERNEL_COUNT
+} infer_kernel;
+
+typedef enum infer_dtype {
+    INFER_DTYPE_FP32 = 0,
+    INFER_DTYPE_FP16,
+    INFER_DTYPE_BF16,
+    INFER_DTYPE_INT8,          /* per-token symmetric scale (a float per row) + int8 values */
+    INFER_DTYPE_COUNT
+} infer_dtype;
+
+typedef struct infer_model infer_model;   /* read-only after creation */
+
+/* Validates a shape (every field in range, n_heads % n_kv_heads == 0,
+ * dim % n_heads == 0, head size even). Returns 0 or INFER_EINVAL with a
+ * reason copied to why[why_size] when why is non-NULL. */
+int infer_shape_check(const infer_shape *shape, char *why, size_t why_size);
+
+/* Weights drawn from 'seed' (uniform, scaled 1/sqrt(fan_in); norms near 1).
+ * Returns 0 and *out, or INFER_EINVAL / INFER_ENOMEM. */
+int infer_model_from_seed(const infer_shape *shape, uint64_t seed, infer_model **out,
+                          char *why, size_t why_size);
+
+/* Parses a llama2.c checkpoint held in memory: 7 little-endian int32
+ * (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative:
+ * unshared classifier), seq_len), then the float32 tensors in llama2.c
+ * order (token_embedding, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3,
+ * rms_final, freq_cis_real, freq_cis_imag (skipped), classifier if
+ * unshared). The bytes are copied; the caller keeps them. Untrusted input:
+ * a bad header, a short or over-long file is INFER_EFORMAT with a reason. */
+int infer_model_from_checkpoint(const void *bytes, size_t size, infer_model **out, char *why,
+                                size_t why_size);
+
+/* Serialises a model as a llama2.c checkpoint (for tests and tools).
+ * *bytes_out is util_malloc'd; the caller frees it with util_free. */
+int infer_model_to_checkpoint(const infer_model *model, uint8_t **bytes_out, size_t *size_out);
+
+void infer_model_destroy(infer_model *model);
+const infer_shape *infer_model_shape(const infer_model *model);
+
+/* Bytes of weights of one transformer layer (what a server must hold). */
+uint64_t infer_layer_weight_bytes(const infer_shape *shape);
+/* Bytes of KV cache one layer needs per token of context. */
+uint64_t infer_layer_kv_bytes_per_token(const infer_shape *shape);
+
+/* Per-process scratch space for forward calls of up to 'tokens_max' tokens
+ * at once (prefill). One executor serves every node of a process in turn. */
+typedef struct infer_executor infer_executor;
+
+int infer_executor_create(const infer_model *model, uint32_t tokens_max, infer_executor **out);
+void infer_executor_destroy(infer_executor *executor);
+
+/* A KV cache for layers [first_layer, first_layer + layer_count) of one
+ * request, in caller memory of infer_kv_bytes(shape, layer_count) bytes. */
+typedef struct infer_kv {
+    float *keys;               /* layer_count * seq_len * kv_dim */
+    float *values;
+    uint32_t first_layer;
+    uint32_t layer_count;
+    uint32_t length;           /* tokens already in the cache */
+} infer_kv;
+
+size_t infer_kv_bytes(const infer_shape *shape, uint32_t layer_count);
+/* Points kv at 'memory' (infer_kv_bytes long, any contents) and empties it. */
+void infer_kv_init(infer_kv *kv, const infer_shape *shape, uint32_t first_layer,
+                   uint32_t layer_count, void *memory);
+
+/* Token embedding of 'count' tokens into x[count * dim]. Returns 0, or
+ * INFER_EINVAL for a token id >= vocab_size (tokens come from clients). */
+int infer_embed(const infer_executor *executor, const uint32_t *tokens, uint32_t count,
+                float *x);
+
+/* Runs the layers of 'kv' on 'count' tokens whose activations are in
+ * x[count * dim] (replaced by the output activations), at positions
+ * kv->length .. kv->length + count - 1, appending to the cache. Returns 0,
+ * or INFER_EINVAL when the context would exceed seq_len or count exceeds
+ * tokens_max. Adds the FLOPs performed to *flops. */
+int infer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv, float *x,
+                  uint32_t count, uint64_t *flops);
+
+/* Final RMSNorm and classifier for one token's activations x[dim] into
+ * logits[vocab_size]. Adds FLOPs to *flops. Cannot fail. */
+void infer_logits(infer_executor *executor, infer_kernel kernel, const float *x, float *logits,
+                  uint64_t *flops);
+
+/* Index of the largest logit (lowest index on ties). */
+uint32_t infer_argmax(const float *logits, uint32_t count);
+
+/* Wire encoding of activations: count rows of dim floats. */
+size_t infer_wire_bytes(infer_dtype dtype, uint32_t rows, uint32_t dim);
+/* Encodes into out[infer_wire_bytes] (little-endian). Cannot fail. */
+void infer_wire_encode(infer_dtype dtype, const float *x, uint32_t rows, uint32_t dim,
+                       uint8_t *out);
+/* Decodes untrusted bytes; returns 0 or INFER_EFORMAT when size does not
+ * match or a value is not finite. */
+int infer_wire_decode(infer_dtype dtype, const uint8_t *bytes, size_t size, uint32_t rows,
+                      uint32_t dim, float *x);
+
+const char *infer_kernel_name(infer_kernel kernel);
+const char *infer_dtype_name(infer_dtype dtype);
+const char *infer_strerror(int code);
+
+#endif

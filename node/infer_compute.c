@@ -1,0 +1,509 @@
+/* infer_compute.c -- the numerics of one layer and of the classifier, for
+ * every kernel variant. The reductions each variant defines, per output
+ * value, independent of blocking, token count and instruction set:
+ *
+ *   SEQUENTIAL  s = 0; for i in order: s = s + a[i] * b[i]   (mul, then add)
+ *   BLOCKED     acc[j] = sum over i = j mod 8 of a[i] * b[i], in order,
+ *               then ((acc0 + acc1) + (acc2 + acc3)) + ((acc4 + acc5) + (acc6 + acc7))
+ *   FMA         acc[j] = fmaf(a[i], b[i], acc[j]) over i = j mod 4, in order,
+ *               then (acc0 + acc1) + (acc2 + acc3)
+ *   BF16        BLOCKED, plus every activation of x rounded to bf16 after each layer
+ *
+ * fmaf is the C library's correctly rounded fused multiply-add, or the
+ * hardware instruction (also correctly rounded) on the AVX2+FMA path: the
+ * same bits either way. The sums inside rmsnorm (sum of squares) and softmax
+ * (sum of exponentials) use the same variant (a plain sum drops the
+ * multiply); the maximum is exact in any order. The attention-weighted sum
+ * of values accumulates over positions in order (FMA fuses each step).
+ *
+ * Every function here is always_inline and instantiated twice, for the
+ * baseline target and for AVX2+FMA (picked at run time): element-wise IEEE
+ * operations in a fixed order give identical bits on both, so the choice is
+ * invisible except in speed. Matrices use the panel layout (infer_int.h):
+ * lanes of a vector are 8 output rows, so each lane is one row's reduction
+ * and vectorising never reorders a sum. */
+#include <math.h>
+#include <string.h>
+
+#include "node/infer_int.h"
+#include "util/assert.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define INFER_HAVE_AVX2 1
+#define INFER_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define INFER_HAVE_AVX2 0
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float v8f __attribute__((vector_size(32)));
+
+/* acc = fmaf(w, x, acc) lane by lane; vectorised to vfmadd on AVX2. */
+#define V8F_FMA(acc, w, x)                                                          \
+    do {                                                                            \
+        for (int lane_ = 0; lane_ < 8; lane_++) {                                  \
+            (acc)[lane_] = __builtin_fmaf((w)[lane_], (x), (acc)[lane_]);           \
+        }                                                                           \
+    } while (0)
+
+#define V8F_TREE8(a0, a1, a2, a3, a4, a5, a6, a7) \
+    ((((a0) + (a1)) + ((a2) + (a3))) + (((a4) + (a5)) + ((a6) + (a7))))
+
+/* ---- matrix kernels: a group of panels, one token ---- */
+
+/* SEQUENTIAL on 4 panels at once (4 independent chains of adds). */
+INLINE void panels_sequential(const float *const panels[4], const float *x, size_t n,
+                              v8f out[4])
+{
+    const v8f *p0 = (const v8f *)panels[0];
+    const v8f *p1 = (const v8f *)panels[1];
+    const v8f *p2 = (const v8f *)panels[2];
+    const v8f *p3 = (const v8f *)panels[3];
+    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (size_t i = 0; i < n; i++) {
+        float xi = x[i];
+        a0 = a0 + p0[i] * xi;
+        a1 = a1 + p1[i] * xi;
+        a2 = a2 + p2[i] * xi;
+        a3 = a3 + p3[i] * xi;
+    }
+    out[0] = a0;
+    out[1] = a1;
+    out[2] = a2;
+    out[3] = a3;
+}
+
+/* BLOCKED on one panel: 8 accumulators, one per residue of i mod 8. */
+INLINE void panel_blocked(const float *panel, const float *x, size_t n, v8f *out)
+{
+    const v8f *p = (const v8f *)panel;
+    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        a0 = a0 + p[k] * x[k];
+        a1 = a1 + p[k + 1] * x[k + 1];
+        a2 = a2 + p[k + 2] * x[k + 2];
+        a3 = a3 + p[k + 3] * x[k + 3];
+        a4 = a4 + p[k + 4] * x[k + 4];
+        a5 = a5 + p[k + 5] * x[k + 5];
+        a6 = a6 + p[k + 6] * x[k + 6];
+        a7 = a7 + p[k + 7] * x[k + 7];
+    }
+    v8f acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (size_t i = k; i < n; i++) {
+        acc[i - k] = acc[i - k] + p[i] * x[i];
+    }
+    *out = V8F_TREE8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
+}
+
+/* FMA on 2 panels: 4 fused accumulators each, one per residue of i mod 4. */
+INLINE void panels_fma(const float *const panels[2], const float *x, size_t n, v8f out[2])
+{
+    const v8f *p = (const v8f *)panels[0];
+    const v8f *q = (const v8f *)panels[1];
+    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        V8F_FMA(a0, p[k], x[k]);
+        V8F_FMA(b0, q[k], x[k]);
+        V8F_FMA(a1, p[k + 1], x[k + 1]);
+        V8F_FMA(b1, q[k + 1], x[k + 1]);
+        V8F_FMA(a2, p[k + 2], x[k + 2]);
+        V8F_FMA(b2, q[k + 2], x[k + 2]);
+        V8F_FMA(a3, p[k + 3], x[k + 3]);
+        V8F_FMA(b3, q[k + 3], x[k + 3]);
+    }
+    v8f acc_a[4] = {a0, a1, a2, a3};
+    v8f acc_b[4] = {b0, b1, b2, b3};
+    for (size_t i = k; i < n; i++) {
+        V8F_FMA(acc_a[i - k], p[i], x[i]);
+        V8F_FMA(acc_b[i - k], q[i], x[i]);
+    }
+    out[0] = (acc_a[0] + acc_a[1]) + (acc_a[2] + acc_a[3]);
+    out[1] = (acc_b[0] + acc_b[1]) + (acc_b[2] + acc_b[3]);
+}
+
+/* Stores the valid rows of a panel result for one token. */
+INLINE void panel_store(const v8f *value, const infer_mat *mat, uint32_t panel, float *out_row)
+{
+    uint32_t row0 = panel * INFER_PANEL_ROWS;
+    uint32_t rows = mat->rows - row0 < INFER_PANEL_ROWS ? mat->rows - row0 : INFER_PANEL_ROWS;
+    memcpy(out_row + row0, value, rows * sizeof(float));
+}
+
+/* Weights of a group of panels stay in cache while every token of the call
+ * passes over them (the reuse that makes prefill compute-bound). Groups at
+ * the end repeat the last panel; the repeat's result is dropped. */
+INLINE void matmul_body(infer_kernel kernel, const infer_mat *mat, const float *x,
+                        uint32_t count, float *out)
+{
+    size_t stride = (size_t)INFER_PANEL_ROWS * mat->cols;
+    uint32_t group = kernel == INFER_KERNEL_SEQUENTIAL ? 4 : kernel == INFER_KERNEL_FMA ? 2 : 1;
+    for (uint32_t p = 0; p < mat->panel_count; p += group) {
+        const float *panels[4];
+        uint32_t valid = mat->panel_count - p < group ? mat->panel_count - p : group;
+        for (uint32_t g = 0; g < 4; g++) {
+            panels[g] = mat->data + (size_t)(p + (g < valid ? g : valid - 1)) * stride;
+        }
+        for (uint32_t t = 0; t < count; t++) {
+            const float *xt = x + (size_t)t * mat->cols;
+            float *out_row = out + (size_t)t * mat->rows;
+            v8f result[4];
+            if (kernel == INFER_KERNEL_SEQUENTIAL) {
+                panels_sequential(panels, xt, mat->cols, result);
+            } else if (kernel == INFER_KERNEL_FMA) {
+                panels_fma(panels, xt, mat->cols, result);
+            } else {
+                panel_blocked(panels[0], xt, mat->cols, result);
+            }
+            for (uint32_t g = 0; g < valid; g++) {
+                panel_store(&result[g], mat, p + g, out_row);
+            }
+        }
+    }
+}
+
+/* ---- vector reductions ---- */
+
+INLINE float dot_body(infer_kernel kernel, const float *a, const float *b, size_t n)
+{
+    if (kernel == INFER_KERNEL_SEQUENTIAL) {
+        float s = 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            s = s + a[i] * b[i];
+        }
+        return s;
+    }
+    if (kernel == INFER_KERNEL_FMA) {
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (size_t i = 0; i < n; i++) {
+            acc[i % 4] = __builtin_fmaf(a[i], b[i], acc[i % 4]);
+        }
+        return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+    v8f acc = {0};
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        v8f va;
+        v8f vb;
+        memcpy(&va, a + k, sizeof(va));
+        memcpy(&vb, b + k, sizeof(vb));
+        acc = acc + va * vb;
+    }
+    for (size_t i = k; i < n; i++) {
+        acc[i - k] = acc[i - k] + a[i] * b[i];
+    }
+    return V8F_TREE8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
+}
+
+INLINE float sum_body(infer_kernel kernel, const float *a, size_t n)
+{
+    if (kernel == INFER_KERNEL_SEQUENTIAL) {
+        float s = 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            s = s + a[i];
+        }
+        return s;
+    }
+    if (kernel == INFER_KERNEL_FMA) {
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (size_t i = 0; i < n; i++) {
+            acc[i % 4] = acc[i % 4] + a[i];
+        }
+        return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+    v8f acc = {0};
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        v8f va;
+        memcpy(&va, a + k, sizeof(va));
+        acc = acc + va;
+    }
+    for (size_t i = k; i < n; i++) {
+        acc[i - k] = acc[i - k] + a[i];
+    }
+    return V8F_TREE8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
+}
+
+/* ---- layer pieces ---- */
+
+/* llama2.c's rmsnorm: out = weight * (x / sqrt(mean(x^2) + eps)). */
+INLINE void rmsnorm_body(infer_kernel kernel, float *out, const float *x, const float *weight,
+                         uint32_t n)
+{
+    float ss = dot_body(kernel, x, x, n);
+    ss = ss / (float)n;
+    ss = ss + INFER_NORM_EPS;
+    ss = 1.0f / sqrtf(ss);
+    for (uint32_t i = 0; i < n; i++) {
+        out[i] = weight[i] * (ss * x[i]);
+    }
+}
+
+INLINE void rope_body(const infer_model *model, float *vec, uint32_t n, uint32_t pos)
+{
+    uint32_t half = model->head_size / 2;
+    const float *cosines = model->rope_cos + (size_t)pos * half;
+    const float *sines = model->rope_sin + (size_t)pos * half;
+    for (uint32_t i = 0; i < n; i += 2) {
+        uint32_t pair = (i % model->head_size) / 2;
+        float fcr = cosines[pair];
+        float fci = sines[pair];
+        float v0 = vec[i];
+        float v1 = vec[i + 1];
+        vec[i] = v0 * fcr - v1 * fci;
+        vec[i + 1] = v0 * fci + v1 * fcr;
+    }
+}
+
+INLINE void softmax_body(infer_kernel kernel, float *x, uint32_t n)
+{
+    float max = x[0];
+    for (uint32_t i = 1; i < n; i++) {
+        max = x[i] > max ? x[i] : max;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+    }
+    float sum = sum_body(kernel, x, n);
+    for (uint32_t i = 0; i < n; i++) {
+        x[i] = x[i] / sum;
+    }
+}
+
+/* One token's multi-head attention at 'pos' over cache rows 0..pos. */
+INLINE void attention_body(infer_executor *ex, infer_kernel kernel, const float *keys,
+                           const float *values, const float *q, float *out, uint32_t pos)
+{
+    const infer_model *model = ex->model;
+    uint32_t hs = model->head_size;
+    uint32_t kv_dim = model->kv_dim;
+    uint32_t kv_mul = model->shape.n_heads / model->shape.n_kv_heads;
+    float scale = sqrtf((float)hs);
+    for (uint32_t h = 0; h < model->shape.n_heads; h++) {
+        const float *qh = q + (size_t)h * hs;
+        size_t kv_offset = (size_t)(h / kv_mul) * hs;
+        float *att = ex->att;
+        for (uint32_t t = 0; t <= pos; t++) {
+            att[t] = dot_body(kernel, qh, keys + (size_t)t * kv_dim + kv_offset, hs) / scale;
+        }
+        softmax_body(kernel, att, pos + 1);
+        float *oh = out + (size_t)h * hs;
+        memset(oh, 0, hs * sizeof(float));
+        for (uint32_t t = 0; t <= pos; t++) {
+            const float *v = values + (size_t)t * kv_dim + kv_offset;
+            float a = att[t];
+            if (kernel == INFER_KERNEL_FMA) {
+                for (uint32_t i = 0; i < hs; i++) {
+                    oh[i] = __builtin_fmaf(a, v[i], oh[i]);
+                }
+            } else {
+                for (uint32_t i = 0; i < hs; i++) {
+                    oh[i] = oh[i] + a * v[i];
+                }
+            }
+        }
+    }
+}
+
+INLINE void residual_add(float *x, const float *delta, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        x[i] = x[i] + delta[i];
+    }
+}
+
+INLINE void attention_block(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
+                            uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+{
+    const infer_model *model = ex->model;
+    const infer_layer *layer = &model->layers[layer_index];
+    uint32_t dim = model->shape.dim;
+    uint32_t kv_dim = model->kv_dim;
+    uint32_t local = layer_index - kv->first_layer;
+    size_t layer_offset = (size_t)local * model->shape.seq_len * kv_dim;
+    float *keys = kv->keys + layer_offset;
+    float *values = kv->values + layer_offset;
+    const float *weight = model->rms_att + (size_t)layer_index * dim;
+    for (uint32_t t = 0; t < count; t++) {
+        rmsnorm_body(kernel, ex->xb + (size_t)t * dim, x + (size_t)t * dim, weight, dim);
+    }
+    /* Keys and values of the new positions go straight into the cache. */
+    matmul_body(kernel, &layer->wq, ex->xb, count, ex->q);
+    matmul_body(kernel, &layer->wk, ex->xb, count, keys + (size_t)pos0 * kv_dim);
+    matmul_body(kernel, &layer->wv, ex->xb, count, values + (size_t)pos0 * kv_dim);
+    for (uint32_t t = 0; t < count; t++) {
+        rope_body(model, ex->q + (size_t)t * dim, dim, pos0 + t);
+        rope_body(model, keys + (size_t)(pos0 + t) * kv_dim, kv_dim, pos0 + t);
+    }
+    for (uint32_t t = 0; t < count; t++) {
+        attention_body(ex, kernel, keys, values, ex->q + (size_t)t * dim,
+                       ex->xb + (size_t)t * dim, pos0 + t);
+    }
+    matmul_body(kernel, &layer->wo, ex->xb, count, ex->xb2);
+    residual_add(x, ex->xb2, (size_t)count * dim);
+}
+
+INLINE void ffn_block(infer_executor *ex, infer_kernel kernel, uint32_t layer_index, float *x,
+                      uint32_t count)
+{
+    const infer_model *model = ex->model;
+    const infer_layer *layer = &model->layers[layer_index];
+    uint32_t dim = model->shape.dim;
+    size_t hidden_total = (size_t)count * model->shape.hidden_dim;
+    const float *weight = model->rms_ffn + (size_t)layer_index * dim;
+    for (uint32_t t = 0; t < count; t++) {
+        rmsnorm_body(kernel, ex->xb + (size_t)t * dim, x + (size_t)t * dim, weight, dim);
+    }
+    matmul_body(kernel, &layer->w1, ex->xb, count, ex->hb);
+    matmul_body(kernel, &layer->w3, ex->xb, count, ex->hb2);
+    for (size_t i = 0; i < hidden_total; i++) {
+        float value = ex->hb[i];
+        value = value * (1.0f / (1.0f + expf(-value)));
+        ex->hb[i] = value * ex->hb2[i];
+    }
+    matmul_body(kernel, &layer->w2, ex->hb, count, ex->xb);
+    residual_add(x, ex->xb, (size_t)count * dim);
+}
+
+INLINE void layer_body(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
+                       uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+{
+    attention_block(ex, kernel, kv, layer_index, x, count, pos0);
+    ffn_block(ex, kernel, layer_index, x, count);
+    if (kernel == INFER_KERNEL_BF16) {
+        size_t total = (size_t)count * ex->model->shape.dim;
+        for (size_t i = 0; i < total; i++) {
+            x[i] = infer__round_bf16(x[i]);
+        }
+    }
+}
+
+INLINE void classify_body(infer_executor *ex, infer_kernel kernel, const float *x, float *logits)
+{
+    const infer_model *model = ex->model;
+    const infer_mat *classifier =
+        model->shape.shared_classifier ? &model->embedding : &model->classifier;
+    rmsnorm_body(kernel, ex->xb, x, model->rms_final, model->shape.dim);
+    matmul_body(kernel, classifier, ex->xb, 1, logits);
+}
+
+/* ---- the two instantiations ---- */
+
+static void matmul_generic(infer_kernel kernel, const infer_mat *mat, const float *x,
+                           uint32_t count, float *out)
+{
+    matmul_body(kernel, mat, x, count, out);
+}
+
+static void layer_generic(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
+                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+{
+    layer_body(ex, kernel, kv, layer_index, x, count, pos0);
+}
+
+static void classify_generic(infer_executor *ex, infer_kernel kernel, const float *x,
+                             float *logits)
+{
+    classify_body(ex, kernel, x, logits);
+}
+
+#if INFER_HAVE_AVX2
+INFER_TARGET_AVX2 static void matmul_avx2(infer_kernel kernel, const infer_mat *mat,
+                                          const float *x, uint32_t count, float *out)
+{
+    matmul_body(kernel, mat, x, count, out);
+}
+
+INFER_TARGET_AVX2 static void layer_avx2(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
+                                         uint32_t layer_index, float *x, uint32_t count,
+                                         uint32_t pos0)
+{
+    layer_body(ex, kernel, kv, layer_index, x, count, pos0);
+}
+
+INFER_TARGET_AVX2 static void classify_avx2(infer_executor *ex, infer_kernel kernel,
+                                            const float *x, float *logits)
+{
+    classify_body(ex, kernel, x, logits);
+}
+#endif
+
+int infer__isa_best(void)
+{
+#if INFER_HAVE_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        return INFER_ISA_AVX2;
+    }
+#endif
+    return INFER_ISA_GENERIC;
+}
+
+void infer__matmul(int isa, infer_kernel kernel, const infer_mat *mat, const float *x,
+                   uint32_t count, float *out)
+{
+    ASSERT((unsigned)kernel < INFER_KERNEL_COUNT);
+    ASSERT(((uintptr_t)mat->data & 31u) == 0);
+#if INFER_HAVE_AVX2
+    if (isa == INFER_ISA_AVX2) {
+        matmul_avx2(kernel, mat, x, count, out);
+        return;
+    }
+#endif
+    ASSERT(isa == INFER_ISA_GENERIC);
+    matmul_generic(kernel, mat, x, count, out);
+}
+
+void infer__layer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
+                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+{
+    ASSERT(layer_index >= kv->first_layer);
+    ASSERT(layer_index - kv->first_layer < kv->layer_count);
+    ASSERT(pos0 + count <= executor->model->shape.seq_len);
+#if INFER_HAVE_AVX2
+    if (executor->isa == INFER_ISA_AVX2) {
+        layer_avx2(executor, kernel, kv, layer_index, x, count, pos0);
+        return;
+    }
+#endif
+    layer_generic(executor, kernel, kv, layer_index, x, count, pos0);
+}
+
+void infer__classify(infer_executor *executor, infer_kernel kernel, const float *x,
+                     float *logits)
+{
+#if INFER_HAVE_AVX2
+    if (executor->isa == INFER_ISA_AVX2) {
+        classify_avx2(executor, kernel, x, logits);
+        return;
+    }
+#endif
+    classify_generic(executor, kernel, x, logits);
+}
+
+float infer__dot(infer_kernel kernel, const float *a, const float *b, uint32_t n)
+{
+    return dot_body(kernel, a, b, n);
+}
+
+float infer__sum(infer_kernel kernel, const float *a, uint32_t n)
+{
+    return sum_body(kernel, a, n);
+}
+
+/* Round to nearest even on the bits; NaN stays NaN, overflow becomes inf
+ * (as a conversion to bf16 would). */
+float infer__round_bf16(float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof(bits));
+    if ((bits & 0x7f800000u) == 0x7f800000u) {
+        return value;
+    }
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    bits &= 0xffff0000u;
+    memcpy(&value, &bits, sizeof(value));
+    return value;
+}

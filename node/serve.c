@@ -1,0 +1,431 @@
+/* serve.c -- split inference as a sans-IO protocol. A client sends the
+ * prompt's token ids to the server of segment 0; each server runs its
+ * layers for real (infer_forward, with its hardware class's kernel variant)
+ * and forwards the activations, encoded in the run's wire dtype, to the next
+ * segment's server; the last server computes the logits, picks the token
+ * and returns it to the client, which sends it back to segment 0 for the
+ * next step until it has 'generate_tokens' tokens. Every server keeps the
+ * request's KV cache for its layers until the client's END or a timeout.
+ *
+ * Compute time is charged, not waited for: a server's calls queue FIFO on
+ * its own compute (busy_until), each lasting FLOPs / class FLOP/s plus the
+ * class's per-call overhead, and the message carrying the result is sent
+ * when the call ends (SEND send_at_ns).
+ *
+ * Timer ids: NODE_TIMER_SERVE_BIT | kind << 56 | request << 8 | segment,
+ * kind 1 = the client's request timeout, kind 2 = a server's KV expiry. */
+#include <string.h>
+
+#include "node/node_int.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "util/prng.h"
+
+#define SERVE_TIMER_CLIENT 1u
+#define SERVE_TIMER_KV 2u
+#define SERVE_REQUEST_MAX (UINT64_C(1) << 47)
+
+uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment)
+{
+    ASSERT(segment < serving->segment_count);
+    uint32_t first = serving->server_offsets[segment];
+    uint32_t count = serving->server_offsets[segment + 1] - first;
+    ASSERT(count > 0);
+    uint64_t mixed = util_mix64(serving->route_salt ^ (request * NODE_SEGMENTS_MAX + segment));
+    return serving->servers[first + (uint32_t)(mixed % count)];
+}
+
+static uint64_t serve_timer_id(uint32_t kind, uint64_t request, uint32_t segment)
+{
+    ASSERT(request < SERVE_REQUEST_MAX);
+    return NODE_TIMER_SERVE_BIT | ((uint64_t)kind << 56) | (request << 8) | segment;
+}
+
+/* ---- KV pools ---- */
+
+void node_serving_release(node_serving *serving)
+{
+    for (uint32_t s = 0; s < NODE_SEGMENTS_MAX; s++) {
+        if (serving->pools[s].block_bytes != 0) {
+            util_pool_deinit(&serving->pools[s]);
+        }
+    }
+}
+
+static uint32_t *kv_slot_of(const node_serving *serving, uint64_t request, uint32_t segment)
+{
+    return &serving->kv_block_of[request * serving->segment_count + segment];
+}
+
+/* Takes a KV block for (request, segment) on 'server'; false when the
+ * server's kv_slots are all in use (it refuses the request) or memory ran
+ * out. */
+static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment)
+{
+    util_pool *pool = &serving->pools[segment];
+    if (serving->kv_in_use[server] >= serving->kv_slots) {
+        return false;
+    }
+    if (pool->block_bytes == 0) {
+        /* 64 bytes for the cache length, then the cache itself. */
+        util_pool_init(pool, 64 + infer_kv_bytes(infer_model_shape(serving->model),
+                                                 serving->segment_layers[segment]));
+    }
+    uint32_t block = 0;
+    if (util_pool_take(pool, &block) != 0) {
+        return false;
+    }
+    *kv_slot_of(serving, request, segment) = block + 1;
+    serving->kv_in_use[server] += 1;
+    return true;
+}
+
+static void kv_release(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment)
+{
+    uint32_t *slot = kv_slot_of(serving, request, segment);
+    if (*slot == 0) {
+        return;
+    }
+    util_pool_give(&serving->pools[segment], *slot - 1);
+    *slot = 0;
+    ASSERT(serving->kv_in_use[server] > 0);
+    serving->kv_in_use[server] -= 1;
+}
+
+/* The request's KV cache for 'segment', as the executor wants it. The
+ * cache length lives in the block's first 8 bytes; the floats follow. */
+static void kv_view(const node_serving *serving, uint64_t request, uint32_t segment, infer_kv *kv,
+                    uint64_t **length_out)
+{
+    uint32_t block = *kv_slot_of(serving, request, segment) - 1;
+    uint8_t *memory = util_pool_block(&serving->pools[segment], block);
+    infer_kv_init(kv, infer_model_shape(serving->model), serving->segment_first[segment],
+                  serving->segment_layers[segment], memory + 64);
+    *length_out = (uint64_t *)memory;
+    kv->length = (uint32_t)**length_out;
+}
+
+/* ---- messages out ---- */
+
+static node_message *emit_send(node *self, node_outbox *outbox, uint8_t type, uint32_t dest,
+                               uint64_t request, uint64_t send_at_ns)
+{
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
+    effect->send_at_ns = send_at_ns;
+    effect->message.type = type;
+    effect->message.source = self->config.node_id;
+    effect->message.dest = dest;
+    effect->message.rumor_id = request;
+    return &effect->message;
+}
+
+static void emit_observe(node_outbox *outbox, uint32_t observation, uint64_t request,
+                         uint32_t segment, uint64_t value)
+{
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+    effect->observation = observation;
+    effect->rumor_id = request;
+    effect->segment = segment;
+    effect->value = value;
+}
+
+static void put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        for (int b = 0; b < 4; b++) {
+            out[4 * i + (uint32_t)b] = (uint8_t)(tokens[i] >> (8 * b));
+        }
+    }
+}
+
+/* ---- client ---- */
+
+/* Sends rows [position, position + count) of the request's tokens to the
+ * server of segment 0 for generation step 'step'. */
+static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request, uint32_t position,
+                               uint32_t count, uint32_t step, uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    const node_request *r = &serving->requests[request];
+    ASSERT((size_t)count * 4 <= serving->payload_capacity);
+    put_tokens(serving->payload, r->tokens + position, count);
+    node_message *m = emit_send(self, outbox, NODE_MESSAGE_INFER_TOKENS, node_route(serving, request, 0),
+                                request, now_ns);
+    m->origin = r->client;
+    m->origin_ns = r->submitted_ns;
+    m->segment = 0;
+    m->count = (uint16_t)count;
+    m->position = position;
+    m->step = step;
+    m->payload = serving->payload;
+    m->payload_bytes = count * 4;
+}
+
+void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    ASSERT(serving != NULL);
+    ASSERT(request < serving->request_capacity);
+    node_request *r = &serving->requests[request];
+    ASSERT(r->client == self->config.node_id); /* The driver filled the request in. */
+    r->submitted_ns = now_ns;
+    r->status = 0;
+    r->generated = 0;
+    client_send_tokens(self, outbox, request, 0, r->prompt_tokens, 0, now_ns);
+    node_effect *timer = node__effect_append(outbox, NODE_EFFECT_TIMER);
+    timer->at_ns = now_ns + serving->request_timeout_ns;
+    timer->timer_id = serve_timer_id(SERVE_TIMER_CLIENT, request, 0);
+}
+
+/* The request is over: tell the application, and every server of the
+ * route to drop its KV cache. */
+static void client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,
+                          uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    serving->requests[request].status = status;
+    node_effect *output = node__effect_append(outbox, NODE_EFFECT_OUTPUT);
+    output->rumor_id = request;
+    output->value = status;
+    for (uint32_t s = 0; s < serving->segment_count; s++) {
+        node_message *m = emit_send(self, outbox, NODE_MESSAGE_INFER_END,
+                                    node_route(serving, request, s), request, now_ns);
+        m->segment = (uint16_t)s;
+        m->origin = self->config.node_id;
+    }
+}
+
+static int client_on_token(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    node_request *r = &serving->requests[m->rumor_id];
+    if (r->client != self->config.node_id || m->step != r->generated ||
+        m->source != node_route(serving, m->rumor_id, serving->segment_count - 1)) {
+        return NODE_EMALFORMED;
+    }
+    if (r->status != 0) {
+        return 0; /* Late answer to a request that already timed out. */
+    }
+    if (m->flags & NODE_MESSAGE_FLAG_ERROR || m->token >= serving->vocab) {
+        client_finish(self, outbox, m->rumor_id, NODE_REQUEST_FAILED, now_ns);
+        return 0;
+    }
+    r->tokens[r->prompt_tokens + r->generated] = m->token;
+    r->generated += 1;
+    emit_observe(outbox, NODE_OBS_TOKEN, m->rumor_id, 0, m->step);
+    if (r->generated == serving->generate_tokens) {
+        client_finish(self, outbox, m->rumor_id, NODE_REQUEST_COMPLETED, now_ns);
+        return 0;
+    }
+    client_send_tokens(self, outbox, m->rumor_id, r->prompt_tokens + r->generated - 1, 1,
+                       r->generated, now_ns);
+    return 0;
+}
+
+/* ---- server ---- */
+
+/* Tells the client that its request failed at this server. */
+static void server_fail(node *self, node_outbox *outbox, const node_message *m, uint64_t now_ns)
+{
+    node_message *reply = emit_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id,
+                                    now_ns);
+    reply->flags = NODE_MESSAGE_FLAG_ERROR;
+    reply->step = m->step;
+    reply->origin = m->origin;
+    reply->segment = (uint16_t)(self->config.serving->segment_count - 1);
+}
+
+/* Checks an INFER_TOKENS / INFER_ACTIVATIONS hop against what this server
+ * can run. Untrusted: returns false instead of asserting. */
+static bool server_hop_valid(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (m->segment >= serving->segment_count || m->count == 0 || m->count > serving->tokens_max ||
+        m->origin >= self->config.node_count ||
+        (uint64_t)m->position + m->count > serving->seq_len ||
+        node_route(serving, m->rumor_id, m->segment) != self->config.node_id) {
+        return false;
+    }
+    bool first = m->segment == 0;
+    if (first != (m->type == NODE_MESSAGE_INFER_TOKENS)) {
+        return false;
+    }
+    if (!first && m->source != node_route(serving, m->rumor_id, m->segment - 1u)) {
+        return false;
+    }
+    if (first && m->source != m->origin) {
+        return false;
+    }
+    return m->payload != NULL || m->payload_bytes == 0;
+}
+
+/* Loads the hop's input rows into serving->x: embedded tokens for segment
+ * 0, decoded activations otherwise. Returns 0 or an error. */
+static int server_load_input(node_serving *serving, const node_message *m)
+{
+    if (m->segment == 0) {
+        uint32_t *tokens = serving->token_scratch;
+        if (m->payload_bytes != (uint32_t)m->count * 4) {
+            return NODE_EMALFORMED;
+        }
+        for (uint32_t i = 0; i < m->count; i++) {
+            const uint8_t *p = m->payload + 4 * i;
+            tokens[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                        (uint32_t)p[3] << 24;
+        }
+        return infer_embed(serving->executor, tokens, m->count, serving->x) == 0 ? 0
+                                                                               : NODE_EMALFORMED;
+    }
+    int rc = infer_wire_decode(serving->wire_dtype, m->payload, m->payload_bytes, m->count,
+                               serving->dim, serving->x);
+    return rc == 0 ? 0 : NODE_EMALFORMED;
+}
+
+/* The KV cache for this hop: taken on the prefill step, which also arms
+ * its expiry; found on later steps. false: refuse the request. */
+static bool server_kv(node *self, const node_message *m, uint64_t now_ns, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    uint32_t *slot = kv_slot_of(serving, m->rumor_id, m->segment);
+    if (m->step != 0) {
+        return *slot != 0;
+    }
+    if (*slot != 0 || !kv_acquire(serving, self->config.node_id, m->rumor_id, m->segment)) {
+        return false;
+    }
+    node_effect *timer = node__effect_append(outbox, NODE_EFFECT_TIMER);
+    timer->at_ns = now_ns + serving->request_timeout_ns;
+    timer->timer_id = serve_timer_id(SERVE_TIMER_KV, m->rumor_id, m->segment);
+    return true;
+}
+
+/* Runs the layers, charges the time, and sends the result on. */
+static void server_compute(node *self, const node_message *m, infer_kv *kv, uint64_t now_ns,
+                           node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    uint32_t id = self->config.node_id;
+    infer_kernel kernel = (infer_kernel)serving->kernel_of[id];
+    uint64_t flops = 0;
+    int rc = infer_forward(serving->executor, kernel, kv, serving->x, m->count, &flops);
+    ASSERT(rc == 0); /* Position and count were validated against seq_len. */
+    bool last = m->segment + 1u == serving->segment_count;
+    if (last) {
+        infer_logits(serving->executor, kernel, serving->x + (size_t)(m->count - 1) * serving->dim,
+                     serving->logits, &flops);
+    }
+    uint64_t start_ns = serving->busy_until_ns[id] > now_ns ? serving->busy_until_ns[id] : now_ns;
+    uint64_t end_ns = start_ns + serving->overhead_ns_of[id] +
+                      (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
+    serving->busy_until_ns[id] = end_ns;
+    node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+    compute->observation = NODE_OBS_COMPUTE;
+    compute->rumor_id = m->rumor_id;
+    compute->segment = m->segment;
+    compute->value = flops;
+    compute->start_ns = start_ns;
+    compute->at_ns = end_ns;
+    node_message *out;
+    if (last) {
+        node_effect *logits = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+        logits->observation = NODE_OBS_LOGITS;
+        logits->rumor_id = m->rumor_id;
+        logits->segment = m->segment;
+        logits->value = m->step;
+        logits->data = serving->logits;
+        out = emit_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id, end_ns);
+        out->token = infer_argmax(serving->logits, serving->vocab);
+    } else {
+        size_t bytes = infer_wire_bytes(serving->wire_dtype, m->count, serving->dim);
+        ASSERT(bytes <= serving->payload_capacity);
+        infer_wire_encode(serving->wire_dtype, serving->x, m->count, serving->dim,
+                          serving->payload);
+        out = emit_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
+                        node_route(serving, m->rumor_id, m->segment + 1u), m->rumor_id, end_ns);
+        out->payload = serving->payload;
+        out->payload_bytes = (uint32_t)bytes;
+        out->count = m->count;
+        out->position = m->position;
+    }
+    out->segment = (uint16_t)(last ? m->segment : m->segment + 1u);
+    out->origin = m->origin;
+    out->origin_ns = m->origin_ns;
+    out->step = m->step;
+}
+
+static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    if (!server_hop_valid(self, m)) {
+        return NODE_EMALFORMED;
+    }
+    int rc = server_load_input(serving, m);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!server_kv(self, m, now_ns, outbox)) {
+        emit_observe(outbox, NODE_OBS_BUSY, m->rumor_id, m->segment, 1);
+        server_fail(self, outbox, m, now_ns);
+        return 0;
+    }
+    infer_kv kv;
+    uint64_t *length = NULL;
+    kv_view(serving, m->rumor_id, m->segment, &kv, &length);
+    if (kv.length != m->position) {
+        /* Out of order or replayed: the cache cannot take it. */
+        server_fail(self, outbox, m, now_ns);
+        return 0;
+    }
+    server_compute(self, m, &kv, now_ns, outbox);
+    *length = kv.length;
+    return 0;
+}
+
+/* END from the client: drop the KV cache of that segment. */
+static int server_on_end(node *self, const node_message *m)
+{
+    node_serving *serving = self->config.serving;
+    if (m->segment >= serving->segment_count ||
+        node_route(serving, m->rumor_id, m->segment) != self->config.node_id ||
+        serving->requests[m->rumor_id].client != m->source) {
+        return NODE_EMALFORMED;
+    }
+    kv_release(serving, self->config.node_id, m->rumor_id, m->segment);
+    return 0;
+}
+
+int node__serve_message(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    if (serving == NULL || m->rumor_id >= serving->request_capacity) {
+        return NODE_EMALFORMED;
+    }
+    switch (m->type) {
+    case NODE_MESSAGE_INFER_TOKENS:
+    case NODE_MESSAGE_INFER_ACTIVATIONS:
+        return server_on_hop(self, now_ns, m, outbox);
+    case NODE_MESSAGE_INFER_TOKEN:
+        return client_on_token(self, now_ns, m, outbox);
+    case NODE_MESSAGE_INFER_END:
+        return server_on_end(self, m);
+    default:
+        return NODE_EMALFORMED;
+    }
+}
+
+void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    uint32_t kind = (uint32_t)((timer_id >> 56) & 0x7f);
+    uint64_t request = (timer_id & ~(UINT64_C(0xff) << 56)) >> 8;
+    uint32_t segment = (uint32_t)(timer_id & 0xff);
+    ASSERT(serving != NULL && request < serving->request_capacity);
+    if (kind == SERVE_TIMER_CLIENT) {
+        if (serving->requests[request].status == 0) {
+            client_finish(self, outbox, request, NODE_REQUEST_TIMEOUT, now_ns);
+        }
+    } else {
+        ASSERT(kind == SERVE_TIMER_KV && segment < serving->segment_count);
+        kv_release(serving, self->config.node_id, request, segment);
+    }
+}

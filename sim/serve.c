@@ -1,0 +1,687 @@
+/* serve.c -- the simulated world's side of split inference: the model
+ * (loaded once and shared read-only by every node), the placement of
+ * segment servers, the request workload, and the oracle that knows the
+ * right answer. The protocol itself runs in the nodes (node/serve.c); this
+ * file only builds what they share and measures what they do.
+ *
+ * Placement policy (documented in scenarios/README.md): every node starts
+ * with its class's memory free. Segments take servers round-robin, one per
+ * segment per round; each pick is the node with the most free memory that
+ * does not already serve that segment (lowest id on ties), and only if the
+ * segment's memory (scn_segment_memory_bytes: weights and kv_slots KV
+ * caches) fits in what it has left. A segment stops at model.replicas
+ * servers (0: ceil(nodes / segments)), or when no node fits. A node may
+ * serve several segments when its memory allows, and never one it cannot
+ * hold.
+ *
+ * The oracle. When a request completes, the simulator runs the whole model
+ * on the request's tokens with the reference (sequential) kernel, and
+ * compares the logits the network produced at each step (max-abs, cosine,
+ * argmax) with the reference's; then it does the same for every kernel
+ * variant a hardware class uses, which is the honest-divergence data. The
+ * oracle's arithmetic is real but costs no simulated time: it is the
+ * experimenter's knowledge, not the network's. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sim/sim_int.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+
+/* ---- loading the model ---- */
+
+static int load_file(const char *path, uint8_t **bytes_out, size_t *size_out)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return -1;
+    }
+    uint8_t *bytes = NULL;
+    long size = -1;
+    if (fseek(file, 0, SEEK_END) == 0) {
+        size = ftell(file);
+    }
+    if (size > 0 && fseek(file, 0, SEEK_SET) == 0) {
+        bytes = util_malloc((size_t)size);
+    }
+    if (bytes == NULL || fread(bytes, 1, (size_t)size, file) != (size_t)size) {
+        util_free(bytes);
+        fclose(file);
+        return -1;
+    }
+    fclose(file);
+    *bytes_out = bytes;
+    *size_out = (size_t)size;
+    return 0;
+}
+
+static int load_model(sim_world *world)
+{
+    const scn_model *m = &world->scenario->model;
+    char why[256];
+    if (m->source == SCN_MODEL_SEED) {
+        infer_shape shape = {m->dim,   m->hidden_dim, m->layers,  m->heads,
+                             m->kv_heads, m->vocab,   m->seq_len, m->shared_classifier};
+        return infer_model_from_seed(&shape, m->weight_seed, &world->model, why, sizeof(why)) == 0
+                   ? 0
+                   : SIM_EMODEL;
+    }
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (load_file(m->file, &bytes, &size) != 0) {
+        return SIM_EMODEL;
+    }
+    int rc = infer_model_from_checkpoint(bytes, size, &world->model, why, sizeof(why));
+    util_free(bytes);
+    return rc == 0 ? 0 : SIM_EMODEL;
+}
+
+/* ---- placement ---- */
+
+typedef struct place_heap {
+    uint32_t *ids;
+    uint32_t count;
+    const uint64_t *free_bytes;
+} place_heap;
+
+static bool place_before(const place_heap *heap, uint32_t a, uint32_t b)
+{
+    if (heap->free_bytes[a] != heap->free_bytes[b]) {
+        return heap->free_bytes[a] > heap->free_bytes[b];
+    }
+    return a < b;
+}
+
+static void place_push(place_heap *heap, uint32_t id)
+{
+    uint32_t at = heap->count++;
+    while (at > 0 && place_before(heap, id, heap->ids[(at - 1) / 2])) {
+        heap->ids[at] = heap->ids[(at - 1) / 2];
+        at = (at - 1) / 2;
+    }
+    heap->ids[at] = id;
+}
+
+static uint32_t place_pop(place_heap *heap)
+{
+    ASSERT(heap->count > 0);
+    uint32_t top = heap->ids[0];
+    uint32_t last = heap->ids[--heap->count];
+    uint32_t at = 0;
+    for (;;) {
+        uint32_t child = 2 * at + 1;
+        if (child >= heap->count) {
+            break;
+        }
+        if (child + 1 < heap->count && place_before(heap, heap->ids[child + 1], heap->ids[child])) {
+            child += 1;
+        }
+        if (!place_before(heap, heap->ids[child], last)) {
+            break;
+        }
+        heap->ids[at] = heap->ids[child];
+        at = child;
+    }
+    if (heap->count > 0) {
+        heap->ids[at] = last;
+    }
+    return top;
+}
+
+/* One pick for 'segment': the roomiest node not yet serving it. Nodes
+ * passed over go back afterwards. Returns UINT32_MAX when none fits. */
+static uint32_t place_pick(place_heap *heap, uint64_t *free_bytes, uint64_t *serves,
+                           uint32_t segment, uint64_t need, uint32_t *aside)
+{
+    uint32_t aside_count = 0;
+    uint32_t chosen = UINT32_MAX;
+    while (heap->count > 0) {
+        uint32_t id = place_pop(heap);
+        if (free_bytes[id] < need) {
+            aside[aside_count++] = id;
+            break; /* The roomiest left cannot hold it: nobody can. */
+        }
+        if ((serves[id] >> segment) & 1u) {
+            aside[aside_count++] = id;
+            continue;
+        }
+        chosen = id;
+        free_bytes[id] -= need;
+        serves[id] |= UINT64_C(1) << segment;
+        aside[aside_count++] = id;
+        break;
+    }
+    for (uint32_t i = 0; i < aside_count; i++) {
+        place_push(heap, aside[i]);
+    }
+    return chosen;
+}
+
+static int place_run(sim_world *world, uint64_t *free_bytes, uint64_t *serves, uint32_t *aside,
+                     uint32_t **lists, uint32_t *counts, uint32_t target)
+{
+    const scn_model *model = &world->scenario->model;
+    uint32_t n = world->node_count;
+    place_heap heap = {aside + n, 0, free_bytes};
+    bool open[NODE_SEGMENTS_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        place_push(&heap, i);
+    }
+    for (uint32_t s = 0; s < model->segment_count; s++) {
+        open[s] = true;
+    }
+    for (uint32_t round = 0; round < target; round++) {
+        for (uint32_t s = 0; s < model->segment_count; s++) {
+            if (!open[s]) {
+                continue;
+            }
+            uint32_t id = place_pick(&heap, free_bytes, serves, s,
+                                     scn_segment_memory_bytes(model, s), aside);
+            if (id == UINT32_MAX) {
+                open[s] = false;
+                continue;
+            }
+            lists[s][counts[s]++] = id;
+        }
+    }
+    for (uint32_t s = 0; s < model->segment_count; s++) {
+        if (counts[s] == 0) {
+            return SIM_EPLACEMENT;
+        }
+    }
+    return 0;
+}
+
+/* Fills world->servers / server_offsets. */
+static int place_servers(sim_world *world)
+{
+    const scn_model *model = &world->scenario->model;
+    uint32_t n = world->node_count;
+    uint32_t segments = model->segment_count;
+    uint32_t target = model->replicas != 0 ? model->replicas : (n + segments - 1) / segments;
+    target = target > n ? n : target;
+    uint64_t *free_bytes = util_calloc(n, sizeof(uint64_t));
+    uint64_t *serves = util_calloc(n, sizeof(uint64_t));
+    uint32_t *aside = util_calloc((size_t)n * 2, sizeof(uint32_t));
+    uint32_t *flat = util_calloc((size_t)segments * target, sizeof(uint32_t));
+    world->servers = util_calloc((size_t)segments * target, sizeof(uint32_t));
+    world->server_offsets = util_calloc(segments + 1, sizeof(uint32_t));
+    int rc = SIM_ENOMEM;
+    if (free_bytes != NULL && serves != NULL && aside != NULL && flat != NULL &&
+        world->servers != NULL && world->server_offsets != NULL) {
+        uint32_t *lists[NODE_SEGMENTS_MAX];
+        uint32_t counts[NODE_SEGMENTS_MAX] = {0};
+        for (uint32_t i = 0; i < n; i++) {
+            free_bytes[i] = world->scenario->nodes.classes[world->result->class_of[i]].memory_bytes;
+        }
+        for (uint32_t s = 0; s < segments; s++) {
+            lists[s] = flat + (size_t)s * target;
+        }
+        rc = place_run(world, free_bytes, serves, aside, lists, counts, target);
+        for (uint32_t s = 0; rc == 0 && s < segments; s++) {
+            world->server_offsets[s + 1] = world->server_offsets[s] + counts[s];
+            memcpy(world->servers + world->server_offsets[s], lists[s], counts[s] * sizeof(uint32_t));
+        }
+    }
+    util_free(free_bytes);
+    util_free(serves);
+    util_free(aside);
+    util_free(flat);
+    return rc;
+}
+
+/* ---- the serving context the nodes share ---- */
+
+static int serving_per_node(sim_world *world)
+{
+    const scn_scenario *scenario = world->scenario;
+    uint32_t n = world->node_count;
+    world->result->kernel_of = util_calloc(n, 1);
+    world->flops_of = util_calloc(n, sizeof(double));
+    world->overhead_of = util_calloc(n, sizeof(uint64_t));
+    world->busy_until = util_calloc(n, sizeof(uint64_t));
+    world->kv_in_use = util_calloc(n, sizeof(uint16_t));
+    if (world->result->kernel_of == NULL || world->flops_of == NULL ||
+        world->overhead_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
+        return SIM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const scn_class *class = &scenario->nodes.classes[world->result->class_of[i]];
+        world->result->kernel_of[i] = (uint8_t)class->kernel;
+        world->result->kernel_used[class->kernel] = true;
+        world->flops_of[i] = class->flops_per_s;
+        world->overhead_of[i] = class->overhead_ns;
+    }
+    return 0;
+}
+
+static int serving_per_request(sim_world *world)
+{
+    const scn_workload *workload = &world->scenario->workload;
+    uint64_t capacity = workload->requests > 0 ? workload->requests : 1;
+    uint32_t per_request = workload->prompt_max + workload->generate_tokens;
+    uint32_t segments = world->scenario->model.segment_count;
+    sim_result *result = world->result;
+    world->requests = util_calloc(capacity, sizeof(node_request));
+    world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
+    world->kv_block_of = util_calloc(capacity * segments, sizeof(uint32_t));
+    world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
+    result->request_count = capacity;
+    result->requests = util_calloc(capacity, sizeof(sim_request_record));
+    result->segments = util_calloc(capacity * segments, sizeof(sim_segment_record));
+    result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(sim_divergence_record));
+    if (world->requests == NULL || world->tokens == NULL || world->kv_block_of == NULL ||
+        world->oracle_block_of == NULL || result->requests == NULL || result->segments == NULL ||
+        result->divergence == NULL) {
+        return SIM_ENOMEM;
+    }
+    for (uint64_t r = 0; r < capacity; r++) {
+        world->requests[r].tokens = world->tokens + r * per_request;
+    }
+    return 0;
+}
+
+static int serving_scratch(sim_world *world)
+{
+    const scn_workload *workload = &world->scenario->workload;
+    node_serving *serving = &world->serving;
+    uint32_t tokens_max = workload->prompt_max;
+    uint32_t sequence = workload->prompt_max + workload->generate_tokens;
+    size_t wire = infer_wire_bytes(serving->wire_dtype, tokens_max, serving->dim);
+    serving->tokens_max = tokens_max;
+    serving->payload_capacity = wire > (size_t)tokens_max * 4 ? wire : (size_t)tokens_max * 4;
+    serving->x = util_calloc((size_t)tokens_max * serving->dim, sizeof(float));
+    serving->logits = util_calloc(serving->vocab, sizeof(float));
+    serving->payload = util_calloc(serving->payload_capacity, 1);
+    serving->token_scratch = util_calloc(tokens_max, sizeof(uint32_t));
+    world->oracle_x = util_calloc((size_t)sequence * serving->dim, sizeof(float));
+    world->oracle_reference = util_calloc((size_t)workload->generate_tokens * serving->vocab,
+                                          sizeof(float));
+    world->oracle_variant = util_calloc((size_t)workload->generate_tokens * serving->vocab,
+                                        sizeof(float));
+    world->oracle_kv = util_malloc(infer_kv_bytes(infer_model_shape(world->model),
+                                                  world->scenario->model.layers));
+    if (serving->x == NULL || serving->logits == NULL || serving->payload == NULL ||
+        serving->token_scratch == NULL || world->oracle_x == NULL ||
+        world->oracle_reference == NULL || world->oracle_variant == NULL ||
+        world->oracle_kv == NULL) {
+        return SIM_ENOMEM;
+    }
+    util_pool_init(&world->oracle_pool,
+                   (size_t)workload->generate_tokens * serving->vocab * sizeof(float));
+    if (infer_executor_create(world->model, tokens_max, &serving->executor) != 0 ||
+        infer_executor_create(world->model, sequence, &world->oracle_executor) != 0) {
+        return SIM_ENOMEM;
+    }
+    return 0;
+}
+
+static void serving_fill(sim_world *world)
+{
+    const scn_model *model = &world->scenario->model;
+    node_serving *serving = &world->serving;
+    serving->model = world->model;
+    serving->dim = model->dim;
+    serving->vocab = model->vocab;
+    serving->seq_len = model->seq_len;
+    serving->wire_dtype = (infer_dtype)model->wire_dtype;
+    serving->segment_count = model->segment_count;
+    memcpy(serving->segment_first, model->segment_first, sizeof(serving->segment_first));
+    memcpy(serving->segment_layers, model->segment_layers, sizeof(serving->segment_layers));
+    serving->servers = world->servers;
+    serving->server_offsets = world->server_offsets;
+    serving->route_salt = util_mix64(world->scenario->seed ^ UINT64_C(0x726f757465));
+    serving->generate_tokens = world->scenario->workload.generate_tokens;
+    serving->request_timeout_ns = world->scenario->workload.request_timeout_ns;
+    serving->kv_slots = model->kv_slots;
+    serving->kernel_of = world->result->kernel_of;
+    serving->flops_per_s_of = world->flops_of;
+    serving->overhead_ns_of = world->overhead_of;
+    serving->busy_until_ns = world->busy_until;
+    serving->kv_in_use = world->kv_in_use;
+    serving->requests = world->requests;
+    serving->request_capacity = world->result->request_count;
+    serving->kv_block_of = world->kv_block_of;
+    world->result->segment_count = model->segment_count;
+    memcpy(world->result->segment_first, model->segment_first, sizeof(model->segment_first));
+    memcpy(world->result->segment_layers, model->segment_layers, sizeof(model->segment_layers));
+}
+
+int sim__serve_build(sim_world *world)
+{
+    ASSERT(world->scenario->model.source != SCN_MODEL_NONE);
+    util_hist_init(&world->result->request_latency);
+    util_hist_init(&world->result->first_token);
+    int rc = load_model(world);
+    if (rc == 0) {
+        rc = place_servers(world);
+    }
+    if (rc == 0) {
+        rc = serving_per_node(world);
+    }
+    if (rc == 0) {
+        rc = serving_per_request(world);
+    }
+    if (rc == 0) {
+        serving_fill(world);
+        rc = serving_scratch(world);
+    }
+    return rc;
+}
+
+void sim__serve_destroy(sim_world *world)
+{
+    node_serving *serving = &world->serving;
+    node_serving_release(serving);
+    infer_executor_destroy(serving->executor);
+    infer_executor_destroy(world->oracle_executor);
+    util_free(serving->x);
+    util_free(serving->logits);
+    util_free(serving->payload);
+    util_free(serving->token_scratch);
+    util_free(world->oracle_x);
+    util_free(world->oracle_reference);
+    util_free(world->oracle_variant);
+    util_free(world->oracle_kv);
+    if (world->oracle_pool.block_bytes != 0) {
+        util_pool_deinit(&world->oracle_pool);
+    }
+    util_free(world->servers);
+    util_free(world->server_offsets);
+    util_free(world->flops_of);
+    util_free(world->overhead_of);
+    util_free(world->busy_until);
+    util_free(world->kv_in_use);
+    util_free(world->requests);
+    util_free(world->tokens);
+    util_free(world->kv_block_of);
+    util_free(world->oracle_block_of);
+    infer_model_destroy(world->model);
+}
+
+/* ---- the request workload ---- */
+
+/* Schedules arrival number world->submit_attempts (poisson, constant or
+ * explicit times), choosing its client now. */
+void sim__serve_schedule(sim_world *world, uint64_t after_ns)
+{
+    const scn_workload *workload = &world->scenario->workload;
+    uint64_t request = world->submit_attempts;
+    if (request >= workload->requests) {
+        return;
+    }
+    uint64_t at_ns;
+    if (workload->arrival == SCN_ARRIVAL_EXPLICIT) {
+        at_ns = workload->times_ns[request];
+    } else {
+        double mean_ns = 1e9 / workload->rate_per_s;
+        double gap_ns = workload->arrival == SCN_ARRIVAL_POISSON
+                            ? util_prng_exponential(&world->workload_prng, mean_ns)
+                            : mean_ns;
+        if (gap_ns > 1e18) {
+            return;
+        }
+        at_ns = after_ns + (uint64_t)llround(gap_ns);
+    }
+    if (at_ns > world->scenario->duration_ns) {
+        return;
+    }
+    uint32_t client = (uint32_t)util_prng_below(&world->workload_prng, world->node_count);
+    world->submit_attempts += 1;
+    int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_SUBMIT, client, request);
+    ASSERT(rc == 0);
+}
+
+/* A client submits request 'request': its prompt is drawn now from the
+ * workload stream. A crashed client cannot submit: the request fails. */
+void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request)
+{
+    const scn_workload *workload = &world->scenario->workload;
+    sim_request_record *record = &world->result->requests[request];
+    node_request *r = &world->requests[request];
+    sim__serve_schedule(world, world->now_ns);
+    uint32_t span = workload->prompt_max - workload->prompt_min + 1;
+    r->client = client;
+    r->prompt_tokens = workload->prompt_min + (uint32_t)util_prng_below(&world->workload_prng, span);
+    for (uint32_t i = 0; i < r->prompt_tokens; i++) {
+        r->tokens[i] = (uint32_t)util_prng_below(&world->workload_prng, world->serving.vocab);
+    }
+    record->submitted = true;
+    record->client = client;
+    record->prompt_tokens = r->prompt_tokens;
+    record->submitted_ns = world->now_ns;
+    world->result->requests_submitted += 1;
+    if (net_is_crashed(world->network, client)) {
+        r->status = NODE_REQUEST_FAILED;
+        record->status = NODE_REQUEST_FAILED;
+        record->finished_ns = world->now_ns;
+        return;
+    }
+    uint32_t block = 0;
+    int rc = util_pool_take(&world->oracle_pool, &block);
+    ASSERT(rc == 0); /* Bounded by the requests in flight. */
+    world->oracle_block_of[request] = block + 1;
+    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request};
+    sim__node_deliver(world, client, &event);
+}
+
+/* ---- what the nodes report ---- */
+
+void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *effect)
+{
+    sim_result *result = world->result;
+    uint64_t request = effect->rumor_id;
+    ASSERT(request < result->request_count);
+    if (effect->observation == NODE_OBS_COMPUTE) {
+        sim_segment_record *segment =
+            &result->segments[request * result->segment_count + effect->segment];
+        if (segment->calls == 0) {
+            segment->start_ns = effect->start_ns;
+        }
+        segment->node_id = node_id;
+        segment->calls += 1;
+        segment->end_ns = effect->at_ns;
+        segment->flops += effect->value;
+        result->flops_total += effect->value;
+    } else if (effect->observation == NODE_OBS_LOGITS) {
+        uint32_t block = world->oracle_block_of[request];
+        if (block != 0 && effect->value < world->serving.generate_tokens) {
+            float *logits = util_pool_block(&world->oracle_pool, block - 1);
+            memcpy(logits + effect->value * world->serving.vocab, effect->data,
+                   world->serving.vocab * sizeof(float));
+        }
+    } else if (effect->observation == NODE_OBS_TOKEN) {
+        if (effect->value == 0) {
+            result->requests[request].first_token_ns = world->now_ns;
+            util_hist_add(&result->first_token, world->now_ns - result->requests[request].submitted_ns);
+        }
+    } else if (effect->observation == NODE_OBS_BUSY) {
+        result->busy_refusals += 1;
+    }
+}
+
+/* Bytes of inference payloads per (request, segment): 'in' at arrival at a
+ * server, 'out' when a server sends its result on. */
+void sim__serve_count_bytes(sim_world *world, const node_message *message, uint64_t wire_bytes,
+                            bool arrival)
+{
+    sim_result *result = world->result;
+    if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type > NODE_MESSAGE_INFER_TOKEN ||
+        message->rumor_id >= result->request_count || message->segment >= result->segment_count) {
+        return;
+    }
+    sim_segment_record *row = &result->segments[message->rumor_id * result->segment_count];
+    if (arrival && message->type != NODE_MESSAGE_INFER_TOKEN) {
+        row[message->segment].bytes_in += wire_bytes;
+    } else if (!arrival && message->type == NODE_MESSAGE_INFER_ACTIVATIONS) {
+        row[message->segment - 1u].bytes_out += wire_bytes;
+        result->activation_bytes += wire_bytes;
+    } else if (!arrival && message->type == NODE_MESSAGE_INFER_TOKEN) {
+        row[message->segment].bytes_out += wire_bytes;
+    }
+}
+
+/* ---- the oracle ---- */
+
+/* Runs the whole model with 'kernel' on the request's tokens (prompt and
+ * every generated token but the last, one prefill: the executor gives the
+ * same bits as step by step) and writes the logits of each generation step
+ * to out[generate * vocab]. */
+static void oracle_run(sim_world *world, const node_request *r, infer_kernel kernel, float *out)
+{
+    const infer_shape *shape = infer_model_shape(world->model);
+    uint32_t generate = world->serving.generate_tokens;
+    uint32_t count = r->prompt_tokens + generate - 1;
+    uint64_t flops = 0;
+    infer_kv kv;
+    infer_kv_init(&kv, shape, 0, shape->n_layers, world->oracle_kv);
+    int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
+    ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
+    rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
+    ASSERT(rc == 0);
+    for (uint32_t step = 0; step < generate; step++) {
+        const float *x = world->oracle_x + (size_t)(r->prompt_tokens - 1 + step) * shape->dim;
+        infer_logits(world->oracle_executor, kernel, x, out + (size_t)step * shape->vocab_size,
+                     &flops);
+    }
+}
+
+/* Max-abs difference, smallest cosine and argmax agreement of 'steps' rows
+ * of logits against the reference rows. */
+static sim_divergence_record oracle_compare(const float *rows, const float *reference,
+                                            uint32_t steps, uint32_t vocab)
+{
+    sim_divergence_record d = {0.0, 1.0, 0.0};
+    uint32_t agree = 0;
+    for (uint32_t k = 0; k < steps; k++) {
+        const float *a = rows + (size_t)k * vocab;
+        const float *b = reference + (size_t)k * vocab;
+        double dot = 0.0, norm_a = 0.0, norm_b = 0.0;
+        for (uint32_t v = 0; v < vocab; v++) {
+            double diff = fabs((double)a[v] - (double)b[v]);
+            d.logits_maxabs = diff > d.logits_maxabs ? diff : d.logits_maxabs;
+            dot += (double)a[v] * b[v];
+            norm_a += (double)a[v] * a[v];
+            norm_b += (double)b[v] * b[v];
+        }
+        double cosine = norm_a > 0 && norm_b > 0 ? dot / sqrt(norm_a * norm_b) : 0.0;
+        d.logits_cosine = cosine < d.logits_cosine ? cosine : d.logits_cosine;
+        agree += infer_argmax(a, vocab) == infer_argmax(b, vocab);
+    }
+    d.argmax_agree = steps > 0 ? (double)agree / steps : NAN;
+    return d;
+}
+
+/* Judges a completed request against the reference, then measures every
+ * kernel variant in use on the same tokens. */
+static void oracle_judge(sim_world *world, uint64_t request)
+{
+    const node_request *r = &world->requests[request];
+    sim_request_record *record = &world->result->requests[request];
+    uint32_t generate = world->serving.generate_tokens;
+    uint32_t vocab = world->serving.vocab;
+    const float *network = util_pool_block(&world->oracle_pool,
+                                           world->oracle_block_of[request] - 1);
+    oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, world->oracle_reference);
+    sim_divergence_record d = oracle_compare(network, world->oracle_reference, generate, vocab);
+    uint32_t match = 0;
+    for (uint32_t k = 0; k < generate; k++) {
+        const float *reference = world->oracle_reference + (size_t)k * vocab;
+        match += infer_argmax(reference, vocab) == r->tokens[r->prompt_tokens + k];
+    }
+    record->compared = true;
+    record->reference_match = match == generate;
+    record->argmax_agree = (double)match / generate;
+    record->logits_maxabs = d.logits_maxabs;
+    record->logits_cosine = d.logits_cosine;
+    for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
+        if (!world->result->kernel_used[kernel]) {
+            continue;
+        }
+        oracle_run(world, r, (infer_kernel)kernel, world->oracle_variant);
+        world->result->divergence[request * INFER_KERNEL_COUNT + kernel] =
+            oracle_compare(world->oracle_variant, world->oracle_reference, generate, vocab);
+    }
+}
+
+/* A client reports its request finished (OUTPUT, value = status). */
+void sim__serve_output(sim_world *world, const node_effect *effect)
+{
+    uint64_t request = effect->rumor_id;
+    sim_result *result = world->result;
+    sim_request_record *record = &result->requests[request];
+    ASSERT(request < result->request_count);
+    record->status = (uint32_t)effect->value;
+    record->finished_ns = world->now_ns;
+    record->tokens_out = world->requests[request].generated;
+    result->tokens_out += record->tokens_out;
+    if (record->status == NODE_REQUEST_COMPLETED) {
+        result->requests_completed += 1;
+        util_hist_add(&result->request_latency, world->now_ns - record->submitted_ns);
+        oracle_judge(world, request);
+    }
+    if (world->oracle_block_of[request] != 0) {
+        util_pool_give(&world->oracle_pool, world->oracle_block_of[request] - 1);
+        world->oracle_block_of[request] = 0;
+    }
+}
+
+/* ---- run-level metrics of an inference run ---- */
+
+static double hist_quantile(const util_hist *hist, double q)
+{
+    return hist->total_count == 0 ? NAN : (double)util_hist_quantile(hist, q);
+}
+
+static void compared_means(const sim_result *result, double *match_ratio, double *agree_mean)
+{
+    uint64_t compared = 0, matched = 0;
+    double agree = 0.0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const sim_request_record *record = &result->requests[r];
+        if (record->compared) {
+            compared += 1;
+            matched += record->reference_match;
+            agree += record->argmax_agree;
+        }
+    }
+    *match_ratio = compared > 0 ? (double)matched / (double)compared : NAN;
+    *agree_mean = compared > 0 ? agree / (double)compared : NAN;
+}
+
+int sim__serve_metric(const sim_result *result, const char *name, double *value_out)
+{
+    bool inference = result->request_count > 0;
+    double match_ratio = NAN, agree_mean = NAN;
+    if (inference) {
+        compared_means(result, &match_ratio, &agree_mean);
+    }
+    double seconds = (double)result->sim_ns / 1e9;
+    const struct {
+        const char *name;
+        double value;
+    } metrics[] = {
+        {"requests_completed", (double)result->requests_completed},
+        {"completed_ratio", result->requests_submitted > 0
+                                ? (double)result->requests_completed /
+                                      (double)result->requests_submitted
+                                : NAN},
+        {"request_latency_p50", hist_quantile(&result->request_latency, 0.50)},
+        {"request_latency_p95", hist_quantile(&result->request_latency, 0.95)},
+        {"request_latency_p99", hist_quantile(&result->request_latency, 0.99)},
+        {"first_token_p50", hist_quantile(&result->first_token, 0.50)},
+        {"tokens_per_s", seconds > 0 ? (double)result->tokens_out / seconds : NAN},
+        {"reference_match_ratio", match_ratio},
+        {"argmax_agree_mean", agree_mean},
+        {"flops_total", (double)result->flops_total},
+        {"activation_bytes", (double)result->activation_bytes},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(metrics); i++) {
+        if (strcmp(name, metrics[i].name) == 0) {
+            *value_out = inference ? metrics[i].value : NAN;
+            return 0;
+        }
+    }
+    return SIM_EINVAL;
+}
