@@ -76,6 +76,7 @@ static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request,
         return false;
     }
     *kv_slot_of(serving, request, segment) = block + 1;
+    *(uint64_t *)util_pool_block(pool, block) = 0; /* A fresh cache is empty. */
     serving->kv_in_use[server] += 1;
     return true;
 }
@@ -199,14 +200,19 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
 {
     node_serving *serving = self->config.serving;
     node_request *r = &serving->requests[m->rumor_id];
+    /* A token comes from the last segment's server; an error from any
+     * server of the route, naming its segment. */
+    bool error = (m->flags & NODE_MESSAGE_FLAG_ERROR) != 0;
+    uint32_t segment = error ? m->segment : serving->segment_count - 1;
     if (r->client != self->config.node_id || m->step != r->generated ||
-        m->source != node_route(serving, m->rumor_id, serving->segment_count - 1)) {
+        segment >= serving->segment_count ||
+        m->source != node_route(serving, m->rumor_id, segment)) {
         return NODE_EMALFORMED;
     }
     if (r->status != 0) {
         return 0; /* Late answer to a request that already timed out. */
     }
-    if (m->flags & NODE_MESSAGE_FLAG_ERROR || m->token >= serving->vocab) {
+    if (error || m->token >= serving->vocab) {
         client_finish(self, outbox, m->rumor_id, NODE_REQUEST_FAILED, now_ns);
         return 0;
     }
@@ -232,7 +238,7 @@ static void server_fail(node *self, node_outbox *outbox, const node_message *m, 
     reply->flags = NODE_MESSAGE_FLAG_ERROR;
     reply->step = m->step;
     reply->origin = m->origin;
-    reply->segment = (uint16_t)(self->config.serving->segment_count - 1);
+    reply->segment = m->segment; /* Which server refused: the client checks it. */
 }
 
 /* Checks an INFER_TOKENS / INFER_ACTIVATIONS hop against what this server

@@ -16,10 +16,10 @@
 #include "scenarios/scn_int.h"
 #include "util/assert.h"
 
-/* Bounds of infer_shape_check; hidden_dim has none there beyond uint32, so a
- * generous one keeps every size computation below inside 64 bits. */
+/* Bounds of infer_shape_check (INFER_*_MAX; hidden_dim is 4 x dim's bound).
+ * They also keep every size computed below inside 64 bits. */
 #define MODEL_DIM_MAX 8192u
-#define MODEL_HIDDEN_MAX 65536u
+#define MODEL_HIDDEN_MAX (4u * MODEL_DIM_MAX)
 #define MODEL_LAYERS_MAX 256u
 #define MODEL_VOCAB_MAX 262144u
 #define MODEL_SEQ_MAX 8192u
@@ -37,8 +37,8 @@ static const model_field model_fields[] = {
     {"dim", MODEL_DIM_MAX, offsetof(scn_model, dim)},
     {"hidden_dim", MODEL_HIDDEN_MAX, offsetof(scn_model, hidden_dim)},
     {"layers", MODEL_LAYERS_MAX, offsetof(scn_model, layers)},
-    {"heads", UINT32_MAX, offsetof(scn_model, heads)},
-    {"kv_heads", UINT32_MAX, offsetof(scn_model, kv_heads)},
+    {"heads", MODEL_DIM_MAX, offsetof(scn_model, heads)},
+    {"kv_heads", MODEL_DIM_MAX, offsetof(scn_model, kv_heads)},
     {"vocab", MODEL_VOCAB_MAX, offsetof(scn_model, vocab)},
     {"seq_len", MODEL_SEQ_MAX, offsetof(scn_model, seq_len)},
 };

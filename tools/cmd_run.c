@@ -185,7 +185,13 @@ static int store_metrics(run_context *run, const sim_result *result)
     for (size_t i = 0; sim_metric_names[i] != NULL; i++) {
         double value = 0.0;
         int rc = sim_result_metric(result, sim_metric_names[i], &value);
-        if (rc != 0 || met_metric_add(run->db, run->run_id, sim_metric_names[i], value) != 0) {
+        if (rc != 0) {
+            return -1;
+        }
+        if (isnan(value)) {
+            continue; /* Not measured in this kind of run (e.g. request latency in gossip). */
+        }
+        if (met_metric_add(run->db, run->run_id, sim_metric_names[i], value) != 0) {
             return -1;
         }
     }
@@ -269,7 +275,11 @@ static void print_summary(int64_t run_id, const scn_scenario *scenario, const si
            (double)result->sim_ns / 1e9, wall_s, (unsigned long long)result->events,
            wall_s > 0 ? (double)result->events / wall_s / 1e6 : 0.0);
     printf("  trace      %016llx\n", (unsigned long long)result->trace_hash);
-    print_metric_line(result);
+    if (result->request_count > 0) {
+        tool_print_inference(scenario, result);
+    } else {
+        print_metric_line(result);
+    }
     printf("  messages   %.0f sent (%.1f MB), %.0f dropped, %.0f rejected, %llu duplicates "
            "suppressed\n",
            sent, bytes / 1e6, dropped, rejected, (unsigned long long)result->duplicates);
@@ -304,6 +314,10 @@ static int store_results(run_context *run, const scn_scenario *scenario, const s
 {
     if (store_nodes(run, scenario, result) != 0 || store_messages(run, result) != 0 ||
         store_metrics(run, result) != 0) {
+        return -1;
+    }
+    if (result->request_count > 0 &&
+        tool_store_inference(run->db, run->run_id, scenario, result) != 0) {
         return -1;
     }
     *failed_out = store_expectations(run, scenario, result, options->quiet);

@@ -8,6 +8,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "metrics/met.h"
+#include "scenarios/scn.h"
+#include "sim/sim.h"
 
 #define TOOL_EXIT_OK 0
 #define TOOL_EXIT_CHECK 1
@@ -23,6 +28,13 @@ int tool_run_main(int argc, char **argv);
 int tool_validate_main(int argc, char **argv);
 int tool_runs_main(int argc, char **argv);
 int tool_export_main(int argc, char **argv);
+
+/* Stores an inference run's requests, segments and divergence rows.
+ * Returns 0 or -1 on a write error (met_db_errmsg says which). */
+int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
+                         const sim_result *result);
+/* Prints the inference lines of the run summary. */
+void tool_print_inference(const scn_scenario *scenario, const sim_result *result);
 
 /* Prints "infersim SUBCOMMAND: message" to stderr and returns
  * TOOL_EXIT_USAGE. */
