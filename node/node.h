@@ -194,7 +194,7 @@ typedef struct node_serving {
     const double *flops_per_s_of;
     const uint64_t *overhead_ns_of;
     uint64_t *busy_until_ns;         /* the node's compute queue is FIFO */
-    uint16_t *kv_in_use;
+    uint16_t *kv_in_use;             /* [node * segment_count + s]: caches held */
     /* Per request (request_capacity entries). */
     node_request *requests;
     uint64_t request_capacity;

@@ -63,7 +63,9 @@ static uint32_t *kv_slot_of(const node_serving *serving, uint64_t request, uint3
 static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment)
 {
     util_pool *pool = &serving->pools[segment];
-    if (serving->kv_in_use[server] >= serving->kv_slots) {
+    /* The placement reserved kv_slots caches per segment a server holds. */
+    uint16_t *in_use = &serving->kv_in_use[(size_t)server * serving->segment_count + segment];
+    if (*in_use >= serving->kv_slots) {
         return false;
     }
     if (pool->block_bytes == 0) {
@@ -77,7 +79,7 @@ static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request,
     }
     *kv_slot_of(serving, request, segment) = block + 1;
     *(uint64_t *)util_pool_block(pool, block) = 0; /* A fresh cache is empty. */
-    serving->kv_in_use[server] += 1;
+    *in_use += 1;
     return true;
 }
 
@@ -89,8 +91,9 @@ static void kv_release(node_serving *serving, uint32_t server, uint64_t request,
     }
     util_pool_give(&serving->pools[segment], *slot - 1);
     *slot = 0;
-    ASSERT(serving->kv_in_use[server] > 0);
-    serving->kv_in_use[server] -= 1;
+    uint16_t *in_use = &serving->kv_in_use[(size_t)server * serving->segment_count + segment];
+    ASSERT(*in_use > 0);
+    *in_use -= 1;
 }
 
 /* The request's KV cache for 'segment', as the executor wants it. The

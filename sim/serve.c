@@ -241,7 +241,7 @@ static int serving_per_node(sim_world *world)
     world->flops_of = util_calloc(n, sizeof(double));
     world->overhead_of = util_calloc(n, sizeof(uint64_t));
     world->busy_until = util_calloc(n, sizeof(uint64_t));
-    world->kv_in_use = util_calloc(n, sizeof(uint16_t));
+    world->kv_in_use = util_calloc((size_t)n * scenario->model.segment_count, sizeof(uint16_t));
     if (world->result->kernel_of == NULL || world->flops_of == NULL ||
         world->overhead_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
         return SIM_ENOMEM;

@@ -1295,6 +1295,30 @@ START_TEST(test_scn_oom_every_allocation)
 }
 END_TEST
 
+START_TEST(test_scn_oom_inference)
+{
+    int succeeded = 0;
+    unsigned long n = 1;
+    for (; n < 20000 && !succeeded; n++) {
+        scn_scenario *s = (scn_scenario *)&s;
+        scn_error e;
+        util_alloc_fail_after(n);
+        int rc = test_scn_load(test_scn_infer, NULL, 0, &s, &e);
+        util_alloc_fail_after(0);
+        if (rc == 0) {
+            ck_assert_str_eq(test_scn_param(s, "workload.times"), "[1s, 1s, 2500ms]");
+            scn_destroy(s);
+            succeeded = 1;
+            continue;
+        }
+        ck_assert_msg(rc == SCN_ENOMEM, "n=%lu: rc %d (%s)", n, rc, e.message);
+        ck_assert_ptr_null(s);
+    }
+    ck_assert_msg(succeeded, "never succeeded within %lu allocations", n);
+    ck_assert_uint_gt(n, 50);
+}
+END_TEST
+
 Suite *test_scn_suite(void)
 {
     Suite *suite = suite_create("scn");
@@ -1351,6 +1375,7 @@ Suite *test_scn_suite(void)
     TCase *oom = tcase_create("oom");
     tcase_set_timeout(oom, 30);
     tcase_add_test(oom, test_scn_oom_every_allocation);
+    tcase_add_test(oom, test_scn_oom_inference);
     suite_add_tcase(suite, oom);
     return suite;
 }

@@ -182,6 +182,175 @@ START_TEST(test_sim_metric_unknown_name)
 }
 END_TEST
 
+/* ---- split inference ---- */
+
+static const char inference_yaml[] =
+    "name: serve\n"
+    "seed: 5\n"
+    "duration: 30s\n"
+    "network: {latency: {model: uniform, min: 2ms, max: 20ms}, jitter: 1ms}\n"
+    "nodes:\n"
+    "  count: 40\n"
+    "  classes:\n"
+    "    - {name: ref, fraction: 0.25, flops: 2TFLOPS, kernel: sequential}\n"
+    "    - {name: blk, fraction: 0.25, flops: 1TFLOPS, kernel: blocked}\n"
+    "    - {name: fma, fraction: 0.25, flops: 1TFLOPS, kernel: fma}\n"
+    "    - {name: b16, fraction: 0.25, flops: 500GFLOPS, kernel: bf16}\n"
+    "model:\n"
+    "  shape: {dim: 64, hidden_dim: 160, layers: 4, heads: 4, kv_heads: 2, vocab: 128, "
+    "seq_len: 48}\n"
+    "  segments: 4\n"
+    "workload: {requests: 30, rate: 10/s, prompt_tokens: [4, 12], generate: 6}\n"
+    "output: {sample_interval: 0}\n";
+
+static sim_result *run_inference(const char *const *overrides, size_t count)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    sim_result *result = NULL;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_string("serve.yaml", inference_yaml, overrides, count, &scenario, &error);
+    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
+}
+
+START_TEST(test_sim_inference_completes_and_is_deterministic)
+{
+    sim_result *first = run_inference(NULL, 0);
+    sim_result *second = run_inference(NULL, 0);
+    ck_assert_uint_eq(first->requests_submitted, 30);
+    ck_assert_uint_eq(first->requests_completed, 30);
+    ck_assert_uint_eq(first->tokens_out, 30 * 6);
+    ck_assert_uint_eq(first->trace_hash, second->trace_hash);
+    ck_assert_uint_eq(first->flops_total, second->flops_total);
+    for (uint64_t r = 0; r < first->request_count; r++) {
+        ck_assert(first->requests[r].compared);
+        ck_assert_double_eq(first->requests[r].logits_maxabs, second->requests[r].logits_maxabs);
+        /* Four segments, each on some server that really computed. */
+        for (uint32_t s = 0; s < 4; s++) {
+            const sim_segment_record *seg = &first->segments[r * 4 + s];
+            ck_assert_uint_eq(seg->calls, 6); /* prefill + 5 decode steps */
+            ck_assert_uint_gt(seg->flops, 0);
+            ck_assert_uint_le(seg->start_ns, seg->end_ns);
+        }
+    }
+    sim_result_destroy(first);
+    sim_result_destroy(second);
+}
+END_TEST
+
+/* Only the reference kernel everywhere: the network's logits are the
+ * reference's bit for bit, so every token matches. */
+START_TEST(test_sim_inference_reference_kernel_matches_exactly)
+{
+    const char *const all_reference[] = {
+        "nodes.classes.1.kernel=sequential", "nodes.classes.2.kernel=sequential",
+        "nodes.classes.3.kernel=sequential"};
+    sim_result *result = run_inference(all_reference, 3);
+    double match = 0;
+    ck_assert_int_eq(sim_result_metric(result, "reference_match_ratio", &match), 0);
+    ck_assert_double_eq(match, 1.0);
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        ck_assert_double_eq(result->requests[r].logits_maxabs, 0.0);
+    }
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* Honest divergence: the reference kernel is exact, every other variant
+ * drifts a little, bf16 the most; none changes what the model says. */
+START_TEST(test_sim_inference_divergence_by_kernel)
+{
+    sim_result *result = run_inference(NULL, 0);
+    double drift[INFER_KERNEL_COUNT] = {0};
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        for (uint32_t k = 0; k < INFER_KERNEL_COUNT; k++) {
+            const sim_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + k];
+            drift[k] = d->logits_maxabs > drift[k] ? d->logits_maxabs : drift[k];
+            ck_assert_double_gt(d->logits_cosine, 0.999);
+        }
+    }
+    ck_assert_double_eq(drift[INFER_KERNEL_SEQUENTIAL], 0.0);
+    ck_assert_double_gt(drift[INFER_KERNEL_BLOCKED], 0.0);
+    ck_assert_double_gt(drift[INFER_KERNEL_FMA], 0.0);
+    ck_assert_double_gt(drift[INFER_KERNEL_BF16], drift[INFER_KERNEL_BLOCKED]);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* int8 activations on the wire are a lossy encoding: the logits move. */
+START_TEST(test_sim_inference_int8_wire_drifts)
+{
+    const char *const int8[] = {"model.wire_dtype=int8", "nodes.classes.1.kernel=sequential",
+                                "nodes.classes.2.kernel=sequential",
+                                "nodes.classes.3.kernel=sequential"};
+    sim_result *result = run_inference(int8, 4);
+    double worst = 0.0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        worst = result->requests[r].logits_maxabs > worst ? result->requests[r].logits_maxabs
+                                                          : worst;
+    }
+    ck_assert_double_gt(worst, 0.0);
+    ck_assert_uint_gt(result->activation_bytes, 0);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* One KV slot per server and a burst of requests: servers refuse what they
+ * cannot hold, and those requests fail instead of hanging. */
+START_TEST(test_sim_inference_kv_slots_refuse)
+{
+    const char *const tight[] = {"model.kv_slots=1", "model.replicas=1",
+                                 "workload.arrival=constant", "workload.rate=1000/s"};
+    sim_result *result = run_inference(tight, 4);
+    ck_assert_uint_gt(result->busy_refusals, 0);
+    ck_assert_uint_lt(result->requests_completed, 30);
+    uint64_t failed = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        failed += result->requests[r].status == NODE_REQUEST_FAILED;
+    }
+    ck_assert_uint_eq(failed + result->requests_completed, 30);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* Half the nodes, every server among them (two per segment, the lowest
+ * ids when memory is equal), crash for good at 1 s: requests in flight
+ * and later ones time out, or fail when their client is down. */
+START_TEST(test_sim_inference_crash_times_out)
+{
+    const char *const crash[] = {"faults.0.kind=crash", "faults.0.at=1s",
+                                 "faults.0.nodes.range=0-19", "workload.timeout=2s",
+                                 "model.replicas=2"};
+    sim_result *result = run_inference(crash, 5);
+    uint64_t timeouts = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        timeouts += result->requests[r].status == NODE_REQUEST_TIMEOUT;
+    }
+    ck_assert_uint_gt(timeouts, 0);
+    ck_assert_uint_lt(result->requests_completed, 30);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* A class without the memory for any segment never serves one. */
+START_TEST(test_sim_inference_placement_respects_memory)
+{
+    const char *const small[] = {"nodes.classes.3.memory=1KiB"};
+    sim_result *result = run_inference(small, 1);
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        for (uint32_t s = 0; s < 4; s++) {
+            uint32_t server = result->segments[r * 4 + s].node_id;
+            ck_assert_uint_ne(result->class_of[server], 3);
+        }
+    }
+    ck_assert_uint_eq(result->requests_completed, 30);
+    sim_result_destroy(result);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -200,5 +369,15 @@ Suite *test_sim_suite(void)
     tcase_add_test(world, test_sim_serialization_charged);
     tcase_add_test(world, test_sim_metric_unknown_name);
     suite_add_tcase(suite, world);
+    TCase *inference = tcase_create("inference");
+    tcase_set_timeout(inference, 120);
+    tcase_add_test(inference, test_sim_inference_completes_and_is_deterministic);
+    tcase_add_test(inference, test_sim_inference_reference_kernel_matches_exactly);
+    tcase_add_test(inference, test_sim_inference_divergence_by_kernel);
+    tcase_add_test(inference, test_sim_inference_int8_wire_drifts);
+    tcase_add_test(inference, test_sim_inference_kv_slots_refuse);
+    tcase_add_test(inference, test_sim_inference_crash_times_out);
+    tcase_add_test(inference, test_sim_inference_placement_respects_memory);
+    suite_add_tcase(suite, inference);
     return suite;
 }
