@@ -6,8 +6,9 @@
  *
  * Placement policy (documented in scenarios/README.md): every node starts
  * with its class's memory free. Segments take servers round-robin, one per
- * segment per round; each pick is the node with the most free memory that
- * does not already serve that segment (lowest id on ties), and only if the
+ * segment per round; each pick is, among the nodes that do not already
+ * serve that segment, the one serving the fewest segments so far, then the
+ * one with the most free memory, then the lowest id -- and only if the
  * segment's memory (scn_segment_memory_bytes: weights and kv_slots KV
  * caches) fits in what it has left. A segment stops at model.replicas
  * servers (0: ceil(nodes / segments)), or when no node fits. A node may
@@ -83,10 +84,16 @@ typedef struct place_heap {
     uint32_t *ids;
     uint32_t count;
     const uint64_t *free_bytes;
+    const uint64_t *serves;          /* bit s: serves segment s */
 } place_heap;
 
 static bool place_before(const place_heap *heap, uint32_t a, uint32_t b)
 {
+    int load_a = __builtin_popcountll(heap->serves[a]);
+    int load_b = __builtin_popcountll(heap->serves[b]);
+    if (load_a != load_b) {
+        return load_a < load_b;
+    }
     if (heap->free_bytes[a] != heap->free_bytes[b]) {
         return heap->free_bytes[a] > heap->free_bytes[b];
     }
@@ -129,8 +136,9 @@ static uint32_t place_pop(place_heap *heap)
     return top;
 }
 
-/* One pick for 'segment': the roomiest node not yet serving it. Nodes
- * passed over go back afterwards. Returns UINT32_MAX when none fits. */
+/* One pick for 'segment': the first node in heap order that does not serve
+ * it yet and has room. Nodes passed over go back afterwards. Returns
+ * UINT32_MAX when none fits. */
 static uint32_t place_pick(place_heap *heap, uint64_t *free_bytes, uint64_t *serves,
                            uint32_t segment, uint64_t need, uint32_t *aside)
 {
@@ -138,11 +146,7 @@ static uint32_t place_pick(place_heap *heap, uint64_t *free_bytes, uint64_t *ser
     uint32_t chosen = UINT32_MAX;
     while (heap->count > 0) {
         uint32_t id = place_pop(heap);
-        if (free_bytes[id] < need) {
-            aside[aside_count++] = id;
-            break; /* The roomiest left cannot hold it: nobody can. */
-        }
-        if ((serves[id] >> segment) & 1u) {
+        if (free_bytes[id] < need || ((serves[id] >> segment) & 1u)) {
             aside[aside_count++] = id;
             continue;
         }
@@ -163,7 +167,7 @@ static int place_run(sim_world *world, uint64_t *free_bytes, uint64_t *serves, u
 {
     const scn_model *model = &world->scenario->model;
     uint32_t n = world->node_count;
-    place_heap heap = {aside + n, 0, free_bytes};
+    place_heap heap = {aside + n, 0, free_bytes, serves};
     bool open[NODE_SEGMENTS_MAX];
     for (uint32_t i = 0; i < n; i++) {
         place_push(&heap, i);
