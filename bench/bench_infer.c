@@ -29,7 +29,8 @@
 #define BENCH_INFER_DECODE_POS 64u
 #define BENCH_INFER_SEED 0x1f3ULL
 #define BENCH_INFER_TRIAD_COUNT (24u << 20)    /* floats per array: 96 MiB each */
-#define BENCH_INFER_CHAIN_STEPS 20000000u
+#define BENCH_INFER_CHAIN_STEPS 5000000u
+#define BENCH_INFER_REPEATS 3     /* best of: the machine may be shared */
 
 typedef float bench_v4f __attribute__((vector_size(16)));
 typedef float bench_v8f __attribute__((vector_size(32)));
@@ -139,14 +140,24 @@ static double bench_triad(void)
     return 12.0 * (double)n / best * 1e-9;
 }
 
+static double bench_best_of(double (*measure)(void))
+{
+    double best = 0.0;
+    for (int rep = 0; rep < BENCH_INFER_REPEATS; rep++) {
+        double value = measure();
+        best = value > best ? value : best;
+    }
+    return best;
+}
+
 static void bench_ceilings_measure(bench_ceilings *ceilings)
 {
     memset(ceilings, 0, sizeof(*ceilings));
-    ceilings->sse2_muladd = bench_ceiling_sse2();
+    ceilings->sse2_muladd = bench_best_of(bench_ceiling_sse2);
 #if defined(__GNUC__) && defined(__x86_64__)
     if (infer__isa_best() == INFER_ISA_AVX2) {
-        ceilings->avx2_muladd = bench_ceiling_avx2_muladd();
-        ceilings->avx2_fma = bench_ceiling_avx2_fma();
+        ceilings->avx2_muladd = bench_best_of(bench_ceiling_avx2_muladd);
+        ceilings->avx2_fma = bench_best_of(bench_ceiling_avx2_fma);
     }
 #endif
     ceilings->triad = bench_triad();
@@ -259,7 +270,7 @@ static void bench_shape(const char *name, const infer_shape *shape, const bench_
         infer_kernel kernel = (infer_kernel)k;
         double prefill_s = 1e30;
         uint64_t prefill_flops = 0;
-        for (int rep = 0; rep < 3; rep++) {
+        for (int rep = 0; rep < 5; rep++) {
             uint64_t flops = 0;
             double seconds = bench_prefill(&run, kernel, &flops);
             prefill_s = seconds < prefill_s ? seconds : prefill_s;
@@ -267,7 +278,7 @@ static void bench_shape(const char *name, const infer_shape *shape, const bench_
         }
         double decode_s = 1e30;
         uint64_t decode_flops = 0;
-        for (int rep = 0; rep < 7; rep++) {
+        for (int rep = 0; rep < 9; rep++) {
             uint64_t flops = 0;
             double seconds = bench_decode(&run, kernel, &flops);
             decode_s = seconds < decode_s ? seconds : decode_s;

@@ -36,6 +36,8 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
+#define INFER_BLOCKED_CHUNK 256u   /* columns: 4 panels x 256 x 32 bytes = 32 KiB */
+#define INFER_BLOCKED_TILE 16u     /* tokens sharing one pass over a chunk */
 
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -97,51 +99,62 @@ INLINE void panel_blocked(const float *panel, const float *x, size_t n, v8f *out
     *out = V8F_TREE8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
 }
 
-/* BLOCKED on 4 panels, for calls with several tokens: the 8 residue
- * chains are independent, so they run as 4 passes of 2 residues over the 4
- * panels, sharing each broadcast of x 4 ways (fewer loads per multiply-add
- * than panel_blocked). Same chains in the same order: same bits. */
-INLINE void panels_blocked(const float *const panels[4], const float *x, size_t n, v8f out[4])
+/* BLOCKED on 4 panels for a tile of up to INFER_BLOCKED_TILE tokens (the
+ * prefill path). The 8 residue chains of a row are independent, so they run
+ * as 4 passes of 2 residues over the 4 panels, which shares each broadcast
+ * of x 4 ways; columns go in chunks that stay in L1 while every token of
+ * the tile passes over them. Each chain still sums its own terms in
+ * increasing index order: the bits equal panel_blocked's. */
+INLINE void panels_blocked_tile(const float *const panels[4], const float *x, size_t n,
+                                uint32_t tile, v8f (*out)[4])
 {
     const v8f *p0 = (const v8f *)panels[0];
     const v8f *p1 = (const v8f *)panels[1];
     const v8f *p2 = (const v8f *)panels[2];
     const v8f *p3 = (const v8f *)panels[3];
     size_t full = n / 8 * 8;
-    v8f part[8][4];
-    for (size_t j = 0; j < 8; j += 2) {
-        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-        for (size_t k = j; k < full; k += 8) {
-            float xa = x[k];
-            float xb = x[k + 1];
-            a0 = a0 + p0[k] * xa;
-            a1 = a1 + p1[k] * xa;
-            a2 = a2 + p2[k] * xa;
-            a3 = a3 + p3[k] * xa;
-            b0 = b0 + p0[k + 1] * xb;
-            b1 = b1 + p1[k + 1] * xb;
-            b2 = b2 + p2[k + 1] * xb;
-            b3 = b3 + p3[k + 1] * xb;
+    v8f part[INFER_BLOCKED_TILE][8][4];
+    memset(part, 0, sizeof(part));
+    for (size_t c0 = 0; c0 < full; c0 += INFER_BLOCKED_CHUNK) {
+        size_t c1 = full - c0 < INFER_BLOCKED_CHUNK ? full : c0 + INFER_BLOCKED_CHUNK;
+        for (uint32_t t = 0; t < tile; t++) {
+            const float *xt = x + (size_t)t * n;
+            for (size_t j = 0; j < 8; j += 2) {
+                v8f *pa = part[t][j];
+                v8f *pb = part[t][j + 1];
+                v8f a0 = pa[0], a1 = pa[1], a2 = pa[2], a3 = pa[3];
+                v8f b0 = pb[0], b1 = pb[1], b2 = pb[2], b3 = pb[3];
+                for (size_t k = c0 + j; k < c1; k += 8) {
+                    float xa = xt[k];
+                    float xb = xt[k + 1];
+                    a0 = a0 + p0[k] * xa;
+                    a1 = a1 + p1[k] * xa;
+                    a2 = a2 + p2[k] * xa;
+                    a3 = a3 + p3[k] * xa;
+                    b0 = b0 + p0[k + 1] * xb;
+                    b1 = b1 + p1[k + 1] * xb;
+                    b2 = b2 + p2[k + 1] * xb;
+                    b3 = b3 + p3[k + 1] * xb;
+                }
+                pa[0] = a0, pa[1] = a1, pa[2] = a2, pa[3] = a3;
+                pb[0] = b0, pb[1] = b1, pb[2] = b2, pb[3] = b3;
+            }
         }
-        size_t i = full + j;
-        if (i < n) {
-            a0 = a0 + p0[i] * x[i];
-            a1 = a1 + p1[i] * x[i];
-            a2 = a2 + p2[i] * x[i];
-            a3 = a3 + p3[i] * x[i];
-        }
-        if (i + 1 < n) {
-            b0 = b0 + p0[i + 1] * x[i + 1];
-            b1 = b1 + p1[i + 1] * x[i + 1];
-            b2 = b2 + p2[i + 1] * x[i + 1];
-            b3 = b3 + p3[i + 1] * x[i + 1];
-        }
-        part[j][0] = a0, part[j][1] = a1, part[j][2] = a2, part[j][3] = a3;
-        part[j + 1][0] = b0, part[j + 1][1] = b1, part[j + 1][2] = b2, part[j + 1][3] = b3;
     }
-    for (size_t g = 0; g < 4; g++) {
-        out[g] = V8F_TREE8(part[0][g], part[1][g], part[2][g], part[3][g], part[4][g],
-                           part[5][g], part[6][g], part[7][g]);
+    for (uint32_t t = 0; t < tile; t++) {
+        const float *xt = x + (size_t)t * n;
+        for (size_t i = full; i < n; i++) {
+            v8f *chain = part[t][i - full];
+            chain[0] = chain[0] + p0[i] * xt[i];
+            chain[1] = chain[1] + p1[i] * xt[i];
+            chain[2] = chain[2] + p2[i] * xt[i];
+            chain[3] = chain[3] + p3[i] * xt[i];
+        }
+        for (size_t g = 0; g < 4; g++) {
+            v8f(*c)[4] = part[t];
+            out[t][g] = V8F_TREE8(c[0][g], c[1][g], c[2][g], c[3][g], c[4][g], c[5][g], c[6][g],
+                                  c[7][g]);
+        }
     }
 }
 
@@ -180,17 +193,45 @@ INLINE void panel_store(const v8f *value, const infer_mat *mat, uint32_t panel, 
     memcpy(out_row + row0, value, rows * sizeof(float));
 }
 
+/* Prefill path of BLOCKED: tiles of tokens through panels_blocked_tile. */
+INLINE void matmul_blocked_tiles(const infer_mat *mat, const float *x, uint32_t count,
+                                 float *out)
+{
+    size_t stride = (size_t)INFER_PANEL_ROWS * mat->cols;
+    for (uint32_t p = 0; p < mat->panel_count; p += 4) {
+        const float *panels[4];
+        uint32_t valid = mat->panel_count - p < 4 ? mat->panel_count - p : 4;
+        for (uint32_t g = 0; g < 4; g++) {
+            panels[g] = mat->data + (size_t)(p + (g < valid ? g : valid - 1)) * stride;
+        }
+        for (uint32_t t0 = 0; t0 < count; t0 += INFER_BLOCKED_TILE) {
+            uint32_t tile = count - t0 < INFER_BLOCKED_TILE ? count - t0 : INFER_BLOCKED_TILE;
+            v8f result[INFER_BLOCKED_TILE][4];
+            panels_blocked_tile(panels, x + (size_t)t0 * mat->cols, mat->cols, tile, result);
+            for (uint32_t t = 0; t < tile; t++) {
+                for (uint32_t g = 0; g < valid; g++) {
+                    panel_store(&result[t][g], mat, p + g, out + (size_t)(t0 + t) * mat->rows);
+                }
+            }
+        }
+    }
+}
+
 /* Weights of a group of panels stay in cache while every token of the call
  * passes over them (the reuse that makes prefill compute-bound). Groups at
- * the end repeat the last panel; the repeat's result is dropped. */
+ * the end repeat the last panel; the repeat's result is dropped. BLOCKED
+ * streams one panel at a time for a single token (decode reads the weights
+ * from memory once, in order) and uses token tiles for prefill. */
 INLINE void matmul_body(infer_kernel kernel, const infer_mat *mat, const float *x,
                         uint32_t count, float *out)
 {
-    size_t stride = (size_t)INFER_PANEL_ROWS * mat->cols;
-    /* BLOCKED streams one panel at a time for a single token (decode reads
-     * weights from memory once, in order) and four panels for prefill. */
     bool blocked = kernel == INFER_KERNEL_BLOCKED || kernel == INFER_KERNEL_BF16;
-    uint32_t group = kernel == INFER_KERNEL_FMA ? 2 : blocked && count == 1 ? 1 : 4;
+    if (blocked && count > 1) {
+        matmul_blocked_tiles(mat, x, count, out);
+        return;
+    }
+    size_t stride = (size_t)INFER_PANEL_ROWS * mat->cols;
+    uint32_t group = kernel == INFER_KERNEL_SEQUENTIAL ? 4 : kernel == INFER_KERNEL_FMA ? 2 : 1;
     for (uint32_t p = 0; p < mat->panel_count; p += group) {
         const float *panels[4];
         uint32_t valid = mat->panel_count - p < group ? mat->panel_count - p : group;
@@ -205,10 +246,8 @@ INLINE void matmul_body(infer_kernel kernel, const infer_mat *mat, const float *
                 panels_sequential(panels, xt, mat->cols, result);
             } else if (kernel == INFER_KERNEL_FMA) {
                 panels_fma(panels, xt, mat->cols, result);
-            } else if (group == 1) {
-                panel_blocked(panels[0], xt, mat->cols, result);
             } else {
-                panels_blocked(panels, xt, mat->cols, result);
+                panel_blocked(panels[0], xt, mat->cols, result);
             }
             for (uint32_t g = 0; g < valid; g++) {
                 panel_store(&result[g], mat, p + g, out_row);

@@ -14,7 +14,7 @@ const char *test_infersim_bin(void)
 int main(void)
 {
     Suite *(*const makers[])(void) = {
-        test_util_suite, test_queue_suite, test_net_suite, test_node_suite,
+        test_util_suite, test_queue_suite, test_net_suite, test_node_suite, test_infer_suite,
         test_scn_suite,  test_met_suite,   test_sim_suite, test_cli_suite,
     };
     SRunner *runner = srunner_create(NULL);

@@ -17,7 +17,6 @@
 #include "util/assert.h"
 #include "util/prng.h"
 
-Suite *test_infer_suite(void);
 
 #define REF_MAX 128                  /* largest dim, hidden or vocab of the reference */
 #define REF_SEQ_MAX 32
@@ -311,11 +310,14 @@ static void random_fill(util_prng *prng, float *x, size_t n)
 
 START_TEST(test_infer_matmul_documented_order)
 {
-    static const uint32_t shapes[][2] = {{8, 32}, {13, 37}, {50, 32}, {3, 5}, {40, 67}};
+    /* Rows off the panel size, columns off 4 and 8 and past the 256-column chunk. */
+    static const uint32_t shapes[][2] = {{8, 32}, {13, 37}, {50, 32}, {3, 5}, {40, 67},
+                                         {17, 300}, {9, 517}};
     util_prng prng;
     util_prng_init(&prng, 11);
     for (size_t s = 0; s < UTIL_ARRAY_COUNT(shapes); s++) {
-        uint32_t rows = shapes[s][0], cols = shapes[s][1], count = 5;
+        /* 19 tokens cross the 16-token tile of the prefill path; 1 is decode. */
+        uint32_t rows = shapes[s][0], cols = shapes[s][1], count = 19;
         float *w = malloc(sizeof(float) * rows * cols);
         float *x = malloc(sizeof(float) * count * cols);
         float *out = malloc(sizeof(float) * count * rows);
@@ -324,10 +326,13 @@ START_TEST(test_infer_matmul_documented_order)
         infer_mat mat;
         mat_make(&mat, rows, cols, w);
         for (int isa = 0; isa <= infer__isa_best(); isa++) {
-            for (int k = 0; k < INFER_KERNEL_COUNT; k++) {
+            for (int c = 0; c < INFER_KERNEL_COUNT * 3; c++) {
+                uint32_t calls[3] = {count, 1, 2};
+                uint32_t call = calls[c / INFER_KERNEL_COUNT];
+                int k = c % INFER_KERNEL_COUNT;
                 memset(out, 0xff, sizeof(float) * count * rows);
-                infer__matmul(isa, (infer_kernel)k, &mat, x, count, out);
-                for (uint32_t t = 0; t < count; t++) {
+                infer__matmul(isa, (infer_kernel)k, &mat, x, call, out);
+                for (uint32_t t = 0; t < call; t++) {
                     for (uint32_t r = 0; r < rows; r++) {
                         float want = doc_dot((infer_kernel)k, w + (size_t)r * cols,
                                              x + (size_t)t * cols, cols);
@@ -341,8 +346,8 @@ START_TEST(test_infer_matmul_documented_order)
             float want = doc_dot((infer_kernel)k, x, w, cols);
             float got = infer__dot((infer_kernel)k, x, w, cols);
             ck_assert(memcmp(&want, &got, 4) == 0);
-            float ones[80];
-            for (size_t i = 0; i < 80; i++) {
+            float ones[600];
+            for (size_t i = 0; i < 600; i++) {
                 ones[i] = 1.0f;
             }
             want = doc_dot((infer_kernel)k, x, ones, cols);
