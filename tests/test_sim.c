@@ -2,12 +2,15 @@
  * trace, partitions that drop and heal, crashes, corruption caught by the
  * receiver's MAC, serialization charged in simulated time. */
 #include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scenarios/scn.h"
 #include "sim/sim.h"
 #include "tests/suites.h"
+#include "util/alloc.h"
 #include "util/hash.h"
 
 static const char base_yaml[] =
@@ -351,6 +354,44 @@ START_TEST(test_sim_inference_placement_respects_memory)
 }
 END_TEST
 
+/* A llama2.c checkpoint written from the seed model serves exactly like
+ * the seed model: the same weights, loaded from a file, give the same run. */
+START_TEST(test_sim_inference_checkpoint_file_same_run)
+{
+    infer_shape shape = {64, 160, 4, 4, 2, 128, 48, true};
+    infer_model *model = NULL;
+    char why[128];
+    ck_assert_int_eq(infer_model_from_seed(&shape, 9, &model, why, sizeof(why)), 0);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(infer_model_to_checkpoint(model, &bytes, &size), 0);
+    char path[] = "/tmp/infersim-ckpt-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *file = fdopen(fd, "wb");
+    ck_assert_uint_eq(fwrite(bytes, 1, size, file), size);
+    fclose(file);
+    util_free(bytes);
+    infer_model_destroy(model);
+
+    char file_override[128];
+    snprintf(file_override, sizeof(file_override), "model.file=%s", path);
+    const char *const from_file[] = {"model.source=file", file_override, "model.shape="};
+    const char *const from_seed[] = {"model.seed=9"};
+    sim_result *loaded = run_inference(from_file, 3);
+    sim_result *seeded = run_inference(from_seed, 1);
+    unlink(path);
+    ck_assert_uint_eq(loaded->requests_completed, 30);
+    ck_assert_uint_eq(loaded->trace_hash, seeded->trace_hash);
+    ck_assert_uint_eq(loaded->flops_total, seeded->flops_total);
+    for (uint64_t r = 0; r < loaded->request_count; r++) {
+        ck_assert_double_eq(loaded->requests[r].logits_maxabs, seeded->requests[r].logits_maxabs);
+    }
+    sim_result_destroy(loaded);
+    sim_result_destroy(seeded);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -378,6 +419,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_kv_slots_refuse);
     tcase_add_test(inference, test_sim_inference_crash_times_out);
     tcase_add_test(inference, test_sim_inference_placement_respects_memory);
+    tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
     suite_add_tcase(suite, inference);
     return suite;
 }
