@@ -623,7 +623,14 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     if (record->status == NODE_REQUEST_COMPLETED) {
         result->requests_completed += 1;
         util_hist_add(&result->request_latency, world->now_ns - record->submitted_ns);
-        oracle_judge(world, request);
+        const sim_observer *observer = world->observer;
+        if (observer != NULL && observer->clock_ns != NULL) {
+            uint64_t start = observer->clock_ns(observer->context);
+            oracle_judge(world, request);
+            result->wall_oracle_ns += observer->clock_ns(observer->context) - start;
+        } else {
+            oracle_judge(world, request);
+        }
     }
     if (world->oracle_block_of[request] != 0) {
         util_pool_give(&world->oracle_pool, world->oracle_block_of[request] - 1);

@@ -305,7 +305,13 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
         sim__serve_count_bytes(world, &received, slot->wire_bytes, true);
     }
     node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &received};
-    sim__node_deliver(world, dest, &event);
+    if (world->inference && world->observer != NULL && world->observer->clock_ns != NULL) {
+        uint64_t start = world->observer->clock_ns(world->observer->context);
+        sim__node_deliver(world, dest, &event);
+        world->result->wall_serving_ns += world->observer->clock_ns(world->observer->context) - start;
+    } else {
+        sim__node_deliver(world, dest, &event);
+    }
     /* Released after the node's call: the payload is borrowed for it. */
     slot_release(world, index);
 }

@@ -35,6 +35,10 @@ typedef struct sim_observer {
     void (*on_sample)(void *context, uint64_t t_ns, const char *name, double value);
     /* Called about every 65536 events. May be NULL. */
     void (*on_progress)(void *context, uint64_t sim_ns, uint64_t events);
+    /* A wall clock, for profiling only (benchmarks): when set, the run
+     * measures the wall time spent in the nodes' inference and in the
+     * oracle. It never changes what the simulation does. May be NULL. */
+    uint64_t (*clock_ns)(void *context);
 } sim_observer;
 
 typedef struct sim_node_stats {
@@ -130,6 +134,8 @@ typedef struct sim_result {
     uint64_t activation_bytes;
     uint64_t busy_refusals;
     util_hist request_latency;       /* submitted -> finished, completed requests */
+    uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
+    uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */
 } sim_result;
 

@@ -328,7 +328,7 @@ static int store_results(run_context *run, const scn_scenario *scenario, const s
 static int run_simulation(run_context *run, const scn_scenario *scenario,
                           const run_options *options, const char *db_path)
 {
-    sim_observer observer = {run, on_fault, on_sample, on_progress};
+    sim_observer observer = {run, on_fault, on_sample, on_progress, NULL};
     sim_result *result = NULL;
     int failed = 0;
 
