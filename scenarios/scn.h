@@ -158,6 +158,7 @@ typedef struct scn_model {
     uint64_t weight_seed;         /* SEED: default 1 */
     char file[SCN_PATH_MAX];      /* FILE: resolved against the scenario's folder */
     char file_written[SCN_PATH_MAX]; /* FILE: as written (the params table uses it) */
+    char file_sha256[65];         /* FILE: SHA-256 of the checkpoint's bytes (in the hash) */
     uint32_t dim;                 /* shape: from model.shape, or the file's header */
     uint32_t hidden_dim;
     uint32_t layers;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "scenarios/scn_int.h"
+#include "util/file.h"
 #include "util/assert.h"
 
 /* Bounds of infer_shape_check (INFER_*_MAX; hidden_dim is 4 x dim's bound).
@@ -222,6 +223,11 @@ static int model_file_read(scn_check *check, const scn_node *file)
         return scn__fail(check->error, SCN_ESCHEMA, file,
                          "checkpoint is %llu bytes, header implies %llu",
                          (unsigned long long)info.st_size, (unsigned long long)want);
+    }
+    /* The weights are part of the scenario: other bytes, another hash. */
+    if (util_file_sha256_hex(m->file, m->file_sha256) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, file, "cannot read '%.200s': %s", file->text,
+                         strerror(errno));
     }
     return 0;
 }

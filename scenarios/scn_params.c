@@ -232,6 +232,7 @@ static void params_model(params_list *list, const scn_scenario *s)
         params_add(list, params_uint(m->weight_seed, v, sizeof(v)), "model.seed");
     } else {
         params_add(list, m->file_written, "model.file");
+        params_add(list, m->file_sha256, "model.file_sha256");
     }
     const char *names[] = {"dim", "hidden_dim", "layers", "heads", "kv_heads", "vocab",
                            "seq_len"};
