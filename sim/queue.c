@@ -561,15 +561,16 @@ bool sim_calq_pop(sim_calq *calq, sim_event *out)
  * empty, refill takes the lowest non-empty bucket i, sets base to its
  * minimum at_ns m and moves its events, in array order, to the buckets of
  * their keys relative to m. All of them share base's bits above bit i - 1
- * and have bit i - 1 set, as m does, so each lands in a bucket below i; a
- * bucket j > i is untouched and still right, since m agrees with the old
- * base from bit i - 1 up (the bits where its events differ from the old
- * base, and hence from m). Buckets 0..i-1 were all empty, so each receives
- * a subsequence of bucket i's array, which was in seq order: (I2) holds. Ties
- * therefore never need a merge: no bucket ever receives events older than
- * ones it already holds (a push is the newest event; a refill fills only
- * empty buckets). The event at m sits in bucket 0 afterwards, and pop goes
- * on as above.
+ * and have bit i - 1 set, as m does, so each lands in a bucket below i. A
+ * bucket j > i is untouched and still right: m equals the old base above
+ * bit i - 1, so its events, which first differ from the old base at bit
+ * j - 1 > i - 1, first differ from m there too. Buckets 0..i-1 were all
+ * empty (bucket 0 by the refill's condition, the others as i is the lowest
+ * non-empty), so each receives a subsequence of bucket i's array, which
+ * was in seq order: (I2) holds. Ties therefore never need a merge: no
+ * bucket ever receives events older than ones it already holds (a push is
+ * the newest event; a refill fills only empty buckets). The event at m sits
+ * in bucket 0 afterwards, and pop goes on as above.
  *
  * Out of memory during a refill, the moves are undone (the targets were
  * empty and the source is only read) and the earliest event is taken from

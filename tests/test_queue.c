@@ -1,9 +1,13 @@
-/* test_queue.c -- sim/queue.c: both pending-event sets (4-ary heap and
- * calendar queue) against one contract. Equal instants pop in push order;
- * random interleavings match a sorted reference over many seeds; storage
- * grows from a tiny hint and fails cleanly when allocation fails; the
- * calendar survives resizes, far-future events and events at the current
- * time; the heap's replace_top equals a pop and a push. */
+/* test_queue.c -- sim/queue.c: the three pending-event sets (4-ary heap,
+ * calendar queue, monotone radix heap) against one contract. Equal instants
+ * pop in push order; random interleavings match a sorted reference over
+ * many seeds (monotone ones for the radix heap); storage grows from a tiny
+ * hint and fails cleanly when allocation fails; the calendar survives
+ * resizes, far-future events and events at the current time; the heap's
+ * replace_top equals a pop and a push; the radix heap keeps ties in push
+ * order across refills, handles UINT64_MAX, pops exactly even when a refill
+ * runs out of memory, and asserts monotone pushes; and all three pop
+ * byte-identical sequences for one monotone script. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -636,6 +640,21 @@ START_TEST(test_queue_radix_oom_fails_cleanly)
 }
 END_TEST
 
+/* Pops from all three queues: each must pop, or all be empty, and the
+ * events must be byte-identical. Returns whether they popped. */
+static bool test_queue_pop_three(test_queue *queues, sim_event *out)
+{
+    bool any = test_queue_pop(&queues[0], out);
+    for (size_t q = 1; q < 3; q++) {
+        sim_event event;
+        ck_assert(test_queue_pop(&queues[q], &event) == any);
+        if (any) {
+            ck_assert_mem_eq(&event, out, sizeof(sim_event));
+        }
+    }
+    return any;
+}
+
 /* A monotone script of pushes (single and in equal-time bursts) and pops:
  * the three implementations must pop byte-identical events, seq included. */
 START_TEST(test_queue_all_three_pop_identically)
@@ -664,30 +683,15 @@ START_TEST(test_queue_all_three_pop_identically)
         }
         size_t pops = burst == 0 ? 1 + util_prng_below(&prng, 3) : 0;
         for (size_t k = 0; k < pops; k++) {
-            sim_event events[3];
-            bool any = test_queue_pop(&queues[0], &events[0]);
-            for (size_t q = 1; q < 3; q++) {
-                ck_assert(test_queue_pop(&queues[q], &events[q]) == any);
-                if (any) {
-                    ck_assert_mem_eq(&events[q], &events[0], sizeof(sim_event));
-                }
+            sim_event event;
+            if (test_queue_pop_three(queues, &event)) {
+                now_ns = event.at_ns;
+                popped += 1;
             }
-            now_ns = any ? events[0].at_ns : now_ns;
-            popped += any;
         }
     }
-    for (;;) {
-        sim_event events[3];
-        bool any = test_queue_pop(&queues[0], &events[0]);
-        for (size_t q = 1; q < 3; q++) {
-            ck_assert(test_queue_pop(&queues[q], &events[q]) == any);
-            if (any) {
-                ck_assert_mem_eq(&events[q], &events[0], sizeof(sim_event));
-            }
-        }
-        if (!any) {
-            break;
-        }
+    sim_event event;
+    while (test_queue_pop_three(queues, &event)) {
         popped += 1;
     }
     ck_assert_uint_eq(popped, tag);

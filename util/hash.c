@@ -67,3 +67,112 @@ uint64_t util_mac64(const uint8_t key[UTIL_MAC_KEY_BYTES], const void *data, siz
     }
     return value;
 }
+
+/* ---- BLAKE2b-256 and ed25519 ---- */
+
+_Static_assert(UTIL_HASH256_BYTES == crypto_generichash_BYTES, "BLAKE2b-256 digest size");
+_Static_assert(sizeof(crypto_generichash_state) <= sizeof(util_hash256_state),
+               "util_hash256_state holds a crypto_generichash_state");
+_Static_assert(_Alignof(crypto_generichash_state) <= _Alignof(util_hash256_state),
+               "util_hash256_state is aligned for crypto_generichash_state");
+_Static_assert(UTIL_SIGN_PUBLIC_KEY_BYTES == crypto_sign_PUBLICKEYBYTES, "ed25519 public key");
+_Static_assert(UTIL_SIGN_SECRET_KEY_BYTES == crypto_sign_SECRETKEYBYTES, "ed25519 secret key");
+_Static_assert(UTIL_SIGNATURE_BYTES == crypto_sign_BYTES, "ed25519 signature");
+_Static_assert(UTIL_HASH256_BYTES == crypto_sign_SEEDBYTES, "a digest is one ed25519 seed");
+
+static const char hash_sign_domain[] = "infersim.sign-key.v1";
+
+static crypto_generichash_state *hash_state_of(util_hash256_state *state)
+{
+    return (crypto_generichash_state *)(void *)state->opaque;
+}
+
+void util_hash256(const void *data, size_t size, uint8_t out[UTIL_HASH256_BYTES])
+{
+    ASSERT(data != NULL || size == 0);
+    ASSERT(out != NULL);
+    int rc = crypto_generichash(out, UTIL_HASH256_BYTES, (const unsigned char *)data,
+                                (unsigned long long)size, NULL, 0);
+    ASSERT(rc == 0);
+}
+
+void util_hash256_init(util_hash256_state *state)
+{
+    ASSERT(state != NULL);
+    int rc = crypto_generichash_init(hash_state_of(state), NULL, 0, UTIL_HASH256_BYTES);
+    ASSERT(rc == 0);
+}
+
+void util_hash256_update(util_hash256_state *state, const void *data, size_t size)
+{
+    ASSERT(state != NULL);
+    ASSERT(data != NULL || size == 0);
+    if (size == 0) {
+        return;
+    }
+    int rc = crypto_generichash_update(hash_state_of(state), (const unsigned char *)data,
+                                       (unsigned long long)size);
+    ASSERT(rc == 0);
+}
+
+void util_hash256_final(util_hash256_state *state, uint8_t out[UTIL_HASH256_BYTES])
+{
+    ASSERT(state != NULL);
+    ASSERT(out != NULL);
+    int rc = crypto_generichash_final(hash_state_of(state), out, UTIL_HASH256_BYTES);
+    ASSERT(rc == 0);
+}
+
+void util_hash256_pair(const void *a, size_t a_size, const void *b, size_t b_size,
+                       uint8_t out[UTIL_HASH256_BYTES])
+{
+    util_hash256_state state;
+    util_hash256_init(&state);
+    util_hash256_update(&state, a, a_size);
+    util_hash256_update(&state, b, b_size);
+    util_hash256_final(&state, out);
+}
+
+void util_sign_keypair_from_seed(uint64_t run_seed, uint32_t node_id,
+                                 uint8_t public_key_out[UTIL_SIGN_PUBLIC_KEY_BYTES],
+                                 uint8_t secret_key_out[UTIL_SIGN_SECRET_KEY_BYTES])
+{
+    ASSERT(public_key_out != NULL);
+    ASSERT(secret_key_out != NULL);
+    uint8_t input[sizeof(hash_sign_domain) + 12];
+    memcpy(input, hash_sign_domain, sizeof(hash_sign_domain));   /* includes the NUL */
+    hash_store_le64(input + sizeof(hash_sign_domain), run_seed);
+    for (int i = 0; i < 4; i++) {
+        input[sizeof(hash_sign_domain) + 8 + i] = (uint8_t)(node_id >> (8 * i));
+    }
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    util_hash256(input, sizeof(input), seed);
+    int rc = crypto_sign_seed_keypair(public_key_out, secret_key_out, seed);
+    ASSERT(rc == 0);
+    sodium_memzero(seed, sizeof(seed));
+}
+
+void util_sign(const uint8_t secret_key[UTIL_SIGN_SECRET_KEY_BYTES], const void *message,
+               size_t size, uint8_t signature_out[UTIL_SIGNATURE_BYTES])
+{
+    ASSERT(secret_key != NULL);
+    ASSERT(message != NULL || size == 0);
+    ASSERT(signature_out != NULL);
+    static const unsigned char hash_empty[1] = {0};
+    const unsigned char *bytes = size == 0 ? hash_empty : (const unsigned char *)message;
+    int rc = crypto_sign_detached(signature_out, NULL, bytes, (unsigned long long)size,
+                                  secret_key);
+    ASSERT(rc == 0);
+}
+
+bool util_sign_verify(const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], const void *message,
+                      size_t size, const uint8_t signature[UTIL_SIGNATURE_BYTES])
+{
+    ASSERT(public_key != NULL);
+    ASSERT(message != NULL || size == 0);
+    ASSERT(signature != NULL);
+    static const unsigned char hash_empty[1] = {0};
+    const unsigned char *bytes = size == 0 ? hash_empty : (const unsigned char *)message;
+    return crypto_sign_verify_detached(signature, bytes, (unsigned long long)size,
+                                       public_key) == 0;
+}

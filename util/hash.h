@@ -5,6 +5,7 @@
 #ifndef UTIL_HASH_H
 #define UTIL_HASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,5 +35,48 @@ static inline uint64_t util_trace_fold(uint64_t hash, uint64_t a, uint64_t b, ui
     hash ^= c + (hash >> 29);
     return hash;
 }
+
+/* ---- BLAKE2b-256 and ed25519 (added for consensus/) ---- */
+
+#define UTIL_HASH256_BYTES 32
+#define UTIL_SIGN_PUBLIC_KEY_BYTES 32
+#define UTIL_SIGN_SECRET_KEY_BYTES 64
+#define UTIL_SIGNATURE_BYTES 64
+
+/* Incremental BLAKE2b-256 state; the storage holds a libsodium
+ * crypto_generichash_state (hash.c checks size and alignment). */
+typedef struct util_hash256_state {
+    _Alignas(64) unsigned char opaque[384];
+} util_hash256_state;
+
+/* BLAKE2b with a 32-byte digest, unkeyed. Cannot fail. */
+void util_hash256(const void *data, size_t size, uint8_t out[UTIL_HASH256_BYTES]);
+
+/* BLAKE2b-256 of the concatenation a || b, without copying. Cannot fail. */
+void util_hash256_pair(const void *a, size_t a_size, const void *b, size_t b_size,
+                       uint8_t out[UTIL_HASH256_BYTES]);
+
+/* Incremental BLAKE2b-256: init, any number of updates, final. The result
+ * equals util_hash256 of the concatenated updates. Cannot fail. */
+void util_hash256_init(util_hash256_state *state);
+void util_hash256_update(util_hash256_state *state, const void *data, size_t size);
+void util_hash256_final(util_hash256_state *state, uint8_t out[UTIL_HASH256_BYTES]);
+
+/* Deterministic ed25519 key pair of node 'node_id' in run 'run_seed': the
+ * 32-byte seed is BLAKE2b-256 of a domain tag, run_seed and node_id
+ * (little-endian), fed to crypto_sign_seed_keypair. Cannot fail. */
+void util_sign_keypair_from_seed(uint64_t run_seed, uint32_t node_id,
+                                 uint8_t public_key_out[UTIL_SIGN_PUBLIC_KEY_BYTES],
+                                 uint8_t secret_key_out[UTIL_SIGN_SECRET_KEY_BYTES]);
+
+/* Detached ed25519 signature of 'message' (deterministic, RFC 8032).
+ * Cannot fail. */
+void util_sign(const uint8_t secret_key[UTIL_SIGN_SECRET_KEY_BYTES], const void *message,
+               size_t size, uint8_t signature_out[UTIL_SIGNATURE_BYTES]);
+
+/* True iff 'signature' is a valid ed25519 signature of 'message' under
+ * 'public_key'. Safe on arbitrary (peer) input. */
+bool util_sign_verify(const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], const void *message,
+                      size_t size, const uint8_t signature[UTIL_SIGNATURE_BYTES]);
 
 #endif

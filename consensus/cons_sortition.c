@@ -1,0 +1,203 @@
+/* cons_sortition.c -- the public beacon and committee sortition. Each
+ * candidate's ticket u in (0, 1] is a hash of (beacon, public key, segment),
+ * so anyone holding the candidate list can recompute it; its key
+ * -ln(u) / weight is an exponential race in which the k first arrivals form
+ * a weighted sample without replacement (Efraimidis and Spirakis, 2006).
+ * Keys are computed with the host libm's log; every node of one simulation
+ * shares it, so recomputation is exact. A real deployment would replace the
+ * hash ticket by a VRF output, which the same race consumes unchanged. */
+#include <math.h>
+#include <string.h>
+
+#include "consensus/cons.h"
+#include "util/assert.h"
+#include "util/hash.h"
+
+_Static_assert(CONS_BEACON_BYTES == UTIL_HASH256_BYTES, "a beacon is one digest");
+_Static_assert(CONS_PUBLIC_KEY_BYTES == UTIL_SIGN_PUBLIC_KEY_BYTES, "ed25519 public keys");
+
+static const char sortition_beacon_domain[] = "infersim.beacon.v1";
+
+const char *cons_strerror(int error)
+{
+    switch (error) {
+    case 0:
+        return "success";
+    case CONS_EINVAL:
+        return "invalid argument";
+    case CONS_ENOQUORUM:
+        return "no output reached the quorum";
+    default:
+        return "unknown error";
+    }
+}
+
+static void sortition_store_le(uint8_t *out, uint64_t value, int bytes)
+{
+    for (int i = 0; i < bytes; i++) {
+        out[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
+void cons_beacon_derive(uint64_t run_seed, uint64_t request_id, uint32_t round,
+                        uint8_t beacon_out[CONS_BEACON_BYTES])
+{
+    ASSERT(beacon_out != NULL);
+    uint8_t input[sizeof(sortition_beacon_domain) + 20];
+    size_t at = sizeof(sortition_beacon_domain);
+    memcpy(input, sortition_beacon_domain, at);   /* includes the NUL */
+    sortition_store_le(input + at, run_seed, 8);
+    sortition_store_le(input + at + 8, request_id, 8);
+    sortition_store_le(input + at + 16, round, 4);
+    util_hash256(input, sizeof(input), beacon_out);
+}
+
+double cons_sortition_uniform(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                              const uint8_t public_key[CONS_PUBLIC_KEY_BYTES])
+{
+    ASSERT(beacon != NULL);
+    ASSERT(public_key != NULL);
+    uint8_t input[CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES + 4];
+    memcpy(input, beacon, CONS_BEACON_BYTES);
+    memcpy(input + CONS_BEACON_BYTES, public_key, CONS_PUBLIC_KEY_BYTES);
+    sortition_store_le(input + CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES, segment, 4);
+    uint8_t digest[UTIL_HASH256_BYTES];
+    util_hash256(input, sizeof(input), digest);
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; i++) {
+        bits |= (uint64_t)digest[i] << (8 * i);
+    }
+    /* (top 53 bits + 1) / 2^53 lies in [2^-53, 1]: exact in double, never 0. */
+    double u = (double)((bits >> 11) + 1) * 0x1.0p-53;
+    ASSERT(u > 0.0);
+    ASSERT(u <= 1.0);
+    return u;
+}
+
+static bool sortition_weight_valid(const cons_candidate *candidate)
+{
+    double weight = candidate->stake * candidate->reputation;
+    return isfinite(candidate->stake) && isfinite(candidate->reputation) &&
+           candidate->stake > 0.0 && candidate->reputation > 0.0 && isfinite(weight) &&
+           weight > 0.0;
+}
+
+int cons_candidates_check(const cons_candidate *candidates, size_t count)
+{
+    ASSERT(candidates != NULL || count == 0);
+    for (size_t i = 0; i < count; i++) {
+        if (!sortition_weight_valid(&candidates[i])) {
+            return CONS_EINVAL;
+        }
+    }
+    return 0;
+}
+
+double cons_sortition_key(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                          const cons_candidate *candidate)
+{
+    ASSERT(candidate != NULL);
+    ASSERT(sortition_weight_valid(candidate));
+    double u = cons_sortition_uniform(beacon, segment, candidate->public_key);
+    /* u == 1 gives -0.0; adding +0.0 normalises it to +0.0. */
+    double key = -log(u) / (candidate->stake * candidate->reputation) + 0.0;
+    ASSERT(key >= 0.0);
+    return key;
+}
+
+/* The selection order: smaller key first, then smaller node_id, then the
+ * earlier list position, so the order is total and host-independent. */
+static bool sortition_precedes(double key_a, uint32_t node_a, size_t index_a, double key_b,
+                               uint32_t node_b, size_t index_b)
+{
+    if (key_a != key_b) {
+        return key_a < key_b;
+    }
+    if (node_a != node_b) {
+        return node_a < node_b;
+    }
+    return index_a < index_b;
+}
+
+int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                          const cons_candidate *candidates, size_t count, uint32_t k,
+                          uint32_t *members_out)
+{
+    ASSERT(beacon != NULL);
+    ASSERT(candidates != NULL || count == 0);
+    ASSERT(members_out != NULL || k == 0);
+    if (k > CONS_COMMITTEE_MAX || cons_candidates_check(candidates, count) != 0) {
+        return CONS_EINVAL;
+    }
+    /* The best 'filled' candidates so far, sorted; insertion keeps it O(count * k). */
+    double best_key[CONS_COMMITTEE_MAX];
+    size_t best_index[CONS_COMMITTEE_MAX];
+    uint32_t filled = 0;
+    for (size_t i = 0; i < count && k > 0; i++) {
+        double key = cons_sortition_key(beacon, segment, &candidates[i]);
+        uint32_t node = candidates[i].node_id;
+        uint32_t at = filled;
+        while (at > 0 && sortition_precedes(key, node, i, best_key[at - 1],
+                                            candidates[best_index[at - 1]].node_id,
+                                            best_index[at - 1])) {
+            at--;
+        }
+        if (at >= k) {
+            continue;
+        }
+        uint32_t last = filled < k ? filled : k - 1;
+        for (uint32_t j = last; j > at; j--) {
+            best_key[j] = best_key[j - 1];
+            best_index[j] = best_index[j - 1];
+        }
+        best_key[at] = key;
+        best_index[at] = i;
+        filled = filled < k ? filled + 1 : k;
+    }
+    for (uint32_t j = 0; j < filled; j++) {
+        members_out[j] = candidates[best_index[j]].node_id;
+    }
+    ASSERT(filled == (count < k ? count : k));
+    return (int)filled;
+}
+
+bool cons_sortition_verify(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                           const cons_candidate *candidates, size_t count, uint32_t k,
+                           uint32_t node_id)
+{
+    ASSERT(beacon != NULL);
+    ASSERT(candidates != NULL || count == 0);
+    if (cons_candidates_check(candidates, count) != 0) {
+        return false;
+    }
+    size_t claimed = count;
+    for (size_t i = 0; i < count && claimed == count; i++) {
+        if (candidates[i].node_id == node_id) {
+            claimed = i;
+        }
+    }
+    if (claimed == count) {
+        return false;
+    }
+    double claimed_key = cons_sortition_key(beacon, segment, &candidates[claimed]);
+    size_t ahead = 0;
+    for (size_t i = 0; i < count; i++) {
+        double key = cons_sortition_key(beacon, segment, &candidates[i]);
+        ahead += sortition_precedes(key, candidates[i].node_id, i, claimed_key, node_id,
+                                    claimed);
+    }
+    return ahead < k;
+}
+
+bool cons_committee_verify(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                           const cons_candidate *candidates, size_t count, uint32_t k,
+                           const uint32_t *members, uint32_t member_count)
+{
+    ASSERT(members != NULL || member_count == 0);
+    uint32_t expected[CONS_COMMITTEE_MAX];
+    int chosen = cons_committee_select(beacon, segment, candidates, count, k, expected);
+    if (chosen < 0 || (uint32_t)chosen != member_count) {
+        return false;
+    }
+    return member_count == 0 || memcmp(expected, members, member_count * sizeof(uint32_t)) == 0;
+}

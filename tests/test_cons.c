@@ -1,0 +1,910 @@
+/* test_cons.c -- consensus/ building blocks: BLAKE2b-256 and ed25519 from
+ * util/hash.h; the beacon and weighted sortition (determinism,
+ * verifiability, selection frequencies and committee capture against the
+ * closed forms); commit-reveal; the agreement rules at their boundaries and
+ * quorum acceptance, including the cartel case where a safety violation is
+ * the expected result; Nesa's reputation rule and its closed forms. Every
+ * test is deterministic (fixed seeds and beacons); statistical bounds are
+ * 4 binomial standard deviations wide. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/cons.h"
+#include "tests/suites.h"
+#include "util/assert.h"
+#include "util/hash.h"
+#include "util/prng.h"
+
+/* Registered in tests/suites.h by the integrator; declared here until then. */
+Suite *test_cons_suite(void);
+
+#define TEST_CONS_SEED 20240721ULL
+#define TEST_CONS_BEACONS 20000
+#define TEST_CONS_POPULATION 100
+
+static void test_cons_setup(void)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+}
+
+static void test_cons_hex(const char *hex, uint8_t *out, size_t size)
+{
+    ck_assert_uint_eq(strlen(hex), 2 * size);
+    for (size_t i = 0; i < size; i++) {
+        char pair[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        out[i] = (uint8_t)strtoul(pair, NULL, 16);
+    }
+}
+
+/* Candidates 0..count-1 with keys derived from the test seed, weight 1. */
+static void test_cons_candidates_fill(cons_candidate *candidates, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint8_t secret_key[UTIL_SIGN_SECRET_KEY_BYTES];
+        candidates[i].node_id = (uint32_t)i;
+        util_sign_keypair_from_seed(TEST_CONS_SEED, (uint32_t)i, candidates[i].public_key,
+                                    secret_key);
+        candidates[i].stake = 1.0;
+        candidates[i].reputation = 1.0;
+    }
+}
+
+/* 4-sigma bound on the count of a Binomial(trials, p) around its mean. */
+static void test_cons_assert_binomial(uint32_t observed, uint32_t trials, double p)
+{
+    double mean = p * trials;
+    double sigma = sqrt(trials * p * (1.0 - p));
+    ck_assert_msg(fabs((double)observed - mean) <= 4.0 * sigma,
+                  "observed %u, expected %.1f +- %.1f (4 sigma)", observed, mean, 4.0 * sigma);
+}
+
+/* ---- util: BLAKE2b-256 and ed25519 ---- */
+
+START_TEST(test_cons_hash256_known_vectors)
+{
+    test_cons_setup();
+    uint8_t expected[32];
+    uint8_t digest[32];
+    util_hash256("", 0, digest);
+    test_cons_hex("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8", expected, 32);
+    ck_assert_mem_eq(digest, expected, 32);
+    util_hash256("abc", 3, digest);
+    test_cons_hex("bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319", expected, 32);
+    ck_assert_mem_eq(digest, expected, 32);
+    /* The pair and the incremental forms hash the concatenation. */
+    uint8_t pair[32];
+    util_hash256_pair("a", 1, "bc", 2, pair);
+    ck_assert_mem_eq(pair, expected, 32);
+    util_hash256_state state;
+    util_hash256_init(&state);
+    util_hash256_update(&state, "ab", 2);
+    util_hash256_update(&state, "", 0);
+    util_hash256_update(&state, "c", 1);
+    util_hash256_final(&state, pair);
+    ck_assert_mem_eq(pair, expected, 32);
+    util_hash256_pair("ab", 2, "d", 1, pair);
+    ck_assert_mem_ne(pair, expected, 32);
+}
+END_TEST
+
+START_TEST(test_cons_sign_verify_and_tamper)
+{
+    test_cons_setup();
+    uint8_t pk[32], sk[64], pk_again[32], sk_again[64], pk_other[32], sk_other[64];
+    util_sign_keypair_from_seed(7, 3, pk, sk);
+    util_sign_keypair_from_seed(7, 3, pk_again, sk_again);
+    util_sign_keypair_from_seed(7, 4, pk_other, sk_other);
+    ck_assert_mem_eq(pk, pk_again, 32);
+    ck_assert_mem_eq(sk, sk_again, 64);
+    ck_assert_mem_ne(pk, pk_other, 32);
+    util_sign_keypair_from_seed(8, 3, pk_again, sk_again);
+    ck_assert_mem_ne(pk, pk_again, 32);
+
+    uint8_t message[40];
+    for (size_t i = 0; i < sizeof(message); i++) {
+        message[i] = (uint8_t)(i * 7 + 1);
+    }
+    uint8_t signature[64];
+    uint8_t signature_again[64];
+    util_sign(sk, message, sizeof(message), signature);
+    util_sign(sk, message, sizeof(message), signature_again);
+    ck_assert_mem_eq(signature, signature_again, 64);   /* ed25519 is deterministic */
+    ck_assert(util_sign_verify(pk, message, sizeof(message), signature));
+    ck_assert(!util_sign_verify(pk_other, message, sizeof(message), signature));
+    ck_assert(!util_sign_verify(pk, message, sizeof(message) - 1, signature));
+    for (size_t i = 0; i < sizeof(message); i++) {
+        message[i] ^= 0x10;
+        ck_assert(!util_sign_verify(pk, message, sizeof(message), signature));
+        message[i] ^= 0x10;
+    }
+    for (size_t i = 0; i < sizeof(signature); i++) {
+        signature[i] ^= 0x01;
+        ck_assert(!util_sign_verify(pk, message, sizeof(message), signature));
+        signature[i] ^= 0x01;
+    }
+    ck_assert(util_sign_verify(pk, message, sizeof(message), signature));
+    util_sign(sk, NULL, 0, signature);
+    ck_assert(util_sign_verify(pk, NULL, 0, signature));
+}
+END_TEST
+
+/* ---- Beacon and sortition ---- */
+
+START_TEST(test_cons_beacon_derive_deterministic_and_distinct)
+{
+    test_cons_setup();
+    uint8_t base[32], again[32], other[32];
+    cons_beacon_derive(1, 2, 0, base);
+    cons_beacon_derive(1, 2, 0, again);
+    ck_assert_mem_eq(base, again, 32);
+    cons_beacon_derive(2, 2, 0, other);
+    ck_assert_mem_ne(base, other, 32);
+    cons_beacon_derive(1, 3, 0, other);
+    ck_assert_mem_ne(base, other, 32);
+    cons_beacon_derive(1, 2, 1, other);
+    ck_assert_mem_ne(base, other, 32);
+    ck_assert_str_eq(cons_strerror(CONS_ENOQUORUM), "no output reached the quorum");
+    ck_assert_str_eq(cons_strerror(-99), "unknown error");
+}
+END_TEST
+
+START_TEST(test_cons_sortition_uniform_range_and_mean)
+{
+    test_cons_setup();
+    cons_candidate candidate;
+    test_cons_candidates_fill(&candidate, 1);
+    double sum = 0.0;
+    for (uint64_t request = 0; request < 4000; request++) {
+        uint8_t beacon[32];
+        cons_beacon_derive(TEST_CONS_SEED, request, 0, beacon);
+        double u = cons_sortition_uniform(beacon, 5, candidate.public_key);
+        ck_assert(u > 0.0 && u <= 1.0);
+        sum += u;
+    }
+    /* Uniform(0,1): mean 0.5, sd of the mean sqrt(1/12/4000) ~ 0.0046. */
+    ck_assert_double_eq_tol(sum / 4000.0, 0.5, 4.0 * 0.0046);
+    /* Stake and reputation enter only as their product. */
+    uint8_t beacon[32];
+    cons_beacon_derive(TEST_CONS_SEED, 1, 0, beacon);
+    candidate.stake = 2.0;
+    candidate.reputation = 3.0;
+    double key = cons_sortition_key(beacon, 0, &candidate);
+    candidate.stake = 3.0;
+    candidate.reputation = 2.0;
+    ck_assert(cons_sortition_key(beacon, 0, &candidate) == key);
+    candidate.stake = 6.0;
+    candidate.reputation = 1.0;
+    ck_assert(cons_sortition_key(beacon, 0, &candidate) == key);
+}
+END_TEST
+
+static int test_cons_by_key(const void *a, const void *b)
+{
+    const double *x = a;
+    const double *y = b;
+    /* Element [1] is the node id: the specified tie-break. */
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0;
+}
+
+START_TEST(test_cons_committee_select_matches_sorted_keys)
+{
+    test_cons_setup();
+    cons_candidate candidates[40];
+    test_cons_candidates_fill(candidates, 40);
+    for (size_t i = 0; i < 40; i++) {
+        candidates[i].stake = 1.0 + (double)(i % 5);
+        candidates[i].reputation = 0.5 + 0.1 * (double)(i % 7);
+    }
+    for (uint64_t request = 0; request < 50; request++) {
+        uint8_t beacon[32];
+        cons_beacon_derive(TEST_CONS_SEED, request, 0, beacon);
+        double keyed[40][2];
+        for (size_t i = 0; i < 40; i++) {
+            keyed[i][0] = cons_sortition_key(beacon, 3, &candidates[i]);
+            keyed[i][1] = (double)candidates[i].node_id;
+        }
+        qsort(keyed, 40, sizeof(keyed[0]), test_cons_by_key);
+        uint32_t members[9];
+        ck_assert_int_eq(cons_committee_select(beacon, 3, candidates, 40, 9, members), 9);
+        for (size_t j = 0; j < 9; j++) {
+            ck_assert_uint_eq(members[j], (uint32_t)keyed[j][1]);
+        }
+        uint32_t again[9];
+        ck_assert_int_eq(cons_committee_select(beacon, 3, candidates, 40, 9, again), 9);
+        ck_assert_mem_eq(members, again, sizeof(members));
+    }
+}
+END_TEST
+
+START_TEST(test_cons_committee_select_distinct_and_bounded)
+{
+    test_cons_setup();
+    cons_candidate candidates[12];
+    test_cons_candidates_fill(candidates, 12);
+    uint8_t beacon[32];
+    cons_beacon_derive(TEST_CONS_SEED, 9, 0, beacon);
+    uint32_t members[CONS_COMMITTEE_MAX];
+    ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, 12, 7, members), 7);
+    for (size_t i = 0; i < 7; i++) {
+        for (size_t j = i + 1; j < 7; j++) {
+            ck_assert_uint_ne(members[i], members[j]);
+        }
+    }
+    /* k above count takes everyone; k = 0 takes no one. */
+    ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, 12, 20, members), 12);
+    uint32_t seen = 0;
+    for (size_t i = 0; i < 12; i++) {
+        seen |= 1u << members[i];
+    }
+    ck_assert_uint_eq(seen, 0xfff);
+    ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, 12, 0, NULL), 0);
+    ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, 0, 3, members), 0);
+    /* Another segment or round draws another committee (checked over 20 draws). */
+    int differs = 0;
+    for (uint32_t segment = 1; segment <= 20; segment++) {
+        uint32_t other[7];
+        ck_assert_int_eq(cons_committee_select(beacon, segment, candidates, 12, 7, other), 7);
+        differs += memcmp(other, members, sizeof(other)) != 0;
+    }
+    ck_assert_int_ge(differs, 19);
+    /* Invalid inputs are refused, not asserted. */
+    ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, 12, 65, members), CONS_EINVAL);
+    candidates[4].stake = 0.0;
+    ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, 12, 3, members), CONS_EINVAL);
+    candidates[4].stake = NAN;
+    ck_assert_int_eq(cons_candidates_check(candidates, 12), CONS_EINVAL);
+    ck_assert(!cons_sortition_verify(beacon, 0, candidates, 12, 3, 0));
+    candidates[4].stake = 1.0;
+    candidates[4].reputation = -1.0;
+    ck_assert_int_eq(cons_candidates_check(candidates, 12), CONS_EINVAL);
+}
+END_TEST
+
+START_TEST(test_cons_sortition_verify_membership)
+{
+    test_cons_setup();
+    cons_candidate candidates[30];
+    test_cons_candidates_fill(candidates, 30);
+    for (uint64_t request = 0; request < 20; request++) {
+        uint8_t beacon[32];
+        cons_beacon_derive(TEST_CONS_SEED, request, 2, beacon);
+        uint32_t members[5];
+        ck_assert_int_eq(cons_committee_select(beacon, 1, candidates, 30, 5, members), 5);
+        uint32_t verified = 0;
+        for (uint32_t node = 0; node < 30; node++) {
+            bool claimed = false;
+            for (size_t j = 0; j < 5; j++) {
+                claimed = claimed || members[j] == node;
+            }
+            bool ok = cons_sortition_verify(beacon, 1, candidates, 30, 5, node);
+            ck_assert_int_eq(ok, claimed);
+            verified += ok;
+        }
+        ck_assert_uint_eq(verified, 5);
+        ck_assert(!cons_sortition_verify(beacon, 1, candidates, 30, 5, 999));
+        ck_assert(cons_committee_verify(beacon, 1, candidates, 30, 5, members, 5));
+        ck_assert(!cons_committee_verify(beacon, 1, candidates, 30, 5, members, 4));
+        ck_assert(!cons_committee_verify(beacon, 2, candidates, 30, 5, members, 5));
+        uint32_t forged[5];
+        memcpy(forged, members, sizeof(forged));
+        forged[0] = members[1];
+        forged[1] = members[0];
+        ck_assert(!cons_committee_verify(beacon, 1, candidates, 30, 5, forged, 5));
+        forged[0] = members[0];
+        forged[1] = members[1];
+        forged[4] = (members[4] + 1) % 30;   /* any other node id is a forgery */
+        ck_assert(!cons_committee_verify(beacon, 1, candidates, 30, 5, forged, 5));
+    }
+}
+END_TEST
+
+START_TEST(test_cons_sortition_tie_broken_by_node_id)
+{
+    test_cons_setup();
+    /* Same key material and weight give equal keys: the lower node_id wins
+     * whatever the list order. */
+    cons_candidate pair[2];
+    test_cons_candidates_fill(pair, 1);
+    pair[1] = pair[0];
+    pair[0].node_id = 9;
+    pair[1].node_id = 4;
+    uint8_t beacon[32];
+    cons_beacon_derive(1, 1, 0, beacon);
+    uint32_t members[2];
+    ck_assert_int_eq(cons_committee_select(beacon, 0, pair, 2, 2, members), 2);
+    ck_assert_uint_eq(members[0], 4);
+    ck_assert_uint_eq(members[1], 9);
+    ck_assert(cons_sortition_verify(beacon, 0, pair, 2, 1, 4));
+    ck_assert(!cons_sortition_verify(beacon, 0, pair, 2, 1, 9));
+}
+END_TEST
+
+/* k = 1 selection counts over TEST_CONS_BEACONS beacons for 'count' nodes. */
+static void test_cons_count_winners(const cons_candidate *candidates, size_t count,
+                                    uint32_t *wins)
+{
+    memset(wins, 0, count * sizeof(uint32_t));
+    for (uint64_t request = 0; request < TEST_CONS_BEACONS; request++) {
+        uint8_t beacon[32];
+        uint32_t winner;
+        cons_beacon_derive(TEST_CONS_SEED, request, 0, beacon);
+        ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, count, 1, &winner), 1);
+        ck_assert_uint_lt(winner, count);
+        wins[winner]++;
+    }
+}
+
+START_TEST(test_cons_sortition_equal_stakes_uniform)
+{
+    test_cons_setup();
+    cons_candidate candidates[10];
+    uint32_t wins[10];
+    test_cons_candidates_fill(candidates, 10);
+    test_cons_count_winners(candidates, 10, wins);
+    for (size_t i = 0; i < 10; i++) {
+        test_cons_assert_binomial(wins[i], TEST_CONS_BEACONS, 0.1);
+    }
+}
+END_TEST
+
+START_TEST(test_cons_sortition_stake_proportional)
+{
+    test_cons_setup();
+    cons_candidate candidates[4];
+    uint32_t wins[4];
+    test_cons_candidates_fill(candidates, 4);
+    for (size_t i = 0; i < 4; i++) {
+        candidates[i].stake = (double)(i + 1);
+    }
+    test_cons_count_winners(candidates, 4, wins);
+    for (size_t i = 0; i < 4; i++) {
+        test_cons_assert_binomial(wins[i], TEST_CONS_BEACONS, (double)(i + 1) / 10.0);
+    }
+}
+END_TEST
+
+START_TEST(test_cons_sortition_reputation_proportional)
+{
+    test_cons_setup();
+    cons_candidate candidates[4];
+    uint32_t wins[4];
+    test_cons_candidates_fill(candidates, 4);
+    /* Reputations 4:3:2:1 in list order, stakes 2 each: weights 8:6:4:2. */
+    for (size_t i = 0; i < 4; i++) {
+        candidates[i].stake = 2.0;
+        candidates[i].reputation = (double)(4 - i);
+    }
+    test_cons_count_winners(candidates, 4, wins);
+    for (size_t i = 0; i < 4; i++) {
+        test_cons_assert_binomial(wins[i], TEST_CONS_BEACONS, (double)(4 - i) / 10.0);
+    }
+}
+END_TEST
+
+/* With equal weights every key is -ln(u) / w with u an independent uniform
+ * (the hash modelled as a random oracle), so the keys are i.i.d. and
+ * exchangeable: each ordering of the candidates is equally likely and the k
+ * smallest form a uniformly random k-subset. The count of malicious members
+ * is then hypergeometric, which is what cons_capture_probability computes. */
+START_TEST(test_cons_sortition_capture_matches_hypergeometric)
+{
+    test_cons_setup();
+    cons_candidate candidates[TEST_CONS_POPULATION];
+    test_cons_candidates_fill(candidates, TEST_CONS_POPULATION);
+    const uint32_t malicious = 30;   /* node ids 70..99 */
+    const uint32_t k = 7;
+    const uint32_t quorum = 4;
+    uint32_t captured = 0;
+    uint64_t malicious_total = 0;
+    for (uint64_t request = 0; request < TEST_CONS_BEACONS; request++) {
+        uint8_t beacon[32];
+        uint32_t members[7];
+        cons_beacon_derive(TEST_CONS_SEED + 1, request, 0, beacon);
+        ck_assert_int_eq(cons_committee_select(beacon, 2, candidates, TEST_CONS_POPULATION, k,
+                                               members), 7);
+        uint32_t bad = 0;
+        for (size_t j = 0; j < k; j++) {
+            bad += members[j] >= TEST_CONS_POPULATION - malicious;
+        }
+        captured += bad >= quorum;
+        malicious_total += bad;
+    }
+    double expected = cons_capture_probability(TEST_CONS_POPULATION, malicious, k, quorum);
+    ck_assert(expected > 0.05 && expected < 0.2);
+    test_cons_assert_binomial(captured, TEST_CONS_BEACONS, expected);
+    /* Mean malicious members is k * 0.3 = 2.1 (sd per draw <= 1.3). */
+    ck_assert_double_eq_tol((double)malicious_total / TEST_CONS_BEACONS, 2.1,
+                            4.0 * 1.3 / sqrt(TEST_CONS_BEACONS));
+}
+END_TEST
+
+/* ---- Commitments ---- */
+
+START_TEST(test_cons_commit_verify_and_any_flip_fails)
+{
+    test_cons_setup();
+    uint8_t output[48];
+    for (size_t i = 0; i < sizeof(output); i++) {
+        output[i] = (uint8_t)(3 * i);
+    }
+    uint8_t salt[CONS_SALT_BYTES];
+    cons_salt_derive("node-secret", 11, 5, 2, 0, salt);
+    uint8_t digest[CONS_DIGEST_BYTES];
+    cons_commit(output, sizeof(output), salt, digest);
+    ck_assert(cons_commit_verify(output, sizeof(output), salt, digest));
+    ck_assert(!cons_commit_verify(output, sizeof(output) - 1, salt, digest));
+    for (size_t i = 0; i < sizeof(output); i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            output[i] ^= (uint8_t)(1u << bit);
+            ck_assert(!cons_commit_verify(output, sizeof(output), salt, digest));
+            output[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    for (size_t i = 0; i < CONS_SALT_BYTES; i++) {
+        salt[i] ^= 0x80;
+        ck_assert(!cons_commit_verify(output, sizeof(output), salt, digest));
+        salt[i] ^= 0x80;
+    }
+    for (size_t i = 0; i < CONS_DIGEST_BYTES; i++) {
+        digest[i] ^= 0x01;
+        ck_assert(!cons_commit_verify(output, sizeof(output), salt, digest));
+        digest[i] ^= 0x01;
+    }
+    ck_assert(cons_commit_verify(output, sizeof(output), salt, digest));
+    /* An empty output still commits (to the salt alone). */
+    cons_commit(NULL, 0, salt, digest);
+    ck_assert(cons_commit_verify(NULL, 0, salt, digest));
+    ck_assert(!cons_commit_verify(output, 1, salt, digest));
+}
+END_TEST
+
+START_TEST(test_cons_salt_derive_inputs_all_matter)
+{
+    test_cons_setup();
+    uint8_t base[CONS_SALT_BYTES], again[CONS_SALT_BYTES], other[CONS_SALT_BYTES];
+    cons_salt_derive("secret-a", 8, 100, 3, 1, base);
+    cons_salt_derive("secret-a", 8, 100, 3, 1, again);
+    ck_assert_mem_eq(base, again, CONS_SALT_BYTES);
+    cons_salt_derive("secret-b", 8, 100, 3, 1, other);
+    ck_assert_mem_ne(base, other, CONS_SALT_BYTES);
+    cons_salt_derive("secret-a", 8, 101, 3, 1, other);
+    ck_assert_mem_ne(base, other, CONS_SALT_BYTES);
+    cons_salt_derive("secret-a", 8, 100, 4, 1, other);
+    ck_assert_mem_ne(base, other, CONS_SALT_BYTES);
+    cons_salt_derive("secret-a", 8, 100, 3, 2, other);
+    ck_assert_mem_ne(base, other, CONS_SALT_BYTES);
+}
+END_TEST
+
+/* ---- Agreement ---- */
+
+START_TEST(test_cons_agree_exact_compares_bits)
+{
+    const cons_agreement rule = {.kind = CONS_AGREE_EXACT};
+    float a[3] = {1.0f, -2.5f, 0.0f};
+    float b[3] = {1.0f, -2.5f, 0.0f};
+    ck_assert(cons_agree(&rule, a, b, 3));
+    b[2] = -0.0f;   /* equal as floats, different bits */
+    ck_assert(!cons_agree(&rule, a, b, 3));
+    b[2] = 0.0f;
+    b[0] = nextafterf(1.0f, 2.0f);
+    ck_assert(!cons_agree(&rule, a, b, 3));
+    /* NaN agrees with a bit-identical NaN, not with another payload. */
+    uint32_t quiet = 0x7fc00000u;
+    uint32_t payload = 0x7fc00001u;
+    memcpy(&a[0], &quiet, 4);
+    memcpy(&b[0], &quiet, 4);
+    ck_assert(cons_agree(&rule, a, b, 3));
+    memcpy(&b[0], &payload, 4);
+    ck_assert(!cons_agree(&rule, a, b, 3));
+    ck_assert(cons_agree(&rule, a, b, 0));
+}
+END_TEST
+
+START_TEST(test_cons_agree_maxabs_boundary)
+{
+    cons_agreement rule = {.kind = CONS_AGREE_MAXABS, .epsilon = 0.5};
+    float a[2] = {1.0f, 7.0f};
+    float b[2] = {1.5f, 7.25f};
+    ck_assert(cons_agree(&rule, a, b, 2));   /* |diff| == epsilon exactly */
+    ck_assert(cons_agree(&rule, b, a, 2));
+    rule.epsilon = nextafter(0.5, 0.0);
+    ck_assert(!cons_agree(&rule, a, b, 2));
+    rule.epsilon = 0.0;
+    a[0] = 0.0f;
+    b[0] = -0.0f;
+    b[1] = 7.0f;
+    ck_assert(cons_agree(&rule, a, b, 2));   /* -0.0 == 0.0 numerically */
+    rule.epsilon = 1e30;
+    b[1] = NAN;
+    ck_assert(!cons_agree(&rule, a, b, 2));
+    ck_assert(!cons_agree(&rule, b, b, 2));   /* NaN disagrees even with itself */
+    b[1] = INFINITY;
+    ck_assert(!cons_agree(&rule, a, b, 2));
+    a[1] = INFINITY;
+    ck_assert(!cons_agree(&rule, a, b, 2));   /* inf - inf is NaN */
+}
+END_TEST
+
+START_TEST(test_cons_agree_cosine_boundary)
+{
+    cons_agreement rule = {.kind = CONS_AGREE_COSINE, .tau = 1.0 / sqrt(2.0)};
+    float a[2] = {1.0f, 0.0f};
+    float b[2] = {1.0f, 1.0f};
+    ck_assert(cons_agree(&rule, a, b, 2));   /* cos == tau exactly */
+    rule.tau = nextafter(1.0 / sqrt(2.0), 1.0);
+    ck_assert(!cons_agree(&rule, a, b, 2));
+    float c[2] = {3.0f, 4.0f};
+    float d[2] = {6.0f, 8.0f};
+    rule.tau = 1.0;
+    ck_assert(cons_agree(&rule, c, d, 2));   /* parallel: cos is exactly 1 here */
+    float e[2] = {-3.0f, -4.0f};
+    ck_assert(!cons_agree(&rule, c, e, 2));
+    rule.tau = -1.0;
+    ck_assert(cons_agree(&rule, c, e, 2));
+    float zero[2] = {0.0f, -0.0f};
+    float zero_too[2] = {0.0f, 0.0f};
+    ck_assert(cons_agree(&rule, zero, zero_too, 2));   /* both zero agree */
+    ck_assert(!cons_agree(&rule, zero, c, 2));         /* one zero never does */
+    ck_assert(!cons_agree(&rule, c, zero, 2));
+    d[1] = NAN;
+    ck_assert(!cons_agree(&rule, c, d, 2));
+    d[1] = INFINITY;
+    ck_assert(!cons_agree(&rule, c, d, 2));
+}
+END_TEST
+
+START_TEST(test_cons_agree_topk_ties_and_sets)
+{
+    cons_agreement rule = {.kind = CONS_AGREE_TOPK, .top_k = 1};
+    float a[4] = {1.0f, 3.0f, 3.0f, 0.0f};   /* tie: argmax is the lower index, 1 */
+    float b[4] = {1.0f, 3.0f, 2.0f, 0.0f};
+    float c[4] = {1.0f, 2.0f, 3.0f, 0.0f};
+    ck_assert(cons_agree(&rule, a, b, 4));
+    ck_assert(!cons_agree(&rule, a, c, 4));
+    float zero_first[2] = {0.0f, -0.0f};     /* -0.0 and 0.0 tie: index 0 wins */
+    float zero_second[2] = {-0.0f, 0.0f};
+    ck_assert(cons_agree(&rule, zero_first, zero_second, 2));
+    rule.top_k = 2;
+    /* Top-2 sets {1, 2} in either order agree; {1, 2} vs {1, 0} do not. */
+    ck_assert(cons_agree(&rule, a, c, 4));
+    float d[4] = {2.5f, 3.0f, 2.0f, 0.0f};
+    ck_assert(!cons_agree(&rule, a, d, 4));
+    /* Three-way tie for the second place resolves to the lowest index. */
+    float e[4] = {1.0f, 9.0f, 1.0f, 1.0f};
+    float f[4] = {1.5f, 9.0f, 0.5f, 0.5f};
+    ck_assert(cons_agree(&rule, e, f, 4));
+    f[0] = 0.5f;
+    f[3] = 1.5f;
+    ck_assert(!cons_agree(&rule, e, f, 4));
+    rule.top_k = 4;
+    ck_assert(cons_agree(&rule, e, f, 4));   /* top_k >= n: all indices, always equal */
+    f[2] = NAN;
+    ck_assert(!cons_agree(&rule, e, f, 4));
+}
+END_TEST
+
+START_TEST(test_cons_agreement_check_rejects_bad_rules)
+{
+    cons_agreement rule = {.kind = CONS_AGREE_MAXABS, .epsilon = 1e-3};
+    ck_assert_int_eq(cons_agreement_check(&rule), 0);
+    rule.epsilon = -1e-3;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.epsilon = NAN;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.epsilon = INFINITY;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule = (cons_agreement){.kind = CONS_AGREE_COSINE, .tau = 1.5};
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.tau = NAN;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.tau = 0.99;
+    ck_assert_int_eq(cons_agreement_check(&rule), 0);
+    rule = (cons_agreement){.kind = CONS_AGREE_TOPK, .top_k = 0};
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.top_k = CONS_TOPK_MAX + 1;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.top_k = CONS_TOPK_MAX;
+    ck_assert_int_eq(cons_agreement_check(&rule), 0);
+    rule.kind = (cons_agree_kind)17;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+}
+END_TEST
+
+#define TEST_CONS_FLOATS 32
+#define TEST_CONS_MEMBERS 7
+
+/* Honest outputs: one base vector plus independent noise in [-1e-4, 1e-4]
+ * per member, like kernels with different reduction orders. */
+static void test_cons_honest_outputs(float outputs[][TEST_CONS_FLOATS], uint32_t count)
+{
+    util_prng prng;
+    util_prng_init(&prng, TEST_CONS_SEED);
+    for (uint32_t m = 0; m < count; m++) {
+        for (size_t i = 0; i < TEST_CONS_FLOATS; i++) {
+            double noise = (util_prng_uniform(&prng) * 2.0 - 1.0) * 1e-4;
+            outputs[m][i] = (float)(sin((double)i) + noise);
+        }
+    }
+}
+
+START_TEST(test_cons_accept_maxabs_drift_excludes_forger)
+{
+    float outputs[TEST_CONS_MEMBERS][TEST_CONS_FLOATS];
+    const float *views[TEST_CONS_MEMBERS];
+    test_cons_honest_outputs(outputs, TEST_CONS_MEMBERS);
+    outputs[2][5] += 0.5f;   /* member 2 forges one activation */
+    for (size_t m = 0; m < TEST_CONS_MEMBERS; m++) {
+        views[m] = outputs[m];
+    }
+    const cons_agreement rule = {.kind = CONS_AGREE_MAXABS, .epsilon = 1e-3};
+    uint32_t accepted = 99;
+    uint64_t mask = 0;
+    ck_assert_int_eq(cons_accept(&rule, views, TEST_CONS_FLOATS, TEST_CONS_MEMBERS, 4,
+                                 &accepted, &mask), 0);
+    ck_assert_uint_eq(accepted, 0);
+    ck_assert_uint_eq(mask, 0x7b);   /* everyone but member 2 */
+    /* The forger is not even a viable representative: its support is 1. */
+    ck_assert_int_eq(cons_accept(&rule, views, TEST_CONS_FLOATS, TEST_CONS_MEMBERS, 7,
+                                 &accepted, &mask), CONS_ENOQUORUM);
+    ck_assert_uint_eq(mask, 0x7b);
+}
+END_TEST
+
+START_TEST(test_cons_accept_exact_drift_no_quorum)
+{
+    float outputs[TEST_CONS_MEMBERS][TEST_CONS_FLOATS];
+    const float *views[TEST_CONS_MEMBERS];
+    test_cons_honest_outputs(outputs, TEST_CONS_MEMBERS);
+    for (size_t m = 0; m < TEST_CONS_MEMBERS; m++) {
+        views[m] = outputs[m];
+    }
+    const cons_agreement rule = {.kind = CONS_AGREE_EXACT};
+    uint32_t accepted = 99;
+    uint64_t mask = 0;
+    /* Honest drift leaves every output alone: support 1 each, no quorum of 2. */
+    ck_assert_int_eq(cons_accept(&rule, views, TEST_CONS_FLOATS, TEST_CONS_MEMBERS, 2,
+                                 &accepted, &mask), CONS_ENOQUORUM);
+    ck_assert_uint_eq(accepted, 0);
+    ck_assert_uint_eq(mask, 0x1);
+    ck_assert_int_eq(cons_accept(&rule, views, TEST_CONS_FLOATS, TEST_CONS_MEMBERS, 1,
+                                 &accepted, &mask), 0);
+}
+END_TEST
+
+/* The safety violation EXACT invites: q colluding members that agree on one
+ * wrong output outvote honest members whose outputs drift apart. The
+ * accepted output being the cartel's is the expected (bad) result. */
+START_TEST(test_cons_accept_exact_cartel_beats_scattered_honest)
+{
+    float outputs[TEST_CONS_MEMBERS][TEST_CONS_FLOATS];
+    const float *views[TEST_CONS_MEMBERS];
+    test_cons_honest_outputs(outputs, TEST_CONS_MEMBERS);
+    for (size_t m = 3; m < TEST_CONS_MEMBERS; m++) {
+        for (size_t i = 0; i < TEST_CONS_FLOATS; i++) {
+            outputs[m][i] = 42.0f;   /* members 3..6: the same wrong output */
+        }
+    }
+    for (size_t m = 0; m < TEST_CONS_MEMBERS; m++) {
+        views[m] = outputs[m];
+    }
+    const cons_agreement exact = {.kind = CONS_AGREE_EXACT};
+    uint32_t accepted = 99;
+    uint64_t mask = 0;
+    ck_assert_int_eq(cons_accept(&exact, views, TEST_CONS_FLOATS, TEST_CONS_MEMBERS, 4,
+                                 &accepted, &mask), 0);
+    ck_assert_uint_eq(accepted, 3);
+    ck_assert_uint_eq(mask, 0x78);
+    /* A tolerant rule still loses to the same cartel with only 3 honest
+     * members: support 3 < 4 for the honest cluster. */
+    const cons_agreement maxabs = {.kind = CONS_AGREE_MAXABS, .epsilon = 1e-3};
+    ck_assert_int_eq(cons_accept(&maxabs, views, TEST_CONS_FLOATS, TEST_CONS_MEMBERS, 4,
+                                 &accepted, &mask), 0);
+    ck_assert_uint_eq(accepted, 3);
+}
+END_TEST
+
+START_TEST(test_cons_accept_ties_and_non_transitivity)
+{
+    /* Two clusters of two under EXACT: equal support, the lower index wins. */
+    float x = 1.0f;
+    float y = 2.0f;
+    const float *clusters[4] = {&y, &x, &y, &x};
+    const cons_agreement exact = {.kind = CONS_AGREE_EXACT};
+    uint32_t accepted = 99;
+    uint64_t mask = 0;
+    ck_assert_int_eq(cons_accept(&exact, clusters, 1, 4, 2, &accepted, &mask), 0);
+    ck_assert_uint_eq(accepted, 0);
+    ck_assert_uint_eq(mask, 0x5);
+    ck_assert_int_eq(cons_accept(&exact, clusters, 1, 4, 3, &accepted, &mask), CONS_ENOQUORUM);
+    /* MAXABS with epsilon 1 on 0, 1, 2: 0~1 and 1~2 but not 0~2. Only the
+     * middle output gathers all three; 0 and 2 are in its mask although
+     * they disagree with each other. */
+    float values[3] = {0.0f, 1.0f, 2.0f};
+    const float *chain[3] = {&values[0], &values[1], &values[2]};
+    const cons_agreement maxabs = {.kind = CONS_AGREE_MAXABS, .epsilon = 1.0};
+    ck_assert(!cons_agree(&maxabs, chain[0], chain[2], 1));
+    ck_assert_int_eq(cons_accept(&maxabs, chain, 1, 3, 3, &accepted, &mask), 0);
+    ck_assert_uint_eq(accepted, 1);
+    ck_assert_uint_eq(mask, 0x7);
+}
+END_TEST
+
+/* ---- Reputation ---- */
+
+START_TEST(test_cons_reputation_default_rule)
+{
+    cons_reputation_rule rule = cons_reputation_rule_default();
+    ck_assert(rule.penalty == 0.8);
+    ck_assert(rule.reward == 1.01);
+    ck_assert(rule.min == 0.1);
+    ck_assert(rule.max == 10.0);
+    ck_assert(rule.initial == 1.0);
+    ck_assert_int_eq(cons_reputation_rule_check(&rule), 0);
+    cons_reputation_rule bad = rule;
+    bad.penalty = 1.0;
+    ck_assert_int_eq(cons_reputation_rule_check(&bad), CONS_EINVAL);
+    bad = rule;
+    bad.reward = 0.99;
+    ck_assert_int_eq(cons_reputation_rule_check(&bad), CONS_EINVAL);
+    bad = rule;
+    bad.min = 2.0;   /* above initial */
+    ck_assert_int_eq(cons_reputation_rule_check(&bad), CONS_EINVAL);
+    bad = rule;
+    bad.max = INFINITY;
+    ck_assert_int_eq(cons_reputation_rule_check(&bad), CONS_EINVAL);
+}
+END_TEST
+
+START_TEST(test_cons_reputation_deviations_are_powers_then_clamp)
+{
+    cons_reputation_rule rule = cons_reputation_rule_default();
+    double r = rule.initial;
+    for (int n = 1; n <= 30; n++) {
+        r = cons_reputation_update(&rule, r, true);
+        double expected = pow(0.8, n) < 0.1 ? 0.1 : pow(0.8, n);
+        ck_assert_double_eq_tol(r, expected, 1e-12 * expected);
+        /* 0.8^10 ~ 0.107, 0.8^11 ~ 0.086: the clamp starts at n = 11. */
+        ck_assert_int_eq(r == 0.1, n >= 11);
+    }
+    /* Honest rounds from 1: 1.01^n. */
+    r = rule.initial;
+    for (int n = 1; n <= 50; n++) {
+        r = cons_reputation_update(&rule, r, false);
+        ck_assert_double_eq_tol(r, pow(1.01, n), 1e-12 * pow(1.01, n));
+    }
+}
+END_TEST
+
+START_TEST(test_cons_reputation_clamps_both_ends)
+{
+    cons_reputation_rule rule = cons_reputation_rule_default();
+    ck_assert(cons_reputation_update(&rule, 9.95, false) == 10.0);
+    ck_assert(cons_reputation_update(&rule, 10.0, false) == 10.0);
+    ck_assert(cons_reputation_update(&rule, 10.0, true) == 8.0);
+    ck_assert(cons_reputation_update(&rule, 0.1, true) == 0.1);
+    ck_assert(cons_reputation_update(&rule, 0.11, true) == 0.1);
+    ck_assert_double_eq_tol(cons_reputation_update(&rule, 0.1, false), 0.101, 1e-15);
+    /* Out-of-range inputs are clamped before the step. */
+    ck_assert(cons_reputation_update(&rule, 50.0, true) == 8.0);
+    ck_assert_double_eq_tol(cons_reputation_update(&rule, 0.01, false), 0.101, 1e-15);
+}
+END_TEST
+
+static uint32_t test_cons_iterate_until(const cons_reputation_rule *rule, double r,
+                                        double threshold, bool deviated)
+{
+    uint32_t rounds = 0;
+    while (deviated ? !(r < threshold) : !(r >= threshold)) {
+        r = cons_reputation_update(rule, r, deviated);
+        rounds++;
+        ck_assert_uint_lt(rounds, 100000);
+    }
+    return rounds;
+}
+
+START_TEST(test_cons_reputation_rounds_match_iteration)
+{
+    cons_reputation_rule rule = cons_reputation_rule_default();
+    const double starts[] = {0.1, 0.37, 1.0, 2.5, 9.99, 10.0};
+    const double thresholds[] = {0.105, 0.2, 0.5, 0.93, 1.7, 3.0, 7.77, 9.999};
+    for (size_t s = 0; s < UTIL_ARRAY_COUNT(starts); s++) {
+        for (size_t t = 0; t < UTIL_ARRAY_COUNT(thresholds); t++) {
+            double from = starts[s];
+            double threshold = thresholds[t];
+            ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, from, threshold),
+                              test_cons_iterate_until(&rule, from, threshold, true));
+            ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, from, threshold),
+                              test_cons_iterate_until(&rule, from, threshold, false));
+        }
+    }
+    /* Known values: 1 -> below 0.5 takes 4 deviations (0.8^3 = 0.512);
+     * one deviation from 1 takes 23 honest rounds to repair (1.01^22 < 1.25). */
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.5), 4);
+    ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 0.8, 1.0), 23);
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.1), UINT32_MAX);
+    ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 1.0, 10.5), UINT32_MAX);
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 0.3, 0.5), 0);
+    ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 3.0, 2.0), 0);
+}
+END_TEST
+
+/* ---- Analytics ---- */
+
+START_TEST(test_cons_capture_probability_exact_values)
+{
+    /* N = 4 with 2 malicious, k = 2: P(X = 2) = 1/6, P(X >= 1) = 5/6. */
+    ck_assert_double_eq_tol(cons_capture_probability(4, 2, 2, 2), 1.0 / 6.0, 1e-12);
+    ck_assert_double_eq_tol(cons_capture_probability(4, 2, 2, 1), 5.0 / 6.0, 1e-12);
+    ck_assert_double_eq_tol(cons_capture_probability(4, 2, 2, 0), 1.0, 0.0);
+    ck_assert_double_eq_tol(cons_capture_probability(4, 2, 2, 3), 0.0, 0.0);
+    ck_assert_double_eq_tol(cons_capture_probability(10, 0, 3, 1), 0.0, 0.0);
+    ck_assert_double_eq_tol(cons_capture_probability(10, 10, 3, 3), 1.0, 1e-12);
+    /* All drawn: X = malicious exactly. */
+    ck_assert_double_eq_tol(cons_capture_probability(10, 6, 10, 6), 1.0, 1e-12);
+    ck_assert_double_eq_tol(cons_capture_probability(10, 6, 10, 7), 0.0, 0.0);
+    /* N = 100, K = 30, k = 7, q = 4: sum of C(30,x) C(70,7-x) / C(100,7), x = 4..7. */
+    double exact = (27405.0 * 54740.0 + 142506.0 * 2415.0 + 593775.0 * 70.0 + 2035800.0) /
+                   16007560800.0;
+    ck_assert_double_eq_tol(cons_capture_probability(100, 30, 7, 4), exact, 1e-12);
+    /* Binomial: k = 3, p = 1/2, at least 2 of 3 is 1/2. */
+    ck_assert_double_eq_tol(cons_capture_probability_binomial(10, 5, 3, 2), 0.5, 1e-12);
+    ck_assert_double_eq_tol(cons_capture_probability_binomial(10, 0, 3, 1), 0.0, 0.0);
+    ck_assert_double_eq_tol(cons_capture_probability_binomial(10, 10, 3, 3), 1.0, 1e-12);
+    /* Large populations: hypergeometric tends to binomial. */
+    double hyper = cons_capture_probability(1000000, 300000, 7, 4);
+    double binomial = cons_capture_probability_binomial(1000000, 300000, 7, 4);
+    ck_assert_double_eq_tol(hyper, binomial, 1e-4);
+    ck_assert(cons_capture_probability(100, 30, 7, 4) < binomial);
+}
+END_TEST
+
+Suite *test_cons_suite(void)
+{
+    Suite *suite = suite_create("cons");
+    TCase *crypto = tcase_create("crypto");
+    tcase_add_test(crypto, test_cons_hash256_known_vectors);
+    tcase_add_test(crypto, test_cons_sign_verify_and_tamper);
+    tcase_add_test(crypto, test_cons_commit_verify_and_any_flip_fails);
+    tcase_add_test(crypto, test_cons_salt_derive_inputs_all_matter);
+    tcase_set_timeout(crypto, 10);
+    suite_add_tcase(suite, crypto);
+
+    TCase *sortition = tcase_create("sortition");
+    tcase_add_test(sortition, test_cons_beacon_derive_deterministic_and_distinct);
+    tcase_add_test(sortition, test_cons_sortition_uniform_range_and_mean);
+    tcase_add_test(sortition, test_cons_committee_select_matches_sorted_keys);
+    tcase_add_test(sortition, test_cons_committee_select_distinct_and_bounded);
+    tcase_add_test(sortition, test_cons_sortition_verify_membership);
+    tcase_add_test(sortition, test_cons_sortition_tie_broken_by_node_id);
+    tcase_add_test(sortition, test_cons_sortition_equal_stakes_uniform);
+    tcase_add_test(sortition, test_cons_sortition_stake_proportional);
+    tcase_add_test(sortition, test_cons_sortition_reputation_proportional);
+    tcase_add_test(sortition, test_cons_sortition_capture_matches_hypergeometric);
+    tcase_set_timeout(sortition, 30);
+    suite_add_tcase(suite, sortition);
+
+    TCase *agreement = tcase_create("agreement");
+    tcase_add_test(agreement, test_cons_agree_exact_compares_bits);
+    tcase_add_test(agreement, test_cons_agree_maxabs_boundary);
+    tcase_add_test(agreement, test_cons_agree_cosine_boundary);
+    tcase_add_test(agreement, test_cons_agree_topk_ties_and_sets);
+    tcase_add_test(agreement, test_cons_agreement_check_rejects_bad_rules);
+    tcase_add_test(agreement, test_cons_accept_maxabs_drift_excludes_forger);
+    tcase_add_test(agreement, test_cons_accept_exact_drift_no_quorum);
+    tcase_add_test(agreement, test_cons_accept_exact_cartel_beats_scattered_honest);
+    tcase_add_test(agreement, test_cons_accept_ties_and_non_transitivity);
+    tcase_set_timeout(agreement, 10);
+    suite_add_tcase(suite, agreement);
+
+    TCase *reputation = tcase_create("reputation");
+    tcase_add_test(reputation, test_cons_reputation_default_rule);
+    tcase_add_test(reputation, test_cons_reputation_deviations_are_powers_then_clamp);
+    tcase_add_test(reputation, test_cons_reputation_clamps_both_ends);
+    tcase_add_test(reputation, test_cons_reputation_rounds_match_iteration);
+    tcase_add_test(reputation, test_cons_capture_probability_exact_values);
+    tcase_set_timeout(reputation, 10);
+    suite_add_tcase(suite, reputation);
+    return suite;
+}
