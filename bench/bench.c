@@ -17,6 +17,7 @@
 
 #include "scenarios/scn.h"
 #include "sim/queue.h"
+#include "bench/bench_infer.h"
 #include "sim/sim.h"
 #include "util/alloc.h"
 #include "util/hash.h"
@@ -25,7 +26,8 @@
 #define BENCH_MEAN_DELAY_NS 1000.0
 #define BENCH_HOLD_OPS 6000000u
 #define BENCH_SEED 0x5eedULL
-#define BENCH_SCENARIO "scenarios/default.yaml"
+#define BENCH_GOSSIP_SCENARIO "scenarios/gossip.yaml"
+#define BENCH_INFERENCE_SCENARIO "scenarios/default.yaml"
 
 typedef struct bench_hold_result {
     double heap;
@@ -253,6 +255,12 @@ static bench_hold_result bench_hold(size_t n, double mean_ns, double baseline_ex
     _Generic((sim_queue *)NULL, sim_heap *: "heap", sim_calq *: "calq",      \
              sim_radix *: "radix")
 
+static uint64_t bench_clock_ns(void *context)
+{
+    (void)context;
+    return (uint64_t)(bench_now_s() * 1e9);
+}
+
 /* Loads and runs the scenario once; prints simulated events per wall second
  * and the ratio to the engine queue's hold rate at N=1e5. */
 static int bench_end_to_end(const char *path, double hold_rate)
@@ -267,8 +275,9 @@ static int bench_end_to_end(const char *path, double hold_rate)
         return 1;
     }
     sim_result *result = NULL;
+    sim_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns};
     double start = bench_now_s();
-    rc = sim_run(scenario, NULL, NULL, &result);
+    rc = sim_run(scenario, &observer, NULL, &result);
     double elapsed = bench_now_s() - start;
     if (rc != 0) {
         fprintf(stderr, "bench: sim_run: %s\n", sim_strerror(rc));
@@ -281,6 +290,17 @@ static int bench_end_to_end(const char *path, double hold_rate)
            path, BENCH_ENGINE_NAME, scenario->nodes.count, (unsigned long long)result->events,
            elapsed, rate, rate / hold_rate, BENCH_ENGINE_NAME,
            (unsigned long long)result->trace_hash);
+    if (result->request_count > 0) {
+        /* Where an inference run's wall time goes: the nodes' real forward
+         * passes (and their protocol handling), the oracle's reference runs,
+         * and everything else: the engine, the network, the bookkeeping. */
+        double serving = (double)result->wall_serving_ns / 1e9;
+        double oracle = (double)result->wall_oracle_ns / 1e9;
+        printf("end-to-end %s  wall share: inference in nodes %.1f%%, oracle %.1f%%, "
+               "engine and the rest %.1f%%  (%.3g FLOPs served)\n",
+               path, 100.0 * serving / elapsed, 100.0 * oracle / elapsed,
+               100.0 * (elapsed - serving - oracle) / elapsed, (double)result->flops_total);
+    }
     sim_result_destroy(result);
     scn_destroy(scenario);
     return 0;
@@ -308,5 +328,13 @@ int main(int argc, char **argv)
     printf("hold model        lognormal delays (median 50 ms, sigma 1.5), as in a gossip run\n");
     bench_hold(100000, 5e7, baseline_exp);
     bench_lognormal_sigma = 0.0;
-    return bench_end_to_end(argc > 1 ? argv[1] : BENCH_SCENARIO, engine_rate);
+    if (argc > 1) {
+        return bench_end_to_end(argv[1], engine_rate);
+    }
+    int rc = bench_end_to_end(BENCH_GOSSIP_SCENARIO, engine_rate);
+    if (rc == 0) {
+        rc = bench_end_to_end(BENCH_INFERENCE_SCENARIO, engine_rate);
+    }
+    bench_infer_run();
+    return rc;
 }

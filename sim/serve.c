@@ -603,6 +603,12 @@ static void oracle_judge(sim_world *world, uint64_t request)
         if (!world->result->kernel_used[kernel]) {
             continue;
         }
+        if (kernel == INFER_KERNEL_SEQUENTIAL) {
+            /* The reference against itself: exact, nothing to run. */
+            sim_divergence_record exact = {0.0, 1.0, 1.0};
+            world->result->divergence[request * INFER_KERNEL_COUNT + kernel] = exact;
+            continue;
+        }
         oracle_run(world, r, (infer_kernel)kernel, world->oracle_variant);
         world->result->divergence[request * INFER_KERNEL_COUNT + kernel] =
             oracle_compare(world->oracle_variant, world->oracle_reference, generate, vocab);

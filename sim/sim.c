@@ -306,9 +306,12 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
     }
     node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &received};
     if (world->inference && world->observer != NULL && world->observer->clock_ns != NULL) {
+        /* The oracle may run inside (a client's OUTPUT): not serving time. */
+        uint64_t oracle_before = world->result->wall_oracle_ns;
         uint64_t start = world->observer->clock_ns(world->observer->context);
         sim__node_deliver(world, dest, &event);
-        world->result->wall_serving_ns += world->observer->clock_ns(world->observer->context) - start;
+        uint64_t spent = world->observer->clock_ns(world->observer->context) - start;
+        world->result->wall_serving_ns += spent - (world->result->wall_oracle_ns - oracle_before);
     } else {
         sim__node_deliver(world, dest, &event);
     }

@@ -1,6 +1,7 @@
 /* hash.c -- libsodium behind util/hash.h: SHA-256 for scenario and content
  * digests, BLAKE2b for deriving per-node MAC keys from the run seed, and
- * SipHash-2-4 (crypto_shorthash) as the 64-bit message authenticator. All
+ * SipHash-2-4 (crypto_shorthash) as the 64-bit message authenticator;
+ * BLAKE2b-256 digests and deterministic ed25519 keys for consensus/. All
  * integer inputs are serialised little-endian so results do not depend on
  * the host. */
 #include "util/hash.h"

@@ -1,4 +1,5 @@
-/* hash.h -- hashing, authentication and the trace hash (libsodium).
+/* hash.h -- hashing, authentication, signatures and the trace hash
+ * (libsodium); BLAKE2b-256 and ed25519 serve consensus/.
  * util_hash_init() must be called once per process before any other call
  * here. Trace hashing is a fast 64-bit fold, not a cryptographic digest:
  * it detects divergence between two runs, nothing more. */
