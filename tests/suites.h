@@ -11,6 +11,7 @@ Suite *test_queue_suite(void);     /* tests/test_queue.c */
 Suite *test_net_suite(void);       /* tests/test_net.c */
 Suite *test_node_suite(void);      /* tests/test_node.c */
 Suite *test_infer_suite(void);     /* tests/test_infer.c: the transformer executor */
+Suite *test_cons_suite(void);      /* tests/test_cons.c: verification building blocks */
 Suite *test_scn_suite(void);       /* tests/test_scn.c */
 Suite *test_met_suite(void);       /* tests/test_met.c */
 Suite *test_sim_suite(void);       /* tests/test_sim.c */

@@ -17,7 +17,6 @@
 #include "util/prng.h"
 
 /* Registered in tests/suites.h by the integrator; declared here until then. */
-Suite *test_cons_suite(void);
 
 #define TEST_CONS_SEED 20240721ULL
 #define TEST_CONS_BEACONS 20000
