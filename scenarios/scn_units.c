@@ -136,87 +136,76 @@ static int units_scale(const units_decimal *d, uint64_t scale, uint64_t *out)
     return 0;
 }
 
-int scn__parse_duration(const char *text, uint64_t *ns_out, char *why, size_t why_size)
+/* A kind of scaled quantity: its units, how it is named in messages, and
+ * what a bare number means (only 0, or a whole count of the base unit). */
+typedef struct units_kind {
+    const char *noun;              /* "duration" */
+    const char *example;           /* "50ms" */
+    const char *expected;          /* the unit list for messages */
+    const units_unit *units;
+    size_t unit_count;
+    bool bare_whole;               /* a bare whole number counts base units */
+} units_kind;
+
+static int units_parse_scaled(const char *text, const units_kind *kind, uint64_t *out,
+                              char *why, size_t why_size)
 {
     units_decimal d;
+    char message[160];
     if (units_decimal_read(text, &d, why, why_size) != 0) {
         return -1;
     }
     if (d.rest[0] == '\0') {
-        if (d.whole == 0 && d.fraction == 0) {
-            *ns_out = 0;
+        bool zero = d.whole == 0 && d.fraction == 0;
+        bool whole = d.fraction_scale == 1 || d.fraction == 0;
+        if (zero || (kind->bare_whole && whole)) {
+            *out = d.whole;
             return 0;
         }
-        return units_why(why, why_size, "duration needs a unit (e.g. 50ms), got '%s'", text,
-                         NULL);
+        snprintf(message, sizeof(message),
+                 kind->bare_whole ? "a %s must be whole, got '%%s'"
+                                  : "%s needs a unit (e.g. %s), got '%%s'",
+                 kind->bare_whole ? "byte count" : kind->noun, kind->example);
+        return units_why(why, why_size, message, text, NULL);
     }
-    const units_unit *unit =
-        units_find(units_durations, sizeof(units_durations) / sizeof(units_durations[0]), d.rest);
+    const units_unit *unit = units_find(kind->units, kind->unit_count, d.rest);
     if (unit == NULL) {
-        return units_why(why, why_size,
-                         "unknown unit '%s' in duration '%s' (expected ns, us, \xc2\xb5s, ms, s, "
-                         "min, h)",
-                         d.rest, text);
+        snprintf(message, sizeof(message), "unknown unit '%%s' in %s '%%s' (expected %s)",
+                 kind->noun, kind->expected);
+        return units_why(why, why_size, message, d.rest, text);
     }
-    if (units_scale(&d, unit->scale, ns_out) != 0) {
-        return units_why(why, why_size, "duration '%s' is too large", text, NULL);
+    if (units_scale(&d, unit->scale, out) != 0) {
+        snprintf(message, sizeof(message), "%s '%%s' is too large", kind->noun);
+        return units_why(why, why_size, message, text, NULL);
     }
     return 0;
+}
+
+int scn__parse_duration(const char *text, uint64_t *ns_out, char *why, size_t why_size)
+{
+    static const units_kind kind = {
+        "duration", "50ms", "ns, us, \xc2\xb5s, ms, s, min, h", units_durations,
+        sizeof(units_durations) / sizeof(units_durations[0]), false,
+    };
+    return units_parse_scaled(text, &kind, ns_out, why, why_size);
 }
 
 int scn__parse_bytes(const char *text, uint64_t *bytes_out, char *why, size_t why_size)
 {
-    units_decimal d;
-    if (units_decimal_read(text, &d, why, why_size) != 0) {
-        return -1;
-    }
-    if (d.rest[0] == '\0') {
-        if (d.fraction_scale != 1 && d.fraction != 0) {
-            return units_why(why, why_size, "a byte count must be whole, got '%s'", text, NULL);
-        }
-        *bytes_out = d.whole;
-        return 0;
-    }
-    const units_unit *unit =
-        units_find(units_bytes, sizeof(units_bytes) / sizeof(units_bytes[0]), d.rest);
-    if (unit == NULL) {
-        return units_why(why, why_size,
-                         "unknown unit '%s' in size '%s' (expected B, kB, KB, KiB, MB, MiB, GB, "
-                         "GiB)",
-                         d.rest, text);
-    }
-    if (units_scale(&d, unit->scale, bytes_out) != 0) {
-        return units_why(why, why_size, "size '%s' is too large", text, NULL);
-    }
-    return 0;
+    static const units_kind kind = {
+        "size", "4KiB", "B, kB, KB, KiB, MB, MiB, GB, GiB", units_bytes,
+        sizeof(units_bytes) / sizeof(units_bytes[0]), true,
+    };
+    return units_parse_scaled(text, &kind, bytes_out, why, why_size);
 }
 
 int scn__parse_bitrate(const char *text, uint64_t *bps_out, char *why, size_t why_size)
 {
-    units_decimal d;
-    if (units_decimal_read(text, &d, why, why_size) != 0) {
-        return -1;
-    }
-    if (d.rest[0] == '\0') {
-        if (d.whole == 0 && d.fraction == 0) {
-            *bps_out = 0;
-            return 0;
-        }
-        return units_why(why, why_size, "bit rate needs a unit (e.g. 1Gbps), got '%s'", text,
-                         NULL);
-    }
-    const units_unit *unit =
-        units_find(units_bitrates, sizeof(units_bitrates) / sizeof(units_bitrates[0]), d.rest);
-    if (unit == NULL) {
-        return units_why(why, why_size,
-                         "unknown unit '%s' in bit rate '%s' (expected bps, Kbps, kbps, Mbps, "
-                         "Gbps, Tbps)",
-                         d.rest, text);
-    }
-    if (units_scale(&d, unit->scale, bps_out) != 0) {
-        return units_why(why, why_size, "bit rate '%s' is too large", text, NULL);
-    }
-    return 0;
+    static const units_kind kind = {
+        "bit rate", "1Gbps", "bps, Kbps, kbps, Mbps, Gbps, Tbps", units_bitrates,
+        sizeof(units_bitrates) / sizeof(units_bitrates[0]), false,
+    };
+    return units_parse_scaled(text, &kind, bps_out, why, why_size);
 }
 
 int scn__parse_rate(const char *text, double *per_s_out, char *why, size_t why_size)
