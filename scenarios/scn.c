@@ -131,7 +131,9 @@ int scn__get_uint(scn_check *check, const scn_node *node, const char *path, uint
     return 0;
 }
 
-int scn__get_duration(scn_check *check, const scn_node *node, const char *path, uint64_t *out)
+/* A scalar through one of the unit parsers; errors name the key. */
+static int scn_get_unit(scn_check *check, const scn_node *node, const char *path,
+                        int (*parse)(const char *, uint64_t *, char *, size_t), uint64_t *out)
 {
     if (node == NULL) {
         return 0;
@@ -141,10 +143,15 @@ int scn__get_duration(scn_check *check, const scn_node *node, const char *path, 
         return rc;
     }
     char why[200];
-    if (scn__parse_duration(node->text, out, why, sizeof(why)) != 0) {
+    if (parse(node->text, out, why, sizeof(why)) != 0) {
         return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
     }
     return 0;
+}
+
+int scn__get_duration(scn_check *check, const scn_node *node, const char *path, uint64_t *out)
+{
+    return scn_get_unit(check, node, path, scn__parse_duration, out);
 }
 
 int scn__get_fraction(scn_check *check, const scn_node *node, const char *path, bool zero_ok,
@@ -216,18 +223,7 @@ int scn__get_string(scn_check *check, const scn_node *node, const char *path, ch
 static int scn_get_bitrate(scn_check *check, const scn_node *node, const char *path,
                            uint64_t *out)
 {
-    if (node == NULL) {
-        return 0;
-    }
-    int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
-    if (rc != 0) {
-        return rc;
-    }
-    char why[200];
-    if (scn__parse_bitrate(node->text, out, why, sizeof(why)) != 0) {
-        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
-    }
-    return 0;
+    return scn_get_unit(check, node, path, scn__parse_bitrate, out);
 }
 
 /* A section: absent is fine (NULL), anything but a map is a type error. */
