@@ -644,6 +644,30 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     }
 }
 
+/* ---- timeseries ---- */
+
+/* One sample of an inference run: requests in flight, and what the last
+ * interval produced (tokens, FLOPs served). */
+void sim__serve_sample(sim_world *world)
+{
+    const sim_result *result = world->result;
+    const sim_observer *observer = world->observer;
+    uint64_t finished = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        finished += result->requests[r].status != 0;
+    }
+    observer->on_sample(observer->context, world->now_ns, "requests_in_flight",
+                        (double)(result->requests_submitted - finished));
+    observer->on_sample(observer->context, world->now_ns, "requests_completed",
+                        (double)result->requests_completed);
+    observer->on_sample(observer->context, world->now_ns, "tokens",
+                        (double)(result->tokens_out - world->sampled_tokens));
+    observer->on_sample(observer->context, world->now_ns, "flops",
+                        (double)(result->flops_total - world->sampled_flops));
+    world->sampled_tokens = result->tokens_out;
+    world->sampled_flops = result->flops_total;
+}
+
 /* ---- run-level metrics of an inference run ---- */
 
 static double hist_quantile(const util_hist *hist, double q)

@@ -390,7 +390,11 @@ static void on_sample(sim_world *world, uint64_t number)
     sim_result *result = world->result;
     uint64_t interval = world->scenario->output.sample_interval_ns;
 
-    if (world->observer != NULL && world->observer->on_sample != NULL) {
+    if (world->observer != NULL && world->observer->on_sample != NULL && world->inference) {
+        emit(world, "messages_sent", (double)world->interval_sent);
+        emit(world, "in_flight", (double)world->in_flight);
+        sim__serve_sample(world);
+    } else if (world->observer != NULL && world->observer->on_sample != NULL) {
         result->deliveries_expected = result->rumors_published * (world->node_count - 1);
         emit(world, "deliveries", (double)world->interval_deliveries);
         emit(world, "messages_sent", (double)world->interval_sent);

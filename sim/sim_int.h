@@ -79,6 +79,8 @@ typedef struct sim_world {
     float *oracle_variant;
     void *oracle_kv;
     uint64_t submit_attempts;
+    uint64_t sampled_tokens;         /* tokens_out at the previous sample */
+    uint64_t sampled_flops;
     /* Interval counters for the timeseries. */
     uint64_t interval_sent;
     uint64_t interval_deliveries;
@@ -101,6 +103,7 @@ void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request);
 void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *effect);
 void sim__serve_output(sim_world *world, const node_effect *effect);
 int sim__serve_metric(const sim_result *result, const char *name, double *value_out);
+void sim__serve_sample(sim_world *world);
 void sim__serve_count_bytes(sim_world *world, const node_message *message, uint64_t wire_bytes,
                             bool arrival);
 
