@@ -207,10 +207,14 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
      * server of the route, naming its segment. */
     bool error = (m->flags & NODE_MESSAGE_FLAG_ERROR) != 0;
     uint32_t segment = error ? m->segment : serving->segment_count - 1;
-    if (r->client != self->config.node_id || m->step != r->generated ||
+    if (r->client != self->config.node_id || m->step > r->generated ||
         segment >= serving->segment_count ||
         m->source != node_route(serving, m->rumor_id, segment)) {
         return NODE_EMALFORMED;
+    }
+    if (m->step < r->generated) {
+        emit_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, 0, 1); /* Already have it. */
+        return 0;
     }
     if (r->status != 0) {
         return 0; /* Late answer to a request that already timed out. */
@@ -290,16 +294,13 @@ static int server_load_input(node_serving *serving, const node_message *m)
     return rc == 0 ? 0 : NODE_EMALFORMED;
 }
 
-/* The KV cache for this hop: taken on the prefill step, which also arms
- * its expiry; found on later steps. false: refuse the request. */
-static bool server_kv(node *self, const node_message *m, uint64_t now_ns, node_outbox *outbox)
+/* Takes the KV cache for a prefill hop and arms its expiry. false: every
+ * cache of this segment is in use (or memory ran out): refuse. */
+static bool server_kv_take(node *self, const node_message *m, uint64_t now_ns,
+                           node_outbox *outbox)
 {
     node_serving *serving = self->config.serving;
-    uint32_t *slot = kv_slot_of(serving, m->rumor_id, m->segment);
-    if (m->step != 0) {
-        return *slot != 0;
-    }
-    if (*slot != 0 || !kv_acquire(serving, self->config.node_id, m->rumor_id, m->segment)) {
+    if (!kv_acquire(serving, self->config.node_id, m->rumor_id, m->segment)) {
         return false;
     }
     node_effect *timer = node__effect_append(outbox, NODE_EFFECT_TIMER);
@@ -362,26 +363,49 @@ static void server_compute(node *self, const node_message *m, infer_kv *kv, uint
     out->step = m->step;
 }
 
+/* A hop's rows are already in the cache: a duplicated or replayed message.
+ * It was computed once; it is counted as a duplicate and dropped. */
+static bool server_hop_seen(const node_serving *serving, const node_message *m)
+{
+    if (*kv_slot_of(serving, m->rumor_id, m->segment) == 0) {
+        return false;
+    }
+    infer_kv kv;
+    uint64_t *length = NULL;
+    kv_view(serving, m->rumor_id, m->segment, &kv, &length);
+    return kv.length > m->position;
+}
+
 static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
     node_serving *serving = self->config.serving;
     if (!server_hop_valid(self, m)) {
         return NODE_EMALFORMED;
     }
+    if (server_hop_seen(serving, m)) {
+        emit_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, m->segment, 1);
+        return 0;
+    }
     int rc = server_load_input(serving, m);
     if (rc != 0) {
         return rc;
     }
-    if (!server_kv(self, m, now_ns, outbox)) {
-        emit_observe(outbox, NODE_OBS_BUSY, m->rumor_id, m->segment, 1);
-        server_fail(self, outbox, m, now_ns);
-        return 0;
+    if (*kv_slot_of(serving, m->rumor_id, m->segment) == 0) {
+        if (m->step != 0) {
+            server_fail(self, outbox, m, now_ns); /* The cache expired: cannot continue. */
+            return 0;
+        }
+        if (!server_kv_take(self, m, now_ns, outbox)) {
+            emit_observe(outbox, NODE_OBS_BUSY, m->rumor_id, m->segment, 1);
+            server_fail(self, outbox, m, now_ns);
+            return 0;
+        }
     }
     infer_kv kv;
     uint64_t *length = NULL;
     kv_view(serving, m->rumor_id, m->segment, &kv, &length);
     if (kv.length != m->position) {
-        /* Out of order or replayed: the cache cannot take it. */
+        /* A gap: an earlier step never arrived; the cache cannot take it. */
         server_fail(self, outbox, m, now_ns);
         return 0;
     }

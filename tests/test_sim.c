@@ -392,6 +392,21 @@ START_TEST(test_sim_inference_checkpoint_file_same_run)
 }
 END_TEST
 
+/* Duplicated messages are computed once: the copies are recognised by the
+ * KV cache (or the client's step) and dropped, and nothing fails. */
+START_TEST(test_sim_inference_duplicates_computed_once)
+{
+    const char *const dup[] = {"network.duplicate=0.3"};
+    sim_result *clean = run_inference(NULL, 0);
+    sim_result *result = run_inference(dup, 1);
+    ck_assert_uint_eq(result->requests_completed, 30);
+    ck_assert_uint_gt(result->duplicates, 10);
+    ck_assert_uint_eq(result->flops_total, clean->flops_total);
+    sim_result_destroy(result);
+    sim_result_destroy(clean);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -420,6 +435,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_crash_times_out);
     tcase_add_test(inference, test_sim_inference_placement_respects_memory);
     tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
+    tcase_add_test(inference, test_sim_inference_duplicates_computed_once);
     suite_add_tcase(suite, inference);
     return suite;
 }
