@@ -81,10 +81,25 @@ static const char met_schema_v2_sql[] =
     " class TEXT NOT NULL, kernel TEXT, logits_maxabs REAL, logits_cosine REAL,"
     " argmax_agree REAL, PRIMARY KEY (run_id, request_id, class));";
 
+/* Version 3: output-agreement verification (committees) -- final stake
+ * and reputation per node, per-request verification outcome, and the
+ * safety violations the simulator's ground truth detected. */
+static const char met_schema_v3_sql[] =
+    "ALTER TABLE nodes ADD COLUMN stake REAL;"
+    "ALTER TABLE nodes ADD COLUMN reputation REAL;"
+    "ALTER TABLE requests ADD COLUMN verified INTEGER;"
+    "ALTER TABLE requests ADD COLUMN accepted_wrong INTEGER;"
+    "ALTER TABLE requests ADD COLUMN rounds INTEGER;"
+    "CREATE TABLE violations ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), violation_id INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, t_ns INTEGER, request_id INTEGER, segment INTEGER,"
+    " node_id INTEGER, detail TEXT, PRIMARY KEY (run_id, violation_id));";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
     met_schema_v2_sql,
+    met_schema_v3_sql,
 };
 
 /* The current run_summary view; dropped and recreated by every migration.
@@ -110,7 +125,11 @@ static const char met_view_sql[] =
     "  AND m.name IN ('request_latency_p99', 'request_latency_p99_ns') ORDER BY m.name"
     "  LIMIT 1) AS request_latency_p99_ns,"
     " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
-    "  AND m.name = 'tokens_per_s') AS tokens_per_s"
+    "  AND m.name = 'tokens_per_s') AS tokens_per_s,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'accepted_wrong') AS accepted_wrong,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'honest_penalised') AS honest_penalised"
     " FROM runs r;";
 
 static const char *const met_stmt_sql[MET_STMT_COUNT] = {
@@ -121,7 +140,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                    " VALUES (?,?,?,?)",
     [MET_STMT_FAULT_INSERT] = "INSERT INTO faults (run_id, fault_index, kind, action, t_ns,"
                               " nodes_affected, detail) VALUES (?,?,?,?,?,?,?)",
-    [MET_STMT_NODE_INSERT] = "INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_NODE_INSERT] = "INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_MESSAGE_INSERT] = "INSERT OR REPLACE INTO messages"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_METRIC_INSERT] = "INSERT OR REPLACE INTO metrics (run_id, name, value)"
@@ -129,10 +148,11 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence VALUES (?,?,?,?,?,?,?)",
+    [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
                             " WHERE run_id = ?",
@@ -634,6 +654,8 @@ static int db_node_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_u64(stmt, 10, row->rejected);
     db_bind_u64(stmt, 11, row->delivered);
     db_bind_u64(stmt, 12, row->crashes);
+    sqlite3_bind_double(stmt, 13, row->stake);         /* NaN binds as NULL */
+    sqlite3_bind_double(stmt, 14, row->reputation);
     return db_stmt_run(db, stmt, "insert node");
 }
 
@@ -681,6 +703,16 @@ static void db_bind_time_or_null(sqlite3_stmt *stmt, int index, uint64_t t_ns)
     }
 }
 
+/* Binds an optional integer: negative is NULL. */
+static void db_bind_int_or_null(sqlite3_stmt *stmt, int index, int64_t value)
+{
+    if (value < 0) {
+        sqlite3_bind_null(stmt, index);
+    } else {
+        sqlite3_bind_int64(stmt, index, value);
+    }
+}
+
 static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
 {
     const met_request_row *row = row_void;
@@ -703,6 +735,9 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
     sqlite3_bind_double(stmt, 13, row->logits_cosine);
     db_bind_text(stmt, 14, row->saw_tokens);
     db_bind_text(stmt, 15, row->saw_activations);
+    db_bind_int_or_null(stmt, 16, row->verified);
+    db_bind_int_or_null(stmt, 17, row->accepted_wrong);
+    db_bind_int_or_null(stmt, 18, row->rounds);
     return db_stmt_run(db, stmt, "insert request");
 }
 
@@ -762,6 +797,31 @@ int met_divergence_add(met_db *db, int64_t run_id, const met_divergence_row *row
                        size_t count)
 {
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_divergence_insert);
+}
+
+static int db_violation_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_violation_row *row = row_void;
+    ASSERT(row->kind != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_VIOLATION_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->violation_id);
+    db_bind_text(stmt, 3, row->kind);
+    db_bind_u64(stmt, 4, row->t_ns);
+    db_bind_int_or_null(stmt, 5, row->request_id);
+    db_bind_int_or_null(stmt, 6, row->segment);
+    db_bind_int_or_null(stmt, 7, row->node_id);
+    db_bind_text(stmt, 8, row->detail);
+    return db_stmt_run(db, stmt, "insert violation");
+}
+
+int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
+                       size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_violation_insert);
 }
 
 int met_metric_add(met_db *db, int64_t run_id, const char *name, double value)

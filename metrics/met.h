@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 2
+#define MET_SCHEMA_VERSION 3
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -61,6 +61,8 @@ typedef struct met_node_row {
     uint64_t rejected;               /* failed authentication or validation */
     uint64_t delivered;              /* rumors delivered to the application */
     uint64_t crashes;
+    double stake;                    /* final stake (schema 3); NaN: no verification (NULL) */
+    double reputation;               /* final reputation (schema 3); NaN: NULL */
 } met_node_row;
 
 typedef struct met_message_row {
@@ -94,6 +96,11 @@ typedef struct met_request_row {
     double logits_cosine;            /* smallest cosine to the reference logits over steps */
     const char *saw_tokens;          /* node ids that saw raw tokens, "3 17 42" */
     const char *saw_activations;     /* node ids that saw only activations */
+    /* Output-agreement verification (schema 3); a negative value is NULL
+     * (the run has no verification). */
+    int verified;                    /* 1: accepted through a committee */
+    int accepted_wrong;              /* 1: accepted output outside the rule's tolerance */
+    int rounds;                      /* committee rounds used, 1 = first committee */
 } met_request_row;
 
 /* One (request, segment): who served it and what it cost (schema 2). */
@@ -134,6 +141,19 @@ typedef struct met_fault_row {
     const char *detail;
 } met_fault_row;
 
+/* A verification violation (schema 3). violation_id numbers a run's
+ * violations from 0; kind is "accepted_wrong", "honest_penalised" or
+ * "double_finalization". Strings are borrowed for the call. */
+typedef struct met_violation_row {
+    uint64_t violation_id;
+    const char *kind;
+    uint64_t t_ns;                   /* simulated time it was detected */
+    int64_t request_id;              /* -1: NULL */
+    int32_t segment;                 /* -1: NULL */
+    int64_t node_id;                 /* -1: NULL */
+    const char *detail;              /* NULL or free text */
+} met_violation_row;
+
 /* Opens or creates 'path', creating or checking the schema. On success
  * *out is owned by the caller (met_db_close). Returns 0 or a MET_E* code;
  * on error *out is NULL and, if 'why' is non-NULL, a message is copied
@@ -160,6 +180,8 @@ int met_requests_add(met_db *db, int64_t run_id, const met_request_row *rows, si
 int met_segments_add(met_db *db, int64_t run_id, const met_segment_row *rows, size_t count);
 int met_divergence_add(met_db *db, int64_t run_id, const met_divergence_row *rows,
                        size_t count);
+int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
+                       size_t count);
 /* A run-level measured value, e.g. delivery_ratio or latency_p99_ns. */
 int met_metric_add(met_db *db, int64_t run_id, const char *name, double value);
 /* An expectation's outcome: metric, operator text (">="), expected, actual. */
@@ -177,7 +199,8 @@ int met_runs_list(met_db *db, FILE *out);
 
 /* Writes 'table' (every row, or one run's when run_id > 0) in 'format'.
  * Tables: runs, params, nodes, faults, timeseries, messages, metrics,
- * expectations, requests, segments, divergence. Returns MET_ENOTABLE for any other name. */
+ * expectations, requests, segments, divergence, violations, run_summary.
+ * Returns MET_ENOTABLE for any other name. */
 int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out);
 
 /* Whether run_id exists (1), does not (0), or an error (< 0). */

@@ -34,6 +34,7 @@ static const met_table met_tables[] = {
     MET_TABLE("requests", "run_id, request_id"),
     MET_TABLE("segments", "run_id, request_id, segment"),
     MET_TABLE("divergence", "run_id, request_id, class"),
+    MET_TABLE("violations", "run_id, violation_id"),
     MET_TABLE("run_summary", "run_id"),
 };
 

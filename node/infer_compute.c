@@ -158,6 +158,77 @@ INLINE void panels_blocked_tile(const float *const panels[4], const float *x, si
     }
 }
 
+/* SEQUENTIAL (one chain per row, 'residues' 1) or FMA (4 fused chains per
+ * row, one per residue of i mod 4) on 4 panels for a tile of up to
+ * INFER_BLOCKED_TILE tokens (the prefill path). Tokens go in pairs so each
+ * panel load feeds two tokens (8 independent chains per pass); columns go
+ * in L1-sized chunks that every pair passes over. Every chain still adds
+ * its own terms in increasing index order, starting from zero: the bits
+ * equal panels_sequential's and panels_fma's. An odd last token is paired
+ * with itself and the copy's chains land in a spare slot. */
+INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4], const float *x,
+                              size_t n, uint32_t tile, v8f (*out)[4])
+{
+    const v8f *p0 = (const v8f *)panels[0];
+    const v8f *p1 = (const v8f *)panels[1];
+    const v8f *p2 = (const v8f *)panels[2];
+    const v8f *p3 = (const v8f *)panels[3];
+    bool fused = kernel == INFER_KERNEL_FMA;
+    size_t residues = fused ? 4 : 1;
+    size_t full = n / residues * residues;
+    v8f part[INFER_BLOCKED_TILE + 1][4][4];
+    memset(part, 0, sizeof(part));
+    for (size_t c0 = 0; c0 < full; c0 += INFER_BLOCKED_CHUNK) {
+        size_t c1 = full - c0 < INFER_BLOCKED_CHUNK ? full : c0 + INFER_BLOCKED_CHUNK;
+        for (uint32_t t = 0; t < tile; t += 2) {
+            uint32_t u = t + 1 < tile ? t + 1 : t;
+            const float *xt = x + (size_t)t * n;
+            const float *xu = x + (size_t)u * n;
+            v8f(*pt)[4] = part[t];
+            v8f(*pu)[4] = part[t + 1 < tile ? t + 1 : INFER_BLOCKED_TILE];
+            for (size_t j = 0; j < residues; j++) {
+                v8f a0 = pt[j][0], a1 = pt[j][1], a2 = pt[j][2], a3 = pt[j][3];
+                v8f b0 = pu[j][0], b1 = pu[j][1], b2 = pu[j][2], b3 = pu[j][3];
+                for (size_t k = c0 + j; k < c1; k += residues) {
+                    float xa = xt[k];
+                    float xb = xu[k];
+                    v8f w0 = p0[k], w1 = p1[k], w2 = p2[k], w3 = p3[k];
+                    if (fused) {
+                        V8F_FMA(a0, w0, xa);
+                        V8F_FMA(a1, w1, xa);
+                        V8F_FMA(a2, w2, xa);
+                        V8F_FMA(a3, w3, xa);
+                        V8F_FMA(b0, w0, xb);
+                        V8F_FMA(b1, w1, xb);
+                        V8F_FMA(b2, w2, xb);
+                        V8F_FMA(b3, w3, xb);
+                    } else {
+                        a0 = a0 + w0 * xa, a1 = a1 + w1 * xa;
+                        a2 = a2 + w2 * xa, a3 = a3 + w3 * xa;
+                        b0 = b0 + w0 * xb, b1 = b1 + w1 * xb;
+                        b2 = b2 + w2 * xb, b3 = b3 + w3 * xb;
+                    }
+                }
+                pt[j][0] = a0, pt[j][1] = a1, pt[j][2] = a2, pt[j][3] = a3;
+                pu[j][0] = b0, pu[j][1] = b1, pu[j][2] = b2, pu[j][3] = b3;
+            }
+        }
+    }
+    for (uint32_t t = 0; t < tile; t++) {
+        const float *xt = x + (size_t)t * n;
+        v8f(*c)[4] = part[t];
+        for (size_t i = full; i < n; i++) {
+            const v8f *w[4] = {p0 + i, p1 + i, p2 + i, p3 + i};
+            for (size_t g = 0; g < 4; g++) {
+                V8F_FMA(c[i - full][g], *w[g], xt[i]);
+            }
+        }
+        for (size_t g = 0; g < 4; g++) {
+            out[t][g] = fused ? (c[0][g] + c[1][g]) + (c[2][g] + c[3][g]) : c[0][g];
+        }
+    }
+}
+
 /* FMA on 2 panels: 4 fused accumulators each, one per residue of i mod 4. */
 INLINE void panels_fma(const float *const panels[2], const float *x, size_t n, v8f out[2])
 {
@@ -193,10 +264,12 @@ INLINE void panel_store(const v8f *value, const infer_mat *mat, uint32_t panel, 
     memcpy(out_row + row0, value, rows * sizeof(float));
 }
 
-/* Prefill path of BLOCKED: tiles of tokens through panels_blocked_tile. */
-INLINE void matmul_blocked_tiles(const infer_mat *mat, const float *x, uint32_t count,
-                                 float *out)
+/* Prefill path: tiles of tokens through panels_blocked_tile (BLOCKED, BF16)
+ * or panels_chain_tile (SEQUENTIAL, FMA). */
+INLINE void matmul_tiles(infer_kernel kernel, const infer_mat *mat, const float *x,
+                         uint32_t count, float *out)
 {
+    bool blocked = kernel == INFER_KERNEL_BLOCKED || kernel == INFER_KERNEL_BF16;
     size_t stride = (size_t)INFER_PANEL_ROWS * mat->cols;
     for (uint32_t p = 0; p < mat->panel_count; p += 4) {
         const float *panels[4];
@@ -207,7 +280,12 @@ INLINE void matmul_blocked_tiles(const infer_mat *mat, const float *x, uint32_t 
         for (uint32_t t0 = 0; t0 < count; t0 += INFER_BLOCKED_TILE) {
             uint32_t tile = count - t0 < INFER_BLOCKED_TILE ? count - t0 : INFER_BLOCKED_TILE;
             v8f result[INFER_BLOCKED_TILE][4];
-            panels_blocked_tile(panels, x + (size_t)t0 * mat->cols, mat->cols, tile, result);
+            const float *xt = x + (size_t)t0 * mat->cols;
+            if (blocked) {
+                panels_blocked_tile(panels, xt, mat->cols, tile, result);
+            } else {
+                panels_chain_tile(kernel, panels, xt, mat->cols, tile, result);
+            }
             for (uint32_t t = 0; t < tile; t++) {
                 for (uint32_t g = 0; g < valid; g++) {
                     panel_store(&result[t][g], mat, p + g, out + (size_t)(t0 + t) * mat->rows);
@@ -219,15 +297,14 @@ INLINE void matmul_blocked_tiles(const infer_mat *mat, const float *x, uint32_t 
 
 /* Weights of a group of panels stay in cache while every token of the call
  * passes over them (the reuse that makes prefill compute-bound). Groups at
- * the end repeat the last panel; the repeat's result is dropped. BLOCKED
- * streams one panel at a time for a single token (decode reads the weights
- * from memory once, in order) and uses token tiles for prefill. */
+ * the end repeat the last panel; the repeat's result is dropped. Prefill
+ * (more than one token) goes through token tiles; a single token (decode)
+ * streams the weights from memory once, in order. */
 INLINE void matmul_body(infer_kernel kernel, const infer_mat *mat, const float *x,
                         uint32_t count, float *out)
 {
-    bool blocked = kernel == INFER_KERNEL_BLOCKED || kernel == INFER_KERNEL_BF16;
-    if (blocked && count > 1) {
-        matmul_blocked_tiles(mat, x, count, out);
+    if (count > 1) {
+        matmul_tiles(kernel, mat, x, count, out);
         return;
     }
     size_t stride = (size_t)INFER_PANEL_ROWS * mat->cols;
@@ -364,37 +441,136 @@ INLINE void softmax_body(infer_kernel kernel, float *x, uint32_t n)
     }
 }
 
-/* One token's multi-head attention at 'pos' over cache rows 0..pos. */
-INLINE void attention_body(infer_executor *ex, infer_kernel kernel, const float *keys,
-                           const float *values, const float *q, float *out, uint32_t pos)
+/* Scores of one query head against keys 0 .. len - 1, vectorised across
+ * positions: 'kt' holds the head's keys transposed (kt[i * stride + t] =
+ * key t, element i), so lane l of a vector is position t0 + l and carries
+ * exactly dot_body's chains for that position ('residues' chains over i
+ * mod residues, in index order, combined as dot_body combines them). Two
+ * blocks of 8 positions run together for independent chains. */
+INLINE void scores_lanes(const float *kt, size_t stride, const float *qh, uint32_t hs,
+                         uint32_t len, float scale, float *att, size_t residues, bool fused)
+{
+    size_t full = hs / residues * residues;
+    for (uint32_t t0 = 0; t0 < len; t0 += 16) {
+        v8f a[8] = {{0}}, b[8] = {{0}};
+        const float *col = kt + t0;
+        for (size_t i0 = 0; i0 < hs; i0 += residues) {
+            size_t step = i0 < full ? residues : hs - full;
+            for (size_t j = 0; j < step; j++) {
+                float qi = qh[i0 + j];
+                v8f k[2];
+                memcpy(k, col + (i0 + j) * stride, sizeof(k));
+                if (fused) {
+                    V8F_FMA(a[j], k[0], qi);
+                    V8F_FMA(b[j], k[1], qi);
+                } else {
+                    a[j] = a[j] + k[0] * qi;
+                    b[j] = b[j] + k[1] * qi;
+                }
+            }
+        }
+        v8f da = residues == 1 ? a[0]
+                 : residues == 4 ? (a[0] + a[1]) + (a[2] + a[3])
+                                 : V8F_TREE8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+        v8f db = residues == 1 ? b[0]
+                 : residues == 4 ? (b[0] + b[1]) + (b[2] + b[3])
+                                 : V8F_TREE8(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+        da = da / scale;
+        db = db / scale;
+        uint32_t valid = len - t0 < 16 ? len - t0 : 16;
+        memcpy(att + t0, &da, (valid < 8 ? valid : 8) * sizeof(float));
+        if (valid > 8) {
+            memcpy(att + t0 + 8, &db, (valid - 8) * sizeof(float));
+        }
+    }
+}
+
+INLINE void scores_body(infer_kernel kernel, const float *kt, size_t stride, const float *qh,
+                        uint32_t hs, uint32_t len, float scale, float *att)
+{
+    if (kernel == INFER_KERNEL_SEQUENTIAL) {
+        scores_lanes(kt, stride, qh, hs, len, scale, att, 1, false);
+    } else if (kernel == INFER_KERNEL_FMA) {
+        scores_lanes(kt, stride, qh, hs, len, scale, att, 4, true);
+    } else {
+        scores_lanes(kt, stride, qh, hs, len, scale, att, 8, false);
+    }
+}
+
+/* out[i] = sum over t < len of att[t] * v_t[i], accumulated over t in order
+ * from zero (fused for FMA), vectorised across i: each lane is one i. */
+INLINE void weighted_sum_body(bool fused, const float *values, size_t kv_dim, const float *att,
+                              uint32_t hs, uint32_t len, float *oh)
+{
+    uint32_t i0 = 0;
+    for (; i0 + 16 <= hs; i0 += 16) {
+        v8f a = {0}, b = {0};
+        for (uint32_t t = 0; t < len; t++) {
+            v8f va, vb;
+            memcpy(&va, values + (size_t)t * kv_dim + i0, sizeof(va));
+            memcpy(&vb, values + (size_t)t * kv_dim + i0 + 8, sizeof(vb));
+            if (fused) {
+                V8F_FMA(a, va, att[t]);
+                V8F_FMA(b, vb, att[t]);
+            } else {
+                a = a + att[t] * va;
+                b = b + att[t] * vb;
+            }
+        }
+        memcpy(oh + i0, &a, sizeof(a));
+        memcpy(oh + i0 + 8, &b, sizeof(b));
+    }
+    for (; i0 < hs; i0++) {
+        float a = 0.0f;
+        for (uint32_t t = 0; t < len; t++) {
+            float v = values[(size_t)t * kv_dim + i0];
+            a = fused ? __builtin_fmaf(att[t], v, a) : a + att[t] * v;
+        }
+        oh[i0] = a;
+    }
+}
+
+/* Copies the keys of one kv head, positions 0 .. len - 1, transposed into
+ * ex->kt (row i holds element i of every position, stride padded to 16). */
+INLINE void keys_transpose(infer_executor *ex, const float *keys, size_t kv_offset,
+                           uint32_t len, size_t stride)
+{
+    uint32_t hs = ex->model->head_size;
+    size_t kv_dim = ex->model->kv_dim;
+    for (uint32_t t = 0; t < len; t++) {
+        const float *k = keys + (size_t)t * kv_dim + kv_offset;
+        for (uint32_t i = 0; i < hs; i++) {
+            ex->kt[(size_t)i * stride + t] = k[i];
+        }
+    }
+}
+
+/* Multi-head attention of 'count' tokens at positions pos0 .. over cache
+ * rows 0 .. their own position, head by head (the transposed keys of a kv
+ * head serve every query head and token that reads them). */
+INLINE void attention_heads(infer_executor *ex, infer_kernel kernel, const float *keys,
+                            const float *values, uint32_t count, uint32_t pos0)
 {
     const infer_model *model = ex->model;
     uint32_t hs = model->head_size;
-    uint32_t kv_dim = model->kv_dim;
+    uint32_t dim = model->shape.dim;
     uint32_t kv_mul = model->shape.n_heads / model->shape.n_kv_heads;
+    uint32_t len_max = pos0 + count;
+    size_t stride = ((size_t)len_max + 15) / 16 * 16;
     float scale = sqrtf((float)hs);
     for (uint32_t h = 0; h < model->shape.n_heads; h++) {
-        const float *qh = q + (size_t)h * hs;
         size_t kv_offset = (size_t)(h / kv_mul) * hs;
-        float *att = ex->att;
-        for (uint32_t t = 0; t <= pos; t++) {
-            att[t] = dot_body(kernel, qh, keys + (size_t)t * kv_dim + kv_offset, hs) / scale;
+        if (h % kv_mul == 0) {
+            keys_transpose(ex, keys, kv_offset, len_max, stride);
         }
-        softmax_body(kernel, att, pos + 1);
-        float *oh = out + (size_t)h * hs;
-        memset(oh, 0, hs * sizeof(float));
-        for (uint32_t t = 0; t <= pos; t++) {
-            const float *v = values + (size_t)t * kv_dim + kv_offset;
-            float a = att[t];
-            if (kernel == INFER_KERNEL_FMA) {
-                for (uint32_t i = 0; i < hs; i++) {
-                    oh[i] = __builtin_fmaf(a, v[i], oh[i]);
-                }
-            } else {
-                for (uint32_t i = 0; i < hs; i++) {
-                    oh[i] = oh[i] + a * v[i];
-                }
-            }
+        for (uint32_t t = 0; t < count; t++) {
+            uint32_t len = pos0 + t + 1;
+            float *att = ex->att;
+            scores_body(kernel, ex->kt, stride, ex->q + (size_t)t * dim + (size_t)h * hs, hs,
+                        len, scale, att);
+            softmax_body(kernel, att, len);
+            weighted_sum_body(kernel == INFER_KERNEL_FMA, values + kv_offset, model->kv_dim, att,
+                              hs, len, ex->xb + (size_t)t * dim + (size_t)h * hs);
         }
     }
 }
@@ -429,10 +605,7 @@ INLINE void attention_block(infer_executor *ex, infer_kernel kernel, infer_kv *k
         rope_body(model, ex->q + (size_t)t * dim, dim, pos0 + t);
         rope_body(model, keys + (size_t)(pos0 + t) * kv_dim, kv_dim, pos0 + t);
     }
-    for (uint32_t t = 0; t < count; t++) {
-        attention_body(ex, kernel, keys, values, ex->q + (size_t)t * dim,
-                       ex->xb + (size_t)t * dim, pos0 + t);
-    }
+    attention_heads(ex, kernel, keys, values, count, pos0);
     matmul_body(kernel, &layer->wo, ex->xb, count, ex->xb2);
     residual_add(x, ex->xb2, (size_t)count * dim);
 }

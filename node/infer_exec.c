@@ -59,6 +59,7 @@ void infer_executor_destroy(infer_executor *executor)
     util_free(executor->hb);
     util_free(executor->hb2);
     util_free(executor->att);
+    util_free(executor->kt);
     util_free(executor);
 }
 
@@ -86,8 +87,10 @@ int infer_executor_create(const infer_model *model, uint32_t tokens_max, infer_e
     ex->hb = util_calloc(hidden_total, sizeof(float));
     ex->hb2 = util_calloc(hidden_total, sizeof(float));
     ex->att = util_calloc(model->shape.seq_len, sizeof(float));
+    size_t kt_stride = ((size_t)model->shape.seq_len + 15) / 16 * 16;
+    ex->kt = util_calloc(kt_stride * model->head_size, sizeof(float));
     if (ex->xb == NULL || ex->xb2 == NULL || ex->q == NULL || ex->hb == NULL ||
-        ex->hb2 == NULL || ex->att == NULL) {
+        ex->hb2 == NULL || ex->att == NULL || ex->kt == NULL) {
         infer_executor_destroy(ex);
         return INFER_ENOMEM;
     }

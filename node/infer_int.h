@@ -68,6 +68,7 @@ struct infer_executor {
     float *hb;                /* tokens_max * hidden */
     float *hb2;               /* tokens_max * hidden */
     float *att;               /* seq_len */
+    float *kt;                /* head_size * seq_len rounded up to 16: transposed keys */
 };
 
 /* Element (row, col) of a packed matrix. */

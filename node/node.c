@@ -161,6 +161,12 @@ const char *node_message_type_name(uint8_t type)
         return "infer_token";
     case NODE_MESSAGE_INFER_END:
         return "infer_end";
+    case NODE_MESSAGE_INFER_COMMIT:
+        return "infer_commit";
+    case NODE_MESSAGE_INFER_REVEAL_ASK:
+        return "infer_reveal_ask";
+    case NODE_MESSAGE_INFER_REVEAL:
+        return "infer_reveal";
     default:
         return "unknown";
     }
@@ -481,6 +487,9 @@ static int node_on_message(node *self, uint64_t now_ns, const node_message *mess
     case NODE_MESSAGE_INFER_ACTIVATIONS:
     case NODE_MESSAGE_INFER_TOKEN:
     case NODE_MESSAGE_INFER_END:
+    case NODE_MESSAGE_INFER_COMMIT:
+    case NODE_MESSAGE_INFER_REVEAL_ASK:
+    case NODE_MESSAGE_INFER_REVEAL:
         return node__serve_message(self, now_ns, message, outbox);
     default:
         return NODE_EMALFORMED;

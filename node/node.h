@@ -43,7 +43,10 @@ typedef enum node_message_type {
     NODE_MESSAGE_INFER_ACTIVATIONS = 4, /* segment s -> s + 1: activations (payload) */
     NODE_MESSAGE_INFER_TOKEN = 5,    /* last segment -> client: the chosen token */
     NODE_MESSAGE_INFER_END = 6,      /* client -> each server of the route: free the KV cache */
-    NODE_MESSAGE_TYPE_COUNT = 7      /* one past the last type */
+    NODE_MESSAGE_INFER_COMMIT = 7,   /* committee member -> client: H(output | salt | member) */
+    NODE_MESSAGE_INFER_REVEAL_ASK = 8, /* client -> member: the commit phase closed, reveal */
+    NODE_MESSAGE_INFER_REVEAL = 9,   /* member -> client: the output and its salt */
+    NODE_MESSAGE_TYPE_COUNT = 10     /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -121,7 +124,9 @@ typedef enum node_observation {
                                       * start_ns .. at_ns = busy interval */
     NODE_OBS_LOGITS,                 /* the last segment's logits: data[vocab], value = step */
     NODE_OBS_TOKEN,                  /* a client got a token: value = step */
-    NODE_OBS_BUSY                    /* a server had no free KV slot and refused */
+    NODE_OBS_BUSY,                   /* a server had no free KV slot and refused */
+    NODE_OBS_NO_QUORUM,              /* a committee round found no quorum: value = round */
+    NODE_OBS_ROUNDS                  /* request finished after 'value' committee rounds */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -173,6 +178,62 @@ typedef struct node_request {
 } node_request;
 
 
+/* Byzantine behaviours a committee member may have (set by the driver for
+ * the nodes and time windows of the scenario's faults). */
+typedef enum node_behaviour {
+    NODE_BEHAVIOUR_HONEST = 0,
+    NODE_BEHAVIOUR_WRONG_OUTPUT,     /* noise of scale x the output's RMS */
+    NODE_BEHAVIOUR_COLLUDE,          /* one wrong output shared by the whole cartel */
+    NODE_BEHAVIOUR_SILENT            /* never answers */
+} node_behaviour;
+
+#define NODE_COMMITTEE_MAX 64
+#define NODE_DIGEST_BYTES 32
+#define NODE_SALT_BYTES 16
+
+/* Verification, for the committee protocol: the cryptography and the
+ * sortition live in consensus/ and the ledger in the driver, so the node
+ * reaches them through this table (the driver wires it; node/ stays free of
+ * them). Every function is deterministic. */
+typedef struct node_verifier {
+    void *context;
+    /* The committee of (request, segment, round): up to 'k' node ids in
+     * members_out, returns how many. Anyone can recompute it. */
+    uint32_t (*committee)(void *context, uint64_t request, uint32_t segment, uint32_t round,
+                          uint32_t *members_out);
+    /* digest_out = H(output | salt | member). */
+    void (*commit)(void *context, const void *output, size_t size,
+                   const uint8_t salt[NODE_SALT_BYTES], uint32_t member,
+                   uint8_t digest_out[NODE_DIGEST_BYTES]);
+    /* The member's salt for (request, segment, round): derived from its own
+     * secret, so nobody else can predict it. */
+    void (*salt)(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                 uint32_t round, uint8_t salt_out[NODE_SALT_BYTES]);
+    /* Accepts the output backed by >= quorum of 'count' outputs under the
+     * segment's agreement rule: 0 and *accepted_out / *agree_mask_out, or
+     * non-zero when there is no quorum. */
+    int (*accept)(void *context, bool last_segment, const float *const *outputs,
+                  size_t n_floats, uint32_t count, uint32_t *accepted_out,
+                  uint64_t *agree_mask_out);
+    /* The outcome for one member: its reputation moves (Nesa's rule). */
+    void (*judged)(void *context, uint32_t member, bool deviated, uint64_t request,
+                   uint32_t segment);
+} node_verifier;
+
+/* The client's bookkeeping of one request under committee verification. */
+typedef struct node_committee_state {
+    uint32_t round;                  /* 0 = first committee */
+    uint32_t segment;                /* the segment being verified */
+    uint32_t phase;                  /* 0 idle, 1 commit, 2 reveal */
+    uint32_t phase_seq;              /* stale deadline timers carry an older one */
+    uint32_t member_count;
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint64_t committed;              /* bit j: member j committed */
+    uint64_t revealed;               /* bit j: member j revealed a valid output */
+    uint64_t answered;               /* bit j: member j revealed, valid or not */
+    uint32_t block;                  /* digests and outputs (pool block + 1) */
+} node_committee_state;
+
 typedef struct node_serving {
     const infer_model *model;
     infer_executor *executor;        /* one forward call at a time */
@@ -207,6 +268,23 @@ typedef struct node_serving {
     size_t payload_capacity;
     uint32_t *token_scratch;         /* tokens_max entries */
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
+    /* Committee verification; verifier is NULL without it. */
+    const node_verifier *verifier;
+    uint32_t committee;              /* k */
+    uint32_t quorum;
+    uint32_t retries;
+    bool commit_reveal;
+    uint64_t commit_timeout_ns;
+    uint64_t reveal_timeout_ns;
+    const uint8_t *behaviour_of;     /* node_behaviour per node */
+    const double *behaviour_scale_of;
+    uint64_t behaviour_seed;         /* the cartel's shared secret */
+    node_committee_state *committees; /* per request (client side) */
+    util_pool committee_pool;        /* client: k digests + k outputs per request */
+    util_pool reveal_pool;           /* member: its output, held until the reveal */
+    uint32_t *reveal_block_of;       /* [(request * segments + s) * k + j]: block + 1 */
+    size_t output_floats;            /* largest output: max(tokens_max * dim, vocab) */
+    float *decoded;                  /* scratch: k * output_floats */
 } node_serving;
 
 /* The server of 'segment' for 'request'. Pure; every node computes it. */

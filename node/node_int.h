@@ -18,6 +18,54 @@ static inline bool node__serve_owns_timer(uint64_t timer_id)
 
 int node__serve_message(node *self, uint64_t now_ns, const node_message *message,
                         node_outbox *outbox);
+
+/* ---- serve.c internals used by committee.c ---- */
+#define NODE_SERVE_TIMER_CLIENT 1u
+#define NODE_SERVE_TIMER_KV 2u
+#define NODE_SERVE_TIMER_COMMIT 3u
+#define NODE_SERVE_TIMER_REVEAL 4u
+
+/* kind << 56 | request << 16 | low16. */
+uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);
+node_message *node__serve_send(node *self, node_outbox *outbox, uint8_t type, uint32_t dest,
+                               uint64_t request, uint64_t send_at_ns);
+void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t request,
+                         uint32_t segment, uint64_t value);
+void node__serve_timer_arm(node_outbox *outbox, uint64_t at_ns, uint64_t timer_id);
+/* Writes 'count' token ids little-endian. */
+void node__serve_put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count);
+/* The client got the token of the current step: record it, then finish or
+ * ask for the next one. */
+void node__client_token(node *self, node_outbox *outbox, uint64_t request, uint32_t token,
+                        uint64_t now_ns);
+/* The request is over with 'status': OUTPUT, and the servers drop caches. */
+void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,
+                         uint64_t now_ns);
+void node__kv_release(node_serving *serving, uint32_t server, uint64_t request,
+                      uint32_t segment, uint32_t member);
+
+/* ---- committee.c ---- */
+/* The member index of this node in the committee of (request, segment,
+ * round), or UINT32_MAX when it is not a member. */
+uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segment,
+                               uint32_t round);
+/* Client: send the request's rows for the current step to the committee of
+ * 'segment': tokens (segment 0) from the request, or 'rows' activations. */
+void node__committee_send_input(node *self, node_outbox *outbox, uint64_t request,
+                                uint32_t segment, const float *rows, uint64_t now_ns);
+/* Member: its output for a hop is ready at end_ns: commit (or reveal).
+ * 'slot' is round * k + member index. */
+void node__committee_member_output(node *self, const node_message *m, uint32_t slot,
+                                   const float *output, size_t n_floats, uint64_t end_ns,
+                                   node_outbox *outbox);
+int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
+                            node_outbox *outbox);
+void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,
+                           uint32_t low16, node_outbox *outbox);
+void node__committee_release(node_serving *serving, uint64_t request, uint32_t segment,
+                             uint32_t slot);
+/* Client: END to every member of the current round's committees. */
+void node__committee_end(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns);
 void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox);
 void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox);
 

@@ -12,8 +12,10 @@
  * class's per-call overhead, and the message carrying the result is sent
  * when the call ends (SEND send_at_ns).
  *
- * Timer ids: NODE_TIMER_SERVE_BIT | kind << 56 | request << 8 | segment,
- * kind 1 = the client's request timeout, kind 2 = a server's KV expiry. */
+ * Timer ids: NODE_TIMER_SERVE_BIT | kind << 56 | request << 26 | low 26 bits:
+ * kind 1 = the client's request timeout, 2 = a server's KV expiry (low =
+ * member slot << 6 | segment), 3 and 4 = committee commit and reveal
+ * deadlines (low = phase sequence). */
 #include <string.h>
 
 #include "node/node_int.h"
@@ -21,9 +23,8 @@
 #include "util/assert.h"
 #include "util/prng.h"
 
-#define SERVE_TIMER_CLIENT 1u
-#define SERVE_TIMER_KV 2u
-#define SERVE_REQUEST_MAX (UINT64_C(1) << 47)
+#define SERVE_REQUEST_MAX (UINT64_C(1) << 30)
+#define SERVE_LOW_BITS 26
 
 uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment)
 {
@@ -35,10 +36,18 @@ uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segm
     return serving->servers[first + (uint32_t)(mixed % count)];
 }
 
-static uint64_t serve_timer_id(uint32_t kind, uint64_t request, uint32_t segment)
+uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low)
 {
     ASSERT(request < SERVE_REQUEST_MAX);
-    return NODE_TIMER_SERVE_BIT | ((uint64_t)kind << 56) | (request << 8) | segment;
+    ASSERT(low < (UINT32_C(1) << SERVE_LOW_BITS));
+    return NODE_TIMER_SERVE_BIT | ((uint64_t)kind << 56) | (request << SERVE_LOW_BITS) | low;
+}
+
+void node__serve_timer_arm(node_outbox *outbox, uint64_t at_ns, uint64_t timer_id)
+{
+    node_effect *timer = node__effect_append(outbox, NODE_EFFECT_TIMER);
+    timer->at_ns = at_ns;
+    timer->timer_id = timer_id;
 }
 
 /* ---- KV pools ---- */
@@ -52,15 +61,27 @@ void node_serving_release(node_serving *serving)
     }
 }
 
-static uint32_t *kv_slot_of(const node_serving *serving, uint64_t request, uint32_t segment)
+/* Committee members each keep their own cache: slot (request, segment,
+ * member). Without a committee there is one member, index 0. */
+static uint32_t serve_members(const node_serving *serving)
 {
-    return &serving->kv_block_of[request * serving->segment_count + segment];
+    /* One slot per member of every round's committee, so a fresh committee
+     * never meets the caches of the last one. */
+    return serving->verifier != NULL ? serving->committee * (serving->retries + 1) : 1;
+}
+
+static uint32_t *kv_slot_of(const node_serving *serving, uint64_t request, uint32_t segment,
+                            uint32_t member)
+{
+    size_t k = serve_members(serving);
+    return &serving->kv_block_of[(request * serving->segment_count + segment) * k + member];
 }
 
 /* Takes a KV block for (request, segment) on 'server'; false when the
  * server's kv_slots are all in use (it refuses the request) or memory ran
  * out. */
-static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment)
+static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment,
+                       uint32_t member)
 {
     util_pool *pool = &serving->pools[segment];
     /* The placement reserved kv_slots caches per segment a server holds. */
@@ -77,15 +98,16 @@ static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request,
     if (util_pool_take(pool, &block) != 0) {
         return false;
     }
-    *kv_slot_of(serving, request, segment) = block + 1;
+    *kv_slot_of(serving, request, segment, member) = block + 1;
     *(uint64_t *)util_pool_block(pool, block) = 0; /* A fresh cache is empty. */
     *in_use += 1;
     return true;
 }
 
-static void kv_release(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment)
+void node__kv_release(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment,
+                      uint32_t member)
 {
-    uint32_t *slot = kv_slot_of(serving, request, segment);
+    uint32_t *slot = kv_slot_of(serving, request, segment, member);
     if (*slot == 0) {
         return;
     }
@@ -98,10 +120,10 @@ static void kv_release(node_serving *serving, uint32_t server, uint64_t request,
 
 /* The request's KV cache for 'segment', as the executor wants it. The
  * cache length lives in the block's first 8 bytes; the floats follow. */
-static void kv_view(const node_serving *serving, uint64_t request, uint32_t segment, infer_kv *kv,
-                    uint64_t **length_out)
+static void kv_view(const node_serving *serving, uint64_t request, uint32_t segment,
+                    uint32_t member, infer_kv *kv, uint64_t **length_out)
 {
-    uint32_t block = *kv_slot_of(serving, request, segment) - 1;
+    uint32_t block = *kv_slot_of(serving, request, segment, member) - 1;
     uint8_t *memory = util_pool_block(&serving->pools[segment], block);
     infer_kv_init(kv, infer_model_shape(serving->model), serving->segment_first[segment],
                   serving->segment_layers[segment], memory + 64);
@@ -111,7 +133,7 @@ static void kv_view(const node_serving *serving, uint64_t request, uint32_t segm
 
 /* ---- messages out ---- */
 
-static node_message *emit_send(node *self, node_outbox *outbox, uint8_t type, uint32_t dest,
+node_message *node__serve_send(node *self, node_outbox *outbox, uint8_t type, uint32_t dest,
                                uint64_t request, uint64_t send_at_ns)
 {
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
@@ -123,7 +145,7 @@ static node_message *emit_send(node *self, node_outbox *outbox, uint8_t type, ui
     return &effect->message;
 }
 
-static void emit_observe(node_outbox *outbox, uint32_t observation, uint64_t request,
+void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t request,
                          uint32_t segment, uint64_t value)
 {
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
@@ -133,7 +155,7 @@ static void emit_observe(node_outbox *outbox, uint32_t observation, uint64_t req
     effect->value = value;
 }
 
-static void put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count)
+void node__serve_put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count)
 {
     for (uint32_t i = 0; i < count; i++) {
         for (int b = 0; b < 4; b++) {
@@ -145,16 +167,16 @@ static void put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count)
 /* ---- client ---- */
 
 /* Sends rows [position, position + count) of the request's tokens to the
- * server of segment 0 for generation step 'step'. */
+ * server of segment 0 for generation step 'step' (no committee). */
 static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request, uint32_t position,
                                uint32_t count, uint32_t step, uint64_t now_ns)
 {
     node_serving *serving = self->config.serving;
     const node_request *r = &serving->requests[request];
     ASSERT((size_t)count * 4 <= serving->payload_capacity);
-    put_tokens(serving->payload, r->tokens + position, count);
-    node_message *m = emit_send(self, outbox, NODE_MESSAGE_INFER_TOKENS, node_route(serving, request, 0),
-                                request, now_ns);
+    node__serve_put_tokens(serving->payload, r->tokens + position, count);
+    node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKENS,
+                                       node_route(serving, request, 0), request, now_ns);
     m->origin = r->client;
     m->origin_ns = r->submitted_ns;
     m->segment = 0;
@@ -175,27 +197,66 @@ void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outb
     r->submitted_ns = now_ns;
     r->status = 0;
     r->generated = 0;
-    client_send_tokens(self, outbox, request, 0, r->prompt_tokens, 0, now_ns);
-    node_effect *timer = node__effect_append(outbox, NODE_EFFECT_TIMER);
-    timer->at_ns = now_ns + serving->request_timeout_ns;
-    timer->timer_id = serve_timer_id(SERVE_TIMER_CLIENT, request, 0);
+    if (serving->verifier != NULL) {
+        node_committee_state *state = &serving->committees[request];
+        uint32_t block = 0;
+        if (util_pool_take(&serving->committee_pool, &block) != 0) {
+            node__client_finish(self, outbox, request, NODE_REQUEST_FAILED, now_ns);
+            return;
+        }
+        memset(state, 0, sizeof(*state));
+        state->block = block + 1;
+        node__committee_send_input(self, outbox, request, 0, NULL, now_ns);
+    } else {
+        client_send_tokens(self, outbox, request, 0, r->prompt_tokens, 0, now_ns);
+    }
+    node__serve_timer_arm(outbox, now_ns + serving->request_timeout_ns,
+                          node__serve_timer_id(NODE_SERVE_TIMER_CLIENT, request, 0));
 }
 
 /* The request is over: tell the application, and every server of the
- * route to drop its KV cache. */
-static void client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,
-                          uint64_t now_ns)
+ * route (or every member of the committees) to drop its KV cache. */
+void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,
+                         uint64_t now_ns)
 {
     node_serving *serving = self->config.serving;
     serving->requests[request].status = status;
     node_effect *output = node__effect_append(outbox, NODE_EFFECT_OUTPUT);
     output->rumor_id = request;
     output->value = status;
+    if (serving->verifier != NULL) {
+        node_committee_state *state = &serving->committees[request];
+        node__serve_observe(outbox, NODE_OBS_ROUNDS, request, 0, state->round + 1u);
+        if (state->block != 0) {
+            node__committee_end(self, outbox, request, now_ns);
+            util_pool_give(&serving->committee_pool, state->block - 1);
+            state->block = 0;
+        }
+        return;
+    }
     for (uint32_t s = 0; s < serving->segment_count; s++) {
-        node_message *m = emit_send(self, outbox, NODE_MESSAGE_INFER_END,
-                                    node_route(serving, request, s), request, now_ns);
+        node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_END,
+                                           node_route(serving, request, s), request, now_ns);
         m->segment = (uint16_t)s;
         m->origin = self->config.node_id;
+    }
+}
+
+void node__client_token(node *self, node_outbox *outbox, uint64_t request, uint32_t token,
+                        uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_request *r = &serving->requests[request];
+    r->tokens[r->prompt_tokens + r->generated] = token;
+    node__serve_observe(outbox, NODE_OBS_TOKEN, request, 0, r->generated);
+    r->generated += 1;
+    if (r->generated == serving->generate_tokens) {
+        node__client_finish(self, outbox, request, NODE_REQUEST_COMPLETED, now_ns);
+    } else if (serving->verifier != NULL) {
+        node__committee_send_input(self, outbox, request, 0, NULL, now_ns);
+    } else {
+        client_send_tokens(self, outbox, request, r->prompt_tokens + r->generated - 1, 1,
+                           r->generated, now_ns);
     }
 }
 
@@ -207,45 +268,63 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
      * server of the route, naming its segment. */
     bool error = (m->flags & NODE_MESSAGE_FLAG_ERROR) != 0;
     uint32_t segment = error ? m->segment : serving->segment_count - 1;
+    if (serving->verifier != NULL) {
+        /* Under a committee a refusal ends only that member's turn. */
+        return NODE_EMALFORMED;
+    }
     if (r->client != self->config.node_id || m->step > r->generated ||
         segment >= serving->segment_count ||
         m->source != node_route(serving, m->rumor_id, segment)) {
         return NODE_EMALFORMED;
     }
     if (m->step < r->generated) {
-        emit_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, 0, 1); /* Already have it. */
+        node__serve_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, 0, 1); /* Already have it. */
         return 0;
     }
     if (r->status != 0) {
         return 0; /* Late answer to a request that already timed out. */
     }
     if (error || m->token >= serving->vocab) {
-        client_finish(self, outbox, m->rumor_id, NODE_REQUEST_FAILED, now_ns);
+        node__client_finish(self, outbox, m->rumor_id, NODE_REQUEST_FAILED, now_ns);
         return 0;
     }
-    r->tokens[r->prompt_tokens + r->generated] = m->token;
-    r->generated += 1;
-    emit_observe(outbox, NODE_OBS_TOKEN, m->rumor_id, 0, m->step);
-    if (r->generated == serving->generate_tokens) {
-        client_finish(self, outbox, m->rumor_id, NODE_REQUEST_COMPLETED, now_ns);
-        return 0;
-    }
-    client_send_tokens(self, outbox, m->rumor_id, r->prompt_tokens + r->generated - 1, 1,
-                       r->generated, now_ns);
+    node__client_token(self, outbox, m->rumor_id, m->token, now_ns);
     return 0;
 }
 
 /* ---- server ---- */
 
-/* Tells the client that its request failed at this server. */
+/* Tells the client that its request failed at this server. A committee
+ * member that cannot run a hop just does not answer: its turn ends at the
+ * client's deadline. */
 static void server_fail(node *self, node_outbox *outbox, const node_message *m, uint64_t now_ns)
 {
-    node_message *reply = emit_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id,
-                                    now_ns);
+    if (self->config.serving->verifier != NULL) {
+        return;
+    }
+    node_message *reply = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin,
+                                           m->rumor_id, now_ns);
     reply->flags = NODE_MESSAGE_FLAG_ERROR;
     reply->step = m->step;
     reply->origin = m->origin;
     reply->segment = m->segment; /* Which server refused: the client checks it. */
+}
+
+/* Which of this request's cache slots a hop uses: 0 without a committee;
+ * round * k + member index with one. UINT32_MAX: this node is not the
+ * hop's server or member. */
+static uint32_t server_slot(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->verifier == NULL) {
+        return node_route(serving, m->rumor_id, m->segment) == self->config.node_id ? 0
+                                                                                  : UINT32_MAX;
+    }
+    if (m->hops > serving->retries ||
+        node__committee_index(self, m->rumor_id, m->segment, m->hops) != m->token) {
+        return UINT32_MAX;
+    }
+    return m->hops * serving->committee + m->token;
 }
 
 /* Checks an INFER_TOKENS / INFER_ACTIVATIONS hop against what this server
@@ -255,21 +334,18 @@ static bool server_hop_valid(const node *self, const node_message *m)
     const node_serving *serving = self->config.serving;
     if (m->segment >= serving->segment_count || m->count == 0 || m->count > serving->tokens_max ||
         m->origin >= self->config.node_count ||
-        (uint64_t)m->position + m->count > serving->seq_len ||
-        node_route(serving, m->rumor_id, m->segment) != self->config.node_id) {
+        (uint64_t)m->position + m->count > serving->seq_len) {
         return false;
     }
     bool first = m->segment == 0;
-    if (first != (m->type == NODE_MESSAGE_INFER_TOKENS)) {
+    if (first != (m->type == NODE_MESSAGE_INFER_TOKENS) && serving->verifier == NULL) {
         return false;
     }
-    if (!first && m->source != node_route(serving, m->rumor_id, m->segment - 1u)) {
-        return false;
+    if (serving->verifier != NULL || first) {
+        return m->source == m->origin && (m->payload != NULL || m->payload_bytes == 0);
     }
-    if (first && m->source != m->origin) {
-        return false;
-    }
-    return m->payload != NULL || m->payload_bytes == 0;
+    return m->source == node_route(serving, m->rumor_id, m->segment - 1u) &&
+           (m->payload != NULL || m->payload_bytes == 0);
 }
 
 /* Loads the hop's input rows into serving->x: embedded tokens for segment
@@ -278,7 +354,7 @@ static int server_load_input(node_serving *serving, const node_message *m)
 {
     if (m->segment == 0) {
         uint32_t *tokens = serving->token_scratch;
-        if (m->payload_bytes != (uint32_t)m->count * 4) {
+        if (m->type != NODE_MESSAGE_INFER_TOKENS || m->payload_bytes != (uint32_t)m->count * 4) {
             return NODE_EMALFORMED;
         }
         for (uint32_t i = 0; i < m->count; i++) {
@@ -289,6 +365,9 @@ static int server_load_input(node_serving *serving, const node_message *m)
         return infer_embed(serving->executor, tokens, m->count, serving->x) == 0 ? 0
                                                                                : NODE_EMALFORMED;
     }
+    if (m->type != NODE_MESSAGE_INFER_ACTIVATIONS) {
+        return NODE_EMALFORMED;
+    }
     int rc = infer_wire_decode(serving->wire_dtype, m->payload, m->payload_bytes, m->count,
                                serving->dim, serving->x);
     return rc == 0 ? 0 : NODE_EMALFORMED;
@@ -296,34 +375,25 @@ static int server_load_input(node_serving *serving, const node_message *m)
 
 /* Takes the KV cache for a prefill hop and arms its expiry. false: every
  * cache of this segment is in use (or memory ran out): refuse. */
-static bool server_kv_take(node *self, const node_message *m, uint64_t now_ns,
+static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
                            node_outbox *outbox)
 {
     node_serving *serving = self->config.serving;
-    if (!kv_acquire(serving, self->config.node_id, m->rumor_id, m->segment)) {
+    if (!kv_acquire(serving, self->config.node_id, m->rumor_id, m->segment, slot)) {
         return false;
     }
-    node_effect *timer = node__effect_append(outbox, NODE_EFFECT_TIMER);
-    timer->at_ns = now_ns + serving->request_timeout_ns;
-    timer->timer_id = serve_timer_id(SERVE_TIMER_KV, m->rumor_id, m->segment);
+    node__serve_timer_arm(outbox, now_ns + serving->request_timeout_ns,
+                          node__serve_timer_id(NODE_SERVE_TIMER_KV, m->rumor_id,
+                                               slot << 6 | m->segment));
     return true;
 }
 
-/* Runs the layers, charges the time, and sends the result on. */
-static void server_compute(node *self, const node_message *m, infer_kv *kv, uint64_t now_ns,
-                           node_outbox *outbox)
+/* Charges the compute to this server's FIFO queue; returns when it ends. */
+static uint64_t server_charge(node *self, const node_message *m, uint64_t flops, uint64_t now_ns,
+                              node_outbox *outbox)
 {
     node_serving *serving = self->config.serving;
     uint32_t id = self->config.node_id;
-    infer_kernel kernel = (infer_kernel)serving->kernel_of[id];
-    uint64_t flops = 0;
-    int rc = infer_forward(serving->executor, kernel, kv, serving->x, m->count, &flops);
-    ASSERT(rc == 0); /* Position and count were validated against seq_len. */
-    bool last = m->segment + 1u == serving->segment_count;
-    if (last) {
-        infer_logits(serving->executor, kernel, serving->x + (size_t)(m->count - 1) * serving->dim,
-                     serving->logits, &flops);
-    }
     uint64_t start_ns = serving->busy_until_ns[id] > now_ns ? serving->busy_until_ns[id] : now_ns;
     uint64_t end_ns = start_ns + serving->overhead_ns_of[id] +
                       (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
@@ -335,6 +405,15 @@ static void server_compute(node *self, const node_message *m, infer_kv *kv, uint
     compute->value = flops;
     compute->start_ns = start_ns;
     compute->at_ns = end_ns;
+    return end_ns;
+}
+
+/* Without a committee: the result goes on to the next server, or the
+ * token back to the client. */
+static void server_forward(node *self, const node_message *m, uint64_t end_ns, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    bool last = m->segment + 1u == serving->segment_count;
     node_message *out;
     if (last) {
         node_effect *logits = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
@@ -343,15 +422,17 @@ static void server_compute(node *self, const node_message *m, infer_kv *kv, uint
         logits->segment = m->segment;
         logits->value = m->step;
         logits->data = serving->logits;
-        out = emit_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id, end_ns);
+        out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id,
+                               end_ns);
         out->token = infer_argmax(serving->logits, serving->vocab);
     } else {
         size_t bytes = infer_wire_bytes(serving->wire_dtype, m->count, serving->dim);
         ASSERT(bytes <= serving->payload_capacity);
         infer_wire_encode(serving->wire_dtype, serving->x, m->count, serving->dim,
                           serving->payload);
-        out = emit_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
-                        node_route(serving, m->rumor_id, m->segment + 1u), m->rumor_id, end_ns);
+        out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
+                               node_route(serving, m->rumor_id, m->segment + 1u), m->rumor_id,
+                               end_ns);
         out->payload = serving->payload;
         out->payload_bytes = (uint32_t)bytes;
         out->count = m->count;
@@ -363,67 +444,112 @@ static void server_compute(node *self, const node_message *m, infer_kv *kv, uint
     out->step = m->step;
 }
 
+/* Runs the layers for real, charges the time, and hands the result on. */
+static void server_compute(node *self, const node_message *m, uint32_t slot, infer_kv *kv,
+                           uint64_t now_ns, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    infer_kernel kernel = (infer_kernel)serving->kernel_of[self->config.node_id];
+    uint64_t flops = 0;
+    int rc = infer_forward(serving->executor, kernel, kv, serving->x, m->count, &flops);
+    ASSERT(rc == 0); /* Position and count were validated against seq_len. */
+    bool last = m->segment + 1u == serving->segment_count;
+    if (last) {
+        infer_logits(serving->executor, kernel, serving->x + (size_t)(m->count - 1) * serving->dim,
+                     serving->logits, &flops);
+    }
+    uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
+    if (serving->verifier == NULL) {
+        server_forward(self, m, end_ns, outbox);
+        return;
+    }
+    const float *output = last ? serving->logits : serving->x;
+    size_t n = last ? serving->vocab : (size_t)m->count * serving->dim;
+    node__committee_member_output(self, m, slot, output, n, end_ns, outbox);
+}
+
 /* A hop's rows are already in the cache: a duplicated or replayed message.
  * It was computed once; it is counted as a duplicate and dropped. */
-static bool server_hop_seen(const node_serving *serving, const node_message *m)
+static bool server_hop_seen(const node_serving *serving, const node_message *m, uint32_t member)
 {
-    if (*kv_slot_of(serving, m->rumor_id, m->segment) == 0) {
+    if (*kv_slot_of(serving, m->rumor_id, m->segment, member) == 0) {
         return false;
     }
     infer_kv kv;
     uint64_t *length = NULL;
-    kv_view(serving, m->rumor_id, m->segment, &kv, &length);
+    kv_view(serving, m->rumor_id, m->segment, member, &kv, &length);
     return kv.length > m->position;
+}
+
+/* The cache for this hop, taken on the prefill step. false: the hop was
+ * refused (and the client told, or left to its deadline). */
+static bool server_kv(node *self, const node_message *m, uint32_t member, uint64_t now_ns,
+                      node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    if (*kv_slot_of(serving, m->rumor_id, m->segment, member) != 0) {
+        return true;
+    }
+    if (m->step != 0) {
+        server_fail(self, outbox, m, now_ns); /* The cache expired: cannot continue. */
+        return false;
+    }
+    if (!server_kv_take(self, m, member, now_ns, outbox)) {
+        node__serve_observe(outbox, NODE_OBS_BUSY, m->rumor_id, m->segment, 1);
+        server_fail(self, outbox, m, now_ns);
+        return false;
+    }
+    return true;
 }
 
 static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
     node_serving *serving = self->config.serving;
-    if (!server_hop_valid(self, m)) {
+    uint32_t member = server_slot(self, m);
+    if (member == UINT32_MAX || !server_hop_valid(self, m)) {
         return NODE_EMALFORMED;
     }
-    if (server_hop_seen(serving, m)) {
-        emit_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, m->segment, 1);
+    if (serving->verifier != NULL &&
+        serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
+        return 0; /* A silent member takes the work and never answers. */
+    }
+    if (server_hop_seen(serving, m, member)) {
+        node__serve_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, m->segment, 1);
         return 0;
     }
     int rc = server_load_input(serving, m);
     if (rc != 0) {
         return rc;
     }
-    if (*kv_slot_of(serving, m->rumor_id, m->segment) == 0) {
-        if (m->step != 0) {
-            server_fail(self, outbox, m, now_ns); /* The cache expired: cannot continue. */
-            return 0;
-        }
-        if (!server_kv_take(self, m, now_ns, outbox)) {
-            emit_observe(outbox, NODE_OBS_BUSY, m->rumor_id, m->segment, 1);
-            server_fail(self, outbox, m, now_ns);
-            return 0;
-        }
+    if (!server_kv(self, m, member, now_ns, outbox)) {
+        return 0;
     }
     infer_kv kv;
     uint64_t *length = NULL;
-    kv_view(serving, m->rumor_id, m->segment, &kv, &length);
+    kv_view(serving, m->rumor_id, m->segment, member, &kv, &length);
     if (kv.length != m->position) {
         /* A gap: an earlier step never arrived; the cache cannot take it. */
         server_fail(self, outbox, m, now_ns);
         return 0;
     }
-    server_compute(self, m, &kv, now_ns, outbox);
+    server_compute(self, m, member, &kv, now_ns, outbox);
     *length = kv.length;
     return 0;
 }
 
-/* END from the client: drop the KV cache of that segment. */
+/* END from the client: drop the KV cache of that segment (and, in a
+ * committee, the output kept for the reveal). */
 static int server_on_end(node *self, const node_message *m)
 {
     node_serving *serving = self->config.serving;
-    if (m->segment >= serving->segment_count ||
-        node_route(serving, m->rumor_id, m->segment) != self->config.node_id ||
-        serving->requests[m->rumor_id].client != m->source) {
+    uint32_t member = m->segment < serving->segment_count ? server_slot(self, m) : UINT32_MAX;
+    if (member == UINT32_MAX || serving->requests[m->rumor_id].client != m->source) {
         return NODE_EMALFORMED;
     }
-    kv_release(serving, self->config.node_id, m->rumor_id, m->segment);
+    node__kv_release(serving, self->config.node_id, m->rumor_id, m->segment, member);
+    if (serving->verifier != NULL) {
+        node__committee_release(serving, m->rumor_id, m->segment, member);
+    }
     return 0;
 }
 
@@ -442,7 +568,8 @@ int node__serve_message(node *self, uint64_t now_ns, const node_message *m, node
     case NODE_MESSAGE_INFER_END:
         return server_on_end(self, m);
     default:
-        return NODE_EMALFORMED;
+        return serving->verifier != NULL ? node__committee_message(self, now_ns, m, outbox)
+                                         : NODE_EMALFORMED;
     }
 }
 
@@ -450,15 +577,21 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
 {
     node_serving *serving = self->config.serving;
     uint32_t kind = (uint32_t)((timer_id >> 56) & 0x7f);
-    uint64_t request = (timer_id & ~(UINT64_C(0xff) << 56)) >> 8;
-    uint32_t segment = (uint32_t)(timer_id & 0xff);
+    uint64_t request = (timer_id & ~(UINT64_C(0xff) << 56)) >> SERVE_LOW_BITS;
+    uint32_t low = (uint32_t)(timer_id & ((UINT64_C(1) << SERVE_LOW_BITS) - 1));
     ASSERT(serving != NULL && request < serving->request_capacity);
-    if (kind == SERVE_TIMER_CLIENT) {
+    if (kind == NODE_SERVE_TIMER_CLIENT) {
         if (serving->requests[request].status == 0) {
-            client_finish(self, outbox, request, NODE_REQUEST_TIMEOUT, now_ns);
+            node__client_finish(self, outbox, request, NODE_REQUEST_TIMEOUT, now_ns);
+        }
+    } else if (kind == NODE_SERVE_TIMER_KV) {
+        uint32_t segment = low & 63u;
+        ASSERT(segment < serving->segment_count);
+        node__kv_release(serving, self->config.node_id, request, segment, low >> 6);
+        if (serving->verifier != NULL) {
+            node__committee_release(serving, request, segment, low >> 6);
         }
     } else {
-        ASSERT(kind == SERVE_TIMER_KV && segment < serving->segment_count);
-        kv_release(serving, self->config.node_id, request, segment);
+        node__committee_timer(self, now_ns, kind, request, low, outbox);
     }
 }

@@ -1,7 +1,7 @@
 /* scn.c -- the public face of scenarios/: load, validate, destroy, and the
  * validation of the top level, nodes, network, gossip and output sections
- * (the model is in scn_model.c, the workload in scn_workload.c, faults and
- * expectations in scn_fault.c). The pipeline is
+ * (the model is in scn_model.c, the workload in scn_workload.c, verification
+ * in scn_verify.c, faults and expectations in scn_fault.c). The pipeline is
  * text -> located node tree (scn_tree.c) -> --set overrides -> checks that
  * fill an scn_scenario preloaded with defaults -> params and hash
  * (scn_params.c). Every error names the offending node's file:line:col; input
@@ -22,7 +22,8 @@
 
 /* The simulator reports every one of these (sim_metric_names); the gossip
  * counters (rumors_published .. peak_in_flight) are used by the scenario
- * library, the last eleven by inference runs. */
+ * library, requests_completed .. activation_bytes by inference runs and the
+ * last eight by committee verification (requests_failed by any inference). */
 const char *const scn_expect_metrics[] = {
     "delivery_ratio", "latency_p50",      "latency_p95",       "latency_p99",
     "latency_max",    "latency_mean",     "messages_sent",     "bytes_sent",
@@ -30,18 +31,20 @@ const char *const scn_expect_metrics[] = {
     "publish_failed", "deliveries",       "duplicates",        "peak_in_flight",
     "requests_completed", "completed_ratio", "request_latency_p50", "request_latency_p95",
     "request_latency_p99", "first_token_p50", "tokens_per_s", "reference_match_ratio",
-    "argmax_agree_mean", "flops_total", "activation_bytes",
+    "argmax_agree_mean", "flops_total", "activation_bytes", "accepted_wrong",
+    "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio", "no_quorum",
+    "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
     NULL,
 };
 
 static const char *const scn_top_keys[] = {
-    "name", "seed", "duration", "network", "nodes", "gossip", "model", "workload", "faults",
-    "expect", "output", NULL,
+    "name",  "seed",   "duration", "network", "nodes",  "gossip", "model", "workload",
+    "verification", "faults", "expect", "output", NULL,
 };
 
 /* Sections that later versions add: named so the message says "not yet". */
 static const char *const scn_future_sections[] = {
-    "verification", "sweep", "testbed", "adversary", "economics", NULL,
+    "sweep", "testbed", "adversary", "economics", NULL,
 };
 
 static bool scn_name_in(const char *name, const char *const *names)
@@ -293,6 +296,7 @@ static void scn_defaults(scn_scenario *s, const char *file)
     s->workload.generate_tokens = 8;
     s->workload.request_timeout_ns = 30000000000ull;
     s->model.source = SCN_MODEL_NONE;
+    scn__verification_defaults(&s->verification);
     snprintf(s->output.db, sizeof(s->output.db), "results.db");
     s->output.sample_interval_ns = 100000000ull;
 }
@@ -765,6 +769,7 @@ static int scn_check_all(scn_check *check, const scn_node *root)
         (rc = scn_check_network(check, root)) != 0 || (rc = scn_check_gossip(check, root)) != 0 ||
         (rc = scn__check_model(check, root)) != 0 ||
         (rc = scn__check_workload(check, root)) != 0 ||
+        (rc = scn__check_verification(check, root)) != 0 ||
         (faults != NULL && (rc = scn__check_faults(check, faults)) != 0) ||
         (expect != NULL && (rc = scn__check_expect(check, expect)) != 0) ||
         (rc = scn_check_output(check, root)) != 0) {

@@ -204,7 +204,13 @@ typedef enum scn_fault_kind {
     SCN_FAULT_DUPLICATE,
     SCN_FAULT_REORDER,
     SCN_FAULT_CORRUPT,
-    SCN_FAULT_DELAY               /* latency spike: extra delay_ns */
+    SCN_FAULT_DELAY,              /* latency spike: extra delay_ns */
+    /* Byzantine behaviours of committee members (verification.protocol
+     * committee), on the selected nodes during [at, until). */
+    SCN_FAULT_WRONG_OUTPUT,       /* adds noise of 'scale' x the output's RMS */
+    SCN_FAULT_COLLUDE,            /* the cartel answers one agreed wrong output */
+    SCN_FAULT_LAZY_COPY,          /* computes nothing; copies a peer's revealed output */
+    SCN_FAULT_SILENT              /* never answers as a committee member */
 } scn_fault_kind;
 
 typedef enum scn_partition_shape {
@@ -221,11 +227,49 @@ typedef struct scn_fault {
     scn_selector nodes;           /* crash, link faults, isolate */
     double probability;           /* loss, duplicate, reorder, corrupt */
     uint64_t delay_ns;            /* delay; reorder hold */
+    double scale;                 /* wrong_output, collude: noise / output RMS (default 1) */
     scn_partition_shape shape;
     uint32_t group_count;
     scn_selector groups[SCN_GROUPS_MAX];
     uint32_t line;                /* where it was written, for messages */
 } scn_fault;
+
+typedef enum scn_protocol {
+    SCN_PROTOCOL_NONE = 0,        /* one server per segment, trusted */
+    SCN_PROTOCOL_COMMITTEE        /* Nesa-style committee verification */
+} scn_protocol;
+
+typedef enum scn_agree_rule {
+    SCN_AGREE_EXACT = 0,          /* values match cons_agree_kind in consensus/cons.h */
+    SCN_AGREE_MAXABS,
+    SCN_AGREE_COSINE,
+    SCN_AGREE_TOPK
+} scn_agree_rule;
+
+typedef struct scn_agreement {
+    scn_agree_rule rule;
+    double epsilon;               /* maxabs */
+    double tau;                   /* cosine */
+    uint32_t top_k;               /* topk */
+} scn_agreement;
+
+typedef struct scn_verification {
+    scn_protocol protocol;
+    uint32_t committee;           /* k members per segment, 1..64 */
+    uint32_t quorum;              /* q agreeing members accept, 1..k */
+    uint32_t retries;             /* fresh committees after a failed quorum */
+    bool commit_reveal;           /* commit H(output|salt|member) before revealing */
+    uint64_t commit_timeout_ns;   /* the commit phase closes then (or when all commit) */
+    uint64_t reveal_timeout_ns;   /* the reveal phase closes then */
+    scn_agreement agreement;      /* activations of segments before the last */
+    scn_agreement final_agreement; /* logits of the last segment */
+    double penalty;               /* Nesa's rule: R' = R * penalty^M * reward^(1-M) */
+    double reward;
+    double reputation_min;
+    double reputation_max;
+    double reputation_initial;
+    double stake;                 /* every node's stake (sortition weight = stake * R) */
+} scn_verification;
 
 typedef enum scn_cmp { SCN_CMP_EQ = 0, SCN_CMP_LE, SCN_CMP_LT, SCN_CMP_GE, SCN_CMP_GT } scn_cmp;
 
@@ -258,6 +302,7 @@ typedef struct scn_scenario {
     scn_nodes nodes;
     scn_gossip gossip;
     scn_model model;
+    scn_verification verification;
     scn_workload workload;
     uint32_t fault_count;
     scn_fault faults[SCN_FAULTS_MAX];

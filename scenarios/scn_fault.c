@@ -1,9 +1,11 @@
 /* scn_fault.c -- validation of the fault schedule, node selectors and the
  * expect block. Runs after nodes and network are converted, so selectors can
  * check ids against nodes.count and class/region names against the declared
- * lists, and a reorder fault can inherit network.reorder_delay. Behaviours
- * that later versions add (silent, wrong_output, ...) are named, so their
- * message says "not supported yet" instead of "unknown". */
+ * lists, a reorder fault can inherit network.reorder_delay, and the
+ * Byzantine behaviours (wrong_output, collude, lazy_copy, silent) can insist
+ * on verification.protocol committee. Behaviours that later versions add
+ * (equivocate, sybil, ...) are named, so their message says "not supported
+ * yet" instead of "unknown". */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,12 +13,15 @@
 #include "util/assert.h"
 
 static const char *const fault_kinds[] = {
-    "crash", "partition", "loss", "duplicate", "reorder", "corrupt", "delay", NULL,
+    "crash",   "partition",    "loss",    "duplicate", "reorder", "corrupt",
+    "delay",   "wrong_output", "collude", "lazy_copy", "silent",  NULL,
 };
 
+/* Behaviours of later versions: named, so that a scenario using one is told
+ * so instead of being half-run. lazy_copy needs members to see each other's
+ * reveals, which the client-coordinated committee does not yet broadcast. */
 static const char *const fault_future_kinds[] = {
-    "silent", "wrong_output", "lazy_copy", "collude", "equivocate", "sybil", "adaptive",
-    "forge_attestation", "clock_skew", NULL,
+    "lazy_copy", "equivocate", "sybil", "adaptive", "forge_attestation", "clock_skew", NULL,
 };
 
 static const char *const fault_shapes[] = {"groups", "halves", "regions", "isolate", NULL};
@@ -247,6 +252,12 @@ static bool fault_is_link(scn_fault_kind kind)
            kind == SCN_FAULT_CORRUPT;
 }
 
+static bool fault_is_byzantine(scn_fault_kind kind)
+{
+    return kind == SCN_FAULT_WRONG_OUTPUT || kind == SCN_FAULT_COLLUDE ||
+           kind == SCN_FAULT_LAZY_COPY || kind == SCN_FAULT_SILENT;
+}
+
 static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
                       scn_fault_kind *out)
 {
@@ -264,6 +275,11 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
     int value = 0;
     int rc = scn__get_enum(check, kind, "fault kind", fault_kinds, &value);
     *out = (scn_fault_kind)value;
+    bool committee = check->scenario->verification.protocol == SCN_PROTOCOL_COMMITTEE;
+    if (rc == 0 && fault_is_byzantine(*out) && !committee) {
+        return scn__fail(check->error, SCN_ESCHEMA, kind,
+                         "fault kind '%s' needs verification.protocol: committee", kind->text);
+    }
     return rc;
 }
 
@@ -355,7 +371,8 @@ static int fault_partition(scn_check *check, const scn_node *entry, const char *
     if ((rc = fault_presence(check, entry, path, "nodes", isolate, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "groups", groups, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "probability", false, false, what)) != 0 ||
-        (rc = fault_presence(check, entry, path, "delay", false, false, what)) != 0) {
+        (rc = fault_presence(check, entry, path, "delay", false, false, what)) != 0 ||
+        (rc = fault_presence(check, entry, path, "scale", false, false, what)) != 0) {
         return rc;
     }
     snprintf(field, sizeof(field), "%s.groups", path);
@@ -377,7 +394,8 @@ static int fault_effects(scn_check *check, const scn_node *entry, const char *pa
         (rc = fault_presence(check, entry, path, "delay", delay, f->kind != SCN_FAULT_DELAY,
                              name)) != 0 ||
         (rc = fault_presence(check, entry, path, "shape", false, false, name)) != 0 ||
-        (rc = fault_presence(check, entry, path, "groups", false, false, name)) != 0) {
+        (rc = fault_presence(check, entry, path, "groups", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "scale", false, false, name)) != 0) {
         return rc;
     }
     char field[64];
@@ -399,10 +417,46 @@ static int fault_effects(scn_check *check, const scn_node *entry, const char *pa
     return 0;
 }
 
+/* A committee member's misbehaviour: nodes, at, optional until, and a noise
+ * scale for the two kinds that invent an output. */
+static int fault_byzantine(scn_check *check, const scn_node *entry, const char *path,
+                           scn_fault *f)
+{
+    const char *name = fault_kinds[f->kind];
+    bool scaled = f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE;
+    int rc = 0;
+    if ((rc = fault_presence(check, entry, path, "nodes", true, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "probability", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "delay", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "shape", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "groups", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "scale", scaled, true, name)) != 0) {
+        return rc;
+    }
+    const scn_node *scale = scn__map_get(entry, "scale");
+    if (scale == NULL) {
+        return 0;
+    }
+    char field[64];
+    char why[200];
+    snprintf(field, sizeof(field), "%s.scale", path);
+    if ((rc = scn__check_kind(check, scale, SCN_NODE_SCALAR, field)) != 0) {
+        return rc;
+    }
+    if (scn__parse_number(scale->text, &f->scale, why, sizeof(why)) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, scale, "%s: %s", field, why);
+    }
+    if (!(f->scale > 0)) {
+        return scn__fail(check->error, SCN_ESCHEMA, scale, "%s must be > 0, got %s", field,
+                         scale->text);
+    }
+    return 0;
+}
+
 static int fault_check(scn_check *check, const scn_node *entry, size_t index)
 {
     static const char *const keys[] = {
-        "kind", "at", "until", "nodes", "probability", "delay", "shape", "groups", NULL,
+        "kind", "at", "until", "nodes", "probability", "delay", "shape", "groups", "scale", NULL,
     };
     char path[32];
     snprintf(path, sizeof(path), "faults.%zu", index);
@@ -415,12 +469,18 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
     f->nodes.class_index = -1;
     f->nodes.region_index = -1;
     f->line = entry->line;
+    f->scale = 1.0;
     if ((rc = fault_kind(check, entry, path, &f->kind)) != 0 ||
         (rc = fault_times(check, entry, path, f)) != 0) {
         return rc;
     }
-    rc = f->kind == SCN_FAULT_PARTITION ? fault_partition(check, entry, path, f)
-                                        : fault_effects(check, entry, path, f);
+    if (f->kind == SCN_FAULT_PARTITION) {
+        rc = fault_partition(check, entry, path, f);
+    } else if (fault_is_byzantine(f->kind)) {
+        rc = fault_byzantine(check, entry, path, f);
+    } else {
+        rc = fault_effects(check, entry, path, f);
+    }
     const scn_node *nodes = scn__map_get(entry, "nodes");
     if (rc == 0 && nodes != NULL) {
         char field[64];

@@ -4,7 +4,8 @@
  * applied), scn.c / scn_fault.c validate the tree into an scn_scenario, and
  * scn_params.c flattens the result into the params table and its hash.
  * scn_model.c checks the model section (shape, checkpoint header, segments,
- * memory) and scn_workload.c the workload, which depends on it.
+ * memory), scn_workload.c the workload, which depends on it, and
+ * scn_verify.c the verification section, which depends on both.
  * scn_units.c parses the unit-bearing scalars (durations, sizes, rates). */
 #ifndef SCN_SCN_INT_H
 #define SCN_SCN_INT_H
@@ -131,8 +132,16 @@ int scn__check_model(scn_check *check, const scn_node *root);
 /* The workload section (scn_workload.c); the model must be checked first. */
 int scn__check_workload(scn_check *check, const scn_node *root);
 
-/* Faults, selectors and expectations (scn_fault.c); nodes and network are
- * already converted when these run. */
+/* The verification section (scn_verify.c); model and workload are checked
+ * first (a committee needs an inference workload). The defaults go into the
+ * struct before any check, whether or not the section is present. */
+void scn__verification_defaults(scn_verification *verification);
+int scn__check_verification(scn_check *check, const scn_node *root);
+/* "exact", "maxabs", "cosine", "topk". */
+const char *scn__agree_rule_name(scn_agree_rule rule);
+
+/* Faults, selectors and expectations (scn_fault.c); nodes, network and
+ * verification are already converted when these run. */
 int scn__check_faults(scn_check *check, const scn_node *faults);
 int scn__check_expect(scn_check *check, const scn_node *expect);
 /* True for metrics measured in nanoseconds (expectations accept durations). */

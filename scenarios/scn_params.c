@@ -7,7 +7,8 @@
  * sizes in plain bytes, numbers in their shortest round-trip form; each reads
  * back through --set, except an open-ended fault's until, written "never",
  * and a file model's model.shape.* (taken from the checkpoint header). Keys
- * of the other workload kind, and model.* without a model, are left out. */
+ * of the other workload kind, model.* without a model, verification.* with
+ * protocol none, and agreement parameters of another rule are left out. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,8 +29,10 @@ typedef struct params_list {
 
 static const char *const params_latency_models[] = {"constant", "uniform", "normal",
                                                     "lognormal"};
-static const char *const params_fault_kinds[] = {"crash",   "partition", "loss", "duplicate",
-                                                 "reorder", "corrupt",   "delay"};
+static const char *const params_fault_kinds[] = {
+    "crash", "partition",    "loss",    "duplicate", "reorder", "corrupt",
+    "delay", "wrong_output", "collude", "lazy_copy", "silent",
+};
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
 static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16"};
@@ -248,6 +251,51 @@ static void params_model(params_list *list, const scn_scenario *s)
     params_add(list, params_uint(m->kv_slots, v, sizeof(v)), "model.kv_slots");
 }
 
+/* The rule and only its own parameter, so each reads back through --set. */
+static void params_agreement(params_list *list, const scn_agreement *a, const char *prefix)
+{
+    char v[64];
+    params_add(list, scn__agree_rule_name(a->rule), "%s.rule", prefix);
+    if (a->rule == SCN_AGREE_MAXABS) {
+        params_add(list, params_number(a->epsilon, v, sizeof(v)), "%s.epsilon", prefix);
+    } else if (a->rule == SCN_AGREE_COSINE) {
+        params_add(list, params_number(a->tau, v, sizeof(v)), "%s.tau", prefix);
+    } else if (a->rule == SCN_AGREE_TOPK) {
+        params_add(list, params_uint(a->top_k, v, sizeof(v)), "%s.top_k", prefix);
+    }
+}
+
+/* Nothing with protocol none (the default), so scenarios without
+ * verification keep their hash and every key written reads back. */
+static void params_verification(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    const scn_verification *x = &s->verification;
+    if (x->protocol == SCN_PROTOCOL_NONE) {
+        return;
+    }
+    params_add(list, "committee", "verification.protocol");
+    params_add(list, params_uint(x->committee, v, sizeof(v)), "verification.committee");
+    params_add(list, params_uint(x->quorum, v, sizeof(v)), "verification.quorum");
+    params_add(list, params_uint(x->retries, v, sizeof(v)), "verification.retries");
+    params_add(list, x->commit_reveal ? "true" : "false", "verification.commit_reveal");
+    params_add(list, params_duration(x->commit_timeout_ns, v, sizeof(v)),
+               "verification.commit_timeout");
+    params_add(list, params_duration(x->reveal_timeout_ns, v, sizeof(v)),
+               "verification.reveal_timeout");
+    params_agreement(list, &x->agreement, "verification.agreement");
+    params_agreement(list, &x->final_agreement, "verification.final_agreement");
+    params_add(list, params_number(x->penalty, v, sizeof(v)), "verification.reputation.penalty");
+    params_add(list, params_number(x->reward, v, sizeof(v)), "verification.reputation.reward");
+    params_add(list, params_number(x->reputation_min, v, sizeof(v)),
+               "verification.reputation.min");
+    params_add(list, params_number(x->reputation_max, v, sizeof(v)),
+               "verification.reputation.max");
+    params_add(list, params_number(x->reputation_initial, v, sizeof(v)),
+               "verification.reputation.initial");
+    params_add(list, params_number(x->stake, v, sizeof(v)), "verification.stake");
+}
+
 static void params_selector(params_list *list, const scn_scenario *s, const scn_selector *sel,
                             const char *prefix)
 {
@@ -306,6 +354,9 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
     }
     if (f->kind == SCN_FAULT_DELAY || f->kind == SCN_FAULT_REORDER) {
         params_add(list, params_duration(f->delay_ns, v, sizeof(v)), "faults.%u.delay", i);
+    }
+    if (f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE) {
+        params_add(list, params_number(f->scale, v, sizeof(v)), "faults.%u.scale", i);
     }
     if (partition) {
         params_add(list, params_shapes[f->shape], "faults.%u.shape", i);
@@ -388,6 +439,7 @@ int scn__params_build(scn_scenario *s)
     params_nodes(&list, s);
     params_gossip(&list, s);
     params_model(&list, s);
+    params_verification(&list, s);
     params_workload(&list, s);
     params_rest(&list, s);
     s->params = list.items;

@@ -269,7 +269,10 @@ static int serving_per_request(sim_world *world)
     sim_result *result = world->result;
     world->requests = util_calloc(capacity, sizeof(node_request));
     world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
-    world->kv_block_of = util_calloc(capacity * segments, sizeof(uint32_t));
+    const scn_verification *v = &world->scenario->verification;
+    size_t slots = v->protocol == SCN_PROTOCOL_COMMITTEE ? (size_t)v->committee * (v->retries + 1)
+                                                         : 1;
+    world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
     result->request_count = capacity;
     result->requests = util_calloc(capacity, sizeof(sim_request_record));
@@ -294,6 +297,9 @@ static int serving_scratch(sim_world *world)
     uint32_t sequence = workload->prompt_max + workload->generate_tokens;
     size_t wire = infer_wire_bytes(serving->wire_dtype, tokens_max, serving->dim);
     serving->tokens_max = tokens_max;
+    serving->output_floats = (size_t)tokens_max * serving->dim > serving->vocab
+                                 ? (size_t)tokens_max * serving->dim
+                                 : serving->vocab;
     serving->payload_capacity = wire > (size_t)tokens_max * 4 ? wire : (size_t)tokens_max * 4;
     serving->x = util_calloc((size_t)tokens_max * serving->dim, sizeof(float));
     serving->logits = util_calloc(serving->vocab, sizeof(float));
@@ -502,6 +508,10 @@ void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *e
         }
     } else if (effect->observation == NODE_OBS_BUSY) {
         result->busy_refusals += 1;
+    } else if (effect->observation == NODE_OBS_NO_QUORUM) {
+        result->no_quorum += 1;
+    } else if (effect->observation == NODE_OBS_ROUNDS) {
+        result->requests[request].rounds = (uint32_t)effect->value;
     }
 }
 
@@ -593,6 +603,9 @@ static void oracle_judge(sim_world *world, uint64_t request)
     for (uint32_t k = 0; k < generate; k++) {
         const float *reference = world->oracle_reference + (size_t)k * vocab;
         match += infer_argmax(reference, vocab) == r->tokens[r->prompt_tokens + k];
+    }
+    if (world->verifying) {
+        sim__verify_judge_request(world, request, network, world->oracle_reference);
     }
     record->compared = true;
     record->reference_match = match == generate;

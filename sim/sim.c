@@ -22,7 +22,9 @@ const char *const sim_metric_names[] = {
     "events", "rumors_published", "publish_failed", "deliveries", "duplicates",
     "peak_in_flight", "requests_completed", "completed_ratio", "request_latency_p50",
     "request_latency_p95", "request_latency_p99", "first_token_p50", "tokens_per_s",
-    "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes", NULL,
+    "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes",
+    "accepted_wrong", "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio",
+    "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed", NULL,
 };
 
 const char *sim_strerror(int code)
@@ -33,6 +35,7 @@ const char *sim_strerror(int code)
     case SIM_EINVAL: return "invalid argument";
     case SIM_EMODEL: return "the model's weights could not be loaded";
     case SIM_EPLACEMENT: return "a model segment found no node with memory for it";
+    case SIM_ECOMMITTEE: return "a model segment has fewer servers than verification.committee";
     default: return "unknown simulator error";
     }
 }
@@ -482,6 +485,9 @@ void sim_result_destroy(sim_result *result)
     util_free(result->segments);
     util_free(result->divergence);
     util_free(result->kernel_of);
+    util_free(result->reputation);
+    util_free(result->behaviour_of);
+    util_free(result->violations);
     util_free(result);
 }
 
@@ -556,6 +562,9 @@ static int nodes_create(sim_world *world)
 
 static void world_destroy(sim_world *world)
 {
+    if (world->verifying) {
+        sim__verify_destroy(world);
+    }
     if (world->inference) {
         sim__serve_destroy(world);
     }
@@ -618,6 +627,9 @@ static int world_build(sim_world *world)
     }
     if (rc == 0 && world->inference) {
         rc = sim__serve_build(world);
+    }
+    if (rc == 0 && world->verifying) {
+        rc = sim__verify_build(world);
     }
     if (rc == 0) {
         rc = nodes_create(world);
@@ -684,6 +696,8 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     world.observer = observer;
     world.node_count = scenario->nodes.count;
     world.inference = scenario->workload.kind == SCN_WORKLOAD_INFERENCE;
+    world.verifying = world.inference &&
+                      scenario->verification.protocol == SCN_PROTOCOL_COMMITTEE;
     *out = NULL;
     int rc = world_build(&world);
     if (rc != 0) {
@@ -743,7 +757,8 @@ static int latency_metric(const sim_result *result, const char *name, double *va
         *value_out = hist->total_count == 0 ? NAN : util_hist_mean(hist);
         return 0;
     }
-    return sim__serve_metric(result, name, value_out);
+    int rc = sim__serve_metric(result, name, value_out);
+    return rc == 0 ? 0 : sim__verify_metric(result, name, value_out);
 }
 
 int sim_result_metric(const sim_result *result, const char *name, double *value_out)

@@ -25,6 +25,7 @@
 #define SIM_EINVAL -2
 #define SIM_EMODEL -3        /* the model's weights could not be loaded */
 #define SIM_EPLACEMENT -4    /* a segment found no server with room for it */
+#define SIM_ECOMMITTEE -5    /* a segment has fewer servers than a committee needs */
 
 typedef struct sim_observer {
     void *context;
@@ -78,7 +79,25 @@ typedef struct sim_request_record {
     double argmax_agree;
     double logits_maxabs;
     double logits_cosine;
+    uint32_t rounds;                 /* committee rounds used (verification runs) */
+    bool accepted_wrong;             /* an accepted output was outside the rule's tolerance */
 } sim_request_record;
+
+typedef enum sim_violation_kind {
+    SIM_VIOLATION_ACCEPTED_WRONG = 0, /* an output outside the rule's tolerance was accepted */
+    SIM_VIOLATION_HONEST_PENALISED    /* an honest member lost reputation */
+} sim_violation_kind;
+
+/* What a real network could not know and the simulator can: a safety or
+ * fairness violation, with where and when it happened. */
+typedef struct sim_violation {
+    sim_violation_kind kind;
+    uint64_t t_ns;
+    uint64_t request;
+    uint32_t segment;
+    uint32_t node_id;                /* UINT32_MAX when not about one node */
+    uint32_t step;
+} sim_violation;
 
 /* One (request, segment): its server and what serving it cost. */
 typedef struct sim_segment_record {
@@ -134,6 +153,17 @@ typedef struct sim_result {
     uint64_t activation_bytes;
     uint64_t busy_refusals;
     util_hist request_latency;       /* submitted -> finished, completed requests */
+    /* Committee verification; verified is false without it. */
+    bool verified;
+    double *reputation;              /* node_count: final reputation */
+    uint8_t *behaviour_of;           /* node_count: node_behaviour it last had, 0 = honest */
+    sim_violation *violations;
+    uint64_t violation_count;
+    uint64_t violation_capacity;
+    uint64_t accepted_wrong;         /* requests that accepted a wrong output */
+    uint64_t honest_penalised;       /* judgements that penalised an honest member */
+    uint64_t honest_judged;          /* judgements of honest members */
+    uint64_t no_quorum;              /* committee rounds that found no quorum */
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */

@@ -79,6 +79,19 @@ typedef struct sim_world {
     float *oracle_variant;
     void *oracle_kv;
     uint64_t submit_attempts;
+    /* Committee verification (verify.c). */
+    bool verifying;
+    node_verifier verifier;
+    uint8_t (*identities)[32];       /* public per-node value sortition hashes */
+    uint8_t *behaviour_now;          /* node_behaviour per node, as the faults set it */
+    double *behaviour_scale;
+    uint32_t *committee_cache;       /* [((request * S + s) * rounds + round) * k]: members */
+    uint8_t *committee_cache_round;  /* [(request * S + s) * rounds + round]: 1 = drawn */
+    uint32_t *committee_cache_count;
+    node_committee_state *committees;
+    uint32_t *reveal_block_of;
+    float *decoded;
+    void *candidates;                /* cons_candidate per server, in servers[] order */
     uint64_t sampled_tokens;         /* tokens_out at the previous sample */
     uint64_t sampled_flops;
     /* Interval counters for the timeseries. */
@@ -104,6 +117,18 @@ void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *e
 void sim__serve_output(sim_world *world, const node_effect *effect);
 int sim__serve_metric(const sim_result *result, const char *name, double *value_out);
 void sim__serve_sample(sim_world *world);
+
+/* verify.c */
+int sim__verify_build(sim_world *world);
+void sim__verify_destroy(sim_world *world);
+/* A Byzantine behaviour fault starts (or ends) on the selected nodes. */
+void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8_t *selected,
+                           bool ending);
+/* The oracle's safety check of a completed request's accepted logits
+ * against the reference rows. */
+void sim__verify_judge_request(sim_world *world, uint64_t request, const float *network,
+                               const float *reference);
+int sim__verify_metric(const sim_result *result, const char *name, double *value_out);
 void sim__serve_count_bytes(sim_world *world, const node_message *message, uint64_t wire_bytes,
                             bool arrival);
 

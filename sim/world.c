@@ -145,6 +145,10 @@ static const char *fault_kind_name(scn_fault_kind kind)
     case SCN_FAULT_REORDER: return "reorder";
     case SCN_FAULT_CORRUPT: return "corrupt";
     case SCN_FAULT_DELAY: return "delay";
+    case SCN_FAULT_WRONG_OUTPUT: return "wrong_output";
+    case SCN_FAULT_COLLUDE: return "collude";
+    case SCN_FAULT_LAZY_COPY: return "lazy_copy";
+    case SCN_FAULT_SILENT: return "silent";
     }
     return "unknown";
 }
@@ -232,6 +236,10 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending)
                 return SIM_ENOMEM;
             }
         }
+    } else if (fault->kind >= SCN_FAULT_WRONG_OUTPUT) {
+        affected = sim__select(world, &fault->nodes, fault_index, world->scratch);
+        snprintf(detail, sizeof(detail), "scale=%g", fault->scale);
+        sim__verify_behaviour(world, fault, world->scratch, ending);
     } else if (ending) {
         net_link_fault_stop(world->network, fault_index);
     } else {

@@ -1,6 +1,6 @@
 /* test_met.c -- the results database: schema creation, refusal and the
- * version 1 -> 2 upgrade, the run lifecycle, batched writes, the split
- * inference tables, and export round trips. Every test works on
+ * version 1 -> 3 and 2 -> 3 upgrades, the run lifecycle, batched writes,
+ * the split inference and verification tables, and export round trips. Every test works on
  * its own mkstemp file under /tmp and removes it (and the -wal/-shm files)
  * afterwards. Exports go to open_memstream buffers that the test parses
  * back with a small CSV parser and a minimal JSON-object parser, so every
@@ -352,9 +352,9 @@ START_TEST(test_met_db_open_creates_schema)
     raw_query_text(&temp,
                    "SELECT count(*) FROM sqlite_master WHERE name IN ('runs','params','nodes',"
                    "'faults','timeseries','messages','metrics','expectations','run_summary',"
-                   "'requests','segments','divergence','segments_node')",
+                   "'requests','segments','divergence','segments_node','violations')",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "13");
+    ck_assert_str_eq(text, "14");
 
     /* A second open of our own file is accepted and changes nothing. */
     db = met_open_ok(&temp);
@@ -582,9 +582,9 @@ START_TEST(test_met_timeseries_batched_rows_all_land)
     }
     met_fault_row fault = {0, "partition", "start", 500, 2, NULL};
     ck_assert_int_eq(met_fault_add(db, run_id, &fault), 0);
-    met_node_row nodes[3] = {{0, "gpu", "eu", "honest", 1, 2, 3, 4, 5, 6, 7},
-                             {1, "gpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0},
-                             {2, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 1}};
+    met_node_row nodes[3] = {{0, "gpu", "eu", "honest", 1, 2, 3, 4, 5, 6, 7, NAN, NAN},
+                             {1, "gpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0, NAN, NAN},
+                             {2, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 1, NAN, NAN}};
     ck_assert_int_eq(met_nodes_add(db, run_id, nodes, 3), 0);
     met_message_row message = {"rumor", 10, 1000, 9, 900, 1, 0, 0, 0, 0, 0, 0};
     ck_assert_int_eq(met_messages_add(db, run_id, &message, 1), 0);
@@ -805,7 +805,8 @@ START_TEST(test_met_export_json_is_valid_array)
     ck_assert_ptr_nonnull(strstr(text, "\"latency_p99_ns\":null,\"completed_ratio\":null,"
                                        "\"request_latency_p50_ns\":null,"
                                        "\"request_latency_p99_ns\":null,"
-                                       "\"tokens_per_s\":null}"));
+                                       "\"tokens_per_s\":null,\"accepted_wrong\":null,"
+                                       "\"honest_penalised\":null}"));
     free(text);
     met_db_close(db);
     temp_db_remove(&temp);
@@ -819,7 +820,8 @@ START_TEST(test_met_export_unknown_table_refused)
     met_db *db = met_open_ok(&temp);
     static const char *const bad[] = {"users", "RUNS", "", "meta", "sqlite_master",
                                       "runs; DROP TABLE runs", "runs WHERE 1", "request",
-                                      "Requests", "divergences", "segments_node"};
+                                      "Requests", "divergences", "segments_node",
+                                      "violation", "Violations"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *text = NULL;
         ck_assert_int_eq(export_to_buffer(db, bad[i], 0, MET_FORMAT_CSV, &text), MET_ENOTABLE);
@@ -919,10 +921,17 @@ static cell cell_real(double value)
     return isnan(value) ? CELL_N : CELL_R(value);
 }
 
+/* An optional integer: negative is stored as NULL. */
+static cell cell_int(long long value)
+{
+    return value < 0 ? CELL_N : CELL_I(value);
+}
+
 static const char *const request_columns[] = {
     "run_id", "request_id", "client", "submitted_ns", "first_token_ns", "finished_ns",
     "status", "prompt_tokens", "tokens_out", "reference_match", "argmax_agree",
-    "logits_maxabs", "logits_cosine", "saw_tokens", "saw_activations",
+    "logits_maxabs", "logits_cosine", "saw_tokens", "saw_activations", "verified",
+    "accepted_wrong", "rounds",
 };
 static const char *const segment_columns[] = {
     "run_id", "request_id", "segment", "node_id", "class", "kernel", "first_layer",
@@ -935,11 +944,11 @@ static const char *const divergence_columns[] = {
 
 /* Inserted out of key order; exports must come back sorted by key. */
 static const met_request_row request_rows[] = {
-    {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL},
+    {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL, -1, -1, -1},
     {3, 1, 500, 2500, 9000, "completed", 4, 8, 1, 1.0, 3.0517578125e-05,
-     0.99999999999999989, "1 4 9", "5 6"},
+     0.99999999999999989, "1 4 9", "5 6", 1, 0, 1},
     {12, 0, 700, 1700, 0, "failed", 3, 2, 0, 1.0 / 3.0, 0.1, 2.2250738585072014e-308, "0 8",
-     ""},
+     "", 1, 1, 3},
 };
 static const size_t request_order[] = {1, 0, 2};
 
@@ -956,6 +965,32 @@ static const met_divergence_row divergence_rows[] = {
     {12, "tpu", "bf16", 1e-300, NAN, 0.5},    /* NaN is stored as NULL */
 };
 static const size_t divergence_order[] = {1, 0, 2};
+
+static const char *const violation_columns[] = {
+    "run_id", "violation_id", "kind", "t_ns", "request_id", "segment", "node_id", "detail",
+};
+static const char *const node_columns[] = {
+    "run_id", "node_id", "class", "region", "behaviour", "messages_sent", "bytes_sent",
+    "messages_received", "bytes_received", "rejected", "delivered", "crashes", "stake",
+    "reputation",
+};
+
+/* Schema 3: every optional column NULL in some row and set in another. */
+static const met_violation_row violation_rows[] = {
+    {2, "double_finalization", 9100, 3, -1, -1, NULL},
+    {0, "accepted_wrong", 8800, 12, 1, 6, "maxabs 0.25 > tol 0.0625, \"exact\"\nrule"},
+    {1, "honest_penalised", 8900, -1, 0, 0, ""},
+    {3, "accepted_wrong", 0, 0, 0, 4, "request 0, segment 0"},
+};
+static const size_t violation_order[] = {1, 2, 0, 3};
+
+/* Stake and reputation: values in a verification run, NaN (NULL) without. */
+static const met_node_row node_rows[] = {
+    {5, "gpu", "eu", "lazy", 1, 2, 3, 4, 5, 6, 7, 0.0, -0.125},
+    {4, "cpu", "us", "honest", 9, 8, 7, 6, 5, 4, 3, 1234.5, 0.99999999999999989},
+    {6, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0, NAN, NAN},
+};
+static const size_t node_order[] = {1, 0, 2};
 
 static size_t request_cells(int64_t run_id, const met_request_row *row, cell *cells)
 {
@@ -975,6 +1010,9 @@ static size_t request_cells(int64_t run_id, const met_request_row *row, cell *ce
     cells[n++] = cell_real(row->logits_cosine);
     cells[n++] = cell_text(row->saw_tokens);
     cells[n++] = cell_text(row->saw_activations);
+    cells[n++] = cell_int(row->verified);
+    cells[n++] = cell_int(row->accepted_wrong);
+    cells[n++] = cell_int(row->rounds);
     return n;
 }
 
@@ -1011,6 +1049,40 @@ static size_t divergence_cells(int64_t run_id, const met_divergence_row *row, ce
     return n;
 }
 
+static size_t violation_cells(int64_t run_id, const met_violation_row *row, cell *cells)
+{
+    size_t n = 0;
+    cells[n++] = CELL_I(run_id);
+    cells[n++] = CELL_I(row->violation_id);
+    cells[n++] = cell_text(row->kind);
+    cells[n++] = CELL_I(row->t_ns);
+    cells[n++] = cell_int(row->request_id);
+    cells[n++] = cell_int(row->segment);
+    cells[n++] = cell_int(row->node_id);
+    cells[n++] = cell_text(row->detail);
+    return n;
+}
+
+static size_t node_cells(int64_t run_id, const met_node_row *row, cell *cells)
+{
+    size_t n = 0;
+    cells[n++] = CELL_I(run_id);
+    cells[n++] = CELL_I(row->node_id);
+    cells[n++] = cell_text(row->class_name);
+    cells[n++] = cell_text(row->region);
+    cells[n++] = cell_text(row->behaviour);
+    cells[n++] = CELL_I(row->messages_sent);
+    cells[n++] = CELL_I(row->bytes_sent);
+    cells[n++] = CELL_I(row->messages_received);
+    cells[n++] = CELL_I(row->bytes_received);
+    cells[n++] = CELL_I(row->rejected);
+    cells[n++] = CELL_I(row->delivered);
+    cells[n++] = CELL_I(row->crashes);
+    cells[n++] = cell_real(row->stake);
+    cells[n++] = cell_real(row->reputation);
+    return n;
+}
+
 /* The expected cells of row 'index' (in export order) of one table. */
 typedef size_t (*table_cells_fn)(int64_t run_id, size_t index, cell *cells);
 
@@ -1029,6 +1101,16 @@ static size_t divergence_cells_at(int64_t run_id, size_t index, cell *cells)
     return divergence_cells(run_id, &divergence_rows[divergence_order[index]], cells);
 }
 
+static size_t violation_cells_at(int64_t run_id, size_t index, cell *cells)
+{
+    return violation_cells(run_id, &violation_rows[violation_order[index]], cells);
+}
+
+static size_t node_cells_at(int64_t run_id, size_t index, cell *cells)
+{
+    return node_cells(run_id, &node_rows[node_order[index]], cells);
+}
+
 typedef struct inference_table {
     const char *name;
     const char *const *columns;
@@ -1044,6 +1126,10 @@ static const inference_table inference_tables[] = {
      UTIL_ARRAY_COUNT(segment_rows), segment_cells_at},
     {"divergence", divergence_columns, UTIL_ARRAY_COUNT(divergence_columns),
      UTIL_ARRAY_COUNT(divergence_rows), divergence_cells_at},
+    {"violations", violation_columns, UTIL_ARRAY_COUNT(violation_columns),
+     UTIL_ARRAY_COUNT(violation_rows), violation_cells_at},
+    {"nodes", node_columns, UTIL_ARRAY_COUNT(node_columns), UTIL_ARRAY_COUNT(node_rows),
+     node_cells_at},
 };
 
 static void cell_check_csv(const csv_field *field, const cell *expected, const char *where)
@@ -1093,7 +1179,7 @@ static void cell_check_json(const json_field *field, const cell *expected, const
     }
 }
 
-/* A run with the fixture rows of the three inference tables. */
+/* A run with the fixture rows of the inference and verification tables. */
 static int64_t run_with_inference_rows(met_db *db)
 {
     int64_t run_id = run_begin_ok(db, "infer", 9, NULL, 0);
@@ -1104,6 +1190,10 @@ static int64_t run_with_inference_rows(met_db *db)
     ck_assert_int_eq(met_divergence_add(db, run_id, divergence_rows,
                                         UTIL_ARRAY_COUNT(divergence_rows)),
                      0);
+    ck_assert_int_eq(met_violations_add(db, run_id, violation_rows,
+                                        UTIL_ARRAY_COUNT(violation_rows)),
+                     0);
+    ck_assert_int_eq(met_nodes_add(db, run_id, node_rows, UTIL_ARRAY_COUNT(node_rows)), 0);
     return run_id;
 }
 
@@ -1150,7 +1240,11 @@ START_TEST(test_met_export_inference_csv_round_trip)
     ck_assert_int_eq(export_to_buffer(db, "requests", other, MET_FORMAT_CSV, &text), 0);
     ck_assert_str_eq(text, "run_id,request_id,client,submitted_ns,first_token_ns,finished_ns,"
                            "status,prompt_tokens,tokens_out,reference_match,argmax_agree,"
-                           "logits_maxabs,logits_cosine,saw_tokens,saw_activations\n");
+                           "logits_maxabs,logits_cosine,saw_tokens,saw_activations,"
+                           "verified,accepted_wrong,rounds\n");
+    free(text);
+    ck_assert_int_eq(export_to_buffer(db, "violations", other, MET_FORMAT_CSV, &text), 0);
+    ck_assert_str_eq(text, "run_id,violation_id,kind,t_ns,request_id,segment,node_id,detail\n");
     free(text);
     util_free(table);
     met_db_close(db);
@@ -1212,6 +1306,25 @@ START_TEST(test_met_requests_zero_times_are_null)
     raw_query_text(&temp, "SELECT finished_ns - submitted_ns FROM requests WHERE request_id = 3",
                    text, sizeof(text));
     ck_assert_str_eq(text, "8500");
+    /* Schema 3: negative is NULL, other values are stored as given. */
+    raw_query_text(&temp,
+                   "SELECT group_concat(request_id || ':' || quote(verified) || ','"
+                   " || quote(accepted_wrong) || ',' || quote(rounds), ' ') FROM"
+                   " (SELECT * FROM requests ORDER BY request_id)",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "3:1,0,1 7:NULL,NULL,NULL 12:1,1,3");
+    raw_query_text(&temp,
+                   "SELECT group_concat(node_id || ':' || quote(stake) || ','"
+                   " || quote(round(reputation, 6)), ' ') FROM (SELECT * FROM nodes"
+                   " ORDER BY node_id)",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "4:1234.5,1.0 5:0.0,-0.125 6:NULL,NULL");
+    raw_query_text(&temp,
+                   "SELECT count(*) || '|' || sum(kind = 'accepted_wrong') || '|' ||"
+                   " sum(request_id IS NULL) || '|' || sum(segment IS NULL) || '|' ||"
+                   " sum(node_id IS NULL) || '|' || sum(detail IS NULL) FROM violations",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "4|2|1|1|1|1");
 
     /* Writing a key again replaces the row; an unknown run is refused. */
     met_request_row again = request_rows[0];
@@ -1224,6 +1337,17 @@ START_TEST(test_met_requests_zero_times_are_null)
                    " WHERE request_id = 7) FROM requests",
                    text, sizeof(text));
     ck_assert_str_eq(text, "3|completed4000");
+    met_violation_row violation = violation_rows[0];
+    violation.detail = "replaced";
+    ck_assert_int_eq(met_violations_add(db, run_id, &violation, 1), 0);
+    ck_assert_int_eq(met_violations_add(db, run_id + 1, &violation, 1), MET_ESQL);
+    ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "FOREIGN KEY"));
+    ck_assert_int_eq(met_flush(db), 0);
+    raw_query_text(&temp,
+                   "SELECT count(*) || '|' || (SELECT detail FROM violations"
+                   " WHERE violation_id = 2) FROM violations",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "4|replaced");
     ck_assert_int_eq(met_segments_add(db, run_id + 1, segment_rows, 1), MET_ESQL);
     ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "FOREIGN KEY"));
     met_db_close(db);
@@ -1243,19 +1367,23 @@ START_TEST(test_met_run_summary_inference_columns)
     ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p99_ns", 9e6), 0);  /* alias */
     ck_assert_int_eq(met_metric_add(db, run_id, "tokens_per_s", 1234.5), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50", 1.0), 0);  /* a gossip name */
+    ck_assert_int_eq(met_metric_add(db, run_id, "accepted_wrong", 2.0), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "accepted_wrong_ratio", 0.5), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "honest_penalised", 0.0), 0);
     int64_t gossip = run_begin_ok(db, "gossip", 2, NULL, 0);
     ck_assert_int_eq(met_flush(db), 0);
     char sql[256];
     snprintf(sql, sizeof(sql),
              "SELECT completed_ratio || '|' || request_latency_p50_ns || '|' ||"
-             " request_latency_p99_ns || '|' || tokens_per_s || '|' || latency_p50_ns"
-             " FROM run_summary WHERE run_id = %lld",
+             " request_latency_p99_ns || '|' || tokens_per_s || '|' || latency_p50_ns || '|' ||"
+             " accepted_wrong || '|' || honest_penalised FROM run_summary WHERE run_id = %lld",
              (long long)run_id);
     raw_query_text(&temp, sql, text, sizeof(text));
-    ck_assert_str_eq(text, "0.75|2500000.0|9000000.0|1234.5|1.0");
+    ck_assert_str_eq(text, "0.75|2500000.0|9000000.0|1234.5|1.0|2.0|0.0");
     snprintf(sql, sizeof(sql),
              "SELECT coalesce(completed_ratio, request_latency_p50_ns, request_latency_p99_ns,"
-             " tokens_per_s, 'all null') FROM run_summary WHERE run_id = %lld",
+             " tokens_per_s, accepted_wrong, honest_penalised, 'all null') FROM run_summary"
+             " WHERE run_id = %lld",
              (long long)gossip);
     raw_query_text(&temp, sql, text, sizeof(text));
     ck_assert_str_eq(text, "all null");
@@ -1330,6 +1458,118 @@ static const char run_v1_sql[] =
     "INSERT INTO metrics VALUES (1, 'delivery_ratio', 0.875);"
     "INSERT INTO timeseries VALUES (1, 1000, 'in_flight', 3.0);";
 
+/* A node row as versions 1 and 2 stored it (no stake or reputation). */
+static const char node_v1_sql[] =
+    "INSERT INTO nodes VALUES (1, 0, 'gpu', 'eu', 'honest', 10, 1000, 9, 900, 0, 4, 2);";
+
+/* The additions of schema version 2 exactly as infersim 2 made them over
+ * version 1 (tables, index, the version 2 view, meta), kept verbatim so
+ * the version 3 upgrade is tested against the real old layout. Do not
+ * edit. Run after schema_v1_sql. */
+static const char schema_v2_sql[] =
+    "CREATE TABLE requests ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " client INTEGER, submitted_ns INTEGER, first_token_ns INTEGER, finished_ns INTEGER,"
+    " status TEXT, prompt_tokens INTEGER, tokens_out INTEGER, reference_match INTEGER,"
+    " argmax_agree REAL, logits_maxabs REAL, logits_cosine REAL, saw_tokens TEXT,"
+    " saw_activations TEXT, PRIMARY KEY (run_id, request_id));"
+    "CREATE TABLE segments ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " segment INTEGER NOT NULL, node_id INTEGER, class TEXT, kernel TEXT,"
+    " first_layer INTEGER, layer_count INTEGER, start_ns INTEGER, end_ns INTEGER,"
+    " calls INTEGER, flops INTEGER, bytes_in INTEGER, bytes_out INTEGER,"
+    " PRIMARY KEY (run_id, request_id, segment));"
+    "CREATE INDEX segments_node ON segments(run_id, node_id);"
+    "CREATE TABLE divergence ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " class TEXT NOT NULL, kernel TEXT, logits_maxabs REAL, logits_cosine REAL,"
+    " argmax_agree REAL, PRIMARY KEY (run_id, request_id, class));"
+    "DROP VIEW IF EXISTS run_summary;"
+    "CREATE VIEW run_summary AS SELECT r.run_id, r.name, r.seed, r.status,"
+    " r.check_status, r.events, r.sim_ns, r.wall_ms,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'delivery_ratio') AS delivery_ratio,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p50', 'latency_p50_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p99', 'latency_p99_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p99_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'completed_ratio') AS completed_ratio,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('request_latency_p50', 'request_latency_p50_ns') ORDER BY m.name"
+    "  LIMIT 1) AS request_latency_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('request_latency_p99', 'request_latency_p99_ns') ORDER BY m.name"
+    "  LIMIT 1) AS request_latency_p99_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'tokens_per_s') AS tokens_per_s"
+    " FROM runs r;"
+    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2'),"
+    " ('created_by', 'infersim'); PRAGMA user_version = 2;";
+
+/* An inference run's request and metric as version 2 stored them. */
+static const char run_v2_sql[] =
+    "INSERT INTO requests VALUES (1, 4, 0, 100, 200, 900, 'completed', 3, 5, 1, 1.0, 0.0,"
+    " 1.0, '0 2', '1');"
+    "INSERT INTO segments VALUES (1, 4, 0, 2, 'gpu', 'fma', 0, 4, 150, 850, 6, 1000, 12, 64);"
+    "INSERT INTO metrics VALUES (1, 'completed_ratio', 1.0);";
+
+START_TEST(test_met_db_open_migrates_v2)
+{
+    temp_db temp;
+    char text[256];
+    temp_db_make(&temp);
+    raw_exec(&temp, schema_v1_sql);
+    raw_exec(&temp, schema_v2_sql);
+    raw_exec(&temp, run_v1_sql);
+    raw_exec(&temp, node_v1_sql);
+    raw_exec(&temp, run_v2_sql);
+
+    met_db *db = met_open_ok(&temp);
+    raw_query_text(&temp,
+                   "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
+                   " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "3|2|0");
+    raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
+    ck_assert_str_eq(text, "3");
+
+    /* Old rows kept, new columns NULL, the view has grown at its end. */
+    raw_query_text(&temp,
+                   "SELECT status || tokens_out || saw_tokens || '|' || quote(verified) ||"
+                   " quote(accepted_wrong) || quote(rounds) || '|' ||"
+                   " (SELECT bytes_received || quote(stake) || quote(reputation) FROM nodes)"
+                   " || '|' || (SELECT flops FROM segments) FROM requests",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "completed50 2|NULLNULLNULL|900NULLNULL|1000");
+    raw_query_text(&temp,
+                   "SELECT completed_ratio || '|' || delivery_ratio || '|' ||"
+                   " coalesce(accepted_wrong, honest_penalised, 'null') FROM run_summary",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "1.0|0.875|null");
+
+    /* The new columns and table take values, for the old run too. */
+    met_request_row request = request_rows[2];
+    request.request_id = 4;
+    ck_assert_int_eq(met_requests_add(db, 1, &request, 1), 0);
+    ck_assert_int_eq(met_nodes_add(db, 1, &node_rows[0], 1), 0);
+    ck_assert_int_eq(met_violations_add(db, 1, violation_rows, UTIL_ARRAY_COUNT(violation_rows)),
+                     0);
+    ck_assert_int_eq(met_metric_add(db, 1, "honest_penalised", 3.0), 0);
+    met_db_close(db);
+    raw_query_text(&temp,
+                   "SELECT (SELECT verified || accepted_wrong || rounds FROM requests) || '|' ||"
+                   " (SELECT count(*) || sum(reputation) FROM nodes) || '|' ||"
+                   " (SELECT count(*) FROM violations) || '|' ||"
+                   " (SELECT honest_penalised FROM run_summary)",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "113|2-0.125|4|3.0");
+    temp_db_remove(&temp);
+}
+END_TEST
+
 START_TEST(test_met_db_open_migrates_v1)
 {
     temp_db temp;
@@ -1338,13 +1578,15 @@ START_TEST(test_met_db_open_migrates_v1)
     raw_exec(&temp, schema_v1_sql);
     raw_exec(&temp, run_v1_sql);
 
+    raw_exec(&temp, node_v1_sql);
+
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 2);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 2);
+    ck_assert_int_eq(atoi(text), 3);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 3);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "2");
+    ck_assert_str_eq(text, "3");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 
@@ -1362,6 +1604,13 @@ START_TEST(test_met_db_open_migrates_v1)
                    " FROM run_summary",
                    text, sizeof(text));
     ck_assert_str_eq(text, "0.875|null");
+    /* Through version 2 then 3: the old node row has NULL stake and reputation. */
+    raw_query_text(&temp,
+                   "SELECT crashes || '|' || quote(stake) || '|' || quote(reputation) ||"
+                   " '|' || (SELECT count(*) FROM violations) || '|' ||"
+                   " coalesce((SELECT accepted_wrong FROM run_summary), 'null') FROM nodes",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "2|NULL|NULL|0|null");
 
     /* The new tables are usable, for a new run as for the old one. */
     int64_t run_id = run_begin_ok(db, "new", 6, NULL, 0);
@@ -1370,16 +1619,18 @@ START_TEST(test_met_db_open_migrates_v1)
     ck_assert_int_eq(met_segments_add(db, 1, segment_rows, 1), 0);
     ck_assert_int_eq(met_divergence_add(db, run_id, divergence_rows, 1), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.5), 0);
+    ck_assert_int_eq(met_violations_add(db, 1, violation_rows, 2), 0);
     met_db_close(db);
     raw_query_text(&temp,
                    "SELECT (SELECT count(*) FROM requests WHERE run_id = 2) || '|' ||"
                    " (SELECT count(*) FROM segments WHERE run_id = 1) || '|' ||"
                    " (SELECT count(*) FROM divergence) || '|' ||"
-                   " (SELECT completed_ratio FROM run_summary WHERE run_id = 2)",
+                   " (SELECT completed_ratio FROM run_summary WHERE run_id = 2) || '|' ||"
+                   " (SELECT count(*) FROM violations WHERE run_id = 1)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "2|1|1|0.5");
+    ck_assert_str_eq(text, "2|1|1|0.5|2");
 
-    /* Opening again is a no-op at version 2. */
+    /* Opening again is a no-op at version 3. */
     met_db_close(met_open_ok(&temp));
     raw_query_text(&temp, "SELECT count(*) FROM runs", text, sizeof(text));
     ck_assert_str_eq(text, "2");
@@ -1430,6 +1681,7 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_rejects_garbage_file);
     tcase_add_test(schema, test_met_db_open_unwritable_path_fails);
     tcase_add_test(schema, test_met_db_open_migrates_v1);
+    tcase_add_test(schema, test_met_db_open_migrates_v2);
     tcase_add_test(schema, test_met_db_open_failed_migration_changes_nothing);
     suite_add_tcase(suite, schema);
 

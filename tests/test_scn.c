@@ -327,15 +327,18 @@ START_TEST(test_scn_error_format_forms)
     while (scn_expect_metrics[count] != NULL) {
         count += 1;
     }
-    ck_assert_uint_eq(count, 27);
+    ck_assert_uint_eq(count, 35);
     ck_assert_str_eq(scn_expect_metrics[26], "activation_bytes");
+    ck_assert_str_eq(scn_expect_metrics[34], "requests_failed");
 }
 END_TEST
 
-START_TEST(test_scn_load_every_metric_accepted)
+/* Loads an expect block of metrics [first, first + count), each "<= 1" (1ms
+ * for durations); returns the scenario. */
+static scn_scenario *test_scn_metrics_load(size_t first, size_t count)
 {
     char text[2048] = "nodes: {count: 2}\nexpect:\n";
-    for (size_t i = 0; scn_expect_metrics[i] != NULL; i++) {
+    for (size_t i = first; i < first + count; i++) {
         char line[96];
         snprintf(line, sizeof(line), "  %s: \"<= 1%s\"\n", scn_expect_metrics[i],
                  scn__metric_is_duration(scn_expect_metrics[i]) ? "ms" : "");
@@ -345,7 +348,14 @@ START_TEST(test_scn_load_every_metric_accepted)
     scn_error e;
     int rc = test_scn_load(text, NULL, 0, &s, &e);
     ck_assert_msg(rc == 0, "%u: %s", e.line, e.message);
-    ck_assert_uint_eq(s->expect_count, 27);
+    ck_assert_uint_eq(s->expect_count, count);
+    return s;
+}
+
+START_TEST(test_scn_load_every_metric_accepted)
+{
+    /* More metrics than SCN_EXPECT_MAX: two blocks. */
+    scn_scenario *s = test_scn_metrics_load(0, 27);
     ck_assert(s->expects[1].value == 1e6);       /* latency_p50 <= 1ms, in ns */
     ck_assert(s->expects[15].value == 1);
     ck_assert_str_eq(s->expects[20].metric, "request_latency_p99");
@@ -353,6 +363,13 @@ START_TEST(test_scn_load_every_metric_accepted)
     ck_assert(s->expects[21].value == 1e6);      /* first_token_p50 */
     ck_assert(s->expects[22].value == 1);        /* tokens_per_s: a plain number */
     ck_assert(!scn__metric_is_duration("tokens_per_s"));
+    scn_destroy(s);
+    s = test_scn_metrics_load(27, 8);
+    ck_assert_str_eq(s->expects[0].metric, "accepted_wrong");
+    ck_assert_str_eq(s->expects[7].metric, "requests_failed");
+    for (size_t i = 0; i < 8; i++) {
+        ck_assert(s->expects[i].value == 1);     /* none of them is a duration */
+    }
     scn_destroy(s);
 }
 END_TEST
@@ -1140,7 +1157,7 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/02_unknown_nested_key.yaml", SCN_ESCHEMA, 6, 3,
      "unknown key 'jiter' in network (expected one of: latency, regions,"},
     {"tests/bad/03_unsupported_section.yaml", SCN_ESCHEMA, 3, 1,
-     "section 'verification' is not supported yet"},
+     "section 'sweep' is not supported yet"},
     {"tests/bad/04_bad_duration_unit.yaml", SCN_ESCHEMA, 1, 11, "unknown unit 'sec'"},
     {"tests/bad/05_duration_no_unit.yaml", SCN_ESCHEMA, 4, 11,
      "network.jitter: duration needs a unit (e.g. 50ms)"},
@@ -1156,7 +1173,7 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/13_fault_after_end.yaml", SCN_ESCHEMA, 6, 9,
      "must be before the end of the run (duration 10s)"},
     {"tests/bad/14_unsupported_fault_kind.yaml", SCN_ESCHEMA, 4, 11,
-     "fault kind 'silent' is not supported yet"},
+     "fault kind 'equivocate' is not supported yet"},
     {"tests/bad/15_probability_too_big.yaml", SCN_ESCHEMA, 7, 18,
      "faults.0.probability must be in (0, 1]"},
     {"tests/bad/16_missing_probability.yaml", SCN_ESCHEMA, 4, 5,
@@ -1248,6 +1265,40 @@ static const test_scn_bad_case test_scn_bad[] = {
      "model.shape: kv_heads (3) must divide heads (8)"},
     {"tests/bad/67_replicas_too_many.yaml", SCN_ESCHEMA, 6, 13,
      "model.replicas (3) x 2 segments needs 6 nodes, but nodes.count is 4"},
+    {"tests/bad/68_committee_without_model.yaml", SCN_ESCHEMA, 4, 13,
+     "verification.protocol committee needs a model section"},
+    {"tests/bad/69_quorum_above_committee.yaml", SCN_ESCHEMA, 8, 11,
+     "verification.quorum (4) must be <= verification.committee (3)"},
+    {"tests/bad/70_unknown_rule.yaml", SCN_ESCHEMA, 7, 21,
+     "unknown verification.agreement.rule 'l2' (expected one of: exact, maxabs, cosine, topk)"},
+    {"tests/bad/71_epsilon_with_cosine.yaml", SCN_ESCHEMA, 9, 5,
+     "verification.agreement.epsilon does not apply to rule cosine"},
+    {"tests/bad/72_tau_out_of_range.yaml", SCN_ESCHEMA, 7, 40,
+     "verification.final_agreement.tau must be in [-1, 1], got 1.5"},
+    {"tests/bad/73_penalty_zero.yaml", SCN_ESCHEMA, 8, 14,
+     "verification.reputation.penalty must be in (0, 1], got 0"},
+    {"tests/bad/74_reputation_min_above_max.yaml", SCN_ESCHEMA, 9, 10,
+     "verification.reputation.max (2) must be >= verification.reputation.min (5)"},
+    {"tests/bad/75_key_with_protocol_none.yaml", SCN_ESCHEMA, 7, 3,
+     "verification.quorum needs protocol: committee"},
+    {"tests/bad/76_collude_without_committee.yaml", SCN_ESCHEMA, 6, 11,
+     "fault kind 'collude' needs verification.protocol: committee"},
+    {"tests/bad/77_scale_on_silent.yaml", SCN_ESCHEMA, 10, 5,
+     "faults.0: key 'scale' is not allowed for a silent fault"},
+    {"tests/bad/78_wrong_output_without_nodes.yaml", SCN_ESCHEMA, 7, 5,
+     "faults.0: missing required key 'nodes' for a wrong_output fault"},
+    {"tests/bad/79_committee_zero.yaml", SCN_ESCHEMA, 7, 14,
+     "verification.committee must be between 1 and 64, got 0"},
+    {"tests/bad/80_initial_default_below_min.yaml", SCN_ESCHEMA, 7, 15,
+     "verification.reputation.initial (1, the default) must be in [min, max] = [2, 10]"},
+    {"tests/bad/81_commit_timeout_zero.yaml", SCN_ESCHEMA, 7, 19,
+     "verification.commit_timeout must be > 0"},
+    {"tests/bad/82_scale_on_crash.yaml", SCN_ESCHEMA, 10, 5,
+     "faults.0: key 'scale' is not allowed for a crash fault"},
+    {"tests/bad/83_committee_with_gossip.yaml", SCN_ESCHEMA, 6, 26,
+     "verification.protocol committee needs an inference workload"},
+    {"tests/bad/84_scale_negative.yaml", SCN_ESCHEMA, 10, 12,
+     "faults.0.scale must be > 0, got -1"},
 };
 
 START_TEST(test_scn_bad_file_rejected)
@@ -1265,6 +1316,327 @@ START_TEST(test_scn_bad_file_rejected)
     ck_assert_msg(c->column == 0 || e.column == c->column, "%s: column %u, want %u (%s)",
                   c->path, e.column, c->column, text);
     ck_assert_msg(strstr(e.message, c->message) != NULL, "%s: message '%s'", c->path, e.message);
+}
+END_TEST
+
+
+/* ---- verification: committee, agreement, reputation, Byzantine faults ---- */
+
+static const char test_scn_committee[] =
+    "name: committee\n"
+    "duration: 30s\n"
+    "nodes: {count: 20}\n"
+    "model:\n"
+    "  shape: {dim: 16, hidden_dim: 32, layers: 2, heads: 4, vocab: 64, seq_len: 32}\n"
+    "  segments: 2\n"
+    "verification:\n"
+    "  protocol: committee\n"
+    "  committee: 5\n"
+    "  quorum: 4\n"
+    "  retries: 3\n"
+    "  commit_reveal: false\n"
+    "  commit_timeout: 750ms\n"
+    "  reveal_timeout: 1500ms\n"
+    "  agreement: {rule: cosine, tau: 0.98}\n"
+    "  final_agreement: {rule: topk, top_k: 5}\n"
+    "  reputation: {penalty: 0.5, reward: 1.1, min: 0.05, max: 20, initial: 2}\n"
+    "  stake: 3.5\n"
+    "faults:\n"
+    "  - {kind: wrong_output, at: 1s, nodes: {ids: [1, 2]}}\n"
+    "  - {kind: collude, at: 2s, until: 20s, nodes: {range: 3-5}, scale: 0.25}\n"
+    "  - {kind: silent, at: 3s, nodes: {fraction: 0.1}}\n"
+    "  - {kind: silent, at: 4s, until: 5s, nodes: {ids: [7]}}\n"
+    "  - {kind: wrong_output, at: 5s, nodes: all, scale: 3}\n"
+    "expect:\n"
+    "  accepted_wrong: \"== 0\"\n"
+    "  accepted_wrong_ratio: \"<= 0.01\"\n"
+    "  honest_penalised: \"< 5\"\n"
+    "  honest_penalised_ratio: \"< 0.1\"\n"
+    "  no_quorum: \"<= 3\"\n"
+    "  reputation_honest_mean: \">= 1\"\n"
+    "  reputation_byzantine_mean: \"< 1\"\n"
+    "  requests_failed: \"== 0\"\n";
+
+START_TEST(test_scn_verify_full_fields)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(test_scn_committee, NULL, 0, &s, &e);
+    ck_assert_msg(rc == 0, "%u:%u: %s", e.line, e.column, e.message);
+    const scn_verification *v = &s->verification;
+    ck_assert_int_eq(v->protocol, SCN_PROTOCOL_COMMITTEE);
+    ck_assert_uint_eq(v->committee, 5);
+    ck_assert_uint_eq(v->quorum, 4);
+    ck_assert_uint_eq(v->retries, 3);
+    ck_assert(!v->commit_reveal);
+    ck_assert_uint_eq(v->commit_timeout_ns, 750000000ull);
+    ck_assert_uint_eq(v->reveal_timeout_ns, 1500000000ull);
+    ck_assert_int_eq(v->agreement.rule, SCN_AGREE_COSINE);
+    ck_assert(v->agreement.tau == 0.98);
+    ck_assert(v->agreement.epsilon == 0.05);       /* other rules' parameters keep defaults */
+    ck_assert_uint_eq(v->agreement.top_k, 1);
+    ck_assert_int_eq(v->final_agreement.rule, SCN_AGREE_TOPK);
+    ck_assert_uint_eq(v->final_agreement.top_k, 5);
+    ck_assert(v->penalty == 0.5);
+    ck_assert(v->reward == 1.1);
+    ck_assert(v->reputation_min == 0.05);
+    ck_assert(v->reputation_max == 20);
+    ck_assert(v->reputation_initial == 2);
+    ck_assert(v->stake == 3.5);
+    ck_assert_uint_eq(s->expect_count, 8);
+    ck_assert_str_eq(s->expects[4].metric, "no_quorum");
+    ck_assert_int_eq(s->expects[4].cmp, SCN_CMP_LE);
+    ck_assert(s->expects[4].value == 3);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_verify_faults)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_committee, NULL, 0, &s, &e), 0);
+    ck_assert_uint_eq(s->fault_count, 5);
+    const scn_fault *f = s->faults;
+    ck_assert_int_eq(f[0].kind, SCN_FAULT_WRONG_OUTPUT);
+    ck_assert(f[0].scale == 1.0);                    /* default */
+    ck_assert_uint_eq(f[0].at_ns, 1000000000ull);
+    ck_assert_uint_eq(f[0].until_ns, UINT64_MAX);
+    ck_assert_uint_eq(f[0].nodes.id_count, 2);
+    ck_assert_uint_eq(f[0].nodes.ids[1], 2);
+    ck_assert_int_eq(f[1].kind, SCN_FAULT_COLLUDE);
+    ck_assert(f[1].scale == 0.25);
+    ck_assert_uint_eq(f[1].until_ns, 20000000000ull);
+    ck_assert(f[1].nodes.has_range);
+    ck_assert_uint_eq(f[1].nodes.range_first, 3);
+    ck_assert_uint_eq(f[1].nodes.range_last, 5);
+    ck_assert_int_eq(f[2].kind, SCN_FAULT_SILENT);
+    ck_assert(f[2].nodes.fraction == 0.1);
+    ck_assert_int_eq(f[3].kind, SCN_FAULT_SILENT);
+    ck_assert_uint_eq(f[3].until_ns, 5000000000ull);
+    ck_assert_uint_eq(f[3].nodes.ids[0], 7);
+    ck_assert_int_eq(f[4].kind, SCN_FAULT_WRONG_OUTPUT);
+    ck_assert(f[4].scale == 3.0);
+    ck_assert(f[4].nodes.all);
+    ck_assert_str_eq(test_scn_param(s, "faults.0.kind"), "wrong_output");
+    ck_assert_str_eq(test_scn_param(s, "faults.0.scale"), "1");
+    ck_assert_str_eq(test_scn_param(s, "faults.1.kind"), "collude");
+    ck_assert_str_eq(test_scn_param(s, "faults.1.scale"), "0.25");
+    ck_assert_str_eq(test_scn_param(s, "faults.2.kind"), "silent");
+    ck_assert_ptr_null(test_scn_param(s, "faults.2.scale"));
+    ck_assert_str_eq(test_scn_param(s, "faults.3.kind"), "silent");
+    ck_assert_ptr_null(test_scn_param(s, "faults.3.scale"));
+    ck_assert_str_eq(test_scn_param(s, "faults.3.nodes.ids"), "[7]");
+    scn_destroy(s);
+    /* Turning the protocol off makes the Byzantine faults an error at their kind. */
+    const char *off = "verification={protocol: none}";
+    ck_assert_int_eq(test_scn_load(test_scn_committee, &off, 1, &s, &e), SCN_ESCHEMA);
+    ck_assert_uint_eq(e.line, 20);
+    ck_assert_str_eq(e.message, "fault kind 'wrong_output' needs verification.protocol: committee");
+}
+END_TEST
+
+START_TEST(test_scn_verify_agreement_variants)
+{
+    static const struct {
+        const char *set[2];
+        scn_agree_rule rule;
+        double epsilon;
+        double tau;
+        uint32_t top_k;
+        const char *param_key;
+        const char *param_value;
+    } cases[] = {
+        {{"verification.agreement={rule: exact}", NULL}, SCN_AGREE_EXACT, 0.05, 0.999, 1,
+         "verification.agreement.rule", "exact"},
+        {{"verification.agreement={rule: maxabs, epsilon: 0.001}", NULL}, SCN_AGREE_MAXABS,
+         0.001, 0.999, 1, "verification.agreement.epsilon", "0.001"},
+        {{"verification.agreement={rule: maxabs}", NULL}, SCN_AGREE_MAXABS, 0.05, 0.999, 1,
+         "verification.agreement.epsilon", "0.05"},
+        {{"verification.agreement={epsilon: 0}", NULL}, SCN_AGREE_MAXABS, 0, 0.999, 1,
+         "verification.agreement.epsilon", "0"},
+        {{"verification.agreement={rule: cosine, tau: -1}", NULL}, SCN_AGREE_COSINE, 0.05, -1,
+         1, "verification.agreement.tau", "-1"},
+        {{"verification.agreement={rule: topk, top_k: 64}", NULL}, SCN_AGREE_TOPK, 0.05, 0.999,
+         64, "verification.agreement.top_k", "64"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scn_scenario *s = NULL;
+        scn_error e;
+        int rc = test_scn_load(test_scn_committee, cases[i].set, 1, &s, &e);
+        ck_assert_msg(rc == 0, "case %zu: %s", i, e.message);
+        const scn_agreement *a = &s->verification.agreement;
+        ck_assert_int_eq(a->rule, cases[i].rule);
+        ck_assert_msg(a->epsilon == cases[i].epsilon, "case %zu", i);
+        ck_assert_msg(a->tau == cases[i].tau, "case %zu", i);
+        ck_assert_uint_eq(a->top_k, cases[i].top_k);
+        ck_assert_str_eq(test_scn_param(s, cases[i].param_key), cases[i].param_value);
+        scn_destroy(s);
+    }
+    /* Parameters of another rule, or out of range, are errors naming the key. */
+    static const struct {
+        const char *set;
+        const char *message;
+    } bad[] = {
+        {"verification.final_agreement={top_k: 2, rule: maxabs}",
+         "verification.final_agreement.top_k does not apply to rule maxabs"},
+        {"verification.agreement={rule: exact, tau: 0.5}",
+         "verification.agreement.tau does not apply to rule exact"},
+        {"verification.agreement={epsilon: -0.1}",
+         "verification.agreement.epsilon must be >= 0, got -0.1"},
+        {"verification.final_agreement={top_k: 65}",
+         "verification.final_agreement.top_k must be between 1 and 64, got 65"},
+        {"verification.reputation.reward=0.99",
+         "verification.reputation.reward must be >= 1, got 0.99"},
+        {"verification.reputation.initial=30",
+         "verification.reputation.initial (30) must be in [min, max] = [0.05, 20]"},
+        {"verification.stake=0", "verification.stake must be > 0, got 0"},
+        {"verification.retries=17", "verification.retries must be between 0 and 16, got 17"},
+        {"verification.commit_reveal=maybe",
+         "verification.commit_reveal: expected true or false, got 'maybe'"},
+        {"verification.protocol=majority", "unknown verification.protocol 'majority'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        scn_scenario *s = NULL;
+        scn_error e;
+        ck_assert_int_eq(test_scn_load(test_scn_committee, &bad[i].set, 1, &s, &e), SCN_ESCHEMA);
+        ck_assert_msg(strstr(e.message, bad[i].message) != NULL, "%s: %s", bad[i].set,
+                      e.message);
+    }
+}
+END_TEST
+
+static void test_scn_verify_check_defaults(const scn_verification *v, scn_protocol protocol)
+{
+    ck_assert_int_eq(v->protocol, protocol);
+    ck_assert_uint_eq(v->committee, 3);
+    ck_assert_uint_eq(v->quorum, 2);
+    ck_assert_uint_eq(v->retries, 2);
+    ck_assert(v->commit_reveal);
+    ck_assert_uint_eq(v->commit_timeout_ns, 2000000000ull);
+    ck_assert_uint_eq(v->reveal_timeout_ns, 2000000000ull);
+    ck_assert_int_eq(v->agreement.rule, SCN_AGREE_MAXABS);
+    ck_assert(v->agreement.epsilon == 0.05);
+    ck_assert(v->agreement.tau == 0.999);
+    ck_assert_uint_eq(v->agreement.top_k, 1);
+    ck_assert_int_eq(v->final_agreement.rule, SCN_AGREE_TOPK);
+    ck_assert_uint_eq(v->final_agreement.top_k, 1);
+    ck_assert(v->penalty == 0.8);
+    ck_assert(v->reward == 1.01);
+    ck_assert(v->reputation_min == 0.1);
+    ck_assert(v->reputation_max == 10);
+    ck_assert(v->reputation_initial == 1);
+    ck_assert(v->stake == 1);
+}
+
+START_TEST(test_scn_verify_defaults)
+{
+    const char *text = "nodes: {count: 8}\n"
+                       "model:\n"
+                       "  shape: {dim: 16, hidden_dim: 32, layers: 2, heads: 4, vocab: 64,\n"
+                       "          seq_len: 32}\n";
+    scn_scenario *s = NULL;
+    scn_error e;
+    /* Absent section: protocol none, yet every default is in the struct. */
+    ck_assert_int_eq(test_scn_load(text, NULL, 0, &s, &e), 0);
+    test_scn_verify_check_defaults(&s->verification, SCN_PROTOCOL_NONE);
+    ck_assert_ptr_null(test_scn_param(s, "verification.protocol"));
+    char hex[65];
+    memcpy(hex, s->sha256_hex, sizeof(hex));
+    scn_destroy(s);
+    /* A gossip scenario too. */
+    ck_assert_int_eq(test_scn_load(test_scn_full, NULL, 0, &s, &e), 0);
+    test_scn_verify_check_defaults(&s->verification, SCN_PROTOCOL_NONE);
+    scn_destroy(s);
+    /* protocol none written out is the same scenario. */
+    const char *none = "verification.protocol=none";
+    ck_assert_int_eq(test_scn_load(text, &none, 1, &s, &e), 0);
+    ck_assert_str_eq(s->sha256_hex, hex);
+    scn_destroy(s);
+    const char *on = "verification.protocol=committee";
+    ck_assert_int_eq(test_scn_load(text, &on, 1, &s, &e), 0);
+    test_scn_verify_check_defaults(&s->verification, SCN_PROTOCOL_COMMITTEE);
+    ck_assert_str_eq(test_scn_param(s, "verification.quorum"), "2");
+    ck_assert_str_ne(s->sha256_hex, hex);
+    scn_destroy(s);
+    /* The default quorum follows the committee: a strict majority. */
+    const uint32_t sizes[] = {1, 2, 4, 5, 64};
+    const uint32_t quorums[] = {1, 2, 3, 3, 33};
+    for (size_t i = 0; i < 5; i++) {
+        char set[64];
+        snprintf(set, sizeof(set), "verification.committee=%u", sizes[i]);
+        const char *sets[] = {on, set};
+        ck_assert_int_eq(test_scn_load(text, sets, 2, &s, &e), 0);
+        ck_assert_uint_eq(s->verification.committee, sizes[i]);
+        ck_assert_uint_eq(s->verification.quorum, quorums[i]);
+        scn_destroy(s);
+    }
+}
+END_TEST
+
+START_TEST(test_scn_verify_params)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_committee, NULL, 0, &s, &e), 0);
+    static const char *const want[][2] = {
+        {"verification.protocol", "committee"},
+        {"verification.committee", "5"},
+        {"verification.quorum", "4"},
+        {"verification.retries", "3"},
+        {"verification.commit_reveal", "false"},
+        {"verification.commit_timeout", "750ms"},
+        {"verification.reveal_timeout", "1500ms"},
+        {"verification.agreement.rule", "cosine"},
+        {"verification.agreement.tau", "0.98"},
+        {"verification.final_agreement.rule", "topk"},
+        {"verification.final_agreement.top_k", "5"},
+        {"verification.reputation.penalty", "0.5"},
+        {"verification.reputation.reward", "1.1"},
+        {"verification.reputation.min", "0.05"},
+        {"verification.reputation.max", "20"},
+        {"verification.reputation.initial", "2"},
+        {"verification.stake", "3.5"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *value = test_scn_param(s, want[i][0]);
+        ck_assert_msg(value != NULL && strcmp(value, want[i][1]) == 0, "%s = %s", want[i][0],
+                      value != NULL ? value : "(absent)");
+    }
+    ck_assert_ptr_null(test_scn_param(s, "verification.agreement.epsilon"));
+    ck_assert_ptr_null(test_scn_param(s, "verification.final_agreement.tau"));
+    /* Every param fed back through --set reproduces the hash. */
+    static char storage[160][160];
+    const char *sets[160];
+    size_t count = 0;
+    for (size_t i = 0; i < s->param_count && count < 160; i++) {
+        if (strcmp(s->params[i].value, "never") == 0) {
+            continue;
+        }
+        snprintf(storage[count], sizeof(storage[count]), "%s=%s", s->params[i].key,
+                 s->params[i].value);
+        sets[count] = storage[count];
+        count += 1;
+    }
+    ck_assert_uint_lt(count, 160);
+    char hex[65];
+    memcpy(hex, s->sha256_hex, sizeof(hex));
+    scn_destroy(s);
+    int rc = test_scn_load(test_scn_committee, sets, count, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_str_eq(s->sha256_hex, hex);
+    scn_destroy(s);
+    /* Each verification value is covered by the hash. */
+    static const char *const changes[] = {
+        "verification.quorum=3", "verification.commit_reveal=true",
+        "verification.reputation.penalty=0.9", "verification.final_agreement.top_k=2",
+        "faults.1.scale=0.5", "verification.stake=1",
+    };
+    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+        ck_assert_int_eq(test_scn_load(test_scn_committee, &changes[i], 1, &s, &e), 0);
+        ck_assert_msg(strcmp(s->sha256_hex, hex) != 0, "%s left the hash alone", changes[i]);
+        scn_destroy(s);
+    }
 }
 END_TEST
 
@@ -1366,6 +1738,14 @@ Suite *test_scn_suite(void)
     tcase_add_test(infer, test_scn_units_flops);
     tcase_add_test(infer, test_scn_infer_file_source);
     suite_add_tcase(suite, infer);
+    TCase *verify = tcase_create("verify");
+    tcase_set_timeout(verify, 10);
+    tcase_add_test(verify, test_scn_verify_full_fields);
+    tcase_add_test(verify, test_scn_verify_faults);
+    tcase_add_test(verify, test_scn_verify_agreement_variants);
+    tcase_add_test(verify, test_scn_verify_defaults);
+    tcase_add_test(verify, test_scn_verify_params);
+    suite_add_tcase(suite, verify);
 
     TCase *bad = tcase_create("bad");
     tcase_set_timeout(bad, 10);

@@ -153,9 +153,12 @@ static int store_nodes(run_context *run, const scn_scenario *scenario, const sim
             const sim_node_stats *stats = &result->nodes[i];
             rows[k] = (met_node_row){
                 i, scenario->nodes.classes[result->class_of[i]].name,
-                scenario->nodes.regions[result->region_of[i]].name, "honest",
-                stats->messages_sent, stats->bytes_sent, stats->messages_received,
-                stats->bytes_received, stats->rejected, stats->delivered, stats->crashes,
+                scenario->nodes.regions[result->region_of[i]].name,
+                tool_behaviour_name(result, i), stats->messages_sent, stats->bytes_sent,
+                stats->messages_received, stats->bytes_received, stats->rejected,
+                stats->delivered, stats->crashes,
+                result->verified ? scenario->verification.stake : NAN,
+                result->verified ? result->reputation[i] : NAN,
             };
         }
         if (met_nodes_add(run->db, run->run_id, rows, count) != 0) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tools/tool.h"
+#include "util/assert.h"
 
 static const char *request_status(uint32_t status)
 {
@@ -71,6 +72,9 @@ static int store_request(met_db *db, int64_t run_id, const sim_result *result, u
         request_status(q->status), q->prompt_tokens, q->tokens_out, q->reference_match,
         q->compared ? q->argmax_agree : NAN, q->compared ? q->logits_maxabs : NAN,
         q->compared ? q->logits_cosine : NAN, tokens, activations,
+        result->verified ? 1 : -1,
+        result->verified && q->compared ? (int)q->accepted_wrong : -1,
+        result->verified ? (int)q->rounds : -1,
     };
     return met_requests_add(db, run_id, &row, 1);
 }
@@ -114,9 +118,37 @@ static int store_divergence(met_db *db, int64_t run_id, const scn_scenario *scen
     return 0;
 }
 
+const char *tool_behaviour_name(const sim_result *result, uint32_t node_id)
+{
+    static const char *const names[] = {"honest", "wrong_output", "collude", "silent"};
+    uint8_t behaviour = result->behaviour_of != NULL ? result->behaviour_of[node_id] : 0;
+    return behaviour < UTIL_ARRAY_COUNT(names) ? names[behaviour] : "unknown";
+}
+
+static int store_violations(met_db *db, int64_t run_id, const sim_result *result)
+{
+    static const char *const kinds[] = {"accepted_wrong", "honest_penalised"};
+    for (uint64_t i = 0; i < result->violation_count; i++) {
+        const sim_violation *v = &result->violations[i];
+        char detail[64];
+        snprintf(detail, sizeof(detail), "step %u", v->step);
+        met_violation_row row = {
+            i, kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
+            v->node_id == UINT32_MAX ? -1 : (int64_t)v->node_id, detail,
+        };
+        if (met_violations_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
                          const sim_result *result)
 {
+    if (store_violations(db, run_id, result) != 0) {
+        return -1;
+    }
     for (uint64_t r = 0; r < result->request_count; r++) {
         if (!result->requests[r].submitted) {
             continue;
@@ -179,4 +211,15 @@ void tool_print_inference(const scn_scenario *scenario, const sim_result *result
     printf("  reference  match ratio %.4f, argmax agreement %.4f\n",
            metric(result, "reference_match_ratio"), metric(result, "argmax_agree_mean"));
     print_divergence(scenario, result);
+    if (result->verified) {
+        printf("  verify     committee %u, quorum %u: %llu accepted wrong, %llu honest "
+               "penalised (%.4f), %llu rounds without quorum\n",
+               scenario->verification.committee, scenario->verification.quorum,
+               (unsigned long long)result->accepted_wrong,
+               (unsigned long long)result->honest_penalised,
+               metric(result, "honest_penalised_ratio"), (unsigned long long)result->no_quorum);
+        printf("  reputation honest mean %.4f, byzantine mean %.4f\n",
+               metric(result, "reputation_honest_mean"),
+               metric(result, "reputation_byzantine_mean"));
+    }
 }

@@ -33,6 +33,9 @@ int tool_export_main(int argc, char **argv);
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
                          const sim_result *result);
+/* The Byzantine behaviour node i last had ("honest" when none). */
+const char *tool_behaviour_name(const sim_result *result, uint32_t node_id);
+
 /* Prints the inference lines of the run summary. */
 void tool_print_inference(const scn_scenario *scenario, const sim_result *result);
 

@@ -20,7 +20,8 @@ enum {
     UTIL_PRNG_PURPOSE_WORKLOAD = 4,  /* arrival process, origins */
     UTIL_PRNG_PURPOSE_PLACEMENT = 5, /* class and region assignment */
     UTIL_PRNG_PURPOSE_FAULT = 6,     /* fault selectors (id = fault index) */
-    UTIL_PRNG_PURPOSE_KEYS = 7       /* per-node authentication keys */
+    UTIL_PRNG_PURPOSE_KEYS = 7,      /* per-node authentication keys */
+    UTIL_PRNG_PURPOSE_CARTEL = 8     /* a colluding cartel's shared wrong output */
 };
 
 /* Seeds 'prng' from one 64-bit value. Cannot fail. */
