@@ -2,6 +2,7 @@
  * trace, partitions that drop and heal, crashes, corruption caught by the
  * receiver's MAC, serialization charged in simulated time. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -407,6 +408,134 @@ START_TEST(test_sim_inference_duplicates_computed_once)
 }
 END_TEST
 
+/* ---- committee verification ---- */
+
+static const char committee_yaml[] =
+    "name: committee\n"
+    "seed: 3\n"
+    "duration: 30s\n"
+    "network: {latency: {model: uniform, min: 5ms, max: 20ms}}\n"
+    "nodes:\n"
+    "  count: 60\n"
+    "  classes:\n"
+    "    - {name: a, fraction: 0.34, flops: 50TFLOPS, kernel: fma}\n"
+    "    - {name: b, fraction: 0.33, flops: 50TFLOPS, kernel: blocked}\n"
+    "    - {name: c, fraction: 0.33, flops: 20TFLOPS, kernel: bf16}\n"
+    "model:\n"
+    "  shape: {dim: 64, hidden_dim: 172, layers: 4, heads: 4, vocab: 256, seq_len: 64}\n"
+    "  segments: 2\n"
+    "  kv_slots: 16\n"
+    "verification: {protocol: committee, committee: 5, quorum: 3}\n"
+    "workload: {requests: 40, rate: 4/s, prompt_tokens: [8, 12], generate: 4}\n"
+    "output: {sample_interval: 0}\n";
+
+static sim_result *run_committee(const char *const *overrides, size_t count)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    sim_result *result = NULL;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_string("committee.yaml", committee_yaml, overrides, count, &scenario, &error);
+    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
+}
+
+/* Honest members on three kernels: a tolerant rule accepts their drift,
+ * penalises nobody and accepts nothing wrong; the same run twice is the
+ * same run. */
+START_TEST(test_sim_committee_tolerant_honest)
+{
+    sim_result *first = run_committee(NULL, 0);
+    sim_result *second = run_committee(NULL, 0);
+    ck_assert_uint_eq(first->requests_completed, 40);
+    ck_assert_uint_eq(first->accepted_wrong, 0);
+    ck_assert_uint_eq(first->honest_penalised, 0);
+    ck_assert_uint_eq(first->trace_hash, second->trace_hash);
+    for (uint32_t i = 0; i < first->node_count; i++) {
+        ck_assert_double_ge(first->reputation[i], 1.0); /* Only ever rewarded. */
+        ck_assert_double_eq(first->reputation[i], second->reputation[i]);
+    }
+    sim_result_destroy(first);
+    sim_result_destroy(second);
+}
+END_TEST
+
+/* The same honest network under the exact rule: honest drift between
+ * kernels is read as disagreement, and honest members are penalised -- the
+ * checker must see it. */
+START_TEST(test_sim_committee_exact_penalises_honest)
+{
+    const char *const exact[] = {"verification.agreement.rule=exact"};
+    sim_result *result = run_committee(exact, 1);
+    ck_assert_uint_gt(result->honest_penalised, 10);
+    ck_assert_uint_gt(result->violation_count, 10);
+    ck_assert_int_eq(result->violations[0].kind, SIM_VIOLATION_HONEST_PENALISED);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* A lone forger adds noise: it never reaches a quorum, loses reputation,
+ * and nothing wrong is accepted. */
+START_TEST(test_sim_committee_wrong_output_caught)
+{
+    const char *const forger[] = {"faults.0.kind=wrong_output", "faults.0.at=0s",
+                                  "faults.0.nodes.fraction=0.2"};
+    sim_result *result = run_committee(forger, 3);
+    double honest = 0, byzantine = 0;
+    ck_assert_int_eq(sim_result_metric(result, "reputation_honest_mean", &honest), 0);
+    ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->requests_completed, 40);
+    ck_assert_double_lt(byzantine, 0.9);
+    ck_assert_double_gt(honest, 1.0);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* A cartel below the quorum is outvoted; a cartel that holds the quorum
+ * in most committees gets its wrong output accepted and the honest
+ * minority penalised: the safety checker must fire. */
+START_TEST(test_sim_committee_cartel_below_and_above_quorum)
+{
+    const char *const small[] = {"faults.0.kind=collude", "faults.0.at=0s",
+                                 "faults.0.nodes.fraction=0.2"};
+    const char *const large[] = {"faults.0.kind=collude", "faults.0.at=0s",
+                                 "faults.0.nodes.fraction=0.7"};
+    sim_result *safe = run_committee(small, 3);
+    sim_result *captured = run_committee(large, 3);
+    ck_assert_uint_eq(safe->accepted_wrong, 0);
+    ck_assert_uint_gt(captured->accepted_wrong, 20);
+    ck_assert_uint_gt(captured->honest_penalised, 0);
+    bool seen = false;
+    for (uint64_t i = 0; i < captured->violation_count; i++) {
+        seen |= captured->violations[i].kind == SIM_VIOLATION_ACCEPTED_WRONG;
+    }
+    ck_assert(seen);
+    sim_result_destroy(safe);
+    sim_result_destroy(captured);
+}
+END_TEST
+
+/* Silent members time out the commit phase and are judged as deviating;
+ * with commit-reveal off the protocol still decides from the reveals. */
+START_TEST(test_sim_committee_silent_and_no_commit_reveal)
+{
+    const char *const silent[] = {"faults.0.kind=silent", "faults.0.at=0s",
+                                  "faults.0.nodes.fraction=0.1",
+                                  "verification.commit_reveal=false"};
+    sim_result *result = run_committee(silent, 4);
+    double byzantine = 0;
+    ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+    ck_assert_double_lt(byzantine, 1.0);
+    ck_assert_uint_gt(result->requests_completed, 30);
+    ck_assert_uint_eq(result->types[NODE_MESSAGE_INFER_COMMIT].sent, 0);
+    ck_assert_uint_gt(result->types[NODE_MESSAGE_INFER_REVEAL].sent, 0);
+    sim_result_destroy(result);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -437,5 +566,13 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
     tcase_add_test(inference, test_sim_inference_duplicates_computed_once);
     suite_add_tcase(suite, inference);
+    TCase *committee = tcase_create("committee");
+    tcase_set_timeout(committee, 120);
+    tcase_add_test(committee, test_sim_committee_tolerant_honest);
+    tcase_add_test(committee, test_sim_committee_exact_penalises_honest);
+    tcase_add_test(committee, test_sim_committee_wrong_output_caught);
+    tcase_add_test(committee, test_sim_committee_cartel_below_and_above_quorum);
+    tcase_add_test(committee, test_sim_committee_silent_and_no_commit_reveal);
+    suite_add_tcase(suite, committee);
     return suite;
 }
