@@ -221,6 +221,95 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     out->count = m->count;
     out->payload = block + sizeof(uint32_t);
     out->payload_bytes = NODE_SALT_BYTES + size;
+    /* Members share their reveals with each other (Nesa's members see each
+     * other's outputs): this is what a lazy member can copy from. */
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t count = serving->verifier->committee(serving->verifier->context, m->rumor_id,
+                                                  m->segment, m->hops, members);
+    for (uint32_t i = 0; i < count; i++) {
+        if (i == member || members[i] == self->config.node_id) {
+            continue;
+        }
+        node_message *peer = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL,
+                                              members[i], m->rumor_id, at_ns);
+        *peer = *out;
+        peer->dest = members[i];
+    }
+}
+
+/* A lazy member does not compute: with commit-reveal it must commit now,
+ * before any output exists, so it commits to nothing it can later open;
+ * then it waits for a peer's reveal to copy. */
+static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
+                        node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    uint8_t *block = member_block(serving, m, slot, true);
+    ASSERT(block != NULL);
+    uint32_t waiting = UINT32_MAX;
+    memcpy(block, &waiting, sizeof(waiting));
+    if (!serving->commit_reveal) {
+        return;
+    }
+    node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
+                                            m->rumor_id, now_ns);
+    committee_header(commit, &serving->requests[m->rumor_id], m->segment, m->hops, m->token);
+    commit->origin = m->origin;
+    commit->step = m->step;
+    commit->count = m->count;
+    commit->position = m->position;
+    for (uint32_t i = 0; i < NODE_DIGEST_BYTES; i++) {
+        serving->payload[i] = (uint8_t)util_prng_next(&self->prng);
+    }
+    commit->payload = serving->payload;
+    commit->payload_bytes = NODE_DIGEST_BYTES;
+}
+
+bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
+                          node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_LAZY_COPY) {
+        return false;
+    }
+    member_lazy(self, m, slot, now_ns, outbox);
+    return true;
+}
+
+/* A peer's reveal reaches a member: a lazy member waiting on this hop
+ * copies the output, salts it with its own salt and reveals it as its own. */
+static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message *m,
+                                 node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    if (m->segment >= serving->segment_count || m->hops > serving->retries ||
+        m->payload_bytes < NODE_SALT_BYTES) {
+        return NODE_EMALFORMED;
+    }
+    uint32_t member = node__committee_index(self, m->rumor_id, m->segment, m->hops);
+    if (member == UINT32_MAX) {
+        return NODE_EMALFORMED;
+    }
+    uint32_t slot = m->hops * serving->committee + member;
+    uint8_t *block = member_block(serving, m, slot, false);
+    uint32_t size = 0;
+    if (block != NULL) {
+        memcpy(&size, block, sizeof(size));
+    }
+    size_t bytes = m->payload_bytes - NODE_SALT_BYTES;
+    if (block == NULL || size != UINT32_MAX ||
+        sizeof(uint32_t) + NODE_SALT_BYTES + bytes > serving->reveal_pool.block_bytes) {
+        return 0; /* Honest members ignore their peers' reveals. */
+    }
+    size = (uint32_t)bytes;
+    memcpy(block, &size, sizeof(size));
+    serving->verifier->salt(serving->verifier->context, self->config.node_id, m->rumor_id,
+                            m->segment, m->hops, block + sizeof(uint32_t));
+    memcpy(block + sizeof(uint32_t) + NODE_SALT_BYTES, m->payload + NODE_SALT_BYTES, bytes);
+    node_message reveal_for = *m;
+    reveal_for.token = member;
+    member_reveal(self, &reveal_for, member, block, now_ns, outbox);
+    return 0;
 }
 
 void node__committee_member_output(node *self, const node_message *m, uint32_t slot,
@@ -276,8 +365,13 @@ static int member_on_ask(node *self, uint64_t now_ns, const node_message *m, nod
         return NODE_EMALFORMED;
     }
     const uint8_t *block = member_block(serving, m, m->hops * serving->committee + member, false);
-    if (block == NULL || serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
-        return 0; /* Nothing to reveal (never computed, or silent). */
+    uint32_t size = 0;
+    if (block != NULL) {
+        memcpy(&size, block, sizeof(size));
+    }
+    if (block == NULL || size == UINT32_MAX ||
+        serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
+        return 0; /* Nothing to reveal (never computed, silent, or a lazy one still waiting). */
     }
     member_reveal(self, m, member, block, now_ns, outbox);
     return 0;
@@ -487,7 +581,10 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     case NODE_MESSAGE_INFER_REVEAL_ASK:
         return member_on_ask(self, now_ns, m, outbox);
     case NODE_MESSAGE_INFER_REVEAL:
-        return client_on_reveal(self, now_ns, m, outbox);
+        if (self->config.serving->requests[m->rumor_id].client == self->config.node_id) {
+            return client_on_reveal(self, now_ns, m, outbox);
+        }
+        return member_on_peer_reveal(self, now_ns, m, outbox);
     default:
         return NODE_EMALFORMED;
     }

@@ -184,7 +184,8 @@ typedef enum node_behaviour {
     NODE_BEHAVIOUR_HONEST = 0,
     NODE_BEHAVIOUR_WRONG_OUTPUT,     /* noise of scale x the output's RMS */
     NODE_BEHAVIOUR_COLLUDE,          /* one wrong output shared by the whole cartel */
-    NODE_BEHAVIOUR_SILENT            /* never answers */
+    NODE_BEHAVIOUR_SILENT,           /* never answers */
+    NODE_BEHAVIOUR_LAZY_COPY         /* computes nothing; reveals a copy of a peer's output */
 } node_behaviour;
 
 #define NODE_COMMITTEE_MAX 64

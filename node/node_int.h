@@ -60,6 +60,10 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
                                    node_outbox *outbox);
 int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox);
+/* A lazy member's hop: commits to nothing (with commit-reveal) and waits
+ * for a peer's reveal to copy. Returns false for any other member. */
+bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
+                          node_outbox *outbox);
 void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,
                            uint32_t low16, node_outbox *outbox);
 void node__committee_release(node_serving *serving, uint64_t request, uint32_t segment,

@@ -513,6 +513,9 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
         serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
         return 0; /* A silent member takes the work and never answers. */
     }
+    if (serving->verifier != NULL && node__committee_lazy(self, m, member, now_ns, outbox)) {
+        return 0;
+    }
     if (server_hop_seen(serving, m, member)) {
         node__serve_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, m->segment, 1);
         return 0;

@@ -18,10 +18,9 @@ static const char *const fault_kinds[] = {
 };
 
 /* Behaviours of later versions: named, so that a scenario using one is told
- * so instead of being half-run. lazy_copy needs members to see each other's
- * reveals, which the client-coordinated committee does not yet broadcast. */
+ * so instead of being half-run. */
 static const char *const fault_future_kinds[] = {
-    "lazy_copy", "equivocate", "sybil", "adaptive", "forge_attestation", "clock_skew", NULL,
+    "equivocate", "sybil", "adaptive", "forge_attestation", "clock_skew", NULL,
 };
 
 static const char *const fault_shapes[] = {"groups", "halves", "regions", "isolate", NULL};

@@ -268,6 +268,7 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
 {
     node_behaviour behaviour = fault->kind == SCN_FAULT_WRONG_OUTPUT ? NODE_BEHAVIOUR_WRONG_OUTPUT
                                : fault->kind == SCN_FAULT_COLLUDE    ? NODE_BEHAVIOUR_COLLUDE
+                               : fault->kind == SCN_FAULT_LAZY_COPY  ? NODE_BEHAVIOUR_LAZY_COPY
                                                                      : NODE_BEHAVIOUR_SILENT;
     ASSERT(world->verifying);
     for (uint32_t i = 0; i < world->node_count; i++) {

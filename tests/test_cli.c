@@ -390,7 +390,8 @@ END_TEST
  * so an expectation that holds for one draw only is caught. */
 static bool library_many_seeds(const char *name)
 {
-    static const char *const prefixes[] = {"committee_", "cartel_", "forger_", "silent_"};
+    static const char *const prefixes[] = {"committee_", "cartel_", "forger_", "silent_",
+                                           "lazy_"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) {
             return true;

@@ -536,6 +536,35 @@ START_TEST(test_sim_committee_silent_and_no_commit_reveal)
 }
 END_TEST
 
+/* Lazy copiers: without commitments they copy their way to the honest
+ * reward while computing nothing; with commit-reveal their copies fail the
+ * commitment and their reputation falls. */
+START_TEST(test_sim_committee_lazy_copy_needs_commit_reveal)
+{
+    const char *const open_run[] = {"faults.0.kind=lazy_copy", "faults.0.at=0s",
+                                    "faults.0.nodes.fraction=0.3",
+                                    "verification.commit_reveal=false"};
+    const char *const committed[] = {"faults.0.kind=lazy_copy", "faults.0.at=0s",
+                                     "faults.0.nodes.fraction=0.3",
+                                     "verification.commit_reveal=true"};
+    sim_result *prosper = run_committee(open_run, 4);
+    sim_result *caught = run_committee(committed, 4);
+    double open_mean = 0, caught_mean = 0;
+    ck_assert_int_eq(sim_result_metric(prosper, "reputation_byzantine_mean", &open_mean), 0);
+    ck_assert_int_eq(sim_result_metric(caught, "reputation_byzantine_mean", &caught_mean), 0);
+    ck_assert_double_gt(open_mean, 1.0);
+    ck_assert_double_lt(caught_mean, 0.5);
+    ck_assert_uint_eq(prosper->accepted_wrong, 0);
+    ck_assert_uint_eq(caught->accepted_wrong, 0);
+    /* The copiers did no arithmetic: fewer FLOPs than an honest network. */
+    sim_result *honest = run_committee(NULL, 0);
+    ck_assert_uint_lt(prosper->flops_total, honest->flops_total);
+    sim_result_destroy(prosper);
+    sim_result_destroy(caught);
+    sim_result_destroy(honest);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -573,6 +602,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(committee, test_sim_committee_wrong_output_caught);
     tcase_add_test(committee, test_sim_committee_cartel_below_and_above_quorum);
     tcase_add_test(committee, test_sim_committee_silent_and_no_commit_reveal);
+    tcase_add_test(committee, test_sim_committee_lazy_copy_needs_commit_reveal);
     suite_add_tcase(suite, committee);
     return suite;
 }
