@@ -255,6 +255,85 @@ static bench_hold_result bench_hold(size_t n, double mean_ns, double baseline_ex
     _Generic((sim_queue *)NULL, sim_heap *: "heap", sim_calq *: "calq",      \
              sim_radix *: "radix")
 
+/* ---- memory: an allocation hook that counts live and peak bytes ---- */
+
+typedef struct bench_memory {
+    size_t live;
+    size_t peak;
+} bench_memory;
+
+static void *bench_counting_alloc(void *context, void *ptr, size_t size)
+{
+    bench_memory *memory = context;
+    size_t *header = ptr != NULL ? (size_t *)ptr - 2 : NULL;
+    if (header != NULL) {
+        memory->live -= header[0];
+    }
+    if (size == 0) {
+        free(header);
+        return NULL;
+    }
+    size_t *grown = realloc(header, size + 2 * sizeof(size_t));
+    if (grown == NULL) {
+        memory->live += header != NULL ? header[0] : 0;
+        return NULL;
+    }
+    grown[0] = size;
+    memory->live += size;
+    memory->peak = memory->live > memory->peak ? memory->live : memory->peak;
+    return grown + 2;
+}
+
+/* Runs 'path' with 'nodes' nodes; returns peak live bytes, sets wall and
+ * events. */
+static size_t bench_committee_once(const char *path, uint32_t nodes, double *wall_out,
+                                   uint64_t *events_out)
+{
+    char override[64];
+    snprintf(override, sizeof(override), "nodes.count=%u", nodes);
+    const char *const overrides[] = {override};
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    bench_memory memory = {0, 0};
+    if (scn_load_file(path, overrides, 1, &scenario, &error) != 0) {
+        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
+                error.message);
+        return 0;
+    }
+    sim_result *result = NULL;
+    util_alloc_set_hook(bench_counting_alloc, &memory);
+    double start = bench_now_s();
+    int rc = sim_run(scenario, NULL, NULL, &result);
+    *wall_out = bench_now_s() - start;
+    *events_out = rc == 0 ? result->events : 0;
+    sim_result_destroy(result);
+    util_alloc_set_hook(NULL, NULL);
+    scn_destroy(scenario);
+    return rc == 0 ? memory.peak : 0;
+}
+
+/* The committee benchmark: 10,000 nodes and 1,000 requests; memory per
+ * node is the growth of peak live bytes between 5,000 and 10,000 nodes
+ * (weights and KV caches do not grow with the node count). */
+static void bench_committee(void)
+{
+    const char *path = "bench/committee_10k.yaml";
+    double wall_small = 0, wall = 0;
+    uint64_t events_small = 0, events = 0;
+    size_t peak_small = bench_committee_once(path, 5000, &wall_small, &events_small);
+    size_t peak = bench_committee_once(path, 10000, &wall, &events);
+    if (peak == 0 || peak_small == 0) {
+        printf("committee  %s  failed\n", path);
+        return;
+    }
+    printf("committee  nodes=10000 requests=1000 wall_s=%.3f events=%llu events/s=%.3e "
+           "peak_alloc_MiB=%.1f\n",
+           wall, (unsigned long long)events, (double)events / wall, (double)peak / 1048576.0);
+    printf("committee  memory per node (peak growth 5000 -> 10000 nodes) = %.0f bytes  "
+           "(target < 2048)\n",
+           (double)(peak - peak_small) / 5000.0);
+}
+
 static uint64_t bench_clock_ns(void *context)
 {
     (void)context;
@@ -335,6 +414,7 @@ int main(int argc, char **argv)
     if (rc == 0) {
         rc = bench_end_to_end(BENCH_INFERENCE_SCENARIO, engine_rate);
     }
+    bench_committee();
     bench_infer_run();
     return rc;
 }

@@ -534,9 +534,10 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
     }
     for (uint32_t j = 0; j < state->member_count; j++) {
         bool valid = (state->revealed >> j) & 1u;
+        bool deviated = !((agree >> j) & 1u);
         if (rc == 0 || !valid) {
-            serving->verifier->judged(serving->verifier->context, state->members[j],
-                                      !((agree >> j) & 1u), request, state->segment);
+            serving->verifier->judged(serving->verifier->context, state->members[j], deviated,
+                                      rc == 0 && valid && deviated, request, state->segment);
         }
     }
     if (rc != 0) {

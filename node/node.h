@@ -216,8 +216,10 @@ typedef struct node_verifier {
     int (*accept)(void *context, bool last_segment, const float *const *outputs,
                   size_t n_floats, uint32_t count, uint32_t *accepted_out,
                   uint64_t *agree_mask_out);
-    /* The outcome for one member: its reputation moves (Nesa's rule). */
-    void (*judged)(void *context, uint32_t member, bool deviated, uint64_t request,
+    /* The outcome for one member: its reputation moves (Nesa's rule), and
+     * a proven deviation (a valid reveal that disagrees with the accepted
+     * output, as opposed to no answer) costs it stake. */
+    void (*judged)(void *context, uint32_t member, bool deviated, bool proven, uint64_t request,
                    uint32_t segment);
 } node_verifier;
 

@@ -34,7 +34,7 @@ const char *const scn_expect_metrics[] = {
     "argmax_agree_mean", "flops_total", "activation_bytes", "accepted_wrong",
     "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio", "no_quorum",
     "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
-    NULL,
+    "stake_slashed", NULL,
 };
 
 static const char *const scn_top_keys[] = {

@@ -269,6 +269,7 @@ typedef struct scn_verification {
     double reputation_max;
     double reputation_initial;
     double stake;                 /* every node's stake (sortition weight = stake * R) */
+    double slash;                 /* fraction of stake lost per proven deviation */
 } scn_verification;
 
 typedef enum scn_cmp { SCN_CMP_EQ = 0, SCN_CMP_LE, SCN_CMP_LT, SCN_CMP_GE, SCN_CMP_GT } scn_cmp;

@@ -294,6 +294,7 @@ static void params_verification(params_list *list, const scn_scenario *s)
     params_add(list, params_number(x->reputation_initial, v, sizeof(v)),
                "verification.reputation.initial");
     params_add(list, params_number(x->stake, v, sizeof(v)), "verification.stake");
+    params_add(list, params_number(x->slash, v, sizeof(v)), "verification.slash");
 }
 
 static void params_selector(params_list *list, const scn_scenario *s, const scn_selector *sel,

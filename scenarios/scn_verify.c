@@ -15,7 +15,7 @@
 static const char *const verify_keys[] = {
     "protocol",       "committee",      "quorum",    "retries",
     "commit_reveal",  "commit_timeout", "reveal_timeout", "agreement",
-    "final_agreement", "reputation",    "stake",     NULL,
+    "final_agreement", "reputation",    "stake",     "slash", NULL,
 };
 
 static const char *const verify_agree_keys[] = {"rule", "epsilon", "tau", "top_k", NULL};
@@ -300,6 +300,11 @@ int scn__check_verification(scn_check *check, const scn_node *root)
         (rc = verify_reputation(check, scn__map_get(section, "reputation"), v)) != 0) {
         return rc;
     }
-    return verify_number(check, scn__map_get(section, "stake"), "verification.stake", 0, true,
-                         INFINITY, false, "> 0", &v->stake);
+    rc = verify_number(check, scn__map_get(section, "stake"), "verification.stake", 0, true,
+                       INFINITY, false, "> 0", &v->stake);
+    if (rc != 0) {
+        return rc;
+    }
+    return verify_number(check, scn__map_get(section, "slash"), "verification.slash", 0, false,
+                         1, true, "in [0, 1)", &v->slash);
 }

@@ -24,7 +24,8 @@ const char *const sim_metric_names[] = {
     "request_latency_p95", "request_latency_p99", "first_token_p50", "tokens_per_s",
     "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes",
     "accepted_wrong", "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio",
-    "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed", NULL,
+    "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
+    "stake_slashed", NULL,
 };
 
 const char *sim_strerror(int code)
@@ -486,6 +487,7 @@ void sim_result_destroy(sim_result *result)
     util_free(result->divergence);
     util_free(result->kernel_of);
     util_free(result->reputation);
+    util_free(result->stake);
     util_free(result->behaviour_of);
     util_free(result->violations);
     util_free(result);

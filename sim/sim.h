@@ -156,6 +156,8 @@ typedef struct sim_result {
     /* Committee verification; verified is false without it. */
     bool verified;
     double *reputation;              /* node_count: final reputation */
+    double *stake;                   /* node_count: final stake (after slashing) */
+    double stake_slashed;            /* stake lost to proven deviations, in total */
     uint8_t *behaviour_of;           /* node_count: node_behaviour it last had, 0 = honest */
     sim_violation *violations;
     uint64_t violation_count;

@@ -57,7 +57,9 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         uint32_t first = world->server_offsets[segment];
         uint32_t count = world->server_offsets[segment + 1] - first;
         for (uint32_t i = 0; i < count; i++) {
-            candidates[first + i].reputation = world->result->reputation[world->servers[first + i]];
+            uint32_t id = world->servers[first + i];
+            candidates[first + i].reputation = world->result->reputation[id];
+            candidates[first + i].stake = world->result->stake[id];
         }
         uint8_t beacon[CONS_BEACON_BYTES];
         cons_beacon_derive(world->scenario->seed, request, round, beacon);
@@ -120,14 +122,19 @@ static void verify_violation(sim_world *world, sim_violation_kind kind, uint64_t
     result->violations[result->violation_count++] = v;
 }
 
-static void verify_judged(void *context, uint32_t member, bool deviated, uint64_t request,
-                          uint32_t segment)
+static void verify_judged(void *context, uint32_t member, bool deviated, bool proven,
+                          uint64_t request, uint32_t segment)
 {
     sim_world *world = context;
     sim_result *result = world->result;
     verify_rules rules = verify_rules_of(&world->scenario->verification);
     result->reputation[member] =
         cons_reputation_update(&rules.reputation, result->reputation[member], deviated);
+    if (proven && world->scenario->verification.slash > 0.0) {
+        double lost = result->stake[member] * world->scenario->verification.slash;
+        result->stake[member] -= lost;
+        result->stake_slashed += lost;
+    }
     if (world->serving.behaviour_of[member] != NODE_BEHAVIOUR_HONEST) {
         return;
     }
@@ -151,6 +158,7 @@ static int verify_alloc(sim_world *world)
     size_t slots = (size_t)k * (scenario->verification.retries + 1);
     node_serving *serving = &world->serving;
     world->result->reputation = util_calloc(n, sizeof(double));
+    world->result->stake = util_calloc(n, sizeof(double));
     world->result->behaviour_of = util_calloc(n, 1);
     world->behaviour_now = util_calloc(n, 1);
     world->behaviour_scale = util_calloc(n, sizeof(double));
@@ -163,7 +171,8 @@ static int verify_alloc(sim_world *world)
     world->committees = util_calloc(requests, sizeof(node_committee_state));
     world->reveal_block_of = util_calloc(requests * segments * slots, sizeof(uint32_t));
     world->decoded = util_calloc(serving->output_floats, sizeof(float));
-    if (world->result->reputation == NULL || world->result->behaviour_of == NULL ||
+    if (world->result->reputation == NULL || world->result->stake == NULL ||
+        world->result->behaviour_of == NULL ||
         world->behaviour_now == NULL || world->behaviour_scale == NULL ||
         world->identities == NULL || world->candidates == NULL || world->committee_cache == NULL ||
         world->committee_cache_round == NULL || world->committee_cache_count == NULL ||
@@ -189,6 +198,7 @@ static int verify_candidates(sim_world *world)
         }
         util_hash256(id, sizeof(id), world->identities[i]);
         world->result->reputation[i] = v->reputation_initial;
+        world->result->stake[i] = v->stake;
     }
     for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
         uint32_t first = world->server_offsets[s];
@@ -344,6 +354,7 @@ int sim__verify_metric(const sim_result *result, const char *name, double *value
         {"reputation_honest_mean", honest},
         {"reputation_byzantine_mean", byzantine},
         {"requests_failed", (double)failed},
+        {"stake_slashed", result->stake_slashed},
     };
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(metrics); i++) {
         if (strcmp(name, metrics[i].name) == 0) {

@@ -327,9 +327,10 @@ START_TEST(test_scn_error_format_forms)
     while (scn_expect_metrics[count] != NULL) {
         count += 1;
     }
-    ck_assert_uint_eq(count, 35);
+    ck_assert_uint_eq(count, 36);
     ck_assert_str_eq(scn_expect_metrics[26], "activation_bytes");
     ck_assert_str_eq(scn_expect_metrics[34], "requests_failed");
+    ck_assert_str_eq(scn_expect_metrics[35], "stake_slashed");
 }
 END_TEST
 

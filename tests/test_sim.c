@@ -481,8 +481,8 @@ END_TEST
 START_TEST(test_sim_committee_wrong_output_caught)
 {
     const char *const forger[] = {"faults.0.kind=wrong_output", "faults.0.at=0s",
-                                  "faults.0.nodes.fraction=0.2"};
-    sim_result *result = run_committee(forger, 3);
+                                  "faults.0.nodes.fraction=0.2", "verification.slash=0.1"};
+    sim_result *result = run_committee(forger, 4);
     double honest = 0, byzantine = 0;
     ck_assert_int_eq(sim_result_metric(result, "reputation_honest_mean", &honest), 0);
     ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
@@ -490,6 +490,13 @@ START_TEST(test_sim_committee_wrong_output_caught)
     ck_assert_uint_eq(result->requests_completed, 40);
     ck_assert_double_lt(byzantine, 0.9);
     ck_assert_double_gt(honest, 1.0);
+    /* Proven deviations cost stake; honest stakes are untouched. */
+    ck_assert_double_gt(result->stake_slashed, 0.0);
+    for (uint32_t i = 0; i < result->node_count; i++) {
+        if (result->behaviour_of[i] == NODE_BEHAVIOUR_HONEST) {
+            ck_assert_double_eq(result->stake[i], 1.0);
+        }
+    }
     sim_result_destroy(result);
 }
 END_TEST

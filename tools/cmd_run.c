@@ -157,7 +157,7 @@ static int store_nodes(run_context *run, const scn_scenario *scenario, const sim
                 tool_behaviour_name(result, i), stats->messages_sent, stats->bytes_sent,
                 stats->messages_received, stats->bytes_received, stats->rejected,
                 stats->delivered, stats->crashes,
-                result->verified ? scenario->verification.stake : NAN,
+                result->verified ? result->stake[i] : NAN,
                 result->verified ? result->reputation[i] : NAN,
             };
         }
