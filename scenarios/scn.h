@@ -270,6 +270,8 @@ typedef struct scn_verification {
     double reputation_initial;
     double stake;                 /* every node's stake (sortition weight = stake * R) */
     double slash;                 /* fraction of stake lost per proven deviation */
+    bool sign_ed25519;            /* crypto: ed25519 signs commitments and reveals;
+                                   * false = keyed MAC (faster) */
 } scn_verification;
 
 typedef enum scn_cmp { SCN_CMP_EQ = 0, SCN_CMP_LE, SCN_CMP_LT, SCN_CMP_GE, SCN_CMP_GT } scn_cmp;

@@ -279,6 +279,7 @@ static void params_verification(params_list *list, const scn_scenario *s)
     params_add(list, params_uint(x->quorum, v, sizeof(v)), "verification.quorum");
     params_add(list, params_uint(x->retries, v, sizeof(v)), "verification.retries");
     params_add(list, x->commit_reveal ? "true" : "false", "verification.commit_reveal");
+    params_add(list, x->sign_ed25519 ? "ed25519" : "mac", "verification.crypto");
     params_add(list, params_duration(x->commit_timeout_ns, v, sizeof(v)),
                "verification.commit_timeout");
     params_add(list, params_duration(x->reveal_timeout_ns, v, sizeof(v)),

@@ -15,7 +15,7 @@
 static const char *const verify_keys[] = {
     "protocol",       "committee",      "quorum",    "retries",
     "commit_reveal",  "commit_timeout", "reveal_timeout", "agreement",
-    "final_agreement", "reputation",    "stake",     "slash", NULL,
+    "final_agreement", "reputation",    "stake",     "slash", "crypto", NULL,
 };
 
 static const char *const verify_agree_keys[] = {"rule", "epsilon", "tau", "top_k", NULL};
@@ -304,6 +304,15 @@ int scn__check_verification(scn_check *check, const scn_node *root)
                        INFINITY, false, "> 0", &v->stake);
     if (rc != 0) {
         return rc;
+    }
+    static const char *const cryptos[] = {"mac", "ed25519", NULL};
+    const scn_node *crypto = scn__map_get(section, "crypto");
+    if (crypto != NULL) {
+        int mode = 0;
+        if ((rc = scn__get_enum(check, crypto, "verification.crypto", cryptos, &mode)) != 0) {
+            return rc;
+        }
+        v->sign_ed25519 = mode == 1;
     }
     return verify_number(check, scn__map_get(section, "slash"), "verification.slash", 0, false,
                          1, true, "in [0, 1)", &v->slash);

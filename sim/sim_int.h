@@ -33,6 +33,9 @@ typedef struct sim_slot {
     uint32_t payload_bytes;          /* real payload bytes after the header */
     uint8_t *payload;                /* owned; grows to the largest payload seen */
     uint32_t payload_capacity;
+    bool signed_ed25519;             /* carries an ed25519 signature instead of the MAC */
+    bool signature_checked;          /* the unaltered bytes' signature was verified once */
+    uint8_t signature[64];
 } sim_slot;
 
 typedef struct sim_world {
@@ -81,6 +84,11 @@ typedef struct sim_world {
     uint64_t submit_attempts;
     /* Committee verification (verify.c). */
     bool verifying;
+    bool signing;                    /* verification.crypto: ed25519 */
+    uint8_t (*public_keys)[32];
+    uint8_t (*secret_keys)[64];
+    uint8_t *sign_buffer;            /* header and payload, to sign or verify */
+    size_t sign_capacity;
     node_verifier verifier;
     uint8_t (*identities)[32];       /* public per-node value sortition hashes */
     uint8_t *behaviour_now;          /* node_behaviour per node, as the faults set it */

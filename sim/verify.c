@@ -217,6 +217,24 @@ static int verify_candidates(sim_world *world)
     return 0;
 }
 
+/* ed25519 key pairs for every node, derived from (seed, node): a node
+ * signs with its own secret key only, so a forged vote cannot verify. */
+static int verify_keys(sim_world *world)
+{
+    uint32_t n = world->node_count;
+    world->public_keys = util_calloc(n, sizeof(*world->public_keys));
+    world->secret_keys = util_calloc(n, sizeof(*world->secret_keys));
+    if (world->public_keys == NULL || world->secret_keys == NULL) {
+        return SIM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        util_sign_keypair_from_seed(world->scenario->seed, i, world->public_keys[i],
+                                    world->secret_keys[i]);
+    }
+    world->signing = true;
+    return 0;
+}
+
 int sim__verify_build(sim_world *world)
 {
     const scn_verification *v = &world->scenario->verification;
@@ -231,6 +249,9 @@ int sim__verify_build(sim_world *world)
     int rc = verify_alloc(world);
     if (rc == 0) {
         rc = verify_candidates(world);
+    }
+    if (rc == 0 && v->sign_ed25519) {
+        rc = verify_keys(world);
     }
     if (rc != 0) {
         return rc;
@@ -261,6 +282,8 @@ void sim__verify_destroy(sim_world *world)
         util_pool_deinit(&serving->committee_pool);
         util_pool_deinit(&serving->reveal_pool);
     }
+    util_free(world->public_keys);
+    util_free(world->secret_keys);
     util_free(world->behaviour_now);
     util_free(world->behaviour_scale);
     util_free(world->identities);
