@@ -185,7 +185,10 @@ typedef enum node_behaviour {
     NODE_BEHAVIOUR_WRONG_OUTPUT,     /* noise of scale x the output's RMS */
     NODE_BEHAVIOUR_COLLUDE,          /* one wrong output shared by the whole cartel */
     NODE_BEHAVIOUR_SILENT,           /* never answers */
-    NODE_BEHAVIOUR_LAZY_COPY         /* computes nothing; reveals a copy of a peer's output */
+    NODE_BEHAVIOUR_LAZY_COPY,        /* computes nothing; reveals a copy of a peer's output */
+    NODE_BEHAVIOUR_ADAPTIVE,         /* honest until drawn; then corrupted (collude) while
+                                      * the adversary's budget lasts */
+    NODE_BEHAVIOUR_SYBIL             /* reporting only: a colluding identity of one operator */
 } node_behaviour;
 
 #define NODE_COMMITTEE_MAX 64
@@ -279,7 +282,8 @@ typedef struct node_serving {
     bool commit_reveal;
     uint64_t commit_timeout_ns;
     uint64_t reveal_timeout_ns;
-    const uint8_t *behaviour_of;     /* node_behaviour per node */
+    uint8_t *behaviour_of;           /* node_behaviour per node (adaptive ones change) */
+    uint32_t *adaptive_budget;       /* the adaptive adversary's corruptions left */
     const double *behaviour_scale_of;
     uint64_t behaviour_seed;         /* the cartel's shared secret */
     node_committee_state *committees; /* per request (client side) */

@@ -513,6 +513,13 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
         serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
         return 0; /* A silent member takes the work and never answers. */
     }
+    if (serving->verifier != NULL &&
+        serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_ADAPTIVE &&
+        *serving->adaptive_budget > 0) {
+        /* Drawn into a committee: the adaptive adversary takes this node. */
+        serving->behaviour_of[self->config.node_id] = NODE_BEHAVIOUR_COLLUDE;
+        *serving->adaptive_budget -= 1;
+    }
     if (serving->verifier != NULL && node__committee_lazy(self, m, member, now_ns, outbox)) {
         return 0;
     }

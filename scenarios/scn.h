@@ -210,7 +210,9 @@ typedef enum scn_fault_kind {
     SCN_FAULT_WRONG_OUTPUT,       /* adds noise of 'scale' x the output's RMS */
     SCN_FAULT_COLLUDE,            /* the cartel answers one agreed wrong output */
     SCN_FAULT_LAZY_COPY,          /* computes nothing; copies a peer's revealed output */
-    SCN_FAULT_SILENT              /* never answers as a committee member */
+    SCN_FAULT_SILENT,             /* never answers as a committee member */
+    SCN_FAULT_SYBIL,              /* one operator's identities: split stake, one output */
+    SCN_FAULT_ADAPTIVE            /* corrupted once drawn into a committee, within budget */
 } scn_fault_kind;
 
 typedef enum scn_partition_shape {
@@ -227,7 +229,8 @@ typedef struct scn_fault {
     scn_selector nodes;           /* crash, link faults, isolate */
     double probability;           /* loss, duplicate, reorder, corrupt */
     uint64_t delay_ns;            /* delay; reorder hold */
-    double scale;                 /* wrong_output, collude: noise / output RMS (default 1) */
+    double scale;                 /* wrong_output, collude, sybil, adaptive: noise / RMS */
+    uint32_t budget;              /* adaptive: nodes the adversary may corrupt (0 = all) */
     scn_partition_shape shape;
     uint32_t group_count;
     scn_selector groups[SCN_GROUPS_MAX];

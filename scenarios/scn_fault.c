@@ -14,13 +14,13 @@
 
 static const char *const fault_kinds[] = {
     "crash",   "partition",    "loss",    "duplicate", "reorder", "corrupt",
-    "delay",   "wrong_output", "collude", "lazy_copy", "silent",  NULL,
+    "delay",   "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive", NULL,
 };
 
 /* Behaviours of later versions: named, so that a scenario using one is told
  * so instead of being half-run. */
 static const char *const fault_future_kinds[] = {
-    "equivocate", "sybil", "adaptive", "forge_attestation", "clock_skew", NULL,
+    "equivocate", "forge_attestation", "clock_skew", NULL,
 };
 
 static const char *const fault_shapes[] = {"groups", "halves", "regions", "isolate", NULL};
@@ -254,7 +254,8 @@ static bool fault_is_link(scn_fault_kind kind)
 static bool fault_is_byzantine(scn_fault_kind kind)
 {
     return kind == SCN_FAULT_WRONG_OUTPUT || kind == SCN_FAULT_COLLUDE ||
-           kind == SCN_FAULT_LAZY_COPY || kind == SCN_FAULT_SILENT;
+           kind == SCN_FAULT_LAZY_COPY || kind == SCN_FAULT_SILENT || kind == SCN_FAULT_SYBIL ||
+           kind == SCN_FAULT_ADAPTIVE;
 }
 
 static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
@@ -371,7 +372,8 @@ static int fault_partition(scn_check *check, const scn_node *entry, const char *
         (rc = fault_presence(check, entry, path, "groups", groups, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "probability", false, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "delay", false, false, what)) != 0 ||
-        (rc = fault_presence(check, entry, path, "scale", false, false, what)) != 0) {
+        (rc = fault_presence(check, entry, path, "scale", false, false, what)) != 0 ||
+        (rc = fault_presence(check, entry, path, "budget", false, false, what)) != 0) {
         return rc;
     }
     snprintf(field, sizeof(field), "%s.groups", path);
@@ -394,7 +396,8 @@ static int fault_effects(scn_check *check, const scn_node *entry, const char *pa
                              name)) != 0 ||
         (rc = fault_presence(check, entry, path, "shape", false, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "groups", false, false, name)) != 0 ||
-        (rc = fault_presence(check, entry, path, "scale", false, false, name)) != 0) {
+        (rc = fault_presence(check, entry, path, "scale", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "budget", false, false, name)) != 0) {
         return rc;
     }
     char field[64];
@@ -422,8 +425,24 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
                            scn_fault *f)
 {
     const char *name = fault_kinds[f->kind];
-    bool scaled = f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE;
+    bool scaled = f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE ||
+                  f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE;
+    bool budgeted = f->kind == SCN_FAULT_ADAPTIVE;
     int rc = 0;
+    if ((rc = fault_presence(check, entry, path, "budget", budgeted, true, name)) != 0) {
+        return rc;
+    }
+    if (budgeted) {
+        uint64_t budget = 0;
+        char budget_path[64];
+        snprintf(budget_path, sizeof(budget_path), "%s.budget", path);
+        rc = scn__get_uint(check, scn__map_get(entry, "budget"), budget_path, 1, SCN_NODES_MAX,
+                           &budget);
+        if (rc != 0) {
+            return rc;
+        }
+        f->budget = (uint32_t)budget;
+    }
     if ((rc = fault_presence(check, entry, path, "nodes", true, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "probability", false, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "delay", false, false, name)) != 0 ||
@@ -455,7 +474,8 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
 static int fault_check(scn_check *check, const scn_node *entry, size_t index)
 {
     static const char *const keys[] = {
-        "kind", "at", "until", "nodes", "probability", "delay", "shape", "groups", "scale", NULL,
+        "kind",   "at",     "until", "nodes", "probability", "delay",
+        "shape",  "groups", "scale", "budget", NULL,
     };
     char path[32];
     snprintf(path, sizeof(path), "faults.%zu", index);

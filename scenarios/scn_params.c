@@ -31,8 +31,11 @@ static const char *const params_latency_models[] = {"constant", "uniform", "norm
                                                     "lognormal"};
 static const char *const params_fault_kinds[] = {
     "crash", "partition",    "loss",    "duplicate", "reorder", "corrupt",
-    "delay", "wrong_output", "collude", "lazy_copy", "silent",
+    "delay", "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive",
 };
+_Static_assert(sizeof(params_fault_kinds) / sizeof(params_fault_kinds[0]) ==
+                   SCN_FAULT_ADAPTIVE + 1,
+               "a name for every fault kind");
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
 static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16"};
@@ -357,8 +360,12 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
     if (f->kind == SCN_FAULT_DELAY || f->kind == SCN_FAULT_REORDER) {
         params_add(list, params_duration(f->delay_ns, v, sizeof(v)), "faults.%u.delay", i);
     }
-    if (f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE) {
+    if (f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE ||
+        f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE) {
         params_add(list, params_number(f->scale, v, sizeof(v)), "faults.%u.scale", i);
+    }
+    if (f->kind == SCN_FAULT_ADAPTIVE && f->budget != 0) {
+        params_add(list, params_uint(f->budget, v, sizeof(v)), "faults.%u.budget", i);
     }
     if (partition) {
         params_add(list, params_shapes[f->shape], "faults.%u.shape", i);

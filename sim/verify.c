@@ -135,7 +135,13 @@ static void verify_judged(void *context, uint32_t member, bool deviated, bool pr
         result->stake[member] -= lost;
         result->stake_slashed += lost;
     }
-    if (world->serving.behaviour_of[member] != NODE_BEHAVIOUR_HONEST) {
+    uint8_t now = world->serving.behaviour_of[member];
+    /* An adaptive node not (yet) taken by the adversary behaves honestly. */
+    if (now != NODE_BEHAVIOUR_HONEST && now != NODE_BEHAVIOUR_ADAPTIVE) {
+        if (world->result->behaviour_of[member] == NODE_BEHAVIOUR_HONEST) {
+            /* An adaptive corruption shows up here, when it is first judged. */
+            world->result->behaviour_of[member] = world->serving.behaviour_of[member];
+        }
         return;
     }
     result->honest_judged += 1;
@@ -261,6 +267,7 @@ int sim__verify_build(sim_world *world)
     world->verifier = verifier;
     serving->verifier = &world->verifier;
     serving->behaviour_of = world->behaviour_now;
+    serving->adaptive_budget = &world->adaptive_budget;
     serving->behaviour_scale_of = world->behaviour_scale;
     serving->behaviour_seed = util_mix64(world->scenario->seed ^ UINT64_C(0x636172746c));
     serving->committees = world->committees;
@@ -301,16 +308,29 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
 {
     node_behaviour behaviour = fault->kind == SCN_FAULT_WRONG_OUTPUT ? NODE_BEHAVIOUR_WRONG_OUTPUT
                                : fault->kind == SCN_FAULT_COLLUDE    ? NODE_BEHAVIOUR_COLLUDE
+                               : fault->kind == SCN_FAULT_SYBIL      ? NODE_BEHAVIOUR_COLLUDE
                                : fault->kind == SCN_FAULT_LAZY_COPY  ? NODE_BEHAVIOUR_LAZY_COPY
+                               : fault->kind == SCN_FAULT_ADAPTIVE   ? NODE_BEHAVIOUR_ADAPTIVE
                                                                      : NODE_BEHAVIOUR_SILENT;
+    uint32_t count = 0;
     ASSERT(world->verifying);
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        count += selected[i];
+    }
+    if (fault->kind == SCN_FAULT_ADAPTIVE && !ending) {
+        world->adaptive_budget += fault->budget != 0 ? fault->budget : count;
+    }
     for (uint32_t i = 0; i < world->node_count; i++) {
         if (!selected[i]) {
             continue;
         }
         world->behaviour_now[i] = ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour;
         world->behaviour_scale[i] = fault->scale;
-        if (!ending) {
+        if (!ending && fault->kind == SCN_FAULT_SYBIL) {
+            /* k identities of one operator share its one stake. */
+            world->result->stake[i] = world->scenario->verification.stake / count;
+            world->result->behaviour_of[i] = NODE_BEHAVIOUR_SYBIL;
+        } else if (!ending && fault->kind != SCN_FAULT_ADAPTIVE) {
             world->result->behaviour_of[i] = (uint8_t)behaviour;
         }
     }

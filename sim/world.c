@@ -149,6 +149,8 @@ static const char *fault_kind_name(scn_fault_kind kind)
     case SCN_FAULT_COLLUDE: return "collude";
     case SCN_FAULT_LAZY_COPY: return "lazy_copy";
     case SCN_FAULT_SILENT: return "silent";
+    case SCN_FAULT_SYBIL: return "sybil";
+    case SCN_FAULT_ADAPTIVE: return "adaptive";
     }
     return "unknown";
 }

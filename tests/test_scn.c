@@ -1300,6 +1300,10 @@ static const test_scn_bad_case test_scn_bad[] = {
      "verification.protocol committee needs an inference workload"},
     {"tests/bad/84_scale_negative.yaml", SCN_ESCHEMA, 10, 12,
      "faults.0.scale must be > 0, got -1"},
+    {"tests/bad/85_budget_on_collude.yaml", SCN_ESCHEMA, 10, 5,
+     "faults.0: key 'budget' is not allowed for a collude fault"},
+    {"tests/bad/86_adaptive_budget_zero.yaml", SCN_ESCHEMA, 7, 50,
+     "faults.0.budget must be between 1 and 2000000, got 0"},
 };
 
 START_TEST(test_scn_bad_file_rejected)

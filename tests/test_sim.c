@@ -595,6 +595,30 @@ START_TEST(test_sim_committee_ed25519_votes)
 }
 END_TEST
 
+/* Sybil identities share one stake, so stake-weighted sortition gives them
+ * no more seats than one operator; an adaptive adversary corrupts members
+ * after they are drawn and, with three corruptions, captures a committee. */
+START_TEST(test_sim_committee_sybil_and_adaptive)
+{
+    const char *const sybil[] = {"faults.0.kind=sybil", "faults.0.at=0s",
+                                 "faults.0.nodes.range=0-29"};
+    const char *const adaptive[] = {"faults.0.kind=adaptive", "faults.0.at=0s",
+                                    "faults.0.nodes=all", "faults.0.budget=3"};
+    sim_result *split = run_committee(sybil, 3);
+    sim_result *aimed = run_committee(adaptive, 4);
+    ck_assert_uint_eq(split->accepted_wrong, 0);
+    ck_assert_double_eq_tol(split->stake[0], 1.0 / 30.0, 1e-12);
+    uint32_t taken = 0;
+    for (uint32_t i = 0; i < aimed->node_count; i++) {
+        taken += aimed->behaviour_of[i] != NODE_BEHAVIOUR_HONEST;
+    }
+    ck_assert_uint_eq(taken, 3);
+    ck_assert_uint_ge(aimed->accepted_wrong, 1);
+    sim_result_destroy(split);
+    sim_result_destroy(aimed);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -634,6 +658,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(committee, test_sim_committee_silent_and_no_commit_reveal);
     tcase_add_test(committee, test_sim_committee_lazy_copy_needs_commit_reveal);
     tcase_add_test(committee, test_sim_committee_ed25519_votes);
+    tcase_add_test(committee, test_sim_committee_sybil_and_adaptive);
     suite_add_tcase(suite, committee);
     return suite;
 }
