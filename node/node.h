@@ -188,7 +188,9 @@ typedef enum node_behaviour {
     NODE_BEHAVIOUR_LAZY_COPY,        /* computes nothing; reveals a copy of a peer's output */
     NODE_BEHAVIOUR_ADAPTIVE,         /* honest until drawn; then corrupted (collude) while
                                       * the adversary's budget lasts */
-    NODE_BEHAVIOUR_SYBIL             /* reporting only: a colluding identity of one operator */
+    NODE_BEHAVIOUR_SYBIL,            /* reporting only: a colluding identity of one operator */
+    NODE_BEHAVIOUR_WRONG_MODEL,      /* runs its layers with other weights */
+    NODE_BEHAVIOUR_WRONG_LAYER       /* corrupts the output of its segment's first layer */
 } node_behaviour;
 
 #define NODE_COMMITTEE_MAX 64
@@ -284,6 +286,7 @@ typedef struct node_serving {
     uint64_t reveal_timeout_ns;
     uint8_t *behaviour_of;           /* node_behaviour per node (adaptive ones change) */
     uint32_t *adaptive_budget;       /* the adaptive adversary's corruptions left */
+    infer_executor *substitute;      /* WRONG_MODEL: an executor over other weights */
     const double *behaviour_scale_of;
     uint64_t behaviour_seed;         /* the cartel's shared secret */
     node_committee_state *committees; /* per request (client side) */

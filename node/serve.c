@@ -16,6 +16,7 @@
  * kind 1 = the client's request timeout, 2 = a server's KV expiry (low =
  * member slot << 6 | segment), 3 and 4 = committee commit and reveal
  * deadlines (low = phase sequence). */
+#include <math.h>
 #include <string.h>
 
 #include "node/node_int.h"
@@ -444,18 +445,60 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
     out->step = m->step;
 }
 
+/* A member that corrupts one layer: its segment's first layer runs, its
+ * output gets noise of scale x RMS, and the remaining layers run on that. */
+static void server_forward_corrupted(node *self, infer_kernel kernel, infer_kv *kv,
+                                     uint32_t count, uint64_t *flops)
+{
+    node_serving *serving = self->config.serving;
+    const infer_shape *shape = infer_model_shape(serving->model);
+    size_t layer_floats = (size_t)shape->seq_len * shape->dim / shape->n_heads * shape->n_kv_heads;
+    infer_kv first = *kv;
+    first.layer_count = 1;
+    int rc = infer_forward(serving->executor, kernel, &first, serving->x, count, flops);
+    ASSERT(rc == 0);
+    size_t n = (size_t)count * serving->dim;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        sum += (double)serving->x[i] * serving->x[i];
+    }
+    double amplitude = serving->behaviour_scale_of[self->config.node_id] * sqrt(sum / (double)n);
+    for (size_t i = 0; i < n; i++) {
+        serving->x[i] += (float)(amplitude * util_prng_normal(&self->prng));
+    }
+    if (kv->layer_count > 1) {
+        infer_kv rest = *kv;
+        rest.keys += layer_floats;
+        rest.values += layer_floats;
+        rest.first_layer += 1;
+        rest.layer_count -= 1;
+        rc = infer_forward(serving->executor, kernel, &rest, serving->x, count, flops);
+        ASSERT(rc == 0);
+    }
+    kv->length = first.length;
+}
+
 /* Runs the layers for real, charges the time, and hands the result on. */
 static void server_compute(node *self, const node_message *m, uint32_t slot, infer_kv *kv,
                            uint64_t now_ns, node_outbox *outbox)
 {
     node_serving *serving = self->config.serving;
     infer_kernel kernel = (infer_kernel)serving->kernel_of[self->config.node_id];
+    uint8_t behaviour = serving->verifier != NULL ? serving->behaviour_of[self->config.node_id]
+                                                   : NODE_BEHAVIOUR_HONEST;
+    infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && serving->substitute
+                                   ? serving->substitute
+                                   : serving->executor;
     uint64_t flops = 0;
-    int rc = infer_forward(serving->executor, kernel, kv, serving->x, m->count, &flops);
-    ASSERT(rc == 0); /* Position and count were validated against seq_len. */
+    if (behaviour == NODE_BEHAVIOUR_WRONG_LAYER) {
+        server_forward_corrupted(self, kernel, kv, m->count, &flops);
+    } else {
+        int rc = infer_forward(executor, kernel, kv, serving->x, m->count, &flops);
+        ASSERT(rc == 0); /* Position and count were validated against seq_len. */
+    }
     bool last = m->segment + 1u == serving->segment_count;
     if (last) {
-        infer_logits(serving->executor, kernel, serving->x + (size_t)(m->count - 1) * serving->dim,
+        infer_logits(executor, kernel, serving->x + (size_t)(m->count - 1) * serving->dim,
                      serving->logits, &flops);
     }
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);

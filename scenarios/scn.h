@@ -231,6 +231,8 @@ typedef struct scn_fault {
     uint64_t delay_ns;            /* delay; reorder hold */
     double scale;                 /* wrong_output, collude, sybil, adaptive: noise / RMS */
     uint32_t budget;              /* adaptive: nodes the adversary may corrupt (0 = all) */
+    uint32_t wrong_mode;          /* wrong_output: 0 noise, 1 model (other weights),
+                                   * 2 layer (one corrupted layer) */
     scn_partition_shape shape;
     uint32_t group_count;
     scn_selector groups[SCN_GROUPS_MAX];

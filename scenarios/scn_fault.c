@@ -373,7 +373,8 @@ static int fault_partition(scn_check *check, const scn_node *entry, const char *
         (rc = fault_presence(check, entry, path, "probability", false, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "delay", false, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "scale", false, false, what)) != 0 ||
-        (rc = fault_presence(check, entry, path, "budget", false, false, what)) != 0) {
+        (rc = fault_presence(check, entry, path, "budget", false, false, what)) != 0 ||
+        (rc = fault_presence(check, entry, path, "mode", false, false, what)) != 0) {
         return rc;
     }
     snprintf(field, sizeof(field), "%s.groups", path);
@@ -397,7 +398,8 @@ static int fault_effects(scn_check *check, const scn_node *entry, const char *pa
         (rc = fault_presence(check, entry, path, "shape", false, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "groups", false, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "scale", false, false, name)) != 0 ||
-        (rc = fault_presence(check, entry, path, "budget", false, false, name)) != 0) {
+        (rc = fault_presence(check, entry, path, "budget", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "mode", false, false, name)) != 0) {
         return rc;
     }
     char field[64];
@@ -428,7 +430,22 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
     bool scaled = f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE ||
                   f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE;
     bool budgeted = f->kind == SCN_FAULT_ADAPTIVE;
+    bool moded = f->kind == SCN_FAULT_WRONG_OUTPUT;
     int rc = 0;
+    if ((rc = fault_presence(check, entry, path, "mode", moded, true, name)) != 0) {
+        return rc;
+    }
+    const scn_node *mode = scn__map_get(entry, "mode");
+    if (mode != NULL) {
+        static const char *const modes[] = {"noise", "model", "layer", NULL};
+        char mode_path[64];
+        int value = 0;
+        snprintf(mode_path, sizeof(mode_path), "%s.mode", path);
+        if ((rc = scn__get_enum(check, mode, mode_path, modes, &value)) != 0) {
+            return rc;
+        }
+        f->wrong_mode = (uint32_t)value;
+    }
     if ((rc = fault_presence(check, entry, path, "budget", budgeted, true, name)) != 0) {
         return rc;
     }
@@ -475,7 +492,7 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
 {
     static const char *const keys[] = {
         "kind",   "at",     "until", "nodes", "probability", "delay",
-        "shape",  "groups", "scale", "budget", NULL,
+        "shape",  "groups", "scale", "budget", "mode", NULL,
     };
     char path[32];
     snprintf(path, sizeof(path), "faults.%zu", index);

@@ -364,6 +364,10 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
         f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE) {
         params_add(list, params_number(f->scale, v, sizeof(v)), "faults.%u.scale", i);
     }
+    if (f->kind == SCN_FAULT_WRONG_OUTPUT) {
+        static const char *const modes[] = {"noise", "model", "layer"};
+        params_add(list, modes[f->wrong_mode], "faults.%u.mode", i);
+    }
     if (f->kind == SCN_FAULT_ADAPTIVE && f->budget != 0) {
         params_add(list, params_uint(f->budget, v, sizeof(v)), "faults.%u.budget", i);
     }

@@ -93,6 +93,7 @@ typedef struct sim_world {
     uint8_t (*identities)[32];       /* public per-node value sortition hashes */
     uint8_t *behaviour_now;          /* node_behaviour per node, as the faults set it */
     uint32_t adaptive_budget;        /* corruptions the adaptive adversary has left */
+    infer_model *substitute;         /* other weights, for wrong_output mode model */
     double *behaviour_scale;
     uint32_t *committee_cache;       /* [((request * S + s) * rounds + round) * k]: members */
     uint8_t *committee_cache_round;  /* [(request * S + s) * rounds + round]: 1 = drawn */

@@ -241,6 +241,29 @@ static int verify_keys(sim_world *world)
     return 0;
 }
 
+/* A substituted model: the same shape with other weights (the run's weight
+ * seed + 1), for wrong_output faults of mode 'model'. */
+static int verify_substitute(sim_world *world)
+{
+    bool wanted = false;
+    for (uint32_t i = 0; i < world->scenario->fault_count; i++) {
+        const scn_fault *fault = &world->scenario->faults[i];
+        wanted |= fault->kind == SCN_FAULT_WRONG_OUTPUT && fault->wrong_mode == 1;
+    }
+    if (!wanted) {
+        return 0;
+    }
+    char why[128];
+    infer_shape shape = *infer_model_shape(world->model);
+    if (infer_model_from_seed(&shape, world->scenario->model.weight_seed + 1, &world->substitute,
+                              why, sizeof(why)) != 0 ||
+        infer_executor_create(world->substitute, world->serving.tokens_max,
+                              &world->serving.substitute) != 0) {
+        return SIM_ENOMEM;
+    }
+    return 0;
+}
+
 int sim__verify_build(sim_world *world)
 {
     const scn_verification *v = &world->scenario->verification;
@@ -258,6 +281,9 @@ int sim__verify_build(sim_world *world)
     }
     if (rc == 0 && v->sign_ed25519) {
         rc = verify_keys(world);
+    }
+    if (rc == 0) {
+        rc = verify_substitute(world);
     }
     if (rc != 0) {
         return rc;
@@ -289,6 +315,8 @@ void sim__verify_destroy(sim_world *world)
         util_pool_deinit(&serving->committee_pool);
         util_pool_deinit(&serving->reveal_pool);
     }
+    infer_executor_destroy(serving->substitute);
+    infer_model_destroy(world->substitute);
     util_free(world->public_keys);
     util_free(world->secret_keys);
     util_free(world->behaviour_now);
@@ -306,7 +334,11 @@ void sim__verify_destroy(sim_world *world)
 void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8_t *selected,
                            bool ending)
 {
-    node_behaviour behaviour = fault->kind == SCN_FAULT_WRONG_OUTPUT ? NODE_BEHAVIOUR_WRONG_OUTPUT
+    static const node_behaviour wrong[] = {NODE_BEHAVIOUR_WRONG_OUTPUT,
+                                           NODE_BEHAVIOUR_WRONG_MODEL,
+                                           NODE_BEHAVIOUR_WRONG_LAYER};
+    ASSERT(fault->wrong_mode < UTIL_ARRAY_COUNT(wrong));
+    node_behaviour behaviour = fault->kind == SCN_FAULT_WRONG_OUTPUT ? wrong[fault->wrong_mode]
                                : fault->kind == SCN_FAULT_COLLUDE    ? NODE_BEHAVIOUR_COLLUDE
                                : fault->kind == SCN_FAULT_SYBIL      ? NODE_BEHAVIOUR_COLLUDE
                                : fault->kind == SCN_FAULT_LAZY_COPY  ? NODE_BEHAVIOUR_LAZY_COPY

@@ -619,6 +619,26 @@ START_TEST(test_sim_committee_sybil_and_adaptive)
 }
 END_TEST
 
+/* The other two ways of being wrong: a substituted model (other weights)
+ * and one corrupted layer. Both disagree with the honest members, lose
+ * reputation, and never reach the quorum. */
+START_TEST(test_sim_committee_wrong_model_and_layer)
+{
+    const char *const modes[] = {"faults.0.mode=model", "faults.0.mode=layer"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *const forger[] = {"faults.0.kind=wrong_output", "faults.0.at=0s",
+                                      "faults.0.nodes.fraction=0.2", modes[i]};
+        sim_result *result = run_committee(forger, 4);
+        double byzantine = 0;
+        ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+        ck_assert_double_lt(byzantine, 1.0);
+        ck_assert_uint_eq(result->accepted_wrong, 0);
+        ck_assert_uint_eq(result->honest_penalised, 0);
+        sim_result_destroy(result);
+    }
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -659,6 +679,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(committee, test_sim_committee_lazy_copy_needs_commit_reveal);
     tcase_add_test(committee, test_sim_committee_ed25519_votes);
     tcase_add_test(committee, test_sim_committee_sybil_and_adaptive);
+    tcase_add_test(committee, test_sim_committee_wrong_model_and_layer);
     suite_add_tcase(suite, committee);
     return suite;
 }
