@@ -157,20 +157,29 @@ int scn__get_duration(scn_check *check, const scn_node *node, const char *path, 
     return scn_get_unit(check, node, path, scn__parse_duration, out);
 }
 
+int scn__get_number(scn_check *check, const scn_node *node, const char *path, double *out)
+{
+    int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
+    if (rc != 0) {
+        return rc;
+    }
+    char why[200];
+    if (scn__parse_number(node->text, out, why, sizeof(why)) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
+    }
+    return 0;
+}
+
 int scn__get_fraction(scn_check *check, const scn_node *node, const char *path, bool zero_ok,
                       double *out)
 {
     if (node == NULL) {
         return 0;
     }
-    int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
+    double value = 0;
+    int rc = scn__get_number(check, node, path, &value);
     if (rc != 0) {
         return rc;
-    }
-    char why[200];
-    double value = 0;
-    if (scn__parse_number(node->text, &value, why, sizeof(why)) != 0) {
-        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
     }
     if (value < 0 || value > 1 || (!zero_ok && value == 0)) {
         return scn__fail(check->error, SCN_ESCHEMA, node, "%s must be in %s, got %s", path,

@@ -473,13 +473,9 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
         return 0;
     }
     char field[64];
-    char why[200];
     snprintf(field, sizeof(field), "%s.scale", path);
-    if ((rc = scn__check_kind(check, scale, SCN_NODE_SCALAR, field)) != 0) {
+    if ((rc = scn__get_number(check, scale, field, &f->scale)) != 0) {
         return rc;
-    }
-    if (scn__parse_number(scale->text, &f->scale, why, sizeof(why)) != 0) {
-        return scn__fail(check->error, SCN_ESCHEMA, scale, "%s: %s", field, why);
     }
     if (!(f->scale > 0)) {
         return scn__fail(check->error, SCN_ESCHEMA, scale, "%s must be > 0, got %s", field,

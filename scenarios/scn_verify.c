@@ -78,14 +78,10 @@ static int verify_number(scn_check *check, const scn_node *node, const char *pat
     if (node == NULL) {
         return 0;
     }
-    int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
+    double value = 0;
+    int rc = scn__get_number(check, node, path, &value);
     if (rc != 0) {
         return rc;
-    }
-    char why[200];
-    double value = 0;
-    if (scn__parse_number(node->text, &value, why, sizeof(why)) != 0) {
-        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
     }
     bool below = low_open ? value <= low : value < low;
     bool above = high_open ? value >= high : value > high;

@@ -207,17 +207,24 @@ static const char inference_yaml[] =
     "workload: {requests: 30, rate: 10/s, prompt_tokens: [4, 12], generate: 6}\n"
     "output: {sample_interval: 0}\n";
 
-static sim_result *run_inference(const char *const *overrides, size_t count)
+/* Loads 'yaml' (named 'name' in messages) with the overrides and runs it. */
+static sim_result *run_yaml(const char *name, const char *yaml, const char *const *overrides,
+                            size_t count)
 {
     scn_scenario *scenario = NULL;
     scn_error error;
     sim_result *result = NULL;
     ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_string("serve.yaml", inference_yaml, overrides, count, &scenario, &error);
+    int rc = scn_load_string(name, yaml, overrides, count, &scenario, &error);
     ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
     ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
     scn_destroy(scenario);
     return result;
+}
+
+static sim_result *run_inference(const char *const *overrides, size_t count)
+{
+    return run_yaml("serve.yaml", inference_yaml, overrides, count);
 }
 
 START_TEST(test_sim_inference_completes_and_is_deterministic)
@@ -431,15 +438,7 @@ static const char committee_yaml[] =
 
 static sim_result *run_committee(const char *const *overrides, size_t count)
 {
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    sim_result *result = NULL;
-    ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_string("committee.yaml", committee_yaml, overrides, count, &scenario, &error);
-    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
+    return run_yaml("committee.yaml", committee_yaml, overrides, count);
 }
 
 /* Honest members on three kernels: a tolerant rule accepts their drift,
