@@ -119,6 +119,7 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
     state->committed = 0;
     state->revealed = 0;
     state->answered = 0;
+    state->equivocated = 0;
     uint8_t type = segment == 0 ? NODE_MESSAGE_INFER_TOKENS : NODE_MESSAGE_INFER_ACTIVATIONS;
     for (uint32_t j = 0; j < state->member_count; j++) {
         node_message *m = node__serve_send(self, outbox, type, state->members[j], request, now_ns);
@@ -237,6 +238,28 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     }
 }
 
+/* An equivocating member signs a second, different commitment for the same
+ * hop -- the one it would show other peers -- while it keeps the first for
+ * its reveal. Both reach the client (votes are relayed to it), where the
+ * pair is proof of equivocation. */
+static void member_equivocate(node *self, node_outbox *outbox, const node_message *commit,
+                              const uint8_t *bytes, size_t size, const uint8_t *salt,
+                              uint64_t at_ns)
+{
+    node_serving *serving = self->config.serving;
+    uint8_t other_salt[NODE_SALT_BYTES];
+    ASSERT(serving->payload_capacity >= 2 * NODE_DIGEST_BYTES);
+    memcpy(other_salt, salt, sizeof(other_salt));
+    other_salt[0] ^= 1u;
+    uint8_t *digest = serving->payload + NODE_DIGEST_BYTES;
+    serving->verifier->commit(serving->verifier->context, bytes, size, other_salt,
+                              self->config.node_id, digest);
+    node_message *second = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
+                                            commit->dest, commit->rumor_id, at_ns);
+    *second = *commit;
+    second->payload = digest;
+}
+
 /* A lazy member does not compute: with commit-reveal it must commit now,
  * before any output exists, so it commits to nothing it can later open;
  * then it waits for a peer's reveal to copy. */
@@ -351,6 +374,9 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
                               self->config.node_id, serving->payload);
     commit->payload = serving->payload;
     commit->payload_bytes = NODE_DIGEST_BYTES;
+    if (serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_EQUIVOCATE) {
+        member_equivocate(self, outbox, commit, bytes, size, salt, end_ns);
+    }
 }
 
 /* REVEAL_ASK: the commit phase closed; a member that committed reveals. */
@@ -422,8 +448,16 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     if (member == UINT32_MAX || m->payload_bytes != NODE_DIGEST_BYTES) {
         return NODE_EMALFORMED;
     }
-    if (state->phase != COMMITTEE_PHASE_COMMIT || ((state->committed >> member) & 1u)) {
-        return 0; /* Too late, or a duplicate: the first commitment binds. */
+    if ((state->committed >> member) & 1u) {
+        /* The first commitment binds; a different second one is proof of
+         * equivocation (both are signed by the member). */
+        if (memcmp(committee_digest(serving, state, member), m->payload, NODE_DIGEST_BYTES) != 0) {
+            state->equivocated |= UINT64_C(1) << member;
+        }
+        return 0;
+    }
+    if (state->phase != COMMITTEE_PHASE_COMMIT) {
+        return 0; /* Too late. */
     }
     memcpy(committee_digest(serving, state, member), m->payload, NODE_DIGEST_BYTES);
     state->committed |= UINT64_C(1) << member;
@@ -514,6 +548,7 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
     const float *outputs[NODE_COMMITTEE_MAX];
     uint32_t index_of[NODE_COMMITTEE_MAX];
     uint32_t count = 0;
+    state->revealed &= ~state->equivocated; /* An equivocator's vote does not count. */
     for (uint32_t j = 0; j < state->member_count; j++) {
         if ((state->revealed >> j) & 1u) {
             index_of[count] = j;
@@ -535,9 +570,11 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
     for (uint32_t j = 0; j < state->member_count; j++) {
         bool valid = (state->revealed >> j) & 1u;
         bool deviated = !((agree >> j) & 1u);
+        bool equivocated = (state->equivocated >> j) & 1u;
         if (rc == 0 || !valid) {
             serving->verifier->judged(serving->verifier->context, state->members[j], deviated,
-                                      rc == 0 && valid && deviated, request, state->segment);
+                                      equivocated || (rc == 0 && valid && deviated), request,
+                                      state->segment);
         }
     }
     if (rc != 0) {

@@ -190,7 +190,8 @@ typedef enum node_behaviour {
                                       * the adversary's budget lasts */
     NODE_BEHAVIOUR_SYBIL,            /* reporting only: a colluding identity of one operator */
     NODE_BEHAVIOUR_WRONG_MODEL,      /* runs its layers with other weights */
-    NODE_BEHAVIOUR_WRONG_LAYER       /* corrupts the output of its segment's first layer */
+    NODE_BEHAVIOUR_WRONG_LAYER,      /* corrupts the output of its segment's first layer */
+    NODE_BEHAVIOUR_EQUIVOCATE        /* commits to two different outputs in one round */
 } node_behaviour;
 
 #define NODE_COMMITTEE_MAX 64
@@ -239,6 +240,7 @@ typedef struct node_committee_state {
     uint64_t committed;              /* bit j: member j committed */
     uint64_t revealed;               /* bit j: member j revealed a valid output */
     uint64_t answered;               /* bit j: member j revealed, valid or not */
+    uint64_t equivocated;            /* bit j: member j signed two different commitments */
     uint32_t block;                  /* digests and outputs (pool block + 1) */
 } node_committee_state;
 

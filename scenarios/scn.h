@@ -212,7 +212,8 @@ typedef enum scn_fault_kind {
     SCN_FAULT_LAZY_COPY,          /* computes nothing; copies a peer's revealed output */
     SCN_FAULT_SILENT,             /* never answers as a committee member */
     SCN_FAULT_SYBIL,              /* one operator's identities: split stake, one output */
-    SCN_FAULT_ADAPTIVE            /* corrupted once drawn into a committee, within budget */
+    SCN_FAULT_ADAPTIVE,           /* corrupted once drawn into a committee, within budget */
+    SCN_FAULT_EQUIVOCATE          /* signs two different commitments for one output */
 } scn_fault_kind;
 
 typedef enum scn_partition_shape {

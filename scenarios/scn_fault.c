@@ -14,13 +14,14 @@
 
 static const char *const fault_kinds[] = {
     "crash",   "partition",    "loss",    "duplicate", "reorder", "corrupt",
-    "delay",   "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive", NULL,
+    "delay",   "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive",
+    "equivocate", NULL,
 };
 
 /* Behaviours of later versions: named, so that a scenario using one is told
  * so instead of being half-run. */
 static const char *const fault_future_kinds[] = {
-    "equivocate", "forge_attestation", "clock_skew", NULL,
+    "forge_attestation", "clock_skew", NULL,
 };
 
 static const char *const fault_shapes[] = {"groups", "halves", "regions", "isolate", NULL};
@@ -255,7 +256,7 @@ static bool fault_is_byzantine(scn_fault_kind kind)
 {
     return kind == SCN_FAULT_WRONG_OUTPUT || kind == SCN_FAULT_COLLUDE ||
            kind == SCN_FAULT_LAZY_COPY || kind == SCN_FAULT_SILENT || kind == SCN_FAULT_SYBIL ||
-           kind == SCN_FAULT_ADAPTIVE;
+           kind == SCN_FAULT_ADAPTIVE || kind == SCN_FAULT_EQUIVOCATE;
 }
 
 static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
@@ -279,6 +280,11 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
     if (rc == 0 && fault_is_byzantine(*out) && !committee) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind '%s' needs verification.protocol: committee", kind->text);
+    }
+    if (rc == 0 && *out == SCN_FAULT_EQUIVOCATE && !check->scenario->verification.commit_reveal) {
+        return scn__fail(check->error, SCN_ESCHEMA, kind,
+                         "fault kind 'equivocate' needs verification.commit_reveal: true (there "
+                         "is nothing to equivocate on without commitments)");
     }
     return rc;
 }

@@ -32,9 +32,10 @@ static const char *const params_latency_models[] = {"constant", "uniform", "norm
 static const char *const params_fault_kinds[] = {
     "crash", "partition",    "loss",    "duplicate", "reorder", "corrupt",
     "delay", "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive",
+    "equivocate",
 };
 _Static_assert(sizeof(params_fault_kinds) / sizeof(params_fault_kinds[0]) ==
-                   SCN_FAULT_ADAPTIVE + 1,
+                   SCN_FAULT_EQUIVOCATE + 1,
                "a name for every fault kind");
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};

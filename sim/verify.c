@@ -343,6 +343,7 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
                                : fault->kind == SCN_FAULT_SYBIL      ? NODE_BEHAVIOUR_COLLUDE
                                : fault->kind == SCN_FAULT_LAZY_COPY  ? NODE_BEHAVIOUR_LAZY_COPY
                                : fault->kind == SCN_FAULT_ADAPTIVE   ? NODE_BEHAVIOUR_ADAPTIVE
+                               : fault->kind == SCN_FAULT_EQUIVOCATE ? NODE_BEHAVIOUR_EQUIVOCATE
                                                                      : NODE_BEHAVIOUR_SILENT;
     uint32_t count = 0;
     ASSERT(world->verifying);

@@ -392,7 +392,7 @@ static bool library_many_seeds(const char *name)
 {
     static const char *const prefixes[] = {"committee_", "cartel_", "forger_", "silent_",
                                            "lazy_",      "sybil_",  "adaptive_",
-                                           "substituted_"};
+                                           "substituted_", "equivocation"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) {
             return true;

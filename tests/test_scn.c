@@ -1174,7 +1174,7 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/13_fault_after_end.yaml", SCN_ESCHEMA, 6, 9,
      "must be before the end of the run (duration 10s)"},
     {"tests/bad/14_unsupported_fault_kind.yaml", SCN_ESCHEMA, 4, 11,
-     "fault kind 'equivocate' is not supported yet"},
+     "fault kind 'clock_skew' is not supported yet"},
     {"tests/bad/15_probability_too_big.yaml", SCN_ESCHEMA, 7, 18,
      "faults.0.probability must be in (0, 1]"},
     {"tests/bad/16_missing_probability.yaml", SCN_ESCHEMA, 4, 5,

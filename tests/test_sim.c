@@ -638,6 +638,25 @@ START_TEST(test_sim_committee_wrong_model_and_layer)
 }
 END_TEST
 
+/* Equivocators sign two different commitments: the pair is proof, their
+ * votes are discarded, and they lose reputation and stake. */
+START_TEST(test_sim_committee_equivocation_proven)
+{
+    const char *const equivocate[] = {"faults.0.kind=equivocate", "faults.0.at=0s",
+                                      "faults.0.nodes.fraction=0.2", "verification.slash=0.2"};
+    sim_result *result = run_committee(equivocate, 4);
+    double byzantine = 0;
+    ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+    ck_assert_double_lt(byzantine, 0.6);
+    ck_assert_double_gt(result->stake_slashed, 0.0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    ck_assert_uint_gt(result->types[NODE_MESSAGE_INFER_COMMIT].sent,
+                      result->types[NODE_MESSAGE_INFER_REVEAL_ASK].sent);
+    sim_result_destroy(result);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -679,6 +698,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(committee, test_sim_committee_ed25519_votes);
     tcase_add_test(committee, test_sim_committee_sybil_and_adaptive);
     tcase_add_test(committee, test_sim_committee_wrong_model_and_layer);
+    tcase_add_test(committee, test_sim_committee_equivocation_proven);
     suite_add_tcase(suite, committee);
     return suite;
 }

@@ -122,7 +122,7 @@ const char *tool_behaviour_name(const sim_result *result, uint32_t node_id)
 {
     static const char *const names[] = {"honest",    "wrong_output", "collude",     "silent",
                                         "lazy_copy", "adaptive",     "sybil",       "wrong_model",
-                                        "wrong_layer"};
+                                        "wrong_layer", "equivocate"};
     uint8_t behaviour = result->behaviour_of != NULL ? result->behaviour_of[node_id] : 0;
     return behaviour < UTIL_ARRAY_COUNT(names) ? names[behaviour] : "unknown";
 }
