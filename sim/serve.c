@@ -635,6 +635,13 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     sim_result *result = world->result;
     sim_request_record *record = &result->requests[request];
     ASSERT(request < result->request_count);
+    if (record->status != 0) {
+        /* The protocol must decide a request once: a second outcome is a
+         * safety violation, recorded, and the first outcome stands. */
+        sim__verify_violation(world, SIM_VIOLATION_DOUBLE_FINALIZATION, request, 0, UINT32_MAX,
+                              world->requests[request].generated);
+        return;
+    }
     record->status = (uint32_t)effect->value;
     record->finished_ns = world->now_ns;
     record->tokens_out = world->requests[request].generated;

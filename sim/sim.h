@@ -85,7 +85,8 @@ typedef struct sim_request_record {
 
 typedef enum sim_violation_kind {
     SIM_VIOLATION_ACCEPTED_WRONG = 0, /* an output outside the rule's tolerance was accepted */
-    SIM_VIOLATION_HONEST_PENALISED    /* an honest member lost reputation */
+    SIM_VIOLATION_HONEST_PENALISED,   /* an honest member lost reputation */
+    SIM_VIOLATION_DOUBLE_FINALIZATION /* a request was finalized a second time */
 } sim_violation_kind;
 
 /* What a real network could not know and the simulator can: a safety or

@@ -139,6 +139,9 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
 void sim__verify_judge_request(sim_world *world, uint64_t request, const float *network,
                                const float *reference);
 int sim__verify_metric(const sim_result *result, const char *name, double *value_out);
+/* Records a violation the checkers found. Cannot fail. */
+void sim__verify_violation(sim_world *world, sim_violation_kind kind, uint64_t request,
+                           uint32_t segment, uint32_t node_id, uint32_t step);
 void sim__serve_count_bytes(sim_world *world, const node_message *message, uint64_t wire_bytes,
                             bool arrival);
 

@@ -107,8 +107,8 @@ static int verify_accept(void *context, bool last_segment, const float *const *o
     return rc == 0 ? 0 : -1;
 }
 
-static void verify_violation(sim_world *world, sim_violation_kind kind, uint64_t request,
-                             uint32_t segment, uint32_t node_id, uint32_t step)
+void sim__verify_violation(sim_world *world, sim_violation_kind kind, uint64_t request,
+                           uint32_t segment, uint32_t node_id, uint32_t step)
 {
     sim_result *result = world->result;
     if (result->violation_count == result->violation_capacity) {
@@ -147,7 +147,7 @@ static void verify_judged(void *context, uint32_t member, bool deviated, bool pr
     result->honest_judged += 1;
     if (deviated) {
         result->honest_penalised += 1;
-        verify_violation(world, SIM_VIOLATION_HONEST_PENALISED, request, segment, member,
+        sim__verify_violation(world, SIM_VIOLATION_HONEST_PENALISED, request, segment, member,
                          world->requests[request].generated);
     }
 }
@@ -382,7 +382,7 @@ void sim__verify_judge_request(sim_world *world, uint64_t request, const float *
         const float *b = reference + (size_t)step * vocab;
         if (!cons_agree(&rules.final_agreement, a, b, vocab)) {
             record->accepted_wrong = true;
-            verify_violation(world, SIM_VIOLATION_ACCEPTED_WRONG, request,
+            sim__verify_violation(world, SIM_VIOLATION_ACCEPTED_WRONG, request,
                              world->serving.segment_count - 1, UINT32_MAX, step);
         }
     }

@@ -129,7 +129,8 @@ const char *tool_behaviour_name(const sim_result *result, uint32_t node_id)
 
 static int store_violations(met_db *db, int64_t run_id, const sim_result *result)
 {
-    static const char *const kinds[] = {"accepted_wrong", "honest_penalised"};
+    static const char *const kinds[] = {"accepted_wrong", "honest_penalised",
+                                        "double_finalization"};
     for (uint64_t i = 0; i < result->violation_count; i++) {
         const sim_violation *v = &result->violations[i];
         char detail[64];
