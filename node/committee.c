@@ -407,15 +407,25 @@ static int member_on_ask(node *self, uint64_t now_ns, const node_message *m, nod
 
 /* Validates a COMMIT or REVEAL against the client's state. Returns the
  * member index, or UINT32_MAX for a message that does not belong. */
+#define CLIENT_STALE (UINT32_MAX - 1)
+
+/* Returns the member index, CLIENT_STALE for a vote of a phase that is
+ * over (a late or relayed copy: dropped quietly), or UINT32_MAX for a
+ * message that cannot be a vote of this request (rejected). */
 static uint32_t client_member_of(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
     const node_committee_state *state = &serving->committees[m->rumor_id];
     const node_request *r = &serving->requests[m->rumor_id];
     uint32_t member = m->token;
-    if (r->client != self->config.node_id || r->status != 0 || state->block == 0 ||
-        m->segment != state->segment || m->hops != state->round || m->step != r->generated ||
-        member >= state->member_count || state->members[member] != m->source) {
+    if (r->client != self->config.node_id || member >= serving->committee) {
+        return UINT32_MAX;
+    }
+    if (r->status != 0 || state->block == 0 || m->segment != state->segment ||
+        m->hops != state->round || m->step != r->generated) {
+        return CLIENT_STALE;
+    }
+    if (member >= state->member_count || state->members[member] != m->source) {
         return UINT32_MAX;
     }
     return member;
@@ -447,6 +457,9 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     uint32_t member = client_member_of(self, m);
     if (member == UINT32_MAX || m->payload_bytes != NODE_DIGEST_BYTES) {
         return NODE_EMALFORMED;
+    }
+    if (member == CLIENT_STALE) {
+        return 0;
     }
     if ((state->committed >> member) & 1u) {
         /* The first commitment binds; a different second one is proof of
@@ -504,6 +517,9 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
     uint32_t member = client_member_of(self, m);
     if (member == UINT32_MAX) {
         return NODE_EMALFORMED;
+    }
+    if (member == CLIENT_STALE) {
+        return 0;
     }
     if (state->phase != COMMITTEE_PHASE_REVEAL || ((state->revealed >> member) & 1u)) {
         return 0;
