@@ -56,6 +56,14 @@ static int slot_grow(sim_world *world)
         slots[i].next_free = i + 1 < capacity ? i + 1 : UINT32_MAX;
     }
     world->slots = slots;
+    if (world->signing) {
+        uint8_t(*signatures)[64] =
+            util_realloc(world->signatures, (size_t)capacity * sizeof(*signatures));
+        if (signatures == NULL) {
+            return SIM_ENOMEM;
+        }
+        world->signatures = signatures;
+    }
     world->slot_capacity = capacity;
     world->slot_free = old;
     return 0;
@@ -147,7 +155,8 @@ static uint32_t stage_message(sim_world *world, uint32_t source, const node_mess
     slot->signature_checked = false;
     if (slot->signed_ed25519) {
         size_t signed_size = sign_bytes(world, slot->header, slot);
-        util_sign(world->secret_keys[source], world->sign_buffer, signed_size, slot->signature);
+        util_sign(world->secret_keys[source], world->sign_buffer, signed_size,
+                  world->signatures[index]);
         slot->wire_bytes += UTIL_SIGNATURE_BYTES - NODE_TAG_BYTES;
     }
     slot->refs = 1;
@@ -302,7 +311,7 @@ static int receive_bytes(sim_world *world, sim_slot *slot, const uint8_t *bytes,
         if (altered || !slot->signature_checked) {
             size_t size = sign_bytes(world, bytes, slot);
             if (!util_sign_verify(world->public_keys[message->source], world->sign_buffer, size,
-                                  slot->signature)) {
+                                  world->signatures[slot - world->slots])) {
                 return -1;
             }
             slot->signature_checked = !altered;
@@ -627,6 +636,7 @@ static void world_destroy(sim_world *world)
     util_free(world->groups);
     util_free(world->slots);
     util_free(world->sign_buffer);
+    util_free(world->signatures);
 }
 
 /* Schedules what is known at t = 0: faults, samples, the first publication. */

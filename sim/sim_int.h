@@ -21,21 +21,22 @@ enum {
 
 /* One message in flight: the encoded header as it would cross a wire, its
  * MAC and how many scheduled deliveries still reference it. */
+/* The fields read at every arrival come first, the header right after:
+ * an arrival touches two cache lines. Signatures live in a side array. */
 typedef struct sim_slot {
-    uint8_t header[NODE_HEADER_BYTES];
-    uint64_t tag;
-    uint64_t wire_bytes;
     uint32_t refs;
     uint32_t next_free;
     uint32_t source;                 /* ground truth, for accounting only */
     uint32_t dest;
     uint32_t type;
     uint32_t payload_bytes;          /* real payload bytes after the header */
+    uint64_t wire_bytes;
+    uint64_t tag;
     uint8_t *payload;                /* owned; grows to the largest payload seen */
     uint32_t payload_capacity;
     bool signed_ed25519;             /* carries an ed25519 signature instead of the MAC */
     bool signature_checked;          /* the unaltered bytes' signature was verified once */
-    uint8_t signature[64];
+    uint8_t header[NODE_HEADER_BYTES];
 } sim_slot;
 
 typedef struct sim_world {
@@ -88,6 +89,7 @@ typedef struct sim_world {
     uint8_t (*public_keys)[32];
     uint8_t (*secret_keys)[64];
     uint8_t *sign_buffer;            /* header and payload, to sign or verify */
+    uint8_t (*signatures)[64];       /* per slot, when signing */
     size_t sign_capacity;
     node_verifier verifier;
     uint8_t (*identities)[32];       /* public per-node value sortition hashes */
