@@ -536,8 +536,13 @@ int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_out
     int rc = 0;
     switch (event->kind) {
     case NODE_EVENT_START:
+        node_timer_restart(self, now_ns, outbox);
+        break;
     case NODE_EVENT_RECOVER:
         node_timer_restart(self, now_ns, outbox);
+        if (self->config.serving != NULL) {
+            node__serve_recover(self, now_ns, outbox);
+        }
         break;
     case NODE_EVENT_MESSAGE:
         rc = node_on_message(self, now_ns, event->message, outbox);

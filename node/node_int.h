@@ -72,5 +72,8 @@ void node__committee_release(node_serving *serving, uint64_t request, uint32_t s
 void node__committee_end(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns);
 void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox);
 void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox);
+/* Back from a crash: the timers armed before it were lost, so re-arm the
+ * timeout of every request this node is still the client of. */
+void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox);
 
 #endif

@@ -215,6 +215,21 @@ void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outb
                           node__serve_timer_id(NODE_SERVE_TIMER_CLIENT, request, 0));
 }
 
+void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
+{
+    node_serving *serving = self->config.serving;
+    for (uint64_t request = 0; request < serving->request_capacity; request++) {
+        const node_request *r = &serving->requests[request];
+        if (r->client != self->config.node_id || r->status != 0 || r->tokens == NULL ||
+            r->submitted_ns == 0 || outbox->count + 1 >= NODE_OUTBOX_MAX) {
+            continue;
+        }
+        uint64_t deadline = r->submitted_ns + serving->request_timeout_ns;
+        node__serve_timer_arm(outbox, deadline > now_ns ? deadline : now_ns,
+                              node__serve_timer_id(NODE_SERVE_TIMER_CLIENT, request, 0));
+    }
+}
+
 /* The request is over: tell the application, and every server of the
  * route (or every member of the committees) to drop its KV cache. */
 void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,

@@ -346,6 +346,29 @@ START_TEST(test_sim_inference_crash_times_out)
 }
 END_TEST
 
+/* Every node crashes for four seconds, longer than the 2 s timeout: the
+ * requests in flight lose their messages, and their clients' timeouts fire
+ * while the clients are down and are lost. The recovered clients re-arm
+ * them, so no request is left unfinished. */
+START_TEST(test_sim_inference_client_crash_recovers_timeouts)
+{
+    const char *const crash[] = {"faults.0.kind=crash", "faults.0.at=1s",
+                                 "faults.0.until=5s", "faults.0.nodes=all",
+                                 "workload.timeout=2s"};
+    sim_result *result = run_inference(crash, 5);
+    uint64_t timeouts = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const sim_request_record *q = &result->requests[r];
+        if (q->submitted) {
+            ck_assert_uint_ne(q->status, 0);
+        }
+        timeouts += q->status == NODE_REQUEST_TIMEOUT;
+    }
+    ck_assert_uint_gt(timeouts, 0);
+    sim_result_destroy(result);
+}
+END_TEST
+
 /* A class without the memory for any segment never serves one. */
 START_TEST(test_sim_inference_placement_respects_memory)
 {
@@ -684,6 +707,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_kv_slots_refuse);
     tcase_add_test(inference, test_sim_inference_crash_times_out);
     tcase_add_test(inference, test_sim_inference_placement_respects_memory);
+    tcase_add_test(inference, test_sim_inference_client_crash_recovers_timeouts);
     tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
     tcase_add_test(inference, test_sim_inference_duplicates_computed_once);
     suite_add_tcase(suite, inference);
