@@ -183,19 +183,11 @@ static void committee_misbehave(node *self, const node_message *m, float *output
     }
 }
 
-/* The reveal slot of (request, segment, slot = round * k + member). */
-static size_t member_index(const node_serving *serving, uint64_t request, uint32_t segment,
-                           uint32_t slot)
-{
-    size_t slots = (size_t)serving->committee * (serving->retries + 1);
-    return ((size_t)request * serving->segment_count + segment) * slots + slot;
-}
-
 /* Where a member keeps its output until the reveal: [size][salt][bytes]. */
 static uint8_t *member_block(node_serving *serving, const node_message *m, uint32_t slot,
                              bool take)
 {
-    uint32_t *entry = &serving->reveal_block_of[member_index(serving, m->rumor_id, m->segment,
+    uint32_t *entry = &serving->reveal_block_of[node__serve_slot_index(serving, m->rumor_id, m->segment,
                                                              slot)];
     if (*entry == 0 && take) {
         uint32_t block = 0;
@@ -648,7 +640,7 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
 void node__committee_release(node_serving *serving, uint64_t request, uint32_t segment,
                              uint32_t slot)
 {
-    uint32_t *entry = &serving->reveal_block_of[member_index(serving, request, segment, slot)];
+    uint32_t *entry = &serving->reveal_block_of[node__serve_slot_index(serving, request, segment, slot)];
     if (*entry != 0) {
         util_pool_give(&serving->reveal_pool, *entry - 1);
         *entry = 0;

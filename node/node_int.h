@@ -20,6 +20,22 @@ int node__serve_message(node *self, uint64_t now_ns, const node_message *message
                         node_outbox *outbox);
 
 /* ---- serve.c internals used by committee.c ---- */
+
+/* Per-request slots of a segment: one per member of every round's
+ * committee (so a fresh committee never meets the last one's state), or
+ * one without a committee. */
+static inline size_t node__serve_slots(const node_serving *serving)
+{
+    return serving->verifier != NULL ? (size_t)serving->committee * (serving->retries + 1) : 1;
+}
+
+/* Index of (request, segment, slot) in kv_block_of and reveal_block_of. */
+static inline size_t node__serve_slot_index(const node_serving *serving, uint64_t request,
+                                            uint32_t segment, uint32_t slot)
+{
+    return ((size_t)request * serving->segment_count + segment) * node__serve_slots(serving) +
+           slot;
+}
 #define NODE_SERVE_TIMER_CLIENT 1u
 #define NODE_SERVE_TIMER_KV 2u
 #define NODE_SERVE_TIMER_COMMIT 3u

@@ -62,20 +62,11 @@ void node_serving_release(node_serving *serving)
     }
 }
 
-/* Committee members each keep their own cache: slot (request, segment,
- * member). Without a committee there is one member, index 0. */
-static uint32_t serve_members(const node_serving *serving)
-{
-    /* One slot per member of every round's committee, so a fresh committee
-     * never meets the caches of the last one. */
-    return serving->verifier != NULL ? serving->committee * (serving->retries + 1) : 1;
-}
-
+/* Committee members each keep their own cache (see node__serve_slots). */
 static uint32_t *kv_slot_of(const node_serving *serving, uint64_t request, uint32_t segment,
                             uint32_t member)
 {
-    size_t k = serve_members(serving);
-    return &serving->kv_block_of[(request * serving->segment_count + segment) * k + member];
+    return &serving->kv_block_of[node__serve_slot_index(serving, request, segment, member)];
 }
 
 /* Takes a KV block for (request, segment) on 'server'; false when the

@@ -149,6 +149,7 @@ typedef struct sim_result {
     uint8_t *kernel_of;              /* node_count: the node's kernel variant */
     uint64_t requests_submitted;
     uint64_t requests_completed;
+    uint64_t requests_finished;      /* completed, failed or timed out */
     uint64_t tokens_out;
     uint64_t flops_total;
     uint64_t activation_bytes;

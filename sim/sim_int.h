@@ -4,6 +4,7 @@
 #ifndef SIM_SIM_INT_H
 #define SIM_SIM_INT_H
 
+#include "consensus/cons.h"
 #include "sim/queue.h"
 #include "sim/sim.h"
 #include "util/hash.h"
@@ -86,6 +87,9 @@ typedef struct sim_world {
     /* Committee verification (verify.c). */
     bool verifying;
     bool signing;                    /* verification.crypto: ed25519 */
+    cons_agreement agreement;        /* the scenario's rules, converted once */
+    cons_agreement final_agreement;
+    cons_reputation_rule reputation_rule;
     uint8_t (*public_keys)[32];
     uint8_t (*secret_keys)[64];
     uint8_t *sign_buffer;            /* header and payload, to sign or verify */

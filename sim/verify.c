@@ -19,26 +19,10 @@
 #include "util/alloc.h"
 #include "util/assert.h"
 
-typedef struct verify_rules {
-    cons_agreement agreement;
-    cons_agreement final_agreement;
-    cons_reputation_rule reputation;
-} verify_rules;
-
 static cons_agreement verify_rule(const scn_agreement *a)
 {
     cons_agreement rule = {(cons_agree_kind)a->rule, a->epsilon, a->tau, a->top_k};
     return rule;
-}
-
-static verify_rules verify_rules_of(const scn_verification *v)
-{
-    verify_rules rules = {
-        verify_rule(&v->agreement),
-        verify_rule(&v->final_agreement),
-        {v->penalty, v->reward, v->reputation_min, v->reputation_max, v->reputation_initial},
-    };
-    return rules;
 }
 
 /* ---- the verifier the nodes call ---- */
@@ -100,8 +84,7 @@ static int verify_accept(void *context, bool last_segment, const float *const *o
                          uint64_t *agree_mask_out)
 {
     sim_world *world = context;
-    verify_rules rules = verify_rules_of(&world->scenario->verification);
-    const cons_agreement *rule = last_segment ? &rules.final_agreement : &rules.agreement;
+    const cons_agreement *rule = last_segment ? &world->final_agreement : &world->agreement;
     int rc = cons_accept(rule, outputs, n_floats, count, world->serving.quorum, accepted_out,
                          agree_mask_out);
     return rc == 0 ? 0 : -1;
@@ -127,9 +110,8 @@ static void verify_judged(void *context, uint32_t member, bool deviated, bool pr
 {
     sim_world *world = context;
     sim_result *result = world->result;
-    verify_rules rules = verify_rules_of(&world->scenario->verification);
     result->reputation[member] =
-        cons_reputation_update(&rules.reputation, result->reputation[member], deviated);
+        cons_reputation_update(&world->reputation_rule, result->reputation[member], deviated);
     if (proven && world->scenario->verification.slash > 0.0) {
         double lost = result->stake[member] * world->scenario->verification.slash;
         result->stake[member] -= lost;
@@ -268,6 +250,11 @@ int sim__verify_build(sim_world *world)
 {
     const scn_verification *v = &world->scenario->verification;
     node_serving *serving = &world->serving;
+    world->agreement = verify_rule(&v->agreement);
+    world->final_agreement = verify_rule(&v->final_agreement);
+    cons_reputation_rule reputation = {v->penalty, v->reward, v->reputation_min,
+                                       v->reputation_max, v->reputation_initial};
+    world->reputation_rule = reputation;
     serving->committee = v->committee;
     serving->quorum = v->quorum;
     serving->retries = v->retries;
@@ -374,13 +361,12 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
 void sim__verify_judge_request(sim_world *world, uint64_t request, const float *network,
                                const float *reference)
 {
-    verify_rules rules = verify_rules_of(&world->scenario->verification);
     uint32_t vocab = world->serving.vocab;
     sim_request_record *record = &world->result->requests[request];
     for (uint32_t step = 0; step < world->serving.generate_tokens; step++) {
         const float *a = network + (size_t)step * vocab;
         const float *b = reference + (size_t)step * vocab;
-        if (!cons_agree(&rules.final_agreement, a, b, vocab)) {
+        if (!cons_agree(&world->final_agreement, a, b, vocab)) {
             record->accepted_wrong = true;
             sim__verify_violation(world, SIM_VIOLATION_ACCEPTED_WRONG, request,
                              world->serving.segment_count - 1, UINT32_MAX, step);

@@ -29,23 +29,24 @@ static const char base_yaml[] =
     "workload: {messages: 100, rate: 100/s, size: 1KiB}\n"
     "output: {sample_interval: 0}\n";
 
-static scn_scenario *load(const char *const *overrides, size_t count)
+/* Loads 'yaml' (named 'name' in messages) with the overrides and runs it. */
+static sim_result *run_yaml(const char *name, const char *yaml, const char *const *overrides,
+                            size_t count)
 {
     scn_scenario *scenario = NULL;
     scn_error error;
+    sim_result *result = NULL;
     ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_string("engine.yaml", base_yaml, overrides, count, &scenario, &error);
+    int rc = scn_load_string(name, yaml, overrides, count, &scenario, &error);
     ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    return scenario;
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
 }
 
 static sim_result *run(const char *const *overrides, size_t count)
 {
-    scn_scenario *scenario = load(overrides, count);
-    sim_result *result = NULL;
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
+    return run_yaml("engine.yaml", base_yaml, overrides, count);
 }
 
 static double metric(const sim_result *result, const char *name)
@@ -206,21 +207,6 @@ static const char inference_yaml[] =
     "  segments: 4\n"
     "workload: {requests: 30, rate: 10/s, prompt_tokens: [4, 12], generate: 6}\n"
     "output: {sample_interval: 0}\n";
-
-/* Loads 'yaml' (named 'name' in messages) with the overrides and runs it. */
-static sim_result *run_yaml(const char *name, const char *yaml, const char *const *overrides,
-                            size_t count)
-{
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    sim_result *result = NULL;
-    ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_string(name, yaml, overrides, count, &scenario, &error);
-    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
-}
 
 static sim_result *run_inference(const char *const *overrides, size_t count)
 {
