@@ -89,6 +89,12 @@ bool cons_committee_verify(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t seg
                            const cons_candidate *candidates, size_t count, uint32_t k,
                            const uint32_t *members, uint32_t member_count);
 
+/* Cross-validation's spot check of (beacon, segment): true with
+ * probability p, from the first 8 bytes of BLAKE2b-256(domain tag ||
+ * beacon || segment) as u in (0, 1]: checked iff u <= p. Anyone can
+ * recompute it; nobody can bias it without biasing the beacon. */
+bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, double p);
+
 /* ---- Commitments (cons_commit.c) ---- */
 
 /* digest = BLAKE2b-256(output || salt). The salt hides low-entropy outputs
@@ -204,5 +210,51 @@ double cons_capture_probability(uint32_t population, uint32_t malicious, uint32_
  * population, the large-population limit of the hypergeometric tail. */
 double cons_capture_probability_binomial(uint32_t population, uint32_t malicious, uint32_t k,
                                          uint32_t quorum);
+
+/* Sampling consensus settles a tampered output only when all n sampled
+ * nodes are in the cartel. With replacement (an infinite population of
+ * malicious share r): r^n. */
+double cons_sampling_capture_iid(double malicious_share, uint32_t n);
+
+/* The same for n distinct nodes drawn from 'population' of which
+ * 'malicious' collude: the hypergeometric C(m, n) / C(N, n). */
+double cons_sampling_capture(uint32_t population, uint32_t malicious, uint32_t n);
+
+/* Cross-validation with check probability p against an executor that
+ * cheats on every request: P(caught within k requests) = 1 - (1 - p)^k
+ * (with a checking quorum that is honest). */
+double cons_crossval_detection(double p, uint32_t k);
+
+/* What a rational adversary weighs: the probability that one wrong output
+ * from a member is caught, by protocol, when a share r of the candidates
+ * collude with it (or none, when it cheats alone). */
+typedef enum cons_protocol {
+    CONS_PROTOCOL_COMMITTEE = 1,  /* k members, quorum q */
+    CONS_PROTOCOL_SAMPLING,       /* n members, unanimity */
+    CONS_PROTOCOL_CROSSVAL,       /* executor; n checkers with probability p */
+    CONS_PROTOCOL_OPTIMISTIC,     /* executor; n challengers */
+    CONS_PROTOCOL_TEE,            /* one attested executor */
+    CONS_PROTOCOL_ZK              /* one proven executor */
+} cons_protocol;
+
+typedef struct cons_exposure {
+    cons_protocol protocol;
+    uint32_t members;             /* committee k / sampled n / checkers n */
+    uint32_t quorum;              /* committee only */
+    double check_probability;     /* crossval only */
+    double colluding_share;       /* r: share of candidates that answer the same lie */
+    bool forged_evidence;         /* tee: the enclave's key is in the adversary's hands */
+} cons_exposure;
+
+/* P(the lie is caught), in [0, 1], under independent draws (binomial in
+ * r). A committee catches it unless the other k - 1 members hold q - 1
+ * colluders; sampling unless all n - 1 others collude; crossval when the
+ * check happens and not all n checkers collude; optimistic unless every
+ * challenger colludes; tee never with forged evidence, else always; zk
+ * always. ASSERTs a known protocol and r in [0, 1]. */
+double cons_detection_probability(const cons_exposure *exposure);
+
+/* The rational adversary's rule: cheat iff (1 - P) x gain > P x loss. */
+bool cons_rational_cheats(double p_caught, double gain, double loss);
 
 #endif

@@ -74,6 +74,14 @@ double cons_sortition_uniform(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t 
     return u;
 }
 
+bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, double p)
+{
+    /* The check's own "public key": a domain tag, so the draw is
+     * independent of every candidate's ticket. */
+    uint8_t tag[CONS_PUBLIC_KEY_BYTES] = "infersim/crossval-spot-check";
+    return cons_sortition_uniform(beacon, segment, tag) <= p;
+}
+
 static bool sortition_weight_valid(const cons_candidate *candidate)
 {
     double weight = candidate->stake * candidate->reputation;

@@ -14,31 +14,72 @@
  * a fresh committee (round + 1) restarts the request, up to 'retries'
  * times, then the request fails. With commit_reveal off, members reveal at
  * once. The sortition, commitments, agreement and reputation are reached
- * through node_verifier, which the driver wires to consensus/. */
+ * through node_verifier, which the driver wires to consensus/.
+ *
+ * The other protocols run on the same machine and differ in who is drawn
+ * (the driver's committee function), what members answer and how the
+ * client settles:
+ * - sampling (Atoma): N members of one echelon commit [root, leaf] with
+ *   leaf_i = H(O | i) and root = H(leaf_0 .. leaf_N-1); the client asks one
+ *   member for O and settles when every vote matches O. A member that does
+ *   not commit is replaced (a fresh round); a mismatch is a dispute: every
+ *   member reveals and the referee decides.
+ * - crossval and optimistic: an executor (member 0), plus the verifiers or
+ *   challengers the committee function adds; they answer at once; any
+ *   disagreement with the executor is a dispute for the referee (after
+ *   dispute_ns, or the bisection game's rounds for optimistic).
+ * - tee and zk: one executor whose answer carries evidence (an attestation
+ *   under the vendor key, a proof); valid evidence settles, invalid is a
+ *   proven deviation and a fresh round.
+ * Every decision ends in one 'judged' call per member and one 'decided'. */
 #include <math.h>
 #include <string.h>
 
 #include "node/node_int.h"
 #include "util/assert.h"
+#include "util/hash.h"
 
 #define COMMITTEE_PHASE_IDLE 0u
 #define COMMITTEE_PHASE_COMMIT 1u
 #define COMMITTEE_PHASE_REVEAL 2u
+#define COMMITTEE_PHASE_HOLD 3u      /* waiting on the referee or a proof check */
 
-/* The client's block for a request: k digests, then k outputs. */
+#define DISPUTE_NONE 0u
+#define DISPUTE_REVEALS 1u           /* sampling: every member is asked to reveal */
+#define DISPUTE_REFEREE 2u           /* the referee is deciding */
+
+/* The client's block for a request: k votes, then k outputs. */
 static uint8_t *committee_digest(const node_serving *serving, const node_committee_state *state,
                                  uint32_t member)
 {
     uint8_t *block = util_pool_block(&serving->committee_pool, state->block - 1);
-    return block + (size_t)member * NODE_DIGEST_BYTES;
+    return block + (size_t)member * NODE_VOTE_MAX;
 }
 
 static float *committee_output(const node_serving *serving, const node_committee_state *state,
                                uint32_t member)
 {
     uint8_t *block = util_pool_block(&serving->committee_pool, state->block - 1);
-    float *outputs = (float *)(block + NODE_COMMITTEE_MAX * NODE_DIGEST_BYTES);
+    float *outputs = (float *)(block + NODE_COMMITTEE_MAX * NODE_VOTE_MAX);
     return outputs + (size_t)member * serving->output_floats;
+}
+
+static uint64_t committee_all(uint32_t count)
+{
+    return count >= 64 ? UINT64_MAX : (UINT64_C(1) << count) - 1;
+}
+
+/* Sampling's vote over output bytes for n members: leaf_j = H(O | j) (the
+ * commitment function with a zero salt), root = H(leaf_0 | .. | leaf_n-1). */
+static void committee_leaves(const node_serving *serving, const uint8_t *bytes, size_t size,
+                             uint32_t n, uint8_t leaves[][NODE_DIGEST_BYTES],
+                             uint8_t root[NODE_DIGEST_BYTES])
+{
+    static const uint8_t zero[NODE_SALT_BYTES];
+    for (uint32_t j = 0; j < n; j++) {
+        serving->verifier->commit(serving->verifier->context, bytes, size, zero, j, leaves[j]);
+    }
+    util_hash256(leaves, (size_t)n * NODE_DIGEST_BYTES, root);
 }
 
 uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segment,
@@ -68,19 +109,27 @@ static size_t committee_floats(const node_serving *serving, uint32_t segment, ui
     return last ? serving->vocab : (size_t)rows * serving->dim;
 }
 
-/* Opens a phase and arms its deadline; stale deadlines carry an older seq. */
+/* Opens a phase ending at 'deadline'; stale deadlines carry an older seq. */
+static void committee_phase_until(node_serving *serving, node_outbox *outbox, uint64_t request,
+                                  uint32_t phase, uint64_t deadline)
+{
+    static const uint32_t kinds[] = {0, NODE_SERVE_TIMER_COMMIT, NODE_SERVE_TIMER_REVEAL,
+                                     NODE_SERVE_TIMER_HOLD};
+    node_committee_state *state = &serving->committees[request];
+    ASSERT(phase > COMMITTEE_PHASE_IDLE && phase <= COMMITTEE_PHASE_HOLD);
+    state->phase = phase;
+    state->phase_seq += 1;
+    node__serve_timer_arm(outbox, deadline,
+                          node__serve_timer_id(kinds[phase], request, state->phase_seq & 0xffffu));
+}
+
 static void committee_phase(node_serving *serving, node_outbox *outbox, uint64_t request,
                             uint32_t phase, uint64_t now_ns)
 {
-    node_committee_state *state = &serving->committees[request];
-    state->phase = phase;
-    state->phase_seq += 1;
     bool commit = phase == COMMITTEE_PHASE_COMMIT;
-    uint64_t deadline = now_ns + (commit ? serving->commit_timeout_ns : serving->reveal_timeout_ns);
-    node__serve_timer_arm(outbox, deadline,
-                          node__serve_timer_id(commit ? NODE_SERVE_TIMER_COMMIT
-                                                      : NODE_SERVE_TIMER_REVEAL,
-                                               request, state->phase_seq & 0xffffu));
+    committee_phase_until(serving, outbox, request, phase,
+                          now_ns + (commit ? serving->commit_timeout_ns
+                                           : serving->reveal_timeout_ns));
 }
 
 /* Fills the header fields every committee message of this step shares. */
@@ -120,6 +169,9 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
     state->revealed = 0;
     state->answered = 0;
     state->equivocated = 0;
+    state->vote_agree = 0;
+    state->dispute = DISPUTE_NONE;
+    state->asked = serving->commit_reveal ? 0 : committee_all(state->member_count);
     uint8_t type = segment == 0 ? NODE_MESSAGE_INFER_TOKENS : NODE_MESSAGE_INFER_ACTIVATIONS;
     for (uint32_t j = 0; j < state->member_count; j++) {
         node_message *m = node__serve_send(self, outbox, type, state->members[j], request, now_ns);
@@ -151,26 +203,40 @@ void node__committee_end(node *self, node_outbox *outbox, uint64_t request, uint
 
 /* ---- member ---- */
 
-/* A Byzantine member's output: noise on its own result (wrong_output), or
- * the cartel's agreed vector (collude), both of 'scale' x the honest RMS. */
-static void committee_misbehave(node *self, const node_message *m, float *output, size_t n)
+bool node__committee_cheats(const node *self, uint64_t request, uint32_t segment)
+{
+    const node_serving *serving = self->config.serving;
+    uint32_t id = self->config.node_id;
+    if (serving->gain_of == NULL || !(serving->gain_of[id] > 0)) {
+        return true;
+    }
+    return serving->verifier->cheat(serving->verifier->context, id, request, segment);
+}
+
+/* A Byzantine member's output: noise on its own result (wrong_output, and
+ * a compromised enclave's forge_attestation), or the cartel's agreed vector
+ * (collude), both of 'scale' x the honest RMS. Returns whether it cheated
+ * (a rational one cheats only when it pays). */
+static bool committee_misbehave(node *self, const node_message *m, float *output, size_t n)
 {
     const node_serving *serving = self->config.serving;
     uint32_t id = self->config.node_id;
     node_behaviour behaviour = (node_behaviour)serving->behaviour_of[id];
-    if (behaviour != NODE_BEHAVIOUR_WRONG_OUTPUT && behaviour != NODE_BEHAVIOUR_COLLUDE) {
-        return;
+    if ((behaviour != NODE_BEHAVIOUR_WRONG_OUTPUT && behaviour != NODE_BEHAVIOUR_COLLUDE &&
+         behaviour != NODE_BEHAVIOUR_FORGE_ATTESTATION) ||
+        !node__committee_cheats(self, m->rumor_id, m->segment)) {
+        return false;
     }
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
         sum += (double)output[i] * output[i];
     }
     double amplitude = serving->behaviour_scale_of[id] * sqrt(sum / (double)(n > 0 ? n : 1));
-    if (behaviour == NODE_BEHAVIOUR_WRONG_OUTPUT) {
+    if (behaviour != NODE_BEHAVIOUR_COLLUDE) {
         for (size_t i = 0; i < n; i++) {
             output[i] += (float)(amplitude * util_prng_normal(&self->prng));
         }
-        return;
+        return true;
     }
     /* The cartel coordinates off the network: one stream per (request,
      * segment, step) from their shared secret, the same for every member. */
@@ -181,6 +247,7 @@ static void committee_misbehave(node *self, const node_message *m, float *output
     for (size_t i = 0; i < n; i++) {
         output[i] = (float)(amplitude * util_prng_normal(&cartel));
     }
+    return true;
 }
 
 /* Where a member keeps its output until the reveal: [size][salt][bytes]. */
@@ -213,7 +280,7 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     out->position = m->position;
     out->count = m->count;
     out->payload = block + sizeof(uint32_t);
-    out->payload_bytes = NODE_SALT_BYTES + size;
+    out->payload_bytes = NODE_SALT_BYTES + size + serving->evidence_bytes;
     /* Members share their reveals with each other (Nesa's members see each
      * other's outputs): this is what a lazy member can copy from. */
     uint32_t members[NODE_COMMITTEE_MAX];
@@ -235,21 +302,17 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
  * its reveal. Both reach the client (votes are relayed to it), where the
  * pair is proof of equivocation. */
 static void member_equivocate(node *self, node_outbox *outbox, const node_message *commit,
-                              const uint8_t *bytes, size_t size, const uint8_t *salt,
                               uint64_t at_ns)
 {
     node_serving *serving = self->config.serving;
-    uint8_t other_salt[NODE_SALT_BYTES];
-    ASSERT(serving->payload_capacity >= 2 * NODE_DIGEST_BYTES);
-    memcpy(other_salt, salt, sizeof(other_salt));
-    other_salt[0] ^= 1u;
-    uint8_t *digest = serving->payload + NODE_DIGEST_BYTES;
-    serving->verifier->commit(serving->verifier->context, bytes, size, other_salt,
-                              self->config.node_id, digest);
+    ASSERT(serving->payload_capacity >= 2 * NODE_VOTE_MAX);
+    uint8_t *other = serving->payload + NODE_VOTE_MAX;
+    memcpy(other, commit->payload, serving->vote_bytes);
+    other[0] ^= 1u;
     node_message *second = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
                                             commit->dest, commit->rumor_id, at_ns);
     *second = *commit;
-    second->payload = digest;
+    second->payload = other;
 }
 
 /* A lazy member does not compute: with commit-reveal it must commit now,
@@ -273,11 +336,11 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     commit->step = m->step;
     commit->count = m->count;
     commit->position = m->position;
-    for (uint32_t i = 0; i < NODE_DIGEST_BYTES; i++) {
+    for (uint32_t i = 0; i < serving->vote_bytes; i++) {
         serving->payload[i] = (uint8_t)util_prng_next(&self->prng);
     }
     commit->payload = serving->payload;
-    commit->payload_bytes = NODE_DIGEST_BYTES;
+    commit->payload_bytes = serving->vote_bytes;
 }
 
 bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
@@ -312,19 +375,71 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
         memcpy(&size, block, sizeof(size));
     }
     size_t bytes = m->payload_bytes - NODE_SALT_BYTES;
+    bytes = bytes > serving->evidence_bytes ? bytes - serving->evidence_bytes : 0;
     if (block == NULL || size != UINT32_MAX ||
-        sizeof(uint32_t) + NODE_SALT_BYTES + bytes > serving->reveal_pool.block_bytes) {
+        sizeof(uint32_t) + NODE_SALT_BYTES + bytes + serving->evidence_bytes >
+            serving->reveal_pool.block_bytes) {
         return 0; /* Honest members ignore their peers' reveals. */
     }
     size = (uint32_t)bytes;
     memcpy(block, &size, sizeof(size));
     serving->verifier->salt(serving->verifier->context, self->config.node_id, m->rumor_id,
                             m->segment, m->hops, block + sizeof(uint32_t));
-    memcpy(block + sizeof(uint32_t) + NODE_SALT_BYTES, m->payload + NODE_SALT_BYTES, bytes);
+    memcpy(block + sizeof(uint32_t) + NODE_SALT_BYTES, m->payload + NODE_SALT_BYTES,
+           bytes + serving->evidence_bytes);
     node_message reveal_for = *m;
     reveal_for.token = member;
     member_reveal(self, &reveal_for, member, block, now_ns, outbox);
     return 0;
+}
+
+/* The vote a member commits to: H(output | salt | member), or sampling's
+ * [root, leaf] over the n members of its committee. */
+static void member_vote(node *self, const node_message *m, uint32_t member,
+                        const uint8_t *bytes, size_t size, const uint8_t *salt,
+                        uint8_t *vote_out)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->protocol != NODE_PROTOCOL_SAMPLING) {
+        serving->verifier->commit(serving->verifier->context, bytes, size, salt,
+                                  self->config.node_id, vote_out);
+        return;
+    }
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint8_t leaves[NODE_COMMITTEE_MAX][NODE_DIGEST_BYTES];
+    uint32_t n = serving->verifier->committee(serving->verifier->context, m->rumor_id, m->segment,
+                                              m->hops, members);
+    ASSERT(member < n);
+    committee_leaves(serving, bytes, size, n, leaves, vote_out);
+    memcpy(vote_out + NODE_DIGEST_BYTES, leaves[member], NODE_DIGEST_BYTES);
+}
+
+/* The evidence after a reveal's output. tee: the enclave attests what it
+ * computed (a compromised one attests whatever it reveals); zk: a proof is
+ * valid only for the honest computation (a cost model: its first byte
+ * stands for the verifier's verdict, the rest for its size). */
+static void member_evidence(node *self, const node_message *m, const float *honest,
+                            size_t n_floats, bool cheated, const uint8_t *bytes, size_t size,
+                            uint8_t *evidence)
+{
+    const node_serving *serving = self->config.serving;
+    uint32_t id = self->config.node_id;
+    uint8_t behaviour = serving->behaviour_of[id];
+    memset(evidence, 0, serving->evidence_bytes);
+    if (serving->protocol == NODE_PROTOCOL_ZK) {
+        evidence[0] = cheated ? 0 : 1;
+        return;
+    }
+    ASSERT(serving->protocol == NODE_PROTOCOL_TEE);
+    bool forge = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION;
+    bool right_model = forge || (behaviour != NODE_BEHAVIOUR_WRONG_MODEL &&
+                                 behaviour != NODE_BEHAVIOUR_WRONG_LAYER);
+    /* Tampered after the enclave: it attested the honest result, which is
+     * not what is revealed (the raw floats stand for those other bytes). */
+    const void *attested = cheated && !forge ? (const void *)honest : (const void *)bytes;
+    size_t attested_size = cheated && !forge ? n_floats * sizeof(float) : size;
+    serving->verifier->attest(serving->verifier->context, id, m->rumor_id, m->segment, m->step,
+                              right_model, attested, attested_size, evidence);
 }
 
 void node__committee_member_output(node *self, const node_message *m, uint32_t slot,
@@ -333,10 +448,20 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
 {
     uint32_t member = m->token;
     node_serving *serving = self->config.serving;
+    const node_verifier *verifier = serving->verifier;
     bool last = m->segment + 1u == serving->segment_count;
+    uint8_t behaviour = serving->behaviour_of[self->config.node_id];
+    /* The server ran its layers wrong (other weights, a corrupted layer). */
+    bool ran_wrong =
+        (behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
+        node__committee_cheats(self, m->rumor_id, m->segment);
+    if (!ran_wrong) {
+        verifier->witness(verifier->context, m->rumor_id, m->segment, m->hops, m->step, output,
+                          n_floats);
+    }
     float *mine = serving->decoded;
     memcpy(mine, output, n_floats * sizeof(float));
-    committee_misbehave(self, m, mine, n_floats);
+    bool cheated = ran_wrong || committee_misbehave(self, m, mine, n_floats);
     uint8_t *block = member_block(serving, m, slot, true);
     ASSERT(block != NULL); /* Sized by the requests in flight. */
     uint32_t size = (uint32_t)(last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
@@ -344,12 +469,15 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     uint8_t *salt = block + sizeof(uint32_t);
     uint8_t *bytes = salt + NODE_SALT_BYTES;
     memcpy(block, &size, sizeof(size));
-    serving->verifier->salt(serving->verifier->context, self->config.node_id, m->rumor_id,
-                            m->segment, m->hops, salt);
+    verifier->salt(verifier->context, self->config.node_id, m->rumor_id, m->segment, m->hops,
+                   salt);
     if (last) {
         infer_wire_encode(INFER_DTYPE_FP32, mine, 1, serving->vocab, bytes);
     } else {
         infer_wire_encode(serving->wire_dtype, mine, m->count, serving->dim, bytes);
+    }
+    if (serving->evidence_bytes > 0) {
+        member_evidence(self, m, output, n_floats, cheated, bytes, size, bytes + size);
     }
     if (!serving->commit_reveal) {
         member_reveal(self, m, member, block, end_ns, outbox);
@@ -362,12 +490,11 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     commit->step = m->step;
     commit->count = m->count;
     commit->position = m->position;
-    serving->verifier->commit(serving->verifier->context, bytes, size, salt,
-                              self->config.node_id, serving->payload);
+    member_vote(self, m, member, bytes, size, salt, serving->payload);
     commit->payload = serving->payload;
-    commit->payload_bytes = NODE_DIGEST_BYTES;
-    if (serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_EQUIVOCATE) {
-        member_equivocate(self, outbox, commit, bytes, size, salt, end_ns);
+    commit->payload_bytes = serving->vote_bytes;
+    if (behaviour == NODE_BEHAVIOUR_EQUIVOCATE) {
+        member_equivocate(self, outbox, commit, end_ns);
     }
 }
 
@@ -423,14 +550,21 @@ static uint32_t client_member_of(const node *self, const node_message *m)
     return member;
 }
 
-/* Asks every member that committed to reveal. */
+/* Asks the members that committed (and have not answered) to reveal;
+ * sampling's first ask goes to one member only: its output is checked
+ * against everyone's vote. */
 static void client_ask_reveals(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
     const node_request *r = &serving->requests[request];
+    uint64_t ask = state->committed & ~state->answered;
+    if (serving->protocol == NODE_PROTOCOL_SAMPLING && state->dispute == DISPUTE_NONE) {
+        ask &= ~ask + 1; /* The lowest member that committed. */
+    }
+    state->asked |= ask;
     for (uint32_t j = 0; j < state->member_count; j++) {
-        if ((state->committed >> j) & 1u) {
+        if ((ask >> j) & 1u) {
             node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL_ASK,
                                                state->members[j], request, now_ns);
             committee_header(m, r, state->segment, state->round, j);
@@ -447,7 +581,8 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[m->rumor_id];
     uint32_t member = client_member_of(self, m);
-    if (member == UINT32_MAX || m->payload_bytes != NODE_DIGEST_BYTES) {
+    if (member == UINT32_MAX || m->payload_bytes != serving->vote_bytes ||
+        !serving->commit_reveal) {
         return NODE_EMALFORMED;
     }
     if (member == CLIENT_STALE) {
@@ -456,7 +591,8 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     if ((state->committed >> member) & 1u) {
         /* The first commitment binds; a different second one is proof of
          * equivocation (both are signed by the member). */
-        if (memcmp(committee_digest(serving, state, member), m->payload, NODE_DIGEST_BYTES) != 0) {
+        if (memcmp(committee_digest(serving, state, member), m->payload, serving->vote_bytes) !=
+            0) {
             state->equivocated |= UINT64_C(1) << member;
         }
         return 0;
@@ -464,7 +600,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     if (state->phase != COMMITTEE_PHASE_COMMIT) {
         return 0; /* Too late. */
     }
-    memcpy(committee_digest(serving, state, member), m->payload, NODE_DIGEST_BYTES);
+    memcpy(committee_digest(serving, state, member), m->payload, serving->vote_bytes);
     state->committed |= UINT64_C(1) << member;
     if (__builtin_popcountll(state->committed) == (int)state->member_count) {
         client_ask_reveals(self, outbox, m->rumor_id, now_ns);
@@ -472,7 +608,30 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     return 0;
 }
 
-/* Checks a reveal against its commitment and decodes it; false: invalid. */
+/* Sampling: does the revealed output open member j's [root, leaf] vote?
+ * In the first phase the one output is checked against every vote. */
+static bool client_open_sampling(const node_serving *serving, node_committee_state *state,
+                                 const uint8_t *bytes, size_t size, uint32_t member)
+{
+    uint8_t leaves[NODE_COMMITTEE_MAX][NODE_DIGEST_BYTES];
+    uint8_t root[NODE_DIGEST_BYTES];
+    committee_leaves(serving, bytes, size, state->member_count, leaves, root);
+    uint64_t agree = 0;
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        const uint8_t *vote = committee_digest(serving, state, j);
+        bool opens = ((state->committed >> j) & 1u) &&
+                     memcmp(vote, root, NODE_DIGEST_BYTES) == 0 &&
+                     memcmp(vote + NODE_DIGEST_BYTES, leaves[j], NODE_DIGEST_BYTES) == 0;
+        agree |= (uint64_t)opens << j;
+    }
+    if (state->dispute == DISPUTE_NONE) {
+        state->vote_agree = agree;
+    }
+    return (agree >> member) & 1u;
+}
+
+/* Checks a reveal against its commitment and its evidence, and decodes
+ * it; false: invalid (held against the member). */
 static bool client_open(const node_serving *serving, node_committee_state *state,
                         const node_message *m, uint32_t member)
 {
@@ -481,12 +640,17 @@ static bool client_open(const node_serving *serving, node_committee_state *state
     uint32_t rows = committee_rows(r);
     size_t size = last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
                        : infer_wire_bytes(serving->wire_dtype, rows, serving->dim);
-    if (m->payload_bytes != NODE_SALT_BYTES + size) {
+    if (m->payload_bytes != NODE_SALT_BYTES + size + serving->evidence_bytes) {
         return false;
     }
     const uint8_t *salt = m->payload;
     const uint8_t *bytes = m->payload + NODE_SALT_BYTES;
-    if (serving->commit_reveal) {
+    const uint8_t *evidence = bytes + size;
+    if (serving->protocol == NODE_PROTOCOL_SAMPLING) {
+        if (!client_open_sampling(serving, state, bytes, size, member)) {
+            return false;
+        }
+    } else if (serving->commit_reveal) {
         uint8_t digest[NODE_DIGEST_BYTES];
         serving->verifier->commit(serving->verifier->context, bytes, size, salt, m->source,
                                   digest);
@@ -494,6 +658,14 @@ static bool client_open(const node_serving *serving, node_committee_state *state
             memcmp(digest, committee_digest(serving, state, member), sizeof(digest)) != 0) {
             return false;
         }
+    }
+    if (serving->protocol == NODE_PROTOCOL_TEE &&
+        !serving->verifier->attest_verify(serving->verifier->context, m->source, m->rumor_id,
+                                          m->segment, m->step, bytes, size, evidence)) {
+        return false;
+    }
+    if (serving->protocol == NODE_PROTOCOL_ZK && evidence[0] != 1) {
+        return false; /* The proof does not verify. */
     }
     float *out = committee_output(serving, state, member);
     int rc = last ? infer_wire_decode(INFER_DTYPE_FP32, bytes, size, 1, serving->vocab, out)
@@ -513,23 +685,27 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
     if (member == CLIENT_STALE) {
         return 0;
     }
-    if (state->phase != COMMITTEE_PHASE_REVEAL || ((state->revealed >> member) & 1u)) {
+    if (state->phase != COMMITTEE_PHASE_REVEAL || ((state->answered >> member) & 1u)) {
         return 0;
     }
     if (client_open(serving, state, m, member)) {
         state->revealed |= UINT64_C(1) << member;
     }
     state->answered |= UINT64_C(1) << member; /* A reveal that fails still ends its turn. */
-    uint64_t all = state->member_count == 64 ? UINT64_MAX
-                                             : (UINT64_C(1) << state->member_count) - 1;
-    uint64_t expected = serving->commit_reveal ? state->committed : all;
-    if ((state->answered & expected) == expected) {
-        client_decide(self, outbox, m->rumor_id, now_ns);
+    if ((state->answered & state->asked) != state->asked) {
+        return 0;
     }
+    if (serving->protocol == NODE_PROTOCOL_ZK) {
+        /* The client verifies the proof first. */
+        committee_phase_until(serving, outbox, m->rumor_id, COMMITTEE_PHASE_HOLD,
+                              now_ns + serving->zk_verify_ns);
+        return 0;
+    }
+    client_decide(self, outbox, m->rumor_id, now_ns);
     return 0;
 }
 
-/* No quorum in this round: a fresh committee restarts the request, or,
+/* The step failed to settle: a fresh committee restarts the request, or,
  * after 'retries' fresh committees, the request fails. */
 static void client_next_round(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
 {
@@ -542,55 +718,42 @@ static void client_next_round(node *self, node_outbox *outbox, uint64_t request,
     }
     node__committee_end(self, outbox, request, now_ns); /* The old members drop their caches. */
     state->round += 1;
+    node__serve_observe(outbox, NODE_OBS_RESAMPLE, request, state->segment, state->round);
     serving->requests[request].generated = 0;
     node__committee_send_input(self, outbox, request, 0, NULL, now_ns);
 }
 
-/* Judges every member against the accepted output (or, with no quorum,
- * only those that gave nothing valid), then moves on. */
-static void client_decide(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
+/* Judges the members in 'judge': agreeing ones, provably wrong ones, the
+ * others as deviating (answered) or timed out; then closes the decision. */
+static void client_judge(node_serving *serving, const node_committee_state *state,
+                         uint64_t request, uint64_t judge, uint64_t agree, uint64_t proven)
+{
+    const node_verifier *verifier = serving->verifier;
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        if (!((judge >> j) & 1u)) {
+            continue;
+        }
+        node_verdict verdict = ((agree >> j) & 1u)              ? NODE_VERDICT_AGREED
+                               : ((proven >> j) & 1u)           ? NODE_VERDICT_PROVEN
+                               : ((state->answered >> j) & 1u) ? NODE_VERDICT_DEVIATED
+                                                               : NODE_VERDICT_TIMEOUT;
+        verifier->judged(verifier->context, state->members[j], verdict, request, state->segment);
+    }
+    verifier->decided(verifier->context, request, state->segment,
+                      committee_rows(&serving->requests[request]));
+}
+
+/* The step settled on member 'member''s output: on to the next segment, or
+ * the token from the last one's logits. */
+static void client_proceed(node *self, node_outbox *outbox, uint64_t request, uint32_t member,
+                           uint64_t now_ns)
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
     const node_request *r = &serving->requests[request];
-    const float *outputs[NODE_COMMITTEE_MAX];
-    uint32_t index_of[NODE_COMMITTEE_MAX];
-    uint32_t count = 0;
-    state->revealed &= ~state->equivocated; /* An equivocator's vote does not count. */
-    for (uint32_t j = 0; j < state->member_count; j++) {
-        if ((state->revealed >> j) & 1u) {
-            index_of[count] = j;
-            outputs[count++] = committee_output(serving, state, j);
-        }
-    }
-    bool last = state->segment + 1u == serving->segment_count;
-    size_t n = committee_floats(serving, state->segment, committee_rows(r));
-    uint32_t accepted = 0;
-    uint64_t mask = 0;
-    int rc = count == 0 ? -1
-                        : serving->verifier->accept(serving->verifier->context, last, outputs, n,
-                                                    count, &accepted, &mask);
+    const float *output = committee_output(serving, state, member);
     state->phase = COMMITTEE_PHASE_IDLE;
-    uint64_t agree = 0;
-    for (uint32_t i = 0; rc == 0 && i < count; i++) {
-        agree |= ((mask >> i) & 1u) << index_of[i];
-    }
-    for (uint32_t j = 0; j < state->member_count; j++) {
-        bool valid = (state->revealed >> j) & 1u;
-        bool deviated = !((agree >> j) & 1u);
-        bool equivocated = (state->equivocated >> j) & 1u;
-        if (rc == 0 || !valid) {
-            serving->verifier->judged(serving->verifier->context, state->members[j], deviated,
-                                      equivocated || (rc == 0 && valid && deviated), request,
-                                      state->segment);
-        }
-    }
-    if (rc != 0) {
-        client_next_round(self, outbox, request, now_ns);
-        return;
-    }
-    const float *output = committee_output(serving, state, index_of[accepted]);
-    if (!last) {
+    if (state->segment + 1u != serving->segment_count) {
         node__committee_send_input(self, outbox, request, state->segment + 1u, output, now_ns);
         return;
     }
@@ -603,6 +766,213 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
     node__client_token(self, outbox, request, infer_argmax(output, serving->vocab), now_ns);
 }
 
+/* The valid outputs (an equivocator's do not count), and their members. */
+static uint32_t client_outputs(const node_serving *serving, node_committee_state *state,
+                               const float **outputs, uint32_t *index_of)
+{
+    uint32_t count = 0;
+    state->revealed &= ~state->equivocated;
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        if ((state->revealed >> j) & 1u) {
+            index_of[count] = j;
+            outputs[count++] = committee_output(serving, state, j);
+        }
+    }
+    return count;
+}
+
+/* committee: the output backed by a quorum under the agreement rule. With
+ * no quorum only the members that gave nothing valid are judged. */
+static void client_decide_quorum(node *self, node_outbox *outbox, uint64_t request,
+                                 uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_committee_state *state = &serving->committees[request];
+    const float *outputs[NODE_COMMITTEE_MAX];
+    uint32_t index_of[NODE_COMMITTEE_MAX];
+    uint32_t count = client_outputs(serving, state, outputs, index_of);
+    bool last = state->segment + 1u == serving->segment_count;
+    size_t n = committee_floats(serving, state->segment, committee_rows(&serving->requests[request]));
+    uint32_t accepted = 0;
+    uint64_t mask = 0;
+    int rc = count == 0 ? -1
+                        : serving->verifier->accept(serving->verifier->context, last, outputs, n,
+                                                    count, &accepted, &mask);
+    uint64_t agree = 0;
+    for (uint32_t i = 0; rc == 0 && i < count; i++) {
+        agree |= ((mask >> i) & 1u) << index_of[i];
+    }
+    uint64_t all = committee_all(state->member_count);
+    uint64_t judge = rc == 0 ? all : all & ~state->revealed;
+    uint64_t proven = state->equivocated | (rc == 0 ? state->revealed & ~agree : 0);
+    client_judge(serving, state, request, judge, agree, proven);
+    if (rc != 0) {
+        client_next_round(self, outbox, request, now_ns);
+        return;
+    }
+    client_proceed(self, outbox, request, index_of[accepted], now_ns);
+}
+
+/* Hands a dispute to the referee; it rules after dispute_ns, or, for
+ * optimistic, after the bisection game narrowed it to one layer: one round
+ * per halving of the segments, then of the disputed segment's layers. */
+static void client_dispute(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_committee_state *state = &serving->committees[request];
+    uint64_t delay = serving->dispute_ns;
+    if (serving->protocol == NODE_PROTOCOL_OPTIMISTIC) {
+        uint32_t rounds = 0;
+        for (uint32_t span = 1; span < serving->segment_count; span *= 2) {
+            rounds++;
+        }
+        for (uint32_t span = 1; span < serving->segment_layers[state->segment]; span *= 2) {
+            rounds++;
+        }
+        delay = (uint64_t)(rounds > 0 ? rounds : 1) * serving->bisection_round_ns;
+    }
+    if (state->dispute == DISPUTE_NONE) {
+        node__serve_observe(outbox, NODE_OBS_DISPUTE, request, state->segment, state->round);
+    }
+    state->dispute = DISPUTE_REFEREE;
+    committee_phase_until(serving, outbox, request, COMMITTEE_PHASE_HOLD, now_ns + delay);
+}
+
+/* The referee re-executed the hop: the outputs that agree with it win,
+ * every other answer is provably wrong; no correct output: a fresh round. */
+static void client_decide_referee(node *self, node_outbox *outbox, uint64_t request,
+                                  uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_committee_state *state = &serving->committees[request];
+    const float *outputs[NODE_COMMITTEE_MAX];
+    uint32_t index_of[NODE_COMMITTEE_MAX];
+    uint32_t count = client_outputs(serving, state, outputs, index_of);
+    const node_request *r = &serving->requests[request];
+    bool last = state->segment + 1u == serving->segment_count;
+    size_t n = committee_floats(serving, state->segment, committee_rows(r));
+    uint64_t correct = count == 0 ? 0
+                                  : serving->verifier->referee(serving->verifier->context, last,
+                                                               request, state->segment,
+                                                               state->round, r->generated,
+                                                               outputs, n, count);
+    uint64_t agree = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        agree |= ((correct >> i) & 1u) << index_of[i];
+    }
+    uint64_t all = committee_all(state->member_count);
+    client_judge(serving, state, request, all, agree, state->answered & ~agree);
+    if (agree == 0) {
+        client_next_round(self, outbox, request, now_ns);
+        return;
+    }
+    client_proceed(self, outbox, request, (uint32_t)__builtin_ctzll(agree), now_ns);
+}
+
+/* sampling, first phase: every member committed and the one output opens
+ * every vote: settled. A member that did not commit is replaced (a fresh
+ * round); any other mismatch is a dispute: everyone reveals. */
+static void client_decide_sampling(node *self, node_outbox *outbox, uint64_t request,
+                                   uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_committee_state *state = &serving->committees[request];
+    uint64_t all = committee_all(state->member_count);
+    if (state->dispute == DISPUTE_REVEALS) {
+        client_dispute(self, outbox, request, now_ns);
+        return;
+    }
+    if (state->committed != all) {
+        client_judge(serving, state, request, all & ~state->committed, 0, 0);
+        client_next_round(self, outbox, request, now_ns);
+        return;
+    }
+    uint64_t opener = state->revealed & state->asked & ~state->equivocated;
+    if (opener != 0 && state->vote_agree == all && state->equivocated == 0) {
+        client_judge(serving, state, request, all, all, 0);
+        client_proceed(self, outbox, request, (uint32_t)__builtin_ctzll(opener), now_ns);
+        return;
+    }
+    node__serve_observe(outbox, NODE_OBS_DISPUTE, request, state->segment, state->round);
+    state->dispute = DISPUTE_REVEALS;
+    client_ask_reveals(self, outbox, request, now_ns);
+}
+
+/* crossval, optimistic: the executor's output settles when every valid
+ * answer agrees with it; a silent executor is replaced; any disagreement
+ * is a dispute. Checkers that did not answer lose their timeout share. */
+static void client_decide_unanimous(node *self, node_outbox *outbox, uint64_t request,
+                                    uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_committee_state *state = &serving->committees[request];
+    const float *outputs[NODE_COMMITTEE_MAX];
+    uint32_t index_of[NODE_COMMITTEE_MAX];
+    uint32_t count = client_outputs(serving, state, outputs, index_of);
+    uint64_t all = committee_all(state->member_count);
+    if (!(state->revealed & 1u)) {
+        client_judge(serving, state, request, 1u, 0, state->answered & 1u);
+        client_next_round(self, outbox, request, now_ns);
+        return;
+    }
+    bool last = state->segment + 1u == serving->segment_count;
+    size_t n = committee_floats(serving, state->segment, committee_rows(&serving->requests[request]));
+    uint64_t agree = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        bool same = serving->verifier->agree(serving->verifier->context, last, outputs[0],
+                                             outputs[i], n);
+        agree |= (uint64_t)same << index_of[i];
+    }
+    if ((state->answered & ~agree) != 0) {
+        client_dispute(self, outbox, request, now_ns);
+        return;
+    }
+    client_judge(serving, state, request, all, agree, 0);
+    client_proceed(self, outbox, request, 0, now_ns);
+}
+
+/* tee, zk: the one executor's answer settles when its evidence holds. */
+static void client_decide_single(node *self, node_outbox *outbox, uint64_t request,
+                                 uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_committee_state *state = &serving->committees[request];
+    uint64_t valid = state->revealed & 1u;
+    client_judge(serving, state, request, 1u, valid, state->answered & ~valid);
+    if (!valid) {
+        client_next_round(self, outbox, request, now_ns);
+        return;
+    }
+    client_proceed(self, outbox, request, 0, now_ns);
+}
+
+static void client_decide(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
+{
+    node_serving *serving = self->config.serving;
+    node_committee_state *state = &serving->committees[request];
+    state->phase = COMMITTEE_PHASE_IDLE;
+    if (state->dispute == DISPUTE_REFEREE) {
+        client_decide_referee(self, outbox, request, now_ns);
+        return;
+    }
+    switch (serving->protocol) {
+    case NODE_PROTOCOL_SAMPLING:
+        client_decide_sampling(self, outbox, request, now_ns);
+        break;
+    case NODE_PROTOCOL_CROSSVAL:
+    case NODE_PROTOCOL_OPTIMISTIC:
+        client_decide_unanimous(self, outbox, request, now_ns);
+        break;
+    case NODE_PROTOCOL_TEE:
+    case NODE_PROTOCOL_ZK:
+        client_decide_single(self, outbox, request, now_ns);
+        break;
+    default:
+        client_decide_quorum(self, outbox, request, now_ns);
+        break;
+    }
+}
+
 void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,
                            uint32_t low16, node_outbox *outbox)
 {
@@ -613,7 +983,8 @@ void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t 
     }
     if (kind == NODE_SERVE_TIMER_COMMIT && state->phase == COMMITTEE_PHASE_COMMIT) {
         client_ask_reveals(self, outbox, request, now_ns);
-    } else if (kind == NODE_SERVE_TIMER_REVEAL && state->phase == COMMITTEE_PHASE_REVEAL) {
+    } else if ((kind == NODE_SERVE_TIMER_REVEAL && state->phase == COMMITTEE_PHASE_REVEAL) ||
+               (kind == NODE_SERVE_TIMER_HOLD && state->phase == COMMITTEE_PHASE_HOLD)) {
         client_decide(self, outbox, request, now_ns);
     }
 }

@@ -126,7 +126,10 @@ typedef enum node_observation {
     NODE_OBS_TOKEN,                  /* a client got a token: value = step */
     NODE_OBS_BUSY,                   /* a server had no free KV slot and refused */
     NODE_OBS_NO_QUORUM,              /* a committee round found no quorum: value = round */
-    NODE_OBS_ROUNDS                  /* request finished after 'value' committee rounds */
+    NODE_OBS_ROUNDS,                 /* request finished after 'value' committee rounds */
+    NODE_OBS_DISPUTE,                /* verifiers disagreed: a referee decides (value = round) */
+    NODE_OBS_RESAMPLE                /* a fresh committee replaces one that failed or timed
+                                      * out (value = the new round) */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -191,12 +194,36 @@ typedef enum node_behaviour {
     NODE_BEHAVIOUR_SYBIL,            /* reporting only: a colluding identity of one operator */
     NODE_BEHAVIOUR_WRONG_MODEL,      /* runs its layers with other weights */
     NODE_BEHAVIOUR_WRONG_LAYER,      /* corrupts the output of its segment's first layer */
-    NODE_BEHAVIOUR_EQUIVOCATE        /* commits to two different outputs in one round */
+    NODE_BEHAVIOUR_EQUIVOCATE,       /* commits to two different outputs in one round */
+    NODE_BEHAVIOUR_FORGE_ATTESTATION /* tee: a compromised enclave attests its wrong output */
 } node_behaviour;
+
+/* The verification protocol (values match scn_protocol). One client-side
+ * state machine runs them all: members run the hop for real and answer;
+ * the protocol decides how members are drawn (the driver's committee
+ * function), what they answer, and how the client settles. */
+typedef enum node_protocol {
+    NODE_PROTOCOL_COMMITTEE = 1,     /* quorum of k under a tolerant rule */
+    NODE_PROTOCOL_SAMPLING,          /* unanimity over [root, leaf] commitments */
+    NODE_PROTOCOL_CROSSVAL,          /* executor, sometimes re-checked by N verifiers */
+    NODE_PROTOCOL_OPTIMISTIC,        /* executor and challengers; bisection on dispute */
+    NODE_PROTOCOL_TEE,               /* one attested executor */
+    NODE_PROTOCOL_ZK                 /* one executor with a proof (cost model) */
+} node_protocol;
+
+/* How the client judged one member of a decision. */
+typedef enum node_verdict {
+    NODE_VERDICT_AGREED = 0,         /* its output is the accepted one (or agrees with it) */
+    NODE_VERDICT_DEVIATED,           /* answered something that cannot be held against it */
+    NODE_VERDICT_PROVEN,             /* a signed answer that is provably wrong */
+    NODE_VERDICT_TIMEOUT             /* did not answer in time */
+} node_verdict;
 
 #define NODE_COMMITTEE_MAX 64
 #define NODE_DIGEST_BYTES 32
+#define NODE_VOTE_MAX (2 * NODE_DIGEST_BYTES) /* sampling's [root, leaf] */
 #define NODE_SALT_BYTES 16
+#define NODE_ATTEST_BYTES 64         /* tee: an ed25519 signature by the vendor key */
 
 /* Verification, for the committee protocol: the cryptography and the
  * sortition live in consensus/ and the ledger in the driver, so the node
@@ -222,11 +249,36 @@ typedef struct node_verifier {
     int (*accept)(void *context, bool last_segment, const float *const *outputs,
                   size_t n_floats, uint32_t count, uint32_t *accepted_out,
                   uint64_t *agree_mask_out);
-    /* The outcome for one member: its reputation moves (Nesa's rule), and
-     * a proven deviation (a valid reveal that disagrees with the accepted
-     * output, as opposed to no answer) costs it stake. */
-    void (*judged)(void *context, uint32_t member, bool deviated, bool proven, uint64_t request,
+    /* Whether two outputs of one hop agree under the segment's rule. */
+    bool (*agree)(void *context, bool last_segment, const float *a, const float *b,
+                  size_t n_floats);
+    /* The outcome for one member: its reputation moves (Nesa's rule), a
+     * proven deviation costs it a share of its stake, a timeout another. */
+    void (*judged)(void *context, uint32_t member, node_verdict verdict, uint64_t request,
                    uint32_t segment);
+    /* After the judged calls of one decision: 'rows' tokens were processed
+     * (fees to the agreeing members, slashed funds shared out). */
+    void (*decided)(void *context, uint64_t request, uint32_t segment, uint32_t rows);
+    /* A member that really ran a hop reports its honest output; execution
+     * is deterministic, so this is what the referee's re-execution of the
+     * hop gives (sampling, crossval and optimistic disputes). */
+    void (*witness)(void *context, uint64_t request, uint32_t segment, uint32_t round,
+                    uint32_t step, const float *output, size_t n_floats);
+    /* The referee: bit i of the result set when outputs[i] agrees with its
+     * re-execution of the hop (the last witness of it). */
+    uint64_t (*referee)(void *context, bool last_segment, uint64_t request, uint32_t segment,
+                        uint32_t round, uint32_t step, const float *const *outputs,
+                        size_t n_floats, uint32_t count);
+    /* tee: the enclave's attestation of its output bytes for one hop, under
+     * the vendor key, over the hash of the model it really runs. */
+    void (*attest)(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                   uint32_t step, bool right_model, const void *bytes, size_t size,
+                   uint8_t evidence_out[NODE_ATTEST_BYTES]);
+    bool (*attest_verify)(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                          uint32_t step, const void *bytes, size_t size,
+                          const uint8_t evidence[NODE_ATTEST_BYTES]);
+    /* A rational Byzantine member: does cheating on this hop pay? */
+    bool (*cheat)(void *context, uint32_t member, uint64_t request, uint32_t segment);
 } node_verifier;
 
 /* The client's bookkeeping of one request under committee verification. */
@@ -241,7 +293,10 @@ typedef struct node_committee_state {
     uint64_t revealed;               /* bit j: member j revealed a valid output */
     uint64_t answered;               /* bit j: member j revealed, valid or not */
     uint64_t equivocated;            /* bit j: member j signed two different commitments */
-    uint32_t block;                  /* digests and outputs (pool block + 1) */
+    uint64_t asked;                  /* bit j: member j's reveal is awaited */
+    uint64_t vote_agree;             /* sampling: bit j: member j's vote matches the output */
+    uint32_t dispute;                /* 0, or a dispute's stage (committee.c) */
+    uint32_t block;                  /* votes and outputs (pool block + 1) */
 } node_committee_state;
 
 typedef struct node_serving {
@@ -278,8 +333,17 @@ typedef struct node_serving {
     size_t payload_capacity;
     uint32_t *token_scratch;         /* tokens_max entries */
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
-    /* Committee verification; verifier is NULL without it. */
+    /* Verification; verifier is NULL without it. */
     const node_verifier *verifier;
+    node_protocol protocol;
+    uint32_t vote_bytes;             /* a commitment: 32, or sampling's [root, leaf] 64 */
+    uint32_t evidence_bytes;         /* after a reveal's output: attestation or proof */
+    uint64_t dispute_ns;             /* the referee's resolution time */
+    uint64_t bisection_round_ns;     /* optimistic: one round of the bisection game */
+    uint64_t zk_verify_ns;           /* zk: the client's proof verification time */
+    double prover_factor;            /* zk: prover FLOPs per FLOP (0 = none) */
+    double time_overhead;            /* tee: enclave compute time overhead (0 = none) */
+    const double *gain_of;           /* > 0: the node is a rational adversary */
     uint32_t committee;              /* k */
     uint32_t quorum;
     uint32_t retries;

@@ -40,6 +40,7 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_KV 2u
 #define NODE_SERVE_TIMER_COMMIT 3u
 #define NODE_SERVE_TIMER_REVEAL 4u
+#define NODE_SERVE_TIMER_HOLD 5u
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);
@@ -78,6 +79,9 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox);
 /* A lazy member's hop: commits to nothing (with commit-reveal) and waits
  * for a peer's reveal to copy. Returns false for any other member. */
+/* A Byzantine member's choice for this hop: true unless it is a rational
+ * adversary for which cheating does not pay (node_verifier.cheat). */
+bool node__committee_cheats(const node *self, uint64_t request, uint32_t segment);
 bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
                           node_outbox *outbox);
 void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,

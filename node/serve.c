@@ -402,8 +402,16 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
     node_serving *serving = self->config.serving;
     uint32_t id = self->config.node_id;
     uint64_t start_ns = serving->busy_until_ns[id] > now_ns ? serving->busy_until_ns[id] : now_ns;
-    uint64_t end_ns = start_ns + serving->overhead_ns_of[id] +
-                      (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
+    /* zk: the proof costs prover_factor x the inference's FLOPs; tee: the
+     * enclave slows compute by time_overhead. Both are 0 elsewhere. */
+    if (serving->prover_factor > 0) {
+        flops += (uint64_t)((double)flops * serving->prover_factor);
+    }
+    uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
+    if (serving->time_overhead > 0) {
+        compute_ns += (uint64_t)((double)compute_ns * serving->time_overhead);
+    }
+    uint64_t end_ns = start_ns + serving->overhead_ns_of[id] + compute_ns;
     serving->busy_until_ns[id] = end_ns;
     node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     compute->observation = NODE_OBS_COMPUTE;
@@ -492,6 +500,10 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     infer_kernel kernel = (infer_kernel)serving->kernel_of[self->config.node_id];
     uint8_t behaviour = serving->verifier != NULL ? serving->behaviour_of[self->config.node_id]
                                                    : NODE_BEHAVIOUR_HONEST;
+    if ((behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
+        !node__committee_cheats(self, m->rumor_id, m->segment)) {
+        behaviour = NODE_BEHAVIOUR_HONEST; /* A rational one for which it does not pay. */
+    }
     infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && serving->substitute
                                    ? serving->substitute
                                    : serving->executor;

@@ -34,7 +34,9 @@ const char *const scn_expect_metrics[] = {
     "argmax_agree_mean", "flops_total", "activation_bytes", "accepted_wrong",
     "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio", "no_quorum",
     "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
-    "stake_slashed", NULL,
+    "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
+    "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
+    "balance_byzantine_mean", "cheats_declined", "cheats_taken", NULL,
 };
 
 static const char *const scn_top_keys[] = {
@@ -454,13 +456,17 @@ static int scn_class_hardware(scn_check *check, const scn_node *entry, size_t i,
         snprintf(path, sizeof(path), "nodes.classes.%zu.overhead", i);
         rc = scn__get_duration(check, scn__map_get(entry, "overhead"), path, &c->overhead_ns);
     }
+    snprintf(path, sizeof(path), "nodes.classes.%zu.tee", i);
+    if (rc == 0) {
+        rc = scn__get_bool(check, scn__map_get(entry, "tee"), path, &c->tee);
+    }
     return rc;
 }
 
 static int scn_check_classes(scn_check *check, const scn_node *list)
 {
     static const char *const keys[] = {"name",   "fraction", "bandwidth", "memory",
-                                       "flops",  "kernel",   "overhead",  NULL};
+                                       "flops",  "kernel",   "overhead",  "tee", NULL};
     scn_shares shares = {.path = "nodes.classes", .noun = "class"};
     int rc = scn_shares_read(check, &shares, list, keys);
     if (rc != 0) {

@@ -85,6 +85,7 @@ typedef struct scn_class {
     double flops_per_s;           /* compute speed; default 10 TFLOPS */
     scn_kernel kernel;            /* kernel variant; default sequential */
     uint64_t overhead_ns;         /* fixed cost per compute call; default 100us */
+    bool tee;                     /* has a trusted execution environment (protocol tee) */
 } scn_class;
 
 typedef struct scn_region {
@@ -213,7 +214,8 @@ typedef enum scn_fault_kind {
     SCN_FAULT_SILENT,             /* never answers as a committee member */
     SCN_FAULT_SYBIL,              /* one operator's identities: split stake, one output */
     SCN_FAULT_ADAPTIVE,           /* corrupted once drawn into a committee, within budget */
-    SCN_FAULT_EQUIVOCATE          /* signs two different commitments for one output */
+    SCN_FAULT_EQUIVOCATE,         /* signs two different commitments for one output */
+    SCN_FAULT_FORGE_ATTESTATION   /* a compromised enclave attests a wrong output (tee) */
 } scn_fault_kind;
 
 typedef enum scn_partition_shape {
@@ -234,6 +236,8 @@ typedef struct scn_fault {
     uint32_t budget;              /* adaptive: nodes the adversary may corrupt (0 = all) */
     uint32_t wrong_mode;          /* wrong_output: 0 noise, 1 model (other weights),
                                    * 2 layer (one corrupted layer) */
+    double gain;                  /* > 0: a rational adversary, cheating only when
+                                   * (1 - P(caught)) x gain > P(caught) x its loss */
     scn_partition_shape shape;
     uint32_t group_count;
     scn_selector groups[SCN_GROUPS_MAX];
@@ -242,7 +246,14 @@ typedef struct scn_fault {
 
 typedef enum scn_protocol {
     SCN_PROTOCOL_NONE = 0,        /* one server per segment, trusted */
-    SCN_PROTOCOL_COMMITTEE        /* Nesa-style committee verification */
+    SCN_PROTOCOL_COMMITTEE,       /* Nesa-style committee verification */
+    SCN_PROTOCOL_SAMPLING,        /* Atoma Sampling Consensus: N nodes of one echelon,
+                                   * unanimity over [root, leaf] commitments */
+    SCN_PROTOCOL_CROSSVAL,        /* Atoma Cross-Validation: one executor, re-checked by
+                                   * N more with probability p */
+    SCN_PROTOCOL_OPTIMISTIC,      /* one executor, challengers, bisection on a dispute */
+    SCN_PROTOCOL_TEE,             /* one attested executor of a TEE-capable class */
+    SCN_PROTOCOL_ZK               /* one executor with a proof (a cost model) */
 } scn_protocol;
 
 typedef enum scn_agree_rule {
@@ -278,6 +289,23 @@ typedef struct scn_verification {
     double slash;                 /* fraction of stake lost per proven deviation */
     bool sign_ed25519;            /* crypto: ed25519 signs commitments and reveals;
                                    * false = keyed MAC (faster) */
+    /* Other protocols (scenarios/README.md, verification). */
+    int32_t echelon;              /* sampling: class index of the echelon; -1 = any */
+    uint32_t verifiers;           /* crossval: N re-executors; optimistic: challengers */
+    double check_probability;     /* crossval: p */
+    uint64_t challenge_window_ns; /* optimistic: finality after the request's end */
+    uint64_t bisection_round_ns;  /* optimistic: one round of the bisection game */
+    uint64_t dispute_ns;          /* sampling, crossval: the referee's resolution time */
+    double tee_overhead;          /* tee: compute time x (1 + overhead) */
+    double zk_prover_factor;      /* zk: prover FLOPs per FLOP of inference */
+    uint32_t zk_proof_bytes;      /* zk: proof size on the wire */
+    uint64_t zk_verify_ns;        /* zk: the client's verification time */
+    /* Economics, common to every protocol. */
+    double timeout_slash;         /* fraction of stake lost by a member that times out */
+    double fee_per_token;         /* paid to each member whose output is accepted */
+    double slashed_honest;        /* shares of slashed funds: honest members of the */
+    double slashed_oracle;        /* decision, the oracle, burnt; they sum to 1 */
+    double slashed_burn;
 } scn_verification;
 
 typedef enum scn_cmp { SCN_CMP_EQ = 0, SCN_CMP_LE, SCN_CMP_LT, SCN_CMP_GE, SCN_CMP_GT } scn_cmp;
@@ -323,6 +351,9 @@ typedef struct scn_scenario {
     scn_param *params;
     char sha256_hex[65];          /* over the flattened params, canonical */
 } scn_scenario;
+
+/* The protocol's name as scenarios write it ("none", "committee", ...). */
+const char *scn_protocol_name(scn_protocol protocol);
 
 /* Loads 'path', applies each "a.b.c=value" in 'overrides' (in order) and
  * validates. On success *out is a new scenario owned by the caller (free with

@@ -15,13 +15,13 @@
 static const char *const fault_kinds[] = {
     "crash",   "partition",    "loss",    "duplicate", "reorder", "corrupt",
     "delay",   "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive",
-    "equivocate", NULL,
+    "equivocate", "forge_attestation", NULL,
 };
 
 /* Behaviours of later versions: named, so that a scenario using one is told
  * so instead of being half-run. */
 static const char *const fault_future_kinds[] = {
-    "forge_attestation", "clock_skew", NULL,
+    "clock_skew", NULL,
 };
 
 static const char *const fault_shapes[] = {"groups", "halves", "regions", "isolate", NULL};
@@ -256,7 +256,8 @@ static bool fault_is_byzantine(scn_fault_kind kind)
 {
     return kind == SCN_FAULT_WRONG_OUTPUT || kind == SCN_FAULT_COLLUDE ||
            kind == SCN_FAULT_LAZY_COPY || kind == SCN_FAULT_SILENT || kind == SCN_FAULT_SYBIL ||
-           kind == SCN_FAULT_ADAPTIVE || kind == SCN_FAULT_EQUIVOCATE;
+           kind == SCN_FAULT_ADAPTIVE || kind == SCN_FAULT_EQUIVOCATE ||
+           kind == SCN_FAULT_FORGE_ATTESTATION;
 }
 
 static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
@@ -276,10 +277,16 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
     int value = 0;
     int rc = scn__get_enum(check, kind, "fault kind", fault_kinds, &value);
     *out = (scn_fault_kind)value;
-    bool committee = check->scenario->verification.protocol == SCN_PROTOCOL_COMMITTEE;
-    if (rc == 0 && fault_is_byzantine(*out) && !committee) {
+    scn_protocol protocol = check->scenario->verification.protocol;
+    if (rc == 0 && fault_is_byzantine(*out) && protocol == SCN_PROTOCOL_NONE) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
-                         "fault kind '%s' needs verification.protocol: committee", kind->text);
+                         "fault kind '%s' needs a verification.protocol (it is a verifier's "
+                         "misbehaviour)",
+                         kind->text);
+    }
+    if (rc == 0 && *out == SCN_FAULT_FORGE_ATTESTATION && protocol != SCN_PROTOCOL_TEE) {
+        return scn__fail(check->error, SCN_ESCHEMA, kind,
+                         "fault kind 'forge_attestation' needs verification.protocol: tee");
     }
     if (rc == 0 && *out == SCN_FAULT_EQUIVOCATE && !check->scenario->verification.commit_reveal) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
@@ -380,7 +387,8 @@ static int fault_partition(scn_check *check, const scn_node *entry, const char *
         (rc = fault_presence(check, entry, path, "delay", false, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "scale", false, false, what)) != 0 ||
         (rc = fault_presence(check, entry, path, "budget", false, false, what)) != 0 ||
-        (rc = fault_presence(check, entry, path, "mode", false, false, what)) != 0) {
+        (rc = fault_presence(check, entry, path, "mode", false, false, what)) != 0 ||
+        (rc = fault_presence(check, entry, path, "gain", false, false, what)) != 0) {
         return rc;
     }
     snprintf(field, sizeof(field), "%s.groups", path);
@@ -405,7 +413,8 @@ static int fault_effects(scn_check *check, const scn_node *entry, const char *pa
         (rc = fault_presence(check, entry, path, "groups", false, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "scale", false, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "budget", false, false, name)) != 0 ||
-        (rc = fault_presence(check, entry, path, "mode", false, false, name)) != 0) {
+        (rc = fault_presence(check, entry, path, "mode", false, false, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "gain", false, false, name)) != 0) {
         return rc;
     }
     char field[64];
@@ -427,6 +436,29 @@ static int fault_effects(scn_check *check, const scn_node *entry, const char *pa
     return 0;
 }
 
+/* 'gain' makes the kinds that invent an output rational: the value of one
+ * undetected wrong output, in the units of verification.stake. */
+static int fault_gain(scn_check *check, const scn_node *entry, const char *path, scn_fault *f,
+                      bool scaled)
+{
+    const char *name = fault_kinds[f->kind];
+    int rc = fault_presence(check, entry, path, "gain", scaled, true, name);
+    const scn_node *gain = scn__map_get(entry, "gain");
+    if (rc != 0 || gain == NULL) {
+        return rc;
+    }
+    char field[64];
+    snprintf(field, sizeof(field), "%s.gain", path);
+    if ((rc = scn__get_number(check, gain, field, &f->gain)) != 0) {
+        return rc;
+    }
+    if (!(f->gain > 0) || f->gain > 1e12) {
+        return scn__fail(check->error, SCN_ESCHEMA, gain, "%s must be in (0, 1e12], got %s",
+                         field, gain->text);
+    }
+    return 0;
+}
+
 /* A committee member's misbehaviour: nodes, at, optional until, and a noise
  * scale for the two kinds that invent an output. */
 static int fault_byzantine(scn_check *check, const scn_node *entry, const char *path,
@@ -434,7 +466,8 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
 {
     const char *name = fault_kinds[f->kind];
     bool scaled = f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE ||
-                  f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE;
+                  f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE ||
+                  f->kind == SCN_FAULT_FORGE_ATTESTATION;
     bool budgeted = f->kind == SCN_FAULT_ADAPTIVE;
     bool moded = f->kind == SCN_FAULT_WRONG_OUTPUT;
     int rc = 0;
@@ -474,6 +507,9 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
         (rc = fault_presence(check, entry, path, "scale", scaled, true, name)) != 0) {
         return rc;
     }
+    if ((rc = fault_gain(check, entry, path, f, scaled)) != 0) {
+        return rc;
+    }
     const scn_node *scale = scn__map_get(entry, "scale");
     if (scale == NULL) {
         return 0;
@@ -494,7 +530,7 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
 {
     static const char *const keys[] = {
         "kind",   "at",     "until", "nodes", "probability", "delay",
-        "shape",  "groups", "scale", "budget", "mode", NULL,
+        "shape",  "groups", "scale", "budget", "mode", "gain", NULL,
     };
     char path[32];
     snprintf(path, sizeof(path), "faults.%zu", index);

@@ -32,10 +32,10 @@ static const char *const params_latency_models[] = {"constant", "uniform", "norm
 static const char *const params_fault_kinds[] = {
     "crash", "partition",    "loss",    "duplicate", "reorder", "corrupt",
     "delay", "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive",
-    "equivocate",
+    "equivocate", "forge_attestation",
 };
 _Static_assert(sizeof(params_fault_kinds) / sizeof(params_fault_kinds[0]) ==
-                   SCN_FAULT_EQUIVOCATE + 1,
+                   SCN_FAULT_FORGE_ATTESTATION + 1,
                "a name for every fault kind");
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
@@ -139,6 +139,9 @@ static void params_nodes(params_list *list, const scn_scenario *s)
         scn__format_flops(c->flops_per_s, v, sizeof(v));
         params_add(list, v, "nodes.classes.%u.flops", i);
         params_add(list, params_kernels[c->kernel], "nodes.classes.%u.kernel", i);
+        if (c->tee) {
+            params_add(list, "true", "nodes.classes.%u.tee", i);
+        }
         params_add(list, params_duration(c->overhead_ns, v, sizeof(v)),
                    "nodes.classes.%u.overhead", i);
     }
@@ -269,6 +272,40 @@ static void params_agreement(params_list *list, const scn_agreement *a, const ch
     }
 }
 
+/* The keys of the protocols other than committee, each under its own. */
+static void params_protocol(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    const scn_verification *x = &s->verification;
+    bool checkers = x->protocol == SCN_PROTOCOL_CROSSVAL || x->protocol == SCN_PROTOCOL_OPTIMISTIC;
+    if (x->protocol == SCN_PROTOCOL_SAMPLING && x->echelon >= 0) {
+        params_add(list, s->nodes.classes[x->echelon].name, "verification.echelon");
+    }
+    if (checkers) {
+        params_add(list, params_uint(x->verifiers, v, sizeof(v)), "verification.verifiers");
+    }
+    if (checkers || x->protocol == SCN_PROTOCOL_SAMPLING) {
+        params_add(list, params_duration(x->dispute_ns, v, sizeof(v)), "verification.dispute_time");
+    }
+    if (x->protocol == SCN_PROTOCOL_CROSSVAL) {
+        params_add(list, params_number(x->check_probability, v, sizeof(v)),
+                   "verification.check_probability");
+    } else if (x->protocol == SCN_PROTOCOL_OPTIMISTIC) {
+        params_add(list, params_duration(x->challenge_window_ns, v, sizeof(v)),
+                   "verification.challenge_window");
+        params_add(list, params_duration(x->bisection_round_ns, v, sizeof(v)),
+                   "verification.bisection_round");
+    } else if (x->protocol == SCN_PROTOCOL_TEE) {
+        params_add(list, params_number(x->tee_overhead, v, sizeof(v)), "verification.tee_overhead");
+    } else if (x->protocol == SCN_PROTOCOL_ZK) {
+        params_add(list, params_number(x->zk_prover_factor, v, sizeof(v)),
+                   "verification.zk.prover_factor");
+        params_add(list, params_uint(x->zk_proof_bytes, v, sizeof(v)), "verification.zk.proof_bytes");
+        params_add(list, params_duration(x->zk_verify_ns, v, sizeof(v)),
+                   "verification.zk.verify_time");
+    }
+}
+
 /* Nothing with protocol none (the default), so scenarios without
  * verification keep their hash and every key written reads back. */
 static void params_verification(params_list *list, const scn_scenario *s)
@@ -278,11 +315,16 @@ static void params_verification(params_list *list, const scn_scenario *s)
     if (x->protocol == SCN_PROTOCOL_NONE) {
         return;
     }
-    params_add(list, "committee", "verification.protocol");
-    params_add(list, params_uint(x->committee, v, sizeof(v)), "verification.committee");
-    params_add(list, params_uint(x->quorum, v, sizeof(v)), "verification.quorum");
+    params_add(list, scn_protocol_name(x->protocol), "verification.protocol");
+    if (x->protocol <= SCN_PROTOCOL_SAMPLING) {
+        params_add(list, params_uint(x->committee, v, sizeof(v)), "verification.committee");
+        params_add(list, x->commit_reveal ? "true" : "false", "verification.commit_reveal");
+    }
+    if (x->protocol == SCN_PROTOCOL_COMMITTEE) {
+        params_add(list, params_uint(x->quorum, v, sizeof(v)), "verification.quorum");
+    }
     params_add(list, params_uint(x->retries, v, sizeof(v)), "verification.retries");
-    params_add(list, x->commit_reveal ? "true" : "false", "verification.commit_reveal");
+    params_protocol(list, s);
     params_add(list, x->sign_ed25519 ? "ed25519" : "mac", "verification.crypto");
     params_add(list, params_duration(x->commit_timeout_ns, v, sizeof(v)),
                "verification.commit_timeout");
@@ -300,6 +342,13 @@ static void params_verification(params_list *list, const scn_scenario *s)
                "verification.reputation.initial");
     params_add(list, params_number(x->stake, v, sizeof(v)), "verification.stake");
     params_add(list, params_number(x->slash, v, sizeof(v)), "verification.slash");
+    params_add(list, params_number(x->timeout_slash, v, sizeof(v)), "verification.timeout_slash");
+    params_add(list, params_number(x->fee_per_token, v, sizeof(v)), "verification.fee_per_token");
+    params_add(list, params_number(x->slashed_honest, v, sizeof(v)),
+               "verification.slashed_to.honest");
+    params_add(list, params_number(x->slashed_oracle, v, sizeof(v)),
+               "verification.slashed_to.oracle");
+    params_add(list, params_number(x->slashed_burn, v, sizeof(v)), "verification.slashed_to.burn");
 }
 
 static void params_selector(params_list *list, const scn_scenario *s, const scn_selector *sel,
@@ -368,6 +417,9 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
     if (f->kind == SCN_FAULT_WRONG_OUTPUT) {
         static const char *const modes[] = {"noise", "model", "layer"};
         params_add(list, modes[f->wrong_mode], "faults.%u.mode", i);
+    }
+    if (f->gain > 0) {
+        params_add(list, params_number(f->gain, v, sizeof(v)), "faults.%u.gain", i);
     }
     if (f->kind == SCN_FAULT_ADAPTIVE && f->budget != 0) {
         params_add(list, params_uint(f->budget, v, sizeof(v)), "faults.%u.budget", i);

@@ -15,8 +15,15 @@
 static const char *const verify_keys[] = {
     "protocol",       "committee",      "quorum",    "retries",
     "commit_reveal",  "commit_timeout", "reveal_timeout", "agreement",
-    "final_agreement", "reputation",    "stake",     "slash", "crypto", NULL,
+    "final_agreement", "reputation",    "stake",     "slash", "crypto",
+    "echelon",        "verifiers",      "check_probability", "challenge_window",
+    "bisection_round", "dispute_time",  "tee_overhead", "zk", "timeout_slash",
+    "fee_per_token",  "slashed_to",     NULL,
 };
+
+static const char *const verify_zk_keys[] = {"prover_factor", "proof_bytes", "verify_time",
+                                             NULL};
+static const char *const verify_slashed_keys[] = {"honest", "oracle", "burn", NULL};
 
 static const char *const verify_agree_keys[] = {"rule", "epsilon", "tau", "top_k", NULL};
 
@@ -24,7 +31,23 @@ static const char *const verify_reputation_keys[] = {
     "penalty", "reward", "min", "max", "initial", NULL,
 };
 
-static const char *const verify_protocols[] = {"none", "committee", NULL};
+/* In enum order (scn_protocol). */
+static const char *const verify_protocols[] = {"none",       "committee", "sampling", "crossval",
+                                               "optimistic", "tee",       "zk",       NULL};
+
+/* Keys that belong to one protocol only (a scenario writing one under
+ * another protocol is told so). */
+static const struct {
+    const char *key;
+    scn_protocol owner;
+} verify_owned[] = {
+    {"echelon", SCN_PROTOCOL_SAMPLING},
+    {"check_probability", SCN_PROTOCOL_CROSSVAL},
+    {"challenge_window", SCN_PROTOCOL_OPTIMISTIC},
+    {"bisection_round", SCN_PROTOCOL_OPTIMISTIC},
+    {"tee_overhead", SCN_PROTOCOL_TEE},
+    {"zk", SCN_PROTOCOL_ZK},
+};
 
 /* In enum order (scn_agree_rule). */
 static const char *const verify_rules[] = {"exact", "maxabs", "cosine", "topk", NULL};
@@ -51,6 +74,58 @@ void scn__verification_defaults(scn_verification *v)
     v->reputation_max = 10.0;
     v->reputation_initial = 1.0;
     v->stake = 1.0;
+    v->echelon = -1;
+    v->verifiers = 3;
+    v->check_probability = 0.01;
+    v->challenge_window_ns = 10000000000ull;
+    v->bisection_round_ns = 1000000000ull;
+    v->dispute_ns = 1000000000ull;
+    v->tee_overhead = 0.07;
+    v->zk_prover_factor = 1000.0;
+    v->zk_proof_bytes = 65536;
+    v->zk_verify_ns = 10000000ull;
+    v->timeout_slash = 0.0;
+    v->fee_per_token = 0.0;
+    v->slashed_honest = 0.5;
+    v->slashed_oracle = 0.2;
+    v->slashed_burn = 0.3;
+}
+
+const char *scn_protocol_name(scn_protocol protocol)
+{
+    ASSERT((unsigned)protocol < UTIL_ARRAY_COUNT(verify_protocols) - 1);
+    return verify_protocols[protocol];
+}
+
+/* What a protocol changes in the defaults: Atoma's sampling settles on
+ * unanimity of bit-identical outputs and resamples up to 3 times with a 10 %
+ * timeout slash; single-executor protocols have one member and no
+ * commit phase (optimistic and crossval add their checkers to it). */
+static void verify_protocol_defaults(scn_verification *v)
+{
+    switch (v->protocol) {
+    case SCN_PROTOCOL_SAMPLING:
+        v->committee = 3;
+        v->quorum = 3;
+        v->retries = 3;
+        v->timeout_slash = 0.1;
+        v->agreement.rule = SCN_AGREE_EXACT;
+        v->final_agreement.rule = SCN_AGREE_EXACT;
+        break;
+    case SCN_PROTOCOL_CROSSVAL:
+        v->timeout_slash = 0.1;
+        /* fall through */
+    case SCN_PROTOCOL_OPTIMISTIC:
+    case SCN_PROTOCOL_TEE:
+    case SCN_PROTOCOL_ZK:
+        v->committee = 1;
+        v->quorum = 1;
+        v->commit_reveal = false;
+        v->verifiers = v->protocol == SCN_PROTOCOL_OPTIMISTIC ? 1 : 3;
+        break;
+    default:
+        break;
+    }
 }
 
 const char *scn__agree_rule_name(scn_agree_rule rule)
@@ -193,13 +268,52 @@ static int verify_none_keys(scn_check *check, const scn_node *section)
         const scn_node *key = section->keys[i];
         if (strcmp(key->text, "protocol") != 0) {
             return scn__fail(check->error, SCN_ESCHEMA, key,
-                             "verification.%s needs protocol: committee", key->text);
+                             "verification.%s needs a protocol other than none", key->text);
         }
     }
     return 0;
 }
 
-/* Protocol, and whether the scenario can run a committee at all. */
+/* Keys owned by another protocol, and the committee sizes a protocol fixes. */
+static int verify_foreign_keys(scn_check *check, const scn_node *section,
+                               const scn_verification *v)
+{
+    const char *name = verify_protocols[v->protocol];
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(verify_owned); i++) {
+        const scn_node *key = verify_key_node(section, verify_owned[i].key);
+        if (key != NULL && verify_owned[i].owner != v->protocol) {
+            return scn__fail(check->error, SCN_ESCHEMA, key,
+                             "verification.%s does not apply to protocol %s (it belongs to "
+                             "protocol %s)",
+                             key->text, name, verify_protocols[verify_owned[i].owner]);
+        }
+    }
+    bool single = v->protocol >= SCN_PROTOCOL_CROSSVAL;
+    bool checkers = v->protocol == SCN_PROTOCOL_CROSSVAL || v->protocol == SCN_PROTOCOL_OPTIMISTIC;
+    const struct {
+        const char *key;
+        bool applies;
+        const char *why;
+    } fixed[] = {
+        {"committee", !single, "it has one executor"},
+        {"quorum", v->protocol == SCN_PROTOCOL_COMMITTEE, "it settles on unanimity"},
+        {"commit_reveal", !single, "its executor answers at once"},
+        {"verifiers", checkers, "only crossval and optimistic have verifiers"},
+        {"dispute_time", v->protocol == SCN_PROTOCOL_SAMPLING || checkers,
+         "it has no referee"},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(fixed); i++) {
+        const scn_node *key = verify_key_node(section, fixed[i].key);
+        if (key != NULL && !fixed[i].applies) {
+            return scn__fail(check->error, SCN_ESCHEMA, key,
+                             "verification.%s does not apply to protocol %s (%s)", key->text,
+                             name, fixed[i].why);
+        }
+    }
+    return 0;
+}
+
+/* Protocol, and whether the scenario can verify anything at all. */
 static int verify_protocol(scn_check *check, const scn_node *section, scn_verification *v)
 {
     const scn_node *node = scn__map_get(section, "protocol");
@@ -214,32 +328,44 @@ static int verify_protocol(scn_check *check, const scn_node *section, scn_verifi
     }
     const scn_scenario *s = check->scenario;
     const scn_node *where = node != NULL ? node : section;
+    const char *name = verify_protocols[v->protocol];
     if (s->model.source == SCN_MODEL_NONE) {
         return scn__fail(check->error, SCN_ESCHEMA, where,
-                         "verification.protocol committee needs a model section (it verifies "
-                         "inference outputs)");
+                         "verification.protocol %s needs a model section (it verifies "
+                         "inference outputs)",
+                         name);
     }
     if (s->workload.kind != SCN_WORKLOAD_INFERENCE) {
         return scn__fail(check->error, SCN_ESCHEMA, where,
-                         "verification.protocol committee needs an inference workload "
-                         "(workload.kind is gossip)");
+                         "verification.protocol %s needs an inference workload "
+                         "(workload.kind is gossip)",
+                         name);
     }
-    return 0;
+    verify_protocol_defaults(v);
+    return verify_foreign_keys(check, section, v);
 }
 
 static int verify_sizes(scn_check *check, const scn_node *section, scn_verification *v)
 {
     uint64_t committee = v->committee;
     uint64_t retries = v->retries;
+    uint64_t verifiers = v->verifiers;
     int rc = 0;
     if ((rc = scn__get_uint(check, scn__map_get(section, "committee"), "verification.committee",
                             1, 64, &committee)) != 0 ||
         (rc = scn__get_uint(check, scn__map_get(section, "retries"), "verification.retries", 0,
-                            16, &retries)) != 0) {
+                            16, &retries)) != 0 ||
+        (rc = scn__get_uint(check, scn__map_get(section, "verifiers"), "verification.verifiers",
+                            1, 63, &verifiers)) != 0) {
         return rc;
     }
     v->committee = (uint32_t)committee;
     v->retries = (uint32_t)retries;
+    v->verifiers = (uint32_t)verifiers;
+    if (v->protocol != SCN_PROTOCOL_COMMITTEE) {
+        v->quorum = v->protocol == SCN_PROTOCOL_SAMPLING ? v->committee : 1;
+        return 0;
+    }
     uint64_t quorum = committee / 2 + 1;
     const scn_node *quorum_node = scn__map_get(section, "quorum");
     if ((rc = scn__get_uint(check, quorum_node, "verification.quorum", 1, UINT32_MAX,
@@ -257,9 +383,11 @@ static int verify_sizes(scn_check *check, const scn_node *section, scn_verificat
 
 static int verify_timeouts(scn_check *check, const scn_node *section, scn_verification *v)
 {
-    static const char *const names[] = {"commit_timeout", "reveal_timeout"};
-    uint64_t *fields[] = {&v->commit_timeout_ns, &v->reveal_timeout_ns};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const names[] = {"commit_timeout", "reveal_timeout", "challenge_window",
+                                        "bisection_round", "dispute_time"};
+    uint64_t *fields[] = {&v->commit_timeout_ns, &v->reveal_timeout_ns, &v->challenge_window_ns,
+                          &v->bisection_round_ns, &v->dispute_ns};
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(names); i++) {
         char path[64];
         snprintf(path, sizeof(path), "verification.%s", names[i]);
         const scn_node *node = scn__map_get(section, names[i]);
@@ -267,11 +395,149 @@ static int verify_timeouts(scn_check *check, const scn_node *section, scn_verifi
         if (rc != 0) {
             return rc;
         }
-        if (*fields[i] == 0) {
+        if (*fields[i] == 0 && i < 2) {
             return scn__fail(check->error, SCN_ESCHEMA, node, "%s must be > 0", path);
         }
     }
     return 0;
+}
+
+/* sampling's echelon: a class name, whose nodes have identical hardware. */
+static int verify_echelon(scn_check *check, const scn_node *node, scn_verification *v)
+{
+    if (node == NULL) {
+        return 0;
+    }
+    char name[SCN_NAME_MAX];
+    int rc = scn__get_string(check, node, "verification.echelon", name, sizeof(name));
+    if (rc != 0) {
+        return rc;
+    }
+    const scn_nodes *nodes = &check->scenario->nodes;
+    for (uint32_t i = 0; i < nodes->class_count; i++) {
+        if (strcmp(nodes->classes[i].name, name) == 0) {
+            v->echelon = (int32_t)i;
+            return 0;
+        }
+    }
+    return scn__fail(check->error, SCN_ESCHEMA, node,
+                     "verification.echelon: unknown class '%s' (not in nodes.classes)", name);
+}
+
+static int verify_zk(scn_check *check, const scn_node *map, scn_verification *v)
+{
+    int rc = scn__check_section(check, map, "verification.zk", verify_zk_keys);
+    if (rc != 0 || map == NULL) {
+        return rc;
+    }
+    const scn_node *bytes = scn__map_get(map, "proof_bytes");
+    if ((rc = verify_number(check, scn__map_get(map, "prover_factor"),
+                            "verification.zk.prover_factor", 0, false, 1e9, false,
+                            "in [0, 1e9]", &v->zk_prover_factor)) != 0 ||
+        (rc = scn__get_duration(check, scn__map_get(map, "verify_time"),
+                                "verification.zk.verify_time", &v->zk_verify_ns)) != 0) {
+        return rc;
+    }
+    if (bytes == NULL) {
+        return 0;
+    }
+    char why[128];
+    uint64_t value = 0;
+    if ((rc = scn__check_kind(check, bytes, SCN_NODE_SCALAR, "verification.zk.proof_bytes")) !=
+        0) {
+        return rc;
+    }
+    if (scn__parse_bytes(bytes->text, &value, why, sizeof(why)) != 0 || value > (16u << 20)) {
+        return scn__fail(check->error, SCN_ESCHEMA, bytes,
+                         "verification.zk.proof_bytes must be a size up to 16MiB, got %s",
+                         bytes->text);
+    }
+    v->zk_proof_bytes = (uint32_t)value;
+    return 0;
+}
+
+/* Where slashed funds go: shares that sum to 1 (absent keys are 0). */
+static int verify_slashed_to(scn_check *check, const scn_node *map, scn_verification *v)
+{
+    int rc = scn__check_section(check, map, "verification.slashed_to", verify_slashed_keys);
+    if (rc != 0 || map == NULL) {
+        return rc;
+    }
+    double *shares[] = {&v->slashed_honest, &v->slashed_oracle, &v->slashed_burn};
+    double sum = 0.0;
+    for (size_t i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "verification.slashed_to.%s", verify_slashed_keys[i]);
+        *shares[i] = 0.0;
+        if ((rc = verify_number(check, scn__map_get(map, verify_slashed_keys[i]), path, 0,
+                                false, 1, false, "in [0, 1]", shares[i])) != 0) {
+            return rc;
+        }
+        sum += *shares[i];
+    }
+    if (fabs(sum - 1.0) > 1e-9) {
+        return scn__fail(check->error, SCN_ESCHEMA, map,
+                         "verification.slashed_to: honest + oracle + burn must be 1, got %g",
+                         sum);
+    }
+    return 0;
+}
+
+static int verify_crypto(scn_check *check, const scn_node *crypto, scn_verification *v)
+{
+    static const char *const cryptos[] = {"mac", "ed25519", NULL};
+    if (crypto == NULL) {
+        return 0;
+    }
+    int mode = 0;
+    int rc = scn__get_enum(check, crypto, "verification.crypto", cryptos, &mode);
+    v->sign_ed25519 = mode == 1;
+    return rc;
+}
+
+/* The protocol-specific numbers and the economics. */
+static int verify_protocol_numbers(scn_check *check, const scn_node *section,
+                                   scn_verification *v)
+{
+    int rc = 0;
+    if ((rc = verify_echelon(check, scn__map_get(section, "echelon"), v)) != 0 ||
+        (rc = verify_number(check, scn__map_get(section, "check_probability"),
+                            "verification.check_probability", 0, false, 1, false, "in [0, 1]",
+                            &v->check_probability)) != 0 ||
+        (rc = verify_number(check, scn__map_get(section, "tee_overhead"),
+                            "verification.tee_overhead", 0, false, 100, false, "in [0, 100]",
+                            &v->tee_overhead)) != 0 ||
+        (rc = verify_zk(check, scn__map_get(section, "zk"), v)) != 0 ||
+        (rc = verify_number(check, scn__map_get(section, "stake"), "verification.stake", 0,
+                            true, INFINITY, false, "> 0", &v->stake)) != 0 ||
+        (rc = verify_number(check, scn__map_get(section, "slash"), "verification.slash", 0,
+                            false, 1, true, "in [0, 1)", &v->slash)) != 0 ||
+        (rc = verify_number(check, scn__map_get(section, "timeout_slash"),
+                            "verification.timeout_slash", 0, false, 1, true, "in [0, 1)",
+                            &v->timeout_slash)) != 0 ||
+        (rc = verify_number(check, scn__map_get(section, "fee_per_token"),
+                            "verification.fee_per_token", 0, false, INFINITY, false, ">= 0",
+                            &v->fee_per_token)) != 0) {
+        return rc;
+    }
+    return verify_slashed_to(check, scn__map_get(section, "slashed_to"), v);
+}
+
+/* A tee run needs a class that has one. */
+static int verify_tee_classes(scn_check *check, const scn_node *section,
+                              const scn_verification *v)
+{
+    const scn_nodes *nodes = &check->scenario->nodes;
+    if (v->protocol != SCN_PROTOCOL_TEE) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < nodes->class_count; i++) {
+        if (nodes->classes[i].tee) {
+            return 0;
+        }
+    }
+    return scn__fail(check->error, SCN_ESCHEMA, scn__map_get(section, "protocol"),
+                     "verification.protocol tee needs a class with tee: true in nodes.classes");
 }
 
 int scn__check_verification(scn_check *check, const scn_node *root)
@@ -293,23 +559,15 @@ int scn__check_verification(scn_check *check, const scn_node *root)
                                "verification.agreement", &v->agreement)) != 0 ||
         (rc = verify_agreement(check, scn__map_get(section, "final_agreement"),
                                "verification.final_agreement", &v->final_agreement)) != 0 ||
-        (rc = verify_reputation(check, scn__map_get(section, "reputation"), v)) != 0) {
+        (rc = verify_reputation(check, scn__map_get(section, "reputation"), v)) != 0 ||
+        (rc = verify_protocol_numbers(check, section, v)) != 0 ||
+        (rc = verify_crypto(check, scn__map_get(section, "crypto"), v)) != 0) {
         return rc;
     }
-    rc = verify_number(check, scn__map_get(section, "stake"), "verification.stake", 0, true,
-                       INFINITY, false, "> 0", &v->stake);
-    if (rc != 0) {
-        return rc;
+    if (v->protocol == SCN_PROTOCOL_SAMPLING && !v->commit_reveal) {
+        return scn__fail(check->error, SCN_ESCHEMA, scn__map_get(section, "commit_reveal"),
+                         "verification.commit_reveal must be true for protocol sampling (it "
+                         "settles on the commitments)");
     }
-    static const char *const cryptos[] = {"mac", "ed25519", NULL};
-    const scn_node *crypto = scn__map_get(section, "crypto");
-    if (crypto != NULL) {
-        int mode = 0;
-        if ((rc = scn__get_enum(check, crypto, "verification.crypto", cryptos, &mode)) != 0) {
-            return rc;
-        }
-        v->sign_ed25519 = mode == 1;
-    }
-    return verify_number(check, scn__map_get(section, "slash"), "verification.slash", 0, false,
-                         1, true, "in [0, 1)", &v->slash);
+    return verify_tee_classes(check, section, v);
 }

@@ -270,7 +270,7 @@ static int serving_per_request(sim_world *world)
     world->requests = util_calloc(capacity, sizeof(node_request));
     world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
     const scn_verification *v = &world->scenario->verification;
-    size_t slots = v->protocol == SCN_PROTOCOL_COMMITTEE ? (size_t)v->committee * (v->retries + 1)
+    size_t slots = v->protocol != SCN_PROTOCOL_NONE ? (size_t)sim__verify_members_max(v) * (v->retries + 1)
                                                          : 1;
     world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
@@ -308,7 +308,8 @@ static int serving_scratch(sim_world *world)
     world->oracle_x = util_calloc((size_t)sequence * serving->dim, sizeof(float));
     world->oracle_reference = util_calloc((size_t)workload->generate_tokens * serving->vocab,
                                           sizeof(float));
-    world->oracle_variant = util_calloc((size_t)workload->generate_tokens * serving->vocab,
+    world->oracle_variant = util_calloc((size_t)INFER_KERNEL_COUNT * workload->generate_tokens *
+                                            serving->vocab,
                                         sizeof(float));
     world->oracle_kv = util_malloc(infer_kv_bytes(infer_model_shape(world->model),
                                                   world->scenario->model.layers));
@@ -362,6 +363,7 @@ int sim__serve_build(sim_world *world)
 {
     ASSERT(world->scenario->model.source != SCN_MODEL_NONE);
     util_hist_init(&world->result->request_latency);
+    util_hist_init(&world->result->finality);
     util_hist_init(&world->result->first_token);
     int rc = load_model(world);
     if (rc == 0) {
@@ -511,6 +513,10 @@ void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *e
         result->busy_refusals += 1;
     } else if (effect->observation == NODE_OBS_NO_QUORUM) {
         result->no_quorum += 1;
+    } else if (effect->observation == NODE_OBS_DISPUTE) {
+        result->disputes += 1;
+    } else if (effect->observation == NODE_OBS_RESAMPLE) {
+        result->resamples += 1;
     } else if (effect->observation == NODE_OBS_ROUNDS) {
         result->requests[request].rounds = (uint32_t)effect->value;
     }
@@ -543,7 +549,8 @@ void sim__serve_count_bytes(sim_world *world, const node_message *message, uint6
  * every generated token but the last, one prefill: the executor gives the
  * same bits as step by step) and writes the logits of each generation step
  * to out[generate * vocab]. */
-static void oracle_run(sim_world *world, const node_request *r, infer_kernel kernel, float *out)
+static uint64_t oracle_run(sim_world *world, const node_request *r, infer_kernel kernel,
+                           float *out)
 {
     const infer_shape *shape = infer_model_shape(world->model);
     uint32_t generate = world->serving.generate_tokens;
@@ -560,6 +567,7 @@ static void oracle_run(sim_world *world, const node_request *r, infer_kernel ker
         infer_logits(world->oracle_executor, kernel, x, out + (size_t)step * shape->vocab_size,
                      &flops);
     }
+    return flops;
 }
 
 /* Max-abs difference, smallest cosine and argmax agreement of 'steps' rows
@@ -598,34 +606,42 @@ static void oracle_judge(sim_world *world, uint64_t request)
     uint32_t vocab = world->serving.vocab;
     const float *network = util_pool_block(&world->oracle_pool,
                                            world->oracle_block_of[request] - 1);
-    oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, world->oracle_reference);
+    world->result->native_flops +=
+        oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, world->oracle_reference);
     sim_divergence_record d = oracle_compare(network, world->oracle_reference, generate, vocab);
     uint32_t match = 0;
     for (uint32_t k = 0; k < generate; k++) {
         const float *reference = world->oracle_reference + (size_t)k * vocab;
         match += infer_argmax(reference, vocab) == r->tokens[r->prompt_tokens + k];
     }
-    if (world->verifying) {
-        sim__verify_judge_request(world, request, network, world->oracle_reference);
-    }
     record->compared = true;
     record->reference_match = match == generate;
     record->argmax_agree = (double)match / generate;
     record->logits_maxabs = d.logits_maxabs;
     record->logits_cosine = d.logits_cosine;
+    /* Every honest execution: the reference and each kernel variant in use. */
+    const float *honest[INFER_KERNEL_COUNT];
+    uint32_t honest_count = 0;
+    size_t rows = (size_t)generate * vocab;
     for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
-        if (!world->result->kernel_used[kernel]) {
-            continue;
-        }
         if (kernel == INFER_KERNEL_SEQUENTIAL) {
             /* The reference against itself: exact, nothing to run. */
             sim_divergence_record exact = {0.0, 1.0, 1.0};
             world->result->divergence[request * INFER_KERNEL_COUNT + kernel] = exact;
+            honest[honest_count++] = world->oracle_reference;
             continue;
         }
-        oracle_run(world, r, (infer_kernel)kernel, world->oracle_variant);
+        if (!world->result->kernel_used[kernel]) {
+            continue;
+        }
+        float *variant = world->oracle_variant + kernel * rows;
+        (void)oracle_run(world, r, (infer_kernel)kernel, variant);
         world->result->divergence[request * INFER_KERNEL_COUNT + kernel] =
-            oracle_compare(world->oracle_variant, world->oracle_reference, generate, vocab);
+            oracle_compare(variant, world->oracle_reference, generate, vocab);
+        honest[honest_count++] = variant;
+    }
+    if (world->verifying) {
+        sim__verify_judge_request(world, request, network, honest, honest_count);
     }
 }
 
@@ -645,12 +661,19 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     }
     record->status = (uint32_t)effect->value;
     result->requests_finished += 1;
+    if (world->verifying) {
+        sim__verify_request_done(world, request);
+    }
     record->finished_ns = world->now_ns;
     record->tokens_out = world->requests[request].generated;
     result->tokens_out += record->tokens_out;
     if (record->status == NODE_REQUEST_COMPLETED) {
         result->requests_completed += 1;
         util_hist_add(&result->request_latency, world->now_ns - record->submitted_ns);
+        uint64_t window = world->scenario->verification.protocol == SCN_PROTOCOL_OPTIMISTIC
+                              ? world->scenario->verification.challenge_window_ns
+                              : 0;
+        util_hist_add(&result->finality, world->now_ns - record->submitted_ns + window);
         const sim_observer *observer = world->observer;
         if (observer != NULL && observer->clock_ns != NULL) {
             uint64_t start = observer->clock_ns(observer->context);

@@ -25,7 +25,9 @@ const char *const sim_metric_names[] = {
     "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes",
     "accepted_wrong", "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio",
     "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
-    "stake_slashed", NULL,
+    "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
+    "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
+    "balance_byzantine_mean", "cheats_declined", "cheats_taken", NULL,
 };
 
 const char *sim_strerror(int code)
@@ -457,6 +459,9 @@ static void on_sample(sim_world *world, uint64_t number)
         emit(world, "messages_sent", (double)world->interval_sent);
         emit(world, "in_flight", (double)world->in_flight);
         sim__serve_sample(world);
+        if (world->verifying) {
+            sim__verify_sample(world);
+        }
     } else if (world->observer != NULL && world->observer->on_sample != NULL) {
         result->deliveries_expected = result->rumors_published * (world->node_count - 1);
         emit(world, "deliveries", (double)world->interval_deliveries);
@@ -539,6 +544,7 @@ void sim_result_destroy(sim_result *result)
     util_free(result->divergence);
     util_free(result->kernel_of);
     util_free(result->reputation);
+    util_free(result->balance);
     util_free(result->stake);
     util_free(result->behaviour_of);
     util_free(result->violations);
@@ -753,7 +759,7 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     world.node_count = scenario->nodes.count;
     world.inference = scenario->workload.kind == SCN_WORKLOAD_INFERENCE;
     world.verifying = world.inference &&
-                      scenario->verification.protocol == SCN_PROTOCOL_COMMITTEE;
+                      scenario->verification.protocol != SCN_PROTOCOL_NONE;
     *out = NULL;
     int rc = world_build(&world);
     if (rc != 0) {

@@ -168,6 +168,18 @@ typedef struct sim_result {
     uint64_t honest_penalised;       /* judgements that penalised an honest member */
     uint64_t honest_judged;          /* judgements of honest members */
     uint64_t no_quorum;              /* committee rounds that found no quorum */
+    /* Comparable across protocols (sim/verify.c). */
+    uint64_t native_flops;           /* one reference execution per completed request */
+    uint64_t referee_flops;          /* the referee's re-executions in disputes */
+    uint64_t disputes;
+    uint64_t resamples;              /* fresh committees after a failure or timeout */
+    util_hist finality;              /* submitted -> final (+ challenge window), completed */
+    double *balance;                 /* node_count: stake plus fees and slashed shares earned */
+    double fees_paid;                /* by clients, to members whose output was accepted */
+    double slashed_to_oracle;
+    double slashed_burnt;
+    uint64_t cheats_declined;        /* a rational adversary's hops it chose to run honestly */
+    uint64_t cheats_taken;
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */

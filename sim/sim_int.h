@@ -107,7 +107,18 @@ typedef struct sim_world {
     node_committee_state *committees;
     uint32_t *reveal_block_of;
     float *decoded;
-    void *candidates;                /* cons_candidate per server, in servers[] order */
+    void *candidates;                /* cons_candidate per eligible server, by segment */
+    uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
+    uint32_t members_max;            /* most members one committee can have */
+    util_pool witness_pool;          /* per request in flight: the referee's reference */
+    uint32_t *witness_block_of;      /* per request: block + 1 */
+    double *gain_of;                 /* per node: a rational adversary's gain (0 = none) */
+    double pot;                      /* slashed in the decision being judged */
+    uint32_t agreed[NODE_COMMITTEE_MAX]; /* the members that agreed in it */
+    uint32_t agreed_count;
+    uint8_t vendor_public[32];       /* tee: the simulated vendor's attestation key */
+    uint8_t vendor_secret[64];
+    uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */
     uint64_t sampled_tokens;         /* tokens_out at the previous sample */
     uint64_t sampled_flops;
     /* Interval counters for the timeseries. */
@@ -140,11 +151,20 @@ void sim__verify_destroy(sim_world *world);
 /* A Byzantine behaviour fault starts (or ends) on the selected nodes. */
 void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8_t *selected,
                            bool ending);
-/* The oracle's safety check of a completed request's accepted logits
- * against the reference rows. */
+/* The oracle's safety check of a completed request's accepted logits: a
+ * step is wrong when it agrees, under the final rule, with no honest
+ * execution (honest[i]: generate x vocab logits of the reference and of
+ * every kernel variant in use). */
 void sim__verify_judge_request(sim_world *world, uint64_t request, const float *network,
-                               const float *reference);
+                               const float *const *honest, uint32_t honest_count);
 int sim__verify_metric(const sim_result *result, const char *name, double *value_out);
+/* Members one committee of 'v' can have: k, or the executor and its
+ * verifiers or challengers. */
+uint32_t sim__verify_members_max(const scn_verification *v);
+/* A request finished: the referee's reference for it is dropped. */
+void sim__verify_request_done(sim_world *world, uint64_t request);
+/* Timeseries of the economics: every node's balance, and the means. */
+void sim__verify_sample(sim_world *world);
 /* Records a violation the checkers found. Cannot fail. */
 void sim__verify_violation(sim_world *world, sim_violation_kind kind, uint64_t request,
                            uint32_t segment, uint32_t node_id, uint32_t step);

@@ -10,8 +10,22 @@
  * asked, from the reputations at that moment, and then kept for every
  * round: every node that recomputes it later gets the same answer even
  * though reputations have moved since (on a real network the beacon and the
- * reputation snapshot would both be fixed on the ledger at request time). */
+ * reputation snapshot would both be fixed on the ledger at request time).
+ *
+ * Per protocol the committee function draws: committee, crossval,
+ * optimistic, tee and zk by stake x reputation (crossval adds its N
+ * verifiers only when the beacon's spot check says so; optimistic always
+ * adds its challengers); sampling uniformly among the echelon; tee only
+ * among TEE-capable classes. The referee of disputes is the honest output
+ * a member really computed for that hop (the 'witness'): execution is
+ * deterministic, so the referee's re-execution would give the same floats;
+ * its FLOPs are counted (referee_flops) from the model's shape. The ledger
+ * keeps stake, reputation and the balance: fees per token to the members
+ * whose output was accepted, slashes for proven deviations and timeouts,
+ * and slashed funds shared between the decision's honest members, an
+ * oracle and a burn. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "consensus/cons.h"
@@ -27,27 +41,39 @@ static cons_agreement verify_rule(const scn_agreement *a)
 
 /* ---- the verifier the nodes call ---- */
 
+/* How many members the committee of (beacon, segment) has. */
+static uint32_t verify_draw_size(const sim_world *world, const uint8_t *beacon, uint32_t segment)
+{
+    const scn_verification *v = &world->scenario->verification;
+    if (v->protocol == SCN_PROTOCOL_CROSSVAL) {
+        return cons_spot_check(beacon, segment, v->check_probability) ? 1 + v->verifiers : 1;
+    }
+    return world->members_max;
+}
+
 static uint32_t verify_committee(void *context, uint64_t request, uint32_t segment,
                                  uint32_t round, uint32_t *members_out)
 {
     sim_world *world = context;
-    uint32_t k = world->serving.committee;
+    uint32_t k = world->members_max;
     size_t rounds = world->serving.retries + 1;
     ASSERT(round < rounds); /* Members check m->hops against retries first. */
     size_t index = ((size_t)request * world->serving.segment_count + segment) * rounds + round;
     uint32_t *cached = world->committee_cache + index * k;
     if (world->committee_cache_round[index] == 0) {
         cons_candidate *candidates = world->candidates;
-        uint32_t first = world->server_offsets[segment];
-        uint32_t count = world->server_offsets[segment + 1] - first;
-        for (uint32_t i = 0; i < count; i++) {
-            uint32_t id = world->servers[first + i];
-            candidates[first + i].reputation = world->result->reputation[id];
-            candidates[first + i].stake = world->result->stake[id];
+        uint32_t first = world->candidate_offsets[segment];
+        uint32_t count = world->candidate_offsets[segment + 1] - first;
+        bool uniform = world->scenario->verification.protocol == SCN_PROTOCOL_SAMPLING;
+        for (uint32_t i = first; i < first + count; i++) {
+            uint32_t id = candidates[i].node_id;
+            candidates[i].reputation = uniform ? 1.0 : world->result->reputation[id];
+            candidates[i].stake = uniform ? 1.0 : world->result->stake[id];
         }
         uint8_t beacon[CONS_BEACON_BYTES];
         cons_beacon_derive(world->scenario->seed, request, round, beacon);
-        int chosen = cons_committee_select(beacon, segment, candidates + first, count, k, cached);
+        int chosen = cons_committee_select(beacon, segment, candidates + first, count,
+                                           verify_draw_size(world, beacon, segment), cached);
         ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
         world->committee_cache_count[index] = (uint32_t)chosen;
         world->committee_cache_round[index] = 1;
@@ -105,17 +131,42 @@ void sim__verify_violation(sim_world *world, sim_violation_kind kind, uint64_t r
     result->violations[result->violation_count++] = v;
 }
 
-static void verify_judged(void *context, uint32_t member, bool deviated, bool proven,
+static bool verify_agree(void *context, bool last_segment, const float *a, const float *b,
+                         size_t n_floats)
+{
+    sim_world *world = context;
+    return cons_agree(last_segment ? &world->final_agreement : &world->agreement, a, b, n_floats);
+}
+
+/* Takes 'fraction' of the member's stake into the decision's pot. */
+static void verify_slash(sim_world *world, uint32_t member, double fraction)
+{
+    sim_result *result = world->result;
+    if (fraction <= 0.0) {
+        return;
+    }
+    double lost = result->stake[member] * fraction;
+    result->stake[member] -= lost;
+    result->balance[member] -= lost;
+    result->stake_slashed += lost;
+    world->pot += lost;
+}
+
+static void verify_judged(void *context, uint32_t member, node_verdict verdict,
                           uint64_t request, uint32_t segment)
 {
     sim_world *world = context;
     sim_result *result = world->result;
+    const scn_verification *v = &world->scenario->verification;
+    bool deviated = verdict != NODE_VERDICT_AGREED;
     result->reputation[member] =
         cons_reputation_update(&world->reputation_rule, result->reputation[member], deviated);
-    if (proven && world->scenario->verification.slash > 0.0) {
-        double lost = result->stake[member] * world->scenario->verification.slash;
-        result->stake[member] -= lost;
-        result->stake_slashed += lost;
+    if (verdict == NODE_VERDICT_PROVEN) {
+        verify_slash(world, member, v->slash);
+    } else if (verdict == NODE_VERDICT_TIMEOUT) {
+        verify_slash(world, member, v->timeout_slash);
+    } else if (verdict == NODE_VERDICT_AGREED && world->agreed_count < NODE_COMMITTEE_MAX) {
+        world->agreed[world->agreed_count++] = member;
     }
     uint8_t now = world->serving.behaviour_of[member];
     /* An adaptive node not (yet) taken by the adversary behaves honestly. */
@@ -134,44 +185,278 @@ static void verify_judged(void *context, uint32_t member, bool deviated, bool pr
     }
 }
 
+/* Closes a decision: fees to the agreeing members, the pot shared out. */
+static void verify_decided(void *context, uint64_t request, uint32_t segment, uint32_t rows)
+{
+    sim_world *world = context;
+    sim_result *result = world->result;
+    const scn_verification *v = &world->scenario->verification;
+    (void)request;
+    (void)segment;
+    double fee = v->fee_per_token * rows;
+    for (uint32_t i = 0; i < world->agreed_count; i++) {
+        result->balance[world->agreed[i]] += fee;
+        result->fees_paid += fee;
+    }
+    double honest = world->pot * v->slashed_honest;
+    if (world->agreed_count == 0) {
+        result->slashed_burnt += honest; /* Nobody honest to reward. */
+    } else {
+        for (uint32_t i = 0; i < world->agreed_count; i++) {
+            result->balance[world->agreed[i]] += honest / world->agreed_count;
+        }
+    }
+    result->slashed_to_oracle += world->pot * v->slashed_oracle;
+    result->slashed_burnt += world->pot * v->slashed_burn;
+    world->pot = 0.0;
+    world->agreed_count = 0;
+}
+
+/* ---- the referee ---- */
+
+#define VERIFY_WITNESS_HEADER 16u    /* round, step, segment, 1 = valid */
+
+static bool verify_has_referee(const sim_world *world)
+{
+    scn_protocol p = world->scenario->verification.protocol;
+    return p == SCN_PROTOCOL_SAMPLING || p == SCN_PROTOCOL_CROSSVAL ||
+           p == SCN_PROTOCOL_OPTIMISTIC;
+}
+
+/* Keeps the newest hop's honest output per request: (round, step,
+ * segment) only grows as the client moves on, so an older one is stale. */
+static void verify_witness(void *context, uint64_t request, uint32_t segment, uint32_t round,
+                           uint32_t step, const float *output, size_t n_floats)
+{
+    sim_world *world = context;
+    if (!verify_has_referee(world)) {
+        return;
+    }
+    uint32_t *entry = &world->witness_block_of[request];
+    if (*entry == 0) {
+        uint32_t block = 0;
+        int rc = util_pool_take(&world->witness_pool, &block);
+        ASSERT(rc == 0); /* Host out of memory mid-run. */
+        *entry = block + 1;
+        memset(util_pool_block(&world->witness_pool, block), 0, VERIFY_WITNESS_HEADER);
+    }
+    uint32_t *key = util_pool_block(&world->witness_pool, *entry - 1);
+    uint32_t now[3] = {round, step, segment};
+    int order = key[3] == 0 ? 1 : 0;
+    for (int i = 0; i < 3 && order == 0; i++) {
+        order = now[i] > key[i] ? 1 : now[i] < key[i] ? -1 : 0;
+    }
+    if (order <= 0) {
+        return; /* Already there, or stale. */
+    }
+    memcpy(key, now, sizeof(now));
+    key[3] = 1;
+    memcpy((uint8_t *)key + VERIFY_WITNESS_HEADER, output, n_floats * sizeof(float));
+}
+
+/* The referee's FLOPs: the disputed layer (optimistic) or segment, on the
+ * hop's rows, from the layer's weights (a multiply-add is 2). */
+static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t segment,
+                                     size_t n_floats)
+{
+    const infer_shape *shape = infer_model_shape(world->model);
+    uint64_t rows = last ? 1 : n_floats / world->serving.dim;
+    uint64_t per_layer = 2 * (infer_layer_weight_bytes(shape) / sizeof(float)) * rows;
+    bool bisect = world->scenario->verification.protocol == SCN_PROTOCOL_OPTIMISTIC;
+    uint64_t layers = bisect ? 1 : world->serving.segment_layers[segment];
+    uint64_t classifier = last && !bisect ? 2ull * shape->dim * shape->vocab_size : 0;
+    return per_layer * layers + classifier;
+}
+
+static uint64_t verify_referee(void *context, bool last_segment, uint64_t request,
+                               uint32_t segment, uint32_t round, uint32_t step,
+                               const float *const *outputs, size_t n_floats, uint32_t count)
+{
+    sim_world *world = context;
+    world->result->referee_flops += verify_referee_flops(world, last_segment, segment, n_floats);
+    uint32_t entry = world->witness_block_of[request];
+    if (entry == 0) {
+        return 0;
+    }
+    const uint32_t *key = util_pool_block(&world->witness_pool, entry - 1);
+    if (key[3] == 0 || key[0] != round || key[1] != step || key[2] != segment) {
+        return 0; /* Nobody computed this hop honestly: every answer is wrong. */
+    }
+    const float *reference = (const float *)((const uint8_t *)key + VERIFY_WITNESS_HEADER);
+    uint64_t correct = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        correct |= (uint64_t)verify_agree(world, last_segment, outputs[i], reference, n_floats)
+                   << i;
+    }
+    return correct;
+}
+
+void sim__verify_request_done(sim_world *world, uint64_t request)
+{
+    if (world->witness_block_of != NULL && world->witness_block_of[request] != 0) {
+        util_pool_give(&world->witness_pool, world->witness_block_of[request] - 1);
+        world->witness_block_of[request] = 0;
+    }
+}
+
+/* ---- tee attestation ---- */
+
+/* The attested statement: H(model hash | request | segment | step |
+ * member | H(output bytes)). */
+static void verify_statement(const sim_world *world, bool right_model, uint32_t member,
+                             uint64_t request, uint32_t segment, uint32_t step,
+                             const void *bytes, size_t size, uint8_t out[32])
+{
+    uint8_t fields[24];
+    uint8_t output_hash[32];
+    util_hash256(bytes, size, output_hash);
+    for (int b = 0; b < 8; b++) {
+        fields[b] = (uint8_t)(request >> (8 * b));
+    }
+    for (int b = 0; b < 4; b++) {
+        fields[8 + b] = (uint8_t)(segment >> (8 * b));
+        fields[12 + b] = (uint8_t)(step >> (8 * b));
+        fields[16 + b] = (uint8_t)(member >> (8 * b));
+    }
+    memset(fields + 20, 0, 4);
+    util_hash256_state state;
+    util_hash256_init(&state);
+    util_hash256_update(&state, world->model_hash[right_model ? 0 : 1], 32);
+    util_hash256_update(&state, fields, sizeof(fields));
+    util_hash256_update(&state, output_hash, sizeof(output_hash));
+    util_hash256_final(&state, out);
+}
+
+static void verify_attest(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                          uint32_t step, bool right_model, const void *bytes, size_t size,
+                          uint8_t evidence_out[NODE_ATTEST_BYTES])
+{
+    sim_world *world = context;
+    uint8_t statement[32];
+    verify_statement(world, right_model, member, request, segment, step, bytes, size, statement);
+    util_sign(world->vendor_secret, statement, sizeof(statement), evidence_out);
+}
+
+static bool verify_attest_check(void *context, uint32_t member, uint64_t request,
+                                uint32_t segment, uint32_t step, const void *bytes, size_t size,
+                                const uint8_t evidence[NODE_ATTEST_BYTES])
+{
+    sim_world *world = context;
+    uint8_t statement[32];
+    verify_statement(world, true, member, request, segment, step, bytes, size, statement);
+    return util_sign_verify(world->vendor_public, statement, sizeof(statement), evidence);
+}
+
+/* ---- the rational adversary ---- */
+
+/* The share of the candidates that answer one agreed lie (a cartel). */
+static double verify_cartel_share(const sim_world *world)
+{
+    uint32_t cartel = 0;
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        cartel += world->behaviour_now[i] == NODE_BEHAVIOUR_COLLUDE;
+    }
+    return world->node_count > 0 ? (double)cartel / world->node_count : 0.0;
+}
+
+static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment)
+{
+    sim_world *world = context;
+    const scn_verification *v = &world->scenario->verification;
+    uint8_t behaviour = world->behaviour_now[member];
+    (void)request;
+    (void)segment;
+    cons_exposure exposure = {
+        .protocol = (cons_protocol)v->protocol,
+        .members = v->protocol == SCN_PROTOCOL_CROSSVAL || v->protocol == SCN_PROTOCOL_OPTIMISTIC
+                       ? v->verifiers
+                       : v->committee,
+        .quorum = v->quorum,
+        .check_probability = v->check_probability,
+        .colluding_share = behaviour == NODE_BEHAVIOUR_COLLUDE ? verify_cartel_share(world) : 0.0,
+        .forged_evidence = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION,
+    };
+    double caught = cons_detection_probability(&exposure);
+    double loss = world->result->stake[member] * v->slash + v->fee_per_token;
+    bool cheats = cons_rational_cheats(caught, world->gain_of[member], loss);
+    world->result->cheats_taken += cheats;
+    world->result->cheats_declined += !cheats;
+    return cheats;
+}
+
 /* ---- building ---- */
+
+_Static_assert((int)CONS_PROTOCOL_COMMITTEE == (int)SCN_PROTOCOL_COMMITTEE &&
+                   (int)CONS_PROTOCOL_ZK == (int)SCN_PROTOCOL_ZK &&
+                   (int)NODE_PROTOCOL_COMMITTEE == (int)SCN_PROTOCOL_COMMITTEE &&
+                   (int)NODE_PROTOCOL_ZK == (int)SCN_PROTOCOL_ZK,
+               "one numbering of the protocols");
+
+uint32_t sim__verify_members_max(const scn_verification *v)
+{
+    bool checkers = v->protocol == SCN_PROTOCOL_CROSSVAL || v->protocol == SCN_PROTOCOL_OPTIMISTIC;
+    return checkers ? 1 + v->verifiers : v->committee;
+}
 
 static int verify_alloc(sim_world *world)
 {
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
-    uint32_t k = scenario->verification.committee;
+    uint32_t k = world->members_max;
     uint32_t segments = scenario->model.segment_count;
     uint64_t requests = world->result->request_count;
     size_t slots = (size_t)k * (scenario->verification.retries + 1);
     node_serving *serving = &world->serving;
-    world->result->reputation = util_calloc(n, sizeof(double));
-    world->result->stake = util_calloc(n, sizeof(double));
-    world->result->behaviour_of = util_calloc(n, 1);
+    sim_result *result = world->result;
+    result->reputation = util_calloc(n, sizeof(double));
+    result->stake = util_calloc(n, sizeof(double));
+    result->balance = util_calloc(n, sizeof(double));
+    result->behaviour_of = util_calloc(n, 1);
     world->behaviour_now = util_calloc(n, 1);
     world->behaviour_scale = util_calloc(n, sizeof(double));
+    world->gain_of = util_calloc(n, sizeof(double));
     world->identities = util_calloc(n, sizeof(*world->identities));
     world->candidates = util_calloc(world->server_offsets[segments], sizeof(cons_candidate));
+    world->candidate_offsets = util_calloc(segments + 1, sizeof(uint32_t));
     size_t rounds = scenario->verification.retries + 1;
     world->committee_cache = util_calloc(requests * segments * rounds * k, sizeof(uint32_t));
     world->committee_cache_round = util_calloc(requests * segments * rounds, 1);
     world->committee_cache_count = util_calloc(requests * segments * rounds, sizeof(uint32_t));
     world->committees = util_calloc(requests, sizeof(node_committee_state));
     world->reveal_block_of = util_calloc(requests * segments * slots, sizeof(uint32_t));
+    world->witness_block_of = util_calloc(requests, sizeof(uint32_t));
     world->decoded = util_calloc(serving->output_floats, sizeof(float));
-    if (world->result->reputation == NULL || world->result->stake == NULL ||
-        world->result->behaviour_of == NULL ||
-        world->behaviour_now == NULL || world->behaviour_scale == NULL ||
-        world->identities == NULL || world->candidates == NULL || world->committee_cache == NULL ||
-        world->committee_cache_round == NULL || world->committee_cache_count == NULL ||
-        world->committees == NULL || world->reveal_block_of == NULL || world->decoded == NULL) {
+    if (result->reputation == NULL || result->stake == NULL || result->balance == NULL ||
+        result->behaviour_of == NULL || world->behaviour_now == NULL ||
+        world->behaviour_scale == NULL || world->gain_of == NULL || world->identities == NULL ||
+        world->candidates == NULL || world->candidate_offsets == NULL ||
+        world->committee_cache == NULL || world->committee_cache_round == NULL ||
+        world->committee_cache_count == NULL || world->committees == NULL ||
+        world->reveal_block_of == NULL || world->witness_block_of == NULL ||
+        world->decoded == NULL) {
         return SIM_ENOMEM;
     }
     return 0;
 }
 
-/* Every server of a segment is a candidate for its committees, weighted by
- * stake x reputation; its identity is a public hash of (seed, node). */
+/* Whether a server may sit on this protocol's committees: sampling's
+ * echelon is one hardware class; tee needs a TEE-capable class. */
+static bool verify_eligible(const sim_world *world, uint32_t node_id)
+{
+    const scn_verification *v = &world->scenario->verification;
+    uint16_t class_index = world->result->class_of[node_id];
+    if (v->protocol == SCN_PROTOCOL_SAMPLING && v->echelon >= 0) {
+        return class_index == (uint16_t)v->echelon;
+    }
+    if (v->protocol == SCN_PROTOCOL_TEE) {
+        return world->scenario->nodes.classes[class_index].tee;
+    }
+    return true;
+}
+
+/* Every eligible server of a segment is a candidate for its committees,
+ * weighted by stake x reputation; its identity is a public hash of (seed,
+ * node). */
 static int verify_candidates(sim_world *world)
 {
     const scn_verification *v = &world->scenario->verification;
@@ -187,22 +472,47 @@ static int verify_candidates(sim_world *world)
         util_hash256(id, sizeof(id), world->identities[i]);
         world->result->reputation[i] = v->reputation_initial;
         world->result->stake[i] = v->stake;
+        world->result->balance[i] = v->stake;
     }
+    uint32_t used = 0;
     for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
-        uint32_t first = world->server_offsets[s];
-        uint32_t count = world->server_offsets[s + 1] - first;
-        if (count < v->committee) {
-            return SIM_ECOMMITTEE; /* Fewer servers than committee members. */
+        world->candidate_offsets[s] = used;
+        for (uint32_t i = world->server_offsets[s]; i < world->server_offsets[s + 1]; i++) {
+            uint32_t node_id = world->servers[i];
+            if (!verify_eligible(world, node_id)) {
+                continue;
+            }
+            candidates[used].node_id = node_id;
+            memcpy(candidates[used].public_key, world->identities[node_id],
+                   sizeof(candidates[used].public_key));
+            candidates[used].stake = v->stake;
+            candidates[used].reputation = v->reputation_initial;
+            used++;
         }
-        for (uint32_t i = first; i < first + count; i++) {
-            candidates[i].node_id = world->servers[i];
-            memcpy(candidates[i].public_key, world->identities[world->servers[i]],
-                   sizeof(candidates[i].public_key));
-            candidates[i].stake = v->stake;
-            candidates[i].reputation = v->reputation_initial;
+        if (used - world->candidate_offsets[s] < world->members_max) {
+            return SIM_ECOMMITTEE; /* Fewer eligible servers than committee members. */
         }
     }
+    world->candidate_offsets[world->scenario->model.segment_count] = used;
     return 0;
+}
+
+/* tee: the vendor's key pair and the hashes an enclave can attest (the
+ * scenario's model, or the other weights a substituted model runs). */
+static void verify_vendor(sim_world *world)
+{
+    util_sign_keypair_from_seed(world->scenario->seed ^ UINT64_C(0x76656e646f72), UINT32_MAX,
+                                world->vendor_public, world->vendor_secret);
+    const scn_model *m = &world->scenario->model;
+    for (uint64_t which = 0; which < 2; which++) {
+        uint64_t fields[3] = {m->weight_seed + which, m->layers, m->dim};
+        uint8_t bytes[sizeof(fields) + sizeof(m->file_sha256)] = {0};
+        memcpy(bytes, fields, sizeof(fields));
+        if (which == 0) {
+            memcpy(bytes + sizeof(fields), m->file_sha256, sizeof(m->file_sha256));
+        }
+        util_hash256(bytes, sizeof(bytes), world->model_hash[which]);
+    }
 }
 
 /* ed25519 key pairs for every node, derived from (seed, node): a node
@@ -246,6 +556,29 @@ static int verify_substitute(sim_world *world)
     return 0;
 }
 
+/* The protocol's knobs on the serving context, read by node/committee.c. */
+static void verify_serving(sim_world *world)
+{
+    const scn_verification *v = &world->scenario->verification;
+    node_serving *serving = &world->serving;
+    serving->committee = world->members_max;
+    serving->quorum = v->quorum;
+    serving->retries = v->retries;
+    serving->commit_reveal = v->commit_reveal;
+    serving->commit_timeout_ns = v->commit_timeout_ns;
+    serving->reveal_timeout_ns = v->reveal_timeout_ns;
+    serving->protocol = (node_protocol)v->protocol;
+    serving->vote_bytes = v->protocol == SCN_PROTOCOL_SAMPLING ? NODE_VOTE_MAX : NODE_DIGEST_BYTES;
+    serving->evidence_bytes = v->protocol == SCN_PROTOCOL_TEE  ? NODE_ATTEST_BYTES
+                              : v->protocol == SCN_PROTOCOL_ZK ? v->zk_proof_bytes
+                                                               : 0;
+    serving->dispute_ns = v->dispute_ns;
+    serving->bisection_round_ns = v->bisection_round_ns;
+    serving->zk_verify_ns = v->zk_verify_ns;
+    serving->prover_factor = v->protocol == SCN_PROTOCOL_ZK ? v->zk_prover_factor : 0.0;
+    serving->time_overhead = v->protocol == SCN_PROTOCOL_TEE ? v->tee_overhead : 0.0;
+}
+
 int sim__verify_build(sim_world *world)
 {
     const scn_verification *v = &world->scenario->verification;
@@ -255,12 +588,8 @@ int sim__verify_build(sim_world *world)
     cons_reputation_rule reputation = {v->penalty, v->reward, v->reputation_min,
                                        v->reputation_max, v->reputation_initial};
     world->reputation_rule = reputation;
-    serving->committee = v->committee;
-    serving->quorum = v->quorum;
-    serving->retries = v->retries;
-    serving->commit_reveal = v->commit_reveal;
-    serving->commit_timeout_ns = v->commit_timeout_ns;
-    serving->reveal_timeout_ns = v->reveal_timeout_ns;
+    world->members_max = sim__verify_members_max(v);
+    verify_serving(world);
     world->result->verified = true;
     int rc = verify_alloc(world);
     if (rc == 0) {
@@ -275,23 +604,41 @@ int sim__verify_build(sim_world *world)
     if (rc != 0) {
         return rc;
     }
-    node_verifier verifier = {world, verify_committee, verify_commit, verify_salt, verify_accept,
-                              verify_judged};
+    verify_vendor(world);
+    node_verifier verifier = {
+        .context = world,
+        .committee = verify_committee,
+        .commit = verify_commit,
+        .salt = verify_salt,
+        .accept = verify_accept,
+        .agree = verify_agree,
+        .judged = verify_judged,
+        .decided = verify_decided,
+        .witness = verify_witness,
+        .referee = verify_referee,
+        .attest = verify_attest,
+        .attest_verify = verify_attest_check,
+        .cheat = verify_cheat,
+    };
     world->verifier = verifier;
     serving->verifier = &world->verifier;
     serving->behaviour_of = world->behaviour_now;
     serving->adaptive_budget = &world->adaptive_budget;
     serving->behaviour_scale_of = world->behaviour_scale;
+    serving->gain_of = world->gain_of;
     serving->behaviour_seed = util_mix64(world->scenario->seed ^ UINT64_C(0x636172746c));
     serving->committees = world->committees;
     serving->reveal_block_of = world->reveal_block_of;
     serving->decoded = world->decoded;
-    size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_DIGEST_BYTES +
-                     (size_t)v->committee * serving->output_floats * sizeof(float);
+    size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
+                     (size_t)world->members_max * serving->output_floats * sizeof(float);
     size_t reveal = sizeof(uint32_t) + NODE_SALT_BYTES +
-                    (serving->output_floats + serving->tokens_max) * sizeof(float);
+                    (serving->output_floats + serving->tokens_max) * sizeof(float) +
+                    serving->evidence_bytes;
     util_pool_init(&serving->committee_pool, outputs);
     util_pool_init(&serving->reveal_pool, reveal);
+    util_pool_init(&world->witness_pool,
+                   VERIFY_WITNESS_HEADER + serving->output_floats * sizeof(float));
     return 0;
 }
 
@@ -302,6 +649,12 @@ void sim__verify_destroy(sim_world *world)
         util_pool_deinit(&serving->committee_pool);
         util_pool_deinit(&serving->reveal_pool);
     }
+    if (world->witness_pool.block_bytes != 0) {
+        util_pool_deinit(&world->witness_pool);
+    }
+    util_free(world->gain_of);
+    util_free(world->candidate_offsets);
+    util_free(world->witness_block_of);
     infer_executor_destroy(serving->substitute);
     infer_model_destroy(world->substitute);
     util_free(world->public_keys);
@@ -331,7 +684,9 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
                                : fault->kind == SCN_FAULT_LAZY_COPY  ? NODE_BEHAVIOUR_LAZY_COPY
                                : fault->kind == SCN_FAULT_ADAPTIVE   ? NODE_BEHAVIOUR_ADAPTIVE
                                : fault->kind == SCN_FAULT_EQUIVOCATE ? NODE_BEHAVIOUR_EQUIVOCATE
-                                                                     : NODE_BEHAVIOUR_SILENT;
+                               : fault->kind == SCN_FAULT_FORGE_ATTESTATION
+                                   ? NODE_BEHAVIOUR_FORGE_ATTESTATION
+                                   : NODE_BEHAVIOUR_SILENT;
     uint32_t count = 0;
     ASSERT(world->verifying);
     for (uint32_t i = 0; i < world->node_count; i++) {
@@ -346,6 +701,7 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
         }
         world->behaviour_now[i] = ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour;
         world->behaviour_scale[i] = fault->scale;
+        world->gain_of[i] = ending ? 0.0 : fault->gain;
         if (!ending && fault->kind == SCN_FAULT_SYBIL) {
             /* k identities of one operator share its one stake. */
             world->result->stake[i] = world->scenario->verification.stake / count;
@@ -359,14 +715,17 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
 /* ---- the checkers and the metrics ---- */
 
 void sim__verify_judge_request(sim_world *world, uint64_t request, const float *network,
-                               const float *reference)
+                               const float *const *honest, uint32_t honest_count)
 {
     uint32_t vocab = world->serving.vocab;
     sim_request_record *record = &world->result->requests[request];
     for (uint32_t step = 0; step < world->serving.generate_tokens; step++) {
         const float *a = network + (size_t)step * vocab;
-        const float *b = reference + (size_t)step * vocab;
-        if (!cons_agree(&world->final_agreement, a, b, vocab)) {
+        bool agrees = false;
+        for (uint32_t i = 0; i < honest_count && !agrees; i++) {
+            agrees = cons_agree(&world->final_agreement, a, honest[i] + (size_t)step * vocab, vocab);
+        }
+        if (!agrees) {
             record->accepted_wrong = true;
             sim__verify_violation(world, SIM_VIOLATION_ACCEPTED_WRONG, request,
                              world->serving.segment_count - 1, UINT32_MAX, step);
@@ -375,25 +734,48 @@ void sim__verify_judge_request(sim_world *world, uint64_t request, const float *
     world->result->accepted_wrong += record->accepted_wrong;
 }
 
-static void reputation_means(const sim_result *result, double *honest, double *byzantine)
+/* Means of a per-node value over honest and Byzantine nodes. */
+static void verify_means(const sim_result *result, const double *values, double *honest,
+                         double *byzantine)
 {
     double sums[2] = {0, 0};
     uint64_t counts[2] = {0, 0};
     for (uint32_t i = 0; i < result->node_count; i++) {
         int bad = result->behaviour_of[i] != NODE_BEHAVIOUR_HONEST;
-        sums[bad] += result->reputation[i];
+        sums[bad] += values[i];
         counts[bad] += 1;
     }
     *honest = counts[0] ? sums[0] / (double)counts[0] : NAN;
     *byzantine = counts[1] ? sums[1] / (double)counts[1] : NAN;
 }
 
+void sim__verify_sample(sim_world *world)
+{
+    const sim_observer *observer = world->observer;
+    const sim_result *result = world->result;
+    double honest = NAN, byzantine = NAN;
+    verify_means(result, result->balance, &honest, &byzantine);
+    observer->on_sample(observer->context, world->now_ns, "balance_honest_mean", honest);
+    observer->on_sample(observer->context, world->now_ns, "balance_byzantine_mean", byzantine);
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "balance.%u", i);
+        observer->on_sample(observer->context, world->now_ns, name, result->balance[i]);
+    }
+}
+
+static double verify_quantile(const util_hist *hist, double q)
+{
+    return hist->total_count == 0 ? NAN : (double)util_hist_quantile(hist, q);
+}
+
 int sim__verify_metric(const sim_result *result, const char *name, double *value_out)
 {
-    double honest = NAN, byzantine = NAN;
+    double honest = NAN, byzantine = NAN, balance_honest = NAN, balance_byzantine = NAN;
     uint64_t failed = 0;
     if (result->verified) {
-        reputation_means(result, &honest, &byzantine);
+        verify_means(result, result->reputation, &honest, &byzantine);
+        verify_means(result, result->balance, &balance_honest, &balance_byzantine);
     }
     for (uint64_t r = 0; r < result->request_count; r++) {
         failed += result->requests[r].status == NODE_REQUEST_FAILED ||
@@ -417,6 +799,22 @@ int sim__verify_metric(const sim_result *result, const char *name, double *value
         {"reputation_byzantine_mean", byzantine},
         {"requests_failed", (double)failed},
         {"stake_slashed", result->stake_slashed},
+        {"cost_ratio", result->native_flops > 0 ? (double)(result->flops_total +
+                                                           result->referee_flops) /
+                                                      (double)result->native_flops
+                                                : NAN},
+        {"finality_p50", verify_quantile(&result->finality, 0.50)},
+        {"finality_p99", verify_quantile(&result->finality, 0.99)},
+        {"disputes", (double)result->disputes},
+        {"resamples", (double)result->resamples},
+        {"referee_flops", (double)result->referee_flops},
+        {"fees_paid", result->fees_paid},
+        {"slashed_to_oracle", result->slashed_to_oracle},
+        {"slashed_burnt", result->slashed_burnt},
+        {"balance_honest_mean", balance_honest},
+        {"balance_byzantine_mean", balance_byzantine},
+        {"cheats_declined", (double)result->cheats_declined},
+        {"cheats_taken", (double)result->cheats_taken},
     };
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(metrics); i++) {
         if (strcmp(name, metrics[i].name) == 0) {

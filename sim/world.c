@@ -152,6 +152,7 @@ static const char *fault_kind_name(scn_fault_kind kind)
     case SCN_FAULT_SYBIL: return "sybil";
     case SCN_FAULT_ADAPTIVE: return "adaptive";
     case SCN_FAULT_EQUIVOCATE: return "equivocate";
+    case SCN_FAULT_FORGE_ATTESTATION: return "forge_attestation";
     }
     return "unknown";
 }

@@ -327,10 +327,12 @@ START_TEST(test_scn_error_format_forms)
     while (scn_expect_metrics[count] != NULL) {
         count += 1;
     }
-    ck_assert_uint_eq(count, 36);
+    ck_assert_uint_eq(count, 49);
     ck_assert_str_eq(scn_expect_metrics[26], "activation_bytes");
     ck_assert_str_eq(scn_expect_metrics[34], "requests_failed");
     ck_assert_str_eq(scn_expect_metrics[35], "stake_slashed");
+    ck_assert_str_eq(scn_expect_metrics[36], "cost_ratio");
+    ck_assert_str_eq(scn_expect_metrics[48], "cheats_taken");
 }
 END_TEST
 
@@ -1281,9 +1283,9 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/74_reputation_min_above_max.yaml", SCN_ESCHEMA, 9, 10,
      "verification.reputation.max (2) must be >= verification.reputation.min (5)"},
     {"tests/bad/75_key_with_protocol_none.yaml", SCN_ESCHEMA, 7, 3,
-     "verification.quorum needs protocol: committee"},
+     "verification.quorum needs a protocol other than none"},
     {"tests/bad/76_collude_without_committee.yaml", SCN_ESCHEMA, 6, 11,
-     "fault kind 'collude' needs verification.protocol: committee"},
+     "fault kind 'collude' needs a verification.protocol (it is a verifier's misbehaviour)"},
     {"tests/bad/77_scale_on_silent.yaml", SCN_ESCHEMA, 10, 5,
      "faults.0: key 'scale' is not allowed for a silent fault"},
     {"tests/bad/78_wrong_output_without_nodes.yaml", SCN_ESCHEMA, 7, 5,
@@ -1437,7 +1439,8 @@ START_TEST(test_scn_verify_faults)
     const char *off = "verification={protocol: none}";
     ck_assert_int_eq(test_scn_load(test_scn_committee, &off, 1, &s, &e), SCN_ESCHEMA);
     ck_assert_uint_eq(e.line, 20);
-    ck_assert_str_eq(e.message, "fault kind 'wrong_output' needs verification.protocol: committee");
+    ck_assert_str_eq(e.message, "fault kind 'wrong_output' needs a verification.protocol (it is "
+                                "a verifier's misbehaviour)");
 }
 END_TEST
 

@@ -215,12 +215,17 @@ void tool_print_inference(const scn_scenario *scenario, const sim_result *result
            metric(result, "reference_match_ratio"), metric(result, "argmax_agree_mean"));
     print_divergence(scenario, result);
     if (result->verified) {
-        printf("  verify     committee %u, quorum %u: %llu accepted wrong, %llu honest "
-               "penalised (%.4f), %llu rounds without quorum\n",
-               scenario->verification.committee, scenario->verification.quorum,
+        printf("  verify     %s: %llu accepted wrong, %llu honest penalised (%.4f), %llu "
+               "rounds unsettled, %llu disputes, %llu resamples\n",
+               scn_protocol_name(scenario->verification.protocol),
                (unsigned long long)result->accepted_wrong,
                (unsigned long long)result->honest_penalised,
-               metric(result, "honest_penalised_ratio"), (unsigned long long)result->no_quorum);
+               metric(result, "honest_penalised_ratio"), (unsigned long long)result->no_quorum,
+               (unsigned long long)result->disputes, (unsigned long long)result->resamples);
+        printf("  cost       %.3fx native FLOPs, finality p50 %.3f ms p99 %.3f ms, fees %.4g, "
+               "slashed %.4g\n",
+               metric(result, "cost_ratio"), metric(result, "finality_p50") / 1e6,
+               metric(result, "finality_p99") / 1e6, result->fees_paid, result->stake_slashed);
         printf("  reputation honest mean %.4f, byzantine mean %.4f\n",
                metric(result, "reputation_honest_mean"),
                metric(result, "reputation_byzantine_mean"));
