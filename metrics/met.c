@@ -95,12 +95,23 @@ static const char met_schema_v3_sql[] =
     " kind TEXT NOT NULL, t_ns INTEGER, request_id INTEGER, segment INTEGER,"
     " node_id INTEGER, detail TEXT, PRIMARY KEY (run_id, violation_id));";
 
+/* Version 4: the verification protocols' economics -- every node's final
+ * balance (stake plus fees and slashed shares earned). The comparison of
+ * protocols is a view (met_view_sql). */
+static const char met_schema_v4_sql[] = "ALTER TABLE nodes ADD COLUMN balance REAL;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
     met_schema_v2_sql,
     met_schema_v3_sql,
+    met_schema_v4_sql,
 };
+
+/* One metric of the run as a column of a view. */
+#define MET_VIEW_METRIC(name)                                                        \
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id AND m.name = '" name  \
+    "') AS " name
 
 /* The current run_summary view; dropped and recreated by every migration.
  * New columns go at the end so scripts reading by position keep working. */
@@ -130,6 +141,25 @@ static const char met_view_sql[] =
     "  AND m.name = 'accepted_wrong') AS accepted_wrong,"
     " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
     "  AND m.name = 'honest_penalised') AS honest_penalised"
+    " FROM runs r;"
+    "DROP VIEW IF EXISTS protocol_comparison;"
+    "CREATE VIEW protocol_comparison AS SELECT r.run_id, r.name, r.seed, r.status,"
+    " COALESCE((SELECT p.value FROM params p WHERE p.run_id = r.run_id"
+    "  AND p.key = 'verification.protocol'), 'none') AS protocol,"
+    MET_VIEW_METRIC("completed_ratio") ","
+    MET_VIEW_METRIC("accepted_wrong") ","
+    MET_VIEW_METRIC("accepted_wrong_ratio") ","
+    MET_VIEW_METRIC("honest_penalised") ","
+    MET_VIEW_METRIC("disputes") ","
+    MET_VIEW_METRIC("resamples") ","
+    MET_VIEW_METRIC("cost_ratio") ","
+    MET_VIEW_METRIC("bytes_sent") ","
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'finality_p50') AS finality_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'finality_p99') AS finality_p99_ns,"
+    MET_VIEW_METRIC("fees_paid") ","
+    MET_VIEW_METRIC("stake_slashed")
     " FROM runs r;";
 
 static const char *const met_stmt_sql[MET_STMT_COUNT] = {
@@ -140,7 +170,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                    " VALUES (?,?,?,?)",
     [MET_STMT_FAULT_INSERT] = "INSERT INTO faults (run_id, fault_index, kind, action, t_ns,"
                               " nodes_affected, detail) VALUES (?,?,?,?,?,?,?)",
-    [MET_STMT_NODE_INSERT] = "INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_NODE_INSERT] = "INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_MESSAGE_INSERT] = "INSERT OR REPLACE INTO messages"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_METRIC_INSERT] = "INSERT OR REPLACE INTO metrics (run_id, name, value)"
@@ -656,6 +686,7 @@ static int db_node_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_u64(stmt, 12, row->crashes);
     sqlite3_bind_double(stmt, 13, row->stake);         /* NaN binds as NULL */
     sqlite3_bind_double(stmt, 14, row->reputation);
+    sqlite3_bind_double(stmt, 15, row->balance);
     return db_stmt_run(db, stmt, "insert node");
 }
 

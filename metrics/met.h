@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 3
+#define MET_SCHEMA_VERSION 4
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -63,6 +63,7 @@ typedef struct met_node_row {
     uint64_t crashes;
     double stake;                    /* final stake (schema 3); NaN: no verification (NULL) */
     double reputation;               /* final reputation (schema 3); NaN: NULL */
+    double balance;                  /* final balance (schema 4); NaN: NULL */
 } met_node_row;
 
 typedef struct met_message_row {
@@ -196,6 +197,11 @@ int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run
 /* Writes a table of runs (id, name, seed, status, events, sim time, wall
  * time; 'running' shown as "running (incomplete)") to 'out'. */
 int met_runs_list(met_db *db, FILE *out);
+
+/* Prints the verification protocols side by side: one row per protocol
+ * (and scenario name when 'by_name'), the mean over its completed runs of
+ * the protocol_comparison view's columns. Returns 0 or MET_ESQL/MET_EIO. */
+int met_compare(met_db *db, FILE *out, bool by_name);
 
 /* Writes 'table' (every row, or one run's when run_id > 0) in 'format'.
  * Tables: runs, params, nodes, faults, timeseries, messages, metrics,

@@ -36,6 +36,7 @@ static const met_table met_tables[] = {
     MET_TABLE("divergence", "run_id, request_id, class"),
     MET_TABLE("violations", "run_id, violation_id"),
     MET_TABLE("run_summary", "run_id"),
+    MET_TABLE("protocol_comparison", "run_id"),
 };
 
 static const met_table *table_find(const char *name)
@@ -305,6 +306,91 @@ int met_runs_list(met_db *db, FILE *out)
     }
     if (result == 0 && (fflush(out) != 0 || ferror(out))) {
         met__set_error(db, "list runs: write error");
+        result = MET_EIO;
+    }
+    return result;
+}
+
+/* The comparison's columns: header, width, SQL aggregate, printf scale. */
+static const struct {
+    const char *header;
+    int width;
+    const char *sql;
+    double scale;
+} met_compare_columns[] = {
+    {"runs", 5, "COUNT(*)", 1},
+    {"completed", 9, "AVG(completed_ratio)", 1},
+    {"wrong", 7, "AVG(accepted_wrong_ratio)", 1},
+    {"honest_pen", 10, "AVG(honest_penalised)", 1},
+    {"disputes", 9, "AVG(disputes)", 1},
+    {"resamples", 9, "AVG(resamples)", 1},
+    {"cost_x", 9, "AVG(cost_ratio)", 1},
+    {"MB_sent", 9, "AVG(bytes_sent)", 1e-6},
+    {"final_p50_ms", 12, "AVG(finality_p50_ns)", 1e-6},
+    {"final_p99_ms", 12, "AVG(finality_p99_ns)", 1e-6},
+    {"slashed", 9, "AVG(stake_slashed)", 1},
+};
+
+static void compare_row_write(FILE *out, sqlite3_stmt *stmt)
+{
+    const char *protocol = (const char *)sqlite3_column_text(stmt, 0);
+    const char *name = (const char *)sqlite3_column_text(stmt, 1);
+    fprintf(out, "%-11s %-24s", protocol != NULL ? protocol : "-", name != NULL ? name : "*");
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
+        int width = met_compare_columns[i].width;
+        if (sqlite3_column_type(stmt, (int)i + 2) == SQLITE_NULL) {
+            fprintf(out, " %*s", width, "-");
+        } else {
+            double value = sqlite3_column_double(stmt, (int)i + 2) * met_compare_columns[i].scale;
+            fprintf(out, " %*.*f", width, i == 0 ? 0 : value >= 100 ? 1 : 4, value);
+        }
+    }
+    fputc('\n', out);
+}
+
+int met_compare(met_db *db, FILE *out, bool by_name)
+{
+    ASSERT(db != NULL);
+    ASSERT(out != NULL);
+    char sql[2048];
+    size_t used = (size_t)snprintf(sql, sizeof(sql), "SELECT protocol, %s",
+                                   by_name ? "name" : "NULL");
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
+        used += (size_t)snprintf(sql + used, sizeof(sql) - used, ", %s",
+                                 met_compare_columns[i].sql);
+    }
+    snprintf(sql + used, sizeof(sql) - used,
+             " FROM protocol_comparison WHERE status = 'completed' GROUP BY protocol%s"
+             " ORDER BY CASE protocol WHEN 'none' THEN 0 WHEN 'committee' THEN 1"
+             " WHEN 'sampling' THEN 2 WHEN 'crossval' THEN 3 WHEN 'optimistic' THEN 4"
+             " WHEN 'tee' THEN 5 WHEN 'zk' THEN 6 ELSE 7 END, protocol%s",
+             by_name ? ", name" : "", by_name ? ", name" : "");
+    sqlite3_stmt *stmt = NULL;
+    int rc = met_flush(db);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return met__sql_error(db, "compare");
+    }
+    size_t rows = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (rows++ == 0) {
+            fprintf(out, "%-11s %-24s", "protocol", "scenario");
+            for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
+                fprintf(out, " %*s", met_compare_columns[i].width, met_compare_columns[i].header);
+            }
+            fputc('\n', out);
+        }
+        compare_row_write(out, stmt);
+    }
+    int result = rc == SQLITE_DONE ? 0 : met__sql_error(db, "compare");
+    sqlite3_finalize(stmt);
+    if (result == 0 && rows == 0) {
+        fputs("no completed runs\n", out);
+    }
+    if (result == 0 && (fflush(out) != 0 || ferror(out))) {
+        met__set_error(db, "compare: write error");
         result = MET_EIO;
     }
     return result;

@@ -630,7 +630,7 @@ static int expect_operator(const char *text, scn_cmp *cmp, const char **rest)
 bool scn__metric_is_duration(const char *metric)
 {
     return strncmp(metric, "latency_", 8) == 0 || strncmp(metric, "request_latency_", 16) == 0 ||
-           strcmp(metric, "first_token_p50") == 0;
+           strncmp(metric, "finality_", 9) == 0 || strcmp(metric, "first_token_p50") == 0;
 }
 
 /* Edit distance between two short names (longer ones are cut at 63). */

@@ -582,9 +582,9 @@ START_TEST(test_met_timeseries_batched_rows_all_land)
     }
     met_fault_row fault = {0, "partition", "start", 500, 2, NULL};
     ck_assert_int_eq(met_fault_add(db, run_id, &fault), 0);
-    met_node_row nodes[3] = {{0, "gpu", "eu", "honest", 1, 2, 3, 4, 5, 6, 7, NAN, NAN},
-                             {1, "gpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0, NAN, NAN},
-                             {2, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 1, NAN, NAN}};
+    met_node_row nodes[3] = {{0, "gpu", "eu", "honest", 1, 2, 3, 4, 5, 6, 7, NAN, NAN, NAN},
+                             {1, "gpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0, NAN, NAN, NAN},
+                             {2, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 1, NAN, NAN, NAN}};
     ck_assert_int_eq(met_nodes_add(db, run_id, nodes, 3), 0);
     met_message_row message = {"rumor", 10, 1000, 9, 900, 1, 0, 0, 0, 0, 0, 0};
     ck_assert_int_eq(met_messages_add(db, run_id, &message, 1), 0);
@@ -972,7 +972,7 @@ static const char *const violation_columns[] = {
 static const char *const node_columns[] = {
     "run_id", "node_id", "class", "region", "behaviour", "messages_sent", "bytes_sent",
     "messages_received", "bytes_received", "rejected", "delivered", "crashes", "stake",
-    "reputation",
+    "reputation", "balance",
 };
 
 /* Schema 3: every optional column NULL in some row and set in another. */
@@ -984,11 +984,12 @@ static const met_violation_row violation_rows[] = {
 };
 static const size_t violation_order[] = {1, 2, 0, 3};
 
-/* Stake and reputation: values in a verification run, NaN (NULL) without. */
+/* Stake, reputation and balance: values in a verification run, NaN (NULL)
+ * without. */
 static const met_node_row node_rows[] = {
-    {5, "gpu", "eu", "lazy", 1, 2, 3, 4, 5, 6, 7, 0.0, -0.125},
-    {4, "cpu", "us", "honest", 9, 8, 7, 6, 5, 4, 3, 1234.5, 0.99999999999999989},
-    {6, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0, NAN, NAN},
+    {5, "gpu", "eu", "lazy", 1, 2, 3, 4, 5, 6, 7, 0.0, -0.125, 7.5},
+    {4, "cpu", "us", "honest", 9, 8, 7, 6, 5, 4, 3, 1234.5, 0.99999999999999989, -1e-300},
+    {6, "cpu", "us", "honest", 0, 0, 0, 0, 0, 0, 0, NAN, NAN, NAN},
 };
 static const size_t node_order[] = {1, 0, 2};
 
@@ -1080,6 +1081,7 @@ static size_t node_cells(int64_t run_id, const met_node_row *row, cell *cells)
     cells[n++] = CELL_I(row->crashes);
     cells[n++] = cell_real(row->stake);
     cells[n++] = cell_real(row->reputation);
+    cells[n++] = cell_real(row->balance);
     return n;
 }
 
@@ -1532,18 +1534,25 @@ START_TEST(test_met_db_open_migrates_v2)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "3|2|0");
+    ck_assert_str_eq(text, "4|2|0");
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "3");
+    ck_assert_str_eq(text, "4");
 
     /* Old rows kept, new columns NULL, the view has grown at its end. */
     raw_query_text(&temp,
                    "SELECT status || tokens_out || saw_tokens || '|' || quote(verified) ||"
                    " quote(accepted_wrong) || quote(rounds) || '|' ||"
-                   " (SELECT bytes_received || quote(stake) || quote(reputation) FROM nodes)"
+                   " (SELECT bytes_received || quote(stake) || quote(reputation) ||"
+                   " quote(balance) FROM nodes)"
                    " || '|' || (SELECT flops FROM segments) FROM requests",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "completed50 2|NULLNULLNULL|900NULLNULL|1000");
+    ck_assert_str_eq(text, "completed50 2|NULLNULLNULL|900NULLNULLNULL|1000");
+    /* Schema 4's comparison view reads the old run: no protocol, no numbers. */
+    raw_query_text(&temp,
+                   "SELECT protocol || '|' || coalesce(cost_ratio, 'null') FROM"
+                   " protocol_comparison",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "none|null");
     raw_query_text(&temp,
                    "SELECT completed_ratio || '|' || delivery_ratio || '|' ||"
                    " coalesce(accepted_wrong, honest_penalised, 'null') FROM run_summary",
@@ -1582,11 +1591,11 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 3);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 3);
+    ck_assert_int_eq(atoi(text), 4);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 4);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "3");
+    ck_assert_str_eq(text, "4");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 

@@ -1,5 +1,6 @@
 /* cmd_db.c -- the subcommands that read: `validate` checks a scenario,
- * `runs` lists a database's runs, `export` writes one table. */
+ * `runs` lists a database's runs, `export` writes one table, `compare`
+ * prints the verification protocols side by side. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,7 +28,18 @@ static const char export_usage[] =
     "\n"
     "Writes table T of the results database F (default results.db) to stdout.\n"
     "Tables: runs params nodes faults timeseries messages metrics expectations\n"
-    "run_summary. --run keeps one run's rows. Default format: csv.\n";
+    "requests segments divergence violations, and the views run_summary and\n"
+    "protocol_comparison. --run keeps one run's rows. Default format: csv.\n";
+
+static const char compare_usage[] =
+    "usage: infersim compare [--db F] [--by-scenario]\n"
+    "\n"
+    "Prints the verification protocols of the runs in F (default results.db)\n"
+    "side by side: per protocol (and per scenario name with --by-scenario), the\n"
+    "mean over its completed runs of: completed ratio, accepted-wrong ratio,\n"
+    "honest members penalised, disputes, resamples, cost (replicated FLOPs over\n"
+    "native), MB on the wire, latency to finality p50 and p99, stake slashed.\n"
+    "The rows come from the protocol_comparison view (metrics/README.md).\n";
 
 static bool wants_help(int argc, char **argv, const char *usage)
 {
@@ -111,6 +123,35 @@ int tool_runs_main(int argc, char **argv)
     int rc = met_runs_list(db, stdout);
     if (rc != 0) {
         fprintf(stderr, "infersim runs: %s\n", met_db_errmsg(db));
+    }
+    met_db_close(db);
+    return rc == 0 ? TOOL_EXIT_OK : TOOL_EXIT_INTERNAL;
+}
+
+int tool_compare_main(int argc, char **argv)
+{
+    const char *path = "results.db";
+    bool by_name = false;
+    met_db *db = NULL;
+    if (wants_help(argc, argv, compare_usage)) {
+        return TOOL_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strcmp(argv[i], "--by-scenario") == 0) {
+            by_name = true;
+        } else {
+            return tool_usage_error("compare", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    int code = open_db("compare", path, &db);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    int rc = met_compare(db, stdout, by_name);
+    if (rc != 0) {
+        fprintf(stderr, "infersim compare: %s\n", met_db_errmsg(db));
     }
     met_db_close(db);
     return rc == 0 ? TOOL_EXIT_OK : TOOL_EXIT_INTERNAL;

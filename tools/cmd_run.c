@@ -159,6 +159,7 @@ static int store_nodes(run_context *run, const scn_scenario *scenario, const sim
                 stats->delivered, stats->crashes,
                 result->verified ? result->stake[i] : NAN,
                 result->verified ? result->reputation[i] : NAN,
+                result->verified ? result->balance[i] : NAN,
             };
         }
         if (met_nodes_add(run->db, run->run_id, rows, count) != 0) {

@@ -27,6 +27,7 @@
 int tool_run_main(int argc, char **argv);
 int tool_validate_main(int argc, char **argv);
 int tool_runs_main(int argc, char **argv);
+int tool_compare_main(int argc, char **argv);
 int tool_export_main(int argc, char **argv);
 
 /* Stores an inference run's requests, segments and divergence rows.
