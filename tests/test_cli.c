@@ -143,7 +143,7 @@ static const char small_yaml[] =
 
 START_TEST(test_cli_help_every_subcommand)
 {
-    const char *const commands[] = {"run", "validate", "runs", "export"};
+    const char *const commands[] = {"run", "validate", "runs", "export", "compare"};
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         ck_assert_int_eq(cli("%s --help", commands[i]), 0);
         ck_assert_ptr_nonnull(strstr(read_file("out.txt"), "usage: infersim"));
@@ -153,6 +153,39 @@ START_TEST(test_cli_help_every_subcommand)
     ck_assert_int_eq(cli("run"), 2);
     ck_assert_int_eq(cli("run x.yaml --seed abc"), 2);
     ck_assert_int_eq(cli("export --table runs --format xml"), 2);
+    ck_assert_int_eq(cli("compare --frobnicate"), 2);
+}
+END_TEST
+
+/* Two protocols of the compare family into one database: 'compare' puts
+ * them side by side, and the view exports one row per run. */
+START_TEST(test_cli_compare_protocols)
+{
+    const char *const protocols[] = {"committee", "tee"};
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(cli("run scenarios/compare_%s.yaml --db %s/cmp.db --quiet --set "
+                             "workload.requests=12",
+                             protocols[i], cli_dir),
+                         0);
+    }
+    ck_assert_int_eq(cli("compare --db %s/cmp.db", cli_dir), 0);
+    const char *out = read_file("out.txt");
+    ck_assert_ptr_nonnull(strstr(out, "cost_x"));
+    const char *committee = strstr(out, "\ncommittee ");
+    const char *tee = strstr(out, "\ntee ");
+    ck_assert_msg(committee != NULL && tee != NULL && committee < tee, "%s", out);
+    ck_assert_int_eq(cli("export --db %s/cmp.db --table protocol_comparison --format jsonl",
+                         cli_dir),
+                     0);
+    out = read_file("out.txt");
+    ck_assert_ptr_nonnull(strstr(out, "\"protocol\":\"committee\""));
+    ck_assert_ptr_nonnull(strstr(out, "\"protocol\":\"tee\""));
+    ck_assert_int_eq(cli("run scenarios/gossip.yaml --db %s/empty.db --quiet --set "
+                         "workload.messages=2 --set nodes.count=20",
+                         cli_dir),
+                     0);
+    ck_assert_int_eq(cli("compare --db %s/empty.db", cli_dir), 0);
+    ck_assert_ptr_nonnull(strstr(read_file("out.txt"), "none "));
 }
 END_TEST
 
@@ -390,9 +423,11 @@ END_TEST
  * so an expectation that holds for one draw only is caught. */
 static bool library_many_seeds(const char *name)
 {
-    static const char *const prefixes[] = {"committee_", "cartel_", "forger_", "silent_",
-                                           "lazy_",      "sybil_",  "adaptive_",
-                                           "substituted_", "equivocation"};
+    static const char *const prefixes[] = {"committee_", "cartel_",    "forger_",  "silent_",
+                                           "lazy_",      "sybil_",     "adaptive_",
+                                           "substituted_", "equivocation", "compare_",
+                                           "sampling_",  "crossval_",  "optimistic_", "tee_",
+                                           "zk_",        "rational_"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) {
             return true;
@@ -455,6 +490,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_check_names_failed_expectation);
     tcase_add_test(basics, test_cli_export_matches_database);
     tcase_add_test(basics, test_cli_inference_rows_identical);
+    tcase_add_test(basics, test_cli_compare_protocols);
     suite_add_tcase(suite, basics);
     TCase *signals = tcase_create("signals");
     tcase_add_checked_fixture(signals, cli_setup, cli_teardown);

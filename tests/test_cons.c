@@ -418,6 +418,108 @@ START_TEST(test_cons_sortition_capture_matches_hypergeometric)
 }
 END_TEST
 
+/* Sampling consensus: the frequency with which all n sampled nodes are in
+ * the cartel, over many beacons, against the hypergeometric closed form;
+ * and, for a large population, the closed form against r^n. */
+START_TEST(test_cons_sampling_capture_matches_closed_forms)
+{
+    test_cons_setup();
+    cons_candidate candidates[TEST_CONS_POPULATION];
+    test_cons_candidates_fill(candidates, TEST_CONS_POPULATION);
+    const uint32_t malicious = 40;   /* node ids 60..99 */
+    const uint32_t n = 3;
+    uint32_t captured = 0;
+    for (uint64_t request = 0; request < TEST_CONS_BEACONS; request++) {
+        uint8_t beacon[32];
+        uint32_t members[3];
+        cons_beacon_derive(TEST_CONS_SEED + 7, request, 0, beacon);
+        ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, TEST_CONS_POPULATION, n,
+                                               members), 3);
+        uint32_t bad = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            bad += members[j] >= TEST_CONS_POPULATION - malicious;
+        }
+        captured += bad == n;
+    }
+    double exact = cons_sampling_capture(TEST_CONS_POPULATION, malicious, n);
+    ck_assert_double_eq_tol(exact, 40.0 * 39 * 38 / (100.0 * 99 * 98), 1e-12);
+    test_cons_assert_binomial(captured, TEST_CONS_BEACONS, exact);
+    /* Without replacement the capture is rarer than r^n, and the two meet
+     * as the population grows. */
+    ck_assert_double_lt(exact, cons_sampling_capture_iid(0.4, n));
+    double large = cons_sampling_capture(1000000, 400000, n);
+    ck_assert_double_eq_tol(large, cons_sampling_capture_iid(0.4, n), 1e-5);
+    ck_assert_double_eq(cons_sampling_capture(100, 2, 3), 0.0);
+    ck_assert_double_eq(cons_sampling_capture_iid(0.5, 10), 1.0 / 1024);
+}
+END_TEST
+
+/* Cross-validation: the spot check fires with probability p per beacon,
+ * and an executor that always cheats is caught within k requests with
+ * probability 1 - (1 - p)^k. */
+START_TEST(test_cons_crossval_detection_matches_closed_form)
+{
+    test_cons_setup();
+    const double p = 0.05;
+    uint32_t checked = 0;
+    for (uint64_t request = 0; request < TEST_CONS_BEACONS; request++) {
+        uint8_t beacon[32];
+        cons_beacon_derive(TEST_CONS_SEED + 9, request, 0, beacon);
+        checked += cons_spot_check(beacon, 0, p);
+        ck_assert(!cons_spot_check(beacon, 0, 0.0));
+        ck_assert(cons_spot_check(beacon, 0, 1.0));
+    }
+    test_cons_assert_binomial(checked, TEST_CONS_BEACONS, p);
+    static const uint32_t horizons[] = {1, 5, 20, 60};
+    const uint32_t histories = 2000;
+    for (size_t h = 0; h < sizeof(horizons) / sizeof(horizons[0]); h++) {
+        uint32_t k = horizons[h];
+        uint32_t caught = 0;
+        for (uint32_t history = 0; history < histories; history++) {
+            bool seen = false;
+            for (uint32_t request = 0; request < k && !seen; request++) {
+                uint8_t beacon[32];
+                cons_beacon_derive(TEST_CONS_SEED + 11 + h, (uint64_t)history * 1000 + request,
+                                   0, beacon);
+                seen = cons_spot_check(beacon, 0, p);
+            }
+            caught += seen;
+        }
+        double expected = cons_crossval_detection(p, k);
+        ck_assert_double_eq_tol(expected, 1.0 - pow(0.95, k), 1e-12);
+        test_cons_assert_binomial(caught, histories, expected);
+    }
+}
+END_TEST
+
+/* What a rational adversary weighs, protocol by protocol. */
+START_TEST(test_cons_detection_probability_values)
+{
+    cons_exposure committee = {CONS_PROTOCOL_COMMITTEE, 3, 2, 0, 0.1, false};
+    ck_assert_double_eq_tol(cons_detection_probability(&committee), 0.81, 1e-12);
+    committee.colluding_share = 0.0;
+    ck_assert_double_eq(cons_detection_probability(&committee), 1.0);
+    cons_exposure sampling = {CONS_PROTOCOL_SAMPLING, 3, 3, 0, 0.5, false};
+    ck_assert_double_eq_tol(cons_detection_probability(&sampling), 0.75, 1e-12);
+    cons_exposure crossval = {CONS_PROTOCOL_CROSSVAL, 3, 1, 0.1, 0.0, false};
+    ck_assert_double_eq_tol(cons_detection_probability(&crossval), 0.1, 1e-12);
+    crossval.colluding_share = 0.5;
+    ck_assert_double_eq_tol(cons_detection_probability(&crossval), 0.1 * 0.875, 1e-12);
+    cons_exposure optimistic = {CONS_PROTOCOL_OPTIMISTIC, 1, 1, 0, 0.2, false};
+    ck_assert_double_eq_tol(cons_detection_probability(&optimistic), 0.8, 1e-12);
+    cons_exposure tee = {CONS_PROTOCOL_TEE, 1, 1, 0, 0, true};
+    ck_assert_double_eq(cons_detection_probability(&tee), 0.0);
+    tee.forged_evidence = false;
+    ck_assert_double_eq(cons_detection_probability(&tee), 1.0);
+    cons_exposure zk = {CONS_PROTOCOL_ZK, 1, 1, 0, 1.0, false};
+    ck_assert_double_eq(cons_detection_probability(&zk), 1.0);
+    ck_assert(cons_rational_cheats(0.5, 10.0, 5.0));
+    ck_assert(!cons_rational_cheats(0.5, 1.0, 5.0));
+    ck_assert(!cons_rational_cheats(1.0, 1e9, 0.0));
+    ck_assert(cons_rational_cheats(0.0, 1e-9, 1e9));
+}
+END_TEST
+
 /* ---- Commitments ---- */
 
 START_TEST(test_cons_commit_verify_and_any_flip_fails)
@@ -881,6 +983,8 @@ Suite *test_cons_suite(void)
     tcase_add_test(sortition, test_cons_sortition_stake_proportional);
     tcase_add_test(sortition, test_cons_sortition_reputation_proportional);
     tcase_add_test(sortition, test_cons_sortition_capture_matches_hypergeometric);
+    tcase_add_test(sortition, test_cons_sampling_capture_matches_closed_forms);
+    tcase_add_test(sortition, test_cons_crossval_detection_matches_closed_form);
     tcase_set_timeout(sortition, 30);
     suite_add_tcase(suite, sortition);
 
@@ -903,6 +1007,7 @@ Suite *test_cons_suite(void)
     tcase_add_test(reputation, test_cons_reputation_clamps_both_ends);
     tcase_add_test(reputation, test_cons_reputation_rounds_match_iteration);
     tcase_add_test(reputation, test_cons_capture_probability_exact_values);
+    tcase_add_test(reputation, test_cons_detection_probability_values);
     tcase_set_timeout(reputation, 10);
     suite_add_tcase(suite, reputation);
     return suite;

@@ -1306,6 +1306,27 @@ static const test_scn_bad_case test_scn_bad[] = {
      "faults.0: key 'budget' is not allowed for a collude fault"},
     {"tests/bad/86_adaptive_budget_zero.yaml", SCN_ESCHEMA, 7, 50,
      "faults.0.budget must be between 1 and 2000000, got 0"},
+    {"tests/bad/87_committee_under_tee.yaml", SCN_ESCHEMA, 7, 3,
+     "verification.committee does not apply to protocol tee (it has one executor)"},
+    {"tests/bad/88_echelon_unknown.yaml", SCN_ESCHEMA, 7, 12,
+     "verification.echelon: unknown class 'h100' (not in nodes.classes)"},
+    {"tests/bad/89_slashed_to_sum.yaml", SCN_ESCHEMA, 7, 15,
+     "verification.slashed_to: honest + oracle + burn must be 1, got 0.9"},
+    {"tests/bad/90_forge_without_tee.yaml", SCN_ESCHEMA, 7, 12,
+     "fault kind 'forge_attestation' needs verification.protocol: tee"},
+    {"tests/bad/91_tee_without_class.yaml", SCN_ESCHEMA, 6, 13,
+     "verification.protocol tee needs a class with tee: true in nodes.classes"},
+    {"tests/bad/92_gain_on_silent.yaml", SCN_ESCHEMA, 10, 5,
+     "faults.0: key 'gain' is not allowed for a silent fault"},
+    {"tests/bad/93_sampling_without_commit.yaml", SCN_ESCHEMA, 7, 18,
+     "verification.commit_reveal must be true for protocol sampling"},
+    {"tests/bad/94_check_probability_range.yaml", SCN_ESCHEMA, 7, 22,
+     "verification.check_probability must be in [0, 1], got 1.5"},
+    {"tests/bad/95_window_under_sampling.yaml", SCN_ESCHEMA, 7, 3,
+     "verification.challenge_window does not apply to protocol sampling (it belongs to "
+     "protocol optimistic)"},
+    {"tests/bad/96_zk_proof_too_big.yaml", SCN_ESCHEMA, 7, 21,
+     "verification.zk.proof_bytes must be a size up to 16MiB, got 1GiB"},
 };
 
 START_TEST(test_scn_bad_file_rejected)

@@ -1,0 +1,327 @@
+/* test_verify.c -- the verification protocols end to end in the simulator
+ * (sim/verify.c driving node/committee.c): sampling's unanimity, disputes
+ * and resamples; cross-validation's spot checks; optimistic finality and
+ * bisection; TEE attestation and a forged one; the zk cost model; the
+ * economics (balances conserve money) and the rational adversary. Each
+ * safety property is also broken on purpose, and the checker must fire. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "scenarios/scn.h"
+#include "sim/sim.h"
+#include "tests/suites.h"
+#include "util/hash.h"
+
+/* 80 nodes of identical hardware, half with a TEE; ids 0..39 are the
+ * "enclave" class (classes are apportioned in order). */
+static const char verify_yaml[] =
+    "name: verify\n"
+    "seed: 5\n"
+    "duration: 40s\n"
+    "network: {latency: {model: uniform, min: 5ms, max: 20ms}}\n"
+    "nodes:\n"
+    "  count: 80\n"
+    "  classes:\n"
+    "    - {name: enclave, fraction: 0.5, flops: 50TFLOPS, kernel: blocked, tee: true}\n"
+    "    - {name: plain, fraction: 0.5, flops: 50TFLOPS, kernel: blocked}\n"
+    "model:\n"
+    "  shape: {dim: 32, hidden_dim: 64, layers: 4, heads: 4, vocab: 128, seq_len: 64}\n"
+    "  segments: 2\n"
+    "  kv_slots: 16\n"
+    "verification: {protocol: committee, stake: 10, slash: 0.5, fee_per_token: 0.01}\n"
+    "workload: {requests: 30, rate: 4/s, prompt_tokens: [6, 10], generate: 3}\n"
+    "output: {sample_interval: 0}\n";
+
+static sim_result *verify_run(const char *const *overrides, size_t count)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    sim_result *result = NULL;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_string("verify.yaml", verify_yaml, overrides, count, &scenario, &error);
+    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
+}
+
+static double verify_metric(const sim_result *result, const char *name)
+{
+    double value = NAN;
+    ck_assert_int_eq(sim_result_metric(result, name, &value), 0);
+    return value;
+}
+
+static bool verify_has_violation(const sim_result *result, sim_violation_kind kind)
+{
+    for (uint64_t i = 0; i < result->violation_count; i++) {
+        if (result->violations[i].kind == kind) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Every protocol finishes the honest workload, accepts nothing wrong,
+ * penalises nobody, and is deterministic. */
+START_TEST(test_verify_every_protocol_honest_and_deterministic)
+{
+    static const char *const protocols[] = {"committee", "sampling", "crossval",
+                                            "optimistic", "tee", "zk"};
+    for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++) {
+        char set[64];
+        snprintf(set, sizeof(set), "verification.protocol=%s", protocols[i]);
+        const char *const overrides[] = {set};
+        sim_result *first = verify_run(overrides, 1);
+        sim_result *second = verify_run(overrides, 1);
+        ck_assert_msg(first->requests_completed == 30, "%s completed %llu", protocols[i],
+                      (unsigned long long)first->requests_completed);
+        ck_assert_uint_eq(first->accepted_wrong, 0);
+        ck_assert_uint_eq(first->honest_penalised, 0);
+        ck_assert_uint_eq(first->disputes, 0);
+        ck_assert_uint_eq(first->trace_hash, second->trace_hash);
+        ck_assert_double_eq(first->fees_paid, second->fees_paid);
+        ck_assert_double_gt(first->fees_paid, 0.0);
+        ck_assert_double_ge(verify_metric(first, "cost_ratio"), 1.0);
+        sim_result_destroy(first);
+        sim_result_destroy(second);
+    }
+}
+END_TEST
+
+/* Sampling: a lone forger breaks unanimity, the dispute goes to the
+ * referee, which sides with the honest outputs: nothing wrong accepted,
+ * forgers slashed, honest stakes untouched. */
+START_TEST(test_verify_sampling_dispute_slashes_forgers)
+{
+    const char *const overrides[] = {"verification.protocol=sampling",
+                                     "faults.0.kind=wrong_output", "faults.0.at=0s",
+                                     "faults.0.nodes.fraction=0.2"};
+    sim_result *result = verify_run(overrides, 4);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    ck_assert_uint_gt(result->disputes, 0);
+    ck_assert_uint_gt(result->referee_flops, 0);
+    ck_assert_double_gt(result->stake_slashed, 0.0);
+    for (uint32_t i = 0; i < result->node_count; i++) {
+        if (result->behaviour_of[i] == NODE_BEHAVIOUR_HONEST) {
+            ck_assert_double_eq(result->stake[i], 10.0);
+        }
+    }
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* Sampling inside an echelon that the cartel owns entirely: every sampled
+ * node answers the same lie, the roots agree, and the lie settles -- the
+ * r^N = 1 case. The safety checker must see it. */
+START_TEST(test_verify_sampling_captured_echelon_violates)
+{
+    const char *const overrides[] = {"verification.protocol=sampling",
+                                     "verification.echelon=enclave", "faults.0.kind=collude",
+                                     "faults.0.at=0s", "faults.0.nodes.class=enclave"};
+    sim_result *result = verify_run(overrides, 5);
+    ck_assert_uint_gt(result->accepted_wrong, 0);
+    ck_assert(verify_has_violation(result, SIM_VIOLATION_ACCEPTED_WRONG));
+    ck_assert_uint_eq(result->disputes, 0);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* Sampling: members that never commit are replaced (a fresh sample) and
+ * lose the timeout share of their stake. */
+START_TEST(test_verify_sampling_timeouts_resample)
+{
+    const char *const overrides[] = {"verification.protocol=sampling",
+                                     "verification.timeout_slash=0.2", "faults.0.kind=silent",
+                                     "faults.0.at=0s", "faults.0.nodes.fraction=0.1",
+                                     "verification.retries=10"};
+    sim_result *result = verify_run(overrides, 6);
+    ck_assert_uint_gt(result->resamples, 0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_ge(result->requests_completed, 29);
+    bool slashed = false;
+    for (uint32_t i = 0; i < result->node_count; i++) {
+        if (result->behaviour_of[i] == NODE_BEHAVIOUR_SILENT) {
+            slashed |= result->stake[i] < 10.0;
+        } else {
+            ck_assert_double_eq(result->stake[i], 10.0);
+        }
+    }
+    ck_assert(slashed);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* Cross-validation against a cartel executor: never checked (p = 0), its
+ * lies are accepted; always checked (p = 1), every lie is disputed and
+ * lost, at the price of N more executions. */
+START_TEST(test_verify_crossval_check_probability)
+{
+    const char *const never[] = {"verification.protocol=crossval",
+                                 "verification.check_probability=0", "faults.0.kind=collude",
+                                 "faults.0.at=0s", "faults.0.nodes.fraction=0.3"};
+    const char *const always[] = {"verification.protocol=crossval",
+                                  "verification.check_probability=1", "faults.0.kind=collude",
+                                  "faults.0.at=0s", "faults.0.nodes.fraction=0.3"};
+    sim_result *unchecked = verify_run(never, 5);
+    sim_result *checked = verify_run(always, 5);
+    ck_assert_uint_gt(unchecked->accepted_wrong, 0);
+    ck_assert_uint_eq(unchecked->disputes, 0);
+    ck_assert_double_lt(verify_metric(unchecked, "cost_ratio"), 1.2);
+    ck_assert_uint_lt(checked->accepted_wrong, unchecked->accepted_wrong);
+    ck_assert_uint_gt(checked->disputes, 0);
+    ck_assert_double_gt(verify_metric(checked, "cost_ratio"), 3.5);
+    sim_result_destroy(unchecked);
+    sim_result_destroy(checked);
+}
+END_TEST
+
+/* Optimistic: finality waits for the challenge window; a forging executor
+ * is challenged, the bisection game takes its rounds, and the referee
+ * sides with the honest challenger. */
+START_TEST(test_verify_optimistic_window_and_bisection)
+{
+    const char *const overrides[] = {"verification.protocol=optimistic",
+                                     "verification.challenge_window=5s",
+                                     "verification.bisection_round=200ms",
+                                     "faults.0.kind=wrong_output", "faults.0.at=0s",
+                                     "faults.0.nodes.fraction=0.2"};
+    sim_result *result = verify_run(overrides, 6);
+    ck_assert_double_ge(verify_metric(result, "finality_p50"), 5e9);
+    ck_assert_double_lt(verify_metric(result, "request_latency_p50"), 5e9);
+    ck_assert_uint_gt(result->disputes, 0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* TEE: executors are drawn from TEE classes only; tampering after the
+ * enclave fails the attestation (a fresh executor); a compromised enclave
+ * attests its own lie and is believed -- the trust assumption, made
+ * visible by the checker. */
+START_TEST(test_verify_tee_attestation_and_forgery)
+{
+    const char *const tampered[] = {"verification.protocol=tee", "faults.0.kind=wrong_output",
+                                    "faults.0.at=0s", "faults.0.nodes.fraction=0.3"};
+    const char *const forged[] = {"verification.protocol=tee",
+                                  "faults.0.kind=forge_attestation", "faults.0.at=0s",
+                                  "faults.0.nodes.fraction=0.3"};
+    sim_result *caught = verify_run(tampered, 4);
+    ck_assert_uint_eq(caught->accepted_wrong, 0);
+    ck_assert_uint_gt(caught->resamples, 0);
+    for (uint64_t r = 0; r < caught->request_count; r++) {
+        for (uint32_t s = 0; s < caught->segment_count; s++) {
+            const sim_segment_record *segment = &caught->segments[r * caught->segment_count + s];
+            if (segment->calls > 0) {
+                ck_assert_uint_eq(caught->class_of[segment->node_id], 0); /* enclave */
+            }
+        }
+    }
+    sim_result *fooled = verify_run(forged, 4);
+    ck_assert_uint_gt(fooled->accepted_wrong, 0);
+    ck_assert(verify_has_violation(fooled, SIM_VIOLATION_ACCEPTED_WRONG));
+    sim_result_destroy(caught);
+    sim_result_destroy(fooled);
+}
+END_TEST
+
+/* zk as a cost model: the prover's FLOPs multiply the cost, the proof's
+ * bytes cross the wire, and a forger's proof never verifies. */
+START_TEST(test_verify_zk_cost_model)
+{
+    const char *const honest[] = {"verification.protocol=zk", "verification.zk.prover_factor=50",
+                                  "verification.zk.proof_bytes=10KiB"};
+    const char *const small[] = {"verification.protocol=zk", "verification.zk.prover_factor=50",
+                                 "verification.zk.proof_bytes=1KiB"};
+    const char *const forger[] = {"verification.protocol=zk", "faults.0.kind=wrong_output",
+                                  "faults.0.at=0s", "faults.0.nodes.fraction=0.3"};
+    sim_result *big = verify_run(honest, 3);
+    sim_result *light = verify_run(small, 3);
+    double cost = verify_metric(big, "cost_ratio");
+    ck_assert_double_gt(cost, 45.0);
+    ck_assert_double_lt(cost, 56.0);
+    ck_assert_double_gt(verify_metric(big, "bytes_sent"), verify_metric(light, "bytes_sent"));
+    sim_result *caught = verify_run(forger, 4);
+    ck_assert_uint_eq(caught->accepted_wrong, 0);
+    ck_assert_uint_gt(caught->resamples, 0);
+    sim_result_destroy(big);
+    sim_result_destroy(light);
+    sim_result_destroy(caught);
+}
+END_TEST
+
+/* Money is conserved: what the nodes hold is their stake plus the fees
+ * clients paid, minus what went to the oracle and was burnt. */
+START_TEST(test_verify_economics_conserve_balances)
+{
+    const char *const overrides[] = {"verification.protocol=committee",
+                                     "verification.slashed_to.honest=0.6",
+                                     "verification.slashed_to.oracle=0.1",
+                                     "verification.slashed_to.burn=0.3",
+                                     "faults.0.kind=wrong_output", "faults.0.at=0s",
+                                     "faults.0.nodes.fraction=0.2"};
+    sim_result *result = verify_run(overrides, 7);
+    double total = 0.0;
+    for (uint32_t i = 0; i < result->node_count; i++) {
+        total += result->balance[i];
+    }
+    double expected = 80 * 10.0 + result->fees_paid - result->slashed_to_oracle -
+                      result->slashed_burnt;
+    ck_assert_double_gt(result->stake_slashed, 0.0);
+    ck_assert_double_eq_tol(total, expected, 1e-6);
+    ck_assert_double_eq_tol(result->slashed_to_oracle, 0.1 * result->stake_slashed, 1e-6);
+    ck_assert_double_gt(verify_metric(result, "balance_honest_mean"),
+                        verify_metric(result, "balance_byzantine_mean"));
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* A rational cartel cheats only when it pays: with little to gain against
+ * a large slash it stays honest; with much to gain it cheats. */
+START_TEST(test_verify_rational_adversary)
+{
+    const char *const timid[] = {"verification.protocol=crossval",
+                                 "verification.check_probability=0.5", "faults.0.kind=collude",
+                                 "faults.0.at=0s", "faults.0.nodes.fraction=0.3",
+                                 "faults.0.gain=0.1"};
+    const char *const greedy[] = {"verification.protocol=crossval",
+                                  "verification.check_probability=0.5", "faults.0.kind=collude",
+                                  "faults.0.at=0s", "faults.0.nodes.fraction=0.3",
+                                  "faults.0.gain=1000"};
+    sim_result *honest = verify_run(timid, 6);
+    sim_result *cheating = verify_run(greedy, 6);
+    ck_assert_uint_gt(honest->cheats_declined, 0);
+    ck_assert_uint_eq(honest->cheats_taken, 0);
+    ck_assert_uint_eq(honest->accepted_wrong, 0);
+    ck_assert_uint_gt(cheating->cheats_taken, 0);
+    ck_assert_uint_gt(cheating->accepted_wrong, 0);
+    sim_result_destroy(honest);
+    sim_result_destroy(cheating);
+}
+END_TEST
+
+Suite *test_verify_suite(void)
+{
+    Suite *suite = suite_create("verify");
+    TCase *protocols = tcase_create("protocols");
+    tcase_set_timeout(protocols, 300);
+    tcase_add_test(protocols, test_verify_every_protocol_honest_and_deterministic);
+    tcase_add_test(protocols, test_verify_sampling_dispute_slashes_forgers);
+    tcase_add_test(protocols, test_verify_sampling_captured_echelon_violates);
+    tcase_add_test(protocols, test_verify_sampling_timeouts_resample);
+    tcase_add_test(protocols, test_verify_crossval_check_probability);
+    tcase_add_test(protocols, test_verify_optimistic_window_and_bisection);
+    tcase_add_test(protocols, test_verify_tee_attestation_and_forgery);
+    tcase_add_test(protocols, test_verify_zk_cost_model);
+    suite_add_tcase(suite, protocols);
+    TCase *economics = tcase_create("economics");
+    tcase_set_timeout(economics, 300);
+    tcase_add_test(economics, test_verify_economics_conserve_balances);
+    tcase_add_test(economics, test_verify_rational_adversary);
+    suite_add_tcase(suite, economics);
+    return suite;
+}
