@@ -38,7 +38,7 @@ const char *sim_strerror(int code)
     case SIM_EINVAL: return "invalid argument";
     case SIM_EMODEL: return "the model's weights could not be loaded";
     case SIM_EPLACEMENT: return "a model segment found no node with memory for it";
-    case SIM_ECOMMITTEE: return "a model segment has fewer servers than verification.committee";
+    case SIM_ECOMMITTEE: return "a model segment has fewer eligible servers (in the echelon, of a TEE class) than one committee needs";
     default: return "unknown simulator error";
     }
 }
