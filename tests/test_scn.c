@@ -1158,7 +1158,7 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/02_unknown_nested_key.yaml", SCN_ESCHEMA, 6, 3,
      "unknown key 'jiter' in network (expected one of: latency, regions,"},
     {"tests/bad/03_unsupported_section.yaml", SCN_ESCHEMA, 3, 1,
-     "section 'sweep' is not supported yet"},
+     "section 'testbed' is not supported yet"},
     {"tests/bad/04_bad_duration_unit.yaml", SCN_ESCHEMA, 1, 11, "unknown unit 'sec'"},
     {"tests/bad/05_duration_no_unit.yaml", SCN_ESCHEMA, 4, 11,
      "network.jitter: duration needs a unit (e.g. 50ms)"},
