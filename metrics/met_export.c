@@ -22,6 +22,9 @@ typedef struct met_table {
     { name, "SELECT * FROM " name " ORDER BY " order,                                 \
       "SELECT * FROM " name " WHERE run_id = ?1 ORDER BY " order }
 
+/* A table without a run_id column: --run does not apply. */
+#define MET_TABLE_NORUN(name, order) { name, "SELECT * FROM " name " ORDER BY " order, NULL }
+
 static const met_table met_tables[] = {
     MET_TABLE("runs", "run_id"),
     MET_TABLE("params", "run_id, key"),
@@ -36,6 +39,9 @@ static const met_table met_tables[] = {
     MET_TABLE("divergence", "run_id, request_id, class"),
     MET_TABLE("violations", "run_id, violation_id"),
     MET_TABLE("run_summary", "run_id"),
+    MET_TABLE("sweep_values", "run_id, key"),
+    MET_TABLE_NORUN("sweeps", "sweep_id"),
+    MET_TABLE_NORUN("sweep_summary", "sweep_id, point, metric"),
 };
 
 static const met_table *table_find(const char *name)
@@ -214,6 +220,10 @@ int met_export(met_db *db, const char *table, int64_t run_id, met_format format,
     if (entry == NULL) {
         met__set_error(db, "export: unknown table");
         return MET_ENOTABLE;
+    }
+    if (run_id > 0 && entry->select_run == NULL) {
+        met__set_error(db, "export: this table has no run_id; --run does not apply");
+        return MET_ENORUN;
     }
     int rc = met_flush(db);
     if (rc == 0 && run_id > 0) {

@@ -1532,9 +1532,9 @@ START_TEST(test_met_db_open_migrates_v2)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "3|2|0");
+    ck_assert_str_eq(text, "4|2|0");
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "3");
+    ck_assert_str_eq(text, "4");
 
     /* Old rows kept, new columns NULL, the view has grown at its end. */
     raw_query_text(&temp,
@@ -1582,11 +1582,11 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 3);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 3);
+    ck_assert_int_eq(atoi(text), 4);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 4);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "3");
+    ck_assert_str_eq(text, "4");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 
@@ -1630,7 +1630,7 @@ START_TEST(test_met_db_open_migrates_v1)
                    text, sizeof(text));
     ck_assert_str_eq(text, "2|1|1|0.5|2");
 
-    /* Opening again is a no-op at version 3. */
+    /* Opening again is a no-op at version 4. */
     met_db_close(met_open_ok(&temp));
     raw_query_text(&temp, "SELECT count(*) FROM runs", text, sizeof(text));
     ck_assert_str_eq(text, "2");

@@ -18,6 +18,9 @@ static const char usage_text[] =
     "  validate FILE  check a scenario without running it\n"
     "  runs           list the runs in a results database\n"
     "  export         write a results table as CSV, JSON or JSON lines\n"
+    "  sweep FILE     run a grid of parameters x seeds, locally or as cluster jobs\n"
+    "  merge OUT IN.. merge results databases without duplicating runs\n"
+
     "  version        print the version and git revision\n"
     "\n"
     "Run 'infersim COMMAND --help' for a command's options.\n"
@@ -65,6 +68,8 @@ int main(int argc, char **argv)
         {"validate", tool_validate_main},
         {"runs", tool_runs_main},
         {"export", tool_export_main},
+        {"sweep", tool_sweep_main},
+        {"merge", tool_merge_main},
     };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);

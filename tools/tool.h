@@ -28,6 +28,10 @@ int tool_run_main(int argc, char **argv);
 int tool_validate_main(int argc, char **argv);
 int tool_runs_main(int argc, char **argv);
 int tool_export_main(int argc, char **argv);
+int tool_merge_main(int argc, char **argv);
+int tool_sweep_main(int argc, char **argv);
+int tool_plot_main(int argc, char **argv);
+int tool_report_main(int argc, char **argv);
 
 /* Stores an inference run's requests, segments and divergence rows.
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */
