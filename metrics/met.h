@@ -206,6 +206,25 @@ int met_export(met_db *db, const char *table, int64_t run_id, met_format format,
 /* Whether run_id exists (1), does not (0), or an error (< 0). */
 int met_run_exists(met_db *db, int64_t run_id);
 
+/* One column of a met_query row. text is NULL for NULL; number is the
+ * value as a double (0 for NULL or non-numeric text). */
+typedef struct met_value {
+    int is_null;
+    double number;
+    const char *text;
+} met_value;
+
+/* Called once per row; values are valid during the call only. A non-zero
+ * return stops the query and is returned by met_query. */
+typedef int (*met_row_fn)(void *context, size_t count, const met_value *values);
+
+/* Runs one read-only SELECT whose text is fixed by the caller (never
+ * built from user input), with params bound as ?1..?n (as integers when
+ * all digits, else as text), calling row for every result row (at most 32
+ * columns). Returns 0, a row callback's non-zero code, or MET_ESQL. */
+int met_query(met_db *db, const char *sql, const char *const *params, size_t param_count,
+              met_row_fn row, void *context);
+
 /* ---- sweeps and merging (schema 4, met_sweep.c) ---- */
 
 /* Finds or inserts the sweeps row of the base scenario 'scenario_sha256'

@@ -684,6 +684,7 @@ void sim__serve_sample(sim_world *world)
                         (double)(result->flops_total - world->sampled_flops));
     world->sampled_tokens = result->tokens_out;
     world->sampled_flops = result->flops_total;
+    sim__verify_sample(world);
 }
 
 /* ---- run-level metrics of an inference run ---- */

@@ -133,6 +133,10 @@ void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *e
 void sim__serve_output(sim_world *world, const node_effect *effect);
 int sim__serve_metric(const sim_result *result, const char *name, double *value_out);
 void sim__serve_sample(sim_world *world);
+/* Under verification, the mean reputation of the nodes honest so far and
+ * of those given a Byzantine behaviour so far (NaN: none), as samples.
+ * Observation only. */
+void sim__verify_sample(sim_world *world);
 
 /* verify.c */
 int sim__verify_build(sim_world *world);

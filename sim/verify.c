@@ -388,6 +388,20 @@ static void reputation_means(const sim_result *result, double *honest, double *b
     *byzantine = counts[1] ? sums[1] / (double)counts[1] : NAN;
 }
 
+void sim__verify_sample(sim_world *world)
+{
+    const sim_result *result = world->result;
+    const sim_observer *observer = world->observer;
+    if (!result->verified) {
+        return;
+    }
+    double honest = NAN, byzantine = NAN;
+    reputation_means(result, &honest, &byzantine);
+    observer->on_sample(observer->context, world->now_ns, "reputation_honest_mean", honest);
+    observer->on_sample(observer->context, world->now_ns, "reputation_byzantine_mean",
+                        byzantine);
+}
+
 int sim__verify_metric(const sim_result *result, const char *name, double *value_out)
 {
     double honest = NAN, byzantine = NAN;
