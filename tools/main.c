@@ -20,6 +20,8 @@ static const char usage_text[] =
     "  export         write a results table as CSV, JSON or JSON lines\n"
     "  sweep FILE     run a grid of parameters x seeds, locally or as cluster jobs\n"
     "  merge OUT IN.. merge results databases without duplicating runs\n"
+    "  plot           draw a standard figure (SVG or PNG, with gnuplot)\n"
+    "  report         write a self-contained HTML report of a run or a sweep\n"
 
     "  version        print the version and git revision\n"
     "\n"
@@ -70,6 +72,8 @@ int main(int argc, char **argv)
         {"export", tool_export_main},
         {"sweep", tool_sweep_main},
         {"merge", tool_merge_main},
+        {"plot", tool_plot_main},
+        {"report", tool_report_main},
     };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
