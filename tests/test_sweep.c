@@ -6,12 +6,15 @@
  * as valid SVG and self-contained HTML with every string escaped; bad
  * usage exits 2 and a missing gnuplot 3. Every sweep is a few tiny runs,
  * so the suite takes seconds, under the sanitizers too. */
+#include <dirent.h>
 #include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/suites.h"
@@ -214,6 +217,71 @@ START_TEST(test_sweep_resume_skips_completed_runs)
     ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --quiet"), 0);
     ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "0 completed, 0 failed, 6 already done"));
     ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM runs"), 8);
+}
+END_TEST
+
+/* A sweep stopped by SIGINT stops its runs, keeps what completed, exits
+ * 130, and the next invocation runs only what is missing. */
+START_TEST(test_sweep_sigint_then_resume)
+{
+    write_text("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 200}\n"
+                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
+                            "workload: {messages: 100000, rate: 1/s}\n");
+    char db[512];
+    sweep_path(db, sizeof(db), "s.db");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (chdir(sweep_dir) != 0) {
+            _exit(127);
+        }
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execl(bin, "infersim", "sweep", "long.yaml", "--db", "s.db", "--jobs", "2",
+              "--param", "duration=1s,100000s", (char *)NULL);
+        _exit(127);
+    }
+    /* Wait for the short run to be in the file, the long one running. */
+    int completed = 0;
+    for (int i = 0; i < 1200 && completed == 0; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        if (access(db, F_OK) == 0) {
+            sqlite3 *handle = NULL;
+            sqlite3_stmt *statement = NULL;
+            if (sqlite3_open_v2(db, &handle, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+                sqlite3_prepare_v2(handle, "SELECT count(*) FROM runs WHERE status ="
+                                           " 'completed'", -1, &statement, NULL) == SQLITE_OK &&
+                sqlite3_step(statement) == SQLITE_ROW) {
+                completed = sqlite3_column_int(statement, 0);
+            }
+            sqlite3_finalize(statement);
+            sqlite3_close(handle);
+        }
+    }
+    ck_assert_int_eq(completed, 1);
+    kill(pid, SIGINT);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 128 + SIGINT);
+    ck_assert_str_eq(query("s.db", "SELECT point, status = 'completed', count(*) FROM runs"
+                                   " GROUP BY point ORDER BY point"),
+                     "duration=100000s|0|1\nduration=1s|1|1\n");
+    /* The temporary databases are gone with the sweep. */
+    DIR *dir = opendir(sweep_dir);
+    struct dirent *entry;
+    ck_assert_ptr_nonnull(dir);
+    while ((entry = readdir(dir)) != NULL) {
+        ck_assert_msg(strncmp(entry->d_name, "s.db.sweep-", 11) != 0, "%s left", entry->d_name);
+    }
+    closedir(dir);
+    /* Resume over a changed grid: the completed point is not run again. */
+    int code = RUN("sweep long.yaml --db s.db --quiet --param duration=1s,2s");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "1 completed, 0 failed, 1 already done"));
+    ck_assert_str_eq(query("s.db", "SELECT count(*) FROM runs WHERE point = 'duration=1s'"),
+                     "1\n");
 }
 END_TEST
 
@@ -438,6 +506,7 @@ Suite *test_sweep_suite(void)
     tcase_set_timeout(runs, 120);
     tcase_add_test(runs, test_sweep_grid_runs_and_aggregates);
     tcase_add_test(runs, test_sweep_resume_skips_completed_runs);
+    tcase_add_test(runs, test_sweep_sigint_then_resume);
     tcase_add_test(runs, test_sweep_invalid_value_fails_only_its_runs);
     tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
     tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);

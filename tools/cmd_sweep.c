@@ -690,14 +690,19 @@ static void sweep_pool(sweep_state *s, sweep_worker *workers, size_t jobs)
         if (running == 0) {
             break;
         }
+        if (sweep_stop_signal != 0 && !stopping) {
+            stopping = true;    /* Runs mark themselves aborted on SIGTERM. */
+            sweep_stop_workers(workers, jobs, SIGTERM);
+        }
         int status = 0;
         pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0 && errno == EINTR) {
+            continue;           /* a signal: checked above */
+        }
         if (pid < 0) {
-            if (errno == EINTR && sweep_stop_signal != 0 && !stopping) {
-                stopping = true;   /* Runs mark themselves aborted on SIGTERM. */
-                sweep_stop_workers(workers, jobs, SIGTERM);
-            }
-            continue;
+            fprintf(stderr, "infersim sweep: waitpid: %s\n", strerror(errno));
+            s->internal_error = 1;
+            break;
         }
         for (size_t i = 0; i < jobs; i++) {
             if (workers[i].pid == pid) {
@@ -792,7 +797,8 @@ int tool_sweep_main(int argc, char **argv)
     }
     code = plan_load(&options, &plan);
     if (code == TOOL_EXIT_OK) {
-        code = options.emit != NULL ? sweep_emit(&options, &plan) : sweep_run_local(&options, &plan);
+        code = options.emit != NULL ? sweep_emit(&options, &plan)
+                                    : sweep_run_local(&options, &plan);
     }
     scn_destroy(plan.scenario);
     return code;
