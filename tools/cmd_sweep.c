@@ -587,7 +587,15 @@ static bool sweep_collect(sweep_state *s, sweep_worker *w, int status)
     if (access(w->db, F_OK) == 0) {
         rc = met_merge(s->db, w->db, &tag, &stats);
     }
-    if (rc == 0 && stats.copied + stats.skipped == 0) {
+    if (rc != 0) {
+        /* The run's own database is unreadable (a crash mid-write): the
+         * run failed; say why and record it like a run that wrote nothing. */
+        size_t used = strlen(reason);
+        snprintf(reason + used, sizeof(reason) - used, " (its database: %s)",
+                 met_db_errmsg(s->db));
+        memset(&stats, 0, sizeof(stats));
+    }
+    if (stats.copied + stats.skipped == 0) {
         rc = sweep_record_failure(s, w->run, reason, &tag);
     }
     if (rc != 0) {
