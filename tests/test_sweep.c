@@ -285,6 +285,72 @@ START_TEST(test_sweep_sigint_then_resume)
 }
 END_TEST
 
+/* The pid of a child process of 'parent', from /proc, or 0. */
+static pid_t child_of(pid_t parent)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *entry;
+    pid_t found = 0;
+    ck_assert_ptr_nonnull(proc);
+    while (found == 0 && (entry = readdir(proc)) != NULL) {
+        char path[300], line[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+        FILE *file = entry->d_name[0] >= '1' && entry->d_name[0] <= '9' ? fopen(path, "r")
+                                                                         : NULL;
+        if (file == NULL) {
+            continue;
+        }
+        /* pid (comm) state ppid ...: comm may hold spaces, so from the last ')'. */
+        if (fgets(line, sizeof(line), file) != NULL && strrchr(line, ')') != NULL) {
+            int ppid = 0;
+            char state = 0;
+            if (sscanf(strrchr(line, ')') + 1, " %c %d", &state, &ppid) == 2 &&
+                ppid == parent) {
+                found = (pid_t)atoi(entry->d_name);
+            }
+        }
+        fclose(file);
+    }
+    closedir(proc);
+    return found;
+}
+
+/* A run whose process is killed is recorded as failed, with the signal. */
+START_TEST(test_sweep_killed_run_recorded_failed)
+{
+    write_text("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 200}\n"
+                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
+                            "workload: {messages: 100000, rate: 1/s}\n");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (chdir(sweep_dir) != 0) {
+            _exit(127);
+        }
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execl(bin, "infersim", "sweep", "long.yaml", "--db", "s.db", "--jobs", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    pid_t run = 0;
+    for (int i = 0; i < 1200 && run == 0; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        run = child_of(pid);
+    }
+    ck_assert_int_gt(run, 0);
+    kill(run, SIGKILL);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 1);
+    ck_assert_str_eq(query("s.db", "SELECT status, error LIKE '%killed by signal 9%', point"
+                                   " FROM runs"),
+                     "failed|1|\n");
+}
+END_TEST
+
 /* An invalid grid value fails its runs, recorded as failed with the
  * reason; the other runs complete; the sweep exits 1. */
 START_TEST(test_sweep_invalid_value_fails_only_its_runs)
@@ -507,6 +573,7 @@ Suite *test_sweep_suite(void)
     tcase_add_test(runs, test_sweep_grid_runs_and_aggregates);
     tcase_add_test(runs, test_sweep_resume_skips_completed_runs);
     tcase_add_test(runs, test_sweep_sigint_then_resume);
+    tcase_add_test(runs, test_sweep_killed_run_recorded_failed);
     tcase_add_test(runs, test_sweep_invalid_value_fails_only_its_runs);
     tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
     tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);
