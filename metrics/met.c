@@ -100,12 +100,53 @@ static const char met_schema_v3_sql[] =
  * protocols is a view (met_view_sql). */
 static const char met_schema_v4_sql[] = "ALTER TABLE nodes ADD COLUMN balance REAL;";
 
+/* Version 5: sweeps -- a sweep's runs share a sweeps row (one per base
+ * scenario); every run of a sweep names its grid point and the values of
+ * the swept keys (sweep_values); student_t holds the quantiles for the
+ * confidence intervals of the sweep_summary view (mean, standard deviation
+ * and 95 % Student t interval of every metric over the seeds of a grid
+ * point). Self-contained: it only adds. */
+static const char met_schema_v5_sql[] =
+    "CREATE TABLE sweeps ("
+    " sweep_id INTEGER PRIMARY KEY, name TEXT, scenario_sha256 TEXT NOT NULL UNIQUE,"
+    " spec TEXT, seeds INTEGER, points INTEGER, created_at TEXT);"
+    "ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(sweep_id);"
+    "ALTER TABLE runs ADD COLUMN point TEXT;"
+    "CREATE INDEX runs_sweep ON runs(sweep_id, point, seed);"
+    "CREATE TABLE sweep_values ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), key TEXT NOT NULL, value TEXT,"
+    " PRIMARY KEY (run_id, key));"
+    "CREATE TABLE student_t (df INTEGER PRIMARY KEY, t975 REAL NOT NULL);"
+    "INSERT INTO student_t VALUES (1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764),"
+    " (5, 2.5706), (6, 2.4469), (7, 2.3646), (8, 2.3060), (9, 2.2622), (10, 2.2281),"
+    " (11, 2.2010), (12, 2.1788), (13, 2.1604), (14, 2.1448), (15, 2.1314), (16, 2.1199),"
+    " (17, 2.1098), (18, 2.1009), (19, 2.0930), (20, 2.0860), (21, 2.0796), (22, 2.0739),"
+    " (23, 2.0687), (24, 2.0639), (25, 2.0595), (26, 2.0555), (27, 2.0518), (28, 2.0484),"
+    " (29, 2.0452), (30, 2.0423), (40, 2.0211), (50, 2.0086), (60, 2.0003), (80, 1.9901),"
+    " (100, 1.9840), (120, 1.9799), (200, 1.9719), (500, 1.9647), (1000, 1.9623);"
+    "CREATE VIEW sweep_summary AS"
+    " WITH v AS (SELECT r.sweep_id, r.point, m.name AS metric, m.value FROM runs r"
+    "  JOIN metrics m ON m.run_id = r.run_id WHERE r.sweep_id IS NOT NULL"
+    "  AND r.status = 'completed' AND m.value IS NOT NULL),"
+    " a AS (SELECT sweep_id, point, metric, count(*) AS n, avg(value) AS mean FROM v"
+    "  GROUP BY sweep_id, point, metric),"
+    " d AS (SELECT a.sweep_id, a.point, a.metric, a.n, a.mean,"
+    "  CASE WHEN a.n > 1 THEN sum((v.value - a.mean) * (v.value - a.mean)) / (a.n - 1) END"
+    "  AS variance FROM a JOIN v ON v.sweep_id = a.sweep_id AND v.point = a.point"
+    "  AND v.metric = a.metric GROUP BY a.sweep_id, a.point, a.metric),"
+    " e AS (SELECT d.*, (SELECT t975 FROM student_t WHERE df <= d.n - 1 ORDER BY df DESC"
+    "  LIMIT 1) AS t FROM d)"
+    " SELECT sweep_id, point, metric, n, mean, variance, sqrt(variance) AS stddev, t,"
+    "  mean - t * sqrt(variance / n) AS ci95_low, mean + t * sqrt(variance / n) AS ci95_high"
+    " FROM e;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
     met_schema_v2_sql,
     met_schema_v3_sql,
     met_schema_v4_sql,
+    met_schema_v5_sql,
 };
 
 /* One metric of the run as a column of a view. */

@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 4
+#define MET_SCHEMA_VERSION 5
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -211,5 +211,75 @@ int met_export(met_db *db, const char *table, int64_t run_id, met_format format,
 
 /* Whether run_id exists (1), does not (0), or an error (< 0). */
 int met_run_exists(met_db *db, int64_t run_id);
+
+/* One column of a met_query row. text is NULL for NULL; number is the
+ * value as a double (0 for NULL or non-numeric text). */
+typedef struct met_value {
+    int is_null;
+    double number;
+    const char *text;
+} met_value;
+
+/* Called once per row; values are valid during the call only. A non-zero
+ * return stops the query and is returned by met_query. */
+typedef int (*met_row_fn)(void *context, size_t count, const met_value *values);
+
+/* Runs one read-only SELECT whose text is fixed by the caller (never
+ * built from user input), with params bound as ?1..?n (as integers when
+ * all digits, else as text), calling row for every result row (at most 32
+ * columns). Returns 0, a row callback's non-zero code, or MET_ESQL. */
+int met_query(met_db *db, const char *sql, const char *const *params, size_t param_count,
+              met_row_fn row, void *context);
+
+/* ---- sweeps and merging (schema 5, met_sweep.c) ---- */
+
+/* Finds or inserts the sweeps row of the base scenario 'scenario_sha256'
+ * and sets its name, spec (human text of the grid), seeds and points to
+ * the latest values. Returns 0 and *sweep_id_out, or MET_ESQL. */
+int met_sweep_register(met_db *db, const char *name, const char *scenario_sha256,
+                       const char *spec, uint32_t seeds, uint64_t points,
+                       int64_t *sweep_id_out);
+
+/* Makes run_id a run of grid point 'point' (its canonical text, e.g.
+ * "gossip.fanout=4 network.loss=0.1") of sweep_id, and stores the
+ * 'count' swept keys and values in sweep_values. Borrowed strings. */
+int met_run_tag(met_db *db, int64_t run_id, int64_t sweep_id, const char *point,
+                const char *const *keys, const char *const *values, size_t count);
+
+/* 1 when sweep_id has a completed run of 'point' with 'seed', 0 when
+ * not, or a negative MET_E* code. */
+int met_sweep_run_done(met_db *db, int64_t sweep_id, const char *point, uint64_t seed);
+
+/* How a merge went: runs copied, runs skipped because 'db' already holds
+ * the same run (same scenario_sha256, seed and grid point, and either
+ * completed there or with the same status), and copied runs that were
+ * still 'running' in the source (copied as 'failed'). */
+typedef struct met_merge_stats {
+    uint64_t copied;
+    uint64_t skipped;
+    uint64_t incomplete;
+    int64_t last_run_id;             /* run_id in 'db' of the last copied run, or 0 */
+} met_merge_stats;
+
+/* What to stamp on copied runs that belong to no sweep in the source:
+ * the sweep runner merging a one-run database (NULL: nothing). */
+typedef struct met_merge_tag {
+    int64_t sweep_id;
+    const char *point;
+    const char *const *keys;
+    const char *const *values;
+    size_t count;
+    const char *incomplete_error;    /* runs.error for a run left 'running' */
+} met_merge_tag;
+
+/* Copies every run of the results database file 'source' (with all its
+ * rows in every table keyed by run_id, under new run ids, and its sweeps
+ * matched by scenario_sha256) into 'db', skipping runs 'db' already has
+ * (see met_merge_stats), in one transaction: all or nothing. 'source' is
+ * opened as by met_db_open (an older schema is upgraded first). Returns 0,
+ * MET_EOPEN / MET_ESCHEMA when 'source' cannot be used (message in
+ * met_db_errmsg(db)), or MET_ESQL. */
+int met_merge(met_db *db, const char *source, const met_merge_tag *tag,
+              met_merge_stats *stats);
 
 #endif

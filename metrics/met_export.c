@@ -7,6 +7,7 @@
  * %.17g so they parse back to the same double. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrics/met_int.h"
@@ -22,6 +23,9 @@ typedef struct met_table {
     { name, "SELECT * FROM " name " ORDER BY " order,                                 \
       "SELECT * FROM " name " WHERE run_id = ?1 ORDER BY " order }
 
+/* A table without a run_id column: --run does not apply. */
+#define MET_TABLE_NORUN(name, order) { name, "SELECT * FROM " name " ORDER BY " order, NULL }
+
 static const met_table met_tables[] = {
     MET_TABLE("runs", "run_id"),
     MET_TABLE("params", "run_id, key"),
@@ -36,6 +40,9 @@ static const met_table met_tables[] = {
     MET_TABLE("divergence", "run_id, request_id, class"),
     MET_TABLE("violations", "run_id, violation_id"),
     MET_TABLE("run_summary", "run_id"),
+    MET_TABLE("sweep_values", "run_id, key"),
+    MET_TABLE_NORUN("sweeps", "sweep_id"),
+    MET_TABLE_NORUN("sweep_summary", "sweep_id, point, metric"),
     MET_TABLE("protocol_comparison", "run_id"),
 };
 
@@ -216,6 +223,10 @@ int met_export(met_db *db, const char *table, int64_t run_id, met_format format,
         met__set_error(db, "export: unknown table");
         return MET_ENOTABLE;
     }
+    if (run_id > 0 && entry->select_run == NULL) {
+        met__set_error(db, "export: this table has no run_id; --run does not apply");
+        return MET_ENORUN;
+    }
     int rc = met_flush(db);
     if (rc == 0 && run_id > 0) {
         rc = met_run_exists(db, run_id);
@@ -394,4 +405,53 @@ int met_compare(met_db *db, FILE *out, bool by_name)
         result = MET_EIO;
     }
     return result;
+}
+
+/* Binds ?index: an all-digit text (at most 18 digits) as an integer. */
+static void query_bind(sqlite3_stmt *stmt, int index, const char *text)
+{
+    size_t length = strlen(text);
+    size_t digits = strspn(text, "0123456789");
+    if (length > 0 && length <= 18 && digits == length) {
+        sqlite3_bind_int64(stmt, index, (sqlite3_int64)strtoll(text, NULL, 10));
+    } else {
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
+    }
+}
+
+int met_query(met_db *db, const char *sql, const char *const *params, size_t param_count,
+              met_row_fn row, void *context)
+{
+    ASSERT(db != NULL && sql != NULL && row != NULL);
+    ASSERT(params != NULL || param_count == 0);
+    enum { COLUMNS_MAX = 32 };
+    met_value values[COLUMNS_MAX];
+    sqlite3_stmt *stmt = NULL;
+    int rc = met_flush(db);
+    if (rc != 0) {
+        return rc;
+    }
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return met__sql_error(db, "query");
+    }
+    for (size_t i = 0; i < param_count; i++) {
+        query_bind(stmt, (int)i + 1, params[i]);
+    }
+    int columns = sqlite3_column_count(stmt);
+    ASSERT(columns <= COLUMNS_MAX);
+    int step;
+    rc = 0;
+    while (rc == 0 && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        for (int i = 0; i < columns; i++) {
+            values[i].is_null = sqlite3_column_type(stmt, i) == SQLITE_NULL;
+            values[i].number = sqlite3_column_double(stmt, i);
+            values[i].text = (const char *)sqlite3_column_text(stmt, i);
+        }
+        rc = row(context, (size_t)columns, values);
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        rc = met__sql_error(db, "query");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
 }

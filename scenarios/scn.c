@@ -41,12 +41,12 @@ const char *const scn_expect_metrics[] = {
 
 static const char *const scn_top_keys[] = {
     "name",  "seed",   "duration", "network", "nodes",  "gossip", "model", "workload",
-    "verification", "faults", "expect", "output", NULL,
+    "verification", "faults", "expect", "output", "sweep", NULL,
 };
 
 /* Sections that later versions add: named so the message says "not yet". */
 static const char *const scn_future_sections[] = {
-    "sweep", "testbed", "adversary", "economics", NULL,
+    "testbed", "adversary", "economics", NULL,
 };
 
 static bool scn_name_in(const char *name, const char *const *names)
@@ -787,7 +787,7 @@ static int scn_check_all(scn_check *check, const scn_node *root)
         (rc = scn__check_verification(check, root)) != 0 ||
         (faults != NULL && (rc = scn__check_faults(check, faults)) != 0) ||
         (expect != NULL && (rc = scn__check_expect(check, expect)) != 0) ||
-        (rc = scn_check_output(check, root)) != 0) {
+        (rc = scn_check_output(check, root)) != 0 || (rc = scn__check_sweep(check, root)) != 0) {
         return rc;
     }
     return 0;

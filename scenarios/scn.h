@@ -324,6 +324,31 @@ typedef struct scn_output {
     uint64_t sample_interval_ns;  /* timeseries period; 0 = off */
 } scn_output;
 
+/* A parameter sweep (the optional `sweep:` section, scenarios/README.md):
+ * a grid over scenario keys, each with a list of values, times a number
+ * of seeds. `infersim run` ignores it; `infersim sweep` runs every grid
+ * point as `run --set key=value ... --seed S`. It is not part of the
+ * params table or the scenario hash. */
+#define SCN_SWEEP_PARAMS_MAX 8        /* grid dimensions */
+#define SCN_SWEEP_VALUES_MAX 128      /* values per dimension */
+#define SCN_SWEEP_TEXT_MAX 64         /* bytes of one value, NUL included */
+#define SCN_SWEEP_KEY_MAX 128         /* bytes of one key path, NUL included */
+#define SCN_SWEEP_SEEDS_MAX 100000u
+#define SCN_SWEEP_RUNS_MAX 1000000u   /* grid points x seeds */
+
+typedef struct scn_sweep_param {
+    char key[SCN_SWEEP_KEY_MAX];  /* a --set path, e.g. "faults.0.nodes.fraction" */
+    uint32_t value_count;         /* >= 1 */
+    char values[SCN_SWEEP_VALUES_MAX][SCN_SWEEP_TEXT_MAX];
+} scn_sweep_param;
+
+typedef struct scn_sweep {
+    bool present;                 /* the file has a sweep section */
+    uint32_t seeds;               /* seeds per grid point: seed, seed+1, ...; default 1 */
+    uint32_t param_count;         /* grid dimensions, 0..SCN_SWEEP_PARAMS_MAX */
+    scn_sweep_param params[SCN_SWEEP_PARAMS_MAX];
+} scn_sweep;
+
 /* One flattened key of the effective scenario, e.g. "network.loss" = "0.01". */
 typedef struct scn_param {
     char *key;
@@ -346,6 +371,7 @@ typedef struct scn_scenario {
     uint32_t expect_count;
     scn_expect expects[SCN_EXPECT_MAX];
     scn_output output;
+    scn_sweep sweep;
     /* Effective scenario after overrides, flattened and sorted by key. */
     size_t param_count;
     scn_param *params;
@@ -374,6 +400,19 @@ void scn_destroy(scn_scenario *scenario);
 void scn_error_format(const scn_error *error, char *buffer, size_t size);
 
 const char *scn_strerror(int code);
+
+/* Parses one command-line grid dimension, "path=v1,v2,..." (a list) or
+ * "path=FROM:TO:STEP" (a range of numbers or durations, TO included), into
+ * *out. Returns 0, or SCN_EUSAGE with a reason in why[why_size]. */
+int scn_sweep_param_parse(const char *text, scn_sweep_param *out, char *why, size_t why_size);
+
+/* Grid points of 'sweep': the product of its value counts (1 without
+ * dimensions). Cannot fail. */
+uint64_t scn_sweep_points(const scn_sweep *sweep);
+
+/* The value of dimension 'd' at grid point 'point' (< scn_sweep_points);
+ * the last dimension varies fastest. Cannot fail. */
+const char *scn_sweep_value(const scn_sweep *sweep, uint64_t point, uint32_t d);
 
 /* Metric names an expectation may use; NULL-terminated. */
 extern const char *const scn_expect_metrics[];

@@ -142,6 +142,10 @@ int scn__check_verification(scn_check *check, const scn_node *root);
 /* "exact", "maxabs", "cosine", "topk". */
 const char *scn__agree_rule_name(scn_agree_rule rule);
 
+/* The sweep section (scn_sweep.c): syntax of the grid only; whether a
+ * value is valid for its key is known when a grid point is loaded. */
+int scn__check_sweep(scn_check *check, const scn_node *root);
+
 /* Faults, selectors and expectations (scn_fault.c); nodes, network and
  * verification are already converted when these run. */
 int scn__check_faults(scn_check *check, const scn_node *faults);

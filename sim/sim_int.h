@@ -163,7 +163,9 @@ int sim__verify_metric(const sim_result *result, const char *name, double *value
 uint32_t sim__verify_members_max(const scn_verification *v);
 /* A request finished: the referee's reference for it is dropped. */
 void sim__verify_request_done(sim_world *world, uint64_t request);
-/* Timeseries of the economics: every node's balance, and the means. */
+/* Samples under verification: the mean reputation and balance of the
+ * nodes honest so far and of those given a Byzantine behaviour so far (NaN:
+ * none), and every node's balance. Observation only. */
 void sim__verify_sample(sim_world *world);
 /* Records a violation the checkers found. Cannot fail. */
 void sim__verify_violation(sim_world *world, sim_violation_kind kind, uint64_t request,

@@ -757,6 +757,10 @@ void sim__verify_sample(sim_world *world)
     verify_means(result, result->balance, &honest, &byzantine);
     observer->on_sample(observer->context, world->now_ns, "balance_honest_mean", honest);
     observer->on_sample(observer->context, world->now_ns, "balance_byzantine_mean", byzantine);
+    verify_means(result, result->reputation, &honest, &byzantine);
+    observer->on_sample(observer->context, world->now_ns, "reputation_honest_mean", honest);
+    observer->on_sample(observer->context, world->now_ns, "reputation_byzantine_mean",
+                        byzantine);
     for (uint32_t i = 0; i < world->node_count; i++) {
         char name[32];
         snprintf(name, sizeof(name), "balance.%u", i);

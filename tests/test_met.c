@@ -1534,9 +1534,9 @@ START_TEST(test_met_db_open_migrates_v2)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "4|2|0");
+    ck_assert_str_eq(text, "5|2|0");
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "4");
+    ck_assert_str_eq(text, "5");
 
     /* Old rows kept, new columns NULL, the view has grown at its end. */
     raw_query_text(&temp,
@@ -1591,11 +1591,11 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 4);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 4);
+    ck_assert_int_eq(atoi(text), 5);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 5);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "4");
+    ck_assert_str_eq(text, "5");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 
@@ -1639,10 +1639,104 @@ START_TEST(test_met_db_open_migrates_v1)
                    text, sizeof(text));
     ck_assert_str_eq(text, "2|1|1|0.5|2");
 
-    /* Opening again is a no-op at version 3. */
+    /* Opening again is a no-op at version 4. */
     met_db_close(met_open_ok(&temp));
     raw_query_text(&temp, "SELECT count(*) FROM runs", text, sizeof(text));
     ck_assert_str_eq(text, "2");
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* The additions of schema version 3 exactly as infersim 3 made them over
+ * version 2 (columns, table, the version 3 view, meta), kept verbatim so
+ * the version 4 upgrade is tested against the real old layout. Do not
+ * edit. Run after schema_v2_sql. */
+static const char schema_v3_sql[] =
+    "ALTER TABLE nodes ADD COLUMN stake REAL;"
+    "ALTER TABLE nodes ADD COLUMN reputation REAL;"
+    "ALTER TABLE requests ADD COLUMN verified INTEGER;"
+    "ALTER TABLE requests ADD COLUMN accepted_wrong INTEGER;"
+    "ALTER TABLE requests ADD COLUMN rounds INTEGER;"
+    "CREATE TABLE violations ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), violation_id INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, t_ns INTEGER, request_id INTEGER, segment INTEGER,"
+    " node_id INTEGER, detail TEXT, PRIMARY KEY (run_id, violation_id));"
+    "DROP VIEW IF EXISTS run_summary;"
+    "CREATE VIEW run_summary AS SELECT r.run_id, r.name, r.seed, r.status,"
+    " r.check_status, r.events, r.sim_ns, r.wall_ms,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'delivery_ratio') AS delivery_ratio,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p50', 'latency_p50_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('latency_p99', 'latency_p99_ns') ORDER BY m.name LIMIT 1)"
+    "  AS latency_p99_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'completed_ratio') AS completed_ratio,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('request_latency_p50', 'request_latency_p50_ns') ORDER BY m.name"
+    "  LIMIT 1) AS request_latency_p50_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name IN ('request_latency_p99', 'request_latency_p99_ns') ORDER BY m.name"
+    "  LIMIT 1) AS request_latency_p99_ns,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'tokens_per_s') AS tokens_per_s,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'accepted_wrong') AS accepted_wrong,"
+    " (SELECT m.value FROM metrics m WHERE m.run_id = r.run_id"
+    "  AND m.name = 'honest_penalised') AS honest_penalised"
+    " FROM runs r;"
+    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '3'),"
+    " ('created_by', 'infersim'); PRAGMA user_version = 3;";
+
+START_TEST(test_met_db_open_migrates_v3)
+{
+    temp_db temp;
+    char text[256];
+    temp_db_make(&temp);
+    raw_exec(&temp, schema_v1_sql);
+    raw_exec(&temp, schema_v2_sql);
+    raw_exec(&temp, schema_v3_sql);
+    raw_exec(&temp, run_v1_sql);
+
+    met_db *db = met_open_ok(&temp);
+    raw_query_text(&temp,
+                   "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
+                   " user_version FROM pragma_user_version",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "5|5");
+    /* The old run is kept, outside any sweep; the view sees no sweep. */
+    raw_query_text(&temp,
+                   "SELECT name || '|' || quote(sweep_id) || '|' || quote(point) || '|' ||"
+                   " (SELECT count(*) FROM sweep_summary) || '|' ||"
+                   " (SELECT count(*) FROM student_t) FROM runs",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "old|NULL|NULL|0|39");
+
+    /* A sweep over the old file: three seeds of one point. */
+    int64_t sweep_id = 0;
+    ck_assert_int_eq(met_sweep_register(db, "sw", "base", "k=1; seeds=3", 3, 1, &sweep_id), 0);
+    ck_assert_int_eq(sweep_id, 1);
+    const char *keys[1] = {"k"}, *values[1] = {"1"};
+    static const double samples[3] = {1.0, 2.0, 4.0};
+    for (int i = 0; i < 3; i++) {
+        int64_t run_id = run_begin_ok(db, "sw", (uint64_t)i + 1, NULL, 0);
+        ck_assert_int_eq(met_metric_add(db, run_id, "m", samples[i]), 0);
+        met_run_totals totals = {0};
+        ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), 0);
+        ck_assert_int_eq(met_run_tag(db, run_id, sweep_id, "k=1", keys, values, 1), 0);
+        ck_assert_int_eq(met_sweep_run_done(db, sweep_id, "k=1", (uint64_t)i + 1), 1);
+    }
+    ck_assert_int_eq(met_sweep_run_done(db, sweep_id, "k=1", 9), 0);
+    ck_assert_int_eq(met_sweep_run_done(db, sweep_id, "k=2", 1), 0);
+    met_db_close(db);
+    /* mean 7/3, variance ((4/3)^2 + (1/3)^2 + (5/3)^2) / 2 = 7/3, t(2) = 4.3027 */
+    raw_query_text(&temp,
+                   "SELECT n || '|' || printf('%.6f|%.6f|%.4f|%.6f|%.6f', mean, variance, t,"
+                   " ci95_low, ci95_high) FROM sweep_summary WHERE metric = 'm'",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "3|2.333333|2.333333|4.3027|-1.461291|6.127958");
     temp_db_remove(&temp);
 }
 END_TEST
@@ -1691,6 +1785,7 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_unwritable_path_fails);
     tcase_add_test(schema, test_met_db_open_migrates_v1);
     tcase_add_test(schema, test_met_db_open_migrates_v2);
+    tcase_add_test(schema, test_met_db_open_migrates_v3);
     tcase_add_test(schema, test_met_db_open_failed_migration_changes_nothing);
     suite_add_tcase(suite, schema);
 

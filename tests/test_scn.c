@@ -1144,6 +1144,85 @@ START_TEST(test_scn_infer_file_source)
 }
 END_TEST
 
+/* ---- sweep ---------------------------------------------------------------- */
+
+START_TEST(test_scn_sweep_grid)
+{
+    const char *base = "nodes: {count: 8}\nseed: 5\n";
+    const char *text = "nodes: {count: 8}\nseed: 5\n"
+                       "sweep:\n"
+                       "  seeds: 4\n"
+                       "  params:\n"
+                       "    network.loss: {from: 0.1, to: 0.4, step: 0.1}\n"
+                       "    gossip.mode: [push, pushpull]\n"
+                       "    network.jitter: {from: 10ms, to: 50ms, step: 20ms}\n";
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(text, NULL, 0, &s, &e), 0);
+    const scn_sweep *g = &s->sweep;
+    ck_assert(g->present);
+    ck_assert_uint_eq(g->seeds, 4);
+    ck_assert_uint_eq(g->param_count, 3);
+    ck_assert_str_eq(g->params[0].key, "network.loss");
+    ck_assert_uint_eq(g->params[0].value_count, 4);
+    ck_assert_str_eq(g->params[0].values[2], "0.3");    /* not 0.30000000000000004 */
+    ck_assert_str_eq(g->params[0].values[3], "0.4");
+    ck_assert_str_eq(g->params[2].values[1], "30ms");
+    ck_assert_uint_eq(scn_sweep_points(g), 4 * 2 * 3);
+    /* The last key varies fastest. */
+    ck_assert_str_eq(scn_sweep_value(g, 0, 0), "0.1");
+    ck_assert_str_eq(scn_sweep_value(g, 1, 2), "30ms");
+    ck_assert_str_eq(scn_sweep_value(g, 3, 1), "pushpull");
+    ck_assert_str_eq(scn_sweep_value(g, 3, 2), "10ms");
+    ck_assert_str_eq(scn_sweep_value(g, 6, 0), "0.2");
+    ck_assert_str_eq(scn_sweep_value(g, 23, 0), "0.4");
+    /* The grid is in neither the params nor the hash: the base scenario. */
+    ck_assert_ptr_null(test_scn_param(s, "sweep.seeds"));
+    char hex[65];
+    memcpy(hex, s->sha256_hex, sizeof(hex));
+    scn_destroy(s);
+    ck_assert_int_eq(test_scn_load(base, NULL, 0, &s, &e), 0);
+    ck_assert(!s->sweep.present);
+    ck_assert_uint_eq(s->sweep.seeds, 1);
+    ck_assert_uint_eq(scn_sweep_points(&s->sweep), 1);
+    ck_assert_str_eq(s->sha256_hex, hex);
+    scn_destroy(s);
+    /* --set reaches the section like any other. */
+    const char *more = "sweep.seeds=9";
+    ck_assert_int_eq(test_scn_load(text, &more, 1, &s, &e), 0);
+    ck_assert_uint_eq(s->sweep.seeds, 9);
+    scn_destroy(s);
+}
+END_TEST
+
+START_TEST(test_scn_sweep_param_parse)
+{
+    scn_sweep_param p;
+    char why[256];
+    ck_assert_int_eq(scn_sweep_param_parse("gossip.fanout=2,4,8", &p, why, sizeof(why)), 0);
+    ck_assert_str_eq(p.key, "gossip.fanout");
+    ck_assert_uint_eq(p.value_count, 3);
+    ck_assert_str_eq(p.values[2], "8");
+    ck_assert_int_eq(scn_sweep_param_parse("network.loss=0:0.2:0.05", &p, why, sizeof(why)), 0);
+    ck_assert_uint_eq(p.value_count, 5);
+    ck_assert_str_eq(p.values[3], "0.15");
+    ck_assert_int_eq(scn_sweep_param_parse("network.jitter=1ms:3ms:1ms", &p, why, sizeof(why)),
+                     0);
+    ck_assert_str_eq(p.values[2], "3ms");
+    ck_assert_int_eq(scn_sweep_param_parse("name=a", &p, why, sizeof(why)), 0);
+    ck_assert_uint_eq(p.value_count, 1);
+    static const char *const bad[] = {"nokey", "=1", "a.b=", "a.b=1,,2", "seed=1,2",
+                                      "sweep.seeds=2", "a..b=1", "a b=1", "a=1:0:1",
+                                      "a=0:1:0", "a=0:1000:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why[0] = '\0';
+        ck_assert_msg(scn_sweep_param_parse(bad[i], &p, why, sizeof(why)) == SCN_EUSAGE, "%s",
+                      bad[i]);
+        ck_assert_msg(why[0] != '\0', "%s: no reason", bad[i]);
+    }
+}
+END_TEST
+
 /* ---- malformed files ----------------------------------------------------- */
 
 typedef struct test_scn_bad_case {
@@ -1160,7 +1239,7 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/02_unknown_nested_key.yaml", SCN_ESCHEMA, 6, 3,
      "unknown key 'jiter' in network (expected one of: latency, regions,"},
     {"tests/bad/03_unsupported_section.yaml", SCN_ESCHEMA, 3, 1,
-     "section 'sweep' is not supported yet"},
+     "section 'testbed' is not supported yet"},
     {"tests/bad/04_bad_duration_unit.yaml", SCN_ESCHEMA, 1, 11, "unknown unit 'sec'"},
     {"tests/bad/05_duration_no_unit.yaml", SCN_ESCHEMA, 4, 11,
      "network.jitter: duration needs a unit (e.g. 50ms)"},
@@ -1327,6 +1406,17 @@ static const test_scn_bad_case test_scn_bad[] = {
      "protocol optimistic)"},
     {"tests/bad/96_zk_proof_too_big.yaml", SCN_ESCHEMA, 7, 21,
      "verification.zk.proof_bytes must be a size up to 16MiB, got 1GiB"},
+    {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
+     "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
+    {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,
+     "sweep.params.network.loss: range needs step > 0 and to >= from"},
+    {"tests/bad/sweep_03_seed_key.yaml", SCN_ESCHEMA, 4, 5, "sweep key 'seed' cannot be swept"},
+    {"tests/bad/sweep_04_unknown_key.yaml", SCN_ESCHEMA, 4, 3,
+     "unknown key 'grid' in sweep (expected one of: seeds, params)"},
+    {"tests/bad/sweep_05_seeds_zero.yaml", SCN_ESCHEMA, 2, 16,
+     "sweep.seeds must be between 1 and 100000, got 0"},
+    {"tests/bad/sweep_06_range_key.yaml", SCN_ESCHEMA, 4, 37,
+     "unknown key 'by' in a sweep range"},
 };
 
 START_TEST(test_scn_bad_file_rejected)
@@ -1775,6 +1865,12 @@ Suite *test_scn_suite(void)
     tcase_add_test(verify, test_scn_verify_defaults);
     tcase_add_test(verify, test_scn_verify_params);
     suite_add_tcase(suite, verify);
+
+    TCase *sweep = tcase_create("sweep");
+    tcase_set_timeout(sweep, 10);
+    tcase_add_test(sweep, test_scn_sweep_grid);
+    tcase_add_test(sweep, test_scn_sweep_param_parse);
+    suite_add_tcase(suite, sweep);
 
     TCase *bad = tcase_create("bad");
     tcase_set_timeout(bad, 10);

@@ -28,8 +28,9 @@ static const char export_usage[] =
     "\n"
     "Writes table T of the results database F (default results.db) to stdout.\n"
     "Tables: runs params nodes faults timeseries messages metrics expectations\n"
-    "requests segments divergence violations, and the views run_summary and\n"
-    "protocol_comparison. --run keeps one run's rows. Default format: csv.\n";
+    "requests segments divergence violations sweeps sweep_values, and the views\n"
+    "run_summary, protocol_comparison and sweep_summary. --run keeps one run's\n"
+    "rows. Default format: csv.\n";
 
 static const char compare_usage[] =
     "usage: infersim compare [--db F] [--by-scenario]\n"
@@ -218,11 +219,63 @@ int tool_export_main(int argc, char **argv)
     }
     int rc = met_export(db, options.table, (int64_t)options.run_id, options.format, stdout);
     if (rc == MET_ENOTABLE || rc == MET_ENORUN) {
-        code = tool_usage_error("export", "%s: '%s'", met_strerror(rc),
-                                rc == MET_ENOTABLE ? options.table : "--run");
+        code = tool_usage_error("export", "%s: '%s' (%s)", met_strerror(rc),
+                                rc == MET_ENOTABLE ? options.table : "--run", met_db_errmsg(db));
     } else if (rc != 0) {
         fprintf(stderr, "infersim export: %s: %s\n", met_strerror(rc), met_db_errmsg(db));
         code = TOOL_EXIT_INTERNAL;
+    }
+    met_db_close(db);
+    return code;
+}
+
+static const char merge_usage[] =
+    "usage: infersim merge OUT.db IN.db...\n"
+    "\n"
+    "Copies every run of each IN database (with all its rows, under new run\n"
+    "ids, and its sweeps) into OUT (created if needed), skipping runs OUT\n"
+    "already holds: same scenario_sha256, seed and grid point, and completed\n"
+    "in OUT or with the same status. Each IN is merged in one transaction.\n"
+    "A run still 'running' in an IN (its job died) is copied as 'failed'.\n";
+
+int tool_merge_main(int argc, char **argv)
+{
+    char why[512];
+    met_db *db = NULL;
+    if (wants_help(argc, argv, merge_usage)) {
+        return TOOL_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            return tool_usage_error("merge", "unknown option '%s'", argv[i]);
+        }
+    }
+    if (argc < 3) {
+        return tool_usage_error("merge", "needs OUT.db and at least one IN.db");
+    }
+    for (int i = 2; i < argc; i++) {
+        if (access(argv[i], R_OK) != 0 || strcmp(argv[i], argv[1]) == 0) {
+            return tool_usage_error("merge", "'%s' is not a readable input database other"
+                                    " than OUT", argv[i]);
+        }
+    }
+    if (met_db_open(argv[1], &db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim merge: %s\n", why);
+        return TOOL_EXIT_USAGE;
+    }
+    int code = TOOL_EXIT_OK;
+    for (int i = 2; i < argc && code == TOOL_EXIT_OK; i++) {
+        met_merge_stats stats;
+        int rc = met_merge(db, argv[i], NULL, &stats);
+        if (rc != 0) {
+            fprintf(stderr, "infersim merge: %s: %s\n", argv[i], met_db_errmsg(db));
+            code = rc == MET_ESQL ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+        } else {
+            printf("%s: %llu runs copied, %llu already in %s, %llu incomplete (copied as"
+                   " failed)\n",
+                   argv[i], (unsigned long long)stats.copied, (unsigned long long)stats.skipped,
+                   argv[1], (unsigned long long)stats.incomplete);
+        }
     }
     met_db_close(db);
     return code;

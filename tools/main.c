@@ -19,6 +19,11 @@ static const char usage_text[] =
     "  runs           list the runs in a results database\n"
     "  export         write a results table as CSV, JSON or JSON lines\n"
     "  compare        print the verification protocols of a database side by side\n"
+    "  sweep FILE     run a grid of parameters x seeds, locally or as cluster jobs\n"
+    "  merge OUT IN.. merge results databases without duplicating runs\n"
+    "  plot           draw a standard figure (SVG or PNG, with gnuplot)\n"
+    "  report         write a self-contained HTML report of a run or a sweep\n"
+
     "  version        print the version and git revision\n"
     "\n"
     "Run 'infersim COMMAND --help' for a command's options.\n"
@@ -67,6 +72,10 @@ int main(int argc, char **argv)
         {"runs", tool_runs_main},
         {"export", tool_export_main},
         {"compare", tool_compare_main},
+        {"sweep", tool_sweep_main},
+        {"merge", tool_merge_main},
+        {"plot", tool_plot_main},
+        {"report", tool_report_main},
     };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);

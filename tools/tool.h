@@ -29,6 +29,10 @@ int tool_validate_main(int argc, char **argv);
 int tool_runs_main(int argc, char **argv);
 int tool_compare_main(int argc, char **argv);
 int tool_export_main(int argc, char **argv);
+int tool_merge_main(int argc, char **argv);
+int tool_sweep_main(int argc, char **argv);
+int tool_plot_main(int argc, char **argv);
+int tool_report_main(int argc, char **argv);
 
 /* Stores an inference run's requests, segments and divergence rows.
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */
@@ -39,6 +43,27 @@ const char *tool_behaviour_name(const sim_result *result, uint32_t node_id);
 
 /* Prints the inference lines of the run summary. */
 void tool_print_inference(const scn_scenario *scenario, const sim_result *result);
+
+/* A standard figure (cmd_plot.c). Ids are decimal text. */
+typedef struct tool_figure {
+    const char *kind;                /* latency-cdf, outcome, reputation, timeline */
+    const char *run_id;              /* NULL: not restricted to one run */
+    const char *sweep_id;            /* NULL: not restricted to one sweep */
+    const char *metric;              /* outcome: NULL picks accepted_wrong, completed_ratio
+                                      * or delivery_ratio, the first the sweep has */
+    const char *x_key;               /* outcome: NULL is the sweep's first grid key */
+} tool_figure;
+
+/* True when a gnuplot executable is on PATH. */
+bool tool_gnuplot_present(void);
+
+/* Draws 'figure' from 'db' with gnuplot into 'output' (.svg or .png).
+ * Returns TOOL_EXIT_OK; TOOL_EXIT_USAGE when the selection has no data for
+ * the figure or the request is malformed; TOOL_EXIT_INTERNAL when gnuplot
+ * is missing or fails, or on a database error. On failure a message is
+ * copied to why[why_size]. */
+int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, char *why,
+                     size_t why_size);
 
 /* Prints "infersim SUBCOMMAND: message" to stderr and returns
  * TOOL_EXIT_USAGE. */

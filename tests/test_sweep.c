@@ -1,0 +1,590 @@
+/* test_sweep.c -- the research workflow through the real binary: a sweep
+ * runs its grid over seeds in worker processes and aggregates over seeds;
+ * it resumes without repeating completed runs; an invalid grid value
+ * fails its runs only; chunked jobs merge without duplicates; the Slurm
+ * and GNU parallel files say what they must; plots and reports come out
+ * as valid SVG and self-contained HTML with every string escaped; bad
+ * usage exits 2 and a missing gnuplot 3. Every sweep is a few tiny runs,
+ * so the suite takes seconds, under the sanitizers too. */
+#include <dirent.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/suites.h"
+
+static char sweep_dir[256];
+static char repo_dir[1024];
+static char bin[1024];
+
+static void sweep_setup(void)
+{
+    ck_assert_ptr_nonnull(getcwd(repo_dir, sizeof(repo_dir)));
+    const char *given = test_infersim_bin();
+    if (given[0] == '/' || realpath(given, bin) == NULL) {
+        snprintf(bin, sizeof(bin), "%s", given);
+    }
+    snprintf(sweep_dir, sizeof(sweep_dir), "/tmp/infersim-sweep-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(sweep_dir));
+}
+
+static void sweep_teardown(void)
+{
+    char command[512];
+    snprintf(command, sizeof(command), "rm -rf '%s'", sweep_dir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+static void sweep_path(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", sweep_dir, name);
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[512];
+    sweep_path(path, sizeof(path), name);
+    FILE *file = fopen(path, "w");
+    ck_assert_ptr_nonnull(file);
+    fputs(text, file);
+    fclose(file);
+}
+
+/* A file of the test folder, whole, in a static buffer ("" if absent). */
+static const char *read_text(const char *name)
+{
+    static char buffer[1 << 20];
+    char path[512];
+    sweep_path(path, sizeof(path), name);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        return "";
+    }
+    size_t size = fread(buffer, 1, sizeof(buffer) - 1, file);
+    buffer[size] = '\0';
+    fclose(file);
+    return buffer;
+}
+
+/* Runs "[ENV] infersim ARGS" in the test folder, output in out.txt and
+ * err.txt; returns the exit code. */
+static int run_env(const char *env, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int run_env(const char *env, const char *format, ...)
+{
+    char args[2048], command[4096];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof(args), format, list);
+    va_end(list);
+    snprintf(command, sizeof(command), "cd '%s' && { %s %s %s; } >out.txt 2>err.txt </dev/null",
+             sweep_dir, env, bin, args);
+    int status = system(command);
+    ck_assert_msg(WIFEXITED(status), "command died: %s", command);
+    return WEXITSTATUS(status);
+}
+
+#define RUN(...) run_env("", __VA_ARGS__)
+
+/* The rows of one query ('|' between fields, '\n' after rows). */
+static const char *query(const char *db_name, const char *sql)
+{
+    static char text[16384];
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    size_t used = 0;
+    sweep_path(path, sizeof(path), db_name);
+    text[0] = '\0';
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &statement, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    while (sqlite3_step(statement) == SQLITE_ROW && used < sizeof(text) - 256) {
+        for (int i = 0; i < sqlite3_column_count(statement); i++) {
+            const unsigned char *value = sqlite3_column_text(statement, i);
+            used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? "|" : "",
+                                     value ? (const char *)value : "NULL");
+        }
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "\n");
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    return text;
+}
+
+static int query_int(const char *db_name, const char *sql)
+{
+    return atoi(query(db_name, sql));
+}
+
+/* A gossip network small enough that one run takes milliseconds; the
+ * grid: two fanouts x three seeds. */
+static const char tiny_yaml[] =
+    "name: tiny\n"
+    "seed: 7\n"
+    "duration: 1s\n"
+    "nodes: {count: 20}\n"
+    "network: {latency: {model: constant, value: 5ms}, loss: 0.05}\n"
+    "workload: {messages: 10, rate: 40/s}\n"
+    "expect: {delivery_ratio: \">= 0\"}\n"
+    "sweep:\n"
+    "  seeds: 3\n"
+    "  params:\n"
+    "    gossip.fanout: [2, 4]\n";
+
+/* A grid of two values x three seeds runs in worker processes; every run
+ * is in the file with its point and values; the view aggregates over the
+ * three seeds of each point. */
+START_TEST(test_sweep_grid_runs_and_aggregates)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    int code = RUN("sweep tiny.yaml --db s.db --jobs 2");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "6 completed, 0 failed"));
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "sweep: 6/6 runs done"));
+    ck_assert_str_eq(query("s.db", "SELECT status, count(*), count(DISTINCT point),"
+                                   " min(seed), max(seed), count(DISTINCT sweep_id)"
+                                   " FROM runs GROUP BY status"),
+                     "completed|6|2|7|9|1\n");
+    ck_assert_str_eq(query("s.db", "SELECT point, group_concat(value) FROM ("
+                                   "SELECT r.point, v.value FROM runs r JOIN sweep_values v"
+                                   " USING (run_id) ORDER BY r.run_id) GROUP BY point"
+                                   " ORDER BY point"),
+                     "gossip.fanout=2|2,2,2\ngossip.fanout=4|4,4,4\n");
+    ck_assert_str_eq(query("s.db", "SELECT name, spec, seeds, points FROM sweeps"),
+                     "tiny|gossip.fanout=2,4; seeds=3|3|2\n");
+    /* n = 3 per point; the interval holds the mean and the three values. */
+    ck_assert_str_eq(query("s.db", "SELECT point, n, t, ci95_low <= mean AND mean <= ci95_high"
+                                   " FROM sweep_summary WHERE metric = 'delivery_ratio'"
+                                   " ORDER BY point"),
+                     "gossip.fanout=2|3|4.3027|1\ngossip.fanout=4|3|4.3027|1\n");
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM sweep_summary s JOIN runs r"
+                                       " ON r.point = s.point JOIN metrics m ON m.run_id ="
+                                       " r.run_id AND m.name = s.metric WHERE s.metric ="
+                                       " 'delivery_ratio' AND s.stddev >= 0 AND (m.value <"
+                                       " s.mean - 3 * s.stddev OR m.value > s.mean + 3 *"
+                                       " s.stddev)"),
+                     0);
+    /* The same grid point by hand gives the same scenario hash and rows. */
+    code = RUN("run tiny.yaml --db one.db --quiet --set gossip.fanout=4 --seed 8");
+    ck_assert_int_eq(code, 0);
+    ck_assert_str_eq(query("one.db", "SELECT scenario_sha256, trace_hash FROM runs"),
+                     query("s.db", "SELECT scenario_sha256, trace_hash FROM runs"
+                                   " WHERE point = 'gossip.fanout=4' AND seed = 8"));
+    /* Export knows the new tables; --run does not apply to the view. */
+    ck_assert_int_eq(RUN("export --db s.db --table sweep_summary --format csv"), 0);
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "sweep_id,point,metric,n,mean"));
+    ck_assert_int_eq(RUN("export --db s.db --table sweep_summary --run 1"), 2);
+}
+END_TEST
+
+/* An interrupted sweep resumes: runs not completed are run again, the
+ * completed ones are not repeated. */
+START_TEST(test_sweep_resume_skips_completed_runs)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --jobs 2 --quiet"), 0);
+    /* As if the sweep had been killed: two runs never finished. */
+    char path[512];
+    sqlite3 *db = NULL;
+    sweep_path(path, sizeof(path), "s.db");
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE runs SET status = 'running' WHERE run_id IN (2, 5)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    int code = RUN("sweep tiny.yaml --db s.db --jobs 2 --quiet");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "2 completed, 0 failed, 4 already done"));
+    ck_assert_str_eq(query("s.db", "SELECT count(*), count(DISTINCT point || seed)"
+                                   " FROM runs WHERE status = 'completed'"),
+                     "6|6\n");
+    /* The two new runs are exactly the two unfinished ones. */
+    ck_assert_str_eq(query("s.db", "SELECT group_concat(point || '/' || seed, ',') FROM"
+                                   " (SELECT point, seed FROM runs WHERE run_id > 6"
+                                   " ORDER BY point, seed)"),
+                     query("s.db", "SELECT group_concat(point || '/' || seed, ',') FROM"
+                                   " (SELECT point, seed FROM runs WHERE run_id IN (2, 5)"
+                                   " ORDER BY point, seed)"));
+    /* Nothing left: a third time runs nothing. */
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --quiet"), 0);
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "0 completed, 0 failed, 6 already done"));
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM runs"), 8);
+}
+END_TEST
+
+/* A sweep stopped by SIGINT stops its runs, keeps what completed, exits
+ * 130, and the next invocation runs only what is missing. */
+START_TEST(test_sweep_sigint_then_resume)
+{
+    write_text("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 200}\n"
+                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
+                            "workload: {messages: 100000, rate: 1/s}\n");
+    char db[512];
+    sweep_path(db, sizeof(db), "s.db");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (chdir(sweep_dir) != 0) {
+            _exit(127);
+        }
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execl(bin, "infersim", "sweep", "long.yaml", "--db", "s.db", "--jobs", "2",
+              "--param", "duration=1s,100000s", (char *)NULL);
+        _exit(127);
+    }
+    /* Wait for the short run to be in the file, the long one running. */
+    int completed = 0;
+    for (int i = 0; i < 1200 && completed == 0; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        if (access(db, F_OK) == 0) {
+            sqlite3 *handle = NULL;
+            sqlite3_stmt *statement = NULL;
+            if (sqlite3_open_v2(db, &handle, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+                sqlite3_prepare_v2(handle, "SELECT count(*) FROM runs WHERE status ="
+                                           " 'completed'", -1, &statement, NULL) == SQLITE_OK &&
+                sqlite3_step(statement) == SQLITE_ROW) {
+                completed = sqlite3_column_int(statement, 0);
+            }
+            sqlite3_finalize(statement);
+            sqlite3_close(handle);
+        }
+    }
+    ck_assert_int_eq(completed, 1);
+    kill(pid, SIGINT);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 128 + SIGINT);
+    ck_assert_str_eq(query("s.db", "SELECT point, status = 'completed', count(*) FROM runs"
+                                   " GROUP BY point ORDER BY point"),
+                     "duration=100000s|0|1\nduration=1s|1|1\n");
+    /* The temporary databases are gone with the sweep. */
+    DIR *dir = opendir(sweep_dir);
+    struct dirent *entry;
+    ck_assert_ptr_nonnull(dir);
+    while ((entry = readdir(dir)) != NULL) {
+        ck_assert_msg(strncmp(entry->d_name, "s.db.sweep-", 11) != 0, "%s left", entry->d_name);
+    }
+    closedir(dir);
+    /* Resume over a changed grid: the completed point is not run again. */
+    int code = RUN("sweep long.yaml --db s.db --quiet --param duration=1s,2s");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "1 completed, 0 failed, 1 already done"));
+    ck_assert_str_eq(query("s.db", "SELECT count(*) FROM runs WHERE point = 'duration=1s'"),
+                     "1\n");
+}
+END_TEST
+
+/* The pid of a child process of 'parent', from /proc, or 0. */
+static pid_t child_of(pid_t parent)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *entry;
+    pid_t found = 0;
+    ck_assert_ptr_nonnull(proc);
+    while (found == 0 && (entry = readdir(proc)) != NULL) {
+        char path[300], line[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+        FILE *file = entry->d_name[0] >= '1' && entry->d_name[0] <= '9' ? fopen(path, "r")
+                                                                         : NULL;
+        if (file == NULL) {
+            continue;
+        }
+        /* pid (comm) state ppid ...: comm may hold spaces, so from the last ')'. */
+        if (fgets(line, sizeof(line), file) != NULL && strrchr(line, ')') != NULL) {
+            int ppid = 0;
+            char state = 0;
+            if (sscanf(strrchr(line, ')') + 1, " %c %d", &state, &ppid) == 2 &&
+                ppid == parent) {
+                found = (pid_t)atoi(entry->d_name);
+            }
+        }
+        fclose(file);
+    }
+    closedir(proc);
+    return found;
+}
+
+/* A run whose process is killed is recorded as failed, with the signal. */
+START_TEST(test_sweep_killed_run_recorded_failed)
+{
+    write_text("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 200}\n"
+                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
+                            "workload: {messages: 100000, rate: 1/s}\n");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (chdir(sweep_dir) != 0) {
+            _exit(127);
+        }
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execl(bin, "infersim", "sweep", "long.yaml", "--db", "s.db", "--jobs", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    pid_t run = 0;
+    for (int i = 0; i < 1200 && run == 0; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        run = child_of(pid);
+    }
+    ck_assert_int_gt(run, 0);
+    kill(run, SIGKILL);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 1);
+    ck_assert_str_eq(query("s.db", "SELECT status, error LIKE '%killed by signal 9%', point"
+                                   " FROM runs"),
+                     "failed|1|\n");
+}
+END_TEST
+
+/* An invalid grid value fails its runs, recorded as failed with the
+ * reason; the other runs complete; the sweep exits 1. */
+START_TEST(test_sweep_invalid_value_fails_only_its_runs)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    int code = RUN("sweep tiny.yaml --db s.db --param gossip.fanout=3,abc --seeds 2");
+    ck_assert_msg(code == 1, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "2 completed, 2 failed"));
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "gossip.fanout=abc"));
+    ck_assert_str_eq(query("s.db", "SELECT point, status, count(*) FROM runs"
+                                   " GROUP BY point, status ORDER BY point"),
+                     "gossip.fanout=3|completed|2\ngossip.fanout=abc|failed|2\n");
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM runs WHERE status = 'failed'"
+                                       " AND error LIKE '%expected a whole number%'"),
+                     2);
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM sweep_values v JOIN runs r"
+                                       " USING (run_id) WHERE r.status = 'failed'"
+                                       " AND v.value = 'abc'"),
+                     2);
+    /* Failed runs are retried, completed ones are not. */
+    code = RUN("sweep tiny.yaml --db s.db --param gossip.fanout=3,abc --seeds 2 --quiet");
+    ck_assert_int_eq(code, 1);
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "0 completed, 2 failed, 2 already done"));
+}
+END_TEST
+
+/* Two chunks as two jobs, each into its own database, merge into one
+ * without duplicates, however often they are merged. */
+START_TEST(test_sweep_chunks_merge_without_duplicates)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    ck_assert_int_eq(RUN("sweep tiny.yaml --chunk 0/2 --jobs 1 --quiet --db a.db"), 0);
+    ck_assert_int_eq(RUN("sweep tiny.yaml --chunk 1/2 --jobs 1 --quiet --db b.db"), 0);
+    ck_assert_int_eq(query_int("a.db", "SELECT count(*) FROM runs"), 3);
+    ck_assert_int_eq(query_int("b.db", "SELECT count(*) FROM runs"), 3);
+    int code = RUN("merge m.db a.db b.db");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_int_eq(RUN("merge m.db b.db a.db"), 0);
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "a.db: 0 runs copied, 3 already in"));
+    ck_assert_str_eq(query("m.db", "SELECT count(*), count(DISTINCT point || '/' || seed),"
+                                   " count(DISTINCT sweep_id) FROM runs"),
+                     "6|6|1\n");
+    ck_assert_str_eq(query("m.db", "SELECT count(*), sum(n) FROM sweep_summary"
+                                   " WHERE metric = 'delivery_ratio'"),
+                     "2|6\n");
+    /* Every row came along, under the new run ids. */
+    ck_assert_str_eq(query("m.db", "SELECT count(*) FROM nodes"),
+                     query("a.db", "SELECT count(*) * 2 FROM nodes"));
+    ck_assert_int_eq(query_int("m.db", "SELECT count(*) FROM metrics m LEFT JOIN runs r"
+                                       " USING (run_id) WHERE r.run_id IS NULL"),
+                     0);
+    /* A merged file resumes like any other: nothing left to run. */
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db m.db --quiet"), 0);
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "6 already done"));
+    ck_assert_int_eq(RUN("merge m.db missing.db"), 2);
+    write_text("junk.db", "not a database");
+    ck_assert_int_eq(RUN("merge m.db junk.db"), 2);
+    ck_assert_int_eq(query_int("m.db", "SELECT count(*) FROM runs"), 6);
+}
+END_TEST
+
+/* The cluster files: a Slurm array of chunks throttled with %N, and one
+ * GNU parallel line per chunk, each into its own database. */
+START_TEST(test_sweep_emit_slurm_and_parallel)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    int code = RUN("sweep tiny.yaml --db r.db --set nodes.count=30 --emit slurm --chunks 3"
+                   " --throttle 5 -o job.sh");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    const char *script = read_text("job.sh");
+    ck_assert_ptr_nonnull(strstr(script, "#!/bin/bash\n"));
+    ck_assert_ptr_nonnull(strstr(script, "#SBATCH --array=0-2%5\n"));
+    ck_assert_ptr_nonnull(strstr(script, "tiny.yaml' --set 'nodes.count=30' --jobs 1"));
+    ck_assert_ptr_nonnull(strstr(script, "--chunk \"${SLURM_ARRAY_TASK_ID}/3\""));
+    ck_assert_ptr_nonnull(strstr(script, "r.db.parts'\"/part-${SLURM_ARRAY_TASK_ID}.db\""));
+    ck_assert_ptr_nonnull(strstr(script, " merge r.db "));
+
+    code = RUN("sweep tiny.yaml --db r.db --emit parallel -o jobs.txt");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    const char *jobs = read_text("jobs.txt");
+    int lines = 0;
+    for (const char *c = jobs; *c != '\0'; c++) {
+        lines += *c == '\n';
+    }
+    ck_assert_int_eq(lines, 6);    /* one per run by default */
+    ck_assert_ptr_nonnull(strstr(jobs, "--chunk 0/6 --db '"));
+    ck_assert_ptr_nonnull(strstr(jobs, "r.db.parts/part-5.db'\n"));
+    /* The lines are real commands: run two of them, merge, count. */
+    code = RUN("sweep tiny.yaml --jobs 1 --quiet --chunk 0/6 --db r.db.parts/part-0.db"
+               " && %s sweep tiny.yaml --jobs 1 --quiet --chunk 5/6 --db r.db.parts/part-5.db"
+               " && %s merge r.db r.db.parts/part-0.db r.db.parts/part-5.db",
+               bin, bin);
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_str_eq(query("r.db", "SELECT count(*), min(seed), max(seed) FROM runs"),
+                     "2|7|9\n");
+}
+END_TEST
+
+/* Figures and reports from a sweep database and an inference run. */
+START_TEST(test_sweep_plots_and_reports)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --quiet"), 0);
+    ck_assert_int_eq(RUN("run %s/scenarios/sweep_cartel.yaml --quiet --db v.db"
+                         " --set workload.requests=8 --set faults.0.nodes.fraction=0.4",
+                         repo_dir),
+                     0);
+    const struct {
+        const char *args;
+        const char *file;
+    } figures[] = {
+        {"--db s.db --kind outcome --sweep 1", "outcome.svg"},
+        {"--db s.db --kind outcome --sweep 1 --metric latency_p99 --x gossip.fanout",
+         "latency.svg"},
+        {"--db s.db --kind timeline --run 2", "timeline.svg"},
+        {"--db v.db --kind latency-cdf --run 1", "cdf.svg"},
+        {"--db v.db --kind reputation --run 1", "reputation.svg"},
+        {"--db v.db --kind timeline --run 1", "timeline.png"},
+    };
+    for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+        int code = RUN("plot %s -o %s", figures[i].args, figures[i].file);
+        ck_assert_msg(code == 0, "plot %s: exit %d: %s", figures[i].args, code,
+                      read_text("err.txt"));
+        const char *text = read_text(figures[i].file);
+        if (strstr(figures[i].file, ".png") != NULL) {
+            ck_assert(strncmp(text, "\x89PNG", 4) == 0);
+            continue;
+        }
+        ck_assert_msg(strncmp(text, "<?xml", 5) == 0 || strncmp(text, "<svg", 4) == 0, "%s",
+                      figures[i].file);
+        ck_assert_ptr_nonnull(strstr(text, "</svg>"));
+    }
+    ck_assert_ptr_nonnull(strstr(read_text("outcome.svg"), "gossip.fanout"));
+    ck_assert_ptr_nonnull(strstr(read_text("cdf.svg"), "protocol committee"));
+    ck_assert_ptr_nonnull(strstr(read_text("reputation.svg"), "Byzantine nodes"));
+    ck_assert_ptr_nonnull(strstr(read_text("latency.svg"), "latency_p99 (ms)"));
+
+    ck_assert_int_eq(RUN("report --db s.db --sweep 1 -o sweep.html"), 0);
+    ck_assert_int_eq(RUN("report --db v.db --run 1 -o run.html"), 0);
+    const char *html = read_text("run.html");
+    ck_assert(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+    ck_assert_ptr_nonnull(strstr(html, "</html>"));
+    ck_assert_ptr_nonnull(strstr(html, "<td>completed_ratio</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "class=\"pass\">PASS"));
+    ck_assert_ptr_nonnull(strstr(html, "</svg>"));
+    ck_assert_ptr_null(strstr(html, "<script"));
+    ck_assert_ptr_null(strstr(html, "src="));
+    html = read_text("sweep.html");
+    ck_assert_ptr_nonnull(strstr(html, "gossip.fanout=2,4; seeds=3"));
+    ck_assert_ptr_nonnull(strstr(html, "<svg"));
+    ck_assert_ptr_nonnull(strstr(html, "Every run completed."));
+}
+END_TEST
+
+/* Strings from the database are escaped in the report. */
+START_TEST(test_sweep_report_escapes_strings)
+{
+    write_text("odd.yaml", "name: \"<b>x & 'y'</b>\"\nduration: 1s\nnodes: {count: 10}\n"
+                           "workload: {messages: 3, rate: 10/s}\n");
+    ck_assert_int_eq(RUN("run odd.yaml --db o.db --quiet"), 0);
+    ck_assert_int_eq(RUN("report --db o.db --run 1 -o o.html"), 0);
+    const char *html = read_text("o.html");
+    ck_assert_ptr_nonnull(strstr(html, "&lt;b&gt;x &amp; &#39;y&#39;&lt;/b&gt;"));
+    ck_assert_ptr_null(strstr(html, "<b>x"));
+}
+END_TEST
+
+/* Bad usage exits 2 with a message; no gnuplot exits 3 and says so. */
+START_TEST(test_sweep_bad_usage)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    write_text("bad.yaml", "nodes: {count: 10}\nsweep:\n  params:\n    gossip.fanout: []\n");
+    static const char *const bad[] = {
+        "sweep",
+        "sweep tiny.yaml --param nokey",
+        "sweep tiny.yaml --param seed=1,2",
+        "sweep tiny.yaml --chunk 2/2",
+        "sweep tiny.yaml --seeds 0",
+        "sweep tiny.yaml --emit pbs",
+        "sweep tiny.yaml -o x.sh",
+        "sweep tiny.yaml --bogus 1",
+        "merge only.db",
+        "plot --db s.db --kind outcome -o x.svg",
+        "plot --db s.db --kind pie --sweep 1 -o x.svg",
+        "plot --db s.db --kind outcome --sweep 1 -o x.txt",
+        "report --db s.db -o r.html",
+        "report --db s.db --run 99 -o r.html",
+    };
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --quiet"), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int code = RUN("%s", bad[i]);
+        ck_assert_msg(code == 2, "'%s' exited %d", bad[i], code);
+        ck_assert_msg(strlen(read_text("err.txt")) > 10, "'%s' said nothing", bad[i]);
+    }
+    ck_assert_int_eq(RUN("sweep bad.yaml --db s.db"), 2);
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "bad.yaml:4:20: sweep.params.gossip"));
+    ck_assert_int_eq(RUN("plot --db s.db --kind latency-cdf --sweep 1 -o x.svg"), 2);
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "no completed inference requests"));
+    char svg[512];
+    sweep_path(svg, sizeof(svg), "x.svg");
+    ck_assert_int_eq(access(svg, F_OK) == 0, 0);
+    ck_assert_int_eq(run_env("PATH=/nonexistent", "plot --db s.db --kind outcome --sweep 1"
+                                                  " -o x.svg"),
+                     3);
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "gnuplot is not installed"));
+    ck_assert_int_eq(run_env("PATH=/nonexistent", "report --db s.db --sweep 1 -o r.html"), 3);
+    /* The run command still runs a file with a sweep section: the base. */
+    ck_assert_int_eq(RUN("run tiny.yaml --db base.db --quiet"), 0);
+    ck_assert_str_eq(query("base.db", "SELECT seed, status, quote(sweep_id) FROM runs"),
+                     "7|completed|NULL\n");
+}
+END_TEST
+
+Suite *test_sweep_suite(void)
+{
+    Suite *suite = suite_create("sweep");
+    TCase *runs = tcase_create("runs");
+    tcase_add_checked_fixture(runs, sweep_setup, sweep_teardown);
+    tcase_set_timeout(runs, 120);
+    tcase_add_test(runs, test_sweep_grid_runs_and_aggregates);
+    tcase_add_test(runs, test_sweep_resume_skips_completed_runs);
+    tcase_add_test(runs, test_sweep_sigint_then_resume);
+    tcase_add_test(runs, test_sweep_killed_run_recorded_failed);
+    tcase_add_test(runs, test_sweep_invalid_value_fails_only_its_runs);
+    tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
+    tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);
+    suite_add_tcase(suite, runs);
+
+    TCase *figures = tcase_create("figures");
+    tcase_add_checked_fixture(figures, sweep_setup, sweep_teardown);
+    tcase_set_timeout(figures, 120);
+    tcase_add_test(figures, test_sweep_plots_and_reports);
+    tcase_add_test(figures, test_sweep_report_escapes_strings);
+    tcase_add_test(figures, test_sweep_bad_usage);
+    suite_add_tcase(suite, figures);
+    return suite;
+}

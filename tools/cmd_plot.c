@@ -1,0 +1,842 @@
+/* cmd_plot.c -- `infersim plot`: the standard figures, drawn by gnuplot.
+ * Each figure reads its rows with met_query, writes them to a data file in
+ * a private temporary folder (gnuplot "index" blocks, one per line of the
+ * figure), writes a gnuplot script next to it and runs `gnuplot SCRIPT`.
+ * Text from the database reaches the script only inside gnuplot strings,
+ * escaped. The figures:
+ *   latency-cdf  CDF of request latency, one line per verification protocol
+ *   outcome      a metric's mean and 95 % interval against a swept key, one
+ *                line per combination of the other grid keys
+ *   reputation   mean reputation of honest and Byzantine nodes over time
+ *   timeline     delivery and latency over time, fault intervals shaded */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tools/tool.h"
+
+#define PLOT_SERIES_MAX 64
+#define PLOT_LABEL_MAX 256
+
+static const char plot_usage[] =
+    "usage: infersim plot [--db F] --kind K [--run ID | --sweep ID] [--metric M] [--x KEY]\n"
+    "                     -o OUT.svg|OUT.png\n"
+    "\n"
+    "Draws a standard figure of the results database F (default results.db)\n"
+    "with gnuplot. Kinds:\n"
+    "  latency-cdf  CDF of request latency (ms), one line per verification.protocol;\n"
+    "               one run, one sweep, or every completed run\n"
+    "  outcome      --sweep ID: metric M (default accepted_wrong, completed_ratio or\n"
+    "               delivery_ratio) against grid key KEY (default the first), mean\n"
+    "               and 95%% confidence band over seeds, one line per other grid value\n"
+    "  reputation   --run ID: mean reputation of honest and Byzantine nodes over time\n"
+    "  timeline     --run ID: delivery and latency over time, fault intervals shaded\n"
+    "\n"
+    "Exit codes: 0 drawn, 2 bad usage or nothing to draw, 3 gnuplot missing or\n"
+    "failed (install it with 'make deps' or apt-get install gnuplot-nox).\n";
+
+/* ---- gnuplot ---------------------------------------------------------------- */
+
+bool tool_gnuplot_present(void)
+{
+    const char *path = getenv("PATH");
+    char candidate[PATH_MAX];
+    while (path != NULL && *path != '\0') {
+        size_t length = strcspn(path, ":");
+        snprintf(candidate, sizeof(candidate), "%.*s/gnuplot", (int)length,
+                 length > 0 ? path : ".");
+        if (access(candidate, X_OK) == 0) {
+            return true;
+        }
+        path += length + (path[length] == ':' ? 1 : 0);
+    }
+    return false;
+}
+
+/* A figure being built: its folder, data file and script. */
+typedef struct plot {
+    met_db *db;
+    const tool_figure *figure;
+    char dir[64];
+    char data_path[128];
+    char script_path[128];
+    FILE *data;
+    FILE *script;
+    size_t blocks;                     /* index blocks written to data */
+    char titles[PLOT_SERIES_MAX][PLOT_LABEL_MAX];
+    char *why;
+    size_t why_size;
+} plot;
+
+static int plot_fail(plot *p, int code, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int plot_fail(plot *p, int code, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(p->why, p->why_size, format, args);
+    va_end(args);
+    return code;
+}
+
+/* Writes 'text' as a double-quoted gnuplot string. */
+static void plot_string(FILE *out, const char *text)
+{
+    fputc('"', out);
+    for (const char *c = text; *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\') {
+            fputc('\\', out);
+        }
+        fputc((unsigned char)*c < 0x20 ? ' ' : *c, out);
+    }
+    fputc('"', out);
+}
+
+/* Starts a new index block titled 'title' in the data file. */
+static int plot_block(plot *p, const char *title)
+{
+    if (p->blocks == PLOT_SERIES_MAX) {
+        return plot_fail(p, TOOL_EXIT_USAGE, "more than %d lines in one figure",
+                         PLOT_SERIES_MAX);
+    }
+    if (p->blocks > 0) {
+        fputs("\n\n", p->data);
+    }
+    snprintf(p->titles[p->blocks++], PLOT_LABEL_MAX, "%s", title);
+    return 0;
+}
+
+static bool plot_is_png(const char *output)
+{
+    size_t length = strlen(output);
+    return length > 4 && strcmp(output + length - 4, ".png") == 0;
+}
+
+/* The terminal and common settings. */
+static void plot_header(plot *p, const char *output, const char *title)
+{
+    FILE *s = p->script;
+    if (plot_is_png(output)) {
+        fputs("set terminal pngcairo size 1000,620 noenhanced font 'sans,11'\n", s);
+    } else {
+        fputs("set terminal svg size 800,500 noenhanced font 'sans,12' background 'white'\n", s);
+    }
+    fputs("set output ", s);
+    plot_string(s, output);
+    fputs("\nset title ", s);
+    plot_string(s, title);
+    fputs("\nset grid\nset key outside right top box\nset datafile missing 'nan'\n"
+          "set style fill transparent solid 0.2 noborder\n", s);
+}
+
+/* Runs gnuplot on the script; 0 or TOOL_EXIT_INTERNAL with why set. */
+static int plot_run(plot *p)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        execlp("gnuplot", "gnuplot", p->script_path, (char *)NULL);
+        fprintf(stderr, "cannot run gnuplot: %s\n", strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "gnuplot failed (status %d) on %s",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : -1, p->script_path);
+    }
+    return 0;
+}
+
+/* ---- selection ------------------------------------------------------------- */
+
+/* The WHERE part selecting runs r by --run / --sweep (param ?1). */
+static const char *plot_where(const tool_figure *f)
+{
+    if (f->run_id != NULL) {
+        return " r.run_id = ?1 ";
+    }
+    if (f->sweep_id != NULL) {
+        return " r.sweep_id = ?1 AND r.status = 'completed' ";
+    }
+    return " r.status = 'completed' ";
+}
+
+static const char *plot_param(const tool_figure *f)
+{
+    return f->run_id != NULL ? f->run_id : f->sweep_id;
+}
+
+/* Runs 'sql' (with %s for the selection) with the selection bound. */
+static int plot_query(plot *p, const char *sql_format, met_row_fn row, void *context)
+{
+    char sql[2048];
+    snprintf(sql, sizeof(sql), sql_format, plot_where(p->figure));
+    const char *params[1] = {plot_param(p->figure)};
+    int rc = met_query(p->db, sql, params, params[0] != NULL ? 1 : 0, row, context);
+    if (rc < 0) {
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db));
+    }
+    return rc;
+}
+
+/* ---- latency CDF ----------------------------------------------------------- */
+
+typedef struct cdf_state {
+    plot *plot;
+    double *values;
+    size_t count;
+    size_t capacity;
+    char label[PLOT_LABEL_MAX];
+} cdf_state;
+
+static void cdf_flush(cdf_state *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        fprintf(c->plot->data, "%.9g %.9g\n", c->values[i], (double)(i + 1) / (double)c->count);
+    }
+    c->count = 0;
+}
+
+static int cdf_row(void *context, size_t count, const met_value *values)
+{
+    cdf_state *c = context;
+    (void)count;
+    const char *label = values[0].text != NULL ? values[0].text : "none";
+    if (c->plot->blocks == 0 || strcmp(label, c->label) != 0) {
+        cdf_flush(c);
+        snprintf(c->label, sizeof(c->label), "%s", label);
+        char title[PLOT_LABEL_MAX + 16];
+        snprintf(title, sizeof(title), "protocol %s", label);
+        int rc = plot_block(c->plot, title);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (c->count == c->capacity) {
+        size_t capacity = c->capacity == 0 ? 1024 : c->capacity * 2;
+        double *grown = realloc(c->values, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            return plot_fail(c->plot, TOOL_EXIT_INTERNAL, "out of memory");
+        }
+        c->values = grown;
+        c->capacity = capacity;
+    }
+    c->values[c->count++] = values[1].number;
+    return 0;
+}
+
+static int plot_latency_cdf(plot *p, const char *output)
+{
+    static const char sql[] =
+        "SELECT coalesce((SELECT value FROM params pa WHERE pa.run_id = q.run_id"
+        " AND pa.key = 'verification.protocol'), 'none') AS protocol,"
+        " (q.finished_ns - q.submitted_ns) / 1e6 AS latency_ms"
+        " FROM requests q JOIN runs r ON r.run_id = q.run_id"
+        " WHERE %s AND q.status = 'completed' AND q.finished_ns IS NOT NULL"
+        " ORDER BY protocol, latency_ms";
+    cdf_state c = {.plot = p};
+    int rc = plot_query(p, sql, cdf_row, &c);
+    cdf_flush(&c);
+    free(c.values);
+    if (rc != 0) {
+        return rc;
+    }
+    if (p->blocks == 0) {
+        return plot_fail(p, TOOL_EXIT_USAGE, "no completed inference requests in the selection");
+    }
+    plot_header(p, output, "Request latency CDF");
+    fputs("set xlabel 'request latency (ms)'\nset ylabel 'fraction of completed requests'\n"
+          "set yrange [0:1]\nplot ",
+          p->script);
+    for (size_t i = 0; i < p->blocks; i++) {
+        fprintf(p->script, "%s'%s' index %zu using 1:2 with steps lw 2 title ", i ? ", " : "",
+                p->data_path, i);
+        plot_string(p->script, p->titles[i]);
+    }
+    fputc('\n', p->script);
+    return 0;
+}
+
+/* ---- outcome against a swept key ---------------------------------------- */
+
+typedef struct outcome_point {
+    char label[PLOT_LABEL_MAX];
+    char x[SCN_SWEEP_TEXT_MAX];
+    double mean;
+    double low;
+    double high;
+    size_t order;
+} outcome_point;
+
+typedef struct outcome_state {
+    plot *plot;
+    const char *x_key;
+    outcome_point *points;
+    size_t count;
+    size_t capacity;
+} outcome_state;
+
+/* The point text without the "x_key=value" item: the line's label. */
+static void outcome_label(const char *point, const char *x_key, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    const char *item = point;
+    size_t key_length = strlen(x_key);
+    while (*item != '\0') {
+        size_t length = strcspn(item, " ");
+        bool is_x = length > key_length && strncmp(item, x_key, key_length) == 0 &&
+                    item[key_length] == '=';
+        if (!is_x && used + length + 2 < size) {
+            used += (size_t)snprintf(out + used, size - used, "%s%.*s", used ? " " : "",
+                                     (int)length, item);
+        }
+        item += length + (item[length] == ' ' ? 1 : 0);
+    }
+}
+
+static int outcome_row(void *context, size_t count, const met_value *values)
+{
+    outcome_state *o = context;
+    (void)count;
+    if (values[1].text == NULL || values[2].is_null) {
+        return 0;    /* a point without this key or this metric */
+    }
+    if (o->count == o->capacity) {
+        size_t capacity = o->capacity == 0 ? 64 : o->capacity * 2;
+        outcome_point *grown = realloc(o->points, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            return plot_fail(o->plot, TOOL_EXIT_INTERNAL, "out of memory");
+        }
+        o->points = grown;
+        o->capacity = capacity;
+    }
+    outcome_point *pt = &o->points[o->count];
+    outcome_label(values[0].text != NULL ? values[0].text : "", o->x_key, pt->label,
+                  sizeof(pt->label));
+    snprintf(pt->x, sizeof(pt->x), "%s", values[1].text);
+    pt->mean = values[2].number;
+    pt->low = values[3].is_null ? pt->mean : values[3].number;
+    pt->high = values[4].is_null ? pt->mean : values[4].number;
+    pt->order = o->count++;
+    return 0;
+}
+
+static bool outcome_numeric(const char *text, double *value)
+{
+    char *end = NULL;
+    *value = strtod(text, &end);
+    return end != text && *end == '\0' && isfinite(*value);
+}
+
+static bool outcome_all_numeric(const outcome_state *o)
+{
+    double value;
+    for (size_t i = 0; i < o->count; i++) {
+        if (!outcome_numeric(o->points[i].x, &value)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool outcome_numeric_sort;
+
+static int outcome_compare(const void *a_void, const void *b_void)
+{
+    const outcome_point *a = a_void, *b = b_void;
+    int by_label = strcmp(a->label, b->label);
+    if (by_label != 0) {
+        return by_label;
+    }
+    double xa = 0, xb = 0;
+    if (outcome_numeric_sort && outcome_numeric(a->x, &xa) && outcome_numeric(b->x, &xb) &&
+        xa != xb) {
+        return xa < xb ? -1 : 1;
+    }
+    return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;    /* grid order */
+}
+
+/* Category index of x among the distinct x values, in grid order. */
+static size_t outcome_category(const outcome_state *o, const char *x, bool define, FILE *script)
+{
+    size_t index = 0;
+    for (size_t i = 0; i < o->count; i++) {
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++) {
+            first = strcmp(o->points[j].x, o->points[i].x) != 0;
+        }
+        if (!first) {
+            continue;
+        }
+        if (define) {
+            fprintf(script, "%s", index ? ", " : "set xtics (");
+            plot_string(script, o->points[i].x);
+            fprintf(script, " %zu", index);
+        } else if (strcmp(o->points[i].x, x) == 0) {
+            return index;
+        }
+        index += 1;
+    }
+    if (define) {
+        fputs(")\n", script);
+    }
+    return index;
+}
+
+/* A metric's axis label with its unit. */
+static void outcome_axis(const char *metric, char *out, size_t size, double *scale)
+{
+    *scale = 1.0;
+    const char *unit = "count";
+    if (strstr(metric, "latency") != NULL || strstr(metric, "first_token") != NULL) {
+        unit = "ms";
+        *scale = 1e-6;
+    } else if (strstr(metric, "ratio") != NULL || strstr(metric, "agree") != NULL) {
+        unit = "fraction, 0..1";
+    } else if (strcmp(metric, "tokens_per_s") == 0) {
+        unit = "tokens/s";
+    } else if (strstr(metric, "bytes") != NULL) {
+        unit = "bytes";
+    } else if (strstr(metric, "flops") != NULL) {
+        unit = "FLOPs";
+    } else if (strstr(metric, "reputation") != NULL) {
+        unit = "reputation";
+    } else if (strstr(metric, "stake") != NULL) {
+        unit = "tokens of stake";
+    }
+    snprintf(out, size, "%s (%s), mean over seeds with 95%% CI", metric, unit);
+}
+
+typedef struct text_pick {
+    char text[SCN_SWEEP_KEY_MAX];
+} text_pick;
+
+static int pick_first(void *context, size_t count, const met_value *values)
+{
+    text_pick *pick = context;
+    (void)count;
+    if (values[0].text != NULL && pick->text[0] == '\0') {
+        snprintf(pick->text, sizeof(pick->text), "%s", values[0].text);
+    }
+    return 0;
+}
+
+/* Default metric and x key of an outcome figure. */
+static int outcome_defaults(plot *p, text_pick *metric, text_pick *x_key)
+{
+    const tool_figure *f = p->figure;
+    const char *params[1] = {f->sweep_id};
+    int rc = 0;
+    if (f->metric != NULL) {
+        snprintf(metric->text, sizeof(metric->text), "%s", f->metric);
+    } else {
+        rc = met_query(p->db,
+                       "SELECT metric FROM sweep_summary WHERE sweep_id = ?1 AND metric IN"
+                       " ('accepted_wrong', 'completed_ratio', 'delivery_ratio') GROUP BY"
+                       " metric ORDER BY CASE metric WHEN 'accepted_wrong' THEN 0"
+                       " WHEN 'completed_ratio' THEN 1 ELSE 2 END",
+                       params, 1, pick_first, metric);
+    }
+    if (rc == 0 && f->x_key != NULL) {
+        snprintf(x_key->text, sizeof(x_key->text), "%s", f->x_key);
+    } else if (rc == 0) {
+        /* The first key of the first run's point: the grid's first key. */
+        rc = met_query(p->db,
+                       "SELECT substr(point, 1, instr(point, '=') - 1) FROM runs"
+                       " WHERE sweep_id = ?1 AND instr(point, '=') > 0 ORDER BY run_id LIMIT 1",
+                       params, 1, pick_first, x_key);
+    }
+    if (rc != 0) {
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db));
+    }
+    if (metric->text[0] == '\0' || x_key->text[0] == '\0') {
+        return plot_fail(p, TOOL_EXIT_USAGE, "sweep %s has no completed runs with grid keys"
+                         " and a default metric (give --metric and --x)", f->sweep_id);
+    }
+    return 0;
+}
+
+static void outcome_write(plot *p, outcome_state *o, bool numeric, double scale)
+{
+    const char *label = NULL;
+    for (size_t i = 0; i < o->count; i++) {
+        const outcome_point *pt = &o->points[i];
+        if (label == NULL || strcmp(label, pt->label) != 0) {
+            plot_block(p, pt->label[0] != '\0' ? pt->label : "all runs");
+            label = pt->label;
+        }
+        double x = 0;
+        if (!numeric) {
+            x = (double)outcome_category(o, pt->x, false, NULL);
+        } else {
+            outcome_numeric(pt->x, &x);
+        }
+        fprintf(p->data, "%.12g %.12g %.12g %.12g\n", x, pt->mean * scale, pt->low * scale,
+                pt->high * scale);
+    }
+}
+
+static int plot_outcome(plot *p, const char *output)
+{
+    static const char sql[] =
+        "SELECT s.point, (SELECT v.value FROM sweep_values v JOIN runs r ON r.run_id = v.run_id"
+        " WHERE r.sweep_id = s.sweep_id AND r.point = s.point AND v.key = ?2 LIMIT 1),"
+        " s.mean, s.ci95_low, s.ci95_high FROM sweep_summary s"
+        " WHERE s.sweep_id = ?1 AND s.metric = ?3 ORDER BY (SELECT min(run_id) FROM runs"
+        " WHERE sweep_id = s.sweep_id AND point = s.point)";
+    if (p->figure->sweep_id == NULL) {
+        return plot_fail(p, TOOL_EXIT_USAGE, "an outcome figure needs --sweep ID");
+    }
+    text_pick metric = {""}, x_key = {""};
+    int rc = outcome_defaults(p, &metric, &x_key);
+    outcome_state o = {.plot = p, .x_key = x_key.text};
+    const char *params[3] = {p->figure->sweep_id, x_key.text, metric.text};
+    if (rc == 0) {
+        rc = met_query(p->db, sql, params, 3, outcome_row, &o);
+        rc = rc < 0 ? plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db)) : rc;
+    }
+    if (rc == 0 && o.count == 0) {
+        rc = plot_fail(p, TOOL_EXIT_USAGE, "sweep %s has no completed runs with metric '%s'"
+                       " and grid key '%s'", p->figure->sweep_id, metric.text, x_key.text);
+    }
+    if (rc == 0) {
+        bool numeric = outcome_all_numeric(&o);
+        outcome_numeric_sort = numeric;
+        qsort(o.points, o.count, sizeof(*o.points), outcome_compare);
+        char ylabel[256], title[512];
+        double scale;
+        outcome_axis(metric.text, ylabel, sizeof(ylabel), &scale);
+        outcome_write(p, &o, numeric, scale);
+        snprintf(title, sizeof(title), "%s against %s (sweep %s)", metric.text, x_key.text,
+                 p->figure->sweep_id);
+        plot_header(p, output, title);
+        fputs("set xlabel ", p->script);
+        plot_string(p->script, x_key.text);
+        fputs("\nset ylabel ", p->script);
+        plot_string(p->script, ylabel);
+        fputc('\n', p->script);
+        if (!numeric) {
+            outcome_category(&o, "", true, p->script);
+            fputs("set offsets 0.3, 0.3, 0, 0\n", p->script);
+        }
+        fputs("plot ", p->script);
+        for (size_t i = 0; i < p->blocks; i++) {
+            fprintf(p->script, "%s'%s' index %zu using 1:3:4 with filledcurves lc %zu notitle,"
+                    " '' index %zu using 1:2 with linespoints lw 2 pt 7 lc %zu title ",
+                    i ? ", " : "", p->data_path, i, i + 1, i, i + 1);
+            plot_string(p->script, p->titles[i]);
+        }
+        fputc('\n', p->script);
+    }
+    free(o.points);
+    return rc;
+}
+
+/* ---- time series: reputation and timeline ---------------------------------- */
+
+typedef struct series_state {
+    plot *plot;
+    char name[PLOT_LABEL_MAX];
+    size_t rows;
+} series_state;
+
+/* Rows (name, t_s, value): one block per name. */
+static int series_row(void *context, size_t count, const met_value *values)
+{
+    series_state *s = context;
+    (void)count;
+    const char *name = values[0].text != NULL ? values[0].text : "";
+    if (s->rows == 0 || strcmp(name, s->name) != 0) {
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        int rc = plot_block(s->plot, name);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    s->rows += 1;
+    if (values[2].is_null) {
+        fprintf(s->plot->data, "%.9g nan\n", values[1].number);
+    } else {
+        fprintf(s->plot->data, "%.9g %.9g\n", values[1].number, values[2].number);
+    }
+    return 0;
+}
+
+static int plot_reputation(plot *p, const char *output)
+{
+    static const char sql[] =
+        "SELECT CASE t.name WHEN 'reputation_honest_mean' THEN 'honest nodes (mean)'"
+        " ELSE 'Byzantine nodes (mean)' END, t.t_ns / 1e9, t.value FROM timeseries t"
+        " JOIN runs r ON r.run_id = t.run_id WHERE %s AND t.name IN"
+        " ('reputation_honest_mean', 'reputation_byzantine_mean') ORDER BY t.name DESC, t.t_ns";
+    if (p->figure->run_id == NULL) {
+        return plot_fail(p, TOOL_EXIT_USAGE, "a reputation figure needs --run ID");
+    }
+    series_state s = {.plot = p};
+    int rc = plot_query(p, sql, series_row, &s);
+    if (rc != 0) {
+        return rc;
+    }
+    if (s.rows == 0) {
+        return plot_fail(p, TOOL_EXIT_USAGE, "run %s has no reputation samples (no"
+                         " verification, or output.sample_interval 0)", p->figure->run_id);
+    }
+    char title[128];
+    snprintf(title, sizeof(title), "Reputation over time (run %s)", p->figure->run_id);
+    plot_header(p, output, title);
+    fputs("set xlabel 'simulated time (s)'\nset ylabel 'reputation (Nesa rule units)'\nplot ",
+          p->script);
+    for (size_t i = 0; i < p->blocks; i++) {
+        fprintf(p->script, "%s'%s' index %zu using 1:2 with lines lw 2 title ", i ? ", " : "",
+                p->data_path, i);
+        plot_string(p->script, p->titles[i]);
+    }
+    fputc('\n', p->script);
+    return 0;
+}
+
+/* Fault intervals as shaded rectangles: start to end (or the run's end). */
+static int fault_row(void *context, size_t count, const met_value *values)
+{
+    plot *p = context;
+    (void)count;
+    fprintf(p->script, "set object rect from %.9g, graph 0 to %.9g, graph 1 behind"
+            " fc rgb '#f4b0b0' fs transparent solid 0.35 noborder\n",
+            values[1].number, values[2].number);
+    fprintf(p->script, "set label ");
+    plot_string(p->script, values[0].text != NULL ? values[0].text : "fault");
+    fprintf(p->script, " at %.9g, graph 0.97 front font ',9'\n", values[1].number);
+    return 0;
+}
+
+static int timeline_faults(plot *p)
+{
+    static const char sql[] =
+        "SELECT f.kind, f.t_ns / 1e9, coalesce((SELECT min(e.t_ns) FROM faults e"
+        " WHERE e.run_id = f.run_id AND e.fault_index = f.fault_index AND e.action = 'end'"
+        " AND e.t_ns >= f.t_ns), r.sim_ns) / 1e9 FROM faults f JOIN runs r"
+        " ON r.run_id = f.run_id WHERE %s AND f.action = 'start' ORDER BY f.t_ns";
+    return plot_query(p, sql, fault_row, p);
+}
+
+static int plot_timeline(plot *p, const char *output)
+{
+    /* Gossip: delivery ratio and messages in flight; inference: requests
+     * completed per second and the latency of each by its finish time. */
+    static const char sql[] =
+        "SELECT name, t_s, value FROM ("
+        " SELECT 'a' AS panel, t.name AS name, t.t_ns / 1e9 AS t_s, t.value AS value"
+        " FROM timeseries t JOIN runs r ON r.run_id = t.run_id WHERE %s"
+        " AND t.name IN ('delivery_ratio', 'requests_completed')"
+        " UNION ALL SELECT 'b', 'request latency (ms)', q.finished_ns / 1e9,"
+        " (q.finished_ns - q.submitted_ns) / 1e6 FROM requests q JOIN runs r"
+        " ON r.run_id = q.run_id WHERE %s AND q.status = 'completed'"
+        " UNION ALL SELECT 'b', 'messages in flight', t.t_ns / 1e9, t.value FROM timeseries t"
+        " JOIN runs r ON r.run_id = t.run_id WHERE %s AND t.name = 'in_flight'"
+        " AND NOT EXISTS (SELECT 1 FROM requests q WHERE q.run_id = r.run_id))"
+        " ORDER BY panel, name, t_s";
+    if (p->figure->run_id == NULL) {
+        return plot_fail(p, TOOL_EXIT_USAGE, "a timeline figure needs --run ID");
+    }
+    series_state s = {.plot = p};
+    char query[2048];
+    const char *where = plot_where(p->figure);
+    snprintf(query, sizeof(query), sql, where, where, where);
+    const char *params[1] = {p->figure->run_id};
+    int rc = met_query(p->db, query, params, 1, series_row, &s);
+    rc = rc < 0 ? plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db)) : rc;
+    if (rc == 0 && p->blocks < 2) {
+        rc = plot_fail(p, TOOL_EXIT_USAGE, "run %s has no delivery or latency samples",
+                       p->figure->run_id);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    char title[128];
+    snprintf(title, sizeof(title), "Delivery and latency over time (run %s), faults shaded",
+             p->figure->run_id);
+    plot_header(p, output, title);
+    fputs("set multiplot layout 2,1\nset xlabel 'simulated time (s)'\n"
+          "set key inside top right opaque\nset lmargin 12\nset rmargin 4\n",
+          p->script);
+    if ((rc = timeline_faults(p)) != 0) {
+        return rc;
+    }
+    /* One time axis for both panels: the run's simulated span. */
+    text_pick end = {""};
+    if (met_query(p->db, "SELECT sim_ns / 1e9 FROM runs WHERE run_id = ?1 AND sim_ns > 0",
+                  params, 1, pick_first, &end) == 0 && end.text[0] != '\0') {
+        fprintf(p->script, "set xrange [0:%.9g]\n", strtod(end.text, NULL));
+    }
+    bool gossip = strcmp(p->titles[0], "delivery_ratio") == 0;
+    fprintf(p->script, "set ylabel %s\nplot '%s' index 0 using 1:2 with lines lw 2 title %s\n",
+            gossip ? "'delivery ratio (0..1)'" : "'requests completed (count)'", p->data_path,
+            gossip ? "'delivery ratio so far'" : "'requests completed so far'");
+    bool latency = strcmp(p->titles[1], "request latency (ms)") == 0;
+    fprintf(p->script, "unset title\nset ylabel %s\nplot '%s' index 1 using 1:2 with %s title ",
+            latency ? "'request latency (ms)'" : "'messages in flight (count)'", p->data_path,
+            latency ? "points pt 7 ps 0.5" : "lines lw 2");
+    plot_string(p->script, p->titles[1]);
+    fputs("\nunset multiplot\n", p->script);
+    return 0;
+}
+
+/* ---- the figure and the command ---------------------------------------------- */
+
+static int plot_open(plot *p)
+{
+    snprintf(p->dir, sizeof(p->dir), "/tmp/infersim-plot-XXXXXX");
+    if (mkdtemp(p->dir) == NULL) {
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "mkdtemp: %s", strerror(errno));
+    }
+    snprintf(p->data_path, sizeof(p->data_path), "%s/data.txt", p->dir);
+    snprintf(p->script_path, sizeof(p->script_path), "%s/plot.gp", p->dir);
+    p->data = fopen(p->data_path, "w");
+    p->script = fopen(p->script_path, "w");
+    if (p->data == NULL || p->script == NULL) {
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "cannot write in %s", p->dir);
+    }
+    return 0;
+}
+
+static void plot_close(plot *p)
+{
+    if (p->data != NULL) {
+        fclose(p->data);
+    }
+    if (p->script != NULL) {
+        fclose(p->script);
+    }
+    unlink(p->data_path);
+    unlink(p->script_path);
+    rmdir(p->dir);
+}
+
+int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, char *why,
+                     size_t why_size)
+{
+    static const struct {
+        const char *kind;
+        int (*draw)(plot *p, const char *output);
+    } kinds[] = {{"latency-cdf", plot_latency_cdf}, {"outcome", plot_outcome},
+                 {"reputation", plot_reputation}, {"timeline", plot_timeline}};
+    plot p;
+    memset(&p, 0, sizeof(p));
+    p.db = db;
+    p.figure = figure;
+    p.why = why;
+    p.why_size = why_size;
+    size_t k = 0;
+    while (k < sizeof(kinds) / sizeof(kinds[0]) && strcmp(kinds[k].kind, figure->kind) != 0) {
+        k++;
+    }
+    if (k == sizeof(kinds) / sizeof(kinds[0])) {
+        return plot_fail(&p, TOOL_EXIT_USAGE, "unknown --kind '%s' (latency-cdf, outcome,"
+                         " reputation, timeline)", figure->kind);
+    }
+    if (!tool_gnuplot_present()) {
+        return plot_fail(&p, TOOL_EXIT_INTERNAL, "gnuplot is not installed or not on PATH"
+                         " (install it with 'make deps' or 'apt-get install gnuplot-nox')");
+    }
+    int rc = plot_open(&p);
+    if (rc == 0) {
+        rc = kinds[k].draw(&p, output);
+    }
+    if (rc == 0) {
+        bool failed = fflush(p.data) != 0 || fflush(p.script) != 0;
+        rc = failed ? plot_fail(&p, TOOL_EXIT_INTERNAL, "cannot write in %s", p.dir)
+                    : plot_run(&p);
+    }
+    plot_close(&p);
+    return rc;
+}
+
+typedef struct plot_options {
+    const char *db;
+    const char *output;
+    tool_figure figure;
+} plot_options;
+
+static int plot_parse(int argc, char **argv, plot_options *o)
+{
+    unsigned long long id;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = i + 1 < argc ? argv[++i] : NULL;
+        if (value == NULL) {
+            return tool_usage_error("plot", "option '%s' needs a value", arg);
+        }
+        bool is_id = strcmp(arg, "--run") == 0 || strcmp(arg, "--sweep") == 0;
+        if (is_id && (!tool_parse_u64(value, &id) || id == 0 || id > INT64_MAX)) {
+            return tool_usage_error("plot", "%s needs a positive id, got '%s'", arg, value);
+        }
+        const char **slot = strcmp(arg, "--db") == 0       ? &o->db
+                            : strcmp(arg, "-o") == 0       ? &o->output
+                            : strcmp(arg, "--kind") == 0   ? &o->figure.kind
+                            : strcmp(arg, "--run") == 0    ? &o->figure.run_id
+                            : strcmp(arg, "--sweep") == 0  ? &o->figure.sweep_id
+                            : strcmp(arg, "--metric") == 0 ? &o->figure.metric
+                            : strcmp(arg, "--x") == 0      ? &o->figure.x_key
+                                                           : NULL;
+        if (slot == NULL) {
+            return tool_usage_error("plot", "unknown option '%s'", arg);
+        }
+        *slot = value;
+    }
+    if (o->figure.kind == NULL || o->output == NULL) {
+        return tool_usage_error("plot", "needs --kind K and -o OUT.svg|OUT.png");
+    }
+    if (o->figure.run_id != NULL && o->figure.sweep_id != NULL) {
+        return tool_usage_error("plot", "--run and --sweep do not go together");
+    }
+    size_t length = strlen(o->output);
+    if (length < 5 || (strcmp(o->output + length - 4, ".svg") != 0 && !plot_is_png(o->output))) {
+        return tool_usage_error("plot", "-o must end in .svg or .png, got '%s'", o->output);
+    }
+    return TOOL_EXIT_OK;
+}
+
+int tool_plot_main(int argc, char **argv)
+{
+    plot_options options = {"results.db", NULL, {NULL, NULL, NULL, NULL, NULL}};
+    char why[512];
+    met_db *db = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (tool_is_help(argv[i])) {
+            fputs(plot_usage, stdout);
+            return TOOL_EXIT_OK;
+        }
+    }
+    int code = plot_parse(argc, argv, &options);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    if (access(options.db, F_OK) != 0) {
+        return tool_usage_error("plot", "no results database at '%s'", options.db);
+    }
+    if (met_db_open(options.db, &db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim plot: %s\n", why);
+        return TOOL_EXIT_USAGE;
+    }
+    code = tool_figure_draw(db, &options.figure, options.output, why, sizeof(why));
+    met_db_close(db);
+    if (code != TOOL_EXIT_OK) {
+        fprintf(stderr, "infersim plot: %s\n", why);
+        return code;
+    }
+    printf("%s\n", options.output);
+    return TOOL_EXIT_OK;
+}

@@ -1,0 +1,813 @@
+/* cmd_sweep.c -- `infersim sweep`: a grid of scenario keys times seeds,
+ * run as independent processes. The grid comes from the scenario's
+ * sweep: section and --param options; run i of the sweep is grid point
+ * i / seeds (the last key varying fastest) with seed base + i % seeds.
+ *
+ * Locally, up to --jobs runs at once, each a fresh `infersim run FILE
+ * --quiet --seed S --set KEY=VALUE...` process (fork + exec of
+ * /proc/self/exe) writing its own temporary database, which this process
+ * alone merges into the results file (met_merge): one writer, so no
+ * SQLITE_BUSY between workers, and no state shared between runs. A run
+ * whose process fails or dies is recorded as 'failed' with its reason and
+ * the others go on. Runs already completed in the results file are
+ * skipped, so an interrupted sweep resumes where it stopped.
+ *
+ * On a cluster, --emit slurm writes a job-array script and --emit
+ * parallel a GNU parallel job list; each job runs one chunk of the sweep
+ * (--chunk I/C) into its own database, and `infersim merge` joins them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools/tool.h"
+
+#define SWEEP_ARGS_MAX 256
+
+static const char sweep_usage[] =
+    "usage: infersim sweep FILE [--param KEY=V1,V2,...|KEY=FROM:TO:STEP]... [--seeds N]\n"
+    "                      [--set key=value]... [--db F] [--jobs J] [--chunk I/C] [--quiet]\n"
+    "       infersim sweep FILE ... --emit slurm|parallel [--chunks C] [--throttle N]\n"
+    "                      [--parts DIR] [-o OUT]\n"
+    "\n"
+    "Runs every grid point of the scenario's sweep: section (and --param keys)\n"
+    "for every seed, each run in its own process, into the database F (default:\n"
+    "the scenario's output.db). Runs already completed in F are skipped, so\n"
+    "running the same command again resumes an interrupted sweep.\n"
+    "\n"
+    "  --param KEY=...  a grid key (replaces the file's entry for KEY)\n"
+    "  --seeds N        seeds per grid point (seed, seed+1, ...)\n"
+    "  --set key=value  override a key of the base scenario (every run)\n"
+    "  --jobs J         runs at once (default: the number of cores)\n"
+    "  --chunk I/C      run only chunk I (0-based) of C equal chunks of the runs\n"
+    "  --quiet          no progress on stderr\n"
+    "  --emit slurm     write a Slurm job-array script (one task per chunk)\n"
+    "  --emit parallel  write a GNU parallel job list (one line per chunk)\n"
+    "  --chunks C       chunks for --emit (default: one per run, at most 1000)\n"
+    "  --throttle N     Slurm tasks running at once (%N, default 50)\n"
+    "  --parts DIR      folder of the per-job databases (default F.parts)\n"
+    "  -o OUT           write the script to OUT (default stdout)\n"
+    "\n"
+    "Exit codes: 0 every run completed, 1 some run failed (recorded as failed),\n"
+    "2 bad usage or scenario, 3 internal error, 130/143 interrupted.\n";
+
+typedef struct sweep_options {
+    const char *file;
+    const char *db;
+    const char *emit;
+    const char *output;
+    const char *parts;
+    const char *sets[SWEEP_ARGS_MAX];
+    size_t set_count;
+    const char *params[SWEEP_ARGS_MAX];
+    size_t param_count;
+    unsigned long long seeds;          /* 0: the file's */
+    unsigned long long jobs;
+    unsigned long long chunk;
+    unsigned long long chunks;         /* 0: no --chunk / default */
+    unsigned long long emit_chunks;
+    unsigned long long throttle;
+    bool quiet;
+} sweep_options;
+
+/* The sweep: base scenario (with --set), grid and run count. */
+typedef struct sweep_plan {
+    scn_scenario *scenario;
+    scn_sweep *grid;
+    uint64_t points;
+    uint64_t runs;
+    uint64_t first;                    /* this invocation's runs: [first, last) */
+    uint64_t last;
+    int64_t sweep_id;
+} sweep_plan;
+
+static volatile sig_atomic_t sweep_stop_signal;
+
+static void sweep_on_signal(int signal_number)
+{
+    sweep_stop_signal = signal_number;
+}
+
+/* ---- options -------------------------------------------------------------- */
+
+static bool parse_chunk(const char *text, unsigned long long *index, unsigned long long *count)
+{
+    char head[32];
+    const char *slash = strchr(text, '/');
+    if (slash == NULL || (size_t)(slash - text) >= sizeof(head)) {
+        return false;
+    }
+    memcpy(head, text, (size_t)(slash - text));
+    head[slash - text] = '\0';
+    return tool_parse_u64(head, index) && tool_parse_u64(slash + 1, count) && *count > 0 &&
+           *index < *count;
+}
+
+/* Options taking a positive count. */
+static int parse_count(const char *name, const char *value, unsigned long long *out)
+{
+    if (!tool_parse_u64(value, out) || *out == 0 || *out > SCN_SWEEP_RUNS_MAX) {
+        return tool_usage_error("sweep", "%s needs a count from 1 to %u, got '%s'", name,
+                                SCN_SWEEP_RUNS_MAX, value);
+    }
+    return TOOL_EXIT_OK;
+}
+
+static int parse_value_option(sweep_options *o, const char *arg, const char *value)
+{
+    if (strcmp(arg, "--param") == 0 || strcmp(arg, "--set") == 0) {
+        bool param = arg[2] == 'p';
+        size_t *count = param ? &o->param_count : &o->set_count;
+        if (*count == SWEEP_ARGS_MAX) {
+            return tool_usage_error("sweep", "at most %d %s options", SWEEP_ARGS_MAX, arg);
+        }
+        (param ? o->params : o->sets)[(*count)++] = value;
+    } else if (strcmp(arg, "--db") == 0) {
+        o->db = value;
+    } else if (strcmp(arg, "--emit") == 0) {
+        if (strcmp(value, "slurm") != 0 && strcmp(value, "parallel") != 0) {
+            return tool_usage_error("sweep", "--emit is slurm or parallel, not '%s'", value);
+        }
+        o->emit = value;
+    } else if (strcmp(arg, "-o") == 0) {
+        o->output = value;
+    } else if (strcmp(arg, "--parts") == 0) {
+        o->parts = value;
+    } else if (strcmp(arg, "--chunk") == 0) {
+        if (!parse_chunk(value, &o->chunk, &o->chunks)) {
+            return tool_usage_error("sweep", "--chunk needs I/C with 0 <= I < C, got '%s'",
+                                    value);
+        }
+    } else {
+        unsigned long long *out = strcmp(arg, "--seeds") == 0    ? &o->seeds
+                                  : strcmp(arg, "--jobs") == 0   ? &o->jobs
+                                  : strcmp(arg, "--chunks") == 0 ? &o->emit_chunks
+                                  : strcmp(arg, "--throttle") == 0 ? &o->throttle
+                                                                   : NULL;
+        if (out == NULL) {
+            return tool_usage_error("sweep", "unknown option '%s'", arg);
+        }
+        return parse_count(arg, value, out);
+    }
+    return TOOL_EXIT_OK;
+}
+
+static int parse_options(int argc, char **argv, sweep_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+            o->quiet = true;
+        } else if (arg[0] == '-') {
+            if (i + 1 >= argc) {
+                return tool_usage_error("sweep", "option '%s' needs a value", arg);
+            }
+            int code = parse_value_option(o, arg, argv[++i]);
+            if (code != TOOL_EXIT_OK) {
+                return code;
+            }
+        } else if (o->file == NULL) {
+            o->file = arg;
+        } else {
+            return tool_usage_error("sweep", "unexpected argument '%s'", arg);
+        }
+    }
+    if (o->file == NULL) {
+        return tool_usage_error("sweep", "missing scenario FILE");
+    }
+    if (o->emit == NULL && (o->output != NULL || o->emit_chunks != 0 || o->throttle != 0 ||
+                            o->parts != NULL)) {
+        return tool_usage_error("sweep", "-o, --chunks, --throttle and --parts go with --emit");
+    }
+    if (o->emit != NULL && o->chunks != 0) {
+        return tool_usage_error("sweep", "--chunk and --emit do not go together");
+    }
+    return TOOL_EXIT_OK;
+}
+
+/* ---- the grid -------------------------------------------------------------- */
+
+/* Adds or replaces the --param grid keys and --seeds. */
+static int plan_apply_params(const sweep_options *o, scn_sweep *grid)
+{
+    char why[256];
+    scn_sweep_param param;
+    for (size_t i = 0; i < o->param_count; i++) {
+        if (scn_sweep_param_parse(o->params[i], &param, why, sizeof(why)) != 0) {
+            return tool_usage_error("sweep", "--param: %s", why);
+        }
+        uint32_t d = 0;
+        while (d < grid->param_count && strcmp(grid->params[d].key, param.key) != 0) {
+            d++;
+        }
+        if (d == SCN_SWEEP_PARAMS_MAX) {
+            return tool_usage_error("sweep", "at most %d grid keys", SCN_SWEEP_PARAMS_MAX);
+        }
+        grid->params[d] = param;
+        grid->param_count = d == grid->param_count ? d + 1 : grid->param_count;
+    }
+    if (o->seeds != 0) {
+        grid->seeds = (uint32_t)o->seeds;
+    }
+    if (scn_sweep_points(grid) * grid->seeds > SCN_SWEEP_RUNS_MAX) {
+        return tool_usage_error("sweep", "the sweep has more than %u runs", SCN_SWEEP_RUNS_MAX);
+    }
+    return TOOL_EXIT_OK;
+}
+
+static int plan_load(const sweep_options *o, sweep_plan *plan)
+{
+    scn_error error;
+    memset(plan, 0, sizeof(*plan));
+    int rc = scn_load_file(o->file, o->sets, o->set_count, &plan->scenario, &error);
+    if (rc != 0) {
+        char text[1024];
+        scn_error_format(&error, text, sizeof(text));
+        fprintf(stderr, "%s\n", text);
+        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    }
+    plan->grid = &plan->scenario->sweep;
+    int code = plan_apply_params(o, plan->grid);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    plan->points = scn_sweep_points(plan->grid);
+    plan->runs = plan->points * plan->grid->seeds;
+    plan->first = 0;
+    plan->last = plan->runs;
+    if (o->chunks != 0) {
+        plan->first = o->chunk * plan->runs / o->chunks;
+        plan->last = (o->chunk + 1) * plan->runs / o->chunks;
+    }
+    return TOOL_EXIT_OK;
+}
+
+/* The canonical text of grid point 'point': "k1=v1 k2=v2" ("" without keys). */
+static void plan_point_text(const sweep_plan *plan, uint64_t point, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t d = 0; d < plan->grid->param_count && used < size; d++) {
+        int n = snprintf(out + used, size - used, "%s%s=%s", d > 0 ? " " : "",
+                         plan->grid->params[d].key, scn_sweep_value(plan->grid, point, d));
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+static uint64_t plan_seed(const sweep_plan *plan, uint64_t run)
+{
+    return plan->scenario->seed + run % plan->grid->seeds;
+}
+
+/* "gossip.fanout=2,4; network.loss=0.1,0.2; seeds=3" for sweeps.spec. */
+static void plan_spec_text(const sweep_plan *plan, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t d = 0; d < plan->grid->param_count && used < size; d++) {
+        const scn_sweep_param *param = &plan->grid->params[d];
+        int n = snprintf(out + used, size - used, "%s=", param->key);
+        used += n > 0 ? (size_t)n : 0;
+        for (uint32_t v = 0; v < param->value_count && used < size; v++) {
+            n = snprintf(out + used, size - used, "%s%s", v > 0 ? "," : "", param->values[v]);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        n = used < size ? snprintf(out + used, size - used, "; ") : 0;
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (used < size) {
+        snprintf(out + used, size - used, "seeds=%u", plan->grid->seeds);
+    }
+}
+
+/* ---- emitting cluster jobs ------------------------------------------------- */
+
+/* Writes 'text' single-quoted for a POSIX shell. */
+static void shell_quote(FILE *out, const char *text)
+{
+    fputc('\'', out);
+    for (const char *c = text; *c != '\0'; c++) {
+        if (*c == '\'') {
+            fputs("'\\''", out);
+        } else {
+            fputc(*c, out);
+        }
+    }
+    fputc('\'', out);
+}
+
+/* "BIN sweep FILE --set ... --param ... --seeds N" with absolute paths. */
+static void emit_command(FILE *out, const sweep_options *o, const char *bin, const char *file)
+{
+    shell_quote(out, bin);
+    fputs(" sweep ", out);
+    shell_quote(out, file);
+    for (size_t i = 0; i < o->set_count; i++) {
+        fputs(" --set ", out);
+        shell_quote(out, o->sets[i]);
+    }
+    for (size_t i = 0; i < o->param_count; i++) {
+        fputs(" --param ", out);
+        shell_quote(out, o->params[i]);
+    }
+    if (o->seeds != 0) {
+        fprintf(out, " --seeds %llu", o->seeds);
+    }
+}
+
+static void emit_slurm(FILE *out, const sweep_options *o, const sweep_plan *plan,
+                       const char *bin, const char *file, const char *parts, uint64_t chunks)
+{
+    unsigned long long throttle = o->throttle != 0 ? o->throttle : 50;
+    fprintf(out, "#!/bin/bash\n");
+    fprintf(out, "# infersim sweep of '%s': %llu grid points x %u seeds = %llu runs,\n",
+            plan->scenario->name, (unsigned long long)plan->points, plan->grid->seeds,
+            (unsigned long long)plan->runs);
+    fprintf(out, "# one array task per chunk, at most %llu at once. Submit: sbatch THIS_FILE\n",
+            throttle);
+    fprintf(out, "#SBATCH --job-name=infersim-%s\n", plan->scenario->name);
+    fprintf(out, "#SBATCH --array=0-%llu%%%llu\n", (unsigned long long)chunks - 1, throttle);
+    fprintf(out, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=1\n");
+    fprintf(out, "#SBATCH --output=%s/slurm-%%A_%%a.out\n", parts);
+    fprintf(out, "set -euo pipefail\nmkdir -p ");
+    shell_quote(out, parts);
+    fputs("\nexec ", out);
+    emit_command(out, o, bin, file);
+    fprintf(out, " --jobs 1 --quiet --chunk \"${SLURM_ARRAY_TASK_ID}/%llu\" --db ",
+            (unsigned long long)chunks);
+    shell_quote(out, parts);
+    fputs("\"/part-${SLURM_ARRAY_TASK_ID}.db\"\n", out);
+    fprintf(out, "# When every task has finished, merge the parts into one database:\n#   ");
+    shell_quote(out, bin);
+    fprintf(out, " merge %s %s/part-*.db\n", o->db != NULL ? o->db : plan->scenario->output.db,
+            parts);
+}
+
+static void emit_parallel(FILE *out, const sweep_options *o, const char *bin, const char *file,
+                          const char *parts, uint64_t chunks)
+{
+    for (uint64_t c = 0; c < chunks; c++) {
+        emit_command(out, o, bin, file);
+        fprintf(out, " --jobs 1 --quiet --chunk %llu/%llu --db ", (unsigned long long)c,
+                (unsigned long long)chunks);
+        char db[PATH_MAX + 32];
+        snprintf(db, sizeof(db), "%s/part-%llu.db", parts, (unsigned long long)c);
+        shell_quote(out, db);
+        fputc('\n', out);
+    }
+}
+
+static int sweep_emit(const sweep_options *o, const sweep_plan *plan)
+{
+    char bin[PATH_MAX], file[PATH_MAX], parts[PATH_MAX];
+    ssize_t length = readlink("/proc/self/exe", bin, sizeof(bin) - 1);
+    if (length <= 0 || realpath(o->file, file) == NULL) {
+        fprintf(stderr, "infersim sweep: cannot resolve the binary or '%s': %s\n", o->file,
+                strerror(errno));
+        return TOOL_EXIT_INTERNAL;
+    }
+    bin[length] = '\0';
+    const char *db = o->db != NULL ? o->db : plan->scenario->output.db;
+    /* Absolute, so the jobs find it from any working directory. */
+    char cwd[PATH_MAX / 2];
+    const char *given = o->parts != NULL ? o->parts : db;
+    if (given[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL) {
+        cwd[0] = '\0';
+    }
+    snprintf(parts, sizeof(parts), "%s%s%.*s%s", cwd, cwd[0] != '\0' ? "/" : "",
+             PATH_MAX / 3, given, o->parts != NULL ? "" : ".parts");
+    if (mkdir(parts, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "infersim sweep: cannot create '%s': %s\n", parts, strerror(errno));
+        return TOOL_EXIT_USAGE;
+    }
+    uint64_t chunks = o->emit_chunks != 0 ? o->emit_chunks : plan->runs < 1000 ? plan->runs : 1000;
+    chunks = chunks > plan->runs ? plan->runs : chunks;
+    FILE *out = o->output != NULL ? fopen(o->output, "w") : stdout;
+    if (out == NULL) {
+        fprintf(stderr, "infersim sweep: cannot write '%s': %s\n", o->output, strerror(errno));
+        return TOOL_EXIT_USAGE;
+    }
+    if (strcmp(o->emit, "slurm") == 0) {
+        emit_slurm(out, o, plan, bin, file, parts, chunks);
+    } else {
+        emit_parallel(out, o, bin, file, parts, chunks);
+    }
+    bool failed = ferror(out) != 0;
+    failed = (out != stdout ? fclose(out) : fflush(out)) != 0 || failed;
+    if (failed) {
+        fprintf(stderr, "infersim sweep: writing the %s file failed\n", o->emit);
+        return TOOL_EXIT_INTERNAL;
+    }
+    if (o->output != NULL && strcmp(o->emit, "slurm") == 0) {
+        chmod(o->output, 0755);
+    }
+    fprintf(stderr, "infersim sweep: %llu runs in %llu jobs; each writes %s/part-N.db. Then:\n"
+                    "  infersim merge %s %s/part-*.db\n",
+            (unsigned long long)plan->runs, (unsigned long long)chunks, parts, db, parts);
+    return TOOL_EXIT_OK;
+}
+
+/* ---- running locally -------------------------------------------------------- */
+
+typedef struct sweep_worker {
+    pid_t pid;                         /* 0: free */
+    uint64_t run;
+    char db[PATH_MAX + 64];
+    char log[PATH_MAX + 64];
+} sweep_worker;
+
+typedef struct sweep_state {
+    const sweep_options *options;
+    sweep_plan *plan;
+    met_db *db;
+    char temp_dir[PATH_MAX - 64];
+    uint64_t done;
+    uint64_t failed;
+    uint64_t skipped;
+    uint64_t todo;
+    uint64_t next;
+    struct timespec started;
+    bool progress_tty;
+    int internal_error;
+} sweep_state;
+
+static double sweep_seconds(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static void sweep_progress(sweep_state *s, size_t running, const char *last)
+{
+    if (s->options->quiet) {
+        return;
+    }
+    double wall = sweep_seconds(&s->started);
+    uint64_t finished = s->done + s->failed;
+    double left = finished > 0 ? wall / (double)finished * (double)(s->todo - finished) : 0.0;
+    fprintf(stderr, "%ssweep: %llu/%llu runs done, %llu failed, %zu running, ETA %.0fs%s%s",
+            s->progress_tty ? "\r" : "", (unsigned long long)finished,
+            (unsigned long long)s->todo, (unsigned long long)s->failed, running, left,
+            last != NULL && !s->progress_tty ? "  " : "",
+            last != NULL && !s->progress_tty ? last : "");
+    fputs(s->progress_tty ? "   " : "\n", stderr);
+    fflush(stderr);
+}
+
+/* The child: stdout and stderr to the log, then exec the run. */
+static void sweep_child_exec(const sweep_state *s, const sweep_worker *w)
+{
+    const sweep_plan *plan = s->plan;
+    const char *argv[SWEEP_ARGS_MAX * 2 + SCN_SWEEP_PARAMS_MAX * 2 + 16];
+    char seed[32];
+    char sets[SCN_SWEEP_PARAMS_MAX][SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2];
+    size_t argc = 0;
+    int fd = open(w->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
+    argv[argc++] = "infersim";
+    argv[argc++] = "run";
+    argv[argc++] = s->options->file;
+    argv[argc++] = "--quiet";
+    argv[argc++] = "--db";
+    argv[argc++] = w->db;
+    for (size_t i = 0; i < s->options->set_count; i++) {
+        argv[argc++] = "--set";
+        argv[argc++] = s->options->sets[i];
+    }
+    uint64_t point = w->run / plan->grid->seeds;
+    for (uint32_t d = 0; d < plan->grid->param_count; d++) {
+        snprintf(sets[d], sizeof(sets[d]), "%s=%s", plan->grid->params[d].key,
+                 scn_sweep_value(plan->grid, point, d));
+        argv[argc++] = "--set";
+        argv[argc++] = sets[d];
+    }
+    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)plan_seed(plan, w->run));
+    argv[argc++] = "--seed";
+    argv[argc++] = seed;
+    argv[argc] = NULL;
+    execv("/proc/self/exe", (char *const *)argv);
+    fprintf(stderr, "infersim sweep: cannot exec /proc/self/exe: %s\n", strerror(errno));
+    _exit(TOOL_EXIT_INTERNAL);
+}
+
+/* The first line of the run's log (its error message), or "". */
+static void sweep_log_reason(const char *log, char *out, size_t size)
+{
+    out[0] = '\0';
+    FILE *file = fopen(log, "r");
+    if (file == NULL) {
+        return;
+    }
+    while (fgets(out, (int)size, file) != NULL) {
+        out[strcspn(out, "\r\n")] = '\0';
+        if (out[0] != '\0') {
+            break;
+        }
+    }
+    fclose(file);
+}
+
+static void sweep_remove_db(const char *path)
+{
+    char side[PATH_MAX + 8];
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
+/* Records a run that left no row of its own (it failed before writing,
+ * e.g. an invalid grid value, or its process died first). */
+static int sweep_record_failure(sweep_state *s, uint64_t run, const char *reason,
+                                const met_merge_tag *tag)
+{
+    const scn_scenario *base = s->plan->scenario;
+    met_run_info info = {base->name, base->sha256_hex, INFERSIM_GIT_REV, "sim",
+                         plan_seed(s->plan, run), base->nodes.count};
+    met_run_totals totals = {0, 0, 0, 0, NULL, reason};
+    int64_t run_id = 0;
+    int rc = met_run_begin(s->db, &info, NULL, 0, &run_id);
+    if (rc == 0) {
+        rc = met_run_finish(s->db, run_id, "failed", &totals);
+    }
+    if (rc == 0) {
+        rc = met_run_tag(s->db, run_id, s->plan->sweep_id, tag->point, tag->keys, tag->values,
+                         tag->count);
+    }
+    return rc;
+}
+
+/* Describes how the run's process ended, with its first log line. */
+static void sweep_describe(int status, const char *log, char *out, size_t size)
+{
+    char line[400];
+    sweep_log_reason(log, line, sizeof(line));
+    if (WIFSIGNALED(status)) {
+        snprintf(out, size, "run process killed by signal %d%s%s", WTERMSIG(status),
+                 line[0] != '\0' ? ": " : "", line);
+    } else {
+        snprintf(out, size, "run exited with code %d%s%s", WEXITSTATUS(status),
+                 line[0] != '\0' ? ": " : "", line);
+    }
+}
+
+/* Brings the finished run of worker w into the results file. Returns true
+ * when it completed. */
+static bool sweep_collect(sweep_state *s, sweep_worker *w, int status)
+{
+    const sweep_plan *plan = s->plan;
+    uint64_t point = w->run / plan->grid->seeds;
+    char point_text[SCN_SWEEP_PARAMS_MAX * (SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2)];
+    const char *keys[SCN_SWEEP_PARAMS_MAX], *values[SCN_SWEEP_PARAMS_MAX];
+    for (uint32_t d = 0; d < plan->grid->param_count; d++) {
+        keys[d] = plan->grid->params[d].key;
+        values[d] = scn_sweep_value(plan->grid, point, d);
+    }
+    plan_point_text(plan, point, point_text, sizeof(point_text));
+    char reason[512];
+    sweep_describe(status, w->log, reason, sizeof(reason));
+    met_merge_tag tag = {plan->sweep_id, point_text, keys, values, plan->grid->param_count,
+                         reason};
+    met_merge_stats stats = {0};
+    int rc = 0;
+    if (access(w->db, F_OK) == 0) {
+        rc = met_merge(s->db, w->db, &tag, &stats);
+    }
+    if (rc != 0) {
+        /* The run's own database is unreadable (a crash mid-write): the
+         * run failed; say why and record it like a run that wrote nothing. */
+        size_t used = strlen(reason);
+        snprintf(reason + used, sizeof(reason) - used, " (its database: %s)",
+                 met_db_errmsg(s->db));
+        memset(&stats, 0, sizeof(stats));
+    }
+    if (stats.copied + stats.skipped == 0) {
+        rc = sweep_record_failure(s, w->run, reason, &tag);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "\ninfersim sweep: storing run %llu failed: %s\n",
+                (unsigned long long)w->run, met_db_errmsg(s->db));
+        s->internal_error = 1;
+    }
+    sweep_remove_db(w->db);
+    unlink(w->log);
+    bool completed = rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                     stats.copied + stats.skipped == 1 && stats.incomplete == 0;
+    if (!completed && !s->options->quiet) {
+        fprintf(stderr, "%sinfersim sweep: run %llu (%s seed %llu) failed: %s\n",
+                s->progress_tty ? "\n" : "", (unsigned long long)w->run, point_text,
+                (unsigned long long)plan_seed(plan, w->run), reason);
+    }
+    return completed;
+}
+
+/* The next run of this invocation not already completed in the file. */
+static bool sweep_next_pending(sweep_state *s, uint64_t *run_out)
+{
+    const sweep_plan *plan = s->plan;
+    char point_text[SCN_SWEEP_PARAMS_MAX * (SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2)];
+    while (s->next < plan->last) {
+        uint64_t run = s->next++;
+        plan_point_text(plan, run / plan->grid->seeds, point_text, sizeof(point_text));
+        int done = met_sweep_run_done(s->db, plan->sweep_id, point_text, plan_seed(plan, run));
+        if (done == 0) {
+            *run_out = run;
+            return true;
+        }
+        if (done < 0) {
+            s->internal_error = 1;
+            return false;
+        }
+    }
+    return false;
+}
+
+static int sweep_launch(sweep_state *s, sweep_worker *w, uint64_t run)
+{
+    w->run = run;
+    snprintf(w->db, sizeof(w->db), "%s/run-%llu.db", s->temp_dir, (unsigned long long)run);
+    snprintf(w->log, sizeof(w->log), "%s/run-%llu.log", s->temp_dir, (unsigned long long)run);
+    sweep_remove_db(w->db);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "infersim sweep: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        sweep_child_exec(s, w);
+    }
+    w->pid = pid;
+    return 0;
+}
+
+/* Counts the runs this invocation still has to do (for progress). */
+static uint64_t sweep_count_todo(sweep_state *s)
+{
+    uint64_t saved = s->next;
+    uint64_t todo = 0, run;
+    while (sweep_next_pending(s, &run)) {
+        todo += 1;
+    }
+    s->skipped = (s->plan->last - s->plan->first) - todo;
+    s->next = saved;
+    return todo;
+}
+
+static void sweep_stop_workers(sweep_worker *workers, size_t count, int signal_number)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (workers[i].pid > 0) {
+            kill(workers[i].pid, signal_number);
+        }
+    }
+}
+
+/* The worker pool: launch while there is room, collect each exit. */
+static void sweep_pool(sweep_state *s, sweep_worker *workers, size_t jobs)
+{
+    size_t running = 0;
+    bool more = true;
+    bool stopping = false;
+    for (;;) {
+        for (size_t i = 0; i < jobs && more && !stopping && sweep_stop_signal == 0; i++) {
+            uint64_t run;
+            if (workers[i].pid == 0 && (more = sweep_next_pending(s, &run))) {
+                if (sweep_launch(s, &workers[i], run) != 0) {
+                    s->internal_error = 1;
+                    more = false;
+                } else {
+                    running += 1;
+                }
+            }
+        }
+        if (running == 0) {
+            break;
+        }
+        if (sweep_stop_signal != 0 && !stopping) {
+            stopping = true;    /* Runs mark themselves aborted on SIGTERM. */
+            sweep_stop_workers(workers, jobs, SIGTERM);
+        }
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0 && errno == EINTR) {
+            continue;           /* a signal: checked above */
+        }
+        if (pid < 0) {
+            fprintf(stderr, "infersim sweep: waitpid: %s\n", strerror(errno));
+            s->internal_error = 1;
+            break;
+        }
+        for (size_t i = 0; i < jobs; i++) {
+            if (workers[i].pid == pid) {
+                workers[i].pid = 0;
+                running -= 1;
+                bool completed = sweep_collect(s, &workers[i], status);
+                s->done += completed ? 1 : 0;
+                s->failed += completed ? 0 : 1;
+                sweep_progress(s, running, completed ? "completed" : "failed");
+            }
+        }
+    }
+}
+
+static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
+{
+    sweep_state s;
+    memset(&s, 0, sizeof(s));
+    s.options = o;
+    s.plan = plan;
+    s.next = plan->first;
+    const char *db_path = o->db != NULL ? o->db : plan->scenario->output.db;
+    char why[512], spec[2048];
+    if (met_db_open(db_path, &s.db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim sweep: %s\n", why);
+        return TOOL_EXIT_USAGE;
+    }
+    plan_spec_text(plan, spec, sizeof(spec));
+    int code = TOOL_EXIT_OK;
+    if (met_sweep_register(s.db, plan->scenario->name, plan->scenario->sha256_hex, spec,
+                           plan->grid->seeds, plan->points, &plan->sweep_id) != 0) {
+        fprintf(stderr, "infersim sweep: %s: %s\n", db_path, met_db_errmsg(s.db));
+        met_db_close(s.db);
+        return TOOL_EXIT_INTERNAL;
+    }
+    snprintf(s.temp_dir, sizeof(s.temp_dir), "%s.sweep-%ld", db_path, (long)getpid());
+    if (mkdir(s.temp_dir, 0755) != 0) {
+        fprintf(stderr, "infersim sweep: cannot create '%s': %s\n", s.temp_dir, strerror(errno));
+        met_db_close(s.db);
+        return TOOL_EXIT_USAGE;
+    }
+    size_t jobs = o->jobs != 0 ? (size_t)o->jobs : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
+    jobs = jobs == 0 ? 1 : jobs > 256 ? 256 : jobs;
+    sweep_worker *workers = calloc(jobs, sizeof(*workers));
+    if (workers == NULL) {
+        code = TOOL_EXIT_INTERNAL;
+    } else {
+        s.todo = sweep_count_todo(&s);
+        s.progress_tty = isatty(STDERR_FILENO) != 0;
+        clock_gettime(CLOCK_MONOTONIC, &s.started);
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        action.sa_handler = sweep_on_signal;    /* no SA_RESTART: waitpid sees EINTR */
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGINT, &action, NULL);
+        sigaction(SIGTERM, &action, NULL);
+        sweep_pool(&s, workers, jobs);
+        free(workers);
+    }
+    rmdir(s.temp_dir);
+    if (!o->quiet && s.progress_tty) {
+        fputc('\n', stderr);
+    }
+    printf("sweep %lld: '%s' %llu runs: %llu completed, %llu failed, %llu already done -> %s\n",
+           (long long)plan->sweep_id, plan->scenario->name,
+           (unsigned long long)(plan->last - plan->first), (unsigned long long)s.done,
+           (unsigned long long)s.failed, (unsigned long long)s.skipped, db_path);
+    met_db_close(s.db);
+    if (code != TOOL_EXIT_OK || s.internal_error) {
+        return TOOL_EXIT_INTERNAL;
+    }
+    if (sweep_stop_signal != 0) {
+        fprintf(stderr, "infersim sweep: interrupted; run the same command again to resume\n");
+        return 128 + sweep_stop_signal;
+    }
+    return s.failed > 0 ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+}
+
+int tool_sweep_main(int argc, char **argv)
+{
+    sweep_options options;
+    sweep_plan plan;
+    for (int i = 1; i < argc; i++) {
+        if (tool_is_help(argv[i])) {
+            fputs(sweep_usage, stdout);
+            return TOOL_EXIT_OK;
+        }
+    }
+    int code = parse_options(argc, argv, &options);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    code = plan_load(&options, &plan);
+    if (code == TOOL_EXIT_OK) {
+        code = options.emit != NULL ? sweep_emit(&options, &plan)
+                                    : sweep_run_local(&options, &plan);
+    }
+    scn_destroy(plan.scenario);
+    return code;
+}
