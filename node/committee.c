@@ -766,19 +766,40 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
     node__client_token(self, outbox, request, infer_argmax(output, serving->vocab), now_ns);
 }
 
-/* The valid outputs (an equivocator's do not count), and their members. */
-static uint32_t client_outputs(const node_serving *serving, node_committee_state *state,
-                               const float **outputs, uint32_t *index_of)
+/* The valid outputs of a step (an equivocator's do not count), whose
+ * members they are, and their shape. */
+typedef struct client_votes {
+    const float *outputs[NODE_COMMITTEE_MAX];
+    uint32_t index_of[NODE_COMMITTEE_MAX];
+    uint32_t count;
+    bool last;                       /* the last segment: logits */
+    size_t n_floats;
+} client_votes;
+
+static void client_outputs(const node_serving *serving, node_committee_state *state,
+                           uint64_t request, client_votes *votes)
 {
-    uint32_t count = 0;
+    votes->count = 0;
     state->revealed &= ~state->equivocated;
     for (uint32_t j = 0; j < state->member_count; j++) {
         if ((state->revealed >> j) & 1u) {
-            index_of[count] = j;
-            outputs[count++] = committee_output(serving, state, j);
+            votes->index_of[votes->count] = j;
+            votes->outputs[votes->count++] = committee_output(serving, state, j);
         }
     }
-    return count;
+    votes->last = state->segment + 1u == serving->segment_count;
+    votes->n_floats = committee_floats(serving, state->segment,
+                                       committee_rows(&serving->requests[request]));
+}
+
+/* Member bits of the votes whose bit is set in 'mask' (vote order). */
+static uint64_t client_members_of(const client_votes *votes, uint64_t mask)
+{
+    uint64_t members = 0;
+    for (uint32_t i = 0; i < votes->count; i++) {
+        members |= ((mask >> i) & 1u) << votes->index_of[i];
+    }
+    return members;
 }
 
 /* committee: the output backed by a quorum under the agreement rule. With
@@ -788,20 +809,15 @@ static void client_decide_quorum(node *self, node_outbox *outbox, uint64_t reque
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
-    const float *outputs[NODE_COMMITTEE_MAX];
-    uint32_t index_of[NODE_COMMITTEE_MAX];
-    uint32_t count = client_outputs(serving, state, outputs, index_of);
-    bool last = state->segment + 1u == serving->segment_count;
-    size_t n = committee_floats(serving, state->segment, committee_rows(&serving->requests[request]));
+    client_votes votes;
+    client_outputs(serving, state, request, &votes);
     uint32_t accepted = 0;
     uint64_t mask = 0;
-    int rc = count == 0 ? -1
-                        : serving->verifier->accept(serving->verifier->context, last, outputs, n,
-                                                    count, &accepted, &mask);
-    uint64_t agree = 0;
-    for (uint32_t i = 0; rc == 0 && i < count; i++) {
-        agree |= ((mask >> i) & 1u) << index_of[i];
-    }
+    int rc = votes.count == 0 ? -1
+                              : serving->verifier->accept(serving->verifier->context, votes.last,
+                                                          votes.outputs, votes.n_floats,
+                                                          votes.count, &accepted, &mask);
+    uint64_t agree = rc == 0 ? client_members_of(&votes, mask) : 0;
     uint64_t all = committee_all(state->member_count);
     uint64_t judge = rc == 0 ? all : all & ~state->revealed;
     uint64_t proven = state->equivocated | (rc == 0 ? state->revealed & ~agree : 0);
@@ -810,7 +826,7 @@ static void client_decide_quorum(node *self, node_outbox *outbox, uint64_t reque
         client_next_round(self, outbox, request, now_ns);
         return;
     }
-    client_proceed(self, outbox, request, index_of[accepted], now_ns);
+    client_proceed(self, outbox, request, votes.index_of[accepted], now_ns);
 }
 
 /* Hands a dispute to the referee; it rules after dispute_ns, or, for
@@ -845,21 +861,16 @@ static void client_decide_referee(node *self, node_outbox *outbox, uint64_t requ
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
-    const float *outputs[NODE_COMMITTEE_MAX];
-    uint32_t index_of[NODE_COMMITTEE_MAX];
-    uint32_t count = client_outputs(serving, state, outputs, index_of);
-    const node_request *r = &serving->requests[request];
-    bool last = state->segment + 1u == serving->segment_count;
-    size_t n = committee_floats(serving, state->segment, committee_rows(r));
-    uint64_t correct = count == 0 ? 0
-                                  : serving->verifier->referee(serving->verifier->context, last,
-                                                               request, state->segment,
-                                                               state->round, r->generated,
-                                                               outputs, n, count);
-    uint64_t agree = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        agree |= ((correct >> i) & 1u) << index_of[i];
-    }
+    const node_verifier *verifier = serving->verifier;
+    client_votes votes;
+    client_outputs(serving, state, request, &votes);
+    uint64_t correct = votes.count == 0
+                           ? 0
+                           : verifier->referee(verifier->context, votes.last, request,
+                                               state->segment, state->round,
+                                               serving->requests[request].generated,
+                                               votes.outputs, votes.n_floats, votes.count);
+    uint64_t agree = client_members_of(&votes, correct);
     uint64_t all = committee_all(state->member_count);
     client_judge(serving, state, request, all, agree, state->answered & ~agree);
     if (agree == 0) {
@@ -906,22 +917,19 @@ static void client_decide_unanimous(node *self, node_outbox *outbox, uint64_t re
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
-    const float *outputs[NODE_COMMITTEE_MAX];
-    uint32_t index_of[NODE_COMMITTEE_MAX];
-    uint32_t count = client_outputs(serving, state, outputs, index_of);
+    client_votes votes;
+    client_outputs(serving, state, request, &votes);
     uint64_t all = committee_all(state->member_count);
     if (!(state->revealed & 1u)) {
         client_judge(serving, state, request, 1u, 0, state->answered & 1u);
         client_next_round(self, outbox, request, now_ns);
         return;
     }
-    bool last = state->segment + 1u == serving->segment_count;
-    size_t n = committee_floats(serving, state->segment, committee_rows(&serving->requests[request]));
     uint64_t agree = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        bool same = serving->verifier->agree(serving->verifier->context, last, outputs[0],
-                                             outputs[i], n);
-        agree |= (uint64_t)same << index_of[i];
+    for (uint32_t i = 0; i < votes.count; i++) {
+        bool same = serving->verifier->agree(serving->verifier->context, votes.last,
+                                             votes.outputs[0], votes.outputs[i], votes.n_floats);
+        agree |= (uint64_t)same << votes.index_of[i];
     }
     if ((state->answered & ~agree) != 0) {
         client_dispute(self, outbox, request, now_ns);
