@@ -16,6 +16,7 @@ Suite *test_scn_suite(void);       /* tests/test_scn.c */
 Suite *test_met_suite(void);       /* tests/test_met.c */
 Suite *test_sim_suite(void);       /* tests/test_sim.c */
 Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
+Suite *test_testbed_suite(void);   /* tests/test_testbed.c: frames, node processes, HTTP */
 
 /* Path of the infersim binary under test (env INFERSIM_BIN, default
  * build/infersim). */
