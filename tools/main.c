@@ -18,6 +18,8 @@ static const char usage_text[] =
     "  validate FILE  check a scenario without running it\n"
     "  runs           list the runs in a results database\n"
     "  export         write a results table as CSV, JSON or JSON lines\n"
+    "  testbed FILE   run a scenario's nodes as processes on 127.0.0.1 (TCP, HTTP)\n"
+    "  client         drive load against a testbed's HTTP API (libcurl)\n"
     "  version        print the version and git revision\n"
     "\n"
     "Run 'infersim COMMAND --help' for a command's options.\n"
@@ -65,6 +67,8 @@ int main(int argc, char **argv)
         {"validate", tool_validate_main},
         {"runs", tool_runs_main},
         {"export", tool_export_main},
+        {"testbed", tool_testbed_main},
+        {"client", tool_client_main},
     };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);

@@ -28,6 +28,8 @@ int tool_run_main(int argc, char **argv);
 int tool_validate_main(int argc, char **argv);
 int tool_runs_main(int argc, char **argv);
 int tool_export_main(int argc, char **argv);
+int tool_testbed_main(int argc, char **argv);  /* cmd_testbed.c */
+int tool_client_main(int argc, char **argv);   /* cmd_client.c */
 
 /* Stores an inference run's requests, segments and divergence rows.
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */
