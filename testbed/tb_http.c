@@ -380,13 +380,14 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
     evbuffer_add_printf(
         body,
         "{\"process\": %u, \"processes\": %u, \"generation\": %u, \"pid\": %ld, "
+        "\"peer_port\": %u, "
         "\"scenario\": \"%s\", \"seed\": %llu, \"node_count\": %u, \"uptime_ns\": %llu, "
         "\"vocab\": %u, \"prompt_min\": %u, \"prompt_max\": %u, \"generate\": %u, "
         "\"verification\": \"%s\", \"requests_submitted\": %llu, \"requests_completed\": %llu, "
         "\"requests_finished\": %llu, \"frames_in\": %llu, \"frames_out\": %llu, "
         "\"frames_rejected\": %llu, \"http_rejected\": %llu, \"nodes\": [",
         proc->config->process, proc->config->process_count, proc->config->generation,
-        (long)getpid(), proc->scenario->name, (unsigned long long)proc->scenario->seed,
+        (long)getpid(), proc->config->peer_ports[proc->config->process], proc->scenario->name, (unsigned long long)proc->scenario->seed,
         proc->node_count, (unsigned long long)tb__now_ns(proc), serving->vocab,
         proc->scenario->workload.prompt_min, proc->scenario->workload.prompt_max,
         serving->generate_tokens, serving->verifier != NULL ? "committee" : "none",

@@ -3,12 +3,16 @@
  * signatures, random bytes), then real node processes on 127.0.0.1 driven
  * through the real binary (bounded in time, ephemeral ports, every process
  * reaped even when a test fails). */
+#include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -242,6 +246,380 @@ START_TEST(test_testbed_frame_stream)
 }
 END_TEST
 
+/* ---- node processes on loopback, through the real binary ---- */
+
+#define TB_SCENARIO "scenarios/testbed_small.yaml"
+
+static char tb_dir[256];
+static pid_t tb_launcher = -1;
+static char tb_urls[TB_PROCESSES_MAX][64];
+static uint32_t tb_url_count;
+
+static void tb_path(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", tb_dir, name);
+}
+
+static void cluster_setup(void)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    snprintf(tb_dir, sizeof(tb_dir), "/tmp/infersim-tb-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tb_dir));
+    tb_launcher = -1;
+    tb_url_count = 0;
+}
+
+/* Stops the launcher (which stops and reaps its node processes); returns
+ * its exit status, or -1 when it had to be killed. */
+static int cluster_stop(void)
+{
+    if (tb_launcher <= 0) {
+        return 0;
+    }
+    int status = 0;
+    kill(tb_launcher, SIGTERM);
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(tb_launcher, &status, WNOHANG) == tb_launcher) {
+            tb_launcher = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    kill(tb_launcher, SIGKILL); /* Its children die with it (PR_SET_PDEATHSIG). */
+    waitpid(tb_launcher, &status, 0);
+    tb_launcher = -1;
+    return -1;
+}
+
+/* Waits for the launcher to end on its own; its exit code. */
+static int cluster_wait(void)
+{
+    int status = 0;
+    ck_assert_int_eq(waitpid(tb_launcher, &status, 0), tb_launcher);
+    tb_launcher = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void cluster_teardown(void)
+{
+    cluster_stop();
+    char command[512];
+    snprintf(command, sizeof(command), "rm -rf '%s'", tb_dir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+/* Starts `infersim testbed` with 'extra' arguments (space-separated) and
+ * waits until every process listens. Bounded: --duration caps the run,
+ * and the launcher dies with this test process. */
+static void cluster_start(uint32_t processes, const char *extra)
+{
+    char ports[512], db[512], out[512], args[4096];
+    tb_path(ports, sizeof(ports), "ports.txt");
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(out, sizeof(out), "testbed.log");
+    snprintf(args, sizeof(args), "%s %s testbed %s --processes %u --db %s --ports-file %s %s",
+             "exec", test_infersim_bin(), TB_SCENARIO, processes, db, ports, extra);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) {
+            _exit(127);
+        }
+        FILE *log = freopen(out, "w", stdout);
+        (void)log;
+        dup2(fileno(stdout), 2);
+        execl("/bin/sh", "sh", "-c", args, (char *)NULL);
+        _exit(127);
+    }
+    tb_launcher = pid;
+    for (int i = 0; i < 2000 && tb_url_count == 0; i++) {
+        FILE *file = fopen(ports, "r");
+        if (file != NULL) {
+            while (tb_url_count < TB_PROCESSES_MAX &&
+                   fscanf(file, "%63s", tb_urls[tb_url_count]) == 1) {
+                tb_url_count++;
+            }
+            fclose(file);
+        }
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    ck_assert_uint_eq(tb_url_count, processes);
+}
+
+typedef struct http_answer {
+    char text[65536];
+    size_t bytes;
+} http_answer;
+
+static size_t http_write(char *data, size_t size, size_t count, void *arg)
+{
+    http_answer *answer = arg;
+    size_t bytes = size * count;
+    size_t room = sizeof(answer->text) - 1 - answer->bytes;
+    size_t take = bytes < room ? bytes : room;
+    memcpy(answer->text + answer->bytes, data, take);
+    answer->bytes += take;
+    answer->text[answer->bytes] = '\0';
+    return bytes;
+}
+
+/* One HTTP request; returns the status code (0: no answer). */
+static long http(const char *method, const char *url, const char *body, http_answer *answer)
+{
+    CURL *easy = curl_easy_init();
+    ck_assert_ptr_nonnull(easy);
+    answer->bytes = 0;
+    answer->text[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, answer);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    long code = 0;
+    if (curl_easy_perform(easy) == CURLE_OK) {
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    }
+    curl_easy_cleanup(easy);
+    return code;
+}
+
+static long status_field(const char *url, const char *key)
+{
+    char full[128], pattern[64];
+    http_answer *answer = malloc(sizeof(*answer));
+    ck_assert_ptr_nonnull(answer);
+    snprintf(full, sizeof(full), "%s/status", url);
+    ck_assert_int_eq(http("GET", full, NULL, answer), 200);
+    snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
+    const char *at = strstr(answer->text, pattern);
+    long value = at != NULL ? strtol(at + strlen(pattern), NULL, 10) : -1;
+    free(answer);
+    return value;
+}
+
+/* One SQL query's rows as text ('|' between fields, '\n' after rows). */
+static char *query(const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    size_t size = 0;
+    char *text = NULL;
+    tb_path(path, sizeof(path), "tb.db");
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &statement, NULL), SQLITE_OK);
+    FILE *out = open_memstream(&text, &size);
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(statement); i++) {
+            const unsigned char *value = sqlite3_column_text(statement, i);
+            fprintf(out, "%s%s", i ? "|" : "", value ? (const char *)value : "NULL");
+        }
+        fputc('\n', out);
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    fclose(out);
+    return text;
+}
+
+/* Runs `infersim client` against 'urls' (comma-separated); exit code. */
+static int run_client(const char *urls, int requests, int concurrency)
+{
+    char command[4096], db[512], log[512];
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(log, sizeof(log), "client.log");
+    snprintf(command, sizeof(command),
+             "%s client --url %s --requests %d --concurrency %d --timeout 20 --db %s >%s 2>&1",
+             test_infersim_bin(), urls, requests, concurrency, db, log);
+    int status = system(command);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void urls_except(int skip, char *out, size_t size)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (uint32_t p = 0; p < tb_url_count; p++) {
+        if ((int)p != skip) {
+            at += (size_t)snprintf(out + at, size - at, "%s%s", at > 0 ? "," : "", tb_urls[p]);
+        }
+    }
+}
+
+START_TEST(test_testbed_cluster_serves_requests)
+{
+    char urls[4096];
+    cluster_start(7, "--no-workload --duration 6");
+    urls_except(-1, urls, sizeof(urls));
+    ck_assert_int_eq(run_client(urls, 50, 8), 0);
+    char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "
+                       "WHERE run_id = (SELECT max(run_id) FROM runs WHERE name = 'client')");
+    ck_assert_str_eq(rows, "50|50\n");
+    free(rows);
+    /* The processes count what they served in Prometheus format. */
+    char url[128];
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(url, sizeof(url), "%s/metrics", tb_urls[0]);
+    ck_assert_int_eq(http("GET", url, NULL, answer), 200);
+    ck_assert_ptr_nonnull(strstr(answer->text, "# TYPE infersim_request_latency_seconds histogram"));
+    ck_assert_ptr_nonnull(strstr(answer->text, "infersim_reputation{node=\"0\"}"));
+    free(answer);
+    ck_assert_int_eq(cluster_wait(), 0); /* The run ends at its --duration. */
+    rows = query("SELECT mode, status FROM runs ORDER BY run_id");
+    ck_assert_str_eq(rows, "testbed|completed\ntestbed|completed\n");
+    free(rows);
+    rows = query("SELECT count(*) FROM nodes WHERE run_id = 1");
+    ck_assert_str_eq(rows, "7\n");
+    free(rows);
+}
+END_TEST
+
+START_TEST(test_testbed_cluster_survives_kill)
+{
+    char urls[4096];
+    cluster_start(7, "--no-workload --duration 60 --set verification.commit_timeout=150ms "
+                     "--set verification.reveal_timeout=150ms");
+    /* Node 2 serves a segment (placement of testbed_small): its committees
+     * lose a member, and must still reach quorum 2 of 3. */
+    long pid = status_field(tb_urls[2], "pid");
+    ck_assert_int_gt(pid, 1);
+    ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+    urls_except(2, urls, sizeof(urls));
+    ck_assert_int_eq(run_client(urls, 50, 8), 0);
+    char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "
+                       "WHERE run_id = (SELECT max(run_id) FROM runs WHERE name = 'client')");
+    ck_assert_str_eq(rows, "50|50\n");
+    free(rows);
+    http_answer *answer = malloc(sizeof(*answer));
+    char url[128];
+    snprintf(url, sizeof(url), "%s/status", tb_urls[2]);
+    ck_assert_int_eq(http("GET", url, NULL, answer), 0); /* really gone */
+    free(answer);
+}
+END_TEST
+
+/* Writes raw bytes to 127.0.0.1:port and closes. */
+static void raw_send(long port, const void *bytes, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof(address));
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons((uint16_t)port);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&address, sizeof(address)), 0);
+    ck_assert_int_eq(write(fd, bytes, size), (ssize_t)size);
+    struct timespec pause = {0, 50000000};
+    nanosleep(&pause, NULL);
+    close(fd);
+}
+
+static long metric_value(const char *url, const char *name)
+{
+    char full[128];
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(full, sizeof(full), "%s/metrics", url);
+    ck_assert_int_eq(http("GET", full, NULL, answer), 200);
+    char line[160];
+    snprintf(line, sizeof(line), "\n%s", name); /* a sample line, not a # HELP */
+    const char *at = strstr(answer->text, line);
+    long value = at != NULL ? strtol(at + strlen(line), NULL, 10) : -1;
+    free(answer);
+    return value;
+}
+
+START_TEST(test_testbed_cluster_rejects_malformed)
+{
+    char url[128];
+    http_answer *answer = malloc(sizeof(*answer));
+    cluster_start(7, "--no-workload --duration 60");
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 99999]}", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2], \"generate\": 77}", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": []}", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1], \"extra\": 1}", answer), 400);
+    ck_assert_int_eq(http("GET", url, NULL, answer), 405);
+    ck_assert_int_ge(http("DELETE", url, NULL, answer), 405); /* 501 from evhttp */
+    snprintf(url, sizeof(url), "%s/admin/drop?from=banana", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    snprintf(url, sizeof(url), "%s/admin/partition?groups=0,1", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    long http_port = strtol(strrchr(tb_urls[1], ':') + 1, NULL, 10);
+    raw_send(http_port, "GARBAGE \x01\x02\r\n\r\n", 14);
+    /* Frames: bad version, a forged MAC, an oversized length, random junk. */
+    long peer = status_field(tb_urls[1], "peer_port");
+    tb_keys keys;
+    ck_assert_int_eq(tb_keys_init(&keys, 7, 7, false), 0);
+    uint8_t frame[512];
+    node_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = NODE_MESSAGE_INFER_END;
+    m.source = 3;
+    m.dest = 1;
+    int size = tb_frame_encode(&keys, &m, frame, sizeof(frame), TB_FRAME_MAX_DEFAULT);
+    frame[size - 1] ^= 1;
+    raw_send(peer, frame, (size_t)size);
+    frame[size - 1] ^= 1;
+    frame[4] = 9;
+    raw_send(peer, frame, (size_t)size);
+    uint8_t huge[8] = {0xff, 0xff, 0xff, 0x7f, TB_FRAME_VERSION, 0, 0, 0};
+    raw_send(peer, huge, sizeof(huge));
+    raw_send(peer, "\x10\0\0\0\x01\0\0\0random junk!", 20);
+    tb_keys_deinit(&keys);
+    ck_assert_int_ge(metric_value(tb_urls[1], "infersim_frames_rejected_total{reason=\"auth\"} "), 1);
+    ck_assert_int_ge(metric_value(tb_urls[1], "infersim_frames_rejected_total{reason=\"version\"} "), 1);
+    ck_assert_int_ge(metric_value(tb_urls[1], "infersim_frames_rejected_total{reason=\"too_big\"} "), 1);
+    ck_assert_int_ge(metric_value(tb_urls[1], "infersim_http_rejected_total "), 8);
+    /* And it keeps serving. */
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4], \"generate\": 3}", answer), 200);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"completed\""));
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"commitment\": \""));
+    free(answer);
+}
+END_TEST
+
+/* The scenario's own workload, simulated and then on real sockets: the
+ * same requests finalize with the same accepted outputs (the oracle's
+ * max-abs distance of the accepted logits to the reference is equal to
+ * the bit, and every token matches the reference). */
+START_TEST(test_testbed_matches_simulator)
+{
+    char command[2048], db[512];
+    tb_path(db, sizeof(db), "tb.db");
+    snprintf(command, sizeof(command), "%s run %s --db %s --quiet >/dev/null 2>&1",
+             test_infersim_bin(), TB_SCENARIO, db);
+    ck_assert_int_eq(system(command), 0);
+    cluster_start(3, "--duration 4 --quiet");
+    ck_assert_int_eq(cluster_wait(), 0);
+    const char *sql = "SELECT request_id, client, prompt_tokens, status, tokens_out, "
+                      "reference_match, logits_maxabs FROM requests WHERE run_id = %d "
+                      "ORDER BY request_id";
+    char q1[512], q2[512];
+    snprintf(q1, sizeof(q1), sql, 1);
+    snprintf(q2, sizeof(q2), sql, 2);
+    char *simulated = query(q1);
+    char *real = query(q2);
+    char *modes = query("SELECT group_concat(mode) FROM runs ORDER BY run_id");
+    ck_assert_str_eq(modes, "sim,testbed\n");
+    free(modes);
+    ck_assert_int_gt(strlen(simulated), 100); /* 12 requests */
+    ck_assert_str_eq(real, simulated);
+    free(simulated);
+    free(real);
+}
+END_TEST
+
 Suite *test_testbed_suite(void)
 {
     Suite *suite = suite_create("testbed");
@@ -256,5 +634,17 @@ Suite *test_testbed_suite(void)
     tcase_add_loop_test(frame, test_testbed_frame_random_bytes_never_crash, 0, 4);
     tcase_add_test(frame, test_testbed_frame_stream);
     suite_add_tcase(suite, frame);
+    /* Real processes: a few seconds each. Under the sanitizers (slow, and
+     * the binary's children are not what they check) only one runs. */
+    TCase *cluster = tcase_create("cluster");
+    tcase_add_checked_fixture(cluster, cluster_setup, cluster_teardown);
+    tcase_set_timeout(cluster, 90);
+    tcase_add_test(cluster, test_testbed_cluster_rejects_malformed);
+    if (getenv("INFERSIM_SANITIZE") == NULL) {
+        tcase_add_test(cluster, test_testbed_cluster_serves_requests);
+        tcase_add_test(cluster, test_testbed_cluster_survives_kill);
+        tcase_add_test(cluster, test_testbed_matches_simulator);
+    }
+    suite_add_tcase(suite, cluster);
     return suite;
 }
