@@ -277,6 +277,9 @@ int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending);
 int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour behaviour,
                            double scale);
 
+/* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
+const char *sim_fault_kind_name(scn_fault_kind kind);
+
 const char *sim_strerror(int code);
 
 #endif

@@ -135,7 +135,7 @@ uint32_t sim__select(sim_world *world, const scn_selector *selector, uint32_t fa
     return chosen;
 }
 
-static const char *fault_kind_name(scn_fault_kind kind)
+const char *sim_fault_kind_name(scn_fault_kind kind)
 {
     switch (kind) {
     case SCN_FAULT_CRASH: return "crash";
@@ -255,7 +255,8 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending)
         }
     }
     if (world->observer != NULL && world->observer->on_fault != NULL) {
-        world->observer->on_fault(world->observer->context, fault_index, fault_kind_name(fault->kind),
+        world->observer->on_fault(world->observer->context, fault_index,
+                                  sim_fault_kind_name(fault->kind),
                                   ending ? "end" : "start", world->now_ns, affected, detail);
     }
     return 0;

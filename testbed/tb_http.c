@@ -387,7 +387,8 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         "\"requests_finished\": %llu, \"frames_in\": %llu, \"frames_out\": %llu, "
         "\"frames_rejected\": %llu, \"http_rejected\": %llu, \"nodes\": [",
         proc->config->process, proc->config->process_count, proc->config->generation,
-        (long)getpid(), proc->config->peer_ports[proc->config->process], proc->scenario->name, (unsigned long long)proc->scenario->seed,
+        (long)getpid(), proc->config->peer_ports[proc->config->process], proc->scenario->name,
+        (unsigned long long)proc->scenario->seed,
         proc->node_count, (unsigned long long)tb__now_ns(proc), serving->vocab,
         proc->scenario->workload.prompt_min, proc->scenario->workload.prompt_max,
         serving->generate_tokens, serving->verifier != NULL ? "committee" : "none",
@@ -398,7 +399,8 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         (unsigned long long)(proc->summary.rejected[1] + proc->summary.rejected[2] +
                              proc->summary.rejected[3] + proc->summary.rejected[4]),
         (unsigned long long)proc->http_rejected);
-    for (uint32_t i = proc->config->process; i < proc->node_count; i += proc->config->process_count) {
+    uint32_t step = proc->config->process_count;
+    for (uint32_t i = proc->config->process; i < proc->node_count; i += step) {
         evbuffer_add_printf(body, "%s%u", i == proc->config->process ? "" : ", ", i);
     }
     evbuffer_add(body, "]}\n", 3);
@@ -603,8 +605,8 @@ static const char *admin_byzantine(tb_proc *proc, const struct evkeyvalq *query)
     uint32_t node_id = 0;
     double scale = 0;
     const char *behaviour = evhttp_find_header(query, "behaviour");
-    if (!query_u32(query, "node", UINT32_MAX, proc->node_count, &node_id) || node_id == UINT32_MAX ||
-        !tb__hosts(proc, node_id)) {
+    if (!query_u32(query, "node", UINT32_MAX, proc->node_count, &node_id) ||
+        node_id == UINT32_MAX || !tb__hosts(proc, node_id)) {
         return "node is required: a node this process hosts";
     }
     if (!query_double(query, "scale", 1.0, &scale) || behaviour == NULL) {

@@ -183,22 +183,31 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
     }
 }
 
-/* Applies the crash faults due by 'now'; done[i] bit 0 start, bit 1 end. */
-static void crash_schedule(launch_state *state, uint64_t now, uint8_t *done)
+/* Applies the crash faults due by 'now' and reports every fault's start
+ * and end (the node processes apply the others themselves, at the same
+ * instants); done[i] bit 0 start, bit 1 end. */
+static void fault_schedule(launch_state *state, uint64_t now, uint8_t *done)
 {
     const scn_scenario *scenario = state->config->scenario;
     for (uint32_t i = 0; state->config->apply_faults && i < scenario->fault_count; i++) {
         const scn_fault *fault = &scenario->faults[i];
-        if (fault->kind != SCN_FAULT_CRASH) {
-            continue;
-        }
-        if (!(done[i] & 1u) && now >= fault->at_ns) {
-            done[i] |= 1u;
-            crash_fault(state, i, false, now);
-        }
-        if ((done[i] & 1u) && !(done[i] & 2u) && now >= fault->until_ns) {
-            done[i] |= 2u;
-            crash_fault(state, i, true, now);
+        for (uint32_t end = 0; end < 2; end++) {
+            uint64_t at = end ? fault->until_ns : fault->at_ns;
+            if ((done[i] >> end) & 1u || now < at || (end && !(done[i] & 1u))) {
+                continue;
+            }
+            done[i] |= (uint8_t)(1u << end);
+            if (fault->kind == SCN_FAULT_CRASH) {
+                crash_fault(state, i, end != 0, now);
+            } else if (state->config->on_fault != NULL) {
+                uint8_t *selected = util_calloc(scenario->nodes.count, 1);
+                uint32_t nodes = selected != NULL
+                                     ? sim_host_fault_nodes(state->host, i, selected, NULL)
+                                     : 0;
+                util_free(selected);
+                state->config->on_fault(state->config->context, i, sim_fault_kind_name(fault->kind),
+                                        end ? "end" : "start", now, nodes);
+            }
         }
     }
 }
@@ -300,7 +309,7 @@ static void launch_loop(launch_state *state, volatile sig_atomic_t *stop, uint64
         if (now >= run_ns || (stop != NULL && *stop)) {
             break;
         }
-        crash_schedule(state, now, done);
+        fault_schedule(state, now, done);
         reap_unexpected(state);
         struct timespec pause = {0, 10000000};
         nanosleep(&pause, NULL);

@@ -195,7 +195,9 @@ static bool rules_pass(tb_proc *proc, uint32_t from, uint32_t to, uint64_t *dela
         switch (rule->kind) {
         case SCN_FAULT_LOSS: return false;
         case SCN_FAULT_DELAY: *delay_ns += rule->delay_ns; break;
-        case SCN_FAULT_REORDER: *delay_ns += (uint64_t)(proc_random(proc) * (double)rule->delay_ns); break;
+        case SCN_FAULT_REORDER:
+            *delay_ns += (uint64_t)(proc_random(proc) * (double)rule->delay_ns);
+            break;
         case SCN_FAULT_CORRUPT: *corrupt = true; break;
         case SCN_FAULT_DUPLICATE: *duplicate = true; break;
         default: break;

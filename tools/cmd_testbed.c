@@ -250,7 +250,10 @@ static void on_fault(void *context, uint32_t fault_index, const char *kind, cons
                      uint64_t t_ns, uint32_t nodes_affected)
 {
     testbed_context *run = context;
-    met_fault_row row = {fault_index, kind, action, t_ns, nodes_affected, "kill -9 / restart"};
+    const char *detail = strcmp(kind, "crash") == 0
+                             ? "kill -9 of the hosting processes / restart"
+                             : "applied in real time by the node processes";
+    met_fault_row row = {fault_index, kind, action, t_ns, nodes_affected, detail};
     if (met_fault_add(run->db, run->run_id, &row) != 0 || met_flush(run->db) != 0) {
         run->write_error = true;
     }
@@ -325,7 +328,8 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
     tb_summary total;
     int rc = tb_launch(&config, &testbed_stop, &total);
     clock_gettime(CLOCK_MONOTONIC, &end);
-    double wall_s = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+    double wall_s =
+        (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
     int stored = rc == 0 ? store_totals(run, &total, wall_s) : 0;
     const char *status = rc != 0 || stored != 0 || run->write_error ? "failed"
                          : testbed_stop != 0                       ? "aborted"
