@@ -186,7 +186,7 @@ static bool rules_pass(tb_proc *proc, uint32_t from, uint32_t to, uint64_t *dela
             }
             continue;
         }
-        bool applies = rule->selected != NULL ? rule->selected[from] != 0
+        bool applies = rule->selected != NULL ? rule->selected[from] != 0 || rule->selected[to] != 0
                                               : (rule->from == UINT32_MAX || rule->from == from) &&
                                                     (rule->to == UINT32_MAX || rule->to == to);
         if (!applies || (rule->probability < 1.0 && proc_random(proc) >= rule->probability)) {
