@@ -457,7 +457,7 @@ static void urls_except(int skip, char *out, size_t size)
 START_TEST(test_testbed_cluster_serves_requests)
 {
     char urls[4096];
-    cluster_start(7, "--no-workload --duration 6");
+    cluster_start(7, "--no-workload --duration 8");
     urls_except(-1, urls, sizeof(urls));
     ck_assert_int_eq(run_client(urls, 50, 8), 0);
     char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "

@@ -6,6 +6,7 @@
  * divergence and violations) when it stops -- the launcher stops them one at
  * a time -- and the launcher writes the run, the messages table summed over
  * processes, the crash faults it applied and the run-level metrics. */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -231,6 +232,9 @@ static void on_ready(void *context, const uint16_t *http_ports, uint32_t count)
     if (run->options->ports_file != NULL) {
         snprintf(path, sizeof(path), "%s.tmp", run->options->ports_file);
         file = fopen(path, "w");
+        if (file == NULL) {
+            fprintf(stderr, "infersim testbed: cannot write %s: %s\n", path, strerror(errno));
+        }
     }
     for (uint32_t p = 0; p < count; p++) {
         if (!run->options->quiet) {
@@ -348,6 +352,12 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
                (unsigned long long)(total.rejected[1] + total.rejected[2] + total.rejected[3] +
                                     total.rejected[4]),
                (unsigned long long)total.dropped);
+    }
+    if (rc == TB_ESYS && options->base_port != 0) {
+        fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",
+                options->base_port, options->base_port + 2 * options->processes - 1,
+                strerror(errno));
+        return TOOL_EXIT_USAGE;
     }
     if (rc != 0) {
         fprintf(stderr, "infersim testbed: %s\n", tb_strerror(rc));
