@@ -628,6 +628,61 @@ START_TEST(test_testbed_matches_simulator)
 }
 END_TEST
 
+/* Admin faults at run time: a full cut (every process drops all it sends)
+ * makes a request time out; heal brings the network back; node 0 made
+ * Byzantine still loses to its honest committee peers, and its client's
+ * ledger (node 0's own process) lowers its reputation. */
+static double metric_double(const char *url, const char *name)
+{
+    char full[128], line[160];
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(full, sizeof(full), "%s/metrics", url);
+    ck_assert_int_eq(http("GET", full, NULL, answer), 200);
+    snprintf(line, sizeof(line), "\n%s", name);
+    const char *at = strstr(answer->text, line);
+    double value = at != NULL ? strtod(at + strlen(line), NULL) : -1.0;
+    free(answer);
+    return value;
+}
+
+START_TEST(test_testbed_admin_faults)
+{
+    char url[160];
+    http_answer *answer = malloc(sizeof(*answer));
+    const char *body = "{\"prompt\": [5, 6, 7, 8]}";
+    cluster_start(7, "--no-workload --duration 60 --set workload.timeout=1s "
+                     "--set verification.commit_timeout=200ms "
+                     "--set verification.reveal_timeout=200ms");
+    for (uint32_t p = 0; p < tb_url_count; p++) {
+        snprintf(url, sizeof(url), "%s/admin/drop?from=*&to=*&probability=1", tb_urls[p]);
+        ck_assert_int_eq(http("POST", url, "", answer), 200);
+    }
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
+    ck_assert_int_eq(http("POST", url, body, answer), 504);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"timeout\""));
+    ck_assert_int_gt(metric_value(tb_urls[3], "infersim_frames_dropped_total "), 0);
+    for (uint32_t p = 0; p < tb_url_count; p++) {
+        snprintf(url, sizeof(url), "%s/admin/heal", tb_urls[p]);
+        ck_assert_int_eq(http("POST", url, "", answer), 200);
+    }
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
+    ck_assert_int_eq(http("POST", url, body, answer), 200);
+    /* Byzantine: only the hosting process can switch a node. */
+    snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
+             tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
+             tb_urls[0]);
+    ck_assert_int_eq(http("POST", url, "", answer), 200);
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[0]);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(http("POST", url, body, answer), 200);
+    }
+    ck_assert(metric_double(tb_urls[0], "infersim_reputation{node=\"0\"} ") < 1.0);
+    free(answer);
+}
+END_TEST
+
 /* The scenario's fault schedule in real time: node 2's process is killed
  * at 1 s and restarted at 2.5 s (its restarted life writes its node row);
  * node 4 loses 30 % of its frames for a second; committees ride through. */
@@ -681,6 +736,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_cluster_survives_kill);
         tcase_add_test(cluster, test_testbed_matches_simulator);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
+        tcase_add_test(cluster, test_testbed_admin_faults);
     }
     suite_add_tcase(suite, cluster);
     return suite;
