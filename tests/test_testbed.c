@@ -711,6 +711,32 @@ START_TEST(test_testbed_faults_in_real_time)
 }
 END_TEST
 
+/* Usage and input errors exit 2 before anything starts or is written. */
+START_TEST(test_testbed_cli_usage_errors)
+{
+    static const char *const bad[] = {
+        "testbed",
+        "testbed " TB_SCENARIO " --processes 0",
+        "testbed " TB_SCENARIO " --processes 8", /* more processes than nodes */
+        "testbed " TB_SCENARIO " --bogus",
+        "testbed scenarios/gossip.yaml",         /* no model */
+        "testbed no-such-file.yaml",
+        "client",
+        "client --url ftp://x --requests 3",
+        "client --url http://127.0.0.1:1 --requests 3", /* nothing listens there */
+    };
+    char command[1024], db[512];
+    tb_path(db, sizeof(db), "never.db");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(command, sizeof(command), "%s %s --db %s >/dev/null 2>&1", test_infersim_bin(),
+                 bad[i], db);
+        int status = system(command);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s", bad[i]);
+    }
+    ck_assert_int_ne(access(db, F_OK), 0);
+}
+END_TEST
+
 Suite *test_testbed_suite(void)
 {
     Suite *suite = suite_create("testbed");
@@ -731,6 +757,7 @@ Suite *test_testbed_suite(void)
     tcase_add_checked_fixture(cluster, cluster_setup, cluster_teardown);
     tcase_set_timeout(cluster, 90);
     tcase_add_test(cluster, test_testbed_cluster_rejects_malformed);
+    tcase_add_test(cluster, test_testbed_cli_usage_errors);
     if (getenv("INFERSIM_SANITIZE") == NULL) {
         tcase_add_test(cluster, test_testbed_cluster_serves_requests);
         tcase_add_test(cluster, test_testbed_cluster_survives_kill);
