@@ -374,6 +374,14 @@ void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
 
 static void on_status(tb_proc *proc, struct evhttp_request *request)
 {
+    char name[SCN_NAME_MAX];
+    size_t n = 0;
+    for (const char *c = proc->scenario->name; *c != '\0' && n + 1 < sizeof(name); c++) {
+        /* A JSON string: the name without quotes, backslashes or controls. */
+        name[n] = *c == '"' || *c == '\\' || (unsigned char)*c < 0x20 ? '_' : *c;
+        n++;
+    }
+    name[n] = '\0';
     const sim_result *result = sim_host_result(proc->host);
     const node_serving *serving = sim_host_serving(proc->host);
     struct evbuffer *body = evbuffer_new();
@@ -387,7 +395,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         "\"requests_finished\": %llu, \"frames_in\": %llu, \"frames_out\": %llu, "
         "\"frames_rejected\": %llu, \"http_rejected\": %llu, \"nodes\": [",
         proc->config->process, proc->config->process_count, proc->config->generation,
-        (long)getpid(), proc->config->peer_ports[proc->config->process], proc->scenario->name,
+        (long)getpid(), proc->config->peer_ports[proc->config->process], name,
         (unsigned long long)proc->scenario->seed,
         proc->node_count, (unsigned long long)tb__now_ns(proc), serving->vocab,
         proc->scenario->workload.prompt_min, proc->scenario->workload.prompt_max,
