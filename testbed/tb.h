@@ -102,7 +102,12 @@ typedef struct tb_summary {
     uint64_t requests_submitted;
     uint64_t requests_completed;
     uint64_t requests_finished;
+    uint64_t accepted_wrong;
+    uint64_t honest_penalised;
+    uint64_t tokens_out;
     sim_type_stats types[NODE_MESSAGE_TYPE_COUNT];
+    util_hist request_latency;       /* completed requests: submit -> finalized, ns */
+    util_hist first_token;
 } tb_summary;
 
 typedef struct tb_process_config tb_process_config;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -142,14 +143,41 @@ static void crash_processes(launch_state *state, uint32_t index, bool *hit, uint
     util_free(selected);
 }
 
-static void child_reap(launch_child *child, tb_summary *summary_out)
+/* Reads the child's summary until EOF (the child writes it, then exits)
+ * or 'deadline_ns'. Returns true when a whole summary arrived. */
+static bool summary_read(int fd, tb_summary *summary, uint64_t deadline_ns)
 {
-    tb_summary summary;
-    memset(&summary, 0, sizeof(summary));
+    size_t got = 0;
+    while (got < sizeof(*summary)) {
+        uint64_t now = monotonic_ns();
+        if (now >= deadline_ns) {
+            return false;
+        }
+        struct pollfd poll_fd = {fd, POLLIN, 0};
+        int ready = poll(&poll_fd, 1, (int)((deadline_ns - now) / 1000000u) + 1);
+        if (ready < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ready <= 0) {
+            return false;
+        }
+        ssize_t n = read(fd, (uint8_t *)summary + got, sizeof(*summary) - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false; /* EOF first: the child died without a summary. */
+        }
+        got += (size_t)n;
+    }
+    return true;
+}
+
+static void child_reap(launch_child *child, tb_summary *summary_out, uint64_t deadline_ns)
+{
     if (child->summary_fd >= 0) {
-        if (read(child->summary_fd, &summary, sizeof(summary)) == (ssize_t)sizeof(summary) &&
-            summary_out != NULL) {
-            *summary_out = summary;
+        if (summary_out != NULL && !summary_read(child->summary_fd, summary_out, deadline_ns)) {
+            memset(summary_out, 0, sizeof(*summary_out));
         }
         close(child->summary_fd);
         child->summary_fd = -1;
@@ -169,7 +197,7 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
         if (!ending && !child->down && child->pid > 0) {
             kill(child->pid, SIGKILL);
             waitpid(child->pid, NULL, 0);
-            child_reap(child, NULL);
+            child_reap(child, NULL, 0);
             child->pid = 0;
             child->down = true;
         } else if (ending && child->down && child->generation + 1 < TB_GENERATIONS) {
@@ -212,6 +240,22 @@ static void fault_schedule(launch_state *state, uint64_t now, uint8_t *done)
     }
 }
 
+static void hist_add(util_hist *total, const util_hist *one)
+{
+    if (one->total_count == 0) {
+        return;
+    }
+    for (size_t i = 0; i < UTIL_HIST_BUCKETS; i++) {
+        total->counts[i] += one->counts[i];
+    }
+    total->min_value = total->total_count == 0 || one->min_value < total->min_value
+                           ? one->min_value
+                           : total->min_value;
+    total->max_value = one->max_value > total->max_value ? one->max_value : total->max_value;
+    total->total_count += one->total_count;
+    total->sum += one->sum;
+}
+
 static void summary_add(tb_summary *total, const tb_summary *one)
 {
     total->frames_in += one->frames_in;
@@ -225,6 +269,11 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->requests_submitted += one->requests_submitted;
     total->requests_completed += one->requests_completed;
     total->requests_finished += one->requests_finished;
+    total->accepted_wrong += one->accepted_wrong;
+    total->honest_penalised += one->honest_penalised;
+    total->tokens_out += one->tokens_out;
+    hist_add(&total->request_latency, &one->request_latency);
+    hist_add(&total->first_token, &one->first_token);
     for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const sim_type_stats *a = &one->types[t];
         sim_type_stats *b = &total->types[t];
@@ -253,6 +302,14 @@ static void stop_all(launch_state *state, tb_summary *total)
         kill(child->pid, SIGTERM);
         uint64_t deadline = monotonic_ns() + 20000000000ull;
         int status = 0;
+        tb_summary *summary = util_calloc(1, sizeof(*summary));
+        /* The summary is read while the child writes it (it may exceed a
+         * pipe's buffer), then the child is reaped. */
+        if (summary != NULL) {
+            child_reap(child, summary, deadline);
+            summary_add(total, summary);
+            util_free(summary);
+        }
         while (waitpid(child->pid, &status, WNOHANG) == 0) {
             if (monotonic_ns() > deadline) {
                 kill(child->pid, SIGKILL);
@@ -262,10 +319,7 @@ static void stop_all(launch_state *state, tb_summary *total)
             struct timespec pause = {0, 5000000};
             nanosleep(&pause, NULL);
         }
-        tb_summary summary;
-        memset(&summary, 0, sizeof(summary));
-        child_reap(child, &summary);
-        summary_add(total, &summary);
+        child_reap(child, NULL, 0);
         child->pid = 0;
     }
 }
@@ -292,7 +346,7 @@ static void reap_unexpected(launch_state *state)
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
         if (child->pid > 0 && waitpid(child->pid, NULL, WNOHANG) == child->pid) {
-            child_reap(child, NULL);
+            child_reap(child, NULL, 0);
             child->pid = 0;
         }
     }

@@ -612,6 +612,11 @@ static void proc_summarise(tb_proc *proc)
     memcpy(proc->summary.types, result->types, sizeof(proc->summary.types));
     proc->summary.requests_completed = result->requests_completed;
     proc->summary.requests_finished = result->requests_finished;
+    proc->summary.accepted_wrong = result->accepted_wrong;
+    proc->summary.honest_penalised = result->honest_penalised;
+    proc->summary.tokens_out = result->tokens_out;
+    proc->summary.request_latency = result->request_latency;
+    proc->summary.first_token = result->first_token;
 }
 
 int tb_process_run(const tb_process_config *config)

@@ -277,6 +277,8 @@ static int store_totals(testbed_context *run, const tb_summary *total, double wa
     }
     uint64_t rejected = total->rejected[1] + total->rejected[2] + total->rejected[3] +
                         total->rejected[4];
+    const util_hist *latency = &total->request_latency;
+    bool any = latency->total_count > 0;
     const struct {
         const char *name;
         double value;
@@ -293,6 +295,17 @@ static int store_totals(testbed_context *run, const tb_summary *total, double wa
         {"messages_rejected", (double)rejected},
         {"messages_dropped", (double)total->dropped},
         {"wall_s", wall_s},
+        /* Named as the simulator names them, for side-by-side queries. */
+        {"requests_failed", (double)(total->requests_finished - total->requests_completed)},
+        {"request_latency_p50", any ? (double)util_hist_quantile(latency, 0.50) : NAN},
+        {"request_latency_p95", any ? (double)util_hist_quantile(latency, 0.95) : NAN},
+        {"request_latency_p99", any ? (double)util_hist_quantile(latency, 0.99) : NAN},
+        {"first_token_p50", total->first_token.total_count > 0
+                                ? (double)util_hist_quantile(&total->first_token, 0.50)
+                                : NAN},
+        {"tokens_per_s", wall_s > 0 ? (double)total->tokens_out / wall_s : NAN},
+        {"accepted_wrong", (double)total->accepted_wrong},
+        {"honest_penalised", (double)total->honest_penalised},
     };
     if (met_messages_add(run->db, run->run_id, rows, count) != 0) {
         return -1;
