@@ -692,9 +692,9 @@ START_TEST(test_testbed_faults_in_real_time)
     tb_path(db, sizeof(db), "tb.db");
     snprintf(command, sizeof(command),
              "%s testbed scenarios/testbed_faults.yaml --processes 7 --duration 4 --quiet "
-             "--db %s >/dev/null 2>&1",
+             "--check --db %s >/dev/null 2>&1",
              test_infersim_bin(), db);
-    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(system(command), 0); /* its expectations hold on real sockets too */
     char *rows = query("SELECT fault_index, kind, action, nodes_affected FROM faults "
                        "ORDER BY t_ns");
     ck_assert_str_eq(rows, "1|loss|start|1\n0|crash|start|1\n1|loss|end|1\n0|crash|end|1\n");
@@ -707,6 +707,16 @@ START_TEST(test_testbed_faults_in_real_time)
     free(rows);
     rows = query("SELECT sum(status = 'completed') >= 9 FROM requests");
     ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    /* --check fails when an expectation does: no request can finish in 1 ms. */
+    snprintf(command, sizeof(command),
+             "%s testbed %s --processes 2 --duration 1 --quiet --check "
+             "--set workload.timeout=1ms --db %s >/dev/null 2>&1",
+             test_infersim_bin(), TB_SCENARIO, db);
+    int status = system(command);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    rows = query("SELECT check_status FROM runs WHERE run_id = 2");
+    ck_assert_str_eq(rows, "failed\n");
     free(rows);
 }
 END_TEST

@@ -40,6 +40,8 @@ static const char testbed_usage[] =
     "  --base-port N        process p listens on N+2p (frames) and N+2p+1 (HTTP);\n"
     "                       default: ephemeral ports\n"
     "  --ports-file FILE    write the HTTP base URLs there, one a line, once listening\n"
+    "  --check              exit 1 when an expectation over what the testbed measures\n"
+    "                       fails (the others are skipped and listed)\n"
     "  --quiet              no summary\n";
 
 static volatile sig_atomic_t testbed_stop;
@@ -60,6 +62,7 @@ typedef struct testbed_options {
     bool workload;
     bool faults;
     bool quiet;
+    bool check;
     const char *overrides[64];
     size_t override_count;
 } testbed_options;
@@ -122,6 +125,8 @@ static int testbed_option(testbed_options *o, int argc, char **argv, int *i)
             o->faults = false;
         } else if (strcmp(arg, "--quiet") == 0) {
             o->quiet = true;
+        } else if (strcmp(arg, "--check") == 0) {
+            o->check = true;
         } else if (arg[0] == '-') {
             return tool_usage_error("testbed", "unknown option or missing value: %s", arg);
         } else if (o->file == NULL) {
@@ -263,26 +268,22 @@ static void on_fault(void *context, uint32_t fault_index, const char *kind, cons
     }
 }
 
-static int store_totals(testbed_context *run, const tb_summary *total, double wall_s)
+typedef struct testbed_metric {
+    const char *name;
+    double value;
+} testbed_metric;
+
+#define TESTBED_METRICS 17
+
+/* The run-level metrics a testbed run measures (NaN: not defined). */
+static void testbed_metrics(const tb_summary *total, double wall_s,
+                            testbed_metric out[TESTBED_METRICS])
 {
-    met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
-    size_t count = 0;
-    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
-        const sim_type_stats *s = &total->types[t];
-        rows[count++] = (met_message_row){
-            node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
-            s->bytes_delivered, s->dropped[NET_DROP_LOSS], s->dropped[NET_DROP_PARTITION],
-            s->dropped[NET_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
-        };
-    }
     uint64_t rejected = total->rejected[1] + total->rejected[2] + total->rejected[3] +
                         total->rejected[4];
     const util_hist *latency = &total->request_latency;
     bool any = latency->total_count > 0;
-    const struct {
-        const char *name;
-        double value;
-    } metrics[] = {
+    const testbed_metric metrics[TESTBED_METRICS] = {
         {"requests_submitted", (double)total->requests_submitted},
         {"requests_completed", (double)total->requests_completed},
         {"completed_ratio", total->requests_submitted > 0
@@ -307,16 +308,65 @@ static int store_totals(testbed_context *run, const tb_summary *total, double wa
         {"accepted_wrong", (double)total->accepted_wrong},
         {"honest_penalised", (double)total->honest_penalised},
     };
+    memcpy(out, metrics, sizeof(metrics));
+}
+
+static int store_totals(testbed_context *run, const tb_summary *total,
+                        const testbed_metric *metrics)
+{
+    met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
+    size_t count = 0;
+    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        const sim_type_stats *s = &total->types[t];
+        rows[count++] = (met_message_row){
+            node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
+            s->bytes_delivered, s->dropped[NET_DROP_LOSS], s->dropped[NET_DROP_PARTITION],
+            s->dropped[NET_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
+        };
+    }
     if (met_messages_add(run->db, run->run_id, rows, count) != 0) {
         return -1;
     }
-    for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+    for (size_t i = 0; i < TESTBED_METRICS; i++) {
         if (!isnan(metrics[i].value) &&
             met_metric_add(run->db, run->run_id, metrics[i].name, metrics[i].value) != 0) {
             return -1;
         }
     }
     return 0;
+}
+
+/* The scenario's expectations over what the testbed measures; the others
+ * (reputation means, ratios only the simulator's checkers know) are
+ * skipped and said so. Returns how many failed, or -1 on a write error. */
+static int check_expectations(testbed_context *run, const testbed_metric *metrics)
+{
+    int failed = 0;
+    for (uint32_t i = 0; i < run->scenario->expect_count; i++) {
+        const scn_expect *expect = &run->scenario->expects[i];
+        const testbed_metric *found = NULL;
+        for (size_t m = 0; m < TESTBED_METRICS && found == NULL; m++) {
+            found = strcmp(metrics[m].name, expect->metric) == 0 ? &metrics[m] : NULL;
+        }
+        if (found == NULL) {
+            if (!run->options->quiet) {
+                printf("  expectation skipped: %s %s (not measured by the testbed)\n",
+                       expect->metric, expect->text);
+            }
+            continue;
+        }
+        bool passed = tool_cmp_holds(expect->cmp, found->value, expect->value);
+        if (met_expect_add(run->db, run->run_id, expect->metric, tool_cmp_text(expect->cmp),
+                           expect->value, found->value, passed) != 0) {
+            return -1;
+        }
+        failed += !passed;
+        if (!passed || !run->options->quiet) {
+            fprintf(passed ? stdout : stderr, "  expectation %s: %s %s (actual %.6g)\n",
+                    passed ? "passed" : "failed", expect->metric, expect->text, found->value);
+        }
+    }
+    return failed;
 }
 
 static int testbed_launch(testbed_context *run, const testbed_options *options)
@@ -347,11 +397,18 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
     clock_gettime(CLOCK_MONOTONIC, &end);
     double wall_s =
         (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
-    int stored = rc == 0 ? store_totals(run, &total, wall_s) : 0;
+    testbed_metric metrics[TESTBED_METRICS];
+    testbed_metrics(&total, wall_s, metrics);
+    int stored = rc == 0 ? store_totals(run, &total, metrics) : 0;
+    int failed = rc == 0 && stored == 0 ? check_expectations(run, metrics) : 0;
+    stored = failed < 0 ? -1 : stored;
+    const char *check = run->scenario->expect_count == 0 ? NULL
+                        : failed > 0                      ? "failed"
+                                                          : "passed";
     const char *status = rc != 0 || stored != 0 || run->write_error ? "failed"
                          : testbed_stop != 0                       ? "aborted"
                                                                    : "completed";
-    met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0, NULL,
+    met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0, check,
                              rc != 0 ? tb_strerror(rc) : NULL};
     met_run_finish(run->db, run->run_id, status, &totals);
     if (!options->quiet) {
@@ -376,7 +433,10 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
         fprintf(stderr, "infersim testbed: %s\n", tb_strerror(rc));
         return TOOL_EXIT_INTERNAL;
     }
-    return testbed_stop != 0 ? 128 + testbed_stop : TOOL_EXIT_OK;
+    if (testbed_stop != 0) {
+        return 128 + testbed_stop;
+    }
+    return failed > 0 && options->check ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
 }
 
 int tool_testbed_main(int argc, char **argv)

@@ -46,6 +46,10 @@ void tool_print_inference(const scn_scenario *scenario, const sim_result *result
 int tool_usage_error(const char *subcommand, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* An expectation's operator as text (">=") and whether it holds. */
+const char *tool_cmp_text(scn_cmp cmp);
+bool tool_cmp_holds(scn_cmp cmp, double actual, double expected);
+
 /* True when argv[i] is -h or --help. */
 bool tool_is_help(const char *arg);
 
