@@ -18,6 +18,7 @@
 #include "scenarios/scn.h"
 #include "sim/queue.h"
 #include "bench/bench_infer.h"
+#include "bench/bench_testbed.h"
 #include "sim/sim.h"
 #include "util/alloc.h"
 #include "util/hash.h"
@@ -407,6 +408,10 @@ int main(int argc, char **argv)
     printf("hold model        lognormal delays (median 50 ms, sigma 1.5), as in a gossip run\n");
     bench_hold(100000, 5e7, baseline_exp);
     bench_lognormal_sigma = 0.0;
+    if (argc > 1 && strcmp(argv[1], "testbed") == 0) {
+        bench_testbed_run();
+        return 0;
+    }
     if (argc > 1) {
         return bench_end_to_end(argv[1], engine_rate);
     }
@@ -416,5 +421,6 @@ int main(int argc, char **argv)
     }
     bench_committee();
     bench_infer_run();
+    bench_testbed_run();
     return rc;
 }

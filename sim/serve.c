@@ -263,7 +263,8 @@ static int serving_per_node(sim_world *world)
 static int serving_per_request(sim_world *world)
 {
     const scn_workload *workload = &world->scenario->workload;
-    uint64_t capacity = workload->requests > 0 ? workload->requests : 1;
+    uint64_t capacity = (uint64_t)workload->requests + world->extra_requests;
+    capacity = capacity > 0 ? capacity : 1;
     uint32_t per_request = workload->prompt_max + workload->generate_tokens;
     uint32_t segments = world->scenario->model.segment_count;
     sim_result *result = world->result;
@@ -414,51 +415,102 @@ void sim__serve_destroy(sim_world *world)
 
 /* ---- the request workload ---- */
 
-/* Schedules arrival number world->submit_attempts (poisson, constant or
- * explicit times), choosing its client now. */
-void sim__serve_schedule(sim_world *world, uint64_t after_ns)
+/* Draws arrival number 'index' (poisson, constant or explicit times) after
+ * 'after_ns' and its client, from 'prng'. Returns false when there is none
+ * (past the request count or the run's end); then nothing was drawn for the
+ * client. One implementation for the simulator and the testbed's plan. */
+static bool workload_arrival(const scn_scenario *scenario, util_prng *prng, uint64_t index,
+                             uint64_t after_ns, uint64_t *at_out, uint32_t *client_out)
 {
-    const scn_workload *workload = &world->scenario->workload;
-    uint64_t request = world->submit_attempts;
-    if (request >= workload->requests) {
-        return;
+    const scn_workload *workload = &scenario->workload;
+    if (index >= workload->requests) {
+        return false;
     }
     uint64_t at_ns;
     if (workload->arrival == SCN_ARRIVAL_EXPLICIT) {
-        at_ns = workload->times_ns[request];
+        at_ns = workload->times_ns[index];
     } else {
         double mean_ns = 1e9 / workload->rate_per_s;
         double gap_ns = workload->arrival == SCN_ARRIVAL_POISSON
-                            ? util_prng_exponential(&world->workload_prng, mean_ns)
+                            ? util_prng_exponential(prng, mean_ns)
                             : mean_ns;
         if (gap_ns > 1e18) {
-            return;
+            return false;
         }
         at_ns = after_ns + (uint64_t)llround(gap_ns);
     }
-    if (at_ns > world->scenario->duration_ns) {
+    if (at_ns > scenario->duration_ns) {
+        return false;
+    }
+    *at_out = at_ns;
+    *client_out = (uint32_t)util_prng_below(prng, scenario->nodes.count);
+    return true;
+}
+
+/* Draws a request's prompt (length, then tokens) into 'r'. */
+static void workload_prompt(const scn_scenario *scenario, util_prng *prng, node_request *r)
+{
+    const scn_workload *workload = &scenario->workload;
+    uint32_t span = workload->prompt_max - workload->prompt_min + 1;
+    r->prompt_tokens = workload->prompt_min + (uint32_t)util_prng_below(prng, span);
+    for (uint32_t i = 0; i < r->prompt_tokens; i++) {
+        r->tokens[i] = (uint32_t)util_prng_below(prng, scenario->model.vocab);
+    }
+}
+
+/* Schedules arrival number world->submit_attempts, choosing its client now. */
+void sim__serve_schedule(sim_world *world, uint64_t after_ns)
+{
+    uint64_t at_ns = 0;
+    uint32_t client = 0;
+    uint64_t request = world->submit_attempts;
+    if (!workload_arrival(world->scenario, &world->workload_prng, request, after_ns, &at_ns,
+                          &client)) {
         return;
     }
-    uint32_t client = (uint32_t)util_prng_below(&world->workload_prng, world->node_count);
     world->submit_attempts += 1;
     int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_SUBMIT, client, request);
     ASSERT(rc == 0);
+}
+
+int sim_workload_plan(const scn_scenario *scenario, sim_plan_entry *plan, uint64_t capacity,
+                      uint64_t *count_out)
+{
+    util_prng prng;
+    uint64_t count = 0;
+    uint64_t at_ns = 0;
+    uint32_t client = 0;
+    ASSERT(scenario->workload.kind == SCN_WORKLOAD_INFERENCE);
+    util_prng_init_stream(&prng, scenario->seed, 0, UTIL_PRNG_PURPOSE_WORKLOAD);
+    /* The simulator's order of draws: arrival r + 1 is drawn when request r
+     * is submitted, before r's prompt. */
+    bool more = workload_arrival(scenario, &prng, 0, scenario->workload.start_ns, &at_ns, &client);
+    while (more) {
+        if (count >= capacity) {
+            return SIM_EINVAL;
+        }
+        sim_plan_entry *entry = &plan[count];
+        entry->at_ns = at_ns;
+        entry->client = client;
+        more = workload_arrival(scenario, &prng, count + 1, at_ns, &at_ns, &client);
+        node_request r = {.tokens = entry->tokens};
+        workload_prompt(scenario, &prng, &r);
+        entry->prompt_tokens = r.prompt_tokens;
+        count += 1;
+    }
+    *count_out = count;
+    return 0;
 }
 
 /* A client submits request 'request': its prompt is drawn now from the
  * workload stream. A crashed client cannot submit: the request fails. */
 void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request)
 {
-    const scn_workload *workload = &world->scenario->workload;
     sim_request_record *record = &world->result->requests[request];
     node_request *r = &world->requests[request];
     sim__serve_schedule(world, world->now_ns);
-    uint32_t span = workload->prompt_max - workload->prompt_min + 1;
     r->client = client;
-    r->prompt_tokens = workload->prompt_min + (uint32_t)util_prng_below(&world->workload_prng, span);
-    for (uint32_t i = 0; i < r->prompt_tokens; i++) {
-        r->tokens[i] = (uint32_t)util_prng_below(&world->workload_prng, world->serving.vocab);
-    }
+    workload_prompt(world->scenario, &world->workload_prng, r);
     record->submitted = true;
     record->client = client;
     record->prompt_tokens = r->prompt_tokens;

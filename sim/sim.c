@@ -230,6 +230,25 @@ static void record_output(sim_world *world, uint32_t node_id, const node_effect 
     util_hist_add(&result->latency, world->now_ns - effect->origin_ns);
 }
 
+void sim__record_effect(sim_world *world, uint32_t node_id, const node_effect *effect)
+{
+    if (effect->kind == NODE_EFFECT_OUTPUT) {
+        if (world->inference) {
+            sim__serve_output(world, effect);
+        } else {
+            record_output(world, node_id, effect);
+        }
+    } else if (effect->kind == NODE_EFFECT_OBSERVE) {
+        if (effect->observation == NODE_OBS_DUPLICATE) {
+            world->result->duplicates += effect->value;
+        } else if (effect->observation == NODE_OBS_PULL_SERVED) {
+            world->result->pull_served += effect->value;
+        } else {
+            sim__serve_observe(world, node_id, effect);
+        }
+    }
+}
+
 static void apply_effects(sim_world *world, uint32_t node_id)
 {
     node_outbox *outbox = &world->outbox;
@@ -247,20 +266,8 @@ static void apply_effects(sim_world *world, uint32_t node_id)
             break;
         }
         case NODE_EFFECT_OUTPUT:
-            if (world->inference) {
-                sim__serve_output(world, effect);
-            } else {
-                record_output(world, node_id, effect);
-            }
-            break;
         case NODE_EFFECT_OBSERVE:
-            if (effect->observation == NODE_OBS_DUPLICATE) {
-                world->result->duplicates += effect->value;
-            } else if (effect->observation == NODE_OBS_PULL_SERVED) {
-                world->result->pull_served += effect->value;
-            } else {
-                sim__serve_observe(world, node_id, effect);
-            }
+            sim__record_effect(world, node_id, effect);
             break;
         }
     }
@@ -620,7 +627,7 @@ static int nodes_create(sim_world *world)
     return 0;
 }
 
-static void world_destroy(sim_world *world)
+void sim__world_destroy(sim_world *world)
 {
     if (world->verifying) {
         sim__verify_destroy(world);
@@ -673,7 +680,7 @@ static int schedule_initial(sim_world *world)
     return rc == 0 ? 0 : SIM_ENOMEM;
 }
 
-static int world_build(sim_world *world)
+int sim__world_build(sim_world *world)
 {
     int rc = result_create(world->node_count, &world->result);
     if (rc != 0) {
@@ -699,7 +706,7 @@ static int world_build(sim_world *world)
     if (rc == 0) {
         rc = slot_grow(world);
     }
-    if (rc == 0) {
+    if (rc == 0 && !world->hosted) {
         rc = schedule_initial(world);
     }
     return rc;
@@ -761,9 +768,9 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     world.verifying = world.inference &&
                       scenario->verification.protocol != SCN_PROTOCOL_NONE;
     *out = NULL;
-    int rc = world_build(&world);
+    int rc = sim__world_build(&world);
     if (rc != 0) {
-        world_destroy(&world);
+        sim__world_destroy(&world);
         sim_result_destroy(world.result);
         return rc;
     }
@@ -771,7 +778,7 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     run_loop(&world, stop);
     world.result->deliveries_expected =
         world.result->rumors_published * (uint64_t)(world.node_count - 1);
-    world_destroy(&world);
+    sim__world_destroy(&world);
     *out = world.result;
     return 0;
 }

@@ -203,6 +203,95 @@ int sim_result_metric(const sim_result *result, const char *name, double *value_
  * and the metrics table list them. */
 extern const char *const sim_metric_names[];
 
+/* ---- the world without the engine (the testbed's use) ----------------
+ * The testbed drives the same nodes in real time over real sockets. It
+ * builds the same world as sim_run -- placement, the serving context, the
+ * committee verifier, keys, behaviours -- through a sim_host, then hands
+ * events to nodes itself and carries SEND and TIMER effects over TCP and
+ * real timers. OUTPUT and OBSERVE effects are recorded in the host's
+ * sim_result exactly as the simulator records them (the oracle included).
+ *
+ * Two differences from sim_run, both because a process holds only its own
+ * share of the nodes: committees are drawn from the reputations and stakes
+ * the run started with (every process computes the same committee, while
+ * each one's reputation ledger only sees its own clients' judgements), and
+ * a request's public facts (client, submit time, step) are learned from
+ * the messages that carry them (sim_host_learn). */
+
+/* One arrival of the scenario's workload, as the simulator draws it. */
+typedef struct sim_plan_entry {
+    uint64_t at_ns;                  /* since the run's start */
+    uint32_t client;
+    uint32_t prompt_tokens;
+    uint32_t *tokens;                /* caller storage: workload.prompt_max entries */
+} sim_plan_entry;
+
+/* The scenario's inference arrivals, drawn in the simulator's order from
+ * the same stream: plan[0 .. *count_out). Returns 0, or SIM_EINVAL when
+ * 'capacity' entries are too few. Deterministic; cannot fail otherwise. */
+int sim_workload_plan(const scn_scenario *scenario, sim_plan_entry *plan, uint64_t capacity,
+                      uint64_t *count_out);
+
+typedef struct sim_host sim_host;
+
+/* Builds the world of an inference scenario with room for workload.requests
+ * + 'extra_requests' request ids (the testbed's HTTP requests take ids from
+ * workload.requests up). Nodes are initialised but not started. On success
+ * *out is owned by the caller (sim_host_destroy). Returns 0 or a SIM_E*
+ * code (SIM_EINVAL for a scenario without a model). */
+int sim_host_create(const scn_scenario *scenario, uint64_t extra_requests,
+                    const sim_observer *observer, sim_host **out);
+void sim_host_destroy(sim_host *host);
+
+/* Hands 'event' to node 'node_id' at 'now_ns' (never earlier than a
+ * previous call) and records its OUTPUT and OBSERVE effects. Returns the
+ * node's outbox (valid until the next call on 'host'): the caller carries
+ * out its SEND and TIMER effects. *rc_out is node_on_event's result. */
+const node_outbox *sim_host_event(sim_host *host, uint32_t node_id, uint64_t now_ns,
+                                  const node_event *event, int *rc_out);
+
+/* Submits request 'request' (< the host's request capacity, not used
+ * before) from 'client' with the given prompt ('count' tokens, each below
+ * the vocabulary, count in [1, workload.prompt_max]). Returns the
+ * client's outbox as sim_host_event does, or NULL with SIM_EINVAL for
+ * arguments out of range (checked, not asserted: they come from HTTP). */
+const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t request,
+                                   uint64_t now_ns, const uint32_t *tokens, uint32_t count,
+                                   int *rc_out);
+
+/* Learns a remote client's request facts from an INFER_* message about to
+ * be delivered to a local node: the client (origin), its submit time and
+ * the generation step. Ignored for requests whose client is local
+ * ('local_client' says which) and for out-of-range ids. Cannot fail. */
+void sim_host_learn(sim_host *host, const node_message *message,
+                    bool (*local_client)(void *context, uint32_t node_id), void *context);
+
+/* The result the host records into; owned by the host. */
+sim_result *sim_host_result(sim_host *host);
+/* The serving context (read-only use: requests, routes, committees). */
+const node_serving *sim_host_serving(const sim_host *host);
+uint64_t sim_host_request_capacity(const sim_host *host);
+
+/* Marks in selected[node_count] the nodes fault 'fault_index' names, with
+ * the simulator's selection; returns how many. For a partition, groups_out
+ * (node_count entries, may be NULL) receives every node's group. */
+uint32_t sim_host_fault_nodes(sim_host *host, uint32_t fault_index, uint8_t *selected,
+                              uint8_t *groups_out);
+
+/* Starts or ends a Byzantine behaviour fault (kinds wrong_output and
+ * after) on its nodes, as the simulator does. Returns 0, or SIM_EINVAL for
+ * a fault of another kind (network faults are the driver's). */
+int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending);
+
+/* Sets one node's behaviour directly (the testbed's admin endpoint);
+ * 'scale' as a fault's. Returns 0 or SIM_EINVAL for an unknown node, a
+ * behaviour out of range or a run without verification. */
+int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour behaviour,
+                           double scale);
+
+/* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
+const char *sim_fault_kind_name(scn_fault_kind kind);
+
 const char *sim_strerror(int code);
 
 #endif

@@ -121,6 +121,9 @@ typedef struct sim_world {
     uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */
     uint64_t sampled_tokens;         /* tokens_out at the previous sample */
     uint64_t sampled_flops;
+    /* Hosted by a driver (sim_host): no engine, no simulated network. */
+    bool hosted;
+    uint64_t extra_requests;         /* request ids beyond the workload's */
     /* Interval counters for the timeseries. */
     uint64_t interval_sent;
     uint64_t interval_deliveries;
@@ -134,6 +137,12 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending);
 
 /* sim.c */
 void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event);
+/* Records an OUTPUT or OBSERVE effect of 'node_id' in the result. */
+void sim__record_effect(sim_world *world, uint32_t node_id, const node_effect *effect);
+int sim__world_build(sim_world *world);
+void sim__world_destroy(sim_world *world);
+/* world.c */
+uint32_t sim__partition_groups(sim_world *world, const scn_fault *fault, uint32_t fault_index);
 
 /* serve.c */
 int sim__serve_build(sim_world *world);

@@ -64,11 +64,17 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         cons_candidate *candidates = world->candidates;
         uint32_t first = world->candidate_offsets[segment];
         uint32_t count = world->candidate_offsets[segment + 1] - first;
-        bool uniform = world->scenario->verification.protocol == SCN_PROTOCOL_SAMPLING;
+        const scn_verification *v = &world->scenario->verification;
+        bool uniform = v->protocol == SCN_PROTOCOL_SAMPLING;
         for (uint32_t i = first; i < first + count; i++) {
             uint32_t id = candidates[i].node_id;
-            candidates[i].reputation = uniform ? 1.0 : world->result->reputation[id];
-            candidates[i].stake = uniform ? 1.0 : world->result->stake[id];
+            /* Hosted (testbed): the snapshot the run started with, which
+             * every process holds (sim.h says why). */
+            double reputation = world->hosted ? v->reputation_initial
+                                              : world->result->reputation[id];
+            double stake = world->hosted ? v->stake : world->result->stake[id];
+            candidates[i].reputation = uniform ? 1.0 : reputation;
+            candidates[i].stake = uniform ? 1.0 : stake;
         }
         uint8_t beacon[CONS_BEACON_BYTES];
         cons_beacon_derive(world->scenario->seed, request, round, beacon);

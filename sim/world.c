@@ -135,7 +135,7 @@ uint32_t sim__select(sim_world *world, const scn_selector *selector, uint32_t fa
     return chosen;
 }
 
-static const char *fault_kind_name(scn_fault_kind kind)
+const char *sim_fault_kind_name(scn_fault_kind kind)
 {
     switch (kind) {
     case SCN_FAULT_CRASH: return "crash";
@@ -159,7 +159,7 @@ static const char *fault_kind_name(scn_fault_kind kind)
 
 /* Group of every node for a partition; returns the number of nodes not in
  * group 0 (the nodes that the partition moves away from the rest). */
-static uint32_t partition_groups(sim_world *world, const scn_fault *fault, uint32_t fault_index)
+uint32_t sim__partition_groups(sim_world *world, const scn_fault *fault, uint32_t fault_index)
 {
     uint32_t n = world->node_count;
     uint32_t moved = 0;
@@ -235,7 +235,7 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending)
         if (ending) {
             net_partition_heal(world->network, fault_index);
         } else {
-            affected = partition_groups(world, fault, fault_index);
+            affected = sim__partition_groups(world, fault, fault_index);
             if (net_partition_start(world->network, fault_index, world->groups) != 0) {
                 return SIM_ENOMEM;
             }
@@ -256,7 +256,8 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending)
         }
     }
     if (world->observer != NULL && world->observer->on_fault != NULL) {
-        world->observer->on_fault(world->observer->context, fault_index, fault_kind_name(fault->kind),
+        world->observer->on_fault(world->observer->context, fault_index,
+                                  sim_fault_kind_name(fault->kind),
                                   ending ? "end" : "start", world->now_ns, affected, detail);
     }
     return 0;

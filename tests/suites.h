@@ -18,6 +18,7 @@ Suite *test_sim_suite(void);       /* tests/test_sim.c */
 Suite *test_verify_suite(void);    /* tests/test_verify.c: the verification protocols */
 Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
 Suite *test_sweep_suite(void);     /* tests/test_sweep.c: sweeps, merge, plots, reports */
+Suite *test_testbed_suite(void);   /* tests/test_testbed.c: frames, node processes, HTTP */
 
 /* Path of the infersim binary under test (env INFERSIM_BIN, default
  * build/infersim). */

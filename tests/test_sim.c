@@ -666,6 +666,190 @@ START_TEST(test_sim_committee_equivocation_proven)
 }
 END_TEST
 
+/* ---- the hosted world (sim_host), as the testbed drives it ---- */
+
+/* Two hosts stand for two processes (even and odd node ids); messages
+ * travel between them through a FIFO of copies, timers fire in time
+ * order when nothing else is due. The requests must finalize exactly as
+ * in sim_run: same clients, prompts, outcomes and accepted outputs. */
+typedef struct hosted_item {
+    uint64_t at_ns;                  /* timers */
+    uint32_t node;
+    uint64_t timer_id;
+    node_message message;            /* messages; payload owned */
+    uint8_t *payload;
+} hosted_item;
+
+typedef struct hosted_world {
+    sim_host *hosts[2];
+    hosted_item *messages;
+    size_t message_head, message_count, message_capacity;
+    hosted_item *timers;
+    size_t timer_count, timer_capacity;
+    uint64_t now_ns;
+} hosted_world;
+
+static bool hosted_local(void *context, uint32_t node_id)
+{
+    return node_id % 2 == *(const uint32_t *)context;
+}
+
+static void hosted_effects(hosted_world *w, uint32_t node_id, const node_outbox *outbox)
+{
+    for (uint32_t i = 0; i < outbox->count; i++) {
+        const node_effect *effect = &outbox->effects[i];
+        if (effect->kind == NODE_EFFECT_SEND) {
+            if (w->message_count == w->message_capacity) {
+                w->message_capacity = w->message_capacity ? w->message_capacity * 2 : 256;
+                w->messages = realloc(w->messages, w->message_capacity * sizeof(hosted_item));
+                ck_assert_ptr_nonnull(w->messages);
+            }
+            hosted_item *item = &w->messages[w->message_count++];
+            memset(item, 0, sizeof(*item));
+            item->message = effect->message;
+            if (effect->message.payload != NULL && effect->message.payload_bytes > 0) {
+                item->payload = malloc(effect->message.payload_bytes);
+                memcpy(item->payload, effect->message.payload, effect->message.payload_bytes);
+            }
+            item->message.payload = item->payload;
+        } else if (effect->kind == NODE_EFFECT_TIMER) {
+            if (w->timer_count == w->timer_capacity) {
+                w->timer_capacity = w->timer_capacity ? w->timer_capacity * 2 : 256;
+                w->timers = realloc(w->timers, w->timer_capacity * sizeof(hosted_item));
+                ck_assert_ptr_nonnull(w->timers);
+            }
+            hosted_item *item = &w->timers[w->timer_count++];
+            item->at_ns = effect->at_ns;
+            item->node = node_id;
+            item->timer_id = effect->timer_id;
+        }
+    }
+}
+
+static void hosted_event(hosted_world *w, uint32_t node_id, const node_event *event)
+{
+    int rc = 0;
+    const node_outbox *outbox = sim_host_event(w->hosts[node_id % 2], node_id, w->now_ns, event,
+                                               &rc);
+    if (rc == 0) {
+        hosted_effects(w, node_id, outbox);
+    }
+}
+
+/* Delivers every queued message; then fires the earliest timer due before
+ * 'until_ns'. Returns false when neither was there. */
+static bool hosted_step(hosted_world *w, uint64_t until_ns)
+{
+    if (w->message_head < w->message_count) {
+        hosted_item item = w->messages[w->message_head++];
+        uint32_t side = item.message.dest % 2;
+        sim_host_learn(w->hosts[side], &item.message, hosted_local, &side);
+        node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &item.message};
+        hosted_event(w, item.message.dest, &event);
+        free(item.payload);
+        return true;
+    }
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < w->timer_count; i++) {
+        if (w->timers[i].at_ns < until_ns &&
+            (best == SIZE_MAX || w->timers[i].at_ns < w->timers[best].at_ns)) {
+            best = i;
+        }
+    }
+    if (best == SIZE_MAX) {
+        return false;
+    }
+    hosted_item timer = w->timers[best];
+    w->timers[best] = w->timers[--w->timer_count];
+    w->now_ns = timer.at_ns > w->now_ns ? timer.at_ns : w->now_ns;
+    node_event event = {.kind = NODE_EVENT_TIMER, .timer_id = timer.timer_id};
+    hosted_event(w, timer.node, &event);
+    return true;
+}
+
+static const char hosted_yaml[] =
+    "name: hosted\n"
+    "seed: 7\n"
+    "duration: 6s\n"
+    "nodes:\n"
+    "  count: 7\n"
+    "  classes: [{name: cpu, fraction: 1.0, memory: 16GiB, flops: 2TFLOPS, kernel: sequential}]\n"
+    "model:\n"
+    "  shape: {dim: 32, hidden_dim: 64, layers: 2, heads: 4, vocab: 64, seq_len: 32}\n"
+    "  segments: 2\n"
+    "  replicas: 3\n"
+    "verification: {protocol: committee, committee: 3, quorum: 2, agreement: {rule: exact}}\n"
+    "workload: {requests: 12, rate: 6/s, arrival: constant, prompt_tokens: [4, 8], generate: 3}\n";
+
+START_TEST(test_sim_hosted_world_matches_run)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(util_hash_init(), 0);
+    ck_assert_int_eq(scn_load_string("hosted.yaml", hosted_yaml, NULL, 0, &scenario, &error), 0);
+    sim_result *expected = NULL;
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &expected), 0);
+    hosted_world w;
+    memset(&w, 0, sizeof(w));
+    for (int h = 0; h < 2; h++) {
+        ck_assert_int_eq(sim_host_create(scenario, 16, NULL, &w.hosts[h]), 0);
+    }
+    ck_assert_uint_eq(sim_host_request_capacity(w.hosts[0]), 12 + 16);
+    sim_plan_entry plan[12];
+    uint32_t tokens[12 * 8];
+    for (int i = 0; i < 12; i++) {
+        plan[i].tokens = tokens + i * 8;
+    }
+    uint64_t count = 0;
+    ck_assert_int_eq(sim_workload_plan(scenario, plan, 11, &count), SIM_EINVAL);
+    ck_assert_int_eq(sim_workload_plan(scenario, plan, 12, &count), 0);
+    ck_assert_uint_eq(count, 12);
+    node_event start = {.kind = NODE_EVENT_START};
+    for (uint32_t node_id = 0; node_id < 7; node_id++) {
+        hosted_event(&w, node_id, &start);
+    }
+    for (uint64_t r = 0; r < count; r++) {
+        while (hosted_step(&w, plan[r].at_ns)) {
+        }
+        w.now_ns = plan[r].at_ns;
+        int rc = 0;
+        const node_outbox *outbox = sim_host_submit(w.hosts[plan[r].client % 2], plan[r].client, r,
+                                                    w.now_ns, plan[r].tokens, plan[r].prompt_tokens,
+                                                    &rc);
+        ck_assert_ptr_nonnull(outbox);
+        hosted_effects(&w, plan[r].client, outbox);
+    }
+    while (hosted_step(&w, scenario->duration_ns)) {
+    }
+    /* Arguments out of range are refused, not asserted: they come from HTTP. */
+    int rc = 0;
+    uint32_t bad = 64;
+    ck_assert_ptr_null(sim_host_submit(w.hosts[0], 0, 12, w.now_ns, &bad, 1, &rc));
+    ck_assert_ptr_null(sim_host_submit(w.hosts[0], 0, 3, w.now_ns, tokens, 4, &rc)); /* reused */
+    ck_assert_ptr_null(sim_host_submit(w.hosts[0], 0, 28, w.now_ns, tokens, 4, &rc));
+    for (uint64_t r = 0; r < count; r++) {
+        const sim_request_record *a = &expected->requests[r];
+        const sim_request_record *b = &sim_host_result(w.hosts[plan[r].client % 2])->requests[r];
+        ck_assert_uint_eq(a->client, b->client);
+        ck_assert_uint_eq(a->prompt_tokens, b->prompt_tokens);
+        ck_assert_uint_eq(a->status, NODE_REQUEST_COMPLETED);
+        ck_assert_uint_eq(b->status, NODE_REQUEST_COMPLETED);
+        ck_assert_uint_eq(a->tokens_out, b->tokens_out);
+        ck_assert(b->reference_match);
+        ck_assert(a->logits_maxabs == b->logits_maxabs);
+    }
+    for (size_t i = w.message_head; i < w.message_count; i++) {
+        free(w.messages[i].payload);
+    }
+    free(w.messages);
+    free(w.timers);
+    sim_host_destroy(w.hosts[0]);
+    sim_host_destroy(w.hosts[1]);
+    sim_result_destroy(expected);
+    scn_destroy(scenario);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -709,6 +893,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(committee, test_sim_committee_sybil_and_adaptive);
     tcase_add_test(committee, test_sim_committee_wrong_model_and_layer);
     tcase_add_test(committee, test_sim_committee_equivocation_proven);
+    tcase_add_test(committee, test_sim_hosted_world_matches_run);
     suite_add_tcase(suite, committee);
     return suite;
 }

@@ -202,13 +202,13 @@ static int store_metrics(run_context *run, const sim_result *result)
     return 0;
 }
 
-static const char *cmp_text(scn_cmp cmp)
+const char *tool_cmp_text(scn_cmp cmp)
 {
     static const char *const texts[] = {"==", "<=", "<", ">=", ">"};
     return texts[cmp];
 }
 
-static bool cmp_holds(scn_cmp cmp, double actual, double expected)
+bool tool_cmp_holds(scn_cmp cmp, double actual, double expected)
 {
     switch (cmp) {
     case SCN_CMP_EQ: return actual == expected;
@@ -232,8 +232,8 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
         if (sim_result_metric(result, expect->metric, &actual) != 0) {
             actual = NAN; /* The loader only accepts known metrics. */
         }
-        bool passed = cmp_holds(expect->cmp, actual, expect->value);
-        if (met_expect_add(run->db, run->run_id, expect->metric, cmp_text(expect->cmp),
+        bool passed = tool_cmp_holds(expect->cmp, actual, expect->value);
+        if (met_expect_add(run->db, run->run_id, expect->metric, tool_cmp_text(expect->cmp),
                            expect->value, actual, passed) != 0) {
             return -1;
         }

@@ -23,7 +23,8 @@ static const char usage_text[] =
     "  merge OUT IN.. merge results databases without duplicating runs\n"
     "  plot           draw a standard figure (SVG or PNG, with gnuplot)\n"
     "  report         write a self-contained HTML report of a run or a sweep\n"
-
+    "  testbed FILE   run a scenario's nodes as processes on 127.0.0.1 (TCP, HTTP)\n"
+    "  client         drive load against a testbed's HTTP API (libcurl)\n"
     "  version        print the version and git revision\n"
     "\n"
     "Run 'infersim COMMAND --help' for a command's options.\n"
@@ -76,6 +77,8 @@ int main(int argc, char **argv)
         {"merge", tool_merge_main},
         {"plot", tool_plot_main},
         {"report", tool_report_main},
+        {"testbed", tool_testbed_main},
+        {"client", tool_client_main},
     };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);

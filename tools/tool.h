@@ -33,6 +33,8 @@ int tool_merge_main(int argc, char **argv);
 int tool_sweep_main(int argc, char **argv);
 int tool_plot_main(int argc, char **argv);
 int tool_report_main(int argc, char **argv);
+int tool_testbed_main(int argc, char **argv);  /* cmd_testbed.c */
+int tool_client_main(int argc, char **argv);   /* cmd_client.c */
 
 /* Stores an inference run's requests, segments and divergence rows.
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */
@@ -69,6 +71,10 @@ int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, 
  * TOOL_EXIT_USAGE. */
 int tool_usage_error(const char *subcommand, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* An expectation's operator as text (">=") and whether it holds. */
+const char *tool_cmp_text(scn_cmp cmp);
+bool tool_cmp_holds(scn_cmp cmp, double actual, double expected);
 
 /* True when argv[i] is -h or --help. */
 bool tool_is_help(const char *arg);

@@ -1,0 +1,222 @@
+/* host.c -- the simulated world without its engine, for a driver that
+ * keeps its own time and network (the testbed). The world is built by the
+ * same code as sim_run (sim__world_build: placement, serving, verifier,
+ * nodes and keys); this file only hands events to nodes and records what
+ * they report. See sim.h for the two differences from a simulated run. */
+#include <string.h>
+
+#include "sim/sim_int.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+
+struct sim_host {
+    sim_world world;
+};
+
+int sim_host_create(const scn_scenario *scenario, uint64_t extra_requests,
+                    const sim_observer *observer, sim_host **out)
+{
+    ASSERT(scenario != NULL);
+    ASSERT(out != NULL);
+    *out = NULL;
+    if (scenario->workload.kind != SCN_WORKLOAD_INFERENCE ||
+        scenario->model.source == SCN_MODEL_NONE) {
+        return SIM_EINVAL;
+    }
+    sim_host *host = util_calloc(1, sizeof(*host));
+    if (host == NULL) {
+        return SIM_ENOMEM;
+    }
+    sim_world *world = &host->world;
+    world->scenario = scenario;
+    world->observer = observer;
+    world->node_count = scenario->nodes.count;
+    world->inference = true;
+    world->verifying = scenario->verification.protocol == SCN_PROTOCOL_COMMITTEE;
+    world->hosted = true;
+    world->extra_requests = extra_requests;
+    int rc = sim__world_build(world);
+    if (rc != 0) {
+        sim__world_destroy(world);
+        sim_result_destroy(world->result);
+        util_free(host);
+        return rc;
+    }
+    *out = host;
+    return 0;
+}
+
+void sim_host_destroy(sim_host *host)
+{
+    if (host == NULL) {
+        return;
+    }
+    sim__world_destroy(&host->world);
+    sim_result_destroy(host->world.result);
+    util_free(host);
+}
+
+const node_outbox *sim_host_event(sim_host *host, uint32_t node_id, uint64_t now_ns,
+                                  const node_event *event, int *rc_out)
+{
+    sim_world *world = &host->world;
+    ASSERT(node_id < world->node_count);
+    ASSERT(now_ns >= world->now_ns); /* The driver's clock is monotonic. */
+    world->now_ns = now_ns;
+    world->outbox.count = 0;
+    int rc = node_on_event(&world->nodes[node_id], now_ns, event, &world->outbox);
+    *rc_out = rc;
+    if (rc != 0) {
+        world->result->nodes[node_id].rejected += 1;
+        if (event->kind == NODE_EVENT_MESSAGE) {
+            world->result->types[event->message->type].rejected += 1;
+        }
+        return &world->outbox;
+    }
+    for (uint32_t i = 0; i < world->outbox.count; i++) {
+        const node_effect *effect = &world->outbox.effects[i];
+        if (effect->kind == NODE_EFFECT_SEND) {
+            sim_type_stats *type = &world->result->types[effect->message.type];
+            uint64_t bytes = node_message_wire_size(&effect->message);
+            world->result->nodes[node_id].messages_sent += 1;
+            world->result->nodes[node_id].bytes_sent += bytes;
+            type->sent += 1;
+            type->bytes_sent += bytes;
+            sim__serve_count_bytes(world, &effect->message, bytes, false);
+        } else {
+            sim__record_effect(world, node_id, effect);
+        }
+    }
+    return &world->outbox;
+}
+
+const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t request,
+                                   uint64_t now_ns, const uint32_t *tokens, uint32_t count,
+                                   int *rc_out)
+{
+    sim_world *world = &host->world;
+    const scn_workload *workload = &world->scenario->workload;
+    *rc_out = SIM_EINVAL;
+    if (client >= world->node_count || request >= world->result->request_count || count == 0 ||
+        count > workload->prompt_max || world->result->requests[request].submitted) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (tokens[i] >= world->serving.vocab) {
+            return NULL;
+        }
+    }
+    uint32_t block = 0;
+    if (util_pool_take(&world->oracle_pool, &block) != 0) {
+        return NULL;
+    }
+    node_request *r = &world->requests[request];
+    sim_request_record *record = &world->result->requests[request];
+    r->client = client;
+    r->prompt_tokens = count;
+    memcpy(r->tokens, tokens, count * sizeof(uint32_t));
+    record->submitted = true;
+    record->client = client;
+    record->prompt_tokens = count;
+    record->submitted_ns = now_ns;
+    world->result->requests_submitted += 1;
+    world->oracle_block_of[request] = block + 1;
+    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request};
+    return sim_host_event(host, client, now_ns, &event, rc_out);
+}
+
+void sim_host_learn(sim_host *host, const node_message *message,
+                    bool (*local_client)(void *context, uint32_t node_id), void *context)
+{
+    sim_world *world = &host->world;
+    if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type >= NODE_MESSAGE_TYPE_COUNT ||
+        message->rumor_id >= world->result->request_count ||
+        message->origin >= world->node_count || local_client(context, message->origin)) {
+        return;
+    }
+    node_request *r = &world->requests[message->rumor_id];
+    if (r->client != message->origin && local_client(context, r->client) &&
+        world->result->requests[message->rumor_id].submitted) {
+        return; /* Our own client's request: never overwritten by a peer. */
+    }
+    r->client = message->origin;
+    r->submitted_ns = message->origin_ns;
+    bool committee_header = world->verifying || message->type != NODE_MESSAGE_INFER_END;
+    if (committee_header && message->count > 0) {
+        r->generated = message->step;
+        /* Step 0 carries the prompt; a later step one row at
+         * prompt + step - 1 (node/committee.c, committee_header). */
+        uint64_t prompt = message->step == 0 ? message->count
+                                             : (uint64_t)message->position + 1 - message->step;
+        if (prompt >= 1 && prompt <= world->scenario->workload.prompt_max) {
+            r->prompt_tokens = (uint32_t)prompt;
+        }
+    }
+}
+
+sim_result *sim_host_result(sim_host *host)
+{
+    return host->world.result;
+}
+
+const node_serving *sim_host_serving(const sim_host *host)
+{
+    return &host->world.serving;
+}
+
+uint64_t sim_host_request_capacity(const sim_host *host)
+{
+    return host->world.result->request_count;
+}
+
+uint32_t sim_host_fault_nodes(sim_host *host, uint32_t fault_index, uint8_t *selected,
+                              uint8_t *groups_out)
+{
+    sim_world *world = &host->world;
+    ASSERT(fault_index < world->scenario->fault_count);
+    const scn_fault *fault = &world->scenario->faults[fault_index];
+    uint32_t count = 0;
+    if (fault->kind == SCN_FAULT_PARTITION) {
+        count = sim__partition_groups(world, fault, fault_index);
+        for (uint32_t i = 0; i < world->node_count; i++) {
+            selected[i] = world->groups[i] != 0;
+        }
+        if (groups_out != NULL) {
+            memcpy(groups_out, world->groups, world->node_count);
+        }
+        return count;
+    }
+    count = sim__select(world, &fault->nodes, fault_index, world->scratch);
+    memcpy(selected, world->scratch, world->node_count);
+    return count;
+}
+
+int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending)
+{
+    sim_world *world = &host->world;
+    ASSERT(fault_index < world->scenario->fault_count);
+    const scn_fault *fault = &world->scenario->faults[fault_index];
+    if (fault->kind < SCN_FAULT_WRONG_OUTPUT || !world->verifying) {
+        return SIM_EINVAL;
+    }
+    sim__select(world, &fault->nodes, fault_index, world->scratch);
+    sim__verify_behaviour(world, fault, world->scratch, ending);
+    return 0;
+}
+
+int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour behaviour,
+                           double scale)
+{
+    sim_world *world = &host->world;
+    if (!world->verifying || node_id >= world->node_count ||
+        behaviour > NODE_BEHAVIOUR_EQUIVOCATE || behaviour == NODE_BEHAVIOUR_SYBIL ||
+        behaviour == NODE_BEHAVIOUR_ADAPTIVE) {
+        return SIM_EINVAL;
+    }
+    world->behaviour_now[node_id] = (uint8_t)behaviour;
+    world->behaviour_scale[node_id] = scale;
+    if (behaviour != NODE_BEHAVIOUR_HONEST) {
+        world->result->behaviour_of[node_id] = (uint8_t)behaviour;
+    }
+    return 0;
+}

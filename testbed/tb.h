@@ -1,0 +1,205 @@
+/* tb.h -- the testbed: the simulator's nodes in real time over real TCP.
+ * Node processes on 127.0.0.1 each host a share of a scenario's nodes
+ * (node id % processes) in a libevent loop; the world they run is built by
+ * sim/ (sim_host), so placement, serving, committees and keys are the
+ * simulator's. Between processes travel frames (this header's codec):
+ *
+ *   u32 length   bytes after this field (little-endian), <= the frame limit
+ *   u8  version  TB_FRAME_VERSION
+ *   u8  auth     TB_AUTH_MAC or TB_AUTH_ED25519
+ *   u16 reserved zero
+ *   64 bytes     the node message header (node_message_encode_header)
+ *   payload      header.payload_bytes bytes
+ *   tag          8-byte MAC (SipHash under the sender's key) or a 64-byte
+ *                ed25519 signature, over version .. end of payload
+ *
+ * As in the simulator, commitments and reveals are signed when the
+ * scenario's verification.crypto is ed25519; everything else carries the
+ * MAC of the sender's key derived from (seed, node).
+ *
+ * Each process also serves HTTP (evhttp): /status, /metrics (Prometheus),
+ * POST /v1/infer, and admin fault endpoints. tb_client drives load with
+ * libcurl. Only testbed/ and tools/ use libevent and libcurl. */
+#ifndef TB_TB_H
+#define TB_TB_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/node.h"
+#include "scenarios/scn.h"
+#include "sim/sim.h"
+#include "util/hash.h"
+
+#define TB_FRAME_VERSION 1
+#define TB_FRAME_PREFIX_BYTES 8            /* length, version, auth, reserved */
+#define TB_FRAME_MAX_DEFAULT (4u << 20)    /* largest frame a decoder accepts */
+#define TB_AUTH_MAC 0
+#define TB_AUTH_ED25519 1
+
+#define TB_EMALFORMED -1   /* bad length, header or reserved bits */
+#define TB_ETOOBIG -2      /* length over the frame limit (or the buffer) */
+#define TB_EVERSION -3     /* unknown frame version */
+#define TB_EAUTH -4        /* MAC or signature does not verify, or wrong auth kind */
+#define TB_ENOMEM -5
+#define TB_ESYS -6         /* a system call failed (errno says which) */
+#define TB_EINVAL -7
+
+/* The decoder's verdict when the frame is not complete yet. */
+#define TB_FRAME_PARTIAL 1
+
+/* Every node's keys, derived as the simulator derives them. */
+typedef struct tb_keys {
+    uint32_t node_count;
+    bool signing;                    /* ed25519 for commitments and reveals */
+    uint8_t (*mac_keys)[UTIL_MAC_KEY_BYTES];
+    uint8_t (*public_keys)[UTIL_SIGN_PUBLIC_KEY_BYTES];
+    uint8_t (*secret_keys)[UTIL_SIGN_SECRET_KEY_BYTES];
+} tb_keys;
+
+/* Derives the keys of 'node_count' nodes of run 'seed'. Returns 0 or
+ * TB_ENOMEM. Free with tb_keys_deinit. */
+int tb_keys_init(tb_keys *keys, uint64_t seed, uint32_t node_count, bool signing);
+void tb_keys_deinit(tb_keys *keys);
+
+/* Bytes tb_frame_encode writes for 'message'. Cannot fail. */
+size_t tb_frame_size(const tb_keys *keys, const node_message *message);
+
+/* Encodes 'message' (its payload_bytes bytes at message->payload, or none
+ * when payload is NULL) into buffer[capacity], authenticated under the key
+ * of message->source. Returns the frame's size, or TB_ETOOBIG when it does
+ * not fit 'capacity' or exceeds 'frame_max'. */
+int tb_frame_encode(const tb_keys *keys, const node_message *message, uint8_t *buffer,
+                    size_t capacity, size_t frame_max);
+
+/* Decodes the frame at the start of bytes[size] (untrusted). Returns 0 with
+ * *message_out filled (its payload points into 'bytes') and *frame_bytes_out
+ * = the frame's size; TB_FRAME_PARTIAL when more bytes are needed; or a
+ * TB_E* error. After TB_EAUTH, *frame_bytes_out is the frame's size, so a
+ * stream can skip it; after any other error the stream is unusable.
+ * Never asserts on the bytes. */
+int tb_frame_decode(const tb_keys *keys, const uint8_t *bytes, size_t size, size_t frame_max,
+                    node_message *message_out, size_t *frame_bytes_out);
+
+const char *tb_strerror(int code);
+
+/* ---- node processes ---- */
+
+#define TB_PROCESSES_MAX 64
+#define TB_GENERATIONS 8                   /* restarts a process's HTTP id range allows */
+
+/* Counters a process reports to the launcher when it stops. */
+typedef struct tb_summary {
+    uint32_t process;
+    uint64_t frames_in;
+    uint64_t frames_out;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t rejected[8];            /* by -TB_E* code: malformed, too big, version, auth */
+    uint64_t dropped;                /* frames dropped by fault rules */
+    uint64_t requests_submitted;
+    uint64_t requests_completed;
+    uint64_t requests_finished;
+    uint64_t accepted_wrong;
+    uint64_t honest_penalised;
+    uint64_t tokens_out;
+    sim_type_stats types[NODE_MESSAGE_TYPE_COUNT];
+    util_hist request_latency;       /* completed requests: submit -> finalized, ns */
+    util_hist first_token;
+} tb_summary;
+
+typedef struct tb_process_config tb_process_config;
+struct tb_process_config {
+    const scn_scenario *scenario;
+    uint32_t process;                /* this process's index */
+    uint32_t process_count;
+    uint16_t peer_ports[TB_PROCESSES_MAX];
+    uint16_t http_ports[TB_PROCESSES_MAX];
+    int peer_fd;                     /* listening socket for frames (inherited) */
+    int http_fd;                     /* listening socket for HTTP (inherited) */
+    uint64_t epoch_ns;               /* CLOCK_MONOTONIC at the run's start */
+    uint32_t generation;             /* restarts so far (< TB_GENERATIONS) */
+    uint32_t http_requests;          /* HTTP request ids per process and generation */
+    bool workload;                   /* replay the scenario's workload in real time */
+    bool apply_faults;               /* apply the scenario's network/behaviour faults */
+    size_t frame_max;
+    /* Called once when the process stops, with its world's result (rows of
+     * its own clients' requests and its own nodes). May be NULL. */
+    void (*on_stop)(void *context, const tb_process_config *config, const sim_result *result,
+                    const tb_summary *summary);
+    void *context;
+};
+
+/* Runs one node process until SIGTERM or SIGINT (or an admin crash, which
+ * exits at once). Returns 0, or a TB_E* / SIM_E* code when the world or a
+ * socket cannot be set up. */
+int tb_process_run(const tb_process_config *config);
+
+/* Number of request ids the worlds of a run hold: the workload's and every
+ * process's HTTP ids. */
+uint64_t tb_extra_requests(const tb_process_config *config);
+
+/* ---- the launcher ---- */
+
+typedef struct tb_launch_config {
+    const scn_scenario *scenario;
+    uint32_t process_count;
+    uint32_t http_requests;          /* per process and generation */
+    bool workload;
+    bool apply_faults;
+    uint64_t run_ns;                 /* stop after this (0: the scenario's duration) */
+    uint16_t base_port;              /* 0: ephemeral ports */
+    size_t frame_max;
+    void (*on_stop)(void *context, const tb_process_config *config, const sim_result *result,
+                    const tb_summary *summary);
+    void *context;
+    /* Called once the processes listen: their HTTP ports. May be NULL. */
+    void (*on_ready)(void *context, const uint16_t *http_ports, uint32_t count);
+    /* A fault of the schedule started or ended (real time since start). */
+    void (*on_fault)(void *context, uint32_t fault_index, const char *kind, const char *action,
+                     uint64_t t_ns, uint32_t nodes_affected);
+} tb_launch_config;
+
+/* Starts the processes, applies crash faults (kill -9 and restart) in
+ * real time, waits for the run's time or *stop, stops the processes one by
+ * one (each calls on_stop in turn) and reaps them all. Returns 0 or a
+ * TB_E* code. */
+int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop,
+              tb_summary *total_out);
+
+/* ---- the load client (libcurl) ---- */
+
+typedef struct tb_client_result {
+    uint64_t request_id;             /* the server's id, or UINT64_MAX when none */
+    uint32_t client;                 /* node that served as client */
+    uint32_t http_status;            /* 0: no answer */
+    uint32_t status;                 /* NODE_REQUEST_*, 0 unknown */
+    uint32_t prompt_tokens;
+    uint32_t tokens_out;
+    uint64_t start_ns;               /* wall time since the client's start */
+    uint64_t end_ns;
+} tb_client_result;
+
+typedef struct tb_client_config {
+    const char *const *urls;         /* base URLs, e.g. http://127.0.0.1:8080 */
+    uint32_t url_count;
+    uint64_t requests;
+    uint32_t concurrency;
+    double rate_per_s;               /* 0: as fast as concurrency allows */
+    uint32_t prompt_min;
+    uint32_t prompt_max;
+    uint32_t vocab;
+    uint32_t generate;               /* 0: the server's */
+    uint64_t seed;
+    uint64_t timeout_ms;
+} tb_client_config;
+
+/* Sends config->requests POST /v1/infer requests, round-robin over the
+ * URLs, at most 'concurrency' at once. results[requests] receives one row
+ * each. Returns 0 or TB_ENOMEM / TB_EINVAL. *wall_ns_out is the total. */
+int tb_client_run(const tb_client_config *config, tb_client_result *results,
+                  uint64_t *wall_ns_out);
+
+#endif

@@ -1,0 +1,79 @@
+/* tb_int.h -- private declarations shared by the files of testbed/: the
+ * node process (tb_node.c owns the loop, the peers and the fault rules;
+ * tb_http.c serves HTTP from the same state). Not part of the interface. */
+#ifndef TB_TB_INT_H
+#define TB_TB_INT_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "testbed/tb.h"
+
+/* Prometheus histogram buckets of request latency, in seconds. */
+#define TB_LATENCY_BUCKETS 12
+extern const double tb__latency_bounds_s[TB_LATENCY_BUCKETS];
+
+/* A drop, delay or partition rule on the frames this process sends. */
+typedef struct tb_rule {
+    bool active;
+    uint32_t kind;                   /* scn_fault_kind: loss, delay, partition, ... */
+    double probability;
+    uint64_t delay_ns;
+    uint32_t from;                   /* UINT32_MAX: any (admin rules) */
+    uint32_t to;
+    uint8_t *selected;               /* scenario rules: senders it applies to, or NULL */
+    uint8_t *groups;                 /* partitions: group of every node */
+} tb_rule;
+
+#define TB_RULES_MAX (SCN_FAULTS_MAX + 64)
+
+typedef struct tb_timer tb_timer;
+typedef struct tb_pending tb_pending;
+
+typedef struct tb_proc {
+    const tb_process_config *config;
+    const scn_scenario *scenario;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *listener;
+    struct event *signal_term;
+    struct event *signal_int;
+    sim_host *host;
+    tb_keys keys;
+    uint32_t node_count;
+    uint64_t workload_requests;      /* ids below this are the scenario's workload */
+    struct bufferevent *out[TB_PROCESSES_MAX];
+    tb_timer *timers;                /* pending timers, a doubly linked list */
+    tb_rule rules[TB_RULES_MAX];
+    sim_plan_entry *plan;
+    uint32_t *plan_tokens;
+    uint64_t plan_count;
+    tb_pending **pending;            /* per request id: a waiting HTTP request */
+    uint32_t *commit_block;          /* per request id: committee pool block + 1 */
+    uint64_t http_next;
+    uint32_t client_next;
+    uint64_t latency_counts[TB_LATENCY_BUCKETS + 1];
+    double latency_sum_s;
+    uint64_t latency_count;
+    uint64_t http_rejected;          /* malformed HTTP requests answered 4xx */
+    tb_summary summary;
+    uint64_t prng_state;             /* loss decisions (testbed may use any randomness) */
+} tb_proc;
+
+/* tb_node.c */
+uint64_t tb__now_ns(const tb_proc *proc);
+bool tb__hosts(const tb_proc *proc, uint32_t node_id);
+/* Carries out a node's SEND and TIMER effects and answers finished HTTP
+ * requests. 'outbox' is the host's, valid until the next host call. */
+void tb__effects(tb_proc *proc, uint32_t node_id, const node_outbox *outbox);
+/* Adds a rule; returns 0 or TB_ENOMEM when the table is full. */
+int tb__rule_add(tb_proc *proc, const tb_rule *rule);
+void tb__rules_clear(tb_proc *proc);
+
+/* tb_http.c */
+int tb__http_start(tb_proc *proc);
+void tb__http_stop(tb_proc *proc);
+/* A request finished: answer its HTTP caller, if one waits. */
+void tb__http_finished(tb_proc *proc, uint64_t request, uint32_t status);
+
+#endif

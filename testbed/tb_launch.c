@@ -1,0 +1,418 @@
+/* tb_launch.c -- the launcher: binds every process's listening sockets on
+ * 127.0.0.1 first (so ports are known before anyone starts and survive a
+ * restart), forks the node processes, applies the scenario's crash faults
+ * in real time (kill -9 of the processes hosting the selected nodes, and a
+ * restart with the same sockets when the fault ends), and at the end stops
+ * the processes one at a time, collecting each one's summary through a
+ * pipe. Children die with the launcher (PR_SET_PDEATHSIG): no orphans. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testbed/tb.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+
+typedef struct launch_child {
+    pid_t pid;
+    int summary_fd;                  /* read end of the child's summary pipe */
+    uint32_t generation;
+    bool down;                       /* killed by a crash fault, restart pending */
+} launch_child;
+
+typedef struct launch_state {
+    const tb_launch_config *config;
+    tb_process_config base;
+    int peer_fds[TB_PROCESSES_MAX];
+    int http_fds[TB_PROCESSES_MAX];
+    launch_child children[TB_PROCESSES_MAX];
+    int summary_write_fd;            /* in a child: where its summary goes */
+    sim_host *host;                  /* fault selections only */
+} launch_state;
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+static int listen_on(uint16_t port, uint16_t *port_out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof(address));
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    socklen_t length = sizeof(address);
+    if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&address, &length) != 0) {
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    *port_out = ntohs(address.sin_port);
+    return fd;
+}
+
+static void child_on_stop(void *context, const tb_process_config *config,
+                          const sim_result *result, const tb_summary *summary)
+{
+    launch_state *state = context;
+    if (state->config->on_stop != NULL) {
+        state->config->on_stop(state->config->context, config, result, summary);
+    }
+    ssize_t written = write(state->summary_write_fd, summary, sizeof(*summary));
+    (void)written; /* The launcher counts a missing summary as a lost process. */
+}
+
+static int spawn(launch_state *state, uint32_t p)
+{
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) {
+        return TB_ESYS;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return TB_ESYS;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(3); /* The launcher died before we could ask. */
+        }
+        close(pipe_fds[0]);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        tb_process_config config = state->base;
+        config.process = p;
+        config.peer_fd = state->peer_fds[p];
+        config.http_fd = state->http_fds[p];
+        config.generation = state->children[p].generation;
+        config.on_stop = child_on_stop;
+        config.context = state;
+        state->summary_write_fd = pipe_fds[1];
+        int rc = tb_process_run(&config);
+        if (rc != 0) {
+            fprintf(stderr, "infersim testbed: process %u: %s\n", p,
+                    rc <= TB_EMALFORMED && rc >= TB_EINVAL ? tb_strerror(rc) : sim_strerror(rc));
+        }
+        _exit(rc == 0 ? 0 : 3);
+    }
+    close(pipe_fds[1]);
+    state->children[p].pid = pid;
+    state->children[p].summary_fd = pipe_fds[0];
+    state->children[p].down = false;
+    return 0;
+}
+
+/* The processes hosting any node of crash fault 'index'. */
+static void crash_processes(launch_state *state, uint32_t index, bool *hit, uint32_t *nodes)
+{
+    uint32_t n = state->config->scenario->nodes.count;
+    uint8_t *selected = util_calloc(n, 1);
+    memset(hit, 0, sizeof(bool) * TB_PROCESSES_MAX);
+    *nodes = 0;
+    if (selected == NULL) {
+        return;
+    }
+    *nodes = sim_host_fault_nodes(state->host, index, selected, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        if (selected[i]) {
+            hit[i % state->config->process_count] = true;
+        }
+    }
+    util_free(selected);
+}
+
+/* Reads the child's summary until EOF (the child writes it, then exits)
+ * or 'deadline_ns'. Returns true when a whole summary arrived. */
+static bool summary_read(int fd, tb_summary *summary, uint64_t deadline_ns)
+{
+    size_t got = 0;
+    while (got < sizeof(*summary)) {
+        uint64_t now = monotonic_ns();
+        if (now >= deadline_ns) {
+            return false;
+        }
+        struct pollfd poll_fd = {fd, POLLIN, 0};
+        int ready = poll(&poll_fd, 1, (int)((deadline_ns - now) / 1000000u) + 1);
+        if (ready < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ready <= 0) {
+            return false;
+        }
+        ssize_t n = read(fd, (uint8_t *)summary + got, sizeof(*summary) - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false; /* EOF first: the child died without a summary. */
+        }
+        got += (size_t)n;
+    }
+    return true;
+}
+
+static void child_reap(launch_child *child, tb_summary *summary_out, uint64_t deadline_ns)
+{
+    if (child->summary_fd >= 0) {
+        if (summary_out != NULL && !summary_read(child->summary_fd, summary_out, deadline_ns)) {
+            memset(summary_out, 0, sizeof(*summary_out));
+        }
+        close(child->summary_fd);
+        child->summary_fd = -1;
+    }
+}
+
+static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64_t t_ns)
+{
+    bool hit[TB_PROCESSES_MAX];
+    uint32_t nodes = 0;
+    crash_processes(state, index, hit, &nodes);
+    for (uint32_t p = 0; p < state->config->process_count; p++) {
+        launch_child *child = &state->children[p];
+        if (!hit[p]) {
+            continue;
+        }
+        if (!ending && !child->down && child->pid > 0) {
+            kill(child->pid, SIGKILL);
+            waitpid(child->pid, NULL, 0);
+            child_reap(child, NULL, 0);
+            child->pid = 0;
+            child->down = true;
+        } else if (ending && child->down && child->generation + 1 < TB_GENERATIONS) {
+            child->generation += 1;
+            spawn(state, p);
+        }
+    }
+    if (state->config->on_fault != NULL) {
+        state->config->on_fault(state->config->context, index, "crash", ending ? "end" : "start",
+                                t_ns, nodes);
+    }
+}
+
+/* Applies the crash faults due by 'now' and reports every fault's start
+ * and end (the node processes apply the others themselves, at the same
+ * instants); done[i] bit 0 start, bit 1 end. */
+static void fault_schedule(launch_state *state, uint64_t now, uint8_t *done)
+{
+    const scn_scenario *scenario = state->config->scenario;
+    for (uint32_t i = 0; state->config->apply_faults && i < scenario->fault_count; i++) {
+        const scn_fault *fault = &scenario->faults[i];
+        for (uint32_t end = 0; end < 2; end++) {
+            uint64_t at = end ? fault->until_ns : fault->at_ns;
+            if ((done[i] >> end) & 1u || now < at || (end && !(done[i] & 1u))) {
+                continue;
+            }
+            done[i] |= (uint8_t)(1u << end);
+            if (fault->kind == SCN_FAULT_CRASH) {
+                crash_fault(state, i, end != 0, now);
+            } else if (state->config->on_fault != NULL) {
+                uint8_t *selected = util_calloc(scenario->nodes.count, 1);
+                uint32_t nodes = selected != NULL
+                                     ? sim_host_fault_nodes(state->host, i, selected, NULL)
+                                     : 0;
+                util_free(selected);
+                state->config->on_fault(state->config->context, i, sim_fault_kind_name(fault->kind),
+                                        end ? "end" : "start", now, nodes);
+            }
+        }
+    }
+}
+
+static void hist_add(util_hist *total, const util_hist *one)
+{
+    if (one->total_count == 0) {
+        return;
+    }
+    for (size_t i = 0; i < UTIL_HIST_BUCKETS; i++) {
+        total->counts[i] += one->counts[i];
+    }
+    total->min_value = total->total_count == 0 || one->min_value < total->min_value
+                           ? one->min_value
+                           : total->min_value;
+    total->max_value = one->max_value > total->max_value ? one->max_value : total->max_value;
+    total->total_count += one->total_count;
+    total->sum += one->sum;
+}
+
+static void summary_add(tb_summary *total, const tb_summary *one)
+{
+    total->frames_in += one->frames_in;
+    total->frames_out += one->frames_out;
+    total->bytes_in += one->bytes_in;
+    total->bytes_out += one->bytes_out;
+    for (int i = 0; i < 8; i++) {
+        total->rejected[i] += one->rejected[i];
+    }
+    total->dropped += one->dropped;
+    total->requests_submitted += one->requests_submitted;
+    total->requests_completed += one->requests_completed;
+    total->requests_finished += one->requests_finished;
+    total->accepted_wrong += one->accepted_wrong;
+    total->honest_penalised += one->honest_penalised;
+    total->tokens_out += one->tokens_out;
+    hist_add(&total->request_latency, &one->request_latency);
+    hist_add(&total->first_token, &one->first_token);
+    for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        const sim_type_stats *a = &one->types[t];
+        sim_type_stats *b = &total->types[t];
+        b->sent += a->sent;
+        b->bytes_sent += a->bytes_sent;
+        b->delivered += a->delivered;
+        b->bytes_delivered += a->bytes_delivered;
+        for (int d = 0; d < NET_DROP_COUNT; d++) {
+            b->dropped[d] += a->dropped[d];
+        }
+        b->duplicated += a->duplicated;
+        b->corrupted += a->corrupted;
+        b->rejected += a->rejected;
+    }
+}
+
+/* Stops every live child in turn (each writes its rows alone), then makes
+ * sure none is left. */
+static void stop_all(launch_state *state, tb_summary *total)
+{
+    for (uint32_t p = 0; p < state->config->process_count; p++) {
+        launch_child *child = &state->children[p];
+        if (child->pid <= 0) {
+            continue;
+        }
+        kill(child->pid, SIGTERM);
+        uint64_t deadline = monotonic_ns() + 20000000000ull;
+        int status = 0;
+        tb_summary *summary = util_calloc(1, sizeof(*summary));
+        /* The summary is read while the child writes it (it may exceed a
+         * pipe's buffer), then the child is reaped. */
+        if (summary != NULL) {
+            child_reap(child, summary, deadline);
+            summary_add(total, summary);
+            util_free(summary);
+        }
+        while (waitpid(child->pid, &status, WNOHANG) == 0) {
+            if (monotonic_ns() > deadline) {
+                kill(child->pid, SIGKILL);
+                waitpid(child->pid, &status, 0);
+                break;
+            }
+            struct timespec pause = {0, 5000000};
+            nanosleep(&pause, NULL);
+        }
+        child_reap(child, NULL, 0);
+        child->pid = 0;
+    }
+}
+
+static int launch_sockets(launch_state *state)
+{
+    const tb_launch_config *config = state->config;
+    for (uint32_t p = 0; p < config->process_count; p++) {
+        uint16_t base = config->base_port;
+        state->peer_fds[p] = listen_on(base != 0 ? (uint16_t)(base + 2 * p) : 0,
+                                       &state->base.peer_ports[p]);
+        state->http_fds[p] = listen_on(base != 0 ? (uint16_t)(base + 2 * p + 1) : 0,
+                                       &state->base.http_ports[p]);
+        if (state->peer_fds[p] < 0 || state->http_fds[p] < 0) {
+            return TB_ESYS;
+        }
+    }
+    return 0;
+}
+
+/* Reaps children that died on their own (an admin crash): they stay down. */
+static void reap_unexpected(launch_state *state)
+{
+    for (uint32_t p = 0; p < state->config->process_count; p++) {
+        launch_child *child = &state->children[p];
+        if (child->pid > 0 && waitpid(child->pid, NULL, WNOHANG) == child->pid) {
+            child_reap(child, NULL, 0);
+            child->pid = 0;
+        }
+    }
+}
+
+static void launch_loop(launch_state *state, volatile sig_atomic_t *stop, uint64_t epoch)
+{
+    uint64_t run_ns = state->config->run_ns != 0 ? state->config->run_ns
+                                                 : state->config->scenario->duration_ns;
+    uint8_t done[SCN_FAULTS_MAX];
+    memset(done, 0, sizeof(done));
+    for (;;) {
+        uint64_t now = monotonic_ns() - epoch;
+        if (now >= run_ns || (stop != NULL && *stop)) {
+            break;
+        }
+        fault_schedule(state, now, done);
+        reap_unexpected(state);
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_summary *total_out)
+{
+    ASSERT(config->process_count >= 1 && config->process_count <= TB_PROCESSES_MAX);
+    launch_state *state = util_calloc(1, sizeof(*state));
+    if (state == NULL) {
+        return TB_ENOMEM;
+    }
+    memset(total_out, 0, sizeof(*total_out));
+    state->config = config;
+    state->base.scenario = config->scenario;
+    state->base.process_count = config->process_count;
+    state->base.http_requests = config->http_requests;
+    state->base.workload = config->workload;
+    state->base.apply_faults = config->apply_faults;
+    state->base.frame_max = config->frame_max != 0 ? config->frame_max : TB_FRAME_MAX_DEFAULT;
+    for (uint32_t p = 0; p < TB_PROCESSES_MAX; p++) {
+        state->peer_fds[p] = state->http_fds[p] = state->children[p].summary_fd = -1;
+    }
+    int rc = launch_sockets(state);
+    if (rc == 0) {
+        rc = sim_host_create(config->scenario, 0, NULL, &state->host);
+    }
+    uint64_t epoch = monotonic_ns();
+    state->base.epoch_ns = epoch;
+    for (uint32_t p = 0; rc == 0 && p < config->process_count; p++) {
+        rc = spawn(state, p);
+    }
+    if (rc == 0 && config->on_ready != NULL) {
+        config->on_ready(config->context, state->base.http_ports, config->process_count);
+    }
+    if (rc == 0) {
+        launch_loop(state, stop, epoch);
+    }
+    stop_all(state, total_out);
+    for (uint32_t p = 0; p < TB_PROCESSES_MAX; p++) {
+        if (state->peer_fds[p] >= 0) {
+            close(state->peer_fds[p]);
+        }
+        if (state->http_fds[p] >= 0) {
+            close(state->http_fds[p]);
+        }
+    }
+    sim_host_destroy(state->host);
+    util_free(state);
+    return rc;
+}

@@ -1,0 +1,780 @@
+/* test_testbed.c -- the testbed: the frame codec (cheap, always run:
+ * round trips, truncation, oversize, bad version, bad MAC, forged
+ * signatures, random bytes), then real node processes on 127.0.0.1 driven
+ * through the real binary (bounded in time, ephemeral ports, every process
+ * reaped even when a test fails). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testbed/tb.h"
+#include "tests/suites.h"
+#include "util/prng.h"
+
+/* ---- the frame codec ---- */
+
+static tb_keys frame_keys;
+
+static void frame_setup(void)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    ck_assert_int_eq(tb_keys_init(&frame_keys, 42, 8, true), 0);
+}
+
+static void frame_teardown(void)
+{
+    tb_keys_deinit(&frame_keys);
+}
+
+static node_message frame_message(uint8_t type, const uint8_t *payload, uint32_t bytes)
+{
+    node_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.source = 3;
+    m.dest = 5;
+    m.origin = 3;
+    m.rumor_id = 77;
+    m.origin_ns = 123456789;
+    m.segment = 1;
+    m.count = 4;
+    m.position = 9;
+    m.step = 2;
+    m.token = 11;
+    m.payload = payload;
+    m.payload_bytes = bytes;
+    return m;
+}
+
+static int frame_encode(uint8_t type, uint8_t *buffer, size_t capacity)
+{
+    static const uint8_t payload[40] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    node_message m = frame_message(type, payload, sizeof(payload));
+    return tb_frame_encode(&frame_keys, &m, buffer, capacity, TB_FRAME_MAX_DEFAULT);
+}
+
+START_TEST(test_testbed_frame_round_trip)
+{
+    uint8_t buffer[512];
+    uint8_t types[] = {NODE_MESSAGE_INFER_ACTIVATIONS, NODE_MESSAGE_INFER_COMMIT};
+    for (size_t t = 0; t < 2; t++) {
+        int size = frame_encode(types[t], buffer, sizeof(buffer));
+        ck_assert_int_gt(size, 0);
+        node_message out;
+        size_t used = 0;
+        ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                         &out, &used),
+                         0);
+        ck_assert_uint_eq(used, (size_t)size);
+        ck_assert_uint_eq(out.type, types[t]);
+        ck_assert_uint_eq(out.source, 3);
+        ck_assert_uint_eq(out.dest, 5);
+        ck_assert_uint_eq(out.rumor_id, 77);
+        ck_assert_uint_eq(out.origin_ns, 123456789);
+        ck_assert_uint_eq(out.payload_bytes, 40);
+        ck_assert_uint_eq(out.payload[8], 9);
+    }
+    /* A vote is signed (64-byte tag), other messages carry the 8-byte MAC. */
+    ck_assert_int_eq(frame_encode(NODE_MESSAGE_INFER_COMMIT, buffer, sizeof(buffer)) -
+                         frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer)),
+                     UTIL_SIGNATURE_BYTES - NODE_TAG_BYTES);
+}
+END_TEST
+
+START_TEST(test_testbed_frame_truncated_is_partial)
+{
+    uint8_t buffer[512];
+    int size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer));
+    node_message out;
+    size_t used = 0;
+    for (int cut = 0; cut < size; cut++) {
+        ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)cut, TB_FRAME_MAX_DEFAULT,
+                                         &out, &used),
+                         TB_FRAME_PARTIAL);
+    }
+}
+END_TEST
+
+START_TEST(test_testbed_frame_oversized_rejected)
+{
+    uint8_t buffer[512];
+    node_message out;
+    size_t used = 0;
+    int size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer));
+    /* Over the decoder's limit, before any byte of the body arrives. */
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, 8, (size_t)size - 5, &out, &used),
+                     TB_ETOOBIG);
+    buffer[0] = 0xff;
+    buffer[1] = 0xff;
+    buffer[2] = 0xff;
+    buffer[3] = 0x7f;
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_ETOOBIG);
+    /* The encoder refuses what a decoder would refuse, and a short buffer. */
+    static const uint8_t payload[40];
+    node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, payload, sizeof(payload));
+    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, buffer, sizeof(buffer), 64), TB_ETOOBIG);
+    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, buffer, 100, TB_FRAME_MAX_DEFAULT),
+                     TB_ETOOBIG);
+}
+END_TEST
+
+START_TEST(test_testbed_frame_bad_version_rejected)
+{
+    uint8_t buffer[512];
+    node_message out;
+    size_t used = 0;
+    int size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer));
+    buffer[4] = TB_FRAME_VERSION + 1;
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EVERSION);
+    buffer[4] = TB_FRAME_VERSION;
+    buffer[5] = 7; /* unknown auth kind */
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EMALFORMED);
+}
+END_TEST
+
+START_TEST(test_testbed_frame_bad_mac_rejected)
+{
+    uint8_t buffer[512];
+    node_message out;
+    size_t used = 0;
+    int size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer));
+    /* Every single-bit flip of header, payload or tag fails. */
+    for (int byte = 8; byte < size; byte++) {
+        buffer[byte] ^= 0x10;
+        int rc = tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT, &out,
+                                 &used);
+        ck_assert_msg(rc == TB_EAUTH || rc == TB_EMALFORMED, "byte %d: %d", byte, rc);
+        buffer[byte] ^= 0x10;
+    }
+    /* Another node's key: a forged sender. */
+    node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
+    size = tb_frame_encode(&frame_keys, &m, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    buffer[8 + 4] = 4; /* source 3 -> 4, tag still 3's */
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EAUTH);
+    ck_assert_uint_eq(used, (size_t)size); /* The stream can skip it. */
+}
+END_TEST
+
+START_TEST(test_testbed_frame_unsigned_vote_rejected)
+{
+    /* A vote tagged with a MAC where the run signs votes. */
+    tb_keys mac_only;
+    ck_assert_int_eq(tb_keys_init(&mac_only, 42, 8, false), 0);
+    uint8_t buffer[512];
+    node_message out;
+    size_t used = 0;
+    node_message m = frame_message(NODE_MESSAGE_INFER_REVEAL, NULL, 0);
+    int size = tb_frame_encode(&mac_only, &m, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EAUTH);
+    tb_keys_deinit(&mac_only);
+}
+END_TEST
+
+START_TEST(test_testbed_frame_random_bytes_never_crash)
+{
+    util_prng prng;
+    uint8_t buffer[600];
+    util_prng_init_stream(&prng, (uint64_t)_i, 0, 0);
+    uint64_t accepted = 0;
+    for (int round = 0; round < 2000; round++) {
+        size_t size = (size_t)util_prng_below(&prng, sizeof(buffer));
+        for (size_t i = 0; i < size; i++) {
+            buffer[i] = (uint8_t)util_prng_below(&prng, 256);
+        }
+        if (round % 2 == 0 && size >= 8) {
+            /* A plausible prefix, so the body checks are reached too. */
+            uint32_t length = (uint32_t)(size - 4);
+            memcpy(buffer, &length, 4);
+            buffer[4] = TB_FRAME_VERSION;
+            buffer[5] = (uint8_t)(round % 4 == 0);
+            buffer[6] = buffer[7] = 0;
+        }
+        node_message out;
+        size_t used = 0;
+        int rc = tb_frame_decode(&frame_keys, buffer, size, 512, &out, &used);
+        ck_assert(rc == 0 || rc == TB_FRAME_PARTIAL || rc == TB_EMALFORMED || rc == TB_ETOOBIG ||
+                  rc == TB_EVERSION || rc == TB_EAUTH);
+        ck_assert(used <= size);
+        accepted += rc == 0;
+    }
+    ck_assert_uint_eq(accepted, 0); /* Nothing forged gets through. */
+}
+END_TEST
+
+/* Frames written back to back decode one after the other. */
+START_TEST(test_testbed_frame_stream)
+{
+    uint8_t buffer[2048];
+    size_t at = 0;
+    for (int i = 0; i < 4; i++) {
+        at += (size_t)frame_encode(i % 2 ? NODE_MESSAGE_INFER_COMMIT : NODE_MESSAGE_INFER_TOKENS,
+                                   buffer + at, sizeof(buffer) - at);
+    }
+    size_t offset = 0;
+    int frames = 0;
+    while (offset < at) {
+        node_message out;
+        size_t used = 0;
+        ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer + offset, at - offset,
+                                         TB_FRAME_MAX_DEFAULT, &out, &used),
+                         0);
+        offset += used;
+        frames += 1;
+    }
+    ck_assert_int_eq(frames, 4);
+}
+END_TEST
+
+/* ---- node processes on loopback, through the real binary ---- */
+
+#define TB_SCENARIO "scenarios/testbed_small.yaml"
+
+static char tb_dir[256];
+static pid_t tb_launcher = -1;
+static char tb_urls[TB_PROCESSES_MAX][64];
+static uint32_t tb_url_count;
+
+static void tb_path(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", tb_dir, name);
+}
+
+static void cluster_setup(void)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    snprintf(tb_dir, sizeof(tb_dir), "/tmp/infersim-tb-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tb_dir));
+    tb_launcher = -1;
+    tb_url_count = 0;
+}
+
+/* Stops the launcher (which stops and reaps its node processes); returns
+ * its exit status, or -1 when it had to be killed. */
+static int cluster_stop(void)
+{
+    if (tb_launcher <= 0) {
+        return 0;
+    }
+    int status = 0;
+    kill(tb_launcher, SIGTERM);
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(tb_launcher, &status, WNOHANG) == tb_launcher) {
+            tb_launcher = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    kill(tb_launcher, SIGKILL); /* Its children die with it (PR_SET_PDEATHSIG). */
+    waitpid(tb_launcher, &status, 0);
+    tb_launcher = -1;
+    return -1;
+}
+
+/* Waits for the launcher to end on its own; its exit code. */
+static int cluster_wait(void)
+{
+    int status = 0;
+    ck_assert_int_eq(waitpid(tb_launcher, &status, 0), tb_launcher);
+    tb_launcher = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void cluster_teardown(void)
+{
+    cluster_stop();
+    char command[512];
+    snprintf(command, sizeof(command), "rm -rf '%s'", tb_dir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+/* Starts `infersim testbed` with 'extra' arguments (space-separated) and
+ * waits until every process listens. Bounded: --duration caps the run,
+ * and the launcher dies with this test process. */
+static void cluster_start(uint32_t processes, const char *extra)
+{
+    char ports[512], db[512], out[512], args[4096];
+    tb_path(ports, sizeof(ports), "ports.txt");
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(out, sizeof(out), "testbed.log");
+    snprintf(args, sizeof(args), "%s %s testbed %s --processes %u --db %s --ports-file %s %s",
+             "exec", test_infersim_bin(), TB_SCENARIO, processes, db, ports, extra);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) {
+            _exit(127);
+        }
+        FILE *log = freopen(out, "w", stdout);
+        (void)log;
+        dup2(fileno(stdout), 2);
+        execl("/bin/sh", "sh", "-c", args, (char *)NULL);
+        _exit(127);
+    }
+    tb_launcher = pid;
+    for (int i = 0; i < 2000 && tb_url_count == 0; i++) {
+        FILE *file = fopen(ports, "r");
+        if (file != NULL) {
+            while (tb_url_count < TB_PROCESSES_MAX &&
+                   fscanf(file, "%63s", tb_urls[tb_url_count]) == 1) {
+                tb_url_count++;
+            }
+            fclose(file);
+        }
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    ck_assert_uint_eq(tb_url_count, processes);
+}
+
+typedef struct http_answer {
+    char text[65536];
+    size_t bytes;
+} http_answer;
+
+static size_t http_write(char *data, size_t size, size_t count, void *arg)
+{
+    http_answer *answer = arg;
+    size_t bytes = size * count;
+    size_t room = sizeof(answer->text) - 1 - answer->bytes;
+    size_t take = bytes < room ? bytes : room;
+    memcpy(answer->text + answer->bytes, data, take);
+    answer->bytes += take;
+    answer->text[answer->bytes] = '\0';
+    return bytes;
+}
+
+/* One HTTP request; returns the status code (0: no answer). */
+static long http(const char *method, const char *url, const char *body, http_answer *answer)
+{
+    CURL *easy = curl_easy_init();
+    ck_assert_ptr_nonnull(easy);
+    answer->bytes = 0;
+    answer->text[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, answer);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    long code = 0;
+    if (curl_easy_perform(easy) == CURLE_OK) {
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    }
+    curl_easy_cleanup(easy);
+    return code;
+}
+
+static long status_field(const char *url, const char *key)
+{
+    char full[128], pattern[64];
+    http_answer *answer = malloc(sizeof(*answer));
+    ck_assert_ptr_nonnull(answer);
+    snprintf(full, sizeof(full), "%s/status", url);
+    ck_assert_int_eq(http("GET", full, NULL, answer), 200);
+    snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
+    const char *at = strstr(answer->text, pattern);
+    long value = at != NULL ? strtol(at + strlen(pattern), NULL, 10) : -1;
+    free(answer);
+    return value;
+}
+
+/* One SQL query's rows as text ('|' between fields, '\n' after rows). */
+static char *query(const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    size_t size = 0;
+    char *text = NULL;
+    tb_path(path, sizeof(path), "tb.db");
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &statement, NULL), SQLITE_OK);
+    FILE *out = open_memstream(&text, &size);
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(statement); i++) {
+            const unsigned char *value = sqlite3_column_text(statement, i);
+            fprintf(out, "%s%s", i ? "|" : "", value ? (const char *)value : "NULL");
+        }
+        fputc('\n', out);
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    fclose(out);
+    return text;
+}
+
+/* Runs `infersim client` against 'urls' (comma-separated); exit code. */
+static int run_client(const char *urls, int requests, int concurrency)
+{
+    char command[4096], db[512], log[512];
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(log, sizeof(log), "client.log");
+    snprintf(command, sizeof(command),
+             "%s client --url %s --requests %d --concurrency %d --timeout 20 --db %s >%s 2>&1",
+             test_infersim_bin(), urls, requests, concurrency, db, log);
+    int status = system(command);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void urls_except(int skip, char *out, size_t size)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (uint32_t p = 0; p < tb_url_count; p++) {
+        if ((int)p != skip) {
+            at += (size_t)snprintf(out + at, size - at, "%s%s", at > 0 ? "," : "", tb_urls[p]);
+        }
+    }
+}
+
+START_TEST(test_testbed_cluster_serves_requests)
+{
+    char urls[4096];
+    cluster_start(7, "--no-workload --duration 8");
+    urls_except(-1, urls, sizeof(urls));
+    ck_assert_int_eq(run_client(urls, 50, 8), 0);
+    char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "
+                       "WHERE run_id = (SELECT max(run_id) FROM runs WHERE name = 'client')");
+    ck_assert_str_eq(rows, "50|50\n");
+    free(rows);
+    /* The processes count what they served in Prometheus format. */
+    char url[128];
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(url, sizeof(url), "%s/metrics", tb_urls[0]);
+    ck_assert_int_eq(http("GET", url, NULL, answer), 200);
+    ck_assert_ptr_nonnull(
+        strstr(answer->text, "# TYPE infersim_request_latency_seconds histogram"));
+    ck_assert_ptr_nonnull(strstr(answer->text, "infersim_reputation{node=\"0\"}"));
+    free(answer);
+    ck_assert_int_eq(cluster_wait(), 0); /* The run ends at its --duration. */
+    rows = query("SELECT mode, status FROM runs ORDER BY run_id");
+    ck_assert_str_eq(rows, "testbed|completed\ntestbed|completed\n");
+    free(rows);
+    rows = query("SELECT count(*) FROM nodes WHERE run_id = 1");
+    ck_assert_str_eq(rows, "7\n");
+    free(rows);
+}
+END_TEST
+
+START_TEST(test_testbed_cluster_survives_kill)
+{
+    char urls[4096];
+    cluster_start(7, "--no-workload --duration 60 --set verification.commit_timeout=150ms "
+                     "--set verification.reveal_timeout=150ms");
+    /* Node 2 serves a segment (placement of testbed_small): its committees
+     * lose a member, and must still reach quorum 2 of 3. */
+    long pid = status_field(tb_urls[2], "pid");
+    ck_assert_int_gt(pid, 1);
+    ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+    urls_except(2, urls, sizeof(urls));
+    ck_assert_int_eq(run_client(urls, 50, 8), 0);
+    char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "
+                       "WHERE run_id = (SELECT max(run_id) FROM runs WHERE name = 'client')");
+    ck_assert_str_eq(rows, "50|50\n");
+    free(rows);
+    /* Really gone: reaped by the launcher (its port stays bound for a
+     * restart, so a connection would hang rather than be refused). */
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) {
+        gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    ck_assert(gone);
+}
+END_TEST
+
+/* Writes raw bytes to 127.0.0.1:port and closes. */
+static void raw_send(long port, const void *bytes, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof(address));
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons((uint16_t)port);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&address, sizeof(address)), 0);
+    ck_assert_int_eq(write(fd, bytes, size), (ssize_t)size);
+    struct timespec pause = {0, 50000000};
+    nanosleep(&pause, NULL);
+    close(fd);
+}
+
+static long metric_value(const char *url, const char *name)
+{
+    char full[128];
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(full, sizeof(full), "%s/metrics", url);
+    ck_assert_int_eq(http("GET", full, NULL, answer), 200);
+    char line[160];
+    snprintf(line, sizeof(line), "\n%s", name); /* a sample line, not a # HELP */
+    const char *at = strstr(answer->text, line);
+    long value = at != NULL ? strtol(at + strlen(line), NULL, 10) : -1;
+    free(answer);
+    return value;
+}
+
+START_TEST(test_testbed_cluster_rejects_malformed)
+{
+    char url[128];
+    http_answer *answer = malloc(sizeof(*answer));
+    cluster_start(7, "--no-workload --duration 60");
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 99999]}", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2], \"generate\": 77}", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": []}", answer), 400);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1], \"extra\": 1}", answer), 400);
+    ck_assert_int_eq(http("GET", url, NULL, answer), 405);
+    ck_assert_int_ge(http("DELETE", url, NULL, answer), 405); /* 501 from evhttp */
+    snprintf(url, sizeof(url), "%s/admin/drop?from=banana", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    snprintf(url, sizeof(url), "%s/admin/partition?groups=0,1", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    long http_port = strtol(strrchr(tb_urls[1], ':') + 1, NULL, 10);
+    raw_send(http_port, "GARBAGE \x01\x02\r\n\r\n", 14);
+    /* Frames: bad version, a forged MAC, an oversized length, random junk. */
+    long peer = status_field(tb_urls[1], "peer_port");
+    tb_keys keys;
+    ck_assert_int_eq(tb_keys_init(&keys, 7, 7, false), 0);
+    uint8_t frame[512];
+    node_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = NODE_MESSAGE_INFER_END;
+    m.source = 3;
+    m.dest = 1;
+    int size = tb_frame_encode(&keys, &m, frame, sizeof(frame), TB_FRAME_MAX_DEFAULT);
+    frame[size - 1] ^= 1;
+    raw_send(peer, frame, (size_t)size);
+    frame[size - 1] ^= 1;
+    frame[4] = 9;
+    raw_send(peer, frame, (size_t)size);
+    uint8_t huge[8] = {0xff, 0xff, 0xff, 0x7f, TB_FRAME_VERSION, 0, 0, 0};
+    raw_send(peer, huge, sizeof(huge));
+    raw_send(peer, "\x10\0\0\0\x01\0\0\0random junk!", 20);
+    tb_keys_deinit(&keys);
+    static const char *const reasons[] = {"auth", "version", "too_big"};
+    for (int i = 0; i < 3; i++) {
+        char name[96];
+        snprintf(name, sizeof(name), "infersim_frames_rejected_total{reason=\"%s\"} ", reasons[i]);
+        ck_assert_int_ge(metric_value(tb_urls[1], name), 1);
+    }
+    ck_assert_int_ge(metric_value(tb_urls[1], "infersim_http_rejected_total "), 8);
+    /* And it keeps serving. */
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4], \"generate\": 3}", answer), 200);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"completed\""));
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"commitment\": \""));
+    free(answer);
+}
+END_TEST
+
+/* The scenario's own workload, simulated and then on real sockets: the
+ * same requests finalize with the same accepted outputs (the oracle's
+ * max-abs distance of the accepted logits to the reference is equal to
+ * the bit, and every token matches the reference). */
+START_TEST(test_testbed_matches_simulator)
+{
+    char command[2048], db[512];
+    tb_path(db, sizeof(db), "tb.db");
+    snprintf(command, sizeof(command), "%s run %s --db %s --quiet >/dev/null 2>&1",
+             test_infersim_bin(), TB_SCENARIO, db);
+    ck_assert_int_eq(system(command), 0);
+    cluster_start(3, "--duration 4 --quiet");
+    ck_assert_int_eq(cluster_wait(), 0);
+    const char *sql = "SELECT request_id, client, prompt_tokens, status, tokens_out, "
+                      "reference_match, logits_maxabs FROM requests WHERE run_id = %d "
+                      "ORDER BY request_id";
+    char q1[512], q2[512];
+    snprintf(q1, sizeof(q1), sql, 1);
+    snprintf(q2, sizeof(q2), sql, 2);
+    char *simulated = query(q1);
+    char *real = query(q2);
+    char *modes = query("SELECT group_concat(mode) FROM runs ORDER BY run_id");
+    ck_assert_str_eq(modes, "sim,testbed\n");
+    free(modes);
+    ck_assert_int_gt(strlen(simulated), 100); /* 12 requests */
+    ck_assert_str_eq(real, simulated);
+    free(simulated);
+    free(real);
+}
+END_TEST
+
+/* Admin faults at run time: a full cut (every process drops all it sends)
+ * makes a request time out; heal brings the network back; node 0 made
+ * Byzantine still loses to its honest committee peers, and its client's
+ * ledger (node 0's own process) lowers its reputation. */
+static double metric_double(const char *url, const char *name)
+{
+    char full[128], line[160];
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(full, sizeof(full), "%s/metrics", url);
+    ck_assert_int_eq(http("GET", full, NULL, answer), 200);
+    snprintf(line, sizeof(line), "\n%s", name);
+    const char *at = strstr(answer->text, line);
+    double value = at != NULL ? strtod(at + strlen(line), NULL) : -1.0;
+    free(answer);
+    return value;
+}
+
+START_TEST(test_testbed_admin_faults)
+{
+    char url[160];
+    http_answer *answer = malloc(sizeof(*answer));
+    const char *body = "{\"prompt\": [5, 6, 7, 8]}";
+    cluster_start(7, "--no-workload --duration 60 --set workload.timeout=1s "
+                     "--set verification.commit_timeout=200ms "
+                     "--set verification.reveal_timeout=200ms");
+    for (uint32_t p = 0; p < tb_url_count; p++) {
+        snprintf(url, sizeof(url), "%s/admin/drop?from=*&to=*&probability=1", tb_urls[p]);
+        ck_assert_int_eq(http("POST", url, "", answer), 200);
+    }
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
+    ck_assert_int_eq(http("POST", url, body, answer), 504);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"timeout\""));
+    ck_assert_int_gt(metric_value(tb_urls[3], "infersim_frames_dropped_total "), 0);
+    for (uint32_t p = 0; p < tb_url_count; p++) {
+        snprintf(url, sizeof(url), "%s/admin/heal", tb_urls[p]);
+        ck_assert_int_eq(http("POST", url, "", answer), 200);
+    }
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
+    ck_assert_int_eq(http("POST", url, body, answer), 200);
+    /* Byzantine: only the hosting process can switch a node. */
+    snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
+             tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
+             tb_urls[0]);
+    ck_assert_int_eq(http("POST", url, "", answer), 200);
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[0]);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(http("POST", url, body, answer), 200);
+    }
+    ck_assert(metric_double(tb_urls[0], "infersim_reputation{node=\"0\"} ") < 1.0);
+    free(answer);
+}
+END_TEST
+
+/* The scenario's fault schedule in real time: node 2's process is killed
+ * at 1 s and restarted at 2.5 s (its restarted life writes its node row);
+ * node 4 loses 30 % of its frames for a second; committees ride through. */
+START_TEST(test_testbed_faults_in_real_time)
+{
+    char command[2048], db[512];
+    tb_path(db, sizeof(db), "tb.db");
+    snprintf(command, sizeof(command),
+             "%s testbed scenarios/testbed_faults.yaml --processes 7 --duration 4 --quiet "
+             "--check --db %s >/dev/null 2>&1",
+             test_infersim_bin(), db);
+    ck_assert_int_eq(system(command), 0); /* its expectations hold on real sockets too */
+    char *rows = query("SELECT fault_index, kind, action, nodes_affected FROM faults "
+                       "ORDER BY t_ns");
+    ck_assert_str_eq(rows, "1|loss|start|1\n0|crash|start|1\n1|loss|end|1\n0|crash|end|1\n");
+    free(rows);
+    rows = query("SELECT count(*) FROM nodes WHERE node_id = 2");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    rows = query("SELECT value > 0 FROM metrics WHERE name = 'messages_dropped'");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    rows = query("SELECT sum(status = 'completed') >= 9 FROM requests");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    /* --check fails when an expectation does: no request can finish in 1 ms. */
+    snprintf(command, sizeof(command),
+             "%s testbed %s --processes 2 --duration 1 --quiet --check "
+             "--set workload.timeout=1ms --db %s >/dev/null 2>&1",
+             test_infersim_bin(), TB_SCENARIO, db);
+    int status = system(command);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    rows = query("SELECT check_status FROM runs WHERE run_id = 2");
+    ck_assert_str_eq(rows, "failed\n");
+    free(rows);
+}
+END_TEST
+
+/* Usage and input errors exit 2 before anything starts or is written. */
+START_TEST(test_testbed_cli_usage_errors)
+{
+    static const char *const bad[] = {
+        "testbed",
+        "testbed " TB_SCENARIO " --processes 0",
+        "testbed " TB_SCENARIO " --processes 8", /* more processes than nodes */
+        "testbed " TB_SCENARIO " --bogus",
+        "testbed scenarios/gossip.yaml",         /* no model */
+        "testbed no-such-file.yaml",
+        "client",
+        "client --url ftp://x --requests 3",
+        "client --url http://127.0.0.1:1 --requests 3", /* nothing listens there */
+    };
+    char command[1024], db[512];
+    tb_path(db, sizeof(db), "never.db");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(command, sizeof(command), "%s %s --db %s >/dev/null 2>&1", test_infersim_bin(),
+                 bad[i], db);
+        int status = system(command);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s", bad[i]);
+    }
+    ck_assert_int_ne(access(db, F_OK), 0);
+}
+END_TEST
+
+Suite *test_testbed_suite(void)
+{
+    Suite *suite = suite_create("testbed");
+    TCase *frame = tcase_create("frame");
+    tcase_add_checked_fixture(frame, frame_setup, frame_teardown);
+    tcase_add_test(frame, test_testbed_frame_round_trip);
+    tcase_add_test(frame, test_testbed_frame_truncated_is_partial);
+    tcase_add_test(frame, test_testbed_frame_oversized_rejected);
+    tcase_add_test(frame, test_testbed_frame_bad_version_rejected);
+    tcase_add_test(frame, test_testbed_frame_bad_mac_rejected);
+    tcase_add_test(frame, test_testbed_frame_unsigned_vote_rejected);
+    tcase_add_loop_test(frame, test_testbed_frame_random_bytes_never_crash, 0, 4);
+    tcase_add_test(frame, test_testbed_frame_stream);
+    suite_add_tcase(suite, frame);
+    /* Real processes: a few seconds each. Under the sanitizers (slow, and
+     * the binary's children are not what they check) only one runs. */
+    TCase *cluster = tcase_create("cluster");
+    tcase_add_checked_fixture(cluster, cluster_setup, cluster_teardown);
+    tcase_set_timeout(cluster, 90);
+    tcase_add_test(cluster, test_testbed_cluster_rejects_malformed);
+    tcase_add_test(cluster, test_testbed_cli_usage_errors);
+    if (getenv("INFERSIM_SANITIZE") == NULL) {
+        tcase_add_test(cluster, test_testbed_cluster_serves_requests);
+        tcase_add_test(cluster, test_testbed_cluster_survives_kill);
+        tcase_add_test(cluster, test_testbed_matches_simulator);
+        tcase_add_test(cluster, test_testbed_faults_in_real_time);
+        tcase_add_test(cluster, test_testbed_admin_faults);
+    }
+    suite_add_tcase(suite, cluster);
+    return suite;
+}

@@ -1,0 +1,322 @@
+/* cmd_client.c -- `infersim client`: drives load against a testbed's HTTP
+ * API with libcurl (testbed/tb_client.c) and writes what it measured as a
+ * run with runs.mode = 'testbed': one requests row per request (wall
+ * times since the client's start), and run-level metrics (throughput,
+ * latency percentiles, completed ratio). The vocabulary, prompt lengths
+ * and node count are read from the first URL's GET /status. */
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testbed/tb.h"
+#include "tools/tool.h"
+#include "util/alloc.h"
+#include "util/hist.h"
+
+static const char client_usage[] =
+    "usage: infersim client --url URL [--url URL]... --requests N [options]\n"
+    "\n"
+    "Sends N POST /v1/infer requests to testbed processes (round-robin over the\n"
+    "URLs) with libcurl, at most C at once, and stores latencies and outcomes in\n"
+    "SQLite as a run with mode 'testbed'.\n"
+    "\n"
+    "options:\n"
+    "  --url URL          a process's base URL, e.g. http://127.0.0.1:8001 (repeatable,\n"
+    "                     or comma-separated)\n"
+    "  --requests N       requests to send (required)\n"
+    "  --concurrency C    requests in flight at most (default 4)\n"
+    "  --rate R           requests started per second at most (default: no pacing)\n"
+    "  --seed S           prompt stream seed (default 1)\n"
+    "  --timeout SECONDS  per request (default 60)\n"
+    "  --db FILE          results database (default results.db)\n"
+    "  --quiet            no summary\n";
+
+typedef struct client_options {
+    char *urls[TB_PROCESSES_MAX];
+    uint32_t url_count;
+    char url_text[8192];
+    size_t url_used;
+    unsigned long long requests;
+    unsigned long long concurrency;
+    unsigned long long seed;
+    double rate;
+    double timeout_s;
+    const char *db;
+    bool quiet;
+} client_options;
+
+static int client_add_urls(client_options *o, const char *value)
+{
+    size_t length = strlen(value);
+    if (o->url_used + length + 1 > sizeof(o->url_text)) {
+        return tool_usage_error("client", "URLs too long");
+    }
+    char *copy = o->url_text + o->url_used;
+    memcpy(copy, value, length + 1);
+    o->url_used += length + 1;
+    for (char *save = NULL, *url = strtok_r(copy, ",", &save); url != NULL;
+         url = strtok_r(NULL, ",", &save)) {
+        if (o->url_count == TB_PROCESSES_MAX || strncmp(url, "http://", 7) != 0) {
+            return tool_usage_error("client", "--url wants http://HOST:PORT (at most %d)",
+                                    TB_PROCESSES_MAX);
+        }
+        size_t n = strlen(url);
+        while (n > 0 && url[n - 1] == '/') {
+            url[--n] = '\0';
+        }
+        o->urls[o->url_count++] = url;
+    }
+    return TOOL_EXIT_OK;
+}
+
+static int client_double(const char *name, const char *value, double *out)
+{
+    char *end = NULL;
+    *out = value != NULL ? strtod(value, &end) : NAN;
+    if (value == NULL || end == value || *end != '\0' || !(*out > 0) || *out > 1e9) {
+        return tool_usage_error("client", "%s wants a positive number", name);
+    }
+    return TOOL_EXIT_OK;
+}
+
+static int client_parse(int argc, char **argv, client_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->concurrency = 4;
+    o->seed = 1;
+    o->timeout_s = 60;
+    o->db = "results.db";
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = TOOL_EXIT_OK;
+        if (strcmp(arg, "--quiet") == 0) {
+            o->quiet = true;
+            continue;
+        }
+        if (value == NULL) {
+            return tool_usage_error("client", "unknown option or missing value: %s", arg);
+        }
+        i += 1;
+        if (strcmp(arg, "--url") == 0) {
+            rc = client_add_urls(o, value);
+        } else if (strcmp(arg, "--requests") == 0) {
+            rc = tool_parse_u64(value, &o->requests) && o->requests >= 1 &&
+                         o->requests <= 10000000
+                     ? TOOL_EXIT_OK
+                     : tool_usage_error("client", "--requests wants 1..10000000");
+        } else if (strcmp(arg, "--concurrency") == 0) {
+            rc = tool_parse_u64(value, &o->concurrency) && o->concurrency >= 1 &&
+                         o->concurrency <= 1024
+                     ? TOOL_EXIT_OK
+                     : tool_usage_error("client", "--concurrency wants 1..1024");
+        } else if (strcmp(arg, "--seed") == 0) {
+            rc = tool_parse_u64(value, &o->seed) ? TOOL_EXIT_OK
+                                                 : tool_usage_error("client", "bad --seed");
+        } else if (strcmp(arg, "--rate") == 0) {
+            rc = client_double(arg, value, &o->rate);
+        } else if (strcmp(arg, "--timeout") == 0) {
+            rc = client_double(arg, value, &o->timeout_s);
+        } else if (strcmp(arg, "--db") == 0) {
+            o->db = value;
+        } else {
+            rc = tool_usage_error("client", "unknown option: %s", arg);
+        }
+        if (rc != TOOL_EXIT_OK) {
+            return rc;
+        }
+    }
+    if (o->url_count == 0 || o->requests == 0) {
+        return tool_usage_error("client", "--url and --requests are required");
+    }
+    return TOOL_EXIT_OK;
+}
+
+/* ---- what the testbed says about itself ---- */
+
+typedef struct client_status {
+    char text[4096];
+    size_t bytes;
+} client_status;
+
+static size_t status_write(char *data, size_t size, size_t count, void *arg)
+{
+    client_status *status = arg;
+    size_t bytes = size * count;
+    size_t room = sizeof(status->text) - 1 - status->bytes;
+    size_t take = bytes < room ? bytes : room;
+    memcpy(status->text + status->bytes, data, take);
+    status->bytes += take;
+    status->text[status->bytes] = '\0';
+    return bytes;
+}
+
+static long status_number(const client_status *status, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
+    const char *at = strstr(status->text, pattern);
+    return at != NULL ? strtol(at + strlen(pattern), NULL, 10) : -1;
+}
+
+static int client_status_get(const char *url, client_status *status)
+{
+    char full[600];
+    snprintf(full, sizeof(full), "%s/status", url);
+    memset(status, 0, sizeof(*status));
+    CURL *easy = curl_easy_init();
+    if (easy == NULL) {
+        return -1;
+    }
+    curl_easy_setopt(easy, CURLOPT_URL, full);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, status_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, status);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(easy);
+    long code = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(easy);
+    return rc == CURLE_OK && code == 200 && status_number(status, "vocab") > 0 ? 0 : -1;
+}
+
+/* ---- storing ---- */
+
+static const char *client_status_name(uint32_t status)
+{
+    return status == NODE_REQUEST_COMPLETED ? "completed"
+           : status == NODE_REQUEST_TIMEOUT ? "timeout"
+                                            : "failed";
+}
+
+static int client_store(met_db *db, int64_t run_id, const client_options *o,
+                        const tb_client_result *results, uint64_t wall_ns)
+{
+    util_hist latency;
+    util_hist_init(&latency);
+    uint64_t completed = 0;
+    for (uint64_t i = 0; i < o->requests; i++) {
+        const tb_client_result *r = &results[i];
+        bool done = r->status == NODE_REQUEST_COMPLETED;
+        met_request_row row = {
+            i, r->client == UINT32_MAX ? 0 : r->client, r->start_ns, 0, r->end_ns,
+            client_status_name(r->status), r->prompt_tokens, r->tokens_out, -1, NAN, NAN, NAN,
+            "", "", -1, -1, -1,
+        };
+        if (met_requests_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+        if (done) {
+            completed += 1;
+            util_hist_add(&latency, r->end_ns - r->start_ns);
+        }
+    }
+    double seconds = (double)wall_ns / 1e9;
+    const struct {
+        const char *name;
+        double value;
+    } metrics[] = {
+        {"requests_completed", (double)completed},
+        {"completed_ratio", (double)completed / (double)o->requests},
+        {"requests_per_s", seconds > 0 ? (double)completed / seconds : NAN},
+        {"request_latency_p50", completed > 0 ? (double)util_hist_quantile(&latency, 0.5) : NAN},
+        {"request_latency_p99", completed > 0 ? (double)util_hist_quantile(&latency, 0.99) : NAN},
+        {"concurrency", (double)o->concurrency},
+        {"wall_s", seconds},
+    };
+    for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+        if (!isnan(metrics[i].value) &&
+            met_metric_add(db, run_id, metrics[i].name, metrics[i].value) != 0) {
+            return -1;
+        }
+    }
+    if (!o->quiet) {
+        printf("client: %llu requests, %llu completed in %.2f s: %.1f requests/s, "
+               "latency p50 %.2f ms, p99 %.2f ms\n",
+               o->requests, (unsigned long long)completed, seconds,
+               seconds > 0 ? (double)completed / seconds : 0.0,
+               completed > 0 ? (double)util_hist_quantile(&latency, 0.5) / 1e6 : NAN,
+               completed > 0 ? (double)util_hist_quantile(&latency, 0.99) / 1e6 : NAN);
+    }
+    return 0;
+}
+
+static int client_drive(const client_options *o, const client_status *status, met_db *db,
+                        int64_t run_id)
+{
+    tb_client_result *results = util_calloc(o->requests, sizeof(*results));
+    if (results == NULL) {
+        return TOOL_EXIT_INTERNAL;
+    }
+    tb_client_config config = {
+        (const char *const *)o->urls, o->url_count, o->requests, (uint32_t)o->concurrency,
+        o->rate, (uint32_t)status_number(status, "prompt_min"),
+        (uint32_t)status_number(status, "prompt_max"), (uint32_t)status_number(status, "vocab"),
+        0, o->seed, (uint64_t)(o->timeout_s * 1e3),
+    };
+    uint64_t wall_ns = 0;
+    int rc = tb_client_run(&config, results, &wall_ns);
+    int stored = rc == 0 ? client_store(db, run_id, o, results, wall_ns) : -1;
+    met_run_totals totals = {wall_ns / 1000000u, wall_ns, 0, 0, NULL,
+                             rc != 0 ? tb_strerror(rc) : NULL};
+    met_run_finish(db, run_id, rc == 0 && stored == 0 ? "completed" : "failed", &totals);
+    util_free(results);
+    if (rc != 0 || stored != 0) {
+        fprintf(stderr, "infersim client: %s\n", rc != 0 ? tb_strerror(rc) : met_db_errmsg(db));
+        return TOOL_EXIT_INTERNAL;
+    }
+    return TOOL_EXIT_OK;
+}
+
+int tool_client_main(int argc, char **argv)
+{
+    client_options o;
+    client_status status;
+    char why[512];
+    for (int i = 1; i < argc; i++) {
+        if (tool_is_help(argv[i])) {
+            fputs(client_usage, stdout);
+            return TOOL_EXIT_OK;
+        }
+    }
+    int code = client_parse(argc, argv, &o);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = client_status_get(o.urls[0], &status);
+    curl_global_cleanup();
+    if (rc != 0) {
+        fprintf(stderr, "infersim client: %s/status did not answer as a testbed process\n",
+                o.urls[0]);
+        return TOOL_EXIT_USAGE;
+    }
+    met_db *db = NULL;
+    if (met_db_open(o.db, &db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim client: %s: %s\n", o.db, why);
+        return TOOL_EXIT_USAGE;
+    }
+    met_run_info info = {"client", "", INFERSIM_GIT_REV, "testbed", o.seed,
+                         (uint32_t)status_number(&status, "node_count")};
+    scn_param params[4];
+    char requests[32], concurrency[32], rate[32], url[600];
+    snprintf(requests, sizeof(requests), "%llu", o.requests);
+    snprintf(concurrency, sizeof(concurrency), "%llu", o.concurrency);
+    snprintf(rate, sizeof(rate), "%g", o.rate);
+    snprintf(url, sizeof(url), "%s", o.urls[0]);
+    params[0] = (scn_param){"client.concurrency", concurrency};
+    params[1] = (scn_param){"client.rate", rate};
+    params[2] = (scn_param){"client.requests", requests};
+    params[3] = (scn_param){"client.url", url};
+    int64_t run_id = 0;
+    if (met_run_begin(db, &info, params, 4, &run_id) != 0) {
+        fprintf(stderr, "infersim client: %s: %s\n", o.db, met_db_errmsg(db));
+        met_db_close(db);
+        return TOOL_EXIT_INTERNAL;
+    }
+    code = client_drive(&o, &status, db, run_id);
+    met_db_close(db);
+    return code;
+}

@@ -1,0 +1,493 @@
+/* cmd_testbed.c -- `infersim testbed` (the scenario's nodes as real
+ * processes on 127.0.0.1) and `infersim client` (libcurl load against
+ * their HTTP API). Both write a run with runs.mode = 'testbed' into the
+ * same SQLite schema as a simulated run. In `testbed`, each node process
+ * writes its own rows (its nodes; its clients' requests, segments,
+ * divergence and violations) when it stops -- the launcher stops them one at
+ * a time -- and the launcher writes the run, the messages table summed over
+ * processes, the crash faults it applied and the run-level metrics. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testbed/tb.h"
+#include "tools/tool.h"
+#include "util/alloc.h"
+#include "util/hist.h"
+
+static const char testbed_usage[] =
+    "usage: infersim testbed FILE [options]\n"
+    "\n"
+    "Runs the scenario's nodes as real processes on 127.0.0.1: frames over TCP,\n"
+    "real timers, an HTTP API per process (GET /status, GET /metrics,\n"
+    "POST /v1/infer, POST /admin/...). The scenario's workload is replayed in real\n"
+    "time and its faults applied (crash = kill -9 and restart of the processes\n"
+    "hosting the nodes). Results go to SQLite as a run with mode 'testbed'.\n"
+    "\n"
+    "options:\n"
+    "  --db FILE            results database (default: the scenario's output.db)\n"
+    "  --processes P        node processes, 1..64 (default 1); node i runs in i % P\n"
+    "  --duration SECONDS   stop after this long (default: the scenario's duration)\n"
+    "  --set KEY=VALUE      override a scenario key (repeatable)\n"
+    "  --http-requests N    HTTP request ids per process and restart (default 256)\n"
+    "  --no-workload        do not replay the scenario's workload (HTTP load only)\n"
+    "  --no-faults          do not apply the scenario's faults\n"
+    "  --base-port N        process p listens on N+2p (frames) and N+2p+1 (HTTP);\n"
+    "                       default: ephemeral ports\n"
+    "  --ports-file FILE    write the HTTP base URLs there, one a line, once listening\n"
+    "  --check              exit 1 when an expectation over what the testbed measures\n"
+    "                       fails (the others are skipped and listed)\n"
+    "  --quiet              no summary\n";
+
+static volatile sig_atomic_t testbed_stop;
+
+static void testbed_on_signal(int signal_number)
+{
+    testbed_stop = signal_number;
+}
+
+typedef struct testbed_options {
+    const char *file;
+    const char *db;
+    const char *ports_file;
+    uint32_t processes;
+    double duration_s;
+    uint32_t http_requests;
+    uint16_t base_port;
+    bool workload;
+    bool faults;
+    bool quiet;
+    bool check;
+    const char *overrides[64];
+    size_t override_count;
+} testbed_options;
+
+typedef struct testbed_context {
+    const testbed_options *options;
+    const scn_scenario *scenario;
+    const char *db_path;
+    met_db *db;
+    int64_t run_id;
+    bool write_error;
+} testbed_context;
+
+static int parse_number(const char *name, const char *text, unsigned long long low,
+                        unsigned long long high, unsigned long long *out)
+{
+    if (!tool_parse_u64(text, out) || *out < low || *out > high) {
+        return tool_usage_error("testbed", "%s wants an integer in %llu..%llu, not '%s'", name,
+                                low, high, text != NULL ? text : "");
+    }
+    return TOOL_EXIT_OK;
+}
+
+static int testbed_option(testbed_options *o, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
+    unsigned long long number = 0;
+    int rc = TOOL_EXIT_OK;
+    bool takes_value = true;
+    if (strcmp(arg, "--db") == 0 && value != NULL) {
+        o->db = value;
+    } else if (strcmp(arg, "--ports-file") == 0 && value != NULL) {
+        o->ports_file = value;
+    } else if (strcmp(arg, "--processes") == 0) {
+        rc = parse_number(arg, value, 1, TB_PROCESSES_MAX, &number);
+        o->processes = (uint32_t)number;
+    } else if (strcmp(arg, "--http-requests") == 0) {
+        rc = parse_number(arg, value, 1, 1u << 20, &number);
+        o->http_requests = (uint32_t)number;
+    } else if (strcmp(arg, "--base-port") == 0) {
+        rc = parse_number(arg, value, 1024, 65535 - 2 * TB_PROCESSES_MAX, &number);
+        o->base_port = (uint16_t)number;
+    } else if (strcmp(arg, "--duration") == 0 && value != NULL) {
+        char *end = NULL;
+        o->duration_s = strtod(value, &end);
+        if (end == value || *end != '\0' || !(o->duration_s > 0) || o->duration_s > 86400) {
+            rc = tool_usage_error("testbed", "--duration wants seconds in (0, 86400]");
+        }
+    } else if (strcmp(arg, "--set") == 0 && value != NULL) {
+        if (o->override_count == sizeof(o->overrides) / sizeof(o->overrides[0])) {
+            return tool_usage_error("testbed", "too many --set options");
+        }
+        o->overrides[o->override_count++] = value;
+    } else {
+        takes_value = false;
+        if (strcmp(arg, "--no-workload") == 0) {
+            o->workload = false;
+        } else if (strcmp(arg, "--no-faults") == 0) {
+            o->faults = false;
+        } else if (strcmp(arg, "--quiet") == 0) {
+            o->quiet = true;
+        } else if (strcmp(arg, "--check") == 0) {
+            o->check = true;
+        } else if (arg[0] == '-') {
+            return tool_usage_error("testbed", "unknown option or missing value: %s", arg);
+        } else if (o->file == NULL) {
+            o->file = arg;
+        } else {
+            return tool_usage_error("testbed", "one scenario file only");
+        }
+    }
+    *i += takes_value ? 1 : 0;
+    return rc;
+}
+
+static int testbed_parse(int argc, char **argv, testbed_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->processes = 1;
+    o->http_requests = 256;
+    o->workload = true;
+    o->faults = true;
+    for (int i = 1; i < argc; i++) {
+        int rc = testbed_option(o, argc, argv, &i);
+        if (rc != TOOL_EXIT_OK) {
+            return rc;
+        }
+    }
+    if (o->file == NULL) {
+        return tool_usage_error("testbed", "a scenario file is required");
+    }
+    return TOOL_EXIT_OK;
+}
+
+/* ---- rows a node process writes when it stops ---- */
+
+static int child_store_nodes(met_db *db, int64_t run_id, const scn_scenario *scenario,
+                             const tb_process_config *config, const sim_result *result)
+{
+    for (uint32_t i = config->process; i < result->node_count; i += config->process_count) {
+        const sim_node_stats *stats = &result->nodes[i];
+        met_node_row row = {
+            i, scenario->nodes.classes[result->class_of[i]].name,
+            scenario->nodes.regions[result->region_of[i]].name, tool_behaviour_name(result, i),
+            stats->messages_sent, stats->bytes_sent, stats->messages_received,
+            stats->bytes_received, stats->rejected, stats->delivered, stats->crashes,
+            result->verified ? result->stake[i] : NAN,
+            result->verified ? result->reputation[i] : NAN,
+            result->verified ? result->balance[i] : NAN,
+        };
+        if (met_nodes_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Violation ids are unique per run: each process numbers its own from
+ * (generation * processes + process) << 32. */
+static int child_store_violations(met_db *db, int64_t run_id, const tb_process_config *config,
+                                  const sim_result *result)
+{
+    static const char *const kinds[] = {"accepted_wrong", "honest_penalised",
+                                        "double_finalization"};
+    uint64_t base = ((uint64_t)config->generation * config->process_count + config->process)
+                    << 32;
+    for (uint64_t i = 0; i < result->violation_count; i++) {
+        const sim_violation *v = &result->violations[i];
+        char detail[64];
+        snprintf(detail, sizeof(detail), "step %u, process %u", v->step, config->process);
+        met_violation_row row = {
+            base + i, kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
+            v->node_id == UINT32_MAX ? -1 : (int64_t)v->node_id, detail,
+        };
+        if (met_violations_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void child_on_stop(void *context, const tb_process_config *config,
+                          const sim_result *result, const tb_summary *summary)
+{
+    (void)summary;
+    const testbed_context *run = context;
+    met_db *db = NULL;
+    char why[256];
+    if (met_db_open(run->db_path, &db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim testbed: process %u: %s\n", config->process, why);
+        return;
+    }
+    sim_result without = *result;
+    without.violation_count = 0;
+    if (child_store_nodes(db, run->run_id, run->scenario, config, result) != 0 ||
+        child_store_violations(db, run->run_id, config, result) != 0 ||
+        tool_store_inference(db, run->run_id, run->scenario, &without) != 0 ||
+        met_flush(db) != 0) {
+        fprintf(stderr, "infersim testbed: process %u: writing rows: %s\n", config->process,
+                met_db_errmsg(db));
+    }
+    met_db_close(db);
+}
+
+/* ---- the launcher's side ---- */
+
+static void on_ready(void *context, const uint16_t *http_ports, uint32_t count)
+{
+    const testbed_context *run = context;
+    char path[4096];
+    FILE *file = NULL;
+    if (run->options->ports_file != NULL) {
+        snprintf(path, sizeof(path), "%s.tmp", run->options->ports_file);
+        file = fopen(path, "w");
+        if (file == NULL) {
+            fprintf(stderr, "infersim testbed: cannot write %s: %s\n", path, strerror(errno));
+        }
+    }
+    for (uint32_t p = 0; p < count; p++) {
+        if (!run->options->quiet) {
+            printf("process %u: http://127.0.0.1:%u\n", p, http_ports[p]);
+        }
+        if (file != NULL) {
+            fprintf(file, "http://127.0.0.1:%u\n", http_ports[p]);
+        }
+    }
+    fflush(stdout);
+    if (file != NULL && fclose(file) == 0) {
+        rename(path, run->options->ports_file); /* Readers see all lines or none. */
+    }
+}
+
+static void on_fault(void *context, uint32_t fault_index, const char *kind, const char *action,
+                     uint64_t t_ns, uint32_t nodes_affected)
+{
+    testbed_context *run = context;
+    const char *detail = strcmp(kind, "crash") == 0
+                             ? "kill -9 of the hosting processes / restart"
+                             : "applied in real time by the node processes";
+    met_fault_row row = {fault_index, kind, action, t_ns, nodes_affected, detail};
+    if (met_fault_add(run->db, run->run_id, &row) != 0 || met_flush(run->db) != 0) {
+        run->write_error = true;
+    }
+}
+
+typedef struct testbed_metric {
+    const char *name;
+    double value;
+} testbed_metric;
+
+#define TESTBED_METRICS 17
+
+/* The run-level metrics a testbed run measures (NaN: not defined). */
+static void testbed_metrics(const tb_summary *total, double wall_s,
+                            testbed_metric out[TESTBED_METRICS])
+{
+    uint64_t rejected = total->rejected[1] + total->rejected[2] + total->rejected[3] +
+                        total->rejected[4];
+    const util_hist *latency = &total->request_latency;
+    bool any = latency->total_count > 0;
+    const testbed_metric metrics[TESTBED_METRICS] = {
+        {"requests_submitted", (double)total->requests_submitted},
+        {"requests_completed", (double)total->requests_completed},
+        {"completed_ratio", total->requests_submitted > 0
+                                ? (double)total->requests_completed /
+                                      (double)total->requests_submitted
+                                : NAN},
+        {"frames_sent", (double)total->frames_out},
+        {"frames_received", (double)total->frames_in},
+        {"bytes_sent", (double)total->bytes_out},
+        {"messages_rejected", (double)rejected},
+        {"messages_dropped", (double)total->dropped},
+        {"wall_s", wall_s},
+        /* Named as the simulator names them, for side-by-side queries. */
+        {"requests_failed", (double)(total->requests_finished - total->requests_completed)},
+        {"request_latency_p50", any ? (double)util_hist_quantile(latency, 0.50) : NAN},
+        {"request_latency_p95", any ? (double)util_hist_quantile(latency, 0.95) : NAN},
+        {"request_latency_p99", any ? (double)util_hist_quantile(latency, 0.99) : NAN},
+        {"first_token_p50", total->first_token.total_count > 0
+                                ? (double)util_hist_quantile(&total->first_token, 0.50)
+                                : NAN},
+        {"tokens_per_s", wall_s > 0 ? (double)total->tokens_out / wall_s : NAN},
+        {"accepted_wrong", (double)total->accepted_wrong},
+        {"honest_penalised", (double)total->honest_penalised},
+    };
+    memcpy(out, metrics, sizeof(metrics));
+}
+
+static int store_totals(testbed_context *run, const tb_summary *total,
+                        const testbed_metric *metrics)
+{
+    met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
+    size_t count = 0;
+    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        const sim_type_stats *s = &total->types[t];
+        rows[count++] = (met_message_row){
+            node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
+            s->bytes_delivered, s->dropped[NET_DROP_LOSS], s->dropped[NET_DROP_PARTITION],
+            s->dropped[NET_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
+        };
+    }
+    if (met_messages_add(run->db, run->run_id, rows, count) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < TESTBED_METRICS; i++) {
+        if (!isnan(metrics[i].value) &&
+            met_metric_add(run->db, run->run_id, metrics[i].name, metrics[i].value) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The scenario's expectations over what the testbed measures; the others
+ * (reputation means, ratios only the simulator's checkers know) are
+ * skipped and said so. Returns how many failed, or -1 on a write error. */
+static int check_expectations(testbed_context *run, const testbed_metric *metrics)
+{
+    int failed = 0;
+    for (uint32_t i = 0; i < run->scenario->expect_count; i++) {
+        const scn_expect *expect = &run->scenario->expects[i];
+        const testbed_metric *found = NULL;
+        for (size_t m = 0; m < TESTBED_METRICS && found == NULL; m++) {
+            found = strcmp(metrics[m].name, expect->metric) == 0 ? &metrics[m] : NULL;
+        }
+        if (found == NULL) {
+            if (!run->options->quiet) {
+                printf("  expectation skipped: %s %s (not measured by the testbed)\n",
+                       expect->metric, expect->text);
+            }
+            continue;
+        }
+        bool passed = tool_cmp_holds(expect->cmp, found->value, expect->value);
+        if (met_expect_add(run->db, run->run_id, expect->metric, tool_cmp_text(expect->cmp),
+                           expect->value, found->value, passed) != 0) {
+            return -1;
+        }
+        failed += !passed;
+        if (!passed || !run->options->quiet) {
+            fprintf(passed ? stdout : stderr, "  expectation %s: %s %s (actual %.6g)\n",
+                    passed ? "passed" : "failed", expect->metric, expect->text, found->value);
+        }
+    }
+    return failed;
+}
+
+static int testbed_launch(testbed_context *run, const testbed_options *options)
+{
+    tb_launch_config config = {
+        .scenario = run->scenario,
+        .process_count = options->processes,
+        .http_requests = options->http_requests,
+        .workload = options->workload,
+        .apply_faults = options->faults,
+        .run_ns = (uint64_t)(options->duration_s * 1e9),
+        .base_port = options->base_port,
+        .on_stop = child_on_stop,
+        .context = run,
+        .on_ready = on_ready,
+        .on_fault = on_fault,
+    };
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = testbed_on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    tb_summary total;
+    int rc = tb_launch(&config, &testbed_stop, &total);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    double wall_s =
+        (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+    testbed_metric metrics[TESTBED_METRICS];
+    testbed_metrics(&total, wall_s, metrics);
+    int stored = rc == 0 ? store_totals(run, &total, metrics) : 0;
+    int failed = rc == 0 && stored == 0 ? check_expectations(run, metrics) : 0;
+    stored = failed < 0 ? -1 : stored;
+    const char *check = run->scenario->expect_count == 0 ? NULL
+                        : failed > 0                      ? "failed"
+                                                          : "passed";
+    const char *status = rc != 0 || stored != 0 || run->write_error ? "failed"
+                         : testbed_stop != 0                       ? "aborted"
+                                                                   : "completed";
+    met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0, check,
+                             rc != 0 ? tb_strerror(rc) : NULL};
+    met_run_finish(run->db, run->run_id, status, &totals);
+    if (!options->quiet) {
+        printf("testbed run %lld: %s, %u processes, %.1f s\n"
+               "  requests: %llu submitted, %llu completed\n"
+               "  frames: %llu sent, %llu received, %llu rejected, %llu dropped by faults\n",
+               (long long)run->run_id, status, options->processes, wall_s,
+               (unsigned long long)total.requests_submitted,
+               (unsigned long long)total.requests_completed, (unsigned long long)total.frames_out,
+               (unsigned long long)total.frames_in,
+               (unsigned long long)(total.rejected[1] + total.rejected[2] + total.rejected[3] +
+                                    total.rejected[4]),
+               (unsigned long long)total.dropped);
+    }
+    if (rc == TB_ESYS && options->base_port != 0) {
+        fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",
+                options->base_port, options->base_port + 2 * options->processes - 1,
+                strerror(errno));
+        return TOOL_EXIT_USAGE;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "infersim testbed: %s\n", tb_strerror(rc));
+        return TOOL_EXIT_INTERNAL;
+    }
+    if (testbed_stop != 0) {
+        return 128 + testbed_stop;
+    }
+    return failed > 0 && options->check ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+}
+
+int tool_testbed_main(int argc, char **argv)
+{
+    testbed_options options;
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    char why[512];
+    for (int i = 1; i < argc; i++) {
+        if (tool_is_help(argv[i])) {
+            fputs(testbed_usage, stdout);
+            return TOOL_EXIT_OK;
+        }
+    }
+    int code = testbed_parse(argc, argv, &options);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    int rc = scn_load_file(options.file, options.overrides, options.override_count, &scenario,
+                           &error);
+    if (rc != 0) {
+        char text[1024];
+        scn_error_format(&error, text, sizeof(text));
+        fprintf(stderr, "%s\n", text);
+        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    }
+    if (scenario->workload.kind != SCN_WORKLOAD_INFERENCE ||
+        options.processes > scenario->nodes.count) {
+        fprintf(stderr, "infersim testbed: %s: the testbed runs inference scenarios (a model:) "
+                        "with at least as many nodes as processes\n",
+                options.file);
+        scn_destroy(scenario);
+        return TOOL_EXIT_USAGE;
+    }
+    testbed_context run = {&options, scenario, NULL, NULL, 0, false};
+    run.db_path = options.db != NULL ? options.db : scenario->output.db;
+    if (met_db_open(run.db_path, &run.db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim testbed: %s: %s\n", run.db_path, why);
+        scn_destroy(scenario);
+        return TOOL_EXIT_USAGE;
+    }
+    met_run_info info = {scenario->name, scenario->sha256_hex, INFERSIM_GIT_REV, "testbed",
+                         scenario->seed, scenario->nodes.count};
+    if (met_run_begin(run.db, &info, scenario->params, scenario->param_count, &run.run_id) != 0) {
+        fprintf(stderr, "infersim testbed: %s: %s\n", run.db_path, met_db_errmsg(run.db));
+        code = TOOL_EXIT_INTERNAL;
+    } else {
+        code = testbed_launch(&run, &options);
+    }
+    met_db_close(run.db);
+    scn_destroy(scenario);
+    return code;
+}
