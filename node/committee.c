@@ -455,10 +455,6 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     bool ran_wrong =
         (behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
         node__committee_cheats(self, m->rumor_id, m->segment);
-    if (!ran_wrong) {
-        verifier->witness(verifier->context, m->rumor_id, m->segment, m->hops, m->step, output,
-                          n_floats);
-    }
     float *mine = serving->decoded;
     memcpy(mine, output, n_floats * sizeof(float));
     bool cheated = ran_wrong || committee_misbehave(self, m, mine, n_floats);
@@ -864,12 +860,15 @@ static void client_decide_referee(node *self, node_outbox *outbox, uint64_t requ
     const node_verifier *verifier = serving->verifier;
     client_votes votes;
     client_outputs(serving, state, request, &votes);
+    uint32_t members[NODE_COMMITTEE_MAX];
+    for (uint32_t i = 0; i < votes.count; i++) {
+        members[i] = state->members[votes.index_of[i]];
+    }
     uint64_t correct = votes.count == 0
                            ? 0
                            : verifier->referee(verifier->context, votes.last, request,
-                                               state->segment, state->round,
-                                               serving->requests[request].generated,
-                                               votes.outputs, votes.n_floats, votes.count);
+                                               state->segment, votes.outputs, members,
+                                               votes.n_floats, votes.count);
     uint64_t agree = client_members_of(&votes, correct);
     uint64_t all = committee_all(state->member_count);
     client_judge(serving, state, request, all, agree, state->answered & ~agree);

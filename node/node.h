@@ -259,15 +259,12 @@ typedef struct node_verifier {
     /* After the judged calls of one decision: 'rows' tokens were processed
      * (fees to the agreeing members, slashed funds shared out). */
     void (*decided)(void *context, uint64_t request, uint32_t segment, uint32_t rows);
-    /* A member that really ran a hop reports its honest output; execution
-     * is deterministic, so this is what the referee's re-execution of the
-     * hop gives (sampling, crossval and optimistic disputes). */
-    void (*witness)(void *context, uint64_t request, uint32_t segment, uint32_t round,
-                    uint32_t step, const float *output, size_t n_floats);
-    /* The referee: bit i of the result set when outputs[i] agrees with its
-     * re-execution of the hop (the last witness of it). */
+    /* The referee of a dispute (sampling, crossval, optimistic): bit i of
+     * the result set when outputs[i], member members[i]'s answer for the
+     * request's current step of 'segment', agrees with the referee's own
+     * re-execution of that hop on the member's hardware class. */
     uint64_t (*referee)(void *context, bool last_segment, uint64_t request, uint32_t segment,
-                        uint32_t round, uint32_t step, const float *const *outputs,
+                        const float *const *outputs, const uint32_t *members,
                         size_t n_floats, uint32_t count);
     /* tee: the enclave's attestation of its output bytes for one hop, under
      * the vendor key, over the hash of the model it really runs. */

@@ -32,7 +32,7 @@ int sim_host_create(const scn_scenario *scenario, uint64_t extra_requests,
     world->observer = observer;
     world->node_count = scenario->nodes.count;
     world->inference = true;
-    world->verifying = scenario->verification.protocol == SCN_PROTOCOL_COMMITTEE;
+    world->verifying = scenario->verification.protocol != SCN_PROTOCOL_NONE;
     world->hosted = true;
     world->extra_requests = extra_requests;
     int rc = sim__world_build(world);

@@ -307,16 +307,21 @@ static int serving_scratch(sim_world *world)
     serving->payload = util_calloc(serving->payload_capacity, 1);
     serving->token_scratch = util_calloc(tokens_max, sizeof(uint32_t));
     world->oracle_x = util_calloc((size_t)sequence * serving->dim, sizeof(float));
+    world->replay_wire = util_malloc(infer_wire_bytes(serving->wire_dtype, sequence, serving->dim));
     world->oracle_reference = util_calloc((size_t)workload->generate_tokens * serving->vocab,
                                           sizeof(float));
+    world->oracle_wired = util_calloc((size_t)INFER_KERNEL_COUNT * workload->generate_tokens *
+                                          serving->vocab,
+                                      sizeof(float));
     world->oracle_variant = util_calloc((size_t)INFER_KERNEL_COUNT * workload->generate_tokens *
                                             serving->vocab,
                                         sizeof(float));
     world->oracle_kv = util_malloc(infer_kv_bytes(infer_model_shape(world->model),
                                                   world->scenario->model.layers));
     if (serving->x == NULL || serving->logits == NULL || serving->payload == NULL ||
-        serving->token_scratch == NULL || world->oracle_x == NULL ||
+        serving->token_scratch == NULL || world->oracle_x == NULL || world->replay_wire == NULL ||
         world->oracle_reference == NULL || world->oracle_variant == NULL ||
+        world->oracle_wired == NULL ||
         world->oracle_kv == NULL) {
         return SIM_ENOMEM;
     }
@@ -394,8 +399,10 @@ void sim__serve_destroy(sim_world *world)
     util_free(serving->payload);
     util_free(serving->token_scratch);
     util_free(world->oracle_x);
+    util_free(world->replay_wire);
     util_free(world->oracle_reference);
     util_free(world->oracle_variant);
+    util_free(world->oracle_wired);
     util_free(world->oracle_kv);
     if (world->oracle_pool.block_bytes != 0) {
         util_pool_deinit(&world->oracle_pool);
@@ -597,29 +604,83 @@ void sim__serve_count_bytes(sim_world *world, const node_message *message, uint6
 
 /* ---- the oracle ---- */
 
+/* Runs 'count' embedded rows in oracle_x through segments 0..last with
+ * 'kernel'; with 'wired', the activations after every segment but the
+ * model's last go through the wire dtype as the servers send them (the
+ * rounding is per value or per row, so a prefill gives the servers' bits).
+ * Without it, one pass over the layers at full precision. */
+static uint64_t oracle_segments(sim_world *world, infer_kernel kernel, uint32_t count,
+                                uint32_t last, bool wired)
+{
+    const node_serving *serving = &world->serving;
+    const infer_shape *shape = infer_model_shape(world->model);
+    uint64_t flops = 0;
+    infer_kv kv;
+    if (!wired) {
+        infer_kv_init(&kv, shape, 0, serving->segment_first[last] + serving->segment_layers[last],
+                      world->oracle_kv);
+        int rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
+        ASSERT(rc == 0);
+        return flops;
+    }
+    for (uint32_t s = 0; s <= last; s++) {
+        infer_kv_init(&kv, shape, serving->segment_first[s], serving->segment_layers[s],
+                      world->oracle_kv);
+        int rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
+        ASSERT(rc == 0);
+        if (s + 1 < serving->segment_count) {
+            size_t bytes = infer_wire_bytes(serving->wire_dtype, count, serving->dim);
+            infer_wire_encode(serving->wire_dtype, world->oracle_x, count, serving->dim,
+                              world->replay_wire);
+            rc = infer_wire_decode(serving->wire_dtype, world->replay_wire, bytes, count,
+                                   serving->dim, world->oracle_x);
+            ASSERT(rc == 0);
+        }
+    }
+    return flops;
+}
+
 /* Runs the whole model with 'kernel' on the request's tokens (prompt and
  * every generated token but the last, one prefill: the executor gives the
  * same bits as step by step) and writes the logits of each generation step
- * to out[generate * vocab]. */
+ * to out[generate * vocab]; 'wired' as oracle_segments. */
 static uint64_t oracle_run(sim_world *world, const node_request *r, infer_kernel kernel,
-                           float *out)
+                           bool wired, float *out)
 {
     const infer_shape *shape = infer_model_shape(world->model);
     uint32_t generate = world->serving.generate_tokens;
     uint32_t count = r->prompt_tokens + generate - 1;
-    uint64_t flops = 0;
-    infer_kv kv;
-    infer_kv_init(&kv, shape, 0, shape->n_layers, world->oracle_kv);
     int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
     ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
-    rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
-    ASSERT(rc == 0);
+    uint64_t flops = oracle_segments(world, kernel, count, world->serving.segment_count - 1, wired);
     for (uint32_t step = 0; step < generate; step++) {
         const float *x = world->oracle_x + (size_t)(r->prompt_tokens - 1 + step) * shape->dim;
         infer_logits(world->oracle_executor, kernel, x, out + (size_t)step * shape->vocab_size,
                      &flops);
     }
     return flops;
+}
+
+const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segment,
+                               infer_kernel kernel, size_t *n_out)
+{
+    const node_request *r = &world->requests[request];
+    const node_serving *serving = &world->serving;
+    uint32_t count = r->prompt_tokens + r->generated;
+    int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
+    ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
+    (void)oracle_segments(world, kernel, count, segment, true);
+    if (segment + 1 == serving->segment_count) {
+        uint64_t flops = 0;
+        infer_logits(world->oracle_executor, kernel,
+                     world->oracle_x + (size_t)(count - 1) * serving->dim, world->oracle_variant,
+                     &flops);
+        *n_out = serving->vocab;
+        return world->oracle_variant;
+    }
+    uint32_t rows = r->generated == 0 ? count : 1;
+    *n_out = (size_t)rows * serving->dim;
+    return world->oracle_x + (size_t)(count - rows) * serving->dim;
 }
 
 /* Max-abs difference, smallest cosine and argmax agreement of 'steps' rows
@@ -648,6 +709,26 @@ static sim_divergence_record oracle_compare(const float *rows, const float *refe
     return d;
 }
 
+/* With a lossy wire dtype an honest pipeline's logits are the wired runs,
+ * not the full-precision ones: one per kernel in use, for the checker.
+ * Returns how many it wrote to honest[]. */
+static uint32_t oracle_wired(sim_world *world, const node_request *r, const float **honest)
+{
+    size_t rows = (size_t)world->serving.generate_tokens * world->serving.vocab;
+    uint32_t count = 0;
+    if (world->serving.wire_dtype == INFER_DTYPE_FP32) {
+        return 0;
+    }
+    for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
+        if (world->result->kernel_used[kernel]) {
+            float *wired = world->oracle_wired + kernel * rows;
+            (void)oracle_run(world, r, (infer_kernel)kernel, true, wired);
+            honest[count++] = wired;
+        }
+    }
+    return count;
+}
+
 /* Judges a completed request against the reference, then measures every
  * kernel variant in use on the same tokens. */
 static void oracle_judge(sim_world *world, uint64_t request)
@@ -659,7 +740,7 @@ static void oracle_judge(sim_world *world, uint64_t request)
     const float *network = util_pool_block(&world->oracle_pool,
                                            world->oracle_block_of[request] - 1);
     world->result->native_flops +=
-        oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, world->oracle_reference);
+        oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, false, world->oracle_reference);
     sim_divergence_record d = oracle_compare(network, world->oracle_reference, generate, vocab);
     uint32_t match = 0;
     for (uint32_t k = 0; k < generate; k++) {
@@ -672,7 +753,7 @@ static void oracle_judge(sim_world *world, uint64_t request)
     record->logits_maxabs = d.logits_maxabs;
     record->logits_cosine = d.logits_cosine;
     /* Every honest execution: the reference and each kernel variant in use. */
-    const float *honest[INFER_KERNEL_COUNT];
+    const float *honest[2 * INFER_KERNEL_COUNT];
     uint32_t honest_count = 0;
     size_t rows = (size_t)generate * vocab;
     for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
@@ -687,12 +768,13 @@ static void oracle_judge(sim_world *world, uint64_t request)
             continue;
         }
         float *variant = world->oracle_variant + kernel * rows;
-        (void)oracle_run(world, r, (infer_kernel)kernel, variant);
+        (void)oracle_run(world, r, (infer_kernel)kernel, false, variant);
         world->result->divergence[request * INFER_KERNEL_COUNT + kernel] =
             oracle_compare(variant, world->oracle_reference, generate, vocab);
         honest[honest_count++] = variant;
     }
     if (world->verifying) {
+        honest_count += oracle_wired(world, r, honest + honest_count);
         sim__verify_judge_request(world, request, network, honest, honest_count);
     }
 }
@@ -713,9 +795,6 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     }
     record->status = (uint32_t)effect->value;
     result->requests_finished += 1;
-    if (world->verifying) {
-        sim__verify_request_done(world, request);
-    }
     record->finished_ns = world->now_ns;
     record->tokens_out = world->requests[request].generated;
     result->tokens_out += record->tokens_out;

@@ -110,8 +110,8 @@ typedef struct sim_world {
     void *candidates;                /* cons_candidate per eligible server, by segment */
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
     uint32_t members_max;            /* most members one committee can have */
-    util_pool witness_pool;          /* per request in flight: the referee's reference */
-    uint32_t *witness_block_of;      /* per request: block + 1 */
+    uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
+    float *oracle_wired;             /* per kernel: an honest pipeline's logits, wire included */
     double *gain_of;                 /* per node: a rational adversary's gain (0 = none) */
     double pot;                      /* slashed in the decision being judged */
     uint32_t agreed[NODE_COMMITTEE_MAX]; /* the members that agreed in it */
@@ -153,6 +153,15 @@ void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *e
 void sim__serve_output(sim_world *world, const node_effect *effect);
 int sim__serve_metric(const sim_result *result, const char *name, double *value_out);
 void sim__serve_sample(sim_world *world);
+/* The referee's re-execution of a hop: the honest output of 'segment' at
+ * the request's current step, run with 'kernel' from the request's tokens
+ * through segments 0..segment (one prefill: the executor gives the same
+ * bits as step by step), the activations after every segment but the
+ * model's last passed through the wire dtype as the servers pass them.
+ * Returns n_out floats (the step's rows, or the last segment's logits),
+ * valid until the oracle runs again. Uses the oracle's buffers. */
+const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segment,
+                               infer_kernel kernel, size_t *n_out);
 
 /* verify.c */
 int sim__verify_build(sim_world *world);
@@ -170,8 +179,6 @@ int sim__verify_metric(const sim_result *result, const char *name, double *value
 /* Members one committee of 'v' can have: k, or the executor and its
  * verifiers or challengers. */
 uint32_t sim__verify_members_max(const scn_verification *v);
-/* A request finished: the referee's reference for it is dropped. */
-void sim__verify_request_done(sim_world *world, uint64_t request);
 /* Samples under verification: the mean reputation and balance of the
  * nodes honest so far and of those given a Byzantine behaviour so far (NaN:
  * none), and every node's balance. Observation only. */

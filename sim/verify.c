@@ -16,10 +16,12 @@
  * optimistic, tee and zk by stake x reputation (crossval adds its N
  * verifiers only when the beacon's spot check says so; optimistic always
  * adds its challengers); sampling uniformly among the echelon; tee only
- * among TEE-capable classes. The referee of disputes is the honest output
- * a member really computed for that hop (the 'witness'): execution is
- * deterministic, so the referee's re-execution would give the same floats;
- * its FLOPs are counted (referee_flops) from the model's shape. The ledger
+ * among TEE-capable classes. The referee of disputes really re-executes
+ * the hop (sim__serve_replay: the request's tokens through the segments up
+ * to the disputed one, on the member's hardware class, the activations
+ * passed through the wire dtype as the servers pass them); the FLOPs a
+ * protocol's referee would spend (one layer for optimistic's bisection,
+ * the segment otherwise) are counted in referee_flops. The ledger
  * keeps stake, reputation and the balance: fees per token to the members
  * whose output was accepted, slashes for proven deviations and timeouts,
  * and slashed funds shared between the decision's honest members, an
@@ -220,46 +222,6 @@ static void verify_decided(void *context, uint64_t request, uint32_t segment, ui
 
 /* ---- the referee ---- */
 
-#define VERIFY_WITNESS_HEADER 16u    /* round, step, segment, 1 = valid */
-
-static bool verify_has_referee(const sim_world *world)
-{
-    scn_protocol p = world->scenario->verification.protocol;
-    return p == SCN_PROTOCOL_SAMPLING || p == SCN_PROTOCOL_CROSSVAL ||
-           p == SCN_PROTOCOL_OPTIMISTIC;
-}
-
-/* Keeps the newest hop's honest output per request: (round, step,
- * segment) only grows as the client moves on, so an older one is stale. */
-static void verify_witness(void *context, uint64_t request, uint32_t segment, uint32_t round,
-                           uint32_t step, const float *output, size_t n_floats)
-{
-    sim_world *world = context;
-    if (!verify_has_referee(world)) {
-        return;
-    }
-    uint32_t *entry = &world->witness_block_of[request];
-    if (*entry == 0) {
-        uint32_t block = 0;
-        int rc = util_pool_take(&world->witness_pool, &block);
-        ASSERT(rc == 0); /* Host out of memory mid-run. */
-        *entry = block + 1;
-        memset(util_pool_block(&world->witness_pool, block), 0, VERIFY_WITNESS_HEADER);
-    }
-    uint32_t *key = util_pool_block(&world->witness_pool, *entry - 1);
-    uint32_t now[3] = {round, step, segment};
-    int order = key[3] == 0 ? 1 : 0;
-    for (int i = 0; i < 3 && order == 0; i++) {
-        order = now[i] > key[i] ? 1 : now[i] < key[i] ? -1 : 0;
-    }
-    if (order <= 0) {
-        return; /* Already there, or stale. */
-    }
-    memcpy(key, now, sizeof(now));
-    key[3] = 1;
-    memcpy((uint8_t *)key + VERIFY_WITNESS_HEADER, output, n_floats * sizeof(float));
-}
-
 /* The referee's FLOPs: the disputed layer (optimistic) or segment, on the
  * hop's rows, from the layer's weights (a multiply-add is 2). */
 static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t segment,
@@ -275,34 +237,30 @@ static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t
 }
 
 static uint64_t verify_referee(void *context, bool last_segment, uint64_t request,
-                               uint32_t segment, uint32_t round, uint32_t step,
-                               const float *const *outputs, size_t n_floats, uint32_t count)
+                               uint32_t segment, const float *const *outputs,
+                               const uint32_t *members, size_t n_floats, uint32_t count)
 {
     sim_world *world = context;
     world->result->referee_flops += verify_referee_flops(world, last_segment, segment, n_floats);
-    uint32_t entry = world->witness_block_of[request];
-    if (entry == 0) {
-        return 0;
-    }
-    const uint32_t *key = util_pool_block(&world->witness_pool, entry - 1);
-    if (key[3] == 0 || key[0] != round || key[1] != step || key[2] != segment) {
-        return 0; /* Nobody computed this hop honestly: every answer is wrong. */
-    }
-    const float *reference = (const float *)((const uint8_t *)key + VERIFY_WITNESS_HEADER);
     uint64_t correct = 0;
+    uint64_t judged = 0;
     for (uint32_t i = 0; i < count; i++) {
-        correct |= (uint64_t)verify_agree(world, last_segment, outputs[i], reference, n_floats)
-                   << i;
+        if ((judged >> i) & 1u) {
+            continue;
+        }
+        /* One re-execution per hardware class among the answers. */
+        uint8_t kernel = world->serving.kernel_of[members[i]];
+        size_t n = 0;
+        const float *truth = sim__serve_replay(world, request, segment, (infer_kernel)kernel, &n);
+        ASSERT(n == n_floats); /* The same hop: the same shape. */
+        for (uint32_t j = i; j < count; j++) {
+            if (world->serving.kernel_of[members[j]] == kernel) {
+                judged |= UINT64_C(1) << j;
+                correct |= (uint64_t)verify_agree(world, last_segment, outputs[j], truth, n) << j;
+            }
+        }
     }
     return correct;
-}
-
-void sim__verify_request_done(sim_world *world, uint64_t request)
-{
-    if (world->witness_block_of != NULL && world->witness_block_of[request] != 0) {
-        util_pool_give(&world->witness_pool, world->witness_block_of[request] - 1);
-        world->witness_block_of[request] = 0;
-    }
 }
 
 /* ---- tee attestation ---- */
@@ -430,7 +388,6 @@ static int verify_alloc(sim_world *world)
     world->committee_cache_count = util_calloc(requests * segments * rounds, sizeof(uint32_t));
     world->committees = util_calloc(requests, sizeof(node_committee_state));
     world->reveal_block_of = util_calloc(requests * segments * slots, sizeof(uint32_t));
-    world->witness_block_of = util_calloc(requests, sizeof(uint32_t));
     world->decoded = util_calloc(serving->output_floats, sizeof(float));
     if (result->reputation == NULL || result->stake == NULL || result->balance == NULL ||
         result->behaviour_of == NULL || world->behaviour_now == NULL ||
@@ -438,8 +395,7 @@ static int verify_alloc(sim_world *world)
         world->candidates == NULL || world->candidate_offsets == NULL ||
         world->committee_cache == NULL || world->committee_cache_round == NULL ||
         world->committee_cache_count == NULL || world->committees == NULL ||
-        world->reveal_block_of == NULL || world->witness_block_of == NULL ||
-        world->decoded == NULL) {
+        world->reveal_block_of == NULL || world->decoded == NULL) {
         return SIM_ENOMEM;
     }
     return 0;
@@ -620,7 +576,6 @@ int sim__verify_build(sim_world *world)
         .agree = verify_agree,
         .judged = verify_judged,
         .decided = verify_decided,
-        .witness = verify_witness,
         .referee = verify_referee,
         .attest = verify_attest,
         .attest_verify = verify_attest_check,
@@ -643,8 +598,6 @@ int sim__verify_build(sim_world *world)
                     serving->evidence_bytes;
     util_pool_init(&serving->committee_pool, outputs);
     util_pool_init(&serving->reveal_pool, reveal);
-    util_pool_init(&world->witness_pool,
-                   VERIFY_WITNESS_HEADER + serving->output_floats * sizeof(float));
     return 0;
 }
 
@@ -655,12 +608,8 @@ void sim__verify_destroy(sim_world *world)
         util_pool_deinit(&serving->committee_pool);
         util_pool_deinit(&serving->reveal_pool);
     }
-    if (world->witness_pool.block_bytes != 0) {
-        util_pool_deinit(&world->witness_pool);
-    }
     util_free(world->gain_of);
     util_free(world->candidate_offsets);
-    util_free(world->witness_block_of);
     infer_executor_destroy(serving->substitute);
     infer_model_destroy(world->substitute);
     util_free(world->public_keys);

@@ -294,9 +294,9 @@ static void evidence_committee(tb_proc *proc, struct evbuffer *body, uint64_t id
         if (serving->commit_reveal && block != 0 && ((state->committed >> j) & 1u)) {
             const uint8_t *digest = (const uint8_t *)util_pool_block(&serving->committee_pool,
                                                                      block - 1) +
-                                    (size_t)j * NODE_DIGEST_BYTES;
+                                    (size_t)j * NODE_VOTE_MAX;
             evbuffer_add_printf(body, ", \"commitment\": \"");
-            for (uint32_t b = 0; b < NODE_DIGEST_BYTES; b++) {
+            for (uint32_t b = 0; b < serving->vote_bytes; b++) {
                 evbuffer_add_printf(body, "%02x", digest[b]);
             }
             evbuffer_add(body, "\"", 1);

@@ -547,7 +547,7 @@ static int proc_open(tb_proc *proc)
     proc->base = event_base_new();
     if (proc->pending == NULL || proc->commit_block == NULL || proc->base == NULL ||
         tb_keys_init(&proc->keys, config->scenario->seed, proc->node_count,
-                     config->scenario->verification.protocol == SCN_PROTOCOL_COMMITTEE &&
+                     config->scenario->verification.protocol != SCN_PROTOCOL_NONE &&
                          config->scenario->verification.sign_ed25519) != 0) {
         return TB_ENOMEM;
     }

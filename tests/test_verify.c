@@ -114,6 +114,23 @@ START_TEST(test_verify_sampling_dispute_slashes_forgers)
 }
 END_TEST
 
+/* The referee re-executes the disputed hop through the wire dtype the
+ * servers use: with int8 activations between segments, bit-exact sampling
+ * still settles honest outputs, and the referee sides with them. */
+START_TEST(test_verify_referee_through_lossy_wire)
+{
+    const char *const overrides[] = {"verification.protocol=sampling", "model.wire_dtype=int8",
+                                     "faults.0.kind=wrong_output", "faults.0.at=0s",
+                                     "faults.0.nodes.fraction=0.2"};
+    sim_result *result = verify_run(overrides, 5);
+    ck_assert_uint_eq(result->requests_completed, 30);
+    ck_assert_uint_gt(result->disputes, 0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    sim_result_destroy(result);
+}
+END_TEST
+
 /* Sampling inside an echelon that the cartel owns entirely: every sampled
  * node answers the same lie, the roots agree, and the lie settles -- the
  * r^N = 1 case. The safety checker must see it. */
@@ -311,6 +328,7 @@ Suite *test_verify_suite(void)
     tcase_set_timeout(protocols, 300);
     tcase_add_test(protocols, test_verify_every_protocol_honest_and_deterministic);
     tcase_add_test(protocols, test_verify_sampling_dispute_slashes_forgers);
+    tcase_add_test(protocols, test_verify_referee_through_lossy_wire);
     tcase_add_test(protocols, test_verify_sampling_captured_echelon_violates);
     tcase_add_test(protocols, test_verify_sampling_timeouts_resample);
     tcase_add_test(protocols, test_verify_crossval_check_probability);
