@@ -34,7 +34,7 @@ static const char plot_usage[] =
     "               one run, one sweep, or every completed run\n"
     "  outcome      --sweep ID: metric M (default accepted_wrong, completed_ratio or\n"
     "               delivery_ratio) against grid key KEY (default the first), mean\n"
-    "               and 95%% confidence band over seeds, one line per other grid value\n"
+    "               and 95 % confidence band over seeds, one line per other grid value\n"
     "  reputation   --run ID: mean reputation of honest and Byzantine nodes over time\n"
     "  timeline     --run ID: delivery and latency over time, fault intervals shaded\n"
     "\n"
