@@ -104,10 +104,18 @@ typedef struct tb_summary {
     uint64_t requests_finished;
     uint64_t accepted_wrong;
     uint64_t honest_penalised;
+    uint64_t disputes;               /* verification: as the simulator counts them */
+    uint64_t resamples;
+    uint64_t flops_total;
+    uint64_t native_flops;
+    uint64_t referee_flops;
+    double stake_slashed;
+    double fees_paid;
     uint64_t tokens_out;
     sim_type_stats types[NODE_MESSAGE_TYPE_COUNT];
     util_hist request_latency;       /* completed requests: submit -> finalized, ns */
     util_hist first_token;
+    util_hist finality;              /* completed requests: submit -> final, ns */
 } tb_summary;
 
 typedef struct tb_process_config tb_process_config;

@@ -271,8 +271,16 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->requests_finished += one->requests_finished;
     total->accepted_wrong += one->accepted_wrong;
     total->honest_penalised += one->honest_penalised;
+    total->disputes += one->disputes;
+    total->resamples += one->resamples;
+    total->flops_total += one->flops_total;
+    total->native_flops += one->native_flops;
+    total->referee_flops += one->referee_flops;
+    total->stake_slashed += one->stake_slashed;
+    total->fees_paid += one->fees_paid;
     total->tokens_out += one->tokens_out;
     hist_add(&total->request_latency, &one->request_latency);
+    hist_add(&total->finality, &one->finality);
     hist_add(&total->first_token, &one->first_token);
     for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const sim_type_stats *a = &one->types[t];

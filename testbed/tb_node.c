@@ -614,6 +614,14 @@ static void proc_summarise(tb_proc *proc)
     proc->summary.requests_finished = result->requests_finished;
     proc->summary.accepted_wrong = result->accepted_wrong;
     proc->summary.honest_penalised = result->honest_penalised;
+    proc->summary.disputes = result->disputes;
+    proc->summary.resamples = result->resamples;
+    proc->summary.flops_total = result->flops_total;
+    proc->summary.native_flops = result->native_flops;
+    proc->summary.referee_flops = result->referee_flops;
+    proc->summary.stake_slashed = result->stake_slashed;
+    proc->summary.fees_paid = result->fees_paid;
+    proc->summary.finality = result->finality;
     proc->summary.tokens_out = result->tokens_out;
     proc->summary.request_latency = result->request_latency;
     proc->summary.first_token = result->first_token;

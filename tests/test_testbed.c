@@ -625,6 +625,12 @@ START_TEST(test_testbed_matches_simulator)
     ck_assert_str_eq(real, simulated);
     free(simulated);
     free(real);
+    /* Both runs fill the protocols' comparable columns: a committee of 3
+     * computes every hop three times, no disputes, a finality measured. */
+    char *columns = query("SELECT protocol, printf('%.1f', cost_ratio), disputes, resamples,"
+                          " finality_p50_ns > 0 FROM protocol_comparison ORDER BY run_id");
+    ck_assert_str_eq(columns, "committee|3.0|0.0|0.0|1\ncommittee|3.0|0.0|0.0|1\n");
+    free(columns);
 }
 END_TEST
 

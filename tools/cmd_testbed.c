@@ -274,7 +274,12 @@ typedef struct testbed_metric {
     double value;
 } testbed_metric;
 
-#define TESTBED_METRICS 17
+#define TESTBED_METRICS 25
+
+static double testbed_quantile(const util_hist *hist, double q)
+{
+    return hist->total_count > 0 ? (double)util_hist_quantile(hist, q) : NAN;
+}
 
 /* The run-level metrics a testbed run measures (NaN: not defined). */
 static void testbed_metrics(const tb_summary *total, double wall_s,
@@ -284,7 +289,7 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
                         total->rejected[4];
     const util_hist *latency = &total->request_latency;
     bool any = latency->total_count > 0;
-    const testbed_metric metrics[TESTBED_METRICS] = {
+    const testbed_metric metrics[] = {
         {"requests_submitted", (double)total->requests_submitted},
         {"requests_completed", (double)total->requests_completed},
         {"completed_ratio", total->requests_submitted > 0
@@ -307,8 +312,25 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
                                 : NAN},
         {"tokens_per_s", wall_s > 0 ? (double)total->tokens_out / wall_s : NAN},
         {"accepted_wrong", (double)total->accepted_wrong},
+        {"accepted_wrong_ratio", total->requests_completed > 0
+                                     ? (double)total->accepted_wrong /
+                                           (double)total->requests_completed
+                                     : NAN},
         {"honest_penalised", (double)total->honest_penalised},
+        /* The verification protocols' comparable columns (protocol_comparison). */
+        {"disputes", (double)total->disputes},
+        {"resamples", (double)total->resamples},
+        {"cost_ratio", total->native_flops > 0 ? (double)(total->flops_total +
+                                                          total->referee_flops) /
+                                                     (double)total->native_flops
+                                               : NAN},
+        {"finality_p50", testbed_quantile(&total->finality, 0.50)},
+        {"finality_p99", testbed_quantile(&total->finality, 0.99)},
+        {"stake_slashed", total->stake_slashed},
+        {"fees_paid", total->fees_paid},
     };
+    _Static_assert(sizeof(metrics) == TESTBED_METRICS * sizeof(testbed_metric),
+                   "TESTBED_METRICS counts the metrics");
     memcpy(out, metrics, sizeof(metrics));
 }
 
