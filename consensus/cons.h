@@ -178,8 +178,9 @@ typedef struct cons_reputation_rule {
 /* Nesa's constants (0.8, 1.01, 0.1, 10, 1). Cannot fail. */
 cons_reputation_rule cons_reputation_rule_default(void);
 
-/* Returns 0 if 0 < penalty < 1 < reward, 0 < min <= initial <= max and all
- * are finite; else CONS_EINVAL. */
+/* Returns 0 if 0 < penalty <= 1 <= reward, 0 < min <= initial <= max and
+ * all are finite; else CONS_EINVAL. penalty = reward = 1 is a reputation
+ * that never moves. */
 int cons_reputation_rule_check(const cons_reputation_rule *rule);
 
 /* One round's update of reputation r (finite, > 0; clamped first if out of

@@ -21,7 +21,7 @@ int cons_reputation_rule_check(const cons_reputation_rule *rule)
     ASSERT(rule != NULL);
     bool finite = isfinite(rule->penalty) && isfinite(rule->reward) && isfinite(rule->min) &&
                   isfinite(rule->max) && isfinite(rule->initial);
-    if (!finite || !(rule->penalty > 0.0 && rule->penalty < 1.0) || !(rule->reward > 1.0)) {
+    if (!finite || !(rule->penalty > 0.0 && rule->penalty <= 1.0) || !(rule->reward >= 1.0)) {
         return CONS_EINVAL;
     }
     if (!(rule->min > 0.0 && rule->min <= rule->initial && rule->initial <= rule->max)) {
@@ -56,8 +56,8 @@ uint32_t cons_reputation_rounds_to_fall(const cons_reputation_rule *rule, double
     if (r < below) {
         return 0;
     }
-    if (below <= rule->min) {
-        return UINT32_MAX;     /* the clamp holds r at min >= below forever */
+    if (below <= rule->min || rule->penalty == 1.0) {
+        return UINT32_MAX;     /* held at min >= below, or a penalty that takes nothing */
     }
     /* r * p^n < below  <=>  n > ln(below / r) / ln(p), since ln(p) < 0. */
     double bound = log(below / r) / log(rule->penalty);
@@ -82,8 +82,8 @@ uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, dou
     if (r >= target) {
         return 0;
     }
-    if (target > rule->max) {
-        return UINT32_MAX;     /* the clamp holds r at max < target forever */
+    if (target > rule->max || rule->reward == 1.0) {
+        return UINT32_MAX;     /* held at max < target, or a reward that gives nothing */
     }
     /* r * q^n >= target  <=>  n >= ln(target / r) / ln(q), since ln(q) > 0. */
     double bound = log(target / r) / log(rule->reward);

@@ -844,8 +844,20 @@ START_TEST(test_cons_reputation_default_rule)
     ck_assert(rule.initial == 1.0);
     ck_assert_int_eq(cons_reputation_rule_check(&rule), 0);
     cons_reputation_rule bad = rule;
-    bad.penalty = 1.0;
+    bad.penalty = 1.01;
     ck_assert_int_eq(cons_reputation_rule_check(&bad), CONS_EINVAL);
+    bad = rule;
+    bad.penalty = 0.0;
+    ck_assert_int_eq(cons_reputation_rule_check(&bad), CONS_EINVAL);
+    /* A reputation that never moves is a rule (scenarios allow it). */
+    cons_reputation_rule still = rule;
+    still.penalty = 1.0;
+    still.reward = 1.0;
+    ck_assert_int_eq(cons_reputation_rule_check(&still), 0);
+    ck_assert_double_eq(cons_reputation_update(&still, 1.5, true), 1.5);
+    ck_assert_double_eq(cons_reputation_update(&still, 1.5, false), 1.5);
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&still, 1.5, 1.0), UINT32_MAX);
+    ck_assert_uint_eq(cons_reputation_rounds_to_recover(&still, 1.5, 2.0), UINT32_MAX);
     bad = rule;
     bad.reward = 0.99;
     ck_assert_int_eq(cons_reputation_rule_check(&bad), CONS_EINVAL);

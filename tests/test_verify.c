@@ -11,6 +11,7 @@
 
 #include "scenarios/scn.h"
 #include "sim/sim.h"
+#include "consensus/cons.h"
 #include "tests/suites.h"
 #include "util/hash.h"
 
@@ -321,6 +322,88 @@ START_TEST(test_verify_rational_adversary)
 }
 END_TEST
 
+/* One segment, so every request is one draw; many requests, so many
+ * independent beacons; reputations and stakes that never move (penalty =
+ * reward = 1, no slash), so every draw sees the same weights. 60 nodes, a
+ * cartel of 24 answering one lie. */
+static const char frequency_yaml[] =
+    "name: frequency\n"
+    "seed: 9\n"
+    "duration: 120s\n"
+    "network: {latency: {model: constant, value: 2ms}}\n"
+    "nodes: {count: 60, classes: [{name: gpu, fraction: 1, kernel: blocked}]}\n"
+    "model:\n"
+    "  shape: {dim: 16, hidden_dim: 32, layers: 2, heads: 2, vocab: 32, seq_len: 16}\n"
+    "  segments: 1\n"
+    "  kv_slots: 64\n"
+    "verification: {protocol: committee, reputation: {penalty: 1, reward: 1}}\n"
+    "workload: {requests: 600, rate: 20/s, prompt_tokens: [4, 4], generate: 1}\n"
+    "faults: [{kind: collude, at: 0s, nodes: {range: 36-59}}]\n"
+    "output: {sample_interval: 0}\n";
+
+static sim_result *frequency_run(const char *const *overrides, size_t count)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    sim_result *result = NULL;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_string("frequency.yaml", frequency_yaml, overrides, count, &scenario,
+                             &error);
+    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    ck_assert_uint_eq(result->requests_completed, 600);
+    return result;
+}
+
+/* 4-sigma bound on a Binomial(trials, p) count. */
+static void verify_assert_binomial(uint64_t observed, uint64_t trials, double p)
+{
+    double mean = p * (double)trials;
+    double sigma = sqrt((double)trials * p * (1.0 - p));
+    ck_assert_msg(fabs((double)observed - mean) <= 4.0 * sigma,
+                  "observed %llu, expected %.1f +- %.1f (4 sigma)", (unsigned long long)observed,
+                  mean, 4.0 * sigma);
+}
+
+/* Sampling end to end: the share of requests whose lie settles is the
+ * probability that all N sampled nodes are in the cartel -- the
+ * hypergeometric C(24, N) / C(60, N), close to r^N = 0.4^N. */
+START_TEST(test_verify_sampling_capture_frequency)
+{
+    const char *const overrides[] = {"verification.protocol=sampling",
+                                     "verification.committee=2"};
+    sim_result *result = frequency_run(overrides, 2);
+    double expected = cons_sampling_capture(60, 24, 2);
+    ck_assert_double_eq_tol(expected, 24.0 * 23 / (60.0 * 59), 1e-12);
+    verify_assert_binomial(result->accepted_wrong, 600, expected);
+    ck_assert_double_lt(fabs(expected - cons_sampling_capture_iid(0.4, 2)), 0.01);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* Cross-validation end to end: a lie settles when the executor is in the
+ * cartel and either the spot check (p) does not fire or all N verifiers
+ * are in the cartel too; the referee settles every other dispute. */
+START_TEST(test_verify_crossval_acceptance_frequency)
+{
+    const char *const overrides[] = {"verification.protocol=crossval",
+                                     "verification.check_probability=0.3",
+                                     "verification.verifiers=2"};
+    sim_result *result = frequency_run(overrides, 3);
+    double p = 0.3;
+    double executor = 24.0 / 60.0;
+    double expected = executor * ((1.0 - p) + p * cons_sampling_capture(59, 23, 2));
+    verify_assert_binomial(result->accepted_wrong, 600, expected);
+    /* Disputes are the checked requests with a cartel executor and at least
+     * one honest verifier, or an honest executor and a cartel verifier. */
+    double disputed = p * (executor * (1.0 - cons_sampling_capture(59, 23, 2)) +
+                           (1.0 - executor) * (1.0 - cons_sampling_capture(59, 35, 2)));
+    verify_assert_binomial(result->disputes, 600, disputed);
+    sim_result_destroy(result);
+}
+END_TEST
+
 Suite *test_verify_suite(void)
 {
     Suite *suite = suite_create("verify");
@@ -336,6 +419,11 @@ Suite *test_verify_suite(void)
     tcase_add_test(protocols, test_verify_tee_attestation_and_forgery);
     tcase_add_test(protocols, test_verify_zk_cost_model);
     suite_add_tcase(suite, protocols);
+    TCase *frequency = tcase_create("frequency");
+    tcase_set_timeout(frequency, 300);
+    tcase_add_test(frequency, test_verify_sampling_capture_frequency);
+    tcase_add_test(frequency, test_verify_crossval_acceptance_frequency);
+    suite_add_tcase(suite, frequency);
     TCase *economics = tcase_create("economics");
     tcase_set_timeout(economics, 300);
     tcase_add_test(economics, test_verify_economics_conserve_balances);
