@@ -750,6 +750,8 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
     const float *output = committee_output(serving, state, member);
     state->phase = COMMITTEE_PHASE_IDLE;
     if (state->segment + 1u != serving->segment_count) {
+        serving->verifier->accepted(serving->verifier->context, request, state->segment, output,
+                                    (size_t)committee_rows(r) * serving->dim);
         node__committee_send_input(self, outbox, request, state->segment + 1u, output, now_ns);
         return;
     }

@@ -259,10 +259,16 @@ typedef struct node_verifier {
     /* After the judged calls of one decision: 'rows' tokens were processed
      * (fees to the agreeing members, slashed funds shared out). */
     void (*decided)(void *context, uint64_t request, uint32_t segment, uint32_t rows);
+    /* The client accepted 'output' (n_floats: the step's rows) from
+     * 'segment' at the request's current step: the next segment's input,
+     * which a referee needs to re-execute a hop of that segment. */
+    void (*accepted)(void *context, uint64_t request, uint32_t segment, const float *output,
+                     size_t n_floats);
     /* The referee of a dispute (sampling, crossval, optimistic): bit i of
      * the result set when outputs[i], member members[i]'s answer for the
      * request's current step of 'segment', agrees with the referee's own
-     * re-execution of that hop on the member's hardware class. */
+     * re-execution of that hop, from the inputs the client accepted, on
+     * the member's hardware class. */
     uint64_t (*referee)(void *context, bool last_segment, uint64_t request, uint32_t segment,
                         const float *const *outputs, const uint32_t *members,
                         size_t n_floats, uint32_t count);

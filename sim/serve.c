@@ -604,6 +604,18 @@ void sim__serve_count_bytes(sim_world *world, const node_message *message, uint6
 
 /* ---- the oracle ---- */
 
+/* Passes 'count' rows of oracle_x through the wire dtype and back. */
+static void oracle_wire_round_trip(sim_world *world, uint32_t count)
+{
+    const node_serving *serving = &world->serving;
+    size_t bytes = infer_wire_bytes(serving->wire_dtype, count, serving->dim);
+    infer_wire_encode(serving->wire_dtype, world->oracle_x, count, serving->dim,
+                      world->replay_wire);
+    int rc = infer_wire_decode(serving->wire_dtype, world->replay_wire, bytes, count,
+                               serving->dim, world->oracle_x);
+    ASSERT(rc == 0); /* Our own encoding of finite values. */
+}
+
 /* Runs 'count' embedded rows in oracle_x through segments 0..last with
  * 'kernel'; with 'wired', the activations after every segment but the
  * model's last go through the wire dtype as the servers send them (the
@@ -629,12 +641,7 @@ static uint64_t oracle_segments(sim_world *world, infer_kernel kernel, uint32_t 
         int rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
         ASSERT(rc == 0);
         if (s + 1 < serving->segment_count) {
-            size_t bytes = infer_wire_bytes(serving->wire_dtype, count, serving->dim);
-            infer_wire_encode(serving->wire_dtype, world->oracle_x, count, serving->dim,
-                              world->replay_wire);
-            rc = infer_wire_decode(serving->wire_dtype, world->replay_wire, bytes, count,
-                                   serving->dim, world->oracle_x);
-            ASSERT(rc == 0);
+            oracle_wire_round_trip(world, count);
         }
     }
     return flops;
@@ -666,18 +673,31 @@ const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segm
 {
     const node_request *r = &world->requests[request];
     const node_serving *serving = &world->serving;
+    const infer_shape *shape = infer_model_shape(world->model);
     uint32_t count = r->prompt_tokens + r->generated;
-    int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
-    ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
-    (void)oracle_segments(world, kernel, count, segment, true);
+    uint64_t flops = 0;
+    if (segment == 0) {
+        int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
+        ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
+    } else {
+        const float *inputs = sim__verify_inputs(world, request, segment);
+        ASSERT(inputs != NULL); /* A dispute on segment s follows an accepted s - 1. */
+        memcpy(world->oracle_x, inputs, (size_t)count * serving->dim * sizeof(float));
+        oracle_wire_round_trip(world, count);
+    }
+    infer_kv kv;
+    infer_kv_init(&kv, shape, serving->segment_first[segment], serving->segment_layers[segment],
+                  world->oracle_kv);
+    int rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
+    ASSERT(rc == 0);
     if (segment + 1 == serving->segment_count) {
-        uint64_t flops = 0;
         infer_logits(world->oracle_executor, kernel,
                      world->oracle_x + (size_t)(count - 1) * serving->dim, world->oracle_variant,
                      &flops);
         *n_out = serving->vocab;
         return world->oracle_variant;
     }
+    oracle_wire_round_trip(world, count);
     uint32_t rows = r->generated == 0 ? count : 1;
     *n_out = (size_t)rows * serving->dim;
     return world->oracle_x + (size_t)(count - rows) * serving->dim;
@@ -795,6 +815,9 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     }
     record->status = (uint32_t)effect->value;
     result->requests_finished += 1;
+    if (world->verifying) {
+        sim__verify_request_done(world, request);
+    }
     record->finished_ns = world->now_ns;
     record->tokens_out = world->requests[request].generated;
     result->tokens_out += record->tokens_out;

@@ -111,6 +111,8 @@ typedef struct sim_world {
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
     uint32_t members_max;            /* most members one committee can have */
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
+    util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
+    uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */
     float *oracle_wired;             /* per kernel: an honest pipeline's logits, wire included */
     double *gain_of;                 /* per node: a rational adversary's gain (0 = none) */
     double pot;                      /* slashed in the decision being judged */
@@ -153,15 +155,22 @@ void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *e
 void sim__serve_output(sim_world *world, const node_effect *effect);
 int sim__serve_metric(const sim_result *result, const char *name, double *value_out);
 void sim__serve_sample(sim_world *world);
-/* The referee's re-execution of a hop: the honest output of 'segment' at
- * the request's current step, run with 'kernel' from the request's tokens
- * through segments 0..segment (one prefill: the executor gives the same
- * bits as step by step), the activations after every segment but the
- * model's last passed through the wire dtype as the servers pass them.
+/* The referee's re-execution of a hop: the output of 'segment' at the
+ * request's current step, run with 'kernel' over every position so far
+ * (one prefill: the executor gives the same bits as step by step) from the
+ * segment's inputs -- the tokens for segment 0, else the inputs the client
+ * accepted (sim__verify_inputs), through the wire dtype as the servers
+ * receive them -- and for a segment but the model's last, through the wire
+ * again as the servers send it.
  * Returns n_out floats (the step's rows, or the last segment's logits),
  * valid until the oracle runs again. Uses the oracle's buffers. */
 const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segment,
                                infer_kernel kernel, size_t *n_out);
+/* The inputs of 'segment' (segment >= 1) the request's client accepted so
+ * far, one row per position (seq_len x dim floats), or NULL when none. */
+const float *sim__verify_inputs(const sim_world *world, uint64_t request, uint32_t segment);
+/* A request finished: the inputs kept for its referee are dropped. */
+void sim__verify_request_done(sim_world *world, uint64_t request);
 
 /* verify.c */
 int sim__verify_build(sim_world *world);

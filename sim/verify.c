@@ -17,9 +17,9 @@
  * verifiers only when the beacon's spot check says so; optimistic always
  * adds its challengers); sampling uniformly among the echelon; tee only
  * among TEE-capable classes. The referee of disputes really re-executes
- * the hop (sim__serve_replay: the request's tokens through the segments up
- * to the disputed one, on the member's hardware class, the activations
- * passed through the wire dtype as the servers pass them); the FLOPs a
+ * the hop (sim__serve_replay: the segment over every position so far, from
+ * the inputs the client accepted, on the member's hardware class, through
+ * the wire dtype as the servers pass them); the FLOPs a
  * protocol's referee would spend (one layer for optimistic's bisection,
  * the segment otherwise) are counted in referee_flops. The ledger
  * keeps stake, reputation and the balance: fees per token to the members
@@ -236,6 +236,52 @@ static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t
     return per_layer * layers + classifier;
 }
 
+/* Positions of inputs kept per segment boundary: the model's context. */
+static size_t verify_inputs_floats(const sim_world *world)
+{
+    return (size_t)world->scenario->model.seq_len * world->serving.dim;
+}
+
+static void verify_accepted(void *context, uint64_t request, uint32_t segment,
+                            const float *output, size_t n_floats)
+{
+    sim_world *world = context;
+    if (world->inputs_block_of == NULL) {
+        return; /* No referee under this protocol. */
+    }
+    uint32_t *entry = &world->inputs_block_of[request];
+    if (*entry == 0) {
+        uint32_t block = 0;
+        int rc = util_pool_take(&world->inputs_pool, &block);
+        ASSERT(rc == 0); /* Host out of memory mid-run. */
+        *entry = block + 1;
+    }
+    const node_request *r = &world->requests[request];
+    size_t position = r->generated == 0 ? 0 : (size_t)r->prompt_tokens + r->generated - 1;
+    float *inputs = (float *)util_pool_block(&world->inputs_pool, *entry - 1) +
+                    (size_t)segment * verify_inputs_floats(world);
+    ASSERT(position * world->serving.dim + n_floats <= verify_inputs_floats(world));
+    memcpy(inputs + position * world->serving.dim, output, n_floats * sizeof(float));
+}
+
+const float *sim__verify_inputs(const sim_world *world, uint64_t request, uint32_t segment)
+{
+    ASSERT(segment >= 1);
+    if (world->inputs_block_of == NULL || world->inputs_block_of[request] == 0) {
+        return NULL;
+    }
+    const float *inputs = util_pool_block(&world->inputs_pool, world->inputs_block_of[request] - 1);
+    return inputs + (size_t)(segment - 1) * verify_inputs_floats(world);
+}
+
+void sim__verify_request_done(sim_world *world, uint64_t request)
+{
+    if (world->inputs_block_of != NULL && world->inputs_block_of[request] != 0) {
+        util_pool_give(&world->inputs_pool, world->inputs_block_of[request] - 1);
+        world->inputs_block_of[request] = 0;
+    }
+}
+
 static uint64_t verify_referee(void *context, bool last_segment, uint64_t request,
                                uint32_t segment, const float *const *outputs,
                                const uint32_t *members, size_t n_floats, uint32_t count)
@@ -313,14 +359,18 @@ static bool verify_attest_check(void *context, uint32_t member, uint64_t request
 
 /* ---- the rational adversary ---- */
 
-/* The share of the candidates that answer one agreed lie (a cartel). */
-static double verify_cartel_share(const sim_world *world)
+/* The share of the segment's candidates that answer one agreed lie (a
+ * cartel): the r a cartel member weighs. */
+static double verify_cartel_share(const sim_world *world, uint32_t segment)
 {
+    const cons_candidate *candidates = world->candidates;
+    uint32_t first = world->candidate_offsets[segment];
+    uint32_t count = world->candidate_offsets[segment + 1] - first;
     uint32_t cartel = 0;
-    for (uint32_t i = 0; i < world->node_count; i++) {
-        cartel += world->behaviour_now[i] == NODE_BEHAVIOUR_COLLUDE;
+    for (uint32_t i = first; i < first + count; i++) {
+        cartel += world->behaviour_now[candidates[i].node_id] == NODE_BEHAVIOUR_COLLUDE;
     }
-    return world->node_count > 0 ? (double)cartel / world->node_count : 0.0;
+    return count > 0 ? (double)cartel / count : 0.0;
 }
 
 static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment)
@@ -329,7 +379,6 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
     const scn_verification *v = &world->scenario->verification;
     uint8_t behaviour = world->behaviour_now[member];
     (void)request;
-    (void)segment;
     cons_exposure exposure = {
         .protocol = (cons_protocol)v->protocol,
         .members = v->protocol == SCN_PROTOCOL_CROSSVAL || v->protocol == SCN_PROTOCOL_OPTIMISTIC
@@ -337,7 +386,8 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
                        : v->committee,
         .quorum = v->quorum,
         .check_probability = v->check_probability,
-        .colluding_share = behaviour == NODE_BEHAVIOUR_COLLUDE ? verify_cartel_share(world) : 0.0,
+        .colluding_share =
+            behaviour == NODE_BEHAVIOUR_COLLUDE ? verify_cartel_share(world, segment) : 0.0,
         .forged_evidence = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION,
     };
     double caught = cons_detection_probability(&exposure);
@@ -518,6 +568,26 @@ static int verify_substitute(sim_world *world)
     return 0;
 }
 
+/* The inputs each request accepted, for the referee (only the protocols
+ * that have one): (segments - 1) x seq_len x dim floats per request. */
+static int verify_inputs_build(sim_world *world)
+{
+    scn_protocol p = world->scenario->verification.protocol;
+    uint32_t segments = world->scenario->model.segment_count;
+    if ((p != SCN_PROTOCOL_SAMPLING && p != SCN_PROTOCOL_CROSSVAL &&
+         p != SCN_PROTOCOL_OPTIMISTIC) ||
+        segments < 2) {
+        return 0;
+    }
+    world->inputs_block_of = util_calloc(world->result->request_count, sizeof(uint32_t));
+    if (world->inputs_block_of == NULL) {
+        return SIM_ENOMEM;
+    }
+    util_pool_init(&world->inputs_pool,
+                   (size_t)(segments - 1) * verify_inputs_floats(world) * sizeof(float));
+    return 0;
+}
+
 /* The protocol's knobs on the serving context, read by node/committee.c. */
 static void verify_serving(sim_world *world)
 {
@@ -576,6 +646,7 @@ int sim__verify_build(sim_world *world)
         .agree = verify_agree,
         .judged = verify_judged,
         .decided = verify_decided,
+        .accepted = verify_accepted,
         .referee = verify_referee,
         .attest = verify_attest,
         .attest_verify = verify_attest_check,
@@ -598,7 +669,7 @@ int sim__verify_build(sim_world *world)
                     serving->evidence_bytes;
     util_pool_init(&serving->committee_pool, outputs);
     util_pool_init(&serving->reveal_pool, reveal);
-    return 0;
+    return verify_inputs_build(world);
 }
 
 void sim__verify_destroy(sim_world *world)
@@ -609,6 +680,10 @@ void sim__verify_destroy(sim_world *world)
         util_pool_deinit(&serving->reveal_pool);
     }
     util_free(world->gain_of);
+    if (world->inputs_pool.block_bytes != 0) {
+        util_pool_deinit(&world->inputs_pool);
+    }
+    util_free(world->inputs_block_of);
     util_free(world->candidate_offsets);
     infer_executor_destroy(serving->substitute);
     infer_model_destroy(world->substitute);

@@ -317,6 +317,12 @@ START_TEST(test_verify_rational_adversary)
     ck_assert_uint_eq(honest->accepted_wrong, 0);
     ck_assert_uint_gt(cheating->cheats_taken, 0);
     ck_assert_uint_gt(cheating->accepted_wrong, 0);
+    /* Lies slip through unchecked segments, then later segments' disputes
+     * are judged from the inputs the client accepted: the honest checkers
+     * of a hop whose input was already wrong did their job and keep their
+     * reputation. */
+    ck_assert_uint_gt(cheating->disputes, 0);
+    ck_assert_uint_eq(cheating->honest_penalised, 0);
     sim_result_destroy(honest);
     sim_result_destroy(cheating);
 }
