@@ -20,6 +20,15 @@ Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
 Suite *test_sweep_suite(void);     /* tests/test_sweep.c: sweeps, merge, plots, reports */
 Suite *test_testbed_suite(void);   /* tests/test_testbed.c: frames, node processes, HTTP */
 
+/* Scratch directories for the suites that run the binary (test_dir.c):
+ * /tmp/infersim-PREFIX-XXXXXX made into dir[size]; a file's path; a text
+ * written whole; a file read whole into a static buffer ("" if absent). */
+void test_dir_make(char *dir, size_t size, const char *prefix);
+void test_dir_remove(const char *dir);
+void test_dir_path(const char *dir, const char *name, char *out, size_t size);
+void test_dir_write(const char *dir, const char *name, const char *text);
+const char *test_dir_read(const char *dir, const char *name);
+
 /* Path of the infersim binary under test (env INFERSIM_BIN, default
  * build/infersim). */
 const char *test_infersim_bin(void);

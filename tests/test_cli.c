@@ -23,46 +23,27 @@ static char cli_dir[256];
 
 static void cli_setup(void)
 {
-    snprintf(cli_dir, sizeof(cli_dir), "/tmp/infersim-cli-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(cli_dir));
+    test_dir_make(cli_dir, sizeof(cli_dir), "cli");
 }
 
 static void cli_teardown(void)
 {
-    char command[512];
-    snprintf(command, sizeof(command), "rm -rf '%s'", cli_dir);
-    ck_assert_int_eq(system(command), 0);
+    test_dir_remove(cli_dir);
 }
 
 static void cli_path(char *out, size_t size, const char *name)
 {
-    snprintf(out, size, "%s/%s", cli_dir, name);
+    test_dir_path(cli_dir, name, out, size);
 }
 
 static void write_file(const char *name, const char *text)
 {
-    char path[512];
-    cli_path(path, sizeof(path), name);
-    FILE *file = fopen(path, "w");
-    ck_assert_ptr_nonnull(file);
-    fputs(text, file);
-    fclose(file);
+    test_dir_write(cli_dir, name, text);
 }
 
-/* Reads a file of the test directory into a static buffer. */
 static const char *read_file(const char *name)
 {
-    static char buffer[1 << 20];
-    char path[512];
-    cli_path(path, sizeof(path), name);
-    FILE *file = fopen(path, "r");
-    if (file == NULL) {
-        return "";
-    }
-    size_t size = fread(buffer, 1, sizeof(buffer) - 1, file);
-    buffer[size] = '\0';
-    fclose(file);
-    return buffer;
+    return test_dir_read(cli_dir, name);
 }
 
 /* Runs "infersim ARGS" with stdout and stderr captured in the test

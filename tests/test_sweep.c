@@ -30,46 +30,27 @@ static void sweep_setup(void)
     if (given[0] == '/' || realpath(given, bin) == NULL) {
         snprintf(bin, sizeof(bin), "%s", given);
     }
-    snprintf(sweep_dir, sizeof(sweep_dir), "/tmp/infersim-sweep-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(sweep_dir));
+    test_dir_make(sweep_dir, sizeof(sweep_dir), "sweep");
 }
 
 static void sweep_teardown(void)
 {
-    char command[512];
-    snprintf(command, sizeof(command), "rm -rf '%s'", sweep_dir);
-    ck_assert_int_eq(system(command), 0);
+    test_dir_remove(sweep_dir);
 }
 
 static void sweep_path(char *out, size_t size, const char *name)
 {
-    snprintf(out, size, "%s/%s", sweep_dir, name);
+    test_dir_path(sweep_dir, name, out, size);
 }
 
 static void write_text(const char *name, const char *text)
 {
-    char path[512];
-    sweep_path(path, sizeof(path), name);
-    FILE *file = fopen(path, "w");
-    ck_assert_ptr_nonnull(file);
-    fputs(text, file);
-    fclose(file);
+    test_dir_write(sweep_dir, name, text);
 }
 
-/* A file of the test folder, whole, in a static buffer ("" if absent). */
 static const char *read_text(const char *name)
 {
-    static char buffer[1 << 20];
-    char path[512];
-    sweep_path(path, sizeof(path), name);
-    FILE *file = fopen(path, "r");
-    if (file == NULL) {
-        return "";
-    }
-    size_t size = fread(buffer, 1, sizeof(buffer) - 1, file);
-    buffer[size] = '\0';
-    fclose(file);
-    return buffer;
+    return test_dir_read(sweep_dir, name);
 }
 
 /* Runs "[ENV] infersim ARGS" in the test folder, output in out.txt and

@@ -1,0 +1,50 @@
+/* test_dir.c -- scratch directories for the suites that run the real
+ * binary (cli, sweep): made under /tmp, files written and read whole, and
+ * removed with everything in them. Not a suite of its own. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tests/suites.h"
+
+void test_dir_make(char *dir, size_t size, const char *prefix)
+{
+    snprintf(dir, size, "/tmp/infersim-%s-XXXXXX", prefix);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void test_dir_remove(const char *dir)
+{
+    char command[512];
+    snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+void test_dir_path(const char *dir, const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+void test_dir_write(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    test_dir_path(dir, name, path, sizeof(path));
+    FILE *file = fopen(path, "w");
+    ck_assert_ptr_nonnull(file);
+    fputs(text, file);
+    fclose(file);
+}
+
+const char *test_dir_read(const char *dir, const char *name)
+{
+    static char buffer[1 << 20];
+    char path[512];
+    test_dir_path(dir, name, path, sizeof(path));
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        return "";
+    }
+    size_t size = fread(buffer, 1, sizeof(buffer) - 1, file);
+    buffer[size] = '\0';
+    fclose(file);
+    return buffer;
+}
