@@ -75,13 +75,9 @@ int tool_validate_main(int argc, char **argv)
         return tool_usage_error("validate", "missing scenario FILE");
     }
     scn_scenario *scenario = NULL;
-    scn_error error;
-    int rc = scn_load_file(file, overrides, override_count, &scenario, &error);
-    if (rc != 0) {
-        char text[1024];
-        scn_error_format(&error, text, sizeof(text));
-        fprintf(stderr, "%s\n", text);
-        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    int code = tool_scenario_load(file, overrides, override_count, &scenario);
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     printf("ok: %s: '%s', %u nodes, %.3f s, %u faults, %u expectations, sha256 %.16s\n", file,
            scenario->name, scenario->nodes.count, (double)scenario->duration_ns / 1e9,

@@ -386,7 +386,6 @@ int tool_run_main(int argc, char **argv)
 {
     run_options options;
     scn_scenario *scenario = NULL;
-    scn_error error;
     char why[512];
     run_context run;
 
@@ -400,17 +399,14 @@ int tool_run_main(int argc, char **argv)
     if (code != TOOL_EXIT_OK) {
         return code;
     }
-    int rc = scn_load_file(options.file, options.overrides, options.override_count, &scenario,
-                           &error);
-    if (rc != 0) {
-        char text[1024];
-        scn_error_format(&error, text, sizeof(text));
-        fprintf(stderr, "%s\n", text);
-        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    code = tool_scenario_load(options.file, options.overrides, options.override_count,
+                              &scenario);
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     const char *db_path = options.db != NULL ? options.db : scenario->output.db;
     memset(&run, 0, sizeof(run));
-    rc = met_db_open(db_path, &run.db, why, sizeof(why));
+    int rc = met_db_open(db_path, &run.db, why, sizeof(why));
     if (rc != 0) {
         fprintf(stderr, "infersim run: %s: %s\n", db_path, why);
         scn_destroy(scenario);

@@ -225,14 +225,10 @@ static int plan_apply_params(const sweep_options *o, scn_sweep *grid)
 
 static int plan_load(const sweep_options *o, sweep_plan *plan)
 {
-    scn_error error;
     memset(plan, 0, sizeof(*plan));
-    int rc = scn_load_file(o->file, o->sets, o->set_count, &plan->scenario, &error);
-    if (rc != 0) {
-        char text[1024];
-        scn_error_format(&error, text, sizeof(text));
-        fprintf(stderr, "%s\n", text);
-        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    int rc = tool_scenario_load(o->file, o->sets, o->set_count, &plan->scenario);
+    if (rc != TOOL_EXIT_OK) {
+        return rc;
     }
     plan->grid = &plan->scenario->sweep;
     int code = plan_apply_params(o, plan->grid);

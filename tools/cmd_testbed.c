@@ -466,7 +466,6 @@ int tool_testbed_main(int argc, char **argv)
 {
     testbed_options options;
     scn_scenario *scenario = NULL;
-    scn_error error;
     char why[512];
     for (int i = 1; i < argc; i++) {
         if (tool_is_help(argv[i])) {
@@ -478,13 +477,10 @@ int tool_testbed_main(int argc, char **argv)
     if (code != TOOL_EXIT_OK) {
         return code;
     }
-    int rc = scn_load_file(options.file, options.overrides, options.override_count, &scenario,
-                           &error);
-    if (rc != 0) {
-        char text[1024];
-        scn_error_format(&error, text, sizeof(text));
-        fprintf(stderr, "%s\n", text);
-        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    code = tool_scenario_load(options.file, options.overrides, options.override_count,
+                              &scenario);
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (scenario->workload.kind != SCN_WORKLOAD_INFERENCE ||
         options.processes > scenario->nodes.count) {

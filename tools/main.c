@@ -47,6 +47,20 @@ int tool_usage_error(const char *subcommand, const char *format, ...)
     return TOOL_EXIT_USAGE;
 }
 
+int tool_scenario_load(const char *file, const char *const *overrides, size_t override_count,
+                       scn_scenario **out)
+{
+    scn_error error;
+    int rc = scn_load_file(file, overrides, override_count, out, &error);
+    if (rc != 0) {
+        char text[1024];
+        scn_error_format(&error, text, sizeof(text));
+        fprintf(stderr, "%s\n", text);
+        return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
+    }
+    return TOOL_EXIT_OK;
+}
+
 bool tool_parse_u64(const char *text, unsigned long long *value_out)
 {
     char *end = NULL;

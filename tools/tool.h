@@ -26,6 +26,12 @@
 
 int tool_run_main(int argc, char **argv);
 int tool_validate_main(int argc, char **argv);
+/* Loads scenario 'file' with the overrides into *out; on failure prints
+ * file:line:col: message to stderr and returns TOOL_EXIT_USAGE
+ * (TOOL_EXIT_INTERNAL when out of memory), else TOOL_EXIT_OK (main.c). */
+int tool_scenario_load(const char *file, const char *const *overrides, size_t override_count,
+                       scn_scenario **out);
+
 int tool_runs_main(int argc, char **argv);
 int tool_compare_main(int argc, char **argv);
 int tool_export_main(int argc, char **argv);
