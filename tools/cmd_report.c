@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tools/tool.h"
+#include "util/assert.h"
 
 #define REPORT_COLUMNS_MAX 16
 
@@ -165,6 +166,25 @@ static void report_begin(report *r, const char *title)
     fputs("</h1>\n", r->out);
 }
 
+/* One table of the report: its title, column headers, the query (?1 is
+ * the run or sweep id) and the line shown when it has no rows. */
+typedef struct report_section {
+    const char *title;
+    const char *const *headers;
+    const char *sql;
+    const char *empty;
+} report_section;
+
+static int report_sections(report *r, const report_section *sections, size_t count)
+{
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        rc = report_table(r, sections[i].title, sections[i].headers, sections[i].sql,
+                          sections[i].empty);
+    }
+    return rc;
+}
+
 /* ---- a run ------------------------------------------------------------------- */
 
 static int report_run_tables(report *r)
@@ -180,40 +200,32 @@ static int report_run_tables(report *r)
                                                "mean stake", "crashes", NULL};
     static const char *const violation_headers[] = {"kind", "count", "first at (s)", NULL};
     static const char *const param_headers[] = {"key", "value", NULL};
-    int rc = report_table(r, "Run", run_headers,
-                          "SELECT run_id, name, seed, status, check_status, events,"
-                          " sim_ns / 1e9, wall_ms, trace_hash, scenario_sha256, git_rev,"
-                          " sweep_id, point, error FROM runs WHERE run_id = ?1",
-                          "no such run");
-    if (rc == 0) {
-        rc = report_table(r, "Expectations", expect_headers,
-                          "SELECT metric, op, expected, actual, CASE passed WHEN 1 THEN 'PASS'"
-                          " ELSE 'FAIL' END FROM expectations WHERE run_id = ?1 ORDER BY rowid",
-                          "The scenario has no expectations.");
-    }
-    if (rc == 0) {
-        rc = report_table(r, "Metrics", metric_headers,
-                          "SELECT name, value FROM metrics WHERE run_id = ?1 ORDER BY name",
-                          "No metrics (the run did not finish).");
-    }
-    if (rc == 0) {
-        rc = report_table(r, "Violations", violation_headers,
-                          "SELECT kind, count(*), min(t_ns) / 1e9 FROM violations"
-                          " WHERE run_id = ?1 GROUP BY kind ORDER BY kind",
-                          "No violations recorded.");
-    }
-    if (rc == 0) {
-        rc = report_table(r, "Nodes by behaviour", node_headers,
-                          "SELECT behaviour, count(*), avg(reputation), avg(stake), sum(crashes)"
-                          " FROM nodes WHERE run_id = ?1 GROUP BY behaviour ORDER BY behaviour",
-                          "No node rows.");
-    }
-    if (rc == 0) {
-        rc = report_table(r, "Scenario (effective, flattened)", param_headers,
-                          "SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key",
-                          "No parameters stored.");
-    }
-    return rc;
+    const report_section sections[] = {
+        {"Run", run_headers,
+         "SELECT run_id, name, seed, status, check_status, events,"
+         " sim_ns / 1e9, wall_ms, trace_hash, scenario_sha256, git_rev,"
+         " sweep_id, point, error FROM runs WHERE run_id = ?1",
+         "no such run"},
+        {"Expectations", expect_headers,
+         "SELECT metric, op, expected, actual, CASE passed WHEN 1 THEN 'PASS'"
+         " ELSE 'FAIL' END FROM expectations WHERE run_id = ?1 ORDER BY rowid",
+         "The scenario has no expectations."},
+        {"Metrics", metric_headers,
+         "SELECT name, value FROM metrics WHERE run_id = ?1 ORDER BY name",
+         "No metrics (the run did not finish)."},
+        {"Violations", violation_headers,
+         "SELECT kind, count(*), min(t_ns) / 1e9 FROM violations"
+         " WHERE run_id = ?1 GROUP BY kind ORDER BY kind",
+         "No violations recorded."},
+        {"Nodes by behaviour", node_headers,
+         "SELECT behaviour, count(*), avg(reputation), avg(stake), sum(crashes)"
+         " FROM nodes WHERE run_id = ?1 GROUP BY behaviour ORDER BY behaviour",
+         "No node rows."},
+        {"Scenario (effective, flattened)", param_headers,
+         "SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key",
+         "No parameters stored."},
+    };
+    return report_sections(r, sections, UTIL_ARRAY_COUNT(sections));
 }
 
 static int report_run(report *r)
@@ -263,38 +275,32 @@ static int report_sweep_tables(report *r)
                                                  "passed", "outcome", NULL};
     static const char *const summary_headers[] = {"point", "metric", "n", "mean", "stddev",
                                                   "95% CI low", "95% CI high", NULL};
-    int rc = report_table(r, "Sweep", sweep_headers,
-                          "SELECT sweep_id, name, spec, seeds, points, scenario_sha256,"
-                          " created_at FROM sweeps WHERE sweep_id = ?1", "no such sweep");
-    if (rc == 0) {
-        rc = report_table(r, "Runs", status_headers,
-                          "SELECT status, count(*) FROM runs WHERE sweep_id = ?1"
-                          " GROUP BY status ORDER BY status", "No runs yet.");
-    }
-    if (rc == 0) {
-        rc = report_table(r, "Runs that did not complete", failed_headers,
-                          "SELECT run_id, point, seed, status, error FROM runs"
-                          " WHERE sweep_id = ?1 AND status != 'completed' ORDER BY run_id",
-                          "Every run completed.");
-    }
-    if (rc == 0) {
-        rc = report_table(r, "Expectations over the runs", expect_headers,
-                          "SELECT e.metric, e.op, e.expected, count(*), sum(e.passed),"
-                          " CASE WHEN sum(e.passed) = count(*) THEN 'PASS' ELSE 'FAIL' END"
-                          " FROM expectations e JOIN runs r ON r.run_id = e.run_id"
-                          " WHERE r.sweep_id = ?1 GROUP BY e.metric, e.op, e.expected"
-                          " ORDER BY e.metric", "The scenario has no expectations.");
-    }
-    if (rc == 0) {
-        rc = report_table(r, "Outcomes per grid point (mean over seeds, Student t 95% CI)",
-                          summary_headers,
-                          "SELECT point, metric, n, mean, stddev, ci95_low, ci95_high"
-                          " FROM sweep_summary WHERE sweep_id = ?1 AND metric IN"
-                          " ('accepted_wrong', 'accepted_wrong_ratio', 'honest_penalised',"
-                          " 'completed_ratio', 'request_latency_p99', 'delivery_ratio',"
-                          " 'latency_p99') ORDER BY metric, point", "No completed runs yet.");
-    }
-    return rc;
+    const report_section sections[] = {
+        {"Sweep", sweep_headers,
+         "SELECT sweep_id, name, spec, seeds, points, scenario_sha256,"
+         " created_at FROM sweeps WHERE sweep_id = ?1", "no such sweep"},
+        {"Runs", status_headers,
+         "SELECT status, count(*) FROM runs WHERE sweep_id = ?1"
+         " GROUP BY status ORDER BY status", "No runs yet."},
+        {"Runs that did not complete", failed_headers,
+         "SELECT run_id, point, seed, status, error FROM runs"
+         " WHERE sweep_id = ?1 AND status != 'completed' ORDER BY run_id",
+         "Every run completed."},
+        {"Expectations over the runs", expect_headers,
+         "SELECT e.metric, e.op, e.expected, count(*), sum(e.passed),"
+         " CASE WHEN sum(e.passed) = count(*) THEN 'PASS' ELSE 'FAIL' END"
+         " FROM expectations e JOIN runs r ON r.run_id = e.run_id"
+         " WHERE r.sweep_id = ?1 GROUP BY e.metric, e.op, e.expected"
+         " ORDER BY e.metric", "The scenario has no expectations."},
+        {"Outcomes per grid point (mean over seeds, Student t 95% CI)",
+         summary_headers,
+         "SELECT point, metric, n, mean, stddev, ci95_low, ci95_high"
+         " FROM sweep_summary WHERE sweep_id = ?1 AND metric IN"
+         " ('accepted_wrong', 'accepted_wrong_ratio', 'honest_penalised',"
+         " 'completed_ratio', 'request_latency_p99', 'delivery_ratio',"
+         " 'latency_p99') ORDER BY metric, point", "No completed runs yet."},
+    };
+    return report_sections(r, sections, UTIL_ARRAY_COUNT(sections));
 }
 
 static int report_sweep(report *r)
@@ -325,9 +331,9 @@ static int report_sweep(report *r)
     }
     if (rc == 0) {
         rc = report_table(r, "Scenario of the first run (effective, flattened)", param_headers,
-                          "SELECT key, value FROM params WHERE run_id = (SELECT min(run_id)"
-                          " FROM runs WHERE sweep_id = ?1 AND status = 'completed')"
-                          " ORDER BY key", "No completed run.");
+         "SELECT key, value FROM params WHERE run_id = (SELECT min(run_id)"
+         " FROM runs WHERE sweep_id = ?1 AND status = 'completed')"
+         " ORDER BY key", "No completed run.");
     }
     return rc;
 }
