@@ -865,11 +865,6 @@ void sim__serve_sample(sim_world *world)
 
 /* ---- run-level metrics of an inference run ---- */
 
-static double hist_quantile(const util_hist *hist, double q)
-{
-    return hist->total_count == 0 ? NAN : (double)util_hist_quantile(hist, q);
-}
-
 static void compared_means(const sim_result *result, double *match_ratio, double *agree_mean)
 {
     uint64_t compared = 0, matched = 0;
@@ -903,10 +898,10 @@ int sim__serve_metric(const sim_result *result, const char *name, double *value_
                                 ? (double)result->requests_completed /
                                       (double)result->requests_submitted
                                 : NAN},
-        {"request_latency_p50", hist_quantile(&result->request_latency, 0.50)},
-        {"request_latency_p95", hist_quantile(&result->request_latency, 0.95)},
-        {"request_latency_p99", hist_quantile(&result->request_latency, 0.99)},
-        {"first_token_p50", hist_quantile(&result->first_token, 0.50)},
+        {"request_latency_p50", util_hist_metric(&result->request_latency, 0.50)},
+        {"request_latency_p95", util_hist_metric(&result->request_latency, 0.95)},
+        {"request_latency_p99", util_hist_metric(&result->request_latency, 0.99)},
+        {"first_token_p50", util_hist_metric(&result->first_token, 0.50)},
         {"tokens_per_s", seconds > 0 ? (double)result->tokens_out / seconds : NAN},
         {"reference_match_ratio", match_ratio},
         {"argmax_agree_mean", agree_mean},

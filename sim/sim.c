@@ -816,9 +816,7 @@ static int latency_metric(const sim_result *result, const char *name, double *va
     const util_hist *hist = &result->latency;
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(quantiles); i++) {
         if (strcmp(name, quantiles[i].name) == 0) {
-            *value_out = hist->total_count == 0 ? NAN
-                                                : (double)util_hist_quantile(hist,
-                                                                             quantiles[i].quantile);
+            *value_out = util_hist_metric(hist, quantiles[i].quantile);
             return 0;
         }
     }

@@ -109,7 +109,6 @@ typedef struct sim_world {
     float *decoded;
     void *candidates;                /* cons_candidate per eligible server, by segment */
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
-    uint32_t members_max;            /* most members one committee can have */
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
     util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
     uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */

@@ -50,14 +50,14 @@ static uint32_t verify_draw_size(const sim_world *world, const uint8_t *beacon, 
     if (v->protocol == SCN_PROTOCOL_CROSSVAL) {
         return cons_spot_check(beacon, segment, v->check_probability) ? 1 + v->verifiers : 1;
     }
-    return world->members_max;
+    return world->serving.committee;
 }
 
 static uint32_t verify_committee(void *context, uint64_t request, uint32_t segment,
                                  uint32_t round, uint32_t *members_out)
 {
     sim_world *world = context;
-    uint32_t k = world->members_max;
+    uint32_t k = world->serving.committee;
     size_t rounds = world->serving.retries + 1;
     ASSERT(round < rounds); /* Members check m->hops against retries first. */
     size_t index = ((size_t)request * world->serving.segment_count + segment) * rounds + round;
@@ -416,7 +416,7 @@ static int verify_alloc(sim_world *world)
 {
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
-    uint32_t k = world->members_max;
+    uint32_t k = world->serving.committee;
     uint32_t segments = scenario->model.segment_count;
     uint64_t requests = world->result->request_count;
     size_t slots = (size_t)k * (scenario->verification.retries + 1);
@@ -501,7 +501,7 @@ static int verify_candidates(sim_world *world)
             candidates[used].reputation = v->reputation_initial;
             used++;
         }
-        if (used - world->candidate_offsets[s] < world->members_max) {
+        if (used - world->candidate_offsets[s] < world->serving.committee) {
             return SIM_ECOMMITTEE; /* Fewer eligible servers than committee members. */
         }
     }
@@ -593,7 +593,7 @@ static void verify_serving(sim_world *world)
 {
     const scn_verification *v = &world->scenario->verification;
     node_serving *serving = &world->serving;
-    serving->committee = world->members_max;
+    serving->committee = sim__verify_members_max(v);
     serving->quorum = v->quorum;
     serving->retries = v->retries;
     serving->commit_reveal = v->commit_reveal;
@@ -620,7 +620,6 @@ int sim__verify_build(sim_world *world)
     cons_reputation_rule reputation = {v->penalty, v->reward, v->reputation_min,
                                        v->reputation_max, v->reputation_initial};
     world->reputation_rule = reputation;
-    world->members_max = sim__verify_members_max(v);
     verify_serving(world);
     world->result->verified = true;
     int rc = verify_alloc(world);
@@ -663,7 +662,7 @@ int sim__verify_build(sim_world *world)
     serving->reveal_block_of = world->reveal_block_of;
     serving->decoded = world->decoded;
     size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
-                     (size_t)world->members_max * serving->output_floats * sizeof(float);
+                     (size_t)world->serving.committee * serving->output_floats * sizeof(float);
     size_t reveal = sizeof(uint32_t) + NODE_SALT_BYTES +
                     (serving->output_floats + serving->tokens_max) * sizeof(float) +
                     serving->evidence_bytes;
@@ -798,11 +797,6 @@ void sim__verify_sample(sim_world *world)
     }
 }
 
-static double verify_quantile(const util_hist *hist, double q)
-{
-    return hist->total_count == 0 ? NAN : (double)util_hist_quantile(hist, q);
-}
-
 int sim__verify_metric(const sim_result *result, const char *name, double *value_out)
 {
     double honest = NAN, byzantine = NAN, balance_honest = NAN, balance_byzantine = NAN;
@@ -837,8 +831,8 @@ int sim__verify_metric(const sim_result *result, const char *name, double *value
                                                            result->referee_flops) /
                                                       (double)result->native_flops
                                                 : NAN},
-        {"finality_p50", verify_quantile(&result->finality, 0.50)},
-        {"finality_p99", verify_quantile(&result->finality, 0.99)},
+        {"finality_p50", util_hist_metric(&result->finality, 0.50)},
+        {"finality_p99", util_hist_metric(&result->finality, 0.99)},
         {"disputes", (double)result->disputes},
         {"resamples", (double)result->resamples},
         {"referee_flops", (double)result->referee_flops},

@@ -240,22 +240,6 @@ static void fault_schedule(launch_state *state, uint64_t now, uint8_t *done)
     }
 }
 
-static void hist_add(util_hist *total, const util_hist *one)
-{
-    if (one->total_count == 0) {
-        return;
-    }
-    for (size_t i = 0; i < UTIL_HIST_BUCKETS; i++) {
-        total->counts[i] += one->counts[i];
-    }
-    total->min_value = total->total_count == 0 || one->min_value < total->min_value
-                           ? one->min_value
-                           : total->min_value;
-    total->max_value = one->max_value > total->max_value ? one->max_value : total->max_value;
-    total->total_count += one->total_count;
-    total->sum += one->sum;
-}
-
 static void summary_add(tb_summary *total, const tb_summary *one)
 {
     total->frames_in += one->frames_in;
@@ -279,9 +263,9 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->stake_slashed += one->stake_slashed;
     total->fees_paid += one->fees_paid;
     total->tokens_out += one->tokens_out;
-    hist_add(&total->request_latency, &one->request_latency);
-    hist_add(&total->finality, &one->finality);
-    hist_add(&total->first_token, &one->first_token);
+    util_hist_merge(&total->request_latency, &one->request_latency);
+    util_hist_merge(&total->finality, &one->finality);
+    util_hist_merge(&total->first_token, &one->first_token);
     for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const sim_type_stats *a = &one->types[t];
         sim_type_stats *b = &total->types[t];

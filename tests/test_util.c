@@ -293,6 +293,30 @@ START_TEST(test_util_hist_quantiles_within_two_percent)
 }
 END_TEST
 
+/* Merging two histograms is adding their samples one by one; an empty
+ * histogram's metric is NaN (a percentile of nothing), not 0. */
+START_TEST(test_util_hist_merge_and_metric)
+{
+    util_hist a, b, all;
+    util_hist_init(&a);
+    util_hist_init(&b);
+    util_hist_init(&all);
+    ck_assert(isnan(util_hist_metric(&a, 0.5)));
+    for (uint64_t v = 1; v <= 5000; v++) {
+        uint64_t value = v * v * 37;
+        util_hist_add(v % 3 == 0 ? &a : &b, value);
+        util_hist_add(&all, value);
+    }
+    util_hist empty;
+    util_hist_init(&empty);
+    util_hist_merge(&a, &empty);
+    util_hist_merge(&empty, &b);
+    util_hist_merge(&empty, &a);
+    ck_assert_mem_eq(&empty, &all, sizeof(all));
+    ck_assert_double_eq(util_hist_metric(&all, 0.99), (double)util_hist_quantile(&all, 0.99));
+}
+END_TEST
+
 START_TEST(test_util_hist_small_values_exact)
 {
     static util_hist hist;
@@ -462,6 +486,7 @@ Suite *test_util_suite(void)
     tcase_set_timeout(hist, 10);
     tcase_add_test(hist, test_util_hist_quantiles_within_two_percent);
     tcase_add_test(hist, test_util_hist_small_values_exact);
+    tcase_add_test(hist, test_util_hist_merge_and_metric);
     suite_add_tcase(suite, hist);
 
     TCase *alloc = tcase_create("alloc");

@@ -221,8 +221,8 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
         {"requests_completed", (double)completed},
         {"completed_ratio", (double)completed / (double)o->requests},
         {"requests_per_s", seconds > 0 ? (double)completed / seconds : NAN},
-        {"request_latency_p50", completed > 0 ? (double)util_hist_quantile(&latency, 0.5) : NAN},
-        {"request_latency_p99", completed > 0 ? (double)util_hist_quantile(&latency, 0.99) : NAN},
+        {"request_latency_p50", util_hist_metric(&latency, 0.5)},
+        {"request_latency_p99", util_hist_metric(&latency, 0.99)},
         {"concurrency", (double)o->concurrency},
         {"wall_s", seconds},
     };
@@ -237,8 +237,8 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
                "latency p50 %.2f ms, p99 %.2f ms\n",
                o->requests, (unsigned long long)completed, seconds,
                seconds > 0 ? (double)completed / seconds : 0.0,
-               completed > 0 ? (double)util_hist_quantile(&latency, 0.5) / 1e6 : NAN,
-               completed > 0 ? (double)util_hist_quantile(&latency, 0.99) / 1e6 : NAN);
+               util_hist_metric(&latency, 0.5) / 1e6,
+               util_hist_metric(&latency, 0.99) / 1e6);
     }
     return 0;
 }

@@ -276,11 +276,6 @@ typedef struct testbed_metric {
 
 #define TESTBED_METRICS 25
 
-static double testbed_quantile(const util_hist *hist, double q)
-{
-    return hist->total_count > 0 ? (double)util_hist_quantile(hist, q) : NAN;
-}
-
 /* The run-level metrics a testbed run measures (NaN: not defined). */
 static void testbed_metrics(const tb_summary *total, double wall_s,
                             testbed_metric out[TESTBED_METRICS])
@@ -288,7 +283,6 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
     uint64_t rejected = total->rejected[1] + total->rejected[2] + total->rejected[3] +
                         total->rejected[4];
     const util_hist *latency = &total->request_latency;
-    bool any = latency->total_count > 0;
     const testbed_metric metrics[] = {
         {"requests_submitted", (double)total->requests_submitted},
         {"requests_completed", (double)total->requests_completed},
@@ -304,12 +298,10 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
         {"wall_s", wall_s},
         /* Named as the simulator names them, for side-by-side queries. */
         {"requests_failed", (double)(total->requests_finished - total->requests_completed)},
-        {"request_latency_p50", any ? (double)util_hist_quantile(latency, 0.50) : NAN},
-        {"request_latency_p95", any ? (double)util_hist_quantile(latency, 0.95) : NAN},
-        {"request_latency_p99", any ? (double)util_hist_quantile(latency, 0.99) : NAN},
-        {"first_token_p50", total->first_token.total_count > 0
-                                ? (double)util_hist_quantile(&total->first_token, 0.50)
-                                : NAN},
+        {"request_latency_p50", util_hist_metric(latency, 0.50)},
+        {"request_latency_p95", util_hist_metric(latency, 0.95)},
+        {"request_latency_p99", util_hist_metric(latency, 0.99)},
+        {"first_token_p50", util_hist_metric(&total->first_token, 0.50)},
         {"tokens_per_s", wall_s > 0 ? (double)total->tokens_out / wall_s : NAN},
         {"accepted_wrong", (double)total->accepted_wrong},
         {"accepted_wrong_ratio", total->requests_completed > 0
@@ -324,8 +316,8 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
                                                           total->referee_flops) /
                                                      (double)total->native_flops
                                                : NAN},
-        {"finality_p50", testbed_quantile(&total->finality, 0.50)},
-        {"finality_p99", testbed_quantile(&total->finality, 0.99)},
+        {"finality_p50", util_hist_metric(&total->finality, 0.50)},
+        {"finality_p99", util_hist_metric(&total->finality, 0.99)},
         {"stake_slashed", total->stake_slashed},
         {"fees_paid", total->fees_paid},
     };

@@ -96,3 +96,26 @@ double util_hist_mean(const util_hist *hist)
     }
     return hist->sum / (double)hist->total_count;
 }
+
+double util_hist_metric(const util_hist *hist, double q)
+{
+    return hist->total_count == 0 ? NAN : (double)util_hist_quantile(hist, q);
+}
+
+void util_hist_merge(util_hist *hist, const util_hist *other)
+{
+    if (other->total_count == 0) {
+        return;
+    }
+    for (size_t i = 0; i < UTIL_HIST_BUCKETS; i++) {
+        hist->counts[i] += other->counts[i];
+    }
+    if (hist->total_count == 0 || other->min_value < hist->min_value) {
+        hist->min_value = other->min_value;
+    }
+    if (hist->total_count == 0 || other->max_value > hist->max_value) {
+        hist->max_value = other->max_value;
+    }
+    hist->total_count += other->total_count;
+    hist->sum += other->sum;
+}

@@ -25,5 +25,10 @@ void util_hist_add(util_hist *hist, uint64_t value);
  * ceil(q * count)-th smallest sample, clamped to [min, max]; 0 when empty. */
 uint64_t util_hist_quantile(const util_hist *hist, double q);
 double util_hist_mean(const util_hist *hist);
+/* util_hist_quantile as a metric: NaN when the histogram is empty. */
+double util_hist_metric(const util_hist *hist, double q);
+/* Adds every sample of 'other' to 'hist' (as if added one by one).
+ * Cannot fail. */
+void util_hist_merge(util_hist *hist, const util_hist *other);
 
 #endif
