@@ -209,8 +209,10 @@ int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour beha
 {
     sim_world *world = &host->world;
     if (!world->verifying || node_id >= world->node_count ||
-        behaviour > NODE_BEHAVIOUR_EQUIVOCATE || behaviour == NODE_BEHAVIOUR_SYBIL ||
-        behaviour == NODE_BEHAVIOUR_ADAPTIVE) {
+        behaviour > NODE_BEHAVIOUR_FORGE_ATTESTATION || behaviour == NODE_BEHAVIOUR_SYBIL ||
+        behaviour == NODE_BEHAVIOUR_ADAPTIVE ||
+        (behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION &&
+         world->scenario->verification.protocol != SCN_PROTOCOL_TEE)) {
         return SIM_EINVAL;
     }
     world->behaviour_now[node_id] = (uint8_t)behaviour;

@@ -285,7 +285,8 @@ int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending);
 
 /* Sets one node's behaviour directly (the testbed's admin endpoint);
  * 'scale' as a fault's. Returns 0 or SIM_EINVAL for an unknown node, a
- * behaviour out of range or a run without verification. */
+ * behaviour out of range, forge_attestation outside protocol tee, or a run
+ * without verification. */
 int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour behaviour,
                            double scale);
 

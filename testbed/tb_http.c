@@ -609,7 +609,9 @@ static const char *admin_byzantine(tb_proc *proc, const struct evkeyvalq *query)
 {
     static const char *const names[] = {"honest", "wrong_output", "collude", "silent",
                                         "lazy_copy", NULL, NULL, "wrong_model", "wrong_layer",
-                                        "equivocate"};
+                                        "equivocate", "forge_attestation"};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == NODE_BEHAVIOUR_FORGE_ATTESTATION + 1,
+                   "a name (or NULL) for every behaviour");
     uint32_t node_id = 0;
     double scale = 0;
     const char *behaviour = evhttp_find_header(query, "behaviour");
@@ -619,13 +621,13 @@ static const char *admin_byzantine(tb_proc *proc, const struct evkeyvalq *query)
     }
     if (!query_double(query, "scale", 1.0, &scale) || behaviour == NULL) {
         return "behaviour is required (honest, wrong_output, collude, silent, lazy_copy, "
-               "wrong_model, wrong_layer, equivocate); scale >= 0";
+               "wrong_model, wrong_layer, equivocate, forge_attestation); scale >= 0";
     }
     for (uint32_t b = 0; b < sizeof(names) / sizeof(names[0]); b++) {
         if (names[b] != NULL && strcmp(names[b], behaviour) == 0) {
             return sim_host_set_behaviour(proc->host, node_id, (node_behaviour)b, scale) == 0
                        ? NULL
-                       : "this run has no committee verification";
+                       : "not a behaviour of this run (no verification, or forge_attestation without tee)";
         }
     }
     return "unknown behaviour";
