@@ -404,8 +404,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         (unsigned long long)result->requests_completed,
         (unsigned long long)result->requests_finished,
         (unsigned long long)proc->summary.frames_in, (unsigned long long)proc->summary.frames_out,
-        (unsigned long long)(proc->summary.rejected[1] + proc->summary.rejected[2] +
-                             proc->summary.rejected[3] + proc->summary.rejected[4]),
+        (unsigned long long)tb_summary_rejected(&proc->summary),
         (unsigned long long)proc->http_rejected);
     uint32_t step = proc->config->process_count;
     for (uint32_t i = proc->config->process; i < proc->node_count; i += step) {
@@ -455,7 +454,11 @@ static void metrics_requests(tb_proc *proc, struct evbuffer *body)
 static void metrics_messages(tb_proc *proc, struct evbuffer *body)
 {
     const sim_result *result = sim_host_result(proc->host);
-    static const char *const reasons[] = {"other", "malformed", "too_big", "version", "auth"};
+    static const struct {
+        int code;
+        const char *name;
+    } reasons[] = {{0, "other"},          {TB_EMALFORMED, "malformed"}, {TB_ETOOBIG, "too_big"},
+                   {TB_EVERSION, "version"}, {TB_EAUTH, "auth"},          {TB_EREPLAY, "replay"}};
     evbuffer_add_printf(body, "# HELP infersim_messages_total Node messages by type and "
                               "direction.\n# TYPE infersim_messages_total counter\n");
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
@@ -475,9 +478,10 @@ static void metrics_messages(tb_proc *proc, struct evbuffer *body)
                         "# TYPE infersim_frames_rejected_total counter\n",
                         (unsigned long long)proc->summary.bytes_out,
                         (unsigned long long)proc->summary.bytes_in);
-    for (uint32_t i = 0; i < 5; i++) {
+    for (uint32_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
         evbuffer_add_printf(body, "infersim_frames_rejected_total{reason=\"%s\"} %llu\n",
-                            reasons[i], (unsigned long long)proc->summary.rejected[i]);
+                            reasons[i].name,
+                            (unsigned long long)proc->summary.rejected[-reasons[i].code]);
     }
     evbuffer_add_printf(body,
                         "# HELP infersim_frames_dropped_total Frames dropped by fault rules.\n"

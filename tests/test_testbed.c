@@ -29,7 +29,7 @@ static tb_keys frame_keys;
 static void frame_setup(void)
 {
     ck_assert_int_eq(util_hash_init(), 0);
-    ck_assert_int_eq(tb_keys_init(&frame_keys, 42, 8, true), 0);
+    ck_assert_int_eq(tb_keys_generate(&frame_keys, 8, true), 0);
 }
 
 static void frame_teardown(void)
@@ -61,7 +61,7 @@ static int frame_encode(uint8_t type, uint8_t *buffer, size_t capacity)
 {
     static const uint8_t payload[40] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     node_message m = frame_message(type, payload, sizeof(payload));
-    return tb_frame_encode(&frame_keys, &m, buffer, capacity, TB_FRAME_MAX_DEFAULT);
+    return tb_frame_encode(&frame_keys, &m, 5000, buffer, capacity, TB_FRAME_MAX_DEFAULT);
 }
 
 START_TEST(test_testbed_frame_round_trip)
@@ -125,8 +125,9 @@ START_TEST(test_testbed_frame_oversized_rejected)
     /* The encoder refuses what a decoder would refuse, and a short buffer. */
     static const uint8_t payload[40];
     node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, payload, sizeof(payload));
-    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, buffer, sizeof(buffer), 64), TB_ETOOBIG);
-    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, buffer, 100, TB_FRAME_MAX_DEFAULT),
+    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, 5000, buffer, sizeof(buffer), 64),
+                     TB_ETOOBIG);
+    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, 5000, buffer, 100, TB_FRAME_MAX_DEFAULT),
                      TB_ETOOBIG);
 }
 END_TEST
@@ -165,8 +166,8 @@ START_TEST(test_testbed_frame_bad_mac_rejected)
     }
     /* Another node's key: a forged sender. */
     node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
-    size = tb_frame_encode(&frame_keys, &m, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
-    buffer[8 + 4] = 4; /* source 3 -> 4, tag still 3's */
+    size = tb_frame_encode(&frame_keys, &m, 5000, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    buffer[TB_FRAME_HEADER_AT + 4] = 4; /* source 3 -> 4, tag still the link 3-5's */
     ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
                                      &out, &used),
                      TB_EAUTH);
@@ -178,12 +179,12 @@ START_TEST(test_testbed_frame_unsigned_vote_rejected)
 {
     /* A vote tagged with a MAC where the run signs votes. */
     tb_keys mac_only;
-    ck_assert_int_eq(tb_keys_init(&mac_only, 42, 8, false), 0);
+    ck_assert_int_eq(tb_keys_generate(&mac_only, 8, false), 0);
     uint8_t buffer[512];
     node_message out;
     size_t used = 0;
     node_message m = frame_message(NODE_MESSAGE_INFER_REVEAL, NULL, 0);
-    int size = tb_frame_encode(&mac_only, &m, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    int size = tb_frame_encode(&mac_only, &m, 5000, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
     ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
                                      &out, &used),
                      TB_EAUTH);
@@ -243,6 +244,142 @@ START_TEST(test_testbed_frame_stream)
         frames += 1;
     }
     ck_assert_int_eq(frames, 4);
+}
+END_TEST
+
+/* The window alone: unseen sequences in the window pass once, duplicates
+ * and sequences below the window do not, a new session starts afresh and
+ * an older session is refused. */
+START_TEST(test_testbed_frame_replay_window)
+{
+    tb_replay_window window;
+    memset(&window, 0, sizeof(window));
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 0), TB_EREPLAY); /* sequences start at 1 */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 1), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 3), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 2), 0);          /* late, in the window */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 2), TB_EREPLAY);  /* duplicate */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 3), TB_EREPLAY);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 300), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 300 - TB_REPLAY_WINDOW), TB_EREPLAY);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 301 - TB_REPLAY_WINDOW), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299), TB_EREPLAY);
+    /* A slot reused after the window slid past it is unseen again. */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 300 + TB_REPLAY_WINDOW), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299 + TB_REPLAY_WINDOW), 0); /* 299's slot */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299 + TB_REPLAY_WINDOW), TB_EREPLAY);
+    /* A restarted sender: a newer session, its sequences from 1. */
+    ck_assert_int_eq(tb_replay_accept(&window, 11, 1), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 11, 1), TB_EREPLAY);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 5000), TB_EREPLAY); /* the old session */
+}
+END_TEST
+
+/* A valid frame decodes once; the same bytes again are a replay, and the
+ * stream can skip them. A frame sent before the receiver started is too. */
+START_TEST(test_testbed_frame_replay_rejected)
+{
+    uint8_t buffer[512];
+    node_message out;
+    size_t used = 0;
+    int size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer));
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EREPLAY);
+    ck_assert_uint_eq(used, (size_t)size);
+    size = frame_encode(NODE_MESSAGE_INFER_COMMIT, buffer, sizeof(buffer)); /* signed: same */
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EREPLAY);
+    size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer)); /* sent at 5000 */
+    tb_keys_start(&frame_keys, 6000);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EREPLAY);
+    /* After the restart its own frames start a new session and pass. */
+    node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
+    size = tb_frame_encode(&frame_keys, &m, 6001, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+}
+END_TEST
+
+/* Whoever holds the scenario can derive its seed keys (as sim/ does):
+ * frames MACed or signed with them do not verify under the node keys. */
+START_TEST(test_testbed_frame_seed_keys_rejected)
+{
+    uint8_t buffer[512], mac_key[UTIL_MAC_KEY_BYTES];
+    uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], secret_key[UTIL_SIGN_SECRET_KEY_BYTES];
+    node_message out;
+    size_t used = 0;
+    tb_frame_stamp stamp = {1, 1, 5000};
+    util_mac_key_derive(42, 3, mac_key);
+    node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
+    int size = tb_frame_seal(&m, &stamp, TB_AUTH_MAC, mac_key, buffer, sizeof(buffer),
+                             TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_gt(size, 0);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EAUTH);
+    util_sign_keypair_from_seed(42, 3, public_key, secret_key);
+    m = frame_message(NODE_MESSAGE_INFER_COMMIT, NULL, 0);
+    size = tb_frame_seal(&m, &stamp, TB_AUTH_ED25519, secret_key, buffer, sizeof(buffer),
+                         TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EAUTH);
+}
+END_TEST
+
+/* The key files: keygen's output loads for the nodes a process hosts,
+ * with a secret for those only; the files are private. */
+static bool hosts_odd(void *context, uint32_t node_id)
+{
+    (void)context;
+    return node_id % 2 == 1;
+}
+
+START_TEST(test_testbed_frame_key_files)
+{
+    char dir[] = "/tmp/infersim-keys-XXXXXX", path[512], why[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(tb_keys_write(&frame_keys, dir), 0);
+    struct stat info;
+    snprintf(path, sizeof(path), "%s/node-3.key", dir);
+    ck_assert_int_eq(stat(path, &info), 0);
+    ck_assert_uint_eq(info.st_mode & 0777, 0600);
+    ck_assert_int_ne(tb_keys_write(&frame_keys, dir), 0); /* never overwritten */
+    tb_keys odd;
+    ck_assert_int_eq(tb_keys_load(&odd, dir, 8, true, hosts_odd, NULL, why, sizeof(why)), 0);
+    ck_assert_uint_eq(odd.held_count, 4);
+    ck_assert_uint_eq(odd.slot_of[2], UINT32_MAX);
+    /* 3 -> 5 as this process sends it, decoded by the generator's keys. */
+    uint8_t buffer[512];
+    node_message out, m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
+    size_t used = 0;
+    int size = tb_frame_encode(&odd, &m, 5000, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+    tb_keys_deinit(&odd);
+    ck_assert_int_eq(tb_keys_load(&odd, dir, 9, true, hosts_odd, NULL, why, sizeof(why)),
+                     TB_EKEYS);
+    snprintf(path, sizeof(path), "%s/node-5.key", dir);
+    FILE *file = fopen(path, "w");
+    fputs("infersim-node-key 1 5\nzz\n", file);
+    fclose(file);
+    ck_assert_int_eq(tb_keys_load(&odd, dir, 8, true, hosts_odd, NULL, why, sizeof(why)),
+                     TB_EKEYS);
+    tb_keys_remove(dir, 8);
+    ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -564,14 +701,14 @@ START_TEST(test_testbed_cluster_rejects_malformed)
     /* Frames: bad version, a forged MAC, an oversized length, random junk. */
     long peer = status_field(tb_urls[1], "peer_port");
     tb_keys keys;
-    ck_assert_int_eq(tb_keys_init(&keys, 7, 7, false), 0);
+    ck_assert_int_eq(tb_keys_generate(&keys, 7, false), 0);
     uint8_t frame[512];
     node_message m;
     memset(&m, 0, sizeof(m));
     m.type = NODE_MESSAGE_INFER_END;
     m.source = 3;
     m.dest = 1;
-    int size = tb_frame_encode(&keys, &m, frame, sizeof(frame), TB_FRAME_MAX_DEFAULT);
+    int size = tb_frame_encode(&keys, &m, 5000, frame, sizeof(frame), TB_FRAME_MAX_DEFAULT);
     frame[size - 1] ^= 1;
     raw_send(peer, frame, (size_t)size);
     frame[size - 1] ^= 1;
@@ -766,6 +903,10 @@ Suite *test_testbed_suite(void)
     tcase_add_test(frame, test_testbed_frame_unsigned_vote_rejected);
     tcase_add_loop_test(frame, test_testbed_frame_random_bytes_never_crash, 0, 4);
     tcase_add_test(frame, test_testbed_frame_stream);
+    tcase_add_test(frame, test_testbed_frame_replay_window);
+    tcase_add_test(frame, test_testbed_frame_replay_rejected);
+    tcase_add_test(frame, test_testbed_frame_seed_keys_rejected);
+    tcase_add_test(frame, test_testbed_frame_key_files);
     suite_add_tcase(suite, frame);
     /* Real processes: a few seconds each. Under the sanitizers (slow, and
      * the binary's children are not what they check) only one runs. */

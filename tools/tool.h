@@ -41,6 +41,7 @@ int tool_plot_main(int argc, char **argv);
 int tool_report_main(int argc, char **argv);
 int tool_testbed_main(int argc, char **argv);  /* cmd_testbed.c */
 int tool_client_main(int argc, char **argv);   /* cmd_client.c */
+int tool_keygen_main(int argc, char **argv);   /* cmd_keygen.c */
 
 /* Stores an inference run's requests, segments and divergence rows.
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */
