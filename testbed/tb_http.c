@@ -11,8 +11,10 @@
  *   POST /admin/byzantine?node=&behaviour=&scale=  switch a hosted node's behaviour
  *   POST /admin/crash                         the process dies at once (kill -9 like)
  * Rules act on the frames this process sends; a network-wide partition is
- * one call per process. Every malformed request gets a 4xx and a JSON
- * error, is counted, and changes nothing. */
+ * one call per process. the admin endpoints want the run's token
+ * ("Authorization: Bearer TOKEN"); without it, 401. Every malformed or
+ * unauthorised request gets a 4xx and a JSON error, is counted, and
+ * changes nothing. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -250,8 +252,12 @@ static void on_infer(tb_proc *proc, struct evhttp_request *request)
     } else if (generate != 0 && generate != serving->generate_tokens) {
         reply_error(proc, request, 400, "Bad Request",
                     "generate must equal the scenario's workload.generate");
+    } else if (count < proc->scenario->workload.prompt_min) {
+        reply_error(proc, request, 400, "Bad Request",
+                    "prompt shorter than workload.prompt_min (see /status)");
     } else if (count > proc->scenario->workload.prompt_max) {
-        reply_error(proc, request, 400, "Bad Request", "prompt longer than workload.prompt max");
+        reply_error(proc, request, 400, "Bad Request",
+                    "prompt longer than workload.prompt_max (see /status)");
     } else {
         infer_submit(proc, request, tokens, count);
     }
@@ -489,9 +495,13 @@ static void metrics_messages(tb_proc *proc, struct evbuffer *body)
                         "infersim_frames_dropped_total %llu\n"
                         "# HELP infersim_http_rejected_total HTTP requests answered 4xx.\n"
                         "# TYPE infersim_http_rejected_total counter\n"
-                        "infersim_http_rejected_total %llu\n",
+                        "infersim_http_rejected_total %llu\n"
+                        "# HELP infersim_admin_denied_total Admin requests without the token "
+                        "(401).\n# TYPE infersim_admin_denied_total counter\n"
+                        "infersim_admin_denied_total %llu\n",
                         (unsigned long long)proc->summary.dropped,
-                        (unsigned long long)proc->http_rejected);
+                        (unsigned long long)proc->http_rejected,
+                        (unsigned long long)proc->admin_denied);
 }
 
 static void on_metrics(tb_proc *proc, struct evhttp_request *request)
@@ -681,6 +691,30 @@ static void on_admin(tb_proc *proc, struct evhttp_request *request, const char *
     evbuffer_free(body);
 }
 
+/* True when the request carries "Authorization: Bearer <the run's token>"
+ * (compared in constant time). */
+static bool admin_authorised(tb_proc *proc, struct evhttp_request *request)
+{
+    const char *token = proc->config->admin_token;
+    const char *header =
+        evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
+    size_t length = strlen(token);
+    if (header == NULL || length != TB_TOKEN_CHARS || strncmp(header, "Bearer ", 7) != 0 ||
+        strlen(header + 7) != length) {
+        return false;
+    }
+    return util_bytes_equal(header + 7, token, length);
+}
+
+static void admin_denied(tb_proc *proc, struct evhttp_request *request)
+{
+    proc->admin_denied += 1;
+    evhttp_add_header(evhttp_request_get_output_headers(request), "WWW-Authenticate",
+                      "Bearer realm=\"infersim admin\"");
+    reply_error(proc, request, 401, "Unauthorized",
+                "admin endpoints want Authorization: Bearer TOKEN (printed at launch)");
+}
+
 static void on_request(struct evhttp_request *request, void *arg)
 {
     tb_proc *proc = arg;
@@ -694,6 +728,9 @@ static void on_request(struct evhttp_request *request, void *arg)
         on_metrics(proc, request);
     } else if (strcmp(path, "/v1/infer") == 0 && method == EVHTTP_REQ_POST) {
         on_infer(proc, request);
+    } else if (strncmp(path, "/admin/", 7) == 0 && method == EVHTTP_REQ_POST &&
+               !admin_authorised(proc, request)) {
+        admin_denied(proc, request);
     } else if (strncmp(path, "/admin/", 7) == 0 && method == EVHTTP_REQ_POST) {
         on_admin(proc, request, path + 7);
     } else if (strcmp(path, "/status") == 0 || strcmp(path, "/metrics") == 0 ||

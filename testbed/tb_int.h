@@ -56,6 +56,7 @@ typedef struct tb_proc {
     double latency_sum_s;
     uint64_t latency_count;
     uint64_t http_rejected;          /* malformed HTTP requests answered 4xx */
+    uint64_t admin_denied;           /* admin requests without the token (401) */
     tb_summary summary;
     uint64_t prng_state;             /* loss decisions (testbed may use any randomness) */
 } tb_proc;

@@ -391,6 +391,7 @@ static char tb_dir[256];
 static pid_t tb_launcher = -1;
 static char tb_urls[TB_PROCESSES_MAX][64];
 static uint32_t tb_url_count;
+static char tb_token[TB_TOKEN_CHARS + 1];
 
 static void tb_path(char *out, size_t size, const char *name)
 {
@@ -451,12 +452,14 @@ static void cluster_teardown(void)
  * and the launcher dies with this test process. */
 static void cluster_start(uint32_t processes, const char *extra)
 {
-    char ports[512], db[512], out[512], args[4096];
+    char ports[512], db[512], out[512], token[512], args[4096];
     tb_path(ports, sizeof(ports), "ports.txt");
+    tb_path(token, sizeof(token), "token");
     tb_path(db, sizeof(db), "tb.db");
     tb_path(out, sizeof(out), "testbed.log");
-    snprintf(args, sizeof(args), "%s %s testbed %s --processes %u --db %s --ports-file %s %s",
-             "exec", test_infersim_bin(), TB_SCENARIO, processes, db, ports, extra);
+    snprintf(args, sizeof(args),
+             "%s %s testbed %s --processes %u --db %s --ports-file %s --admin-token-file %s %s",
+             "exec", test_infersim_bin(), TB_SCENARIO, processes, db, ports, token, extra);
     pid_t parent = getpid();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -485,6 +488,11 @@ static void cluster_start(uint32_t processes, const char *extra)
         nanosleep(&pause, NULL);
     }
     ck_assert_uint_eq(tb_url_count, processes);
+    FILE *file = fopen(token, "r"); /* written before the ports file */
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(fscanf(file, "%64s", tb_token), 1);
+    fclose(file);
+    ck_assert_uint_eq(strlen(tb_token), TB_TOKEN_CHARS);
 }
 
 typedef struct http_answer {
@@ -504,9 +512,17 @@ static size_t http_write(char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-/* One HTTP request; returns the status code (0: no answer). */
-static long http(const char *method, const char *url, const char *body, http_answer *answer)
+/* One HTTP request, with "Authorization: Bearer 'token'" unless 'token' is
+ * NULL; returns the status code (0: no answer). */
+static long http_token(const char *method, const char *url, const char *body,
+                       http_answer *answer, const char *token)
 {
+    struct curl_slist *headers = NULL;
+    char header[128];
+    if (token != NULL) {
+        snprintf(header, sizeof(header), "Authorization: Bearer %s", token);
+        headers = curl_slist_append(NULL, header);
+    }
     CURL *easy = curl_easy_init();
     ck_assert_ptr_nonnull(easy);
     answer->bytes = 0;
@@ -520,12 +536,25 @@ static long http(const char *method, const char *url, const char *body, http_ans
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, answer);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 15000L);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     long code = 0;
     if (curl_easy_perform(easy) == CURLE_OK) {
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
     }
     curl_easy_cleanup(easy);
+    curl_slist_free_all(headers);
     return code;
+}
+
+static long http(const char *method, const char *url, const char *body, http_answer *answer)
+{
+    return http_token(method, url, body, answer, NULL);
+}
+
+/* An admin request with the run's token (cluster_start read it). */
+static long http_admin(const char *url, http_answer *answer)
+{
+    return http_token("POST", url, "", answer, tb_token);
 }
 
 static long status_field(const char *url, const char *key)
@@ -693,9 +722,28 @@ START_TEST(test_testbed_cluster_rejects_malformed)
     ck_assert_int_eq(http("GET", url, NULL, answer), 405);
     ck_assert_int_ge(http("DELETE", url, NULL, answer), 405); /* 501 from evhttp */
     snprintf(url, sizeof(url), "%s/admin/drop?from=banana", tb_urls[1]);
-    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    ck_assert_int_eq(http_admin(url, answer), 400);
     snprintf(url, sizeof(url), "%s/admin/partition?groups=0,1", tb_urls[1]);
-    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    ck_assert_int_eq(http_admin(url, answer), 400);
+    /* Admin wants the token: none or a wrong one is 401 and changes nothing. */
+    snprintf(url, sizeof(url), "%s/admin/drop?from=*&to=*&probability=1", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 401);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"error\""));
+    char wrong[TB_TOKEN_CHARS + 1];
+    memcpy(wrong, tb_token, sizeof(wrong));
+    wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+    ck_assert_int_eq(http_token("POST", url, "", answer, wrong), 401);
+    ck_assert_int_eq(http_token("POST", url, "", answer, "short"), 401);
+    ck_assert_int_eq(metric_value(tb_urls[1], "infersim_admin_denied_total "), 3);
+    snprintf(url, sizeof(url), "%s/admin/heal", tb_urls[1]);
+    ck_assert_int_eq(http_admin(url, answer), 200);
+    /* The prompt bounds /status announces (testbed_small: 4..8 tokens). */
+    ck_assert_int_eq(status_field(tb_urls[1], "prompt_min"), 4);
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3]}", answer), 400);
+    ck_assert_ptr_nonnull(strstr(answer->text, "prompt_min"));
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4, 5, 6, 7, 8, 9]}", answer),
+                     400);
     long http_port = strtol(strrchr(tb_urls[1], ':') + 1, NULL, 10);
     raw_send(http_port, "GARBAGE \x01\x02\r\n\r\n", 14);
     /* Frames: bad version, a forged MAC, an oversized length, random junk. */
@@ -798,7 +846,7 @@ START_TEST(test_testbed_admin_faults)
                      "--set verification.reveal_timeout=200ms");
     for (uint32_t p = 0; p < tb_url_count; p++) {
         snprintf(url, sizeof(url), "%s/admin/drop?from=*&to=*&probability=1", tb_urls[p]);
-        ck_assert_int_eq(http("POST", url, "", answer), 200);
+        ck_assert_int_eq(http_admin(url, answer), 200);
     }
     snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
     ck_assert_int_eq(http("POST", url, body, answer), 504);
@@ -806,17 +854,17 @@ START_TEST(test_testbed_admin_faults)
     ck_assert_int_gt(metric_value(tb_urls[3], "infersim_frames_dropped_total "), 0);
     for (uint32_t p = 0; p < tb_url_count; p++) {
         snprintf(url, sizeof(url), "%s/admin/heal", tb_urls[p]);
-        ck_assert_int_eq(http("POST", url, "", answer), 200);
+        ck_assert_int_eq(http_admin(url, answer), 200);
     }
     snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
     ck_assert_int_eq(http("POST", url, body, answer), 200);
     /* Byzantine: only the hosting process can switch a node. */
     snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
              tb_urls[1]);
-    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    ck_assert_int_eq(http_admin(url, answer), 400);
     snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
              tb_urls[0]);
-    ck_assert_int_eq(http("POST", url, "", answer), 200);
+    ck_assert_int_eq(http_admin(url, answer), 200);
     snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[0]);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(http("POST", url, body, answer), 200);
