@@ -139,8 +139,11 @@ int tb_keys_load(tb_keys *keys, const char *dir, uint32_t node_count, bool signi
                  size_t why_size);
 
 /* Starts this holder's session at 'now_ns' (CLOCK_MONOTONIC, > 0): frames
- * it sends carry that session; frames sent before it are refused. */
-void tb_keys_start(tb_keys *keys, uint64_t now_ns);
+ * it sends carry that session. Frames sent before 'fresh_after_ns' are
+ * refused: a restarted receiver has lost its windows, so it accepts only
+ * frames its previous life cannot have accepted (sent after that life
+ * ended). */
+void tb_keys_start(tb_keys *keys, uint64_t now_ns, uint64_t fresh_after_ns);
 
 void tb_keys_deinit(tb_keys *keys);
 
@@ -229,6 +232,9 @@ struct tb_process_config {
     int peer_fd;                     /* listening socket for frames (inherited) */
     int http_fd;                     /* listening socket for HTTP (inherited) */
     uint64_t epoch_ns;               /* CLOCK_MONOTONIC at the run's start */
+    uint64_t fresh_after_ns;         /* CLOCK_MONOTONIC: frames sent before are refused
+                                      * (the run's start, or when the previous life of
+                                      * this process was reaped) */
     uint32_t generation;             /* restarts so far (< TB_GENERATIONS) */
     uint32_t http_requests;          /* HTTP request ids per process and generation */
     const char *keys_dir;            /* roster and node-I.key files (tb_keys_load) */

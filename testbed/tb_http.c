@@ -11,7 +11,7 @@
  *   POST /admin/byzantine?node=&behaviour=&scale=  switch a hosted node's behaviour
  *   POST /admin/crash                         the process dies at once (kill -9 like)
  * Rules act on the frames this process sends; a network-wide partition is
- * one call per process. the admin endpoints want the run's token
+ * one call per process. The admin endpoints want the run's token
  * ("Authorization: Bearer TOKEN"); without it, 401. Every malformed or
  * unauthorised request gets a 4xx and a JSON error, is counted, and
  * changes nothing. */
@@ -38,10 +38,17 @@
 const double tb__latency_bounds_s[TB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                         0.1,   0.25,   0.5,   1.0,  2.5,   10.0};
 
+#define HTTP_QUEUE_MAX 1024   /* HTTP requests waiting for a free id */
+
+/* An HTTP request waiting for its answer: for its request to finish (id
+ * set), or, queued, for a free id (id UINT64_MAX, the prompt kept). */
 struct tb_pending {
     tb_proc *proc;
     struct evhttp_request *request;
     uint64_t id;
+    tb_pending *next;                /* queued: the next in line */
+    uint32_t count;
+    uint32_t *tokens;                /* queued: the prompt (owned) */
 };
 
 static void reply(tb_proc *proc, struct evhttp_request *request, int code, const char *reason,
@@ -172,54 +179,68 @@ static bool json_infer(const char *text, size_t size, uint32_t vocab, uint32_t *
 
 /* ---- /v1/infer ---- */
 
+static void pending_free(tb_pending *pending)
+{
+    util_free(pending->tokens);
+    util_free(pending);
+}
+
+static void queue_unlink(tb_proc *proc, tb_pending *pending)
+{
+    tb_pending **at = &proc->queue_head;
+    tb_pending *previous = NULL;
+    while (*at != NULL && *at != pending) {
+        previous = *at;
+        at = &(*at)->next;
+    }
+    if (*at == NULL) {
+        return;
+    }
+    *at = pending->next;
+    if (proc->queue_tail == pending) {
+        proc->queue_tail = previous;
+    }
+    proc->queued -= 1;
+}
+
+/* The client went away: its request runs on (the id stays busy until it
+ * finishes) or, queued, is forgotten. */
 static void pending_closed(struct evhttp_connection *connection, void *arg)
 {
     (void)connection;
     tb_pending *pending = arg;
-    pending->proc->pending[pending->id] = NULL;
-    util_free(pending);
-}
-
-static uint64_t http_request_id(tb_proc *proc)
-{
-    const tb_process_config *config = proc->config;
-    if (proc->http_next >= config->http_requests || config->generation >= TB_GENERATIONS) {
-        return UINT64_MAX;
+    if (pending->id == UINT64_MAX) {
+        queue_unlink(pending->proc, pending);
+    } else {
+        pending->proc->pending[pending->id] = NULL;
     }
-    uint64_t range = (uint64_t)config->generation * config->process_count + config->process;
-    return proc->workload_requests + range * config->http_requests + proc->http_next++;
+    pending_free(pending);
 }
 
-static void infer_submit(tb_proc *proc, struct evhttp_request *request, const uint32_t *tokens,
+/* Submits 'pending' (its request answered when it finishes) under 'id'. */
+static void infer_submit(tb_proc *proc, tb_pending *pending, uint64_t id, const uint32_t *tokens,
                          uint32_t count)
 {
-    uint64_t id = http_request_id(proc);
-    if (id == UINT64_MAX) {
-        reply_error(proc, request, 503, "Service Unavailable", "request ids exhausted");
-        return;
-    }
     uint32_t per = proc->config->process_count;
     uint32_t hosted = (proc->node_count - proc->config->process + per - 1) / per;
     uint32_t client = proc->config->process + (proc->client_next++ % hosted) * per;
-    tb_pending *pending = util_calloc(1, sizeof(*pending));
-    if (pending == NULL) {
-        reply_error(proc, request, 503, "Service Unavailable", "out of memory");
-        return;
-    }
-    pending->proc = proc;
-    pending->request = request;
+    /* A free id is one whose last request finished a quarantine ago: its
+     * record (kept until now, for the rows) is forgotten. */
+    proc->commit_block[id] = 0;
+    int reset = sim_host_request_reset(proc->host, id);
+    ASSERT(reset == 0);
     pending->id = id;
     proc->pending[id] = pending;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(request), pending_closed,
-                                  pending);
     int rc = 0;
     const node_outbox *outbox =
         sim_host_submit(proc->host, client, id, tb__now_ns(proc), tokens, count, &rc);
     if (outbox == NULL) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(request), NULL, NULL);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(pending->request), NULL,
+                                      NULL);
         proc->pending[id] = NULL;
-        util_free(pending);
-        reply_error(proc, request, 400, "Bad Request", "prompt out of range");
+        tb__ids_give(&proc->ids, id);
+        reply_error(proc, pending->request, 400, "Bad Request", "prompt out of range");
+        pending_free(pending);
         return;
     }
     proc->summary.requests_submitted += 1;
@@ -228,6 +249,68 @@ static void infer_submit(tb_proc *proc, struct evhttp_request *request, const ui
         proc->commit_block[id] = serving->committees[id].block;
     }
     tb__effects(proc, client, outbox);
+}
+
+/* Ids became free: the queue's oldest requests take them. */
+static void queue_serve(void *context)
+{
+    tb_proc *proc = context;
+    while (proc->queue_head != NULL) {
+        uint64_t id = tb__ids_take(&proc->ids);
+        if (id == UINT64_MAX) {
+            return;
+        }
+        tb_pending *pending = proc->queue_head;
+        queue_unlink(proc, pending);
+        infer_submit(proc, pending, id, pending->tokens, pending->count);
+    }
+}
+
+/* An id now, or a place in the queue, or 503 with Retry-After. */
+static void infer_accept(tb_proc *proc, struct evhttp_request *request, const uint32_t *tokens,
+                         uint32_t count)
+{
+    if (proc->ids.count == 0) {
+        reply_error(proc, request, 503, "Service Unavailable",
+                    "no request ids: the process restarted too often");
+        return;
+    }
+    uint64_t id = proc->queue_head == NULL ? tb__ids_take(&proc->ids) : UINT64_MAX;
+    if (id == UINT64_MAX && proc->queued >= HTTP_QUEUE_MAX) {
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After", "1");
+        reply_error(proc, request, 503, "Service Unavailable", "request queue full");
+        return;
+    }
+    tb_pending *pending = util_calloc(1, sizeof(*pending));
+    uint32_t *copy = id == UINT64_MAX ? util_malloc(count * sizeof(uint32_t)) : NULL;
+    if (pending == NULL || (id == UINT64_MAX && copy == NULL)) {
+        util_free(pending);
+        util_free(copy);
+        if (id != UINT64_MAX) {
+            tb__ids_give(&proc->ids, id);
+        }
+        reply_error(proc, request, 503, "Service Unavailable", "out of memory");
+        return;
+    }
+    pending->proc = proc;
+    pending->request = request;
+    pending->id = UINT64_MAX;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(request), pending_closed,
+                                  pending);
+    if (id != UINT64_MAX) {
+        infer_submit(proc, pending, id, tokens, count);
+        return;
+    }
+    memcpy(copy, tokens, count * sizeof(uint32_t));
+    pending->tokens = copy;
+    pending->count = count;
+    if (proc->queue_tail != NULL) {
+        proc->queue_tail->next = pending;
+    } else {
+        proc->queue_head = pending;
+    }
+    proc->queue_tail = pending;
+    proc->queued += 1;
 }
 
 static void on_infer(tb_proc *proc, struct evhttp_request *request)
@@ -259,7 +342,7 @@ static void on_infer(tb_proc *proc, struct evhttp_request *request)
         reply_error(proc, request, 400, "Bad Request",
                     "prompt longer than workload.prompt_max (see /status)");
     } else {
-        infer_submit(proc, request, tokens, count);
+        infer_accept(proc, request, tokens, count);
     }
     util_free(tokens);
 }
@@ -336,6 +419,8 @@ static void latency_observe(tb_proc *proc, uint64_t request)
     proc->latency_count += 1;
 }
 
+static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status);
+
 void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
 {
     if (id >= sim_host_request_capacity(proc->host)) {
@@ -344,10 +429,16 @@ void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
     if (status == NODE_REQUEST_COMPLETED) {
         latency_observe(proc, id);
     }
+    proc->finished[status < 4 ? status : 0] += 1;
     tb_pending *pending = proc->pending[id];
-    if (pending == NULL) {
-        return;
+    if (pending != NULL) {
+        http_answer(proc, pending, id, status);
     }
+    tb__ids_finish(&proc->ids, id); /* After the answer: it reads the id's state. */
+}
+
+static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status)
+{
     proc->pending[id] = NULL;
     const node_serving *serving = sim_host_serving(proc->host);
     const node_request *r = &serving->requests[id];
@@ -373,7 +464,7 @@ void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
     reply(proc, pending->request, status == NODE_REQUEST_COMPLETED ? 200 : 504,
           status == NODE_REQUEST_COMPLETED ? "OK" : "Gateway Timeout", "application/json", body);
     evbuffer_free(body);
-    util_free(pending);
+    pending_free(pending);
 }
 
 /* ---- /status and /metrics ---- */
@@ -399,7 +490,9 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         "\"vocab\": %u, \"prompt_min\": %u, \"prompt_max\": %u, \"generate\": %u, "
         "\"verification\": \"%s\", \"requests_submitted\": %llu, \"requests_completed\": %llu, "
         "\"requests_finished\": %llu, \"frames_in\": %llu, \"frames_out\": %llu, "
-        "\"frames_rejected\": %llu, \"http_rejected\": %llu, \"nodes\": [",
+        "\"frames_rejected\": %llu, \"frames_replayed\": %llu, \"http_rejected\": %llu, "
+        "\"http_ids\": %u, \"http_ids_free\": %u, \"http_ids_recycled\": %llu, "
+        "\"http_queued\": %u, \"nodes\": [",
         proc->config->process, proc->config->process_count, proc->config->generation,
         (long)getpid(), proc->config->peer_ports[proc->config->process], name,
         (unsigned long long)proc->scenario->seed,
@@ -411,7 +504,9 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         (unsigned long long)result->requests_finished,
         (unsigned long long)proc->summary.frames_in, (unsigned long long)proc->summary.frames_out,
         (unsigned long long)tb_summary_rejected(&proc->summary),
-        (unsigned long long)proc->http_rejected);
+        (unsigned long long)proc->summary.rejected[-TB_EREPLAY],
+        (unsigned long long)proc->http_rejected, proc->ids.count, proc->ids.free_count,
+        (unsigned long long)proc->ids.recycled, proc->queued);
     uint32_t step = proc->config->process_count;
     for (uint32_t i = proc->config->process; i < proc->node_count; i += step) {
         evbuffer_add_printf(body, "%s%u", i == proc->config->process ? "" : ", ", i);
@@ -424,11 +519,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
 static void metrics_requests(tb_proc *proc, struct evbuffer *body)
 {
     const sim_result *result = sim_host_result(proc->host);
-    uint64_t by_status[4] = {0};
-    for (uint64_t r = 0; r < result->request_count; r++) {
-        by_status[result->requests[r].status < 4 ? result->requests[r].status : 0] +=
-            result->requests[r].submitted && result->requests[r].status != 0;
-    }
+    const uint64_t *by_status = proc->finished; /* Cumulative: ids are recycled. */
     evbuffer_add_printf(body,
                         "# HELP infersim_requests_total Inference requests of this process's "
                         "clients, by outcome.\n# TYPE infersim_requests_total counter\n"
@@ -741,10 +832,39 @@ static void on_request(struct evhttp_request *request, void *arg)
     }
 }
 
+/* How long a finished id waits before reuse: until every timer that may
+ * still name it has fired. A member arms its KV expiry (request_timeout)
+ * when a prefill arrives, which may be after the client finished when
+ * frames are late; committee phase deadlines add their own. So: twice the
+ * request timeout (one for a late prefill, one for its expiry) plus the
+ * phase timeouts of a verifying run. */
+static uint64_t id_quarantine_ns(const scn_scenario *scenario)
+{
+    uint64_t ns = 2 * scenario->workload.request_timeout_ns;
+    if (scenario->verification.protocol != SCN_PROTOCOL_NONE) {
+        ns += scenario->verification.commit_timeout_ns + scenario->verification.reveal_timeout_ns;
+    }
+    return ns;
+}
+
+static int http_ids_start(tb_proc *proc)
+{
+    const tb_process_config *config = proc->config;
+    uint64_t range = (uint64_t)config->generation * config->process_count + config->process;
+    tb_ids_config ids = {
+        .first = proc->workload_requests + range * config->http_requests,
+        .count = config->generation < TB_GENERATIONS ? config->http_requests : 0,
+        .quarantine_ns = id_quarantine_ns(proc->scenario),
+        .on_free = queue_serve,
+        .context = proc,
+    };
+    return tb__ids_init(&proc->ids, proc->base, &ids);
+}
+
 int tb__http_start(tb_proc *proc)
 {
     proc->http = evhttp_new(proc->base);
-    if (proc->http == NULL) {
+    if (proc->http == NULL || http_ids_start(proc) != 0) {
         return TB_ENOMEM;
     }
     evhttp_set_max_body_size(proc->http, HTTP_BODY_MAX);
@@ -760,6 +880,14 @@ int tb__http_start(tb_proc *proc)
 
 void tb__http_stop(tb_proc *proc)
 {
+    while (proc->queue_head != NULL) {
+        tb_pending *pending = proc->queue_head;
+        queue_unlink(proc, pending);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(pending->request), NULL,
+                                      NULL);
+        reply_error(proc, pending->request, 503, "Service Unavailable", "the process is stopping");
+        pending_free(pending);
+    }
     if (proc->pending != NULL) {
         uint64_t capacity = sim_host_request_capacity(proc->host);
         for (uint64_t id = 0; id < capacity; id++) {
@@ -770,11 +898,12 @@ void tb__http_stop(tb_proc *proc)
                 reply_error(proc, pending->request, 503, "Service Unavailable",
                             "the process is stopping");
                 proc->pending[id] = NULL;
-                util_free(pending);
+                pending_free(pending);
             }
         }
     }
     if (proc->http != NULL) {
         evhttp_free(proc->http);
     }
+    tb__ids_deinit(&proc->ids);
 }

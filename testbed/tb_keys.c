@@ -45,7 +45,7 @@ static int keys_alloc(tb_keys *keys, uint32_t node_count, uint32_t held_count, b
     for (uint32_t i = 0; i < node_count; i++) {
         keys->slot_of[i] = UINT32_MAX;
     }
-    tb_keys_start(keys, 1);
+    tb_keys_start(keys, 1, 0);
     return 0;
 }
 
@@ -63,11 +63,11 @@ int tb_keys_generate(tb_keys *keys, uint32_t node_count, bool signing)
     return 0;
 }
 
-void tb_keys_start(tb_keys *keys, uint64_t now_ns)
+void tb_keys_start(tb_keys *keys, uint64_t now_ns, uint64_t fresh_after_ns)
 {
     ASSERT(now_ns > 0);
     keys->session = now_ns;
-    keys->started_ns = now_ns;
+    keys->started_ns = fresh_after_ns;
 }
 
 void tb_keys_deinit(tb_keys *keys)

@@ -34,6 +34,7 @@ typedef struct launch_child {
     int summary_fd;                  /* read end of the child's summary pipe */
     uint32_t generation;
     bool down;                       /* killed by a crash fault, restart pending */
+    uint64_t reaped_ns;              /* CLOCK_MONOTONIC when its last life was reaped */
 } launch_child;
 
 typedef struct launch_state {
@@ -115,6 +116,8 @@ static int spawn(launch_state *state, uint32_t p)
         config.peer_fd = state->peer_fds[p];
         config.http_fd = state->http_fds[p];
         config.generation = state->children[p].generation;
+        config.fresh_after_ns = state->children[p].generation > 0 ? state->children[p].reaped_ns
+                                                                  : state->base.epoch_ns;
         config.on_stop = child_on_stop;
         config.context = state;
         state->summary_write_fd = pipe_fds[1];
@@ -205,6 +208,7 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
         if (!ending && !child->down && child->pid > 0) {
             kill(child->pid, SIGKILL);
             waitpid(child->pid, NULL, 0);
+            child->reaped_ns = monotonic_ns(); /* Its last frame was received before. */
             child_reap(child, NULL, 0);
             child->pid = 0;
             child->down = true;

@@ -549,7 +549,8 @@ static int proc_keys(tb_proc *proc)
         fprintf(stderr, "infersim testbed: process %u: %s\n", proc->config->process, why);
     }
     if (rc == 0) {
-        tb_keys_start(&proc->keys, proc->config->epoch_ns + tb__now_ns(proc) + 1);
+        tb_keys_start(&proc->keys, proc->config->epoch_ns + tb__now_ns(proc) + 1,
+                      proc->config->fresh_after_ns);
     }
     return rc;
 }

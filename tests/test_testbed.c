@@ -299,7 +299,7 @@ START_TEST(test_testbed_frame_replay_rejected)
                                      &out, &used),
                      TB_EREPLAY);
     size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer)); /* sent at 5000 */
-    tb_keys_start(&frame_keys, 6000);
+    tb_keys_start(&frame_keys, 6000, 6000);
     ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
                                      &out, &used),
                      TB_EREPLAY);
@@ -649,6 +649,29 @@ START_TEST(test_testbed_cluster_serves_requests)
 }
 END_TEST
 
+/* One process serves /v1/infer for as long as it runs: 1,000 requests
+ * through 64 ids, each id reused after its quarantine (2 x 300 ms + the
+ * phase timeouts), the requests beyond the free ids queued. */
+START_TEST(test_testbed_cluster_recycles_request_ids)
+{
+    cluster_start(7, "--no-workload --duration 90 --http-requests 64 "
+                     "--set workload.timeout=300ms --set verification.commit_timeout=100ms "
+                     "--set verification.reveal_timeout=100ms");
+    ck_assert_int_eq(run_client(tb_urls[0], 1000, 8), 0);
+    char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "
+                       "WHERE run_id = (SELECT max(run_id) FROM runs WHERE name = 'client')");
+    ck_assert_str_eq(rows, "1000|1000\n");
+    free(rows);
+    ck_assert_int_ge(status_field(tb_urls[0], "http_ids_recycled"), 1000 - 64);
+    ck_assert_int_eq(status_field(tb_urls[0], "requests_completed"), 1000);
+    ck_assert_int_eq(cluster_stop(), 143);
+    /* The process's own rows: one per id, its last request. */
+    rows = query("SELECT count(*), sum(status = 'completed') FROM requests WHERE run_id = 1");
+    ck_assert_str_eq(rows, "64|64\n");
+    free(rows);
+}
+END_TEST
+
 START_TEST(test_testbed_cluster_survives_kill)
 {
     char urls[4096];
@@ -966,6 +989,7 @@ Suite *test_testbed_suite(void)
     if (getenv("INFERSIM_SANITIZE") == NULL) {
         tcase_add_test(cluster, test_testbed_cluster_serves_requests);
         tcase_add_test(cluster, test_testbed_cluster_survives_kill);
+        tcase_add_test(cluster, test_testbed_cluster_recycles_request_ids);
         tcase_add_test(cluster, test_testbed_matches_simulator);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_admin_faults);
