@@ -1421,7 +1421,9 @@ static const test_scn_bad_case test_scn_bad[] = {
      "verification.challenge_window does not apply to protocol sampling (it belongs to "
      "protocol optimistic)"},
     {"tests/bad/96_zk_proof_too_big.yaml", SCN_ESCHEMA, 7, 21,
-     "verification.zk.proof_bytes must be a size up to 16MiB, got 1GiB"},
+     "verification.zk.proof_bytes must be a size from 1B up to 16MiB, got 1GiB"},
+    {"tests/bad/97_zk_proof_empty.yaml", SCN_ESCHEMA, 7, 21,
+     "verification.zk.proof_bytes must be a size from 1B up to 16MiB, got 0B"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,
