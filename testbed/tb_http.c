@@ -469,6 +469,16 @@ static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_
 
 /* ---- /status and /metrics ---- */
 
+/* Authentic messages the process's nodes refused (node_on_event errors). */
+static uint64_t messages_rejected(const sim_result *result)
+{
+    uint64_t total = 0;
+    for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        total += result->types[t].rejected;
+    }
+    return total;
+}
+
 static void on_status(tb_proc *proc, struct evhttp_request *request)
 {
     char name[SCN_NAME_MAX];
@@ -492,7 +502,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         "\"requests_finished\": %llu, \"frames_in\": %llu, \"frames_out\": %llu, "
         "\"frames_rejected\": %llu, \"frames_replayed\": %llu, \"http_rejected\": %llu, "
         "\"http_ids\": %u, \"http_ids_free\": %u, \"http_ids_recycled\": %llu, "
-        "\"http_queued\": %u, \"nodes\": [",
+        "\"http_queued\": %u, \"messages_rejected\": %llu, \"nodes\": [",
         proc->config->process, proc->config->process_count, proc->config->generation,
         (long)getpid(), proc->config->peer_ports[proc->config->process], name,
         (unsigned long long)proc->scenario->seed,
@@ -506,7 +516,8 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         (unsigned long long)tb_summary_rejected(&proc->summary),
         (unsigned long long)proc->summary.rejected[-TB_EREPLAY],
         (unsigned long long)proc->http_rejected, proc->ids.count, proc->ids.free_count,
-        (unsigned long long)proc->ids.recycled, proc->queued);
+        (unsigned long long)proc->ids.recycled, proc->queued,
+        (unsigned long long)messages_rejected(result));
     uint32_t step = proc->config->process_count;
     for (uint32_t i = proc->config->process; i < proc->node_count; i += step) {
         evbuffer_add_printf(body, "%s%u", i == proc->config->process ? "" : ", ", i);
@@ -557,14 +568,17 @@ static void metrics_messages(tb_proc *proc, struct evbuffer *body)
     } reasons[] = {{0, "other"},          {TB_EMALFORMED, "malformed"}, {TB_ETOOBIG, "too_big"},
                    {TB_EVERSION, "version"}, {TB_EAUTH, "auth"},          {TB_EREPLAY, "replay"}};
     evbuffer_add_printf(body, "# HELP infersim_messages_total Node messages by type and "
-                              "direction.\n# TYPE infersim_messages_total counter\n");
+                              "direction (rejected: authentic, refused by the node).\n"
+                              "# TYPE infersim_messages_total counter\n");
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const char *name = node_message_type_name((uint8_t)t);
         evbuffer_add_printf(body,
                             "infersim_messages_total{type=\"%s\",direction=\"sent\"} %llu\n"
-                            "infersim_messages_total{type=\"%s\",direction=\"received\"} %llu\n",
+                            "infersim_messages_total{type=\"%s\",direction=\"received\"} %llu\n"
+                            "infersim_messages_total{type=\"%s\",direction=\"rejected\"} %llu\n",
                             name, (unsigned long long)result->types[t].sent, name,
-                            (unsigned long long)result->types[t].delivered);
+                            (unsigned long long)result->types[t].delivered, name,
+                            (unsigned long long)result->types[t].rejected);
     }
     evbuffer_add_printf(body,
                         "# HELP infersim_bytes_total Frame bytes on the wire.\n"

@@ -392,6 +392,7 @@ static pid_t tb_launcher = -1;
 static char tb_urls[TB_PROCESSES_MAX][64];
 static uint32_t tb_url_count;
 static char tb_token[TB_TOKEN_CHARS + 1];
+static const char *tb_scenario = TB_SCENARIO; /* what cluster_start runs */
 
 static void tb_path(char *out, size_t size, const char *name)
 {
@@ -405,6 +406,7 @@ static void cluster_setup(void)
     ck_assert_ptr_nonnull(mkdtemp(tb_dir));
     tb_launcher = -1;
     tb_url_count = 0;
+    tb_scenario = TB_SCENARIO;
 }
 
 /* Stops the launcher (which stops and reaps its node processes); returns
@@ -459,7 +461,7 @@ static void cluster_start(uint32_t processes, const char *extra)
     tb_path(out, sizeof(out), "testbed.log");
     snprintf(args, sizeof(args),
              "%s %s testbed %s --processes %u --db %s --ports-file %s --admin-token-file %s %s",
-             "exec", test_infersim_bin(), TB_SCENARIO, processes, db, ports, token, extra);
+             "exec", test_infersim_bin(), tb_scenario, processes, db, ports, token, extra);
     pid_t parent = getpid();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -805,6 +807,161 @@ START_TEST(test_testbed_cluster_rejects_malformed)
 }
 END_TEST
 
+/* ---- hostile peers: forgers, replayers, insiders ---- */
+
+static uint64_t monotonic_now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* `infersim keygen` into tb_dir/keys; the path. */
+static void keygen(char *dir, size_t size)
+{
+    char command[1024];
+    tb_path(dir, size, "keys");
+    snprintf(command, sizeof(command), "%s keygen --nodes 7 --out %s >/dev/null",
+             test_infersim_bin(), dir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+static bool hosts_three(void *context, uint32_t node_id)
+{
+    (void)context;
+    return node_id == 3;
+}
+
+/* An insider: whoever has node 3's key file (and the public roster). */
+static void insider_keys(tb_keys *keys, const char *dir)
+{
+    char why[256];
+    ck_assert_int_eq(tb_keys_load(keys, dir, 7, true, hosts_three, NULL, why, sizeof(why)), 0);
+    tb_keys_start(keys, monotonic_now_ns(), 0);
+}
+
+static node_message hostile_message(uint8_t type, uint32_t dest, const uint8_t *payload,
+                                    uint32_t bytes)
+{
+    node_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.source = 3;
+    m.origin = 3;
+    m.dest = dest;
+    m.payload = payload;
+    m.payload_bytes = bytes;
+    return m;
+}
+
+static long rejected_frames(const char *url, const char *reason)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "infersim_frames_rejected_total{reason=\"%s\"} ", reason);
+    return metric_value(url, name);
+}
+
+/* Frames from someone who has the scenario (its seed) but no key file,
+ * and a replayed frame of a real node: rejected and counted; the process
+ * serves on. */
+START_TEST(test_testbed_cluster_rejects_forged_and_replayed)
+{
+    char dir[512], extra[1024], url[128];
+    keygen(dir, sizeof(dir));
+    snprintf(extra, sizeof(extra),
+             "--no-workload --duration 60 --keys %s --set verification.commit_timeout=150ms "
+             "--set verification.reveal_timeout=150ms",
+             dir);
+    cluster_start(7, extra);
+    long peer = status_field(tb_urls[1], "peer_port");
+    /* MACed and signed with the keys the seed (7) derives, as sim/ does. */
+    uint8_t frame[512], mac_key[UTIL_MAC_KEY_BYTES];
+    uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], secret_key[UTIL_SIGN_SECRET_KEY_BYTES];
+    tb_frame_stamp stamp = {monotonic_now_ns(), 1, monotonic_now_ns()};
+    util_mac_key_derive(7, 3, mac_key);
+    node_message m = hostile_message(NODE_MESSAGE_INFER_END, 1, NULL, 0);
+    int size = tb_frame_seal(&m, &stamp, TB_AUTH_MAC, mac_key, frame, sizeof(frame),
+                             TB_FRAME_MAX_DEFAULT);
+    raw_send(peer, frame, (size_t)size);
+    util_sign_keypair_from_seed(7, 3, public_key, secret_key);
+    m = hostile_message(NODE_MESSAGE_INFER_COMMIT, 1, NULL, 0);
+    size = tb_frame_seal(&m, &stamp, TB_AUTH_ED25519, secret_key, frame, sizeof(frame),
+                         TB_FRAME_MAX_DEFAULT);
+    raw_send(peer, frame, (size_t)size);
+    ck_assert_int_eq(rejected_frames(tb_urls[1], "auth"), 2);
+    /* A real frame of node 3, sent twice: the second is a replay. */
+    tb_keys insider;
+    insider_keys(&insider, dir);
+    m = hostile_message(NODE_MESSAGE_INFER_END, 1, NULL, 0);
+    size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
+                           TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_gt(size, 0);
+    long frames_in = status_field(tb_urls[1], "frames_in");
+    raw_send(peer, frame, (size_t)size);
+    ck_assert_int_ge(status_field(tb_urls[1], "frames_in"), frames_in + 1);
+    raw_send(peer, frame, (size_t)size);
+    ck_assert_int_eq(rejected_frames(tb_urls[1], "replay"), 1);
+    ck_assert_int_eq(status_field(tb_urls[1], "frames_replayed"), 1);
+    ck_assert_int_eq(rejected_frames(tb_urls[1], "auth"), 2);
+    tb_keys_deinit(&insider);
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4]}", answer), 200);
+    free(answer);
+}
+END_TEST
+
+/* An insider with node 3's key file sends authentic but hostile frames:
+ * INFER_TOKENS for segment 1000 (the model has 2) to server node 2, and a
+ * gossip RUMOR to node 2, an inference node. Under protocol committee
+ * (_i = 0) and none (_i = 1) the process refuses them, counts them, and
+ * still answers /status and serves a request. */
+START_TEST(test_testbed_cluster_survives_hostile_frames)
+{
+    char dir[512], extra[1024], url[128], scenario[512];
+    keygen(dir, sizeof(dir));
+    if (_i == 1) {
+        /* testbed_small without its verification block: protocol none. */
+        char command[2048];
+        tb_path(scenario, sizeof(scenario), "none.yaml");
+        snprintf(command, sizeof(command),
+                 "sed -e '/^verification:/,/^  agreement:/d' %s > %s", TB_SCENARIO, scenario);
+        ck_assert_int_eq(system(command), 0);
+        tb_scenario = scenario;
+    }
+    snprintf(extra, sizeof(extra), "--no-workload --duration 60 --keys %s", dir);
+    cluster_start(7, extra);
+    long peer = status_field(tb_urls[2], "peer_port");
+    long rejected = status_field(tb_urls[2], "messages_rejected");
+    ck_assert_int_ge(rejected, 0);
+    tb_keys insider;
+    insider_keys(&insider, dir);
+    uint8_t frame[512];
+    static const uint8_t tokens[16] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0};
+    node_message m = hostile_message(NODE_MESSAGE_INFER_TOKENS, 2, tokens, sizeof(tokens));
+    m.segment = 1000;
+    m.count = 4;
+    m.rumor_id = 5;
+    int size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
+                               TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_gt(size, 0);
+    raw_send(peer, frame, (size_t)size);
+    static const uint8_t rumor[8] = {'h', 'o', 's', 't', 'i', 'l', 'e', 0};
+    m = hostile_message(NODE_MESSAGE_RUMOR, 2, rumor, sizeof(rumor));
+    m.rumor_id = 0;
+    size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
+                           TB_FRAME_MAX_DEFAULT);
+    raw_send(peer, frame, (size_t)size);
+    tb_keys_deinit(&insider);
+    ck_assert_int_ge(status_field(tb_urls[2], "messages_rejected"), rejected + 2);
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[2]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4]}", answer), 200);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"completed\""));
+    free(answer);
+}
+END_TEST
+
 /* The scenario's own workload, simulated and then on real sockets: the
  * same requests finalize with the same accepted outputs (the oracle's
  * max-abs distance of the accepted logits to the reference is equal to
@@ -986,6 +1143,8 @@ Suite *test_testbed_suite(void)
     tcase_set_timeout(cluster, 90);
     tcase_add_test(cluster, test_testbed_cluster_rejects_malformed);
     tcase_add_test(cluster, test_testbed_cli_usage_errors);
+    tcase_add_test(cluster, test_testbed_cluster_rejects_forged_and_replayed);
+    tcase_add_loop_test(cluster, test_testbed_cluster_survives_hostile_frames, 0, 2);
     if (getenv("INFERSIM_SANITIZE") == NULL) {
         tcase_add_test(cluster, test_testbed_cluster_serves_requests);
         tcase_add_test(cluster, test_testbed_cluster_survives_kill);
