@@ -1,8 +1,8 @@
 /* tb.h -- the testbed: the simulator's nodes in real time over real TCP.
  * Node processes on 127.0.0.1 each host a share of a scenario's nodes
  * (node id % processes) in a libevent loop; the world they run is built by
- * sim/ (sim_host), so placement, serving, committees and keys are the
- * simulator's. Between processes travel frames (this header's codec):
+ * sim/ (sim_host), so placement, serving and committees are the
+ * simulator's; frame keys are the testbed's own. Between processes travel frames (this header's codec):
  *
  *   u32 length   bytes after this field (little-endian), <= the frame limit
  *   u8  version  TB_FRAME_VERSION

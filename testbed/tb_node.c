@@ -1,7 +1,8 @@
 /* tb_node.c -- one node process: a libevent loop driving the nodes it
  * hosts (node id % processes == its index) in real time. The world is
- * sim/'s (sim_host): the same placement, serving context, committees and
- * keys as a simulated run of the scenario. A node's SEND effect becomes a
+ * sim/'s (sim_host): the same placement, serving context and committees
+ * as a simulated run of the scenario; the frame keys are random, read from
+ * this process's own key files (tb_keys.c). A node's SEND effect becomes a
  * frame (tb_frame.c) written to the TCP connection of the process that
  * hosts the destination (itself included, so every message crosses a real
  * socket); a TIMER effect becomes a libevent timer; a frame that arrives is
