@@ -124,7 +124,7 @@ static int spawn(launch_state *state, uint32_t p)
         int rc = tb_process_run(&config);
         if (rc != 0) {
             fprintf(stderr, "infersim testbed: process %u: %s\n", p,
-                    rc <= TB_EMALFORMED && rc >= TB_EINVAL ? tb_strerror(rc) : sim_strerror(rc));
+                    rc <= TB_EMALFORMED && rc >= TB_EKEYS ? tb_strerror(rc) : sim_strerror(rc));
         }
         _exit(rc == 0 ? 0 : 3);
     }
