@@ -274,6 +274,8 @@ typedef struct scn_verification {
     scn_protocol protocol;
     uint32_t committee;           /* k members per segment, 1..64 */
     uint32_t quorum;              /* q agreeing members accept, 1..k */
+    uint32_t unsafe_quorum_slack; /* TESTING ONLY, deliberately unsafe: accept with this
+                                   * many votes fewer than quorum; 0 (default) = off */
     uint32_t retries;             /* fresh committees after a failed quorum */
     bool commit_reveal;           /* commit H(output|salt|member) before revealing */
     uint64_t commit_timeout_ns;   /* the commit phase closes then (or when all commit) */
@@ -317,6 +319,8 @@ typedef struct scn_expect {
     scn_cmp cmp;
     double value;
     char text[SCN_NAME_MAX];      /* as written, for messages */
+    bool converge;                /* written as converge_within: a liveness bound;
+                                   * metric liveness_violations == 0 */
 } scn_expect;
 
 typedef struct scn_output {
@@ -370,6 +374,10 @@ typedef struct scn_scenario {
     scn_fault faults[SCN_FAULTS_MAX];
     uint32_t expect_count;
     scn_expect expects[SCN_EXPECT_MAX];
+    /* expect.converge_within: after the last fault with an 'until' heals
+     * (from the start without one), every request submitted must complete
+     * within this; 0 = not checked. */
+    uint64_t converge_within_ns;
     scn_output output;
     scn_sweep sweep;
     /* Effective scenario after overrides, flattened and sorted by key. */
