@@ -401,6 +401,17 @@ int scn_load_file(const char *path, const char *const *overrides, size_t overrid
 int scn_load_string(const char *name, const char *text, const char *const *overrides,
                     size_t override_count, scn_scenario **out, scn_error *error);
 
+/* Applies 'edits' in order to scenario text 'text' ('name' stands for the
+ * file in errors) and writes the result as YAML: an edit "path=value" is a
+ * --set override, "-path" removes a key or a list item ("-faults.1").
+ * Comments and anchors are not kept; the result loads to the same
+ * scenario as the text plus the edits. On success *yaml_out is a
+ * NUL-terminated text the caller frees with free(). Returns 0, SCN_EPARSE,
+ * SCN_EUSAGE (a malformed edit or nothing to remove) or SCN_ENOMEM. The
+ * edited scenario is not validated (load it to know). */
+int scn_yaml_edit(const char *name, const char *text, const char *const *edits,
+                  size_t edit_count, char **yaml_out, scn_error *error);
+
 /* Frees everything owned by 'scenario'; NULL is a no-op. */
 void scn_destroy(scn_scenario *scenario);
 
