@@ -167,7 +167,7 @@ static int shrink_run(shrink_state *s, const char *text, tool_verdict *verdict)
             rc = -1;
         }
     }
-    if (rc == 0 && tool_verdict_read(&child, status, scenario, verdict) != 0) {
+    if (rc == 0 && tool_verdict_read(&child, status, true, verdict) != 0) {
         rc = -1;
     }
     tool_child_cleanup(&child);

@@ -55,6 +55,7 @@ int tool_shrink_main(int argc, char **argv);   /* cmd_shrink.c */
  * for inference without one, expect.converge_within = workload.timeout. */
 typedef struct tool_swarm_draw {
     size_t count;
+    uint32_t network_count;                  /* of which network faults */
     char sets[TOOL_SWARM_SETS_MAX][192];
     const char *argv[TOOL_SWARM_SETS_MAX];   /* sets[i], for argument lists */
 } tool_swarm_draw;
@@ -64,8 +65,9 @@ uint64_t tool_swarm_run_seed(uint64_t seed, uint64_t run);
 /* Draws the run's faults from 'run_seed' alone (deterministic). */
 void tool_swarm_draw_faults(const scn_scenario *scenario, uint64_t run_seed,
                             tool_swarm_draw *draw);
-/* Distinct Byzantine nodes a swarm run may draw under the scenario's
- * protocol (0: none). */
+/* Distinct Byzantine nodes a swarm run may draw: what the scenario's
+ * protocol tolerates less what its own Byzantine faults may take (0:
+ * none). */
 uint32_t tool_swarm_byzantine_max(const scn_scenario *scenario);
 
 /* One child process of the binary: stdout and stderr go to 'log', the
@@ -85,9 +87,10 @@ void tool_child_cleanup(const tool_child *child);
 
 /* How a run ended for swarm and shrink: violations by kind (the order of
  * met_violation_kinds) and the first judged kind found -- accepted_wrong,
- * double_finalization, liveness, and honest_penalised only when the
- * scenario has an honest_penalised expectation -- or "run_failed" when the
- * run process did not exit 0 (reason says how), or NULL: it passed. */
+ * double_finalization, liveness, and honest_penalised only with
+ * 'judge_honest' and when the scenario's own expectation on
+ * honest_penalised(_ratio) failed -- or "run_failed" when the run process
+ * did not exit 0 (reason says how), or NULL: it passed. */
 typedef struct tool_verdict {
     uint64_t counts[8];
     const char *kind;
@@ -96,7 +99,7 @@ typedef struct tool_verdict {
 
 /* Reads the verdict of a finished child (waitpid 'status'). Returns 0, or
  * -1 when its database cannot be read (said on stderr). */
-int tool_verdict_read(const tool_child *child, int status, const scn_scenario *scenario,
+int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
                       tool_verdict *verdict);
 
 /* Stores an inference run's requests, segments and divergence rows.

@@ -12,7 +12,8 @@
  *
  * Byzantine nodes are drawn by id, and the number of distinct ones over
  * the whole run stays below what the protocol tolerates whatever the draw
- * (tool_swarm_byzantine_max): committee, quorum - 1 (then no committee can
+ * (tool_swarm_byzantine_max), less the nodes the scenario's own Byzantine
+ * faults may take (every node for a class or region selector): committee, quorum - 1 (then no committee can
  * hold a quorum of liars, lazy copiers included); sampling, N - 1 (one
  * honest sampled node disputes); optimistic, the challengers (one of
  * executor + challengers is honest); tee and zk, a tenth of the nodes
@@ -33,6 +34,8 @@
 
 #define SWARM_FAULTS_MAX 4
 
+static uint32_t swarm_byzantine_tolerated(const scn_scenario *scenario);
+
 static void draw_add(tool_swarm_draw *draw, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -49,7 +52,39 @@ static void draw_add(tool_swarm_draw *draw, const char *format, ...)
     draw->count += 1;
 }
 
+/* At most how many nodes 'selector' names (every node for class, region). */
+static uint64_t draw_selector_size(const scn_selector *selector, uint32_t node_count)
+{
+    if (selector->all || selector->class_index >= 0 || selector->region_index >= 0) {
+        return node_count;
+    }
+    uint64_t size = selector->id_count;
+    size += selector->has_range ? (uint64_t)selector->range_last - selector->range_first + 1 : 0;
+    size += (uint64_t)(selector->fraction * node_count) + (selector->fraction > 0 ? 1 : 0);
+    return size;
+}
+
+/* Nodes the scenario's own Byzantine faults may make Byzantine. */
+static uint64_t draw_byzantine_own(const scn_scenario *scenario)
+{
+    uint64_t own = 0;
+    for (uint32_t i = 0; i < scenario->fault_count; i++) {
+        if (scenario->faults[i].kind >= SCN_FAULT_WRONG_OUTPUT) {
+            own += draw_selector_size(&scenario->faults[i].nodes, scenario->nodes.count);
+        }
+    }
+    return own;
+}
+
 uint32_t tool_swarm_byzantine_max(const scn_scenario *scenario)
+{
+    uint32_t tolerated = swarm_byzantine_tolerated(scenario);
+    uint64_t own = draw_byzantine_own(scenario);
+    return own >= tolerated ? 0 : tolerated - (uint32_t)own;
+}
+
+/* Byzantine nodes the protocol tolerates whatever the draw. */
+static uint32_t swarm_byzantine_tolerated(const scn_scenario *scenario)
 {
     const scn_verification *v = &scenario->verification;
     uint32_t tenth = scenario->nodes.count / 10 > 0 ? scenario->nodes.count / 10 : 1;
@@ -172,6 +207,7 @@ void tool_swarm_draw_faults(const scn_scenario *s, uint64_t run_seed, tool_swarm
             draw_byzantine(&prng, s, window, &budget, draw, s->fault_count + j);
         } else {
             draw_network(&prng, s, window, draw, s->fault_count + j);
+            draw->network_count += 1;
         }
     }
     if (s->converge_within_ns == 0 && s->workload.kind == SCN_WORKLOAD_INFERENCE) {
@@ -216,18 +252,33 @@ static int verdict_row(void *context, size_t count, const met_value *values)
     return 0;
 }
 
-/* honest_penalised is judged only where the scenario expects something of it. */
-static bool verdict_judges(const scn_scenario *s, size_t kind)
+static int verdict_expect_row(void *context, size_t count, const met_value *values)
 {
-    if (strcmp(met_violation_kinds[kind], "honest_penalised") != 0) {
-        return true;
+    bool *failed = context;
+    *failed = count == 1 && values[0].number > 0;
+    return 0;
+}
+
+/* honest_penalised counts only where the scenario's own expectation on it
+ * (honest_penalised, honest_penalised_ratio) failed, and only when asked:
+ * under network faults, penalising a member that could not answer in time
+ * is the protocol working as specified. */
+static int verdict_honest(met_db *db, bool judge_honest, tool_verdict *verdict)
+{
+    bool failed = false;
+    size_t k = 1;
+    _Static_assert(SIM_VIOLATION_HONEST_PENALISED == 1, "met_violation_kinds order");
+    if (!judge_honest || verdict->counts[k] == 0) {
+        return 0;
     }
-    for (uint32_t i = 0; i < s->expect_count; i++) {
-        if (strncmp(s->expects[i].metric, "honest_penalised", 16) == 0) {
-            return true;
-        }
+    int rc = met_query(db,
+                       "SELECT count(*) FROM expectations WHERE passed = 0 AND metric IN "
+                       "('honest_penalised', 'honest_penalised_ratio')",
+                       NULL, 0, verdict_expect_row, &failed);
+    if (rc == 0 && failed && verdict->kind == NULL) {
+        verdict->kind = met_violation_kinds[k];
     }
-    return false;
+    return rc;
 }
 
 static void verdict_failed_run(const tool_child *child, int status, tool_verdict *verdict)
@@ -250,7 +301,7 @@ static void verdict_failed_run(const tool_child *child, int status, tool_verdict
     }
 }
 
-int tool_verdict_read(const tool_child *child, int status, const scn_scenario *s,
+int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
                       tool_verdict *verdict)
 {
     memset(verdict, 0, sizeof(*verdict));
@@ -266,12 +317,16 @@ int tool_verdict_read(const tool_child *child, int status, const scn_scenario *s
     }
     int rc = met_query(db, "SELECT kind, count(*) FROM violations GROUP BY kind", NULL, 0,
                        verdict_row, verdict);
-    met_db_close(db);
     for (size_t k = 0; rc == 0 && met_violation_kinds[k] != NULL; k++) {
-        if (verdict->counts[k] > 0 && verdict_judges(s, k) && verdict->kind == NULL) {
+        bool judged = k != SIM_VIOLATION_HONEST_PENALISED;
+        if (verdict->counts[k] > 0 && judged && verdict->kind == NULL) {
             verdict->kind = met_violation_kinds[k];
         }
     }
+    if (rc == 0) {
+        rc = verdict_honest(db, judge_honest, verdict);
+    }
+    met_db_close(db);
     return rc == 0 ? 0 : -1;
 }
 
