@@ -347,8 +347,14 @@ static int shrink_start_text(shrink_state *s, const shrink_options *o)
     if (o->swarm) {
         tool_swarm_draw_faults(scenario, o->seed, &draw);
     }
+    /* Candidates live in a temporary folder: a checkpoint path relative to
+     * the scenario's folder is made absolute (the resolved path). */
+    char model_file[SCN_PATH_MAX + 16] = "";
+    if (scenario->model.source == SCN_MODEL_FILE) {
+        snprintf(model_file, sizeof(model_file), "model.file=%s", scenario->model.file);
+    }
     scn_destroy(scenario);
-    const char *edits[SHRINK_SETS_MAX + TOOL_SWARM_SETS_MAX + 1];
+    const char *edits[SHRINK_SETS_MAX + TOOL_SWARM_SETS_MAX + 2];
     char seed[48];
     size_t count = 0;
     for (size_t i = 0; i < o->set_count; i++) {
@@ -356,6 +362,9 @@ static int shrink_start_text(shrink_state *s, const shrink_options *o)
     }
     for (size_t i = 0; i < draw.count; i++) {
         edits[count++] = draw.argv[i];
+    }
+    if (model_file[0] != '\0') {
+        edits[count++] = model_file;
     }
     snprintf(seed, sizeof(seed), "seed=%llu", o->seed);
     edits[count++] = seed;
