@@ -697,6 +697,11 @@ static int expect_converge(scn_check *check, const scn_node *value, scn_expect *
         return scn__fail(check->error, SCN_ESCHEMA, value,
                          "expect.converge_within must be a duration > 0");
     }
+    if (check->scenario->workload.kind != SCN_WORKLOAD_INFERENCE) {
+        return scn__fail(check->error, SCN_ESCHEMA, value,
+                         "expect.converge_within needs an inference workload (it judges "
+                         "requests)");
+    }
     check->scenario->converge_within_ns = ns;
     snprintf(e->metric, sizeof(e->metric), "liveness_violations");
     snprintf(e->text, sizeof(e->text), "== 0 (converge_within %.40s)", value->text);

@@ -242,6 +242,11 @@ START_TEST(test_swarm_bad_usage_exits_2)
     ck_assert_int_eq(swarm_cli("validate scenarios/compare_sampling.yaml --set "
                                "verification.unsafe_quorum_slack=1"),
                      2);
+    ck_assert_int_eq(swarm_cli("validate scenarios/gossip.yaml --set "
+                               "expect.converge_within=1s"),
+                     2);
+    ck_assert_ptr_nonnull(strstr(test_dir_read(swarm_dir, "err.txt"),
+                                 "converge_within needs an inference workload"));
 }
 END_TEST
 
