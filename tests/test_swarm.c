@@ -212,6 +212,36 @@ START_TEST(test_swarm_liveness_fires_and_passes)
 }
 END_TEST
 
+/* The loader's view: a bound in nanoseconds, checked as the expectation
+ * liveness_violations == 0, and in the params table as written. */
+START_TEST(test_swarm_converge_within_loaded)
+{
+    scn_scenario *scenario = NULL;
+    swarm_load(SWARM_FILE, &scenario);
+    ck_assert_uint_eq(scenario->converge_within_ns, 3000000000ull);
+    bool expected = false;
+    for (uint32_t i = 0; i < scenario->expect_count; i++) {
+        const scn_expect *e = &scenario->expects[i];
+        if (e->converge) {
+            ck_assert_str_eq(e->metric, "liveness_violations");
+            ck_assert_int_eq(e->cmp, SCN_CMP_EQ);
+            expected = true;
+        }
+    }
+    ck_assert(expected);
+    bool listed = false;
+    for (size_t i = 0; i < scenario->param_count; i++) {
+        if (strcmp(scenario->params[i].key, "expect.converge_within") == 0) {
+            ck_assert_str_eq(scenario->params[i].value, "3s");
+            listed = true;
+        }
+        ck_assert_str_ne(scenario->params[i].key, "expect.liveness_violations");
+    }
+    ck_assert(listed);
+    scn_destroy(scenario);
+}
+END_TEST
+
 START_TEST(test_swarm_bad_usage_exits_2)
 {
     ck_assert_int_eq(swarm_cli("swarm"), 2);
@@ -333,6 +363,7 @@ Suite *test_swarm_suite(void)
     tcase_add_checked_fixture(liveness, swarm_setup, swarm_teardown);
     tcase_set_timeout(liveness, 60);
     tcase_add_test(liveness, test_swarm_liveness_fires_and_passes);
+    tcase_add_test(liveness, test_swarm_converge_within_loaded);
     suite_add_tcase(suite, liveness);
     return suite;
 }
