@@ -70,12 +70,11 @@ static int emit_node(yaml_emitter_t *emitter, const scn_node *node, int depth)
         return emit_scalar(emitter, node);
     }
     bool flow = depth >= 2 && emit_scalars_only(node);
+    yaml_mapping_style_t map_style = flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE;
+    yaml_sequence_style_t seq_style = flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE;
     int ok = node->kind == SCN_NODE_MAP
-                 ? yaml_mapping_start_event_initialize(
-                       &event, NULL, NULL, 1, flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE)
-                 : yaml_sequence_start_event_initialize(
-                       &event, NULL, NULL, 1,
-                       flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE);
+                 ? yaml_mapping_start_event_initialize(&event, NULL, NULL, 1, map_style)
+                 : yaml_sequence_start_event_initialize(&event, NULL, NULL, 1, seq_style);
     if (!ok || !yaml_emitter_emit(emitter, &event)) {
         return -1;
     }

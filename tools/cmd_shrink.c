@@ -3,13 +3,13 @@
  * --set overrides, its seed set to --seed S and, with --swarm, the faults
  * the swarm run of run seed S drew. Its violation kind (tool_verdict) is
  * the target. Then, greedily and in a fixed order, one edit at a time:
- * remove a fault, fewer nodes, fewer requests, a shorter run, shorter
- * fault windows, fewer generated tokens, the shortest prompt. Each
- * candidate is written as YAML (scn_yaml_edit), loaded (an invalid one is
- * dropped) and run as its own process, `infersim run CANDIDATE --quiet
- * --db TEMP`; it is kept when its verdict is the target kind. Passes
- * repeat until one keeps nothing. The last kept scenario is the output:
- * the same input gives the same file. */
+ * remove a fault, move a fault's ids to 0, 1, ..., fewer nodes, fewer
+ * requests, a shorter run, shorter fault windows, fewer generated tokens,
+ * the shortest prompt. Each candidate is written as YAML (scn_yaml_edit),
+ * loaded (an invalid one is dropped) and run as its own process,
+ * `infersim run CANDIDATE --quiet --db TEMP`; it is kept when its verdict
+ * is the target kind. Passes repeat until one keeps nothing. The last kept
+ * scenario is the output: the same input gives the same file. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,11 +30,11 @@ static const char shrink_usage[] =
     "\n"
     "Reduces a failing run -- the scenario FILE with the overrides and seed S --\n"
     "to a smaller scenario that still fails with the same violation kind: fewer\n"
-    "faults, nodes and requests, a shorter run and shorter fault windows, fewer\n"
-    "generated tokens. Every candidate runs in its own process. Writes the\n"
-    "smallest failing scenario found as YAML (loadable by `infersim validate`,\n"
-    "carrying the seed) and prints the reductions tried and kept and the sizes\n"
-    "before and after.\n"
+    "faults, faults moved to the lowest node ids, fewer nodes and requests, a\n"
+    "shorter run and shorter fault windows, fewer generated tokens. Every\n"
+    "candidate runs in its own process. Writes the smallest failing scenario\n"
+    "found as YAML (loadable by `infersim validate`, carrying the seed) and\n"
+    "prints the reductions tried and kept and the sizes before and after.\n"
     "\n"
     "  --seed S         the failing run's seed (required)\n"
     "  --swarm          S is a swarm run seed: add the faults that swarm run drew\n"
@@ -199,6 +199,29 @@ static void list_add_uint(shrink_list *list, const char *key, uint64_t value, ui
              (unsigned long long)value);
 }
 
+/* A fault on explicit ids moved to the lowest ids (0, 1, ...), so that
+ * fewer nodes can follow. */
+static void shrink_low_ids(const scn_scenario *s, shrink_list *list)
+{
+    for (uint32_t i = 0; i < s->fault_count && list->count < SHRINK_CANDIDATES_MAX; i++) {
+        const scn_selector *nodes = &s->faults[i].nodes;
+        bool low = true;
+        for (uint32_t k = 0; k < nodes->id_count; k++) {
+            low = low && nodes->ids[k] == k;
+        }
+        if (nodes->id_count == 0 || nodes->id_count > 8 || low) {
+            continue;
+        }
+        char *edit = list->edits[list->count++];
+        size_t used = (size_t)snprintf(edit, SHRINK_EDIT_BYTES, "faults.%u.nodes.ids=[", i);
+        for (uint32_t k = 0; k < nodes->id_count; k++) {
+            used += (size_t)snprintf(edit + used, SHRINK_EDIT_BYTES - used, "%s%u",
+                                     k > 0 ? ", " : "", k);
+        }
+        snprintf(edit + used, SHRINK_EDIT_BYTES - used, "]");
+    }
+}
+
 /* Every reduction of 's', in the order they are tried. */
 static void shrink_candidates(const scn_scenario *s, shrink_list *list)
 {
@@ -206,6 +229,7 @@ static void shrink_candidates(const scn_scenario *s, shrink_list *list)
     for (uint32_t i = s->fault_count; i-- > 0 && list->count < SHRINK_CANDIDATES_MAX;) {
         snprintf(list->edits[list->count++], SHRINK_EDIT_BYTES, "-faults.%u", i);
     }
+    shrink_low_ids(s, list);
     uint32_t nodes = s->nodes.count;
     list_add_uint(list, "nodes.count", nodes / 2, nodes, 2);
     list_add_uint(list, "nodes.count", nodes * 3 / 4, nodes, 2);

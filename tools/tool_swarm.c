@@ -13,11 +13,12 @@
  * Byzantine nodes are drawn by id, and the number of distinct ones over
  * the whole run stays below what the protocol tolerates whatever the draw
  * (tool_swarm_byzantine_max), less the nodes the scenario's own Byzantine
- * faults may take (every node for a class or region selector): committee, quorum - 1 (then no committee can
- * hold a quorum of liars, lazy copiers included); sampling, N - 1 (one
- * honest sampled node disputes); optimistic, the challengers (one of
- * executor + challengers is honest); tee and zk, a tenth of the nodes
- * (attestations and proofs catch any liar, wrong_output and silent only).
+ * faults may take (every node for a class or region selector): committee,
+ * quorum - 1 (then no committee can hold a quorum of liars, lazy copiers
+ * included); sampling, N - 1 (one honest sampled node disputes);
+ * optimistic, the challengers (one of executor + challengers is honest);
+ * tee and zk, a tenth of the nodes (attestations and proofs catch any
+ * liar; wrong_output and silent only).
  * crossval and none get network faults only: a crossval liar passes
  * unchecked with probability 1 - p by design, and none verifies nothing. */
 #include <errno.h>
