@@ -245,3 +245,17 @@ int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour beha
     }
     return 0;
 }
+
+int sim_host_node_secret(sim_host *host, uint32_t node_id, const uint8_t *secret, size_t size)
+{
+    sim_world *world = &host->world;
+    if (node_id >= world->node_count || secret == NULL || size < UTIL_MAC_KEY_BYTES) {
+        return SIM_EINVAL;
+    }
+    uint8_t digest[32];
+    util_hash256(secret, size, digest);
+    _Static_assert(UTIL_MAC_KEY_BYTES <= sizeof(digest), "a node secret fits a digest");
+    memcpy(world->keys[node_id], digest, UTIL_MAC_KEY_BYTES);
+    util_memzero(digest, sizeof(digest));
+    return 0;
+}
