@@ -3,6 +3,8 @@
 #  * node/ and consensus/ include nothing but util/ headers and libc;
 #  * no rand(), time(), clock reads or getenv outside testbed/ and tools/
 #    (metrics/ may read the wall clock for started_at/finished_at only);
+#  * fuzz/ may include any module's public header, never a private *_int.h,
+#    and stays deterministic (a crash must replay from its input alone);
 #  * no -ffast-math anywhere.
 set -u
 status=0
@@ -19,7 +21,14 @@ for file in node/*.[ch] consensus/*.[ch]; do
     fi
 done
 
-for file in util/*.c node/*.c consensus/*.c sim/*.c scenarios/*.c; do
+for file in fuzz/*.[ch]; do
+    [ -e "$file" ] || continue
+    if grep -n '#include "[a-z]*/[a-z_]*_int\.h"' "$file"; then
+        fail "$file: includes a module's private header"
+    fi
+done
+
+for file in util/*.c node/*.c consensus/*.c sim/*.c scenarios/*.c fuzz/*.c; do
     [ -e "$file" ] || continue
     if grep -nE '\b(rand|srand|random|time|gettimeofday|clock_gettime|clock|getenv)\s*\(' "$file" |
         grep -vE '^\s*[0-9]+:\s*(/\*|\*)'; then
