@@ -393,6 +393,20 @@ static const uint8_t *tensor_read(tensor_entry *entry, const infer_model *model,
     return p;
 }
 
+/* The index of the first float32 (little-endian) in bytes[count * 4] whose
+ * exponent bits are all ones (NaN or infinity), or count when all are
+ * finite. A model with such a weight computes nothing a run could use. */
+static size_t checkpoint_first_non_finite(const uint8_t *bytes, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint32_t exponent = ((uint32_t)(bytes[4 * i + 3] & 0x7fu) << 1) | (bytes[4 * i + 2] >> 7);
+        if (exponent == 0xffu) {
+            return i;
+        }
+    }
+    return count;
+}
+
 int infer_model_from_checkpoint(const void *bytes, size_t size, infer_model **out, char *why,
                                 size_t why_size)
 {
@@ -412,6 +426,15 @@ int infer_model_from_checkpoint(const void *bytes, size_t size, infer_model **ou
         if (why != NULL && why_size > 0) {
             snprintf(why, why_size, "checkpoint is %zu bytes, its header implies %llu", size,
                      (unsigned long long)expected);
+        }
+        return INFER_EFORMAT;
+    }
+    size_t floats = (size - INFER_HEADER_BYTES) / 4;
+    size_t bad = checkpoint_first_non_finite((const uint8_t *)bytes + INFER_HEADER_BYTES, floats);
+    if (bad < floats) {
+        if (why != NULL && why_size > 0) {
+            snprintf(why, why_size, "checkpoint weight %zu (byte %zu) is not finite (NaN or "
+                                    "infinity)", bad, INFER_HEADER_BYTES + 4 * bad);
         }
         return INFER_EFORMAT;
     }

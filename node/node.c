@@ -469,13 +469,9 @@ static int node_on_message(node *self, uint64_t now_ns, const node_message *mess
 {
     ASSERT(message != NULL);
 
-    /* Authenticated is not well-formed: validate, never assert, on it. */
-    if (message->dest != self->config.node_id || message->source >= self->config.node_count) {
-        return NODE_EMALFORMED;
-    }
-    /* Gossip never talks to itself; a client may be its own first server. */
-    bool gossip = message->type == NODE_MESSAGE_RUMOR || message->type == NODE_MESSAGE_PULL;
-    if (gossip && message->source == self->config.node_id) {
+    /* Authenticated is not well-formed: every field is validated in one
+     * place (validate.c) before a handler reads it. */
+    if (node__message_validate(self, message) != 0) {
         return NODE_EMALFORMED;
     }
     switch (message->type) {

@@ -16,6 +16,11 @@ static inline bool node__serve_owns_timer(uint64_t timer_id)
     return (timer_id & NODE_TIMER_SERVE_BIT) != 0;
 }
 
+/* validate.c: 0 when every field of 'message' a handler will read is in
+ * range for this node's role and the run's protocol, else NODE_EMALFORMED.
+ * Safe on any bytes a peer sent; never asserts on them. */
+int node__message_validate(const node *self, const node_message *message);
+
 int node__serve_message(node *self, uint64_t now_ns, const node_message *message,
                         node_outbox *outbox);
 

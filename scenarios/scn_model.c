@@ -188,6 +188,8 @@ static int model_header_decode(scn_check *check, const scn_node *file,
     return 0;
 }
 
+static int model_file_finite(scn_check *check, const scn_node *file);
+
 static int model_file_read(scn_check *check, const scn_node *file)
 {
     scn_model *m = &check->scenario->model;
@@ -224,10 +226,57 @@ static int model_file_read(scn_check *check, const scn_node *file)
                          "checkpoint is %llu bytes, header implies %llu",
                          (unsigned long long)info.st_size, (unsigned long long)want);
     }
+    if ((rc = model_file_finite(check, file)) != 0) {
+        return rc;
+    }
     /* The weights are part of the scenario: other bytes, another hash. */
     if (util_file_sha256_hex(m->file, m->file_sha256) != 0) {
         return scn__fail(check->error, SCN_ESCHEMA, file, "cannot read '%.200s': %s", file->text,
                          strerror(errno));
+    }
+    return 0;
+}
+
+/* ---- non-finite weights ---------------------------------------------------- */
+
+/* Whether 'bytes' (whole float32s, little-endian) hold a NaN or an
+ * infinity: exponent bits all ones. Returns the index or SIZE_MAX. */
+static size_t model_non_finite(const uint8_t *bytes, size_t floats)
+{
+    for (size_t i = 0; i < floats; i++) {
+        if ((bytes[4 * i + 3] & 0x7fu) == 0x7fu && (bytes[4 * i + 2] & 0x80u) != 0) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* A checkpoint with a NaN or infinite weight is refused here, at
+ * validation, with the weight's position: a run on it would complete
+ * nothing and say little about why. */
+static int model_file_finite(scn_check *check, const scn_node *file)
+{
+    FILE *stream = fopen(check->scenario->model.file, "rb");
+    if (stream == NULL || fseek(stream, MODEL_HEADER_BYTES, SEEK_SET) != 0) {
+        if (stream != NULL) {
+            fclose(stream);
+        }
+        return scn__fail(check->error, SCN_ESCHEMA, file, "cannot read '%.200s': %s", file->text,
+                         strerror(errno));
+    }
+    uint8_t chunk[1 << 16];
+    size_t index = 0;
+    size_t got = 0;
+    size_t bad = SIZE_MAX;
+    while (bad == SIZE_MAX && (got = fread(chunk, 1, sizeof(chunk), stream)) >= 4) {
+        bad = model_non_finite(chunk, got / 4);
+        index += bad == SIZE_MAX ? got / 4 : bad;
+    }
+    fclose(stream);
+    if (bad != SIZE_MAX) {
+        return scn__fail(check->error, SCN_ESCHEMA, file,
+                         "checkpoint weight %zu (byte %zu) is not finite (NaN or infinity)",
+                         index, (size_t)MODEL_HEADER_BYTES + 4 * index);
     }
     return 0;
 }

@@ -447,9 +447,11 @@ static int verify_zk(scn_check *check, const scn_node *map, scn_verification *v)
         0) {
         return rc;
     }
-    if (scn__parse_bytes(bytes->text, &value, why, sizeof(why)) != 0 || value > (16u << 20)) {
+    /* A proof carries at least its verifier's verdict byte. */
+    if (scn__parse_bytes(bytes->text, &value, why, sizeof(why)) != 0 || value < 1 ||
+        value > (16u << 20)) {
         return scn__fail(check->error, SCN_ESCHEMA, bytes,
-                         "verification.zk.proof_bytes must be a size up to 16MiB, got %s",
+                         "verification.zk.proof_bytes must be a size from 1B up to 16MiB, got %s",
                          bytes->text);
     }
     v->zk_proof_bytes = (uint32_t)value;

@@ -318,7 +318,8 @@ static pid_t start_long_run(void)
     char scenario[512], db[512];
     write_file("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 2000}\n"
                             "gossip: {mode: pushpull, pull_interval: 10ms}\n"
-                            "workload: {messages: 100000, rate: 1/s}\n");
+                            "workload: {messages: 100000, rate: 1/s}\n"
+                            "expect: {delivery_ratio: \">= 0\"}\n");
     cli_path(scenario, sizeof(scenario), "long.yaml");
     cli_path(db, sizeof(db), "r.db");
     pid_t pid = fork();
@@ -360,6 +361,11 @@ START_TEST(test_cli_sigint_marks_run_aborted)
     ck_assert_int_eq(WEXITSTATUS(status), 128 + SIGINT);
     char *rows = query("r.db", "SELECT status, events > 0, finished_at IS NOT NULL FROM runs");
     ck_assert_str_eq(rows, "aborted|1|1\n");
+    free(rows);
+    /* Stopped early: no verdict, no expectation rows. */
+    rows = query("r.db", "SELECT check_status IS NULL, (SELECT count(*) FROM expectations) "
+                         "FROM runs");
+    ck_assert_str_eq(rows, "1|0\n");
     free(rows);
     ck_assert_int_eq(cli("runs --db %s/r.db", cli_dir), 0);
     ck_assert_ptr_nonnull(strstr(read_file("out.txt"), "aborted"));

@@ -664,6 +664,16 @@ START_TEST(test_infer_checkpoint_rejects_bad_files)
     memcpy(longer + 20, &vocab, 4);
     expect_rejected(longer, size, INFER_EFORMAT);
     util_free(longer);
+    /* A NaN or an infinite weight anywhere: the model is refused. */
+    static const uint8_t non_finite[3][4] = {
+        {0x00, 0x00, 0xc0, 0x7f}, {0x00, 0x00, 0x80, 0x7f}, {0x01, 0x00, 0x80, 0xff}};
+    for (size_t v = 0; v < 3; v++) {
+        uint8_t *copy = util_malloc(size);
+        memcpy(copy, bytes, size);
+        memcpy(copy + size - 4 * (1 + v * 7), non_finite[v], 4);
+        expect_rejected(copy, size, INFER_EFORMAT);
+        util_free(copy);
+    }
     /* Bad header fields (a copy of the 28 header bytes plus the body). */
     static const struct { int field; int32_t value; int code; } cases[] = {
         {0, 0, INFER_EINVAL}, {0, -32, INFER_EINVAL}, {1, 0, INFER_EINVAL},

@@ -1138,6 +1138,22 @@ START_TEST(test_scn_infer_file_source)
     ck_assert_uint_eq(e.column, 9);
     ck_assert_str_eq(e.message, "checkpoint is 7864 bytes, header implies 7868");
     ck_assert_ptr_null(s);
+    /* A NaN weight (float 100) and an infinity: refused, with the position. */
+    test_scn_checkpoint_write(model, 0);
+    static const uint8_t nan_bits[4] = {0x00, 0x00, 0xc0, 0x7f};
+    static const uint8_t inf_bits[4] = {0x00, 0x00, 0x80, 0xff};
+    const uint8_t *bad[2] = {nan_bits, inf_bits};
+    for (int b = 0; b < 2; b++) {
+        FILE *weights = fopen(model, "r+b");
+        ck_assert_ptr_nonnull(weights);
+        ck_assert_int_eq(fseek(weights, 28 + 4 * 100, SEEK_SET), 0);
+        ck_assert_uint_eq(fwrite(bad[b], 1, 4, weights), 4);
+        ck_assert_int_eq(fclose(weights), 0);
+        ck_assert_int_eq(scn_load_file(yaml, NULL, 0, &s, &e), SCN_ESCHEMA);
+        ck_assert_uint_eq(e.line, 3);
+        ck_assert_str_eq(e.message,
+                         "checkpoint weight 100 (byte 428) is not finite (NaN or infinity)");
+    }
     ck_assert_int_eq(remove(model), 0);
     ck_assert_int_eq(remove(yaml), 0);
     ck_assert_int_eq(rmdir(folder), 0);
@@ -1405,7 +1421,9 @@ static const test_scn_bad_case test_scn_bad[] = {
      "verification.challenge_window does not apply to protocol sampling (it belongs to "
      "protocol optimistic)"},
     {"tests/bad/96_zk_proof_too_big.yaml", SCN_ESCHEMA, 7, 21,
-     "verification.zk.proof_bytes must be a size up to 16MiB, got 1GiB"},
+     "verification.zk.proof_bytes must be a size from 1B up to 16MiB, got 1GiB"},
+    {"tests/bad/97_zk_proof_empty.yaml", SCN_ESCHEMA, 7, 21,
+     "verification.zk.proof_bytes must be a size from 1B up to 16MiB, got 0B"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,

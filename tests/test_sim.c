@@ -13,6 +13,7 @@
 #include "tests/suites.h"
 #include "util/alloc.h"
 #include "util/hash.h"
+#include "util/prng.h"
 
 static const char base_yaml[] =
     "name: engine\n"
@@ -850,6 +851,234 @@ START_TEST(test_sim_hosted_world_matches_run)
 }
 END_TEST
 
+/* ---- hostile peers: authenticated messages with any field out of range ----
+ * A peer may be an attacker holding a real node's key: every message it
+ * sends arrives authenticated. Each real message of a run is preceded by
+ * copies of it with one field out of range; every copy must be rejected
+ * (counted, no effects) and the run must still finish its requests. Then
+ * random headers are thrown at every node: nothing may crash. */
+
+static const char *const hostile_protocols[] = {
+    "",
+    "verification: {protocol: committee, committee: 3, quorum: 2, agreement: {rule: exact}}\n",
+    "verification: {protocol: sampling, committee: 3}\n",
+    "verification: {protocol: crossval, verifiers: 2, check_probability: 1}\n",
+    "verification: {protocol: optimistic, verifiers: 2}\n",
+    "verification: {protocol: tee}\n",
+    "verification: {protocol: zk}\n",
+};
+
+/* hosted_yaml's network under each protocol: one TEE-capable class. */
+static void hostile_yaml(char *out, size_t size, int protocol)
+{
+    snprintf(out, size,
+             "name: hostile\n"
+             "seed: 7\n"
+             "duration: 6s\n"
+             "nodes:\n"
+             "  count: 7\n"
+             "  classes: [{name: cpu, fraction: 1.0, memory: 16GiB, flops: 2TFLOPS, tee: true}]\n"
+             "model:\n"
+             "  shape: {dim: 32, hidden_dim: 64, layers: 2, heads: 4, vocab: 64, seq_len: 32}\n"
+             "  segments: 2\n"
+             "  replicas: 3\n"
+             "%s"
+             "workload: {requests: 4, rate: 6/s, prompt_tokens: [4, 8], generate: 3}\n",
+             hostile_protocols[protocol]);
+}
+
+typedef struct hostile_run {
+    hosted_world w;
+    const node_serving *serving;
+    uint64_t rejected;               /* copies rejected as expected */
+    uint8_t scratch[1 << 16];        /* payload of a mutated copy, one byte longer */
+} hostile_run;
+
+/* Delivers 'm' (as if from a peer) to its dest; returns node_on_event's
+ * rc and how many effects it had. */
+static int hostile_deliver(hostile_run *run, const node_message *m, uint32_t dest,
+                           uint32_t *effects_out)
+{
+    int rc = 0;
+    node_event event = {.kind = NODE_EVENT_MESSAGE, .message = m};
+    const node_outbox *outbox = sim_host_event(run->w.hosts[dest % 2], dest, run->w.now_ns,
+                                               &event, &rc);
+    *effects_out = outbox != NULL ? outbox->count : 0;
+    return rc;
+}
+
+static void hostile_expect_rejected(hostile_run *run, const node_message *copy, uint32_t dest,
+                                    const char *what)
+{
+    uint32_t effects = 0;
+    int rc = hostile_deliver(run, copy, dest, &effects);
+    ck_assert_msg(rc == NODE_EMALFORMED, "%s of a %s was accepted", what,
+                  node_message_type_name(copy->type));
+    ck_assert_uint_eq(effects, 0);
+    run->rejected += 1;
+}
+
+/* One copy of 'm' per field set out of range. */
+static void hostile_mutations(hostile_run *run, const node_message *m)
+{
+    const node_serving *s = run->serving;
+    bool infer = m->type >= NODE_MESSAGE_INFER_TOKENS;
+    bool rows = infer && m->type != NODE_MESSAGE_INFER_TOKEN && m->type != NODE_MESSAGE_INFER_END;
+    node_message c;
+#define HOSTILE_FIELD(field, value)                                                            \
+    do {                                                                                       \
+        c = *m;                                                                                \
+        c.field = (value);                                                                     \
+        hostile_expect_rejected(run, &c, m->dest, #field " = " #value);                        \
+    } while (0)
+    HOSTILE_FIELD(segment, 1000);
+    HOSTILE_FIELD(segment, (uint16_t)s->segment_count);
+    HOSTILE_FIELD(rumor_id, s->request_capacity);
+    HOSTILE_FIELD(rumor_id, UINT64_MAX);
+    HOSTILE_FIELD(origin, 100000);
+    HOSTILE_FIELD(source, 100000);
+    HOSTILE_FIELD(dest, m->dest + 1);
+    HOSTILE_FIELD(type, 0);
+    HOSTILE_FIELD(type, NODE_MESSAGE_TYPE_COUNT);
+    HOSTILE_FIELD(type, NODE_MESSAGE_RUMOR);
+    HOSTILE_FIELD(type, NODE_MESSAGE_PULL);
+    HOSTILE_FIELD(flags, 0x80);
+    HOSTILE_FIELD(reserved, 1);
+    HOSTILE_FIELD(step, s->generate_tokens + 1u);
+    if (rows) {
+        HOSTILE_FIELD(count, 0);
+        HOSTILE_FIELD(count, (uint16_t)(s->tokens_max + 1u));
+        HOSTILE_FIELD(position, s->seq_len);
+        HOSTILE_FIELD(position, UINT32_MAX);
+    }
+    if (infer && s->verifier != NULL) {
+        HOSTILE_FIELD(hops, s->retries + 1u);
+        HOSTILE_FIELD(token, s->committee);
+        HOSTILE_FIELD(token, UINT32_MAX);
+    }
+#undef HOSTILE_FIELD
+    if (m->payload_bytes + 1u <= sizeof(run->scratch)) {
+        c = *m;
+        if (m->payload_bytes > 0) {
+            memcpy(run->scratch, m->payload, m->payload_bytes);
+        }
+        c.payload = run->scratch;
+        c.payload_bytes = m->payload_bytes + 1u;
+        hostile_expect_rejected(run, &c, m->dest, "payload one byte longer");
+    }
+}
+
+/* The two frames that used to crash a node: a hop for segment 1000, and a
+ * gossip rumor carrying a request's id, to every node. */
+static void hostile_crash_frames(hostile_run *run, uint32_t node_count)
+{
+    uint8_t tokens[16] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0};
+    for (uint32_t dest = 0; dest < node_count; dest++) {
+        node_message hop = {.type = NODE_MESSAGE_INFER_TOKENS, .source = (dest + 1) % node_count,
+                            .dest = dest, .origin = (dest + 1) % node_count, .rumor_id = 0,
+                            .segment = 1000, .count = 4, .payload_bytes = 16,
+                            .payload = tokens};
+        hostile_expect_rejected(run, &hop, dest, "segment 1000");
+        node_message rumor = {.type = NODE_MESSAGE_RUMOR, .source = (dest + 1) % node_count,
+                              .dest = dest, .origin = (dest + 1) % node_count, .rumor_id = 0};
+        hostile_expect_rejected(run, &rumor, dest, "a rumor to an inference node");
+    }
+}
+
+/* Random headers on random real templates: no crash, whatever happens. */
+static void hostile_random(hostile_run *run, const node_message *templates, size_t count,
+                           uint32_t node_count, uint64_t seed)
+{
+    util_prng prng;
+    util_prng_init(&prng, seed);
+    for (int i = 0; i < 4000 && count > 0; i++) {
+        node_message m = templates[util_prng_below(&prng, count)];
+        uint8_t bytes[NODE_HEADER_BYTES];
+        ck_assert_int_eq(node_message_encode_header(&m, bytes, sizeof(bytes)), NODE_HEADER_BYTES);
+        for (int flips = 1 + (int)util_prng_below(&prng, 4); flips > 0; flips--) {
+            bytes[util_prng_below(&prng, sizeof(bytes))] = (uint8_t)util_prng_next(&prng);
+        }
+        node_message decoded;
+        if (node_message_decode_header(bytes, sizeof(bytes), &decoded) != 0) {
+            continue;
+        }
+        decoded.source %= node_count;
+        decoded.dest %= node_count;
+        size_t room = decoded.payload_bytes <= sizeof(run->scratch) ? decoded.payload_bytes : 0;
+        for (size_t b = 0; b < room; b++) {
+            run->scratch[b] = (uint8_t)util_prng_next(&prng);
+        }
+        decoded.payload_bytes = (uint32_t)room;
+        decoded.payload = room > 0 ? run->scratch : NULL;
+        uint32_t effects = 0;
+        (void)hostile_deliver(run, &decoded, decoded.dest, &effects);
+    }
+}
+
+START_TEST(test_sim_hostile_messages_rejected)
+{
+    char yaml[1024];
+    hostile_yaml(yaml, sizeof(yaml), _i);
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_string("hostile.yaml", yaml, NULL, 0, &scenario, &error);
+    ck_assert_msg(rc == 0, "%u:%u %s", error.line, error.column, error.message);
+    hostile_run *run = calloc(1, sizeof(*run));
+    ck_assert_ptr_nonnull(run);
+    for (int h = 0; h < 2; h++) {
+        ck_assert_int_eq(sim_host_create(scenario, 4, NULL, &run->w.hosts[h]), 0);
+    }
+    run->serving = sim_host_serving(run->w.hosts[0]);
+    uint32_t n = scenario->nodes.count;
+    node_event start = {.kind = NODE_EVENT_START};
+    for (uint32_t node_id = 0; node_id < n; node_id++) {
+        hosted_event(&run->w, node_id, &start);
+    }
+    hostile_crash_frames(run, n);
+    uint32_t prompt[6] = {3, 1, 4, 1, 5, 9};
+    const node_outbox *outbox = sim_host_submit(run->w.hosts[0], 0, 0, 0, prompt, 6, &rc);
+    ck_assert_ptr_nonnull(outbox);
+    hosted_effects(&run->w, 0, outbox);
+    node_message templates[256];
+    size_t template_count = 0;
+    while (run->w.message_head < run->w.message_count || run->w.timer_count > 0) {
+        if (run->w.message_head < run->w.message_count) {
+            const node_message *next = &run->w.messages[run->w.message_head].message;
+            hostile_mutations(run, next);
+            if (template_count < 256) {
+                templates[template_count++] = *next;
+                templates[template_count - 1].payload = NULL;
+                templates[template_count - 1].payload_bytes = 0;
+            }
+        }
+        if (!hosted_step(&run->w, UINT64_MAX)) {
+            break;
+        }
+    }
+    const sim_result *result = sim_host_result(run->w.hosts[0]);
+    ck_assert_msg(result->requests[0].status == NODE_REQUEST_COMPLETED,
+                  "%s: status %u after hostile copies", hostile_protocols[_i],
+                  result->requests[0].status);
+    uint64_t counted = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        counted += sim_host_result(run->w.hosts[i % 2])->nodes[i].rejected;
+    }
+    ck_assert_uint_eq(counted, run->rejected);
+    ck_assert_uint_gt(run->rejected, 100);
+    hostile_random(run, templates, template_count, n, 17 + (uint64_t)_i);
+    for (size_t i = run->w.message_head; i < run->w.message_count; i++) {
+        free(run->w.messages[i].payload);
+    }
+    free(run->w.messages);
+    free(run->w.timers);
+    sim_host_destroy(run->w.hosts[0]);
+    sim_host_destroy(run->w.hosts[1]);
+    free(run);
+    scn_destroy(scenario);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -895,5 +1124,10 @@ Suite *test_sim_suite(void)
     tcase_add_test(committee, test_sim_committee_equivocation_proven);
     tcase_add_test(committee, test_sim_hosted_world_matches_run);
     suite_add_tcase(suite, committee);
+    TCase *hostile = tcase_create("hostile");
+    tcase_set_timeout(hostile, 120);
+    tcase_add_loop_test(hostile, test_sim_hostile_messages_rejected, 0,
+                        (int)(sizeof(hostile_protocols) / sizeof(hostile_protocols[0])));
+    suite_add_tcase(suite, hostile);
     return suite;
 }

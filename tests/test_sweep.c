@@ -8,6 +8,7 @@
  * so the suite takes seconds, under the sanitizers too. */
 #include <dirent.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,68 @@ START_TEST(test_sweep_killed_run_recorded_failed)
 }
 END_TEST
 
+/* Whether process 'pid' still runs (a zombie counts as gone). */
+static bool process_alive(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        return false;
+    }
+    char state = 'X';
+    if (fgets(line, sizeof(line), file) != NULL && strrchr(line, ')') != NULL) {
+        sscanf(strrchr(line, ')') + 1, " %c", &state);
+    }
+    fclose(file);
+    return state != 'Z' && state != 'X';
+}
+
+/* A sweep killed with SIGKILL takes its runs with it (none is left
+ * running), and the next sweep on the database removes its folder. */
+START_TEST(test_sweep_killed_sweep_leaves_nothing)
+{
+    write_text("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 200}\n"
+                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
+                            "workload: {messages: 100000, rate: 1/s}\n");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (chdir(sweep_dir) != 0) {
+            _exit(127);
+        }
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execl(bin, "infersim", "sweep", "long.yaml", "--db", "s.db", "--jobs", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    pid_t run = 0;
+    for (int i = 0; i < 1200 && run == 0; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        run = child_of(pid);
+    }
+    ck_assert_int_gt(run, 0);
+    kill(pid, SIGKILL);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    bool alive = true;
+    for (int i = 0; i < 200 && alive; i++) {
+        struct timespec pause = {0, 25 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        alive = process_alive(run);
+    }
+    ck_assert_msg(!alive, "run %ld outlived its killed sweep", (long)run);
+    char folder[600];
+    snprintf(folder, sizeof(folder), "%s/s.db.sweep-%ld", sweep_dir, (long)pid);
+    ck_assert_int_eq(access(folder, F_OK), 0);
+    ck_assert_int_eq(RUN("sweep long.yaml --db s.db --quiet --param duration=1s"), 0);
+    ck_assert_int_ne(access(folder, F_OK), 0);
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "left by a sweep that was killed"));
+}
+END_TEST
+
 /* An invalid grid value fails its runs, recorded as failed with the
  * reason; the other runs complete; the sweep exits 1. */
 START_TEST(test_sweep_invalid_value_fails_only_its_runs)
@@ -555,6 +618,7 @@ Suite *test_sweep_suite(void)
     tcase_add_test(runs, test_sweep_resume_skips_completed_runs);
     tcase_add_test(runs, test_sweep_sigint_then_resume);
     tcase_add_test(runs, test_sweep_killed_run_recorded_failed);
+    tcase_add_test(runs, test_sweep_killed_sweep_leaves_nothing);
     tcase_add_test(runs, test_sweep_invalid_value_fails_only_its_runs);
     tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
     tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);

@@ -324,7 +324,10 @@ static int store_results(run_context *run, const scn_scenario *scenario, const s
         tool_store_inference(run->db, run->run_id, scenario, result) != 0) {
         return -1;
     }
-    *failed_out = store_expectations(run, scenario, result, options->quiet);
+    /* A run stopped early has no verdict: its expectations are about the
+     * whole run, and an interrupted one would pass or fail by accident. */
+    *failed_out = result->interrupted ? 0 : store_expectations(run, scenario, result,
+                                                               options->quiet);
     return *failed_out < 0 || run->write_error ? -1 : 0;
 }
 
@@ -353,7 +356,9 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         return TOOL_EXIT_INTERNAL;
     }
     int stored = store_results(run, scenario, result, options, &failed);
-    const char *check = scenario->expect_count == 0 ? NULL : failed > 0 ? "failed" : "passed";
+    const char *check = scenario->expect_count == 0 || result->interrupted ? NULL
+                        : failed > 0                                       ? "failed"
+                                                                           : "passed";
     const char *status = result->interrupted ? "aborted" : stored != 0 ? "failed" : "completed";
     met_run_totals totals = {
         (uint64_t)(wall_s * 1e3), result->sim_ns, result->events, result->trace_hash, check,

@@ -18,10 +18,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -459,10 +461,15 @@ static void sweep_progress(sweep_state *s, size_t running, const char *last)
     fflush(stderr);
 }
 
-/* The child: stdout and stderr to the log, then exec the run. */
-static void sweep_child_exec(const sweep_state *s, const sweep_worker *w)
+/* The child: it dies with the sweep (SIGTERM when the parent is gone,
+ * however it went, so a killed sweep leaves no run behind), stdout and
+ * stderr to the log, then exec the run. */
+static void sweep_child_exec(const sweep_state *s, const sweep_worker *w, pid_t parent)
 {
     const sweep_plan *plan = s->plan;
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
+        _exit(TOOL_EXIT_INTERNAL); /* The sweep died before the child could follow it. */
+    }
     const char *argv[SWEEP_ARGS_MAX * 2 + SCN_SWEEP_PARAMS_MAX * 2 + 16];
     char seed[32];
     char sets[SCN_SWEEP_PARAMS_MAX][SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2];
@@ -639,13 +646,14 @@ static int sweep_launch(sweep_state *s, sweep_worker *w, uint64_t run)
     snprintf(w->log, sizeof(w->log), "%s/run-%llu.log", s->temp_dir, (unsigned long long)run);
     sweep_remove_db(w->db);
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "infersim sweep: fork: %s\n", strerror(errno));
         return -1;
     }
     if (pid == 0) {
-        sweep_child_exec(s, w);
+        sweep_child_exec(s, w, parent);
     }
     w->pid = pid;
     return 0;
@@ -721,6 +729,57 @@ static void sweep_pool(sweep_state *s, sweep_worker *workers, size_t jobs)
     }
 }
 
+/* Removes the files of one temporary folder, then the folder. */
+static void sweep_remove_tree(const char *path)
+{
+    DIR *dir = opendir(path);
+    struct dirent *entry;
+    if (dir == NULL) {
+        return;
+    }
+    while ((entry = readdir(dir)) != NULL) {
+        char file[PATH_MAX];
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0 &&
+            snprintf(file, sizeof(file), "%s/%s", path, entry->d_name) < (int)sizeof(file)) {
+            remove(file);
+        }
+    }
+    closedir(dir);
+    rmdir(path);
+}
+
+/* A sweep that was killed leaves its folder DB.sweep-PID behind: removed
+ * here when no process PID exists any more. */
+static void sweep_clean_stale(const char *db_path)
+{
+    char folder[PATH_MAX], prefix[PATH_MAX];
+    const char *slash = strrchr(db_path, '/');
+    int n = slash != NULL ? (int)(slash - db_path) : 1;
+    snprintf(folder, sizeof(folder), "%.*s", n, slash != NULL ? db_path : ".");
+    snprintf(prefix, sizeof(prefix), "%s.sweep-", slash != NULL ? slash + 1 : db_path);
+    DIR *dir = opendir(folder[0] != '\0' ? folder : "/");
+    struct dirent *entry;
+    while (dir != NULL && (entry = readdir(dir)) != NULL) {
+        size_t length = strlen(prefix);
+        char *end = NULL;
+        if (strncmp(entry->d_name, prefix, length) != 0) {
+            continue;
+        }
+        long pid = strtol(entry->d_name + length, &end, 10);
+        if (end == entry->d_name + length || *end != '\0' || pid <= 0 ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            continue; /* Not a sweep's folder, or its sweep still runs. */
+        }
+        char path[PATH_MAX * 2];
+        snprintf(path, sizeof(path), "%s/%s", folder, entry->d_name);
+        sweep_remove_tree(path);
+        fprintf(stderr, "infersim sweep: removed '%s', left by a sweep that was killed\n", path);
+    }
+    if (dir != NULL) {
+        closedir(dir);
+    }
+}
+
 static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
 {
     sweep_state s;
@@ -742,6 +801,7 @@ static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
         met_db_close(s.db);
         return TOOL_EXIT_INTERNAL;
     }
+    sweep_clean_stale(db_path);
     snprintf(s.temp_dir, sizeof(s.temp_dir), "%s.sweep-%ld", db_path, (long)getpid());
     if (mkdir(s.temp_dir, 0755) != 0) {
         fprintf(stderr, "infersim sweep: cannot create '%s': %s\n", s.temp_dir, strerror(errno));

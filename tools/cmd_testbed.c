@@ -415,11 +415,13 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
     testbed_metric metrics[TESTBED_METRICS];
     testbed_metrics(&total, wall_s, metrics);
     int stored = rc == 0 ? store_totals(run, &total, metrics) : 0;
-    int failed = rc == 0 && stored == 0 ? check_expectations(run, metrics) : 0;
+    /* A stopped run has no verdict (as in run): nothing is evaluated. */
+    bool judged = rc == 0 && stored == 0 && testbed_stop == 0;
+    int failed = judged ? check_expectations(run, metrics) : 0;
     stored = failed < 0 ? -1 : stored;
-    const char *check = run->scenario->expect_count == 0 ? NULL
-                        : failed > 0                      ? "failed"
-                                                          : "passed";
+    const char *check = run->scenario->expect_count == 0 || !judged ? NULL
+                        : failed > 0                                ? "failed"
+                                                                    : "passed";
     const char *status = rc != 0 || stored != 0 || run->write_error ? "failed"
                          : testbed_stop != 0                       ? "aborted"
                                                                    : "completed";

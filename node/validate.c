@@ -1,0 +1,188 @@
+/* validate.c -- the one place where a message from a peer is checked
+ * before any of its fields is used. A peer may be an attacker: a frame can
+ * be authentic (signed by a real node) and still carry any value in any
+ * field, so every field a handler reads is range-checked here against what
+ * this node's role (gossip node, or inference client and server) and the
+ * run's protocol expect, once per message type. A message that fails is
+ * rejected with NODE_EMALFORMED before it reaches a handler; the driver
+ * counts it and nothing else happens.
+ *
+ * What is checked here is what a message says about itself (types, flags,
+ * ranges, sizes that follow from its own count). Whether it fits the
+ * receiver's state (is this node the hop's server, is this the round the
+ * client waits for) is the handlers' business, and they also reject rather
+ * than assert. */
+#include <string.h>
+
+#include "node/node_int.h"
+#include "util/assert.h"
+
+/* Flags a type may carry; any other bit is rejected. */
+static uint8_t validate_flags_allowed(uint8_t type)
+{
+    switch (type) {
+    case NODE_MESSAGE_RUMOR:
+        return NODE_MESSAGE_FLAG_PULL_REPLY;
+    case NODE_MESSAGE_INFER_TOKEN:
+        return NODE_MESSAGE_FLAG_ERROR;
+    default:
+        return 0;
+    }
+}
+
+static int validate_rumor(const node *self, const node_message *m)
+{
+    if (m->rumor_id >= self->config.rumor_capacity || m->origin >= self->config.node_count ||
+        m->payload_bytes > NODE_PAYLOAD_MAX || m->source == self->config.node_id) {
+        return NODE_EMALFORMED;
+    }
+    return 0;
+}
+
+static int validate_pull(const node *self, const node_message *m)
+{
+    /* rumor_id is the requester's first missing id: capacity means "holds all". */
+    if (m->rumor_id > self->config.rumor_capacity || m->payload_bytes != 0 ||
+        m->source == self->config.node_id) {
+        return NODE_EMALFORMED;
+    }
+    return 0;
+}
+
+/* Fields every INFER_* message shares: the request, the segment, the
+ * step, and under verification the round and the member index. */
+static int validate_infer_common(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    /* END may name the step after the last: the client sends it when done. */
+    uint32_t steps = serving->generate_tokens + (m->type == NODE_MESSAGE_INFER_END ? 1u : 0u);
+    if (m->rumor_id >= serving->request_capacity || m->segment >= serving->segment_count ||
+        m->origin >= self->config.node_count || m->step >= steps) {
+        return NODE_EMALFORMED;
+    }
+    if (serving->verifier != NULL &&
+        (m->hops > serving->retries || m->token >= serving->committee)) {
+        return NODE_EMALFORMED;
+    }
+    return 0;
+}
+
+/* Rows of one step: the prompt (step 0, from position 0) or one token at
+ * a later position, always inside the model's context. */
+static int validate_rows(const node_serving *serving, const node_message *m)
+{
+    if (m->count == 0 || m->count > serving->tokens_max ||
+        (uint64_t)m->position + m->count > serving->seq_len) {
+        return NODE_EMALFORMED;
+    }
+    if (m->step == 0 ? m->position != 0 : (m->count != 1 || m->position == 0)) {
+        return NODE_EMALFORMED;
+    }
+    return 0;
+}
+
+/* INFER_TOKENS (segment 0, token ids) and INFER_ACTIVATIONS (a later
+ * segment, count rows in the wire dtype). */
+static int validate_hop(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    bool tokens = m->type == NODE_MESSAGE_INFER_TOKENS;
+    if (validate_rows(serving, m) != 0 || tokens != (m->segment == 0) ||
+        (m->payload_bytes > 0 && m->payload == NULL)) {
+        return NODE_EMALFORMED;
+    }
+    size_t expected = tokens ? (size_t)m->count * 4
+                             : infer_wire_bytes(serving->wire_dtype, m->count, serving->dim);
+    return m->payload_bytes == expected ? 0 : NODE_EMALFORMED;
+}
+
+/* INFER_TOKEN: only without verification (a committee's client gets
+ * tokens from reveals); a token below the vocabulary unless it reports an
+ * error. */
+static int validate_token(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    bool error = (m->flags & NODE_MESSAGE_FLAG_ERROR) != 0;
+    if (serving->verifier != NULL || m->payload_bytes != 0 ||
+        (!error && m->token >= serving->vocab)) {
+        return NODE_EMALFORMED;
+    }
+    return 0;
+}
+
+static int validate_end(const node *self, const node_message *m)
+{
+    (void)self;
+    return m->payload_bytes == 0 ? 0 : NODE_EMALFORMED;
+}
+
+/* Bytes of one member's output for the message's segment and rows: the
+ * last segment's logits in fp32, else the rows in the wire dtype. */
+static size_t validate_output_bytes(const node_serving *serving, const node_message *m)
+{
+    bool last = m->segment + 1u == serving->segment_count;
+    return last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
+                : infer_wire_bytes(serving->wire_dtype, m->count, serving->dim);
+}
+
+/* COMMIT, REVEAL_ASK and REVEAL exist only under verification; a commit
+ * only with commit-reveal; sizes follow from the protocol. */
+static int validate_vote(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->verifier == NULL || validate_rows(serving, m) != 0 ||
+        (m->payload_bytes > 0 && m->payload == NULL)) {
+        return NODE_EMALFORMED;
+    }
+    switch (m->type) {
+    case NODE_MESSAGE_INFER_COMMIT:
+        return serving->commit_reveal && m->payload_bytes == serving->vote_bytes
+                   ? 0
+                   : NODE_EMALFORMED;
+    case NODE_MESSAGE_INFER_REVEAL_ASK:
+        return m->payload_bytes == 0 ? 0 : NODE_EMALFORMED;
+    default: {
+        size_t expected =
+            NODE_SALT_BYTES + validate_output_bytes(serving, m) + serving->evidence_bytes;
+        return m->payload_bytes == expected ? 0 : NODE_EMALFORMED;
+    }
+    }
+}
+
+static int validate_infer(const node *self, const node_message *m)
+{
+    if (self->config.serving == NULL || validate_infer_common(self, m) != 0) {
+        return NODE_EMALFORMED; /* A gossip node serves no inference. */
+    }
+    switch (m->type) {
+    case NODE_MESSAGE_INFER_TOKENS:
+    case NODE_MESSAGE_INFER_ACTIVATIONS:
+        return validate_hop(self, m);
+    case NODE_MESSAGE_INFER_TOKEN:
+        return validate_token(self, m);
+    case NODE_MESSAGE_INFER_END:
+        return validate_end(self, m);
+    default:
+        return validate_vote(self, m);
+    }
+}
+
+int node__message_validate(const node *self, const node_message *m)
+{
+    ASSERT(self != NULL && m != NULL);
+    if (m->dest != self->config.node_id || m->source >= self->config.node_count ||
+        m->type < NODE_MESSAGE_RUMOR || m->type >= NODE_MESSAGE_TYPE_COUNT ||
+        m->reserved != 0 || (m->flags & ~validate_flags_allowed(m->type)) != 0) {
+        return NODE_EMALFORMED;
+    }
+    bool gossip = m->type == NODE_MESSAGE_RUMOR || m->type == NODE_MESSAGE_PULL;
+    if (gossip) {
+        /* An inference node runs no gossip: a rumor would be taken for a
+         * request's outcome. */
+        if (self->config.serving != NULL) {
+            return NODE_EMALFORMED;
+        }
+        return m->type == NODE_MESSAGE_RUMOR ? validate_rumor(self, m) : validate_pull(self, m);
+    }
+    return validate_infer(self, m);
+}
