@@ -15,8 +15,8 @@
 #include "sim/sim.h"
 #include "util/hash.h"
 
-#define WORLD_QUEUE_MAX 1024
-#define WORLD_TIMERS_MAX 1024
+#define WORLD_QUEUE_MAX 256
+#define WORLD_TIMERS_MAX 256
 #define WORLD_EXTRA_REQUESTS 4
 
 typedef struct world_message {
