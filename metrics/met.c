@@ -95,6 +95,9 @@ static const char met_schema_v3_sql[] =
     " kind TEXT NOT NULL, t_ns INTEGER, request_id INTEGER, segment INTEGER,"
     " node_id INTEGER, detail TEXT, PRIMARY KEY (run_id, violation_id));";
 
+const char *const met_violation_kinds[] = {"accepted_wrong", "honest_penalised",
+                                           "double_finalization", "liveness", NULL};
+
 /* Version 4: the verification protocols' economics -- every node's final
  * balance (stake plus fees and slashed shares earned). The comparison of
  * protocols is a view (met_view_sql). */

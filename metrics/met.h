@@ -142,9 +142,8 @@ typedef struct met_fault_row {
     const char *detail;
 } met_fault_row;
 
-/* A verification violation (schema 3). violation_id numbers a run's
- * violations from 0; kind is "accepted_wrong", "honest_penalised" or
- * "double_finalization". Strings are borrowed for the call. */
+/* A violation (schema 3). violation_id numbers a run's violations from 0;
+ * kind is one of met_violation_kinds. Strings are borrowed for the call. */
 typedef struct met_violation_row {
     uint64_t violation_id;
     const char *kind;
@@ -154,6 +153,11 @@ typedef struct met_violation_row {
     int64_t node_id;                 /* -1: NULL */
     const char *detail;              /* NULL or free text */
 } met_violation_row;
+
+/* The violation kinds, in the order of sim_violation_kind (sim/sim.h):
+ * "accepted_wrong", "honest_penalised", "double_finalization",
+ * "liveness"; NULL-terminated. */
+extern const char *const met_violation_kinds[];
 
 /* Opens or creates 'path', creating or checking the schema. On success
  * *out is owned by the caller (met_db_close). Returns 0 or a MET_E* code;

@@ -274,6 +274,8 @@ typedef struct scn_verification {
     scn_protocol protocol;
     uint32_t committee;           /* k members per segment, 1..64 */
     uint32_t quorum;              /* q agreeing members accept, 1..k */
+    uint32_t unsafe_quorum_slack; /* TESTING ONLY, deliberately unsafe: accept with this
+                                   * many votes fewer than quorum; 0 (default) = off */
     uint32_t retries;             /* fresh committees after a failed quorum */
     bool commit_reveal;           /* commit H(output|salt|member) before revealing */
     uint64_t commit_timeout_ns;   /* the commit phase closes then (or when all commit) */
@@ -317,6 +319,8 @@ typedef struct scn_expect {
     scn_cmp cmp;
     double value;
     char text[SCN_NAME_MAX];      /* as written, for messages */
+    bool converge;                /* written as converge_within: a liveness bound;
+                                   * metric liveness_violations == 0 */
 } scn_expect;
 
 typedef struct scn_output {
@@ -370,6 +374,10 @@ typedef struct scn_scenario {
     scn_fault faults[SCN_FAULTS_MAX];
     uint32_t expect_count;
     scn_expect expects[SCN_EXPECT_MAX];
+    /* expect.converge_within: after the last fault with an 'until' heals
+     * (from the start without one), every request submitted must complete
+     * within this; 0 = not checked. */
+    uint64_t converge_within_ns;
     scn_output output;
     scn_sweep sweep;
     /* Effective scenario after overrides, flattened and sorted by key. */
@@ -392,6 +400,17 @@ int scn_load_file(const char *path, const char *const *overrides, size_t overrid
  * error messages. */
 int scn_load_string(const char *name, const char *text, const char *const *overrides,
                     size_t override_count, scn_scenario **out, scn_error *error);
+
+/* Applies 'edits' in order to scenario text 'text' ('name' stands for the
+ * file in errors) and writes the result as YAML: an edit "path=value" is a
+ * --set override, "-path" removes a key or a list item ("-faults.1").
+ * Comments and anchors are not kept; the result loads to the same
+ * scenario as the text plus the edits. On success *yaml_out is a
+ * NUL-terminated text the caller frees with free(). Returns 0, SCN_EPARSE,
+ * SCN_EUSAGE (a malformed edit or nothing to remove) or SCN_ENOMEM. The
+ * edited scenario is not validated (load it to know). */
+int scn_yaml_edit(const char *name, const char *text, const char *const *edits,
+                  size_t edit_count, char **yaml_out, scn_error *error);
 
 /* Frees everything owned by 'scenario'; NULL is a no-op. */
 void scn_destroy(scn_scenario *scenario);

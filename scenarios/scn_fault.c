@@ -684,11 +684,42 @@ static int expect_unknown(scn_check *check, const scn_node *key)
                      key->text);
 }
 
+/* expect.converge_within: a duration > 0, checked as the expectation
+ * liveness_violations == 0 (sim/liveness.c counts them). */
+static int expect_converge(scn_check *check, const scn_node *value, scn_expect *e)
+{
+    uint64_t ns = 0;
+    int rc = scn__get_duration(check, value, "expect.converge_within", &ns);
+    if (rc != 0) {
+        return rc;
+    }
+    if (value == NULL || ns == 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, value,
+                         "expect.converge_within must be a duration > 0");
+    }
+    if (check->scenario->workload.kind != SCN_WORKLOAD_INFERENCE) {
+        return scn__fail(check->error, SCN_ESCHEMA, value,
+                         "expect.converge_within needs an inference workload (it judges "
+                         "requests)");
+    }
+    check->scenario->converge_within_ns = ns;
+    snprintf(e->metric, sizeof(e->metric), "liveness_violations");
+    snprintf(e->text, sizeof(e->text), "== 0 (converge_within %.40s)", value->text);
+    e->cmp = SCN_CMP_EQ;
+    e->value = 0.0;
+    e->converge = true;
+    return 0;
+}
+
 static int expect_one(scn_check *check, const scn_node *key, const scn_node *value,
                       scn_expect *e)
 {
     char path[96];
     char why[200];
+    memset(e, 0, sizeof(*e));
+    if (strcmp(key->text, "converge_within") == 0) {
+        return expect_converge(check, value, e);
+    }
     if (!fault_name_in(key->text, scn_expect_metrics)) {
         return expect_unknown(check, key);
     }

@@ -58,6 +58,10 @@ int scn__doc_parse(scn_doc *doc, const char *file, const char *text, scn_error *
  * (malformed override; error->file is "--set") or SCN_ENOMEM. */
 int scn__doc_override(scn_doc *doc, const char *override, scn_error *error);
 
+/* Removes the key or list item at dotted 'path' ("faults.2"); later items
+ * move up. Returns 0, or SCN_EUSAGE when nothing is there. */
+int scn__doc_remove(scn_doc *doc, const char *path, scn_error *error);
+
 /* Frees every node and source name; the doc itself is caller memory. */
 void scn__doc_free(scn_doc *doc);
 

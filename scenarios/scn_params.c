@@ -323,6 +323,10 @@ static void params_verification(params_list *list, const scn_scenario *s)
     if (x->protocol == SCN_PROTOCOL_COMMITTEE) {
         params_add(list, params_uint(x->quorum, v, sizeof(v)), "verification.quorum");
     }
+    if (x->unsafe_quorum_slack > 0) {
+        params_add(list, params_uint(x->unsafe_quorum_slack, v, sizeof(v)),
+                   "verification.unsafe_quorum_slack");
+    }
     params_add(list, params_uint(x->retries, v, sizeof(v)), "verification.retries");
     params_protocol(list, s);
     params_add(list, x->sign_ed25519 ? "ed25519" : "mac", "verification.crypto");
@@ -442,6 +446,11 @@ static void params_rest(params_list *list, const scn_scenario *s)
     for (uint32_t i = 0; i < s->expect_count; i++) {
         char condition[96];
         const scn_expect *e = &s->expects[i];
+        if (e->converge) {
+            params_add(list, params_duration(s->converge_within_ns, v, sizeof(v)),
+                       "expect.converge_within");
+            continue;
+        }
         bool latency = scn__metric_is_duration(e->metric);
         bool whole = e->value >= 0 && e->value < 1.8e19 && e->value == floor(e->value);
         if (latency && whole) {

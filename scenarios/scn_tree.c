@@ -941,3 +941,67 @@ int scn__doc_override(scn_doc *doc, const char *override, scn_error *error)
     *slot = value;
     return 0;
 }
+
+/* ---- removing a key or a list item (scn_yaml_edit) ------------------------ */
+
+/* The child of 'node' named by one path step, or NULL when absent; its
+ * index in *index_out. */
+static scn_node *remove_child(const scn_node *node, const char *name, override_part part,
+                              size_t *index_out)
+{
+    if (node->kind == SCN_NODE_SEQ) {
+        size_t index = 0;
+        if (!part_is_index(name, part)) {
+            return NULL;
+        }
+        for (size_t i = 0; i < part.length; i++) {
+            index = index * 10 + (size_t)(name[i] - '0');
+        }
+        *index_out = index;
+        return index < node->count ? node->values[index] : NULL;
+    }
+    for (size_t i = 0; node->kind == SCN_NODE_MAP && i < node->count; i++) {
+        const char *key = node->keys[i]->text;
+        if (strlen(key) == part.length && memcmp(key, name, part.length) == 0) {
+            *index_out = i;
+            return node->values[i];
+        }
+    }
+    return NULL;
+}
+
+int scn__doc_remove(scn_doc *doc, const char *path, scn_error *error)
+{
+    ASSERT(doc != NULL && doc->root != NULL && path != NULL);
+    override_part parts[OVERRIDE_PARTS_MAX];
+    size_t part_count = 0;
+    int rc = override_split(path, strlen(path), parts, &part_count, error);
+    if (rc != 0) {
+        return rc;
+    }
+    scn_node *parent = doc->root;
+    scn_node *child = NULL;
+    size_t index = 0;
+    for (size_t i = 0; i < part_count; i++) {
+        if (i > 0) {
+            parent = child;
+        }
+        child = remove_child(parent, path + parts[i].offset, parts[i], &index);
+        if (child == NULL) {
+            return scn__fail_at(error, SCN_EUSAGE, "--set", 0, 0,
+                                "cannot remove '%s': no such key or item", path);
+        }
+    }
+    if (parent->kind == SCN_NODE_MAP) {
+        node_free(parent->keys[index]);
+    }
+    node_free(child);
+    for (size_t i = index; i + 1 < parent->count; i++) {
+        if (parent->kind == SCN_NODE_MAP) {
+            parent->keys[i] = parent->keys[i + 1];
+        }
+        parent->values[i] = parent->values[i + 1];
+    }
+    parent->count -= 1;
+    return 0;
+}

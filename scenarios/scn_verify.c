@@ -18,7 +18,7 @@ static const char *const verify_keys[] = {
     "final_agreement", "reputation",    "stake",     "slash", "crypto",
     "echelon",        "verifiers",      "check_probability", "challenge_window",
     "bisection_round", "dispute_time",  "tee_overhead", "zk", "timeout_slash",
-    "fee_per_token",  "slashed_to",     NULL,
+    "fee_per_token",  "slashed_to",     "unsafe_quorum_slack", NULL,
 };
 
 static const char *const verify_zk_keys[] = {"prover_factor", "proof_bytes", "verify_time",
@@ -297,6 +297,7 @@ static int verify_foreign_keys(scn_check *check, const scn_node *section,
     } fixed[] = {
         {"committee", !single, "it has one executor"},
         {"quorum", v->protocol == SCN_PROTOCOL_COMMITTEE, "it settles on unanimity"},
+        {"unsafe_quorum_slack", v->protocol == SCN_PROTOCOL_COMMITTEE, "it has no quorum"},
         {"commit_reveal", !single, "its executor answers at once"},
         {"verifiers", checkers, "only crossval and optimistic have verifiers"},
         {"dispute_time", v->protocol == SCN_PROTOCOL_SAMPLING || checkers,
@@ -378,6 +379,15 @@ static int verify_sizes(scn_check *check, const scn_node *section, scn_verificat
                          (unsigned long long)quorum, (unsigned long long)committee);
     }
     v->quorum = (uint32_t)quorum;
+    /* Deliberately unsafe, for testing swarm and shrink: accept with this
+     * many votes fewer than the quorum (at least one vote stays needed). */
+    uint64_t slack = 0;
+    const scn_node *slack_node = scn__map_get(section, "unsafe_quorum_slack");
+    if ((rc = scn__get_uint(check, slack_node, "verification.unsafe_quorum_slack", 0,
+                            quorum - 1, &slack)) != 0) {
+        return rc;
+    }
+    v->unsafe_quorum_slack = (uint32_t)slack;
     return 0;
 }
 

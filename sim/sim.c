@@ -27,7 +27,7 @@ const char *const sim_metric_names[] = {
     "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
     "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
     "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
-    "balance_byzantine_mean", "cheats_declined", "cheats_taken", NULL,
+    "balance_byzantine_mean", "cheats_declined", "cheats_taken", "liveness_violations", NULL,
 };
 
 const char *sim_strerror(int code)
@@ -776,6 +776,9 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     }
     start_nodes(&world);
     run_loop(&world, stop);
+    if (world.inference && scenario->converge_within_ns > 0 && !world.result->interrupted) {
+        sim__liveness_check(&world);
+    }
     world.result->deliveries_expected =
         world.result->rumors_published * (uint64_t)(world.node_count - 1);
     sim__world_destroy(&world);
@@ -845,6 +848,8 @@ int sim_result_metric(const sim_result *result, const char *name, double *value_
         {"deliveries", (double)result->deliveries},
         {"duplicates", (double)result->duplicates},
         {"peak_in_flight", (double)result->peak_in_flight},
+        {"liveness_violations",
+         result->liveness_checked ? (double)result->liveness_violations : NAN},
     };
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(counters); i++) {
         if (strcmp(name, counters[i].name) == 0) {

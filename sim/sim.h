@@ -86,7 +86,8 @@ typedef struct sim_request_record {
 typedef enum sim_violation_kind {
     SIM_VIOLATION_ACCEPTED_WRONG = 0, /* an output outside the rule's tolerance was accepted */
     SIM_VIOLATION_HONEST_PENALISED,   /* an honest member lost reputation */
-    SIM_VIOLATION_DOUBLE_FINALIZATION /* a request was finalized a second time */
+    SIM_VIOLATION_DOUBLE_FINALIZATION, /* a request was finalized a second time */
+    SIM_VIOLATION_LIVENESS            /* a request after the last heal missed converge_within */
 } sim_violation_kind;
 
 /* What a real network could not know and the simulator can: a safety or
@@ -168,6 +169,8 @@ typedef struct sim_result {
     uint64_t honest_penalised;       /* judgements that penalised an honest member */
     uint64_t honest_judged;          /* judgements of honest members */
     uint64_t no_quorum;              /* committee rounds that found no quorum */
+    bool liveness_checked;           /* the scenario sets expect.converge_within */
+    uint64_t liveness_violations;    /* requests that missed it (sim/liveness.c) */
     /* Comparable across protocols (sim/verify.c). */
     uint64_t native_flops;           /* one reference execution per completed request */
     uint64_t referee_flops;          /* the referee's re-executions in disputes */

@@ -194,6 +194,9 @@ void sim__verify_sample(sim_world *world);
 /* Records a violation the checkers found. Cannot fail. */
 void sim__verify_violation(sim_world *world, sim_violation_kind kind, uint64_t request,
                            uint32_t segment, uint32_t node_id, uint32_t step);
+/* liveness.c: judges every request against expect.converge_within (set)
+ * once the run has ended. */
+void sim__liveness_check(sim_world *world);
 void sim__serve_count_bytes(sim_world *world, const node_message *message, uint64_t wire_bytes,
                             bool arrival);
 

@@ -119,8 +119,9 @@ static int verify_accept(void *context, bool last_segment, const float *const *o
 {
     sim_world *world = context;
     const cons_agreement *rule = last_segment ? &world->final_agreement : &world->agreement;
-    int rc = cons_accept(rule, outputs, n_floats, count, world->serving.quorum, accepted_out,
-                         agree_mask_out);
+    /* unsafe_quorum_slack is a deliberately planted bug for swarm tests. */
+    uint32_t quorum = world->serving.quorum - world->scenario->verification.unsafe_quorum_slack;
+    int rc = cons_accept(rule, outputs, n_floats, count, quorum, accepted_out, agree_mask_out);
     return rc == 0 ? 0 : -1;
 }
 

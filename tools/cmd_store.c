@@ -129,14 +129,13 @@ const char *tool_behaviour_name(const sim_result *result, uint32_t node_id)
 
 static int store_violations(met_db *db, int64_t run_id, const sim_result *result)
 {
-    static const char *const kinds[] = {"accepted_wrong", "honest_penalised",
-                                        "double_finalization"};
+    _Static_assert(SIM_VIOLATION_LIVENESS == 3, "met_violation_kinds follows the enum");
     for (uint64_t i = 0; i < result->violation_count; i++) {
         const sim_violation *v = &result->violations[i];
         char detail[64];
         snprintf(detail, sizeof(detail), "step %u", v->step);
         met_violation_row row = {
-            i, kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
+            i, met_violation_kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
             v->node_id == UINT32_MAX ? -1 : (int64_t)v->node_id, detail,
         };
         if (met_violations_add(db, run_id, &row, 1) != 0) {

@@ -20,6 +20,8 @@ static const char usage_text[] =
     "  export         write a results table as CSV, JSON or JSON lines\n"
     "  compare        print the verification protocols of a database side by side\n"
     "  sweep FILE     run a grid of parameters x seeds, locally or as cluster jobs\n"
+    "  swarm FILE     run the scenario many times under randomly drawn faults\n"
+    "  shrink FILE    reduce a failing run to a smaller scenario that still fails\n"
     "  merge OUT IN.. merge results databases without duplicating runs\n"
     "  plot           draw a standard figure (SVG or PNG, with gnuplot)\n"
     "  report         write a self-contained HTML report of a run or a sweep\n"
@@ -88,6 +90,8 @@ int main(int argc, char **argv)
         {"export", tool_export_main},
         {"compare", tool_compare_main},
         {"sweep", tool_sweep_main},
+        {"swarm", tool_swarm_main},
+        {"shrink", tool_shrink_main},
         {"merge", tool_merge_main},
         {"plot", tool_plot_main},
         {"report", tool_report_main},

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "metrics/met.h"
 #include "scenarios/scn.h"
@@ -41,6 +42,65 @@ int tool_plot_main(int argc, char **argv);
 int tool_report_main(int argc, char **argv);
 int tool_testbed_main(int argc, char **argv);  /* cmd_testbed.c */
 int tool_client_main(int argc, char **argv);   /* cmd_client.c */
+
+int tool_swarm_main(int argc, char **argv);    /* cmd_swarm.c */
+int tool_shrink_main(int argc, char **argv);   /* cmd_shrink.c */
+
+/* ---- what swarm and shrink share (tool_swarm.c) ---- */
+
+#define TOOL_SWARM_SETS_MAX 16
+#define TOOL_PATH_MAX 4096
+
+/* The --set overrides one swarm run adds to the scenario: its faults and,
+ * for inference without one, expect.converge_within = workload.timeout. */
+typedef struct tool_swarm_draw {
+    size_t count;
+    uint32_t network_count;                  /* of which network faults */
+    char sets[TOOL_SWARM_SETS_MAX][192];
+    const char *argv[TOOL_SWARM_SETS_MAX];   /* sets[i], for argument lists */
+} tool_swarm_draw;
+
+/* Run i's seed under swarm seed 'seed'. Cannot fail. */
+uint64_t tool_swarm_run_seed(uint64_t seed, uint64_t run);
+/* Draws the run's faults from 'run_seed' alone (deterministic). */
+void tool_swarm_draw_faults(const scn_scenario *scenario, uint64_t run_seed,
+                            tool_swarm_draw *draw);
+/* Distinct Byzantine nodes a swarm run may draw: what the scenario's
+ * protocol tolerates less what its own Byzantine faults may take (0:
+ * none). */
+uint32_t tool_swarm_byzantine_max(const scn_scenario *scenario);
+
+/* One child process of the binary: stdout and stderr go to 'log', the
+ * run writes 'db'. */
+typedef struct tool_child {
+    pid_t pid;                       /* 0: free */
+    uint64_t index;                  /* the caller's: which run */
+    char db[TOOL_PATH_MAX];
+    char log[TOOL_PATH_MAX];
+} tool_child;
+
+/* Forks and execs /proc/self/exe with argv (NULL-terminated). Returns 0,
+ * or -1 when fork fails (said on stderr). */
+int tool_child_start(tool_child *child, const char *const *argv);
+/* Removes the child's database (with its -wal, -shm) and log. */
+void tool_child_cleanup(const tool_child *child);
+
+/* How a run ended for swarm and shrink: violations by kind (the order of
+ * met_violation_kinds) and the first judged kind found -- accepted_wrong,
+ * double_finalization, liveness, and honest_penalised only with
+ * 'judge_honest' and when the scenario's own expectation on
+ * honest_penalised(_ratio) failed -- or "run_failed" when the run process
+ * did not exit 0 (reason says how), or NULL: it passed. */
+typedef struct tool_verdict {
+    uint64_t counts[8];
+    const char *kind;
+    char reason[200];
+} tool_verdict;
+
+/* Reads the verdict of a finished child (waitpid 'status'). Returns 0, or
+ * -1 when its database cannot be read (said on stderr). */
+int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
+                      tool_verdict *verdict);
 
 /* Stores an inference run's requests, segments and divergence rows.
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */

@@ -1,0 +1,66 @@
+/* liveness.c -- the liveness oracle (expect.converge_within). Safety
+ * checkers say nothing bad happened; this one says something good did:
+ * once the network is whole again, it serves. The heal time is the latest
+ * 'until' among the scenario's faults (0 without any); a fault with no
+ * 'until' never heals and is part of the network the requests must be
+ * served by, so it does not move the heal time. Every request submitted
+ * at or after the heal time must complete within the bound; each one that
+ * completes late, fails, or is still running when its bound expired
+ * before the run's end is one 'liveness' violation. A request still
+ * running whose bound lies beyond the run's end is not judged. */
+#include <stdint.h>
+
+#include "sim/sim_int.h"
+#include "util/assert.h"
+
+/* The latest 'until' of the faults that heal; 0 when none does. */
+static uint64_t liveness_heal_ns(const scn_scenario *scenario)
+{
+    uint64_t heal_ns = 0;
+    for (uint32_t i = 0; i < scenario->fault_count; i++) {
+        uint64_t until_ns = scenario->faults[i].until_ns;
+        if (until_ns != UINT64_MAX && until_ns > heal_ns) {
+            heal_ns = until_ns;
+        }
+    }
+    return heal_ns;
+}
+
+/* When request r broke its bound, or UINT64_MAX when it did not (or
+ * cannot be judged yet). */
+static uint64_t liveness_broken_ns(const sim_request_record *r, uint64_t bound_ns,
+                                   uint64_t end_ns)
+{
+    uint64_t deadline_ns = r->submitted_ns + bound_ns;
+    if (r->status == NODE_REQUEST_COMPLETED) {
+        return r->finished_ns > deadline_ns ? deadline_ns : UINT64_MAX;
+    }
+    if (r->status != 0) {
+        return r->finished_ns < deadline_ns ? r->finished_ns : deadline_ns; /* never completes */
+    }
+    return deadline_ns <= end_ns ? deadline_ns : UINT64_MAX;
+}
+
+void sim__liveness_check(sim_world *world)
+{
+    const scn_scenario *scenario = world->scenario;
+    sim_result *result = world->result;
+    uint64_t bound_ns = scenario->converge_within_ns;
+    ASSERT(bound_ns > 0);
+    result->liveness_checked = true;
+    uint64_t heal_ns = liveness_heal_ns(scenario);
+    for (uint64_t i = 0; i < result->request_count; i++) {
+        const sim_request_record *r = &result->requests[i];
+        if (!r->submitted || r->submitted_ns < heal_ns) {
+            continue;
+        }
+        uint64_t broken_ns = liveness_broken_ns(r, bound_ns, result->sim_ns);
+        if (broken_ns == UINT64_MAX) {
+            continue;
+        }
+        sim__verify_violation(world, SIM_VIOLATION_LIVENESS, i, 0, UINT32_MAX, r->tokens_out);
+        result->violations[result->violation_count - 1].t_ns = broken_ns;
+        result->liveness_violations += 1;
+    }
+    ASSERT(result->liveness_violations <= result->request_count);
+}

@@ -1,0 +1,343 @@
+/* tool_swarm.c -- what swarm and shrink share: the faults a swarm run
+ * draws from its run seed, one child run of the binary, and the verdict
+ * read from the child's results database.
+ *
+ * The draws (tool_swarm_draw) come from one util_prng seeded with the run
+ * seed, so a run seed alone reproduces a run. Each run gets 1 to 4 faults,
+ * each one --set override appended after the scenario's own faults: a
+ * network fault (crash, partition, loss, duplicate, reorder, corrupt,
+ * delay) or, when the protocol makes one meaningful, a Byzantine behaviour.
+ * Windows start in the first half of the run and last 5-25 % of it, so
+ * every fault heals and the liveness oracle has time left to judge.
+ *
+ * Byzantine nodes are drawn by id, and the number of distinct ones over
+ * the whole run stays below what the protocol tolerates whatever the draw
+ * (tool_swarm_byzantine_max), less the nodes the scenario's own Byzantine
+ * faults may take (every node for a class or region selector): committee,
+ * quorum - 1 (then no committee can hold a quorum of liars, lazy copiers
+ * included); sampling, N - 1 (one honest sampled node disputes);
+ * optimistic, the challengers (one of executor + challengers is honest);
+ * tee and zk, a tenth of the nodes (attestations and proofs catch any
+ * liar; wrong_output and silent only).
+ * crossval and none get network faults only: a crossval liar passes
+ * unchecked with probability 1 - p by design, and none verifies nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tools/tool.h"
+#include "util/prng.h"
+
+#define SWARM_FAULTS_MAX 4
+
+static uint32_t swarm_byzantine_tolerated(const scn_scenario *scenario);
+
+static void draw_add(tool_swarm_draw *draw, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void draw_add(tool_swarm_draw *draw, const char *format, ...)
+{
+    va_list args;
+    if (draw->count == TOOL_SWARM_SETS_MAX) {
+        return;
+    }
+    va_start(args, format);
+    vsnprintf(draw->sets[draw->count], sizeof(draw->sets[0]), format, args);
+    va_end(args);
+    draw->argv[draw->count] = draw->sets[draw->count];
+    draw->count += 1;
+}
+
+/* At most how many nodes 'selector' names (every node for class, region). */
+static uint64_t draw_selector_size(const scn_selector *selector, uint32_t node_count)
+{
+    if (selector->all || selector->class_index >= 0 || selector->region_index >= 0) {
+        return node_count;
+    }
+    uint64_t size = selector->id_count;
+    size += selector->has_range ? (uint64_t)selector->range_last - selector->range_first + 1 : 0;
+    size += (uint64_t)(selector->fraction * node_count) + (selector->fraction > 0 ? 1 : 0);
+    return size;
+}
+
+/* Nodes the scenario's own Byzantine faults may make Byzantine. */
+static uint64_t draw_byzantine_own(const scn_scenario *scenario)
+{
+    uint64_t own = 0;
+    for (uint32_t i = 0; i < scenario->fault_count; i++) {
+        if (scenario->faults[i].kind >= SCN_FAULT_WRONG_OUTPUT) {
+            own += draw_selector_size(&scenario->faults[i].nodes, scenario->nodes.count);
+        }
+    }
+    return own;
+}
+
+uint32_t tool_swarm_byzantine_max(const scn_scenario *scenario)
+{
+    uint32_t tolerated = swarm_byzantine_tolerated(scenario);
+    uint64_t own = draw_byzantine_own(scenario);
+    return own >= tolerated ? 0 : tolerated - (uint32_t)own;
+}
+
+/* Byzantine nodes the protocol tolerates whatever the draw. */
+static uint32_t swarm_byzantine_tolerated(const scn_scenario *scenario)
+{
+    const scn_verification *v = &scenario->verification;
+    uint32_t tenth = scenario->nodes.count / 10 > 0 ? scenario->nodes.count / 10 : 1;
+    switch (v->protocol) {
+    case SCN_PROTOCOL_COMMITTEE: return v->quorum - 1;
+    case SCN_PROTOCOL_SAMPLING: return v->committee - 1;
+    case SCN_PROTOCOL_OPTIMISTIC: return v->verifiers;
+    case SCN_PROTOCOL_TEE:
+    case SCN_PROTOCOL_ZK: return tenth;
+    default: return 0;
+    }
+}
+
+/* The Byzantine kinds the protocol makes meaningful (NULL-terminated). */
+static const char *const *draw_byzantine_kinds(scn_protocol protocol)
+{
+    static const char *const committee[] = {"wrong_output", "collude",    "silent",
+                                            "lazy_copy",    "equivocate", NULL};
+    static const char *const replicated[] = {"wrong_output", "collude", "silent", NULL};
+    static const char *const single[] = {"wrong_output", "silent", NULL};
+    switch (protocol) {
+    case SCN_PROTOCOL_COMMITTEE: return committee;
+    case SCN_PROTOCOL_SAMPLING:
+    case SCN_PROTOCOL_OPTIMISTIC: return replicated;
+    default: return single;
+    }
+}
+
+/* "{ids: [a, b]}" of 'count' distinct nodes below the node count. */
+static void draw_ids(util_prng *prng, uint32_t node_count, uint32_t count, char *out,
+                     size_t size)
+{
+    uint32_t ids[8];
+    size_t used = (size_t)snprintf(out, size, "{ids: [");
+    count = count > 8 ? 8 : count > node_count ? node_count : count;
+    for (uint32_t i = 0; i < count; i++) {
+        bool fresh;
+        do {
+            ids[i] = (uint32_t)util_prng_below(prng, node_count);
+            fresh = true;
+            for (uint32_t j = 0; j < i; j++) {
+                fresh = fresh && ids[j] != ids[i];
+            }
+        } while (!fresh);
+        used += (size_t)snprintf(out + used, size - used, "%s%u", i ? ", " : "", ids[i]);
+    }
+    snprintf(out + used, size - used, "]}");
+}
+
+/* One network fault: the kind's own keys after kind and window. */
+static void draw_network(util_prng *prng, const scn_scenario *s, const char *window,
+                         tool_swarm_draw *draw, uint32_t index)
+{
+    static const char *const kinds[] = {"crash",   "partition", "loss", "duplicate",
+                                        "reorder", "corrupt",   "delay"};
+    const char *kind = kinds[util_prng_below(prng, 7)];
+    uint32_t most = s->nodes.count / 4 > 0 ? s->nodes.count / 4 : 1;
+    char ids[128];
+    draw_ids(prng, s->nodes.count, 1 + (uint32_t)util_prng_below(prng, most), ids, sizeof(ids));
+    double probability = 0.05 + 0.45 * util_prng_uniform(prng);
+    uint32_t delay_ms = 10 + (uint32_t)util_prng_below(prng, 490);
+    if (strcmp(kind, "crash") == 0) {
+        draw_add(draw, "faults.%u={kind: crash, %s, nodes: %s}", index, window, ids);
+    } else if (strcmp(kind, "partition") == 0) {
+        bool halves = util_prng_below(prng, 2) == 0;
+        draw_add(draw, "faults.%u={kind: partition, %s, shape: %s%s%s}", index, window,
+                 halves ? "halves" : "isolate", halves ? "" : ", nodes: ", halves ? "" : ids);
+    } else if (strcmp(kind, "delay") == 0) {
+        draw_add(draw, "faults.%u={kind: delay, %s, delay: %ums, nodes: %s}", index, window,
+                 delay_ms, ids);
+    } else if (strcmp(kind, "reorder") == 0) {
+        draw_add(draw, "faults.%u={kind: reorder, %s, probability: %.3f, delay: %ums, nodes: all}",
+                 index, window, probability, delay_ms);
+    } else {
+        draw_add(draw, "faults.%u={kind: %s, %s, probability: %.3f, nodes: all}", index, kind,
+                 window, probability);
+    }
+}
+
+/* One Byzantine fault on fresh ids, within the budget left. */
+static void draw_byzantine(util_prng *prng, const scn_scenario *s, const char *window,
+                           uint32_t *budget, tool_swarm_draw *draw, uint32_t index)
+{
+    const char *const *kinds = draw_byzantine_kinds(s->verification.protocol);
+    size_t kind_count = 0;
+    while (kinds[kind_count] != NULL) {
+        kind_count += 1;
+    }
+    const char *kind = kinds[util_prng_below(prng, kind_count)];
+    uint32_t count = 1 + (uint32_t)util_prng_below(prng, *budget);
+    char ids[128];
+    draw_ids(prng, s->nodes.count, count, ids, sizeof(ids));
+    *budget -= count;
+    draw_add(draw, "faults.%u={kind: %s, %s, nodes: %s}", index, kind, window, ids);
+}
+
+uint64_t tool_swarm_run_seed(uint64_t seed, uint64_t run)
+{
+    return util_mix64(seed ^ util_mix64(run + 0x5741524dull)) >> 1; /* fits a signed column */
+}
+
+void tool_swarm_draw_faults(const scn_scenario *s, uint64_t run_seed, tool_swarm_draw *draw)
+{
+    util_prng prng;
+    util_prng_init(&prng, run_seed);
+    memset(draw, 0, sizeof(*draw));
+    uint64_t duration_ms = s->duration_ns / 1000000u > 20 ? s->duration_ns / 1000000u : 20;
+    /* Byzantine ids are drawn independently per fault, so the budget is
+     * spent by the count, which bounds the distinct nodes from above. */
+    uint32_t budget = tool_swarm_byzantine_max(s);
+    uint32_t faults = 1 + (uint32_t)util_prng_below(&prng, SWARM_FAULTS_MAX);
+    for (uint32_t j = 0; j < faults && s->fault_count + j < SCN_FAULTS_MAX; j++) {
+        uint64_t at_ms = util_prng_below(&prng, duration_ms / 2);
+        uint64_t length_ms = duration_ms / 20 + util_prng_below(&prng, duration_ms / 5);
+        char window[64];
+        snprintf(window, sizeof(window), "at: %llums, until: %llums", (unsigned long long)at_ms,
+                 (unsigned long long)(at_ms + length_ms));
+        bool byzantine = budget > 0 && util_prng_below(&prng, 2) == 0;
+        if (byzantine) {
+            draw_byzantine(&prng, s, window, &budget, draw, s->fault_count + j);
+        } else {
+            draw_network(&prng, s, window, draw, s->fault_count + j);
+            draw->network_count += 1;
+        }
+    }
+    if (s->converge_within_ns == 0 && s->workload.kind == SCN_WORKLOAD_INFERENCE) {
+        draw_add(draw, "expect.converge_within=%llums",
+                 (unsigned long long)(s->workload.request_timeout_ns / 1000000u));
+    }
+}
+
+/* ---- one child run and its verdict ------------------------------------------ */
+
+int tool_child_start(tool_child *child, const char *const *argv)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "infersim: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open(child->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execv("/proc/self/exe", (char *const *)argv);
+        fprintf(stderr, "infersim: cannot exec /proc/self/exe: %s\n", strerror(errno));
+        _exit(TOOL_EXIT_INTERNAL);
+    }
+    child->pid = pid;
+    return 0;
+}
+
+static int verdict_row(void *context, size_t count, const met_value *values)
+{
+    tool_verdict *verdict = context;
+    for (size_t k = 0; count == 2 && met_violation_kinds[k] != NULL; k++) {
+        if (values[0].text != NULL && strcmp(values[0].text, met_violation_kinds[k]) == 0) {
+            verdict->counts[k] = (uint64_t)values[1].number;
+        }
+    }
+    return 0;
+}
+
+static int verdict_expect_row(void *context, size_t count, const met_value *values)
+{
+    bool *failed = context;
+    *failed = count == 1 && values[0].number > 0;
+    return 0;
+}
+
+/* honest_penalised counts only where the scenario's own expectation on it
+ * (honest_penalised, honest_penalised_ratio) failed, and only when asked:
+ * under network faults, penalising a member that could not answer in time
+ * is the protocol working as specified. */
+static int verdict_honest(met_db *db, bool judge_honest, tool_verdict *verdict)
+{
+    bool failed = false;
+    size_t k = 1;
+    _Static_assert(SIM_VIOLATION_HONEST_PENALISED == 1, "met_violation_kinds order");
+    if (!judge_honest || verdict->counts[k] == 0) {
+        return 0;
+    }
+    int rc = met_query(db,
+                       "SELECT count(*) FROM expectations WHERE passed = 0 AND metric IN "
+                       "('honest_penalised', 'honest_penalised_ratio')",
+                       NULL, 0, verdict_expect_row, &failed);
+    if (rc == 0 && failed && verdict->kind == NULL) {
+        verdict->kind = met_violation_kinds[k];
+    }
+    return rc;
+}
+
+static void verdict_failed_run(const tool_child *child, int status, tool_verdict *verdict)
+{
+    char line[120] = "";
+    FILE *log = fopen(child->log, "r");
+    while (log != NULL && fgets(line, sizeof(line), log) != NULL && line[0] == '\n') {
+    }
+    if (log != NULL) {
+        fclose(log);
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    verdict->kind = "run_failed";
+    if (WIFSIGNALED(status)) {
+        snprintf(verdict->reason, sizeof(verdict->reason), "killed by signal %d: %s",
+                 WTERMSIG(status), line);
+    } else {
+        snprintf(verdict->reason, sizeof(verdict->reason), "exit %d: %s", WEXITSTATUS(status),
+                 line);
+    }
+}
+
+int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
+                      tool_verdict *verdict)
+{
+    memset(verdict, 0, sizeof(*verdict));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        verdict_failed_run(child, status, verdict);
+        return 0;
+    }
+    met_db *db = NULL;
+    char why[256];
+    if (met_db_open(child->db, &db, why, sizeof(why)) != 0) {
+        fprintf(stderr, "infersim: %s\n", why);
+        return -1;
+    }
+    int rc = met_query(db, "SELECT kind, count(*) FROM violations GROUP BY kind", NULL, 0,
+                       verdict_row, verdict);
+    for (size_t k = 0; rc == 0 && met_violation_kinds[k] != NULL; k++) {
+        bool judged = k != SIM_VIOLATION_HONEST_PENALISED;
+        if (verdict->counts[k] > 0 && judged && verdict->kind == NULL) {
+            verdict->kind = met_violation_kinds[k];
+        }
+    }
+    if (rc == 0) {
+        rc = verdict_honest(db, judge_honest, verdict);
+    }
+    met_db_close(db);
+    return rc == 0 ? 0 : -1;
+}
+
+void tool_child_cleanup(const tool_child *child)
+{
+    char side[TOOL_PATH_MAX + 8];
+    unlink(child->db);
+    snprintf(side, sizeof(side), "%s-wal", child->db);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", child->db);
+    unlink(side);
+    unlink(child->log);
+}
