@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || !frame_ready()) {
         return 0;
     }
-    const tb_keys *keys = &frame_keys[data[0] & 1u];
+    tb_keys *keys = &frame_keys[data[0] & 1u];
     size_t at = 1;
     uint32_t sum = 0;
     while (at < size) {
