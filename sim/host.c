@@ -125,6 +125,30 @@ const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t req
     return sim_host_event(host, client, now_ns, &event, rc_out);
 }
 
+int sim_host_request_reset(sim_host *host, uint64_t request)
+{
+    sim_world *world = &host->world;
+    sim_result *result = world->result;
+    if (request >= result->request_count ||
+        (result->requests[request].submitted && result->requests[request].status == 0)) {
+        return SIM_EINVAL;
+    }
+    if (world->oracle_block_of[request] != 0) {
+        util_pool_give(&world->oracle_pool, world->oracle_block_of[request] - 1);
+        world->oracle_block_of[request] = 0;
+    }
+    node_request *r = &world->requests[request];
+    uint32_t *tokens = r->tokens;
+    memset(r, 0, sizeof(*r));
+    r->tokens = tokens;
+    memset(&result->requests[request], 0, sizeof(result->requests[request]));
+    memset(&result->segments[request * result->segment_count], 0,
+           result->segment_count * sizeof(*result->segments));
+    memset(&result->divergence[request * INFER_KERNEL_COUNT], 0,
+           INFER_KERNEL_COUNT * sizeof(*result->divergence));
+    return 0;
+}
+
 void sim_host_learn(sim_host *host, const node_message *message,
                     bool (*local_client)(void *context, uint32_t node_id), void *context)
 {

@@ -262,6 +262,14 @@ const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t req
                                    uint64_t now_ns, const uint32_t *tokens, uint32_t count,
                                    int *rc_out);
 
+/* Makes request id 'request' unused again, so a driver that has made sure
+ * no node still holds state for it (its END sent and every KV expiry
+ * passed) can submit it anew: clears its request, its record, segment and
+ * divergence rows, and returns its oracle block. Counters already summed
+ * (requests_submitted, latency histograms) keep it. Returns 0, or
+ * SIM_EINVAL for an id out of range or a request still running. */
+int sim_host_request_reset(sim_host *host, uint64_t request);
+
 /* Learns a remote client's request facts from an INFER_* message about to
  * be delivered to a local node: the client (origin), its submit time and
  * the generation step. Ignored for requests whose client is local

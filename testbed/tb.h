@@ -1,21 +1,29 @@
 /* tb.h -- the testbed: the simulator's nodes in real time over real TCP.
  * Node processes on 127.0.0.1 each host a share of a scenario's nodes
  * (node id % processes) in a libevent loop; the world they run is built by
- * sim/ (sim_host), so placement, serving, committees and keys are the
- * simulator's. Between processes travel frames (this header's codec):
+ * sim/ (sim_host), so placement, serving and committees are the
+ * simulator's; frame keys are the testbed's own. Between processes travel frames (this header's codec):
  *
  *   u32 length   bytes after this field (little-endian), <= the frame limit
  *   u8  version  TB_FRAME_VERSION
  *   u8  auth     TB_AUTH_MAC or TB_AUTH_ED25519
  *   u16 reserved zero
+ *   u64 session  the sender process's start (CLOCK_MONOTONIC ns)
+ *   u64 sequence per (source, dest) link, from 1 in each session
+ *   u64 sent_ns  CLOCK_MONOTONIC ns when the frame was encoded
  *   64 bytes     the node message header (node_message_encode_header)
  *   payload      header.payload_bytes bytes
- *   tag          8-byte MAC (SipHash under the sender's key) or a 64-byte
- *                ed25519 signature, over version .. end of payload
+ *   tag          8-byte MAC (SipHash under the link key of source and dest)
+ *                or a 64-byte ed25519 signature by the source, over
+ *                version .. end of payload
  *
- * As in the simulator, commitments and reveals are signed when the
- * scenario's verification.crypto is ed25519; everything else carries the
- * MAC of the sender's key derived from (seed, node).
+ * Keys are random and each process holds only its own nodes' secrets
+ * (tb_keys_load); peers know public keys only. Commitments and reveals are
+ * signed when the scenario's verification.crypto is ed25519; everything
+ * else carries the MAC of its link, a key only the two endpoints can
+ * compute (X25519 between their static keys, then BLAKE2b). An authentic
+ * frame is also checked for freshness (replay window per link, and no
+ * frame sent before the receiver started).
  *
  * Each process also serves HTTP (evhttp): /status, /metrics (Prometheus),
  * POST /v1/infer, and admin fault endpoints. tb_client drives load with
@@ -33,11 +41,14 @@
 #include "sim/sim.h"
 #include "util/hash.h"
 
-#define TB_FRAME_VERSION 1
+#define TB_FRAME_VERSION 2
 #define TB_FRAME_PREFIX_BYTES 8            /* length, version, auth, reserved */
+#define TB_FRAME_STAMP_BYTES 24            /* session, sequence, sent_ns */
+#define TB_FRAME_HEADER_AT (TB_FRAME_PREFIX_BYTES + TB_FRAME_STAMP_BYTES)
 #define TB_FRAME_MAX_DEFAULT (4u << 20)    /* largest frame a decoder accepts */
 #define TB_AUTH_MAC 0
 #define TB_AUTH_ED25519 1
+#define TB_REPLAY_WINDOW 256               /* sequences a link's window remembers */
 
 #define TB_EMALFORMED -1   /* bad length, header or reserved bits */
 #define TB_ETOOBIG -2      /* length over the frame limit (or the buffer) */
@@ -46,42 +57,131 @@
 #define TB_ENOMEM -5
 #define TB_ESYS -6         /* a system call failed (errno says which) */
 #define TB_EINVAL -7
+#define TB_EREPLAY -8      /* authentic but seen before, too old, or sent before we started */
+#define TB_EKEYS -9        /* a key file is missing, unreadable or malformed */
+#define TB_REJECT_REASONS 9 /* tb_summary.rejected[-code], codes down to TB_EREPLAY */
 
 /* The decoder's verdict when the frame is not complete yet. */
 #define TB_FRAME_PARTIAL 1
 
-/* Every node's keys, derived as the simulator derives them. */
+/* Freshness fields of a frame, covered by its tag. 'session' is the
+ * sender process's start on CLOCK_MONOTONIC (a restarted sender starts a
+ * larger one); 'sequence' counts the frames of one (source, dest) link
+ * from 1 within a session; 'sent_ns' is CLOCK_MONOTONIC at encoding. */
+typedef struct tb_frame_stamp {
+    uint64_t session;
+    uint64_t sequence;
+    uint64_t sent_ns;
+} tb_frame_stamp;
+
+/* A receiver's memory of one link: the highest sequence accepted in the
+ * sender's current session and a ring bitmap of the TB_REPLAY_WINDOW
+ * sequences below it (RFC 6479, as IPsec and WireGuard keep it). */
+typedef struct tb_replay_window {
+    uint64_t session;
+    uint64_t top;                    /* highest sequence accepted; 0: none */
+    uint64_t bits[TB_REPLAY_WINDOW / 64];
+} tb_replay_window;
+
+/* Accepts (and records) 'sequence' of 'session', or returns TB_EREPLAY for
+ * sequence 0, a session older than the window's, a sequence already seen
+ * or one TB_REPLAY_WINDOW or more below the highest. A newer session
+ * starts the window afresh. Never asserts on the values (they come from a
+ * peer, after authentication). */
+int tb_replay_accept(tb_replay_window *window, uint64_t session, uint64_t sequence);
+
+/* One (held node, any node) link: its MAC key, computed on first use and
+ * cached, the sequence of the last frame sent on it and the window of the
+ * frames received on it. */
+typedef struct tb_link {
+    bool keyed;
+    bool unusable;                   /* the peer's public key is a low-order point */
+    uint8_t mac_key[UTIL_MAC_KEY_BYTES];
+    uint64_t sent;
+    tb_replay_window window;
+} tb_link;
+
+/* The keys one process holds: every node's public keys (the roster), the
+ * secret keys of the nodes it hosts only, and its links. Node keys are
+ * random (tb_keys_generate), never derived from the scenario's seed. */
 typedef struct tb_keys {
     uint32_t node_count;
     bool signing;                    /* ed25519 for commitments and reveals */
-    uint8_t (*mac_keys)[UTIL_MAC_KEY_BYTES];
-    uint8_t (*public_keys)[UTIL_SIGN_PUBLIC_KEY_BYTES];
-    uint8_t (*secret_keys)[UTIL_SIGN_SECRET_KEY_BYTES];
+    uint8_t (*sign_public)[UTIL_SIGN_PUBLIC_KEY_BYTES];
+    uint8_t (*kx_public)[UTIL_KX_PUBLIC_KEY_BYTES];
+    uint32_t *slot_of;               /* node -> index of its secrets, UINT32_MAX: not held */
+    uint32_t held_count;
+    uint8_t (*sign_secret)[UTIL_SIGN_SECRET_KEY_BYTES];  /* [held_count] */
+    uint8_t (*kx_secret)[UTIL_KX_SECRET_KEY_BYTES];      /* [held_count] */
+    tb_link *links;                  /* [held_count * node_count] */
+    uint64_t session;                /* the session of the frames this holder sends */
+    uint64_t started_ns;             /* frames sent before this are refused (TB_EREPLAY) */
 } tb_keys;
 
-/* Derives the keys of 'node_count' nodes of run 'seed'. Returns 0 or
- * TB_ENOMEM. Free with tb_keys_deinit. */
-int tb_keys_init(tb_keys *keys, uint64_t seed, uint32_t node_count, bool signing);
+/* Fresh random keys (libsodium's randombytes) for 'node_count' nodes, all
+ * held: what keygen and the launcher write, and what tests sign with.
+ * Returns 0 or TB_ENOMEM. Free with tb_keys_deinit, which wipes them. */
+int tb_keys_generate(tb_keys *keys, uint32_t node_count, bool signing);
+
+/* Writes the roster (DIR/roster: every node's public keys, mode 0644)
+ * and one secret file per node (DIR/node-I.key, mode 0600, created
+ * exclusively). 'dir' must exist. Returns 0 or TB_ESYS (errno set). */
+int tb_keys_write(const tb_keys *keys, const char *dir);
+
+/* Removes what tb_keys_write wrote in 'dir' (not 'dir' itself). */
+void tb_keys_remove(const char *dir, uint32_t node_count);
+
+/* Loads DIR/roster (exactly 'node_count' nodes) and the secret file of
+ * every node 'hosts' selects, and no other. Returns 0, TB_ENOMEM, or
+ * TB_EKEYS with a reason in why[why_size]. Files are untrusted input. */
+int tb_keys_load(tb_keys *keys, const char *dir, uint32_t node_count, bool signing,
+                 bool (*hosts)(void *context, uint32_t node_id), void *context, char *why,
+                 size_t why_size);
+
+/* Starts this holder's session at 'now_ns' (CLOCK_MONOTONIC, > 0): frames
+ * it sends carry that session. Frames sent before 'fresh_after_ns' are
+ * refused: a restarted receiver has lost its windows, so it accepts only
+ * frames its previous life cannot have accepted (sent after that life
+ * ended). */
+void tb_keys_start(tb_keys *keys, uint64_t now_ns, uint64_t fresh_after_ns);
+
 void tb_keys_deinit(tb_keys *keys);
 
 /* Bytes tb_frame_encode writes for 'message'. Cannot fail. */
 size_t tb_frame_size(const tb_keys *keys, const node_message *message);
 
 /* Encodes 'message' (its payload_bytes bytes at message->payload, or none
- * when payload is NULL) into buffer[capacity], authenticated under the key
- * of message->source. Returns the frame's size, or TB_ETOOBIG when it does
- * not fit 'capacity' or exceeds 'frame_max'. */
-int tb_frame_encode(const tb_keys *keys, const node_message *message, uint8_t *buffer,
-                    size_t capacity, size_t frame_max);
+ * when payload is NULL) into buffer[capacity] with the next sequence of
+ * the link (source, dest), sent at 'sent_ns', authenticated by source:
+ * its ed25519 signature for a vote of a signing run, else the link's MAC.
+ * message->source must be held. Returns the frame's size, TB_ETOOBIG when
+ * it does not fit 'capacity' or exceeds 'frame_max', or TB_EAUTH when the
+ * destination's public key is unusable. */
+int tb_frame_encode(tb_keys *keys, const node_message *message, uint64_t sent_ns,
+                    uint8_t *buffer, size_t capacity, size_t frame_max);
 
-/* Decodes the frame at the start of bytes[size] (untrusted). Returns 0 with
- * *message_out filled (its payload points into 'bytes') and *frame_bytes_out
- * = the frame's size; TB_FRAME_PARTIAL when more bytes are needed; or a
- * TB_E* error. After TB_EAUTH, *frame_bytes_out is the frame's size, so a
- * stream can skip it; after any other error the stream is unusable.
- * Never asserts on the bytes. */
-int tb_frame_decode(const tb_keys *keys, const uint8_t *bytes, size_t size, size_t frame_max,
+/* The encoder underneath: 'auth' TB_AUTH_MAC with a 16-byte MAC 'key' or
+ * TB_AUTH_ED25519 with a 64-byte ed25519 secret 'key'. For tests and
+ * tools that hold keys outside a tb_keys. Same returns. */
+int tb_frame_seal(const node_message *message, const tb_frame_stamp *stamp, uint8_t auth,
+                  const uint8_t *key, uint8_t *buffer, size_t capacity, size_t frame_max);
+
+/* Decodes the frame at the start of bytes[size] (untrusted) addressed to a
+ * node 'keys' holds. Returns 0 with *message_out filled (its payload
+ * points into 'bytes') and *frame_bytes_out = the frame's size;
+ * TB_FRAME_PARTIAL when more bytes are needed; or a TB_E* error: TB_EAUTH
+ * when the tag does not verify under the source's key (or the destination
+ * is not held), TB_EREPLAY when the authentic frame was sent before
+ * keys->started_ns or its link's window refuses it. Only an accepted frame
+ * moves the window. After TB_EAUTH or TB_EREPLAY, *frame_bytes_out is the
+ * frame's size, so a stream can skip it; after any other error the stream
+ * is unusable. Never asserts on the bytes. */
+int tb_frame_decode(tb_keys *keys, const uint8_t *bytes, size_t size, size_t frame_max,
                     node_message *message_out, size_t *frame_bytes_out);
+
+/* A random admin token: TB_TOKEN_CHARS lowercase hex characters and a NUL. */
+#define TB_TOKEN_CHARS 64
+void tb_token_generate(char token_out[TB_TOKEN_CHARS + 1]);
 
 const char *tb_strerror(int code);
 
@@ -97,7 +197,8 @@ typedef struct tb_summary {
     uint64_t frames_out;
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t rejected[8];            /* by -TB_E* code: malformed, too big, version, auth */
+    uint64_t rejected[TB_REJECT_REASONS]; /* by -TB_E* code: malformed, too big, version,
+                                          * auth, replay */
     uint64_t dropped;                /* frames dropped by fault rules */
     uint64_t requests_submitted;
     uint64_t requests_completed;
@@ -118,6 +219,9 @@ typedef struct tb_summary {
     util_hist finality;              /* completed requests: submit -> final, ns */
 } tb_summary;
 
+/* Frames rejected for any reason. Cannot fail. */
+uint64_t tb_summary_rejected(const tb_summary *summary);
+
 typedef struct tb_process_config tb_process_config;
 struct tb_process_config {
     const scn_scenario *scenario;
@@ -128,8 +232,13 @@ struct tb_process_config {
     int peer_fd;                     /* listening socket for frames (inherited) */
     int http_fd;                     /* listening socket for HTTP (inherited) */
     uint64_t epoch_ns;               /* CLOCK_MONOTONIC at the run's start */
+    uint64_t fresh_after_ns;         /* CLOCK_MONOTONIC: frames sent before are refused
+                                      * (the run's start, or when the previous life of
+                                      * this process was reaped) */
     uint32_t generation;             /* restarts so far (< TB_GENERATIONS) */
     uint32_t http_requests;          /* HTTP request ids per process and generation */
+    const char *keys_dir;            /* roster and node-I.key files (tb_keys_load) */
+    char admin_token[TB_TOKEN_CHARS + 1]; /* Authorization: Bearer, for /admin */
     bool workload;                   /* replay the scenario's workload in real time */
     bool apply_faults;               /* apply the scenario's network/behaviour faults */
     size_t frame_max;
@@ -155,6 +264,8 @@ typedef struct tb_launch_config {
     const scn_scenario *scenario;
     uint32_t process_count;
     uint32_t http_requests;          /* per process and generation */
+    const char *keys_dir;            /* NULL: fresh keys in a private run directory */
+    const char *admin_token;         /* TB_TOKEN_CHARS hex characters */
     bool workload;
     bool apply_faults;
     uint64_t run_ns;                 /* stop after this (0: the scenario's duration) */

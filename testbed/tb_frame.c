@@ -1,8 +1,10 @@
 /* tb_frame.c -- the wire frame: length-prefixed, versioned, authenticated
  * node messages (layout in tb.h). The decoder takes untrusted bytes from a
  * socket: every field is checked before it is used, and nothing asserts on
- * them. Keys are derived exactly as sim/ derives them, so a frame a process
- * writes verifies under the simulator's keys too. */
+ * them. The MAC of a frame is keyed by its link: only the two endpoints,
+ * holding one of the X25519 secrets each, can compute it; a vote of a
+ * signing run carries the sender's own ed25519 signature. An authentic
+ * frame must also be fresh: each link's receiver keeps a replay window. */
 #include <string.h>
 
 #include "testbed/tb.h"
@@ -20,43 +22,10 @@ const char *tb_strerror(int code)
     case TB_ENOMEM: return "out of memory";
     case TB_ESYS: return "system call failed";
     case TB_EINVAL: return "invalid argument";
+    case TB_EREPLAY: return "frame replayed, too old, or sent before the receiver started";
+    case TB_EKEYS: return "key file missing or malformed";
     default: return "unknown testbed error";
     }
-}
-
-int tb_keys_init(tb_keys *keys, uint64_t seed, uint32_t node_count, bool signing)
-{
-    memset(keys, 0, sizeof(*keys));
-    keys->node_count = node_count;
-    keys->signing = signing;
-    keys->mac_keys = util_calloc(node_count, sizeof(*keys->mac_keys));
-    if (keys->mac_keys == NULL) {
-        return TB_ENOMEM;
-    }
-    for (uint32_t i = 0; i < node_count; i++) {
-        util_mac_key_derive(seed, i, keys->mac_keys[i]);
-    }
-    if (!signing) {
-        return 0;
-    }
-    keys->public_keys = util_calloc(node_count, sizeof(*keys->public_keys));
-    keys->secret_keys = util_calloc(node_count, sizeof(*keys->secret_keys));
-    if (keys->public_keys == NULL || keys->secret_keys == NULL) {
-        tb_keys_deinit(keys);
-        return TB_ENOMEM;
-    }
-    for (uint32_t i = 0; i < node_count; i++) {
-        util_sign_keypair_from_seed(seed, i, keys->public_keys[i], keys->secret_keys[i]);
-    }
-    return 0;
-}
-
-void tb_keys_deinit(tb_keys *keys)
-{
-    util_free(keys->mac_keys);
-    util_free(keys->public_keys);
-    util_free(keys->secret_keys);
-    memset(keys, 0, sizeof(*keys));
 }
 
 /* Commitments and reveals are votes: signed under ed25519 (as in sim/). */
@@ -95,64 +64,167 @@ static void put_u64(uint8_t *out, uint64_t value)
     put_u32(out + 4, (uint32_t)(value >> 32));
 }
 
+/* ---- the replay window ---- */
+
+#define WINDOW_WORDS (TB_REPLAY_WINDOW / 64)
+
+static bool window_bit(const tb_replay_window *window, uint64_t sequence)
+{
+    uint64_t index = sequence % TB_REPLAY_WINDOW;
+    return (window->bits[index / 64] >> (index % 64)) & 1u;
+}
+
+static void window_set(tb_replay_window *window, uint64_t sequence, bool value)
+{
+    uint64_t index = sequence % TB_REPLAY_WINDOW;
+    uint64_t mask = UINT64_C(1) << (index % 64);
+    window->bits[index / 64] = value ? window->bits[index / 64] | mask
+                                     : window->bits[index / 64] & ~mask;
+}
+
+int tb_replay_accept(tb_replay_window *window, uint64_t session, uint64_t sequence)
+{
+    if (sequence == 0 || session < window->session) {
+        return TB_EREPLAY;
+    }
+    if (session > window->session) {
+        memset(window, 0, sizeof(*window));
+        window->session = session;
+    }
+    if (sequence > window->top) {
+        /* Slide: the slots between the old top and the new one are unseen. */
+        if (sequence - window->top >= TB_REPLAY_WINDOW) {
+            memset(window->bits, 0, sizeof(window->bits));
+        } else {
+            for (uint64_t s = window->top + 1; s < sequence; s++) {
+                window_set(window, s, false);
+            }
+        }
+        window->top = sequence;
+        window_set(window, sequence, true);
+        return 0;
+    }
+    if (window->top - sequence >= TB_REPLAY_WINDOW || window_bit(window, sequence)) {
+        return TB_EREPLAY;
+    }
+    window_set(window, sequence, true);
+    return 0;
+}
+
+/* ---- links ---- */
+
+/* The link of held node 'own' with 'peer', its MAC key computed on first
+ * use. NULL when 'own' is not held or the peer's key is unusable. */
+static tb_link *link_get(tb_keys *keys, uint32_t own, uint32_t peer)
+{
+    ASSERT(own < keys->node_count);
+    ASSERT(peer < keys->node_count);
+    uint32_t slot = keys->slot_of[own];
+    if (slot == UINT32_MAX) {
+        return NULL;
+    }
+    tb_link *link = &keys->links[(size_t)slot * keys->node_count + peer];
+    if (!link->keyed && !link->unusable) {
+        link->unusable = util_kx_link_key(keys->kx_secret[slot], keys->kx_public[own],
+                                          keys->kx_public[peer], link->mac_key) != 0;
+        link->keyed = !link->unusable;
+    }
+    return link->keyed ? link : NULL;
+}
+
+/* ---- encoding ---- */
+
 size_t tb_frame_size(const tb_keys *keys, const node_message *message)
 {
     uint32_t payload = message->payload != NULL ? message->payload_bytes : 0;
-    return TB_FRAME_PREFIX_BYTES + NODE_HEADER_BYTES + payload +
+    return TB_FRAME_HEADER_AT + NODE_HEADER_BYTES + payload +
            tag_bytes(frame_auth(keys, message->type));
 }
 
-int tb_frame_encode(const tb_keys *keys, const node_message *message, uint8_t *buffer,
-                    size_t capacity, size_t frame_max)
+int tb_frame_seal(const node_message *message, const tb_frame_stamp *stamp, uint8_t auth,
+                  const uint8_t *key, uint8_t *buffer, size_t capacity, size_t frame_max)
 {
-    ASSERT(message->source < keys->node_count);
-    size_t size = tb_frame_size(keys, message);
+    ASSERT(auth == TB_AUTH_MAC || auth == TB_AUTH_ED25519);
+    uint32_t payload_bytes = message->payload != NULL ? message->payload_bytes : 0;
+    size_t size = TB_FRAME_HEADER_AT + NODE_HEADER_BYTES + payload_bytes + tag_bytes(auth);
     if (size > capacity || size - 4 > frame_max || size - 4 > UINT32_MAX) {
         return TB_ETOOBIG;
     }
-    uint8_t auth = frame_auth(keys, message->type);
     node_message copy = *message;
-    copy.payload_bytes = message->payload != NULL ? message->payload_bytes : 0;
+    copy.payload_bytes = payload_bytes;
     put_u32(buffer, (uint32_t)(size - 4));
     buffer[4] = TB_FRAME_VERSION;
     buffer[5] = auth;
     buffer[6] = 0;
     buffer[7] = 0;
-    int rc = node_message_encode_header(&copy, buffer + TB_FRAME_PREFIX_BYTES, NODE_HEADER_BYTES);
+    put_u64(buffer + 8, stamp->session);
+    put_u64(buffer + 16, stamp->sequence);
+    put_u64(buffer + 24, stamp->sent_ns);
+    int rc = node_message_encode_header(&copy, buffer + TB_FRAME_HEADER_AT, NODE_HEADER_BYTES);
     ASSERT(rc == NODE_HEADER_BYTES);
-    uint8_t *payload = buffer + TB_FRAME_PREFIX_BYTES + NODE_HEADER_BYTES;
-    if (copy.payload_bytes > 0) {
-        memcpy(payload, message->payload, copy.payload_bytes);
+    uint8_t *payload = buffer + TB_FRAME_HEADER_AT + NODE_HEADER_BYTES;
+    if (payload_bytes > 0) {
+        memcpy(payload, message->payload, payload_bytes);
     }
-    size_t covered = 4 + NODE_HEADER_BYTES + copy.payload_bytes;
-    uint8_t *tag = payload + copy.payload_bytes;
+    size_t covered = TB_FRAME_HEADER_AT - 4 + NODE_HEADER_BYTES + payload_bytes;
+    uint8_t *tag = payload + payload_bytes;
     if (auth == TB_AUTH_ED25519) {
-        util_sign(keys->secret_keys[message->source], buffer + 4, covered, tag);
+        util_sign(key, buffer + 4, covered, tag);
     } else {
-        put_u64(tag, util_mac64(keys->mac_keys[message->source], buffer + 4, covered));
+        put_u64(tag, util_mac64(key, buffer + 4, covered));
     }
     return (int)size;
 }
 
-static int frame_check_tag(const tb_keys *keys, const uint8_t *bytes, uint8_t auth,
-                           uint32_t source, size_t covered)
+int tb_frame_encode(tb_keys *keys, const node_message *message, uint64_t sent_ns,
+                    uint8_t *buffer, size_t capacity, size_t frame_max)
+{
+    ASSERT(message->source < keys->node_count);
+    ASSERT(keys->slot_of[message->source] != UINT32_MAX); /* We speak for our nodes only. */
+    if (message->dest >= keys->node_count) {
+        return TB_EINVAL;
+    }
+    tb_link *link = link_get(keys, message->source, message->dest);
+    if (link == NULL) {
+        return TB_EAUTH;
+    }
+    uint8_t auth = frame_auth(keys, message->type);
+    if (tb_frame_size(keys, message) > capacity) {
+        return TB_ETOOBIG;
+    }
+    tb_frame_stamp stamp = {keys->session, link->sent + 1, sent_ns};
+    const uint8_t *key = auth == TB_AUTH_ED25519
+                             ? keys->sign_secret[keys->slot_of[message->source]]
+                             : link->mac_key;
+    int rc = tb_frame_seal(message, &stamp, auth, key, buffer, capacity, frame_max);
+    if (rc > 0) {
+        link->sent += 1;
+    }
+    return rc;
+}
+
+/* ---- decoding ---- */
+
+static int frame_check_tag(tb_keys *keys, const uint8_t *bytes, uint8_t auth,
+                           const node_message *message, size_t covered)
 {
     const uint8_t *tag = bytes + 4 + covered;
     if (auth == TB_AUTH_ED25519) {
-        return util_sign_verify(keys->public_keys[source], bytes + 4, covered, tag) ? 0
-                                                                                    : TB_EAUTH;
+        return util_sign_verify(keys->sign_public[message->source], bytes + 4, covered, tag)
+                   ? 0
+                   : TB_EAUTH;
     }
-    uint64_t expected = util_mac64(keys->mac_keys[source], bytes + 4, covered);
+    tb_link *link = link_get(keys, message->dest, message->source);
+    if (link == NULL) {
+        return TB_EAUTH; /* The source's public key is unusable. */
+    }
+    uint64_t expected = util_mac64(link->mac_key, bytes + 4, covered);
     return get_u64(tag) == expected ? 0 : TB_EAUTH;
 }
 
-int tb_frame_decode(const tb_keys *keys, const uint8_t *bytes, size_t size, size_t frame_max,
-                    node_message *message_out, size_t *frame_bytes_out)
+/* The prefix alone: length, version, auth kind. */
+static int frame_check_prefix(const uint8_t *bytes, size_t frame_max)
 {
-    *frame_bytes_out = 0;
-    if (size < TB_FRAME_PREFIX_BYTES) {
-        return TB_FRAME_PARTIAL;
-    }
     uint32_t length = get_u32(bytes);
     if (length > frame_max) {
         return TB_ETOOBIG;
@@ -162,31 +234,67 @@ int tb_frame_decode(const tb_keys *keys, const uint8_t *bytes, size_t size, size
     }
     uint8_t auth = bytes[5];
     if ((auth != TB_AUTH_MAC && auth != TB_AUTH_ED25519) || bytes[6] != 0 || bytes[7] != 0 ||
-        length < 4 + NODE_HEADER_BYTES + tag_bytes(auth)) {
+        length < TB_FRAME_HEADER_AT - 4 + NODE_HEADER_BYTES + tag_bytes(auth)) {
         return TB_EMALFORMED;
     }
+    return 0;
+}
+
+/* An authentic frame's freshness: sent in this holder's life, and new on
+ * its link. */
+static int frame_check_fresh(tb_keys *keys, const uint8_t *bytes, const node_message *message)
+{
+    uint64_t session = get_u64(bytes + 8);
+    uint64_t sequence = get_u64(bytes + 16);
+    uint64_t sent_ns = get_u64(bytes + 24);
+    uint32_t slot = keys->slot_of[message->dest];
+    ASSERT(slot != UINT32_MAX); /* tb_frame_decode checked it. */
+    if (sent_ns < keys->started_ns) {
+        return TB_EREPLAY;
+    }
+    tb_link *link = &keys->links[(size_t)slot * keys->node_count + message->source];
+    return tb_replay_accept(&link->window, session, sequence);
+}
+
+int tb_frame_decode(tb_keys *keys, const uint8_t *bytes, size_t size, size_t frame_max,
+                    node_message *message_out, size_t *frame_bytes_out)
+{
+    *frame_bytes_out = 0;
+    if (size < TB_FRAME_PREFIX_BYTES) {
+        return TB_FRAME_PARTIAL;
+    }
+    int rc = frame_check_prefix(bytes, frame_max);
+    if (rc != 0) {
+        return rc;
+    }
+    uint32_t length = get_u32(bytes);
+    uint8_t auth = bytes[5];
     if (size < (size_t)length + 4) {
         return TB_FRAME_PARTIAL;
     }
     *frame_bytes_out = (size_t)length + 4;
     node_message message;
-    if (node_message_decode_header(bytes + TB_FRAME_PREFIX_BYTES, NODE_HEADER_BYTES, &message) !=
+    if (node_message_decode_header(bytes + TB_FRAME_HEADER_AT, NODE_HEADER_BYTES, &message) !=
         0) {
         return TB_EMALFORMED;
     }
-    size_t payload = length - 4 - NODE_HEADER_BYTES - tag_bytes(auth);
+    size_t payload = length - (TB_FRAME_HEADER_AT - 4) - NODE_HEADER_BYTES - tag_bytes(auth);
     if (message.payload_bytes != payload || message.source >= keys->node_count ||
         message.dest >= keys->node_count) {
         return TB_EMALFORMED;
     }
-    if (auth != frame_auth(keys, message.type)) {
-        return TB_EAUTH; /* A vote must be signed when the run signs votes. */
+    if (auth != frame_auth(keys, message.type) || keys->slot_of[message.dest] == UINT32_MAX) {
+        return TB_EAUTH; /* A vote must be signed; we can check frames to our nodes only. */
     }
-    int rc = frame_check_tag(keys, bytes, auth, message.source, 4 + NODE_HEADER_BYTES + payload);
+    rc = frame_check_tag(keys, bytes, auth, &message,
+                         TB_FRAME_HEADER_AT - 4 + NODE_HEADER_BYTES + payload);
+    if (rc == 0) {
+        rc = frame_check_fresh(keys, bytes, &message);
+    }
     if (rc != 0) {
         return rc;
     }
-    message.payload = payload > 0 ? bytes + TB_FRAME_PREFIX_BYTES + NODE_HEADER_BYTES : NULL;
+    message.payload = payload > 0 ? bytes + TB_FRAME_HEADER_AT + NODE_HEADER_BYTES : NULL;
     *message_out = message;
     return 0;
 }

@@ -11,8 +11,10 @@
  *   POST /admin/byzantine?node=&behaviour=&scale=  switch a hosted node's behaviour
  *   POST /admin/crash                         the process dies at once (kill -9 like)
  * Rules act on the frames this process sends; a network-wide partition is
- * one call per process. Every malformed request gets a 4xx and a JSON
- * error, is counted, and changes nothing. */
+ * one call per process. The admin endpoints want the run's token
+ * ("Authorization: Bearer TOKEN"); without it, 401. Every malformed or
+ * unauthorised request gets a 4xx and a JSON error, is counted, and
+ * changes nothing. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -36,10 +38,17 @@
 const double tb__latency_bounds_s[TB_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                         0.1,   0.25,   0.5,   1.0,  2.5,   10.0};
 
+#define HTTP_QUEUE_MAX 1024   /* HTTP requests waiting for a free id */
+
+/* An HTTP request waiting for its answer: for its request to finish (id
+ * set), or, queued, for a free id (id UINT64_MAX, the prompt kept). */
 struct tb_pending {
     tb_proc *proc;
     struct evhttp_request *request;
     uint64_t id;
+    tb_pending *next;                /* queued: the next in line */
+    uint32_t count;
+    uint32_t *tokens;                /* queued: the prompt (owned) */
 };
 
 static void reply(tb_proc *proc, struct evhttp_request *request, int code, const char *reason,
@@ -71,54 +80,68 @@ _Static_assert(PROMPT_MAX >= TB_INFER_PROMPT_MAX, "the prompt buffer holds a ful
 
 /* ---- /v1/infer ---- */
 
+static void pending_free(tb_pending *pending)
+{
+    util_free(pending->tokens);
+    util_free(pending);
+}
+
+static void queue_unlink(tb_proc *proc, tb_pending *pending)
+{
+    tb_pending **at = &proc->queue_head;
+    tb_pending *previous = NULL;
+    while (*at != NULL && *at != pending) {
+        previous = *at;
+        at = &(*at)->next;
+    }
+    if (*at == NULL) {
+        return;
+    }
+    *at = pending->next;
+    if (proc->queue_tail == pending) {
+        proc->queue_tail = previous;
+    }
+    proc->queued -= 1;
+}
+
+/* The client went away: its request runs on (the id stays busy until it
+ * finishes) or, queued, is forgotten. */
 static void pending_closed(struct evhttp_connection *connection, void *arg)
 {
     (void)connection;
     tb_pending *pending = arg;
-    pending->proc->pending[pending->id] = NULL;
-    util_free(pending);
-}
-
-static uint64_t http_request_id(tb_proc *proc)
-{
-    const tb_process_config *config = proc->config;
-    if (proc->http_next >= config->http_requests || config->generation >= TB_GENERATIONS) {
-        return UINT64_MAX;
+    if (pending->id == UINT64_MAX) {
+        queue_unlink(pending->proc, pending);
+    } else {
+        pending->proc->pending[pending->id] = NULL;
     }
-    uint64_t range = (uint64_t)config->generation * config->process_count + config->process;
-    return proc->workload_requests + range * config->http_requests + proc->http_next++;
+    pending_free(pending);
 }
 
-static void infer_submit(tb_proc *proc, struct evhttp_request *request, const uint32_t *tokens,
+/* Submits 'pending' (its request answered when it finishes) under 'id'. */
+static void infer_submit(tb_proc *proc, tb_pending *pending, uint64_t id, const uint32_t *tokens,
                          uint32_t count)
 {
-    uint64_t id = http_request_id(proc);
-    if (id == UINT64_MAX) {
-        reply_error(proc, request, 503, "Service Unavailable", "request ids exhausted");
-        return;
-    }
     uint32_t per = proc->config->process_count;
     uint32_t hosted = (proc->node_count - proc->config->process + per - 1) / per;
     uint32_t client = proc->config->process + (proc->client_next++ % hosted) * per;
-    tb_pending *pending = util_calloc(1, sizeof(*pending));
-    if (pending == NULL) {
-        reply_error(proc, request, 503, "Service Unavailable", "out of memory");
-        return;
-    }
-    pending->proc = proc;
-    pending->request = request;
+    /* A free id is one whose last request finished a quarantine ago: its
+     * record (kept until now, for the rows) is forgotten. */
+    proc->commit_block[id] = 0;
+    int reset = sim_host_request_reset(proc->host, id);
+    ASSERT(reset == 0);
     pending->id = id;
     proc->pending[id] = pending;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(request), pending_closed,
-                                  pending);
     int rc = 0;
     const node_outbox *outbox =
         sim_host_submit(proc->host, client, id, tb__now_ns(proc), tokens, count, &rc);
     if (outbox == NULL) {
-        evhttp_connection_set_closecb(evhttp_request_get_connection(request), NULL, NULL);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(pending->request), NULL,
+                                      NULL);
         proc->pending[id] = NULL;
-        util_free(pending);
-        reply_error(proc, request, 400, "Bad Request", "prompt out of range");
+        tb__ids_give(&proc->ids, id);
+        reply_error(proc, pending->request, 400, "Bad Request", "prompt out of range");
+        pending_free(pending);
         return;
     }
     proc->summary.requests_submitted += 1;
@@ -127,6 +150,68 @@ static void infer_submit(tb_proc *proc, struct evhttp_request *request, const ui
         proc->commit_block[id] = serving->committees[id].block;
     }
     tb__effects(proc, client, outbox);
+}
+
+/* Ids became free: the queue's oldest requests take them. */
+static void queue_serve(void *context)
+{
+    tb_proc *proc = context;
+    while (proc->queue_head != NULL) {
+        uint64_t id = tb__ids_take(&proc->ids);
+        if (id == UINT64_MAX) {
+            return;
+        }
+        tb_pending *pending = proc->queue_head;
+        queue_unlink(proc, pending);
+        infer_submit(proc, pending, id, pending->tokens, pending->count);
+    }
+}
+
+/* An id now, or a place in the queue, or 503 with Retry-After. */
+static void infer_accept(tb_proc *proc, struct evhttp_request *request, const uint32_t *tokens,
+                         uint32_t count)
+{
+    if (proc->ids.count == 0) {
+        reply_error(proc, request, 503, "Service Unavailable",
+                    "no request ids: the process restarted too often");
+        return;
+    }
+    uint64_t id = proc->queue_head == NULL ? tb__ids_take(&proc->ids) : UINT64_MAX;
+    if (id == UINT64_MAX && proc->queued >= HTTP_QUEUE_MAX) {
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Retry-After", "1");
+        reply_error(proc, request, 503, "Service Unavailable", "request queue full");
+        return;
+    }
+    tb_pending *pending = util_calloc(1, sizeof(*pending));
+    uint32_t *copy = id == UINT64_MAX ? util_malloc(count * sizeof(uint32_t)) : NULL;
+    if (pending == NULL || (id == UINT64_MAX && copy == NULL)) {
+        util_free(pending);
+        util_free(copy);
+        if (id != UINT64_MAX) {
+            tb__ids_give(&proc->ids, id);
+        }
+        reply_error(proc, request, 503, "Service Unavailable", "out of memory");
+        return;
+    }
+    pending->proc = proc;
+    pending->request = request;
+    pending->id = UINT64_MAX;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(request), pending_closed,
+                                  pending);
+    if (id != UINT64_MAX) {
+        infer_submit(proc, pending, id, tokens, count);
+        return;
+    }
+    memcpy(copy, tokens, count * sizeof(uint32_t));
+    pending->tokens = copy;
+    pending->count = count;
+    if (proc->queue_tail != NULL) {
+        proc->queue_tail->next = pending;
+    } else {
+        proc->queue_head = pending;
+    }
+    proc->queue_tail = pending;
+    proc->queued += 1;
 }
 
 static void on_infer(tb_proc *proc, struct evhttp_request *request)
@@ -152,10 +237,14 @@ static void on_infer(tb_proc *proc, struct evhttp_request *request)
     } else if (generate != 0 && generate != serving->generate_tokens) {
         reply_error(proc, request, 400, "Bad Request",
                     "generate must equal the scenario's workload.generate");
+    } else if (count < proc->scenario->workload.prompt_min) {
+        reply_error(proc, request, 400, "Bad Request",
+                    "prompt shorter than workload.prompt_min (see /status)");
     } else if (count > proc->scenario->workload.prompt_max) {
-        reply_error(proc, request, 400, "Bad Request", "prompt longer than workload.prompt max");
+        reply_error(proc, request, 400, "Bad Request",
+                    "prompt longer than workload.prompt_max (see /status)");
     } else {
-        infer_submit(proc, request, tokens, count);
+        infer_accept(proc, request, tokens, count);
     }
     util_free(tokens);
 }
@@ -232,6 +321,8 @@ static void latency_observe(tb_proc *proc, uint64_t request)
     proc->latency_count += 1;
 }
 
+static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status);
+
 void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
 {
     if (id >= sim_host_request_capacity(proc->host)) {
@@ -240,10 +331,16 @@ void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
     if (status == NODE_REQUEST_COMPLETED) {
         latency_observe(proc, id);
     }
+    proc->finished[status < 4 ? status : 0] += 1;
     tb_pending *pending = proc->pending[id];
-    if (pending == NULL) {
-        return;
+    if (pending != NULL) {
+        http_answer(proc, pending, id, status);
     }
+    tb__ids_finish(&proc->ids, id); /* After the answer: it reads the id's state. */
+}
+
+static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status)
+{
     proc->pending[id] = NULL;
     const node_serving *serving = sim_host_serving(proc->host);
     const node_request *r = &serving->requests[id];
@@ -269,10 +366,20 @@ void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
     reply(proc, pending->request, status == NODE_REQUEST_COMPLETED ? 200 : 504,
           status == NODE_REQUEST_COMPLETED ? "OK" : "Gateway Timeout", "application/json", body);
     evbuffer_free(body);
-    util_free(pending);
+    pending_free(pending);
 }
 
 /* ---- /status and /metrics ---- */
+
+/* Authentic messages the process's nodes refused (node_on_event errors). */
+static uint64_t messages_rejected(const sim_result *result)
+{
+    uint64_t total = 0;
+    for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        total += result->types[t].rejected;
+    }
+    return total;
+}
 
 static void on_status(tb_proc *proc, struct evhttp_request *request)
 {
@@ -295,7 +402,9 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         "\"vocab\": %u, \"prompt_min\": %u, \"prompt_max\": %u, \"generate\": %u, "
         "\"verification\": \"%s\", \"requests_submitted\": %llu, \"requests_completed\": %llu, "
         "\"requests_finished\": %llu, \"frames_in\": %llu, \"frames_out\": %llu, "
-        "\"frames_rejected\": %llu, \"http_rejected\": %llu, \"nodes\": [",
+        "\"frames_rejected\": %llu, \"frames_replayed\": %llu, \"http_rejected\": %llu, "
+        "\"http_ids\": %u, \"http_ids_free\": %u, \"http_ids_recycled\": %llu, "
+        "\"http_queued\": %u, \"messages_rejected\": %llu, \"nodes\": [",
         proc->config->process, proc->config->process_count, proc->config->generation,
         (long)getpid(), proc->config->peer_ports[proc->config->process], name,
         (unsigned long long)proc->scenario->seed,
@@ -306,9 +415,11 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         (unsigned long long)result->requests_completed,
         (unsigned long long)result->requests_finished,
         (unsigned long long)proc->summary.frames_in, (unsigned long long)proc->summary.frames_out,
-        (unsigned long long)(proc->summary.rejected[1] + proc->summary.rejected[2] +
-                             proc->summary.rejected[3] + proc->summary.rejected[4]),
-        (unsigned long long)proc->http_rejected);
+        (unsigned long long)tb_summary_rejected(&proc->summary),
+        (unsigned long long)proc->summary.rejected[-TB_EREPLAY],
+        (unsigned long long)proc->http_rejected, proc->ids.count, proc->ids.free_count,
+        (unsigned long long)proc->ids.recycled, proc->queued,
+        (unsigned long long)messages_rejected(result));
     uint32_t step = proc->config->process_count;
     for (uint32_t i = proc->config->process; i < proc->node_count; i += step) {
         evbuffer_add_printf(body, "%s%u", i == proc->config->process ? "" : ", ", i);
@@ -321,11 +432,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
 static void metrics_requests(tb_proc *proc, struct evbuffer *body)
 {
     const sim_result *result = sim_host_result(proc->host);
-    uint64_t by_status[4] = {0};
-    for (uint64_t r = 0; r < result->request_count; r++) {
-        by_status[result->requests[r].status < 4 ? result->requests[r].status : 0] +=
-            result->requests[r].submitted && result->requests[r].status != 0;
-    }
+    const uint64_t *by_status = proc->finished; /* Cumulative: ids are recycled. */
     evbuffer_add_printf(body,
                         "# HELP infersim_requests_total Inference requests of this process's "
                         "clients, by outcome.\n# TYPE infersim_requests_total counter\n"
@@ -357,16 +464,23 @@ static void metrics_requests(tb_proc *proc, struct evbuffer *body)
 static void metrics_messages(tb_proc *proc, struct evbuffer *body)
 {
     const sim_result *result = sim_host_result(proc->host);
-    static const char *const reasons[] = {"other", "malformed", "too_big", "version", "auth"};
+    static const struct {
+        int code;
+        const char *name;
+    } reasons[] = {{0, "other"},          {TB_EMALFORMED, "malformed"}, {TB_ETOOBIG, "too_big"},
+                   {TB_EVERSION, "version"}, {TB_EAUTH, "auth"},          {TB_EREPLAY, "replay"}};
     evbuffer_add_printf(body, "# HELP infersim_messages_total Node messages by type and "
-                              "direction.\n# TYPE infersim_messages_total counter\n");
+                              "direction (rejected: authentic, refused by the node).\n"
+                              "# TYPE infersim_messages_total counter\n");
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const char *name = node_message_type_name((uint8_t)t);
         evbuffer_add_printf(body,
                             "infersim_messages_total{type=\"%s\",direction=\"sent\"} %llu\n"
-                            "infersim_messages_total{type=\"%s\",direction=\"received\"} %llu\n",
+                            "infersim_messages_total{type=\"%s\",direction=\"received\"} %llu\n"
+                            "infersim_messages_total{type=\"%s\",direction=\"rejected\"} %llu\n",
                             name, (unsigned long long)result->types[t].sent, name,
-                            (unsigned long long)result->types[t].delivered);
+                            (unsigned long long)result->types[t].delivered, name,
+                            (unsigned long long)result->types[t].rejected);
     }
     evbuffer_add_printf(body,
                         "# HELP infersim_bytes_total Frame bytes on the wire.\n"
@@ -377,9 +491,10 @@ static void metrics_messages(tb_proc *proc, struct evbuffer *body)
                         "# TYPE infersim_frames_rejected_total counter\n",
                         (unsigned long long)proc->summary.bytes_out,
                         (unsigned long long)proc->summary.bytes_in);
-    for (uint32_t i = 0; i < 5; i++) {
+    for (uint32_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
         evbuffer_add_printf(body, "infersim_frames_rejected_total{reason=\"%s\"} %llu\n",
-                            reasons[i], (unsigned long long)proc->summary.rejected[i]);
+                            reasons[i].name,
+                            (unsigned long long)proc->summary.rejected[-reasons[i].code]);
     }
     evbuffer_add_printf(body,
                         "# HELP infersim_frames_dropped_total Frames dropped by fault rules.\n"
@@ -387,9 +502,13 @@ static void metrics_messages(tb_proc *proc, struct evbuffer *body)
                         "infersim_frames_dropped_total %llu\n"
                         "# HELP infersim_http_rejected_total HTTP requests answered 4xx.\n"
                         "# TYPE infersim_http_rejected_total counter\n"
-                        "infersim_http_rejected_total %llu\n",
+                        "infersim_http_rejected_total %llu\n"
+                        "# HELP infersim_admin_denied_total Admin requests without the token "
+                        "(401).\n# TYPE infersim_admin_denied_total counter\n"
+                        "infersim_admin_denied_total %llu\n",
                         (unsigned long long)proc->summary.dropped,
-                        (unsigned long long)proc->http_rejected);
+                        (unsigned long long)proc->http_rejected,
+                        (unsigned long long)proc->admin_denied);
 }
 
 static void on_metrics(tb_proc *proc, struct evhttp_request *request)
@@ -579,6 +698,30 @@ static void on_admin(tb_proc *proc, struct evhttp_request *request, const char *
     evbuffer_free(body);
 }
 
+/* True when the request carries "Authorization: Bearer <the run's token>"
+ * (compared in constant time). */
+static bool admin_authorised(tb_proc *proc, struct evhttp_request *request)
+{
+    const char *token = proc->config->admin_token;
+    const char *header =
+        evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
+    size_t length = strlen(token);
+    if (header == NULL || length != TB_TOKEN_CHARS || strncmp(header, "Bearer ", 7) != 0 ||
+        strlen(header + 7) != length) {
+        return false;
+    }
+    return util_bytes_equal(header + 7, token, length);
+}
+
+static void admin_denied(tb_proc *proc, struct evhttp_request *request)
+{
+    proc->admin_denied += 1;
+    evhttp_add_header(evhttp_request_get_output_headers(request), "WWW-Authenticate",
+                      "Bearer realm=\"infersim admin\"");
+    reply_error(proc, request, 401, "Unauthorized",
+                "admin endpoints want Authorization: Bearer TOKEN (printed at launch)");
+}
+
 static void on_request(struct evhttp_request *request, void *arg)
 {
     tb_proc *proc = arg;
@@ -592,6 +735,9 @@ static void on_request(struct evhttp_request *request, void *arg)
         on_metrics(proc, request);
     } else if (strcmp(path, "/v1/infer") == 0 && method == EVHTTP_REQ_POST) {
         on_infer(proc, request);
+    } else if (strncmp(path, "/admin/", 7) == 0 && method == EVHTTP_REQ_POST &&
+               !admin_authorised(proc, request)) {
+        admin_denied(proc, request);
     } else if (strncmp(path, "/admin/", 7) == 0 && method == EVHTTP_REQ_POST) {
         on_admin(proc, request, path + 7);
     } else if (strcmp(path, "/status") == 0 || strcmp(path, "/metrics") == 0 ||
@@ -602,10 +748,39 @@ static void on_request(struct evhttp_request *request, void *arg)
     }
 }
 
+/* How long a finished id waits before reuse: until every timer that may
+ * still name it has fired. A member arms its KV expiry (request_timeout)
+ * when a prefill arrives, which may be after the client finished when
+ * frames are late; committee phase deadlines add their own. So: twice the
+ * request timeout (one for a late prefill, one for its expiry) plus the
+ * phase timeouts of a verifying run. */
+static uint64_t id_quarantine_ns(const scn_scenario *scenario)
+{
+    uint64_t ns = 2 * scenario->workload.request_timeout_ns;
+    if (scenario->verification.protocol != SCN_PROTOCOL_NONE) {
+        ns += scenario->verification.commit_timeout_ns + scenario->verification.reveal_timeout_ns;
+    }
+    return ns;
+}
+
+static int http_ids_start(tb_proc *proc)
+{
+    const tb_process_config *config = proc->config;
+    uint64_t range = (uint64_t)config->generation * config->process_count + config->process;
+    tb_ids_config ids = {
+        .first = proc->workload_requests + range * config->http_requests,
+        .count = config->generation < TB_GENERATIONS ? config->http_requests : 0,
+        .quarantine_ns = id_quarantine_ns(proc->scenario),
+        .on_free = queue_serve,
+        .context = proc,
+    };
+    return tb__ids_init(&proc->ids, proc->base, &ids);
+}
+
 int tb__http_start(tb_proc *proc)
 {
     proc->http = evhttp_new(proc->base);
-    if (proc->http == NULL) {
+    if (proc->http == NULL || http_ids_start(proc) != 0) {
         return TB_ENOMEM;
     }
     evhttp_set_max_body_size(proc->http, HTTP_BODY_MAX);
@@ -621,6 +796,14 @@ int tb__http_start(tb_proc *proc)
 
 void tb__http_stop(tb_proc *proc)
 {
+    while (proc->queue_head != NULL) {
+        tb_pending *pending = proc->queue_head;
+        queue_unlink(proc, pending);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(pending->request), NULL,
+                                      NULL);
+        reply_error(proc, pending->request, 503, "Service Unavailable", "the process is stopping");
+        pending_free(pending);
+    }
     if (proc->pending != NULL) {
         uint64_t capacity = sim_host_request_capacity(proc->host);
         for (uint64_t id = 0; id < capacity; id++) {
@@ -631,11 +814,12 @@ void tb__http_stop(tb_proc *proc)
                 reply_error(proc, pending->request, 503, "Service Unavailable",
                             "the process is stopping");
                 proc->pending[id] = NULL;
-                util_free(pending);
+                pending_free(pending);
             }
         }
     }
     if (proc->http != NULL) {
         evhttp_free(proc->http);
     }
+    tb__ids_deinit(&proc->ids);
 }

@@ -30,6 +30,45 @@ typedef struct tb_rule {
 typedef struct tb_timer tb_timer;
 typedef struct tb_pending tb_pending;
 
+/* The process's HTTP request ids, recycled after a quarantine (tb_ids.c). */
+typedef struct tb_ids_config {
+    uint64_t first;                  /* ids first .. first + count - 1 */
+    uint32_t count;
+    uint64_t quarantine_ns;          /* finished -> free again */
+    void (*on_free)(void *context);  /* ids became free (serve the queue) */
+    void *context;
+} tb_ids_config;
+
+typedef struct tb_ids {
+    uint64_t first;
+    uint32_t count;
+    uint64_t quarantine_ns;
+    void (*on_free)(void *context);
+    void *context;
+    uint8_t *state;                  /* per id: free, busy, quarantine */
+    uint32_t *free_ring;             /* free offsets, FIFO */
+    uint32_t free_head;
+    uint32_t free_count;
+    uint32_t *held_ring;             /* quarantined offsets in finishing order */
+    uint64_t *release_ns;            /* per ring slot: CLOCK_MONOTONIC when free */
+    uint32_t held_head;
+    uint32_t held_count;
+    struct event *release;           /* fires when the oldest quarantine ends */
+    uint64_t recycled;               /* ids freed again after a request */
+} tb_ids;
+
+/* Returns 0 or TB_ENOMEM (then tb__ids_deinit). */
+int tb__ids_init(tb_ids *ids, struct event_base *base, const tb_ids_config *config);
+void tb__ids_deinit(tb_ids *ids);
+bool tb__ids_owns(const tb_ids *ids, uint64_t id);
+/* A free id, now busy; UINT64_MAX when none is free. */
+uint64_t tb__ids_take(tb_ids *ids);
+/* A busy id that never reached a node: free at once. */
+void tb__ids_give(tb_ids *ids, uint64_t id);
+/* The id's request finished: quarantine, then free. Ignored for ids not
+ * owned or not busy. */
+void tb__ids_finish(tb_ids *ids, uint64_t id);
+
 typedef struct tb_proc {
     const tb_process_config *config;
     const scn_scenario *scenario;
@@ -50,12 +89,17 @@ typedef struct tb_proc {
     uint64_t plan_count;
     tb_pending **pending;            /* per request id: a waiting HTTP request */
     uint32_t *commit_block;          /* per request id: committee pool block + 1 */
-    uint64_t http_next;
+    tb_ids ids;                      /* this process's HTTP request ids */
+    tb_pending *queue_head;          /* HTTP requests waiting for an id, FIFO */
+    tb_pending *queue_tail;
+    uint32_t queued;
+    uint64_t finished[4];            /* by NODE_REQUEST_* status: this process's clients */
     uint32_t client_next;
     uint64_t latency_counts[TB_LATENCY_BUCKETS + 1];
     double latency_sum_s;
     uint64_t latency_count;
     uint64_t http_rejected;          /* malformed HTTP requests answered 4xx */
+    uint64_t admin_denied;           /* admin requests without the token (401) */
     tb_summary summary;
     uint64_t prng_state;             /* loss decisions (testbed may use any randomness) */
 } tb_proc;

@@ -4,13 +4,20 @@
  * in real time (kill -9 of the processes hosting the selected nodes, and a
  * restart with the same sockets when the fault ends), and at the end stops
  * the processes one at a time, collecting each one's summary through a
- * pipe. Children die with the launcher (PR_SET_PDEATHSIG): no orphans. */
+ * pipe. Children die with the launcher (PR_SET_PDEATHSIG): no orphans.
+ *
+ * Keys: unless the caller names a key directory (infersim keygen), the
+ * launcher draws fresh keys, writes them into a private run directory
+ * (mode 0700; one 0600 file per node) and wipes them from its memory
+ * before the first fork, so a child inherits no secret: each reads the
+ * key files of its own nodes. The run directory is removed at the end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -27,6 +34,7 @@ typedef struct launch_child {
     int summary_fd;                  /* read end of the child's summary pipe */
     uint32_t generation;
     bool down;                       /* killed by a crash fault, restart pending */
+    uint64_t reaped_ns;              /* CLOCK_MONOTONIC when its last life was reaped */
 } launch_child;
 
 typedef struct launch_state {
@@ -37,6 +45,7 @@ typedef struct launch_state {
     launch_child children[TB_PROCESSES_MAX];
     int summary_write_fd;            /* in a child: where its summary goes */
     sim_host *host;                  /* fault selections only */
+    char run_dir[4096];              /* the private key directory we made, or "" */
 } launch_state;
 
 static uint64_t monotonic_ns(void)
@@ -107,13 +116,15 @@ static int spawn(launch_state *state, uint32_t p)
         config.peer_fd = state->peer_fds[p];
         config.http_fd = state->http_fds[p];
         config.generation = state->children[p].generation;
+        config.fresh_after_ns = state->children[p].generation > 0 ? state->children[p].reaped_ns
+                                                                  : state->base.epoch_ns;
         config.on_stop = child_on_stop;
         config.context = state;
         state->summary_write_fd = pipe_fds[1];
         int rc = tb_process_run(&config);
         if (rc != 0) {
             fprintf(stderr, "infersim testbed: process %u: %s\n", p,
-                    rc <= TB_EMALFORMED && rc >= TB_EINVAL ? tb_strerror(rc) : sim_strerror(rc));
+                    rc <= TB_EMALFORMED && rc >= TB_EKEYS ? tb_strerror(rc) : sim_strerror(rc));
         }
         _exit(rc == 0 ? 0 : 3);
     }
@@ -197,6 +208,7 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
         if (!ending && !child->down && child->pid > 0) {
             kill(child->pid, SIGKILL);
             waitpid(child->pid, NULL, 0);
+            child->reaped_ns = monotonic_ns(); /* Its last frame was received before. */
             child_reap(child, NULL, 0);
             child->pid = 0;
             child->down = true;
@@ -246,7 +258,7 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->frames_out += one->frames_out;
     total->bytes_in += one->bytes_in;
     total->bytes_out += one->bytes_out;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < TB_REJECT_REASONS; i++) {
         total->rejected[i] += one->rejected[i];
     }
     total->dropped += one->dropped;
@@ -316,6 +328,49 @@ static void stop_all(launch_state *state, tb_summary *total)
     }
 }
 
+/* The key directory the children read: the caller's, or fresh keys in a
+ * private run directory. */
+static int launch_keys(launch_state *state)
+{
+    const tb_launch_config *config = state->config;
+    if (config->keys_dir != NULL) {
+        state->base.keys_dir = config->keys_dir;
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(state->run_dir, sizeof(state->run_dir), "%s/infersim-run-XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(state->run_dir) == NULL) { /* mode 0700 */
+        state->run_dir[0] = '\0';
+        return TB_ESYS;
+    }
+    tb_keys keys;
+    int rc = tb_keys_generate(&keys, config->scenario->nodes.count, true);
+    if (rc == 0) {
+        rc = tb_keys_write(&keys, state->run_dir);
+    }
+    tb_keys_deinit(&keys); /* Wiped before any fork. */
+    state->base.keys_dir = state->run_dir;
+    return rc;
+}
+
+static void launch_keys_remove(launch_state *state)
+{
+    if (state->run_dir[0] != '\0') {
+        tb_keys_remove(state->run_dir, state->config->scenario->nodes.count);
+        rmdir(state->run_dir);
+    }
+}
+
+uint64_t tb_summary_rejected(const tb_summary *summary)
+{
+    uint64_t total = 0;
+    for (int i = 1; i < TB_REJECT_REASONS; i++) {
+        total += summary->rejected[i];
+    }
+    return total;
+}
+
 static int launch_sockets(launch_state *state)
 {
     const tb_launch_config *config = state->config;
@@ -380,7 +435,14 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     for (uint32_t p = 0; p < TB_PROCESSES_MAX; p++) {
         state->peer_fds[p] = state->http_fds[p] = state->children[p].summary_fd = -1;
     }
+    if (config->admin_token != NULL) {
+        snprintf(state->base.admin_token, sizeof(state->base.admin_token), "%s",
+                 config->admin_token);
+    }
     int rc = launch_sockets(state);
+    if (rc == 0) {
+        rc = launch_keys(state);
+    }
     if (rc == 0) {
         rc = sim_host_create(config->scenario, 0, NULL, &state->host);
     }
@@ -404,6 +466,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
             close(state->http_fds[p]);
         }
     }
+    launch_keys_remove(state);
     sim_host_destroy(state->host);
     util_free(state);
     return rc;

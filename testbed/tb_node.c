@@ -1,7 +1,8 @@
 /* tb_node.c -- one node process: a libevent loop driving the nodes it
  * hosts (node id % processes == its index) in real time. The world is
- * sim/'s (sim_host): the same placement, serving context, committees and
- * keys as a simulated run of the scenario. A node's SEND effect becomes a
+ * sim/'s (sim_host): the same placement, serving context and committees
+ * as a simulated run of the scenario; the frame keys are random, read from
+ * this process's own key files (tb_keys.c). A node's SEND effect becomes a
  * frame (tb_frame.c) written to the TCP connection of the process that
  * hosts the destination (itself included, so every message crosses a real
  * socket); a TIMER effect becomes a libevent timer; a frame that arrives is
@@ -220,7 +221,8 @@ static void send_effect(tb_proc *proc, uint32_t node_id, const node_effect *effe
     }
     size_t size = tb_frame_size(&proc->keys, m);
     uint8_t *frame = util_malloc(size);
-    int rc = frame != NULL ? tb_frame_encode(&proc->keys, m, frame, size, proc->config->frame_max)
+    int rc = frame != NULL ? tb_frame_encode(&proc->keys, m, proc->config->epoch_ns + now, frame,
+                                             size, proc->config->frame_max)
                            : TB_ENOMEM;
     if (rc < 0) {
         util_free(frame);
@@ -334,8 +336,8 @@ static bool frames_read(tb_proc *proc, struct evbuffer *input)
             evbuffer_drain(input, used);
             continue;
         }
-        proc->summary.rejected[rc < 0 && -rc < 8 ? -rc : 0] += 1;
-        if (rc == TB_EAUTH && used > 0) {
+        proc->summary.rejected[rc < 0 && -rc < TB_REJECT_REASONS ? -rc : 0] += 1;
+        if ((rc == TB_EAUTH || rc == TB_EREPLAY) && used > 0) {
             evbuffer_drain(input, used); /* Framing is intact: skip just this one. */
             continue;
         }
@@ -534,6 +536,26 @@ uint64_t tb_extra_requests(const tb_process_config *config)
     return (uint64_t)config->process_count * TB_GENERATIONS * config->http_requests;
 }
 
+/* This process's keys: the roster and its own nodes' key files, nothing
+ * derived from the seed. Its session starts now. */
+static int proc_keys(tb_proc *proc)
+{
+    const scn_scenario *scenario = proc->scenario;
+    bool signing = scenario->verification.protocol != SCN_PROTOCOL_NONE &&
+                   scenario->verification.sign_ed25519;
+    char why[512];
+    int rc = tb_keys_load(&proc->keys, proc->config->keys_dir, proc->node_count, signing,
+                          hosts_client, proc, why, sizeof(why));
+    if (rc == TB_EKEYS) {
+        fprintf(stderr, "infersim testbed: process %u: %s\n", proc->config->process, why);
+    }
+    if (rc == 0) {
+        tb_keys_start(&proc->keys, proc->config->epoch_ns + tb__now_ns(proc) + 1,
+                      proc->config->fresh_after_ns);
+    }
+    return rc;
+}
+
 static int proc_open(tb_proc *proc)
 {
     const tb_process_config *config = proc->config;
@@ -545,11 +567,12 @@ static int proc_open(tb_proc *proc)
     proc->pending = util_calloc(capacity, sizeof(*proc->pending));
     proc->commit_block = util_calloc(capacity, sizeof(uint32_t));
     proc->base = event_base_new();
-    if (proc->pending == NULL || proc->commit_block == NULL || proc->base == NULL ||
-        tb_keys_init(&proc->keys, config->scenario->seed, proc->node_count,
-                     config->scenario->verification.protocol != SCN_PROTOCOL_NONE &&
-                         config->scenario->verification.sign_ed25519) != 0) {
+    if (proc->pending == NULL || proc->commit_block == NULL || proc->base == NULL) {
         return TB_ENOMEM;
+    }
+    rc = proc_keys(proc);
+    if (rc != 0) {
+        return rc;
     }
     proc->listener = evconnlistener_new(proc->base, on_accept, proc,
                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,

@@ -29,7 +29,7 @@ static tb_keys frame_keys;
 static void frame_setup(void)
 {
     ck_assert_int_eq(util_hash_init(), 0);
-    ck_assert_int_eq(tb_keys_init(&frame_keys, 42, 8, true), 0);
+    ck_assert_int_eq(tb_keys_generate(&frame_keys, 8, true), 0);
 }
 
 static void frame_teardown(void)
@@ -61,7 +61,7 @@ static int frame_encode(uint8_t type, uint8_t *buffer, size_t capacity)
 {
     static const uint8_t payload[40] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     node_message m = frame_message(type, payload, sizeof(payload));
-    return tb_frame_encode(&frame_keys, &m, buffer, capacity, TB_FRAME_MAX_DEFAULT);
+    return tb_frame_encode(&frame_keys, &m, 5000, buffer, capacity, TB_FRAME_MAX_DEFAULT);
 }
 
 START_TEST(test_testbed_frame_round_trip)
@@ -125,8 +125,9 @@ START_TEST(test_testbed_frame_oversized_rejected)
     /* The encoder refuses what a decoder would refuse, and a short buffer. */
     static const uint8_t payload[40];
     node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, payload, sizeof(payload));
-    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, buffer, sizeof(buffer), 64), TB_ETOOBIG);
-    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, buffer, 100, TB_FRAME_MAX_DEFAULT),
+    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, 5000, buffer, sizeof(buffer), 64),
+                     TB_ETOOBIG);
+    ck_assert_int_eq(tb_frame_encode(&frame_keys, &m, 5000, buffer, 100, TB_FRAME_MAX_DEFAULT),
                      TB_ETOOBIG);
 }
 END_TEST
@@ -165,8 +166,8 @@ START_TEST(test_testbed_frame_bad_mac_rejected)
     }
     /* Another node's key: a forged sender. */
     node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
-    size = tb_frame_encode(&frame_keys, &m, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
-    buffer[8 + 4] = 4; /* source 3 -> 4, tag still 3's */
+    size = tb_frame_encode(&frame_keys, &m, 5000, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    buffer[TB_FRAME_HEADER_AT + 4] = 4; /* source 3 -> 4, tag still the link 3-5's */
     ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
                                      &out, &used),
                      TB_EAUTH);
@@ -178,12 +179,12 @@ START_TEST(test_testbed_frame_unsigned_vote_rejected)
 {
     /* A vote tagged with a MAC where the run signs votes. */
     tb_keys mac_only;
-    ck_assert_int_eq(tb_keys_init(&mac_only, 42, 8, false), 0);
+    ck_assert_int_eq(tb_keys_generate(&mac_only, 8, false), 0);
     uint8_t buffer[512];
     node_message out;
     size_t used = 0;
     node_message m = frame_message(NODE_MESSAGE_INFER_REVEAL, NULL, 0);
-    int size = tb_frame_encode(&mac_only, &m, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    int size = tb_frame_encode(&mac_only, &m, 5000, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
     ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
                                      &out, &used),
                      TB_EAUTH);
@@ -246,6 +247,142 @@ START_TEST(test_testbed_frame_stream)
 }
 END_TEST
 
+/* The window alone: unseen sequences in the window pass once, duplicates
+ * and sequences below the window do not, a new session starts afresh and
+ * an older session is refused. */
+START_TEST(test_testbed_frame_replay_window)
+{
+    tb_replay_window window;
+    memset(&window, 0, sizeof(window));
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 0), TB_EREPLAY); /* sequences start at 1 */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 1), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 3), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 2), 0);          /* late, in the window */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 2), TB_EREPLAY);  /* duplicate */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 3), TB_EREPLAY);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 300), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 300 - TB_REPLAY_WINDOW), TB_EREPLAY);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 301 - TB_REPLAY_WINDOW), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299), TB_EREPLAY);
+    /* A slot reused after the window slid past it is unseen again. */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 300 + TB_REPLAY_WINDOW), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299 + TB_REPLAY_WINDOW), 0); /* 299's slot */
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 299 + TB_REPLAY_WINDOW), TB_EREPLAY);
+    /* A restarted sender: a newer session, its sequences from 1. */
+    ck_assert_int_eq(tb_replay_accept(&window, 11, 1), 0);
+    ck_assert_int_eq(tb_replay_accept(&window, 11, 1), TB_EREPLAY);
+    ck_assert_int_eq(tb_replay_accept(&window, 10, 5000), TB_EREPLAY); /* the old session */
+}
+END_TEST
+
+/* A valid frame decodes once; the same bytes again are a replay, and the
+ * stream can skip them. A frame sent before the receiver started is too. */
+START_TEST(test_testbed_frame_replay_rejected)
+{
+    uint8_t buffer[512];
+    node_message out;
+    size_t used = 0;
+    int size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer));
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EREPLAY);
+    ck_assert_uint_eq(used, (size_t)size);
+    size = frame_encode(NODE_MESSAGE_INFER_COMMIT, buffer, sizeof(buffer)); /* signed: same */
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EREPLAY);
+    size = frame_encode(NODE_MESSAGE_INFER_TOKENS, buffer, sizeof(buffer)); /* sent at 5000 */
+    tb_keys_start(&frame_keys, 6000, 6000);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EREPLAY);
+    /* After the restart its own frames start a new session and pass. */
+    node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
+    size = tb_frame_encode(&frame_keys, &m, 6001, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+}
+END_TEST
+
+/* Whoever holds the scenario can derive its seed keys (as sim/ does):
+ * frames MACed or signed with them do not verify under the node keys. */
+START_TEST(test_testbed_frame_seed_keys_rejected)
+{
+    uint8_t buffer[512], mac_key[UTIL_MAC_KEY_BYTES];
+    uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], secret_key[UTIL_SIGN_SECRET_KEY_BYTES];
+    node_message out;
+    size_t used = 0;
+    tb_frame_stamp stamp = {1, 1, 5000};
+    util_mac_key_derive(42, 3, mac_key);
+    node_message m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
+    int size = tb_frame_seal(&m, &stamp, TB_AUTH_MAC, mac_key, buffer, sizeof(buffer),
+                             TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_gt(size, 0);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EAUTH);
+    util_sign_keypair_from_seed(42, 3, public_key, secret_key);
+    m = frame_message(NODE_MESSAGE_INFER_COMMIT, NULL, 0);
+    size = tb_frame_seal(&m, &stamp, TB_AUTH_ED25519, secret_key, buffer, sizeof(buffer),
+                         TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     TB_EAUTH);
+}
+END_TEST
+
+/* The key files: keygen's output loads for the nodes a process hosts,
+ * with a secret for those only; the files are private. */
+static bool hosts_odd(void *context, uint32_t node_id)
+{
+    (void)context;
+    return node_id % 2 == 1;
+}
+
+START_TEST(test_testbed_frame_key_files)
+{
+    char dir[] = "/tmp/infersim-keys-XXXXXX", path[512], why[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(tb_keys_write(&frame_keys, dir), 0);
+    struct stat info;
+    snprintf(path, sizeof(path), "%s/node-3.key", dir);
+    ck_assert_int_eq(stat(path, &info), 0);
+    ck_assert_uint_eq(info.st_mode & 0777, 0600);
+    ck_assert_int_ne(tb_keys_write(&frame_keys, dir), 0); /* never overwritten */
+    tb_keys odd;
+    ck_assert_int_eq(tb_keys_load(&odd, dir, 8, true, hosts_odd, NULL, why, sizeof(why)), 0);
+    ck_assert_uint_eq(odd.held_count, 4);
+    ck_assert_uint_eq(odd.slot_of[2], UINT32_MAX);
+    /* 3 -> 5 as this process sends it, decoded by the generator's keys. */
+    uint8_t buffer[512];
+    node_message out, m = frame_message(NODE_MESSAGE_INFER_TOKENS, NULL, 0);
+    size_t used = 0;
+    int size = tb_frame_encode(&odd, &m, 5000, buffer, sizeof(buffer), TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_eq(tb_frame_decode(&frame_keys, buffer, (size_t)size, TB_FRAME_MAX_DEFAULT,
+                                     &out, &used),
+                     0);
+    tb_keys_deinit(&odd);
+    ck_assert_int_eq(tb_keys_load(&odd, dir, 9, true, hosts_odd, NULL, why, sizeof(why)),
+                     TB_EKEYS);
+    snprintf(path, sizeof(path), "%s/node-5.key", dir);
+    FILE *file = fopen(path, "w");
+    fputs("infersim-node-key 1 5\nzz\n", file);
+    fclose(file);
+    ck_assert_int_eq(tb_keys_load(&odd, dir, 8, true, hosts_odd, NULL, why, sizeof(why)),
+                     TB_EKEYS);
+    tb_keys_remove(dir, 8);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* ---- node processes on loopback, through the real binary ---- */
 
 #define TB_SCENARIO "scenarios/testbed_small.yaml"
@@ -254,6 +391,8 @@ static char tb_dir[256];
 static pid_t tb_launcher = -1;
 static char tb_urls[TB_PROCESSES_MAX][64];
 static uint32_t tb_url_count;
+static char tb_token[TB_TOKEN_CHARS + 1];
+static const char *tb_scenario = TB_SCENARIO; /* what cluster_start runs */
 
 static void tb_path(char *out, size_t size, const char *name)
 {
@@ -267,6 +406,7 @@ static void cluster_setup(void)
     ck_assert_ptr_nonnull(mkdtemp(tb_dir));
     tb_launcher = -1;
     tb_url_count = 0;
+    tb_scenario = TB_SCENARIO;
 }
 
 /* Stops the launcher (which stops and reaps its node processes); returns
@@ -314,12 +454,14 @@ static void cluster_teardown(void)
  * and the launcher dies with this test process. */
 static void cluster_start(uint32_t processes, const char *extra)
 {
-    char ports[512], db[512], out[512], args[4096];
+    char ports[512], db[512], out[512], token[512], args[4096];
     tb_path(ports, sizeof(ports), "ports.txt");
+    tb_path(token, sizeof(token), "token");
     tb_path(db, sizeof(db), "tb.db");
     tb_path(out, sizeof(out), "testbed.log");
-    snprintf(args, sizeof(args), "%s %s testbed %s --processes %u --db %s --ports-file %s %s",
-             "exec", test_infersim_bin(), TB_SCENARIO, processes, db, ports, extra);
+    snprintf(args, sizeof(args),
+             "%s %s testbed %s --processes %u --db %s --ports-file %s --admin-token-file %s %s",
+             "exec", test_infersim_bin(), tb_scenario, processes, db, ports, token, extra);
     pid_t parent = getpid();
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -348,6 +490,11 @@ static void cluster_start(uint32_t processes, const char *extra)
         nanosleep(&pause, NULL);
     }
     ck_assert_uint_eq(tb_url_count, processes);
+    FILE *file = fopen(token, "r"); /* written before the ports file */
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(fscanf(file, "%64s", tb_token), 1);
+    fclose(file);
+    ck_assert_uint_eq(strlen(tb_token), TB_TOKEN_CHARS);
 }
 
 typedef struct http_answer {
@@ -367,9 +514,17 @@ static size_t http_write(char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-/* One HTTP request; returns the status code (0: no answer). */
-static long http(const char *method, const char *url, const char *body, http_answer *answer)
+/* One HTTP request, with "Authorization: Bearer 'token'" unless 'token' is
+ * NULL; returns the status code (0: no answer). */
+static long http_token(const char *method, const char *url, const char *body,
+                       http_answer *answer, const char *token)
 {
+    struct curl_slist *headers = NULL;
+    char header[128];
+    if (token != NULL) {
+        snprintf(header, sizeof(header), "Authorization: Bearer %s", token);
+        headers = curl_slist_append(NULL, header);
+    }
     CURL *easy = curl_easy_init();
     ck_assert_ptr_nonnull(easy);
     answer->bytes = 0;
@@ -383,12 +538,25 @@ static long http(const char *method, const char *url, const char *body, http_ans
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, answer);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 15000L);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     long code = 0;
     if (curl_easy_perform(easy) == CURLE_OK) {
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
     }
     curl_easy_cleanup(easy);
+    curl_slist_free_all(headers);
     return code;
+}
+
+static long http(const char *method, const char *url, const char *body, http_answer *answer)
+{
+    return http_token(method, url, body, answer, NULL);
+}
+
+/* An admin request with the run's token (cluster_start read it). */
+static long http_admin(const char *url, http_answer *answer)
+{
+    return http_token("POST", url, "", answer, tb_token);
 }
 
 static long status_field(const char *url, const char *key)
@@ -483,6 +651,29 @@ START_TEST(test_testbed_cluster_serves_requests)
 }
 END_TEST
 
+/* One process serves /v1/infer for as long as it runs: 1,000 requests
+ * through 64 ids, each id reused after its quarantine (2 x 300 ms + the
+ * phase timeouts), the requests beyond the free ids queued. */
+START_TEST(test_testbed_cluster_recycles_request_ids)
+{
+    cluster_start(7, "--no-workload --duration 90 --http-requests 64 "
+                     "--set workload.timeout=300ms --set verification.commit_timeout=100ms "
+                     "--set verification.reveal_timeout=100ms");
+    ck_assert_int_eq(run_client(tb_urls[0], 1000, 8), 0);
+    char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "
+                       "WHERE run_id = (SELECT max(run_id) FROM runs WHERE name = 'client')");
+    ck_assert_str_eq(rows, "1000|1000\n");
+    free(rows);
+    ck_assert_int_ge(status_field(tb_urls[0], "http_ids_recycled"), 1000 - 64);
+    ck_assert_int_eq(status_field(tb_urls[0], "requests_completed"), 1000);
+    ck_assert_int_eq(cluster_stop(), 143);
+    /* The process's own rows: one per id, its last request. */
+    rows = query("SELECT count(*), sum(status = 'completed') FROM requests WHERE run_id = 1");
+    ck_assert_str_eq(rows, "64|64\n");
+    free(rows);
+}
+END_TEST
+
 START_TEST(test_testbed_cluster_survives_kill)
 {
     char urls[4096];
@@ -556,22 +747,41 @@ START_TEST(test_testbed_cluster_rejects_malformed)
     ck_assert_int_eq(http("GET", url, NULL, answer), 405);
     ck_assert_int_ge(http("DELETE", url, NULL, answer), 405); /* 501 from evhttp */
     snprintf(url, sizeof(url), "%s/admin/drop?from=banana", tb_urls[1]);
-    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    ck_assert_int_eq(http_admin(url, answer), 400);
     snprintf(url, sizeof(url), "%s/admin/partition?groups=0,1", tb_urls[1]);
-    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    ck_assert_int_eq(http_admin(url, answer), 400);
+    /* Admin wants the token: none or a wrong one is 401 and changes nothing. */
+    snprintf(url, sizeof(url), "%s/admin/drop?from=*&to=*&probability=1", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "", answer), 401);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"error\""));
+    char wrong[TB_TOKEN_CHARS + 1];
+    memcpy(wrong, tb_token, sizeof(wrong));
+    wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+    ck_assert_int_eq(http_token("POST", url, "", answer, wrong), 401);
+    ck_assert_int_eq(http_token("POST", url, "", answer, "short"), 401);
+    ck_assert_int_eq(metric_value(tb_urls[1], "infersim_admin_denied_total "), 3);
+    snprintf(url, sizeof(url), "%s/admin/heal", tb_urls[1]);
+    ck_assert_int_eq(http_admin(url, answer), 200);
+    /* The prompt bounds /status announces (testbed_small: 4..8 tokens). */
+    ck_assert_int_eq(status_field(tb_urls[1], "prompt_min"), 4);
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3]}", answer), 400);
+    ck_assert_ptr_nonnull(strstr(answer->text, "prompt_min"));
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4, 5, 6, 7, 8, 9]}", answer),
+                     400);
     long http_port = strtol(strrchr(tb_urls[1], ':') + 1, NULL, 10);
     raw_send(http_port, "GARBAGE \x01\x02\r\n\r\n", 14);
     /* Frames: bad version, a forged MAC, an oversized length, random junk. */
     long peer = status_field(tb_urls[1], "peer_port");
     tb_keys keys;
-    ck_assert_int_eq(tb_keys_init(&keys, 7, 7, false), 0);
+    ck_assert_int_eq(tb_keys_generate(&keys, 7, false), 0);
     uint8_t frame[512];
     node_message m;
     memset(&m, 0, sizeof(m));
     m.type = NODE_MESSAGE_INFER_END;
     m.source = 3;
     m.dest = 1;
-    int size = tb_frame_encode(&keys, &m, frame, sizeof(frame), TB_FRAME_MAX_DEFAULT);
+    int size = tb_frame_encode(&keys, &m, 5000, frame, sizeof(frame), TB_FRAME_MAX_DEFAULT);
     frame[size - 1] ^= 1;
     raw_send(peer, frame, (size_t)size);
     frame[size - 1] ^= 1;
@@ -593,6 +803,165 @@ START_TEST(test_testbed_cluster_rejects_malformed)
     ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4], \"generate\": 3}", answer), 200);
     ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"completed\""));
     ck_assert_ptr_nonnull(strstr(answer->text, "\"commitment\": \""));
+    free(answer);
+}
+END_TEST
+
+/* ---- hostile peers: forgers, replayers, insiders ---- */
+
+static uint64_t monotonic_now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* `infersim keygen` into tb_dir/keys; the path. */
+static void keygen(char *dir, size_t size)
+{
+    char command[1024];
+    tb_path(dir, size, "keys");
+    snprintf(command, sizeof(command), "%s keygen --nodes 7 --out %s >/dev/null",
+             test_infersim_bin(), dir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+static bool hosts_three(void *context, uint32_t node_id)
+{
+    (void)context;
+    return node_id == 3;
+}
+
+/* An insider: whoever has node 3's key file (and the public roster). Its
+ * session (1) is older than the real node 3's, so the real node's later
+ * frames start their own session and pass: the tests hurt only through
+ * the frames' contents. (A later session would shut the real node out of
+ * the links the insider used: README.md, the testbed's replay limits.) */
+static void insider_keys(tb_keys *keys, const char *dir)
+{
+    char why[256];
+    ck_assert_int_eq(tb_keys_load(keys, dir, 7, true, hosts_three, NULL, why, sizeof(why)), 0);
+    tb_keys_start(keys, 1, 0);
+}
+
+static node_message hostile_message(uint8_t type, uint32_t dest, const uint8_t *payload,
+                                    uint32_t bytes)
+{
+    node_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.source = 3;
+    m.origin = 3;
+    m.dest = dest;
+    m.payload = payload;
+    m.payload_bytes = bytes;
+    return m;
+}
+
+static long rejected_frames(const char *url, const char *reason)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "infersim_frames_rejected_total{reason=\"%s\"} ", reason);
+    return metric_value(url, name);
+}
+
+/* Frames from someone who has the scenario (its seed) but no key file,
+ * and a replayed frame of a real node: rejected and counted; the process
+ * serves on. */
+START_TEST(test_testbed_cluster_rejects_forged_and_replayed)
+{
+    char dir[512], extra[1024], url[128];
+    keygen(dir, sizeof(dir));
+    snprintf(extra, sizeof(extra),
+             "--no-workload --duration 60 --keys %s --set verification.commit_timeout=150ms "
+             "--set verification.reveal_timeout=150ms",
+             dir);
+    cluster_start(7, extra);
+    long peer = status_field(tb_urls[1], "peer_port");
+    /* MACed and signed with the keys the seed (7) derives, as sim/ does. */
+    uint8_t frame[512], mac_key[UTIL_MAC_KEY_BYTES];
+    uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], secret_key[UTIL_SIGN_SECRET_KEY_BYTES];
+    tb_frame_stamp stamp = {monotonic_now_ns(), 1, monotonic_now_ns()};
+    util_mac_key_derive(7, 3, mac_key);
+    node_message m = hostile_message(NODE_MESSAGE_INFER_END, 1, NULL, 0);
+    int size = tb_frame_seal(&m, &stamp, TB_AUTH_MAC, mac_key, frame, sizeof(frame),
+                             TB_FRAME_MAX_DEFAULT);
+    raw_send(peer, frame, (size_t)size);
+    util_sign_keypair_from_seed(7, 3, public_key, secret_key);
+    m = hostile_message(NODE_MESSAGE_INFER_COMMIT, 1, NULL, 0);
+    size = tb_frame_seal(&m, &stamp, TB_AUTH_ED25519, secret_key, frame, sizeof(frame),
+                         TB_FRAME_MAX_DEFAULT);
+    raw_send(peer, frame, (size_t)size);
+    ck_assert_int_eq(rejected_frames(tb_urls[1], "auth"), 2);
+    /* A real frame of node 3, sent twice: the second is a replay. */
+    tb_keys insider;
+    insider_keys(&insider, dir);
+    m = hostile_message(NODE_MESSAGE_INFER_END, 1, NULL, 0);
+    size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
+                           TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_gt(size, 0);
+    long frames_in = status_field(tb_urls[1], "frames_in");
+    raw_send(peer, frame, (size_t)size);
+    ck_assert_int_ge(status_field(tb_urls[1], "frames_in"), frames_in + 1);
+    raw_send(peer, frame, (size_t)size);
+    ck_assert_int_eq(rejected_frames(tb_urls[1], "replay"), 1);
+    ck_assert_int_eq(status_field(tb_urls[1], "frames_replayed"), 1);
+    ck_assert_int_eq(rejected_frames(tb_urls[1], "auth"), 2);
+    tb_keys_deinit(&insider);
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[1]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4]}", answer), 200);
+    free(answer);
+}
+END_TEST
+
+/* An insider with node 3's key file sends authentic but hostile frames:
+ * INFER_TOKENS for segment 1000 (the model has 2) to server node 2, and a
+ * gossip RUMOR to node 2, an inference node. Under protocol committee
+ * (_i = 0) and none (_i = 1) the process refuses them, counts them, and
+ * still answers /status and serves a request. */
+START_TEST(test_testbed_cluster_survives_hostile_frames)
+{
+    char dir[512], extra[1024], url[128], scenario[512];
+    keygen(dir, sizeof(dir));
+    if (_i == 1) {
+        /* testbed_small without its verification block: protocol none. */
+        char command[2048];
+        tb_path(scenario, sizeof(scenario), "none.yaml");
+        snprintf(command, sizeof(command),
+                 "sed -e '/^verification:/,/^  agreement:/d' %s > %s", TB_SCENARIO, scenario);
+        ck_assert_int_eq(system(command), 0);
+        tb_scenario = scenario;
+    }
+    snprintf(extra, sizeof(extra), "--no-workload --duration 60 --keys %s", dir);
+    cluster_start(7, extra);
+    long peer = status_field(tb_urls[2], "peer_port");
+    long rejected = status_field(tb_urls[2], "messages_rejected");
+    ck_assert_int_ge(rejected, 0);
+    tb_keys insider;
+    insider_keys(&insider, dir);
+    uint8_t frame[512];
+    static const uint8_t tokens[16] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0};
+    node_message m = hostile_message(NODE_MESSAGE_INFER_TOKENS, 2, tokens, sizeof(tokens));
+    m.segment = 1000;
+    m.count = 4;
+    m.rumor_id = 5;
+    int size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
+                               TB_FRAME_MAX_DEFAULT);
+    ck_assert_int_gt(size, 0);
+    raw_send(peer, frame, (size_t)size);
+    static const uint8_t rumor[8] = {'h', 'o', 's', 't', 'i', 'l', 'e', 0};
+    m = hostile_message(NODE_MESSAGE_RUMOR, 2, rumor, sizeof(rumor));
+    m.rumor_id = 0;
+    size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
+                           TB_FRAME_MAX_DEFAULT);
+    raw_send(peer, frame, (size_t)size);
+    tb_keys_deinit(&insider);
+    ck_assert_int_ge(status_field(tb_urls[2], "messages_rejected"), rejected + 2);
+    http_answer *answer = malloc(sizeof(*answer));
+    snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[2]);
+    ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4]}", answer), 200);
+    ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"completed\""));
     free(answer);
 }
 END_TEST
@@ -661,7 +1030,7 @@ START_TEST(test_testbed_admin_faults)
                      "--set verification.reveal_timeout=200ms");
     for (uint32_t p = 0; p < tb_url_count; p++) {
         snprintf(url, sizeof(url), "%s/admin/drop?from=*&to=*&probability=1", tb_urls[p]);
-        ck_assert_int_eq(http("POST", url, "", answer), 200);
+        ck_assert_int_eq(http_admin(url, answer), 200);
     }
     snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
     ck_assert_int_eq(http("POST", url, body, answer), 504);
@@ -669,17 +1038,17 @@ START_TEST(test_testbed_admin_faults)
     ck_assert_int_gt(metric_value(tb_urls[3], "infersim_frames_dropped_total "), 0);
     for (uint32_t p = 0; p < tb_url_count; p++) {
         snprintf(url, sizeof(url), "%s/admin/heal", tb_urls[p]);
-        ck_assert_int_eq(http("POST", url, "", answer), 200);
+        ck_assert_int_eq(http_admin(url, answer), 200);
     }
     snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[3]);
     ck_assert_int_eq(http("POST", url, body, answer), 200);
     /* Byzantine: only the hosting process can switch a node. */
     snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
              tb_urls[1]);
-    ck_assert_int_eq(http("POST", url, "", answer), 400);
+    ck_assert_int_eq(http_admin(url, answer), 400);
     snprintf(url, sizeof(url), "%s/admin/byzantine?node=0&behaviour=wrong_output&scale=5",
              tb_urls[0]);
-    ck_assert_int_eq(http("POST", url, "", answer), 200);
+    ck_assert_int_eq(http_admin(url, answer), 200);
     snprintf(url, sizeof(url), "%s/v1/infer", tb_urls[0]);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(http("POST", url, body, answer), 200);
@@ -737,6 +1106,7 @@ START_TEST(test_testbed_cli_usage_errors)
         "testbed " TB_SCENARIO " --bogus",
         "testbed scenarios/gossip.yaml",         /* no model */
         "testbed no-such-file.yaml",
+        "testbed " TB_SCENARIO " --keys /nonexistent-keys", /* no roster there */
         "client",
         "client --url ftp://x --requests 3",
         "client --url http://127.0.0.1:1 --requests 3", /* nothing listens there */
@@ -749,6 +1119,26 @@ START_TEST(test_testbed_cli_usage_errors)
         int status = system(command);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s", bad[i]);
     }
+    ck_assert_int_ne(access(db, F_OK), 0);
+    static const char *const keygen_bad[] = {
+        "keygen", "keygen --nodes 0 --out /tmp/never", "keygen --nodes 3", "keygen --bogus",
+        "keygen --nodes 3 --out /nonexistent/deeper/keys",
+    };
+    for (size_t i = 0; i < sizeof(keygen_bad) / sizeof(keygen_bad[0]); i++) {
+        snprintf(command, sizeof(command), "%s %s >/dev/null 2>&1", test_infersim_bin(),
+                 keygen_bad[i]);
+        int status = system(command);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s", keygen_bad[i]);
+    }
+    /* A roster for another node count is refused before anything starts. */
+    char keys[512], long_command[4096];
+    tb_path(keys, sizeof(keys), "keys8");
+    snprintf(long_command, sizeof(long_command),
+             "%s keygen --nodes 8 --out %s >/dev/null && %s testbed %s --keys %s --db %s "
+             ">/dev/null 2>&1",
+             test_infersim_bin(), keys, test_infersim_bin(), TB_SCENARIO, keys, db);
+    int status = system(long_command);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
     ck_assert_int_ne(access(db, F_OK), 0);
 }
 END_TEST
@@ -766,6 +1156,10 @@ Suite *test_testbed_suite(void)
     tcase_add_test(frame, test_testbed_frame_unsigned_vote_rejected);
     tcase_add_loop_test(frame, test_testbed_frame_random_bytes_never_crash, 0, 4);
     tcase_add_test(frame, test_testbed_frame_stream);
+    tcase_add_test(frame, test_testbed_frame_replay_window);
+    tcase_add_test(frame, test_testbed_frame_replay_rejected);
+    tcase_add_test(frame, test_testbed_frame_seed_keys_rejected);
+    tcase_add_test(frame, test_testbed_frame_key_files);
     suite_add_tcase(suite, frame);
     /* Real processes: a few seconds each. Under the sanitizers (slow, and
      * the binary's children are not what they check) only one runs. */
@@ -774,9 +1168,12 @@ Suite *test_testbed_suite(void)
     tcase_set_timeout(cluster, 90);
     tcase_add_test(cluster, test_testbed_cluster_rejects_malformed);
     tcase_add_test(cluster, test_testbed_cli_usage_errors);
+    tcase_add_test(cluster, test_testbed_cluster_rejects_forged_and_replayed);
+    tcase_add_loop_test(cluster, test_testbed_cluster_survives_hostile_frames, 0, 2);
     if (getenv("INFERSIM_SANITIZE") == NULL) {
         tcase_add_test(cluster, test_testbed_cluster_serves_requests);
         tcase_add_test(cluster, test_testbed_cluster_survives_kill);
+        tcase_add_test(cluster, test_testbed_cluster_recycles_request_ids);
         tcase_add_test(cluster, test_testbed_matches_simulator);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_admin_faults);

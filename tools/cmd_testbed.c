@@ -7,6 +7,7 @@
  * a time -- and the launcher writes the run, the messages table summed over
  * processes, the crash faults it applied and the run-level metrics. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,18 +29,27 @@ static const char testbed_usage[] =
     "POST /v1/infer, POST /admin/...). The scenario's workload is replayed in real\n"
     "time and its faults applied (crash = kill -9 and restart of the processes\n"
     "hosting the nodes). Results go to SQLite as a run with mode 'testbed'.\n"
+    "Frames are authenticated with random per-node keys (never the seed's): a MAC\n"
+    "under a per-link X25519-derived key, ed25519 on votes; replays are refused.\n"
     "\n"
     "options:\n"
     "  --db FILE            results database (default: the scenario's output.db)\n"
     "  --processes P        node processes, 1..64 (default 1); node i runs in i % P\n"
     "  --duration SECONDS   stop after this long (default: the scenario's duration)\n"
     "  --set KEY=VALUE      override a scenario key (repeatable)\n"
-    "  --http-requests N    HTTP request ids per process and restart (default 256)\n"
+    "  --http-requests N    HTTP request ids per process and restart (default 256); an\n"
+    "                       id is reused 2 x workload.timeout (+ the phase timeouts)\n"
+    "                       after its request finished; meanwhile requests queue\n"
     "  --no-workload        do not replay the scenario's workload (HTTP load only)\n"
     "  --no-faults          do not apply the scenario's faults\n"
     "  --base-port N        process p listens on N+2p (frames) and N+2p+1 (HTTP);\n"
     "                       default: ephemeral ports\n"
     "  --ports-file FILE    write the HTTP base URLs there, one a line, once listening\n"
+    "  --keys DIR           node keys from `infersim keygen` (default: fresh random keys\n"
+    "                       in a private run directory, removed at the end); each\n"
+    "                       process reads only its own nodes' DIR/node-I.key\n"
+    "  --admin-token-file F write the admin token there (mode 0600); it is also printed\n"
+    "                       on stderr. /admin/* wants 'Authorization: Bearer TOKEN'\n"
     "  --check              exit 1 when an expectation over what the testbed measures\n"
     "                       fails (the others are skipped and listed)\n"
     "  --quiet              no summary\n";
@@ -55,6 +65,8 @@ typedef struct testbed_options {
     const char *file;
     const char *db;
     const char *ports_file;
+    const char *keys_dir;
+    const char *token_file;
     uint32_t processes;
     double duration_s;
     uint32_t http_requests;
@@ -97,6 +109,10 @@ static int testbed_option(testbed_options *o, int argc, char **argv, int *i)
         o->db = value;
     } else if (strcmp(arg, "--ports-file") == 0 && value != NULL) {
         o->ports_file = value;
+    } else if (strcmp(arg, "--keys") == 0 && value != NULL) {
+        o->keys_dir = value;
+    } else if (strcmp(arg, "--admin-token-file") == 0 && value != NULL) {
+        o->token_file = value;
     } else if (strcmp(arg, "--processes") == 0) {
         rc = parse_number(arg, value, 1, TB_PROCESSES_MAX, &number);
         o->processes = (uint32_t)number;
@@ -280,8 +296,7 @@ typedef struct testbed_metric {
 static void testbed_metrics(const tb_summary *total, double wall_s,
                             testbed_metric out[TESTBED_METRICS])
 {
-    uint64_t rejected = total->rejected[1] + total->rejected[2] + total->rejected[3] +
-                        total->rejected[4];
+    uint64_t rejected = tb_summary_rejected(total);
     const util_hist *latency = &total->request_latency;
     const testbed_metric metrics[] = {
         {"requests_submitted", (double)total->requests_submitted},
@@ -384,12 +399,44 @@ static int check_expectations(testbed_context *run, const testbed_metric *metric
     return failed;
 }
 
+/* A fresh admin token, announced on stderr and written to --admin-token-file
+ * (readers see the whole token or no file). Returns false when it cannot be
+ * written. */
+static bool admin_token(const testbed_options *options, char token[TB_TOKEN_CHARS + 1])
+{
+    tb_token_generate(token);
+    fprintf(stderr, "infersim testbed: admin token %s\n", token);
+    if (options->token_file == NULL) {
+        return true;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s.tmp", options->token_file);
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, token, TB_TOKEN_CHARS) == TB_TOKEN_CHARS &&
+              write(fd, "\n", 1) == 1;
+    ok = fd >= 0 && close(fd) == 0 && ok && rename(path, options->token_file) == 0;
+    if (!ok) {
+        fprintf(stderr, "infersim testbed: cannot write %s: %s\n", options->token_file,
+                strerror(errno));
+    }
+    return ok;
+}
+
 static int testbed_launch(testbed_context *run, const testbed_options *options)
 {
+    char token[TB_TOKEN_CHARS + 1];
+    if (!admin_token(options, token)) {
+        met_run_totals totals = {0, 0, 0, 0, NULL, "cannot write the admin token file"};
+        met_run_finish(run->db, run->run_id, "failed", &totals);
+        return TOOL_EXIT_USAGE;
+    }
     tb_launch_config config = {
         .scenario = run->scenario,
         .process_count = options->processes,
         .http_requests = options->http_requests,
+        .keys_dir = options->keys_dir,
+        .admin_token = token,
         .workload = options->workload,
         .apply_faults = options->faults,
         .run_ns = (uint64_t)(options->duration_s * 1e9),
@@ -436,8 +483,7 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
                (unsigned long long)total.requests_submitted,
                (unsigned long long)total.requests_completed, (unsigned long long)total.frames_out,
                (unsigned long long)total.frames_in,
-               (unsigned long long)(total.rejected[1] + total.rejected[2] + total.rejected[3] +
-                                    total.rejected[4]),
+               (unsigned long long)tb_summary_rejected(&total),
                (unsigned long long)total.dropped);
     }
     if (rc == TB_ESYS && options->base_port != 0) {
@@ -454,6 +500,28 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
         return 128 + testbed_stop;
     }
     return failed > 0 && options->check ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+}
+
+static bool hosts_none(void *context, uint32_t node_id)
+{
+    (void)context;
+    (void)node_id;
+    return false;
+}
+
+/* --keys DIR: a roster of the scenario's node count, before anything starts. */
+static bool testbed_keys_check(const char *dir, const scn_scenario *scenario)
+{
+    tb_keys keys;
+    char why[512];
+    int rc = tb_keys_load(&keys, dir, scenario->nodes.count, false, hosts_none, NULL, why,
+                          sizeof(why));
+    if (rc != 0) {
+        fprintf(stderr, "infersim testbed: --keys: %s\n", rc == TB_EKEYS ? why : tb_strerror(rc));
+        return false;
+    }
+    tb_keys_deinit(&keys);
+    return true;
 }
 
 int tool_testbed_main(int argc, char **argv)
@@ -481,6 +549,10 @@ int tool_testbed_main(int argc, char **argv)
         fprintf(stderr, "infersim testbed: %s: the testbed runs inference scenarios (a model:) "
                         "with at least as many nodes as processes\n",
                 options.file);
+        scn_destroy(scenario);
+        return TOOL_EXIT_USAGE;
+    }
+    if (options.keys_dir != NULL && !testbed_keys_check(options.keys_dir, scenario)) {
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
     }

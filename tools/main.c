@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  report         write a self-contained HTML report of a run or a sweep\n"
     "  testbed FILE   run a scenario's nodes as processes on 127.0.0.1 (TCP, HTTP)\n"
     "  client         drive load against a testbed's HTTP API (libcurl)\n"
+    "  keygen         random node keys for a testbed run (roster and key files)\n"
     "  version        print the version and git revision\n"
     "\n"
     "Run 'infersim COMMAND --help' for a command's options.\n"
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
         {"report", tool_report_main},
         {"testbed", tool_testbed_main},
         {"client", tool_client_main},
+        {"keygen", tool_keygen_main},
     };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);

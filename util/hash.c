@@ -177,3 +177,66 @@ bool util_sign_verify(const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], cons
     return crypto_sign_verify_detached(signature, bytes, (unsigned long long)size,
                                        public_key) == 0;
 }
+
+/* ---- random keys ---- */
+
+static const char hash_link_domain[] = "infersim.link-key.v1";
+
+void util_random_bytes(void *out, size_t size)
+{
+    ASSERT(out != NULL || size == 0);
+    randombytes_buf(out, size);
+}
+
+void util_sign_keypair_random(uint8_t public_key_out[UTIL_SIGN_PUBLIC_KEY_BYTES],
+                              uint8_t secret_key_out[UTIL_SIGN_SECRET_KEY_BYTES])
+{
+    _Static_assert(UTIL_SIGN_SECRET_KEY_BYTES == crypto_sign_SECRETKEYBYTES, "ed25519 sk");
+    int rc = crypto_sign_keypair(public_key_out, secret_key_out);
+    ASSERT(rc == 0);
+}
+
+void util_kx_keypair_random(uint8_t public_key_out[UTIL_KX_PUBLIC_KEY_BYTES],
+                            uint8_t secret_key_out[UTIL_KX_SECRET_KEY_BYTES])
+{
+    _Static_assert(UTIL_KX_PUBLIC_KEY_BYTES == crypto_kx_PUBLICKEYBYTES, "x25519 pk");
+    _Static_assert(UTIL_KX_SECRET_KEY_BYTES == crypto_kx_SECRETKEYBYTES, "x25519 sk");
+    int rc = crypto_kx_keypair(public_key_out, secret_key_out);
+    ASSERT(rc == 0);
+}
+
+int util_kx_link_key(const uint8_t own_secret[UTIL_KX_SECRET_KEY_BYTES],
+                     const uint8_t own_public[UTIL_KX_PUBLIC_KEY_BYTES],
+                     const uint8_t peer_public[UTIL_KX_PUBLIC_KEY_BYTES],
+                     uint8_t key_out[UTIL_MAC_KEY_BYTES])
+{
+    _Static_assert(UTIL_MAC_KEY_BYTES >= crypto_generichash_BYTES_MIN, "generichash output");
+    uint8_t shared[crypto_scalarmult_BYTES];
+    if (crypto_scalarmult(shared, own_secret, peer_public) != 0) {
+        return -1;
+    }
+    bool own_first = memcmp(own_public, peer_public, UTIL_KX_PUBLIC_KEY_BYTES) < 0;
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, NULL, 0, UTIL_MAC_KEY_BYTES);
+    crypto_generichash_update(&state, (const uint8_t *)hash_link_domain,
+                              sizeof(hash_link_domain));
+    crypto_generichash_update(&state, shared, sizeof(shared));
+    crypto_generichash_update(&state, own_first ? own_public : peer_public,
+                              UTIL_KX_PUBLIC_KEY_BYTES);
+    crypto_generichash_update(&state, own_first ? peer_public : own_public,
+                              UTIL_KX_PUBLIC_KEY_BYTES);
+    crypto_generichash_final(&state, key_out, UTIL_MAC_KEY_BYTES);
+    sodium_memzero(shared, sizeof(shared));
+    sodium_memzero(&state, sizeof(state));
+    return 0;
+}
+
+void util_memzero(void *data, size_t size)
+{
+    sodium_memzero(data, size);
+}
+
+bool util_bytes_equal(const void *a, const void *b, size_t size)
+{
+    return sodium_memcmp(a, b, size) == 0;
+}

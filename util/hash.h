@@ -80,4 +80,39 @@ void util_sign(const uint8_t secret_key[UTIL_SIGN_SECRET_KEY_BYTES], const void 
 bool util_sign_verify(const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], const void *message,
                       size_t size, const uint8_t signature[UTIL_SIGNATURE_BYTES]);
 
+/* ---- random keys (the testbed's key files) ---- */
+
+#define UTIL_KX_PUBLIC_KEY_BYTES 32
+#define UTIL_KX_SECRET_KEY_BYTES 32
+
+/* 'size' bytes from the operating system's CSPRNG (randombytes_buf). Not
+ * for sim/ or node/: their randomness is a seeded util_prng. Cannot fail. */
+void util_random_bytes(void *out, size_t size);
+
+/* A fresh ed25519 key pair from util_random_bytes. Cannot fail. */
+void util_sign_keypair_random(uint8_t public_key_out[UTIL_SIGN_PUBLIC_KEY_BYTES],
+                              uint8_t secret_key_out[UTIL_SIGN_SECRET_KEY_BYTES]);
+
+/* A fresh X25519 key pair (crypto_kx_keypair). Cannot fail. */
+void util_kx_keypair_random(uint8_t public_key_out[UTIL_KX_PUBLIC_KEY_BYTES],
+                            uint8_t secret_key_out[UTIL_KX_SECRET_KEY_BYTES]);
+
+/* The MAC key of the link between two nodes, which only they can compute:
+ * BLAKE2b (crypto_generichash, 16-byte output) over a domain tag, the X25519
+ * shared secret of 'own_secret' and 'peer_public', and both public keys in
+ * a fixed order (the smaller first), so both ends derive the same key.
+ * Returns 0, or -1 when the peer's key is a low-order point (all-zero
+ * shared secret): a peer's input, refused rather than asserted. */
+int util_kx_link_key(const uint8_t own_secret[UTIL_KX_SECRET_KEY_BYTES],
+                     const uint8_t own_public[UTIL_KX_PUBLIC_KEY_BYTES],
+                     const uint8_t peer_public[UTIL_KX_PUBLIC_KEY_BYTES],
+                     uint8_t key_out[UTIL_MAC_KEY_BYTES]);
+
+/* Overwrites 'size' bytes with zeros in a way the compiler keeps
+ * (sodium_memzero). Cannot fail. */
+void util_memzero(void *data, size_t size);
+
+/* Constant-time equality of two byte strings of 'size' bytes. */
+bool util_bytes_equal(const void *a, const void *b, size_t size);
+
 #endif
