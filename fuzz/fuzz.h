@@ -23,10 +23,12 @@
 /* The libFuzzer entry points (declared here for -Wmissing-prototypes). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The frame target's keys: this many nodes of run FUZZ_SEED. The peer
- * worlds have as many nodes, so a recorded message fits both. */
-#define FUZZ_SEED 3
+/* The frame target's keys: FUZZ_NODES nodes' fixed keys in FUZZ_KEYS_DIR
+ * (relative to the repository's root; fuzz_seeds writes them when absent).
+ * They are fuzzing fixtures, public in the tree: never a run's keys. The
+ * peer worlds have as many nodes, so a recorded message fits both. */
 #define FUZZ_NODES 8
+#define FUZZ_KEYS_DIR "fuzz/keys"
 
 /* Worlds, one per verification protocol, in scn_protocol order:
  * none, committee, sampling, crossval, optimistic, tee, zk. */

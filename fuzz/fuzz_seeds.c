@@ -1,15 +1,19 @@
 /* fuzz_seeds.c -- writes the seed inputs that only the code can make:
  *   DIR/peer/<protocol>-honest   the honest run of a world, operations only
  *   DIR/peer/<protocol>-replay   one recorded message of each type, injected
- *   DIR/frame/<auth>-<type>      those messages (committee world) as frames
+ *   DIR/frame/<auth>-<type>      those messages (committee world) as frames,
+ *                                under the keys of FUZZ_KEYS_DIR (written once
+ *                                when absent: then every frame seed changes)
  *   DIR/checkpoint/tiny-*        small llama2.c checkpoints
  * Run by hand when a format changes (build/fuzz/fuzz_seeds fuzz/corpus) and
  * commit the result; make fuzz only builds it. The scenario and infer_body
  * seeds are text, written by hand. Deterministic: the same build writes the
  * same bytes. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fuzz/fuzz.h"
 #include "node/infer.h"
@@ -18,6 +22,7 @@
 #include "util/hash.h"
 
 #define SEEDS_BYTES_MAX 65536
+#define SEEDS_SESSION_NS 1000000000u /* the frames' session: a process's start */
 
 static const char *const seeds_protocols[FUZZ_PROTOCOLS] = {
     "none", "committee", "sampling", "crossval", "optimistic", "tee", "zk"};
@@ -96,6 +101,39 @@ static int seeds_peer(const char *dir, uint32_t protocol, seeds_recorded *record
     return seeds_write(dir, "peer", name, bytes, size);
 }
 
+static bool seeds_hosts_all(void *context, uint32_t node_id)
+{
+    (void)context;
+    (void)node_id;
+    return true;
+}
+
+/* The frame target's fixed keys: generated and written once, when
+ * FUZZ_KEYS_DIR has none; later runs keep them, so the frames stay valid. */
+static int seeds_keys(tb_keys *keys, bool signing)
+{
+    char why[512];
+    if (tb_keys_load(keys, FUZZ_KEYS_DIR, FUZZ_NODES, signing, seeds_hosts_all, NULL, why,
+                     sizeof(why)) == 0) {
+        return 0;
+    }
+    tb_keys fresh;
+    if (mkdir(FUZZ_KEYS_DIR, 0755) != 0 && errno != EEXIST) {
+        return -1;
+    }
+    if (tb_keys_generate(&fresh, FUZZ_NODES, true) != 0) {
+        return -1;
+    }
+    int rc = tb_keys_write(&fresh, FUZZ_KEYS_DIR);
+    tb_keys_deinit(&fresh);
+    if (rc != 0) {
+        fprintf(stderr, "fuzz_seeds: cannot write keys into %s\n", FUZZ_KEYS_DIR);
+        return -1;
+    }
+    return tb_keys_load(keys, FUZZ_KEYS_DIR, FUZZ_NODES, signing, seeds_hosts_all, NULL, why,
+                        sizeof(why));
+}
+
 /* The committee world's messages as frames, MAC-only and with signed
  * votes, one per file; and all of them in one stream. */
 static int seeds_frames(const char *dir, const seeds_recorded *recorded)
@@ -106,16 +144,17 @@ static int seeds_frames(const char *dir, const seeds_recorded *recorded)
     stream[stream_size++] = 1;
     for (uint32_t signing = 0; signing < 2; signing++) {
         tb_keys keys;
-        if (tb_keys_init(&keys, FUZZ_SEED, FUZZ_NODES, signing == 1) != 0) {
+        if (seeds_keys(&keys, signing == 1) != 0) {
             return -1;
         }
+        tb_keys_start(&keys, SEEDS_SESSION_NS, 0);
         for (uint32_t type = 0; type < NODE_MESSAGE_TYPE_COUNT; type++) {
             if (!recorded->have[type]) {
                 continue;
             }
             bytes[0] = (uint8_t)signing;
-            int size = tb_frame_encode(&keys, &recorded->messages[type], bytes + 1,
-                                       sizeof(bytes) - 1, TB_FRAME_MAX_DEFAULT);
+            int size = tb_frame_encode(&keys, &recorded->messages[type], SEEDS_SESSION_NS + type,
+                                       bytes + 1, sizeof(bytes) - 1, TB_FRAME_MAX_DEFAULT);
             char name[64];
             snprintf(name, sizeof(name), "%s-%s", signing ? "signed" : "mac",
                      node_message_type_name((uint8_t)type));
