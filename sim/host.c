@@ -220,7 +220,7 @@ int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending)
     sim_world *world = &host->world;
     ASSERT(fault_index < world->scenario->fault_count);
     const scn_fault *fault = &world->scenario->faults[fault_index];
-    if (fault->kind < SCN_FAULT_WRONG_OUTPUT || !world->verifying) {
+    if (!scn_fault_kinds[fault->kind].byzantine || !world->verifying) {
         return SIM_EINVAL;
     }
     sim__select(world, &fault->nodes, fault_index, world->scratch);
@@ -233,8 +233,7 @@ int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour beha
 {
     sim_world *world = &host->world;
     if (!world->verifying || node_id >= world->node_count ||
-        behaviour > NODE_BEHAVIOUR_FORGE_ATTESTATION || behaviour == NODE_BEHAVIOUR_SYBIL ||
-        behaviour == NODE_BEHAVIOUR_ADAPTIVE ||
+        behaviour >= NODE_BEHAVIOUR_COUNT || !node_behaviours[behaviour].settable ||
         (behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION &&
          world->scenario->verification.protocol != SCN_PROTOCOL_TEE)) {
         return SIM_EINVAL;

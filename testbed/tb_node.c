@@ -419,7 +419,7 @@ static void fault_apply(tb_proc *proc, uint32_t index, bool ending)
     if (fault->kind == SCN_FAULT_CRASH) {
         return; /* The launcher kills and restarts processes. */
     }
-    if (fault->kind >= SCN_FAULT_WRONG_OUTPUT) {
+    if (scn_fault_kinds[fault->kind].byzantine) {
         sim_host_behaviour(proc->host, index, ending);
         return;
     }
