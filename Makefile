@@ -4,6 +4,11 @@
 #   make run        run scenarios/default.yaml into results.db
 #   make bench      engine and end-to-end benchmarks
 #   make sanitize   the tests under ASan and UBSan
+#   make fuzz       libFuzzer targets (clang, ASan, UBSan) in build/fuzz/, one per
+#                   untrusted input: scenario, frame, peer, checkpoint, infer_body
+#   make fuzz-run   replay fuzz/corpus/<target>/, then fuzz each target for
+#                   FUZZ_SECONDS (default 60; FUZZ_TARGETS picks some); new inputs
+#                   and crashes go to a temporary directory, never into the tree
 #   make deps       install the Debian packages (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -38,6 +43,7 @@ BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard */*.h)
 
 .PHONY: all test check run bench sanitize deps deps-check install clean lint
+.PHONY: fuzz fuzz-targets fuzz-run deps-fuzz
 
 all: $(BUILD)/infersim
 
@@ -87,6 +93,39 @@ sanitize: deps-check
 		build/asan/infersim build/asan/run_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		INFERSIM_BIN=build/asan/infersim INFERSIM_SANITIZE=1 build/asan/run_tests
+
+# libFuzzer targets: the library rebuilt with clang into build/fuzz/ (its own
+# objects, apart from the gcc build), each fuzz/fuzz_<target>.c linked with
+# libFuzzer's main. fuzz/fuzz_seeds writes the seed inputs that need the code
+# to make (frames, messages, a checkpoint) into fuzz/corpus/.
+FUZZ_CC ?= clang-14
+FUZZ_BUILD := build/fuzz
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_TARGETS ?= scenario frame peer checkpoint infer_body
+FUZZ_ALL := scenario frame peer checkpoint infer_body
+FUZZ_SECONDS ?= 60
+FUZZ_SHARED := $(BUILD)/obj/fuzz/fuzz_world.o
+
+deps-fuzz:
+	@FUZZ_CC=$(FUZZ_CC) sh tools/deps.sh fuzz
+
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT=-O1 \
+		SAN='$(FUZZ_SAN)' fuzz-targets
+
+fuzz-targets: $(FUZZ_ALL:%=$(BUILD)/fuzz_%) $(BUILD)/fuzz_seeds
+
+.SECONDARY: $(FUZZ_ALL:%=$(BUILD)/obj/fuzz/fuzz_%.o)
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_SHARED) $(BUILD)/libinfersim.a
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_SHARED) $(BUILD)/libinfersim.a $(LIBS)
+
+$(BUILD)/fuzz_seeds: $(BUILD)/obj/fuzz/fuzz_seeds.o $(FUZZ_SHARED) $(BUILD)/libinfersim.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzz-run: fuzz
+	FUZZ_BIN=$(FUZZ_BUILD) sh tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Layering rules: node/ and consensus/ see only util/ and libc; no clock or
 # rand() outside testbed/ and tools/.

@@ -288,6 +288,23 @@ typedef struct tb_launch_config {
 int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop,
               tb_summary *total_out);
 
+/* ---- the POST /v1/infer body (tb_json.c) ---- */
+
+#define TB_INFER_PROMPT_MAX 4096           /* most prompt tokens a body may carry */
+
+/* Parses an infer body, text[size] (untrusted, need not be NUL-terminated):
+ * exactly {"prompt": [uint, ...], "generate": uint} in any key order, JSON
+ * whitespace allowed, "generate" optional, nothing after the closing brace.
+ * Every token must be below 'vocab' (>= 1). On success returns true with
+ * tokens[0 .. *count) filled (1 .. TB_INFER_PROMPT_MAX entries; 'tokens'
+ * must have room for TB_INFER_PROMPT_MAX) and *generate the value given, or
+ * 0 when absent. Returns false for anything else (an empty prompt, an
+ * unknown or escaped key, a second "prompt", numbers over their bound);
+ * *count and *generate are then meaningless. Never asserts on the bytes;
+ * allocates nothing. */
+bool tb_infer_body_parse(const char *text, size_t size, uint32_t vocab, uint32_t *tokens,
+                         uint32_t *count, uint64_t *generate);
+
 /* ---- the load client (libcurl) ---- */
 
 typedef struct tb_client_result {

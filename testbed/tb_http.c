@@ -74,108 +74,9 @@ static void reply_error(tb_proc *proc, struct evhttp_request *request, int code,
     }
 }
 
-/* ---- a small strict JSON reader for the infer body ---- */
-
-typedef struct json_reader {
-    const char *at;
-    const char *end;
-} json_reader;
-
-static void json_space(json_reader *r)
-{
-    while (r->at < r->end && isspace((unsigned char)*r->at)) {
-        r->at++;
-    }
-}
-
-static bool json_char(json_reader *r, char c)
-{
-    json_space(r);
-    if (r->at < r->end && *r->at == c) {
-        r->at++;
-        return true;
-    }
-    return false;
-}
-
-static bool json_uint(json_reader *r, uint64_t limit, uint64_t *value_out)
-{
-    json_space(r);
-    uint64_t value = 0;
-    const char *start = r->at;
-    while (r->at < r->end && *r->at >= '0' && *r->at <= '9') {
-        value = value * 10 + (uint64_t)(*r->at - '0');
-        if (value > limit || r->at - start > 18) {
-            return false;
-        }
-        r->at++;
-    }
-    *value_out = value;
-    return r->at > start;
-}
-
-static bool json_key(json_reader *r, char *key, size_t size)
-{
-    json_space(r);
-    if (!json_char(r, '"')) {
-        return false;
-    }
-    size_t n = 0;
-    while (r->at < r->end && *r->at != '"') {
-        if (n + 1 >= size || *r->at == '\\') {
-            return false;
-        }
-        key[n++] = *r->at++;
-    }
-    key[n] = '\0';
-    return json_char(r, '"') && json_char(r, ':');
-}
-
-/* Parses {"prompt": [uint, ...], "generate": uint}; 'generate' optional. */
-static bool json_infer(const char *text, size_t size, uint32_t vocab, uint32_t *tokens,
-                       uint32_t *count, uint64_t *generate)
-{
-    json_reader r = {text, text + size};
-    bool have_prompt = false;
-    *count = 0;
-    *generate = 0;
-    if (!json_char(&r, '{')) {
-        return false;
-    }
-    do {
-        char key[32];
-        if (!json_key(&r, key, sizeof(key))) {
-            return false;
-        }
-        if (strcmp(key, "prompt") == 0 && !have_prompt) {
-            have_prompt = true;
-            if (!json_char(&r, '[')) {
-                return false;
-            }
-            do {
-                uint64_t token = 0;
-                if (*count >= PROMPT_MAX || !json_uint(&r, vocab - 1u, &token)) {
-                    return false;
-                }
-                tokens[(*count)++] = (uint32_t)token;
-            } while (json_char(&r, ','));
-            if (!json_char(&r, ']')) {
-                return false;
-            }
-        } else if (strcmp(key, "generate") == 0) {
-            if (!json_uint(&r, UINT32_MAX, generate)) {
-                return false;
-            }
-        } else {
-            return false;
-        }
-    } while (json_char(&r, ','));
-    if (!json_char(&r, '}')) {
-        return false;
-    }
-    json_space(&r);
-    return have_prompt && r.at == r.end;
-}
+/* The body reader lives in tb_json.c (tb_infer_body_parse); it writes up
+ * to TB_INFER_PROMPT_MAX tokens into the buffer on_infer allocates. */
+_Static_assert(PROMPT_MAX >= TB_INFER_PROMPT_MAX, "the prompt buffer holds a full body");
 
 /* ---- /v1/infer ---- */
 
@@ -328,7 +229,8 @@ static void on_infer(tb_proc *proc, struct evhttp_request *request)
     uint64_t generate = 0;
     if (tokens == NULL) {
         reply_error(proc, request, 503, "Service Unavailable", "out of memory");
-    } else if (text == NULL || !json_infer(text, size, serving->vocab, tokens, &count, &generate)) {
+    } else if (text == NULL || !tb_infer_body_parse(text, size, serving->vocab, tokens, &count,
+                                                     &generate)) {
         reply_error(proc, request, 400, "Bad Request",
                     "expected {\\\"prompt\\\": [token ids below the vocabulary], "
                     "\\\"generate\\\": n}");

@@ -2,9 +2,12 @@
 # deps.sh -- make sure the Debian packages infersim builds against are here.
 #   deps.sh install   install them (root), or print the exact command
 #   deps.sh ensure    do nothing when all are present, else as 'install'
+#   deps.sh fuzz      as 'ensure', plus clang and libFuzzer for make fuzz
+#                     (FUZZ_CC, default clang-14, must link -fsanitize=fuzzer)
 set -eu
 PACKAGES="build-essential pkg-config libevent-dev libsqlite3-dev sqlite3 libyaml-dev \
 libcurl4-openssl-dev check libsodium-dev gnuplot-nox"
+FUZZ_PACKAGES="clang-14 libclang-rt-14-dev"
 PKGCONFIG_MODULES="libevent sqlite3 yaml-0.1 libcurl check libsodium"
 
 present() {
@@ -15,7 +18,24 @@ present() {
     return 0
 }
 
+# Whether FUZZ_CC links a libFuzzer target with the sanitizers.
+fuzz_present() {
+    cc=${FUZZ_CC:-clang-14}
+    command -v "$cc" >/dev/null 2>&1 || return 1
+    probe=$(mktemp -d) || return 1
+    printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; return (int)(n & 0); }' \
+        > "$probe/probe.c"
+    "$cc" -fsanitize=fuzzer,address,undefined "$probe/probe.c" -o "$probe/probe" \
+        >/dev/null 2>&1
+    rc=$?
+    rm -rf "$probe"
+    return $rc
+}
+
 install_packages() {
+    PACKAGES="$PACKAGES ${1:-}"
     if [ "$(id -u)" -ne 0 ]; then
         echo "infersim: missing build dependencies. Install them with:" >&2
         echo "  sudo apt-get update && sudo apt-get install -y $PACKAGES" >&2
@@ -31,5 +51,8 @@ install_packages() {
 case "${1:-ensure}" in
     install) install_packages ;;
     ensure) present || install_packages ;;
-    *) echo "usage: deps.sh install|ensure" >&2; exit 2 ;;
+    fuzz) { present && fuzz_present; } || install_packages "$FUZZ_PACKAGES"
+          fuzz_present || { echo "infersim: ${FUZZ_CC:-clang-14} cannot build libFuzzer" \
+              "targets (set FUZZ_CC to a clang with libFuzzer)" >&2; exit 1; } ;;
+    *) echo "usage: deps.sh install|ensure|fuzz" >&2; exit 2 ;;
 esac
