@@ -68,7 +68,9 @@ const node_outbox *sim_host_event(sim_host *host, uint32_t node_id, uint64_t now
     *rc_out = rc;
     if (rc != 0) {
         world->result->nodes[node_id].rejected += 1;
-        if (event->kind == NODE_EVENT_MESSAGE) {
+        /* Counted by type when the type exists: a driver may hand over a
+         * message that no decoder produced (a test, a fuzzer). */
+        if (event->kind == NODE_EVENT_MESSAGE && event->message->type < NODE_MESSAGE_TYPE_COUNT) {
             world->result->types[event->message->type].rejected += 1;
         }
         return &world->outbox;

@@ -280,7 +280,9 @@ void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *eve
     int rc = node_on_event(&world->nodes[node_id], world->now_ns, event, &world->outbox);
     if (rc != 0) {
         world->result->nodes[node_id].rejected += 1;
-        if (event->kind == NODE_EVENT_MESSAGE) {
+        /* Counted by type when the type exists: a driver may hand over a
+         * message that no decoder produced (a test, a fuzzer). */
+        if (event->kind == NODE_EVENT_MESSAGE && event->message->type < NODE_MESSAGE_TYPE_COUNT) {
             world->result->types[event->message->type].rejected += 1;
         }
         return;
