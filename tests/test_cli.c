@@ -538,32 +538,13 @@ START_TEST(test_cli_every_fault_and_behaviour_round_trips)
 END_TEST
 
 /* Every fault kind and behaviour is in the documentation users read. */
-/* A file of the source tree (tests run from its root), whole; NULL if absent. */
-static char *cli_slurp(const char *path)
-{
-    FILE *file = fopen(path, "rb");
-    if (file == NULL) {
-        return NULL;
-    }
-    char *text = NULL;
-    size_t size = 0;
-    FILE *memory = open_memstream(&text, &size);
-    char chunk[4096];
-    size_t got = 0;
-    while ((got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
-        fwrite(chunk, 1, got, memory);
-    }
-    fclose(file);
-    fclose(memory);
-    return text;
-}
-
 START_TEST(test_cli_docs_name_every_fault_and_behaviour)
 {
-    char *scenarios = cli_slurp("scenarios/README.md");
-    char *metrics = cli_slurp("metrics/README.md");
-    ck_assert_ptr_nonnull(scenarios);
-    ck_assert_ptr_nonnull(metrics);
+    /* Tests run from the root of the source tree. */
+    char *scenarios = strdup(test_dir_read(".", "scenarios/README.md"));
+    char *metrics = strdup(test_dir_read(".", "metrics/README.md"));
+    ck_assert(scenarios != NULL && scenarios[0] != '\0');
+    ck_assert(metrics != NULL && metrics[0] != '\0');
     for (uint32_t k = 0; k < SCN_FAULT_KIND_COUNT; k++) {
         char quoted[80];
         snprintf(quoted, sizeof(quoted), "`%s`", scn_fault_kinds[k].name);

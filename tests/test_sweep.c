@@ -297,8 +297,9 @@ static pid_t child_of(pid_t parent)
     return found;
 }
 
-/* A run whose process is killed is recorded as failed, with the signal. */
-START_TEST(test_sweep_killed_run_recorded_failed)
+/* Starts a one-run sweep of a run that never ends on its own; returns the
+ * sweep's pid and, in *run_out, its run's once it is running. */
+static pid_t start_endless_sweep(pid_t *run_out)
 {
     write_text("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 200}\n"
                             "gossip: {mode: pushpull, pull_interval: 10ms}\n"
@@ -322,6 +323,15 @@ START_TEST(test_sweep_killed_run_recorded_failed)
         run = child_of(pid);
     }
     ck_assert_int_gt(run, 0);
+    *run_out = run;
+    return pid;
+}
+
+/* A run whose process is killed is recorded as failed, with the signal. */
+START_TEST(test_sweep_killed_run_recorded_failed)
+{
+    pid_t run = 0;
+    pid_t pid = start_endless_sweep(&run);
     kill(run, SIGKILL);
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -354,28 +364,8 @@ static bool process_alive(pid_t pid)
  * running), and the next sweep on the database removes its folder. */
 START_TEST(test_sweep_killed_sweep_leaves_nothing)
 {
-    write_text("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 200}\n"
-                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
-                            "workload: {messages: 100000, rate: 1/s}\n");
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (chdir(sweep_dir) != 0) {
-            _exit(127);
-        }
-        freopen("/dev/null", "w", stdout);
-        freopen("/dev/null", "w", stderr);
-        execl(bin, "infersim", "sweep", "long.yaml", "--db", "s.db", "--jobs", "1",
-              (char *)NULL);
-        _exit(127);
-    }
     pid_t run = 0;
-    for (int i = 0; i < 1200 && run == 0; i++) {
-        struct timespec pause = {0, 50 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-        run = child_of(pid);
-    }
-    ck_assert_int_gt(run, 0);
+    pid_t pid = start_endless_sweep(&run);
     kill(pid, SIGKILL);
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
