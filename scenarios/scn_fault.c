@@ -277,14 +277,14 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
     int value = 0;
     int rc = scn__get_enum(check, kind, "fault kind", fault_kinds, &value);
     *out = (scn_fault_kind)value;
-    scn_protocol protocol = check->scenario->verification.protocol;
-    if (rc == 0 && fault_is_byzantine(*out) && protocol == SCN_PROTOCOL_NONE) {
+    cons_protocol protocol = check->scenario->verification.protocol;
+    if (rc == 0 && fault_is_byzantine(*out) && protocol == CONS_PROTOCOL_NONE) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind '%s' needs a verification.protocol (it is a verifier's "
                          "misbehaviour)",
                          kind->text);
     }
-    if (rc == 0 && *out == SCN_FAULT_FORGE_ATTESTATION && protocol != SCN_PROTOCOL_TEE) {
+    if (rc == 0 && *out == SCN_FAULT_FORGE_ATTESTATION && protocol != CONS_PROTOCOL_TEE) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind 'forge_attestation' needs verification.protocol: tee");
     }

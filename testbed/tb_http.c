@@ -855,7 +855,7 @@ static void on_request(struct evhttp_request *request, void *arg)
 static uint64_t id_quarantine_ns(const scn_scenario *scenario)
 {
     uint64_t ns = 2 * scenario->workload.request_timeout_ns;
-    if (scenario->verification.protocol != SCN_PROTOCOL_NONE) {
+    if (scenario->verification.protocol != CONS_PROTOCOL_NONE) {
         ns += scenario->verification.commit_timeout_ns + scenario->verification.reveal_timeout_ns;
     }
     return ns;
