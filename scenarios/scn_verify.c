@@ -278,7 +278,8 @@ static int verify_foreign_keys(scn_check *check, const scn_node *section,
                              key->text, name, cons_protocol_name(verify_owned[i].owner));
         }
     }
-    bool single = v->protocol >= CONS_PROTOCOL_CROSSVAL;
+    /* Built-in executors; a registered protocol keeps the committee keys. */
+    bool single = v->protocol > CONS_PROTOCOL_SAMPLING && v->protocol < CONS_PROTOCOL_BUILTIN;
     bool checkers =
         v->protocol == CONS_PROTOCOL_CROSSVAL || v->protocol == CONS_PROTOCOL_OPTIMISTIC;
     const struct {
