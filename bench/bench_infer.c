@@ -22,7 +22,6 @@
 
 #include "bench/bench_infer.h"
 #include "node/infer.h"
-#include "node/infer_int.h"
 #include "util/alloc.h"
 
 #define BENCH_INFER_PREFILL 64u
@@ -155,7 +154,7 @@ static void bench_ceilings_measure(bench_ceilings *ceilings)
     memset(ceilings, 0, sizeof(*ceilings));
     ceilings->sse2_muladd = bench_best_of(bench_ceiling_sse2);
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (infer__isa_best() == INFER_ISA_AVX2) {
+    if (infer_uses_avx2()) {
         ceilings->avx2_muladd = bench_best_of(bench_ceiling_avx2_muladd);
         ceilings->avx2_fma = bench_best_of(bench_ceiling_avx2_fma);
     }
@@ -299,7 +298,7 @@ static void bench_shape(const char *name, const infer_shape *shape, const bench_
 void bench_infer_run(void)
 {
     bench_ceilings ceilings;
-    printf("infer kernels isa=%s\n", infer__isa_best() == INFER_ISA_AVX2 ? "avx2+fma" : "generic");
+    printf("infer kernels isa=%s\n", infer_uses_avx2() ? "avx2+fma" : "generic");
     bench_ceilings_measure(&ceilings);
     static const infer_shape stories15m = {
         .dim = 288, .hidden_dim = 768, .n_layers = 6, .n_heads = 6, .n_kv_heads = 6,

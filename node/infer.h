@@ -146,6 +146,10 @@ void infer_wire_encode(infer_dtype dtype, const float *x, uint32_t rows, uint32_
 int infer_wire_decode(infer_dtype dtype, const uint8_t *bytes, size_t size, uint32_t rows,
                       uint32_t dim, float *x);
 
+/* Whether forward calls in this process run on AVX2 with hardware FMA (the
+ * same bits either way; benchmarks report their ceilings). Cannot fail. */
+bool infer_uses_avx2(void);
+
 const char *infer_kernel_name(infer_kernel kernel);
 const char *infer_dtype_name(infer_dtype dtype);
 const char *infer_strerror(int code);

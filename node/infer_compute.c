@@ -706,6 +706,11 @@ int infer__isa_best(void)
     return INFER_ISA_GENERIC;
 }
 
+bool infer_uses_avx2(void)
+{
+    return infer__isa_best() == INFER_ISA_AVX2;
+}
+
 void infer__matmul(int isa, infer_kernel kernel, const infer_mat *mat, const float *x,
                    uint32_t count, float *out)
 {

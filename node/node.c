@@ -172,6 +172,24 @@ const char *node_message_type_name(uint8_t type)
     }
 }
 
+const node_behaviour_info node_behaviours[NODE_BEHAVIOUR_COUNT] = {
+#define NODE_BEHAVIOUR_ROW(suffix, name, settable, doc) {name, settable, doc},
+    NODE_BEHAVIOURS(NODE_BEHAVIOUR_ROW)
+#undef NODE_BEHAVIOUR_ROW
+};
+
+int node_behaviour_parse(const char *name, node_behaviour *out)
+{
+    ASSERT(name != NULL && out != NULL);
+    for (uint32_t b = 0; b < NODE_BEHAVIOUR_COUNT; b++) {
+        if (strcmp(node_behaviours[b].name, name) == 0) {
+            *out = (node_behaviour)b;
+            return 0;
+        }
+    }
+    return NODE_EMALFORMED;
+}
+
 const char *node_strerror(int code)
 {
     switch (code) {

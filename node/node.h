@@ -182,22 +182,46 @@ typedef struct node_request {
 } node_request;
 
 
-/* Byzantine behaviours a committee member may have (set by the driver for
- * the nodes and time windows of the scenario's faults). */
+/* Behaviours a verifier may have, one row each: the enum's suffix, its
+ * name (as the results database and the testbed's admin endpoint spell
+ * it), whether an operator may switch a node to it directly (the others
+ * come only from a fault with more to it: a sybil's split stake, an
+ * adaptive adversary's budget) and a doc line. Set by the driver for the
+ * nodes and time windows of the scenario's faults. Every list of
+ * behaviours walks this one table. */
+#define NODE_BEHAVIOURS(X)                                                                     \
+    X(HONEST, "honest", true, "follows the protocol")                                          \
+    X(WRONG_OUTPUT, "wrong_output", true, "noise of scale x the output's RMS")                 \
+    X(COLLUDE, "collude", true, "one wrong output shared by the whole cartel")                 \
+    X(SILENT, "silent", true, "never answers")                                                 \
+    X(LAZY_COPY, "lazy_copy", true, "computes nothing; reveals a copy of a peer's output")     \
+    X(ADAPTIVE, "adaptive", false,                                                             \
+      "honest until drawn; then corrupted (collude) while the adversary's budget lasts")        \
+    X(SYBIL, "sybil", false, "a colluding identity of one operator (reporting)")               \
+    X(WRONG_MODEL, "wrong_model", true, "runs its layers with other weights")                  \
+    X(WRONG_LAYER, "wrong_layer", true, "corrupts the output of its segment's first layer")    \
+    X(EQUIVOCATE, "equivocate", true, "commits to two different outputs in one round")         \
+    X(FORGE_ATTESTATION, "forge_attestation", true,                                            \
+      "tee: a compromised enclave attests its wrong output")
+
 typedef enum node_behaviour {
-    NODE_BEHAVIOUR_HONEST = 0,
-    NODE_BEHAVIOUR_WRONG_OUTPUT,     /* noise of scale x the output's RMS */
-    NODE_BEHAVIOUR_COLLUDE,          /* one wrong output shared by the whole cartel */
-    NODE_BEHAVIOUR_SILENT,           /* never answers */
-    NODE_BEHAVIOUR_LAZY_COPY,        /* computes nothing; reveals a copy of a peer's output */
-    NODE_BEHAVIOUR_ADAPTIVE,         /* honest until drawn; then corrupted (collude) while
-                                      * the adversary's budget lasts */
-    NODE_BEHAVIOUR_SYBIL,            /* reporting only: a colluding identity of one operator */
-    NODE_BEHAVIOUR_WRONG_MODEL,      /* runs its layers with other weights */
-    NODE_BEHAVIOUR_WRONG_LAYER,      /* corrupts the output of its segment's first layer */
-    NODE_BEHAVIOUR_EQUIVOCATE,       /* commits to two different outputs in one round */
-    NODE_BEHAVIOUR_FORGE_ATTESTATION /* tee: a compromised enclave attests its wrong output */
+#define NODE_BEHAVIOUR_ENUM(suffix, name, settable, doc) NODE_BEHAVIOUR_##suffix,
+    NODE_BEHAVIOURS(NODE_BEHAVIOUR_ENUM)
+#undef NODE_BEHAVIOUR_ENUM
+    NODE_BEHAVIOUR_COUNT
 } node_behaviour;
+
+typedef struct node_behaviour_info {
+    const char *name;
+    bool settable;                   /* an operator may set it on a node directly */
+    const char *doc;
+} node_behaviour_info;
+
+/* The table, NODE_BEHAVIOUR_COUNT rows in enum order. */
+extern const node_behaviour_info node_behaviours[NODE_BEHAVIOUR_COUNT];
+
+/* The behaviour called 'name': 0 and *out, or NODE_EMALFORMED. */
+int node_behaviour_parse(const char *name, node_behaviour *out);
 
 /* How the client judged one member of a decision (consensus/cons.h). */
 typedef cons_verdict node_verdict;

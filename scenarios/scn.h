@@ -200,25 +200,62 @@ typedef struct scn_selector {
     int32_t region_index;         /* -1 = none */
 } scn_selector;
 
+/* Fault kinds, one row each: the enum's suffix, the name scenarios write,
+ * what the kind takes (SCN_FAULT_TAKES_*), whether it is a verifier's
+ * misbehaviour (Byzantine: it needs a verification protocol and switches
+ * a node's behaviour) or a fault of the network, and a doc line. The
+ * loader, the parameter flattener, the faults table, the simulator, the
+ * testbed and the documentation test all walk this one list; a kind is
+ * added here and nowhere else is its name spelled. */
+#define SCN_FAULT_TAKES_PROBABILITY 0x01u /* loss, duplicate, reorder, corrupt */
+#define SCN_FAULT_TAKES_DELAY 0x02u       /* required by delay; reorder's hold */
+#define SCN_FAULT_TAKES_SCALE 0x04u       /* noise of 'scale' x the output's RMS, and 'gain' */
+#define SCN_FAULT_TAKES_MODE 0x08u        /* wrong_output: noise, model or layer */
+#define SCN_FAULT_TAKES_BUDGET 0x10u      /* adaptive: nodes it may corrupt */
+#define SCN_FAULT_KINDS(X)                                                                     \
+    X(CRASH, "crash", false, 0, "selected nodes stop; they recover at until")                  \
+    X(PARTITION, "partition", false, 0, "groups cannot reach each other until until")         \
+    X(LOSS, "loss", false, SCN_FAULT_TAKES_PROBABILITY,                                        \
+      "extra loss on messages from or to the selected nodes")                                  \
+    X(DUPLICATE, "duplicate", false, SCN_FAULT_TAKES_PROBABILITY,                              \
+      "messages from or to the selected nodes delivered twice")                                \
+    X(REORDER, "reorder", false, SCN_FAULT_TAKES_PROBABILITY | SCN_FAULT_TAKES_DELAY,          \
+      "messages skip their link's FIFO and are held up to 'delay' longer")                     \
+    X(CORRUPT, "corrupt", false, SCN_FAULT_TAKES_PROBABILITY,                                  \
+      "a bit flipped in flight (the receiver's MAC rejects the message)")                      \
+    X(DELAY, "delay", false, SCN_FAULT_TAKES_DELAY, "a latency spike of 'delay'")              \
+    X(WRONG_OUTPUT, "wrong_output", true, SCN_FAULT_TAKES_SCALE | SCN_FAULT_TAKES_MODE,        \
+      "a wrong answer: noise of 'scale' x RMS, another model's weights, or one bad layer")     \
+    X(COLLUDE, "collude", true, SCN_FAULT_TAKES_SCALE,                                         \
+      "the cartel answers one agreed wrong output")                                            \
+    X(LAZY_COPY, "lazy_copy", true, 0, "computes nothing; copies a peer's revealed output")    \
+    X(SILENT, "silent", true, 0, "never answers as a verifier")                                \
+    X(SYBIL, "sybil", true, SCN_FAULT_TAKES_SCALE,                                             \
+      "one operator's identities: its stake split among them, one output")                     \
+    X(ADAPTIVE, "adaptive", true, SCN_FAULT_TAKES_SCALE | SCN_FAULT_TAKES_BUDGET,              \
+      "corrupted (as the cartel) once drawn as a verifier, within the adversary's budget")     \
+    X(EQUIVOCATE, "equivocate", true, 0, "signs two different commitments for one output")     \
+    X(FORGE_ATTESTATION, "forge_attestation", true, SCN_FAULT_TAKES_SCALE,                     \
+      "a compromised enclave attests its wrong output (protocol tee)")
+
 typedef enum scn_fault_kind {
-    SCN_FAULT_CRASH = 0,          /* selected nodes stop; recover at 'until' */
-    SCN_FAULT_PARTITION,          /* groups cannot reach each other until 'until' */
-    SCN_FAULT_LOSS,               /* extra loss on messages from/to selected nodes */
-    SCN_FAULT_DUPLICATE,
-    SCN_FAULT_REORDER,
-    SCN_FAULT_CORRUPT,
-    SCN_FAULT_DELAY,              /* latency spike: extra delay_ns */
-    /* Byzantine behaviours of committee members (verification.protocol
-     * committee), on the selected nodes during [at, until). */
-    SCN_FAULT_WRONG_OUTPUT,       /* adds noise of 'scale' x the output's RMS */
-    SCN_FAULT_COLLUDE,            /* the cartel answers one agreed wrong output */
-    SCN_FAULT_LAZY_COPY,          /* computes nothing; copies a peer's revealed output */
-    SCN_FAULT_SILENT,             /* never answers as a committee member */
-    SCN_FAULT_SYBIL,              /* one operator's identities: split stake, one output */
-    SCN_FAULT_ADAPTIVE,           /* corrupted once drawn into a committee, within budget */
-    SCN_FAULT_EQUIVOCATE,         /* signs two different commitments for one output */
-    SCN_FAULT_FORGE_ATTESTATION   /* a compromised enclave attests a wrong output (tee) */
+#define SCN_FAULT_KIND_ENUM(suffix, name, byzantine, takes, doc) SCN_FAULT_##suffix,
+    SCN_FAULT_KINDS(SCN_FAULT_KIND_ENUM)
+#undef SCN_FAULT_KIND_ENUM
+    SCN_FAULT_KIND_COUNT
 } scn_fault_kind;
+
+typedef struct scn_fault_info {
+    const char *name;             /* as scenarios write it */
+    bool byzantine;               /* a verifier's misbehaviour, not the network's */
+    uint32_t takes;               /* SCN_FAULT_TAKES_* */
+    const char *doc;
+} scn_fault_info;
+
+/* The table, SCN_FAULT_KIND_COUNT rows in enum order, and the kinds' names
+ * NULL-terminated in the same order. */
+extern const scn_fault_info scn_fault_kinds[SCN_FAULT_KIND_COUNT];
+extern const char *const scn_fault_kind_names[SCN_FAULT_KIND_COUNT + 1];
 
 typedef enum scn_partition_shape {
     SCN_PARTITION_GROUPS = 0,     /* explicit groups; unlisted nodes form one more */

@@ -12,10 +12,17 @@
 #include "scenarios/scn_int.h"
 #include "util/assert.h"
 
-static const char *const fault_kinds[] = {
-    "crash",   "partition",    "loss",    "duplicate", "reorder", "corrupt",
-    "delay",   "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive",
-    "equivocate", "forge_attestation", NULL,
+const scn_fault_info scn_fault_kinds[SCN_FAULT_KIND_COUNT] = {
+#define SCN_FAULT_KIND_ROW(suffix, name, byzantine, takes, doc) {name, byzantine, takes, doc},
+    SCN_FAULT_KINDS(SCN_FAULT_KIND_ROW)
+#undef SCN_FAULT_KIND_ROW
+};
+
+const char *const scn_fault_kind_names[SCN_FAULT_KIND_COUNT + 1] = {
+#define SCN_FAULT_KIND_NAME(suffix, name, byzantine, takes, doc) name,
+    SCN_FAULT_KINDS(SCN_FAULT_KIND_NAME)
+#undef SCN_FAULT_KIND_NAME
+    NULL,
 };
 
 /* Behaviours of later versions: named, so that a scenario using one is told
@@ -246,18 +253,10 @@ static int selector_check(scn_check *check, const scn_node *node, const char *pa
 
 /* ---- faults -------------------------------------------------------------- */
 
-static bool fault_is_link(scn_fault_kind kind)
+static bool fault_takes(scn_fault_kind kind, uint32_t what)
 {
-    return kind == SCN_FAULT_LOSS || kind == SCN_FAULT_DUPLICATE || kind == SCN_FAULT_REORDER ||
-           kind == SCN_FAULT_CORRUPT;
-}
-
-static bool fault_is_byzantine(scn_fault_kind kind)
-{
-    return kind == SCN_FAULT_WRONG_OUTPUT || kind == SCN_FAULT_COLLUDE ||
-           kind == SCN_FAULT_LAZY_COPY || kind == SCN_FAULT_SILENT || kind == SCN_FAULT_SYBIL ||
-           kind == SCN_FAULT_ADAPTIVE || kind == SCN_FAULT_EQUIVOCATE ||
-           kind == SCN_FAULT_FORGE_ATTESTATION;
+    ASSERT(kind < SCN_FAULT_KIND_COUNT);
+    return (scn_fault_kinds[kind].takes & what) != 0;
 }
 
 static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
@@ -275,10 +274,10 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
                          kind->text);
     }
     int value = 0;
-    int rc = scn__get_enum(check, kind, "fault kind", fault_kinds, &value);
+    int rc = scn__get_enum(check, kind, "fault kind", scn_fault_kind_names, &value);
     *out = (scn_fault_kind)value;
     cons_protocol protocol = check->scenario->verification.protocol;
-    if (rc == 0 && fault_is_byzantine(*out) && protocol == CONS_PROTOCOL_NONE) {
+    if (rc == 0 && scn_fault_kinds[*out].byzantine && protocol == CONS_PROTOCOL_NONE) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind '%s' needs a verification.protocol (it is a verifier's "
                          "misbehaviour)",
@@ -401,9 +400,9 @@ static int fault_partition(scn_check *check, const scn_node *entry, const char *
 static int fault_effects(scn_check *check, const scn_node *entry, const char *path,
                          scn_fault *f)
 {
-    const char *name = fault_kinds[f->kind];
-    bool link = fault_is_link(f->kind);
-    bool delay = f->kind == SCN_FAULT_DELAY || f->kind == SCN_FAULT_REORDER;
+    const char *name = scn_fault_kinds[f->kind].name;
+    bool link = fault_takes(f->kind, SCN_FAULT_TAKES_PROBABILITY);
+    bool delay = fault_takes(f->kind, SCN_FAULT_TAKES_DELAY);
     int rc = 0;
     if ((rc = fault_presence(check, entry, path, "nodes", true, false, name)) != 0 ||
         (rc = fault_presence(check, entry, path, "probability", link, false, name)) != 0 ||
@@ -441,7 +440,7 @@ static int fault_effects(scn_check *check, const scn_node *entry, const char *pa
 static int fault_gain(scn_check *check, const scn_node *entry, const char *path, scn_fault *f,
                       bool scaled)
 {
-    const char *name = fault_kinds[f->kind];
+    const char *name = scn_fault_kinds[f->kind].name;
     int rc = fault_presence(check, entry, path, "gain", scaled, true, name);
     const scn_node *gain = scn__map_get(entry, "gain");
     if (rc != 0 || gain == NULL) {
@@ -464,12 +463,10 @@ static int fault_gain(scn_check *check, const scn_node *entry, const char *path,
 static int fault_byzantine(scn_check *check, const scn_node *entry, const char *path,
                            scn_fault *f)
 {
-    const char *name = fault_kinds[f->kind];
-    bool scaled = f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE ||
-                  f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE ||
-                  f->kind == SCN_FAULT_FORGE_ATTESTATION;
-    bool budgeted = f->kind == SCN_FAULT_ADAPTIVE;
-    bool moded = f->kind == SCN_FAULT_WRONG_OUTPUT;
+    const char *name = scn_fault_kinds[f->kind].name;
+    bool scaled = fault_takes(f->kind, SCN_FAULT_TAKES_SCALE);
+    bool budgeted = fault_takes(f->kind, SCN_FAULT_TAKES_BUDGET);
+    bool moded = fault_takes(f->kind, SCN_FAULT_TAKES_MODE);
     int rc = 0;
     if ((rc = fault_presence(check, entry, path, "mode", moded, true, name)) != 0) {
         return rc;
@@ -550,7 +547,7 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
     }
     if (f->kind == SCN_FAULT_PARTITION) {
         rc = fault_partition(check, entry, path, f);
-    } else if (fault_is_byzantine(f->kind)) {
+    } else if (scn_fault_kinds[f->kind].byzantine) {
         rc = fault_byzantine(check, entry, path, f);
     } else {
         rc = fault_effects(check, entry, path, f);

@@ -29,14 +29,6 @@ typedef struct params_list {
 
 static const char *const params_latency_models[] = {"constant", "uniform", "normal",
                                                     "lognormal"};
-static const char *const params_fault_kinds[] = {
-    "crash", "partition",    "loss",    "duplicate", "reorder", "corrupt",
-    "delay", "wrong_output", "collude", "lazy_copy", "silent",  "sybil", "adaptive",
-    "equivocate", "forge_attestation",
-};
-_Static_assert(sizeof(params_fault_kinds) / sizeof(params_fault_kinds[0]) ==
-                   SCN_FAULT_FORGE_ATTESTATION + 1,
-               "a name for every fault kind");
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
 static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16"};
@@ -398,7 +390,7 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
     char v[64];
     char prefix[64];
     const scn_fault *f = &s->faults[i];
-    params_add(list, params_fault_kinds[f->kind], "faults.%u.kind", i);
+    params_add(list, scn_fault_kinds[f->kind].name, "faults.%u.kind", i);
     params_add(list, params_duration(f->at_ns, v, sizeof(v)), "faults.%u.at", i);
     params_add(list, f->until_ns == UINT64_MAX ? "never" : params_duration(f->until_ns, v,
                                                                          sizeof(v)),
@@ -408,25 +400,24 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
         snprintf(prefix, sizeof(prefix), "faults.%u.nodes", i);
         params_selector(list, s, &f->nodes, prefix);
     }
-    if (f->kind == SCN_FAULT_LOSS || f->kind == SCN_FAULT_DUPLICATE ||
-        f->kind == SCN_FAULT_REORDER || f->kind == SCN_FAULT_CORRUPT) {
+    uint32_t takes = scn_fault_kinds[f->kind].takes;
+    if (takes & SCN_FAULT_TAKES_PROBABILITY) {
         params_add(list, params_number(f->probability, v, sizeof(v)), "faults.%u.probability", i);
     }
-    if (f->kind == SCN_FAULT_DELAY || f->kind == SCN_FAULT_REORDER) {
+    if (takes & SCN_FAULT_TAKES_DELAY) {
         params_add(list, params_duration(f->delay_ns, v, sizeof(v)), "faults.%u.delay", i);
     }
-    if (f->kind == SCN_FAULT_WRONG_OUTPUT || f->kind == SCN_FAULT_COLLUDE ||
-        f->kind == SCN_FAULT_SYBIL || f->kind == SCN_FAULT_ADAPTIVE) {
+    if (takes & SCN_FAULT_TAKES_SCALE) {
         params_add(list, params_number(f->scale, v, sizeof(v)), "faults.%u.scale", i);
     }
-    if (f->kind == SCN_FAULT_WRONG_OUTPUT) {
+    if (takes & SCN_FAULT_TAKES_MODE) {
         static const char *const modes[] = {"noise", "model", "layer"};
         params_add(list, modes[f->wrong_mode], "faults.%u.mode", i);
     }
     if (f->gain > 0) {
         params_add(list, params_number(f->gain, v, sizeof(v)), "faults.%u.gain", i);
     }
-    if (f->kind == SCN_FAULT_ADAPTIVE && f->budget != 0) {
+    if ((takes & SCN_FAULT_TAKES_BUDGET) && f->budget != 0) {
         params_add(list, params_uint(f->budget, v, sizeof(v)), "faults.%u.budget", i);
     }
     if (partition) {

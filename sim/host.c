@@ -220,7 +220,7 @@ int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending)
     sim_world *world = &host->world;
     ASSERT(fault_index < world->scenario->fault_count);
     const scn_fault *fault = &world->scenario->faults[fault_index];
-    if (fault->kind < SCN_FAULT_WRONG_OUTPUT || !world->verifying) {
+    if (!scn_fault_kinds[fault->kind].byzantine || !world->verifying) {
         return SIM_EINVAL;
     }
     sim__select(world, &fault->nodes, fault_index, world->scratch);
@@ -233,8 +233,7 @@ int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour beha
 {
     sim_world *world = &host->world;
     if (!world->verifying || node_id >= world->node_count ||
-        behaviour > NODE_BEHAVIOUR_FORGE_ATTESTATION || behaviour == NODE_BEHAVIOUR_SYBIL ||
-        behaviour == NODE_BEHAVIOUR_ADAPTIVE ||
+        behaviour >= NODE_BEHAVIOUR_COUNT || !node_behaviours[behaviour].settable ||
         (behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION &&
          world->scenario->verification.protocol != CONS_PROTOCOL_TEE)) {
         return SIM_EINVAL;
@@ -244,5 +243,19 @@ int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour beha
     if (behaviour != NODE_BEHAVIOUR_HONEST) {
         world->result->behaviour_of[node_id] = (uint8_t)behaviour;
     }
+    return 0;
+}
+
+int sim_host_node_secret(sim_host *host, uint32_t node_id, const uint8_t *secret, size_t size)
+{
+    sim_world *world = &host->world;
+    if (node_id >= world->node_count || secret == NULL || size < UTIL_MAC_KEY_BYTES) {
+        return SIM_EINVAL;
+    }
+    uint8_t digest[32];
+    util_hash256(secret, size, digest);
+    _Static_assert(UTIL_MAC_KEY_BYTES <= sizeof(digest), "a node secret fits a digest");
+    memcpy(world->keys[node_id], digest, UTIL_MAC_KEY_BYTES);
+    util_memzero(digest, sizeof(digest));
     return 0;
 }

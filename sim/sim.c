@@ -622,7 +622,11 @@ static int nodes_create(sim_world *world)
         util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);
         node_init(&world->nodes[i], &config, &prng, world->seen_bits + (size_t)i * words,
                   world->origin_ns);
-        util_mac_key_derive(scenario->seed, i, world->keys[i]);
+        /* Hosted by the testbed, a process holds secrets only for its own
+         * nodes, from their key files (sim_host_node_secret). */
+        if (!world->hosted) {
+            util_mac_key_derive(scenario->seed, i, world->keys[i]);
+        }
     }
     return 0;
 }

@@ -301,6 +301,12 @@ int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending);
 int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour behaviour,
                            double scale);
 
+/* A hosted world derives no node's keys from the seed: the driver gives
+ * each node it hosts its own secret (the testbed: from the node's key
+ * file), from which the node's commitment salts are derived. 'secret' is
+ * copied through a hash; size >= 16. Returns 0 or SIM_EINVAL. */
+int sim_host_node_secret(sim_host *host, uint32_t node_id, const uint8_t *secret, size_t size);
+
 /* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
 const char *sim_fault_kind_name(scn_fault_kind kind);
 

@@ -137,24 +137,7 @@ uint32_t sim__select(sim_world *world, const scn_selector *selector, uint32_t fa
 
 const char *sim_fault_kind_name(scn_fault_kind kind)
 {
-    switch (kind) {
-    case SCN_FAULT_CRASH: return "crash";
-    case SCN_FAULT_PARTITION: return "partition";
-    case SCN_FAULT_LOSS: return "loss";
-    case SCN_FAULT_DUPLICATE: return "duplicate";
-    case SCN_FAULT_REORDER: return "reorder";
-    case SCN_FAULT_CORRUPT: return "corrupt";
-    case SCN_FAULT_DELAY: return "delay";
-    case SCN_FAULT_WRONG_OUTPUT: return "wrong_output";
-    case SCN_FAULT_COLLUDE: return "collude";
-    case SCN_FAULT_LAZY_COPY: return "lazy_copy";
-    case SCN_FAULT_SILENT: return "silent";
-    case SCN_FAULT_SYBIL: return "sybil";
-    case SCN_FAULT_ADAPTIVE: return "adaptive";
-    case SCN_FAULT_EQUIVOCATE: return "equivocate";
-    case SCN_FAULT_FORGE_ATTESTATION: return "forge_attestation";
-    }
-    return "unknown";
+    return kind < SCN_FAULT_KIND_COUNT ? scn_fault_kinds[kind].name : "unknown";
 }
 
 /* Group of every node for a partition; returns the number of nodes not in
@@ -240,7 +223,7 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending)
                 return SIM_ENOMEM;
             }
         }
-    } else if (fault->kind >= SCN_FAULT_WRONG_OUTPUT) {
+    } else if (scn_fault_kinds[fault->kind].byzantine) {
         affected = sim__select(world, &fault->nodes, fault_index, world->scratch);
         snprintf(detail, sizeof(detail), "scale=%g", fault->scale);
         sim__verify_behaviour(world, fault, world->scratch, ending);

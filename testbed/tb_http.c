@@ -724,32 +724,41 @@ static const char *admin_partition(tb_proc *proc, const struct evkeyvalq *query)
     return NULL;
 }
 
+/* The behaviours an operator may set ("honest, wrong_output, ..."), from
+ * the one table in node/node.h. */
+static void admin_behaviour_list(char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t b = 0; b < NODE_BEHAVIOUR_COUNT && used < size; b++) {
+        if (node_behaviours[b].settable) {
+            used += (size_t)snprintf(out + used, size - used, "%s%s", used > 0 ? ", " : "",
+                                     node_behaviours[b].name);
+        }
+    }
+}
+
 static const char *admin_byzantine(tb_proc *proc, const struct evkeyvalq *query)
 {
-    static const char *const names[] = {"honest", "wrong_output", "collude", "silent",
-                                        "lazy_copy", NULL, NULL, "wrong_model", "wrong_layer",
-                                        "equivocate", "forge_attestation"};
-    _Static_assert(sizeof(names) / sizeof(names[0]) == NODE_BEHAVIOUR_FORGE_ATTESTATION + 1,
-                   "a name (or NULL) for every behaviour");
+    static char expected[512];
     uint32_t node_id = 0;
     double scale = 0;
-    const char *behaviour = evhttp_find_header(query, "behaviour");
+    const char *name = evhttp_find_header(query, "behaviour");
+    node_behaviour behaviour = NODE_BEHAVIOUR_HONEST;
     if (!query_u32(query, "node", UINT32_MAX, proc->node_count, &node_id) ||
         node_id == UINT32_MAX || !tb__hosts(proc, node_id)) {
         return "node is required: a node this process hosts";
     }
-    if (!query_double(query, "scale", 1.0, &scale) || behaviour == NULL) {
-        return "behaviour is required (honest, wrong_output, collude, silent, lazy_copy, "
-               "wrong_model, wrong_layer, equivocate, forge_attestation); scale >= 0";
+    if (!query_double(query, "scale", 1.0, &scale) || name == NULL ||
+        node_behaviour_parse(name, &behaviour) != 0 || !node_behaviours[behaviour].settable) {
+        char list[400];
+        admin_behaviour_list(list, sizeof(list));
+        snprintf(expected, sizeof(expected), "behaviour is required (%s); scale >= 0", list);
+        return expected;
     }
-    for (uint32_t b = 0; b < sizeof(names) / sizeof(names[0]); b++) {
-        if (names[b] != NULL && strcmp(names[b], behaviour) == 0) {
-            return sim_host_set_behaviour(proc->host, node_id, (node_behaviour)b, scale) == 0
-                       ? NULL
-                       : "not a behaviour of this run (no verification, or forge_attestation without tee)";
-        }
-    }
-    return "unknown behaviour";
+    return sim_host_set_behaviour(proc->host, node_id, behaviour, scale) == 0
+               ? NULL
+               : "not a behaviour of this run (no verification, or forge_attestation without tee)";
 }
 
 static void admin_crash(evutil_socket_t fd, short what, void *arg)

@@ -218,7 +218,8 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
         }
     }
     if (state->config->on_fault != NULL) {
-        state->config->on_fault(state->config->context, index, "crash", ending ? "end" : "start",
+        state->config->on_fault(state->config->context, index,
+                                scn_fault_kinds[SCN_FAULT_CRASH].name, ending ? "end" : "start",
                                 t_ns, nodes);
     }
 }

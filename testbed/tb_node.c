@@ -419,7 +419,7 @@ static void fault_apply(tb_proc *proc, uint32_t index, bool ending)
     if (fault->kind == SCN_FAULT_CRASH) {
         return; /* The launcher kills and restarts processes. */
     }
-    if (fault->kind >= SCN_FAULT_WRONG_OUTPUT) {
+    if (scn_fault_kinds[fault->kind].byzantine) {
         sim_host_behaviour(proc->host, index, ending);
         return;
     }
@@ -552,6 +552,17 @@ static int proc_keys(tb_proc *proc)
     if (rc == 0) {
         tb_keys_start(&proc->keys, proc->config->epoch_ns + tb__now_ns(proc) + 1,
                       proc->config->fresh_after_ns);
+    }
+    /* The world's per-node secrets (commitment salts) come from the key
+     * files too: nothing in this process is derived from the seed. */
+    for (uint32_t i = proc->config->process; rc == 0 && i < proc->node_count;
+         i += proc->config->process_count) {
+        uint32_t slot = proc->keys.slot_of[i];
+        if (slot == UINT32_MAX ||
+            sim_host_node_secret(proc->host, i, proc->keys.kx_secret[slot],
+                                 sizeof(proc->keys.kx_secret[slot])) != 0) {
+            rc = TB_EKEYS;
+        }
     }
     return rc;
 }

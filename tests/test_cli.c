@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node/node.h"
+#include "scenarios/scn.h"
 #include "tests/suites.h"
 
 static char cli_dir[256];
@@ -465,6 +467,118 @@ START_TEST(test_cli_scenario_library_passes)
 }
 END_TEST
 
+/* ---- vocabularies through the database ----
+ * Every fault kind (and each mode of wrong_output) run through the binary:
+ * the faults table names the kind as scenarios write it, and the nodes
+ * table names the behaviour the fault gave its nodes, never 'unknown'. */
+
+typedef struct vocab_case {
+    scn_fault_kind kind;
+    const char *keys;                /* the fault's own keys */
+    const char *protocol;            /* verification written for it */
+    const char *behaviour;           /* nodes.behaviour of the selected nodes */
+} vocab_case;
+
+static const vocab_case vocab_cases[] = {
+    {SCN_FAULT_CRASH, "nodes: {ids: [1]}", "committee", "honest"},
+    {SCN_FAULT_PARTITION, "shape: halves", "committee", "honest"},
+    {SCN_FAULT_LOSS, "probability: 0.1, nodes: {ids: [1]}", "committee", "honest"},
+    {SCN_FAULT_DUPLICATE, "probability: 0.1, nodes: {ids: [1]}", "committee", "honest"},
+    {SCN_FAULT_REORDER, "probability: 0.1, delay: 5ms, nodes: {ids: [1]}", "committee",
+     "honest"},
+    {SCN_FAULT_CORRUPT, "probability: 0.1, nodes: {ids: [1]}", "committee", "honest"},
+    {SCN_FAULT_DELAY, "delay: 5ms, nodes: {ids: [1]}", "committee", "honest"},
+    {SCN_FAULT_WRONG_OUTPUT, "nodes: {ids: [1]}", "committee", "wrong_output"},
+    {SCN_FAULT_WRONG_OUTPUT, "mode: model, nodes: {ids: [1]}", "committee", "wrong_model"},
+    {SCN_FAULT_WRONG_OUTPUT, "mode: layer, nodes: {ids: [1]}", "committee", "wrong_layer"},
+    {SCN_FAULT_COLLUDE, "nodes: {ids: [1]}", "committee", "collude"},
+    {SCN_FAULT_LAZY_COPY, "nodes: {ids: [1]}", "committee", "lazy_copy"},
+    {SCN_FAULT_SILENT, "nodes: {ids: [1]}", "committee", "silent"},
+    {SCN_FAULT_SYBIL, "nodes: {ids: [1]}", "committee", "sybil"},
+    /* An adaptive node shows what the adversary made of it once drawn. */
+    {SCN_FAULT_ADAPTIVE, "nodes: {all: true}", "committee", "collude"},
+    {SCN_FAULT_EQUIVOCATE, "nodes: {ids: [1]}", "committee", "equivocate"},
+    {SCN_FAULT_FORGE_ATTESTATION, "nodes: {ids: [1]}", "tee", "forge_attestation"},
+};
+
+START_TEST(test_cli_every_fault_and_behaviour_round_trips)
+{
+    const vocab_case *c = &vocab_cases[_i];
+    const char *kind = scn_fault_kinds[c->kind].name;
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "name: vocab\nseed: 3\nduration: 3s\n"
+             "nodes:\n  count: 12\n"
+             "  classes: [{name: cpu, fraction: 1.0, flops: 2TFLOPS, tee: true}]\n"
+             "model:\n  shape: {dim: 16, hidden_dim: 32, layers: 2, heads: 2, vocab: 32, "
+             "seq_len: 32}\n  segments: 2\n"
+             "verification: {protocol: %s}\n"
+             "workload: {requests: 6, rate: 6/s, prompt_tokens: [3, 5], generate: 2}\n"
+             "faults:\n  - {kind: %s, at: 100ms, until: 2s, %s}\n",
+             c->protocol, kind, c->keys);
+    write_file("vocab.yaml", yaml);
+    int code = cli("run %s/vocab.yaml --db %s/v.db --quiet", cli_dir, cli_dir);
+    ck_assert_msg(code == 0, "%s: exit %d: %s", kind, code, read_file("err.txt"));
+    char *rows = query("v.db", "SELECT group_concat(DISTINCT kind) FROM faults");
+    char expected[128];
+    snprintf(expected, sizeof(expected), "%s\n", kind);
+    ck_assert_str_eq(rows, expected);
+    free(rows);
+    rows = query("v.db", "SELECT group_concat(DISTINCT behaviour) FROM "
+                         "(SELECT behaviour FROM nodes ORDER BY behaviour = 'honest')");
+    bool honest_only = strcmp(c->behaviour, "honest") == 0;
+    snprintf(expected, sizeof(expected), "%s%s\n", c->behaviour, honest_only ? "" : ",honest");
+    if (c->kind == SCN_FAULT_ADAPTIVE && strcmp(rows, "collude\n") == 0) {
+        snprintf(expected, sizeof(expected), "collude\n"); /* every node was drawn */
+    }
+    ck_assert_msg(strcmp(rows, expected) == 0, "%s: nodes.behaviour %s, expected %s", kind, rows,
+                  expected);
+    free(rows);
+}
+END_TEST
+
+/* Every fault kind and behaviour is in the documentation users read. */
+/* A file of the source tree (tests run from its root), whole; NULL if absent. */
+static char *cli_slurp(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return NULL;
+    }
+    char *text = NULL;
+    size_t size = 0;
+    FILE *memory = open_memstream(&text, &size);
+    char chunk[4096];
+    size_t got = 0;
+    while ((got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
+        fwrite(chunk, 1, got, memory);
+    }
+    fclose(file);
+    fclose(memory);
+    return text;
+}
+
+START_TEST(test_cli_docs_name_every_fault_and_behaviour)
+{
+    char *scenarios = cli_slurp("scenarios/README.md");
+    char *metrics = cli_slurp("metrics/README.md");
+    ck_assert_ptr_nonnull(scenarios);
+    ck_assert_ptr_nonnull(metrics);
+    for (uint32_t k = 0; k < SCN_FAULT_KIND_COUNT; k++) {
+        char quoted[80];
+        snprintf(quoted, sizeof(quoted), "`%s`", scn_fault_kinds[k].name);
+        ck_assert_msg(strstr(scenarios, quoted) != NULL, "scenarios/README.md lacks %s", quoted);
+    }
+    for (uint32_t b = 0; b < NODE_BEHAVIOUR_COUNT; b++) {
+        char quoted[80];
+        snprintf(quoted, sizeof(quoted), "`%s`", node_behaviours[b].name);
+        ck_assert_msg(strstr(metrics, quoted) != NULL, "metrics/README.md lacks %s", quoted);
+    }
+    free(scenarios);
+    free(metrics);
+}
+END_TEST
+
 Suite *test_cli_suite(void)
 {
     Suite *suite = suite_create("cli");
@@ -478,6 +592,9 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_export_matches_database);
     tcase_add_test(basics, test_cli_inference_rows_identical);
     tcase_add_test(basics, test_cli_compare_protocols);
+    tcase_add_test(basics, test_cli_docs_name_every_fault_and_behaviour);
+    tcase_add_loop_test(basics, test_cli_every_fault_and_behaviour_round_trips, 0,
+                        (int)(sizeof(vocab_cases) / sizeof(vocab_cases[0])));
     suite_add_tcase(suite, basics);
     TCase *signals = tcase_create("signals");
     tcase_add_checked_fixture(signals, cli_setup, cli_teardown);

@@ -1036,6 +1036,11 @@ START_TEST(test_sim_hostile_messages_rejected)
         hosted_event(&run->w, node_id, &start);
     }
     hostile_crash_frames(run, n);
+    /* A hosted world's node secrets come from the driver, checked. */
+    uint8_t secret[32] = {1};
+    ck_assert_int_eq(sim_host_node_secret(run->w.hosts[0], 0, secret, sizeof(secret)), 0);
+    ck_assert_int_eq(sim_host_node_secret(run->w.hosts[0], n, secret, sizeof(secret)), SIM_EINVAL);
+    ck_assert_int_eq(sim_host_node_secret(run->w.hosts[0], 0, secret, 8), SIM_EINVAL);
     uint32_t prompt[6] = {3, 1, 4, 1, 5, 9};
     const node_outbox *outbox = sim_host_submit(run->w.hosts[0], 0, 0, 0, prompt, 6, &rc);
     ck_assert_ptr_nonnull(outbox);

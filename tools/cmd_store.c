@@ -120,11 +120,8 @@ static int store_divergence(met_db *db, int64_t run_id, const scn_scenario *scen
 
 const char *tool_behaviour_name(const sim_result *result, uint32_t node_id)
 {
-    static const char *const names[] = {"honest",    "wrong_output", "collude",     "silent",
-                                        "lazy_copy", "adaptive",     "sybil",       "wrong_model",
-                                        "wrong_layer", "equivocate"};
     uint8_t behaviour = result->behaviour_of != NULL ? result->behaviour_of[node_id] : 0;
-    return behaviour < UTIL_ARRAY_COUNT(names) ? names[behaviour] : "unknown";
+    return behaviour < NODE_BEHAVIOUR_COUNT ? node_behaviours[behaviour].name : "unknown";
 }
 
 static int store_violations(met_db *db, int64_t run_id, const sim_result *result)

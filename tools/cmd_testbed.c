@@ -276,7 +276,7 @@ static void on_fault(void *context, uint32_t fault_index, const char *kind, cons
                      uint64_t t_ns, uint32_t nodes_affected)
 {
     testbed_context *run = context;
-    const char *detail = strcmp(kind, "crash") == 0
+    const char *detail = strcmp(kind, scn_fault_kinds[SCN_FAULT_CRASH].name) == 0
                              ? "kill -9 of the hosting processes / restart"
                              : "applied in real time by the node processes";
     met_fault_row row = {fault_index, kind, action, t_ns, nodes_affected, detail};

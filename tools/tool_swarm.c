@@ -70,7 +70,7 @@ static uint64_t draw_byzantine_own(const scn_scenario *scenario)
 {
     uint64_t own = 0;
     for (uint32_t i = 0; i < scenario->fault_count; i++) {
-        if (scenario->faults[i].kind >= SCN_FAULT_WRONG_OUTPUT) {
+        if (scn_fault_kinds[scenario->faults[i].kind].byzantine) {
             own += draw_selector_size(&scenario->faults[i].nodes, scenario->nodes.count);
         }
     }
@@ -135,34 +135,43 @@ static void draw_ids(util_prng *prng, uint32_t node_count, uint32_t count, char 
     snprintf(out + used, size - used, "]}");
 }
 
-/* One network fault: the kind's own keys after kind and window. */
+/* One network fault, its kind drawn among the table's network kinds: the
+ * kind's own keys (SCN_FAULT_TAKES_*) after kind and window. */
 static void draw_network(util_prng *prng, const scn_scenario *s, const char *window,
                          tool_swarm_draw *draw, uint32_t index)
 {
-    static const char *const kinds[] = {"crash",   "partition", "loss", "duplicate",
-                                        "reorder", "corrupt",   "delay"};
-    const char *kind = kinds[util_prng_below(prng, 7)];
+    scn_fault_kind network[SCN_FAULT_KIND_COUNT];
+    uint32_t network_count = 0;
+    for (uint32_t k = 0; k < SCN_FAULT_KIND_COUNT; k++) {
+        if (!scn_fault_kinds[k].byzantine) {
+            network[network_count++] = (scn_fault_kind)k;
+        }
+    }
+    scn_fault_kind kind = network[util_prng_below(prng, network_count)];
+    const scn_fault_info *info = &scn_fault_kinds[kind];
     uint32_t most = s->nodes.count / 4 > 0 ? s->nodes.count / 4 : 1;
     char ids[128];
     draw_ids(prng, s->nodes.count, 1 + (uint32_t)util_prng_below(prng, most), ids, sizeof(ids));
     double probability = 0.05 + 0.45 * util_prng_uniform(prng);
     uint32_t delay_ms = 10 + (uint32_t)util_prng_below(prng, 490);
-    if (strcmp(kind, "crash") == 0) {
-        draw_add(draw, "faults.%u={kind: crash, %s, nodes: %s}", index, window, ids);
-    } else if (strcmp(kind, "partition") == 0) {
+    if (kind == SCN_FAULT_PARTITION) {
         bool halves = util_prng_below(prng, 2) == 0;
-        draw_add(draw, "faults.%u={kind: partition, %s, shape: %s%s%s}", index, window,
+        draw_add(draw, "faults.%u={kind: %s, %s, shape: %s%s%s}", index, info->name, window,
                  halves ? "halves" : "isolate", halves ? "" : ", nodes: ", halves ? "" : ids);
-    } else if (strcmp(kind, "delay") == 0) {
-        draw_add(draw, "faults.%u={kind: delay, %s, delay: %ums, nodes: %s}", index, window,
-                 delay_ms, ids);
-    } else if (strcmp(kind, "reorder") == 0) {
-        draw_add(draw, "faults.%u={kind: reorder, %s, probability: %.3f, delay: %ums, nodes: all}",
-                 index, window, probability, delay_ms);
-    } else {
-        draw_add(draw, "faults.%u={kind: %s, %s, probability: %.3f, nodes: all}", index, kind,
-                 window, probability);
+        return;
     }
+    char keys[96] = "";
+    bool rate = (info->takes & SCN_FAULT_TAKES_PROBABILITY) != 0;
+    if (rate) {
+        snprintf(keys, sizeof(keys), ", probability: %.3f", probability);
+    }
+    if (info->takes & SCN_FAULT_TAKES_DELAY) {
+        size_t used = strlen(keys);
+        snprintf(keys + used, sizeof(keys) - used, ", delay: %ums", delay_ms);
+    }
+    /* Link faults act on the whole network, the others on a few nodes. */
+    draw_add(draw, "faults.%u={kind: %s, %s%s, nodes: %s}", index, info->name, window, keys,
+             rate ? "all" : ids);
 }
 
 /* One Byzantine fault on fresh ids, within the budget left. */
