@@ -508,7 +508,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         (unsigned long long)proc->scenario->seed,
         proc->node_count, (unsigned long long)tb__now_ns(proc), serving->vocab,
         proc->scenario->workload.prompt_min, proc->scenario->workload.prompt_max,
-        serving->generate_tokens, serving->verifier != NULL ? "committee" : "none",
+        serving->generate_tokens, cons_protocol_name(proc->scenario->verification.protocol),
         (unsigned long long)proc->summary.requests_submitted,
         (unsigned long long)result->requests_completed,
         (unsigned long long)result->requests_finished,
