@@ -38,6 +38,7 @@ static void committee_decide(const cons_tally *tally, cons_decision *out)
     for (uint32_t i = 0; i < count; i++) {
         agree |= ((mask >> i) & 1u) << index_of[i];
     }
+    ASSERT((agree & ~valid) == 0); /* Only valid outputs vote. */
     cons__settle(out, tally, index_of[accepted], all, agree,
                  tally->equivocated | (valid & ~agree));
     out->revealed = valid;

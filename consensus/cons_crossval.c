@@ -23,6 +23,7 @@ static uint64_t crossval_reveal_ask(const cons_tally *tally)
 
 static void crossval_decide(const cons_tally *tally, cons_decision *out)
 {
+    ASSERT(tally->member_count <= cons__members_checkers(tally->params));
     if (tally->dispute == CONS_DISPUTE_REFEREE) {
         cons__decide_referee(tally, out);
         return;

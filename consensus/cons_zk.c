@@ -14,12 +14,14 @@ static uint32_t zk_evidence_bytes(const cons_params *params)
 static void zk_evidence(const cons_evidence_input *input, uint8_t *evidence_out)
 {
     ASSERT(evidence_out != NULL);
+    ASSERT(input != NULL);
     evidence_out[0] = input->cheated ? 0 : 1;
 }
 
 /* Safe on peer bytes: a missing proof never verifies. */
 static bool zk_evidence_verify(const cons_evidence_check *check)
 {
+    ASSERT(check->evidence != NULL || check->evidence_bytes == 0);
     return check->evidence_bytes != 0 && check->evidence[0] == 1;
 }
 
