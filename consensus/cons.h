@@ -237,6 +237,31 @@ uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, dou
  *    fresh rounds carry a verdict per judged member.
  * check_invariants names the first invariant a tally breaks, or NULL.
  *
+ * The built-in protocols (one file each):
+ * - committee: k members by stake x reputation; a vote is the 32-byte
+ *   commitment H(output | salt | member id); every member that committed
+ *   reveals; the output backed by a quorum under the agreement rule
+ *   settles, the others are proven wrong, the silent time out; no quorum:
+ *   a fresh round (judging only members without a valid output).
+ * - sampling: n members of one echelon drawn uniformly; a vote is the
+ *   64-byte [root, leaf]; one member reveals first; its output settles if
+ *   it opens every vote; a member that did not commit: a fresh round; a
+ *   mismatch: every member reveals, then the referee after dispute_ns.
+ * - crossval: an executor (member 0), plus n verifiers when the beacon's
+ *   spot check (probability p) picks the hop; all answer at once; the
+ *   executor settles when every valid answer agrees with it, a silent
+ *   executor is replaced, a disagreement goes to the referee (dispute_ns).
+ * - optimistic: the same with n challengers always drawn and the referee
+ *   after the bisection game (ceil(log2 segments) + ceil(log2 layers)
+ *   rounds of bisection_round_ns).
+ * - tee: one executor whose reveal carries a 64-byte attestation (the
+ *   driver's vendor key); a valid one settles, else a proven deviation and
+ *   a fresh round.
+ * - zk: the same with a proof of proof_bytes, checked for zk_verify_ns
+ *   before the client decides.
+ * Only the referee's ruling (dispute REFEREE) ends a dispute: the outputs
+ * it confirms win, every other answer is proven wrong.
+ *
  * Adding a protocol: a cons_<name>.c with its cons_protocol_ops, its slot
  * in cons_protocol.c's table and a CONS_PROTOCOL_ value; a test can add
  * one at run time with cons_protocol_register. */
