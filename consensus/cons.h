@@ -10,8 +10,10 @@
  * This layer is pure: no clock, network, randomness or allocation; every
  * function is deterministic in its arguments. Hashing is BLAKE2b-256 from
  * util/hash.h (util_hash_init must have run). All multi-byte integers that
- * enter a hash are serialised little-endian. The protocol state machine that
- * drives these pieces lives elsewhere. */
+ * enter a hash are serialised little-endian. Each verification protocol's
+ * rules live here too, one file per protocol (cons_committee.c, ...), as a
+ * table of pure operations (cons_protocol_ops); node/committee.c carries
+ * the messages and timers and asks the protocol what to do. */
 #ifndef CONS_CONS_H
 #define CONS_CONS_H
 
@@ -96,6 +98,13 @@ bool cons_committee_verify(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t seg
 bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, double p);
 
 /* ---- Commitments (cons_commit.c) ---- */
+
+/* A member's commitment: digest = BLAKE2b-256(output || salt || member as 4
+ * LE bytes), where 'member' is the member's node id (sampling's leaves use
+ * the member's index in the committee and a zero salt). Binding the member
+ * stops one member from replaying another's commitment. Cannot fail. */
+void cons_commit_member(const void *output, size_t size, const uint8_t salt[CONS_SALT_BYTES],
+                        uint32_t member, uint8_t digest_out[CONS_DIGEST_BYTES]);
 
 /* digest = BLAKE2b-256(output || salt). The salt hides low-entropy outputs
  * (e.g. an argmax token) until reveal. Cannot fail. */
@@ -198,6 +207,266 @@ uint32_t cons_reputation_rounds_to_fall(const cons_reputation_rule *rule, double
 uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, double from,
                                            double target);
 
+/* ---- Verification protocols (cons_protocol.c, one cons_<name>.c each) ----
+ *
+ * A protocol is a table of pure operations. The node that runs it
+ * (node/committee.c) owns the transport -- inputs to members, commitments,
+ * reveals, timers, relaying reveals among members -- and after each step
+ * hands the protocol a cons_tally of what it has seen; the protocol answers
+ * with a cons_decision. The driver owns what is IO-like: the committee draw
+ * against its ledger, salts and signatures from the nodes' keys, the
+ * verdicts' effect on the ledger, the referee's re-execution and a TEE
+ * vendor's key.
+ *
+ * The contract of every protocol, in the order a step runs:
+ * 1. The client draws min(draw_size, candidates) members (the driver's
+ *    sortition) and sends them the hop's input; members_max bounds every
+ *    draw of a run.
+ * 2. Each member runs the hop and, under commit-reveal, sends a vote of
+ *    vote_bytes (made by 'vote'), later its reveal; without commit-reveal
+ *    the reveal at once. A reveal is [salt, output bytes, evidence of
+ *    evidence_bytes] ('evidence' writes it, may be NULL when 0 bytes).
+ * 3. When every member committed or the commit deadline passed, the client
+ *    asks reveal_ask's members to reveal.
+ * 4. Each reveal is checked with 'open' (which votes the output opens) and
+ *    evidence_verify (NULL: no evidence to check).
+ * 5. When every asked member answered (then after settle_hold's delay), when a
+ *    deadline passes, or when the referee has ruled, 'decide' returns what
+ *    to do: settle on one member's output, ask more reveals, open a dispute
+ *    (the referee rules after delay_ns) or start a fresh round. Settling and
+ *    fresh rounds carry a verdict per judged member.
+ * check_invariants names the first invariant a tally breaks, or NULL.
+ *
+ * The built-in protocols (one file each):
+ * - committee: k members by stake x reputation; a vote is the 32-byte
+ *   commitment H(output | salt | member id); every member that committed
+ *   reveals; the output backed by a quorum under the agreement rule
+ *   settles, the others are proven wrong, the silent time out; no quorum:
+ *   a fresh round (judging only members without a valid output).
+ * - sampling: n members of one echelon drawn uniformly; a vote is the
+ *   64-byte [root, leaf]; one member reveals first; its output settles if
+ *   it opens every vote; a member that did not commit: a fresh round; a
+ *   mismatch: every member reveals, then the referee after dispute_ns.
+ * - crossval: an executor (member 0), plus n verifiers when the beacon's
+ *   spot check (probability p) picks the hop; all answer at once; the
+ *   executor settles when every valid answer agrees with it, a silent
+ *   executor is replaced, a disagreement goes to the referee (dispute_ns).
+ * - optimistic: the same with n challengers always drawn and the referee
+ *   after the bisection game (ceil(log2 segments) + ceil(log2 layers)
+ *   rounds of bisection_round_ns).
+ * - tee: one executor whose reveal carries a 64-byte attestation (the
+ *   driver's vendor key); a valid one settles, else a proven deviation and
+ *   a fresh round.
+ * - zk: the same with a proof of proof_bytes, checked for zk_verify_ns
+ *   before the client decides.
+ * Only the referee's ruling (dispute REFEREE) ends a dispute: the outputs
+ * it confirms win, every other answer is proven wrong.
+ *
+ * Adding a protocol: a cons_<name>.c with its cons_protocol_ops, its slot
+ * in cons_protocol.c's table and a CONS_PROTOCOL_ value; a test can add
+ * one at run time with cons_protocol_register. */
+
+typedef enum cons_protocol {
+    CONS_PROTOCOL_NONE = 0,       /* one server per segment, trusted */
+    CONS_PROTOCOL_COMMITTEE,      /* k members, quorum q under an agreement rule */
+    CONS_PROTOCOL_SAMPLING,       /* n members of one echelon, unanimity over [root, leaf] */
+    CONS_PROTOCOL_CROSSVAL,       /* executor; n checkers with probability p */
+    CONS_PROTOCOL_OPTIMISTIC,     /* executor; n challengers, bisection on a dispute */
+    CONS_PROTOCOL_TEE,            /* one attested executor */
+    CONS_PROTOCOL_ZK,             /* one proven executor (a cost model) */
+    CONS_PROTOCOL_BUILTIN         /* how many are built in; registered ones follow */
+} cons_protocol;
+
+#define CONS_PROTOCOLS_MAX 10     /* built-in and registered */
+#define CONS_VOTE_MAX (2 * CONS_DIGEST_BYTES)  /* sampling's [root, leaf] */
+#define CONS_ATTEST_BYTES 64      /* tee: an ed25519 signature by the vendor key */
+
+/* The client's phase of a step and the stage of a dispute. */
+#define CONS_PHASE_IDLE 0u
+#define CONS_PHASE_COMMIT 1u
+#define CONS_PHASE_REVEAL 2u
+#define CONS_PHASE_HOLD 3u        /* waiting on the referee or a proof check */
+#define CONS_DISPUTE_NONE 0u
+#define CONS_DISPUTE_REVEALS 1u   /* every member is asked to reveal */
+#define CONS_DISPUTE_REFEREE 2u   /* the referee is deciding */
+
+/* A run's protocol settings (from the scenario). */
+typedef struct cons_params {
+    uint32_t committee;           /* k (committee, sampling) or 1 (an executor) */
+    uint32_t verifiers;           /* crossval's checkers, optimistic's challengers */
+    uint32_t quorum;
+    bool commit_reveal;
+    double check_probability;     /* crossval */
+    uint32_t proof_bytes;         /* zk */
+    uint64_t dispute_ns;          /* the referee's resolution time */
+    uint64_t bisection_round_ns;  /* optimistic: one round of the bisection game */
+    uint64_t zk_verify_ns;        /* zk: the client's proof check */
+} cons_params;
+
+/* Whether two outputs of one hop agree (the segment's rule, which the
+ * driver holds), and the quorum rule over 'count' outputs (cons_accept's
+ * contract: 0 and the winner, or non-zero without a quorum). */
+typedef bool (*cons_agree_fn)(void *context, bool last_segment, const float *a,
+                              const float *b, size_t n_floats);
+typedef int (*cons_accept_fn)(void *context, bool last_segment, const float *const *outputs,
+                              size_t n_floats, uint32_t count, uint32_t *accepted_out,
+                              uint64_t *agree_mask_out);
+
+/* What the client has seen of one step. Bit j of a mask is member j. */
+typedef struct cons_tally {
+    const cons_params *params;
+    uint32_t member_count;        /* drawn this round: 1..CONS_COMMITTEE_MAX */
+    uint32_t phase;               /* CONS_PHASE_ */
+    uint32_t dispute;             /* CONS_DISPUTE_ */
+    uint64_t committed;           /* sent a vote */
+    uint64_t revealed;            /* revealed a valid output */
+    uint64_t answered;            /* revealed, valid or not */
+    uint64_t equivocated;         /* signed two different votes */
+    uint64_t asked;               /* asked to reveal */
+    uint64_t vote_agree;          /* sampling: votes the first output opened */
+    uint64_t referee_agree;       /* dispute REFEREE: outputs the referee confirmed */
+    uint32_t segment_count;       /* the model's segments */
+    uint32_t segment_layers;      /* layers of the step's segment */
+    bool last_segment;            /* outputs are logits */
+    const float *const *outputs;  /* member_count entries; valid where 'revealed' */
+    size_t n_floats;
+    cons_agree_fn agree;
+    cons_accept_fn accept;
+    void *context;                /* for agree and accept */
+} cons_tally;
+
+typedef enum cons_action {
+    CONS_ACTION_SETTLE = 1,       /* accept member 'member''s output */
+    CONS_ACTION_ROUND,            /* no output: a fresh committee (or the request fails) */
+    CONS_ACTION_REVEAL,           /* ask the members in 'ask' to reveal */
+    CONS_ACTION_DISPUTE           /* the referee rules after 'delay_ns' */
+} cons_action;
+
+typedef enum cons_verdict {
+    CONS_VERDICT_AGREED = 0,      /* its output is the accepted one (or agrees with it) */
+    CONS_VERDICT_DEVIATED,        /* answered something that cannot be held against it */
+    CONS_VERDICT_PROVEN,          /* a signed answer that is provably wrong */
+    CONS_VERDICT_TIMEOUT          /* did not answer in time */
+} cons_verdict;
+
+typedef struct cons_decision {
+    cons_action action;
+    uint32_t member;              /* SETTLE */
+    uint64_t judged;              /* SETTLE, ROUND: the members judged */
+    uint64_t agreed;              /* of those: AGREED */
+    uint64_t proven;              /* of the others: PROVEN (else DEVIATED or TIMEOUT) */
+    uint64_t ask;                 /* REVEAL */
+    uint32_t dispute;             /* the dispute stage after the decision */
+    uint64_t delay_ns;            /* DISPUTE */
+    uint64_t revealed;            /* the valid outputs as the decision counted them (an
+                                   * equivocator's may be dropped): the client keeps it */
+} cons_decision;
+
+/* What a member commits to: its output's bytes and salt, its node id, its
+ * index in a committee of member_count. */
+typedef struct cons_vote_input {
+    const void *bytes;
+    size_t size;
+    const uint8_t *salt;          /* CONS_SALT_BYTES */
+    uint32_t member_id;
+    uint32_t member;
+    uint32_t member_count;
+} cons_vote_input;
+
+/* A reveal to check against the votes the client holds. */
+typedef struct cons_opening {
+    const void *bytes;
+    size_t size;
+    const uint8_t *salt;          /* CONS_SALT_BYTES */
+    uint32_t member_id;           /* the sender */
+    uint32_t member;              /* its index */
+    uint32_t member_count;
+    uint64_t committed;
+    const uint8_t *votes;         /* member j's vote at votes + j * CONS_VOTE_MAX */
+    bool commit_reveal;
+} cons_opening;
+
+/* A member's evidence: 'honest' is what it computed, 'bytes' what it
+ * reveals; 'attest' is the enclave's signature (the driver's vendor key). */
+typedef struct cons_evidence_input {
+    bool cheated;                 /* it tampered with its output */
+    bool forged;                  /* its enclave attests whatever it reveals */
+    bool right_model;             /* it runs the model it was given */
+    const void *honest;
+    size_t honest_size;
+    const void *bytes;
+    size_t size;
+    void (*attest)(void *context, bool right_model, const void *bytes, size_t size,
+                   uint8_t evidence_out[CONS_ATTEST_BYTES]);
+    void *context;
+} cons_evidence_input;
+
+typedef struct cons_evidence_check {
+    const uint8_t *evidence;
+    uint32_t evidence_bytes;
+    const void *bytes;
+    size_t size;
+    bool (*attest_verify)(void *context, const void *bytes, size_t size,
+                          const uint8_t evidence[CONS_ATTEST_BYTES]);
+    void *context;
+} cons_evidence_check;
+
+/* One protocol. Every operation is pure and cannot fail; those marked
+ * "may be NULL" are absent when the protocol has nothing to say. */
+typedef struct cons_protocol_ops {
+    const char *name;             /* as scenarios spell it */
+    const char *doc;              /* one line */
+    uint32_t vote_bytes;          /* CONS_DIGEST_BYTES or CONS_VOTE_MAX */
+    uint32_t (*members_max)(const cons_params *params);
+    uint32_t (*draw_size)(const cons_params *params, const uint8_t beacon[CONS_BEACON_BYTES],
+                          uint32_t segment);
+    bool (*commit_reveal)(const cons_params *params);
+    uint32_t (*evidence_bytes)(const cons_params *params);
+    void (*vote)(const cons_vote_input *input, uint8_t *vote_out);
+    uint64_t (*open)(const cons_opening *opening);  /* the members whose vote it opens */
+    void (*evidence)(const cons_evidence_input *input, uint8_t *evidence_out); /* may be NULL */
+    bool (*evidence_verify)(const cons_evidence_check *check);                  /* may be NULL */
+    uint64_t (*reveal_ask)(const cons_tally *tally);   /* who reveals when commits close */
+    /* After the last asked reveal: whether the client holds *delay_ns_out
+     * before deciding (zk checks the proof), else it decides at once. */
+    bool (*settle_hold)(const cons_params *params, uint64_t *delay_ns_out);
+    void (*decide)(const cons_tally *tally, cons_decision *decision_out);
+    const char *(*check_invariants)(const cons_tally *tally);
+} cons_protocol_ops;
+
+/* The protocol's operations; NULL for CONS_PROTOCOL_NONE. ASSERTs that
+ * 'protocol' is built in or registered. */
+const cons_protocol_ops *cons_protocol_get(cons_protocol protocol);
+
+/* The protocol's name as scenarios write it ("none", "committee", ...).
+ * ASSERTs a known protocol. */
+const char *cons_protocol_name(cons_protocol protocol);
+
+/* Built-in and registered protocols: ids 0 .. count - 1. Cannot fail. */
+uint32_t cons_protocol_count(void);
+
+/* The protocol called 'name': 0 and *out, or CONS_EINVAL. Safe on input. */
+int cons_protocol_find(const char *name, cons_protocol *out);
+
+/* Adds a protocol (tests): 'ops' is borrowed for the process's life.
+ * Returns its id (>= CONS_PROTOCOL_BUILTIN), or CONS_EINVAL when the name
+ * is taken, an operation is missing or the table is full. Not thread-safe:
+ * call it before any run starts. */
+int cons_protocol_register(const cons_protocol_ops *ops);
+
+/* The verdict the decision gives member j ('answered': the tally's). */
+cons_verdict cons_decision_verdict(const cons_decision *decision, uint64_t answered,
+                                   uint32_t member);
+
+/* All members' bits: the low member_count bits. Cannot fail. */
+uint64_t cons_members_all(uint32_t member_count);
+
+/* Sampling's vote over output bytes for n members: leaf_j = H(O | zero
+ * salt | j) and root = H(leaf_0 | .. | leaf_n-1). ASSERTs n <= the max. */
+void cons_sampling_leaves(const void *bytes, size_t size, uint32_t n,
+                          uint8_t leaves[][CONS_DIGEST_BYTES],
+                          uint8_t root[CONS_DIGEST_BYTES]);
+
 /* ---- Analytics (cons_analytic.c) ---- */
 
 /* P(at least 'quorum' of 'k' members drawn uniformly without replacement
@@ -229,15 +498,6 @@ double cons_crossval_detection(double p, uint32_t k);
 /* What a rational adversary weighs: the probability that one wrong output
  * from a member is caught, by protocol, when a share r of the candidates
  * collude with it (or none, when it cheats alone). */
-typedef enum cons_protocol {
-    CONS_PROTOCOL_COMMITTEE = 1,  /* k members, quorum q */
-    CONS_PROTOCOL_SAMPLING,       /* n members, unanimity */
-    CONS_PROTOCOL_CROSSVAL,       /* executor; n checkers with probability p */
-    CONS_PROTOCOL_OPTIMISTIC,     /* executor; n challengers */
-    CONS_PROTOCOL_TEE,            /* one attested executor */
-    CONS_PROTOCOL_ZK              /* one proven executor */
-} cons_protocol;
-
 typedef struct cons_exposure {
     cons_protocol protocol;
     uint32_t members;             /* committee k / sampled n / checkers n */

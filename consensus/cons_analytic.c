@@ -117,6 +117,8 @@ double cons_detection_probability(const cons_exposure *e)
         return e->forged_evidence ? 0.0 : 1.0;
     case CONS_PROTOCOL_ZK:
         return 1.0;
+    default:
+        break;
     }
     ASSERT(false && "unknown protocol");
     return 1.0;

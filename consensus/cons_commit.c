@@ -24,6 +24,22 @@ void cons_commit(const void *output, size_t size, const uint8_t salt[CONS_SALT_B
     util_hash256_pair(output, size, salt, CONS_SALT_BYTES, digest_out);
 }
 
+void cons_commit_member(const void *output, size_t size, const uint8_t salt[CONS_SALT_BYTES],
+                        uint32_t member, uint8_t digest_out[CONS_DIGEST_BYTES])
+{
+    ASSERT(output != NULL || size == 0);
+    ASSERT(salt != NULL);
+    ASSERT(digest_out != NULL);
+    uint8_t id[4] = {(uint8_t)member, (uint8_t)(member >> 8), (uint8_t)(member >> 16),
+                     (uint8_t)(member >> 24)};
+    util_hash256_state state;
+    util_hash256_init(&state);
+    util_hash256_update(&state, output, size);
+    util_hash256_update(&state, salt, CONS_SALT_BYTES);
+    util_hash256_update(&state, id, sizeof(id));
+    util_hash256_final(&state, digest_out);
+}
+
 bool cons_commit_verify(const void *output, size_t size, const uint8_t salt[CONS_SALT_BYTES],
                         const uint8_t digest[CONS_DIGEST_BYTES])
 {

@@ -1,52 +1,31 @@
-/* committee.c -- committee verification of split inference (Nesa's
- * consensus-based distribution verification), as a sans-IO protocol. For
- * each step of a request and each segment, the client sends the segment's
- * input to a committee of k members chosen by verifiable sortition for
- * (request, segment, round). Every member runs the segment for real and
- * commits H(output | salt | member) to the client; when every member has
- * committed, or the commit deadline passes, the client asks the committed
- * members to reveal; it checks each reveal against its commitment, and
- * accepts the output backed by at least 'quorum' members under the
- * segment's agreement rule. The accepted output is the next committee's
- * input, or, for the last segment, the logits the token is chosen from.
- * Members whose output disagrees, or who do not answer, are judged as
- * deviating (their reputation falls); the others are rewarded. No quorum:
- * a fresh committee (round + 1) restarts the request, up to 'retries'
- * times, then the request fails. With commit_reveal off, members reveal at
- * once. The sortition, commitments, agreement and reputation are reached
- * through node_verifier, which the driver wires to consensus/.
+/* committee.c -- the transport of verified split inference, as a sans-IO
+ * protocol. For each step of a request and each segment, the client sends
+ * the segment's input to a committee drawn by verifiable sortition for
+ * (request, segment, round) (the driver's committee function). Every
+ * member runs the segment for real and, under commit-reveal, sends its
+ * vote to the client; when every member has committed, or the commit
+ * deadline passes, the client asks for reveals; it checks each reveal
+ * against the votes and its evidence, and decides. The accepted output is
+ * the next committee's input, or, for the last segment, the logits the
+ * token is chosen from. Without commit-reveal members reveal at once.
  *
- * The other protocols run on the same machine and differ in who is drawn
- * (the driver's committee function), what members answer and how the
- * client settles:
- * - sampling (Atoma): N members of one echelon commit [root, leaf] with
- *   leaf_i = H(O | i) and root = H(leaf_0 .. leaf_N-1); the client asks one
- *   member for O and settles when every vote matches O. A member that does
- *   not commit is replaced (a fresh round); a mismatch is a dispute: every
- *   member reveals and the referee decides.
- * - crossval and optimistic: an executor (member 0), plus the verifiers or
- *   challengers the committee function adds; they answer at once; any
- *   disagreement with the executor is a dispute for the referee (after
- *   dispute_ns, or the bisection game's rounds for optimistic).
- * - tee and zk: one executor whose answer carries evidence (an attestation
- *   under the vendor key, a proof); valid evidence settles, invalid is a
- *   proven deviation and a fresh round.
- * Every decision ends in one 'judged' call per member and one 'decided'. */
+ * What a vote is, who is asked, how a reveal is checked and how the client
+ * settles are the protocol's (consensus/cons.h: serving->protocol, one file
+ * per protocol in consensus/); this file carries the messages and timers,
+ * relays reveals among members, and plays the Byzantine members'
+ * behaviours (wrong outputs, cartels, lazy copying, equivocation, forged
+ * attestations). After every committee message or timer the client
+ * handles, it checks the protocol's invariants on its own state. Every
+ * decision ends in one 'judged' call per judged member and one 'decided';
+ * a fresh committee (round + 1) restarts the request up to 'retries'
+ * times, then the request fails. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "node/node_int.h"
 #include "util/assert.h"
 #include "util/hash.h"
-
-#define COMMITTEE_PHASE_IDLE 0u
-#define COMMITTEE_PHASE_COMMIT 1u
-#define COMMITTEE_PHASE_REVEAL 2u
-#define COMMITTEE_PHASE_HOLD 3u      /* waiting on the referee or a proof check */
-
-#define DISPUTE_NONE 0u
-#define DISPUTE_REVEALS 1u           /* sampling: every member is asked to reveal */
-#define DISPUTE_REFEREE 2u           /* the referee is deciding */
 
 /* The client's block for a request: k votes, then k outputs. */
 static uint8_t *committee_digest(const node_serving *serving, const node_committee_state *state,
@@ -62,24 +41,6 @@ static float *committee_output(const node_serving *serving, const node_committee
     uint8_t *block = util_pool_block(&serving->committee_pool, state->block - 1);
     float *outputs = (float *)(block + NODE_COMMITTEE_MAX * NODE_VOTE_MAX);
     return outputs + (size_t)member * serving->output_floats;
-}
-
-static uint64_t committee_all(uint32_t count)
-{
-    return count >= 64 ? UINT64_MAX : (UINT64_C(1) << count) - 1;
-}
-
-/* Sampling's vote over output bytes for n members: leaf_j = H(O | j) (the
- * commitment function with a zero salt), root = H(leaf_0 | .. | leaf_n-1). */
-static void committee_leaves(const node_serving *serving, const uint8_t *bytes, size_t size,
-                             uint32_t n, uint8_t leaves[][NODE_DIGEST_BYTES],
-                             uint8_t root[NODE_DIGEST_BYTES])
-{
-    static const uint8_t zero[NODE_SALT_BYTES];
-    for (uint32_t j = 0; j < n; j++) {
-        serving->verifier->commit(serving->verifier->context, bytes, size, zero, j, leaves[j]);
-    }
-    util_hash256(leaves, (size_t)n * NODE_DIGEST_BYTES, root);
 }
 
 uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segment,
@@ -116,7 +77,7 @@ static void committee_phase_until(node_serving *serving, node_outbox *outbox, ui
     static const uint32_t kinds[] = {0, NODE_SERVE_TIMER_COMMIT, NODE_SERVE_TIMER_REVEAL,
                                      NODE_SERVE_TIMER_HOLD};
     node_committee_state *state = &serving->committees[request];
-    ASSERT(phase > COMMITTEE_PHASE_IDLE && phase <= COMMITTEE_PHASE_HOLD);
+    ASSERT(phase > CONS_PHASE_IDLE && phase <= CONS_PHASE_HOLD);
     state->phase = phase;
     state->phase_seq += 1;
     node__serve_timer_arm(outbox, deadline,
@@ -126,7 +87,7 @@ static void committee_phase_until(node_serving *serving, node_outbox *outbox, ui
 static void committee_phase(node_serving *serving, node_outbox *outbox, uint64_t request,
                             uint32_t phase, uint64_t now_ns)
 {
-    bool commit = phase == COMMITTEE_PHASE_COMMIT;
+    bool commit = phase == CONS_PHASE_COMMIT;
     committee_phase_until(serving, outbox, request, phase,
                           now_ns + (commit ? serving->commit_timeout_ns
                                            : serving->reveal_timeout_ns));
@@ -170,8 +131,8 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
     state->answered = 0;
     state->equivocated = 0;
     state->vote_agree = 0;
-    state->dispute = DISPUTE_NONE;
-    state->asked = serving->commit_reveal ? 0 : committee_all(state->member_count);
+    state->dispute = CONS_DISPUTE_NONE;
+    state->asked = serving->commit_reveal ? 0 : cons_members_all(state->member_count);
     uint8_t type = segment == 0 ? NODE_MESSAGE_INFER_TOKENS : NODE_MESSAGE_INFER_ACTIVATIONS;
     for (uint32_t j = 0; j < state->member_count; j++) {
         node_message *m = node__serve_send(self, outbox, type, state->members[j], request, now_ns);
@@ -180,7 +141,7 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
         m->payload_bytes = (uint32_t)bytes;
     }
     committee_phase(serving, outbox, request,
-                    serving->commit_reveal ? COMMITTEE_PHASE_COMMIT : COMMITTEE_PHASE_REVEAL,
+                    serving->commit_reveal ? CONS_PHASE_COMMIT : CONS_PHASE_REVEAL,
                     now_ns);
 }
 
@@ -393,31 +354,42 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
     return 0;
 }
 
-/* The vote a member commits to: H(output | salt | member), or sampling's
- * [root, leaf] over the n members of its committee. */
+/* The vote a member commits to (the protocol's: a commitment, or
+ * sampling's [root, leaf] over the members of its committee). */
 static void member_vote(node *self, const node_message *m, uint32_t member,
                         const uint8_t *bytes, size_t size, const uint8_t *salt,
                         uint8_t *vote_out)
 {
     const node_serving *serving = self->config.serving;
-    if (serving->protocol != NODE_PROTOCOL_SAMPLING) {
-        serving->verifier->commit(serving->verifier->context, bytes, size, salt,
-                                  self->config.node_id, vote_out);
-        return;
-    }
     uint32_t members[NODE_COMMITTEE_MAX];
-    uint8_t leaves[NODE_COMMITTEE_MAX][NODE_DIGEST_BYTES];
     uint32_t n = serving->verifier->committee(serving->verifier->context, m->rumor_id, m->segment,
                                               m->hops, members);
     ASSERT(member < n);
-    committee_leaves(serving, bytes, size, n, leaves, vote_out);
-    memcpy(vote_out + NODE_DIGEST_BYTES, leaves[member], NODE_DIGEST_BYTES);
+    cons_vote_input input = {.bytes = bytes, .size = size, .salt = salt,
+                             .member_id = self->config.node_id, .member = member,
+                             .member_count = n};
+    serving->protocol->vote(&input, vote_out);
 }
 
-/* The evidence after a reveal's output. tee: the enclave attests what it
- * computed (a compromised one attests whatever it reveals); zk: a proof is
- * valid only for the honest computation (a cost model: its first byte
- * stands for the verifier's verdict, the rest for its size). */
+/* The enclave's signature for one hop, through the driver's vendor key. */
+typedef struct member_attest_context {
+    const node_serving *serving;
+    uint32_t member;
+    const node_message *m;
+} member_attest_context;
+
+static void member_attest(void *context, bool right_model, const void *bytes, size_t size,
+                          uint8_t evidence_out[CONS_ATTEST_BYTES])
+{
+    const member_attest_context *c = context;
+    const node_verifier *verifier = c->serving->verifier;
+    verifier->attest(verifier->context, c->member, c->m->rumor_id, c->m->segment, c->m->step,
+                     right_model, bytes, size, evidence_out);
+}
+
+/* The evidence after a reveal's output (the protocol's: an attestation, a
+ * proof). A compromised enclave attests whatever it reveals; a member that
+ * runs other weights cannot attest the right model. */
 static void member_evidence(node *self, const node_message *m, const float *honest,
                             size_t n_floats, bool cheated, const uint8_t *bytes, size_t size,
                             uint8_t *evidence)
@@ -426,20 +398,24 @@ static void member_evidence(node *self, const node_message *m, const float *hone
     uint32_t id = self->config.node_id;
     uint8_t behaviour = serving->behaviour_of[id];
     memset(evidence, 0, serving->evidence_bytes);
-    if (serving->protocol == NODE_PROTOCOL_ZK) {
-        evidence[0] = cheated ? 0 : 1;
+    if (serving->protocol->evidence == NULL) {
         return;
     }
-    ASSERT(serving->protocol == NODE_PROTOCOL_TEE);
     bool forge = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION;
-    bool right_model = forge || (behaviour != NODE_BEHAVIOUR_WRONG_MODEL &&
-                                 behaviour != NODE_BEHAVIOUR_WRONG_LAYER);
-    /* Tampered after the enclave: it attested the honest result, which is
-     * not what is revealed (the raw floats stand for those other bytes). */
-    const void *attested = cheated && !forge ? (const void *)honest : (const void *)bytes;
-    size_t attested_size = cheated && !forge ? n_floats * sizeof(float) : size;
-    serving->verifier->attest(serving->verifier->context, id, m->rumor_id, m->segment, m->step,
-                              right_model, attested, attested_size, evidence);
+    member_attest_context context = {serving, id, m};
+    cons_evidence_input input = {
+        .cheated = cheated,
+        .forged = forge,
+        .right_model = forge || (behaviour != NODE_BEHAVIOUR_WRONG_MODEL &&
+                                 behaviour != NODE_BEHAVIOUR_WRONG_LAYER),
+        .honest = honest,
+        .honest_size = n_floats * sizeof(float),
+        .bytes = bytes,
+        .size = size,
+        .attest = member_attest,
+        .context = &context,
+    };
+    serving->protocol->evidence(&input, evidence);
 }
 
 void node__committee_member_output(node *self, const node_message *m, uint32_t slot,
@@ -546,18 +522,69 @@ static uint32_t client_member_of(const node *self, const node_message *m)
     return member;
 }
 
-/* Asks the members that committed (and have not answered) to reveal;
- * sampling's first ask goes to one member only: its output is checked
- * against everyone's vote. */
-static void client_ask_reveals(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
+/* What the client has seen of the request's step, for the protocol;
+ * 'outputs' (NODE_COMMITTEE_MAX entries) receives the members' outputs. */
+static void client_tally(const node_serving *serving, const node_committee_state *state,
+                         uint64_t request, const float **outputs, cons_tally *tally)
+{
+    ASSERT(state->block != 0);
+    ASSERT(state->member_count <= NODE_COMMITTEE_MAX);
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        outputs[j] = committee_output(serving, state, j);
+    }
+    *tally = (cons_tally){
+        .params = &serving->protocol_params,
+        .member_count = state->member_count,
+        .phase = state->phase,
+        .dispute = state->dispute,
+        .committed = state->committed,
+        .revealed = state->revealed,
+        .answered = state->answered,
+        .equivocated = state->equivocated,
+        .asked = state->asked,
+        .vote_agree = state->vote_agree,
+        .segment_count = serving->segment_count,
+        .segment_layers = serving->segment_layers[state->segment],
+        .last_segment = state->segment + 1u == serving->segment_count,
+        .outputs = outputs,
+        .n_floats = committee_floats(serving, state->segment,
+                                     committee_rows(&serving->requests[request])),
+        .agree = serving->verifier->agree,
+        .accept = serving->verifier->accept,
+        .context = serving->verifier->context,
+    };
+}
+
+/* The protocol's invariants over the client's own state of 'request', after
+ * every committee message or timer it handled (its state, not a peer's
+ * bytes: a broken invariant is a bug here). */
+static void client_check(const node *self, uint64_t request)
+{
+    const node_serving *serving = self->config.serving;
+    const node_committee_state *state = &serving->committees[request];
+    if (serving->requests[request].client != self->config.node_id || state->block == 0 ||
+        state->member_count == 0) {
+        return; /* Not this node's request, or no step drawn yet. */
+    }
+    const float *outputs[NODE_COMMITTEE_MAX];
+    cons_tally tally;
+    client_tally(serving, state, request, outputs, &tally);
+    const char *broken = serving->protocol->check_invariants(&tally);
+    if (broken != NULL) {
+        fprintf(stderr, "committee invariant broken: %s (request %llu)\n", broken,
+                (unsigned long long)request);
+    }
+    ASSERT(broken == NULL);
+}
+
+/* Asks the members in 'ask' to reveal and opens the reveal phase. */
+static void client_ask_reveals(node *self, node_outbox *outbox, uint64_t request, uint64_t ask,
+                               uint64_t now_ns)
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
     const node_request *r = &serving->requests[request];
-    uint64_t ask = state->committed & ~state->answered;
-    if (serving->protocol == NODE_PROTOCOL_SAMPLING && state->dispute == DISPUTE_NONE) {
-        ask &= ~ask + 1; /* The lowest member that committed. */
-    }
+    ASSERT((ask & ~cons_members_all(state->member_count)) == 0);
     state->asked |= ask;
     for (uint32_t j = 0; j < state->member_count; j++) {
         if ((ask >> j) & 1u) {
@@ -566,7 +593,18 @@ static void client_ask_reveals(node *self, node_outbox *outbox, uint64_t request
             committee_header(m, r, state->segment, state->round, j);
         }
     }
-    committee_phase(serving, outbox, request, COMMITTEE_PHASE_REVEAL, now_ns);
+    committee_phase(serving, outbox, request, CONS_PHASE_REVEAL, now_ns);
+}
+
+/* The commit phase closed: the protocol says who reveals first. */
+static void client_close_commits(node *self, node_outbox *outbox, uint64_t request,
+                                 uint64_t now_ns)
+{
+    const node_serving *serving = self->config.serving;
+    const float *outputs[NODE_COMMITTEE_MAX];
+    cons_tally tally;
+    client_tally(serving, &serving->committees[request], request, outputs, &tally);
+    client_ask_reveals(self, outbox, request, serving->protocol->reveal_ask(&tally), now_ns);
 }
 
 static void client_decide(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns);
@@ -593,41 +631,48 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
         }
         return 0;
     }
-    if (state->phase != COMMITTEE_PHASE_COMMIT) {
+    if (state->phase != CONS_PHASE_COMMIT) {
         return 0; /* Too late. */
     }
     memcpy(committee_digest(serving, state, member), m->payload, serving->vote_bytes);
     state->committed |= UINT64_C(1) << member;
     if (__builtin_popcountll(state->committed) == (int)state->member_count) {
-        client_ask_reveals(self, outbox, m->rumor_id, now_ns);
+        client_close_commits(self, outbox, m->rumor_id, now_ns);
     }
     return 0;
 }
 
-/* Sampling: does the revealed output open member j's [root, leaf] vote?
- * In the first phase the one output is checked against every vote. */
-static bool client_open_sampling(const node_serving *serving, node_committee_state *state,
-                                 const uint8_t *bytes, size_t size, uint32_t member)
+/* The driver's check of an attestation by the sender of 'm'. */
+typedef struct client_attest_context {
+    const node_serving *serving;
+    const node_message *m;
+} client_attest_context;
+
+static bool client_attest_verify(void *context, const void *bytes, size_t size,
+                                 const uint8_t evidence[CONS_ATTEST_BYTES])
 {
-    uint8_t leaves[NODE_COMMITTEE_MAX][NODE_DIGEST_BYTES];
-    uint8_t root[NODE_DIGEST_BYTES];
-    committee_leaves(serving, bytes, size, state->member_count, leaves, root);
-    uint64_t agree = 0;
-    for (uint32_t j = 0; j < state->member_count; j++) {
-        const uint8_t *vote = committee_digest(serving, state, j);
-        bool opens = ((state->committed >> j) & 1u) &&
-                     memcmp(vote, root, NODE_DIGEST_BYTES) == 0 &&
-                     memcmp(vote + NODE_DIGEST_BYTES, leaves[j], NODE_DIGEST_BYTES) == 0;
-        agree |= (uint64_t)opens << j;
-    }
-    if (state->dispute == DISPUTE_NONE) {
-        state->vote_agree = agree;
-    }
-    return (agree >> member) & 1u;
+    const client_attest_context *c = context;
+    const node_verifier *verifier = c->serving->verifier;
+    return verifier->attest_verify(verifier->context, c->m->source, c->m->rumor_id,
+                                   c->m->segment, c->m->step, bytes, size, evidence);
 }
 
-/* Checks a reveal against its commitment and its evidence, and decodes
- * it; false: invalid (held against the member). */
+/* The reveal's evidence (after its output bytes) under the protocol. */
+static bool client_evidence_verify(const node_serving *serving, const node_message *m,
+                                   const uint8_t *bytes, size_t size)
+{
+    client_attest_context context = {serving, m};
+    cons_evidence_check check = {.evidence = bytes + size,
+                                 .evidence_bytes = serving->evidence_bytes,
+                                 .bytes = bytes,
+                                 .size = size,
+                                 .attest_verify = client_attest_verify,
+                                 .context = &context};
+    return serving->protocol->evidence_verify(&check);
+}
+
+/* Checks a reveal against the votes (the protocol's opening) and its
+ * evidence, and decodes it; false: invalid (held against the member). */
 static bool client_open(const node_serving *serving, node_committee_state *state,
                         const node_message *m, uint32_t member)
 {
@@ -639,30 +684,22 @@ static bool client_open(const node_serving *serving, node_committee_state *state
     if (m->payload_bytes != NODE_SALT_BYTES + size + serving->evidence_bytes) {
         return false;
     }
-    const uint8_t *salt = m->payload;
     const uint8_t *bytes = m->payload + NODE_SALT_BYTES;
-    const uint8_t *evidence = bytes + size;
-    if (serving->protocol == NODE_PROTOCOL_SAMPLING) {
-        if (!client_open_sampling(serving, state, bytes, size, member)) {
-            return false;
-        }
-    } else if (serving->commit_reveal) {
-        uint8_t digest[NODE_DIGEST_BYTES];
-        serving->verifier->commit(serving->verifier->context, bytes, size, salt, m->source,
-                                  digest);
-        if (!((state->committed >> member) & 1u) ||
-            memcmp(digest, committee_digest(serving, state, member), sizeof(digest)) != 0) {
-            return false;
-        }
+    cons_opening opening = {.bytes = bytes, .size = size, .salt = m->payload,
+                            .member_id = m->source, .member = member,
+                            .member_count = state->member_count, .committed = state->committed,
+                            .votes = committee_digest(serving, state, 0),
+                            .commit_reveal = serving->commit_reveal};
+    uint64_t opened = serving->protocol->open(&opening);
+    if (state->dispute == CONS_DISPUTE_NONE) {
+        state->vote_agree = opened;
     }
-    if (serving->protocol == NODE_PROTOCOL_TEE &&
-        !serving->verifier->attest_verify(serving->verifier->context, m->source, m->rumor_id,
-                                          m->segment, m->step, bytes, size, evidence)) {
+    if (!((opened >> member) & 1u)) {
         return false;
     }
-    if (serving->protocol == NODE_PROTOCOL_ZK &&
-        (serving->evidence_bytes == 0 || evidence[0] != 1)) {
-        return false; /* The proof does not verify. */
+    if (serving->protocol->evidence_verify != NULL &&
+        !client_evidence_verify(serving, m, bytes, size)) {
+        return false;
     }
     float *out = committee_output(serving, state, member);
     int rc = last ? infer_wire_decode(INFER_DTYPE_FP32, bytes, size, 1, serving->vocab, out)
@@ -682,7 +719,7 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
     if (member == CLIENT_STALE) {
         return 0;
     }
-    if (state->phase != COMMITTEE_PHASE_REVEAL || ((state->answered >> member) & 1u)) {
+    if (state->phase != CONS_PHASE_REVEAL || ((state->answered >> member) & 1u)) {
         return 0;
     }
     if (client_open(serving, state, m, member)) {
@@ -692,10 +729,9 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
     if ((state->answered & state->asked) != state->asked) {
         return 0;
     }
-    if (serving->protocol == NODE_PROTOCOL_ZK) {
-        /* The client verifies the proof first. */
-        committee_phase_until(serving, outbox, m->rumor_id, COMMITTEE_PHASE_HOLD,
-                              now_ns + serving->zk_verify_ns);
+    uint64_t hold_ns = 0;
+    if (serving->protocol->settle_hold(&serving->protocol_params, &hold_ns)) {
+        committee_phase_until(serving, outbox, m->rumor_id, CONS_PHASE_HOLD, now_ns + hold_ns);
         return 0;
     }
     client_decide(self, outbox, m->rumor_id, now_ns);
@@ -720,21 +756,17 @@ static void client_next_round(node *self, node_outbox *outbox, uint64_t request,
     node__committee_send_input(self, outbox, request, 0, NULL, now_ns);
 }
 
-/* Judges the members in 'judge': agreeing ones, provably wrong ones, the
- * others as deviating (answered) or timed out; then closes the decision. */
+/* One 'judged' per member the decision judges, then 'decided'. */
 static void client_judge(node_serving *serving, const node_committee_state *state,
-                         uint64_t request, uint64_t judge, uint64_t agree, uint64_t proven)
+                         uint64_t request, const cons_decision *decision)
 {
     const node_verifier *verifier = serving->verifier;
     for (uint32_t j = 0; j < state->member_count; j++) {
-        if (!((judge >> j) & 1u)) {
-            continue;
+        if ((decision->judged >> j) & 1u) {
+            verifier->judged(verifier->context, state->members[j],
+                             cons_decision_verdict(decision, state->answered, j), request,
+                             state->segment);
         }
-        node_verdict verdict = ((agree >> j) & 1u)              ? NODE_VERDICT_AGREED
-                               : ((proven >> j) & 1u)           ? NODE_VERDICT_PROVEN
-                               : ((state->answered >> j) & 1u) ? NODE_VERDICT_DEVIATED
-                                                               : NODE_VERDICT_TIMEOUT;
-        verifier->judged(verifier->context, state->members[j], verdict, request, state->segment);
     }
     verifier->decided(verifier->context, request, state->segment,
                       committee_rows(&serving->requests[request]));
@@ -749,7 +781,7 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
     node_committee_state *state = &serving->committees[request];
     const node_request *r = &serving->requests[request];
     const float *output = committee_output(serving, state, member);
-    state->phase = COMMITTEE_PHASE_IDLE;
+    state->phase = CONS_PHASE_IDLE;
     if (state->segment + 1u != serving->segment_count) {
         serving->verifier->accepted(serving->verifier->context, request, state->segment, output,
                                     (size_t)committee_rows(r) * serving->dim);
@@ -765,222 +797,88 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
     node__client_token(self, outbox, request, infer_argmax(output, serving->vocab), now_ns);
 }
 
-/* The valid outputs of a step (an equivocator's do not count), whose
- * members they are, and their shape. */
-typedef struct client_votes {
+/* The referee re-executes the hop over the valid outputs (an
+ * equivocator's do not count): the members whose output it confirms. */
+static uint64_t client_referee(const node_serving *serving, const node_committee_state *state,
+                               uint64_t request, const cons_tally *tally)
+{
+    const node_verifier *verifier = serving->verifier;
+    uint64_t valid = state->revealed & ~state->equivocated;
     const float *outputs[NODE_COMMITTEE_MAX];
+    uint32_t members[NODE_COMMITTEE_MAX];
     uint32_t index_of[NODE_COMMITTEE_MAX];
-    uint32_t count;
-    bool last;                       /* the last segment: logits */
-    size_t n_floats;
-} client_votes;
-
-static void client_outputs(const node_serving *serving, node_committee_state *state,
-                           uint64_t request, client_votes *votes)
-{
-    votes->count = 0;
-    state->revealed &= ~state->equivocated;
+    uint32_t count = 0;
     for (uint32_t j = 0; j < state->member_count; j++) {
-        if ((state->revealed >> j) & 1u) {
-            votes->index_of[votes->count] = j;
-            votes->outputs[votes->count++] = committee_output(serving, state, j);
+        if ((valid >> j) & 1u) {
+            index_of[count] = j;
+            members[count] = state->members[j];
+            outputs[count++] = tally->outputs[j];
         }
     }
-    votes->last = state->segment + 1u == serving->segment_count;
-    votes->n_floats = committee_floats(serving, state->segment,
-                                       committee_rows(&serving->requests[request]));
-}
-
-/* Member bits of the votes whose bit is set in 'mask' (vote order). */
-static uint64_t client_members_of(const client_votes *votes, uint64_t mask)
-{
-    uint64_t members = 0;
-    for (uint32_t i = 0; i < votes->count; i++) {
-        members |= ((mask >> i) & 1u) << votes->index_of[i];
+    if (count == 0) {
+        return 0;
     }
-    return members;
-}
-
-/* committee: the output backed by a quorum under the agreement rule. With
- * no quorum only the members that gave nothing valid are judged. */
-static void client_decide_quorum(node *self, node_outbox *outbox, uint64_t request,
-                                 uint64_t now_ns)
-{
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    client_votes votes;
-    client_outputs(serving, state, request, &votes);
-    uint32_t accepted = 0;
-    uint64_t mask = 0;
-    int rc = votes.count == 0 ? -1
-                              : serving->verifier->accept(serving->verifier->context, votes.last,
-                                                          votes.outputs, votes.n_floats,
-                                                          votes.count, &accepted, &mask);
-    uint64_t agree = rc == 0 ? client_members_of(&votes, mask) : 0;
-    uint64_t all = committee_all(state->member_count);
-    uint64_t judge = rc == 0 ? all : all & ~state->revealed;
-    uint64_t proven = state->equivocated | (rc == 0 ? state->revealed & ~agree : 0);
-    client_judge(serving, state, request, judge, agree, proven);
-    if (rc != 0) {
-        client_next_round(self, outbox, request, now_ns);
-        return;
+    uint64_t correct = verifier->referee(verifier->context, tally->last_segment, request,
+                                         state->segment, outputs, members, tally->n_floats,
+                                         count);
+    uint64_t agree = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        agree |= ((correct >> i) & 1u) << index_of[i];
     }
-    client_proceed(self, outbox, request, votes.index_of[accepted], now_ns);
+    return agree;
 }
 
-/* Hands a dispute to the referee; it rules after dispute_ns, or, for
- * optimistic, after the bisection game narrowed it to one layer: one round
- * per halving of the segments, then of the disputed segment's layers. */
-static void client_dispute(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
+/* Carries out the protocol's decision: a dispute stage that opens is
+ * observed; then settle, a fresh round, more reveals, or a hold for the
+ * referee. */
+static void client_act(node *self, node_outbox *outbox, uint64_t request,
+                       const cons_decision *decision, uint64_t now_ns)
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
-    uint64_t delay = serving->dispute_ns;
-    if (serving->protocol == NODE_PROTOCOL_OPTIMISTIC) {
-        uint32_t rounds = 0;
-        for (uint32_t span = 1; span < serving->segment_count; span *= 2) {
-            rounds++;
-        }
-        for (uint32_t span = 1; span < serving->segment_layers[state->segment]; span *= 2) {
-            rounds++;
-        }
-        delay = (uint64_t)(rounds > 0 ? rounds : 1) * serving->bisection_round_ns;
-    }
-    if (state->dispute == DISPUTE_NONE) {
+    state->revealed = decision->revealed;
+    if (state->dispute == CONS_DISPUTE_NONE && decision->dispute != CONS_DISPUTE_NONE) {
         node__serve_observe(outbox, NODE_OBS_DISPUTE, request, state->segment, state->round);
     }
-    state->dispute = DISPUTE_REFEREE;
-    committee_phase_until(serving, outbox, request, COMMITTEE_PHASE_HOLD, now_ns + delay);
-}
-
-/* The referee re-executed the hop: the outputs that agree with it win,
- * every other answer is provably wrong; no correct output: a fresh round. */
-static void client_decide_referee(node *self, node_outbox *outbox, uint64_t request,
-                                  uint64_t now_ns)
-{
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    const node_verifier *verifier = serving->verifier;
-    client_votes votes;
-    client_outputs(serving, state, request, &votes);
-    uint32_t members[NODE_COMMITTEE_MAX];
-    for (uint32_t i = 0; i < votes.count; i++) {
-        members[i] = state->members[votes.index_of[i]];
-    }
-    uint64_t correct = votes.count == 0
-                           ? 0
-                           : verifier->referee(verifier->context, votes.last, request,
-                                               state->segment, votes.outputs, members,
-                                               votes.n_floats, votes.count);
-    uint64_t agree = client_members_of(&votes, correct);
-    uint64_t all = committee_all(state->member_count);
-    client_judge(serving, state, request, all, agree, state->answered & ~agree);
-    if (agree == 0) {
+    state->dispute = decision->dispute;
+    switch (decision->action) {
+    case CONS_ACTION_SETTLE:
+        client_judge(serving, state, request, decision);
+        client_proceed(self, outbox, request, decision->member, now_ns);
+        break;
+    case CONS_ACTION_ROUND:
+        client_judge(serving, state, request, decision);
         client_next_round(self, outbox, request, now_ns);
-        return;
+        break;
+    case CONS_ACTION_REVEAL:
+        client_ask_reveals(self, outbox, request, decision->ask, now_ns);
+        break;
+    case CONS_ACTION_DISPUTE:
+        committee_phase_until(serving, outbox, request, CONS_PHASE_HOLD,
+                              now_ns + decision->delay_ns);
+        break;
+    default:
+        ASSERT(false && "unknown decision");
     }
-    client_proceed(self, outbox, request, (uint32_t)__builtin_ctzll(agree), now_ns);
 }
 
-/* sampling, first phase: every member committed and the one output opens
- * every vote: settled. A member that did not commit is replaced (a fresh
- * round); any other mismatch is a dispute: everyone reveals. */
-static void client_decide_sampling(node *self, node_outbox *outbox, uint64_t request,
-                                   uint64_t now_ns)
-{
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    uint64_t all = committee_all(state->member_count);
-    if (state->dispute == DISPUTE_REVEALS) {
-        client_dispute(self, outbox, request, now_ns);
-        return;
-    }
-    if (state->committed != all) {
-        client_judge(serving, state, request, all & ~state->committed, 0, 0);
-        client_next_round(self, outbox, request, now_ns);
-        return;
-    }
-    uint64_t opener = state->revealed & state->asked & ~state->equivocated;
-    if (opener != 0 && state->vote_agree == all && state->equivocated == 0) {
-        client_judge(serving, state, request, all, all, 0);
-        client_proceed(self, outbox, request, (uint32_t)__builtin_ctzll(opener), now_ns);
-        return;
-    }
-    node__serve_observe(outbox, NODE_OBS_DISPUTE, request, state->segment, state->round);
-    state->dispute = DISPUTE_REVEALS;
-    client_ask_reveals(self, outbox, request, now_ns);
-}
-
-/* crossval, optimistic: the executor's output settles when every valid
- * answer agrees with it; a silent executor is replaced; any disagreement
- * is a dispute. Checkers that did not answer lose their timeout share. */
-static void client_decide_unanimous(node *self, node_outbox *outbox, uint64_t request,
-                                    uint64_t now_ns)
-{
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    client_votes votes;
-    client_outputs(serving, state, request, &votes);
-    uint64_t all = committee_all(state->member_count);
-    if (!(state->revealed & 1u)) {
-        client_judge(serving, state, request, 1u, 0, state->answered & 1u);
-        client_next_round(self, outbox, request, now_ns);
-        return;
-    }
-    uint64_t agree = 0;
-    for (uint32_t i = 0; i < votes.count; i++) {
-        bool same = serving->verifier->agree(serving->verifier->context, votes.last,
-                                             votes.outputs[0], votes.outputs[i], votes.n_floats);
-        agree |= (uint64_t)same << votes.index_of[i];
-    }
-    if ((state->answered & ~agree) != 0) {
-        client_dispute(self, outbox, request, now_ns);
-        return;
-    }
-    client_judge(serving, state, request, all, agree, 0);
-    client_proceed(self, outbox, request, 0, now_ns);
-}
-
-/* tee, zk: the one executor's answer settles when its evidence holds. */
-static void client_decide_single(node *self, node_outbox *outbox, uint64_t request,
-                                 uint64_t now_ns)
-{
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    uint64_t valid = state->revealed & 1u;
-    client_judge(serving, state, request, 1u, valid, state->answered & ~valid);
-    if (!valid) {
-        client_next_round(self, outbox, request, now_ns);
-        return;
-    }
-    client_proceed(self, outbox, request, 0, now_ns);
-}
-
+/* A phase ended (every answer in, a deadline, the referee's ruling): the
+ * protocol decides. */
 static void client_decide(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
 {
     node_serving *serving = self->config.serving;
     node_committee_state *state = &serving->committees[request];
-    state->phase = COMMITTEE_PHASE_IDLE;
-    if (state->dispute == DISPUTE_REFEREE) {
-        client_decide_referee(self, outbox, request, now_ns);
-        return;
+    state->phase = CONS_PHASE_IDLE;
+    const float *outputs[NODE_COMMITTEE_MAX];
+    cons_tally tally;
+    client_tally(serving, state, request, outputs, &tally);
+    if (state->dispute == CONS_DISPUTE_REFEREE) {
+        tally.referee_agree = client_referee(serving, state, request, &tally);
     }
-    switch (serving->protocol) {
-    case NODE_PROTOCOL_SAMPLING:
-        client_decide_sampling(self, outbox, request, now_ns);
-        break;
-    case NODE_PROTOCOL_CROSSVAL:
-    case NODE_PROTOCOL_OPTIMISTIC:
-        client_decide_unanimous(self, outbox, request, now_ns);
-        break;
-    case NODE_PROTOCOL_TEE:
-    case NODE_PROTOCOL_ZK:
-        client_decide_single(self, outbox, request, now_ns);
-        break;
-    default:
-        client_decide_quorum(self, outbox, request, now_ns);
-        break;
-    }
+    cons_decision decision;
+    serving->protocol->decide(&tally, &decision);
+    ASSERT(decision.action >= CONS_ACTION_SETTLE && decision.action <= CONS_ACTION_DISPUTE);
+    client_act(self, outbox, request, &decision, now_ns);
 }
 
 void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,
@@ -991,30 +889,36 @@ void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t 
     if (serving->requests[request].status != 0 || (state->phase_seq & 0xffffu) != low16) {
         return; /* Finished, or a deadline of an earlier phase. */
     }
-    if (kind == NODE_SERVE_TIMER_COMMIT && state->phase == COMMITTEE_PHASE_COMMIT) {
-        client_ask_reveals(self, outbox, request, now_ns);
-    } else if ((kind == NODE_SERVE_TIMER_REVEAL && state->phase == COMMITTEE_PHASE_REVEAL) ||
-               (kind == NODE_SERVE_TIMER_HOLD && state->phase == COMMITTEE_PHASE_HOLD)) {
+    if (kind == NODE_SERVE_TIMER_COMMIT && state->phase == CONS_PHASE_COMMIT) {
+        client_close_commits(self, outbox, request, now_ns);
+    } else if ((kind == NODE_SERVE_TIMER_REVEAL && state->phase == CONS_PHASE_REVEAL) ||
+               (kind == NODE_SERVE_TIMER_HOLD && state->phase == CONS_PHASE_HOLD)) {
         client_decide(self, outbox, request, now_ns);
     }
+    client_check(self, request);
 }
 
 int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
+    int rc = NODE_EMALFORMED;
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:
-        return client_on_commit(self, now_ns, m, outbox);
+        rc = client_on_commit(self, now_ns, m, outbox);
+        break;
     case NODE_MESSAGE_INFER_REVEAL_ASK:
         return member_on_ask(self, now_ns, m, outbox);
     case NODE_MESSAGE_INFER_REVEAL:
-        if (self->config.serving->requests[m->rumor_id].client == self->config.node_id) {
-            return client_on_reveal(self, now_ns, m, outbox);
+        if (self->config.serving->requests[m->rumor_id].client != self->config.node_id) {
+            return member_on_peer_reveal(self, now_ns, m, outbox);
         }
-        return member_on_peer_reveal(self, now_ns, m, outbox);
+        rc = client_on_reveal(self, now_ns, m, outbox);
+        break;
     default:
         return NODE_EMALFORMED;
     }
+    client_check(self, m->rumor_id);
+    return rc;
 }
 
 /* Frees what a member kept for (request, segment). Cannot fail. */

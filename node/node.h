@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "consensus/cons.h"
 #include "node/infer.h"
 #include "util/pool.h"
 #include "util/prng.h"
@@ -222,47 +223,27 @@ extern const node_behaviour_info node_behaviours[NODE_BEHAVIOUR_COUNT];
 /* The behaviour called 'name': 0 and *out, or NODE_EMALFORMED. */
 int node_behaviour_parse(const char *name, node_behaviour *out);
 
-/* The verification protocol (values match scn_protocol). One client-side
- * state machine runs them all: members run the hop for real and answer;
- * the protocol decides how members are drawn (the driver's committee
- * function), what they answer, and how the client settles. */
-typedef enum node_protocol {
-    NODE_PROTOCOL_COMMITTEE = 1,     /* quorum of k under a tolerant rule */
-    NODE_PROTOCOL_SAMPLING,          /* unanimity over [root, leaf] commitments */
-    NODE_PROTOCOL_CROSSVAL,          /* executor, sometimes re-checked by N verifiers */
-    NODE_PROTOCOL_OPTIMISTIC,        /* executor and challengers; bisection on dispute */
-    NODE_PROTOCOL_TEE,               /* one attested executor */
-    NODE_PROTOCOL_ZK                 /* one executor with a proof (cost model) */
-} node_protocol;
+/* How the client judged one member of a decision (consensus/cons.h). */
+typedef cons_verdict node_verdict;
 
-/* How the client judged one member of a decision. */
-typedef enum node_verdict {
-    NODE_VERDICT_AGREED = 0,         /* its output is the accepted one (or agrees with it) */
-    NODE_VERDICT_DEVIATED,           /* answered something that cannot be held against it */
-    NODE_VERDICT_PROVEN,             /* a signed answer that is provably wrong */
-    NODE_VERDICT_TIMEOUT             /* did not answer in time */
-} node_verdict;
+#define NODE_COMMITTEE_MAX CONS_COMMITTEE_MAX
+#define NODE_DIGEST_BYTES CONS_DIGEST_BYTES
+#define NODE_VOTE_MAX CONS_VOTE_MAX     /* sampling's [root, leaf] */
+#define NODE_SALT_BYTES CONS_SALT_BYTES
+#define NODE_ATTEST_BYTES CONS_ATTEST_BYTES /* tee: an ed25519 signature by the vendor key */
 
-#define NODE_COMMITTEE_MAX 64
-#define NODE_DIGEST_BYTES 32
-#define NODE_VOTE_MAX (2 * NODE_DIGEST_BYTES) /* sampling's [root, leaf] */
-#define NODE_SALT_BYTES 16
-#define NODE_ATTEST_BYTES 64         /* tee: an ed25519 signature by the vendor key */
-
-/* Verification, for the committee protocol: the cryptography and the
- * sortition live in consensus/ and the ledger in the driver, so the node
- * reaches them through this table (the driver wires it; node/ stays free of
- * them). Every function is deterministic. */
+/* Verification: the protocol's rules are consensus/'s (node_serving's
+ * 'protocol'); what is the driver's -- the committee draw against its
+ * ledger, salts from the nodes' secrets, the segment's agreement rule, the
+ * ledger's verdicts, the referee's re-execution, a TEE vendor's key, the
+ * rational adversary's choice -- the node reaches through this table (the
+ * driver wires it). Every function is deterministic. */
 typedef struct node_verifier {
     void *context;
     /* The committee of (request, segment, round): up to 'k' node ids in
      * members_out, returns how many. Anyone can recompute it. */
     uint32_t (*committee)(void *context, uint64_t request, uint32_t segment, uint32_t round,
                           uint32_t *members_out);
-    /* digest_out = H(output | salt | member). */
-    void (*commit)(void *context, const void *output, size_t size,
-                   const uint8_t salt[NODE_SALT_BYTES], uint32_t member,
-                   uint8_t digest_out[NODE_DIGEST_BYTES]);
     /* The member's salt for (request, segment, round): derived from its own
      * secret, so nobody else can predict it. */
     void (*salt)(void *context, uint32_t member, uint64_t request, uint32_t segment,
@@ -312,7 +293,7 @@ typedef struct node_verifier {
 typedef struct node_committee_state {
     uint32_t round;                  /* 0 = first committee */
     uint32_t segment;                /* the segment being verified */
-    uint32_t phase;                  /* 0 idle, 1 commit, 2 reveal */
+    uint32_t phase;                  /* CONS_PHASE_ */
     uint32_t phase_seq;              /* stale deadline timers carry an older one */
     uint32_t member_count;
     uint32_t members[NODE_COMMITTEE_MAX];
@@ -322,7 +303,7 @@ typedef struct node_committee_state {
     uint64_t equivocated;            /* bit j: member j signed two different commitments */
     uint64_t asked;                  /* bit j: member j's reveal is awaited */
     uint64_t vote_agree;             /* sampling: bit j: member j's vote matches the output */
-    uint32_t dispute;                /* 0, or a dispute's stage (committee.c) */
+    uint32_t dispute;                /* CONS_DISPUTE_ */
     uint32_t block;                  /* votes and outputs (pool block + 1) */
 } node_committee_state;
 
@@ -362,12 +343,10 @@ typedef struct node_serving {
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
     /* Verification; verifier is NULL without it. */
     const node_verifier *verifier;
-    node_protocol protocol;
-    uint32_t vote_bytes;             /* a commitment: 32, or sampling's [root, leaf] 64 */
-    uint32_t evidence_bytes;         /* after a reveal's output: attestation or proof */
-    uint64_t dispute_ns;             /* the referee's resolution time */
-    uint64_t bisection_round_ns;     /* optimistic: one round of the bisection game */
-    uint64_t zk_verify_ns;           /* zk: the client's proof verification time */
+    const cons_protocol_ops *protocol; /* the protocol's rules */
+    cons_params protocol_params;     /* its settings */
+    uint32_t vote_bytes;             /* protocol->vote_bytes */
+    uint32_t evidence_bytes;         /* after a reveal's output: protocol->evidence_bytes */
     double prover_factor;            /* zk: prover FLOPs per FLOP (0 = none) */
     double time_overhead;            /* tee: enclave compute time overhead (0 = none) */
     const double *gain_of;           /* > 0: the node is a rational adversary */

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "consensus/cons.h"
+
 #define SCN_NAME_MAX 64
 #define SCN_REGIONS_MAX 16
 #define SCN_CLASSES_MAX 16
@@ -281,18 +283,6 @@ typedef struct scn_fault {
     uint32_t line;                /* where it was written, for messages */
 } scn_fault;
 
-typedef enum scn_protocol {
-    SCN_PROTOCOL_NONE = 0,        /* one server per segment, trusted */
-    SCN_PROTOCOL_COMMITTEE,       /* Nesa-style committee verification */
-    SCN_PROTOCOL_SAMPLING,        /* Atoma Sampling Consensus: N nodes of one echelon,
-                                   * unanimity over [root, leaf] commitments */
-    SCN_PROTOCOL_CROSSVAL,        /* Atoma Cross-Validation: one executor, re-checked by
-                                   * N more with probability p */
-    SCN_PROTOCOL_OPTIMISTIC,      /* one executor, challengers, bisection on a dispute */
-    SCN_PROTOCOL_TEE,             /* one attested executor of a TEE-capable class */
-    SCN_PROTOCOL_ZK               /* one executor with a proof (a cost model) */
-} scn_protocol;
-
 typedef enum scn_agree_rule {
     SCN_AGREE_EXACT = 0,          /* values match cons_agree_kind in consensus/cons.h */
     SCN_AGREE_MAXABS,
@@ -308,7 +298,7 @@ typedef struct scn_agreement {
 } scn_agreement;
 
 typedef struct scn_verification {
-    scn_protocol protocol;
+    cons_protocol protocol;       /* consensus/cons.h: names, rules */
     uint32_t committee;           /* k members per segment, 1..64 */
     uint32_t quorum;              /* q agreeing members accept, 1..k */
     uint32_t unsafe_quorum_slack; /* TESTING ONLY, deliberately unsafe: accept with this
@@ -422,9 +412,6 @@ typedef struct scn_scenario {
     scn_param *params;
     char sha256_hex[65];          /* over the flattened params, canonical */
 } scn_scenario;
-
-/* The protocol's name as scenarios write it ("none", "committee", ...). */
-const char *scn_protocol_name(scn_protocol protocol);
 
 /* Loads 'path', applies each "a.b.c=value" in 'overrides' (in order) and
  * validates. On success *out is a new scenario owned by the caller (free with

@@ -276,14 +276,14 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
     int value = 0;
     int rc = scn__get_enum(check, kind, "fault kind", scn_fault_kind_names, &value);
     *out = (scn_fault_kind)value;
-    scn_protocol protocol = check->scenario->verification.protocol;
-    if (rc == 0 && scn_fault_kinds[*out].byzantine && protocol == SCN_PROTOCOL_NONE) {
+    cons_protocol protocol = check->scenario->verification.protocol;
+    if (rc == 0 && scn_fault_kinds[*out].byzantine && protocol == CONS_PROTOCOL_NONE) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind '%s' needs a verification.protocol (it is a verifier's "
                          "misbehaviour)",
                          kind->text);
     }
-    if (rc == 0 && *out == SCN_FAULT_FORGE_ATTESTATION && protocol != SCN_PROTOCOL_TEE) {
+    if (rc == 0 && *out == SCN_FAULT_FORGE_ATTESTATION && protocol != CONS_PROTOCOL_TEE) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind 'forge_attestation' needs verification.protocol: tee");
     }

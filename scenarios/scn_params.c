@@ -269,27 +269,28 @@ static void params_protocol(params_list *list, const scn_scenario *s)
 {
     char v[64];
     const scn_verification *x = &s->verification;
-    bool checkers = x->protocol == SCN_PROTOCOL_CROSSVAL || x->protocol == SCN_PROTOCOL_OPTIMISTIC;
-    if (x->protocol == SCN_PROTOCOL_SAMPLING && x->echelon >= 0) {
+    bool checkers =
+        x->protocol == CONS_PROTOCOL_CROSSVAL || x->protocol == CONS_PROTOCOL_OPTIMISTIC;
+    if (x->protocol == CONS_PROTOCOL_SAMPLING && x->echelon >= 0) {
         params_add(list, s->nodes.classes[x->echelon].name, "verification.echelon");
     }
     if (checkers) {
         params_add(list, params_uint(x->verifiers, v, sizeof(v)), "verification.verifiers");
     }
-    if (checkers || x->protocol == SCN_PROTOCOL_SAMPLING) {
+    if (checkers || x->protocol == CONS_PROTOCOL_SAMPLING) {
         params_add(list, params_duration(x->dispute_ns, v, sizeof(v)), "verification.dispute_time");
     }
-    if (x->protocol == SCN_PROTOCOL_CROSSVAL) {
+    if (x->protocol == CONS_PROTOCOL_CROSSVAL) {
         params_add(list, params_number(x->check_probability, v, sizeof(v)),
                    "verification.check_probability");
-    } else if (x->protocol == SCN_PROTOCOL_OPTIMISTIC) {
+    } else if (x->protocol == CONS_PROTOCOL_OPTIMISTIC) {
         params_add(list, params_duration(x->challenge_window_ns, v, sizeof(v)),
                    "verification.challenge_window");
         params_add(list, params_duration(x->bisection_round_ns, v, sizeof(v)),
                    "verification.bisection_round");
-    } else if (x->protocol == SCN_PROTOCOL_TEE) {
+    } else if (x->protocol == CONS_PROTOCOL_TEE) {
         params_add(list, params_number(x->tee_overhead, v, sizeof(v)), "verification.tee_overhead");
-    } else if (x->protocol == SCN_PROTOCOL_ZK) {
+    } else if (x->protocol == CONS_PROTOCOL_ZK) {
         params_add(list, params_number(x->zk_prover_factor, v, sizeof(v)),
                    "verification.zk.prover_factor");
         params_add(list, params_uint(x->zk_proof_bytes, v, sizeof(v)), "verification.zk.proof_bytes");
@@ -304,15 +305,15 @@ static void params_verification(params_list *list, const scn_scenario *s)
 {
     char v[64];
     const scn_verification *x = &s->verification;
-    if (x->protocol == SCN_PROTOCOL_NONE) {
+    if (x->protocol == CONS_PROTOCOL_NONE) {
         return;
     }
-    params_add(list, scn_protocol_name(x->protocol), "verification.protocol");
-    if (x->protocol <= SCN_PROTOCOL_SAMPLING) {
+    params_add(list, cons_protocol_name(x->protocol), "verification.protocol");
+    if (x->protocol <= CONS_PROTOCOL_SAMPLING) {
         params_add(list, params_uint(x->committee, v, sizeof(v)), "verification.committee");
         params_add(list, x->commit_reveal ? "true" : "false", "verification.commit_reveal");
     }
-    if (x->protocol == SCN_PROTOCOL_COMMITTEE) {
+    if (x->protocol == CONS_PROTOCOL_COMMITTEE) {
         params_add(list, params_uint(x->quorum, v, sizeof(v)), "verification.quorum");
     }
     if (x->unsafe_quorum_slack > 0) {

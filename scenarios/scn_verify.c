@@ -31,22 +31,18 @@ static const char *const verify_reputation_keys[] = {
     "penalty", "reward", "min", "max", "initial", NULL,
 };
 
-/* In enum order (scn_protocol). */
-static const char *const verify_protocols[] = {"none",       "committee", "sampling", "crossval",
-                                               "optimistic", "tee",       "zk",       NULL};
-
 /* Keys that belong to one protocol only (a scenario writing one under
  * another protocol is told so). */
 static const struct {
     const char *key;
-    scn_protocol owner;
+    cons_protocol owner;
 } verify_owned[] = {
-    {"echelon", SCN_PROTOCOL_SAMPLING},
-    {"check_probability", SCN_PROTOCOL_CROSSVAL},
-    {"challenge_window", SCN_PROTOCOL_OPTIMISTIC},
-    {"bisection_round", SCN_PROTOCOL_OPTIMISTIC},
-    {"tee_overhead", SCN_PROTOCOL_TEE},
-    {"zk", SCN_PROTOCOL_ZK},
+    {"echelon", CONS_PROTOCOL_SAMPLING},
+    {"check_probability", CONS_PROTOCOL_CROSSVAL},
+    {"challenge_window", CONS_PROTOCOL_OPTIMISTIC},
+    {"bisection_round", CONS_PROTOCOL_OPTIMISTIC},
+    {"tee_overhead", CONS_PROTOCOL_TEE},
+    {"zk", CONS_PROTOCOL_ZK},
 };
 
 /* In enum order (scn_agree_rule). */
@@ -55,7 +51,7 @@ static const char *const verify_rules[] = {"exact", "maxabs", "cosine", "topk", 
 void scn__verification_defaults(scn_verification *v)
 {
     memset(v, 0, sizeof(*v));
-    v->protocol = SCN_PROTOCOL_NONE;
+    v->protocol = CONS_PROTOCOL_NONE;
     v->committee = 3;
     v->quorum = 2;
     v->retries = 2;
@@ -91,12 +87,6 @@ void scn__verification_defaults(scn_verification *v)
     v->slashed_burn = 0.3;
 }
 
-const char *scn_protocol_name(scn_protocol protocol)
-{
-    ASSERT((unsigned)protocol < UTIL_ARRAY_COUNT(verify_protocols) - 1);
-    return verify_protocols[protocol];
-}
-
 /* What a protocol changes in the defaults: Atoma's sampling settles on
  * unanimity of bit-identical outputs and resamples up to 3 times with a 10 %
  * timeout slash; single-executor protocols have one member and no
@@ -104,7 +94,7 @@ const char *scn_protocol_name(scn_protocol protocol)
 static void verify_protocol_defaults(scn_verification *v)
 {
     switch (v->protocol) {
-    case SCN_PROTOCOL_SAMPLING:
+    case CONS_PROTOCOL_SAMPLING:
         v->committee = 3;
         v->quorum = 3;
         v->retries = 3;
@@ -112,16 +102,16 @@ static void verify_protocol_defaults(scn_verification *v)
         v->agreement.rule = SCN_AGREE_EXACT;
         v->final_agreement.rule = SCN_AGREE_EXACT;
         break;
-    case SCN_PROTOCOL_CROSSVAL:
+    case CONS_PROTOCOL_CROSSVAL:
         v->timeout_slash = 0.1;
         /* fall through */
-    case SCN_PROTOCOL_OPTIMISTIC:
-    case SCN_PROTOCOL_TEE:
-    case SCN_PROTOCOL_ZK:
+    case CONS_PROTOCOL_OPTIMISTIC:
+    case CONS_PROTOCOL_TEE:
+    case CONS_PROTOCOL_ZK:
         v->committee = 1;
         v->quorum = 1;
         v->commit_reveal = false;
-        v->verifiers = v->protocol == SCN_PROTOCOL_OPTIMISTIC ? 1 : 3;
+        v->verifiers = v->protocol == CONS_PROTOCOL_OPTIMISTIC ? 1 : 3;
         break;
     default:
         break;
@@ -278,29 +268,31 @@ static int verify_none_keys(scn_check *check, const scn_node *section)
 static int verify_foreign_keys(scn_check *check, const scn_node *section,
                                const scn_verification *v)
 {
-    const char *name = verify_protocols[v->protocol];
+    const char *name = cons_protocol_name(v->protocol);
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(verify_owned); i++) {
         const scn_node *key = verify_key_node(section, verify_owned[i].key);
         if (key != NULL && verify_owned[i].owner != v->protocol) {
             return scn__fail(check->error, SCN_ESCHEMA, key,
                              "verification.%s does not apply to protocol %s (it belongs to "
                              "protocol %s)",
-                             key->text, name, verify_protocols[verify_owned[i].owner]);
+                             key->text, name, cons_protocol_name(verify_owned[i].owner));
         }
     }
-    bool single = v->protocol >= SCN_PROTOCOL_CROSSVAL;
-    bool checkers = v->protocol == SCN_PROTOCOL_CROSSVAL || v->protocol == SCN_PROTOCOL_OPTIMISTIC;
+    /* Built-in executors; a registered protocol keeps the committee keys. */
+    bool single = v->protocol > CONS_PROTOCOL_SAMPLING && v->protocol < CONS_PROTOCOL_BUILTIN;
+    bool checkers =
+        v->protocol == CONS_PROTOCOL_CROSSVAL || v->protocol == CONS_PROTOCOL_OPTIMISTIC;
     const struct {
         const char *key;
         bool applies;
         const char *why;
     } fixed[] = {
         {"committee", !single, "it has one executor"},
-        {"quorum", v->protocol == SCN_PROTOCOL_COMMITTEE, "it settles on unanimity"},
-        {"unsafe_quorum_slack", v->protocol == SCN_PROTOCOL_COMMITTEE, "it has no quorum"},
+        {"quorum", v->protocol == CONS_PROTOCOL_COMMITTEE, "it settles on unanimity"},
+        {"unsafe_quorum_slack", v->protocol == CONS_PROTOCOL_COMMITTEE, "it has no quorum"},
         {"commit_reveal", !single, "its executor answers at once"},
         {"verifiers", checkers, "only crossval and optimistic have verifiers"},
-        {"dispute_time", v->protocol == SCN_PROTOCOL_SAMPLING || checkers,
+        {"dispute_time", v->protocol == CONS_PROTOCOL_SAMPLING || checkers,
          "it has no referee"},
     };
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(fixed); i++) {
@@ -318,18 +310,22 @@ static int verify_foreign_keys(scn_check *check, const scn_node *section,
 static int verify_protocol(scn_check *check, const scn_node *section, scn_verification *v)
 {
     const scn_node *node = scn__map_get(section, "protocol");
+    const char *names[CONS_PROTOCOLS_MAX + 1] = {NULL};
+    for (uint32_t i = 0; i < cons_protocol_count(); i++) {
+        names[i] = cons_protocol_name((cons_protocol)i); /* The protocols' own spelling. */
+    }
     int protocol = (int)v->protocol;
-    int rc = scn__get_enum(check, node, "verification.protocol", verify_protocols, &protocol);
+    int rc = scn__get_enum(check, node, "verification.protocol", names, &protocol);
     if (rc != 0) {
         return rc;
     }
-    v->protocol = (scn_protocol)protocol;
-    if (v->protocol == SCN_PROTOCOL_NONE) {
+    v->protocol = (cons_protocol)protocol;
+    if (v->protocol == CONS_PROTOCOL_NONE) {
         return verify_none_keys(check, section);
     }
     const scn_scenario *s = check->scenario;
     const scn_node *where = node != NULL ? node : section;
-    const char *name = verify_protocols[v->protocol];
+    const char *name = cons_protocol_name(v->protocol);
     if (s->model.source == SCN_MODEL_NONE) {
         return scn__fail(check->error, SCN_ESCHEMA, where,
                          "verification.protocol %s needs a model section (it verifies "
@@ -363,8 +359,8 @@ static int verify_sizes(scn_check *check, const scn_node *section, scn_verificat
     v->committee = (uint32_t)committee;
     v->retries = (uint32_t)retries;
     v->verifiers = (uint32_t)verifiers;
-    if (v->protocol != SCN_PROTOCOL_COMMITTEE) {
-        v->quorum = v->protocol == SCN_PROTOCOL_SAMPLING ? v->committee : 1;
+    if (v->protocol != CONS_PROTOCOL_COMMITTEE) {
+        v->quorum = v->protocol == CONS_PROTOCOL_SAMPLING ? v->committee : 1;
         return 0;
     }
     uint64_t quorum = committee / 2 + 1;
@@ -540,7 +536,7 @@ static int verify_tee_classes(scn_check *check, const scn_node *section,
                               const scn_verification *v)
 {
     const scn_nodes *nodes = &check->scenario->nodes;
-    if (v->protocol != SCN_PROTOCOL_TEE) {
+    if (v->protocol != CONS_PROTOCOL_TEE) {
         return 0;
     }
     for (uint32_t i = 0; i < nodes->class_count; i++) {
@@ -560,7 +556,7 @@ int scn__check_verification(scn_check *check, const scn_node *root)
         return rc;
     }
     scn_verification *v = &check->scenario->verification;
-    if ((rc = verify_protocol(check, section, v)) != 0 || v->protocol == SCN_PROTOCOL_NONE) {
+    if ((rc = verify_protocol(check, section, v)) != 0 || v->protocol == CONS_PROTOCOL_NONE) {
         return rc;
     }
     if ((rc = verify_sizes(check, section, v)) != 0 ||
@@ -576,7 +572,7 @@ int scn__check_verification(scn_check *check, const scn_node *root)
         (rc = verify_crypto(check, scn__map_get(section, "crypto"), v)) != 0) {
         return rc;
     }
-    if (v->protocol == SCN_PROTOCOL_SAMPLING && !v->commit_reveal) {
+    if (v->protocol == CONS_PROTOCOL_SAMPLING && !v->commit_reveal) {
         return scn__fail(check->error, SCN_ESCHEMA, scn__map_get(section, "commit_reveal"),
                          "verification.commit_reveal must be true for protocol sampling (it "
                          "settles on the commitments)");

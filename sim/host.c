@@ -32,7 +32,7 @@ int sim_host_create(const scn_scenario *scenario, uint64_t extra_requests,
     world->observer = observer;
     world->node_count = scenario->nodes.count;
     world->inference = true;
-    world->verifying = scenario->verification.protocol != SCN_PROTOCOL_NONE;
+    world->verifying = scenario->verification.protocol != CONS_PROTOCOL_NONE;
     world->hosted = true;
     world->extra_requests = extra_requests;
     int rc = sim__world_build(world);
@@ -237,7 +237,7 @@ int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour beha
     if (!world->verifying || node_id >= world->node_count ||
         behaviour >= NODE_BEHAVIOUR_COUNT || !node_behaviours[behaviour].settable ||
         (behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION &&
-         world->scenario->verification.protocol != SCN_PROTOCOL_TEE)) {
+         world->scenario->verification.protocol != CONS_PROTOCOL_TEE)) {
         return SIM_EINVAL;
     }
     world->behaviour_now[node_id] = (uint8_t)behaviour;

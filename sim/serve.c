@@ -271,7 +271,7 @@ static int serving_per_request(sim_world *world)
     world->requests = util_calloc(capacity, sizeof(node_request));
     world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
     const scn_verification *v = &world->scenario->verification;
-    size_t slots = v->protocol != SCN_PROTOCOL_NONE ? (size_t)sim__verify_members_max(v) * (v->retries + 1)
+    size_t slots = v->protocol != CONS_PROTOCOL_NONE ? (size_t)sim__verify_members_max(v) * (v->retries + 1)
                                                          : 1;
     world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
@@ -824,7 +824,7 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     if (record->status == NODE_REQUEST_COMPLETED) {
         result->requests_completed += 1;
         util_hist_add(&result->request_latency, world->now_ns - record->submitted_ns);
-        uint64_t window = world->scenario->verification.protocol == SCN_PROTOCOL_OPTIMISTIC
+        uint64_t window = world->scenario->verification.protocol == CONS_PROTOCOL_OPTIMISTIC
                               ? world->scenario->verification.challenge_window_ns
                               : 0;
         util_hist_add(&result->finality, world->now_ns - record->submitted_ns + window);

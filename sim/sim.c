@@ -772,7 +772,7 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     world.node_count = scenario->nodes.count;
     world.inference = scenario->workload.kind == SCN_WORKLOAD_INFERENCE;
     world.verifying = world.inference &&
-                      scenario->verification.protocol != SCN_PROTOCOL_NONE;
+                      scenario->verification.protocol != CONS_PROTOCOL_NONE;
     *out = NULL;
     int rc = sim__world_build(&world);
     if (rc != 0) {

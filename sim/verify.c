@@ -1,6 +1,7 @@
-/* verify.c -- the simulated world's side of committee verification: the
- * node_verifier the nodes call (sortition, commitments, agreement and the
- * reputation ledger, all from consensus/), the Byzantine behaviours the
+/* verify.c -- the simulated world's side of verification: the
+ * node_verifier the nodes call (sortition, salts, agreement and the
+ * reputation ledger, all from consensus/; the protocol's own rules are
+ * consensus/'s table, which the nodes call directly), the Byzantine behaviours the
  * fault schedule switches on and off, and the checkers only a simulator
  * can run: an accepted output outside the agreement rule's tolerance of the
  * reference (accepted_wrong), and an honest member losing reputation
@@ -12,10 +13,10 @@
  * though reputations have moved since (on a real network the beacon and the
  * reputation snapshot would both be fixed on the ledger at request time).
  *
- * Per protocol the committee function draws: committee, crossval,
- * optimistic, tee and zk by stake x reputation (crossval adds its N
- * verifiers only when the beacon's spot check says so; optimistic always
- * adds its challengers); sampling uniformly among the echelon; tee only
+ * Per protocol the committee function draws the protocol's draw size
+ * (crossval adds its N verifiers only when the beacon's spot check says
+ * so; optimistic always adds its challengers): committee, crossval,
+ * optimistic, tee and zk by stake x reputation; sampling uniformly among the echelon; tee only
  * among TEE-capable classes. The referee of disputes really re-executes
  * the hop (sim__serve_replay: the segment over every position so far, from
  * the inputs the client accepted, on the member's hardware class, through
@@ -43,14 +44,14 @@ static cons_agreement verify_rule(const scn_agreement *a)
 
 /* ---- the verifier the nodes call ---- */
 
-/* How many members the committee of (beacon, segment) has. */
+/* How many members the committee of (beacon, segment) has: the
+ * protocol's draw size (crossval's spot check adds its verifiers). */
 static uint32_t verify_draw_size(const sim_world *world, const uint8_t *beacon, uint32_t segment)
 {
-    const scn_verification *v = &world->scenario->verification;
-    if (v->protocol == SCN_PROTOCOL_CROSSVAL) {
-        return cons_spot_check(beacon, segment, v->check_probability) ? 1 + v->verifiers : 1;
-    }
-    return world->serving.committee;
+    const node_serving *serving = &world->serving;
+    uint32_t size = serving->protocol->draw_size(&serving->protocol_params, beacon, segment);
+    ASSERT(size >= 1 && size <= serving->committee);
+    return size;
 }
 
 static uint32_t verify_committee(void *context, uint64_t request, uint32_t segment,
@@ -67,7 +68,7 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         uint32_t first = world->candidate_offsets[segment];
         uint32_t count = world->candidate_offsets[segment + 1] - first;
         const scn_verification *v = &world->scenario->verification;
-        bool uniform = v->protocol == SCN_PROTOCOL_SAMPLING;
+        bool uniform = v->protocol == CONS_PROTOCOL_SAMPLING;
         for (uint32_t i = first; i < first + count; i++) {
             uint32_t id = candidates[i].node_id;
             /* Hosted (testbed): the snapshot the run started with, which
@@ -88,21 +89,6 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
     }
     memcpy(members_out, cached, world->committee_cache_count[index] * sizeof(uint32_t));
     return world->committee_cache_count[index];
-}
-
-static void verify_commit(void *context, const void *output, size_t size,
-                          const uint8_t salt[NODE_SALT_BYTES], uint32_t member,
-                          uint8_t digest_out[NODE_DIGEST_BYTES])
-{
-    (void)context;
-    util_hash256_state state;
-    uint8_t id[4] = {(uint8_t)member, (uint8_t)(member >> 8), (uint8_t)(member >> 16),
-                     (uint8_t)(member >> 24)};
-    util_hash256_init(&state);
-    util_hash256_update(&state, output, size);
-    util_hash256_update(&state, salt, NODE_SALT_BYTES);
-    util_hash256_update(&state, id, sizeof(id));
-    util_hash256_final(&state, digest_out);
 }
 
 static void verify_salt(void *context, uint32_t member, uint64_t request, uint32_t segment,
@@ -167,14 +153,14 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
     sim_world *world = context;
     sim_result *result = world->result;
     const scn_verification *v = &world->scenario->verification;
-    bool deviated = verdict != NODE_VERDICT_AGREED;
+    bool deviated = verdict != CONS_VERDICT_AGREED;
     result->reputation[member] =
         cons_reputation_update(&world->reputation_rule, result->reputation[member], deviated);
-    if (verdict == NODE_VERDICT_PROVEN) {
+    if (verdict == CONS_VERDICT_PROVEN) {
         verify_slash(world, member, v->slash);
-    } else if (verdict == NODE_VERDICT_TIMEOUT) {
+    } else if (verdict == CONS_VERDICT_TIMEOUT) {
         verify_slash(world, member, v->timeout_slash);
-    } else if (verdict == NODE_VERDICT_AGREED && world->agreed_count < NODE_COMMITTEE_MAX) {
+    } else if (verdict == CONS_VERDICT_AGREED && world->agreed_count < NODE_COMMITTEE_MAX) {
         world->agreed[world->agreed_count++] = member;
     }
     uint8_t now = world->serving.behaviour_of[member];
@@ -231,7 +217,7 @@ static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t
     const infer_shape *shape = infer_model_shape(world->model);
     uint64_t rows = last ? 1 : n_floats / world->serving.dim;
     uint64_t per_layer = 2 * (infer_layer_weight_bytes(shape) / sizeof(float)) * rows;
-    bool bisect = world->scenario->verification.protocol == SCN_PROTOCOL_OPTIMISTIC;
+    bool bisect = world->scenario->verification.protocol == CONS_PROTOCOL_OPTIMISTIC;
     uint64_t layers = bisect ? 1 : world->serving.segment_layers[segment];
     uint64_t classifier = last && !bisect ? 2ull * shape->dim * shape->vocab_size : 0;
     return per_layer * layers + classifier;
@@ -382,7 +368,7 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
     (void)request;
     cons_exposure exposure = {
         .protocol = (cons_protocol)v->protocol,
-        .members = v->protocol == SCN_PROTOCOL_CROSSVAL || v->protocol == SCN_PROTOCOL_OPTIMISTIC
+        .members = v->protocol == CONS_PROTOCOL_CROSSVAL || v->protocol == CONS_PROTOCOL_OPTIMISTIC
                        ? v->verifiers
                        : v->committee,
         .quorum = v->quorum,
@@ -401,16 +387,28 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
 
 /* ---- building ---- */
 
-_Static_assert((int)CONS_PROTOCOL_COMMITTEE == (int)SCN_PROTOCOL_COMMITTEE &&
-                   (int)CONS_PROTOCOL_ZK == (int)SCN_PROTOCOL_ZK &&
-                   (int)NODE_PROTOCOL_COMMITTEE == (int)SCN_PROTOCOL_COMMITTEE &&
-                   (int)NODE_PROTOCOL_ZK == (int)SCN_PROTOCOL_ZK,
-               "one numbering of the protocols");
+/* The scenario's protocol settings, as consensus/ reads them. */
+static cons_params verify_params(const scn_verification *v)
+{
+    cons_params params = {
+        .committee = v->committee,
+        .verifiers = v->verifiers,
+        .quorum = v->quorum,
+        .commit_reveal = v->commit_reveal,
+        .check_probability = v->check_probability,
+        .proof_bytes = v->zk_proof_bytes,
+        .dispute_ns = v->dispute_ns,
+        .bisection_round_ns = v->bisection_round_ns,
+        .zk_verify_ns = v->zk_verify_ns,
+    };
+    return params;
+}
 
 uint32_t sim__verify_members_max(const scn_verification *v)
 {
-    bool checkers = v->protocol == SCN_PROTOCOL_CROSSVAL || v->protocol == SCN_PROTOCOL_OPTIMISTIC;
-    return checkers ? 1 + v->verifiers : v->committee;
+    ASSERT(v->protocol != CONS_PROTOCOL_NONE);
+    cons_params params = verify_params(v);
+    return cons_protocol_get(v->protocol)->members_max(&params);
 }
 
 static int verify_alloc(sim_world *world)
@@ -458,10 +456,10 @@ static bool verify_eligible(const sim_world *world, uint32_t node_id)
 {
     const scn_verification *v = &world->scenario->verification;
     uint16_t class_index = world->result->class_of[node_id];
-    if (v->protocol == SCN_PROTOCOL_SAMPLING && v->echelon >= 0) {
+    if (v->protocol == CONS_PROTOCOL_SAMPLING && v->echelon >= 0) {
         return class_index == (uint16_t)v->echelon;
     }
-    if (v->protocol == SCN_PROTOCOL_TEE) {
+    if (v->protocol == CONS_PROTOCOL_TEE) {
         return world->scenario->nodes.classes[class_index].tee;
     }
     return true;
@@ -573,10 +571,10 @@ static int verify_substitute(sim_world *world)
  * that have one): (segments - 1) x seq_len x dim floats per request. */
 static int verify_inputs_build(sim_world *world)
 {
-    scn_protocol p = world->scenario->verification.protocol;
+    cons_protocol p = world->scenario->verification.protocol;
     uint32_t segments = world->scenario->model.segment_count;
-    if ((p != SCN_PROTOCOL_SAMPLING && p != SCN_PROTOCOL_CROSSVAL &&
-         p != SCN_PROTOCOL_OPTIMISTIC) ||
+    if ((p != CONS_PROTOCOL_SAMPLING && p != CONS_PROTOCOL_CROSSVAL &&
+         p != CONS_PROTOCOL_OPTIMISTIC) ||
         segments < 2) {
         return 0;
     }
@@ -594,22 +592,18 @@ static void verify_serving(sim_world *world)
 {
     const scn_verification *v = &world->scenario->verification;
     node_serving *serving = &world->serving;
-    serving->committee = sim__verify_members_max(v);
+    serving->protocol = cons_protocol_get(v->protocol);
+    serving->protocol_params = verify_params(v);
+    serving->committee = serving->protocol->members_max(&serving->protocol_params);
     serving->quorum = v->quorum;
     serving->retries = v->retries;
-    serving->commit_reveal = v->commit_reveal;
+    serving->commit_reveal = serving->protocol->commit_reveal(&serving->protocol_params);
     serving->commit_timeout_ns = v->commit_timeout_ns;
     serving->reveal_timeout_ns = v->reveal_timeout_ns;
-    serving->protocol = (node_protocol)v->protocol;
-    serving->vote_bytes = v->protocol == SCN_PROTOCOL_SAMPLING ? NODE_VOTE_MAX : NODE_DIGEST_BYTES;
-    serving->evidence_bytes = v->protocol == SCN_PROTOCOL_TEE  ? NODE_ATTEST_BYTES
-                              : v->protocol == SCN_PROTOCOL_ZK ? v->zk_proof_bytes
-                                                               : 0;
-    serving->dispute_ns = v->dispute_ns;
-    serving->bisection_round_ns = v->bisection_round_ns;
-    serving->zk_verify_ns = v->zk_verify_ns;
-    serving->prover_factor = v->protocol == SCN_PROTOCOL_ZK ? v->zk_prover_factor : 0.0;
-    serving->time_overhead = v->protocol == SCN_PROTOCOL_TEE ? v->tee_overhead : 0.0;
+    serving->vote_bytes = serving->protocol->vote_bytes;
+    serving->evidence_bytes = serving->protocol->evidence_bytes(&serving->protocol_params);
+    serving->prover_factor = v->protocol == CONS_PROTOCOL_ZK ? v->zk_prover_factor : 0.0;
+    serving->time_overhead = v->protocol == CONS_PROTOCOL_TEE ? v->tee_overhead : 0.0;
 }
 
 int sim__verify_build(sim_world *world)
@@ -640,7 +634,6 @@ int sim__verify_build(sim_world *world)
     node_verifier verifier = {
         .context = world,
         .committee = verify_committee,
-        .commit = verify_commit,
         .salt = verify_salt,
         .accept = verify_accept,
         .agree = verify_agree,

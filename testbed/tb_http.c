@@ -410,7 +410,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         (unsigned long long)proc->scenario->seed,
         proc->node_count, (unsigned long long)tb__now_ns(proc), serving->vocab,
         proc->scenario->workload.prompt_min, proc->scenario->workload.prompt_max,
-        serving->generate_tokens, serving->verifier != NULL ? "committee" : "none",
+        serving->generate_tokens, cons_protocol_name(proc->scenario->verification.protocol),
         (unsigned long long)proc->summary.requests_submitted,
         (unsigned long long)result->requests_completed,
         (unsigned long long)result->requests_finished,
@@ -766,7 +766,7 @@ static void on_request(struct evhttp_request *request, void *arg)
 static uint64_t id_quarantine_ns(const scn_scenario *scenario)
 {
     uint64_t ns = 2 * scenario->workload.request_timeout_ns;
-    if (scenario->verification.protocol != SCN_PROTOCOL_NONE) {
+    if (scenario->verification.protocol != CONS_PROTOCOL_NONE) {
         ns += scenario->verification.commit_timeout_ns + scenario->verification.reveal_timeout_ns;
     }
     return ns;

@@ -541,7 +541,7 @@ uint64_t tb_extra_requests(const tb_process_config *config)
 static int proc_keys(tb_proc *proc)
 {
     const scn_scenario *scenario = proc->scenario;
-    bool signing = scenario->verification.protocol != SCN_PROTOCOL_NONE &&
+    bool signing = scenario->verification.protocol != CONS_PROTOCOL_NONE &&
                    scenario->verification.sign_ed25519;
     char why[512];
     int rc = tb_keys_load(&proc->keys, proc->config->keys_dir, proc->node_count, signing,

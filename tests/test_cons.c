@@ -3,7 +3,9 @@
  * verifiability, selection frequencies and committee capture against the
  * closed forms); commit-reveal; the agreement rules at their boundaries and
  * quorum acceptance, including the cartel case where a safety violation is
- * the expected result; Nesa's reputation rule and its closed forms. Every
+ * the expected result; Nesa's reputation rule and its closed forms; the
+ * protocol table, each protocol's decisions and invariants (one flipped bit
+ * of a tally names the invariant it breaks) and run-time registration. Every
  * test is deterministic (fixed seeds and beacons); statistical bounds are
  * 4 binomial standard deviations wide. */
 #include <math.h>
@@ -973,6 +975,336 @@ START_TEST(test_cons_capture_probability_exact_values)
 }
 END_TEST
 
+/* ---- protocols: the table, decisions and invariants ---- */
+
+static const cons_params test_cons_params = {
+    .committee = 3, .verifiers = 2, .quorum = 2, .commit_reveal = true,
+    .check_probability = 0.5, .proof_bytes = 8, .dispute_ns = 1000,
+    .bisection_round_ns = 10, .zk_verify_ns = 7,
+};
+
+static int test_cons_accept(void *context, bool last_segment, const float *const *outputs,
+                            size_t n_floats, uint32_t count, uint32_t *accepted_out,
+                            uint64_t *agree_mask_out)
+{
+    (void)context;
+    (void)last_segment;
+    cons_agreement rule = {CONS_AGREE_EXACT, 0.0, 0.0, 1};
+    return cons_accept(&rule, outputs, n_floats, count, 2, accepted_out, agree_mask_out);
+}
+
+static bool test_cons_agree(void *context, bool last_segment, const float *a, const float *b,
+                            size_t n_floats)
+{
+    (void)context;
+    (void)last_segment;
+    return memcmp(a, b, n_floats * sizeof(float)) == 0;
+}
+
+/* A consistent tally of 3 members that all committed and revealed. */
+static cons_tally test_cons_tally(const float *const *outputs)
+{
+    cons_tally tally = {
+        .params = &test_cons_params, .member_count = 3, .phase = CONS_PHASE_REVEAL,
+        .committed = 7, .revealed = 7, .answered = 7, .asked = 7,
+        .segment_count = 4, .segment_layers = 8, .outputs = outputs, .n_floats = 2,
+        .agree = test_cons_agree, .accept = test_cons_accept,
+    };
+    return tally;
+}
+
+START_TEST(test_cons_protocol_table_names_round_trip)
+{
+    ck_assert_uint_ge(cons_protocol_count(), CONS_PROTOCOL_BUILTIN);
+    ck_assert_ptr_null(cons_protocol_get(CONS_PROTOCOL_NONE));
+    ck_assert_str_eq(cons_protocol_name(CONS_PROTOCOL_NONE), "none");
+    for (uint32_t i = 0; i < CONS_PROTOCOL_BUILTIN; i++) {
+        cons_protocol found = CONS_PROTOCOL_NONE;
+        ck_assert_int_eq(cons_protocol_find(cons_protocol_name((cons_protocol)i), &found), 0);
+        ck_assert_uint_eq(found, i);
+        if (i != CONS_PROTOCOL_NONE) {
+            const cons_protocol_ops *ops = cons_protocol_get((cons_protocol)i);
+            ck_assert_ptr_nonnull(ops->doc);
+            ck_assert_uint_ge(ops->members_max(&test_cons_params), 1);
+        }
+    }
+    cons_protocol found = CONS_PROTOCOL_NONE;
+    ck_assert_int_eq(cons_protocol_find("Committee", &found), CONS_EINVAL);
+    ck_assert_int_eq(cons_protocol_find(NULL, &found), CONS_EINVAL);
+    ck_assert_uint_eq(cons_protocol_get(CONS_PROTOCOL_SAMPLING)->vote_bytes, CONS_VOTE_MAX);
+    ck_assert_uint_eq(cons_protocol_get(CONS_PROTOCOL_CROSSVAL)->members_max(&test_cons_params),
+                      3);
+    ck_assert_uint_eq(
+        cons_protocol_get(CONS_PROTOCOL_TEE)->evidence_bytes(&test_cons_params),
+        CONS_ATTEST_BYTES);
+    ck_assert_uint_eq(cons_protocol_get(CONS_PROTOCOL_ZK)->evidence_bytes(&test_cons_params), 8);
+}
+END_TEST
+
+/* The member commitment is H(output | salt | member as 4 LE bytes). */
+START_TEST(test_cons_commit_member_bytes)
+{
+    test_cons_setup();
+    const uint8_t output[5] = {1, 2, 3, 4, 5};
+    uint8_t salt[CONS_SALT_BYTES];
+    memset(salt, 0xab, sizeof(salt));
+    uint8_t joined[5 + CONS_SALT_BYTES + 4];
+    memcpy(joined, output, 5);
+    memcpy(joined + 5, salt, CONS_SALT_BYTES);
+    const uint8_t id[4] = {0x04, 0x03, 0x02, 0x01};
+    memcpy(joined + 5 + CONS_SALT_BYTES, id, 4);
+    uint8_t expected[CONS_DIGEST_BYTES];
+    uint8_t digest[CONS_DIGEST_BYTES];
+    util_hash256(joined, sizeof(joined), expected);
+    cons_commit_member(output, 5, salt, 0x01020304u, digest);
+    ck_assert_mem_eq(digest, expected, CONS_DIGEST_BYTES);
+    cons_commit_member(output, 5, salt, 0x01020305u, digest);
+    ck_assert_int_ne(memcmp(digest, expected, CONS_DIGEST_BYTES), 0);
+}
+END_TEST
+
+/* Sampling's votes: one output opens every member's [root, leaf]; a
+ * tampered output opens none; a committee vote opens only its own. */
+START_TEST(test_cons_protocol_votes_open)
+{
+    test_cons_setup();
+    const cons_protocol_ops *sampling = cons_protocol_get(CONS_PROTOCOL_SAMPLING);
+    const cons_protocol_ops *committee = cons_protocol_get(CONS_PROTOCOL_COMMITTEE);
+    uint8_t output[16] = {9, 8, 7};
+    uint8_t salt[CONS_SALT_BYTES] = {1};
+    uint8_t votes[3 * CONS_VOTE_MAX];
+    for (uint32_t j = 0; j < 3; j++) {
+        cons_vote_input in = {output, sizeof(output), salt, 100 + j, j, 3};
+        sampling->vote(&in, votes + j * CONS_VOTE_MAX);
+    }
+    cons_opening opening = {output, sizeof(output), salt, 101, 1, 3, 7, votes, true};
+    ck_assert_uint_eq(sampling->open(&opening), 7);
+    opening.committed = 5;
+    ck_assert_uint_eq(sampling->open(&opening), 5);
+    output[0] ^= 1u;
+    ck_assert_uint_eq(sampling->open(&opening), 0);
+    output[0] ^= 1u;
+    cons_vote_input in = {output, sizeof(output), salt, 101, 1, 3};
+    committee->vote(&in, votes + CONS_VOTE_MAX);
+    opening.committed = 7;
+    ck_assert_uint_eq(committee->open(&opening), 2);
+    opening.member_id = 102; /* Another member's commitment does not open. */
+    ck_assert_uint_eq(committee->open(&opening), 0);
+    opening.commit_reveal = false;
+    ck_assert_uint_eq(committee->open(&opening), 2);
+}
+END_TEST
+
+START_TEST(test_cons_protocol_decide_committee)
+{
+    const float a[2] = {1, 2};
+    const float b[2] = {3, 4};
+    const float *outputs[3] = {b, a, a};
+    const cons_protocol_ops *ops = cons_protocol_get(CONS_PROTOCOL_COMMITTEE);
+    cons_tally tally = test_cons_tally(outputs);
+    cons_decision d;
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
+    ck_assert_uint_eq(d.member, 1);
+    ck_assert_uint_eq(d.judged, 7);
+    ck_assert_uint_eq(d.agreed, 6);
+    ck_assert_uint_eq(d.proven, 1);
+    ck_assert_int_eq(cons_decision_verdict(&d, tally.answered, 0), CONS_VERDICT_PROVEN);
+    ck_assert_int_eq(cons_decision_verdict(&d, tally.answered, 2), CONS_VERDICT_AGREED);
+    /* An equivocator's output does not count: no quorum, a fresh round
+     * that judges the members without a valid output. */
+    tally.equivocated = 4;
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_ROUND);
+    ck_assert_uint_eq(d.judged, 4);
+    ck_assert_uint_eq(d.proven, 4);
+    ck_assert_uint_eq(d.revealed, 3);
+    tally.equivocated = 0;
+    tally.revealed = 1;
+    tally.answered = 1;
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_ROUND);
+    ck_assert_int_eq(cons_decision_verdict(&d, tally.answered, 2), CONS_VERDICT_TIMEOUT);
+}
+END_TEST
+
+START_TEST(test_cons_protocol_decide_sampling_stages)
+{
+    const float a[2] = {1, 2};
+    const float *outputs[3] = {a, a, a};
+    const cons_protocol_ops *ops = cons_protocol_get(CONS_PROTOCOL_SAMPLING);
+    cons_tally tally = test_cons_tally(outputs);
+    tally.revealed = tally.answered = tally.asked = 1;
+    tally.vote_agree = 7;
+    cons_decision d;
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
+    ck_assert_uint_eq(d.agreed, 7);
+    tally.vote_agree = 3; /* Member 2's vote does not match: everyone reveals. */
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_REVEAL);
+    ck_assert_uint_eq(d.ask, 6);
+    ck_assert_uint_eq(d.dispute, CONS_DISPUTE_REVEALS);
+    tally.dispute = CONS_DISPUTE_REVEALS;
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_DISPUTE);
+    ck_assert_uint_eq(d.delay_ns, test_cons_params.dispute_ns);
+    tally.dispute = CONS_DISPUTE_REFEREE;
+    tally.referee_agree = 1;
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
+    ck_assert_uint_eq(d.proven, 0); /* Only member 0 answered. */
+    tally.dispute = CONS_DISPUTE_NONE;
+    tally.committed = 5; /* Member 1 never committed: replaced. */
+    ops->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_ROUND);
+    ck_assert_uint_eq(d.judged, 2);
+    /* The first ask goes to one member; in a dispute to all that remain. */
+    tally.committed = 7;
+    tally.answered = 0;
+    ck_assert_uint_eq(ops->reveal_ask(&tally), 1);
+    tally.dispute = CONS_DISPUTE_REVEALS;
+    ck_assert_uint_eq(ops->reveal_ask(&tally), 7);
+}
+END_TEST
+
+/* Optimistic's bisection: ceil(log2 4) + ceil(log2 8) = 5 rounds; zk holds
+ * for its proof check; a disagreeing checker is a dispute. */
+START_TEST(test_cons_protocol_decide_executors)
+{
+    const float a[2] = {1, 2};
+    const float b[2] = {3, 4};
+    const float *outputs[3] = {a, a, b};
+    cons_tally tally = test_cons_tally(outputs);
+    tally.params = &test_cons_params;
+    cons_decision d;
+    cons_protocol_get(CONS_PROTOCOL_OPTIMISTIC)->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_DISPUTE);
+    ck_assert_uint_eq(d.delay_ns, 5 * test_cons_params.bisection_round_ns);
+    cons_protocol_get(CONS_PROTOCOL_CROSSVAL)->decide(&tally, &d);
+    ck_assert_uint_eq(d.delay_ns, test_cons_params.dispute_ns);
+    outputs[2] = a;
+    cons_protocol_get(CONS_PROTOCOL_CROSSVAL)->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
+    ck_assert_uint_eq(d.member, 0);
+    uint64_t hold_ns = 0;
+    ck_assert(cons_protocol_get(CONS_PROTOCOL_ZK)->settle_hold(&test_cons_params, &hold_ns));
+    ck_assert_uint_eq(hold_ns, test_cons_params.zk_verify_ns);
+    ck_assert(!cons_protocol_get(CONS_PROTOCOL_TEE)->settle_hold(&test_cons_params, &hold_ns));
+    tally.member_count = 1;
+    tally.committed = tally.asked = 1;
+    tally.revealed = 0;
+    tally.answered = 1;
+    cons_protocol_get(CONS_PROTOCOL_TEE)->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_ROUND);
+    ck_assert_int_eq(cons_decision_verdict(&d, tally.answered, 0), CONS_VERDICT_PROVEN);
+}
+END_TEST
+
+/* Flipping one bit of a consistent tally breaks exactly the invariant
+ * that names it, under every built-in protocol. */
+START_TEST(test_cons_protocol_invariants_flip_one_bit)
+{
+    const float a[2] = {1, 2};
+    const float *outputs[3] = {a, a, a};
+    static const struct {
+        uint32_t field;
+        uint64_t bit;
+        const char *name;
+    } flips[] = {
+        {0, 8, "committed_within_committee"},   {1, 8, "revealed_within_committee"},
+        {2, 8, "answered_within_committee"},    {3, 8, "equivocated_within_committee"},
+        {4, 8, "asked_within_committee"},       {5, 8, "vote_agree_within_committee"},
+    };
+    for (uint32_t p = CONS_PROTOCOL_COMMITTEE; p < CONS_PROTOCOL_BUILTIN; p++) {
+        const cons_protocol_ops *ops = cons_protocol_get((cons_protocol)p);
+        cons_tally base = test_cons_tally(outputs);
+        base.vote_agree = 1;
+        base.asked = p == CONS_PROTOCOL_SAMPLING ? 1 : 7;
+        if (p == CONS_PROTOCOL_TEE || p == CONS_PROTOCOL_ZK) {
+            base.member_count = 1;
+            base.committed = base.revealed = base.answered = base.asked = 1;
+        }
+        ck_assert_msg(ops->check_invariants(&base) == NULL, "%s: %s", ops->name,
+                      ops->check_invariants(&base));
+        for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+            cons_tally t = base;
+            uint64_t *masks[] = {&t.committed, &t.revealed, &t.answered,
+                                 &t.equivocated, &t.asked, &t.vote_agree};
+            *masks[flips[i].field] |= flips[i].bit;
+            ck_assert_str_eq(ops->check_invariants(&t), flips[i].name);
+        }
+        cons_tally t = base;
+        t.answered &= ~UINT64_C(1); /* Revealed, never answered. */
+        ck_assert_str_eq(ops->check_invariants(&t), "revealed_implies_answered");
+        t = base;
+        t.committed &= ~UINT64_C(1);
+        t.equivocated = 1;
+        ck_assert_str_eq(ops->check_invariants(&t), "equivocated_implies_committed");
+        t = base;
+        t.phase = 9;
+        ck_assert_str_eq(ops->check_invariants(&t), "phase_known");
+        t = base;
+        t.member_count = 0;
+        ck_assert_str_eq(ops->check_invariants(&t), "member_count_in_range");
+    }
+    cons_tally t = test_cons_tally(outputs);
+    t.dispute = CONS_DISPUTE_REFEREE;
+    ck_assert_str_eq(cons_protocol_get(CONS_PROTOCOL_SAMPLING)->check_invariants(&t),
+                     "referee_holds");
+    ck_assert_str_eq(cons_protocol_get(CONS_PROTOCOL_COMMITTEE)->check_invariants(&t),
+                     "referee_holds");
+    t.phase = CONS_PHASE_HOLD;
+    ck_assert_str_eq(cons_protocol_get(CONS_PROTOCOL_COMMITTEE)->check_invariants(&t),
+                     "committee_no_dispute");
+    t = test_cons_tally(outputs);
+    t.asked = 3; /* Two asked before any dispute. */
+    ck_assert_str_eq(cons_protocol_get(CONS_PROTOCOL_SAMPLING)->check_invariants(&t),
+                     "one_asked_first");
+    t = test_cons_tally(outputs);
+    ck_assert_str_eq(cons_protocol_get(CONS_PROTOCOL_TEE)->check_invariants(&t),
+                     "single_one_executor");
+    t.committed = 3;
+    ck_assert_str_eq(cons_protocol_get(CONS_PROTOCOL_COMMITTEE)->check_invariants(&t),
+                     "asked_implies_committed");
+}
+END_TEST
+
+static void test_cons_toy_decide(const cons_tally *tally, cons_decision *out)
+{
+    *out = (cons_decision){.action = CONS_ACTION_ROUND, .judged = tally->answered};
+}
+
+static const char *test_cons_toy_check(const cons_tally *tally)
+{
+    (void)tally;
+    return NULL;
+}
+
+/* A protocol added at run time: found by name; a name taken twice or an
+ * operation missing is refused. */
+START_TEST(test_cons_protocol_register)
+{
+    cons_protocol_ops toy = *cons_protocol_get(CONS_PROTOCOL_COMMITTEE);
+    toy.name = "toy";
+    toy.decide = test_cons_toy_decide;
+    toy.check_invariants = test_cons_toy_check;
+    uint32_t before = cons_protocol_count();
+    int id = cons_protocol_register(&toy);
+    ck_assert_int_eq(id, (int)before);
+    ck_assert_uint_eq(cons_protocol_count(), before + 1);
+    cons_protocol found = CONS_PROTOCOL_NONE;
+    ck_assert_int_eq(cons_protocol_find("toy", &found), 0);
+    ck_assert_int_eq((int)found, id);
+    ck_assert_ptr_eq(cons_protocol_get(found), &toy);
+    ck_assert_int_eq(cons_protocol_register(&toy), CONS_EINVAL);
+    cons_protocol_ops broken = toy;
+    broken.name = "broken";
+    broken.decide = NULL;
+    ck_assert_int_eq(cons_protocol_register(&broken), CONS_EINVAL);
+}
+END_TEST
+
 Suite *test_cons_suite(void)
 {
     Suite *suite = suite_create("cons");
@@ -1022,5 +1354,17 @@ Suite *test_cons_suite(void)
     tcase_add_test(reputation, test_cons_detection_probability_values);
     tcase_set_timeout(reputation, 10);
     suite_add_tcase(suite, reputation);
+
+    TCase *protocols = tcase_create("protocols");
+    tcase_add_test(protocols, test_cons_protocol_table_names_round_trip);
+    tcase_add_test(protocols, test_cons_commit_member_bytes);
+    tcase_add_test(protocols, test_cons_protocol_votes_open);
+    tcase_add_test(protocols, test_cons_protocol_decide_committee);
+    tcase_add_test(protocols, test_cons_protocol_decide_sampling_stages);
+    tcase_add_test(protocols, test_cons_protocol_decide_executors);
+    tcase_add_test(protocols, test_cons_protocol_invariants_flip_one_bit);
+    tcase_add_test(protocols, test_cons_protocol_register);
+    tcase_set_timeout(protocols, 10);
+    suite_add_tcase(suite, protocols);
     return suite;
 }

@@ -1500,7 +1500,7 @@ START_TEST(test_scn_verify_full_fields)
     int rc = test_scn_load(test_scn_committee, NULL, 0, &s, &e);
     ck_assert_msg(rc == 0, "%u:%u: %s", e.line, e.column, e.message);
     const scn_verification *v = &s->verification;
-    ck_assert_int_eq(v->protocol, SCN_PROTOCOL_COMMITTEE);
+    ck_assert_int_eq(v->protocol, CONS_PROTOCOL_COMMITTEE);
     ck_assert_uint_eq(v->committee, 5);
     ck_assert_uint_eq(v->quorum, 4);
     ck_assert_uint_eq(v->retries, 3);
@@ -1643,7 +1643,7 @@ START_TEST(test_scn_verify_agreement_variants)
 }
 END_TEST
 
-static void test_scn_verify_check_defaults(const scn_verification *v, scn_protocol protocol)
+static void test_scn_verify_check_defaults(const scn_verification *v, cons_protocol protocol)
 {
     ck_assert_int_eq(v->protocol, protocol);
     ck_assert_uint_eq(v->committee, 3);
@@ -1676,14 +1676,14 @@ START_TEST(test_scn_verify_defaults)
     scn_error e;
     /* Absent section: protocol none, yet every default is in the struct. */
     ck_assert_int_eq(test_scn_load(text, NULL, 0, &s, &e), 0);
-    test_scn_verify_check_defaults(&s->verification, SCN_PROTOCOL_NONE);
+    test_scn_verify_check_defaults(&s->verification, CONS_PROTOCOL_NONE);
     ck_assert_ptr_null(test_scn_param(s, "verification.protocol"));
     char hex[65];
     memcpy(hex, s->sha256_hex, sizeof(hex));
     scn_destroy(s);
     /* A gossip scenario too. */
     ck_assert_int_eq(test_scn_load(test_scn_full, NULL, 0, &s, &e), 0);
-    test_scn_verify_check_defaults(&s->verification, SCN_PROTOCOL_NONE);
+    test_scn_verify_check_defaults(&s->verification, CONS_PROTOCOL_NONE);
     scn_destroy(s);
     /* protocol none written out is the same scenario. */
     const char *none = "verification.protocol=none";
@@ -1692,7 +1692,7 @@ START_TEST(test_scn_verify_defaults)
     scn_destroy(s);
     const char *on = "verification.protocol=committee";
     ck_assert_int_eq(test_scn_load(text, &on, 1, &s, &e), 0);
-    test_scn_verify_check_defaults(&s->verification, SCN_PROTOCOL_COMMITTEE);
+    test_scn_verify_check_defaults(&s->verification, CONS_PROTOCOL_COMMITTEE);
     ck_assert_str_eq(test_scn_param(s, "verification.quorum"), "2");
     ck_assert_str_ne(s->sha256_hex, hex);
     scn_destroy(s);

@@ -2,9 +2,12 @@
  * (sim/verify.c driving node/committee.c): sampling's unanimity, disputes
  * and resamples; cross-validation's spot checks; optimistic finality and
  * bisection; TEE attestation and a forged one; the zk cost model; the
- * economics (balances conserve money) and the rational adversary. Each
+ * economics (balances conserve money) and the rational adversary; a toy
+ * protocol registered by the test itself, and the node's invariant check
+ * stopping a run whose protocol invariant breaks. Each
  * safety property is also broken on purpose, and the checker must fire. */
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -410,6 +413,87 @@ START_TEST(test_verify_crossval_acceptance_frequency)
 }
 END_TEST
 
+/* ---- a protocol added by a test ---- */
+
+/* "First answer wins": the committee answers at once (no commit phase)
+ * and the lowest member with a valid answer settles the step; nobody
+ * valid: a fresh round. It reuses the committee's votes and openings and
+ * is defined here alone: registering it is all the simulator needs. */
+static void verify_toy_decide(const cons_tally *tally, cons_decision *out)
+{
+    uint64_t valid = tally->revealed & ~tally->equivocated;
+    uint64_t all = cons_members_all(tally->member_count);
+    *out = (cons_decision){.action = valid != 0 ? CONS_ACTION_SETTLE : CONS_ACTION_ROUND,
+                           .member = valid != 0 ? (uint32_t)__builtin_ctzll(valid) : 0,
+                           .judged = all,
+                           .agreed = valid,
+                           .dispute = tally->dispute,
+                           .revealed = tally->revealed};
+}
+
+static bool verify_toy_commit_reveal(const cons_params *params)
+{
+    (void)params;
+    return false;
+}
+
+static const char *verify_toy_check(const cons_tally *tally)
+{
+    uint64_t all = cons_members_all(tally->member_count);
+    if ((tally->answered & ~all) != 0 || (tally->revealed & ~tally->answered) != 0) {
+        return "toy_answers_within_committee";
+    }
+    return tally->asked == all ? NULL : "toy_everyone_asked";
+}
+
+/* A broken invariant: no member may ever reveal. */
+static const char *verify_toy_never_reveals(const cons_tally *tally)
+{
+    return tally->revealed != 0 ? "toy_never_reveals" : NULL;
+}
+
+static void verify_toy_register(const char *name,
+                                const char *(*check)(const cons_tally *tally))
+{
+    cons_protocol found;
+    if (cons_protocol_find(name, &found) == 0) {
+        return; /* Registered by an earlier test in this process (no fork). */
+    }
+    static cons_protocol_ops ops[2];
+    cons_protocol_ops *slot = &ops[check == verify_toy_check ? 0 : 1];
+    *slot = *cons_protocol_get(CONS_PROTOCOL_COMMITTEE);
+    slot->name = name;
+    slot->doc = "first answer wins";
+    slot->commit_reveal = verify_toy_commit_reveal;
+    slot->decide = verify_toy_decide;
+    slot->check_invariants = check;
+    ck_assert_int_ge(cons_protocol_register(slot), CONS_PROTOCOL_BUILTIN);
+}
+
+START_TEST(test_verify_toy_protocol_registered_settles)
+{
+    verify_toy_register("toy", verify_toy_check);
+    const char *const overrides[] = {"verification.protocol=toy"};
+    sim_result *result = verify_run(overrides, 1);
+    ck_assert_uint_eq(result->requests_completed, 30);
+    ck_assert_uint_eq(result->violation_count, 0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    sim_result_destroy(result);
+}
+END_TEST
+
+/* The node checks the protocol's invariants after every committee message
+ * it handles as a client: a protocol whose invariant the first reveal
+ * breaks stops the run there. */
+START_TEST(test_verify_toy_protocol_broken_invariant_asserts)
+{
+    verify_toy_register("toy_strict", verify_toy_never_reveals);
+    const char *const overrides[] = {"verification.protocol=toy_strict"};
+    sim_result *result = verify_run(overrides, 1);
+    sim_result_destroy(result);
+}
+END_TEST
+
 Suite *test_verify_suite(void)
 {
     Suite *suite = suite_create("verify");
@@ -424,6 +508,9 @@ Suite *test_verify_suite(void)
     tcase_add_test(protocols, test_verify_optimistic_window_and_bisection);
     tcase_add_test(protocols, test_verify_tee_attestation_and_forgery);
     tcase_add_test(protocols, test_verify_zk_cost_model);
+    tcase_add_test(protocols, test_verify_toy_protocol_registered_settles);
+    tcase_add_test_raise_signal(protocols, test_verify_toy_protocol_broken_invariant_asserts,
+                                SIGABRT);
     suite_add_tcase(suite, protocols);
     TCase *frequency = tcase_create("frequency");
     tcase_set_timeout(frequency, 300);

@@ -213,7 +213,7 @@ void tool_print_inference(const scn_scenario *scenario, const sim_result *result
     if (result->verified) {
         printf("  verify     %s: %llu accepted wrong, %llu honest penalised (%.4f), %llu "
                "rounds unsettled, %llu disputes, %llu resamples\n",
-               scn_protocol_name(scenario->verification.protocol),
+               cons_protocol_name(scenario->verification.protocol),
                (unsigned long long)result->accepted_wrong,
                (unsigned long long)result->honest_penalised,
                metric(result, "honest_penalised_ratio"), (unsigned long long)result->no_quorum,

@@ -90,26 +90,26 @@ static uint32_t swarm_byzantine_tolerated(const scn_scenario *scenario)
     const scn_verification *v = &scenario->verification;
     uint32_t tenth = scenario->nodes.count / 10 > 0 ? scenario->nodes.count / 10 : 1;
     switch (v->protocol) {
-    case SCN_PROTOCOL_COMMITTEE: return v->quorum - 1;
-    case SCN_PROTOCOL_SAMPLING: return v->committee - 1;
-    case SCN_PROTOCOL_OPTIMISTIC: return v->verifiers;
-    case SCN_PROTOCOL_TEE:
-    case SCN_PROTOCOL_ZK: return tenth;
+    case CONS_PROTOCOL_COMMITTEE: return v->quorum - 1;
+    case CONS_PROTOCOL_SAMPLING: return v->committee - 1;
+    case CONS_PROTOCOL_OPTIMISTIC: return v->verifiers;
+    case CONS_PROTOCOL_TEE:
+    case CONS_PROTOCOL_ZK: return tenth;
     default: return 0;
     }
 }
 
 /* The Byzantine kinds the protocol makes meaningful (NULL-terminated). */
-static const char *const *draw_byzantine_kinds(scn_protocol protocol)
+static const char *const *draw_byzantine_kinds(cons_protocol protocol)
 {
     static const char *const committee[] = {"wrong_output", "collude",    "silent",
                                             "lazy_copy",    "equivocate", NULL};
     static const char *const replicated[] = {"wrong_output", "collude", "silent", NULL};
     static const char *const single[] = {"wrong_output", "silent", NULL};
     switch (protocol) {
-    case SCN_PROTOCOL_COMMITTEE: return committee;
-    case SCN_PROTOCOL_SAMPLING:
-    case SCN_PROTOCOL_OPTIMISTIC: return replicated;
+    case CONS_PROTOCOL_COMMITTEE: return committee;
+    case CONS_PROTOCOL_SAMPLING:
+    case CONS_PROTOCOL_OPTIMISTIC: return replicated;
     default: return single;
     }
 }

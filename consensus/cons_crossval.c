@@ -1,0 +1,48 @@
+/* cons_crossval.c -- Atoma's Cross-Validation. One executor (member 0)
+ * answers; with probability p, from the beacon's spot check, n verifiers
+ * re-run the hop too. The executor's output settles when every checker
+ * agrees with it; a disagreement goes to the referee after dispute_ns. */
+#include "consensus/cons_int.h"
+#include "util/assert.h"
+
+/* The executor, plus its verifiers when the spot check picks the hop. */
+static uint32_t crossval_draw_size(const cons_params *params,
+                                   const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment)
+{
+    ASSERT(params->check_probability >= 0.0 && params->check_probability <= 1.0);
+    uint32_t size = cons_spot_check(beacon, segment, params->check_probability)
+                        ? 1 + params->verifiers : 1;
+    ASSERT(size <= cons__members_checkers(params));
+    return size;
+}
+
+static uint64_t crossval_reveal_ask(const cons_tally *tally)
+{
+    return cons__ask_committed(tally);
+}
+
+static void crossval_decide(const cons_tally *tally, cons_decision *out)
+{
+    ASSERT(tally->member_count <= cons__members_checkers(tally->params));
+    if (tally->dispute == CONS_DISPUTE_REFEREE) {
+        cons__decide_referee(tally, out);
+        return;
+    }
+    cons__decide_executor(tally, tally->params->dispute_ns, out);
+}
+
+const cons_protocol_ops cons__crossval_ops = {
+    .name = "crossval",
+    .doc = "one executor, re-checked by n verifiers with probability p; referee on a dispute",
+    .vote_bytes = CONS_DIGEST_BYTES,
+    .members_max = cons__members_checkers,
+    .draw_size = crossval_draw_size,
+    .commit_reveal = cons__commit_reveal,
+    .evidence_bytes = cons__evidence_none,
+    .vote = cons__vote_commitment,
+    .open = cons__open_commitment,
+    .reveal_ask = crossval_reveal_ask,
+    .settle_hold = cons__hold_none,
+    .decide = crossval_decide,
+    .check_invariants = cons__check_executor,
+};
