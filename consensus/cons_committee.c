@@ -44,11 +44,6 @@ static void committee_decide(const cons_tally *tally, cons_decision *out)
     out->revealed = valid;
 }
 
-static uint64_t committee_reveal_ask(const cons_tally *tally)
-{
-    return cons__ask_committed(tally);
-}
-
 /* Beyond the common ones: no dispute ever opens. */
 static const char *committee_check_invariants(const cons_tally *tally)
 {
@@ -75,7 +70,7 @@ const cons_protocol_ops cons__committee_ops = {
     .evidence_bytes = cons__evidence_none,
     .vote = cons__vote_commitment,
     .open = cons__open_commitment,
-    .reveal_ask = committee_reveal_ask,
+    .reveal_ask = cons__ask_committed,
     .settle_hold = cons__hold_none,
     .decide = committee_decide,
     .check_invariants = committee_check_invariants,

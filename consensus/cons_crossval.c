@@ -16,11 +16,6 @@ static uint32_t crossval_draw_size(const cons_params *params,
     return size;
 }
 
-static uint64_t crossval_reveal_ask(const cons_tally *tally)
-{
-    return cons__ask_committed(tally);
-}
-
 static void crossval_decide(const cons_tally *tally, cons_decision *out)
 {
     ASSERT(tally->member_count <= cons__members_checkers(tally->params));
@@ -41,7 +36,7 @@ const cons_protocol_ops cons__crossval_ops = {
     .evidence_bytes = cons__evidence_none,
     .vote = cons__vote_commitment,
     .open = cons__open_commitment,
-    .reveal_ask = crossval_reveal_ask,
+    .reveal_ask = cons__ask_committed,
     .settle_hold = cons__hold_none,
     .decide = crossval_decide,
     .check_invariants = cons__check_executor,

@@ -29,11 +29,6 @@ static uint64_t optimistic_bisection_ns(const cons_tally *tally)
     return (uint64_t)(rounds > 0 ? rounds : 1) * tally->params->bisection_round_ns;
 }
 
-static uint64_t optimistic_reveal_ask(const cons_tally *tally)
-{
-    return cons__ask_committed(tally);
-}
-
 static void optimistic_decide(const cons_tally *tally, cons_decision *out)
 {
     ASSERT(tally->member_count <= cons__members_checkers(tally->params));
@@ -54,7 +49,7 @@ const cons_protocol_ops cons__optimistic_ops = {
     .evidence_bytes = cons__evidence_none,
     .vote = cons__vote_commitment,
     .open = cons__open_commitment,
-    .reveal_ask = optimistic_reveal_ask,
+    .reveal_ask = cons__ask_committed,
     .settle_hold = cons__hold_none,
     .decide = optimistic_decide,
     .check_invariants = cons__check_executor,

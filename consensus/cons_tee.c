@@ -30,11 +30,6 @@ static bool tee_evidence_verify(const cons_evidence_check *check)
     return check->attest_verify(check->context, check->bytes, check->size, check->evidence);
 }
 
-static uint64_t tee_reveal_ask(const cons_tally *tally)
-{
-    return cons__ask_committed(tally);
-}
-
 const cons_protocol_ops cons__tee_ops = {
     .name = "tee",
     .doc = "one attested executor of a TEE-capable class",
@@ -47,7 +42,7 @@ const cons_protocol_ops cons__tee_ops = {
     .open = cons__open_commitment,
     .evidence = tee_evidence,
     .evidence_verify = tee_evidence_verify,
-    .reveal_ask = tee_reveal_ask,
+    .reveal_ask = cons__ask_committed,
     .settle_hold = cons__hold_none,
     .decide = cons__decide_single,
     .check_invariants = cons__check_single,

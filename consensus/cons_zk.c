@@ -25,11 +25,6 @@ static bool zk_evidence_verify(const cons_evidence_check *check)
     return check->evidence_bytes != 0 && check->evidence[0] == 1;
 }
 
-static uint64_t zk_reveal_ask(const cons_tally *tally)
-{
-    return cons__ask_committed(tally);
-}
-
 /* The client checks the proof before it decides. */
 static bool zk_settle_hold(const cons_params *params, uint64_t *delay_ns_out)
 {
@@ -49,7 +44,7 @@ const cons_protocol_ops cons__zk_ops = {
     .open = cons__open_commitment,
     .evidence = zk_evidence,
     .evidence_verify = zk_evidence_verify,
-    .reveal_ask = zk_reveal_ask,
+    .reveal_ask = cons__ask_committed,
     .settle_hold = zk_settle_hold,
     .decide = cons__decide_single,
     .check_invariants = cons__check_single,
