@@ -28,19 +28,20 @@
 #include "util/hash.h"
 
 /* The client's block for a request: k votes, then k outputs. */
-static uint8_t *committee_digest(const node_serving *serving, const node_committee_state *state,
+static uint8_t *committee_digest(const node_store *store, const node_committee_state *state,
                                  uint32_t member)
 {
-    uint8_t *block = util_pool_block(&serving->committee_pool, state->block - 1);
+    uint8_t *block = util_pool_block(&store->committee_pool, state->block - 1);
     return block + (size_t)member * NODE_VOTE_MAX;
 }
 
-static float *committee_output(const node_serving *serving, const node_committee_state *state,
+static float *committee_output(const node *self, const node_committee_state *state,
                                uint32_t member)
 {
-    uint8_t *block = util_pool_block(&serving->committee_pool, state->block - 1);
+    const node_store *store = self->config.store;
+    uint8_t *block = util_pool_block(&store->committee_pool, state->block - 1);
     float *outputs = (float *)(block + NODE_COMMITTEE_MAX * NODE_VOTE_MAX);
-    return outputs + (size_t)member * serving->output_floats;
+    return outputs + (size_t)member * self->config.serving->output_floats;
 }
 
 uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segment,
@@ -71,12 +72,12 @@ static size_t committee_floats(const node_serving *serving, uint32_t segment, ui
 }
 
 /* Opens a phase ending at 'deadline'; stale deadlines carry an older seq. */
-static void committee_phase_until(node_serving *serving, node_outbox *outbox, uint64_t request,
+static void committee_phase_until(node_store *store, node_outbox *outbox, uint64_t request,
                                   uint32_t phase, uint64_t deadline)
 {
     static const uint32_t kinds[] = {0, NODE_SERVE_TIMER_COMMIT, NODE_SERVE_TIMER_REVEAL,
                                      NODE_SERVE_TIMER_HOLD};
-    node_committee_state *state = &serving->committees[request];
+    node_committee_state *state = &store->committees[request];
     ASSERT(phase > CONS_PHASE_IDLE && phase <= CONS_PHASE_HOLD);
     state->phase = phase;
     state->phase_seq += 1;
@@ -84,16 +85,32 @@ static void committee_phase_until(node_serving *serving, node_outbox *outbox, ui
                           node__serve_timer_id(kinds[phase], request, state->phase_seq & 0xffffu));
 }
 
-static void committee_phase(node_serving *serving, node_outbox *outbox, uint64_t request,
+static void committee_phase(node *self, node_outbox *outbox, uint64_t request,
                             uint32_t phase, uint64_t now_ns)
 {
+    const node_serving *serving = self->config.serving;
     bool commit = phase == CONS_PHASE_COMMIT;
-    committee_phase_until(serving, outbox, request, phase,
+    committee_phase_until(self->config.store, outbox, request, phase,
                           now_ns + (commit ? serving->commit_timeout_ns
                                            : serving->reveal_timeout_ns));
 }
 
-/* Fills the header fields every committee message of this step shares. */
+/* The client's own record of 'request', or NULL when this node is not
+ * its client. The store is keyed by request id and each slot's owner is
+ * the request's client: this is that client's lookup in its own table. */
+static node_request *client_request(const node *self, uint64_t request)
+{
+    node_request *r = &self->config.store->requests[request];
+    return r->submitted && r->client == self->config.node_id ? r : NULL;
+}
+
+bool node__client_owns(const node *self, uint64_t request)
+{
+    return client_request(self, request) != NULL;
+}
+
+/* Client: fills the header fields every committee message of this step
+ * shares, from its own record of the request. */
 static void committee_header(node_message *m, const node_request *r, uint32_t segment,
                              uint32_t round, uint32_t member)
 {
@@ -110,18 +127,20 @@ static void committee_header(node_message *m, const node_request *r, uint32_t se
 void node__committee_send_input(node *self, node_outbox *outbox, uint64_t request,
                                 uint32_t segment, const float *rows, uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    const node_request *r = &serving->requests[request];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
+    const node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
     uint32_t count = committee_rows(r);
     size_t bytes = segment == 0 ? (size_t)count * 4
                                 : infer_wire_bytes(serving->wire_dtype, count, serving->dim);
     ASSERT(bytes <= serving->payload_capacity);
     if (segment == 0) {
         uint32_t first = r->generated == 0 ? 0 : r->prompt_tokens + r->generated - 1;
-        node__serve_put_tokens(serving->payload, r->tokens + first, count);
+        node__serve_put_tokens(store->payload, r->tokens + first, count);
     } else {
-        infer_wire_encode(serving->wire_dtype, rows, count, serving->dim, serving->payload);
+        infer_wire_encode(serving->wire_dtype, rows, count, serving->dim, store->payload);
     }
     state->segment = segment;
     state->member_count = serving->verifier->committee(serving->verifier->context, request,
@@ -137,19 +156,21 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
     for (uint32_t j = 0; j < state->member_count; j++) {
         node_message *m = node__serve_send(self, outbox, type, state->members[j], request, now_ns);
         committee_header(m, r, segment, state->round, j);
-        m->payload = serving->payload;
+        m->payload = store->payload;
         m->payload_bytes = (uint32_t)bytes;
     }
-    committee_phase(serving, outbox, request,
+    committee_phase(self, outbox, request,
                     serving->commit_reveal ? CONS_PHASE_COMMIT : CONS_PHASE_REVEAL,
                     now_ns);
 }
 
 void node__committee_end(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    const node_committee_state *state = &serving->committees[request];
-    const node_request *r = &serving->requests[request];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    const node_committee_state *state = &store->committees[request];
+    const node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
     uint32_t members[NODE_COMMITTEE_MAX];
     for (uint32_t s = 0; s < serving->segment_count; s++) {
         uint32_t count = serving->verifier->committee(serving->verifier->context, request, s,
@@ -181,8 +202,9 @@ bool node__committee_cheats(const node *self, uint64_t request, uint32_t segment
 static bool committee_misbehave(node *self, const node_message *m, float *output, size_t n)
 {
     const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     uint32_t id = self->config.node_id;
-    node_behaviour behaviour = (node_behaviour)serving->behaviour_of[id];
+    node_behaviour behaviour = (node_behaviour)store->behaviour_of[id];
     if ((behaviour != NODE_BEHAVIOUR_WRONG_OUTPUT && behaviour != NODE_BEHAVIOUR_COLLUDE &&
          behaviour != NODE_BEHAVIOUR_FORGE_ATTESTATION) ||
         !node__committee_cheats(self, m->rumor_id, m->segment)) {
@@ -211,35 +233,48 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
     return true;
 }
 
+/* Member: the header of a message about the hop 'm' it received, for
+ * committee member index 'member': everything from the client's message,
+ * nothing from the client's state. */
+static void member_header(node_message *out, const node_message *m, uint32_t member)
+{
+    out->origin = m->origin;
+    out->origin_ns = m->origin_ns;
+    out->segment = m->segment;
+    out->count = m->count;
+    out->position = m->position;
+    out->step = m->step;
+    out->hops = m->hops;
+    out->token = member;
+}
+
 /* Where a member keeps its output until the reveal: [size][salt][bytes]. */
-static uint8_t *member_block(node_serving *serving, const node_message *m, uint32_t slot,
+static uint8_t *member_block(const node *self, const node_message *m, uint32_t slot,
                              bool take)
 {
-    uint32_t *entry = &serving->reveal_block_of[node__serve_slot_index(serving, m->rumor_id, m->segment,
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t *entry = &store->reveal_block_of[node__serve_slot_index(serving, m->rumor_id, m->segment,
                                                              slot)];
     if (*entry == 0 && take) {
         uint32_t block = 0;
-        if (util_pool_take(&serving->reveal_pool, &block) != 0) {
+        if (util_pool_take(&store->reveal_pool, &block) != 0) {
             return NULL;
         }
         *entry = block + 1;
     }
-    return *entry == 0 ? NULL : util_pool_block(&serving->reveal_pool, *entry - 1);
+    return *entry == 0 ? NULL : util_pool_block(&store->reveal_pool, *entry - 1);
 }
 
 static void member_reveal(node *self, const node_message *m, uint32_t member, const uint8_t *block,
                           uint64_t at_ns, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
     uint32_t size = 0;
     memcpy(&size, block, sizeof(size));
     node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL, m->origin,
                                          m->rumor_id, at_ns);
-    committee_header(out, &serving->requests[m->rumor_id], m->segment, m->hops, member);
-    out->origin = m->origin;
-    out->step = m->step;
-    out->position = m->position;
-    out->count = m->count;
+    member_header(out, m, member);
     out->payload = block + sizeof(uint32_t);
     out->payload_bytes = NODE_SALT_BYTES + size + serving->evidence_bytes;
     /* Members share their reveals with each other (Nesa's members see each
@@ -265,9 +300,10 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
 static void member_equivocate(node *self, node_outbox *outbox, const node_message *commit,
                               uint64_t at_ns)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     ASSERT(serving->payload_capacity >= 2 * NODE_VOTE_MAX);
-    uint8_t *other = serving->payload + NODE_VOTE_MAX;
+    uint8_t *other = store->payload + NODE_VOTE_MAX;
     memcpy(other, commit->payload, serving->vote_bytes);
     other[0] ^= 1u;
     node_message *second = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
@@ -282,8 +318,9 @@ static void member_equivocate(node *self, node_outbox *outbox, const node_messag
 static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
                         node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
-    uint8_t *block = member_block(serving, m, slot, true);
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint8_t *block = member_block(self, m, slot, true);
     ASSERT(block != NULL);
     uint32_t waiting = UINT32_MAX;
     memcpy(block, &waiting, sizeof(waiting));
@@ -292,23 +329,19 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     }
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
                                             m->rumor_id, now_ns);
-    committee_header(commit, &serving->requests[m->rumor_id], m->segment, m->hops, m->token);
-    commit->origin = m->origin;
-    commit->step = m->step;
-    commit->count = m->count;
-    commit->position = m->position;
+    member_header(commit, m, m->token);
     for (uint32_t i = 0; i < serving->vote_bytes; i++) {
-        serving->payload[i] = (uint8_t)util_prng_next(&self->prng);
+        store->payload[i] = (uint8_t)util_prng_next(&self->prng);
     }
-    commit->payload = serving->payload;
+    commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
 }
 
 bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
                           node_outbox *outbox)
 {
-    const node_serving *serving = self->config.serving;
-    if (serving->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_LAZY_COPY) {
+    node_store *store = self->config.store;
+    if (store->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_LAZY_COPY) {
         return false;
     }
     member_lazy(self, m, slot, now_ns, outbox);
@@ -320,7 +353,8 @@ bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint
 static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message *m,
                                  node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     if (m->segment >= serving->segment_count || m->hops > serving->retries ||
         m->payload_bytes < NODE_SALT_BYTES) {
         return NODE_EMALFORMED;
@@ -330,7 +364,7 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
         return NODE_EMALFORMED;
     }
     uint32_t slot = m->hops * serving->committee + member;
-    uint8_t *block = member_block(serving, m, slot, false);
+    uint8_t *block = member_block(self, m, slot, false);
     uint32_t size = 0;
     if (block != NULL) {
         memcpy(&size, block, sizeof(size));
@@ -339,7 +373,7 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
     bytes = bytes > serving->evidence_bytes ? bytes - serving->evidence_bytes : 0;
     if (block == NULL || size != UINT32_MAX ||
         sizeof(uint32_t) + NODE_SALT_BYTES + bytes + serving->evidence_bytes >
-            serving->reveal_pool.block_bytes) {
+            store->reveal_pool.block_bytes) {
         return 0; /* Honest members ignore their peers' reveals. */
     }
     size = (uint32_t)bytes;
@@ -395,8 +429,9 @@ static void member_evidence(node *self, const node_message *m, const float *hone
                             uint8_t *evidence)
 {
     const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     uint32_t id = self->config.node_id;
-    uint8_t behaviour = serving->behaviour_of[id];
+    uint8_t behaviour = store->behaviour_of[id];
     memset(evidence, 0, serving->evidence_bytes);
     if (serving->protocol->evidence == NULL) {
         return;
@@ -423,18 +458,19 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
                                    node_outbox *outbox)
 {
     uint32_t member = m->token;
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     const node_verifier *verifier = serving->verifier;
     bool last = m->segment + 1u == serving->segment_count;
-    uint8_t behaviour = serving->behaviour_of[self->config.node_id];
+    uint8_t behaviour = store->behaviour_of[self->config.node_id];
     /* The server ran its layers wrong (other weights, a corrupted layer). */
     bool ran_wrong =
         (behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
         node__committee_cheats(self, m->rumor_id, m->segment);
-    float *mine = serving->decoded;
+    float *mine = store->decoded;
     memcpy(mine, output, n_floats * sizeof(float));
     bool cheated = ran_wrong || committee_misbehave(self, m, mine, n_floats);
-    uint8_t *block = member_block(serving, m, slot, true);
+    uint8_t *block = member_block(self, m, slot, true);
     ASSERT(block != NULL); /* Sized by the requests in flight. */
     uint32_t size = (uint32_t)(last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
                                     : infer_wire_bytes(serving->wire_dtype, m->count, serving->dim));
@@ -457,13 +493,9 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     }
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
                                             m->rumor_id, end_ns);
-    committee_header(commit, &serving->requests[m->rumor_id], m->segment, m->hops, member);
-    commit->origin = m->origin;
-    commit->step = m->step;
-    commit->count = m->count;
-    commit->position = m->position;
-    member_vote(self, m, member, bytes, size, salt, serving->payload);
-    commit->payload = serving->payload;
+    member_header(commit, m, member);
+    member_vote(self, m, member, bytes, size, salt, store->payload);
+    commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
     if (behaviour == NODE_BEHAVIOUR_EQUIVOCATE) {
         member_equivocate(self, outbox, commit, end_ns);
@@ -473,21 +505,23 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
 /* REVEAL_ASK: the commit phase closed; a member that committed reveals. */
 static int member_on_ask(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     uint32_t member = m->token;
     if (m->segment >= serving->segment_count || member >= serving->committee ||
         m->hops > serving->retries ||
         node__committee_index(self, m->rumor_id, m->segment, m->hops) != member ||
-        serving->requests[m->rumor_id].client != m->source) {
+        !node__slot_client_is(self, m->rumor_id, m->segment, m->hops * serving->committee + member,
+                              m->source)) {
         return NODE_EMALFORMED;
     }
-    const uint8_t *block = member_block(serving, m, m->hops * serving->committee + member, false);
+    const uint8_t *block = member_block(self, m, m->hops * serving->committee + member, false);
     uint32_t size = 0;
     if (block != NULL) {
         memcpy(&size, block, sizeof(size));
     }
     if (block == NULL || size == UINT32_MAX ||
-        serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
+        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
         return 0; /* Nothing to reveal (never computed, silent, or a lazy one still waiting). */
     }
     member_reveal(self, m, member, block, now_ns, outbox);
@@ -506,10 +540,11 @@ static int member_on_ask(node *self, uint64_t now_ns, const node_message *m, nod
 static uint32_t client_member_of(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
-    const node_committee_state *state = &serving->committees[m->rumor_id];
-    const node_request *r = &serving->requests[m->rumor_id];
+    node_store *store = self->config.store;
+    const node_committee_state *state = &store->committees[m->rumor_id];
+    const node_request *r = client_request(self, m->rumor_id);
     uint32_t member = m->token;
-    if (r->client != self->config.node_id || member >= serving->committee) {
+    if (r == NULL || member >= serving->committee) {
         return UINT32_MAX;
     }
     if (r->status != 0 || state->block == 0 || m->segment != state->segment ||
@@ -524,13 +559,16 @@ static uint32_t client_member_of(const node *self, const node_message *m)
 
 /* What the client has seen of the request's step, for the protocol;
  * 'outputs' (NODE_COMMITTEE_MAX entries) receives the members' outputs. */
-static void client_tally(const node_serving *serving, const node_committee_state *state,
+static void client_tally(const node *self, const node_committee_state *state,
                          uint64_t request, const float **outputs, cons_tally *tally)
 {
+    const node_serving *serving = self->config.serving;
+    const node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
     ASSERT(state->block != 0);
     ASSERT(state->member_count <= NODE_COMMITTEE_MAX);
     for (uint32_t j = 0; j < state->member_count; j++) {
-        outputs[j] = committee_output(serving, state, j);
+        outputs[j] = committee_output(self, state, j);
     }
     *tally = (cons_tally){
         .params = &serving->protocol_params,
@@ -547,8 +585,7 @@ static void client_tally(const node_serving *serving, const node_committee_state
         .segment_layers = serving->segment_layers[state->segment],
         .last_segment = state->segment + 1u == serving->segment_count,
         .outputs = outputs,
-        .n_floats = committee_floats(serving, state->segment,
-                                     committee_rows(&serving->requests[request])),
+        .n_floats = committee_floats(serving, state->segment, committee_rows(r)),
         .agree = serving->verifier->agree,
         .accept = serving->verifier->accept,
         .context = serving->verifier->context,
@@ -561,14 +598,15 @@ static void client_tally(const node_serving *serving, const node_committee_state
 static void client_check(const node *self, uint64_t request)
 {
     const node_serving *serving = self->config.serving;
-    const node_committee_state *state = &serving->committees[request];
-    if (serving->requests[request].client != self->config.node_id || state->block == 0 ||
+    node_store *store = self->config.store;
+    const node_committee_state *state = &store->committees[request];
+    if (client_request(self, request) == NULL || state->block == 0 ||
         state->member_count == 0) {
         return; /* Not this node's request, or no step drawn yet. */
     }
     const float *outputs[NODE_COMMITTEE_MAX];
     cons_tally tally;
-    client_tally(serving, state, request, outputs, &tally);
+    client_tally(self, state, request, outputs, &tally);
     const char *broken = serving->protocol->check_invariants(&tally);
     if (broken != NULL) {
         fprintf(stderr, "committee invariant broken: %s (request %llu)\n", broken,
@@ -581,9 +619,10 @@ static void client_check(const node *self, uint64_t request)
 static void client_ask_reveals(node *self, node_outbox *outbox, uint64_t request, uint64_t ask,
                                uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    const node_request *r = &serving->requests[request];
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
+    const node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
     ASSERT((ask & ~cons_members_all(state->member_count)) == 0);
     state->asked |= ask;
     for (uint32_t j = 0; j < state->member_count; j++) {
@@ -593,7 +632,7 @@ static void client_ask_reveals(node *self, node_outbox *outbox, uint64_t request
             committee_header(m, r, state->segment, state->round, j);
         }
     }
-    committee_phase(serving, outbox, request, CONS_PHASE_REVEAL, now_ns);
+    committee_phase(self, outbox, request, CONS_PHASE_REVEAL, now_ns);
 }
 
 /* The commit phase closed: the protocol says who reveals first. */
@@ -601,9 +640,10 @@ static void client_close_commits(node *self, node_outbox *outbox, uint64_t reque
                                  uint64_t now_ns)
 {
     const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     const float *outputs[NODE_COMMITTEE_MAX];
     cons_tally tally;
-    client_tally(serving, &serving->committees[request], request, outputs, &tally);
+    client_tally(self, &store->committees[request], request, outputs, &tally);
     client_ask_reveals(self, outbox, request, serving->protocol->reveal_ask(&tally), now_ns);
 }
 
@@ -612,8 +652,9 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
 static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[m->rumor_id];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[m->rumor_id];
     uint32_t member = client_member_of(self, m);
     if (member == UINT32_MAX || m->payload_bytes != serving->vote_bytes ||
         !serving->commit_reveal) {
@@ -625,7 +666,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     if ((state->committed >> member) & 1u) {
         /* The first commitment binds; a different second one is proof of
          * equivocation (both are signed by the member). */
-        if (memcmp(committee_digest(serving, state, member), m->payload, serving->vote_bytes) !=
+        if (memcmp(committee_digest(store, state, member), m->payload, serving->vote_bytes) !=
             0) {
             state->equivocated |= UINT64_C(1) << member;
         }
@@ -634,7 +675,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     if (state->phase != CONS_PHASE_COMMIT) {
         return 0; /* Too late. */
     }
-    memcpy(committee_digest(serving, state, member), m->payload, serving->vote_bytes);
+    memcpy(committee_digest(store, state, member), m->payload, serving->vote_bytes);
     state->committed |= UINT64_C(1) << member;
     if (__builtin_popcountll(state->committed) == (int)state->member_count) {
         client_close_commits(self, outbox, m->rumor_id, now_ns);
@@ -673,10 +714,12 @@ static bool client_evidence_verify(const node_serving *serving, const node_messa
 
 /* Checks a reveal against the votes (the protocol's opening) and its
  * evidence, and decodes it; false: invalid (held against the member). */
-static bool client_open(const node_serving *serving, node_committee_state *state,
+static bool client_open(const node *self, node_committee_state *state,
                         const node_message *m, uint32_t member)
 {
-    const node_request *r = &serving->requests[m->rumor_id];
+    const node_serving *serving = self->config.serving;
+    const node_request *r = client_request(self, m->rumor_id);
+    ASSERT(r != NULL); /* client_member_of found the request. */
     bool last = m->segment + 1u == serving->segment_count;
     uint32_t rows = committee_rows(r);
     size_t size = last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
@@ -688,7 +731,7 @@ static bool client_open(const node_serving *serving, node_committee_state *state
     cons_opening opening = {.bytes = bytes, .size = size, .salt = m->payload,
                             .member_id = m->source, .member = member,
                             .member_count = state->member_count, .committed = state->committed,
-                            .votes = committee_digest(serving, state, 0),
+                            .votes = committee_digest(self->config.store, state, 0),
                             .commit_reveal = serving->commit_reveal};
     uint64_t opened = serving->protocol->open(&opening);
     if (state->dispute == CONS_DISPUTE_NONE) {
@@ -701,7 +744,7 @@ static bool client_open(const node_serving *serving, node_committee_state *state
         !client_evidence_verify(serving, m, bytes, size)) {
         return false;
     }
-    float *out = committee_output(serving, state, member);
+    float *out = committee_output(self, state, member);
     int rc = last ? infer_wire_decode(INFER_DTYPE_FP32, bytes, size, 1, serving->vocab, out)
                   : infer_wire_decode(serving->wire_dtype, bytes, size, rows, serving->dim, out);
     return rc == 0;
@@ -710,8 +753,9 @@ static bool client_open(const node_serving *serving, node_committee_state *state
 static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[m->rumor_id];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[m->rumor_id];
     uint32_t member = client_member_of(self, m);
     if (member == UINT32_MAX) {
         return NODE_EMALFORMED;
@@ -722,7 +766,7 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
     if (state->phase != CONS_PHASE_REVEAL || ((state->answered >> member) & 1u)) {
         return 0;
     }
-    if (client_open(serving, state, m, member)) {
+    if (client_open(self, state, m, member)) {
         state->revealed |= UINT64_C(1) << member;
     }
     state->answered |= UINT64_C(1) << member; /* A reveal that fails still ends its turn. */
@@ -731,7 +775,7 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
     }
     uint64_t hold_ns = 0;
     if (serving->protocol->settle_hold(&serving->protocol_params, &hold_ns)) {
-        committee_phase_until(serving, outbox, m->rumor_id, CONS_PHASE_HOLD, now_ns + hold_ns);
+        committee_phase_until(store, outbox, m->rumor_id, CONS_PHASE_HOLD, now_ns + hold_ns);
         return 0;
     }
     client_decide(self, outbox, m->rumor_id, now_ns);
@@ -742,8 +786,9 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
  * after 'retries' fresh committees, the request fails. */
 static void client_next_round(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
     node__serve_observe(outbox, NODE_OBS_NO_QUORUM, request, state->segment, state->round);
     if (state->round >= serving->retries) {
         node__client_finish(self, outbox, request, NODE_REQUEST_FAILED, now_ns);
@@ -752,15 +797,19 @@ static void client_next_round(node *self, node_outbox *outbox, uint64_t request,
     node__committee_end(self, outbox, request, now_ns); /* The old members drop their caches. */
     state->round += 1;
     node__serve_observe(outbox, NODE_OBS_RESAMPLE, request, state->segment, state->round);
-    serving->requests[request].generated = 0;
+    node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
+    r->generated = 0;
     node__committee_send_input(self, outbox, request, 0, NULL, now_ns);
 }
 
 /* One 'judged' per member the decision judges, then 'decided'. */
-static void client_judge(node_serving *serving, const node_committee_state *state,
+static void client_judge(const node *self, const node_committee_state *state,
                          uint64_t request, const cons_decision *decision)
 {
-    const node_verifier *verifier = serving->verifier;
+    const node_verifier *verifier = self->config.serving->verifier;
+    const node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
     for (uint32_t j = 0; j < state->member_count; j++) {
         if ((decision->judged >> j) & 1u) {
             verifier->judged(verifier->context, state->members[j],
@@ -768,8 +817,7 @@ static void client_judge(node_serving *serving, const node_committee_state *stat
                              state->segment);
         }
     }
-    verifier->decided(verifier->context, request, state->segment,
-                      committee_rows(&serving->requests[request]));
+    verifier->decided(verifier->context, request, state->segment, committee_rows(r));
 }
 
 /* The step settled on member 'member''s output: on to the next segment, or
@@ -777,10 +825,12 @@ static void client_judge(node_serving *serving, const node_committee_state *stat
 static void client_proceed(node *self, node_outbox *outbox, uint64_t request, uint32_t member,
                            uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    const node_request *r = &serving->requests[request];
-    const float *output = committee_output(serving, state, member);
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
+    const node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
+    const float *output = committee_output(self, state, member);
     state->phase = CONS_PHASE_IDLE;
     if (state->segment + 1u != serving->segment_count) {
         serving->verifier->accepted(serving->verifier->context, request, state->segment, output,
@@ -799,10 +849,10 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
 
 /* The referee re-executes the hop over the valid outputs (an
  * equivocator's do not count): the members whose output it confirms. */
-static uint64_t client_referee(const node_serving *serving, const node_committee_state *state,
+static uint64_t client_referee(const node *self, const node_committee_state *state,
                                uint64_t request, const cons_tally *tally)
 {
-    const node_verifier *verifier = serving->verifier;
+    const node_verifier *verifier = self->config.serving->verifier;
     uint64_t valid = state->revealed & ~state->equivocated;
     const float *outputs[NODE_COMMITTEE_MAX];
     uint32_t members[NODE_COMMITTEE_MAX];
@@ -834,8 +884,8 @@ static uint64_t client_referee(const node_serving *serving, const node_committee
 static void client_act(node *self, node_outbox *outbox, uint64_t request,
                        const cons_decision *decision, uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
     state->revealed = decision->revealed;
     if (state->dispute == CONS_DISPUTE_NONE && decision->dispute != CONS_DISPUTE_NONE) {
         node__serve_observe(outbox, NODE_OBS_DISPUTE, request, state->segment, state->round);
@@ -843,18 +893,18 @@ static void client_act(node *self, node_outbox *outbox, uint64_t request,
     state->dispute = decision->dispute;
     switch (decision->action) {
     case CONS_ACTION_SETTLE:
-        client_judge(serving, state, request, decision);
+        client_judge(self, state, request, decision);
         client_proceed(self, outbox, request, decision->member, now_ns);
         break;
     case CONS_ACTION_ROUND:
-        client_judge(serving, state, request, decision);
+        client_judge(self, state, request, decision);
         client_next_round(self, outbox, request, now_ns);
         break;
     case CONS_ACTION_REVEAL:
         client_ask_reveals(self, outbox, request, decision->ask, now_ns);
         break;
     case CONS_ACTION_DISPUTE:
-        committee_phase_until(serving, outbox, request, CONS_PHASE_HOLD,
+        committee_phase_until(store, outbox, request, CONS_PHASE_HOLD,
                               now_ns + decision->delay_ns);
         break;
     default:
@@ -866,14 +916,15 @@ static void client_act(node *self, node_outbox *outbox, uint64_t request,
  * protocol decides. */
 static void client_decide(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
     state->phase = CONS_PHASE_IDLE;
     const float *outputs[NODE_COMMITTEE_MAX];
     cons_tally tally;
-    client_tally(serving, state, request, outputs, &tally);
+    client_tally(self, state, request, outputs, &tally);
     if (state->dispute == CONS_DISPUTE_REFEREE) {
-        tally.referee_agree = client_referee(serving, state, request, &tally);
+        tally.referee_agree = client_referee(self, state, request, &tally);
     }
     cons_decision decision;
     serving->protocol->decide(&tally, &decision);
@@ -884,9 +935,10 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
 void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,
                            uint32_t low16, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
-    node_committee_state *state = &serving->committees[request];
-    if (serving->requests[request].status != 0 || (state->phase_seq & 0xffffu) != low16) {
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
+    const node_request *r = client_request(self, request);
+    if (r == NULL || r->status != 0 || (state->phase_seq & 0xffffu) != low16) {
         return; /* Finished, or a deadline of an earlier phase. */
     }
     if (kind == NODE_SERVE_TIMER_COMMIT && state->phase == CONS_PHASE_COMMIT) {
@@ -909,7 +961,7 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     case NODE_MESSAGE_INFER_REVEAL_ASK:
         return member_on_ask(self, now_ns, m, outbox);
     case NODE_MESSAGE_INFER_REVEAL:
-        if (self->config.serving->requests[m->rumor_id].client != self->config.node_id) {
+        if (!node__client_owns(self, m->rumor_id)) {
             return member_on_peer_reveal(self, now_ns, m, outbox);
         }
         rc = client_on_reveal(self, now_ns, m, outbox);
@@ -922,12 +974,14 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
 }
 
 /* Frees what a member kept for (request, segment). Cannot fail. */
-void node__committee_release(node_serving *serving, uint64_t request, uint32_t segment,
+void node__committee_release(const node *self, uint64_t request, uint32_t segment,
                              uint32_t slot)
 {
-    uint32_t *entry = &serving->reveal_block_of[node__serve_slot_index(serving, request, segment, slot)];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t *entry = &store->reveal_block_of[node__serve_slot_index(serving, request, segment, slot)];
     if (*entry != 0) {
-        util_pool_give(&serving->reveal_pool, *entry - 1);
+        util_pool_give(&store->reveal_pool, *entry - 1);
         *entry = 0;
     }
 }

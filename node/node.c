@@ -569,7 +569,7 @@ int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_out
         }
         break;
     case NODE_EVENT_SUBMIT:
-        node__serve_submit(self, now_ns, event->rumor_id, outbox);
+        rc = node__serve_submit(self, now_ns, event, outbox);
         break;
     case NODE_EVENT_PUBLISH:
         node_on_publish(self, now_ns, event, outbox);

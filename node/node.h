@@ -109,6 +109,8 @@ typedef struct node_event {
     uint64_t rumor_id;
     uint32_t payload_bytes;          /* PUBLISH */
     const node_message *message;     /* MESSAGE; borrowed for the call */
+    const uint32_t *tokens;          /* SUBMIT: the prompt, borrowed for the call */
+    uint32_t token_count;            /* SUBMIT: 1 .. the workload's longest prompt */
 } node_event;
 
 typedef enum node_effect_kind {
@@ -138,6 +140,23 @@ typedef enum node_observation {
 #define NODE_REQUEST_FAILED 2
 #define NODE_REQUEST_TIMEOUT 3
 
+/* What a client reports with an inference OUTPUT: its answer and, under
+ * verification, the committee of the last decision with the members'
+ * votes -- the evidence an API returns. */
+typedef struct node_outcome {
+    uint32_t client;
+    uint32_t prompt_tokens;
+    uint32_t generated;
+    const uint32_t *tokens;          /* prompt then generated tokens */
+    uint32_t rounds;                 /* committees used (1 = the first; verification) */
+    uint32_t member_count;           /* the last decision's committee */
+    uint32_t members[CONS_COMMITTEE_MAX];
+    uint64_t committed;              /* bit j: member j committed */
+    uint64_t revealed;               /* bit j: member j revealed a valid output */
+    uint32_t vote_bytes;             /* 0: no commit-reveal, no votes */
+    uint8_t votes[CONS_COMMITTEE_MAX][CONS_VOTE_MAX];
+} node_outcome;
+
 typedef struct node_effect {
     node_effect_kind kind;
     uint32_t observation;            /* OBSERVE: node_observation */
@@ -145,6 +164,7 @@ typedef struct node_effect {
     uint64_t timer_id;               /* TIMER */
     uint64_t rumor_id;               /* OUTPUT */
     uint64_t origin_ns;              /* OUTPUT: publish time */
+    const node_outcome *outcome;     /* OUTPUT of a request: valid until the next node call */
     uint64_t value;                  /* OBSERVE: amount */
     uint64_t start_ns;               /* OBSERVE COMPUTE: when the compute started */
     uint32_t segment;                /* OBSERVE COMPUTE/LOGITS */
@@ -172,7 +192,9 @@ typedef enum node_gossip_mode { NODE_GOSSIP_PUSH = 0, NODE_GOSSIP_PUSHPULL } nod
 
 #define NODE_SEGMENTS_MAX 64
 
+/* A client's record of one of its requests (node_store.requests). */
 typedef struct node_request {
+    bool submitted;                  /* this slot holds a request its client submitted */
     uint32_t client;
     uint32_t prompt_tokens;
     uint32_t generated;
@@ -287,6 +309,9 @@ typedef struct node_verifier {
                           const uint8_t evidence[NODE_ATTEST_BYTES]);
     /* A rational Byzantine member: does cheating on this hop pay? */
     bool (*cheat)(void *context, uint32_t member, uint64_t request, uint32_t segment);
+    /* An adaptive member was drawn: does the adversary take it now? (It
+     * spends one corruption of its budget, which is the adversary's.) */
+    bool (*corrupt)(void *context, uint32_t member);
 } node_verifier;
 
 /* The client's bookkeeping of one request under committee verification. */
@@ -307,9 +332,11 @@ typedef struct node_committee_state {
     uint32_t block;                  /* votes and outputs (pool block + 1) */
 } node_committee_state;
 
+/* The serving context every node of a process reads and none writes: the
+ * model, its shapes and cut, the routes, the hardware tables, the
+ * protocol's rules and knobs, and the driver's services. */
 typedef struct node_serving {
     const infer_model *model;
-    infer_executor *executor;        /* one forward call at a time */
     uint32_t dim;
     uint32_t vocab;
     uint32_t seq_len;
@@ -327,20 +354,10 @@ typedef struct node_serving {
     const uint8_t *kernel_of;        /* infer_kernel */
     const double *flops_per_s_of;
     const uint64_t *overhead_ns_of;
-    uint64_t *busy_until_ns;         /* the node's compute queue is FIFO */
-    uint16_t *kv_in_use;             /* [node * segment_count + s]: caches held */
-    /* Per request (request_capacity entries). */
-    node_request *requests;
-    uint64_t request_capacity;
-    uint32_t *kv_block_of;           /* [request * segment_count + s]: block + 1, 0 = none */
-    util_pool pools[NODE_SEGMENTS_MAX]; /* KV caches per segment; block_bytes 0 = unused */
-    /* Scratch for one call: activations, logits, an outgoing payload. */
-    float *x;
-    float *logits;
-    uint8_t *payload;
-    size_t payload_capacity;
-    uint32_t *token_scratch;         /* tokens_max entries */
+    uint64_t request_capacity;       /* request ids are 0 .. request_capacity - 1 */
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
+    size_t payload_capacity;         /* bytes of node_store.payload */
+    size_t output_floats;            /* largest output: max(tokens_max * dim, vocab) */
     /* Verification; verifier is NULL without it. */
     const node_verifier *verifier;
     const cons_protocol_ops *protocol; /* the protocol's rules */
@@ -356,24 +373,49 @@ typedef struct node_serving {
     bool commit_reveal;
     uint64_t commit_timeout_ns;
     uint64_t reveal_timeout_ns;
-    uint8_t *behaviour_of;           /* node_behaviour per node (adaptive ones change) */
-    uint32_t *adaptive_budget;       /* the adaptive adversary's corruptions left */
-    infer_executor *substitute;      /* WRONG_MODEL: an executor over other weights */
     const double *behaviour_scale_of;
     uint64_t behaviour_seed;         /* the cartel's shared secret */
-    node_committee_state *committees; /* per request (client side) */
-    util_pool committee_pool;        /* client: k digests + k outputs per request */
-    util_pool reveal_pool;           /* member: its output, held until the reveal */
-    uint32_t *reveal_block_of;       /* [(request * segments + s) * k + j]: block + 1 */
-    size_t output_floats;            /* largest output: max(tokens_max * dim, vocab) */
-    float *decoded;                  /* scratch: k * output_floats */
 } node_serving;
+
+/* What the nodes of a process own, laid out by id (structure of arrays):
+ * every slice has one owner, the only node that writes it -- a node its
+ * own compute queue, caches and behaviour; a client its own requests and
+ * committee tallies; the member of (request, segment, slot) that slot's
+ * cache, reveal and record. The pools and the scratch are the process's
+ * allocators and one call's work space. A driver allocates it, sized from
+ * the scenario's bounds, and reads it only as a checker does. */
+typedef struct node_store {
+    infer_executor *executor;        /* one forward call at a time */
+    infer_executor *substitute;      /* WRONG_MODEL: an executor over other weights */
+    /* Per node (node_count entries). */
+    uint64_t *busy_until_ns;         /* the node's compute queue is FIFO */
+    uint16_t *kv_in_use;             /* [node * segment_count + s]: caches held */
+    uint8_t *behaviour_of;           /* node_behaviour (the driver's faults set it; an
+                                      * adaptive node switches its own) */
+    /* Per request, the client's (request_capacity entries). */
+    node_request *requests;
+    node_committee_state *committees;
+    util_pool committee_pool;        /* client: k votes + k outputs per request */
+    /* Per (request, segment, slot), the member's (node__serve_slot_index). */
+    uint32_t *kv_block_of;           /* block + 1, 0 = none */
+    uint32_t *reveal_block_of;       /* block + 1 of reveal_pool */
+    uint32_t *client_of;             /* the client the slot serves + 1, 0 = none */
+    util_pool pools[NODE_SEGMENTS_MAX]; /* KV caches per segment; block_bytes 0 = unused */
+    util_pool reveal_pool;           /* member: its output, held until the reveal */
+    /* Scratch for one call: activations, logits, an outgoing payload. */
+    float *x;
+    float *logits;
+    uint8_t *payload;                /* node_serving.payload_capacity bytes */
+    uint32_t *token_scratch;         /* tokens_max entries */
+    float *decoded;                  /* k * output_floats */
+    node_outcome outcome;            /* the OUTPUT being reported */
+} node_store;
 
 /* The server of 'segment' for 'request'. Pure; every node computes it. */
 uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment);
 
-/* Frees every KV chunk of the pools. Cannot fail. */
-void node_serving_release(node_serving *serving);
+/* Frees every KV chunk of the store's pools. Cannot fail. */
+void node_store_release(node_store *store);
 
 typedef struct node_config {
     uint32_t node_id;
@@ -384,7 +426,8 @@ typedef struct node_config {
     uint32_t pull_max;               /* PUSHPULL: rumors answered per pull */
     uint64_t rumor_capacity;         /* rumor ids are 0 .. rumor_capacity - 1 */
     uint32_t rumor_payload_bytes;    /* payload size of every rumor (pull replies use it) */
-    node_serving *serving;           /* split inference; NULL when the run has no model */
+    const node_serving *serving;     /* split inference; NULL when the run has no model */
+    node_store *store;               /* with 'serving': what the process's nodes own */
 } node_config;
 
 /* Per-node state. Small on purpose: the seen-set lives in caller storage. */

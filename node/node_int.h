@@ -63,8 +63,13 @@ void node__client_token(node *self, node_outbox *outbox, uint64_t request, uint3
 /* The request is over with 'status': OUTPUT, and the servers drop caches. */
 void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,
                          uint64_t now_ns);
-void node__kv_release(node_serving *serving, uint32_t server, uint64_t request,
-                      uint32_t segment, uint32_t member);
+void node__kv_release(const node *self, uint64_t request, uint32_t segment, uint32_t member);
+/* Member or server: whether 'source' speaks for the client of the slot
+ * (request, segment, slot) -- the client its first hop named. A slot whose
+ * hop never arrived has no record and accepts any source: it holds nothing
+ * a message could touch. */
+bool node__slot_client_is(const node *self, uint64_t request, uint32_t segment, uint32_t slot,
+                          uint32_t source);
 
 /* ---- committee.c ---- */
 /* The member index of this node in the committee of (request, segment,
@@ -91,12 +96,18 @@ bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint
                           node_outbox *outbox);
 void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,
                            uint32_t low16, node_outbox *outbox);
-void node__committee_release(node_serving *serving, uint64_t request, uint32_t segment,
+void node__committee_release(const node *self, uint64_t request, uint32_t segment,
                              uint32_t slot);
+/* Whether this node is the client of 'request' (its own table). */
+bool node__client_owns(const node *self, uint64_t request);
 /* Client: END to every member of the current round's committees. */
 void node__committee_end(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns);
 void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox);
-void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox);
+/* SUBMIT: the client records its request (the event's prompt, copied)
+ * and sends the first hop. NODE_EMALFORMED for a prompt out of range or an
+ * id its client still runs. */
+int node__serve_submit(node *self, uint64_t now_ns, const node_event *event,
+                       node_outbox *outbox);
 /* Back from a crash: the timers armed before it were lost, so re-arm the
  * timeout of every request this node is still the client of. */
 void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox);

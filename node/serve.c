@@ -17,6 +17,7 @@
  * member slot << 6 | segment), 3 and 4 = committee commit and reveal
  * deadlines (low = phase sequence). */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "node/node_int.h"
@@ -53,31 +54,56 @@ void node__serve_timer_arm(node_outbox *outbox, uint64_t at_ns, uint64_t timer_i
 
 /* ---- KV pools ---- */
 
-void node_serving_release(node_serving *serving)
+void node_store_release(node_store *store)
 {
     for (uint32_t s = 0; s < NODE_SEGMENTS_MAX; s++) {
-        if (serving->pools[s].block_bytes != 0) {
-            util_pool_deinit(&serving->pools[s]);
+        if (store->pools[s].block_bytes != 0) {
+            util_pool_deinit(&store->pools[s]);
         }
     }
 }
 
 /* Committee members each keep their own cache (see node__serve_slots). */
-static uint32_t *kv_slot_of(const node_serving *serving, uint64_t request, uint32_t segment,
+static uint32_t *kv_slot_of(const node *self, uint64_t request, uint32_t segment,
                             uint32_t member)
 {
-    return &serving->kv_block_of[node__serve_slot_index(serving, request, segment, member)];
+    return &self->config.store->kv_block_of[node__serve_slot_index(self->config.serving, request,
+                                                                   segment, member)];
 }
 
-/* Takes a KV block for (request, segment) on 'server'; false when the
- * server's kv_slots are all in use (it refuses the request) or memory ran
- * out. */
-static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment,
-                       uint32_t member)
+bool node__slot_client_is(const node *self, uint64_t request, uint32_t segment, uint32_t slot,
+                          uint32_t source)
 {
-    util_pool *pool = &serving->pools[segment];
+    uint32_t client = self->config.store->client_of[node__serve_slot_index(
+        self->config.serving, request, segment, slot)];
+    return client == 0 || client == source + 1u;
+}
+
+/* Records the client a slot's first hop named; later messages about the
+ * slot must come from it (or, past segment 0 without a committee, name it
+ * as their origin). Returns false when the slot already serves another. */
+static bool slot_client_take(const node *self, const node_message *m, uint32_t slot)
+{
+    node_store *store = self->config.store;
+    size_t index = node__serve_slot_index(self->config.serving, m->rumor_id, m->segment, slot);
+    ASSERT(m->origin < self->config.node_count); /* Validated with the hop. */
+    if (m->step == 0 && store->kv_block_of[index] == 0) {
+        store->client_of[index] = m->origin + 1u; /* A fresh request starts here. */
+    }
+    /* No record: a later step whose prefill never came; refused below. */
+    return store->client_of[index] == 0 || store->client_of[index] == m->origin + 1u;
+}
+
+/* Takes a KV block for (request, segment) on this server; false when its
+ * kv_slots are all in use (it refuses the request) or memory ran out. */
+static bool kv_acquire(const node *self, uint64_t request, uint32_t segment, uint32_t member)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t server = self->config.node_id;
+    util_pool *pool = &store->pools[segment];
     /* The placement reserved kv_slots caches per segment a server holds. */
-    uint16_t *in_use = &serving->kv_in_use[(size_t)server * serving->segment_count + segment];
+    uint16_t *in_use = &store->kv_in_use[(size_t)server * serving->segment_count + segment];
     if (*in_use >= serving->kv_slots) {
         return false;
     }
@@ -90,33 +116,37 @@ static bool kv_acquire(node_serving *serving, uint32_t server, uint64_t request,
     if (util_pool_take(pool, &block) != 0) {
         return false;
     }
-    *kv_slot_of(serving, request, segment, member) = block + 1;
+    *kv_slot_of(self, request, segment, member) = block + 1;
     *(uint64_t *)util_pool_block(pool, block) = 0; /* A fresh cache is empty. */
     *in_use += 1;
     return true;
 }
 
-void node__kv_release(node_serving *serving, uint32_t server, uint64_t request, uint32_t segment,
-                      uint32_t member)
+void node__kv_release(const node *self, uint64_t request, uint32_t segment, uint32_t member)
 {
-    uint32_t *slot = kv_slot_of(serving, request, segment, member);
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t server = self->config.node_id;
+    uint32_t *slot = kv_slot_of(self, request, segment, member);
     if (*slot == 0) {
         return;
     }
-    util_pool_give(&serving->pools[segment], *slot - 1);
+    util_pool_give(&store->pools[segment], *slot - 1);
     *slot = 0;
-    uint16_t *in_use = &serving->kv_in_use[(size_t)server * serving->segment_count + segment];
+    uint16_t *in_use = &store->kv_in_use[(size_t)server * serving->segment_count + segment];
     ASSERT(*in_use > 0);
     *in_use -= 1;
 }
 
 /* The request's KV cache for 'segment', as the executor wants it. The
  * cache length lives in the block's first 8 bytes; the floats follow. */
-static void kv_view(const node_serving *serving, uint64_t request, uint32_t segment,
+static void kv_view(const node *self, uint64_t request, uint32_t segment,
                     uint32_t member, infer_kv *kv, uint64_t **length_out)
 {
-    uint32_t block = *kv_slot_of(serving, request, segment, member) - 1;
-    uint8_t *memory = util_pool_block(&serving->pools[segment], block);
+    const node_serving *serving = self->config.serving;
+    const node_store *store = self->config.store;
+    uint32_t block = *kv_slot_of(self, request, segment, member) - 1;
+    uint8_t *memory = util_pool_block(&store->pools[segment], block);
     infer_kv_init(kv, infer_model_shape(serving->model), serving->segment_first[segment],
                   serving->segment_layers[segment], memory + 64);
     *length_out = (uint64_t *)memory;
@@ -163,10 +193,12 @@ void node__serve_put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count
 static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request, uint32_t position,
                                uint32_t count, uint32_t step, uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    const node_request *r = &serving->requests[request];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    const node_request *r = &store->requests[request];
+    ASSERT(node__client_owns(self, request));
     ASSERT((size_t)count * 4 <= serving->payload_capacity);
-    node__serve_put_tokens(serving->payload, r->tokens + position, count);
+    node__serve_put_tokens(store->payload, r->tokens + position, count);
     node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKENS,
                                        node_route(serving, request, 0), request, now_ns);
     m->origin = r->client;
@@ -175,26 +207,52 @@ static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request
     m->count = (uint16_t)count;
     m->position = position;
     m->step = step;
-    m->payload = serving->payload;
+    m->payload = store->payload;
     m->payload_bytes = count * 4;
 }
 
-void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox)
+/* The prompt of a SUBMIT, checked: 1 .. tokens_max ids below the vocabulary. */
+static bool client_prompt_valid(const node_serving *serving, const node_event *event)
 {
-    node_serving *serving = self->config.serving;
-    ASSERT(serving != NULL);
-    ASSERT(request < serving->request_capacity);
-    node_request *r = &serving->requests[request];
-    ASSERT(r->client == self->config.node_id); /* The driver filled the request in. */
+    if (event->tokens == NULL || event->token_count == 0 ||
+        event->token_count > serving->tokens_max) {
+        return false;
+    }
+    for (uint32_t i = 0; i < event->token_count; i++) {
+        if (event->tokens[i] >= serving->vocab) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int node__serve_submit(node *self, uint64_t now_ns, const node_event *event, node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint64_t request = event->rumor_id;
+    if (serving == NULL || request >= serving->request_capacity ||
+        !client_prompt_valid(serving, event)) {
+        return NODE_EMALFORMED;
+    }
+    node_request *r = &store->requests[request];
+    if (r->submitted && r->status == 0) {
+        return NODE_EMALFORMED; /* The id is in use by a running request. */
+    }
+    /* The client's own record: only it writes this slot from now on. */
+    r->submitted = true;
+    r->client = self->config.node_id;
+    r->prompt_tokens = event->token_count;
+    memcpy(r->tokens, event->tokens, event->token_count * sizeof(uint32_t));
     r->submitted_ns = now_ns;
     r->status = 0;
     r->generated = 0;
     if (serving->verifier != NULL) {
-        node_committee_state *state = &serving->committees[request];
+        node_committee_state *state = &store->committees[request];
         uint32_t block = 0;
-        if (util_pool_take(&serving->committee_pool, &block) != 0) {
+        if (util_pool_take(&store->committee_pool, &block) != 0) {
             node__client_finish(self, outbox, request, NODE_REQUEST_FAILED, now_ns);
-            return;
+            return 0;
         }
         memset(state, 0, sizeof(*state));
         state->block = block + 1;
@@ -204,15 +262,17 @@ void node__serve_submit(node *self, uint64_t now_ns, uint64_t request, node_outb
     }
     node__serve_timer_arm(outbox, now_ns + serving->request_timeout_ns,
                           node__serve_timer_id(NODE_SERVE_TIMER_CLIENT, request, 0));
+    return 0;
 }
 
 void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     for (uint64_t request = 0; request < serving->request_capacity; request++) {
-        const node_request *r = &serving->requests[request];
-        if (r->client != self->config.node_id || r->status != 0 || r->tokens == NULL ||
-            r->submitted_ns == 0 || outbox->count + 1 >= NODE_OUTBOX_MAX) {
+        const node_request *r = &store->requests[request];
+        if (!r->submitted || r->client != self->config.node_id || r->status != 0 ||
+            outbox->count + 1 >= NODE_OUTBOX_MAX) {
             continue;
         }
         uint64_t deadline = r->submitted_ns + serving->request_timeout_ns;
@@ -221,22 +281,57 @@ void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
     }
 }
 
+/* What the client reports with its OUTPUT: the answer, and under
+ * verification the last decision's committee and votes (copied: the
+ * committee block goes back to the pool right after). */
+static const node_outcome *client_outcome(node *self, uint64_t request)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    const node_request *r = &store->requests[request];
+    node_outcome *outcome = &store->outcome;
+    ASSERT(node__client_owns(self, request));
+    memset(outcome, 0, offsetof(node_outcome, votes));
+    outcome->client = r->client;
+    outcome->prompt_tokens = r->prompt_tokens;
+    outcome->generated = r->generated;
+    outcome->tokens = r->tokens;
+    if (serving->verifier == NULL) {
+        return outcome;
+    }
+    const node_committee_state *state = &store->committees[request];
+    ASSERT(state->member_count <= NODE_COMMITTEE_MAX);
+    outcome->rounds = state->round + 1u;
+    outcome->member_count = state->member_count;
+    memcpy(outcome->members, state->members, state->member_count * sizeof(uint32_t));
+    outcome->committed = state->committed;
+    outcome->revealed = state->revealed;
+    if (serving->commit_reveal && state->block != 0) {
+        const uint8_t *votes = util_pool_block(&store->committee_pool, state->block - 1);
+        outcome->vote_bytes = serving->vote_bytes;
+        memcpy(outcome->votes, votes, (size_t)state->member_count * NODE_VOTE_MAX);
+    }
+    return outcome;
+}
+
 /* The request is over: tell the application, and every server of the
  * route (or every member of the committees) to drop its KV cache. */
 void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,
                          uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    serving->requests[request].status = status;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    store->requests[request].status = status;
     node_effect *output = node__effect_append(outbox, NODE_EFFECT_OUTPUT);
     output->rumor_id = request;
     output->value = status;
+    output->outcome = client_outcome(self, request);
     if (serving->verifier != NULL) {
-        node_committee_state *state = &serving->committees[request];
+        node_committee_state *state = &store->committees[request];
         node__serve_observe(outbox, NODE_OBS_ROUNDS, request, 0, state->round + 1u);
         if (state->block != 0) {
             node__committee_end(self, outbox, request, now_ns);
-            util_pool_give(&serving->committee_pool, state->block - 1);
+            util_pool_give(&store->committee_pool, state->block - 1);
             state->block = 0;
         }
         return;
@@ -252,8 +347,9 @@ void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint
 void node__client_token(node *self, node_outbox *outbox, uint64_t request, uint32_t token,
                         uint64_t now_ns)
 {
-    node_serving *serving = self->config.serving;
-    node_request *r = &serving->requests[request];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_request *r = &store->requests[request];
     r->tokens[r->prompt_tokens + r->generated] = token;
     node__serve_observe(outbox, NODE_OBS_TOKEN, request, 0, r->generated);
     r->generated += 1;
@@ -269,8 +365,9 @@ void node__client_token(node *self, node_outbox *outbox, uint64_t request, uint3
 
 static int client_on_token(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
-    node_request *r = &serving->requests[m->rumor_id];
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_request *r = &store->requests[m->rumor_id];
     /* A token comes from the last segment's server; an error from any
      * server of the route, naming its segment. */
     bool error = (m->flags & NODE_MESSAGE_FLAG_ERROR) != 0;
@@ -279,7 +376,7 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
         /* Under a committee a refusal ends only that member's turn. */
         return NODE_EMALFORMED;
     }
-    if (r->client != self->config.node_id || m->step > r->generated ||
+    if (!node__client_owns(self, m->rumor_id) || m->step > r->generated ||
         segment >= serving->segment_count ||
         m->source != node_route(serving, m->rumor_id, segment)) {
         return NODE_EMALFORMED;
@@ -355,12 +452,14 @@ static bool server_hop_valid(const node *self, const node_message *m)
            (m->payload != NULL || m->payload_bytes == 0);
 }
 
-/* Loads the hop's input rows into serving->x: embedded tokens for segment
+/* Loads the hop's input rows into store->x: embedded tokens for segment
  * 0, decoded activations otherwise. Returns 0 or an error. */
-static int server_load_input(node_serving *serving, const node_message *m)
+static int server_load_input(const node *self, const node_message *m)
 {
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     if (m->segment == 0) {
-        uint32_t *tokens = serving->token_scratch;
+        uint32_t *tokens = store->token_scratch;
         if (m->type != NODE_MESSAGE_INFER_TOKENS || m->payload_bytes != (uint32_t)m->count * 4) {
             return NODE_EMALFORMED;
         }
@@ -369,14 +468,14 @@ static int server_load_input(node_serving *serving, const node_message *m)
             tokens[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                         (uint32_t)p[3] << 24;
         }
-        return infer_embed(serving->executor, tokens, m->count, serving->x) == 0 ? 0
+        return infer_embed(store->executor, tokens, m->count, store->x) == 0 ? 0
                                                                                : NODE_EMALFORMED;
     }
     if (m->type != NODE_MESSAGE_INFER_ACTIVATIONS) {
         return NODE_EMALFORMED;
     }
     int rc = infer_wire_decode(serving->wire_dtype, m->payload, m->payload_bytes, m->count,
-                               serving->dim, serving->x);
+                               serving->dim, store->x);
     return rc == 0 ? 0 : NODE_EMALFORMED;
 }
 
@@ -385,8 +484,8 @@ static int server_load_input(node_serving *serving, const node_message *m)
 static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
                            node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
-    if (!kv_acquire(serving, self->config.node_id, m->rumor_id, m->segment, slot)) {
+    const node_serving *serving = self->config.serving;
+    if (!kv_acquire(self, m->rumor_id, m->segment, slot)) {
         return false;
     }
     node__serve_timer_arm(outbox, now_ns + serving->request_timeout_ns,
@@ -399,9 +498,10 @@ static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uin
 static uint64_t server_charge(node *self, const node_message *m, uint64_t flops, uint64_t now_ns,
                               node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     uint32_t id = self->config.node_id;
-    uint64_t start_ns = serving->busy_until_ns[id] > now_ns ? serving->busy_until_ns[id] : now_ns;
+    uint64_t start_ns = store->busy_until_ns[id] > now_ns ? store->busy_until_ns[id] : now_ns;
     /* zk: the proof costs prover_factor x the inference's FLOPs; tee: the
      * enclave slows compute by time_overhead. Both are 0 elsewhere. */
     if (serving->prover_factor > 0) {
@@ -412,7 +512,7 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
         compute_ns += (uint64_t)((double)compute_ns * serving->time_overhead);
     }
     uint64_t end_ns = start_ns + serving->overhead_ns_of[id] + compute_ns;
-    serving->busy_until_ns[id] = end_ns;
+    store->busy_until_ns[id] = end_ns;
     node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     compute->observation = NODE_OBS_COMPUTE;
     compute->rumor_id = m->rumor_id;
@@ -427,7 +527,8 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
  * token back to the client. */
 static void server_forward(node *self, const node_message *m, uint64_t end_ns, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     bool last = m->segment + 1u == serving->segment_count;
     node_message *out;
     if (last) {
@@ -436,19 +537,19 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
         logits->rumor_id = m->rumor_id;
         logits->segment = m->segment;
         logits->value = m->step;
-        logits->data = serving->logits;
+        logits->data = store->logits;
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id,
                                end_ns);
-        out->token = infer_argmax(serving->logits, serving->vocab);
+        out->token = infer_argmax(store->logits, serving->vocab);
     } else {
         size_t bytes = infer_wire_bytes(serving->wire_dtype, m->count, serving->dim);
         ASSERT(bytes <= serving->payload_capacity);
-        infer_wire_encode(serving->wire_dtype, serving->x, m->count, serving->dim,
-                          serving->payload);
+        infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
+                          store->payload);
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
                                node_route(serving, m->rumor_id, m->segment + 1u), m->rumor_id,
                                end_ns);
-        out->payload = serving->payload;
+        out->payload = store->payload;
         out->payload_bytes = (uint32_t)bytes;
         out->count = m->count;
         out->position = m->position;
@@ -464,21 +565,22 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
 static void server_forward_corrupted(node *self, infer_kernel kernel, infer_kv *kv,
                                      uint32_t count, uint64_t *flops)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     const infer_shape *shape = infer_model_shape(serving->model);
     size_t layer_floats = (size_t)shape->seq_len * shape->dim / shape->n_heads * shape->n_kv_heads;
     infer_kv first = *kv;
     first.layer_count = 1;
-    int rc = infer_forward(serving->executor, kernel, &first, serving->x, count, flops);
+    int rc = infer_forward(store->executor, kernel, &first, store->x, count, flops);
     ASSERT(rc == 0);
     size_t n = (size_t)count * serving->dim;
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
-        sum += (double)serving->x[i] * serving->x[i];
+        sum += (double)store->x[i] * store->x[i];
     }
     double amplitude = serving->behaviour_scale_of[self->config.node_id] * sqrt(sum / (double)n);
     for (size_t i = 0; i < n; i++) {
-        serving->x[i] += (float)(amplitude * util_prng_normal(&self->prng));
+        store->x[i] += (float)(amplitude * util_prng_normal(&self->prng));
     }
     if (kv->layer_count > 1) {
         infer_kv rest = *kv;
@@ -486,7 +588,7 @@ static void server_forward_corrupted(node *self, infer_kernel kernel, infer_kv *
         rest.values += layer_floats;
         rest.first_layer += 1;
         rest.layer_count -= 1;
-        rc = infer_forward(serving->executor, kernel, &rest, serving->x, count, flops);
+        rc = infer_forward(store->executor, kernel, &rest, store->x, count, flops);
         ASSERT(rc == 0);
     }
     kv->length = first.length;
@@ -496,49 +598,50 @@ static void server_forward_corrupted(node *self, infer_kernel kernel, infer_kv *
 static void server_compute(node *self, const node_message *m, uint32_t slot, infer_kv *kv,
                            uint64_t now_ns, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     infer_kernel kernel = (infer_kernel)serving->kernel_of[self->config.node_id];
-    uint8_t behaviour = serving->verifier != NULL ? serving->behaviour_of[self->config.node_id]
+    uint8_t behaviour = serving->verifier != NULL ? store->behaviour_of[self->config.node_id]
                                                    : NODE_BEHAVIOUR_HONEST;
     if ((behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
         !node__committee_cheats(self, m->rumor_id, m->segment)) {
         behaviour = NODE_BEHAVIOUR_HONEST; /* A rational one for which it does not pay. */
     }
-    infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && serving->substitute
-                                   ? serving->substitute
-                                   : serving->executor;
+    infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && store->substitute
+                                   ? store->substitute
+                                   : store->executor;
     uint64_t flops = 0;
     if (behaviour == NODE_BEHAVIOUR_WRONG_LAYER) {
         server_forward_corrupted(self, kernel, kv, m->count, &flops);
     } else {
-        int rc = infer_forward(executor, kernel, kv, serving->x, m->count, &flops);
+        int rc = infer_forward(executor, kernel, kv, store->x, m->count, &flops);
         ASSERT(rc == 0); /* Position and count were validated against seq_len. */
     }
     bool last = m->segment + 1u == serving->segment_count;
     if (last) {
-        infer_logits(executor, kernel, serving->x + (size_t)(m->count - 1) * serving->dim,
-                     serving->logits, &flops);
+        infer_logits(executor, kernel, store->x + (size_t)(m->count - 1) * serving->dim,
+                     store->logits, &flops);
     }
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
     if (serving->verifier == NULL) {
         server_forward(self, m, end_ns, outbox);
         return;
     }
-    const float *output = last ? serving->logits : serving->x;
+    const float *output = last ? store->logits : store->x;
     size_t n = last ? serving->vocab : (size_t)m->count * serving->dim;
     node__committee_member_output(self, m, slot, output, n, end_ns, outbox);
 }
 
 /* A hop's rows are already in the cache: a duplicated or replayed message.
  * It was computed once; it is counted as a duplicate and dropped. */
-static bool server_hop_seen(const node_serving *serving, const node_message *m, uint32_t member)
+static bool server_hop_seen(const node *self, const node_message *m, uint32_t member)
 {
-    if (*kv_slot_of(serving, m->rumor_id, m->segment, member) == 0) {
+    if (*kv_slot_of(self, m->rumor_id, m->segment, member) == 0) {
         return false;
     }
     infer_kv kv;
     uint64_t *length = NULL;
-    kv_view(serving, m->rumor_id, m->segment, member, &kv, &length);
+    kv_view(self, m->rumor_id, m->segment, member, &kv, &length);
     return kv.length > m->position;
 }
 
@@ -547,8 +650,7 @@ static bool server_hop_seen(const node_serving *serving, const node_message *m, 
 static bool server_kv(node *self, const node_message *m, uint32_t member, uint64_t now_ns,
                       node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
-    if (*kv_slot_of(serving, m->rumor_id, m->segment, member) != 0) {
+    if (*kv_slot_of(self, m->rumor_id, m->segment, member) != 0) {
         return true;
     }
     if (m->step != 0) {
@@ -565,30 +667,31 @@ static bool server_kv(node *self, const node_message *m, uint32_t member, uint64
 
 static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     uint32_t member = server_slot(self, m);
-    if (member == UINT32_MAX || !server_hop_valid(self, m)) {
+    if (member == UINT32_MAX || !server_hop_valid(self, m) || !slot_client_take(self, m, member)) {
         return NODE_EMALFORMED;
     }
     if (serving->verifier != NULL &&
-        serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
+        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
         return 0; /* A silent member takes the work and never answers. */
     }
     if (serving->verifier != NULL &&
-        serving->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_ADAPTIVE &&
-        *serving->adaptive_budget > 0) {
-        /* Drawn into a committee: the adaptive adversary takes this node. */
-        serving->behaviour_of[self->config.node_id] = NODE_BEHAVIOUR_COLLUDE;
-        *serving->adaptive_budget -= 1;
+        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_ADAPTIVE &&
+        serving->verifier->corrupt(serving->verifier->context, self->config.node_id)) {
+        /* Drawn into a committee: the adaptive adversary takes this node
+         * (while its budget, which is the adversary's, lasts). */
+        store->behaviour_of[self->config.node_id] = NODE_BEHAVIOUR_COLLUDE;
     }
     if (serving->verifier != NULL && node__committee_lazy(self, m, member, now_ns, outbox)) {
         return 0;
     }
-    if (server_hop_seen(serving, m, member)) {
+    if (server_hop_seen(self, m, member)) {
         node__serve_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, m->segment, 1);
         return 0;
     }
-    int rc = server_load_input(serving, m);
+    int rc = server_load_input(self, m);
     if (rc != 0) {
         return rc;
     }
@@ -597,7 +700,7 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
     }
     infer_kv kv;
     uint64_t *length = NULL;
-    kv_view(serving, m->rumor_id, m->segment, member, &kv, &length);
+    kv_view(self, m->rumor_id, m->segment, member, &kv, &length);
     if (kv.length != m->position) {
         /* A gap: an earlier step never arrived; the cache cannot take it. */
         server_fail(self, outbox, m, now_ns);
@@ -612,21 +715,22 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
  * committee, the output kept for the reveal). */
 static int server_on_end(node *self, const node_message *m)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
     uint32_t member = m->segment < serving->segment_count ? server_slot(self, m) : UINT32_MAX;
-    if (member == UINT32_MAX || serving->requests[m->rumor_id].client != m->source) {
+    if (member == UINT32_MAX ||
+        !node__slot_client_is(self, m->rumor_id, m->segment, member, m->source)) {
         return NODE_EMALFORMED;
     }
-    node__kv_release(serving, self->config.node_id, m->rumor_id, m->segment, member);
+    node__kv_release(self, m->rumor_id, m->segment, member);
     if (serving->verifier != NULL) {
-        node__committee_release(serving, m->rumor_id, m->segment, member);
+        node__committee_release(self, m->rumor_id, m->segment, member);
     }
     return 0;
 }
 
 int node__serve_message(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
     if (serving == NULL || m->rumor_id >= serving->request_capacity) {
         return NODE_EMALFORMED;
     }
@@ -646,21 +750,22 @@ int node__serve_message(node *self, uint64_t now_ns, const node_message *m, node
 
 void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox)
 {
-    node_serving *serving = self->config.serving;
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
     uint32_t kind = (uint32_t)((timer_id >> 56) & 0x7f);
     uint64_t request = (timer_id & ~(UINT64_C(0xff) << 56)) >> SERVE_LOW_BITS;
     uint32_t low = (uint32_t)(timer_id & ((UINT64_C(1) << SERVE_LOW_BITS) - 1));
     ASSERT(serving != NULL && request < serving->request_capacity);
     if (kind == NODE_SERVE_TIMER_CLIENT) {
-        if (serving->requests[request].status == 0) {
+        if (node__client_owns(self, request) && store->requests[request].status == 0) {
             node__client_finish(self, outbox, request, NODE_REQUEST_TIMEOUT, now_ns);
         }
     } else if (kind == NODE_SERVE_TIMER_KV) {
         uint32_t segment = low & 63u;
         ASSERT(segment < serving->segment_count);
-        node__kv_release(serving, self->config.node_id, request, segment, low >> 6);
+        node__kv_release(self, request, segment, low >> 6);
         if (serving->verifier != NULL) {
-            node__committee_release(serving, request, segment, low >> 6);
+            node__committee_release(self, request, segment, low >> 6);
         }
     } else {
         node__committee_timer(self, now_ns, kind, request, low, outbox);

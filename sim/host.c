@@ -112,18 +112,15 @@ const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t req
     if (util_pool_take(&world->oracle_pool, &block) != 0) {
         return NULL;
     }
-    node_request *r = &world->requests[request];
     sim_request_record *record = &world->result->requests[request];
-    r->client = client;
-    r->prompt_tokens = count;
-    memcpy(r->tokens, tokens, count * sizeof(uint32_t));
     record->submitted = true;
     record->client = client;
     record->prompt_tokens = count;
     record->submitted_ns = now_ns;
     world->result->requests_submitted += 1;
     world->oracle_block_of[request] = block + 1;
-    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request};
+    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = tokens,
+                        .token_count = count};
     return sim_host_event(host, client, now_ns, &event, rc_out);
 }
 
@@ -139,45 +136,12 @@ int sim_host_request_reset(sim_host *host, uint64_t request)
         util_pool_give(&world->oracle_pool, world->oracle_block_of[request] - 1);
         world->oracle_block_of[request] = 0;
     }
-    node_request *r = &world->requests[request];
-    uint32_t *tokens = r->tokens;
-    memset(r, 0, sizeof(*r));
-    r->tokens = tokens;
     memset(&result->requests[request], 0, sizeof(result->requests[request]));
     memset(&result->segments[request * result->segment_count], 0,
            result->segment_count * sizeof(*result->segments));
     memset(&result->divergence[request * INFER_KERNEL_COUNT], 0,
            INFER_KERNEL_COUNT * sizeof(*result->divergence));
     return 0;
-}
-
-void sim_host_learn(sim_host *host, const node_message *message,
-                    bool (*local_client)(void *context, uint32_t node_id), void *context)
-{
-    sim_world *world = &host->world;
-    if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type >= NODE_MESSAGE_TYPE_COUNT ||
-        message->rumor_id >= world->result->request_count ||
-        message->origin >= world->node_count || local_client(context, message->origin)) {
-        return;
-    }
-    node_request *r = &world->requests[message->rumor_id];
-    if (r->client != message->origin && local_client(context, r->client) &&
-        world->result->requests[message->rumor_id].submitted) {
-        return; /* Our own client's request: never overwritten by a peer. */
-    }
-    r->client = message->origin;
-    r->submitted_ns = message->origin_ns;
-    bool committee_header = world->verifying || message->type != NODE_MESSAGE_INFER_END;
-    if (committee_header && message->count > 0) {
-        r->generated = message->step;
-        /* Step 0 carries the prompt; a later step one row at
-         * prompt + step - 1 (node/committee.c, committee_header). */
-        uint64_t prompt = message->step == 0 ? message->count
-                                             : (uint64_t)message->position + 1 - message->step;
-        if (prompt >= 1 && prompt <= world->scenario->workload.prompt_max) {
-            r->prompt_tokens = (uint32_t)prompt;
-        }
-    }
 }
 
 sim_result *sim_host_result(sim_host *host)

@@ -274,13 +274,15 @@ static int serving_per_request(sim_world *world)
     size_t slots = v->protocol != CONS_PROTOCOL_NONE ? (size_t)sim__verify_members_max(v) * (v->retries + 1)
                                                          : 1;
     world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
+    world->client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
+    world->prompt = util_calloc(workload->prompt_max, sizeof(uint32_t));
     world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
     result->request_count = capacity;
     result->requests = util_calloc(capacity, sizeof(sim_request_record));
     result->segments = util_calloc(capacity * segments, sizeof(sim_segment_record));
     result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(sim_divergence_record));
     if (world->requests == NULL || world->tokens == NULL || world->kv_block_of == NULL ||
-        world->oracle_block_of == NULL || result->requests == NULL || result->segments == NULL ||
+        world->client_of == NULL || world->prompt == NULL || world->oracle_block_of == NULL || result->requests == NULL || result->segments == NULL ||
         result->divergence == NULL) {
         return SIM_ENOMEM;
     }
@@ -302,10 +304,10 @@ static int serving_scratch(sim_world *world)
                                  ? (size_t)tokens_max * serving->dim
                                  : serving->vocab;
     serving->payload_capacity = wire > (size_t)tokens_max * 4 ? wire : (size_t)tokens_max * 4;
-    serving->x = util_calloc((size_t)tokens_max * serving->dim, sizeof(float));
-    serving->logits = util_calloc(serving->vocab, sizeof(float));
-    serving->payload = util_calloc(serving->payload_capacity, 1);
-    serving->token_scratch = util_calloc(tokens_max, sizeof(uint32_t));
+    world->store.x = util_calloc((size_t)tokens_max * serving->dim, sizeof(float));
+    world->store.logits = util_calloc(serving->vocab, sizeof(float));
+    world->store.payload = util_calloc(serving->payload_capacity, 1);
+    world->store.token_scratch = util_calloc(tokens_max, sizeof(uint32_t));
     world->oracle_x = util_calloc((size_t)sequence * serving->dim, sizeof(float));
     world->replay_wire = util_malloc(infer_wire_bytes(serving->wire_dtype, sequence, serving->dim));
     world->oracle_reference = util_calloc((size_t)workload->generate_tokens * serving->vocab,
@@ -318,8 +320,8 @@ static int serving_scratch(sim_world *world)
                                         sizeof(float));
     world->oracle_kv = util_malloc(infer_kv_bytes(infer_model_shape(world->model),
                                                   world->scenario->model.layers));
-    if (serving->x == NULL || serving->logits == NULL || serving->payload == NULL ||
-        serving->token_scratch == NULL || world->oracle_x == NULL || world->replay_wire == NULL ||
+    if (world->store.x == NULL || world->store.logits == NULL || world->store.payload == NULL ||
+        world->store.token_scratch == NULL || world->oracle_x == NULL || world->replay_wire == NULL ||
         world->oracle_reference == NULL || world->oracle_variant == NULL ||
         world->oracle_wired == NULL ||
         world->oracle_kv == NULL) {
@@ -327,7 +329,7 @@ static int serving_scratch(sim_world *world)
     }
     util_pool_init(&world->oracle_pool,
                    (size_t)workload->generate_tokens * serving->vocab * sizeof(float));
-    if (infer_executor_create(world->model, tokens_max, &serving->executor) != 0 ||
+    if (infer_executor_create(world->model, tokens_max, &world->store.executor) != 0 ||
         infer_executor_create(world->model, sequence, &world->oracle_executor) != 0) {
         return SIM_ENOMEM;
     }
@@ -355,11 +357,12 @@ static void serving_fill(sim_world *world)
     serving->kernel_of = world->result->kernel_of;
     serving->flops_per_s_of = world->flops_of;
     serving->overhead_ns_of = world->overhead_of;
-    serving->busy_until_ns = world->busy_until;
-    serving->kv_in_use = world->kv_in_use;
-    serving->requests = world->requests;
+    world->store.busy_until_ns = world->busy_until;
+    world->store.kv_in_use = world->kv_in_use;
+    world->store.requests = world->requests;
     serving->request_capacity = world->result->request_count;
-    serving->kv_block_of = world->kv_block_of;
+    world->store.kv_block_of = world->kv_block_of;
+    world->store.client_of = world->client_of;
     world->result->segment_count = model->segment_count;
     memcpy(world->result->segment_first, model->segment_first, sizeof(model->segment_first));
     memcpy(world->result->segment_layers, model->segment_layers, sizeof(model->segment_layers));
@@ -390,14 +393,13 @@ int sim__serve_build(sim_world *world)
 
 void sim__serve_destroy(sim_world *world)
 {
-    node_serving *serving = &world->serving;
-    node_serving_release(serving);
-    infer_executor_destroy(serving->executor);
+    node_store_release(&world->store);
+    infer_executor_destroy(world->store.executor);
     infer_executor_destroy(world->oracle_executor);
-    util_free(serving->x);
-    util_free(serving->logits);
-    util_free(serving->payload);
-    util_free(serving->token_scratch);
+    util_free(world->store.x);
+    util_free(world->store.logits);
+    util_free(world->store.payload);
+    util_free(world->store.token_scratch);
     util_free(world->oracle_x);
     util_free(world->replay_wire);
     util_free(world->oracle_reference);
@@ -415,6 +417,8 @@ void sim__serve_destroy(sim_world *world)
     util_free(world->kv_in_use);
     util_free(world->requests);
     util_free(world->tokens);
+    util_free(world->client_of);
+    util_free(world->prompt);
     util_free(world->kv_block_of);
     util_free(world->oracle_block_of);
     infer_model_destroy(world->model);
@@ -455,14 +459,16 @@ static bool workload_arrival(const scn_scenario *scenario, util_prng *prng, uint
 }
 
 /* Draws a request's prompt (length, then tokens) into 'r'. */
-static void workload_prompt(const scn_scenario *scenario, util_prng *prng, node_request *r)
+/* Draws one prompt into tokens[prompt_max]; returns its length. */
+static uint32_t workload_prompt(const scn_scenario *scenario, util_prng *prng, uint32_t *tokens)
 {
     const scn_workload *workload = &scenario->workload;
     uint32_t span = workload->prompt_max - workload->prompt_min + 1;
-    r->prompt_tokens = workload->prompt_min + (uint32_t)util_prng_below(prng, span);
-    for (uint32_t i = 0; i < r->prompt_tokens; i++) {
-        r->tokens[i] = (uint32_t)util_prng_below(prng, scenario->model.vocab);
+    uint32_t count = workload->prompt_min + (uint32_t)util_prng_below(prng, span);
+    for (uint32_t i = 0; i < count; i++) {
+        tokens[i] = (uint32_t)util_prng_below(prng, scenario->model.vocab);
     }
+    return count;
 }
 
 /* Schedules arrival number world->submit_attempts, choosing its client now. */
@@ -500,9 +506,7 @@ int sim_workload_plan(const scn_scenario *scenario, sim_plan_entry *plan, uint64
         entry->at_ns = at_ns;
         entry->client = client;
         more = workload_arrival(scenario, &prng, count + 1, at_ns, &at_ns, &client);
-        node_request r = {.tokens = entry->tokens};
-        workload_prompt(scenario, &prng, &r);
-        entry->prompt_tokens = r.prompt_tokens;
+        entry->prompt_tokens = workload_prompt(scenario, &prng, entry->tokens);
         count += 1;
     }
     *count_out = count;
@@ -510,21 +514,19 @@ int sim_workload_plan(const scn_scenario *scenario, sim_plan_entry *plan, uint64
 }
 
 /* A client submits request 'request': its prompt is drawn now from the
- * workload stream. A crashed client cannot submit: the request fails. */
+ * workload stream and handed to the client with SUBMIT. A crashed client
+ * cannot submit: the request fails. */
 void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request)
 {
     sim_request_record *record = &world->result->requests[request];
-    node_request *r = &world->requests[request];
     sim__serve_schedule(world, world->now_ns);
-    r->client = client;
-    workload_prompt(world->scenario, &world->workload_prng, r);
+    uint32_t count = workload_prompt(world->scenario, &world->workload_prng, world->prompt);
     record->submitted = true;
     record->client = client;
-    record->prompt_tokens = r->prompt_tokens;
+    record->prompt_tokens = count;
     record->submitted_ns = world->now_ns;
     world->result->requests_submitted += 1;
     if (net_is_crashed(world->network, client)) {
-        r->status = NODE_REQUEST_FAILED;
         record->status = NODE_REQUEST_FAILED;
         record->finished_ns = world->now_ns;
         world->result->requests_finished += 1;
@@ -534,7 +536,8 @@ void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request)
     int rc = util_pool_take(&world->oracle_pool, &block);
     ASSERT(rc == 0); /* Bounded by the requests in flight. */
     world->oracle_block_of[request] = block + 1;
-    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request};
+    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = world->prompt,
+                        .token_count = count};
     sim__node_deliver(world, client, &event);
 }
 
@@ -651,7 +654,7 @@ static uint64_t oracle_segments(sim_world *world, infer_kernel kernel, uint32_t 
  * every generated token but the last, one prefill: the executor gives the
  * same bits as step by step) and writes the logits of each generation step
  * to out[generate * vocab]; 'wired' as oracle_segments. */
-static uint64_t oracle_run(sim_world *world, const node_request *r, infer_kernel kernel,
+static uint64_t oracle_run(sim_world *world, const node_outcome *r, infer_kernel kernel,
                            bool wired, float *out)
 {
     const infer_shape *shape = infer_model_shape(world->model);
@@ -671,7 +674,9 @@ static uint64_t oracle_run(sim_world *world, const node_request *r, infer_kernel
 const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segment,
                                infer_kernel kernel, size_t *n_out)
 {
-    const node_request *r = &world->requests[request];
+    /* The referee reads the disputed request as its client (who calls it)
+     * holds it. */
+    const node_request *r = &world->store.requests[request];
     const node_serving *serving = &world->serving;
     const infer_shape *shape = infer_model_shape(world->model);
     uint32_t count = r->prompt_tokens + r->generated;
@@ -732,7 +737,7 @@ static sim_divergence_record oracle_compare(const float *rows, const float *refe
 /* With a lossy wire dtype an honest pipeline's logits are the wired runs,
  * not the full-precision ones: one per kernel in use, for the checker.
  * Returns how many it wrote to honest[]. */
-static uint32_t oracle_wired(sim_world *world, const node_request *r, const float **honest)
+static uint32_t oracle_wired(sim_world *world, const node_outcome *r, const float **honest)
 {
     size_t rows = (size_t)world->serving.generate_tokens * world->serving.vocab;
     uint32_t count = 0;
@@ -751,9 +756,8 @@ static uint32_t oracle_wired(sim_world *world, const node_request *r, const floa
 
 /* Judges a completed request against the reference, then measures every
  * kernel variant in use on the same tokens. */
-static void oracle_judge(sim_world *world, uint64_t request)
+static void oracle_judge(sim_world *world, uint64_t request, const node_outcome *r)
 {
-    const node_request *r = &world->requests[request];
     sim_request_record *record = &world->result->requests[request];
     uint32_t generate = world->serving.generate_tokens;
     uint32_t vocab = world->serving.vocab;
@@ -806,11 +810,12 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
     sim_result *result = world->result;
     sim_request_record *record = &result->requests[request];
     ASSERT(request < result->request_count);
+    ASSERT(effect->outcome != NULL); /* Every inference OUTPUT carries one. */
     if (record->status != 0) {
         /* The protocol must decide a request once: a second outcome is a
          * safety violation, recorded, and the first outcome stands. */
         sim__verify_violation(world, SIM_VIOLATION_DOUBLE_FINALIZATION, request, 0, UINT32_MAX,
-                              world->requests[request].generated);
+                              effect->outcome->generated);
         return;
     }
     record->status = (uint32_t)effect->value;
@@ -819,7 +824,7 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
         sim__verify_request_done(world, request);
     }
     record->finished_ns = world->now_ns;
-    record->tokens_out = world->requests[request].generated;
+    record->tokens_out = effect->outcome->generated;
     result->tokens_out += record->tokens_out;
     if (record->status == NODE_REQUEST_COMPLETED) {
         result->requests_completed += 1;
@@ -831,10 +836,10 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
         const sim_observer *observer = world->observer;
         if (observer != NULL && observer->clock_ns != NULL) {
             uint64_t start = observer->clock_ns(observer->context);
-            oracle_judge(world, request);
+            oracle_judge(world, request, effect->outcome);
             result->wall_oracle_ns += observer->clock_ns(observer->context) - start;
         } else {
-            oracle_judge(world, request);
+            oracle_judge(world, request, effect->outcome);
         }
     }
     if (world->oracle_block_of[request] != 0) {

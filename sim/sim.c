@@ -619,6 +619,7 @@ static int nodes_create(sim_world *world)
             .rumor_capacity = capacity,
             .rumor_payload_bytes = scenario->workload.size_bytes,
             .serving = world->inference ? &world->serving : NULL,
+            .store = world->inference ? &world->store : NULL,
         };
         util_prng prng;
         util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);

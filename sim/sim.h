@@ -214,12 +214,12 @@ extern const char *const sim_metric_names[];
  * real timers. OUTPUT and OBSERVE effects are recorded in the host's
  * sim_result exactly as the simulator records them (the oracle included).
  *
- * Two differences from sim_run, both because a process holds only its own
- * share of the nodes: committees are drawn from the reputations and stakes
- * the run started with (every process computes the same committee, while
- * each one's reputation ledger only sees its own clients' judgements), and
- * a request's public facts (client, submit time, step) are learned from
- * the messages that carry them (sim_host_learn). */
+ * One difference from sim_run, because a process holds only its own share
+ * of the nodes: committees are drawn from the reputations and stakes the
+ * run started with (every process computes the same committee, while each
+ * one's reputation ledger only sees its own clients' judgements). A node
+ * learns a remote client's request only from the messages it receives, as
+ * in the simulator. */
 
 /* One arrival of the scenario's workload, as the simulator draws it. */
 typedef struct sim_plan_entry {
@@ -269,13 +269,6 @@ const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t req
  * (requests_submitted, latency histograms) keep it. Returns 0, or
  * SIM_EINVAL for an id out of range or a request still running. */
 int sim_host_request_reset(sim_host *host, uint64_t request);
-
-/* Learns a remote client's request facts from an INFER_* message about to
- * be delivered to a local node: the client (origin), its submit time and
- * the generation step. Ignored for requests whose client is local
- * ('local_client' says which) and for out-of-range ids. Cannot fail. */
-void sim_host_learn(sim_host *host, const node_message *message,
-                    bool (*local_client)(void *context, uint32_t node_id), void *context);
 
 /* The result the host records into; owned by the host. */
 sim_result *sim_host_result(sim_host *host);

@@ -67,6 +67,7 @@ typedef struct sim_world {
     bool inference;
     infer_model *model;
     node_serving serving;
+    node_store store;                /* what the nodes own (node.h) */
     infer_executor *oracle_executor;
     uint32_t *servers;
     uint32_t *server_offsets;
@@ -77,6 +78,8 @@ typedef struct sim_world {
     node_request *requests;
     uint32_t *tokens;
     uint32_t *kv_block_of;
+    uint32_t *client_of;             /* node_store.client_of */
+    uint32_t *prompt;                /* the prompt being submitted: prompt_max entries */
     uint32_t *oracle_block_of;       /* per request: block + 1 of the network's logits */
     util_pool oracle_pool;
     float *oracle_x;

@@ -163,12 +163,12 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
     } else if (verdict == CONS_VERDICT_AGREED && world->agreed_count < NODE_COMMITTEE_MAX) {
         world->agreed[world->agreed_count++] = member;
     }
-    uint8_t now = world->serving.behaviour_of[member];
+    uint8_t now = world->store.behaviour_of[member];
     /* An adaptive node not (yet) taken by the adversary behaves honestly. */
     if (now != NODE_BEHAVIOUR_HONEST && now != NODE_BEHAVIOUR_ADAPTIVE) {
         if (world->result->behaviour_of[member] == NODE_BEHAVIOUR_HONEST) {
             /* An adaptive corruption shows up here, when it is first judged. */
-            world->result->behaviour_of[member] = world->serving.behaviour_of[member];
+            world->result->behaviour_of[member] = world->store.behaviour_of[member];
         }
         return;
     }
@@ -385,6 +385,18 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
     return cheats;
 }
 
+/* The adaptive adversary takes a drawn node while its budget lasts. */
+static bool verify_corrupt(void *context, uint32_t member)
+{
+    sim_world *world = context;
+    ASSERT(member < world->node_count);
+    if (world->adaptive_budget == 0) {
+        return false;
+    }
+    world->adaptive_budget -= 1;
+    return true;
+}
+
 /* ---- building ---- */
 
 /* The scenario's protocol settings, as consensus/ reads them. */
@@ -561,7 +573,7 @@ static int verify_substitute(sim_world *world)
     if (infer_model_from_seed(&shape, world->scenario->model.weight_seed + 1, &world->substitute,
                               why, sizeof(why)) != 0 ||
         infer_executor_create(world->substitute, world->serving.tokens_max,
-                              &world->serving.substitute) != 0) {
+                              &world->store.substitute) != 0) {
         return SIM_ENOMEM;
     }
     return 0;
@@ -644,33 +656,32 @@ int sim__verify_build(sim_world *world)
         .attest = verify_attest,
         .attest_verify = verify_attest_check,
         .cheat = verify_cheat,
+        .corrupt = verify_corrupt,
     };
     world->verifier = verifier;
     serving->verifier = &world->verifier;
-    serving->behaviour_of = world->behaviour_now;
-    serving->adaptive_budget = &world->adaptive_budget;
+    world->store.behaviour_of = world->behaviour_now;
     serving->behaviour_scale_of = world->behaviour_scale;
     serving->gain_of = world->gain_of;
     serving->behaviour_seed = util_mix64(world->scenario->seed ^ UINT64_C(0x636172746c));
-    serving->committees = world->committees;
-    serving->reveal_block_of = world->reveal_block_of;
-    serving->decoded = world->decoded;
+    world->store.committees = world->committees;
+    world->store.reveal_block_of = world->reveal_block_of;
+    world->store.decoded = world->decoded;
     size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
                      (size_t)world->serving.committee * serving->output_floats * sizeof(float);
     size_t reveal = sizeof(uint32_t) + NODE_SALT_BYTES +
                     (serving->output_floats + serving->tokens_max) * sizeof(float) +
                     serving->evidence_bytes;
-    util_pool_init(&serving->committee_pool, outputs);
-    util_pool_init(&serving->reveal_pool, reveal);
+    util_pool_init(&world->store.committee_pool, outputs);
+    util_pool_init(&world->store.reveal_pool, reveal);
     return verify_inputs_build(world);
 }
 
 void sim__verify_destroy(sim_world *world)
 {
-    node_serving *serving = &world->serving;
-    if (serving->committee_pool.block_bytes != 0) {
-        util_pool_deinit(&serving->committee_pool);
-        util_pool_deinit(&serving->reveal_pool);
+    if (world->store.committee_pool.block_bytes != 0) {
+        util_pool_deinit(&world->store.committee_pool);
+        util_pool_deinit(&world->store.reveal_pool);
     }
     util_free(world->gain_of);
     if (world->inputs_pool.block_bytes != 0) {
@@ -678,7 +689,7 @@ void sim__verify_destroy(sim_world *world)
     }
     util_free(world->inputs_block_of);
     util_free(world->candidate_offsets);
-    infer_executor_destroy(serving->substitute);
+    infer_executor_destroy(world->store.substitute);
     infer_model_destroy(world->substitute);
     util_free(world->public_keys);
     util_free(world->secret_keys);

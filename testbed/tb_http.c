@@ -127,7 +127,6 @@ static void infer_submit(tb_proc *proc, tb_pending *pending, uint64_t id, const 
     uint32_t client = proc->config->process + (proc->client_next++ % hosted) * per;
     /* A free id is one whose last request finished a quarantine ago: its
      * record (kept until now, for the rows) is forgotten. */
-    proc->commit_block[id] = 0;
     int reset = sim_host_request_reset(proc->host, id);
     ASSERT(reset == 0);
     pending->id = id;
@@ -145,10 +144,6 @@ static void infer_submit(tb_proc *proc, tb_pending *pending, uint64_t id, const 
         return;
     }
     proc->summary.requests_submitted += 1;
-    const node_serving *serving = sim_host_serving(proc->host);
-    if (serving->verifier != NULL) {
-        proc->commit_block[id] = serving->committees[id].block;
-    }
     tb__effects(proc, client, outbox);
 }
 
@@ -257,17 +252,20 @@ static const char *status_name(uint32_t status)
                                             : "running";
 }
 
-static void evidence_committee(tb_proc *proc, struct evbuffer *body, uint64_t id)
+/* The committees of the last round and the last decision's votes, as the
+ * client reported them with its OUTPUT (node_outcome). */
+static void evidence_committee(tb_proc *proc, struct evbuffer *body, uint64_t id,
+                               const node_outcome *outcome)
 {
     const node_serving *serving = sim_host_serving(proc->host);
-    const node_committee_state *state = &serving->committees[id];
     uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t round = outcome->rounds > 0 ? outcome->rounds - 1u : 0;
     evbuffer_add_printf(body, ", \"evidence\": {\"protocol\": \"committee\", \"rounds\": %u, "
                               "\"quorum\": %u, \"committee\": [",
-                        state->round + 1u, serving->quorum);
+                        round + 1u, serving->quorum);
     for (uint32_t s = 0; s < serving->segment_count; s++) {
-        uint32_t count = serving->verifier->committee(serving->verifier->context, id, s,
-                                                      state->round, members);
+        uint32_t count = serving->verifier->committee(serving->verifier->context, id, s, round,
+                                                      members);
         evbuffer_add_printf(body, "%s[", s > 0 ? ", " : "");
         for (uint32_t j = 0; j < count; j++) {
             evbuffer_add_printf(body, "%s%u", j > 0 ? ", " : "", members[j]);
@@ -276,19 +274,15 @@ static void evidence_committee(tb_proc *proc, struct evbuffer *body, uint64_t id
     }
     /* The last phase's votes: the final segment of the last step. */
     evbuffer_add_printf(body, "], \"votes\": [");
-    for (uint32_t j = 0; j < state->member_count; j++) {
+    for (uint32_t j = 0; j < outcome->member_count; j++) {
         evbuffer_add_printf(body, "%s{\"node\": %u, \"committed\": %s, \"revealed\": %s",
-                            j > 0 ? ", " : "", state->members[j],
-                            (state->committed >> j) & 1u ? "true" : "false",
-                            (state->revealed >> j) & 1u ? "true" : "false");
-        uint32_t block = proc->commit_block[id];
-        if (serving->commit_reveal && block != 0 && ((state->committed >> j) & 1u)) {
-            const uint8_t *digest = (const uint8_t *)util_pool_block(&serving->committee_pool,
-                                                                     block - 1) +
-                                    (size_t)j * NODE_VOTE_MAX;
+                            j > 0 ? ", " : "", outcome->members[j],
+                            (outcome->committed >> j) & 1u ? "true" : "false",
+                            (outcome->revealed >> j) & 1u ? "true" : "false");
+        if (outcome->vote_bytes > 0 && ((outcome->committed >> j) & 1u)) {
             evbuffer_add_printf(body, ", \"commitment\": \"");
-            for (uint32_t b = 0; b < serving->vote_bytes; b++) {
-                evbuffer_add_printf(body, "%02x", digest[b]);
+            for (uint32_t b = 0; b < outcome->vote_bytes; b++) {
+                evbuffer_add_printf(body, "%02x", outcome->votes[j][b]);
             }
             evbuffer_add(body, "\"", 1);
         }
@@ -321,9 +315,10 @@ static void latency_observe(tb_proc *proc, uint64_t request)
     proc->latency_count += 1;
 }
 
-static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status);
+static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status,
+                        const node_outcome *outcome);
 
-void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
+void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status, const node_outcome *outcome)
 {
     if (id >= sim_host_request_capacity(proc->host)) {
         return;
@@ -334,16 +329,16 @@ void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status)
     proc->finished[status < 4 ? status : 0] += 1;
     tb_pending *pending = proc->pending[id];
     if (pending != NULL) {
-        http_answer(proc, pending, id, status);
+        http_answer(proc, pending, id, status, outcome);
     }
     tb__ids_finish(&proc->ids, id); /* After the answer: it reads the id's state. */
 }
 
-static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status)
+static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_t status,
+                        const node_outcome *r)
 {
     proc->pending[id] = NULL;
     const node_serving *serving = sim_host_serving(proc->host);
-    const node_request *r = &serving->requests[id];
     const sim_request_record *record = &sim_host_result(proc->host)->requests[id];
     struct evbuffer *body = evbuffer_new();
     evbuffer_add_printf(body, "{\"request\": %llu, \"client\": %u, \"status\": \"%s\", "
@@ -356,7 +351,7 @@ static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_
     }
     evbuffer_add(body, "]", 1);
     if (serving->verifier != NULL) {
-        evidence_committee(proc, body, id);
+        evidence_committee(proc, body, id, r);
     } else {
         evidence_route(proc, body, id);
     }

@@ -88,7 +88,6 @@ typedef struct tb_proc {
     uint32_t *plan_tokens;
     uint64_t plan_count;
     tb_pending **pending;            /* per request id: a waiting HTTP request */
-    uint32_t *commit_block;          /* per request id: committee pool block + 1 */
     tb_ids ids;                      /* this process's HTTP request ids */
     tb_pending *queue_head;          /* HTTP requests waiting for an id, FIFO */
     tb_pending *queue_tail;
@@ -118,6 +117,9 @@ void tb__rules_clear(tb_proc *proc);
 int tb__http_start(tb_proc *proc);
 void tb__http_stop(tb_proc *proc);
 /* A request finished: answer its HTTP caller, if one waits. */
-void tb__http_finished(tb_proc *proc, uint64_t request, uint32_t status);
+/* A hosted client finished 'request': answers its HTTP request, if any,
+ * from the outcome the client reported (valid for the call). */
+void tb__http_finished(tb_proc *proc, uint64_t request, uint32_t status,
+                       const node_outcome *outcome);
 
 #endif

@@ -275,7 +275,7 @@ void tb__effects(tb_proc *proc, uint32_t node_id, const node_outbox *outbox)
                 timer->id = effect->timer_id;
             }
         } else if (effect->kind == NODE_EFFECT_OUTPUT) {
-            tb__http_finished(proc, effect->rumor_id, (uint32_t)effect->value);
+            tb__http_finished(proc, effect->rumor_id, (uint32_t)effect->value, effect->outcome);
         }
     }
 }
@@ -302,7 +302,6 @@ static void deliver(tb_proc *proc, const node_message *message, size_t frame_byt
     result->nodes[message->dest].bytes_received += frame_bytes;
     result->types[message->type].delivered += 1;
     result->types[message->type].bytes_delivered += frame_bytes;
-    sim_host_learn(proc->host, message, hosts_client, proc);
     node_event event = {.kind = NODE_EVENT_MESSAGE, .message = message};
     node_event_run(proc, message->dest, &event);
 }
@@ -576,9 +575,8 @@ static int proc_open(tb_proc *proc)
     }
     uint64_t capacity = sim_host_request_capacity(proc->host);
     proc->pending = util_calloc(capacity, sizeof(*proc->pending));
-    proc->commit_block = util_calloc(capacity, sizeof(uint32_t));
     proc->base = event_base_new();
-    if (proc->pending == NULL || proc->commit_block == NULL || proc->base == NULL) {
+    if (proc->pending == NULL || proc->base == NULL) {
         return TB_ENOMEM;
     }
     rc = proc_keys(proc);
@@ -635,7 +633,6 @@ static void proc_close(tb_proc *proc)
     util_free(proc->plan);
     util_free(proc->plan_tokens);
     util_free(proc->pending);
-    util_free(proc->commit_block);
     sim_host_destroy(proc->host);
 }
 

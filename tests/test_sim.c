@@ -690,11 +690,6 @@ typedef struct hosted_world {
     uint64_t now_ns;
 } hosted_world;
 
-static bool hosted_local(void *context, uint32_t node_id)
-{
-    return node_id % 2 == *(const uint32_t *)context;
-}
-
 static void hosted_effects(hosted_world *w, uint32_t node_id, const node_outbox *outbox)
 {
     for (uint32_t i = 0; i < outbox->count; i++) {
@@ -743,8 +738,6 @@ static bool hosted_step(hosted_world *w, uint64_t until_ns)
 {
     if (w->message_head < w->message_count) {
         hosted_item item = w->messages[w->message_head++];
-        uint32_t side = item.message.dest % 2;
-        sim_host_learn(w->hosts[side], &item.message, hosted_local, &side);
         node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &item.message};
         hosted_event(w, item.message.dest, &event);
         free(item.payload);
