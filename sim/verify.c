@@ -1,6 +1,6 @@
 /* verify.c -- the simulated world's side of verification: the
  * node_verifier the nodes call (sortition, salts, agreement and the
- * reputation ledger, all from consensus/; the protocol's own rules are
+ * settlement ledger, all from consensus/; the protocol's own rules are
  * consensus/'s table, which the nodes call directly), the Byzantine behaviours the
  * fault schedule switches on and off, and the checkers only a simulator
  * can run: an accepted output outside the agreement rule's tolerance of the
@@ -22,11 +22,11 @@
  * the inputs the client accepted, on the member's hardware class, through
  * the wire dtype as the servers pass them); the FLOPs a
  * protocol's referee would spend (one layer for optimistic's bisection,
- * the segment otherwise) are counted in referee_flops. The ledger
- * keeps stake, reputation and the balance: fees per token to the members
- * whose output was accepted, slashes for proven deviations and timeouts,
- * and slashed funds shared between the decision's honest members, an
- * oracle and a burn. */
+ * the segment otherwise) are counted in referee_flops. The ledger is
+ * consensus/cons_ledger.c's, over the result's reputation, stake and
+ * balance arrays: the judged and decided callbacks hand it each verdict
+ * and settlement (fees, slashes, the pot's shares) and copy its totals to
+ * the result; its conservation is checked when the world is torn down. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,18 +133,15 @@ static bool verify_agree(void *context, bool last_segment, const float *a, const
     return cons_agree(last_segment ? &world->final_agreement : &world->agreement, a, b, n_floats);
 }
 
-/* Takes 'fraction' of the member's stake into the decision's pot. */
-static void verify_slash(sim_world *world, uint32_t member, double fraction)
+/* The ledger's totals, copied to the result after every change (the
+ * per-node arrays are the result's own). */
+static void verify_totals(sim_world *world)
 {
     sim_result *result = world->result;
-    if (fraction <= 0.0) {
-        return;
-    }
-    double lost = result->stake[member] * fraction;
-    result->stake[member] -= lost;
-    result->balance[member] -= lost;
-    result->stake_slashed += lost;
-    world->pot += lost;
+    result->fees_paid = world->ledger.fees_paid;
+    result->stake_slashed = world->ledger.stake_slashed;
+    result->slashed_to_oracle = world->ledger.slashed_to_oracle;
+    result->slashed_burnt = world->ledger.slashed_burnt;
 }
 
 static void verify_judged(void *context, uint32_t member, node_verdict verdict,
@@ -152,17 +149,8 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
 {
     sim_world *world = context;
     sim_result *result = world->result;
-    const scn_verification *v = &world->scenario->verification;
-    bool deviated = verdict != CONS_VERDICT_AGREED;
-    result->reputation[member] =
-        cons_reputation_update(&world->reputation_rule, result->reputation[member], deviated);
-    if (verdict == CONS_VERDICT_PROVEN) {
-        verify_slash(world, member, v->slash);
-    } else if (verdict == CONS_VERDICT_TIMEOUT) {
-        verify_slash(world, member, v->timeout_slash);
-    } else if (verdict == CONS_VERDICT_AGREED && world->agreed_count < NODE_COMMITTEE_MAX) {
-        world->agreed[world->agreed_count++] = member;
-    }
+    cons_ledger_judge(&world->ledger, member, verdict);
+    verify_totals(world);
     uint8_t now = world->serving.behaviour_of[member];
     /* An adaptive node not (yet) taken by the adversary behaves honestly. */
     if (now != NODE_BEHAVIOUR_HONEST && now != NODE_BEHAVIOUR_ADAPTIVE) {
@@ -173,7 +161,7 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
         return;
     }
     result->honest_judged += 1;
-    if (deviated) {
+    if (verdict != CONS_VERDICT_AGREED) {
         result->honest_penalised += 1;
         sim__verify_violation(world, SIM_VIOLATION_HONEST_PENALISED, request, segment, member,
                          world->requests[request].generated);
@@ -184,27 +172,10 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
 static void verify_decided(void *context, uint64_t request, uint32_t segment, uint32_t rows)
 {
     sim_world *world = context;
-    sim_result *result = world->result;
-    const scn_verification *v = &world->scenario->verification;
     (void)request;
     (void)segment;
-    double fee = v->fee_per_token * rows;
-    for (uint32_t i = 0; i < world->agreed_count; i++) {
-        result->balance[world->agreed[i]] += fee;
-        result->fees_paid += fee;
-    }
-    double honest = world->pot * v->slashed_honest;
-    if (world->agreed_count == 0) {
-        result->slashed_burnt += honest; /* Nobody honest to reward. */
-    } else {
-        for (uint32_t i = 0; i < world->agreed_count; i++) {
-            result->balance[world->agreed[i]] += honest / world->agreed_count;
-        }
-    }
-    result->slashed_to_oracle += world->pot * v->slashed_oracle;
-    result->slashed_burnt += world->pot * v->slashed_burn;
-    world->pot = 0.0;
-    world->agreed_count = 0;
+    cons_ledger_settle(&world->ledger, rows);
+    verify_totals(world);
 }
 
 /* ---- the referee ---- */
@@ -465,6 +436,27 @@ static bool verify_eligible(const sim_world *world, uint32_t node_id)
     return true;
 }
 
+/* The ledger over the result's per-node arrays: every node at the initial
+ * reputation with the scenario's stake as stake and balance. Cannot fail
+ * (the scenario's loader checked the terms). */
+static void verify_ledger(sim_world *world)
+{
+    const scn_verification *v = &world->scenario->verification;
+    sim_result *result = world->result;
+    cons_ledger_terms terms = {
+        .reputation = {v->penalty, v->reward, v->reputation_min, v->reputation_max,
+                       v->reputation_initial},
+        .slash = v->slash,
+        .timeout_slash = v->timeout_slash,
+        .fee_per_token = v->fee_per_token,
+        .to_honest = v->slashed_honest,
+        .to_oracle = v->slashed_oracle,
+        .to_burn = v->slashed_burn,
+    };
+    cons_ledger_init(&world->ledger, &terms, world->node_count, result->reputation,
+                     result->stake, result->balance, v->stake);
+}
+
 /* Every eligible server of a segment is a candidate for its committees,
  * weighted by stake x reputation; its identity is a public hash of (seed,
  * node). */
@@ -481,9 +473,6 @@ static int verify_candidates(sim_world *world)
             id[8 + b] = (uint8_t)(i >> (8 * b));
         }
         util_hash256(id, sizeof(id), world->identities[i]);
-        world->result->reputation[i] = v->reputation_initial;
-        world->result->stake[i] = v->stake;
-        world->result->balance[i] = v->stake;
     }
     uint32_t used = 0;
     for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
@@ -612,13 +601,11 @@ int sim__verify_build(sim_world *world)
     node_serving *serving = &world->serving;
     world->agreement = verify_rule(&v->agreement);
     world->final_agreement = verify_rule(&v->final_agreement);
-    cons_reputation_rule reputation = {v->penalty, v->reward, v->reputation_min,
-                                       v->reputation_max, v->reputation_initial};
-    world->reputation_rule = reputation;
     verify_serving(world);
     world->result->verified = true;
     int rc = verify_alloc(world);
     if (rc == 0) {
+        verify_ledger(world);
         rc = verify_candidates(world);
     }
     if (rc == 0 && v->sign_ed25519 && !world->hosted) {
@@ -665,9 +652,20 @@ int sim__verify_build(sim_world *world)
     return verify_inputs_build(world);
 }
 
+/* The ledger's invariants are checked here, once per run (both drivers tear
+ * the world down through this), not after every settlement: the check sums
+ * every balance, O(nodes), and a running sum could not see a balance
+ * changed behind the ledger's back. tests/test_cons.c checks it per step. */
 void sim__verify_destroy(sim_world *world)
 {
     node_serving *serving = &world->serving;
+    if (world->ledger.node_count != 0) {
+        const char *broken = cons_ledger_check(&world->ledger);
+        if (broken != NULL) {
+            fprintf(stderr, "ledger invariant broken: %s\n", broken);
+        }
+        ASSERT(broken == NULL);
+    }
     if (serving->committee_pool.block_bytes != 0) {
         util_pool_deinit(&serving->committee_pool);
         util_pool_deinit(&serving->reveal_pool);
