@@ -235,7 +235,11 @@ uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, dou
  *    to do: settle on one member's output, ask more reveals, open a dispute
  *    (the referee rules after delay_ns) or start a fresh round. Settling and
  *    fresh rounds carry a verdict per judged member.
- * check_invariants names the first invariant a tally breaks, or NULL.
+ * check_invariants names the first invariant a tally breaks, or NULL. The
+ * descriptor also tells the driver who is eligible, whether the draw
+ * ignores stake and reputation, whether a referee needs the accepted inputs
+ * and what it re-executes, the members a rational cheater faces, and the
+ * prover's and enclave's costs.
  *
  * The built-in protocols (one file each):
  * - committee: k members by stake x reputation; a vote is the 32-byte
@@ -301,7 +305,16 @@ typedef struct cons_params {
     uint64_t dispute_ns;          /* the referee's resolution time */
     uint64_t bisection_round_ns;  /* optimistic: one round of the bisection game */
     uint64_t zk_verify_ns;        /* zk: the client's proof check */
+    int32_t echelon;              /* sampling: the one eligible hardware class; -1 = any */
+    double tee_overhead;          /* tee: compute time x (1 + overhead) */
+    double zk_prover_factor;      /* zk: prover FLOPs per FLOP of inference */
 } cons_params;
+
+/* A server as a protocol's eligibility sees it. */
+typedef struct cons_server_class {
+    uint32_t index;               /* its hardware class */
+    bool tee;                     /* the class has a trusted execution environment */
+} cons_server_class;
 
 /* Whether two outputs of one hop agree (the segment's rule, which the
  * driver holds), and the quorum rule over 'count' outputs (cons_accept's
@@ -432,6 +445,20 @@ typedef struct cons_protocol_ops {
     bool (*settle_hold)(const cons_params *params, uint64_t *delay_ns_out);
     void (*decide)(const cons_tally *tally, cons_decision *decision_out);
     const char *(*check_invariants)(const cons_tally *tally);
+    /* What the driver asks beyond the rules; zero or NULL is the common
+     * case, so a table that leaves them out is a committee's. */
+    bool uniform_draw;            /* candidates weigh 1, not stake x reputation */
+    bool referee;                 /* disputes go to a referee: keep the accepted inputs */
+    bool referee_bisects;         /* the referee re-executes one layer, not the segment */
+    /* Whether a server may sit on its committees (may be NULL: every one). */
+    bool (*eligible)(const cons_params *params, const cons_server_class *server);
+    /* The members a cheater expects to face, cons_exposure's 'members' (may
+     * be NULL: params->committee). */
+    uint32_t (*exposure_members)(const cons_params *params);
+    /* Evidence's cost: prover FLOPs per FLOP of the hop (may be NULL: 0). */
+    double (*prover_factor)(const cons_params *params);
+    /* Compute time x (1 + overhead) of its members (may be NULL: 0). */
+    double (*time_overhead)(const cons_params *params);
 } cons_protocol_ops;
 
 /* The protocol's operations; NULL for CONS_PROTOCOL_NONE. ASSERTs that

@@ -13,16 +13,19 @@
  * though reputations have moved since (on a real network the beacon and the
  * reputation snapshot would both be fixed on the ledger at request time).
  *
- * Per protocol the committee function draws the protocol's draw size
- * (crossval adds its N verifiers only when the beacon's spot check says
- * so; optimistic always adds its challengers): committee, crossval,
- * optimistic, tee and zk by stake x reputation; sampling uniformly among the echelon; tee only
- * among TEE-capable classes. The referee of disputes really re-executes
- * the hop (sim__serve_replay: the segment over every position so far, from
- * the inputs the client accepted, on the member's hardware class, through
- * the wire dtype as the servers pass them); the FLOPs a
- * protocol's referee would spend (one layer for optimistic's bisection,
- * the segment otherwise) are counted in referee_flops. The ledger is
+ * Nothing here branches on the protocol: its table in consensus/ says how
+ * many members a beacon draws (crossval adds its N verifiers only when the
+ * spot check says so; optimistic always adds its challengers), who is
+ * eligible (sampling's echelon, tee's TEE-capable classes), whether the
+ * draw is uniform (sampling) or by stake x reputation (the others),
+ * whether a referee needs the accepted inputs and what it re-executes, the
+ * members a rational cheater faces and the prover's and enclave's costs.
+ * The referee of disputes really re-executes the hop (sim__serve_replay:
+ * the segment over every position so far, from the inputs the client
+ * accepted, on the member's hardware class, through the wire dtype as the
+ * servers pass them); the FLOPs a protocol's referee would spend (one layer
+ * under bisection, the segment otherwise) are counted in referee_flops.
+ * The ledger is
  * consensus/cons_ledger.c's, over the result's reputation, stake and
  * balance arrays: the judged and decided callbacks hand it each verdict
  * and settlement (fees, slashes, the pot's shares) and copy its totals to
@@ -68,7 +71,7 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         uint32_t first = world->candidate_offsets[segment];
         uint32_t count = world->candidate_offsets[segment + 1] - first;
         const scn_verification *v = &world->scenario->verification;
-        bool uniform = v->protocol == CONS_PROTOCOL_SAMPLING;
+        bool uniform = world->serving.protocol->uniform_draw;
         for (uint32_t i = first; i < first + count; i++) {
             uint32_t id = candidates[i].node_id;
             /* Hosted (testbed): the snapshot the run started with, which
@@ -188,7 +191,7 @@ static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t
     const infer_shape *shape = infer_model_shape(world->model);
     uint64_t rows = last ? 1 : n_floats / world->serving.dim;
     uint64_t per_layer = 2 * (infer_layer_weight_bytes(shape) / sizeof(float)) * rows;
-    bool bisect = world->scenario->verification.protocol == CONS_PROTOCOL_OPTIMISTIC;
+    bool bisect = world->serving.protocol->referee_bisects;
     uint64_t layers = bisect ? 1 : world->serving.segment_layers[segment];
     uint64_t classifier = last && !bisect ? 2ull * shape->dim * shape->vocab_size : 0;
     return per_layer * layers + classifier;
@@ -335,13 +338,14 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
 {
     sim_world *world = context;
     const scn_verification *v = &world->scenario->verification;
+    const cons_protocol_ops *ops = world->serving.protocol;
+    const cons_params *params = &world->serving.protocol_params;
     uint8_t behaviour = world->behaviour_now[member];
     (void)request;
     cons_exposure exposure = {
         .protocol = (cons_protocol)v->protocol,
-        .members = v->protocol == CONS_PROTOCOL_CROSSVAL || v->protocol == CONS_PROTOCOL_OPTIMISTIC
-                       ? v->verifiers
-                       : v->committee,
+        .members = ops->exposure_members != NULL ? ops->exposure_members(params)
+                                                 : params->committee,
         .quorum = v->quorum,
         .check_probability = v->check_probability,
         .colluding_share =
@@ -371,6 +375,9 @@ static cons_params verify_params(const scn_verification *v)
         .dispute_ns = v->dispute_ns,
         .bisection_round_ns = v->bisection_round_ns,
         .zk_verify_ns = v->zk_verify_ns,
+        .echelon = v->echelon,
+        .tee_overhead = v->tee_overhead,
+        .zk_prover_factor = v->zk_prover_factor,
     };
     return params;
 }
@@ -421,19 +428,14 @@ static int verify_alloc(sim_world *world)
     return 0;
 }
 
-/* Whether a server may sit on this protocol's committees: sampling's
- * echelon is one hardware class; tee needs a TEE-capable class. */
+/* Whether a server may sit on this protocol's committees, as the
+ * protocol's table says (sampling's echelon, tee's enclaves). */
 static bool verify_eligible(const sim_world *world, uint32_t node_id)
 {
-    const scn_verification *v = &world->scenario->verification;
+    const cons_protocol_ops *ops = world->serving.protocol;
     uint16_t class_index = world->result->class_of[node_id];
-    if (v->protocol == CONS_PROTOCOL_SAMPLING && v->echelon >= 0) {
-        return class_index == (uint16_t)v->echelon;
-    }
-    if (v->protocol == CONS_PROTOCOL_TEE) {
-        return world->scenario->nodes.classes[class_index].tee;
-    }
-    return true;
+    cons_server_class server = {class_index, world->scenario->nodes.classes[class_index].tee};
+    return ops->eligible == NULL || ops->eligible(&world->serving.protocol_params, &server);
 }
 
 /* The ledger over the result's per-node arrays: every node at the initial
@@ -560,11 +562,8 @@ static int verify_substitute(sim_world *world)
  * that have one): (segments - 1) x seq_len x dim floats per request. */
 static int verify_inputs_build(sim_world *world)
 {
-    cons_protocol p = world->scenario->verification.protocol;
     uint32_t segments = world->scenario->model.segment_count;
-    if ((p != CONS_PROTOCOL_SAMPLING && p != CONS_PROTOCOL_CROSSVAL &&
-         p != CONS_PROTOCOL_OPTIMISTIC) ||
-        segments < 2) {
+    if (!world->serving.protocol->referee || segments < 2) {
         return 0;
     }
     world->inputs_block_of = util_calloc(world->result->request_count, sizeof(uint32_t));
@@ -591,8 +590,13 @@ static void verify_serving(sim_world *world)
     serving->reveal_timeout_ns = v->reveal_timeout_ns;
     serving->vote_bytes = serving->protocol->vote_bytes;
     serving->evidence_bytes = serving->protocol->evidence_bytes(&serving->protocol_params);
-    serving->prover_factor = v->protocol == CONS_PROTOCOL_ZK ? v->zk_prover_factor : 0.0;
-    serving->time_overhead = v->protocol == CONS_PROTOCOL_TEE ? v->tee_overhead : 0.0;
+    const cons_protocol_ops *ops = serving->protocol;
+    serving->prover_factor = ops->prover_factor != NULL
+                                 ? ops->prover_factor(&serving->protocol_params)
+                                 : 0.0;
+    serving->time_overhead = ops->time_overhead != NULL
+                                 ? ops->time_overhead(&serving->protocol_params)
+                                 : 0.0;
 }
 
 int sim__verify_build(sim_world *world)

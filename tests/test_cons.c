@@ -1272,6 +1272,41 @@ START_TEST(test_cons_protocol_invariants_flip_one_bit)
 }
 END_TEST
 
+/* What the driver reads from each table beyond the rules: eligibility,
+ * a uniform draw, the referee, the cheater's exposure and the costs. */
+START_TEST(test_cons_protocol_driver_fields)
+{
+    cons_params params = test_cons_params;
+    params.echelon = 1;
+    params.tee_overhead = 0.07;
+    params.zk_prover_factor = 1000.0;
+    const cons_server_class plain0 = {0, false}, plain1 = {1, false}, enclave = {2, true};
+    const cons_protocol_ops *committee = cons_protocol_get(CONS_PROTOCOL_COMMITTEE);
+    ck_assert(!committee->uniform_draw && !committee->referee && !committee->referee_bisects);
+    ck_assert(committee->eligible == NULL && committee->exposure_members == NULL);
+    ck_assert(committee->prover_factor == NULL && committee->time_overhead == NULL);
+    const cons_protocol_ops *sampling = cons_protocol_get(CONS_PROTOCOL_SAMPLING);
+    ck_assert(sampling->uniform_draw && sampling->referee && !sampling->referee_bisects);
+    ck_assert(sampling->eligible(&params, &plain1) && !sampling->eligible(&params, &plain0));
+    params.echelon = -1;
+    ck_assert(sampling->eligible(&params, &plain0) && sampling->eligible(&params, &enclave));
+    const cons_protocol ids[] = {CONS_PROTOCOL_CROSSVAL, CONS_PROTOCOL_OPTIMISTIC};
+    for (size_t i = 0; i < 2; i++) {
+        const cons_protocol_ops *ops = cons_protocol_get(ids[i]);
+        ck_assert(ops->referee && !ops->uniform_draw && ops->eligible == NULL);
+        ck_assert_uint_eq(ops->exposure_members(&params), params.verifiers);
+        ck_assert(ops->referee_bisects == (ids[i] == CONS_PROTOCOL_OPTIMISTIC));
+    }
+    const cons_protocol_ops *tee = cons_protocol_get(CONS_PROTOCOL_TEE);
+    ck_assert(tee->eligible(&params, &enclave) && !tee->eligible(&params, &plain0));
+    ck_assert_double_eq(tee->time_overhead(&params), 0.07);
+    ck_assert(tee->prover_factor == NULL && !tee->referee);
+    const cons_protocol_ops *zk = cons_protocol_get(CONS_PROTOCOL_ZK);
+    ck_assert_double_eq(zk->prover_factor(&params), 1000.0);
+    ck_assert(zk->time_overhead == NULL && zk->eligible == NULL && !zk->referee);
+}
+END_TEST
+
 static void test_cons_toy_decide(const cons_tally *tally, cons_decision *out)
 {
     *out = (cons_decision){.action = CONS_ACTION_ROUND, .judged = tally->answered};
@@ -1544,6 +1579,7 @@ Suite *test_cons_suite(void)
     tcase_add_test(protocols, test_cons_protocol_decide_executors);
     tcase_add_test(protocols, test_cons_protocol_invariants_flip_one_bit);
     tcase_add_test(protocols, test_cons_protocol_register);
+    tcase_add_test(protocols, test_cons_protocol_driver_fields);
     tcase_set_timeout(protocols, 10);
     suite_add_tcase(suite, protocols);
 
