@@ -235,7 +235,11 @@ uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, dou
  *    to do: settle on one member's output, ask more reveals, open a dispute
  *    (the referee rules after delay_ns) or start a fresh round. Settling and
  *    fresh rounds carry a verdict per judged member.
- * check_invariants names the first invariant a tally breaks, or NULL.
+ * check_invariants names the first invariant a tally breaks, or NULL. The
+ * descriptor also tells the driver who is eligible, whether the draw
+ * ignores stake and reputation, whether a referee needs the accepted inputs
+ * and what it re-executes, the members a rational cheater faces, and the
+ * prover's and enclave's costs.
  *
  * The built-in protocols (one file each):
  * - committee: k members by stake x reputation; a vote is the 32-byte
@@ -301,7 +305,16 @@ typedef struct cons_params {
     uint64_t dispute_ns;          /* the referee's resolution time */
     uint64_t bisection_round_ns;  /* optimistic: one round of the bisection game */
     uint64_t zk_verify_ns;        /* zk: the client's proof check */
+    int32_t echelon;              /* sampling: the one eligible hardware class; -1 = any */
+    double tee_overhead;          /* tee: compute time x (1 + overhead) */
+    double zk_prover_factor;      /* zk: prover FLOPs per FLOP of inference */
 } cons_params;
+
+/* A server as a protocol's eligibility sees it. */
+typedef struct cons_server_class {
+    uint32_t index;               /* its hardware class */
+    bool tee;                     /* the class has a trusted execution environment */
+} cons_server_class;
 
 /* Whether two outputs of one hop agree (the segment's rule, which the
  * driver holds), and the quorum rule over 'count' outputs (cons_accept's
@@ -432,6 +445,20 @@ typedef struct cons_protocol_ops {
     bool (*settle_hold)(const cons_params *params, uint64_t *delay_ns_out);
     void (*decide)(const cons_tally *tally, cons_decision *decision_out);
     const char *(*check_invariants)(const cons_tally *tally);
+    /* What the driver asks beyond the rules; zero or NULL is the common
+     * case, so a table that leaves them out is a committee's. */
+    bool uniform_draw;            /* candidates weigh 1, not stake x reputation */
+    bool referee;                 /* disputes go to a referee: keep the accepted inputs */
+    bool referee_bisects;         /* the referee re-executes one layer, not the segment */
+    /* Whether a server may sit on its committees (may be NULL: every one). */
+    bool (*eligible)(const cons_params *params, const cons_server_class *server);
+    /* The members a cheater expects to face, cons_exposure's 'members' (may
+     * be NULL: params->committee). */
+    uint32_t (*exposure_members)(const cons_params *params);
+    /* Evidence's cost: prover FLOPs per FLOP of the hop (may be NULL: 0). */
+    double (*prover_factor)(const cons_params *params);
+    /* Compute time x (1 + overhead) of its members (may be NULL: 0). */
+    double (*time_overhead)(const cons_params *params);
 } cons_protocol_ops;
 
 /* The protocol's operations; NULL for CONS_PROTOCOL_NONE. ASSERTs that
@@ -466,6 +493,77 @@ uint64_t cons_members_all(uint32_t member_count);
 void cons_sampling_leaves(const void *bytes, size_t size, uint32_t n,
                           uint8_t leaves[][CONS_DIGEST_BYTES],
                           uint8_t root[CONS_DIGEST_BYTES]);
+
+/* ---- The settlement ledger (cons_ledger.c) ----
+ *
+ * Reputation, stake and balance per node, and the run's totals. A member
+ * judged on a decision moves its reputation by the rule above; a proven
+ * deviation loses 'slash' of its stake, a timeout 'timeout_slash', into the
+ * pot; a member that agreed is remembered. Settling the decision pays
+ * fee_per_token x rows to each member that agreed and shares the pot out:
+ * 'to_honest' split equally among those members (burnt when none agreed),
+ * 'to_oracle' to the oracle, 'to_burn' burnt. The pot outlives a decision
+ * that never settles (a fresh round): the next settlement shares it.
+ *
+ * The arrays are the caller's, sized once (node_count); the ledger writes
+ * them in place and never allocates. Conservation: the balances plus the
+ * pot, the oracle's share and the burnt funds always equal the initial
+ * balances plus the fees paid (up to rounding). Pure and deterministic; a
+ * stake the caller rewrites (a Sybil operator's shared stake) is the
+ * caller's business, and the balance does not move with it. */
+
+typedef struct cons_ledger_terms {
+    cons_reputation_rule reputation;
+    double slash;                 /* share of stake lost on a proven deviation, [0, 1) */
+    double timeout_slash;         /* on a timeout, [0, 1) */
+    double fee_per_token;         /* per row, to each member that agreed; >= 0 */
+    double to_honest;             /* the pot's shares, each in [0, 1], summing to 1 */
+    double to_oracle;
+    double to_burn;
+} cons_ledger_terms;
+
+typedef struct cons_ledger {
+    cons_ledger_terms terms;
+    uint32_t node_count;
+    double *reputation;           /* node_count each, the caller's */
+    double *stake;
+    double *balance;
+    double initial_total;         /* the balances' sum at init */
+    double fees_paid;             /* the totals, from 0 */
+    double stake_slashed;
+    double slashed_to_oracle;
+    double slashed_burnt;
+    double pot;                   /* slashed since the last settlement */
+    uint32_t agreed[CONS_COMMITTEE_MAX]; /* members that agreed since then (first ones) */
+    uint32_t agreed_count;
+} cons_ledger;
+
+/* Returns 0 if the terms are valid (the reputation rule too, the shares
+ * summing to 1 within 1e-9), else CONS_EINVAL. */
+int cons_ledger_terms_check(const cons_ledger_terms *terms);
+
+/* Starts a ledger over the caller's arrays (node_count >= 1 entries each,
+ * borrowed for the ledger's life): every node at the rule's initial
+ * reputation, with 'stake' as stake and balance; totals and pot 0. ASSERTs
+ * valid terms and a finite stake >= 0. Cannot fail. */
+void cons_ledger_init(cons_ledger *ledger, const cons_ledger_terms *terms, uint32_t node_count,
+                      double *reputation, double *stake, double *balance, double stake_each);
+
+/* One member's verdict on the open decision: its reputation moves, a
+ * proven deviation or a timeout is slashed into the pot, an agreeing
+ * member is remembered for the settlement (past CONS_COMMITTEE_MAX of them,
+ * no longer). ASSERTs member < node_count. Cannot fail. */
+void cons_ledger_judge(cons_ledger *ledger, uint32_t member, cons_verdict verdict);
+
+/* Closes the open decision over 'rows' rows: fees to the members that
+ * agreed, the pot shared out, then both forgotten. Cannot fail. */
+void cons_ledger_settle(cons_ledger *ledger, uint32_t rows);
+
+/* The first invariant the ledger breaks, or NULL: every stake finite and
+ * >= 0, every reputation inside the rule's clamp, the totals >= 0, and
+ * conservation within a relative 1e-9. O(node_count); never ASSERTs, so a
+ * test can corrupt a ledger and read the name. */
+const char *cons_ledger_check(const cons_ledger *ledger);
 
 /* ---- Analytics (cons_analytic.c) ---- */
 

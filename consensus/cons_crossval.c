@@ -40,4 +40,6 @@ const cons_protocol_ops cons__crossval_ops = {
     .settle_hold = cons__hold_none,
     .decide = crossval_decide,
     .check_invariants = cons__check_executor,
+    .referee = true,
+    .exposure_members = cons__exposure_checkers,
 };

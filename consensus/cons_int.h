@@ -20,6 +20,8 @@ uint32_t cons__draw_committee(const cons_params *params, const uint8_t beacon[CO
                               uint32_t segment);
 /* members_max of an executor with its checkers: 1 + verifiers. */
 uint32_t cons__members_checkers(const cons_params *params);
+/* exposure_members of an executor with checkers: the verifiers. */
+uint32_t cons__exposure_checkers(const cons_params *params);
 /* params->commit_reveal; no evidence; no delay. */
 bool cons__commit_reveal(const cons_params *params);
 uint32_t cons__evidence_none(const cons_params *params);

@@ -53,4 +53,7 @@ const cons_protocol_ops cons__optimistic_ops = {
     .settle_hold = cons__hold_none,
     .decide = optimistic_decide,
     .check_invariants = cons__check_executor,
+    .referee = true,
+    .referee_bisects = true,
+    .exposure_members = cons__exposure_checkers,
 };

@@ -113,6 +113,12 @@ uint32_t cons__members_checkers(const cons_params *params)
     return 1 + params->verifiers;
 }
 
+uint32_t cons__exposure_checkers(const cons_params *params)
+{
+    ASSERT(params->verifiers < CONS_COMMITTEE_MAX);
+    return params->verifiers;
+}
+
 bool cons__commit_reveal(const cons_params *params)
 {
     return params->commit_reveal;

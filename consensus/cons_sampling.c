@@ -107,6 +107,13 @@ static const char *sampling_check_invariants(const cons_tally *tally)
     return NULL;
 }
 
+/* Only the echelon's class, when the scenario names one. */
+static bool sampling_eligible(const cons_params *params, const cons_server_class *server)
+{
+    ASSERT(server != NULL);
+    return params->echelon < 0 || server->index == (uint32_t)params->echelon;
+}
+
 const cons_protocol_ops cons__sampling_ops = {
     .name = "sampling",
     .doc = "n members of one echelon; unanimity over [root, leaf] votes; referee on a dispute",
@@ -121,4 +128,7 @@ const cons_protocol_ops cons__sampling_ops = {
     .settle_hold = cons__hold_none,
     .decide = sampling_decide,
     .check_invariants = sampling_check_invariants,
+    .uniform_draw = true,
+    .referee = true,
+    .eligible = sampling_eligible,
 };

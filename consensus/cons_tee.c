@@ -30,6 +30,21 @@ static bool tee_evidence_verify(const cons_evidence_check *check)
     return check->attest_verify(check->context, check->bytes, check->size, check->evidence);
 }
 
+/* Only classes with an enclave. */
+static bool tee_eligible(const cons_params *params, const cons_server_class *server)
+{
+    (void)params;
+    ASSERT(server != NULL);
+    return server->tee;
+}
+
+/* The enclave slows the executor's compute by the scenario's overhead. */
+static double tee_time_overhead(const cons_params *params)
+{
+    ASSERT(params->tee_overhead >= 0.0);
+    return params->tee_overhead;
+}
+
 const cons_protocol_ops cons__tee_ops = {
     .name = "tee",
     .doc = "one attested executor of a TEE-capable class",
@@ -46,4 +61,6 @@ const cons_protocol_ops cons__tee_ops = {
     .settle_hold = cons__hold_none,
     .decide = cons__decide_single,
     .check_invariants = cons__check_single,
+    .eligible = tee_eligible,
+    .time_overhead = tee_time_overhead,
 };

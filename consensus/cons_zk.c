@@ -32,6 +32,13 @@ static bool zk_settle_hold(const cons_params *params, uint64_t *delay_ns_out)
     return true;
 }
 
+/* The prover's FLOPs per FLOP of the hop. */
+static double zk_prover_factor(const cons_params *params)
+{
+    ASSERT(params->zk_prover_factor >= 0.0);
+    return params->zk_prover_factor;
+}
+
 const cons_protocol_ops cons__zk_ops = {
     .name = "zk",
     .doc = "one executor with a proof (a cost model)",
@@ -48,4 +55,5 @@ const cons_protocol_ops cons__zk_ops = {
     .settle_hold = zk_settle_hold,
     .decide = cons__decide_single,
     .check_invariants = cons__check_single,
+    .prover_factor = zk_prover_factor,
 };

@@ -92,7 +92,7 @@ typedef struct sim_world {
     bool signing;                    /* verification.crypto: ed25519 */
     cons_agreement agreement;        /* the scenario's rules, converted once */
     cons_agreement final_agreement;
-    cons_reputation_rule reputation_rule;
+    cons_ledger ledger;              /* over result's reputation, stake, balance */
     uint8_t (*public_keys)[32];
     uint8_t (*secret_keys)[64];
     uint8_t *sign_buffer;            /* header and payload, to sign or verify */
@@ -117,9 +117,6 @@ typedef struct sim_world {
     uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */
     float *oracle_wired;             /* per kernel: an honest pipeline's logits, wire included */
     double *gain_of;                 /* per node: a rational adversary's gain (0 = none) */
-    double pot;                      /* slashed in the decision being judged */
-    uint32_t agreed[NODE_COMMITTEE_MAX]; /* the members that agreed in it */
-    uint32_t agreed_count;
     uint8_t vendor_public[32];       /* tee: the simulated vendor's attestation key */
     uint8_t vendor_secret[64];
     uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */

@@ -1,6 +1,6 @@
 /* verify.c -- the simulated world's side of verification: the
  * node_verifier the nodes call (sortition, salts, agreement and the
- * reputation ledger, all from consensus/; the protocol's own rules are
+ * settlement ledger, all from consensus/; the protocol's own rules are
  * consensus/'s table, which the nodes call directly), the Byzantine behaviours the
  * fault schedule switches on and off, and the checkers only a simulator
  * can run: an accepted output outside the agreement rule's tolerance of the
@@ -13,20 +13,23 @@
  * though reputations have moved since (on a real network the beacon and the
  * reputation snapshot would both be fixed on the ledger at request time).
  *
- * Per protocol the committee function draws the protocol's draw size
- * (crossval adds its N verifiers only when the beacon's spot check says
- * so; optimistic always adds its challengers): committee, crossval,
- * optimistic, tee and zk by stake x reputation; sampling uniformly among the echelon; tee only
- * among TEE-capable classes. The referee of disputes really re-executes
- * the hop (sim__serve_replay: the segment over every position so far, from
- * the inputs the client accepted, on the member's hardware class, through
- * the wire dtype as the servers pass them); the FLOPs a
- * protocol's referee would spend (one layer for optimistic's bisection,
- * the segment otherwise) are counted in referee_flops. The ledger
- * keeps stake, reputation and the balance: fees per token to the members
- * whose output was accepted, slashes for proven deviations and timeouts,
- * and slashed funds shared between the decision's honest members, an
- * oracle and a burn. */
+ * Nothing here branches on the protocol: its table in consensus/ says how
+ * many members a beacon draws (crossval adds its N verifiers only when the
+ * spot check says so; optimistic always adds its challengers), who is
+ * eligible (sampling's echelon, tee's TEE-capable classes), whether the
+ * draw is uniform (sampling) or by stake x reputation (the others),
+ * whether a referee needs the accepted inputs and what it re-executes, the
+ * members a rational cheater faces and the prover's and enclave's costs.
+ * The referee of disputes really re-executes the hop (sim__serve_replay:
+ * the segment over every position so far, from the inputs the client
+ * accepted, on the member's hardware class, through the wire dtype as the
+ * servers pass them); the FLOPs a protocol's referee would spend (one layer
+ * under bisection, the segment otherwise) are counted in referee_flops.
+ * The ledger is
+ * consensus/cons_ledger.c's, over the result's reputation, stake and
+ * balance arrays: the judged and decided callbacks hand it each verdict
+ * and settlement (fees, slashes, the pot's shares) and copy its totals to
+ * the result; its conservation is checked when the world is torn down. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +71,7 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         uint32_t first = world->candidate_offsets[segment];
         uint32_t count = world->candidate_offsets[segment + 1] - first;
         const scn_verification *v = &world->scenario->verification;
-        bool uniform = v->protocol == CONS_PROTOCOL_SAMPLING;
+        bool uniform = world->serving.protocol->uniform_draw;
         for (uint32_t i = first; i < first + count; i++) {
             uint32_t id = candidates[i].node_id;
             /* Hosted (testbed): the snapshot the run started with, which
@@ -133,18 +136,15 @@ static bool verify_agree(void *context, bool last_segment, const float *a, const
     return cons_agree(last_segment ? &world->final_agreement : &world->agreement, a, b, n_floats);
 }
 
-/* Takes 'fraction' of the member's stake into the decision's pot. */
-static void verify_slash(sim_world *world, uint32_t member, double fraction)
+/* The ledger's totals, copied to the result after every change (the
+ * per-node arrays are the result's own). */
+static void verify_totals(sim_world *world)
 {
     sim_result *result = world->result;
-    if (fraction <= 0.0) {
-        return;
-    }
-    double lost = result->stake[member] * fraction;
-    result->stake[member] -= lost;
-    result->balance[member] -= lost;
-    result->stake_slashed += lost;
-    world->pot += lost;
+    result->fees_paid = world->ledger.fees_paid;
+    result->stake_slashed = world->ledger.stake_slashed;
+    result->slashed_to_oracle = world->ledger.slashed_to_oracle;
+    result->slashed_burnt = world->ledger.slashed_burnt;
 }
 
 static void verify_judged(void *context, uint32_t member, node_verdict verdict,
@@ -152,17 +152,8 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
 {
     sim_world *world = context;
     sim_result *result = world->result;
-    const scn_verification *v = &world->scenario->verification;
-    bool deviated = verdict != CONS_VERDICT_AGREED;
-    result->reputation[member] =
-        cons_reputation_update(&world->reputation_rule, result->reputation[member], deviated);
-    if (verdict == CONS_VERDICT_PROVEN) {
-        verify_slash(world, member, v->slash);
-    } else if (verdict == CONS_VERDICT_TIMEOUT) {
-        verify_slash(world, member, v->timeout_slash);
-    } else if (verdict == CONS_VERDICT_AGREED && world->agreed_count < NODE_COMMITTEE_MAX) {
-        world->agreed[world->agreed_count++] = member;
-    }
+    cons_ledger_judge(&world->ledger, member, verdict);
+    verify_totals(world);
     uint8_t now = world->store.behaviour_of[member];
     /* An adaptive node not (yet) taken by the adversary behaves honestly. */
     if (now != NODE_BEHAVIOUR_HONEST && now != NODE_BEHAVIOUR_ADAPTIVE) {
@@ -173,7 +164,7 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
         return;
     }
     result->honest_judged += 1;
-    if (deviated) {
+    if (verdict != CONS_VERDICT_AGREED) {
         result->honest_penalised += 1;
         sim__verify_violation(world, SIM_VIOLATION_HONEST_PENALISED, request, segment, member,
                          world->requests[request].generated);
@@ -184,27 +175,10 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
 static void verify_decided(void *context, uint64_t request, uint32_t segment, uint32_t rows)
 {
     sim_world *world = context;
-    sim_result *result = world->result;
-    const scn_verification *v = &world->scenario->verification;
     (void)request;
     (void)segment;
-    double fee = v->fee_per_token * rows;
-    for (uint32_t i = 0; i < world->agreed_count; i++) {
-        result->balance[world->agreed[i]] += fee;
-        result->fees_paid += fee;
-    }
-    double honest = world->pot * v->slashed_honest;
-    if (world->agreed_count == 0) {
-        result->slashed_burnt += honest; /* Nobody honest to reward. */
-    } else {
-        for (uint32_t i = 0; i < world->agreed_count; i++) {
-            result->balance[world->agreed[i]] += honest / world->agreed_count;
-        }
-    }
-    result->slashed_to_oracle += world->pot * v->slashed_oracle;
-    result->slashed_burnt += world->pot * v->slashed_burn;
-    world->pot = 0.0;
-    world->agreed_count = 0;
+    cons_ledger_settle(&world->ledger, rows);
+    verify_totals(world);
 }
 
 /* ---- the referee ---- */
@@ -217,7 +191,7 @@ static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t
     const infer_shape *shape = infer_model_shape(world->model);
     uint64_t rows = last ? 1 : n_floats / world->serving.dim;
     uint64_t per_layer = 2 * (infer_layer_weight_bytes(shape) / sizeof(float)) * rows;
-    bool bisect = world->scenario->verification.protocol == CONS_PROTOCOL_OPTIMISTIC;
+    bool bisect = world->serving.protocol->referee_bisects;
     uint64_t layers = bisect ? 1 : world->serving.segment_layers[segment];
     uint64_t classifier = last && !bisect ? 2ull * shape->dim * shape->vocab_size : 0;
     return per_layer * layers + classifier;
@@ -364,13 +338,14 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
 {
     sim_world *world = context;
     const scn_verification *v = &world->scenario->verification;
+    const cons_protocol_ops *ops = world->serving.protocol;
+    const cons_params *params = &world->serving.protocol_params;
     uint8_t behaviour = world->behaviour_now[member];
     (void)request;
     cons_exposure exposure = {
         .protocol = (cons_protocol)v->protocol,
-        .members = v->protocol == CONS_PROTOCOL_CROSSVAL || v->protocol == CONS_PROTOCOL_OPTIMISTIC
-                       ? v->verifiers
-                       : v->committee,
+        .members = ops->exposure_members != NULL ? ops->exposure_members(params)
+                                                 : params->committee,
         .quorum = v->quorum,
         .check_probability = v->check_probability,
         .colluding_share =
@@ -412,6 +387,9 @@ static cons_params verify_params(const scn_verification *v)
         .dispute_ns = v->dispute_ns,
         .bisection_round_ns = v->bisection_round_ns,
         .zk_verify_ns = v->zk_verify_ns,
+        .echelon = v->echelon,
+        .tee_overhead = v->tee_overhead,
+        .zk_prover_factor = v->zk_prover_factor,
     };
     return params;
 }
@@ -462,19 +440,35 @@ static int verify_alloc(sim_world *world)
     return 0;
 }
 
-/* Whether a server may sit on this protocol's committees: sampling's
- * echelon is one hardware class; tee needs a TEE-capable class. */
+/* Whether a server may sit on this protocol's committees, as the
+ * protocol's table says (sampling's echelon, tee's enclaves). */
 static bool verify_eligible(const sim_world *world, uint32_t node_id)
 {
-    const scn_verification *v = &world->scenario->verification;
+    const cons_protocol_ops *ops = world->serving.protocol;
     uint16_t class_index = world->result->class_of[node_id];
-    if (v->protocol == CONS_PROTOCOL_SAMPLING && v->echelon >= 0) {
-        return class_index == (uint16_t)v->echelon;
-    }
-    if (v->protocol == CONS_PROTOCOL_TEE) {
-        return world->scenario->nodes.classes[class_index].tee;
-    }
-    return true;
+    cons_server_class server = {class_index, world->scenario->nodes.classes[class_index].tee};
+    return ops->eligible == NULL || ops->eligible(&world->serving.protocol_params, &server);
+}
+
+/* The ledger over the result's per-node arrays: every node at the initial
+ * reputation with the scenario's stake as stake and balance. Cannot fail
+ * (the scenario's loader checked the terms). */
+static void verify_ledger(sim_world *world)
+{
+    const scn_verification *v = &world->scenario->verification;
+    sim_result *result = world->result;
+    cons_ledger_terms terms = {
+        .reputation = {v->penalty, v->reward, v->reputation_min, v->reputation_max,
+                       v->reputation_initial},
+        .slash = v->slash,
+        .timeout_slash = v->timeout_slash,
+        .fee_per_token = v->fee_per_token,
+        .to_honest = v->slashed_honest,
+        .to_oracle = v->slashed_oracle,
+        .to_burn = v->slashed_burn,
+    };
+    cons_ledger_init(&world->ledger, &terms, world->node_count, result->reputation,
+                     result->stake, result->balance, v->stake);
 }
 
 /* Every eligible server of a segment is a candidate for its committees,
@@ -493,9 +487,6 @@ static int verify_candidates(sim_world *world)
             id[8 + b] = (uint8_t)(i >> (8 * b));
         }
         util_hash256(id, sizeof(id), world->identities[i]);
-        world->result->reputation[i] = v->reputation_initial;
-        world->result->stake[i] = v->stake;
-        world->result->balance[i] = v->stake;
     }
     uint32_t used = 0;
     for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
@@ -583,11 +574,8 @@ static int verify_substitute(sim_world *world)
  * that have one): (segments - 1) x seq_len x dim floats per request. */
 static int verify_inputs_build(sim_world *world)
 {
-    cons_protocol p = world->scenario->verification.protocol;
     uint32_t segments = world->scenario->model.segment_count;
-    if ((p != CONS_PROTOCOL_SAMPLING && p != CONS_PROTOCOL_CROSSVAL &&
-         p != CONS_PROTOCOL_OPTIMISTIC) ||
-        segments < 2) {
+    if (!world->serving.protocol->referee || segments < 2) {
         return 0;
     }
     world->inputs_block_of = util_calloc(world->result->request_count, sizeof(uint32_t));
@@ -614,8 +602,13 @@ static void verify_serving(sim_world *world)
     serving->reveal_timeout_ns = v->reveal_timeout_ns;
     serving->vote_bytes = serving->protocol->vote_bytes;
     serving->evidence_bytes = serving->protocol->evidence_bytes(&serving->protocol_params);
-    serving->prover_factor = v->protocol == CONS_PROTOCOL_ZK ? v->zk_prover_factor : 0.0;
-    serving->time_overhead = v->protocol == CONS_PROTOCOL_TEE ? v->tee_overhead : 0.0;
+    const cons_protocol_ops *ops = serving->protocol;
+    serving->prover_factor = ops->prover_factor != NULL
+                                 ? ops->prover_factor(&serving->protocol_params)
+                                 : 0.0;
+    serving->time_overhead = ops->time_overhead != NULL
+                                 ? ops->time_overhead(&serving->protocol_params)
+                                 : 0.0;
 }
 
 int sim__verify_build(sim_world *world)
@@ -624,13 +617,11 @@ int sim__verify_build(sim_world *world)
     node_serving *serving = &world->serving;
     world->agreement = verify_rule(&v->agreement);
     world->final_agreement = verify_rule(&v->final_agreement);
-    cons_reputation_rule reputation = {v->penalty, v->reward, v->reputation_min,
-                                       v->reputation_max, v->reputation_initial};
-    world->reputation_rule = reputation;
     verify_serving(world);
     world->result->verified = true;
     int rc = verify_alloc(world);
     if (rc == 0) {
+        verify_ledger(world);
         rc = verify_candidates(world);
     }
     if (rc == 0 && v->sign_ed25519 && !world->hosted) {
@@ -677,8 +668,19 @@ int sim__verify_build(sim_world *world)
     return verify_inputs_build(world);
 }
 
+/* The ledger's invariants are checked here, once per run (both drivers tear
+ * the world down through this), not after every settlement: the check sums
+ * every balance, O(nodes), and a running sum could not see a balance
+ * changed behind the ledger's back. tests/test_cons.c checks it per step. */
 void sim__verify_destroy(sim_world *world)
 {
+    if (world->ledger.node_count != 0) {
+        const char *broken = cons_ledger_check(&world->ledger);
+        if (broken != NULL) {
+            fprintf(stderr, "ledger invariant broken: %s\n", broken);
+        }
+        ASSERT(broken == NULL);
+    }
     if (world->store.committee_pool.block_bytes != 0) {
         util_pool_deinit(&world->store.committee_pool);
         util_pool_deinit(&world->store.reveal_pool);

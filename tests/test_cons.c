@@ -5,7 +5,9 @@
  * quorum acceptance, including the cartel case where a safety violation is
  * the expected result; Nesa's reputation rule and its closed forms; the
  * protocol table, each protocol's decisions and invariants (one flipped bit
- * of a tally names the invariant it breaks) and run-time registration. Every
+ * of a tally names the invariant it breaks) and run-time registration; the
+ * settlement ledger in closed form, its conservation over a random run and
+ * the invariant a corrupted ledger breaks. Every
  * test is deterministic (fixed seeds and beacons); statistical bounds are
  * 4 binomial standard deviations wide. */
 #include <math.h>
@@ -1270,6 +1272,41 @@ START_TEST(test_cons_protocol_invariants_flip_one_bit)
 }
 END_TEST
 
+/* What the driver reads from each table beyond the rules: eligibility,
+ * a uniform draw, the referee, the cheater's exposure and the costs. */
+START_TEST(test_cons_protocol_driver_fields)
+{
+    cons_params params = test_cons_params;
+    params.echelon = 1;
+    params.tee_overhead = 0.07;
+    params.zk_prover_factor = 1000.0;
+    const cons_server_class plain0 = {0, false}, plain1 = {1, false}, enclave = {2, true};
+    const cons_protocol_ops *committee = cons_protocol_get(CONS_PROTOCOL_COMMITTEE);
+    ck_assert(!committee->uniform_draw && !committee->referee && !committee->referee_bisects);
+    ck_assert(committee->eligible == NULL && committee->exposure_members == NULL);
+    ck_assert(committee->prover_factor == NULL && committee->time_overhead == NULL);
+    const cons_protocol_ops *sampling = cons_protocol_get(CONS_PROTOCOL_SAMPLING);
+    ck_assert(sampling->uniform_draw && sampling->referee && !sampling->referee_bisects);
+    ck_assert(sampling->eligible(&params, &plain1) && !sampling->eligible(&params, &plain0));
+    params.echelon = -1;
+    ck_assert(sampling->eligible(&params, &plain0) && sampling->eligible(&params, &enclave));
+    const cons_protocol ids[] = {CONS_PROTOCOL_CROSSVAL, CONS_PROTOCOL_OPTIMISTIC};
+    for (size_t i = 0; i < 2; i++) {
+        const cons_protocol_ops *ops = cons_protocol_get(ids[i]);
+        ck_assert(ops->referee && !ops->uniform_draw && ops->eligible == NULL);
+        ck_assert_uint_eq(ops->exposure_members(&params), params.verifiers);
+        ck_assert(ops->referee_bisects == (ids[i] == CONS_PROTOCOL_OPTIMISTIC));
+    }
+    const cons_protocol_ops *tee = cons_protocol_get(CONS_PROTOCOL_TEE);
+    ck_assert(tee->eligible(&params, &enclave) && !tee->eligible(&params, &plain0));
+    ck_assert_double_eq(tee->time_overhead(&params), 0.07);
+    ck_assert(tee->prover_factor == NULL && !tee->referee);
+    const cons_protocol_ops *zk = cons_protocol_get(CONS_PROTOCOL_ZK);
+    ck_assert_double_eq(zk->prover_factor(&params), 1000.0);
+    ck_assert(zk->time_overhead == NULL && zk->eligible == NULL && !zk->referee);
+}
+END_TEST
+
 static void test_cons_toy_decide(const cons_tally *tally, cons_decision *out)
 {
     *out = (cons_decision){.action = CONS_ACTION_ROUND, .judged = tally->answered};
@@ -1302,6 +1339,184 @@ START_TEST(test_cons_protocol_register)
     broken.name = "broken";
     broken.decide = NULL;
     ck_assert_int_eq(cons_protocol_register(&broken), CONS_EINVAL);
+}
+END_TEST
+
+/* ---- the settlement ledger ---- */
+
+#define TEST_CONS_LEDGER_NODES 50
+
+static const cons_ledger_terms test_cons_terms = {
+    .reputation = {0.8, 1.01, 0.1, 10.0, 1.0},
+    .slash = 0.5,
+    .timeout_slash = 0.1,
+    .fee_per_token = 0.01,
+    .to_honest = 0.5,
+    .to_oracle = 0.2,
+    .to_burn = 0.3,
+};
+
+typedef struct test_cons_books {
+    cons_ledger ledger;
+    double reputation[TEST_CONS_LEDGER_NODES];
+    double stake[TEST_CONS_LEDGER_NODES];
+    double balance[TEST_CONS_LEDGER_NODES];
+} test_cons_books;
+
+static void test_cons_books_init(test_cons_books *books, uint32_t nodes)
+{
+    cons_ledger_init(&books->ledger, &test_cons_terms, nodes, books->reputation, books->stake,
+                     books->balance, 10.0);
+    ck_assert_ptr_null(cons_ledger_check(&books->ledger));
+}
+
+/* Two members agree, one is proven wrong, one times out: the fees, the
+ * slashes and the pot's shares in closed form. */
+START_TEST(test_cons_ledger_settles_closed_form)
+{
+    test_cons_books books;
+    test_cons_books_init(&books, 5);
+    cons_ledger *ledger = &books.ledger;
+    ck_assert_double_eq_tol(ledger->initial_total, 50.0, 1e-12);
+    cons_ledger_judge(ledger, 0, CONS_VERDICT_AGREED);
+    cons_ledger_judge(ledger, 1, CONS_VERDICT_AGREED);
+    cons_ledger_judge(ledger, 2, CONS_VERDICT_PROVEN);
+    cons_ledger_judge(ledger, 3, CONS_VERDICT_TIMEOUT);
+    cons_ledger_judge(ledger, 4, CONS_VERDICT_DEVIATED);
+    ck_assert_double_eq_tol(ledger->pot, 5.0 + 1.0, 1e-12);
+    ck_assert_uint_eq(ledger->agreed_count, 2);
+    ck_assert_ptr_null(cons_ledger_check(ledger));
+    cons_ledger_settle(ledger, 3);
+    const double stake[] = {10.0, 10.0, 5.0, 9.0, 10.0};
+    const double balance[] = {10.0 + 0.03 + 1.5, 10.0 + 0.03 + 1.5, 5.0, 9.0, 10.0};
+    const double reputation[] = {1.01, 1.01, 0.8, 0.8, 0.8};
+    for (uint32_t i = 0; i < 5; i++) {
+        ck_assert_double_eq_tol(books.stake[i], stake[i], 1e-12);
+        ck_assert_double_eq_tol(books.balance[i], balance[i], 1e-12);
+        ck_assert_double_eq_tol(books.reputation[i], reputation[i], 1e-12);
+    }
+    ck_assert_double_eq_tol(ledger->fees_paid, 0.06, 1e-12);
+    ck_assert_double_eq_tol(ledger->stake_slashed, 6.0, 1e-12);
+    ck_assert_double_eq_tol(ledger->slashed_to_oracle, 1.2, 1e-12);
+    ck_assert_double_eq_tol(ledger->slashed_burnt, 1.8, 1e-12);
+    ck_assert_double_eq(ledger->pot, 0.0);
+    ck_assert_uint_eq(ledger->agreed_count, 0);
+    ck_assert_ptr_null(cons_ledger_check(ledger));
+}
+END_TEST
+
+/* Nobody agreed: no fee, and the honest share is burnt with the burn's. A
+ * fresh round's pot waits for the next settlement. */
+START_TEST(test_cons_ledger_burns_when_none_agree)
+{
+    test_cons_books books;
+    test_cons_books_init(&books, 3);
+    cons_ledger *ledger = &books.ledger;
+    cons_ledger_judge(ledger, 0, CONS_VERDICT_PROVEN);
+    cons_ledger_judge(ledger, 1, CONS_VERDICT_TIMEOUT);
+    ck_assert_ptr_null(cons_ledger_check(ledger)); /* The pot counts while it waits. */
+    cons_ledger_settle(ledger, 7);
+    ck_assert_double_eq(ledger->fees_paid, 0.0);
+    ck_assert_double_eq_tol(ledger->slashed_to_oracle, 6.0 * 0.2, 1e-12);
+    ck_assert_double_eq_tol(ledger->slashed_burnt, 6.0 * 0.8, 1e-12);
+    ck_assert_double_eq(books.balance[2], 10.0);
+    ck_assert_ptr_null(cons_ledger_check(ledger));
+    /* A slash on an already slashed stake takes the share of what is left. */
+    cons_ledger_judge(ledger, 0, CONS_VERDICT_PROVEN);
+    cons_ledger_judge(ledger, 2, CONS_VERDICT_AGREED);
+    cons_ledger_settle(ledger, 1);
+    ck_assert_double_eq_tol(books.stake[0], 2.5, 1e-12);
+    ck_assert_double_eq_tol(books.balance[2], 10.0 + 0.01 + 2.5 * 0.5, 1e-12);
+    ck_assert_ptr_null(cons_ledger_check(ledger));
+}
+END_TEST
+
+/* A random run of judgements and settlements over the ledger. */
+static void test_cons_ledger_random(test_cons_books *books, uint32_t steps)
+{
+    util_prng prng;
+    util_prng_init(&prng, TEST_CONS_SEED);
+    test_cons_books_init(books, TEST_CONS_LEDGER_NODES);
+    for (uint32_t step = 0; step < steps; step++) {
+        uint32_t member = (uint32_t)util_prng_below(&prng, TEST_CONS_LEDGER_NODES);
+        cons_verdict verdict = (cons_verdict)util_prng_below(&prng, 4);
+        cons_ledger_judge(&books->ledger, member, verdict);
+        if (util_prng_chance(&prng, 0.2)) {
+            cons_ledger_settle(&books->ledger, (uint32_t)util_prng_below(&prng, 64));
+            ck_assert_msg(cons_ledger_check(&books->ledger) == NULL, "step %u: %s", step,
+                          cons_ledger_check(&books->ledger));
+        }
+    }
+}
+
+/* Conservation holds after every settlement of a long random run, and
+ * with a pot still waiting at the end. */
+START_TEST(test_cons_ledger_conserves_random_run)
+{
+    test_cons_books books;
+    test_cons_ledger_random(&books, 20000);
+    ck_assert_ptr_null(cons_ledger_check(&books.ledger));
+    ck_assert(books.ledger.fees_paid > 0.0 && books.ledger.stake_slashed > 0.0);
+}
+END_TEST
+
+/* One flipped bit of a balance, or one field changed behind the ledger's
+ * back, names the invariant it breaks. */
+START_TEST(test_cons_ledger_check_catches_corruption)
+{
+    test_cons_books books;
+    test_cons_ledger_random(&books, 2000);
+    for (int bit = 32; bit < 64; bit++) {
+        test_cons_books t = books;
+        t.ledger.balance = t.balance;
+        uint64_t bits = 0;
+        memcpy(&bits, &t.balance[7], sizeof(bits));
+        bits ^= UINT64_C(1) << bit;
+        memcpy(&t.balance[7], &bits, sizeof(bits));
+        ck_assert_msg(cons_ledger_check(&t.ledger) != NULL, "bit %d", bit);
+        ck_assert_str_eq(cons_ledger_check(&t.ledger), "balance_conserved");
+    }
+    test_cons_books t = books;
+    t.ledger.reputation = t.reputation;
+    t.ledger.stake = t.stake;
+    t.ledger.balance = t.balance;
+    t.balance[3] += 0.5;
+    ck_assert_str_eq(cons_ledger_check(&t.ledger), "balance_conserved");
+    t = books;
+    t.ledger.stake = t.stake;
+    t.stake[3] = -1e-3;
+    ck_assert_str_eq(cons_ledger_check(&t.ledger), "stake_non_negative");
+    t = books;
+    t.ledger.reputation = t.reputation;
+    t.reputation[3] = 10.5;
+    ck_assert_str_eq(cons_ledger_check(&t.ledger), "reputation_in_clamp");
+    t = books;
+    t.ledger.fees_paid += 1.0;
+    ck_assert_str_eq(cons_ledger_check(&t.ledger), "balance_conserved");
+    t.ledger.slashed_burnt = -1.0;
+    ck_assert_str_eq(cons_ledger_check(&t.ledger), "totals_non_negative");
+    t = books;
+    t.ledger.pot += 0.25;
+    ck_assert_str_eq(cons_ledger_check(&t.ledger), "balance_conserved");
+}
+END_TEST
+
+/* Bad terms are refused; the scenario's defaults are not. */
+START_TEST(test_cons_ledger_terms_check)
+{
+    ck_assert_int_eq(cons_ledger_terms_check(&test_cons_terms), 0);
+    cons_ledger_terms terms = test_cons_terms;
+    terms.to_burn = 0.4;
+    ck_assert_int_eq(cons_ledger_terms_check(&terms), CONS_EINVAL);
+    terms = test_cons_terms;
+    terms.slash = 1.0;
+    ck_assert_int_eq(cons_ledger_terms_check(&terms), CONS_EINVAL);
+    terms = test_cons_terms;
+    terms.fee_per_token = NAN;
+    ck_assert_int_eq(cons_ledger_terms_check(&terms), CONS_EINVAL);
+    terms = test_cons_terms;
+    terms.reputation.penalty = 1.5;
+    ck_assert_int_eq(cons_ledger_terms_check(&terms), CONS_EINVAL);
 }
 END_TEST
 
@@ -1364,7 +1579,17 @@ Suite *test_cons_suite(void)
     tcase_add_test(protocols, test_cons_protocol_decide_executors);
     tcase_add_test(protocols, test_cons_protocol_invariants_flip_one_bit);
     tcase_add_test(protocols, test_cons_protocol_register);
+    tcase_add_test(protocols, test_cons_protocol_driver_fields);
     tcase_set_timeout(protocols, 10);
     suite_add_tcase(suite, protocols);
+
+    TCase *ledger = tcase_create("ledger");
+    tcase_add_test(ledger, test_cons_ledger_settles_closed_form);
+    tcase_add_test(ledger, test_cons_ledger_burns_when_none_agree);
+    tcase_add_test(ledger, test_cons_ledger_conserves_random_run);
+    tcase_add_test(ledger, test_cons_ledger_check_catches_corruption);
+    tcase_add_test(ledger, test_cons_ledger_terms_check);
+    tcase_set_timeout(ledger, 10);
+    suite_add_tcase(suite, ledger);
     return suite;
 }
