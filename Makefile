@@ -32,7 +32,7 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(SAN) $(PKG_CFLAGS) $(CFLAGS) -DINFERSIM_GIT_REV='"
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lm
 
-LIB_SRCS := $(wildcard util/*.c node/*.c consensus/*.c sim/*.c scenarios/*.c metrics/*.c testbed/*.c)
+LIB_SRCS := $(wildcard util/*.c node/*.c consensus/*.c world/*.c sim/*.c scenarios/*.c metrics/*.c testbed/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SRCS := $(wildcard tests/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)

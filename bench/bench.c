@@ -301,13 +301,13 @@ static size_t bench_committee_once(const char *path, uint32_t nodes, double *wal
                 error.message);
         return 0;
     }
-    sim_result *result = NULL;
+    world_result *result = NULL;
     util_alloc_set_hook(bench_counting_alloc, &memory);
     double start = bench_now_s();
     int rc = sim_run(scenario, NULL, NULL, &result);
     *wall_out = bench_now_s() - start;
     *events_out = rc == 0 ? result->events : 0;
-    sim_result_destroy(result);
+    world_result_destroy(result);
     util_alloc_set_hook(NULL, NULL);
     scn_destroy(scenario);
     return rc == 0 ? memory.peak : 0;
@@ -354,13 +354,13 @@ static int bench_end_to_end(const char *path, double hold_rate)
                 error.message);
         return 1;
     }
-    sim_result *result = NULL;
-    sim_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns};
+    world_result *result = NULL;
+    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns};
     double start = bench_now_s();
     rc = sim_run(scenario, &observer, NULL, &result);
     double elapsed = bench_now_s() - start;
     if (rc != 0) {
-        fprintf(stderr, "bench: sim_run: %s\n", sim_strerror(rc));
+        fprintf(stderr, "bench: sim_run: %s\n", world_strerror(rc));
         scn_destroy(scenario);
         return 1;
     }
@@ -381,7 +381,7 @@ static int bench_end_to_end(const char *path, double hold_rate)
                path, 100.0 * serving / elapsed, 100.0 * oracle / elapsed,
                100.0 * (elapsed - serving - oracle) / elapsed, (double)result->flops_total);
     }
-    sim_result_destroy(result);
+    world_result_destroy(result);
     scn_destroy(scenario);
     return 0;
 }

@@ -63,20 +63,20 @@ static int bench_sim(double *p50_ms, double *p99_ms, uint64_t *completed)
 {
     scn_scenario *scenario = NULL;
     scn_error error;
-    sim_result *result = NULL;
+    world_result *result = NULL;
     if (scn_load_file(BENCH_TB_SCENARIO, NULL, 0, &scenario, &error) != 0) {
         return -1;
     }
     int rc = sim_run(scenario, NULL, NULL, &result);
     if (rc == 0) {
         double p50 = 0, p99 = 0;
-        sim_result_metric(result, "request_latency_p50", &p50);
-        sim_result_metric(result, "request_latency_p99", &p99);
+        world_result_metric(result, "request_latency_p50", &p50);
+        world_result_metric(result, "request_latency_p99", &p99);
         *p50_ms = p50 / 1e6;
         *p99_ms = p99 / 1e6;
         *completed = result->requests_completed;
     }
-    sim_result_destroy(result);
+    world_result_destroy(result);
     scn_destroy(scenario);
     return rc;
 }

@@ -6,7 +6,7 @@
  *
  * The peer target and the seed writer (fuzz_seeds.c) share a small
  * inference world per verification protocol (fuzz_world.c): a tiny
- * built-in scenario hosted by sim_host, its nodes started and two requests
+ * built-in scenario hosted by world_host, its nodes started and two requests
  * submitted. A fuzz_world keeps the honest messages the nodes send in a
  * FIFO and the timers they arm, so a driver can interleave them with the
  * messages a Byzantine insider delivers. Everything is deterministic: a

@@ -1,5 +1,5 @@
 /* fuzz_world.c -- a tiny inference world per verification protocol for the
- * peer target (fuzz.h). The world is the testbed's: a sim_host built from
+ * peer target (fuzz.h). The world is the testbed's: a world_host built from
  * a built-in scenario (8 nodes in two classes, one with a TEE, a 2-layer
  * model of dimension 16 in 2 segments, 2 requests plus 4 spare ids). The
  * driver here is the smallest one that works: honest messages are
@@ -31,7 +31,7 @@ typedef struct world_timer {
 } world_timer;
 
 struct fuzz_world {
-    sim_host *host;
+    world_host *host;
     uint64_t now_ns;
     uint32_t node_count;
     fuzz_world_record record;
@@ -142,7 +142,7 @@ static void world_effects(fuzz_world *world, uint32_t node_id, const node_outbox
 static void world_event(fuzz_world *world, uint32_t node_id, const node_event *event)
 {
     int rc = 0;
-    const node_outbox *outbox = sim_host_event(world->host, node_id, world->now_ns, event, &rc);
+    const node_outbox *outbox = world_host_event(world->host, node_id, world->now_ns, event, &rc);
     if (rc == 0) {
         world_effects(world, node_id, outbox);
     }
@@ -160,7 +160,7 @@ static void world_start(fuzz_world *world)
     uint32_t clients[2] = {0, world->node_count - 1};
     for (uint32_t r = 0; r < 2; r++) {
         int rc = 0;
-        const node_outbox *outbox = sim_host_submit(world->host, clients[r], r, world->now_ns,
+        const node_outbox *outbox = world_host_submit(world->host, clients[r], r, world->now_ns,
                                                     prompts[r], 3, &rc);
         if (outbox != NULL && rc == 0) {
             world_effects(world, clients[r], outbox);
@@ -175,11 +175,11 @@ fuzz_world *fuzz_world_create(uint32_t protocol, fuzz_world_record record, void 
     }
     const scn_scenario *scenario = world_scenario(protocol);
     fuzz_world *world = calloc(1, sizeof(*world));
-    int rc = world == NULL ? SIM_ENOMEM
-                           : sim_host_create(scenario, WORLD_EXTRA_REQUESTS, NULL, &world->host);
+    int rc = world == NULL ? WORLD_ENOMEM
+                           : world_host_create(scenario, WORLD_EXTRA_REQUESTS, NULL, &world->host);
     if (rc != 0) {
         fprintf(stderr, "fuzz_world: the %s world cannot be built: %s\n",
-                world_protocols[protocol], sim_strerror(rc));
+                world_protocols[protocol], world_strerror(rc));
         abort(); /* Not the input's doing: every input builds the same world. */
     }
     world->node_count = scenario->nodes.count;
@@ -197,7 +197,7 @@ void fuzz_world_destroy(fuzz_world *world)
     for (uint32_t i = 0; i < world->queue_count; i++) {
         free(world->queue[(world->queue_head + i) % WORLD_QUEUE_MAX].payload);
     }
-    sim_host_destroy(world->host);
+    world_host_destroy(world->host);
     free(world);
 }
 
@@ -208,12 +208,12 @@ uint32_t fuzz_world_node_count(const fuzz_world *world)
 
 uint64_t fuzz_world_request_capacity(const fuzz_world *world)
 {
-    return sim_host_request_capacity(world->host);
+    return world_host_request_capacity(world->host);
 }
 
 uint32_t fuzz_world_segment_count(const fuzz_world *world)
 {
-    return sim_host_serving(world->host)->segment_count;
+    return world_host_serving(world->host)->segment_count;
 }
 
 void fuzz_world_advance(fuzz_world *world, uint64_t ns)

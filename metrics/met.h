@@ -154,7 +154,7 @@ typedef struct met_violation_row {
     const char *detail;              /* NULL or free text */
 } met_violation_row;
 
-/* The violation kinds, in the order of sim_violation_kind (sim/sim.h):
+/* The violation kinds, in the order of world_violation_kind (sim/sim.h):
  * "accepted_wrong", "honest_penalised", "double_finalization",
  * "liveness"; NULL-terminated. */
 extern const char *const met_violation_kinds[];

@@ -401,14 +401,14 @@ int net_create(const net_config *config, net **out)
         net_destroy(self);
         return -1;
     }
-    for (uint32_t node = 0; node < self->node_count; node++) {
-        uint64_t bps = config->uplink_bps_of[node];
+    for (uint32_t id = 0; id < self->node_count; id++) {
+        uint64_t bps = config->uplink_bps_of[id];
 
-        ASSERT(config->region_of[node] < SCN_REGIONS_MAX);
-        self->nodes[node].region = config->region_of[node];
-        self->nodes[node].uplink_bps = bps > 0 ? bps : self->network.bandwidth_bps;
-        ASSERT(self->nodes[node].uplink_bps > 0);
-        util_prng_init_stream(&self->nodes[node].stream, self->run_seed, node,
+        ASSERT(config->region_of[id] < SCN_REGIONS_MAX);
+        self->nodes[id].region = config->region_of[id];
+        self->nodes[id].uplink_bps = bps > 0 ? bps : self->network.bandwidth_bps;
+        ASSERT(self->nodes[id].uplink_bps > 0);
+        util_prng_init_stream(&self->nodes[id].stream, self->run_seed, id,
                               UTIL_PRNG_PURPOSE_NET);
     }
     *out = self;
@@ -518,9 +518,9 @@ int net_link_fault_start(net *self, uint32_t fault_id, scn_fault_kind kind, doub
     if (bits == NULL) {
         return -1;
     }
-    for (uint32_t node = 0; node < self->node_count; node++) {
-        if (selected[node] != 0) {
-            bits[node / 64] |= UINT64_C(1) << (node % 64);
+    for (uint32_t id = 0; id < self->node_count; id++) {
+        if (selected[id] != 0) {
+            bits[id / 64] |= UINT64_C(1) << (id % 64);
         }
     }
     for (index = 0; index < self->link_fault_count; index++) {
@@ -563,19 +563,19 @@ net_drop net_check_arrival(const net *self, uint32_t source, uint32_t dest)
     ASSERT(source < self->node_count);
     ASSERT(dest < self->node_count);
     if (net_separated(self, source, dest)) {
-        return NET_DROP_PARTITION;
+        return WORLD_DROP_PARTITION;
     }
     if (self->nodes[dest].crashed != 0) {
-        return NET_DROP_CRASHED;
+        return WORLD_DROP_CRASHED;
     }
-    return NET_DROP_NONE;
+    return WORLD_DROP_NONE;
 }
 
 /* ---- sending ----------------------------------------------------------- */
 
-static bool net_bit(const uint64_t *bits, uint32_t node)
+static bool net_bit(const uint64_t *bits, uint32_t id)
 {
-    return (bits[node / 64] >> (node % 64) & 1u) != 0;
+    return (bits[id / 64] >> (id % 64) & 1u) != 0;
 }
 
 /* Combines the scenario's probabilities with every active link fault on
@@ -683,8 +683,8 @@ static void net_place(net *self, uint32_t source, uint32_t dest, uint64_t sent_n
 
 /* See net.h for the model. Choices it leaves open:
  *   - a crashed sender *or receiver* at send time drops the message
- *     (NET_DROP_CRASHED) before transmission, as does a partition
- *     (NET_DROP_PARTITION): no uplink time, no draws;
+ *     (WORLD_DROP_CRASHED) before transmission, as does a partition
+ *     (WORLD_DROP_PARTITION): no uplink time, no draws;
  *   - a lost message was transmitted: it consumes its uplink time (reported
  *     in serialization_ns) but never touches the link FIFO;
  *   - all copies leave the uplink once; the duplicate arrives 1 ns plus one
@@ -711,11 +711,11 @@ void net_send(net *self, uint64_t now_ns, uint32_t source, uint32_t dest, uint64
     self->now_ns = now_ns;
     sender = &self->nodes[source];
     if (sender->crashed != 0 || self->nodes[dest].crashed != 0) {
-        result->drop = NET_DROP_CRASHED;
+        result->drop = WORLD_DROP_CRASHED;
         return;
     }
     if (net_separated(self, source, dest)) {
-        result->drop = NET_DROP_PARTITION;
+        result->drop = WORLD_DROP_PARTITION;
         return;
     }
     result->serialization_ns = net_serialization_ns(wire_bytes, sender->uplink_bps);
@@ -727,7 +727,7 @@ void net_send(net *self, uint64_t now_ns, uint32_t source, uint32_t dest, uint64
         draws[index] = util_prng_uniform(&sender->stream);
     }
     if (draws[NET_DRAW_LOSS] < effects.loss) {
-        result->drop = NET_DROP_LOSS;
+        result->drop = WORLD_DROP_LOSS;
         return;
     }
     result->reordered = draws[NET_DRAW_REORDER] < effects.reorder;

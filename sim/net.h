@@ -27,16 +27,12 @@
 #include <stdint.h>
 
 #include "scenarios/scn.h"
+#include "world/world.h"
 
 typedef struct net net;
 
-typedef enum net_drop {
-    NET_DROP_NONE = 0,
-    NET_DROP_LOSS,
-    NET_DROP_PARTITION,
-    NET_DROP_CRASHED,                /* sender or receiver down */
-    NET_DROP_COUNT
-} net_drop;
+/* Why a message was lost: world/world.h's world_drop. */
+typedef world_drop net_drop;
 
 typedef struct net_delivery {
     uint64_t at_ns;
@@ -72,8 +68,8 @@ void net_send(net *self, uint64_t now_ns, uint32_t source, uint32_t dest, uint64
               net_send_result *result);
 
 /* At arrival: may the message from source be handed to dest now? Returns
- * NET_DROP_NONE, NET_DROP_PARTITION (a partition started in flight) or
- * NET_DROP_CRASHED (dest is down). */
+ * WORLD_DROP_NONE, WORLD_DROP_PARTITION (a partition started in flight) or
+ * WORLD_DROP_CRASHED (dest is down). */
 net_drop net_check_arrival(const net *self, uint32_t source, uint32_t dest);
 
 /* Link latency of the pair without jitter or faults (for tests and docs). */

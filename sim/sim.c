@@ -5,7 +5,7 @@
  * and arrives as one or two DELIVER events; at arrival the header is
  * authenticated and decoded, exactly as a receiver on a wire would, so a
  * corrupted message is rejected by its MAC and counted. Everything a run
- * measures is accumulated in sim_result. */
+ * measures is accumulated in world_result. */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -16,32 +16,6 @@
 
 #define SIM_PROGRESS_EVERY 65536u
 
-const char *const sim_metric_names[] = {
-    "delivery_ratio", "latency_p50", "latency_p95", "latency_p99", "latency_max",
-    "latency_mean", "messages_sent", "bytes_sent", "messages_rejected", "messages_dropped",
-    "events", "rumors_published", "publish_failed", "deliveries", "duplicates",
-    "peak_in_flight", "requests_completed", "completed_ratio", "request_latency_p50",
-    "request_latency_p95", "request_latency_p99", "first_token_p50", "tokens_per_s",
-    "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes",
-    "accepted_wrong", "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio",
-    "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
-    "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
-    "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
-    "balance_byzantine_mean", "cheats_declined", "cheats_taken", "liveness_violations", NULL,
-};
-
-const char *sim_strerror(int code)
-{
-    switch (code) {
-    case 0: return "success";
-    case SIM_ENOMEM: return "out of memory while building the simulated world";
-    case SIM_EINVAL: return "invalid argument";
-    case SIM_EMODEL: return "the model's weights could not be loaded";
-    case SIM_EPLACEMENT: return "a model segment found no node with memory for it";
-    case SIM_ECOMMITTEE: return "a model segment has fewer eligible servers (in the echelon, of a TEE class) than one committee needs";
-    default: return "unknown simulator error";
-    }
-}
 
 /* ---- message slots: in-flight copies owned by the network ---- */
 
@@ -51,18 +25,18 @@ static int slot_grow(sim_world *world)
     uint32_t capacity = old == 0 ? 1024 : old * 2;
     sim_slot *slots = util_realloc(world->slots, (size_t)capacity * sizeof(*slots));
     if (slots == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     for (uint32_t i = old; i < capacity; i++) {
         memset(&slots[i], 0, sizeof(slots[i]));
         slots[i].next_free = i + 1 < capacity ? i + 1 : UINT32_MAX;
     }
     world->slots = slots;
-    if (world->signing) {
+    if (world->w.signing) {
         uint8_t(*signatures)[64] =
             util_realloc(world->signatures, (size_t)capacity * sizeof(*signatures));
         if (signatures == NULL) {
-            return SIM_ENOMEM;
+            return WORLD_ENOMEM;
         }
         world->signatures = signatures;
     }
@@ -81,8 +55,8 @@ static uint32_t slot_take(sim_world *world)
     uint32_t index = world->slot_free;
     world->slot_free = world->slots[index].next_free;
     world->in_flight += 1;
-    if (world->in_flight > world->result->peak_in_flight) {
-        world->result->peak_in_flight = world->in_flight;
+    if (world->in_flight > world->w.result->peak_in_flight) {
+        world->w.result->peak_in_flight = world->in_flight;
     }
     return index;
 }
@@ -123,7 +97,7 @@ static size_t sign_bytes(sim_world *world, const uint8_t *header, const sim_slot
  * they carry a real signature (64 bytes on the wire instead of the MAC). */
 static bool sign_wanted(const sim_world *world, uint8_t type)
 {
-    return world->signing &&
+    return world->w.signing &&
            (type == NODE_MESSAGE_INFER_COMMIT || type == NODE_MESSAGE_INFER_REVEAL);
 }
 
@@ -148,16 +122,16 @@ static uint32_t stage_message(sim_world *world, uint32_t source, const node_mess
     if (slot->payload_bytes > 0) {
         memcpy(slot->payload, message->payload, slot->payload_bytes);
     }
-    slot->tag = util_mac64(world->keys[source], slot->header, sizeof(slot->header));
+    slot->tag = util_mac64(world->w.keys[source], slot->header, sizeof(slot->header));
     if (slot->payload_bytes > 0) {
-        slot->tag ^= util_mac64(world->keys[source], slot->payload, slot->payload_bytes);
+        slot->tag ^= util_mac64(world->w.keys[source], slot->payload, slot->payload_bytes);
     }
     slot->wire_bytes = node_message_wire_size(message);
     slot->signed_ed25519 = sign_wanted(world, message->type);
     slot->signature_checked = false;
     if (slot->signed_ed25519) {
         size_t signed_size = sign_bytes(world, slot->header, slot);
-        util_sign(world->secret_keys[source], world->sign_buffer, signed_size,
+        util_sign(world->w.secret_keys[source], world->sign_buffer, signed_size,
                   world->signatures[index]);
         slot->wire_bytes += UTIL_SIGNATURE_BYTES - NODE_TAG_BYTES;
     }
@@ -165,8 +139,8 @@ static uint32_t stage_message(sim_world *world, uint32_t source, const node_mess
     slot->source = source;
     slot->dest = message->dest;
     slot->type = message->type;
-    if (world->inference) {
-        sim__serve_count_bytes(world, message, slot->wire_bytes, false);
+    if (world->w.inference) {
+        world_count_bytes(&world->w, message, slot->wire_bytes, false);
     }
     return index;
 }
@@ -176,17 +150,17 @@ static uint32_t stage_message(sim_world *world, uint32_t source, const node_mess
 static void transmit(sim_world *world, uint32_t index)
 {
     sim_slot *slot = &world->slots[index];
-    sim_type_stats *type = &world->result->types[slot->type];
-    sim_node_stats *stats = &world->result->nodes[slot->source];
+    world_type_stats *type = &world->w.result->types[slot->type];
+    world_node_stats *stats = &world->w.result->nodes[slot->source];
     net_send_result fate;
 
     stats->messages_sent += 1;
     stats->bytes_sent += slot->wire_bytes;
     type->sent += 1;
     type->bytes_sent += slot->wire_bytes;
-    world->interval_sent += 1;
-    net_send(world->network, world->now_ns, slot->source, slot->dest, slot->wire_bytes, &fate);
-    if (fate.drop != NET_DROP_NONE) {
+    world->w.interval_sent += 1;
+    net_send(world->network, world->w.now_ns, slot->source, slot->dest, slot->wire_bytes, &fate);
+    if (fate.drop != WORLD_DROP_NONE) {
         type->dropped[fate.drop] += 1;
         slot_release(world, index);
         return;
@@ -206,7 +180,7 @@ static void transmit(sim_world *world, uint32_t index)
 static void send_message(sim_world *world, uint32_t source, const node_effect *effect)
 {
     uint32_t index = stage_message(world, source, &effect->message);
-    if (effect->send_at_ns > world->now_ns) {
+    if (effect->send_at_ns > world->w.now_ns) {
         int rc = sim_queue_push(&world->queue, effect->send_at_ns, SIM_EV_TRANSMIT, index, 0);
         ASSERT(rc == 0);
         return;
@@ -214,44 +188,9 @@ static void send_message(sim_world *world, uint32_t source, const node_effect *e
     transmit(world, index);
 }
 
-/* A rumor reached the application of 'node_id'. The origin's own copy is
- * not a delivery: delivery ratio and latency count the other nodes. */
-static void record_output(sim_world *world, uint32_t node_id, const node_effect *effect)
-{
-    sim_result *result = world->result;
-    ASSERT(effect->origin_ns <= world->now_ns);
-    ASSERT(effect->rumor_id < world->next_rumor);
-    result->nodes[node_id].delivered += 1;
-    if (world->origin_of[effect->rumor_id] == node_id) {
-        return;
-    }
-    result->deliveries += 1;
-    world->interval_deliveries += 1;
-    util_hist_add(&result->latency, world->now_ns - effect->origin_ns);
-}
-
-void sim__record_effect(sim_world *world, uint32_t node_id, const node_effect *effect)
-{
-    if (effect->kind == NODE_EFFECT_OUTPUT) {
-        if (world->inference) {
-            sim__serve_output(world, effect);
-        } else {
-            record_output(world, node_id, effect);
-        }
-    } else if (effect->kind == NODE_EFFECT_OBSERVE) {
-        if (effect->observation == NODE_OBS_DUPLICATE) {
-            world->result->duplicates += effect->value;
-        } else if (effect->observation == NODE_OBS_PULL_SERVED) {
-            world->result->pull_served += effect->value;
-        } else {
-            sim__serve_observe(world, node_id, effect);
-        }
-    }
-}
-
 static void apply_effects(sim_world *world, uint32_t node_id)
 {
-    node_outbox *outbox = &world->outbox;
+    node_outbox *outbox = &world->w.outbox;
     for (uint32_t i = 0; i < outbox->count; i++) {
         const node_effect *effect = &outbox->effects[i];
         switch (effect->kind) {
@@ -259,7 +198,7 @@ static void apply_effects(sim_world *world, uint32_t node_id)
             send_message(world, node_id, effect);
             break;
         case NODE_EFFECT_TIMER: {
-            ASSERT(effect->at_ns >= world->now_ns);
+            ASSERT(effect->at_ns >= world->w.now_ns);
             int rc = sim_queue_push(&world->queue, effect->at_ns, SIM_EV_TIMER, node_id,
                                     effect->timer_id);
             ASSERT(rc == 0);
@@ -267,7 +206,7 @@ static void apply_effects(sim_world *world, uint32_t node_id)
         }
         case NODE_EFFECT_OUTPUT:
         case NODE_EFFECT_OBSERVE:
-            sim__record_effect(world, node_id, effect);
+            world_record_effect(&world->w, node_id, effect);
             break;
         }
     }
@@ -275,15 +214,15 @@ static void apply_effects(sim_world *world, uint32_t node_id)
 
 void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event)
 {
-    ASSERT(node_id < world->node_count);
-    world->outbox.count = 0;
-    int rc = node_on_event(&world->nodes[node_id], world->now_ns, event, &world->outbox);
+    ASSERT(node_id < world->w.node_count);
+    world->w.outbox.count = 0;
+    int rc = node_on_event(&world->w.nodes[node_id], world->w.now_ns, event, &world->w.outbox);
     if (rc != 0) {
-        world->result->nodes[node_id].rejected += 1;
+        world->w.result->nodes[node_id].rejected += 1;
         /* Counted by type when the type exists: a driver may hand over a
          * message that no decoder produced (a test, a fuzzer). */
         if (event->kind == NODE_EVENT_MESSAGE && event->message->type < NODE_MESSAGE_TYPE_COUNT) {
-            world->result->types[event->message->type].rejected += 1;
+            world->w.result->types[event->message->type].rejected += 1;
         }
         return;
     }
@@ -298,7 +237,7 @@ void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *eve
  * payload together, so a flip in either is caught the same way. */
 static void corrupt_bytes(const sim_world *world, uint8_t *bytes, size_t size)
 {
-    uint64_t bit = util_mix64(world->result->events) % (size * 8);
+    uint64_t bit = util_mix64(world->w.result->events) % (size * 8);
     bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 }
 
@@ -313,7 +252,7 @@ static int receive_bytes(sim_world *world, sim_slot *slot, const uint8_t *bytes,
     if (node_message_decode_header(bytes, NODE_HEADER_BYTES, message) != 0) {
         return -1;
     }
-    if (message->source >= world->node_count) {
+    if (message->source >= world->w.node_count) {
         return -1;
     }
     if (slot->signed_ed25519) {
@@ -321,16 +260,16 @@ static int receive_bytes(sim_world *world, sim_slot *slot, const uint8_t *bytes,
          * a duplicate of bytes already verified reuses the verdict. */
         if (altered || !slot->signature_checked) {
             size_t size = sign_bytes(world, bytes, slot);
-            if (!util_sign_verify(world->public_keys[message->source], world->sign_buffer, size,
+            if (!util_sign_verify(world->w.public_keys[message->source], world->sign_buffer, size,
                                   world->signatures[slot - world->slots])) {
                 return -1;
             }
             slot->signature_checked = !altered;
         }
     } else if (altered) {
-        uint64_t tag = util_mac64(world->keys[message->source], bytes, NODE_HEADER_BYTES);
+        uint64_t tag = util_mac64(world->w.keys[message->source], bytes, NODE_HEADER_BYTES);
         if (slot->payload_bytes > 0) {
-            tag ^= util_mac64(world->keys[message->source], slot->payload, slot->payload_bytes);
+            tag ^= util_mac64(world->w.keys[message->source], slot->payload, slot->payload_bytes);
         }
         if (tag != slot->tag) {
             return -1;
@@ -352,14 +291,14 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
     /* Accounting uses the simulator's ground truth; the node sees only what
      * survives authentication and decoding of the bytes that arrived. */
     const uint32_t dest = slot->dest;
-    sim_type_stats *type = &world->result->types[slot->type];
+    world_type_stats *type = &world->w.result->types[slot->type];
     net_drop drop = net_check_arrival(world->network, slot->source, dest);
-    if (drop != NET_DROP_NONE) {
+    if (drop != WORLD_DROP_NONE) {
         type->dropped[drop] += 1;
         slot_release(world, index);
         return;
     }
-    sim_node_stats *stats = &world->result->nodes[dest];
+    world_node_stats *stats = &world->w.result->nodes[dest];
     stats->messages_received += 1;
     stats->bytes_received += slot->wire_bytes;
     memcpy(bytes, slot->header, sizeof(bytes));
@@ -375,17 +314,17 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
     }
     type->delivered += 1;
     type->bytes_delivered += slot->wire_bytes;
-    if (world->inference) {
-        sim__serve_count_bytes(world, &received, slot->wire_bytes, true);
+    if (world->w.inference) {
+        world_count_bytes(&world->w, &received, slot->wire_bytes, true);
     }
     node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &received};
-    if (world->inference && world->observer != NULL && world->observer->clock_ns != NULL) {
+    if (world->w.inference && world->w.observer != NULL && world->w.observer->clock_ns != NULL) {
         /* The oracle may run inside (a client's OUTPUT): not serving time. */
-        uint64_t oracle_before = world->result->wall_oracle_ns;
-        uint64_t start = world->observer->clock_ns(world->observer->context);
+        uint64_t oracle_before = world->w.result->wall_oracle_ns;
+        uint64_t start = world->w.observer->clock_ns(world->w.observer->context);
         sim__node_deliver(world, dest, &event);
-        uint64_t spent = world->observer->clock_ns(world->observer->context) - start;
-        world->result->wall_serving_ns += spent - (world->result->wall_oracle_ns - oracle_before);
+        uint64_t spent = world->w.observer->clock_ns(world->w.observer->context) - start;
+        world->w.result->wall_serving_ns += spent - (world->w.result->wall_oracle_ns - oracle_before);
     } else {
         sim__node_deliver(world, dest, &event);
     }
@@ -398,7 +337,7 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
  * that nobody holds would be a permanent hole in every anti-entropy digest. */
 static void schedule_publish(sim_world *world, uint64_t after_ns)
 {
-    const scn_workload *workload = &world->scenario->workload;
+    const scn_workload *workload = &world->w.scenario->workload;
     double mean_ns = 1e9 / workload->rate_per_s;
     double gap_ns = workload->arrival == SCN_ARRIVAL_POISSON
                         ? util_prng_exponential(&world->workload_prng, mean_ns)
@@ -407,10 +346,10 @@ static void schedule_publish(sim_world *world, uint64_t after_ns)
         return;
     }
     uint64_t at_ns = after_ns + (uint64_t)llround(gap_ns);
-    if (at_ns > world->scenario->duration_ns) {
+    if (at_ns > world->w.scenario->duration_ns) {
         return;
     }
-    uint32_t origin = (uint32_t)util_prng_below(&world->workload_prng, world->node_count);
+    uint32_t origin = (uint32_t)util_prng_below(&world->workload_prng, world->w.node_count);
     uint64_t attempt = world->publish_attempts++;
     int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_PUBLISH, origin, attempt);
     ASSERT(rc == 0);
@@ -420,19 +359,19 @@ static void schedule_publish(sim_world *world, uint64_t after_ns)
  * cannot take it, and the attempt is counted as publish_failed. */
 static void on_publish(sim_world *world, uint32_t origin)
 {
-    schedule_publish(world, world->now_ns);
+    schedule_publish(world, world->w.now_ns);
     if (net_is_crashed(world->network, origin)) {
-        world->result->publish_failed += 1;
+        world->w.result->publish_failed += 1;
         return;
     }
-    uint64_t rumor = world->next_rumor++;
-    world->result->rumors_published += 1;
-    world->origin_of[rumor] = origin;
-    world->origin_ns[rumor] = world->now_ns;
+    uint64_t rumor = world->w.next_rumor++;
+    world->w.result->rumors_published += 1;
+    world->w.origin_of[rumor] = origin;
+    world->w.origin_ns[rumor] = world->w.now_ns;
     node_event event = {
         .kind = NODE_EVENT_PUBLISH,
         .rumor_id = rumor,
-        .payload_bytes = world->scenario->workload.size_bytes,
+        .payload_bytes = world->w.scenario->workload.size_bytes,
     };
     sim__node_deliver(world, origin, &event);
 }
@@ -446,43 +385,36 @@ static void on_timer(sim_world *world, uint32_t node_id, uint64_t timer_id)
     sim__node_deliver(world, node_id, &event);
 }
 
-static double delivery_ratio(const sim_result *result)
-{
-    if (result->deliveries_expected == 0) {
-        return NAN; /* Nothing was published: no ratio to speak of. */
-    }
-    return (double)result->deliveries / (double)result->deliveries_expected;
-}
 
 static void emit(const sim_world *world, const char *name, double value)
 {
-    world->observer->on_sample(world->observer->context, world->now_ns, name, value);
+    world->w.observer->on_sample(world->w.observer->context, world->w.now_ns, name, value);
 }
 
 static void on_sample(sim_world *world, uint64_t number)
 {
-    sim_result *result = world->result;
-    uint64_t interval = world->scenario->output.sample_interval_ns;
+    world_result *result = world->w.result;
+    uint64_t interval = world->w.scenario->output.sample_interval_ns;
 
-    if (world->observer != NULL && world->observer->on_sample != NULL && world->inference) {
-        emit(world, "messages_sent", (double)world->interval_sent);
+    if (world->w.observer != NULL && world->w.observer->on_sample != NULL && world->w.inference) {
+        emit(world, "messages_sent", (double)world->w.interval_sent);
         emit(world, "in_flight", (double)world->in_flight);
-        sim__serve_sample(world);
-        if (world->verifying) {
-            sim__verify_sample(world);
+        world_serve_sample(&world->w);
+        if (world->w.verifying) {
+            world_verify_sample(&world->w);
         }
-    } else if (world->observer != NULL && world->observer->on_sample != NULL) {
-        result->deliveries_expected = result->rumors_published * (world->node_count - 1);
-        emit(world, "deliveries", (double)world->interval_deliveries);
-        emit(world, "messages_sent", (double)world->interval_sent);
+    } else if (world->w.observer != NULL && world->w.observer->on_sample != NULL) {
+        result->deliveries_expected = result->rumors_published * (world->w.node_count - 1);
+        emit(world, "deliveries", (double)world->w.interval_deliveries);
+        emit(world, "messages_sent", (double)world->w.interval_sent);
         emit(world, "in_flight", (double)world->in_flight);
         emit(world, "rumors_published", (double)result->rumors_published);
-        emit(world, "delivery_ratio", delivery_ratio(result));
+        emit(world, "delivery_ratio", world_delivery_ratio(result));
     }
-    world->interval_deliveries = 0;
-    world->interval_sent = 0;
-    if (world->now_ns + interval <= world->scenario->duration_ns) {
-        int rc = sim_queue_push(&world->queue, world->now_ns + interval, SIM_EV_SAMPLE, 0,
+    world->w.interval_deliveries = 0;
+    world->w.interval_sent = 0;
+    if (world->w.now_ns + interval <= world->w.scenario->duration_ns) {
+        int rc = sim_queue_push(&world->queue, world->w.now_ns + interval, SIM_EV_SAMPLE, 0,
                                 number + 1);
         ASSERT(rc == 0);
     }
@@ -509,7 +441,7 @@ static void dispatch(sim_world *world, const sim_event *event)
         on_sample(world, event->arg2);
         break;
     case SIM_EV_SUBMIT:
-        sim__serve_submit(world, event->arg, event->arg2);
+        sim__workload_submit(world, event->arg, event->arg2);
         break;
     case SIM_EV_TRANSMIT:
         transmit(world, event->arg);
@@ -521,148 +453,50 @@ static void dispatch(sim_world *world, const sim_event *event)
 
 /* ---- building and tearing down the world ---- */
 
-static int result_create(uint32_t node_count, sim_result **out)
-{
-    sim_result *result = util_calloc(1, sizeof(*result));
-    if (result == NULL) {
-        return SIM_ENOMEM;
-    }
-    result->node_count = node_count;
-    result->nodes = util_calloc(node_count, sizeof(*result->nodes));
-    result->class_of = util_calloc(node_count, sizeof(*result->class_of));
-    result->region_of = util_calloc(node_count, sizeof(*result->region_of));
-    util_hist_init(&result->latency);
-    if (result->nodes == NULL || result->class_of == NULL || result->region_of == NULL) {
-        sim_result_destroy(result);
-        return SIM_ENOMEM;
-    }
-    *out = result;
-    return 0;
-}
-
-void sim_result_destroy(sim_result *result)
-{
-    if (result == NULL) {
-        return;
-    }
-    util_free(result->nodes);
-    util_free(result->class_of);
-    util_free(result->region_of);
-    util_free(result->requests);
-    util_free(result->segments);
-    util_free(result->divergence);
-    util_free(result->kernel_of);
-    util_free(result->reputation);
-    util_free(result->balance);
-    util_free(result->stake);
-    util_free(result->behaviour_of);
-    util_free(result->violations);
-    util_free(result);
-}
-
 static int network_create(sim_world *world)
 {
-    const scn_scenario *scenario = world->scenario;
-    uint32_t n = world->node_count;
+    const scn_scenario *scenario = world->w.scenario;
+    uint32_t n = world->w.node_count;
     uint64_t *uplink = util_malloc((size_t)n * sizeof(*uplink));
     if (uplink == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t bps = scenario->nodes.classes[world->result->class_of[i]].bandwidth_bps;
+        uint64_t bps = scenario->nodes.classes[world->w.result->class_of[i]].bandwidth_bps;
         uplink[i] = bps != 0 ? bps : scenario->network.bandwidth_bps;
     }
     uint64_t links = (uint64_t)n * (scenario->gossip.fanout + 1) * 2;
     net_config config = {
         .network = &scenario->network,
         .node_count = n,
-        .region_of = world->result->region_of,
+        .region_of = world->w.result->region_of,
         .uplink_bps_of = uplink,
         .run_seed = scenario->seed,
         .link_capacity = (uint32_t)(links < 4096 ? 4096 : links > (1u << 20) ? (1u << 20) : links),
     };
     int rc = net_create(&config, &world->network);
     util_free(uplink);
-    return rc == 0 ? 0 : SIM_ENOMEM;
+    return rc == 0 ? 0 : WORLD_ENOMEM;
 }
 
-static int nodes_create(sim_world *world)
+/* Frees the engine's part, then the world. Cannot fail. */
+static void engine_destroy(sim_world *world)
 {
-    const scn_scenario *scenario = world->scenario;
-    uint32_t n = world->node_count;
-    uint64_t capacity = scenario->workload.messages > 0 ? scenario->workload.messages : 1;
-    size_t words = node_seen_words(capacity);
-
-    world->nodes = util_calloc(n, sizeof(*world->nodes));
-    world->seen_bits = util_calloc((size_t)n * words, sizeof(uint64_t));
-    world->origin_ns = util_calloc(capacity, sizeof(uint64_t));
-    world->origin_of = util_calloc(capacity, sizeof(uint32_t));
-    world->keys = util_calloc(n, sizeof(*world->keys));
-    world->scratch = util_calloc(n, 1);
-    world->groups = util_calloc(n, 1);
-    if (world->nodes == NULL || world->seen_bits == NULL || world->origin_ns == NULL ||
-        world->origin_of == NULL || world->keys == NULL || world->scratch == NULL ||
-        world->groups == NULL) {
-        return SIM_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        node_config config = {
-            .node_id = i,
-            .node_count = n,
-            /* An inference run gossips nothing: no anti-entropy timers. */
-            .mode = scenario->gossip.mode == SCN_GOSSIP_PUSHPULL && !world->inference
-                        ? NODE_GOSSIP_PUSHPULL
-                        : NODE_GOSSIP_PUSH,
-            .fanout = n > 1 && scenario->gossip.fanout > n - 1 ? n - 1 : scenario->gossip.fanout,
-            .pull_interval_ns = scenario->gossip.pull_interval_ns,
-            .pull_max = scenario->gossip.pull_max,
-            .rumor_capacity = capacity,
-            .rumor_payload_bytes = scenario->workload.size_bytes,
-            .serving = world->inference ? &world->serving : NULL,
-            .store = world->inference ? &world->store : NULL,
-        };
-        util_prng prng;
-        util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);
-        node_init(&world->nodes[i], &config, &prng, world->seen_bits + (size_t)i * words,
-                  world->origin_ns);
-        /* Hosted by the testbed, a process holds secrets only for its own
-         * nodes, from their key files (sim_host_node_secret). */
-        if (!world->hosted) {
-            util_mac_key_derive(scenario->seed, i, world->keys[i]);
-        }
-    }
-    return 0;
-}
-
-void sim__world_destroy(sim_world *world)
-{
-    if (world->verifying) {
-        sim__verify_destroy(world);
-    }
-    if (world->inference) {
-        sim__serve_destroy(world);
-    }
     for (uint32_t i = 0; i < world->slot_capacity; i++) {
         util_free(world->slots[i].payload);
     }
     sim_queue_deinit(&world->queue);
     net_destroy(world->network);
-    util_free(world->nodes);
-    util_free(world->seen_bits);
-    util_free(world->origin_ns);
-    util_free(world->origin_of);
-    util_free(world->keys);
-    util_free(world->scratch);
-    util_free(world->groups);
     util_free(world->slots);
     util_free(world->sign_buffer);
     util_free(world->signatures);
+    world_destroy(&world->w);
 }
 
 /* Schedules what is known at t = 0: faults, samples, the first publication. */
 static int schedule_initial(sim_world *world)
 {
-    const scn_scenario *scenario = world->scenario;
+    const scn_scenario *scenario = world->w.scenario;
     int rc = 0;
     for (uint32_t i = 0; i < scenario->fault_count && rc == 0; i++) {
         const scn_fault *fault = &scenario->faults[i];
@@ -678,42 +512,31 @@ static int schedule_initial(sim_world *world)
                             1);
     }
     util_prng_init_stream(&world->workload_prng, scenario->seed, 0, UTIL_PRNG_PURPOSE_WORKLOAD);
-    if (world->inference) {
-        sim__serve_schedule(world, scenario->workload.start_ns);
+    if (world->w.inference) {
+        sim__workload_schedule(world, scenario->workload.start_ns);
     } else if (rc == 0 && scenario->workload.messages > 0) {
         /* The first gap is drawn from start, like every later one. */
         schedule_publish(world, scenario->workload.start_ns);
     }
-    return rc == 0 ? 0 : SIM_ENOMEM;
+    return rc == 0 ? 0 : WORLD_ENOMEM;
 }
 
-int sim__world_build(sim_world *world)
+/* The world (world_build), then the engine's part: the queue, the
+ * network, the message slots and what is scheduled at t = 0. */
+static int engine_build(sim_world *world)
 {
-    int rc = result_create(world->node_count, &world->result);
-    if (rc != 0) {
-        return rc;
-    }
-    if (sim_queue_init(&world->queue, (size_t)world->node_count * 4 + 1024) != 0) {
-        return SIM_ENOMEM;
+    int rc = world_build(&world->w);
+    if (rc == 0 && sim_queue_init(&world->queue, (size_t)world->w.node_count * 4 + 1024) != 0) {
+        rc = WORLD_ENOMEM;
     }
     world->slot_free = UINT32_MAX;
-    rc = sim__placement(world);
     if (rc == 0) {
         rc = network_create(world);
-    }
-    if (rc == 0 && world->inference) {
-        rc = sim__serve_build(world);
-    }
-    if (rc == 0 && world->verifying) {
-        rc = sim__verify_build(world);
-    }
-    if (rc == 0) {
-        rc = nodes_create(world);
     }
     if (rc == 0) {
         rc = slot_grow(world);
     }
-    if (rc == 0 && !world->hosted) {
+    if (rc == 0) {
         rc = schedule_initial(world);
     }
     return rc;
@@ -723,24 +546,24 @@ int sim__world_build(sim_world *world)
 static void start_nodes(sim_world *world)
 {
     node_event start = {.kind = NODE_EVENT_START};
-    for (uint32_t i = 0; i < world->node_count; i++) {
-        world->result->trace_hash = util_trace_fold(world->result->trace_hash, 0, 0, i);
+    for (uint32_t i = 0; i < world->w.node_count; i++) {
+        world->w.result->trace_hash = util_trace_fold(world->w.result->trace_hash, 0, 0, i);
         sim__node_deliver(world, i, &start);
     }
 }
 
 static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
 {
-    sim_result *result = world->result;
-    const uint64_t end_ns = world->scenario->duration_ns;
+    world_result *result = world->w.result;
+    const uint64_t end_ns = world->w.scenario->duration_ns;
     sim_event event;
 
     while (sim_queue_pop(&world->queue, &event)) {
         if (event.at_ns > end_ns) {
             break;
         }
-        ASSERT(event.at_ns >= world->now_ns); /* Time never runs backwards. */
-        world->now_ns = event.at_ns;
+        ASSERT(event.at_ns >= world->w.now_ns); /* Time never runs backwards. */
+        world->w.now_ns = event.at_ns;
         result->events += 1;
         result->trace_hash = util_trace_fold(result->trace_hash, event.at_ns,
                                              ((uint64_t)event.kind << 32) | event.arg, event.arg2);
@@ -751,16 +574,16 @@ static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
             result->interrupted = true;
             break;
         }
-        if ((result->events % SIM_PROGRESS_EVERY) == 0 && world->observer != NULL &&
-            world->observer->on_progress != NULL) {
-            world->observer->on_progress(world->observer->context, world->now_ns, result->events);
+        if ((result->events % SIM_PROGRESS_EVERY) == 0 && world->w.observer != NULL &&
+            world->w.observer->on_progress != NULL) {
+            world->w.observer->on_progress(world->w.observer->context, world->w.now_ns, result->events);
         }
     }
-    result->sim_ns = result->interrupted ? world->now_ns : end_ns;
+    result->sim_ns = result->interrupted ? world->w.now_ns : end_ns;
 }
 
-int sim_run(const scn_scenario *scenario, const sim_observer *observer,
-            volatile sig_atomic_t *stop, sim_result **out)
+int sim_run(const scn_scenario *scenario, const world_observer *observer,
+            volatile sig_atomic_t *stop, world_result **out)
 {
     sim_world world;
 
@@ -768,101 +591,29 @@ int sim_run(const scn_scenario *scenario, const sim_observer *observer,
     ASSERT(out != NULL);
     ASSERT(scenario->nodes.count >= 1);
     memset(&world, 0, sizeof(world));
-    world.scenario = scenario;
-    world.observer = observer;
-    world.node_count = scenario->nodes.count;
-    world.inference = scenario->workload.kind == SCN_WORKLOAD_INFERENCE;
-    world.verifying = world.inference &&
+    world.w.scenario = scenario;
+    world.w.observer = observer;
+    world.w.node_count = scenario->nodes.count;
+    world.w.inference = scenario->workload.kind == SCN_WORKLOAD_INFERENCE;
+    world.w.verifying = world.w.inference &&
                       scenario->verification.protocol != CONS_PROTOCOL_NONE;
     *out = NULL;
-    int rc = sim__world_build(&world);
+    int rc = engine_build(&world);
     if (rc != 0) {
-        sim__world_destroy(&world);
-        sim_result_destroy(world.result);
+        engine_destroy(&world);
+        world_result_destroy(world.w.result);
         return rc;
     }
     start_nodes(&world);
     run_loop(&world, stop);
-    if (world.inference && scenario->converge_within_ns > 0 && !world.result->interrupted) {
-        sim__liveness_check(&world);
+    if (world.w.inference && scenario->converge_within_ns > 0 && !world.w.result->interrupted) {
+        world_liveness_check(&world.w);
     }
-    world.result->deliveries_expected =
-        world.result->rumors_published * (uint64_t)(world.node_count - 1);
-    sim__world_destroy(&world);
-    *out = world.result;
+    world.w.result->deliveries_expected =
+        world.w.result->rumors_published * (uint64_t)(world.w.node_count - 1);
+    engine_destroy(&world);
+    *out = world.w.result;
     return 0;
 }
 
 /* ---- run-level metrics ---- */
-
-static uint64_t sum_types(const sim_result *result, size_t offset)
-{
-    uint64_t total = 0;
-    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
-        total += *(const uint64_t *)((const char *)&result->types[t] + offset);
-    }
-    return total;
-}
-
-static uint64_t dropped_total(const sim_result *result)
-{
-    uint64_t total = 0;
-    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
-        for (uint32_t d = NET_DROP_NONE + 1; d < NET_DROP_COUNT; d++) {
-            total += result->types[t].dropped[d];
-        }
-    }
-    return total;
-}
-
-static int latency_metric(const sim_result *result, const char *name, double *value_out)
-{
-    static const struct {
-        const char *name;
-        double quantile;
-    } quantiles[] = {
-        {"latency_p50", 0.50}, {"latency_p95", 0.95}, {"latency_p99", 0.99}, {"latency_max", 1.0},
-    };
-    const util_hist *hist = &result->latency;
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(quantiles); i++) {
-        if (strcmp(name, quantiles[i].name) == 0) {
-            *value_out = util_hist_metric(hist, quantiles[i].quantile);
-            return 0;
-        }
-    }
-    if (strcmp(name, "latency_mean") == 0) {
-        *value_out = hist->total_count == 0 ? NAN : util_hist_mean(hist);
-        return 0;
-    }
-    int rc = sim__serve_metric(result, name, value_out);
-    return rc == 0 ? 0 : sim__verify_metric(result, name, value_out);
-}
-
-int sim_result_metric(const sim_result *result, const char *name, double *value_out)
-{
-    const struct {
-        const char *name;
-        double value;
-    } counters[] = {
-        {"delivery_ratio", delivery_ratio(result)},
-        {"messages_sent", (double)sum_types(result, offsetof(sim_type_stats, sent))},
-        {"bytes_sent", (double)sum_types(result, offsetof(sim_type_stats, bytes_sent))},
-        {"messages_rejected", (double)sum_types(result, offsetof(sim_type_stats, rejected))},
-        {"messages_dropped", (double)dropped_total(result)},
-        {"events", (double)result->events},
-        {"rumors_published", (double)result->rumors_published},
-        {"publish_failed", (double)result->publish_failed},
-        {"deliveries", (double)result->deliveries},
-        {"duplicates", (double)result->duplicates},
-        {"peak_in_flight", (double)result->peak_in_flight},
-        {"liveness_violations",
-         result->liveness_checked ? (double)result->liveness_violations : NAN},
-    };
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(counters); i++) {
-        if (strcmp(name, counters[i].name) == 0) {
-            *value_out = counters[i].value;
-            return 0;
-        }
-    }
-    return latency_metric(result, name, value_out);
-}

@@ -1,7 +1,7 @@
 /* tb.h -- the testbed: the simulator's nodes in real time over real TCP.
  * Node processes on 127.0.0.1 each host a share of a scenario's nodes
  * (node id % processes) in a libevent loop; the world they run is built by
- * sim/ (sim_host), so placement, serving and committees are the
+ * sim/ (world_host), so placement, serving and committees are the
  * simulator's; frame keys are the testbed's own. Between processes travel frames (this header's codec):
  *
  *   u32 length   bytes after this field (little-endian), <= the frame limit
@@ -38,7 +38,7 @@
 
 #include "node/node.h"
 #include "scenarios/scn.h"
-#include "sim/sim.h"
+#include "world/world.h"
 #include "util/hash.h"
 
 #define TB_FRAME_VERSION 2
@@ -213,7 +213,7 @@ typedef struct tb_summary {
     double stake_slashed;
     double fees_paid;
     uint64_t tokens_out;
-    sim_type_stats types[NODE_MESSAGE_TYPE_COUNT];
+    world_type_stats types[NODE_MESSAGE_TYPE_COUNT];
     util_hist request_latency;       /* completed requests: submit -> finalized, ns */
     util_hist first_token;
     util_hist finality;              /* completed requests: submit -> final, ns */
@@ -244,7 +244,7 @@ struct tb_process_config {
     size_t frame_max;
     /* Called once when the process stops, with its world's result (rows of
      * its own clients' requests and its own nodes). May be NULL. */
-    void (*on_stop)(void *context, const tb_process_config *config, const sim_result *result,
+    void (*on_stop)(void *context, const tb_process_config *config, const world_result *result,
                     const tb_summary *summary);
     void *context;
 };
@@ -271,7 +271,7 @@ typedef struct tb_launch_config {
     uint64_t run_ns;                 /* stop after this (0: the scenario's duration) */
     uint16_t base_port;              /* 0: ephemeral ports */
     size_t frame_max;
-    void (*on_stop)(void *context, const tb_process_config *config, const sim_result *result,
+    void (*on_stop)(void *context, const tb_process_config *config, const world_result *result,
                     const tb_summary *summary);
     void *context;
     /* Called once the processes listen: their HTTP ports. May be NULL. */

@@ -127,13 +127,13 @@ static void infer_submit(tb_proc *proc, tb_pending *pending, uint64_t id, const 
     uint32_t client = proc->config->process + (proc->client_next++ % hosted) * per;
     /* A free id is one whose last request finished a quarantine ago: its
      * record (kept until now, for the rows) is forgotten. */
-    int reset = sim_host_request_reset(proc->host, id);
+    int reset = world_host_request_reset(proc->host, id);
     ASSERT(reset == 0);
     pending->id = id;
     proc->pending[id] = pending;
     int rc = 0;
     const node_outbox *outbox =
-        sim_host_submit(proc->host, client, id, tb__now_ns(proc), tokens, count, &rc);
+        world_host_submit(proc->host, client, id, tb__now_ns(proc), tokens, count, &rc);
     if (outbox == NULL) {
         evhttp_connection_set_closecb(evhttp_request_get_connection(pending->request), NULL,
                                       NULL);
@@ -213,7 +213,7 @@ static void on_infer(tb_proc *proc, struct evhttp_request *request)
 {
     struct evbuffer *input = evhttp_request_get_input_buffer(request);
     size_t size = evbuffer_get_length(input);
-    const node_serving *serving = sim_host_serving(proc->host);
+    const node_serving *serving = world_host_serving(proc->host);
     if (size == 0 || size > HTTP_BODY_MAX) {
         reply_error(proc, request, 400, "Bad Request", "a JSON body is required");
         return;
@@ -257,7 +257,7 @@ static const char *status_name(uint32_t status)
 static void evidence_committee(tb_proc *proc, struct evbuffer *body, uint64_t id,
                                const node_outcome *outcome)
 {
-    const node_serving *serving = sim_host_serving(proc->host);
+    const node_serving *serving = world_host_serving(proc->host);
     uint32_t members[NODE_COMMITTEE_MAX];
     uint32_t round = outcome->rounds > 0 ? outcome->rounds - 1u : 0;
     evbuffer_add_printf(body, ", \"evidence\": {\"protocol\": \"committee\", \"rounds\": %u, "
@@ -293,7 +293,7 @@ static void evidence_committee(tb_proc *proc, struct evbuffer *body, uint64_t id
 
 static void evidence_route(tb_proc *proc, struct evbuffer *body, uint64_t id)
 {
-    const node_serving *serving = sim_host_serving(proc->host);
+    const node_serving *serving = world_host_serving(proc->host);
     evbuffer_add_printf(body, ", \"evidence\": {\"protocol\": \"none\", \"route\": [");
     for (uint32_t s = 0; s < serving->segment_count; s++) {
         evbuffer_add_printf(body, "%s%u", s > 0 ? ", " : "", node_route(serving, id, s));
@@ -303,8 +303,8 @@ static void evidence_route(tb_proc *proc, struct evbuffer *body, uint64_t id)
 
 static void latency_observe(tb_proc *proc, uint64_t request)
 {
-    const sim_result *result = sim_host_result(proc->host);
-    const sim_request_record *record = &result->requests[request];
+    const world_result *result = world_host_result(proc->host);
+    const world_request_record *record = &result->requests[request];
     double seconds = (double)(tb__now_ns(proc) - record->submitted_ns) / 1e9;
     uint32_t bucket = 0;
     while (bucket < TB_LATENCY_BUCKETS && seconds > tb__latency_bounds_s[bucket]) {
@@ -320,7 +320,7 @@ static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_
 
 void tb__http_finished(tb_proc *proc, uint64_t id, uint32_t status, const node_outcome *outcome)
 {
-    if (id >= sim_host_request_capacity(proc->host)) {
+    if (id >= world_host_request_capacity(proc->host)) {
         return;
     }
     if (status == NODE_REQUEST_COMPLETED) {
@@ -338,8 +338,8 @@ static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_
                         const node_outcome *r)
 {
     proc->pending[id] = NULL;
-    const node_serving *serving = sim_host_serving(proc->host);
-    const sim_request_record *record = &sim_host_result(proc->host)->requests[id];
+    const node_serving *serving = world_host_serving(proc->host);
+    const world_request_record *record = &world_host_result(proc->host)->requests[id];
     struct evbuffer *body = evbuffer_new();
     evbuffer_add_printf(body, "{\"request\": %llu, \"client\": %u, \"status\": \"%s\", "
                               "\"latency_ns\": %llu, \"prompt_tokens\": %u, \"output\": [",
@@ -367,7 +367,7 @@ static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_
 /* ---- /status and /metrics ---- */
 
 /* Authentic messages the process's nodes refused (node_on_event errors). */
-static uint64_t messages_rejected(const sim_result *result)
+static uint64_t messages_rejected(const world_result *result)
 {
     uint64_t total = 0;
     for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
@@ -386,8 +386,8 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
         n++;
     }
     name[n] = '\0';
-    const sim_result *result = sim_host_result(proc->host);
-    const node_serving *serving = sim_host_serving(proc->host);
+    const world_result *result = world_host_result(proc->host);
+    const node_serving *serving = world_host_serving(proc->host);
     struct evbuffer *body = evbuffer_new();
     evbuffer_add_printf(
         body,
@@ -426,7 +426,7 @@ static void on_status(tb_proc *proc, struct evhttp_request *request)
 
 static void metrics_requests(tb_proc *proc, struct evbuffer *body)
 {
-    const sim_result *result = sim_host_result(proc->host);
+    const world_result *result = world_host_result(proc->host);
     const uint64_t *by_status = proc->finished; /* Cumulative: ids are recycled. */
     evbuffer_add_printf(body,
                         "# HELP infersim_requests_total Inference requests of this process's "
@@ -458,7 +458,7 @@ static void metrics_requests(tb_proc *proc, struct evbuffer *body)
 
 static void metrics_messages(tb_proc *proc, struct evbuffer *body)
 {
-    const sim_result *result = sim_host_result(proc->host);
+    const world_result *result = world_host_result(proc->host);
     static const struct {
         int code;
         const char *name;
@@ -508,7 +508,7 @@ static void metrics_messages(tb_proc *proc, struct evbuffer *body)
 
 static void on_metrics(tb_proc *proc, struct evhttp_request *request)
 {
-    const sim_result *result = sim_host_result(proc->host);
+    const world_result *result = world_host_result(proc->host);
     struct evbuffer *body = evbuffer_new();
     metrics_requests(proc, body);
     metrics_messages(proc, body);
@@ -653,7 +653,7 @@ static const char *admin_byzantine(tb_proc *proc, const struct evkeyvalq *query)
         snprintf(expected, sizeof(expected), "behaviour is required (%s); scale >= 0", list);
         return expected;
     }
-    return sim_host_set_behaviour(proc->host, node_id, behaviour, scale) == 0
+    return world_host_set_behaviour(proc->host, node_id, behaviour, scale) == 0
                ? NULL
                : "not a behaviour of this run (no verification, or forge_attestation without tee)";
 }
@@ -809,7 +809,7 @@ void tb__http_stop(tb_proc *proc)
         pending_free(pending);
     }
     if (proc->pending != NULL) {
-        uint64_t capacity = sim_host_request_capacity(proc->host);
+        uint64_t capacity = world_host_request_capacity(proc->host);
         for (uint64_t id = 0; id < capacity; id++) {
             tb_pending *pending = proc->pending[id];
             if (pending != NULL) {

@@ -77,14 +77,14 @@ typedef struct tb_proc {
     struct evconnlistener *listener;
     struct event *signal_term;
     struct event *signal_int;
-    sim_host *host;
+    world_host *host;
     tb_keys keys;
     uint32_t node_count;
     uint64_t workload_requests;      /* ids below this are the scenario's workload */
     struct bufferevent *out[TB_PROCESSES_MAX];
     tb_timer *timers;                /* pending timers, a doubly linked list */
     tb_rule rules[TB_RULES_MAX];
-    sim_plan_entry *plan;
+    world_plan_entry *plan;
     uint32_t *plan_tokens;
     uint64_t plan_count;
     tb_pending **pending;            /* per request id: a waiting HTTP request */

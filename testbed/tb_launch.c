@@ -44,7 +44,7 @@ typedef struct launch_state {
     int http_fds[TB_PROCESSES_MAX];
     launch_child children[TB_PROCESSES_MAX];
     int summary_write_fd;            /* in a child: where its summary goes */
-    sim_host *host;                  /* fault selections only */
+    world_host *host;                  /* fault selections only */
     char run_dir[4096];              /* the private key directory we made, or "" */
 } launch_state;
 
@@ -80,7 +80,7 @@ static int listen_on(uint16_t port, uint16_t *port_out)
 }
 
 static void child_on_stop(void *context, const tb_process_config *config,
-                          const sim_result *result, const tb_summary *summary)
+                          const world_result *result, const tb_summary *summary)
 {
     launch_state *state = context;
     if (state->config->on_stop != NULL) {
@@ -124,7 +124,7 @@ static int spawn(launch_state *state, uint32_t p)
         int rc = tb_process_run(&config);
         if (rc != 0) {
             fprintf(stderr, "infersim testbed: process %u: %s\n", p,
-                    rc <= TB_EMALFORMED && rc >= TB_EKEYS ? tb_strerror(rc) : sim_strerror(rc));
+                    rc <= TB_EMALFORMED && rc >= TB_EKEYS ? tb_strerror(rc) : world_strerror(rc));
         }
         _exit(rc == 0 ? 0 : 3);
     }
@@ -145,7 +145,7 @@ static void crash_processes(launch_state *state, uint32_t index, bool *hit, uint
     if (selected == NULL) {
         return;
     }
-    *nodes = sim_host_fault_nodes(state->host, index, selected, NULL);
+    *nodes = world_host_fault_nodes(state->host, index, selected, NULL);
     for (uint32_t i = 0; i < n; i++) {
         if (selected[i]) {
             hit[i % state->config->process_count] = true;
@@ -243,10 +243,10 @@ static void fault_schedule(launch_state *state, uint64_t now, uint8_t *done)
             } else if (state->config->on_fault != NULL) {
                 uint8_t *selected = util_calloc(scenario->nodes.count, 1);
                 uint32_t nodes = selected != NULL
-                                     ? sim_host_fault_nodes(state->host, i, selected, NULL)
+                                     ? world_host_fault_nodes(state->host, i, selected, NULL)
                                      : 0;
                 util_free(selected);
-                state->config->on_fault(state->config->context, i, sim_fault_kind_name(fault->kind),
+                state->config->on_fault(state->config->context, i, world_fault_kind_name(fault->kind),
                                         end ? "end" : "start", now, nodes);
             }
         }
@@ -280,13 +280,13 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     util_hist_merge(&total->finality, &one->finality);
     util_hist_merge(&total->first_token, &one->first_token);
     for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
-        const sim_type_stats *a = &one->types[t];
-        sim_type_stats *b = &total->types[t];
+        const world_type_stats *a = &one->types[t];
+        world_type_stats *b = &total->types[t];
         b->sent += a->sent;
         b->bytes_sent += a->bytes_sent;
         b->delivered += a->delivered;
         b->bytes_delivered += a->bytes_delivered;
-        for (int d = 0; d < NET_DROP_COUNT; d++) {
+        for (int d = 0; d < WORLD_DROP_COUNT; d++) {
             b->dropped[d] += a->dropped[d];
         }
         b->duplicated += a->duplicated;
@@ -445,7 +445,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
         rc = launch_keys(state);
     }
     if (rc == 0) {
-        rc = sim_host_create(config->scenario, 0, NULL, &state->host);
+        rc = world_host_create(config->scenario, 0, NULL, &state->host);
     }
     uint64_t epoch = monotonic_ns();
     state->base.epoch_ns = epoch;
@@ -468,7 +468,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
         }
     }
     launch_keys_remove(state);
-    sim_host_destroy(state->host);
+    world_host_destroy(state->host);
     util_free(state);
     return rc;
 }

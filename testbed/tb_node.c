@@ -1,6 +1,6 @@
 /* tb_node.c -- one node process: a libevent loop driving the nodes it
  * hosts (node id % processes == its index) in real time. The world is
- * sim/'s (sim_host): the same placement, serving context and committees
+ * sim/'s (world_host): the same placement, serving context and committees
  * as a simulated run of the scenario; the frame keys are random, read from
  * this process's own key files (tb_keys.c). A node's SEND effect becomes a
  * frame (tb_frame.c) written to the TCP connection of the process that
@@ -210,13 +210,13 @@ static bool rules_pass(tb_proc *proc, uint32_t from, uint32_t to, uint64_t *dela
 static void send_effect(tb_proc *proc, uint32_t node_id, const node_effect *effect, uint64_t now)
 {
     const node_message *m = &effect->message;
-    sim_result *result = sim_host_result(proc->host);
+    world_result *result = world_host_result(proc->host);
     uint64_t delay_ns = effect->send_at_ns > now ? effect->send_at_ns - now : 0;
     bool corrupt = false, duplicate = false;
     if (m->dest >= proc->node_count ||
         !rules_pass(proc, node_id, m->dest, &delay_ns, &corrupt, &duplicate)) {
         proc->summary.dropped += 1;
-        result->types[m->type].dropped[NET_DROP_LOSS] += 1;
+        result->types[m->type].dropped[WORLD_DROP_LOSS] += 1;
         return;
     }
     size_t size = tb_frame_size(&proc->keys, m);
@@ -283,7 +283,7 @@ void tb__effects(tb_proc *proc, uint32_t node_id, const node_outbox *outbox)
 static void node_event_run(tb_proc *proc, uint32_t node_id, const node_event *event)
 {
     int rc = 0;
-    const node_outbox *outbox = sim_host_event(proc->host, node_id, tb__now_ns(proc), event, &rc);
+    const node_outbox *outbox = world_host_event(proc->host, node_id, tb__now_ns(proc), event, &rc);
     if (rc == 0) {
         tb__effects(proc, node_id, outbox);
     }
@@ -293,7 +293,7 @@ static void node_event_run(tb_proc *proc, uint32_t node_id, const node_event *ev
 
 static void deliver(tb_proc *proc, const node_message *message, size_t frame_bytes)
 {
-    sim_result *result = sim_host_result(proc->host);
+    world_result *result = world_host_result(proc->host);
     if (!tb__hosts(proc, message->dest)) {
         proc->summary.rejected[-TB_EMALFORMED] += 1; /* Not ours: misrouted or forged. */
         return;
@@ -379,9 +379,9 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
 
 static void submit_planned(tb_proc *proc, uint64_t index)
 {
-    const sim_plan_entry *entry = &proc->plan[index];
+    const world_plan_entry *entry = &proc->plan[index];
     int rc = 0;
-    const node_outbox *outbox = sim_host_submit(proc->host, entry->client, index, tb__now_ns(proc),
+    const node_outbox *outbox = world_host_submit(proc->host, entry->client, index, tb__now_ns(proc),
                                                 entry->tokens, entry->prompt_tokens, &rc);
     if (outbox != NULL && rc == 0) {
         proc->summary.requests_submitted += 1;
@@ -405,7 +405,7 @@ static void fault_rule(tb_proc *proc, uint32_t index, bool ending)
     if (rule->selected == NULL || rule->groups == NULL) {
         return;
     }
-    sim_host_fault_nodes(proc->host, index, rule->selected, rule->groups);
+    world_host_fault_nodes(proc->host, index, rule->selected, rule->groups);
     rule->kind = fault->kind;
     rule->probability = fault->kind == SCN_FAULT_PARTITION ? 1.0 : fault->probability;
     rule->delay_ns = fault->delay_ns;
@@ -419,7 +419,7 @@ static void fault_apply(tb_proc *proc, uint32_t index, bool ending)
         return; /* The launcher kills and restarts processes. */
     }
     if (scn_fault_kinds[fault->kind].byzantine) {
-        sim_host_behaviour(proc->host, index, ending);
+        world_host_behaviour(proc->host, index, ending);
         return;
     }
     fault_rule(proc, index, ending);
@@ -457,7 +457,7 @@ static int schedule_workload(tb_proc *proc)
     for (uint64_t i = 0; i < capacity; i++) {
         proc->plan[i].tokens = proc->plan_tokens + i * scenario->workload.prompt_max;
     }
-    if (sim_workload_plan(scenario, proc->plan, capacity, &proc->plan_count) != 0) {
+    if (world_workload_plan(scenario, proc->plan, capacity, &proc->plan_count) != 0) {
         return TB_EINVAL;
     }
     uint64_t now = tb__now_ns(proc);
@@ -558,7 +558,7 @@ static int proc_keys(tb_proc *proc)
          i += proc->config->process_count) {
         uint32_t slot = proc->keys.slot_of[i];
         if (slot == UINT32_MAX ||
-            sim_host_node_secret(proc->host, i, proc->keys.kx_secret[slot],
+            world_host_node_secret(proc->host, i, proc->keys.kx_secret[slot],
                                  sizeof(proc->keys.kx_secret[slot])) != 0) {
             rc = TB_EKEYS;
         }
@@ -569,11 +569,11 @@ static int proc_keys(tb_proc *proc)
 static int proc_open(tb_proc *proc)
 {
     const tb_process_config *config = proc->config;
-    int rc = sim_host_create(config->scenario, tb_extra_requests(config), NULL, &proc->host);
+    int rc = world_host_create(config->scenario, tb_extra_requests(config), NULL, &proc->host);
     if (rc != 0) {
         return rc;
     }
-    uint64_t capacity = sim_host_request_capacity(proc->host);
+    uint64_t capacity = world_host_request_capacity(proc->host);
     proc->pending = util_calloc(capacity, sizeof(*proc->pending));
     proc->base = event_base_new();
     if (proc->pending == NULL || proc->base == NULL) {
@@ -633,12 +633,12 @@ static void proc_close(tb_proc *proc)
     util_free(proc->plan);
     util_free(proc->plan_tokens);
     util_free(proc->pending);
-    sim_host_destroy(proc->host);
+    world_host_destroy(proc->host);
 }
 
 static void proc_summarise(tb_proc *proc)
 {
-    const sim_result *result = sim_host_result(proc->host);
+    const world_result *result = world_host_result(proc->host);
     proc->summary.process = proc->config->process;
     memcpy(proc->summary.types, result->types, sizeof(proc->summary.types));
     proc->summary.requests_completed = result->requests_completed;
@@ -682,7 +682,7 @@ int tb_process_run(const tb_process_config *config)
         event_base_dispatch(proc->base);
         proc_summarise(proc);
         if (config->on_stop != NULL) {
-            config->on_stop(config->context, config, sim_host_result(proc->host), &proc->summary);
+            config->on_stop(config->context, config, world_host_result(proc->host), &proc->summary);
         }
     }
     proc_close(proc);

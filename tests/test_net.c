@@ -39,9 +39,9 @@ static net *test_net_make(const scn_network *network, uint32_t count, uint64_t s
 
     ck_assert_ptr_nonnull(region_of);
     ck_assert_ptr_nonnull(bps_of);
-    for (uint32_t node = 0; node < count; node++) {
-        region_of[node] = regions != NULL ? regions[node] : 0;
-        bps_of[node] = network->bandwidth_bps;
+    for (uint32_t id = 0; id < count; id++) {
+        region_of[id] = regions != NULL ? regions[id] : 0;
+        bps_of[id] = network->bandwidth_bps;
     }
     memset(&config, 0, sizeof(config));
     config.network = network;
@@ -67,7 +67,7 @@ static uint64_t test_net_send_one(net *self, uint64_t now_ns, uint32_t source, u
     net_send_result result;
 
     net_send(self, now_ns, source, dest, bytes, &result);
-    ck_assert_int_eq(result.drop, NET_DROP_NONE);
+    ck_assert_int_eq(result.drop, WORLD_DROP_NONE);
     ck_assert_uint_eq(result.count, 1);
     return result.deliveries[0].at_ns;
 }
@@ -189,7 +189,7 @@ START_TEST(test_net_fifo_reordered_may_overtake)
         net_send_result result;
 
         net_send(self, (uint64_t)index * 1000, 0, 1, 100, &result);
-        ck_assert_int_eq(result.drop, NET_DROP_NONE);
+        ck_assert_int_eq(result.drop, WORLD_DROP_NONE);
         if (result.reordered) {
             reordered += 1;
         } else {
@@ -413,7 +413,7 @@ static void test_net_count(net *self, uint64_t *now_ns, uint32_t source, uint32_
         *now_ns += 1000;
         net_send(self, *now_ns, source, dest, 100, &result);
         counts->sends += 1;
-        counts->lost += result.drop == NET_DROP_LOSS ? 1 : 0;
+        counts->lost += result.drop == WORLD_DROP_LOSS ? 1 : 0;
         counts->duplicated += result.count == 2 ? 1 : 0;
         counts->deliveries += result.count;
         for (uint32_t copy = 0; copy < result.count; copy++) {
@@ -506,19 +506,19 @@ START_TEST(test_net_partition_drops_across_groups)
     net *self = test_net_make(&network, 6, 1, 16, NULL);
 
     net_send(self, 0, 0, 3, 100, &in_flight);
-    ck_assert_int_eq(in_flight.drop, NET_DROP_NONE);
+    ck_assert_int_eq(in_flight.drop, WORLD_DROP_NONE);
     ck_assert_int_eq(net_partition_start(self, 2, groups), 0);
     /* In flight when the partition started: refused at arrival. */
-    ck_assert_int_eq(net_check_arrival(self, 0, 3), NET_DROP_PARTITION);
-    ck_assert_int_eq(net_check_arrival(self, 0, 1), NET_DROP_NONE);
-    ck_assert_int_eq(test_net_send_drop(self, 10, 0, 3), NET_DROP_PARTITION);
-    ck_assert_int_eq(test_net_send_drop(self, 10, 5, 2), NET_DROP_PARTITION);
-    ck_assert_int_eq(test_net_send_drop(self, 10, 0, 2), NET_DROP_NONE);
-    ck_assert_int_eq(test_net_send_drop(self, 10, 4, 5), NET_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 3), WORLD_DROP_PARTITION);
+    ck_assert_int_eq(net_check_arrival(self, 0, 1), WORLD_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 10, 0, 3), WORLD_DROP_PARTITION);
+    ck_assert_int_eq(test_net_send_drop(self, 10, 5, 2), WORLD_DROP_PARTITION);
+    ck_assert_int_eq(test_net_send_drop(self, 10, 0, 2), WORLD_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 10, 4, 5), WORLD_DROP_NONE);
     net_partition_heal(self, 2);
-    ck_assert_int_eq(net_check_arrival(self, 0, 3), NET_DROP_NONE);
-    ck_assert_int_eq(test_net_send_drop(self, 20, 0, 3), NET_DROP_NONE);
-    ck_assert_int_eq(test_net_send_drop(self, 20, 5, 2), NET_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 3), WORLD_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 20, 0, 3), WORLD_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 20, 5, 2), WORLD_DROP_NONE);
     net_destroy(self);
 }
 END_TEST
@@ -532,21 +532,21 @@ START_TEST(test_net_partition_two_overlapping)
 
     ck_assert_int_eq(net_partition_start(self, 0, halves), 0);
     ck_assert_int_eq(net_partition_start(self, 1, isolate), 0);
-    ck_assert_int_eq(net_check_arrival(self, 0, 1), NET_DROP_PARTITION);
-    ck_assert_int_eq(net_check_arrival(self, 0, 3), NET_DROP_PARTITION);
-    ck_assert_int_eq(net_check_arrival(self, 1, 2), NET_DROP_NONE);
-    ck_assert_int_eq(net_check_arrival(self, 4, 5), NET_DROP_NONE);
-    ck_assert_int_eq(net_check_arrival(self, 1, 4), NET_DROP_PARTITION);
+    ck_assert_int_eq(net_check_arrival(self, 0, 1), WORLD_DROP_PARTITION);
+    ck_assert_int_eq(net_check_arrival(self, 0, 3), WORLD_DROP_PARTITION);
+    ck_assert_int_eq(net_check_arrival(self, 1, 2), WORLD_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 4, 5), WORLD_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 1, 4), WORLD_DROP_PARTITION);
     net_partition_heal(self, 0);
-    ck_assert_int_eq(net_check_arrival(self, 0, 3), NET_DROP_NONE);
-    ck_assert_int_eq(net_check_arrival(self, 1, 4), NET_DROP_NONE);
-    ck_assert_int_eq(net_check_arrival(self, 0, 1), NET_DROP_PARTITION);
-    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 1), NET_DROP_PARTITION);
-    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 3), NET_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 3), WORLD_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 1, 4), WORLD_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 1), WORLD_DROP_PARTITION);
+    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 1), WORLD_DROP_PARTITION);
+    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 3), WORLD_DROP_NONE);
     net_partition_heal(self, 7);                     /* not active: no-op */
     net_partition_heal(self, 1);
-    ck_assert_int_eq(net_check_arrival(self, 0, 1), NET_DROP_NONE);
-    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 1), NET_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 1), WORLD_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 1), WORLD_DROP_NONE);
     /* A partition still active at destroy is freed (checked by ASan). */
     ck_assert_int_eq(net_partition_start(self, 1, isolate), 0);
     net_destroy(self);
@@ -561,16 +561,16 @@ START_TEST(test_net_crash_drops_and_recovers)
     ck_assert(!net_is_crashed(self, 1));
     net_set_crashed(self, 1, true);
     ck_assert(net_is_crashed(self, 1));
-    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 1), NET_DROP_CRASHED);
-    ck_assert_int_eq(test_net_send_drop(self, 0, 1, 0), NET_DROP_CRASHED);
-    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 2), NET_DROP_NONE);
-    ck_assert_int_eq(net_check_arrival(self, 0, 1), NET_DROP_CRASHED);
-    ck_assert_int_eq(net_check_arrival(self, 1, 0), NET_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 1), WORLD_DROP_CRASHED);
+    ck_assert_int_eq(test_net_send_drop(self, 0, 1, 0), WORLD_DROP_CRASHED);
+    ck_assert_int_eq(test_net_send_drop(self, 0, 0, 2), WORLD_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 1), WORLD_DROP_CRASHED);
+    ck_assert_int_eq(net_check_arrival(self, 1, 0), WORLD_DROP_NONE);
     net_set_crashed(self, 1, false);
     ck_assert(!net_is_crashed(self, 1));
-    ck_assert_int_eq(test_net_send_drop(self, 5, 0, 1), NET_DROP_NONE);
-    ck_assert_int_eq(test_net_send_drop(self, 5, 1, 0), NET_DROP_NONE);
-    ck_assert_int_eq(net_check_arrival(self, 0, 1), NET_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 5, 0, 1), WORLD_DROP_NONE);
+    ck_assert_int_eq(test_net_send_drop(self, 5, 1, 0), WORLD_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 1), WORLD_DROP_NONE);
     net_destroy(self);
 }
 END_TEST
@@ -695,7 +695,7 @@ START_TEST(test_net_create_out_of_memory)
     ck_assert_int_eq(net_link_fault_start(self, 1, SCN_FAULT_LOSS, 1.0, 0, groups), -1);
     util_alloc_fail_after(0);
     /* Nothing half-started: every message still goes through. */
-    ck_assert_int_eq(net_check_arrival(self, 0, 1), NET_DROP_NONE);
+    ck_assert_int_eq(net_check_arrival(self, 0, 1), WORLD_DROP_NONE);
     ck_assert_uint_eq(test_net_send_one(self, 0, 0, 1, 1), UINT64_C(8000000) + TEST_NET_MS);
     net_destroy(self);
 }

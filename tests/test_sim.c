@@ -31,12 +31,12 @@ static const char base_yaml[] =
     "output: {sample_interval: 0}\n";
 
 /* Loads 'yaml' (named 'name' in messages) with the overrides and runs it. */
-static sim_result *run_yaml(const char *name, const char *yaml, const char *const *overrides,
+static world_result *run_yaml(const char *name, const char *yaml, const char *const *overrides,
                             size_t count)
 {
     scn_scenario *scenario = NULL;
     scn_error error;
-    sim_result *result = NULL;
+    world_result *result = NULL;
     ck_assert_int_eq(util_hash_init(), 0);
     int rc = scn_load_string(name, yaml, overrides, count, &scenario, &error);
     ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
@@ -45,53 +45,53 @@ static sim_result *run_yaml(const char *name, const char *yaml, const char *cons
     return result;
 }
 
-static sim_result *run(const char *const *overrides, size_t count)
+static world_result *run(const char *const *overrides, size_t count)
 {
     return run_yaml("engine.yaml", base_yaml, overrides, count);
 }
 
-static double metric(const sim_result *result, const char *name)
+static double metric(const world_result *result, const char *name)
 {
     double value = -1.0;
-    ck_assert_int_eq(sim_result_metric(result, name, &value), 0);
+    ck_assert_int_eq(world_result_metric(result, name, &value), 0);
     return value;
 }
 
 START_TEST(test_sim_run_same_seed_same_trace)
 {
-    sim_result *first = run(NULL, 0);
-    sim_result *second = run(NULL, 0);
+    world_result *first = run(NULL, 0);
+    world_result *second = run(NULL, 0);
     ck_assert_uint_gt(first->events, 1000);
     ck_assert_uint_eq(first->trace_hash, second->trace_hash);
     ck_assert_uint_eq(first->events, second->events);
     ck_assert_uint_eq(first->deliveries, second->deliveries);
     ck_assert_int_eq(memcmp(first->nodes, second->nodes, first->node_count * sizeof(*first->nodes)),
                      0);
-    sim_result_destroy(first);
-    sim_result_destroy(second);
+    world_result_destroy(first);
+    world_result_destroy(second);
 }
 END_TEST
 
 START_TEST(test_sim_run_other_seed_other_trace)
 {
     const char *const other[] = {"seed=8"};
-    sim_result *first = run(NULL, 0);
-    sim_result *second = run(other, 1);
+    world_result *first = run(NULL, 0);
+    world_result *second = run(other, 1);
     ck_assert_uint_ne(first->trace_hash, second->trace_hash);
-    sim_result_destroy(first);
-    sim_result_destroy(second);
+    world_result_destroy(first);
+    world_result_destroy(second);
 }
 END_TEST
 
 START_TEST(test_sim_gossip_delivers_everything)
 {
-    sim_result *result = run(NULL, 0);
+    world_result *result = run(NULL, 0);
     ck_assert_uint_eq(result->rumors_published, 100);
     ck_assert_double_eq(metric(result, "delivery_ratio"), 1.0);
     /* Link latency is at least 5 ms, so no delivery is faster. */
     ck_assert_double_ge(metric(result, "latency_p50"), 5e6);
     ck_assert_uint_gt(result->duplicates, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -102,12 +102,12 @@ START_TEST(test_sim_partition_drops)
 {
     const char *const cut[] = {"gossip.mode=push", "faults.0.kind=partition",
                                "faults.0.at=0s", "faults.0.shape=regions"};
-    sim_result *result = run(cut, 4);
+    world_result *result = run(cut, 4);
     double ratio = metric(result, "delivery_ratio");
     ck_assert_double_lt(ratio, 0.5);
     ck_assert_double_gt(ratio, 0.25);
-    ck_assert_uint_gt(result->types[NODE_MESSAGE_RUMOR].dropped[NET_DROP_PARTITION], 0);
-    sim_result_destroy(result);
+    ck_assert_uint_gt(result->types[NODE_MESSAGE_RUMOR].dropped[WORLD_DROP_PARTITION], 0);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -117,12 +117,12 @@ START_TEST(test_sim_partition_heal_restores_delivery)
 {
     const char *const healed[] = {"faults.0.kind=partition", "faults.0.at=0s",
                                   "faults.0.until=1500ms", "faults.0.shape=regions"};
-    sim_result *result = run(healed, 4);
-    ck_assert_uint_gt(result->types[NODE_MESSAGE_RUMOR].dropped[NET_DROP_PARTITION], 0);
+    world_result *result = run(healed, 4);
+    ck_assert_uint_gt(result->types[NODE_MESSAGE_RUMOR].dropped[WORLD_DROP_PARTITION], 0);
     ck_assert_double_eq(metric(result, "delivery_ratio"), 1.0);
     /* Rumors published during the cut waited for the heal. */
     ck_assert_double_gt(metric(result, "latency_max"), 5e8);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -130,22 +130,22 @@ START_TEST(test_sim_crash_then_recover)
 {
     const char *const crash[] = {"faults.0.kind=crash", "faults.0.at=100ms",
                                  "faults.0.until=2s", "faults.0.nodes.range=0-49"};
-    sim_result *result = run(crash, 4);
+    world_result *result = run(crash, 4);
     for (uint32_t i = 0; i < 50; i++) {
         ck_assert_uint_eq(result->nodes[i].crashes, 1);
     }
     ck_assert_uint_eq(result->nodes[50].crashes, 0);
-    ck_assert_uint_gt(result->types[NODE_MESSAGE_RUMOR].dropped[NET_DROP_CRASHED], 0);
+    ck_assert_uint_gt(result->types[NODE_MESSAGE_RUMOR].dropped[WORLD_DROP_CRASHED], 0);
     /* After recovery, anti-entropy catches the crashed nodes up. */
     ck_assert_double_eq(metric(result, "delivery_ratio"), 1.0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
 START_TEST(test_sim_corruption_rejected_by_mac)
 {
     const char *const corrupt[] = {"network.corrupt=0.05"};
-    sim_result *result = run(corrupt, 1);
+    world_result *result = run(corrupt, 1);
     uint64_t corrupted = result->types[NODE_MESSAGE_RUMOR].corrupted +
                          result->types[NODE_MESSAGE_PULL].corrupted;
     uint64_t rejected = result->types[NODE_MESSAGE_RUMOR].rejected +
@@ -154,7 +154,7 @@ START_TEST(test_sim_corruption_rejected_by_mac)
     /* Every corrupted copy that arrived was caught; nothing else was. */
     ck_assert_uint_eq(rejected, corrupted);
     ck_assert_double_eq(metric(result, "delivery_ratio"), 1.0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -168,23 +168,23 @@ START_TEST(test_sim_serialization_charged)
         "workload.messages=1",            "workload.size=1MiB",
         "gossip.mode=push",               "gossip.fanout=1",
     };
-    sim_result *result = run(slow, 8);
+    world_result *result = run(slow, 8);
     double first = (double)util_hist_quantile(&result->latency, 0.0);
     ck_assert_double_ge(first, 93.8e6 * 0.98);
     ck_assert_double_le(first, 93.9e6 * 1.02);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
 START_TEST(test_sim_metric_unknown_name)
 {
-    sim_result *result = run(NULL, 0);
+    world_result *result = run(NULL, 0);
     double value = 0;
-    ck_assert_int_eq(sim_result_metric(result, "no_such_metric", &value), SIM_EINVAL);
+    ck_assert_int_eq(world_result_metric(result, "no_such_metric", &value), WORLD_EINVAL);
     for (size_t i = 0; scn_expect_metrics[i] != NULL; i++) {
-        ck_assert_int_eq(sim_result_metric(result, scn_expect_metrics[i], &value), 0);
+        ck_assert_int_eq(world_result_metric(result, scn_expect_metrics[i], &value), 0);
     }
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -209,15 +209,15 @@ static const char inference_yaml[] =
     "workload: {requests: 30, rate: 10/s, prompt_tokens: [4, 12], generate: 6}\n"
     "output: {sample_interval: 0}\n";
 
-static sim_result *run_inference(const char *const *overrides, size_t count)
+static world_result *run_inference(const char *const *overrides, size_t count)
 {
     return run_yaml("serve.yaml", inference_yaml, overrides, count);
 }
 
 START_TEST(test_sim_inference_completes_and_is_deterministic)
 {
-    sim_result *first = run_inference(NULL, 0);
-    sim_result *second = run_inference(NULL, 0);
+    world_result *first = run_inference(NULL, 0);
+    world_result *second = run_inference(NULL, 0);
     ck_assert_uint_eq(first->requests_submitted, 30);
     ck_assert_uint_eq(first->requests_completed, 30);
     ck_assert_uint_eq(first->tokens_out, 30 * 6);
@@ -228,14 +228,14 @@ START_TEST(test_sim_inference_completes_and_is_deterministic)
         ck_assert_double_eq(first->requests[r].logits_maxabs, second->requests[r].logits_maxabs);
         /* Four segments, each on some server that really computed. */
         for (uint32_t s = 0; s < 4; s++) {
-            const sim_segment_record *seg = &first->segments[r * 4 + s];
+            const world_segment_record *seg = &first->segments[r * 4 + s];
             ck_assert_uint_eq(seg->calls, 6); /* prefill + 5 decode steps */
             ck_assert_uint_gt(seg->flops, 0);
             ck_assert_uint_le(seg->start_ns, seg->end_ns);
         }
     }
-    sim_result_destroy(first);
-    sim_result_destroy(second);
+    world_result_destroy(first);
+    world_result_destroy(second);
 }
 END_TEST
 
@@ -246,14 +246,14 @@ START_TEST(test_sim_inference_reference_kernel_matches_exactly)
     const char *const all_reference[] = {
         "nodes.classes.1.kernel=sequential", "nodes.classes.2.kernel=sequential",
         "nodes.classes.3.kernel=sequential"};
-    sim_result *result = run_inference(all_reference, 3);
+    world_result *result = run_inference(all_reference, 3);
     double match = 0;
-    ck_assert_int_eq(sim_result_metric(result, "reference_match_ratio", &match), 0);
+    ck_assert_int_eq(world_result_metric(result, "reference_match_ratio", &match), 0);
     ck_assert_double_eq(match, 1.0);
     for (uint64_t r = 0; r < result->request_count; r++) {
         ck_assert_double_eq(result->requests[r].logits_maxabs, 0.0);
     }
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -261,11 +261,11 @@ END_TEST
  * drifts a little, bf16 the most; none changes what the model says. */
 START_TEST(test_sim_inference_divergence_by_kernel)
 {
-    sim_result *result = run_inference(NULL, 0);
+    world_result *result = run_inference(NULL, 0);
     double drift[INFER_KERNEL_COUNT] = {0};
     for (uint64_t r = 0; r < result->request_count; r++) {
         for (uint32_t k = 0; k < INFER_KERNEL_COUNT; k++) {
-            const sim_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + k];
+            const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + k];
             drift[k] = d->logits_maxabs > drift[k] ? d->logits_maxabs : drift[k];
             ck_assert_double_gt(d->logits_cosine, 0.999);
         }
@@ -274,7 +274,7 @@ START_TEST(test_sim_inference_divergence_by_kernel)
     ck_assert_double_gt(drift[INFER_KERNEL_BLOCKED], 0.0);
     ck_assert_double_gt(drift[INFER_KERNEL_FMA], 0.0);
     ck_assert_double_gt(drift[INFER_KERNEL_BF16], drift[INFER_KERNEL_BLOCKED]);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -284,7 +284,7 @@ START_TEST(test_sim_inference_int8_wire_drifts)
     const char *const int8[] = {"model.wire_dtype=int8", "nodes.classes.1.kernel=sequential",
                                 "nodes.classes.2.kernel=sequential",
                                 "nodes.classes.3.kernel=sequential"};
-    sim_result *result = run_inference(int8, 4);
+    world_result *result = run_inference(int8, 4);
     double worst = 0.0;
     for (uint64_t r = 0; r < result->request_count; r++) {
         worst = result->requests[r].logits_maxabs > worst ? result->requests[r].logits_maxabs
@@ -292,7 +292,7 @@ START_TEST(test_sim_inference_int8_wire_drifts)
     }
     ck_assert_double_gt(worst, 0.0);
     ck_assert_uint_gt(result->activation_bytes, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -302,7 +302,7 @@ START_TEST(test_sim_inference_kv_slots_refuse)
 {
     const char *const tight[] = {"model.kv_slots=1", "model.replicas=1",
                                  "workload.arrival=constant", "workload.rate=1000/s"};
-    sim_result *result = run_inference(tight, 4);
+    world_result *result = run_inference(tight, 4);
     ck_assert_uint_gt(result->busy_refusals, 0);
     ck_assert_uint_lt(result->requests_completed, 30);
     uint64_t failed = 0;
@@ -310,7 +310,7 @@ START_TEST(test_sim_inference_kv_slots_refuse)
         failed += result->requests[r].status == NODE_REQUEST_FAILED;
     }
     ck_assert_uint_eq(failed + result->requests_completed, 30);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -322,14 +322,14 @@ START_TEST(test_sim_inference_crash_times_out)
     const char *const crash[] = {"faults.0.kind=crash", "faults.0.at=1s",
                                  "faults.0.nodes.range=0-19", "workload.timeout=2s",
                                  "model.replicas=2"};
-    sim_result *result = run_inference(crash, 5);
+    world_result *result = run_inference(crash, 5);
     uint64_t timeouts = 0;
     for (uint64_t r = 0; r < result->request_count; r++) {
         timeouts += result->requests[r].status == NODE_REQUEST_TIMEOUT;
     }
     ck_assert_uint_gt(timeouts, 0);
     ck_assert_uint_lt(result->requests_completed, 30);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -342,17 +342,17 @@ START_TEST(test_sim_inference_client_crash_recovers_timeouts)
     const char *const crash[] = {"faults.0.kind=crash", "faults.0.at=1s",
                                  "faults.0.until=5s", "faults.0.nodes=all",
                                  "workload.timeout=2s"};
-    sim_result *result = run_inference(crash, 5);
+    world_result *result = run_inference(crash, 5);
     uint64_t timeouts = 0;
     for (uint64_t r = 0; r < result->request_count; r++) {
-        const sim_request_record *q = &result->requests[r];
+        const world_request_record *q = &result->requests[r];
         if (q->submitted) {
             ck_assert_uint_ne(q->status, 0);
         }
         timeouts += q->status == NODE_REQUEST_TIMEOUT;
     }
     ck_assert_uint_gt(timeouts, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -360,7 +360,7 @@ END_TEST
 START_TEST(test_sim_inference_placement_respects_memory)
 {
     const char *const small[] = {"nodes.classes.3.memory=1KiB"};
-    sim_result *result = run_inference(small, 1);
+    world_result *result = run_inference(small, 1);
     for (uint64_t r = 0; r < result->request_count; r++) {
         for (uint32_t s = 0; s < 4; s++) {
             uint32_t server = result->segments[r * 4 + s].node_id;
@@ -368,7 +368,7 @@ START_TEST(test_sim_inference_placement_respects_memory)
         }
     }
     ck_assert_uint_eq(result->requests_completed, 30);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -396,8 +396,8 @@ START_TEST(test_sim_inference_checkpoint_file_same_run)
     snprintf(file_override, sizeof(file_override), "model.file=%s", path);
     const char *const from_file[] = {"model.source=file", file_override, "model.shape="};
     const char *const from_seed[] = {"model.seed=9"};
-    sim_result *loaded = run_inference(from_file, 3);
-    sim_result *seeded = run_inference(from_seed, 1);
+    world_result *loaded = run_inference(from_file, 3);
+    world_result *seeded = run_inference(from_seed, 1);
     unlink(path);
     ck_assert_uint_eq(loaded->requests_completed, 30);
     ck_assert_uint_eq(loaded->trace_hash, seeded->trace_hash);
@@ -405,8 +405,8 @@ START_TEST(test_sim_inference_checkpoint_file_same_run)
     for (uint64_t r = 0; r < loaded->request_count; r++) {
         ck_assert_double_eq(loaded->requests[r].logits_maxabs, seeded->requests[r].logits_maxabs);
     }
-    sim_result_destroy(loaded);
-    sim_result_destroy(seeded);
+    world_result_destroy(loaded);
+    world_result_destroy(seeded);
 }
 END_TEST
 
@@ -415,13 +415,13 @@ END_TEST
 START_TEST(test_sim_inference_duplicates_computed_once)
 {
     const char *const dup[] = {"network.duplicate=0.3"};
-    sim_result *clean = run_inference(NULL, 0);
-    sim_result *result = run_inference(dup, 1);
+    world_result *clean = run_inference(NULL, 0);
+    world_result *result = run_inference(dup, 1);
     ck_assert_uint_eq(result->requests_completed, 30);
     ck_assert_uint_gt(result->duplicates, 10);
     ck_assert_uint_eq(result->flops_total, clean->flops_total);
-    sim_result_destroy(result);
-    sim_result_destroy(clean);
+    world_result_destroy(result);
+    world_result_destroy(clean);
 }
 END_TEST
 
@@ -446,7 +446,7 @@ static const char committee_yaml[] =
     "workload: {requests: 40, rate: 4/s, prompt_tokens: [8, 12], generate: 4}\n"
     "output: {sample_interval: 0}\n";
 
-static sim_result *run_committee(const char *const *overrides, size_t count)
+static world_result *run_committee(const char *const *overrides, size_t count)
 {
     return run_yaml("committee.yaml", committee_yaml, overrides, count);
 }
@@ -456,8 +456,8 @@ static sim_result *run_committee(const char *const *overrides, size_t count)
  * same run. */
 START_TEST(test_sim_committee_tolerant_honest)
 {
-    sim_result *first = run_committee(NULL, 0);
-    sim_result *second = run_committee(NULL, 0);
+    world_result *first = run_committee(NULL, 0);
+    world_result *second = run_committee(NULL, 0);
     ck_assert_uint_eq(first->requests_completed, 40);
     ck_assert_uint_eq(first->accepted_wrong, 0);
     ck_assert_uint_eq(first->honest_penalised, 0);
@@ -466,8 +466,8 @@ START_TEST(test_sim_committee_tolerant_honest)
         ck_assert_double_ge(first->reputation[i], 1.0); /* Only ever rewarded. */
         ck_assert_double_eq(first->reputation[i], second->reputation[i]);
     }
-    sim_result_destroy(first);
-    sim_result_destroy(second);
+    world_result_destroy(first);
+    world_result_destroy(second);
 }
 END_TEST
 
@@ -477,11 +477,11 @@ END_TEST
 START_TEST(test_sim_committee_exact_penalises_honest)
 {
     const char *const exact[] = {"verification.agreement.rule=exact"};
-    sim_result *result = run_committee(exact, 1);
+    world_result *result = run_committee(exact, 1);
     ck_assert_uint_gt(result->honest_penalised, 10);
     ck_assert_uint_gt(result->violation_count, 10);
-    ck_assert_int_eq(result->violations[0].kind, SIM_VIOLATION_HONEST_PENALISED);
-    sim_result_destroy(result);
+    ck_assert_int_eq(result->violations[0].kind, WORLD_VIOLATION_HONEST_PENALISED);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -491,10 +491,10 @@ START_TEST(test_sim_committee_wrong_output_caught)
 {
     const char *const forger[] = {"faults.0.kind=wrong_output", "faults.0.at=0s",
                                   "faults.0.nodes.fraction=0.2", "verification.slash=0.1"};
-    sim_result *result = run_committee(forger, 4);
+    world_result *result = run_committee(forger, 4);
     double honest = 0, byzantine = 0;
-    ck_assert_int_eq(sim_result_metric(result, "reputation_honest_mean", &honest), 0);
-    ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+    ck_assert_int_eq(world_result_metric(result, "reputation_honest_mean", &honest), 0);
+    ck_assert_int_eq(world_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
     ck_assert_uint_eq(result->accepted_wrong, 0);
     ck_assert_uint_eq(result->requests_completed, 40);
     ck_assert_double_lt(byzantine, 0.9);
@@ -506,7 +506,7 @@ START_TEST(test_sim_committee_wrong_output_caught)
             ck_assert_double_eq(result->stake[i], 1.0);
         }
     }
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -519,18 +519,18 @@ START_TEST(test_sim_committee_cartel_below_and_above_quorum)
                                  "faults.0.nodes.fraction=0.2"};
     const char *const large[] = {"faults.0.kind=collude", "faults.0.at=0s",
                                  "faults.0.nodes.fraction=0.7"};
-    sim_result *safe = run_committee(small, 3);
-    sim_result *captured = run_committee(large, 3);
+    world_result *safe = run_committee(small, 3);
+    world_result *captured = run_committee(large, 3);
     ck_assert_uint_eq(safe->accepted_wrong, 0);
     ck_assert_uint_gt(captured->accepted_wrong, 20);
     ck_assert_uint_gt(captured->honest_penalised, 0);
     bool seen = false;
     for (uint64_t i = 0; i < captured->violation_count; i++) {
-        seen |= captured->violations[i].kind == SIM_VIOLATION_ACCEPTED_WRONG;
+        seen |= captured->violations[i].kind == WORLD_VIOLATION_ACCEPTED_WRONG;
     }
     ck_assert(seen);
-    sim_result_destroy(safe);
-    sim_result_destroy(captured);
+    world_result_destroy(safe);
+    world_result_destroy(captured);
 }
 END_TEST
 
@@ -541,14 +541,14 @@ START_TEST(test_sim_committee_silent_and_no_commit_reveal)
     const char *const silent[] = {"faults.0.kind=silent", "faults.0.at=0s",
                                   "faults.0.nodes.fraction=0.1",
                                   "verification.commit_reveal=false"};
-    sim_result *result = run_committee(silent, 4);
+    world_result *result = run_committee(silent, 4);
     double byzantine = 0;
-    ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+    ck_assert_int_eq(world_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
     ck_assert_double_lt(byzantine, 1.0);
     ck_assert_uint_gt(result->requests_completed, 30);
     ck_assert_uint_eq(result->types[NODE_MESSAGE_INFER_COMMIT].sent, 0);
     ck_assert_uint_gt(result->types[NODE_MESSAGE_INFER_REVEAL].sent, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -563,21 +563,21 @@ START_TEST(test_sim_committee_lazy_copy_needs_commit_reveal)
     const char *const committed[] = {"faults.0.kind=lazy_copy", "faults.0.at=0s",
                                      "faults.0.nodes.fraction=0.3",
                                      "verification.commit_reveal=true"};
-    sim_result *prosper = run_committee(open_run, 4);
-    sim_result *caught = run_committee(committed, 4);
+    world_result *prosper = run_committee(open_run, 4);
+    world_result *caught = run_committee(committed, 4);
     double open_mean = 0, caught_mean = 0;
-    ck_assert_int_eq(sim_result_metric(prosper, "reputation_byzantine_mean", &open_mean), 0);
-    ck_assert_int_eq(sim_result_metric(caught, "reputation_byzantine_mean", &caught_mean), 0);
+    ck_assert_int_eq(world_result_metric(prosper, "reputation_byzantine_mean", &open_mean), 0);
+    ck_assert_int_eq(world_result_metric(caught, "reputation_byzantine_mean", &caught_mean), 0);
     ck_assert_double_gt(open_mean, 1.0);
     ck_assert_double_lt(caught_mean, 0.5);
     ck_assert_uint_eq(prosper->accepted_wrong, 0);
     ck_assert_uint_eq(caught->accepted_wrong, 0);
     /* The copiers did no arithmetic: fewer FLOPs than an honest network. */
-    sim_result *honest = run_committee(NULL, 0);
+    world_result *honest = run_committee(NULL, 0);
     ck_assert_uint_lt(prosper->flops_total, honest->flops_total);
-    sim_result_destroy(prosper);
-    sim_result_destroy(caught);
-    sim_result_destroy(honest);
+    world_result_destroy(prosper);
+    world_result_destroy(caught);
+    world_result_destroy(honest);
 }
 END_TEST
 
@@ -588,9 +588,9 @@ START_TEST(test_sim_committee_ed25519_votes)
 {
     const char *const mac[] = {"network.corrupt=0.05"};
     const char *const signed_votes[] = {"network.corrupt=0.05", "verification.crypto=ed25519"};
-    sim_result *tagged = run_committee(mac, 1);
-    sim_result *signed_run = run_committee(signed_votes, 2);
-    const sim_type_stats *commits = &signed_run->types[NODE_MESSAGE_INFER_COMMIT];
+    world_result *tagged = run_committee(mac, 1);
+    world_result *signed_run = run_committee(signed_votes, 2);
+    const world_type_stats *commits = &signed_run->types[NODE_MESSAGE_INFER_COMMIT];
     ck_assert_uint_gt(commits->corrupted, 0);
     ck_assert_uint_eq(commits->rejected, commits->corrupted);
     ck_assert_uint_gt(commits->bytes_sent / commits->sent,
@@ -599,8 +599,8 @@ START_TEST(test_sim_committee_ed25519_votes)
     /* Losing 5 % of every hop costs the same requests either way. */
     ck_assert_uint_eq(signed_run->requests_completed, tagged->requests_completed);
     ck_assert_uint_eq(signed_run->accepted_wrong, 0);
-    sim_result_destroy(tagged);
-    sim_result_destroy(signed_run);
+    world_result_destroy(tagged);
+    world_result_destroy(signed_run);
 }
 END_TEST
 
@@ -613,8 +613,8 @@ START_TEST(test_sim_committee_sybil_and_adaptive)
                                  "faults.0.nodes.range=0-29"};
     const char *const adaptive[] = {"faults.0.kind=adaptive", "faults.0.at=0s",
                                     "faults.0.nodes=all", "faults.0.budget=3"};
-    sim_result *split = run_committee(sybil, 3);
-    sim_result *aimed = run_committee(adaptive, 4);
+    world_result *split = run_committee(sybil, 3);
+    world_result *aimed = run_committee(adaptive, 4);
     ck_assert_uint_eq(split->accepted_wrong, 0);
     ck_assert_double_eq_tol(split->stake[0], 1.0 / 30.0, 1e-12);
     uint32_t taken = 0;
@@ -623,8 +623,8 @@ START_TEST(test_sim_committee_sybil_and_adaptive)
     }
     ck_assert_uint_eq(taken, 3);
     ck_assert_uint_ge(aimed->accepted_wrong, 1);
-    sim_result_destroy(split);
-    sim_result_destroy(aimed);
+    world_result_destroy(split);
+    world_result_destroy(aimed);
 }
 END_TEST
 
@@ -637,13 +637,13 @@ START_TEST(test_sim_committee_wrong_model_and_layer)
     for (size_t i = 0; i < 2; i++) {
         const char *const forger[] = {"faults.0.kind=wrong_output", "faults.0.at=0s",
                                       "faults.0.nodes.fraction=0.2", modes[i]};
-        sim_result *result = run_committee(forger, 4);
+        world_result *result = run_committee(forger, 4);
         double byzantine = 0;
-        ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+        ck_assert_int_eq(world_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
         ck_assert_double_lt(byzantine, 1.0);
         ck_assert_uint_eq(result->accepted_wrong, 0);
         ck_assert_uint_eq(result->honest_penalised, 0);
-        sim_result_destroy(result);
+        world_result_destroy(result);
     }
 }
 END_TEST
@@ -654,20 +654,20 @@ START_TEST(test_sim_committee_equivocation_proven)
 {
     const char *const equivocate[] = {"faults.0.kind=equivocate", "faults.0.at=0s",
                                       "faults.0.nodes.fraction=0.2", "verification.slash=0.2"};
-    sim_result *result = run_committee(equivocate, 4);
+    world_result *result = run_committee(equivocate, 4);
     double byzantine = 0;
-    ck_assert_int_eq(sim_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
+    ck_assert_int_eq(world_result_metric(result, "reputation_byzantine_mean", &byzantine), 0);
     ck_assert_double_lt(byzantine, 0.6);
     ck_assert_double_gt(result->stake_slashed, 0.0);
     ck_assert_uint_eq(result->accepted_wrong, 0);
     ck_assert_uint_eq(result->honest_penalised, 0);
     ck_assert_uint_gt(result->types[NODE_MESSAGE_INFER_COMMIT].sent,
                       result->types[NODE_MESSAGE_INFER_REVEAL_ASK].sent);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
-/* ---- the hosted world (sim_host), as the testbed drives it ---- */
+/* ---- the hosted world (world_host), as the testbed drives it ---- */
 
 /* Two hosts stand for two processes (even and odd node ids); messages
  * travel between them through a FIFO of copies, timers fire in time
@@ -682,7 +682,7 @@ typedef struct hosted_item {
 } hosted_item;
 
 typedef struct hosted_world {
-    sim_host *hosts[2];
+    world_host *hosts[2];
     hosted_item *messages;
     size_t message_head, message_count, message_capacity;
     hosted_item *timers;
@@ -725,7 +725,7 @@ static void hosted_effects(hosted_world *w, uint32_t node_id, const node_outbox 
 static void hosted_event(hosted_world *w, uint32_t node_id, const node_event *event)
 {
     int rc = 0;
-    const node_outbox *outbox = sim_host_event(w->hosts[node_id % 2], node_id, w->now_ns, event,
+    const node_outbox *outbox = world_host_event(w->hosts[node_id % 2], node_id, w->now_ns, event,
                                                &rc);
     if (rc == 0) {
         hosted_effects(w, node_id, outbox);
@@ -781,22 +781,22 @@ START_TEST(test_sim_hosted_world_matches_run)
     scn_error error;
     ck_assert_int_eq(util_hash_init(), 0);
     ck_assert_int_eq(scn_load_string("hosted.yaml", hosted_yaml, NULL, 0, &scenario, &error), 0);
-    sim_result *expected = NULL;
+    world_result *expected = NULL;
     ck_assert_int_eq(sim_run(scenario, NULL, NULL, &expected), 0);
     hosted_world w;
     memset(&w, 0, sizeof(w));
     for (int h = 0; h < 2; h++) {
-        ck_assert_int_eq(sim_host_create(scenario, 16, NULL, &w.hosts[h]), 0);
+        ck_assert_int_eq(world_host_create(scenario, 16, NULL, &w.hosts[h]), 0);
     }
-    ck_assert_uint_eq(sim_host_request_capacity(w.hosts[0]), 12 + 16);
-    sim_plan_entry plan[12];
+    ck_assert_uint_eq(world_host_request_capacity(w.hosts[0]), 12 + 16);
+    world_plan_entry plan[12];
     uint32_t tokens[12 * 8];
     for (int i = 0; i < 12; i++) {
         plan[i].tokens = tokens + i * 8;
     }
     uint64_t count = 0;
-    ck_assert_int_eq(sim_workload_plan(scenario, plan, 11, &count), SIM_EINVAL);
-    ck_assert_int_eq(sim_workload_plan(scenario, plan, 12, &count), 0);
+    ck_assert_int_eq(world_workload_plan(scenario, plan, 11, &count), WORLD_EINVAL);
+    ck_assert_int_eq(world_workload_plan(scenario, plan, 12, &count), 0);
     ck_assert_uint_eq(count, 12);
     node_event start = {.kind = NODE_EVENT_START};
     for (uint32_t node_id = 0; node_id < 7; node_id++) {
@@ -807,7 +807,7 @@ START_TEST(test_sim_hosted_world_matches_run)
         }
         w.now_ns = plan[r].at_ns;
         int rc = 0;
-        const node_outbox *outbox = sim_host_submit(w.hosts[plan[r].client % 2], plan[r].client, r,
+        const node_outbox *outbox = world_host_submit(w.hosts[plan[r].client % 2], plan[r].client, r,
                                                     w.now_ns, plan[r].tokens, plan[r].prompt_tokens,
                                                     &rc);
         ck_assert_ptr_nonnull(outbox);
@@ -818,12 +818,12 @@ START_TEST(test_sim_hosted_world_matches_run)
     /* Arguments out of range are refused, not asserted: they come from HTTP. */
     int rc = 0;
     uint32_t bad = 64;
-    ck_assert_ptr_null(sim_host_submit(w.hosts[0], 0, 12, w.now_ns, &bad, 1, &rc));
-    ck_assert_ptr_null(sim_host_submit(w.hosts[0], 0, 3, w.now_ns, tokens, 4, &rc)); /* reused */
-    ck_assert_ptr_null(sim_host_submit(w.hosts[0], 0, 28, w.now_ns, tokens, 4, &rc));
+    ck_assert_ptr_null(world_host_submit(w.hosts[0], 0, 12, w.now_ns, &bad, 1, &rc));
+    ck_assert_ptr_null(world_host_submit(w.hosts[0], 0, 3, w.now_ns, tokens, 4, &rc)); /* reused */
+    ck_assert_ptr_null(world_host_submit(w.hosts[0], 0, 28, w.now_ns, tokens, 4, &rc));
     for (uint64_t r = 0; r < count; r++) {
-        const sim_request_record *a = &expected->requests[r];
-        const sim_request_record *b = &sim_host_result(w.hosts[plan[r].client % 2])->requests[r];
+        const world_request_record *a = &expected->requests[r];
+        const world_request_record *b = &world_host_result(w.hosts[plan[r].client % 2])->requests[r];
         ck_assert_uint_eq(a->client, b->client);
         ck_assert_uint_eq(a->prompt_tokens, b->prompt_tokens);
         ck_assert_uint_eq(a->status, NODE_REQUEST_COMPLETED);
@@ -837,9 +837,9 @@ START_TEST(test_sim_hosted_world_matches_run)
     }
     free(w.messages);
     free(w.timers);
-    sim_host_destroy(w.hosts[0]);
-    sim_host_destroy(w.hosts[1]);
-    sim_result_destroy(expected);
+    world_host_destroy(w.hosts[0]);
+    world_host_destroy(w.hosts[1]);
+    world_result_destroy(expected);
     scn_destroy(scenario);
 }
 END_TEST
@@ -894,7 +894,7 @@ static int hostile_deliver(hostile_run *run, const node_message *m, uint32_t des
 {
     int rc = 0;
     node_event event = {.kind = NODE_EVENT_MESSAGE, .message = m};
-    const node_outbox *outbox = sim_host_event(run->w.hosts[dest % 2], dest, run->w.now_ns,
+    const node_outbox *outbox = world_host_event(run->w.hosts[dest % 2], dest, run->w.now_ns,
                                                &event, &rc);
     *effects_out = outbox != NULL ? outbox->count : 0;
     return rc;
@@ -1020,9 +1020,9 @@ START_TEST(test_sim_hostile_messages_rejected)
     hostile_run *run = calloc(1, sizeof(*run));
     ck_assert_ptr_nonnull(run);
     for (int h = 0; h < 2; h++) {
-        ck_assert_int_eq(sim_host_create(scenario, 4, NULL, &run->w.hosts[h]), 0);
+        ck_assert_int_eq(world_host_create(scenario, 4, NULL, &run->w.hosts[h]), 0);
     }
-    run->serving = sim_host_serving(run->w.hosts[0]);
+    run->serving = world_host_serving(run->w.hosts[0]);
     uint32_t n = scenario->nodes.count;
     node_event start = {.kind = NODE_EVENT_START};
     for (uint32_t node_id = 0; node_id < n; node_id++) {
@@ -1031,11 +1031,11 @@ START_TEST(test_sim_hostile_messages_rejected)
     hostile_crash_frames(run, n);
     /* A hosted world's node secrets come from the driver, checked. */
     uint8_t secret[32] = {1};
-    ck_assert_int_eq(sim_host_node_secret(run->w.hosts[0], 0, secret, sizeof(secret)), 0);
-    ck_assert_int_eq(sim_host_node_secret(run->w.hosts[0], n, secret, sizeof(secret)), SIM_EINVAL);
-    ck_assert_int_eq(sim_host_node_secret(run->w.hosts[0], 0, secret, 8), SIM_EINVAL);
+    ck_assert_int_eq(world_host_node_secret(run->w.hosts[0], 0, secret, sizeof(secret)), 0);
+    ck_assert_int_eq(world_host_node_secret(run->w.hosts[0], n, secret, sizeof(secret)), WORLD_EINVAL);
+    ck_assert_int_eq(world_host_node_secret(run->w.hosts[0], 0, secret, 8), WORLD_EINVAL);
     uint32_t prompt[6] = {3, 1, 4, 1, 5, 9};
-    const node_outbox *outbox = sim_host_submit(run->w.hosts[0], 0, 0, 0, prompt, 6, &rc);
+    const node_outbox *outbox = world_host_submit(run->w.hosts[0], 0, 0, 0, prompt, 6, &rc);
     ck_assert_ptr_nonnull(outbox);
     hosted_effects(&run->w, 0, outbox);
     node_message templates[256];
@@ -1054,13 +1054,13 @@ START_TEST(test_sim_hostile_messages_rejected)
             break;
         }
     }
-    const sim_result *result = sim_host_result(run->w.hosts[0]);
+    const world_result *result = world_host_result(run->w.hosts[0]);
     ck_assert_msg(result->requests[0].status == NODE_REQUEST_COMPLETED,
                   "%s: status %u after hostile copies", hostile_protocols[_i],
                   result->requests[0].status);
     uint64_t counted = 0;
     for (uint32_t i = 0; i < n; i++) {
-        counted += sim_host_result(run->w.hosts[i % 2])->nodes[i].rejected;
+        counted += world_host_result(run->w.hosts[i % 2])->nodes[i].rejected;
     }
     ck_assert_uint_eq(counted, run->rejected);
     ck_assert_uint_gt(run->rejected, 100);
@@ -1070,8 +1070,8 @@ START_TEST(test_sim_hostile_messages_rejected)
     }
     free(run->w.messages);
     free(run->w.timers);
-    sim_host_destroy(run->w.hosts[0]);
-    sim_host_destroy(run->w.hosts[1]);
+    world_host_destroy(run->w.hosts[0]);
+    world_host_destroy(run->w.hosts[1]);
     free(run);
     scn_destroy(scenario);
 }

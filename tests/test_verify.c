@@ -38,11 +38,11 @@ static const char verify_yaml[] =
     "workload: {requests: 30, rate: 4/s, prompt_tokens: [6, 10], generate: 3}\n"
     "output: {sample_interval: 0}\n";
 
-static sim_result *verify_run(const char *const *overrides, size_t count)
+static world_result *verify_run(const char *const *overrides, size_t count)
 {
     scn_scenario *scenario = NULL;
     scn_error error;
-    sim_result *result = NULL;
+    world_result *result = NULL;
     ck_assert_int_eq(util_hash_init(), 0);
     int rc = scn_load_string("verify.yaml", verify_yaml, overrides, count, &scenario, &error);
     ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
@@ -51,14 +51,14 @@ static sim_result *verify_run(const char *const *overrides, size_t count)
     return result;
 }
 
-static double verify_metric(const sim_result *result, const char *name)
+static double verify_metric(const world_result *result, const char *name)
 {
     double value = NAN;
-    ck_assert_int_eq(sim_result_metric(result, name, &value), 0);
+    ck_assert_int_eq(world_result_metric(result, name, &value), 0);
     return value;
 }
 
-static bool verify_has_violation(const sim_result *result, sim_violation_kind kind)
+static bool verify_has_violation(const world_result *result, world_violation_kind kind)
 {
     for (uint64_t i = 0; i < result->violation_count; i++) {
         if (result->violations[i].kind == kind) {
@@ -78,8 +78,8 @@ START_TEST(test_verify_every_protocol_honest_and_deterministic)
         char set[64];
         snprintf(set, sizeof(set), "verification.protocol=%s", protocols[i]);
         const char *const overrides[] = {set};
-        sim_result *first = verify_run(overrides, 1);
-        sim_result *second = verify_run(overrides, 1);
+        world_result *first = verify_run(overrides, 1);
+        world_result *second = verify_run(overrides, 1);
         ck_assert_msg(first->requests_completed == 30, "%s completed %llu", protocols[i],
                       (unsigned long long)first->requests_completed);
         ck_assert_uint_eq(first->accepted_wrong, 0);
@@ -89,8 +89,8 @@ START_TEST(test_verify_every_protocol_honest_and_deterministic)
         ck_assert_double_eq(first->fees_paid, second->fees_paid);
         ck_assert_double_gt(first->fees_paid, 0.0);
         ck_assert_double_ge(verify_metric(first, "cost_ratio"), 1.0);
-        sim_result_destroy(first);
-        sim_result_destroy(second);
+        world_result_destroy(first);
+        world_result_destroy(second);
     }
 }
 END_TEST
@@ -103,7 +103,7 @@ START_TEST(test_verify_sampling_dispute_slashes_forgers)
     const char *const overrides[] = {"verification.protocol=sampling",
                                      "faults.0.kind=wrong_output", "faults.0.at=0s",
                                      "faults.0.nodes.fraction=0.2"};
-    sim_result *result = verify_run(overrides, 4);
+    world_result *result = verify_run(overrides, 4);
     ck_assert_uint_eq(result->accepted_wrong, 0);
     ck_assert_uint_eq(result->honest_penalised, 0);
     ck_assert_uint_gt(result->disputes, 0);
@@ -114,7 +114,7 @@ START_TEST(test_verify_sampling_dispute_slashes_forgers)
             ck_assert_double_eq(result->stake[i], 10.0);
         }
     }
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -126,12 +126,12 @@ START_TEST(test_verify_referee_through_lossy_wire)
     const char *const overrides[] = {"verification.protocol=sampling", "model.wire_dtype=int8",
                                      "faults.0.kind=wrong_output", "faults.0.at=0s",
                                      "faults.0.nodes.fraction=0.2"};
-    sim_result *result = verify_run(overrides, 5);
+    world_result *result = verify_run(overrides, 5);
     ck_assert_uint_eq(result->requests_completed, 30);
     ck_assert_uint_gt(result->disputes, 0);
     ck_assert_uint_eq(result->accepted_wrong, 0);
     ck_assert_uint_eq(result->honest_penalised, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -143,11 +143,11 @@ START_TEST(test_verify_sampling_captured_echelon_violates)
     const char *const overrides[] = {"verification.protocol=sampling",
                                      "verification.echelon=enclave", "faults.0.kind=collude",
                                      "faults.0.at=0s", "faults.0.nodes.class=enclave"};
-    sim_result *result = verify_run(overrides, 5);
+    world_result *result = verify_run(overrides, 5);
     ck_assert_uint_gt(result->accepted_wrong, 0);
-    ck_assert(verify_has_violation(result, SIM_VIOLATION_ACCEPTED_WRONG));
+    ck_assert(verify_has_violation(result, WORLD_VIOLATION_ACCEPTED_WRONG));
     ck_assert_uint_eq(result->disputes, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -159,7 +159,7 @@ START_TEST(test_verify_sampling_timeouts_resample)
                                      "verification.timeout_slash=0.2", "faults.0.kind=silent",
                                      "faults.0.at=0s", "faults.0.nodes.fraction=0.1",
                                      "verification.retries=10"};
-    sim_result *result = verify_run(overrides, 6);
+    world_result *result = verify_run(overrides, 6);
     ck_assert_uint_gt(result->resamples, 0);
     ck_assert_uint_eq(result->accepted_wrong, 0);
     ck_assert_uint_ge(result->requests_completed, 29);
@@ -172,7 +172,7 @@ START_TEST(test_verify_sampling_timeouts_resample)
         }
     }
     ck_assert(slashed);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -187,16 +187,16 @@ START_TEST(test_verify_crossval_check_probability)
     const char *const always[] = {"verification.protocol=crossval",
                                   "verification.check_probability=1", "faults.0.kind=collude",
                                   "faults.0.at=0s", "faults.0.nodes.fraction=0.3"};
-    sim_result *unchecked = verify_run(never, 5);
-    sim_result *checked = verify_run(always, 5);
+    world_result *unchecked = verify_run(never, 5);
+    world_result *checked = verify_run(always, 5);
     ck_assert_uint_gt(unchecked->accepted_wrong, 0);
     ck_assert_uint_eq(unchecked->disputes, 0);
     ck_assert_double_lt(verify_metric(unchecked, "cost_ratio"), 1.2);
     ck_assert_uint_lt(checked->accepted_wrong, unchecked->accepted_wrong);
     ck_assert_uint_gt(checked->disputes, 0);
     ck_assert_double_gt(verify_metric(checked, "cost_ratio"), 3.5);
-    sim_result_destroy(unchecked);
-    sim_result_destroy(checked);
+    world_result_destroy(unchecked);
+    world_result_destroy(checked);
 }
 END_TEST
 
@@ -210,13 +210,13 @@ START_TEST(test_verify_optimistic_window_and_bisection)
                                      "verification.bisection_round=200ms",
                                      "faults.0.kind=wrong_output", "faults.0.at=0s",
                                      "faults.0.nodes.fraction=0.2"};
-    sim_result *result = verify_run(overrides, 6);
+    world_result *result = verify_run(overrides, 6);
     ck_assert_double_ge(verify_metric(result, "finality_p50"), 5e9);
     ck_assert_double_lt(verify_metric(result, "request_latency_p50"), 5e9);
     ck_assert_uint_gt(result->disputes, 0);
     ck_assert_uint_eq(result->accepted_wrong, 0);
     ck_assert_uint_eq(result->honest_penalised, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -231,22 +231,22 @@ START_TEST(test_verify_tee_attestation_and_forgery)
     const char *const forged[] = {"verification.protocol=tee",
                                   "faults.0.kind=forge_attestation", "faults.0.at=0s",
                                   "faults.0.nodes.fraction=0.3"};
-    sim_result *caught = verify_run(tampered, 4);
+    world_result *caught = verify_run(tampered, 4);
     ck_assert_uint_eq(caught->accepted_wrong, 0);
     ck_assert_uint_gt(caught->resamples, 0);
     for (uint64_t r = 0; r < caught->request_count; r++) {
         for (uint32_t s = 0; s < caught->segment_count; s++) {
-            const sim_segment_record *segment = &caught->segments[r * caught->segment_count + s];
+            const world_segment_record *segment = &caught->segments[r * caught->segment_count + s];
             if (segment->calls > 0) {
                 ck_assert_uint_eq(caught->class_of[segment->node_id], 0); /* enclave */
             }
         }
     }
-    sim_result *fooled = verify_run(forged, 4);
+    world_result *fooled = verify_run(forged, 4);
     ck_assert_uint_gt(fooled->accepted_wrong, 0);
-    ck_assert(verify_has_violation(fooled, SIM_VIOLATION_ACCEPTED_WRONG));
-    sim_result_destroy(caught);
-    sim_result_destroy(fooled);
+    ck_assert(verify_has_violation(fooled, WORLD_VIOLATION_ACCEPTED_WRONG));
+    world_result_destroy(caught);
+    world_result_destroy(fooled);
 }
 END_TEST
 
@@ -260,18 +260,18 @@ START_TEST(test_verify_zk_cost_model)
                                  "verification.zk.proof_bytes=1KiB"};
     const char *const forger[] = {"verification.protocol=zk", "faults.0.kind=wrong_output",
                                   "faults.0.at=0s", "faults.0.nodes.fraction=0.3"};
-    sim_result *big = verify_run(honest, 3);
-    sim_result *light = verify_run(small, 3);
+    world_result *big = verify_run(honest, 3);
+    world_result *light = verify_run(small, 3);
     double cost = verify_metric(big, "cost_ratio");
     ck_assert_double_gt(cost, 45.0);
     ck_assert_double_lt(cost, 56.0);
     ck_assert_double_gt(verify_metric(big, "bytes_sent"), verify_metric(light, "bytes_sent"));
-    sim_result *caught = verify_run(forger, 4);
+    world_result *caught = verify_run(forger, 4);
     ck_assert_uint_eq(caught->accepted_wrong, 0);
     ck_assert_uint_gt(caught->resamples, 0);
-    sim_result_destroy(big);
-    sim_result_destroy(light);
-    sim_result_destroy(caught);
+    world_result_destroy(big);
+    world_result_destroy(light);
+    world_result_destroy(caught);
 }
 END_TEST
 
@@ -285,7 +285,7 @@ START_TEST(test_verify_economics_conserve_balances)
                                      "verification.slashed_to.burn=0.3",
                                      "faults.0.kind=wrong_output", "faults.0.at=0s",
                                      "faults.0.nodes.fraction=0.2"};
-    sim_result *result = verify_run(overrides, 7);
+    world_result *result = verify_run(overrides, 7);
     double total = 0.0;
     for (uint32_t i = 0; i < result->node_count; i++) {
         total += result->balance[i];
@@ -297,7 +297,7 @@ START_TEST(test_verify_economics_conserve_balances)
     ck_assert_double_eq_tol(result->slashed_to_oracle, 0.1 * result->stake_slashed, 1e-6);
     ck_assert_double_gt(verify_metric(result, "balance_honest_mean"),
                         verify_metric(result, "balance_byzantine_mean"));
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -313,8 +313,8 @@ START_TEST(test_verify_rational_adversary)
                                   "verification.check_probability=0.5", "faults.0.kind=collude",
                                   "faults.0.at=0s", "faults.0.nodes.fraction=0.3",
                                   "faults.0.gain=1000"};
-    sim_result *honest = verify_run(timid, 6);
-    sim_result *cheating = verify_run(greedy, 6);
+    world_result *honest = verify_run(timid, 6);
+    world_result *cheating = verify_run(greedy, 6);
     ck_assert_uint_gt(honest->cheats_declined, 0);
     ck_assert_uint_eq(honest->cheats_taken, 0);
     ck_assert_uint_eq(honest->accepted_wrong, 0);
@@ -326,8 +326,8 @@ START_TEST(test_verify_rational_adversary)
      * reputation. */
     ck_assert_uint_gt(cheating->disputes, 0);
     ck_assert_uint_eq(cheating->honest_penalised, 0);
-    sim_result_destroy(honest);
-    sim_result_destroy(cheating);
+    world_result_destroy(honest);
+    world_result_destroy(cheating);
 }
 END_TEST
 
@@ -350,11 +350,11 @@ static const char frequency_yaml[] =
     "faults: [{kind: collude, at: 0s, nodes: {range: 36-59}}]\n"
     "output: {sample_interval: 0}\n";
 
-static sim_result *frequency_run(const char *const *overrides, size_t count)
+static world_result *frequency_run(const char *const *overrides, size_t count)
 {
     scn_scenario *scenario = NULL;
     scn_error error;
-    sim_result *result = NULL;
+    world_result *result = NULL;
     ck_assert_int_eq(util_hash_init(), 0);
     int rc = scn_load_string("frequency.yaml", frequency_yaml, overrides, count, &scenario,
                              &error);
@@ -382,12 +382,12 @@ START_TEST(test_verify_sampling_capture_frequency)
 {
     const char *const overrides[] = {"verification.protocol=sampling",
                                      "verification.committee=2"};
-    sim_result *result = frequency_run(overrides, 2);
+    world_result *result = frequency_run(overrides, 2);
     double expected = cons_sampling_capture(60, 24, 2);
     ck_assert_double_eq_tol(expected, 24.0 * 23 / (60.0 * 59), 1e-12);
     verify_assert_binomial(result->accepted_wrong, 600, expected);
     ck_assert_double_lt(fabs(expected - cons_sampling_capture_iid(0.4, 2)), 0.01);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -399,7 +399,7 @@ START_TEST(test_verify_crossval_acceptance_frequency)
     const char *const overrides[] = {"verification.protocol=crossval",
                                      "verification.check_probability=0.3",
                                      "verification.verifiers=2"};
-    sim_result *result = frequency_run(overrides, 3);
+    world_result *result = frequency_run(overrides, 3);
     double p = 0.3;
     double executor = 24.0 / 60.0;
     double expected = executor * ((1.0 - p) + p * cons_sampling_capture(59, 23, 2));
@@ -409,7 +409,7 @@ START_TEST(test_verify_crossval_acceptance_frequency)
     double disputed = p * (executor * (1.0 - cons_sampling_capture(59, 23, 2)) +
                            (1.0 - executor) * (1.0 - cons_sampling_capture(59, 35, 2)));
     verify_assert_binomial(result->disputes, 600, disputed);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -474,11 +474,11 @@ START_TEST(test_verify_toy_protocol_registered_settles)
 {
     verify_toy_register("toy", verify_toy_check);
     const char *const overrides[] = {"verification.protocol=toy"};
-    sim_result *result = verify_run(overrides, 1);
+    world_result *result = verify_run(overrides, 1);
     ck_assert_uint_eq(result->requests_completed, 30);
     ck_assert_uint_eq(result->violation_count, 0);
     ck_assert_uint_eq(result->accepted_wrong, 0);
-    sim_result_destroy(result);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -489,8 +489,8 @@ START_TEST(test_verify_toy_protocol_broken_invariant_asserts)
 {
     verify_toy_register("toy_strict", verify_toy_never_reveals);
     const char *const overrides[] = {"verification.protocol=toy_strict"};
-    sim_result *result = verify_run(overrides, 1);
-    sim_result_destroy(result);
+    world_result *result = verify_run(overrides, 1);
+    world_result_destroy(result);
 }
 END_TEST
 

@@ -142,7 +142,7 @@ static void on_progress(void *context, uint64_t sim_ns, uint64_t events)
 
 /* ---- rows written at the end of a run ---- */
 
-static int store_nodes(run_context *run, const scn_scenario *scenario, const sim_result *result)
+static int store_nodes(run_context *run, const scn_scenario *scenario, const world_result *result)
 {
     enum { BATCH = 1024 };
     met_node_row rows[BATCH];
@@ -150,7 +150,7 @@ static int store_nodes(run_context *run, const scn_scenario *scenario, const sim
         uint32_t count = result->node_count - start < BATCH ? result->node_count - start : BATCH;
         for (uint32_t k = 0; k < count; k++) {
             uint32_t i = start + k;
-            const sim_node_stats *stats = &result->nodes[i];
+            const world_node_stats *stats = &result->nodes[i];
             rows[k] = (met_node_row){
                 i, scenario->nodes.classes[result->class_of[i]].name,
                 scenario->nodes.regions[result->region_of[i]].name,
@@ -169,33 +169,33 @@ static int store_nodes(run_context *run, const scn_scenario *scenario, const sim
     return 0;
 }
 
-static int store_messages(run_context *run, const sim_result *result)
+static int store_messages(run_context *run, const world_result *result)
 {
     met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
     size_t count = 0;
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
-        const sim_type_stats *s = &result->types[t];
+        const world_type_stats *s = &result->types[t];
         rows[count++] = (met_message_row){
             node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
-            s->bytes_delivered, s->dropped[NET_DROP_LOSS], s->dropped[NET_DROP_PARTITION],
-            s->dropped[NET_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
+            s->bytes_delivered, s->dropped[WORLD_DROP_LOSS], s->dropped[WORLD_DROP_PARTITION],
+            s->dropped[WORLD_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
         };
     }
     return met_messages_add(run->db, run->run_id, rows, count);
 }
 
-static int store_metrics(run_context *run, const sim_result *result)
+static int store_metrics(run_context *run, const world_result *result)
 {
-    for (size_t i = 0; sim_metric_names[i] != NULL; i++) {
+    for (size_t i = 0; world_metric_names[i] != NULL; i++) {
         double value = 0.0;
-        int rc = sim_result_metric(result, sim_metric_names[i], &value);
+        int rc = world_result_metric(result, world_metric_names[i], &value);
         if (rc != 0) {
             return -1;
         }
         if (isnan(value)) {
             continue; /* Not measured in this kind of run (e.g. request latency in gossip). */
         }
-        if (met_metric_add(run->db, run->run_id, sim_metric_names[i], value) != 0) {
+        if (met_metric_add(run->db, run->run_id, world_metric_names[i], value) != 0) {
             return -1;
         }
     }
@@ -223,13 +223,13 @@ bool tool_cmp_holds(scn_cmp cmp, double actual, double expected)
 /* Evaluates every expectation, stores its outcome and names each failure.
  * Returns the number that failed, or -1 on a write error. */
 static int store_expectations(run_context *run, const scn_scenario *scenario,
-                              const sim_result *result, bool quiet)
+                              const world_result *result, bool quiet)
 {
     int failed = 0;
     for (uint32_t i = 0; i < scenario->expect_count; i++) {
         const scn_expect *expect = &scenario->expects[i];
         double actual = NAN;
-        if (sim_result_metric(result, expect->metric, &actual) != 0) {
+        if (world_result_metric(result, expect->metric, &actual) != 0) {
             actual = NAN; /* The loader only accepts known metrics. */
         }
         bool passed = tool_cmp_holds(expect->cmp, actual, expect->value);
@@ -251,13 +251,13 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
 
 /* ---- the summary on stdout ---- */
 
-static void print_metric_line(const sim_result *result)
+static void print_metric_line(const world_result *result)
 {
     double ratio, p50, p95, p99;
-    sim_result_metric(result, "delivery_ratio", &ratio);
-    sim_result_metric(result, "latency_p50", &p50);
-    sim_result_metric(result, "latency_p95", &p95);
-    sim_result_metric(result, "latency_p99", &p99);
+    world_result_metric(result, "delivery_ratio", &ratio);
+    world_result_metric(result, "latency_p50", &p50);
+    world_result_metric(result, "latency_p95", &p95);
+    world_result_metric(result, "latency_p99", &p99);
     printf("  rumors     %llu published, %llu origin down, delivery ratio %.4f\n",
            (unsigned long long)result->rumors_published,
            (unsigned long long)result->publish_failed, ratio);
@@ -265,14 +265,14 @@ static void print_metric_line(const sim_result *result)
            p99 / 1e6);
 }
 
-static void print_summary(int64_t run_id, const scn_scenario *scenario, const sim_result *result,
+static void print_summary(int64_t run_id, const scn_scenario *scenario, const world_result *result,
                           double wall_s, const char *db_path)
 {
     double sent, bytes, dropped, rejected;
-    sim_result_metric(result, "messages_sent", &sent);
-    sim_result_metric(result, "bytes_sent", &bytes);
-    sim_result_metric(result, "messages_dropped", &dropped);
-    sim_result_metric(result, "messages_rejected", &rejected);
+    world_result_metric(result, "messages_sent", &sent);
+    world_result_metric(result, "bytes_sent", &bytes);
+    world_result_metric(result, "messages_dropped", &dropped);
+    world_result_metric(result, "messages_rejected", &rejected);
     printf("run %lld: %s  seed %llu  %u nodes  -> %s\n", (long long)run_id, scenario->name,
            (unsigned long long)scenario->seed, result->node_count, db_path);
     printf("  time       %.3f s simulated in %.3f s wall, %llu events (%.2fM events/s)\n",
@@ -313,7 +313,7 @@ static void install_signals(void)
     sigaction(SIGTERM, &action, NULL);
 }
 
-static int store_results(run_context *run, const scn_scenario *scenario, const sim_result *result,
+static int store_results(run_context *run, const scn_scenario *scenario, const world_result *result,
                          const run_options *options, int *failed_out)
 {
     if (store_nodes(run, scenario, result) != 0 || store_messages(run, result) != 0 ||
@@ -335,8 +335,8 @@ static int store_results(run_context *run, const scn_scenario *scenario, const s
 static int run_simulation(run_context *run, const scn_scenario *scenario,
                           const run_options *options, const char *db_path)
 {
-    sim_observer observer = {run, on_fault, on_sample, on_progress, NULL};
-    sim_result *result = NULL;
+    world_observer observer = {run, on_fault, on_sample, on_progress, NULL};
+    world_result *result = NULL;
     int failed = 0;
 
     run->progress = !options->quiet && isatty(STDERR_FILENO);
@@ -349,9 +349,9 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         fprintf(stderr, "\r%*s\r", 70, "");
     }
     if (rc != 0) {
-        met_run_totals totals = {(uint64_t)(wall_s * 1e3), 0, 0, 0, NULL, sim_strerror(rc)};
+        met_run_totals totals = {(uint64_t)(wall_s * 1e3), 0, 0, 0, NULL, world_strerror(rc)};
         met_run_finish(run->db, run->run_id, "failed", &totals);
-        fprintf(stderr, "infersim run: %s\n", sim_strerror(rc));
+        fprintf(stderr, "infersim run: %s\n", world_strerror(rc));
         print_reproduce(options, scenario);
         return TOOL_EXIT_INTERNAL;
     }
@@ -370,7 +370,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     if (!options->quiet) {
         print_summary(run->run_id, scenario, result, wall_s, db_path);
     }
-    sim_result_destroy(result);
+    world_result_destroy(result);
     if (stored != 0) {
         fprintf(stderr, "infersim run: writing results failed: %s\n", met_db_errmsg(run->db));
         return TOOL_EXIT_INTERNAL;

@@ -36,10 +36,10 @@ static void list_add(char *list, size_t size, uint32_t id)
 /* Split-learning privacy: the client and the first segment's server see
  * the raw prompt, the last segment's server sees the tokens it produces;
  * the servers in between see only activations. */
-static void privacy_lists(const sim_result *result, uint64_t r, char *tokens, char *activations,
+static void privacy_lists(const world_result *result, uint64_t r, char *tokens, char *activations,
                           size_t size)
 {
-    const sim_segment_record *row = &result->segments[r * result->segment_count];
+    const world_segment_record *row = &result->segments[r * result->segment_count];
     uint32_t last = result->segment_count - 1;
     tokens[0] = '\0';
     activations[0] = '\0';
@@ -62,9 +62,9 @@ static void privacy_lists(const sim_result *result, uint64_t r, char *tokens, ch
     }
 }
 
-static int store_request(met_db *db, int64_t run_id, const sim_result *result, uint64_t r)
+static int store_request(met_db *db, int64_t run_id, const world_result *result, uint64_t r)
 {
-    const sim_request_record *q = &result->requests[r];
+    const world_request_record *q = &result->requests[r];
     char tokens[256], activations[256];
     privacy_lists(result, r, tokens, activations, sizeof(tokens));
     met_request_row row = {
@@ -80,10 +80,10 @@ static int store_request(met_db *db, int64_t run_id, const sim_result *result, u
 }
 
 static int store_segments(met_db *db, int64_t run_id, const scn_scenario *scenario,
-                          const sim_result *result, uint64_t r)
+                          const world_result *result, uint64_t r)
 {
     for (uint32_t s = 0; s < result->segment_count; s++) {
-        const sim_segment_record *seg = &result->segments[r * result->segment_count + s];
+        const world_segment_record *seg = &result->segments[r * result->segment_count + s];
         if (seg->calls == 0) {
             continue;
         }
@@ -102,11 +102,11 @@ static int store_segments(met_db *db, int64_t run_id, const scn_scenario *scenar
 }
 
 static int store_divergence(met_db *db, int64_t run_id, const scn_scenario *scenario,
-                            const sim_result *result, uint64_t r)
+                            const world_result *result, uint64_t r)
 {
     for (uint32_t c = 0; c < scenario->nodes.class_count; c++) {
         infer_kernel kernel = (infer_kernel)scenario->nodes.classes[c].kernel;
-        const sim_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + kernel];
+        const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + kernel];
         met_divergence_row row = {
             r, scenario->nodes.classes[c].name, infer_kernel_name(kernel),
             d->logits_maxabs, d->logits_cosine, d->argmax_agree,
@@ -118,17 +118,17 @@ static int store_divergence(met_db *db, int64_t run_id, const scn_scenario *scen
     return 0;
 }
 
-const char *tool_behaviour_name(const sim_result *result, uint32_t node_id)
+const char *tool_behaviour_name(const world_result *result, uint32_t node_id)
 {
     uint8_t behaviour = result->behaviour_of != NULL ? result->behaviour_of[node_id] : 0;
     return behaviour < NODE_BEHAVIOUR_COUNT ? node_behaviours[behaviour].name : "unknown";
 }
 
-static int store_violations(met_db *db, int64_t run_id, const sim_result *result)
+static int store_violations(met_db *db, int64_t run_id, const world_result *result)
 {
-    _Static_assert(SIM_VIOLATION_LIVENESS == 3, "met_violation_kinds follows the enum");
+    _Static_assert(WORLD_VIOLATION_LIVENESS == 3, "met_violation_kinds follows the enum");
     for (uint64_t i = 0; i < result->violation_count; i++) {
-        const sim_violation *v = &result->violations[i];
+        const world_violation *v = &result->violations[i];
         char detail[64];
         snprintf(detail, sizeof(detail), "step %u", v->step);
         met_violation_row row = {
@@ -143,7 +143,7 @@ static int store_violations(met_db *db, int64_t run_id, const sim_result *result
 }
 
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
-                         const sim_result *result)
+                         const world_result *result)
 {
     if (store_violations(db, run_id, result) != 0) {
         return -1;
@@ -162,16 +162,16 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
     return 0;
 }
 
-static double metric(const sim_result *result, const char *name)
+static double metric(const world_result *result, const char *name)
 {
     double value = NAN;
-    sim_result_metric(result, name, &value);
+    world_result_metric(result, name, &value);
     return value;
 }
 
 /* Divergence by class: mean max-abs, worst cosine, mean argmax agreement
  * over the requests the oracle judged. */
-static void print_divergence(const scn_scenario *scenario, const sim_result *result)
+static void print_divergence(const scn_scenario *scenario, const world_result *result)
 {
     for (uint32_t c = 0; c < scenario->nodes.class_count; c++) {
         infer_kernel kernel = (infer_kernel)scenario->nodes.classes[c].kernel;
@@ -181,7 +181,7 @@ static void print_divergence(const scn_scenario *scenario, const sim_result *res
             if (!result->requests[r].compared) {
                 continue;
             }
-            const sim_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + kernel];
+            const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + kernel];
             maxabs += d->logits_maxabs;
             cosine = d->logits_cosine < cosine ? d->logits_cosine : cosine;
             agree += d->argmax_agree;
@@ -195,7 +195,7 @@ static void print_divergence(const scn_scenario *scenario, const sim_result *res
     }
 }
 
-void tool_print_inference(const scn_scenario *scenario, const sim_result *result)
+void tool_print_inference(const scn_scenario *scenario, const world_result *result)
 {
     printf("  requests   %llu submitted, %llu completed (%.4f), %llu refused busy\n",
            (unsigned long long)result->requests_submitted,

@@ -177,10 +177,10 @@ static int testbed_parse(int argc, char **argv, testbed_options *o)
 /* ---- rows a node process writes when it stops ---- */
 
 static int child_store_nodes(met_db *db, int64_t run_id, const scn_scenario *scenario,
-                             const tb_process_config *config, const sim_result *result)
+                             const tb_process_config *config, const world_result *result)
 {
     for (uint32_t i = config->process; i < result->node_count; i += config->process_count) {
-        const sim_node_stats *stats = &result->nodes[i];
+        const world_node_stats *stats = &result->nodes[i];
         met_node_row row = {
             i, scenario->nodes.classes[result->class_of[i]].name,
             scenario->nodes.regions[result->region_of[i]].name, tool_behaviour_name(result, i),
@@ -200,14 +200,14 @@ static int child_store_nodes(met_db *db, int64_t run_id, const scn_scenario *sce
 /* Violation ids are unique per run: each process numbers its own from
  * (generation * processes + process) << 32. */
 static int child_store_violations(met_db *db, int64_t run_id, const tb_process_config *config,
-                                  const sim_result *result)
+                                  const world_result *result)
 {
     static const char *const kinds[] = {"accepted_wrong", "honest_penalised",
                                         "double_finalization"};
     uint64_t base = ((uint64_t)config->generation * config->process_count + config->process)
                     << 32;
     for (uint64_t i = 0; i < result->violation_count; i++) {
-        const sim_violation *v = &result->violations[i];
+        const world_violation *v = &result->violations[i];
         char detail[64];
         snprintf(detail, sizeof(detail), "step %u, process %u", v->step, config->process);
         met_violation_row row = {
@@ -222,7 +222,7 @@ static int child_store_violations(met_db *db, int64_t run_id, const tb_process_c
 }
 
 static void child_on_stop(void *context, const tb_process_config *config,
-                          const sim_result *result, const tb_summary *summary)
+                          const world_result *result, const tb_summary *summary)
 {
     (void)summary;
     const testbed_context *run = context;
@@ -232,7 +232,7 @@ static void child_on_stop(void *context, const tb_process_config *config,
         fprintf(stderr, "infersim testbed: process %u: %s\n", config->process, why);
         return;
     }
-    sim_result without = *result;
+    world_result without = *result;
     without.violation_count = 0;
     if (child_store_nodes(db, run->run_id, run->scenario, config, result) != 0 ||
         child_store_violations(db, run->run_id, config, result) != 0 ||
@@ -347,11 +347,11 @@ static int store_totals(testbed_context *run, const tb_summary *total,
     met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
     size_t count = 0;
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
-        const sim_type_stats *s = &total->types[t];
+        const world_type_stats *s = &total->types[t];
         rows[count++] = (met_message_row){
             node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
-            s->bytes_delivered, s->dropped[NET_DROP_LOSS], s->dropped[NET_DROP_PARTITION],
-            s->dropped[NET_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
+            s->bytes_delivered, s->dropped[WORLD_DROP_LOSS], s->dropped[WORLD_DROP_PARTITION],
+            s->dropped[WORLD_DROP_CRASHED], s->duplicated, s->reordered, s->corrupted, s->rejected,
         };
     }
     if (met_messages_add(run->db, run->run_id, rows, count) != 0) {

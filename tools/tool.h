@@ -106,12 +106,12 @@ int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
 /* Stores an inference run's requests, segments and divergence rows.
  * Returns 0 or -1 on a write error (met_db_errmsg says which). */
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
-                         const sim_result *result);
+                         const world_result *result);
 /* The Byzantine behaviour node i last had ("honest" when none). */
-const char *tool_behaviour_name(const sim_result *result, uint32_t node_id);
+const char *tool_behaviour_name(const world_result *result, uint32_t node_id);
 
 /* Prints the inference lines of the run summary. */
-void tool_print_inference(const scn_scenario *scenario, const sim_result *result);
+void tool_print_inference(const scn_scenario *scenario, const world_result *result);
 
 /* A standard figure (cmd_plot.c). Ids are decimal text. */
 typedef struct tool_figure {

@@ -277,7 +277,7 @@ static int verdict_honest(met_db *db, bool judge_honest, tool_verdict *verdict)
 {
     bool failed = false;
     size_t k = 1;
-    _Static_assert(SIM_VIOLATION_HONEST_PENALISED == 1, "met_violation_kinds order");
+    _Static_assert(WORLD_VIOLATION_HONEST_PENALISED == 1, "met_violation_kinds order");
     if (!judge_honest || verdict->counts[k] == 0) {
         return 0;
     }
@@ -328,7 +328,7 @@ int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
     int rc = met_query(db, "SELECT kind, count(*) FROM violations GROUP BY kind", NULL, 0,
                        verdict_row, verdict);
     for (size_t k = 0; rc == 0 && met_violation_kinds[k] != NULL; k++) {
-        bool judged = k != SIM_VIOLATION_HONEST_PENALISED;
+        bool judged = k != WORLD_VIOLATION_HONEST_PENALISED;
         if (verdict->counts[k] > 0 && judged && verdict->kind == NULL) {
             verdict->kind = met_violation_kinds[k];
         }

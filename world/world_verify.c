@@ -20,7 +20,7 @@
  * draw is uniform (sampling) or by stake x reputation (the others),
  * whether a referee needs the accepted inputs and what it re-executes, the
  * members a rational cheater faces and the prover's and enclave's costs.
- * The referee of disputes really re-executes the hop (sim__serve_replay:
+ * The referee of disputes really re-executes the hop (world__serve_replay:
  * the segment over every position so far, from the inputs the client
  * accepted, on the member's hardware class, through the wire dtype as the
  * servers pass them); the FLOPs a protocol's referee would spend (one layer
@@ -35,7 +35,7 @@
 #include <string.h>
 
 #include "consensus/cons.h"
-#include "sim/sim_int.h"
+#include "world/world_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
 
@@ -49,7 +49,7 @@ static cons_agreement verify_rule(const scn_agreement *a)
 
 /* How many members the committee of (beacon, segment) has: the
  * protocol's draw size (crossval's spot check adds its verifiers). */
-static uint32_t verify_draw_size(const sim_world *world, const uint8_t *beacon, uint32_t segment)
+static uint32_t verify_draw_size(const world_state *world, const uint8_t *beacon, uint32_t segment)
 {
     const node_serving *serving = &world->serving;
     uint32_t size = serving->protocol->draw_size(&serving->protocol_params, beacon, segment);
@@ -60,7 +60,7 @@ static uint32_t verify_draw_size(const sim_world *world, const uint8_t *beacon, 
 static uint32_t verify_committee(void *context, uint64_t request, uint32_t segment,
                                  uint32_t round, uint32_t *members_out)
 {
-    sim_world *world = context;
+    world_state *world = context;
     uint32_t k = world->serving.committee;
     size_t rounds = world->serving.retries + 1;
     ASSERT(round < rounds); /* Members check m->hops against retries first. */
@@ -97,7 +97,7 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
 static void verify_salt(void *context, uint32_t member, uint64_t request, uint32_t segment,
                         uint32_t round, uint8_t salt_out[NODE_SALT_BYTES])
 {
-    sim_world *world = context;
+    world_state *world = context;
     _Static_assert(NODE_SALT_BYTES == CONS_SALT_BYTES, "one salt size");
     cons_salt_derive(world->keys[member], UTIL_MAC_KEY_BYTES, request, segment, round, salt_out);
 }
@@ -106,7 +106,7 @@ static int verify_accept(void *context, bool last_segment, const float *const *o
                          size_t n_floats, uint32_t count, uint32_t *accepted_out,
                          uint64_t *agree_mask_out)
 {
-    sim_world *world = context;
+    world_state *world = context;
     const cons_agreement *rule = last_segment ? &world->final_agreement : &world->agreement;
     /* unsafe_quorum_slack is a deliberately planted bug for swarm tests. */
     uint32_t quorum = world->serving.quorum - world->scenario->verification.unsafe_quorum_slack;
@@ -114,33 +114,33 @@ static int verify_accept(void *context, bool last_segment, const float *const *o
     return rc == 0 ? 0 : -1;
 }
 
-void sim__verify_violation(sim_world *world, sim_violation_kind kind, uint64_t request,
+void world__verify_violation(world_state *world, world_violation_kind kind, uint64_t request,
                            uint32_t segment, uint32_t node_id, uint32_t step)
 {
-    sim_result *result = world->result;
+    world_result *result = world->result;
     if (result->violation_count == result->violation_capacity) {
         uint64_t capacity = result->violation_capacity ? result->violation_capacity * 2 : 64;
-        sim_violation *grown = util_realloc(result->violations, capacity * sizeof(*grown));
+        world_violation *grown = util_realloc(result->violations, capacity * sizeof(*grown));
         ASSERT(grown != NULL); /* Host out of memory mid-run. */
         result->violations = grown;
         result->violation_capacity = capacity;
     }
-    sim_violation v = {kind, world->now_ns, request, segment, node_id, step};
+    world_violation v = {kind, world->now_ns, request, segment, node_id, step};
     result->violations[result->violation_count++] = v;
 }
 
 static bool verify_agree(void *context, bool last_segment, const float *a, const float *b,
                          size_t n_floats)
 {
-    sim_world *world = context;
+    world_state *world = context;
     return cons_agree(last_segment ? &world->final_agreement : &world->agreement, a, b, n_floats);
 }
 
 /* The ledger's totals, copied to the result after every change (the
  * per-node arrays are the result's own). */
-static void verify_totals(sim_world *world)
+static void verify_totals(world_state *world)
 {
-    sim_result *result = world->result;
+    world_result *result = world->result;
     result->fees_paid = world->ledger.fees_paid;
     result->stake_slashed = world->ledger.stake_slashed;
     result->slashed_to_oracle = world->ledger.slashed_to_oracle;
@@ -150,8 +150,8 @@ static void verify_totals(sim_world *world)
 static void verify_judged(void *context, uint32_t member, node_verdict verdict,
                           uint64_t request, uint32_t segment)
 {
-    sim_world *world = context;
-    sim_result *result = world->result;
+    world_state *world = context;
+    world_result *result = world->result;
     cons_ledger_judge(&world->ledger, member, verdict);
     verify_totals(world);
     uint8_t now = world->store.behaviour_of[member];
@@ -166,7 +166,7 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
     result->honest_judged += 1;
     if (verdict != CONS_VERDICT_AGREED) {
         result->honest_penalised += 1;
-        sim__verify_violation(world, SIM_VIOLATION_HONEST_PENALISED, request, segment, member,
+        world__verify_violation(world, WORLD_VIOLATION_HONEST_PENALISED, request, segment, member,
                          world->requests[request].generated);
     }
 }
@@ -174,7 +174,7 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
 /* Closes a decision: fees to the agreeing members, the pot shared out. */
 static void verify_decided(void *context, uint64_t request, uint32_t segment, uint32_t rows)
 {
-    sim_world *world = context;
+    world_state *world = context;
     (void)request;
     (void)segment;
     cons_ledger_settle(&world->ledger, rows);
@@ -185,7 +185,7 @@ static void verify_decided(void *context, uint64_t request, uint32_t segment, ui
 
 /* The referee's FLOPs: the disputed layer (optimistic) or segment, on the
  * hop's rows, from the layer's weights (a multiply-add is 2). */
-static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t segment,
+static uint64_t verify_referee_flops(const world_state *world, bool last, uint32_t segment,
                                      size_t n_floats)
 {
     const infer_shape *shape = infer_model_shape(world->model);
@@ -198,7 +198,7 @@ static uint64_t verify_referee_flops(const sim_world *world, bool last, uint32_t
 }
 
 /* Positions of inputs kept per segment boundary: the model's context. */
-static size_t verify_inputs_floats(const sim_world *world)
+static size_t verify_inputs_floats(const world_state *world)
 {
     return (size_t)world->scenario->model.seq_len * world->serving.dim;
 }
@@ -206,7 +206,7 @@ static size_t verify_inputs_floats(const sim_world *world)
 static void verify_accepted(void *context, uint64_t request, uint32_t segment,
                             const float *output, size_t n_floats)
 {
-    sim_world *world = context;
+    world_state *world = context;
     if (world->inputs_block_of == NULL) {
         return; /* No referee under this protocol. */
     }
@@ -225,7 +225,7 @@ static void verify_accepted(void *context, uint64_t request, uint32_t segment,
     memcpy(inputs + position * world->serving.dim, output, n_floats * sizeof(float));
 }
 
-const float *sim__verify_inputs(const sim_world *world, uint64_t request, uint32_t segment)
+const float *world__verify_inputs(const world_state *world, uint64_t request, uint32_t segment)
 {
     ASSERT(segment >= 1);
     if (world->inputs_block_of == NULL || world->inputs_block_of[request] == 0) {
@@ -235,7 +235,7 @@ const float *sim__verify_inputs(const sim_world *world, uint64_t request, uint32
     return inputs + (size_t)(segment - 1) * verify_inputs_floats(world);
 }
 
-void sim__verify_request_done(sim_world *world, uint64_t request)
+void world__verify_request_done(world_state *world, uint64_t request)
 {
     if (world->inputs_block_of != NULL && world->inputs_block_of[request] != 0) {
         util_pool_give(&world->inputs_pool, world->inputs_block_of[request] - 1);
@@ -247,7 +247,7 @@ static uint64_t verify_referee(void *context, bool last_segment, uint64_t reques
                                uint32_t segment, const float *const *outputs,
                                const uint32_t *members, size_t n_floats, uint32_t count)
 {
-    sim_world *world = context;
+    world_state *world = context;
     world->result->referee_flops += verify_referee_flops(world, last_segment, segment, n_floats);
     uint64_t correct = 0;
     uint64_t judged = 0;
@@ -258,7 +258,7 @@ static uint64_t verify_referee(void *context, bool last_segment, uint64_t reques
         /* One re-execution per hardware class among the answers. */
         uint8_t kernel = world->serving.kernel_of[members[i]];
         size_t n = 0;
-        const float *truth = sim__serve_replay(world, request, segment, (infer_kernel)kernel, &n);
+        const float *truth = world__serve_replay(world, request, segment, (infer_kernel)kernel, &n);
         ASSERT(n == n_floats); /* The same hop: the same shape. */
         for (uint32_t j = i; j < count; j++) {
             if (world->serving.kernel_of[members[j]] == kernel) {
@@ -274,7 +274,7 @@ static uint64_t verify_referee(void *context, bool last_segment, uint64_t reques
 
 /* The attested statement: H(model hash | request | segment | step |
  * member | H(output bytes)). */
-static void verify_statement(const sim_world *world, bool right_model, uint32_t member,
+static void verify_statement(const world_state *world, bool right_model, uint32_t member,
                              uint64_t request, uint32_t segment, uint32_t step,
                              const void *bytes, size_t size, uint8_t out[32])
 {
@@ -302,7 +302,7 @@ static void verify_attest(void *context, uint32_t member, uint64_t request, uint
                           uint32_t step, bool right_model, const void *bytes, size_t size,
                           uint8_t evidence_out[NODE_ATTEST_BYTES])
 {
-    sim_world *world = context;
+    world_state *world = context;
     uint8_t statement[32];
     verify_statement(world, right_model, member, request, segment, step, bytes, size, statement);
     util_sign(world->vendor_secret, statement, sizeof(statement), evidence_out);
@@ -312,7 +312,7 @@ static bool verify_attest_check(void *context, uint32_t member, uint64_t request
                                 uint32_t segment, uint32_t step, const void *bytes, size_t size,
                                 const uint8_t evidence[NODE_ATTEST_BYTES])
 {
-    sim_world *world = context;
+    world_state *world = context;
     uint8_t statement[32];
     verify_statement(world, true, member, request, segment, step, bytes, size, statement);
     return util_sign_verify(world->vendor_public, statement, sizeof(statement), evidence);
@@ -322,7 +322,7 @@ static bool verify_attest_check(void *context, uint32_t member, uint64_t request
 
 /* The share of the segment's candidates that answer one agreed lie (a
  * cartel): the r a cartel member weighs. */
-static double verify_cartel_share(const sim_world *world, uint32_t segment)
+static double verify_cartel_share(const world_state *world, uint32_t segment)
 {
     const cons_candidate *candidates = world->candidates;
     uint32_t first = world->candidate_offsets[segment];
@@ -336,7 +336,7 @@ static double verify_cartel_share(const sim_world *world, uint32_t segment)
 
 static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment)
 {
-    sim_world *world = context;
+    world_state *world = context;
     const scn_verification *v = &world->scenario->verification;
     const cons_protocol_ops *ops = world->serving.protocol;
     const cons_params *params = &world->serving.protocol_params;
@@ -363,7 +363,7 @@ static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint3
 /* The adaptive adversary takes a drawn node while its budget lasts. */
 static bool verify_corrupt(void *context, uint32_t member)
 {
-    sim_world *world = context;
+    world_state *world = context;
     ASSERT(member < world->node_count);
     if (world->adaptive_budget == 0) {
         return false;
@@ -394,14 +394,14 @@ static cons_params verify_params(const scn_verification *v)
     return params;
 }
 
-uint32_t sim__verify_members_max(const scn_verification *v)
+uint32_t world__verify_members_max(const scn_verification *v)
 {
     ASSERT(v->protocol != CONS_PROTOCOL_NONE);
     cons_params params = verify_params(v);
     return cons_protocol_get(v->protocol)->members_max(&params);
 }
 
-static int verify_alloc(sim_world *world)
+static int verify_alloc(world_state *world)
 {
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
@@ -410,7 +410,7 @@ static int verify_alloc(sim_world *world)
     uint64_t requests = world->result->request_count;
     size_t slots = (size_t)k * (scenario->verification.retries + 1);
     node_serving *serving = &world->serving;
-    sim_result *result = world->result;
+    world_result *result = world->result;
     result->reputation = util_calloc(n, sizeof(double));
     result->stake = util_calloc(n, sizeof(double));
     result->balance = util_calloc(n, sizeof(double));
@@ -435,14 +435,14 @@ static int verify_alloc(sim_world *world)
         world->committee_cache == NULL || world->committee_cache_round == NULL ||
         world->committee_cache_count == NULL || world->committees == NULL ||
         world->reveal_block_of == NULL || world->decoded == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     return 0;
 }
 
 /* Whether a server may sit on this protocol's committees, as the
  * protocol's table says (sampling's echelon, tee's enclaves). */
-static bool verify_eligible(const sim_world *world, uint32_t node_id)
+static bool verify_eligible(const world_state *world, uint32_t node_id)
 {
     const cons_protocol_ops *ops = world->serving.protocol;
     uint16_t class_index = world->result->class_of[node_id];
@@ -453,10 +453,10 @@ static bool verify_eligible(const sim_world *world, uint32_t node_id)
 /* The ledger over the result's per-node arrays: every node at the initial
  * reputation with the scenario's stake as stake and balance. Cannot fail
  * (the scenario's loader checked the terms). */
-static void verify_ledger(sim_world *world)
+static void verify_ledger(world_state *world)
 {
     const scn_verification *v = &world->scenario->verification;
-    sim_result *result = world->result;
+    world_result *result = world->result;
     cons_ledger_terms terms = {
         .reputation = {v->penalty, v->reward, v->reputation_min, v->reputation_max,
                        v->reputation_initial},
@@ -474,7 +474,7 @@ static void verify_ledger(sim_world *world)
 /* Every eligible server of a segment is a candidate for its committees,
  * weighted by stake x reputation; its identity is a public hash of (seed,
  * node). */
-static int verify_candidates(sim_world *world)
+static int verify_candidates(world_state *world)
 {
     const scn_verification *v = &world->scenario->verification;
     cons_candidate *candidates = world->candidates;
@@ -504,7 +504,7 @@ static int verify_candidates(sim_world *world)
             used++;
         }
         if (used - world->candidate_offsets[s] < world->serving.committee) {
-            return SIM_ECOMMITTEE; /* Fewer eligible servers than committee members. */
+            return WORLD_ECOMMITTEE; /* Fewer eligible servers than committee members. */
         }
     }
     world->candidate_offsets[world->scenario->model.segment_count] = used;
@@ -513,7 +513,7 @@ static int verify_candidates(sim_world *world)
 
 /* tee: the vendor's key pair and the hashes an enclave can attest (the
  * scenario's model, or the other weights a substituted model runs). */
-static void verify_vendor(sim_world *world)
+static void verify_vendor(world_state *world)
 {
     util_sign_keypair_from_seed(world->scenario->seed ^ UINT64_C(0x76656e646f72), UINT32_MAX,
                                 world->vendor_public, world->vendor_secret);
@@ -531,13 +531,13 @@ static void verify_vendor(sim_world *world)
 
 /* ed25519 key pairs for every node, derived from (seed, node): a node
  * signs with its own secret key only, so a forged vote cannot verify. */
-static int verify_keys(sim_world *world)
+static int verify_keys(world_state *world)
 {
     uint32_t n = world->node_count;
     world->public_keys = util_calloc(n, sizeof(*world->public_keys));
     world->secret_keys = util_calloc(n, sizeof(*world->secret_keys));
     if (world->public_keys == NULL || world->secret_keys == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
         util_sign_keypair_from_seed(world->scenario->seed, i, world->public_keys[i],
@@ -549,7 +549,7 @@ static int verify_keys(sim_world *world)
 
 /* A substituted model: the same shape with other weights (the run's weight
  * seed + 1), for wrong_output faults of mode 'model'. */
-static int verify_substitute(sim_world *world)
+static int verify_substitute(world_state *world)
 {
     bool wanted = false;
     for (uint32_t i = 0; i < world->scenario->fault_count; i++) {
@@ -565,14 +565,14 @@ static int verify_substitute(sim_world *world)
                               why, sizeof(why)) != 0 ||
         infer_executor_create(world->substitute, world->serving.tokens_max,
                               &world->store.substitute) != 0) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     return 0;
 }
 
 /* The inputs each request accepted, for the referee (only the protocols
  * that have one): (segments - 1) x seq_len x dim floats per request. */
-static int verify_inputs_build(sim_world *world)
+static int verify_inputs_build(world_state *world)
 {
     uint32_t segments = world->scenario->model.segment_count;
     if (!world->serving.protocol->referee || segments < 2) {
@@ -580,7 +580,7 @@ static int verify_inputs_build(sim_world *world)
     }
     world->inputs_block_of = util_calloc(world->result->request_count, sizeof(uint32_t));
     if (world->inputs_block_of == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     util_pool_init(&world->inputs_pool,
                    (size_t)(segments - 1) * verify_inputs_floats(world) * sizeof(float));
@@ -588,7 +588,7 @@ static int verify_inputs_build(sim_world *world)
 }
 
 /* The protocol's knobs on the serving context, read by node/committee.c. */
-static void verify_serving(sim_world *world)
+static void verify_serving(world_state *world)
 {
     const scn_verification *v = &world->scenario->verification;
     node_serving *serving = &world->serving;
@@ -611,7 +611,7 @@ static void verify_serving(sim_world *world)
                                  : 0.0;
 }
 
-int sim__verify_build(sim_world *world)
+int world__verify_build(world_state *world)
 {
     const scn_verification *v = &world->scenario->verification;
     node_serving *serving = &world->serving;
@@ -672,7 +672,7 @@ int sim__verify_build(sim_world *world)
  * the world down through this), not after every settlement: the check sums
  * every balance, O(nodes), and a running sum could not see a balance
  * changed behind the ledger's back. tests/test_cons.c checks it per step. */
-void sim__verify_destroy(sim_world *world)
+void world__verify_destroy(world_state *world)
 {
     if (world->ledger.node_count != 0) {
         const char *broken = cons_ledger_check(&world->ledger);
@@ -707,7 +707,7 @@ void sim__verify_destroy(sim_world *world)
     util_free(world->decoded);
 }
 
-void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8_t *selected,
+void world_verify_behaviour(world_state *world, const scn_fault *fault, const uint8_t *selected,
                            bool ending)
 {
     static const node_behaviour wrong[] = {NODE_BEHAVIOUR_WRONG_OUTPUT,
@@ -750,11 +750,11 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
 
 /* ---- the checkers and the metrics ---- */
 
-void sim__verify_judge_request(sim_world *world, uint64_t request, const float *network,
+void world__verify_judge_request(world_state *world, uint64_t request, const float *network,
                                const float *const *honest, uint32_t honest_count)
 {
     uint32_t vocab = world->serving.vocab;
-    sim_request_record *record = &world->result->requests[request];
+    world_request_record *record = &world->result->requests[request];
     for (uint32_t step = 0; step < world->serving.generate_tokens; step++) {
         const float *a = network + (size_t)step * vocab;
         bool agrees = false;
@@ -763,7 +763,7 @@ void sim__verify_judge_request(sim_world *world, uint64_t request, const float *
         }
         if (!agrees) {
             record->accepted_wrong = true;
-            sim__verify_violation(world, SIM_VIOLATION_ACCEPTED_WRONG, request,
+            world__verify_violation(world, WORLD_VIOLATION_ACCEPTED_WRONG, request,
                              world->serving.segment_count - 1, UINT32_MAX, step);
         }
     }
@@ -771,7 +771,7 @@ void sim__verify_judge_request(sim_world *world, uint64_t request, const float *
 }
 
 /* Means of a per-node value over honest and Byzantine nodes. */
-static void verify_means(const sim_result *result, const double *values, double *honest,
+static void verify_means(const world_result *result, const double *values, double *honest,
                          double *byzantine)
 {
     double sums[2] = {0, 0};
@@ -785,10 +785,10 @@ static void verify_means(const sim_result *result, const double *values, double 
     *byzantine = counts[1] ? sums[1] / (double)counts[1] : NAN;
 }
 
-void sim__verify_sample(sim_world *world)
+void world_verify_sample(world_state *world)
 {
-    const sim_observer *observer = world->observer;
-    const sim_result *result = world->result;
+    const world_observer *observer = world->observer;
+    const world_result *result = world->result;
     double honest = NAN, byzantine = NAN;
     verify_means(result, result->balance, &honest, &byzantine);
     observer->on_sample(observer->context, world->now_ns, "balance_honest_mean", honest);
@@ -804,7 +804,7 @@ void sim__verify_sample(sim_world *world)
     }
 }
 
-int sim__verify_metric(const sim_result *result, const char *name, double *value_out)
+int world__verify_metric(const world_result *result, const char *name, double *value_out)
 {
     double honest = NAN, byzantine = NAN, balance_honest = NAN, balance_byzantine = NAN;
     uint64_t failed = 0;
@@ -860,5 +860,5 @@ int sim__verify_metric(const sim_result *result, const char *name, double *value
             return 0;
         }
     }
-    return SIM_EINVAL;
+    return WORLD_EINVAL;
 }

@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/sim_int.h"
+#include "world/world_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
 
@@ -57,7 +57,7 @@ static int load_file(const char *path, uint8_t **bytes_out, size_t *size_out)
     return 0;
 }
 
-static int load_model(sim_world *world)
+static int load_model(world_state *world)
 {
     const scn_model *m = &world->scenario->model;
     char why[256];
@@ -66,16 +66,16 @@ static int load_model(sim_world *world)
                              m->kv_heads, m->vocab,   m->seq_len, m->shared_classifier};
         return infer_model_from_seed(&shape, m->weight_seed, &world->model, why, sizeof(why)) == 0
                    ? 0
-                   : SIM_EMODEL;
+                   : WORLD_EMODEL;
     }
     uint8_t *bytes = NULL;
     size_t size = 0;
     if (load_file(m->file, &bytes, &size) != 0) {
-        return SIM_EMODEL;
+        return WORLD_EMODEL;
     }
     int rc = infer_model_from_checkpoint(bytes, size, &world->model, why, sizeof(why));
     util_free(bytes);
-    return rc == 0 ? 0 : SIM_EMODEL;
+    return rc == 0 ? 0 : WORLD_EMODEL;
 }
 
 /* ---- placement ---- */
@@ -162,7 +162,7 @@ static uint32_t place_pick(place_heap *heap, uint64_t *free_bytes, uint64_t *ser
     return chosen;
 }
 
-static int place_run(sim_world *world, uint64_t *free_bytes, uint64_t *serves, uint32_t *aside,
+static int place_run(world_state *world, uint64_t *free_bytes, uint64_t *serves, uint32_t *aside,
                      uint32_t **lists, uint32_t *counts, uint32_t target)
 {
     const scn_model *model = &world->scenario->model;
@@ -191,14 +191,14 @@ static int place_run(sim_world *world, uint64_t *free_bytes, uint64_t *serves, u
     }
     for (uint32_t s = 0; s < model->segment_count; s++) {
         if (counts[s] == 0) {
-            return SIM_EPLACEMENT;
+            return WORLD_EPLACEMENT;
         }
     }
     return 0;
 }
 
 /* Fills world->servers / server_offsets. */
-static int place_servers(sim_world *world)
+static int place_servers(world_state *world)
 {
     const scn_model *model = &world->scenario->model;
     uint32_t n = world->node_count;
@@ -211,7 +211,7 @@ static int place_servers(sim_world *world)
     uint32_t *flat = util_calloc((size_t)segments * target, sizeof(uint32_t));
     world->servers = util_calloc((size_t)segments * target, sizeof(uint32_t));
     world->server_offsets = util_calloc(segments + 1, sizeof(uint32_t));
-    int rc = SIM_ENOMEM;
+    int rc = WORLD_ENOMEM;
     if (free_bytes != NULL && serves != NULL && aside != NULL && flat != NULL &&
         world->servers != NULL && world->server_offsets != NULL) {
         uint32_t *lists[NODE_SEGMENTS_MAX];
@@ -237,7 +237,7 @@ static int place_servers(sim_world *world)
 
 /* ---- the serving context the nodes share ---- */
 
-static int serving_per_node(sim_world *world)
+static int serving_per_node(world_state *world)
 {
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
@@ -248,7 +248,7 @@ static int serving_per_node(sim_world *world)
     world->kv_in_use = util_calloc((size_t)n * scenario->model.segment_count, sizeof(uint16_t));
     if (world->result->kernel_of == NULL || world->flops_of == NULL ||
         world->overhead_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
         const scn_class *class = &scenario->nodes.classes[world->result->class_of[i]];
@@ -260,31 +260,31 @@ static int serving_per_node(sim_world *world)
     return 0;
 }
 
-static int serving_per_request(sim_world *world)
+static int serving_per_request(world_state *world)
 {
     const scn_workload *workload = &world->scenario->workload;
     uint64_t capacity = (uint64_t)workload->requests + world->extra_requests;
     capacity = capacity > 0 ? capacity : 1;
     uint32_t per_request = workload->prompt_max + workload->generate_tokens;
     uint32_t segments = world->scenario->model.segment_count;
-    sim_result *result = world->result;
+    world_result *result = world->result;
     world->requests = util_calloc(capacity, sizeof(node_request));
     world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
     const scn_verification *v = &world->scenario->verification;
-    size_t slots = v->protocol != CONS_PROTOCOL_NONE ? (size_t)sim__verify_members_max(v) * (v->retries + 1)
+    size_t slots = v->protocol != CONS_PROTOCOL_NONE ? (size_t)world__verify_members_max(v) * (v->retries + 1)
                                                          : 1;
     world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->prompt = util_calloc(workload->prompt_max, sizeof(uint32_t));
     world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
     result->request_count = capacity;
-    result->requests = util_calloc(capacity, sizeof(sim_request_record));
-    result->segments = util_calloc(capacity * segments, sizeof(sim_segment_record));
-    result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(sim_divergence_record));
+    result->requests = util_calloc(capacity, sizeof(world_request_record));
+    result->segments = util_calloc(capacity * segments, sizeof(world_segment_record));
+    result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
     if (world->requests == NULL || world->tokens == NULL || world->kv_block_of == NULL ||
         world->client_of == NULL || world->prompt == NULL || world->oracle_block_of == NULL || result->requests == NULL || result->segments == NULL ||
         result->divergence == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     for (uint64_t r = 0; r < capacity; r++) {
         world->requests[r].tokens = world->tokens + r * per_request;
@@ -292,7 +292,7 @@ static int serving_per_request(sim_world *world)
     return 0;
 }
 
-static int serving_scratch(sim_world *world)
+static int serving_scratch(world_state *world)
 {
     const scn_workload *workload = &world->scenario->workload;
     node_serving *serving = &world->serving;
@@ -325,18 +325,18 @@ static int serving_scratch(sim_world *world)
         world->oracle_reference == NULL || world->oracle_variant == NULL ||
         world->oracle_wired == NULL ||
         world->oracle_kv == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     util_pool_init(&world->oracle_pool,
                    (size_t)workload->generate_tokens * serving->vocab * sizeof(float));
     if (infer_executor_create(world->model, tokens_max, &world->store.executor) != 0 ||
         infer_executor_create(world->model, sequence, &world->oracle_executor) != 0) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
     return 0;
 }
 
-static void serving_fill(sim_world *world)
+static void serving_fill(world_state *world)
 {
     const scn_model *model = &world->scenario->model;
     node_serving *serving = &world->serving;
@@ -368,7 +368,7 @@ static void serving_fill(sim_world *world)
     memcpy(world->result->segment_layers, model->segment_layers, sizeof(model->segment_layers));
 }
 
-int sim__serve_build(sim_world *world)
+int world__serve_build(world_state *world)
 {
     ASSERT(world->scenario->model.source != SCN_MODEL_NONE);
     util_hist_init(&world->result->request_latency);
@@ -391,7 +391,7 @@ int sim__serve_build(sim_world *world)
     return rc;
 }
 
-void sim__serve_destroy(sim_world *world)
+void world__serve_destroy(world_state *world)
 {
     node_store_release(&world->store);
     infer_executor_destroy(world->store.executor);
@@ -430,7 +430,7 @@ void sim__serve_destroy(sim_world *world)
  * 'after_ns' and its client, from 'prng'. Returns false when there is none
  * (past the request count or the run's end); then nothing was drawn for the
  * client. One implementation for the simulator and the testbed's plan. */
-static bool workload_arrival(const scn_scenario *scenario, util_prng *prng, uint64_t index,
+bool world_workload_arrival(const scn_scenario *scenario, util_prng *prng, uint64_t index,
                              uint64_t after_ns, uint64_t *at_out, uint32_t *client_out)
 {
     const scn_workload *workload = &scenario->workload;
@@ -458,9 +458,8 @@ static bool workload_arrival(const scn_scenario *scenario, util_prng *prng, uint
     return true;
 }
 
-/* Draws a request's prompt (length, then tokens) into 'r'. */
 /* Draws one prompt into tokens[prompt_max]; returns its length. */
-static uint32_t workload_prompt(const scn_scenario *scenario, util_prng *prng, uint32_t *tokens)
+uint32_t world_workload_prompt(const scn_scenario *scenario, util_prng *prng, uint32_t *tokens)
 {
     const scn_workload *workload = &scenario->workload;
     uint32_t span = workload->prompt_max - workload->prompt_min + 1;
@@ -471,22 +470,7 @@ static uint32_t workload_prompt(const scn_scenario *scenario, util_prng *prng, u
     return count;
 }
 
-/* Schedules arrival number world->submit_attempts, choosing its client now. */
-void sim__serve_schedule(sim_world *world, uint64_t after_ns)
-{
-    uint64_t at_ns = 0;
-    uint32_t client = 0;
-    uint64_t request = world->submit_attempts;
-    if (!workload_arrival(world->scenario, &world->workload_prng, request, after_ns, &at_ns,
-                          &client)) {
-        return;
-    }
-    world->submit_attempts += 1;
-    int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_SUBMIT, client, request);
-    ASSERT(rc == 0);
-}
-
-int sim_workload_plan(const scn_scenario *scenario, sim_plan_entry *plan, uint64_t capacity,
+int world_workload_plan(const scn_scenario *scenario, world_plan_entry *plan, uint64_t capacity,
                       uint64_t *count_out)
 {
     util_prng prng;
@@ -497,59 +481,31 @@ int sim_workload_plan(const scn_scenario *scenario, sim_plan_entry *plan, uint64
     util_prng_init_stream(&prng, scenario->seed, 0, UTIL_PRNG_PURPOSE_WORKLOAD);
     /* The simulator's order of draws: arrival r + 1 is drawn when request r
      * is submitted, before r's prompt. */
-    bool more = workload_arrival(scenario, &prng, 0, scenario->workload.start_ns, &at_ns, &client);
+    bool more = world_workload_arrival(scenario, &prng, 0, scenario->workload.start_ns, &at_ns, &client);
     while (more) {
         if (count >= capacity) {
-            return SIM_EINVAL;
+            return WORLD_EINVAL;
         }
-        sim_plan_entry *entry = &plan[count];
+        world_plan_entry *entry = &plan[count];
         entry->at_ns = at_ns;
         entry->client = client;
-        more = workload_arrival(scenario, &prng, count + 1, at_ns, &at_ns, &client);
-        entry->prompt_tokens = workload_prompt(scenario, &prng, entry->tokens);
+        more = world_workload_arrival(scenario, &prng, count + 1, at_ns, &at_ns, &client);
+        entry->prompt_tokens = world_workload_prompt(scenario, &prng, entry->tokens);
         count += 1;
     }
     *count_out = count;
     return 0;
 }
 
-/* A client submits request 'request': its prompt is drawn now from the
- * workload stream and handed to the client with SUBMIT. A crashed client
- * cannot submit: the request fails. */
-void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request)
-{
-    sim_request_record *record = &world->result->requests[request];
-    sim__serve_schedule(world, world->now_ns);
-    uint32_t count = workload_prompt(world->scenario, &world->workload_prng, world->prompt);
-    record->submitted = true;
-    record->client = client;
-    record->prompt_tokens = count;
-    record->submitted_ns = world->now_ns;
-    world->result->requests_submitted += 1;
-    if (net_is_crashed(world->network, client)) {
-        record->status = NODE_REQUEST_FAILED;
-        record->finished_ns = world->now_ns;
-        world->result->requests_finished += 1;
-        return;
-    }
-    uint32_t block = 0;
-    int rc = util_pool_take(&world->oracle_pool, &block);
-    ASSERT(rc == 0); /* Bounded by the requests in flight. */
-    world->oracle_block_of[request] = block + 1;
-    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = world->prompt,
-                        .token_count = count};
-    sim__node_deliver(world, client, &event);
-}
-
 /* ---- what the nodes report ---- */
 
-void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *effect)
+void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
 {
-    sim_result *result = world->result;
+    world_result *result = world->result;
     uint64_t request = effect->rumor_id;
     ASSERT(request < result->request_count);
     if (effect->observation == NODE_OBS_COMPUTE) {
-        sim_segment_record *segment =
+        world_segment_record *segment =
             &result->segments[request * result->segment_count + effect->segment];
         if (segment->calls == 0) {
             segment->start_ns = effect->start_ns;
@@ -586,15 +542,15 @@ void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *e
 
 /* Bytes of inference payloads per (request, segment): 'in' at arrival at a
  * server, 'out' when a server sends its result on. */
-void sim__serve_count_bytes(sim_world *world, const node_message *message, uint64_t wire_bytes,
+void world_count_bytes(world_state *world, const node_message *message, uint64_t wire_bytes,
                             bool arrival)
 {
-    sim_result *result = world->result;
+    world_result *result = world->result;
     if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type > NODE_MESSAGE_INFER_TOKEN ||
         message->rumor_id >= result->request_count || message->segment >= result->segment_count) {
         return;
     }
-    sim_segment_record *row = &result->segments[message->rumor_id * result->segment_count];
+    world_segment_record *row = &result->segments[message->rumor_id * result->segment_count];
     if (arrival && message->type != NODE_MESSAGE_INFER_TOKEN) {
         row[message->segment].bytes_in += wire_bytes;
     } else if (!arrival && message->type == NODE_MESSAGE_INFER_ACTIVATIONS) {
@@ -608,7 +564,7 @@ void sim__serve_count_bytes(sim_world *world, const node_message *message, uint6
 /* ---- the oracle ---- */
 
 /* Passes 'count' rows of oracle_x through the wire dtype and back. */
-static void oracle_wire_round_trip(sim_world *world, uint32_t count)
+static void oracle_wire_round_trip(world_state *world, uint32_t count)
 {
     const node_serving *serving = &world->serving;
     size_t bytes = infer_wire_bytes(serving->wire_dtype, count, serving->dim);
@@ -624,7 +580,7 @@ static void oracle_wire_round_trip(sim_world *world, uint32_t count)
  * model's last go through the wire dtype as the servers send them (the
  * rounding is per value or per row, so a prefill gives the servers' bits).
  * Without it, one pass over the layers at full precision. */
-static uint64_t oracle_segments(sim_world *world, infer_kernel kernel, uint32_t count,
+static uint64_t oracle_segments(world_state *world, infer_kernel kernel, uint32_t count,
                                 uint32_t last, bool wired)
 {
     const node_serving *serving = &world->serving;
@@ -654,7 +610,7 @@ static uint64_t oracle_segments(sim_world *world, infer_kernel kernel, uint32_t 
  * every generated token but the last, one prefill: the executor gives the
  * same bits as step by step) and writes the logits of each generation step
  * to out[generate * vocab]; 'wired' as oracle_segments. */
-static uint64_t oracle_run(sim_world *world, const node_outcome *r, infer_kernel kernel,
+static uint64_t oracle_run(world_state *world, const node_outcome *r, infer_kernel kernel,
                            bool wired, float *out)
 {
     const infer_shape *shape = infer_model_shape(world->model);
@@ -671,7 +627,7 @@ static uint64_t oracle_run(sim_world *world, const node_outcome *r, infer_kernel
     return flops;
 }
 
-const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segment,
+const float *world__serve_replay(world_state *world, uint64_t request, uint32_t segment,
                                infer_kernel kernel, size_t *n_out)
 {
     /* The referee reads the disputed request as its client (who calls it)
@@ -685,7 +641,7 @@ const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segm
         int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
         ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
     } else {
-        const float *inputs = sim__verify_inputs(world, request, segment);
+        const float *inputs = world__verify_inputs(world, request, segment);
         ASSERT(inputs != NULL); /* A dispute on segment s follows an accepted s - 1. */
         memcpy(world->oracle_x, inputs, (size_t)count * serving->dim * sizeof(float));
         oracle_wire_round_trip(world, count);
@@ -710,10 +666,10 @@ const float *sim__serve_replay(sim_world *world, uint64_t request, uint32_t segm
 
 /* Max-abs difference, smallest cosine and argmax agreement of 'steps' rows
  * of logits against the reference rows. */
-static sim_divergence_record oracle_compare(const float *rows, const float *reference,
+static world_divergence_record oracle_compare(const float *rows, const float *reference,
                                             uint32_t steps, uint32_t vocab)
 {
-    sim_divergence_record d = {0.0, 1.0, 0.0};
+    world_divergence_record d = {0.0, 1.0, 0.0};
     uint32_t agree = 0;
     for (uint32_t k = 0; k < steps; k++) {
         const float *a = rows + (size_t)k * vocab;
@@ -737,7 +693,7 @@ static sim_divergence_record oracle_compare(const float *rows, const float *refe
 /* With a lossy wire dtype an honest pipeline's logits are the wired runs,
  * not the full-precision ones: one per kernel in use, for the checker.
  * Returns how many it wrote to honest[]. */
-static uint32_t oracle_wired(sim_world *world, const node_outcome *r, const float **honest)
+static uint32_t oracle_wired(world_state *world, const node_outcome *r, const float **honest)
 {
     size_t rows = (size_t)world->serving.generate_tokens * world->serving.vocab;
     uint32_t count = 0;
@@ -756,16 +712,16 @@ static uint32_t oracle_wired(sim_world *world, const node_outcome *r, const floa
 
 /* Judges a completed request against the reference, then measures every
  * kernel variant in use on the same tokens. */
-static void oracle_judge(sim_world *world, uint64_t request, const node_outcome *r)
+static void oracle_judge(world_state *world, uint64_t request, const node_outcome *r)
 {
-    sim_request_record *record = &world->result->requests[request];
+    world_request_record *record = &world->result->requests[request];
     uint32_t generate = world->serving.generate_tokens;
     uint32_t vocab = world->serving.vocab;
     const float *network = util_pool_block(&world->oracle_pool,
                                            world->oracle_block_of[request] - 1);
     world->result->native_flops +=
         oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, false, world->oracle_reference);
-    sim_divergence_record d = oracle_compare(network, world->oracle_reference, generate, vocab);
+    world_divergence_record d = oracle_compare(network, world->oracle_reference, generate, vocab);
     uint32_t match = 0;
     for (uint32_t k = 0; k < generate; k++) {
         const float *reference = world->oracle_reference + (size_t)k * vocab;
@@ -783,7 +739,7 @@ static void oracle_judge(sim_world *world, uint64_t request, const node_outcome 
     for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
         if (kernel == INFER_KERNEL_SEQUENTIAL) {
             /* The reference against itself: exact, nothing to run. */
-            sim_divergence_record exact = {0.0, 1.0, 1.0};
+            world_divergence_record exact = {0.0, 1.0, 1.0};
             world->result->divergence[request * INFER_KERNEL_COUNT + kernel] = exact;
             honest[honest_count++] = world->oracle_reference;
             continue;
@@ -799,29 +755,29 @@ static void oracle_judge(sim_world *world, uint64_t request, const node_outcome 
     }
     if (world->verifying) {
         honest_count += oracle_wired(world, r, honest + honest_count);
-        sim__verify_judge_request(world, request, network, honest, honest_count);
+        world__verify_judge_request(world, request, network, honest, honest_count);
     }
 }
 
 /* A client reports its request finished (OUTPUT, value = status). */
-void sim__serve_output(sim_world *world, const node_effect *effect)
+void world__serve_output(world_state *world, const node_effect *effect)
 {
     uint64_t request = effect->rumor_id;
-    sim_result *result = world->result;
-    sim_request_record *record = &result->requests[request];
+    world_result *result = world->result;
+    world_request_record *record = &result->requests[request];
     ASSERT(request < result->request_count);
     ASSERT(effect->outcome != NULL); /* Every inference OUTPUT carries one. */
     if (record->status != 0) {
         /* The protocol must decide a request once: a second outcome is a
          * safety violation, recorded, and the first outcome stands. */
-        sim__verify_violation(world, SIM_VIOLATION_DOUBLE_FINALIZATION, request, 0, UINT32_MAX,
+        world__verify_violation(world, WORLD_VIOLATION_DOUBLE_FINALIZATION, request, 0, UINT32_MAX,
                               effect->outcome->generated);
         return;
     }
     record->status = (uint32_t)effect->value;
     result->requests_finished += 1;
     if (world->verifying) {
-        sim__verify_request_done(world, request);
+        world__verify_request_done(world, request);
     }
     record->finished_ns = world->now_ns;
     record->tokens_out = effect->outcome->generated;
@@ -833,7 +789,7 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
                               ? world->scenario->verification.challenge_window_ns
                               : 0;
         util_hist_add(&result->finality, world->now_ns - record->submitted_ns + window);
-        const sim_observer *observer = world->observer;
+        const world_observer *observer = world->observer;
         if (observer != NULL && observer->clock_ns != NULL) {
             uint64_t start = observer->clock_ns(observer->context);
             oracle_judge(world, request, effect->outcome);
@@ -852,10 +808,10 @@ void sim__serve_output(sim_world *world, const node_effect *effect)
 
 /* One sample of an inference run: requests in flight, and what the last
  * interval produced (tokens, FLOPs served). */
-void sim__serve_sample(sim_world *world)
+void world_serve_sample(world_state *world)
 {
-    const sim_result *result = world->result;
-    const sim_observer *observer = world->observer;
+    const world_result *result = world->result;
+    const world_observer *observer = world->observer;
     observer->on_sample(observer->context, world->now_ns, "requests_in_flight",
                         (double)(result->requests_submitted - result->requests_finished));
     observer->on_sample(observer->context, world->now_ns, "requests_completed",
@@ -870,12 +826,12 @@ void sim__serve_sample(sim_world *world)
 
 /* ---- run-level metrics of an inference run ---- */
 
-static void compared_means(const sim_result *result, double *match_ratio, double *agree_mean)
+static void compared_means(const world_result *result, double *match_ratio, double *agree_mean)
 {
     uint64_t compared = 0, matched = 0;
     double agree = 0.0;
     for (uint64_t r = 0; r < result->request_count; r++) {
-        const sim_request_record *record = &result->requests[r];
+        const world_request_record *record = &result->requests[r];
         if (record->compared) {
             compared += 1;
             matched += record->reference_match;
@@ -886,7 +842,7 @@ static void compared_means(const sim_result *result, double *match_ratio, double
     *agree_mean = compared > 0 ? agree / (double)compared : NAN;
 }
 
-int sim__serve_metric(const sim_result *result, const char *name, double *value_out)
+int world__serve_metric(const world_result *result, const char *name, double *value_out)
 {
     bool inference = result->request_count > 0;
     double match_ratio = NAN, agree_mean = NAN;
@@ -919,5 +875,5 @@ int sim__serve_metric(const sim_result *result, const char *name, double *value_
             return 0;
         }
     }
-    return SIM_EINVAL;
+    return WORLD_EINVAL;
 }

@@ -1,33 +1,33 @@
 /* host.c -- the simulated world without its engine, for a driver that
  * keeps its own time and network (the testbed). The world is built by the
- * same code as sim_run (sim__world_build: placement, serving, verifier,
+ * same code as sim_run (world_build: placement, serving, verifier,
  * nodes and keys); this file only hands events to nodes and records what
  * they report. See sim.h for the two differences from a simulated run. */
 #include <string.h>
 
-#include "sim/sim_int.h"
+#include "world/world_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
 
-struct sim_host {
-    sim_world world;
+struct world_host {
+    world_state world;
 };
 
-int sim_host_create(const scn_scenario *scenario, uint64_t extra_requests,
-                    const sim_observer *observer, sim_host **out)
+int world_host_create(const scn_scenario *scenario, uint64_t extra_requests,
+                    const world_observer *observer, world_host **out)
 {
     ASSERT(scenario != NULL);
     ASSERT(out != NULL);
     *out = NULL;
     if (scenario->workload.kind != SCN_WORKLOAD_INFERENCE ||
         scenario->model.source == SCN_MODEL_NONE) {
-        return SIM_EINVAL;
+        return WORLD_EINVAL;
     }
-    sim_host *host = util_calloc(1, sizeof(*host));
+    world_host *host = util_calloc(1, sizeof(*host));
     if (host == NULL) {
-        return SIM_ENOMEM;
+        return WORLD_ENOMEM;
     }
-    sim_world *world = &host->world;
+    world_state *world = &host->world;
     world->scenario = scenario;
     world->observer = observer;
     world->node_count = scenario->nodes.count;
@@ -35,10 +35,10 @@ int sim_host_create(const scn_scenario *scenario, uint64_t extra_requests,
     world->verifying = scenario->verification.protocol != CONS_PROTOCOL_NONE;
     world->hosted = true;
     world->extra_requests = extra_requests;
-    int rc = sim__world_build(world);
+    int rc = world_build(world);
     if (rc != 0) {
-        sim__world_destroy(world);
-        sim_result_destroy(world->result);
+        world_destroy(world);
+        world_result_destroy(world->result);
         util_free(host);
         return rc;
     }
@@ -46,20 +46,20 @@ int sim_host_create(const scn_scenario *scenario, uint64_t extra_requests,
     return 0;
 }
 
-void sim_host_destroy(sim_host *host)
+void world_host_destroy(world_host *host)
 {
     if (host == NULL) {
         return;
     }
-    sim__world_destroy(&host->world);
-    sim_result_destroy(host->world.result);
+    world_destroy(&host->world);
+    world_result_destroy(host->world.result);
     util_free(host);
 }
 
-const node_outbox *sim_host_event(sim_host *host, uint32_t node_id, uint64_t now_ns,
+const node_outbox *world_host_event(world_host *host, uint32_t node_id, uint64_t now_ns,
                                   const node_event *event, int *rc_out)
 {
-    sim_world *world = &host->world;
+    world_state *world = &host->world;
     ASSERT(node_id < world->node_count);
     ASSERT(now_ns >= world->now_ns); /* The driver's clock is monotonic. */
     world->now_ns = now_ns;
@@ -78,27 +78,27 @@ const node_outbox *sim_host_event(sim_host *host, uint32_t node_id, uint64_t now
     for (uint32_t i = 0; i < world->outbox.count; i++) {
         const node_effect *effect = &world->outbox.effects[i];
         if (effect->kind == NODE_EFFECT_SEND) {
-            sim_type_stats *type = &world->result->types[effect->message.type];
+            world_type_stats *type = &world->result->types[effect->message.type];
             uint64_t bytes = node_message_wire_size(&effect->message);
             world->result->nodes[node_id].messages_sent += 1;
             world->result->nodes[node_id].bytes_sent += bytes;
             type->sent += 1;
             type->bytes_sent += bytes;
-            sim__serve_count_bytes(world, &effect->message, bytes, false);
+            world_count_bytes(world, &effect->message, bytes, false);
         } else {
-            sim__record_effect(world, node_id, effect);
+            world_record_effect(world, node_id, effect);
         }
     }
     return &world->outbox;
 }
 
-const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t request,
+const node_outbox *world_host_submit(world_host *host, uint32_t client, uint64_t request,
                                    uint64_t now_ns, const uint32_t *tokens, uint32_t count,
                                    int *rc_out)
 {
-    sim_world *world = &host->world;
+    world_state *world = &host->world;
     const scn_workload *workload = &world->scenario->workload;
-    *rc_out = SIM_EINVAL;
+    *rc_out = WORLD_EINVAL;
     if (client >= world->node_count || request >= world->result->request_count || count == 0 ||
         count > workload->prompt_max || world->result->requests[request].submitted) {
         return NULL;
@@ -112,7 +112,7 @@ const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t req
     if (util_pool_take(&world->oracle_pool, &block) != 0) {
         return NULL;
     }
-    sim_request_record *record = &world->result->requests[request];
+    world_request_record *record = &world->result->requests[request];
     record->submitted = true;
     record->client = client;
     record->prompt_tokens = count;
@@ -121,16 +121,16 @@ const node_outbox *sim_host_submit(sim_host *host, uint32_t client, uint64_t req
     world->oracle_block_of[request] = block + 1;
     node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = tokens,
                         .token_count = count};
-    return sim_host_event(host, client, now_ns, &event, rc_out);
+    return world_host_event(host, client, now_ns, &event, rc_out);
 }
 
-int sim_host_request_reset(sim_host *host, uint64_t request)
+int world_host_request_reset(world_host *host, uint64_t request)
 {
-    sim_world *world = &host->world;
-    sim_result *result = world->result;
+    world_state *world = &host->world;
+    world_result *result = world->result;
     if (request >= result->request_count ||
         (result->requests[request].submitted && result->requests[request].status == 0)) {
-        return SIM_EINVAL;
+        return WORLD_EINVAL;
     }
     if (world->oracle_block_of[request] != 0) {
         util_pool_give(&world->oracle_pool, world->oracle_block_of[request] - 1);
@@ -144,30 +144,30 @@ int sim_host_request_reset(sim_host *host, uint64_t request)
     return 0;
 }
 
-sim_result *sim_host_result(sim_host *host)
+world_result *world_host_result(world_host *host)
 {
     return host->world.result;
 }
 
-const node_serving *sim_host_serving(const sim_host *host)
+const node_serving *world_host_serving(const world_host *host)
 {
     return &host->world.serving;
 }
 
-uint64_t sim_host_request_capacity(const sim_host *host)
+uint64_t world_host_request_capacity(const world_host *host)
 {
     return host->world.result->request_count;
 }
 
-uint32_t sim_host_fault_nodes(sim_host *host, uint32_t fault_index, uint8_t *selected,
+uint32_t world_host_fault_nodes(world_host *host, uint32_t fault_index, uint8_t *selected,
                               uint8_t *groups_out)
 {
-    sim_world *world = &host->world;
+    world_state *world = &host->world;
     ASSERT(fault_index < world->scenario->fault_count);
     const scn_fault *fault = &world->scenario->faults[fault_index];
     uint32_t count = 0;
     if (fault->kind == SCN_FAULT_PARTITION) {
-        count = sim__partition_groups(world, fault, fault_index);
+        count = world_partition_groups(world, fault, fault_index);
         for (uint32_t i = 0; i < world->node_count; i++) {
             selected[i] = world->groups[i] != 0;
         }
@@ -176,33 +176,33 @@ uint32_t sim_host_fault_nodes(sim_host *host, uint32_t fault_index, uint8_t *sel
         }
         return count;
     }
-    count = sim__select(world, &fault->nodes, fault_index, world->scratch);
+    count = world_select(world, &fault->nodes, fault_index, world->scratch);
     memcpy(selected, world->scratch, world->node_count);
     return count;
 }
 
-int sim_host_behaviour(sim_host *host, uint32_t fault_index, bool ending)
+int world_host_behaviour(world_host *host, uint32_t fault_index, bool ending)
 {
-    sim_world *world = &host->world;
+    world_state *world = &host->world;
     ASSERT(fault_index < world->scenario->fault_count);
     const scn_fault *fault = &world->scenario->faults[fault_index];
     if (!scn_fault_kinds[fault->kind].byzantine || !world->verifying) {
-        return SIM_EINVAL;
+        return WORLD_EINVAL;
     }
-    sim__select(world, &fault->nodes, fault_index, world->scratch);
-    sim__verify_behaviour(world, fault, world->scratch, ending);
+    world_select(world, &fault->nodes, fault_index, world->scratch);
+    world_verify_behaviour(world, fault, world->scratch, ending);
     return 0;
 }
 
-int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour behaviour,
+int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour behaviour,
                            double scale)
 {
-    sim_world *world = &host->world;
+    world_state *world = &host->world;
     if (!world->verifying || node_id >= world->node_count ||
         behaviour >= NODE_BEHAVIOUR_COUNT || !node_behaviours[behaviour].settable ||
         (behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION &&
          world->scenario->verification.protocol != CONS_PROTOCOL_TEE)) {
-        return SIM_EINVAL;
+        return WORLD_EINVAL;
     }
     world->behaviour_now[node_id] = (uint8_t)behaviour;
     world->behaviour_scale[node_id] = scale;
@@ -212,11 +212,11 @@ int sim_host_set_behaviour(sim_host *host, uint32_t node_id, node_behaviour beha
     return 0;
 }
 
-int sim_host_node_secret(sim_host *host, uint32_t node_id, const uint8_t *secret, size_t size)
+int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *secret, size_t size)
 {
-    sim_world *world = &host->world;
+    world_state *world = &host->world;
     if (node_id >= world->node_count || secret == NULL || size < UTIL_MAC_KEY_BYTES) {
-        return SIM_EINVAL;
+        return WORLD_EINVAL;
     }
     uint8_t digest[32];
     util_hash256(secret, size, digest);

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/sim_int.h"
+#include "world/world_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
 
@@ -58,7 +58,7 @@ static void spread(uint16_t *labels, uint32_t total, const uint32_t *counts, uin
     }
 }
 
-int sim__placement(sim_world *world)
+int world__placement(world_state *world)
 {
     const scn_nodes *nodes = &world->scenario->nodes;
     double fractions[SCN_CLASSES_MAX > SCN_REGIONS_MAX ? SCN_CLASSES_MAX : SCN_REGIONS_MAX];
@@ -81,7 +81,7 @@ int sim__placement(sim_world *world)
 
 /* Marks round(fraction * n) nodes chosen by a partial Fisher-Yates over a
  * virtual identity permutation kept in 'order' (n entries of scratch). */
-static void select_fraction(sim_world *world, double fraction, uint32_t fault_index,
+static void select_fraction(world_state *world, double fraction, uint32_t fault_index,
                             uint8_t *selected)
 {
     uint32_t n = world->node_count;
@@ -104,7 +104,7 @@ static void select_fraction(sim_world *world, double fraction, uint32_t fault_in
     util_free(order);
 }
 
-uint32_t sim__select(sim_world *world, const scn_selector *selector, uint32_t fault_index,
+uint32_t world_select(world_state *world, const scn_selector *selector, uint32_t fault_index,
                      uint8_t *selected)
 {
     uint32_t n = world->node_count;
@@ -135,14 +135,14 @@ uint32_t sim__select(sim_world *world, const scn_selector *selector, uint32_t fa
     return chosen;
 }
 
-const char *sim_fault_kind_name(scn_fault_kind kind)
+const char *world_fault_kind_name(scn_fault_kind kind)
 {
     return kind < SCN_FAULT_KIND_COUNT ? scn_fault_kinds[kind].name : "unknown";
 }
 
 /* Group of every node for a partition; returns the number of nodes not in
  * group 0 (the nodes that the partition moves away from the rest). */
-uint32_t sim__partition_groups(sim_world *world, const scn_fault *fault, uint32_t fault_index)
+uint32_t world_partition_groups(world_state *world, const scn_fault *fault, uint32_t fault_index)
 {
     uint32_t n = world->node_count;
     uint32_t moved = 0;
@@ -159,7 +159,7 @@ uint32_t sim__partition_groups(sim_world *world, const scn_fault *fault, uint32_
          * the selected nodes share groups round-robin, still cut off from
          * every unselected node. */
         uint32_t next = 0;
-        sim__select(world, &fault->nodes, fault_index, world->scratch);
+        world_select(world, &fault->nodes, fault_index, world->scratch);
         for (uint32_t i = 0; i < n; i++) {
             if (world->scratch[i]) {
                 world->groups[i] = (uint8_t)(1 + next % 255);
@@ -168,7 +168,7 @@ uint32_t sim__partition_groups(sim_world *world, const scn_fault *fault, uint32_
         }
     } else {
         for (uint32_t g = fault->group_count; g > 0; g--) {
-            sim__select(world, &fault->groups[g - 1], fault_index, world->scratch);
+            world_select(world, &fault->groups[g - 1], fault_index, world->scratch);
             for (uint32_t i = 0; i < n; i++) {
                 if (world->scratch[i]) {
                     world->groups[i] = (uint8_t)g; /* First listed group wins. */
@@ -180,68 +180,4 @@ uint32_t sim__partition_groups(sim_world *world, const scn_fault *fault, uint32_
         moved += world->groups[i] != 0;
     }
     return moved;
-}
-
-/* Crash or recover every selected node. A recovering node keeps its state
- * (a restarted process with durable storage) and is told RECOVER. */
-static uint32_t apply_crash(sim_world *world, const scn_fault *fault, uint32_t fault_index,
-                            int ending)
-{
-    uint32_t affected = sim__select(world, &fault->nodes, fault_index, world->scratch);
-    node_event recover = {.kind = NODE_EVENT_RECOVER};
-
-    for (uint32_t i = 0; i < world->node_count; i++) {
-        if (!world->scratch[i]) {
-            continue;
-        }
-        if (!ending) {
-            world->result->nodes[i].crashes += !net_is_crashed(world->network, i);
-            net_set_crashed(world->network, i, true);
-        } else if (net_is_crashed(world->network, i)) {
-            net_set_crashed(world->network, i, false);
-            sim__node_deliver(world, i, &recover);
-        }
-    }
-    return affected;
-}
-
-int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending)
-{
-    const scn_fault *fault = &world->scenario->faults[fault_index];
-    uint32_t affected = 0;
-    char detail[96] = "";
-
-    ASSERT(fault_index < world->scenario->fault_count);
-    if (fault->kind == SCN_FAULT_CRASH) {
-        affected = apply_crash(world, fault, fault_index, ending);
-    } else if (fault->kind == SCN_FAULT_PARTITION) {
-        if (ending) {
-            net_partition_heal(world->network, fault_index);
-        } else {
-            affected = sim__partition_groups(world, fault, fault_index);
-            if (net_partition_start(world->network, fault_index, world->groups) != 0) {
-                return SIM_ENOMEM;
-            }
-        }
-    } else if (scn_fault_kinds[fault->kind].byzantine) {
-        affected = sim__select(world, &fault->nodes, fault_index, world->scratch);
-        snprintf(detail, sizeof(detail), "scale=%g", fault->scale);
-        sim__verify_behaviour(world, fault, world->scratch, ending);
-    } else if (ending) {
-        net_link_fault_stop(world->network, fault_index);
-    } else {
-        affected = sim__select(world, &fault->nodes, fault_index, world->scratch);
-        snprintf(detail, sizeof(detail), "probability=%g delay_ns=%llu", fault->probability,
-                 (unsigned long long)fault->delay_ns);
-        if (net_link_fault_start(world->network, fault_index, fault->kind, fault->probability,
-                                 fault->delay_ns, world->scratch) != 0) {
-            return SIM_ENOMEM;
-        }
-    }
-    if (world->observer != NULL && world->observer->on_fault != NULL) {
-        world->observer->on_fault(world->observer->context, fault_index,
-                                  sim_fault_kind_name(fault->kind),
-                                  ending ? "end" : "start", world->now_ns, affected, detail);
-    }
-    return 0;
 }

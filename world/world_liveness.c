@@ -10,7 +10,7 @@
  * running whose bound lies beyond the run's end is not judged. */
 #include <stdint.h>
 
-#include "sim/sim_int.h"
+#include "world/world_int.h"
 #include "util/assert.h"
 
 /* The latest 'until' of the faults that heal; 0 when none does. */
@@ -28,7 +28,7 @@ static uint64_t liveness_heal_ns(const scn_scenario *scenario)
 
 /* When request r broke its bound, or UINT64_MAX when it did not (or
  * cannot be judged yet). */
-static uint64_t liveness_broken_ns(const sim_request_record *r, uint64_t bound_ns,
+static uint64_t liveness_broken_ns(const world_request_record *r, uint64_t bound_ns,
                                    uint64_t end_ns)
 {
     uint64_t deadline_ns = r->submitted_ns + bound_ns;
@@ -41,16 +41,16 @@ static uint64_t liveness_broken_ns(const sim_request_record *r, uint64_t bound_n
     return deadline_ns <= end_ns ? deadline_ns : UINT64_MAX;
 }
 
-void sim__liveness_check(sim_world *world)
+void world_liveness_check(world_state *world)
 {
     const scn_scenario *scenario = world->scenario;
-    sim_result *result = world->result;
+    world_result *result = world->result;
     uint64_t bound_ns = scenario->converge_within_ns;
     ASSERT(bound_ns > 0);
     result->liveness_checked = true;
     uint64_t heal_ns = liveness_heal_ns(scenario);
     for (uint64_t i = 0; i < result->request_count; i++) {
-        const sim_request_record *r = &result->requests[i];
+        const world_request_record *r = &result->requests[i];
         if (!r->submitted || r->submitted_ns < heal_ns) {
             continue;
         }
@@ -58,7 +58,7 @@ void sim__liveness_check(sim_world *world)
         if (broken_ns == UINT64_MAX) {
             continue;
         }
-        sim__verify_violation(world, SIM_VIOLATION_LIVENESS, i, 0, UINT32_MAX, r->tokens_out);
+        world__verify_violation(world, WORLD_VIOLATION_LIVENESS, i, 0, UINT32_MAX, r->tokens_out);
         result->violations[result->violation_count - 1].t_ns = broken_ns;
         result->liveness_violations += 1;
     }

@@ -1,0 +1,50 @@
+/* workload.c -- the simulator's workload: arrivals become SUBMIT events in
+ * the queue, each drawn from the workload stream when the previous one is
+ * submitted, and a client submits with a prompt drawn then. */
+#include <string.h>
+
+#include "sim/sim_int.h"
+#include "util/assert.h"
+
+/* Schedules arrival number world->submit_attempts, choosing its client now. */
+void sim__workload_schedule(sim_world *world, uint64_t after_ns)
+{
+    uint64_t at_ns = 0;
+    uint32_t client = 0;
+    uint64_t request = world->submit_attempts;
+    if (!world_workload_arrival(world->w.scenario, &world->workload_prng, request, after_ns, &at_ns,
+                          &client)) {
+        return;
+    }
+    world->submit_attempts += 1;
+    int rc = sim_queue_push(&world->queue, at_ns, SIM_EV_SUBMIT, client, request);
+    ASSERT(rc == 0);
+}
+
+/* A client submits request 'request': its prompt is drawn now from the
+ * workload stream and handed to the client with SUBMIT. A crashed client
+ * cannot submit: the request fails. */
+void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request)
+{
+    world_request_record *record = &world->w.result->requests[request];
+    sim__workload_schedule(world, world->w.now_ns);
+    uint32_t count = world_workload_prompt(world->w.scenario, &world->workload_prng, world->w.prompt);
+    record->submitted = true;
+    record->client = client;
+    record->prompt_tokens = count;
+    record->submitted_ns = world->w.now_ns;
+    world->w.result->requests_submitted += 1;
+    if (net_is_crashed(world->network, client)) {
+        record->status = NODE_REQUEST_FAILED;
+        record->finished_ns = world->w.now_ns;
+        world->w.result->requests_finished += 1;
+        return;
+    }
+    uint32_t block = 0;
+    int rc = util_pool_take(&world->w.oracle_pool, &block);
+    ASSERT(rc == 0); /* Bounded by the requests in flight. */
+    world->w.oracle_block_of[request] = block + 1;
+    node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = world->w.prompt,
+                        .token_count = count};
+    sim__node_deliver(world, client, &event);
+}

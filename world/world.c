@@ -1,0 +1,275 @@
+/* world.c -- building the world without its engine, and recording what
+ * nodes report. world_build places the nodes, builds the serving context
+ * and store, the verifier and the nodes; world_record_effect turns OUTPUT
+ * and OBSERVE effects into the world_result, for either driver. */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "world/world_int.h"
+
+const char *const world_metric_names[] = {
+    "delivery_ratio", "latency_p50", "latency_p95", "latency_p99", "latency_max",
+    "latency_mean", "messages_sent", "bytes_sent", "messages_rejected", "messages_dropped",
+    "events", "rumors_published", "publish_failed", "deliveries", "duplicates",
+    "peak_in_flight", "requests_completed", "completed_ratio", "request_latency_p50",
+    "request_latency_p95", "request_latency_p99", "first_token_p50", "tokens_per_s",
+    "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes",
+    "accepted_wrong", "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio",
+    "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
+    "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
+    "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
+    "balance_byzantine_mean", "cheats_declined", "cheats_taken", "liveness_violations", NULL,
+};
+
+double world_delivery_ratio(const world_result *result)
+{
+    if (result->deliveries_expected == 0) {
+        return NAN; /* Nothing was published: no ratio to speak of. */
+    }
+    return (double)result->deliveries / (double)result->deliveries_expected;
+}
+
+const char *world_strerror(int code)
+{
+    switch (code) {
+    case 0: return "success";
+    case WORLD_ENOMEM: return "out of memory while building the simulated world";
+    case WORLD_EINVAL: return "invalid argument";
+    case WORLD_EMODEL: return "the model's weights could not be loaded";
+    case WORLD_EPLACEMENT: return "a model segment found no node with memory for it";
+    case WORLD_ECOMMITTEE: return "a model segment has fewer eligible servers (in the echelon, of a TEE class) than one committee needs";
+    default: return "unknown simulator error";
+    }
+}
+
+/* A rumor reached the application of 'node_id'. The origin's own copy is
+ * not a delivery: delivery ratio and latency count the other nodes. */
+static void record_output(world_state *world, uint32_t node_id, const node_effect *effect)
+{
+    world_result *result = world->result;
+    ASSERT(effect->origin_ns <= world->now_ns);
+    ASSERT(effect->rumor_id < world->next_rumor);
+    result->nodes[node_id].delivered += 1;
+    if (world->origin_of[effect->rumor_id] == node_id) {
+        return;
+    }
+    result->deliveries += 1;
+    world->interval_deliveries += 1;
+    util_hist_add(&result->latency, world->now_ns - effect->origin_ns);
+}
+
+void world_record_effect(world_state *world, uint32_t node_id, const node_effect *effect)
+{
+    if (effect->kind == NODE_EFFECT_OUTPUT) {
+        if (world->inference) {
+            world__serve_output(world, effect);
+        } else {
+            record_output(world, node_id, effect);
+        }
+    } else if (effect->kind == NODE_EFFECT_OBSERVE) {
+        if (effect->observation == NODE_OBS_DUPLICATE) {
+            world->result->duplicates += effect->value;
+        } else if (effect->observation == NODE_OBS_PULL_SERVED) {
+            world->result->pull_served += effect->value;
+        } else {
+            world__serve_observe(world, node_id, effect);
+        }
+    }
+}
+
+static int result_create(uint32_t node_count, world_result **out)
+{
+    world_result *result = util_calloc(1, sizeof(*result));
+    if (result == NULL) {
+        return WORLD_ENOMEM;
+    }
+    result->node_count = node_count;
+    result->nodes = util_calloc(node_count, sizeof(*result->nodes));
+    result->class_of = util_calloc(node_count, sizeof(*result->class_of));
+    result->region_of = util_calloc(node_count, sizeof(*result->region_of));
+    util_hist_init(&result->latency);
+    if (result->nodes == NULL || result->class_of == NULL || result->region_of == NULL) {
+        world_result_destroy(result);
+        return WORLD_ENOMEM;
+    }
+    *out = result;
+    return 0;
+}
+
+void world_result_destroy(world_result *result)
+{
+    if (result == NULL) {
+        return;
+    }
+    util_free(result->nodes);
+    util_free(result->class_of);
+    util_free(result->region_of);
+    util_free(result->requests);
+    util_free(result->segments);
+    util_free(result->divergence);
+    util_free(result->kernel_of);
+    util_free(result->reputation);
+    util_free(result->balance);
+    util_free(result->stake);
+    util_free(result->behaviour_of);
+    util_free(result->violations);
+    util_free(result);
+}
+
+static int nodes_create(world_state *world)
+{
+    const scn_scenario *scenario = world->scenario;
+    uint32_t n = world->node_count;
+    uint64_t capacity = scenario->workload.messages > 0 ? scenario->workload.messages : 1;
+    size_t words = node_seen_words(capacity);
+
+    world->nodes = util_calloc(n, sizeof(*world->nodes));
+    world->seen_bits = util_calloc((size_t)n * words, sizeof(uint64_t));
+    world->origin_ns = util_calloc(capacity, sizeof(uint64_t));
+    world->origin_of = util_calloc(capacity, sizeof(uint32_t));
+    world->keys = util_calloc(n, sizeof(*world->keys));
+    world->scratch = util_calloc(n, 1);
+    world->groups = util_calloc(n, 1);
+    if (world->nodes == NULL || world->seen_bits == NULL || world->origin_ns == NULL ||
+        world->origin_of == NULL || world->keys == NULL || world->scratch == NULL ||
+        world->groups == NULL) {
+        return WORLD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        node_config config = {
+            .node_id = i,
+            .node_count = n,
+            /* An inference run gossips nothing: no anti-entropy timers. */
+            .mode = scenario->gossip.mode == SCN_GOSSIP_PUSHPULL && !world->inference
+                        ? NODE_GOSSIP_PUSHPULL
+                        : NODE_GOSSIP_PUSH,
+            .fanout = n > 1 && scenario->gossip.fanout > n - 1 ? n - 1 : scenario->gossip.fanout,
+            .pull_interval_ns = scenario->gossip.pull_interval_ns,
+            .pull_max = scenario->gossip.pull_max,
+            .rumor_capacity = capacity,
+            .rumor_payload_bytes = scenario->workload.size_bytes,
+            .serving = world->inference ? &world->serving : NULL,
+            .store = world->inference ? &world->store : NULL,
+        };
+        util_prng prng;
+        util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);
+        node_init(&world->nodes[i], &config, &prng, world->seen_bits + (size_t)i * words,
+                  world->origin_ns);
+        /* Hosted by the testbed, a process holds secrets only for its own
+         * nodes, from their key files (world_host_node_secret). */
+        if (!world->hosted) {
+            util_mac_key_derive(scenario->seed, i, world->keys[i]);
+        }
+    }
+    return 0;
+}
+
+static uint64_t sum_types(const world_result *result, size_t offset)
+{
+    uint64_t total = 0;
+    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        total += *(const uint64_t *)((const char *)&result->types[t] + offset);
+    }
+    return total;
+}
+
+static uint64_t dropped_total(const world_result *result)
+{
+    uint64_t total = 0;
+    for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
+        for (uint32_t d = WORLD_DROP_NONE + 1; d < WORLD_DROP_COUNT; d++) {
+            total += result->types[t].dropped[d];
+        }
+    }
+    return total;
+}
+
+static int latency_metric(const world_result *result, const char *name, double *value_out)
+{
+    static const struct {
+        const char *name;
+        double quantile;
+    } quantiles[] = {
+        {"latency_p50", 0.50}, {"latency_p95", 0.95}, {"latency_p99", 0.99}, {"latency_max", 1.0},
+    };
+    const util_hist *hist = &result->latency;
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(quantiles); i++) {
+        if (strcmp(name, quantiles[i].name) == 0) {
+            *value_out = util_hist_metric(hist, quantiles[i].quantile);
+            return 0;
+        }
+    }
+    if (strcmp(name, "latency_mean") == 0) {
+        *value_out = hist->total_count == 0 ? NAN : util_hist_mean(hist);
+        return 0;
+    }
+    int rc = world__serve_metric(result, name, value_out);
+    return rc == 0 ? 0 : world__verify_metric(result, name, value_out);
+}
+
+int world_result_metric(const world_result *result, const char *name, double *value_out)
+{
+    const struct {
+        const char *name;
+        double value;
+    } counters[] = {
+        {"delivery_ratio", world_delivery_ratio(result)},
+        {"messages_sent", (double)sum_types(result, offsetof(world_type_stats, sent))},
+        {"bytes_sent", (double)sum_types(result, offsetof(world_type_stats, bytes_sent))},
+        {"messages_rejected", (double)sum_types(result, offsetof(world_type_stats, rejected))},
+        {"messages_dropped", (double)dropped_total(result)},
+        {"events", (double)result->events},
+        {"rumors_published", (double)result->rumors_published},
+        {"publish_failed", (double)result->publish_failed},
+        {"deliveries", (double)result->deliveries},
+        {"duplicates", (double)result->duplicates},
+        {"peak_in_flight", (double)result->peak_in_flight},
+        {"liveness_violations",
+         result->liveness_checked ? (double)result->liveness_violations : NAN},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(counters); i++) {
+        if (strcmp(name, counters[i].name) == 0) {
+            *value_out = counters[i].value;
+            return 0;
+        }
+    }
+    return latency_metric(result, name, value_out);
+}
+
+void world_destroy(world_state *world)
+{
+    if (world->verifying) {
+        world__verify_destroy(world);
+    }
+    if (world->inference) {
+        world__serve_destroy(world);
+    }
+    util_free(world->nodes);
+    util_free(world->seen_bits);
+    util_free(world->origin_ns);
+    util_free(world->origin_of);
+    util_free(world->keys);
+    util_free(world->scratch);
+    util_free(world->groups);
+}
+
+int world_build(world_state *world)
+{
+    int rc = result_create(world->node_count, &world->result);
+    if (rc == 0) {
+        rc = world__placement(world);
+    }
+    if (rc == 0 && world->inference) {
+        rc = world__serve_build(world);
+    }
+    if (rc == 0 && world->verifying) {
+        rc = world__verify_build(world);
+    }
+    if (rc == 0) {
+        rc = nodes_create(world);
+    }
+    return rc;
+}

@@ -1,0 +1,314 @@
+/* world.h -- the simulated world without its engine: what both drivers
+ * build and record. The world builder places nodes into classes and
+ * regions, builds the serving context and the nodes' store, the committee
+ * verifier and its ledger, and the nodes themselves; the recorder turns the
+ * OUTPUT and OBSERVE effects nodes return into a world_result (the oracle
+ * and the safety checkers included). It owns no clock and no network: the
+ * simulator (sim/) drives it in simulated time, the testbed (testbed/)
+ * through a world_host in real time over real sockets.
+ *
+ * world/ never writes files: results come back in world_result, and
+ * streaming rows (faults applied, timeseries samples, progress) go to a
+ * world_observer that the caller wires to metrics/ or to nothing. */
+#ifndef WORLD_WORLD_H
+#define WORLD_WORLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node/node.h"
+#include "scenarios/scn.h"
+#include "util/hist.h"
+
+/* Why a message in flight was lost (the drivers' networks count these). */
+typedef enum world_drop {
+    WORLD_DROP_NONE = 0,
+    WORLD_DROP_LOSS,
+    WORLD_DROP_PARTITION,
+    WORLD_DROP_CRASHED,              /* sender or receiver down */
+    WORLD_DROP_COUNT
+} world_drop;
+
+#define WORLD_ENOMEM -1
+#define WORLD_EINVAL -2
+#define WORLD_EMODEL -3        /* the model's weights could not be loaded */
+#define WORLD_EPLACEMENT -4    /* a segment found no server with room for it */
+#define WORLD_ECOMMITTEE -5    /* a segment has fewer servers than a committee needs */
+
+typedef struct world_observer {
+    void *context;
+    /* A fault started or ended. Strings valid for the call. May be NULL. */
+    void (*on_fault)(void *context, uint32_t fault_index, const char *kind, const char *action,
+                     uint64_t t_ns, uint32_t nodes_affected, const char *detail);
+    /* One timeseries sample. May be NULL. */
+    void (*on_sample)(void *context, uint64_t t_ns, const char *name, double value);
+    /* Called about every 65536 events. May be NULL. */
+    void (*on_progress)(void *context, uint64_t sim_ns, uint64_t events);
+    /* A wall clock, for profiling only (benchmarks): when set, the run
+     * measures the wall time spent in the nodes' inference and in the
+     * oracle. It never changes what the simulation does. May be NULL. */
+    uint64_t (*clock_ns)(void *context);
+} world_observer;
+
+typedef struct world_node_stats {
+    uint64_t messages_sent;
+    uint64_t bytes_sent;
+    uint64_t messages_received;
+    uint64_t bytes_received;
+    uint64_t rejected;
+    uint64_t delivered;
+    uint64_t crashes;
+} world_node_stats;
+
+typedef struct world_type_stats {
+    uint64_t sent;
+    uint64_t bytes_sent;
+    uint64_t delivered;
+    uint64_t bytes_delivered;
+    uint64_t dropped[WORLD_DROP_COUNT];
+    uint64_t duplicated;
+    uint64_t reordered;
+    uint64_t corrupted;
+    uint64_t rejected;
+} world_type_stats;
+
+/* One inference request, as the run saw it and as the oracle judged it. */
+typedef struct world_request_record {
+    uint32_t client;
+    uint32_t prompt_tokens;
+    uint32_t tokens_out;
+    uint32_t status;                 /* 0 = not finished, else NODE_REQUEST_* */
+    bool submitted;
+    bool compared;                   /* the oracle compared it with the reference */
+    bool reference_match;            /* every generated token = the reference's */
+    uint64_t submitted_ns;
+    uint64_t first_token_ns;         /* 0 = none */
+    uint64_t finished_ns;            /* 0 = never */
+    double argmax_agree;
+    double logits_maxabs;
+    double logits_cosine;
+    uint32_t rounds;                 /* committee rounds used (verification runs) */
+    bool accepted_wrong;             /* an accepted output was outside the rule's tolerance */
+} world_request_record;
+
+typedef enum world_violation_kind {
+    WORLD_VIOLATION_ACCEPTED_WRONG = 0, /* an output outside the rule's tolerance was accepted */
+    WORLD_VIOLATION_HONEST_PENALISED,   /* an honest member lost reputation */
+    WORLD_VIOLATION_DOUBLE_FINALIZATION, /* a request was finalized a second time */
+    WORLD_VIOLATION_LIVENESS            /* a request after the last heal missed converge_within */
+} world_violation_kind;
+
+/* What a real network could not know and the simulator can: a safety or
+ * fairness violation, with where and when it happened. */
+typedef struct world_violation {
+    world_violation_kind kind;
+    uint64_t t_ns;
+    uint64_t request;
+    uint32_t segment;
+    uint32_t node_id;                /* UINT32_MAX when not about one node */
+    uint32_t step;
+} world_violation;
+
+/* One (request, segment): its server and what serving it cost. */
+typedef struct world_segment_record {
+    uint32_t node_id;
+    uint32_t calls;
+    uint64_t start_ns;
+    uint64_t end_ns;
+    uint64_t flops;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+} world_segment_record;
+
+/* The whole model run with one kernel variant on a request's tokens,
+ * against the reference kernel. */
+typedef struct world_divergence_record {
+    double logits_maxabs;
+    double logits_cosine;
+    double argmax_agree;
+} world_divergence_record;
+
+typedef struct world_result {
+    uint64_t events;
+    uint64_t sim_ns;                 /* simulated time reached */
+    uint64_t trace_hash;
+    bool interrupted;                /* the stop flag was raised */
+    uint32_t node_count;
+    world_node_stats *nodes;           /* node_count entries */
+    uint16_t *class_of;              /* node_count entries: scenario class index */
+    uint16_t *region_of;             /* node_count entries: scenario region index */
+    world_type_stats types[NODE_MESSAGE_TYPE_COUNT];
+    uint64_t rumors_published;
+    uint64_t deliveries;             /* (rumor, non-origin node) first receipts */
+    uint64_t deliveries_expected;    /* published * (node_count - 1) */
+    uint64_t publish_failed;         /* origin was crashed at publish time */
+    uint64_t duplicates;             /* rumors received again (suppressed) */
+    uint64_t pull_served;            /* rumors sent in answer to pulls */
+    uint64_t peak_in_flight;         /* messages in the network at once */
+    util_hist latency;               /* publish -> first receipt, ns */
+    /* Split inference; request_count is 0 in a gossip run. */
+    uint64_t request_count;
+    world_request_record *requests;    /* request_count */
+    uint32_t segment_count;
+    uint32_t segment_first[NODE_SEGMENTS_MAX];
+    uint32_t segment_layers[NODE_SEGMENTS_MAX];
+    world_segment_record *segments;    /* request_count * segment_count */
+    world_divergence_record *divergence; /* request_count * INFER_KERNEL_COUNT */
+    bool kernel_used[INFER_KERNEL_COUNT];
+    uint8_t *kernel_of;              /* node_count: the node's kernel variant */
+    uint64_t requests_submitted;
+    uint64_t requests_completed;
+    uint64_t requests_finished;      /* completed, failed or timed out */
+    uint64_t tokens_out;
+    uint64_t flops_total;
+    uint64_t activation_bytes;
+    uint64_t busy_refusals;
+    util_hist request_latency;       /* submitted -> finished, completed requests */
+    /* Committee verification; verified is false without it. */
+    bool verified;
+    double *reputation;              /* node_count: final reputation */
+    double *stake;                   /* node_count: final stake (after slashing) */
+    double stake_slashed;            /* stake lost to proven deviations, in total */
+    uint8_t *behaviour_of;           /* node_count: node_behaviour it last had, 0 = honest */
+    world_violation *violations;
+    uint64_t violation_count;
+    uint64_t violation_capacity;
+    uint64_t accepted_wrong;         /* requests that accepted a wrong output */
+    uint64_t honest_penalised;       /* judgements that penalised an honest member */
+    uint64_t honest_judged;          /* judgements of honest members */
+    uint64_t no_quorum;              /* committee rounds that found no quorum */
+    bool liveness_checked;           /* the scenario sets expect.converge_within */
+    uint64_t liveness_violations;    /* requests that missed it (sim/liveness.c) */
+    /* Comparable across protocols (sim/verify.c). */
+    uint64_t native_flops;           /* one reference execution per completed request */
+    uint64_t referee_flops;          /* the referee's re-executions in disputes */
+    uint64_t disputes;
+    uint64_t resamples;              /* fresh committees after a failure or timeout */
+    util_hist finality;              /* submitted -> final (+ challenge window), completed */
+    double *balance;                 /* node_count: stake plus fees and slashed shares earned */
+    double fees_paid;                /* by clients, to members whose output was accepted */
+    double slashed_to_oracle;
+    double slashed_burnt;
+    uint64_t cheats_declined;        /* a rational adversary's hops it chose to run honestly */
+    uint64_t cheats_taken;
+    uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
+    uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
+    util_hist first_token;           /* submitted -> first token */
+} world_result;
+
+/* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop
+ * may be NULL). On success returns 0 and *out (free with
+ * world_result_destroy). Returns WORLD_ENOMEM when the world cannot be
+ * allocated. */
+
+void world_result_destroy(world_result *result);
+
+/* A run-level metric by name: every name in scn_expect_metrics and in
+ * world_metric_names. Durations in nanoseconds. Returns 0, or WORLD_EINVAL for
+ * an unknown name. Cannot fail otherwise. */
+int world_result_metric(const world_result *result, const char *name, double *value_out);
+
+/* The metrics a run reports (NULL-terminated), in the order the summary
+ * and the metrics table list them. */
+extern const char *const world_metric_names[];
+
+/* ---- the world without the engine (the testbed's use) ----------------
+ * The testbed drives the same nodes in real time over real sockets. It
+ * builds the same world as sim_run -- placement, the serving context, the
+ * committee verifier, keys, behaviours -- through a world_host, then hands
+ * events to nodes itself and carries SEND and TIMER effects over TCP and
+ * real timers. OUTPUT and OBSERVE effects are recorded in the host's
+ * world_result exactly as the simulator records them (the oracle included).
+ *
+ * One difference from sim_run, because a process holds only its own share
+ * of the nodes: committees are drawn from the reputations and stakes the
+ * run started with (every process computes the same committee, while each
+ * one's reputation ledger only sees its own clients' judgements). A node
+ * learns a remote client's request only from the messages it receives, as
+ * in the simulator. */
+
+/* One arrival of the scenario's workload, as the simulator draws it. */
+typedef struct world_plan_entry {
+    uint64_t at_ns;                  /* since the run's start */
+    uint32_t client;
+    uint32_t prompt_tokens;
+    uint32_t *tokens;                /* caller storage: workload.prompt_max entries */
+} world_plan_entry;
+
+/* The scenario's inference arrivals, drawn in the simulator's order from
+ * the same stream: plan[0 .. *count_out). Returns 0, or WORLD_EINVAL when
+ * 'capacity' entries are too few. Deterministic; cannot fail otherwise. */
+int world_workload_plan(const scn_scenario *scenario, world_plan_entry *plan, uint64_t capacity,
+                      uint64_t *count_out);
+
+typedef struct world_host world_host;
+
+/* Builds the world of an inference scenario with room for workload.requests
+ * + 'extra_requests' request ids (the testbed's HTTP requests take ids from
+ * workload.requests up). Nodes are initialised but not started. On success
+ * *out is owned by the caller (world_host_destroy). Returns 0 or a SIM_E*
+ * code (WORLD_EINVAL for a scenario without a model). */
+int world_host_create(const scn_scenario *scenario, uint64_t extra_requests,
+                    const world_observer *observer, world_host **out);
+void world_host_destroy(world_host *host);
+
+/* Hands 'event' to node 'node_id' at 'now_ns' (never earlier than a
+ * previous call) and records its OUTPUT and OBSERVE effects. Returns the
+ * node's outbox (valid until the next call on 'host'): the caller carries
+ * out its SEND and TIMER effects. *rc_out is node_on_event's result. */
+const node_outbox *world_host_event(world_host *host, uint32_t node_id, uint64_t now_ns,
+                                  const node_event *event, int *rc_out);
+
+/* Submits request 'request' (< the host's request capacity, not used
+ * before) from 'client' with the given prompt ('count' tokens, each below
+ * the vocabulary, count in [1, workload.prompt_max]). Returns the
+ * client's outbox as world_host_event does, or NULL with WORLD_EINVAL for
+ * arguments out of range (checked, not asserted: they come from HTTP). */
+const node_outbox *world_host_submit(world_host *host, uint32_t client, uint64_t request,
+                                   uint64_t now_ns, const uint32_t *tokens, uint32_t count,
+                                   int *rc_out);
+
+/* Makes request id 'request' unused again, so a driver that has made sure
+ * no node still holds state for it (its END sent and every KV expiry
+ * passed) can submit it anew: clears its request, its record, segment and
+ * divergence rows, and returns its oracle block. Counters already summed
+ * (requests_submitted, latency histograms) keep it. Returns 0, or
+ * WORLD_EINVAL for an id out of range or a request still running. */
+int world_host_request_reset(world_host *host, uint64_t request);
+
+/* The result the host records into; owned by the host. */
+world_result *world_host_result(world_host *host);
+/* The serving context (read-only use: requests, routes, committees). */
+const node_serving *world_host_serving(const world_host *host);
+uint64_t world_host_request_capacity(const world_host *host);
+
+/* Marks in selected[node_count] the nodes fault 'fault_index' names, with
+ * the simulator's selection; returns how many. For a partition, groups_out
+ * (node_count entries, may be NULL) receives every node's group. */
+uint32_t world_host_fault_nodes(world_host *host, uint32_t fault_index, uint8_t *selected,
+                              uint8_t *groups_out);
+
+/* Starts or ends a Byzantine behaviour fault (kinds wrong_output and
+ * after) on its nodes, as the simulator does. Returns 0, or WORLD_EINVAL for
+ * a fault of another kind (network faults are the driver's). */
+int world_host_behaviour(world_host *host, uint32_t fault_index, bool ending);
+
+/* Sets one node's behaviour directly (the testbed's admin endpoint);
+ * 'scale' as a fault's. Returns 0 or WORLD_EINVAL for an unknown node, a
+ * behaviour out of range, forge_attestation outside protocol tee, or a run
+ * without verification. */
+int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour behaviour,
+                           double scale);
+
+/* A hosted world derives no node's keys from the seed: the driver gives
+ * each node it hosts its own secret (the testbed: from the node's key
+ * file), from which the node's commitment salts are derived. 'secret' is
+ * copied through a hash; size >= 16. Returns 0 or WORLD_EINVAL. */
+int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *secret, size_t size);
+
+/* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
+const char *world_fault_kind_name(scn_fault_kind kind);
+
+const char *world_strerror(int code);
+
+#endif

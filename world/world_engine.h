@@ -1,0 +1,140 @@
+/* world_engine.h -- the world as an engine drives it. The simulator's
+ * engine (sim/) embeds a world_state, builds it with world_build, hands its
+ * nodes events itself, and calls the world to record what they report and
+ * to act for the scenario (fault targets, behaviour faults, samples, the
+ * workload's draws, the liveness check at the end). A driver without an
+ * engine uses world_host (world.h) instead. The struct is the engine's to
+ * read; only world/ writes it, except the fields an engine fills before
+ * world_build (scenario, observer, node_count, inference, verifying). */
+#ifndef WORLD_WORLD_ENGINE_H
+#define WORLD_WORLD_ENGINE_H
+
+#include "consensus/cons.h"
+#include "util/hash.h"
+#include "world/world.h"
+
+typedef struct world_state {
+    const scn_scenario *scenario;
+    const world_observer *observer;
+    world_result *result;
+    uint32_t node_count;
+    uint64_t now_ns;
+    node *nodes;
+    uint64_t *seen_bits;             /* node_count * seen_words */
+    uint64_t *origin_ns;             /* shared: a rumor's publish time is one fact */
+    uint32_t *origin_of;             /* per rumor: the publishing node */
+    uint8_t (*keys)[UTIL_MAC_KEY_BYTES];
+    uint8_t *scratch;                /* node_count bytes for selectors */
+    uint8_t *groups;                 /* node_count group ids for partitions */
+    uint64_t next_rumor;             /* next rumor id: dense, published ones only */
+    node_outbox outbox;
+    /* Split inference (serve.c); unused without a model. */
+    bool inference;
+    infer_model *model;
+    node_serving serving;
+    node_store store;                /* what the nodes own (node.h) */
+    infer_executor *oracle_executor;
+    uint32_t *servers;
+    uint32_t *server_offsets;
+    double *flops_of;
+    uint64_t *overhead_of;
+    uint64_t *busy_until;
+    uint16_t *kv_in_use;
+    node_request *requests;
+    uint32_t *tokens;
+    uint32_t *kv_block_of;
+    uint32_t *client_of;             /* node_store.client_of */
+    uint32_t *prompt;                /* the prompt being submitted: prompt_max entries */
+    uint32_t *oracle_block_of;       /* per request: block + 1 of the network's logits */
+    util_pool oracle_pool;
+    float *oracle_x;
+    float *oracle_reference;
+    float *oracle_variant;
+    void *oracle_kv;
+    /* Committee verification (verify.c). */
+    bool verifying;
+    bool signing;                    /* verification.crypto: ed25519 */
+    cons_agreement agreement;        /* the scenario's rules, converted once */
+    cons_agreement final_agreement;
+    cons_ledger ledger;              /* over result's reputation, stake, balance */
+    uint8_t (*public_keys)[32];
+    uint8_t (*secret_keys)[64];
+    node_verifier verifier;
+    uint8_t (*identities)[32];       /* public per-node value sortition hashes */
+    uint8_t *behaviour_now;          /* node_behaviour per node, as the faults set it */
+    uint32_t adaptive_budget;        /* corruptions the adaptive adversary has left */
+    infer_model *substitute;         /* other weights, for wrong_output mode model */
+    double *behaviour_scale;
+    uint32_t *committee_cache;       /* [((request * S + s) * rounds + round) * k]: members */
+    uint8_t *committee_cache_round;  /* [(request * S + s) * rounds + round]: 1 = drawn */
+    uint32_t *committee_cache_count;
+    node_committee_state *committees;
+    uint32_t *reveal_block_of;
+    float *decoded;
+    void *candidates;                /* cons_candidate per eligible server, by segment */
+    uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
+    uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
+    util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
+    uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */
+    float *oracle_wired;             /* per kernel: an honest pipeline's logits, wire included */
+    double *gain_of;                 /* per node: a rational adversary's gain (0 = none) */
+    uint8_t vendor_public[32];       /* tee: the simulated vendor's attestation key */
+    uint8_t vendor_secret[64];
+    uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */
+    uint64_t sampled_tokens;         /* tokens_out at the previous sample */
+    uint64_t sampled_flops;
+    /* Hosted by a driver (world_host): no engine, no simulated network. */
+    bool hosted;
+    uint64_t extra_requests;         /* request ids beyond the workload's */
+    /* Interval counters for the timeseries. */
+    uint64_t interval_sent;
+    uint64_t interval_deliveries;
+} world_state;
+
+/* Builds the world whose scenario, observer, node_count, inference and
+ * verifying fields the engine set: placement, the serving context and
+ * store, the verifier and its ledger, the nodes and their keys. 0 or a
+ * WORLD_E* code; on failure world_destroy still frees what was built. */
+int world_build(world_state *world);
+/* Frees everything but the result (the caller's: world_result_destroy). */
+void world_destroy(world_state *world);
+
+/* Records an OUTPUT or OBSERVE effect of 'node_id' in the result. */
+void world_record_effect(world_state *world, uint32_t node_id, const node_effect *effect);
+/* Counts an inference message's bytes per (request, segment): at its
+ * arrival ('arrival') or when it is sent. */
+void world_count_bytes(world_state *world, const node_message *message, uint64_t wire_bytes,
+                       bool arrival);
+/* Deliveries over those expected (1 when none were). */
+double world_delivery_ratio(const world_result *result);
+
+/* The nodes a fault's selector names, marked in selected[node_count];
+ * returns how many. Deterministic in (seed, fault index). */
+uint32_t world_select(world_state *world, const scn_selector *selector, uint32_t fault_index,
+                      uint8_t *selected);
+/* A partition fault's groups, in world->groups; returns how many nodes are
+ * in a group. */
+uint32_t world_partition_groups(world_state *world, const scn_fault *fault, uint32_t fault_index);
+/* A Byzantine behaviour fault starts (or ends) on the selected nodes. */
+void world_verify_behaviour(world_state *world, const scn_fault *fault, const uint8_t *selected,
+                            bool ending);
+
+/* Timeseries samples of an inference run, and under verification the mean
+ * reputation and balance of the nodes honest so far and of those given a
+ * Byzantine behaviour so far (NaN: none), and every node's balance.
+ * Observation only. */
+void world_serve_sample(world_state *world);
+void world_verify_sample(world_state *world);
+/* Judges every request against expect.converge_within (set) once the run
+ * has ended. */
+void world_liveness_check(world_state *world);
+
+/* The workload's draws, one implementation for the simulator's arrivals
+ * and the testbed's plan: arrival number 'index' after 'after_ns' and its
+ * client (false when there is none), and one prompt into
+ * tokens[prompt_max] (returns its length). */
+bool world_workload_arrival(const scn_scenario *scenario, util_prng *prng, uint64_t index,
+                            uint64_t after_ns, uint64_t *at_out, uint32_t *client_out);
+uint32_t world_workload_prompt(const scn_scenario *scenario, util_prng *prng, uint32_t *tokens);
+
+#endif

@@ -1,0 +1,55 @@
+/* world_int.h -- private declarations shared by the files of world/: the
+ * world struct (world.c builds it and records effects, world_place.c
+ * places nodes and selects fault targets, world_serve.c serves and runs
+ * the oracle, world_verify.c the verifier, the ledger's wiring and the
+ * checkers, world_host.c hosts it for a driver without an engine) and the
+ * functions the engine (sim/) calls. Not part of the public interface. */
+#ifndef WORLD_WORLD_INT_H
+#define WORLD_WORLD_INT_H
+
+#include "world/world_engine.h"
+
+/* world_place.c: classes and regions of every node (the scenario's
+ * fractions). 0, or WORLD_EINVAL when the scenario cannot be placed. */
+int world__placement(world_state *world);
+
+/* world_serve.c */
+int world__serve_build(world_state *world);
+void world__serve_destroy(world_state *world);
+void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect);
+void world__serve_output(world_state *world, const node_effect *effect);
+int world__serve_metric(const world_result *result, const char *name, double *value_out);
+/* The referee's re-execution of a hop: the output of 'segment' at the
+ * request's current step, run with 'kernel' over every position so far
+ * (one prefill: the executor gives the same bits as step by step) from the
+ * segment's inputs -- the tokens for segment 0, else the inputs the client
+ * accepted (world__verify_inputs), through the wire dtype as the servers
+ * receive them -- and for a segment but the model's last, through the wire
+ * again as the servers send it.
+ * Returns n_out floats (the step's rows, or the last segment's logits),
+ * valid until the oracle runs again. Uses the oracle's buffers. */
+const float *world__serve_replay(world_state *world, uint64_t request, uint32_t segment,
+                               infer_kernel kernel, size_t *n_out);
+/* The inputs of 'segment' (segment >= 1) the request's client accepted so
+ * far, one row per position (seq_len x dim floats), or NULL when none. */
+const float *world__verify_inputs(const world_state *world, uint64_t request, uint32_t segment);
+/* A request finished: the inputs kept for its referee are dropped. */
+void world__verify_request_done(world_state *world, uint64_t request);
+
+/* world_verify.c */
+int world__verify_build(world_state *world);
+void world__verify_destroy(world_state *world);
+/* The oracle's safety check of a completed request's accepted logits: a
+ * step is wrong when it agrees, under the final rule, with no honest
+ * execution (honest[i]: generate x vocab logits of the reference and of
+ * every kernel variant in use). */
+void world__verify_judge_request(world_state *world, uint64_t request, const float *network,
+                               const float *const *honest, uint32_t honest_count);
+int world__verify_metric(const world_result *result, const char *name, double *value_out);
+/* Members one committee of 'v' can have: k, or the executor and its
+ * verifiers or challengers. */
+uint32_t world__verify_members_max(const scn_verification *v);
+/* Records a violation the checkers found. Cannot fail. */
+void world__verify_violation(world_state *world, world_violation_kind kind, uint64_t request,
+                           uint32_t segment, uint32_t node_id, uint32_t step);
+#endif
