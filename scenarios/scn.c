@@ -20,24 +20,23 @@
 /* Files larger than this are not scenarios. */
 #define SCN_FILE_BYTES_MAX (16u * 1024u * 1024u)
 
-/* The simulator reports every one of these (sim_metric_names); the gossip
- * counters (rumors_published .. peak_in_flight) are used by the scenario
- * library, requests_completed .. activation_bytes by inference runs and the
- * last eight by committee verification (requests_failed by any inference). */
-const char *const scn_expect_metrics[] = {
-    "delivery_ratio", "latency_p50",      "latency_p95",       "latency_p99",
-    "latency_max",    "latency_mean",     "messages_sent",     "bytes_sent",
-    "messages_rejected", "messages_dropped", "events",         "rumors_published",
-    "publish_failed", "deliveries",       "duplicates",        "peak_in_flight",
-    "requests_completed", "completed_ratio", "request_latency_p50", "request_latency_p95",
-    "request_latency_p99", "first_token_p50", "tokens_per_s", "reference_match_ratio",
-    "argmax_agree_mean", "flops_total", "activation_bytes", "accepted_wrong",
-    "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio", "no_quorum",
-    "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
-    "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
-    "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
-    "balance_byzantine_mean", "cheats_declined", "cheats_taken", NULL,
+const scn_metric_info scn_metrics[SCN_METRIC_COUNT] = {
+#define SCN_METRIC_ROW(suffix, name, unit, runs, expect, doc)                                   \
+    {name, unit, SCN_METRIC_RUNS_##runs, expect, doc},
+    SCN_METRICS(SCN_METRIC_ROW)
+#undef SCN_METRIC_ROW
 };
+
+/* Linear over a few dozen rows; cannot fail. */
+int scn_metric_find(const char *name)
+{
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        if (strcmp(scn_metrics[m].name, name) == 0) {
+            return m;
+        }
+    }
+    return -1;
+}
 
 static const char *const scn_top_keys[] = {
     "name",  "seed",   "duration", "network", "nodes",  "gossip", "model", "workload",

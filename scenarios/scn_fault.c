@@ -626,8 +626,8 @@ static int expect_operator(const char *text, scn_cmp *cmp, const char **rest)
 
 bool scn__metric_is_duration(const char *metric)
 {
-    return strncmp(metric, "latency_", 8) == 0 || strncmp(metric, "request_latency_", 16) == 0 ||
-           strncmp(metric, "finality_", 9) == 0 || strcmp(metric, "first_token_p50") == 0;
+    int m = scn_metric_find(metric);
+    return m >= 0 && strcmp(scn_metrics[m].unit, "ns") == 0;
 }
 
 /* Edit distance between two short names (longer ones are cut at 63). */
@@ -660,11 +660,12 @@ static int expect_unknown(scn_check *check, const scn_node *key)
 {
     const char *nearest = NULL;
     size_t best = SIZE_MAX;
-    for (size_t i = 0; scn_expect_metrics[i] != NULL; i++) {
-        size_t d = expect_distance(key->text, scn_expect_metrics[i]);
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        size_t d = scn_metrics[m].expect ? expect_distance(key->text, scn_metrics[m].name)
+                                         : SIZE_MAX;
         if (d < best) {
             best = d;
-            nearest = scn_expect_metrics[i];
+            nearest = scn_metrics[m].name;
         }
     }
     size_t length = strlen(key->text);
@@ -717,7 +718,8 @@ static int expect_one(scn_check *check, const scn_node *key, const scn_node *val
     if (strcmp(key->text, "converge_within") == 0) {
         return expect_converge(check, value, e);
     }
-    if (!fault_name_in(key->text, scn_expect_metrics)) {
+    int metric = scn_metric_find(key->text);
+    if (metric < 0 || !scn_metrics[metric].expect) {
         return expect_unknown(check, key);
     }
     snprintf(path, sizeof(path), "expect.%s", key->text);

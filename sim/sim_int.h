@@ -152,7 +152,9 @@ void sim__serve_schedule(sim_world *world, uint64_t after_ns);
 void sim__serve_submit(sim_world *world, uint32_t client, uint64_t request);
 void sim__serve_observe(sim_world *world, uint32_t node_id, const node_effect *effect);
 void sim__serve_output(sim_world *world, const node_effect *effect);
-int sim__serve_metric(const sim_result *result, const char *name, double *value_out);
+/* A metric of SCN_METRIC_RUNS_INFERENCE but liveness_violations (sim.c):
+ * NaN in a run without requests. Cannot fail. */
+double sim__serve_metric(const sim_result *result, scn_metric metric);
 void sim__serve_sample(sim_world *world);
 /* The referee's re-execution of a hop: the output of 'segment' at the
  * request's current step, run with 'kernel' over every position so far
@@ -183,7 +185,9 @@ void sim__verify_behaviour(sim_world *world, const scn_fault *fault, const uint8
  * every kernel variant in use). */
 void sim__verify_judge_request(sim_world *world, uint64_t request, const float *network,
                                const float *const *honest, uint32_t honest_count);
-int sim__verify_metric(const sim_result *result, const char *name, double *value_out);
+/* A metric of SCN_METRIC_RUNS_VERIFICATION: NaN in a run without
+ * verification. Cannot fail. */
+double sim__verify_metric(const sim_result *result, scn_metric metric);
 /* Members one committee of 'v' can have: k, or the executor and its
  * verifiers or challengers. */
 uint32_t sim__verify_members_max(const scn_verification *v);

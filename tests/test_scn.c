@@ -322,17 +322,22 @@ START_TEST(test_scn_error_format_forms)
     ck_assert_str_eq(scn_strerror(SCN_EUSAGE), "malformed --set override");
     ck_assert_str_ne(scn_strerror(SCN_EPARSE), scn_strerror(SCN_ESCHEMA));
     ck_assert_str_eq(scn_strerror(-99), "unknown scenario error");
-    ck_assert_str_eq(scn_expect_metrics[0], "delivery_ratio");
+    ck_assert_str_eq(scn_metrics[0].name, "delivery_ratio");
     size_t count = 0;
-    while (scn_expect_metrics[count] != NULL) {
-        count += 1;
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        count += scn_metrics[m].expect;
+        ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
     ck_assert_uint_eq(count, 49);
-    ck_assert_str_eq(scn_expect_metrics[26], "activation_bytes");
-    ck_assert_str_eq(scn_expect_metrics[34], "requests_failed");
-    ck_assert_str_eq(scn_expect_metrics[35], "stake_slashed");
-    ck_assert_str_eq(scn_expect_metrics[36], "cost_ratio");
-    ck_assert_str_eq(scn_expect_metrics[48], "cheats_taken");
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 50);
+    ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
+    ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
+    ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
+    ck_assert_str_eq(scn_metrics[35].name, "stake_slashed");
+    ck_assert_str_eq(scn_metrics[36].name, "cost_ratio");
+    ck_assert_str_eq(scn_metrics[48].name, "cheats_taken");
+    ck_assert_str_eq(scn_metrics[SCN_METRIC_LIVENESS_VIOLATIONS].name, "liveness_violations");
+    ck_assert(!scn_metrics[SCN_METRIC_LIVENESS_VIOLATIONS].expect);
 }
 END_TEST
 
@@ -343,8 +348,8 @@ static scn_scenario *test_scn_metrics_load(size_t first, size_t count)
     char text[2048] = "nodes: {count: 2}\nexpect:\n";
     for (size_t i = first; i < first + count; i++) {
         char line[96];
-        snprintf(line, sizeof(line), "  %s: \"<= 1%s\"\n", scn_expect_metrics[i],
-                 scn__metric_is_duration(scn_expect_metrics[i]) ? "ms" : "");
+        snprintf(line, sizeof(line), "  %s: \"<= 1%s\"\n", scn_metrics[i].name,
+                 scn__metric_is_duration(scn_metrics[i].name) ? "ms" : "");
         strcat(text, line);
     }
     scn_scenario *s = NULL;
