@@ -12,25 +12,6 @@
 #include "scenarios/scn_int.h"
 #include "util/assert.h"
 
-static const char *const verify_keys[] = {
-    "protocol",       "committee",      "quorum",    "retries",
-    "commit_reveal",  "commit_timeout", "reveal_timeout", "agreement",
-    "final_agreement", "reputation",    "stake",     "slash", "crypto",
-    "echelon",        "verifiers",      "check_probability", "challenge_window",
-    "bisection_round", "dispute_time",  "tee_overhead", "zk", "timeout_slash",
-    "fee_per_token",  "slashed_to",     "unsafe_quorum_slack", NULL,
-};
-
-static const char *const verify_zk_keys[] = {"prover_factor", "proof_bytes", "verify_time",
-                                             NULL};
-static const char *const verify_slashed_keys[] = {"honest", "oracle", "burn", NULL};
-
-static const char *const verify_agree_keys[] = {"rule", "epsilon", "tau", "top_k", NULL};
-
-static const char *const verify_reputation_keys[] = {
-    "penalty", "reward", "min", "max", "initial", NULL,
-};
-
 /* Keys that belong to one protocol only (a scenario writing one under
  * another protocol is told so). */
 static const struct {
@@ -178,7 +159,7 @@ static int verify_agree_unused(scn_check *check, const scn_node *map, const char
 static int verify_agreement(scn_check *check, const scn_node *map, const char *path,
                             scn_agreement *a)
 {
-    int rc = scn__check_section(check, map, path, verify_agree_keys);
+    int rc = scn__check_section(check, map, path, path);
     if (rc != 0 || map == NULL) {
         return rc;
     }
@@ -212,7 +193,7 @@ static int verify_agreement(scn_check *check, const scn_node *map, const char *p
 static int verify_reputation(scn_check *check, const scn_node *map, scn_verification *v)
 {
     const char *path = "verification.reputation";
-    int rc = scn__check_section(check, map, path, verify_reputation_keys);
+    int rc = scn__check_section(check, map, path, "verification.reputation");
     if (rc != 0 || map == NULL) {
         return rc;
     }
@@ -432,7 +413,7 @@ static int verify_echelon(scn_check *check, const scn_node *node, scn_verificati
 
 static int verify_zk(scn_check *check, const scn_node *map, scn_verification *v)
 {
-    int rc = scn__check_section(check, map, "verification.zk", verify_zk_keys);
+    int rc = scn__check_section(check, map, "verification.zk", "verification.zk");
     if (rc != 0 || map == NULL) {
         return rc;
     }
@@ -467,17 +448,20 @@ static int verify_zk(scn_check *check, const scn_node *map, scn_verification *v)
 /* Where slashed funds go: shares that sum to 1 (absent keys are 0). */
 static int verify_slashed_to(scn_check *check, const scn_node *map, scn_verification *v)
 {
-    int rc = scn__check_section(check, map, "verification.slashed_to", verify_slashed_keys);
+    int rc = scn__check_section(check, map, "verification.slashed_to", "verification.slashed_to");
     if (rc != 0 || map == NULL) {
         return rc;
     }
+    /* The table's order: honest, oracle, burn. */
+    const char *names[4];
+    scn__keys_under("verification.slashed_to", NULL, names, UTIL_ARRAY_COUNT(names));
     double *shares[] = {&v->slashed_honest, &v->slashed_oracle, &v->slashed_burn};
     double sum = 0.0;
     for (size_t i = 0; i < 3; i++) {
         char path[64];
-        snprintf(path, sizeof(path), "verification.slashed_to.%s", verify_slashed_keys[i]);
+        snprintf(path, sizeof(path), "verification.slashed_to.%s", names[i]);
         *shares[i] = 0.0;
-        if ((rc = verify_number(check, scn__map_get(map, verify_slashed_keys[i]), path, 0,
+        if ((rc = verify_number(check, scn__map_get(map, names[i]), path, 0,
                                 false, 1, false, "in [0, 1]", shares[i])) != 0) {
             return rc;
         }
@@ -551,7 +535,7 @@ static int verify_tee_classes(scn_check *check, const scn_node *section,
 int scn__check_verification(scn_check *check, const scn_node *root)
 {
     const scn_node *section = scn__map_get(root, "verification");
-    int rc = scn__check_section(check, section, "verification", verify_keys);
+    int rc = scn__check_section(check, section, "verification", "verification");
     if (rc != 0 || section == NULL) {
         return rc;
     }
