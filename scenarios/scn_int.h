@@ -138,7 +138,9 @@ typedef struct scn_key_info {
     scn_key_type type;
     const char *unit;             /* "" when none (a duration's unit is written with it) */
     const char *fallback;         /* the default as text; "none" when absent or required */
-    const char *scope;            /* "" always; "gossip" / "inference": that workload's */
+    const char *scope;            /* "" always; else the workload kind ("gossip",
+                                   * "inference") or verification protocol ("zk")
+                                   * that owns it: an error under another */
     uint32_t flags;               /* SCN_KEY_* */
     const char *doc;
 } scn_key_info;

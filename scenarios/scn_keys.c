@@ -2,7 +2,8 @@
  * type, unit, default as text, the workload kind it belongs to and a doc
  * line. The loader's allowed-key lists (unknown-key errors and the list
  * they print) are the children of a section in this table, in table
- * order; scenarios/README.md lists every row ("Key reference"), and the
+ * order, and so are the keys one workload kind or one verification
+ * protocol owns; scenarios/README.md lists every row ("Key reference"), and the
  * tests check that every key the params table holds is a row. Paths:
  * "a.b" a key of a map, "a[].b" a key of every item of list a, "a.*" any
  * key of a map whose keys are names (regions, metrics, sweep keys). */
@@ -121,15 +122,15 @@ const scn_key_info scn__keys[] = {
     K("verification.stake", NUMBER, "stake", "1", "", "every node's stake at the start"),
     K("verification.slash", RATIO, "", "0", "", "share of stake lost per proven deviation"),
     K("verification.crypto", ENUM, "", "mac", "", "mac or ed25519: how votes are authenticated"),
-    K("verification.echelon", STRING, "", "any class", "", "sampling: the class sampled from"),
+    K("verification.echelon", STRING, "", "any class", "sampling", "the class sampled from"),
     K("verification.verifiers", COUNT, "members", "3 (optimistic 1)", "",
       "crossval: re-executors; optimistic: challengers"),
-    K("verification.check_probability", RATIO, "", "0.01", "", "crossval: spot-check odds"),
-    K("verification.challenge_window", DURATION, "", "10s", "", "optimistic: time to finality"),
-    K("verification.bisection_round", DURATION, "", "1s", "", "optimistic: one bisection round"),
+    K("verification.check_probability", RATIO, "", "0.01", "crossval", "spot-check odds"),
+    K("verification.challenge_window", DURATION, "", "10s", "optimistic", "time to finality"),
+    K("verification.bisection_round", DURATION, "", "1s", "optimistic", "one bisection round"),
     K("verification.dispute_time", DURATION, "", "1s", "", "the referee's time per dispute"),
-    K("verification.tee_overhead", NUMBER, "", "0.07", "", "tee: compute slowdown share"),
-    K("verification.zk", MAP, "", "", "", "zk: the prover's costs"),
+    K("verification.tee_overhead", NUMBER, "", "0.07", "tee", "compute slowdown share"),
+    K("verification.zk", MAP, "", "", "zk", "the prover's costs"),
     K("verification.timeout_slash", RATIO, "", "0 (sampling, crossval 0.1)", "",
       "share of stake lost on a timeout"),
     K("verification.fee_per_token", NUMBER, "stake", "0", "", "paid per token to accepted members"),

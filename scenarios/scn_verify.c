@@ -12,20 +12,6 @@
 #include "scenarios/scn_int.h"
 #include "util/assert.h"
 
-/* Keys that belong to one protocol only (a scenario writing one under
- * another protocol is told so). */
-static const struct {
-    const char *key;
-    cons_protocol owner;
-} verify_owned[] = {
-    {"echelon", CONS_PROTOCOL_SAMPLING},
-    {"check_probability", CONS_PROTOCOL_CROSSVAL},
-    {"challenge_window", CONS_PROTOCOL_OPTIMISTIC},
-    {"bisection_round", CONS_PROTOCOL_OPTIMISTIC},
-    {"tee_overhead", CONS_PROTOCOL_TEE},
-    {"zk", CONS_PROTOCOL_ZK},
-};
-
 /* In enum order (scn_agree_rule). */
 static const char *const verify_rules[] = {"exact", "maxabs", "cosine", "topk", NULL};
 
@@ -245,18 +231,30 @@ static int verify_none_keys(scn_check *check, const scn_node *section)
     return 0;
 }
 
+/* The name of a key of the verification section that one protocol owns
+ * (the row's scope), else NULL. Cannot fail. */
+static const char *verify_owned_key(const scn_key_info *row)
+{
+    const char *name = strncmp(row->path, "verification.", 13) == 0 ? row->path + 13 : NULL;
+    bool direct = name != NULL && strchr(name, '.') == NULL;
+    return direct && row->scope[0] != '\0' ? name : NULL;
+}
+
 /* Keys owned by another protocol, and the committee sizes a protocol fixes. */
 static int verify_foreign_keys(scn_check *check, const scn_node *section,
                                const scn_verification *v)
 {
     const char *name = cons_protocol_name(v->protocol);
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(verify_owned); i++) {
-        const scn_node *key = verify_key_node(section, verify_owned[i].key);
-        if (key != NULL && verify_owned[i].owner != v->protocol) {
+    /* Keys that belong to one protocol only: the key table's scope. */
+    for (size_t i = 0; i < scn__key_count; i++) {
+        const scn_key_info *row = &scn__keys[i];
+        const char *owned = verify_owned_key(row);
+        const scn_node *key = owned != NULL ? verify_key_node(section, owned) : NULL;
+        if (key != NULL && strcmp(row->scope, name) != 0) {
             return scn__fail(check->error, SCN_ESCHEMA, key,
                              "verification.%s does not apply to protocol %s (it belongs to "
                              "protocol %s)",
-                             key->text, name, cons_protocol_name(verify_owned[i].owner));
+                             key->text, name, row->scope);
         }
     }
     /* Built-in executors; a registered protocol keeps the committee keys. */
