@@ -1,12 +1,13 @@
 /* scn_keys.c -- every key a scenario may write, one row each: its path,
- * type, unit, default as text, the workload kind it belongs to and a doc
- * line. The loader's allowed-key lists (unknown-key errors and the list
- * they print) are the children of a section in this table, in table
- * order, and so are the keys one workload kind or one verification
- * protocol owns; scenarios/README.md lists every row ("Key reference"), and the
- * tests check that every key the params table holds is a row. Paths:
- * "a.b" a key of a map, "a[].b" a key of every item of list a, "a.*" any
- * key of a map whose keys are names (regions, metrics, sweep keys). */
+ * type, unit, default as text, its scope (the workload kind or the
+ * verification protocol that owns it; "" for none) and a doc line. The
+ * loader's allowed-key lists (unknown-key errors and the list they print)
+ * are the children of a section in this table, in table order, and so are
+ * the keys a scope owns; scenarios/README.md lists every row ("Key
+ * reference"), and the tests check that every key the params table holds
+ * is a row. Paths: "a.b" a key of a map, "a[].b" a key of every item of
+ * list a, "a.*" any key of a map whose keys are names (regions, metrics,
+ * sweep keys). */
 #include <string.h>
 
 #include "scenarios/scn_int.h"
