@@ -20,29 +20,23 @@
 /* Files larger than this are not scenarios. */
 #define SCN_FILE_BYTES_MAX (16u * 1024u * 1024u)
 
-/* The simulator reports every one of these (sim_metric_names); the gossip
- * counters (rumors_published .. peak_in_flight) are used by the scenario
- * library, requests_completed .. activation_bytes by inference runs and the
- * last eight by committee verification (requests_failed by any inference). */
-const char *const scn_expect_metrics[] = {
-    "delivery_ratio", "latency_p50",      "latency_p95",       "latency_p99",
-    "latency_max",    "latency_mean",     "messages_sent",     "bytes_sent",
-    "messages_rejected", "messages_dropped", "events",         "rumors_published",
-    "publish_failed", "deliveries",       "duplicates",        "peak_in_flight",
-    "requests_completed", "completed_ratio", "request_latency_p50", "request_latency_p95",
-    "request_latency_p99", "first_token_p50", "tokens_per_s", "reference_match_ratio",
-    "argmax_agree_mean", "flops_total", "activation_bytes", "accepted_wrong",
-    "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio", "no_quorum",
-    "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
-    "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
-    "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
-    "balance_byzantine_mean", "cheats_declined", "cheats_taken", NULL,
+const scn_metric_info scn_metrics[SCN_METRIC_COUNT] = {
+#define SCN_METRIC_ROW(suffix, name, unit, runs, expect, doc)                                   \
+    {name, unit, SCN_METRIC_RUNS_##runs, expect, doc},
+    SCN_METRICS(SCN_METRIC_ROW)
+#undef SCN_METRIC_ROW
 };
 
-static const char *const scn_top_keys[] = {
-    "name",  "seed",   "duration", "network", "nodes",  "gossip", "model", "workload",
-    "verification", "faults", "expect", "output", "sweep", NULL,
-};
+/* Linear over a few dozen rows; cannot fail. */
+int scn_metric_find(const char *name)
+{
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        if (strcmp(scn_metrics[m].name, name) == 0) {
+            return m;
+        }
+    }
+    return -1;
+}
 
 /* Sections that later versions add: named so the message says "not yet". */
 static const char *const scn_future_sections[] = {
@@ -59,7 +53,7 @@ static bool scn_name_in(const char *name, const char *const *names)
     return false;
 }
 
-static void scn_names_join(const char *const *names, char *buffer, size_t size)
+void scn__names_join(const char *const *names, char *buffer, size_t size)
 {
     size_t used = 0;
     buffer[0] = '\0';
@@ -74,9 +68,12 @@ static void scn_names_join(const char *const *names, char *buffer, size_t size)
 
 /* ---- shared checks ------------------------------------------------------- */
 
+/* The allowed list is the table's (scn_keys.c); the message lists it. */
 int scn__check_keys(scn_check *check, const scn_node *map, const char *where,
-                    const char *const *allowed)
+                    const char *section)
 {
+    const char *allowed[64];
+    scn__keys_under(section, NULL, allowed, UTIL_ARRAY_COUNT(allowed));
     for (size_t i = 0; i < map->count; i++) {
         const scn_node *key = map->keys[i];
         /* Top-level "x-..." keys hold anchors for reuse and are ignored. */
@@ -85,7 +82,7 @@ int scn__check_keys(scn_check *check, const scn_node *map, const char *where,
             continue;
         }
         char list[200];
-        scn_names_join(allowed, list, sizeof(list));
+        scn__names_join(allowed, list, sizeof(list));
         if (where[0] == '\0') {
             return scn__fail(check->error, SCN_ESCHEMA, key,
                              "unknown key '%s' at the top level (expected one of: %s)",
@@ -208,7 +205,7 @@ int scn__get_enum(scn_check *check, const scn_node *node, const char *path,
         }
     }
     char list[200];
-    scn_names_join(names, list, sizeof(list));
+    scn__names_join(names, list, sizeof(list));
     return scn__fail(check->error, SCN_ESCHEMA, node, "unknown %s '%s' (expected one of: %s)",
                      path, node->text, list);
 }
@@ -242,13 +239,13 @@ static int scn_get_bitrate(scn_check *check, const scn_node *node, const char *p
 
 /* A section: absent is fine (NULL), anything but a map is a type error. */
 int scn__check_section(scn_check *check, const scn_node *node, const char *path,
-                       const char *const *keys)
+                       const char *section)
 {
     if (node == NULL) {
         return 0;
     }
     int rc = scn__check_kind(check, node, SCN_NODE_MAP, path);
-    return rc != 0 ? rc : scn__check_keys(check, node, path, keys);
+    return rc != 0 ? rc : scn__check_keys(check, node, path, section);
 }
 
 /* ---- defaults and the top level ------------------------------------------ */
@@ -320,7 +317,7 @@ static int scn_check_top(scn_check *check, const scn_node *root)
                              "section '%s' is not supported yet", root->keys[i]->text);
         }
     }
-    int rc = scn__check_keys(check, root, "", scn_top_keys);
+    int rc = scn__check_keys(check, root, "", "");
     if (rc != 0) {
         return rc;
     }
@@ -356,13 +353,14 @@ typedef struct scn_shares {
 
 _Static_assert(SCN_CLASSES_MAX == SCN_REGIONS_MAX, "classes and regions share scn_shares");
 
-static int scn_shares_entry(scn_check *check, scn_shares *shares, const scn_node *entry,
-                            const char *const *keys)
+static int scn_shares_entry(scn_check *check, scn_shares *shares, const scn_node *entry)
 {
     char path[96];
+    char section[96];
     size_t index = shares->count;
     snprintf(path, sizeof(path), "%s.%zu", shares->path, index);
-    int rc = scn__check_section(check, entry, path, keys);
+    snprintf(section, sizeof(section), "%s[]", shares->path);
+    int rc = scn__check_section(check, entry, path, section);
     if (rc != 0) {
         return rc;
     }
@@ -393,8 +391,7 @@ static int scn_shares_entry(scn_check *check, scn_shares *shares, const scn_node
     return 0;
 }
 
-static int scn_shares_read(scn_check *check, scn_shares *shares, const scn_node *list,
-                           const char *const *keys)
+static int scn_shares_read(scn_check *check, scn_shares *shares, const scn_node *list)
 {
     int rc = scn__check_kind(check, list, SCN_NODE_SEQ, shares->path);
     if (rc != 0) {
@@ -406,7 +403,7 @@ static int scn_shares_read(scn_check *check, scn_shares *shares, const scn_node 
     }
     double sum = 0;
     for (size_t i = 0; i < list->count; i++) {
-        if ((rc = scn_shares_entry(check, shares, list->values[i], keys)) != 0) {
+        if ((rc = scn_shares_entry(check, shares, list->values[i])) != 0) {
             return rc;
         }
         sum += shares->fractions[i];
@@ -465,10 +462,8 @@ static int scn_class_hardware(scn_check *check, const scn_node *entry, size_t i,
 
 static int scn_check_classes(scn_check *check, const scn_node *list)
 {
-    static const char *const keys[] = {"name",   "fraction", "bandwidth", "memory",
-                                       "flops",  "kernel",   "overhead",  "tee", NULL};
     scn_shares shares = {.path = "nodes.classes", .noun = "class"};
-    int rc = scn_shares_read(check, &shares, list, keys);
+    int rc = scn_shares_read(check, &shares, list);
     if (rc != 0) {
         return rc;
     }
@@ -493,9 +488,8 @@ static int scn_check_classes(scn_check *check, const scn_node *list)
 
 static int scn_check_regions(scn_check *check, const scn_node *list)
 {
-    static const char *const keys[] = {"name", "fraction", NULL};
     scn_shares shares = {.path = "nodes.regions", .noun = "region"};
-    int rc = scn_shares_read(check, &shares, list, keys);
+    int rc = scn_shares_read(check, &shares, list);
     if (rc != 0) {
         return rc;
     }
@@ -510,9 +504,8 @@ static int scn_check_regions(scn_check *check, const scn_node *list)
 
 static int scn_check_nodes(scn_check *check, const scn_node *root)
 {
-    static const char *const keys[] = {"count", "classes", "regions", NULL};
     const scn_node *section = scn__map_get(root, "nodes");
-    int rc = scn__check_section(check, section, "nodes", keys);
+    int rc = scn__check_section(check, section, "nodes", "nodes");
     if (rc != 0) {
         return rc;
     }
@@ -541,9 +534,8 @@ static int scn_check_nodes(scn_check *check, const scn_node *root)
 
 static int scn_check_latency(scn_check *check, const scn_node *section)
 {
-    static const char *const keys[] = {"model", "value", "min", "max", "stddev", "sigma", NULL};
     static const char *const models[] = {"constant", "uniform", "normal", "lognormal", NULL};
-    int rc = scn__check_section(check, section, "network.latency", keys);
+    int rc = scn__check_section(check, section, "network.latency", "network.latency");
     if (rc != 0 || section == NULL) {
         return rc;
     }
@@ -687,12 +679,8 @@ static int scn_check_link_odds(scn_check *check, const scn_node *section)
 
 static int scn_check_network(scn_check *check, const scn_node *root)
 {
-    static const char *const keys[] = {
-        "latency", "regions", "jitter", "bandwidth", "loss", "duplicate", "reorder", "corrupt",
-        "reorder_delay", NULL,
-    };
     const scn_node *section = scn__map_get(root, "network");
-    int rc = scn__check_section(check, section, "network", keys);
+    int rc = scn__check_section(check, section, "network", "network");
     if (rc != 0 || section == NULL) {
         return rc;
     }
@@ -719,14 +707,13 @@ static int scn_check_network(scn_check *check, const scn_node *root)
 
 static int scn_check_gossip(scn_check *check, const scn_node *root)
 {
-    static const char *const keys[] = {"mode", "fanout", "pull_interval", "pull_max", NULL};
     static const char *const modes[] = {"push", "pushpull", NULL};
     scn_gossip *g = &check->scenario->gossip;
     uint32_t count = check->scenario->nodes.count;
     /* The default fanout shrinks to fit a small network; an explicit one must fit. */
     g->fanout = count > 1 && count - 1 < g->fanout ? count - 1 : g->fanout;
     const scn_node *section = scn__map_get(root, "gossip");
-    int rc = scn__check_section(check, section, "gossip", keys);
+    int rc = scn__check_section(check, section, "gossip", "gossip");
     if (rc != 0 || section == NULL) {
         return rc;
     }
@@ -760,9 +747,8 @@ static int scn_check_gossip(scn_check *check, const scn_node *root)
 
 static int scn_check_output(scn_check *check, const scn_node *root)
 {
-    static const char *const keys[] = {"db", "sample_interval", NULL};
     const scn_node *section = scn__map_get(root, "output");
-    int rc = scn__check_section(check, section, "output", keys);
+    int rc = scn__check_section(check, section, "output", "output");
     if (rc != 0 || section == NULL) {
         return rc;
     }

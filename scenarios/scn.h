@@ -457,7 +457,129 @@ uint64_t scn_sweep_points(const scn_sweep *sweep);
  * the last dimension varies fastest. Cannot fail. */
 const char *scn_sweep_value(const scn_sweep *sweep, uint64_t point, uint32_t d);
 
-/* Metric names an expectation may use; NULL-terminated. */
-extern const char *const scn_expect_metrics[];
+/* Run-level metrics, one row each: the enum's suffix, the name, its unit
+ * ("ns", "ratio", "count", "B", "FLOP", "tokens/s", "stake", "reputation"),
+ * the runs that measure it (SCN_METRIC_RUNS_*; elsewhere it is NaN or 0),
+ * whether `expect:` may name it, and a doc line. The loader (expect:), the
+ * simulator's metric dispatch, the metrics table, `infersim run` and the
+ * documentation test all walk this one list (metrics/README.md lists every
+ * row with its unit); a metric is added here and nowhere else is its name
+ * spelled. */
+typedef enum scn_metric_runs {
+    SCN_METRIC_RUNS_ANY = 0,          /* every simulated run */
+    SCN_METRIC_RUNS_GOSSIP,           /* gossip runs (0 or NaN otherwise) */
+    SCN_METRIC_RUNS_INFERENCE,        /* inference runs (NaN otherwise) */
+    SCN_METRIC_RUNS_VERIFICATION      /* runs with a verification protocol (NaN otherwise) */
+} scn_metric_runs;
+
+#define SCN_METRICS(X)                                                                         \
+    X(DELIVERY_RATIO, "delivery_ratio", "ratio", GOSSIP, true,                                 \
+      "deliveries over the deliveries expected (NaN when nothing was published)")              \
+    X(LATENCY_P50, "latency_p50", "ns", GOSSIP, true, "median rumor delivery latency")         \
+    X(LATENCY_P95, "latency_p95", "ns", GOSSIP, true, "95th percentile rumor delivery latency") \
+    X(LATENCY_P99, "latency_p99", "ns", GOSSIP, true, "99th percentile rumor delivery latency") \
+    X(LATENCY_MAX, "latency_max", "ns", GOSSIP, true, "slowest rumor delivery")                \
+    X(LATENCY_MEAN, "latency_mean", "ns", GOSSIP, true, "mean rumor delivery latency")         \
+    X(MESSAGES_SENT, "messages_sent", "count", ANY, true, "messages sent, every type")         \
+    X(BYTES_SENT, "bytes_sent", "B", ANY, true, "bytes sent, every message type")              \
+    X(MESSAGES_REJECTED, "messages_rejected", "count", ANY, true,                              \
+      "messages a receiver's validation rejected")                                             \
+    X(MESSAGES_DROPPED, "messages_dropped", "count", ANY, true,                                \
+      "messages the network dropped, every reason")                                            \
+    X(EVENTS, "events", "count", ANY, true, "simulator events executed")                       \
+    X(RUMORS_PUBLISHED, "rumors_published", "count", GOSSIP, true, "rumors published")         \
+    X(PUBLISH_FAILED, "publish_failed", "count", GOSSIP, true,                                 \
+      "publications that found their node down")                                               \
+    X(DELIVERIES, "deliveries", "count", GOSSIP, true, "first deliveries of a rumor to a node") \
+    X(DUPLICATES, "duplicates", "count", GOSSIP, true, "rumors a node received again")         \
+    X(PEAK_IN_FLIGHT, "peak_in_flight", "count", GOSSIP, true,                                 \
+      "most messages in flight at once")                                                       \
+    X(REQUESTS_COMPLETED, "requests_completed", "count", INFERENCE, true,                      \
+      "requests with status completed")                                                        \
+    X(COMPLETED_RATIO, "completed_ratio", "ratio", INFERENCE, true,                            \
+      "requests_completed over requests submitted")                                            \
+    X(REQUEST_LATENCY_P50, "request_latency_p50", "ns", INFERENCE, true,                       \
+      "median submit-to-finish time of completed requests")                                    \
+    X(REQUEST_LATENCY_P95, "request_latency_p95", "ns", INFERENCE, true,                       \
+      "95th percentile submit-to-finish time of completed requests")                           \
+    X(REQUEST_LATENCY_P99, "request_latency_p99", "ns", INFERENCE, true,                       \
+      "99th percentile submit-to-finish time of completed requests")                           \
+    X(FIRST_TOKEN_P50, "first_token_p50", "ns", INFERENCE, true,                               \
+      "median submit-to-first-token time")                                                     \
+    X(TOKENS_PER_S, "tokens_per_s", "tokens/s", INFERENCE, true,                               \
+      "generated tokens per simulated second")                                                 \
+    X(REFERENCE_MATCH_RATIO, "reference_match_ratio", "ratio", INFERENCE, true,                \
+      "share of requests whose output matched the reference")                                  \
+    X(ARGMAX_AGREE_MEAN, "argmax_agree_mean", "ratio", INFERENCE, true,                        \
+      "mean share of steps whose argmax agrees with the reference")                            \
+    X(FLOPS_TOTAL, "flops_total", "FLOP", INFERENCE, true, "FLOPs of every segment executed")  \
+    X(ACTIVATION_BYTES, "activation_bytes", "B", INFERENCE, true,                              \
+      "activations sent from one segment's server to the next")                                \
+    X(ACCEPTED_WRONG, "accepted_wrong", "count", VERIFICATION, true,                           \
+      "completed requests whose accepted output agrees with no honest execution")              \
+    X(ACCEPTED_WRONG_RATIO, "accepted_wrong_ratio", "ratio", VERIFICATION, true,               \
+      "accepted_wrong over completed requests")                                                \
+    X(HONEST_PENALISED, "honest_penalised", "count", VERIFICATION, true,                       \
+      "verdicts that penalised a member honest at the time")                                   \
+    X(HONEST_PENALISED_RATIO, "honest_penalised_ratio", "ratio", VERIFICATION, true,           \
+      "honest_penalised over verdicts on honest members")                                      \
+    X(NO_QUORUM, "no_quorum", "count", VERIFICATION, true, "rounds that reached no quorum")    \
+    X(REPUTATION_HONEST_MEAN, "reputation_honest_mean", "reputation", VERIFICATION, true,      \
+      "mean final reputation of nodes never given a Byzantine behaviour")                      \
+    X(REPUTATION_BYZANTINE_MEAN, "reputation_byzantine_mean", "reputation", VERIFICATION,      \
+      true, "mean final reputation of nodes ever given a Byzantine behaviour")                 \
+    X(REQUESTS_FAILED, "requests_failed", "count", INFERENCE, true,                            \
+      "requests that ended without an answer (failed or timeout)")                             \
+    X(STAKE_SLASHED, "stake_slashed", "stake", VERIFICATION, true,                             \
+      "stake lost to proven deviations and timeouts")                                          \
+    X(COST_RATIO, "cost_ratio", "ratio", VERIFICATION, true,                                   \
+      "FLOPs of every execution and the referee over one native execution")                    \
+    X(FINALITY_P50, "finality_p50", "ns", VERIFICATION, true,                                  \
+      "median submission-to-finality time of completed requests")                              \
+    X(FINALITY_P99, "finality_p99", "ns", VERIFICATION, true,                                  \
+      "99th percentile submission-to-finality time of completed requests")                     \
+    X(DISPUTES, "disputes", "count", VERIFICATION, true, "disagreements handed to the referee") \
+    X(RESAMPLES, "resamples", "count", VERIFICATION, true,                                     \
+      "fresh committees or executors drawn after a failure")                                   \
+    X(REFEREE_FLOPS, "referee_flops", "FLOP", VERIFICATION, true,                              \
+      "what the referee spends on disputes")                                                   \
+    X(FEES_PAID, "fees_paid", "stake", VERIFICATION, true,                                     \
+      "fees paid to members whose output was accepted")                                        \
+    X(SLASHED_TO_ORACLE, "slashed_to_oracle", "stake", VERIFICATION, true,                     \
+      "the oracle's share of slashed stake")                                                   \
+    X(SLASHED_BURNT, "slashed_burnt", "stake", VERIFICATION, true, "slashed stake burnt")      \
+    X(BALANCE_HONEST_MEAN, "balance_honest_mean", "stake", VERIFICATION, true,                 \
+      "mean final balance of nodes never given a Byzantine behaviour")                         \
+    X(BALANCE_BYZANTINE_MEAN, "balance_byzantine_mean", "stake", VERIFICATION, true,           \
+      "mean final balance of nodes ever given a Byzantine behaviour")                          \
+    X(CHEATS_DECLINED, "cheats_declined", "count", VERIFICATION, true,                         \
+      "hops on which a rational adversary ran honestly")                                       \
+    X(CHEATS_TAKEN, "cheats_taken", "count", VERIFICATION, true,                               \
+      "hops on which a rational adversary cheated")                                            \
+    X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
+      "requests after the last heal not done within expect.converge_within")
+
+typedef enum scn_metric {
+#define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,
+    SCN_METRICS(SCN_METRIC_ENUM)
+#undef SCN_METRIC_ENUM
+    SCN_METRIC_COUNT
+} scn_metric;
+
+typedef struct scn_metric_info {
+    const char *name;
+    const char *unit;
+    scn_metric_runs runs;
+    bool expect;                  /* `expect:` may name it (liveness_violations is
+                                   * expected through converge_within) */
+    const char *doc;
+} scn_metric_info;
+
+/* The table, SCN_METRIC_COUNT rows in enum order (the order the summary
+ * and the metrics table list them). */
+extern const scn_metric_info scn_metrics[SCN_METRIC_COUNT];
+
+/* The metric named 'name', or -1 when there is none. Cannot fail. */
+int scn_metric_find(const char *name);
 
 #endif

@@ -33,10 +33,6 @@ static const char *const fault_future_kinds[] = {
 
 static const char *const fault_shapes[] = {"groups", "halves", "regions", "isolate", NULL};
 
-static const char *const selector_keys[] = {
-    "all", "ids", "range", "fraction", "class", "region", NULL,
-};
-
 static bool fault_name_in(const char *name, const char *const *names)
 {
     for (size_t i = 0; names[i] != NULL; i++) {
@@ -218,8 +214,10 @@ static int selector_parts(scn_check *check, const scn_node *node, const char *pa
     return rc;
 }
 
+/* 'section' is the selector's rows in the key table: "faults[].nodes" or
+ * "faults[].groups[]". */
 static int selector_check(scn_check *check, const scn_node *node, const char *path,
-                          scn_selector *sel)
+                          const char *section, scn_selector *sel)
 {
     memset(sel, 0, sizeof(*sel));
     sel->class_index = -1;
@@ -229,12 +227,15 @@ static int selector_check(scn_check *check, const scn_node *node, const char *pa
         return 0;
     }
     if (node->kind != SCN_NODE_MAP) {
+        const char *parts[16];
+        char list[160];
+        scn__keys_under(section, NULL, parts, UTIL_ARRAY_COUNT(parts));
+        scn__names_join(parts, list, sizeof(list));
         return scn__fail(check->error, SCN_ESCHEMA, node,
-                         "%s: a selector is \"all\" or a map of all, ids, range, fraction, "
-                         "class, region; got %s",
-                         path, scn__node_kind_name(node));
+                         "%s: a selector is \"all\" or a map of %s; got %s", path, list,
+                         scn__node_kind_name(node));
     }
-    int rc = scn__check_keys(check, node, path, selector_keys);
+    int rc = scn__check_keys(check, node, path, section);
     if (rc != 0) {
         return rc;
     }
@@ -356,7 +357,8 @@ static int fault_groups(scn_check *check, const scn_node *list, const char *path
     for (size_t i = 0; i < list->count; i++) {
         char field[96];
         snprintf(field, sizeof(field), "%s.%zu", path, i);
-        if ((rc = selector_check(check, list->values[i], field, &f->groups[i])) != 0) {
+        if ((rc = selector_check(check, list->values[i], field, "faults[].groups[]",
+                                 &f->groups[i])) != 0) {
             return rc;
         }
     }
@@ -525,14 +527,10 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
 
 static int fault_check(scn_check *check, const scn_node *entry, size_t index)
 {
-    static const char *const keys[] = {
-        "kind",   "at",     "until", "nodes", "probability", "delay",
-        "shape",  "groups", "scale", "budget", "mode", "gain", NULL,
-    };
     char path[32];
     snprintf(path, sizeof(path), "faults.%zu", index);
     int rc = scn__check_kind(check, entry, SCN_NODE_MAP, path);
-    if (rc != 0 || (rc = scn__check_keys(check, entry, path, keys)) != 0) {
+    if (rc != 0 || (rc = scn__check_keys(check, entry, path, "faults[]")) != 0) {
         return rc;
     }
     scn_fault *f = &check->scenario->faults[index];
@@ -556,7 +554,7 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
     if (rc == 0 && nodes != NULL) {
         char field[64];
         snprintf(field, sizeof(field), "%s.nodes", path);
-        rc = selector_check(check, nodes, field, &f->nodes);
+        rc = selector_check(check, nodes, field, "faults[].nodes", &f->nodes);
     }
     return rc;
 }
@@ -626,8 +624,8 @@ static int expect_operator(const char *text, scn_cmp *cmp, const char **rest)
 
 bool scn__metric_is_duration(const char *metric)
 {
-    return strncmp(metric, "latency_", 8) == 0 || strncmp(metric, "request_latency_", 16) == 0 ||
-           strncmp(metric, "finality_", 9) == 0 || strcmp(metric, "first_token_p50") == 0;
+    int m = scn_metric_find(metric);
+    return m >= 0 && strcmp(scn_metrics[m].unit, "ns") == 0;
 }
 
 /* Edit distance between two short names (longer ones are cut at 63). */
@@ -660,11 +658,12 @@ static int expect_unknown(scn_check *check, const scn_node *key)
 {
     const char *nearest = NULL;
     size_t best = SIZE_MAX;
-    for (size_t i = 0; scn_expect_metrics[i] != NULL; i++) {
-        size_t d = expect_distance(key->text, scn_expect_metrics[i]);
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        size_t d = scn_metrics[m].expect ? expect_distance(key->text, scn_metrics[m].name)
+                                         : SIZE_MAX;
         if (d < best) {
             best = d;
-            nearest = scn_expect_metrics[i];
+            nearest = scn_metrics[m].name;
         }
     }
     size_t length = strlen(key->text);
@@ -717,7 +716,8 @@ static int expect_one(scn_check *check, const scn_node *key, const scn_node *val
     if (strcmp(key->text, "converge_within") == 0) {
         return expect_converge(check, value, e);
     }
-    if (!fault_name_in(key->text, scn_expect_metrics)) {
+    int metric = scn_metric_find(key->text);
+    if (metric < 0 || !scn_metrics[metric].expect) {
         return expect_unknown(check, key);
     }
     snprintf(path, sizeof(path), "expect.%s", key->text);

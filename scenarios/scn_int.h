@@ -6,7 +6,9 @@
  * scn_model.c checks the model section (shape, checkpoint header, segments,
  * memory), scn_workload.c the workload, which depends on it, and
  * scn_verify.c the verification section, which depends on both.
- * scn_units.c parses the unit-bearing scalars (durations, sizes, rates). */
+ * scn_units.c parses the unit-bearing scalars (durations, sizes, rates).
+ * scn_keys.c holds the table of every key, which the sections' allowed-key
+ * lists are walked from. */
 #ifndef SCN_SCN_INT_H
 #define SCN_SCN_INT_H
 
@@ -102,6 +104,66 @@ void scn__format_bitrate(uint64_t bps, char *buffer, size_t size);
 void scn__format_number(double value, char *buffer, size_t size);
 void scn__format_flops(double per_s, char *buffer, size_t size);
 
+/* ---- the key table (scn_keys.c) ------------------------------------------
+ * Every key a scenario may write, one row each; the loader's allowed-key
+ * lists are walked from it and scenarios/README.md lists every row. */
+#define SCN_KEY_TYPES(X)                                                                       \
+    X(DURATION, "duration")                                                                    \
+    X(COUNT, "count")                                                                          \
+    X(NUMBER, "number")                                                                        \
+    X(RATIO, "ratio")                                                                          \
+    X(ENUM, "enum")                                                                            \
+    X(BOOL, "bool")                                                                            \
+    X(SIZE, "size")                                                                            \
+    X(BITRATE, "bitrate")                                                                      \
+    X(RATE, "rate")                                                                            \
+    X(FLOPS, "flops")                                                                          \
+    X(STRING, "string")                                                                        \
+    X(SELECTOR, "selector")                                                                    \
+    X(MAP, "map")                                                                              \
+    X(LIST, "list")
+
+typedef enum scn_key_type {
+#define SCN_KEY_TYPE_ENUM(suffix, name) SCN_TYPE_##suffix,
+    SCN_KEY_TYPES(SCN_KEY_TYPE_ENUM)
+#undef SCN_KEY_TYPE_ENUM
+    SCN_KEY_TYPE_COUNT
+} scn_key_type;
+
+#define SCN_KEY_DERIVED 0x01u     /* params table only: computed, a scenario cannot set it */
+
+typedef struct scn_key_info {
+    const char *path;             /* "workload.requests"; "faults[].kind" for a list item's
+                                   * key; "network.regions.*" for any key of a named map */
+    scn_key_type type;
+    const char *unit;             /* "" when none (a duration's unit is written with it) */
+    const char *fallback;         /* the default as text; "none" when absent or required */
+    const char *scope;            /* "" always; else the workload kind ("gossip",
+                                   * "inference") or verification protocol ("zk")
+                                   * that owns it: an error under another */
+    uint32_t flags;               /* SCN_KEY_* */
+    const char *doc;
+} scn_key_info;
+
+/* The rows, scn__key_count of them, in the order error messages list keys;
+ * the types' names indexed by scn_key_type. */
+extern const scn_key_info scn__keys[];
+extern const size_t scn__key_count;
+extern const char *const scn__key_type_names[SCN_KEY_TYPE_COUNT];
+
+/* Fills names[size] with the keys directly under 'section' ("" for the top
+ * level, "faults[]" for a fault, "sweep.params.*" for a range), in table
+ * order, NULL-terminated, only of 'scope' unless it is NULL; returns how
+ * many. The names point into the table. ASSERTs they fit. */
+size_t scn__keys_under(const char *section, const char *scope, const char **names,
+                       size_t size);
+
+/* "a, b, c" of a NULL-terminated list into buffer[size], cut at size (scn.c). */
+void scn__names_join(const char *const *names, char *buffer, size_t size);
+
+/* The row of 'path' as spelled in the table, or NULL. Cannot fail. */
+const scn_key_info *scn__key_find(const char *path);
+
 /* Validation context: the error sink and the scenario being filled. */
 typedef struct scn_check {
     scn_error *error;
@@ -111,8 +173,10 @@ typedef struct scn_check {
 
 /* Shared validation helpers (scn.c). Each returns 0 or SCN_ESCHEMA. The
  * getters leave *out untouched when the key is absent (the default stays). */
+/* The keys of 'map' must be the children of table section 'section'
+ * (scn__keys_under); 'where' names the map in the message. */
 int scn__check_keys(scn_check *check, const scn_node *map, const char *where,
-                    const char *const *allowed);
+                    const char *section);
 int scn__check_kind(scn_check *check, const scn_node *node, scn_node_kind kind,
                     const char *path);
 int scn__get_uint(scn_check *check, const scn_node *node, const char *path, uint64_t min,
@@ -131,7 +195,7 @@ int scn__get_string(scn_check *check, const scn_node *node, const char *path, ch
 int scn__get_bool(scn_check *check, const scn_node *node, const char *path, bool *out);
 /* A section: absent (NULL) is fine, anything but a map with known keys is not. */
 int scn__check_section(scn_check *check, const scn_node *node, const char *path,
-                       const char *const *keys);
+                       const char *section);
 
 /* The model section (scn_model.c); nodes must be checked first (memory). */
 int scn__check_model(scn_check *check, const scn_node *root);

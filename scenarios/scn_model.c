@@ -87,11 +87,8 @@ static int model_shape_check(scn_model *m, char *why, size_t why_size, const cha
 
 static int model_shape_read(scn_check *check, const scn_node *shape)
 {
-    static const char *const keys[] = {"dim",   "hidden_dim", "layers",  "heads",
-                                       "kv_heads", "vocab",   "seq_len", "shared_classifier",
-                                       NULL};
     scn_model *m = &check->scenario->model;
-    int rc = scn__check_section(check, shape, "model.shape", keys);
+    int rc = scn__check_section(check, shape, "model.shape", "model.shape");
     for (size_t i = 0; rc == 0 && i < MODEL_FIELD_COUNT; i++) {
         const scn_node *node = scn__map_get(shape, model_fields[i].name);
         char path[64];
@@ -480,11 +477,9 @@ static int model_source_read(scn_check *check, const scn_node *section)
 
 int scn__check_model(scn_check *check, const scn_node *root)
 {
-    static const char *const keys[] = {"source",     "seed",     "file",     "shape", "segments",
-                                       "wire_dtype", "replicas", "kv_slots", NULL};
     static const char *const dtypes[] = {"fp32", "fp16", "bf16", "int8", NULL};
     const scn_node *section = scn__map_get(root, "model");
-    int rc = scn__check_section(check, section, "model", keys);
+    int rc = scn__check_section(check, section, "model", "model");
     if (rc != 0 || section == NULL) {
         return rc;
     }

@@ -115,7 +115,8 @@ static int sweep_range_expand(const char *from, const char *to, const char *step
 static int sweep_param_read(scn_check *check, const scn_node *key, const scn_node *value,
                             scn_sweep_param *param)
 {
-    static const char *const range_keys[] = {"from", "to", "step", NULL};
+    const char *range_keys[4];
+    scn__keys_under("sweep.params.*", NULL, range_keys, UTIL_ARRAY_COUNT(range_keys));
     char why[160];
     memset(param, 0, sizeof(*param));
     if (sweep_key_check(key->text, why, sizeof(why)) != 0) {
@@ -123,7 +124,7 @@ static int sweep_param_read(scn_check *check, const scn_node *key, const scn_nod
     }
     snprintf(param->key, sizeof(param->key), "%s", key->text);
     if (value->kind == SCN_NODE_MAP) {
-        int rc = scn__check_keys(check, value, "a sweep range", range_keys);
+        int rc = scn__check_keys(check, value, "a sweep range", "sweep.params.*");
         const scn_node *parts[3];
         for (size_t i = 0; i < 3 && rc == 0; i++) {
             parts[i] = scn__map_get(value, range_keys[i]);
@@ -163,11 +164,10 @@ static int sweep_param_read(scn_check *check, const scn_node *key, const scn_nod
 
 int scn__check_sweep(scn_check *check, const scn_node *root)
 {
-    static const char *const keys[] = {"seeds", "params", NULL};
     const scn_node *section = scn__map_get(root, "sweep");
     scn_sweep *sweep = &check->scenario->sweep;
     sweep->seeds = 1;
-    int rc = scn__check_section(check, section, "sweep", keys);
+    int rc = scn__check_section(check, section, "sweep", "sweep");
     if (rc != 0 || section == NULL) {
         return rc;
     }

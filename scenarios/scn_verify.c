@@ -12,39 +12,6 @@
 #include "scenarios/scn_int.h"
 #include "util/assert.h"
 
-static const char *const verify_keys[] = {
-    "protocol",       "committee",      "quorum",    "retries",
-    "commit_reveal",  "commit_timeout", "reveal_timeout", "agreement",
-    "final_agreement", "reputation",    "stake",     "slash", "crypto",
-    "echelon",        "verifiers",      "check_probability", "challenge_window",
-    "bisection_round", "dispute_time",  "tee_overhead", "zk", "timeout_slash",
-    "fee_per_token",  "slashed_to",     "unsafe_quorum_slack", NULL,
-};
-
-static const char *const verify_zk_keys[] = {"prover_factor", "proof_bytes", "verify_time",
-                                             NULL};
-static const char *const verify_slashed_keys[] = {"honest", "oracle", "burn", NULL};
-
-static const char *const verify_agree_keys[] = {"rule", "epsilon", "tau", "top_k", NULL};
-
-static const char *const verify_reputation_keys[] = {
-    "penalty", "reward", "min", "max", "initial", NULL,
-};
-
-/* Keys that belong to one protocol only (a scenario writing one under
- * another protocol is told so). */
-static const struct {
-    const char *key;
-    cons_protocol owner;
-} verify_owned[] = {
-    {"echelon", CONS_PROTOCOL_SAMPLING},
-    {"check_probability", CONS_PROTOCOL_CROSSVAL},
-    {"challenge_window", CONS_PROTOCOL_OPTIMISTIC},
-    {"bisection_round", CONS_PROTOCOL_OPTIMISTIC},
-    {"tee_overhead", CONS_PROTOCOL_TEE},
-    {"zk", CONS_PROTOCOL_ZK},
-};
-
 /* In enum order (scn_agree_rule). */
 static const char *const verify_rules[] = {"exact", "maxabs", "cosine", "topk", NULL};
 
@@ -178,7 +145,7 @@ static int verify_agree_unused(scn_check *check, const scn_node *map, const char
 static int verify_agreement(scn_check *check, const scn_node *map, const char *path,
                             scn_agreement *a)
 {
-    int rc = scn__check_section(check, map, path, verify_agree_keys);
+    int rc = scn__check_section(check, map, path, path);
     if (rc != 0 || map == NULL) {
         return rc;
     }
@@ -212,7 +179,7 @@ static int verify_agreement(scn_check *check, const scn_node *map, const char *p
 static int verify_reputation(scn_check *check, const scn_node *map, scn_verification *v)
 {
     const char *path = "verification.reputation";
-    int rc = scn__check_section(check, map, path, verify_reputation_keys);
+    int rc = scn__check_section(check, map, path, "verification.reputation");
     if (rc != 0 || map == NULL) {
         return rc;
     }
@@ -264,18 +231,30 @@ static int verify_none_keys(scn_check *check, const scn_node *section)
     return 0;
 }
 
+/* The name of a key of the verification section that one protocol owns
+ * (the row's scope), else NULL. Cannot fail. */
+static const char *verify_owned_key(const scn_key_info *row)
+{
+    const char *name = strncmp(row->path, "verification.", 13) == 0 ? row->path + 13 : NULL;
+    bool direct = name != NULL && strchr(name, '.') == NULL;
+    return direct && row->scope[0] != '\0' ? name : NULL;
+}
+
 /* Keys owned by another protocol, and the committee sizes a protocol fixes. */
 static int verify_foreign_keys(scn_check *check, const scn_node *section,
                                const scn_verification *v)
 {
     const char *name = cons_protocol_name(v->protocol);
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(verify_owned); i++) {
-        const scn_node *key = verify_key_node(section, verify_owned[i].key);
-        if (key != NULL && verify_owned[i].owner != v->protocol) {
+    /* Keys that belong to one protocol only: the key table's scope. */
+    for (size_t i = 0; i < scn__key_count; i++) {
+        const scn_key_info *row = &scn__keys[i];
+        const char *owned = verify_owned_key(row);
+        const scn_node *key = owned != NULL ? verify_key_node(section, owned) : NULL;
+        if (key != NULL && strcmp(row->scope, name) != 0) {
             return scn__fail(check->error, SCN_ESCHEMA, key,
                              "verification.%s does not apply to protocol %s (it belongs to "
                              "protocol %s)",
-                             key->text, name, cons_protocol_name(verify_owned[i].owner));
+                             key->text, name, row->scope);
         }
     }
     /* Built-in executors; a registered protocol keeps the committee keys. */
@@ -432,7 +411,7 @@ static int verify_echelon(scn_check *check, const scn_node *node, scn_verificati
 
 static int verify_zk(scn_check *check, const scn_node *map, scn_verification *v)
 {
-    int rc = scn__check_section(check, map, "verification.zk", verify_zk_keys);
+    int rc = scn__check_section(check, map, "verification.zk", "verification.zk");
     if (rc != 0 || map == NULL) {
         return rc;
     }
@@ -467,17 +446,20 @@ static int verify_zk(scn_check *check, const scn_node *map, scn_verification *v)
 /* Where slashed funds go: shares that sum to 1 (absent keys are 0). */
 static int verify_slashed_to(scn_check *check, const scn_node *map, scn_verification *v)
 {
-    int rc = scn__check_section(check, map, "verification.slashed_to", verify_slashed_keys);
+    int rc = scn__check_section(check, map, "verification.slashed_to", "verification.slashed_to");
     if (rc != 0 || map == NULL) {
         return rc;
     }
+    /* The table's order: honest, oracle, burn. */
+    const char *names[4];
+    scn__keys_under("verification.slashed_to", NULL, names, UTIL_ARRAY_COUNT(names));
     double *shares[] = {&v->slashed_honest, &v->slashed_oracle, &v->slashed_burn};
     double sum = 0.0;
     for (size_t i = 0; i < 3; i++) {
         char path[64];
-        snprintf(path, sizeof(path), "verification.slashed_to.%s", verify_slashed_keys[i]);
+        snprintf(path, sizeof(path), "verification.slashed_to.%s", names[i]);
         *shares[i] = 0.0;
-        if ((rc = verify_number(check, scn__map_get(map, verify_slashed_keys[i]), path, 0,
+        if ((rc = verify_number(check, scn__map_get(map, names[i]), path, 0,
                                 false, 1, false, "in [0, 1]", shares[i])) != 0) {
             return rc;
         }
@@ -551,7 +533,7 @@ static int verify_tee_classes(scn_check *check, const scn_node *section,
 int scn__check_verification(scn_check *check, const scn_node *root)
 {
     const scn_node *section = scn__map_get(root, "verification");
-    int rc = scn__check_section(check, section, "verification", verify_keys);
+    int rc = scn__check_section(check, section, "verification", "verification");
     if (rc != 0 || section == NULL) {
         return rc;
     }

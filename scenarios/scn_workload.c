@@ -9,10 +9,6 @@
 #include "scenarios/scn_int.h"
 #include "util/assert.h"
 
-static const char *const workload_gossip_keys[] = {"messages", "size", NULL};
-static const char *const workload_inference_keys[] = {"requests", "times", "prompt_tokens",
-                                                      "generate", "timeout", NULL};
-
 static int workload_rate_size(scn_check *check, const scn_node *section)
 {
     scn_workload *w = &check->scenario->workload;
@@ -77,8 +73,9 @@ static int workload_kind(scn_check *check, const scn_node *section)
                          "workload.kind inference needs a model section");
     }
     bool gossip = w->kind == SCN_WORKLOAD_GOSSIP;
-    const scn_node *wrong =
-        workload_first_key(section, gossip ? workload_inference_keys : workload_gossip_keys);
+    const char *other[16];
+    scn__keys_under("workload", gossip ? "inference" : "gossip", other, UTIL_ARRAY_COUNT(other));
+    const scn_node *wrong = workload_first_key(section, other);
     if (wrong != NULL) {
         return scn__fail(check->error, SCN_ESCHEMA, wrong,
                          "workload.%s is not used by the %s workload (it is for %s)", wrong->text,
@@ -248,14 +245,11 @@ static int workload_context(scn_check *check, const scn_node *section)
 
 int scn__check_workload(scn_check *check, const scn_node *root)
 {
-    static const char *const keys[] = {"kind",          "messages", "rate",    "arrival",
-                                       "start",         "size",     "requests", "times",
-                                       "prompt_tokens", "generate", "timeout",  NULL};
     static const char *const arrivals[] = {"poisson", "constant", "explicit", NULL};
     scn_workload *w = &check->scenario->workload;
     w->kind = check->model != NULL ? SCN_WORKLOAD_INFERENCE : SCN_WORKLOAD_GOSSIP;
     const scn_node *section = scn__map_get(root, "workload");
-    int rc = scn__check_section(check, section, "workload", keys);
+    int rc = scn__check_section(check, section, "workload", "workload");
     if (rc != 0 || section == NULL) {
         return rc != 0 ? rc : workload_context(check, NULL);
     }

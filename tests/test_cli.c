@@ -537,7 +537,7 @@ START_TEST(test_cli_every_fault_and_behaviour_round_trips)
 }
 END_TEST
 
-/* Every fault kind and behaviour is in the documentation users read. */
+/* Every fault kind, behaviour and metric is in the documentation users read. */
 START_TEST(test_cli_docs_name_every_fault_and_behaviour)
 {
     /* Tests run from the root of the source tree. */
@@ -554,6 +554,12 @@ START_TEST(test_cli_docs_name_every_fault_and_behaviour)
         char quoted[80];
         snprintf(quoted, sizeof(quoted), "`%s`", node_behaviours[b].name);
         ck_assert_msg(strstr(metrics, quoted) != NULL, "metrics/README.md lacks %s", quoted);
+    }
+    /* Every metric has a row of the metrics table with its unit. */
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        char row[160];
+        snprintf(row, sizeof(row), "| `%s` | %s |", scn_metrics[m].name, scn_metrics[m].unit);
+        ck_assert_msg(strstr(metrics, row) != NULL, "metrics/README.md lacks the row %s", row);
     }
     free(scenarios);
     free(metrics);

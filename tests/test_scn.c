@@ -3,8 +3,11 @@
  * overrides, the params table and its hash, inference scenarios (model from a
  * seed or a checkpoint, segments, memory, workload), a library of malformed files in
  * tests/bad/ (each with its expected position and message), error
- * formatting, and out-of-memory at every allocation. Run from the repo root. */
+ * formatting, the key table (every params key a row, every row documented,
+ * misspelled keys' messages), and out-of-memory at every allocation. Run
+ * from the repo root. */
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -322,17 +325,22 @@ START_TEST(test_scn_error_format_forms)
     ck_assert_str_eq(scn_strerror(SCN_EUSAGE), "malformed --set override");
     ck_assert_str_ne(scn_strerror(SCN_EPARSE), scn_strerror(SCN_ESCHEMA));
     ck_assert_str_eq(scn_strerror(-99), "unknown scenario error");
-    ck_assert_str_eq(scn_expect_metrics[0], "delivery_ratio");
+    ck_assert_str_eq(scn_metrics[0].name, "delivery_ratio");
     size_t count = 0;
-    while (scn_expect_metrics[count] != NULL) {
-        count += 1;
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        count += scn_metrics[m].expect;
+        ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
     ck_assert_uint_eq(count, 49);
-    ck_assert_str_eq(scn_expect_metrics[26], "activation_bytes");
-    ck_assert_str_eq(scn_expect_metrics[34], "requests_failed");
-    ck_assert_str_eq(scn_expect_metrics[35], "stake_slashed");
-    ck_assert_str_eq(scn_expect_metrics[36], "cost_ratio");
-    ck_assert_str_eq(scn_expect_metrics[48], "cheats_taken");
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 50);
+    ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
+    ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
+    ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
+    ck_assert_str_eq(scn_metrics[35].name, "stake_slashed");
+    ck_assert_str_eq(scn_metrics[36].name, "cost_ratio");
+    ck_assert_str_eq(scn_metrics[48].name, "cheats_taken");
+    ck_assert_str_eq(scn_metrics[SCN_METRIC_LIVENESS_VIOLATIONS].name, "liveness_violations");
+    ck_assert(!scn_metrics[SCN_METRIC_LIVENESS_VIOLATIONS].expect);
 }
 END_TEST
 
@@ -343,8 +351,8 @@ static scn_scenario *test_scn_metrics_load(size_t first, size_t count)
     char text[2048] = "nodes: {count: 2}\nexpect:\n";
     for (size_t i = first; i < first + count; i++) {
         char line[96];
-        snprintf(line, sizeof(line), "  %s: \"<= 1%s\"\n", scn_expect_metrics[i],
-                 scn__metric_is_duration(scn_expect_metrics[i]) ? "ms" : "");
+        snprintf(line, sizeof(line), "  %s: \"<= 1%s\"\n", scn_metrics[i].name,
+                 scn__metric_is_duration(scn_metrics[i].name) ? "ms" : "");
         strcat(text, line);
     }
     scn_scenario *s = NULL;
@@ -1162,6 +1170,176 @@ END_TEST
 
 /* ---- sweep ---------------------------------------------------------------- */
 
+/* ---- the key table ------------------------------------------------------- */
+
+/* "faults.0.groups.1.ids" -> "faults[].groups[].ids": a list index becomes
+ * "[]" on the list's name, as the key table spells list items. */
+static void test_scn_key_normalise(const char *key, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *part = key; part != NULL && *part != '\0';) {
+        const char *dot = strchr(part, '.');
+        size_t length = dot != NULL ? (size_t)(dot - part) : strlen(part);
+        bool index = strspn(part, "0123456789") == length;
+        int n = index ? snprintf(out + used, size - used, "[]")
+                      : snprintf(out + used, size - used, "%s%.*s", used == 0 ? "" : ".",
+                                 (int)length, part);
+        ck_assert(n >= 0 && (size_t)n < size - used);
+        used += (size_t)n;
+        part = dot != NULL ? dot + 1 : NULL;
+    }
+}
+
+/* Whether 'path' (normalised) is the table path 'row', where a "*"
+ * component of the row stands for any one component. */
+static bool test_scn_key_matches(const char *row, const char *path)
+{
+    while (*row != '\0' && *path != '\0') {
+        size_t row_length = strcspn(row, ".");
+        size_t path_length = strcspn(path, ".");
+        bool any = row_length == 1 && row[0] == '*';
+        if (!any && (row_length != path_length || strncmp(row, path, row_length) != 0)) {
+            return false;
+        }
+        row += row_length + (row[row_length] == '.');
+        path += path_length + (path[path_length] == '.');
+    }
+    return *row == '\0' && *path == '\0';
+}
+
+/* The row a params key stands for, or NULL; expect.* only for a metric. */
+static const scn_key_info *test_scn_key_row(const char *key)
+{
+    char path[256];
+    test_scn_key_normalise(key, path, sizeof(path));
+    const scn_key_info *exact = scn__key_find(path);
+    if (exact != NULL) {
+        return exact;
+    }
+    for (size_t i = 0; i < scn__key_count; i++) {
+        if (!test_scn_key_matches(scn__keys[i].path, path)) {
+            continue;
+        }
+        bool metric = strncmp(path, "expect.", 7) == 0;
+        return !metric || scn_metric_find(path + 7) >= 0 ? &scn__keys[i] : NULL;
+    }
+    return NULL;
+}
+
+static void test_scn_keys_of(const scn_scenario *s, const char *name)
+{
+    for (size_t i = 0; i < s->param_count; i++) {
+        ck_assert_msg(test_scn_key_row(s->params[i].key) != NULL,
+                      "%s: params key %s is no row of the key table", name, s->params[i].key);
+    }
+}
+
+/* Every key the flattener writes, for every scenario of the library (and
+ * the full test scenario, which has a region matrix), is a table row. */
+START_TEST(test_scn_keys_params_are_rows)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_full, NULL, 0, &s, &e), 0);
+    test_scn_keys_of(s, "test_scn_full");
+    scn_destroy(s);
+    DIR *dir = opendir("scenarios");
+    ck_assert(dir != NULL);
+    size_t files = 0;
+    for (struct dirent *entry = readdir(dir); entry != NULL; entry = readdir(dir)) {
+        size_t length = strlen(entry->d_name);
+        if (length < 6 || strcmp(entry->d_name + length - 5, ".yaml") != 0) {
+            continue;
+        }
+        char path[300];
+        snprintf(path, sizeof(path), "scenarios/%s", entry->d_name);
+        s = NULL;
+        int rc = scn_load_file(path, NULL, 0, &s, &e);
+        ck_assert_msg(rc == 0, "%s: %s", path, e.message);
+        test_scn_keys_of(s, path);
+        scn_destroy(s);
+        files += 1;
+    }
+    closedir(dir);
+    ck_assert_uint_ge(files, 30);
+    /* The normalisation and the wildcards themselves. */
+    ck_assert_ptr_nonnull(test_scn_key_row("faults.3.groups.1.ids"));
+    ck_assert_ptr_nonnull(test_scn_key_row("network.regions.eu.us"));
+    ck_assert_ptr_nonnull(test_scn_key_row("expect.latency_p99"));
+    ck_assert_ptr_null(test_scn_key_row("expect.no_such_metric"));
+    ck_assert_ptr_null(test_scn_key_row("network.jiter"));
+}
+END_TEST
+
+/* Every row is in scenarios/README.md's key reference with its type, unit
+ * and default. */
+START_TEST(test_scn_keys_documented)
+{
+    char *readme = strdup(test_dir_read(".", "scenarios/README.md"));
+    ck_assert(readme != NULL && readme[0] != '\0');
+    for (size_t i = 0; i < scn__key_count; i++) {
+        const scn_key_info *k = &scn__keys[i];
+        char row[256];
+        snprintf(row, sizeof(row), "| `%s` | %s | %s | %s |", k->path,
+                 scn__key_type_names[k->type], k->unit[0] != '\0' ? k->unit : "—",
+                 k->fallback[0] != '\0' ? k->fallback : "—");
+        ck_assert_msg(strstr(readme, row) != NULL, "scenarios/README.md lacks the row %s", row);
+    }
+    free(readme);
+}
+END_TEST
+
+/* A misspelled key in each section gives the message it gave when the
+ * lists were written by hand. */
+static const struct {
+    const char *yaml;
+    const char *message;
+} test_scn_misspelled[] = {
+    {"nodes: {count: 8}\nbogus: 1\n",
+     "mem.yaml:2:1: unknown key 'bogus' at the top level (expected one of: name, seed, "
+     "duration, network, nodes, gossip, model, workload, verification, faults, expect, output, "
+     "sweep)"},
+    {"nodes: {count: 8, classes: [{name: a, fraction: 1, flop: 1TFLOPS}]}\n",
+     "mem.yaml:1:52: unknown key 'flop' in nodes.classes.0 (expected one of: name, fraction, "
+     "bandwidth, memory, flops, kernel, overhead, tee)"},
+    {"nodes: {count: 8}\nworkload: {mesages: 3}\n",
+     "mem.yaml:2:12: unknown key 'mesages' in workload (expected one of: kind, messages, rate, "
+     "arrival, start, size, requests, times, prompt_tokens, generate, timeout)"},
+    {"nodes: {count: 8}\nworkload: {requests: 3}\n",
+     "mem.yaml:2:12: workload.requests is not used by the gossip workload (it is for "
+     "inference)"},
+    {"nodes: {count: 8}\nfaults: [{kind: crash, at: 1s, nodes: {id: [1]}}]\n",
+     "mem.yaml:2:40: unknown key 'id' in faults.0.nodes (expected one of: all, ids, range, "
+     "fraction, class, region)"},
+    {"nodes: {count: 8}\nfaults: [{kind: partition, at: 1s, groups: [5]}]\n",
+     "mem.yaml:2:45: faults.0.groups.0: a selector is \"all\" or a map of all, ids, range, "
+     "fraction, class, region; got a scalar"},
+    {"nodes: {count: 8}\nsweep: {params: {nodes.count: {from: 2, to: 4, stp: 1}}}\n",
+     "mem.yaml:2:48: unknown key 'stp' in a sweep range (expected one of: from, to, step)"},
+    {"nodes: {count: 8}\nmodel: {shape: {dim: 16, hidden_dim: 32, layers: 2, heads: 2, vocab: "
+     "32, seq_len: 32}}\nworkload: {requests: 2}\nverification: {protocol: committee, "
+     "slashed_to: {honest: 1, burnt: 0}}\n",
+     "mem.yaml:4:61: unknown key 'burnt' in verification.slashed_to (expected one of: honest, "
+     "oracle, burn)"},
+    {"nodes: {count: 8}\nmodel: {shape: {dim: 16, hidden_dim: 32, layers: 2, heads: 2, vocab: "
+     "32, seq_len: 32}}\nworkload: {requests: 2}\nverification: {protocol: committee, "
+     "final_agreement: {tua: 1}}\n",
+     "mem.yaml:4:55: unknown key 'tua' in verification.final_agreement (expected one of: rule, "
+     "epsilon, tau, top_k)"},
+};
+
+START_TEST(test_scn_keys_misspelled_message)
+{
+    scn_scenario *s = NULL;
+    scn_error e;
+    ck_assert_int_eq(test_scn_load(test_scn_misspelled[_i].yaml, NULL, 0, &s, &e), SCN_ESCHEMA);
+    char buffer[512];
+    scn_error_format(&e, buffer, sizeof(buffer));
+    ck_assert_str_eq(buffer, test_scn_misspelled[_i].message);
+}
+END_TEST
+
 START_TEST(test_scn_sweep_grid)
 {
     const char *base = "nodes: {count: 8}\nseed: 5\n";
@@ -1883,6 +2061,14 @@ Suite *test_scn_suite(void)
     tcase_add_test(verify, test_scn_verify_defaults);
     tcase_add_test(verify, test_scn_verify_params);
     suite_add_tcase(suite, verify);
+
+    TCase *keys = tcase_create("keys");
+    tcase_set_timeout(keys, 30);
+    tcase_add_test(keys, test_scn_keys_params_are_rows);
+    tcase_add_test(keys, test_scn_keys_documented);
+    tcase_add_loop_test(keys, test_scn_keys_misspelled_message, 0,
+                        (int)(sizeof(test_scn_misspelled) / sizeof(test_scn_misspelled[0])));
+    suite_add_tcase(suite, keys);
 
     TCase *sweep = tcase_create("sweep");
     tcase_set_timeout(sweep, 10);

@@ -186,16 +186,12 @@ static int store_messages(run_context *run, const world_result *result)
 
 static int store_metrics(run_context *run, const world_result *result)
 {
-    for (size_t i = 0; world_metric_names[i] != NULL; i++) {
-        double value = 0.0;
-        int rc = world_result_metric(result, world_metric_names[i], &value);
-        if (rc != 0) {
-            return -1;
-        }
+    for (int m = 0; m < SCN_METRIC_COUNT; m++) {
+        double value = world_result_metric_value(result, (scn_metric)m);
         if (isnan(value)) {
             continue; /* Not measured in this kind of run (e.g. request latency in gossip). */
         }
-        if (met_metric_add(run->db, run->run_id, world_metric_names[i], value) != 0) {
+        if (met_metric_add(run->db, run->run_id, scn_metrics[m].name, value) != 0) {
             return -1;
         }
     }

@@ -10,19 +10,6 @@
 #include "util/assert.h"
 #include "world/world_int.h"
 
-const char *const world_metric_names[] = {
-    "delivery_ratio", "latency_p50", "latency_p95", "latency_p99", "latency_max",
-    "latency_mean", "messages_sent", "bytes_sent", "messages_rejected", "messages_dropped",
-    "events", "rumors_published", "publish_failed", "deliveries", "duplicates",
-    "peak_in_flight", "requests_completed", "completed_ratio", "request_latency_p50",
-    "request_latency_p95", "request_latency_p99", "first_token_p50", "tokens_per_s",
-    "reference_match_ratio", "argmax_agree_mean", "flops_total", "activation_bytes",
-    "accepted_wrong", "accepted_wrong_ratio", "honest_penalised", "honest_penalised_ratio",
-    "no_quorum", "reputation_honest_mean", "reputation_byzantine_mean", "requests_failed",
-    "stake_slashed", "cost_ratio", "finality_p50", "finality_p99", "disputes", "resamples",
-    "referee_flops", "fees_paid", "slashed_to_oracle", "slashed_burnt", "balance_honest_mean",
-    "balance_byzantine_mean", "cheats_declined", "cheats_taken", "liveness_violations", NULL,
-};
 
 double world_delivery_ratio(const world_result *result)
 {
@@ -187,56 +174,57 @@ static uint64_t dropped_total(const world_result *result)
     return total;
 }
 
-static int latency_metric(const world_result *result, const char *name, double *value_out)
+/* A metric of SCN_METRIC_RUNS_ANY or _GOSSIP. Cannot fail. */
+static double gossip_metric(const world_result *result, scn_metric metric)
 {
-    static const struct {
-        const char *name;
-        double quantile;
-    } quantiles[] = {
-        {"latency_p50", 0.50}, {"latency_p95", 0.95}, {"latency_p99", 0.99}, {"latency_max", 1.0},
-    };
     const util_hist *hist = &result->latency;
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(quantiles); i++) {
-        if (strcmp(name, quantiles[i].name) == 0) {
-            *value_out = util_hist_metric(hist, quantiles[i].quantile);
-            return 0;
-        }
+    switch (metric) {
+    case SCN_METRIC_DELIVERY_RATIO: return world_delivery_ratio(result);
+    case SCN_METRIC_LATENCY_P50: return util_hist_metric(hist, 0.50);
+    case SCN_METRIC_LATENCY_P95: return util_hist_metric(hist, 0.95);
+    case SCN_METRIC_LATENCY_P99: return util_hist_metric(hist, 0.99);
+    case SCN_METRIC_LATENCY_MAX: return util_hist_metric(hist, 1.0);
+    case SCN_METRIC_LATENCY_MEAN: return hist->total_count == 0 ? NAN : util_hist_mean(hist);
+    case SCN_METRIC_MESSAGES_SENT: return (double)sum_types(result, offsetof(world_type_stats, sent));
+    case SCN_METRIC_BYTES_SENT:
+        return (double)sum_types(result, offsetof(world_type_stats, bytes_sent));
+    case SCN_METRIC_MESSAGES_REJECTED:
+        return (double)sum_types(result, offsetof(world_type_stats, rejected));
+    case SCN_METRIC_MESSAGES_DROPPED: return (double)dropped_total(result);
+    case SCN_METRIC_EVENTS: return (double)result->events;
+    case SCN_METRIC_RUMORS_PUBLISHED: return (double)result->rumors_published;
+    case SCN_METRIC_PUBLISH_FAILED: return (double)result->publish_failed;
+    case SCN_METRIC_DELIVERIES: return (double)result->deliveries;
+    case SCN_METRIC_DUPLICATES: return (double)result->duplicates;
+    case SCN_METRIC_PEAK_IN_FLIGHT: return (double)result->peak_in_flight;
+    default: return NAN;
     }
-    if (strcmp(name, "latency_mean") == 0) {
-        *value_out = hist->total_count == 0 ? NAN : util_hist_mean(hist);
-        return 0;
-    }
-    int rc = world__serve_metric(result, name, value_out);
-    return rc == 0 ? 0 : world__verify_metric(result, name, value_out);
 }
 
+/* Dispatches on the row's runs: gossip and network here, inference in
+ * serve.c, verification in verify.c; liveness_violations from liveness.c's
+ * count. Cannot fail. */
+double world_result_metric_value(const world_result *result, scn_metric metric)
+{
+    if (metric == SCN_METRIC_LIVENESS_VIOLATIONS) {
+        return result->liveness_checked ? (double)result->liveness_violations : NAN;
+    }
+    switch (scn_metrics[metric].runs) {
+    case SCN_METRIC_RUNS_INFERENCE: return world__serve_metric(result, metric);
+    case SCN_METRIC_RUNS_VERIFICATION: return world__verify_metric(result, metric);
+    default: return gossip_metric(result, metric);
+    }
+}
+
+/* Looks the name up in the table; WORLD_EINVAL when it is not a row. */
 int world_result_metric(const world_result *result, const char *name, double *value_out)
 {
-    const struct {
-        const char *name;
-        double value;
-    } counters[] = {
-        {"delivery_ratio", world_delivery_ratio(result)},
-        {"messages_sent", (double)sum_types(result, offsetof(world_type_stats, sent))},
-        {"bytes_sent", (double)sum_types(result, offsetof(world_type_stats, bytes_sent))},
-        {"messages_rejected", (double)sum_types(result, offsetof(world_type_stats, rejected))},
-        {"messages_dropped", (double)dropped_total(result)},
-        {"events", (double)result->events},
-        {"rumors_published", (double)result->rumors_published},
-        {"publish_failed", (double)result->publish_failed},
-        {"deliveries", (double)result->deliveries},
-        {"duplicates", (double)result->duplicates},
-        {"peak_in_flight", (double)result->peak_in_flight},
-        {"liveness_violations",
-         result->liveness_checked ? (double)result->liveness_violations : NAN},
-    };
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(counters); i++) {
-        if (strcmp(name, counters[i].name) == 0) {
-            *value_out = counters[i].value;
-            return 0;
-        }
+    int metric = scn_metric_find(name);
+    if (metric < 0) {
+        return WORLD_EINVAL;
     }
-    return latency_metric(result, name, value_out);
+    *value_out = world_result_metric_value(result, (scn_metric)metric);
+    return 0;
 }
 
 void world_destroy(world_state *world)

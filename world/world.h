@@ -203,14 +203,14 @@ typedef struct world_result {
 
 void world_result_destroy(world_result *result);
 
-/* A run-level metric by name: every name in scn_expect_metrics and in
- * world_metric_names. Durations in nanoseconds. Returns 0, or WORLD_EINVAL for
- * an unknown name. Cannot fail otherwise. */
+/* A run-level metric by name: every row of SCN_METRICS (scenarios/scn.h).
+ * Durations in nanoseconds. Returns 0, or WORLD_EINVAL for an unknown name.
+ * Cannot fail otherwise. */
 int world_result_metric(const world_result *result, const char *name, double *value_out);
 
-/* The metrics a run reports (NULL-terminated), in the order the summary
- * and the metrics table list them. */
-extern const char *const world_metric_names[];
+/* The value of 'metric' (< SCN_METRIC_COUNT); NaN when this kind of run does
+ * not measure it. Cannot fail. */
+double world_result_metric_value(const world_result *result, scn_metric metric);
 
 /* ---- the world without the engine (the testbed's use) ----------------
  * The testbed drives the same nodes in real time over real sockets. It

@@ -18,7 +18,9 @@ int world__serve_build(world_state *world);
 void world__serve_destroy(world_state *world);
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect);
 void world__serve_output(world_state *world, const node_effect *effect);
-int world__serve_metric(const world_result *result, const char *name, double *value_out);
+/* A metric of SCN_METRIC_RUNS_INFERENCE but liveness_violations (world.c):
+ * NaN in a run without requests. Cannot fail. */
+double world__serve_metric(const world_result *result, scn_metric metric);
 /* The referee's re-execution of a hop: the output of 'segment' at the
  * request's current step, run with 'kernel' over every position so far
  * (one prefill: the executor gives the same bits as step by step) from the
@@ -45,7 +47,9 @@ void world__verify_destroy(world_state *world);
  * every kernel variant in use). */
 void world__verify_judge_request(world_state *world, uint64_t request, const float *network,
                                const float *const *honest, uint32_t honest_count);
-int world__verify_metric(const world_result *result, const char *name, double *value_out);
+/* A metric of SCN_METRIC_RUNS_VERIFICATION: NaN in a run without
+ * verification. Cannot fail. */
+double world__verify_metric(const world_result *result, scn_metric metric);
 /* Members one committee of 'v' can have: k, or the executor and its
  * verifiers or challengers. */
 uint32_t world__verify_members_max(const scn_verification *v);

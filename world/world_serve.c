@@ -842,38 +842,47 @@ static void compared_means(const world_result *result, double *match_ratio, doub
     *agree_mean = compared > 0 ? agree / (double)compared : NAN;
 }
 
-int world__serve_metric(const world_result *result, const char *name, double *value_out)
+/* Requests that ended without an answer. */
+static double serve_failed(const world_result *result)
 {
-    bool inference = result->request_count > 0;
+    uint64_t failed = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        failed += result->requests[r].status == NODE_REQUEST_FAILED ||
+                  result->requests[r].status == NODE_REQUEST_TIMEOUT;
+    }
+    return (double)failed;
+}
+
+/* The value of an inference metric in a run that served requests. */
+static double serve_metric_value(const world_result *result, scn_metric metric)
+{
     double match_ratio = NAN, agree_mean = NAN;
-    if (inference) {
-        compared_means(result, &match_ratio, &agree_mean);
-    }
     double seconds = (double)result->sim_ns / 1e9;
-    const struct {
-        const char *name;
-        double value;
-    } metrics[] = {
-        {"requests_completed", (double)result->requests_completed},
-        {"completed_ratio", result->requests_submitted > 0
-                                ? (double)result->requests_completed /
-                                      (double)result->requests_submitted
-                                : NAN},
-        {"request_latency_p50", util_hist_metric(&result->request_latency, 0.50)},
-        {"request_latency_p95", util_hist_metric(&result->request_latency, 0.95)},
-        {"request_latency_p99", util_hist_metric(&result->request_latency, 0.99)},
-        {"first_token_p50", util_hist_metric(&result->first_token, 0.50)},
-        {"tokens_per_s", seconds > 0 ? (double)result->tokens_out / seconds : NAN},
-        {"reference_match_ratio", match_ratio},
-        {"argmax_agree_mean", agree_mean},
-        {"flops_total", (double)result->flops_total},
-        {"activation_bytes", (double)result->activation_bytes},
-    };
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(metrics); i++) {
-        if (strcmp(name, metrics[i].name) == 0) {
-            *value_out = inference ? metrics[i].value : NAN;
-            return 0;
-        }
+    switch (metric) {
+    case SCN_METRIC_REQUESTS_COMPLETED: return (double)result->requests_completed;
+    case SCN_METRIC_COMPLETED_RATIO:
+        return result->requests_submitted > 0
+                   ? (double)result->requests_completed / (double)result->requests_submitted
+                   : NAN;
+    case SCN_METRIC_REQUEST_LATENCY_P50: return util_hist_metric(&result->request_latency, 0.50);
+    case SCN_METRIC_REQUEST_LATENCY_P95: return util_hist_metric(&result->request_latency, 0.95);
+    case SCN_METRIC_REQUEST_LATENCY_P99: return util_hist_metric(&result->request_latency, 0.99);
+    case SCN_METRIC_FIRST_TOKEN_P50: return util_hist_metric(&result->first_token, 0.50);
+    case SCN_METRIC_TOKENS_PER_S: return seconds > 0 ? (double)result->tokens_out / seconds : NAN;
+    case SCN_METRIC_REFERENCE_MATCH_RATIO:
+        compared_means(result, &match_ratio, &agree_mean);
+        return match_ratio;
+    case SCN_METRIC_ARGMAX_AGREE_MEAN:
+        compared_means(result, &match_ratio, &agree_mean);
+        return agree_mean;
+    case SCN_METRIC_FLOPS_TOTAL: return (double)result->flops_total;
+    case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
+    case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
+    default: return NAN;
     }
-    return WORLD_EINVAL;
+}
+
+double world__serve_metric(const world_result *result, scn_metric metric)
+{
+    return result->request_count > 0 ? serve_metric_value(result, metric) : NAN;
 }

@@ -804,61 +804,51 @@ void world_verify_sample(world_state *world)
     }
 }
 
-int world__verify_metric(const world_result *result, const char *name, double *value_out)
+/* A verification metric's value in a verified run. */
+static double verify_metric_value(const world_result *result, scn_metric metric)
 {
-    double honest = NAN, byzantine = NAN, balance_honest = NAN, balance_byzantine = NAN;
-    uint64_t failed = 0;
-    if (result->verified) {
+    double honest = NAN, byzantine = NAN;
+    switch (metric) {
+    case SCN_METRIC_ACCEPTED_WRONG: return (double)result->accepted_wrong;
+    case SCN_METRIC_ACCEPTED_WRONG_RATIO:
+        return result->requests_completed
+                   ? (double)result->accepted_wrong / (double)result->requests_completed
+                   : NAN;
+    case SCN_METRIC_HONEST_PENALISED: return (double)result->honest_penalised;
+    case SCN_METRIC_HONEST_PENALISED_RATIO:
+        return result->honest_judged
+                   ? (double)result->honest_penalised / (double)result->honest_judged
+                   : 0.0;
+    case SCN_METRIC_NO_QUORUM: return (double)result->no_quorum;
+    case SCN_METRIC_REPUTATION_HONEST_MEAN:
+    case SCN_METRIC_REPUTATION_BYZANTINE_MEAN:
         verify_means(result, result->reputation, &honest, &byzantine);
-        verify_means(result, result->balance, &balance_honest, &balance_byzantine);
+        return metric == SCN_METRIC_REPUTATION_HONEST_MEAN ? honest : byzantine;
+    case SCN_METRIC_STAKE_SLASHED: return result->stake_slashed;
+    case SCN_METRIC_COST_RATIO:
+        return result->native_flops > 0
+                   ? (double)(result->flops_total + result->referee_flops) /
+                         (double)result->native_flops
+                   : NAN;
+    case SCN_METRIC_FINALITY_P50: return util_hist_metric(&result->finality, 0.50);
+    case SCN_METRIC_FINALITY_P99: return util_hist_metric(&result->finality, 0.99);
+    case SCN_METRIC_DISPUTES: return (double)result->disputes;
+    case SCN_METRIC_RESAMPLES: return (double)result->resamples;
+    case SCN_METRIC_REFEREE_FLOPS: return (double)result->referee_flops;
+    case SCN_METRIC_FEES_PAID: return result->fees_paid;
+    case SCN_METRIC_SLASHED_TO_ORACLE: return result->slashed_to_oracle;
+    case SCN_METRIC_SLASHED_BURNT: return result->slashed_burnt;
+    case SCN_METRIC_BALANCE_HONEST_MEAN:
+    case SCN_METRIC_BALANCE_BYZANTINE_MEAN:
+        verify_means(result, result->balance, &honest, &byzantine);
+        return metric == SCN_METRIC_BALANCE_HONEST_MEAN ? honest : byzantine;
+    case SCN_METRIC_CHEATS_DECLINED: return (double)result->cheats_declined;
+    case SCN_METRIC_CHEATS_TAKEN: return (double)result->cheats_taken;
+    default: return NAN;
     }
-    for (uint64_t r = 0; r < result->request_count; r++) {
-        failed += result->requests[r].status == NODE_REQUEST_FAILED ||
-                  result->requests[r].status == NODE_REQUEST_TIMEOUT;
-    }
-    const struct {
-        const char *name;
-        double value;
-    } metrics[] = {
-        {"accepted_wrong", (double)result->accepted_wrong},
-        {"accepted_wrong_ratio", result->requests_completed
-                                     ? (double)result->accepted_wrong /
-                                           (double)result->requests_completed
-                                     : NAN},
-        {"honest_penalised", (double)result->honest_penalised},
-        {"honest_penalised_ratio", result->honest_judged ? (double)result->honest_penalised /
-                                                               (double)result->honest_judged
-                                                         : 0.0},
-        {"no_quorum", (double)result->no_quorum},
-        {"reputation_honest_mean", honest},
-        {"reputation_byzantine_mean", byzantine},
-        {"requests_failed", (double)failed},
-        {"stake_slashed", result->stake_slashed},
-        {"cost_ratio", result->native_flops > 0 ? (double)(result->flops_total +
-                                                           result->referee_flops) /
-                                                      (double)result->native_flops
-                                                : NAN},
-        {"finality_p50", util_hist_metric(&result->finality, 0.50)},
-        {"finality_p99", util_hist_metric(&result->finality, 0.99)},
-        {"disputes", (double)result->disputes},
-        {"resamples", (double)result->resamples},
-        {"referee_flops", (double)result->referee_flops},
-        {"fees_paid", result->fees_paid},
-        {"slashed_to_oracle", result->slashed_to_oracle},
-        {"slashed_burnt", result->slashed_burnt},
-        {"balance_honest_mean", balance_honest},
-        {"balance_byzantine_mean", balance_byzantine},
-        {"cheats_declined", (double)result->cheats_declined},
-        {"cheats_taken", (double)result->cheats_taken},
-    };
-    for (size_t i = 0; i < UTIL_ARRAY_COUNT(metrics); i++) {
-        if (strcmp(name, metrics[i].name) == 0) {
-            bool inference = result->request_count > 0;
-            bool counts_everywhere = strcmp(name, "requests_failed") == 0;
-            *value_out = result->verified || (inference && counts_everywhere) ? metrics[i].value
-                                                                               : NAN;
-            return 0;
-        }
-    }
-    return WORLD_EINVAL;
+}
+
+double world__verify_metric(const world_result *result, scn_metric metric)
+{
+    return result->verified ? verify_metric_value(result, metric) : NAN;
 }

@@ -1,0 +1,245 @@
+/* scn_keys.c -- every key a scenario may write, one row each: its path,
+ * type, unit, default as text, its scope (the workload kind or the
+ * verification protocol that owns it; "" for none) and a doc line. The
+ * loader's allowed-key lists (unknown-key errors and the list they print)
+ * are the children of a section in this table, in table order, and so are
+ * the keys a scope owns; scenarios/README.md lists every row ("Key
+ * reference"), and the tests check that every key the params table holds
+ * is a row. Paths: "a.b" a key of a map, "a[].b" a key of every item of
+ * list a, "a.*" any key of a map whose keys are names (regions, metrics,
+ * sweep keys). */
+#include <string.h>
+
+#include "scenarios/scn_int.h"
+#include "util/assert.h"
+
+const char *const scn__key_type_names[SCN_KEY_TYPE_COUNT] = {
+#define SCN_KEY_TYPE_NAME(suffix, name) name,
+    SCN_KEY_TYPES(SCN_KEY_TYPE_NAME)
+#undef SCN_KEY_TYPE_NAME
+};
+
+#define K(path, type, unit, fallback, scope, doc)                                                 \
+    {path, SCN_TYPE_##type, unit, fallback, scope, 0, doc}
+#define DERIVED(path, type, unit, fallback, doc)                                                 \
+    {path, SCN_TYPE_##type, unit, fallback, "", SCN_KEY_DERIVED, doc}
+
+const scn_key_info scn__keys[] = {
+    /* The top level, in the order of its error message. */
+    K("name", STRING, "", "file base name", "", "the scenario's name, at most 63 bytes"),
+    K("seed", COUNT, "", "1", "", "the run seed; --seed overrides"),
+    K("duration", DURATION, "", "10s", "", "simulated time the run lasts"),
+    K("network", MAP, "", "", "", "links: latency, bandwidth, loss and the like"),
+    K("nodes", MAP, "", "", "", "required: the node count, classes and regions"),
+    K("gossip", MAP, "", "", "", "the gossip protocol"),
+    K("model", MAP, "", "none", "", "the model for inference"),
+    K("workload", MAP, "", "", "", "rumors or inference requests"),
+    K("verification", MAP, "", "protocol none", "", "verification of outputs and its economics"),
+    K("faults", LIST, "", "none", "", "the fault schedule"),
+    K("expect", MAP, "", "none", "", "expectations checked at the end of a run"),
+    K("output", MAP, "", "", "", "where results go"),
+    K("sweep", MAP, "", "none", "", "a parameter grid for infersim sweep"),
+    /* network */
+    K("network.latency", MAP, "", "constant 20ms", "", "the per-link latency model"),
+    K("network.regions", MAP, "", "none", "", "base latency matrix between regions"),
+    K("network.jitter", DURATION, "", "0", "", "per message uniform extra in [0, jitter)"),
+    K("network.bandwidth", BITRATE, "bit/s", "1Gbps", "", "default per-node uplink"),
+    K("network.loss", RATIO, "", "0", "", "probability a message is dropped"),
+    K("network.duplicate", RATIO, "", "0", "", "probability a message is delivered twice"),
+    K("network.reorder", RATIO, "", "0", "", "probability a message skips link FIFO"),
+    K("network.corrupt", RATIO, "", "0", "", "probability a bit is flipped in flight"),
+    K("network.reorder_delay", DURATION, "", "10ms", "", "a reordered message's extra hold"),
+    K("network.latency.model", ENUM, "", "constant", "", "constant, uniform, normal, lognormal"),
+    K("network.latency.value", DURATION, "", "20ms", "", "constant value; normal mean; median"),
+    K("network.latency.min", DURATION, "", "0", "", "uniform lower bound; normal floor"),
+    K("network.latency.max", DURATION, "", "none", "", "uniform upper bound (required there)"),
+    K("network.latency.stddev", DURATION, "", "0", "", "normal: standard deviation"),
+    K("network.latency.sigma", NUMBER, "", "0.5", "", "lognormal: shape of the underlying normal"),
+    K("network.regions.*", MAP, "", "", "", "a region's row of the matrix"),
+    K("network.regions.*.*", DURATION, "", "mirrored", "", "one-way base latency between regions"),
+    /* nodes */
+    K("nodes.count", COUNT, "nodes", "none", "", "required: nodes in the network, 2..2000000"),
+    K("nodes.classes", LIST, "", "one class default", "", "hardware and link classes, 1..16"),
+    K("nodes.regions", LIST, "", "one region default", "", "regions, 1..16"),
+    K("nodes.classes[].name", STRING, "", "none", "", "required: unique class name"),
+    K("nodes.classes[].fraction", RATIO, "", "none", "", "required: share of the nodes"),
+    K("nodes.classes[].bandwidth", BITRATE, "bit/s", "0", "", "uplink; 0 = network.bandwidth"),
+    K("nodes.classes[].memory", SIZE, "B", "16GiB", "", "memory for weights and KV caches"),
+    K("nodes.classes[].flops", FLOPS, "FLOP/s", "10TFLOPS", "", "compute speed"),
+    K("nodes.classes[].kernel", ENUM, "", "sequential", "", "sequential, blocked, fma, bf16"),
+    K("nodes.classes[].overhead", DURATION, "", "100us", "", "fixed cost of each compute call"),
+    K("nodes.classes[].tee", BOOL, "", "false", "", "the class has a TEE (protocol tee)"),
+    K("nodes.regions[].name", STRING, "", "none", "", "required: unique region name"),
+    K("nodes.regions[].fraction", RATIO, "", "none", "", "required: share of the nodes"),
+    /* gossip */
+    K("gossip.mode", ENUM, "", "push", "", "push or pushpull"),
+    K("gossip.fanout", COUNT, "peers", "6", "", "peers a node forwards a new rumor to"),
+    K("gossip.pull_interval", DURATION, "", "500ms", "", "pushpull: anti-entropy period"),
+    K("gossip.pull_max", COUNT, "rumors", "16", "", "pushpull: rumors returned per pull"),
+    /* model */
+    K("model.source", ENUM, "", "seed, or file with file", "", "where the weights come from"),
+    K("model.seed", COUNT, "", "1", "", "seed source: the weights' seed"),
+    K("model.file", STRING, "", "none", "", "file source: a llama2.c checkpoint"),
+    K("model.shape", MAP, "", "none", "", "seed source (required there): the shape"),
+    K("model.segments", LIST, "", "1", "", "a count, or [first, last] layer ranges"),
+    K("model.wire_dtype", ENUM, "", "fp32", "", "fp32, fp16, bf16, int8: activations on the wire"),
+    K("model.replicas", COUNT, "servers", "0", "", "servers per segment; 0 = every node that fits"),
+    K("model.kv_slots", COUNT, "requests", "4", "", "concurrent requests a server holds KV for"),
+    DERIVED("model.file_sha256", STRING, "", "", "SHA-256 of the checkpoint (params table only)"),
+    K("model.shape.dim", COUNT, "", "none", "", "required: hidden size"),
+    K("model.shape.hidden_dim", COUNT, "", "none", "", "required: feed-forward inner size"),
+    K("model.shape.layers", COUNT, "layers", "none", "", "required: transformer layers"),
+    K("model.shape.heads", COUNT, "", "none", "", "required: attention heads"),
+    K("model.shape.kv_heads", COUNT, "", "heads", "", "key/value heads; must divide heads"),
+    K("model.shape.vocab", COUNT, "tokens", "none", "", "required: vocabulary size"),
+    K("model.shape.seq_len", COUNT, "tokens", "none", "", "required: longest context"),
+    K("model.shape.shared_classifier", BOOL, "", "true", "", "the classifier is the embedding"),
+    /* workload */
+    K("workload.kind", ENUM, "", "inference with a model, else gossip", "", "gossip or inference"),
+    K("workload.messages", COUNT, "rumors", "100", "gossip", "rumors published over the run"),
+    K("workload.rate", RATE, "1/s", "100/s", "", "mean arrivals per simulated second"),
+    K("workload.arrival", ENUM, "", "poisson, or explicit with times", "",
+      "poisson, constant or explicit"),
+    K("workload.start", DURATION, "", "0", "", "first arrival not before this"),
+    K("workload.size", SIZE, "B", "1KiB", "gossip", "payload of one rumor"),
+    K("workload.requests", COUNT, "requests", "100", "inference", "requests over the run"),
+    K("workload.times", LIST, "", "none", "inference", "explicit arrival instants"),
+    K("workload.prompt_tokens", COUNT, "tokens", "16", "inference", "prompt length, or [min, max]"),
+    K("workload.generate", COUNT, "tokens", "8", "inference", "tokens generated per request"),
+    K("workload.timeout", DURATION, "", "30s", "inference", "a request not done by then fails"),
+    /* verification */
+    K("verification.protocol", ENUM, "", "none", "", "none or a protocol of consensus/cons.h"),
+    K("verification.committee", COUNT, "members", "3", "", "k members per request and segment"),
+    K("verification.quorum", COUNT, "members", "committee/2 + 1", "", "committee: q accept"),
+    K("verification.retries", COUNT, "committees", "2 (sampling 3)", "", "fresh committees"),
+    K("verification.commit_reveal", BOOL, "", "true", "", "commit before revealing"),
+    K("verification.commit_timeout", DURATION, "", "2s", "", "the commit phase closes then"),
+    K("verification.reveal_timeout", DURATION, "", "2s", "", "the reveal phase closes then"),
+    K("verification.agreement", MAP, "", "maxabs 0.05 (sampling exact)", "",
+      "agreement of activations before the last segment"),
+    K("verification.final_agreement", MAP, "", "topk 1 (sampling exact)", "",
+      "agreement of the last segment's logits"),
+    K("verification.reputation", MAP, "", "", "", "Nesa's reputation update"),
+    K("verification.stake", NUMBER, "stake", "1", "", "every node's stake at the start"),
+    K("verification.slash", RATIO, "", "0", "", "share of stake lost per proven deviation"),
+    K("verification.crypto", ENUM, "", "mac", "", "mac or ed25519: how votes are authenticated"),
+    K("verification.echelon", STRING, "", "any class", "sampling", "the class sampled from"),
+    K("verification.verifiers", COUNT, "members", "3 (optimistic 1)", "",
+      "crossval: re-executors; optimistic: challengers"),
+    K("verification.check_probability", RATIO, "", "0.01", "crossval", "spot-check odds"),
+    K("verification.challenge_window", DURATION, "", "10s", "optimistic", "time to finality"),
+    K("verification.bisection_round", DURATION, "", "1s", "optimistic", "one bisection round"),
+    K("verification.dispute_time", DURATION, "", "1s", "", "the referee's time per dispute"),
+    K("verification.tee_overhead", NUMBER, "", "0.07", "tee", "compute slowdown share"),
+    K("verification.zk", MAP, "", "", "zk", "the prover's costs"),
+    K("verification.timeout_slash", RATIO, "", "0 (sampling, crossval 0.1)", "",
+      "share of stake lost on a timeout"),
+    K("verification.fee_per_token", NUMBER, "stake", "0", "", "paid per token to accepted members"),
+    K("verification.slashed_to", MAP, "", "", "", "where slashed stake goes"),
+    K("verification.unsafe_quorum_slack", COUNT, "members", "0", "",
+      "TESTING ONLY: accept with this many votes fewer"),
+    K("verification.agreement.rule", ENUM, "", "maxabs", "", "exact, maxabs, cosine, topk"),
+    K("verification.agreement.epsilon", NUMBER, "", "0.05", "", "maxabs: largest difference"),
+    K("verification.agreement.tau", NUMBER, "", "0.999", "", "cosine: least similarity"),
+    K("verification.agreement.top_k", COUNT, "", "1", "", "topk: indices compared"),
+    K("verification.final_agreement.rule", ENUM, "", "topk", "", "exact, maxabs, cosine, topk"),
+    K("verification.final_agreement.epsilon", NUMBER, "", "0.05", "", "maxabs: largest difference"),
+    K("verification.final_agreement.tau", NUMBER, "", "0.999", "", "cosine: least similarity"),
+    K("verification.final_agreement.top_k", COUNT, "", "1", "", "topk: indices compared"),
+    K("verification.reputation.penalty", NUMBER, "", "0.8", "", "factor for a disagreeing member"),
+    K("verification.reputation.reward", NUMBER, "", "1.01", "", "factor for an agreeing member"),
+    K("verification.reputation.min", NUMBER, "", "0.1", "", "lower clamp"),
+    K("verification.reputation.max", NUMBER, "", "10", "", "upper clamp"),
+    K("verification.reputation.initial", NUMBER, "", "1", "", "every node's reputation at first"),
+    K("verification.zk.prover_factor", NUMBER, "", "1000", "", "prover FLOPs per inference FLOP"),
+    K("verification.zk.proof_bytes", SIZE, "B", "64KiB", "", "the proof's size on the wire"),
+    K("verification.zk.verify_time", DURATION, "", "10ms", "", "the client's verification time"),
+    K("verification.slashed_to.honest", RATIO, "", "0.5", "", "share to the agreeing members"),
+    K("verification.slashed_to.oracle", RATIO, "", "0.2", "", "share to the oracle"),
+    K("verification.slashed_to.burn", RATIO, "", "0.3", "", "share burnt"),
+    /* faults */
+    K("faults[].kind", ENUM, "", "none", "", "required: a kind of SCN_FAULT_KINDS"),
+    K("faults[].at", DURATION, "", "none", "", "required: when the fault starts"),
+    K("faults[].until", DURATION, "", "never", "", "when it heals or the nodes recover"),
+    K("faults[].nodes", SELECTOR, "", "none", "", "the affected nodes"),
+    K("faults[].probability", RATIO, "", "none", "", "link faults: the odds per message"),
+    K("faults[].delay", DURATION, "", "none", "", "delay: the spike; reorder: the hold"),
+    K("faults[].shape", ENUM, "", "groups", "", "partition: groups, halves, regions, isolate"),
+    K("faults[].groups", LIST, "", "none", "", "partition by groups: 1..8 selectors"),
+    K("faults[].scale", NUMBER, "", "1", "", "wrong output noise over the output's RMS"),
+    K("faults[].budget", COUNT, "nodes", "every selected node", "", "adaptive: nodes to corrupt"),
+    K("faults[].mode", ENUM, "", "noise", "", "wrong_output: noise, model or layer"),
+    K("faults[].gain", NUMBER, "", "none", "", "a rational adversary's gain from cheating"),
+    K("faults[].nodes.all", BOOL, "", "false", "", "every node"),
+    K("faults[].nodes.ids", LIST, "", "none", "", "those node ids"),
+    K("faults[].nodes.range", STRING, "", "none", "", "ids first-last inclusive"),
+    K("faults[].nodes.fraction", RATIO, "", "none", "", "that share of the nodes"),
+    K("faults[].nodes.class", STRING, "", "none", "", "the nodes of that class"),
+    K("faults[].nodes.region", STRING, "", "none", "", "the nodes of that region"),
+    K("faults[].groups[].all", BOOL, "", "false", "", "every node"),
+    K("faults[].groups[].ids", LIST, "", "none", "", "those node ids"),
+    K("faults[].groups[].range", STRING, "", "none", "", "ids first-last inclusive"),
+    K("faults[].groups[].fraction", RATIO, "", "none", "", "that share of the nodes"),
+    K("faults[].groups[].class", STRING, "", "none", "", "the nodes of that class"),
+    K("faults[].groups[].region", STRING, "", "none", "", "the nodes of that region"),
+    /* expect, output, sweep */
+    K("expect.converge_within", DURATION, "", "none", "", "every request after the heal ends in"),
+    K("expect.*", STRING, "", "none", "", "a metric of SCN_METRICS: OP value"),
+    K("output.db", STRING, "", "results.db", "", "SQLite results file; --db overrides"),
+    K("output.sample_interval", DURATION, "", "100ms", "", "timeseries period; 0 = off"),
+    K("sweep.seeds", COUNT, "seeds", "1", "", "seeds per grid point"),
+    K("sweep.params", MAP, "", "none", "", "key path to a list of values or a range"),
+    K("sweep.params.*", LIST, "", "none", "", "the values of one key path"),
+    K("sweep.params.*.from", STRING, "", "none", "", "a range's first value"),
+    K("sweep.params.*.to", STRING, "", "none", "", "a range's last value"),
+    K("sweep.params.*.step", STRING, "", "none", "", "a range's step"),
+};
+
+#undef K
+#undef DERIVED
+
+const size_t scn__key_count = sizeof(scn__keys) / sizeof(scn__keys[0]);
+
+/* The key's name when 'path' is a key written directly under 'section'
+ * ("" for the top level), else NULL. */
+static const char *keys_child(const char *path, const char *section)
+{
+    size_t length = strlen(section);
+    const char *rest = path;
+    if (length > 0) {
+        if (strncmp(path, section, length) != 0 || path[length] != '.') {
+            return NULL;
+        }
+        rest = path + length + 1;
+    }
+    bool plain = strchr(rest, '.') == NULL && strchr(rest, '[') == NULL;
+    return plain && strcmp(rest, "*") != 0 ? rest : NULL;
+}
+
+/* Walks every row; the names point into the table (static). */
+size_t scn__keys_under(const char *section, const char *scope, const char **names, size_t size)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < scn__key_count; i++) {
+        const scn_key_info *key = &scn__keys[i];
+        const char *name = keys_child(key->path, section);
+        bool in_scope = scope == NULL || strcmp(key->scope, scope) == 0;
+        if (name != NULL && in_scope && (key->flags & SCN_KEY_DERIVED) == 0) {
+            ASSERT(count + 1 < size);
+            names[count++] = name;
+        }
+    }
+    names[count] = NULL;
+    return count;
+}
+
+/* Linear over the rows; cannot fail. */
+const scn_key_info *scn__key_find(const char *path)
+{
+    for (size_t i = 0; i < scn__key_count; i++) {
+        if (strcmp(scn__keys[i].path, path) == 0) {
+            return &scn__keys[i];
+        }
+    }
+    return NULL;
+}
