@@ -50,7 +50,7 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending)
     } else if (scn_fault_kinds[fault->kind].byzantine) {
         affected = world_select(&world->w, &fault->nodes, fault_index, world->w.scratch);
         snprintf(detail, sizeof(detail), "scale=%g", fault->scale);
-        world_verify_behaviour(&world->w, fault, world->w.scratch, ending);
+        world_adversary_fault(&world->w, fault, world->w.scratch, ending);
     } else if (ending) {
         net_link_fault_stop(world->network, fault_index);
     } else {

@@ -401,7 +401,7 @@ static void on_sample(sim_world *world, uint64_t number)
         emit(world, "in_flight", (double)world->in_flight);
         world_serve_sample(&world->w);
         if (world->w.verifying) {
-            world_verify_sample(&world->w);
+            world_check_sample(&world->w);
         }
     } else if (world->w.observer != NULL && world->w.observer->on_sample != NULL) {
         result->deliveries_expected = result->rumors_published * (world->w.node_count - 1);

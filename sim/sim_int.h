@@ -1,6 +1,7 @@
 /* sim_int.h -- private declarations shared by the engine files of sim/:
- * the world struct (sim.c owns the event loop, world.c builds placement
- * and applies the fault schedule). Not part of the public interface. */
+ * the engine's world (sim.c owns the event loop, workload.c the arrivals,
+ * fault.c the fault schedule's effect on the network). Not part of the
+ * public interface. */
 #ifndef SIM_SIM_INT_H
 #define SIM_SIM_INT_H
 

@@ -202,8 +202,8 @@ static double gossip_metric(const world_result *result, scn_metric metric)
 }
 
 /* Dispatches on the row's runs: gossip and network here, inference in
- * serve.c, verification in verify.c; liveness_violations from liveness.c's
- * count. Cannot fail. */
+ * world_serve.c, verification in world_check.c; liveness_violations from
+ * world_liveness.c's count. Cannot fail. */
 double world_result_metric_value(const world_result *result, scn_metric metric)
 {
     if (metric == SCN_METRIC_LIVENESS_VIOLATIONS) {
@@ -211,7 +211,7 @@ double world_result_metric_value(const world_result *result, scn_metric metric)
     }
     switch (scn_metrics[metric].runs) {
     case SCN_METRIC_RUNS_INFERENCE: return world__serve_metric(result, metric);
-    case SCN_METRIC_RUNS_VERIFICATION: return world__verify_metric(result, metric);
+    case SCN_METRIC_RUNS_VERIFICATION: return world__check_metric(result, metric);
     default: return gossip_metric(result, metric);
     }
 }

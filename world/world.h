@@ -178,8 +178,8 @@ typedef struct world_result {
     uint64_t honest_judged;          /* judgements of honest members */
     uint64_t no_quorum;              /* committee rounds that found no quorum */
     bool liveness_checked;           /* the scenario sets expect.converge_within */
-    uint64_t liveness_violations;    /* requests that missed it (sim/liveness.c) */
-    /* Comparable across protocols (sim/verify.c). */
+    uint64_t liveness_violations;    /* requests that missed it (world/world_liveness.c) */
+    /* Comparable across protocols (world/). */
     uint64_t native_flops;           /* one reference execution per completed request */
     uint64_t referee_flops;          /* the referee's re-executions in disputes */
     uint64_t disputes;

@@ -28,7 +28,7 @@ typedef struct world_state {
     uint8_t *groups;                 /* node_count group ids for partitions */
     uint64_t next_rumor;             /* next rumor id: dense, published ones only */
     node_outbox outbox;
-    /* Split inference (serve.c); unused without a model. */
+    /* Split inference (world_serve.c); unused without a model. */
     bool inference;
     infer_model *model;
     node_serving serving;
@@ -51,7 +51,7 @@ typedef struct world_state {
     float *oracle_reference;
     float *oracle_variant;
     void *oracle_kv;
-    /* Committee verification (verify.c). */
+    /* Committee verification (world_verify.c). */
     bool verifying;
     bool signing;                    /* verification.crypto: ed25519 */
     cons_agreement agreement;        /* the scenario's rules, converted once */
@@ -116,7 +116,7 @@ uint32_t world_select(world_state *world, const scn_selector *selector, uint32_t
  * in a group. */
 uint32_t world_partition_groups(world_state *world, const scn_fault *fault, uint32_t fault_index);
 /* A Byzantine behaviour fault starts (or ends) on the selected nodes. */
-void world_verify_behaviour(world_state *world, const scn_fault *fault, const uint8_t *selected,
+void world_adversary_fault(world_state *world, const scn_fault *fault, const uint8_t *selected,
                             bool ending);
 
 /* Timeseries samples of an inference run, and under verification the mean
@@ -124,7 +124,7 @@ void world_verify_behaviour(world_state *world, const scn_fault *fault, const ui
  * Byzantine behaviour so far (NaN: none), and every node's balance.
  * Observation only. */
 void world_serve_sample(world_state *world);
-void world_verify_sample(world_state *world);
+void world_check_sample(world_state *world);
 /* Judges every request against expect.converge_within (set) once the run
  * has ended. */
 void world_liveness_check(world_state *world);

@@ -1,4 +1,4 @@
-/* host.c -- the simulated world without its engine, for a driver that
+/* world_host.c -- the simulated world without its engine, for a driver that
  * keeps its own time and network (the testbed). The world is built by the
  * same code as sim_run (world_build: placement, serving, verifier,
  * nodes and keys); this file only hands events to nodes and records what
@@ -190,7 +190,7 @@ int world_host_behaviour(world_host *host, uint32_t fault_index, bool ending)
         return WORLD_EINVAL;
     }
     world_select(world, &fault->nodes, fault_index, world->scratch);
-    world_verify_behaviour(world, fault, world->scratch, ending);
+    world_adversary_fault(world, fault, world->scratch, ending);
     return 0;
 }
 

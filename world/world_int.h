@@ -25,7 +25,7 @@ double world__serve_metric(const world_result *result, scn_metric metric);
  * request's current step, run with 'kernel' over every position so far
  * (one prefill: the executor gives the same bits as step by step) from the
  * segment's inputs -- the tokens for segment 0, else the inputs the client
- * accepted (world__verify_inputs), through the wire dtype as the servers
+ * accepted (world__referee_inputs), through the wire dtype as the servers
  * receive them -- and for a segment but the model's last, through the wire
  * again as the servers send it.
  * Returns n_out floats (the step's rows, or the last segment's logits),
@@ -34,26 +34,40 @@ const float *world__serve_replay(world_state *world, uint64_t request, uint32_t 
                                infer_kernel kernel, size_t *n_out);
 /* The inputs of 'segment' (segment >= 1) the request's client accepted so
  * far, one row per position (seq_len x dim floats), or NULL when none. */
-const float *world__verify_inputs(const world_state *world, uint64_t request, uint32_t segment);
+const float *world__referee_inputs(const world_state *world, uint64_t request, uint32_t segment);
 /* A request finished: the inputs kept for its referee are dropped. */
-void world__verify_request_done(world_state *world, uint64_t request);
+void world__referee_request_done(world_state *world, uint64_t request);
 
-/* world_verify.c */
+/* world_verify.c, world_check.c */
 int world__verify_build(world_state *world);
 void world__verify_destroy(world_state *world);
 /* The oracle's safety check of a completed request's accepted logits: a
  * step is wrong when it agrees, under the final rule, with no honest
  * execution (honest[i]: generate x vocab logits of the reference and of
  * every kernel variant in use). */
-void world__verify_judge_request(world_state *world, uint64_t request, const float *network,
+void world__check_request(world_state *world, uint64_t request, const float *network,
                                const float *const *honest, uint32_t honest_count);
 /* A metric of SCN_METRIC_RUNS_VERIFICATION: NaN in a run without
  * verification. Cannot fail. */
-double world__verify_metric(const world_result *result, scn_metric metric);
+double world__check_metric(const world_result *result, scn_metric metric);
 /* Members one committee of 'v' can have: k, or the executor and its
  * verifiers or challengers. */
 uint32_t world__verify_members_max(const scn_verification *v);
 /* Records a violation the checkers found. Cannot fail. */
-void world__verify_violation(world_state *world, world_violation_kind kind, uint64_t request,
+void world__check_violation(world_state *world, world_violation_kind kind, uint64_t request,
                            uint32_t segment, uint32_t node_id, uint32_t step);
+/* world_referee.c: the node_verifier's 'accepted' and 'referee' (node.h
+ * says what they do), and the storage of accepted inputs (0 or
+ * WORLD_ENOMEM). */
+void world__referee_accepted(void *context, uint64_t request, uint32_t segment,
+                             const float *output, size_t n_floats);
+uint64_t world__referee(void *context, bool last_segment, uint64_t request, uint32_t segment,
+                        const float *const *outputs, const uint32_t *members, size_t n_floats,
+                        uint32_t count);
+int world__referee_build(world_state *world);
+
+/* world_adversary.c: the node_verifier's 'cheat' and 'corrupt'. */
+bool world__adversary_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment);
+bool world__adversary_corrupt(void *context, uint32_t member);
+
 #endif

@@ -1,4 +1,4 @@
-/* liveness.c -- the liveness oracle (expect.converge_within). Safety
+/* world_liveness.c -- the liveness oracle (expect.converge_within). Safety
  * checkers say nothing bad happened; this one says something good did:
  * once the network is whole again, it serves. The heal time is the latest
  * 'until' among the scenario's faults (0 without any); a fault with no
@@ -58,7 +58,7 @@ void world_liveness_check(world_state *world)
         if (broken_ns == UINT64_MAX) {
             continue;
         }
-        world__verify_violation(world, WORLD_VIOLATION_LIVENESS, i, 0, UINT32_MAX, r->tokens_out);
+        world__check_violation(world, WORLD_VIOLATION_LIVENESS, i, 0, UINT32_MAX, r->tokens_out);
         result->violations[result->violation_count - 1].t_ns = broken_ns;
         result->liveness_violations += 1;
     }

@@ -1,6 +1,6 @@
-/* world.c -- building the simulated world from a scenario: which node has
- * which hardware class and region, which nodes a fault selector names, and
- * applying each entry of the fault schedule when its time comes. Every
+/* world_place.c -- which node has which hardware class and region, and
+ * which nodes a fault selector names (the simulator applies the fault to
+ * its network in sim/fault.c, the testbed to its processes). Every
  * random choice here uses its own stream (PLACEMENT, or FAULT with the
  * fault's index as id), so adding a fault never changes another's nodes. */
 #include <stdio.h>

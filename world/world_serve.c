@@ -1,4 +1,4 @@
-/* serve.c -- the simulated world's side of split inference: the model
+/* world_serve.c -- the simulated world's side of split inference: the model
  * (loaded once and shared read-only by every node), the placement of
  * segment servers, the request workload, and the oracle that knows the
  * right answer. The protocol itself runs in the nodes (node/serve.c); this
@@ -641,7 +641,7 @@ const float *world__serve_replay(world_state *world, uint64_t request, uint32_t 
         int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
         ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
     } else {
-        const float *inputs = world__verify_inputs(world, request, segment);
+        const float *inputs = world__referee_inputs(world, request, segment);
         ASSERT(inputs != NULL); /* A dispute on segment s follows an accepted s - 1. */
         memcpy(world->oracle_x, inputs, (size_t)count * serving->dim * sizeof(float));
         oracle_wire_round_trip(world, count);
@@ -755,7 +755,7 @@ static void oracle_judge(world_state *world, uint64_t request, const node_outcom
     }
     if (world->verifying) {
         honest_count += oracle_wired(world, r, honest + honest_count);
-        world__verify_judge_request(world, request, network, honest, honest_count);
+        world__check_request(world, request, network, honest, honest_count);
     }
 }
 
@@ -770,14 +770,14 @@ void world__serve_output(world_state *world, const node_effect *effect)
     if (record->status != 0) {
         /* The protocol must decide a request once: a second outcome is a
          * safety violation, recorded, and the first outcome stands. */
-        world__verify_violation(world, WORLD_VIOLATION_DOUBLE_FINALIZATION, request, 0, UINT32_MAX,
+        world__check_violation(world, WORLD_VIOLATION_DOUBLE_FINALIZATION, request, 0, UINT32_MAX,
                               effect->outcome->generated);
         return;
     }
     record->status = (uint32_t)effect->value;
     result->requests_finished += 1;
     if (world->verifying) {
-        world__verify_request_done(world, request);
+        world__referee_request_done(world, request);
     }
     record->finished_ns = world->now_ns;
     record->tokens_out = effect->outcome->generated;

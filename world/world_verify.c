@@ -1,11 +1,10 @@
-/* verify.c -- the simulated world's side of verification: the
- * node_verifier the nodes call (sortition, salts, agreement and the
- * settlement ledger, all from consensus/; the protocol's own rules are
- * consensus/'s table, which the nodes call directly), the Byzantine behaviours the
- * fault schedule switches on and off, and the checkers only a simulator
- * can run: an accepted output outside the agreement rule's tolerance of the
- * reference (accepted_wrong), and an honest member losing reputation
- * (honest_penalised).
+/* world_verify.c -- the world's side of verification: the node_verifier
+ * the nodes call (sortition, salts, agreement, the ledger's wiring, the
+ * TEE vendor's attestation key), built from the scenario with the
+ * candidates, keys and stores it needs. The protocol's own rules are
+ * consensus/'s table, which the nodes call directly; the referee is
+ * world_referee.c, the adversary's choices world_adversary.c, the checkers
+ * world_check.c.
  *
  * The committee of (request, segment, round) is drawn once, when first
  * asked, from the reputations at that moment, and then kept for every
@@ -17,19 +16,12 @@
  * many members a beacon draws (crossval adds its N verifiers only when the
  * spot check says so; optimistic always adds its challengers), who is
  * eligible (sampling's echelon, tee's TEE-capable classes), whether the
- * draw is uniform (sampling) or by stake x reputation (the others),
- * whether a referee needs the accepted inputs and what it re-executes, the
- * members a rational cheater faces and the prover's and enclave's costs.
- * The referee of disputes really re-executes the hop (world__serve_replay:
- * the segment over every position so far, from the inputs the client
- * accepted, on the member's hardware class, through the wire dtype as the
- * servers pass them); the FLOPs a protocol's referee would spend (one layer
- * under bisection, the segment otherwise) are counted in referee_flops.
- * The ledger is
- * consensus/cons_ledger.c's, over the result's reputation, stake and
- * balance arrays: the judged and decided callbacks hand it each verdict
- * and settlement (fees, slashes, the pot's shares) and copy its totals to
- * the result; its conservation is checked when the world is torn down. */
+ * draw is uniform (sampling) or by stake x reputation (the others), and the
+ * prover's and enclave's costs. The ledger is consensus/cons_ledger.c's,
+ * over the result's reputation, stake and balance arrays: the judged and
+ * decided callbacks hand it each verdict and settlement (fees, slashes,
+ * the pot's shares) and copy its totals to the result; its conservation is
+ * checked when the world is torn down. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,21 +106,6 @@ static int verify_accept(void *context, bool last_segment, const float *const *o
     return rc == 0 ? 0 : -1;
 }
 
-void world__verify_violation(world_state *world, world_violation_kind kind, uint64_t request,
-                           uint32_t segment, uint32_t node_id, uint32_t step)
-{
-    world_result *result = world->result;
-    if (result->violation_count == result->violation_capacity) {
-        uint64_t capacity = result->violation_capacity ? result->violation_capacity * 2 : 64;
-        world_violation *grown = util_realloc(result->violations, capacity * sizeof(*grown));
-        ASSERT(grown != NULL); /* Host out of memory mid-run. */
-        result->violations = grown;
-        result->violation_capacity = capacity;
-    }
-    world_violation v = {kind, world->now_ns, request, segment, node_id, step};
-    result->violations[result->violation_count++] = v;
-}
-
 static bool verify_agree(void *context, bool last_segment, const float *a, const float *b,
                          size_t n_floats)
 {
@@ -166,7 +143,7 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
     result->honest_judged += 1;
     if (verdict != CONS_VERDICT_AGREED) {
         result->honest_penalised += 1;
-        world__verify_violation(world, WORLD_VIOLATION_HONEST_PENALISED, request, segment, member,
+        world__check_violation(world, WORLD_VIOLATION_HONEST_PENALISED, request, segment, member,
                          world->requests[request].generated);
     }
 }
@@ -182,93 +159,6 @@ static void verify_decided(void *context, uint64_t request, uint32_t segment, ui
 }
 
 /* ---- the referee ---- */
-
-/* The referee's FLOPs: the disputed layer (optimistic) or segment, on the
- * hop's rows, from the layer's weights (a multiply-add is 2). */
-static uint64_t verify_referee_flops(const world_state *world, bool last, uint32_t segment,
-                                     size_t n_floats)
-{
-    const infer_shape *shape = infer_model_shape(world->model);
-    uint64_t rows = last ? 1 : n_floats / world->serving.dim;
-    uint64_t per_layer = 2 * (infer_layer_weight_bytes(shape) / sizeof(float)) * rows;
-    bool bisect = world->serving.protocol->referee_bisects;
-    uint64_t layers = bisect ? 1 : world->serving.segment_layers[segment];
-    uint64_t classifier = last && !bisect ? 2ull * shape->dim * shape->vocab_size : 0;
-    return per_layer * layers + classifier;
-}
-
-/* Positions of inputs kept per segment boundary: the model's context. */
-static size_t verify_inputs_floats(const world_state *world)
-{
-    return (size_t)world->scenario->model.seq_len * world->serving.dim;
-}
-
-static void verify_accepted(void *context, uint64_t request, uint32_t segment,
-                            const float *output, size_t n_floats)
-{
-    world_state *world = context;
-    if (world->inputs_block_of == NULL) {
-        return; /* No referee under this protocol. */
-    }
-    uint32_t *entry = &world->inputs_block_of[request];
-    if (*entry == 0) {
-        uint32_t block = 0;
-        int rc = util_pool_take(&world->inputs_pool, &block);
-        ASSERT(rc == 0); /* Host out of memory mid-run. */
-        *entry = block + 1;
-    }
-    const node_request *r = &world->requests[request];
-    size_t position = r->generated == 0 ? 0 : (size_t)r->prompt_tokens + r->generated - 1;
-    float *inputs = (float *)util_pool_block(&world->inputs_pool, *entry - 1) +
-                    (size_t)segment * verify_inputs_floats(world);
-    ASSERT(position * world->serving.dim + n_floats <= verify_inputs_floats(world));
-    memcpy(inputs + position * world->serving.dim, output, n_floats * sizeof(float));
-}
-
-const float *world__verify_inputs(const world_state *world, uint64_t request, uint32_t segment)
-{
-    ASSERT(segment >= 1);
-    if (world->inputs_block_of == NULL || world->inputs_block_of[request] == 0) {
-        return NULL;
-    }
-    const float *inputs = util_pool_block(&world->inputs_pool, world->inputs_block_of[request] - 1);
-    return inputs + (size_t)(segment - 1) * verify_inputs_floats(world);
-}
-
-void world__verify_request_done(world_state *world, uint64_t request)
-{
-    if (world->inputs_block_of != NULL && world->inputs_block_of[request] != 0) {
-        util_pool_give(&world->inputs_pool, world->inputs_block_of[request] - 1);
-        world->inputs_block_of[request] = 0;
-    }
-}
-
-static uint64_t verify_referee(void *context, bool last_segment, uint64_t request,
-                               uint32_t segment, const float *const *outputs,
-                               const uint32_t *members, size_t n_floats, uint32_t count)
-{
-    world_state *world = context;
-    world->result->referee_flops += verify_referee_flops(world, last_segment, segment, n_floats);
-    uint64_t correct = 0;
-    uint64_t judged = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        if ((judged >> i) & 1u) {
-            continue;
-        }
-        /* One re-execution per hardware class among the answers. */
-        uint8_t kernel = world->serving.kernel_of[members[i]];
-        size_t n = 0;
-        const float *truth = world__serve_replay(world, request, segment, (infer_kernel)kernel, &n);
-        ASSERT(n == n_floats); /* The same hop: the same shape. */
-        for (uint32_t j = i; j < count; j++) {
-            if (world->serving.kernel_of[members[j]] == kernel) {
-                judged |= UINT64_C(1) << j;
-                correct |= (uint64_t)verify_agree(world, last_segment, outputs[j], truth, n) << j;
-            }
-        }
-    }
-    return correct;
-}
 
 /* ---- tee attestation ---- */
 
@@ -319,58 +209,6 @@ static bool verify_attest_check(void *context, uint32_t member, uint64_t request
 }
 
 /* ---- the rational adversary ---- */
-
-/* The share of the segment's candidates that answer one agreed lie (a
- * cartel): the r a cartel member weighs. */
-static double verify_cartel_share(const world_state *world, uint32_t segment)
-{
-    const cons_candidate *candidates = world->candidates;
-    uint32_t first = world->candidate_offsets[segment];
-    uint32_t count = world->candidate_offsets[segment + 1] - first;
-    uint32_t cartel = 0;
-    for (uint32_t i = first; i < first + count; i++) {
-        cartel += world->behaviour_now[candidates[i].node_id] == NODE_BEHAVIOUR_COLLUDE;
-    }
-    return count > 0 ? (double)cartel / count : 0.0;
-}
-
-static bool verify_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment)
-{
-    world_state *world = context;
-    const scn_verification *v = &world->scenario->verification;
-    const cons_protocol_ops *ops = world->serving.protocol;
-    const cons_params *params = &world->serving.protocol_params;
-    uint8_t behaviour = world->behaviour_now[member];
-    (void)request;
-    cons_exposure exposure = {
-        .protocol = (cons_protocol)v->protocol,
-        .members = ops->exposure_members != NULL ? ops->exposure_members(params)
-                                                 : params->committee,
-        .quorum = v->quorum,
-        .check_probability = v->check_probability,
-        .colluding_share =
-            behaviour == NODE_BEHAVIOUR_COLLUDE ? verify_cartel_share(world, segment) : 0.0,
-        .forged_evidence = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION,
-    };
-    double caught = cons_detection_probability(&exposure);
-    double loss = world->result->stake[member] * v->slash + v->fee_per_token;
-    bool cheats = cons_rational_cheats(caught, world->gain_of[member], loss);
-    world->result->cheats_taken += cheats;
-    world->result->cheats_declined += !cheats;
-    return cheats;
-}
-
-/* The adaptive adversary takes a drawn node while its budget lasts. */
-static bool verify_corrupt(void *context, uint32_t member)
-{
-    world_state *world = context;
-    ASSERT(member < world->node_count);
-    if (world->adaptive_budget == 0) {
-        return false;
-    }
-    world->adaptive_budget -= 1;
-    return true;
-}
 
 /* ---- building ---- */
 
@@ -570,23 +408,6 @@ static int verify_substitute(world_state *world)
     return 0;
 }
 
-/* The inputs each request accepted, for the referee (only the protocols
- * that have one): (segments - 1) x seq_len x dim floats per request. */
-static int verify_inputs_build(world_state *world)
-{
-    uint32_t segments = world->scenario->model.segment_count;
-    if (!world->serving.protocol->referee || segments < 2) {
-        return 0;
-    }
-    world->inputs_block_of = util_calloc(world->result->request_count, sizeof(uint32_t));
-    if (world->inputs_block_of == NULL) {
-        return WORLD_ENOMEM;
-    }
-    util_pool_init(&world->inputs_pool,
-                   (size_t)(segments - 1) * verify_inputs_floats(world) * sizeof(float));
-    return 0;
-}
-
 /* The protocol's knobs on the serving context, read by node/committee.c. */
 static void verify_serving(world_state *world)
 {
@@ -642,12 +463,12 @@ int world__verify_build(world_state *world)
         .agree = verify_agree,
         .judged = verify_judged,
         .decided = verify_decided,
-        .accepted = verify_accepted,
-        .referee = verify_referee,
+        .accepted = world__referee_accepted,
+        .referee = world__referee,
         .attest = verify_attest,
         .attest_verify = verify_attest_check,
-        .cheat = verify_cheat,
-        .corrupt = verify_corrupt,
+        .cheat = world__adversary_cheat,
+        .corrupt = world__adversary_corrupt,
     };
     world->verifier = verifier;
     serving->verifier = &world->verifier;
@@ -665,7 +486,7 @@ int world__verify_build(world_state *world)
                     serving->evidence_bytes;
     util_pool_init(&world->store.committee_pool, outputs);
     util_pool_init(&world->store.reveal_pool, reveal);
-    return verify_inputs_build(world);
+    return world__referee_build(world);
 }
 
 /* The ledger's invariants are checked here, once per run (both drivers tear
@@ -707,148 +528,4 @@ void world__verify_destroy(world_state *world)
     util_free(world->decoded);
 }
 
-void world_verify_behaviour(world_state *world, const scn_fault *fault, const uint8_t *selected,
-                           bool ending)
-{
-    static const node_behaviour wrong[] = {NODE_BEHAVIOUR_WRONG_OUTPUT,
-                                           NODE_BEHAVIOUR_WRONG_MODEL,
-                                           NODE_BEHAVIOUR_WRONG_LAYER};
-    ASSERT(fault->wrong_mode < UTIL_ARRAY_COUNT(wrong));
-    node_behaviour behaviour = fault->kind == SCN_FAULT_WRONG_OUTPUT ? wrong[fault->wrong_mode]
-                               : fault->kind == SCN_FAULT_COLLUDE    ? NODE_BEHAVIOUR_COLLUDE
-                               : fault->kind == SCN_FAULT_SYBIL      ? NODE_BEHAVIOUR_COLLUDE
-                               : fault->kind == SCN_FAULT_LAZY_COPY  ? NODE_BEHAVIOUR_LAZY_COPY
-                               : fault->kind == SCN_FAULT_ADAPTIVE   ? NODE_BEHAVIOUR_ADAPTIVE
-                               : fault->kind == SCN_FAULT_EQUIVOCATE ? NODE_BEHAVIOUR_EQUIVOCATE
-                               : fault->kind == SCN_FAULT_FORGE_ATTESTATION
-                                   ? NODE_BEHAVIOUR_FORGE_ATTESTATION
-                                   : NODE_BEHAVIOUR_SILENT;
-    uint32_t count = 0;
-    ASSERT(world->verifying);
-    for (uint32_t i = 0; i < world->node_count; i++) {
-        count += selected[i];
-    }
-    if (fault->kind == SCN_FAULT_ADAPTIVE && !ending) {
-        world->adaptive_budget += fault->budget != 0 ? fault->budget : count;
-    }
-    for (uint32_t i = 0; i < world->node_count; i++) {
-        if (!selected[i]) {
-            continue;
-        }
-        world->behaviour_now[i] = ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour;
-        world->behaviour_scale[i] = fault->scale;
-        world->gain_of[i] = ending ? 0.0 : fault->gain;
-        if (!ending && fault->kind == SCN_FAULT_SYBIL) {
-            /* k identities of one operator share its one stake. */
-            world->result->stake[i] = world->scenario->verification.stake / count;
-            world->result->behaviour_of[i] = NODE_BEHAVIOUR_SYBIL;
-        } else if (!ending && fault->kind != SCN_FAULT_ADAPTIVE) {
-            world->result->behaviour_of[i] = (uint8_t)behaviour;
-        }
-    }
-}
-
 /* ---- the checkers and the metrics ---- */
-
-void world__verify_judge_request(world_state *world, uint64_t request, const float *network,
-                               const float *const *honest, uint32_t honest_count)
-{
-    uint32_t vocab = world->serving.vocab;
-    world_request_record *record = &world->result->requests[request];
-    for (uint32_t step = 0; step < world->serving.generate_tokens; step++) {
-        const float *a = network + (size_t)step * vocab;
-        bool agrees = false;
-        for (uint32_t i = 0; i < honest_count && !agrees; i++) {
-            agrees = cons_agree(&world->final_agreement, a, honest[i] + (size_t)step * vocab, vocab);
-        }
-        if (!agrees) {
-            record->accepted_wrong = true;
-            world__verify_violation(world, WORLD_VIOLATION_ACCEPTED_WRONG, request,
-                             world->serving.segment_count - 1, UINT32_MAX, step);
-        }
-    }
-    world->result->accepted_wrong += record->accepted_wrong;
-}
-
-/* Means of a per-node value over honest and Byzantine nodes. */
-static void verify_means(const world_result *result, const double *values, double *honest,
-                         double *byzantine)
-{
-    double sums[2] = {0, 0};
-    uint64_t counts[2] = {0, 0};
-    for (uint32_t i = 0; i < result->node_count; i++) {
-        int bad = result->behaviour_of[i] != NODE_BEHAVIOUR_HONEST;
-        sums[bad] += values[i];
-        counts[bad] += 1;
-    }
-    *honest = counts[0] ? sums[0] / (double)counts[0] : NAN;
-    *byzantine = counts[1] ? sums[1] / (double)counts[1] : NAN;
-}
-
-void world_verify_sample(world_state *world)
-{
-    const world_observer *observer = world->observer;
-    const world_result *result = world->result;
-    double honest = NAN, byzantine = NAN;
-    verify_means(result, result->balance, &honest, &byzantine);
-    observer->on_sample(observer->context, world->now_ns, "balance_honest_mean", honest);
-    observer->on_sample(observer->context, world->now_ns, "balance_byzantine_mean", byzantine);
-    verify_means(result, result->reputation, &honest, &byzantine);
-    observer->on_sample(observer->context, world->now_ns, "reputation_honest_mean", honest);
-    observer->on_sample(observer->context, world->now_ns, "reputation_byzantine_mean",
-                        byzantine);
-    for (uint32_t i = 0; i < world->node_count; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "balance.%u", i);
-        observer->on_sample(observer->context, world->now_ns, name, result->balance[i]);
-    }
-}
-
-/* A verification metric's value in a verified run. */
-static double verify_metric_value(const world_result *result, scn_metric metric)
-{
-    double honest = NAN, byzantine = NAN;
-    switch (metric) {
-    case SCN_METRIC_ACCEPTED_WRONG: return (double)result->accepted_wrong;
-    case SCN_METRIC_ACCEPTED_WRONG_RATIO:
-        return result->requests_completed
-                   ? (double)result->accepted_wrong / (double)result->requests_completed
-                   : NAN;
-    case SCN_METRIC_HONEST_PENALISED: return (double)result->honest_penalised;
-    case SCN_METRIC_HONEST_PENALISED_RATIO:
-        return result->honest_judged
-                   ? (double)result->honest_penalised / (double)result->honest_judged
-                   : 0.0;
-    case SCN_METRIC_NO_QUORUM: return (double)result->no_quorum;
-    case SCN_METRIC_REPUTATION_HONEST_MEAN:
-    case SCN_METRIC_REPUTATION_BYZANTINE_MEAN:
-        verify_means(result, result->reputation, &honest, &byzantine);
-        return metric == SCN_METRIC_REPUTATION_HONEST_MEAN ? honest : byzantine;
-    case SCN_METRIC_STAKE_SLASHED: return result->stake_slashed;
-    case SCN_METRIC_COST_RATIO:
-        return result->native_flops > 0
-                   ? (double)(result->flops_total + result->referee_flops) /
-                         (double)result->native_flops
-                   : NAN;
-    case SCN_METRIC_FINALITY_P50: return util_hist_metric(&result->finality, 0.50);
-    case SCN_METRIC_FINALITY_P99: return util_hist_metric(&result->finality, 0.99);
-    case SCN_METRIC_DISPUTES: return (double)result->disputes;
-    case SCN_METRIC_RESAMPLES: return (double)result->resamples;
-    case SCN_METRIC_REFEREE_FLOPS: return (double)result->referee_flops;
-    case SCN_METRIC_FEES_PAID: return result->fees_paid;
-    case SCN_METRIC_SLASHED_TO_ORACLE: return result->slashed_to_oracle;
-    case SCN_METRIC_SLASHED_BURNT: return result->slashed_burnt;
-    case SCN_METRIC_BALANCE_HONEST_MEAN:
-    case SCN_METRIC_BALANCE_BYZANTINE_MEAN:
-        verify_means(result, result->balance, &honest, &byzantine);
-        return metric == SCN_METRIC_BALANCE_HONEST_MEAN ? honest : byzantine;
-    case SCN_METRIC_CHEATS_DECLINED: return (double)result->cheats_declined;
-    case SCN_METRIC_CHEATS_TAKEN: return (double)result->cheats_taken;
-    default: return NAN;
-    }
-}
-
-double world__verify_metric(const world_result *result, scn_metric metric)
-{
-    return result->verified ? verify_metric_value(result, metric) : NAN;
-}

@@ -1,0 +1,108 @@
+/* world_adversary.c -- the adversary behind the Byzantine behaviours: the
+ * fault schedule's behaviour faults switch nodes' behaviours on and off
+ * (a sybil operator's split stake, the adaptive adversary's budget, a
+ * cartel's members), a rational member asks whether cheating on a hop pays
+ * (cons_detection_probability against its gain), and an adaptive member
+ * drawn into a committee asks whether the adversary takes it now. The
+ * adversary's state (budgets, gains) is the world's, never a node's. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "consensus/cons.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "world/world_int.h"
+
+/* The share of the segment's candidates that answer one agreed lie (a
+ * cartel): the r a cartel member weighs. */
+static double adversary_cartel_share(const world_state *world, uint32_t segment)
+{
+    const cons_candidate *candidates = world->candidates;
+    uint32_t first = world->candidate_offsets[segment];
+    uint32_t count = world->candidate_offsets[segment + 1] - first;
+    uint32_t cartel = 0;
+    for (uint32_t i = first; i < first + count; i++) {
+        cartel += world->behaviour_now[candidates[i].node_id] == NODE_BEHAVIOUR_COLLUDE;
+    }
+    return count > 0 ? (double)cartel / count : 0.0;
+}
+
+bool world__adversary_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment)
+{
+    world_state *world = context;
+    const scn_verification *v = &world->scenario->verification;
+    const cons_protocol_ops *ops = world->serving.protocol;
+    const cons_params *params = &world->serving.protocol_params;
+    uint8_t behaviour = world->behaviour_now[member];
+    (void)request;
+    cons_exposure exposure = {
+        .protocol = (cons_protocol)v->protocol,
+        .members = ops->exposure_members != NULL ? ops->exposure_members(params)
+                                                 : params->committee,
+        .quorum = v->quorum,
+        .check_probability = v->check_probability,
+        .colluding_share =
+            behaviour == NODE_BEHAVIOUR_COLLUDE ? adversary_cartel_share(world, segment) : 0.0,
+        .forged_evidence = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION,
+    };
+    double caught = cons_detection_probability(&exposure);
+    double loss = world->result->stake[member] * v->slash + v->fee_per_token;
+    bool cheats = cons_rational_cheats(caught, world->gain_of[member], loss);
+    world->result->cheats_taken += cheats;
+    world->result->cheats_declined += !cheats;
+    return cheats;
+}
+
+/* The adaptive adversary takes a drawn node while its budget lasts. */
+bool world__adversary_corrupt(void *context, uint32_t member)
+{
+    world_state *world = context;
+    ASSERT(member < world->node_count);
+    if (world->adaptive_budget == 0) {
+        return false;
+    }
+    world->adaptive_budget -= 1;
+    return true;
+}
+
+void world_adversary_fault(world_state *world, const scn_fault *fault, const uint8_t *selected,
+                           bool ending)
+{
+    static const node_behaviour wrong[] = {NODE_BEHAVIOUR_WRONG_OUTPUT,
+                                           NODE_BEHAVIOUR_WRONG_MODEL,
+                                           NODE_BEHAVIOUR_WRONG_LAYER};
+    ASSERT(fault->wrong_mode < UTIL_ARRAY_COUNT(wrong));
+    node_behaviour behaviour = fault->kind == SCN_FAULT_WRONG_OUTPUT ? wrong[fault->wrong_mode]
+                               : fault->kind == SCN_FAULT_COLLUDE    ? NODE_BEHAVIOUR_COLLUDE
+                               : fault->kind == SCN_FAULT_SYBIL      ? NODE_BEHAVIOUR_COLLUDE
+                               : fault->kind == SCN_FAULT_LAZY_COPY  ? NODE_BEHAVIOUR_LAZY_COPY
+                               : fault->kind == SCN_FAULT_ADAPTIVE   ? NODE_BEHAVIOUR_ADAPTIVE
+                               : fault->kind == SCN_FAULT_EQUIVOCATE ? NODE_BEHAVIOUR_EQUIVOCATE
+                               : fault->kind == SCN_FAULT_FORGE_ATTESTATION
+                                   ? NODE_BEHAVIOUR_FORGE_ATTESTATION
+                                   : NODE_BEHAVIOUR_SILENT;
+    uint32_t count = 0;
+    ASSERT(world->verifying);
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        count += selected[i];
+    }
+    if (fault->kind == SCN_FAULT_ADAPTIVE && !ending) {
+        world->adaptive_budget += fault->budget != 0 ? fault->budget : count;
+    }
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        if (!selected[i]) {
+            continue;
+        }
+        world->behaviour_now[i] = ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour;
+        world->behaviour_scale[i] = fault->scale;
+        world->gain_of[i] = ending ? 0.0 : fault->gain;
+        if (!ending && fault->kind == SCN_FAULT_SYBIL) {
+            /* k identities of one operator share its one stake. */
+            world->result->stake[i] = world->scenario->verification.stake / count;
+            world->result->behaviour_of[i] = NODE_BEHAVIOUR_SYBIL;
+        } else if (!ending && fault->kind != SCN_FAULT_ADAPTIVE) {
+            world->result->behaviour_of[i] = (uint8_t)behaviour;
+        }
+    }
+}

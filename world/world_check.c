@@ -1,0 +1,133 @@
+/* world_check.c -- the checkers only a simulated world can run, and what
+ * they report: an accepted output outside the agreement rule's tolerance
+ * of every honest execution (accepted_wrong), an honest member losing
+ * reputation (honest_penalised, recorded by the ledger's wiring), a request
+ * decided twice; the verification metrics and the reputation and balance
+ * samples of the honest and Byzantine nodes. Observation only: nothing
+ * here feeds back into a run. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "consensus/cons.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "world/world_int.h"
+
+void world__check_violation(world_state *world, world_violation_kind kind, uint64_t request,
+                           uint32_t segment, uint32_t node_id, uint32_t step)
+{
+    world_result *result = world->result;
+    if (result->violation_count == result->violation_capacity) {
+        uint64_t capacity = result->violation_capacity ? result->violation_capacity * 2 : 64;
+        world_violation *grown = util_realloc(result->violations, capacity * sizeof(*grown));
+        ASSERT(grown != NULL); /* Host out of memory mid-run. */
+        result->violations = grown;
+        result->violation_capacity = capacity;
+    }
+    world_violation v = {kind, world->now_ns, request, segment, node_id, step};
+    result->violations[result->violation_count++] = v;
+}
+
+void world__check_request(world_state *world, uint64_t request, const float *network,
+                               const float *const *honest, uint32_t honest_count)
+{
+    uint32_t vocab = world->serving.vocab;
+    world_request_record *record = &world->result->requests[request];
+    for (uint32_t step = 0; step < world->serving.generate_tokens; step++) {
+        const float *a = network + (size_t)step * vocab;
+        bool agrees = false;
+        for (uint32_t i = 0; i < honest_count && !agrees; i++) {
+            agrees = cons_agree(&world->final_agreement, a, honest[i] + (size_t)step * vocab, vocab);
+        }
+        if (!agrees) {
+            record->accepted_wrong = true;
+            world__check_violation(world, WORLD_VIOLATION_ACCEPTED_WRONG, request,
+                             world->serving.segment_count - 1, UINT32_MAX, step);
+        }
+    }
+    world->result->accepted_wrong += record->accepted_wrong;
+}
+
+/* Means of a per-node value over honest and Byzantine nodes. */
+static void check_means(const world_result *result, const double *values, double *honest,
+                         double *byzantine)
+{
+    double sums[2] = {0, 0};
+    uint64_t counts[2] = {0, 0};
+    for (uint32_t i = 0; i < result->node_count; i++) {
+        int bad = result->behaviour_of[i] != NODE_BEHAVIOUR_HONEST;
+        sums[bad] += values[i];
+        counts[bad] += 1;
+    }
+    *honest = counts[0] ? sums[0] / (double)counts[0] : NAN;
+    *byzantine = counts[1] ? sums[1] / (double)counts[1] : NAN;
+}
+
+void world_check_sample(world_state *world)
+{
+    const world_observer *observer = world->observer;
+    const world_result *result = world->result;
+    double honest = NAN, byzantine = NAN;
+    check_means(result, result->balance, &honest, &byzantine);
+    observer->on_sample(observer->context, world->now_ns, "balance_honest_mean", honest);
+    observer->on_sample(observer->context, world->now_ns, "balance_byzantine_mean", byzantine);
+    check_means(result, result->reputation, &honest, &byzantine);
+    observer->on_sample(observer->context, world->now_ns, "reputation_honest_mean", honest);
+    observer->on_sample(observer->context, world->now_ns, "reputation_byzantine_mean",
+                        byzantine);
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "balance.%u", i);
+        observer->on_sample(observer->context, world->now_ns, name, result->balance[i]);
+    }
+}
+
+/* A verification metric's value in a verified run. */
+static double check_metric_value(const world_result *result, scn_metric metric)
+{
+    double honest = NAN, byzantine = NAN;
+    switch (metric) {
+    case SCN_METRIC_ACCEPTED_WRONG: return (double)result->accepted_wrong;
+    case SCN_METRIC_ACCEPTED_WRONG_RATIO:
+        return result->requests_completed
+                   ? (double)result->accepted_wrong / (double)result->requests_completed
+                   : NAN;
+    case SCN_METRIC_HONEST_PENALISED: return (double)result->honest_penalised;
+    case SCN_METRIC_HONEST_PENALISED_RATIO:
+        return result->honest_judged
+                   ? (double)result->honest_penalised / (double)result->honest_judged
+                   : 0.0;
+    case SCN_METRIC_NO_QUORUM: return (double)result->no_quorum;
+    case SCN_METRIC_REPUTATION_HONEST_MEAN:
+    case SCN_METRIC_REPUTATION_BYZANTINE_MEAN:
+        check_means(result, result->reputation, &honest, &byzantine);
+        return metric == SCN_METRIC_REPUTATION_HONEST_MEAN ? honest : byzantine;
+    case SCN_METRIC_STAKE_SLASHED: return result->stake_slashed;
+    case SCN_METRIC_COST_RATIO:
+        return result->native_flops > 0
+                   ? (double)(result->flops_total + result->referee_flops) /
+                         (double)result->native_flops
+                   : NAN;
+    case SCN_METRIC_FINALITY_P50: return util_hist_metric(&result->finality, 0.50);
+    case SCN_METRIC_FINALITY_P99: return util_hist_metric(&result->finality, 0.99);
+    case SCN_METRIC_DISPUTES: return (double)result->disputes;
+    case SCN_METRIC_RESAMPLES: return (double)result->resamples;
+    case SCN_METRIC_REFEREE_FLOPS: return (double)result->referee_flops;
+    case SCN_METRIC_FEES_PAID: return result->fees_paid;
+    case SCN_METRIC_SLASHED_TO_ORACLE: return result->slashed_to_oracle;
+    case SCN_METRIC_SLASHED_BURNT: return result->slashed_burnt;
+    case SCN_METRIC_BALANCE_HONEST_MEAN:
+    case SCN_METRIC_BALANCE_BYZANTINE_MEAN:
+        check_means(result, result->balance, &honest, &byzantine);
+        return metric == SCN_METRIC_BALANCE_HONEST_MEAN ? honest : byzantine;
+    case SCN_METRIC_CHEATS_DECLINED: return (double)result->cheats_declined;
+    case SCN_METRIC_CHEATS_TAKEN: return (double)result->cheats_taken;
+    default: return NAN;
+    }
+}
+
+double world__check_metric(const world_result *result, scn_metric metric)
+{
+    return result->verified ? check_metric_value(result, metric) : NAN;
+}
