@@ -15,6 +15,7 @@ Suite *test_cons_suite(void);      /* tests/test_cons.c: verification building b
 Suite *test_scn_suite(void);       /* tests/test_scn.c */
 Suite *test_met_suite(void);       /* tests/test_met.c */
 Suite *test_sim_suite(void);       /* tests/test_sim.c */
+Suite *test_world_suite(void);     /* tests/test_world.c: the hosted world, hostile peers */
 Suite *test_verify_suite(void);    /* tests/test_verify.c: the verification protocols */
 Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
 Suite *test_sweep_suite(void);     /* tests/test_sweep.c: sweeps, merge, plots, reports */
