@@ -3,7 +3,9 @@
 #   make test       unit tests and scenario regressions (installs deps if missing)
 #   make run        run scenarios/default.yaml into results.db
 #   make bench      engine and end-to-end benchmarks
-#   make sanitize   the tests under ASan and UBSan
+#   make sanitize   the tests under ASan and UBSan, with the deep checks on
+#                   (INFERSIM_DEEP_CHECKS: the ledger's conservation after
+#                   every settlement)
 #   make fuzz       libFuzzer targets (clang, ASan, UBSan) in build/fuzz/, one per
 #                   untrusted input: scenario, frame, peer, checkpoint, infer_body
 #   make fuzz-run   replay fuzz/corpus/<target>/, then fuzz each target for
@@ -89,7 +91,8 @@ bench: deps-check
 
 sanitize: deps-check
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
-		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+		-DINFERSIM_DEEP_CHECKS=1' \
 		build/asan/infersim build/asan/run_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		INFERSIM_BIN=build/asan/infersim INFERSIM_SANITIZE=1 build/asan/run_tests

@@ -154,11 +154,20 @@ static void verify_decided(void *context, uint64_t request, uint32_t segment, ui
     world_state *world = context;
     (void)request;
     (void)segment;
+    ASSERT(rows > 0);
     cons_ledger_settle(&world->ledger, rows);
     verify_totals(world);
+#if defined(INFERSIM_DEEP_CHECKS) && INFERSIM_DEEP_CHECKS
+    /* Checking builds (make sanitize): conservation after every settlement,
+     * O(nodes) each; other builds check once, at teardown. */
+    const char *broken = cons_ledger_check(&world->ledger);
+    if (broken != NULL) {
+        fprintf(stderr, "ledger invariant broken: %s (request %llu, segment %u)\n", broken,
+                (unsigned long long)request, segment);
+    }
+    ASSERT(broken == NULL);
+#endif
 }
-
-/* ---- the referee ---- */
 
 /* ---- tee attestation ---- */
 
