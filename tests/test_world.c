@@ -513,6 +513,24 @@ START_TEST(test_world_member_answers_only_its_client)
 }
 END_TEST
 
+/* A Byzantine fault gives its nodes the behaviour of the same name
+ * (world_adversary.c), but for wrong_output (its mode picks one) and sybil
+ * (its identities collude): every other kind must name one. */
+START_TEST(test_world_byzantine_faults_name_their_behaviour)
+{
+    for (int kind = 0; kind < SCN_FAULT_KIND_COUNT; kind++) {
+        if (!scn_fault_kinds[kind].byzantine || kind == SCN_FAULT_WRONG_OUTPUT ||
+            kind == SCN_FAULT_SYBIL) {
+            continue;
+        }
+        node_behaviour behaviour = NODE_BEHAVIOUR_HONEST;
+        ck_assert_msg(node_behaviour_parse(scn_fault_kinds[kind].name, &behaviour) == 0,
+                      "fault kind %s names no behaviour", scn_fault_kinds[kind].name);
+        ck_assert_int_ne(behaviour, NODE_BEHAVIOUR_HONEST);
+    }
+}
+END_TEST
+
 Suite *test_world_suite(void)
 {
     Suite *suite = suite_create("world");
@@ -520,6 +538,7 @@ Suite *test_world_suite(void)
     tcase_set_timeout(hosted, 120);
     tcase_add_test(hosted, test_world_hosted_matches_run);
     tcase_add_test(hosted, test_world_member_answers_only_its_client);
+    tcase_add_test(hosted, test_world_byzantine_faults_name_their_behaviour);
     suite_add_tcase(suite, hosted);
     TCase *hostile = tcase_create("hostile");
     tcase_set_timeout(hostile, 120);
