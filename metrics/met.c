@@ -267,6 +267,8 @@ const char *met_strerror(int code)
         return "no such run";
     case MET_EIO:
         return "write error";
+    case MET_ECORRUPT:
+        return "the database file is damaged";
     default:
         return "unknown error";
     }
@@ -448,6 +450,33 @@ static int db_schema_upgrade(met_db *db, int64_t from)
     return rc;
 }
 
+/* SQLite's quick_check over an existing file: every page and index is
+ * read once, so a file damaged in the middle is refused before a run
+ * appends to it. O(file size); 0, MET_ECORRUPT or MET_ESQL. */
+static int db_check_integrity(met_db *db)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db->sql, "PRAGMA quick_check", -1, &stmt, NULL) != SQLITE_OK) {
+        met__sql_error(db, "quick_check");
+        return MET_ESQL;
+    }
+    int rc = sqlite3_step(stmt);
+    const unsigned char *first = rc == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
+    int result = 0;
+    if (rc != SQLITE_ROW || first == NULL || strcmp((const char *)first, "ok") != 0) {
+        char message[200];
+        snprintf(message, sizeof(message), "damaged file (SQLite quick_check: %s)",
+                 first != NULL ? (const char *)first : sqlite3_errmsg(db->sql));
+        for (char *c = message; *c != '\0'; c++) {
+            *c = *c == '\n' ? ';' : *c; /* One line for the terminal. */
+        }
+        met__set_error(db, message);
+        result = MET_ECORRUPT;
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
+
 /* Checks the file, sets the connection pragmas and creates or upgrades
  * the schema in one IMMEDIATE transaction, re-checking inside it so two
  * processes that open the same new or old file at once do not both
@@ -459,6 +488,9 @@ static int db_schema_prepare(met_db *db)
     int rc = db_state_read(db, &state);
     if (rc == 0) {
         rc = db_state_judge(db, &state, &from);
+    }
+    if (rc == 0 && from != 0) {
+        rc = db_check_integrity(db);
     }
     if (rc == 0) {
         rc = db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
@@ -484,6 +516,21 @@ static int db_schema_prepare(met_db *db)
     return rc;
 }
 
+/* Maps a failed open's SQLite code to the caller's: garbage is "not an
+ * infersim db", a permission problem cannot open, damage is damage. */
+static int db_open_code(const met_db *db, int rc)
+{
+    int primary = db->sql_code;
+    if (rc == MET_ESQL && (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)) {
+        return MET_ESCHEMA;
+    }
+    if (rc == MET_ESQL && (primary == SQLITE_CANTOPEN || primary == SQLITE_PERM ||
+                           primary == SQLITE_READONLY)) {
+        return MET_EOPEN;
+    }
+    return rc;
+}
+
 int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
 {
     ASSERT(path != NULL);
@@ -504,14 +551,51 @@ int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
     } else {
         sqlite3_busy_timeout(db->sql, 5000);
         sqlite3_extended_result_codes(db->sql, 1);
-        rc = db_schema_prepare(db);
-        int primary = db->sql_code;
-        if (rc == MET_ESQL && (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)) {
-            rc = MET_ESCHEMA;    /* garbage is "not an infersim db", not a query bug */
-        } else if (rc == MET_ESQL && (primary == SQLITE_CANTOPEN || primary == SQLITE_PERM ||
-                                      primary == SQLITE_READONLY)) {
-            rc = MET_EOPEN;
+        rc = db_open_code(db, db_schema_prepare(db));
+    }
+    if (rc != 0) {
+        if (why != NULL && why_size > 0) {
+            snprintf(why, why_size, "%s: %s", path, db->errmsg);
         }
+        met_db_close(db);
+        return rc;
+    }
+    db->errmsg[0] = '\0';
+    *out = db;
+    return 0;
+}
+
+int met_db_open_read(const char *path, met_db **out, char *why, size_t why_size)
+{
+    ASSERT(path != NULL);
+    ASSERT(out != NULL);
+    *out = NULL;
+    met_db *db = util_calloc(1, sizeof(*db));
+    if (db == NULL) {
+        if (why != NULL && why_size > 0) {
+            snprintf(why, why_size, "%s: out of memory", path);
+        }
+        return MET_EOPEN;
+    }
+    db_state state = {0};
+    int64_t from = MET_SCHEMA_VERSION;
+    int rc = 0;
+    if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        met__sql_error(db, "open");
+        rc = MET_EOPEN;
+    } else {
+        sqlite3_busy_timeout(db->sql, 5000);
+        sqlite3_extended_result_codes(db->sql, 1);
+        rc = db_open_code(db, db_state_read(db, &state));
+    }
+    if (rc == 0) {
+        rc = db_state_judge(db, &state, &from);
+    }
+    if (rc == 0 && from != MET_SCHEMA_VERSION) {
+        met__set_error(db, from == 0 ? "an empty file: no runs to read"
+                                     : "an older schema: open it once with write access to"
+                                       " upgrade it");
+        rc = MET_ESCHEMA;
     }
     if (rc != 0) {
         if (why != NULL && why_size > 0) {

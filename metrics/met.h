@@ -26,6 +26,7 @@
 #define MET_ENOTABLE -4   /* export: unknown table */
 #define MET_ENORUN -5     /* no such run */
 #define MET_EIO -6        /* writing the export failed */
+#define MET_ECORRUPT -7   /* the file fails SQLite's integrity check */
 
 typedef struct met_db met_db;
 
@@ -159,11 +160,20 @@ typedef struct met_violation_row {
  * "liveness"; NULL-terminated. */
 extern const char *const met_violation_kinds[];
 
-/* Opens or creates 'path', creating or checking the schema. On success
+/* Opens or creates 'path', creating or checking the schema; an existing
+ * file must pass SQLite's quick_check first (MET_ECORRUPT otherwise: a
+ * damaged file is never appended to). On success
  * *out is owned by the caller (met_db_close). Returns 0 or a MET_E* code;
  * on error *out is NULL and, if 'why' is non-NULL, a message is copied
  * into why[why_size]. */
 int met_db_open(const char *path, met_db **out, char *why, size_t why_size);
+
+/* Opens an existing results database for reading only (listing, export):
+ * a file this process may not write, or one on read-only media. The schema
+ * must be the build's (an older file needs one writable open to upgrade).
+ * Writes through the handle fail with MET_ESQL. Returns 0 or a MET_E* code
+ * as met_db_open does. */
+int met_db_open_read(const char *path, met_db **out, char *why, size_t why_size);
 /* Commits any open batch and closes. NULL is a no-op. */
 void met_db_close(met_db *db);
 /* Last SQLite error message; valid until the next call on 'db'. */

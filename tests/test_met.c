@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "metrics/met.h"
@@ -385,6 +386,74 @@ START_TEST(test_met_db_open_refuses_newer_schema)
     raw_exec(&temp, sql);
     ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
     ck_assert_ptr_null(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* A results file damaged in the middle is refused at open (MET_ECORRUPT)
+ * and left byte for byte as it was: nothing is appended to it. */
+START_TEST(test_met_db_open_refuses_damaged_file)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    for (int i = 0; i < 200; i++) {
+        run_begin_ok(db, "filler-run-with-a-longer-name-to-take-pages", (uint64_t)i, NULL, 0);
+    }
+    met_db_close(db);
+    FILE *file = fopen(temp.path, "r+b");
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(fseek(file, 0, SEEK_END), 0);
+    long size = ftell(file);
+    ck_assert_int_gt(size, 4 * 8192);
+    ck_assert_int_eq(fseek(file, size / 2, SEEK_SET), 0);
+    for (int i = 0; i < 8192; i++) {
+        fputc((i * 131 + 7) & 0xff, file);
+    }
+    fclose(file);
+    struct stat before;
+    ck_assert_int_eq(stat(temp.path, &before), 0);
+    char why[512] = "";
+    db = (met_db *)&temp;
+    ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ECORRUPT);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(why, "damaged"));
+    ck_assert_ptr_null(strchr(why, '\n'));
+    struct stat after;
+    ck_assert_int_eq(stat(temp.path, &after), 0);
+    ck_assert_int_eq(before.st_size, after.st_size);
+    ck_assert_int_eq(before.st_mtime, after.st_mtime);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* A file opened for reading lists and exports its runs, refuses writes,
+ * and refuses an empty or older file it cannot upgrade. */
+START_TEST(test_met_db_open_read_lists_and_refuses_writes)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    char why[256] = "";
+    met_db *db = NULL;
+    ck_assert_int_eq(met_db_open_read(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_null(db);
+    db = met_open_ok(&temp);
+    run_begin_ok(db, "listed", 5, NULL, 0);
+    met_db_close(db);
+    ck_assert_int_eq(met_db_open_read(temp.path, &db, why, sizeof(why)), 0);
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "runs", 0, MET_FORMAT_CSV, &text), 0);
+    ck_assert_ptr_nonnull(strstr(text, "listed"));
+    free(text);
+    met_run_info info = {"write", "0123abcd", "rev1", "sim", 1, 3};
+    int64_t run_id = 0;
+    ck_assert_int_ne(met_run_begin(db, &info, NULL, 0, &run_id), 0);
+    met_db_close(db);
+    raw_exec(&temp, "PRAGMA user_version = 1");
+    ck_assert_int_eq(met_db_open_read(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(why, "write access"));
+    ck_assert_int_eq(met_db_open_read("/nonexistent/dir/x.db", &db, why, sizeof(why)),
+                     MET_EOPEN);
     temp_db_remove(&temp);
 }
 END_TEST
@@ -1781,6 +1850,8 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_creates_schema);
     tcase_add_test(schema, test_met_db_open_refuses_newer_schema);
     tcase_add_test(schema, test_met_db_open_refuses_foreign_sqlite);
+    tcase_add_test(schema, test_met_db_open_refuses_damaged_file);
+    tcase_add_test(schema, test_met_db_open_read_lists_and_refuses_writes);
     tcase_add_test(schema, test_met_db_open_rejects_garbage_file);
     tcase_add_test(schema, test_met_db_open_unwritable_path_fails);
     tcase_add_test(schema, test_met_db_open_migrates_v1);

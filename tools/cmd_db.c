@@ -92,8 +92,15 @@ static int open_db(const char *subcommand, const char *path, met_db **db)
     if (access(path, F_OK) != 0) {
         return tool_usage_error(subcommand, "no results database at '%s'", path);
     }
-    if (met_db_open(path, db, why, sizeof(why)) != 0) {
-        fprintf(stderr, "infersim %s: %s: %s\n", subcommand, path, why);
+    /* Listing and export only read: a file this process may not write
+     * (or on read-only media) is opened for reading. */
+    int rc = access(path, W_OK) == 0 ? met_db_open(path, db, why, sizeof(why))
+                                     : met_db_open_read(path, db, why, sizeof(why));
+    if (rc == MET_EOPEN && access(path, W_OK) == 0) {
+        rc = met_db_open_read(path, db, why, sizeof(why)); /* read-only media */
+    }
+    if (rc != 0) {
+        fprintf(stderr, "infersim %s: %s\n", subcommand, why);
         return TOOL_EXIT_USAGE;
     }
     return TOOL_EXIT_OK;

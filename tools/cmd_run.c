@@ -409,7 +409,7 @@ int tool_run_main(int argc, char **argv)
     memset(&run, 0, sizeof(run));
     int rc = met_db_open(db_path, &run.db, why, sizeof(why));
     if (rc != 0) {
-        fprintf(stderr, "infersim run: %s: %s\n", db_path, why);
+        fprintf(stderr, "infersim run: %s\n", why); /* 'why' names the file. */
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
     }
