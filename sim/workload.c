@@ -40,10 +40,8 @@ void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request)
         world->w.result->requests_finished += 1;
         return;
     }
-    uint32_t block = 0;
-    int rc = util_pool_take(&world->w.oracle_pool, &block);
+    int rc = world_oracle_take(&world->w, request);
     ASSERT(rc == 0); /* Bounded by the requests in flight. */
-    world->w.oracle_block_of[request] = block + 1;
     node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = world->w.prompt,
                         .token_count = count};
     sim__node_deliver(world, client, &event);

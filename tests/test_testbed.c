@@ -1003,6 +1003,40 @@ START_TEST(test_testbed_matches_simulator)
 }
 END_TEST
 
+/* Without verification the last segment's server, not the client, sees a
+ * step's logits: a process stores the network's logits distance only for
+ * requests whose every step's logits it saw, and leaves it NULL (unknown)
+ * otherwise -- never the distance of zeros. What it stores equals the
+ * simulator's. */
+START_TEST(test_testbed_logits_unknown_not_zero)
+{
+    char command[2048], db[512], scenario[512];
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(scenario, sizeof(scenario), "none.yaml");
+    /* testbed_small without its verification block: protocol none. */
+    snprintf(command, sizeof(command), "sed -e '/^verification:/,/^  agreement:/d' %s > %s",
+             TB_SCENARIO, scenario);
+    ck_assert_int_eq(system(command), 0);
+    snprintf(command, sizeof(command), "%s run %s --db %s --quiet >/dev/null 2>&1",
+             test_infersim_bin(), scenario, db);
+    ck_assert_int_eq(system(command), 0);
+    tb_scenario = scenario;
+    cluster_start(3, "--duration 4 --quiet");
+    ck_assert_int_eq(cluster_wait(), 0);
+    char *counts = query("SELECT count(*), sum(b.logits_maxabs IS NULL),"
+                         " sum(b.logits_maxabs IS NOT NULL AND b.logits_maxabs = a.logits_maxabs"
+                         " AND b.logits_cosine = a.logits_cosine)"
+                         " FROM requests a JOIN requests b ON a.request_id = b.request_id"
+                         " WHERE a.run_id = 1 AND b.run_id = 2 AND b.status = 'completed'");
+    long total = 0, unknown = 0, equal = 0;
+    ck_assert_int_eq(sscanf(counts, "%ld|%ld|%ld", &total, &unknown, &equal), 3);
+    free(counts);
+    ck_assert_int_eq(total, 12);
+    ck_assert_int_gt(unknown, 0);      /* some last servers live in another process */
+    ck_assert_int_eq(unknown + equal, total);
+}
+END_TEST
+
 /* Admin faults at run time: a full cut (every process drops all it sends)
  * makes a request time out; heal brings the network back; node 0 made
  * Byzantine still loses to its honest committee peers, and its client's
@@ -1175,6 +1209,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_cluster_survives_kill);
         tcase_add_test(cluster, test_testbed_cluster_recycles_request_ids);
         tcase_add_test(cluster, test_testbed_matches_simulator);
+        tcase_add_test(cluster, test_testbed_logits_unknown_not_zero);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_admin_faults);
     }

@@ -46,6 +46,7 @@ typedef struct world_state {
     uint32_t *client_of;             /* node_store.client_of */
     uint32_t *prompt;                /* the prompt being submitted: prompt_max entries */
     uint32_t *oracle_block_of;       /* per request: block + 1 of the network's logits */
+    uint32_t *oracle_steps_of;       /* per request: steps whose logits this world saw */
     util_pool oracle_pool;
     float *oracle_x;
     float *oracle_reference;
@@ -99,6 +100,10 @@ int world_build(world_state *world);
 /* Frees everything but the result (the caller's: world_result_destroy). */
 void world_destroy(world_state *world);
 
+/* A submitted request gets its oracle block (the network's logits as this
+ * world sees them). 0, or WORLD_ENOMEM when the requests in flight exceed
+ * the pool's bound. */
+int world_oracle_take(world_state *world, uint64_t request);
 /* Records an OUTPUT or OBSERVE effect of 'node_id' in the result. */
 void world_record_effect(world_state *world, uint32_t node_id, const node_effect *effect);
 /* Counts an inference message's bytes per (request, segment): at its

@@ -108,8 +108,7 @@ const node_outbox *world_host_submit(world_host *host, uint32_t client, uint64_t
             return NULL;
         }
     }
-    uint32_t block = 0;
-    if (util_pool_take(&world->oracle_pool, &block) != 0) {
+    if (world->oracle_block_of[request] != 0 || world_oracle_take(world, request) != 0) {
         return NULL;
     }
     world_request_record *record = &world->result->requests[request];
@@ -118,7 +117,6 @@ const node_outbox *world_host_submit(world_host *host, uint32_t client, uint64_t
     record->prompt_tokens = count;
     record->submitted_ns = now_ns;
     world->result->requests_submitted += 1;
-    world->oracle_block_of[request] = block + 1;
     node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = tokens,
                         .token_count = count};
     return world_host_event(host, client, now_ns, &event, rc_out);

@@ -277,12 +277,14 @@ static int serving_per_request(world_state *world)
     world->client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->prompt = util_calloc(workload->prompt_max, sizeof(uint32_t));
     world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
+    world->oracle_steps_of = util_calloc(capacity, sizeof(uint32_t));
     result->request_count = capacity;
     result->requests = util_calloc(capacity, sizeof(world_request_record));
     result->segments = util_calloc(capacity * segments, sizeof(world_segment_record));
     result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
     if (world->requests == NULL || world->tokens == NULL || world->kv_block_of == NULL ||
-        world->client_of == NULL || world->prompt == NULL || world->oracle_block_of == NULL || result->requests == NULL || result->segments == NULL ||
+        world->client_of == NULL || world->prompt == NULL || world->oracle_block_of == NULL ||
+        world->oracle_steps_of == NULL || result->requests == NULL || result->segments == NULL ||
         result->divergence == NULL) {
         return WORLD_ENOMEM;
     }
@@ -421,6 +423,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->prompt);
     util_free(world->kv_block_of);
     util_free(world->oracle_block_of);
+    util_free(world->oracle_steps_of);
     infer_model_destroy(world->model);
 }
 
@@ -497,6 +500,19 @@ int world_workload_plan(const scn_scenario *scenario, world_plan_entry *plan, ui
     return 0;
 }
 
+int world_oracle_take(world_state *world, uint64_t request)
+{
+    ASSERT(request < world->result->request_count);
+    ASSERT(world->oracle_block_of[request] == 0);
+    uint32_t block = 0;
+    if (util_pool_take(&world->oracle_pool, &block) != 0) {
+        return WORLD_ENOMEM;
+    }
+    world->oracle_block_of[request] = block + 1;
+    world->oracle_steps_of[request] = 0;
+    return 0;
+}
+
 /* ---- what the nodes report ---- */
 
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
@@ -521,6 +537,7 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
             float *logits = util_pool_block(&world->oracle_pool, block - 1);
             memcpy(logits + effect->value * world->serving.vocab, effect->data,
                    world->serving.vocab * sizeof(float));
+            world->oracle_steps_of[request] += 1;
         }
     } else if (effect->observation == NODE_OBS_TOKEN) {
         if (effect->value == 0) {
@@ -730,8 +747,12 @@ static void oracle_judge(world_state *world, uint64_t request, const node_outcom
     record->compared = true;
     record->reference_match = match == generate;
     record->argmax_agree = (double)match / generate;
-    record->logits_maxabs = d.logits_maxabs;
-    record->logits_cosine = d.logits_cosine;
+    /* A hosted world sees the logits only of the steps whose last segment it
+     * hosts (or, verified, that its client accepted): with some missing, the
+     * network's logits are unknown here, not zero. */
+    bool seen = world->oracle_steps_of[request] >= generate;
+    record->logits_maxabs = seen ? d.logits_maxabs : NAN;
+    record->logits_cosine = seen ? d.logits_cosine : NAN;
     /* Every honest execution: the reference and each kernel variant in use. */
     const float *honest[2 * INFER_KERNEL_COUNT];
     uint32_t honest_count = 0;
