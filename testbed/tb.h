@@ -32,6 +32,7 @@
 #define TB_TB_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -217,7 +218,24 @@ typedef struct tb_summary {
     util_hist request_latency;       /* completed requests: submit -> finalized, ns */
     util_hist first_token;
     util_hist finality;              /* completed requests: submit -> final, ns */
+    uint32_t lives_lost;             /* launcher total: process lives that ended without
+                                      * a summary (killed by a crash fault, or died),
+                                      * counted from their last snapshot */
+    uint32_t lives_died;             /* of those, the ones no crash fault killed (an
+                                      * admin crash, a process that failed): the run
+                                      * lacks their rows and is incomplete */
 } tb_summary;
+
+#define TB_SNAPSHOT_NS 100000000u    /* a process publishes its counters this often */
+
+/* Where a process publishes its counters while it runs, in memory it
+ * shares with the launcher: two slots, the one 'current' names complete
+ * (a process killed while writing the other leaves it intact). What the
+ * launcher counts for a life that ended without its summary. */
+typedef struct tb_snapshot {
+    _Atomic uint32_t current;
+    tb_summary slots[2];
+} tb_snapshot;
 
 /* Frames rejected for any reason. Cannot fail. */
 uint64_t tb_summary_rejected(const tb_summary *summary);
@@ -242,6 +260,7 @@ struct tb_process_config {
     bool workload;                   /* replay the scenario's workload in real time */
     bool apply_faults;               /* apply the scenario's network/behaviour faults */
     size_t frame_max;
+    tb_snapshot *snapshot;           /* shared with the launcher; NULL: none */
     /* Called once when the process stops, with its world's result (rows of
      * its own clients' requests and its own nodes). May be NULL. */
     void (*on_stop)(void *context, const tb_process_config *config, const world_result *result,

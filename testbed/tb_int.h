@@ -71,6 +71,7 @@ void tb__ids_finish(tb_ids *ids, uint64_t id);
 
 typedef struct tb_proc {
     const tb_process_config *config;
+    struct event *snapshot_event;    /* publishes the counters (config->snapshot) */
     const scn_scenario *scenario;
     struct event_base *base;
     struct evhttp *http;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -45,6 +46,8 @@ typedef struct launch_state {
     launch_child children[TB_PROCESSES_MAX];
     int summary_write_fd;            /* in a child: where its summary goes */
     world_host *host;                  /* fault selections only */
+    tb_snapshot *snapshots;          /* shared with the children: one per process */
+    tb_summary lost;                 /* lives that ended without a summary, summed */
     char run_dir[4096];              /* the private key directory we made, or "" */
 } launch_state;
 
@@ -96,6 +99,10 @@ static int spawn(launch_state *state, uint32_t p)
     if (pipe(pipe_fds) != 0) {
         return TB_ESYS;
     }
+    if (state->snapshots != NULL) {
+        /* A new life counts from zero: its slot starts empty. */
+        memset(&state->snapshots[p], 0, sizeof(state->snapshots[p]));
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -119,6 +126,7 @@ static int spawn(launch_state *state, uint32_t p)
         config.fresh_after_ns = state->children[p].generation > 0 ? state->children[p].reaped_ns
                                                                   : state->base.epoch_ns;
         config.on_stop = child_on_stop;
+        config.snapshot = state->snapshots != NULL ? &state->snapshots[p] : NULL;
         config.context = state;
         state->summary_write_fd = pipe_fds[1];
         int rc = tb_process_run(&config);
@@ -184,15 +192,34 @@ static bool summary_read(int fd, tb_summary *summary, uint64_t deadline_ns)
     return true;
 }
 
-static void child_reap(launch_child *child, tb_summary *summary_out, uint64_t deadline_ns)
+/* Closes the child's summary pipe, first reading its summary into
+ * 'summary_out' when given. Returns whether a whole summary was read. */
+static bool child_reap(launch_child *child, tb_summary *summary_out, uint64_t deadline_ns)
 {
+    bool read = false;
     if (child->summary_fd >= 0) {
-        if (summary_out != NULL && !summary_read(child->summary_fd, summary_out, deadline_ns)) {
-            memset(summary_out, 0, sizeof(*summary_out));
-        }
+        read = summary_out != NULL && summary_read(child->summary_fd, summary_out, deadline_ns);
         close(child->summary_fd);
         child->summary_fd = -1;
     }
+    return read;
+}
+
+static void summary_add(tb_summary *total, const tb_summary *one);
+
+/* Process p's life ended without its summary (killed, or dead before it
+ * could write one): what it published last counts instead. */
+static void life_lost(launch_state *state, uint32_t p, bool died)
+{
+    state->lost.lives_lost += 1;
+    state->lost.lives_died += died;
+    if (state->snapshots == NULL) {
+        return;
+    }
+    const tb_snapshot *snapshot = &state->snapshots[p];
+    uint32_t current = atomic_load_explicit(&snapshot->current, memory_order_acquire);
+    ASSERT(current <= 1); /* Written only by our own children's code. */
+    summary_add(&state->lost, &snapshot->slots[current]);
 }
 
 static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64_t t_ns)
@@ -210,6 +237,7 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
             waitpid(child->pid, NULL, 0);
             child->reaped_ns = monotonic_ns(); /* Its last frame was received before. */
             child_reap(child, NULL, 0);
+            life_lost(state, p, false);
             child->pid = 0;
             child->down = true;
         } else if (ending && child->down && child->generation + 1 < TB_GENERATIONS) {
@@ -276,6 +304,8 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->stake_slashed += one->stake_slashed;
     total->fees_paid += one->fees_paid;
     total->tokens_out += one->tokens_out;
+    total->lives_lost += one->lives_lost;
+    total->lives_died += one->lives_died;
     util_hist_merge(&total->request_latency, &one->request_latency);
     util_hist_merge(&total->finality, &one->finality);
     util_hist_merge(&total->first_token, &one->first_token);
@@ -310,11 +340,12 @@ static void stop_all(launch_state *state, tb_summary *total)
         tb_summary *summary = util_calloc(1, sizeof(*summary));
         /* The summary is read while the child writes it (it may exceed a
          * pipe's buffer), then the child is reaped. */
-        if (summary != NULL) {
-            child_reap(child, summary, deadline);
+        if (summary != NULL && child_reap(child, summary, deadline)) {
             summary_add(total, summary);
-            util_free(summary);
+        } else {
+            life_lost(state, p, true); /* It died before it could write one. */
         }
+        util_free(summary);
         while (waitpid(child->pid, &status, WNOHANG) == 0) {
             if (monotonic_ns() > deadline) {
                 kill(child->pid, SIGKILL);
@@ -395,6 +426,7 @@ static void reap_unexpected(launch_state *state)
         launch_child *child = &state->children[p];
         if (child->pid > 0 && waitpid(child->pid, NULL, WNOHANG) == child->pid) {
             child_reap(child, NULL, 0);
+            life_lost(state, p, true);
             child->pid = 0;
         }
     }
@@ -447,6 +479,12 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     if (rc == 0) {
         rc = world_host_create(config->scenario, 0, NULL, &state->host);
     }
+    if (rc == 0) {
+        void *shared = mmap(NULL, (size_t)config->process_count * sizeof(tb_snapshot),
+                            PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        state->snapshots = shared != MAP_FAILED ? shared : NULL;
+        rc = state->snapshots != NULL ? 0 : TB_ESYS;
+    }
     uint64_t epoch = monotonic_ns();
     state->base.epoch_ns = epoch;
     for (uint32_t p = 0; rc == 0 && p < config->process_count; p++) {
@@ -459,6 +497,10 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
         launch_loop(state, stop, epoch);
     }
     stop_all(state, total_out);
+    summary_add(total_out, &state->lost);
+    if (state->snapshots != NULL) {
+        munmap(state->snapshots, (size_t)config->process_count * sizeof(tb_snapshot));
+    }
     for (uint32_t p = 0; p < TB_PROCESSES_MAX; p++) {
         if (state->peer_fds[p] >= 0) {
             close(state->peer_fds[p]);

@@ -623,6 +623,9 @@ static void proc_close(tb_proc *proc)
     if (proc->signal_term != NULL) {
         event_free(proc->signal_term);
     }
+    if (proc->snapshot_event != NULL) {
+        event_free(proc->snapshot_event);
+    }
     if (proc->signal_int != NULL) {
         event_free(proc->signal_int);
     }
@@ -658,6 +661,42 @@ static void proc_summarise(tb_proc *proc)
     proc->summary.first_token = result->first_token;
 }
 
+/* Publishes the counters so far into the shared snapshot: the slot not
+ * in use, then the switch (a kill in between leaves the last one whole). */
+static void proc_publish(tb_proc *proc)
+{
+    tb_snapshot *snapshot = proc->config->snapshot;
+    if (snapshot == NULL) {
+        return;
+    }
+    proc_summarise(proc);
+    uint32_t next = 1u - atomic_load_explicit(&snapshot->current, memory_order_relaxed);
+    ASSERT(next <= 1);
+    snapshot->slots[next] = proc->summary;
+    atomic_store_explicit(&snapshot->current, next, memory_order_release);
+}
+
+static void on_snapshot(evutil_socket_t fd, short what, void *context)
+{
+    (void)fd;
+    (void)what;
+    proc_publish(context);
+}
+
+/* Publishes the counters every TB_SNAPSHOT_NS while the process runs. */
+static int proc_snapshots(tb_proc *proc)
+{
+    if (proc->config->snapshot == NULL) {
+        return 0;
+    }
+    proc->snapshot_event = event_new(proc->base, -1, EV_PERSIST, on_snapshot, proc);
+    struct timeval every = {0, TB_SNAPSHOT_NS / 1000u};
+    if (proc->snapshot_event == NULL || event_add(proc->snapshot_event, &every) != 0) {
+        return TB_ESYS;
+    }
+    return 0;
+}
+
 int tb_process_run(const tb_process_config *config)
 {
     tb_proc *proc = util_calloc(1, sizeof(*proc));
@@ -674,6 +713,9 @@ int tb_process_run(const tb_process_config *config)
                                   config->generation) | 1u;
     signal(SIGPIPE, SIG_IGN);
     int rc = proc_open(proc);
+    if (rc == 0) {
+        rc = proc_snapshots(proc);
+    }
     if (rc == 0) {
         node_event start = {.kind = NODE_EVENT_START};
         for (uint32_t i = config->process; i < proc->node_count; i += config->process_count) {

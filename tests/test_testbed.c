@@ -1037,6 +1037,37 @@ START_TEST(test_testbed_logits_unknown_not_zero)
 }
 END_TEST
 
+/* A process killed on its own (not by a crash fault) takes its rows with
+ * it: --check fails and says so, and the totals still count what it had
+ * published (its requests up to its last snapshot), so no more frames are
+ * received than sent and its clients' submissions are not forgotten. */
+START_TEST(test_testbed_dead_process_fails_check)
+{
+    cluster_start(7, "--duration 3 --check");
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL); /* Some requests submitted and snapshotted. */
+    long pid = status_field(tb_urls[3], "pid");
+    ck_assert_int_gt(pid, 1);
+    ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+    ck_assert_int_eq(cluster_wait(), 1);
+    char log[512];
+    tb_path(log, sizeof(log), "testbed.log");
+    char command[1024];
+    snprintf(command, sizeof(command), "grep -q 'died without their results' %s", log);
+    ck_assert_int_eq(system(command), 0);
+    snprintf(command, sizeof(command), "grep -q 'process lives: 1 ended without a summary' %s",
+             log);
+    ck_assert_int_eq(system(command), 0);
+    char *check = query("SELECT check_status FROM runs ORDER BY run_id DESC LIMIT 1");
+    ck_assert_str_eq(check, "failed\n");
+    free(check);
+    char *frames = query("SELECT (SELECT value FROM metrics WHERE name = 'frames_received') <="
+                         " (SELECT value FROM metrics WHERE name = 'frames_sent')");
+    ck_assert_str_eq(frames, "1\n");
+    free(frames);
+}
+END_TEST
+
 /* Admin faults at run time: a full cut (every process drops all it sends)
  * makes a request time out; heal brings the network back; node 0 made
  * Byzantine still loses to its honest committee peers, and its client's
@@ -1210,6 +1241,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_cluster_recycles_request_ids);
         tcase_add_test(cluster, test_testbed_matches_simulator);
         tcase_add_test(cluster, test_testbed_logits_unknown_not_zero);
+        tcase_add_test(cluster, test_testbed_dead_process_fails_check);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_admin_faults);
     }

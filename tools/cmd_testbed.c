@@ -466,9 +466,19 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
     bool judged = rc == 0 && stored == 0 && testbed_stop == 0;
     int failed = judged ? check_expectations(run, metrics) : 0;
     stored = failed < 0 ? -1 : stored;
-    const char *check = run->scenario->expect_count == 0 || !judged ? NULL
-                        : failed > 0                                ? "failed"
-                                                                    : "passed";
+    /* A process that died on its own took its rows with it: the run is
+     * incomplete, and no check passes on it. */
+    if (failed >= 0 && total.lives_died > 0 && judged) {
+        failed += 1;
+        fprintf(stderr, "infersim testbed: %u process life(s) died without their results: "
+                        "their counters are counted up to their last snapshot, their nodes' "
+                        "and requests' rows are missing; the run is incomplete\n",
+                total.lives_died);
+    }
+    const char *check = (run->scenario->expect_count == 0 && total.lives_died == 0) || !judged
+                            ? NULL
+                        : failed > 0 ? "failed"
+                                     : "passed";
     const char *status = rc != 0 || stored != 0 || run->write_error ? "failed"
                          : testbed_stop != 0                       ? "aborted"
                                                                    : "completed";
@@ -478,13 +488,15 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
     if (!options->quiet) {
         printf("testbed run %lld: %s, %u processes, %.1f s\n"
                "  requests: %llu submitted, %llu completed\n"
-               "  frames: %llu sent, %llu received, %llu rejected, %llu dropped by faults\n",
+               "  frames: %llu sent, %llu received, %llu rejected, %llu dropped by faults\n"
+               "  process lives: %u ended without a summary (%u killed by crash faults)\n",
                (long long)run->run_id, status, options->processes, wall_s,
                (unsigned long long)total.requests_submitted,
                (unsigned long long)total.requests_completed, (unsigned long long)total.frames_out,
                (unsigned long long)total.frames_in,
                (unsigned long long)tb_summary_rejected(&total),
-               (unsigned long long)total.dropped);
+               (unsigned long long)total.dropped, total.lives_lost,
+               total.lives_lost - total.lives_died);
     }
     if (rc == TB_ESYS && options->base_port != 0) {
         fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",
