@@ -264,6 +264,7 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
  * nothing from the client's state. */
 static void member_header(node_message *out, const node_message *m, uint32_t member)
 {
+    ASSERT(member < NODE_COMMITTEE_MAX); /* The member's own index (the hop's token was validated). */
     out->origin = m->origin;
     out->origin_ns = m->origin_ns;
     out->segment = m->segment;

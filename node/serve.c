@@ -687,6 +687,7 @@ static bool server_hop_seen(const node *self, const node_message *m, uint32_t me
     infer_kv kv;
     uint64_t *length = NULL;
     kv_view(self, m->rumor_id, m->segment, member, &kv, &length);
+    ASSERT(length != NULL && *length == kv.length);
     return kv.length > m->position;
 }
 
