@@ -32,6 +32,8 @@ int cons_agreement_check(const cons_agreement *rule)
 
 static bool agree_maxabs(double epsilon, const float *a, const float *b, size_t n)
 {
+    ASSERT(isfinite(epsilon) && epsilon >= 0.0); /* cons_agreement_check passed. */
+    ASSERT(a != NULL && b != NULL && n > 0);
     for (size_t i = 0; i < n; i++) {
         if (isnan(a[i]) || isnan(b[i])) {
             return false;
@@ -47,6 +49,8 @@ static bool agree_maxabs(double epsilon, const float *a, const float *b, size_t 
 
 static bool agree_cosine(double tau, const float *a, const float *b, size_t n)
 {
+    ASSERT(tau >= -1.0 && tau <= 1.0); /* cons_agreement_check passed. */
+    ASSERT(a != NULL && b != NULL && n > 0);
     double dot = 0.0;
     double norm_a = 0.0;
     double norm_b = 0.0;
@@ -70,6 +74,7 @@ static bool agree_cosine(double tau, const float *a, const float *b, size_t n)
  * ties to the lower index. Assumes no NaN. O(n * k). */
 static void agree_top_indices(const float *values, size_t n, uint32_t k, size_t *top_out)
 {
+    ASSERT(k >= 1 && k <= CONS_TOPK_MAX && k <= n);
     uint32_t filled = 0;
     for (size_t i = 0; i < n; i++) {
         /* Equal values keep the earlier (lower) index ahead: strict '>'. */
@@ -92,12 +97,15 @@ static void agree_top_indices(const float *values, size_t n, uint32_t k, size_t 
 
 static bool agree_topk(uint32_t top_k, const float *a, const float *b, size_t n)
 {
+    ASSERT(top_k >= 1 && top_k <= CONS_TOPK_MAX); /* cons_agreement_check passed. */
+    ASSERT(a != NULL && b != NULL && n > 0);
     for (size_t i = 0; i < n; i++) {
         if (isnan(a[i]) || isnan(b[i])) {
             return false;
         }
     }
     uint32_t k = n < top_k ? (uint32_t)n : top_k;
+    ASSERT(k >= 1 && k <= CONS_TOPK_MAX);
     size_t top_a[CONS_TOPK_MAX];
     size_t top_b[CONS_TOPK_MAX];
     agree_top_indices(a, n, k, top_a);

@@ -47,6 +47,8 @@ static void committee_decide(const cons_tally *tally, cons_decision *out)
 /* Beyond the common ones: no dispute ever opens. */
 static const char *committee_check_invariants(const cons_tally *tally)
 {
+    ASSERT(tally != NULL);
+    ASSERT(tally->params != NULL);
     const char *broken = cons__check_common(tally);
     if (broken != NULL) {
         return broken;

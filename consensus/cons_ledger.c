@@ -49,10 +49,13 @@ void cons_ledger_init(cons_ledger *ledger, const cons_ledger_terms *terms, uint3
 /* Takes 'fraction' of the member's stake (and balance) into the pot. */
 static void ledger_slash(cons_ledger *ledger, uint32_t member, double fraction)
 {
+    ASSERT(member < ledger->node_count);
+    ASSERT(fraction < 1.0); /* The terms were checked at init. */
     if (fraction <= 0.0) {
         return;
     }
     double lost = ledger->stake[member] * fraction;
+    ASSERT(lost >= 0.0);
     ledger->stake[member] -= lost;
     ledger->balance[member] -= lost;
     ledger->stake_slashed += lost;
@@ -102,6 +105,8 @@ void cons_ledger_settle(cons_ledger *ledger, uint32_t rows)
 /* The per-node invariants; *balances_out is the balances' sum. */
 static const char *ledger_check_nodes(const cons_ledger *ledger, double *balances_out)
 {
+    ASSERT(ledger->reputation != NULL && ledger->stake != NULL && ledger->balance != NULL);
+    ASSERT(balances_out != NULL);
     const cons_reputation_rule *rule = &ledger->terms.reputation;
     double balances = 0.0;
     for (uint32_t i = 0; i < ledger->node_count; i++) {

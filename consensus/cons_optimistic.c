@@ -11,7 +11,10 @@ static uint32_t optimistic_draw_size(const cons_params *params,
 {
     (void)beacon;
     (void)segment;
-    return cons__members_checkers(params);
+    ASSERT(params != NULL);
+    uint32_t size = cons__members_checkers(params);
+    ASSERT(size >= 1 && size <= CONS_COMMITTEE_MAX);
+    return size;
 }
 
 /* ceil(log2(segments)) + ceil(log2(layers)) rounds, at least one. */

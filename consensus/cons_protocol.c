@@ -104,7 +104,10 @@ uint32_t cons__draw_committee(const cons_params *params, const uint8_t beacon[CO
 {
     (void)beacon;
     (void)segment;
-    return cons__members_committee(params);
+    ASSERT(params != NULL);
+    uint32_t size = cons__members_committee(params);
+    ASSERT(size >= 1 && size <= CONS_COMMITTEE_MAX);
+    return size;
 }
 
 uint32_t cons__members_checkers(const cons_params *params)
@@ -121,18 +124,20 @@ uint32_t cons__exposure_checkers(const cons_params *params)
 
 bool cons__commit_reveal(const cons_params *params)
 {
+    ASSERT(params != NULL);
     return params->commit_reveal;
 }
 
 uint32_t cons__evidence_none(const cons_params *params)
 {
-    (void)params;
+    ASSERT(params != NULL);
     return 0;
 }
 
 bool cons__hold_none(const cons_params *params, uint64_t *delay_ns_out)
 {
-    (void)params;
+    ASSERT(params != NULL);
+    ASSERT(delay_ns_out != NULL);
     *delay_ns_out = 0;
     return false;
 }
@@ -214,6 +219,8 @@ void cons__decide_referee(const cons_tally *tally, cons_decision *out)
 
 const char *cons__check_common(const cons_tally *tally)
 {
+    ASSERT(tally != NULL);
+    ASSERT(tally->params != NULL);
     if (tally->member_count < 1 || tally->member_count > CONS_COMMITTEE_MAX) {
         return "member_count_in_range";
     }
@@ -277,6 +284,8 @@ void cons__decide_executor(const cons_tally *tally, uint64_t dispute_delay_ns,
 
 const char *cons__check_executor(const cons_tally *tally)
 {
+    ASSERT(tally != NULL);
+    ASSERT(tally->params != NULL);
     const char *broken = cons__check_common(tally);
     if (broken != NULL) {
         return broken;
@@ -303,6 +312,8 @@ void cons__decide_single(const cons_tally *tally, cons_decision *out)
 
 const char *cons__check_single(const cons_tally *tally)
 {
+    ASSERT(tally != NULL);
+    ASSERT(tally->params != NULL);
     const char *broken = cons__check_common(tally);
     if (broken != NULL) {
         return broken;

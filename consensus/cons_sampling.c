@@ -93,6 +93,8 @@ static void sampling_decide(const cons_tally *tally, cons_decision *out)
  * dispute, under commit-reveal, at most one member is asked. */
 static const char *sampling_check_invariants(const cons_tally *tally)
 {
+    ASSERT(tally != NULL);
+    ASSERT(tally->params != NULL);
     const char *broken = cons__check_common(tally);
     if (broken != NULL) {
         return broken;

@@ -34,6 +34,8 @@ const char *cons_strerror(int error)
 
 static void sortition_store_le(uint8_t *out, uint64_t value, int bytes)
 {
+    ASSERT(out != NULL);
+    ASSERT(bytes >= 1 && bytes <= 8);
     for (int i = 0; i < bytes; i++) {
         out[i] = (uint8_t)(value >> (8 * i));
     }
@@ -76,6 +78,7 @@ double cons_sortition_uniform(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t 
 
 bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, double p)
 {
+    ASSERT(beacon != NULL);
     /* The check's own "public key": a domain tag, so the draw is
      * independent of every candidate's ticket. */
     uint8_t tag[CONS_PUBLIC_KEY_BYTES] = "infersim/crossval-spot-check";

@@ -28,6 +28,8 @@ static bool zk_evidence_verify(const cons_evidence_check *check)
 /* The client checks the proof before it decides. */
 static bool zk_settle_hold(const cons_params *params, uint64_t *delay_ns_out)
 {
+    ASSERT(params != NULL);
+    ASSERT(delay_ns_out != NULL);
     *delay_ns_out = params->zk_verify_ns;
     return true;
 }

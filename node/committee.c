@@ -31,6 +31,8 @@
 static uint8_t *committee_digest(const node_store *store, const node_committee_state *state,
                                  uint32_t member)
 {
+    ASSERT(state->block != 0); /* The request holds its votes block. */
+    ASSERT(member < NODE_COMMITTEE_MAX);
     uint8_t *block = util_pool_block(&store->committee_pool, state->block - 1);
     return block + (size_t)member * NODE_VOTE_MAX;
 }
@@ -39,6 +41,8 @@ static float *committee_output(const node *self, const node_committee_state *sta
                                uint32_t member)
 {
     const node_store *store = self->config.store;
+    ASSERT(state->block != 0); /* The request holds its outputs block. */
+    ASSERT(member < NODE_COMMITTEE_MAX);
     uint8_t *block = util_pool_block(&store->committee_pool, state->block - 1);
     float *outputs = (float *)(block + NODE_COMMITTEE_MAX * NODE_VOTE_MAX);
     return outputs + (size_t)member * self->config.serving->output_floats;
@@ -48,9 +52,12 @@ uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segm
                                uint32_t round)
 {
     const node_serving *serving = self->config.serving;
+    ASSERT(serving->verifier != NULL);
+    ASSERT(segment < serving->segment_count && round <= serving->retries); /* Validated. */
     uint32_t members[NODE_COMMITTEE_MAX];
     uint32_t count = serving->verifier->committee(serving->verifier->context, request, segment,
                                                   round, members);
+    ASSERT(count <= serving->committee); /* The driver draws at most k. */
     for (uint32_t j = 0; j < count; j++) {
         if (members[j] == self->config.node_id) {
             return j;
@@ -62,13 +69,18 @@ uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segm
 /* Rows of the current step: the prompt at step 0, one token after. */
 static uint32_t committee_rows(const node_request *r)
 {
+    ASSERT(r->prompt_tokens >= 1); /* Checked at submit. */
     return r->generated == 0 ? r->prompt_tokens : 1;
 }
 
 static size_t committee_floats(const node_serving *serving, uint32_t segment, uint32_t rows)
 {
+    ASSERT(segment < serving->segment_count);
+    ASSERT(rows >= 1 && rows <= serving->tokens_max);
     bool last = segment + 1 == serving->segment_count;
-    return last ? serving->vocab : (size_t)rows * serving->dim;
+    size_t floats = last ? serving->vocab : (size_t)rows * serving->dim;
+    ASSERT(floats <= serving->output_floats); /* Fits a member's output slot. */
+    return floats;
 }
 
 /* Opens a phase ending at 'deadline'; stale deadlines carry an older seq. */
@@ -79,6 +91,7 @@ static void committee_phase_until(node_store *store, node_outbox *outbox, uint64
                                      NODE_SERVE_TIMER_HOLD};
     node_committee_state *state = &store->committees[request];
     ASSERT(phase > CONS_PHASE_IDLE && phase <= CONS_PHASE_HOLD);
+    ASSERT(state->block != 0); /* Only a running request opens a phase. */
     state->phase = phase;
     state->phase_seq += 1;
     node__serve_timer_arm(outbox, deadline,
@@ -89,6 +102,8 @@ static void committee_phase(node *self, node_outbox *outbox, uint64_t request,
                             uint32_t phase, uint64_t now_ns)
 {
     const node_serving *serving = self->config.serving;
+    ASSERT(phase == CONS_PHASE_COMMIT || phase == CONS_PHASE_REVEAL);
+    ASSERT(serving->commit_reveal || phase != CONS_PHASE_COMMIT);
     bool commit = phase == CONS_PHASE_COMMIT;
     committee_phase_until(self->config.store, outbox, request, phase,
                           now_ns + (commit ? serving->commit_timeout_ns
@@ -100,6 +115,7 @@ static void committee_phase(node *self, node_outbox *outbox, uint64_t request,
  * the request's client: this is that client's lookup in its own table. */
 static node_request *client_request(const node *self, uint64_t request)
 {
+    ASSERT(request < self->config.serving->request_capacity); /* Validated, or the client's. */
     node_request *r = &self->config.store->requests[request];
     return r->submitted && r->client == self->config.node_id ? r : NULL;
 }
@@ -114,6 +130,8 @@ bool node__client_owns(const node *self, uint64_t request)
 static void committee_header(node_message *m, const node_request *r, uint32_t segment,
                              uint32_t round, uint32_t member)
 {
+    ASSERT(segment < NODE_SEGMENTS_MAX && member < NODE_COMMITTEE_MAX);
+    ASSERT(r->submitted);
     m->origin = r->client;
     m->origin_ns = r->submitted_ns;
     m->segment = (uint16_t)segment;
@@ -132,6 +150,8 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
     node_committee_state *state = &store->committees[request];
     const node_request *r = client_request(self, request);
     ASSERT(r != NULL);
+    ASSERT(segment < serving->segment_count && (segment == 0) == (rows == NULL));
+    ASSERT(state->block != 0 && state->round <= serving->retries);
     uint32_t count = committee_rows(r);
     size_t bytes = segment == 0 ? (size_t)count * 4
                                 : infer_wire_bytes(serving->wire_dtype, count, serving->dim);
@@ -145,6 +165,7 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
     state->segment = segment;
     state->member_count = serving->verifier->committee(serving->verifier->context, request,
                                                        segment, state->round, state->members);
+    ASSERT(state->member_count <= serving->committee); /* The driver draws at most k. */
     state->committed = 0;
     state->revealed = 0;
     state->answered = 0;
@@ -171,10 +192,12 @@ void node__committee_end(node *self, node_outbox *outbox, uint64_t request, uint
     const node_committee_state *state = &store->committees[request];
     const node_request *r = client_request(self, request);
     ASSERT(r != NULL);
+    ASSERT(state->round <= serving->retries);
     uint32_t members[NODE_COMMITTEE_MAX];
     for (uint32_t s = 0; s < serving->segment_count; s++) {
         uint32_t count = serving->verifier->committee(serving->verifier->context, request, s,
                                                       state->round, members);
+        ASSERT(count <= serving->committee);
         for (uint32_t j = 0; j < count; j++) {
             node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_END, members[j],
                                                request, now_ns);
@@ -189,6 +212,7 @@ bool node__committee_cheats(const node *self, uint64_t request, uint32_t segment
 {
     const node_serving *serving = self->config.serving;
     uint32_t id = self->config.node_id;
+    ASSERT(serving->verifier != NULL);
     if (serving->gain_of == NULL || !(serving->gain_of[id] > 0)) {
         return true;
     }
@@ -205,6 +229,8 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
     node_store *store = self->config.store;
     uint32_t id = self->config.node_id;
     node_behaviour behaviour = (node_behaviour)store->behaviour_of[id];
+    ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
+    ASSERT(n <= serving->output_floats); /* The member's own output. */
     if ((behaviour != NODE_BEHAVIOUR_WRONG_OUTPUT && behaviour != NODE_BEHAVIOUR_COLLUDE &&
          behaviour != NODE_BEHAVIOUR_FORGE_ATTESTATION) ||
         !node__committee_cheats(self, m->rumor_id, m->segment)) {
@@ -238,6 +264,7 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
  * nothing from the client's state. */
 static void member_header(node_message *out, const node_message *m, uint32_t member)
 {
+    ASSERT(member < NODE_COMMITTEE_MAX); /* The member's own index (the hop's token was validated). */
     out->origin = m->origin;
     out->origin_ns = m->origin_ns;
     out->segment = m->segment;
@@ -254,6 +281,9 @@ static uint8_t *member_block(const node *self, const node_message *m, uint32_t s
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
+    /* The caller validated the request and segment and computed the slot. */
+    ASSERT(m->rumor_id < serving->request_capacity && m->segment < serving->segment_count);
+    ASSERT(slot < node__serve_slots(serving));
     uint32_t *entry = &store->reveal_block_of[node__serve_slot_index(serving, m->rumor_id, m->segment,
                                                              slot)];
     if (*entry == 0 && take) {
@@ -263,6 +293,7 @@ static uint8_t *member_block(const node *self, const node_message *m, uint32_t s
         }
         *entry = block + 1;
     }
+    ASSERT(!take || *entry != 0);
     return *entry == 0 ? NULL : util_pool_block(&store->reveal_pool, *entry - 1);
 }
 
@@ -272,6 +303,10 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     const node_serving *serving = self->config.serving;
     uint32_t size = 0;
     memcpy(&size, block, sizeof(size));
+    /* The member wrote 'size' itself, and only an output that fits its block. */
+    ASSERT(size != UINT32_MAX);
+    ASSERT(sizeof(uint32_t) + NODE_SALT_BYTES + (size_t)size + serving->evidence_bytes <=
+           self->config.store->reveal_pool.block_bytes);
     node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL, m->origin,
                                          m->rumor_id, at_ns);
     member_header(out, m, member);
@@ -282,6 +317,7 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     uint32_t members[NODE_COMMITTEE_MAX];
     uint32_t count = serving->verifier->committee(serving->verifier->context, m->rumor_id,
                                                   m->segment, m->hops, members);
+    ASSERT(count <= serving->committee);
     for (uint32_t i = 0; i < count; i++) {
         if (i == member || members[i] == self->config.node_id) {
             continue;
@@ -303,6 +339,8 @@ static void member_equivocate(node *self, node_outbox *outbox, const node_messag
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
     ASSERT(serving->payload_capacity >= 2 * NODE_VOTE_MAX);
+    ASSERT(serving->vote_bytes >= 1 && serving->vote_bytes <= NODE_VOTE_MAX);
+    ASSERT(commit->type == NODE_MESSAGE_INFER_COMMIT && commit->payload == store->payload);
     uint8_t *other = store->payload + NODE_VOTE_MAX;
     memcpy(other, commit->payload, serving->vote_bytes);
     other[0] ^= 1u;
@@ -322,6 +360,7 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     node_store *store = self->config.store;
     uint8_t *block = member_block(self, m, slot, true);
     ASSERT(block != NULL);
+    ASSERT(serving->vote_bytes <= serving->payload_capacity);
     uint32_t waiting = UINT32_MAX;
     memcpy(block, &waiting, sizeof(waiting));
     if (!serving->commit_reveal) {
@@ -341,6 +380,7 @@ bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint
                           node_outbox *outbox)
 {
     node_store *store = self->config.store;
+    ASSERT(self->config.serving->verifier != NULL);
     if (store->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_LAZY_COPY) {
         return false;
     }
@@ -363,6 +403,7 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
     if (member == UINT32_MAX) {
         return NODE_EMALFORMED;
     }
+    ASSERT(member < serving->committee); /* The driver draws at most k. */
     uint32_t slot = m->hops * serving->committee + member;
     uint8_t *block = member_block(self, m, slot, false);
     uint32_t size = 0;
@@ -377,6 +418,7 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
         return 0; /* Honest members ignore their peers' reveals. */
     }
     size = (uint32_t)bytes;
+    ASSERT(size != UINT32_MAX); /* Bounded by the block just above. */
     memcpy(block, &size, sizeof(size));
     serving->verifier->salt(serving->verifier->context, self->config.node_id, m->rumor_id,
                             m->segment, m->hops, block + sizeof(uint32_t));
@@ -398,6 +440,7 @@ static void member_vote(node *self, const node_message *m, uint32_t member,
     uint32_t members[NODE_COMMITTEE_MAX];
     uint32_t n = serving->verifier->committee(serving->verifier->context, m->rumor_id, m->segment,
                                               m->hops, members);
+    ASSERT(n <= serving->committee);
     ASSERT(member < n);
     cons_vote_input input = {.bytes = bytes, .size = size, .salt = salt,
                              .member_id = self->config.node_id, .member = member,
@@ -417,6 +460,7 @@ static void member_attest(void *context, bool right_model, const void *bytes, si
 {
     const member_attest_context *c = context;
     const node_verifier *verifier = c->serving->verifier;
+    ASSERT(verifier != NULL && verifier->attest != NULL);
     verifier->attest(verifier->context, c->member, c->m->rumor_id, c->m->segment, c->m->step,
                      right_model, bytes, size, evidence_out);
 }
@@ -432,6 +476,8 @@ static void member_evidence(node *self, const node_message *m, const float *hone
     node_store *store = self->config.store;
     uint32_t id = self->config.node_id;
     uint8_t behaviour = store->behaviour_of[id];
+    ASSERT(serving->evidence_bytes > 0); /* Called only when a reveal carries evidence. */
+    ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
     memset(evidence, 0, serving->evidence_bytes);
     if (serving->protocol->evidence == NULL) {
         return;
@@ -467,6 +513,7 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     bool ran_wrong =
         (behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
         node__committee_cheats(self, m->rumor_id, m->segment);
+    ASSERT(n_floats <= serving->output_floats); /* The member's own output. */
     float *mine = store->decoded;
     memcpy(mine, output, n_floats * sizeof(float));
     bool cheated = ran_wrong || committee_misbehave(self, m, mine, n_floats);
@@ -474,6 +521,8 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     ASSERT(block != NULL); /* Sized by the requests in flight. */
     uint32_t size = (uint32_t)(last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
                                     : infer_wire_bytes(serving->wire_dtype, m->count, serving->dim));
+    ASSERT(sizeof(uint32_t) + NODE_SALT_BYTES + (size_t)size + serving->evidence_bytes <=
+           store->reveal_pool.block_bytes);
     uint8_t *salt = block + sizeof(uint32_t);
     uint8_t *bytes = salt + NODE_SALT_BYTES;
     memcpy(block, &size, sizeof(size));
@@ -544,6 +593,7 @@ static uint32_t client_member_of(const node *self, const node_message *m)
     const node_committee_state *state = &store->committees[m->rumor_id];
     const node_request *r = client_request(self, m->rumor_id);
     uint32_t member = m->token;
+    ASSERT(state->member_count <= serving->committee);
     if (r == NULL || member >= serving->committee) {
         return UINT32_MAX;
     }
@@ -567,6 +617,7 @@ static void client_tally(const node *self, const node_committee_state *state,
     ASSERT(r != NULL);
     ASSERT(state->block != 0);
     ASSERT(state->member_count <= NODE_COMMITTEE_MAX);
+    ASSERT(state->segment < serving->segment_count);
     for (uint32_t j = 0; j < state->member_count; j++) {
         outputs[j] = committee_output(self, state, j);
     }
@@ -604,6 +655,7 @@ static void client_check(const node *self, uint64_t request)
         state->member_count == 0) {
         return; /* Not this node's request, or no step drawn yet. */
     }
+    ASSERT(serving->protocol != NULL && serving->protocol->check_invariants != NULL);
     const float *outputs[NODE_COMMITTEE_MAX];
     cons_tally tally;
     client_tally(self, state, request, outputs, &tally);
@@ -624,6 +676,7 @@ static void client_ask_reveals(node *self, node_outbox *outbox, uint64_t request
     const node_request *r = client_request(self, request);
     ASSERT(r != NULL);
     ASSERT((ask & ~cons_members_all(state->member_count)) == 0);
+    ASSERT(state->block != 0 && r->status == 0);
     state->asked |= ask;
     for (uint32_t j = 0; j < state->member_count; j++) {
         if ((ask >> j) & 1u) {
@@ -641,6 +694,8 @@ static void client_close_commits(node *self, node_outbox *outbox, uint64_t reque
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
+    ASSERT(serving->commit_reveal);
+    ASSERT(store->committees[request].phase == CONS_PHASE_COMMIT);
     const float *outputs[NODE_COMMITTEE_MAX];
     cons_tally tally;
     client_tally(self, &store->committees[request], request, outputs, &tally);
@@ -663,6 +718,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     if (member == CLIENT_STALE) {
         return 0;
     }
+    ASSERT(member < state->member_count && state->block != 0); /* client_member_of checked. */
     if ((state->committed >> member) & 1u) {
         /* The first commitment binds; a different second one is proof of
          * equivocation (both are signed by the member). */
@@ -677,6 +733,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     }
     memcpy(committee_digest(store, state, member), m->payload, serving->vote_bytes);
     state->committed |= UINT64_C(1) << member;
+    ASSERT((state->committed & ~cons_members_all(state->member_count)) == 0);
     if (__builtin_popcountll(state->committed) == (int)state->member_count) {
         client_close_commits(self, outbox, m->rumor_id, now_ns);
     }
@@ -694,6 +751,7 @@ static bool client_attest_verify(void *context, const void *bytes, size_t size,
 {
     const client_attest_context *c = context;
     const node_verifier *verifier = c->serving->verifier;
+    ASSERT(verifier != NULL && verifier->attest_verify != NULL);
     return verifier->attest_verify(verifier->context, c->m->source, c->m->rumor_id,
                                    c->m->segment, c->m->step, bytes, size, evidence);
 }
@@ -702,6 +760,7 @@ static bool client_attest_verify(void *context, const void *bytes, size_t size,
 static bool client_evidence_verify(const node_serving *serving, const node_message *m,
                                    const uint8_t *bytes, size_t size)
 {
+    ASSERT(serving->protocol->evidence_verify != NULL);
     client_attest_context context = {serving, m};
     cons_evidence_check check = {.evidence = bytes + size,
                                  .evidence_bytes = serving->evidence_bytes,
@@ -720,8 +779,10 @@ static bool client_open(const node *self, node_committee_state *state,
     const node_serving *serving = self->config.serving;
     const node_request *r = client_request(self, m->rumor_id);
     ASSERT(r != NULL); /* client_member_of found the request. */
+    ASSERT(member < state->member_count && m->segment == state->segment);
     bool last = m->segment + 1u == serving->segment_count;
     uint32_t rows = committee_rows(r);
+    ASSERT(committee_floats(serving, m->segment, rows) <= serving->output_floats);
     size_t size = last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
                        : infer_wire_bytes(serving->wire_dtype, rows, serving->dim);
     if (m->payload_bytes != NODE_SALT_BYTES + size + serving->evidence_bytes) {
@@ -763,6 +824,7 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
     if (member == CLIENT_STALE) {
         return 0;
     }
+    ASSERT(member < state->member_count && state->block != 0); /* client_member_of checked. */
     if (state->phase != CONS_PHASE_REVEAL || ((state->answered >> member) & 1u)) {
         return 0;
     }
@@ -770,6 +832,7 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
         state->revealed |= UINT64_C(1) << member;
     }
     state->answered |= UINT64_C(1) << member; /* A reveal that fails still ends its turn. */
+    ASSERT((state->revealed & ~state->answered) == 0);
     if ((state->answered & state->asked) != state->asked) {
         return 0;
     }
@@ -789,6 +852,7 @@ static void client_next_round(node *self, node_outbox *outbox, uint64_t request,
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[request];
+    ASSERT(state->round <= serving->retries);
     node__serve_observe(outbox, NODE_OBS_NO_QUORUM, request, state->segment, state->round);
     if (state->round >= serving->retries) {
         node__client_finish(self, outbox, request, NODE_REQUEST_FAILED, now_ns);
@@ -796,6 +860,7 @@ static void client_next_round(node *self, node_outbox *outbox, uint64_t request,
     }
     node__committee_end(self, outbox, request, now_ns); /* The old members drop their caches. */
     state->round += 1;
+    ASSERT(state->round <= serving->retries);
     node__serve_observe(outbox, NODE_OBS_RESAMPLE, request, state->segment, state->round);
     node_request *r = client_request(self, request);
     ASSERT(r != NULL);
@@ -810,6 +875,7 @@ static void client_judge(const node *self, const node_committee_state *state,
     const node_verifier *verifier = self->config.serving->verifier;
     const node_request *r = client_request(self, request);
     ASSERT(r != NULL);
+    ASSERT((decision->judged & ~cons_members_all(state->member_count)) == 0);
     for (uint32_t j = 0; j < state->member_count; j++) {
         if ((decision->judged >> j) & 1u) {
             verifier->judged(verifier->context, state->members[j],
@@ -830,6 +896,8 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
     node_committee_state *state = &store->committees[request];
     const node_request *r = client_request(self, request);
     ASSERT(r != NULL);
+    /* The protocol settles only on an output the client opened and decoded. */
+    ASSERT(member < state->member_count && ((state->revealed >> member) & 1u));
     const float *output = committee_output(self, state, member);
     state->phase = CONS_PHASE_IDLE;
     if (state->segment + 1u != serving->segment_count) {
@@ -853,6 +921,7 @@ static uint64_t client_referee(const node *self, const node_committee_state *sta
                                uint64_t request, const cons_tally *tally)
 {
     const node_verifier *verifier = self->config.serving->verifier;
+    ASSERT(state->dispute == CONS_DISPUTE_REFEREE);
     uint64_t valid = state->revealed & ~state->equivocated;
     const float *outputs[NODE_COMMITTEE_MAX];
     uint32_t members[NODE_COMMITTEE_MAX];
@@ -875,6 +944,7 @@ static uint64_t client_referee(const node *self, const node_committee_state *sta
     for (uint32_t i = 0; i < count; i++) {
         agree |= ((correct >> i) & 1u) << index_of[i];
     }
+    ASSERT((agree & ~valid) == 0); /* The referee rules on valid outputs only. */
     return agree;
 }
 
@@ -886,6 +956,8 @@ static void client_act(node *self, node_outbox *outbox, uint64_t request,
 {
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[request];
+    ASSERT((decision->revealed & ~cons_members_all(state->member_count)) == 0);
+    ASSERT(decision->dispute <= CONS_DISPUTE_REFEREE);
     state->revealed = decision->revealed;
     if (state->dispute == CONS_DISPUTE_NONE && decision->dispute != CONS_DISPUTE_NONE) {
         node__serve_observe(outbox, NODE_OBS_DISPUTE, request, state->segment, state->round);
@@ -919,6 +991,8 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[request];
+    /* Every answer is in or a deadline passed: a reveal or hold phase ends. */
+    ASSERT(state->phase == CONS_PHASE_REVEAL || state->phase == CONS_PHASE_HOLD);
     state->phase = CONS_PHASE_IDLE;
     const float *outputs[NODE_COMMITTEE_MAX];
     cons_tally tally;
@@ -937,6 +1011,9 @@ void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t 
 {
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[request];
+    /* The node armed this timer itself (committee_phase_until). */
+    ASSERT(kind >= NODE_SERVE_TIMER_COMMIT && kind <= NODE_SERVE_TIMER_HOLD);
+    ASSERT(low16 <= 0xffffu);
     const node_request *r = client_request(self, request);
     if (r == NULL || r->status != 0 || (state->phase_seq & 0xffffu) != low16) {
         return; /* Finished, or a deadline of an earlier phase. */
@@ -953,6 +1030,9 @@ void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t 
 int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
+    /* node__serve_message routes here only under verification, after validation. */
+    ASSERT(self->config.serving->verifier != NULL);
+    ASSERT(m->rumor_id < self->config.serving->request_capacity);
     int rc = NODE_EMALFORMED;
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:
@@ -979,9 +1059,11 @@ void node__committee_release(const node *self, uint64_t request, uint32_t segmen
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
+    ASSERT(segment < serving->segment_count && slot < node__serve_slots(serving));
     uint32_t *entry = &store->reveal_block_of[node__serve_slot_index(serving, request, segment, slot)];
     if (*entry != 0) {
         util_pool_give(&store->reveal_pool, *entry - 1);
         *entry = 0;
     }
+    ASSERT(*entry == 0);
 }

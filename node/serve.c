@@ -47,6 +47,8 @@ uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low)
 
 void node__serve_timer_arm(node_outbox *outbox, uint64_t at_ns, uint64_t timer_id)
 {
+    ASSERT(outbox != NULL);
+    ASSERT(node__serve_owns_timer(timer_id));
     node_effect *timer = node__effect_append(outbox, NODE_EFFECT_TIMER);
     timer->at_ns = at_ns;
     timer->timer_id = timer_id;
@@ -56,6 +58,7 @@ void node__serve_timer_arm(node_outbox *outbox, uint64_t at_ns, uint64_t timer_i
 
 void node_store_release(node_store *store)
 {
+    ASSERT(store != NULL);
     for (uint32_t s = 0; s < NODE_SEGMENTS_MAX; s++) {
         if (store->pools[s].block_bytes != 0) {
             util_pool_deinit(&store->pools[s]);
@@ -67,6 +70,9 @@ void node_store_release(node_store *store)
 static uint32_t *kv_slot_of(const node *self, uint64_t request, uint32_t segment,
                             uint32_t member)
 {
+    const node_serving *serving = self->config.serving;
+    ASSERT(request < serving->request_capacity && segment < serving->segment_count);
+    ASSERT(member < node__serve_slots(serving));
     return &self->config.store->kv_block_of[node__serve_slot_index(self->config.serving, request,
                                                                    segment, member)];
 }
@@ -74,6 +80,9 @@ static uint32_t *kv_slot_of(const node *self, uint64_t request, uint32_t segment
 bool node__slot_client_is(const node *self, uint64_t request, uint32_t segment, uint32_t slot,
                           uint32_t source)
 {
+    /* The caller validated the request and segment and computed the slot. */
+    ASSERT(request < self->config.serving->request_capacity);
+    ASSERT(slot < node__serve_slots(self->config.serving));
     uint32_t client = self->config.store->client_of[node__serve_slot_index(
         self->config.serving, request, segment, slot)];
     return client == 0 || client == source + 1u;
@@ -87,6 +96,7 @@ static bool slot_client_take(const node *self, const node_message *m, uint32_t s
     node_store *store = self->config.store;
     size_t index = node__serve_slot_index(self->config.serving, m->rumor_id, m->segment, slot);
     ASSERT(m->origin < self->config.node_count); /* Validated with the hop. */
+    ASSERT(slot < node__serve_slots(self->config.serving)); /* server_slot computed it. */
     if (m->step == 0 && store->kv_block_of[index] == 0) {
         store->client_of[index] = m->origin + 1u; /* A fresh request starts here. */
     }
@@ -103,6 +113,8 @@ static bool kv_acquire(const node *self, uint64_t request, uint32_t segment, uin
     uint32_t server = self->config.node_id;
     util_pool *pool = &store->pools[segment];
     /* The placement reserved kv_slots caches per segment a server holds. */
+    ASSERT(segment < serving->segment_count);
+    ASSERT(*kv_slot_of(self, request, segment, member) == 0); /* server_kv checked. */
     uint16_t *in_use = &store->kv_in_use[(size_t)server * serving->segment_count + segment];
     if (*in_use >= serving->kv_slots) {
         return false;
@@ -119,6 +131,7 @@ static bool kv_acquire(const node *self, uint64_t request, uint32_t segment, uin
     *kv_slot_of(self, request, segment, member) = block + 1;
     *(uint64_t *)util_pool_block(pool, block) = 0; /* A fresh cache is empty. */
     *in_use += 1;
+    ASSERT(*in_use <= serving->kv_slots);
     return true;
 }
 
@@ -131,6 +144,7 @@ void node__kv_release(const node *self, uint64_t request, uint32_t segment, uint
     if (*slot == 0) {
         return;
     }
+    ASSERT(store->pools[segment].block_bytes != 0); /* The block came from this pool. */
     util_pool_give(&store->pools[segment], *slot - 1);
     *slot = 0;
     uint16_t *in_use = &store->kv_in_use[(size_t)server * serving->segment_count + segment];
@@ -145,11 +159,13 @@ static void kv_view(const node *self, uint64_t request, uint32_t segment,
 {
     const node_serving *serving = self->config.serving;
     const node_store *store = self->config.store;
+    ASSERT(*kv_slot_of(self, request, segment, member) != 0); /* The hop holds a cache. */
     uint32_t block = *kv_slot_of(self, request, segment, member) - 1;
     uint8_t *memory = util_pool_block(&store->pools[segment], block);
     infer_kv_init(kv, infer_model_shape(serving->model), serving->segment_first[segment],
                   serving->segment_layers[segment], memory + 64);
     *length_out = (uint64_t *)memory;
+    ASSERT(**length_out <= serving->seq_len); /* Only validated rows entered the cache. */
     kv->length = (uint32_t)**length_out;
 }
 
@@ -158,6 +174,8 @@ static void kv_view(const node *self, uint64_t request, uint32_t segment,
 node_message *node__serve_send(node *self, node_outbox *outbox, uint8_t type, uint32_t dest,
                                uint64_t request, uint64_t send_at_ns)
 {
+    ASSERT(type >= NODE_MESSAGE_INFER_TOKENS && type < NODE_MESSAGE_TYPE_COUNT);
+    ASSERT(dest < self->config.node_count);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
     effect->send_at_ns = send_at_ns;
     effect->message.type = type;
@@ -170,6 +188,8 @@ node_message *node__serve_send(node *self, node_outbox *outbox, uint8_t type, ui
 void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t request,
                          uint32_t segment, uint64_t value)
 {
+    ASSERT(observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE);
+    ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;
     effect->rumor_id = request;
@@ -179,6 +199,7 @@ void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t req
 
 void node__serve_put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count)
 {
+    ASSERT(count == 0 || (out != NULL && tokens != NULL));
     for (uint32_t i = 0; i < count; i++) {
         for (int b = 0; b < 4; b++) {
             out[4 * i + (uint32_t)b] = (uint8_t)(tokens[i] >> (8 * b));
@@ -198,6 +219,7 @@ static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request
     const node_request *r = &store->requests[request];
     ASSERT(node__client_owns(self, request));
     ASSERT((size_t)count * 4 <= serving->payload_capacity);
+    ASSERT(count >= 1 && position + count <= r->prompt_tokens + r->generated);
     node__serve_put_tokens(store->payload, r->tokens + position, count);
     node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKENS,
                                        node_route(serving, request, 0), request, now_ns);
@@ -247,6 +269,8 @@ int node__serve_submit(node *self, uint64_t now_ns, const node_event *event, nod
     r->submitted_ns = now_ns;
     r->status = 0;
     r->generated = 0;
+    ASSERT(node__client_owns(self, request));
+    ASSERT(r->prompt_tokens >= 1 && r->prompt_tokens <= serving->tokens_max);
     if (serving->verifier != NULL) {
         node_committee_state *state = &store->committees[request];
         uint32_t block = 0;
@@ -269,6 +293,8 @@ void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
+    ASSERT(serving != NULL);
+    ASSERT(outbox->count <= NODE_OUTBOX_MAX);
     for (uint64_t request = 0; request < serving->request_capacity; request++) {
         const node_request *r = &store->requests[request];
         if (!r->submitted || r->client != self->config.node_id || r->status != 0 ||
@@ -321,6 +347,8 @@ void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
+    ASSERT(status >= NODE_REQUEST_COMPLETED && status <= NODE_REQUEST_TIMEOUT);
+    ASSERT(node__client_owns(self, request) && store->requests[request].status == 0);
     store->requests[request].status = status;
     node_effect *output = node__effect_append(outbox, NODE_EFFECT_OUTPUT);
     output->rumor_id = request;
@@ -334,6 +362,7 @@ void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint
             util_pool_give(&store->committee_pool, state->block - 1);
             state->block = 0;
         }
+        ASSERT(state->block == 0); /* The votes go back to the pool with the request. */
         return;
     }
     for (uint32_t s = 0; s < serving->segment_count; s++) {
@@ -350,6 +379,8 @@ void node__client_token(node *self, node_outbox *outbox, uint64_t request, uint3
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
     node_request *r = &store->requests[request];
+    ASSERT(node__client_owns(self, request) && r->status == 0);
+    ASSERT(r->generated < serving->generate_tokens && token < serving->vocab);
     r->tokens[r->prompt_tokens + r->generated] = token;
     node__serve_observe(outbox, NODE_OBS_TOKEN, request, 0, r->generated);
     r->generated += 1;
@@ -403,6 +434,7 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
  * client's deadline. */
 static void server_fail(node *self, node_outbox *outbox, const node_message *m, uint64_t now_ns)
 {
+    ASSERT(m->origin < self->config.node_count); /* Validated with the hop. */
     if (self->config.serving->verifier != NULL) {
         return;
     }
@@ -428,7 +460,10 @@ static uint32_t server_slot(const node *self, const node_message *m)
         node__committee_index(self, m->rumor_id, m->segment, m->hops) != m->token) {
         return UINT32_MAX;
     }
-    return m->hops * serving->committee + m->token;
+    uint32_t slot = m->hops * serving->committee + m->token;
+    /* A member index is below k: the draw holds at most k members. */
+    ASSERT(m->token < serving->committee && slot < node__serve_slots(serving));
+    return slot;
 }
 
 /* Checks an INFER_TOKENS / INFER_ACTIVATIONS hop against what this server
@@ -458,6 +493,9 @@ static int server_load_input(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
+    /* server_hop_valid checked the segment and the rows. */
+    ASSERT(m->segment < serving->segment_count);
+    ASSERT(m->count >= 1 && m->count <= serving->tokens_max);
     if (m->segment == 0) {
         uint32_t *tokens = store->token_scratch;
         if (m->type != NODE_MESSAGE_INFER_TOKENS || m->payload_bytes != (uint32_t)m->count * 4) {
@@ -485,9 +523,11 @@ static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uin
                            node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
+    ASSERT(m->step == 0); /* Only a prefill takes a cache. */
     if (!kv_acquire(self, m->rumor_id, m->segment, slot)) {
         return false;
     }
+    ASSERT(*kv_slot_of(self, m->rumor_id, m->segment, slot) != 0);
     node__serve_timer_arm(outbox, now_ns + serving->request_timeout_ns,
                           node__serve_timer_id(NODE_SERVE_TIMER_KV, m->rumor_id,
                                                slot << 6 | m->segment));
@@ -501,6 +541,7 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
     uint32_t id = self->config.node_id;
+    ASSERT(serving->flops_per_s_of[id] > 0);
     uint64_t start_ns = store->busy_until_ns[id] > now_ns ? store->busy_until_ns[id] : now_ns;
     /* zk: the proof costs prover_factor x the inference's FLOPs; tee: the
      * enclave slows compute by time_overhead. Both are 0 elsewhere. */
@@ -512,6 +553,7 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
         compute_ns += (uint64_t)((double)compute_ns * serving->time_overhead);
     }
     uint64_t end_ns = start_ns + serving->overhead_ns_of[id] + compute_ns;
+    ASSERT(end_ns >= start_ns && start_ns >= now_ns);
     store->busy_until_ns[id] = end_ns;
     node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     compute->observation = NODE_OBS_COMPUTE;
@@ -531,6 +573,7 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
     node_store *store = self->config.store;
     bool last = m->segment + 1u == serving->segment_count;
     node_message *out;
+    ASSERT(serving->verifier == NULL); /* A committee member reveals instead. */
     if (last) {
         node_effect *logits = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
         logits->observation = NODE_OBS_LOGITS;
@@ -607,6 +650,8 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
         !node__committee_cheats(self, m->rumor_id, m->segment)) {
         behaviour = NODE_BEHAVIOUR_HONEST; /* A rational one for which it does not pay. */
     }
+    ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
+    ASSERT(kv->length == m->position); /* server_on_hop checked the cache has no gap. */
     infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && store->substitute
                                    ? store->substitute
                                    : store->executor;
@@ -642,6 +687,7 @@ static bool server_hop_seen(const node *self, const node_message *m, uint32_t me
     infer_kv kv;
     uint64_t *length = NULL;
     kv_view(self, m->rumor_id, m->segment, member, &kv, &length);
+    ASSERT(length != NULL && *length == kv.length);
     return kv.length > m->position;
 }
 
@@ -653,6 +699,7 @@ static bool server_kv(node *self, const node_message *m, uint32_t member, uint64
     if (*kv_slot_of(self, m->rumor_id, m->segment, member) != 0) {
         return true;
     }
+    ASSERT(outbox->count < NODE_OUTBOX_MAX);
     if (m->step != 0) {
         server_fail(self, outbox, m, now_ns); /* The cache expired: cannot continue. */
         return false;
@@ -707,6 +754,7 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
         return 0;
     }
     server_compute(self, m, member, &kv, now_ns, outbox);
+    ASSERT(kv.length <= serving->seq_len);
     *length = kv.length;
     return 0;
 }
@@ -725,6 +773,7 @@ static int server_on_end(node *self, const node_message *m)
     if (serving->verifier != NULL) {
         node__committee_release(self, m->rumor_id, m->segment, member);
     }
+    ASSERT(*kv_slot_of(self, m->rumor_id, m->segment, member) == 0);
     return 0;
 }
 
