@@ -681,7 +681,7 @@ static int expect_unknown(scn_check *check, const scn_node *key)
 }
 
 /* expect.converge_within: a duration > 0, checked as the expectation
- * liveness_violations == 0 (sim/liveness.c counts them). */
+ * liveness_violations == 0 (world/world_liveness.c counts them). */
 static int expect_converge(scn_check *check, const scn_node *value, scn_expect *e)
 {
     uint64_t ns = 0;

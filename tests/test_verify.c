@@ -1,5 +1,5 @@
 /* test_verify.c -- the verification protocols end to end in the simulator
- * (sim/verify.c driving node/committee.c): sampling's unanimity, disputes
+ * (world/world_verify.c driving node/committee.c): sampling's unanimity, disputes
  * and resamples; cross-validation's spot checks; optimistic finality and
  * bisection; TEE attestation and a forged one; the zk cost model; the
  * economics (balances conserve money) and the rational adversary; a toy
