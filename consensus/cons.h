@@ -197,8 +197,11 @@ int cons_reputation_rule_check(const cons_reputation_rule *rule);
 double cons_reputation_update(const cons_reputation_rule *rule, double r, bool deviated);
 
 /* Consecutive deviations that take reputation 'from' strictly below
- * 'below', as cons_reputation_update would: 0 if from < below already;
- * UINT32_MAX if unreachable (below <= min). Closed form with a log. */
+ * 'below', as cons_reputation_update would: 0 if from < below already.
+ * Reputation never goes under the floor min, so a 'below' at or under min
+ * asks for the floor: the deviations that take 'from' down to min (0 when
+ * it is there; the reputation floor from 1 with Nesa's rule: 11).
+ * UINT32_MAX only if unreachable (penalty 1). Closed form with a log. */
 uint32_t cons_reputation_rounds_to_fall(const cons_reputation_rule *rule, double from,
                                         double below);
 
@@ -206,6 +209,14 @@ uint32_t cons_reputation_rounds_to_fall(const cons_reputation_rule *rule, double
  * already there; UINT32_MAX if unreachable (target > max). */
 uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, double from,
                                            double target);
+
+/* The break-even honest fraction h: a member honest in a share h of its
+ * rounds keeps its reputation, R x reward^h x penalty^(1 - h) = R per
+ * round away from the clamps, so h = ln(1/penalty) / (ln(reward) +
+ * ln(1/penalty)); above h it rises, below it falls. Nesa's rule: 0.9573.
+ * 0 when penalty is 1 (reputation never falls); 1 when reward is 1 and
+ * penalty < 1. ASSERTs a valid rule. */
+double cons_reputation_break_even(const cons_reputation_rule *rule);
 
 /* ---- Verification protocols (cons_protocol.c, one cons_<name>.c each) ----
  *

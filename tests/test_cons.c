@@ -668,6 +668,39 @@ START_TEST(test_cons_rational_detection_enumerated)
 }
 END_TEST
 
+/* The break-even honest share: below it a member's reputation falls over
+ * a long run, above it it rises (every ordering of the rounds gives the
+ * same product away from the clamps). */
+START_TEST(test_cons_reputation_break_even)
+{
+    cons_reputation_rule rule = cons_reputation_rule_default();
+    double h = cons_reputation_break_even(&rule);
+    ck_assert_double_eq_tol(h, log(1.25) / (log(1.01) + log(1.25)), 1e-15);
+    ck_assert_double_eq_tol(h, 0.9573, 1e-4);
+    /* 1000 rounds, clamps out of reach: brute-force the product. */
+    cons_reputation_rule wide = rule;
+    wide.min = 1e-200;
+    wide.max = 1e200;
+    const uint32_t rounds = 1000;
+    uint32_t below = (uint32_t)floor(h * rounds), above = below + 1;
+    double r_below = 1.0, r_above = 1.0;
+    for (uint32_t i = 0; i < rounds; i++) {
+        r_below = cons_reputation_update(&wide, r_below, i >= below);
+        r_above = cons_reputation_update(&wide, r_above, i >= above);
+    }
+    ck_assert_double_lt(r_below, 1.0);
+    ck_assert_double_gt(r_above, 1.0);
+    cons_reputation_rule still = rule;
+    still.penalty = 1.0;
+    ck_assert_double_eq(cons_reputation_break_even(&still), 0.0);
+    still.reward = 1.0;
+    ck_assert_double_eq(cons_reputation_break_even(&still), 0.0);
+    cons_reputation_rule only_down = rule;
+    only_down.reward = 1.0;
+    ck_assert_double_eq(cons_reputation_break_even(&only_down), 1.0);
+}
+END_TEST
+
 /* ---- Commitments ---- */
 
 START_TEST(test_cons_commit_verify_and_any_flip_fails)
@@ -1084,7 +1117,20 @@ START_TEST(test_cons_reputation_rounds_match_iteration)
      * one deviation from 1 takes 23 honest rounds to repair (1.01^22 < 1.25). */
     ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.5), 4);
     ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 0.8, 1.0), 23);
-    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.1), UINT32_MAX);
+    /* The floor: 0.8^10 = 0.107 > 0.1 >= 0.8^11, so 11 deviations take 1
+     * to min = 0.1; a threshold under the floor asks for the floor too. */
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.1), 11);
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.05), 11);
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 0.1, 0.1), 0);
+    for (size_t s = 0; s < UTIL_ARRAY_COUNT(starts); s++) {
+        double r = starts[s];
+        uint32_t rounds = 0;
+        while (r > rule.min) {
+            r = cons_reputation_update(&rule, r, true);
+            rounds++;
+        }
+        ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, starts[s], rule.min), rounds);
+    }
     ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 1.0, 10.5), UINT32_MAX);
     ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 0.3, 0.5), 0);
     ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 3.0, 2.0), 0);
@@ -1713,6 +1759,7 @@ Suite *test_cons_suite(void)
     tcase_add_test(reputation, test_cons_detection_probability_values);
     tcase_add_test(reputation, test_cons_crossval_detection_enumerated);
     tcase_add_test(reputation, test_cons_rational_detection_enumerated);
+    tcase_add_test(reputation, test_cons_reputation_break_even);
     tcase_set_timeout(reputation, 10);
     suite_add_tcase(suite, reputation);
 
