@@ -618,6 +618,7 @@ START_TEST(test_sweep_bad_usage)
         "sweep tiny.yaml --seeds 0",
         "sweep tiny.yaml --emit pbs",
         "sweep tiny.yaml -o x.sh",
+        "sweep tiny.yaml --emit slurm --check",
         "sweep tiny.yaml --bogus 1",
         "merge only.db",
         "plot --db s.db --kind outcome -o x.svg",
