@@ -197,8 +197,11 @@ int cons_reputation_rule_check(const cons_reputation_rule *rule);
 double cons_reputation_update(const cons_reputation_rule *rule, double r, bool deviated);
 
 /* Consecutive deviations that take reputation 'from' strictly below
- * 'below', as cons_reputation_update would: 0 if from < below already;
- * UINT32_MAX if unreachable (below <= min). Closed form with a log. */
+ * 'below', as cons_reputation_update would: 0 if from < below already.
+ * Reputation never goes under the floor min, so a 'below' at or under min
+ * asks for the floor: the deviations that take 'from' down to min (0 when
+ * it is there; the reputation floor from 1 with Nesa's rule: 11).
+ * UINT32_MAX only if unreachable (penalty 1). Closed form with a log. */
 uint32_t cons_reputation_rounds_to_fall(const cons_reputation_rule *rule, double from,
                                         double below);
 
@@ -206,6 +209,14 @@ uint32_t cons_reputation_rounds_to_fall(const cons_reputation_rule *rule, double
  * already there; UINT32_MAX if unreachable (target > max). */
 uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, double from,
                                            double target);
+
+/* The break-even honest fraction h: a member honest in a share h of its
+ * rounds keeps its reputation, R x reward^h x penalty^(1 - h) = R per
+ * round away from the clamps, so h = ln(1/penalty) / (ln(reward) +
+ * ln(1/penalty)); above h it rises, below it falls. Nesa's rule: 0.9573.
+ * 0 when penalty is 1 (reputation never falls); 1 when reward is 1 and
+ * penalty < 1. ASSERTs a valid rule. */
+double cons_reputation_break_even(const cons_reputation_rule *rule);
 
 /* ---- Verification protocols (cons_protocol.c, one cons_<name>.c each) ----
  *
@@ -589,28 +600,44 @@ double cons_sampling_capture_iid(double malicious_share, uint32_t n);
 double cons_sampling_capture(uint32_t population, uint32_t malicious, uint32_t n);
 
 /* Cross-validation with check probability p against an executor that
- * cheats on every request: P(caught within k requests) = 1 - (1 - p)^k
- * (with a checking quorum that is honest). */
-double cons_crossval_detection(double p, uint32_t k);
+ * cheats on every request, each request drawing its n checkers afresh: a
+ * request's lie is caught when the spot check fires and not all n
+ * checkers are in the executor's cartel. With checkers drawn
+ * independently, a share r of them colluding (the large-pool limit):
+ * P(caught within k requests) = 1 - (1 - p (1 - r^n))^k; r = 0 (honest
+ * checkers) gives 1 - (1 - p)^k. ASSERTs p and r in [0, 1]. */
+double cons_crossval_detection(double p, double colluding_share, uint32_t n, uint32_t k);
+
+/* The same with the n checkers distinct, drawn uniformly without
+ * replacement from the 'pool' eligible checkers (the candidates but the
+ * executor), 'colluding' of them in the cartel: r^n becomes the
+ * hypergeometric C(colluding, n) / C(pool, n). ASSERTs colluding <= pool
+ * and n <= pool. */
+double cons_crossval_detection_exact(double p, uint32_t pool, uint32_t colluding, uint32_t n,
+                                     uint32_t k);
 
 /* What a rational adversary weighs: the probability that one wrong output
- * from a member is caught, by protocol, when a share r of the candidates
- * collude with it (or none, when it cheats alone). */
+ * from a member is caught, by protocol, when 'colluding' of the 'pool'
+ * other candidates (the member itself not counted) answer the same lie
+ * (none, when it cheats alone). */
 typedef struct cons_exposure {
     cons_protocol protocol;
     uint32_t members;             /* committee k / sampled n / checkers n */
     uint32_t quorum;              /* committee only */
     double check_probability;     /* crossval only */
-    double colluding_share;       /* r: share of candidates that answer the same lie */
+    uint32_t pool;                /* the other candidates the rest are drawn from */
+    uint32_t colluding;           /* how many of them are in its cartel, <= pool */
     bool forged_evidence;         /* tee: the enclave's key is in the adversary's hands */
 } cons_exposure;
 
-/* P(the lie is caught), in [0, 1], under independent draws (binomial in
- * r). A committee catches it unless the other k - 1 members hold q - 1
+/* P(the lie is caught), in [0, 1], exactly for uniform draws without
+ * replacement from the pool (hypergeometric; equal sortition weights). A
+ * committee catches it unless its other k - 1 members hold q - 1
  * colluders; sampling unless all n - 1 others collude; crossval when the
  * check happens and not all n checkers collude; optimistic unless every
- * challenger colludes; tee never with forged evidence, else always; zk
- * always. ASSERTs a known protocol and r in [0, 1]. */
+ * challenger colludes (a draw larger than the pool takes the whole pool);
+ * tee never with forged evidence, else always; zk always. ASSERTs a known
+ * protocol and colluding <= pool. */
 double cons_detection_probability(const cons_exposure *exposure);
 
 /* The rational adversary's rule: cheat iff (1 - P) x gain > P x loss. */

@@ -1,5 +1,8 @@
-/* cons_analytic.c -- closed-form committee capture probabilities, used by
- * tests to check sortition and by experiments to size k and the quorum.
+/* cons_analytic.c -- closed-form committee capture and detection
+ * probabilities, used by tests to check sortition and the protocols, by
+ * experiments to size k and the quorum, and by the rational adversary.
+ * Draws are uniform without replacement (hypergeometric) where the pool is
+ * finite; the *_iid forms are the large-pool limits.
  * Binomial coefficients go through lgamma, so populations of millions stay
  * in range; each term is exp(log C(..) + ...), accurate to ~1e-13 relative,
  * far below any Monte Carlo resolution. */
@@ -74,45 +77,48 @@ double cons_sampling_capture(uint32_t population, uint32_t malicious, uint32_t n
                                 analytic_log_choose(population, n)));
 }
 
-double cons_crossval_detection(double p, uint32_t k)
+/* 1 - (1 - q)^k for a per-request detection probability q. */
+static double analytic_within(double q, uint32_t k)
 {
-    ASSERT(p >= 0.0 && p <= 1.0);
-    return analytic_clamp01(1.0 - pow(1.0 - p, (double)k));
-}
-
-/* P(at least 'need' of 'draws' independent members collude), share r. */
-static double analytic_binomial_tail(uint32_t draws, uint32_t need, double r)
-{
-    if (need == 0) {
-        return 1.0;
-    }
-    if (need > draws) {
+    if (k == 0 || q <= 0.0) {
         return 0.0;
     }
-    double total = 0.0;
-    for (uint32_t i = need; i <= draws; i++) {
-        double log_term = analytic_log_choose(draws, i);
-        log_term += i > 0 ? (double)i * log(r) : 0.0;
-        log_term += draws > i ? (double)(draws - i) * log1p(-r) : 0.0;
-        total += exp(log_term);
-    }
-    return analytic_clamp01(total);
+    return analytic_clamp01(-expm1((double)k * log1p(-q)));
+}
+
+double cons_crossval_detection(double p, double colluding_share, uint32_t n, uint32_t k)
+{
+    ASSERT(p >= 0.0 && p <= 1.0);
+    ASSERT(colluding_share >= 0.0 && colluding_share <= 1.0);
+    return analytic_within(p * (1.0 - cons_sampling_capture_iid(colluding_share, n)), k);
+}
+
+double cons_crossval_detection_exact(double p, uint32_t pool, uint32_t colluding, uint32_t n,
+                                     uint32_t k)
+{
+    ASSERT(p >= 0.0 && p <= 1.0);
+    ASSERT(colluding <= pool && n <= pool);
+    return analytic_within(p * (1.0 - cons_sampling_capture(pool, colluding, n)), k);
 }
 
 double cons_detection_probability(const cons_exposure *e)
 {
-    double r = e->colluding_share;
-    ASSERT(r >= 0.0 && r <= 1.0);
+    ASSERT(e->colluding <= e->pool);
     uint32_t others = e->members > 0 ? e->members - 1 : 0;
+    others = others < e->pool ? others : e->pool;
+    uint32_t checkers = e->members < e->pool ? e->members : e->pool;
     switch (e->protocol) {
     case CONS_PROTOCOL_COMMITTEE:
-        return 1.0 - analytic_binomial_tail(others, e->quorum > 0 ? e->quorum - 1 : 0, r);
+        /* The lie stands when q - 1 of the other k - 1 members collude. */
+        return 1.0 - cons_capture_probability(e->pool, e->colluding, others,
+                                              e->quorum > 0 ? e->quorum - 1 : 0);
     case CONS_PROTOCOL_SAMPLING:
-        return 1.0 - pow(r, (double)others);
+        return 1.0 - cons_sampling_capture(e->pool, e->colluding, others);
     case CONS_PROTOCOL_CROSSVAL:
-        return e->check_probability * (1.0 - pow(r, (double)e->members));
+        return e->check_probability *
+               (1.0 - cons_sampling_capture(e->pool, e->colluding, checkers));
     case CONS_PROTOCOL_OPTIMISTIC:
-        return 1.0 - pow(r, (double)e->members);
+        return 1.0 - cons_sampling_capture(e->pool, e->colluding, checkers);
     case CONS_PROTOCOL_TEE:
         return e->forged_evidence ? 0.0 : 1.0;
     case CONS_PROTOCOL_ZK:

@@ -2,7 +2,9 @@
  * R' = R * penalty^M * reward^(1-M) clamped to [min, max], and its closed
  * forms. With the defaults one deviation costs 20 % and one honest round
  * earns 1 %, so a single deviation takes ln(1/0.8)/ln(1.01) ~ 22.4 honest
- * rounds to repair: cheating pays only if it wins more than that often. */
+ * rounds to repair: cheating pays only if it wins more than that often, and
+ * a member must be honest in 95.7 % of its rounds to hold its reputation
+ * (cons_reputation_break_even). */
 #include <math.h>
 
 #include "consensus/cons.h"
@@ -56,8 +58,28 @@ uint32_t cons_reputation_rounds_to_fall(const cons_reputation_rule *rule, double
     if (r < below) {
         return 0;
     }
-    if (below <= rule->min || rule->penalty == 1.0) {
-        return UINT32_MAX;     /* held at min >= below, or a penalty that takes nothing */
+    if (below <= rule->min) {
+        /* Nothing goes under the floor: the question is when r reaches
+         * it, the first n with r * p^n <= min (then clamped to min). */
+        if (r <= rule->min) {
+            return 0;
+        }
+        if (rule->penalty == 1.0) {
+            return UINT32_MAX; /* a penalty that takes nothing */
+        }
+        double bound = log(rule->min / r) / log(rule->penalty);
+        uint32_t n = (uint32_t)ceil(bound);
+        n = n == 0 ? 1 : n;
+        while (n > 1 && r * pow(rule->penalty, (double)(n - 1)) <= rule->min) {
+            n--;
+        }
+        while (!(r * pow(rule->penalty, (double)n) <= rule->min)) {
+            n++;
+        }
+        return n;
+    }
+    if (rule->penalty == 1.0) {
+        return UINT32_MAX;     /* a penalty that takes nothing */
     }
     /* r * p^n < below  <=>  n > ln(below / r) / ln(p), since ln(p) < 0. */
     double bound = log(below / r) / log(rule->penalty);
@@ -97,4 +119,15 @@ uint32_t cons_reputation_rounds_to_recover(const cons_reputation_rule *rule, dou
     }
     ASSERT(n >= 1);
     return n;
+}
+
+double cons_reputation_break_even(const cons_reputation_rule *rule)
+{
+    ASSERT(cons_reputation_rule_check(rule) == 0);
+    if (rule->penalty == 1.0) {
+        return 0.0;            /* it never falls: any share of honest rounds keeps it */
+    }
+    /* h ln(reward) + (1 - h) ln(penalty) = 0. */
+    double fall = -log(rule->penalty);
+    return fall / (log(rule->reward) + fall);
 }

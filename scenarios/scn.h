@@ -369,6 +369,8 @@ typedef struct scn_output {
 
 typedef struct scn_sweep_param {
     char key[SCN_SWEEP_KEY_MAX];  /* a --set path, e.g. "faults.0.nodes.fraction" */
+    uint32_t line;                /* where the key is in the file; 0 from the command line */
+    uint32_t column;
     uint32_t value_count;         /* >= 1 */
     char values[SCN_SWEEP_VALUES_MAX][SCN_SWEEP_TEXT_MAX];
 } scn_sweep_param;
@@ -446,7 +448,8 @@ const char *scn_strerror(int code);
 
 /* Parses one command-line grid dimension, "path=v1,v2,..." (a list) or
  * "path=FROM:TO:STEP" (a range of numbers or durations, TO included), into
- * *out. Returns 0, or SCN_EUSAGE with a reason in why[why_size]. */
+ * *out; "path=FROM:TO" (a range without its step) is refused. Returns 0,
+ * or SCN_EUSAGE with a reason in why[why_size]. */
 int scn_sweep_param_parse(const char *text, scn_sweep_param *out, char *why, size_t why_size);
 
 /* Grid points of 'sweep': the product of its value counts (1 without

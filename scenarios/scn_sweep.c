@@ -1,10 +1,11 @@
 /* scn_sweep.c -- the `sweep:` section: a grid over scenario keys times a
  * number of seeds, and the same grid dimensions given on the command line
  * (`infersim sweep --param path=v1,v2`). Only the grid's shape is checked
- * here (key paths, value lists, ranges, sizes); whether a value is valid
- * for its key is decided when the grid point is loaded with --set, so an
- * invalid value fails that run and no other. Ranges are expanded once into
- * canonical value texts, so every consumer sees plain lists. */
+ * here (key paths, value lists, ranges, sizes); whether a key exists and
+ * a value is valid for it is decided when the grid point is loaded with
+ * --set, which `infersim sweep` does for every grid point before any run
+ * starts (the key's line and column name it then). Ranges are expanded
+ * once into canonical value texts, so every consumer sees plain lists. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,6 +124,8 @@ static int sweep_param_read(scn_check *check, const scn_node *key, const scn_nod
         return scn__fail(check->error, SCN_ESCHEMA, key, "%s", why);
     }
     snprintf(param->key, sizeof(param->key), "%s", key->text);
+    param->line = key->line;
+    param->column = key->column;
     if (value->kind == SCN_NODE_MAP) {
         int rc = scn__check_keys(check, value, "a sweep range", "sweep.params.*");
         const scn_node *parts[3];
@@ -250,6 +253,17 @@ int scn_sweep_param_parse(const char *text, scn_sweep_param *out, char *why, siz
     if (colon2 != NULL && strchr(colon2 + 1, ':') == NULL && strchr(list, ',') == NULL &&
         strlen(list) < SCN_SWEEP_TEXT_MAX) {
         count = sscanf(list, "%63[^:]:%63[^:]:%63s", parts[0], parts[1], parts[2]);
+    }
+    double number;
+    uint64_t ns;
+    char scratch[8];
+    if (colon1 != NULL && colon2 == NULL && strchr(list, ',') == NULL &&
+        strlen(list) < SCN_SWEEP_TEXT_MAX &&
+        sscanf(list, "%63[^:]:%63s", parts[0], parts[1]) == 2 &&
+        (scn__parse_number(parts[0], &number, scratch, sizeof(scratch)) == 0 ||
+         scn__parse_duration(parts[0], &ns, scratch, sizeof(scratch)) == 0)) {
+        snprintf(why, why_size, "'%s': a range is FROM:TO:STEP, the step is missing", text);
+        return SCN_EUSAGE;
     }
     int rc = count == 3 ? sweep_range_expand(parts[0], parts[1], parts[2], out, why, why_size)
                         : sweep_list_split(list, out, why, why_size);

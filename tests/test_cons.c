@@ -489,38 +489,215 @@ START_TEST(test_cons_crossval_detection_matches_closed_form)
             }
             caught += seen;
         }
-        double expected = cons_crossval_detection(p, k);
+        double expected = cons_crossval_detection(p, 0.0, 3, k);
         ck_assert_double_eq_tol(expected, 1.0 - pow(0.95, k), 1e-12);
         test_cons_assert_binomial(caught, histories, expected);
     }
 }
 END_TEST
 
-/* What a rational adversary weighs, protocol by protocol. */
+/* What a rational adversary weighs, protocol by protocol, with
+ * 'colluding' of the 'pool' other candidates in its cartel. */
 START_TEST(test_cons_detection_probability_values)
 {
-    cons_exposure committee = {CONS_PROTOCOL_COMMITTEE, 3, 2, 0, 0.1, false};
-    ck_assert_double_eq_tol(cons_detection_probability(&committee), 0.81, 1e-12);
-    committee.colluding_share = 0.0;
+    /* Committee 3, quorum 2, 2 of 10 others collude: caught unless one of
+     * the 2 others drawn is a colluder: C(8, 2) / C(10, 2) = 28 / 45. */
+    cons_exposure committee = {CONS_PROTOCOL_COMMITTEE, 3, 2, 0, 10, 2, false};
+    ck_assert_double_eq_tol(cons_detection_probability(&committee), 28.0 / 45.0, 1e-12);
+    committee.colluding = 0;
     ck_assert_double_eq(cons_detection_probability(&committee), 1.0);
-    cons_exposure sampling = {CONS_PROTOCOL_SAMPLING, 3, 3, 0, 0.5, false};
-    ck_assert_double_eq_tol(cons_detection_probability(&sampling), 0.75, 1e-12);
-    cons_exposure crossval = {CONS_PROTOCOL_CROSSVAL, 3, 1, 0.1, 0.0, false};
+    /* Sampling 3, half of 4 others collude: caught unless both others do. */
+    cons_exposure sampling = {CONS_PROTOCOL_SAMPLING, 3, 3, 0, 4, 2, false};
+    ck_assert_double_eq_tol(cons_detection_probability(&sampling), 5.0 / 6.0, 1e-12);
+    cons_exposure crossval = {CONS_PROTOCOL_CROSSVAL, 3, 1, 0.1, 10, 0, false};
     ck_assert_double_eq_tol(cons_detection_probability(&crossval), 0.1, 1e-12);
-    crossval.colluding_share = 0.5;
-    ck_assert_double_eq_tol(cons_detection_probability(&crossval), 0.1 * 0.875, 1e-12);
-    cons_exposure optimistic = {CONS_PROTOCOL_OPTIMISTIC, 1, 1, 0, 0.2, false};
+    crossval.colluding = 5;   /* all 3 checkers in the cartel: C(5, 3) / C(10, 3) */
+    ck_assert_double_eq_tol(cons_detection_probability(&crossval), 0.1 * (1.0 - 10.0 / 120.0),
+                            1e-12);
+    cons_exposure optimistic = {CONS_PROTOCOL_OPTIMISTIC, 1, 1, 0, 5, 1, false};
     ck_assert_double_eq_tol(cons_detection_probability(&optimistic), 0.8, 1e-12);
-    cons_exposure tee = {CONS_PROTOCOL_TEE, 1, 1, 0, 0, true};
+    /* A draw larger than the pool takes all of it. */
+    optimistic.members = 9;
+    ck_assert_double_eq_tol(cons_detection_probability(&optimistic), 1.0, 1e-12);
+    optimistic.colluding = 5;
+    ck_assert_double_eq_tol(cons_detection_probability(&optimistic), 0.0, 1e-12);
+    cons_exposure tee = {CONS_PROTOCOL_TEE, 1, 1, 0, 0, 0, true};
     ck_assert_double_eq(cons_detection_probability(&tee), 0.0);
     tee.forged_evidence = false;
     ck_assert_double_eq(cons_detection_probability(&tee), 1.0);
-    cons_exposure zk = {CONS_PROTOCOL_ZK, 1, 1, 0, 1.0, false};
+    cons_exposure zk = {CONS_PROTOCOL_ZK, 1, 1, 0, 3, 3, false};
     ck_assert_double_eq(cons_detection_probability(&zk), 1.0);
     ck_assert(cons_rational_cheats(0.5, 10.0, 5.0));
     ck_assert(!cons_rational_cheats(0.5, 1.0, 5.0));
     ck_assert(!cons_rational_cheats(1.0, 1e9, 0.0));
     ck_assert(cons_rational_cheats(0.0, 1e-9, 1e9));
+}
+END_TEST
+
+/* ---- closed forms against enumeration of every draw ---- */
+
+/* The next k-subset of {0..n-1} in lexicographic order (set[] ascending);
+ * false after the last. */
+static bool test_cons_next_subset(uint32_t *set, uint32_t k, uint32_t n)
+{
+    for (uint32_t i = k; i-- > 0;) {
+        if (set[i] < n - k + i) {
+            set[i]++;
+            for (uint32_t j = i + 1; j < k; j++) {
+                set[j] = set[j - 1] + 1;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Over every k-subset of {0..n-1} (nodes below 'colluding' in the cartel):
+ * the share of subsets with at least 'need' cartel members. */
+static double test_cons_enumerate_share(uint32_t n, uint32_t colluding, uint32_t k,
+                                        uint32_t need)
+{
+    uint32_t set[16];
+    ck_assert_uint_le(k, 16);
+    for (uint32_t i = 0; i < k; i++) {
+        set[i] = i;
+    }
+    uint64_t total = 0, hits = 0;
+    do {
+        uint32_t in_cartel = 0;
+        for (uint32_t i = 0; i < k; i++) {
+            in_cartel += set[i] < colluding;
+        }
+        total += 1;
+        hits += in_cartel >= need;
+    } while (k > 0 && test_cons_next_subset(set, k, n));
+    return (double)hits / (double)total;
+}
+
+/* P(never caught in k requests), enumerating each request's outcomes:
+ * not checked (1 - p), or checked with one of the n-subsets of the pool,
+ * caught unless all its checkers collude. */
+static double test_cons_enumerate_uncaught(double p, uint32_t pool, uint32_t colluding,
+                                           uint32_t n, uint32_t k)
+{
+    if (k == 0) {
+        return 1.0;
+    }
+    double all_collude = test_cons_enumerate_share(pool, colluding, n, n);
+    double rest = test_cons_enumerate_uncaught(p, pool, colluding, n, k - 1);
+    return ((1.0 - p) + p * all_collude) * rest;
+}
+
+/* Cross-validation within k requests, with colluding checkers: the exact
+ * form against every draw without replacement, and the independent form
+ * against every ordered draw with replacement (r^n). */
+START_TEST(test_cons_crossval_detection_enumerated)
+{
+    static const uint32_t pools[][3] = {{6, 3, 2}, {7, 2, 3}, {5, 5, 2}, {8, 0, 3}, {9, 4, 1}};
+    for (size_t c = 0; c < UTIL_ARRAY_COUNT(pools); c++) {
+        uint32_t pool = pools[c][0], colluding = pools[c][1], n = pools[c][2];
+        for (uint32_t k = 0; k <= 5; k++) {
+            double p = 0.3;
+            double exact = 1.0 - test_cons_enumerate_uncaught(p, pool, colluding, n, k);
+            ck_assert_double_eq_tol(cons_crossval_detection_exact(p, pool, colluding, n, k),
+                                    exact, 1e-12);
+            /* With replacement: every ordered n-tuple of the pool. */
+            uint32_t tuples = 1, all = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                tuples *= pool;
+            }
+            for (uint32_t t = 0; t < tuples; t++) {
+                bool every = true;
+                for (uint32_t i = 0, v = t; i < n; i++, v /= pool) {
+                    every = every && v % pool < colluding;
+                }
+                all += every;
+            }
+            double r = (double)colluding / pool;
+            double iid = 1.0 - pow(1.0 - p * (1.0 - (double)all / tuples), (double)k);
+            ck_assert_double_eq_tol(cons_crossval_detection(p, r, n, k), iid, 1e-12);
+        }
+    }
+    /* Colluding checkers lower it: the old 1 - (1 - p)^k is the r = 0 case. */
+    ck_assert_double_lt(cons_crossval_detection_exact(0.25, 20, 8, 2, 5),
+                        cons_crossval_detection(0.25, 0.0, 2, 5));
+    ck_assert_double_eq_tol(cons_crossval_detection(0.25, 0.0, 2, 5), 1.0 - pow(0.75, 5), 1e-12);
+}
+END_TEST
+
+/* The rational adversary's P(caught) against every committee, sample or
+ * checker set the draw can give: candidates 0..N-1, node 0 the cheater,
+ * nodes 1..c its cartel, the rest drawn uniformly from the N - 1 others.
+ * The pool and colluders exclude the node itself; the old estimate
+ * (independent draws, r counting the node) is off. */
+START_TEST(test_cons_rational_detection_enumerated)
+{
+    static const uint32_t cases[][4] = {
+        /* candidates, cartel including the node, members, quorum */
+        {9, 4, 4, 3}, {12, 5, 5, 3}, {10, 1, 3, 2}, {11, 6, 5, 4}, {8, 3, 7, 4}, {13, 7, 4, 2},
+    };
+    for (size_t c = 0; c < UTIL_ARRAY_COUNT(cases); c++) {
+        uint32_t candidates = cases[c][0], cartel = cases[c][1];
+        uint32_t members = cases[c][2], quorum = cases[c][3];
+        uint32_t pool = candidates - 1, colluding = cartel - 1;
+        /* Committee: the lie stands when the node's cartel holds a quorum
+         * of the committee, i.e. q - 1 of the k - 1 others. */
+        cons_exposure e = {CONS_PROTOCOL_COMMITTEE, members, quorum, 0, pool, colluding, false};
+        double stands = test_cons_enumerate_share(pool, colluding, members - 1, quorum - 1);
+        ck_assert_double_eq_tol(cons_detection_probability(&e), 1.0 - stands, 1e-12);
+        /* Sampling: all n - 1 others collude. */
+        e.protocol = CONS_PROTOCOL_SAMPLING;
+        stands = test_cons_enumerate_share(pool, colluding, members - 1, members - 1);
+        ck_assert_double_eq_tol(cons_detection_probability(&e), 1.0 - stands, 1e-12);
+        /* Cross-validation: checked (p) and not all n checkers collude. */
+        e.protocol = CONS_PROTOCOL_CROSSVAL;
+        e.check_probability = 0.4;
+        stands = test_cons_enumerate_share(pool, colluding, members, members);
+        ck_assert_double_eq_tol(cons_detection_probability(&e), 0.4 * (1.0 - stands), 1e-12);
+        e.protocol = CONS_PROTOCOL_OPTIMISTIC;
+        ck_assert_double_eq_tol(cons_detection_probability(&e), 1.0 - stands, 1e-12);
+    }
+    /* 9 candidates, a cartel of 4 with the node, committee 4, quorum 3:
+     * exactly 1 - (C(3,2) C(5,1) + C(3,3)) / C(8,3) = 40 / 56, where
+     * independent draws at r = 4/9 would say 1 - P(Bin(3, 4/9) >= 2). */
+    cons_exposure e = {CONS_PROTOCOL_COMMITTEE, 4, 3, 0, 8, 3, false};
+    ck_assert_double_eq_tol(cons_detection_probability(&e), 40.0 / 56.0, 1e-12);
+    double r = 4.0 / 9.0;
+    double binomial = 1.0 - (3.0 * r * r * (1.0 - r) + r * r * r);
+    ck_assert_double_gt(fabs(cons_detection_probability(&e) - binomial), 0.05);
+}
+END_TEST
+
+/* The break-even honest share: below it a member's reputation falls over
+ * a long run, above it it rises (every ordering of the rounds gives the
+ * same product away from the clamps). */
+START_TEST(test_cons_reputation_break_even)
+{
+    cons_reputation_rule rule = cons_reputation_rule_default();
+    double h = cons_reputation_break_even(&rule);
+    ck_assert_double_eq_tol(h, log(1.25) / (log(1.01) + log(1.25)), 1e-15);
+    ck_assert_double_eq_tol(h, 0.9573, 1e-4);
+    /* 1000 rounds, clamps out of reach: brute-force the product. */
+    cons_reputation_rule wide = rule;
+    wide.min = 1e-200;
+    wide.max = 1e200;
+    const uint32_t rounds = 1000;
+    uint32_t below = (uint32_t)floor(h * rounds), above = below + 1;
+    double r_below = 1.0, r_above = 1.0;
+    for (uint32_t i = 0; i < rounds; i++) {
+        r_below = cons_reputation_update(&wide, r_below, i >= below);
+        r_above = cons_reputation_update(&wide, r_above, i >= above);
+    }
+    ck_assert_double_lt(r_below, 1.0);
+    ck_assert_double_gt(r_above, 1.0);
+    cons_reputation_rule still = rule;
+    still.penalty = 1.0;
+    ck_assert_double_eq(cons_reputation_break_even(&still), 0.0);
+    still.reward = 1.0;
+    ck_assert_double_eq(cons_reputation_break_even(&still), 0.0);
+    cons_reputation_rule only_down = rule;
+    only_down.reward = 1.0;
+    ck_assert_double_eq(cons_reputation_break_even(&only_down), 1.0);
 }
 END_TEST
 
@@ -940,7 +1117,20 @@ START_TEST(test_cons_reputation_rounds_match_iteration)
      * one deviation from 1 takes 23 honest rounds to repair (1.01^22 < 1.25). */
     ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.5), 4);
     ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 0.8, 1.0), 23);
-    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.1), UINT32_MAX);
+    /* The floor: 0.8^10 = 0.107 > 0.1 >= 0.8^11, so 11 deviations take 1
+     * to min = 0.1; a threshold under the floor asks for the floor too. */
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.1), 11);
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 1.0, 0.05), 11);
+    ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 0.1, 0.1), 0);
+    for (size_t s = 0; s < UTIL_ARRAY_COUNT(starts); s++) {
+        double r = starts[s];
+        uint32_t rounds = 0;
+        while (r > rule.min) {
+            r = cons_reputation_update(&rule, r, true);
+            rounds++;
+        }
+        ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, starts[s], rule.min), rounds);
+    }
     ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 1.0, 10.5), UINT32_MAX);
     ck_assert_uint_eq(cons_reputation_rounds_to_fall(&rule, 0.3, 0.5), 0);
     ck_assert_uint_eq(cons_reputation_rounds_to_recover(&rule, 3.0, 2.0), 0);
@@ -1567,6 +1757,9 @@ Suite *test_cons_suite(void)
     tcase_add_test(reputation, test_cons_reputation_rounds_match_iteration);
     tcase_add_test(reputation, test_cons_capture_probability_exact_values);
     tcase_add_test(reputation, test_cons_detection_probability_values);
+    tcase_add_test(reputation, test_cons_crossval_detection_enumerated);
+    tcase_add_test(reputation, test_cons_rational_detection_enumerated);
+    tcase_add_test(reputation, test_cons_reputation_break_even);
     tcase_set_timeout(reputation, 10);
     suite_add_tcase(suite, reputation);
 

@@ -1,8 +1,9 @@
 /* test_sweep.c -- the research workflow through the real binary: a sweep
  * runs its grid over seeds in worker processes and aggregates over seeds;
- * it resumes without repeating completed runs; an invalid grid value
- * fails its runs only; chunked jobs merge without duplicates; the Slurm
- * and GNU parallel files say what they must; plots and reports come out
+ * it resumes without repeating completed runs; a bad grid key or value
+ * stops it before any run; --check exits 1 on a failed expectation;
+ * chunked jobs merge without duplicates; the Slurm and GNU parallel
+ * files say what they must; plots and reports come out
  * as valid SVG and self-contained HTML with every string escaped; bad
  * usage exits 2 and a missing gnuplot 3. Every sweep is a few tiny runs,
  * so the suite takes seconds, under the sanitizers too. */
@@ -385,29 +386,81 @@ START_TEST(test_sweep_killed_sweep_leaves_nothing)
 }
 END_TEST
 
-/* An invalid grid value fails its runs, recorded as failed with the
- * reason; the other runs complete; the sweep exits 1. */
-START_TEST(test_sweep_invalid_value_fails_only_its_runs)
+/* The grid is loaded before any run: an invalid value, a misspelled key
+ * (on the command line or in the file, named by its line and column) and
+ * a range without a step exit 2 and run nothing. */
+START_TEST(test_sweep_bad_grid_runs_nothing)
 {
     write_text("tiny.yaml", tiny_yaml);
     int code = RUN("sweep tiny.yaml --db s.db --param gossip.fanout=3,abc --seeds 2");
+    ck_assert_msg(code == 2, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "--param gossip.fanout=3,abc: "));
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "expected a whole number, got 'abc'"));
+    code = RUN("sweep tiny.yaml --db s.db --param nodes.cuont=1,2");
+    ck_assert_msg(code == 2, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "--param nodes.cuont=1,2: unknown key"));
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --param nodes.count=10:20"), 2);
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "the step is missing"));
+    char misspelled[sizeof(tiny_yaml) + 64];
+    snprintf(misspelled, sizeof(misspelled), "%s    gossip.fanuot: [1, 2]\n", tiny_yaml);
+    write_text("typo.yaml", misspelled);
+    ck_assert_int_eq(RUN("sweep typo.yaml --db s.db"), 2);
+    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "typo.yaml:12:5: sweep.params.gossip"
+                                                       ".fanuot: unknown key 'fanuot'"));
+    /* Nothing ran: no results file, no run folder. */
+    char path[512];
+    sweep_path(path, sizeof(path), "s.db");
+    ck_assert_int_eq(access(path, F_OK) == 0, 0);
+    /* With a results file already there, it gains no runs row. */
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --seeds 1 --quiet"), 0);
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --param gossip.fanout=3,abc --check"), 2);
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM runs"), 2);
+}
+END_TEST
+
+/* Runs store their expectations' verdicts; the sweep counts them per grid
+ * point: without --check it exits 0 and says how many failed, with
+ * --check it exits 1, names the failed seeds and prints the command that
+ * reproduces the first failure, which does. */
+START_TEST(test_sweep_check_fails_on_expectation)
+{
+    static const char yaml[] =
+        "name: tiny\n"
+        "seed: 7\n"
+        "duration: 1s\n"
+        "nodes: {count: 20}\n"
+        "network: {latency: {model: constant, value: 5ms}}\n"
+        "workload: {messages: 10, rate: 40/s}\n"
+        "expect: {delivery_ratio: \">= 0.5\"}\n"
+        "sweep:\n"
+        "  seeds: 2\n"
+        "  params:\n"
+        "    network.loss: [0, 1]\n";
+    write_text("tiny.yaml", yaml);
+    int code = RUN("sweep tiny.yaml --db s.db --jobs 2 --quiet --set gossip.fanout=3");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    const char *out = read_text("out.txt");
+    ck_assert_ptr_nonnull(strstr(out, "4 completed, 0 failed"));
+    ck_assert_ptr_nonnull(strstr(out, "expectations: 2 runs passed, 2 failed"));
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM runs WHERE check_status = 'failed'"
+                                       " AND point = 'network.loss=1'"),
+                     2);
+    code = RUN("sweep tiny.yaml --db s.db --jobs 2 --quiet --set gossip.fanout=3 --check");
     ck_assert_msg(code == 1, "exit %d: %s", code, read_text("err.txt"));
-    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "2 completed, 2 failed"));
-    ck_assert_ptr_nonnull(strstr(read_text("err.txt"), "gossip.fanout=abc"));
-    ck_assert_str_eq(query("s.db", "SELECT point, status, count(*) FROM runs"
-                                   " GROUP BY point, status ORDER BY point"),
-                     "gossip.fanout=3|completed|2\ngossip.fanout=abc|failed|2\n");
-    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM runs WHERE status = 'failed'"
-                                       " AND error LIKE '%expected a whole number%'"),
-                     2);
-    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM sweep_values v JOIN runs r"
-                                       " USING (run_id) WHERE r.status = 'failed'"
-                                       " AND v.value = 'abc'"),
-                     2);
-    /* Failed runs are retried, completed ones are not. */
-    code = RUN("sweep tiny.yaml --db s.db --param gossip.fanout=3,abc --seeds 2 --quiet");
-    ck_assert_int_eq(code, 1);
-    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "0 completed, 2 failed, 2 already done"));
+    out = read_text("out.txt");
+    ck_assert_ptr_nonnull(strstr(out, "network.loss=0: 2 passed, 0 failed\n"
+                                      "    passed seeds 7,8\n"));
+    ck_assert_ptr_nonnull(strstr(out, "network.loss=1: 0 passed, 2 failed\n"
+                                      "    failed seeds 7,8\n"
+                                      "    first failure: seed 7: delivery_ratio >= 0.5"
+                                      " (actual 0)\n"));
+    static const char reproduce[] =
+        "run tiny.yaml --seed 7 --set gossip.fanout=3 --set network.loss=1 --check";
+    ck_assert_ptr_nonnull(strstr(out, reproduce));
+    ck_assert_int_eq(RUN("%s --db one.db --quiet", reproduce), 1);
+    ck_assert_str_eq(query("one.db", "SELECT check_status, trace_hash FROM runs"),
+                     query("s.db", "SELECT check_status, trace_hash FROM runs"
+                                   " WHERE point = 'network.loss=1' AND seed = 7"));
 }
 END_TEST
 
@@ -565,6 +618,7 @@ START_TEST(test_sweep_bad_usage)
         "sweep tiny.yaml --seeds 0",
         "sweep tiny.yaml --emit pbs",
         "sweep tiny.yaml -o x.sh",
+        "sweep tiny.yaml --emit slurm --check",
         "sweep tiny.yaml --bogus 1",
         "merge only.db",
         "plot --db s.db --kind outcome -o x.svg",
@@ -609,7 +663,8 @@ Suite *test_sweep_suite(void)
     tcase_add_test(runs, test_sweep_sigint_then_resume);
     tcase_add_test(runs, test_sweep_killed_run_recorded_failed);
     tcase_add_test(runs, test_sweep_killed_sweep_leaves_nothing);
-    tcase_add_test(runs, test_sweep_invalid_value_fails_only_its_runs);
+    tcase_add_test(runs, test_sweep_bad_grid_runs_nothing);
+    tcase_add_test(runs, test_sweep_check_fails_on_expectation);
     tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
     tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);
     suite_add_tcase(suite, runs);

@@ -12,6 +12,13 @@
  * the others go on. Runs already completed in the results file are
  * skipped, so an interrupted sweep resumes where it stopped.
  *
+ * Before any run starts, every grid point is loaded once as its runs
+ * would load it: a key the scenario does not have or a value its key
+ * refuses is bad input (exit 2), named by where the key was given. After
+ * the runs, the expectations' verdicts of every run (stored by the run
+ * itself) are counted per grid point; with --check a failed expectation
+ * makes the sweep exit 1, with the command that reproduces it.
+ *
  * On a cluster, --emit slurm writes a job-array script and --emit
  * parallel a GNU parallel job list; each job runs one chunk of the sweep
  * (--chunk I/C) into its own database, and `infersim merge` joins them. */
@@ -35,20 +42,26 @@
 
 static const char sweep_usage[] =
     "usage: infersim sweep FILE [--param KEY=V1,V2,...|KEY=FROM:TO:STEP]... [--seeds N]\n"
-    "                      [--set key=value]... [--db F] [--jobs J] [--chunk I/C] [--quiet]\n"
+    "                      [--set key=value]... [--db F] [--jobs J] [--chunk I/C] [--check]\n"
+    "                      [--quiet]\n"
     "       infersim sweep FILE ... --emit slurm|parallel [--chunks C] [--throttle N]\n"
     "                      [--parts DIR] [-o OUT]\n"
     "\n"
     "Runs every grid point of the scenario's sweep: section (and --param keys)\n"
     "for every seed, each run in its own process, into the database F (default:\n"
     "the scenario's output.db). Runs already completed in F are skipped, so\n"
-    "running the same command again resumes an interrupted sweep.\n"
+    "running the same command again resumes an interrupted sweep. Every grid\n"
+    "point is loaded before any run starts: an unknown key or a refused value\n"
+    "exits 2 and runs nothing.\n"
     "\n"
     "  --param KEY=...  a grid key (replaces the file's entry for KEY)\n"
     "  --seeds N        seeds per grid point (seed, seed+1, ...)\n"
     "  --set key=value  override a key of the base scenario (every run)\n"
     "  --jobs J         runs at once (default: the number of cores)\n"
     "  --chunk I/C      run only chunk I (0-based) of C equal chunks of the runs\n"
+    "  --check          exit 1 when a run fails an expectation of the scenario;\n"
+    "                   print per grid point the seeds that passed and failed and\n"
+    "                   the command that reproduces the first failure\n"
     "  --quiet          no progress on stderr\n"
     "  --emit slurm     write a Slurm job-array script (one task per chunk)\n"
     "  --emit parallel  write a GNU parallel job list (one line per chunk)\n"
@@ -57,8 +70,10 @@ static const char sweep_usage[] =
     "  --parts DIR      folder of the per-job databases (default F.parts)\n"
     "  -o OUT           write the script to OUT (default stdout)\n"
     "\n"
-    "Exit codes: 0 every run completed, 1 some run failed (recorded as failed),\n"
-    "2 bad usage or scenario, 3 internal error, 130/143 interrupted.\n";
+    "Exit codes: 0 every run completed (and, with --check, passed its\n"
+    "expectations), 1 some run failed (recorded as failed) or, with --check,\n"
+    "failed an expectation, 2 bad usage, scenario or grid (nothing runs),\n"
+    "3 internal error, 130/143 interrupted.\n";
 
 typedef struct sweep_options {
     const char *file;
@@ -77,6 +92,7 @@ typedef struct sweep_options {
     unsigned long long emit_chunks;
     unsigned long long throttle;
     bool quiet;
+    bool check;
 } sweep_options;
 
 /* The sweep: base scenario (with --set), grid and run count. */
@@ -88,6 +104,7 @@ typedef struct sweep_plan {
     uint64_t first;                    /* this invocation's runs: [first, last) */
     uint64_t last;
     int64_t sweep_id;
+    const char *param_args[SCN_SWEEP_PARAMS_MAX]; /* the --param of a key; NULL: the file's */
 } sweep_plan;
 
 static volatile sig_atomic_t sweep_stop_signal;
@@ -168,6 +185,8 @@ static int parse_options(int argc, char **argv, sweep_options *o)
         const char *arg = argv[i];
         if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
             o->quiet = true;
+        } else if (strcmp(arg, "--check") == 0) {
+            o->check = true;
         } else if (arg[0] == '-') {
             if (i + 1 >= argc) {
                 return tool_usage_error("sweep", "option '%s' needs a value", arg);
@@ -189,8 +208,8 @@ static int parse_options(int argc, char **argv, sweep_options *o)
                             o->parts != NULL)) {
         return tool_usage_error("sweep", "-o, --chunks, --throttle and --parts go with --emit");
     }
-    if (o->emit != NULL && o->chunks != 0) {
-        return tool_usage_error("sweep", "--chunk and --emit do not go together");
+    if (o->emit != NULL && (o->chunks != 0 || o->check)) {
+        return tool_usage_error("sweep", "--chunk and --check do not go with --emit");
     }
     return TOOL_EXIT_OK;
 }
@@ -198,7 +217,8 @@ static int parse_options(int argc, char **argv, sweep_options *o)
 /* ---- the grid -------------------------------------------------------------- */
 
 /* Adds or replaces the --param grid keys and --seeds. */
-static int plan_apply_params(const sweep_options *o, scn_sweep *grid)
+static int plan_apply_params(const sweep_options *o, scn_sweep *grid,
+                             const char **param_args)
 {
     char why[256];
     scn_sweep_param param;
@@ -214,6 +234,7 @@ static int plan_apply_params(const sweep_options *o, scn_sweep *grid)
             return tool_usage_error("sweep", "at most %d grid keys", SCN_SWEEP_PARAMS_MAX);
         }
         grid->params[d] = param;
+        param_args[d] = o->params[i];
         grid->param_count = d == grid->param_count ? d + 1 : grid->param_count;
     }
     if (o->seeds != 0) {
@@ -221,6 +242,78 @@ static int plan_apply_params(const sweep_options *o, scn_sweep *grid)
     }
     if (scn_sweep_points(grid) * grid->seeds > SCN_SWEEP_RUNS_MAX) {
         return tool_usage_error("sweep", "the sweep has more than %u runs", SCN_SWEEP_RUNS_MAX);
+    }
+    return TOOL_EXIT_OK;
+}
+
+static void plan_point_text(const sweep_plan *plan, uint64_t point, char *out, size_t size);
+
+/* "k=v" of dimension d at grid point 'point', a --set override. */
+static void plan_set_text(const sweep_plan *plan, uint64_t point, uint32_t d, char *out,
+                          size_t size)
+{
+    snprintf(out, size, "%s=%s", plan->grid->params[d].key,
+             scn_sweep_value(plan->grid, point, d));
+}
+
+/* Where dimension d was given: "FILE:LINE:COL: sweep.params.KEY" or
+ * "--param TEXT". */
+static void plan_param_where(const sweep_options *o, const sweep_plan *plan, uint32_t d,
+                             char *out, size_t size)
+{
+    const scn_sweep_param *param = &plan->grid->params[d];
+    if (plan->param_args[d] != NULL) {
+        snprintf(out, size, "--param %s", plan->param_args[d]);
+    } else {
+        snprintf(out, size, "%s:%u:%u: sweep.params.%s", o->file, param->line, param->column,
+                 param->key);
+    }
+}
+
+/* Loads every grid point once, as its runs will (base, --set, then the
+ * point's values), so that a misspelled key or a refused value stops the
+ * sweep before it starts anything. Returns TOOL_EXIT_OK or _USAGE. */
+static int plan_validate(const sweep_options *o, const sweep_plan *plan)
+{
+    const char *overrides[SWEEP_ARGS_MAX + SCN_SWEEP_PARAMS_MAX];
+    char sets[SCN_SWEEP_PARAMS_MAX][SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2];
+    uint64_t points = scn_sweep_points(plan->grid);
+    for (size_t i = 0; i < o->set_count; i++) {
+        overrides[i] = o->sets[i];
+    }
+    for (uint64_t point = 0; point < points && plan->grid->param_count > 0; point++) {
+        size_t count = o->set_count;
+        for (uint32_t d = 0; d < plan->grid->param_count; d++) {
+            plan_set_text(plan, point, d, sets[d], sizeof(sets[d]));
+            overrides[count++] = sets[d];
+        }
+        scn_scenario *scenario = NULL;
+        scn_error error;
+        int rc = scn_load_file(o->file, overrides, count, &scenario, &error);
+        scn_destroy(scenario);
+        if (rc == 0) {
+            continue;
+        }
+        if (rc == SCN_ENOMEM) {
+            fprintf(stderr, "infersim sweep: %s\n", scn_strerror(rc));
+            return TOOL_EXIT_INTERNAL;
+        }
+        /* An override's error names the override as its file. */
+        for (uint32_t d = 0; d < plan->grid->param_count; d++) {
+            if (strncmp(error.file, "--set ", 6) == 0 && strcmp(error.file + 6, sets[d]) == 0) {
+                char where[SCN_PATH_MAX + SCN_SWEEP_KEY_MAX + 64];
+                plan_param_where(o, plan, d, where, sizeof(where));
+                fprintf(stderr, "infersim sweep: %s: %s (grid value '%s'); nothing was run\n",
+                        where, error.message, scn_sweep_value(plan->grid, point, d));
+                return TOOL_EXIT_USAGE;
+            }
+        }
+        char text[1024], point_text[SCN_SWEEP_PARAMS_MAX * (SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2)];
+        scn_error_format(&error, text, sizeof(text));
+        plan_point_text(plan, point, point_text, sizeof(point_text));
+        fprintf(stderr, "infersim sweep: grid point '%s': %s; nothing was run\n", point_text,
+                text);
+        return TOOL_EXIT_USAGE;
     }
     return TOOL_EXIT_OK;
 }
@@ -233,7 +326,11 @@ static int plan_load(const sweep_options *o, sweep_plan *plan)
         return rc;
     }
     plan->grid = &plan->scenario->sweep;
-    int code = plan_apply_params(o, plan->grid);
+    int code = plan_apply_params(o, plan->grid, plan->param_args);
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    code = plan_validate(o, plan);
     if (code != TOOL_EXIT_OK) {
         return code;
     }
@@ -780,6 +877,182 @@ static void sweep_clean_stale(const char *db_path)
     }
 }
 
+/* ---- the expectations' verdicts ------------------------------------------------ */
+
+typedef enum sweep_verdict {
+    VERDICT_NONE = 0,        /* no completed run */
+    VERDICT_UNCHECKED,       /* completed, the scenario has no expectations */
+    VERDICT_PASSED,
+    VERDICT_FAILED,
+} sweep_verdict;
+
+typedef struct verdict_row {
+    sweep_verdict verdict;
+    char run_id[24];
+} verdict_row;
+
+static int verdict_on_row(void *context, size_t count, const met_value *values)
+{
+    verdict_row *row = context;
+    if (count == 2 && !values[0].is_null) {
+        snprintf(row->run_id, sizeof(row->run_id), "%.0f", values[0].number);
+        row->verdict = values[1].is_null ? VERDICT_UNCHECKED
+                       : strcmp(values[1].text, "failed") == 0 ? VERDICT_FAILED
+                                                                 : VERDICT_PASSED;
+    }
+    return 0;
+}
+
+/* The verdict of the latest completed run of 'point' with 'seed'. */
+static int verdict_of(met_db *db, int64_t sweep_id, const char *point, uint64_t seed,
+                      verdict_row *row)
+{
+    char sweep_text[24], seed_text[24];
+    snprintf(sweep_text, sizeof(sweep_text), "%lld", (long long)sweep_id);
+    snprintf(seed_text, sizeof(seed_text), "%llu", (unsigned long long)seed);
+    const char *params[] = {sweep_text, point, seed_text};
+    memset(row, 0, sizeof(*row));
+    return met_query(db,
+                     "SELECT run_id, check_status FROM runs WHERE sweep_id = ?1 AND"
+                     " point = ?2 AND seed = ?3 AND status = 'completed'"
+                     " ORDER BY run_id DESC LIMIT 1",
+                     params, 3, verdict_on_row, row);
+}
+
+static int failure_on_row(void *context, size_t count, const met_value *values)
+{
+    char *out = context;
+    if (count == 4 && !values[0].is_null) {
+        snprintf(out, 256, "%s %s %g (actual %g)", values[0].text,
+                 values[1].is_null ? "?" : values[1].text, values[2].number, values[3].number);
+    }
+    return 0;
+}
+
+/* Prints "infersim run FILE --seed S --set k=v ... --check", quoting
+ * only what a shell would split. */
+static void print_word(const char *word)
+{
+    if (word[strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                          "_-.,/:=+@%")] == '\0') {
+        fputs(word, stdout);
+        return;
+    }
+    shell_quote(stdout, word);
+}
+
+static void print_reproduce(const sweep_options *o, const sweep_plan *plan, uint64_t point,
+                            uint64_t seed)
+{
+    fputs("    reproduce: infersim run ", stdout);
+    print_word(o->file);
+    printf(" --seed %llu", (unsigned long long)seed);
+    for (size_t i = 0; i < o->set_count; i++) {
+        fputs(" --set ", stdout);
+        print_word(o->sets[i]);
+    }
+    for (uint32_t d = 0; d < plan->grid->param_count; d++) {
+        char set[SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2];
+        plan_set_text(plan, point, d, set, sizeof(set));
+        fputs(" --set ", stdout);
+        print_word(set);
+    }
+    fputs(" --check\n", stdout);
+}
+
+/* Seeds of one grid point with one verdict: "1,4,6" (the first 20). */
+static void print_seeds(const char *label, const uint64_t *seeds, size_t count)
+{
+    if (count == 0) {
+        return;
+    }
+    printf("  %s", label);
+    for (size_t i = 0; i < count && i < 20; i++) {
+        printf("%s%llu", i > 0 ? "," : " ", (unsigned long long)seeds[i]);
+    }
+    printf("%s", count > 20 ? ",..." : "");
+}
+
+typedef struct verdict_totals {
+    uint64_t passed;
+    uint64_t failed;
+    uint64_t unchecked;
+    uint64_t missing;
+} verdict_totals;
+
+/* Counts the verdicts of this invocation's runs per grid point; prints a
+ * line per point (every point with --check, else those with a failure),
+ * with the first failed expectation and the command that reproduces it. */
+static int sweep_verdicts(const sweep_options *o, const sweep_plan *plan, met_db *db,
+                          verdict_totals *totals)
+{
+    char point_text[SCN_SWEEP_PARAMS_MAX * (SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2)];
+    uint32_t seeds = plan->grid->seeds;
+    uint64_t *lists = calloc((size_t)seeds * 3, sizeof(*lists));
+    if (lists == NULL) {
+        return -1;
+    }
+    memset(totals, 0, sizeof(*totals));
+    bool header = false;
+    uint64_t run = plan->first;
+    while (run < plan->last) {
+        uint64_t point = run / seeds;
+        size_t count[3] = {0, 0, 0};          /* passed, failed, missing */
+        char first_failure[256] = "";
+        uint64_t first_seed = 0;
+        plan_point_text(plan, point, point_text, sizeof(point_text));
+        for (; run < plan->last && run / seeds == point; run++) {
+            verdict_row row;
+            uint64_t seed = plan_seed(plan, run);
+            if (verdict_of(db, plan->sweep_id, point_text, seed, &row) != 0) {
+                free(lists);
+                return -1;
+            }
+            size_t slot = row.verdict == VERDICT_FAILED ? 1 : row.verdict == VERDICT_NONE ? 2 : 0;
+            lists[slot * seeds + count[slot]++] = seed;
+            totals->passed += row.verdict == VERDICT_PASSED ? 1 : 0;
+            totals->failed += row.verdict == VERDICT_FAILED ? 1 : 0;
+            totals->unchecked += row.verdict == VERDICT_UNCHECKED ? 1 : 0;
+            totals->missing += row.verdict == VERDICT_NONE ? 1 : 0;
+            if (row.verdict == VERDICT_FAILED && count[1] == 1) {
+                const char *params[] = {row.run_id};
+                first_seed = seed;
+                if (met_query(db,
+                              "SELECT metric, op, expected, actual FROM expectations"
+                              " WHERE run_id = ?1 AND passed = 0 ORDER BY rowid LIMIT 1",
+                              params, 1, failure_on_row, first_failure) != 0) {
+                    free(lists);
+                    return -1;
+                }
+            }
+        }
+        if (plan->scenario->expect_count == 0 || (!o->check && count[1] == 0)) {
+            continue;
+        }
+        if (!header) {
+            printf("expectations per grid point (%s):\n", o->check ? "--check" : "failures only");
+            header = true;
+        }
+        printf("  %s: %zu passed, %zu failed", point_text[0] != '\0' ? point_text : "(base)",
+               count[0], count[1]);
+        if (count[2] > 0) {
+            printf(", %zu did not complete", count[2]);
+        }
+        fputc('\n', stdout);
+        print_seeds("  passed seeds", lists, count[0]);
+        print_seeds("  failed seeds", lists + seeds, count[1]);
+        print_seeds("  not completed", lists + 2 * (size_t)seeds, count[2]);
+        fputc('\n', stdout);
+        if (count[1] > 0) {
+            printf("    first failure: seed %llu: %s\n", (unsigned long long)first_seed,
+                   first_failure[0] != '\0' ? first_failure : "an expectation failed");
+            print_reproduce(o, plan, point, first_seed);
+        }
+    }
+    free(lists);
+    return 0;
+}
+
 static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
 {
     sweep_state s;
@@ -834,6 +1107,19 @@ static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
            (long long)plan->sweep_id, plan->scenario->name,
            (unsigned long long)(plan->last - plan->first), (unsigned long long)s.done,
            (unsigned long long)s.failed, (unsigned long long)s.skipped, db_path);
+    verdict_totals verdicts;
+    memset(&verdicts, 0, sizeof(verdicts));
+    if (code == TOOL_EXIT_OK && !s.internal_error && sweep_stop_signal == 0 &&
+        plan->scenario->expect_count > 0) {
+        if (sweep_verdicts(o, plan, s.db, &verdicts) != 0) {
+            fprintf(stderr, "infersim sweep: reading the verdicts: %s\n", met_db_errmsg(s.db));
+            s.internal_error = 1;
+        } else {
+            printf("expectations: %llu runs passed, %llu failed%s\n",
+                   (unsigned long long)verdicts.passed, (unsigned long long)verdicts.failed,
+                   verdicts.failed > 0 && !o->check ? " (--check makes that exit 1)" : "");
+        }
+    }
     met_db_close(s.db);
     if (code != TOOL_EXIT_OK || s.internal_error) {
         return TOOL_EXIT_INTERNAL;
@@ -842,7 +1128,7 @@ static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
         fprintf(stderr, "infersim sweep: interrupted; run the same command again to resume\n");
         return 128 + sweep_stop_signal;
     }
-    return s.failed > 0 ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+    return s.failed > 0 || (o->check && verdicts.failed > 0) ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
 }
 
 int tool_sweep_main(int argc, char **argv)

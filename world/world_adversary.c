@@ -14,18 +14,26 @@
 #include "util/assert.h"
 #include "world/world_int.h"
 
-/* The share of the segment's candidates that answer one agreed lie (a
- * cartel): the r a cartel member weighs. */
-static double adversary_cartel_share(const world_state *world, uint32_t segment)
+/* The segment's candidates other than 'member' (the pool the rest of its
+ * committee, sample or checkers are drawn from) and how many of them
+ * answer one agreed lie with it (a cartel), for a colluding member; a
+ * member that cheats alone has no colluders. */
+static void adversary_pool(const world_state *world, uint32_t member, uint32_t segment,
+                           cons_exposure *exposure)
 {
     const cons_candidate *candidates = world->candidates;
     uint32_t first = world->candidate_offsets[segment];
-    uint32_t count = world->candidate_offsets[segment + 1] - first;
-    uint32_t cartel = 0;
-    for (uint32_t i = first; i < first + count; i++) {
-        cartel += world->behaviour_now[candidates[i].node_id] == NODE_BEHAVIOUR_COLLUDE;
+    uint32_t last = world->candidate_offsets[segment + 1];
+    bool colludes = world->behaviour_now[member] == NODE_BEHAVIOUR_COLLUDE;
+    exposure->pool = 0;
+    exposure->colluding = 0;
+    for (uint32_t i = first; i < last; i++) {
+        uint32_t id = candidates[i].node_id;
+        if (id != member) {
+            exposure->pool += 1;
+            exposure->colluding += colludes && world->behaviour_now[id] == NODE_BEHAVIOUR_COLLUDE;
+        }
     }
-    return count > 0 ? (double)cartel / count : 0.0;
 }
 
 bool world__adversary_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment)
@@ -42,10 +50,9 @@ bool world__adversary_cheat(void *context, uint32_t member, uint64_t request, ui
                                                  : params->committee,
         .quorum = v->quorum,
         .check_probability = v->check_probability,
-        .colluding_share =
-            behaviour == NODE_BEHAVIOUR_COLLUDE ? adversary_cartel_share(world, segment) : 0.0,
         .forged_evidence = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION,
     };
+    adversary_pool(world, member, segment, &exposure);
     double caught = cons_detection_probability(&exposure);
     double loss = world->result->stake[member] * v->slash + v->fee_per_token;
     bool cheats = cons_rational_cheats(caught, world->gain_of[member], loss);
