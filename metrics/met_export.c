@@ -1,7 +1,8 @@
 /* met_export.c -- reading the results database back out: the human runs
  * listing and met_export (CSV, JSON, JSON Lines). Table names come from a
  * fixed whitelist and only whitelisted SQL text is ever compiled, so a
- * name typed on the command line never reaches SQL. Output is
+ * name typed on the command line never reaches SQL; the wide table is
+ * pivoted in C from fixed queries, so no name read from the file does either. Output is
  * deterministic: columns in table order, rows in primary-key order
  * (run_id, then the key or the insertion rowid), REALs printed with
  * %.17g so they parse back to the same double. */
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "metrics/met_int.h"
+#include "util/alloc.h"
 #include "util/assert.h"
 
 typedef struct met_table {
@@ -212,18 +214,21 @@ static int export_rows(met_db *db, sqlite3_stmt *stmt, met_format format, FILE *
     return 0;
 }
 
+static int export_wide(met_db *db, int64_t run_id, met_format format, FILE *out);
+
 int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out)
 {
     ASSERT(db != NULL);
     ASSERT(table != NULL);
     ASSERT(out != NULL);
     ASSERT(format == MET_FORMAT_CSV || format == MET_FORMAT_JSON || format == MET_FORMAT_JSONL);
+    bool wide = strcmp(table, "wide") == 0;
     const met_table *entry = table_find(table);
-    if (entry == NULL) {
+    if (entry == NULL && !wide) {
         met__set_error(db, "export: unknown table");
         return MET_ENOTABLE;
     }
-    if (run_id > 0 && entry->select_run == NULL) {
+    if (run_id > 0 && entry != NULL && entry->select_run == NULL) {
         met__set_error(db, "export: this table has no run_id; --run does not apply");
         return MET_ENORUN;
     }
@@ -239,6 +244,9 @@ int met_export(met_db *db, const char *table, int64_t run_id, met_format format,
     }
     if (rc != 0) {
         return rc;
+    }
+    if (wide) {
+        return export_wide(db, run_id, format, out);
     }
     sqlite3_stmt *stmt = NULL;
     const char *sql = run_id > 0 ? entry->select_run : entry->select_all;
@@ -453,5 +461,240 @@ int met_query(met_db *db, const char *sql, const char *const *params, size_t par
         rc = met__sql_error(db, "query");
     }
     sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* ---- the wide table: one row per run, one column per swept key and per
+ * metric (what pandas' read_csv wants). Built in C from three ordered
+ * queries, so no name from the file is ever pasted into SQL. ---- */
+
+typedef struct wide_names {
+    char **names;
+    size_t count;
+} wide_names;
+
+static void wide_names_free(wide_names *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        util_free(list->names[i]);
+    }
+    util_free(list->names);
+    list->names = NULL;
+    list->count = 0;
+}
+
+/* Column 0 of every row of 'sql' (bound to run_id when > 0), in order. */
+static int wide_names_read(met_db *db, const char *sql, int64_t run_id, wide_names *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return met__sql_error(db, "export wide");
+    }
+    if (run_id > 0) {
+        sqlite3_bind_int64(stmt, 1, run_id);
+    }
+    int rc;
+    size_t capacity = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(stmt, 0);
+        if (out->count == capacity) {
+            capacity = capacity == 0 ? 64 : capacity * 2;
+            char **grown = util_realloc(out->names, capacity * sizeof(*grown));
+            if (grown == NULL) {
+                break;
+            }
+            out->names = grown;
+        }
+        out->names[out->count] = util_strdup(name != NULL ? name : "");
+        if (out->names[out->count] == NULL) {
+            break;
+        }
+        out->count += 1;
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        return rc == SQLITE_ROW ? MET_ESQL : met__sql_error(db, "export wide");
+    }
+    return 0;
+}
+
+static const char *const wide_run_columns[] = {"run_id", "name",    "mode",     "seed",
+                                               "status", "check_status", "sweep_id", "point"};
+
+static void wide_name_write(FILE *out, const char *name, met_format format, bool first)
+{
+    if (!first) {
+        fputc(',', out);
+    }
+    if (format == MET_FORMAT_CSV) {
+        csv_text_write(out, (const unsigned char *)name, strlen(name));
+    } else {
+        json_text_write(out, (const unsigned char *)name, strlen(name));
+        fputc(':', out);
+    }
+}
+
+/* A swept value as it was written: a number when the whole text is one. */
+static void wide_text_value_write(FILE *out, const char *text, met_format format)
+{
+    char *end = NULL;
+    double number = strtod(text, &end);
+    if (text[0] != '\0' && end != NULL && *end == '\0' && isfinite(number)) {
+        fputs(text, out);
+    } else if (format == MET_FORMAT_CSV) {
+        csv_text_write(out, (const unsigned char *)text, strlen(text));
+    } else {
+        json_text_write(out, (const unsigned char *)text, strlen(text));
+    }
+}
+
+/* Writes one run's values of 'columns' from 'stmt' (rows: name, value,
+ * ordered as the columns are): merge by name, NULL where the run has none. */
+static void wide_merge_write(FILE *out, sqlite3_stmt *stmt, const wide_names *columns,
+                             met_format format, bool text_values)
+{
+    int rc = sqlite3_step(stmt);
+    for (size_t c = 0; c < columns->count; c++) {
+        if (format == MET_FORMAT_CSV) {
+            fputc(',', out);
+        } else {
+            wide_name_write(out, columns->names[c], format, false);
+        }
+        while (rc == SQLITE_ROW &&
+               strcmp((const char *)sqlite3_column_text(stmt, 0), columns->names[c]) < 0) {
+            rc = sqlite3_step(stmt);
+        }
+        if (rc == SQLITE_ROW &&
+            strcmp((const char *)sqlite3_column_text(stmt, 0), columns->names[c]) == 0 &&
+            sqlite3_column_type(stmt, 1) != SQLITE_NULL) {
+            if (text_values) {
+                wide_text_value_write(out, (const char *)sqlite3_column_text(stmt, 1), format);
+            } else {
+                value_write(out, stmt, 1, format);
+            }
+        } else if (format != MET_FORMAT_CSV) {
+            fputs("null", out);
+        }
+    }
+}
+
+static void wide_header_write(FILE *out, const wide_names *keys, const wide_names *metrics)
+{
+    for (size_t i = 0; i < UTIL_ARRAY_COUNT(wide_run_columns); i++) {
+        wide_name_write(out, wide_run_columns[i], MET_FORMAT_CSV, i == 0);
+    }
+    for (size_t i = 0; i < keys->count; i++) {
+        wide_name_write(out, keys->names[i], MET_FORMAT_CSV, false);
+    }
+    for (size_t i = 0; i < metrics->count; i++) {
+        wide_name_write(out, metrics->names[i], MET_FORMAT_CSV, false);
+    }
+    fputc('\n', out);
+}
+
+typedef struct wide_statements {
+    sqlite3_stmt *runs;
+    sqlite3_stmt *values;
+    sqlite3_stmt *metrics;
+} wide_statements;
+
+/* One run's row: its runs columns, swept values, metrics. */
+static void wide_row_write(FILE *out, const wide_statements *s, const wide_names *keys,
+                           const wide_names *metrics, met_format format)
+{
+    int64_t run_id = sqlite3_column_int64(s->runs, 0);
+    if (format != MET_FORMAT_CSV) {
+        fputc('{', out);
+    }
+    for (int i = 0; i < (int)UTIL_ARRAY_COUNT(wide_run_columns); i++) {
+        if (format == MET_FORMAT_CSV) {
+            if (i > 0) {
+                fputc(',', out);
+            }
+        } else {
+            wide_name_write(out, wide_run_columns[i], format, i == 0);
+        }
+        value_write(out, s->runs, i, format);
+    }
+    sqlite3_reset(s->values);
+    sqlite3_bind_int64(s->values, 1, run_id);
+    wide_merge_write(out, s->values, keys, format, true);
+    sqlite3_reset(s->metrics);
+    sqlite3_bind_int64(s->metrics, 1, run_id);
+    wide_merge_write(out, s->metrics, metrics, format, false);
+    fputs(format == MET_FORMAT_CSV ? "\n" : "}", out);
+}
+
+static int wide_rows_write(met_db *db, const wide_statements *s, const wide_names *keys,
+                           const wide_names *metrics, met_format format, FILE *out)
+{
+    size_t rows = 0;
+    int rc;
+    if (format == MET_FORMAT_CSV) {
+        wide_header_write(out, keys, metrics);
+    } else if (format == MET_FORMAT_JSON) {
+        fputc('[', out);
+    }
+    while ((rc = sqlite3_step(s->runs)) == SQLITE_ROW && !ferror(out)) {
+        if (format == MET_FORMAT_JSON) {
+            fputs(rows > 0 ? ",\n" : "\n", out);
+        }
+        wide_row_write(out, s, keys, metrics, format);
+        if (format == MET_FORMAT_JSONL) {
+            fputc('\n', out);
+        }
+        rows++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return met__sql_error(db, "export wide");
+    }
+    if (format == MET_FORMAT_JSON) {
+        fputs(rows > 0 ? "\n]\n" : "]\n", out);
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        met__set_error(db, "export: write error");
+        return MET_EIO;
+    }
+    return 0;
+}
+
+/* The wide table of every run, or of run 'run_id' (> 0). */
+static int export_wide(met_db *db, int64_t run_id, met_format format, FILE *out)
+{
+    const char *where = run_id > 0 ? " WHERE run_id = ?1" : "";
+    char sql[256];
+    wide_names keys = {0};
+    wide_names metrics = {0};
+    snprintf(sql, sizeof(sql), "SELECT DISTINCT key FROM sweep_values%s ORDER BY key", where);
+    int rc = wide_names_read(db, sql, run_id, &keys);
+    if (rc == 0) {
+        snprintf(sql, sizeof(sql), "SELECT DISTINCT name FROM metrics%s ORDER BY name", where);
+        rc = wide_names_read(db, sql, run_id, &metrics);
+    }
+    wide_statements s = {0};
+    snprintf(sql, sizeof(sql),
+             "SELECT run_id, name, mode, seed, status, check_status, sweep_id, point"
+             " FROM runs%s ORDER BY run_id", where);
+    if (rc == 0 &&
+        (sqlite3_prepare_v2(db->sql, sql, -1, &s.runs, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db->sql,
+                            "SELECT key, value FROM sweep_values WHERE run_id = ?1 ORDER BY key",
+                            -1, &s.values, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(db->sql,
+                            "SELECT name, value FROM metrics WHERE run_id = ?1 ORDER BY name", -1,
+                            &s.metrics, NULL) != SQLITE_OK)) {
+        rc = met__sql_error(db, "export wide");
+    }
+    if (rc == 0) {
+        if (run_id > 0) {
+            sqlite3_bind_int64(s.runs, 1, run_id);
+        }
+        rc = wide_rows_write(db, &s, &keys, &metrics, format, out);
+    }
+    sqlite3_finalize(s.runs);
+    sqlite3_finalize(s.values);
+    sqlite3_finalize(s.metrics);
+    wide_names_free(&keys);
+    wide_names_free(&metrics);
     return rc;
 }

@@ -703,6 +703,43 @@ END_TEST
 
 /* ---- export -------------------------------------------------------------------------- */
 
+/* The wide table: one row per run, the swept keys then the metrics as
+ * columns (sorted by name), NULL where a run lacks one; a swept value that
+ * is a number is written as one. */
+START_TEST(test_met_export_wide)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t a = run_begin_ok(db, "wide-a", 1, NULL, 0);
+    int64_t b = run_begin_ok(db, "wide-b", 2, NULL, 0);
+    ck_assert_int_eq(met_metric_add(db, a, "latency_p50", 2.5), 0);
+    ck_assert_int_eq(met_metric_add(db, a, "delivery_ratio", 1.0), 0);
+    ck_assert_int_eq(met_metric_add(db, b, "latency_p50", 4.0), 0);
+    ck_assert_int_eq(met_flush(db), 0);
+    met_db_close(db);
+    raw_exec(&temp, "INSERT INTO sweep_values VALUES (1, 'gossip.fanout', '3'),"
+                    " (2, 'gossip.fanout', '6'), (2, 'network.kind', 'slow,lossy')");
+    db = met_open_ok(&temp);
+    char *text = NULL;
+    ck_assert_int_eq(export_to_buffer(db, "wide", 0, MET_FORMAT_CSV, &text), 0);
+    ck_assert_str_eq(text,
+                     "run_id,name,mode,seed,status,check_status,sweep_id,point,gossip.fanout,"
+                     "network.kind,delivery_ratio,latency_p50\n"
+                     "1,wide-a,sim,1,running,,,,3,,1,2.5\n"
+                     "2,wide-b,sim,2,running,,,,6,\"slow,lossy\",,4\n");
+    free(text);
+    ck_assert_int_eq(export_to_buffer(db, "wide", b, MET_FORMAT_JSONL, &text), 0);
+    ck_assert_str_eq(text, "{\"run_id\":2,\"name\":\"wide-b\",\"mode\":\"sim\",\"seed\":2,"
+                           "\"status\":\"running\",\"check_status\":null,\"sweep_id\":null,"
+                           "\"point\":null,\"gossip.fanout\":6,\"network.kind\":\"slow,lossy\","
+                           "\"latency_p50\":4}\n");
+    free(text);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
 START_TEST(test_met_export_csv_round_trip)
 {
     temp_db temp;
@@ -1876,6 +1913,7 @@ Suite *test_met_suite(void)
     tcase_add_unchecked_fixture(export, temp_dir_make, temp_dir_remove);
     tcase_set_timeout(export, 20);
     tcase_add_test(export, test_met_export_csv_round_trip);
+    tcase_add_test(export, test_met_export_wide);
     tcase_add_test(export, test_met_export_csv_null_is_empty_field);
     tcase_add_test(export, test_met_export_jsonl_round_trip);
     tcase_add_test(export, test_met_export_json_is_valid_array);
