@@ -600,14 +600,16 @@ void world_count_bytes(world_state *world, const node_message *message, uint64_t
 {
     world_result *result = world->result;
     if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type > NODE_MESSAGE_INFER_REVEAL ||
-        message->rumor_id >= result->request_count || message->segment >= result->segment_count ||
-        message->source >= world->node_count || message->dest >= world->node_count) {
+        message->rumor_id >= result->request_count || message->segment >= result->segment_count) {
         return;
     }
     /* Per execution: a hop's input reaching a node makes (or finds) its row;
      * what a node sends about a hop it holds a row for counts as its output. */
     world_execution_record *mine = NULL;
-    if (arrival && (message->type == NODE_MESSAGE_INFER_TOKENS ||
+    if (message->source >= world->node_count || message->dest >= world->node_count) {
+        /* Not a node's message: no execution row (the per-hop totals below
+         * count it as they always have). */
+    } else if (arrival && (message->type == NODE_MESSAGE_INFER_TOKENS ||
                     message->type == NODE_MESSAGE_INFER_ACTIVATIONS)) {
         mine = execution_row(result, message->rumor_id, message->segment, message->dest, true);
         mine->bytes_in += wire_bytes;
