@@ -143,6 +143,36 @@ static const char met_schema_v5_sql[] =
     "  mean - t * sqrt(variance / n) AS ci95_low, mean + t * sqrt(variance / n) AS ci95_high"
     " FROM e;";
 
+/* Version 6: who did what under verification. 'executions' has one row
+ * per node that received or computed a (request, segment) -- every
+ * committee member, where 'segments' (kept as it was, so old queries and
+ * files keep their meaning) holds one server per hop; 'decisions' one row
+ * per member of every decision that settled a step or gave its committee
+ * up. Self-contained: it only adds. */
+static const char met_schema_v6_sql[] =
+    "CREATE TABLE executions ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " segment INTEGER NOT NULL, node_id INTEGER NOT NULL, class TEXT, kernel TEXT,"
+    " first_layer INTEGER, layer_count INTEGER, start_ns INTEGER, end_ns INTEGER,"
+    " calls INTEGER, flops INTEGER, bytes_in INTEGER, bytes_out INTEGER,"
+    " PRIMARY KEY (run_id, request_id, segment, node_id));"
+    "CREATE INDEX executions_node ON executions(run_id, node_id);"
+    "CREATE TABLE decisions ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " segment INTEGER NOT NULL, step INTEGER NOT NULL, round INTEGER NOT NULL,"
+    " member INTEGER NOT NULL, protocol TEXT, member_count INTEGER, node_id INTEGER,"
+    " role TEXT CHECK (role IN ('member','sampled','executor','checker','challenger')),"
+    " behaviour TEXT, t_ns INTEGER,"
+    " action TEXT CHECK (action IN ('settle','round')),"
+    " committed INTEGER, answered INTEGER, valid INTEGER, equivocated INTEGER,"
+    " verdict TEXT CHECK (verdict IN ('agreed','deviated','proven','timeout','not_judged')),"
+    " accepted INTEGER,"
+    " dispute TEXT CHECK (dispute IN ('none','reveals','referee')),"
+    " spot_check INTEGER,"
+    " reputation_before REAL, reputation_after REAL, stake_before REAL, stake_after REAL,"
+    " PRIMARY KEY (run_id, request_id, segment, step, round, member));"
+    "CREATE INDEX decisions_node ON decisions(run_id, node_id);";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -150,6 +180,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v3_sql,
     met_schema_v4_sql,
     met_schema_v5_sql,
+    met_schema_v6_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -225,6 +256,10 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
+                                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_DECISION_INSERT] = "INSERT OR REPLACE INTO decisions VALUES"
+                                 " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence VALUES (?,?,?,?,?,?,?)",
     [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
@@ -520,9 +555,12 @@ static int db_schema_prepare(met_db *db)
  * infersim db", a permission problem cannot open, damage is damage. */
 static int db_open_code(const met_db *db, int rc)
 {
-    int primary = db->sql_code;
-    if (rc == MET_ESQL && (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)) {
+    int primary = db->sql_code & 0xff;
+    if (rc == MET_ESQL && primary == SQLITE_NOTADB) {
         return MET_ESCHEMA;
+    }
+    if (rc == MET_ESQL && primary == SQLITE_CORRUPT) {
+        return MET_ECORRUPT;
     }
     if (rc == MET_ESQL && (primary == SQLITE_CANTOPEN || primary == SQLITE_PERM ||
                            primary == SQLITE_READONLY)) {
@@ -555,7 +593,8 @@ int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
     }
     if (rc != 0) {
         if (why != NULL && why_size > 0) {
-            snprintf(why, why_size, "%s: %s", path, db->errmsg);
+            bool said = rc != MET_ECORRUPT || strstr(db->errmsg, "damaged") != NULL;
+            snprintf(why, why_size, "%s: %s%s", path, said ? "" : "damaged file: ", db->errmsg);
         }
         met_db_close(db);
         return rc;
@@ -599,7 +638,8 @@ int met_db_open_read(const char *path, met_db **out, char *why, size_t why_size)
     }
     if (rc != 0) {
         if (why != NULL && why_size > 0) {
-            snprintf(why, why_size, "%s: %s", path, db->errmsg);
+            bool said = rc != MET_ECORRUPT || strstr(db->errmsg, "damaged") != NULL;
+            snprintf(why, why_size, "%s: %s%s", path, said ? "" : "damaged file: ", db->errmsg);
         }
         met_db_close(db);
         return rc;
@@ -932,6 +972,81 @@ static int db_segment_insert(met_db *db, int64_t run_id, const void *row_void)
 int met_segments_add(met_db *db, int64_t run_id, const met_segment_row *rows, size_t count)
 {
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_segment_insert);
+}
+
+static int db_execution_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_execution_row *row = row_void;
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_EXECUTION_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->request_id);
+    sqlite3_bind_int64(stmt, 3, row->segment);
+    sqlite3_bind_int64(stmt, 4, row->node_id);
+    db_bind_text(stmt, 5, row->class_name);
+    db_bind_text(stmt, 6, row->kernel);
+    sqlite3_bind_int64(stmt, 7, row->first_layer);
+    sqlite3_bind_int64(stmt, 8, row->layer_count);
+    if (row->calls > 0) {
+        db_bind_u64(stmt, 9, row->start_ns);
+        db_bind_u64(stmt, 10, row->end_ns);
+    } else {
+        sqlite3_bind_null(stmt, 9);
+        sqlite3_bind_null(stmt, 10);
+    }
+    sqlite3_bind_int64(stmt, 11, row->calls);
+    db_bind_u64(stmt, 12, row->flops);
+    db_bind_u64(stmt, 13, row->bytes_in);
+    db_bind_u64(stmt, 14, row->bytes_out);
+    return db_stmt_run(db, stmt, "insert execution");
+}
+
+int met_executions_add(met_db *db, int64_t run_id, const met_execution_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_execution_insert);
+}
+
+static int db_decision_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_decision_row *row = row_void;
+    ASSERT(row->verdict != NULL && row->action != NULL && row->dispute != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_DECISION_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->request_id);
+    sqlite3_bind_int64(stmt, 3, row->segment);
+    sqlite3_bind_int64(stmt, 4, row->step);
+    sqlite3_bind_int64(stmt, 5, row->round);
+    sqlite3_bind_int64(stmt, 6, row->member);
+    db_bind_text(stmt, 7, row->protocol);
+    sqlite3_bind_int64(stmt, 8, row->member_count);
+    sqlite3_bind_int64(stmt, 9, row->node_id);
+    db_bind_text(stmt, 10, row->role);
+    db_bind_text(stmt, 11, row->behaviour);
+    db_bind_u64(stmt, 12, row->t_ns);
+    db_bind_text(stmt, 13, row->action);
+    sqlite3_bind_int(stmt, 14, row->committed);
+    sqlite3_bind_int(stmt, 15, row->answered);
+    sqlite3_bind_int(stmt, 16, row->valid);
+    sqlite3_bind_int(stmt, 17, row->equivocated);
+    db_bind_text(stmt, 18, row->verdict);
+    sqlite3_bind_int(stmt, 19, row->accepted);
+    db_bind_text(stmt, 20, row->dispute);
+    db_bind_int_or_null(stmt, 21, row->spot_check);
+    sqlite3_bind_double(stmt, 22, row->reputation_before);
+    sqlite3_bind_double(stmt, 23, row->reputation_after);
+    sqlite3_bind_double(stmt, 24, row->stake_before);
+    sqlite3_bind_double(stmt, 25, row->stake_after);
+    return db_stmt_run(db, stmt, "insert decision");
+}
+
+int met_decisions_add(met_db *db, int64_t run_id, const met_decision_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_decision_insert);
 }
 
 static int db_divergence_insert(met_db *db, int64_t run_id, const void *row_void)

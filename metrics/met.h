@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 5
+#define MET_SCHEMA_VERSION 6
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -122,6 +122,44 @@ typedef struct met_segment_row {
     uint64_t bytes_out;
 } met_segment_row;
 
+/* One node's execution of one (request, segment) (schema 6, table
+ * executions): the segment row's columns, for every committee member that
+ * received or computed the hop. start_ns and end_ns are NULL when calls
+ * is 0 (it received the input and never computed). */
+typedef met_segment_row met_execution_row;
+
+/* One member of one verification decision (schema 6, table decisions).
+ * Strings are borrowed for the call; role is one of 'member', 'sampled',
+ * 'executor', 'checker', 'challenger'; action 'settle' or 'round'; verdict
+ * 'agreed', 'deviated', 'proven', 'timeout' or 'not_judged'; dispute
+ * 'none', 'reveals' or 'referee'. */
+typedef struct met_decision_row {
+    uint64_t request_id;
+    uint32_t segment;
+    uint32_t step;
+    uint32_t round;
+    uint32_t member;                 /* index in the committee */
+    const char *protocol;
+    uint32_t member_count;
+    uint32_t node_id;
+    const char *role;
+    const char *behaviour;           /* the node's behaviour at the decision */
+    uint64_t t_ns;
+    const char *action;
+    int committed;                   /* 0/1 */
+    int answered;                    /* 0/1: revealed, valid or not */
+    int valid;                       /* 0/1: revealed a valid output */
+    int equivocated;                 /* 0/1 */
+    const char *verdict;
+    int accepted;                    /* 0/1: its output is the accepted one */
+    const char *dispute;
+    int64_t spot_check;              /* crossval: 0/1 checkers were drawn; -1: NULL */
+    double reputation_before;
+    double reputation_after;
+    double stake_before;
+    double stake_after;
+} met_decision_row;
+
 /* Honest divergence of one request on one hardware class (schema 2): the
  * whole model run with that class's kernel on the request's tokens,
  * against the reference (sequential) kernel. */
@@ -195,6 +233,8 @@ int met_requests_add(met_db *db, int64_t run_id, const met_request_row *rows, si
 int met_segments_add(met_db *db, int64_t run_id, const met_segment_row *rows, size_t count);
 int met_divergence_add(met_db *db, int64_t run_id, const met_divergence_row *rows,
                        size_t count);
+int met_executions_add(met_db *db, int64_t run_id, const met_execution_row *rows, size_t count);
+int met_decisions_add(met_db *db, int64_t run_id, const met_decision_row *rows, size_t count);
 int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
                        size_t count);
 /* A run-level measured value, e.g. delivery_ratio or latency_p99_ns. */

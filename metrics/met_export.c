@@ -46,6 +46,8 @@ static const met_table met_tables[] = {
     MET_TABLE_NORUN("sweeps", "sweep_id"),
     MET_TABLE_NORUN("sweep_summary", "sweep_id, point, metric"),
     MET_TABLE("protocol_comparison", "run_id"),
+    MET_TABLE("executions", "run_id, request_id, segment, node_id"),
+    MET_TABLE("decisions", "run_id, request_id, segment, step, round, member"),
 };
 
 static const met_table *table_find(const char *name)

@@ -886,6 +886,42 @@ static void client_judge(const node *self, const node_committee_state *state,
     verifier->decided(verifier->context, request, state->segment, committee_rows(r));
 }
 
+/* Reports the decision (NODE_OBS_DECISION) that settles or abandons the
+ * step: the committee, what each member did and its verdict. Called after
+ * client_judge, so the driver's ledger already holds the verdicts. */
+static void client_report(node *self, node_outbox *outbox, const node_committee_state *state,
+                          uint64_t request, const cons_decision *decision)
+{
+    node_store *store = self->config.store;
+    const node_request *r = client_request(self, request);
+    ASSERT(r != NULL);
+    ASSERT(store->decision_count < NODE_DECISIONS_PER_CALL);
+    node_decision *d = &store->decisions[store->decision_count++];
+    d->request = request;
+    d->segment = state->segment;
+    d->step = r->generated;
+    d->round = state->round;
+    d->action = (uint32_t)decision->action;
+    d->accepted = decision->action == CONS_ACTION_SETTLE ? decision->member : UINT32_MAX;
+    d->dispute = decision->dispute;
+    d->member_count = state->member_count;
+    memcpy(d->members, state->members, state->member_count * sizeof(d->members[0]));
+    d->committed = state->committed;
+    d->answered = state->answered;
+    d->revealed = decision->revealed;
+    d->equivocated = state->equivocated;
+    d->judged = decision->judged & cons_members_all(state->member_count);
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        d->verdicts[j] = (uint8_t)cons_decision_verdict(decision, state->answered, j);
+    }
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+    effect->observation = NODE_OBS_DECISION;
+    effect->rumor_id = request;
+    effect->segment = state->segment;
+    effect->value = d->step;
+    effect->decision = d;
+}
+
 /* The step settled on member 'member''s output: on to the next segment, or
  * the token from the last one's logits. */
 static void client_proceed(node *self, node_outbox *outbox, uint64_t request, uint32_t member,
@@ -966,10 +1002,12 @@ static void client_act(node *self, node_outbox *outbox, uint64_t request,
     switch (decision->action) {
     case CONS_ACTION_SETTLE:
         client_judge(self, state, request, decision);
+        client_report(self, outbox, state, request, decision);
         client_proceed(self, outbox, request, decision->member, now_ns);
         break;
     case CONS_ACTION_ROUND:
         client_judge(self, state, request, decision);
+        client_report(self, outbox, state, request, decision);
         client_next_round(self, outbox, request, now_ns);
         break;
     case CONS_ACTION_REVEAL:

@@ -548,6 +548,9 @@ int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_out
 
     uint32_t count_before = outbox->count;
     int rc = 0;
+    if (self->config.store != NULL) {
+        self->config.store->decision_count = 0; /* DECISION effects of the last call expire. */
+    }
     switch (event->kind) {
     case NODE_EVENT_START:
         node_timer_restart(self, now_ns, outbox);

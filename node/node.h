@@ -131,8 +131,10 @@ typedef enum node_observation {
     NODE_OBS_NO_QUORUM,              /* a committee round found no quorum: value = round */
     NODE_OBS_ROUNDS,                 /* request finished after 'value' committee rounds */
     NODE_OBS_DISPUTE,                /* verifiers disagreed: a referee decides (value = round) */
-    NODE_OBS_RESAMPLE                /* a fresh committee replaces one that failed or timed
+    NODE_OBS_RESAMPLE,               /* a fresh committee replaces one that failed or timed
                                       * out (value = the new round) */
+    NODE_OBS_DECISION                /* a client settled or abandoned a step: 'decision'
+                                      * says who was drawn, answered, judged and accepted */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -157,6 +159,31 @@ typedef struct node_outcome {
     uint8_t votes[CONS_COMMITTEE_MAX][CONS_VOTE_MAX];
 } node_outcome;
 
+/* One decision of a verified step (NODE_OBS_DECISION), as the client made
+ * it: the committee of (request, segment, step, round) and, per member
+ * (bit j = member j), what it did and how it was judged. Reported after
+ * the judged/decided calls, so a driver's ledger already holds the result. */
+typedef struct node_decision {
+    uint64_t request;
+    uint32_t segment;
+    uint32_t step;                   /* generation step (0 = prefill) */
+    uint32_t round;                  /* committee round (0 = the first) */
+    uint32_t action;                 /* CONS_ACTION_SETTLE or CONS_ACTION_ROUND */
+    uint32_t accepted;               /* SETTLE: the member whose output was accepted;
+                                      * UINT32_MAX for ROUND */
+    uint32_t dispute;                /* CONS_DISPUTE_ stage the step reached */
+    uint32_t member_count;
+    uint32_t members[CONS_COMMITTEE_MAX];
+    uint64_t committed;              /* sent a vote (commit-reveal) */
+    uint64_t answered;               /* revealed, valid or not */
+    uint64_t revealed;               /* revealed a valid output (as the decision counted) */
+    uint64_t equivocated;            /* signed two different votes */
+    uint64_t judged;                 /* the decision gave a verdict (then 'verdicts') */
+    uint8_t verdicts[CONS_COMMITTEE_MAX]; /* cons_verdict of judged members */
+} node_decision;
+
+#define NODE_DECISIONS_PER_CALL 4    /* decisions one node call may report */
+
 typedef struct node_effect {
     node_effect_kind kind;
     uint32_t observation;            /* OBSERVE: node_observation */
@@ -169,6 +196,7 @@ typedef struct node_effect {
     uint64_t start_ns;               /* OBSERVE COMPUTE: when the compute started */
     uint32_t segment;                /* OBSERVE COMPUTE/LOGITS */
     const float *data;               /* OBSERVE LOGITS: valid until the next node call */
+    const node_decision *decision;   /* OBSERVE DECISION: valid until the next node call */
     uint64_t send_at_ns;             /* SEND: transmit then (>= now: after compute) */
     node_message message;            /* SEND; message.payload valid until the next call */
 } node_effect;
@@ -409,6 +437,8 @@ typedef struct node_store {
     uint32_t *token_scratch;         /* tokens_max entries */
     float *decoded;                  /* k * output_floats */
     node_outcome outcome;            /* the OUTPUT being reported */
+    node_decision decisions[NODE_DECISIONS_PER_CALL]; /* the DECISIONs of one call */
+    uint32_t decision_count;         /* of 'decisions', reset by every node call */
 } node_store;
 
 /* The server of 'segment' for 'request'. Pure; every node computes it. */

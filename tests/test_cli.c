@@ -5,6 +5,7 @@
  * library passing its own expectations. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sqlite3.h>
@@ -169,6 +170,104 @@ START_TEST(test_cli_compare_protocols)
                      0);
     ck_assert_int_eq(cli("compare --db %s/empty.db", cli_dir), 0);
     ck_assert_ptr_nonnull(strstr(read_file("out.txt"), "none "));
+}
+END_TEST
+
+/* A committee of 5 (quorum 3) on two segments: one decisions row per
+ * member per decision, every member that computed a hop has its own
+ * executions row, and every member of the first and last segments is
+ * listed among those that saw the prompt. */
+START_TEST(test_cli_decisions_one_row_per_member)
+{
+    ck_assert_int_eq(cli("run scenarios/committee_tolerant.yaml --db %s/d.db --quiet --set "
+                         "workload.requests=12",
+                         cli_dir),
+                     0);
+    /* Members x decisions; one settle per (request, segment, step). */
+    char *rows = query("d.db",
+                       "SELECT count(*), count(DISTINCT request_id || '-' || segment || '-' ||"
+                       " step || '-' || round) * 5, min(member_count), max(member_count),"
+                       " sum(accepted), sum(action = 'settle') / 5,"
+                       " (SELECT count(*) FROM requests WHERE status = 'completed') * 2 * 4"
+                       " FROM decisions WHERE run_id = 1");
+    char count[32], expected[32];
+    ck_assert_int_eq(sscanf(rows, "%31[0-9]|%31[0-9]|", count, expected), 2);
+    ck_assert_str_eq(count, expected);
+    ck_assert_ptr_nonnull(strstr(rows, "|5|5|"));
+    free(rows);
+    rows = query("d.db",
+                 "SELECT sum(accepted) = count(DISTINCT request_id || '-' || segment || '-' ||"
+                 " step || '-' || round), sum(action = 'settle') / 5 >= (SELECT count(*) FROM"
+                 " requests WHERE status = 'completed') * 2 * 4, min(role = 'member'),"
+                 " min(protocol = 'committee'), sum(verdict = 'not_judged' AND answered = 1)"
+                 " FROM decisions WHERE run_id = 1 AND action = 'settle'");
+    ck_assert_str_eq(rows, "1|1|1|1|0\n");
+    free(rows);
+    /* Every member whose valid answer the client judged ran the hop and has
+     * its own executions row, with calls and FLOPs of its own; segments
+     * keeps one row per hop whose calls and FLOPs are the members' sum. */
+    rows = query("d.db",
+                 "SELECT count(*) FROM decisions d WHERE d.run_id = 1 AND d.valid = 1 AND NOT"
+                 " EXISTS (SELECT 1 FROM executions e WHERE e.run_id = 1 AND e.request_id ="
+                 " d.request_id AND e.segment = d.segment AND e.node_id = d.node_id AND"
+                 " e.calls > d.step AND e.flops > 0)");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+    rows = query("d.db",
+                 "SELECT count(*) = 5 * 2 * (SELECT count(*) FROM requests WHERE run_id = 1),"
+                 " count(DISTINCT request_id || '-' || segment) ="
+                 " (SELECT count(*) FROM segments WHERE run_id = 1),"
+                 " sum(calls) = (SELECT sum(calls) FROM segments WHERE run_id = 1) AND"
+                 " sum(flops) = (SELECT sum(flops) FROM segments WHERE run_id = 1)"
+                 " FROM executions WHERE run_id = 1 AND calls > 0");
+    ck_assert_str_eq(rows, "1|1|1\n");
+    free(rows);
+    /* Two segments: every member of either saw the prompt or the tokens. */
+    rows = query("d.db",
+                 "SELECT count(*) FROM executions e JOIN requests q ON q.run_id = e.run_id AND"
+                 " q.request_id = e.request_id WHERE e.run_id = 1 AND instr(' ' ||"
+                 " q.saw_tokens || ' ', ' ' || e.node_id || ' ') = 0");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+    /* Honest members all agreed: reputation rose, stake unchanged. */
+    rows = query("d.db",
+                 "SELECT min(reputation_after >= reputation_before), min(stake_after ="
+                 " stake_before) FROM decisions WHERE run_id = 1 AND verdict = 'agreed'");
+    ck_assert_str_eq(rows, "1|1\n");
+    free(rows);
+}
+END_TEST
+
+/* Cross-validation draws its checkers on a hop with probability p (the
+ * beacon's spot check): counted from the decisions table alone, the rate
+ * over many hops is within four binomial sigma of p. */
+START_TEST(test_cli_decisions_crossval_spot_check_rate)
+{
+    const double p = 0.3;
+    ck_assert_int_eq(cli("run scenarios/compare_crossval.yaml --db %s/x.db --quiet --set "
+                         "verification.check_probability=%g --set workload.requests=150 --set "
+                         "workload.rate=10/s",
+                         cli_dir, p),
+                     0);
+    char *rows = query("x.db",
+                       "WITH hop AS (SELECT request_id, segment, round, max(member_count) > 1"
+                       " AS fired, max(spot_check) AS flagged FROM decisions WHERE run_id = 1"
+                       " GROUP BY request_id, segment, round)"
+                       " SELECT count(*), sum(fired), sum(fired = flagged) FROM hop");
+    long hops = 0, fired = 0, flagged = 0;
+    ck_assert_int_eq(sscanf(rows, "%ld|%ld|%ld", &hops, &fired, &flagged), 3);
+    free(rows);
+    ck_assert_int_ge(hops, 200);
+    ck_assert_int_eq(flagged, hops);
+    double sigma = sqrt((double)hops * p * (1.0 - p));
+    ck_assert_msg(fabs((double)fired - (double)hops * p) <= 4.0 * sigma,
+                  "%ld of %ld hops checked, p = %g", fired, hops, p);
+    /* Roles: member 0 executes, the others check; a checked hop has 1 + 3. */
+    rows = query("x.db",
+                 "SELECT min(role = CASE member WHEN 0 THEN 'executor' ELSE 'checker' END),"
+                 " min(member_count IN (1, 4)) FROM decisions WHERE run_id = 1");
+    ck_assert_str_eq(rows, "1|1\n");
+    free(rows);
 }
 END_TEST
 
@@ -579,6 +678,8 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_export_matches_database);
     tcase_add_test(basics, test_cli_inference_rows_identical);
     tcase_add_test(basics, test_cli_compare_protocols);
+    tcase_add_test(basics, test_cli_decisions_one_row_per_member);
+    tcase_add_test(basics, test_cli_decisions_crossval_spot_check_rate);
     tcase_add_test(basics, test_cli_docs_name_every_fault_and_behaviour);
     tcase_add_loop_test(basics, test_cli_every_fault_and_behaviour_round_trips, 0,
                         (int)(sizeof(vocab_cases) / sizeof(vocab_cases[0])));

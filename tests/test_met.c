@@ -1640,9 +1640,9 @@ START_TEST(test_met_db_open_migrates_v2)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "5|2|0");
+    ck_assert_str_eq(text, "6|2|0");
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "5");
+    ck_assert_str_eq(text, "6");
 
     /* Old rows kept, new columns NULL, the view has grown at its end. */
     raw_query_text(&temp,
@@ -1697,11 +1697,11 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 5);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 5);
+    ck_assert_int_eq(atoi(text), 6);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 6);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "5");
+    ck_assert_str_eq(text, "6");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 
@@ -1811,7 +1811,7 @@ START_TEST(test_met_db_open_migrates_v3)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "5|5");
+    ck_assert_str_eq(text, "6|6");
     /* The old run is kept, outside any sweep; the view sees no sweep. */
     raw_query_text(&temp,
                    "SELECT name || '|' || quote(sweep_id) || '|' || quote(point) || '|' ||"
@@ -1843,6 +1843,76 @@ START_TEST(test_met_db_open_migrates_v3)
                    " ci95_low, ci95_high) FROM sweep_summary WHERE metric = 'm'",
                    text, sizeof(text));
     ck_assert_str_eq(text, "3|2.333333|2.333333|4.3027|-1.461291|6.127958");
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* A version 5 file with an inference run. Version 6 only adds two tables
+ * (and their indexes), so a new file without them, stamped 5, has exactly
+ * the version 5 layout. */
+static const char downgrade_v6_sql[] =
+    "DROP TABLE executions; DROP TABLE decisions;"
+    "UPDATE meta SET value = '5' WHERE key = 'schema_version'; PRAGMA user_version = 5;";
+
+static const char segment_v5_sql[] =
+    "INSERT INTO segments VALUES (1, 4, 0, 2, 'gpu', 'fma', 0, 4, 150, 850, 6, 1000, 12, 64);";
+
+START_TEST(test_met_db_open_migrates_v5)
+{
+    temp_db temp;
+    char text[256];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    met_db_close(db);
+    raw_exec(&temp, downgrade_v6_sql);
+    raw_exec(&temp, run_v1_sql);
+    raw_exec(&temp, segment_v5_sql);
+    raw_query_text(&temp,
+                   "SELECT count(*) FROM sqlite_master WHERE name IN ('executions', 'decisions',"
+                   " 'executions_node', 'decisions_node')",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "0");
+
+    db = met_open_ok(&temp);
+    raw_query_text(&temp,
+                   "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
+                   " user_version FROM pragma_user_version",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "6|6");
+    /* The old run and its segment row are kept as they were; the new
+     * tables are there, empty. */
+    raw_query_text(&temp,
+                   "SELECT (SELECT name FROM runs) || '|' ||"
+                   " (SELECT node_id || ':' || calls || ':' || flops FROM segments) || '|' ||"
+                   " (SELECT count(*) FROM executions) || '|' || (SELECT count(*) FROM decisions)"
+                   " || '|' || (SELECT count(*) FROM sqlite_master WHERE name IN"
+                   " ('executions_node', 'decisions_node'))",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "old|2:6:1000|0|0|2");
+
+    /* The new tables take rows, for the old run too. */
+    met_execution_row executions[2] = {
+        {4, 0, 2, "gpu", "fma", 0, 4, 150, 850, 6, 1000, 12, 64},
+        {4, 0, 3, "gpu", "fma", 0, 4, 0, 0, 0, 0, 12, 0},
+    };
+    ck_assert_int_eq(met_executions_add(db, 1, executions, 2), 0);
+    met_decision_row decision = {
+        .request_id = 4, .segment = 0, .step = 0, .round = 0, .member = 1,
+        .protocol = "crossval", .member_count = 2, .node_id = 3, .role = "checker",
+        .behaviour = "collude", .t_ns = 900, .action = "settle", .committed = 1,
+        .answered = 1, .valid = 1, .equivocated = 0, .verdict = "proven", .accepted = 0,
+        .dispute = "referee", .spot_check = 1, .reputation_before = 1.0,
+        .reputation_after = 0.5, .stake_before = 10.0, .stake_after = 5.0,
+    };
+    ck_assert_int_eq(met_decisions_add(db, 1, &decision, 1), 0);
+    met_db_close(db);
+    raw_query_text(&temp,
+                   "SELECT (SELECT group_concat(node_id || ':' || calls || ':' ||"
+                   " quote(start_ns), ',') FROM executions) || '|' ||"
+                   " (SELECT role || verdict || dispute || spot_check || stake_after FROM"
+                   " decisions)",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "2:6:150,3:0:NULL|checkerprovenreferee15.0");
     temp_db_remove(&temp);
 }
 END_TEST
@@ -1894,6 +1964,7 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_migrates_v1);
     tcase_add_test(schema, test_met_db_open_migrates_v2);
     tcase_add_test(schema, test_met_db_open_migrates_v3);
+    tcase_add_test(schema, test_met_db_open_migrates_v5);
     tcase_add_test(schema, test_met_db_open_failed_migration_changes_nothing);
     suite_add_tcase(suite, schema);
 

@@ -200,6 +200,80 @@ START_TEST(test_verify_crossval_check_probability)
 }
 END_TEST
 
+/* The recorder's decisions (one world_decision_record per member of every
+ * decision): members x decisions rows, one accepted member per settled
+ * decision, the spot check visible in the committee's size, the verdicts
+ * moving the ledger as they should, and each node's last judged row
+ * holding its final reputation. */
+START_TEST(test_verify_decisions_record_every_member)
+{
+    const char *const sets[2][5] = {
+        {"verification.protocol=crossval", "verification.check_probability=0",
+         "faults.0.kind=collude", "faults.0.at=0s", "faults.0.nodes.fraction=0.3"},
+        {"verification.protocol=crossval", "verification.check_probability=1",
+         "faults.0.kind=collude", "faults.0.at=0s", "faults.0.nodes.fraction=0.3"},
+    };
+    for (int checked = 0; checked < 2; checked++) {
+        world_result *result = verify_run(sets[checked], 5);
+        ck_assert_uint_gt(result->decision_count, 0);
+        uint64_t settled = 0, accepted = 0, proven = 0;
+        uint64_t i = 0;
+        while (i < result->decision_count) {
+            const world_decision_record *first = &result->decisions[i];
+            ck_assert_uint_eq(first->member, 0);
+            ck_assert_uint_eq(first->member_count, checked ? 4 : 1);
+            settled += first->action == CONS_ACTION_SETTLE;
+            for (uint32_t j = 0; j < first->member_count; j++, i++) {
+                const world_decision_record *d = &result->decisions[i];
+                ck_assert_uint_lt(i, result->decision_count);
+                ck_assert_uint_eq(d->member, j);
+                ck_assert(d->request == first->request && d->segment == first->segment &&
+                          d->step == first->step && d->round == first->round);
+                accepted += (d->flags & WORLD_DECISION_ACCEPTED) != 0;
+                if ((d->flags & WORLD_DECISION_JUDGED) && d->verdict == CONS_VERDICT_PROVEN) {
+                    proven += 1;
+                    ck_assert_double_lt(d->stake_after, d->stake_before);
+                    ck_assert_double_le(d->reputation_after, d->reputation_before); /* floored */
+                    ck_assert_uint_ne(d->behaviour, NODE_BEHAVIOUR_HONEST);
+                }
+                if (!(d->flags & WORLD_DECISION_JUDGED)) {
+                    ck_assert_double_eq(d->reputation_after, d->reputation_before);
+                }
+            }
+        }
+        ck_assert_uint_eq(accepted, settled);
+        ck_assert(checked ? proven > 0 : proven == 0);
+        /* A node's reputation only moves on its verdicts. */
+        for (uint32_t id = 0; id < result->node_count; id++) {
+            for (uint64_t k = result->decision_count; k-- > 0;) {
+                const world_decision_record *d = &result->decisions[k];
+                if (d->node_id == id && (d->flags & WORLD_DECISION_JUDGED)) {
+                    ck_assert_double_eq(d->reputation_after, result->reputation[id]);
+                    break;
+                }
+            }
+        }
+        /* Every member that answered validly computed the hop: it has an
+         * execution row with calls. */
+        for (uint64_t k = 0; k < result->decision_count; k++) {
+            const world_decision_record *d = &result->decisions[k];
+            if (!(d->flags & WORLD_DECISION_REVEALED)) {
+                continue;
+            }
+            bool found = false;
+            uint32_t head = result->execution_head[d->request * result->segment_count + d->segment];
+            for (uint32_t e = head; e != 0 && !found; e = result->executions[e - 1].next) {
+                found = result->executions[e - 1].node_id == d->node_id &&
+                        result->executions[e - 1].calls > 0;
+            }
+            ck_assert_msg(found, "request %llu segment %u node %u has no execution",
+                          (unsigned long long)d->request, d->segment, d->node_id);
+        }
+        world_result_destroy(result);
+    }
+}
+END_TEST
+
 /* Optimistic: finality waits for the challenge window; a forging executor
  * is challenged, the bisection game takes its rounds, and the referee
  * sides with the honest challenger. */
@@ -505,6 +579,7 @@ Suite *test_verify_suite(void)
     tcase_add_test(protocols, test_verify_sampling_captured_echelon_violates);
     tcase_add_test(protocols, test_verify_sampling_timeouts_resample);
     tcase_add_test(protocols, test_verify_crossval_check_probability);
+    tcase_add_test(protocols, test_verify_decisions_record_every_member);
     tcase_add_test(protocols, test_verify_optimistic_window_and_bisection);
     tcase_add_test(protocols, test_verify_tee_attestation_and_forgery);
     tcase_add_test(protocols, test_verify_zk_cost_model);

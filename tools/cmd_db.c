@@ -28,10 +28,10 @@ static const char export_usage[] =
     "\n"
     "Writes table T of the results database F (default results.db) to stdout.\n"
     "Tables: runs params nodes faults timeseries messages metrics expectations\n"
-    "requests segments divergence violations sweeps sweep_values, and the views\n"
-    "run_summary, protocol_comparison and sweep_summary, and 'wide': one row per\n"
-    "run with a column per swept key and per metric (for pandas). --run keeps one\n"
-    "run's rows. Default format: csv.\n";
+    "requests segments executions decisions divergence violations sweeps\n"
+    "sweep_values, and the views run_summary, protocol_comparison and\n"
+    "sweep_summary, and 'wide': one row per run with a column per swept key and\n"
+    "per metric (for pandas). --run keeps one run's rows. Default format: csv.\n";
 
 static const char compare_usage[] =
     "usage: infersim compare [--db F] [--by-scenario]\n"

@@ -1,7 +1,8 @@
 /* cmd_store.c -- the rows an inference run writes at its end: one per
  * request (with the oracle's verdict and the privacy accounting), one per
- * (request, segment), and one per (request, hardware class) of honest
- * divergence; and the run summary's inference lines. */
+ * (request, segment), one per node that executed a hop, one per member of
+ * every verification decision, and one per (request, hardware class) of
+ * honest divergence; and the run summary's inference lines. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,7 @@ static void list_add(char *list, size_t size, uint32_t id)
 {
     char item[16];
     snprintf(item, sizeof(item), " %u ", id);
-    char padded[512];
+    char padded[1024];
     snprintf(padded, sizeof(padded), " %s ", list);
     if (strstr(padded, item) != NULL) {
         return;
@@ -33,30 +34,32 @@ static void list_add(char *list, size_t size, uint32_t id)
     snprintf(list + used, size - used, "%s%u", used ? " " : "", id);
 }
 
-/* Split-learning privacy: the client and the first segment's server see
- * the raw prompt, the last segment's server sees the tokens it produces;
- * the servers in between see only activations. */
+/* Split-learning privacy: the client and every node that received or ran
+ * the first segment's hop see the raw prompt, every one of the last
+ * segment's the tokens it produces; the nodes in between see only
+ * activations. Under a committee every member counts (executions). */
 static void privacy_lists(const world_result *result, uint64_t r, char *tokens, char *activations,
                           size_t size)
 {
-    const world_segment_record *row = &result->segments[r * result->segment_count];
     uint32_t last = result->segment_count - 1;
+    const uint32_t *head = &result->execution_head[r * result->segment_count];
     tokens[0] = '\0';
     activations[0] = '\0';
     list_add(tokens, size, result->requests[r].client);
-    if (row[0].calls > 0) {
-        list_add(tokens, size, row[0].node_id);
+    for (uint32_t i = head[0]; i != 0; i = result->executions[i - 1].next) {
+        list_add(tokens, size, result->executions[i - 1].node_id);
     }
-    if (row[last].calls > 0) {
-        list_add(tokens, size, row[last].node_id);
+    for (uint32_t i = head[last]; i != 0; i = result->executions[i - 1].next) {
+        list_add(tokens, size, result->executions[i - 1].node_id);
     }
     for (uint32_t s = 1; s < last; s++) {
-        if (row[s].calls > 0) {
-            char padded[512], item[16];
+        for (uint32_t i = head[s]; i != 0; i = result->executions[i - 1].next) {
+            uint32_t id = result->executions[i - 1].node_id;
+            char padded[1024], item[16];
             snprintf(padded, sizeof(padded), " %s ", tokens);
-            snprintf(item, sizeof(item), " %u ", row[s].node_id);
+            snprintf(item, sizeof(item), " %u ", id);
             if (strstr(padded, item) == NULL) {
-                list_add(activations, size, row[s].node_id);
+                list_add(activations, size, id);
             }
         }
     }
@@ -65,7 +68,7 @@ static void privacy_lists(const world_result *result, uint64_t r, char *tokens, 
 static int store_request(met_db *db, int64_t run_id, const world_result *result, uint64_t r)
 {
     const world_request_record *q = &result->requests[r];
-    char tokens[256], activations[256];
+    char tokens[1000], activations[1000];
     privacy_lists(result, r, tokens, activations, sizeof(tokens));
     met_request_row row = {
         r, q->client, q->submitted_ns, q->first_token_ns, q->finished_ns,
@@ -95,6 +98,95 @@ static int store_segments(met_db *db, int64_t run_id, const scn_scenario *scenar
             seg->calls, seg->flops, seg->bytes_in, seg->bytes_out,
         };
         if (met_segments_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every node that received or computed one of the request's hops, in the
+ * order the hop's rows were made (executions, schema 6). */
+static int store_executions(met_db *db, int64_t run_id, const scn_scenario *scenario,
+                            const world_result *result, uint64_t r)
+{
+    for (uint32_t s = 0; s < result->segment_count; s++) {
+        uint32_t i = result->execution_head[r * result->segment_count + s];
+        for (; i != 0; i = result->executions[i - 1].next) {
+            const world_execution_record *e = &result->executions[i - 1];
+            met_execution_row row = {
+                r, s, e->node_id,
+                scenario->nodes.classes[result->class_of[e->node_id]].name,
+                infer_kernel_name((infer_kernel)result->kernel_of[e->node_id]),
+                result->segment_first[s], result->segment_layers[s], e->start_ns, e->end_ns,
+                e->calls, e->flops, e->bytes_in, e->bytes_out,
+            };
+            if (met_executions_add(db, run_id, &row, 1) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A member's role under the run's protocol: crossval's and optimistic's
+ * member 0 executes and the others check or challenge; tee's and zk's one
+ * member executes; sampling's are sampled; a committee's are members. */
+static const char *decision_role(cons_protocol protocol, uint32_t member)
+{
+    switch (protocol) {
+    case CONS_PROTOCOL_SAMPLING: return "sampled";
+    case CONS_PROTOCOL_CROSSVAL: return member == 0 ? "executor" : "checker";
+    case CONS_PROTOCOL_OPTIMISTIC: return member == 0 ? "executor" : "challenger";
+    case CONS_PROTOCOL_TEE:
+    case CONS_PROTOCOL_ZK: return "executor";
+    default: return "member";
+    }
+}
+
+static int store_decisions(met_db *db, int64_t run_id, const scn_scenario *scenario,
+                           const world_result *result)
+{
+    static const char *const verdicts[] = {"agreed", "deviated", "proven", "timeout"};
+    static const char *const disputes[] = {"none", "reveals", "referee"};
+    _Static_assert(CONS_VERDICT_TIMEOUT == 3, "verdicts follows cons_verdict");
+    _Static_assert(CONS_DISPUTE_REFEREE == 2, "disputes follows CONS_DISPUTE_");
+    cons_protocol protocol = scenario->verification.protocol;
+    const char *protocol_name = cons_protocol_name(protocol);
+    for (uint64_t i = 0; i < result->decision_count; i++) {
+        const world_decision_record *d = &result->decisions[i];
+        if (d->request == UINT64_MAX) {
+            continue; /* Its request id was reused (testbed). */
+        }
+        bool judged = (d->flags & WORLD_DECISION_JUDGED) != 0;
+        met_decision_row row = {
+            .request_id = d->request,
+            .segment = d->segment,
+            .step = d->step,
+            .round = d->round,
+            .member = d->member,
+            .protocol = protocol_name,
+            .member_count = d->member_count,
+            .node_id = d->node_id,
+            .role = decision_role(protocol, d->member),
+            .behaviour = d->behaviour < NODE_BEHAVIOUR_COUNT ? node_behaviours[d->behaviour].name
+                                                             : "unknown",
+            .t_ns = d->t_ns,
+            .action = d->action == CONS_ACTION_SETTLE ? "settle" : "round",
+            .committed = (d->flags & WORLD_DECISION_COMMITTED) != 0,
+            .answered = (d->flags & WORLD_DECISION_ANSWERED) != 0,
+            .valid = (d->flags & WORLD_DECISION_REVEALED) != 0,
+            .equivocated = (d->flags & WORLD_DECISION_EQUIVOCATED) != 0,
+            .verdict = judged && d->verdict <= CONS_VERDICT_TIMEOUT ? verdicts[d->verdict]
+                                                                    : "not_judged",
+            .accepted = (d->flags & WORLD_DECISION_ACCEPTED) != 0,
+            .dispute = disputes[d->dispute <= CONS_DISPUTE_REFEREE ? d->dispute : 0],
+            .spot_check = protocol == CONS_PROTOCOL_CROSSVAL ? (d->member_count > 1) : -1,
+            .reputation_before = d->reputation_before,
+            .reputation_after = d->reputation_after,
+            .stake_before = d->stake_before,
+            .stake_after = d->stake_after,
+        };
+        if (met_decisions_add(db, run_id, &row, 1) != 0) {
             return -1;
         }
     }
@@ -145,7 +237,8 @@ static int store_violations(met_db *db, int64_t run_id, const world_result *resu
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
                          const world_result *result)
 {
-    if (store_violations(db, run_id, result) != 0) {
+    if (store_violations(db, run_id, result) != 0 ||
+        store_decisions(db, run_id, scenario, result) != 0) {
         return -1;
     }
     for (uint64_t r = 0; r < result->request_count; r++) {
@@ -154,6 +247,7 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
         }
         if (store_request(db, run_id, result, r) != 0 ||
             store_segments(db, run_id, scenario, result, r) != 0 ||
+            store_executions(db, run_id, scenario, result, r) != 0 ||
             (result->requests[r].compared &&
              store_divergence(db, run_id, scenario, result, r) != 0)) {
             return -1;

@@ -103,6 +103,9 @@ void world_result_destroy(world_result *result)
     util_free(result->stake);
     util_free(result->behaviour_of);
     util_free(result->violations);
+    util_free(result->executions);
+    util_free(result->execution_head);
+    util_free(result->decisions);
     util_free(result);
 }
 

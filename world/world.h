@@ -120,6 +120,54 @@ typedef struct world_segment_record {
     uint64_t bytes_out;
 } world_segment_record;
 
+/* One node's execution of one (request, segment): every node that received
+ * the hop's input or computed it (under a committee, each member; without
+ * one, the single server). Rows of one (request, segment) are chained
+ * through 'next' from world_result.execution_head. */
+typedef struct world_execution_record {
+    uint64_t request;                /* UINT64_MAX: forgotten (world_host_request_reset) */
+    uint32_t segment;
+    uint32_t node_id;
+    uint32_t calls;                  /* forward calls it ran (0: received, never computed) */
+    uint32_t next;                   /* index + 1 of the next row of the hop, 0 = none */
+    uint64_t start_ns;               /* first compute started (0 with no calls) */
+    uint64_t end_ns;                 /* last compute finished */
+    uint64_t flops;
+    uint64_t bytes_in;               /* the hop's inputs that reached it */
+    uint64_t bytes_out;              /* what it sent about the hop: the next hop's input or
+                                      * the token, its votes and reveals */
+} world_execution_record;
+
+/* Flags of a world_decision_record. */
+#define WORLD_DECISION_COMMITTED 0x01u   /* sent a vote (commit-reveal) */
+#define WORLD_DECISION_ANSWERED 0x02u    /* revealed, valid or not */
+#define WORLD_DECISION_REVEALED 0x04u    /* revealed a valid output */
+#define WORLD_DECISION_EQUIVOCATED 0x08u /* signed two different votes */
+#define WORLD_DECISION_JUDGED 0x10u      /* got a verdict (then 'verdict') */
+#define WORLD_DECISION_ACCEPTED 0x20u    /* its output is the one the client accepted */
+
+/* One member of one verified decision: the client settled a step on an
+ * output (action SETTLE) or gave the committee up (ROUND). */
+typedef struct world_decision_record {
+    uint64_t request;                /* UINT64_MAX: forgotten (world_host_request_reset) */
+    uint64_t t_ns;                   /* when the client decided */
+    uint32_t segment;
+    uint32_t step;                   /* generation step, 0 = prefill */
+    uint32_t round;                  /* committee round, 0 = the first */
+    uint32_t member;                 /* index in the committee */
+    uint32_t member_count;           /* the committee's size this round */
+    uint32_t node_id;
+    uint8_t action;                  /* CONS_ACTION_SETTLE or CONS_ACTION_ROUND */
+    uint8_t dispute;                 /* CONS_DISPUTE_ stage the step reached */
+    uint8_t verdict;                 /* cons_verdict when JUDGED */
+    uint8_t flags;                   /* WORLD_DECISION_ */
+    uint8_t behaviour;               /* node_behaviour the node had (ground truth) */
+    double reputation_before;        /* the ledger's, around this decision's verdict */
+    double reputation_after;
+    double stake_before;
+    double stake_after;              /* after the settlement (slashes, shares) */
+} world_decision_record;
+
 /* The whole model run with one kernel variant on a request's tokens,
  * against the reference kernel. */
 typedef struct world_divergence_record {
@@ -154,6 +202,10 @@ typedef struct world_result {
     uint32_t segment_layers[NODE_SEGMENTS_MAX];
     world_segment_record *segments;    /* request_count * segment_count */
     world_divergence_record *divergence; /* request_count * INFER_KERNEL_COUNT */
+    world_execution_record *executions; /* growable: execution_count rows */
+    uint64_t execution_count;
+    uint64_t execution_capacity;
+    uint32_t *execution_head;        /* request_count * segment_count: first row + 1 */
     bool kernel_used[INFER_KERNEL_COUNT];
     uint8_t *kernel_of;              /* node_count: the node's kernel variant */
     uint64_t requests_submitted;
@@ -173,6 +225,9 @@ typedef struct world_result {
     world_violation *violations;
     uint64_t violation_count;
     uint64_t violation_capacity;
+    world_decision_record *decisions; /* growable: one row per member per decision */
+    uint64_t decision_count;
+    uint64_t decision_capacity;
     uint64_t accepted_wrong;         /* requests that accepted a wrong output */
     uint64_t honest_penalised;       /* judgements that penalised an honest member */
     uint64_t honest_judged;          /* judgements of honest members */

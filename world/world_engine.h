@@ -58,6 +58,16 @@ typedef struct world_state {
     cons_agreement agreement;        /* the scenario's rules, converted once */
     cons_agreement final_agreement;
     cons_ledger ledger;              /* over result's reputation, stake, balance */
+    /* The verdicts of the decisions of the node call being handled, in
+     * judged order: the ledger's values before each (verify_judged), for
+     * the DECISION observations that follow (world__verify_record_decision). */
+    struct world_judgement {
+        uint32_t node_id;
+        double reputation;
+        double stake;
+    } judgements[NODE_DECISIONS_PER_CALL * CONS_COMMITTEE_MAX];
+    uint32_t judgement_count;
+    uint32_t judgement_used;
     uint8_t (*public_keys)[32];
     uint8_t (*secret_keys)[64];
     node_verifier verifier;

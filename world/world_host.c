@@ -137,6 +137,8 @@ int world_host_request_reset(world_host *host, uint64_t request)
     memset(&result->requests[request], 0, sizeof(result->requests[request]));
     memset(&result->segments[request * result->segment_count], 0,
            result->segment_count * sizeof(*result->segments));
+    world__serve_forget_executions(result, request);
+    world__verify_forget_decisions(result, request);
     memset(&result->divergence[request * INFER_KERNEL_COUNT], 0,
            INFER_KERNEL_COUNT * sizeof(*result->divergence));
     return 0;

@@ -18,6 +18,8 @@ int world__serve_build(world_state *world);
 void world__serve_destroy(world_state *world);
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect);
 void world__serve_output(world_state *world, const node_effect *effect);
+/* Drops the execution rows of 'request' (its id is about to be reused). */
+void world__serve_forget_executions(world_result *result, uint64_t request);
 /* A metric of SCN_METRIC_RUNS_INFERENCE but liveness_violations (world.c):
  * NaN in a run without requests. Cannot fail. */
 double world__serve_metric(const world_result *result, scn_metric metric);
@@ -40,6 +42,11 @@ void world__referee_request_done(world_state *world, uint64_t request);
 
 /* world_verify.c, world_check.c */
 int world__verify_build(world_state *world);
+/* Appends one world_decision_record per member of a DECISION observation,
+ * with the ledger's values around the verdicts verify_judged logged. */
+void world__verify_record_decision(world_state *world, const node_decision *decision);
+/* Drops the decision rows of 'request' (its id is about to be reused). */
+void world__verify_forget_decisions(world_result *result, uint64_t request);
 void world__verify_destroy(world_state *world);
 /* The oracle's safety check of a completed request's accepted logits: a
  * step is wrong when it agrees, under the final rule, with no honest

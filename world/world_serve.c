@@ -282,9 +282,11 @@ static int serving_per_request(world_state *world)
     result->requests = util_calloc(capacity, sizeof(world_request_record));
     result->segments = util_calloc(capacity * segments, sizeof(world_segment_record));
     result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
-    if (world->requests == NULL || world->tokens == NULL || world->kv_block_of == NULL ||
-        world->client_of == NULL || world->prompt == NULL || world->oracle_block_of == NULL ||
-        world->oracle_steps_of == NULL || result->requests == NULL || result->segments == NULL ||
+    result->execution_head = util_calloc(capacity * segments, sizeof(uint32_t));
+    if (result->execution_head == NULL || world->requests == NULL || world->tokens == NULL ||
+        world->kv_block_of == NULL || world->client_of == NULL || world->prompt == NULL ||
+        world->oracle_block_of == NULL || world->oracle_steps_of == NULL ||
+        result->requests == NULL || result->segments == NULL ||
         result->divergence == NULL) {
         return WORLD_ENOMEM;
     }
@@ -515,6 +517,48 @@ int world_oracle_take(world_state *world, uint64_t request)
 
 /* ---- what the nodes report ---- */
 
+/* The execution row of (request, segment) by 'node_id'; a new one when
+ * 'create', else NULL when there is none. Rows of a hop are chained, so a
+ * lookup walks the hop's members only. */
+static world_execution_record *execution_row(world_result *result, uint64_t request,
+                                             uint32_t segment, uint32_t node_id, bool create)
+{
+    uint32_t *head = &result->execution_head[request * result->segment_count + segment];
+    for (uint32_t i = *head; i != 0; i = result->executions[i - 1].next) {
+        if (result->executions[i - 1].node_id == node_id) {
+            return &result->executions[i - 1];
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    if (result->execution_count == result->execution_capacity) {
+        uint64_t capacity = result->execution_capacity ? result->execution_capacity * 2 : 256;
+        world_execution_record *grown =
+            util_realloc(result->executions, capacity * sizeof(*grown));
+        ASSERT(grown != NULL); /* Host out of memory mid-run. */
+        result->executions = grown;
+        result->execution_capacity = capacity;
+    }
+    ASSERT(result->execution_count < UINT32_MAX);
+    world_execution_record *row = &result->executions[result->execution_count++];
+    *row = (world_execution_record){.request = request, .segment = segment, .node_id = node_id,
+                                    .next = *head};
+    *head = (uint32_t)result->execution_count;
+    return row;
+}
+
+void world__serve_forget_executions(world_result *result, uint64_t request)
+{
+    for (uint32_t s = 0; s < result->segment_count; s++) {
+        uint32_t *head = &result->execution_head[request * result->segment_count + s];
+        for (uint32_t i = *head; i != 0; i = result->executions[i - 1].next) {
+            result->executions[i - 1].request = UINT64_MAX;
+        }
+        *head = 0;
+    }
+}
+
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
 {
     world_result *result = world->result;
@@ -531,6 +575,14 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         segment->end_ns = effect->at_ns;
         segment->flops += effect->value;
         result->flops_total += effect->value;
+        world_execution_record *row =
+            execution_row(result, request, effect->segment, node_id, true);
+        if (row->calls == 0) {
+            row->start_ns = effect->start_ns;
+        }
+        row->calls += 1;
+        row->end_ns = effect->at_ns;
+        row->flops += effect->value;
     } else if (effect->observation == NODE_OBS_LOGITS) {
         uint32_t block = world->oracle_block_of[request];
         if (block != 0 && effect->value < world->serving.generate_tokens) {
@@ -554,6 +606,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         result->resamples += 1;
     } else if (effect->observation == NODE_OBS_ROUNDS) {
         result->requests[request].rounds = (uint32_t)effect->value;
+    } else if (effect->observation == NODE_OBS_DECISION) {
+        world__verify_record_decision(world, effect->decision);
     }
 }
 
@@ -563,8 +617,33 @@ void world_count_bytes(world_state *world, const node_message *message, uint64_t
                             bool arrival)
 {
     world_result *result = world->result;
-    if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type > NODE_MESSAGE_INFER_TOKEN ||
+    if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type > NODE_MESSAGE_INFER_REVEAL ||
         message->rumor_id >= result->request_count || message->segment >= result->segment_count) {
+        return;
+    }
+    /* Per execution: a hop's input reaching a node makes (or finds) its row;
+     * what a node sends about a hop it holds a row for counts as its output. */
+    world_execution_record *mine = NULL;
+    if (message->source >= world->node_count || message->dest >= world->node_count) {
+        /* Not a node's message: no execution row (the per-hop totals below
+         * count it as they always have). */
+    } else if (arrival && (message->type == NODE_MESSAGE_INFER_TOKENS ||
+                    message->type == NODE_MESSAGE_INFER_ACTIVATIONS)) {
+        mine = execution_row(result, message->rumor_id, message->segment, message->dest, true);
+        mine->bytes_in += wire_bytes;
+    } else if (!arrival && message->type == NODE_MESSAGE_INFER_ACTIVATIONS &&
+               message->segment > 0) {
+        mine = execution_row(result, message->rumor_id, message->segment - 1u, message->source,
+                             false);
+    } else if (!arrival && (message->type == NODE_MESSAGE_INFER_TOKEN ||
+                            message->type == NODE_MESSAGE_INFER_COMMIT ||
+                            message->type == NODE_MESSAGE_INFER_REVEAL)) {
+        mine = execution_row(result, message->rumor_id, message->segment, message->source, false);
+    }
+    if (mine != NULL && !arrival) {
+        mine->bytes_out += wire_bytes;
+    }
+    if (message->type > NODE_MESSAGE_INFER_TOKEN) {
         return;
     }
     world_segment_record *row = &result->segments[message->rumor_id * result->segment_count];

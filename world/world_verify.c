@@ -129,6 +129,14 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
 {
     world_state *world = context;
     world_result *result = world->result;
+    if (world->judgement_count == sizeof(world->judgements) / sizeof(world->judgements[0])) {
+        /* Verdicts whose DECISION never reached the recorder (a driver that
+         * dropped a call's effects): forget them. */
+        world->judgement_count = 0;
+        world->judgement_used = 0;
+    }
+    world->judgements[world->judgement_count++] =
+        (struct world_judgement){member, result->reputation[member], result->stake[member]};
     cons_ledger_judge(&world->ledger, member, verdict);
     verify_totals(world);
     uint8_t now = world->store.behaviour_of[member];
@@ -145,6 +153,74 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
         result->honest_penalised += 1;
         world__check_violation(world, WORLD_VIOLATION_HONEST_PENALISED, request, segment, member,
                          world->requests[request].generated);
+    }
+}
+
+void world__verify_record_decision(world_state *world, const node_decision *decision)
+{
+    world_result *result = world->result;
+    ASSERT(decision != NULL && decision->member_count <= CONS_COMMITTEE_MAX);
+    if (result->decision_count + decision->member_count > result->decision_capacity) {
+        uint64_t capacity = result->decision_capacity ? result->decision_capacity : 256;
+        while (capacity < result->decision_count + decision->member_count) {
+            capacity *= 2;
+        }
+        world_decision_record *grown = util_realloc(result->decisions, capacity * sizeof(*grown));
+        ASSERT(grown != NULL); /* Host out of memory mid-run. */
+        result->decisions = grown;
+        result->decision_capacity = capacity;
+    }
+    for (uint32_t j = 0; j < decision->member_count; j++) {
+        uint32_t id = decision->members[j];
+        ASSERT(id < world->node_count);
+        uint64_t bit = UINT64_C(1) << j;
+        bool judged = (decision->judged & bit) != 0;
+        world_decision_record *row = &result->decisions[result->decision_count++];
+        *row = (world_decision_record){
+            .request = decision->request,
+            .t_ns = world->now_ns,
+            .segment = decision->segment,
+            .step = decision->step,
+            .round = decision->round,
+            .member = j,
+            .member_count = decision->member_count,
+            .node_id = id,
+            .action = (uint8_t)decision->action,
+            .dispute = (uint8_t)decision->dispute,
+            .verdict = judged ? decision->verdicts[j] : 0,
+            .flags = (uint8_t)(((decision->committed & bit) ? WORLD_DECISION_COMMITTED : 0u) |
+                               ((decision->answered & bit) ? WORLD_DECISION_ANSWERED : 0u) |
+                               ((decision->revealed & bit) ? WORLD_DECISION_REVEALED : 0u) |
+                               ((decision->equivocated & bit) ? WORLD_DECISION_EQUIVOCATED : 0u) |
+                               (judged ? WORLD_DECISION_JUDGED : 0u) |
+                               (decision->accepted == j ? WORLD_DECISION_ACCEPTED : 0u)),
+            .behaviour = world->store.behaviour_of[id],
+            .reputation_before = result->reputation[id],
+            .reputation_after = result->reputation[id],
+            .stake_before = result->stake[id],
+            .stake_after = result->stake[id],
+        };
+        if (judged && world->judgement_used < world->judgement_count &&
+            world->judgements[world->judgement_used].node_id == id) {
+            /* verify_judged logged this member's verdict, in member order
+             * (without that entry the row keeps before = after). */
+            const struct world_judgement *before = &world->judgements[world->judgement_used++];
+            row->reputation_before = before->reputation;
+            row->stake_before = before->stake;
+        }
+    }
+    if (world->judgement_used >= world->judgement_count) {
+        world->judgement_used = 0;
+        world->judgement_count = 0;
+    }
+}
+
+void world__verify_forget_decisions(world_result *result, uint64_t request)
+{
+    for (uint64_t i = 0; i < result->decision_count; i++) {
+        if (result->decisions[i].request == request) {
+            result->decisions[i].request = UINT64_MAX;
+        }
     }
 }
 
