@@ -191,7 +191,8 @@ static int store_metrics(run_context *run, const world_result *result)
         if (isnan(value)) {
             continue; /* Not measured in this kind of run (e.g. request latency in gossip). */
         }
-        if (met_metric_add(run->db, run->run_id, scn_metrics[m].name, value) != 0) {
+        if (met_metric_add(run->db, run->run_id, scn_metrics[m].name, value,
+                           scn_metrics[m].unit) != 0) {
             return -1;
         }
     }
