@@ -235,12 +235,14 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
         }
     }
     if (!o->quiet) {
-        printf("client: %llu requests, %llu completed in %.2f s: %.1f requests/s, "
-               "latency p50 %.2f ms, p99 %.2f ms\n",
-               o->requests, (unsigned long long)completed, seconds,
-               seconds > 0 ? (double)completed / seconds : 0.0,
-               util_hist_metric(&latency, 0.5) / 1e6,
-               util_hist_metric(&latency, 0.99) / 1e6);
+        char wall[SCN_FORMAT_MAX], rate[SCN_FORMAT_MAX], p50[SCN_FORMAT_MAX], p99[SCN_FORMAT_MAX];
+        printf("client: %llu requests, %llu completed in %s: %s, latency p50 %s, p99 %s\n",
+               o->requests, (unsigned long long)completed,
+               scn_format_value(wall, sizeof(wall), "s", seconds),
+               scn_format_value(rate, sizeof(rate), "requests/s",
+                                seconds > 0 ? (double)completed / seconds : 0.0),
+               scn_format_value(p50, sizeof(p50), "ns", util_hist_metric(&latency, 0.5)),
+               scn_format_value(p99, sizeof(p99), "ns", util_hist_metric(&latency, 0.99)));
     }
     return 0;
 }

@@ -401,8 +401,13 @@ static int check_expectations(testbed_context *run, const testbed_metric *metric
         }
         failed += !passed;
         if (!passed || !run->options->quiet) {
-            fprintf(passed ? stdout : stderr, "  expectation %s: %s %s (actual %.6g)\n",
-                    passed ? "passed" : "failed", expect->metric, expect->text, found->value);
+            char actual[SCN_FORMAT_MAX];
+            fprintf(passed ? stdout : stderr, "  expectation %s: %s %s (actual %s)\n",
+                    passed ? "passed" : "failed", expect->metric, expect->text,
+                    scn_metric_find(expect->metric) >= 0
+                        ? scn_format_expect(actual, sizeof(actual), expect, found->value)
+                        : scn_format_value(actual, sizeof(actual), testbed_unit(found),
+                                           found->value));
         }
     }
     return failed;
