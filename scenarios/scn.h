@@ -591,7 +591,8 @@ int scn_metric_find(const char *name);
  * decimals: "1", "0.995"); "count" as a whole number below a million, then
  * like a rate without a unit ("9.13M"); any other unit (a rate such as
  * "tokens/s" or "events/s") with three significant digits and k, M or G,
- * then the unit ("53.3 tokens/s", "6.13k events/s", "1.25M events/s"). NaN is "-". SCN_FORMAT_MAX bytes always suffice.
+ * then the unit ("53.3 tokens/s", "6.13k events/s", "1.25M events/s").
+ * NaN is "-". SCN_FORMAT_MAX bytes always suffice.
  * Cannot fail. */
 #define SCN_FORMAT_MAX 48
 const char *scn_format_value(char *buffer, size_t size, const char *unit, double value);

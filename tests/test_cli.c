@@ -303,7 +303,10 @@ START_TEST(test_cli_exact_percentiles_and_units)
     write_file("serve.yaml", yaml);
     ck_assert_int_eq(cli("run %s/serve.yaml --db %s/r.db", cli_dir, cli_dir), 0);
     const char *percentiles[][2] = {
-        {"request_latency_p50", "50"}, {"request_latency_p95", "95"}, {"request_latency_p99", "99"}};
+        {"request_latency_p50", "50"},
+        {"request_latency_p95", "95"},
+        {"request_latency_p99", "99"},
+    };
     for (size_t i = 0; i < 3; i++) {
         char sql[1024];
         snprintf(sql, sizeof(sql),

@@ -1367,7 +1367,8 @@ START_TEST(test_met_run_summary_inference_columns)
     int64_t run_id = run_with_inference_rows(db);
     ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.75, "ratio"), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p50", 2.5e6, "ns"), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p99_ns", 9e6, "ns"), 0);  /* alias */
+    /* An alias. */
+    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p99_ns", 9e6, "ns"), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "tokens_per_s", 1234.5, "tokens/s"), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50", 1.0, "ns"), 0);  /* a gossip name */
     ck_assert_int_eq(met_metric_add(db, run_id, "accepted_wrong", 2.0, "count"), 0);

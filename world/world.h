@@ -207,8 +207,8 @@ void world_result_destroy(world_result *result);
 /* A run-level metric by name: every row of SCN_METRICS (scenarios/scn.h).
  * Durations in nanoseconds. The percentiles of per-request durations
  * (request_latency_*, first_token_p50, finality_*) are exact, nearest rank
- * over requests[]; the gossip latency_* come from the histogram 'latency'. Returns 0, or WORLD_EINVAL for an unknown name.
- * Cannot fail otherwise. */
+ * over requests[]; the gossip latency_* come from the histogram 'latency'.
+ * Returns 0, or WORLD_EINVAL for an unknown name. Cannot fail otherwise. */
 int world_result_metric(const world_result *result, const char *name, double *value_out);
 
 /* The value of 'metric' (< SCN_METRIC_COUNT); NaN when this kind of run does
