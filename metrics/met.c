@@ -173,6 +173,11 @@ static const char met_schema_v6_sql[] =
     " PRIMARY KEY (run_id, request_id, segment, step, round, member));"
     "CREATE INDEX decisions_node ON decisions(run_id, node_id);";
 
+/* Version 7: every metric row names its unit (SCN_METRICS's unit for the
+ * simulator's metrics); NULL in rows written before. Self-contained: it
+ * only adds. */
+static const char met_schema_v7_sql[] = "ALTER TABLE metrics ADD COLUMN unit TEXT;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -181,6 +186,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v4_sql,
     met_schema_v5_sql,
     met_schema_v6_sql,
+    met_schema_v7_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -248,8 +254,8 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_NODE_INSERT] = "INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_MESSAGE_INSERT] = "INSERT OR REPLACE INTO messages"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    [MET_STMT_METRIC_INSERT] = "INSERT OR REPLACE INTO metrics (run_id, name, value)"
-                               " VALUES (?,?,?)",
+    [MET_STMT_METRIC_INSERT] = "INSERT OR REPLACE INTO metrics (run_id, name, value, unit)"
+                               " VALUES (?,?,?,?)",
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
@@ -1098,7 +1104,8 @@ int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_violation_insert);
 }
 
-int met_metric_add(met_db *db, int64_t run_id, const char *name, double value)
+int met_metric_add(met_db *db, int64_t run_id, const char *name, double value,
+                   const char *unit)
 {
     ASSERT(db != NULL);
     ASSERT(name != NULL);
@@ -1110,6 +1117,7 @@ int met_metric_add(met_db *db, int64_t run_id, const char *name, double value)
     sqlite3_bind_int64(stmt, 1, run_id);
     db_bind_text(stmt, 2, name);
     sqlite3_bind_double(stmt, 3, value);
+    db_bind_text(stmt, 4, unit);
     rc = db_stmt_run(db, stmt, "insert metric");
     return rc != 0 ? rc : db_batch_count(db, 1);
 }

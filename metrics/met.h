@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 6
+#define MET_SCHEMA_VERSION 7
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -237,8 +237,11 @@ int met_executions_add(met_db *db, int64_t run_id, const met_execution_row *rows
 int met_decisions_add(met_db *db, int64_t run_id, const met_decision_row *rows, size_t count);
 int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
                        size_t count);
-/* A run-level measured value, e.g. delivery_ratio or latency_p99_ns. */
-int met_metric_add(met_db *db, int64_t run_id, const char *name, double value);
+/* A run-level measured value, e.g. delivery_ratio or latency_p99, and its
+ * unit ("ns", "ratio", ...: SCN_METRICS's for the simulator's metrics;
+ * NULL stores NULL). */
+int met_metric_add(met_db *db, int64_t run_id, const char *name, double value,
+                   const char *unit);
 /* An expectation's outcome: metric, operator text (">="), expected, actual. */
 int met_expect_add(met_db *db, int64_t run_id, const char *metric, const char *op,
                    double expected, double actual, int passed);

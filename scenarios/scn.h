@@ -585,4 +585,26 @@ extern const scn_metric_info scn_metrics[SCN_METRIC_COUNT];
 /* The metric named 'name', or -1 when there is none. Cannot fail. */
 int scn_metric_find(const char *name);
 
+/* 'value' measured in 'unit' written for a person into buffer[size] (which
+ * it returns): the one formatting of every value infersim prints. "ns" and
+ * "s" as a duration in ns, µs, ms or s with three significant digits
+ * ("3.83 s", "704 ms"); "B" in B, kB, MB, GB, TB and "FLOP" in FLOP ..
+ * PFLOP (decimal prefixes, three significant digits); "ratio", "stake",
+ * "reputation" and an empty or NULL unit as a plain decimal (at most four
+ * decimals: "1", "0.995"); "count" as a whole number below a million, then
+ * like a rate without a unit ("9.13M"); any other unit (a rate such as
+ * "tokens/s" or "events/s") with three significant digits and k, M or G,
+ * then the unit ("53.3 tokens/s", "6.13k events/s", "1.25M events/s").
+ * NaN is "-". SCN_FORMAT_MAX bytes always suffice.
+ * Cannot fail. */
+#define SCN_FORMAT_MAX 48
+const char *scn_format_value(char *buffer, size_t size, const char *unit, double value);
+/* scn_format_value with the unit of SCN_METRICS's metric 'name' (none for a
+ * name not in the table). */
+const char *scn_format_metric(char *buffer, size_t size, const char *name, double value);
+/* The measured value of an expectation for a person, in the unit its bound
+ * was written in when that is a duration ("<= 6s": "3.83 s", "< 1s":
+ * "0.303 s"), else as scn_format_metric. */
+const char *scn_format_expect(char *buffer, size_t size, const scn_expect *expect, double actual);
+
 #endif

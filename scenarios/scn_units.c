@@ -425,3 +425,154 @@ void scn__format_number(double value, char *buffer, size_t size)
         }
     }
 }
+
+/* ---- values for people ---- */
+
+typedef struct units_prefix {
+    double factor;                /* of the base unit */
+    const char *suffix;           /* written after the number */
+} units_prefix;
+
+/* 'value' (>= 0, finite) in the largest of 'prefixes' (ascending factors)
+ * it reaches, with three significant digits ("3.83 s", "704 ms", "53.3");
+ * above the last prefix, whole numbers. A value below the first prefix
+ * keeps three significant digits. */
+static void units_scaled(char *buffer, size_t size, double value, const units_prefix *prefixes,
+                         size_t count, const char *sign)
+{
+    size_t p = 0;
+    while (p + 1 < count && value >= prefixes[p + 1].factor * 0.9995) {
+        p++;
+    }
+    double x = value / prefixes[p].factor;
+    if (x == 0.0 || x >= 99.95) {
+        snprintf(buffer, size, "%s%.0f%s", sign, x, prefixes[p].suffix);
+    } else if (x >= 9.995) {
+        snprintf(buffer, size, "%s%.1f%s", sign, x, prefixes[p].suffix);
+    } else if (x >= 0.9995) {
+        snprintf(buffer, size, "%s%.2f%s", sign, x, prefixes[p].suffix);
+    } else if (x >= 0.09995) {
+        snprintf(buffer, size, "%s%.3f%s", sign, x, prefixes[p].suffix);
+    } else if (x >= 0.009995) {
+        snprintf(buffer, size, "%s%.4f%s", sign, x, prefixes[p].suffix);
+    } else {
+        snprintf(buffer, size, "%s%.3g%s", sign, x, prefixes[p].suffix);
+    }
+}
+
+/* A plain decimal: at most four decimals, trailing zeros dropped ("1",
+ * "0.995", "0.0012"); tiny values keep three significant digits. */
+static void units_plain(char *buffer, size_t size, double value)
+{
+    if (value != 0.0 && fabs(value) < 0.001) {
+        snprintf(buffer, size, "%.3g", value);
+        return;
+    }
+    snprintf(buffer, size, "%.4f", value);
+    char *dot = strchr(buffer, '.');
+    if (dot != NULL) {
+        char *end = buffer + strlen(buffer);
+        while (end > dot + 1 && end[-1] == '0') {
+            *--end = '\0';
+        }
+        if (end == dot + 1) {
+            *dot = '\0';
+        }
+    }
+    if (strcmp(buffer, "-0") == 0) {
+        snprintf(buffer, size, "0");
+    }
+}
+
+const char *scn_format_value(char *buffer, size_t size, const char *unit, double value)
+{
+    static const units_prefix duration[] = {
+        {1.0, " ns"}, {1e3, " µs"}, {1e6, " ms"}, {1e9, " s"},
+    };
+    static const units_prefix bytes[] = {
+        {1.0, " B"}, {1e3, " kB"}, {1e6, " MB"}, {1e9, " GB"}, {1e12, " TB"},
+    };
+    static const units_prefix flops[] = {
+        {1.0, " FLOP"}, {1e3, " kFLOP"}, {1e6, " MFLOP"}, {1e9, " GFLOP"}, {1e12, " TFLOP"},
+        {1e15, " PFLOP"},
+    };
+    /* Large counts and rates: k, M and G. */
+    static const units_prefix large[] = {{1.0, ""}, {1e3, "k"}, {1e6, "M"}, {1e9, "G"}};
+    ASSERT(buffer != NULL && size > 0);
+    unit = unit != NULL ? unit : "";
+    if (isnan(value)) {
+        snprintf(buffer, size, "-");
+        return buffer;
+    }
+    if (isinf(value)) {
+        snprintf(buffer, size, "%sinf", value < 0 ? "-" : "");
+        return buffer;
+    }
+    const char *sign = value < 0 ? "-" : "";
+    double magnitude = fabs(value);
+    if (strcmp(unit, "ns") == 0 || strcmp(unit, "s") == 0) {
+        units_scaled(buffer, size, strcmp(unit, "s") == 0 ? magnitude * 1e9 : magnitude, duration,
+                     sizeof(duration) / sizeof(duration[0]), sign);
+    } else if (strcmp(unit, "B") == 0) {
+        units_scaled(buffer, size, magnitude, bytes, sizeof(bytes) / sizeof(bytes[0]), sign);
+    } else if (strcmp(unit, "FLOP") == 0) {
+        units_scaled(buffer, size, magnitude, flops, sizeof(flops) / sizeof(flops[0]), sign);
+    } else if (strcmp(unit, "ratio") == 0 || strcmp(unit, "stake") == 0 ||
+               strcmp(unit, "reputation") == 0 || unit[0] == '\0') {
+        units_plain(buffer, size, value);
+    } else if (strcmp(unit, "count") == 0 && magnitude < 1e6 && magnitude == floor(magnitude)) {
+        snprintf(buffer, size, "%s%.0f", sign, magnitude);
+    } else {
+        /* count (large or fractional) and rates: "53.3 tokens/s", "6.13k events/s",
+         * "1.25M events/s". */
+        char number[40];
+        units_scaled(number, sizeof(number), magnitude, large, sizeof(large) / sizeof(large[0]),
+                     sign);
+        bool bare = strcmp(unit, "count") == 0;
+        snprintf(buffer, size, "%s%s%s", number, bare ? "" : " ", bare ? "" : unit);
+    }
+    return buffer;
+}
+
+const char *scn_format_metric(char *buffer, size_t size, const char *name, double value)
+{
+    int metric = scn_metric_find(name);
+    return scn_format_value(buffer, size, metric >= 0 ? scn_metrics[metric].unit : NULL, value);
+}
+
+const char *scn_format_expect(char *buffer, size_t size, const scn_expect *expect, double actual)
+{
+    ASSERT(expect != NULL);
+    int metric = scn_metric_find(expect->metric);
+    const char *unit = metric >= 0 ? scn_metrics[metric].unit : NULL;
+    if (unit == NULL || strcmp(unit, "ns") != 0 || !isfinite(actual)) {
+        return scn_format_value(buffer, size, unit, actual);
+    }
+    /* The duration unit the bound was written in, if any ("<= 6s"). */
+    const char *end = expect->text + strlen(expect->text);
+    while (end > expect->text && end[-1] == ' ') {
+        end--;
+    }
+    const char *start = end;
+    while (start > expect->text && start[-1] != ' ' && (start[-1] < '0' || start[-1] > '9') &&
+           start[-1] != '.') {
+        start--;
+    }
+    char written[8];
+    size_t length = (size_t)(end - start);
+    const units_unit *found = NULL;
+    if (length > 0 && length < sizeof(written)) {
+        memcpy(written, start, length);
+        written[length] = '\0';
+        found = units_find(units_durations, sizeof(units_durations) / sizeof(units_durations[0]),
+                           written);
+    }
+    if (found == NULL) {
+        return scn_format_value(buffer, size, unit, actual);
+    }
+    char suffix[sizeof(written) + 1];
+    snprintf(suffix, sizeof(suffix), " %s", written);
+    units_prefix in = {(double)found->scale, suffix};
+    units_scaled(buffer, size, fabs(actual), &in, 1, actual < 0 ? "-" : "");
+    return buffer;
+}

@@ -389,6 +389,84 @@ START_TEST(test_cli_inference_rows_identical)
 }
 END_TEST
 
+/* Exact percentiles and units: the stored p50, p95 and p99 of request
+ * latency are the nearest-rank values of the stored requests (what SQL finds
+ * in the requests table), every metric row names its unit (SCN_METRICS's),
+ * and the summary and expectation lines print durations for people, the
+ * expectation's actual in the unit its bound was written in. */
+START_TEST(test_cli_exact_percentiles_and_units)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml), "%s%s", inference_yaml,
+             "expect:\n  request_latency_p99: \"<= 60s\"\n  first_token_p50: \"< 500ms\"\n");
+    write_file("serve.yaml", yaml);
+    ck_assert_int_eq(cli("run %s/serve.yaml --db %s/r.db", cli_dir, cli_dir), 0);
+    const char *percentiles[][2] = {
+        {"request_latency_p50", "50"},
+        {"request_latency_p95", "95"},
+        {"request_latency_p99", "99"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        char sql[1024];
+        snprintf(sql, sizeof(sql),
+                 "WITH l AS (SELECT finished_ns - submitted_ns AS ns FROM requests"
+                 " WHERE run_id = 1 AND status = 'completed')"
+                 " SELECT (SELECT ns FROM l ORDER BY ns LIMIT 1 OFFSET"
+                 "  (SELECT (count(*) * %s + 99) / 100 - 1 FROM l))"
+                 " = (SELECT value FROM metrics WHERE run_id = 1 AND name = '%s'),"
+                 " (SELECT count(*) FROM l) > 10",
+                 percentiles[i][1], percentiles[i][0]);
+        char *rows = query("r.db", sql);
+        ck_assert_msg(strcmp(rows, "1|1\n") == 0, "%s: %s", percentiles[i][0], rows);
+        free(rows);
+    }
+    char *rows = query("r.db", "SELECT count(*) > 10, count(unit) = count(*) FROM metrics");
+    ck_assert_str_eq(rows, "1|1\n");
+    free(rows);
+    rows = query("r.db", "SELECT name, unit FROM metrics WHERE run_id = 1 ORDER BY name");
+    for (char *line = strtok(rows, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *bar = strchr(line, '|');
+        ck_assert_ptr_nonnull(bar);
+        *bar = '\0';
+        int m = scn_metric_find(line);
+        ck_assert_msg(m >= 0, "unknown metric %s", line);
+        ck_assert_str_eq(bar + 1, scn_metrics[m].unit);
+    }
+    free(rows);
+
+    /* The printed values: what scn_format_* makes of the stored ones. */
+    const char *out = read_file("out.txt");
+    rows = query("r.db", "SELECT value FROM metrics WHERE run_id = 1 AND name IN "
+                         "('request_latency_p50', 'request_latency_p99', 'first_token_p50') "
+                         "ORDER BY name");
+    double first_token = 0, p50 = 0, p99 = 0;
+    ck_assert_int_eq(sscanf(rows, "%lf\n%lf\n%lf", &first_token, &p50, &p99), 3);
+    free(rows);
+    char text[SCN_FORMAT_MAX], line[256];
+    snprintf(line, sizeof(line), "latency    p50 %s ",
+             scn_format_value(text, sizeof(text), "ns", p50));
+    ck_assert_msg(strstr(out, line) != NULL, "no '%s' in:\n%s", line, out);
+    scn_expect bound = {.metric = "request_latency_p99", .cmp = SCN_CMP_LE, .text = "<= 60s"};
+    snprintf(line, sizeof(line), "expectation passed: request_latency_p99 <= 60s (actual %s)\n",
+             scn_format_expect(text, sizeof(text), &bound, p99));
+    ck_assert_msg(strstr(out, line) != NULL, "no '%s' in:\n%s", line, out);
+    /* In seconds, as the bound, with three significant digits. */
+    char seconds[32];
+    ck_assert(p99 >= 0.1e9 && p99 < 9.99e9);
+    snprintf(seconds, sizeof(seconds), "%.*f s", p99 >= 0.9995e9 ? 2 : 3, p99 / 1e9);
+    ck_assert_str_eq(text, seconds);
+    scn_expect first = {.metric = "first_token_p50", .cmp = SCN_CMP_LT, .text = "< 500ms"};
+    scn_format_expect(text, sizeof(text), &first, first_token);
+    ck_assert_ptr_nonnull(strstr(text, " ms"));
+    snprintf(line, sizeof(line), "first_token_p50 < 500ms (actual %s)\n", text);
+    ck_assert_msg(strstr(out, line) != NULL, "no '%s' in:\n%s", line, out);
+    /* No raw nanoseconds or exponents anywhere in the summary. */
+    ck_assert_msg(strstr(out, "e+0") == NULL, "%s", out);
+    ck_assert_msg(strstr(out, "0.00M events/s") == NULL, "%s", out);
+    ck_assert_msg(strstr(out, " events/s)") != NULL, "%s", out);
+}
+END_TEST
+
 START_TEST(test_cli_check_names_failed_expectation)
 {
     write_file("small.yaml", small_yaml);
@@ -677,6 +755,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_check_names_failed_expectation);
     tcase_add_test(basics, test_cli_export_matches_database);
     tcase_add_test(basics, test_cli_inference_rows_identical);
+    tcase_add_test(basics, test_cli_exact_percentiles_and_units);
     tcase_add_test(basics, test_cli_compare_protocols);
     tcase_add_test(basics, test_cli_decisions_one_row_per_member);
     tcase_add_test(basics, test_cli_decisions_crossval_spot_check_rate);

@@ -1,5 +1,5 @@
 /* test_met.c -- the results database: schema creation, refusal and the
- * version 1 -> 3 and 2 -> 3 upgrades, the run lifecycle, batched writes,
+ * version 1, 2, 3 and 5 upgrades, the run lifecycle, batched writes,
  * the split inference and verification tables, and export round trips. Every test works on
  * its own mkstemp file under /tmp and removes it (and the -wal/-shm files)
  * afterwards. Exports go to open_memstream buffers that the test parses
@@ -580,9 +580,9 @@ START_TEST(test_met_run_lifecycle_running_to_completed)
     ck_assert_ptr_nonnull(strstr(listing, "life"));
     free(listing);
 
-    ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.75), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p99", 5e6), 0);      /* sim's name */
-    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50_ns", 2e6), 0);   /* alias */
+    ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.75, "ratio"), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p99", 5e6, "ns"), 0);      /* sim's name */
+    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50_ns", 2e6, "ns"), 0);   /* alias */
     ck_assert_int_eq(met_expect_add(db, run_id, "delivery_ratio", ">=", 0.5, 0.75, 1), 0);
     met_run_totals totals = {123, 4500000000ull, 98765, 0xdeadbeefull, "passed", NULL};
     ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), 0);
@@ -713,9 +713,9 @@ START_TEST(test_met_export_wide)
     met_db *db = met_open_ok(&temp);
     int64_t a = run_begin_ok(db, "wide-a", 1, NULL, 0);
     int64_t b = run_begin_ok(db, "wide-b", 2, NULL, 0);
-    ck_assert_int_eq(met_metric_add(db, a, "latency_p50", 2.5), 0);
-    ck_assert_int_eq(met_metric_add(db, a, "delivery_ratio", 1.0), 0);
-    ck_assert_int_eq(met_metric_add(db, b, "latency_p50", 4.0), 0);
+    ck_assert_int_eq(met_metric_add(db, a, "latency_p50", 2.5, NULL), 0);
+    ck_assert_int_eq(met_metric_add(db, a, "delivery_ratio", 1.0, NULL), 0);
+    ck_assert_int_eq(met_metric_add(db, b, "latency_p50", 4.0, NULL), 0);
     ck_assert_int_eq(met_flush(db), 0);
     met_db_close(db);
     raw_exec(&temp, "INSERT INTO sweep_values VALUES (1, 'gossip.fanout', '3'),"
@@ -903,7 +903,7 @@ START_TEST(test_met_export_json_is_valid_array)
     ck_assert_ptr_nonnull(strstr(text, "\"say \\\"hi\\\", \\\"bye\\\"\""));
     free(text);
 
-    ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.5), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.5, "ratio"), 0);
     ck_assert_int_eq(export_to_buffer(db, "run_summary", 0, MET_FORMAT_JSON, &text), 0);
     ck_assert_int_eq(json_array_check(text), 1);
     ck_assert_ptr_nonnull(strstr(text, "\"delivery_ratio\":0.5,\"latency_p50_ns\":null"));
@@ -952,8 +952,8 @@ START_TEST(test_met_export_run_filter)
     scn_param second_params[] = {{"a", "10"}};
     int64_t first = run_begin_ok(db, "one", 1, first_params, 2);
     int64_t second = run_begin_ok(db, "two", 2, second_params, 1);
-    ck_assert_int_eq(met_metric_add(db, first, "m", 1.5), 0);
-    ck_assert_int_eq(met_metric_add(db, second, "m", 2.5), 0);
+    ck_assert_int_eq(met_metric_add(db, first, "m", 1.5, "ns"), 0);
+    ck_assert_int_eq(met_metric_add(db, second, "m", 2.5, NULL), 0);
 
     char *text = NULL;
     char expected[128];
@@ -962,7 +962,8 @@ START_TEST(test_met_export_run_filter)
     ck_assert_str_eq(text, expected);
     free(text);
     ck_assert_int_eq(export_to_buffer(db, "metrics", first, MET_FORMAT_CSV, &text), 0);
-    snprintf(expected, sizeof(expected), "run_id,name,value\n%lld,m,1.5\n", (long long)first);
+    snprintf(expected, sizeof(expected), "run_id,name,value,unit\n%lld,m,1.5,ns\n",
+             (long long)first);
     ck_assert_str_eq(text, expected);
     free(text);
     ck_assert_int_eq(export_to_buffer(db, "params", 0, MET_FORMAT_CSV, &text), 0);
@@ -1470,14 +1471,15 @@ START_TEST(test_met_run_summary_inference_columns)
     temp_db_make(&temp);
     met_db *db = met_open_ok(&temp);
     int64_t run_id = run_with_inference_rows(db);
-    ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.75), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p50", 2.5e6), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p99_ns", 9e6), 0);  /* alias */
-    ck_assert_int_eq(met_metric_add(db, run_id, "tokens_per_s", 1234.5), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50", 1.0), 0);  /* a gossip name */
-    ck_assert_int_eq(met_metric_add(db, run_id, "accepted_wrong", 2.0), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "accepted_wrong_ratio", 0.5), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "honest_penalised", 0.0), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.75, "ratio"), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p50", 2.5e6, "ns"), 0);
+    /* An alias. */
+    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p99_ns", 9e6, "ns"), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "tokens_per_s", 1234.5, "tokens/s"), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "latency_p50", 1.0, "ns"), 0);  /* a gossip name */
+    ck_assert_int_eq(met_metric_add(db, run_id, "accepted_wrong", 2.0, "count"), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "accepted_wrong_ratio", 0.5, "ratio"), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "honest_penalised", 0.0, "count"), 0);
     int64_t gossip = run_begin_ok(db, "gossip", 2, NULL, 0);
     ck_assert_int_eq(met_flush(db), 0);
     char sql[256];
@@ -1640,9 +1642,9 @@ START_TEST(test_met_db_open_migrates_v2)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "6|2|0");
+    ck_assert_str_eq(text, "7|2|0");
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "6");
+    ck_assert_str_eq(text, "7");
 
     /* Old rows kept, new columns NULL, the view has grown at its end. */
     raw_query_text(&temp,
@@ -1672,7 +1674,7 @@ START_TEST(test_met_db_open_migrates_v2)
     ck_assert_int_eq(met_nodes_add(db, 1, &node_rows[0], 1), 0);
     ck_assert_int_eq(met_violations_add(db, 1, violation_rows, UTIL_ARRAY_COUNT(violation_rows)),
                      0);
-    ck_assert_int_eq(met_metric_add(db, 1, "honest_penalised", 3.0), 0);
+    ck_assert_int_eq(met_metric_add(db, 1, "honest_penalised", 3.0, "count"), 0);
     met_db_close(db);
     raw_query_text(&temp,
                    "SELECT (SELECT verified || accepted_wrong || rounds FROM requests) || '|' ||"
@@ -1697,11 +1699,11 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 6);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 6);
+    ck_assert_int_eq(atoi(text), 7);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 7);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "6");
+    ck_assert_str_eq(text, "7");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 
@@ -1733,7 +1735,7 @@ START_TEST(test_met_db_open_migrates_v1)
     ck_assert_int_eq(met_requests_add(db, run_id, request_rows, 2), 0);
     ck_assert_int_eq(met_segments_add(db, 1, segment_rows, 1), 0);
     ck_assert_int_eq(met_divergence_add(db, run_id, divergence_rows, 1), 0);
-    ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.5), 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.5, "ratio"), 0);
     ck_assert_int_eq(met_violations_add(db, 1, violation_rows, 2), 0);
     met_db_close(db);
     raw_query_text(&temp,
@@ -1811,7 +1813,7 @@ START_TEST(test_met_db_open_migrates_v3)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "6|6");
+    ck_assert_str_eq(text, "7|7");
     /* The old run is kept, outside any sweep; the view sees no sweep. */
     raw_query_text(&temp,
                    "SELECT name || '|' || quote(sweep_id) || '|' || quote(point) || '|' ||"
@@ -1828,7 +1830,7 @@ START_TEST(test_met_db_open_migrates_v3)
     static const double samples[3] = {1.0, 2.0, 4.0};
     for (int i = 0; i < 3; i++) {
         int64_t run_id = run_begin_ok(db, "sw", (uint64_t)i + 1, NULL, 0);
-        ck_assert_int_eq(met_metric_add(db, run_id, "m", samples[i]), 0);
+        ck_assert_int_eq(met_metric_add(db, run_id, "m", samples[i], NULL), 0);
         met_run_totals totals = {0};
         ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), 0);
         ck_assert_int_eq(met_run_tag(db, run_id, sweep_id, "k=1", keys, values, 1), 0);
@@ -1847,38 +1849,75 @@ START_TEST(test_met_db_open_migrates_v3)
 }
 END_TEST
 
-/* A version 5 file with an inference run. Version 6 only adds two tables
- * (and their indexes), so a new file without them, stamped 5, has exactly
- * the version 5 layout. */
-static const char downgrade_v6_sql[] =
-    "DROP TABLE executions; DROP TABLE decisions;"
-    "UPDATE meta SET value = '5' WHERE key = 'schema_version'; PRAGMA user_version = 5;";
+/* The additions of schema versions 4 and 5 exactly as infersim 5 made them
+ * over version 3 (column, tables, index, the sweep view, meta), kept
+ * verbatim so the version 6 upgrade is tested against the real old layout
+ * (the run_summary and protocol_comparison views are recreated by every
+ * upgrade). Do not edit. Run after schema_v3_sql. */
+static const char schema_v4_v5_sql[] =
+    "ALTER TABLE nodes ADD COLUMN balance REAL;"
+    "CREATE TABLE sweeps ("
+    " sweep_id INTEGER PRIMARY KEY, name TEXT, scenario_sha256 TEXT NOT NULL UNIQUE,"
+    " spec TEXT, seeds INTEGER, points INTEGER, created_at TEXT);"
+    "ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(sweep_id);"
+    "ALTER TABLE runs ADD COLUMN point TEXT;"
+    "CREATE INDEX runs_sweep ON runs(sweep_id, point, seed);"
+    "CREATE TABLE sweep_values ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), key TEXT NOT NULL, value TEXT,"
+    " PRIMARY KEY (run_id, key));"
+    "CREATE TABLE student_t (df INTEGER PRIMARY KEY, t975 REAL NOT NULL);"
+    "INSERT INTO student_t VALUES (1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764),"
+    " (5, 2.5706), (6, 2.4469), (7, 2.3646), (8, 2.3060), (9, 2.2622), (10, 2.2281),"
+    " (11, 2.2010), (12, 2.1788), (13, 2.1604), (14, 2.1448), (15, 2.1314), (16, 2.1199),"
+    " (17, 2.1098), (18, 2.1009), (19, 2.0930), (20, 2.0860), (21, 2.0796), (22, 2.0739),"
+    " (23, 2.0687), (24, 2.0639), (25, 2.0595), (26, 2.0555), (27, 2.0518), (28, 2.0484),"
+    " (29, 2.0452), (30, 2.0423), (40, 2.0211), (50, 2.0086), (60, 2.0003), (80, 1.9901),"
+    " (100, 1.9840), (120, 1.9799), (200, 1.9719), (500, 1.9647), (1000, 1.9623);"
+    "CREATE VIEW sweep_summary AS"
+    " WITH v AS (SELECT r.sweep_id, r.point, m.name AS metric, m.value FROM runs r"
+    "  JOIN metrics m ON m.run_id = r.run_id WHERE r.sweep_id IS NOT NULL"
+    "  AND r.status = 'completed' AND m.value IS NOT NULL),"
+    " a AS (SELECT sweep_id, point, metric, count(*) AS n, avg(value) AS mean FROM v"
+    "  GROUP BY sweep_id, point, metric),"
+    " d AS (SELECT a.sweep_id, a.point, a.metric, a.n, a.mean,"
+    "  CASE WHEN a.n > 1 THEN sum((v.value - a.mean) * (v.value - a.mean)) / (a.n - 1) END"
+    "  AS variance FROM a JOIN v ON v.sweep_id = a.sweep_id AND v.point = a.point"
+    "  AND v.metric = a.metric GROUP BY a.sweep_id, a.point, a.metric),"
+    " e AS (SELECT d.*, (SELECT t975 FROM student_t WHERE df <= d.n - 1 ORDER BY df DESC"
+    "  LIMIT 1) AS t FROM d)"
+    " SELECT sweep_id, point, metric, n, mean, variance, sqrt(variance) AS stddev, t,"
+    "  mean - t * sqrt(variance / n) AS ci95_low, mean + t * sqrt(variance / n) AS ci95_high"
+    " FROM e;"
+    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '5'),"
+    " ('created_by', 'infersim'); PRAGMA user_version = 5;";
+
+
 
 static const char segment_v5_sql[] =
     "INSERT INTO segments VALUES (1, 4, 0, 2, 'gpu', 'fma', 0, 4, 150, 850, 6, 1000, 12, 64);";
 
+/* A version 5 file with an inference run gains version 6's executions and
+ * decisions tables (its segments row kept as it was) and version 7's
+ * metrics.unit (old rows keep their values with a NULL unit, new rows
+ * carry theirs). */
 START_TEST(test_met_db_open_migrates_v5)
 {
     temp_db temp;
     char text[256];
     temp_db_make(&temp);
-    met_db *db = met_open_ok(&temp);
-    met_db_close(db);
-    raw_exec(&temp, downgrade_v6_sql);
+    raw_exec(&temp, schema_v1_sql);
+    raw_exec(&temp, schema_v2_sql);
+    raw_exec(&temp, schema_v3_sql);
+    raw_exec(&temp, schema_v4_v5_sql);
     raw_exec(&temp, run_v1_sql);
     raw_exec(&temp, segment_v5_sql);
-    raw_query_text(&temp,
-                   "SELECT count(*) FROM sqlite_master WHERE name IN ('executions', 'decisions',"
-                   " 'executions_node', 'decisions_node')",
-                   text, sizeof(text));
-    ck_assert_str_eq(text, "0");
 
-    db = met_open_ok(&temp);
+    met_db *db = met_open_ok(&temp);
     raw_query_text(&temp,
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "6|6");
+    ck_assert_str_eq(text, "7|7");
     /* The old run and its segment row are kept as they were; the new
      * tables are there, empty. */
     raw_query_text(&temp,
@@ -1905,7 +1944,7 @@ START_TEST(test_met_db_open_migrates_v5)
         .reputation_after = 0.5, .stake_before = 10.0, .stake_after = 5.0,
     };
     ck_assert_int_eq(met_decisions_add(db, 1, &decision, 1), 0);
-    met_db_close(db);
+    ck_assert_int_eq(met_flush(db), 0);
     raw_query_text(&temp,
                    "SELECT (SELECT group_concat(node_id || ':' || calls || ':' ||"
                    " quote(start_ns), ',') FROM executions) || '|' ||"
@@ -1913,6 +1952,29 @@ START_TEST(test_met_db_open_migrates_v5)
                    " decisions)",
                    text, sizeof(text));
     ck_assert_str_eq(text, "2:6:150,3:0:NULL|checkerprovenreferee15.0");
+    raw_query_text(&temp,
+                   "SELECT name || '|' || value || '|' || quote(unit) FROM metrics",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "delivery_ratio|0.875|NULL");
+    /* The unit is the last column, after the version 1 ones. */
+    raw_query_text(&temp, "SELECT group_concat(name, ',') FROM pragma_table_info('metrics')",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "run_id,name,value,unit");
+    int64_t run_id = run_begin_ok(db, "new", 2, NULL, 0);
+    ck_assert_int_eq(met_metric_add(db, run_id, "request_latency_p50", 2.5e9, "ns"), 0);
+    met_run_totals totals = {0};
+    ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), 0);
+    met_db_close(db);
+    raw_query_text(&temp,
+                   "SELECT unit || '|' || (SELECT request_latency_p50_ns FROM run_summary"
+                   " WHERE run_id = 2) FROM metrics WHERE run_id = 2",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "ns|2500000000.0");
+    /* Opening again is a no-op at version 7. */
+    db = met_open_ok(&temp);
+    met_db_close(db);
+    raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
+    ck_assert_str_eq(text, "7");
     temp_db_remove(&temp);
 }
 END_TEST
@@ -1962,6 +2024,7 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_rejects_garbage_file);
     tcase_add_test(schema, test_met_db_open_unwritable_path_fails);
     tcase_add_test(schema, test_met_db_open_migrates_v1);
+    tcase_add_test(schema, test_met_db_open_migrates_v5);
     tcase_add_test(schema, test_met_db_open_migrates_v2);
     tcase_add_test(schema, test_met_db_open_migrates_v3);
     tcase_add_test(schema, test_met_db_open_migrates_v5);

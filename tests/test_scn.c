@@ -110,6 +110,72 @@ static const char *test_scn_param(const scn_scenario *s, const char *key)
 
 /* ---- load ---------------------------------------------------------------- */
 
+/* Values for people: one formatting per unit, three significant digits. */
+START_TEST(test_scn_format_values)
+{
+    static const struct {
+        const char *unit;
+        double value;
+        const char *text;
+    } cases[] = {
+        {"ns", 3.82521e9, "3.83 s"},       {"ns", 704e6, "704 ms"},
+        {"ns", 2415249551.0, "2.42 s"},    {"ns", 999.7e6, "1.00 s"},
+        {"ns", 82.8e6, "82.8 ms"},         {"ns", 1500.0, "1.50 µs"},
+        {"ns", 12.0, "12.0 ns"},           {"ns", 0.0, "0 ns"},
+        {"ns", 150e6, "150 ms"},           {"s", 4.87, "4.87 s"},
+        {"s", 0.0123, "12.3 ms"},          {"ns", 7200e9, "7200 s"},
+        {"B", 3.0e6, "3.00 MB"},           {"B", 33300.0, "33.3 kB"},
+        {"B", 512.0, "512 B"},             {"B", 9.97e9, "9.97 GB"},
+        {"FLOP", 7.87e9, "7.87 GFLOP"},    {"FLOP", 16.7e6, "16.7 MFLOP"},
+        {"ratio", 1.0, "1"},               {"ratio", 0.995, "0.995"},
+        {"ratio", 0.96666666, "0.9667"},   {"ratio", 0.0, "0"},
+        {"ratio", 0.00001234, "1.23e-05"}, {"stake", 104.8828, "104.8828"},
+        {"count", 8800.0, "8800"},         {"count", 9.13e6, "9.13M"},
+        {"tokens/s", 53.333, "53.3 tokens/s"}, {"events/s", 3364.0, "3.36k events/s"},
+        {"events/s", 1.25e6, "1.25M events/s"}, {"events/s", 999999.7, "1.00M events/s"},
+        {"ns", NAN, "-"},                  {NULL, 2.5, "2.5"},
+        {"ns", -3e6, "-3.00 ms"},
+    };
+    char text[SCN_FORMAT_MAX];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scn_format_value(text, sizeof(text), cases[i].unit, cases[i].value);
+        ck_assert_msg(strcmp(text, cases[i].text) == 0, "%s %.17g: '%s', expected '%s'",
+                      cases[i].unit ? cases[i].unit : "NULL", cases[i].value, text,
+                      cases[i].text);
+    }
+    ck_assert_str_eq(scn_format_metric(text, sizeof(text), "request_latency_p99", 3.82521e9),
+                     "3.83 s");
+    ck_assert_str_eq(scn_format_metric(text, sizeof(text), "no_such_metric", 0.25), "0.25");
+    /* An expectation's actual in the unit of its bound. */
+    static const struct {
+        const char *metric;
+        const char *bound;
+        double actual;
+        const char *text;
+    } expects[] = {
+        {"request_latency_p99", "<= 6s", 3.82521e9, "3.83 s"},
+        {"first_token_p50", "<= 1s", 302772318.0, "0.303 s"},
+        {"latency_p50", "<= 250ms", 82.8e6, "82.8 ms"},
+        {"latency_p50", "<= 250 ms", 82.8e6, "82.8 ms"},
+        {"finality_p50", ">= 10s", 10.3e9, "10.3 s"},
+        {"finality_p99", "< 2min", 90e9, "1.50 min"},
+        {"latency_p99", "<= 5000000", 3e6, "3.00 ms"},  /* bare: nanoseconds, human units */
+        {"completed_ratio", ">= 0.99", 1.0, "1"},
+        {"bytes_sent", "< 1000000", 3.31e6, "3.31 MB"},
+        {"request_latency_p99", "<= 6s", NAN, "-"},
+    };
+    for (size_t i = 0; i < sizeof(expects) / sizeof(expects[0]); i++) {
+        scn_expect expect;
+        memset(&expect, 0, sizeof(expect));
+        snprintf(expect.metric, sizeof(expect.metric), "%s", expects[i].metric);
+        snprintf(expect.text, sizeof(expect.text), "%s", expects[i].bound);
+        scn_format_expect(text, sizeof(text), &expect, expects[i].actual);
+        ck_assert_msg(strcmp(text, expects[i].text) == 0, "%s %s: '%s', expected '%s'",
+                      expects[i].metric, expects[i].bound, text, expects[i].text);
+    }
+}
+END_TEST
+
 START_TEST(test_scn_load_full_fields)
 {
     scn_scenario *s = NULL;
@@ -2028,6 +2094,7 @@ Suite *test_scn_suite(void)
     tcase_add_test(units, test_scn_units_rate_uint_number);
     tcase_add_test(units, test_scn_units_format_round_trip);
     tcase_add_test(units, test_scn_units_expect_conditions);
+    tcase_add_test(units, test_scn_format_values);
     suite_add_tcase(suite, units);
     TCase *override = tcase_create("override");
     tcase_set_timeout(override, 10);

@@ -13,6 +13,7 @@
 #include "tests/suites.h"
 #include "util/alloc.h"
 #include "util/hash.h"
+#include "util/hist.h"
 #include "util/prng.h"
 
 static const char base_yaml[] =
@@ -451,6 +452,69 @@ static world_result *run_committee(const char *const *overrides, size_t count)
     return run_yaml("committee.yaml", committee_yaml, overrides, count);
 }
 
+static int test_sim_compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The nearest-rank quantile q of values[0 .. n), sorted here. */
+static double test_sim_nearest_rank(uint64_t *values, uint64_t n, double q)
+{
+    qsort(values, n, sizeof(*values), test_sim_compare_u64);
+    uint64_t rank = (uint64_t)ceil(q * (double)n);
+    return (double)values[rank == 0 ? 0 : rank - 1];
+}
+
+/* Percentiles of per-request durations are exact (nearest rank over the
+ * request records), not histogram bucket edges; the histograms stay within
+ * their 1/64 bound of them. */
+START_TEST(test_sim_inference_percentiles_exact)
+{
+    world_result *result = run_committee(NULL, 0);
+    uint64_t latency[64], first[64], n = 0, m = 0;
+    ck_assert_uint_le(result->request_count, 64);
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const world_request_record *record = &result->requests[r];
+        if (record->status == NODE_REQUEST_COMPLETED) {
+            latency[n++] = record->finished_ns - record->submitted_ns;
+        }
+        if (record->first_token_ns != 0) {
+            first[m++] = record->first_token_ns - record->submitted_ns;
+        }
+    }
+    ck_assert_uint_gt(n, 10);
+    const double qs[] = {0.50, 0.95, 0.99};
+    const char *const names[] = {"request_latency_p50", "request_latency_p95",
+                                 "request_latency_p99"};
+    for (int i = 0; i < 3; i++) {
+        double exact = test_sim_nearest_rank(latency, n, qs[i]);
+        ck_assert_double_eq(metric(result, names[i]), exact);
+        double binned = util_hist_metric(&result->request_latency, qs[i]);
+        ck_assert_double_le(fabs(binned - exact), exact / 64.0 + 1.0);
+    }
+    /* Committee verification: finality is the latency (no challenge window). */
+    ck_assert_double_eq(metric(result, "finality_p50"), test_sim_nearest_rank(latency, n, 0.5));
+    ck_assert_double_eq(metric(result, "finality_p99"), test_sim_nearest_rank(latency, n, 0.99));
+    ck_assert_double_eq(metric(result, "first_token_p50"), test_sim_nearest_rank(first, m, 0.5));
+    world_result_destroy(result);
+    /* An optimistic run adds the challenge window to every completed request. */
+    const char *const optimistic[] = {"verification.protocol=optimistic",
+                                      "verification.challenge_window=250ms"};
+    result = run_inference(optimistic, 2);
+    n = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const world_request_record *record = &result->requests[r];
+        if (record->status == NODE_REQUEST_COMPLETED) {
+            latency[n++] = record->finished_ns - record->submitted_ns + 250000000u;
+        }
+    }
+    ck_assert_uint_gt(n, 0);
+    ck_assert_double_eq(metric(result, "finality_p99"), test_sim_nearest_rank(latency, n, 0.99));
+    world_result_destroy(result);
+}
+END_TEST
+
 /* Honest members on three kernels: a tolerant rule accepts their drift,
  * penalises nobody and accepts nothing wrong; the same run twice is the
  * same run. */
@@ -710,6 +774,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(committee, test_sim_committee_sybil_and_adaptive);
     tcase_add_test(committee, test_sim_committee_wrong_model_and_layer);
     tcase_add_test(committee, test_sim_committee_equivocation_proven);
+    tcase_add_test(committee, test_sim_inference_percentiles_exact);
     suite_add_tcase(suite, committee);
     return suite;
 }

@@ -216,29 +216,33 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
     double seconds = (double)wall_ns / 1e9;
     const struct {
         const char *name;
+        const char *unit;
         double value;
     } metrics[] = {
-        {"requests_completed", (double)completed},
-        {"completed_ratio", (double)completed / (double)o->requests},
-        {"requests_per_s", seconds > 0 ? (double)completed / seconds : NAN},
-        {"request_latency_p50", util_hist_metric(&latency, 0.5)},
-        {"request_latency_p99", util_hist_metric(&latency, 0.99)},
-        {"concurrency", (double)o->concurrency},
-        {"wall_s", seconds},
+        {"requests_completed", "count", (double)completed},
+        {"completed_ratio", "ratio", (double)completed / (double)o->requests},
+        {"requests_per_s", "requests/s", seconds > 0 ? (double)completed / seconds : NAN},
+        {"request_latency_p50", "ns", util_hist_metric(&latency, 0.5)},
+        {"request_latency_p99", "ns", util_hist_metric(&latency, 0.99)},
+        {"concurrency", "count", (double)o->concurrency},
+        {"wall_s", "s", seconds},
     };
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
         if (!isnan(metrics[i].value) &&
-            met_metric_add(db, run_id, metrics[i].name, metrics[i].value) != 0) {
+            met_metric_add(db, run_id, metrics[i].name, metrics[i].value, metrics[i].unit) !=
+                0) {
             return -1;
         }
     }
     if (!o->quiet) {
-        printf("client: %llu requests, %llu completed in %.2f s: %.1f requests/s, "
-               "latency p50 %.2f ms, p99 %.2f ms\n",
-               o->requests, (unsigned long long)completed, seconds,
-               seconds > 0 ? (double)completed / seconds : 0.0,
-               util_hist_metric(&latency, 0.5) / 1e6,
-               util_hist_metric(&latency, 0.99) / 1e6);
+        char wall[SCN_FORMAT_MAX], rate[SCN_FORMAT_MAX], p50[SCN_FORMAT_MAX], p99[SCN_FORMAT_MAX];
+        printf("client: %llu requests, %llu completed in %s: %s, latency p50 %s, p99 %s\n",
+               o->requests, (unsigned long long)completed,
+               scn_format_value(wall, sizeof(wall), "s", seconds),
+               scn_format_value(rate, sizeof(rate), "requests/s",
+                                seconds > 0 ? (double)completed / seconds : 0.0),
+               scn_format_value(p50, sizeof(p50), "ns", util_hist_metric(&latency, 0.5)),
+               scn_format_value(p99, sizeof(p99), "ns", util_hist_metric(&latency, 0.99)));
     }
     return 0;
 }

@@ -135,8 +135,12 @@ static void on_progress(void *context, uint64_t sim_ns, uint64_t events)
     double wall = seconds_since(&run->started);
     double done = run->duration_ns ? (double)sim_ns / (double)run->duration_ns : 1.0;
     double left = done > 0.0 ? wall * (1.0 - done) / done : 0.0;
-    fprintf(stderr, "\r  sim %.3fs / %.3fs  %.2fM events/s  ETA %.0fs   ", (double)sim_ns / 1e9,
-            (double)run->duration_ns / 1e9, wall > 0 ? (double)events / wall / 1e6 : 0.0, left);
+    char rate[SCN_FORMAT_MAX];
+    fprintf(stderr, "\r  sim %.3fs / %.3fs  %s  ETA %.0fs   ", (double)sim_ns / 1e9,
+            (double)run->duration_ns / 1e9,
+            scn_format_value(rate, sizeof(rate), "events/s",
+                             wall > 0 ? (double)events / wall : 0.0),
+            left);
     fflush(stderr);
 }
 
@@ -191,7 +195,8 @@ static int store_metrics(run_context *run, const world_result *result)
         if (isnan(value)) {
             continue; /* Not measured in this kind of run (e.g. request latency in gossip). */
         }
-        if (met_metric_add(run->db, run->run_id, scn_metrics[m].name, value) != 0) {
+        if (met_metric_add(run->db, run->run_id, scn_metrics[m].name, value,
+                           scn_metrics[m].unit) != 0) {
             return -1;
         }
     }
@@ -233,13 +238,15 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
                            expect->value, actual, passed) != 0) {
             return -1;
         }
+        char shown[SCN_FORMAT_MAX];
+        scn_format_expect(shown, sizeof(shown), expect, actual);
         if (!passed) {
             failed += 1;
-            fprintf(stderr, "expectation failed: %s %s (actual %.6g)\n", expect->metric,
-                    expect->text, actual);
+            fprintf(stderr, "expectation failed: %s %s (actual %s)\n", expect->metric,
+                    expect->text, shown);
         } else if (!quiet) {
-            printf("  expectation passed: %s %s (actual %.6g)\n", expect->metric, expect->text,
-                   actual);
+            printf("  expectation passed: %s %s (actual %s)\n", expect->metric, expect->text,
+                   shown);
         }
     }
     return failed;
@@ -247,42 +254,52 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
 
 /* ---- the summary on stdout ---- */
 
+/* Metric 'name' of 'result' for a person, in buffer[SCN_FORMAT_MAX]. */
+const char *tool_metric_text(char *buffer, const world_result *result, const char *name)
+{
+    double value = NAN;
+    world_result_metric(result, name, &value);
+    return scn_format_metric(buffer, SCN_FORMAT_MAX, name, value);
+}
+
 static void print_metric_line(const world_result *result)
 {
-    double ratio, p50, p95, p99;
-    world_result_metric(result, "delivery_ratio", &ratio);
-    world_result_metric(result, "latency_p50", &p50);
-    world_result_metric(result, "latency_p95", &p95);
-    world_result_metric(result, "latency_p99", &p99);
-    printf("  rumors     %llu published, %llu origin down, delivery ratio %.4f\n",
+    char ratio[SCN_FORMAT_MAX], p50[SCN_FORMAT_MAX], p95[SCN_FORMAT_MAX], p99[SCN_FORMAT_MAX];
+    printf("  rumors     %llu published, %llu origin down, delivery ratio %s\n",
            (unsigned long long)result->rumors_published,
-           (unsigned long long)result->publish_failed, ratio);
-    printf("  latency    p50 %.3f ms  p95 %.3f ms  p99 %.3f ms\n", p50 / 1e6, p95 / 1e6,
-           p99 / 1e6);
+           (unsigned long long)result->publish_failed,
+           tool_metric_text(ratio, result, "delivery_ratio"));
+    printf("  latency    p50 %s  p95 %s  p99 %s (histogram, within 1/64)\n",
+           tool_metric_text(p50, result, "latency_p50"),
+           tool_metric_text(p95, result, "latency_p95"),
+           tool_metric_text(p99, result, "latency_p99"));
 }
 
 static void print_summary(int64_t run_id, const scn_scenario *scenario, const world_result *result,
                           double wall_s, const char *db_path)
 {
-    double sent, bytes, dropped, rejected;
-    world_result_metric(result, "messages_sent", &sent);
-    world_result_metric(result, "bytes_sent", &bytes);
-    world_result_metric(result, "messages_dropped", &dropped);
-    world_result_metric(result, "messages_rejected", &rejected);
+    char sent[SCN_FORMAT_MAX], bytes[SCN_FORMAT_MAX], dropped[SCN_FORMAT_MAX];
+    char rejected[SCN_FORMAT_MAX], simulated[SCN_FORMAT_MAX], wall[SCN_FORMAT_MAX];
+    char rate[SCN_FORMAT_MAX];
     printf("run %lld: %s  seed %llu  %u nodes  -> %s\n", (long long)run_id, scenario->name,
            (unsigned long long)scenario->seed, result->node_count, db_path);
-    printf("  time       %.3f s simulated in %.3f s wall, %llu events (%.2fM events/s)\n",
-           (double)result->sim_ns / 1e9, wall_s, (unsigned long long)result->events,
-           wall_s > 0 ? (double)result->events / wall_s / 1e6 : 0.0);
+    printf("  time       %s simulated in %s wall, %llu events (%s)\n",
+           scn_format_value(simulated, sizeof(simulated), "ns", (double)result->sim_ns),
+           scn_format_value(wall, sizeof(wall), "s", wall_s), (unsigned long long)result->events,
+           scn_format_value(rate, sizeof(rate), "events/s",
+                            wall_s > 0 ? (double)result->events / wall_s : NAN));
     printf("  trace      %016llx\n", (unsigned long long)result->trace_hash);
     if (result->request_count > 0) {
         tool_print_inference(scenario, result);
     } else {
         print_metric_line(result);
     }
-    printf("  messages   %.0f sent (%.1f MB), %.0f dropped, %.0f rejected, %llu duplicates "
-           "suppressed\n",
-           sent, bytes / 1e6, dropped, rejected, (unsigned long long)result->duplicates);
+    printf("  messages   %s sent (%s), %s dropped, %s rejected, %llu duplicates suppressed\n",
+           tool_metric_text(sent, result, "messages_sent"),
+           tool_metric_text(bytes, result, "bytes_sent"),
+           tool_metric_text(dropped, result, "messages_dropped"),
+           tool_metric_text(rejected, result, "messages_rejected"),
+           (unsigned long long)result->duplicates);
 }
 
 static void print_reproduce(const run_options *options, const scn_scenario *scenario)

@@ -256,13 +256,6 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
     return 0;
 }
 
-static double metric(const world_result *result, const char *name)
-{
-    double value = NAN;
-    world_result_metric(result, name, &value);
-    return value;
-}
-
 /* Divergence by class: mean max-abs, worst cosine, mean argmax agreement
  * over the requests the oracle judged. */
 static void print_divergence(const scn_scenario *scenario, const world_result *result)
@@ -291,33 +284,43 @@ static void print_divergence(const scn_scenario *scenario, const world_result *r
 
 void tool_print_inference(const scn_scenario *scenario, const world_result *result)
 {
-    printf("  requests   %llu submitted, %llu completed (%.4f), %llu refused busy\n",
+    char a[SCN_FORMAT_MAX], b[SCN_FORMAT_MAX], c[SCN_FORMAT_MAX], d[SCN_FORMAT_MAX];
+    char e[SCN_FORMAT_MAX];
+    printf("  requests   %llu submitted, %llu completed (%s), %llu refused busy\n",
            (unsigned long long)result->requests_submitted,
-           (unsigned long long)result->requests_completed, metric(result, "completed_ratio"),
+           (unsigned long long)result->requests_completed,
+           tool_metric_text(a, result, "completed_ratio"),
            (unsigned long long)result->busy_refusals);
-    printf("  latency    p50 %.3f ms  p95 %.3f ms  p99 %.3f ms  first token p50 %.3f ms\n",
-           metric(result, "request_latency_p50") / 1e6, metric(result, "request_latency_p95") / 1e6,
-           metric(result, "request_latency_p99") / 1e6, metric(result, "first_token_p50") / 1e6);
-    printf("  tokens     %llu generated, %.2f tokens/s simulated, %.3g FLOPs, %.1f MB activations\n",
-           (unsigned long long)result->tokens_out, metric(result, "tokens_per_s"),
-           metric(result, "flops_total"), metric(result, "activation_bytes") / 1e6);
-    printf("  reference  match ratio %.4f, argmax agreement %.4f\n",
-           metric(result, "reference_match_ratio"), metric(result, "argmax_agree_mean"));
+    printf("  latency    p50 %s  p95 %s  p99 %s  first token p50 %s\n",
+           tool_metric_text(a, result, "request_latency_p50"),
+           tool_metric_text(b, result, "request_latency_p95"),
+           tool_metric_text(c, result, "request_latency_p99"),
+           tool_metric_text(d, result, "first_token_p50"));
+    printf("  tokens     %llu generated, %s simulated, %s, %s activations\n",
+           (unsigned long long)result->tokens_out, tool_metric_text(a, result, "tokens_per_s"),
+           tool_metric_text(b, result, "flops_total"),
+           tool_metric_text(c, result, "activation_bytes"));
+    printf("  reference  match ratio %s, argmax agreement %s\n",
+           tool_metric_text(a, result, "reference_match_ratio"),
+           tool_metric_text(b, result, "argmax_agree_mean"));
     print_divergence(scenario, result);
     if (result->verified) {
-        printf("  verify     %s: %llu accepted wrong, %llu honest penalised (%.4f), %llu "
+        printf("  verify     %s: %llu accepted wrong, %llu honest penalised (%s), %llu "
                "rounds unsettled, %llu disputes, %llu resamples\n",
                cons_protocol_name(scenario->verification.protocol),
                (unsigned long long)result->accepted_wrong,
                (unsigned long long)result->honest_penalised,
-               metric(result, "honest_penalised_ratio"), (unsigned long long)result->no_quorum,
+               tool_metric_text(a, result, "honest_penalised_ratio"),
+               (unsigned long long)result->no_quorum,
                (unsigned long long)result->disputes, (unsigned long long)result->resamples);
-        printf("  cost       %.3fx native FLOPs, finality p50 %.3f ms p99 %.3f ms, fees %.4g, "
-               "slashed %.4g\n",
-               metric(result, "cost_ratio"), metric(result, "finality_p50") / 1e6,
-               metric(result, "finality_p99") / 1e6, result->fees_paid, result->stake_slashed);
-        printf("  reputation honest mean %.4f, byzantine mean %.4f\n",
-               metric(result, "reputation_honest_mean"),
-               metric(result, "reputation_byzantine_mean"));
+        printf("  cost       %sx native FLOPs, finality p50 %s p99 %s, fees %s, slashed %s\n",
+               tool_metric_text(a, result, "cost_ratio"),
+               tool_metric_text(b, result, "finality_p50"),
+               tool_metric_text(c, result, "finality_p99"),
+               tool_metric_text(d, result, "fees_paid"),
+               tool_metric_text(e, result, "stake_slashed"));
+        printf("  reputation honest mean %s, byzantine mean %s\n",
+               tool_metric_text(a, result, "reputation_honest_mean"),
+               tool_metric_text(b, result, "reputation_byzantine_mean"));
     }
 }

@@ -341,6 +341,14 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
     memcpy(out, metrics, sizeof(metrics));
 }
 
+/* The metric's unit: SCN_METRICS's for the simulator's names; the
+ * testbed's own are counts of requests and frames, and wall_s. */
+static const char *testbed_unit(const testbed_metric *metric)
+{
+    int m = scn_metric_find(metric->name);
+    return m >= 0 ? scn_metrics[m].unit : strcmp(metric->name, "wall_s") == 0 ? "s" : "count";
+}
+
 static int store_totals(testbed_context *run, const tb_summary *total,
                         const testbed_metric *metrics)
 {
@@ -359,7 +367,8 @@ static int store_totals(testbed_context *run, const tb_summary *total,
     }
     for (size_t i = 0; i < TESTBED_METRICS; i++) {
         if (!isnan(metrics[i].value) &&
-            met_metric_add(run->db, run->run_id, metrics[i].name, metrics[i].value) != 0) {
+            met_metric_add(run->db, run->run_id, metrics[i].name, metrics[i].value,
+                           testbed_unit(&metrics[i])) != 0) {
             return -1;
         }
     }
@@ -392,8 +401,13 @@ static int check_expectations(testbed_context *run, const testbed_metric *metric
         }
         failed += !passed;
         if (!passed || !run->options->quiet) {
-            fprintf(passed ? stdout : stderr, "  expectation %s: %s %s (actual %.6g)\n",
-                    passed ? "passed" : "failed", expect->metric, expect->text, found->value);
+            char actual[SCN_FORMAT_MAX];
+            fprintf(passed ? stdout : stderr, "  expectation %s: %s %s (actual %s)\n",
+                    passed ? "passed" : "failed", expect->metric, expect->text,
+                    scn_metric_find(expect->metric) >= 0
+                        ? scn_format_expect(actual, sizeof(actual), expect, found->value)
+                        : scn_format_value(actual, sizeof(actual), testbed_unit(found),
+                                           found->value));
         }
     }
     return failed;

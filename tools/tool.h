@@ -112,6 +112,9 @@ const char *tool_behaviour_name(const world_result *result, uint32_t node_id);
 
 /* Prints the inference lines of the run summary. */
 void tool_print_inference(const scn_scenario *scenario, const world_result *result);
+/* Metric 'name' of 'result' for a person (scn_format_metric) in
+ * buffer[SCN_FORMAT_MAX], which it returns (cmd_run.c). */
+const char *tool_metric_text(char *buffer, const world_result *result, const char *name);
 
 /* A standard figure (cmd_plot.c). Ids are decimal text. */
 typedef struct tool_figure {

@@ -249,6 +249,7 @@ typedef struct world_result {
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */
+    uint64_t finality_window_ns;     /* added to a completed request's latency for finality */
 } world_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop
@@ -259,8 +260,10 @@ typedef struct world_result {
 void world_result_destroy(world_result *result);
 
 /* A run-level metric by name: every row of SCN_METRICS (scenarios/scn.h).
- * Durations in nanoseconds. Returns 0, or WORLD_EINVAL for an unknown name.
- * Cannot fail otherwise. */
+ * Durations in nanoseconds. The percentiles of per-request durations
+ * (request_latency_*, first_token_p50, finality_*) are exact, nearest rank
+ * over requests[]; the gossip latency_* come from the histogram 'latency'.
+ * Returns 0, or WORLD_EINVAL for an unknown name. Cannot fail otherwise. */
 int world_result_metric(const world_result *result, const char *name, double *value_out);
 
 /* The value of 'metric' (< SCN_METRIC_COUNT); NaN when this kind of run does

@@ -109,8 +109,8 @@ static double check_metric_value(const world_result *result, scn_metric metric)
                    ? (double)(result->flops_total + result->referee_flops) /
                          (double)result->native_flops
                    : NAN;
-    case SCN_METRIC_FINALITY_P50: return util_hist_metric(&result->finality, 0.50);
-    case SCN_METRIC_FINALITY_P99: return util_hist_metric(&result->finality, 0.99);
+    case SCN_METRIC_FINALITY_P50: return world__request_quantile(result, WORLD_SPAN_FINALITY, 0.50);
+    case SCN_METRIC_FINALITY_P99: return world__request_quantile(result, WORLD_SPAN_FINALITY, 0.99);
     case SCN_METRIC_DISPUTES: return (double)result->disputes;
     case SCN_METRIC_RESAMPLES: return (double)result->resamples;
     case SCN_METRIC_REFEREE_FLOPS: return (double)result->referee_flops;

@@ -23,6 +23,18 @@ void world__serve_forget_executions(world_result *result, uint64_t request);
 /* A metric of SCN_METRIC_RUNS_INFERENCE but liveness_violations (world.c):
  * NaN in a run without requests. Cannot fail. */
 double world__serve_metric(const world_result *result, scn_metric metric);
+/* Per-request durations an exact quantile is taken of. */
+typedef enum world_span {
+    WORLD_SPAN_LATENCY = 0,   /* finished - submitted, completed requests */
+    WORLD_SPAN_FIRST_TOKEN,   /* first token - submitted, requests that got a token */
+    WORLD_SPAN_FINALITY       /* latency + the challenge window, completed requests */
+} world_span;
+/* The exact quantile q (in [0, 1]) of 'span' over the request records,
+ * nearest rank: the ceil(q * n)-th smallest of the n requests that have the
+ * span (the smallest for q = 0); NaN when none has it. Sorts a copy when
+ * called (after the run; nothing in the event loop). Should the copy not
+ * be allocated, the span's histogram (within 1/64) stands in. Cannot fail. */
+double world__request_quantile(const world_result *result, world_span span, double q);
 /* The referee's re-execution of a hop: the output of 'segment' at the
  * request's current step, run with 'kernel' over every position so far
  * (one prefill: the executor gives the same bits as step by step) from the

@@ -24,6 +24,7 @@
  * experimenter's knowledge, not the network's. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "world/world_int.h"
@@ -378,6 +379,10 @@ int world__serve_build(world_state *world)
     util_hist_init(&world->result->request_latency);
     util_hist_init(&world->result->finality);
     util_hist_init(&world->result->first_token);
+    world->result->finality_window_ns =
+        world->scenario->verification.protocol == CONS_PROTOCOL_OPTIMISTIC
+            ? world->scenario->verification.challenge_window_ns
+            : 0;
     int rc = load_model(world);
     if (rc == 0) {
         rc = place_servers(world);
@@ -885,10 +890,8 @@ void world__serve_output(world_state *world, const node_effect *effect)
     if (record->status == NODE_REQUEST_COMPLETED) {
         result->requests_completed += 1;
         util_hist_add(&result->request_latency, world->now_ns - record->submitted_ns);
-        uint64_t window = world->scenario->verification.protocol == CONS_PROTOCOL_OPTIMISTIC
-                              ? world->scenario->verification.challenge_window_ns
-                              : 0;
-        util_hist_add(&result->finality, world->now_ns - record->submitted_ns + window);
+        util_hist_add(&result->finality,
+                      world->now_ns - record->submitted_ns + result->finality_window_ns);
         const world_observer *observer = world->observer;
         if (observer != NULL && observer->clock_ns != NULL) {
             uint64_t start = observer->clock_ns(observer->context);
@@ -953,6 +956,49 @@ static double serve_failed(const world_result *result)
     return (double)failed;
 }
 
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The span of one record, or false when the request has none. */
+static bool request_span(const world_result *result, const world_request_record *record,
+                         world_span span, uint64_t *out)
+{
+    if (span == WORLD_SPAN_FIRST_TOKEN) {
+        *out = record->first_token_ns - record->submitted_ns;
+        return record->first_token_ns != 0;
+    }
+    *out = record->finished_ns - record->submitted_ns +
+           (span == WORLD_SPAN_FINALITY ? result->finality_window_ns : 0);
+    return record->status == NODE_REQUEST_COMPLETED;
+}
+
+double world__request_quantile(const world_result *result, world_span span, double q)
+{
+    const util_hist *hist = span == WORLD_SPAN_LATENCY       ? &result->request_latency
+                            : span == WORLD_SPAN_FIRST_TOKEN ? &result->first_token
+                                                             : &result->finality;
+    uint64_t *values = util_malloc((result->request_count + 1) * sizeof(*values));
+    if (values == NULL) {
+        return util_hist_metric(hist, q);
+    }
+    uint64_t n = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        n += request_span(result, &result->requests[r], span, &values[n]);
+    }
+    double value = NAN;
+    if (n > 0) {
+        qsort(values, n, sizeof(*values), compare_u64);
+        double rank = ceil(q * (double)n);
+        uint64_t index = rank < 1.0 ? 0 : rank >= (double)n ? n - 1 : (uint64_t)rank - 1;
+        value = (double)values[index];
+    }
+    util_free(values);
+    return value;
+}
+
 /* The value of an inference metric in a run that served requests. */
 static double serve_metric_value(const world_result *result, scn_metric metric)
 {
@@ -964,10 +1010,14 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
         return result->requests_submitted > 0
                    ? (double)result->requests_completed / (double)result->requests_submitted
                    : NAN;
-    case SCN_METRIC_REQUEST_LATENCY_P50: return util_hist_metric(&result->request_latency, 0.50);
-    case SCN_METRIC_REQUEST_LATENCY_P95: return util_hist_metric(&result->request_latency, 0.95);
-    case SCN_METRIC_REQUEST_LATENCY_P99: return util_hist_metric(&result->request_latency, 0.99);
-    case SCN_METRIC_FIRST_TOKEN_P50: return util_hist_metric(&result->first_token, 0.50);
+    case SCN_METRIC_REQUEST_LATENCY_P50:
+        return world__request_quantile(result, WORLD_SPAN_LATENCY, 0.50);
+    case SCN_METRIC_REQUEST_LATENCY_P95:
+        return world__request_quantile(result, WORLD_SPAN_LATENCY, 0.95);
+    case SCN_METRIC_REQUEST_LATENCY_P99:
+        return world__request_quantile(result, WORLD_SPAN_LATENCY, 0.99);
+    case SCN_METRIC_FIRST_TOKEN_P50:
+        return world__request_quantile(result, WORLD_SPAN_FIRST_TOKEN, 0.50);
     case SCN_METRIC_TOKENS_PER_S: return seconds > 0 ? (double)result->tokens_out / seconds : NAN;
     case SCN_METRIC_REFERENCE_MATCH_RATIO:
         compared_means(result, &match_ratio, &agree_mean);
