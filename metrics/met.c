@@ -951,10 +951,11 @@ int met_requests_add(met_db *db, int64_t run_id, const met_request_row *rows, si
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_request_insert);
 }
 
-static int db_segment_insert(met_db *db, int64_t run_id, const void *row_void)
+/* Binds a segments or executions row (the same columns) to 'stmt' and
+ * runs it. With 'null_idle', a row with no calls stores NULL times. */
+static int db_hop_insert(met_db *db, int64_t run_id, const met_segment_row *row,
+                         sqlite3_stmt *stmt, bool null_idle, const char *what)
 {
-    const met_segment_row *row = row_void;
-    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_SEGMENT_INSERT);
     if (stmt == NULL) {
         return MET_ESQL;
     }
@@ -966,13 +967,24 @@ static int db_segment_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_text(stmt, 6, row->kernel);
     sqlite3_bind_int64(stmt, 7, row->first_layer);
     sqlite3_bind_int64(stmt, 8, row->layer_count);
-    db_bind_u64(stmt, 9, row->start_ns);
-    db_bind_u64(stmt, 10, row->end_ns);
+    if (null_idle && row->calls == 0) {
+        sqlite3_bind_null(stmt, 9);
+        sqlite3_bind_null(stmt, 10);
+    } else {
+        db_bind_u64(stmt, 9, row->start_ns);
+        db_bind_u64(stmt, 10, row->end_ns);
+    }
     sqlite3_bind_int64(stmt, 11, row->calls);
     db_bind_u64(stmt, 12, row->flops);
     db_bind_u64(stmt, 13, row->bytes_in);
     db_bind_u64(stmt, 14, row->bytes_out);
-    return db_stmt_run(db, stmt, "insert segment");
+    return db_stmt_run(db, stmt, what);
+}
+
+static int db_segment_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    return db_hop_insert(db, run_id, row_void, db_stmt(db, MET_STMT_SEGMENT_INSERT), false,
+                         "insert segment");
 }
 
 int met_segments_add(met_db *db, int64_t run_id, const met_segment_row *rows, size_t count)
@@ -982,31 +994,8 @@ int met_segments_add(met_db *db, int64_t run_id, const met_segment_row *rows, si
 
 static int db_execution_insert(met_db *db, int64_t run_id, const void *row_void)
 {
-    const met_execution_row *row = row_void;
-    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_EXECUTION_INSERT);
-    if (stmt == NULL) {
-        return MET_ESQL;
-    }
-    sqlite3_bind_int64(stmt, 1, run_id);
-    db_bind_u64(stmt, 2, row->request_id);
-    sqlite3_bind_int64(stmt, 3, row->segment);
-    sqlite3_bind_int64(stmt, 4, row->node_id);
-    db_bind_text(stmt, 5, row->class_name);
-    db_bind_text(stmt, 6, row->kernel);
-    sqlite3_bind_int64(stmt, 7, row->first_layer);
-    sqlite3_bind_int64(stmt, 8, row->layer_count);
-    if (row->calls > 0) {
-        db_bind_u64(stmt, 9, row->start_ns);
-        db_bind_u64(stmt, 10, row->end_ns);
-    } else {
-        sqlite3_bind_null(stmt, 9);
-        sqlite3_bind_null(stmt, 10);
-    }
-    sqlite3_bind_int64(stmt, 11, row->calls);
-    db_bind_u64(stmt, 12, row->flops);
-    db_bind_u64(stmt, 13, row->bytes_in);
-    db_bind_u64(stmt, 14, row->bytes_out);
-    return db_stmt_run(db, stmt, "insert execution");
+    return db_hop_insert(db, run_id, row_void, db_stmt(db, MET_STMT_EXECUTION_INSERT), true,
+                         "insert execution");
 }
 
 int met_executions_add(met_db *db, int64_t run_id, const met_execution_row *rows, size_t count)

@@ -180,31 +180,29 @@ static void row_write(FILE *out, sqlite3_stmt *stmt, met_format format)
     fputs(format == MET_FORMAT_CSV ? "\n" : "}", out);
 }
 
-/* Streams every row of 'stmt' to 'out'. */
-static int export_rows(met_db *db, sqlite3_stmt *stmt, met_format format, FILE *out)
+/* Opens a listing: the JSON array's bracket (CSV and JSON Lines need none). */
+static void rows_begin(FILE *out, met_format format)
 {
-    size_t rows = 0;
-    int rc;
-    if (format == MET_FORMAT_CSV) {
-        csv_header_write(out, stmt);
-    } else if (format == MET_FORMAT_JSON) {
+    if (format == MET_FORMAT_JSON) {
         fputc('[', out);
     }
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (format == MET_FORMAT_JSON) {
-            fputs(rows > 0 ? ",\n" : "\n", out);
-        }
-        row_write(out, stmt, format);
-        if (format == MET_FORMAT_JSONL) {
-            fputc('\n', out);
-        }
-        rows++;
-        if (ferror(out)) {
-            break;
-        }
+}
+
+/* Separates row number 'rows' (0-based) from the one before. */
+static void rows_separate(FILE *out, met_format format, size_t rows)
+{
+    if (format == MET_FORMAT_JSON) {
+        fputs(rows > 0 ? ",\n" : "\n", out);
     }
+}
+
+/* Closes a listing of 'rows' rows whose last sqlite3_step returned 'rc':
+ * 0, the SQLite error, or MET_EIO when writing failed. */
+static int rows_end(met_db *db, int rc, size_t rows, met_format format, FILE *out,
+                    const char *what)
+{
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return met__sql_error(db, "export");
+        return met__sql_error(db, what);
     }
     if (format == MET_FORMAT_JSON) {
         fputs(rows > 0 ? "\n]\n" : "]\n", out);
@@ -214,6 +212,29 @@ static int export_rows(met_db *db, sqlite3_stmt *stmt, met_format format, FILE *
         return MET_EIO;
     }
     return 0;
+}
+
+/* Streams every row of 'stmt' to 'out'. */
+static int export_rows(met_db *db, sqlite3_stmt *stmt, met_format format, FILE *out)
+{
+    size_t rows = 0;
+    int rc;
+    if (format == MET_FORMAT_CSV) {
+        csv_header_write(out, stmt);
+    }
+    rows_begin(out, format);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        rows_separate(out, format, rows);
+        row_write(out, stmt, format);
+        if (format == MET_FORMAT_JSONL) {
+            fputc('\n', out);
+        }
+        rows++;
+        if (ferror(out)) {
+            break;
+        }
+    }
+    return rows_end(db, rc, rows, format, out, "export");
 }
 
 static int export_wide(met_db *db, int64_t run_id, met_format format, FILE *out);
@@ -634,30 +655,17 @@ static int wide_rows_write(met_db *db, const wide_statements *s, const wide_name
     int rc;
     if (format == MET_FORMAT_CSV) {
         wide_header_write(out, keys, metrics);
-    } else if (format == MET_FORMAT_JSON) {
-        fputc('[', out);
     }
+    rows_begin(out, format);
     while ((rc = sqlite3_step(s->runs)) == SQLITE_ROW && !ferror(out)) {
-        if (format == MET_FORMAT_JSON) {
-            fputs(rows > 0 ? ",\n" : "\n", out);
-        }
+        rows_separate(out, format, rows);
         wide_row_write(out, s, keys, metrics, format);
         if (format == MET_FORMAT_JSONL) {
             fputc('\n', out);
         }
         rows++;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        return met__sql_error(db, "export wide");
-    }
-    if (format == MET_FORMAT_JSON) {
-        fputs(rows > 0 ? "\n]\n" : "]\n", out);
-    }
-    if (fflush(out) != 0 || ferror(out)) {
-        met__set_error(db, "export: write error");
-        return MET_EIO;
-    }
-    return 0;
+    return rows_end(db, rc, rows, format, out, "export wide");
 }
 
 /* The wide table of every run, or of run 'run_id' (> 0). */
