@@ -14,6 +14,11 @@
 #   make deps       install the Debian packages (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
 
+# make sanitize's flags: ASan and UBSan, and the deep checks (the ledger's
+# conservation after every settlement).
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+	-DINFERSIM_DEEP_CHECKS=1
+
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
@@ -91,8 +96,7 @@ bench: deps-check
 
 sanitize: deps-check
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
-		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
-		-DINFERSIM_DEEP_CHECKS=1' \
+		SAN='$(SAN_FLAGS)' \
 		build/asan/infersim build/asan/run_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		INFERSIM_BIN=build/asan/infersim INFERSIM_SANITIZE=1 build/asan/run_tests
