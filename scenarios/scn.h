@@ -339,15 +339,29 @@ typedef struct scn_verification {
 
 typedef enum scn_cmp { SCN_CMP_EQ = 0, SCN_CMP_LE, SCN_CMP_LT, SCN_CMP_GE, SCN_CMP_GT } scn_cmp;
 
+/* Where an expectation is judged: on each run (metric: "OP value"), or over
+ * the seeds of a sweep grid point (metric: {mean: ...} or {each: ...,
+ * passing: ...}; infersim sweep --check judges those, infersim run does not). */
+typedef enum scn_expect_scope {
+    SCN_EXPECT_RUN = 0,
+    SCN_EXPECT_MEAN,              /* the mean over the seeds: cmp value */
+    SCN_EXPECT_PASSING,           /* the fraction of seeds with cmp value:
+                                   * passing_cmp passing_value (a ratio 0..1) */
+} scn_expect_scope;
+
 /* One expectation: metric OP value, e.g. delivery_ratio >= 0.99. Durations
  * are stored in nanoseconds. Known metrics are listed in scenarios/README.md. */
 typedef struct scn_expect {
     char metric[SCN_NAME_MAX];
     scn_cmp cmp;
     double value;
-    char text[SCN_NAME_MAX];      /* as written, for messages */
+    char text[SCN_NAME_MAX];      /* as written, for messages ("each" for passing) */
     bool converge;                /* written as converge_within: a liveness bound;
                                    * metric liveness_violations == 0 */
+    scn_expect_scope scope;
+    scn_cmp passing_cmp;          /* SCN_EXPECT_PASSING only */
+    double passing_value;
+    char passing_text[SCN_NAME_MAX];
 } scn_expect;
 
 typedef struct scn_output {

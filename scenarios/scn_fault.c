@@ -707,11 +707,87 @@ static int expect_converge(scn_check *check, const scn_node *value, scn_expect *
     return 0;
 }
 
+/* One "OP value" string at 'path' into cmp, value and text; durations are
+ * accepted for the metrics measured in nanoseconds. */
+static int expect_condition(scn_check *check, const scn_node *value, const char *path,
+                            const char *metric, scn_cmp *cmp, double *number, char *text,
+                            size_t size)
+{
+    char why[200];
+    int rc = scn__get_string(check, value, path, text, size);
+    if (rc != 0) {
+        return rc;
+    }
+    const char *rest = NULL;
+    if (expect_operator(value->text, cmp, &rest) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, value,
+                         "%s: bad comparison operator in '%s' (expected ==, <=, <, >=, >)", path,
+                         value->text);
+    }
+    if (scn__parse_number(rest, number, why, sizeof(why)) == 0) {
+        return 0;
+    }
+    uint64_t ns = 0;
+    if (metric != NULL && scn__metric_is_duration(metric) &&
+        scn__parse_duration(rest, &ns, why, sizeof(why)) == 0) {
+        *number = (double)ns;
+        return 0;
+    }
+    return scn__fail(check->error, SCN_ESCHEMA, value, "%s: %s", path, why);
+}
+
+/* The over-seed forms: {mean: "OP value"} or {each: "OP value", passing:
+ * "OP ratio"}, judged by infersim sweep --check per grid point. */
+static int expect_over_seeds(scn_check *check, const scn_node *key, const scn_node *value,
+                             scn_expect *e)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "expect.%s", key->text);
+    int rc = scn__check_keys(check, value, path, "expect.*");
+    if (rc != 0) {
+        return rc;
+    }
+    const scn_node *mean = scn__map_get(value, "mean");
+    const scn_node *each = scn__map_get(value, "each");
+    const scn_node *passing = scn__map_get(value, "passing");
+    if (mean != NULL && (each != NULL || passing != NULL)) {
+        return scn__fail(check->error, SCN_ESCHEMA, value,
+                         "%s: 'mean' does not go with 'each' and 'passing'", path);
+    }
+    if (mean != NULL) {
+        e->scope = SCN_EXPECT_MEAN;
+        snprintf(path, sizeof(path), "expect.%s.mean", key->text);
+        return expect_condition(check, mean, path, key->text, &e->cmp, &e->value, e->text,
+                                sizeof(e->text));
+    }
+    if (each == NULL || passing == NULL) {
+        return scn__fail(check->error, SCN_ESCHEMA, value,
+                         "%s: expected {mean: \"OP value\"} or {each: \"OP value\", passing: "
+                         "\"OP ratio\"} (missing '%s')",
+                         path, each == NULL ? "each" : "passing");
+    }
+    e->scope = SCN_EXPECT_PASSING;
+    snprintf(path, sizeof(path), "expect.%s.each", key->text);
+    rc = expect_condition(check, each, path, key->text, &e->cmp, &e->value, e->text,
+                          sizeof(e->text));
+    if (rc != 0) {
+        return rc;
+    }
+    snprintf(path, sizeof(path), "expect.%s.passing", key->text);
+    rc = expect_condition(check, passing, path, NULL, &e->passing_cmp, &e->passing_value,
+                          e->passing_text, sizeof(e->passing_text));
+    if (rc == 0 && !(e->passing_value >= 0.0 && e->passing_value <= 1.0)) {
+        return scn__fail(check->error, SCN_ESCHEMA, passing,
+                         "%s: '%s' is not a fraction of the seeds (expected a ratio 0..1)", path,
+                         passing->text);
+    }
+    return rc;
+}
+
 static int expect_one(scn_check *check, const scn_node *key, const scn_node *value,
                       scn_expect *e)
 {
     char path[96];
-    char why[200];
     memset(e, 0, sizeof(*e));
     if (strcmp(key->text, "converge_within") == 0) {
         return expect_converge(check, value, e);
@@ -720,28 +796,13 @@ static int expect_one(scn_check *check, const scn_node *key, const scn_node *val
     if (metric < 0 || !scn_metrics[metric].expect) {
         return expect_unknown(check, key);
     }
-    snprintf(path, sizeof(path), "expect.%s", key->text);
-    int rc = scn__get_string(check, value, path, e->text, sizeof(e->text));
-    if (rc != 0) {
-        return rc;
-    }
     snprintf(e->metric, sizeof(e->metric), "%s", key->text);
-    const char *rest = NULL;
-    if (expect_operator(value->text, &e->cmp, &rest) != 0) {
-        return scn__fail(check->error, SCN_ESCHEMA, value,
-                         "%s: bad comparison operator in '%s' (expected ==, <=, <, >=, >)", path,
-                         value->text);
+    if (value != NULL && value->kind == SCN_NODE_MAP) {
+        return expect_over_seeds(check, key, value, e);
     }
-    if (scn__parse_number(rest, &e->value, why, sizeof(why)) == 0) {
-        return 0;
-    }
-    uint64_t ns = 0;
-    if (scn__metric_is_duration(key->text) &&
-        scn__parse_duration(rest, &ns, why, sizeof(why)) == 0) {
-        e->value = (double)ns;
-        return 0;
-    }
-    return scn__fail(check->error, SCN_ESCHEMA, value, "%s: %s", path, why);
+    snprintf(path, sizeof(path), "expect.%s", key->text);
+    return expect_condition(check, value, path, key->text, &e->cmp, &e->value, e->text,
+                            sizeof(e->text));
 }
 
 int scn__check_expect(scn_check *check, const scn_node *expect)

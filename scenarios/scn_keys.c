@@ -185,6 +185,9 @@ const scn_key_info scn__keys[] = {
     /* expect, output, sweep */
     K("expect.converge_within", DURATION, "", "none", "", "every request after the heal ends in"),
     K("expect.*", STRING, "", "none", "", "a metric of SCN_METRICS: OP value"),
+    K("expect.*.mean", STRING, "", "none", "", "the mean over a grid point's seeds: OP value"),
+    K("expect.*.each", STRING, "", "none", "", "a seed passes when its value is: OP value"),
+    K("expect.*.passing", STRING, "", "none", "", "the fraction of passing seeds: OP ratio"),
     K("output.db", STRING, "", "results.db", "", "SQLite results file; --db overrides"),
     K("output.sample_interval", DURATION, "", "100ms", "", "timeseries period; 0 = off"),
     K("sweep.seeds", COUNT, "seeds", "1", "", "seeds per grid point"),

@@ -451,7 +451,18 @@ static void params_rest(params_list *list, const scn_scenario *s)
             scn__format_number(e->value, v, sizeof(v));
         }
         snprintf(condition, sizeof(condition), "%s %s", params_cmps[e->cmp], v);
-        params_add(list, condition, "expect.%s", e->metric);
+        /* Run-level expectations keep their spelling (and so the hash of
+         * every scenario written before the over-seed forms). */
+        switch (e->scope) {
+        case SCN_EXPECT_RUN: params_add(list, condition, "expect.%s", e->metric); break;
+        case SCN_EXPECT_MEAN: params_add(list, condition, "expect.%s.mean", e->metric); break;
+        case SCN_EXPECT_PASSING:
+            params_add(list, condition, "expect.%s.each", e->metric);
+            scn__format_number(e->passing_value, v, sizeof(v));
+            snprintf(condition, sizeof(condition), "%s %s", params_cmps[e->passing_cmp], v);
+            params_add(list, condition, "expect.%s.passing", e->metric);
+            break;
+        }
     }
     params_add(list, s->output.db, "output.db");
     params_add(list, params_duration(s->output.sample_interval_ns, v, sizeof(v)),

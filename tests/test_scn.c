@@ -687,6 +687,107 @@ START_TEST(test_scn_override_applies)
 }
 END_TEST
 
+/* The over-seed forms: {mean} and {each, passing}, stored with their scope,
+ * spelled by their keys in the params table, and read back through --set
+ * to the same hash; a run-level condition keeps its spelling. */
+START_TEST(test_scn_expect_over_seeds)
+{
+    const char *text = "nodes: {count: 2}\n"
+                       "expect:\n"
+                       "  accepted_wrong: \"== 0\"\n"
+                       "  accepted_wrong_ratio: {mean: \"<= 0.01\"}\n"
+                       "  completed_ratio: {each: \">= 0.95\", passing: \">= 0.9\"}\n"
+                       "  request_latency_p99: {mean: \"<= 2s\"}\n";
+    scn_scenario *s = NULL;
+    scn_error e;
+    int rc = test_scn_load(text, NULL, 0, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_uint_eq(s->expect_count, 4);
+    ck_assert_int_eq(s->expects[0].scope, SCN_EXPECT_RUN);
+    ck_assert_int_eq(s->expects[1].scope, SCN_EXPECT_MEAN);
+    ck_assert_str_eq(s->expects[1].metric, "accepted_wrong_ratio");
+    ck_assert_int_eq(s->expects[1].cmp, SCN_CMP_LE);
+    ck_assert(s->expects[1].value == 0.01);
+    ck_assert_int_eq(s->expects[2].scope, SCN_EXPECT_PASSING);
+    ck_assert_int_eq(s->expects[2].cmp, SCN_CMP_GE);
+    ck_assert(s->expects[2].value == 0.95);
+    ck_assert_int_eq(s->expects[2].passing_cmp, SCN_CMP_GE);
+    ck_assert(s->expects[2].passing_value == 0.9);
+    ck_assert_str_eq(s->expects[2].text, ">= 0.95");
+    ck_assert_str_eq(s->expects[2].passing_text, ">= 0.9");
+    ck_assert(s->expects[3].value == 2e9);
+    ck_assert_str_eq(test_scn_param(s, "expect.accepted_wrong"), "== 0");
+    ck_assert_str_eq(test_scn_param(s, "expect.accepted_wrong_ratio.mean"), "<= 0.01");
+    ck_assert_str_eq(test_scn_param(s, "expect.completed_ratio.each"), ">= 0.95");
+    ck_assert_str_eq(test_scn_param(s, "expect.completed_ratio.passing"), ">= 0.9");
+    ck_assert_str_eq(test_scn_param(s, "expect.request_latency_p99.mean"), "<= 2s");
+    ck_assert_ptr_null(test_scn_param(s, "expect.completed_ratio"));
+    char hash[sizeof(s->sha256_hex)];
+    memcpy(hash, s->sha256_hex, sizeof(hash));
+    scn_destroy(s);
+    /* The same expectations through --set. */
+    const char *sets[] = {"expect.accepted_wrong=== 0", "expect.accepted_wrong_ratio.mean=<= 0.01",
+                          "expect.completed_ratio.each=>= 0.95",
+                          "expect.completed_ratio.passing=>= 0.9",
+                          "expect.request_latency_p99.mean=<= 2s"};
+    rc = test_scn_load("nodes: {count: 2}\nexpect:\n", sets, 5, &s, &e);
+    ck_assert_msg(rc == 0, "%s", e.message);
+    ck_assert_uint_eq(s->expect_count, 4);
+    ck_assert_int_eq(s->expects[2].scope, SCN_EXPECT_PASSING);
+    ck_assert_str_eq(s->sha256_hex, hash);
+    scn_destroy(s);
+}
+END_TEST
+
+/* Each bad map is a schema error at the offending node. */
+START_TEST(test_scn_expect_over_seeds_bad)
+{
+    static const struct {
+        const char *body;
+        const char *message;
+    } cases[] = {
+        {"delivery_ratio: {mean: \">= 0.9\", bogus: 1}",
+         "mem.yaml:3:36: unknown key 'bogus' in expect.delivery_ratio (expected one of: mean, "
+         "each, passing)"},
+        {"delivery_ratio: {each: \">= 0.9\"}",
+         "mem.yaml:3:19: expect.delivery_ratio: expected {mean: \"OP value\"} or {each: \"OP "
+         "value\", passing: \"OP ratio\"} (missing 'passing')"},
+        {"delivery_ratio: {passing: \">= 0.9\"}", "mem.yaml:3:19: expect.delivery_ratio: "
+                                                  "expected {mean: \"OP value\"} or {each: \"OP "
+                                                  "value\", passing: \"OP ratio\"} (missing "
+                                                  "'each')"},
+        {"delivery_ratio: {}", "mem.yaml:3:19: expect.delivery_ratio: expected {mean: \"OP "
+                               "value\"} or {each: \"OP value\", passing: \"OP ratio\"} "
+                               "(missing 'each')"},
+        {"delivery_ratio: {each: \">= 0.9\", passing: \">= 1.5\"}",
+         "mem.yaml:3:45: expect.delivery_ratio.passing: '>= 1.5' is not a fraction of the seeds "
+         "(expected a ratio 0..1)"},
+        {"delivery_ratio: {each: \">= 0.9\", passing: \"<= -0.1\"}",
+         "mem.yaml:3:45: expect.delivery_ratio.passing: '<= -0.1' is not a fraction of the "
+         "seeds (expected a ratio 0..1)"},
+        {"delivery_ratio: {each: \"=> 0.9\", passing: \">= 0.5\"}",
+         "mem.yaml:3:26: expect.delivery_ratio.each: bad comparison operator in '=> 0.9' "
+         "(expected ==, <=, <, >=, >)"},
+        {"delivery_ratio: {mean: \"about 1\"}",
+         "mem.yaml:3:26: expect.delivery_ratio.mean: expected a number, got 'about 1'"},
+        {"delivery_ratio: {mean: \">= 1\", each: \">= 1\", passing: \">= 1\"}",
+         "mem.yaml:3:19: expect.delivery_ratio: 'mean' does not go with 'each' and 'passing'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[256], where[320];
+        snprintf(text, sizeof(text), "nodes: {count: 2}\nexpect:\n  %s\n", cases[i].body);
+        scn_scenario *s = NULL;
+        scn_error e;
+        int rc = test_scn_load(text, NULL, 0, &s, &e);
+        ck_assert_msg(rc == SCN_ESCHEMA, "%s: rc %d", cases[i].body, rc);
+        ck_assert_ptr_null(s);
+        ck_assert_str_eq(e.file, "mem.yaml");
+        snprintf(where, sizeof(where), "mem.yaml:%u:%u: %s", e.line, e.column, e.message);
+        ck_assert_str_eq(where, cases[i].message);
+    }
+}
+END_TEST
+
 START_TEST(test_scn_override_later_wins_and_null_section)
 {
     const char *sets[] = {"seed=5", "seed=9", "expect.events=<= 100"};
@@ -1287,8 +1388,10 @@ static const scn_key_info *test_scn_key_row(const char *key)
         if (!test_scn_key_matches(scn__keys[i].path, path)) {
             continue;
         }
+        char name[128];
         bool metric = strncmp(path, "expect.", 7) == 0;
-        return !metric || scn_metric_find(path + 7) >= 0 ? &scn__keys[i] : NULL;
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(path + 7, "."), path + 7);
+        return !metric || scn_metric_find(name) >= 0 ? &scn__keys[i] : NULL;
     }
     return NULL;
 }
@@ -2094,6 +2197,8 @@ Suite *test_scn_suite(void)
     tcase_add_test(units, test_scn_units_rate_uint_number);
     tcase_add_test(units, test_scn_units_format_round_trip);
     tcase_add_test(units, test_scn_units_expect_conditions);
+    tcase_add_test(units, test_scn_expect_over_seeds);
+    tcase_add_test(units, test_scn_expect_over_seeds_bad);
     tcase_add_test(units, test_scn_format_values);
     suite_add_tcase(suite, units);
     TCase *override = tcase_create("override");

@@ -464,6 +464,64 @@ START_TEST(test_sweep_check_fails_on_expectation)
 }
 END_TEST
 
+/* Expectations over seeds are judged per grid point from the stored
+ * metrics: with loss 1 no seed delivers, so the passing fraction is 0 and
+ * the {each, passing} expectation fails there; the mean of events passes
+ * everywhere. Runs have no verdict on them; run --check does not fail on
+ * them; sweep --check exits 1 and names the point. */
+START_TEST(test_sweep_check_over_seeds)
+{
+    static const char yaml[] =
+        "name: tiny\n"
+        "seed: 7\n"
+        "duration: 1s\n"
+        "nodes: {count: 20}\n"
+        "network: {latency: {model: constant, value: 5ms}}\n"
+        "gossip: {fanout: 3}\n"
+        "workload: {messages: 10, rate: 40/s}\n"
+        "expect:\n"
+        "  rumors_published: \">= 0\"\n"
+        "  events: {mean: \"> 0\"}\n"
+        "  delivery_ratio: {each: \">= 0.5\", passing: \">= 0.5\"}\n"
+        "sweep:\n"
+        "  seeds: 2\n"
+        "  params:\n"
+        "    network.loss: [0, 1]\n";
+    write_text("tiny.yaml", yaml);
+    int code = RUN("sweep tiny.yaml --db s.db --jobs 2 --quiet");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    const char *out = read_text("out.txt");
+    ck_assert_ptr_nonnull(strstr(out, "expectations: 4 runs passed, 0 failed\n"));
+    ck_assert_ptr_nonnull(strstr(out, "expectations over seeds: 3 passed, 1 failed"));
+    ck_assert_ptr_nonnull(strstr(out, "(--check makes that exit 1)"));
+    ck_assert_ptr_null(strstr(out, "network.loss=0: delivery_ratio"));
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM runs WHERE check_status = 'passed'"),
+                     4);
+    ck_assert_int_eq(query_int("s.db", "SELECT count(*) FROM expectations"
+                                       " WHERE metric != 'rumors_published'"),
+                     0);
+    code = RUN("sweep tiny.yaml --db s.db --jobs 2 --quiet --check");
+    ck_assert_msg(code == 1, "exit %d: %s", code, read_text("err.txt"));
+    out = read_text("out.txt");
+    ck_assert_ptr_nonnull(strstr(out, "network.loss=1: delivery_ratio each >= 0.5, passing >= 0.5:"
+                                      " passing 0 (0 of 2 seeds): FAILED\n"
+                                      "    seeds failing 'each' 7,8\n"));
+    ck_assert_ptr_nonnull(strstr(out, "network.loss=0: delivery_ratio each >= 0.5, passing >= 0.5:"
+                                      " passing 1 (2 of 2 seeds): passed\n"));
+    ck_assert_ptr_nonnull(strstr(out, "network.loss=1: events mean > 0: mean "));
+    ck_assert_ptr_nonnull(strstr(out, " over 2 seeds: passed\n"));
+    ck_assert_ptr_nonnull(strstr(out, "expectations over seeds: 3 passed, 1 failed"));
+    /* One run of the failing point: the over-seed expectations are named,
+     * not judged. */
+    code = RUN("run tiny.yaml --seed 7 --set network.loss=1 --db one.db --check");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"),
+                                 "expectation judged over seeds by sweep --check: delivery_ratio"
+                                 " each >= 0.5, passing >= 0.5\n"));
+    ck_assert_str_eq(query("one.db", "SELECT check_status FROM runs"), "passed\n");
+}
+END_TEST
+
 /* Two chunks as two jobs, each into its own database, merge into one
  * without duplicates, however often they are merged. */
 START_TEST(test_sweep_chunks_merge_without_duplicates)
@@ -665,6 +723,7 @@ Suite *test_sweep_suite(void)
     tcase_add_test(runs, test_sweep_killed_sweep_leaves_nothing);
     tcase_add_test(runs, test_sweep_bad_grid_runs_nothing);
     tcase_add_test(runs, test_sweep_check_fails_on_expectation);
+    tcase_add_test(runs, test_sweep_check_over_seeds);
     tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
     tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);
     suite_add_tcase(suite, runs);

@@ -221,14 +221,48 @@ bool tool_cmp_holds(scn_cmp cmp, double actual, double expected)
     return false;
 }
 
-/* Evaluates every expectation, stores its outcome and names each failure.
- * Returns the number that failed, or -1 on a write error. */
+/* An over-seed expectation as written: "completed_ratio each >= 0.95,
+ * passing >= 0.9" or "accepted_wrong_ratio mean <= 0.01". */
+const char *tool_expect_text(char *buffer, size_t size, const scn_expect *expect)
+{
+    if (expect->scope == SCN_EXPECT_PASSING) {
+        snprintf(buffer, size, "%s each %s, passing %s", expect->metric, expect->text,
+                 expect->passing_text);
+    } else {
+        snprintf(buffer, size, "%s %s%s", expect->metric,
+                 expect->scope == SCN_EXPECT_MEAN ? "mean " : "", expect->text);
+    }
+    return buffer;
+}
+
+/* The run-level expectations of 'scenario' (the over-seed ones, {mean}
+ * and {each, passing}, are judged by infersim sweep --check). */
+uint32_t tool_run_expect_count(const scn_scenario *scenario)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < scenario->expect_count; i++) {
+        count += scenario->expects[i].scope == SCN_EXPECT_RUN;
+    }
+    return count;
+}
+
+/* Evaluates every run-level expectation, stores its outcome and names each
+ * failure; an over-seed one is named and not stored (it has no verdict on
+ * one run). Returns the number that failed, or -1 on a write error. */
 static int store_expectations(run_context *run, const scn_scenario *scenario,
                               const world_result *result, bool quiet)
 {
     int failed = 0;
     for (uint32_t i = 0; i < scenario->expect_count; i++) {
         const scn_expect *expect = &scenario->expects[i];
+        char shown[2 * SCN_NAME_MAX + 64];
+        if (expect->scope != SCN_EXPECT_RUN) {
+            if (!quiet) {
+                printf("  expectation judged over seeds by sweep --check: %s\n",
+                       tool_expect_text(shown, sizeof(shown), expect));
+            }
+            continue;
+        }
         double actual = NAN;
         if (world_result_metric(result, expect->metric, &actual) != 0) {
             actual = NAN; /* The loader only accepts known metrics. */
@@ -238,7 +272,6 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
                            expect->value, actual, passed) != 0) {
             return -1;
         }
-        char shown[SCN_FORMAT_MAX];
         scn_format_expect(shown, sizeof(shown), expect, actual);
         if (!passed) {
             failed += 1;
@@ -369,7 +402,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         return TOOL_EXIT_INTERNAL;
     }
     int stored = store_results(run, scenario, result, options, &failed);
-    const char *check = scenario->expect_count == 0 || result->interrupted ? NULL
+    const char *check = tool_run_expect_count(scenario) == 0 || result->interrupted ? NULL
                         : failed > 0                                       ? "failed"
                                                                            : "passed";
     const char *status = result->interrupted ? "aborted" : stored != 0 ? "failed" : "completed";

@@ -468,7 +468,9 @@ static void shrink_expect_target(shrink_state *s)
     scn_scenario *current = shrink_load(s->text);
     bool expected = false;
     for (uint32_t i = 0; current != NULL && i < current->expect_count; i++) {
-        expected = expected || strcmp(current->expects[i].metric, "accepted_wrong") == 0;
+        const scn_expect *e = &current->expects[i];
+        expected = expected || (strcmp(e->metric, "accepted_wrong") == 0 &&
+                                e->scope == SCN_EXPECT_RUN);
     }
     scn_destroy(current);
     if (strcmp(s->target, "accepted_wrong") == 0 && !expected) {

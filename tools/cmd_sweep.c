@@ -17,7 +17,9 @@
  * refuses is bad input (exit 2), named by where the key was given. After
  * the runs, the expectations' verdicts of every run (stored by the run
  * itself) are counted per grid point; with --check a failed expectation
- * makes the sweep exit 1, with the command that reproduces it.
+ * makes the sweep exit 1, with the command that reproduces it. The
+ * expectations over seeds ({mean}, {each, passing}) are judged here, per
+ * grid point, from the metrics rows of the point's completed runs.
  *
  * On a cluster, --emit slurm writes a job-array script and --emit
  * parallel a GNU parallel job list; each job runs one chunk of the sweep
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,7 +64,9 @@ static const char sweep_usage[] =
     "  --chunk I/C      run only chunk I (0-based) of C equal chunks of the runs\n"
     "  --check          exit 1 when a run fails an expectation of the scenario;\n"
     "                   print per grid point the seeds that passed and failed and\n"
-    "                   the command that reproduces the first failure\n"
+    "                   the command that reproduces the first failure; also exit 1\n"
+    "                   when an expectation over seeds ({mean}, {each, passing})\n"
+    "                   fails at a grid point, printing each with its observed value\n"
     "  --quiet          no progress on stderr\n"
     "  --emit slurm     write a Slurm job-array script (one task per chunk)\n"
     "  --emit parallel  write a GNU parallel job list (one line per chunk)\n"
@@ -72,8 +77,8 @@ static const char sweep_usage[] =
     "\n"
     "Exit codes: 0 every run completed (and, with --check, passed its\n"
     "expectations), 1 some run failed (recorded as failed) or, with --check,\n"
-    "failed an expectation, 2 bad usage, scenario or grid (nothing runs),\n"
-    "3 internal error, 130/143 interrupted.\n";
+    "failed an expectation (one over seeds included), 2 bad usage, scenario\n"
+    "or grid (nothing runs), 3 internal error, 130/143 interrupted.\n";
 
 typedef struct sweep_options {
     const char *file;
@@ -978,7 +983,144 @@ typedef struct verdict_totals {
     uint64_t failed;
     uint64_t unchecked;
     uint64_t missing;
+    uint64_t over_passed;     /* over-seed expectations, one per grid point */
+    uint64_t over_failed;
 } verdict_totals;
+
+/* ---- expectations over the seeds of a grid point ---- */
+
+static int metric_on_row(void *context, size_t count, const met_value *values)
+{
+    double *value = context;
+    if (count == 1 && !values[0].is_null) {
+        *value = values[0].number;
+    }
+    return 0;
+}
+
+/* Metric 'name' of the latest completed run of 'point' with 'seed': NaN
+ * when the run stored none; *completed false when there is no such run. */
+static int seed_metric(met_db *db, int64_t sweep_id, const char *point, uint64_t seed,
+                       const char *name, bool *completed, double *value)
+{
+    verdict_row row;
+    *value = NAN;
+    if (verdict_of(db, sweep_id, point, seed, &row) != 0) {
+        return -1;
+    }
+    *completed = row.verdict != VERDICT_NONE;
+    if (!*completed) {
+        return 0;
+    }
+    const char *params[] = {row.run_id, name};
+    return met_query(db, "SELECT value FROM metrics WHERE run_id = ?1 AND name = ?2", params, 2,
+                     metric_on_row, value);
+}
+
+/* The outcome of one over-seed expectation at one grid point. */
+typedef struct over_outcome {
+    size_t seeds;             /* completed runs judged */
+    size_t missing;           /* seeds without a completed run */
+    size_t passing;           /* seeds whose value holds 'each' */
+    double observed;          /* the mean, or the fraction of passing seeds */
+    bool passed;
+    uint64_t *failing;        /* seeds[] whose value does not hold 'each' */
+    size_t failing_count;
+} over_outcome;
+
+/* Judges 'expect' over every seed of 'point' from the stored metrics of its
+ * completed runs. A seed without the metric counts as NaN: it makes the
+ * mean NaN and fails 'each'. No completed run at all fails. */
+static int over_judge(const sweep_plan *plan, met_db *db, uint64_t point, const char *point_text,
+                      const scn_expect *expect, over_outcome *out)
+{
+    uint32_t seeds = plan->grid->seeds;
+    double sum = 0.0;
+    out->seeds = out->missing = out->passing = out->failing_count = 0;
+    for (uint32_t k = 0; k < seeds; k++) {
+        uint64_t seed = plan_seed(plan, point * seeds + k);
+        bool completed = false;
+        double value = NAN;
+        if (seed_metric(db, plan->sweep_id, point_text, seed, expect->metric, &completed,
+                        &value) != 0) {
+            return -1;
+        }
+        if (!completed) {
+            out->missing += 1;
+            continue;
+        }
+        out->seeds += 1;
+        sum += value;
+        if (tool_cmp_holds(expect->cmp, value, expect->value)) {
+            out->passing += 1;
+        } else {
+            out->failing[out->failing_count++] = seed;
+        }
+    }
+    if (expect->scope == SCN_EXPECT_MEAN) {
+        out->observed = out->seeds > 0 ? sum / (double)out->seeds : NAN;
+        out->passed = tool_cmp_holds(expect->cmp, out->observed, expect->value);
+    } else {
+        out->observed = out->seeds > 0 ? (double)out->passing / (double)out->seeds : NAN;
+        out->passed = tool_cmp_holds(expect->passing_cmp, out->observed, expect->passing_value);
+    }
+    return 0;
+}
+
+/* Prints and counts the over-seed expectations of one grid point (every one
+ * with --check, else the failed ones); returns -1 on a read error. */
+static int over_point(const sweep_options *o, const sweep_plan *plan, met_db *db, uint64_t point,
+                      const char *point_text, bool *header, verdict_totals *totals)
+{
+    const scn_scenario *scenario = plan->scenario;
+    over_outcome outcome;
+    memset(&outcome, 0, sizeof(outcome));
+    outcome.failing = calloc(plan->grid->seeds, sizeof(*outcome.failing));
+    if (outcome.failing == NULL) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < scenario->expect_count; i++) {
+        const scn_expect *expect = &scenario->expects[i];
+        if (expect->scope == SCN_EXPECT_RUN) {
+            continue;
+        }
+        if (over_judge(plan, db, point, point_text, expect, &outcome) != 0) {
+            free(outcome.failing);
+            return -1;
+        }
+        totals->over_passed += outcome.passed;
+        totals->over_failed += !outcome.passed;
+        if (!o->check && outcome.passed) {
+            continue;
+        }
+        if (!*header) {
+            printf("expectations over seeds per grid point (%s):\n",
+                   o->check ? "--check" : "failures only");
+            *header = true;
+        }
+        char text[2 * SCN_NAME_MAX + 64], shown[SCN_FORMAT_MAX];
+        tool_expect_text(text, sizeof(text), expect);
+        printf("  %s: %s: ", point_text[0] != '\0' ? point_text : "(base)", text);
+        if (expect->scope == SCN_EXPECT_MEAN) {
+            printf("mean %s over %zu seeds", scn_format_expect(shown, sizeof(shown), expect,
+                                                                outcome.observed),
+                   outcome.seeds);
+        } else {
+            printf("passing %.4g (%zu of %zu seeds)", outcome.observed, outcome.passing,
+                   outcome.seeds);
+        }
+        if (outcome.missing > 0) {
+            printf(", %zu did not complete", outcome.missing);
+        }
+        printf(": %s\n", outcome.passed ? "passed" : "FAILED");
+        if (!outcome.passed && expect->scope == SCN_EXPECT_PASSING) {
+            print_seeds("  seeds failing 'each'", outcome.failing, outcome.failing_count);
+            fputc('\n', stdout);
+        }
+    }
+    free(outcome.failing);
+    return 0;
+}
 
 /* Counts the verdicts of this invocation's runs per grid point; prints a
  * line per point (every point with --check, else those with a failure),
@@ -994,6 +1136,9 @@ static int sweep_verdicts(const sweep_options *o, const sweep_plan *plan, met_db
     }
     memset(totals, 0, sizeof(*totals));
     bool header = false;
+    bool over_header = false;
+    bool run_level = tool_run_expect_count(plan->scenario) > 0;
+    bool over_seeds = plan->scenario->expect_count > tool_run_expect_count(plan->scenario);
     uint64_t run = plan->first;
     while (run < plan->last) {
         uint64_t point = run / seeds;
@@ -1026,7 +1171,12 @@ static int sweep_verdicts(const sweep_options *o, const sweep_plan *plan, met_db
                 }
             }
         }
-        if (plan->scenario->expect_count == 0 || (!o->check && count[1] == 0)) {
+        if (over_seeds &&
+            over_point(o, plan, db, point, point_text, &over_header, totals) != 0) {
+            free(lists);
+            return -1;
+        }
+        if (!run_level || (!o->check && count[1] == 0)) {
             continue;
         }
         if (!header) {
@@ -1115,9 +1265,19 @@ static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
             fprintf(stderr, "infersim sweep: reading the verdicts: %s\n", met_db_errmsg(s.db));
             s.internal_error = 1;
         } else {
-            printf("expectations: %llu runs passed, %llu failed%s\n",
-                   (unsigned long long)verdicts.passed, (unsigned long long)verdicts.failed,
-                   verdicts.failed > 0 && !o->check ? " (--check makes that exit 1)" : "");
+            if (tool_run_expect_count(plan->scenario) > 0) {
+                printf("expectations: %llu runs passed, %llu failed%s\n",
+                       (unsigned long long)verdicts.passed, (unsigned long long)verdicts.failed,
+                       verdicts.failed > 0 && !o->check ? " (--check makes that exit 1)" : "");
+            }
+            if (verdicts.over_passed + verdicts.over_failed > 0) {
+                printf("expectations over seeds: %llu passed, %llu failed (one per grid point"
+                       " each)%s\n",
+                       (unsigned long long)verdicts.over_passed,
+                       (unsigned long long)verdicts.over_failed,
+                       verdicts.over_failed > 0 && !o->check ? " (--check makes that exit 1)"
+                                                              : "");
+            }
         }
     }
     met_db_close(s.db);
@@ -1128,7 +1288,8 @@ static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
         fprintf(stderr, "infersim sweep: interrupted; run the same command again to resume\n");
         return 128 + sweep_stop_signal;
     }
-    return s.failed > 0 || (o->check && verdicts.failed > 0) ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+    bool check_failed = verdicts.failed > 0 || verdicts.over_failed > 0;
+    return s.failed > 0 || (o->check && check_failed) ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
 }
 
 int tool_sweep_main(int argc, char **argv)

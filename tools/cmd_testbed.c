@@ -384,6 +384,14 @@ static int check_expectations(testbed_context *run, const testbed_metric *metric
     for (uint32_t i = 0; i < run->scenario->expect_count; i++) {
         const scn_expect *expect = &run->scenario->expects[i];
         const testbed_metric *found = NULL;
+        if (expect->scope != SCN_EXPECT_RUN) {
+            if (!run->options->quiet) {
+                char text[2 * SCN_NAME_MAX + 64];
+                printf("  expectation judged over seeds by sweep --check: %s\n",
+                       tool_expect_text(text, sizeof(text), expect));
+            }
+            continue;
+        }
         for (size_t m = 0; m < TESTBED_METRICS && found == NULL; m++) {
             found = strcmp(metrics[m].name, expect->metric) == 0 ? &metrics[m] : NULL;
         }
@@ -489,7 +497,8 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
                         "and requests' rows are missing; the run is incomplete\n",
                 total.lives_died);
     }
-    const char *check = (run->scenario->expect_count == 0 && total.lives_died == 0) || !judged
+    const char *check = (tool_run_expect_count(run->scenario) == 0 && total.lives_died == 0) ||
+                                !judged
                             ? NULL
                         : failed > 0 ? "failed"
                                      : "passed";

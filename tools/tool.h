@@ -145,6 +145,11 @@ int tool_usage_error(const char *subcommand, const char *format, ...)
 /* An expectation's operator as text (">=") and whether it holds. */
 const char *tool_cmp_text(scn_cmp cmp);
 bool tool_cmp_holds(scn_cmp cmp, double actual, double expected);
+/* How many of the scenario's expectations are judged on one run (the
+ * over-seed forms {mean} and {each, passing} are judged by sweep --check). */
+uint32_t tool_run_expect_count(const scn_scenario *scenario);
+/* An expectation as written, "metric [mean |each ]OP value[, passing OP r]". */
+const char *tool_expect_text(char *buffer, size_t size, const scn_expect *expect);
 
 /* True when argv[i] is -h or --help. */
 bool tool_is_help(const char *arg);
