@@ -575,7 +575,29 @@ static int db_open_code(const met_db *db, int rc)
     return rc;
 }
 
-int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
+/* A read-only file must already have this build's schema: reading it
+ * cannot upgrade it. 0, or a MET_E* code with the reason in errmsg. */
+static int db_read_prepare(met_db *db)
+{
+    db_state state = {0};
+    int64_t from = MET_SCHEMA_VERSION;
+    int rc = db_state_read(db, &state);
+    if (rc == 0) {
+        rc = db_state_judge(db, &state, &from);
+    }
+    if (rc == 0 && from != MET_SCHEMA_VERSION) {
+        met__set_error(db, from == 0 ? "an empty file: no runs to read"
+                                     : "an older schema: open it once with write access to"
+                                       " upgrade it");
+        rc = MET_ESCHEMA;
+    }
+    return rc;
+}
+
+/* Opens 'path' with SQLite 'flags', then 'prepare' checks (and for a
+ * writer creates or upgrades) the schema. Shared by both opens. */
+static int db_open(const char *path, int flags, int (*prepare)(met_db *db), met_db **out,
+                   char *why, size_t why_size)
 {
     ASSERT(path != NULL);
     ASSERT(out != NULL);
@@ -588,14 +610,13 @@ int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
         return MET_EOPEN;
     }
     int rc = 0;
-    if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db->sql, flags, NULL) != SQLITE_OK) {
         met__sql_error(db, "open");
         rc = MET_EOPEN;
     } else {
         sqlite3_busy_timeout(db->sql, 5000);
         sqlite3_extended_result_codes(db->sql, 1);
-        rc = db_open_code(db, db_schema_prepare(db));
+        rc = db_open_code(db, prepare(db));
     }
     if (rc != 0) {
         if (why != NULL && why_size > 0) {
@@ -610,49 +631,15 @@ int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
     return 0;
 }
 
+int met_db_open(const char *path, met_db **out, char *why, size_t why_size)
+{
+    return db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, db_schema_prepare, out,
+                   why, why_size);
+}
+
 int met_db_open_read(const char *path, met_db **out, char *why, size_t why_size)
 {
-    ASSERT(path != NULL);
-    ASSERT(out != NULL);
-    *out = NULL;
-    met_db *db = util_calloc(1, sizeof(*db));
-    if (db == NULL) {
-        if (why != NULL && why_size > 0) {
-            snprintf(why, why_size, "%s: out of memory", path);
-        }
-        return MET_EOPEN;
-    }
-    db_state state = {0};
-    int64_t from = MET_SCHEMA_VERSION;
-    int rc = 0;
-    if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        met__sql_error(db, "open");
-        rc = MET_EOPEN;
-    } else {
-        sqlite3_busy_timeout(db->sql, 5000);
-        sqlite3_extended_result_codes(db->sql, 1);
-        rc = db_open_code(db, db_state_read(db, &state));
-    }
-    if (rc == 0) {
-        rc = db_state_judge(db, &state, &from);
-    }
-    if (rc == 0 && from != MET_SCHEMA_VERSION) {
-        met__set_error(db, from == 0 ? "an empty file: no runs to read"
-                                     : "an older schema: open it once with write access to"
-                                       " upgrade it");
-        rc = MET_ESCHEMA;
-    }
-    if (rc != 0) {
-        if (why != NULL && why_size > 0) {
-            bool said = rc != MET_ECORRUPT || strstr(db->errmsg, "damaged") != NULL;
-            snprintf(why, why_size, "%s: %s%s", path, said ? "" : "damaged file: ", db->errmsg);
-        }
-        met_db_close(db);
-        return rc;
-    }
-    db->errmsg[0] = '\0';
-    *out = db;
-    return 0;
+    return db_open(path, SQLITE_OPEN_READONLY, db_read_prepare, out, why, why_size);
 }
 
 void met_db_close(met_db *db)
