@@ -465,6 +465,13 @@ static int db_state_judge(met_db *db, const db_state *state, int64_t *from_out)
     return 0;
 }
 
+/* Reads and judges the file's state (db_state_read, db_state_judge). */
+static int db_state_check(met_db *db, db_state *state, int64_t *from_out)
+{
+    int rc = db_state_read(db, state);
+    return rc == 0 ? db_state_judge(db, state, from_out) : rc;
+}
+
 /* Takes the file from version 'from' (0: empty) to MET_SCHEMA_VERSION:
  * the missing steps, the current view, meta and user_version. Inside the
  * caller's transaction, so an upgrade is all or nothing. */
@@ -526,10 +533,7 @@ static int db_schema_prepare(met_db *db)
 {
     db_state state = {0};
     int64_t from = MET_SCHEMA_VERSION;
-    int rc = db_state_read(db, &state);
-    if (rc == 0) {
-        rc = db_state_judge(db, &state, &from);
-    }
+    int rc = db_state_check(db, &state, &from);
     if (rc == 0 && from != 0) {
         rc = db_check_integrity(db);
     }
@@ -543,10 +547,7 @@ static int db_schema_prepare(met_db *db)
     if (rc != 0) {
         return rc;
     }
-    rc = db_state_read(db, &state);
-    if (rc == 0) {
-        rc = db_state_judge(db, &state, &from);
-    }
+    rc = db_state_check(db, &state, &from);
     if (rc == 0 && from < MET_SCHEMA_VERSION) {
         rc = db_schema_upgrade(db, from);
     }
@@ -581,10 +582,7 @@ static int db_read_prepare(met_db *db)
 {
     db_state state = {0};
     int64_t from = MET_SCHEMA_VERSION;
-    int rc = db_state_read(db, &state);
-    if (rc == 0) {
-        rc = db_state_judge(db, &state, &from);
-    }
+    int rc = db_state_check(db, &state, &from);
     if (rc == 0 && from != MET_SCHEMA_VERSION) {
         met__set_error(db, from == 0 ? "an empty file: no runs to read"
                                      : "an older schema: open it once with write access to"

@@ -43,7 +43,6 @@ typedef struct world_state {
     node_request *requests;
     uint32_t *tokens;
     uint32_t *kv_block_of;
-    uint32_t *client_of;             /* node_store.client_of */
     uint32_t *prompt;                /* the prompt being submitted: prompt_max entries */
     uint32_t *oracle_block_of;       /* per request: block + 1 of the network's logits */
     uint32_t *oracle_steps_of;       /* per request: steps whose logits this world saw */

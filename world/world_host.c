@@ -108,7 +108,7 @@ const node_outbox *world_host_submit(world_host *host, uint32_t client, uint64_t
             return NULL;
         }
     }
-    if (world->oracle_block_of[request] != 0 || world_oracle_take(world, request) != 0) {
+    if (world_oracle_take(world, request) != 0) {
         return NULL;
     }
     world_request_record *record = &world->result->requests[request];

@@ -275,7 +275,7 @@ static int serving_per_request(world_state *world)
     size_t slots = v->protocol != CONS_PROTOCOL_NONE ? (size_t)world__verify_members_max(v) * (v->retries + 1)
                                                          : 1;
     world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
-    world->client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
+    world->store.client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->prompt = util_calloc(workload->prompt_max, sizeof(uint32_t));
     world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
     world->oracle_steps_of = util_calloc(capacity, sizeof(uint32_t));
@@ -285,7 +285,7 @@ static int serving_per_request(world_state *world)
     result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
     result->execution_head = util_calloc(capacity * segments, sizeof(uint32_t));
     if (result->execution_head == NULL || world->requests == NULL || world->tokens == NULL ||
-        world->kv_block_of == NULL || world->client_of == NULL || world->prompt == NULL ||
+        world->kv_block_of == NULL || world->store.client_of == NULL || world->prompt == NULL ||
         world->oracle_block_of == NULL || world->oracle_steps_of == NULL ||
         result->requests == NULL || result->segments == NULL ||
         result->divergence == NULL) {
@@ -367,7 +367,6 @@ static void serving_fill(world_state *world)
     world->store.requests = world->requests;
     serving->request_capacity = world->result->request_count;
     world->store.kv_block_of = world->kv_block_of;
-    world->store.client_of = world->client_of;
     world->result->segment_count = model->segment_count;
     memcpy(world->result->segment_first, model->segment_first, sizeof(model->segment_first));
     memcpy(world->result->segment_layers, model->segment_layers, sizeof(model->segment_layers));
@@ -426,7 +425,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->kv_in_use);
     util_free(world->requests);
     util_free(world->tokens);
-    util_free(world->client_of);
+    util_free(world->store.client_of);
     util_free(world->prompt);
     util_free(world->kv_block_of);
     util_free(world->oracle_block_of);
