@@ -470,6 +470,12 @@ typedef struct cons_protocol_ops {
     double (*prover_factor)(const cons_params *params);
     /* Compute time x (1 + overhead) of its members (may be NULL: 0). */
     double (*time_overhead)(const cons_params *params);
+    /* How many Byzantine members of a draw of 'draw' members decide it (a
+     * committee's quorum, all n of a sample): the draw is then captured.
+     * NULL when numbers alone do not capture a draw (an executor checked
+     * by evidence). The driver counts captured draws against
+     * cons_capture_probability's prediction. */
+    uint32_t (*capture_at)(const cons_params *params, uint32_t draw);
 } cons_protocol_ops;
 
 /* The protocol's operations; NULL for CONS_PROTOCOL_NONE. ASSERTs that

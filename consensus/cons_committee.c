@@ -62,6 +62,13 @@ static const char *committee_check_invariants(const cons_tally *tally)
     return NULL;
 }
 
+/* A quorum of Byzantine members accepts their output. */
+static uint32_t committee_capture_at(const cons_params *params, uint32_t draw)
+{
+    (void)draw;
+    return params->quorum;
+}
+
 const cons_protocol_ops cons__committee_ops = {
     .name = "committee",
     .doc = "k members by stake x reputation; a quorum under the agreement rule",
@@ -76,4 +83,5 @@ const cons_protocol_ops cons__committee_ops = {
     .settle_hold = cons__hold_none,
     .decide = committee_decide,
     .check_invariants = committee_check_invariants,
+    .capture_at = committee_capture_at,
 };

@@ -116,6 +116,13 @@ static bool sampling_eligible(const cons_params *params, const cons_server_class
     return params->echelon < 0 || server->index == (uint32_t)params->echelon;
 }
 
+/* Unanimity: only a sample of Byzantine members only settles their output. */
+static uint32_t sampling_capture_at(const cons_params *params, uint32_t draw)
+{
+    (void)params;
+    return draw;
+}
+
 const cons_protocol_ops cons__sampling_ops = {
     .name = "sampling",
     .doc = "n members of one echelon; unanimity over [root, leaf] votes; referee on a dispute",
@@ -133,4 +140,5 @@ const cons_protocol_ops cons__sampling_ops = {
     .uniform_draw = true,
     .referee = true,
     .eligible = sampling_eligible,
+    .capture_at = sampling_capture_at,
 };

@@ -257,7 +257,9 @@ int met_runs_list(met_db *db, FILE *out);
 
 /* Prints the verification protocols side by side: one row per protocol
  * (and scenario name when 'by_name'), the mean over its completed runs of
- * the protocol_comparison view's columns. Returns 0 or MET_ESQL/MET_EIO. */
+ * the protocol_comparison view's columns, then the draws' capture rate
+ * pooled over those runs with its 95 % Wilson interval beside the closed
+ * form's prediction (met_predictions). Returns 0 or MET_ESQL/MET_EIO. */
 int met_compare(met_db *db, FILE *out, bool by_name);
 
 /* Writes 'table' (every row, or one run's when run_id > 0) in 'format'.
@@ -287,6 +289,16 @@ typedef int (*met_row_fn)(void *context, size_t count, const met_value *values);
  * columns). Returns 0, a row callback's non-zero code, or MET_ESQL. */
 int met_query(met_db *db, const char *sql, const char *const *params, size_t param_count,
               met_row_fn row, void *context);
+
+/* Run 'run_id''s measured frequencies beside the closed forms that predict
+ * them, one row each (met_export.c): committee or sample capture
+ * (captured_draws of capture_draws against capture_rate_predicted) and
+ * crossval's spot checks (hops checked against
+ * verification.check_probability). Each row's columns, as text: quantity,
+ * "x of n", measured rate, its 95 % Wilson interval, the prediction, and
+ * "yes" or "no" for the prediction inside the interval. A run with neither
+ * gives no row. Returns 0, a callback's non-zero, or MET_ESQL. */
+int met_predictions(met_db *db, const char *run_id, met_row_fn row, void *context);
 
 /* ---- sweeps and merging (schema 5, met_sweep.c) ---- */
 

@@ -14,6 +14,7 @@
 #include "metrics/met_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/stats.h"
 
 typedef struct met_table {
     const char *name;
@@ -373,6 +374,34 @@ static const struct {
     {"slashed", 9, "AVG(stake_slashed)", 1},
 };
 
+/* A run's metric inside the comparison's aggregate. */
+#define MET_COMPARE_METRIC(name)                                                               \
+    "(SELECT m.value FROM metrics m WHERE m.run_id = protocol_comparison.run_id"               \
+    " AND m.name = '" name "')"
+
+/* After the columns: draws, captured draws and the predicted count, summed
+ * over the group's runs, printed as the measured capture rate with its
+ * 95 % Wilson interval beside the closed form's rate. */
+static const char met_compare_capture_sql[] =
+    ", SUM(" MET_COMPARE_METRIC("capture_draws") "), SUM(" MET_COMPARE_METRIC(
+        "captured_draws") "), SUM(" MET_COMPARE_METRIC("capture_rate_predicted") " * "
+        MET_COMPARE_METRIC("capture_draws") ")";
+
+static void compare_capture_write(FILE *out, sqlite3_stmt *stmt, int column)
+{
+    sqlite3_int64 draws = sqlite3_column_int64(stmt, column);
+    sqlite3_int64 captured = sqlite3_column_int64(stmt, column + 1);
+    if (sqlite3_column_type(stmt, column) == SQLITE_NULL || draws <= 0 || captured < 0 ||
+        captured > draws) {
+        fprintf(out, " %8s %17s %9s", "-", "-", "-");
+        return;
+    }
+    double low, high;
+    util_wilson_interval((uint64_t)captured, (uint64_t)draws, 1.96, &low, &high);
+    fprintf(out, " %8.4f  [%6.4f, %6.4f] %9.4f", (double)captured / (double)draws, low, high,
+            sqlite3_column_double(stmt, column + 2) / (double)draws);
+}
+
 static void compare_row_write(FILE *out, sqlite3_stmt *stmt)
 {
     const char *protocol = (const char *)sqlite3_column_text(stmt, 0);
@@ -387,6 +416,7 @@ static void compare_row_write(FILE *out, sqlite3_stmt *stmt)
             fprintf(out, " %*.*f", width, i == 0 ? 0 : value >= 100 ? 1 : 4, value);
         }
     }
+    compare_capture_write(out, stmt, (int)UTIL_ARRAY_COUNT(met_compare_columns) + 2);
     fputc('\n', out);
 }
 
@@ -394,13 +424,14 @@ int met_compare(met_db *db, FILE *out, bool by_name)
 {
     ASSERT(db != NULL);
     ASSERT(out != NULL);
-    char sql[2048];
+    char sql[4096];
     size_t used = (size_t)snprintf(sql, sizeof(sql), "SELECT protocol, %s",
                                    by_name ? "name" : "NULL");
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
         used += (size_t)snprintf(sql + used, sizeof(sql) - used, ", %s",
                                  met_compare_columns[i].sql);
     }
+    used += (size_t)snprintf(sql + used, sizeof(sql) - used, "%s", met_compare_capture_sql);
     snprintf(sql + used, sizeof(sql) - used,
              " FROM protocol_comparison WHERE status = 'completed' GROUP BY protocol%s"
              " ORDER BY CASE protocol WHEN 'none' THEN 0 WHEN 'committee' THEN 1"
@@ -422,7 +453,7 @@ int met_compare(met_db *db, FILE *out, bool by_name)
             for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
                 fprintf(out, " %*s", met_compare_columns[i].width, met_compare_columns[i].header);
             }
-            fputc('\n', out);
+            fprintf(out, " %8s %17s %9s\n", "capture", "capture_95ci", "predicted");
         }
         compare_row_write(out, stmt);
     }
@@ -436,6 +467,58 @@ int met_compare(met_db *db, FILE *out, bool by_name)
         result = MET_EIO;
     }
     return result;
+}
+
+/* ---- measured beside predicted ---- */
+
+/* The frequencies met_predictions compares: trials, successes and the
+ * prediction per row (NULL columns when the run has none). */
+static const char met_predictions_sql[] =
+    "SELECT 'capture of a draw by Byzantine members',"
+    " (SELECT value FROM metrics WHERE run_id = ?1 AND name = 'capture_draws'),"
+    " (SELECT value FROM metrics WHERE run_id = ?1 AND name = 'captured_draws'),"
+    " (SELECT value FROM metrics WHERE run_id = ?1 AND name = 'capture_rate_predicted')"
+    " UNION ALL SELECT 'crossval spot check of a hop', count(*), sum(checked),"
+    " (SELECT CAST(value AS REAL) FROM params WHERE run_id = ?1"
+    "  AND key = 'verification.check_probability')"
+    " FROM (SELECT max(spot_check) AS checked FROM decisions"
+    "  WHERE run_id = ?1 AND protocol = 'crossval' GROUP BY request_id, segment, round)";
+
+typedef struct predictions_pass {
+    met_row_fn row;
+    void *context;
+} predictions_pass;
+
+static int predictions_row(void *context, size_t count, const met_value *values)
+{
+    predictions_pass *pass = context;
+    ASSERT(count == 4);
+    double trials = values[1].number, successes = values[2].number;
+    if (values[1].is_null || values[2].is_null || values[3].is_null || !(trials >= 1.0) ||
+        !(successes >= 0.0) || successes > trials || trials > 9e15) {
+        return 0;
+    }
+    double low, high, predicted = values[3].number;
+    util_wilson_interval((uint64_t)successes, (uint64_t)trials, 1.96, &low, &high);
+    char text[5][48];
+    snprintf(text[0], sizeof(text[0]), "%.0f of %.0f", successes, trials);
+    snprintf(text[1], sizeof(text[1]), "%.4f", successes / trials);
+    snprintf(text[2], sizeof(text[2]), "[%.4f, %.4f]", low, high);
+    snprintf(text[3], sizeof(text[3]), "%.4f", predicted);
+    snprintf(text[4], sizeof(text[4]), "%s", low <= predicted && predicted <= high ? "yes" : "no");
+    met_value out[6] = {{.text = values[0].text}};
+    for (size_t i = 0; i < 5; i++) {
+        out[i + 1].text = text[i];
+    }
+    return pass->row(pass->context, 6, out);
+}
+
+int met_predictions(met_db *db, const char *run_id, met_row_fn row, void *context)
+{
+    ASSERT(db != NULL && run_id != NULL && row != NULL);
+    predictions_pass pass = {row, context};
+    const char *params[1] = {run_id};
+    return met_query(db, met_predictions_sql, params, 1, predictions_row, &pass);
 }
 
 /* Binds ?index: an all-digit text (at most 18 digits) as an integer. */

@@ -573,6 +573,14 @@ typedef enum scn_metric_runs {
       "hops on which a rational adversary ran honestly")                                       \
     X(CHEATS_TAKEN, "cheats_taken", "count", VERIFICATION, true,                               \
       "hops on which a rational adversary cheated")                                            \
+    X(CAPTURE_DRAWS, "capture_draws", "count", VERIFICATION, true,                             \
+      "committees and samples drawn (protocols a Byzantine quorum can capture)")               \
+    X(CAPTURED_DRAWS, "captured_draws", "count", VERIFICATION, true,                           \
+      "draws whose Byzantine members reached the protocol's quorum")                           \
+    X(CAPTURE_RATE, "capture_rate", "ratio", VERIFICATION, true,                               \
+      "captured_draws over capture_draws (NaN without draws)")                                 \
+    X(CAPTURE_RATE_PREDICTED, "capture_rate_predicted", "ratio", VERIFICATION, true,           \
+      "the closed form's capture probability, averaged over the same draws")                   \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")
 

@@ -6,7 +6,7 @@
 
 #include <check.h>
 
-Suite *test_util_suite(void);      /* tests/test_util.c: prng, hist, alloc, hash */
+Suite *test_util_suite(void);      /* tests/test_util.c: prng, hist, stats, alloc, hash */
 Suite *test_queue_suite(void);     /* tests/test_queue.c */
 Suite *test_net_suite(void);       /* tests/test_net.c */
 Suite *test_node_suite(void);      /* tests/test_node.c */

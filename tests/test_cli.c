@@ -158,6 +158,12 @@ START_TEST(test_cli_compare_protocols)
     const char *committee = strstr(out, "\ncommittee ");
     const char *tee = strstr(out, "\ntee ");
     ck_assert_msg(committee != NULL && tee != NULL && committee < tee, "%s", out);
+    /* Committee draws have a measured capture rate, its interval and the
+     * closed form's prediction; a tee executor has none. */
+    ck_assert_ptr_nonnull(strstr(out, "capture_95ci"));
+    const char *bracket = strchr(committee, '[');
+    ck_assert_msg(bracket != NULL && bracket < tee, "%s", out);
+    ck_assert_msg(strstr(tee, "-                 -         -\n") != NULL, "%s", out);
     ck_assert_int_eq(cli("export --db %s/cmp.db --table protocol_comparison --format jsonl",
                          cli_dir),
                      0);

@@ -641,6 +641,14 @@ START_TEST(test_sweep_plots_and_reports)
     ck_assert_ptr_nonnull(strstr(html, "<td>completed_ratio</td>"));
     ck_assert_ptr_nonnull(strstr(html, "class=\"pass\">PASS"));
     ck_assert_ptr_nonnull(strstr(html, "</svg>"));
+    /* The draws' capture as counted, beside its closed form. */
+    char observed[96];
+    snprintf(observed, sizeof(observed), "<td>capture of a draw by Byzantine members</td><td>%s",
+             query("v.db", "SELECT printf('%.0f of %.0f', c.value, d.value) FROM metrics c,"
+                           " metrics d WHERE c.name = 'captured_draws' AND d.name ="
+                           " 'capture_draws'"));
+    observed[strcspn(observed, "\n")] = '\0';
+    ck_assert_msg(strstr(html, observed) != NULL, "%s", observed);
     ck_assert_ptr_null(strstr(html, "<script"));
     ck_assert_ptr_null(strstr(html, "src="));
     html = read_text("sweep.html");

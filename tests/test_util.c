@@ -12,6 +12,7 @@
 #include "util/hash.h"
 #include "util/hist.h"
 #include "util/prng.h"
+#include "util/stats.h"
 
 #define TEST_UTIL_DRAWS 100000
 
@@ -464,6 +465,36 @@ START_TEST(test_util_hash_mac64_sensitive_to_every_bit)
 }
 END_TEST
 
+/* The Wilson score interval against hand-worked values: 5 of 10 at
+ * z = 1.96 is (0.2366, 0.7634); 0 of 10 is [0, z^2 / (n + z^2)]; all of
+ * n ends at 1 exactly; no trials is [0, 1]. */
+START_TEST(test_util_wilson_interval_values)
+{
+    double low, high;
+    util_wilson_interval(5, 10, 1.96, &low, &high);
+    double z2 = 1.96 * 1.96;
+    double half = 1.96 * sqrt(0.025 + z2 / 400.0) / (1.0 + z2 / 10.0);
+    ck_assert_double_eq_tol(low, 0.5 - half, 1e-12);
+    ck_assert_double_eq_tol(high, 0.5 + half, 1e-12);
+    ck_assert_double_eq_tol(low, 0.2366, 1e-4);
+    util_wilson_interval(0, 10, 1.96, &low, &high);
+    ck_assert(low == 0.0);
+    ck_assert_double_eq_tol(high, z2 / (10.0 + z2), 1e-12);
+    util_wilson_interval(10, 10, 1.96, &low, &high);
+    ck_assert(high == 1.0);
+    ck_assert_double_eq_tol(low, 10.0 / (10.0 + z2), 1e-12);
+    util_wilson_interval(0, 0, 1.96, &low, &high);
+    ck_assert(low == 0.0 && high == 1.0);
+    /* Wider at a larger z, narrower with more trials. */
+    double low99, high99, low_n, high_n;
+    util_wilson_interval(30, 100, 2.576, &low99, &high99);
+    util_wilson_interval(30, 100, 1.96, &low, &high);
+    util_wilson_interval(300, 1000, 1.96, &low_n, &high_n);
+    ck_assert(low99 < low && high99 > high);
+    ck_assert(low_n > low && high_n < high);
+}
+END_TEST
+
 Suite *test_util_suite(void)
 {
     Suite *suite = suite_create("util");
@@ -487,6 +518,7 @@ Suite *test_util_suite(void)
     tcase_add_test(hist, test_util_hist_quantiles_within_two_percent);
     tcase_add_test(hist, test_util_hist_small_values_exact);
     tcase_add_test(hist, test_util_hist_merge_and_metric);
+    tcase_add_test(hist, test_util_wilson_interval_values);
     suite_add_tcase(suite, hist);
 
     TCase *alloc = tcase_create("alloc");

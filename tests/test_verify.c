@@ -17,6 +17,7 @@
 #include "consensus/cons.h"
 #include "tests/suites.h"
 #include "util/hash.h"
+#include "util/stats.h"
 
 /* 80 nodes of identical hardware, half with a TEE; ids 0..39 are the
  * "enclave" class (classes are apportioned in order). */
@@ -465,6 +466,62 @@ START_TEST(test_verify_sampling_capture_frequency)
 }
 END_TEST
 
+/* Captured draws recounted from the decisions rows: a draw is one
+ * (request, segment, round); its members are the rows of its first
+ * decision; it is captured when 'quorum' of them are Byzantine. */
+static uint64_t verify_recount_captured(const world_result *result, uint32_t quorum,
+                                        uint64_t *draws_out)
+{
+    uint64_t draws = 0, captured = 0;
+    uint64_t i = 0;
+    while (i < result->decision_count) {
+        const world_decision_record *first = &result->decisions[i];
+        bool fresh = true;
+        for (uint64_t k = 0; k < i && fresh; k++) {
+            const world_decision_record *d = &result->decisions[k];
+            fresh = !(d->request == first->request && d->segment == first->segment &&
+                      d->round == first->round);
+        }
+        uint32_t byzantine = 0;
+        for (uint32_t j = 0; j < first->member_count; j++) {
+            byzantine += result->decisions[i + j].behaviour != NODE_BEHAVIOUR_HONEST;
+        }
+        draws += fresh;
+        captured += fresh && byzantine >= quorum;
+        i += first->member_count;
+    }
+    *draws_out = draws;
+    return captured;
+}
+
+/* A committee of 5 with quorum 3 from 60 nodes, 24 in a cartel: every
+ * draw is counted, its capture recounted from the decisions rows agrees,
+ * the prediction is the hypergeometric tail exactly (weights never move
+ * here), and the measured rate's 99.9 % Wilson interval holds it. The same
+ * interval rejects the prediction for a cartel of 12: the comparison can
+ * fail. */
+START_TEST(test_verify_committee_capture_against_closed_form)
+{
+    const char *const overrides[] = {"verification.committee=5", "verification.quorum=3"};
+    world_result *result = frequency_run(overrides, 2);
+    double predicted = cons_capture_probability(60, 24, 5, 3);
+    ck_assert_uint_eq(result->capture_draws, 600);
+    ck_assert_double_eq_tol(result->capture_expected / 600.0, predicted, 1e-9);
+    ck_assert_double_eq_tol(world_result_metric_value(result, SCN_METRIC_CAPTURE_RATE_PREDICTED),
+                            predicted, 1e-9);
+    uint64_t draws = 0;
+    ck_assert_uint_eq(verify_recount_captured(result, 3, &draws), result->captured_draws);
+    ck_assert_uint_eq(draws, 600);
+    double low, high;
+    util_wilson_interval(result->captured_draws, 600, 3.29, &low, &high);
+    ck_assert_msg(low <= predicted && predicted <= high, "%llu of 600 captured, predicted %.4f",
+                  (unsigned long long)result->captured_draws, predicted);
+    double wrong = cons_capture_probability(60, 12, 5, 3);
+    ck_assert(wrong < low || wrong > high);
+    world_result_destroy(result);
+}
+END_TEST
+
 /* Cross-validation end to end: a lie settles when the executor is in the
  * cartel and either the spot check (p) does not fire or all N verifiers
  * are in the cartel too; the referee settles every other dispute. */
@@ -590,6 +647,7 @@ Suite *test_verify_suite(void)
     TCase *frequency = tcase_create("frequency");
     tcase_set_timeout(frequency, 300);
     tcase_add_test(frequency, test_verify_sampling_capture_frequency);
+    tcase_add_test(frequency, test_verify_committee_capture_against_closed_form);
     tcase_add_test(frequency, test_verify_crossval_acceptance_frequency);
     suite_add_tcase(suite, frequency);
     TCase *economics = tcase_create("economics");

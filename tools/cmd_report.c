@@ -65,14 +65,28 @@ static int table_row(void *context, size_t count, const met_value *values)
     return 0;
 }
 
-/* A titled table of the rows of 'sql' (?1 = the report's id). Returns 0
- * or TOOL_EXIT_INTERNAL. An empty result writes 'empty' instead. */
-static int report_table(report *r, const char *title, const char *const *headers,
-                        const char *sql, const char *empty)
+/* One table of the report: its title, column headers, the query (?1 is
+ * the run or sweep id) and the line shown when it has no rows. */
+typedef struct report_section {
+    const char *title;
+    const char *const *headers;
+    const char *sql;
+    const char *empty;
+} report_section;
+
+/* Rows computed beyond one query (met_predictions): the id, then each row
+ * to 'row'. */
+typedef int (*report_reader)(met_db *db, const char *id, met_row_fn row, void *context);
+
+/* A titled table of a section's rows: its query's, or the reader's when
+ * 'reader' is not NULL. Returns 0 or TOOL_EXIT_INTERNAL. An empty result
+ * writes the section's 'empty' line instead. */
+static int report_table(report *r, const report_section *section, report_reader reader)
 {
     const char *params[1] = {r->id};
+    const char *const *headers = section->headers;
     fputs("<h2>", r->out);
-    html_text(r->out, title);
+    html_text(r->out, section->title);
     fputs("</h2>\n<table>\n<tr>", r->out);
     for (size_t i = 0; headers[i] != NULL; i++) {
         fputs("<th>", r->out);
@@ -81,7 +95,8 @@ static int report_table(report *r, const char *title, const char *const *headers
     }
     fputs("</tr>\n", r->out);
     r->rows = 0;
-    int rc = met_query(r->db, sql, params, 1, table_row, r);
+    int rc = reader != NULL ? reader(r->db, r->id, table_row, r)
+                            : met_query(r->db, section->sql, params, 1, table_row, r);
     fputs("</table>\n", r->out);
     if (rc != 0) {
         snprintf(r->why, sizeof(r->why), "%s", met_db_errmsg(r->db));
@@ -89,12 +104,11 @@ static int report_table(report *r, const char *title, const char *const *headers
     }
     if (r->rows == 0) {
         fputs("<p class=\"note\">", r->out);
-        html_text(r->out, empty);
+        html_text(r->out, section->empty);
         fputs("</p>\n", r->out);
     }
     return 0;
 }
-
 /* Copies the figure's SVG from its first "<svg" on (no XML prolog). */
 static int report_svg_inline(report *r, const char *path)
 {
@@ -166,21 +180,11 @@ static void report_begin(report *r, const char *title)
     fputs("</h1>\n", r->out);
 }
 
-/* One table of the report: its title, column headers, the query (?1 is
- * the run or sweep id) and the line shown when it has no rows. */
-typedef struct report_section {
-    const char *title;
-    const char *const *headers;
-    const char *sql;
-    const char *empty;
-} report_section;
-
 static int report_sections(report *r, const report_section *sections, size_t count)
 {
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
-        rc = report_table(r, sections[i].title, sections[i].headers, sections[i].sql,
-                          sections[i].empty);
+        rc = report_table(r, &sections[i], NULL);
     }
     return rc;
 }
@@ -199,6 +203,9 @@ static int report_run_tables(report *r)
     static const char *const node_headers[] = {"behaviour", "nodes", "mean reputation",
                                                "mean stake", "crashes", NULL};
     static const char *const violation_headers[] = {"kind", "count", "first at (s)", NULL};
+    static const char *const predicted_headers[] = {"quantity", "observed", "measured rate",
+                                                    "95 % interval (Wilson)",
+                                                    "predicted (closed form)", "inside", NULL};
     static const char *const param_headers[] = {"key", "value", NULL};
     const report_section sections[] = {
         {"Run", run_headers,
@@ -217,6 +224,11 @@ static int report_run_tables(report *r)
          "SELECT kind, count(*), min(t_ns) / 1e9 FROM violations"
          " WHERE run_id = ?1 GROUP BY kind ORDER BY kind",
          "No violations recorded."},
+    };
+    const report_section predicted = {
+        "Measured beside predicted", predicted_headers, NULL,
+        "No draw or spot check to compare (no committee, sample or crossval)."};
+    const report_section after[] = {
         {"Nodes by behaviour", node_headers,
          "SELECT behaviour, count(*), avg(reputation), avg(stake), sum(crashes)"
          " FROM nodes WHERE run_id = ?1 GROUP BY behaviour ORDER BY behaviour",
@@ -225,7 +237,11 @@ static int report_run_tables(report *r)
          "SELECT key, value FROM params WHERE run_id = ?1 ORDER BY key",
          "No parameters stored."},
     };
-    return report_sections(r, sections, UTIL_ARRAY_COUNT(sections));
+    int rc = report_sections(r, sections, UTIL_ARRAY_COUNT(sections));
+    if (rc == 0) {
+        rc = report_table(r, &predicted, met_predictions);
+    }
+    return rc == 0 ? report_sections(r, after, UTIL_ARRAY_COUNT(after)) : rc;
 }
 
 static int report_run(report *r)
@@ -330,10 +346,12 @@ static int report_sweep(report *r)
         rc = report_figure(r, &cdf, "Latency of completed requests of the sweep, per protocol.");
     }
     if (rc == 0) {
-        rc = report_table(r, "Scenario of the first run (effective, flattened)", param_headers,
-         "SELECT key, value FROM params WHERE run_id = (SELECT min(run_id)"
-         " FROM runs WHERE sweep_id = ?1 AND status = 'completed')"
-         " ORDER BY key", "No completed run.");
+        const report_section scenario = {
+            "Scenario of the first run (effective, flattened)", param_headers,
+            "SELECT key, value FROM params WHERE run_id = (SELECT min(run_id)"
+            " FROM runs WHERE sweep_id = ?1 AND status = 'completed') ORDER BY key",
+            "No completed run."};
+        rc = report_table(r, &scenario, NULL);
     }
     return rc;
 }

@@ -246,6 +246,12 @@ typedef struct world_result {
     double slashed_burnt;
     uint64_t cheats_declined;        /* a rational adversary's hops it chose to run honestly */
     uint64_t cheats_taken;
+    /* Draws against their closed form (world_verify.c): committees and
+     * samples drawn, those a quorum of Byzantine members held, and the sum
+     * over draws of the closed form's capture probability. */
+    uint64_t capture_draws;
+    uint64_t captured_draws;
+    double capture_expected;
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */

@@ -123,6 +123,15 @@ static double check_metric_value(const world_result *result, scn_metric metric)
         return metric == SCN_METRIC_BALANCE_HONEST_MEAN ? honest : byzantine;
     case SCN_METRIC_CHEATS_DECLINED: return (double)result->cheats_declined;
     case SCN_METRIC_CHEATS_TAKEN: return (double)result->cheats_taken;
+    case SCN_METRIC_CAPTURE_DRAWS: return (double)result->capture_draws;
+    case SCN_METRIC_CAPTURED_DRAWS: return (double)result->captured_draws;
+    case SCN_METRIC_CAPTURE_RATE:
+        return result->capture_draws == 0
+                   ? NAN
+                   : (double)result->captured_draws / (double)result->capture_draws;
+    case SCN_METRIC_CAPTURE_RATE_PREDICTED:
+        return result->capture_draws == 0 ? NAN
+                                          : result->capture_expected / (double)result->capture_draws;
     default: return NAN;
     }
 }

@@ -83,6 +83,10 @@ typedef struct world_state {
     float *decoded;
     void *candidates;                /* cons_candidate per eligible server, by segment */
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
+    struct world_capture_memo {      /* per segment: the last closed form computed */
+        uint32_t malicious, draw, quorum; /* its inputs (the pool is the segment's) */
+        double probability;          /* valid once draw != 0 */
+    } capture_memo[NODE_SEGMENTS_MAX];
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
     util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
     uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */

@@ -49,6 +49,42 @@ static uint32_t verify_draw_size(const world_state *world, const uint8_t *beacon
     return size;
 }
 
+/* A fresh draw against its closed form: are a quorum of its members
+ * Byzantine now, and how likely was that for a uniform draw from the
+ * segment's pool as it stands (cons_capture_probability; exact under
+ * uniform weights, an approximation once stake and reputation differ). */
+static void verify_capture_note(world_state *world, uint32_t segment, const uint32_t *members,
+                                uint32_t drawn)
+{
+    const cons_protocol_ops *protocol = world->serving.protocol;
+    if (protocol->capture_at == NULL) {
+        return;
+    }
+    const cons_candidate *pool = (const cons_candidate *)world->candidates +
+                                 world->candidate_offsets[segment];
+    uint32_t count = world->candidate_offsets[segment + 1] - world->candidate_offsets[segment];
+    const uint8_t *behaviour = world->store.behaviour_of;
+    uint32_t malicious = 0;
+    uint32_t seated = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        malicious += behaviour[pool[i].node_id] != NODE_BEHAVIOUR_HONEST;
+    }
+    for (uint32_t j = 0; j < drawn; j++) {
+        seated += behaviour[members[j]] != NODE_BEHAVIOUR_HONEST;
+    }
+    uint32_t quorum = protocol->capture_at(&world->serving.protocol_params, drawn);
+    struct world_capture_memo *memo = &world->capture_memo[segment];
+    if (memo->draw != drawn || memo->malicious != malicious || memo->quorum != quorum) {
+        *memo = (struct world_capture_memo){malicious, drawn, quorum,
+                                            cons_capture_probability(count, malicious, drawn,
+                                                                     quorum)};
+    }
+    world_result *result = world->result;
+    result->capture_draws++;
+    result->captured_draws += seated >= quorum;
+    result->capture_expected += memo->probability;
+}
+
 static uint32_t verify_committee(void *context, uint64_t request, uint32_t segment,
                                  uint32_t round, uint32_t *members_out)
 {
@@ -81,6 +117,7 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
         world->committee_cache_count[index] = (uint32_t)chosen;
         world->committee_cache_round[index] = 1;
+        verify_capture_note(world, segment, cached, (uint32_t)chosen);
     }
     memcpy(members_out, cached, world->committee_cache_count[index] * sizeof(uint32_t));
     return world->committee_cache_count[index];
