@@ -310,6 +310,8 @@ const char *met_strerror(int code)
         return "write error";
     case MET_ECORRUPT:
         return "the database file is damaged";
+    case MET_ENOMEM:
+        return "out of memory";
     default:
         return "unknown error";
     }

@@ -27,6 +27,7 @@
 #define MET_ENORUN -5     /* no such run */
 #define MET_EIO -6        /* writing the export failed */
 #define MET_ECORRUPT -7   /* the file fails SQLite's integrity check */
+#define MET_ENOMEM -8     /* out of memory while reading rows */
 
 typedef struct met_db met_db;
 
@@ -299,6 +300,21 @@ int met_query(met_db *db, const char *sql, const char *const *params, size_t par
  * "yes" or "no" for the prediction inside the interval. A run with neither
  * gives no row. Returns 0, a callback's non-zero, or MET_ESQL. */
 int met_predictions(met_db *db, const char *run_id, met_row_fn row, void *context);
+
+/* Which duration of a stored request met_request_durations reads. */
+typedef enum met_span {
+    MET_SPAN_LATENCY,                /* finished - submitted, completed requests */
+    MET_SPAN_FIRST_TOKEN,            /* first_token - submitted, requests with a token */
+    MET_SPAN_FINALITY                /* the latency plus 'window_ns', completed requests */
+} met_span;
+
+/* Every stored request of 'run_id' with the span, as nanoseconds, into a
+ * new array (*values_out, free with util_free; NULL when none) of
+ * *count_out values, in request order. For exact percentiles of a run
+ * whose requests were written by several processes (the testbed). Returns
+ * 0, MET_ENOMEM or MET_ESQL. */
+int met_request_durations(met_db *db, int64_t run_id, met_span span, uint64_t window_ns,
+                          uint64_t **values_out, uint64_t *count_out);
 
 /* ---- sweeps and merging (schema 5, met_sweep.c) ---- */
 

@@ -521,6 +521,67 @@ int met_predictions(met_db *db, const char *run_id, met_row_fn row, void *contex
     return met_query(db, met_predictions_sql, params, 1, predictions_row, &pass);
 }
 
+/* ---- request durations ---- */
+
+static const char *const met_span_sql[] = {
+    [MET_SPAN_LATENCY] = "SELECT finished_ns - submitted_ns FROM requests WHERE run_id = ?1"
+                         " AND status = 'completed' AND finished_ns >= submitted_ns"
+                         " ORDER BY request_id",
+    [MET_SPAN_FIRST_TOKEN] = "SELECT first_token_ns - submitted_ns FROM requests"
+                             " WHERE run_id = ?1 AND first_token_ns > 0"
+                             " AND first_token_ns >= submitted_ns ORDER BY request_id",
+    [MET_SPAN_FINALITY] = "SELECT finished_ns - submitted_ns FROM requests WHERE run_id = ?1"
+                          " AND status = 'completed' AND finished_ns >= submitted_ns"
+                          " ORDER BY request_id",
+};
+
+typedef struct durations_pass {
+    uint64_t *values;
+    uint64_t count;
+    uint64_t capacity;
+    uint64_t window_ns;
+} durations_pass;
+
+static int durations_row(void *context, size_t count, const met_value *values)
+{
+    durations_pass *pass = context;
+    (void)count;
+    if (pass->count == pass->capacity) {
+        uint64_t capacity = pass->capacity == 0 ? 256 : pass->capacity * 2;
+        uint64_t *grown = util_realloc(pass->values, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            return MET_ENOMEM;
+        }
+        pass->values = grown;
+        pass->capacity = capacity;
+    }
+    pass->values[pass->count++] = (uint64_t)values[0].number + pass->window_ns;
+    return 0;
+}
+
+int met_request_durations(met_db *db, int64_t run_id, met_span span, uint64_t window_ns,
+                          uint64_t **values_out, uint64_t *count_out)
+{
+    ASSERT(db != NULL && values_out != NULL && count_out != NULL);
+    ASSERT(span == MET_SPAN_LATENCY || span == MET_SPAN_FIRST_TOKEN || span == MET_SPAN_FINALITY);
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)run_id);
+    const char *params[1] = {id};
+    durations_pass pass = {NULL, 0, 0, span == MET_SPAN_FINALITY ? window_ns : 0};
+    int rc = met_query(db, met_span_sql[span], params, 1, durations_row, &pass);
+    if (rc != 0) {
+        util_free(pass.values);
+        pass.values = NULL;
+        pass.count = 0;
+        if (rc == MET_ENOMEM) {
+            met__set_error(db, "request durations: out of memory");
+        }
+    }
+    *values_out = pass.values;
+    *count_out = pass.count;
+    return rc;
+}
+
 /* Binds ?index: an all-digit text (at most 18 digits) as an integer. */
 static void query_bind(sqlite3_stmt *stmt, int index, const char *text)
 {

@@ -1000,6 +1000,21 @@ START_TEST(test_testbed_matches_simulator)
                           " finality_p50_ns > 0 FROM protocol_comparison ORDER BY run_id");
     ck_assert_str_eq(columns, "committee|3.0|0.0|0.0|1\ncommittee|3.0|0.0|0.0|1\n");
     free(columns);
+    /* Both runs' percentiles are exact: the nearest rank over the stored
+     * requests rows (the testbed's read back from what its processes
+     * wrote, not their merged histograms). */
+    char *exact = query(
+        "SELECT d.run_id, d.v = (SELECT value FROM metrics m WHERE m.run_id = d.run_id"
+        " AND m.name = 'request_latency_p50'), (SELECT value FROM metrics m"
+        " WHERE m.run_id = d.run_id AND m.name = 'request_latency_p99') = d.top"
+        " FROM (SELECT run_id, finished_ns - submitted_ns AS v,"
+        "  row_number() OVER (PARTITION BY run_id ORDER BY finished_ns - submitted_ns) AS k,"
+        "  count(*) OVER (PARTITION BY run_id) AS n,"
+        "  max(finished_ns - submitted_ns) OVER (PARTITION BY run_id) AS top"
+        "  FROM requests WHERE status = 'completed') d"
+        " WHERE d.k = (d.n + 1) / 2 ORDER BY d.run_id");
+    ck_assert_str_eq(exact, "1|1|1\n2|1|1\n");
+    free(exact);
 }
 END_TEST
 

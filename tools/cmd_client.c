@@ -13,7 +13,7 @@
 #include "testbed/tb.h"
 #include "tools/tool.h"
 #include "util/alloc.h"
-#include "util/hist.h"
+#include "util/stats.h"
 
 static const char client_usage[] =
     "usage: infersim client --url URL [--url URL]... --requests N [options]\n"
@@ -194,8 +194,10 @@ static const char *client_status_name(uint32_t status)
 static int client_store(met_db *db, int64_t run_id, const client_options *o,
                         const tb_client_result *results, uint64_t wall_ns)
 {
-    util_hist latency;
-    util_hist_init(&latency);
+    uint64_t *latency = util_calloc(o->requests + 1, sizeof(*latency));
+    if (latency == NULL) {
+        return -1;
+    }
     uint64_t completed = 0;
     for (uint64_t i = 0; i < o->requests; i++) {
         const tb_client_result *r = &results[i];
@@ -206,13 +208,17 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
             "", "", -1, -1, -1,
         };
         if (met_requests_add(db, run_id, &row, 1) != 0) {
+            util_free(latency);
             return -1;
         }
         if (done) {
-            completed += 1;
-            util_hist_add(&latency, r->end_ns - r->start_ns);
+            latency[completed++] = r->end_ns - r->start_ns;
         }
     }
+    /* Exact, by the nearest rank, as the simulator's (util_stats). */
+    double p50 = util_quantile_nearest_rank(latency, completed, 0.50);
+    double p99 = util_quantile_nearest_rank(latency, completed, 0.99);
+    util_free(latency);
     double seconds = (double)wall_ns / 1e9;
     const struct {
         const char *name;
@@ -222,8 +228,8 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
         {"requests_completed", "count", (double)completed},
         {"completed_ratio", "ratio", (double)completed / (double)o->requests},
         {"requests_per_s", "requests/s", seconds > 0 ? (double)completed / seconds : NAN},
-        {"request_latency_p50", "ns", util_hist_metric(&latency, 0.5)},
-        {"request_latency_p99", "ns", util_hist_metric(&latency, 0.99)},
+        {"request_latency_p50", "ns", p50},
+        {"request_latency_p99", "ns", p99},
         {"concurrency", "count", (double)o->concurrency},
         {"wall_s", "s", seconds},
     };
@@ -235,14 +241,15 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
         }
     }
     if (!o->quiet) {
-        char wall[SCN_FORMAT_MAX], rate[SCN_FORMAT_MAX], p50[SCN_FORMAT_MAX], p99[SCN_FORMAT_MAX];
+        char wall[SCN_FORMAT_MAX], rate[SCN_FORMAT_MAX], p50_text[SCN_FORMAT_MAX],
+            p99_text[SCN_FORMAT_MAX];
         printf("client: %llu requests, %llu completed in %s: %s, latency p50 %s, p99 %s\n",
                o->requests, (unsigned long long)completed,
                scn_format_value(wall, sizeof(wall), "s", seconds),
                scn_format_value(rate, sizeof(rate), "requests/s",
                                 seconds > 0 ? (double)completed / seconds : 0.0),
-               scn_format_value(p50, sizeof(p50), "ns", util_hist_metric(&latency, 0.5)),
-               scn_format_value(p99, sizeof(p99), "ns", util_hist_metric(&latency, 0.99)));
+               scn_format_value(p50_text, sizeof(p50_text), "ns", p50),
+               scn_format_value(p99_text, sizeof(p99_text), "ns", p99));
     }
     return 0;
 }

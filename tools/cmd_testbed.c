@@ -20,6 +20,7 @@
 #include "tools/tool.h"
 #include "util/alloc.h"
 #include "util/hist.h"
+#include "util/stats.h"
 
 static const char testbed_usage[] =
     "usage: infersim testbed FILE [options]\n"
@@ -292,12 +293,69 @@ typedef struct testbed_metric {
 
 #define TESTBED_METRICS 25
 
+/* The run's percentiles of request durations: p50, p95, p99 of latency,
+ * p50 of the first token, p50 and p99 of finality. */
+typedef struct testbed_quantiles {
+    double latency[3];
+    double first_token;
+    double finality[2];
+} testbed_quantiles;
+
+/* One span's nearest-rank quantiles over the requests rows the processes
+ * stored; false when fewer rows than 'expected' are there (a process died
+ * with its rows) or they cannot be read. */
+static bool span_quantiles(testbed_context *run, met_span span, uint64_t window_ns,
+                           uint64_t expected, const double *q, double *out, size_t count)
+{
+    uint64_t *values = NULL;
+    uint64_t n = 0;
+    if (met_request_durations(run->db, run->run_id, span, window_ns, &values, &n) != 0 ||
+        n != expected) {
+        util_free(values);
+        return false;
+    }
+    for (size_t i = 0; i < count; i++) {
+        out[i] = util_quantile_nearest_rank(values, n, q[i]);
+    }
+    util_free(values);
+    return true;
+}
+
+/* Exact percentiles from the stored requests rows, as the simulator's;
+ * when rows are missing, the processes' merged histograms (bucket edges,
+ * within about 1 %), said on stderr. */
+static void testbed_quantiles_read(testbed_context *run, const tb_summary *total,
+                                   testbed_quantiles *out)
+{
+    static const double latency_q[3] = {0.50, 0.95, 0.99};
+    static const double finality_q[2] = {0.50, 0.99};
+    static const double median[1] = {0.50};
+    const scn_verification *v = &run->scenario->verification;
+    uint64_t window = v->protocol == CONS_PROTOCOL_OPTIMISTIC ? v->challenge_window_ns : 0;
+    uint64_t completed = total->requests_completed;
+    bool exact =
+        span_quantiles(run, MET_SPAN_LATENCY, 0, completed, latency_q, out->latency, 3) &&
+        span_quantiles(run, MET_SPAN_FINALITY, window, completed, finality_q, out->finality, 2) &&
+        span_quantiles(run, MET_SPAN_FIRST_TOKEN, 0, total->first_token.total_count, median,
+                       &out->first_token, 1);
+    if (exact) {
+        return;
+    }
+    fprintf(stderr, "infersim testbed: requests rows are missing; the percentiles are the "
+                    "processes' merged histograms (within about 1 %%)\n");
+    for (size_t i = 0; i < 3; i++) {
+        out->latency[i] = util_hist_metric(&total->request_latency, latency_q[i]);
+    }
+    out->first_token = util_hist_metric(&total->first_token, 0.50);
+    out->finality[0] = util_hist_metric(&total->finality, 0.50);
+    out->finality[1] = util_hist_metric(&total->finality, 0.99);
+}
+
 /* The run-level metrics a testbed run measures (NaN: not defined). */
-static void testbed_metrics(const tb_summary *total, double wall_s,
-                            testbed_metric out[TESTBED_METRICS])
+static void testbed_metrics(const tb_summary *total, const testbed_quantiles *quantiles,
+                            double wall_s, testbed_metric out[TESTBED_METRICS])
 {
     uint64_t rejected = tb_summary_rejected(total);
-    const util_hist *latency = &total->request_latency;
     const testbed_metric metrics[] = {
         {"requests_submitted", (double)total->requests_submitted},
         {"requests_completed", (double)total->requests_completed},
@@ -313,10 +371,10 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
         {"wall_s", wall_s},
         /* Named as the simulator names them, for side-by-side queries. */
         {"requests_failed", (double)(total->requests_finished - total->requests_completed)},
-        {"request_latency_p50", util_hist_metric(latency, 0.50)},
-        {"request_latency_p95", util_hist_metric(latency, 0.95)},
-        {"request_latency_p99", util_hist_metric(latency, 0.99)},
-        {"first_token_p50", util_hist_metric(&total->first_token, 0.50)},
+        {"request_latency_p50", quantiles->latency[0]},
+        {"request_latency_p95", quantiles->latency[1]},
+        {"request_latency_p99", quantiles->latency[2]},
+        {"first_token_p50", quantiles->first_token},
         {"tokens_per_s", wall_s > 0 ? (double)total->tokens_out / wall_s : NAN},
         {"accepted_wrong", (double)total->accepted_wrong},
         {"accepted_wrong_ratio", total->requests_completed > 0
@@ -331,8 +389,8 @@ static void testbed_metrics(const tb_summary *total, double wall_s,
                                                           total->referee_flops) /
                                                      (double)total->native_flops
                                                : NAN},
-        {"finality_p50", util_hist_metric(&total->finality, 0.50)},
-        {"finality_p99", util_hist_metric(&total->finality, 0.99)},
+        {"finality_p50", quantiles->finality[0]},
+        {"finality_p99", quantiles->finality[1]},
         {"stake_slashed", total->stake_slashed},
         {"fees_paid", total->fees_paid},
     };
@@ -481,8 +539,10 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
     clock_gettime(CLOCK_MONOTONIC, &end);
     double wall_s =
         (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+    testbed_quantiles quantiles;
+    testbed_quantiles_read(run, &total, &quantiles);
     testbed_metric metrics[TESTBED_METRICS];
-    testbed_metrics(&total, wall_s, metrics);
+    testbed_metrics(&total, &quantiles, wall_s, metrics);
     int stored = rc == 0 ? store_totals(run, &total, metrics) : 0;
     /* A stopped run has no verdict (as in run): nothing is evaluated. */
     bool judged = rc == 0 && stored == 0 && testbed_stop == 0;

@@ -2,6 +2,7 @@
 #include "util/stats.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "util/assert.h"
 
@@ -28,4 +29,23 @@ void util_wilson_interval(uint64_t successes, uint64_t trials, double z, double 
     double half = z * sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / (1.0 + z2 / n);
     *low_out = successes == 0 ? 0.0 : stats_clamp01(centre - half);
     *high_out = successes == trials ? 1.0 : stats_clamp01(centre + half);
+}
+
+static int stats_compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+double util_quantile_nearest_rank(uint64_t *values, uint64_t n, double q)
+{
+    ASSERT(q >= 0.0 && q <= 1.0);
+    if (n == 0) {
+        return NAN;
+    }
+    ASSERT(values != NULL);
+    qsort(values, (size_t)n, sizeof(*values), stats_compare_u64);
+    double rank = ceil(q * (double)n);
+    uint64_t index = rank < 1.0 ? 0 : rank >= (double)n ? n - 1 : (uint64_t)rank - 1;
+    return (double)values[index];
 }

@@ -3,6 +3,7 @@
 #ifndef UTIL_STATS_H
 #define UTIL_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The Wilson score interval of a binomial proportion: 'successes' of
@@ -12,5 +13,10 @@
  * successes <= trials and z > 0. Cannot fail. */
 void util_wilson_interval(uint64_t successes, uint64_t trials, double z, double *low_out,
                           double *high_out);
+
+/* The q-quantile of n values by the nearest-rank rule: the ceil(q n)-th
+ * smallest (the smallest for q = 0), always one of the values. Sorts
+ * 'values' in place. NaN when n == 0. ASSERTs q in [0, 1]. */
+double util_quantile_nearest_rank(uint64_t *values, uint64_t n, double q);
 
 #endif

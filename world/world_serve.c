@@ -30,6 +30,7 @@
 #include "world/world_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/stats.h"
 
 /* ---- loading the model ---- */
 
@@ -955,12 +956,6 @@ static double serve_failed(const world_result *result)
     return (double)failed;
 }
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The span of one record, or false when the request has none. */
 static bool request_span(const world_result *result, const world_request_record *record,
                          world_span span, uint64_t *out)
@@ -987,13 +982,7 @@ double world__request_quantile(const world_result *result, world_span span, doub
     for (uint64_t r = 0; r < result->request_count; r++) {
         n += request_span(result, &result->requests[r], span, &values[n]);
     }
-    double value = NAN;
-    if (n > 0) {
-        qsort(values, n, sizeof(*values), compare_u64);
-        double rank = ceil(q * (double)n);
-        uint64_t index = rank < 1.0 ? 0 : rank >= (double)n ? n - 1 : (uint64_t)rank - 1;
-        value = (double)values[index];
-    }
+    double value = util_quantile_nearest_rank(values, n, q);
     util_free(values);
     return value;
 }
