@@ -557,6 +557,41 @@ START_TEST(test_sweep_chunks_merge_without_duplicates)
 }
 END_TEST
 
+/* Four chunks split both grid points' three seeds: no chunk judges a
+ * mean it holds only part of (each defers it and passes --check); the
+ * merged database judges the whole point, and the mean fails there. */
+START_TEST(test_sweep_chunks_defer_expectations_over_seeds)
+{
+    static const char over_yaml[] = "name: tiny\n"
+                                    "seed: 7\n"
+                                    "duration: 1s\n"
+                                    "nodes: {count: 20}\n"
+                                    "network: {latency: {model: constant, value: 5ms},"
+                                    " loss: 0.05}\n"
+                                    "workload: {messages: 10, rate: 40/s}\n"
+                                    "expect: {delivery_ratio: {mean: \">= 0.999\"}}\n"
+                                    "sweep: {seeds: 3, params: {gossip.fanout: [2, 4]}}\n";
+    write_text("over.yaml", over_yaml);
+    for (int c = 0; c < 4; c++) {
+        ck_assert_int_eq(RUN("sweep over.yaml --chunk %d/4 --jobs 1 --quiet --check --db p%d.db",
+                             c, c),
+                         0);
+        ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "1 deferred"));
+        ck_assert_ptr_null(strstr(read_text("out.txt"), "FAILED"));
+    }
+    ck_assert_int_eq(RUN("merge m.db p0.db p1.db p2.db p3.db"), 0);
+    ck_assert_int_eq(RUN("sweep over.yaml --db m.db --quiet --check"), 1);
+    const char *out = read_text("out.txt");
+    ck_assert_ptr_nonnull(strstr(out, "6 already done"));
+    ck_assert_ptr_nonnull(strstr(out, "gossip.fanout=2: delivery_ratio mean >= 0.999: mean"));
+    ck_assert_ptr_nonnull(strstr(out, "over 3 seeds: FAILED"));
+    ck_assert_ptr_null(strstr(out, "deferred"));
+    /* Chunks on point boundaries judge their whole points themselves. */
+    ck_assert_int_eq(RUN("sweep over.yaml --chunk 0/2 --jobs 1 --quiet --check --db h.db"), 1);
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "over 3 seeds: FAILED"));
+}
+END_TEST
+
 /* The cluster files: a Slurm array of chunks throttled with %N, and one
  * GNU parallel line per chunk, each into its own database. */
 START_TEST(test_sweep_emit_slurm_and_parallel)
@@ -733,6 +768,7 @@ Suite *test_sweep_suite(void)
     tcase_add_test(runs, test_sweep_check_fails_on_expectation);
     tcase_add_test(runs, test_sweep_check_over_seeds);
     tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
+    tcase_add_test(runs, test_sweep_chunks_defer_expectations_over_seeds);
     tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);
     suite_add_tcase(suite, runs);
 

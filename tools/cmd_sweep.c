@@ -445,10 +445,13 @@ static void emit_slurm(FILE *out, const sweep_options *o, const sweep_plan *plan
             (unsigned long long)chunks);
     shell_quote(out, parts);
     fputs("\"/part-${SLURM_ARRAY_TASK_ID}.db\"\n", out);
+    const char *db = o->db != NULL ? o->db : plan->scenario->output.db;
     fprintf(out, "# When every task has finished, merge the parts into one database:\n#   ");
     shell_quote(out, bin);
-    fprintf(out, " merge %s %s/part-*.db\n", o->db != NULL ? o->db : plan->scenario->output.db,
-            parts);
+    fprintf(out, " merge %s %s/part-*.db\n", db, parts);
+    fputs("# then judge every expectation, those over seeds included, on the whole:\n#   ", out);
+    emit_command(out, o, bin, file);
+    fprintf(out, " --db %s --check\n", db);
 }
 
 static void emit_parallel(FILE *out, const sweep_options *o, const char *bin, const char *file,
@@ -510,8 +513,11 @@ static int sweep_emit(const sweep_options *o, const sweep_plan *plan)
         chmod(o->output, 0755);
     }
     fprintf(stderr, "infersim sweep: %llu runs in %llu jobs; each writes %s/part-N.db. Then:\n"
-                    "  infersim merge %s %s/part-*.db\n",
+                    "  infersim merge %s %s/part-*.db\n"
+                    "and, to judge every expectation (those over seeds included) on the whole:\n  ",
             (unsigned long long)plan->runs, (unsigned long long)chunks, parts, db, parts);
+    emit_command(stderr, o, bin, file);
+    fprintf(stderr, " --db %s --check\n", db);
     return TOOL_EXIT_OK;
 }
 
@@ -985,6 +991,7 @@ typedef struct verdict_totals {
     uint64_t missing;
     uint64_t over_passed;     /* over-seed expectations, one per grid point */
     uint64_t over_failed;
+    uint64_t over_deferred;   /* points this chunk holds only some seeds of */
 } verdict_totals;
 
 /* ---- expectations over the seeds of a grid point ---- */
@@ -1073,6 +1080,23 @@ static int over_point(const sweep_options *o, const sweep_plan *plan, met_db *db
                       const char *point_text, bool *header, verdict_totals *totals)
 {
     const scn_scenario *scenario = plan->scenario;
+    uint64_t seeds = plan->grid->seeds;
+    uint64_t first = point * seeds, last = first + seeds;
+    if (first < plan->first || last > plan->last) {
+        /* A chunk holding some of the point's seeds cannot judge them all:
+         * the merged database can. */
+        uint64_t held = (last < plan->last ? last : plan->last) -
+                        (first > plan->first ? first : plan->first);
+        totals->over_deferred += scenario->expect_count - tool_run_expect_count(scenario);
+        if (!*header) {
+            printf("expectations over seeds per grid point:\n");
+            *header = true;
+        }
+        printf("  %s: expectations over seeds deferred: this chunk holds %llu of %llu seeds\n",
+               point_text[0] != '\0' ? point_text : "(base)", (unsigned long long)held,
+               (unsigned long long)seeds);
+        return 0;
+    }
     over_outcome outcome;
     memset(&outcome, 0, sizeof(outcome));
     outcome.failing = calloc(plan->grid->seeds, sizeof(*outcome.failing));
@@ -1277,6 +1301,12 @@ static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
                        (unsigned long long)verdicts.over_failed,
                        verdicts.over_failed > 0 && !o->check ? " (--check makes that exit 1)"
                                                               : "");
+            }
+            if (verdicts.over_deferred > 0) {
+                printf("expectations over seeds: %llu deferred (grid points split between "
+                       "chunks); after 'infersim merge', the same sweep command with the merged "
+                       "--db and without --chunk judges them\n",
+                       (unsigned long long)verdicts.over_deferred);
             }
         }
     }
