@@ -470,12 +470,17 @@ typedef struct cons_protocol_ops {
     double (*prover_factor)(const cons_params *params);
     /* Compute time x (1 + overhead) of its members (may be NULL: 0). */
     double (*time_overhead)(const cons_params *params);
-    /* How many Byzantine members of a draw of 'draw' members decide it (a
-     * committee's quorum, all n of a sample): the draw is then captured.
-     * NULL when numbers alone do not capture a draw (an executor checked
-     * by evidence). The driver counts captured draws against
-     * cons_capture_probability's prediction. */
-    uint32_t (*capture_at)(const cons_params *params, uint32_t draw);
+    /* Capture of a draw by its Byzantine members (both NULL when numbers
+     * alone capture none of its draws: evidence decides). 'captured': is
+     * this draw captured, bit j of 'byzantine' set when its member j (in
+     * draw order) is Byzantine -- a committee's quorum of them, a whole
+     * sample, a Byzantine executor no honest checker watches. 'capture_
+     * probability': the closed form's chance of that for a uniform draw from
+     * 'pool' candidates, 'malicious' of them Byzantine. The driver counts
+     * captured draws against the prediction (capture_rate). */
+    bool (*captured)(const cons_params *params, uint64_t byzantine, uint32_t drawn);
+    double (*capture_probability)(const cons_params *params, uint32_t pool, uint32_t malicious,
+                                  uint32_t drawn);
 } cons_protocol_ops;
 
 /* The protocol's operations; NULL for CONS_PROTOCOL_NONE. ASSERTs that

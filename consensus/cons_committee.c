@@ -63,10 +63,16 @@ static const char *committee_check_invariants(const cons_tally *tally)
 }
 
 /* A quorum of Byzantine members accepts their output. */
-static uint32_t committee_capture_at(const cons_params *params, uint32_t draw)
+static bool committee_captured(const cons_params *params, uint64_t byzantine, uint32_t drawn)
 {
-    (void)draw;
-    return params->quorum;
+    (void)drawn;
+    return (uint32_t)__builtin_popcountll(byzantine) >= params->quorum;
+}
+
+static double committee_capture_probability(const cons_params *params, uint32_t pool,
+                                            uint32_t malicious, uint32_t drawn)
+{
+    return cons_capture_probability(pool, malicious, drawn, params->quorum);
 }
 
 const cons_protocol_ops cons__committee_ops = {
@@ -83,5 +89,6 @@ const cons_protocol_ops cons__committee_ops = {
     .settle_hold = cons__hold_none,
     .decide = committee_decide,
     .check_invariants = committee_check_invariants,
-    .capture_at = committee_capture_at,
+    .captured = committee_captured,
+    .capture_probability = committee_capture_probability,
 };

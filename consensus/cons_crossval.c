@@ -26,6 +26,33 @@ static void crossval_decide(const cons_tally *tally, cons_decision *out)
     cons__decide_executor(tally, tally->params->dispute_ns, out);
 }
 
+/* A Byzantine executor whose hop no honest checker re-runs: the spot
+ * check did not fire, or every checker drawn is Byzantine too. */
+static bool crossval_captured(const cons_params *params, uint64_t byzantine, uint32_t drawn)
+{
+    (void)params;
+    return (byzantine & 1u) != 0 && byzantine == cons_members_all(drawn);
+}
+
+/* The executor Byzantine (malicious / pool), then unchecked: 1 - p, or
+ * checked by n checkers all drawn from the Byzantine others,
+ * C(malicious - 1, n) / C(pool - 1, n). Unconditional on the spot check,
+ * so 'drawn' (which tells whether it fired) is not used. */
+static double crossval_capture_probability(const cons_params *params, uint32_t pool,
+                                           uint32_t malicious, uint32_t drawn)
+{
+    (void)drawn;
+    ASSERT(malicious <= pool);
+    if (malicious == 0) {
+        return 0.0;
+    }
+    uint32_t others = pool - 1;
+    uint32_t n = params->verifiers < others ? params->verifiers : others;
+    double p = params->check_probability;
+    double unwatched = (1.0 - p) + p * cons_sampling_capture(others, malicious - 1, n);
+    return (double)malicious / (double)pool * unwatched;
+}
+
 const cons_protocol_ops cons__crossval_ops = {
     .name = "crossval",
     .doc = "one executor, re-checked by n verifiers with probability p; referee on a dispute",
@@ -42,4 +69,6 @@ const cons_protocol_ops cons__crossval_ops = {
     .check_invariants = cons__check_executor,
     .referee = true,
     .exposure_members = cons__exposure_checkers,
+    .captured = crossval_captured,
+    .capture_probability = crossval_capture_probability,
 };

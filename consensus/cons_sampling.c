@@ -116,11 +116,18 @@ static bool sampling_eligible(const cons_params *params, const cons_server_class
     return params->echelon < 0 || server->index == (uint32_t)params->echelon;
 }
 
-/* Unanimity: only a sample of Byzantine members only settles their output. */
-static uint32_t sampling_capture_at(const cons_params *params, uint32_t draw)
+/* Unanimity: only a sample all of Byzantine members settles their output. */
+static bool sampling_captured(const cons_params *params, uint64_t byzantine, uint32_t drawn)
 {
     (void)params;
-    return draw;
+    return byzantine == cons_members_all(drawn);
+}
+
+static double sampling_capture_probability(const cons_params *params, uint32_t pool,
+                                           uint32_t malicious, uint32_t drawn)
+{
+    (void)params;
+    return cons_sampling_capture(pool, malicious, drawn);
 }
 
 const cons_protocol_ops cons__sampling_ops = {
@@ -140,5 +147,6 @@ const cons_protocol_ops cons__sampling_ops = {
     .uniform_draw = true,
     .referee = true,
     .eligible = sampling_eligible,
-    .capture_at = sampling_capture_at,
+    .captured = sampling_captured,
+    .capture_probability = sampling_capture_probability,
 };

@@ -574,9 +574,9 @@ typedef enum scn_metric_runs {
     X(CHEATS_TAKEN, "cheats_taken", "count", VERIFICATION, true,                               \
       "hops on which a rational adversary cheated")                                            \
     X(CAPTURE_DRAWS, "capture_draws", "count", VERIFICATION, true,                             \
-      "committees and samples drawn (protocols a Byzantine quorum can capture)")               \
+      "draws of members under committee, sampling and crossval")                               \
     X(CAPTURED_DRAWS, "captured_draws", "count", VERIFICATION, true,                           \
-      "draws whose Byzantine members reached the protocol's quorum")                           \
+      "draws their Byzantine members decide (a quorum; all; an unwatched executor)")           \
     X(CAPTURE_RATE, "capture_rate", "ratio", VERIFICATION, true,                               \
       "captured_draws over capture_draws (NaN without draws)")                                 \
     X(CAPTURE_RATE_PREDICTED, "capture_rate_predicted", "ratio", VERIFICATION, true,           \

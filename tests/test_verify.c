@@ -540,6 +540,33 @@ START_TEST(test_verify_crossval_acceptance_frequency)
     double disputed = p * (executor * (1.0 - cons_sampling_capture(59, 23, 2)) +
                            (1.0 - executor) * (1.0 - cons_sampling_capture(59, 35, 2)));
     verify_assert_binomial(result->disputes, 600, disputed);
+    /* The escape of a cartel executor is the draw's capture: predicted by
+     * the same closed form, and counted. */
+    ck_assert_uint_eq(result->capture_draws, 600);
+    ck_assert_double_eq_tol(result->capture_expected / 600.0, expected, 1e-9);
+    verify_assert_binomial(result->captured_draws, 600, expected);
+    /* Detection per request from the decisions rows alone: of the draws
+     * with a cartel executor, those whose spot check fired (more than one
+     * member) with an honest checker among them; the closed form is
+     * cons_crossval_detection_exact over the 59 others, 23 in the cartel. */
+    uint64_t lies = 0, caught = 0;
+    for (uint64_t i = 0; i < result->decision_count;) {
+        const world_decision_record *d = &result->decisions[i];
+        bool fresh = d->round == 0 && d->step == 0;
+        bool honest_checker = false;
+        for (uint32_t j = 1; j < d->member_count; j++) {
+            honest_checker |= result->decisions[i + j].behaviour == NODE_BEHAVIOUR_HONEST;
+        }
+        lies += fresh && d->behaviour != NODE_BEHAVIOUR_HONEST;
+        caught += fresh && d->behaviour != NODE_BEHAVIOUR_HONEST && honest_checker;
+        i += d->member_count;
+    }
+    double detection = cons_crossval_detection_exact(p, 59, 23, 2, 1);
+    double low, high;
+    util_wilson_interval(caught, lies, 3.29, &low, &high);
+    ck_assert_msg(lies > 150 && low <= detection && detection <= high,
+                  "%llu of %llu lies caught, predicted %.4f",
+                  (unsigned long long)caught, (unsigned long long)lies, detection);
     world_result_destroy(result);
 }
 END_TEST

@@ -84,7 +84,7 @@ typedef struct world_state {
     void *candidates;                /* cons_candidate per eligible server, by segment */
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
     struct world_capture_memo {      /* per segment: the last closed form computed */
-        uint32_t malicious, draw, quorum; /* its inputs (the pool is the segment's) */
+        uint32_t malicious, draw;    /* its inputs (the pool is the segment's) */
         double probability;          /* valid once draw != 0 */
     } capture_memo[NODE_SEGMENTS_MAX];
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */

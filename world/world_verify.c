@@ -49,15 +49,16 @@ static uint32_t verify_draw_size(const world_state *world, const uint8_t *beacon
     return size;
 }
 
-/* A fresh draw against its closed form: are a quorum of its members
- * Byzantine now, and how likely was that for a uniform draw from the
- * segment's pool as it stands (cons_capture_probability; exact under
- * uniform weights, an approximation once stake and reputation differ). */
+/* A fresh draw against its closed form: is it captured by the members
+ * Byzantine now (the protocol says what capture is), and how likely was
+ * that for a uniform draw from the segment's pool as it stands (exact
+ * under uniform weights, an approximation once stake and reputation
+ * differ). */
 static void verify_capture_note(world_state *world, uint32_t segment, const uint32_t *members,
                                 uint32_t drawn)
 {
     const cons_protocol_ops *protocol = world->serving.protocol;
-    if (protocol->capture_at == NULL) {
+    if (protocol->captured == NULL) {
         return;
     }
     const cons_candidate *pool = (const cons_candidate *)world->candidates +
@@ -65,23 +66,22 @@ static void verify_capture_note(world_state *world, uint32_t segment, const uint
     uint32_t count = world->candidate_offsets[segment + 1] - world->candidate_offsets[segment];
     const uint8_t *behaviour = world->store.behaviour_of;
     uint32_t malicious = 0;
-    uint32_t seated = 0;
+    uint64_t byzantine = 0;
     for (uint32_t i = 0; i < count; i++) {
         malicious += behaviour[pool[i].node_id] != NODE_BEHAVIOUR_HONEST;
     }
     for (uint32_t j = 0; j < drawn; j++) {
-        seated += behaviour[members[j]] != NODE_BEHAVIOUR_HONEST;
+        byzantine |= (uint64_t)(behaviour[members[j]] != NODE_BEHAVIOUR_HONEST) << j;
     }
-    uint32_t quorum = protocol->capture_at(&world->serving.protocol_params, drawn);
+    const cons_params *params = &world->serving.protocol_params;
     struct world_capture_memo *memo = &world->capture_memo[segment];
-    if (memo->draw != drawn || memo->malicious != malicious || memo->quorum != quorum) {
-        *memo = (struct world_capture_memo){malicious, drawn, quorum,
-                                            cons_capture_probability(count, malicious, drawn,
-                                                                     quorum)};
+    if (memo->draw != drawn || memo->malicious != malicious) {
+        *memo = (struct world_capture_memo){
+            malicious, drawn, protocol->capture_probability(params, count, malicious, drawn)};
     }
     world_result *result = world->result;
     result->capture_draws++;
-    result->captured_draws += seated >= quorum;
+    result->captured_draws += protocol->captured(params, byzantine, drawn);
     result->capture_expected += memo->probability;
 }
 
