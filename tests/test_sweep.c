@@ -666,7 +666,16 @@ START_TEST(test_sweep_plots_and_reports)
     ck_assert_ptr_nonnull(strstr(read_text("outcome.svg"), "gossip.fanout"));
     ck_assert_ptr_nonnull(strstr(read_text("cdf.svg"), "protocol committee"));
     ck_assert_ptr_nonnull(strstr(read_text("reputation.svg"), "Byzantine nodes"));
-    ck_assert_ptr_nonnull(strstr(read_text("latency.svg"), "latency_p99 (ms)"));
+    ck_assert_ptr_nonnull(strstr(read_text("latency.svg"), "latency p99 (ms)"));
+    /* Titles in words, with the key in the subtitle; the SVG names the
+     * figure; an integer key's ticks are its grid values (2 and 4, no
+     * 2.5). */
+    const char *outcome = read_text("outcome.svg");
+    ck_assert_ptr_nonnull(strstr(outcome, "<title>delivery ratio by fanout</title>"));
+    ck_assert_ptr_nonnull(strstr(outcome, "swept key gossip.fanout"));
+    ck_assert_ptr_null(strstr(outcome, "Gnuplot</title>"));
+    ck_assert_ptr_null(strstr(outcome, "<text> 2.5</text>"));
+    ck_assert_ptr_nonnull(strstr(read_text("cdf.svg"), "<title>Latency of completed requests"));
 
     ck_assert_int_eq(RUN("report --db s.db --sweep 1 -o sweep.html"), 0);
     ck_assert_int_eq(RUN("report --db v.db --run 1 -o run.html"), 0);

@@ -70,6 +70,7 @@ typedef struct plot {
     FILE *script;
     size_t blocks;                     /* index blocks written to data */
     char titles[PLOT_SERIES_MAX][PLOT_LABEL_MAX];
+    char title[512];                   /* the figure's, for the SVG <title> too */
     char *why;
     size_t why_size;
 } plot;
@@ -119,10 +120,54 @@ static bool plot_is_png(const char *output)
     return length > 4 && strcmp(output + length - 4, ".png") == 0;
 }
 
-/* The terminal and common settings. */
+/* Line i's look: a colour, a dash pattern and a marker of its own, so
+ * overlapping lines stay apart in print and for colour-blind readers. */
+static void plot_style(FILE *script, size_t i)
+{
+    static const int markers[] = {7, 5, 9, 11, 13, 4, 6, 8};
+    fprintf(script, " lc %zu dt %zu pt %d", i + 1, i % 5 + 1, markers[i % 8]);
+}
+
+/* A key or metric name in words: its last dotted part, '_' as spaces
+ * ("faults.0.nodes.fraction" -> "fraction", "accepted_wrong" -> "accepted
+ * wrong"). */
+static void plot_words(const char *name, char *out, size_t size)
+{
+    const char *last = strrchr(name, '.');
+    snprintf(out, size, "%s", last != NULL && last[1] != '\0' ? last + 1 : name);
+    for (char *c = out; *c != '\0'; c++) {
+        *c = *c == '_' ? ' ' : *c;
+    }
+}
+
+/* A grid point's text with each key's last dotted part only
+ * ("faults.0.nodes.fraction=0.1 verification.quorum=3" -> "fraction=0.1
+ * quorum=3"): the legend's label of its line. */
+static void plot_point_words(const char *point, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    while (*point != '\0' && used + 1 < size) {
+        size_t length = strcspn(point, " ");
+        size_t key = strcspn(point, "=");
+        key = key < length ? key : length;
+        size_t start = 0;
+        for (size_t i = 0; i < key; i++) {
+            start = point[i] == '.' ? i + 1 : start;
+        }
+        used += (size_t)snprintf(out + used, size - used, "%s%.*s", used ? " " : "",
+                                 (int)(length - start), point + start);
+        used = used < size ? used : size - 1;
+        point += length + (point[length] == ' ' ? 1 : 0);
+    }
+}
+
+/* The terminal and common settings. 'title' may hold a second line (the
+ * subtitle) after a newline. */
 static void plot_header(plot *p, const char *output, const char *title)
 {
     FILE *s = p->script;
+    snprintf(p->title, sizeof(p->title), "%s", title);
     if (plot_is_png(output)) {
         fputs("set terminal pngcairo size 1000,620 noenhanced font 'sans,11'\n", s);
     } else {
@@ -131,7 +176,20 @@ static void plot_header(plot *p, const char *output, const char *title)
     fputs("set output ", s);
     plot_string(s, output);
     fputs("\nset title ", s);
-    plot_string(s, title);
+    /* plot_string blanks control characters: the subtitle's newline is
+     * written as gnuplot's own escape. */
+    fputc('"', s);
+    for (const char *c = title; *c != '\0'; c++) {
+        if (*c == '\n') {
+            fputs("\\n", s);
+        } else {
+            if (*c == '"' || *c == '\\') {
+                fputc('\\', s);
+            }
+            fputc((unsigned char)*c < 0x20 ? ' ' : *c, s);
+        }
+    }
+    fputc('"', s);
     fputs("\nset grid\nset key outside right top box\nset datafile missing 'nan'\n"
           "set style fill transparent solid 0.2 noborder\n", s);
 }
@@ -157,6 +215,43 @@ static int plot_run(plot *p)
                          WIFEXITED(status) ? WEXITSTATUS(status) : -1, p->script_path);
     }
     return 0;
+}
+
+/* gnuplot titles every SVG "Gnuplot": the figure's own title (its first
+ * line, escaped) replaces it, so a browser tab or a screen reader names
+ * the figure. 0, or TOOL_EXIT_INTERNAL when the file cannot be rewritten. */
+static int plot_svg_title(plot *p, const char *output)
+{
+    static const char generic[] = "<title>Gnuplot</title>";
+    if (plot_is_png(output)) {
+        return 0;
+    }
+    size_t size = 0;
+    char *text = tool_read_file(output, &size);
+    if (text == NULL) {
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "cannot read %s", output);
+    }
+    char *at = strstr(text, generic);
+    FILE *out = at != NULL ? fopen(output, "w") : NULL;
+    if (out != NULL) {
+        fwrite(text, 1, (size_t)(at - text), out);
+        fputs("<title>", out);
+        for (const char *c = p->title; *c != '\0' && *c != '\n'; c++) {
+            switch (*c) {
+            case '&': fputs("&amp;", out); break;
+            case '<': fputs("&lt;", out); break;
+            case '>': fputs("&gt;", out); break;
+            default: fputc(*c, out); break;
+            }
+        }
+        fputs("</title>", out);
+        const char *rest = at + strlen(generic);
+        fwrite(rest, 1, size - (size_t)(rest - text), out);
+    }
+    bool failed = at != NULL && (out == NULL || ferror(out) != 0);
+    failed = (out != NULL && fclose(out) != 0) || failed;
+    free(text);
+    return failed ? plot_fail(p, TOOL_EXIT_INTERNAL, "cannot rewrite %s", output) : 0;
 }
 
 /* ---- selection ------------------------------------------------------------- */
@@ -199,6 +294,9 @@ typedef struct cdf_state {
     size_t count;
     size_t capacity;
     char label[PLOT_LABEL_MAX];
+    size_t rows[PLOT_SERIES_MAX];      /* per line, for its marker spacing */
+    double low, high;                  /* the smallest and largest latency, ms */
+    bool seen;                         /* low and high hold a value */
 } cdf_state;
 
 static void cdf_flush(cdf_state *c)
@@ -206,9 +304,13 @@ static void cdf_flush(cdf_state *c)
     for (size_t i = 0; i < c->count; i++) {
         fprintf(c->plot->data, "%.9g %.9g\n", c->values[i], (double)(i + 1) / (double)c->count);
     }
+    if (c->plot->blocks > 0) {
+        c->rows[c->plot->blocks - 1] = c->count;
+    }
     c->count = 0;
 }
 
+/* Rows (line label, latency in ms), ordered by label then latency. */
 static int cdf_row(void *context, size_t count, const met_value *values)
 {
     cdf_state *c = context;
@@ -217,9 +319,9 @@ static int cdf_row(void *context, size_t count, const met_value *values)
     if (c->plot->blocks == 0 || strcmp(label, c->label) != 0) {
         cdf_flush(c);
         snprintf(c->label, sizeof(c->label), "%s", label);
-        char title[PLOT_LABEL_MAX + 16];
-        snprintf(title, sizeof(title), "protocol %s", label);
-        int rc = plot_block(c->plot, title);
+        char words[PLOT_LABEL_MAX];
+        plot_point_words(label, words, sizeof(words));
+        int rc = plot_block(c->plot, words);
         if (rc != 0) {
             return rc;
         }
@@ -233,21 +335,36 @@ static int cdf_row(void *context, size_t count, const met_value *values)
         c->values = grown;
         c->capacity = capacity;
     }
-    c->values[c->count++] = values[1].number;
+    double ms = values[1].number;
+    c->low = c->seen ? fmin(c->low, ms) : ms;
+    c->high = c->seen ? fmax(c->high, ms) : ms;
+    c->seen = true;
+    c->values[c->count++] = ms;
     return 0;
 }
 
+/* The lines of a run or of every completed run: one per protocol. */
+static const char cdf_run_sql[] =
+    "SELECT 'protocol ' || coalesce((SELECT value FROM params pa WHERE pa.run_id = q.run_id"
+    " AND pa.key = 'verification.protocol'), 'none') AS line,"
+    " (q.finished_ns - q.submitted_ns) / 1e6 AS latency_ms"
+    " FROM requests q JOIN runs r ON r.run_id = q.run_id"
+    " WHERE %s AND q.status = 'completed' AND q.finished_ns IS NOT NULL"
+    " ORDER BY line, latency_ms";
+
+/* A run's lines are its protocol; a sweep's are its grid points (the
+ * protocol when the sweep has no grid); every completed run's otherwise. */
 static int plot_latency_cdf(plot *p, const char *output)
 {
     static const char sql[] =
-        "SELECT coalesce((SELECT value FROM params pa WHERE pa.run_id = q.run_id"
-        " AND pa.key = 'verification.protocol'), 'none') AS protocol,"
-        " (q.finished_ns - q.submitted_ns) / 1e6 AS latency_ms"
+        "SELECT CASE WHEN r.point != '' THEN r.point ELSE 'protocol ' || coalesce((SELECT value"
+        " FROM params pa WHERE pa.run_id = q.run_id AND pa.key = 'verification.protocol'),"
+        " 'none') END AS line, (q.finished_ns - q.submitted_ns) / 1e6 AS latency_ms"
         " FROM requests q JOIN runs r ON r.run_id = q.run_id"
         " WHERE %s AND q.status = 'completed' AND q.finished_ns IS NOT NULL"
-        " ORDER BY protocol, latency_ms";
+        " ORDER BY line, latency_ms";
     cdf_state c = {.plot = p};
-    int rc = plot_query(p, sql, cdf_row, &c);
+    int rc = plot_query(p, p->figure->sweep_id != NULL ? sql : cdf_run_sql, cdf_row, &c);
     cdf_flush(&c);
     free(c.values);
     if (rc != 0) {
@@ -256,13 +373,28 @@ static int plot_latency_cdf(plot *p, const char *output)
     if (p->blocks == 0) {
         return plot_fail(p, TOOL_EXIT_USAGE, "no completed inference requests in the selection");
     }
-    plot_header(p, output, "Request latency CDF");
-    fputs("set xlabel 'request latency (ms)'\nset ylabel 'fraction of completed requests'\n"
-          "set yrange [0:1]\nplot ",
-          p->script);
+    /* Latencies that span decades (a fast protocol beside a slow one) get
+     * a log axis, so the fast ones are not squeezed against zero. */
+    bool log_axis = c.low > 0 && c.high / c.low >= 20.0;
+    char title[256];
+    snprintf(title, sizeof(title), "Latency of completed requests (CDF)\n%s %s: one line per %s",
+             p->figure->sweep_id != NULL ? "sweep" : p->figure->run_id != NULL ? "run" : "all",
+             p->figure->sweep_id != NULL   ? p->figure->sweep_id
+             : p->figure->run_id != NULL ? p->figure->run_id
+                                         : "completed runs",
+             p->figure->sweep_id != NULL ? "grid point" : "protocol");
+    plot_header(p, output, title);
+    fprintf(p->script, "set xlabel 'request latency, submission to last token (ms%s)'\n"
+                       "set ylabel 'fraction of completed requests'\nset yrange [0:1]\n%s"
+                       "set key %s box opaque\nplot ",
+            log_axis ? ", log scale" : "", log_axis ? "set logscale x\n" : "",
+            p->blocks > 6 ? "outside right top font ',9'" : "inside bottom right");
     for (size_t i = 0; i < p->blocks; i++) {
-        fprintf(p->script, "%s'%s' index %zu using 1:2 with steps lw 2 title ", i ? ", " : "",
-                p->data_path, i);
+        size_t every = c.rows[i] / 6 > 0 ? c.rows[i] / 6 : 1;
+        fprintf(p->script, "%s'%s' index %zu using 1:2 with linespoints lw 2 pi %zu",
+                i ? ", " : "", p->data_path, i, every);
+        plot_style(p->script, i);
+        fputs(" title ", p->script);
         plot_string(p->script, p->titles[i]);
     }
     fputc('\n', p->script);
@@ -369,8 +501,11 @@ static int outcome_compare(const void *a_void, const void *b_void)
     return a->order < b->order ? -1 : a->order > b->order ? 1 : 0;    /* grid order */
 }
 
-/* Category index of x among the distinct x values, in grid order. */
-static size_t outcome_category(const outcome_state *o, const char *x, bool define, FILE *script)
+/* Category index of x among the distinct x values, in grid order; with
+ * 'define', writes the ticks instead: a label at each category, or at
+ * each value itself when the values are 'numeric'. */
+static size_t outcome_category(const outcome_state *o, const char *x, bool define, bool numeric,
+                               FILE *script)
 {
     size_t index = 0;
     for (size_t i = 0; i < o->count; i++) {
@@ -384,7 +519,12 @@ static size_t outcome_category(const outcome_state *o, const char *x, bool defin
         if (define) {
             fprintf(script, "%s", index ? ", " : "set xtics (");
             plot_string(script, o->points[i].x);
-            fprintf(script, " %zu", index);
+            double value = 0;
+            if (numeric && outcome_numeric(o->points[i].x, &value)) {
+                fprintf(script, " %.12g", value);    /* never the stored text itself */
+            } else {
+                fprintf(script, " %zu", index);
+            }
         } else if (strcmp(o->points[i].x, x) == 0) {
             return index;
         }
@@ -396,28 +536,26 @@ static size_t outcome_category(const outcome_state *o, const char *x, bool defin
     return index;
 }
 
-/* A metric's axis label with its unit. */
-static void outcome_axis(const char *metric, char *out, size_t size, double *scale)
+/* A metric's axis label in words with its unit (SCN_METRICS's; ns shown
+ * as ms), the scale from stored to shown values, and the range the metric
+ * lives in: a ratio's interval is clipped to [0, 1], every other metric's
+ * at 0 (they are counts, durations, sizes or amounts, never negative). */
+static void outcome_axis(const char *metric, char *out, size_t size, double *scale,
+                         double *floor_out, double *ceiling_out)
 {
+    int m = scn_metric_find(metric);
+    const char *unit = m >= 0 ? scn_metrics[m].unit : NULL;
     *scale = 1.0;
-    const char *unit = "count";
-    if (strstr(metric, "latency") != NULL || strstr(metric, "first_token") != NULL) {
-        unit = "ms";
+    *floor_out = m >= 0 ? 0.0 : -INFINITY;
+    *ceiling_out = unit != NULL && strcmp(unit, "ratio") == 0 ? 1.0 : INFINITY;
+    char words[128];
+    plot_words(metric, words, sizeof(words));
+    if (unit != NULL && strcmp(unit, "ns") == 0) {
         *scale = 1e-6;
-    } else if (strstr(metric, "ratio") != NULL || strstr(metric, "agree") != NULL) {
-        unit = "fraction, 0..1";
-    } else if (strcmp(metric, "tokens_per_s") == 0) {
-        unit = "tokens/s";
-    } else if (strstr(metric, "bytes") != NULL) {
-        unit = "bytes";
-    } else if (strstr(metric, "flops") != NULL) {
-        unit = "FLOPs";
-    } else if (strstr(metric, "reputation") != NULL) {
-        unit = "reputation";
-    } else if (strstr(metric, "stake") != NULL) {
-        unit = "tokens of stake";
+        unit = "ms";
     }
-    snprintf(out, size, "%s (%s), mean over seeds with 95%% CI", metric, unit);
+    snprintf(out, size, "%s (%s), mean over seeds, 95%% interval", words,
+             unit == NULL ? "as stored" : strcmp(unit, "ratio") == 0 ? "fraction, 0..1" : unit);
 }
 
 typedef struct text_pick {
@@ -469,23 +607,28 @@ static int outcome_defaults(plot *p, text_pick *metric, text_pick *x_key)
     return 0;
 }
 
-static void outcome_write(plot *p, outcome_state *o, bool numeric, double scale)
+static void outcome_write(plot *p, outcome_state *o, bool numeric, double scale, double floor,
+                          double ceiling)
 {
     const char *label = NULL;
     for (size_t i = 0; i < o->count; i++) {
         const outcome_point *pt = &o->points[i];
         if (label == NULL || strcmp(label, pt->label) != 0) {
-            plot_block(p, pt->label[0] != '\0' ? pt->label : "all runs");
+            char words[PLOT_LABEL_MAX];
+            plot_point_words(pt->label, words, sizeof(words));
+            plot_block(p, words[0] != '\0' ? words : "all runs");
             label = pt->label;
         }
         double x = 0;
         if (!numeric) {
-            x = (double)outcome_category(o, pt->x, false, NULL);
+            x = (double)outcome_category(o, pt->x, false, false, NULL);
         } else {
             outcome_numeric(pt->x, &x);
         }
-        fprintf(p->data, "%.12g %.12g %.12g %.12g\n", x, pt->mean * scale, pt->low * scale,
-                pt->high * scale);
+        double low = fmin(fmax(pt->low, floor), ceiling);
+        double high = fmin(fmax(pt->high, floor), ceiling);
+        fprintf(p->data, "%.12g %.12g %.12g %.12g\n", x, pt->mean * scale, low * scale,
+                high * scale);
     }
 }
 
@@ -516,27 +659,32 @@ static int plot_outcome(plot *p, const char *output)
         bool numeric = outcome_all_numeric(&o);
         outcome_numeric_sort = numeric;
         qsort(o.points, o.count, sizeof(*o.points), outcome_compare);
-        char ylabel[256], title[512];
-        double scale;
-        outcome_axis(metric.text, ylabel, sizeof(ylabel), &scale);
-        outcome_write(p, &o, numeric, scale);
-        snprintf(title, sizeof(title), "%s against %s (sweep %s)", metric.text, x_key.text,
-                 p->figure->sweep_id);
+        char ylabel[256], title[512], metric_words[128], key_words[128];
+        double scale, floor, ceiling;
+        outcome_axis(metric.text, ylabel, sizeof(ylabel), &scale, &floor, &ceiling);
+        outcome_write(p, &o, numeric, scale, floor, ceiling);
+        plot_words(metric.text, metric_words, sizeof(metric_words));
+        plot_words(x_key.text, key_words, sizeof(key_words));
+        snprintf(title, sizeof(title), "%s by %s\nsweep %s, swept key %s", metric_words,
+                 key_words, p->figure->sweep_id, x_key.text);
         plot_header(p, output, title);
         fputs("set xlabel ", p->script);
-        plot_string(p->script, x_key.text);
+        plot_string(p->script, key_words);
         fputs("\nset ylabel ", p->script);
         plot_string(p->script, ylabel);
         fputc('\n', p->script);
-        if (!numeric) {
-            outcome_category(&o, "", true, p->script);
-            fputs("set offsets 0.3, 0.3, 0, 0\n", p->script);
-        }
+        /* Ticks at the grid's own values: an integer key gets no 2.5. */
+        outcome_category(&o, "", true, numeric, p->script);
+        fputs(numeric ? "set offsets graph 0.05, graph 0.05, 0, 0\n"
+                      : "set offsets 0.3, 0.3, 0, 0\n",
+              p->script);
         fputs("plot ", p->script);
         for (size_t i = 0; i < p->blocks; i++) {
             fprintf(p->script, "%s'%s' index %zu using 1:3:4 with filledcurves lc %zu notitle,"
-                    " '' index %zu using 1:2 with linespoints lw 2 pt 7 lc %zu title ",
-                    i ? ", " : "", p->data_path, i, i + 1, i, i + 1);
+                    " '' index %zu using 1:2 with linespoints lw 2",
+                    i ? ", " : "", p->data_path, i, i + 1, i);
+            plot_style(p->script, i);
+            fputs(" title ", p->script);
             plot_string(p->script, p->titles[i]);
         }
         fputc('\n', p->script);
@@ -600,8 +748,10 @@ static int plot_reputation(plot *p, const char *output)
     fputs("set xlabel 'simulated time (s)'\nset ylabel 'reputation (Nesa rule units)'\nplot ",
           p->script);
     for (size_t i = 0; i < p->blocks; i++) {
-        fprintf(p->script, "%s'%s' index %zu using 1:2 with lines lw 2 title ", i ? ", " : "",
+        fprintf(p->script, "%s'%s' index %zu using 1:2 with lines lw 2", i ? ", " : "",
                 p->data_path, i);
+        plot_style(p->script, i);
+        fputs(" title ", p->script);
         plot_string(p->script, p->titles[i]);
     }
     fputc('\n', p->script);
@@ -759,6 +909,9 @@ int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, 
         bool failed = fflush(p.data) != 0 || fflush(p.script) != 0;
         rc = failed ? plot_fail(&p, TOOL_EXIT_INTERNAL, "cannot write in %s", p.dir)
                     : plot_run(&p);
+    }
+    if (rc == 0) {
+        rc = plot_svg_title(&p, output);
     }
     plot_close(&p);
     return rc;

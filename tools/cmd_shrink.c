@@ -336,27 +336,6 @@ static void shrink_measure(const char *text, shrink_size *size)
 
 /* ---- the command ------------------------------------------------------------ */
 
-static char *shrink_read_file(const char *path)
-{
-    FILE *file = fopen(path, "rb");
-    if (file == NULL) {
-        return NULL;
-    }
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream(&text, &size);
-    char chunk[4096];
-    size_t got;
-    while (out != NULL && (got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
-        fwrite(chunk, 1, got, out);
-    }
-    fclose(file);
-    if (out != NULL) {
-        fclose(out);
-    }
-    return text;
-}
-
 /* The failing run as one text: the file, its overrides, the swarm's
  * draws, the seed. */
 static int shrink_start_text(shrink_state *s, const shrink_options *o)
@@ -392,7 +371,8 @@ static int shrink_start_text(shrink_state *s, const shrink_options *o)
     }
     snprintf(seed, sizeof(seed), "seed=%llu", o->seed);
     edits[count++] = seed;
-    char *original = shrink_read_file(o->file);
+    size_t original_size = 0;
+    char *original = tool_read_file(o->file, &original_size);
     scn_error error;
     int rc = original == NULL ? -1
                               : scn_yaml_edit(o->file, original, edits, count, &s->text, &error);

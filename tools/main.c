@@ -39,6 +39,32 @@ bool tool_is_help(const char *arg)
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+char *tool_read_file(const char *path, size_t *size_out)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        return NULL;
+    }
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    char chunk[4096];
+    size_t got;
+    bool failed = out == NULL;
+    while (!failed && (got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
+        failed = fwrite(chunk, 1, got, out) != got;
+    }
+    failed = ferror(file) != 0 || failed;
+    fclose(file);
+    failed = (out != NULL && fclose(out) != 0) || failed;
+    if (failed) {
+        free(text);
+        return NULL;
+    }
+    *size_out = size;
+    return text;
+}
+
 int tool_usage_error(const char *subcommand, const char *format, ...)
 {
     va_list args;

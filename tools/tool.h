@@ -137,6 +137,10 @@ bool tool_gnuplot_present(void);
 int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, char *why,
                      size_t why_size);
 
+/* The whole file at 'path' as a NUL-terminated text (malloc'd: free it),
+ * its length in *size_out; NULL when it cannot be read. */
+char *tool_read_file(const char *path, size_t *size_out);
+
 /* Prints "infersim SUBCOMMAND: message" to stderr and returns
  * TOOL_EXIT_USAGE. */
 int tool_usage_error(const char *subcommand, const char *format, ...)
