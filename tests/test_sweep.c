@@ -702,6 +702,85 @@ START_TEST(test_sweep_plots_and_reports)
 }
 END_TEST
 
+/* A page's layout as headless Chromium lays it out at 1280 x 900 (a
+ * copy of the page with a script that measures it): the viewport's width
+ * and height, the page's scroll width, the verdict's bottom and the first
+ * figure's top and bottom, in CSS pixels. False (the test then says it
+ * skipped) when Chromium is not installed. */
+static bool layout_facts(const char *page, long facts[6])
+{
+    static const char script[] =
+        "<script>(function(){var v=document.querySelector('.verdict').getBoundingClientRect();"
+        "var f=document.querySelector('svg').getBoundingClientRect();"
+        "var p=document.createElement('pre');p.id='facts';p.textContent='facts '+innerWidth+"
+        "' '+innerHeight+' '+document.documentElement.scrollWidth+' '+Math.round(v.bottom)+"
+        "' '+Math.round(f.top)+' '+Math.round(f.bottom)+' end';"
+        "document.body.appendChild(p);})();</script>\n";
+    if (system("command -v chromium >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "test_sweep: layout not checked: chromium is not installed\n");
+        return false;
+    }
+    char copy[300], path[512], command[2048];
+    snprintf(copy, sizeof(copy), "layout-%s", page);
+    test_dir_write(sweep_dir, copy, read_text(page));
+    sweep_path(path, sizeof(path), copy);
+    FILE *out = fopen(path, "a");
+    ck_assert_ptr_nonnull(out);
+    fputs(script, out);
+    fclose(out);
+    snprintf(command, sizeof(command),
+             "cd '%s' && timeout 120 chromium --headless --no-sandbox --disable-gpu"
+             " --hide-scrollbars --window-size=1280,900 --dump-dom 'file://%s' 2>/dev/null"
+             " | grep -o 'facts [0-9 -]* end' > facts.txt",
+             sweep_dir, path);
+    ck_assert_int_eq(system(command), 0);
+    int got = sscanf(read_text("facts.txt"), "facts %ld %ld %ld %ld %ld %ld end", &facts[0],
+                     &facts[1], &facts[2], &facts[3], &facts[4], &facts[5]);
+    ck_assert_msg(got == 6, "no layout facts: '%s'", read_text("facts.txt"));
+    return true;
+}
+
+/* Reports read the way a person reads them: at 1280 px the verdict and
+ * the whole first figure show without scrolling, nothing scrolls
+ * sideways, and the record (hashes, flattened scenario) is folded away. */
+START_TEST(test_sweep_reports_open_on_the_answer)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    ck_assert_int_eq(RUN("sweep tiny.yaml --db s.db --quiet"), 0);
+    ck_assert_int_eq(RUN("run %s/scenarios/compare_committee.yaml --quiet --db v.db"
+                         " --set workload.requests=12",
+                         repo_dir),
+                     0);
+    ck_assert_int_eq(RUN("report --db v.db --run 1 -o run.html"), 0);
+    ck_assert_int_eq(RUN("report --db s.db --sweep 1 -o sweep.html"), 0);
+    const char *html = read_text("run.html");
+    const char *verdict = strstr(html, "<p class=\"verdict ");
+    const char *figure = strstr(html, "<svg");
+    const char *details = strstr(html, "<details>");
+    const char *hash = strstr(html, "scenario sha256");
+    ck_assert_msg(verdict != NULL && figure != NULL && verdict < figure, "verdict first");
+    ck_assert_msg(details != NULL && hash != NULL && details < hash, "the record folded");
+    ck_assert_ptr_nonnull(strstr(html, " of 3 held"));
+    /* A bound and its measure in the metric's unit, not raw doubles. */
+    ck_assert_ptr_null(strstr(html, "000000"));
+    html = read_text("sweep.html");
+    ck_assert_ptr_nonnull(strstr(html, "Grid points (mean over seeds"));
+    ck_assert_ptr_nonnull(strstr(html, "<td>gossip.fanout=2</td><td>3</td>"));
+    ck_assert(strstr(html, "<svg") < strstr(html, "Grid points"));
+    const char *pages[] = {"run.html", "sweep.html"};
+    for (size_t i = 0; i < 2; i++) {
+        long f[6];
+        if (!layout_facts(pages[i], f)) {
+            return;
+        }
+        ck_assert_msg(f[2] <= f[0], "%s scrolls sideways: %ld > %ld", pages[i], f[2], f[0]);
+        ck_assert_msg(f[3] <= f[1], "%s: verdict below the fold (%ld)", pages[i], f[3]);
+        ck_assert_msg(f[4] < f[5] && f[5] <= f[1], "%s: first figure %ld..%ld, fold at %ld",
+                      pages[i], f[4], f[5], f[1]);
+    }
+}
+END_TEST
+
 /* Strings from the database are escaped in the report. */
 START_TEST(test_sweep_report_escapes_strings)
 {
@@ -785,6 +864,7 @@ Suite *test_sweep_suite(void)
     tcase_add_checked_fixture(figures, sweep_setup, sweep_teardown);
     tcase_set_timeout(figures, 120);
     tcase_add_test(figures, test_sweep_plots_and_reports);
+    tcase_add_test(figures, test_sweep_reports_open_on_the_answer);
     tcase_add_test(figures, test_sweep_report_escapes_strings);
     tcase_add_test(figures, test_sweep_bad_usage);
     suite_add_tcase(suite, figures);

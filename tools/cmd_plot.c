@@ -120,12 +120,16 @@ static bool plot_is_png(const char *output)
     return length > 4 && strcmp(output + length - 4, ".png") == 0;
 }
 
-/* Line i's look: a colour, a dash pattern and a marker of its own, so
- * overlapping lines stay apart in print and for colour-blind readers. */
-static void plot_style(FILE *script, size_t i)
+/* Line i's look: a colour, a dash pattern and (for 'with linespoints')
+ * a marker of its own, so overlapping lines stay apart in print and for
+ * colour-blind readers. */
+static void plot_style(FILE *script, size_t i, bool markers)
 {
-    static const int markers[] = {7, 5, 9, 11, 13, 4, 6, 8};
-    fprintf(script, " lc %zu dt %zu pt %d", i + 1, i % 5 + 1, markers[i % 8]);
+    static const int marker[] = {7, 5, 9, 11, 13, 4, 6, 8};
+    fprintf(script, " lc %zu dt %zu", i + 1, i % 5 + 1);
+    if (markers) {
+        fprintf(script, " pt %d", marker[i % 8]);
+    }
 }
 
 /* A key or metric name in words: its last dotted part, '_' as spaces
@@ -393,7 +397,7 @@ static int plot_latency_cdf(plot *p, const char *output)
         size_t every = c.rows[i] / 6 > 0 ? c.rows[i] / 6 : 1;
         fprintf(p->script, "%s'%s' index %zu using 1:2 with linespoints lw 2 pi %zu",
                 i ? ", " : "", p->data_path, i, every);
-        plot_style(p->script, i);
+        plot_style(p->script, i, true);
         fputs(" title ", p->script);
         plot_string(p->script, p->titles[i]);
     }
@@ -683,7 +687,7 @@ static int plot_outcome(plot *p, const char *output)
             fprintf(p->script, "%s'%s' index %zu using 1:3:4 with filledcurves lc %zu notitle,"
                     " '' index %zu using 1:2 with linespoints lw 2",
                     i ? ", " : "", p->data_path, i, i + 1, i);
-            plot_style(p->script, i);
+            plot_style(p->script, i, true);
             fputs(" title ", p->script);
             plot_string(p->script, p->titles[i]);
         }
@@ -750,7 +754,7 @@ static int plot_reputation(plot *p, const char *output)
     for (size_t i = 0; i < p->blocks; i++) {
         fprintf(p->script, "%s'%s' index %zu using 1:2 with lines lw 2", i ? ", " : "",
                 p->data_path, i);
-        plot_style(p->script, i);
+        plot_style(p->script, i, false);
         fputs(" title ", p->script);
         plot_string(p->script, p->titles[i]);
     }

@@ -4,6 +4,8 @@
 #   deps.sh ensure    do nothing when all are present, else as 'install'
 #   deps.sh fuzz      as 'ensure', plus clang and libFuzzer for make fuzz
 #                     (FUZZ_CC, default clang-14, must link -fsanitize=fuzzer)
+#   deps.sh browser   as 'ensure', plus headless Chromium, with which the
+#                     report test checks a report's layout (skipped without)
 set -eu
 PACKAGES="build-essential pkg-config libevent-dev libsqlite3-dev sqlite3 libyaml-dev \
 libcurl4-openssl-dev check libsodium-dev gnuplot-nox"
@@ -54,5 +56,7 @@ case "${1:-ensure}" in
     fuzz) { present && fuzz_present; } || install_packages "$FUZZ_PACKAGES"
           fuzz_present || { echo "infersim: ${FUZZ_CC:-clang-14} cannot build libFuzzer" \
               "targets (set FUZZ_CC to a clang with libFuzzer)" >&2; exit 1; } ;;
-    *) echo "usage: deps.sh install|ensure|fuzz" >&2; exit 2 ;;
+    browser) { present && command -v chromium >/dev/null 2>&1; } ||
+             install_packages "chromium" ;;
+    *) echo "usage: deps.sh install|ensure|fuzz|browser" >&2; exit 2 ;;
 esac
