@@ -574,6 +574,26 @@ static long status_field(const char *url, const char *key)
 }
 
 /* One SQL query's rows as text ('|' between fields, '\n' after rows). */
+/* The whole file, NUL-terminated (free it); "" when it cannot be read. */
+static char *tb_read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    ck_assert_ptr_nonnull(out);
+    char chunk[4096];
+    size_t got;
+    while (file != NULL && (got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
+        fwrite(chunk, 1, got, out);
+    }
+    if (file != NULL) {
+        fclose(file);
+    }
+    fclose(out);
+    return text;
+}
+
 static char *query(const char *sql)
 {
     char path[512];
@@ -1015,6 +1035,17 @@ START_TEST(test_testbed_matches_simulator)
         " WHERE d.k = (d.n + 1) / 2 ORDER BY d.run_id");
     ck_assert_str_eq(exact, "1|1|1\n2|1|1\n");
     free(exact);
+    /* The testbed run's report speaks of wall time and says what it lacks. */
+    char html[512];
+    tb_path(html, sizeof(html), "tb.html");
+    snprintf(command, sizeof(command), "%s report --db %s --run 2 -o %s >/dev/null 2>&1",
+             test_infersim_bin(), db, html);
+    ck_assert_int_eq(system(command), 0);
+    char *page = tb_read_file(html);
+    ck_assert_ptr_nonnull(strstr(page, "of wall time (no simulated time, no trace hash)"));
+    ck_assert_ptr_nonnull(strstr(page, "testbed run: its processes keep no time series"));
+    ck_assert_ptr_nonnull(strstr(page, "none (real time)"));
+    free(page);
 }
 END_TEST
 

@@ -813,8 +813,14 @@ static int plot_timeline(plot *p, const char *output)
     int rc = met_query(p->db, query, params, 1, series_row, &s);
     rc = rc < 0 ? plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db)) : rc;
     if (rc == 0 && p->blocks < 2) {
-        rc = plot_fail(p, TOOL_EXIT_USAGE, "run %s has no delivery or latency samples",
-                       p->figure->run_id);
+        text_pick mode = {""};
+        met_query(p->db, "SELECT mode FROM runs WHERE run_id = ?1", params, 1, pick_first,
+                  &mode);
+        rc = strcmp(mode.text, "testbed") == 0
+                 ? plot_fail(p, TOOL_EXIT_USAGE, "run %s is a testbed run: its processes keep "
+                             "no time series, so it has no timeline", p->figure->run_id)
+                 : plot_fail(p, TOOL_EXIT_USAGE, "run %s has no delivery or latency samples",
+                             p->figure->run_id);
     }
     if (rc != 0) {
         return rc;
