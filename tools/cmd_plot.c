@@ -194,7 +194,7 @@ static void plot_header(plot *p, const char *output, const char *title)
         }
     }
     fputc('"', s);
-    fputs("\nset grid\nset key outside right top box\nset datafile missing 'nan'\n"
+    fputs("\nset grid\nset key outside right top box width 2\nset datafile missing 'nan'\n"
           "set style fill transparent solid 0.2 noborder\n", s);
 }
 
