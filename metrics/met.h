@@ -292,10 +292,11 @@ int met_query(met_db *db, const char *sql, const char *const *params, size_t par
               met_row_fn row, void *context);
 
 /* Run 'run_id''s measured frequencies beside the closed forms that predict
- * them, one row each (met_export.c): committee or sample capture
- * (captured_draws of capture_draws against capture_rate_predicted) and
- * crossval's spot checks (hops checked against
- * verification.check_probability). Each row's columns, as text: quantity,
+ * them, one row each (met_export.c): draw capture (captured_draws of
+ * capture_draws against capture_rate_predicted), crossval's spot checks
+ * (hops checked against verification.check_probability), and the
+ * penalties that took a node to the reputation floor (floor_penalties
+ * against floor_penalties_predicted; "(exact)" in place of an interval). Each row's columns, as text: quantity,
  * "x of n", measured rate, its 95 % Wilson interval, the prediction, and
  * "yes" or "no" for the prediction inside the interval. A run with neither
  * gives no row. Returns 0, a callback's non-zero, or MET_ESQL. */

@@ -482,17 +482,40 @@ static const char met_predictions_sql[] =
     " (SELECT CAST(value AS REAL) FROM params WHERE run_id = ?1"
     "  AND key = 'verification.check_probability')"
     " FROM (SELECT max(spot_check) AS checked FROM decisions"
-    "  WHERE run_id = ?1 AND protocol = 'crossval' GROUP BY request_id, segment, round)";
+    "  WHERE run_id = ?1 AND protocol = 'crossval' GROUP BY request_id, segment, round)"
+    " UNION ALL SELECT 'penalties from the initial reputation to the floor', NULL,"
+    " (SELECT value FROM metrics WHERE run_id = ?1 AND name = 'floor_penalties'),"
+    " (SELECT value FROM metrics WHERE run_id = ?1 AND name = 'floor_penalties_predicted')";
 
 typedef struct predictions_pass {
     met_row_fn row;
     void *context;
 } predictions_pass;
 
+/* A quantity the rule fixes (no trials): the mean measured beside it. */
+static int predictions_value_row(predictions_pass *pass, const met_value *values)
+{
+    if (values[2].is_null || values[3].is_null) {
+        return 0;
+    }
+    char text[3][48];
+    snprintf(text[0], sizeof(text[0]), "%.4g", values[2].number);
+    snprintf(text[1], sizeof(text[1]), "%.4g", values[3].number);
+    snprintf(text[2], sizeof(text[2]), "%s",
+             fabs(values[2].number - values[3].number) < 0.5 ? "yes" : "no");
+    met_value out[6] = {{.text = values[0].text}, {.text = "mean over the nodes that fell"},
+                        {.text = text[0]}, {.text = "(exact)"}, {.text = text[1]},
+                        {.text = text[2]}};
+    return pass->row(pass->context, 6, out);
+}
+
 static int predictions_row(void *context, size_t count, const met_value *values)
 {
     predictions_pass *pass = context;
     ASSERT(count == 4);
+    if (values[1].is_null && !values[2].is_null) {
+        return predictions_value_row(pass, values);
+    }
     double trials = values[1].number, successes = values[2].number;
     if (values[1].is_null || values[2].is_null || values[3].is_null || !(trials >= 1.0) ||
         !(successes >= 0.0) || successes > trials || trials > 9e15) {

@@ -581,6 +581,10 @@ typedef enum scn_metric_runs {
       "captured_draws over capture_draws (NaN without draws)")                                 \
     X(CAPTURE_RATE_PREDICTED, "capture_rate_predicted", "ratio", VERIFICATION, true,           \
       "the closed form's capture probability, averaged over the same draws")                   \
+    X(FLOOR_PENALTIES, "floor_penalties", "count", VERIFICATION, true,                         \
+      "mean penalties that took a node to the reputation floor, none agreed before")           \
+    X(FLOOR_PENALTIES_PREDICTED, "floor_penalties_predicted", "count", VERIFICATION, true,     \
+      "consecutive penalties from the initial reputation to the floor, by the rule")           \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")
 

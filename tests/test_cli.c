@@ -179,6 +179,29 @@ START_TEST(test_cli_compare_protocols)
 }
 END_TEST
 
+/* Forgers outvoted on every committee fall to the reputation floor in
+ * exactly the penalties the rule predicts: 11 from 1 to 0.1 at x0.8, 4 at
+ * x0.5. Measured from the decisions, beside the closed form. */
+START_TEST(test_cli_floor_penalties_as_predicted)
+{
+    const char *const penalties[] = {"0.8", "0.5"};
+    const char *const expected[] = {"11.0|11.0\n", "4.0|4.0\n"};
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(cli("run scenarios/forger_noise.yaml --db %s/floor%zu.db --quiet --set "
+                             "verification.reputation.penalty=%s",
+                             cli_dir, i, penalties[i]),
+                         0);
+        char name[32];
+        snprintf(name, sizeof(name), "floor%zu.db", i);
+        char *rows = query(name, "SELECT m.value, p.value FROM metrics m, metrics p"
+                                 " WHERE m.name = 'floor_penalties'"
+                                 " AND p.name = 'floor_penalties_predicted'");
+        ck_assert_str_eq(rows, expected[i]);
+        free(rows);
+    }
+}
+END_TEST
+
 /* A committee of 5 (quorum 3) on two segments: one decisions row per
  * member per decision, every member that computed a hop has its own
  * executions row, and every member of the first and last segments is
@@ -763,6 +786,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_inference_rows_identical);
     tcase_add_test(basics, test_cli_exact_percentiles_and_units);
     tcase_add_test(basics, test_cli_compare_protocols);
+    tcase_add_test(basics, test_cli_floor_penalties_as_predicted);
     tcase_add_test(basics, test_cli_decisions_one_row_per_member);
     tcase_add_test(basics, test_cli_decisions_crossval_spot_check_rate);
     tcase_add_test(basics, test_cli_docs_name_every_fault_and_behaviour);

@@ -344,7 +344,7 @@ static int report_run_tables(report *r)
     static const char *const node_headers[] = {"behaviour", "nodes", "mean reputation",
                                                "mean stake", "crashes", NULL};
     static const char *const violation_headers[] = {"kind", "count", "first at (s)", NULL};
-    static const char *const predicted_headers[] = {"quantity", "observed", "measured rate",
+    static const char *const predicted_headers[] = {"quantity", "observed", "measured",
                                                     "95 % interval (Wilson)",
                                                     "predicted (closed form)", "inside", NULL};
     const report_section metrics = {"Results", metric_headers,

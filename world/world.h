@@ -252,6 +252,10 @@ typedef struct world_result {
     uint64_t capture_draws;
     uint64_t captured_draws;
     double capture_expected;
+    /* The reputation rule's floor, and the consecutive penalties that take
+     * the initial reputation to it (cons_reputation_rounds_to_fall). */
+    double reputation_floor;
+    double floor_penalties_predicted;
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */

@@ -83,6 +83,40 @@ void world_check_sample(world_state *world)
     }
 }
 
+/* The penalties each node took until its reputation first reached the
+ * floor, averaged over the nodes that reached it with no verdict in its
+ * favour before (so the closed form for consecutive penalties applies):
+ * read from the decisions, in the order they were made. NaN when no node
+ * fell that way. */
+static double check_floor_penalties(const world_result *result)
+{
+    enum { FALLING = 0, FELL = 1, OTHER = 2 };
+    uint8_t *state = util_calloc(result->node_count + 1, 1);
+    uint32_t *penalties = util_calloc(result->node_count + 1, sizeof(*penalties));
+    double sum = 0.0;
+    uint64_t fell = 0;
+    for (uint64_t i = 0; state != NULL && penalties != NULL && i < result->decision_count; i++) {
+        const world_decision_record *d = &result->decisions[i];
+        if (d->request == UINT64_MAX || !(d->flags & WORLD_DECISION_JUDGED) ||
+            d->node_id >= result->node_count || state[d->node_id] != FALLING) {
+            continue;
+        }
+        if (d->verdict == CONS_VERDICT_AGREED) {
+            state[d->node_id] = OTHER;
+            continue;
+        }
+        penalties[d->node_id] += 1;
+        if (d->reputation_after <= result->reputation_floor) {
+            state[d->node_id] = FELL;
+            sum += penalties[d->node_id];
+            fell += 1;
+        }
+    }
+    util_free(state);
+    util_free(penalties);
+    return fell > 0 ? sum / (double)fell : NAN;
+}
+
 /* A verification metric's value in a verified run. */
 static double check_metric_value(const world_result *result, scn_metric metric)
 {
@@ -123,6 +157,8 @@ static double check_metric_value(const world_result *result, scn_metric metric)
         return metric == SCN_METRIC_BALANCE_HONEST_MEAN ? honest : byzantine;
     case SCN_METRIC_CHEATS_DECLINED: return (double)result->cheats_declined;
     case SCN_METRIC_CHEATS_TAKEN: return (double)result->cheats_taken;
+    case SCN_METRIC_FLOOR_PENALTIES: return check_floor_penalties(result);
+    case SCN_METRIC_FLOOR_PENALTIES_PREDICTED: return result->floor_penalties_predicted;
     case SCN_METRIC_CAPTURE_DRAWS: return (double)result->capture_draws;
     case SCN_METRIC_CAPTURED_DRAWS: return (double)result->captured_draws;
     case SCN_METRIC_CAPTURE_RATE:

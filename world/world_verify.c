@@ -429,6 +429,10 @@ static void verify_ledger(world_state *world)
     };
     cons_ledger_init(&world->ledger, &terms, world->node_count, result->reputation,
                      result->stake, result->balance, v->stake);
+    uint32_t fall = cons_reputation_rounds_to_fall(&terms.reputation, v->reputation_initial,
+                                                   v->reputation_min);
+    result->reputation_floor = v->reputation_min;
+    result->floor_penalties_predicted = fall == UINT32_MAX ? NAN : (double)fall;
 }
 
 /* Every eligible server of a segment is a candidate for its committees,
