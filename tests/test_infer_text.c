@@ -1,0 +1,329 @@
+/* test_infer_text.c -- text through the model as llama2.c does it: the
+ * tokenizer.bin reader on hostile files, the encoder's rules (dummy prefix,
+ * byte fallback, merges by score), decoding and the printable rule, and
+ * `infersim infer` against outputs that llama2.c's run.c printed for the
+ * same checkpoint, tokenizer, prompt and sampling options.
+ *
+ * The checkpoint and the tokenizer are generated here, deterministically
+ * (parity_write), so the expected outputs below stay valid as long as the
+ * generator does not change. How they were produced, once:
+ *
+ *   llama2.c at commit 350e04fe35433e6d2941dce5a1f53308f87058eb,
+ *   gcc -O3 -o /tmp/llama2c-run run.c -lm
+ *   INFERSIM_PARITY_DIR=/tmp/parity CK_RUN_SUITE=infer_text \
+ *       CK_RUN_CASE=parity build/run_tests       (writes model.bin, tok.bin)
+ *   /tmp/llama2c-run /tmp/parity/model.bin -z /tmp/parity/tok.bin -n N -t 0 -i PROMPT
+ *   /tmp/llama2c-run ... -t 0.8 -p 0.9 -s 42 ...        (the sampled cases)
+ *
+ * The ids come from a copy of run.c that also printed every token of the
+ * sequence (not kept); the text is run.c's stdout byte for byte. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "node/infer.h"
+#include "tests/suites.h"
+#include "util/alloc.h"
+#include "util/prng.h"
+
+/* ---- the generated checkpoint and tokenizer ---- */
+
+#define PARITY_VOCAB 512u
+#define PARITY_PIECE_MAX 16u
+
+static const infer_shape parity_shape = {
+    .dim = 64, .hidden_dim = 160, .n_layers = 3, .n_heads = 4, .n_kv_heads = 2,
+    .vocab_size = PARITY_VOCAB, .seq_len = 128, .shared_classifier = false,
+};
+
+/* Merges named by hand, best first; every one is the concatenation of two
+ * earlier pieces, so the encoder can reach it. */
+static const char *const parity_merges[] = {
+    " t", "he", " a", "in", " th", " the", "er", "an", "on", "re", "at", "en", "nd", " s",
+    " w", " o", "ou", "ing", "is", "it", "es", "or", "ed", "ar", "le", "st", " h", " he",
+    " wa", " was", " an", " and", " O", "nc", "Onc", " Onc", " Once", " u", "up", " up",
+    " upon", "im", " ti", " tim", " time", " b", " bi", " big", " d", " do", " dog", "ll",
+    " l", " li", " lit", "tt", "ttle", " little", " é", "é", "ét", " été",
+};
+
+typedef struct parity_vocab {
+    char pieces[PARITY_VOCAB][PARITY_PIECE_MAX + 1];
+    float scores[PARITY_VOCAB];
+    uint32_t count;
+} parity_vocab;
+
+static bool vocab_has(const parity_vocab *v, const char *piece)
+{
+    for (uint32_t i = 0; i < v->count; i++) {
+        if (strcmp(v->pieces[i], piece) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void vocab_add(parity_vocab *v, const char *piece, float score)
+{
+    ck_assert_uint_lt(v->count, PARITY_VOCAB);
+    ck_assert_uint_le(strlen(piece), PARITY_PIECE_MAX);
+    snprintf(v->pieces[v->count], sizeof(v->pieces[0]), "%s", piece);
+    v->scores[v->count] = score;
+    v->count++;
+}
+
+/* llama2.c's layout: <unk>, BOS, EOS, the 256 byte pieces, then pieces:
+ * " ", printable ASCII, the hand merges, and merges of two random earlier
+ * pieces (a seeded draw) until the vocabulary is full. */
+static void parity_vocab_build(parity_vocab *v)
+{
+    memset(v, 0, sizeof(*v));
+    vocab_add(v, "<unk>", 0.0f);
+    vocab_add(v, "\n<s>\n", 0.0f);
+    vocab_add(v, "\n</s>\n", 0.0f);
+    for (int b = 0; b < 256; b++) {
+        char piece[8];
+        snprintf(piece, sizeof(piece), "<0x%02X>", b);
+        vocab_add(v, piece, 0.0f);
+    }
+    vocab_add(v, " ", -1000.0f);
+    for (int c = 33; c < 127; c++) {
+        char piece[2] = {(char)c, '\0'};
+        vocab_add(v, piece, -1000.0f - (float)c);
+    }
+    vocab_add(v, "\xc3\xa9", -1200.0f);          /* é: a code point found whole */
+    for (size_t i = 0; i < sizeof(parity_merges) / sizeof(parity_merges[0]); i++) {
+        if (!vocab_has(v, parity_merges[i])) {
+            vocab_add(v, parity_merges[i], -10.0f - (float)i);
+        }
+    }
+    util_prng prng;
+    util_prng_init(&prng, 1717);
+    uint32_t first_piece = 259;
+    while (v->count < PARITY_VOCAB) {
+        char piece[2 * PARITY_PIECE_MAX + 1];
+        uint32_t a = first_piece + (uint32_t)util_prng_below(&prng, v->count - first_piece);
+        uint32_t b = first_piece + (uint32_t)util_prng_below(&prng, v->count - first_piece);
+        snprintf(piece, sizeof(piece), "%s%s", v->pieces[a], v->pieces[b]);
+        if (strlen(piece) <= 6 && !vocab_has(v, piece)) {
+            vocab_add(v, piece, -100.0f - (float)util_prng_below(&prng, 800));
+        }
+    }
+}
+
+static void put_u32(uint8_t *p, uint32_t value)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
+/* tokenizer.bin bytes of the vocabulary (util_malloc'd). */
+static uint8_t *parity_tokenizer_bytes(const parity_vocab *v, size_t *size_out)
+{
+    size_t size = 4;
+    uint32_t max_length = 0;
+    for (uint32_t i = 0; i < v->count; i++) {
+        uint32_t length = (uint32_t)strlen(v->pieces[i]);
+        size += 8 + length;
+        max_length = length > max_length ? length : max_length;
+    }
+    uint8_t *bytes = util_malloc(size);
+    ck_assert_ptr_nonnull(bytes);
+    put_u32(bytes, max_length);
+    size_t at = 4;
+    for (uint32_t i = 0; i < v->count; i++) {
+        uint32_t length = (uint32_t)strlen(v->pieces[i]);
+        uint32_t bits;
+        memcpy(&bits, &v->scores[i], sizeof(bits));
+        put_u32(bytes + at, bits);
+        put_u32(bytes + at + 4, length);
+        memcpy(bytes + at + 8, v->pieces[i], length);
+        at += 8 + length;
+    }
+    *size_out = size;
+    return bytes;
+}
+
+static void write_bytes(const char *path, const uint8_t *bytes, size_t size)
+{
+    FILE *file = fopen(path, "wb");
+    ck_assert_ptr_nonnull(file);
+    ck_assert_uint_eq(fwrite(bytes, 1, size, file), size);
+    ck_assert_int_eq(fclose(file), 0);
+}
+
+/* Writes DIR/model.bin (seeded weights, llama2.c format) and DIR/tok.bin. */
+static void parity_write(const char *dir)
+{
+    infer_model *model = NULL;
+    char why[256];
+    ck_assert_int_eq(infer_model_from_seed(&parity_shape, 4242, &model, why, sizeof(why)), 0);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(infer_model_to_checkpoint(model, &bytes, &size), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/model.bin", dir);
+    write_bytes(path, bytes, size);
+    util_free(bytes);
+    infer_model_destroy(model);
+
+    static parity_vocab vocab;
+    parity_vocab_build(&vocab);
+    bytes = parity_tokenizer_bytes(&vocab, &size);
+    snprintf(path, sizeof(path), "%s/tok.bin", dir);
+    write_bytes(path, bytes, size);
+    util_free(bytes);
+}
+
+/* ---- running the binary ---- */
+
+static char text_dir[256];
+
+static void text_setup(void)
+{
+    test_dir_make(text_dir, sizeof(text_dir), "infer-text");
+    parity_write(text_dir);
+    const char *keep = getenv("INFERSIM_PARITY_DIR");
+    if (keep != NULL) {
+        parity_write(keep);
+    }
+}
+
+static void text_teardown(void)
+{
+    test_dir_remove(text_dir);
+}
+
+/* Runs "infersim infer DIR/model.bin ARGS" (stdout and stderr to files in
+ * the test directory); returns the exit code. */
+static int infer_cli(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+static int infer_cli(const char *format, ...)
+{
+    char args[2048];
+    char command[4096];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof(args), format, list);
+    va_end(list);
+    snprintf(command, sizeof(command),
+             "%s infer '%s/model.bin' --tokenizer '%s/tok.bin' %s >'%s/out.txt' 2>'%s/err.txt'"
+             " </dev/null",
+             test_infersim_bin(), text_dir, text_dir, args, text_dir, text_dir);
+    int status = system(command);
+    ck_assert_msg(WIFEXITED(status), "command died: %s", command);
+    return WEXITSTATUS(status);
+}
+
+static const char *out_text(void)
+{
+    return test_dir_read(text_dir, "out.txt");
+}
+
+static const char *err_text(void)
+{
+    return test_dir_read(text_dir, "err.txt");
+}
+
+/* What run.c printed (stdout: the text line) and the ids its instrumented
+ * copy listed, for each case: name, -t, -p, -s, -n, -i. */
+typedef struct parity_case {
+    const char *name;
+    const char *temperature;
+    const char *topp;
+    const char *seed;
+    const char *steps;
+    const char *prompt;
+    const char *text;
+    const char *ids;
+} parity_case;
+
+static const parity_case parity_cases[] = {
+    {"greedy, a story opening", "0", "0.9", "1", "40", "Once upon a time",
+     "Once upon a time$'#end t&ttw%|-:  Onc biVV@inic!tt6atKvd t&\n",
+     "ids: 1 391 395 357 399 33 263 196 42 185 195 503 249 498 265 180 410 122 195 40 509 61 235 259 204 179 390 401 89 490 34 326 36 410 9 281 365 302 121 498 265\n"},
+    {"greedy, generation ends at BOS", "0", "0.9", "1", "0", "d",
+     "d`\n",
+     "ids: 1 403 99\n"},
+    {"greedy, byte fallback and a whole code point", "0", "0.9", "1", "40", "H\xc3\xa9llo w\xc3\xb6rld \xe6\x97\xa5\xe6\x9c\xac, the big dog was little",
+     "H\xc3\xa9llo wrld , the big dog was littles[.imiN b!tt time$\" t/!\n",
+     "ids: 1 259 299 354 406 338 369 198 185 341 335 327 259 233 154 168 233 159 175 271 360 402 405 384 409 343 379 342 94 49 396 492 36 410 9 182 399 33 263 461 260\n"},
+    {"greedy, empty prompt: BOS alone", "0", "0.9", "1", "24", "",
+     "| he7@d t&V an*)iXKKKKS!g,AzL wasc!\n",
+     "ids: 1 259 127 382 416 498 265 180 473 269 424 91 78 78 78 78 86 36 106 467 419 384 188 326 36\n"},
+    {"greedy, steps = seq_len", "0", "0.9", "1", "0", "the dog",
+     "the dog hOncreFen bifG an\n</s>\n up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up up\n",
+     "ids: 1 360 405 381 203 389 482 501 422 385 2 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394 394\n"},
+    {"top-p, ends at BOS", "0.8", "0.9", "42", "0", "Once upon a time",
+     "Once upon a timeonhb liO uleW}!onarp& d46ttleHRll he#en>_7`ed \xc3\xa9 was?\n",
+     "ids: 1 391 395 357 399 363 331 101 408 82 392 379 211 90 206 128 36 460 156 25 115 265 437 453 309 406 197 382 204 503 289 25 98 225 217 58 182 167 146 99 377 176 452 342 18 66 225\n"},
+    {"top-p, non-ASCII prompt", "0.8", "0.9", "42", "60", "\xc3\xa9 w\xc3\xb6rld",
+     "\xc3\xa9 wrld \xc3\xa9qcH\n",
+     "ids: 1 413 369 198 185 341 335 327 5 425 326 75\n"},
+    {"top-p, another seed", "0.8", "0.9", "3", "50", "x y z",
+     "x y z}J_zLis$\"ou\"eringl'tes;Oen>\"at7ba\x0bk bi)iWiN b ~# tim,A;,\n",
+     "ids: 1 259 347 259 348 259 349 23 205 203 352 178 230 462 419 373 8 263 165 235 37 371 37 227 361 372 111 266 119 489 289 418 447 14 334 246 401 424 90 492 252 35 234 252 427 253 398 467 62 47 252\n"},
+    {"plain sampling (topp 1)", "1", "1", "7", "60", "in the",
+     "in thein9`\"at-, wa upO doheisl:in t62at7in tar{>xV@`GYUY<unk> an} big\\ttleHVarzL s:Tp o/ d{2at7(ba`Y wa upim;#\n",
+     "ids: 1 259 358 360 423 478 48 47 183 210 431 82 185 404 356 373 335 464 57 177 504 446 242 378 161 126 233 289 347 4 242 483 323 298 92 88 316 0 385 421 319 508 485 451 115 370 274 403 135 126 504 160 267 190 9 442 505 431 466 155 38\n"},
+};
+
+static void check_parity_case(const parity_case *c, const char *extra)
+{
+    int code = infer_cli("--prompt '%s' --steps %s --temperature %s --topp %s --seed %s"
+                         " --print-ids %s",
+                         c->prompt, c->steps, c->temperature, c->topp, c->seed, extra);
+    ck_assert_msg(code == 0, "%s: exit %d: %s", c->name, code, err_text());
+    char expected[8192];
+    snprintf(expected, sizeof(expected), "%s%s", c->text, c->ids);
+    ck_assert_msg(strcmp(out_text(), expected) == 0, "%s (%s):\n got: %s\nwant: %s", c->name,
+                  extra, out_text(), expected);
+    ck_assert_msg(strncmp(err_text(), "achieved tok/s: ", 16) == 0, "%s", err_text());
+}
+
+START_TEST(test_infer_text_parity_matches_run_c)
+{
+    check_parity_case(&parity_cases[_i], "");
+}
+END_TEST
+
+/* Split into segments with an exact wire, and on either instruction set
+ * path, the executor gives run.c's bits all the same. */
+START_TEST(test_infer_text_parity_split_segments)
+{
+    check_parity_case(&parity_cases[_i], "--segments 3 --wire fp32");
+    check_parity_case(&parity_cases[_i], "--segments=2 --kernel=sequential");
+}
+END_TEST
+
+/* The generator is deterministic and its tokenizer has the model's vocabulary. */
+START_TEST(test_infer_text_parity_files_deterministic)
+{
+    ck_assert_int_eq(infer_cli("--ids 1 --steps 1"), 0);
+    ck_assert_str_eq(out_text(), "\nids: 1 259\n");   /* " " after BOS prints nothing */
+    ck_assert_str_eq(err_text(), "");
+    static parity_vocab first;
+    static parity_vocab second;
+    parity_vocab_build(&first);
+    parity_vocab_build(&second);
+    ck_assert_int_eq(memcmp(&first, &second, sizeof(first)), 0);
+    ck_assert_uint_eq(first.count, parity_shape.vocab_size);
+}
+END_TEST
+
+Suite *test_infer_text_suite(void)
+{
+    Suite *suite = suite_create("infer_text");
+    TCase *parity = tcase_create("parity");
+    tcase_add_checked_fixture(parity, text_setup, text_teardown);
+    tcase_set_timeout(parity, 60);
+    tcase_add_test(parity, test_infer_text_parity_files_deterministic);
+    tcase_add_loop_test(parity, test_infer_text_parity_matches_run_c, 0,
+                        (int)(sizeof(parity_cases) / sizeof(parity_cases[0])));
+    tcase_add_loop_test(parity, test_infer_text_parity_split_segments, 0, 3);
+    suite_add_tcase(suite, parity);
+    return suite;
+}
