@@ -314,6 +314,220 @@ START_TEST(test_infer_text_parity_files_deterministic)
 }
 END_TEST
 
+/* ---- the tokenizer and sampler on their own ---- */
+
+static infer_tokenizer *parity_tokenizer(void)
+{
+    static parity_vocab vocab;
+    parity_vocab_build(&vocab);
+    size_t size = 0;
+    uint8_t *bytes = parity_tokenizer_bytes(&vocab, &size);
+    infer_tokenizer *tokenizer = NULL;
+    char why[256];
+    ck_assert_int_eq(infer_tokenizer_from_bytes(bytes, size, PARITY_VOCAB, &tokenizer, why,
+                                                sizeof(why)), 0);
+    util_free(bytes);
+    return tokenizer;
+}
+
+static void expect_encoding(infer_tokenizer *tokenizer, const char *text, const char *pieces)
+{
+    uint32_t tokens[128];
+    uint32_t count = 0;
+    char why[256];
+    ck_assert_int_eq(infer_tokenizer_encode(tokenizer, text, tokens, &count, why, sizeof(why)), 0);
+    char got[1024] = "";
+    for (uint32_t i = 0; i < count; i++) {
+        const char *piece = infer_tokenizer_decode(tokenizer, 0, tokens[i]);
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s[%s]", i == 0 ? "" : " ",
+                 tokens[i] >= 3 && tokens[i] < 259 ? "byte" : piece);
+    }
+    ck_assert_str_eq(got, pieces);
+}
+
+START_TEST(test_infer_text_encode_rules)
+{
+    infer_tokenizer *tokenizer = parity_tokenizer();
+    /* BOS decodes after a non-BOS as its piece; the space prefix merges. */
+    expect_encoding(tokenizer, "Once upon a time", "[\n<s>\n] [ Once] [ upon] [ a] [ time]");
+    /* ö and 日 are not pieces: their bytes, 2 and 3 of them; é is one piece. */
+    expect_encoding(tokenizer, "\xc3\xb6", "[\n<s>\n] [ ] [byte] [byte]");
+    expect_encoding(tokenizer, "\xe6\x97\xa5", "[\n<s>\n] [ ] [byte] [byte] [byte]");
+    expect_encoding(tokenizer, "\xc3\xa9", "[\n<s>\n] [ \xc3\xa9]");
+    /* Empty text: BOS alone, no dummy prefix. */
+    expect_encoding(tokenizer, "", "[\n<s>\n]");
+    /* A byte piece decodes to its byte; after BOS a leading space goes. */
+    ck_assert_str_eq(infer_tokenizer_decode(tokenizer, 0, 3 + 'A'), "A");
+    ck_assert_str_eq(infer_tokenizer_decode(tokenizer, 1, 259), "");
+    ck_assert_str_eq(infer_tokenizer_decode(tokenizer, 7, 259), " ");
+    ck_assert(!infer_piece_printable(infer_tokenizer_decode(tokenizer, 0, 3 + 0xc3)));
+    ck_assert(!infer_piece_printable(infer_tokenizer_decode(tokenizer, 0, 3 + 0x07)));
+    ck_assert(infer_piece_printable(infer_tokenizer_decode(tokenizer, 0, 3 + '\n')));
+    ck_assert(!infer_piece_printable(""));
+    infer_tokenizer_destroy(tokenizer);
+}
+END_TEST
+
+static void expect_tokenizer_rejected(const uint8_t *bytes, size_t size, uint32_t vocab,
+                                      const char *reason)
+{
+    infer_tokenizer *tokenizer = NULL;
+    char why[256] = "";
+    int rc = infer_tokenizer_from_bytes(bytes, size, vocab, &tokenizer, why, sizeof(why));
+    ck_assert_int_ne(rc, 0);
+    ck_assert_ptr_null(tokenizer);
+    ck_assert_msg(strstr(why, reason) != NULL, "why '%s' lacks '%s'", why, reason);
+}
+
+START_TEST(test_infer_text_tokenizer_rejects_hostile_files)
+{
+    static parity_vocab vocab;
+    parity_vocab_build(&vocab);
+    size_t size = 0;
+    uint8_t *bytes = parity_tokenizer_bytes(&vocab, &size);
+    /* Every truncation, wherever it falls. */
+    for (size_t cut = 0; cut < size; cut += 7) {
+        expect_tokenizer_rejected(bytes, cut, PARITY_VOCAB, "truncated");
+    }
+    /* More tokens than the model's vocabulary, and fewer. */
+    expect_tokenizer_rejected(bytes, size, PARITY_VOCAB - 1, "more tokens than its vocab_size");
+    expect_tokenizer_rejected(bytes, size, PARITY_VOCAB + 1, "truncated");
+    /* A piece longer than max_token_length, a negative length, NaN. */
+    put_u32(bytes, 3);
+    expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "longer than max_token_length");
+    put_u32(bytes, 0xffffffffu);
+    expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "max_token_length -1");
+    put_u32(bytes, PARITY_PIECE_MAX);
+    put_u32(bytes + 4 + 4, 0x80000000u);
+    expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "longer than max_token_length");
+    put_u32(bytes + 4 + 4, 5);
+    put_u32(bytes + 4, 0x7fc00000u);
+    expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "non-finite score");
+    util_free(bytes);
+}
+END_TEST
+
+START_TEST(test_infer_text_tokenizer_out_of_memory)
+{
+    static parity_vocab vocab;
+    parity_vocab_build(&vocab);
+    size_t size = 0;
+    uint8_t *bytes = parity_tokenizer_bytes(&vocab, &size);
+    for (unsigned long nth = 1; nth < 8; nth++) {
+        infer_tokenizer *tokenizer = NULL;
+        util_alloc_fail_after(nth);
+        int rc = infer_tokenizer_from_bytes(bytes, size, PARITY_VOCAB, &tokenizer, NULL, 0);
+        util_alloc_fail_after(0);
+        ck_assert_int_eq(rc, INFER_ENOMEM);
+        ck_assert_ptr_null(tokenizer);
+    }
+    util_free(bytes);
+}
+END_TEST
+
+/* Greedy is argmax (lowest id on ties); a dominant token takes every coin
+ * in both sampling paths; bad options are refused. (The coins themselves
+ * are checked against run.c by the parity cases.) */
+START_TEST(test_infer_text_sampler_rules)
+{
+    infer_sampler *sampler = NULL;
+    ck_assert_int_eq(infer_sampler_create(4, 0.0f, 0.9f, 42, &sampler), 0);
+    float logits[4] = {0.5f, 2.0f, 2.0f, -1.0f};
+    ck_assert_uint_eq(infer_sample(sampler, logits), 1);
+    infer_sampler_destroy(sampler);
+    /* One dominant token: every coin lands on it, top-p or not. */
+    for (int topp = 0; topp < 2; topp++) {
+        ck_assert_int_eq(infer_sampler_create(4, 1.0f, topp ? 0.5f : 1.0f, 42, &sampler), 0);
+        for (int i = 0; i < 20; i++) {
+            float sharp[4] = {-50.0f, -50.0f, 50.0f, -50.0f};
+            ck_assert_uint_eq(infer_sample(sampler, sharp), 2);
+        }
+        infer_sampler_destroy(sampler);
+    }
+    ck_assert_int_eq(infer_sampler_create(4, -1.0f, 0.9f, 42, &sampler), INFER_EINVAL);
+    ck_assert_int_eq(infer_sampler_create(4, 1.0f, 1.5f, 42, &sampler), INFER_EINVAL);
+    ck_assert_int_eq(infer_sampler_create(4, 1.0f, 0.9f, 0, &sampler), INFER_EINVAL);
+    ck_assert_int_eq(infer_sampler_create(4, NAN, 0.9f, 1, &sampler), INFER_EINVAL);
+}
+END_TEST
+
+/* ---- the command's own contract ---- */
+
+START_TEST(test_infer_text_cli_logits_file)
+{
+    char path[512];
+    test_dir_path(text_dir, "logits.f32", path, sizeof(path));
+    ck_assert_int_eq(infer_cli("--ids 1,391,395 --steps 6 --logits '%s'", path), 0);
+    const char *out = out_text();
+    unsigned ids[7];
+    int n = sscanf(out, "%*[^i]ids: %u %u %u %u %u %u %u", &ids[0], &ids[1], &ids[2], &ids[3],
+                   &ids[4], &ids[5], &ids[6]);
+    ck_assert_int_eq(n, 7);
+    FILE *file = fopen(path, "rb");
+    ck_assert_ptr_nonnull(file);
+    static float rows[6][PARITY_VOCAB];
+    ck_assert_uint_eq(fread(rows, sizeof(float), 6 * PARITY_VOCAB + 1, file), 6 * PARITY_VOCAB);
+    fclose(file);
+    /* Each generated id is the argmax of the row before it. */
+    for (int pos = 2; pos < 6; pos++) {
+        ck_assert_uint_eq(infer_argmax(rows[pos], PARITY_VOCAB), ids[pos + 1]);
+    }
+}
+END_TEST
+
+START_TEST(test_infer_text_cli_rejects_bad_input)
+{
+    static const struct {
+        const char *args;
+        const char *message;
+    } cases[] = {
+        {"--ids 1 --steps=ten", "--steps: 'ten' is not an integer"},
+        {"--ids 1 --temperature -1", "--temperature: '-1' is not a number >= 0"},
+        {"--ids 1 --topp 1.5", "--topp: '1.5' is not a number in [0, 1]"},
+        {"--ids 1 --seed 0", "--seed: '0' is not an integer >= 1"},
+        {"--ids 1 --kernel turbo", "--kernel: unknown value 'turbo'"},
+        {"--ids 1 --wire=fp8", "--wire: unknown value 'fp8'"},
+        {"--ids 1 --segments 4", "--segments: 4 is more than the model's 3 layers"},
+        {"--ids 1,512", "--ids: token 512 is not below vocab_size 512"},
+        {"--ids 1,,2", "--ids: '1,,2' is not a comma-separated list"},
+        {"--ids 1 --bogus", "unknown option '--bogus'"},
+        {"--ids", "--ids needs a value"},
+        {"--prompt a --ids 1", "exactly one of --prompt TEXT and --ids LIST"},
+        {"--ids 1 -- --steps", "one CHECKPOINT expected, got 2 arguments"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(infer_cli("%s", cases[i].args), 2);
+        const char *err = err_text();
+        ck_assert_msg(strstr(err, cases[i].message) != NULL, "%s: %s", cases[i].args, err);
+        ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "not one line: %s", err);
+        ck_assert_str_eq(out_text(), "");
+    }
+}
+END_TEST
+
+/* A truncated or mismatched tokenizer is 'file: message', exit 2. */
+START_TEST(test_infer_text_cli_rejects_bad_files)
+{
+    char path[512];
+    char command[2048];
+    test_dir_path(text_dir, "tok.bin", path, sizeof(path));
+    snprintf(command, sizeof(command), "truncate -s 100 '%s'", path);
+    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(infer_cli("--prompt hello"), 2);
+    ck_assert_msg(strstr(err_text(), "tok.bin: truncated: token") != NULL, "%s", err_text());
+    test_dir_path(text_dir, "model.bin", path, sizeof(path));
+    snprintf(command, sizeof(command), "truncate -s 1000 '%s'", path);
+    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(infer_cli("--ids 1"), 2);
+    ck_assert_msg(strstr(err_text(), "model.bin: ") != NULL, "%s", err_text());
+    /* --prompt without a tokenizer is refused before any file is read. */
+    snprintf(command, sizeof(command), "%s infer '%s' --prompt hi 2>'%s/err.txt'",
+             test_infersim_bin(), path, text_dir);
+    ck_assert_int_eq(WEXITSTATUS(system(command)), 2);
+    ck_assert_msg(strstr(err_text(), "--prompt needs --tokenizer") != NULL, "%s", err_text());
+}
+END_TEST
+
 Suite *test_infer_text_suite(void)
 {
     Suite *suite = suite_create("infer_text");
@@ -325,5 +539,18 @@ Suite *test_infer_text_suite(void)
                         (int)(sizeof(parity_cases) / sizeof(parity_cases[0])));
     tcase_add_loop_test(parity, test_infer_text_parity_split_segments, 0, 3);
     suite_add_tcase(suite, parity);
+    TCase *text = tcase_create("text");
+    tcase_add_test(text, test_infer_text_encode_rules);
+    tcase_add_test(text, test_infer_text_tokenizer_rejects_hostile_files);
+    tcase_add_test(text, test_infer_text_tokenizer_out_of_memory);
+    tcase_add_test(text, test_infer_text_sampler_rules);
+    suite_add_tcase(suite, text);
+    TCase *cli = tcase_create("cli");
+    tcase_add_checked_fixture(cli, text_setup, text_teardown);
+    tcase_set_timeout(cli, 60);
+    tcase_add_test(cli, test_infer_text_cli_logits_file);
+    tcase_add_test(cli, test_infer_text_cli_rejects_bad_input);
+    tcase_add_test(cli, test_infer_text_cli_rejects_bad_files);
+    suite_add_tcase(suite, cli);
     return suite;
 }
