@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 
 #include "node/infer.h"
@@ -528,6 +529,114 @@ START_TEST(test_infer_text_cli_rejects_bad_files)
 }
 END_TEST
 
+/* ---- text prompts in a scenario ---- */
+
+static const char text_scenario[] =
+    "name: text_prompts\n"
+    "seed: 3\n"
+    "duration: 20s\n"
+    "network: {latency: {model: constant, value: 5ms}}\n"
+    "nodes:\n"
+    "  count: 12\n"
+    "  classes:\n"
+    "    - {name: gpu, fraction: 1, memory: 24GiB, flops: 50TFLOPS, kernel: sequential}\n"
+    "model: {file: model.bin, tokenizer: tok.bin, segments: 3}\n"
+    "workload: {requests: 8, rate: 10/s, prompts: %s, generate: 12}\n";
+
+/* Runs the scenario with 'prompts' into DIR/text.db; returns the exit code. */
+static int text_run(const char *prompts, const char *extra)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml), text_scenario, prompts);
+    test_dir_write(text_dir, "text.yaml", yaml);
+    char command[2048];
+    snprintf(command, sizeof(command),
+             "%s run '%s/text.yaml' --db '%s/text.db' --quiet %s >'%s/out.txt' 2>'%s/err.txt'",
+             test_infersim_bin(), text_dir, text_dir, extra, text_dir, text_dir);
+    int status = system(command);
+    ck_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* The rows of 'sql' as text, '|' between fields, one line per row. */
+static const char *text_query(const char *sql)
+{
+    static char text[8192];
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    test_dir_path(text_dir, "text.db", path, sizeof(path));
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &statement, NULL), SQLITE_OK);
+    text[0] = '\0';
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(statement); c++) {
+            const unsigned char *value = sqlite3_column_text(statement, c);
+            snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s", c == 0 ? "" : "|",
+                     value != NULL ? (const char *)value : "NULL");
+        }
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "\n");
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    return text;
+}
+
+/* Requests draw the scenario's text prompts; each row keeps what the
+ * network answered, which with the reference kernel and an exact wire is
+ * what run.c generated for the same prompt (the parity cases above). */
+START_TEST(test_infer_text_scenario_prompts_stored)
+{
+    ck_assert_msg(text_run("[\"Once upon a time\", \"d\"]", "") == 0, "%s", err_text());
+    const char *rows = text_query(
+        "SELECT DISTINCT prompt_text, output_ids, output_text, prompt_tokens, reference_match"
+        " FROM requests WHERE run_id = 1 AND status = 'completed' ORDER BY prompt_text");
+    /* run.c's ids after the prompt: parity_cases[0] and [1] (which stopped
+     * at BOS; the network generates on, BOS and all). */
+    ck_assert_msg(strstr(rows, "Once upon a time|33 263 196 42 185 195 503 249 498 265 180 410|"
+                               "$'#end t&tt|5|1\n") != NULL, "%s", rows);
+    ck_assert_msg(strstr(rows, "\nd|99 1 259 16 ") != NULL, "%s", rows);
+    ck_assert_str_eq(text_query("SELECT count(*) FROM requests WHERE run_id = 1"
+                                " AND output_ids IS NULL"), "0\n");
+    ck_assert_str_eq(text_query("SELECT value FROM params WHERE run_id = 1"
+                                " AND key = 'workload.prompts'"),
+                     "[\"Once upon a time\", \"d\"]\n");
+    /* A prompts file; the same seed draws the same prompts. */
+    test_dir_write(text_dir, "prompts.txt", "Once upon a time\r\n\nd\n");
+    ck_assert_msg(text_run("prompts.txt", "") == 0, "%s", err_text());
+    ck_assert_str_eq(text_query("SELECT group_concat(prompt_text, ',') FROM requests"
+                                " GROUP BY run_id ORDER BY run_id"),
+                     text_query("SELECT group_concat(prompt_text, ',') FROM requests"
+                                " WHERE run_id = 1"));
+}
+END_TEST
+
+START_TEST(test_infer_text_scenario_rejects)
+{
+    char path[512];
+    ck_assert_int_eq(text_run("[\"a\", [\"b\"]]", ""), 2);
+    ck_assert_msg(strstr(err_text(), "text.yaml:10:") != NULL &&
+                  strstr(err_text(), "workload.prompts.1 must be a string") != NULL,
+                  "%s", err_text());
+    ck_assert_int_eq(text_run("[]", ""), 2);
+    ck_assert_msg(strstr(err_text(), "workload.prompts holds no prompt") != NULL, "%s", err_text());
+    ck_assert_int_eq(text_run("missing.txt", ""), 2);
+    ck_assert_msg(strstr(err_text(), "cannot open 'missing.txt'") != NULL, "%s", err_text());
+    ck_assert_int_eq(text_run("[a]", "--set workload.prompt_tokens=4"), 2);
+    ck_assert_msg(strstr(err_text(), "cannot be set with workload.prompts") != NULL, "%s",
+                  err_text());
+    test_dir_path(text_dir, "tok.bin", path, sizeof(path));
+    char command[1024];
+    snprintf(command, sizeof(command), "truncate -s 2000 '%s'", path);
+    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(text_run("[a]", ""), 2);
+    ck_assert_msg(strstr(err_text(), "text.yaml:9:") != NULL &&
+                  strstr(err_text(), "model.tokenizer 'tok.bin': token ") != NULL &&
+                  strstr(err_text(), "truncated") != NULL,
+                  "%s", err_text());
+}
+END_TEST
+
 Suite *test_infer_text_suite(void)
 {
     Suite *suite = suite_create("infer_text");
@@ -551,6 +660,8 @@ Suite *test_infer_text_suite(void)
     tcase_add_test(cli, test_infer_text_cli_logits_file);
     tcase_add_test(cli, test_infer_text_cli_rejects_bad_input);
     tcase_add_test(cli, test_infer_text_cli_rejects_bad_files);
+    tcase_add_test(cli, test_infer_text_scenario_prompts_stored);
+    tcase_add_test(cli, test_infer_text_scenario_rejects);
     suite_add_tcase(suite, cli);
     return suite;
 }
