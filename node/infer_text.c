@@ -25,12 +25,17 @@
 /* A piece this long is not a tokenizer (llama2.c's longest is 27 bytes). */
 #define INFER_PIECE_BYTES_MAX 65536u
 
+typedef struct infer_piece_ref {
+    const char *text;
+    uint32_t id;
+} infer_piece_ref;
+
 struct infer_tokenizer {
     uint32_t vocab_size;
     uint32_t max_token_length;
     char **pieces;             /* vocab_size NUL-terminated strings */
     float *scores;
-    uint32_t *sorted;          /* ids by (strcmp of piece, id) */
+    infer_piece_ref *sorted;   /* pieces by (strcmp, id) */
     char *buffer;              /* 2 * max_token_length + 8: merge candidates */
     char byte_pieces[512];     /* byte b as the string at 2 * b */
 };
@@ -78,19 +83,17 @@ void infer_tokenizer_destroy(infer_tokenizer *tokenizer)
     util_free(tokenizer);
 }
 
-/* Piece i's strcmp order, ties (equal pieces) broken by id so that a
- * lookup is deterministic: the lowest id among equal pieces wins. */
-static const infer_tokenizer *sort_tokenizer;
-
+/* strcmp order, ties (equal pieces) broken by id so that a lookup is
+ * deterministic: the lowest id among equal pieces wins. */
 static int sorted_compare(const void *a, const void *b)
 {
-    uint32_t ia = *(const uint32_t *)a;
-    uint32_t ib = *(const uint32_t *)b;
-    int order = strcmp(sort_tokenizer->pieces[ia], sort_tokenizer->pieces[ib]);
+    const infer_piece_ref *ra = a;
+    const infer_piece_ref *rb = b;
+    int order = strcmp(ra->text, rb->text);
     if (order != 0) {
         return order;
     }
-    return ia < ib ? -1 : ia > ib;
+    return ra->id < rb->id ? -1 : ra->id > rb->id;
 }
 
 /* Reads the vocab_size tokens after the header. */
@@ -153,7 +156,7 @@ static int tokenizer_parse(infer_tokenizer *t, const uint8_t *bytes, size_t size
     t->max_token_length = max_length;
     t->pieces = util_calloc(t->vocab_size, sizeof(char *));
     t->scores = util_calloc(t->vocab_size, sizeof(float));
-    t->sorted = util_calloc(t->vocab_size, sizeof(uint32_t));
+    t->sorted = util_calloc(t->vocab_size, sizeof(infer_piece_ref));
     t->buffer = util_malloc(2 * (size_t)max_length + 8);
     if (t->pieces == NULL || t->scores == NULL || t->sorted == NULL || t->buffer == NULL) {
         return INFER_ENOMEM;
@@ -188,11 +191,9 @@ int infer_tokenizer_from_bytes(const void *bytes, size_t size, uint32_t vocab_si
         return rc;
     }
     for (uint32_t i = 0; i < vocab_size; i++) {
-        t->sorted[i] = i;
+        t->sorted[i] = (infer_piece_ref){t->pieces[i], i};
     }
-    sort_tokenizer = t;
-    qsort(t->sorted, vocab_size, sizeof(uint32_t), sorted_compare);
-    sort_tokenizer = NULL;
+    qsort(t->sorted, vocab_size, sizeof(infer_piece_ref), sorted_compare);
     *out = t;
     return 0;
 }
@@ -210,14 +211,14 @@ static int64_t tokenizer_lookup(const infer_tokenizer *t, const char *text)
     size_t high = t->vocab_size;
     while (low < high) {
         size_t mid = low + (high - low) / 2;
-        if (strcmp(t->pieces[t->sorted[mid]], text) < 0) {
+        if (strcmp(t->sorted[mid].text, text) < 0) {
             low = mid + 1;
         } else {
             high = mid;
         }
     }
-    if (low < t->vocab_size && strcmp(t->pieces[t->sorted[low]], text) == 0) {
-        return t->sorted[low];
+    if (low < t->vocab_size && strcmp(t->sorted[low].text, text) == 0) {
+        return t->sorted[low].id;
     }
     return -1;
 }
