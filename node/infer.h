@@ -85,6 +85,24 @@ int infer_model_from_checkpoint(const void *bytes, size_t size, infer_model **ou
  * *bytes_out is util_malloc'd; the caller frees it with util_free. */
 int infer_model_to_checkpoint(const infer_model *model, uint8_t **bytes_out, size_t *size_out);
 
+/* llama2.c's int8 export (version 2, as runq.c reads it; node/infer_q8.c):
+ * a 256-byte header (magic "ak42", version 2, the shape, a shared
+ * classifier byte, the group size, zero padding), float32 norms, then the
+ * matrices as int8 values with a float32 scale per group. Every header
+ * field is checked (a group size must divide dim and hidden_dim), the size
+ * must be exact, and a scale that is not finite, or so large a weight
+ * overflows, is INFER_EFORMAT with a reason. The weights are dequantized
+ * (value x scale, as runq.c does); activations stay float32, so results
+ * are close to runq.c's, not identical. */
+bool infer_checkpoint_is_q8(const void *bytes, size_t size);
+int infer_model_from_q8_checkpoint(const void *bytes, size_t size, infer_model **out,
+                                   char *why, size_t why_size);
+/* Quantizes a model as llama2.c's export does (scale = max |w| / 127 per
+ * group, values rounded half to even). INFER_EINVAL when group_size does
+ * not divide dim and hidden_dim. *bytes_out is util_malloc'd. */
+int infer_model_to_q8_checkpoint(const infer_model *model, uint32_t group_size,
+                                 uint8_t **bytes_out, size_t *size_out);
+
 void infer_model_destroy(infer_model *model);
 const infer_shape *infer_model_shape(const infer_model *model);
 

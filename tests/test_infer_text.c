@@ -637,6 +637,165 @@ START_TEST(test_infer_text_scenario_rejects)
 }
 END_TEST
 
+/* ---- the int8 export ---- */
+
+static uint8_t *q8_bytes_of_parity(size_t *size, infer_model **model_out)
+{
+    infer_model *model = NULL;
+    char why[256];
+    ck_assert_int_eq(infer_model_from_seed(&parity_shape, 4242, &model, why, sizeof(why)), 0);
+    uint8_t *bytes = NULL;
+    ck_assert_int_eq(infer_model_to_q8_checkpoint(model, 32, &bytes, size), 0);
+    *model_out = model;
+    return bytes;
+}
+
+static double q8_cosine(const float *a, const float *b, size_t n)
+{
+    double ab = 0.0, aa = 0.0, bb = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
+/* Logits of 'model' for tokens 1, 391, 395 (the last position). */
+static void q8_logits(const infer_model *model, float *logits)
+{
+    infer_executor *executor = NULL;
+    ck_assert_int_eq(infer_executor_create(model, 3, &executor), 0);
+    const infer_shape *shape = infer_model_shape(model);
+    void *memory = util_malloc(infer_kv_bytes(shape, shape->n_layers));
+    infer_kv kv;
+    infer_kv_init(&kv, shape, 0, shape->n_layers, memory);
+    float x[3 * 64];
+    const uint32_t tokens[3] = {1, 391, 395};
+    uint64_t flops = 0;
+    ck_assert_int_eq(infer_embed(executor, tokens, 3, x), 0);
+    ck_assert_int_eq(infer_forward(executor, INFER_KERNEL_SEQUENTIAL, &kv, x, 3, &flops), 0);
+    infer_logits(executor, INFER_KERNEL_SEQUENTIAL, x + 2 * 64, logits, &flops);
+    util_free(memory);
+    infer_executor_destroy(executor);
+}
+
+/* The int8 export loads, is the same shape, and computes close to the
+ * float32 model it was quantized from (the int8 rounding is the only
+ * difference); quantizing is deterministic. */
+START_TEST(test_infer_text_q8_round_trip)
+{
+    size_t size = 0;
+    infer_model *original = NULL;
+    uint8_t *bytes = q8_bytes_of_parity(&size, &original);
+    infer_model *model = NULL;
+    char why[256] = "";
+    ck_assert(infer_checkpoint_is_q8(bytes, size));
+    ck_assert_msg(infer_model_from_q8_checkpoint(bytes, size, &model, why, sizeof(why)) == 0,
+                  "%s", why);
+    const infer_shape *shape = infer_model_shape(model);
+    ck_assert_uint_eq(shape->dim, parity_shape.dim);
+    ck_assert_uint_eq(shape->hidden_dim, parity_shape.hidden_dim);
+    ck_assert_uint_eq(shape->n_kv_heads, parity_shape.n_kv_heads);
+    ck_assert_uint_eq(shape->vocab_size, parity_shape.vocab_size);
+    ck_assert(shape->shared_classifier == parity_shape.shared_classifier);
+    static float a[PARITY_VOCAB], b[PARITY_VOCAB];
+    q8_logits(original, a);
+    q8_logits(model, b);
+    double cosine = q8_cosine(a, b, PARITY_VOCAB);
+    ck_assert_msg(cosine > 0.999 && cosine < 1.0, "cosine %.9f", cosine);
+    size_t again_size = 0;
+    uint8_t *again = NULL;
+    ck_assert_int_eq(infer_model_to_q8_checkpoint(original, 32, &again, &again_size), 0);
+    ck_assert_uint_eq(again_size, size);
+    ck_assert_int_eq(memcmp(again, bytes, size), 0);
+    ck_assert_int_eq(infer_model_to_q8_checkpoint(original, 48, &again, &again_size),
+                     INFER_EINVAL);
+    util_free(again);
+    infer_model_destroy(model);
+    infer_model_destroy(original);
+    util_free(bytes);
+}
+END_TEST
+
+static void q8_expect_rejected(const uint8_t *bytes, size_t size, const char *reason)
+{
+    infer_model *model = NULL;
+    char why[256] = "";
+    ck_assert_int_eq(infer_model_from_q8_checkpoint(bytes, size, &model, why, sizeof(why)),
+                     INFER_EFORMAT);
+    ck_assert_ptr_null(model);
+    ck_assert_msg(strstr(why, reason) != NULL, "why '%s' lacks '%s'", why, reason);
+}
+
+START_TEST(test_infer_text_q8_rejects_bad_files)
+{
+    size_t size = 0;
+    infer_model *original = NULL;
+    uint8_t *bytes = q8_bytes_of_parity(&size, &original);
+    infer_model_destroy(original);
+    static const struct {
+        size_t offset;
+        uint32_t value;
+        const char *reason;
+    } fields[] = {
+        {0, 0x616b3433u, "bad magic"},
+        {4, 1, "version is not 2"},
+        {8, 0, "zero or negative"},                   /* dim */
+        {8 + 4 * 3, 6, "dim is not a multiple"},      /* n_heads 6 */
+        {8 + 4 * 5, 511, "implies"},                  /* vocab, size no longer matches */
+        {37, 0, "group_size"},
+        {37, 48, "group_size"},
+        {100, 7, "padding"},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        uint8_t saved[4];
+        memcpy(saved, bytes + fields[i].offset, 4);
+        put_u32(bytes + fields[i].offset, fields[i].value);
+        q8_expect_rejected(bytes, size, fields[i].reason);
+        memcpy(bytes + fields[i].offset, saved, 4);
+    }
+    bytes[36] = 2;
+    q8_expect_rejected(bytes, size, "shared_classifier flag");
+    bytes[36] = 1;      /* shared: the classifier's bytes are left over */
+    q8_expect_rejected(bytes, size, "implies");
+    bytes[36] = 0;
+    q8_expect_rejected(bytes, size - 1, "implies");
+    q8_expect_rejected(bytes, 100, "shorter than its 256-byte header");
+    /* The first scale: right after the norms and the embedding's values. */
+    size_t scale = 256 + 4 * (2 * 3 * 64 + 64) + PARITY_VOCAB * 64;
+    put_u32(bytes + scale, 0x7fc00000u);
+    q8_expect_rejected(bytes, size, "is not finite or overflows");
+    put_u32(bytes + scale, 0x7f000000u);      /* 1.7e38: 127 x it overflows */
+    q8_expect_rejected(bytes, size, "is not finite or overflows");
+    util_free(bytes);
+}
+END_TEST
+
+START_TEST(test_infer_text_q8_cli)
+{
+    size_t size = 0;
+    infer_model *original = NULL;
+    uint8_t *bytes = q8_bytes_of_parity(&size, &original);
+    infer_model_destroy(original);
+    char path[512];
+    test_dir_path(text_dir, "model.bin", path, sizeof(path));
+    write_bytes(path, bytes, size);
+    util_free(bytes);
+    ck_assert_msg(infer_cli("--prompt 'Once upon a time' --steps 12 --print-ids") == 0, "%s",
+                  err_text());
+    ck_assert_msg(strncmp(out_text(), "Once upon a time", 16) == 0, "%s", out_text());
+    ck_assert_msg(strstr(out_text(), "ids: 1 391 395 357 399 ") != NULL, "%s", out_text());
+    test_dir_path(text_dir, "model.bin", path, sizeof(path));
+    char command[1024];
+    snprintf(command, sizeof(command), "truncate -s 300 '%s'", path);
+    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(infer_cli("--ids 1"), 2);
+    ck_assert_msg(strstr(err_text(), "model.bin: int8 checkpoint: 300 bytes, its header implies")
+                  != NULL, "%s", err_text());
+}
+END_TEST
+
 Suite *test_infer_text_suite(void)
 {
     Suite *suite = suite_create("infer_text");
@@ -653,6 +812,8 @@ Suite *test_infer_text_suite(void)
     tcase_add_test(text, test_infer_text_tokenizer_rejects_hostile_files);
     tcase_add_test(text, test_infer_text_tokenizer_out_of_memory);
     tcase_add_test(text, test_infer_text_sampler_rules);
+    tcase_add_test(text, test_infer_text_q8_round_trip);
+    tcase_add_test(text, test_infer_text_q8_rejects_bad_files);
     suite_add_tcase(suite, text);
     TCase *cli = tcase_create("cli");
     tcase_add_checked_fixture(cli, text_setup, text_teardown);
@@ -662,6 +823,7 @@ Suite *test_infer_text_suite(void)
     tcase_add_test(cli, test_infer_text_cli_rejects_bad_files);
     tcase_add_test(cli, test_infer_text_scenario_prompts_stored);
     tcase_add_test(cli, test_infer_text_scenario_rejects);
+    tcase_add_test(cli, test_infer_text_q8_cli);
     suite_add_tcase(suite, cli);
     return suite;
 }

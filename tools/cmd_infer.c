@@ -26,7 +26,8 @@ static const char infer_usage[] =
     "                      [--kernel K] [--segments S] [--wire DTYPE] [--logits FILE]\n"
     "                      [--print-ids]\n"
     "\n"
-    "Generates from a llama2.c checkpoint with the simulator's exact executor,\n"
+    "Generates from a llama2.c checkpoint (float32, or the int8 export that runq.c\n"
+    "reads, dequantized at load) with the simulator's exact executor,\n"
     "as llama2.c's `run` does: the same text for the same checkpoint, tokenizer,\n"
     "prompt and sampling options (greedy, or -t T -p P -s S).\n"
     "\n"
@@ -339,7 +340,9 @@ static int session_load_model(infer_session *s, const infer_options *o)
         return code;
     }
     char why[256] = "";
-    int rc = infer_model_from_checkpoint(bytes, size, &s->model, why, sizeof(why));
+    int rc = infer_checkpoint_is_q8(bytes, size)
+                 ? infer_model_from_q8_checkpoint(bytes, size, &s->model, why, sizeof(why))
+                 : infer_model_from_checkpoint(bytes, size, &s->model, why, sizeof(why));
     util_free(bytes);
     if (rc != 0) {
         return infer_fail("%s: %s", o->checkpoint, why[0] != '\0' ? why : infer_strerror(rc));
