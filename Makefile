@@ -7,7 +7,8 @@
 #                   (INFERSIM_DEEP_CHECKS: the ledger's conservation after
 #                   every settlement)
 #   make fuzz       libFuzzer targets (clang, ASan, UBSan) in build/fuzz/, one per
-#                   untrusted input: scenario, frame, peer, checkpoint, infer_body
+#                   untrusted input: scenario, frame, peer, checkpoint, infer_body,
+#                   tokenizer
 #   make fuzz-run   replay fuzz/corpus/<target>/, then fuzz each target for
 #                   FUZZ_SECONDS (default 60; FUZZ_TARGETS picks some); new inputs
 #                   and crashes go to a temporary directory, never into the tree
@@ -109,8 +110,8 @@ FUZZ_CC ?= clang-14
 FUZZ_BUILD := build/fuzz
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-FUZZ_TARGETS ?= scenario frame peer checkpoint infer_body
-FUZZ_ALL := scenario frame peer checkpoint infer_body
+FUZZ_TARGETS ?= scenario frame peer checkpoint infer_body tokenizer
+FUZZ_ALL := scenario frame peer checkpoint infer_body tokenizer
 FUZZ_SECONDS ?= 60
 FUZZ_SHARED := $(BUILD)/obj/fuzz/fuzz_world.o
 

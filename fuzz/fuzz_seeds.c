@@ -4,7 +4,7 @@
  *   DIR/frame/<auth>-<type>      those messages (committee world) as frames,
  *                                under the keys of FUZZ_KEYS_DIR (written once
  *                                when absent: then every frame seed changes)
- *   DIR/checkpoint/tiny-*        small llama2.c checkpoints
+ *   DIR/checkpoint/tiny-*        small llama2.c checkpoints (float32 and int8)
  * Run by hand when a format changes (build/fuzz/fuzz_seeds fuzz/corpus) and
  * commit the result; make fuzz only builds it. The scenario and infer_body
  * seeds are text, written by hand. Deterministic: the same build writes the
@@ -172,14 +172,17 @@ static int seeds_frames(const char *dir, const seeds_recorded *recorded)
     return seeds_write(dir, "frame", "signed-stream", stream, stream_size);
 }
 
-static int seeds_checkpoint(const char *dir, const char *name, const infer_shape *shape)
+/* A float32 checkpoint, or with group_size > 0 the int8 export. */
+static int seeds_checkpoint(const char *dir, const char *name, const infer_shape *shape,
+                            uint32_t group_size)
 {
     infer_model *model = NULL;
     uint8_t *bytes = NULL;
     size_t size = 0;
     int rc = infer_model_from_seed(shape, 5, &model, NULL, 0);
     if (rc == 0) {
-        rc = infer_model_to_checkpoint(model, &bytes, &size);
+        rc = group_size > 0 ? infer_model_to_q8_checkpoint(model, group_size, &bytes, &size)
+                            : infer_model_to_checkpoint(model, &bytes, &size);
     }
     if (rc == 0) {
         rc = seeds_write(dir, "checkpoint", name, bytes, size);
@@ -211,8 +214,10 @@ int main(int argc, char **argv)
     infer_shape shared = {8, 16, 1, 2, 1, 16, 8, true};
     infer_shape unshared = {8, 12, 2, 2, 2, 12, 4, false};
     if (seeds_frames(argv[1], &committee) != 0 ||
-        seeds_checkpoint(argv[1], "tiny-shared", &shared) != 0 ||
-        seeds_checkpoint(argv[1], "tiny-unshared", &unshared) != 0) {
+        seeds_checkpoint(argv[1], "tiny-shared", &shared, 0) != 0 ||
+        seeds_checkpoint(argv[1], "tiny-unshared", &unshared, 0) != 0 ||
+        seeds_checkpoint(argv[1], "tiny-q8-shared", &shared, 4) != 0 ||
+        seeds_checkpoint(argv[1], "tiny-q8-unshared", &unshared, 4) != 0) {
         return 1;
     }
     return 0;

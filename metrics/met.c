@@ -178,6 +178,18 @@ static const char met_schema_v6_sql[] =
  * only adds. */
 static const char met_schema_v7_sql[] = "ALTER TABLE metrics ADD COLUMN unit TEXT;";
 
+/* Versions 8 to 10 are reserved for changes made on other branches at the
+ * same time; each is a no-op here. */
+static const char met_schema_reserved_sql[] = "";
+
+/* Version 11: what the network answered, as text. With model.tokenizer a
+ * request row keeps its prompt decoded, its generated ids ("5 17 9") and
+ * their text; NULL otherwise and in rows written before. Only adds. */
+static const char met_schema_v11_sql[] =
+    "ALTER TABLE requests ADD COLUMN prompt_text TEXT;"
+    "ALTER TABLE requests ADD COLUMN output_ids TEXT;"
+    "ALTER TABLE requests ADD COLUMN output_text TEXT;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -187,6 +199,10 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v5_sql,
     met_schema_v6_sql,
     met_schema_v7_sql,
+    met_schema_reserved_sql,
+    met_schema_reserved_sql,
+    met_schema_reserved_sql,
+    met_schema_v11_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -259,7 +275,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
@@ -930,6 +946,9 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_int_or_null(stmt, 16, row->verified);
     db_bind_int_or_null(stmt, 17, row->accepted_wrong);
     db_bind_int_or_null(stmt, 18, row->rounds);
+    db_bind_text(stmt, 19, row->prompt_text);
+    db_bind_text(stmt, 20, row->output_ids);
+    db_bind_text(stmt, 21, row->output_text);
     return db_stmt_run(db, stmt, "insert request");
 }
 

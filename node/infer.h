@@ -85,6 +85,24 @@ int infer_model_from_checkpoint(const void *bytes, size_t size, infer_model **ou
  * *bytes_out is util_malloc'd; the caller frees it with util_free. */
 int infer_model_to_checkpoint(const infer_model *model, uint8_t **bytes_out, size_t *size_out);
 
+/* llama2.c's int8 export (version 2, as runq.c reads it; node/infer_q8.c):
+ * a 256-byte header (magic "ak42", version 2, the shape, a shared
+ * classifier byte, the group size, zero padding), float32 norms, then the
+ * matrices as int8 values with a float32 scale per group. Every header
+ * field is checked (a group size must divide dim and hidden_dim), the size
+ * must be exact, and a scale that is not finite, or so large a weight
+ * overflows, is INFER_EFORMAT with a reason. The weights are dequantized
+ * (value x scale, as runq.c does); activations stay float32, so results
+ * are close to runq.c's, not identical. */
+bool infer_checkpoint_is_q8(const void *bytes, size_t size);
+int infer_model_from_q8_checkpoint(const void *bytes, size_t size, infer_model **out,
+                                   char *why, size_t why_size);
+/* Quantizes a model as llama2.c's export does (scale = max |w| / 127 per
+ * group, values rounded half to even). INFER_EINVAL when group_size does
+ * not divide dim and hidden_dim. *bytes_out is util_malloc'd. */
+int infer_model_to_q8_checkpoint(const infer_model *model, uint32_t group_size,
+                                 uint8_t **bytes_out, size_t *size_out);
+
 void infer_model_destroy(infer_model *model);
 const infer_shape *infer_model_shape(const infer_model *model);
 
@@ -149,6 +167,64 @@ int infer_wire_decode(infer_dtype dtype, const uint8_t *bytes, size_t size, uint
 /* Whether forward calls in this process run on AVX2 with hardware FMA (the
  * same bits either way; benchmarks report their ceilings). Cannot fail. */
 bool infer_uses_avx2(void);
+
+/* ---- text: llama2.c's tokenizer and sampler (infer_text.c) ----
+ *
+ * Token ids as llama2.c fixes them: 0 <unk>, 1 BOS (<s>), 2 EOS (</s>), and
+ * the byte fallback pieces <0x00>..<0xFF> at 3..258. */
+#define INFER_TOKEN_BOS 1u
+
+typedef struct infer_tokenizer infer_tokenizer;
+
+/* Parses a llama2.c tokenizer.bin held in memory: an int32 max_token_length,
+ * then per token a float32 score, an int32 length and that many bytes, all
+ * little-endian, for exactly 'vocab_size' tokens (the model's; the file does
+ * not say). Untrusted input: a truncated file, a piece longer than
+ * max_token_length, a non-finite score or bytes left after the last token
+ * is INFER_EFORMAT with a reason in why[why_size]. The bytes are copied.
+ * Returns 0 and *out (free with infer_tokenizer_destroy), INFER_EINVAL,
+ * INFER_EFORMAT or INFER_ENOMEM. */
+int infer_tokenizer_from_bytes(const void *bytes, size_t size, uint32_t vocab_size,
+                               infer_tokenizer **out, char *why, size_t why_size);
+void infer_tokenizer_destroy(infer_tokenizer *tokenizer);
+uint32_t infer_tokenizer_vocab(const infer_tokenizer *tokenizer);
+
+/* Encodes NUL-terminated UTF-8 'text' as run.c's encode(bos=1, eos=0):
+ * BOS, a " " piece when the text is not empty, each code point's piece or
+ * its bytes as tokens byte + 3, then repeated merges of the adjacent pair
+ * whose concatenation is the best-scoring piece (the first such pair on
+ * ties). tokens[] must hold strlen(text) + 2 ids. Returns 0 and
+ * *count_out, or INFER_EINVAL (why says: no " " piece, or a byte fallback
+ * id beyond the vocabulary). Uses the tokenizer's scratch space: one call at
+ * a time per tokenizer. */
+int infer_tokenizer_encode(infer_tokenizer *tokenizer, const char *text, uint32_t *tokens,
+                           uint32_t *count_out, char *why, size_t why_size);
+
+/* The text of 'token' following 'previous', as run.c's decode: a leading
+ * space is dropped after BOS, and a piece "<0xXX>" is the raw byte XX. The
+ * string stays valid as long as the tokenizer. Cannot fail. */
+const char *infer_tokenizer_decode(const infer_tokenizer *tokenizer, uint32_t previous,
+                                   uint32_t token);
+
+/* run.c's safe_printf rule: false for an empty piece and for a one-byte
+ * piece that is neither printable nor white space in the C locale (so raw
+ * bytes of multi-byte UTF-8 characters are not printed). Cannot fail. */
+bool infer_piece_printable(const char *piece);
+
+/* The next token from one position's logits, as run.c's sampler: argmax
+ * when temperature is 0; otherwise logits / temperature, softmax, a coin
+ * from run.c's xorshift generator, then multinomial sampling (topp <= 0 or
+ * >= 1) or top-p sampling (candidates below (1 - topp) / (vocab - 1) cut,
+ * sorted by probability, descending; equal ones by id). 'logits' is
+ * overwritten with the probabilities. */
+typedef struct infer_sampler infer_sampler;
+
+/* Returns 0 and *out, INFER_EINVAL (temperature < 0 or not finite, topp
+ * outside [0, 1], seed 0, which xorshift never leaves) or INFER_ENOMEM. */
+int infer_sampler_create(uint32_t vocab_size, float temperature, float topp, uint64_t seed,
+                         infer_sampler **out);
+void infer_sampler_destroy(infer_sampler *sampler);
+uint32_t infer_sample(infer_sampler *sampler, float *logits);
 
 const char *infer_kernel_name(infer_kernel kernel);
 const char *infer_dtype_name(infer_dtype dtype);

@@ -124,6 +124,8 @@ typedef enum scn_workload_kind {
 } scn_workload_kind;
 
 #define SCN_TIMES_MAX 1024
+#define SCN_PROMPTS_MAX 256
+#define SCN_PROMPT_TEXT_MAX 16384
 
 typedef struct scn_workload {
     scn_workload_kind kind;       /* default: inference when a model is given */
@@ -139,7 +141,18 @@ typedef struct scn_workload {
     uint32_t prompt_max;
     uint32_t generate_tokens;     /* tokens to generate per request (>= 1) */
     uint64_t request_timeout_ns;  /* a request not finished by then fails; default 30s */
+    /* Text prompts (workload.prompts, needs model.tokenizer): prompt i is
+     * the NUL-terminated prompt_text + prompt_offset[i]. With prompts,
+     * prompt_min/max bound their token counts (bytes + 2). */
+    uint32_t prompt_count;        /* 0: prompts are random ids, as before */
+    uint32_t prompt_offset[SCN_PROMPTS_MAX];
+    char prompt_text[SCN_PROMPT_TEXT_MAX];
+    char prompts_file_written[SCN_PATH_MAX]; /* the file as written; "" for a list */
+    char prompts_sha256[65];      /* SHA-256 of the prompts file ("" for a list) */
 } scn_workload;
+
+/* Prompt 'index' of workload.prompts, or NULL beyond prompt_count. */
+const char *scn_workload_prompt(const scn_workload *workload, uint32_t index);
 
 #define SCN_SEGMENTS_MAX 64
 
@@ -162,6 +175,9 @@ typedef struct scn_model {
     char file[SCN_PATH_MAX];      /* FILE: resolved against the scenario's folder */
     char file_written[SCN_PATH_MAX]; /* FILE: as written (the params table uses it) */
     char file_sha256[65];         /* FILE: SHA-256 of the checkpoint's bytes (in the hash) */
+    char tokenizer[SCN_PATH_MAX]; /* llama2.c tokenizer.bin, resolved; "" = none */
+    char tokenizer_written[SCN_PATH_MAX]; /* as written */
+    char tokenizer_sha256[65];    /* SHA-256 of the tokenizer (in the hash) */
     uint32_t dim;                 /* shape: from model.shape, or the file's header */
     uint32_t hidden_dim;
     uint32_t layers;

@@ -197,6 +197,11 @@ int scn__get_bool(scn_check *check, const scn_node *node, const char *path, bool
 int scn__check_section(scn_check *check, const scn_node *node, const char *path,
                        const char *section);
 
+/* model.tokenizer, after the model's shape is known, and workload.prompts
+ * in the inference workload 'section' (scn_text.c). */
+int scn__check_tokenizer(scn_check *check, const scn_node *node);
+int scn__check_prompts(scn_check *check, const scn_node *section);
+
 /* The model section (scn_model.c); nodes must be checked first (memory). */
 int scn__check_model(scn_check *check, const scn_node *root);
 /* The workload section (scn_workload.c); the model must be checked first. */

@@ -85,6 +85,8 @@ const scn_key_info scn__keys[] = {
     K("model.wire_dtype", ENUM, "", "fp32", "", "fp32, fp16, bf16, int8: activations on the wire"),
     K("model.replicas", COUNT, "servers", "0", "", "servers per segment; 0 = every node that fits"),
     K("model.kv_slots", COUNT, "requests", "4", "", "concurrent requests a server holds KV for"),
+    K("model.tokenizer", STRING, "", "none", "", "a llama2.c tokenizer.bin for text prompts"),
+    DERIVED("model.tokenizer_sha256", STRING, "", "", "SHA-256 of the tokenizer (params table only)"),
     DERIVED("model.file_sha256", STRING, "", "", "SHA-256 of the checkpoint (params table only)"),
     K("model.shape.dim", COUNT, "", "none", "", "required: hidden size"),
     K("model.shape.hidden_dim", COUNT, "", "none", "", "required: feed-forward inner size"),
@@ -105,6 +107,9 @@ const scn_key_info scn__keys[] = {
     K("workload.requests", COUNT, "requests", "100", "inference", "requests over the run"),
     K("workload.times", LIST, "", "none", "inference", "explicit arrival instants"),
     K("workload.prompt_tokens", COUNT, "tokens", "16", "inference", "prompt length, or [min, max]"),
+    K("workload.prompts", LIST, "", "none", "inference",
+      "text prompts: a file (one per line) or a list; needs model.tokenizer"),
+    DERIVED("workload.prompts_sha256", STRING, "", "", "SHA-256 of the prompts file (params only)"),
     K("workload.generate", COUNT, "tokens", "8", "inference", "tokens generated per request"),
     K("workload.timeout", DURATION, "", "30s", "inference", "a request not done by then fails"),
     /* verification */

@@ -511,5 +511,8 @@ int scn__check_model(scn_check *check, const scn_node *root)
                          (unsigned long long)(replica_count * m->segment_count),
                          check->scenario->nodes.count);
     }
+    if ((rc = scn__check_tokenizer(check, scn__map_get(section, "tokenizer"))) != 0) {
+        return rc;
+    }
     return model_memory_check(check, segments != NULL ? segments : section);
 }

@@ -174,6 +174,38 @@ static void params_times(params_list *list, const scn_workload *w)
     util_free(text);
 }
 
+/* Text prompts: the file and its hash, or the inline list as a flow
+ * sequence of double-quoted strings (so the texts are in the hash). */
+static void params_prompts(params_list *list, const scn_workload *w)
+{
+    if (w->prompts_file_written[0] != '\0') {
+        params_add(list, w->prompts_file_written, "workload.prompts");
+        params_add(list, w->prompts_sha256, "workload.prompts_sha256");
+        return;
+    }
+    char *text = util_malloc(2 * sizeof(w->prompt_text) + 4 * SCN_PROMPTS_MAX + 4);
+    if (text == NULL) {
+        list->failed = true;
+        return;
+    }
+    size_t used = 0;
+    text[used++] = '[';
+    for (uint32_t i = 0; i < w->prompt_count; i++) {
+        used += (size_t)sprintf(text + used, "%s\"", i == 0 ? "" : ", ");
+        for (const char *c = scn_workload_prompt(w, i); *c != '\0'; c++) {
+            if (*c == '"' || *c == '\\') {
+                text[used++] = '\\';
+            }
+            text[used++] = *c;
+        }
+        text[used++] = '"';
+    }
+    text[used++] = ']';
+    text[used] = '\0';
+    params_add(list, text, "workload.prompts");
+    util_free(text);
+}
+
 /* Only the keys of the workload's kind: each reads back through --set. */
 static void params_workload(params_list *list, const scn_scenario *s)
 {
@@ -195,12 +227,15 @@ static void params_workload(params_list *list, const scn_scenario *s)
     if (w->arrival == SCN_ARRIVAL_EXPLICIT) {
         params_times(list, w);
     }
-    if (w->prompt_min == w->prompt_max) {
+    if (w->prompt_count > 0) {
+        params_prompts(list, w);
+    } else if (w->prompt_min == w->prompt_max) {
         snprintf(v, sizeof(v), "%u", w->prompt_min);
+        params_add(list, v, "workload.prompt_tokens");
     } else {
         snprintf(v, sizeof(v), "[%u, %u]", w->prompt_min, w->prompt_max);
+        params_add(list, v, "workload.prompt_tokens");
     }
-    params_add(list, v, "workload.prompt_tokens");
     params_add(list, params_uint(w->generate_tokens, v, sizeof(v)), "workload.generate");
     params_add(list, params_duration(w->request_timeout_ns, v, sizeof(v)), "workload.timeout");
 }
@@ -235,6 +270,10 @@ static void params_model(params_list *list, const scn_scenario *s)
     } else {
         params_add(list, m->file_written, "model.file");
         params_add(list, m->file_sha256, "model.file_sha256");
+    }
+    if (m->tokenizer_written[0] != '\0') {
+        params_add(list, m->tokenizer_written, "model.tokenizer");
+        params_add(list, m->tokenizer_sha256, "model.tokenizer_sha256");
     }
     const char *names[] = {"dim", "hidden_dim", "layers", "heads", "kv_heads", "vocab",
                            "seq_len"};

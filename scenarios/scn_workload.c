@@ -211,7 +211,8 @@ static int workload_inference(scn_check *check, const scn_node *section)
                             UINT32_MAX, &generate)) != 0 ||
         (rc = scn__get_duration(check, timeout, "workload.timeout",
                                 &w->request_timeout_ns)) != 0 ||
-        (rc = workload_prompt(check, scn__map_get(section, "prompt_tokens"))) != 0) {
+        (rc = workload_prompt(check, scn__map_get(section, "prompt_tokens"))) != 0 ||
+        (rc = scn__check_prompts(check, section)) != 0) {
         return rc;
     }
     if (w->request_timeout_ns == 0) {
@@ -233,9 +234,16 @@ static int workload_context(scn_check *check, const scn_node *section)
     }
     const scn_node *where = NULL;
     if (section != NULL) {
-        where = scn__map_get(section, "generate");
+        where = scn__map_get(section, w->prompt_count > 0 ? "prompts" : "generate");
         where = where != NULL ? where : scn__map_get(section, "prompt_tokens");
         where = where != NULL ? where : section;
+    }
+    if (w->prompt_count > 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, where != NULL ? where : check->model,
+                         "workload.prompts: the longest prompt may take %u tokens (its bytes + "
+                         "2); with workload.generate (%u) that is %llu, beyond the model's "
+                         "seq_len (%u)",
+                         w->prompt_max, w->generate_tokens, (unsigned long long)need, m->seq_len);
     }
     return scn__fail(check->error, SCN_ESCHEMA, where != NULL ? where : check->model,
                      "workload.prompt_tokens max (%u) + workload.generate (%u) = %llu exceeds "

@@ -28,7 +28,8 @@ void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request)
 {
     world_request_record *record = &world->w.result->requests[request];
     sim__workload_schedule(world, world->w.now_ns);
-    uint32_t count = world_workload_prompt(world->w.scenario, &world->workload_prng, world->w.prompt);
+    uint32_t count = world_workload_prompt(world->w.scenario, &world->w.prompts,
+                                           &world->workload_prng, world->w.prompt);
     record->submitted = true;
     record->client = client;
     record->prompt_tokens = count;

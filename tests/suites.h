@@ -11,6 +11,7 @@ Suite *test_queue_suite(void);     /* tests/test_queue.c */
 Suite *test_net_suite(void);       /* tests/test_net.c */
 Suite *test_node_suite(void);      /* tests/test_node.c */
 Suite *test_infer_suite(void);     /* tests/test_infer.c: the transformer executor */
+Suite *test_infer_text_suite(void); /* tests/test_infer_text.c: llama2.c tokenizer, infer */
 Suite *test_cons_suite(void);      /* tests/test_cons.c: verification building blocks */
 Suite *test_scn_suite(void);       /* tests/test_scn.c */
 Suite *test_met_suite(void);       /* tests/test_met.c */

@@ -19,7 +19,7 @@
 #include "util/alloc.h"
 #include "util/assert.h"
 
-#define FIELDS_MAX 20
+#define FIELDS_MAX 32
 #define ROWS_MAX 64
 #define TEXT_MAX 256
 #define MET_ERRMSG_PROBE 600
@@ -1038,7 +1038,7 @@ static const char *const request_columns[] = {
     "run_id", "request_id", "client", "submitted_ns", "first_token_ns", "finished_ns",
     "status", "prompt_tokens", "tokens_out", "reference_match", "argmax_agree",
     "logits_maxabs", "logits_cosine", "saw_tokens", "saw_activations", "verified",
-    "accepted_wrong", "rounds",
+    "accepted_wrong", "rounds", "prompt_text", "output_ids", "output_text",
 };
 static const char *const segment_columns[] = {
     "run_id", "request_id", "segment", "node_id", "class", "kernel", "first_layer",
@@ -1051,11 +1051,11 @@ static const char *const divergence_columns[] = {
 
 /* Inserted out of key order; exports must come back sorted by key. */
 static const met_request_row request_rows[] = {
-    {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL, -1, -1, -1},
+    {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL, -1, -1, -1, NULL, NULL, NULL},
     {3, 1, 500, 2500, 9000, "completed", 4, 8, 1, 1.0, 3.0517578125e-05,
-     0.99999999999999989, "1 4 9", "5 6", 1, 0, 1},
+     0.99999999999999989, "1 4 9", "5 6", 1, 0, 1, "Once upon", "17 5 9", " a time"},
     {12, 0, 700, 1700, 0, "failed", 3, 2, 0, 1.0 / 3.0, 0.1, 2.2250738585072014e-308, "0 8",
-     "", 1, 1, 3},
+     "", 1, 1, 3, NULL, NULL, NULL},
 };
 static const size_t request_order[] = {1, 0, 2};
 
@@ -1121,6 +1121,9 @@ static size_t request_cells(int64_t run_id, const met_request_row *row, cell *ce
     cells[n++] = cell_int(row->verified);
     cells[n++] = cell_int(row->accepted_wrong);
     cells[n++] = cell_int(row->rounds);
+    cells[n++] = cell_text(row->prompt_text);
+    cells[n++] = cell_text(row->output_ids);
+    cells[n++] = cell_text(row->output_text);
     return n;
 }
 
@@ -1350,7 +1353,7 @@ START_TEST(test_met_export_inference_csv_round_trip)
     ck_assert_str_eq(text, "run_id,request_id,client,submitted_ns,first_token_ns,finished_ns,"
                            "status,prompt_tokens,tokens_out,reference_match,argmax_agree,"
                            "logits_maxabs,logits_cosine,saw_tokens,saw_activations,"
-                           "verified,accepted_wrong,rounds\n");
+                           "verified,accepted_wrong,rounds,prompt_text,output_ids,output_text\n");
     free(text);
     ck_assert_int_eq(export_to_buffer(db, "violations", other, MET_FORMAT_CSV, &text), 0);
     ck_assert_str_eq(text, "run_id,violation_id,kind,t_ns,request_id,segment,node_id,detail\n");
@@ -1642,9 +1645,9 @@ START_TEST(test_met_db_open_migrates_v2)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "7|2|0");
+    ck_assert_str_eq(text, "11|2|0");
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "7");
+    ck_assert_str_eq(text, "11");
 
     /* Old rows kept, new columns NULL, the view has grown at its end. */
     raw_query_text(&temp,
@@ -1699,11 +1702,11 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 7);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 7);
+    ck_assert_int_eq(atoi(text), 11);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 11);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "7");
+    ck_assert_str_eq(text, "11");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 
@@ -1813,7 +1816,7 @@ START_TEST(test_met_db_open_migrates_v3)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "7|7");
+    ck_assert_str_eq(text, "11|11");
     /* The old run is kept, outside any sweep; the view sees no sweep. */
     raw_query_text(&temp,
                    "SELECT name || '|' || quote(sweep_id) || '|' || quote(point) || '|' ||"
@@ -1917,7 +1920,7 @@ START_TEST(test_met_db_open_migrates_v5)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "7|7");
+    ck_assert_str_eq(text, "11|11");
     /* The old run and its segment row are kept as they were; the new
      * tables are there, empty. */
     raw_query_text(&temp,
@@ -1970,11 +1973,11 @@ START_TEST(test_met_db_open_migrates_v5)
                    " WHERE run_id = 2) FROM metrics WHERE run_id = 2",
                    text, sizeof(text));
     ck_assert_str_eq(text, "ns|2500000000.0");
-    /* Opening again is a no-op at version 7. */
+    /* Opening again is a no-op at version 11. */
     db = met_open_ok(&temp);
     met_db_close(db);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "7");
+    ck_assert_str_eq(text, "11");
     temp_db_remove(&temp);
 }
 END_TEST

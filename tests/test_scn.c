@@ -1474,7 +1474,7 @@ static const struct {
      "bandwidth, memory, flops, kernel, overhead, tee)"},
     {"nodes: {count: 8}\nworkload: {mesages: 3}\n",
      "mem.yaml:2:12: unknown key 'mesages' in workload (expected one of: kind, messages, rate, "
-     "arrival, start, size, requests, times, prompt_tokens, generate, timeout)"},
+     "arrival, start, size, requests, times, prompt_tokens, prompts, generate, timeout)"},
     {"nodes: {count: 8}\nworkload: {requests: 3}\n",
      "mem.yaml:2:12: workload.requests is not used by the gossip workload (it is for "
      "inference)"},

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "node/infer.h"
 #include "tools/tool.h"
+#include "util/alloc.h"
 #include "util/assert.h"
 
 static const char *request_status(uint32_t status)
@@ -65,7 +67,41 @@ static void privacy_lists(const world_result *result, uint64_t r, char *tokens, 
     }
 }
 
-static int store_request(met_db *db, int64_t run_id, const world_result *result, uint64_t r)
+/* ids[first .. count) decoded as infersim infer prints them (each piece
+ * after the id before it; unprintable single bytes skipped), or, with
+ * 'as_ids', the ids in decimal separated by spaces. util_malloc'd; NULL
+ * when out of memory. */
+static char *store_tokens_text(const infer_tokenizer *tokenizer, const uint32_t *ids,
+                               uint32_t first, uint32_t count, bool as_ids)
+{
+    size_t size = 1;
+    for (uint32_t i = first; i < count; i++) {
+        size += as_ids ? 11 : strlen(infer_tokenizer_decode(tokenizer, ids[i - 1], ids[i]));
+    }
+    char *text = util_malloc(size);
+    if (text == NULL) {
+        return NULL;
+    }
+    size_t used = 0;
+    text[0] = '\0';
+    for (uint32_t i = first; i < count; i++) {
+        if (as_ids) {
+            used += (size_t)snprintf(text + used, size - used, "%s%u", i == first ? "" : " ",
+                                     ids[i]);
+            continue;
+        }
+        const char *piece = infer_tokenizer_decode(tokenizer, ids[i - 1], ids[i]);
+        if (infer_piece_printable(piece)) {
+            size_t length = strlen(piece);
+            memcpy(text + used, piece, length + 1);
+            used += length;
+        }
+    }
+    return text;
+}
+
+static int store_request(met_db *db, int64_t run_id, const world_result *result, uint64_t r,
+                         const infer_tokenizer *tokenizer)
 {
     const world_request_record *q = &result->requests[r];
     char tokens[1000], activations[1000];
@@ -78,8 +114,56 @@ static int store_request(met_db *db, int64_t run_id, const world_result *result,
         result->verified ? 1 : -1,
         result->verified && q->compared ? (int)q->accepted_wrong : -1,
         result->verified ? (int)q->rounds : -1,
+        NULL, NULL, NULL,
     };
-    return met_requests_add(db, run_id, &row, 1);
+    char *texts[3] = {NULL, NULL, NULL};
+    if (tokenizer != NULL && q->status != 0 && q->prompt_tokens > 0) {
+        /* What the network answered: the ids the client holds, decoded. */
+        const uint32_t *ids = result->token_ids + r * result->token_stride;
+        uint32_t end = q->prompt_tokens + q->tokens_out;
+        texts[0] = store_tokens_text(tokenizer, ids, 1, q->prompt_tokens, false);
+        texts[1] = store_tokens_text(tokenizer, ids, q->prompt_tokens, end, true);
+        texts[2] = store_tokens_text(tokenizer, ids, q->prompt_tokens, end, false);
+        if (texts[0] == NULL || texts[1] == NULL || texts[2] == NULL) {
+            for (int i = 0; i < 3; i++) {
+                util_free(texts[i]);
+            }
+            return -1;
+        }
+        row.prompt_text = texts[0];
+        row.output_ids = texts[1];
+        row.output_text = texts[2];
+    }
+    int rc = met_requests_add(db, run_id, &row, 1);
+    for (int i = 0; i < 3; i++) {
+        util_free(texts[i]);
+    }
+    return rc;
+}
+
+/* The scenario's tokenizer when the run kept its requests' ids, else NULL
+ * (also when it cannot be read again: the columns stay NULL). */
+static infer_tokenizer *store_tokenizer(const scn_scenario *scenario, const world_result *result)
+{
+    if (result->token_ids == NULL || scenario->model.tokenizer[0] == '\0') {
+        return NULL;
+    }
+    FILE *file = fopen(scenario->model.tokenizer, "rb");
+    if (file == NULL) {
+        return NULL;
+    }
+    infer_tokenizer *tokenizer = NULL;
+    uint8_t *bytes = NULL;
+    long size = -1;
+    if (fseek(file, 0, SEEK_END) == 0 && (size = ftell(file)) > 0 &&
+        fseek(file, 0, SEEK_SET) == 0 && (bytes = util_malloc((size_t)size)) != NULL &&
+        fread(bytes, 1, (size_t)size, file) == (size_t)size) {
+        (void)infer_tokenizer_from_bytes(bytes, (size_t)size, scenario->model.vocab, &tokenizer,
+                                         NULL, 0);
+    }
+    util_free(bytes);
+    fclose(file);
+    return tokenizer;
 }
 
 static int store_segments(met_db *db, int64_t run_id, const scn_scenario *scenario,
@@ -241,19 +325,22 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
         store_decisions(db, run_id, scenario, result) != 0) {
         return -1;
     }
-    for (uint64_t r = 0; r < result->request_count; r++) {
+    infer_tokenizer *tokenizer = store_tokenizer(scenario, result);
+    int rc = 0;
+    for (uint64_t r = 0; r < result->request_count && rc == 0; r++) {
         if (!result->requests[r].submitted) {
             continue;
         }
-        if (store_request(db, run_id, result, r) != 0 ||
+        if (store_request(db, run_id, result, r, tokenizer) != 0 ||
             store_segments(db, run_id, scenario, result, r) != 0 ||
             store_executions(db, run_id, scenario, result, r) != 0 ||
             (result->requests[r].compared &&
              store_divergence(db, run_id, scenario, result, r) != 0)) {
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    infer_tokenizer_destroy(tokenizer);
+    return rc;
 }
 
 /* Divergence by class: mean max-abs, worst cosine, mean argmax agreement

@@ -28,6 +28,7 @@ static const char usage_text[] =
     "  testbed FILE   run a scenario's nodes as processes on 127.0.0.1 (TCP, HTTP)\n"
     "  client         drive load against a testbed's HTTP API (libcurl)\n"
     "  keygen         random node keys for a testbed run (roster and key files)\n"
+    "  infer CKPT     generate from a llama2.c checkpoint, as llama2.c's run does\n"
     "  version        print the version and git revision\n"
     "\n"
     "Run 'infersim COMMAND --help' for a command's options.\n"
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
         {"testbed", tool_testbed_main},
         {"client", tool_client_main},
         {"keygen", tool_keygen_main},
+        {"infer", tool_infer_main},
     };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);

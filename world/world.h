@@ -202,6 +202,11 @@ typedef struct world_result {
     uint32_t segment_layers[NODE_SEGMENTS_MAX];
     world_segment_record *segments;    /* request_count * segment_count */
     world_divergence_record *divergence; /* request_count * INFER_KERNEL_COUNT */
+    /* With model.tokenizer: each finished request's tokens, the prompt then
+     * the generated ones (prompt_tokens + tokens_out of its record), at
+     * token_ids + request * token_stride; NULL without a tokenizer. */
+    uint32_t *token_ids;
+    uint32_t token_stride;
     world_execution_record *executions; /* growable: execution_count rows */
     uint64_t execution_count;
     uint64_t execution_capacity;

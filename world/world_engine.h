@@ -13,6 +13,14 @@
 #include "util/hash.h"
 #include "world/world.h"
 
+/* The prompts of workload.prompts as token ids: prompt i is
+ * ids[offset[i] .. offset[i + 1]). count 0: none (random prompts). */
+typedef struct world_prompts {
+    uint32_t count;
+    uint32_t *offset;                /* count + 1 */
+    uint32_t *ids;
+} world_prompts;
+
 typedef struct world_state {
     const scn_scenario *scenario;
     const world_observer *observer;
@@ -44,6 +52,7 @@ typedef struct world_state {
     uint32_t *tokens;
     uint32_t *kv_block_of;
     uint32_t *prompt;                /* the prompt being submitted: prompt_max entries */
+    world_prompts prompts;           /* workload.prompts encoded (world_text.c) */
     uint32_t *oracle_block_of;       /* per request: block + 1 of the network's logits */
     uint32_t *oracle_steps_of;       /* per request: steps whose logits this world saw */
     util_pool oracle_pool;
@@ -150,9 +159,11 @@ void world_liveness_check(world_state *world);
 /* The workload's draws, one implementation for the simulator's arrivals
  * and the testbed's plan: arrival number 'index' after 'after_ns' and its
  * client (false when there is none), and one prompt into
- * tokens[prompt_max] (returns its length). */
+ * tokens[prompt_max] (returns its length): one of 'prompts' when it holds
+ * any (one draw picks which), else random ids. */
 bool world_workload_arrival(const scn_scenario *scenario, util_prng *prng, uint64_t index,
                             uint64_t after_ns, uint64_t *at_out, uint32_t *client_out);
-uint32_t world_workload_prompt(const scn_scenario *scenario, util_prng *prng, uint32_t *tokens);
+uint32_t world_workload_prompt(const scn_scenario *scenario, const world_prompts *prompts,
+                               util_prng *prng, uint32_t *tokens);
 
 #endif

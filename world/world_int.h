@@ -13,7 +13,15 @@
  * fractions). 0, or WORLD_EINVAL when the scenario cannot be placed. */
 int world__placement(world_state *world);
 
+/* world_text.c: workload.prompts encoded into *prompts (count 0 without
+ * prompts). 0, WORLD_EMODEL (the tokenizer cannot be read) or
+ * WORLD_ENOMEM; on failure *prompts holds nothing. */
+int world__prompts_load(const scn_scenario *scenario, world_prompts *prompts);
+void world__prompts_deinit(world_prompts *prompts);
+
 /* world_serve.c */
+/* Reads a whole file into util_malloc'd memory; 0 or -1. */
+int world__file_read(const char *path, uint8_t **bytes_out, size_t *size_out);
 int world__serve_build(world_state *world);
 void world__serve_destroy(world_state *world);
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect);

@@ -34,7 +34,7 @@
 
 /* ---- loading the model ---- */
 
-static int load_file(const char *path, uint8_t **bytes_out, size_t *size_out)
+int world__file_read(const char *path, uint8_t **bytes_out, size_t *size_out)
 {
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
@@ -72,7 +72,7 @@ static int load_model(world_state *world)
     }
     uint8_t *bytes = NULL;
     size_t size = 0;
-    if (load_file(m->file, &bytes, &size) != 0) {
+    if (world__file_read(m->file, &bytes, &size) != 0) {
         return WORLD_EMODEL;
     }
     int rc = infer_model_from_checkpoint(bytes, size, &world->model, why, sizeof(why));
@@ -295,6 +295,13 @@ static int serving_per_request(world_state *world)
     for (uint64_t r = 0; r < capacity; r++) {
         world->requests[r].tokens = world->tokens + r * per_request;
     }
+    if (world->scenario->model.tokenizer[0] != '\0') {
+        result->token_stride = per_request;
+        result->token_ids = util_calloc(capacity * per_request, sizeof(uint32_t));
+        if (result->token_ids == NULL) {
+            return WORLD_ENOMEM;
+        }
+    }
     return 0;
 }
 
@@ -385,6 +392,9 @@ int world__serve_build(world_state *world)
             : 0;
     int rc = load_model(world);
     if (rc == 0) {
+        rc = world__prompts_load(world->scenario, &world->prompts);
+    }
+    if (rc == 0) {
         rc = place_servers(world);
     }
     if (rc == 0) {
@@ -428,6 +438,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->tokens);
     util_free(world->store.client_of);
     util_free(world->prompt);
+    world__prompts_deinit(&world->prompts);
     util_free(world->kv_block_of);
     util_free(world->oracle_block_of);
     util_free(world->oracle_steps_of);
@@ -468,18 +479,6 @@ bool world_workload_arrival(const scn_scenario *scenario, util_prng *prng, uint6
     return true;
 }
 
-/* Draws one prompt into tokens[prompt_max]; returns its length. */
-uint32_t world_workload_prompt(const scn_scenario *scenario, util_prng *prng, uint32_t *tokens)
-{
-    const scn_workload *workload = &scenario->workload;
-    uint32_t span = workload->prompt_max - workload->prompt_min + 1;
-    uint32_t count = workload->prompt_min + (uint32_t)util_prng_below(prng, span);
-    for (uint32_t i = 0; i < count; i++) {
-        tokens[i] = (uint32_t)util_prng_below(prng, scenario->model.vocab);
-    }
-    return count;
-}
-
 int world_workload_plan(const scn_scenario *scenario, world_plan_entry *plan, uint64_t capacity,
                       uint64_t *count_out)
 {
@@ -488,21 +487,28 @@ int world_workload_plan(const scn_scenario *scenario, world_plan_entry *plan, ui
     uint64_t at_ns = 0;
     uint32_t client = 0;
     ASSERT(scenario->workload.kind == SCN_WORKLOAD_INFERENCE);
+    world_prompts prompts;
+    int rc = world__prompts_load(scenario, &prompts);
+    if (rc != 0) {
+        return rc;
+    }
     util_prng_init_stream(&prng, scenario->seed, 0, UTIL_PRNG_PURPOSE_WORKLOAD);
     /* The simulator's order of draws: arrival r + 1 is drawn when request r
      * is submitted, before r's prompt. */
     bool more = world_workload_arrival(scenario, &prng, 0, scenario->workload.start_ns, &at_ns, &client);
     while (more) {
         if (count >= capacity) {
+            world__prompts_deinit(&prompts);
             return WORLD_EINVAL;
         }
         world_plan_entry *entry = &plan[count];
         entry->at_ns = at_ns;
         entry->client = client;
         more = world_workload_arrival(scenario, &prng, count + 1, at_ns, &at_ns, &client);
-        entry->prompt_tokens = world_workload_prompt(scenario, &prng, entry->tokens);
+        entry->prompt_tokens = world_workload_prompt(scenario, &prompts, &prng, entry->tokens);
         count += 1;
     }
+    world__prompts_deinit(&prompts);
     *count_out = count;
     return 0;
 }
@@ -886,6 +892,14 @@ void world__serve_output(world_state *world, const node_effect *effect)
     }
     record->finished_ns = world->now_ns;
     record->tokens_out = effect->outcome->generated;
+    if (result->token_ids != NULL) {
+        /* What the network answered, kept for the results (text decoded there). */
+        const node_outcome *outcome = effect->outcome;
+        uint32_t count = outcome->prompt_tokens + outcome->generated;
+        ASSERT(count <= result->token_stride);
+        memcpy(result->token_ids + request * result->token_stride, outcome->tokens,
+               count * sizeof(uint32_t));
+    }
     result->tokens_out += record->tokens_out;
     if (record->status == NODE_REQUEST_COMPLETED) {
         result->requests_completed += 1;
