@@ -178,14 +178,10 @@ static const char met_schema_v6_sql[] =
  * only adds. */
 static const char met_schema_v7_sql[] = "ALTER TABLE metrics ADD COLUMN unit TEXT;";
 
-/* Versions 8 to 10 are reserved for changes made on other branches at the
- * same time; each is a no-op here. */
-static const char met_schema_reserved_sql[] = "";
-
-/* Version 11: what the network answered, as text. With model.tokenizer a
+/* Version 8: what the network answered, as text. With model.tokenizer a
  * request row keeps its prompt decoded, its generated ids ("5 17 9") and
  * their text; NULL otherwise and in rows written before. Only adds. */
-static const char met_schema_v11_sql[] =
+static const char met_schema_v8_sql[] =
     "ALTER TABLE requests ADD COLUMN prompt_text TEXT;"
     "ALTER TABLE requests ADD COLUMN output_ids TEXT;"
     "ALTER TABLE requests ADD COLUMN output_text TEXT;";
@@ -199,10 +195,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v5_sql,
     met_schema_v6_sql,
     met_schema_v7_sql,
-    met_schema_reserved_sql,
-    met_schema_reserved_sql,
-    met_schema_reserved_sql,
-    met_schema_v11_sql,
+    met_schema_v8_sql,
 };
 
 /* One metric of the run as a column of a view. */

@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 11
+#define MET_SCHEMA_VERSION 8
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -104,7 +104,7 @@ typedef struct met_request_row {
     int verified;                    /* 1: accepted through a committee */
     int accepted_wrong;              /* 1: accepted output outside the rule's tolerance */
     int rounds;                      /* committee rounds used, 1 = first committee */
-    /* With model.tokenizer (schema 11); NULL stores NULL. */
+    /* With model.tokenizer (schema 8); NULL stores NULL. */
     const char *prompt_text;         /* the prompt decoded */
     const char *output_ids;          /* generated token ids, "5 17 9" */
     const char *output_text;         /* the generated ids decoded */

@@ -1702,8 +1702,8 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 11);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 11);
+    ck_assert_int_eq(atoi(text), 8);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 8);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
     ck_assert_str_eq(text, "11");
@@ -1816,7 +1816,7 @@ START_TEST(test_met_db_open_migrates_v3)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "11|11");
+    ck_assert_str_eq(text, "8|8");
     /* The old run is kept, outside any sweep; the view sees no sweep. */
     raw_query_text(&temp,
                    "SELECT name || '|' || quote(sweep_id) || '|' || quote(point) || '|' ||"
@@ -1920,7 +1920,7 @@ START_TEST(test_met_db_open_migrates_v5)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "11|11");
+    ck_assert_str_eq(text, "8|8");
     /* The old run and its segment row are kept as they were; the new
      * tables are there, empty. */
     raw_query_text(&temp,
@@ -1973,7 +1973,7 @@ START_TEST(test_met_db_open_migrates_v5)
                    " WHERE run_id = 2) FROM metrics WHERE run_id = 2",
                    text, sizeof(text));
     ck_assert_str_eq(text, "ns|2500000000.0");
-    /* Opening again is a no-op at version 11. */
+    /* Opening again is a no-op at version 8. */
     db = met_open_ok(&temp);
     met_db_close(db);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
