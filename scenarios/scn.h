@@ -402,6 +402,21 @@ typedef struct scn_param {
     char *value;
 } scn_param;
 
+/* The privacy section: Gaussian noise on forwarded activations. 'enabled'
+ * is false without the section, and nothing below is read then. Boundary s
+ * (1 .. segment_count - 1) is the activations entering segment s; the
+ * sender of a boundary clips each row to L2 norm 'clip' and adds N(0,
+ * (sigma clip)^2) per coordinate. */
+typedef struct scn_privacy {
+    bool enabled;                 /* the section is present */
+    uint64_t boundary_mask;       /* bit s: boundary s is noised; "all" = every one */
+    double clip;                  /* C, the L2 norm of a row after clipping (> 0) */
+    double sigma;                 /* noise multiplier; derived when epsilon is given */
+    double epsilon;               /* target epsilon per request; 0 = sigma given */
+    double delta;                 /* the delta of every epsilon; default 1e-5 */
+    uint64_t releases;            /* planned noised releases per request: steps x boundaries */
+} scn_privacy;
+
 typedef struct scn_scenario {
     char name[SCN_NAME_MAX];
     char source_path[SCN_PATH_MAX];
@@ -413,6 +428,7 @@ typedef struct scn_scenario {
     scn_model model;
     scn_verification verification;
     scn_workload workload;
+    scn_privacy privacy;
     uint32_t fault_count;
     scn_fault faults[SCN_FAULTS_MAX];
     uint32_t expect_count;
@@ -573,6 +589,14 @@ typedef enum scn_metric_runs {
       "hops on which a rational adversary ran honestly")                                       \
     X(CHEATS_TAKEN, "cheats_taken", "count", VERIFICATION, true,                               \
       "hops on which a rational adversary cheated")                                            \
+    X(PRIVACY_EPSILON_MEAN, "privacy_epsilon_mean", "epsilon", INFERENCE, true,                \
+      "mean epsilon spent per submitted request (NaN without a privacy section)")              \
+    X(PRIVACY_EPSILON_MAX, "privacy_epsilon_max", "epsilon", INFERENCE, true,                  \
+      "largest epsilon one request spent (NaN without a privacy section)")                     \
+    X(PROMPT_RECONSTRUCTION_RATE, "prompt_reconstruction_rate", "ratio", INFERENCE, true,      \
+      "mean share of prompt tokens curious servers recovered (NaN when none attacked)")        \
+    X(PLAINTEXT_EXPOSED_RATIO, "plaintext_exposed_ratio", "ratio", INFERENCE, true,            \
+      "share of submitted requests whose prompt a non-TEE node other than the client saw")     \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")
 

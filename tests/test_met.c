@@ -1642,9 +1642,9 @@ START_TEST(test_met_db_open_migrates_v2)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " (SELECT count(*) FROM meta) || '|' || (SELECT count(*) FROM violations)",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "7|2|0");
+    ck_assert_str_eq(text, "8|2|0");
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "7");
+    ck_assert_str_eq(text, "8");
 
     /* Old rows kept, new columns NULL, the view has grown at its end. */
     raw_query_text(&temp,
@@ -1699,11 +1699,11 @@ START_TEST(test_met_db_open_migrates_v1)
 
     met_db *db = met_open_ok(&temp);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_int_eq(atoi(text), 7);
-    ck_assert_int_eq(MET_SCHEMA_VERSION, 7);
+    ck_assert_int_eq(atoi(text), 8);
+    ck_assert_int_eq(MET_SCHEMA_VERSION, 8);
     raw_query_text(&temp, "SELECT value FROM meta WHERE key = 'schema_version'", text,
                    sizeof(text));
-    ck_assert_str_eq(text, "7");
+    ck_assert_str_eq(text, "8");
     raw_query_text(&temp, "SELECT count(*) FROM meta", text, sizeof(text));
     ck_assert_str_eq(text, "2");
 
@@ -1737,7 +1737,19 @@ START_TEST(test_met_db_open_migrates_v1)
     ck_assert_int_eq(met_divergence_add(db, run_id, divergence_rows, 1), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.5, "ratio"), 0);
     ck_assert_int_eq(met_violations_add(db, 1, violation_rows, 2), 0);
+    /* Version 8's privacy table: NaN epsilon and reconstruction are NULL. */
+    const met_privacy_row privacy_rows[] = {
+        {0, 3, "client", 1, -1, 0, 0, NAN, NAN},
+        {0, 7, "server", 0, 2, 1, 1, 1.5, 0.25},
+    };
+    ck_assert_int_eq(met_privacy_add(db, run_id, privacy_rows, 2), 0);
     met_db_close(db);
+    raw_query_text(&temp,
+                   "SELECT group_concat(node_id || ',' || role || ',' || saw_tokens || ',' ||"
+                   " quote(saw_activations) || ',' || saw_logits || ',' || in_tee || ',' ||"
+                   " quote(epsilon) || ',' || quote(reconstruction), ';') FROM privacy",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "3,client,1,NULL,0,0,NULL,NULL;7,server,0,2,1,1,1.5,0.25");
     raw_query_text(&temp,
                    "SELECT (SELECT count(*) FROM requests WHERE run_id = 2) || '|' ||"
                    " (SELECT count(*) FROM segments WHERE run_id = 1) || '|' ||"
@@ -1813,7 +1825,7 @@ START_TEST(test_met_db_open_migrates_v3)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "7|7");
+    ck_assert_str_eq(text, "8|8");
     /* The old run is kept, outside any sweep; the view sees no sweep. */
     raw_query_text(&temp,
                    "SELECT name || '|' || quote(sweep_id) || '|' || quote(point) || '|' ||"
@@ -1917,7 +1929,7 @@ START_TEST(test_met_db_open_migrates_v5)
                    "SELECT (SELECT value FROM meta WHERE key = 'schema_version') || '|' ||"
                    " user_version FROM pragma_user_version",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "7|7");
+    ck_assert_str_eq(text, "8|8");
     /* The old run and its segment row are kept as they were; the new
      * tables are there, empty. */
     raw_query_text(&temp,
@@ -1970,11 +1982,11 @@ START_TEST(test_met_db_open_migrates_v5)
                    " WHERE run_id = 2) FROM metrics WHERE run_id = 2",
                    text, sizeof(text));
     ck_assert_str_eq(text, "ns|2500000000.0");
-    /* Opening again is a no-op at version 7. */
+    /* Opening again is a no-op at version 8. */
     db = met_open_ok(&temp);
     met_db_close(db);
     raw_query_text(&temp, "PRAGMA user_version", text, sizeof(text));
-    ck_assert_str_eq(text, "7");
+    ck_assert_str_eq(text, "8");
     temp_db_remove(&temp);
 }
 END_TEST

@@ -4,11 +4,15 @@
  * scale, determinism); and runs of the binary with a privacy section
  * (rows and metrics in the database, defaults unchanged). */
 #include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "consensus/cons.h"
+#include "node/node.h"
 #include "tests/suites.h"
 
 /* ---- the accountant ---- */
@@ -96,6 +100,227 @@ START_TEST(test_privacy_rdp_sigma_for_target)
 }
 END_TEST
 
+
+/* ---- the mechanism (node/privacy.c) ---- */
+
+/* Without noise a row longer than C is scaled to exactly C, in its own
+ * direction; a shorter row is left alone. */
+START_TEST(test_privacy_noise_clips_rows)
+{
+    float rows[2 * 4] = {3, 4, 0, 0, 0.3f, 0.4f, 0, 0};
+    util_prng prng;
+    util_prng_init(&prng, 1);
+    node_privacy_noise(rows, 2, 4, 1.0, 0.0, &prng);
+    ck_assert_float_eq_tol(rows[0], 0.6f, 1e-6f);
+    ck_assert_float_eq_tol(rows[1], 0.8f, 1e-6f);
+    ck_assert_float_eq(rows[2], 0.0f);
+    ck_assert_float_eq(rows[4], 0.3f);
+    ck_assert_float_eq(rows[5], 0.4f);
+}
+END_TEST
+
+/* The noise has mean 0 and standard deviation sigma x C (4 standard
+ * errors), and the same stream gives the same bits. */
+START_TEST(test_privacy_noise_scale_and_determinism)
+{
+    enum { DIM = 64, ROWS = 256 };
+    static float a[ROWS * DIM], b[ROWS * DIM];
+    util_prng first, second;
+    util_prng_init_stream(&first, 9, 3, UTIL_PRNG_PURPOSE_PRIVACY);
+    second = first;
+    node_privacy_noise(a, ROWS, DIM, 2.0, 0.5, &first);
+    node_privacy_noise(b, ROWS, DIM, 2.0, 0.5, &second);
+    ck_assert_int_eq(memcmp(a, b, sizeof(a)), 0);
+    double sum = 0.0, squares = 0.0;
+    size_t n = (size_t)ROWS * DIM;
+    for (size_t i = 0; i < n; i++) {
+        sum += a[i];
+        squares += (double)a[i] * a[i];
+    }
+    double mean = sum / (double)n;
+    double sd = sqrt(squares / (double)n - mean * mean);
+    ck_assert(fabs(mean) < 4.0 * 1.0 / sqrt((double)n));
+    ck_assert(fabs(sd - 1.0) < 4.0 * 1.0 / sqrt(2.0 * (double)n));
+}
+END_TEST
+
+/* ---- runs of the binary ---- */
+
+static char privacy_dir[256];
+
+static void privacy_setup(void)
+{
+    test_dir_make(privacy_dir, sizeof(privacy_dir), "privacy");
+}
+
+static void privacy_teardown(void)
+{
+    test_dir_remove(privacy_dir);
+}
+
+/* "infersim ARGS", output to the test directory; the exit code. */
+static int privacy_cli(const char *format, ...)
+{
+    char args[2048], command[4096];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof(args), format, list);
+    va_end(list);
+    snprintf(command, sizeof(command), "%s %s >'%s/out.txt' 2>'%s/err.txt' </dev/null",
+             test_infersim_bin(), args, privacy_dir, privacy_dir);
+    int status = system(command);
+    ck_assert_msg(WIFEXITED(status), "command died: %s", command);
+    return WEXITSTATUS(status);
+}
+
+/* Every row of one query as text, '|' between fields; the caller frees. */
+static char *privacy_query(const char *db_name, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    size_t size = 0;
+    char *text = NULL;
+    test_dir_path(privacy_dir, db_name, path, sizeof(path));
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &statement, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    FILE *out = open_memstream(&text, &size);
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(statement); i++) {
+            const unsigned char *value = sqlite3_column_text(statement, i);
+            fprintf(out, "%s%s", i ? "|" : "", value ? (const char *)value : "NULL");
+        }
+        fputc('\n', out);
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    fclose(out);
+    return text;
+}
+
+static double privacy_metric(const char *db_name, int run, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT value FROM metrics WHERE run_id = %d AND name = '%s'",
+             run, name);
+    char *text = privacy_query(db_name, sql);
+    double value = text[0] != '\0' && strcmp(text, "NULL\n") != 0 ? atof(text) : NAN;
+    free(text);
+    return value;
+}
+
+/* privacy_dp.yaml: every completed request spent exactly the accountant's
+ * epsilon of 8 steps x 3 boundaries; every node of every hop has a row;
+ * the middle segments saw activations of their own boundary only. */
+START_TEST(test_privacy_run_stores_epsilon_and_rows)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/p.db --quiet --check"
+                                 " --set workload.requests=12",
+                                 privacy_dir),
+                     0);
+    double expected = cons_rdp_epsilon(0.02, 24, 1e-5, NULL);
+    char *rows = privacy_query("p.db",
+                               "SELECT DISTINCT printf('%.6f', p.epsilon) FROM privacy p JOIN"
+                               " requests q USING (run_id, request_id) WHERE q.status ="
+                               " 'completed'");
+    char want[64];
+    snprintf(want, sizeof(want), "%.6f\n", expected);
+    ck_assert_str_eq(rows, want);
+    free(rows);
+    ck_assert_double_eq_tol(privacy_metric("p.db", 1, "privacy_epsilon_max"), expected,
+                            1e-6 * expected);
+    rows = privacy_query("p.db",
+                         "SELECT (SELECT count(*) FROM privacy) = (SELECT count(*) FROM (SELECT"
+                         " request_id, node_id FROM executions UNION SELECT request_id, client"
+                         " FROM requests)), (SELECT count(*) FROM privacy p JOIN executions e"
+                         " USING (run_id, request_id, node_id) WHERE e.segment IN (1, 2) AND"
+                         " (p.saw_activations <> e.segment OR p.saw_tokens OR p.saw_logits)),"
+                         " (SELECT count(*) FROM privacy WHERE role = 'client' AND saw_tokens"
+                         " = 1), (SELECT count(*) FROM requests)");
+    ck_assert_str_eq(rows, "1|0|12|12\n");
+    free(rows);
+    ck_assert_double_eq_tol(privacy_metric("p.db", 1, "plaintext_exposed_ratio"), 1.0, 1e-12);
+}
+END_TEST
+
+/* No noised boundary: the rows and metrics of a run without the section;
+ * noise on: the trace (timing) is the same, the answers drift from the
+ * reference, and the same seed gives the same noisy answers. */
+START_TEST(test_privacy_run_off_unchanged_on_deterministic)
+{
+    const char *runs[] = {"--set 'privacy.boundaries=[]'", "", "--set privacy.sigma=0.3",
+                          "--set privacy.sigma=0.3"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/d.db --quiet"
+                                     " --set workload.requests=10 %s",
+                                     privacy_dir, runs[i]),
+                         0);
+    }
+    ck_assert_int_eq(privacy_cli("run scenarios/default.yaml --db %s/n.db --quiet"
+                                 " --set workload.requests=10",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("d.db",
+                               "SELECT run_id, group_concat(argmax_agree || ',' ||"
+                               " logits_maxabs || ',' || tokens_out, ';') FROM requests"
+                               " GROUP BY run_id ORDER BY run_id");
+    char *lines[4];
+    char *cursor = rows;
+    for (int i = 0; i < 4; i++) {
+        lines[i] = cursor + 2;
+        cursor = strchr(cursor, '\n');
+        ck_assert_ptr_nonnull(cursor);
+        *cursor++ = '\0';
+    }
+    ck_assert_str_ne(lines[0], lines[2]);
+    ck_assert_str_eq(lines[2], lines[3]);
+    ck_assert(privacy_metric("d.db", 3, "argmax_agree_mean") < 0.9);
+    ck_assert(privacy_metric("d.db", 1, "argmax_agree_mean") == 1.0);
+    ck_assert(privacy_metric("d.db", 1, "privacy_epsilon_mean") == 0.0);
+    free(rows);
+    rows = privacy_query("d.db", "SELECT count(DISTINCT trace_hash) FROM runs");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    /* Without a privacy section the epsilon metrics and column are NULL. */
+    ck_assert(isnan(privacy_metric("n.db", 1, "privacy_epsilon_mean")));
+    rows = privacy_query("n.db", "SELECT count(*), count(epsilon) FROM privacy");
+    ck_assert_ptr_nonnull(strstr(rows, "|0\n"));
+    free(rows);
+}
+END_TEST
+
+/* A target epsilon: the loader derives sigma for 24 releases and every
+ * completed request spends at most the target. Bad input is refused with
+ * a position and exit 2. */
+START_TEST(test_privacy_run_epsilon_target)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/e.db --quiet"
+                                 " --set workload.requests=6 --set privacy.sigma=  --set"
+                                 " privacy.epsilon=500",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("e.db", "SELECT value FROM params WHERE key ="
+                                       " 'privacy.sigma_derived'");
+    double sigma = atof(rows);
+    free(rows);
+    ck_assert_double_eq_tol(sigma, cons_rdp_sigma_for(500, 1e-5, 24), 1e-6 * sigma);
+    ck_assert(privacy_metric("e.db", 1, "privacy_epsilon_max") <= 500.0);
+    ck_assert(privacy_metric("e.db", 1, "privacy_epsilon_max") > 499.0);
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/bad.db --quiet"
+                                 " --set privacy.epsilon=3",
+                                 privacy_dir),
+                     2);
+    ck_assert_int_eq(privacy_cli("validate scenarios/privacy_dp.yaml --set"
+                                 " 'privacy.boundaries=[4]'",
+                                 privacy_dir),
+                     2);
+    ck_assert_int_eq(privacy_cli("validate scenarios/privacy_dp.yaml --set privacy.clip=-1",
+                                 privacy_dir),
+                     2);
+}
+END_TEST
+
 Suite *test_privacy_suite(void)
 {
     Suite *suite = suite_create("privacy");
@@ -106,5 +331,17 @@ Suite *test_privacy_suite(void)
     tcase_add_test(accountant, test_privacy_rdp_sigma_for_target);
     tcase_set_timeout(accountant, 10);
     suite_add_tcase(suite, accountant);
+    TCase *mechanism = tcase_create("mechanism");
+    tcase_add_test(mechanism, test_privacy_noise_clips_rows);
+    tcase_add_test(mechanism, test_privacy_noise_scale_and_determinism);
+    tcase_set_timeout(mechanism, 10);
+    suite_add_tcase(suite, mechanism);
+    TCase *runs = tcase_create("runs");
+    tcase_add_checked_fixture(runs, privacy_setup, privacy_teardown);
+    tcase_add_test(runs, test_privacy_run_stores_epsilon_and_rows);
+    tcase_add_test(runs, test_privacy_run_off_unchanged_on_deterministic);
+    tcase_add_test(runs, test_privacy_run_epsilon_target);
+    tcase_set_timeout(runs, 60);
+    suite_add_tcase(suite, runs);
     return suite;
 }

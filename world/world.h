@@ -89,6 +89,7 @@ typedef struct world_request_record {
     double logits_cosine;
     uint32_t rounds;                 /* committee rounds used (verification runs) */
     bool accepted_wrong;             /* an accepted output was outside the rule's tolerance */
+    uint32_t releases;               /* noised activation releases (privacy) */
 } world_request_record;
 
 typedef enum world_violation_kind {
@@ -250,6 +251,11 @@ typedef struct world_result {
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */
     uint64_t finality_window_ns;     /* added to a completed request's latency for finality */
+    /* Privacy (world/world_privacy.c). */
+    bool privacy_on;                 /* the scenario has a privacy section */
+    double privacy_sigma;            /* its noise multiplier */
+    double privacy_delta;            /* the delta of every epsilon */
+    uint8_t *tee_of;                 /* node_count: 1 when the node's class is a TEE */
 } world_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop
@@ -365,6 +371,16 @@ int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour 
 int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *secret, size_t size);
 
 /* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
+/* Privacy of one request (world/world_privacy.c). The epsilon it spent:
+ * every noised release (NODE_OBS_RELEASE) composed by consensus/'s
+ * accountant at the scenario's delta; NaN without a privacy section, 0
+ * when nothing was released. Cannot fail. */
+double world_privacy_epsilon(const world_result *result, uint64_t request);
+/* Whether a node other than the client, outside a TEE, received the
+ * request's prompt in the clear: a member or server of segment 0 (its
+ * executions). Cannot fail. */
+bool world_privacy_exposed(const world_result *result, uint64_t request);
+
 const char *world_fault_kind_name(scn_fault_kind kind);
 
 const char *world_strerror(int code);

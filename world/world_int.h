@@ -23,6 +23,8 @@ void world__serve_forget_executions(world_result *result, uint64_t request);
 /* A metric of SCN_METRIC_RUNS_INFERENCE but liveness_violations (world.c):
  * NaN in a run without requests. Cannot fail. */
 double world__serve_metric(const world_result *result, scn_metric metric);
+/* world_privacy.c: the privacy metrics of SCN_METRICS. Cannot fail. */
+double world__privacy_metric(const world_result *result, scn_metric metric);
 /* Per-request durations an exact quantile is taken of. */
 typedef enum world_span {
     WORLD_SPAN_LATENCY = 0,   /* finished - submitted, completed requests */

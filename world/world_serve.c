@@ -243,17 +243,20 @@ static int serving_per_node(world_state *world)
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
     world->result->kernel_of = util_calloc(n, 1);
+    world->result->tee_of = util_calloc(n, 1);
     world->flops_of = util_calloc(n, sizeof(double));
     world->overhead_of = util_calloc(n, sizeof(uint64_t));
     world->busy_until = util_calloc(n, sizeof(uint64_t));
     world->kv_in_use = util_calloc((size_t)n * scenario->model.segment_count, sizeof(uint16_t));
-    if (world->result->kernel_of == NULL || world->flops_of == NULL ||
+    if (world->result->kernel_of == NULL || world->result->tee_of == NULL ||
+        world->flops_of == NULL ||
         world->overhead_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
         const scn_class *class = &scenario->nodes.classes[world->result->class_of[i]];
         world->result->kernel_of[i] = (uint8_t)class->kernel;
+        world->result->tee_of[i] = class->tee ? 1 : 0;
         world->result->kernel_used[class->kernel] = true;
         world->flops_of[i] = class->flops_per_s;
         world->overhead_of[i] = class->overhead_ns;
@@ -359,6 +362,16 @@ static void serving_fill(world_state *world)
     serving->generate_tokens = world->scenario->workload.generate_tokens;
     serving->request_timeout_ns = world->scenario->workload.request_timeout_ns;
     serving->kv_slots = model->kv_slots;
+    const scn_privacy *privacy = &world->scenario->privacy;
+    if (privacy->enabled) {
+        serving->privacy_mask = privacy->boundary_mask;
+        serving->privacy_clip = privacy->clip;
+        serving->privacy_sigma = privacy->sigma;
+        serving->privacy_seed = util_mix64(world->scenario->seed ^ UINT64_C(0x7072697679));
+        world->result->privacy_on = true;
+        world->result->privacy_sigma = privacy->sigma;
+        world->result->privacy_delta = privacy->delta;
+    }
     serving->kernel_of = world->result->kernel_of;
     serving->flops_per_s_of = world->flops_of;
     serving->overhead_ns_of = world->overhead_of;
@@ -612,6 +625,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         result->requests[request].rounds = (uint32_t)effect->value;
     } else if (effect->observation == NODE_OBS_DECISION) {
         world__verify_record_decision(world, effect->decision);
+    } else if (effect->observation == NODE_OBS_RELEASE) {
+        result->requests[request].releases += 1;
     }
 }
 
@@ -1027,6 +1042,10 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_FLOPS_TOTAL: return (double)result->flops_total;
     case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
+    case SCN_METRIC_PRIVACY_EPSILON_MEAN:
+    case SCN_METRIC_PRIVACY_EPSILON_MAX:
+    case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE:
+    case SCN_METRIC_PLAINTEXT_EXPOSED_RATIO: return world__privacy_metric(result, metric);
     default: return NAN;
     }
 }
