@@ -415,6 +415,8 @@ typedef struct scn_privacy {
     double epsilon;               /* target epsilon per request; 0 = sigma given */
     double delta;                 /* the delta of every epsilon; default 1e-5 */
     uint64_t releases;            /* planned noised releases per request: steps x boundaries */
+    double curious;               /* share of nodes that are honest-but-curious; default 0 */
+    double attack_sample;         /* share of requests they attack; default 1 */
 } scn_privacy;
 
 typedef struct scn_scenario {

@@ -168,6 +168,9 @@ const scn_key_info scn__keys[] = {
     K("privacy.epsilon", NUMBER, "", "none", "",
       "target epsilon per request; sigma is derived for the planned releases"),
     K("privacy.delta", NUMBER, "", "1e-5", "", "the delta of every epsilon"),
+    K("privacy.curious", RATIO, "", "0", "",
+      "share of nodes that are honest-but-curious: they serve correctly and attack"),
+    K("privacy.attack_sample", RATIO, "", "1", "", "share of requests curious nodes attack"),
     DERIVED("privacy.sigma_derived", NUMBER, "x clip", "",
             "the sigma derived from epsilon (params table only)"),
     /* faults */

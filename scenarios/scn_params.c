@@ -450,6 +450,10 @@ static void params_privacy(params_list *list, const scn_scenario *s)
     params_add(list, text, "privacy.boundaries");
     params_add(list, params_number(p->clip, v, sizeof(v)), "privacy.clip");
     params_add(list, params_number(p->delta, v, sizeof(v)), "privacy.delta");
+    if (p->curious > 0) {
+        params_add(list, params_number(p->curious, v, sizeof(v)), "privacy.curious");
+        params_add(list, params_number(p->attack_sample, v, sizeof(v)), "privacy.attack_sample");
+    }
     if (p->epsilon > 0) {
         params_add(list, params_number(p->epsilon, v, sizeof(v)), "privacy.epsilon");
         params_add(list, params_number(p->sigma, v, sizeof(v)), "privacy.sigma_derived");

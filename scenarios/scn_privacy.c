@@ -125,5 +125,14 @@ int scn__check_privacy(scn_check *check, const scn_node *root)
         boundaries += 1;
     }
     p->releases = (uint64_t)w->generate_tokens * boundaries;
+    p->attack_sample = 1.0;
+    const scn_node *curious = scn__map_get(section, "curious");
+    const scn_node *sample = scn__map_get(section, "attack_sample");
+    if ((curious != NULL &&
+         (rc = scn__get_fraction(check, curious, "privacy.curious", true, &p->curious)) != 0) ||
+        (sample != NULL && (rc = scn__get_fraction(check, sample, "privacy.attack_sample", true,
+                                                   &p->attack_sample)) != 0)) {
+        return rc;
+    }
     return privacy_noise(check, section, p);
 }

@@ -321,6 +321,94 @@ START_TEST(test_privacy_run_epsilon_target)
 }
 END_TEST
 
+/* ---- the curious servers' attack (world/world_attack.c) ---- */
+
+/* No noise: the white-box attacker of the default model's second segment
+ * recovers at least 95 % of every prompt's tokens, once per (request,
+ * curious node), and the metric is their mean. */
+START_TEST(test_privacy_attack_recovers_without_noise)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/a.db --quiet --check"
+                                 " --set workload.requests=4",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("a.db",
+                               "SELECT count(*), count(DISTINCT request_id), min(reconstruction)"
+                               " >= 0.95, min(saw_activations) = 1, max(saw_activations) = 1"
+                               " FROM privacy WHERE reconstruction IS NOT NULL");
+    ck_assert_str_eq(rows, "4|4|1|1|1\n");
+    free(rows);
+    rows = privacy_query("a.db", "SELECT abs(avg(p.reconstruction) - m.value) < 1e-12 FROM"
+                                 " privacy p, metrics m WHERE m.name ="
+                                 " 'prompt_reconstruction_rate'");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    /* attack_sample 0: nobody is attacked and the rate is NULL. */
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/s.db --quiet"
+                                 " --set workload.requests=4 --set privacy.attack_sample=0",
+                                 privacy_dir),
+                     0);
+    ck_assert(isnan(privacy_metric("s.db", 1, "prompt_reconstruction_rate")));
+}
+END_TEST
+
+/* Recovery falls as sigma grows, over three seeds: the mean at each sigma
+ * is below the previous one by more than two standard errors of the
+ * difference (the spread of the per-request rates over the seeds). */
+START_TEST(test_privacy_attack_falls_with_sigma)
+{
+    const double sigmas[] = {0.0, 0.3, 1.0};
+    double means[3], variances[3];
+    for (int i = 0; i < 3; i++) {
+        for (int seed = 1; seed <= 3; seed++) {
+            ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/f%d.db"
+                                         " --quiet --seed %d --set workload.requests=3 --set"
+                                         " privacy.sigma=%g",
+                                         privacy_dir, i, seed, sigmas[i]),
+                             0);
+        }
+        char name[16];
+        snprintf(name, sizeof(name), "f%d.db", i);
+        char *rows = privacy_query(name, "SELECT avg(reconstruction), avg(reconstruction *"
+                                         " reconstruction) - avg(reconstruction) *"
+                                         " avg(reconstruction), count(reconstruction) FROM"
+                                         " privacy");
+        double mean = 0, variance = 0;
+        int n = 0;
+        ck_assert_int_eq(sscanf(rows, "%lf|%lf|%d", &mean, &variance, &n), 3);
+        ck_assert_int_eq(n, 9);
+        means[i] = mean;
+        variances[i] = variance / n;
+        free(rows);
+    }
+    ck_assert(means[0] >= 0.95);
+    for (int i = 1; i < 3; i++) {
+        double se = sqrt(variances[i] + variances[i - 1]);
+        ck_assert_msg(means[i - 1] - means[i] > 2.0 * se, "sigma %g: %g, sigma %g: %g",
+                      sigmas[i - 1], means[i - 1], sigmas[i], means[i]);
+    }
+}
+END_TEST
+
+/* Every node in a TEE: a curious enclave cannot attack, and no node but
+ * the client records a plaintext exposure. */
+START_TEST(test_privacy_tee_no_exposure)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/t.db --quiet --set"
+                                 " workload.requests=4 --set nodes.classes.0.tee=true",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("t.db",
+                               "SELECT count(reconstruction), sum(in_tee) = count(*),"
+                               " sum(role = 'server' AND (saw_tokens OR saw_logits OR"
+                               " saw_activations IS NOT NULL)) FROM privacy");
+    ck_assert_str_eq(rows, "0|1|0\n");
+    free(rows);
+    ck_assert(privacy_metric("t.db", 1, "plaintext_exposed_ratio") == 0.0);
+    ck_assert(isnan(privacy_metric("t.db", 1, "prompt_reconstruction_rate")));
+}
+END_TEST
+
 Suite *test_privacy_suite(void)
 {
     Suite *suite = suite_create("privacy");
@@ -343,5 +431,12 @@ Suite *test_privacy_suite(void)
     tcase_add_test(runs, test_privacy_run_epsilon_target);
     tcase_set_timeout(runs, 60);
     suite_add_tcase(suite, runs);
+    TCase *attack = tcase_create("attack");
+    tcase_add_checked_fixture(attack, privacy_setup, privacy_teardown);
+    tcase_add_test(attack, test_privacy_attack_recovers_without_noise);
+    tcase_add_test(attack, test_privacy_attack_falls_with_sigma);
+    tcase_add_test(attack, test_privacy_tee_no_exposure);
+    tcase_set_timeout(attack, 120);
+    suite_add_tcase(suite, attack);
     return suite;
 }

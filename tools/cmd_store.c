@@ -217,6 +217,14 @@ static int store_privacy(met_db *db, int64_t run_id, const world_result *result,
             }
         }
     }
+    for (uint64_t a = 0; a < result->attack_count; a++) {
+        const world_attack_record *attack = &result->attacks[a];
+        for (size_t i = 0; attack->request == r && i < count; i++) {
+            if (rows[i].node_id == attack->node_id) { /* It received the rows: a row. */
+                rows[i].reconstruction = (double)attack->recovered / (double)attack->tokens;
+            }
+        }
+    }
     int rc = met_privacy_add(db, run_id, rows, count);
     util_free(rows);
     return rc;

@@ -110,6 +110,17 @@ typedef struct world_violation {
     uint32_t step;
 } world_violation;
 
+/* One curious node's attack on one request (privacy): from the prompt's
+ * activations it received at 'segment' (>= 1), it recovered 'recovered'
+ * of the 'tokens' prompt tokens exactly. */
+typedef struct world_attack_record {
+    uint64_t request;
+    uint32_t node_id;
+    uint32_t segment;
+    uint32_t recovered;
+    uint32_t tokens;
+} world_attack_record;
+
 /* One (request, segment): its server and what serving it cost. */
 typedef struct world_segment_record {
     uint32_t node_id;
@@ -256,6 +267,10 @@ typedef struct world_result {
     double privacy_sigma;            /* its noise multiplier */
     double privacy_delta;            /* the delta of every epsilon */
     uint8_t *tee_of;                 /* node_count: 1 when the node's class is a TEE */
+    uint8_t *curious_of;             /* node_count: 1 for an honest-but-curious node */
+    world_attack_record *attacks;    /* growable: one per (request, curious node) attacked */
+    uint64_t attack_count;
+    uint64_t attack_capacity;
 } world_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop

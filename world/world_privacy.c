@@ -70,6 +70,13 @@ double world__privacy_metric(const world_result *result, scn_metric metric)
             }
         }
         return submitted > 0 ? (double)exposed / (double)submitted : NAN;
+    case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE: {
+        double sum = 0.0;
+        for (uint64_t i = 0; i < result->attack_count; i++) {
+            sum += (double)result->attacks[i].recovered / (double)result->attacks[i].tokens;
+        }
+        return result->attack_count > 0 ? sum / (double)result->attack_count : NAN;
+    }
     default: return NAN;
     }
 }

@@ -409,11 +409,15 @@ int world__serve_build(world_state *world)
         serving_fill(world);
         rc = serving_scratch(world);
     }
+    if (rc == 0) {
+        rc = world__attack_build(world);
+    }
     return rc;
 }
 
 void world__serve_destroy(world_state *world)
 {
+    world__attack_destroy(world);
     node_store_release(&world->store);
     infer_executor_destroy(world->store.executor);
     infer_executor_destroy(world->oracle_executor);
@@ -639,6 +643,9 @@ void world_count_bytes(world_state *world, const node_message *message, uint64_t
     if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type > NODE_MESSAGE_INFER_REVEAL ||
         message->rumor_id >= result->request_count || message->segment >= result->segment_count) {
         return;
+    }
+    if (arrival) {
+        world__attack_arrival(world, message);
     }
     /* Per execution: a hop's input reaching a node makes (or finds) its row;
      * what a node sends about a hop it holds a row for counts as its output. */
