@@ -254,7 +254,9 @@ typedef struct node_request {
     X(WRONG_LAYER, "wrong_layer", true, "corrupts the output of its segment's first layer")    \
     X(EQUIVOCATE, "equivocate", true, "commits to two different outputs in one round")         \
     X(FORGE_ATTESTATION, "forge_attestation", true,                                            \
-      "tee: a compromised enclave attests its wrong output")
+      "tee: a compromised enclave attests its wrong output")                                  \
+    X(SIDE_CHANNEL, "side_channel", true,                                                      \
+      "serves correctly; its enclave leaks what it processes through a side channel")
 
 typedef enum node_behaviour {
 #define NODE_BEHAVIOUR_ENUM(suffix, name, settable, doc) NODE_BEHAVIOUR_##suffix,

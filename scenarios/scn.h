@@ -236,7 +236,9 @@ typedef struct scn_selector {
       "corrupted (as the cartel) once drawn as a verifier, within the adversary's budget")     \
     X(EQUIVOCATE, "equivocate", true, 0, "signs two different commitments for one output")     \
     X(FORGE_ATTESTATION, "forge_attestation", true, SCN_FAULT_TAKES_SCALE,                     \
-      "a compromised enclave attests its wrong output (protocol tee)")
+      "a compromised enclave attests its wrong output (protocol tee)")                         \
+    X(SIDE_CHANNEL, "side_channel", true, 0,                                                   \
+      "a TEE node's enclave leaks a share (privacy.side_channel_leak) of what it processes")
 
 typedef enum scn_fault_kind {
 #define SCN_FAULT_KIND_ENUM(suffix, name, byzantine, takes, doc) SCN_FAULT_##suffix,
@@ -417,6 +419,9 @@ typedef struct scn_privacy {
     uint64_t releases;            /* planned noised releases per request: steps x boundaries */
     double curious;               /* share of nodes that are honest-but-curious; default 0 */
     double attack_sample;         /* share of requests they attack; default 1 */
+    bool require_tee_tokens;      /* only TEE servers for segments that see token ids */
+    bool require_tee_activations; /* only TEE servers for segments that receive activations */
+    double side_channel_leak;     /* share of a side_channel node's requests that leak */
 } scn_privacy;
 
 typedef struct scn_scenario {

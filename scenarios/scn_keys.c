@@ -171,6 +171,10 @@ const scn_key_info scn__keys[] = {
     K("privacy.curious", RATIO, "", "0", "",
       "share of nodes that are honest-but-curious: they serve correctly and attack"),
     K("privacy.attack_sample", RATIO, "", "1", "", "share of requests curious nodes attack"),
+    K("privacy.require_tee_for", LIST, "", "none", "",
+      "tokens, activations: only TEE servers for the segments that see them"),
+    K("privacy.side_channel_leak", RATIO, "", "1", "",
+      "share of the requests a side_channel TEE node processes that leak"),
     DERIVED("privacy.sigma_derived", NUMBER, "x clip", "",
             "the sigma derived from epsilon (params table only)"),
     /* faults */

@@ -450,6 +450,15 @@ static void params_privacy(params_list *list, const scn_scenario *s)
     params_add(list, text, "privacy.boundaries");
     params_add(list, params_number(p->clip, v, sizeof(v)), "privacy.clip");
     params_add(list, params_number(p->delta, v, sizeof(v)), "privacy.delta");
+    if (p->require_tee_tokens || p->require_tee_activations) {
+        params_add(list,
+                   p->require_tee_tokens && p->require_tee_activations ? "[tokens, activations]"
+                   : p->require_tee_tokens                             ? "[tokens]"
+                                                                       : "[activations]",
+                   "privacy.require_tee_for");
+    }
+    params_add(list, params_number(p->side_channel_leak, v, sizeof(v)),
+               "privacy.side_channel_leak");
     if (p->curious > 0) {
         params_add(list, params_number(p->curious, v, sizeof(v)), "privacy.curious");
         params_add(list, params_number(p->attack_sample, v, sizeof(v)), "privacy.attack_sample");

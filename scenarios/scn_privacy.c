@@ -94,6 +94,32 @@ static int privacy_noise(scn_check *check, const scn_node *section, scn_privacy 
     return 0;
 }
 
+/* require_tee_for: a list of 'tokens' and 'activations'; a TEE class must
+ * exist to serve them. */
+static int privacy_require_tee(scn_check *check, const scn_node *node, scn_privacy *p)
+{
+    static const char *const names[] = {"tokens", "activations", NULL};
+    if (node == NULL) {
+        return 0;
+    }
+    int rc = scn__check_kind(check, node, SCN_NODE_SEQ, "privacy.require_tee_for");
+    for (size_t i = 0; rc == 0 && i < node->count; i++) {
+        int which = 0;
+        rc = scn__get_enum(check, node->values[i], "privacy.require_tee_for[]", names, &which);
+        p->require_tee_tokens |= rc == 0 && which == 0;
+        p->require_tee_activations |= rc == 0 && which == 1;
+    }
+    bool any = false;
+    for (uint32_t c = 0; c < check->scenario->nodes.class_count; c++) {
+        any |= check->scenario->nodes.classes[c].tee;
+    }
+    if (rc == 0 && node->count > 0 && !any) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "privacy.require_tee_for needs a node class with tee: true");
+    }
+    return rc;
+}
+
 int scn__check_privacy(scn_check *check, const scn_node *root)
 {
     const scn_node *section = scn__map_get(root, "privacy");
@@ -126,9 +152,14 @@ int scn__check_privacy(scn_check *check, const scn_node *root)
     }
     p->releases = (uint64_t)w->generate_tokens * boundaries;
     p->attack_sample = 1.0;
+    p->side_channel_leak = 1.0;
     const scn_node *curious = scn__map_get(section, "curious");
     const scn_node *sample = scn__map_get(section, "attack_sample");
-    if ((curious != NULL &&
+    const scn_node *leak = scn__map_get(section, "side_channel_leak");
+    if ((rc = privacy_require_tee(check, scn__map_get(section, "require_tee_for"), p)) != 0 ||
+        (leak != NULL && (rc = scn__get_fraction(check, leak, "privacy.side_channel_leak", true,
+                                                 &p->side_channel_leak)) != 0) ||
+        (curious != NULL &&
          (rc = scn__get_fraction(check, curious, "privacy.curious", true, &p->curious)) != 0) ||
         (sample != NULL && (rc = scn__get_fraction(check, sample, "privacy.attack_sample", true,
                                                    &p->attack_sample)) != 0)) {

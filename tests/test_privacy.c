@@ -409,6 +409,39 @@ START_TEST(test_privacy_tee_no_exposure)
 }
 END_TEST
 
+/* privacy_tee.yaml: TEE-only serving. No server outside a TEE takes part;
+ * an enclave records no plaintext exposure and no attack until the
+ * side_channel fault at 4s, after which some requests leak. With the
+ * fault after the last request, nothing leaks at all. */
+START_TEST(test_privacy_tee_exposed_only_after_side_channel)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_tee.yaml --db %s/s.db --quiet --check",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("s.db",
+                               "SELECT min(p.in_tee), sum(p.saw_tokens OR p.saw_logits OR"
+                               " p.saw_activations IS NOT NULL OR p.reconstruction IS NOT NULL)"
+                               " > 0, sum((p.saw_tokens OR p.saw_logits OR p.saw_activations IS"
+                               " NOT NULL OR p.reconstruction IS NOT NULL) AND q.finished_ns <"
+                               " 4000000000) FROM privacy p JOIN requests q USING (run_id,"
+                               " request_id) WHERE p.role = 'server'");
+    ck_assert_str_eq(rows, "1|1|0\n");
+    free(rows);
+    double exposed = privacy_metric("s.db", 1, "plaintext_exposed_ratio");
+    ck_assert(exposed > 0.0 && exposed < 1.0);
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_tee.yaml --db %s/n.db --quiet --set"
+                                 " faults.0.at=11900ms",
+                                 privacy_dir),
+                     0);
+    ck_assert(privacy_metric("n.db", 1, "plaintext_exposed_ratio") == 0.0);
+    ck_assert(isnan(privacy_metric("n.db", 1, "prompt_reconstruction_rate")));
+    rows = privacy_query("n.db", "SELECT count(*) FROM privacy WHERE role = 'server' AND"
+                                 " (saw_tokens OR saw_logits OR saw_activations IS NOT NULL)");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+}
+END_TEST
+
 Suite *test_privacy_suite(void)
 {
     Suite *suite = suite_create("privacy");
@@ -436,6 +469,7 @@ Suite *test_privacy_suite(void)
     tcase_add_test(attack, test_privacy_attack_recovers_without_noise);
     tcase_add_test(attack, test_privacy_attack_falls_with_sigma);
     tcase_add_test(attack, test_privacy_tee_no_exposure);
+    tcase_add_test(attack, test_privacy_tee_exposed_only_after_side_channel);
     tcase_set_timeout(attack, 120);
     suite_add_tcase(suite, attack);
     return suite;

@@ -187,7 +187,8 @@ static met_privacy_row *privacy_row(met_privacy_row *rows, size_t *count, uint64
  * it), then every node of every segment's executions -- each committee
  * member, not only the accepted one. Segment 0's saw the tokens, the last
  * segment's the logits, the others the activations of their boundary. A
- * node in a TEE other than the client saw nothing in the clear. */
+ * node in a TEE other than the client saw nothing in the clear, unless a
+ * side_channel fault leaked that hop out of its enclave. */
 static int store_privacy(met_db *db, int64_t run_id, const world_result *result, uint64_t r)
 {
     const world_request_record *q = &result->requests[r];
@@ -205,10 +206,11 @@ static int store_privacy(met_db *db, int64_t run_id, const world_result *result,
     for (uint32_t s = 0; s < result->segment_count; s++) {
         uint32_t i = result->execution_head[r * result->segment_count + s];
         for (; i != 0; i = result->executions[i - 1].next) {
-            uint32_t id = result->executions[i - 1].node_id;
+            const world_execution_record *e = &result->executions[i - 1];
+            uint32_t id = e->node_id;
             met_privacy_row *row = privacy_row(rows, &count, r, id, result, epsilon);
-            if (id == q->client || result->tee_of[id] != 0) {
-                continue; /* Its own data, or sealed in an enclave. */
+            if (id == q->client || (result->tee_of[id] != 0 && !e->leaked)) {
+                continue; /* Its own data, or sealed in an enclave that did not leak. */
             }
             row->saw_tokens |= s == 0;
             row->saw_logits |= s == last;

@@ -148,6 +148,8 @@ typedef struct world_execution_record {
     uint64_t bytes_in;               /* the hop's inputs that reached it */
     uint64_t bytes_out;              /* what it sent about the hop: the next hop's input or
                                       * the token, its votes and reveals */
+    bool leaked;                     /* a TEE node under a side_channel fault leaked this
+                                      * hop's input (privacy) */
 } world_execution_record;
 
 /* Flags of a world_decision_record. */
@@ -391,9 +393,9 @@ int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *se
  * accountant at the scenario's delta; NaN without a privacy section, 0
  * when nothing was released. Cannot fail. */
 double world_privacy_epsilon(const world_result *result, uint64_t request);
-/* Whether a node other than the client, outside a TEE, received the
- * request's prompt in the clear: a member or server of segment 0 (its
- * executions). Cannot fail. */
+/* Whether a node other than the client received the request's prompt in
+ * the clear: a member or server of segment 0 (its executions) outside a
+ * TEE, or in one whose side channel leaked it. Cannot fail. */
 bool world_privacy_exposed(const world_result *result, uint64_t request);
 
 const char *world_fault_kind_name(scn_fault_kind kind);

@@ -10,7 +10,7 @@
  * deterministic sample of requests, once per (request, node). The attack
  * runs outside the event timeline, like the oracle: it costs no simulated
  * time, draws no stream and changes no trace. A node in a TEE cannot run
- * it. */
+ * it, unless a side_channel fault leaks the rows out of its enclave. */
 #include <math.h>
 #include <string.h>
 
@@ -138,12 +138,12 @@ static void attack_record(world_result *result, const world_attack_record *recor
     result->attacks[result->attack_count++] = *record;
 }
 
-void world__attack_arrival(world_state *world, const node_message *m)
+void world__attack_arrival(world_state *world, const node_message *m, bool leaked)
 {
     world_result *result = world->result;
     if (world->attack_executor == NULL || m->type != NODE_MESSAGE_INFER_ACTIVATIONS ||
         m->segment == 0 || m->step != 0 || m->position != 0 || m->dest >= world->node_count ||
-        !result->curious_of[m->dest] || result->tee_of[m->dest] ||
+        !result->curious_of[m->dest] || (result->tee_of[m->dest] && !leaked) ||
         m->rumor_id >= result->request_count || !attack_sampled(world, m->rumor_id) ||
         attack_done(result, m->rumor_id, m->dest)) {
         return;

@@ -19,6 +19,20 @@ double world_privacy_epsilon(const world_result *result, uint64_t request)
                             result->privacy_delta, NULL);
 }
 
+bool world__privacy_leaks(const world_state *world, uint64_t request, uint32_t node_id)
+{
+    ASSERT(node_id < world->node_count);
+    if (!world->result->tee_of[node_id] || world->store.behaviour_of == NULL ||
+        world->store.behaviour_of[node_id] != NODE_BEHAVIOUR_SIDE_CHANNEL) {
+        return false;
+    }
+    double leak = world->scenario->privacy.enabled ? world->scenario->privacy.side_channel_leak
+                                                   : 1.0;
+    uint64_t draw = util_mix64(world->scenario->seed ^ util_mix64(request ^ UINT64_C(0x6c65616b)) ^
+                               util_mix64((uint64_t)node_id << 1 | 1u));
+    return (double)(draw >> 11) * 0x1.0p-53 < leak;
+}
+
 bool world_privacy_exposed(const world_result *result, uint64_t request)
 {
     ASSERT(request < result->request_count);
@@ -26,7 +40,7 @@ bool world_privacy_exposed(const world_result *result, uint64_t request)
     uint32_t i = result->execution_head[request * result->segment_count];
     for (; i != 0; i = result->executions[i - 1].next) {
         uint32_t id = result->executions[i - 1].node_id;
-        if (id != q->client && result->tee_of[id] == 0) {
+        if (id != q->client && (result->tee_of[id] == 0 || result->executions[i - 1].leaked)) {
             return true;
         }
     }

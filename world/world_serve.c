@@ -198,6 +198,33 @@ static int place_run(world_state *world, uint64_t *free_bytes, uint64_t *serves,
     return 0;
 }
 
+/* privacy.require_tee_for: the segments whose servers see token ids (the
+ * first takes the prompt, the last picks the tokens) or activations (every
+ * segment after the first) keep only the attested (TEE) servers placed. */
+static int place_attested(world_state *world, uint32_t **lists, uint32_t *counts)
+{
+    const scn_privacy *privacy = &world->scenario->privacy;
+    uint32_t last = world->scenario->model.segment_count - 1;
+    for (uint32_t s = 0; privacy->enabled && s <= last; s++) {
+        bool tokens = privacy->require_tee_tokens && (s == 0 || s == last);
+        bool activations = privacy->require_tee_activations && s > 0;
+        if (!tokens && !activations) {
+            continue;
+        }
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < counts[s]; i++) {
+            if (world->scenario->nodes.classes[world->result->class_of[lists[s][i]]].tee) {
+                lists[s][kept++] = lists[s][i];
+            }
+        }
+        counts[s] = kept;
+        if (kept == 0) {
+            return WORLD_EPLACEMENT;
+        }
+    }
+    return 0;
+}
+
 /* Fills world->servers / server_offsets. */
 static int place_servers(world_state *world)
 {
@@ -224,6 +251,9 @@ static int place_servers(world_state *world)
             lists[s] = flat + (size_t)s * target;
         }
         rc = place_run(world, free_bytes, serves, aside, lists, counts, target);
+        if (rc == 0) {
+            rc = place_attested(world, lists, counts);
+        }
         for (uint32_t s = 0; rc == 0 && s < segments; s++) {
             world->server_offsets[s + 1] = world->server_offsets[s] + counts[s];
             memcpy(world->servers + world->server_offsets[s], lists[s], counts[s] * sizeof(uint32_t));
@@ -644,9 +674,6 @@ void world_count_bytes(world_state *world, const node_message *message, uint64_t
         message->rumor_id >= result->request_count || message->segment >= result->segment_count) {
         return;
     }
-    if (arrival) {
-        world__attack_arrival(world, message);
-    }
     /* Per execution: a hop's input reaching a node makes (or finds) its row;
      * what a node sends about a hop it holds a row for counts as its output. */
     world_execution_record *mine = NULL;
@@ -657,6 +684,8 @@ void world_count_bytes(world_state *world, const node_message *message, uint64_t
                     message->type == NODE_MESSAGE_INFER_ACTIVATIONS)) {
         mine = execution_row(result, message->rumor_id, message->segment, message->dest, true);
         mine->bytes_in += wire_bytes;
+        mine->leaked |= world__privacy_leaks(world, message->rumor_id, message->dest);
+        world__attack_arrival(world, message, mine->leaked);
     } else if (!arrival && message->type == NODE_MESSAGE_INFER_ACTIVATIONS &&
                message->segment > 0) {
         mine = execution_row(result, message->rumor_id, message->segment - 1u, message->source,
