@@ -442,6 +442,36 @@ START_TEST(test_privacy_tee_exposed_only_after_side_channel)
 }
 END_TEST
 
+/* ---- the figure ---- */
+
+/* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
+ * privacy draws both metrics against privacy.sigma; without --sweep it is
+ * a usage error. */
+START_TEST(test_privacy_plot_frontier)
+{
+    ck_assert_int_eq(privacy_cli("sweep scenarios/sweep_privacy.yaml --db %s/w.db --quiet"
+                                 " --jobs 2 --seeds 2 --param privacy.sigma=0,1 --set"
+                                 " workload.requests=2",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("w.db", "SELECT count(*) FROM sweep_summary WHERE metric IN"
+                                       " ('prompt_reconstruction_rate', 'argmax_agree_mean')");
+    ck_assert_str_eq(rows, "4\n");
+    free(rows);
+    ck_assert_int_eq(privacy_cli("plot --db %s/w.db --kind privacy --sweep 1 -o %s/f.svg",
+                                 privacy_dir, privacy_dir),
+                     0);
+    const char *svg = test_dir_read(privacy_dir, "f.svg");
+    ck_assert_ptr_nonnull(strstr(svg, "</svg>"));
+    ck_assert_ptr_nonnull(strstr(svg, "prompt_reconstruction_rate"));
+    ck_assert_ptr_nonnull(strstr(svg, "argmax_agree_mean"));
+    ck_assert_ptr_nonnull(strstr(svg, "privacy.sigma"));
+    ck_assert_int_eq(privacy_cli("plot --db %s/w.db --kind privacy --run 1 -o %s/g.svg",
+                                 privacy_dir, privacy_dir),
+                     2);
+}
+END_TEST
+
 Suite *test_privacy_suite(void)
 {
     Suite *suite = suite_create("privacy");
@@ -472,5 +502,10 @@ Suite *test_privacy_suite(void)
     tcase_add_test(attack, test_privacy_tee_exposed_only_after_side_channel);
     tcase_set_timeout(attack, 120);
     suite_add_tcase(suite, attack);
+    TCase *figure = tcase_create("figure");
+    tcase_add_checked_fixture(figure, privacy_setup, privacy_teardown);
+    tcase_add_test(figure, test_privacy_plot_frontier);
+    tcase_set_timeout(figure, 120);
+    suite_add_tcase(suite, figure);
     return suite;
 }
