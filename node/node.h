@@ -256,7 +256,9 @@ typedef struct node_request {
     X(FORGE_ATTESTATION, "forge_attestation", true,                                            \
       "tee: a compromised enclave attests its wrong output")                                  \
     X(SIDE_CHANNEL, "side_channel", true,                                                      \
-      "serves correctly; its enclave leaks what it processes through a side channel")
+      "serves correctly; its enclave leaks what it processes through a side channel")         \
+    X(CURIOUS, "curious", true,                                                                \
+      "honest-but-curious: serves correctly and reconstructs prompts from what it receives")
 
 typedef enum node_behaviour {
 #define NODE_BEHAVIOUR_ENUM(suffix, name, settable, doc) NODE_BEHAVIOUR_##suffix,

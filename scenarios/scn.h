@@ -238,7 +238,9 @@ typedef struct scn_selector {
     X(FORGE_ATTESTATION, "forge_attestation", true, SCN_FAULT_TAKES_SCALE,                     \
       "a compromised enclave attests its wrong output (protocol tee)")                         \
     X(SIDE_CHANNEL, "side_channel", true, 0,                                                   \
-      "a TEE node's enclave leaks a share (privacy.side_channel_leak) of what it processes")
+      "a TEE node's enclave leaks a share (privacy.side_channel_leak) of what it processes")   \
+    X(CURIOUS, "curious", true, 0,                                                             \
+      "honest-but-curious: serves correctly, attacks the activations it receives")
 
 typedef enum scn_fault_kind {
 #define SCN_FAULT_KIND_ENUM(suffix, name, byzantine, takes, doc) SCN_FAULT_##suffix,

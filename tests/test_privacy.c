@@ -442,6 +442,28 @@ START_TEST(test_privacy_tee_exposed_only_after_side_channel)
 }
 END_TEST
 
+/* The curious behaviour as a fault under committees: every member of a
+ * segment-1 committee the fault holds attacks (its nodes row says
+ * curious), and without noise it recovers the prompts. */
+START_TEST(test_privacy_curious_fault_under_committee)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/c.db --quiet --set"
+                                 " privacy.curious=0 --set verification.protocol=committee --set"
+                                 " verification.committee=3 --set verification.quorum=2 --set"
+                                 " faults.0.kind=curious --set faults.0.at=0s --set"
+                                 " faults.0.nodes.fraction=0.5 --set workload.requests=3",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("c.db",
+                               "SELECT count(*) > 3, min(p.reconstruction) >= 0.95,"
+                               " min(n.behaviour = 'curious') FROM privacy p JOIN nodes n ON"
+                               " n.run_id = p.run_id AND n.node_id = p.node_id WHERE"
+                               " p.reconstruction IS NOT NULL");
+    ck_assert_str_eq(rows, "1|1|1\n");
+    free(rows);
+}
+END_TEST
+
 /* ---- the figure ---- */
 
 /* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
@@ -500,6 +522,7 @@ Suite *test_privacy_suite(void)
     tcase_add_test(attack, test_privacy_attack_falls_with_sigma);
     tcase_add_test(attack, test_privacy_tee_no_exposure);
     tcase_add_test(attack, test_privacy_tee_exposed_only_after_side_channel);
+    tcase_add_test(attack, test_privacy_curious_fault_under_committee);
     tcase_set_timeout(attack, 120);
     suite_add_tcase(suite, attack);
     TCase *figure = tcase_create("figure");

@@ -21,9 +21,18 @@
 /* Whether 'request' is in the attacked sample: a hash of (seed, request). */
 static bool attack_sampled(const world_state *world, uint64_t request)
 {
-    double share = world->scenario->privacy.attack_sample;
+    const scn_privacy *privacy = &world->scenario->privacy;
+    double share = privacy->enabled ? privacy->attack_sample : 1.0;
     uint64_t draw = util_mix64(world->scenario->seed ^ util_mix64(request ^ UINT64_C(0x617474)));
     return (double)(draw >> 11) * 0x1.0p-53 < share;
+}
+
+/* A node attacks when privacy.curious drew it or a curious fault holds it. */
+static bool attack_curious(const world_state *world, uint32_t node_id)
+{
+    return world->result->curious_of[node_id] ||
+           (world->store.behaviour_of != NULL &&
+            world->store.behaviour_of[node_id] == NODE_BEHAVIOUR_CURIOUS);
 }
 
 int world__attack_build(world_state *world)
@@ -39,6 +48,9 @@ int world__attack_build(world_state *world)
         uint64_t draw = util_mix64(world->scenario->seed ^ util_mix64(i ^ UINT64_C(0x637572)));
         result->curious_of[i] = (double)(draw >> 11) * 0x1.0p-53 < privacy->curious;
         any |= result->curious_of[i] != 0;
+    }
+    for (uint32_t f = 0; f < world->scenario->fault_count; f++) {
+        any |= world->scenario->faults[f].kind == SCN_FAULT_CURIOUS;
     }
     if (!any) {
         return 0;
@@ -143,7 +155,7 @@ void world__attack_arrival(world_state *world, const node_message *m, bool leake
     world_result *result = world->result;
     if (world->attack_executor == NULL || m->type != NODE_MESSAGE_INFER_ACTIVATIONS ||
         m->segment == 0 || m->step != 0 || m->position != 0 || m->dest >= world->node_count ||
-        !result->curious_of[m->dest] || (result->tee_of[m->dest] && !leaked) ||
+        !attack_curious(world, m->dest) || (result->tee_of[m->dest] && !leaked) ||
         m->rumor_id >= result->request_count || !attack_sampled(world, m->rumor_id) ||
         attack_done(result, m->rumor_id, m->dest)) {
         return;
