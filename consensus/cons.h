@@ -654,4 +654,39 @@ double cons_detection_probability(const cons_exposure *exposure);
 /* The rational adversary's rule: cheat iff (1 - P) x gain > P x loss. */
 bool cons_rational_cheats(double p_caught, double gain, double loss);
 
+/* ---- Differential-privacy accounting (cons_privacy.c) ----
+ * The Gaussian mechanism on one clipped activation row: the sender clips
+ * the row to L2 norm C (so its sensitivity is C) and adds N(0, (sigma C)^2)
+ * to every coordinate. Its Renyi-DP curve is eps(alpha) = alpha / (2
+ * sigma^2) per release (Mironov 2017, Prop. 7); T releases compose by
+ * summation, T alpha / (2 sigma^2). The conversion to (epsilon, delta) is
+ * the classic one of Mironov 2017 (Prop. 3): epsilon = min over the alpha
+ * grid of [rdp(alpha) + ln(1/delta) / (alpha - 1)]. The grid is
+ * CONS_RDP_ORDERS: 1.1, 1.2, .., 10.9 (step 0.1), 11, 12, .., 63, then
+ * 64, 128, 256, 512, 1024 (the usual one, with large orders for large
+ * sigma). Over a continuous alpha the minimum is rho + 2 sqrt(rho ln(1/delta))
+ * with rho = T / (2 sigma^2), at alpha = 1 + sqrt(ln(1/delta) / rho): the
+ * grid's answer is never below it. All pure; no allocation. */
+
+#define CONS_RDP_ORDERS 157
+
+/* The alpha of grid entry i < CONS_RDP_ORDERS, increasing. Cannot fail. */
+double cons_rdp_order(uint32_t i);
+
+/* RDP of 'releases' Gaussian releases of noise multiplier sigma at order
+ * alpha > 1: releases x alpha / (2 sigma^2); +inf for sigma <= 0 with
+ * releases > 0; 0 for no release. Cannot fail. */
+double cons_rdp_gaussian(double sigma, uint64_t releases, double alpha);
+
+/* (epsilon, delta) after 'releases' Gaussian releases of noise multiplier
+ * sigma, by the classic conversion over the grid; *alpha_out (may be NULL)
+ * gets the order that attains it. 0 for no release, +inf when sigma <= 0
+ * and releases > 0. delta in (0, 1) (ASSERTed: validated by the loader). */
+double cons_rdp_epsilon(double sigma, uint64_t releases, double delta, double *alpha_out);
+
+/* The smallest noise multiplier (to 1e-9 relative) whose 'releases'
+ * releases spend at most 'epsilon' at 'delta' (bisection; epsilon > 0,
+ * delta in (0, 1), releases >= 1). Cannot fail. */
+double cons_rdp_sigma_for(double epsilon, double delta, uint64_t releases);
+
 #endif

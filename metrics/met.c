@@ -7,6 +7,7 @@
  * back as MET_ESQL with the message in met_db_errmsg. The only clock read
  * is the UTC wall time stamped into runs.started_at and runs.finished_at.
  * Export and the runs listing live in met_export.c. */
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -186,6 +187,17 @@ static const char met_schema_v8_sql[] =
     "ALTER TABLE requests ADD COLUMN output_ids TEXT;"
     "ALTER TABLE requests ADD COLUMN output_text TEXT;";
 
+/* Version 9: privacy -- who saw a request's tokens, activations (which
+ * boundary) or logits, whether in a TEE, the epsilon the request spent and
+ * what a curious node reconstructed. Self-contained: it only adds. */
+static const char met_schema_v9_sql[] =
+    "CREATE TABLE privacy ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), request_id INTEGER NOT NULL,"
+    " node_id INTEGER NOT NULL, role TEXT CHECK (role IN ('client','server')),"
+    " saw_tokens INTEGER, saw_activations INTEGER, saw_logits INTEGER, in_tee INTEGER,"
+    " epsilon REAL, reconstruction REAL, PRIMARY KEY (run_id, request_id, node_id));"
+    "CREATE INDEX privacy_node ON privacy(run_id, node_id);";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -196,6 +208,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v6_sql,
     met_schema_v7_sql,
     met_schema_v8_sql,
+    met_schema_v9_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -277,6 +290,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                  " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence VALUES (?,?,?,?,?,?,?)",
     [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?)",
+    [MET_STMT_PRIVACY_INSERT] = "INSERT OR REPLACE INTO privacy VALUES (?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
                             " WHERE run_id = ?",
@@ -1041,6 +1055,42 @@ static int db_decision_insert(met_db *db, int64_t run_id, const void *row_void)
 int met_decisions_add(met_db *db, int64_t run_id, const met_decision_row *rows, size_t count)
 {
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_decision_insert);
+}
+
+/* Binds a real; NaN is NULL. */
+static void db_bind_real_or_null(sqlite3_stmt *stmt, int index, double value)
+{
+    if (isnan(value)) {
+        sqlite3_bind_null(stmt, index);
+    } else {
+        sqlite3_bind_double(stmt, index, value);
+    }
+}
+
+static int db_privacy_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_privacy_row *row = row_void;
+    ASSERT(row->role != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_PRIVACY_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->request_id);
+    sqlite3_bind_int64(stmt, 3, row->node_id);
+    db_bind_text(stmt, 4, row->role);
+    sqlite3_bind_int(stmt, 5, row->saw_tokens);
+    db_bind_int_or_null(stmt, 6, row->saw_activations);
+    sqlite3_bind_int(stmt, 7, row->saw_logits);
+    sqlite3_bind_int(stmt, 8, row->in_tee);
+    db_bind_real_or_null(stmt, 9, row->epsilon);
+    db_bind_real_or_null(stmt, 10, row->reconstruction);
+    return db_stmt_run(db, stmt, "insert privacy");
+}
+
+int met_privacy_add(met_db *db, int64_t run_id, const met_privacy_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_privacy_insert);
 }
 
 static int db_divergence_insert(met_db *db, int64_t run_id, const void *row_void)

@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 8
+#define MET_SCHEMA_VERSION 9
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -177,6 +177,26 @@ typedef struct met_divergence_row {
     double argmax_agree;
 } met_divergence_row;
 
+/* Who saw what of one request (schema 9, table privacy): one row per node
+ * that took part -- the client and every node that received or ran one of
+ * its hops (every committee member). role is "client" or "server".
+ * saw_activations is the lowest segment >= 1 whose input the node received
+ * (-1: none, stored NULL). A node in a TEE saw nothing in the clear: its
+ * saw_ fields are 0. epsilon is the request's (NaN: no privacy section,
+ * stored NULL); reconstruction the share of prompt tokens the node
+ * recovered (NaN: not attacked, stored NULL). Strings are borrowed. */
+typedef struct met_privacy_row {
+    uint64_t request_id;
+    uint32_t node_id;
+    const char *role;
+    int saw_tokens;                  /* 0/1: the prompt or generated tokens in the clear */
+    int64_t saw_activations;
+    int saw_logits;                  /* 0/1 */
+    int in_tee;                      /* 0/1 */
+    double epsilon;
+    double reconstruction;
+} met_privacy_row;
+
 typedef struct met_fault_row {
     uint32_t fault_index;            /* position in the scenario's faults list */
     const char *kind;
@@ -240,6 +260,7 @@ int met_divergence_add(met_db *db, int64_t run_id, const met_divergence_row *row
                        size_t count);
 int met_executions_add(met_db *db, int64_t run_id, const met_execution_row *rows, size_t count);
 int met_decisions_add(met_db *db, int64_t run_id, const met_decision_row *rows, size_t count);
+int met_privacy_add(met_db *db, int64_t run_id, const met_privacy_row *rows, size_t count);
 int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
                        size_t count);
 /* A run-level measured value, e.g. delivery_ratio or latency_p99, and its

@@ -937,6 +937,15 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
     const float *output = committee_output(self, state, member);
     state->phase = CONS_PHASE_IDLE;
     if (state->segment + 1u != serving->segment_count) {
+        /* Privacy: the client is the boundary's sender; the referee of the
+         * next segment re-executes on what its members received. */
+        size_t n = (size_t)committee_rows(r) * serving->dim;
+        if ((serving->privacy_mask >> (state->segment + 1u)) & 1u) {
+            memcpy(store->x, output, n * sizeof(float));
+            node__privacy_release(self, outbox, request, state->segment + 1u, r->generated,
+                                  state->round, store->x, committee_rows(r));
+            output = store->x;
+        }
         serving->verifier->accepted(serving->verifier->context, request, state->segment, output,
                                     (size_t)committee_rows(r) * serving->dim);
         node__committee_send_input(self, outbox, request, state->segment + 1u, output, now_ns);

@@ -133,8 +133,10 @@ typedef enum node_observation {
     NODE_OBS_DISPUTE,                /* verifiers disagreed: a referee decides (value = round) */
     NODE_OBS_RESAMPLE,               /* a fresh committee replaces one that failed or timed
                                       * out (value = the new round) */
-    NODE_OBS_DECISION                /* a client settled or abandoned a step: 'decision'
+    NODE_OBS_DECISION,               /* a client settled or abandoned a step: 'decision'
                                       * says who was drawn, answered, judged and accepted */
+    NODE_OBS_RELEASE                 /* a sender noised activations entering 'segment'
+                                      * (privacy): one release, value = rows */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -252,7 +254,11 @@ typedef struct node_request {
     X(WRONG_LAYER, "wrong_layer", true, "corrupts the output of its segment's first layer")    \
     X(EQUIVOCATE, "equivocate", true, "commits to two different outputs in one round")         \
     X(FORGE_ATTESTATION, "forge_attestation", true,                                            \
-      "tee: a compromised enclave attests its wrong output")
+      "tee: a compromised enclave attests its wrong output")                                  \
+    X(SIDE_CHANNEL, "side_channel", true,                                                      \
+      "serves correctly; its enclave leaks what it processes through a side channel")         \
+    X(CURIOUS, "curious", true,                                                                \
+      "honest-but-curious: serves correctly and reconstructs prompts from what it receives")
 
 typedef enum node_behaviour {
 #define NODE_BEHAVIOUR_ENUM(suffix, name, settable, doc) NODE_BEHAVIOUR_##suffix,
@@ -403,6 +409,12 @@ typedef struct node_serving {
     uint64_t reveal_timeout_ns;
     const double *behaviour_scale_of;
     uint64_t behaviour_seed;         /* the cartel's shared secret */
+    /* Privacy: the sender of activations entering segment s clips and
+     * noises them when bit s of privacy_mask is set (0 = off). */
+    uint64_t privacy_mask;
+    double privacy_clip;             /* C: rows are clipped to this L2 norm */
+    double privacy_sigma;            /* noise N(0, (sigma C)^2) per coordinate */
+    uint64_t privacy_seed;           /* noise streams derive from it and the sender */
 } node_serving;
 
 /* What the nodes of a process own, laid out by id (structure of arrays):
@@ -440,6 +452,13 @@ typedef struct node_store {
     node_decision decisions[NODE_DECISIONS_PER_CALL]; /* the DECISIONs of one call */
     uint32_t decision_count;         /* of 'decisions', reset by every node call */
 } node_store;
+
+/* The Gaussian mechanism on 'count' rows of 'dim' floats, in place: each
+ * row is scaled down to L2 norm 'clip' when longer, then every value gets
+ * N(0, (sigma clip)^2) drawn from 'prng' in row order. sigma 0 only clips.
+ * clip > 0 (ASSERTed). Cannot fail. */
+void node_privacy_noise(float *rows, uint32_t count, uint32_t dim, double clip, double sigma,
+                        util_prng *prng);
 
 /* The server of 'segment' for 'request'. Pure; every node computes it. */
 uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment);

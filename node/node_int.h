@@ -110,6 +110,13 @@ int node__serve_submit(node *self, uint64_t now_ns, const node_event *event,
                        node_outbox *outbox);
 /* Back from a crash: the timers armed before it were lost, so re-arm the
  * timeout of every request this node is still the client of. */
+/* Privacy (node/privacy.c): when activations entering 'segment' are
+ * noised, clips and noises rows[count * dim] in place from this sender's
+ * stream for (request, segment, step, round) and reports the release
+ * (NODE_OBS_RELEASE). Returns whether it did. Cannot fail. */
+bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t request,
+                           uint32_t segment, uint32_t step, uint32_t round, float *rows,
+                           uint32_t count);
 void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox);
 
 #endif

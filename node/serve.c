@@ -188,7 +188,8 @@ node_message *node__serve_send(node *self, node_outbox *outbox, uint8_t type, ui
 void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t request,
                          uint32_t segment, uint64_t value)
 {
-    ASSERT(observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE);
+    ASSERT((observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE) ||
+           observation == NODE_OBS_RELEASE);
     ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;
@@ -587,6 +588,9 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
     } else {
         size_t bytes = infer_wire_bytes(serving->wire_dtype, m->count, serving->dim);
         ASSERT(bytes <= serving->payload_capacity);
+        /* The cache already holds this step: the noise is on what leaves. */
+        node__privacy_release(self, outbox, m->rumor_id, m->segment + 1u, m->step, 0, store->x,
+                              m->count);
         infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
                           store->payload);
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,

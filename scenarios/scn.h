@@ -252,7 +252,11 @@ typedef struct scn_selector {
       "corrupted (as the cartel) once drawn as a verifier, within the adversary's budget")     \
     X(EQUIVOCATE, "equivocate", true, 0, "signs two different commitments for one output")     \
     X(FORGE_ATTESTATION, "forge_attestation", true, SCN_FAULT_TAKES_SCALE,                     \
-      "a compromised enclave attests its wrong output (protocol tee)")
+      "a compromised enclave attests its wrong output (protocol tee)")                         \
+    X(SIDE_CHANNEL, "side_channel", true, 0,                                                   \
+      "a TEE node's enclave leaks a share (privacy.side_channel_leak) of what it processes")   \
+    X(CURIOUS, "curious", true, 0,                                                             \
+      "honest-but-curious: serves correctly, attacks the activations it receives")
 
 typedef enum scn_fault_kind {
 #define SCN_FAULT_KIND_ENUM(suffix, name, byzantine, takes, doc) SCN_FAULT_##suffix,
@@ -418,6 +422,26 @@ typedef struct scn_param {
     char *value;
 } scn_param;
 
+/* The privacy section: Gaussian noise on forwarded activations. 'enabled'
+ * is false without the section, and nothing below is read then. Boundary s
+ * (1 .. segment_count - 1) is the activations entering segment s; the
+ * sender of a boundary clips each row to L2 norm 'clip' and adds N(0,
+ * (sigma clip)^2) per coordinate. */
+typedef struct scn_privacy {
+    bool enabled;                 /* the section is present */
+    uint64_t boundary_mask;       /* bit s: boundary s is noised; "all" = every one */
+    double clip;                  /* C, the L2 norm of a row after clipping (> 0) */
+    double sigma;                 /* noise multiplier; derived when epsilon is given */
+    double epsilon;               /* target epsilon per request; 0 = sigma given */
+    double delta;                 /* the delta of every epsilon; default 1e-5 */
+    uint64_t releases;            /* planned noised releases per request: steps x boundaries */
+    double curious;               /* share of nodes that are honest-but-curious; default 0 */
+    double attack_sample;         /* share of requests they attack; default 1 */
+    bool require_tee_tokens;      /* only TEE servers for segments that see token ids */
+    bool require_tee_activations; /* only TEE servers for segments that receive activations */
+    double side_channel_leak;     /* share of a side_channel node's requests that leak */
+} scn_privacy;
+
 typedef struct scn_scenario {
     char name[SCN_NAME_MAX];
     char source_path[SCN_PATH_MAX];
@@ -429,6 +453,7 @@ typedef struct scn_scenario {
     scn_model model;
     scn_verification verification;
     scn_workload workload;
+    scn_privacy privacy;
     uint32_t fault_count;
     scn_fault faults[SCN_FAULTS_MAX];
     uint32_t expect_count;
@@ -601,6 +626,14 @@ typedef enum scn_metric_runs {
       "mean penalties that took a node to the reputation floor, none agreed before")           \
     X(FLOOR_PENALTIES_PREDICTED, "floor_penalties_predicted", "count", VERIFICATION, true,     \
       "consecutive penalties from the initial reputation to the floor, by the rule")           \
+    X(PRIVACY_EPSILON_MEAN, "privacy_epsilon_mean", "epsilon", INFERENCE, true,                \
+      "mean epsilon spent per submitted request (NaN without a privacy section)")              \
+    X(PRIVACY_EPSILON_MAX, "privacy_epsilon_max", "epsilon", INFERENCE, true,                  \
+      "largest epsilon one request spent (NaN without a privacy section)")                     \
+    X(PROMPT_RECONSTRUCTION_RATE, "prompt_reconstruction_rate", "ratio", INFERENCE, true,      \
+      "mean share of prompt tokens curious servers recovered (NaN when none attacked)")        \
+    X(PLAINTEXT_EXPOSED_RATIO, "plaintext_exposed_ratio", "ratio", INFERENCE, true,            \
+      "share of submitted requests whose prompt a non-TEE node other than the client saw")     \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")
 

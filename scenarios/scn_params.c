@@ -468,6 +468,48 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
     }
 }
 
+/* Nothing without a privacy section. Boundaries are written as the list
+ * they stand for; a sigma derived from epsilon is written too (params
+ * table only). */
+static void params_privacy(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    const scn_privacy *p = &s->privacy;
+    if (!p->enabled) {
+        return;
+    }
+    char text[SCN_SEGMENTS_MAX * 4 + 4] = "[";
+    for (uint32_t b = 1; b < SCN_SEGMENTS_MAX; b++) {
+        if (p->boundary_mask & (UINT64_C(1) << b)) {
+            size_t used = strlen(text);
+            snprintf(text + used, sizeof(text) - used, "%s%u", used > 1 ? ", " : "", b);
+        }
+    }
+    strcat(text, "]");
+    params_add(list, text, "privacy.boundaries");
+    params_add(list, params_number(p->clip, v, sizeof(v)), "privacy.clip");
+    params_add(list, params_number(p->delta, v, sizeof(v)), "privacy.delta");
+    if (p->require_tee_tokens || p->require_tee_activations) {
+        params_add(list,
+                   p->require_tee_tokens && p->require_tee_activations ? "[tokens, activations]"
+                   : p->require_tee_tokens                             ? "[tokens]"
+                                                                       : "[activations]",
+                   "privacy.require_tee_for");
+    }
+    params_add(list, params_number(p->side_channel_leak, v, sizeof(v)),
+               "privacy.side_channel_leak");
+    if (p->curious > 0) {
+        params_add(list, params_number(p->curious, v, sizeof(v)), "privacy.curious");
+        params_add(list, params_number(p->attack_sample, v, sizeof(v)), "privacy.attack_sample");
+    }
+    if (p->epsilon > 0) {
+        params_add(list, params_number(p->epsilon, v, sizeof(v)), "privacy.epsilon");
+        params_add(list, params_number(p->sigma, v, sizeof(v)), "privacy.sigma_derived");
+    } else {
+        params_add(list, params_number(p->sigma, v, sizeof(v)), "privacy.sigma");
+    }
+}
+
 static void params_rest(params_list *list, const scn_scenario *s)
 {
     char v[64];
@@ -558,6 +600,7 @@ int scn__params_build(scn_scenario *s)
     params_model(&list, s);
     params_verification(&list, s);
     params_workload(&list, s);
+    params_privacy(&list, s);
     params_rest(&list, s);
     s->params = list.items;
     s->param_count = list.count;

@@ -37,6 +37,8 @@ static const char plot_usage[] =
     "               and 95 % confidence band over seeds, one line per other grid value\n"
     "  reputation   --run ID: mean reputation of honest and Byzantine nodes over time\n"
     "  timeline     --run ID: delivery and latency over time, fault intervals shaded\n"
+    "  privacy      --sweep ID: prompt_reconstruction_rate and argmax_agree_mean\n"
+    "               against grid key KEY (default privacy.sigma), 95 % bands\n"
     "\n"
     "Exit codes: 0 drawn, 2 bad usage or nothing to draw, 3 gnuplot missing or\n"
     "failed (install it with 'make deps' or apt-get install gnuplot-nox).\n";
@@ -697,6 +699,87 @@ static int plot_outcome(plot *p, const char *output)
     return rc;
 }
 
+/* ---- the privacy-utility frontier ------------------------------------------- */
+
+/* One metric's points (mean and 95 % band over seeds) against the numeric
+ * grid key x_key, one block per metric and value of the other keys. */
+static int privacy_metric_blocks(plot *p, const char *x_key, const char *metric)
+{
+    static const char sql[] =
+        "SELECT s.point, (SELECT v.value FROM sweep_values v JOIN runs r ON r.run_id = v.run_id"
+        " WHERE r.sweep_id = s.sweep_id AND r.point = s.point AND v.key = ?2 LIMIT 1),"
+        " s.mean, s.ci95_low, s.ci95_high FROM sweep_summary s"
+        " WHERE s.sweep_id = ?1 AND s.metric = ?3 ORDER BY (SELECT min(run_id) FROM runs"
+        " WHERE sweep_id = s.sweep_id AND point = s.point)";
+    outcome_state o = {.plot = p, .x_key = x_key};
+    const char *params[3] = {p->figure->sweep_id, x_key, metric};
+    int rc = met_query(p->db, sql, params, 3, outcome_row, &o);
+    rc = rc < 0 ? plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db)) : rc;
+    if (rc == 0 && !outcome_all_numeric(&o)) {
+        rc = plot_fail(p, TOOL_EXIT_USAGE, "grid key '%s' of sweep %s is not numeric", x_key,
+                       p->figure->sweep_id);
+    }
+    outcome_numeric_sort = true;
+    if (rc == 0 && o.count > 0) {
+        qsort(o.points, o.count, sizeof(*o.points), outcome_compare);
+    }
+    const char *label = NULL;
+    for (size_t i = 0; rc == 0 && i < o.count; i++) {
+        const outcome_point *pt = &o.points[i];
+        if (label == NULL || strcmp(label, pt->label) != 0) {
+            char title[PLOT_LABEL_MAX];
+            snprintf(title, sizeof(title), "%s%s%.180s", metric, pt->label[0] ? " " : "",
+                     pt->label);
+            rc = plot_block(p, title);
+            label = pt->label;
+        }
+        double x = 0;
+        outcome_numeric(pt->x, &x);
+        fprintf(p->data, "%.12g %.12g %.12g %.12g\n", x, pt->mean, pt->low, pt->high);
+    }
+    free(o.points);
+    return rc;
+}
+
+/* --sweep ID: prompt_reconstruction_rate and argmax_agree_mean against the
+ * noise (grid key --x, default privacy.sigma) on one figure. */
+static int plot_privacy(plot *p, const char *output)
+{
+    static const char *const metrics[] = {"prompt_reconstruction_rate", "argmax_agree_mean"};
+    if (p->figure->sweep_id == NULL) {
+        return plot_fail(p, TOOL_EXIT_USAGE, "a privacy figure needs --sweep ID");
+    }
+    const char *x_key = p->figure->x_key != NULL ? p->figure->x_key : "privacy.sigma";
+    int rc = 0;
+    for (size_t m = 0; rc == 0 && m < sizeof(metrics) / sizeof(metrics[0]); m++) {
+        rc = privacy_metric_blocks(p, x_key, metrics[m]);
+    }
+    if (rc == 0 && p->blocks == 0) {
+        rc = plot_fail(p, TOOL_EXIT_USAGE, "sweep %s has no completed runs with grid key '%s'"
+                       " and the privacy metrics", p->figure->sweep_id, x_key);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    char title[256];
+    snprintf(title, sizeof(title), "Privacy and utility against %s (sweep %s)", x_key,
+             p->figure->sweep_id);
+    plot_header(p, output, title);
+    fputs("set xlabel ", p->script);
+    plot_string(p->script, x_key);
+    fputs("\nset ylabel 'fraction, 0..1, mean over seeds with 95% CI'\nset yrange [0:1.05]\n"
+          "plot ",
+          p->script);
+    for (size_t i = 0; i < p->blocks; i++) {
+        fprintf(p->script, "%s'%s' index %zu using 1:3:4 with filledcurves lc %zu notitle,"
+                " '' index %zu using 1:2 with linespoints lw 2 pt 7 lc %zu title ",
+                i ? ", " : "", p->data_path, i, i + 1, i, i + 1);
+        plot_string(p->script, p->titles[i]);
+    }
+    fputc('\n', p->script);
+    return 0;
+}
+
 /* ---- time series: reputation and timeline ---------------------------------- */
 
 typedef struct series_state {
@@ -892,7 +975,8 @@ int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, 
         const char *kind;
         int (*draw)(plot *p, const char *output);
     } kinds[] = {{"latency-cdf", plot_latency_cdf}, {"outcome", plot_outcome},
-                 {"reputation", plot_reputation}, {"timeline", plot_timeline}};
+                 {"reputation", plot_reputation}, {"timeline", plot_timeline},
+                 {"privacy", plot_privacy}};
     plot p;
     memset(&p, 0, sizeof(p));
     p.db = db;
@@ -905,7 +989,7 @@ int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, 
     }
     if (k == sizeof(kinds) / sizeof(kinds[0])) {
         return plot_fail(&p, TOOL_EXIT_USAGE, "unknown --kind '%s' (latency-cdf, outcome,"
-                         " reputation, timeline)", figure->kind);
+                         " reputation, timeline, privacy)", figure->kind);
     }
     if (!tool_gnuplot_present()) {
         return plot_fail(&p, TOOL_EXIT_INTERNAL, "gnuplot is not installed or not on PATH"

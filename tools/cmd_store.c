@@ -22,24 +22,54 @@ static const char *request_status(uint32_t status)
     }
 }
 
-/* Appends " id" to 'list' unless already there. */
+/* Appends " id" to 'list' (of 'size' bytes, always large enough: the
+ * caller sizes it for every id it may add) unless already there. */
 static void list_add(char *list, size_t size, uint32_t id)
 {
     char item[16];
-    snprintf(item, sizeof(item), " %u ", id);
-    char padded[1024];
-    snprintf(padded, sizeof(padded), " %s ", list);
-    if (strstr(padded, item) != NULL) {
-        return;
-    }
     size_t used = strlen(list);
-    snprintf(list + used, size - used, "%s%u", used ? " " : "", id);
+    snprintf(item, sizeof(item), "%u", id);
+    size_t n = strlen(item);
+    for (const char *p = list; (p = strstr(p, item)) != NULL; p += n) {
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) {
+            return;
+        }
+    }
+    ASSERT(used + n + 2 <= size);
+    snprintf(list + used, size - used, "%s%s", used ? " " : "", item);
+}
+
+static bool list_has(const char *list, uint32_t id)
+{
+    char item[16];
+    snprintf(item, sizeof(item), "%u", id);
+    size_t n = strlen(item);
+    for (const char *p = list; (p = strstr(p, item)) != NULL; p += n) {
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Bytes a list of every node of request r needs: 11 per id. */
+static size_t privacy_list_bytes(const world_result *result, uint64_t r)
+{
+    size_t ids = 1;
+    for (uint32_t s = 0; s < result->segment_count; s++) {
+        uint32_t i = result->execution_head[r * result->segment_count + s];
+        for (; i != 0; i = result->executions[i - 1].next) {
+            ids += 1;
+        }
+    }
+    return ids * 11 + 1;
 }
 
 /* Split-learning privacy: the client and every node that received or ran
  * the first segment's hop see the raw prompt, every one of the last
  * segment's the tokens it produces; the nodes in between see only
- * activations. Under a committee every member counts (executions). */
+ * activations. Under a committee every member counts (executions), and
+ * the lists are sized for all of them. */
 static void privacy_lists(const world_result *result, uint64_t r, char *tokens, char *activations,
                           size_t size)
 {
@@ -57,10 +87,7 @@ static void privacy_lists(const world_result *result, uint64_t r, char *tokens, 
     for (uint32_t s = 1; s < last; s++) {
         for (uint32_t i = head[s]; i != 0; i = result->executions[i - 1].next) {
             uint32_t id = result->executions[i - 1].node_id;
-            char padded[1024], item[16];
-            snprintf(padded, sizeof(padded), " %s ", tokens);
-            snprintf(item, sizeof(item), " %u ", id);
-            if (strstr(padded, item) == NULL) {
+            if (!list_has(tokens, id)) {
                 list_add(activations, size, id);
             }
         }
@@ -104,8 +131,15 @@ static int store_request(met_db *db, int64_t run_id, const world_result *result,
                          const infer_tokenizer *tokenizer)
 {
     const world_request_record *q = &result->requests[r];
-    char tokens[1000], activations[1000];
-    privacy_lists(result, r, tokens, activations, sizeof(tokens));
+    size_t size = privacy_list_bytes(result, r);
+    char *tokens = util_malloc(size);
+    char *activations = util_malloc(size);
+    if (tokens == NULL || activations == NULL) {
+        util_free(tokens);
+        util_free(activations);
+        return -1;
+    }
+    privacy_lists(result, r, tokens, activations, size);
     met_request_row row = {
         r, q->client, q->submitted_ns, q->first_token_ns, q->finished_ns,
         request_status(q->status), q->prompt_tokens, q->tokens_out, q->reference_match,
@@ -128,6 +162,8 @@ static int store_request(met_db *db, int64_t run_id, const world_result *result,
             for (int i = 0; i < 3; i++) {
                 util_free(texts[i]);
             }
+            util_free(tokens);
+            util_free(activations);
             return -1;
         }
         row.prompt_text = texts[0];
@@ -138,6 +174,8 @@ static int store_request(met_db *db, int64_t run_id, const world_result *result,
     for (int i = 0; i < 3; i++) {
         util_free(texts[i]);
     }
+    util_free(tokens);
+    util_free(activations);
     return rc;
 }
 
@@ -210,6 +248,72 @@ static int store_executions(met_db *db, int64_t run_id, const scn_scenario *scen
         }
     }
     return 0;
+}
+
+/* The row of 'node_id' among rows[*count], added (as a server that saw
+ * nothing yet) when absent. */
+static met_privacy_row *privacy_row(met_privacy_row *rows, size_t *count, uint64_t r,
+                                    uint32_t node_id, const world_result *result,
+                                    double epsilon)
+{
+    for (size_t i = 0; i < *count; i++) {
+        if (rows[i].node_id == node_id) {
+            return &rows[i];
+        }
+    }
+    rows[*count] = (met_privacy_row){r, node_id, "server", 0, -1, 0, result->tee_of[node_id],
+                                     epsilon, NAN};
+    return &rows[(*count)++];
+}
+
+/* Who saw what of request r (privacy, schema 9): the client (its own
+ * prompt, and the logits under verification, where members reveal them to
+ * it), then every node of every segment's executions -- each committee
+ * member, not only the accepted one. Segment 0's saw the tokens, the last
+ * segment's the logits, the others the activations of their boundary. A
+ * node in a TEE other than the client saw nothing in the clear, unless a
+ * side_channel fault leaked that hop out of its enclave. */
+static int store_privacy(met_db *db, int64_t run_id, const world_result *result, uint64_t r)
+{
+    const world_request_record *q = &result->requests[r];
+    uint32_t last = result->segment_count - 1;
+    double epsilon = world_privacy_epsilon(result, r);
+    met_privacy_row *rows = util_malloc(privacy_list_bytes(result, r) / 11 * sizeof(*rows));
+    if (rows == NULL) {
+        return -1;
+    }
+    size_t count = 0;
+    met_privacy_row *client = privacy_row(rows, &count, r, q->client, result, epsilon);
+    client->role = "client";
+    client->saw_tokens = 1;
+    client->saw_logits = result->verified ? 1 : 0;
+    for (uint32_t s = 0; s < result->segment_count; s++) {
+        uint32_t i = result->execution_head[r * result->segment_count + s];
+        for (; i != 0; i = result->executions[i - 1].next) {
+            const world_execution_record *e = &result->executions[i - 1];
+            uint32_t id = e->node_id;
+            met_privacy_row *row = privacy_row(rows, &count, r, id, result, epsilon);
+            if (id == q->client || (result->tee_of[id] != 0 && !e->leaked)) {
+                continue; /* Its own data, or sealed in an enclave that did not leak. */
+            }
+            row->saw_tokens |= s == 0;
+            row->saw_logits |= s == last;
+            if (s >= 1 && row->saw_activations < 0) {
+                row->saw_activations = s;
+            }
+        }
+    }
+    for (uint64_t a = 0; a < result->attack_count; a++) {
+        const world_attack_record *attack = &result->attacks[a];
+        for (size_t i = 0; attack->request == r && i < count; i++) {
+            if (rows[i].node_id == attack->node_id) { /* It received the rows: a row. */
+                rows[i].reconstruction = (double)attack->recovered / (double)attack->tokens;
+            }
+        }
+    }
+    int rc = met_privacy_add(db, run_id, rows, count);
+    util_free(rows);
+    return rc;
 }
 
 /* A member's role under the run's protocol: crossval's and optimistic's
@@ -334,6 +438,7 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
         if (store_request(db, run_id, result, r, tokenizer) != 0 ||
             store_segments(db, run_id, scenario, result, r) != 0 ||
             store_executions(db, run_id, scenario, result, r) != 0 ||
+            store_privacy(db, run_id, result, r) != 0 ||
             (result->requests[r].compared &&
              store_divergence(db, run_id, scenario, result, r) != 0)) {
             rc = -1;

@@ -89,6 +89,7 @@ typedef struct world_request_record {
     double logits_cosine;
     uint32_t rounds;                 /* committee rounds used (verification runs) */
     bool accepted_wrong;             /* an accepted output was outside the rule's tolerance */
+    uint32_t releases;               /* noised activation releases (privacy) */
 } world_request_record;
 
 typedef enum world_violation_kind {
@@ -108,6 +109,17 @@ typedef struct world_violation {
     uint32_t node_id;                /* UINT32_MAX when not about one node */
     uint32_t step;
 } world_violation;
+
+/* One curious node's attack on one request (privacy): from the prompt's
+ * activations it received at 'segment' (>= 1), it recovered 'recovered'
+ * of the 'tokens' prompt tokens exactly. */
+typedef struct world_attack_record {
+    uint64_t request;
+    uint32_t node_id;
+    uint32_t segment;
+    uint32_t recovered;
+    uint32_t tokens;
+} world_attack_record;
 
 /* One (request, segment): its server and what serving it cost. */
 typedef struct world_segment_record {
@@ -136,6 +148,8 @@ typedef struct world_execution_record {
     uint64_t bytes_in;               /* the hop's inputs that reached it */
     uint64_t bytes_out;              /* what it sent about the hop: the next hop's input or
                                       * the token, its votes and reveals */
+    bool leaked;                     /* a TEE node under a side_channel fault leaked this
+                                      * hop's input (privacy) */
 } world_execution_record;
 
 /* Flags of a world_decision_record. */
@@ -265,6 +279,15 @@ typedef struct world_result {
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */
     uint64_t finality_window_ns;     /* added to a completed request's latency for finality */
+    /* Privacy (world/world_privacy.c). */
+    bool privacy_on;                 /* the scenario has a privacy section */
+    double privacy_sigma;            /* its noise multiplier */
+    double privacy_delta;            /* the delta of every epsilon */
+    uint8_t *tee_of;                 /* node_count: 1 when the node's class is a TEE */
+    uint8_t *curious_of;             /* node_count: 1 for an honest-but-curious node */
+    world_attack_record *attacks;    /* growable: one per (request, curious node) attacked */
+    uint64_t attack_count;
+    uint64_t attack_capacity;
 } world_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop
@@ -380,6 +403,16 @@ int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour 
 int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *secret, size_t size);
 
 /* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
+/* Privacy of one request (world/world_privacy.c). The epsilon it spent:
+ * every noised release (NODE_OBS_RELEASE) composed by consensus/'s
+ * accountant at the scenario's delta; NaN without a privacy section, 0
+ * when nothing was released. Cannot fail. */
+double world_privacy_epsilon(const world_result *result, uint64_t request);
+/* Whether a node other than the client received the request's prompt in
+ * the clear: a member or server of segment 0 (its executions) outside a
+ * TEE, or in one whose side channel leaked it. Cannot fail. */
+bool world_privacy_exposed(const world_result *result, uint64_t request);
+
 const char *world_fault_kind_name(scn_fault_kind kind);
 
 const char *world_strerror(int code);

@@ -42,6 +42,11 @@ typedef struct world_state {
     node_serving serving;
     node_store store;                /* what the nodes own (node.h) */
     infer_executor *oracle_executor;
+    /* The curious servers' attack (world/world_attack.c); NULL when off. */
+    infer_executor *attack_executor;
+    void *attack_kv;                 /* a KV cache for every layer */
+    float *attack_rows;              /* the received prompt rows: prompt_max * dim */
+    float *attack_x;                 /* one candidate's hidden state: dim */
     uint32_t *servers;
     uint32_t *server_offsets;
     double *flops_of;

@@ -31,6 +31,21 @@ void world__serve_forget_executions(world_result *result, uint64_t request);
 /* A metric of SCN_METRIC_RUNS_INFERENCE but liveness_violations (world.c):
  * NaN in a run without requests. Cannot fail. */
 double world__serve_metric(const world_result *result, scn_metric metric);
+/* world_attack.c: the curious servers' prompt reconstruction. Build
+ * returns 0 or WORLD_ENOMEM (nothing allocated without curious nodes);
+ * destroy frees it. world__attack_arrival is called for every inference
+ * message reaching a node: the prefill's activations reaching a curious
+ * server outside a TEE of a sampled request are attacked at once, outside
+ * the event timeline (no simulated time, no event, no stream drawn). */
+int world__attack_build(world_state *world);
+void world__attack_destroy(world_state *world);
+void world__attack_arrival(world_state *world, const node_message *message, bool leaked);
+/* world_privacy.c: whether what reaches 'node_id' of 'request' now leaks
+ * out of its TEE: the node is in a TEE under a side_channel fault and the
+ * request is in the leaked share (a hash of seed, request and node). */
+bool world__privacy_leaks(const world_state *world, uint64_t request, uint32_t node_id);
+/* world_privacy.c: the privacy metrics of SCN_METRICS. Cannot fail. */
+double world__privacy_metric(const world_result *result, scn_metric metric);
 /* Per-request durations an exact quantile is taken of. */
 typedef enum world_span {
     WORLD_SPAN_LATENCY = 0,   /* finished - submitted, completed requests */

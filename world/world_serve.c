@@ -199,6 +199,33 @@ static int place_run(world_state *world, uint64_t *free_bytes, uint64_t *serves,
     return 0;
 }
 
+/* privacy.require_tee_for: the segments whose servers see token ids (the
+ * first takes the prompt, the last picks the tokens) or activations (every
+ * segment after the first) keep only the attested (TEE) servers placed. */
+static int place_attested(world_state *world, uint32_t **lists, uint32_t *counts)
+{
+    const scn_privacy *privacy = &world->scenario->privacy;
+    uint32_t last = world->scenario->model.segment_count - 1;
+    for (uint32_t s = 0; privacy->enabled && s <= last; s++) {
+        bool tokens = privacy->require_tee_tokens && (s == 0 || s == last);
+        bool activations = privacy->require_tee_activations && s > 0;
+        if (!tokens && !activations) {
+            continue;
+        }
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < counts[s]; i++) {
+            if (world->scenario->nodes.classes[world->result->class_of[lists[s][i]]].tee) {
+                lists[s][kept++] = lists[s][i];
+            }
+        }
+        counts[s] = kept;
+        if (kept == 0) {
+            return WORLD_EPLACEMENT;
+        }
+    }
+    return 0;
+}
+
 /* Fills world->servers / server_offsets. */
 static int place_servers(world_state *world)
 {
@@ -225,6 +252,9 @@ static int place_servers(world_state *world)
             lists[s] = flat + (size_t)s * target;
         }
         rc = place_run(world, free_bytes, serves, aside, lists, counts, target);
+        if (rc == 0) {
+            rc = place_attested(world, lists, counts);
+        }
         for (uint32_t s = 0; rc == 0 && s < segments; s++) {
             world->server_offsets[s + 1] = world->server_offsets[s] + counts[s];
             memcpy(world->servers + world->server_offsets[s], lists[s], counts[s] * sizeof(uint32_t));
@@ -244,17 +274,20 @@ static int serving_per_node(world_state *world)
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
     world->result->kernel_of = util_calloc(n, 1);
+    world->result->tee_of = util_calloc(n, 1);
     world->flops_of = util_calloc(n, sizeof(double));
     world->overhead_of = util_calloc(n, sizeof(uint64_t));
     world->busy_until = util_calloc(n, sizeof(uint64_t));
     world->kv_in_use = util_calloc((size_t)n * scenario->model.segment_count, sizeof(uint16_t));
-    if (world->result->kernel_of == NULL || world->flops_of == NULL ||
+    if (world->result->kernel_of == NULL || world->result->tee_of == NULL ||
+        world->flops_of == NULL ||
         world->overhead_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
         const scn_class *class = &scenario->nodes.classes[world->result->class_of[i]];
         world->result->kernel_of[i] = (uint8_t)class->kernel;
+        world->result->tee_of[i] = class->tee ? 1 : 0;
         world->result->kernel_used[class->kernel] = true;
         world->flops_of[i] = class->flops_per_s;
         world->overhead_of[i] = class->overhead_ns;
@@ -367,6 +400,16 @@ static void serving_fill(world_state *world)
     serving->generate_tokens = world->scenario->workload.generate_tokens;
     serving->request_timeout_ns = world->scenario->workload.request_timeout_ns;
     serving->kv_slots = model->kv_slots;
+    const scn_privacy *privacy = &world->scenario->privacy;
+    if (privacy->enabled) {
+        serving->privacy_mask = privacy->boundary_mask;
+        serving->privacy_clip = privacy->clip;
+        serving->privacy_sigma = privacy->sigma;
+        serving->privacy_seed = util_mix64(world->scenario->seed ^ UINT64_C(0x7072697679));
+        world->result->privacy_on = true;
+        world->result->privacy_sigma = privacy->sigma;
+        world->result->privacy_delta = privacy->delta;
+    }
     serving->kernel_of = world->result->kernel_of;
     serving->flops_per_s_of = world->flops_of;
     serving->overhead_ns_of = world->overhead_of;
@@ -407,11 +450,15 @@ int world__serve_build(world_state *world)
         serving_fill(world);
         rc = serving_scratch(world);
     }
+    if (rc == 0) {
+        rc = world__attack_build(world);
+    }
     return rc;
 }
 
 void world__serve_destroy(world_state *world)
 {
+    world__attack_destroy(world);
     node_store_release(&world->store);
     infer_executor_destroy(world->store.executor);
     infer_executor_destroy(world->oracle_executor);
@@ -619,6 +666,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         result->requests[request].rounds = (uint32_t)effect->value;
     } else if (effect->observation == NODE_OBS_DECISION) {
         world__verify_record_decision(world, effect->decision);
+    } else if (effect->observation == NODE_OBS_RELEASE) {
+        result->requests[request].releases += 1;
     }
 }
 
@@ -642,6 +691,8 @@ void world_count_bytes(world_state *world, const node_message *message, uint64_t
                     message->type == NODE_MESSAGE_INFER_ACTIVATIONS)) {
         mine = execution_row(result, message->rumor_id, message->segment, message->dest, true);
         mine->bytes_in += wire_bytes;
+        mine->leaked |= world__privacy_leaks(world, message->rumor_id, message->dest);
+        world__attack_arrival(world, message, mine->leaked);
     } else if (!arrival && message->type == NODE_MESSAGE_INFER_ACTIVATIONS &&
                message->segment > 0) {
         mine = execution_row(result, message->rumor_id, message->segment - 1u, message->source,
@@ -1030,6 +1081,10 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_FLOPS_TOTAL: return (double)result->flops_total;
     case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
+    case SCN_METRIC_PRIVACY_EPSILON_MEAN:
+    case SCN_METRIC_PRIVACY_EPSILON_MAX:
+    case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE:
+    case SCN_METRIC_PLAINTEXT_EXPOSED_RATIO: return world__privacy_metric(result, metric);
     default: return NAN;
     }
 }

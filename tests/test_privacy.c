@@ -1,0 +1,534 @@
+/* test_privacy.c -- privacy: the Renyi-DP accountant of the Gaussian
+ * mechanism against its closed forms (curve, composition, conversion,
+ * the sigma a target asks for); the activation noise of node/ (clipping,
+ * scale, determinism); and runs of the binary with a privacy section
+ * (rows and metrics in the database, defaults unchanged). */
+#include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "consensus/cons.h"
+#include "node/node.h"
+#include "tests/suites.h"
+
+/* ---- the accountant ---- */
+
+START_TEST(test_privacy_rdp_curve_closed_form)
+{
+    /* alpha / (2 sigma^2) per release, summed over releases. */
+    ck_assert_double_eq_tol(cons_rdp_gaussian(1.0, 1, 2.0), 1.0, 1e-15);
+    ck_assert_double_eq_tol(cons_rdp_gaussian(2.0, 1, 8.0), 1.0, 1e-15);
+    ck_assert_double_eq_tol(cons_rdp_gaussian(0.5, 10, 3.0), 60.0, 1e-12);
+    double one = cons_rdp_gaussian(1.7, 1, 5.5);
+    ck_assert_double_eq_tol(cons_rdp_gaussian(1.7, 37, 5.5), 37.0 * one, 1e-12);
+    ck_assert(cons_rdp_gaussian(1.0, 0, 2.0) == 0.0);
+    ck_assert(isinf(cons_rdp_gaussian(0.0, 1, 2.0)));
+}
+END_TEST
+
+START_TEST(test_privacy_rdp_grid)
+{
+    ck_assert_double_eq_tol(cons_rdp_order(0), 1.1, 1e-15);
+    ck_assert_double_eq_tol(cons_rdp_order(98), 10.9, 1e-12);
+    ck_assert_double_eq_tol(cons_rdp_order(99), 11.0, 1e-15);
+    ck_assert_double_eq_tol(cons_rdp_order(151), 63.0, 1e-15);
+    ck_assert_double_eq_tol(cons_rdp_order(152), 64.0, 1e-15);
+    ck_assert_double_eq_tol(cons_rdp_order(CONS_RDP_ORDERS - 1), 1024.0, 1e-15);
+    for (uint32_t i = 1; i < CONS_RDP_ORDERS; i++) {
+        ck_assert(cons_rdp_order(i) > cons_rdp_order(i - 1));
+    }
+}
+END_TEST
+
+/* The classic conversion over a continuous alpha has the closed form
+ * rho + 2 sqrt(rho ln(1/delta)), rho = T / (2 sigma^2), at alpha* = 1 +
+ * sqrt(ln(1/delta) / rho). The grid's answer is never below it, equals the
+ * formula at alpha = the grid order it reports, and is within a fraction
+ * of a percent when alpha* falls among the fine orders. */
+START_TEST(test_privacy_rdp_conversion_closed_form)
+{
+    const double sigmas[] = {0.8, 1.0, 2.0, 4.0, 10.0};
+    const uint64_t releases[] = {1, 4, 16, 64};
+    double delta = 1e-5;
+    double log_delta = log(1.0 / delta);
+    for (size_t i = 0; i < sizeof(sigmas) / sizeof(sigmas[0]); i++) {
+        for (size_t j = 0; j < sizeof(releases) / sizeof(releases[0]); j++) {
+            double rho = (double)releases[j] / (2.0 * sigmas[i] * sigmas[i]);
+            double closed = rho + 2.0 * sqrt(rho * log_delta);
+            double alpha_star = 1.0 + sqrt(log_delta / rho);
+            double alpha = 0;
+            double epsilon = cons_rdp_epsilon(sigmas[i], releases[j], delta, &alpha);
+            ck_assert(epsilon >= closed - 1e-12);
+            ck_assert_double_eq_tol(epsilon, rho * alpha + log_delta / (alpha - 1.0), 1e-12);
+            if (alpha_star < 10.0) {
+                ck_assert(epsilon <= closed * 1.005);
+            }
+        }
+    }
+    /* One worked value: sigma 1, one release, delta 1e-5: the grid's best
+     * order is 5.8, epsilon = 2.9 + ln(1e5) / 4.8. */
+    double alpha = 0;
+    double epsilon = cons_rdp_epsilon(1.0, 1, 1e-5, &alpha);
+    ck_assert_double_eq_tol(alpha, 5.8, 1e-9);
+    ck_assert_double_eq_tol(epsilon, 2.9 + log(1e5) / 4.8, 1e-12);
+    ck_assert(cons_rdp_epsilon(1.0, 0, 1e-5, NULL) == 0.0);
+    ck_assert(isinf(cons_rdp_epsilon(0.0, 3, 1e-5, NULL)));
+}
+END_TEST
+
+/* Composition: more releases never cost less; epsilon falls as sigma
+ * grows; the sigma asked for a target meets it and a hair less does not. */
+START_TEST(test_privacy_rdp_sigma_for_target)
+{
+    double previous = 0.0;
+    for (uint64_t t = 1; t <= 64; t *= 2) {
+        double epsilon = cons_rdp_epsilon(2.0, t, 1e-5, NULL);
+        ck_assert(epsilon > previous);
+        previous = epsilon;
+    }
+    const double targets[] = {0.5, 1.0, 8.0};
+    for (size_t i = 0; i < 3; i++) {
+        double sigma = cons_rdp_sigma_for(targets[i], 1e-5, 24);
+        ck_assert(cons_rdp_epsilon(sigma, 24, 1e-5, NULL) <= targets[i]);
+        ck_assert(cons_rdp_epsilon(sigma * (1.0 - 1e-6), 24, 1e-5, NULL) > targets[i]);
+    }
+    ck_assert(cons_rdp_sigma_for(1.0, 1e-5, 24) > cons_rdp_sigma_for(8.0, 1e-5, 24));
+}
+END_TEST
+
+
+/* ---- the mechanism (node/privacy.c) ---- */
+
+/* Without noise a row longer than C is scaled to exactly C, in its own
+ * direction; a shorter row is left alone. */
+START_TEST(test_privacy_noise_clips_rows)
+{
+    float rows[2 * 4] = {3, 4, 0, 0, 0.3f, 0.4f, 0, 0};
+    util_prng prng;
+    util_prng_init(&prng, 1);
+    node_privacy_noise(rows, 2, 4, 1.0, 0.0, &prng);
+    ck_assert_float_eq_tol(rows[0], 0.6f, 1e-6f);
+    ck_assert_float_eq_tol(rows[1], 0.8f, 1e-6f);
+    ck_assert_float_eq(rows[2], 0.0f);
+    ck_assert_float_eq(rows[4], 0.3f);
+    ck_assert_float_eq(rows[5], 0.4f);
+}
+END_TEST
+
+/* The noise has mean 0 and standard deviation sigma x C (4 standard
+ * errors), and the same stream gives the same bits. */
+START_TEST(test_privacy_noise_scale_and_determinism)
+{
+    enum { DIM = 64, ROWS = 256 };
+    static float a[ROWS * DIM], b[ROWS * DIM];
+    util_prng first, second;
+    util_prng_init_stream(&first, 9, 3, UTIL_PRNG_PURPOSE_PRIVACY);
+    second = first;
+    node_privacy_noise(a, ROWS, DIM, 2.0, 0.5, &first);
+    node_privacy_noise(b, ROWS, DIM, 2.0, 0.5, &second);
+    ck_assert_int_eq(memcmp(a, b, sizeof(a)), 0);
+    double sum = 0.0, squares = 0.0;
+    size_t n = (size_t)ROWS * DIM;
+    for (size_t i = 0; i < n; i++) {
+        sum += a[i];
+        squares += (double)a[i] * a[i];
+    }
+    double mean = sum / (double)n;
+    double sd = sqrt(squares / (double)n - mean * mean);
+    ck_assert(fabs(mean) < 4.0 * 1.0 / sqrt((double)n));
+    ck_assert(fabs(sd - 1.0) < 4.0 * 1.0 / sqrt(2.0 * (double)n));
+}
+END_TEST
+
+/* ---- runs of the binary ---- */
+
+static char privacy_dir[256];
+
+static void privacy_setup(void)
+{
+    test_dir_make(privacy_dir, sizeof(privacy_dir), "privacy");
+}
+
+static void privacy_teardown(void)
+{
+    test_dir_remove(privacy_dir);
+}
+
+/* "infersim ARGS", output to the test directory; the exit code. */
+static int privacy_cli(const char *format, ...)
+{
+    char args[2048], command[4096];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof(args), format, list);
+    va_end(list);
+    snprintf(command, sizeof(command), "%s %s >'%s/out.txt' 2>'%s/err.txt' </dev/null",
+             test_infersim_bin(), args, privacy_dir, privacy_dir);
+    int status = system(command);
+    ck_assert_msg(WIFEXITED(status), "command died: %s", command);
+    return WEXITSTATUS(status);
+}
+
+/* Every row of one query as text, '|' between fields; the caller frees. */
+static char *privacy_query(const char *db_name, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    size_t size = 0;
+    char *text = NULL;
+    test_dir_path(privacy_dir, db_name, path, sizeof(path));
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &statement, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    FILE *out = open_memstream(&text, &size);
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(statement); i++) {
+            const unsigned char *value = sqlite3_column_text(statement, i);
+            fprintf(out, "%s%s", i ? "|" : "", value ? (const char *)value : "NULL");
+        }
+        fputc('\n', out);
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    fclose(out);
+    return text;
+}
+
+static double privacy_metric(const char *db_name, int run, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT value FROM metrics WHERE run_id = %d AND name = '%s'",
+             run, name);
+    char *text = privacy_query(db_name, sql);
+    double value = text[0] != '\0' && strcmp(text, "NULL\n") != 0 ? atof(text) : NAN;
+    free(text);
+    return value;
+}
+
+/* privacy_dp.yaml: every completed request spent exactly the accountant's
+ * epsilon of 8 steps x 3 boundaries; every node of every hop has a row;
+ * the middle segments saw activations of their own boundary only. */
+START_TEST(test_privacy_run_stores_epsilon_and_rows)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/p.db --quiet --check"
+                                 " --set workload.requests=12",
+                                 privacy_dir),
+                     0);
+    double expected = cons_rdp_epsilon(0.02, 24, 1e-5, NULL);
+    char *rows = privacy_query("p.db",
+                               "SELECT DISTINCT printf('%.6f', p.epsilon) FROM privacy p JOIN"
+                               " requests q USING (run_id, request_id) WHERE q.status ="
+                               " 'completed'");
+    char want[64];
+    snprintf(want, sizeof(want), "%.6f\n", expected);
+    ck_assert_str_eq(rows, want);
+    free(rows);
+    ck_assert_double_eq_tol(privacy_metric("p.db", 1, "privacy_epsilon_max"), expected,
+                            1e-6 * expected);
+    rows = privacy_query("p.db",
+                         "SELECT (SELECT count(*) FROM privacy) = (SELECT count(*) FROM (SELECT"
+                         " request_id, node_id FROM executions UNION SELECT request_id, client"
+                         " FROM requests)), (SELECT count(*) FROM privacy p JOIN executions e"
+                         " USING (run_id, request_id, node_id) WHERE e.segment IN (1, 2) AND"
+                         " (p.saw_activations <> e.segment OR p.saw_tokens OR p.saw_logits)),"
+                         " (SELECT count(*) FROM privacy WHERE role = 'client' AND saw_tokens"
+                         " = 1), (SELECT count(*) FROM requests)");
+    ck_assert_str_eq(rows, "1|0|12|12\n");
+    free(rows);
+    ck_assert_double_eq_tol(privacy_metric("p.db", 1, "plaintext_exposed_ratio"), 1.0, 1e-12);
+}
+END_TEST
+
+/* No noised boundary: the rows and metrics of a run without the section;
+ * noise on: the trace (timing) is the same, the answers drift from the
+ * reference, and the same seed gives the same noisy answers. */
+START_TEST(test_privacy_run_off_unchanged_on_deterministic)
+{
+    const char *runs[] = {"--set 'privacy.boundaries=[]'", "", "--set privacy.sigma=0.3",
+                          "--set privacy.sigma=0.3"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/d.db --quiet"
+                                     " --set workload.requests=10 %s",
+                                     privacy_dir, runs[i]),
+                         0);
+    }
+    ck_assert_int_eq(privacy_cli("run scenarios/default.yaml --db %s/n.db --quiet"
+                                 " --set workload.requests=10",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("d.db",
+                               "SELECT run_id, group_concat(argmax_agree || ',' ||"
+                               " logits_maxabs || ',' || tokens_out, ';') FROM requests"
+                               " GROUP BY run_id ORDER BY run_id");
+    char *lines[4];
+    char *cursor = rows;
+    for (int i = 0; i < 4; i++) {
+        lines[i] = cursor + 2;
+        cursor = strchr(cursor, '\n');
+        ck_assert_ptr_nonnull(cursor);
+        *cursor++ = '\0';
+    }
+    ck_assert_str_ne(lines[0], lines[2]);
+    ck_assert_str_eq(lines[2], lines[3]);
+    ck_assert(privacy_metric("d.db", 3, "argmax_agree_mean") < 0.9);
+    ck_assert(privacy_metric("d.db", 1, "argmax_agree_mean") == 1.0);
+    ck_assert(privacy_metric("d.db", 1, "privacy_epsilon_mean") == 0.0);
+    free(rows);
+    rows = privacy_query("d.db", "SELECT count(DISTINCT trace_hash) FROM runs");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    /* Without a privacy section the epsilon metrics and column are NULL. */
+    ck_assert(isnan(privacy_metric("n.db", 1, "privacy_epsilon_mean")));
+    rows = privacy_query("n.db", "SELECT count(*), count(epsilon) FROM privacy");
+    ck_assert_ptr_nonnull(strstr(rows, "|0\n"));
+    free(rows);
+}
+END_TEST
+
+/* A target epsilon: the loader derives sigma for 24 releases and every
+ * completed request spends at most the target. Bad input is refused with
+ * a position and exit 2. */
+START_TEST(test_privacy_run_epsilon_target)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/e.db --quiet"
+                                 " --set workload.requests=6 --set privacy.sigma=  --set"
+                                 " privacy.epsilon=500",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("e.db", "SELECT value FROM params WHERE key ="
+                                       " 'privacy.sigma_derived'");
+    double sigma = atof(rows);
+    free(rows);
+    ck_assert_double_eq_tol(sigma, cons_rdp_sigma_for(500, 1e-5, 24), 1e-6 * sigma);
+    ck_assert(privacy_metric("e.db", 1, "privacy_epsilon_max") <= 500.0);
+    ck_assert(privacy_metric("e.db", 1, "privacy_epsilon_max") > 499.0);
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_dp.yaml --db %s/bad.db --quiet"
+                                 " --set privacy.epsilon=3",
+                                 privacy_dir),
+                     2);
+    ck_assert_int_eq(privacy_cli("validate scenarios/privacy_dp.yaml --set"
+                                 " 'privacy.boundaries=[4]'",
+                                 privacy_dir),
+                     2);
+    ck_assert_int_eq(privacy_cli("validate scenarios/privacy_dp.yaml --set privacy.clip=-1",
+                                 privacy_dir),
+                     2);
+}
+END_TEST
+
+/* ---- the curious servers' attack (world/world_attack.c) ---- */
+
+/* No noise: the white-box attacker of the default model's second segment
+ * recovers at least 95 % of every prompt's tokens, once per (request,
+ * curious node), and the metric is their mean. */
+START_TEST(test_privacy_attack_recovers_without_noise)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/a.db --quiet --check"
+                                 " --set workload.requests=4",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("a.db",
+                               "SELECT count(*), count(DISTINCT request_id), min(reconstruction)"
+                               " >= 0.95, min(saw_activations) = 1, max(saw_activations) = 1"
+                               " FROM privacy WHERE reconstruction IS NOT NULL");
+    ck_assert_str_eq(rows, "4|4|1|1|1\n");
+    free(rows);
+    rows = privacy_query("a.db", "SELECT abs(avg(p.reconstruction) - m.value) < 1e-12 FROM"
+                                 " privacy p, metrics m WHERE m.name ="
+                                 " 'prompt_reconstruction_rate'");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    /* attack_sample 0: nobody is attacked and the rate is NULL. */
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/s.db --quiet"
+                                 " --set workload.requests=4 --set privacy.attack_sample=0",
+                                 privacy_dir),
+                     0);
+    ck_assert(isnan(privacy_metric("s.db", 1, "prompt_reconstruction_rate")));
+}
+END_TEST
+
+/* Recovery falls as sigma grows, over three seeds: the mean at each sigma
+ * is below the previous one by more than two standard errors of the
+ * difference (the spread of the per-request rates over the seeds). */
+START_TEST(test_privacy_attack_falls_with_sigma)
+{
+    const double sigmas[] = {0.0, 0.3, 1.0};
+    double means[3], variances[3];
+    for (int i = 0; i < 3; i++) {
+        for (int seed = 1; seed <= 3; seed++) {
+            ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/f%d.db"
+                                         " --quiet --seed %d --set workload.requests=3 --set"
+                                         " privacy.sigma=%g",
+                                         privacy_dir, i, seed, sigmas[i]),
+                             0);
+        }
+        char name[16];
+        snprintf(name, sizeof(name), "f%d.db", i);
+        char *rows = privacy_query(name, "SELECT avg(reconstruction), avg(reconstruction *"
+                                         " reconstruction) - avg(reconstruction) *"
+                                         " avg(reconstruction), count(reconstruction) FROM"
+                                         " privacy");
+        double mean = 0, variance = 0;
+        int n = 0;
+        ck_assert_int_eq(sscanf(rows, "%lf|%lf|%d", &mean, &variance, &n), 3);
+        ck_assert_int_eq(n, 9);
+        means[i] = mean;
+        variances[i] = variance / n;
+        free(rows);
+    }
+    ck_assert(means[0] >= 0.95);
+    for (int i = 1; i < 3; i++) {
+        double se = sqrt(variances[i] + variances[i - 1]);
+        ck_assert_msg(means[i - 1] - means[i] > 2.0 * se, "sigma %g: %g, sigma %g: %g",
+                      sigmas[i - 1], means[i - 1], sigmas[i], means[i]);
+    }
+}
+END_TEST
+
+/* Every node in a TEE: a curious enclave cannot attack, and no node but
+ * the client records a plaintext exposure. */
+START_TEST(test_privacy_tee_no_exposure)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/t.db --quiet --set"
+                                 " workload.requests=4 --set nodes.classes.0.tee=true",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("t.db",
+                               "SELECT count(reconstruction), sum(in_tee) = count(*),"
+                               " sum(role = 'server' AND (saw_tokens OR saw_logits OR"
+                               " saw_activations IS NOT NULL)) FROM privacy");
+    ck_assert_str_eq(rows, "0|1|0\n");
+    free(rows);
+    ck_assert(privacy_metric("t.db", 1, "plaintext_exposed_ratio") == 0.0);
+    ck_assert(isnan(privacy_metric("t.db", 1, "prompt_reconstruction_rate")));
+}
+END_TEST
+
+/* privacy_tee.yaml: TEE-only serving. No server outside a TEE takes part;
+ * an enclave records no plaintext exposure and no attack until the
+ * side_channel fault at 4s, after which some requests leak. With the
+ * fault after the last request, nothing leaks at all. */
+START_TEST(test_privacy_tee_exposed_only_after_side_channel)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_tee.yaml --db %s/s.db --quiet --check",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("s.db",
+                               "SELECT min(p.in_tee), sum(p.saw_tokens OR p.saw_logits OR"
+                               " p.saw_activations IS NOT NULL OR p.reconstruction IS NOT NULL)"
+                               " > 0, sum((p.saw_tokens OR p.saw_logits OR p.saw_activations IS"
+                               " NOT NULL OR p.reconstruction IS NOT NULL) AND q.finished_ns <"
+                               " 4000000000) FROM privacy p JOIN requests q USING (run_id,"
+                               " request_id) WHERE p.role = 'server'");
+    ck_assert_str_eq(rows, "1|1|0\n");
+    free(rows);
+    double exposed = privacy_metric("s.db", 1, "plaintext_exposed_ratio");
+    ck_assert(exposed > 0.0 && exposed < 1.0);
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_tee.yaml --db %s/n.db --quiet --set"
+                                 " faults.0.at=11900ms",
+                                 privacy_dir),
+                     0);
+    ck_assert(privacy_metric("n.db", 1, "plaintext_exposed_ratio") == 0.0);
+    ck_assert(isnan(privacy_metric("n.db", 1, "prompt_reconstruction_rate")));
+    rows = privacy_query("n.db", "SELECT count(*) FROM privacy WHERE role = 'server' AND"
+                                 " (saw_tokens OR saw_logits OR saw_activations IS NOT NULL)");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+}
+END_TEST
+
+/* The curious behaviour as a fault under committees: every member of a
+ * segment-1 committee the fault holds attacks (its nodes row says
+ * curious), and without noise it recovers the prompts. */
+START_TEST(test_privacy_curious_fault_under_committee)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/c.db --quiet --set"
+                                 " privacy.curious=0 --set verification.protocol=committee --set"
+                                 " verification.committee=3 --set verification.quorum=2 --set"
+                                 " faults.0.kind=curious --set faults.0.at=0s --set"
+                                 " faults.0.nodes.fraction=0.5 --set workload.requests=3",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("c.db",
+                               "SELECT count(*) > 3, min(p.reconstruction) >= 0.95,"
+                               " min(n.behaviour = 'curious') FROM privacy p JOIN nodes n ON"
+                               " n.run_id = p.run_id AND n.node_id = p.node_id WHERE"
+                               " p.reconstruction IS NOT NULL");
+    ck_assert_str_eq(rows, "1|1|1\n");
+    free(rows);
+}
+END_TEST
+
+/* ---- the figure ---- */
+
+/* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
+ * privacy draws both metrics against privacy.sigma; without --sweep it is
+ * a usage error. */
+START_TEST(test_privacy_plot_frontier)
+{
+    ck_assert_int_eq(privacy_cli("sweep scenarios/sweep_privacy.yaml --db %s/w.db --quiet"
+                                 " --jobs 2 --seeds 2 --param privacy.sigma=0,1 --set"
+                                 " workload.requests=2",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("w.db", "SELECT count(*) FROM sweep_summary WHERE metric IN"
+                                       " ('prompt_reconstruction_rate', 'argmax_agree_mean')");
+    ck_assert_str_eq(rows, "4\n");
+    free(rows);
+    ck_assert_int_eq(privacy_cli("plot --db %s/w.db --kind privacy --sweep 1 -o %s/f.svg",
+                                 privacy_dir, privacy_dir),
+                     0);
+    const char *svg = test_dir_read(privacy_dir, "f.svg");
+    ck_assert_ptr_nonnull(strstr(svg, "</svg>"));
+    ck_assert_ptr_nonnull(strstr(svg, "prompt_reconstruction_rate"));
+    ck_assert_ptr_nonnull(strstr(svg, "argmax_agree_mean"));
+    ck_assert_ptr_nonnull(strstr(svg, "privacy.sigma"));
+    ck_assert_int_eq(privacy_cli("plot --db %s/w.db --kind privacy --run 1 -o %s/g.svg",
+                                 privacy_dir, privacy_dir),
+                     2);
+}
+END_TEST
+
+Suite *test_privacy_suite(void)
+{
+    Suite *suite = suite_create("privacy");
+    TCase *accountant = tcase_create("accountant");
+    tcase_add_test(accountant, test_privacy_rdp_curve_closed_form);
+    tcase_add_test(accountant, test_privacy_rdp_grid);
+    tcase_add_test(accountant, test_privacy_rdp_conversion_closed_form);
+    tcase_add_test(accountant, test_privacy_rdp_sigma_for_target);
+    tcase_set_timeout(accountant, 10);
+    suite_add_tcase(suite, accountant);
+    TCase *mechanism = tcase_create("mechanism");
+    tcase_add_test(mechanism, test_privacy_noise_clips_rows);
+    tcase_add_test(mechanism, test_privacy_noise_scale_and_determinism);
+    tcase_set_timeout(mechanism, 10);
+    suite_add_tcase(suite, mechanism);
+    TCase *runs = tcase_create("runs");
+    tcase_add_checked_fixture(runs, privacy_setup, privacy_teardown);
+    tcase_add_test(runs, test_privacy_run_stores_epsilon_and_rows);
+    tcase_add_test(runs, test_privacy_run_off_unchanged_on_deterministic);
+    tcase_add_test(runs, test_privacy_run_epsilon_target);
+    tcase_set_timeout(runs, 60);
+    suite_add_tcase(suite, runs);
+    TCase *attack = tcase_create("attack");
+    tcase_add_checked_fixture(attack, privacy_setup, privacy_teardown);
+    tcase_add_test(attack, test_privacy_attack_recovers_without_noise);
+    tcase_add_test(attack, test_privacy_attack_falls_with_sigma);
+    tcase_add_test(attack, test_privacy_tee_no_exposure);
+    tcase_add_test(attack, test_privacy_tee_exposed_only_after_side_channel);
+    tcase_add_test(attack, test_privacy_curious_fault_under_committee);
+    tcase_set_timeout(attack, 120);
+    suite_add_tcase(suite, attack);
+    TCase *figure = tcase_create("figure");
+    tcase_add_checked_fixture(figure, privacy_setup, privacy_teardown);
+    tcase_add_test(figure, test_privacy_plot_frontier);
+    tcase_set_timeout(figure, 120);
+    suite_add_tcase(suite, figure);
+    return suite;
+}
