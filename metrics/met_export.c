@@ -239,6 +239,20 @@ static int export_rows(met_db *db, sqlite3_stmt *stmt, met_format format, FILE *
 
 static int export_wide(met_db *db, int64_t run_id, met_format format, FILE *out);
 
+const char *met_export_table_name(size_t index)
+{
+    if (index < UTIL_ARRAY_COUNT(met_tables)) {
+        return met_tables[index].name;
+    }
+    return index == UTIL_ARRAY_COUNT(met_tables) ? "wide" : NULL;
+}
+
+bool met_export_table_has_run(const char *table)
+{
+    const met_table *entry = table_find(table);
+    return entry == NULL || entry->select_run != NULL;
+}
+
 int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out)
 {
     ASSERT(db != NULL);
