@@ -71,62 +71,52 @@ static int client_add_urls(client_options *o, const char *value)
     return TOOL_EXIT_OK;
 }
 
-static int client_double(const char *name, const char *value, double *out)
+static int client_option(void *context, const char *name, const char *value)
 {
-    char *end = NULL;
-    *out = value != NULL ? strtod(value, &end) : NAN;
-    if (value == NULL || end == value || *end != '\0' || !(*out > 0) || *out > 1e9) {
-        return tool_usage_error("client", "%s wants a positive number", name);
+    client_options *o = context;
+    if (strcmp(name, "--quiet") == 0) {
+        o->quiet = true;
+        return TOOL_EXIT_OK;
     }
-    return TOOL_EXIT_OK;
+    if (strcmp(name, "--url") == 0) {
+        return client_add_urls(o, value);
+    }
+    if (strcmp(name, "--db") == 0) {
+        o->db = value;
+        return TOOL_EXIT_OK;
+    }
+    if (strcmp(name, "--requests") == 0) {
+        return tool_parse_range("client", name, value, 1, 10000000, &o->requests);
+    }
+    if (strcmp(name, "--concurrency") == 0) {
+        return tool_parse_range("client", name, value, 1, 1024, &o->concurrency);
+    }
+    if (strcmp(name, "--seed") == 0) {
+        return tool_parse_range("client", name, value, 0, UINT64_MAX, &o->seed);
+    }
+    return tool_parse_positive("client", name, value, 1e9,
+                               strcmp(name, "--rate") == 0 ? &o->rate : &o->timeout_s);
 }
 
 static int client_parse(int argc, char **argv, client_options *o)
 {
+    static const tool_option table[] = {
+        {"--url", 0, true},     {"--requests", 0, true}, {"--concurrency", 0, true},
+        {"--seed", 0, true},    {"--rate", 0, true},     {"--timeout", 0, true},
+        {"--db", 0, true},      {"--quiet", 0, false}};
+    static const tool_command command = {"client", client_usage, table, 8, client_option};
     memset(o, 0, sizeof(*o));
     o->concurrency = 4;
     o->seed = 1;
     o->timeout_s = 60;
     o->db = "results.db";
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = TOOL_EXIT_OK;
-        if (strcmp(arg, "--quiet") == 0) {
-            o->quiet = true;
-            continue;
-        }
-        if (value == NULL) {
-            return tool_usage_error("client", "unknown option or missing value: %s", arg);
-        }
-        i += 1;
-        if (strcmp(arg, "--url") == 0) {
-            rc = client_add_urls(o, value);
-        } else if (strcmp(arg, "--requests") == 0) {
-            rc = tool_parse_u64(value, &o->requests) && o->requests >= 1 &&
-                         o->requests <= 10000000
-                     ? TOOL_EXIT_OK
-                     : tool_usage_error("client", "--requests wants 1..10000000");
-        } else if (strcmp(arg, "--concurrency") == 0) {
-            rc = tool_parse_u64(value, &o->concurrency) && o->concurrency >= 1 &&
-                         o->concurrency <= 1024
-                     ? TOOL_EXIT_OK
-                     : tool_usage_error("client", "--concurrency wants 1..1024");
-        } else if (strcmp(arg, "--seed") == 0) {
-            rc = tool_parse_u64(value, &o->seed) ? TOOL_EXIT_OK
-                                                 : tool_usage_error("client", "bad --seed");
-        } else if (strcmp(arg, "--rate") == 0) {
-            rc = client_double(arg, value, &o->rate);
-        } else if (strcmp(arg, "--timeout") == 0) {
-            rc = client_double(arg, value, &o->timeout_s);
-        } else if (strcmp(arg, "--db") == 0) {
-            o->db = value;
-        } else {
-            rc = tool_usage_error("client", "unknown option: %s", arg);
-        }
-        if (rc != TOOL_EXIT_OK) {
-            return rc;
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK && first < argc) {
+        code = tool_usage_error("client", "unexpected argument '%s'", argv[first]);
+    }
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (o->url_count == 0 || o->requests == 0) {
         return tool_usage_error("client", "--url and --requests are required");
@@ -279,15 +269,9 @@ int tool_client_main(int argc, char **argv)
     client_options o;
     client_status status;
     char why[512];
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(client_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = client_parse(argc, argv, &o);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = client_status_get(o.urls[0], &status);

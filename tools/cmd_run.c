@@ -65,40 +65,44 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+static int run_option(void *context, const char *name, const char *value)
+{
+    run_options *options = context;
+    if (strcmp(name, "--seed") == 0) {
+        unsigned long long seed;
+        if (!tool_parse_u64(value, &seed)) {
+            return tool_usage_error("run", "--seed needs an unsigned integer, got '%s'", value);
+        }
+        snprintf(options->seed_override, sizeof(options->seed_override), "seed=%llu", seed);
+    } else if (strcmp(name, "--db") == 0) {
+        options->db = value;
+    } else if (strcmp(name, "--set") == 0) {
+        if (options->override_count == RUN_OVERRIDES_MAX) {
+            return tool_usage_error("run", "at most %d --set overrides", RUN_OVERRIDES_MAX);
+        }
+        options->overrides[options->override_count++] = value;
+    } else if (strcmp(name, "--check") == 0) {
+        options->check = true;
+    } else {
+        options->quiet = true;
+    }
+    return TOOL_EXIT_OK;
+}
+
 static int parse_options(int argc, char **argv, run_options *options)
 {
+    static const tool_option table[] = {{"--seed", 0, true},   {"--db", 0, true},
+                                        {"--set", 0, true},    {"--check", 0, false},
+                                        {"--quiet", 'q', false}};
+    static const tool_command command = {"run", run_usage, table, 5, run_option};
     memset(options, 0, sizeof(*options));
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        bool has_value = i + 1 < argc;
-        if (strcmp(arg, "--seed") == 0 && has_value) {
-            unsigned long long seed;
-            if (!tool_parse_u64(argv[++i], &seed)) {
-                return tool_usage_error("run", "--seed needs an unsigned integer, got '%s'",
-                                        argv[i]);
-            }
-            snprintf(options->seed_override, sizeof(options->seed_override), "seed=%llu", seed);
-        } else if (strcmp(arg, "--db") == 0 && has_value) {
-            options->db = argv[++i];
-        } else if (strcmp(arg, "--set") == 0 && has_value) {
-            if (options->override_count == RUN_OVERRIDES_MAX) {
-                return tool_usage_error("run", "at most %d --set overrides", RUN_OVERRIDES_MAX);
-            }
-            options->overrides[options->override_count++] = argv[++i];
-        } else if (strcmp(arg, "--check") == 0) {
-            options->check = true;
-        } else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
-            options->quiet = true;
-        } else if (arg[0] == '-') {
-            return tool_usage_error("run", "unknown or incomplete option '%s'", arg);
-        } else if (options->file == NULL) {
-            options->file = arg;
-        } else {
-            return tool_usage_error("run", "unexpected argument '%s'", arg);
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, options, &first);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_positional_one("run", argc, argv, first, "scenario FILE", &options->file);
     }
-    if (options->file == NULL) {
-        return tool_usage_error("run", "missing scenario FILE");
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (options->seed_override[0] != '\0') {
         options->overrides[options->override_count++] = options->seed_override; /* Last wins. */
@@ -440,15 +444,9 @@ int tool_run_main(int argc, char **argv)
     char why[512];
     run_context run;
 
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(run_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = parse_options(argc, argv, &options);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     code = tool_scenario_load(options.file, options.overrides, options.override_count,
                               &scenario);

@@ -127,6 +127,9 @@ typedef struct tool_figure {
     const char *x_key;               /* outcome: NULL is the sweep's first grid key */
 } tool_figure;
 
+/* The index-th figure kind ("latency-cdf"), NULL past the end. */
+const char *tool_figure_kind_name(size_t index);
+
 /* True when a gnuplot executable is on PATH. */
 bool tool_gnuplot_present(void);
 
