@@ -58,6 +58,10 @@ int tool_scenario_load(const char *file, const char *const *overrides, size_t ov
     if (rc != 0) {
         char text[1024];
         scn_error_format(&error, text, sizeof(text));
+        if (strncmp(error.file, "--set", 5) == 0) {
+            /* An override has no file position: its own text locates it. */
+            snprintf(text, sizeof(text), "%s: %s", error.file, error.message);
+        }
         fprintf(stderr, "%s\n", text);
         return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
     }
