@@ -251,8 +251,9 @@ int met_flush(met_db *db);
 /* Commits everything, then sets status, finished_at and totals. */
 int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run_totals *totals);
 
-/* Writes a table of runs (id, name, seed, status, events, sim time, wall
- * time; 'running' shown as "running (incomplete)") to 'out'. */
+/* Writes a table of runs in run_id order (id, name, mode, sweep id, seed,
+ * status, events, sim time, wall time, grid point; 'running' shown as
+ * "running (incomplete)", a missing value as "-") to 'out'. */
 int met_runs_list(met_db *db, FILE *out);
 
 /* Prints the verification protocols side by side: one row per protocol
