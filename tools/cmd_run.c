@@ -250,13 +250,46 @@ uint32_t tool_run_expect_count(const scn_scenario *scenario)
     return count;
 }
 
-/* Evaluates every run-level expectation, stores its outcome and names each
- * failure; an over-seed one is named and not stored (it has no verdict on
- * one run). Returns the number that failed, or -1 on a write error. */
+/* The value of expectation metric 'name' in 'result' (NAN when unknown:
+ * the loader only accepts known metrics). */
+static double expect_actual(const world_result *result, const char *name)
+{
+    double actual = NAN;
+    if (world_result_metric(result, name, &actual) != 0) {
+        actual = NAN;
+    }
+    return actual;
+}
+
+/* Evaluates every run-level expectation and stores its outcome (an
+ * over-seed one has no verdict on one run). Returns the number that
+ * failed, or -1 on a write error. */
 static int store_expectations(run_context *run, const scn_scenario *scenario,
-                              const world_result *result, bool quiet)
+                              const world_result *result)
 {
     int failed = 0;
+    for (uint32_t i = 0; i < scenario->expect_count; i++) {
+        const scn_expect *expect = &scenario->expects[i];
+        if (expect->scope != SCN_EXPECT_RUN) {
+            continue;
+        }
+        double actual = expect_actual(result, expect->metric);
+        bool passed = tool_cmp_holds(expect->cmp, actual, expect->value);
+        if (met_expect_add(run->db, run->run_id, expect->metric, tool_cmp_text(expect->cmp),
+                           expect->value, actual, passed) != 0) {
+            return -1;
+        }
+        failed += passed ? 0 : 1;
+    }
+    return failed;
+}
+
+/* Names each expectation's outcome after the summary, the actual value in
+ * the unit the expectation was written in: a failure on stderr (also when
+ * quiet), the others on stdout. */
+static void print_expectations(const scn_scenario *scenario, const world_result *result,
+                               bool quiet)
+{
     for (uint32_t i = 0; i < scenario->expect_count; i++) {
         const scn_expect *expect = &scenario->expects[i];
         char shown[2 * SCN_NAME_MAX + 64];
@@ -267,18 +300,9 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
             }
             continue;
         }
-        double actual = NAN;
-        if (world_result_metric(result, expect->metric, &actual) != 0) {
-            actual = NAN; /* The loader only accepts known metrics. */
-        }
-        bool passed = tool_cmp_holds(expect->cmp, actual, expect->value);
-        if (met_expect_add(run->db, run->run_id, expect->metric, tool_cmp_text(expect->cmp),
-                           expect->value, actual, passed) != 0) {
-            return -1;
-        }
+        double actual = expect_actual(result, expect->metric);
         scn_format_expect(shown, sizeof(shown), expect, actual);
-        if (!passed) {
-            failed += 1;
+        if (!tool_cmp_holds(expect->cmp, actual, expect->value)) {
             fprintf(stderr, "expectation failed: %s %s (actual %s)\n", expect->metric,
                     expect->text, shown);
         } else if (!quiet) {
@@ -286,7 +310,6 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
                    shown);
         }
     }
-    return failed;
 }
 
 /* ---- the summary on stdout ---- */
@@ -364,7 +387,7 @@ static void install_signals(void)
 }
 
 static int store_results(run_context *run, const scn_scenario *scenario, const world_result *result,
-                         const run_options *options, int *failed_out)
+                         int *failed_out)
 {
     if (store_nodes(run, scenario, result) != 0 || store_messages(run, result) != 0 ||
         store_metrics(run, result) != 0) {
@@ -376,8 +399,7 @@ static int store_results(run_context *run, const scn_scenario *scenario, const w
     }
     /* A run stopped early has no verdict: its expectations are about the
      * whole run, and an interrupted one would pass or fail by accident. */
-    *failed_out = result->interrupted ? 0 : store_expectations(run, scenario, result,
-                                                               options->quiet);
+    *failed_out = result->interrupted ? 0 : store_expectations(run, scenario, result);
     return *failed_out < 0 || run->write_error ? -1 : 0;
 }
 
@@ -405,7 +427,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         print_reproduce(options, scenario);
         return TOOL_EXIT_INTERNAL;
     }
-    int stored = store_results(run, scenario, result, options, &failed);
+    int stored = store_results(run, scenario, result, &failed);
     const char *check = tool_run_expect_count(scenario) == 0 || result->interrupted ? NULL
                         : failed > 0                                       ? "failed"
                                                                            : "passed";
@@ -419,6 +441,10 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     }
     if (!options->quiet) {
         print_summary(run->run_id, scenario, result, wall_s, db_path);
+    }
+    if (!result->interrupted && stored == 0) {
+        fflush(stdout);     /* the summary first, also when stderr is the same file */
+        print_expectations(scenario, result, options->quiet);
     }
     world_result_destroy(result);
     if (stored != 0) {
