@@ -47,6 +47,7 @@ int tool_keygen_main(int argc, char **argv);   /* cmd_keygen.c */
 
 int tool_swarm_main(int argc, char **argv);    /* cmd_swarm.c */
 int tool_shrink_main(int argc, char **argv);   /* cmd_shrink.c */
+int tool_complete_main(int argc, char **argv); /* main.c: words for shell completion */
 
 /* ---- what swarm and shrink share (tool_swarm.c) ---- */
 
