@@ -75,14 +75,18 @@ static int opt_unknown(const char *subcommand, const tool_option *options, size_
     char name[64];
     const char *names[OPT_OPTIONS_MAX];
     snprintf(name, sizeof(name), "%.*s", (int)strcspn(word, "="), word);
+    char matches[256] = "";
     size_t prefixed = 0;
     for (size_t i = 0; i < count; i++) {
         names[i] = options[i].name;
-        prefixed += strncmp(options[i].name, name, strlen(name)) == 0 && name[1] == '-';
+        if (name[1] == '-' && strncmp(options[i].name, name, strlen(name)) == 0) {
+            size_t used = strlen(matches);
+            snprintf(matches + used, sizeof(matches) - used, "%s%s", prefixed++ ? ", " : "",
+                     options[i].name);
+        }
     }
     if (prefixed > 1) {
-        return tool_usage_error(subcommand, "ambiguous option '%s' (%zu options begin so)",
-                                name, prefixed);
+        return tool_usage_error(subcommand, "ambiguous option '%s' (%s)", name, matches);
     }
     const char *guess = tool_suggest(name, names, count);
     if (guess != NULL) {
