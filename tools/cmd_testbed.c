@@ -574,7 +574,7 @@ int tool_testbed_main(int argc, char **argv)
     testbed_context run = {&options, scenario, NULL, NULL, 0, false};
     run.db_path = options.db != NULL ? options.db : scenario->output.db;
     if (met_db_open(run.db_path, &run.db, why, sizeof(why)) != 0) {
-        fprintf(stderr, "infersim testbed: %s: %s\n", run.db_path, why);
+        fprintf(stderr, "infersim testbed: %s\n", why); /* 'why' names the file */
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
     }
