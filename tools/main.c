@@ -129,8 +129,10 @@ int tool_complete_main(int argc, char **argv)
 {
     const char *what = argc == 2 ? argv[1] : "";
     if (strcmp(what, "commands") == 0) {
-        for (size_t i = 0; i + 1 < COMMAND_COUNT; i++) {
-            puts(commands[i].name);
+        for (size_t i = 0; i < COMMAND_COUNT; i++) {
+            if (commands[i].main != tool_complete_main) {
+                puts(commands[i].name);
+            }
         }
         puts("version");
         puts("help");
@@ -172,10 +174,13 @@ int main(int argc, char **argv)
         }
     }
     const char *names[COMMAND_COUNT];
+    size_t count = 0;
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
-        names[i] = commands[i].name;
+        if (commands[i].main != tool_complete_main) {
+            names[count++] = commands[i].name;     /* the hidden one is not offered */
+        }
     }
-    const char *guess = tool_suggest(argv[1], names, COMMAND_COUNT - 1);
+    const char *guess = tool_suggest(argv[1], names, count);
     if (guess != NULL) {
         fprintf(stderr, "infersim: unknown command '%s'; did you mean '%s'?\n", argv[1], guess);
         return TOOL_EXIT_USAGE;
