@@ -644,7 +644,12 @@ static int db_open(const char *path, int flags, int (*prepare)(met_db *db), met_
     if (rc != 0) {
         if (why != NULL && why_size > 0) {
             bool said = rc != MET_ECORRUPT || strstr(db->errmsg, "damaged") != NULL;
-            snprintf(why, why_size, "%s: %s%s", path, said ? "" : "damaged file: ", db->errmsg);
+            if ((db->sql_code & 0xff) == SQLITE_NOTADB) {
+                snprintf(why, why_size, "'%s' is not a SQLite database", path);
+            } else {
+                snprintf(why, why_size, "%s: %s%s", path, said ? "" : "damaged file: ",
+                         db->errmsg);
+            }
         }
         met_db_close(db);
         return rc;

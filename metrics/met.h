@@ -277,8 +277,9 @@ int met_flush(met_db *db);
 /* Commits everything, then sets status, finished_at and totals. */
 int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run_totals *totals);
 
-/* Writes a table of runs (id, name, seed, status, events, sim time, wall
- * time; 'running' shown as "running (incomplete)") to 'out'. */
+/* Writes a table of runs in run_id order (id, name, mode, sweep id, seed,
+ * status, events, sim time, wall time, grid point; 'running' shown as
+ * "running (incomplete)", a missing value as "-") to 'out'. */
 int met_runs_list(met_db *db, FILE *out);
 
 /* Prints the verification protocols side by side: one row per protocol
@@ -293,6 +294,11 @@ int met_compare(met_db *db, FILE *out, bool by_name);
  * expectations, requests, segments, divergence, violations, run_summary.
  * Returns MET_ENOTABLE for any other name. */
 int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out);
+/* The name of the index-th table met_export writes ("wide" last), or NULL
+ * past the end: the list the command line offers. Cannot fail. */
+const char *met_export_table_name(size_t index);
+/* Whether met_export's 'table' has a run_id column (--run applies). */
+bool met_export_table_has_run(const char *table);
 
 /* Whether run_id exists (1), does not (0), or an error (< 0). */
 int met_run_exists(met_db *db, int64_t run_id);

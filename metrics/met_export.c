@@ -240,6 +240,20 @@ static int export_rows(met_db *db, sqlite3_stmt *stmt, met_format format, FILE *
 
 static int export_wide(met_db *db, int64_t run_id, met_format format, FILE *out);
 
+const char *met_export_table_name(size_t index)
+{
+    if (index < UTIL_ARRAY_COUNT(met_tables)) {
+        return met_tables[index].name;
+    }
+    return index == UTIL_ARRAY_COUNT(met_tables) ? "wide" : NULL;
+}
+
+bool met_export_table_has_run(const char *table)
+{
+    const met_table *entry = table_find(table);
+    return entry == NULL || entry->select_run != NULL;
+}
+
 int met_export(met_db *db, const char *table, int64_t run_id, met_format format, FILE *out)
 {
     ASSERT(db != NULL);
@@ -300,9 +314,12 @@ static void list_row_write(FILE *out, sqlite3_stmt *stmt)
     const char *name = (const char *)sqlite3_column_text(stmt, 1);
     const char *status = (const char *)sqlite3_column_text(stmt, 3);
     const char *check = (const char *)sqlite3_column_text(stmt, 4);
+    const char *mode = (const char *)sqlite3_column_text(stmt, 8);
+    const char *point = (const char *)sqlite3_column_text(stmt, 10);
     int running = status != NULL && strcmp(status, "running") == 0;
-    fprintf(out, "%6" PRId64 " %-24s", (int64_t)sqlite3_column_int64(stmt, 0),
-            name != NULL ? name : "-");
+    fprintf(out, "%6" PRId64 " %-24s %-7s", (int64_t)sqlite3_column_int64(stmt, 0),
+            name != NULL ? name : "-", mode != NULL ? mode : "-");
+    list_int_write(out, stmt, 9, 5);
     list_int_write(out, stmt, 2, 20);
     fprintf(out, " %-22s %-7s", running ? "running (incomplete)" : (status ? status : "-"),
             check != NULL ? check : "-");
@@ -313,7 +330,7 @@ static void list_row_write(FILE *out, sqlite3_stmt *stmt)
         fprintf(out, " %12.3f", (double)sqlite3_column_int64(stmt, 6) / 1e9);
     }
     list_int_write(out, stmt, 7, 10);
-    fputc('\n', out);
+    fprintf(out, " %s\n", point != NULL ? point : "-");
 }
 
 int met_runs_list(met_db *db, FILE *out)
@@ -321,7 +338,8 @@ int met_runs_list(met_db *db, FILE *out)
     ASSERT(db != NULL);
     ASSERT(out != NULL);
     static const char sql[] = "SELECT run_id, name, seed, status, check_status, events,"
-                              " sim_ns, wall_ms FROM runs ORDER BY run_id";
+                              " sim_ns, wall_ms, mode, sweep_id, point FROM runs"
+                              " ORDER BY run_id";
     sqlite3_stmt *stmt = NULL;
     int rc = met_flush(db);
     if (rc != 0) {
@@ -333,8 +351,9 @@ int met_runs_list(met_db *db, FILE *out)
     size_t rows = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (rows == 0) {
-            fprintf(out, "%6s %-24s %20s %-22s %-7s %12s %12s %10s\n", "run", "name", "seed",
-                    "status", "check", "events", "sim_s", "wall_ms");
+            fprintf(out, "%6s %-24s %-7s %5s %20s %-22s %-7s %12s %12s %10s %s\n", "run",
+                    "name", "mode", "sweep", "seed", "status", "check", "events", "sim_s",
+                    "wall_ms", "point");
         }
         list_row_write(out, stmt);
         rows++;

@@ -496,6 +496,12 @@ int scn_yaml_edit(const char *name, const char *text, const char *const *edits,
 /* Frees everything owned by 'scenario'; NULL is a no-op. */
 void scn_destroy(scn_scenario *scenario);
 
+/* The path of the index-th key a scenario may write, in the key table's
+ * order ("workload.requests"; "faults[].kind" for a list item's key,
+ * "network.regions.*" for any key of a named map), or NULL past the end.
+ * Keys a scenario cannot set (derived ones) are left out. Cannot fail. */
+const char *scn_key_path(size_t index);
+
 /* Writes "file:line:col: message" (or "file: message" when line is 0). */
 void scn_error_format(const scn_error *error, char *buffer, size_t size);
 

@@ -228,6 +228,17 @@ const scn_key_info scn__keys[] = {
 
 const size_t scn__key_count = sizeof(scn__keys) / sizeof(scn__keys[0]);
 
+const char *scn_key_path(size_t index)
+{
+    size_t seen = 0;
+    for (size_t i = 0; i < scn__key_count; i++) {
+        if ((scn__keys[i].flags & SCN_KEY_DERIVED) == 0 && seen++ == index) {
+            return scn__keys[i].path;
+        }
+    }
+    return NULL;
+}
+
 /* The key's name when 'path' is a key written directly under 'section'
  * ("" for the top level), else NULL. */
 static const char *keys_child(const char *path, const char *section)

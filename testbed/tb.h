@@ -324,6 +324,21 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop,
 bool tb_infer_body_parse(const char *text, size_t size, uint32_t vocab, uint32_t *tokens,
                          uint32_t *count, uint64_t *generate);
 
+/* Reading a server's JSON answer (the load client), with the same strict
+ * reader: text[size] must be exactly one JSON object (whitespace after it
+ * allowed; keys of at most 63 bytes without escapes; values of any kind,
+ * nested at most 32 deep). tb_json_find gives the span of top-level 'key''s
+ * value; tb_json_uint an unsigned integer value, tb_json_text a string
+ * value without escapes into out[out_size], tb_json_array_count the
+ * number of elements of an array value. Each returns false when the text
+ * is not such an object, the key is absent or the value is not of that
+ * kind. Never asserts on the bytes; allocates nothing. */
+bool tb_json_find(const char *text, size_t size, const char *key, const char **value_out,
+                  size_t *value_size_out);
+bool tb_json_uint(const char *text, size_t size, const char *key, uint64_t *value_out);
+bool tb_json_text(const char *text, size_t size, const char *key, char *out, size_t out_size);
+bool tb_json_array_count(const char *text, size_t size, const char *key, uint32_t *count_out);
+
 /* ---- the load client (libcurl) ---- */
 
 typedef struct tb_client_result {

@@ -51,45 +51,37 @@ static size_t on_answer(char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-/* The unsigned number after "key": in 'json', or 'fallback'. */
-static uint64_t json_number(const char *json, const char *key, uint64_t fallback)
+/* The unsigned number under top-level "key" of the answer, or 'fallback'. */
+static uint64_t json_number(const client_transfer *transfer, const char *key,
+                            uint64_t fallback)
 {
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
-    const char *at = json != NULL ? strstr(json, pattern) : NULL;
-    if (at == NULL) {
-        return fallback;
-    }
-    return strtoull(at + strlen(pattern), NULL, 10);
+    uint64_t value = 0;
+    return transfer->answer != NULL &&
+                   tb_json_uint(transfer->answer, transfer->answer_bytes, key, &value)
+               ? value
+               : fallback;
 }
 
+/* The answer of POST /v1/infer, read with the server's strict JSON reader
+ * (tb_json.c): an answer it cannot read leaves the fields unknown. */
 static void answer_parse(const client_transfer *transfer, tb_client_result *result)
 {
     const char *json = transfer->answer;
-    result->request_id = json_number(json, "request", UINT64_MAX);
-    result->client = (uint32_t)json_number(json, "client", UINT32_MAX);
-    const char *status = json != NULL ? strstr(json, "\"status\": \"") : NULL;
+    size_t size = transfer->answer_bytes;
+    char status[32];
+    uint32_t output = 0;
+    result->request_id = json_number(transfer, "request", UINT64_MAX);
+    uint64_t client = json_number(transfer, "client", UINT32_MAX);
+    result->client = client <= UINT32_MAX ? (uint32_t)client : UINT32_MAX;
     result->status = 0;
-    if (status != NULL) {
-        status += strlen("\"status\": \"");
-        result->status = strncmp(status, "completed", 9) == 0 ? NODE_REQUEST_COMPLETED
-                         : strncmp(status, "timeout", 7) == 0 ? NODE_REQUEST_TIMEOUT
-                                                               : NODE_REQUEST_FAILED;
+    if (json != NULL && tb_json_text(json, size, "status", status, sizeof(status))) {
+        result->status = strcmp(status, "completed") == 0 ? NODE_REQUEST_COMPLETED
+                         : strcmp(status, "timeout") == 0 ? NODE_REQUEST_TIMEOUT
+                                                          : NODE_REQUEST_FAILED;
     }
-    const char *output = json != NULL ? strstr(json, "\"output\": [") : NULL;
-    result->tokens_out = 0;
-    if (output != NULL) {
-        output += strlen("\"output\": [");
-        bool digits = false;
-        for (; *output != '\0' && *output != ']'; output++) {
-            if (*output >= '0' && *output <= '9') {
-                digits = true;
-            } else if (*output == ',') {
-                result->tokens_out += 1;
-            }
-        }
-        result->tokens_out += digits;
-    }
+    result->tokens_out = json != NULL && tb_json_array_count(json, size, "output", &output)
+                             ? output
+                             : 0;
 }
 
 static int transfer_start(const tb_client_config *config, CURLM *multi,

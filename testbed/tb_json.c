@@ -1,5 +1,7 @@
 /* tb_json.c -- the small strict JSON reader of POST /v1/infer bodies
- * (tb_infer_body_parse in tb.h). It accepts exactly one object with a
+ * (tb_infer_body_parse in tb.h), and of the server's answers for the load
+ * client (tb_json_find and its getters, which skip any value they are not
+ * asked for). The body reader accepts exactly one object with a
  * "prompt" array of unsigned token ids and an optional unsigned
  * "generate"; anything else (strings with escapes, nesting, floats, signs,
  * duplicate prompts, trailing bytes) is refused. The bytes come from HTTP
@@ -108,4 +110,160 @@ bool tb_infer_body_parse(const char *text, size_t size, uint32_t vocab, uint32_t
     }
     json_space(&r);
     return have_prompt && r.at == r.end;
+}
+
+/* ---- reading the server's answers (the load client) ---- */
+
+static bool json_literal(json_reader *r, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(r->end - r->at) >= n && memcmp(r->at, word, n) == 0) {
+        r->at += n;
+        return true;
+    }
+    return false;
+}
+
+/* A string: no control bytes; an escape skips the byte after '\'. */
+static bool json_string_skip(json_reader *r)
+{
+    if (!json_char(r, '"')) {
+        return false;
+    }
+    while (r->at < r->end && *r->at != '"') {
+        if ((unsigned char)*r->at < 0x20) {
+            return false;
+        }
+        r->at += *r->at == '\\' && r->at + 1 < r->end ? 2 : 1;
+    }
+    if (r->at >= r->end) {
+        return false;
+    }
+    r->at++;
+    return true;
+}
+
+static bool json_number_skip(json_reader *r)
+{
+    const char *start = r->at;
+    r->at += r->at < r->end && *r->at == '-' ? 1 : 0;
+    const char *digits = r->at;
+    while (r->at < r->end && ((*r->at >= '0' && *r->at <= '9') || *r->at == '.' ||
+                              *r->at == 'e' || *r->at == 'E' || *r->at == '+' ||
+                              *r->at == '-')) {
+        r->at++;
+    }
+    return r->at > start && *digits >= '0' && *digits <= '9';
+}
+
+/* Any value, nested at most 32 deep. */
+static bool json_value_skip(json_reader *r, int depth)
+{
+    json_space(r);
+    if (r->at >= r->end || depth > 32) {
+        return false;
+    }
+    char c = *r->at;
+    if (c == '"') {
+        return json_string_skip(r);
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        r->at++;
+        if (json_char(r, close)) {
+            return true;
+        }
+        do {
+            if (c == '{' && !(json_string_skip(r) && json_char(r, ':'))) {
+                return false;
+            }
+            if (!json_value_skip(r, depth + 1)) {
+                return false;
+            }
+        } while (json_char(r, ','));
+        return json_char(r, close);
+    }
+    if (c == 't' || c == 'f' || c == 'n') {
+        return json_literal(r, c == 't' ? "true" : c == 'f' ? "false" : "null");
+    }
+    return json_number_skip(r);
+}
+
+bool tb_json_find(const char *text, size_t size, const char *key, const char **value_out,
+                  size_t *value_size_out)
+{
+    json_reader r = {text, text + size};
+    bool found = false;
+    if (!json_char(&r, '{')) {
+        return false;
+    }
+    if (!json_char(&r, '}')) {
+        do {
+            char name[64];
+            if (!json_key(&r, name, sizeof(name))) {
+                return false;
+            }
+            json_space(&r);
+            const char *start = r.at;
+            if (!json_value_skip(&r, 0)) {
+                return false;
+            }
+            if (!found && strcmp(name, key) == 0) {
+                found = true;
+                *value_out = start;
+                *value_size_out = (size_t)(r.at - start);
+            }
+        } while (json_char(&r, ','));
+        if (!json_char(&r, '}')) {
+            return false;
+        }
+    }
+    json_space(&r);
+    return found && r.at == r.end;
+}
+
+bool tb_json_uint(const char *text, size_t size, const char *key, uint64_t *value_out)
+{
+    const char *value = NULL;
+    size_t value_size = 0;
+    if (!tb_json_find(text, size, key, &value, &value_size)) {
+        return false;
+    }
+    json_reader r = {value, value + value_size};
+    return json_uint(&r, UINT64_MAX / 10, value_out) && r.at == r.end;
+}
+
+bool tb_json_text(const char *text, size_t size, const char *key, char *out, size_t out_size)
+{
+    const char *value = NULL;
+    size_t value_size = 0;
+    if (!tb_json_find(text, size, key, &value, &value_size) || value_size < 2 ||
+        value[0] != '"' || value_size - 2 >= out_size ||
+        memchr(value, '\\', value_size) != NULL) {
+        return false;
+    }
+    memcpy(out, value + 1, value_size - 2);
+    out[value_size - 2] = '\0';
+    return true;
+}
+
+bool tb_json_array_count(const char *text, size_t size, const char *key, uint32_t *count_out)
+{
+    const char *value = NULL;
+    size_t value_size = 0;
+    if (!tb_json_find(text, size, key, &value, &value_size) || value[0] != '[') {
+        return false;
+    }
+    json_reader r = {value + 1, value + value_size};
+    uint32_t count = 0;
+    if (!json_char(&r, ']')) {
+        do {
+            if (!json_value_skip(&r, 1)) {
+                return false;
+            }
+            count++;
+        } while (json_char(&r, ','));
+    }
+    *count_out = count;
+    return true;
 }

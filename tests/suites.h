@@ -33,6 +33,11 @@ void test_dir_path(const char *dir, const char *name, char *out, size_t size);
 void test_dir_write(const char *dir, const char *name, const char *text);
 const char *test_dir_read(const char *dir, const char *name);
 
+/* For a death test, in its forked child just before the call that
+ * aborts: sends stderr to /dev/null, so the expected assertion message
+ * does not show in a passing run's output (test_dir.c). */
+void test_stderr_silence(void);
+
 /* Path of the infersim binary under test (env INFERSIM_BIN, default
  * build/infersim). */
 const char *test_infersim_bin(void);

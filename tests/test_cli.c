@@ -143,6 +143,135 @@ END_TEST
 
 /* Two protocols of the compare family into one database: 'compare' puts
  * them side by side, and the view exports one row per run. */
+/* The GNU conventions: --opt=value, '--', suggestions, errors that name
+ * the offending value once, lists of the valid tables and kinds. */
+START_TEST(test_cli_options_conventions)
+{
+    write_file("s.yaml", small_yaml);
+    ck_assert_int_eq(cli("run --quiet --db=%s/r.db --seed=5 -- %s/s.yaml", cli_dir, cli_dir), 0);
+    ck_assert_int_eq(cli("export --db=%s/r.db --table=runs --format=jsonl", cli_dir), 0);
+    ck_assert_ptr_nonnull(strstr(read_file("out.txt"), "\"seed\":5"));
+    /* A misspelled option: exit 2 and the nearest option. */
+    ck_assert_int_eq(cli("export --db %s/r.db --tabel runs", cli_dir), 2);
+    ck_assert_ptr_nonnull(strstr(read_file("err.txt"),
+                                 "unknown option '--tabel'; did you mean '--table'?"));
+    ck_assert_int_eq(cli("runs --db %s/r.db --frobnicate", cli_dir), 2);
+    ck_assert_int_eq(cli("run %s/s.yaml --quiet=1", cli_dir), 2);
+    ck_assert_ptr_nonnull(strstr(read_file("err.txt"), "'--quiet' takes no value"));
+    ck_assert_int_eq(cli("rnu"), 2);
+    ck_assert_ptr_nonnull(strstr(read_file("err.txt"), "did you mean 'run'?"));
+    /* The missing run is named by its id, once. */
+    ck_assert_int_eq(cli("export --db %s/r.db --table runs --run 99", cli_dir), 2);
+    const char *err = read_file("err.txt");
+    ck_assert_msg(strstr(err, "no run 99 in") != NULL && strstr(err, "'--run'") == NULL, "%s",
+                  err);
+    /* An unknown table: a suggestion and the list. */
+    ck_assert_int_eq(cli("export --db %s/r.db --table violation", cli_dir), 2);
+    err = read_file("err.txt");
+    ck_assert_msg(strstr(err, "did you mean 'violations'?") != NULL &&
+                      strstr(err, "tables: runs params") != NULL && strstr(err, " wide") != NULL,
+                  "%s", err);
+    /* plot: a missing run, an unknown kind. */
+    ck_assert_int_eq(cli("plot --db %s/r.db --kind timeline --run 999 -o %s/x.svg", cli_dir,
+                         cli_dir), 2);
+    ck_assert_ptr_nonnull(strstr(read_file("err.txt"), "no run 999 in"));
+    ck_assert_int_eq(cli("plot --db %s/r.db --kind timelin --run 1 -o %s/x.svg", cli_dir,
+                         cli_dir), 2);
+    ck_assert_ptr_nonnull(strstr(read_file("err.txt"), "did you mean 'timeline'?"));
+    /* A file that is not SQLite is named once, without internal words. */
+    write_file("junk.db", "this is not a database, only some text that fills the header\n");
+    ck_assert_int_eq(cli("runs --db %s/junk.db", cli_dir), 2);
+    err = read_file("err.txt");
+    ck_assert_msg(strstr(err, "is not a SQLite database") != NULL &&
+                      strstr(err, "inspect") == NULL &&
+                      strstr(strstr(err, "junk.db") + 1, "junk.db") == NULL,
+                  "%s", err);
+    /* A --set error is located by the override, not a pseudo line:col. */
+    ck_assert_int_eq(cli("validate %s/s.yaml --set nodes.bogus=3", cli_dir), 2);
+    err = read_file("err.txt");
+    ck_assert_msg(strstr(err, "--set nodes.bogus=3: unknown key") != NULL &&
+                      strstr(err, ":1:1") == NULL,
+                  "%s", err);
+    /* runs: mode, sweep and point columns. */
+    ck_assert_int_eq(cli("runs --db %s/r.db", cli_dir), 0);
+    const char *out = read_file("out.txt");
+    ck_assert_msg(strstr(out, "mode") != NULL && strstr(out, "sweep") != NULL &&
+                      strstr(out, "point") != NULL && strstr(out, " sim ") != NULL,
+                  "%s", out);
+}
+END_TEST
+
+/* make install puts the man page, the docs and the completion in place;
+ * the page renders; the completion completes a subcommand in bash. */
+START_TEST(test_cli_install_man_completion)
+{
+    char bin[512];
+    char build[512];
+    snprintf(bin, sizeof(bin), "%s", test_infersim_bin());
+    snprintf(build, sizeof(build), "%s", bin);
+    char *slash = strrchr(build, '/');
+    ck_assert_ptr_nonnull(slash);
+    *slash = '\0';
+    char command[4096];
+    snprintf(command, sizeof(command),
+             "make -s --no-print-directory -o '%s' BUILD='%s' install DESTDIR='%s/inst'"
+             " PREFIX=/usr >'%s/make.txt' 2>&1",
+             bin, build, cli_dir, cli_dir);
+    ck_assert_msg(system(command) == 0, "%s: %s", command, read_file("make.txt"));
+    static const char *const installed[] = {
+        "inst/usr/bin/infersim",
+        "inst/usr/share/man/man1/infersim.1",
+        "inst/usr/share/doc/infersim/README.md",
+        "inst/usr/share/doc/infersim/ARCHITECTURE.md",
+        "inst/usr/share/doc/infersim/scenarios/README.md",
+        "inst/usr/share/doc/infersim/metrics/README.md",
+        "inst/usr/share/bash-completion/completions/infersim",
+    };
+    for (size_t i = 0; i < sizeof(installed) / sizeof(installed[0]); i++) {
+        char path[512];
+        cli_path(path, sizeof(path), installed[i]);
+        ck_assert_msg(access(path, R_OK) == 0, "not installed: %s", installed[i]);
+    }
+    /* Render the page with man, else groff; skip (said) with neither. */
+    snprintf(command, sizeof(command),
+             "cd '%s' && if command -v man >/dev/null; then"
+             " MANWIDTH=80 man -l inst/usr/share/man/man1/infersim.1;"
+             " elif command -v groff >/dev/null; then"
+             " groff -man -Tutf8 inst/usr/share/man/man1/infersim.1;"
+             " else echo SKIP; fi >render.txt 2>&1",
+             cli_dir);
+    ck_assert_int_eq(system(command), 0);
+    const char *page = read_file("render.txt");
+    if (strncmp(page, "SKIP", 4) == 0) {
+        fprintf(stderr, "test_cli_install_man_completion: neither man nor groff: the page"
+                        " was not rendered\n");
+    } else {
+        ck_assert_msg(strstr(page, "EXIT STATUS") != NULL && strstr(page, "testbed") != NULL,
+                      "%s", page);
+    }
+    /* The completion function, sourced in bash, completes "ru" to run and
+     * runs, a table name and a scenario key (the binary by absolute path:
+     * the words come from it). */
+    char absolute[1024];
+    char cwd[512];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    snprintf(absolute, sizeof(absolute), "%s%s%s", bin[0] == '/' ? "" : cwd,
+             bin[0] == '/' ? "" : "/", bin);
+    snprintf(command, sizeof(command),
+             "cd '%s' && bash -c 'source inst/usr/share/bash-completion/completions/infersim;"
+             " COMP_WORDS=(%s ru); COMP_CWORD=1; _infersim; echo \"[${COMPREPLY[*]}]\";"
+             " COMP_WORDS=(%s export --table violat); COMP_CWORD=3; _infersim;"
+             " echo \"[${COMPREPLY[*]}]\";"
+             " COMP_WORDS=(%s run x.yaml --set nodes.cou); COMP_CWORD=4; _infersim;"
+             " echo \"[${COMPREPLY[*]}]\"' >complete.txt 2>&1",
+             cli_dir, absolute, absolute, absolute);
+    ck_assert_int_eq(system(command), 0);
+    const char *completed = read_file("complete.txt");
+    ck_assert_msg(strstr(completed, "[run runs]\n[violations]\n[nodes.count=]\n") != NULL,
+                  "%s", completed);
+}
+END_TEST
+
 START_TEST(test_cli_compare_protocols)
 {
     const char *const protocols[] = {"committee", "tee"};
@@ -781,6 +910,8 @@ Suite *test_cli_suite(void)
     tcase_add_checked_fixture(basics, cli_setup, cli_teardown);
     tcase_set_timeout(basics, 120);
     tcase_add_test(basics, test_cli_help_every_subcommand);
+    tcase_add_test(basics, test_cli_options_conventions);
+    tcase_add_test(basics, test_cli_install_man_completion);
     tcase_add_test(basics, test_cli_bad_scenario_writes_nothing);
     tcase_add_test(basics, test_cli_same_seed_identical_rows);
     tcase_add_test(basics, test_cli_check_names_failed_expectation);

@@ -1,8 +1,10 @@
 /* test_dir.c -- scratch directories for the suites that run the real
  * binary (cli, sweep): made under /tmp, files written and read whole, and
  * removed with everything in them. Not a suite of its own. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tests/suites.h"
 
@@ -47,4 +49,14 @@ const char *test_dir_read(const char *dir, const char *name)
     buffer[size] = '\0';
     fclose(file);
     return buffer;
+}
+
+void test_stderr_silence(void)
+{
+    fflush(stderr);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
 }

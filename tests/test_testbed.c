@@ -92,6 +92,41 @@ START_TEST(test_testbed_frame_round_trip)
 }
 END_TEST
 
+/* The client reads the server's answers with the strict reader: top-level
+ * keys only, any nested value skipped, a malformed answer refused. */
+START_TEST(test_testbed_json_answer_read)
+{
+    static const char answer[] =
+        "{\"request\": 7, \"client\": 3, \"status\": \"completed\", \"latency_ns\": 12,"
+        " \"prompt_tokens\": 2, \"output\": [5, 9, 11], \"evidence\": {\"members\":"
+        " [{\"node\": 1, \"vote\": true, \"score\": -1.5e-3, \"request\": 99}], \"note\":"
+        " \"a \\\"quoted\\\" word\", \"none\": null}}\n";
+    size_t size = strlen(answer);
+    uint64_t value = 0;
+    char text[32];
+    uint32_t count = 0;
+    ck_assert(tb_json_uint(answer, size, "request", &value));
+    ck_assert_uint_eq(value, 7);   /* the top-level key, not the nested one */
+    ck_assert(tb_json_uint(answer, size, "client", &value));
+    ck_assert_uint_eq(value, 3);
+    ck_assert(tb_json_text(answer, size, "status", text, sizeof(text)));
+    ck_assert_str_eq(text, "completed");
+    ck_assert(tb_json_array_count(answer, size, "output", &count));
+    ck_assert_uint_eq(count, 3);
+    ck_assert(!tb_json_uint(answer, size, "node", &value));    /* only nested */
+    ck_assert(!tb_json_uint(answer, size, "status", &value));  /* not a number */
+    ck_assert(!tb_json_text(answer, size, "note", text, sizeof(text)));  /* escapes */
+    /* Truncated or with trailing bytes: nothing is read. */
+    for (size_t cut = 0; cut < size - 1; cut++) {
+        ck_assert_msg(!tb_json_uint(answer, cut, "request", &value), "cut at %zu", cut);
+    }
+    ck_assert(!tb_json_uint("{\"request\": 7} x", 16, "request", &value));
+    ck_assert(!tb_json_uint("{\"request\": 7,}", 15, "request", &value));
+    ck_assert(tb_json_array_count("{\"output\": []}", 14, "output", &count));
+    ck_assert_uint_eq(count, 0);
+}
+END_TEST
+
 START_TEST(test_testbed_frame_truncated_is_partial)
 {
     uint8_t buffer[512];
@@ -1260,6 +1295,7 @@ Suite *test_testbed_suite(void)
     TCase *frame = tcase_create("frame");
     tcase_add_checked_fixture(frame, frame_setup, frame_teardown);
     tcase_add_test(frame, test_testbed_frame_round_trip);
+    tcase_add_test(frame, test_testbed_json_answer_read);
     tcase_add_test(frame, test_testbed_frame_truncated_is_partial);
     tcase_add_test(frame, test_testbed_frame_oversized_rejected);
     tcase_add_test(frame, test_testbed_frame_bad_version_rejected);

@@ -647,6 +647,7 @@ START_TEST(test_verify_toy_protocol_broken_invariant_asserts)
 {
     verify_toy_register("toy_strict", verify_toy_never_reveals);
     const char *const overrides[] = {"verification.protocol=toy_strict"};
+    test_stderr_silence();      /* the expected assertion message */
     world_result *result = verify_run(overrides, 1);
     world_result_destroy(result);
 }

@@ -5,6 +5,7 @@
  * latency percentiles, completed ratio). The vocabulary, prompt lengths
  * and node count are read from the first URL's GET /status. */
 #include <curl/curl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,62 +72,52 @@ static int client_add_urls(client_options *o, const char *value)
     return TOOL_EXIT_OK;
 }
 
-static int client_double(const char *name, const char *value, double *out)
+static int client_option(void *context, const char *name, const char *value)
 {
-    char *end = NULL;
-    *out = value != NULL ? strtod(value, &end) : NAN;
-    if (value == NULL || end == value || *end != '\0' || !(*out > 0) || *out > 1e9) {
-        return tool_usage_error("client", "%s wants a positive number", name);
+    client_options *o = context;
+    if (strcmp(name, "--quiet") == 0) {
+        o->quiet = true;
+        return TOOL_EXIT_OK;
     }
-    return TOOL_EXIT_OK;
+    if (strcmp(name, "--url") == 0) {
+        return client_add_urls(o, value);
+    }
+    if (strcmp(name, "--db") == 0) {
+        o->db = value;
+        return TOOL_EXIT_OK;
+    }
+    if (strcmp(name, "--requests") == 0) {
+        return tool_parse_range("client", name, value, 1, 10000000, &o->requests);
+    }
+    if (strcmp(name, "--concurrency") == 0) {
+        return tool_parse_range("client", name, value, 1, 1024, &o->concurrency);
+    }
+    if (strcmp(name, "--seed") == 0) {
+        return tool_parse_range("client", name, value, 0, UINT64_MAX, &o->seed);
+    }
+    return tool_parse_positive("client", name, value, 1e9,
+                               strcmp(name, "--rate") == 0 ? &o->rate : &o->timeout_s);
 }
 
 static int client_parse(int argc, char **argv, client_options *o)
 {
+    static const tool_option table[] = {
+        {"--url", 0, true},     {"--requests", 0, true}, {"--concurrency", 0, true},
+        {"--seed", 0, true},    {"--rate", 0, true},     {"--timeout", 0, true},
+        {"--db", 0, true},      {"--quiet", 0, false}};
+    static const tool_command command = {"client", client_usage, table, 8, client_option};
     memset(o, 0, sizeof(*o));
     o->concurrency = 4;
     o->seed = 1;
     o->timeout_s = 60;
     o->db = "results.db";
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = TOOL_EXIT_OK;
-        if (strcmp(arg, "--quiet") == 0) {
-            o->quiet = true;
-            continue;
-        }
-        if (value == NULL) {
-            return tool_usage_error("client", "unknown option or missing value: %s", arg);
-        }
-        i += 1;
-        if (strcmp(arg, "--url") == 0) {
-            rc = client_add_urls(o, value);
-        } else if (strcmp(arg, "--requests") == 0) {
-            rc = tool_parse_u64(value, &o->requests) && o->requests >= 1 &&
-                         o->requests <= 10000000
-                     ? TOOL_EXIT_OK
-                     : tool_usage_error("client", "--requests wants 1..10000000");
-        } else if (strcmp(arg, "--concurrency") == 0) {
-            rc = tool_parse_u64(value, &o->concurrency) && o->concurrency >= 1 &&
-                         o->concurrency <= 1024
-                     ? TOOL_EXIT_OK
-                     : tool_usage_error("client", "--concurrency wants 1..1024");
-        } else if (strcmp(arg, "--seed") == 0) {
-            rc = tool_parse_u64(value, &o->seed) ? TOOL_EXIT_OK
-                                                 : tool_usage_error("client", "bad --seed");
-        } else if (strcmp(arg, "--rate") == 0) {
-            rc = client_double(arg, value, &o->rate);
-        } else if (strcmp(arg, "--timeout") == 0) {
-            rc = client_double(arg, value, &o->timeout_s);
-        } else if (strcmp(arg, "--db") == 0) {
-            o->db = value;
-        } else {
-            rc = tool_usage_error("client", "unknown option: %s", arg);
-        }
-        if (rc != TOOL_EXIT_OK) {
-            return rc;
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK && first < argc) {
+        code = tool_usage_error("client", "unexpected argument '%s'", argv[first]);
+    }
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (o->url_count == 0 || o->requests == 0) {
         return tool_usage_error("client", "--url and --requests are required");
@@ -136,50 +127,73 @@ static int client_parse(int argc, char **argv, client_options *o)
 
 /* ---- what the testbed says about itself ---- */
 
+/* The numbers of GET /status the client uses (-1: absent). */
 typedef struct client_status {
-    char text[4096];
-    size_t bytes;
+    long vocab;
+    long prompt_min;
+    long prompt_max;
+    long node_count;
 } client_status;
+
+typedef struct status_body {
+    char *text;
+    size_t bytes;
+    size_t capacity;
+} status_body;
 
 static size_t status_write(char *data, size_t size, size_t count, void *arg)
 {
-    client_status *status = arg;
+    status_body *body = arg;
     size_t bytes = size * count;
-    size_t room = sizeof(status->text) - 1 - status->bytes;
-    size_t take = bytes < room ? bytes : room;
-    memcpy(status->text + status->bytes, data, take);
-    status->bytes += take;
-    status->text[status->bytes] = '\0';
+    if (body->bytes + bytes + 1 > body->capacity) {
+        size_t capacity = (body->bytes + bytes + 1) * 2;
+        char *grown = capacity <= (64u << 20) ? realloc(body->text, capacity) : NULL;
+        if (grown == NULL) {
+            return 0;       /* aborts the transfer: no answer */
+        }
+        body->text = grown;
+        body->capacity = capacity;
+    }
+    memcpy(body->text + body->bytes, data, bytes);
+    body->bytes += bytes;
+    body->text[body->bytes] = '\0';
     return bytes;
 }
 
-static long status_number(const client_status *status, const char *key)
+/* The unsigned number under top-level "key" of /status (the server's
+ * strict JSON reader, tb_json.c), or -1 when absent or unreadable. */
+static long status_number(const status_body *body, const char *key)
 {
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
-    const char *at = strstr(status->text, pattern);
-    return at != NULL ? strtol(at + strlen(pattern), NULL, 10) : -1;
+    uint64_t value = 0;
+    return body->text != NULL && tb_json_uint(body->text, body->bytes, key, &value) &&
+                   value <= LONG_MAX
+               ? (long)value
+               : -1;
 }
 
 static int client_status_get(const char *url, client_status *status)
 {
     char full[600];
+    status_body body = {NULL, 0, 0};
     snprintf(full, sizeof(full), "%s/status", url);
-    memset(status, 0, sizeof(*status));
     CURL *easy = curl_easy_init();
     if (easy == NULL) {
         return -1;
     }
     curl_easy_setopt(easy, CURLOPT_URL, full);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, status_write);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, status);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(easy);
     long code = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(easy);
-    return rc == CURLE_OK && code == 200 && status_number(status, "vocab") > 0 ? 0 : -1;
+    *status = (client_status){status_number(&body, "vocab"), status_number(&body, "prompt_min"),
+                              status_number(&body, "prompt_max"),
+                              status_number(&body, "node_count")};
+    free(body.text);
+    return rc == CURLE_OK && code == 200 && status->vocab > 0 ? 0 : -1;
 }
 
 /* ---- storing ---- */
@@ -263,8 +277,8 @@ static int client_drive(const client_options *o, const client_status *status, me
     }
     tb_client_config config = {
         (const char *const *)o->urls, o->url_count, o->requests, (uint32_t)o->concurrency,
-        o->rate, (uint32_t)status_number(status, "prompt_min"),
-        (uint32_t)status_number(status, "prompt_max"), (uint32_t)status_number(status, "vocab"),
+        o->rate, (uint32_t)status->prompt_min,
+        (uint32_t)status->prompt_max, (uint32_t)status->vocab,
         0, o->seed, (uint64_t)(o->timeout_s * 1e3),
     };
     uint64_t wall_ns = 0;
@@ -286,15 +300,9 @@ int tool_client_main(int argc, char **argv)
     client_options o;
     client_status status;
     char why[512];
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(client_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = client_parse(argc, argv, &o);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = client_status_get(o.urls[0], &status);
@@ -306,11 +314,11 @@ int tool_client_main(int argc, char **argv)
     }
     met_db *db = NULL;
     if (met_db_open(o.db, &db, why, sizeof(why)) != 0) {
-        fprintf(stderr, "infersim client: %s: %s\n", o.db, why);
+        fprintf(stderr, "infersim client: %s\n", why); /* 'why' names the file */
         return TOOL_EXIT_USAGE;
     }
     met_run_info info = {"client", "", INFERSIM_GIT_REV, "testbed", o.seed,
-                         (uint32_t)status_number(&status, "node_count")};
+                         (uint32_t)status.node_count};
     scn_param params[4];
     char requests[32], concurrency[32], rate[32], url[600];
     snprintf(requests, sizeof(requests), "%llu", o.requests);

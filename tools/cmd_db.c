@@ -1,6 +1,7 @@
 /* cmd_db.c -- the subcommands that read: `validate` checks a scenario,
  * `runs` lists a database's runs, `export` writes one table, `compare`
  * prints the verification protocols side by side. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,40 +44,40 @@ static const char compare_usage[] =
     "native), MB on the wire, latency to finality p50 and p99, stake slashed.\n"
     "The rows come from the protocol_comparison view (metrics/README.md).\n";
 
-static bool wants_help(int argc, char **argv, const char *usage)
+typedef struct validate_options {
+    const char *overrides[VALIDATE_OVERRIDES_MAX];
+    size_t override_count;
+} validate_options;
+
+static int validate_option(void *context, const char *name, const char *value)
 {
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(usage, stdout);
-            return true;
-        }
+    validate_options *o = context;
+    (void)name;         /* --set is the only option */
+    if (o->override_count == VALIDATE_OVERRIDES_MAX) {
+        return tool_usage_error("validate", "at most %d --set overrides",
+                                VALIDATE_OVERRIDES_MAX);
     }
-    return false;
+    o->overrides[o->override_count++] = value;
+    return TOOL_EXIT_OK;
 }
 
 int tool_validate_main(int argc, char **argv)
 {
-    const char *overrides[VALIDATE_OVERRIDES_MAX];
-    size_t override_count = 0;
+    static const tool_option options[] = {{"--set", 0, true}};
+    static const tool_command command = {"validate", validate_usage, options, 1,
+                                         validate_option};
+    validate_options o = {.override_count = 0};
     const char *file = NULL;
-    if (wants_help(argc, argv, validate_usage)) {
-        return TOOL_EXIT_OK;
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, &o, &first);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_positional_one("validate", argc, argv, first, "scenario FILE", &file);
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--set") == 0 && i + 1 < argc &&
-            override_count < VALIDATE_OVERRIDES_MAX) {
-            overrides[override_count++] = argv[++i];
-        } else if (argv[i][0] == '-' || file != NULL) {
-            return tool_usage_error("validate", "unexpected argument '%s'", argv[i]);
-        } else {
-            file = argv[i];
-        }
-    }
-    if (file == NULL) {
-        return tool_usage_error("validate", "missing scenario FILE");
+    if (code != TOOL_EXIT_OK) {
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     scn_scenario *scenario = NULL;
-    int code = tool_scenario_load(file, overrides, override_count, &scenario);
+    code = tool_scenario_load(file, o.overrides, o.override_count, &scenario);
     if (code != TOOL_EXIT_OK) {
         return code;
     }
@@ -107,23 +108,45 @@ static int open_db(const char *subcommand, const char *path, met_db **db)
     return TOOL_EXIT_OK;
 }
 
+/* The options of runs and compare: --db F, --by-scenario. */
+typedef struct db_options {
+    const char *path;
+    bool by_name;
+} db_options;
+
+static int db_option(void *context, const char *name, const char *value)
+{
+    db_options *o = context;
+    if (strcmp(name, "--db") == 0) {
+        o->path = value;
+    } else {
+        o->by_name = true;
+    }
+    return TOOL_EXIT_OK;
+}
+
+/* Parses runs' or compare's arguments (no operands) and opens the
+ * database. Returns TOOL_EXIT_OK, TOOL_OPTIONS_HELP or the exit code. */
+static int db_parse_open(const tool_command *command, int argc, char **argv, db_options *o,
+                         met_db **db)
+{
+    int first = 0;
+    int code = tool_options_parse(command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK && first < argc) {
+        code = tool_usage_error(command->name, "unexpected argument '%s'", argv[first]);
+    }
+    return code == TOOL_EXIT_OK ? open_db(command->name, o->path, db) : code;
+}
+
 int tool_runs_main(int argc, char **argv)
 {
-    const char *path = "results.db";
+    static const tool_option options[] = {{"--db", 0, true}};
+    static const tool_command command = {"runs", runs_usage, options, 1, db_option};
+    db_options o = {"results.db", false};
     met_db *db = NULL;
-    if (wants_help(argc, argv, runs_usage)) {
-        return TOOL_EXIT_OK;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
-            path = argv[++i];
-        } else {
-            return tool_usage_error("runs", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    int code = open_db("runs", path, &db);
+    int code = db_parse_open(&command, argc, argv, &o, &db);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     int rc = met_runs_list(db, stdout);
     if (rc != 0) {
@@ -135,26 +158,15 @@ int tool_runs_main(int argc, char **argv)
 
 int tool_compare_main(int argc, char **argv)
 {
-    const char *path = "results.db";
-    bool by_name = false;
+    static const tool_option options[] = {{"--db", 0, true}, {"--by-scenario", 0, false}};
+    static const tool_command command = {"compare", compare_usage, options, 2, db_option};
+    db_options o = {"results.db", false};
     met_db *db = NULL;
-    if (wants_help(argc, argv, compare_usage)) {
-        return TOOL_EXIT_OK;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
-            path = argv[++i];
-        } else if (strcmp(argv[i], "--by-scenario") == 0) {
-            by_name = true;
-        } else {
-            return tool_usage_error("compare", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    int code = open_db("compare", path, &db);
+    int code = db_parse_open(&command, argc, argv, &o, &db);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
-    int rc = met_compare(db, stdout, by_name);
+    int rc = met_compare(db, stdout, o.by_name);
     if (rc != 0) {
         fprintf(stderr, "infersim compare: %s\n", met_db_errmsg(db));
     }
@@ -169,62 +181,80 @@ typedef struct export_options {
     met_format format;
 } export_options;
 
-static int parse_export(int argc, char **argv, export_options *options)
+static int export_option(void *context, const char *name, const char *value)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (value == NULL) {
-            return tool_usage_error("export", "unexpected or incomplete argument '%s'", arg);
+    export_options *options = context;
+    if (strcmp(name, "--db") == 0) {
+        options->path = value;
+    } else if (strcmp(name, "--table") == 0) {
+        options->table = value;
+    } else if (strcmp(name, "--run") == 0) {
+        if (!tool_parse_u64(value, &options->run_id) || options->run_id == 0 ||
+            options->run_id > INT64_MAX) {
+            return tool_usage_error("export", "--run needs a run id, got '%s'", value);
         }
-        i++;
-        if (strcmp(arg, "--db") == 0) {
-            options->path = value;
-        } else if (strcmp(arg, "--table") == 0) {
-            options->table = value;
-        } else if (strcmp(arg, "--run") == 0) {
-            if (!tool_parse_u64(value, &options->run_id) || options->run_id == 0) {
-                return tool_usage_error("export", "--run needs a run id, got '%s'", value);
-            }
-        } else if (strcmp(arg, "--format") == 0) {
-            if (strcmp(value, "csv") == 0) {
-                options->format = MET_FORMAT_CSV;
-            } else if (strcmp(value, "json") == 0) {
-                options->format = MET_FORMAT_JSON;
-            } else if (strcmp(value, "jsonl") == 0) {
-                options->format = MET_FORMAT_JSONL;
-            } else {
-                return tool_usage_error("export", "--format is csv, json or jsonl, not '%s'",
-                                        value);
-            }
-        } else {
-            return tool_usage_error("export", "unexpected argument '%s'", arg);
-        }
-    }
-    if (options->table == NULL) {
-        return tool_usage_error("export", "missing --table");
+    } else if (strcmp(value, "csv") == 0) {
+        options->format = MET_FORMAT_CSV;
+    } else if (strcmp(value, "json") == 0) {
+        options->format = MET_FORMAT_JSON;
+    } else if (strcmp(value, "jsonl") == 0) {
+        options->format = MET_FORMAT_JSONL;
+    } else {
+        return tool_usage_error("export", "--format is csv, json or jsonl, not '%s'", value);
     }
     return TOOL_EXIT_OK;
 }
 
+/* "unknown table 'T'; did you mean 'U'?" and the list of tables. */
+static int export_unknown_table(const char *table)
+{
+    const char *names[64];
+    size_t count = 0;
+    while (count < 64 && (names[count] = met_export_table_name(count)) != NULL) {
+        count++;
+    }
+    const char *guess = tool_suggest(table, names, count);
+    fprintf(stderr, "infersim export: unknown table '%s'", table);
+    if (guess != NULL) {
+        fprintf(stderr, "; did you mean '%s'?", guess);
+    }
+    fputs("\ntables: ", stderr);
+    tool_list_print(stderr, names, count);
+    fputs("\n", stderr);
+    return TOOL_EXIT_USAGE;
+}
+
 int tool_export_main(int argc, char **argv)
 {
+    static const tool_option options_table[] = {
+        {"--db", 0, true}, {"--table", 0, true}, {"--run", 0, true}, {"--format", 0, true}};
+    static const tool_command command = {"export", export_usage, options_table, 4,
+                                         export_option};
     export_options options = {"results.db", NULL, 0, MET_FORMAT_CSV};
     met_db *db = NULL;
-    if (wants_help(argc, argv, export_usage)) {
-        return TOOL_EXIT_OK;
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, &options, &first);
+    if (code == TOOL_EXIT_OK && first < argc) {
+        code = tool_usage_error("export", "unexpected argument '%s'", argv[first]);
     }
-    int code = parse_export(argc, argv, &options);
+    if (code == TOOL_EXIT_OK && options.table == NULL) {
+        code = tool_usage_error("export", "missing --table T");
+    }
+    if (code == TOOL_EXIT_OK && !met_export_table_has_run(options.table) && options.run_id != 0) {
+        code = tool_usage_error("export", "table '%s' has no run_id: --run does not apply",
+                                options.table);
+    }
     if (code == TOOL_EXIT_OK) {
         code = open_db("export", options.path, &db);
     }
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     int rc = met_export(db, options.table, (int64_t)options.run_id, options.format, stdout);
-    if (rc == MET_ENOTABLE || rc == MET_ENORUN) {
-        code = tool_usage_error("export", "%s: '%s' (%s)", met_strerror(rc),
-                                rc == MET_ENOTABLE ? options.table : "--run", met_db_errmsg(db));
+    if (rc == MET_ENOTABLE) {
+        code = export_unknown_table(options.table);
+    } else if (rc == MET_ENORUN) {
+        code = tool_usage_error("export", "no run %llu in '%s'", options.run_id, options.path);
     } else if (rc != 0) {
         fprintf(stderr, "infersim export: %s: %s\n", met_strerror(rc), met_db_errmsg(db));
         code = TOOL_EXIT_INTERNAL;
@@ -246,14 +276,14 @@ int tool_merge_main(int argc, char **argv)
 {
     char why[512];
     met_db *db = NULL;
-    if (wants_help(argc, argv, merge_usage)) {
-        return TOOL_EXIT_OK;
+    static const tool_command command = {"merge", merge_usage, NULL, 0, NULL};
+    int first = 0;
+    int parsed = tool_options_parse(&command, argc, argv, NULL, &first);
+    if (parsed != TOOL_EXIT_OK) {
+        return parsed == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : parsed;
     }
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') {
-            return tool_usage_error("merge", "unknown option '%s'", argv[i]);
-        }
-    }
+    argv += first - 1;      /* the operands at argv[1..] */
+    argc -= first - 1;
     if (argc < 3) {
         return tool_usage_error("merge", "needs OUT.db and at least one IN.db");
     }

@@ -25,44 +25,39 @@ static const char keygen_usage[] =
     "  --nodes N    how many nodes, 1..1048576 (the scenario's nodes.count)\n"
     "  --out DIR    where to write the files\n";
 
-static int keygen_parse(int argc, char **argv, unsigned long long *nodes, const char **out)
+typedef struct keygen_options {
+    unsigned long long nodes;
+    const char *out;
+} keygen_options;
+
+static int keygen_option(void *context, const char *name, const char *value)
 {
-    *nodes = 0;
-    *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--nodes") == 0 && value != NULL) {
-            if (!tool_parse_u64(value, nodes) || *nodes < 1 || *nodes > (1u << 20)) {
-                return tool_usage_error("keygen", "--nodes wants an integer in 1..1048576");
-            }
-            i++;
-        } else if (strcmp(argv[i], "--out") == 0 && value != NULL) {
-            *out = value;
-            i++;
-        } else {
-            return tool_usage_error("keygen", "unknown option or missing value: %s", argv[i]);
-        }
+    keygen_options *o = context;
+    if (strcmp(name, "--out") == 0) {
+        o->out = value;
+        return TOOL_EXIT_OK;
     }
-    if (*nodes == 0 || *out == NULL) {
-        return tool_usage_error("keygen", "--nodes and --out are required");
-    }
-    return TOOL_EXIT_OK;
+    return tool_parse_range("keygen", name, value, 1, 1u << 20, &o->nodes);
 }
 
 int tool_keygen_main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(keygen_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
+    static const tool_option table[] = {{"--nodes", 0, true}, {"--out", 0, true}};
+    static const tool_command command = {"keygen", keygen_usage, table, 2, keygen_option};
+    keygen_options o = {0, NULL};
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, &o, &first);
+    if (code == TOOL_EXIT_OK && first < argc) {
+        code = tool_usage_error("keygen", "unexpected argument '%s'", argv[first]);
     }
-    unsigned long long nodes = 0;
-    const char *out = NULL;
-    int code = keygen_parse(argc, argv, &nodes, &out);
+    if (code == TOOL_EXIT_OK && (o.nodes == 0 || o.out == NULL)) {
+        code = tool_usage_error("keygen", "--nodes and --out are required");
+    }
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
+    unsigned long long nodes = o.nodes;
+    const char *out = o.out;
     if (mkdir(out, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "infersim keygen: cannot create %s: %s\n", out, strerror(errno));
         return TOOL_EXIT_USAGE;

@@ -968,15 +968,42 @@ static void plot_close(plot *p)
     rmdir(p->dir);
 }
 
+typedef struct plot_kind {
+    const char *kind;
+    int (*draw)(plot *p, const char *output);
+} plot_kind;
+
+static const plot_kind plot_kinds[] = {{"latency-cdf", plot_latency_cdf},
+                                       {"outcome", plot_outcome},
+                                       {"reputation", plot_reputation},
+                                       {"timeline", plot_timeline},
+                                       {"privacy", plot_privacy}};
+#define PLOT_KIND_COUNT (sizeof(plot_kinds) / sizeof(plot_kinds[0]))
+
+const char *tool_figure_kind_name(size_t index)
+{
+    return index < PLOT_KIND_COUNT ? plot_kinds[index].kind : NULL;
+}
+
+/* "unknown --kind 'K'; did you mean 'L'? (kinds: ...)" into p->why. */
+static int plot_unknown_kind(plot *p, const char *kind)
+{
+    const char *names[PLOT_KIND_COUNT];
+    char list[128] = "";
+    for (size_t i = 0; i < PLOT_KIND_COUNT; i++) {
+        names[i] = plot_kinds[i].kind;
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s", i == 0 ? "" : " ", names[i]);
+    }
+    const char *guess = tool_suggest(kind, names, PLOT_KIND_COUNT);
+    return plot_fail(p, TOOL_EXIT_USAGE, "unknown --kind '%s'%s%s%s\nkinds: %s", kind,
+                     guess != NULL ? "; did you mean '" : "", guess != NULL ? guess : "",
+                     guess != NULL ? "'?" : "", list);
+}
+
 int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, char *why,
                      size_t why_size)
 {
-    static const struct {
-        const char *kind;
-        int (*draw)(plot *p, const char *output);
-    } kinds[] = {{"latency-cdf", plot_latency_cdf}, {"outcome", plot_outcome},
-                 {"reputation", plot_reputation}, {"timeline", plot_timeline},
-                 {"privacy", plot_privacy}};
     plot p;
     memset(&p, 0, sizeof(p));
     p.db = db;
@@ -984,12 +1011,11 @@ int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, 
     p.why = why;
     p.why_size = why_size;
     size_t k = 0;
-    while (k < sizeof(kinds) / sizeof(kinds[0]) && strcmp(kinds[k].kind, figure->kind) != 0) {
+    while (k < PLOT_KIND_COUNT && strcmp(plot_kinds[k].kind, figure->kind) != 0) {
         k++;
     }
-    if (k == sizeof(kinds) / sizeof(kinds[0])) {
-        return plot_fail(&p, TOOL_EXIT_USAGE, "unknown --kind '%s' (latency-cdf, outcome,"
-                         " reputation, timeline, privacy)", figure->kind);
+    if (k == PLOT_KIND_COUNT) {
+        return plot_unknown_kind(&p, figure->kind);
     }
     if (!tool_gnuplot_present()) {
         return plot_fail(&p, TOOL_EXIT_INTERNAL, "gnuplot is not installed or not on PATH"
@@ -997,7 +1023,7 @@ int tool_figure_draw(met_db *db, const tool_figure *figure, const char *output, 
     }
     int rc = plot_open(&p);
     if (rc == 0) {
-        rc = kinds[k].draw(&p, output);
+        rc = plot_kinds[k].draw(&p, output);
     }
     if (rc == 0) {
         bool failed = fflush(p.data) != 0 || fflush(p.script) != 0;
@@ -1017,31 +1043,38 @@ typedef struct plot_options {
     tool_figure figure;
 } plot_options;
 
+static int plot_option(void *context, const char *name, const char *value)
+{
+    plot_options *o = context;
+    unsigned long long id;
+    bool is_id = strcmp(name, "--run") == 0 || strcmp(name, "--sweep") == 0;
+    if (is_id && (!tool_parse_u64(value, &id) || id == 0 || id > INT64_MAX)) {
+        return tool_usage_error("plot", "%s needs a positive id, got '%s'", name, value);
+    }
+    const char **slot = strcmp(name, "--db") == 0       ? &o->db
+                        : strcmp(name, "-o") == 0       ? &o->output
+                        : strcmp(name, "--kind") == 0   ? &o->figure.kind
+                        : strcmp(name, "--run") == 0    ? &o->figure.run_id
+                        : strcmp(name, "--sweep") == 0  ? &o->figure.sweep_id
+                        : strcmp(name, "--metric") == 0 ? &o->figure.metric
+                                                        : &o->figure.x_key;
+    *slot = value;
+    return TOOL_EXIT_OK;
+}
+
 static int plot_parse(int argc, char **argv, plot_options *o)
 {
-    unsigned long long id;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value = i + 1 < argc ? argv[++i] : NULL;
-        if (value == NULL) {
-            return tool_usage_error("plot", "option '%s' needs a value", arg);
-        }
-        bool is_id = strcmp(arg, "--run") == 0 || strcmp(arg, "--sweep") == 0;
-        if (is_id && (!tool_parse_u64(value, &id) || id == 0 || id > INT64_MAX)) {
-            return tool_usage_error("plot", "%s needs a positive id, got '%s'", arg, value);
-        }
-        const char **slot = strcmp(arg, "--db") == 0       ? &o->db
-                            : strcmp(arg, "-o") == 0       ? &o->output
-                            : strcmp(arg, "--kind") == 0   ? &o->figure.kind
-                            : strcmp(arg, "--run") == 0    ? &o->figure.run_id
-                            : strcmp(arg, "--sweep") == 0  ? &o->figure.sweep_id
-                            : strcmp(arg, "--metric") == 0 ? &o->figure.metric
-                            : strcmp(arg, "--x") == 0      ? &o->figure.x_key
-                                                           : NULL;
-        if (slot == NULL) {
-            return tool_usage_error("plot", "unknown option '%s'", arg);
-        }
-        *slot = value;
+    static const tool_option table[] = {
+        {"--db", 0, true},    {"-o", 'o', true},     {"--kind", 0, true}, {"--run", 0, true},
+        {"--sweep", 0, true}, {"--metric", 0, true}, {"--x", 0, true}};
+    static const tool_command command = {"plot", plot_usage, table, 7, plot_option};
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK && first < argc) {
+        code = tool_usage_error("plot", "unexpected argument '%s'", argv[first]);
+    }
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (o->figure.kind == NULL || o->output == NULL) {
         return tool_usage_error("plot", "needs --kind K and -o OUT.svg|OUT.png");
@@ -1056,20 +1089,38 @@ static int plot_parse(int argc, char **argv, plot_options *o)
     return TOOL_EXIT_OK;
 }
 
+static int plot_found(void *context, size_t count, const met_value *values)
+{
+    (void)count;
+    (void)values;
+    *(bool *)context = true;
+    return 0;
+}
+
+/* TOOL_EXIT_USAGE when the --run or --sweep asked for is not in 'db'. */
+static int plot_selection_check(met_db *db, const plot_options *o)
+{
+    const char *id = o->figure.run_id != NULL ? o->figure.run_id : o->figure.sweep_id;
+    const char *sql = o->figure.run_id != NULL ? "SELECT 1 FROM runs WHERE run_id = ?1"
+                                               : "SELECT 1 FROM sweeps WHERE sweep_id = ?1";
+    bool found = false;
+    if (id == NULL) {
+        return TOOL_EXIT_OK;
+    }
+    if (met_query(db, sql, &id, 1, plot_found, &found) != 0) {
+        return TOOL_EXIT_INTERNAL;
+    }
+    return found ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
+}
+
 int tool_plot_main(int argc, char **argv)
 {
     plot_options options = {"results.db", NULL, {NULL, NULL, NULL, NULL, NULL}};
     char why[512];
     met_db *db = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(plot_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = plot_parse(argc, argv, &options);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     if (access(options.db, F_OK) != 0) {
         return tool_usage_error("plot", "no results database at '%s'", options.db);
@@ -1078,7 +1129,17 @@ int tool_plot_main(int argc, char **argv)
         fprintf(stderr, "infersim plot: %s\n", why);
         return TOOL_EXIT_USAGE;
     }
-    code = tool_figure_draw(db, &options.figure, options.output, why, sizeof(why));
+    code = plot_selection_check(db, &options);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_figure_draw(db, &options.figure, options.output, why, sizeof(why));
+    } else if (code == TOOL_EXIT_USAGE) {
+        snprintf(why, sizeof(why), "no %s %s in '%s'",
+                 options.figure.run_id != NULL ? "run" : "sweep",
+                 options.figure.run_id != NULL ? options.figure.run_id : options.figure.sweep_id,
+                 options.db);
+    } else {
+        snprintf(why, sizeof(why), "%s", met_db_errmsg(db));
+    }
     met_db_close(db);
     if (code != TOOL_EXIT_OK) {
         fprintf(stderr, "infersim plot: %s\n", why);

@@ -662,31 +662,47 @@ static int report_sweep(report *r)
 
 /* ---- the command ------------------------------------------------------------- */
 
+typedef struct report_options {
+    const char *db;
+    const char *output;
+    report *r;
+} report_options;
+
+static int report_option(void *context, const char *name, const char *value)
+{
+    report_options *o = context;
+    unsigned long long id;
+    if (strcmp(name, "--db") == 0) {
+        o->db = value;
+    } else if (strcmp(name, "-o") == 0) {
+        o->output = value;
+    } else if (!tool_parse_u64(value, &id) || id == 0 || id > INT64_MAX || o->r->id != NULL) {
+        return tool_usage_error("report", "one --run ID or --sweep ID, got '%s %s'", name,
+                                value);
+    } else {
+        o->r->id = value;
+        o->r->sweep = name[2] == 's';
+    }
+    return TOOL_EXIT_OK;
+}
+
 static int report_parse(int argc, char **argv, const char **db, const char **output,
                         report *r)
 {
-    unsigned long long id;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value = i + 1 < argc ? argv[++i] : NULL;
-        if (value == NULL) {
-            return tool_usage_error("report", "option '%s' needs a value", arg);
-        }
-        if (strcmp(arg, "--db") == 0) {
-            *db = value;
-        } else if (strcmp(arg, "-o") == 0) {
-            *output = value;
-        } else if (strcmp(arg, "--run") == 0 || strcmp(arg, "--sweep") == 0) {
-            if (!tool_parse_u64(value, &id) || id == 0 || id > INT64_MAX || r->id != NULL) {
-                return tool_usage_error("report", "one --run ID or --sweep ID, got '%s %s'",
-                                        arg, value);
-            }
-            r->id = value;
-            r->sweep = arg[2] == 's';
-        } else {
-            return tool_usage_error("report", "unknown option '%s'", arg);
-        }
+    static const tool_option table[] = {
+        {"--db", 0, true}, {"-o", 'o', true}, {"--run", 0, true}, {"--sweep", 0, true}};
+    static const tool_command command = {"report", report_usage, table, 4, report_option};
+    report_options o = {*db, NULL, r};
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, &o, &first);
+    if (code == TOOL_EXIT_OK && first < argc) {
+        code = tool_usage_error("report", "unexpected argument '%s'", argv[first]);
     }
+    if (code != TOOL_EXIT_OK) {
+        return code;
+    }
+    *db = o.db;
+    *output = o.output;
     if (r->id == NULL || *output == NULL) {
         return tool_usage_error("report", "needs --run ID or --sweep ID, and -o REPORT.html");
     }
@@ -735,15 +751,9 @@ int tool_report_main(int argc, char **argv)
     report r;
     memset(&r, 0, sizeof(r));
     r.unit_column = -1;
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(report_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = report_parse(argc, argv, &db_path, &output, &r);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     if (access(db_path, F_OK) != 0) {
         return tool_usage_error("report", "no results database at '%s'", db_path);

@@ -65,40 +65,44 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+static int run_option(void *context, const char *name, const char *value)
+{
+    run_options *options = context;
+    if (strcmp(name, "--seed") == 0) {
+        unsigned long long seed;
+        if (!tool_parse_u64(value, &seed)) {
+            return tool_usage_error("run", "--seed needs an unsigned integer, got '%s'", value);
+        }
+        snprintf(options->seed_override, sizeof(options->seed_override), "seed=%llu", seed);
+    } else if (strcmp(name, "--db") == 0) {
+        options->db = value;
+    } else if (strcmp(name, "--set") == 0) {
+        if (options->override_count == RUN_OVERRIDES_MAX) {
+            return tool_usage_error("run", "at most %d --set overrides", RUN_OVERRIDES_MAX);
+        }
+        options->overrides[options->override_count++] = value;
+    } else if (strcmp(name, "--check") == 0) {
+        options->check = true;
+    } else {
+        options->quiet = true;
+    }
+    return TOOL_EXIT_OK;
+}
+
 static int parse_options(int argc, char **argv, run_options *options)
 {
+    static const tool_option table[] = {{"--seed", 0, true},   {"--db", 0, true},
+                                        {"--set", 0, true},    {"--check", 0, false},
+                                        {"--quiet", 'q', false}};
+    static const tool_command command = {"run", run_usage, table, 5, run_option};
     memset(options, 0, sizeof(*options));
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        bool has_value = i + 1 < argc;
-        if (strcmp(arg, "--seed") == 0 && has_value) {
-            unsigned long long seed;
-            if (!tool_parse_u64(argv[++i], &seed)) {
-                return tool_usage_error("run", "--seed needs an unsigned integer, got '%s'",
-                                        argv[i]);
-            }
-            snprintf(options->seed_override, sizeof(options->seed_override), "seed=%llu", seed);
-        } else if (strcmp(arg, "--db") == 0 && has_value) {
-            options->db = argv[++i];
-        } else if (strcmp(arg, "--set") == 0 && has_value) {
-            if (options->override_count == RUN_OVERRIDES_MAX) {
-                return tool_usage_error("run", "at most %d --set overrides", RUN_OVERRIDES_MAX);
-            }
-            options->overrides[options->override_count++] = argv[++i];
-        } else if (strcmp(arg, "--check") == 0) {
-            options->check = true;
-        } else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
-            options->quiet = true;
-        } else if (arg[0] == '-') {
-            return tool_usage_error("run", "unknown or incomplete option '%s'", arg);
-        } else if (options->file == NULL) {
-            options->file = arg;
-        } else {
-            return tool_usage_error("run", "unexpected argument '%s'", arg);
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, options, &first);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_positional_one("run", argc, argv, first, "scenario FILE", &options->file);
     }
-    if (options->file == NULL) {
-        return tool_usage_error("run", "missing scenario FILE");
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (options->seed_override[0] != '\0') {
         options->overrides[options->override_count++] = options->seed_override; /* Last wins. */
@@ -246,13 +250,46 @@ uint32_t tool_run_expect_count(const scn_scenario *scenario)
     return count;
 }
 
-/* Evaluates every run-level expectation, stores its outcome and names each
- * failure; an over-seed one is named and not stored (it has no verdict on
- * one run). Returns the number that failed, or -1 on a write error. */
+/* The value of expectation metric 'name' in 'result' (NAN when unknown:
+ * the loader only accepts known metrics). */
+static double expect_actual(const world_result *result, const char *name)
+{
+    double actual = NAN;
+    if (world_result_metric(result, name, &actual) != 0) {
+        actual = NAN;
+    }
+    return actual;
+}
+
+/* Evaluates every run-level expectation and stores its outcome (an
+ * over-seed one has no verdict on one run). Returns the number that
+ * failed, or -1 on a write error. */
 static int store_expectations(run_context *run, const scn_scenario *scenario,
-                              const world_result *result, bool quiet)
+                              const world_result *result)
 {
     int failed = 0;
+    for (uint32_t i = 0; i < scenario->expect_count; i++) {
+        const scn_expect *expect = &scenario->expects[i];
+        if (expect->scope != SCN_EXPECT_RUN) {
+            continue;
+        }
+        double actual = expect_actual(result, expect->metric);
+        bool passed = tool_cmp_holds(expect->cmp, actual, expect->value);
+        if (met_expect_add(run->db, run->run_id, expect->metric, tool_cmp_text(expect->cmp),
+                           expect->value, actual, passed) != 0) {
+            return -1;
+        }
+        failed += passed ? 0 : 1;
+    }
+    return failed;
+}
+
+/* Names each expectation's outcome after the summary, the actual value in
+ * the unit the expectation was written in: a failure on stderr (also when
+ * quiet), the others on stdout. */
+static void print_expectations(const scn_scenario *scenario, const world_result *result,
+                               bool quiet)
+{
     for (uint32_t i = 0; i < scenario->expect_count; i++) {
         const scn_expect *expect = &scenario->expects[i];
         char shown[2 * SCN_NAME_MAX + 64];
@@ -263,18 +300,9 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
             }
             continue;
         }
-        double actual = NAN;
-        if (world_result_metric(result, expect->metric, &actual) != 0) {
-            actual = NAN; /* The loader only accepts known metrics. */
-        }
-        bool passed = tool_cmp_holds(expect->cmp, actual, expect->value);
-        if (met_expect_add(run->db, run->run_id, expect->metric, tool_cmp_text(expect->cmp),
-                           expect->value, actual, passed) != 0) {
-            return -1;
-        }
+        double actual = expect_actual(result, expect->metric);
         scn_format_expect(shown, sizeof(shown), expect, actual);
-        if (!passed) {
-            failed += 1;
+        if (!tool_cmp_holds(expect->cmp, actual, expect->value)) {
             fprintf(stderr, "expectation failed: %s %s (actual %s)\n", expect->metric,
                     expect->text, shown);
         } else if (!quiet) {
@@ -282,7 +310,6 @@ static int store_expectations(run_context *run, const scn_scenario *scenario,
                    shown);
         }
     }
-    return failed;
 }
 
 /* ---- the summary on stdout ---- */
@@ -360,7 +387,7 @@ static void install_signals(void)
 }
 
 static int store_results(run_context *run, const scn_scenario *scenario, const world_result *result,
-                         const run_options *options, int *failed_out)
+                         int *failed_out)
 {
     if (store_nodes(run, scenario, result) != 0 || store_messages(run, result) != 0 ||
         store_metrics(run, result) != 0) {
@@ -372,8 +399,7 @@ static int store_results(run_context *run, const scn_scenario *scenario, const w
     }
     /* A run stopped early has no verdict: its expectations are about the
      * whole run, and an interrupted one would pass or fail by accident. */
-    *failed_out = result->interrupted ? 0 : store_expectations(run, scenario, result,
-                                                               options->quiet);
+    *failed_out = result->interrupted ? 0 : store_expectations(run, scenario, result);
     return *failed_out < 0 || run->write_error ? -1 : 0;
 }
 
@@ -401,7 +427,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         print_reproduce(options, scenario);
         return TOOL_EXIT_INTERNAL;
     }
-    int stored = store_results(run, scenario, result, options, &failed);
+    int stored = store_results(run, scenario, result, &failed);
     const char *check = tool_run_expect_count(scenario) == 0 || result->interrupted ? NULL
                         : failed > 0                                       ? "failed"
                                                                            : "passed";
@@ -415,6 +441,10 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     }
     if (!options->quiet) {
         print_summary(run->run_id, scenario, result, wall_s, db_path);
+    }
+    if (!result->interrupted && stored == 0) {
+        fflush(stdout);     /* the summary first, also when stderr is the same file */
+        print_expectations(scenario, result, options->quiet);
     }
     world_result_destroy(result);
     if (stored != 0) {
@@ -440,15 +470,9 @@ int tool_run_main(int argc, char **argv)
     char why[512];
     run_context run;
 
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(run_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = parse_options(argc, argv, &options);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     code = tool_scenario_load(options.file, options.overrides, options.override_count,
                               &scenario);

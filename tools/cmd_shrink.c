@@ -80,37 +80,41 @@ static void shrink_on_signal(int signal_number)
     shrink_stop_signal = signal_number;
 }
 
+static int shrink_option(void *context, const char *name, const char *value)
+{
+    shrink_options *o = context;
+    if (strcmp(name, "--swarm") == 0) {
+        o->swarm = true;
+    } else if (strcmp(name, "--seed") == 0) {
+        if (!tool_parse_u64(value, &o->seed)) {
+            return tool_usage_error("shrink", "--seed needs an unsigned integer, got '%s'",
+                                    value);
+        }
+        o->has_seed = true;
+    } else if (strcmp(name, "--set") == 0) {
+        if (o->set_count == SHRINK_SETS_MAX) {
+            return tool_usage_error("shrink", "at most %d --set overrides", SHRINK_SETS_MAX);
+        }
+        o->sets[o->set_count++] = value;
+    } else {
+        o->output = value;
+    }
+    return TOOL_EXIT_OK;
+}
+
 static int shrink_parse(int argc, char **argv, shrink_options *o)
 {
+    static const tool_option table[] = {
+        {"--swarm", 0, false}, {"--seed", 0, true}, {"--set", 0, true}, {"-o", 'o', true}};
+    static const tool_command command = {"shrink", shrink_usage, table, 4, shrink_option};
     memset(o, 0, sizeof(*o));
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        bool has_value = i + 1 < argc;
-        if (strcmp(arg, "--swarm") == 0) {
-            o->swarm = true;
-        } else if (strcmp(arg, "--seed") == 0 && has_value) {
-            if (!tool_parse_u64(argv[++i], &o->seed)) {
-                return tool_usage_error("shrink", "--seed needs an unsigned integer, got '%s'",
-                                        argv[i]);
-            }
-            o->has_seed = true;
-        } else if (strcmp(arg, "--set") == 0 && has_value) {
-            if (o->set_count == SHRINK_SETS_MAX) {
-                return tool_usage_error("shrink", "at most %d --set overrides", SHRINK_SETS_MAX);
-            }
-            o->sets[o->set_count++] = argv[++i];
-        } else if (strcmp(arg, "-o") == 0 && has_value) {
-            o->output = argv[++i];
-        } else if (arg[0] == '-') {
-            return tool_usage_error("shrink", "unknown or incomplete option '%s'", arg);
-        } else if (o->file == NULL) {
-            o->file = arg;
-        } else {
-            return tool_usage_error("shrink", "unexpected argument '%s'", arg);
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_positional_one("shrink", argc, argv, first, "scenario FILE", &o->file);
     }
-    if (o->file == NULL) {
-        return tool_usage_error("shrink", "missing scenario FILE");
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (!o->has_seed) {
         return tool_usage_error("shrink", "missing --seed S (the failing run's seed)");
@@ -506,15 +510,9 @@ int tool_shrink_main(int argc, char **argv)
 {
     shrink_options options;
     shrink_state state;
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(shrink_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = shrink_parse(argc, argv, &options);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     memset(&state, 0, sizeof(state));
     state.options = &options;

@@ -86,8 +86,13 @@ static void swarm_on_signal(int signal_number)
     swarm_stop_signal = signal_number;
 }
 
-static int swarm_parse_value(swarm_options *o, const char *arg, const char *value)
+static int swarm_parse_value(void *context, const char *arg, const char *value)
 {
+    swarm_options *o = context;
+    if (strcmp(arg, "--quiet") == 0) {
+        o->quiet = true;
+        return TOOL_EXIT_OK;
+    }
     if (strcmp(arg, "--set") == 0) {
         if (o->set_count == SWARM_SETS_MAX) {
             return tool_usage_error("swarm", "at most %d --set overrides", SWARM_SETS_MAX);
@@ -117,26 +122,18 @@ static int swarm_parse_value(swarm_options *o, const char *arg, const char *valu
 
 static int swarm_parse(int argc, char **argv, swarm_options *o)
 {
+    static const tool_option table[] = {
+        {"--runs", 0, true}, {"--jobs", 0, true}, {"--seed", 0, true}, {"--replay", 0, true},
+        {"--set", 0, true},  {"--db", 0, true},     {"--quiet", 'q', false}};
+    static const tool_command command = {"swarm", swarm_usage, table, 7, swarm_parse_value};
     memset(o, 0, sizeof(*o));
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
-            o->quiet = true;
-        } else if (arg[0] == '-' && i + 1 < argc) {
-            int code = swarm_parse_value(o, arg, argv[++i]);
-            if (code != TOOL_EXIT_OK) {
-                return code;
-            }
-        } else if (arg[0] == '-') {
-            return tool_usage_error("swarm", "unknown or incomplete option '%s'", arg);
-        } else if (o->file == NULL) {
-            o->file = arg;
-        } else {
-            return tool_usage_error("swarm", "unexpected argument '%s'", arg);
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_positional_one("swarm", argc, argv, first, "scenario FILE", &o->file);
     }
-    if (o->file == NULL) {
-        return tool_usage_error("swarm", "missing scenario FILE");
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (!o->has_replay && (o->runs == 0 || o->runs > SWARM_RUNS_MAX)) {
         return tool_usage_error("swarm", "--runs needs a count from 1 to %llu",
@@ -438,15 +435,9 @@ int tool_swarm_main(int argc, char **argv)
 {
     swarm_options options;
     swarm_state state;
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(swarm_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = swarm_parse(argc, argv, &options);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     memset(&state, 0, sizeof(state));
     state.options = &options;

@@ -144,8 +144,13 @@ static int parse_count(const char *name, const char *value, unsigned long long *
     return TOOL_EXIT_OK;
 }
 
-static int parse_value_option(sweep_options *o, const char *arg, const char *value)
+static int parse_value_option(void *context, const char *arg, const char *value)
 {
+    sweep_options *o = context;
+    if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "--check") == 0) {
+        *(arg[2] == 'q' ? &o->quiet : &o->check) = true;
+        return TOOL_EXIT_OK;
+    }
     if (strcmp(arg, "--param") == 0 || strcmp(arg, "--set") == 0) {
         bool param = arg[2] == 'p';
         size_t *count = param ? &o->param_count : &o->set_count;
@@ -185,29 +190,22 @@ static int parse_value_option(sweep_options *o, const char *arg, const char *val
 
 static int parse_options(int argc, char **argv, sweep_options *o)
 {
+    static const tool_option table[] = {
+        {"--param", 0, true},    {"--seeds", 0, true},  {"--set", 0, true},
+        {"--db", 0, true},       {"--jobs", 0, true},   {"--chunk", 0, true},
+        {"--check", 0, false},   {"--quiet", 'q', false}, {"--emit", 0, true},
+        {"--chunks", 0, true},   {"--throttle", 0, true}, {"--parts", 0, true},
+        {"-o", 'o', true}};
+    static const tool_command command = {"sweep", sweep_usage, table,
+                                         sizeof(table) / sizeof(table[0]), parse_value_option};
     memset(o, 0, sizeof(*o));
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
-            o->quiet = true;
-        } else if (strcmp(arg, "--check") == 0) {
-            o->check = true;
-        } else if (arg[0] == '-') {
-            if (i + 1 >= argc) {
-                return tool_usage_error("sweep", "option '%s' needs a value", arg);
-            }
-            int code = parse_value_option(o, arg, argv[++i]);
-            if (code != TOOL_EXIT_OK) {
-                return code;
-            }
-        } else if (o->file == NULL) {
-            o->file = arg;
-        } else {
-            return tool_usage_error("sweep", "unexpected argument '%s'", arg);
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_positional_one("sweep", argc, argv, first, "scenario FILE", &o->file);
     }
-    if (o->file == NULL) {
-        return tool_usage_error("sweep", "missing scenario FILE");
+    if (code != TOOL_EXIT_OK) {
+        return code;
     }
     if (o->emit == NULL && (o->output != NULL || o->emit_chunks != 0 || o->throttle != 0 ||
                             o->parts != NULL)) {
@@ -1326,15 +1324,9 @@ int tool_sweep_main(int argc, char **argv)
 {
     sweep_options options;
     sweep_plan plan;
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(sweep_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = parse_options(argc, argv, &options);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     code = plan_load(&options, &plan);
     if (code == TOOL_EXIT_OK) {

@@ -89,90 +89,76 @@ typedef struct testbed_context {
     bool write_error;
 } testbed_context;
 
-static int parse_number(const char *name, const char *text, unsigned long long low,
-                        unsigned long long high, unsigned long long *out)
+static int testbed_number(const char *name, const char *value, unsigned long long high,
+                          uint32_t *out)
 {
-    if (!tool_parse_u64(text, out) || *out < low || *out > high) {
-        return tool_usage_error("testbed", "%s wants an integer in %llu..%llu, not '%s'", name,
-                                low, high, text != NULL ? text : "");
-    }
-    return TOOL_EXIT_OK;
+    unsigned long long low = strcmp(name, "--base-port") == 0 ? 1024 : 1;
+    unsigned long long number = 0;
+    int rc = tool_parse_range("testbed", name, value, low, high, &number);
+    *out = (uint32_t)number;
+    return rc;
 }
 
-static int testbed_option(testbed_options *o, int argc, char **argv, int *i)
+static int testbed_option(void *context, const char *arg, const char *value)
 {
-    const char *arg = argv[*i];
-    const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
-    unsigned long long number = 0;
+    testbed_options *o = context;
+    uint32_t port = 0;
     int rc = TOOL_EXIT_OK;
-    bool takes_value = true;
-    if (strcmp(arg, "--db") == 0 && value != NULL) {
+    if (strcmp(arg, "--db") == 0) {
         o->db = value;
-    } else if (strcmp(arg, "--ports-file") == 0 && value != NULL) {
+    } else if (strcmp(arg, "--ports-file") == 0) {
         o->ports_file = value;
-    } else if (strcmp(arg, "--keys") == 0 && value != NULL) {
+    } else if (strcmp(arg, "--keys") == 0) {
         o->keys_dir = value;
-    } else if (strcmp(arg, "--admin-token-file") == 0 && value != NULL) {
+    } else if (strcmp(arg, "--admin-token-file") == 0) {
         o->token_file = value;
     } else if (strcmp(arg, "--processes") == 0) {
-        rc = parse_number(arg, value, 1, TB_PROCESSES_MAX, &number);
-        o->processes = (uint32_t)number;
+        rc = testbed_number(arg, value, TB_PROCESSES_MAX, &o->processes);
     } else if (strcmp(arg, "--http-requests") == 0) {
-        rc = parse_number(arg, value, 1, 1u << 20, &number);
-        o->http_requests = (uint32_t)number;
+        rc = testbed_number(arg, value, 1u << 20, &o->http_requests);
     } else if (strcmp(arg, "--base-port") == 0) {
-        rc = parse_number(arg, value, 1024, 65535 - 2 * TB_PROCESSES_MAX, &number);
-        o->base_port = (uint16_t)number;
-    } else if (strcmp(arg, "--duration") == 0 && value != NULL) {
-        char *end = NULL;
-        o->duration_s = strtod(value, &end);
-        if (end == value || *end != '\0' || !(o->duration_s > 0) || o->duration_s > 86400) {
-            rc = tool_usage_error("testbed", "--duration wants seconds in (0, 86400]");
-        }
-    } else if (strcmp(arg, "--set") == 0 && value != NULL) {
+        rc = testbed_number(arg, value, 65535 - 2 * TB_PROCESSES_MAX, &port);
+        o->base_port = (uint16_t)port;
+    } else if (strcmp(arg, "--duration") == 0) {
+        rc = tool_parse_positive("testbed", arg, value, 86400, &o->duration_s);
+    } else if (strcmp(arg, "--set") == 0) {
         if (o->override_count == sizeof(o->overrides) / sizeof(o->overrides[0])) {
             return tool_usage_error("testbed", "too many --set options");
         }
         o->overrides[o->override_count++] = value;
+    } else if (strcmp(arg, "--no-workload") == 0) {
+        o->workload = false;
+    } else if (strcmp(arg, "--no-faults") == 0) {
+        o->faults = false;
+    } else if (strcmp(arg, "--quiet") == 0) {
+        o->quiet = true;
     } else {
-        takes_value = false;
-        if (strcmp(arg, "--no-workload") == 0) {
-            o->workload = false;
-        } else if (strcmp(arg, "--no-faults") == 0) {
-            o->faults = false;
-        } else if (strcmp(arg, "--quiet") == 0) {
-            o->quiet = true;
-        } else if (strcmp(arg, "--check") == 0) {
-            o->check = true;
-        } else if (arg[0] == '-') {
-            return tool_usage_error("testbed", "unknown option or missing value: %s", arg);
-        } else if (o->file == NULL) {
-            o->file = arg;
-        } else {
-            return tool_usage_error("testbed", "one scenario file only");
-        }
+        o->check = true;
     }
-    *i += takes_value ? 1 : 0;
     return rc;
 }
 
 static int testbed_parse(int argc, char **argv, testbed_options *o)
 {
+    static const tool_option table[] = {
+        {"--processes", 0, true},      {"--duration", 0, true},   {"--http-requests", 0, true},
+        {"--base-port", 0, true},      {"--db", 0, true},         {"--ports-file", 0, true},
+        {"--keys", 0, true},           {"--admin-token-file", 0, true},
+        {"--set", 0, true},            {"--no-workload", 0, false},
+        {"--no-faults", 0, false},     {"--quiet", 0, false},     {"--check", 0, false}};
+    static const tool_command command = {"testbed", testbed_usage, table,
+                                         sizeof(table) / sizeof(table[0]), testbed_option};
     memset(o, 0, sizeof(*o));
     o->processes = 1;
     o->http_requests = 256;
     o->workload = true;
     o->faults = true;
-    for (int i = 1; i < argc; i++) {
-        int rc = testbed_option(o, argc, argv, &i);
-        if (rc != TOOL_EXIT_OK) {
-            return rc;
-        }
+    int first = 0;
+    int code = tool_options_parse(&command, argc, argv, o, &first);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_positional_one("testbed", argc, argv, first, "scenario FILE", &o->file);
     }
-    if (o->file == NULL) {
-        return tool_usage_error("testbed", "a scenario file is required");
-    }
-    return TOOL_EXIT_OK;
+    return code;
 }
 
 /* ---- rows a node process writes when it stops ---- */
@@ -624,15 +610,9 @@ int tool_testbed_main(int argc, char **argv)
     testbed_options options;
     scn_scenario *scenario = NULL;
     char why[512];
-    for (int i = 1; i < argc; i++) {
-        if (tool_is_help(argv[i])) {
-            fputs(testbed_usage, stdout);
-            return TOOL_EXIT_OK;
-        }
-    }
     int code = testbed_parse(argc, argv, &options);
     if (code != TOOL_EXIT_OK) {
-        return code;
+        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
     }
     code = tool_scenario_load(options.file, options.overrides, options.override_count,
                               &scenario);
@@ -654,7 +634,7 @@ int tool_testbed_main(int argc, char **argv)
     testbed_context run = {&options, scenario, NULL, NULL, 0, false};
     run.db_path = options.db != NULL ? options.db : scenario->output.db;
     if (met_db_open(run.db_path, &run.db, why, sizeof(why)) != 0) {
-        fprintf(stderr, "infersim testbed: %s: %s\n", run.db_path, why);
+        fprintf(stderr, "infersim testbed: %s\n", why); /* 'why' names the file */
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
     }

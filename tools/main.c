@@ -85,6 +85,10 @@ int tool_scenario_load(const char *file, const char *const *overrides, size_t ov
     if (rc != 0) {
         char text[1024];
         scn_error_format(&error, text, sizeof(text));
+        if (strncmp(error.file, "--set", 5) == 0) {
+            /* An override has no file position: its own text locates it. */
+            snprintf(text, sizeof(text), "%s: %s", error.file, error.message);
+        }
         fprintf(stderr, "%s\n", text);
         return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
     }
@@ -106,28 +110,80 @@ bool tool_parse_u64(const char *text, unsigned long long *value_out)
     return true;
 }
 
+static const struct {
+    const char *name;
+    int (*main)(int argc, char **argv);
+} commands[] = {
+    {"run", tool_run_main},
+    {"validate", tool_validate_main},
+    {"runs", tool_runs_main},
+    {"export", tool_export_main},
+    {"compare", tool_compare_main},
+    {"sweep", tool_sweep_main},
+    {"swarm", tool_swarm_main},
+    {"shrink", tool_shrink_main},
+    {"merge", tool_merge_main},
+    {"plot", tool_plot_main},
+    {"report", tool_report_main},
+    {"testbed", tool_testbed_main},
+    {"client", tool_client_main},
+    {"keygen", tool_keygen_main},
+    {"infer", tool_infer_main},
+    {"complete", tool_complete_main},
+};
+#define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
+
+/* A scenario key as --set takes it: a list item's "[]" becomes ".0". */
+static void complete_key_print(const char *path)
+{
+    if (strchr(path, '*') != NULL) {
+        return;             /* a name the user picks: nothing to offer */
+    }
+    for (const char *c = path; *c != '\0'; c++) {
+        if (c[0] == '[' && c[1] == ']') {
+            fputs(".0", stdout);
+            c++;
+        } else {
+            putchar(*c);
+        }
+    }
+    putchar('\n');
+}
+
+/* `infersim complete WHAT`, for shell completion (completion/infersim.bash):
+ * the words of one kind, one a line. Not in the usage: a helper of the
+ * completion script, documented in the man page. */
+int tool_complete_main(int argc, char **argv)
+{
+    const char *what = argc == 2 ? argv[1] : "";
+    if (strcmp(what, "commands") == 0) {
+        for (size_t i = 0; i < COMMAND_COUNT; i++) {
+            if (commands[i].main != tool_complete_main) {
+                puts(commands[i].name);
+            }
+        }
+        puts("version");
+        puts("help");
+    } else if (strcmp(what, "tables") == 0) {
+        for (size_t i = 0; met_export_table_name(i) != NULL; i++) {
+            puts(met_export_table_name(i));
+        }
+    } else if (strcmp(what, "kinds") == 0) {
+        for (size_t i = 0; tool_figure_kind_name(i) != NULL; i++) {
+            puts(tool_figure_kind_name(i));
+        }
+    } else if (strcmp(what, "keys") == 0) {
+        for (size_t i = 0; scn_key_path(i) != NULL; i++) {
+            complete_key_print(scn_key_path(i));
+        }
+    } else {
+        return tool_usage_error("complete", "wants one of commands, tables, kinds, keys");
+    }
+    return TOOL_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*main)(int argc, char **argv);
-    } commands[] = {
-        {"run", tool_run_main},
-        {"validate", tool_validate_main},
-        {"runs", tool_runs_main},
-        {"export", tool_export_main},
-        {"compare", tool_compare_main},
-        {"sweep", tool_sweep_main},
-        {"swarm", tool_swarm_main},
-        {"shrink", tool_shrink_main},
-        {"merge", tool_merge_main},
-        {"plot", tool_plot_main},
-        {"report", tool_report_main},
-        {"testbed", tool_testbed_main},
-        {"client", tool_client_main},
-        {"keygen", tool_keygen_main},
-        {"infer", tool_infer_main},
-    };
     if (argc < 2 || tool_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
@@ -140,10 +196,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "infersim: libsodium failed to initialise\n");
         return TOOL_EXIT_INTERNAL;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             return commands[i].main(argc - 1, argv + 1);
         }
+    }
+    const char *names[COMMAND_COUNT];
+    size_t count = 0;
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        if (commands[i].main != tool_complete_main) {
+            names[count++] = commands[i].name;     /* the hidden one is not offered */
+        }
+    }
+    const char *guess = tool_suggest(argv[1], names, count);
+    if (guess != NULL) {
+        fprintf(stderr, "infersim: unknown command '%s'; did you mean '%s'?\n", argv[1], guess);
+        return TOOL_EXIT_USAGE;
     }
     fprintf(stderr, "infersim: unknown command '%s'\n\n%s", argv[1], usage_text);
     return TOOL_EXIT_USAGE;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "metrics/met.h"
@@ -47,6 +48,7 @@ int tool_infer_main(int argc, char **argv);    /* cmd_infer.c */
 
 int tool_swarm_main(int argc, char **argv);    /* cmd_swarm.c */
 int tool_shrink_main(int argc, char **argv);   /* cmd_shrink.c */
+int tool_complete_main(int argc, char **argv); /* main.c: words for shell completion */
 
 /* ---- what swarm and shrink share (tool_swarm.c) ---- */
 
@@ -127,6 +129,9 @@ typedef struct tool_figure {
     const char *x_key;               /* outcome: NULL is the sweep's first grid key */
 } tool_figure;
 
+/* The index-th figure kind ("latency-cdf"), NULL past the end. */
+const char *tool_figure_kind_name(size_t index);
+
 /* True when a gnuplot executable is on PATH. */
 bool tool_gnuplot_present(void);
 
@@ -155,6 +160,56 @@ bool tool_cmp_holds(scn_cmp cmp, double actual, double expected);
 uint32_t tool_run_expect_count(const scn_scenario *scenario);
 /* An expectation as written, "metric [mean |each ]OP value[, passing OP r]". */
 const char *tool_expect_text(char *buffer, size_t size, const scn_expect *expect);
+
+/* ---- argument parsing (tool_opt.c) ---- */
+
+/* One option of a subcommand: its name as typed ("--db"; "-o" for one with
+ * only a short form), its short letter (0: none), whether it takes a
+ * value. */
+typedef struct tool_option {
+    const char *name;
+    char short_name;
+    bool takes_value;
+} tool_option;
+
+/* A subcommand's option table. on_option gets each option seen, by its
+ * table name, with its value (NULL for a flag), and returns TOOL_EXIT_OK
+ * to go on or the exit code that stops the parse. */
+typedef struct tool_command {
+    const char *name;
+    const char *usage;
+    const tool_option *options;
+    size_t option_count;
+    int (*on_option)(void *context, const char *name, const char *value);
+} tool_command;
+
+#define TOOL_OPTIONS_HELP (-1)   /* the usage was printed: exit 0 */
+
+/* Parses argv[1..argc) with getopt_long: --name V, --name=V, unambiguous
+ * prefixes, short options, '--' ends the options; operands may come
+ * anywhere and are left, in order, in argv[*first_positional..argc). With
+ * -h or --help anywhere before '--' prints the usage and returns
+ * TOOL_OPTIONS_HELP. An unknown option is an error that suggests the
+ * nearest name. Returns TOOL_EXIT_OK or the exit code (said on stderr). */
+int tool_options_parse(const tool_command *command, int argc, char **argv, void *context,
+                       int *first_positional);
+/* Exactly one operand in argv[first..argc) into *out ('what' names it in
+ * the error when missing). Returns TOOL_EXIT_OK or TOOL_EXIT_USAGE. */
+int tool_positional_one(const char *subcommand, int argc, char **argv, int first,
+                        const char *what, const char **out);
+/* The candidate nearest to 'word' by edit distance when it is near enough
+ * to be a misspelling of it, else NULL. */
+const char *tool_suggest(const char *word, const char *const *candidates, size_t count);
+/* Prints names[count] separated by spaces. */
+void tool_list_print(FILE *out, const char *const *names, size_t count);
+/* An integer in low..high (option 'name'), or TOOL_EXIT_USAGE naming the
+ * text. */
+int tool_parse_range(const char *subcommand, const char *name, const char *text,
+                     unsigned long long low, unsigned long long high,
+                     unsigned long long *out);
+/* A number in (0, high], or TOOL_EXIT_USAGE naming the text. */
+int tool_parse_positive(const char *subcommand, const char *name, const char *text,
+                        double high, double *out);
 
 /* True when argv[i] is -h or --help. */
 bool tool_is_help(const char *arg);
