@@ -246,6 +246,9 @@ typedef struct world_result {
     double slashed_burnt;
     uint64_t cheats_declined;        /* a rational adversary's hops it chose to run honestly */
     uint64_t cheats_taken;
+    bool vrf_selection;              /* verification.selection: vrf */
+    uint64_t vrf_proofs_verified;    /* members' proofs checked by clients */
+    uint64_t vrf_proofs_rejected;    /* of which failed (forged): votes refused */
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */

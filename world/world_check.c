@@ -123,6 +123,11 @@ static double check_metric_value(const world_result *result, scn_metric metric)
         return metric == SCN_METRIC_BALANCE_HONEST_MEAN ? honest : byzantine;
     case SCN_METRIC_CHEATS_DECLINED: return (double)result->cheats_declined;
     case SCN_METRIC_CHEATS_TAKEN: return (double)result->cheats_taken;
+    /* Only under selection vrf: hash runs keep their metrics rows. */
+    case SCN_METRIC_VRF_PROOFS_VERIFIED:
+        return result->vrf_selection ? (double)result->vrf_proofs_verified : NAN;
+    case SCN_METRIC_VRF_PROOFS_REJECTED:
+        return result->vrf_selection ? (double)result->vrf_proofs_rejected : NAN;
     default: return NAN;
     }
 }
