@@ -676,6 +676,7 @@ static const vocab_case vocab_cases[] = {
     {SCN_FAULT_ADAPTIVE, "nodes: {all: true}", "committee", "collude"},
     {SCN_FAULT_EQUIVOCATE, "nodes: {ids: [1]}", "committee", "equivocate"},
     {SCN_FAULT_FORGE_ATTESTATION, "nodes: {ids: [1]}", "tee", "forge_attestation"},
+    {SCN_FAULT_FORGED_TICKET, "nodes: {ids: [1]}", "committee, selection: vrf", "forged_ticket"},
 };
 
 START_TEST(test_cli_every_fault_and_behaviour_round_trips)

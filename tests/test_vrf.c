@@ -3,12 +3,17 @@
  * alpha, proof pi and output beta); rejection of a tampered proof, a
  * tampered alpha, a wrong key, invalid and small-order points and a
  * non-canonical s; prove/verify round trips over random keys; the VRF
- * sortition ticket and the committee drawn from tickets. Deterministic:
- * random keys come from a seeded util_prng. */
+ * sortition ticket and the committee drawn from tickets; committees drawn by
+ * VRF in the simulator (verification.selection: vrf), where a forged_ticket
+ * member's proof is caught, and the scenario errors of the keys.
+ * Deterministic: random keys come from a seeded util_prng. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "consensus/cons.h"
+#include "scenarios/scn.h"
+#include "sim/sim.h"
 #include "tests/suites.h"
 #include "util/hash.h"
 #include "util/prng.h"
@@ -278,6 +283,117 @@ START_TEST(test_vrf_ticket_and_committee)
 }
 END_TEST
 
+/* 60 identical nodes, committees of 5 (quorum 3), two segments. */
+static const char test_vrf_yaml[] =
+    "name: vrf\n"
+    "seed: 9\n"
+    "duration: 20s\n"
+    "network: {latency: {model: uniform, min: 5ms, max: 20ms}}\n"
+    "nodes:\n"
+    "  count: 60\n"
+    "  classes: [{name: gpu, fraction: 1, flops: 50TFLOPS, kernel: blocked}]\n"
+    "model:\n"
+    "  shape: {dim: 32, hidden_dim: 64, layers: 4, heads: 4, vocab: 128, seq_len: 64}\n"
+    "  segments: 2\n"
+    "  kv_slots: 16\n"
+    "verification: {protocol: committee, committee: 5, quorum: 3, timeout_slash: 0.1}\n"
+    "workload: {requests: 16, rate: 4/s, prompt_tokens: [6, 10], generate: 2}\n"
+    "output: {sample_interval: 0}\n";
+
+static world_result *test_vrf_run(const char *const *overrides, size_t count)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    world_result *result = NULL;
+    int rc = scn_load_string("vrf.yaml", test_vrf_yaml, overrides, count, &scenario, &error);
+    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
+}
+
+static double test_vrf_metric(const world_result *result, const char *name)
+{
+    double value = 0.0;
+    ck_assert_int_eq(world_result_metric(result, name, &value), 0);
+    return value;
+}
+
+/* Honest nodes under vrf: every proof checks out, nothing goes wrong, the
+ * run is deterministic and draws other committees than hash tickets; hash
+ * runs write no VRF metric. */
+START_TEST(test_vrf_selection_honest)
+{
+    const char *const vrf[] = {"verification.selection=vrf", "verification.vrf_epoch=5s"};
+    world_result *first = test_vrf_run(vrf, 2);
+    world_result *again = test_vrf_run(vrf, 2);
+    world_result *hash = test_vrf_run(NULL, 0);
+    ck_assert_uint_eq(first->trace_hash, again->trace_hash);
+    ck_assert_uint_ne(first->trace_hash, hash->trace_hash);
+    ck_assert_uint_eq(first->requests_completed, first->request_count);
+    ck_assert_uint_eq(first->accepted_wrong, 0);
+    ck_assert_uint_eq(first->honest_penalised, 0);
+    ck_assert_uint_eq(first->vrf_proofs_rejected, 0);
+    /* One check per member per committee round: 5 members, 2 segments. */
+    ck_assert_uint_ge(first->vrf_proofs_verified, 5 * 2 * first->request_count);
+    ck_assert(test_vrf_metric(first, "vrf_proofs_verified") ==
+              (double)first->vrf_proofs_verified);
+    ck_assert(isnan(test_vrf_metric(hash, "vrf_proofs_verified")));
+    ck_assert(isnan(test_vrf_metric(hash, "vrf_proofs_rejected")));
+    ck_assert_uint_eq(hash->vrf_proofs_verified, 0);
+    world_result_destroy(first);
+    world_result_destroy(again);
+    world_result_destroy(hash);
+}
+END_TEST
+
+/* Two forgers claim the best ticket: they sit on their segments'
+ * committees, every proof they send is refused, and the honest majority
+ * still settles every request correctly. */
+START_TEST(test_vrf_forged_ticket_caught)
+{
+    const char *const forged[] = {"verification.selection=vrf", "faults.0.kind=forged_ticket",
+                                  "faults.0.at=0s", "faults.0.nodes.ids=[1, 31]"};
+    world_result *result = test_vrf_run(forged, 4);
+    ck_assert_uint_gt(result->vrf_proofs_rejected, 0);
+    ck_assert_uint_gt(result->vrf_proofs_verified, result->vrf_proofs_rejected);
+    ck_assert(test_vrf_metric(result, "vrf_proofs_rejected") > 0.0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    ck_assert_uint_eq(result->requests_completed, result->request_count);
+    ck_assert(result->reputation[1] < 1.0 || result->reputation[31] < 1.0);
+    world_result_destroy(result);
+}
+END_TEST
+
+/* The keys' errors name the key, at its line. */
+START_TEST(test_vrf_scenario_errors)
+{
+    static const struct {
+        const char *overrides[3];
+        size_t count;
+        const char *message;
+    } cases[] = {
+        {{"verification.selection=random"}, 1, "verification.selection"},
+        {{"verification.vrf_epoch=5s"}, 1, "needs verification.selection: vrf"},
+        {{"verification.selection=vrf", "verification.vrf_epoch=0s"}, 2, "must be > 0"},
+        {{"verification.selection=vrf", "verification.commit_reveal=false"}, 2,
+         "needs commit-reveal"},
+        {{"faults.0.kind=forged_ticket", "faults.0.at=0s", "faults.0.nodes.ids=[1]"}, 3,
+         "needs verification.selection: vrf"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scn_scenario *scenario = NULL;
+        scn_error error;
+        int rc = scn_load_string("vrf.yaml", test_vrf_yaml, cases[i].overrides, cases[i].count,
+                                 &scenario, &error);
+        ck_assert_msg(rc != 0, "case %zu loaded", i);
+        ck_assert_msg(strstr(error.message, cases[i].message) != NULL, "case %zu: %s", i,
+                      error.message);
+    }
+}
+END_TEST
+
 Suite *test_vrf_suite(void)
 {
     Suite *suite = suite_create("vrf");
@@ -297,5 +413,12 @@ Suite *test_vrf_suite(void)
     tcase_add_test(use, test_vrf_ticket_and_committee);
     tcase_set_timeout(use, 60);
     suite_add_tcase(suite, use);
+    TCase *selection = tcase_create("selection");
+    tcase_add_checked_fixture(selection, test_vrf_setup, NULL);
+    tcase_add_test(selection, test_vrf_selection_honest);
+    tcase_add_test(selection, test_vrf_forged_ticket_caught);
+    tcase_add_test(selection, test_vrf_scenario_errors);
+    tcase_set_timeout(selection, 120);
+    suite_add_tcase(suite, selection);
     return suite;
 }

@@ -356,7 +356,8 @@ int world_host_behaviour(world_host *host, uint32_t fault_index, bool ending);
 
 /* Sets one node's behaviour directly (the testbed's admin endpoint);
  * 'scale' as a fault's. Returns 0 or WORLD_EINVAL for an unknown node, a
- * behaviour out of range, forge_attestation outside protocol tee, or a run
+ * behaviour out of range, forge_attestation outside protocol tee,
+ * forged_ticket without selection vrf, or a run
  * without verification. */
 int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour behaviour,
                            double scale);
