@@ -329,10 +329,6 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     }
 }
 
-/* An equivocating member signs a second, different commitment for the same
- * hop -- the one it would show other peers -- while it keeps the first for
- * its reveal. Both reach the client (votes are relayed to it), where the
- * pair is proof of equivocation. */
 /* selection vrf: the member's proof of its ticket follows its vote, so the
  * client can check the member's place before accepting the vote. */
 static void member_claim(const node *self, const node_message *m, node_message *commit)
@@ -351,6 +347,10 @@ static void member_claim(const node *self, const node_message *m, node_message *
     commit->payload_bytes = serving->vote_bytes + NODE_CLAIM_MAX;
 }
 
+/* An equivocating member signs a second, different commitment for the same
+ * hop -- the one it would show other peers -- while it keeps the first for
+ * its reveal. Both reach the client (votes are relayed to it), where the
+ * pair is proof of equivocation. */
 static void member_equivocate(node *self, node_outbox *outbox, const node_message *commit,
                               uint64_t at_ns)
 {
