@@ -338,6 +338,12 @@ START_TEST(test_vrf_selection_honest)
     ck_assert_uint_ge(first->vrf_proofs_verified, 5 * 2 * first->request_count);
     ck_assert(test_vrf_metric(first, "vrf_proofs_verified") ==
               (double)first->vrf_proofs_verified);
+    /* Every commitment carries its proof on the wire: 80 bytes more each. */
+    const world_type_stats *with = &first->types[NODE_MESSAGE_INFER_COMMIT];
+    const world_type_stats *without = &hash->types[NODE_MESSAGE_INFER_COMMIT];
+    ck_assert_uint_gt(with->sent, 0);
+    ck_assert_uint_eq(with->bytes_sent * without->sent,
+                      (without->bytes_sent + CONS_VRF_PROOF_BYTES * without->sent) * with->sent);
     ck_assert(isnan(test_vrf_metric(hash, "vrf_proofs_verified")));
     ck_assert(isnan(test_vrf_metric(hash, "vrf_proofs_rejected")));
     ck_assert_uint_eq(hash->vrf_proofs_verified, 0);
