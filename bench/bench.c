@@ -19,6 +19,7 @@
 #include "sim/queue.h"
 #include "bench/bench_infer.h"
 #include "bench/bench_testbed.h"
+#include "bench/bench_vrf.h"
 #include "sim/sim.h"
 #include "util/alloc.h"
 #include "util/hash.h"
@@ -395,6 +396,7 @@ int main(int argc, char **argv)
     const size_t sizes[] = {1000, 100000, 1000000};
     double baseline_exp = bench_baseline_prng();
     bench_baseline_memory();
+    bench_vrf_run();
     double engine_rate = 0.0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         bench_hold_result result = bench_hold(sizes[i], BENCH_MEAN_DELAY_NS, baseline_exp);

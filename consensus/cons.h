@@ -97,6 +97,76 @@ bool cons_committee_verify(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t seg
  * recompute it; nobody can bias it without biasing the beacon. */
 bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, double p);
 
+/* Draws the committee as cons_committee_select does, but candidate i's
+ * ticket is uniforms[i] in (0, 1] (a VRF ticket, cons_vrf_uniform) instead
+ * of the public hash ticket; keys are -ln(u) / (stake * reputation) and the
+ * order and ties are the same. CONS_EINVAL on a bad k, weight or ticket. */
+int cons_committee_select_uniforms(const double *uniforms, const cons_candidate *candidates,
+                                   size_t count, uint32_t k, uint32_t *members_out);
+
+/* ---- Verifiable random function (cons_vrf.c) ----
+ * ECVRF-EDWARDS25519-SHA512-TAI of RFC 9381 (suite string 0x03): the key is
+ * an RFC 8032 ed25519 key (the 32-byte seed and its public key, the same
+ * keys nodes sign with); encode_to_curve is try-and-increment (section
+ * 5.4.1.1) with the public key as salt; the nonce is RFC 8032's (section
+ * 5.4.2.2); the proof is Gamma (32) || c (16) || s (32) and the output beta
+ * is 64 bytes. Only the key's holder can compute beta for an alpha; anyone
+ * holding the public key and the proof can check it. Built on util/hash.h's
+ * edwards25519 wrappers (libsodium). Checked against RFC 9381 Appendix B.3.
+ *
+ * Strictness: verify takes a public key and a Gamma only when they are
+ * canonical encodings of points of the prime-order subgroup other than the
+ * identity (libsodium's point validation). RFC 9381's key validation
+ * (section 5.4.5) rejects small-order keys; this also rejects keys and
+ * Gammas with a small-order component, which honest keys and proofs never
+ * have (a Gamma with one could only re-encode an honest proof, with the
+ * same beta). */
+
+#define CONS_VRF_SECRET_KEY_BYTES 32   /* the RFC 8032 seed */
+#define CONS_VRF_PUBLIC_KEY_BYTES 32
+#define CONS_VRF_PROOF_BYTES 80
+#define CONS_VRF_OUTPUT_BYTES 64
+
+/* The public key of 'secret_key': the RFC 8032 public key. Cannot fail. */
+void cons_vrf_public_key(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
+                         uint8_t public_key_out[CONS_VRF_PUBLIC_KEY_BYTES]);
+
+/* ECVRF_prove (RFC 9381 section 5.1) of 'alpha' (alpha_size bytes, may be
+ * 0) under 'secret_key'. 0, or CONS_EINVAL when encode_to_curve finds no
+ * point in 256 tries or lands on a small-order point (probability about
+ * 2^-250: never seen). Deterministic. */
+int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
+                   size_t alpha_size, uint8_t proof_out[CONS_VRF_PROOF_BYTES]);
+
+/* ECVRF_proof_to_hash (section 5.2): beta = SHA-512(0x03 || 0x03 ||
+ * 8 * Gamma || 0x00). 0, or CONS_EINVAL when Gamma is not a valid point.
+ * Does not verify the proof: use cons_vrf_verify on a peer's proof. */
+int cons_vrf_proof_to_hash(const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                           uint8_t beta_out[CONS_VRF_OUTPUT_BYTES]);
+
+/* ECVRF_verify (section 5.3) with key validation: true iff 'proof' is a
+ * valid proof for 'alpha' under 'public_key'; then beta_out (may be NULL)
+ * receives the output. False on an invalid key or Gamma, on s >= L, and on
+ * a challenge mismatch; beta_out is untouched then. Safe on peer input. */
+bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
+                     size_t alpha_size, const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                     uint8_t beta_out[CONS_VRF_OUTPUT_BYTES]);
+
+/* The VRF input of an epoch: BLAKE2b-256 of a domain tag, the run seed and
+ * the epoch number (little-endian). Every node evaluates its VRF on it once
+ * per epoch. This is the hook where a ledger's beacon plugs in: a beacon
+ * taken from the last committed block before the epoch would replace the
+ * run seed, with no other change. Cannot fail. */
+void cons_vrf_epoch_alpha(uint64_t run_seed, uint64_t epoch,
+                          uint8_t alpha_out[CONS_BEACON_BYTES]);
+
+/* A node's sortition ticket u in (0, 1] for (request beacon, segment) from
+ * its epoch VRF output: the first 8 bytes of BLAKE2b-256(domain tag || beta
+ * || beacon || segment), mapped as cons_sortition_uniform maps its digest.
+ * Nobody can compute it before the node reveals its proof. Cannot fail. */
+double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
+                        const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment);
+
 /* ---- Commitments (cons_commit.c) ---- */
 
 /* A member's commitment: digest = BLAKE2b-256(output || salt || member as 4

@@ -7,6 +7,10 @@
 
 #include "consensus/cons.h"
 
+/* A ticket u in (0, 1] from a digest's first 8 bytes (little-endian):
+ * top 53 bits plus one, times 2^-53. Shared by the hash and VRF tickets. */
+double cons__sortition_uniform_of(const uint8_t digest[CONS_DIGEST_BYTES]);
+
 extern const cons_protocol_ops cons__committee_ops;
 extern const cons_protocol_ops cons__sampling_ops;
 extern const cons_protocol_ops cons__crossval_ops;

@@ -4,12 +4,15 @@
  * -ln(u) / weight is an exponential race in which the k first arrivals form
  * a weighted sample without replacement (Efraimidis and Spirakis, 2006).
  * Keys are computed with the host libm's log; every node of one simulation
- * shares it, so recomputation is exact. A real deployment would replace the
- * hash ticket by a VRF output, which the same race consumes unchanged. */
+ * shares it, so recomputation is exact. verification.selection: vrf
+ * replaces the hash ticket by one derived from each node's VRF output
+ * (cons_vrf.c), which the same race consumes unchanged
+ * (cons_committee_select_uniforms). */
 #include <math.h>
 #include <string.h>
 
 #include "consensus/cons.h"
+#include "consensus/cons_int.h"
 #include "util/assert.h"
 #include "util/hash.h"
 
@@ -65,6 +68,12 @@ double cons_sortition_uniform(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t 
     sortition_store_le(input + CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES, segment, 4);
     uint8_t digest[UTIL_HASH256_BYTES];
     util_hash256(input, sizeof(input), digest);
+    return cons__sortition_uniform_of(digest);
+}
+
+double cons__sortition_uniform_of(const uint8_t digest[CONS_DIGEST_BYTES])
+{
+    ASSERT(digest != NULL);
     uint64_t bits = 0;
     for (int i = 0; i < 8; i++) {
         bits |= (uint64_t)digest[i] << (8 * i);
@@ -104,16 +113,22 @@ int cons_candidates_check(const cons_candidate *candidates, size_t count)
     return 0;
 }
 
+static double sortition_key_of(double u, const cons_candidate *candidate)
+{
+    ASSERT(u > 0.0 && u <= 1.0);
+    /* u == 1 gives -0.0; adding +0.0 normalises it to +0.0. */
+    double key = -log(u) / (candidate->stake * candidate->reputation) + 0.0;
+    ASSERT(key >= 0.0);
+    return key;
+}
+
 double cons_sortition_key(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                           const cons_candidate *candidate)
 {
     ASSERT(candidate != NULL);
     ASSERT(sortition_weight_valid(candidate));
     double u = cons_sortition_uniform(beacon, segment, candidate->public_key);
-    /* u == 1 gives -0.0; adding +0.0 normalises it to +0.0. */
-    double key = -log(u) / (candidate->stake * candidate->reputation) + 0.0;
-    ASSERT(key >= 0.0);
-    return key;
+    return sortition_key_of(u, candidate);
 }
 
 /* The selection order: smaller key first, then smaller node_id, then the
@@ -130,11 +145,13 @@ static bool sortition_precedes(double key_a, uint32_t node_a, size_t index_a, do
     return index_a < index_b;
 }
 
-int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
-                          const cons_candidate *candidates, size_t count, uint32_t k,
-                          uint32_t *members_out)
+/* The k smallest keys; candidate i's key is from uniforms[i] when given,
+ * else from its hash ticket under (beacon, segment). */
+static int sortition_select(const uint8_t *beacon, uint32_t segment, const double *uniforms,
+                            const cons_candidate *candidates, size_t count, uint32_t k,
+                            uint32_t *members_out)
 {
-    ASSERT(beacon != NULL);
+    ASSERT(beacon != NULL || uniforms != NULL);
     ASSERT(candidates != NULL || count == 0);
     ASSERT(members_out != NULL || k == 0);
     if (k > CONS_COMMITTEE_MAX || cons_candidates_check(candidates, count) != 0) {
@@ -145,7 +162,8 @@ int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segm
     size_t best_index[CONS_COMMITTEE_MAX];
     uint32_t filled = 0;
     for (size_t i = 0; i < count && k > 0; i++) {
-        double key = cons_sortition_key(beacon, segment, &candidates[i]);
+        double key = uniforms != NULL ? sortition_key_of(uniforms[i], &candidates[i])
+                                      : cons_sortition_key(beacon, segment, &candidates[i]);
         uint32_t node = candidates[i].node_id;
         uint32_t at = filled;
         while (at > 0 && sortition_precedes(key, node, i, best_key[at - 1],
@@ -170,6 +188,28 @@ int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segm
     }
     ASSERT(filled == (count < k ? count : k));
     return (int)filled;
+}
+
+int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                          const cons_candidate *candidates, size_t count, uint32_t k,
+                          uint32_t *members_out)
+{
+    ASSERT(beacon != NULL);
+    return sortition_select(beacon, segment, NULL, candidates, count, k, members_out);
+}
+
+int cons_committee_select_uniforms(const double *uniforms, const cons_candidate *candidates,
+                                   size_t count, uint32_t k, uint32_t *members_out)
+{
+    ASSERT(uniforms != NULL || count == 0);
+    for (size_t i = 0; i < count; i++) {
+        if (!(uniforms[i] > 0.0 && uniforms[i] <= 1.0)) {
+            return CONS_EINVAL;
+        }
+    }
+    static const double none = 1.0;
+    return sortition_select(NULL, 0, count > 0 ? uniforms : &none, candidates, count, k,
+                            members_out);
 }
 
 bool cons_sortition_verify(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,

@@ -329,6 +329,24 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     }
 }
 
+/* selection vrf: the member's proof of its ticket follows its vote, so the
+ * client can check the member's place before accepting the vote. */
+static void member_claim(const node *self, const node_message *m, node_message *commit)
+{
+    const node_serving *serving = self->config.serving;
+    ASSERT(commit->payload_bytes == serving->vote_bytes);
+    if (serving->claim_bytes == 0) {
+        return;
+    }
+    ASSERT(serving->claim_bytes == NODE_CLAIM_MAX);
+    ASSERT(serving->vote_bytes + NODE_CLAIM_MAX <= serving->payload_capacity);
+    uint8_t *proof = self->config.store->payload + serving->vote_bytes;
+    ASSERT(commit->payload == self->config.store->payload);
+    serving->verifier->claim(serving->verifier->context, self->config.node_id, m->rumor_id,
+                             m->segment, m->hops, proof);
+    commit->payload_bytes = serving->vote_bytes + NODE_CLAIM_MAX;
+}
+
 /* An equivocating member signs a second, different commitment for the same
  * hop -- the one it would show other peers -- while it keeps the first for
  * its reveal. Both reach the client (votes are relayed to it), where the
@@ -338,11 +356,11 @@ static void member_equivocate(node *self, node_outbox *outbox, const node_messag
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
-    ASSERT(serving->payload_capacity >= 2 * NODE_VOTE_MAX);
+    ASSERT(serving->payload_capacity >= 2 * (NODE_VOTE_MAX + NODE_CLAIM_MAX));
     ASSERT(serving->vote_bytes >= 1 && serving->vote_bytes <= NODE_VOTE_MAX);
     ASSERT(commit->type == NODE_MESSAGE_INFER_COMMIT && commit->payload == store->payload);
-    uint8_t *other = store->payload + NODE_VOTE_MAX;
-    memcpy(other, commit->payload, serving->vote_bytes);
+    uint8_t *other = store->payload + NODE_VOTE_MAX + NODE_CLAIM_MAX;
+    memcpy(other, commit->payload, commit->payload_bytes);
     other[0] ^= 1u;
     node_message *second = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
                                             commit->dest, commit->rumor_id, at_ns);
@@ -374,6 +392,7 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     }
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
+    member_claim(self, m, commit);
 }
 
 bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
@@ -546,6 +565,7 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     member_vote(self, m, member, bytes, size, salt, store->payload);
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
+    member_claim(self, m, commit);
     if (behaviour == NODE_BEHAVIOUR_EQUIVOCATE) {
         member_equivocate(self, outbox, commit, end_ns);
     }
@@ -711,7 +731,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[m->rumor_id];
     uint32_t member = client_member_of(self, m);
-    if (member == UINT32_MAX || m->payload_bytes != serving->vote_bytes ||
+    if (member == UINT32_MAX || m->payload_bytes != serving->vote_bytes + serving->claim_bytes ||
         !serving->commit_reveal) {
         return NODE_EMALFORMED;
     }
@@ -719,6 +739,15 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
         return 0;
     }
     ASSERT(member < state->member_count && state->block != 0); /* client_member_of checked. */
+    /* selection vrf: no vote counts before its proof of membership checks
+     * out; a forged one is refused (and recorded by the driver), so the
+     * member never commits and is judged as one that timed out. */
+    if (serving->claim_bytes > 0 && !((state->committed >> member) & 1u) &&
+        !serving->verifier->claim_check(serving->verifier->context, m->source, m->rumor_id,
+                                        m->segment, m->hops,
+                                        (const uint8_t *)m->payload + serving->vote_bytes)) {
+        return NODE_EMALFORMED;
+    }
     if ((state->committed >> member) & 1u) {
         /* The first commitment binds; a different second one is proof of
          * equivocation (both are signed by the member). */

@@ -258,7 +258,9 @@ typedef struct node_request {
     X(SIDE_CHANNEL, "side_channel", true,                                                      \
       "serves correctly; its enclave leaks what it processes through a side channel")         \
     X(CURIOUS, "curious", true,                                                                \
-      "honest-but-curious: serves correctly and reconstructs prompts from what it receives")
+      "honest-but-curious: serves correctly and reconstructs prompts from what it receives")   \
+    X(FORGED_TICKET, "forged_ticket", true,                                                    \
+      "selection vrf: claims the best ticket with a forged VRF proof")
 
 typedef enum node_behaviour {
 #define NODE_BEHAVIOUR_ENUM(suffix, name, settable, doc) NODE_BEHAVIOUR_##suffix,
@@ -285,6 +287,7 @@ typedef cons_verdict node_verdict;
 #define NODE_COMMITTEE_MAX CONS_COMMITTEE_MAX
 #define NODE_DIGEST_BYTES CONS_DIGEST_BYTES
 #define NODE_VOTE_MAX CONS_VOTE_MAX     /* sampling's [root, leaf] */
+#define NODE_CLAIM_MAX CONS_VRF_PROOF_BYTES /* selection vrf: the proof after a vote */
 #define NODE_SALT_BYTES CONS_SALT_BYTES
 #define NODE_ATTEST_BYTES CONS_ATTEST_BYTES /* tee: an ed25519 signature by the vendor key */
 
@@ -341,6 +344,15 @@ typedef struct node_verifier {
     bool (*attest_verify)(void *context, uint32_t member, uint64_t request, uint32_t segment,
                           uint32_t step, const void *bytes, size_t size,
                           const uint8_t evidence[NODE_ATTEST_BYTES]);
+    /* selection vrf (NULL otherwise): the member's proof of its ticket for
+     * (request, segment, round), which rides its commitment (serving's
+     * claim_bytes); and the client's check of a proof received, before it
+     * accepts the member's vote: false on a forged or malformed proof
+     * (bytes from a peer), which the driver records. */
+    void (*claim)(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                  uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX]);
+    bool (*claim_check)(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                        uint32_t round, const uint8_t proof[NODE_CLAIM_MAX]);
     /* A rational Byzantine member: does cheating on this hop pay? */
     bool (*cheat)(void *context, uint32_t member, uint64_t request, uint32_t segment);
     /* An adaptive member was drawn: does the adversary take it now? (It
@@ -398,6 +410,7 @@ typedef struct node_serving {
     cons_params protocol_params;     /* its settings */
     uint32_t vote_bytes;             /* protocol->vote_bytes */
     uint32_t evidence_bytes;         /* after a reveal's output: protocol->evidence_bytes */
+    uint32_t claim_bytes;            /* after a commitment's vote: the VRF proof (0 = none) */
     double prover_factor;            /* zk: prover FLOPs per FLOP (0 = none) */
     double time_overhead;            /* tee: enclave compute time overhead (0 = none) */
     const double *gain_of;           /* > 0: the node is a rational adversary */

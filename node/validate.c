@@ -136,7 +136,9 @@ static int validate_vote(const node *self, const node_message *m)
     }
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:
-        return serving->commit_reveal && m->payload_bytes == serving->vote_bytes
+        /* selection vrf: the member's proof follows its vote. */
+        return serving->commit_reveal &&
+                       m->payload_bytes == serving->vote_bytes + serving->claim_bytes
                    ? 0
                    : NODE_EMALFORMED;
     case NODE_MESSAGE_INFER_REVEAL_ASK:

@@ -251,6 +251,8 @@ typedef struct scn_selector {
     X(ADAPTIVE, "adaptive", true, SCN_FAULT_TAKES_SCALE | SCN_FAULT_TAKES_BUDGET,              \
       "corrupted (as the cartel) once drawn as a verifier, within the adversary's budget")     \
     X(EQUIVOCATE, "equivocate", true, 0, "signs two different commitments for one output")     \
+    X(FORGED_TICKET, "forged_ticket", true, 0,                                                 \
+      "claims the best sortition ticket with a forged VRF proof (selection vrf)")              \
     X(FORGE_ATTESTATION, "forge_attestation", true, SCN_FAULT_TAKES_SCALE,                     \
       "a compromised enclave attests its wrong output (protocol tee)")                         \
     X(SIDE_CHANNEL, "side_channel", true, 0,                                                   \
@@ -338,6 +340,9 @@ typedef struct scn_verification {
     double slash;                 /* fraction of stake lost per proven deviation */
     bool sign_ed25519;            /* crypto: ed25519 signs commitments and reveals;
                                    * false = keyed MAC (faster) */
+    bool selection_vrf;           /* selection: vrf (tickets from each node's RFC 9381
+                                   * VRF output); false = hash (public tickets) */
+    uint64_t vrf_epoch_ns;        /* selection vrf: one VRF evaluation per node per epoch */
     /* Other protocols (scenarios/README.md, verification). */
     int32_t echelon;              /* sampling: class index of the echelon; -1 = any */
     uint32_t verifiers;           /* crossval: N re-executors; optimistic: challengers */
@@ -640,6 +645,10 @@ typedef enum scn_metric_runs {
       "mean share of prompt tokens curious servers recovered (NaN when none attacked)")        \
     X(PLAINTEXT_EXPOSED_RATIO, "plaintext_exposed_ratio", "ratio", INFERENCE, true,            \
       "share of submitted requests whose prompt a non-TEE node other than the client saw")     \
+    X(VRF_PROOFS_VERIFIED, "vrf_proofs_verified", "count", VERIFICATION, true,                 \
+      "selection vrf: members' VRF proofs the clients checked")                                \
+    X(VRF_PROOFS_REJECTED, "vrf_proofs_rejected", "count", VERIFICATION, true,                 \
+      "selection vrf: members' VRF proofs that failed the check (votes refused)")              \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")
 

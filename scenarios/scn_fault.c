@@ -288,6 +288,12 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind 'forge_attestation' needs verification.protocol: tee");
     }
+    if (rc == 0 && *out == SCN_FAULT_FORGED_TICKET &&
+        !check->scenario->verification.selection_vrf) {
+        return scn__fail(check->error, SCN_ESCHEMA, kind,
+                         "fault kind 'forged_ticket' needs verification.selection: vrf (hash "
+                         "tickets are public: there is no proof to forge)");
+    }
     if (rc == 0 && *out == SCN_FAULT_EQUIVOCATE && !check->scenario->verification.commit_reveal) {
         return scn__fail(check->error, SCN_ESCHEMA, kind,
                          "fault kind 'equivocate' needs verification.commit_reveal: true (there "

@@ -362,6 +362,11 @@ static void params_verification(params_list *list, const scn_scenario *s)
     params_add(list, params_uint(x->retries, v, sizeof(v)), "verification.retries");
     params_protocol(list, s);
     params_add(list, x->sign_ed25519 ? "ed25519" : "mac", "verification.crypto");
+    if (x->selection_vrf) { /* hash (the default) adds nothing: hashes stay as they were. */
+        params_add(list, "vrf", "verification.selection");
+        params_add(list, params_duration(x->vrf_epoch_ns, v, sizeof(v)),
+                   "verification.vrf_epoch");
+    }
     params_add(list, params_duration(x->commit_timeout_ns, v, sizeof(v)),
                "verification.commit_timeout");
     params_add(list, params_duration(x->reveal_timeout_ns, v, sizeof(v)),

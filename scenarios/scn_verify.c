@@ -23,6 +23,7 @@ void scn__verification_defaults(scn_verification *v)
     v->quorum = 2;
     v->retries = 2;
     v->commit_reveal = true;
+    v->vrf_epoch_ns = 10000000000ull;
     v->commit_timeout_ns = 2000000000ull;
     v->reveal_timeout_ns = 2000000000ull;
     v->agreement.rule = SCN_AGREE_MAXABS;
@@ -485,6 +486,36 @@ static int verify_crypto(scn_check *check, const scn_node *crypto, scn_verificat
     return rc;
 }
 
+/* How committees are drawn: public hash tickets, or tickets from each
+ * node's VRF output, whose proof rides the member's commitment. */
+static int verify_selection(scn_check *check, const scn_node *section, scn_verification *v)
+{
+    static const char *const selections[] = {"hash", "vrf", NULL};
+    const scn_node *node = scn__map_get(section, "selection");
+    const scn_node *epoch = scn__map_get(section, "vrf_epoch");
+    int mode = 0;
+    int rc = node == NULL ? 0 : scn__get_enum(check, node, "verification.selection", selections,
+                                              &mode);
+    if (rc != 0 || (rc = scn__get_duration(check, epoch, "verification.vrf_epoch",
+                                           &v->vrf_epoch_ns)) != 0) {
+        return rc;
+    }
+    v->selection_vrf = mode == 1;
+    if (v->vrf_epoch_ns == 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, epoch, "verification.vrf_epoch must be > 0");
+    }
+    if (epoch != NULL && !v->selection_vrf) {
+        return scn__fail(check->error, SCN_ESCHEMA, epoch,
+                         "verification.vrf_epoch needs verification.selection: vrf");
+    }
+    if (v->selection_vrf && !v->commit_reveal) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "verification.selection: vrf needs commit-reveal (a member's VRF "
+                         "proof rides its commitment)");
+    }
+    return 0;
+}
+
 /* The protocol-specific numbers and the economics. */
 static int verify_protocol_numbers(scn_check *check, const scn_node *section,
                                    scn_verification *v)
@@ -558,6 +589,9 @@ int scn__check_verification(scn_check *check, const scn_node *root)
         return scn__fail(check->error, SCN_ESCHEMA, scn__map_get(section, "commit_reveal"),
                          "verification.commit_reveal must be true for protocol sampling (it "
                          "settles on the commitments)");
+    }
+    if ((rc = verify_selection(check, section, v)) != 0) {
+        return rc;
     }
     return verify_tee_classes(check, section, v);
 }

@@ -655,7 +655,8 @@ static const char *admin_byzantine(tb_proc *proc, const struct evkeyvalq *query)
     }
     return world_host_set_behaviour(proc->host, node_id, behaviour, scale) == 0
                ? NULL
-               : "not a behaviour of this run (no verification, or forge_attestation without tee)";
+               : "not a behaviour of this run (no verification, forge_attestation without tee, or "
+                 "forged_ticket without selection vrf)";
 }
 
 static void admin_crash(evutil_socket_t fd, short what, void *arg)

@@ -23,6 +23,7 @@ Suite *test_sweep_suite(void);     /* tests/test_sweep.c: sweeps, merge, plots, 
 Suite *test_testbed_suite(void);   /* tests/test_testbed.c: frames, node processes, HTTP */
 Suite *test_swarm_suite(void);     /* tests/test_swarm.c: swarm, shrink, liveness */
 Suite *test_privacy_suite(void);   /* tests/test_privacy.c: noise, accountant, attack */
+Suite *test_vrf_suite(void);       /* tests/test_vrf.c: RFC 9381 ECVRF, VRF sortition */
 
 /* Scratch directories for the suites that run the binary (test_dir.c):
  * /tmp/infersim-PREFIX-XXXXXX made into dir[size]; a file's path; a text

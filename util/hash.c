@@ -240,3 +240,104 @@ bool util_bytes_equal(const void *a, const void *b, size_t size)
 {
     return sodium_memcmp(a, b, size) == 0;
 }
+
+/* ---- SHA-512 and the edwards25519 group ---- */
+
+_Static_assert(UTIL_SHA512_BYTES == crypto_hash_sha512_BYTES, "SHA-512 digest size");
+_Static_assert(sizeof(crypto_hash_sha512_state) <= sizeof(util_sha512_state),
+               "util_sha512_state holds a crypto_hash_sha512_state");
+_Static_assert(_Alignof(crypto_hash_sha512_state) <= _Alignof(util_sha512_state),
+               "util_sha512_state is aligned for crypto_hash_sha512_state");
+_Static_assert(UTIL_ED25519_POINT_BYTES == crypto_core_ed25519_BYTES, "point size");
+_Static_assert(UTIL_ED25519_SCALAR_BYTES == crypto_core_ed25519_SCALARBYTES, "scalar size");
+_Static_assert(UTIL_SHA512_BYTES == crypto_core_ed25519_NONREDUCEDSCALARBYTES,
+               "reduce takes one SHA-512 digest");
+
+static crypto_hash_sha512_state *sha512_state_of(util_sha512_state *state)
+{
+    ASSERT(state != NULL);
+    return (crypto_hash_sha512_state *)(void *)state->opaque;
+}
+
+void util_sha512_init(util_sha512_state *state)
+{
+    int rc = crypto_hash_sha512_init(sha512_state_of(state));
+    ASSERT(rc == 0);
+}
+
+void util_sha512_update(util_sha512_state *state, const void *data, size_t size)
+{
+    ASSERT(data != NULL || size == 0);
+    if (size == 0) {
+        return;
+    }
+    int rc = crypto_hash_sha512_update(sha512_state_of(state), data, (unsigned long long)size);
+    ASSERT(rc == 0);
+}
+
+void util_sha512_final(util_sha512_state *state, uint8_t out[UTIL_SHA512_BYTES])
+{
+    ASSERT(out != NULL);
+    int rc = crypto_hash_sha512_final(sha512_state_of(state), out);
+    ASSERT(rc == 0);
+}
+
+bool util_ed25519_point_valid(const uint8_t point[UTIL_ED25519_POINT_BYTES])
+{
+    ASSERT(point != NULL);
+    return crypto_core_ed25519_is_valid_point(point) == 1;
+}
+
+int util_ed25519_point_add(uint8_t r[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t p[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t q[UTIL_ED25519_POINT_BYTES])
+{
+    ASSERT(r != NULL && p != NULL && q != NULL);
+    return crypto_core_ed25519_add(r, p, q) == 0 ? 0 : -1;
+}
+
+int util_ed25519_point_sub(uint8_t r[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t p[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t q[UTIL_ED25519_POINT_BYTES])
+{
+    ASSERT(r != NULL && p != NULL && q != NULL);
+    return crypto_core_ed25519_sub(r, p, q) == 0 ? 0 : -1;
+}
+
+int util_ed25519_scalarmult(uint8_t q[UTIL_ED25519_POINT_BYTES],
+                            const uint8_t n[UTIL_ED25519_SCALAR_BYTES],
+                            const uint8_t p[UTIL_ED25519_POINT_BYTES])
+{
+    ASSERT(q != NULL && n != NULL && p != NULL);
+    return crypto_scalarmult_ed25519_noclamp(q, n, p) == 0 ? 0 : -1;
+}
+
+int util_ed25519_scalarmult_base(uint8_t q[UTIL_ED25519_POINT_BYTES],
+                                 const uint8_t n[UTIL_ED25519_SCALAR_BYTES])
+{
+    ASSERT(q != NULL && n != NULL);
+    return crypto_scalarmult_ed25519_base_noclamp(q, n) == 0 ? 0 : -1;
+}
+
+void util_ed25519_scalar_reduce(uint8_t r[UTIL_ED25519_SCALAR_BYTES],
+                                const uint8_t s[UTIL_SHA512_BYTES])
+{
+    ASSERT(r != NULL && s != NULL);
+    crypto_core_ed25519_scalar_reduce(r, s);
+}
+
+void util_ed25519_scalar_mul(uint8_t z[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t x[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t y[UTIL_ED25519_SCALAR_BYTES])
+{
+    ASSERT(z != NULL && x != NULL && y != NULL);
+    crypto_core_ed25519_scalar_mul(z, x, y);
+}
+
+void util_ed25519_scalar_add(uint8_t z[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t x[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t y[UTIL_ED25519_SCALAR_BYTES])
+{
+    ASSERT(z != NULL && x != NULL && y != NULL);
+    crypto_core_ed25519_scalar_add(z, x, y);
+}

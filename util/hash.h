@@ -115,4 +115,59 @@ void util_memzero(void *data, size_t size);
 /* Constant-time equality of two byte strings of 'size' bytes. */
 bool util_bytes_equal(const void *a, const void *b, size_t size);
 
+/* ---- SHA-512 and the edwards25519 group (for consensus/cons_vrf.c) ----
+ * Thin wrappers over libsodium's crypto_hash_sha512 and crypto_core_ed25519
+ * / crypto_scalarmult_ed25519 primitives, so consensus/ can build RFC 9381's
+ * ECVRF without including a third-party header. Points are 32-byte RFC 8032
+ * encodings, scalars 32-byte little-endian integers. Every call is safe on
+ * arbitrary (peer) bytes: a bad input is a -1 or false, never an assert. */
+
+#define UTIL_SHA512_BYTES 64
+#define UTIL_ED25519_POINT_BYTES 32
+#define UTIL_ED25519_SCALAR_BYTES 32
+
+/* Incremental SHA-512; the storage holds a crypto_hash_sha512_state. */
+typedef struct util_sha512_state {
+    _Alignas(16) unsigned char opaque[224];
+} util_sha512_state;
+
+void util_sha512_init(util_sha512_state *state);
+void util_sha512_update(util_sha512_state *state, const void *data, size_t size);
+void util_sha512_final(util_sha512_state *state, uint8_t out[UTIL_SHA512_BYTES]);
+
+/* True iff 'point' is a canonical encoding of a point of the prime-order
+ * subgroup other than a small-order point (crypto_core_ed25519_is_valid_point). */
+bool util_ed25519_point_valid(const uint8_t point[UTIL_ED25519_POINT_BYTES]);
+
+/* r = p + q and r = p - q for any points on the curve (small order and
+ * mixed order included). -1 when p or q does not decode to a curve point;
+ * the result is re-encoded canonically. */
+int util_ed25519_point_add(uint8_t r[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t p[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t q[UTIL_ED25519_POINT_BYTES]);
+int util_ed25519_point_sub(uint8_t r[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t p[UTIL_ED25519_POINT_BYTES],
+                           const uint8_t q[UTIL_ED25519_POINT_BYTES]);
+
+/* q = n * p without clamping, for p valid (util_ed25519_point_valid) and
+ * n < 2^255. -1 when p is not valid, n is zero or the result is the
+ * identity. */
+int util_ed25519_scalarmult(uint8_t q[UTIL_ED25519_POINT_BYTES],
+                            const uint8_t n[UTIL_ED25519_SCALAR_BYTES],
+                            const uint8_t p[UTIL_ED25519_POINT_BYTES]);
+/* q = n * B (the base point) without clamping; -1 when n is zero (mod L). */
+int util_ed25519_scalarmult_base(uint8_t q[UTIL_ED25519_POINT_BYTES],
+                                 const uint8_t n[UTIL_ED25519_SCALAR_BYTES]);
+
+/* Scalar arithmetic modulo L = 2^252 + 27742317777372353535851937790883648493.
+ * reduce takes a 64-byte integer. Cannot fail. */
+void util_ed25519_scalar_reduce(uint8_t r[UTIL_ED25519_SCALAR_BYTES],
+                                const uint8_t s[UTIL_SHA512_BYTES]);
+void util_ed25519_scalar_mul(uint8_t z[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t x[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t y[UTIL_ED25519_SCALAR_BYTES]);
+void util_ed25519_scalar_add(uint8_t z[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t x[UTIL_ED25519_SCALAR_BYTES],
+                             const uint8_t y[UTIL_ED25519_SCALAR_BYTES]);
+
 #endif

@@ -275,6 +275,9 @@ typedef struct world_result {
      * the initial reputation to it (cons_reputation_rounds_to_fall). */
     double reputation_floor;
     double floor_penalties_predicted;
+    bool vrf_selection;              /* verification.selection: vrf */
+    uint64_t vrf_proofs_verified;    /* members' proofs checked by clients */
+    uint64_t vrf_proofs_rejected;    /* of which failed (forged): votes refused */
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
     uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
     util_hist first_token;           /* submitted -> first token */
@@ -391,7 +394,8 @@ int world_host_behaviour(world_host *host, uint32_t fault_index, bool ending);
 
 /* Sets one node's behaviour directly (the testbed's admin endpoint);
  * 'scale' as a fault's. Returns 0 or WORLD_EINVAL for an unknown node, a
- * behaviour out of range, forge_attestation outside protocol tee, or a run
+ * behaviour out of range, forge_attestation outside protocol tee,
+ * forged_ticket without selection vrf, or a run
  * without verification. */
 int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour behaviour,
                            double scale);

@@ -168,6 +168,11 @@ static double check_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_CAPTURE_RATE_PREDICTED:
         return result->capture_draws == 0 ? NAN
                                           : result->capture_expected / (double)result->capture_draws;
+    /* Only under selection vrf: hash runs keep their metrics rows. */
+    case SCN_METRIC_VRF_PROOFS_VERIFIED:
+        return result->vrf_selection ? (double)result->vrf_proofs_verified : NAN;
+    case SCN_METRIC_VRF_PROOFS_REJECTED:
+        return result->vrf_selection ? (double)result->vrf_proofs_rejected : NAN;
     default: return NAN;
     }
 }

@@ -101,6 +101,15 @@ typedef struct world_state {
         uint32_t malicious, draw;    /* its inputs (the pool is the segment's) */
         double probability;          /* valid once draw != 0 */
     } capture_memo[NODE_SEGMENTS_MAX];
+    /* selection vrf (world_vrf.c): every node's VRF key (its ed25519 key),
+     * its proof and output for the epoch it last evaluated (epoch + 1, 0 =
+     * none), and the candidates' tickets of the draw being made. */
+    uint8_t (*vrf_public)[32];
+    uint8_t (*vrf_secret)[64];
+    uint64_t *vrf_epoch_of;
+    uint8_t (*vrf_proof)[80];
+    uint8_t (*vrf_beta)[64];
+    double *vrf_uniforms;
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
     util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
     uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */

@@ -201,7 +201,9 @@ int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour 
     if (!world->verifying || node_id >= world->node_count ||
         behaviour >= NODE_BEHAVIOUR_COUNT || !node_behaviours[behaviour].settable ||
         (behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION &&
-         world->scenario->verification.protocol != CONS_PROTOCOL_TEE)) {
+         world->scenario->verification.protocol != CONS_PROTOCOL_TEE) ||
+        (behaviour == NODE_BEHAVIOUR_FORGED_TICKET &&
+         !world->scenario->verification.selection_vrf)) {
         return WORLD_EINVAL;
     }
     world->behaviour_now[node_id] = (uint8_t)behaviour;

@@ -108,6 +108,23 @@ uint64_t world__referee(void *context, bool last_segment, uint64_t request, uint
                         uint32_t count);
 int world__referee_build(world_state *world);
 
+/* ---- selection by VRF (world_vrf.c) ---- */
+
+/* With verification.selection: vrf, the nodes' VRF keys and caches, and
+ * the verifier's claim and claim_check; nothing otherwise. 0 or
+ * WORLD_ENOMEM. destroy frees what build made (safe after a failed build). */
+int world__vrf_build(world_state *world);
+void world__vrf_destroy(world_state *world);
+/* The tickets the candidates of 'segment' claim for (request, beacon):
+ * candidate_offsets[segment + 1] - candidate_offsets[segment] values,
+ * valid until the next call. */
+const double *world__vrf_uniforms(world_state *world, uint64_t request, uint32_t segment,
+                                  const uint8_t beacon[CONS_BEACON_BYTES]);
+void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                      uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX]);
+bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                            uint32_t round, const uint8_t proof[NODE_CLAIM_MAX]);
+
 /* world_adversary.c: the node_verifier's 'cheat' and 'corrupt'. */
 bool world__adversary_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment);
 bool world__adversary_corrupt(void *context, uint32_t member);

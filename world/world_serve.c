@@ -350,6 +350,12 @@ static int serving_scratch(world_state *world)
                                  ? (size_t)tokens_max * serving->dim
                                  : serving->vocab;
     serving->payload_capacity = wire > (size_t)tokens_max * 4 ? wire : (size_t)tokens_max * 4;
+    /* selection vrf: a commitment carries a proof after its vote, and an
+     * equivocating member builds two of them side by side. */
+    size_t claimed = 2 * ((size_t)NODE_VOTE_MAX + NODE_CLAIM_MAX);
+    if (world->scenario->verification.selection_vrf && serving->payload_capacity < claimed) {
+        serving->payload_capacity = claimed;
+    }
     world->store.x = util_calloc((size_t)tokens_max * serving->dim, sizeof(float));
     world->store.logits = util_calloc(serving->vocab, sizeof(float));
     world->store.payload = util_calloc(serving->payload_capacity, 1);

@@ -112,8 +112,13 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         }
         uint8_t beacon[CONS_BEACON_BYTES];
         cons_beacon_derive(world->scenario->seed, request, round, beacon);
-        int chosen = cons_committee_select(beacon, segment, candidates + first, count,
-                                           verify_draw_size(world, beacon, segment), cached);
+        uint32_t size = verify_draw_size(world, beacon, segment);
+        int chosen = world->scenario->verification.selection_vrf
+                         ? cons_committee_select_uniforms(
+                               world__vrf_uniforms(world, request, segment, beacon),
+                               candidates + first, count, size, cached)
+                         : cons_committee_select(beacon, segment, candidates + first, count,
+                                                 size, cached);
         ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
         world->committee_cache_count[index] = (uint32_t)chosen;
         world->committee_cache_round[index] = 1;
@@ -598,6 +603,9 @@ int world__verify_build(world_state *world)
     };
     world->verifier = verifier;
     serving->verifier = &world->verifier;
+    if ((rc = world__vrf_build(world)) != 0) {
+        return rc;
+    }
     world->store.behaviour_of = world->behaviour_now;
     serving->behaviour_scale_of = world->behaviour_scale;
     serving->gain_of = world->gain_of;
@@ -642,6 +650,7 @@ void world__verify_destroy(world_state *world)
     infer_model_destroy(world->substitute);
     util_free(world->public_keys);
     util_free(world->secret_keys);
+    world__vrf_destroy(world);
     util_free(world->behaviour_now);
     util_free(world->behaviour_scale);
     util_free(world->identities);

@@ -1,0 +1,314 @@
+/* cons_vrf.c -- ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381), and the epoch
+ * input and sortition ticket built on it. The curve arithmetic is
+ * libsodium's, through util/hash.h; the suite's own steps (try-and-increment
+ * encode_to_curve, the RFC 8032 nonce, the challenge, the proof's layout and
+ * checks) are here, each named after its RFC 9381 section. Integers are
+ * little-endian as edwards25519 encodes them. Only verify sees peer bytes,
+ * and it never asserts on them. */
+#include <string.h>
+
+#include "consensus/cons.h"
+#include "consensus/cons_int.h"
+#include "util/assert.h"
+#include "util/hash.h"
+
+_Static_assert(CONS_VRF_PUBLIC_KEY_BYTES == UTIL_ED25519_POINT_BYTES, "a key is a point");
+_Static_assert(CONS_VRF_OUTPUT_BYTES == UTIL_SHA512_BYTES, "beta is one SHA-512 digest");
+_Static_assert(CONS_VRF_PROOF_BYTES == 32 + 16 + 32, "Gamma || c || s");
+
+#define VRF_SUITE 0x03          /* ECVRF-EDWARDS25519-SHA512-TAI */
+#define VRF_C_BYTES 16          /* cLen */
+#define VRF_POINT_BYTES UTIL_ED25519_POINT_BYTES
+#define VRF_SCALAR_BYTES UTIL_ED25519_SCALAR_BYTES
+
+/* The group order L, little-endian. */
+static const uint8_t vrf_order[VRF_SCALAR_BYTES] = {
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
+/* The neutral element (0, 1). */
+static const uint8_t vrf_identity[VRF_POINT_BYTES] = {1};
+
+static const char vrf_epoch_domain[] = "infersim.vrf-epoch.v1";
+static const char vrf_ticket_domain[] = "infersim.vrf-ticket.v1";
+
+/* The secret scalar x (RFC 8032 section 5.1.5: the clamped first half of
+ * SHA-512(seed)) reduced mod L, and the nonce prefix (the second half). */
+static void vrf_expand(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
+                       uint8_t x_out[VRF_SCALAR_BYTES], uint8_t prefix_out[32])
+{
+    uint8_t digest[UTIL_SHA512_BYTES];
+    util_sha512_state state;
+    util_sha512_init(&state);
+    util_sha512_update(&state, secret_key, CONS_VRF_SECRET_KEY_BYTES);
+    util_sha512_final(&state, digest);
+    digest[0] &= 248;
+    digest[31] &= 127;
+    digest[31] |= 64;
+    memcpy(prefix_out, digest + 32, 32);
+    memset(digest + 32, 0, 32);
+    /* x < 2^255; reducing it changes no multiple of a prime-order point. */
+    util_ed25519_scalar_reduce(x_out, digest);
+    util_memzero(digest, sizeof(digest));
+}
+
+void cons_vrf_public_key(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
+                         uint8_t public_key_out[CONS_VRF_PUBLIC_KEY_BYTES])
+{
+    ASSERT(secret_key != NULL && public_key_out != NULL);
+    uint8_t x[VRF_SCALAR_BYTES];
+    uint8_t prefix[32];
+    vrf_expand(secret_key, x, prefix);
+    int rc = util_ed25519_scalarmult_base(public_key_out, x);
+    ASSERT(rc == 0); /* A clamped scalar is never 0 mod L. */
+    util_memzero(x, sizeof(x));
+    util_memzero(prefix, sizeof(prefix));
+}
+
+/* RFC 8032 decoding (section 5.1.3) of any curve point, torsion included:
+ * libsodium decodes it when adding the identity, and the encoding is
+ * canonical (y < p, and no sign bit on x = 0) iff it re-encodes to itself. */
+static bool vrf_decode(const uint8_t point[VRF_POINT_BYTES])
+{
+    uint8_t again[VRF_POINT_BYTES];
+    if (util_ed25519_point_add(again, point, vrf_identity) != 0) {
+        return false;
+    }
+    return memcmp(again, point, VRF_POINT_BYTES) == 0;
+}
+
+/* 8 * P (the cofactor) by three doublings, for any decodable P. */
+static int vrf_clear_cofactor(uint8_t out[VRF_POINT_BYTES], const uint8_t point[VRF_POINT_BYTES])
+{
+    uint8_t twice[VRF_POINT_BYTES];
+    uint8_t four[VRF_POINT_BYTES];
+    if (util_ed25519_point_add(twice, point, point) != 0 ||
+        util_ed25519_point_add(four, twice, twice) != 0) {
+        return -1;
+    }
+    return util_ed25519_point_add(out, four, four);
+}
+
+/* ECVRF_encode_to_curve_try_and_increment (section 5.4.1.1), with the
+ * public key as encode_to_curve_salt. -1 when no ctr in 0..255 gives a
+ * point, or the point found has small order (H would be the identity). */
+static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const void *alpha,
+                               size_t alpha_size, uint8_t h_out[VRF_POINT_BYTES])
+{
+    static const uint8_t front[2] = {VRF_SUITE, 0x01};
+    for (unsigned ctr = 0; ctr <= 255; ctr++) {
+        uint8_t back[2] = {(uint8_t)ctr, 0x00};
+        uint8_t digest[UTIL_SHA512_BYTES];
+        util_sha512_state state;
+        util_sha512_init(&state);
+        util_sha512_update(&state, front, sizeof(front));
+        util_sha512_update(&state, public_key, VRF_POINT_BYTES);
+        util_sha512_update(&state, alpha, alpha_size);
+        util_sha512_update(&state, back, sizeof(back));
+        util_sha512_final(&state, digest);
+        if (!vrf_decode(digest)) {
+            continue;
+        }
+        if (vrf_clear_cofactor(h_out, digest) != 0 || !util_ed25519_point_valid(h_out)) {
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* ECVRF_challenge_generation (section 5.4.3): the first cLen bytes of
+ * SHA-512(suite || 0x02 || P1 || ... || P5 || 0x00), as a 32-byte scalar. */
+static void vrf_challenge(const uint8_t *const points[5], uint8_t c_out[VRF_SCALAR_BYTES])
+{
+    static const uint8_t front[2] = {VRF_SUITE, 0x02};
+    static const uint8_t back[1] = {0x00};
+    uint8_t digest[UTIL_SHA512_BYTES];
+    util_sha512_state state;
+    util_sha512_init(&state);
+    util_sha512_update(&state, front, sizeof(front));
+    for (int i = 0; i < 5; i++) {
+        util_sha512_update(&state, points[i], VRF_POINT_BYTES);
+    }
+    util_sha512_update(&state, back, sizeof(back));
+    util_sha512_final(&state, digest);
+    memset(c_out, 0, VRF_SCALAR_BYTES);
+    memcpy(c_out, digest, VRF_C_BYTES);
+}
+
+/* ECVRF_nonce_generation_RFC8032 (section 5.4.2.2): SHA-512(prefix ||
+ * h_string) mod L. */
+static void vrf_nonce(const uint8_t prefix[32], const uint8_t h[VRF_POINT_BYTES],
+                      uint8_t k_out[VRF_SCALAR_BYTES])
+{
+    uint8_t digest[UTIL_SHA512_BYTES];
+    util_sha512_state state;
+    util_sha512_init(&state);
+    util_sha512_update(&state, prefix, 32);
+    util_sha512_update(&state, h, VRF_POINT_BYTES);
+    util_sha512_final(&state, digest);
+    util_ed25519_scalar_reduce(k_out, digest);
+    util_memzero(digest, sizeof(digest));
+}
+
+static bool vrf_scalar_zero(const uint8_t n[VRF_SCALAR_BYTES])
+{
+    uint8_t any = 0;
+    for (int i = 0; i < VRF_SCALAR_BYTES; i++) {
+        any |= n[i];
+    }
+    return any == 0;
+}
+
+/* n * P (P NULL: the base point) for n < L and P valid; 0 * P is the
+ * identity, which libsodium's multiplication refuses to return. */
+static int vrf_multiply(uint8_t out[VRF_POINT_BYTES], const uint8_t n[VRF_SCALAR_BYTES],
+                        const uint8_t *point)
+{
+    if (vrf_scalar_zero(n)) {
+        memcpy(out, vrf_identity, VRF_POINT_BYTES);
+        return 0;
+    }
+    return point == NULL ? util_ed25519_scalarmult_base(out, n)
+                         : util_ed25519_scalarmult(out, n, point);
+}
+
+int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
+                   size_t alpha_size, uint8_t proof_out[CONS_VRF_PROOF_BYTES])
+{
+    ASSERT(secret_key != NULL && proof_out != NULL);
+    ASSERT(alpha != NULL || alpha_size == 0);
+    uint8_t x[VRF_SCALAR_BYTES], prefix[32], k[VRF_SCALAR_BYTES], c[VRF_SCALAR_BYTES];
+    uint8_t y[VRF_POINT_BYTES], h[VRF_POINT_BYTES], gamma[VRF_POINT_BYTES];
+    uint8_t u[VRF_POINT_BYTES], v[VRF_POINT_BYTES], cx[VRF_SCALAR_BYTES];
+    const uint8_t *points[5] = {y, h, gamma, u, v};
+    int rc = CONS_EINVAL;
+    vrf_expand(secret_key, x, prefix);
+    if (util_ed25519_scalarmult_base(y, x) != 0 ||
+        vrf_encode_to_curve(y, alpha, alpha_size, h) != 0 ||
+        util_ed25519_scalarmult(gamma, x, h) != 0) {
+        goto out_wipe;
+    }
+    vrf_nonce(prefix, h, k);
+    if (util_ed25519_scalarmult_base(u, k) != 0 || util_ed25519_scalarmult(v, k, h) != 0) {
+        goto out_wipe;
+    }
+    vrf_challenge(points, c);
+    util_ed25519_scalar_mul(cx, c, x);
+    memcpy(proof_out, gamma, VRF_POINT_BYTES);
+    memcpy(proof_out + VRF_POINT_BYTES, c, VRF_C_BYTES);
+    util_ed25519_scalar_add(proof_out + VRF_POINT_BYTES + VRF_C_BYTES, k, cx);
+    rc = 0;
+out_wipe:
+    util_memzero(cx, sizeof(cx));
+    util_memzero(x, sizeof(x));
+    util_memzero(prefix, sizeof(prefix));
+    util_memzero(k, sizeof(k));
+    return rc;
+}
+
+int cons_vrf_proof_to_hash(const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                           uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(proof != NULL && beta_out != NULL);
+    static const uint8_t front[2] = {VRF_SUITE, 0x03};
+    static const uint8_t back[1] = {0x00};
+    uint8_t cleared[VRF_POINT_BYTES];
+    if (!util_ed25519_point_valid(proof) || vrf_clear_cofactor(cleared, proof) != 0) {
+        return CONS_EINVAL;
+    }
+    util_sha512_state state;
+    util_sha512_init(&state);
+    util_sha512_update(&state, front, sizeof(front));
+    util_sha512_update(&state, cleared, sizeof(cleared));
+    util_sha512_update(&state, back, sizeof(back));
+    util_sha512_final(&state, beta_out);
+    return 0;
+}
+
+/* s < L, compared from the most significant byte (section 5.4.4). */
+static bool vrf_scalar_canonical(const uint8_t s[VRF_SCALAR_BYTES])
+{
+    for (int i = VRF_SCALAR_BYTES - 1; i >= 0; i--) {
+        if (s[i] != vrf_order[i]) {
+            return s[i] < vrf_order[i];
+        }
+    }
+    return false; /* s == L */
+}
+
+/* a * P - b * Q (P NULL: the base point). */
+static int vrf_combine(uint8_t out[VRF_POINT_BYTES], const uint8_t a[VRF_SCALAR_BYTES],
+                       const uint8_t *p, const uint8_t b[VRF_SCALAR_BYTES], const uint8_t *q)
+{
+    uint8_t ap[VRF_POINT_BYTES], bq[VRF_POINT_BYTES];
+    if (vrf_multiply(ap, a, p) != 0 || vrf_multiply(bq, b, q) != 0) {
+        return -1;
+    }
+    return util_ed25519_point_sub(out, ap, bq);
+}
+
+bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
+                     size_t alpha_size, const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                     uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(public_key != NULL && proof != NULL);
+    ASSERT(alpha != NULL || alpha_size == 0);
+    const uint8_t *gamma = proof;
+    const uint8_t *s = proof + VRF_POINT_BYTES + VRF_C_BYTES;
+    if (!util_ed25519_point_valid(public_key) || !util_ed25519_point_valid(gamma) ||
+        !vrf_scalar_canonical(s)) {
+        return false;
+    }
+    uint8_t c[VRF_SCALAR_BYTES] = {0};
+    memcpy(c, proof + VRF_POINT_BYTES, VRF_C_BYTES);
+    uint8_t h[VRF_POINT_BYTES], u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
+    if (vrf_encode_to_curve(public_key, alpha, alpha_size, h) != 0 ||
+        vrf_combine(u, s, NULL, c, public_key) != 0 || vrf_combine(v, s, h, c, gamma) != 0) {
+        return false;
+    }
+    const uint8_t *points[5] = {public_key, h, gamma, u, v};
+    uint8_t expected[VRF_SCALAR_BYTES];
+    vrf_challenge(points, expected);
+    if (!util_bytes_equal(expected, c, VRF_C_BYTES)) {
+        return false;
+    }
+    if (beta_out != NULL) {
+        int rc = cons_vrf_proof_to_hash(proof, beta_out);
+        ASSERT(rc == 0); /* Gamma was checked above. */
+    }
+    return true;
+}
+
+static void vrf_store_le(uint8_t *out, uint64_t value, int bytes)
+{
+    for (int i = 0; i < bytes; i++) {
+        out[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
+void cons_vrf_epoch_alpha(uint64_t run_seed, uint64_t epoch, uint8_t alpha_out[CONS_BEACON_BYTES])
+{
+    ASSERT(alpha_out != NULL);
+    uint8_t input[sizeof(vrf_epoch_domain) + 16];
+    memcpy(input, vrf_epoch_domain, sizeof(vrf_epoch_domain)); /* includes the NUL */
+    vrf_store_le(input + sizeof(vrf_epoch_domain), run_seed, 8);
+    vrf_store_le(input + sizeof(vrf_epoch_domain) + 8, epoch, 8);
+    util_hash256(input, sizeof(input), alpha_out);
+}
+
+double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
+                        const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment)
+{
+    ASSERT(beta != NULL && beacon != NULL);
+    uint8_t segment_le[4];
+    vrf_store_le(segment_le, segment, 4);
+    util_hash256_state state;
+    util_hash256_init(&state);
+    util_hash256_update(&state, vrf_ticket_domain, sizeof(vrf_ticket_domain));
+    util_hash256_update(&state, beta, CONS_VRF_OUTPUT_BYTES);
+    util_hash256_update(&state, beacon, CONS_BEACON_BYTES);
+    util_hash256_update(&state, segment_le, sizeof(segment_le));
+    uint8_t digest[UTIL_HASH256_BYTES];
+    util_hash256_final(&state, digest);
+    return cons__sortition_uniform_of(digest);
+}

@@ -1,0 +1,172 @@
+/* world_vrf.c -- committee selection that nobody can predict
+ * (verification.selection: vrf). Every node holds a VRF key, its ed25519
+ * key pair derived from (seed, node) as for signing. Once per epoch
+ * (verification.vrf_epoch of simulated time; a request belongs to the
+ * epoch of its submission) a node evaluates ECVRF-EDWARDS25519-SHA512-TAI
+ * (consensus/cons_vrf.c) on the epoch's input, cons_vrf_epoch_alpha (the
+ * run seed and the epoch number; a ledger's committed-block beacon plugs in
+ * there). Its ticket for a (request beacon, segment) is cons_vrf_uniform of
+ * its output beta, so nobody can compute it before the node reveals its
+ * proof, and the committee is the Efraimidis-Spirakis race over those
+ * tickets weighted by stake x reputation, as with hash tickets.
+ *
+ * The draw consumes the tickets the candidates claim: an honest node
+ * claims its own; a forged_ticket node claims the best ticket there is
+ * (u = 1) and, asked for its proof, sends its honest proof with one bit of
+ * the challenge flipped. A member's proof rides its commitment
+ * (node/committee.c); the client checks it (claim_check) before it counts
+ * the vote, so a forger's vote is refused, the refusal counted
+ * (vrf_proofs_rejected), and the forger ends its round judged as a member
+ * that never committed.
+ *
+ * Cost: proving and verifying take no simulated time (as ed25519 signature
+ * checks do not); they cost wall time, which bench/ measures. A node's
+ * proof is cached for its current epoch, so a node proves once per epoch
+ * (per request would cost one proof per candidate per request). Each
+ * client's check of a member is a real cons_vrf_verify on the bytes the
+ * message carried. */
+#include <math.h>
+#include <string.h>
+
+#include "consensus/cons.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "util/hash.h"
+#include "world/world_int.h"
+
+_Static_assert(NODE_CLAIM_MAX == CONS_VRF_PROOF_BYTES, "a claim is one VRF proof");
+
+int world__vrf_build(world_state *world)
+{
+    const scn_verification *v = &world->scenario->verification;
+    world->result->vrf_selection = v->selection_vrf;
+    if (!v->selection_vrf) {
+        return 0;
+    }
+    uint32_t n = world->node_count;
+    world->vrf_public = util_calloc(n, sizeof(*world->vrf_public));
+    world->vrf_secret = util_calloc(n, sizeof(*world->vrf_secret));
+    world->vrf_epoch_of = util_calloc(n, sizeof(uint64_t));
+    world->vrf_proof = util_calloc(n, sizeof(*world->vrf_proof));
+    world->vrf_beta = util_calloc(n, sizeof(*world->vrf_beta));
+    uint32_t segments = world->scenario->model.segment_count;
+    world->vrf_uniforms =
+        util_calloc(world->candidate_offsets[segments] + 1, sizeof(double));
+    if (world->vrf_public == NULL || world->vrf_secret == NULL || world->vrf_epoch_of == NULL ||
+        world->vrf_proof == NULL || world->vrf_beta == NULL || world->vrf_uniforms == NULL) {
+        return WORLD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        util_sign_keypair_from_seed(world->scenario->seed, i, world->vrf_public[i],
+                                    world->vrf_secret[i]);
+    }
+    world->serving.claim_bytes = CONS_VRF_PROOF_BYTES;
+    world->verifier.claim = world__vrf_claim;
+    world->verifier.claim_check = world__vrf_claim_check;
+    return 0;
+}
+
+void world__vrf_destroy(world_state *world)
+{
+    if (world->vrf_secret != NULL) {
+        util_memzero(world->vrf_secret, world->node_count * sizeof(*world->vrf_secret));
+    }
+    util_free(world->vrf_secret);
+    util_free(world->vrf_public);
+    util_free(world->vrf_epoch_of);
+    util_free(world->vrf_proof);
+    util_free(world->vrf_beta);
+    util_free(world->vrf_uniforms);
+    world->vrf_secret = NULL;
+}
+
+/* The epoch of a request: the one it was submitted in. */
+static uint64_t vrf_epoch(const world_state *world, uint64_t request)
+{
+    const world_result *result = world->result;
+    ASSERT(request < result->request_count); /* Ids come from the client's own table. */
+    return result->requests[request].submitted_ns / world->scenario->verification.vrf_epoch_ns;
+}
+
+/* Node 'node_id's proof and output for 'epoch', evaluated once per epoch
+ * with its own secret key. */
+static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
+{
+    ASSERT(node_id < world->node_count);
+    if (world->vrf_epoch_of[node_id] == epoch + 1) {
+        return;
+    }
+    uint8_t alpha[CONS_BEACON_BYTES];
+    cons_vrf_epoch_alpha(world->scenario->seed, epoch, alpha);
+    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, sizeof(alpha),
+                            world->vrf_proof[node_id]);
+    ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
+    rc = cons_vrf_proof_to_hash(world->vrf_proof[node_id], world->vrf_beta[node_id]);
+    ASSERT(rc == 0);
+    world->vrf_epoch_of[node_id] = epoch + 1;
+}
+
+const double *world__vrf_uniforms(world_state *world, uint64_t request, uint32_t segment,
+                                  const uint8_t beacon[CONS_BEACON_BYTES])
+{
+    ASSERT(world->vrf_uniforms != NULL);
+    const cons_candidate *candidates = world->candidates;
+    uint32_t first = world->candidate_offsets[segment];
+    uint32_t last = world->candidate_offsets[segment + 1];
+    uint64_t epoch = vrf_epoch(world, request);
+    for (uint32_t i = first; i < last; i++) {
+        uint32_t id = candidates[i].node_id;
+        if (world->behaviour_now[id] == NODE_BEHAVIOUR_FORGED_TICKET) {
+            world->vrf_uniforms[i] = 1.0; /* The best ticket there is: key 0. */
+            continue;
+        }
+        vrf_evaluate(world, id, epoch);
+        world->vrf_uniforms[i] = cons_vrf_uniform(world->vrf_beta[id], beacon, segment);
+    }
+    return world->vrf_uniforms + first;
+}
+
+void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                      uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX])
+{
+    world_state *world = context;
+    (void)segment;
+    (void)round;
+    vrf_evaluate(world, member, vrf_epoch(world, request));
+    memcpy(proof_out, world->vrf_proof[member], CONS_VRF_PROOF_BYTES);
+    if (world->behaviour_now[member] == NODE_BEHAVIOUR_FORGED_TICKET) {
+        proof_out[32] ^= 1u; /* c: no proof it can make gives it the ticket it claimed. */
+    }
+}
+
+/* The ticket 'member' claimed in the draw of (request, segment, round):
+ * its own, or the best there is for a forger. */
+static double vrf_claimed(const world_state *world, uint32_t member, const uint8_t *beacon,
+                          uint32_t segment)
+{
+    if (world->behaviour_now[member] == NODE_BEHAVIOUR_FORGED_TICKET) {
+        return 1.0;
+    }
+    return cons_vrf_uniform(world->vrf_beta[member], beacon, segment);
+}
+
+bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, uint32_t segment,
+                            uint32_t round, const uint8_t proof[NODE_CLAIM_MAX])
+{
+    world_state *world = context;
+    ASSERT(member < world->node_count); /* The client matched it to a member. */
+    uint64_t epoch = vrf_epoch(world, request);
+    uint8_t alpha[CONS_BEACON_BYTES], beacon[CONS_BEACON_BYTES], beta[CONS_VRF_OUTPUT_BYTES];
+    cons_vrf_epoch_alpha(world->scenario->seed, epoch, alpha);
+    cons_beacon_derive(world->scenario->seed, request, round, beacon);
+    /* The proof must verify and its output give the ticket the draw took. */
+    bool valid = cons_vrf_verify(world->vrf_public[member], alpha, sizeof(alpha), proof, beta);
+    if (valid) {
+        vrf_evaluate(world, member, epoch);
+        valid = cons_vrf_uniform(beta, beacon, segment) ==
+                vrf_claimed(world, member, beacon, segment);
+    }
+    world->result->vrf_proofs_verified += 1;
+    world->result->vrf_proofs_rejected += !valid;
+    return valid;
+}
