@@ -43,6 +43,11 @@ static const char testbed_usage[] =
     "                       after its request finished; meanwhile requests queue\n"
     "  --no-workload        do not replay the scenario's workload (HTTP load only)\n"
     "  --no-faults          do not apply the scenario's faults\n"
+    "  --emulate            emulate the scenario's network between the processes: each\n"
+    "                       frame is held until the arrival the simulator's model draws\n"
+    "                       (region matrix, latency model, jitter, uplink bandwidth,\n"
+    "                       loss, duplication, reordering; network faults change the\n"
+    "                       model at their times)\n"
     "  --base-port N        process p listens on N+2p (frames) and N+2p+1 (HTTP);\n"
     "                       default: ephemeral ports\n"
     "  --ports-file FILE    write the HTTP base URLs there, one a line, once listening\n"
@@ -76,6 +81,7 @@ typedef struct testbed_options {
     bool faults;
     bool quiet;
     bool check;
+    bool emulate;
     const char *overrides[64];
     size_t override_count;
 } testbed_options;
@@ -144,6 +150,8 @@ static int testbed_option(testbed_options *o, int argc, char **argv, int *i)
             o->quiet = true;
         } else if (strcmp(arg, "--check") == 0) {
             o->check = true;
+        } else if (strcmp(arg, "--emulate") == 0) {
+            o->emulate = true;
         } else if (arg[0] == '-') {
             return tool_usage_error("testbed", "unknown option or missing value: %s", arg);
         } else if (o->file == NULL) {
@@ -519,6 +527,7 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
         .admin_token = token,
         .workload = options->workload,
         .apply_faults = options->faults,
+        .emulate = options->emulate,
         .run_ns = (uint64_t)(options->duration_s * 1e9),
         .base_port = options->base_port,
         .on_stop = child_on_stop,
@@ -580,6 +589,12 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
                (unsigned long long)tb_summary_rejected(&total),
                (unsigned long long)total.dropped, total.lives_lost,
                total.lives_lost - total.lives_died);
+        if (options->emulate) {
+            printf("  emulator: %llu frame copies held, lateness p50 %.1f us, p99 %.1f us\n",
+                   (unsigned long long)total.emulate_lateness.total_count,
+                   (double)util_hist_quantile(&total.emulate_lateness, 0.50) / 1e3,
+                   (double)util_hist_quantile(&total.emulate_lateness, 0.99) / 1e3);
+        }
     }
     if (rc == TB_ESYS && options->base_port != 0) {
         fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",
