@@ -146,6 +146,9 @@ static tb_held *held_start(tb_emulator *emulator, const tb_held *model, const ui
         return NULL;
     }
     uint64_t wait = due_ns > now_ns ? due_ns - now_ns : 0;
+    /* libevent adds a timeout to its cached time, taken when the loop
+     * woke: refreshed, the frame cannot leave before its arrival. */
+    event_base_update_cache_time(emulator->config.base);
     struct timeval tv = {(time_t)(wait / 1000000000u), (suseconds_t)((wait % 1000000000u) / 1000)};
     evtimer_add(held->event, &tv);
     held->prev = NULL;
