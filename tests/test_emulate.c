@@ -308,7 +308,8 @@ END_TEST
 
 /* calibrate on a 5-90 ms region matrix: both runs stored and linked, the
  * testbed's p50 within a generous factor of the simulator's (the printed
- * table says how close), the same completed requests, and a --max-ratio
+ * table says how close), the same requests finalized with the same
+ * outputs, and a --max-ratio
  * of 1 fails (exit 1) because the real network is never exactly the
  * model. */
 START_TEST(test_emulate_calibrate_regions)
@@ -333,6 +334,19 @@ START_TEST(test_emulate_calibrate_regions)
                      "'completed_ratio' ORDER BY run_id");
     ck_assert_str_eq(rows, "1.0|1.0\n");
     free(rows);
+    /* Same decisions: every request finalizes with the same output. */
+    const char *sql = "SELECT group_concat(request_id || ':' || client || ':' || status || ':' "
+                      "|| tokens_out || ':' || reference_match || ':' || logits_maxabs, ' ') "
+                      "FROM (SELECT * FROM requests WHERE run_id = %d ORDER BY request_id)";
+    char q1[512], q2[512];
+    snprintf(q1, sizeof(q1), sql, 1);
+    snprintf(q2, sizeof(q2), sql, 2);
+    char *simulated = emu_query(q1);
+    char *measured = emu_query(q2);
+    ck_assert_int_gt(strlen(simulated), 100);
+    ck_assert_str_eq(measured, simulated);
+    free(simulated);
+    free(measured);
     rows = emu_query("SELECT count(*) FROM params WHERE key IN ('calibrate.ks_d', "
                      "'calibrate.ks_p') AND value + 0 BETWEEN 0 AND 1");
     ck_assert_str_eq(rows, "4\n");
