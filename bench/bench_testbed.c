@@ -5,7 +5,10 @@
  *      `infersim testbed`: request latency p50 and p99 of both, and their
  *      ratio (testbed / simulator);
  *   2. the testbed's capacity: `infersim client` with 8 requests in flight,
- *      requests per second and latency p50 and p99.
+ *      requests per second and latency p50 and p99;
+ *   3. `infersim calibrate` on scenarios/calibrate_regions.yaml (regions
+ *      5-90 ms apart, emulated links): p50 and p99 of the simulator and of
+ *      the emulated testbed, their ratio, and the KS statistic.
  * Runs the real binary (INFERSIM_BIN, default build/infersim); wall clocks
  * and processes are fine here: bench/ is not simulation code. */
 #include <signal.h>
@@ -136,6 +139,29 @@ static int bench_capacity(const char *dir, double *rate, double *p50_ms, double 
     return bench_db_latency(db, 1, p50_ms, p99_ms, &count);
 }
 
+/* 3. calibrate on a region matrix: the simulator's run is 1, the
+ * emulated testbed's 2. */
+static void bench_calibrate(const char *dir)
+{
+    char command[2048], db[512];
+    double sim_p50 = 0, sim_p99 = 0, tb_p50 = 0, tb_p99 = 0;
+    uint64_t sim_done = 0, tb_done = 0;
+    snprintf(db, sizeof(db), "%s/calibrate.db", dir);
+    snprintf(command, sizeof(command),
+             "%s calibrate scenarios/calibrate_regions.yaml --processes 7 --quiet --db %s "
+             ">/dev/null 2>&1",
+             bench_bin(), db);
+    if (bench_shell(command) != 0 || bench_db_latency(db, 1, &sim_p50, &sim_p99, &sim_done) != 0 ||
+        bench_db_latency(db, 2, &tb_p50, &tb_p99, &tb_done) != 0) {
+        printf("testbed    calibrate  failed\n");
+        return;
+    }
+    printf("testbed    calibrate scenarios/calibrate_regions.yaml (regions 5-90 ms, --emulate): "
+           "simulator p50 %.1f ms p99 %.1f ms; emulated testbed p50 %.1f ms p99 %.1f ms; "
+           "ratio p50 %.3f x, p99 %.3f x\n",
+           sim_p50, sim_p99, tb_p50, tb_p99, tb_p50 / sim_p50, tb_p99 / sim_p99);
+}
+
 void bench_testbed_run(void)
 {
     char dir[] = "/tmp/infersim-bench-XXXXXX";
@@ -167,6 +193,7 @@ void bench_testbed_run(void)
                "%.1f requests/s, p50 %.2f ms, p99 %.2f ms (p50 %.2f x the simulator's)\n",
                BENCH_TB_PROCESSES, rate, p50, p99, p50 / sim_p50);
     }
+    bench_calibrate(dir);
     snprintf(command, sizeof(command), "rm -rf '%s'", dir);
     bench_shell(command);
 }

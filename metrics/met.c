@@ -1165,6 +1165,22 @@ int met_metric_add(met_db *db, int64_t run_id, const char *name, double value,
     return rc != 0 ? rc : db_batch_count(db, 1);
 }
 
+int met_param_set(met_db *db, int64_t run_id, const char *key, const char *value)
+{
+    ASSERT(db != NULL);
+    ASSERT(key != NULL && value != NULL);
+    int rc = db_batch_join(db);
+    sqlite3_stmt *stmt = rc == 0 ? db_stmt(db, MET_STMT_PARAM_INSERT) : NULL;
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_text(stmt, 2, key);
+    db_bind_text(stmt, 3, value);
+    rc = db_stmt_run(db, stmt, "insert param");
+    return rc != 0 ? rc : db_batch_count(db, 1);
+}
+
 int met_expect_add(met_db *db, int64_t run_id, const char *metric, const char *op,
                    double expected, double actual, int passed)
 {

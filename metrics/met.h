@@ -263,6 +263,10 @@ int met_decisions_add(met_db *db, int64_t run_id, const met_decision_row *rows, 
 int met_privacy_add(met_db *db, int64_t run_id, const met_privacy_row *rows, size_t count);
 int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
                        size_t count);
+/* Sets (inserts or replaces) one params row of an existing run: what a
+ * command learns about a run after it began, e.g. calibrate.pair, the run
+ * `calibrate` compared it with. Borrowed strings. Returns 0 or MET_ESQL. */
+int met_param_set(met_db *db, int64_t run_id, const char *key, const char *value);
 /* A run-level measured value, e.g. delivery_ratio or latency_p99, and its
  * unit ("ns", "ratio", ...: SCN_METRICS's for the simulator's metrics;
  * NULL stores NULL). */

@@ -7,7 +7,7 @@
 
 #include "consensus/cons.h"
 #include "sim/queue.h"
-#include "sim/net.h"
+#include "world/world_net.h"
 #include "sim/sim.h"
 #include "world/world_engine.h"
 #include "util/hash.h"

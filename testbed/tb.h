@@ -218,6 +218,7 @@ typedef struct tb_summary {
     util_hist request_latency;       /* completed requests: submit -> finalized, ns */
     util_hist first_token;
     util_hist finality;              /* completed requests: submit -> final, ns */
+    util_hist emulate_lateness;      /* --emulate: frame hand-over minus requested arrival, ns */
     uint32_t lives_lost;             /* launcher total: process lives that ended without
                                       * a summary (killed by a crash fault, or died),
                                       * counted from their last snapshot */
@@ -259,6 +260,7 @@ struct tb_process_config {
     char admin_token[TB_TOKEN_CHARS + 1]; /* Authorization: Bearer, for /admin */
     bool workload;                   /* replay the scenario's workload in real time */
     bool apply_faults;               /* apply the scenario's network/behaviour faults */
+    bool emulate;                    /* hold frames to the scenario's network model */
     size_t frame_max;
     tb_snapshot *snapshot;           /* shared with the launcher; NULL: none */
     /* Called once when the process stops, with its world's result (rows of
@@ -287,6 +289,7 @@ typedef struct tb_launch_config {
     const char *admin_token;         /* TB_TOKEN_CHARS hex characters */
     bool workload;
     bool apply_faults;
+    bool emulate;                    /* the scenario's links between processes */
     uint64_t run_ns;                 /* stop after this (0: the scenario's duration) */
     uint16_t base_port;              /* 0: ephemeral ports */
     size_t frame_max;

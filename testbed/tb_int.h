@@ -8,6 +8,8 @@
 #include <event2/http.h>
 
 #include "testbed/tb.h"
+#include "util/hist.h"
+#include "world/world_net.h"
 
 /* Prometheus histogram buckets of request latency, in seconds. */
 #define TB_LATENCY_BUCKETS 12
@@ -28,6 +30,7 @@ typedef struct tb_rule {
 #define TB_RULES_MAX (SCN_FAULTS_MAX + 64)
 
 typedef struct tb_timer tb_timer;
+typedef struct tb_emulator tb_emulator;
 typedef struct tb_pending tb_pending;
 
 /* The process's HTTP request ids, recycled after a quarantine (tb_ids.c). */
@@ -102,6 +105,7 @@ typedef struct tb_proc {
     uint64_t admin_denied;           /* admin requests without the token (401) */
     tb_summary summary;
     uint64_t prng_state;             /* loss decisions (testbed may use any randomness) */
+    tb_emulator *emulator;           /* --emulate: the scenario's links; else NULL */
 } tb_proc;
 
 /* tb_node.c */
@@ -113,6 +117,59 @@ void tb__effects(tb_proc *proc, uint32_t node_id, const node_outbox *outbox);
 /* Adds a rule; returns 0 or TB_ENOMEM when the table is full. */
 int tb__rule_add(tb_proc *proc, const tb_rule *rule);
 void tb__rules_clear(tb_proc *proc);
+
+/* tb_emulate.c: the link emulator of --emulate (see the file's comment). */
+
+typedef struct tb_emulate_config {
+    struct event_base *base;
+    const scn_network *network;      /* the scenario's latency model, matrix, rates */
+    uint32_t node_count;
+    const uint16_t *region_of;       /* node_count entries (copied) */
+    const uint64_t *uplink_bps_of;   /* node_count entries, > 0 (copied) */
+    uint64_t run_seed;
+    uint64_t epoch_ns;               /* CLOCK_MONOTONIC at the run's start */
+    world_type_stats *types;         /* per message type: drops, copies (borrowed) */
+    uint64_t *dropped;               /* frames dropped, added to (borrowed; NULL: none) */
+    /* Hands a frame over at its arrival: write it to dest's process.
+     * 'frame' is valid for the call. */
+    void (*deliver)(void *context, uint32_t dest, const uint8_t *frame, size_t bytes);
+    void *context;
+} tb_emulate_config;
+
+typedef struct tb_emulate_frame {
+    uint32_t source;
+    uint32_t dest;
+    uint8_t type;                    /* node message type */
+    uint64_t wire_bytes;             /* the message's wire size, as the simulator charges */
+    uint64_t leave_ns;               /* when the sender's compute for it ends */
+    const uint8_t *bytes_at;         /* the encoded frame (copied) */
+    size_t bytes;
+} tb_emulate_frame;
+
+typedef struct tb_emulate_stats {
+    uint64_t sent;                   /* frames given to the emulator */
+    uint64_t delivered;              /* copies handed to the writer */
+    uint64_t dropped;                /* lost, partitioned, or out of memory */
+    uint64_t duplicated;
+    uint64_t reordered;
+    util_hist lateness_ns;           /* hand-over minus requested arrival */
+} tb_emulate_stats;
+
+/* Returns 0 or TB_ENOMEM. Free with tb__emulate_destroy. */
+int tb__emulate_create(const tb_emulate_config *config, tb_emulator **out);
+/* Frees it; frames still held are lost. NULL is a no-op. */
+void tb__emulate_destroy(tb_emulator *emulator);
+/* Takes a copy of the frame; its fate is drawn when it leaves. Cannot fail
+ * (out of memory loses the frame, counted as dropped). */
+void tb__emulate_send(tb_emulator *emulator, const tb_emulate_frame *frame);
+/* Starts or ends a network fault on the model (partition: 'groups'; link
+ * faults: 'selected', node_count entries each, copied). Returns 0,
+ * TB_ENOMEM, or TB_EINVAL for a fault that is not the network's. */
+int tb__emulate_fault(tb_emulator *emulator, uint32_t fault_index, const scn_fault *fault,
+                      const uint8_t *selected, const uint8_t *groups, bool ending);
+/* CLOCK_MONOTONIC since the epoch, as the emulator reads it. */
+uint64_t tb__emulate_now_ns(const tb_emulator *emulator);
+const tb_emulate_stats *tb__emulate_stats(const tb_emulator *emulator);
 
 /* tb_http.c */
 int tb__http_start(tb_proc *proc);

@@ -309,6 +309,7 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     util_hist_merge(&total->request_latency, &one->request_latency);
     util_hist_merge(&total->finality, &one->finality);
     util_hist_merge(&total->first_token, &one->first_token);
+    util_hist_merge(&total->emulate_lateness, &one->emulate_lateness);
     for (uint32_t t = 0; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const world_type_stats *a = &one->types[t];
         world_type_stats *b = &total->types[t];
@@ -464,6 +465,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     state->base.http_requests = config->http_requests;
     state->base.workload = config->workload;
     state->base.apply_faults = config->apply_faults;
+    state->base.emulate = config->emulate;
     state->base.frame_max = config->frame_max != 0 ? config->frame_max : TB_FRAME_MAX_DEFAULT;
     for (uint32_t p = 0; p < TB_PROCESSES_MAX; p++) {
         state->peer_fds[p] = state->http_fds[p] = state->children[p].summary_fd = -1;

@@ -207,6 +207,33 @@ static bool rules_pass(tb_proc *proc, uint32_t from, uint32_t to, uint64_t *dela
     return true;
 }
 
+/* --emulate: the frame goes to the link emulator, which holds it until the
+ * model's arrival (admin rules still apply before: a delay postpones its
+ * departure, a duplicate sends it twice). Frees 'frame'. */
+static void emulate_send(tb_proc *proc, const node_message *m, uint8_t *frame, size_t size,
+                         uint64_t leave_ns, bool duplicate)
+{
+    tb_emulate_frame held = {
+        .source = m->source,
+        .dest = m->dest,
+        .type = m->type,
+        .wire_bytes = node_message_wire_size(m),
+        .leave_ns = leave_ns,
+        .bytes_at = frame,
+        .bytes = size,
+    };
+    for (int copy = 0; copy < (duplicate ? 2 : 1); copy++) {
+        tb__emulate_send(proc->emulator, &held);
+    }
+    util_free(frame);
+}
+
+static void emulate_deliver(void *context, uint32_t dest, const uint8_t *frame, size_t bytes)
+{
+    tb_proc *proc = context;
+    frame_write(proc, dest % proc->config->process_count, frame, bytes);
+}
+
 static void send_effect(tb_proc *proc, uint32_t node_id, const node_effect *effect, uint64_t now)
 {
     const node_message *m = &effect->message;
@@ -232,6 +259,10 @@ static void send_effect(tb_proc *proc, uint32_t node_id, const node_effect *effe
     if (corrupt) {
         frame[size - 1] ^= 0x04; /* In the tag: the receiver rejects it, framing intact. */
         result->types[m->type].corrupted += 1;
+    }
+    if (proc->emulator != NULL) {
+        emulate_send(proc, m, frame, size, now + delay_ns, duplicate);
+        return;
     }
     uint32_t process = m->dest % proc->config->process_count;
     for (int copy = 0; copy < (duplicate ? 2 : 1); copy++) {
@@ -395,6 +426,9 @@ static void fault_rule(tb_proc *proc, uint32_t index, bool ending)
     tb_rule *rule = &proc->rules[index]; /* Scenario faults own the first slots. */
     if (ending) {
         rule->active = false;
+        if (proc->emulator != NULL) {
+            tb__emulate_fault(proc->emulator, index, fault, NULL, NULL, true);
+        }
         return;
     }
     util_free(rule->selected);
@@ -406,6 +440,11 @@ static void fault_rule(tb_proc *proc, uint32_t index, bool ending)
         return;
     }
     world_host_fault_nodes(proc->host, index, rule->selected, rule->groups);
+    if (proc->emulator != NULL) {
+        /* The model's fault, as in the simulator; the rule stays inactive. */
+        tb__emulate_fault(proc->emulator, index, fault, rule->selected, rule->groups, false);
+        return;
+    }
     rule->kind = fault->kind;
     rule->probability = fault->kind == SCN_FAULT_PARTITION ? 1.0 : fault->probability;
     rule->delay_ns = fault->delay_ns;
@@ -566,6 +605,56 @@ static int proc_keys(tb_proc *proc)
     return rc;
 }
 
+/* An event base; with precise timers (timerfd rather than epoll's
+ * millisecond timeout) when the emulator holds frames to the microsecond. */
+static struct event_base *proc_base_new(bool precise)
+{
+    struct event_config *config = event_config_new();
+    if (config == NULL) {
+        return NULL;
+    }
+    if (precise) {
+        event_config_set_flag(config, EVENT_BASE_FLAG_PRECISE_TIMER);
+    }
+    struct event_base *base = event_base_new_with_config(config);
+    event_config_free(config);
+    return base;
+}
+
+/* The link emulator over the world's placement: regions and the uplinks
+ * of the nodes' classes, as the simulator's network has them. A restarted
+ * process draws from fresh streams. */
+static int proc_emulator(tb_proc *proc)
+{
+    const scn_scenario *scenario = proc->scenario;
+    world_result *result = world_host_result(proc->host);
+    uint64_t *uplink = util_malloc((size_t)proc->node_count * sizeof(*uplink));
+    if (uplink == NULL) {
+        return TB_ENOMEM;
+    }
+    for (uint32_t i = 0; i < proc->node_count; i++) {
+        uint64_t bps = scenario->nodes.classes[result->class_of[i]].bandwidth_bps;
+        uplink[i] = bps != 0 ? bps : scenario->network.bandwidth_bps;
+    }
+    uint32_t generation = proc->config->generation;
+    tb_emulate_config config = {
+        .base = proc->base,
+        .network = &scenario->network,
+        .node_count = proc->node_count,
+        .region_of = result->region_of,
+        .uplink_bps_of = uplink,
+        .run_seed = generation == 0 ? scenario->seed : util_mix64(scenario->seed + generation),
+        .epoch_ns = proc->config->epoch_ns,
+        .types = result->types,
+        .dropped = &proc->summary.dropped,
+        .deliver = emulate_deliver,
+        .context = proc,
+    };
+    int rc = tb__emulate_create(&config, &proc->emulator);
+    util_free(uplink);
+    return rc;
+}
+
 static int proc_open(tb_proc *proc)
 {
     const tb_process_config *config = proc->config;
@@ -575,9 +664,12 @@ static int proc_open(tb_proc *proc)
     }
     uint64_t capacity = world_host_request_capacity(proc->host);
     proc->pending = util_calloc(capacity, sizeof(*proc->pending));
-    proc->base = event_base_new();
+    proc->base = proc_base_new(config->emulate);
     if (proc->pending == NULL || proc->base == NULL) {
         return TB_ENOMEM;
+    }
+    if (config->emulate && (rc = proc_emulator(proc)) != 0) {
+        return rc;
     }
     rc = proc_keys(proc);
     if (rc != 0) {
@@ -629,6 +721,7 @@ static void proc_close(tb_proc *proc)
     if (proc->signal_int != NULL) {
         event_free(proc->signal_int);
     }
+    tb__emulate_destroy(proc->emulator);
     if (proc->base != NULL) {
         event_base_free(proc->base);
     }
@@ -659,6 +752,9 @@ static void proc_summarise(tb_proc *proc)
     proc->summary.tokens_out = result->tokens_out;
     proc->summary.request_latency = result->request_latency;
     proc->summary.first_token = result->first_token;
+    if (proc->emulator != NULL) {
+        proc->summary.emulate_lateness = tb__emulate_stats(proc->emulator)->lateness_ns;
+    }
 }
 
 /* Publishes the counters so far into the shared snapshot: the slot not

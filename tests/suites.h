@@ -21,6 +21,7 @@ Suite *test_verify_suite(void);    /* tests/test_verify.c: the verification prot
 Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
 Suite *test_sweep_suite(void);     /* tests/test_sweep.c: sweeps, merge, plots, reports */
 Suite *test_testbed_suite(void);   /* tests/test_testbed.c: frames, node processes, HTTP */
+Suite *test_emulate_suite(void);   /* tests/test_emulate.c: link emulator, calibrate */
 Suite *test_swarm_suite(void);     /* tests/test_swarm.c: swarm, shrink, liveness */
 Suite *test_privacy_suite(void);   /* tests/test_privacy.c: noise, accountant, attack */
 Suite *test_vrf_suite(void);       /* tests/test_vrf.c: RFC 9381 ECVRF, VRF sortition */

@@ -1,4 +1,4 @@
-/* test_net.c -- the simulated network (sim/net.c): serialization arithmetic,
+/* test_net.c -- the simulated network (world/world_net.c): serialization arithmetic,
  * uplink and link FIFO order, latency models and the region matrix, loss,
  * duplication, corruption and reordering frequencies, partitions, crashes,
  * delay faults, determinism, and the link FIFO table under pressure. Every
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/net.h"
+#include "world/world_net.h"
 #include "tests/suites.h"
 #include "util/alloc.h"
 #include "util/prng.h"

@@ -495,6 +495,60 @@ START_TEST(test_util_wilson_interval_values)
 }
 END_TEST
 
+/* The Kolmogorov distribution's tail against its published table:
+ * Q(0.5) = 0.9639, Q(1) = 0.2700, Q(1.5) = 0.0222, Q(2) = 0.00067, and the
+ * critical values 1.3581 (5 %) and 1.6276 (1 %). */
+START_TEST(test_util_kolmogorov_survival_table)
+{
+    ck_assert_double_eq_tol(util_kolmogorov_survival(0.5), 0.96394524, 1e-7);
+    ck_assert_double_eq_tol(util_kolmogorov_survival(1.0), 0.26999967, 1e-7);
+    ck_assert_double_eq_tol(util_kolmogorov_survival(1.5), 0.02221796, 1e-7);
+    ck_assert_double_eq_tol(util_kolmogorov_survival(2.0), 0.00067093, 1e-7);
+    ck_assert_double_eq_tol(util_kolmogorov_survival(1.3581), 0.05, 1e-5);
+    ck_assert_double_eq_tol(util_kolmogorov_survival(1.6276), 0.01, 1e-5);
+    ck_assert(util_kolmogorov_survival(0.0) == 1.0);
+    ck_assert(util_kolmogorov_survival(-1.0) == 1.0);
+    ck_assert(util_kolmogorov_survival(NAN) == 1.0);
+    ck_assert(util_kolmogorov_survival(0.1) == 1.0);
+    ck_assert(util_kolmogorov_survival(10.0) < 1e-80);
+}
+END_TEST
+
+/* The two-sample statistic on hand-worked samples: disjoint samples are
+ * 1 apart, equal ones 0, {1..10} against {6..15} 0.5 with p =
+ * Q(sqrt(5) 0.5) = 0.16408; ties step both CDFs together; the order of
+ * the input does not matter; an empty sample gives NaN. */
+START_TEST(test_util_ks_two_sample_values)
+{
+    uint64_t a[10], b[10];
+    double p = 0.0;
+    for (uint64_t i = 0; i < 10; i++) {
+        a[i] = 10 - i; /* unsorted on purpose */
+        b[i] = 6 + i;
+    }
+    ck_assert_double_eq_tol(util_ks_two_sample(a, 10, b, 10, &p), 0.5, 1e-12);
+    ck_assert_double_eq_tol(p, 0.16407920, 1e-7);
+    for (uint64_t i = 0; i < 10; i++) {
+        b[i] = 100 + i;
+    }
+    ck_assert_double_eq_tol(util_ks_two_sample(a, 10, b, 10, &p), 1.0, 1e-12);
+    ck_assert_double_eq_tol(p, util_kolmogorov_survival(sqrt(5.0)), 1e-12);
+    ck_assert(p < 0.01);
+    memcpy(b, a, sizeof(a));
+    ck_assert_double_eq_tol(util_ks_two_sample(a, 10, b, 10, &p), 0.0, 1e-12);
+    ck_assert(p == 1.0);
+    /* Ties: {1, 2, 2, 3} against {2, 2, 2, 2}: at 1 the gap is 1/4, at 2
+     * both step (3/4 against 1), so D = 1/4, not 3/4. */
+    uint64_t c[4] = {1, 2, 2, 3}, d[4] = {2, 2, 2, 2};
+    ck_assert_double_eq_tol(util_ks_two_sample(c, 4, d, 4, NULL), 0.25, 1e-12);
+    /* Unequal sizes: {1, 2, 3} against {1, 2, 3, 4, 5, 6}: D = 1/2 at 3. */
+    uint64_t e[3] = {3, 1, 2}, f[6] = {6, 5, 4, 3, 2, 1};
+    ck_assert_double_eq_tol(util_ks_two_sample(e, 3, f, 6, &p), 0.5, 1e-12);
+    ck_assert_double_eq_tol(p, util_kolmogorov_survival(sqrt(2.0) * 0.5), 1e-12);
+    ck_assert(isnan(util_ks_two_sample(e, 0, f, 6, &p)) && isnan(p));
+}
+END_TEST
+
 Suite *test_util_suite(void)
 {
     Suite *suite = suite_create("util");
@@ -519,6 +573,8 @@ Suite *test_util_suite(void)
     tcase_add_test(hist, test_util_hist_small_values_exact);
     tcase_add_test(hist, test_util_hist_merge_and_metric);
     tcase_add_test(hist, test_util_wilson_interval_values);
+    tcase_add_test(hist, test_util_kolmogorov_survival_table);
+    tcase_add_test(hist, test_util_ks_two_sample_values);
     suite_add_tcase(suite, hist);
 
     TCase *alloc = tcase_create("alloc");

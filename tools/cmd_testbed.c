@@ -43,6 +43,11 @@ static const char testbed_usage[] =
     "                       after its request finished; meanwhile requests queue\n"
     "  --no-workload        do not replay the scenario's workload (HTTP load only)\n"
     "  --no-faults          do not apply the scenario's faults\n"
+    "  --emulate            emulate the scenario's network between the processes: each\n"
+    "                       frame is held until the arrival the simulator's model draws\n"
+    "                       (region matrix, latency model, jitter, uplink bandwidth,\n"
+    "                       loss, duplication, reordering; network faults change the\n"
+    "                       model at their times)\n"
     "  --base-port N        process p listens on N+2p (frames) and N+2p+1 (HTTP);\n"
     "                       default: ephemeral ports\n"
     "  --ports-file FILE    write the HTTP base URLs there, one a line, once listening\n"
@@ -76,6 +81,7 @@ typedef struct testbed_options {
     bool faults;
     bool quiet;
     bool check;
+    bool emulate;
     const char *overrides[64];
     size_t override_count;
 } testbed_options;
@@ -132,6 +138,8 @@ static int testbed_option(void *context, const char *arg, const char *value)
         o->faults = false;
     } else if (strcmp(arg, "--quiet") == 0) {
         o->quiet = true;
+    } else if (strcmp(arg, "--emulate") == 0) {
+        o->emulate = true;
     } else {
         o->check = true;
     }
@@ -145,7 +153,8 @@ static int testbed_parse(int argc, char **argv, testbed_options *o)
         {"--base-port", 0, true},      {"--db", 0, true},         {"--ports-file", 0, true},
         {"--keys", 0, true},           {"--admin-token-file", 0, true},
         {"--set", 0, true},            {"--no-workload", 0, false},
-        {"--no-faults", 0, false},     {"--quiet", 0, false},     {"--check", 0, false}};
+        {"--no-faults", 0, false},     {"--quiet", 0, false},     {"--check", 0, false},
+        {"--emulate", 0, false}};
     static const tool_command command = {"testbed", testbed_usage, table,
                                          sizeof(table) / sizeof(table[0]), testbed_option};
     memset(o, 0, sizeof(*o));
@@ -505,6 +514,7 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
         .admin_token = token,
         .workload = options->workload,
         .apply_faults = options->faults,
+        .emulate = options->emulate,
         .run_ns = (uint64_t)(options->duration_s * 1e9),
         .base_port = options->base_port,
         .on_stop = child_on_stop,
@@ -566,6 +576,12 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
                (unsigned long long)tb_summary_rejected(&total),
                (unsigned long long)total.dropped, total.lives_lost,
                total.lives_lost - total.lives_died);
+        if (options->emulate) {
+            printf("  emulator: %llu frame copies held, lateness p50 %.1f us, p99 %.1f us\n",
+                   (unsigned long long)total.emulate_lateness.total_count,
+                   (double)util_hist_quantile(&total.emulate_lateness, 0.50) / 1e3,
+                   (double)util_hist_quantile(&total.emulate_lateness, 0.99) / 1e3);
+        }
     }
     if (rc == TB_ESYS && options->base_port != 0) {
         fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",

@@ -26,6 +26,7 @@ static const char usage_text[] =
     "  plot           draw a standard figure (SVG or PNG, with gnuplot)\n"
     "  report         write a self-contained HTML report of a run or a sweep\n"
     "  testbed FILE   run a scenario's nodes as processes on 127.0.0.1 (TCP, HTTP)\n"
+    "  calibrate FILE the simulator against the emulated testbed, side by side\n"
     "  client         drive load against a testbed's HTTP API (libcurl)\n"
     "  keygen         random node keys for a testbed run (roster and key files)\n"
     "  infer CKPT     generate from a llama2.c checkpoint, as llama2.c's run does\n"
@@ -126,6 +127,7 @@ static const struct {
     {"plot", tool_plot_main},
     {"report", tool_report_main},
     {"testbed", tool_testbed_main},
+    {"calibrate", tool_calibrate_main},
     {"client", tool_client_main},
     {"keygen", tool_keygen_main},
     {"infer", tool_infer_main},

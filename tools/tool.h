@@ -43,6 +43,7 @@ int tool_plot_main(int argc, char **argv);
 int tool_report_main(int argc, char **argv);
 int tool_testbed_main(int argc, char **argv);  /* cmd_testbed.c */
 int tool_client_main(int argc, char **argv);   /* cmd_client.c */
+int tool_calibrate_main(int argc, char **argv); /* cmd_calibrate.c */
 int tool_keygen_main(int argc, char **argv);   /* cmd_keygen.c */
 int tool_infer_main(int argc, char **argv);    /* cmd_infer.c */
 

@@ -1,8 +1,8 @@
-/* net.c -- the simulated network of sim/net.h: pure arithmetic over simulated
- * time. This file decides when a message sent now arrives (uplink
+/* world_net.c -- the network model of world/world_net.h: pure arithmetic over
+ * the caller's time. This file decides when a message sent now arrives (uplink
  * serialization, link latency, jitter, FIFO per link, reordering) and whether
  * it arrives at all (crash, partition, loss), with which copies (duplication)
- * and in what state (corruption). It schedules nothing: sim.c does.
+ * and in what state (corruption). It schedules nothing: its driver does.
  *
  * State, all sized at net_create and never allocated per message:
  *   - per node: region, uplink speed, the instant its uplink is free, a
@@ -16,7 +16,7 @@
  *
  * Time never goes backwards between calls to net_send (ASSERTed): the table
  * relies on it to tell live FIFO constraints from stale ones. */
-#include "sim/net.h"
+#include "world/world_net.h"
 
 #include <math.h>
 #include <string.h>

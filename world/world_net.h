@@ -1,8 +1,12 @@
-/* net.h -- the simulated network: per-link latency, jitter, serialization on
- * each sender's uplink, FIFO order per link, loss, duplication, reordering,
- * corruption, partitions and crashed nodes. Pure arithmetic over simulated
- * time: the engine (sim.c) asks when a message sent now arrives, schedules
- * the arrival itself, and asks again at arrival whether it may be delivered.
+/* world_net.h -- the network model: per-link latency, jitter, serialization
+ * on each sender's uplink, FIFO order per link, loss, duplication,
+ * reordering, corruption, partitions and crashed nodes. Pure arithmetic over
+ * a clock its caller gives: the simulator's engine (sim/sim.c) asks when a
+ * message sent now arrives, schedules the arrival itself, and asks again at
+ * arrival whether it may be delivered; the testbed's link emulator
+ * (testbed/tb_emulate.c) asks the same questions in real time and holds
+ * each frame until its arrival. It lives below both drivers so that the two
+ * draw from one model; its names keep the prefix net_.
  *
  * Model, in order, for a message of B wire bytes from s to d sent at t:
  *   1. s crashed, or s and d separated by an active partition: dropped.
@@ -20,8 +24,8 @@
  * All draws come from the sender's stream (seed, s, NET), in that order.
  * Scenario-wide probabilities and active link faults on s or d combine as
  * independent events: p = 1 - (1 - p1)(1 - p2)... */
-#ifndef SIM_NET_H
-#define SIM_NET_H
+#ifndef WORLD_WORLD_NET_H
+#define WORLD_WORLD_NET_H
 
 #include <stdbool.h>
 #include <stdint.h>
