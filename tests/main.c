@@ -17,7 +17,7 @@ int main(void)
         test_util_suite,  test_queue_suite,   test_net_suite,    test_node_suite,
         test_infer_suite, test_cons_suite,    test_scn_suite,    test_met_suite,
         test_sim_suite,   test_world_suite,   test_verify_suite, test_cli_suite,
-        test_sweep_suite, test_testbed_suite, test_swarm_suite,
+        test_sweep_suite, test_testbed_suite, test_swarm_suite,  test_bft_suite,
     };
     SRunner *runner = srunner_create(NULL);
     for (size_t i = 0; i < sizeof(makers) / sizeof(makers[0]); i++) {

@@ -21,6 +21,7 @@ Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
 Suite *test_sweep_suite(void);     /* tests/test_sweep.c: sweeps, merge, plots, reports */
 Suite *test_testbed_suite(void);   /* tests/test_testbed.c: frames, node processes, HTTP */
 Suite *test_swarm_suite(void);     /* tests/test_swarm.c: swarm, shrink, liveness */
+Suite *test_bft_suite(void);       /* tests/test_bft.c: the BFT ledger replica */
 
 /* Scratch directories for the suites that run the binary (test_dir.c):
  * /tmp/infersim-PREFIX-XXXXXX made into dir[size]; a file's path; a text
