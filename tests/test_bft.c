@@ -5,7 +5,7 @@
  * replicas commit different blocks at one height over 1,000 seeds with
  * f < n/3 Byzantine validators of every kind (Byzantine leaders included);
  * commits resume after the last fault within a bound; with f >= n/3 Twins
- * the fork checker fires (so it can); the pacemaker's timeout certificate,
+ * the fork checker fires (so it can) and withholders stall the ledger; the pacemaker's timeout certificate,
  * view advance and backoff by hand; hostile bytes (garbage, truncations,
  * flipped bytes, forged signatures, non-validators) are refused with no
  * effect. TEST_BFT_SEED=s runs one seed of the safety loop (printing the
@@ -602,6 +602,25 @@ START_TEST(test_bft_twins_beyond_third_fork)
 }
 END_TEST
 
+/* f >= n/3 withholding votes: no QC ever forms, so the ledger stalls (and
+ * stays safe): liveness needs f < n/3 as much as safety does. */
+START_TEST(test_bft_withholding_beyond_third_stalls)
+{
+    net_options options = net_options_default(4);
+    options.behaviour[0] = CONS_BFT_WITHHOLD;
+    options.behaviour[3] = CONS_BFT_WITHHOLD;
+    options.end_ns = 1500 * NET_MS;
+    net *network = net_create(&options, 4);
+    net_run(network);
+    ck_assert_uint_eq(net_fork_height(network), 0);
+    for (uint32_t i = 0; i < network->count; i++) {
+        ck_assert_uint_eq(network->instance[i].committed, 0);
+        ck_assert_uint_gt(network->instance[i].view_changes, 3);   /* by TCs only */
+    }
+    net_destroy(network);
+}
+END_TEST
+
 /* The same Twins at f < n/3 (one pair, the rest honest and connected):
  * safe. */
 START_TEST(test_bft_twins_below_third_safe)
@@ -970,6 +989,7 @@ Suite *test_bft_suite(void)
     tcase_add_loop_test(safety, test_bft_safety_seeds, 0, 10);
     tcase_add_loop_test(safety, test_bft_twins_beyond_third_fork, 0, 3);
     tcase_add_test(safety, test_bft_twins_below_third_safe);
+    tcase_add_test(safety, test_bft_withholding_beyond_third_stalls);
     suite_add_tcase(suite, safety);
 
     TCase *liveness = tcase_create("liveness");
