@@ -336,7 +336,8 @@ static int bft_evict_rank(const cons_bft_replica *replica, const cons_bft_block 
 
 /* A slot for a new block: a free one, else the one least likely to matter
  * (below the committed tip first, then uncertified ones, each the lowest
- * view first), never the committed tip nor the high QC's block. An evicted block can be fetched again. */
+ * view first), never the committed tip nor the high QC's block. An evicted
+ * block can be fetched again. */
 static cons_bft_block *bft_store_slot(cons_bft_replica *replica)
 {
     cons_bft_block *victim = NULL;
@@ -1157,7 +1158,8 @@ static int bft_on_vote(cons_bft_replica *replica, uint32_t from, uint32_t sender
     bft_read_copy(reader, id, CONS_BFT_ID_BYTES);
     bft_read_copy(reader, signature, BFT_SIGNATURE_BYTES);
     if (reader->failed || reader->at != reader->size || sender != from || view == 0 ||
-        height == 0 || cons_bft_leader(replica->validators.count, view + 1) != replica->config.self ||
+        height == 0 ||
+        cons_bft_leader(replica->validators.count, view + 1) != replica->config.self ||
         !bft_verify(replica, from, BFT_SIGN_VOTE, view, height, id, signature)) {
         return CONS_EINVAL;
     }

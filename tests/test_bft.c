@@ -5,10 +5,10 @@
  * replicas commit different blocks at one height over 1,000 seeds with
  * f < n/3 Byzantine validators of every kind (Byzantine leaders included);
  * commits resume after the last fault within a bound; with f >= n/3 Twins
- * the fork checker fires (so it can) and withholders stall the ledger; the pacemaker's timeout certificate,
- * view advance and backoff by hand; hostile bytes (garbage, truncations,
- * flipped bytes, forged signatures, non-validators) are refused with no
- * effect. TEST_BFT_SEED=s runs one seed of the safety loop (printing the
+ * the fork checker fires (so it can) and withholders stall the ledger; the
+ * pacemaker's timeout certificate, view advance and backoff by hand;
+ * hostile bytes (garbage, truncations, flipped bytes, forged signatures,
+ * non-validators) are refused with no effect. TEST_BFT_SEED=s runs one seed of the safety loop (printing the
  * replicas' state when it fails); TEST_BFT_TRACE=1 prints views and sends. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,7 +333,8 @@ static void net_drain(net *network, uint32_t index)
             if (getenv("TEST_BFT_TRACE") != NULL) {
                 fprintf(stderr, "%llu ms: %u view %llu by %s\n",
                         (unsigned long long)(network->now_ns / NET_MS), index,
-                        (unsigned long long)effect->view, effect->reason == CONS_BFT_BY_QC ? "qc" : "tc");
+                        (unsigned long long)effect->view,
+                        effect->reason == CONS_BFT_BY_QC ? "qc" : "tc");
             }
             break;
         }
