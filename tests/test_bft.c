@@ -8,8 +8,9 @@
  * the fork checker fires (so it can) and withholders stall the ledger; the
  * pacemaker's timeout certificate, view advance and backoff by hand;
  * hostile bytes (garbage, truncations, flipped bytes, forged signatures,
- * non-validators) are refused with no effect. TEST_BFT_SEED=s runs one seed of the safety loop (printing the
- * replicas' state when it fails); TEST_BFT_TRACE=1 prints views and sends. */
+ * non-validators) are refused with no effect. TEST_BFT_SEED=s runs one
+ * seed of the safety loop (printing the replicas' state when it fails);
+ * TEST_BFT_TRACE=1 prints views and sends. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
