@@ -1059,15 +1059,24 @@ static int bft_on_proposal(cons_bft_replica *replica, uint32_t from, bft_reader 
         (proposal->has_tc && !bft_tc_valid(replica, &proposal->tc))) {
         return CONS_EINVAL;
     }
-    cons_bft_block *block = bft_store_insert(replica, proposal);
-    bft_block_arrived(replica, block, from);
+    /* Only a block its certificates justify is stored: a Byzantine leader
+     * cannot fill the store with blocks of far-off views. (Stored before the
+     * certificates are processed, so what they commit is never evicted in
+     * the same call.) */
+    bool justified = proposal->qc.view + 1 == proposal->view ||
+                     (proposal->has_tc && proposal->tc.view + 1 == proposal->view);
+    cons_bft_block *block = NULL;
+    if (justified) {
+        block = bft_store_insert(replica, proposal);
+        bft_block_arrived(replica, block, from);
+    }
     bft_process_qc(replica, &proposal->qc, from);
     if (proposal->has_tc) {
         bft_process_tc(replica, &proposal->tc);
     }
     bool equivocator = replica->config.behaviour == CONS_BFT_EQUIVOCATE;
-    bool vote = equivocator ? proposal->view == replica->view
-                            : bft_safe_to_vote(replica, proposal);
+    bool vote = justified && (equivocator ? proposal->view == replica->view
+                                          : bft_safe_to_vote(replica, proposal));
     if (vote && replica->config.behaviour != CONS_BFT_WITHHOLD) {
         if (proposal->view > replica->last_voted_view) {
             replica->last_voted_view = proposal->view;
@@ -1163,8 +1172,8 @@ static int bft_on_vote(cons_bft_replica *replica, uint32_t from, uint32_t sender
         !bft_verify(replica, from, BFT_SIGN_VOTE, view, height, id, signature)) {
         return CONS_EINVAL;
     }
-    if (view + 1 < replica->view || view < replica->votes_view) {
-        return 0;                                 /* late: the view is over */
+    if (view + 1 < replica->view || view < replica->votes_view || view > replica->view + 1) {
+        return 0;                                 /* late, or too early to be honest */
     }
     if (view > replica->votes_view) {
         replica->votes_view = view;
@@ -1232,8 +1241,8 @@ static int bft_on_timeout(cons_bft_replica *replica, uint32_t from, uint32_t sen
     if (*has_tc == 1) {
         bft_process_tc(replica, tc);
     }
-    if (view < replica->view) {
-        return 0;
+    if (view < replica->view || view > replica->view + 2) {
+        return 0;                                 /* a far-off view cannot evict the current */
     }
     bft_timeout_slot *slot = bft_timeout_slot_find(replica, view);
     if (slot == NULL || ((slot->tc.signers >> from) & 1)) {
