@@ -13,7 +13,7 @@
 set -u
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-scenario frame peer checkpoint infer_body}
+TARGETS=${*:-scenario frame peer checkpoint infer_body bft}
 BIN=${FUZZ_BIN:-build/fuzz}
 CORPUS=fuzz/corpus
 OUT=${FUZZ_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/infersim-fuzz.XXXXXX")}
@@ -29,6 +29,7 @@ options() {
         peer) echo "-max_len=4096" ;;
         checkpoint) echo "-max_len=8192" ;;
         infer_body) echo "-max_len=2048 -dict=fuzz/dict/json.dict" ;;
+        bft) echo "-max_len=16384" ;;
         *) echo "" ;;
     esac
 }
