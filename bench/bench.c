@@ -17,6 +17,7 @@
 
 #include "scenarios/scn.h"
 #include "sim/queue.h"
+#include "bench/bench_bft.h"
 #include "bench/bench_infer.h"
 #include "bench/bench_testbed.h"
 #include "bench/bench_vrf.h"
@@ -393,6 +394,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: libsodium failed to initialise\n");
         return 1;
     }
+    if (argc > 1 && strcmp(argv[1], "bft") == 0) {
+        bench_bft_run();                 /* the ledger's rows alone */
+        return 0;
+    }
     const size_t sizes[] = {1000, 100000, 1000000};
     double baseline_exp = bench_baseline_prng();
     bench_baseline_memory();
@@ -422,6 +427,7 @@ int main(int argc, char **argv)
         rc = bench_end_to_end(BENCH_INFERENCE_SCENARIO, engine_rate);
     }
     bench_committee();
+    bench_bft_run();
     bench_infer_run();
     bench_testbed_run();
     return rc;

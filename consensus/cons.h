@@ -759,4 +759,199 @@ double cons_rdp_epsilon(double sigma, uint64_t releases, double delta, double *a
  * delta in (0, 1), releases >= 1). Cannot fail. */
 double cons_rdp_sigma_for(double epsilon, double delta, uint64_t releases);
 
+/* ---- BFT state-machine replication (cons_bft.c) ----
+ *
+ * A 2-chain HotStuff (Jolteon / DiemBFT v4) among a fixed validator set of
+ * n <= CONS_BFT_VALIDATORS_MAX, tolerating f = (n - 1) / 3 Byzantine ones.
+ * Views are numbered from 1; the leader of view v is v mod n (round robin).
+ *
+ * - PROPOSAL(v, block): the leader's block extends the block of the highest
+ *   quorum certificate (QC) it knows; it carries that QC and, when the QC is
+ *   not of view v - 1, the timeout certificate (TC) of view v - 1.
+ * - VOTE(v, block id), sent to the leader of v + 1. 2f + 1 votes on one
+ *   block form its QC. A replica votes at most once per view, and only when
+ *   the block's QC is of view v - 1, or the TC of v - 1 is attached and the
+ *   QC is at least as high as every high-QC view the TC reports (the safety
+ *   rule: no vote can abandon a block that may have been committed).
+ * - Commit (2-chain): when a QC certifies block B and B's parent was
+ *   certified in view B.view - 1, the parent and its uncommitted ancestors
+ *   commit, in height order.
+ * - Pacemaker: entering view v arms a timer of view_timeout_ns x 2^k, where k
+ *   counts the views in a row that ended by timeout (capped at
+ *   backoff_max). When it fires the replica stops voting in v and
+ *   broadcasts TIMEOUT(v, its high QC, its TC of v - 1 if any), again each
+ *   time the timer fires. 2f + 1 timeouts of v form the TC of v; a QC of v or
+ *   a TC of v moves a replica to v + 1.
+ * - BLOCK_REQUEST / BLOCK: a replica that must commit a block it never
+ *   received asks the sender of the certificate for it; the answer is
+ *   checked against the certified id (the id is a hash of the contents).
+ *
+ * Votes, timeouts and proposals are authenticated by ed25519 signatures, or
+ * by 64-bit SipHash MACs (util_mac64) under the signer's key, which every
+ * validator holds (a trusted set-up: MACs keep out non-validators, not a
+ * validator that forges another's vote). Certificates carry one signature
+ * per signer and a signer bitmap.
+ *
+ * Pure and sans-IO: the driver owns the replica's memory
+ * (cons_bft_replica_size bytes), passes the time of every call and drains
+ * the effects of the last call: messages to send to one validator or to all
+ * others, timers to arm, blocks committed with their transactions, and the
+ * view changes. Every message from a peer is decoded and validated here
+ * before it is used: no peer input reaches an assertion. */
+
+#define CONS_BFT_VALIDATORS_MAX 64
+#define CONS_BFT_TX_BYTES_MAX 128       /* a transaction is an opaque byte string */
+#define CONS_BFT_BLOCK_TXS_MAX 64       /* bound on max_block_txs */
+#define CONS_BFT_BLOCK_BYTES_MAX 2048   /* bound on a block's transaction bytes */
+#define CONS_BFT_MEMPOOL_MAX 256        /* pending transactions a replica holds */
+#define CONS_BFT_MESSAGE_BYTES_MAX 24576
+#define CONS_BFT_ID_BYTES 32
+#define CONS_BFT_BACKOFF_MAX 16
+
+typedef enum cons_bft_auth {
+    CONS_BFT_AUTH_ED25519 = 0,
+    CONS_BFT_AUTH_MAC
+} cons_bft_auth;
+
+/* What a validator does; all but HONEST are Byzantine. TWIN is honest code
+ * run by two instances that share one identity (the driver runs both). */
+typedef enum cons_bft_behaviour {
+    CONS_BFT_HONEST = 0,
+    CONS_BFT_EQUIVOCATE,     /* as leader, two blocks in one view, one per half of the
+                              * validators; as voter, votes for every valid proposal and
+                              * ignores the safety rule */
+    CONS_BFT_WITHHOLD,       /* never votes */
+    CONS_BFT_DELAY,          /* as leader, proposes delay_ns late */
+    CONS_BFT_CRASH,          /* stops (takes no input, sends nothing) at crash_at_ns */
+    CONS_BFT_TWIN,
+    CONS_BFT_BEHAVIOURS
+} cons_bft_behaviour;
+
+/* "honest", "equivocate", ...; NULL for an unknown value. */
+const char *cons_bft_behaviour_name(cons_bft_behaviour behaviour);
+/* The behaviour named 'name', or -1. */
+int cons_bft_behaviour_parse(const char *name);
+
+/* The validator set every replica knows: public keys and MAC keys. */
+typedef struct cons_bft_validators {
+    uint32_t count;
+    uint8_t public_key[CONS_BFT_VALIDATORS_MAX][CONS_PUBLIC_KEY_BYTES];
+    uint8_t mac_key[CONS_BFT_VALIDATORS_MAX][16];
+} cons_bft_validators;
+
+typedef struct cons_bft_config {
+    uint32_t self;                          /* index in the validator set */
+    cons_bft_auth auth;
+    uint8_t secret_key[64];                 /* own ed25519 secret key */
+    uint64_t block_interval_ns;             /* a leader proposes this long after its view starts */
+    uint64_t view_timeout_ns;               /* > 0 */
+    uint32_t backoff_max;                   /* cap on the doubling exponent */
+    uint32_t block_txs_max;                 /* 1..CONS_BFT_BLOCK_TXS_MAX */
+    cons_bft_behaviour behaviour;
+    uint64_t delay_ns;                      /* DELAY */
+    uint64_t crash_at_ns;                   /* CRASH */
+} cons_bft_config;
+
+/* Returns 0, or CONS_EINVAL when the set or the configuration is out of
+ * bounds (count 1..CONS_BFT_VALIDATORS_MAX, self < count, ...). */
+int cons_bft_config_check(const cons_bft_validators *validators, const cons_bft_config *config);
+
+/* f and the quorum 2f + 1 of n validators (n - f, which is >= 2f + 1). */
+uint32_t cons_bft_faults(uint32_t validator_count);
+uint32_t cons_bft_quorum(uint32_t validator_count);
+/* The leader of 'view'. */
+uint32_t cons_bft_leader(uint32_t validator_count, uint64_t view);
+
+typedef struct cons_bft_replica cons_bft_replica;
+
+/* Bytes a replica needs (a fixed size, about 1 MB: a store of 256 blocks). */
+size_t cons_bft_replica_size(void);
+
+/* Initialises a replica in the caller's 'memory' (cons_bft_replica_size
+ * bytes, 8-aligned; the caller frees it, no deinit). Copies 'validators' and
+ * 'config'. ASSERTs a valid configuration (cons_bft_config_check) and
+ * enough memory. Cannot fail otherwise. */
+cons_bft_replica *cons_bft_replica_init(void *memory, size_t size,
+                                        const cons_bft_validators *validators,
+                                        const cons_bft_config *config);
+
+typedef enum cons_bft_effect_kind {
+    CONS_BFT_SEND = 1,           /* bytes to validator 'to' */
+    CONS_BFT_BROADCAST,          /* bytes to every other validator */
+    CONS_BFT_TIMER,              /* call cons_bft_on_timer(token) at at_ns */
+    CONS_BFT_COMMIT,             /* a block committed: read it with cons_bft_block_tx */
+    CONS_BFT_VIEW                /* the replica entered 'view' (reason: CONS_BFT_BY_*) */
+} cons_bft_effect_kind;
+
+typedef enum cons_bft_view_reason {
+    CONS_BFT_BY_QC = 1,          /* a QC of the previous view */
+    CONS_BFT_BY_TC               /* a TC of the previous view: the leader failed */
+} cons_bft_view_reason;
+
+typedef struct cons_bft_block cons_bft_block;
+
+typedef struct cons_bft_effect {
+    cons_bft_effect_kind kind;
+    uint32_t to;                     /* SEND */
+    const uint8_t *bytes;            /* SEND, BROADCAST */
+    size_t size;
+    uint64_t at_ns;                  /* TIMER */
+    uint64_t token;                  /* TIMER */
+    const cons_bft_block *block;     /* COMMIT */
+    uint64_t view;                   /* VIEW: the new view */
+    cons_bft_view_reason reason;     /* VIEW */
+} cons_bft_effect;
+
+/* Starts the replica at now_ns: it enters view 1 (the genesis QC is of view
+ * 0). Effects as below. Cannot fail. */
+void cons_bft_start(cons_bft_replica *replica, uint64_t now_ns);
+
+/* Offers a transaction (1..CONS_BFT_TX_BYTES_MAX bytes, copied). Returns 0,
+ * 1 if it is already pending or recently committed, or CONS_EINVAL when it
+ * is out of bounds or the mempool is full. No effects. */
+int cons_bft_submit(cons_bft_replica *replica, const void *tx, size_t size);
+
+/* Feeds one message from validator 'from' (as the transport authenticated
+ * it); 'bytes' is borrowed. Returns 0, or CONS_EINVAL when the message is
+ * malformed, badly signed, from a non-validator, or not acceptable in the
+ * replica's state: then there are no effects. Safe on any input. */
+int cons_bft_on_message(cons_bft_replica *replica, uint64_t now_ns, uint32_t from,
+                        const void *bytes, size_t size);
+
+/* A timer armed by a TIMER effect fired; a stale token is ignored. */
+void cons_bft_on_timer(cons_bft_replica *replica, uint64_t now_ns, uint64_t token);
+
+/* The effects of the last call on 'replica'. Valid (with their bytes and
+ * blocks) until the next call on it. Cannot fail. */
+size_t cons_bft_effects(const cons_bft_replica *replica, const cons_bft_effect **effects_out);
+
+/* A committed block's fields; tx 'index' < tx count. Cannot fail. */
+uint64_t cons_bft_block_height(const cons_bft_block *block);
+uint64_t cons_bft_block_view(const cons_bft_block *block);
+uint32_t cons_bft_block_proposer(const cons_bft_block *block);
+const uint8_t *cons_bft_block_id(const cons_bft_block *block);
+uint32_t cons_bft_block_tx_count(const cons_bft_block *block);
+const uint8_t *cons_bft_block_tx(const cons_bft_block *block, uint32_t index, size_t *size_out);
+
+/* The replica's state, for checkers and metrics. */
+typedef struct cons_bft_status {
+    uint64_t view;
+    uint64_t committed_height;
+    uint64_t high_qc_view;
+    uint64_t last_voted_view;
+    uint32_t timeouts_in_row;
+    uint64_t rejected;              /* messages refused */
+    uint64_t mempool;               /* pending transactions */
+} cons_bft_status;
+void cons_bft_status_get(const cons_bft_replica *replica, cons_bft_status *status_out);
+
+/* The replica's own invariants (locked and voted views never above the
+ * current view, committed height at most the certified chain, ...): NULL
+ * if they hold, else the name of the broken one. */
+const char *cons_bft_check(const cons_bft_replica *replica);
+
+/* The message type of 'bytes' as a name ("proposal", "vote", "timeout",
+ * "block_request", "block"), or NULL when it is not one. Safe on any input. */
+const char *cons_bft_message_name(const void *bytes, size_t size);
+
 #endif

@@ -25,6 +25,7 @@ Suite *test_emulate_suite(void);   /* tests/test_emulate.c: link emulator, calib
 Suite *test_swarm_suite(void);     /* tests/test_swarm.c: swarm, shrink, liveness */
 Suite *test_privacy_suite(void);   /* tests/test_privacy.c: noise, accountant, attack */
 Suite *test_vrf_suite(void);       /* tests/test_vrf.c: RFC 9381 ECVRF, VRF sortition */
+Suite *test_bft_suite(void);       /* tests/test_bft.c: the BFT ledger replica */
 
 /* Scratch directories for the suites that run the binary (test_dir.c):
  * /tmp/infersim-PREFIX-XXXXXX made into dir[size]; a file's path; a text
