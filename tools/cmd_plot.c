@@ -638,14 +638,17 @@ static void outcome_write(plot *p, outcome_state *o, bool numeric, double scale,
     }
 }
 
+/* A sweep's means of metric ?3 with their intervals, per grid point in
+ * grid order, with the point's value of key ?2 (sweep ?1). */
+static const char outcome_sql[] =
+    "SELECT s.point, (SELECT v.value FROM sweep_values v JOIN runs r ON r.run_id = v.run_id"
+    " WHERE r.sweep_id = s.sweep_id AND r.point = s.point AND v.key = ?2 LIMIT 1),"
+    " s.mean, s.ci95_low, s.ci95_high FROM sweep_summary s"
+    " WHERE s.sweep_id = ?1 AND s.metric = ?3 ORDER BY (SELECT min(run_id) FROM runs"
+    " WHERE sweep_id = s.sweep_id AND point = s.point)";
+
 static int plot_outcome(plot *p, const char *output)
 {
-    static const char sql[] =
-        "SELECT s.point, (SELECT v.value FROM sweep_values v JOIN runs r ON r.run_id = v.run_id"
-        " WHERE r.sweep_id = s.sweep_id AND r.point = s.point AND v.key = ?2 LIMIT 1),"
-        " s.mean, s.ci95_low, s.ci95_high FROM sweep_summary s"
-        " WHERE s.sweep_id = ?1 AND s.metric = ?3 ORDER BY (SELECT min(run_id) FROM runs"
-        " WHERE sweep_id = s.sweep_id AND point = s.point)";
     if (p->figure->sweep_id == NULL) {
         return plot_fail(p, TOOL_EXIT_USAGE, "an outcome figure needs --sweep ID");
     }
@@ -654,7 +657,7 @@ static int plot_outcome(plot *p, const char *output)
     outcome_state o = {.plot = p, .x_key = x_key.text};
     const char *params[3] = {p->figure->sweep_id, x_key.text, metric.text};
     if (rc == 0) {
-        rc = met_query(p->db, sql, params, 3, outcome_row, &o);
+        rc = met_query(p->db, outcome_sql, params, 3, outcome_row, &o);
         rc = rc < 0 ? plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db)) : rc;
     }
     if (rc == 0 && o.count == 0) {
@@ -705,15 +708,9 @@ static int plot_outcome(plot *p, const char *output)
  * grid key x_key, one block per metric and value of the other keys. */
 static int privacy_metric_blocks(plot *p, const char *x_key, const char *metric)
 {
-    static const char sql[] =
-        "SELECT s.point, (SELECT v.value FROM sweep_values v JOIN runs r ON r.run_id = v.run_id"
-        " WHERE r.sweep_id = s.sweep_id AND r.point = s.point AND v.key = ?2 LIMIT 1),"
-        " s.mean, s.ci95_low, s.ci95_high FROM sweep_summary s"
-        " WHERE s.sweep_id = ?1 AND s.metric = ?3 ORDER BY (SELECT min(run_id) FROM runs"
-        " WHERE sweep_id = s.sweep_id AND point = s.point)";
     outcome_state o = {.plot = p, .x_key = x_key};
     const char *params[3] = {p->figure->sweep_id, x_key, metric};
-    int rc = met_query(p->db, sql, params, 3, outcome_row, &o);
+    int rc = met_query(p->db, outcome_sql, params, 3, outcome_row, &o);
     rc = rc < 0 ? plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db)) : rc;
     if (rc == 0 && !outcome_all_numeric(&o)) {
         rc = plot_fail(p, TOOL_EXIT_USAGE, "grid key '%s' of sweep %s is not numeric", x_key,
