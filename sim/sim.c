@@ -244,8 +244,8 @@ static void corrupt_bytes(const sim_world *world, uint8_t *bytes, size_t size)
 /* A receiver's view: authenticate the bytes under the claimed sender's key,
  * then decode. Returns 0 and fills *message, or -1 to reject. A copy that
  * was not altered in flight is bit for bit what the sender tagged, so its
- * check is known to pass and is not recomputed (DESIGN.md: verify once,
- * cache by message); an altered copy is really checked, and fails. */
+ * check is known to pass and is not recomputed (verified once per message,
+ * not per copy); an altered copy is really checked, and fails. */
 static int receive_bytes(sim_world *world, sim_slot *slot, const uint8_t *bytes, bool altered,
                          node_message *message)
 {
