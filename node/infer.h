@@ -179,7 +179,7 @@ typedef struct infer_tokenizer infer_tokenizer;
 /* Parses a llama2.c tokenizer.bin held in memory: an int32 max_token_length,
  * then per token a float32 score, an int32 length and that many bytes, all
  * little-endian, for exactly 'vocab_size' tokens (the model's; the file does
- * not say). Untrusted input: a truncated file, a piece longer than
+ * not say; at least 2, so that BOS is one). Untrusted input: a truncated file, a piece longer than
  * max_token_length, a non-finite score or bytes left after the last token
  * is INFER_EFORMAT with a reason in why[why_size]. The bytes are copied.
  * Returns 0 and *out (free with infer_tokenizer_destroy), INFER_EINVAL,

@@ -169,8 +169,12 @@ int infer_tokenizer_from_bytes(const void *bytes, size_t size, uint32_t vocab_si
 {
     ASSERT(bytes != NULL || size == 0);
     ASSERT(out != NULL);
-    if (vocab_size == 0 || vocab_size > INFER_VOCAB_MAX) {
-        why_printf(why, why_size, "vocab_size %u out of range 1..%u", vocab_size, INFER_VOCAB_MAX);
+    /* Every encoding starts with BOS (token 1): a vocabulary without it
+     * cannot hold one. */
+    if (vocab_size <= INFER_TOKEN_BOS || vocab_size > INFER_VOCAB_MAX) {
+        why_printf(why, why_size, "vocab_size %u out of range %u..%u (a tokenizer needs BOS, "
+                   "token %u)", vocab_size, INFER_TOKEN_BOS + 1, INFER_VOCAB_MAX,
+                   INFER_TOKEN_BOS);
         return INFER_EINVAL;
     }
     infer_tokenizer *t = util_calloc(1, sizeof(*t));

@@ -405,6 +405,10 @@ START_TEST(test_infer_text_tokenizer_rejects_hostile_files)
     put_u32(bytes + 4, 0x7fc00000u);
     expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "non-finite score");
     util_free(bytes);
+    /* A one-token vocabulary has no BOS, which every encoding starts with
+     * (found by the tokenizer fuzz target: BOS encoded past the vocabulary). */
+    static const uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'x'};
+    expect_tokenizer_rejected(one, sizeof(one), 1, "a tokenizer needs BOS");
 }
 END_TEST
 
