@@ -988,10 +988,10 @@ Suite *test_bft_suite(void)
     TCase *safety = tcase_create("safety");
     tcase_add_checked_fixture(safety, test_bft_setup, NULL);
     tcase_set_timeout(safety, 300);
-    /* Under ASan (make sanitize) 200 of the 1,000 seeds: the memory checks
+    /* Under ASan (make sanitize) 100 of the 1,000 seeds: the memory checks
      * need the code paths, not the volume; make test runs all of them. */
     tcase_add_loop_test(safety, test_bft_safety_seeds, 0,
-                        getenv("INFERSIM_SANITIZE") != NULL ? 2 : 10);
+                        getenv("INFERSIM_SANITIZE") != NULL ? 1 : 10);
     tcase_add_loop_test(safety, test_bft_twins_beyond_third_fork, 0, 3);
     tcase_add_test(safety, test_bft_twins_below_third_safe);
     tcase_add_test(safety, test_bft_withholding_beyond_third_stalls);
