@@ -20,8 +20,6 @@
 #include "util/hash.h"
 #include "util/prng.h"
 
-/* Registered in tests/suites.h by the integrator; declared here until then. */
-
 #define TEST_CONS_SEED 20240721ULL
 #define TEST_CONS_BEACONS 20000
 #define TEST_CONS_POPULATION 100
