@@ -36,6 +36,11 @@ void test_dir_path(const char *dir, const char *name, char *out, size_t size);
 void test_dir_write(const char *dir, const char *name, const char *text);
 const char *test_dir_read(const char *dir, const char *name);
 
+/* Every row of one SQL query on the database at 'path', opened read-only:
+ * fields joined by '|', each row ended by '\n', NULL as "NULL". malloc'd
+ * (free it); fails the test when the file or the query is bad. */
+char *test_db_query(const char *path, const char *sql);
+
 /* For a death test, in its forked child just before the call that
  * aborts: sends stderr to /dev/null, so the expected assertion message
  * does not show in a passing run's output (test_dir.c). */

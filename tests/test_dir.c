@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "tests/suites.h"
 
 void test_dir_make(char *dir, size_t size, const char *prefix)
@@ -59,4 +61,26 @@ void test_stderr_silence(void)
         dup2(null, STDERR_FILENO);
         close(null);
     }
+}
+
+char *test_db_query(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *statement = NULL;
+    size_t size = 0;
+    char *text = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &statement, NULL), SQLITE_OK);
+    FILE *out = open_memstream(&text, &size);
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(statement); i++) {
+            const unsigned char *value = sqlite3_column_text(statement, i);
+            fprintf(out, "%s%s", i ? "|" : "", value ? (const char *)value : "NULL");
+        }
+        fputc('\n', out);
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    fclose(out);
+    return text;
 }

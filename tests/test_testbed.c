@@ -632,25 +632,8 @@ static char *tb_read_file(const char *path)
 static char *query(const char *sql)
 {
     char path[512];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *statement = NULL;
-    size_t size = 0;
-    char *text = NULL;
     tb_path(path, sizeof(path), "tb.db");
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &statement, NULL), SQLITE_OK);
-    FILE *out = open_memstream(&text, &size);
-    while (sqlite3_step(statement) == SQLITE_ROW) {
-        for (int i = 0; i < sqlite3_column_count(statement); i++) {
-            const unsigned char *value = sqlite3_column_text(statement, i);
-            fprintf(out, "%s%s", i ? "|" : "", value ? (const char *)value : "NULL");
-        }
-        fputc('\n', out);
-    }
-    sqlite3_finalize(statement);
-    sqlite3_close(db);
-    fclose(out);
-    return text;
+    return test_db_query(path, sql);
 }
 
 /* Runs `infersim client` against 'urls' (comma-separated); exit code. */
