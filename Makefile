@@ -80,10 +80,13 @@ deps-check:
 	@sh tools/deps.sh ensure
 
 # The unit suites and the scenario regressions (which run the real binary)
-# share one Check runner, so the run ends in one Check summary line.
+# share one runner, so the run ends in one Check summary line. TEST_JOBS
+# worker processes (default: the cores) take the suites from one queue;
+# TEST_JOBS=1 runs them in one Check SRunner.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps-check
 	@$(MAKE) --no-print-directory $(BUILD)/infersim $(BUILD)/run_tests
-	INFERSIM_BIN=$(BUILD)/infersim $(BUILD)/run_tests
+	INFERSIM_TEST_JOBS=$(TEST_JOBS) INFERSIM_BIN=$(BUILD)/infersim $(BUILD)/run_tests
 
 check: test
 
@@ -100,7 +103,8 @@ sanitize: deps-check
 		SAN='$(SAN_FLAGS)' \
 		build/asan/infersim build/asan/run_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		INFERSIM_BIN=build/asan/infersim INFERSIM_SANITIZE=1 build/asan/run_tests
+		INFERSIM_TEST_JOBS=$(TEST_JOBS) INFERSIM_BIN=build/asan/infersim INFERSIM_SANITIZE=1 \
+		build/asan/run_tests
 
 # libFuzzer targets: the library rebuilt with clang into build/fuzz/ (its own
 # objects, apart from the gcc build), each fuzz/fuzz_<target>.c linked with

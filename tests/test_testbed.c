@@ -690,13 +690,14 @@ START_TEST(test_testbed_cluster_serves_requests)
 END_TEST
 
 /* One process serves /v1/infer for as long as it runs: 1,000 requests
- * through 64 ids, each id reused after its quarantine (2 x 300 ms + the
- * phase timeouts), the requests beyond the free ids queued. */
+ * through 64 ids, each id reused after its quarantine (2 x 800 ms + the
+ * phase timeouts), the requests beyond the free ids queued. The timeouts
+ * leave room for a loaded machine (other suites run beside this one). */
 START_TEST(test_testbed_cluster_recycles_request_ids)
 {
     cluster_start(7, "--no-workload --duration 90 --http-requests 64 "
-                     "--set workload.timeout=300ms --set verification.commit_timeout=100ms "
-                     "--set verification.reveal_timeout=100ms");
+                     "--set workload.timeout=800ms --set verification.commit_timeout=200ms "
+                     "--set verification.reveal_timeout=200ms");
     ck_assert_int_eq(run_client(tb_urls[0], 1000, 8), 0);
     char *rows = query("SELECT count(*), sum(status = 'completed') FROM requests "
                        "WHERE run_id = (SELECT max(run_id) FROM runs WHERE name = 'client')");
