@@ -334,6 +334,15 @@ START_TEST(test_emulate_calibrate_regions)
                      "'calibrate.ks_p') AND value + 0 BETWEEN 0 AND 1");
     ck_assert_str_eq(rows, "4\n");
     free(rows);
+    /* The latency CDF of either run draws the pair, one line per driver. */
+    char svg[512], arguments[1024];
+    test_dir_path(emu_dir, "cdf.svg", svg, sizeof(svg));
+    snprintf(arguments, sizeof(arguments), "plot --kind latency-cdf --run 2 -o %s", svg);
+    ck_assert_int_eq(emu_system(arguments), 0);
+    const char *figure = test_dir_read(emu_dir, "cdf.svg");
+    ck_assert_ptr_nonnull(strstr(figure, "simulator (run 1)"));
+    ck_assert_ptr_nonnull(strstr(figure, "testbed (run 2)"));
+    ck_assert_ptr_nonnull(strstr(figure, "one line per driver"));
 }
 END_TEST
 

@@ -350,16 +350,32 @@ static int cdf_row(void *context, size_t count, const met_value *values)
 }
 
 /* The lines of a run or of every completed run: one per protocol. */
+/* A run's lines are its protocol; the two runs of one `infersim
+ * calibrate` (params calibrate.pair links them) are drawn together, one
+ * line per driver, whichever of the two the figure names. */
 static const char cdf_run_sql[] =
-    "SELECT 'protocol ' || coalesce((SELECT value FROM params pa WHERE pa.run_id = q.run_id"
-    " AND pa.key = 'verification.protocol'), 'none') AS line,"
+    "SELECT CASE WHEN EXISTS (SELECT 1 FROM params c WHERE c.run_id = q.run_id"
+    " AND c.key = 'calibrate.pair') THEN CASE r.mode WHEN 'testbed' THEN 'testbed'"
+    " ELSE 'simulator' END || ' (run ' || r.run_id || ')'"
+    " ELSE 'protocol ' || coalesce((SELECT value FROM params pa WHERE pa.run_id = q.run_id"
+    " AND pa.key = 'verification.protocol'), 'none') END AS line,"
     " (q.finished_ns - q.submitted_ns) / 1e6 AS latency_ms"
     " FROM requests q JOIN runs r ON r.run_id = q.run_id"
-    " WHERE %s AND q.status = 'completed' AND q.finished_ns IS NOT NULL"
+    " WHERE (%s OR r.run_id IN (SELECT CAST(c.value AS INTEGER) FROM params c"
+    " WHERE c.run_id = ?1 AND c.key = 'calibrate.pair'))"
+    " AND q.status = 'completed' AND q.finished_ns IS NOT NULL"
     " ORDER BY line, latency_ms";
 
-/* A run's lines are its protocol; a sweep's are its grid points (the
- * protocol when the sweep has no grid); every completed run's otherwise. */
+/* Whether the lines are the two drivers of a calibrate pair. */
+static bool cdf_is_calibration(const plot *p)
+{
+    return p->blocks > 0 && (strncmp(p->titles[0], "simulator (", 11) == 0 ||
+                             strncmp(p->titles[0], "testbed (", 9) == 0);
+}
+
+/* A run's lines are its protocol (or, for a calibrate pair, its driver); a
+ * sweep's are its grid points (the protocol when the sweep has no grid);
+ * every completed run's otherwise. */
 static int plot_latency_cdf(plot *p, const char *output)
 {
     static const char sql[] =
@@ -388,7 +404,9 @@ static int plot_latency_cdf(plot *p, const char *output)
              p->figure->sweep_id != NULL   ? p->figure->sweep_id
              : p->figure->run_id != NULL ? p->figure->run_id
                                          : "completed runs",
-             p->figure->sweep_id != NULL ? "grid point" : "protocol");
+             p->figure->sweep_id != NULL ? "grid point"
+             : cdf_is_calibration(p)     ? "driver (calibrate: simulator, emulated testbed)"
+                                         : "protocol");
     plot_header(p, output, title);
     fprintf(p->script, "set xlabel 'request latency, submission to last token (ms%s)'\n"
                        "set ylabel 'fraction of completed requests'\nset yrange [0:1]\n%s"

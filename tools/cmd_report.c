@@ -328,7 +328,8 @@ static int report_run_figures(report *r)
     tool_figure timeline = {"timeline", r->id, NULL, NULL, NULL};
     tool_figure cdf = {"latency-cdf", r->id, NULL, NULL, NULL};
     tool_figure reputation = {"reputation", r->id, NULL, NULL, NULL};
-    int rc = report_figure(r, &cdf, "Latency of completed requests, per protocol.");
+    int rc = report_figure(r, &cdf, "Latency of completed requests, per protocol (a run of "
+                                     "calibrate: its simulator and testbed runs together).");
     if (rc == 0) {
         rc = report_figure(r, &timeline, "Delivery and latency over time; faults shaded.");
     }
