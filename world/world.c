@@ -102,6 +102,7 @@ void world_result_destroy(world_result *result)
     util_free(result->tee_of);
     util_free(result->curious_of);
     util_free(result->attacks);
+    util_free(result->segments_of);
     util_free(result->reputation);
     util_free(result->balance);
     util_free(result->stake);

@@ -447,6 +447,9 @@ int world__serve_build(world_state *world)
         rc = place_servers(world);
     }
     if (rc == 0) {
+        rc = world__weights_build(world);
+    }
+    if (rc == 0) {
         rc = serving_per_node(world);
     }
     if (rc == 0) {
@@ -674,6 +677,9 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         world__verify_record_decision(world, effect->decision);
     } else if (effect->observation == NODE_OBS_RELEASE) {
         result->requests[request].releases += 1;
+        if (effect->segment < result->segment_count) {
+            result->segments[request * result->segment_count + effect->segment].releases += 1;
+        }
     }
 }
 
@@ -1090,7 +1096,11 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_PRIVACY_EPSILON_MEAN:
     case SCN_METRIC_PRIVACY_EPSILON_MAX:
     case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE:
-    case SCN_METRIC_PLAINTEXT_EXPOSED_RATIO: return world__privacy_metric(result, metric);
+    case SCN_METRIC_PLAINTEXT_EXPOSED_RATIO:
+    case SCN_METRIC_GENERATION_RECONSTRUCTION_RATE:
+    case SCN_METRIC_WEIGHTS_EXPOSED_RATIO:
+    case SCN_METRIC_WEIGHTS_NODE_MAX_RATIO:
+    case SCN_METRIC_WEIGHTS_CURIOUS_RATIO: return world__privacy_metric(result, metric);
     default: return NAN;
     }
 }
