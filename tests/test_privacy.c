@@ -622,8 +622,8 @@ END_TEST
 /* ---- the figure ---- */
 
 /* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
- * privacy draws both metrics against privacy.sigma; without --sweep it is
- * a usage error. */
+ * privacy draws the three metrics against privacy.sigma and the epsilon
+ * of each point on the top axis; without --sweep it is a usage error. */
 START_TEST(test_privacy_plot_frontier)
 {
     ck_assert_int_eq(privacy_cli("sweep scenarios/sweep_privacy.yaml --db %s/w.db --quiet"
@@ -642,7 +642,11 @@ START_TEST(test_privacy_plot_frontier)
     ck_assert_ptr_nonnull(strstr(svg, "</svg>"));
     ck_assert_ptr_nonnull(strstr(svg, "prompt_reconstruction_rate"));
     ck_assert_ptr_nonnull(strstr(svg, "argmax_agree_mean"));
+    ck_assert_ptr_nonnull(strstr(svg, "generation_reconstruction_rate"));
     ck_assert_ptr_nonnull(strstr(svg, "privacy.sigma"));
+    /* The top axis: the epsilon of each sigma (inf at 0). */
+    ck_assert_ptr_nonnull(strstr(svg, "privacy_epsilon_mean"));
+    ck_assert_ptr_nonnull(strstr(svg, ">inf<"));
     ck_assert_int_eq(privacy_cli("plot --db %s/w.db --kind privacy --run 1 -o %s/g.svg",
                                  privacy_dir, privacy_dir),
                      2);
