@@ -205,13 +205,17 @@ static const char met_schema_reserved_sql[] = "";
 /* Version 13: privacy, continued. The privacy table gains what a curious
  * node recovered of the generated tokens (from the single row of each
  * generation step it received) and the epsilon of the releases that node
- * itself received (its boundaries only); 'weights' has one row per (node,
+ * itself received (its boundaries only); divergence gains each class's
+ * distance from the reference with the noise on; 'weights' has one row per (node,
  * segment it serves): which layers' weights it holds, how many parameters,
  * and whether sealed in a TEE. Only adds. */
 static const char met_schema_v13_sql[] =
     "ALTER TABLE privacy ADD COLUMN epsilon_received REAL;"
     "ALTER TABLE privacy ADD COLUMN generation_steps INTEGER;"
     "ALTER TABLE privacy ADD COLUMN generation_reconstruction REAL;"
+    "ALTER TABLE divergence ADD COLUMN noised_logits_maxabs REAL;"
+    "ALTER TABLE divergence ADD COLUMN noised_logits_cosine REAL;"
+    "ALTER TABLE divergence ADD COLUMN noised_argmax_agree REAL;"
     "CREATE TABLE weights ("
     " run_id INTEGER NOT NULL REFERENCES runs(run_id), node_id INTEGER NOT NULL,"
     " segment INTEGER NOT NULL, first_layer INTEGER, layer_count INTEGER, params INTEGER,"
@@ -311,7 +315,10 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_DECISION_INSERT] = "INSERT OR REPLACE INTO decisions VALUES"
                                  " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence VALUES (?,?,?,?,?,?,?)",
+    [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence (run_id, request_id, class,"
+                                   " kernel, logits_maxabs, logits_cosine, argmax_agree,"
+                                   " noised_logits_maxabs, noised_logits_cosine,"
+                                   " noised_argmax_agree) VALUES (?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?)",
     [MET_STMT_PRIVACY_INSERT] = "INSERT OR REPLACE INTO privacy (run_id, request_id, node_id,"
                                 " role, saw_tokens, saw_activations, saw_logits, in_tee,"
@@ -1167,6 +1174,9 @@ static int db_divergence_insert(met_db *db, int64_t run_id, const void *row_void
     sqlite3_bind_double(stmt, 5, row->logits_maxabs);
     sqlite3_bind_double(stmt, 6, row->logits_cosine);
     sqlite3_bind_double(stmt, 7, row->argmax_agree);
+    sqlite3_bind_double(stmt, 8, row->noised_logits_maxabs); /* NaN binds as NULL */
+    sqlite3_bind_double(stmt, 9, row->noised_logits_cosine);
+    sqlite3_bind_double(stmt, 10, row->noised_argmax_agree);
     return db_stmt_run(db, stmt, "insert divergence");
 }
 

@@ -175,6 +175,10 @@ typedef struct met_divergence_row {
     double logits_maxabs;
     double logits_cosine;
     double argmax_agree;
+    /* Schema 13: the same with the privacy section's noise (NaN: none, NULL). */
+    double noised_logits_maxabs;
+    double noised_logits_cosine;
+    double noised_argmax_agree;
 } met_divergence_row;
 
 /* Who saw what of one request (schema 9, table privacy): one row per node

@@ -1054,7 +1054,7 @@ static const char *const segment_columns[] = {
 };
 static const char *const divergence_columns[] = {
     "run_id", "request_id", "class", "kernel", "logits_maxabs", "logits_cosine",
-    "argmax_agree",
+    "argmax_agree", "noised_logits_maxabs", "noised_logits_cosine", "noised_argmax_agree",
 };
 
 /* Inserted out of key order; exports must come back sorted by key. */
@@ -1075,9 +1075,9 @@ static const met_segment_row segment_rows[] = {
 static const size_t segment_order[] = {1, 0, 2};
 
 static const met_divergence_row divergence_rows[] = {
-    {3, "gpu", "fma", 1.52587890625e-05, 0.99999999999999978, 1.0},
-    {3, "cpu", "blocked", 0.0, 1.0, 1.0},
-    {12, "tpu", "bf16", 1e-300, NAN, 0.5},    /* NaN is stored as NULL */
+    {3, "gpu", "fma", 1.52587890625e-05, 0.99999999999999978, 1.0, 0.5, 0.75, 0.25},
+    {3, "cpu", "blocked", 0.0, 1.0, 1.0, NAN, NAN, NAN},
+    {12, "tpu", "bf16", 1e-300, NAN, 0.5, 2.0, NAN, 0.0},    /* NaN is stored as NULL */
 };
 static const size_t divergence_order[] = {1, 0, 2};
 
@@ -1165,6 +1165,9 @@ static size_t divergence_cells(int64_t run_id, const met_divergence_row *row, ce
     cells[n++] = cell_real(row->logits_maxabs);
     cells[n++] = cell_real(row->logits_cosine);
     cells[n++] = cell_real(row->argmax_agree);
+    cells[n++] = cell_real(row->noised_logits_maxabs);
+    cells[n++] = cell_real(row->noised_logits_cosine);
+    cells[n++] = cell_real(row->noised_argmax_agree);
     return n;
 }
 

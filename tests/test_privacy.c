@@ -345,6 +345,9 @@ START_TEST(test_privacy_run_off_unchanged_on_deterministic)
     ck_assert_str_eq(rows, "0\n");
     free(rows);
     ck_assert(isnan(privacy_metric("n.db", 1, "weights_exposed_ratio")));
+    rows = privacy_query("n.db", "SELECT count(*) > 0, count(noised_argmax_agree) FROM divergence");
+    ck_assert_str_eq(rows, "1|0\n");
+    free(rows);
     ck_assert(isnan(privacy_metric("n.db", 1, "weights_node_max_ratio")));
 }
 END_TEST
@@ -616,6 +619,18 @@ START_TEST(test_privacy_committee_agrees_under_noise)
     ck_assert(agree[0] == 1.0 && wrong[0] == 0.0);
     ck_assert_msg(agree[1] > agree[2] && agree[2] < 0.5, "%g %g", agree[1], agree[2]);
     ck_assert(wrong[2] > wrong[0]);
+    /* Per class: each kernel variant's own run with the noise (the
+     * oracle's draws) against the clean reference; its clean run agrees. */
+    rows = privacy_query("c.db",
+                         "SELECT run_id, count(*), min(a) = 1, max(n) <= 1, max(n) < 0.5 FROM"
+                         " (SELECT run_id, class, avg(argmax_agree) AS a,"
+                         " avg(noised_argmax_agree) AS n FROM divergence GROUP BY run_id, class)"
+                         " GROUP BY run_id ORDER BY run_id");
+    ck_assert_str_eq(rows, "1|3|1|1|0\n2|3|1|1|0\n3|3|1|1|1\n");
+    free(rows);
+    rows = privacy_query("c.db", "SELECT min(noised_argmax_agree) FROM divergence WHERE run_id = 1");
+    ck_assert_str_eq(rows, "1.0\n");
+    free(rows);
 }
 END_TEST
 

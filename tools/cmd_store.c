@@ -392,9 +392,15 @@ static int store_divergence(met_db *db, int64_t run_id, const scn_scenario *scen
     for (uint32_t c = 0; c < scenario->nodes.class_count; c++) {
         infer_kernel kernel = (infer_kernel)scenario->nodes.classes[c].kernel;
         const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + kernel];
+        world_divergence_record none = {NAN, NAN, NAN};
+        const world_divergence_record *n =
+            result->divergence_noised != NULL
+                ? &result->divergence_noised[r * INFER_KERNEL_COUNT + kernel]
+                : &none;
         met_divergence_row row = {
             r, scenario->nodes.classes[c].name, infer_kernel_name(kernel),
             d->logits_maxabs, d->logits_cosine, d->argmax_agree,
+            n->logits_maxabs, n->logits_cosine, n->argmax_agree,
         };
         if (met_divergence_add(db, run_id, &row, 1) != 0) {
             return -1;

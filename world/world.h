@@ -221,6 +221,11 @@ typedef struct world_result {
     uint32_t segment_layers[NODE_SEGMENTS_MAX];
     world_segment_record *segments;    /* request_count * segment_count */
     world_divergence_record *divergence; /* request_count * INFER_KERNEL_COUNT */
+    /* With a privacy section: each kernel variant's run with the section's
+     * clipping and noise at every noised boundary (the oracle's own draws),
+     * against the clean reference -- what the noise costs per class; NULL
+     * without one. request_count * INFER_KERNEL_COUNT. */
+    world_divergence_record *divergence_noised;
     /* With model.tokenizer: each finished request's tokens, the prompt then
      * the generated ones (prompt_tokens + tokens_out of its record), at
      * token_ids + request * token_stride; NULL without a tokenizer. */
