@@ -634,6 +634,45 @@ START_TEST(test_privacy_committee_agrees_under_noise)
 }
 END_TEST
 
+/* Even the exact rule accepts the noise when the members share a kernel:
+ * privacy_committee.yaml on one kernel variant under exact agreement, at
+ * sigma 0.2 -- every verdict agreed (the members' outputs are the same
+ * bits), while every answer is far from the clean reference. */
+START_TEST(test_privacy_committee_exact_rule_under_noise)
+{
+    FILE *in = fopen("scenarios/privacy_committee.yaml", "r");
+    ck_assert_ptr_nonnull(in);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof(text) - 1, in);
+    fclose(in);
+    text[n] = '\0';
+    char *rule = strstr(text, "  agreement: {rule: maxabs, epsilon: 0.05}\n"
+                              "  final_agreement: {rule: topk, top_k: 1}\n");
+    ck_assert_ptr_nonnull(rule);
+    const char *exact = "  agreement: {rule: exact}\n  final_agreement: {rule: exact}\n";
+    static char edited[16384];
+    snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(rule - text), text, exact,
+             rule + strlen("  agreement: {rule: maxabs, epsilon: 0.05}\n"
+                           "  final_agreement: {rule: topk, top_k: 1}\n"));
+    test_dir_write(privacy_dir, "exact.yaml", edited);
+    ck_assert_int_eq(privacy_cli("run %s/exact.yaml --db %s/x.db --quiet --check --set"
+                                 " workload.requests=8 --set privacy.sigma=0.2 --set"
+                                 " nodes.classes.1.kernel=fma --set nodes.classes.2.kernel=fma",
+                                 privacy_dir, privacy_dir),
+                     0);
+    char *rows = privacy_query("x.db", "SELECT count(*) > 0, count(*) = sum(verdict = 'agreed')"
+                                       " FROM decisions");
+    ck_assert_str_eq(rows, "1|1\n");
+    free(rows);
+    rows = privacy_query("x.db", "SELECT value FROM params WHERE key ="
+                                 " 'verification.agreement.rule'");
+    ck_assert_str_eq(rows, "exact\n");
+    free(rows);
+    ck_assert(privacy_metric("x.db", 1, "argmax_agree_mean") < 0.5);
+    ck_assert(privacy_metric("x.db", 1, "honest_penalised") == 0.0);
+}
+END_TEST
+
 /* ---- the figure ---- */
 
 /* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
@@ -708,6 +747,7 @@ Suite *test_privacy_suite(void)
     TCase *committee = tcase_create("committee");
     tcase_add_checked_fixture(committee, privacy_setup, privacy_teardown);
     tcase_add_test(committee, test_privacy_committee_agrees_under_noise);
+    tcase_add_test(committee, test_privacy_committee_exact_rule_under_noise);
     tcase_set_timeout(committee, 120);
     suite_add_tcase(suite, committee);
     TCase *figure = tcase_create("figure");
