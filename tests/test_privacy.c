@@ -631,6 +631,14 @@ START_TEST(test_privacy_committee_agrees_under_noise)
     rows = privacy_query("c.db", "SELECT min(noised_argmax_agree) FROM divergence WHERE run_id = 1");
     ck_assert_str_eq(rows, "1.0\n");
     free(rows);
+    /* infersim report shows the privacy tables of such a run. */
+    ck_assert_int_eq(privacy_cli("report --db %s/c.db --run 3 -o %s/r.html", privacy_dir,
+                                 privacy_dir),
+                     0);
+    const char *html = test_dir_read(privacy_dir, "r.html");
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Privacy: who saw what</h2>"));
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Privacy: what the noise costs per class</h2>"));
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Privacy: who holds the weights</h2>"));
 }
 END_TEST
 
