@@ -198,6 +198,29 @@ static const char met_schema_v9_sql[] =
     " epsilon REAL, reconstruction REAL, PRIMARY KEY (run_id, request_id, node_id));"
     "CREATE INDEX privacy_node ON privacy(run_id, node_id);";
 
+/* Versions 10 to 12: numbers held for changes developed alongside this
+ * one; each is a step that does nothing until they land. */
+static const char met_schema_reserved_sql[] = "";
+
+/* Version 13: privacy, continued. The privacy table gains what a curious
+ * node recovered of the generated tokens (from the single row of each
+ * generation step it received) and the epsilon of the releases that node
+ * itself received (its boundaries only); divergence gains each class's
+ * distance from the reference with the noise on; 'weights' has one row per (node,
+ * segment it serves): which layers' weights it holds, how many parameters,
+ * and whether sealed in a TEE. Only adds. */
+static const char met_schema_v13_sql[] =
+    "ALTER TABLE privacy ADD COLUMN epsilon_received REAL;"
+    "ALTER TABLE privacy ADD COLUMN generation_steps INTEGER;"
+    "ALTER TABLE privacy ADD COLUMN generation_reconstruction REAL;"
+    "ALTER TABLE divergence ADD COLUMN noised_logits_maxabs REAL;"
+    "ALTER TABLE divergence ADD COLUMN noised_logits_cosine REAL;"
+    "ALTER TABLE divergence ADD COLUMN noised_argmax_agree REAL;"
+    "CREATE TABLE weights ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), node_id INTEGER NOT NULL,"
+    " segment INTEGER NOT NULL, first_layer INTEGER, layer_count INTEGER, params INTEGER,"
+    " in_tee INTEGER, PRIMARY KEY (run_id, node_id, segment));";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -209,6 +232,10 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v7_sql,
     met_schema_v8_sql,
     met_schema_v9_sql,
+    met_schema_reserved_sql,
+    met_schema_reserved_sql,
+    met_schema_reserved_sql,
+    met_schema_v13_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -288,9 +315,18 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_DECISION_INSERT] = "INSERT OR REPLACE INTO decisions VALUES"
                                  " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence VALUES (?,?,?,?,?,?,?)",
+    [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence (run_id, request_id, class,"
+                                   " kernel, logits_maxabs, logits_cosine, argmax_agree,"
+                                   " noised_logits_maxabs, noised_logits_cosine,"
+                                   " noised_argmax_agree) VALUES (?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?)",
-    [MET_STMT_PRIVACY_INSERT] = "INSERT OR REPLACE INTO privacy VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_PRIVACY_INSERT] = "INSERT OR REPLACE INTO privacy (run_id, request_id, node_id,"
+                                " role, saw_tokens, saw_activations, saw_logits, in_tee,"
+                                " epsilon, reconstruction, epsilon_received, generation_steps,"
+                                " generation_reconstruction) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_WEIGHTS_INSERT] = "INSERT OR REPLACE INTO weights (run_id, node_id, segment,"
+                                " first_layer, layer_count, params, in_tee)"
+                                " VALUES (?,?,?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
                             " WHERE run_id = ?",
@@ -1090,12 +1126,37 @@ static int db_privacy_insert(met_db *db, int64_t run_id, const void *row_void)
     sqlite3_bind_int(stmt, 8, row->in_tee);
     db_bind_real_or_null(stmt, 9, row->epsilon);
     db_bind_real_or_null(stmt, 10, row->reconstruction);
+    db_bind_real_or_null(stmt, 11, row->epsilon_received);
+    db_bind_int_or_null(stmt, 12, row->generation_steps);
+    db_bind_real_or_null(stmt, 13, row->generation_reconstruction);
     return db_stmt_run(db, stmt, "insert privacy");
 }
 
 int met_privacy_add(met_db *db, int64_t run_id, const met_privacy_row *rows, size_t count)
 {
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_privacy_insert);
+}
+
+static int db_weights_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_weights_row *row = row_void;
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_WEIGHTS_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    sqlite3_bind_int64(stmt, 2, row->node_id);
+    sqlite3_bind_int64(stmt, 3, row->segment);
+    sqlite3_bind_int64(stmt, 4, row->first_layer);
+    sqlite3_bind_int64(stmt, 5, row->layer_count);
+    db_bind_u64(stmt, 6, row->params);
+    sqlite3_bind_int(stmt, 7, row->in_tee);
+    return db_stmt_run(db, stmt, "insert weights");
+}
+
+int met_weights_add(met_db *db, int64_t run_id, const met_weights_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_weights_insert);
 }
 
 static int db_divergence_insert(met_db *db, int64_t run_id, const void *row_void)
@@ -1113,6 +1174,9 @@ static int db_divergence_insert(met_db *db, int64_t run_id, const void *row_void
     sqlite3_bind_double(stmt, 5, row->logits_maxabs);
     sqlite3_bind_double(stmt, 6, row->logits_cosine);
     sqlite3_bind_double(stmt, 7, row->argmax_agree);
+    sqlite3_bind_double(stmt, 8, row->noised_logits_maxabs); /* NaN binds as NULL */
+    sqlite3_bind_double(stmt, 9, row->noised_logits_cosine);
+    sqlite3_bind_double(stmt, 10, row->noised_argmax_agree);
     return db_stmt_run(db, stmt, "insert divergence");
 }
 

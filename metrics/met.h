@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 9
+#define MET_SCHEMA_VERSION 13
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -175,6 +175,10 @@ typedef struct met_divergence_row {
     double logits_maxabs;
     double logits_cosine;
     double argmax_agree;
+    /* Schema 13: the same with the privacy section's noise (NaN: none, NULL). */
+    double noised_logits_maxabs;
+    double noised_logits_cosine;
+    double noised_argmax_agree;
 } met_divergence_row;
 
 /* Who saw what of one request (schema 9, table privacy): one row per node
@@ -184,7 +188,11 @@ typedef struct met_divergence_row {
  * (-1: none, stored NULL). A node in a TEE saw nothing in the clear: its
  * saw_ fields are 0. epsilon is the request's (NaN: no privacy section,
  * stored NULL); reconstruction the share of prompt tokens the node
- * recovered (NaN: not attacked, stored NULL). Strings are borrowed. */
+ * recovered (NaN: not attacked, stored NULL). Schema 13: epsilon_received
+ * composes only the releases of the boundaries this node received (NaN:
+ * no privacy section); generation_steps the generation steps it attacked
+ * (-1: none, NULL) and generation_reconstruction the share of their tokens
+ * it recovered (NaN: NULL). Strings are borrowed. */
 typedef struct met_privacy_row {
     uint64_t request_id;
     uint32_t node_id;
@@ -195,7 +203,23 @@ typedef struct met_privacy_row {
     int in_tee;                      /* 0/1 */
     double epsilon;
     double reconstruction;
+    double epsilon_received;
+    int64_t generation_steps;
+    double generation_reconstruction;
 } met_privacy_row;
+
+/* One segment a node serves (schema 13, table weights): it holds that
+ * segment's layers [first_layer, first_layer + layer_count) -- and the
+ * embedding (first segment) or final norm and classifier (last) -- which
+ * is 'params' parameters, sealed when in_tee. */
+typedef struct met_weights_row {
+    uint32_t node_id;
+    uint32_t segment;
+    uint32_t first_layer;
+    uint32_t layer_count;
+    uint64_t params;
+    int in_tee;                      /* 0/1 */
+} met_weights_row;
 
 typedef struct met_fault_row {
     uint32_t fault_index;            /* position in the scenario's faults list */
@@ -261,6 +285,7 @@ int met_divergence_add(met_db *db, int64_t run_id, const met_divergence_row *row
 int met_executions_add(met_db *db, int64_t run_id, const met_execution_row *rows, size_t count);
 int met_decisions_add(met_db *db, int64_t run_id, const met_decision_row *rows, size_t count);
 int met_privacy_add(met_db *db, int64_t run_id, const met_privacy_row *rows, size_t count);
+int met_weights_add(met_db *db, int64_t run_id, const met_weights_row *rows, size_t count);
 int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
                        size_t count);
 /* Sets (inserts or replaces) one params row of an existing run: what a

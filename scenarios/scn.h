@@ -645,6 +645,14 @@ typedef enum scn_metric_runs {
       "mean share of prompt tokens curious servers recovered (NaN when none attacked)")        \
     X(PLAINTEXT_EXPOSED_RATIO, "plaintext_exposed_ratio", "ratio", INFERENCE, true,            \
       "share of submitted requests whose prompt a non-TEE node other than the client saw")     \
+    X(GENERATION_RECONSTRUCTION_RATE, "generation_reconstruction_rate", "ratio", INFERENCE,    \
+      true, "mean share of generated tokens curious servers recovered (NaN when none)")        \
+    X(WEIGHTS_EXPOSED_RATIO, "weights_exposed_ratio", "ratio", INFERENCE, true,                \
+      "share of the model's parameters some server outside a TEE holds in the clear")          \
+    X(WEIGHTS_NODE_MAX_RATIO, "weights_node_max_ratio", "ratio", INFERENCE, true,              \
+      "largest share of the model's parameters one server outside a TEE holds")                \
+    X(WEIGHTS_CURIOUS_RATIO, "weights_curious_ratio", "ratio", INFERENCE, true,                \
+      "share of the parameters the curious servers outside a TEE hold together (NaN: none)")   \
     X(VRF_PROOFS_VERIFIED, "vrf_proofs_verified", "count", VERIFICATION, true,                 \
       "selection vrf: members' VRF proofs the clients checked")                                \
     X(VRF_PROOFS_REJECTED, "vrf_proofs_rejected", "count", VERIFICATION, true,                 \

@@ -1054,7 +1054,7 @@ static const char *const segment_columns[] = {
 };
 static const char *const divergence_columns[] = {
     "run_id", "request_id", "class", "kernel", "logits_maxabs", "logits_cosine",
-    "argmax_agree",
+    "argmax_agree", "noised_logits_maxabs", "noised_logits_cosine", "noised_argmax_agree",
 };
 
 /* Inserted out of key order; exports must come back sorted by key. */
@@ -1075,9 +1075,9 @@ static const met_segment_row segment_rows[] = {
 static const size_t segment_order[] = {1, 0, 2};
 
 static const met_divergence_row divergence_rows[] = {
-    {3, "gpu", "fma", 1.52587890625e-05, 0.99999999999999978, 1.0},
-    {3, "cpu", "blocked", 0.0, 1.0, 1.0},
-    {12, "tpu", "bf16", 1e-300, NAN, 0.5},    /* NaN is stored as NULL */
+    {3, "gpu", "fma", 1.52587890625e-05, 0.99999999999999978, 1.0, 0.5, 0.75, 0.25},
+    {3, "cpu", "blocked", 0.0, 1.0, 1.0, NAN, NAN, NAN},
+    {12, "tpu", "bf16", 1e-300, NAN, 0.5, 2.0, NAN, 0.0},    /* NaN is stored as NULL */
 };
 static const size_t divergence_order[] = {1, 0, 2};
 
@@ -1165,6 +1165,9 @@ static size_t divergence_cells(int64_t run_id, const met_divergence_row *row, ce
     cells[n++] = cell_real(row->logits_maxabs);
     cells[n++] = cell_real(row->logits_cosine);
     cells[n++] = cell_real(row->argmax_agree);
+    cells[n++] = cell_real(row->noised_logits_maxabs);
+    cells[n++] = cell_real(row->noised_logits_cosine);
+    cells[n++] = cell_real(row->noised_argmax_agree);
     return n;
 }
 
@@ -1750,19 +1753,30 @@ START_TEST(test_met_db_open_migrates_v1)
     ck_assert_int_eq(met_divergence_add(db, run_id, divergence_rows, 1), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "completed_ratio", 0.5, "ratio"), 0);
     ck_assert_int_eq(met_violations_add(db, 1, violation_rows, 2), 0);
-    /* Version 9's privacy table: NaN epsilon and reconstruction are NULL. */
+    /* Version 9's privacy table and version 13's columns: NaN epsilons and
+     * reconstructions and a negative step count are NULL. */
     const met_privacy_row privacy_rows[] = {
-        {0, 3, "client", 1, -1, 0, 0, NAN, NAN},
-        {0, 7, "server", 0, 2, 1, 1, 1.5, 0.25},
+        {0, 3, "client", 1, -1, 0, 0, NAN, NAN, NAN, -1, NAN},
+        {0, 7, "server", 0, 2, 1, 1, 1.5, 0.25, 0.75, 3, 0.5},
     };
     ck_assert_int_eq(met_privacy_add(db, run_id, privacy_rows, 2), 0);
+    /* Version 13's weights table. */
+    const met_weights_row weights_rows[] = {{7, 2, 4, 2, 1000, 1}};
+    ck_assert_int_eq(met_weights_add(db, run_id, weights_rows, 1), 0);
     met_db_close(db);
     raw_query_text(&temp,
                    "SELECT group_concat(node_id || ',' || role || ',' || saw_tokens || ',' ||"
                    " quote(saw_activations) || ',' || saw_logits || ',' || in_tee || ',' ||"
-                   " quote(epsilon) || ',' || quote(reconstruction), ';') FROM privacy",
+                   " quote(epsilon) || ',' || quote(reconstruction) || ',' ||"
+                   " quote(epsilon_received) || ',' || quote(generation_steps) || ',' ||"
+                   " quote(generation_reconstruction), ';') FROM privacy",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "3,client,1,NULL,0,0,NULL,NULL;7,server,0,2,1,1,1.5,0.25");
+    ck_assert_str_eq(text, "3,client,1,NULL,0,0,NULL,NULL,NULL,NULL,NULL;"
+                           "7,server,0,2,1,1,1.5,0.25,0.75,3,0.5");
+    raw_query_text(&temp, "SELECT group_concat(node_id || ',' || segment || ',' || first_layer"
+                          " || ',' || layer_count || ',' || params || ',' || in_tee) FROM weights",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "7,2,4,2,1000,1");
     raw_query_text(&temp,
                    "SELECT (SELECT count(*) FROM requests WHERE run_id = 2) || '|' ||"
                    " (SELECT count(*) FROM segments WHERE run_id = 1) || '|' ||"

@@ -1,8 +1,10 @@
 /* test_privacy.c -- privacy: the Renyi-DP accountant of the Gaussian
  * mechanism against its closed forms (curve, composition, conversion,
  * the sigma a target asks for); the activation noise of node/ (clipping,
- * scale, determinism); and runs of the binary with a privacy section
- * (rows and metrics in the database, defaults unchanged). */
+ * scale, determinism); who holds the model's weights; and runs of the
+ * binary with a privacy section (rows and metrics in the database, the
+ * attack on the prompt and on the generation steps, the noise under a
+ * committee, defaults unchanged). */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include "consensus/cons.h"
 #include "node/node.h"
 #include "tests/suites.h"
+#include "world/world.h"
 
 /* ---- the accountant ---- */
 
@@ -144,6 +147,34 @@ START_TEST(test_privacy_noise_scale_and_determinism)
 }
 END_TEST
 
+/* ---- who holds the weights (world/world_privacy.c) ---- */
+
+/* Three segments of 10, 20 and 30 parameters, an embedding of 100 and a
+ * head (norm) of 5: the union of segments counts each piece once, and a
+ * shared classifier makes the last segment hold the embedding too. */
+START_TEST(test_privacy_weights_params_union)
+{
+    world_result result;
+    memset(&result, 0, sizeof(result));
+    result.segment_count = 3;
+    result.weights_layers[0] = 10;
+    result.weights_layers[1] = 20;
+    result.weights_layers[2] = 30;
+    result.weights_embedding = 100;
+    result.weights_head = 5;
+    result.weights_shared = false;
+    ck_assert_uint_eq(world_weights_params(&result, 0), 0);
+    ck_assert_uint_eq(world_weights_params(&result, 1u << 0), 110);
+    ck_assert_uint_eq(world_weights_params(&result, 1u << 1), 20);
+    ck_assert_uint_eq(world_weights_params(&result, 1u << 2), 35);
+    ck_assert_uint_eq(world_weights_params(&result, UINT64_MAX), 165);
+    result.weights_shared = true;
+    ck_assert_uint_eq(world_weights_params(&result, 1u << 2), 135);
+    ck_assert_uint_eq(world_weights_params(&result, (1u << 0) | (1u << 2)), 145);
+    ck_assert_uint_eq(world_weights_params(&result, UINT64_MAX), 165);
+}
+END_TEST
+
 /* ---- runs of the binary ---- */
 
 static char privacy_dir[256];
@@ -241,6 +272,28 @@ START_TEST(test_privacy_run_stores_epsilon_and_rows)
     ck_assert_str_eq(rows, "1|0|12|12\n");
     free(rows);
     ck_assert_double_eq_tol(privacy_metric("p.db", 1, "plaintext_exposed_ratio"), 1.0, 1e-12);
+    /* Per node: a server of segment s >= 1 received its own boundary's 8
+     * releases only; segment 0's servers and the clients received none. */
+    rows = privacy_query("p.db", "SELECT DISTINCT printf('%.6f', epsilon_received) FROM privacy p"
+                                 " JOIN requests q USING (run_id, request_id) WHERE q.status ="
+                                 " 'completed' AND p.saw_activations IS NOT NULL");
+    snprintf(want, sizeof(want), "%.6f\n", cons_rdp_epsilon(0.02, 8, 1e-5, NULL));
+    ck_assert_str_eq(rows, want);
+    free(rows);
+    rows = privacy_query("p.db", "SELECT count(*), sum(epsilon_received = 0) FROM privacy WHERE"
+                                 " saw_activations IS NULL");
+    char *bar = strchr(rows, '|');
+    ck_assert_ptr_nonnull(bar);
+    ck_assert_int_eq(atoi(rows), atoi(bar + 1));
+    ck_assert_int_gt(atoi(rows), 0);
+    free(rows);
+    /* Who holds the weights: every server of 4 segments, in the clear. */
+    rows = privacy_query("p.db", "SELECT count(DISTINCT segment), sum(in_tee), sum(layer_count)"
+                                 " = 2 * count(*) FROM weights");
+    ck_assert_str_eq(rows, "4|0|1\n");
+    free(rows);
+    ck_assert_double_eq_tol(privacy_metric("p.db", 1, "weights_exposed_ratio"), 1.0, 1e-12);
+    ck_assert(isnan(privacy_metric("p.db", 1, "weights_curious_ratio")));
 }
 END_TEST
 
@@ -287,6 +340,15 @@ START_TEST(test_privacy_run_off_unchanged_on_deterministic)
     rows = privacy_query("n.db", "SELECT count(*), count(epsilon) FROM privacy");
     ck_assert_ptr_nonnull(strstr(rows, "|0\n"));
     free(rows);
+    /* Nor does it ask who holds the weights: no rows, NULL metrics. */
+    rows = privacy_query("n.db", "SELECT count(*) FROM weights");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+    ck_assert(isnan(privacy_metric("n.db", 1, "weights_exposed_ratio")));
+    rows = privacy_query("n.db", "SELECT count(*) > 0, count(noised_argmax_agree) FROM divergence");
+    ck_assert_str_eq(rows, "1|0\n");
+    free(rows);
+    ck_assert(isnan(privacy_metric("n.db", 1, "weights_node_max_ratio")));
 }
 END_TEST
 
@@ -343,6 +405,20 @@ START_TEST(test_privacy_attack_recovers_without_noise)
                                  " 'prompt_reconstruction_rate'");
     ck_assert_str_eq(rows, "1\n");
     free(rows);
+    /* The model is cut after layer 2 (shared classifier): a server of
+     * segment 1 holds 6 of 8 layers, the norm and the embedding's copy. */
+    double layer = 2 * 96 + 2 * 96 * 96 + 2 * 96 * 48 + 3 * 96 * 256;
+    double embedding = 384 * 96, total = 8 * layer + embedding + 96;
+    ck_assert_double_eq_tol(privacy_metric("a.db", 1, "weights_node_max_ratio"),
+                            (6 * layer + 96 + embedding) / total, 1e-12);
+    ck_assert_double_eq_tol(privacy_metric("a.db", 1, "weights_exposed_ratio"), 1.0, 1e-12);
+    ck_assert_double_eq_tol(privacy_metric("a.db", 1, "weights_curious_ratio"), 1.0, 1e-12);
+    rows = privacy_query("a.db", "SELECT count(*), count(DISTINCT node_id), max(params) FROM"
+                                 " weights");
+    char want[64];
+    snprintf(want, sizeof(want), "50|50|%.0f\n", 6 * layer + 96 + embedding);
+    ck_assert_str_eq(rows, want);
+    free(rows);
     /* attack_sample 0: nobody is attacked and the rate is NULL. */
     ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/s.db --quiet"
                                  " --set workload.requests=4 --set privacy.attack_sample=0",
@@ -390,6 +466,42 @@ START_TEST(test_privacy_attack_falls_with_sigma)
 }
 END_TEST
 
+/* The generation steps: without noise the curious servers of segment 1
+ * recover nearly every generated token from the single row each later
+ * step sends them (generate 4: steps 1 to 3), and the metric is the mean
+ * of the rows; with large noise they recover far fewer. The classifier is
+ * not the embedding here: with a shared one the seeded model mostly
+ * repeats its last token, and scoring against the previous position would
+ * pass unnoticed. */
+START_TEST(test_privacy_attack_generation_steps)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/g.db --quiet"
+                                 " --set workload.requests=6 --set"
+                                 " model.shape.shared_classifier=false",
+                                 privacy_dir),
+                     0);
+    char *rows = privacy_query("g.db",
+                               "SELECT count(*), min(generation_steps), max(generation_steps),"
+                               " avg(generation_reconstruction) >= 0.95 FROM privacy WHERE"
+                               " reconstruction IS NOT NULL");
+    ck_assert_str_eq(rows, "6|3|3|1\n");
+    free(rows);
+    rows = privacy_query("g.db", "SELECT abs(avg(p.generation_reconstruction) - m.value) < 1e-12"
+                                 " FROM privacy p, metrics m WHERE m.name ="
+                                 " 'generation_reconstruction_rate'");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/h.db --quiet"
+                                 " --set workload.requests=6 --set"
+                                 " model.shape.shared_classifier=false --set privacy.sigma=1",
+                                 privacy_dir),
+                     0);
+    double noisy = privacy_metric("h.db", 1, "generation_reconstruction_rate");
+    ck_assert_msg(noisy < 0.25, "sigma 1: %g of the generated tokens recovered", noisy);
+    ck_assert(privacy_metric("h.db", 1, "prompt_reconstruction_rate") < 0.25);
+}
+END_TEST
+
 /* Every node in a TEE: a curious enclave cannot attack, and no node but
  * the client records a plaintext exposure. */
 START_TEST(test_privacy_tee_no_exposure)
@@ -406,6 +518,14 @@ START_TEST(test_privacy_tee_no_exposure)
     free(rows);
     ck_assert(privacy_metric("t.db", 1, "plaintext_exposed_ratio") == 0.0);
     ck_assert(isnan(privacy_metric("t.db", 1, "prompt_reconstruction_rate")));
+    ck_assert(isnan(privacy_metric("t.db", 1, "generation_reconstruction_rate")));
+    /* Enclaves hold the weights sealed: nothing of the model in the clear. */
+    ck_assert(privacy_metric("t.db", 1, "weights_exposed_ratio") == 0.0);
+    ck_assert(privacy_metric("t.db", 1, "weights_node_max_ratio") == 0.0);
+    ck_assert(privacy_metric("t.db", 1, "weights_curious_ratio") == 0.0);
+    rows = privacy_query("t.db", "SELECT count(*) = sum(in_tee) FROM weights");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
 }
 END_TEST
 
@@ -464,11 +584,113 @@ START_TEST(test_privacy_curious_fault_under_committee)
 }
 END_TEST
 
+/* ---- noise under a committee ---- */
+
+/* privacy_committee.yaml at sigma 0, 0.05 and 0.2: the client noises the
+ * accepted output once, so every member of the next committee computes on
+ * the same noisy input -- every verdict is 'agreed', nobody honest is
+ * penalised, no dispute, no fresh round, the same trace -- while the
+ * answers drift from the clean reference: argmax agreement falls and the
+ * oracle counts the answers the noise moved outside the rule's tolerance
+ * as accepted wrong. */
+START_TEST(test_privacy_committee_agrees_under_noise)
+{
+    const char *sigmas[] = {"0", "0.05", "0.2"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(privacy_cli("run scenarios/privacy_committee.yaml --db %s/c.db --quiet"
+                                     " --check --set workload.requests=12 --set privacy.sigma=%s",
+                                     privacy_dir, sigmas[i]),
+                         0);
+    }
+    char *rows = privacy_query("c.db",
+                               "SELECT count(*), sum(verdict = 'agreed'), count(DISTINCT"
+                               " run_id) FROM decisions");
+    char *bar = strchr(rows, '|');
+    ck_assert_ptr_nonnull(bar);
+    ck_assert_int_eq(atoi(rows), atoi(bar + 1));
+    ck_assert_int_gt(atoi(rows), 3 * 12 * 4 * 5 - 1); /* 12 requests, 4 steps and hops, 5 */
+    ck_assert_str_eq(strrchr(rows, '|'), "|3\n");
+    free(rows);
+    rows = privacy_query("c.db", "SELECT count(DISTINCT trace_hash) FROM runs");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    double agree[3], wrong[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert(privacy_metric("c.db", i + 1, "honest_penalised") == 0.0);
+        ck_assert(privacy_metric("c.db", i + 1, "resamples") == 0.0);
+        agree[i] = privacy_metric("c.db", i + 1, "argmax_agree_mean");
+        wrong[i] = privacy_metric("c.db", i + 1, "accepted_wrong");
+    }
+    ck_assert(agree[0] == 1.0 && wrong[0] == 0.0);
+    ck_assert_msg(agree[1] > agree[2] && agree[2] < 0.5, "%g %g", agree[1], agree[2]);
+    ck_assert(wrong[2] > wrong[0]);
+    /* Per class: each kernel variant's own run with the noise (the
+     * oracle's draws) against the clean reference; its clean run agrees. */
+    rows = privacy_query("c.db",
+                         "SELECT run_id, count(*), min(a) = 1, max(n) <= 1, max(n) < 0.5 FROM"
+                         " (SELECT run_id, class, avg(argmax_agree) AS a,"
+                         " avg(noised_argmax_agree) AS n FROM divergence GROUP BY run_id, class)"
+                         " GROUP BY run_id ORDER BY run_id");
+    ck_assert_str_eq(rows, "1|3|1|1|0\n2|3|1|1|0\n3|3|1|1|1\n");
+    free(rows);
+    rows = privacy_query("c.db", "SELECT min(noised_argmax_agree) FROM divergence WHERE run_id = 1");
+    ck_assert_str_eq(rows, "1.0\n");
+    free(rows);
+    /* infersim report shows the privacy tables of such a run. */
+    ck_assert_int_eq(privacy_cli("report --db %s/c.db --run 3 -o %s/r.html", privacy_dir,
+                                 privacy_dir),
+                     0);
+    const char *html = test_dir_read(privacy_dir, "r.html");
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Privacy: who saw what</h2>"));
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Privacy: what the noise costs per class</h2>"));
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Privacy: who holds the weights</h2>"));
+}
+END_TEST
+
+/* Even the exact rule accepts the noise when the members share a kernel:
+ * privacy_committee.yaml on one kernel variant under exact agreement, at
+ * sigma 0.2 -- every verdict agreed (the members' outputs are the same
+ * bits), while every answer is far from the clean reference. */
+START_TEST(test_privacy_committee_exact_rule_under_noise)
+{
+    FILE *in = fopen("scenarios/privacy_committee.yaml", "r");
+    ck_assert_ptr_nonnull(in);
+    static char text[16384];
+    size_t n = fread(text, 1, sizeof(text) - 1, in);
+    fclose(in);
+    text[n] = '\0';
+    char *rule = strstr(text, "  agreement: {rule: maxabs, epsilon: 0.05}\n"
+                              "  final_agreement: {rule: topk, top_k: 1}\n");
+    ck_assert_ptr_nonnull(rule);
+    const char *exact = "  agreement: {rule: exact}\n  final_agreement: {rule: exact}\n";
+    static char edited[16384];
+    snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(rule - text), text, exact,
+             rule + strlen("  agreement: {rule: maxabs, epsilon: 0.05}\n"
+                           "  final_agreement: {rule: topk, top_k: 1}\n"));
+    test_dir_write(privacy_dir, "exact.yaml", edited);
+    ck_assert_int_eq(privacy_cli("run %s/exact.yaml --db %s/x.db --quiet --check --set"
+                                 " workload.requests=8 --set privacy.sigma=0.2 --set"
+                                 " nodes.classes.1.kernel=fma --set nodes.classes.2.kernel=fma",
+                                 privacy_dir, privacy_dir),
+                     0);
+    char *rows = privacy_query("x.db", "SELECT count(*) > 0, count(*) = sum(verdict = 'agreed')"
+                                       " FROM decisions");
+    ck_assert_str_eq(rows, "1|1\n");
+    free(rows);
+    rows = privacy_query("x.db", "SELECT value FROM params WHERE key ="
+                                 " 'verification.agreement.rule'");
+    ck_assert_str_eq(rows, "exact\n");
+    free(rows);
+    ck_assert(privacy_metric("x.db", 1, "argmax_agree_mean") < 0.5);
+    ck_assert(privacy_metric("x.db", 1, "honest_penalised") == 0.0);
+}
+END_TEST
+
 /* ---- the figure ---- */
 
 /* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
- * privacy draws both metrics against privacy.sigma; without --sweep it is
- * a usage error. */
+ * privacy draws the three metrics against privacy.sigma and the epsilon
+ * of each point on the top axis; without --sweep it is a usage error. */
 START_TEST(test_privacy_plot_frontier)
 {
     ck_assert_int_eq(privacy_cli("sweep scenarios/sweep_privacy.yaml --db %s/w.db --quiet"
@@ -487,7 +709,11 @@ START_TEST(test_privacy_plot_frontier)
     ck_assert_ptr_nonnull(strstr(svg, "</svg>"));
     ck_assert_ptr_nonnull(strstr(svg, "prompt_reconstruction_rate"));
     ck_assert_ptr_nonnull(strstr(svg, "argmax_agree_mean"));
+    ck_assert_ptr_nonnull(strstr(svg, "generation_reconstruction_rate"));
     ck_assert_ptr_nonnull(strstr(svg, "privacy.sigma"));
+    /* The top axis: the epsilon of each sigma (inf at 0). */
+    ck_assert_ptr_nonnull(strstr(svg, "privacy_epsilon_mean"));
+    ck_assert_ptr_nonnull(strstr(svg, ">inf<"));
     ck_assert_int_eq(privacy_cli("plot --db %s/w.db --kind privacy --run 1 -o %s/g.svg",
                                  privacy_dir, privacy_dir),
                      2);
@@ -507,6 +733,7 @@ Suite *test_privacy_suite(void)
     TCase *mechanism = tcase_create("mechanism");
     tcase_add_test(mechanism, test_privacy_noise_clips_rows);
     tcase_add_test(mechanism, test_privacy_noise_scale_and_determinism);
+    tcase_add_test(mechanism, test_privacy_weights_params_union);
     tcase_set_timeout(mechanism, 10);
     suite_add_tcase(suite, mechanism);
     TCase *runs = tcase_create("runs");
@@ -524,11 +751,18 @@ Suite *test_privacy_suite(void)
     if (getenv("INFERSIM_SANITIZE") == NULL) {
         tcase_add_test(attack, test_privacy_attack_falls_with_sigma);
     }
+    tcase_add_test(attack, test_privacy_attack_generation_steps);
     tcase_add_test(attack, test_privacy_tee_no_exposure);
     tcase_add_test(attack, test_privacy_tee_exposed_only_after_side_channel);
     tcase_add_test(attack, test_privacy_curious_fault_under_committee);
     tcase_set_timeout(attack, 120);
     suite_add_tcase(suite, attack);
+    TCase *committee = tcase_create("committee");
+    tcase_add_checked_fixture(committee, privacy_setup, privacy_teardown);
+    tcase_add_test(committee, test_privacy_committee_agrees_under_noise);
+    tcase_add_test(committee, test_privacy_committee_exact_rule_under_noise);
+    tcase_set_timeout(committee, 120);
+    suite_add_tcase(suite, committee);
     TCase *figure = tcase_create("figure");
     tcase_add_checked_fixture(figure, privacy_setup, privacy_teardown);
     tcase_add_test(figure, test_privacy_plot_frontier);

@@ -29,8 +29,8 @@ static const char export_usage[] =
     "\n"
     "Writes table T of the results database F (default results.db) to stdout.\n"
     "Tables: runs params nodes faults timeseries messages metrics expectations\n"
-    "requests segments executions decisions divergence violations sweeps\n"
-    "sweep_values, and the views run_summary, protocol_comparison and\n"
+    "requests segments executions decisions divergence violations privacy\n"
+    "weights sweeps sweep_values, and the views run_summary, protocol_comparison and\n"
     "sweep_summary, and 'wide': one row per run with a column per swept key and\n"
     "per metric (for pandas). --run keeps one run's rows. Default format: csv.\n";
 

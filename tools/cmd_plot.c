@@ -37,8 +37,10 @@ static const char plot_usage[] =
     "               and 95 % confidence band over seeds, one line per other grid value\n"
     "  reputation   --run ID: mean reputation of honest and Byzantine nodes over time\n"
     "  timeline     --run ID: delivery and latency over time, fault intervals shaded\n"
-    "  privacy      --sweep ID: prompt_reconstruction_rate and argmax_agree_mean\n"
-    "               against grid key KEY (default privacy.sigma), 95 % bands\n"
+    "  privacy      --sweep ID: prompt_reconstruction_rate,\n"
+    "               generation_reconstruction_rate and argmax_agree_mean against\n"
+    "               grid key KEY (default privacy.sigma), 95 % bands; the epsilon\n"
+    "               each point spent on the top axis\n"
     "\n"
     "Exit codes: 0 drawn, 2 bad usage or nothing to draw, 3 gnuplot missing or\n"
     "failed (install it with 'make deps' or apt-get install gnuplot-nox).\n";
@@ -756,11 +758,49 @@ static int privacy_metric_blocks(plot *p, const char *x_key, const char *metric)
     return rc;
 }
 
-/* --sweep ID: prompt_reconstruction_rate and argmax_agree_mean against the
- * noise (grid key --x, default privacy.sigma) on one figure. */
+/* The epsilon each grid point spent (privacy_epsilon_mean, mean over the
+ * seeds) as tics of the top axis, at the points' x; written only when the
+ * sweep draws one line (no other grid key), so one x has one epsilon. */
+static int privacy_epsilon_axis(plot *p, const char *x_key)
+{
+    outcome_state o = {.plot = p, .x_key = x_key};
+    const char *params[3] = {p->figure->sweep_id, x_key, "privacy_epsilon_mean"};
+    int rc = met_query(p->db, outcome_sql, params, 3, outcome_row, &o);
+    if (rc < 0) {
+        free(o.points);
+        return plot_fail(p, TOOL_EXIT_INTERNAL, "%s", met_db_errmsg(p->db));
+    }
+    bool one_line = o.count > 0 && outcome_all_numeric(&o);
+    for (size_t i = 0; i < o.count; i++) {
+        one_line &= o.points[i].label[0] == '\0';
+    }
+    if (one_line) {
+        fputs("set x2tics (", p->script);
+        for (size_t i = 0; i < o.count; i++) {
+            double x = 0;
+            outcome_numeric(o.points[i].x, &x);
+            if (isinf(o.points[i].mean)) {
+                fprintf(p->script, "%s'inf' %.12g", i ? ", " : "", x);
+            } else {
+                fprintf(p->script, "%s'%.3g' %.12g", i ? ", " : "", o.points[i].mean, x);
+            }
+        }
+        fputs(")\nset x2label 'privacy_epsilon_mean (epsilon spent per request)'\n"
+              "set link x2\nset xtics nomirror\n",
+              p->script);
+    }
+    free(o.points);
+    return 0;
+}
+
+/* --sweep ID: prompt_reconstruction_rate, generation_reconstruction_rate
+ * and argmax_agree_mean against the noise (grid key --x, default
+ * privacy.sigma) on one figure, with the epsilon each point spent on the
+ * top axis. */
 static int plot_privacy(plot *p, const char *output)
 {
-    static const char *const metrics[] = {"prompt_reconstruction_rate", "argmax_agree_mean"};
+    static const char *const metrics[] = {"prompt_reconstruction_rate",
+                                          "generation_reconstruction_rate", "argmax_agree_mean"};
     if (p->figure->sweep_id == NULL) {
         return plot_fail(p, TOOL_EXIT_USAGE, "a privacy figure needs --sweep ID");
     }
@@ -780,6 +820,10 @@ static int plot_privacy(plot *p, const char *output)
     snprintf(title, sizeof(title), "Privacy and utility against %s (sweep %s)", x_key,
              p->figure->sweep_id);
     plot_header(p, output, title);
+    rc = privacy_epsilon_axis(p, x_key);
+    if (rc != 0) {
+        return rc;
+    }
     fputs("set xlabel ", p->script);
     plot_string(p->script, x_key);
     fputs("\nset ylabel 'fraction, 0..1, mean over seeds with 95% CI'\nset yrange [0:1.05]\n"

@@ -372,6 +372,56 @@ static int report_run_tables(report *r)
     return rc == 0 ? report_sections(r, after, UTIL_ARRAY_COUNT(after)) : rc;
 }
 
+static int report_flag_row(void *context, size_t count, const met_value *values)
+{
+    (void)count;
+    (void)values;
+    *(bool *)context = true;
+    return 0;
+}
+
+/* A run with a privacy section: who saw what, per role; what the noise
+ * costs per class; who holds the weights. Nothing for other runs. */
+static int report_run_privacy(report *r)
+{
+    static const char *const role_headers[] = {
+        "role", "rows", "saw tokens", "saw activations", "saw logits", "in a TEE",
+        "epsilon (max)", "epsilon received (max)", "prompt recovered (mean)",
+        "generated recovered (mean)", NULL};
+    static const char *const class_headers[] = {"class", "kernel", "argmax agree (clean)",
+                                                "argmax agree (noised)",
+                                                "logits cosine (noised, mean)", NULL};
+    static const char *const weight_headers[] = {"segment", "layers", "parameters", "servers",
+                                                 "in a TEE", NULL};
+    const report_section sections[] = {
+        {"Privacy: who saw what", role_headers,
+         "SELECT role, count(*), sum(saw_tokens), count(saw_activations), sum(saw_logits),"
+         " sum(in_tee), max(epsilon), max(epsilon_received), avg(reconstruction),"
+         " avg(generation_reconstruction) FROM privacy WHERE run_id = ?1 GROUP BY role"
+         " ORDER BY role",
+         "No privacy rows (no request was submitted)."},
+        {"Privacy: what the noise costs per class", class_headers,
+         "SELECT class, kernel, avg(argmax_agree), avg(noised_argmax_agree),"
+         " avg(noised_logits_cosine) FROM divergence WHERE run_id = ?1 GROUP BY class, kernel"
+         " ORDER BY class",
+         "No request was compared with the reference."},
+        {"Privacy: who holds the weights", weight_headers,
+         "SELECT segment, first_layer || '-' || (first_layer + layer_count - 1), params,"
+         " count(*), sum(in_tee) FROM weights WHERE run_id = ?1 GROUP BY segment"
+         " ORDER BY segment",
+         "No weights rows."},
+    };
+    bool on = false;
+    const char *params[1] = {r->id};
+    if (met_query(r->db, "SELECT 1 FROM params WHERE run_id = ?1 AND key LIKE 'privacy.%'"
+                         " LIMIT 1",
+                  params, 1, report_flag_row, &on) != 0) {
+        snprintf(r->why, sizeof(r->why), "%s", met_db_errmsg(r->db));
+        return TOOL_EXIT_INTERNAL;
+    }
+    return on ? report_sections(r, sections, UTIL_ARRAY_COUNT(sections)) : 0;
+}
+
 /* What identifies the run, and its whole scenario: for the record, folded. */
 static int report_run_details(report *r)
 {
@@ -406,6 +456,9 @@ static int report_run(report *r)
     }
     if (rc == 0) {
         rc = report_run_tables(r);
+    }
+    if (rc == 0) {
+        rc = report_run_privacy(r);
     }
     return rc == 0 ? report_run_details(r) : rc;
 }

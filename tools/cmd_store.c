@@ -262,11 +262,12 @@ static met_privacy_row *privacy_row(met_privacy_row *rows, size_t *count, uint64
         }
     }
     rows[*count] = (met_privacy_row){r, node_id, "server", 0, -1, 0, result->tee_of[node_id],
-                                     epsilon, NAN};
+                                     epsilon, NAN, world_privacy_epsilon_received(result, r, node_id),
+                                     -1, NAN};
     return &rows[(*count)++];
 }
 
-/* Who saw what of request r (privacy, schema 9): the client (its own
+/* Who saw what of request r (privacy, schemas 9 and 13): the client (its own
  * prompt, and the logits under verification, where members reveal them to
  * it), then every node of every segment's executions -- each committee
  * member, not only the accepted one. Segment 0's saw the tokens, the last
@@ -308,6 +309,10 @@ static int store_privacy(met_db *db, int64_t run_id, const world_result *result,
         for (size_t i = 0; attack->request == r && i < count; i++) {
             if (rows[i].node_id == attack->node_id) { /* It received the rows: a row. */
                 rows[i].reconstruction = (double)attack->recovered / (double)attack->tokens;
+                rows[i].generation_steps = attack->steps;
+                rows[i].generation_reconstruction =
+                    attack->steps > 0 ? (double)attack->steps_recovered / (double)attack->steps
+                                      : NAN;
             }
         }
     }
@@ -387,9 +392,15 @@ static int store_divergence(met_db *db, int64_t run_id, const scn_scenario *scen
     for (uint32_t c = 0; c < scenario->nodes.class_count; c++) {
         infer_kernel kernel = (infer_kernel)scenario->nodes.classes[c].kernel;
         const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + kernel];
+        world_divergence_record none = {NAN, NAN, NAN};
+        const world_divergence_record *n =
+            result->divergence_noised != NULL
+                ? &result->divergence_noised[r * INFER_KERNEL_COUNT + kernel]
+                : &none;
         met_divergence_row row = {
             r, scenario->nodes.classes[c].name, infer_kernel_name(kernel),
             d->logits_maxabs, d->logits_cosine, d->argmax_agree,
+            n->logits_maxabs, n->logits_cosine, n->argmax_agree,
         };
         if (met_divergence_add(db, run_id, &row, 1) != 0) {
             return -1;
@@ -422,10 +433,32 @@ static int store_violations(met_db *db, int64_t run_id, const world_result *resu
     return 0;
 }
 
+/* Who holds which weights (weights, schema 13): one row per (node,
+ * segment it serves), in a run with a privacy section. */
+static int store_weights(met_db *db, int64_t run_id, const world_result *result)
+{
+    bool on = result->privacy_on && result->segments_of != NULL;
+    for (uint32_t id = 0; on && id < result->node_count; id++) {
+        for (uint32_t s = 0; s < result->segment_count; s++) {
+            if (((result->segments_of[id] >> s) & 1u) == 0) {
+                continue;
+            }
+            met_weights_row row = {
+                id, s, result->segment_first[s], result->segment_layers[s],
+                world_weights_params(result, UINT64_C(1) << s), result->tee_of[id],
+            };
+            if (met_weights_add(db, run_id, &row, 1) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
                          const world_result *result)
 {
-    if (store_violations(db, run_id, result) != 0 ||
+    if (store_violations(db, run_id, result) != 0 || store_weights(db, run_id, result) != 0 ||
         store_decisions(db, run_id, scenario, result) != 0) {
         return -1;
     }

@@ -97,11 +97,13 @@ void world_result_destroy(world_result *result)
     util_free(result->requests);
     util_free(result->segments);
     util_free(result->divergence);
+    util_free(result->divergence_noised);
     util_free(result->token_ids);
     util_free(result->kernel_of);
     util_free(result->tee_of);
     util_free(result->curious_of);
     util_free(result->attacks);
+    util_free(result->segments_of);
     util_free(result->reputation);
     util_free(result->balance);
     util_free(result->stake);

@@ -112,13 +112,17 @@ typedef struct world_violation {
 
 /* One curious node's attack on one request (privacy): from the prompt's
  * activations it received at 'segment' (>= 1), it recovered 'recovered'
- * of the 'tokens' prompt tokens exactly. */
+ * of the 'tokens' prompt tokens exactly; then, from the single row of each
+ * generation step that followed, in order, 'steps' generated tokens of
+ * which 'steps_recovered' exactly. */
 typedef struct world_attack_record {
     uint64_t request;
     uint32_t node_id;
     uint32_t segment;
     uint32_t recovered;
     uint32_t tokens;
+    uint32_t steps;                  /* generation steps attacked (1, 2, ... in order) */
+    uint32_t steps_recovered;        /* of which the generated token was recovered exactly */
 } world_attack_record;
 
 /* One (request, segment): its server and what serving it cost. */
@@ -130,6 +134,7 @@ typedef struct world_segment_record {
     uint64_t flops;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint32_t releases;               /* noised releases into this segment (privacy) */
 } world_segment_record;
 
 /* One node's execution of one (request, segment): every node that received
@@ -216,6 +221,11 @@ typedef struct world_result {
     uint32_t segment_layers[NODE_SEGMENTS_MAX];
     world_segment_record *segments;    /* request_count * segment_count */
     world_divergence_record *divergence; /* request_count * INFER_KERNEL_COUNT */
+    /* With a privacy section: each kernel variant's run with the section's
+     * clipping and noise at every noised boundary (the oracle's own draws),
+     * against the clean reference -- what the noise costs per class; NULL
+     * without one. request_count * INFER_KERNEL_COUNT. */
+    world_divergence_record *divergence_noised;
     /* With model.tokenizer: each finished request's tokens, the prompt then
      * the generated ones (prompt_tokens + tokens_out of its record), at
      * token_ids + request * token_stride; NULL without a tokenizer. */
@@ -291,6 +301,15 @@ typedef struct world_result {
     world_attack_record *attacks;    /* growable: one per (request, curious node) attacked */
     uint64_t attack_count;
     uint64_t attack_capacity;
+    /* Who holds the model's weights (world/world_privacy.c): the segments
+     * each node serves after placement, and the parameters of each piece
+     * of the model. */
+    uint64_t *segments_of;           /* node_count: bit s = the node serves segment s */
+    uint64_t weights_layers[NODE_SEGMENTS_MAX]; /* parameters of a segment's layers */
+    uint64_t weights_embedding;      /* the token embedding (the first segment's) */
+    uint64_t weights_head;           /* the final norm, and the classifier unless shared */
+    bool weights_shared;             /* the classifier is the embedding (the last segment
+                                      * holds a copy of it) */
 } world_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop
@@ -416,6 +435,16 @@ double world_privacy_epsilon(const world_result *result, uint64_t request);
  * the clear: a member or server of segment 0 (its executions) outside a
  * TEE, or in one whose side channel leaked it. Cannot fail. */
 bool world_privacy_exposed(const world_result *result, uint64_t request);
+/* The epsilon of only the releases into the segments 'node_id' received
+ * of 'request' (its own boundaries, composed); NaN without a privacy
+ * section. Cannot fail. */
+double world_privacy_epsilon_received(const world_result *result, uint64_t request,
+                                      uint32_t node_id);
+/* Parameters a holder of the segments in 'segments' (bit s: segment s)
+ * has: their layers, the embedding with the first segment (or with the
+ * last when the classifier is shared), the final norm and classifier with
+ * the last; and the whole model's with segments = all. Cannot fail. */
+uint64_t world_weights_params(const world_result *result, uint64_t segments);
 
 const char *world_fault_kind_name(scn_fault_kind kind);
 

@@ -47,6 +47,9 @@ typedef struct world_state {
     void *attack_kv;                 /* a KV cache for every layer */
     float *attack_rows;              /* the received prompt rows: prompt_max * dim */
     float *attack_x;                 /* one candidate's hidden state: dim */
+    uint32_t *attack_guess;          /* per attack record: the tokens it recovered so far,
+                                      * attack_stride entries (prompt then generated) */
+    uint32_t attack_stride;          /* prompt_max + generate */
     uint32_t *servers;
     uint32_t *server_offsets;
     double *flops_of;

@@ -141,6 +141,10 @@ int world_host_request_reset(world_host *host, uint64_t request)
     world__verify_forget_decisions(result, request);
     memset(&result->divergence[request * INFER_KERNEL_COUNT], 0,
            INFER_KERNEL_COUNT * sizeof(*result->divergence));
+    if (result->divergence_noised != NULL) {
+        memset(&result->divergence_noised[request * INFER_KERNEL_COUNT], 0,
+               INFER_KERNEL_COUNT * sizeof(*result->divergence_noised));
+    }
     return 0;
 }
 

@@ -44,6 +44,9 @@ void world__attack_arrival(world_state *world, const node_message *message, bool
  * out of its TEE: the node is in a TEE under a side_channel fault and the
  * request is in the leaked share (a hash of seed, request and node). */
 bool world__privacy_leaks(const world_state *world, uint64_t request, uint32_t node_id);
+/* world_privacy.c: after placement, the segments each node serves and the
+ * parameters of each piece of the model. 0 or WORLD_ENOMEM. */
+int world__weights_build(world_state *world);
 /* world_privacy.c: the privacy metrics of SCN_METRICS. Cannot fail. */
 double world__privacy_metric(const world_result *result, scn_metric metric);
 /* Per-request durations an exact quantile is taken of. */

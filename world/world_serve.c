@@ -317,12 +317,17 @@ static int serving_per_request(world_state *world)
     result->requests = util_calloc(capacity, sizeof(world_request_record));
     result->segments = util_calloc(capacity * segments, sizeof(world_segment_record));
     result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
+    if (world->scenario->privacy.enabled) {
+        result->divergence_noised =
+            util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
+    }
     result->execution_head = util_calloc(capacity * segments, sizeof(uint32_t));
     if (result->execution_head == NULL || world->requests == NULL || world->tokens == NULL ||
         world->kv_block_of == NULL || world->store.client_of == NULL || world->prompt == NULL ||
         world->oracle_block_of == NULL || world->oracle_steps_of == NULL ||
         result->requests == NULL || result->segments == NULL ||
-        result->divergence == NULL) {
+        result->divergence == NULL ||
+        (world->scenario->privacy.enabled && result->divergence_noised == NULL)) {
         return WORLD_ENOMEM;
     }
     for (uint64_t r = 0; r < capacity; r++) {
@@ -445,6 +450,9 @@ int world__serve_build(world_state *world)
     }
     if (rc == 0) {
         rc = place_servers(world);
+    }
+    if (rc == 0) {
+        rc = world__weights_build(world);
     }
     if (rc == 0) {
         rc = serving_per_node(world);
@@ -674,6 +682,9 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         world__verify_record_decision(world, effect->decision);
     } else if (effect->observation == NODE_OBS_RELEASE) {
         result->requests[request].releases += 1;
+        if (effect->segment < result->segment_count) {
+            result->segments[request * result->segment_count + effect->segment].releases += 1;
+        }
     }
 }
 
@@ -743,10 +754,13 @@ static void oracle_wire_round_trip(world_state *world, uint32_t count)
  * 'kernel'; with 'wired', the activations after every segment but the
  * model's last go through the wire dtype as the servers send them (the
  * rounding is per value or per row, so a prefill gives the servers' bits).
- * Without it, one pass over the layers at full precision. */
+ * Without it, one pass over the layers at full precision. With 'noise'
+ * (wired only), the rows entering a noised boundary are clipped and noised
+ * first, as their sender does, from that stream. */
 static uint64_t oracle_segments(world_state *world, infer_kernel kernel, uint32_t count,
-                                uint32_t last, bool wired)
+                                uint32_t last, bool wired, util_prng *noise)
 {
+    ASSERT(noise == NULL || wired);
     const node_serving *serving = &world->serving;
     const infer_shape *shape = infer_model_shape(world->model);
     uint64_t flops = 0;
@@ -764,6 +778,10 @@ static uint64_t oracle_segments(world_state *world, infer_kernel kernel, uint32_
         int rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
         ASSERT(rc == 0);
         if (s + 1 < serving->segment_count) {
+            if (noise != NULL && ((serving->privacy_mask >> (s + 1)) & 1u)) {
+                node_privacy_noise(world->oracle_x, count, serving->dim, serving->privacy_clip,
+                                   serving->privacy_sigma, noise);
+            }
             oracle_wire_round_trip(world, count);
         }
     }
@@ -775,14 +793,15 @@ static uint64_t oracle_segments(world_state *world, infer_kernel kernel, uint32_
  * same bits as step by step) and writes the logits of each generation step
  * to out[generate * vocab]; 'wired' as oracle_segments. */
 static uint64_t oracle_run(world_state *world, const node_outcome *r, infer_kernel kernel,
-                           bool wired, float *out)
+                           bool wired, util_prng *noise, float *out)
 {
     const infer_shape *shape = infer_model_shape(world->model);
     uint32_t generate = world->serving.generate_tokens;
     uint32_t count = r->prompt_tokens + generate - 1;
     int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
     ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
-    uint64_t flops = oracle_segments(world, kernel, count, world->serving.segment_count - 1, wired);
+    uint64_t flops = oracle_segments(world, kernel, count, world->serving.segment_count - 1, wired,
+                                     noise);
     for (uint32_t step = 0; step < generate; step++) {
         const float *x = world->oracle_x + (size_t)(r->prompt_tokens - 1 + step) * shape->dim;
         infer_logits(world->oracle_executor, kernel, x, out + (size_t)step * shape->vocab_size,
@@ -867,11 +886,36 @@ static uint32_t oracle_wired(world_state *world, const node_outcome *r, const fl
     for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
         if (world->result->kernel_used[kernel]) {
             float *wired = world->oracle_wired + kernel * rows;
-            (void)oracle_run(world, r, (infer_kernel)kernel, true, wired);
+            (void)oracle_run(world, r, (infer_kernel)kernel, true, NULL, wired);
             honest[count++] = wired;
         }
     }
     return count;
+}
+
+/* What the noise costs per class (privacy): every kernel variant in use,
+ * the reference's included, run on the request's tokens with the section's
+ * clipping and noise at every noised boundary, against the clean
+ * reference. The draws are the oracle's own, from a stream of (request,
+ * kernel) -- the same mechanism as the network's, not its bits -- so the
+ * comparison costs no simulated time and moves no node's stream. */
+static void oracle_noised(world_state *world, uint64_t request, const node_outcome *r)
+{
+    uint32_t generate = world->serving.generate_tokens;
+    uint32_t vocab = world->serving.vocab;
+    float *out = world->oracle_wired; /* Free until oracle_wired runs. */
+    for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
+        if (!world->result->kernel_used[kernel]) {
+            continue;
+        }
+        util_prng noise;
+        util_prng_init_stream(&noise, world->serving.privacy_seed ^ util_mix64(request ^
+                                                                                UINT64_C(0x6f72)),
+                              UINT32_MAX - kernel, UTIL_PRNG_PURPOSE_PRIVACY);
+        (void)oracle_run(world, r, (infer_kernel)kernel, true, &noise, out);
+        world->result->divergence_noised[request * INFER_KERNEL_COUNT + kernel] =
+            oracle_compare(out, world->oracle_reference, generate, vocab);
+    }
 }
 
 /* Judges a completed request against the reference, then measures every
@@ -884,7 +928,7 @@ static void oracle_judge(world_state *world, uint64_t request, const node_outcom
     const float *network = util_pool_block(&world->oracle_pool,
                                            world->oracle_block_of[request] - 1);
     world->result->native_flops +=
-        oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, false, world->oracle_reference);
+        oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, false, NULL, world->oracle_reference);
     world_divergence_record d = oracle_compare(network, world->oracle_reference, generate, vocab);
     uint32_t match = 0;
     for (uint32_t k = 0; k < generate; k++) {
@@ -916,10 +960,13 @@ static void oracle_judge(world_state *world, uint64_t request, const node_outcom
             continue;
         }
         float *variant = world->oracle_variant + kernel * rows;
-        (void)oracle_run(world, r, (infer_kernel)kernel, false, variant);
+        (void)oracle_run(world, r, (infer_kernel)kernel, false, NULL, variant);
         world->result->divergence[request * INFER_KERNEL_COUNT + kernel] =
             oracle_compare(variant, world->oracle_reference, generate, vocab);
         honest[honest_count++] = variant;
+    }
+    if (world->result->divergence_noised != NULL) {
+        oracle_noised(world, request, r);
     }
     if (world->verifying) {
         honest_count += oracle_wired(world, r, honest + honest_count);
@@ -1090,7 +1137,11 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_PRIVACY_EPSILON_MEAN:
     case SCN_METRIC_PRIVACY_EPSILON_MAX:
     case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE:
-    case SCN_METRIC_PLAINTEXT_EXPOSED_RATIO: return world__privacy_metric(result, metric);
+    case SCN_METRIC_PLAINTEXT_EXPOSED_RATIO:
+    case SCN_METRIC_GENERATION_RECONSTRUCTION_RATE:
+    case SCN_METRIC_WEIGHTS_EXPOSED_RATIO:
+    case SCN_METRIC_WEIGHTS_NODE_MAX_RATIO:
+    case SCN_METRIC_WEIGHTS_CURIOUS_RATIO: return world__privacy_metric(result, metric);
     default: return NAN;
     }
 }
