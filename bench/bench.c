@@ -357,7 +357,7 @@ static int bench_end_to_end(const char *path, double hold_rate)
         return 1;
     }
     world_result *result = NULL;
-    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns};
+    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, 1};
     double start = bench_now_s();
     rc = sim_run(scenario, &observer, NULL, &result);
     double elapsed = bench_now_s() - start;
