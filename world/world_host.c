@@ -228,3 +228,8 @@ int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *se
     util_memzero(digest, sizeof(digest));
     return 0;
 }
+
+world_state *world__host_state(world_host *host)
+{
+    return &host->world;
+}

@@ -107,6 +107,16 @@ void world__oracle_destroy(world_state *world);
 /* Judges a completed request (its network logits in its oracle block,
  * which the caller may release on return). Cannot fail. */
 void world__oracle_submit(world_state *world, uint64_t request, const node_outcome *outcome);
+/* For tests: one judgement of 'tokens' (prompt_tokens of them, then the
+ * generated ones) outside the run, every run it holds copied to runs_out
+ * (WORLD_ORACLE_RUNS x generate x vocab floats; *have_out bit i: run i
+ * is there), through the oracle's cache when 'use_cache'. 0 or
+ * WORLD_ENOMEM. */
+#define WORLD_ORACLE_RUNS (1u + 2u * INFER_KERNEL_COUNT)
+int world__oracle_probe(world_state *world, const uint32_t *tokens, uint32_t prompt_tokens,
+                        bool use_cache, float *runs_out, uint32_t *have_out);
+/* For tests: the world a host drives. */
+world_state *world__host_state(world_host *host);
 /* world_referee.c: the node_verifier's 'accepted' and 'referee' (node.h
  * says what they do), and the storage of accepted inputs (0 or
  * WORLD_ENOMEM). */

@@ -40,7 +40,7 @@
 
 #define ORACLE_CACHE_ENTRIES 64u
 #define ORACLE_CACHE_BYTES_MAX (64u << 20)   /* the cache holds fewer entries past this */
-#define ORACLE_RUNS (1u + 2u * INFER_KERNEL_COUNT) /* reference, variants, wired */
+#define ORACLE_RUNS WORLD_ORACLE_RUNS   /* reference, variants, wired */
 
 /* Index of a run in a job's or an entry's arrays. */
 #define RUN_REFERENCE 0u
@@ -111,6 +111,8 @@ struct world_oracle {
     uint32_t cache_count;
     uint32_t cache_next;             /* the entry replaced next */
 };
+
+static int oracle_job_init(world_oracle *o, oracle_job *job);
 
 /* ---- model runs (any thread) ---- */
 
@@ -462,6 +464,39 @@ void world_oracle_flush(world_state *world)
         oracle_apply_oldest(world);
     }
     world->result->wall_oracle_ns += oracle_clock(world) - start;
+}
+
+/* The runs of one judgement of 'tokens' made outside the run, through the
+ * cache when 'use_cache' (a test's window on it). */
+int world__oracle_probe(world_state *world, const uint32_t *tokens, uint32_t prompt_tokens,
+                        bool use_cache, float *runs_out, uint32_t *have_out)
+{
+    world_oracle *o = world->oracle;
+    ASSERT(prompt_tokens >= 1 && prompt_tokens + o->generate <= o->sequence);
+    oracle_job job;
+    memset(&job, 0, sizeof(job));
+    int rc = oracle_job_init(o, &job);
+    if (rc == 0) {
+        memcpy(job.tokens, tokens, (size_t)(prompt_tokens + o->generate) * sizeof(uint32_t));
+        job.prompt_tokens = prompt_tokens;
+        job.sampled = true;
+        if (use_cache) {
+            oracle_cache_lookup(o, &job, world->result);
+        }
+        /* Index 0 is the event loop's own scratch: no job of the pool runs
+         * there unless this thread runs it. */
+        oracle_job_run(&job.job, 0);
+        if (use_cache) {
+            oracle_cache_store(o, &job);
+        }
+        size_t rows = (size_t)o->generate * o->vocab;
+        memcpy(runs_out, job.runs[0], rows * ORACLE_RUNS * sizeof(float));
+        *have_out = job.have;
+    }
+    util_free(job.tokens);
+    util_free(job.network);
+    util_free(job.wrong);
+    return rc;
 }
 
 /* ---- building ---- */
