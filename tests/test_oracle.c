@@ -6,8 +6,10 @@
  * checkers stay exact; a cache hit gives the bits a recomputation gives. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "scenarios/scn.h"
 #include "sim/sim.h"
@@ -328,6 +330,56 @@ START_TEST(test_oracle_cache_probe_bits)
 }
 END_TEST
 
+/* From the command line: --threads takes 1..256 (0 is a usage error, exit
+ * 2), and two runs at 1 and 2 threads store the same trace and the same
+ * divergence and violations rows; a divergence sample stores fewer
+ * divergence rows and the same violations. */
+START_TEST(test_oracle_cli_threads)
+{
+    char dir[256], one[512], two[512], half[512], command[2048];
+    test_dir_make(dir, sizeof(dir), "oracle");
+    test_dir_path(dir, "one.db", one, sizeof(one));
+    test_dir_path(dir, "two.db", two, sizeof(two));
+    test_dir_path(dir, "half.db", half, sizeof(half));
+    const char *bin = test_infersim_bin();
+    const char *scenario = "scenarios/compare_committee.yaml";
+    snprintf(command, sizeof(command), "%s run %s --threads 0 --quiet 2>/dev/null", bin,
+             scenario);
+    int status = system(command);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    snprintf(command, sizeof(command),
+             "%s run %s --db '%s' --threads 1 --quiet && %s run %s --db '%s' --threads=2 --quiet"
+             " && %s run %s --db '%s' --threads 2 --quiet --set output.divergence_sample=0.3",
+             bin, scenario, one, bin, scenario, two, bin, scenario, half);
+    ck_assert_int_eq(system(command), 0);
+    static const char *const queries[] = {
+        "SELECT trace_hash, events FROM runs",
+        "SELECT * FROM divergence ORDER BY request_id, class",
+        "SELECT * FROM violations ORDER BY violation_id",
+        "SELECT request_id, reference_match, argmax_agree, logits_maxabs FROM requests"};
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+        char *a = test_db_query(one, queries[i]);
+        char *b = test_db_query(two, queries[i]);
+        ck_assert_msg(strcmp(a, b) == 0, "%s differs", queries[i]);
+        ck_assert_msg(strlen(a) > 0, "%s is empty", queries[i]);
+        free(a);
+        free(b);
+    }
+    char *full = test_db_query(one, "SELECT count(*) FROM divergence");
+    char *sampled = test_db_query(half, "SELECT count(*) FROM divergence");
+    ck_assert_int_lt(atoi(sampled), atoi(full));
+    ck_assert_int_gt(atoi(sampled), 0);
+    char *violations_full = test_db_query(one, queries[2]);
+    char *violations_sampled = test_db_query(half, queries[2]);
+    ck_assert_str_eq(violations_full, violations_sampled);
+    free(full);
+    free(sampled);
+    free(violations_full);
+    free(violations_sampled);
+    test_dir_remove(dir);
+}
+END_TEST
+
 Suite *test_oracle_suite(void)
 {
     Suite *suite = suite_create("oracle");
@@ -342,6 +394,7 @@ Suite *test_oracle_suite(void)
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
     tcase_add_test(threads, test_oracle_cache_probe_bits);
+    tcase_add_test(threads, test_oracle_cli_threads);
     suite_add_tcase(suite, threads);
     return suite;
 }
