@@ -40,6 +40,7 @@
 
 #define ORACLE_CACHE_ENTRIES 64u
 #define ORACLE_CACHE_BYTES_MAX (64u << 20)   /* the cache holds fewer entries past this */
+#define ORACLE_SLOTS_BYTES_MAX (256u << 20)  /* job slots past one per thread */
 #define ORACLE_RUNS WORLD_ORACLE_RUNS   /* reference, variants, wired */
 
 /* Index of a run in a job's or an entry's arrays. */
@@ -593,9 +594,14 @@ int world__oracle_build(world_state *world)
         return WORLD_ENOMEM;
     }
     threads = util_workers_threads(o->workers);
-    /* Two jobs in flight per thread keep every thread busy while the event
-     * loop goes on; one thread applies each job at once. */
-    o->slot_count = threads > 1 ? 2 * threads : 1;
+    /* Jobs in flight let the event loop go on while workers judge; a full
+     * ring makes it wait (running queued jobs itself). Eight per thread,
+     * within ORACLE_SLOTS_BYTES_MAX and at least one per thread; one
+     * thread applies each job at once. */
+    size_t slot_bytes = (size_t)o->generate * o->vocab * (ORACLE_RUNS + 1) * sizeof(float);
+    uint64_t fit = ORACLE_SLOTS_BYTES_MAX / (slot_bytes > 0 ? slot_bytes : 1);
+    uint64_t slots = 8ull * threads < fit ? 8ull * threads : fit;
+    o->slot_count = threads == 1 ? 1 : slots > threads ? (uint32_t)slots : threads;
     o->scratch = util_calloc(threads, sizeof(*o->scratch));
     o->jobs = util_calloc(o->slot_count, sizeof(*o->jobs));
     if (o->scratch == NULL || o->jobs == NULL) {
