@@ -376,9 +376,11 @@ static int bench_oracle_once(const char *path, uint32_t threads, const char *con
 
 /* The oracle out of the critical path: the inference scenario at one
  * thread (the baseline, today's inline oracle), at two, and with a 10 %
- * divergence sample at one and two; each as a speedup over the baseline
+ * divergence sample at one and two; each the best of BENCH_ORACLE_REPEATS
+ * runs (the machine may be shared), as a speedup over the baseline
  * measured here, with the oracle's share of the wall time (goal < 20 %).
  * The trace must not move with either. */
+#define BENCH_ORACLE_REPEATS 3
 static int bench_oracle(const char *path)
 {
     static const char *const sample[] = {"output.divergence_sample=0.1"};
@@ -395,9 +397,16 @@ static int bench_oracle(const char *path)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double wall = 0.0, share = 0.0;
         uint64_t trace = 0;
-        if (bench_oracle_once(path, cases[i].threads, sample, cases[i].overrides, &wall, &share,
-                              &trace) != 0) {
-            return 1;
+        for (int rep = 0; rep < BENCH_ORACLE_REPEATS; rep++) {
+            double wall_rep = 0.0, share_rep = 0.0;
+            if (bench_oracle_once(path, cases[i].threads, sample, cases[i].overrides, &wall_rep,
+                                  &share_rep, &trace) != 0) {
+                return 1;
+            }
+            if (rep == 0 || wall_rep < wall) {
+                wall = wall_rep;
+                share = share_rep;
+            }
         }
         if (i == 0) {
             baseline = wall;
