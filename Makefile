@@ -38,7 +38,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 ALL_CFLAGS = $(BASE_CFLAGS) $(SAN) $(PKG_CFLAGS) $(CFLAGS) -DINFERSIM_GIT_REV='"$(GIT_REV)"'
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lm
+LIBS = $(PKG_LIBS) -lm -pthread
 
 LIB_SRCS := $(wildcard util/*.c node/*.c consensus/*.c world/*.c sim/*.c scenarios/*.c metrics/*.c testbed/*.c)
 TOOL_SRCS := $(wildcard tools/*.c)

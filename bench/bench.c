@@ -343,6 +343,83 @@ static uint64_t bench_clock_ns(void *context)
     return (uint64_t)(bench_now_s() * 1e9);
 }
 
+/* One inference run of 'path' on 'threads' with the overrides given: its
+ * wall seconds, and the share of them the event loop spent in the oracle
+ * (judging, or waiting for its jobs). Returns 0, or 1 when it failed. */
+static int bench_oracle_once(const char *path, uint32_t threads, const char *const *overrides,
+                             size_t count, double *wall_out, double *share_out,
+                             uint64_t *trace_out)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    memset(&error, 0, sizeof(error));
+    if (scn_load_file(path, overrides, count, &scenario, &error) != 0) {
+        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
+                error.message);
+        return 1;
+    }
+    world_result *result = NULL;
+    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, threads};
+    double start = bench_now_s();
+    int rc = sim_run(scenario, &observer, NULL, &result);
+    *wall_out = bench_now_s() - start;
+    scn_destroy(scenario);
+    if (rc != 0) {
+        fprintf(stderr, "bench: sim_run: %s\n", world_strerror(rc));
+        return 1;
+    }
+    *share_out = (double)result->wall_oracle_ns / 1e9 / *wall_out;
+    *trace_out = result->trace_hash;
+    world_result_destroy(result);
+    return 0;
+}
+
+/* The oracle out of the critical path: the inference scenario at one
+ * thread (the baseline, today's inline oracle), at two, and with a 10 %
+ * divergence sample at one and two; each the best of BENCH_ORACLE_REPEATS
+ * runs (the machine may be shared), as a speedup over the baseline
+ * measured here, with the oracle's share of the wall time (goal < 20 %).
+ * The trace must not move with either. */
+#define BENCH_ORACLE_REPEATS 3
+static int bench_oracle(const char *path)
+{
+    static const char *const sample[] = {"output.divergence_sample=0.1"};
+    static const struct {
+        uint32_t threads;
+        size_t overrides;
+        const char *label;
+    } cases[] = {{1, 0, "threads=1 (baseline)"},
+                 {2, 0, "threads=2"},
+                 {1, 1, "threads=1 divergence_sample=0.1"},
+                 {2, 1, "threads=2 divergence_sample=0.1"}};
+    double baseline = 0.0;
+    uint64_t baseline_trace = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double wall = 0.0, share = 0.0;
+        uint64_t trace = 0;
+        for (int rep = 0; rep < BENCH_ORACLE_REPEATS; rep++) {
+            double wall_rep = 0.0, share_rep = 0.0;
+            if (bench_oracle_once(path, cases[i].threads, sample, cases[i].overrides, &wall_rep,
+                                  &share_rep, &trace) != 0) {
+                return 1;
+            }
+            if (rep == 0 || wall_rep < wall) {
+                wall = wall_rep;
+                share = share_rep;
+            }
+        }
+        if (i == 0) {
+            baseline = wall;
+            baseline_trace = trace;
+        }
+        printf("oracle     %s  %-32s wall_s=%.3f  speedup=%.2fx  oracle share %.1f%%  "
+               "(goal < 20%%)  trace %s\n",
+               path, cases[i].label, wall, baseline / wall, 100.0 * share,
+               trace == baseline_trace ? "same" : "DIFFERS");
+    }
+    return 0;
+}
+
 /* Loads and runs the scenario once; prints simulated events per wall second
  * and the ratio to the engine queue's hold rate at N=1e5. */
 static int bench_end_to_end(const char *path, double hold_rate)
@@ -357,7 +434,7 @@ static int bench_end_to_end(const char *path, double hold_rate)
         return 1;
     }
     world_result *result = NULL;
-    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns};
+    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, 1};
     double start = bench_now_s();
     rc = sim_run(scenario, &observer, NULL, &result);
     double elapsed = bench_now_s() - start;
@@ -398,6 +475,9 @@ int main(int argc, char **argv)
         bench_bft_run();                 /* the ledger's rows alone */
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "oracle") == 0) {
+        return bench_oracle(argc > 2 ? argv[2] : BENCH_INFERENCE_SCENARIO); /* alone */
+    }
     const size_t sizes[] = {1000, 100000, 1000000};
     double baseline_exp = bench_baseline_prng();
     bench_baseline_memory();
@@ -425,6 +505,9 @@ int main(int argc, char **argv)
     int rc = bench_end_to_end(BENCH_GOSSIP_SCENARIO, engine_rate);
     if (rc == 0) {
         rc = bench_end_to_end(BENCH_INFERENCE_SCENARIO, engine_rate);
+    }
+    if (rc == 0) {
+        rc = bench_oracle(BENCH_INFERENCE_SCENARIO);
     }
     bench_committee();
     bench_bft_run();

@@ -58,7 +58,7 @@ _infersim()
     --seed | --seeds | --runs | --jobs | --run | --sweep | --nodes | --processes | \
         --requests | --concurrency | --rate | --timeout | --duration | --chunk | \
         --chunks | --throttle | --replay | --base-port | --http-requests | --url | \
-        --metric | --x)
+        --metric | --x | --threads)
         return 0
         ;;
     esac

@@ -307,6 +307,7 @@ static void scn_defaults(scn_scenario *s, const char *file)
     scn__verification_defaults(&s->verification);
     snprintf(s->output.db, sizeof(s->output.db), "results.db");
     s->output.sample_interval_ns = 100000000ull;
+    s->output.divergence_sample = 1.0;
 }
 
 static int scn_check_top(scn_check *check, const scn_node *root)
@@ -755,6 +756,10 @@ static int scn_check_output(scn_check *check, const scn_node *root)
     scn_output *o = &check->scenario->output;
     if ((rc = scn__get_string(check, scn__map_get(section, "db"), "output.db", o->db,
                               sizeof(o->db))) != 0) {
+        return rc;
+    }
+    if ((rc = scn__get_fraction(check, scn__map_get(section, "divergence_sample"),
+                                "output.divergence_sample", true, &o->divergence_sample)) != 0) {
         return rc;
     }
     return scn__get_duration(check, scn__map_get(section, "sample_interval"),

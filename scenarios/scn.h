@@ -392,6 +392,8 @@ typedef struct scn_expect {
 typedef struct scn_output {
     char db[SCN_PATH_MAX];        /* default "results.db"; --db overrides */
     uint64_t sample_interval_ns;  /* timeseries period; 0 = off */
+    double divergence_sample;     /* share of completed requests whose per-class
+                                   * divergence the oracle measures; default 1 */
 } scn_output;
 
 /* A parameter sweep (the optional `sweep:` section, scenarios/README.md):

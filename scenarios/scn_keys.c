@@ -218,6 +218,8 @@ const scn_key_info scn__keys[] = {
     K("expect.*.passing", STRING, "", "none", "", "the fraction of passing seeds: OP ratio"),
     K("output.db", STRING, "", "results.db", "", "SQLite results file; --db overrides"),
     K("output.sample_interval", DURATION, "", "100ms", "", "timeseries period; 0 = off"),
+    K("output.divergence_sample", RATIO, "", "1", "",
+      "share of completed requests whose divergence by class is measured"),
     K("sweep.seeds", COUNT, "seeds", "1", "", "seeds per grid point"),
     K("sweep.params", MAP, "", "none", "", "key path to a list of values or a range"),
     K("sweep.params.*", LIST, "", "none", "", "the values of one key path"),

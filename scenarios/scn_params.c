@@ -553,6 +553,11 @@ static void params_rest(params_list *list, const scn_scenario *s)
     params_add(list, s->output.db, "output.db");
     params_add(list, params_duration(s->output.sample_interval_ns, v, sizeof(v)),
                "output.sample_interval");
+    if (s->output.divergence_sample != 1.0) {
+        /* Written only when set, so no earlier scenario's parameters change. */
+        params_add(list, params_number(s->output.divergence_sample, v, sizeof(v)),
+                   "output.divergence_sample");
+    }
 }
 
 static int params_compare(const void *a, const void *b)

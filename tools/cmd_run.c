@@ -16,11 +16,13 @@
 #include "sim/sim.h"
 #include "tools/tool.h"
 #include "util/alloc.h"
+#include "util/workers.h"
 
 #define RUN_OVERRIDES_MAX 256
 
 static const char run_usage[] =
-    "usage: infersim run FILE [--seed N] [--db F] [--set key=value]... [--check] [--quiet]\n"
+    "usage: infersim run FILE [--seed N] [--db F] [--set key=value]... [--threads N]\n"
+    "                    [--check] [--quiet]\n"
     "\n"
     "Runs the scenario FILE in the simulator and stores the run in the SQLite\n"
     "database (default: the scenario's output.db, usually results.db).\n"
@@ -29,6 +31,8 @@ static const char run_usage[] =
     "  --db F           results database file\n"
     "  --set key=value  override one scenario key, e.g. --set nodes.count=500\n"
     "                   or --set faults.0.at=2s (repeatable, applied in order)\n"
+    "  --threads N      threads for pure arithmetic (the oracle's re-executions);\n"
+    "                   default: the online cores. Results do not depend on N\n"
     "  --check          exit 1 when an expectation of the scenario fails\n"
     "  --quiet          no progress line and no summary; errors only\n";
 
@@ -45,6 +49,7 @@ typedef struct run_options {
     const char *overrides[RUN_OVERRIDES_MAX + 1];
     size_t override_count;
     char seed_override[40];
+    uint32_t threads;
     bool check;
     bool quiet;
 } run_options;
@@ -81,6 +86,13 @@ static int run_option(void *context, const char *name, const char *value)
             return tool_usage_error("run", "at most %d --set overrides", RUN_OVERRIDES_MAX);
         }
         options->overrides[options->override_count++] = value;
+    } else if (strcmp(name, "--threads") == 0) {
+        unsigned long long threads = 0;
+        int code = tool_parse_range("run", "--threads", value, 1, UTIL_WORKERS_MAX, &threads);
+        if (code != TOOL_EXIT_OK) {
+            return code;
+        }
+        options->threads = (uint32_t)threads;
     } else if (strcmp(name, "--check") == 0) {
         options->check = true;
     } else {
@@ -93,9 +105,10 @@ static int parse_options(int argc, char **argv, run_options *options)
 {
     static const tool_option table[] = {{"--seed", 0, true},   {"--db", 0, true},
                                         {"--set", 0, true},    {"--check", 0, false},
-                                        {"--quiet", 'q', false}};
-    static const tool_command command = {"run", run_usage, table, 5, run_option};
+                                        {"--quiet", 'q', false}, {"--threads", 0, true}};
+    static const tool_command command = {"run", run_usage, table, 6, run_option};
     memset(options, 0, sizeof(*options));
+    options->threads = tool_threads_default();
     int first = 0;
     int code = tool_options_parse(&command, argc, argv, options, &first);
     if (code == TOOL_EXIT_OK) {
@@ -407,7 +420,7 @@ static int store_results(run_context *run, const scn_scenario *scenario, const w
 static int run_simulation(run_context *run, const scn_scenario *scenario,
                           const run_options *options, const char *db_path)
 {
-    world_observer observer = {run, on_fault, on_sample, on_progress, NULL};
+    world_observer observer = {run, on_fault, on_sample, on_progress, NULL, options->threads};
     world_result *result = NULL;
     int failed = 0;
 

@@ -472,7 +472,7 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
             store_segments(db, run_id, scenario, result, r) != 0 ||
             store_executions(db, run_id, scenario, result, r) != 0 ||
             store_privacy(db, run_id, result, r) != 0 ||
-            (result->requests[r].compared &&
+            (result->requests[r].divergence_sampled &&
              store_divergence(db, run_id, scenario, result, r) != 0)) {
             rc = -1;
         }
@@ -482,7 +482,7 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
 }
 
 /* Divergence by class: mean max-abs, worst cosine, mean argmax agreement
- * over the requests the oracle judged. */
+ * over the requests whose divergence the oracle measured. */
 static void print_divergence(const scn_scenario *scenario, const world_result *result)
 {
     for (uint32_t c = 0; c < scenario->nodes.class_count; c++) {
@@ -490,7 +490,7 @@ static void print_divergence(const scn_scenario *scenario, const world_result *r
         double maxabs = 0.0, cosine = 1.0, agree = 0.0;
         uint64_t count = 0;
         for (uint64_t r = 0; r < result->request_count; r++) {
-            if (!result->requests[r].compared) {
+            if (!result->requests[r].divergence_sampled) {
                 continue;
             }
             const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + kernel];

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "tools/tool.h"
+#include "util/workers.h"
 
 #define SWEEP_ARGS_MAX 256
 
@@ -61,6 +62,7 @@ static const char sweep_usage[] =
     "  --seeds N        seeds per grid point (seed, seed+1, ...)\n"
     "  --set key=value  override a key of the base scenario (every run)\n"
     "  --jobs J         runs at once (default: the number of cores)\n"
+    "  --threads N      each run's --threads (default: the cores / J, at least 1)\n"
     "  --chunk I/C      run only chunk I (0-based) of C equal chunks of the runs\n"
     "  --check          exit 1 when a run fails an expectation of the scenario;\n"
     "                   print per grid point the seeds that passed and failed and\n"
@@ -96,6 +98,7 @@ typedef struct sweep_options {
     unsigned long long chunks;         /* 0: no --chunk / default */
     unsigned long long emit_chunks;
     unsigned long long throttle;
+    unsigned long long threads;        /* 0: the cores shared among the jobs */
     bool quiet;
     bool check;
 } sweep_options;
@@ -179,6 +182,7 @@ static int parse_value_option(void *context, const char *arg, const char *value)
                                   : strcmp(arg, "--jobs") == 0   ? &o->jobs
                                   : strcmp(arg, "--chunks") == 0 ? &o->emit_chunks
                                   : strcmp(arg, "--throttle") == 0 ? &o->throttle
+                                  : strcmp(arg, "--threads") == 0  ? &o->threads
                                                                    : NULL;
         if (out == NULL) {
             return tool_usage_error("sweep", "unknown option '%s'", arg);
@@ -195,7 +199,7 @@ static int parse_options(int argc, char **argv, sweep_options *o)
         {"--db", 0, true},       {"--jobs", 0, true},   {"--chunk", 0, true},
         {"--check", 0, false},   {"--quiet", 'q', false}, {"--emit", 0, true},
         {"--chunks", 0, true},   {"--throttle", 0, true}, {"--parts", 0, true},
-        {"-o", 'o', true}};
+        {"-o", 'o', true},       {"--threads", 0, true}};
     static const tool_command command = {"sweep", sweep_usage, table,
                                          sizeof(table) / sizeof(table[0]), parse_value_option};
     memset(o, 0, sizeof(*o));
@@ -539,6 +543,7 @@ typedef struct sweep_state {
     uint64_t todo;
     uint64_t next;
     struct timespec started;
+    char threads[24];                  /* every run's --threads */
     bool progress_tty;
     int internal_error;
 } sweep_state;
@@ -606,6 +611,8 @@ static void sweep_child_exec(const sweep_state *s, const sweep_worker *w, pid_t 
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)plan_seed(plan, w->run));
     argv[argc++] = "--seed";
     argv[argc++] = seed;
+    argv[argc++] = "--threads";
+    argv[argc++] = s->threads;
     argv[argc] = NULL;
     execv("/proc/self/exe", (char *const *)argv);
     fprintf(stderr, "infersim sweep: cannot exec /proc/self/exe: %s\n", strerror(errno));
@@ -1255,6 +1262,9 @@ static int sweep_run_local(const sweep_options *o, sweep_plan *plan)
     }
     size_t jobs = o->jobs != 0 ? (size_t)o->jobs : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
     jobs = jobs == 0 ? 1 : jobs > 256 ? 256 : jobs;
+    uint32_t threads = o->threads != 0 ? (uint32_t)o->threads : tool_threads_default() / jobs;
+    threads = threads == 0 ? 1 : threads > UTIL_WORKERS_MAX ? UTIL_WORKERS_MAX : threads;
+    snprintf(s.threads, sizeof(s.threads), "%u", threads);
     sweep_worker *workers = calloc(jobs, sizeof(*workers));
     if (workers == NULL) {
         code = TOOL_EXIT_INTERNAL;

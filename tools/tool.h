@@ -214,6 +214,9 @@ int tool_parse_positive(const char *subcommand, const char *name, const char *te
 
 /* True when argv[i] is -h or --help. */
 bool tool_is_help(const char *arg);
+/* --threads' default: the online cores (at least 1, at most
+ * UTIL_WORKERS_MAX). Cannot fail. */
+uint32_t tool_threads_default(void);
 
 /* Parses a strictly positive 64-bit integer run id or seed; false on junk. */
 bool tool_parse_u64(const char *text, unsigned long long *value_out);

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/tool.h"
+#include "util/workers.h"
 
 #define OPT_OPTIONS_MAX 48
 #define OPT_VALUE_BASE 256      /* getopt_long's val for long option i */
@@ -239,4 +241,13 @@ int tool_parse_positive(const char *subcommand, const char *name, const char *te
     }
     *out = value;
     return TOOL_EXIT_OK;
+}
+
+uint32_t tool_threads_default(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) {
+        return 1;
+    }
+    return cores > (long)UTIL_WORKERS_MAX ? UTIL_WORKERS_MAX : (uint32_t)cores;
 }

@@ -22,7 +22,8 @@ enum {
     UTIL_PRNG_PURPOSE_FAULT = 6,     /* fault selectors (id = fault index) */
     UTIL_PRNG_PURPOSE_KEYS = 7,      /* per-node authentication keys */
     UTIL_PRNG_PURPOSE_CARTEL = 8,    /* a colluding cartel's shared wrong output */
-    UTIL_PRNG_PURPOSE_PRIVACY = 9    /* a sender's activation noise (id = node) */
+    UTIL_PRNG_PURPOSE_PRIVACY = 9,   /* a sender's activation noise (id = node) */
+    UTIL_PRNG_PURPOSE_DIVERGENCE = 10 /* the oracle's divergence sample (id = request) */
 };
 
 /* Seeds 'prng' from one 64-bit value. Cannot fail. */

@@ -238,6 +238,7 @@ int world_result_metric(const world_result *result, const char *name, double *va
 
 void world_destroy(world_state *world)
 {
+    world__oracle_destroy(world);
     if (world->verifying) {
         world__verify_destroy(world);
     }
@@ -264,6 +265,9 @@ int world_build(world_state *world)
     }
     if (rc == 0 && world->verifying) {
         rc = world__verify_build(world);
+    }
+    if (rc == 0 && world->inference) {
+        rc = world__oracle_build(world);
     }
     if (rc == 0) {
         rc = nodes_create(world);

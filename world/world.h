@@ -48,6 +48,10 @@ typedef struct world_observer {
      * measures the wall time spent in the nodes' inference and in the
      * oracle. It never changes what the simulation does. May be NULL. */
     uint64_t (*clock_ns)(void *context);
+    /* Threads that may run pure kernels (the oracle's re-executions): 0 or
+     * 1, the caller's alone. Results never depend on it (ARCHITECTURE.md,
+     * Determinism). */
+    uint32_t threads;
 } world_observer;
 
 typedef struct world_node_stats {
@@ -81,6 +85,8 @@ typedef struct world_request_record {
     bool submitted;
     bool compared;                   /* the oracle compared it with the reference */
     bool reference_match;            /* every generated token = the reference's */
+    bool divergence_sampled;         /* its divergence by class was measured
+                                      * (output.divergence_sample) */
     uint64_t submitted_ns;
     uint64_t first_token_ns;         /* 0 = none */
     uint64_t finished_ns;            /* 0 = never */
@@ -289,7 +295,10 @@ typedef struct world_result {
     uint64_t vrf_proofs_verified;    /* members' proofs checked by clients */
     uint64_t vrf_proofs_rejected;    /* of which failed (forged): votes refused */
     uint64_t wall_serving_ns;        /* profiling (observer clock): nodes handling inference */
-    uint64_t wall_oracle_ns;         /* profiling: the oracle's reference executions */
+    uint64_t wall_oracle_ns;         /* profiling: the event loop's time in the oracle
+                                      * (judging, or waiting for its jobs) */
+    uint64_t oracle_runs;            /* whole-model runs the oracle made */
+    uint64_t oracle_cache_hits;      /* judgements that found runs in its cache */
     util_hist first_token;           /* submitted -> first token */
     uint64_t finality_window_ns;     /* added to a completed request's latency for finality */
     /* Privacy (world/world_privacy.c). */

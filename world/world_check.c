@@ -17,6 +17,14 @@
 void world__check_violation(world_state *world, world_violation_kind kind, uint64_t request,
                            uint32_t segment, uint32_t node_id, uint32_t step)
 {
+    world_oracle_flush(world);
+    world__check_violation_at(world, kind, world->now_ns, request, segment, node_id, step);
+}
+
+void world__check_violation_at(world_state *world, world_violation_kind kind, uint64_t at_ns,
+                               uint64_t request, uint32_t segment, uint32_t node_id,
+                               uint32_t step)
+{
     world_result *result = world->result;
     if (result->violation_count == result->violation_capacity) {
         uint64_t capacity = result->violation_capacity ? result->violation_capacity * 2 : 64;
@@ -25,28 +33,8 @@ void world__check_violation(world_state *world, world_violation_kind kind, uint6
         result->violations = grown;
         result->violation_capacity = capacity;
     }
-    world_violation v = {kind, world->now_ns, request, segment, node_id, step};
+    world_violation v = {kind, at_ns, request, segment, node_id, step};
     result->violations[result->violation_count++] = v;
-}
-
-void world__check_request(world_state *world, uint64_t request, const float *network,
-                               const float *const *honest, uint32_t honest_count)
-{
-    uint32_t vocab = world->serving.vocab;
-    world_request_record *record = &world->result->requests[request];
-    for (uint32_t step = 0; step < world->serving.generate_tokens; step++) {
-        const float *a = network + (size_t)step * vocab;
-        bool agrees = false;
-        for (uint32_t i = 0; i < honest_count && !agrees; i++) {
-            agrees = cons_agree(&world->final_agreement, a, honest[i] + (size_t)step * vocab, vocab);
-        }
-        if (!agrees) {
-            record->accepted_wrong = true;
-            world__check_violation(world, WORLD_VIOLATION_ACCEPTED_WRONG, request,
-                             world->serving.segment_count - 1, UINT32_MAX, step);
-        }
-    }
-    world->result->accepted_wrong += record->accepted_wrong;
 }
 
 /* Means of a per-node value over honest and Byzantine nodes. */

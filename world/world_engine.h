@@ -21,6 +21,8 @@ typedef struct world_prompts {
     uint32_t *ids;
 } world_prompts;
 
+typedef struct world_oracle world_oracle;   /* world_oracle.c */
+
 typedef struct world_state {
     const scn_scenario *scenario;
     const world_observer *observer;
@@ -64,9 +66,9 @@ typedef struct world_state {
     uint32_t *oracle_block_of;       /* per request: block + 1 of the network's logits */
     uint32_t *oracle_steps_of;       /* per request: steps whose logits this world saw */
     util_pool oracle_pool;
-    float *oracle_x;
-    float *oracle_reference;
-    float *oracle_variant;
+    world_oracle *oracle;            /* the judgements, their jobs and cache */
+    float *oracle_x;                 /* the referee's re-execution (world__serve_replay) */
+    float *oracle_variant;           /* its logits: vocab */
     void *oracle_kv;
     /* Committee verification (world_verify.c). */
     bool verifying;
@@ -116,7 +118,6 @@ typedef struct world_state {
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
     util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
     uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */
-    float *oracle_wired;             /* per kernel: an honest pipeline's logits, wire included */
     double *gain_of;                 /* per node: a rational adversary's gain (0 = none) */
     uint8_t vendor_public[32];       /* tee: the simulated vendor's attestation key */
     uint8_t vendor_secret[64];
@@ -143,6 +144,11 @@ void world_destroy(world_state *world);
  * world sees them). 0, or WORLD_ENOMEM when the requests in flight exceed
  * the pool's bound. */
 int world_oracle_take(world_state *world, uint64_t request);
+/* Applies every judgement the oracle still has in flight (they are
+ * applied in completion order, on the way, before any other violation is
+ * recorded): call it before reading the result's oracle fields. Cannot
+ * fail. */
+void world_oracle_flush(world_state *world);
 /* Records an OUTPUT or OBSERVE effect of 'node_id' in the result. */
 void world_record_effect(world_state *world, uint32_t node_id, const node_effect *effect);
 /* Counts an inference message's bytes per (request, segment): at its

@@ -130,6 +130,7 @@ int world_host_request_reset(world_host *host, uint64_t request)
         (result->requests[request].submitted && result->requests[request].status == 0)) {
         return WORLD_EINVAL;
     }
+    world_oracle_flush(world);
     if (world->oracle_block_of[request] != 0) {
         util_pool_give(&world->oracle_pool, world->oracle_block_of[request] - 1);
         world->oracle_block_of[request] = 0;
@@ -230,4 +231,9 @@ int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *se
     memcpy(world->keys[node_id], digest, UTIL_MAC_KEY_BYTES);
     util_memzero(digest, sizeof(digest));
     return 0;
+}
+
+world_state *world__host_state(world_host *host)
+{
+    return &host->world;
 }

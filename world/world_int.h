@@ -86,21 +86,40 @@ void world__verify_record_decision(world_state *world, const node_decision *deci
 /* Drops the decision rows of 'request' (its id is about to be reused). */
 void world__verify_forget_decisions(world_result *result, uint64_t request);
 void world__verify_destroy(world_state *world);
-/* The oracle's safety check of a completed request's accepted logits: a
- * step is wrong when it agrees, under the final rule, with no honest
- * execution (honest[i]: generate x vocab logits of the reference and of
- * every kernel variant in use). */
-void world__check_request(world_state *world, uint64_t request, const float *network,
-                               const float *const *honest, uint32_t honest_count);
 /* A metric of SCN_METRIC_RUNS_VERIFICATION: NaN in a run without
  * verification. Cannot fail. */
 double world__check_metric(const world_result *result, scn_metric metric);
 /* Members one committee of 'v' can have: k, or the executor and its
  * verifiers or challengers. */
 uint32_t world__verify_members_max(const scn_verification *v);
-/* Records a violation the checkers found. Cannot fail. */
+/* Records a violation the checkers found, at the current time, after the
+ * oracle's judgements still in flight (so the order of the rows does not
+ * depend on the thread count). Cannot fail. */
 void world__check_violation(world_state *world, world_violation_kind kind, uint64_t request,
                            uint32_t segment, uint32_t node_id, uint32_t step);
+/* The same at 'at_ns', without waiting: for the oracle's own. */
+void world__check_violation_at(world_state *world, world_violation_kind kind, uint64_t at_ns,
+                               uint64_t request, uint32_t segment, uint32_t node_id,
+                               uint32_t step);
+
+/* world_oracle.c: the judgements of completed requests, on the worker
+ * pool (observer->threads). build after the verifier (it copies the final
+ * agreement rule); destroy waits for the jobs still running. */
+int world__oracle_build(world_state *world);
+void world__oracle_destroy(world_state *world);
+/* Judges a completed request (its network logits in its oracle block,
+ * which the caller may release on return). Cannot fail. */
+void world__oracle_submit(world_state *world, uint64_t request, const node_outcome *outcome);
+/* For tests: one judgement of 'tokens' (prompt_tokens of them, then the
+ * generated ones) outside the run, every run it holds copied to runs_out
+ * (WORLD_ORACLE_RUNS x generate x vocab floats; *have_out bit i: run i
+ * is there), through the oracle's cache when 'use_cache'. 0 or
+ * WORLD_ENOMEM. */
+#define WORLD_ORACLE_RUNS (1u + 2u * INFER_KERNEL_COUNT)
+int world__oracle_probe(world_state *world, const uint32_t *tokens, uint32_t prompt_tokens,
+                        bool use_cache, float *runs_out, uint32_t *have_out);
+/* For tests: the world a host drives. */
+world_state *world__host_state(world_host *host);
 /* world_referee.c: the node_verifier's 'accepted' and 'referee' (node.h
  * says what they do), and the storage of accepted inputs (0 or
  * WORLD_ENOMEM). */

@@ -15,13 +15,8 @@
  * serve several segments when its memory allows, and never one it cannot
  * hold.
  *
- * The oracle. When a request completes, the simulator runs the whole model
- * on the request's tokens with the reference (sequential) kernel, and
- * compares the logits the network produced at each step (max-abs, cosine,
- * argmax) with the reference's; then it does the same for every kernel
- * variant a hardware class uses, which is the honest-divergence data. The
- * oracle's arithmetic is real but costs no simulated time: it is the
- * experimenter's knowledge, not the network's. */
+ * The oracle (world_oracle.c) judges each completed request; the referee's
+ * re-execution of a disputed hop (world__serve_replay) is here. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,21 +362,12 @@ static int serving_scratch(world_state *world)
     world->store.token_scratch = util_calloc(tokens_max, sizeof(uint32_t));
     world->oracle_x = util_calloc((size_t)sequence * serving->dim, sizeof(float));
     world->replay_wire = util_malloc(infer_wire_bytes(serving->wire_dtype, sequence, serving->dim));
-    world->oracle_reference = util_calloc((size_t)workload->generate_tokens * serving->vocab,
-                                          sizeof(float));
-    world->oracle_wired = util_calloc((size_t)INFER_KERNEL_COUNT * workload->generate_tokens *
-                                          serving->vocab,
-                                      sizeof(float));
-    world->oracle_variant = util_calloc((size_t)INFER_KERNEL_COUNT * workload->generate_tokens *
-                                            serving->vocab,
-                                        sizeof(float));
+    world->oracle_variant = util_calloc(serving->vocab, sizeof(float));
     world->oracle_kv = util_malloc(infer_kv_bytes(infer_model_shape(world->model),
                                                   world->scenario->model.layers));
     if (world->store.x == NULL || world->store.logits == NULL || world->store.payload == NULL ||
         world->store.token_scratch == NULL || world->oracle_x == NULL || world->replay_wire == NULL ||
-        world->oracle_reference == NULL || world->oracle_variant == NULL ||
-        world->oracle_wired == NULL ||
-        world->oracle_kv == NULL) {
+        world->oracle_variant == NULL || world->oracle_kv == NULL) {
         return WORLD_ENOMEM;
     }
     util_pool_init(&world->oracle_pool,
@@ -482,9 +468,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->store.token_scratch);
     util_free(world->oracle_x);
     util_free(world->replay_wire);
-    util_free(world->oracle_reference);
     util_free(world->oracle_variant);
-    util_free(world->oracle_wired);
     util_free(world->oracle_kv);
     if (world->oracle_pool.block_bytes != 0) {
         util_pool_deinit(&world->oracle_pool);
@@ -750,66 +734,6 @@ static void oracle_wire_round_trip(world_state *world, uint32_t count)
     ASSERT(rc == 0); /* Our own encoding of finite values. */
 }
 
-/* Runs 'count' embedded rows in oracle_x through segments 0..last with
- * 'kernel'; with 'wired', the activations after every segment but the
- * model's last go through the wire dtype as the servers send them (the
- * rounding is per value or per row, so a prefill gives the servers' bits).
- * Without it, one pass over the layers at full precision. With 'noise'
- * (wired only), the rows entering a noised boundary are clipped and noised
- * first, as their sender does, from that stream. */
-static uint64_t oracle_segments(world_state *world, infer_kernel kernel, uint32_t count,
-                                uint32_t last, bool wired, util_prng *noise)
-{
-    ASSERT(noise == NULL || wired);
-    const node_serving *serving = &world->serving;
-    const infer_shape *shape = infer_model_shape(world->model);
-    uint64_t flops = 0;
-    infer_kv kv;
-    if (!wired) {
-        infer_kv_init(&kv, shape, 0, serving->segment_first[last] + serving->segment_layers[last],
-                      world->oracle_kv);
-        int rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
-        ASSERT(rc == 0);
-        return flops;
-    }
-    for (uint32_t s = 0; s <= last; s++) {
-        infer_kv_init(&kv, shape, serving->segment_first[s], serving->segment_layers[s],
-                      world->oracle_kv);
-        int rc = infer_forward(world->oracle_executor, kernel, &kv, world->oracle_x, count, &flops);
-        ASSERT(rc == 0);
-        if (s + 1 < serving->segment_count) {
-            if (noise != NULL && ((serving->privacy_mask >> (s + 1)) & 1u)) {
-                node_privacy_noise(world->oracle_x, count, serving->dim, serving->privacy_clip,
-                                   serving->privacy_sigma, noise);
-            }
-            oracle_wire_round_trip(world, count);
-        }
-    }
-    return flops;
-}
-
-/* Runs the whole model with 'kernel' on the request's tokens (prompt and
- * every generated token but the last, one prefill: the executor gives the
- * same bits as step by step) and writes the logits of each generation step
- * to out[generate * vocab]; 'wired' as oracle_segments. */
-static uint64_t oracle_run(world_state *world, const node_outcome *r, infer_kernel kernel,
-                           bool wired, util_prng *noise, float *out)
-{
-    const infer_shape *shape = infer_model_shape(world->model);
-    uint32_t generate = world->serving.generate_tokens;
-    uint32_t count = r->prompt_tokens + generate - 1;
-    int rc = infer_embed(world->oracle_executor, r->tokens, count, world->oracle_x);
-    ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
-    uint64_t flops = oracle_segments(world, kernel, count, world->serving.segment_count - 1, wired,
-                                     noise);
-    for (uint32_t step = 0; step < generate; step++) {
-        const float *x = world->oracle_x + (size_t)(r->prompt_tokens - 1 + step) * shape->dim;
-        infer_logits(world->oracle_executor, kernel, x, out + (size_t)step * shape->vocab_size,
-                     &flops);
-    }
-    return flops;
-}
-
 const float *world__serve_replay(world_state *world, uint64_t request, uint32_t segment,
                                infer_kernel kernel, size_t *n_out)
 {
@@ -845,133 +769,6 @@ const float *world__serve_replay(world_state *world, uint64_t request, uint32_t 
     uint32_t rows = r->generated == 0 ? count : 1;
     *n_out = (size_t)rows * serving->dim;
     return world->oracle_x + (size_t)(count - rows) * serving->dim;
-}
-
-/* Max-abs difference, smallest cosine and argmax agreement of 'steps' rows
- * of logits against the reference rows. */
-static world_divergence_record oracle_compare(const float *rows, const float *reference,
-                                            uint32_t steps, uint32_t vocab)
-{
-    world_divergence_record d = {0.0, 1.0, 0.0};
-    uint32_t agree = 0;
-    for (uint32_t k = 0; k < steps; k++) {
-        const float *a = rows + (size_t)k * vocab;
-        const float *b = reference + (size_t)k * vocab;
-        double dot = 0.0, norm_a = 0.0, norm_b = 0.0;
-        for (uint32_t v = 0; v < vocab; v++) {
-            double diff = fabs((double)a[v] - (double)b[v]);
-            d.logits_maxabs = diff > d.logits_maxabs ? diff : d.logits_maxabs;
-            dot += (double)a[v] * b[v];
-            norm_a += (double)a[v] * a[v];
-            norm_b += (double)b[v] * b[v];
-        }
-        double cosine = norm_a > 0 && norm_b > 0 ? dot / sqrt(norm_a * norm_b) : 0.0;
-        d.logits_cosine = cosine < d.logits_cosine ? cosine : d.logits_cosine;
-        agree += infer_argmax(a, vocab) == infer_argmax(b, vocab);
-    }
-    d.argmax_agree = steps > 0 ? (double)agree / steps : NAN;
-    return d;
-}
-
-/* With a lossy wire dtype an honest pipeline's logits are the wired runs,
- * not the full-precision ones: one per kernel in use, for the checker.
- * Returns how many it wrote to honest[]. */
-static uint32_t oracle_wired(world_state *world, const node_outcome *r, const float **honest)
-{
-    size_t rows = (size_t)world->serving.generate_tokens * world->serving.vocab;
-    uint32_t count = 0;
-    if (world->serving.wire_dtype == INFER_DTYPE_FP32) {
-        return 0;
-    }
-    for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
-        if (world->result->kernel_used[kernel]) {
-            float *wired = world->oracle_wired + kernel * rows;
-            (void)oracle_run(world, r, (infer_kernel)kernel, true, NULL, wired);
-            honest[count++] = wired;
-        }
-    }
-    return count;
-}
-
-/* What the noise costs per class (privacy): every kernel variant in use,
- * the reference's included, run on the request's tokens with the section's
- * clipping and noise at every noised boundary, against the clean
- * reference. The draws are the oracle's own, from a stream of (request,
- * kernel) -- the same mechanism as the network's, not its bits -- so the
- * comparison costs no simulated time and moves no node's stream. */
-static void oracle_noised(world_state *world, uint64_t request, const node_outcome *r)
-{
-    uint32_t generate = world->serving.generate_tokens;
-    uint32_t vocab = world->serving.vocab;
-    float *out = world->oracle_wired; /* Free until oracle_wired runs. */
-    for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
-        if (!world->result->kernel_used[kernel]) {
-            continue;
-        }
-        util_prng noise;
-        util_prng_init_stream(&noise, world->serving.privacy_seed ^ util_mix64(request ^
-                                                                                UINT64_C(0x6f72)),
-                              UINT32_MAX - kernel, UTIL_PRNG_PURPOSE_PRIVACY);
-        (void)oracle_run(world, r, (infer_kernel)kernel, true, &noise, out);
-        world->result->divergence_noised[request * INFER_KERNEL_COUNT + kernel] =
-            oracle_compare(out, world->oracle_reference, generate, vocab);
-    }
-}
-
-/* Judges a completed request against the reference, then measures every
- * kernel variant in use on the same tokens. */
-static void oracle_judge(world_state *world, uint64_t request, const node_outcome *r)
-{
-    world_request_record *record = &world->result->requests[request];
-    uint32_t generate = world->serving.generate_tokens;
-    uint32_t vocab = world->serving.vocab;
-    const float *network = util_pool_block(&world->oracle_pool,
-                                           world->oracle_block_of[request] - 1);
-    world->result->native_flops +=
-        oracle_run(world, r, INFER_KERNEL_SEQUENTIAL, false, NULL, world->oracle_reference);
-    world_divergence_record d = oracle_compare(network, world->oracle_reference, generate, vocab);
-    uint32_t match = 0;
-    for (uint32_t k = 0; k < generate; k++) {
-        const float *reference = world->oracle_reference + (size_t)k * vocab;
-        match += infer_argmax(reference, vocab) == r->tokens[r->prompt_tokens + k];
-    }
-    record->compared = true;
-    record->reference_match = match == generate;
-    record->argmax_agree = (double)match / generate;
-    /* A hosted world sees the logits only of the steps whose last segment it
-     * hosts (or, verified, that its client accepted): with some missing, the
-     * network's logits are unknown here, not zero. */
-    bool seen = world->oracle_steps_of[request] >= generate;
-    record->logits_maxabs = seen ? d.logits_maxabs : NAN;
-    record->logits_cosine = seen ? d.logits_cosine : NAN;
-    /* Every honest execution: the reference and each kernel variant in use. */
-    const float *honest[2 * INFER_KERNEL_COUNT];
-    uint32_t honest_count = 0;
-    size_t rows = (size_t)generate * vocab;
-    for (uint32_t kernel = 0; kernel < INFER_KERNEL_COUNT; kernel++) {
-        if (kernel == INFER_KERNEL_SEQUENTIAL) {
-            /* The reference against itself: exact, nothing to run. */
-            world_divergence_record exact = {0.0, 1.0, 1.0};
-            world->result->divergence[request * INFER_KERNEL_COUNT + kernel] = exact;
-            honest[honest_count++] = world->oracle_reference;
-            continue;
-        }
-        if (!world->result->kernel_used[kernel]) {
-            continue;
-        }
-        float *variant = world->oracle_variant + kernel * rows;
-        (void)oracle_run(world, r, (infer_kernel)kernel, false, NULL, variant);
-        world->result->divergence[request * INFER_KERNEL_COUNT + kernel] =
-            oracle_compare(variant, world->oracle_reference, generate, vocab);
-        honest[honest_count++] = variant;
-    }
-    if (world->result->divergence_noised != NULL) {
-        oracle_noised(world, request, r);
-    }
-    if (world->verifying) {
-        honest_count += oracle_wired(world, r, honest + honest_count);
-        world__check_request(world, request, network, honest, honest_count);
-    }
 }
 
 /* A client reports its request finished (OUTPUT, value = status). */
@@ -1010,14 +807,7 @@ void world__serve_output(world_state *world, const node_effect *effect)
         util_hist_add(&result->request_latency, world->now_ns - record->submitted_ns);
         util_hist_add(&result->finality,
                       world->now_ns - record->submitted_ns + result->finality_window_ns);
-        const world_observer *observer = world->observer;
-        if (observer != NULL && observer->clock_ns != NULL) {
-            uint64_t start = observer->clock_ns(observer->context);
-            oracle_judge(world, request, effect->outcome);
-            result->wall_oracle_ns += observer->clock_ns(observer->context) - start;
-        } else {
-            oracle_judge(world, request, effect->outcome);
-        }
+        world__oracle_submit(world, request, effect->outcome);
     }
     if (world->oracle_block_of[request] != 0) {
         util_pool_give(&world->oracle_pool, world->oracle_block_of[request] - 1);

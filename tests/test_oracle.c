@@ -1,0 +1,406 @@
+/* test_oracle.c -- the worker pool (util/workers.h) and the oracle on it
+ * (world/world_oracle.c): jobs run on every thread count and their results
+ * are the caller's after a wait; a run's trace and every result the oracle
+ * writes are the same for --threads 1, 2 and 7; output.divergence_sample
+ * measures divergence on a deterministic share of requests while the
+ * checkers stay exact; a cache hit gives the bits a recomputation gives. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "scenarios/scn.h"
+#include "sim/sim.h"
+#include "tests/suites.h"
+#include "util/hash.h"
+#include "util/workers.h"
+#include "world/world_int.h"
+
+/* ---- the pool ---- */
+
+typedef struct square_job {
+    util_job job;                    /* first */
+    uint64_t input;
+    uint64_t output;
+    uint32_t thread_index;
+} square_job;
+
+static void square_run(util_job *base, uint32_t thread_index)
+{
+    square_job *job = (square_job *)base;
+    uint64_t value = job->input;
+    for (int i = 0; i < 1000; i++) {
+        value = value * 6364136223846793005ull + 1442695040888963407ull;
+    }
+    job->output = value;
+    job->thread_index = thread_index;
+}
+
+static uint64_t square_expected(uint64_t input)
+{
+    square_job job = {.input = input};
+    square_run(&job.job, 0);
+    return job.output;
+}
+
+/* Every job runs once, on a thread index below the pool's size, and its
+ * output is visible after the wait, whatever order the waits come in. */
+START_TEST(test_oracle_workers_run_every_job)
+{
+    static const uint32_t sizes[] = {0, 1, 2, 7};
+    enum { JOBS = 200 };
+    for (size_t n = 0; n < sizeof(sizes) / sizeof(sizes[0]); n++) {
+        util_workers *workers = NULL;
+        ck_assert_int_eq(util_workers_create(sizes[n], &workers), 0);
+        uint32_t threads = util_workers_threads(workers);
+        ck_assert_uint_eq(threads, sizes[n] == 0 ? 1 : sizes[n]);
+        square_job *jobs = calloc(JOBS, sizeof(*jobs));
+        ck_assert_ptr_nonnull(jobs);
+        for (uint32_t i = 0; i < JOBS; i++) {
+            jobs[i].job.run = square_run;
+            jobs[i].input = i;
+            jobs[i].thread_index = UINT32_MAX;
+            util_workers_submit(workers, &jobs[i].job);
+        }
+        for (uint32_t i = JOBS; i-- > 0;) {
+            util_workers_wait(workers, &jobs[i].job);
+            ck_assert(util_workers_done(workers, &jobs[i].job));
+            ck_assert_uint_eq(jobs[i].output, square_expected(i));
+            ck_assert_uint_lt(jobs[i].thread_index, threads);
+        }
+        free(jobs);
+        util_workers_destroy(workers);
+    }
+}
+END_TEST
+
+/* Without worker threads a job runs inside submit: the inline order. */
+START_TEST(test_oracle_workers_one_thread_runs_at_submit)
+{
+    util_workers *workers = NULL;
+    ck_assert_int_eq(util_workers_create(1, &workers), 0);
+    square_job job = {.job = {.run = square_run}, .input = 9, .thread_index = UINT32_MAX};
+    util_workers_submit(workers, &job.job);
+    ck_assert_uint_eq(job.thread_index, 0);
+    ck_assert_uint_eq(job.output, square_expected(9));
+    ck_assert(util_workers_done(workers, &job.job));
+    util_workers_wait(workers, &job.job);
+    util_workers_destroy(workers);
+}
+END_TEST
+
+/* Destroying a pool with jobs still queued runs them first. */
+START_TEST(test_oracle_workers_destroy_drains)
+{
+    util_workers *workers = NULL;
+    ck_assert_int_eq(util_workers_create(3, &workers), 0);
+    square_job jobs[50];
+    memset(jobs, 0, sizeof(jobs));
+    for (uint32_t i = 0; i < 50; i++) {
+        jobs[i].job.run = square_run;
+        jobs[i].input = 1000 + i;
+        util_workers_submit(workers, &jobs[i].job);
+    }
+    util_workers_destroy(workers);
+    for (uint32_t i = 0; i < 50; i++) {
+        ck_assert_uint_eq(jobs[i].output, square_expected(1000 + i));
+    }
+}
+END_TEST
+
+/* ---- the oracle on the pool ---- */
+
+static world_result *oracle_run_file(const char *path, const char *const *overrides,
+                                     size_t count, uint32_t threads)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    world_result *result = NULL;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_file(path, overrides, count, &scenario, &error);
+    ck_assert_msg(rc == 0, "%s:%d:%d %s", path, error.line, error.column, error.message);
+    world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads};
+    ck_assert_int_eq(sim_run(scenario, &observer, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
+}
+
+static void assert_same_double(double a, double b)
+{
+    ck_assert_msg(memcmp(&a, &b, sizeof(a)) == 0, "%.17g != %.17g", a, b);
+}
+
+static void assert_same_violations(const world_result *a, const world_result *b);
+
+/* Everything the oracle and the checkers write, field by field. */
+static void assert_same_judgements(const world_result *a, const world_result *b)
+{
+    ck_assert_uint_eq(a->trace_hash, b->trace_hash);
+    ck_assert_uint_eq(a->events, b->events);
+    ck_assert_uint_eq(a->request_count, b->request_count);
+    ck_assert_uint_eq(a->native_flops, b->native_flops);
+    ck_assert_uint_eq(a->accepted_wrong, b->accepted_wrong);
+    ck_assert_uint_eq(a->honest_penalised, b->honest_penalised);
+    for (uint64_t r = 0; r < a->request_count; r++) {
+        const world_request_record *x = &a->requests[r];
+        const world_request_record *y = &b->requests[r];
+        ck_assert_int_eq(x->compared, y->compared);
+        ck_assert_int_eq(x->reference_match, y->reference_match);
+        ck_assert_int_eq(x->divergence_sampled, y->divergence_sampled);
+        ck_assert_int_eq(x->accepted_wrong, y->accepted_wrong);
+        assert_same_double(x->argmax_agree, y->argmax_agree);
+        assert_same_double(x->logits_maxabs, y->logits_maxabs);
+        assert_same_double(x->logits_cosine, y->logits_cosine);
+    }
+    size_t divergence = a->request_count * INFER_KERNEL_COUNT * sizeof(*a->divergence);
+    ck_assert(memcmp(a->divergence, b->divergence, divergence) == 0);
+    assert_same_violations(a, b);
+}
+
+/* Field by field: a violation has padding, which memcmp would read. */
+static void assert_same_violations(const world_result *a, const world_result *b)
+{
+    ck_assert_uint_eq(a->violation_count, b->violation_count);
+    for (uint64_t i = 0; i < a->violation_count; i++) {
+        const world_violation *x = &a->violations[i];
+        const world_violation *y = &b->violations[i];
+        ck_assert_int_eq(x->kind, y->kind);
+        ck_assert_uint_eq(x->t_ns, y->t_ns);
+        ck_assert_uint_eq(x->request, y->request);
+        ck_assert_uint_eq(x->segment, y->segment);
+        ck_assert_uint_eq(x->node_id, y->node_id);
+        ck_assert_uint_eq(x->step, y->step);
+    }
+}
+
+/* The same rows for 1, 2 and 7 threads: an honest network of four kernel
+ * variants, a committee with colluders (both checkers fire, and their
+ * violations interleave), and a lossy int8 wire. */
+START_TEST(test_oracle_threads_same_results)
+{
+    static const char *const files[] = {"scenarios/default.yaml",
+                                        "scenarios/compare_committee.yaml",
+                                        "scenarios/inference_wire_int8.yaml"};
+    static const char *const shorter[] = {"workload.requests=40"};
+    const char *path = files[_i];
+    size_t overrides = _i == 0 ? 1 : 0;
+    world_result *one = oracle_run_file(path, shorter, overrides, 1);
+    world_result *two = oracle_run_file(path, shorter, overrides, 2);
+    world_result *seven = oracle_run_file(path, shorter, overrides, 7);
+    ck_assert_uint_gt(one->requests_completed, 0);
+    if (_i == 1) {
+        /* The checkers must be seen to fire for the order to mean anything. */
+        ck_assert_uint_gt(one->accepted_wrong, 0);
+        ck_assert_uint_gt(one->honest_penalised, 0);
+    }
+    assert_same_judgements(one, two);
+    assert_same_judgements(one, seven);
+    world_result_destroy(one);
+    world_result_destroy(two);
+    world_result_destroy(seven);
+}
+END_TEST
+
+/* A sample of the requests has its divergence measured, the same sample
+ * for every thread count; those rows are the full run's, and the checkers
+ * (accepted_wrong and every violation) do not move. */
+START_TEST(test_oracle_divergence_sample_keeps_checkers_exact)
+{
+    static const char *const half[] = {"output.divergence_sample=0.5"};
+    const char *path = "scenarios/compare_committee.yaml";
+    world_result *full = oracle_run_file(path, NULL, 0, 1);
+    world_result *sampled = oracle_run_file(path, half, 1, 1);
+    world_result *sampled_threads = oracle_run_file(path, half, 1, 7);
+    assert_same_judgements(sampled, sampled_threads);
+    ck_assert_uint_eq(full->trace_hash, sampled->trace_hash);
+    ck_assert_uint_eq(full->accepted_wrong, sampled->accepted_wrong);
+    ck_assert_uint_gt(sampled->accepted_wrong, 0);
+    assert_same_violations(full, sampled);
+    uint64_t in = 0, out = 0;
+    for (uint64_t r = 0; r < full->request_count; r++) {
+        const world_request_record *record = &sampled->requests[r];
+        if (!record->compared) {
+            continue;
+        }
+        ck_assert_int_eq(record->reference_match, full->requests[r].reference_match);
+        assert_same_double(record->logits_maxabs, full->requests[r].logits_maxabs);
+        if (record->divergence_sampled) {
+            in += 1;
+            ck_assert(memcmp(&sampled->divergence[r * INFER_KERNEL_COUNT],
+                             &full->divergence[r * INFER_KERNEL_COUNT],
+                             INFER_KERNEL_COUNT * sizeof(*full->divergence)) == 0);
+        } else {
+            out += 1;
+        }
+    }
+    ck_assert_uint_gt(in, 0);
+    ck_assert_uint_gt(out, 0);
+    ck_assert_uint_lt(sampled->oracle_runs, full->oracle_runs);
+    world_result_destroy(full);
+    world_result_destroy(sampled);
+    world_result_destroy(sampled_threads);
+}
+END_TEST
+
+static const char *const tiny_vocab[] = {
+    "model.shape.vocab=8", "workload.prompt_tokens=[1, 1]", "workload.requests=40",
+    "model.segments=2"};
+
+/* Requests with the same tokens: a tiny vocabulary and one-token prompts
+ * make them common. The first computes, the later ones hit the cache, and
+ * what they record is what the first recorded -- and what a run with more
+ * threads (whose jobs in flight miss the cache) records. */
+START_TEST(test_oracle_cache_hit_equals_recomputation)
+{
+    const char *path = "scenarios/default.yaml";
+    size_t count = sizeof(tiny_vocab) / sizeof(tiny_vocab[0]);
+    world_result *one = oracle_run_file(path, tiny_vocab, count, 1);
+    world_result *seven = oracle_run_file(path, tiny_vocab, count, 7);
+    ck_assert_uint_gt(one->oracle_cache_hits, 0);
+    assert_same_judgements(one, seven);
+    /* Requests that share their tokens share their divergence rows. */
+    uint32_t pairs = 0;
+    for (uint64_t a = 0; a < one->request_count; a++) {
+        for (uint64_t b = a + 1; b < one->request_count; b++) {
+            const world_request_record *x = &one->requests[a];
+            const world_request_record *y = &one->requests[b];
+            if (!x->compared || !y->compared || x->reference_match != y->reference_match ||
+                memcmp(&one->divergence[a * INFER_KERNEL_COUNT],
+                       &one->divergence[b * INFER_KERNEL_COUNT],
+                       INFER_KERNEL_COUNT * sizeof(*one->divergence)) != 0) {
+                continue;
+            }
+            pairs += 1;
+        }
+    }
+    ck_assert_uint_gt(pairs, 0);
+    world_result_destroy(one);
+    world_result_destroy(seven);
+}
+END_TEST
+
+/* Straight at the cache: the same tokens judged twice through it (a miss,
+ * then a hit) and once around it give the same bits for every run, and the
+ * hit is counted; other tokens miss. Under a committee with an int8 wire,
+ * so the wired runs are cached too. */
+START_TEST(test_oracle_cache_probe_bits)
+{
+    static const char *const overrides[] = {"model.wire_dtype=int8"};
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(util_hash_init(), 0);
+    ck_assert_int_eq(scn_load_file("scenarios/compare_committee.yaml", overrides, 1, &scenario,
+                                   &error), 0);
+    world_host *host = NULL;
+    ck_assert_int_eq(world_host_create(scenario, 0, NULL, &host), 0);
+    world_state *world = world__host_state(host);
+    uint32_t generate = world->serving.generate_tokens, vocab = world->serving.vocab;
+    size_t floats = (size_t)WORLD_ORACLE_RUNS * generate * vocab;
+    float *first = calloc(floats, sizeof(float));
+    float *hit = calloc(floats, sizeof(float));
+    float *fresh = calloc(floats, sizeof(float));
+    ck_assert(first != NULL && hit != NULL && fresh != NULL);
+    uint32_t tokens[64], other[64];
+    for (uint32_t i = 0; i < 64; i++) {
+        tokens[i] = (i * 7 + 3) % vocab;
+        other[i] = (i * 5 + 1) % vocab;
+    }
+    uint32_t have_first = 0, have_hit = 0, have_fresh = 0;
+    uint64_t hits = world->result->oracle_cache_hits;
+    ck_assert_int_eq(world__oracle_probe(world, tokens, 6, true, first, &have_first), 0);
+    ck_assert_uint_eq(world->result->oracle_cache_hits, hits);
+    ck_assert_int_eq(world__oracle_probe(world, tokens, 6, true, hit, &have_hit), 0);
+    ck_assert_uint_eq(world->result->oracle_cache_hits, hits + 1);
+    ck_assert_int_eq(world__oracle_probe(world, tokens, 6, false, fresh, &have_fresh), 0);
+    ck_assert_uint_ne(have_first & 1u, 0);
+    ck_assert_uint_eq(have_first, have_hit);
+    ck_assert(memcmp(first, hit, floats * sizeof(float)) == 0);
+    for (uint32_t run = 0; run < WORLD_ORACLE_RUNS; run++) {
+        if (have_fresh & have_hit & (1u << run)) {
+            size_t at = (size_t)run * generate * vocab;
+            ck_assert(memcmp(fresh + at, hit + at, (size_t)generate * vocab * sizeof(float)) == 0);
+        }
+    }
+    /* A prompt one token shorter is another key: a miss. */
+    ck_assert_int_eq(world__oracle_probe(world, tokens, 5, true, hit, &have_hit), 0);
+    ck_assert_int_eq(world__oracle_probe(world, other, 6, true, hit, &have_hit), 0);
+    ck_assert_uint_eq(world->result->oracle_cache_hits, hits + 1);
+    ck_assert(memcmp(first, hit, (size_t)generate * vocab * sizeof(float)) != 0);
+    free(first);
+    free(hit);
+    free(fresh);
+    world_host_destroy(host);
+    scn_destroy(scenario);
+}
+END_TEST
+
+/* From the command line: --threads takes 1..256 (0 is a usage error, exit
+ * 2), and two runs at 1 and 2 threads store the same trace and the same
+ * divergence and violations rows; a divergence sample stores fewer
+ * divergence rows and the same violations. */
+START_TEST(test_oracle_cli_threads)
+{
+    char dir[256], one[512], two[512], half[512], command[2048];
+    test_dir_make(dir, sizeof(dir), "oracle");
+    test_dir_path(dir, "one.db", one, sizeof(one));
+    test_dir_path(dir, "two.db", two, sizeof(two));
+    test_dir_path(dir, "half.db", half, sizeof(half));
+    const char *bin = test_infersim_bin();
+    const char *scenario = "scenarios/compare_committee.yaml";
+    snprintf(command, sizeof(command), "%s run %s --threads 0 --quiet 2>/dev/null", bin,
+             scenario);
+    int status = system(command);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    snprintf(command, sizeof(command),
+             "%s run %s --db '%s' --threads 1 --quiet && %s run %s --db '%s' --threads=2 --quiet"
+             " && %s run %s --db '%s' --threads 2 --quiet --set output.divergence_sample=0.3",
+             bin, scenario, one, bin, scenario, two, bin, scenario, half);
+    ck_assert_int_eq(system(command), 0);
+    static const char *const queries[] = {
+        "SELECT trace_hash, events FROM runs",
+        "SELECT * FROM divergence ORDER BY request_id, class",
+        "SELECT * FROM violations ORDER BY violation_id",
+        "SELECT request_id, reference_match, argmax_agree, logits_maxabs FROM requests"};
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+        char *a = test_db_query(one, queries[i]);
+        char *b = test_db_query(two, queries[i]);
+        ck_assert_msg(strcmp(a, b) == 0, "%s differs", queries[i]);
+        ck_assert_msg(strlen(a) > 0, "%s is empty", queries[i]);
+        free(a);
+        free(b);
+    }
+    char *full = test_db_query(one, "SELECT count(*) FROM divergence");
+    char *sampled = test_db_query(half, "SELECT count(*) FROM divergence");
+    ck_assert_int_lt(atoi(sampled), atoi(full));
+    ck_assert_int_gt(atoi(sampled), 0);
+    char *violations_full = test_db_query(one, queries[2]);
+    char *violations_sampled = test_db_query(half, queries[2]);
+    ck_assert_str_eq(violations_full, violations_sampled);
+    free(full);
+    free(sampled);
+    free(violations_full);
+    free(violations_sampled);
+    test_dir_remove(dir);
+}
+END_TEST
+
+Suite *test_oracle_suite(void)
+{
+    Suite *suite = suite_create("oracle");
+    TCase *workers = tcase_create("workers");
+    tcase_add_test(workers, test_oracle_workers_run_every_job);
+    tcase_add_test(workers, test_oracle_workers_one_thread_runs_at_submit);
+    tcase_add_test(workers, test_oracle_workers_destroy_drains);
+    suite_add_tcase(suite, workers);
+    TCase *threads = tcase_create("threads");
+    tcase_set_timeout(threads, 600);
+    tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
+    tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
+    tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
+    tcase_add_test(threads, test_oracle_cache_probe_bits);
+    tcase_add_test(threads, test_oracle_cli_threads);
+    suite_add_tcase(suite, threads);
+    return suite;
+}

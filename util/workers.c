@@ -1,0 +1,223 @@
+/* workers.c -- the pool of workers.h: one lock, one condition for the
+ * workers (a job was queued, or stop) and one for the caller (a job
+ * finished), a FIFO queue of caller-owned jobs. Jobs are coarse (a whole
+ * model run), so one lock costs nothing measurable. */
+#include <pthread.h>
+#include <stddef.h>
+
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "util/workers.h"
+
+enum { JOB_QUEUED = 1, JOB_RUNNING = 2, JOB_DONE = 3 };
+
+typedef struct worker_thread {
+    util_workers *pool;
+    uint32_t index;
+    pthread_t thread;
+} worker_thread;
+
+struct util_workers {
+    uint32_t threads;
+    uint32_t started;           /* worker threads running */
+    pthread_mutex_t lock;
+    pthread_cond_t queued;      /* workers wait here */
+    pthread_cond_t finished;    /* the caller waits here */
+    util_job *head;
+    util_job *tail;
+    uint32_t pending;           /* queued or running */
+    bool stop;
+    worker_thread *workers;     /* threads - 1 */
+};
+
+/* Takes the queue's first job. Under the lock. */
+static util_job *queue_pop(util_workers *pool)
+{
+    util_job *job = pool->head;
+    if (job != NULL) {
+        pool->head = job->next;
+        if (pool->head == NULL) {
+            pool->tail = NULL;
+        }
+        job->next = NULL;
+        job->state = JOB_RUNNING;
+    }
+    return job;
+}
+
+/* Takes 'job' out of the queue wherever it is. Under the lock. */
+static void queue_remove(util_workers *pool, util_job *job)
+{
+    util_job *previous = NULL;
+    for (util_job *at = pool->head; at != NULL; previous = at, at = at->next) {
+        if (at != job) {
+            continue;
+        }
+        if (previous == NULL) {
+            pool->head = job->next;
+        } else {
+            previous->next = job->next;
+        }
+        if (pool->tail == job) {
+            pool->tail = previous;
+        }
+        job->next = NULL;
+        job->state = JOB_RUNNING;
+        return;
+    }
+    ASSERT(!"a queued job is in the queue");
+}
+
+/* Runs 'job' outside the lock, then marks it done. Called with the lock
+ * held; returns with it held. */
+static void run_unlocked(util_workers *pool, util_job *job, uint32_t index)
+{
+    pthread_mutex_unlock(&pool->lock);
+    job->run(job, index);
+    pthread_mutex_lock(&pool->lock);
+    job->state = JOB_DONE;
+    pool->pending -= 1;
+    pthread_cond_broadcast(&pool->finished);
+}
+
+static void *worker_main(void *argument)
+{
+    worker_thread *self = argument;
+    util_workers *pool = self->pool;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        util_job *job = queue_pop(pool);
+        if (job != NULL) {
+            run_unlocked(pool, job, self->index);
+            continue;
+        }
+        if (pool->stop) {
+            break;
+        }
+        pthread_cond_wait(&pool->queued, &pool->lock);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+int util_workers_create(uint32_t threads, util_workers **out)
+{
+    ASSERT(out != NULL);
+    threads = threads == 0 ? 1 : threads > UTIL_WORKERS_MAX ? UTIL_WORKERS_MAX : threads;
+    util_workers *pool = util_calloc(1, sizeof(*pool));
+    if (pool == NULL) {
+        return -1;
+    }
+    pool->threads = threads;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->queued, NULL);
+    pthread_cond_init(&pool->finished, NULL);
+    if (threads > 1) {
+        pool->workers = util_calloc(threads - 1, sizeof(*pool->workers));
+        if (pool->workers == NULL) {
+            util_workers_destroy(pool);
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i + 1 < threads; i++) {
+        worker_thread *w = &pool->workers[i];
+        w->pool = pool;
+        w->index = i + 1;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            util_workers_destroy(pool);
+            return -1;
+        }
+        pool->started += 1;
+    }
+    *out = pool;
+    return 0;
+}
+
+void util_workers_destroy(util_workers *pool)
+{
+    if (pool == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    while (pool->pending > 0) {
+        util_job *job = queue_pop(pool);
+        if (job != NULL) {
+            run_unlocked(pool, job, 0);
+        } else {
+            pthread_cond_wait(&pool->finished, &pool->lock);
+        }
+    }
+    pool->stop = true;
+    pthread_cond_broadcast(&pool->queued);
+    pthread_mutex_unlock(&pool->lock);
+    for (uint32_t i = 0; i < pool->started; i++) {
+        pthread_join(pool->workers[i].thread, NULL);
+    }
+    pthread_cond_destroy(&pool->finished);
+    pthread_cond_destroy(&pool->queued);
+    pthread_mutex_destroy(&pool->lock);
+    util_free(pool->workers);
+    util_free(pool);
+}
+
+uint32_t util_workers_threads(const util_workers *pool)
+{
+    return pool->threads;
+}
+
+void util_workers_submit(util_workers *pool, util_job *job)
+{
+    ASSERT(job != NULL && job->run != NULL);
+    if (pool->started == 0) {
+        job->state = JOB_DONE;
+        job->run(job, 0);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    job->next = NULL;
+    job->state = JOB_QUEUED;
+    if (pool->tail != NULL) {
+        pool->tail->next = job;
+    } else {
+        pool->head = job;
+    }
+    pool->tail = job;
+    pool->pending += 1;
+    pthread_cond_signal(&pool->queued);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void util_workers_wait(util_workers *pool, util_job *job)
+{
+    ASSERT(job != NULL);
+    if (pool->started == 0) {
+        ASSERT(job->state == JOB_DONE);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (job->state == JOB_QUEUED) {
+        /* Not started: the caller runs it rather than wait for a worker. */
+        queue_remove(pool, job);
+        run_unlocked(pool, job, 0);
+    }
+    while (job->state != JOB_DONE) {
+        util_job *other = queue_pop(pool);
+        if (other != NULL) {
+            run_unlocked(pool, other, 0);
+        } else {
+            pthread_cond_wait(&pool->finished, &pool->lock);
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+}
+
+bool util_workers_done(util_workers *pool, util_job *job)
+{
+    if (pool->started == 0) {
+        return job->state == JOB_DONE;
+    }
+    pthread_mutex_lock(&pool->lock);
+    bool done = job->state == JOB_DONE;
+    pthread_mutex_unlock(&pool->lock);
+    return done;
+}
