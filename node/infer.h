@@ -110,6 +110,14 @@ const infer_shape *infer_model_shape(const infer_model *model);
 uint64_t infer_layer_weight_bytes(const infer_shape *shape);
 /* Bytes of KV cache one layer needs per token of context. */
 uint64_t infer_layer_kv_bytes_per_token(const infer_shape *shape);
+/* Bytes one forward call moves through memory (the roofline's memory side):
+ * the weights of its 'layer_count' layers read once (plus the final norm
+ * and the classifier when 'last'), the KV cache read over the whole context
+ * (pos0 + count positions, the new rows included), and the activations read
+ * and written (count rows of dim floats each way; plus the logits when
+ * 'last'). Weights are counted at fp32, as the executor holds them. */
+uint64_t infer_forward_bytes(const infer_shape *shape, uint32_t layer_count, uint32_t pos0,
+                             uint32_t count, bool last);
 
 /* Per-process scratch space for forward calls of up to 'tokens_max' tokens
  * at once (prefill). One executor serves every node of a process in turn. */

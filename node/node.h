@@ -196,6 +196,8 @@ typedef struct node_effect {
     const node_outcome *outcome;     /* OUTPUT of a request: valid until the next node call */
     uint64_t value;                  /* OBSERVE: amount */
     uint64_t start_ns;               /* OBSERVE COMPUTE: when the compute started */
+    bool memory_bound;               /* OBSERVE COMPUTE: the roofline's memory side set
+                                      * its time (bytes / bandwidth > FLOPs / rate) */
     uint32_t segment;                /* OBSERVE COMPUTE/LOGITS */
     const float *data;               /* OBSERVE LOGITS: valid until the next node call */
     const node_decision *decision;   /* OBSERVE DECISION: valid until the next node call */
@@ -400,6 +402,7 @@ typedef struct node_serving {
     const uint8_t *kernel_of;        /* infer_kernel */
     const double *flops_per_s_of;
     const uint64_t *overhead_ns_of;
+    const double *memory_bandwidth_of; /* bytes/s; 0 (or a NULL table) = FLOPs alone */
     uint64_t request_capacity;       /* request ids are 0 .. request_capacity - 1 */
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
     size_t payload_capacity;         /* bytes of node_store.payload */

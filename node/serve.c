@@ -8,9 +8,11 @@
  * request's KV cache for its layers until the client's END or a timeout.
  *
  * Compute time is charged, not waited for: a server's calls queue FIFO on
- * its own compute (busy_until), each lasting FLOPs / class FLOP/s plus the
- * class's per-call overhead, and the message carrying the result is sent
- * when the call ends (SEND send_at_ns).
+ * its own compute (busy_until), each lasting FLOPs / class FLOP/s -- or,
+ * when the class sets a memory bandwidth and it is longer, the bytes the
+ * call moves over that bandwidth (the roofline) -- plus the class's
+ * per-call overhead, and the message carrying the result is sent when the
+ * call ends (SEND send_at_ns).
  *
  * Timer ids: NODE_TIMER_SERVE_BIT | kind << 56 | request << 26 | low 26 bits:
  * kind 1 = the client's request timeout, 2 = a server's KV expiry (low =
@@ -535,7 +537,27 @@ static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uin
     return true;
 }
 
-/* Charges the compute to this server's FIFO queue; returns when it ends. */
+/* The roofline's memory side of a hop: the bytes its call moves over the
+ * class's memory bandwidth, in ns (0 when the class has none: FLOPs alone). */
+static uint64_t server_memory_ns(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    double bandwidth = serving->memory_bandwidth_of != NULL
+                           ? serving->memory_bandwidth_of[self->config.node_id]
+                           : 0.0;
+    if (bandwidth <= 0) {
+        return 0;
+    }
+    bool last = m->segment + 1u == serving->segment_count;
+    uint64_t bytes = infer_forward_bytes(infer_model_shape(serving->model),
+                                         serving->segment_layers[m->segment], m->position,
+                                         m->count, last);
+    return (uint64_t)((double)bytes * 1e9 / bandwidth);
+}
+
+/* Charges the compute to this server's FIFO queue; returns when it ends.
+ * Time = max(FLOPs / rate, bytes / memory bandwidth) + overhead (the
+ * roofline; the memory side only when the class sets a bandwidth). */
 static uint64_t server_charge(node *self, const node_message *m, uint64_t flops, uint64_t now_ns,
                               node_outbox *outbox)
 {
@@ -550,6 +572,11 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
         flops += (uint64_t)((double)flops * serving->prover_factor);
     }
     uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
+    uint64_t memory_ns = server_memory_ns(self, m);
+    bool memory_bound = memory_ns > compute_ns;
+    if (memory_bound) {
+        compute_ns = memory_ns;
+    }
     if (serving->time_overhead > 0) {
         compute_ns += (uint64_t)((double)compute_ns * serving->time_overhead);
     }
@@ -563,6 +590,7 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
     compute->value = flops;
     compute->start_ns = start_ns;
     compute->at_ns = end_ns;
+    compute->memory_bound = memory_bound;
     return end_ns;
 }
 

@@ -87,6 +87,8 @@ typedef struct scn_class {
     double flops_per_s;           /* compute speed; default 10 TFLOPS */
     scn_kernel kernel;            /* kernel variant; default sequential */
     uint64_t overhead_ns;         /* fixed cost per compute call; default 100us */
+    uint64_t memory_bandwidth_bytes_per_s; /* roofline: weights, KV cache and activations
+                                            * read per call; 0 = unbounded (FLOPs only) */
     bool tee;                     /* has a trusted execution environment (protocol tee) */
 } scn_class;
 
@@ -650,7 +652,9 @@ typedef enum scn_metric_runs {
     X(VRF_PROOFS_REJECTED, "vrf_proofs_rejected", "count", VERIFICATION, true,                 \
       "selection vrf: members' VRF proofs that failed the check (votes refused)")              \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
-      "requests after the last heal not done within expect.converge_within")
+      "requests after the last heal not done within expect.converge_within")                   \
+    X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \
+      "share of forward calls whose time the memory bandwidth set (roofline)")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

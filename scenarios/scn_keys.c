@@ -69,6 +69,8 @@ const scn_key_info scn__keys[] = {
     K("nodes.classes[].flops", FLOPS, "FLOP/s", "10TFLOPS", "", "compute speed"),
     K("nodes.classes[].kernel", ENUM, "", "sequential", "", "sequential, blocked, fma, bf16"),
     K("nodes.classes[].overhead", DURATION, "", "100us", "", "fixed cost of each compute call"),
+    K("nodes.classes[].memory_bandwidth", BYTERATE, "B/s", "0", "",
+      "roofline: 0 = unbounded, FLOPs alone"),
     K("nodes.classes[].tee", BOOL, "", "false", "", "the class has a TEE (protocol tee)"),
     K("nodes.regions[].name", STRING, "", "none", "", "required: unique region name"),
     K("nodes.regions[].fraction", RATIO, "", "none", "", "required: share of the nodes"),

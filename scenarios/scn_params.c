@@ -134,6 +134,10 @@ static void params_nodes(params_list *list, const scn_scenario *s)
         if (c->tee) {
             params_add(list, "true", "nodes.classes.%u.tee", i);
         }
+        if (c->memory_bandwidth_bytes_per_s > 0) {
+            params_add(list, params_uint(c->memory_bandwidth_bytes_per_s, v, sizeof(v)),
+                       "nodes.classes.%u.memory_bandwidth", i);
+        }
         params_add(list, params_duration(c->overhead_ns, v, sizeof(v)),
                    "nodes.classes.%u.overhead", i);
     }

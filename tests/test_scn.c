@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 61);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 62);
+    ck_assert_uint_eq(count, 62);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 63);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1471,7 +1471,7 @@ static const struct {
      "output, sweep)"},
     {"nodes: {count: 8, classes: [{name: a, fraction: 1, flop: 1TFLOPS}]}\n",
      "mem.yaml:1:52: unknown key 'flop' in nodes.classes.0 (expected one of: name, fraction, "
-     "bandwidth, memory, flops, kernel, overhead, tee)"},
+     "bandwidth, memory, flops, kernel, overhead, memory_bandwidth, tee)"},
     {"nodes: {count: 8}\nworkload: {mesages: 3}\n",
      "mem.yaml:2:12: unknown key 'mesages' in workload (expected one of: kind, messages, rate, "
      "arrival, start, size, requests, times, prompt_tokens, prompts, generate, timeout)"},

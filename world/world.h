@@ -232,6 +232,8 @@ typedef struct world_result {
     uint64_t requests_finished;      /* completed, failed or timed out */
     uint64_t tokens_out;
     uint64_t flops_total;
+    uint64_t compute_calls;          /* forward calls charged to a server */
+    uint64_t memory_bound_calls;     /* of which the roofline's memory side set the time */
     uint64_t activation_bytes;
     uint64_t busy_refusals;
     util_hist request_latency;       /* submitted -> finished, completed requests */

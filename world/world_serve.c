@@ -277,11 +277,12 @@ static int serving_per_node(world_state *world)
     world->result->tee_of = util_calloc(n, 1);
     world->flops_of = util_calloc(n, sizeof(double));
     world->overhead_of = util_calloc(n, sizeof(uint64_t));
+    world->bandwidth_of = util_calloc(n, sizeof(double));
     world->busy_until = util_calloc(n, sizeof(uint64_t));
     world->kv_in_use = util_calloc((size_t)n * scenario->model.segment_count, sizeof(uint16_t));
     if (world->result->kernel_of == NULL || world->result->tee_of == NULL ||
         world->flops_of == NULL ||
-        world->overhead_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
+        world->overhead_of == NULL || world->bandwidth_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -291,6 +292,7 @@ static int serving_per_node(world_state *world)
         world->result->kernel_used[class->kernel] = true;
         world->flops_of[i] = class->flops_per_s;
         world->overhead_of[i] = class->overhead_ns;
+        world->bandwidth_of[i] = (double)class->memory_bandwidth_bytes_per_s;
     }
     return 0;
 }
@@ -419,6 +421,7 @@ static void serving_fill(world_state *world)
     serving->kernel_of = world->result->kernel_of;
     serving->flops_per_s_of = world->flops_of;
     serving->overhead_ns_of = world->overhead_of;
+    serving->memory_bandwidth_of = world->bandwidth_of;
     world->store.busy_until_ns = world->busy_until;
     world->store.kv_in_use = world->kv_in_use;
     world->store.requests = world->requests;
@@ -485,6 +488,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->server_offsets);
     util_free(world->flops_of);
     util_free(world->overhead_of);
+    util_free(world->bandwidth_of);
     util_free(world->busy_until);
     util_free(world->kv_in_use);
     util_free(world->requests);
@@ -639,6 +643,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         segment->end_ns = effect->at_ns;
         segment->flops += effect->value;
         result->flops_total += effect->value;
+        result->compute_calls += 1;
+        result->memory_bound_calls += effect->memory_bound ? 1u : 0u;
         world_execution_record *row =
             execution_row(result, request, effect->segment, node_id, true);
         if (row->calls == 0) {
@@ -1085,6 +1091,10 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
         compared_means(result, &match_ratio, &agree_mean);
         return agree_mean;
     case SCN_METRIC_FLOPS_TOTAL: return (double)result->flops_total;
+    case SCN_METRIC_MEMORY_BOUND_RATIO:
+        return result->compute_calls > 0
+                   ? (double)result->memory_bound_calls / (double)result->compute_calls
+                   : NAN;
     case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
     case SCN_METRIC_PRIVACY_EPSILON_MEAN:
