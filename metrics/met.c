@@ -198,6 +198,15 @@ static const char met_schema_v9_sql[] =
     " epsilon REAL, reconstruction REAL, PRIMARY KEY (run_id, request_id, node_id));"
     "CREATE INDEX privacy_node ON privacy(run_id, node_id);";
 
+/* Versions 10 and 11 change nothing here; their steps are empty. */
+static const char met_schema_v10_sql[] = "";
+static const char met_schema_v11_sql[] = "";
+
+/* Version 12: failover. A request row keeps how many times its client
+ * replayed it on a fresh route (NULL without workload.failover and in rows
+ * written before). Only adds. */
+static const char met_schema_v12_sql[] = "ALTER TABLE requests ADD COLUMN failovers INTEGER;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -209,6 +218,9 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v7_sql,
     met_schema_v8_sql,
     met_schema_v9_sql,
+    met_schema_v10_sql,
+    met_schema_v11_sql,
+    met_schema_v12_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -281,7 +293,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
@@ -961,6 +973,7 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_text(stmt, 19, row->prompt_text);
     db_bind_text(stmt, 20, row->output_ids);
     db_bind_text(stmt, 21, row->output_text);
+    db_bind_int_or_null(stmt, 22, row->failovers);
     return db_stmt_run(db, stmt, "insert request");
 }
 

@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 9
+#define MET_SCHEMA_VERSION 12
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -108,6 +108,8 @@ typedef struct met_request_row {
     const char *prompt_text;         /* the prompt decoded */
     const char *output_ids;          /* generated token ids, "5 17 9" */
     const char *output_text;         /* the generated ids decoded */
+    /* With workload.failover (schema 12); negative stores NULL. */
+    int64_t failovers;               /* replays on a fresh route */
 } met_request_row;
 
 /* One (request, segment): who served it and what it cost (schema 2). */

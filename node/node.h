@@ -135,8 +135,10 @@ typedef enum node_observation {
                                       * out (value = the new round) */
     NODE_OBS_DECISION,               /* a client settled or abandoned a step: 'decision'
                                       * says who was drawn, answered, judged and accepted */
-    NODE_OBS_RELEASE                 /* a sender noised activations entering 'segment'
+    NODE_OBS_RELEASE,                /* a sender noised activations entering 'segment'
                                       * (privacy): one release, value = rows */
+    NODE_OBS_FAILOVER                /* a client replayed a request on a fresh route
+                                      * (value = the new route attempt) */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -231,6 +233,7 @@ typedef struct node_request {
     uint32_t prompt_tokens;
     uint32_t generated;
     uint32_t status;                 /* 0 running, else NODE_REQUEST_* */
+    uint32_t attempt;                /* failover: the route in use, 0 = the first */
     uint64_t submitted_ns;
     uint32_t *tokens;                /* prompt then generated: prompt + generate entries */
 } node_request;
@@ -397,6 +400,11 @@ typedef struct node_serving {
     uint64_t route_salt;
     uint32_t generate_tokens;
     uint64_t request_timeout_ns;
+    /* Failover (no verifier): a step whose token is not back within
+     * step_timeout_ns is replayed -- the prompt and the tokens so far --
+     * on the request's next route attempt (node_route_attempt). */
+    bool failover;
+    uint64_t step_timeout_ns;
     uint32_t kv_slots;
     /* Per node (node_count entries). */
     const uint8_t *kernel_of;        /* infer_kernel */
@@ -478,6 +486,17 @@ void node_privacy_noise(float *rows, uint32_t count, uint32_t dim, double clip, 
 
 /* The server of 'segment' for 'request'. Pure; every node computes it. */
 uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment);
+/* The server of 'segment' on the request's route attempt 'attempt': 0 is
+ * node_route; each later attempt moves every segment to the next of its
+ * servers (in placement order, wrapping), so a segment with two or more
+ * servers gets another one. Pure. */
+uint32_t node_route_attempt(const node_serving *serving, uint64_t request, uint32_t segment,
+                            uint32_t attempt);
+
+/* Route attempts a request may use: the first and up to 7 failovers.
+ * Each attempt has its own cache slot per (request, segment), so a
+ * replacement never meets a state the old route left behind. */
+#define NODE_ATTEMPTS_MAX 8u
 
 /* Frees every KV chunk of the store's pools. Cannot fail. */
 void node_store_release(node_store *store);

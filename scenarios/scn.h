@@ -143,6 +143,8 @@ typedef struct scn_workload {
     uint32_t prompt_max;
     uint32_t generate_tokens;     /* tokens to generate per request (>= 1) */
     uint64_t request_timeout_ns;  /* a request not finished by then fails; default 30s */
+    bool failover;                /* a step past step_timeout is replayed on a fresh route */
+    uint64_t step_timeout_ns;     /* failover: the client's deadline per step; default 500ms */
     /* Text prompts (workload.prompts, needs model.tokenizer): prompt i is
      * the NUL-terminated prompt_text + prompt_offset[i]. With prompts,
      * prompt_min/max bound their token counts (bytes + 2). */
@@ -654,7 +656,9 @@ typedef enum scn_metric_runs {
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")                   \
     X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \
-      "share of forward calls whose time the memory bandwidth set (roofline)")
+      "share of forward calls whose time the memory bandwidth set (roofline)")                  \
+    X(FAILOVERS, "failovers", "count", INFERENCE, true,                                        \
+      "replays of a request on a fresh route after a missed step deadline or a refusal")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

@@ -115,6 +115,10 @@ const scn_key_info scn__keys[] = {
     DERIVED("workload.prompts_sha256", STRING, "", "", "SHA-256 of the prompts file (params only)"),
     K("workload.generate", COUNT, "tokens", "8", "inference", "tokens generated per request"),
     K("workload.timeout", DURATION, "", "30s", "inference", "a request not done by then fails"),
+    K("workload.failover", BOOL, "", "false", "inference",
+      "replay a step past step_timeout on a fresh route (verification none)"),
+    K("workload.step_timeout", DURATION, "", "500ms", "inference",
+      "failover only: the client's deadline for each step's token"),
     /* verification */
     K("verification.protocol", ENUM, "", "none", "", "none or a protocol of consensus/cons.h"),
     K("verification.committee", COUNT, "members", "3", "", "k members per request and segment"),

@@ -242,6 +242,11 @@ static void params_workload(params_list *list, const scn_scenario *s)
     }
     params_add(list, params_uint(w->generate_tokens, v, sizeof(v)), "workload.generate");
     params_add(list, params_duration(w->request_timeout_ns, v, sizeof(v)), "workload.timeout");
+    if (w->failover) {
+        params_add(list, "true", "workload.failover");
+        params_add(list, params_duration(w->step_timeout_ns, v, sizeof(v)),
+                   "workload.step_timeout");
+    }
 }
 
 /* Segments always in the list form, so a count and the ranges it stands for

@@ -731,6 +731,59 @@ START_TEST(test_sim_committee_equivocation_proven)
 }
 END_TEST
 
+/* Failover: a fifth of the nodes (0-7) crash from 1 s to 5 s. Without it a
+ * request routed through a crashed server times out although its client is
+ * up; with it the client replays on the next route after 200 ms, and every
+ * request whose client stayed up completes with the reference's tokens
+ * (one kernel everywhere: bit for bit). */
+static void failover_count(const world_result *result, uint64_t *live, uint64_t *live_done,
+                           uint64_t *failovers)
+{
+    *live = *live_done = *failovers = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const world_request_record *q = &result->requests[r];
+        *failovers += q->failovers;
+        if (!q->submitted || q->client <= 7) {
+            continue;
+        }
+        *live += 1;
+        if (q->status == NODE_REQUEST_COMPLETED) {
+            *live_done += 1;
+            ck_assert_msg(q->reference_match, "request %llu", (unsigned long long)r);
+        }
+    }
+}
+
+START_TEST(test_sim_inference_failover_replays)
+{
+    const char *const crash[] = {
+        "faults.0.kind=crash", "faults.0.at=1s", "faults.0.until=5s",
+        "faults.0.nodes.range=0-7", "workload.timeout=2s", "workload.requests=40",
+        "nodes.classes.1.kernel=sequential", "nodes.classes.2.kernel=sequential",
+        "nodes.classes.3.kernel=sequential", "workload.failover=true",
+        "workload.step_timeout=200ms"};
+    uint64_t live = 0, done = 0, failovers = 0;
+    world_result *without = run_inference(crash, 9);
+    failover_count(without, &live, &done, &failovers);
+    ck_assert_uint_eq(failovers, 0);
+    ck_assert_uint_eq(without->failovers, 0);
+    ck_assert_uint_lt(done, live); /* Some live clients lost their request. */
+    world_result_destroy(without);
+
+    world_result *with = run_inference(crash, 11);
+    failover_count(with, &live, &done, &failovers);
+    ck_assert_uint_gt(live, 20);
+    ck_assert_uint_eq(done, live);
+    ck_assert_uint_gt(failovers, 0);
+    ck_assert_uint_eq(failovers, with->failovers);
+    ck_assert_double_eq(metric(with, "failovers"), (double)failovers);
+    world_result *again = run_inference(crash, 11);
+    ck_assert_uint_eq(with->trace_hash, again->trace_hash);
+    world_result_destroy(again);
+    world_result_destroy(with);
+}
+END_TEST
+
 /* ---- the roofline ---- */
 
 static const char roofline_yaml[] =
@@ -854,6 +907,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_client_crash_recovers_timeouts);
     tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
     tcase_add_test(inference, test_sim_inference_duplicates_computed_once);
+    tcase_add_test(inference, test_sim_inference_failover_replays);
     tcase_add_test(inference, test_sim_roofline_prefill_compute_decode_memory);
     tcase_add_test(inference, test_sim_roofline_generation_ratio);
     suite_add_tcase(suite, inference);

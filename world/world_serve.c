@@ -308,8 +308,9 @@ static int serving_per_request(world_state *world)
     world->requests = util_calloc(capacity, sizeof(node_request));
     world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
     const scn_verification *v = &world->scenario->verification;
-    size_t slots = v->protocol != CONS_PROTOCOL_NONE ? (size_t)world__verify_members_max(v) * (v->retries + 1)
-                                                         : 1;
+    size_t slots = v->protocol != CONS_PROTOCOL_NONE
+                       ? (size_t)world__verify_members_max(v) * (v->retries + 1)
+                       : (workload->failover ? NODE_ATTEMPTS_MAX : 1);
     world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->store.client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->prompt = util_calloc(workload->prompt_max, sizeof(uint32_t));
@@ -344,7 +345,11 @@ static int serving_scratch(world_state *world)
 {
     const scn_workload *workload = &world->scenario->workload;
     node_serving *serving = &world->serving;
-    uint32_t tokens_max = workload->prompt_max;
+    /* Failover replays a step as one prefill: the prompt and the tokens so
+     * far, at most prompt_max + generate - 1 rows. */
+    uint32_t tokens_max = workload->failover
+                              ? workload->prompt_max + workload->generate_tokens - 1u
+                              : workload->prompt_max;
     uint32_t sequence = workload->prompt_max + workload->generate_tokens;
     size_t wire = infer_wire_bytes(serving->wire_dtype, tokens_max, serving->dim);
     serving->tokens_max = tokens_max;
@@ -407,6 +412,9 @@ static void serving_fill(world_state *world)
     serving->route_salt = util_mix64(world->scenario->seed ^ UINT64_C(0x726f757465));
     serving->generate_tokens = world->scenario->workload.generate_tokens;
     serving->request_timeout_ns = world->scenario->workload.request_timeout_ns;
+    serving->failover = world->scenario->workload.failover;
+    world->result->failover = serving->failover;
+    serving->step_timeout_ns = world->scenario->workload.step_timeout_ns;
     serving->kv_slots = model->kv_slots;
     const scn_privacy *privacy = &world->scenario->privacy;
     if (privacy->enabled) {
@@ -680,6 +688,9 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         world__verify_record_decision(world, effect->decision);
     } else if (effect->observation == NODE_OBS_RELEASE) {
         result->requests[request].releases += 1;
+    } else if (effect->observation == NODE_OBS_FAILOVER) {
+        result->requests[request].failovers += 1;
+        result->failovers += 1;
     }
 }
 
@@ -1091,6 +1102,7 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
         compared_means(result, &match_ratio, &agree_mean);
         return agree_mean;
     case SCN_METRIC_FLOPS_TOTAL: return (double)result->flops_total;
+    case SCN_METRIC_FAILOVERS: return (double)result->failovers;
     case SCN_METRIC_MEMORY_BOUND_RATIO:
         return result->compute_calls > 0
                    ? (double)result->memory_bound_calls / (double)result->compute_calls
