@@ -549,7 +549,7 @@ uint64_t infer_forward_bytes(const infer_shape *shape, uint32_t layer_count, uin
 
 const char *infer_kernel_name(infer_kernel kernel)
 {
-    static const char *const names[] = {"sequential", "blocked", "fma", "bf16"};
+    static const char *const names[] = {"sequential", "blocked", "fma", "bf16", "q8"};
     _Static_assert(UTIL_ARRAY_COUNT(names) == INFER_KERNEL_COUNT, "kernel names");
     return (unsigned)kernel < INFER_KERNEL_COUNT ? names[kernel] : "unknown";
 }

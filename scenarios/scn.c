@@ -434,7 +434,7 @@ static int scn_class_memory_bandwidth(scn_check *check, const scn_node *node, co
 /* Memory, FLOP rate, kernel and overhead of class 'i' (defaults stay when absent). */
 static int scn_class_hardware(scn_check *check, const scn_node *entry, size_t i, scn_class *c)
 {
-    static const char *const kernels[] = {"sequential", "blocked", "fma", "bf16", NULL};
+    static const char *const kernels[] = {"sequential", "blocked", "fma", "bf16", "q8", NULL};
     char path[96];
     char why[200];
     int rc = 0;

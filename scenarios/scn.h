@@ -76,7 +76,8 @@ typedef enum scn_kernel {
     SCN_KERNEL_SEQUENTIAL = 0,    /* values match infer_kernel in node/infer.h */
     SCN_KERNEL_BLOCKED,
     SCN_KERNEL_FMA,
-    SCN_KERNEL_BF16
+    SCN_KERNEL_BF16,
+    SCN_KERNEL_Q8
 } scn_kernel;
 
 typedef struct scn_class {

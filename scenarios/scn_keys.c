@@ -67,7 +67,7 @@ const scn_key_info scn__keys[] = {
     K("nodes.classes[].bandwidth", BITRATE, "bit/s", "0", "", "uplink; 0 = network.bandwidth"),
     K("nodes.classes[].memory", SIZE, "B", "16GiB", "", "memory for weights and KV caches"),
     K("nodes.classes[].flops", FLOPS, "FLOP/s", "10TFLOPS", "", "compute speed"),
-    K("nodes.classes[].kernel", ENUM, "", "sequential", "", "sequential, blocked, fma, bf16"),
+    K("nodes.classes[].kernel", ENUM, "", "sequential", "", "sequential, blocked, fma, bf16, q8"),
     K("nodes.classes[].overhead", DURATION, "", "100us", "", "fixed cost of each compute call"),
     K("nodes.classes[].memory_bandwidth", BYTERATE, "B/s", "0", "",
       "roofline: 0 = unbounded, FLOPs alone"),

@@ -31,7 +31,7 @@ static const char *const params_latency_models[] = {"constant", "uniform", "norm
                                                     "lognormal"};
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
-static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16"};
+static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16", "q8"};
 static const char *const params_dtypes[] = {"fp32", "fp16", "bf16", "int8"};
 static const char *const params_arrivals[] = {"poisson", "constant", "explicit"};
 

@@ -267,6 +267,9 @@ START_TEST(test_sim_inference_divergence_by_kernel)
     for (uint64_t r = 0; r < result->request_count; r++) {
         for (uint32_t k = 0; k < INFER_KERNEL_COUNT; k++) {
             const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + k];
+            if (!result->kernel_used[k]) {
+                continue; /* q8: no class runs it here */
+            }
             drift[k] = d->logits_maxabs > drift[k] ? d->logits_maxabs : drift[k];
             ck_assert_double_gt(d->logits_cosine, 0.999);
         }
@@ -275,6 +278,28 @@ START_TEST(test_sim_inference_divergence_by_kernel)
     ck_assert_double_gt(drift[INFER_KERNEL_BLOCKED], 0.0);
     ck_assert_double_gt(drift[INFER_KERNEL_FMA], 0.0);
     ck_assert_double_gt(drift[INFER_KERNEL_BF16], drift[INFER_KERNEL_BLOCKED]);
+    world_result_destroy(result);
+}
+END_TEST
+
+/* A class on the q8 kernel (int8 matmuls): the oracle measures its drift
+ * like any variant's -- larger than the float kernels', not zero, and the
+ * logits still point the same way. */
+START_TEST(test_sim_inference_q8_kernel_measured)
+{
+    const char *const q8[] = {"nodes.classes.3.kernel=q8"};
+    world_result *result = run_inference(q8, 1);
+    ck_assert(result->kernel_used[INFER_KERNEL_Q8]);
+    double drift_q8 = 0, drift_blocked = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        ck_assert(result->requests[r].compared);
+        const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT];
+        drift_q8 = fmax(drift_q8, d[INFER_KERNEL_Q8].logits_maxabs);
+        drift_blocked = fmax(drift_blocked, d[INFER_KERNEL_BLOCKED].logits_maxabs);
+        ck_assert_double_gt(d[INFER_KERNEL_Q8].logits_cosine, 0.999);
+    }
+    ck_assert_double_gt(drift_q8, drift_blocked);
+    ck_assert_double_gt(drift_blocked, 0.0);
     world_result_destroy(result);
 }
 END_TEST
@@ -901,6 +926,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_reference_kernel_matches_exactly);
     tcase_add_test(inference, test_sim_inference_divergence_by_kernel);
     tcase_add_test(inference, test_sim_inference_int8_wire_drifts);
+    tcase_add_test(inference, test_sim_inference_q8_kernel_measured);
     tcase_add_test(inference, test_sim_inference_kv_slots_refuse);
     tcase_add_test(inference, test_sim_inference_crash_times_out);
     tcase_add_test(inference, test_sim_inference_placement_respects_memory);
