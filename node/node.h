@@ -201,6 +201,7 @@ typedef struct node_effect {
     bool memory_bound;               /* OBSERVE COMPUTE: the roofline's memory side set
                                       * its time (bytes / bandwidth > FLOPs / rate) */
     uint32_t segment;                /* OBSERVE COMPUTE/LOGITS */
+    uint32_t attempt;                /* OBSERVE LOGITS: the route attempt (failover) */
     const float *data;               /* OBSERVE LOGITS: valid until the next node call */
     const node_decision *decision;   /* OBSERVE DECISION: valid until the next node call */
     uint64_t send_at_ns;             /* SEND: transmit then (>= now: after compute) */

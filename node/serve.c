@@ -690,6 +690,7 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
         logits->rumor_id = m->rumor_id;
         logits->segment = m->segment;
         logits->value = m->step;
+        logits->attempt = m->hops;
         logits->data = store->logits;
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id,
                                end_ns);

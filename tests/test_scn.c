@@ -1673,7 +1673,8 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/48_segment_count_too_large.yaml", SCN_ESCHEMA, 5, 13,
      "model.segments (7) must be at most the layer count (6)"},
     {"tests/bad/49_unknown_kernel.yaml", SCN_ESCHEMA, 4, 40,
-     "unknown nodes.classes.0.kernel 'tensor' (expected one of: sequential, blocked, fma, bf16)"},
+     "unknown nodes.classes.0.kernel 'tensor' (expected one of: sequential, blocked, fma, bf16, "
+     "q8)"},
     {"tests/bad/50_bad_flops_unit.yaml", SCN_ESCHEMA, 4, 39,
      "nodes.classes.0.flops: unknown unit 'TFLOP/s' in FLOP rate '10 TFLOP/s'"},
     {"tests/bad/51_unknown_wire_dtype.yaml", SCN_ESCHEMA, 5, 15,

@@ -663,7 +663,10 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         row->flops += effect->value;
     } else if (effect->observation == NODE_OBS_LOGITS) {
         uint32_t block = world->oracle_block_of[request];
-        if (block != 0 && effect->value < world->serving.generate_tokens) {
+        /* Failover: logits of a route the client already gave up are not
+         * its answer (the replay's are). */
+        bool abandoned = effect->attempt < world->requests[request].attempt;
+        if (block != 0 && !abandoned && effect->value < world->serving.generate_tokens) {
             float *logits = util_pool_block(&world->oracle_pool, block - 1);
             memcpy(logits + effect->value * world->serving.vocab, effect->data,
                    world->serving.vocab * sizeof(float));
