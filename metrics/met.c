@@ -198,9 +198,14 @@ static const char met_schema_v9_sql[] =
     " epsilon REAL, reconstruction REAL, PRIMARY KEY (run_id, request_id, node_id));"
     "CREATE INDEX privacy_node ON privacy(run_id, node_id);";
 
-/* Versions 10 to 12: numbers held for changes developed alongside this
+/* Versions 10 and 11: numbers held for changes developed alongside this
  * one; each is a step that does nothing until they land. */
 static const char met_schema_reserved_sql[] = "";
+
+/* Version 12: failover. A request row keeps how many times its client
+ * replayed it on a fresh route (NULL without workload.failover and in rows
+ * written before). Only adds. */
+static const char met_schema_v12_sql[] = "ALTER TABLE requests ADD COLUMN failovers INTEGER;";
 
 /* Version 13: privacy, continued. The privacy table gains what a curious
  * node recovered of the generated tokens (from the single row of each
@@ -234,7 +239,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v9_sql,
     met_schema_reserved_sql,
     met_schema_reserved_sql,
-    met_schema_reserved_sql,
+    met_schema_v12_sql,
     met_schema_v13_sql,
 };
 
@@ -308,7 +313,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
@@ -997,6 +1002,7 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_text(stmt, 19, row->prompt_text);
     db_bind_text(stmt, 20, row->output_ids);
     db_bind_text(stmt, 21, row->output_text);
+    db_bind_int_or_null(stmt, 22, row->failovers);
     return db_stmt_run(db, stmt, "insert request");
 }
 

@@ -108,6 +108,8 @@ typedef struct met_request_row {
     const char *prompt_text;         /* the prompt decoded */
     const char *output_ids;          /* generated token ids, "5 17 9" */
     const char *output_text;         /* the generated ids decoded */
+    /* With workload.failover (schema 12); negative stores NULL. */
+    int64_t failovers;               /* replays on a fresh route */
 } met_request_row;
 
 /* One (request, segment): who served it and what it cost (schema 2). */

@@ -13,6 +13,18 @@
  * layers), so two honest nodes of different classes disagree by real
  * floating-point drift. INFER_KERNEL_SEQUENTIAL is the reference.
  *
+ * INFER_KERNEL_Q8 runs every matmul (the seven of each layer and the
+ * classifier) in integers as llama2.c's runq.c does: the weights in groups
+ * of G values, each an int8 with a float scale (a Q8_0 checkpoint's own
+ * groups; a float model's quantized as the exporter does, scale = max |w| /
+ * 127, rounded half to even); the activations quantized per group of G
+ * before each matmul (scale = max |x| / 127, rounded half away from zero,
+ * as runq.c's round); each output the sum over groups, in order, of the
+ * int32 dot product of a group times both scales. Everything else (norms,
+ * softmax, attention) is the reference's float arithmetic. G is the
+ * checkpoint's group size, else 64 halved until it divides dim and
+ * hidden_dim (the exporter's rule).
+ *
  * Every forward call counts the floating-point operations it really
  * performs (a multiply-add is 2); the simulator charges them to simulated
  * time through the node's hardware class. */
@@ -48,6 +60,7 @@ typedef enum infer_kernel {
     INFER_KERNEL_BLOCKED,        /* 8 accumulators over blocks, combined pairwise */
     INFER_KERNEL_FMA,            /* fused multiply-add (fmaf), 4 accumulators */
     INFER_KERNEL_BF16,           /* blocked, with activations rounded to bf16 between layers */
+    INFER_KERNEL_Q8,             /* llama2.c runq.c: int8 matmuls on Q8_0 groups (below) */
     INFER_KERNEL_COUNT
 } infer_kernel;
 
@@ -110,6 +123,14 @@ const infer_shape *infer_model_shape(const infer_model *model);
 uint64_t infer_layer_weight_bytes(const infer_shape *shape);
 /* Bytes of KV cache one layer needs per token of context. */
 uint64_t infer_layer_kv_bytes_per_token(const infer_shape *shape);
+/* Bytes one forward call moves through memory (the roofline's memory side):
+ * the weights of its 'layer_count' layers read once (plus the final norm
+ * and the classifier when 'last'), the KV cache read over the whole context
+ * (pos0 + count positions, the new rows included), and the activations read
+ * and written (count rows of dim floats each way; plus the logits when
+ * 'last'). Weights are counted at fp32, as the executor holds them. */
+uint64_t infer_forward_bytes(const infer_shape *shape, uint32_t layer_count, uint32_t pos0,
+                             uint32_t count, bool last);
 
 /* Per-process scratch space for forward calls of up to 'tokens_max' tokens
  * at once (prefill). One executor serves every node of a process in turn. */

@@ -8,6 +8,7 @@
  *   FMA         acc[j] = fmaf(a[i], b[i], acc[j]) over i = j mod 4, in order,
  *               then (acc0 + acc1) + (acc2 + acc3)
  *   BF16        BLOCKED, plus every activation of x rounded to bf16 after each layer
+ *   Q8          matmuls in integers on int8 groups (infer_q8.c), the rest SEQUENTIAL
  *
  * fmaf is the C library's correctly rounded fused multiply-add, or the
  * hardware instruction (also correctly rounded) on the AVX2+FMA path: the
@@ -582,6 +583,23 @@ INLINE void residual_add(float *x, const float *delta, size_t n)
     }
 }
 
+/* Q8 runs its matmuls in integers (infer_q8.c); the rest of its layer is
+ * the reference's float arithmetic. */
+INLINE infer_kernel float_kernel(infer_kernel kernel)
+{
+    return kernel == INFER_KERNEL_Q8 ? INFER_KERNEL_SEQUENTIAL : kernel;
+}
+
+INLINE void matmul_any(infer_executor *ex, infer_kernel kernel, const infer_mat *mat,
+                       const float *x, uint32_t count, float *out)
+{
+    if (kernel == INFER_KERNEL_Q8) {
+        infer__matmul_q8(ex, mat, x, count, out);
+        return;
+    }
+    matmul_body(kernel, mat, x, count, out);
+}
+
 INLINE void attention_block(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
                             uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
 {
@@ -595,18 +613,19 @@ INLINE void attention_block(infer_executor *ex, infer_kernel kernel, infer_kv *k
     float *values = kv->values + layer_offset;
     const float *weight = model->rms_att + (size_t)layer_index * dim;
     for (uint32_t t = 0; t < count; t++) {
-        rmsnorm_body(kernel, ex->xb + (size_t)t * dim, x + (size_t)t * dim, weight, dim);
+        rmsnorm_body(float_kernel(kernel), ex->xb + (size_t)t * dim, x + (size_t)t * dim, weight,
+                     dim);
     }
     /* Keys and values of the new positions go straight into the cache. */
-    matmul_body(kernel, &layer->wq, ex->xb, count, ex->q);
-    matmul_body(kernel, &layer->wk, ex->xb, count, keys + (size_t)pos0 * kv_dim);
-    matmul_body(kernel, &layer->wv, ex->xb, count, values + (size_t)pos0 * kv_dim);
+    matmul_any(ex, kernel, &layer->wq, ex->xb, count, ex->q);
+    matmul_any(ex, kernel, &layer->wk, ex->xb, count, keys + (size_t)pos0 * kv_dim);
+    matmul_any(ex, kernel, &layer->wv, ex->xb, count, values + (size_t)pos0 * kv_dim);
     for (uint32_t t = 0; t < count; t++) {
         rope_body(model, ex->q + (size_t)t * dim, dim, pos0 + t);
         rope_body(model, keys + (size_t)(pos0 + t) * kv_dim, kv_dim, pos0 + t);
     }
-    attention_heads(ex, kernel, keys, values, count, pos0);
-    matmul_body(kernel, &layer->wo, ex->xb, count, ex->xb2);
+    attention_heads(ex, float_kernel(kernel), keys, values, count, pos0);
+    matmul_any(ex, kernel, &layer->wo, ex->xb, count, ex->xb2);
     residual_add(x, ex->xb2, (size_t)count * dim);
 }
 
@@ -619,16 +638,17 @@ INLINE void ffn_block(infer_executor *ex, infer_kernel kernel, uint32_t layer_in
     size_t hidden_total = (size_t)count * model->shape.hidden_dim;
     const float *weight = model->rms_ffn + (size_t)layer_index * dim;
     for (uint32_t t = 0; t < count; t++) {
-        rmsnorm_body(kernel, ex->xb + (size_t)t * dim, x + (size_t)t * dim, weight, dim);
+        rmsnorm_body(float_kernel(kernel), ex->xb + (size_t)t * dim, x + (size_t)t * dim, weight,
+                     dim);
     }
-    matmul_body(kernel, &layer->w1, ex->xb, count, ex->hb);
-    matmul_body(kernel, &layer->w3, ex->xb, count, ex->hb2);
+    matmul_any(ex, kernel, &layer->w1, ex->xb, count, ex->hb);
+    matmul_any(ex, kernel, &layer->w3, ex->xb, count, ex->hb2);
     for (size_t i = 0; i < hidden_total; i++) {
         float value = ex->hb[i];
         value = value * (1.0f / (1.0f + expf(-value)));
         ex->hb[i] = value * ex->hb2[i];
     }
-    matmul_body(kernel, &layer->w2, ex->hb, count, ex->xb);
+    matmul_any(ex, kernel, &layer->w2, ex->hb, count, ex->xb);
     residual_add(x, ex->xb, (size_t)count * dim);
 }
 
@@ -650,8 +670,8 @@ INLINE void classify_body(infer_executor *ex, infer_kernel kernel, const float *
     const infer_model *model = ex->model;
     const infer_mat *classifier =
         model->shape.shared_classifier ? &model->embedding : &model->classifier;
-    rmsnorm_body(kernel, ex->xb, x, model->rms_final, model->shape.dim);
-    matmul_body(kernel, classifier, ex->xb, 1, logits);
+    rmsnorm_body(float_kernel(kernel), ex->xb, x, model->rms_final, model->shape.dim);
+    matmul_any(ex, kernel, classifier, ex->xb, 1, logits);
 }
 
 /* ---- the two instantiations ---- */
@@ -714,7 +734,7 @@ bool infer_uses_avx2(void)
 void infer__matmul(int isa, infer_kernel kernel, const infer_mat *mat, const float *x,
                    uint32_t count, float *out)
 {
-    ASSERT((unsigned)kernel < INFER_KERNEL_COUNT);
+    ASSERT((unsigned)kernel < INFER_KERNEL_COUNT && kernel != INFER_KERNEL_Q8);
     ASSERT(((uintptr_t)mat->data & 31u) == 0);
 #if INFER_HAVE_AVX2
     if (isa == INFER_ISA_AVX2) {
@@ -755,12 +775,12 @@ void infer__classify(infer_executor *executor, infer_kernel kernel, const float 
 
 float infer__dot(infer_kernel kernel, const float *a, const float *b, uint32_t n)
 {
-    return dot_body(kernel, a, b, n);
+    return dot_body(float_kernel(kernel), a, b, n);
 }
 
 float infer__sum(infer_kernel kernel, const float *a, uint32_t n)
 {
-    return sum_body(kernel, a, n);
+    return sum_body(float_kernel(kernel), a, n);
 }
 
 /* Round to nearest even on the bits; NaN stays NaN, overflow becomes inf

@@ -60,6 +60,10 @@ void infer_executor_destroy(infer_executor *executor)
     util_free(executor->hb2);
     util_free(executor->att);
     util_free(executor->kt);
+    util_free(executor->q8x);
+    util_free(executor->q8xs);
+    util_free(executor->q8w);
+    util_free(executor->q8ws);
     util_free(executor);
 }
 
@@ -89,8 +93,15 @@ int infer_executor_create(const infer_model *model, uint32_t tokens_max, infer_e
     ex->att = util_calloc(model->shape.seq_len, sizeof(float));
     size_t kt_stride = ((size_t)model->shape.seq_len + 15) / 16 * 16;
     ex->kt = util_calloc(kt_stride * model->head_size, sizeof(float));
+    size_t cols_max = model->shape.hidden_dim > model->shape.dim ? model->shape.hidden_dim
+                                                                  : model->shape.dim;
+    ex->q8x = util_calloc((size_t)tokens_max * cols_max, 1);
+    ex->q8xs = util_calloc((size_t)tokens_max * cols_max, sizeof(float));
+    ex->q8w = util_calloc(cols_max, 1);
+    ex->q8ws = util_calloc(2 * cols_max, sizeof(float));
     if (ex->xb == NULL || ex->xb2 == NULL || ex->q == NULL || ex->hb == NULL ||
-        ex->hb2 == NULL || ex->att == NULL || ex->kt == NULL) {
+        ex->hb2 == NULL || ex->att == NULL || ex->kt == NULL || ex->q8x == NULL ||
+        ex->q8xs == NULL || ex->q8w == NULL || ex->q8ws == NULL) {
         infer_executor_destroy(ex);
         return INFER_ENOMEM;
     }

@@ -56,6 +56,7 @@ struct infer_model {
     infer_mat embedding;      /* vocab x dim; also the classifier when shared */
     infer_mat classifier;     /* vocab x dim; unused (data NULL) when shared */
     infer_layer *layers;
+    uint32_t q8_group;        /* a Q8_0 checkpoint's group size; 0 for a float model */
 };
 
 struct infer_executor {
@@ -69,7 +70,19 @@ struct infer_executor {
     float *hb2;               /* tokens_max * hidden */
     float *att;               /* seq_len */
     float *kt;                /* head_size * seq_len rounded up to 16: transposed keys */
+    int8_t *q8x;              /* Q8: tokens_max * max(dim, hidden) quantized activations */
+    float *q8xs;              /* Q8: their scales, one per group */
+    int8_t *q8w;              /* Q8: one weight row, quantized */
+    float *q8ws;              /* Q8: the weight row in float, then its scales (2 x cols) */
 };
+
+/* Q8: the group size of the model's int8 matmuls (infer.h). Cannot fail. */
+uint32_t infer__q8_group(const infer_model *model);
+/* Q8: out[t * rows + r] = row r of 'mat' . x[t * cols ..] for t < count, in
+ * integers on groups as INFER_KERNEL_Q8 defines, with the executor's
+ * scratch. Cannot fail. */
+void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const float *x,
+                      uint32_t count, float *out);
 
 /* Element (row, col) of a packed matrix. */
 static inline float *infer__mat_at(const infer_mat *mat, uint32_t row, uint32_t col)

@@ -532,9 +532,24 @@ uint64_t infer_layer_kv_bytes_per_token(const infer_shape *shape)
     return 2 * kv_dim * sizeof(float);
 }
 
+uint64_t infer_forward_bytes(const infer_shape *shape, uint32_t layer_count, uint32_t pos0,
+                             uint32_t count, bool last)
+{
+    ASSERT(shape != NULL && layer_count <= shape->n_layers);
+    ASSERT(count >= 1 && (uint64_t)pos0 + count <= shape->seq_len);
+    uint64_t dim = shape->dim;
+    uint64_t bytes = layer_count * infer_layer_weight_bytes(shape);
+    bytes += layer_count * infer_layer_kv_bytes_per_token(shape) * ((uint64_t)pos0 + count);
+    bytes += 2 * (uint64_t)count * dim * sizeof(float);
+    if (last) {
+        bytes += (dim + (uint64_t)shape->vocab_size * dim + shape->vocab_size) * sizeof(float);
+    }
+    return bytes;
+}
+
 const char *infer_kernel_name(infer_kernel kernel)
 {
-    static const char *const names[] = {"sequential", "blocked", "fma", "bf16"};
+    static const char *const names[] = {"sequential", "blocked", "fma", "bf16", "q8"};
     _Static_assert(UTIL_ARRAY_COUNT(names) == INFER_KERNEL_COUNT, "kernel names");
     return (unsigned)kernel < INFER_KERNEL_COUNT ? names[kernel] : "unknown";
 }

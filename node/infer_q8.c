@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node/infer.h"
+#include "node/infer_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
 
@@ -238,6 +238,9 @@ int infer_model_from_q8_checkpoint(const void *bytes, size_t size, infer_model *
         rc = infer_model_from_checkpoint(fp32, Q8_FP32_HEADER_BYTES + 4 * q.fp32_floats, out,
                                          why, why_size);
     }
+    if (rc == 0) {
+        (*out)->q8_group = q.group_size; /* INFER_KERNEL_Q8 uses the file's groups. */
+    }
     util_free(fp32);
     return rc;
 }
@@ -313,4 +316,75 @@ int infer_model_to_q8_checkpoint(const infer_model *model, uint32_t group_size,
     *bytes_out = bytes;
     *size_out = q.q8_bytes;
     return 0;
+}
+
+/* ---- INFER_KERNEL_Q8: runq.c's integer matmul ---- */
+
+uint32_t infer__q8_group(const infer_model *model)
+{
+    ASSERT(model != NULL);
+    if (model->q8_group != 0) {
+        return model->q8_group;
+    }
+    uint32_t group = 64;
+    while (model->shape.dim % group != 0 || model->shape.hidden_dim % group != 0) {
+        group /= 2; /* dim is even (head sizes are), so this stops at 2 or above. */
+    }
+    ASSERT(group >= 1);
+    return group;
+}
+
+/* Quantizes n values in groups: scale = max |x| / 127, each value x /
+ * scale rounded (half to even for weights, as the exporter; half away from
+ * zero for activations, as runq.c's round); an all-zero group is zeros. */
+static void q8_quantize(const float *x, uint32_t n, uint32_t group, bool weights, int8_t *values,
+                        float *scales)
+{
+    for (uint32_t g = 0; g < n / group; g++) {
+        float max = 0.0f;
+        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
+            max = fmaxf(max, fabsf(x[i]));
+        }
+        float scale = max / 127.0f;
+        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
+            float v = scale > 0.0f ? x[i] / scale : 0.0f;
+            values[i] = (int8_t)(weights ? nearbyintf(v) : roundf(v));
+        }
+        scales[g] = scale;
+    }
+}
+
+void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const float *x,
+                      uint32_t count, float *out)
+{
+    ASSERT(executor != NULL && mat != NULL && count <= executor->tokens_max);
+    uint32_t cols = mat->cols;
+    uint32_t group = infer__q8_group(executor->model);
+    ASSERT(cols % group == 0);
+    uint32_t groups = cols / group;
+    for (uint32_t t = 0; t < count; t++) {
+        q8_quantize(x + (size_t)t * cols, cols, group, false, executor->q8x + (size_t)t * cols,
+                    executor->q8xs + (size_t)t * groups);
+    }
+    float *row = executor->q8ws;                /* the weight row in float */
+    float *scales = executor->q8ws + cols;      /* then its groups' scales */
+    for (uint32_t r = 0; r < mat->rows; r++) {
+        for (uint32_t c = 0; c < cols; c++) {
+            row[c] = *infer__mat_at(mat, r, c);
+        }
+        q8_quantize(row, cols, group, true, executor->q8w, scales);
+        for (uint32_t t = 0; t < count; t++) {
+            const int8_t *xq = executor->q8x + (size_t)t * cols;
+            const float *xs = executor->q8xs + (size_t)t * groups;
+            float value = 0.0f;
+            for (uint32_t g = 0; g < groups; g++) {
+                int32_t dot = 0;
+                for (uint32_t i = g * group; i < (g + 1) * group; i++) {
+                    dot += (int32_t)xq[i] * (int32_t)executor->q8w[i];
+                }
+                value += ((float)dot * scales[g]) * xs[g]; /* runq.c's order */
+            }
+            out[(size_t)t * mat->rows + r] = value;
+        }
+    }
 }

@@ -135,8 +135,10 @@ typedef enum node_observation {
                                       * out (value = the new round) */
     NODE_OBS_DECISION,               /* a client settled or abandoned a step: 'decision'
                                       * says who was drawn, answered, judged and accepted */
-    NODE_OBS_RELEASE                 /* a sender noised activations entering 'segment'
+    NODE_OBS_RELEASE,                /* a sender noised activations entering 'segment'
                                       * (privacy): one release, value = rows */
+    NODE_OBS_FAILOVER                /* a client replayed a request on a fresh route
+                                      * (value = the new route attempt) */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -196,7 +198,10 @@ typedef struct node_effect {
     const node_outcome *outcome;     /* OUTPUT of a request: valid until the next node call */
     uint64_t value;                  /* OBSERVE: amount */
     uint64_t start_ns;               /* OBSERVE COMPUTE: when the compute started */
+    bool memory_bound;               /* OBSERVE COMPUTE: the roofline's memory side set
+                                      * its time (bytes / bandwidth > FLOPs / rate) */
     uint32_t segment;                /* OBSERVE COMPUTE/LOGITS */
+    uint32_t attempt;                /* OBSERVE LOGITS: the route attempt (failover) */
     const float *data;               /* OBSERVE LOGITS: valid until the next node call */
     const node_decision *decision;   /* OBSERVE DECISION: valid until the next node call */
     uint64_t send_at_ns;             /* SEND: transmit then (>= now: after compute) */
@@ -229,6 +234,7 @@ typedef struct node_request {
     uint32_t prompt_tokens;
     uint32_t generated;
     uint32_t status;                 /* 0 running, else NODE_REQUEST_* */
+    uint32_t attempt;                /* failover: the route in use, 0 = the first */
     uint64_t submitted_ns;
     uint32_t *tokens;                /* prompt then generated: prompt + generate entries */
 } node_request;
@@ -395,11 +401,17 @@ typedef struct node_serving {
     uint64_t route_salt;
     uint32_t generate_tokens;
     uint64_t request_timeout_ns;
+    /* Failover (no verifier): a step whose token is not back within
+     * step_timeout_ns is replayed -- the prompt and the tokens so far --
+     * on the request's next route attempt (node_route_attempt). */
+    bool failover;
+    uint64_t step_timeout_ns;
     uint32_t kv_slots;
     /* Per node (node_count entries). */
     const uint8_t *kernel_of;        /* infer_kernel */
     const double *flops_per_s_of;
     const uint64_t *overhead_ns_of;
+    const double *memory_bandwidth_of; /* bytes/s; 0 (or a NULL table) = FLOPs alone */
     uint64_t request_capacity;       /* request ids are 0 .. request_capacity - 1 */
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
     size_t payload_capacity;         /* bytes of node_store.payload */
@@ -475,6 +487,17 @@ void node_privacy_noise(float *rows, uint32_t count, uint32_t dim, double clip, 
 
 /* The server of 'segment' for 'request'. Pure; every node computes it. */
 uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment);
+/* The server of 'segment' on the request's route attempt 'attempt': 0 is
+ * node_route; each later attempt moves every segment to the next of its
+ * servers (in placement order, wrapping), so a segment with two or more
+ * servers gets another one. Pure. */
+uint32_t node_route_attempt(const node_serving *serving, uint64_t request, uint32_t segment,
+                            uint32_t attempt);
+
+/* Route attempts a request may use: the first and up to 7 failovers.
+ * Each attempt has its own cache slot per (request, segment), so a
+ * replacement never meets a state the old route left behind. */
+#define NODE_ATTEMPTS_MAX 8u
 
 /* Frees every KV chunk of the store's pools. Cannot fail. */
 void node_store_release(node_store *store);

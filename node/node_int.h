@@ -27,11 +27,14 @@ int node__serve_message(node *self, uint64_t now_ns, const node_message *message
 /* ---- serve.c internals used by committee.c ---- */
 
 /* Per-request slots of a segment: one per member of every round's
- * committee (so a fresh committee never meets the last one's state), or
- * one without a committee. */
+ * committee (so a fresh committee never meets the last one's state), one
+ * per route attempt under failover, or one. */
 static inline size_t node__serve_slots(const node_serving *serving)
 {
-    return serving->verifier != NULL ? (size_t)serving->committee * (serving->retries + 1) : 1;
+    if (serving->verifier != NULL) {
+        return (size_t)serving->committee * (serving->retries + 1);
+    }
+    return serving->failover ? NODE_ATTEMPTS_MAX : 1;
 }
 
 /* Index of (request, segment, slot) in kv_block_of and reveal_block_of. */
@@ -46,6 +49,7 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_COMMIT 3u
 #define NODE_SERVE_TIMER_REVEAL 4u
 #define NODE_SERVE_TIMER_HOLD 5u
+#define NODE_SERVE_TIMER_STEP 6u     /* failover: a step's deadline (low = attempt << 13 | step) */
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);

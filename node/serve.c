@@ -8,9 +8,11 @@
  * request's KV cache for its layers until the client's END or a timeout.
  *
  * Compute time is charged, not waited for: a server's calls queue FIFO on
- * its own compute (busy_until), each lasting FLOPs / class FLOP/s plus the
- * class's per-call overhead, and the message carrying the result is sent
- * when the call ends (SEND send_at_ns).
+ * its own compute (busy_until), each lasting FLOPs / class FLOP/s -- or,
+ * when the class sets a memory bandwidth and it is longer, the bytes the
+ * call moves over that bandwidth (the roofline) -- plus the class's
+ * per-call overhead, and the message carrying the result is sent when the
+ * call ends (SEND send_at_ns).
  *
  * Timer ids: NODE_TIMER_SERVE_BIT | kind << 56 | request << 26 | low 26 bits:
  * kind 1 = the client's request timeout, 2 = a server's KV expiry (low =
@@ -36,6 +38,20 @@ uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segm
     ASSERT(count > 0);
     uint64_t mixed = util_mix64(serving->route_salt ^ (request * NODE_SEGMENTS_MAX + segment));
     return serving->servers[first + (uint32_t)(mixed % count)];
+}
+
+uint32_t node_route_attempt(const node_serving *serving, uint64_t request, uint32_t segment,
+                            uint32_t attempt)
+{
+    ASSERT(segment < serving->segment_count && attempt < NODE_ATTEMPTS_MAX);
+    if (attempt == 0) {
+        return node_route(serving, request, segment);
+    }
+    uint32_t first = serving->server_offsets[segment];
+    uint32_t count = serving->server_offsets[segment + 1] - first;
+    ASSERT(count > 0);
+    uint64_t mixed = util_mix64(serving->route_salt ^ (request * NODE_SEGMENTS_MAX + segment));
+    return serving->servers[first + (uint32_t)((mixed % count + attempt) % count)];
 }
 
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low)
@@ -97,7 +113,7 @@ static bool slot_client_take(const node *self, const node_message *m, uint32_t s
     size_t index = node__serve_slot_index(self->config.serving, m->rumor_id, m->segment, slot);
     ASSERT(m->origin < self->config.node_count); /* Validated with the hop. */
     ASSERT(slot < node__serve_slots(self->config.serving)); /* server_slot computed it. */
-    if (m->step == 0 && store->kv_block_of[index] == 0) {
+    if (m->position == 0 && store->kv_block_of[index] == 0) {
         store->client_of[index] = m->origin + 1u; /* A fresh request starts here. */
     }
     /* No record: a later step whose prefill never came; refused below. */
@@ -189,7 +205,7 @@ void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t req
                          uint32_t segment, uint64_t value)
 {
     ASSERT((observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE) ||
-           observation == NODE_OBS_RELEASE);
+           observation == NODE_OBS_RELEASE || observation == NODE_OBS_FAILOVER);
     ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;
@@ -210,6 +226,19 @@ void node__serve_put_tokens(uint8_t *out, const uint32_t *tokens, uint32_t count
 
 /* ---- client ---- */
 
+/* Failover: the token of the request's current step is due by then. */
+static void client_step_deadline(const node *self, node_outbox *outbox, uint64_t request,
+                                 uint64_t now_ns)
+{
+    const node_serving *serving = self->config.serving;
+    const node_request *r = &self->config.store->requests[request];
+    ASSERT(serving->failover && r->attempt < NODE_ATTEMPTS_MAX);
+    ASSERT(r->generated < NODE_ATTEMPTS_MAX); /* generate < seq_len <= 8192 */
+    node__serve_timer_arm(outbox, now_ns + serving->step_timeout_ns,
+                          node__serve_timer_id(NODE_SERVE_TIMER_STEP, request,
+                                               r->attempt << 13 | r->generated));
+}
+
 /* Sends rows [position, position + count) of the request's tokens to the
  * server of segment 0 for generation step 'step' (no committee). */
 static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request, uint32_t position,
@@ -223,7 +252,9 @@ static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request
     ASSERT(count >= 1 && position + count <= r->prompt_tokens + r->generated);
     node__serve_put_tokens(store->payload, r->tokens + position, count);
     node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKENS,
-                                       node_route(serving, request, 0), request, now_ns);
+                                       node_route_attempt(serving, request, 0, r->attempt),
+                                       request, now_ns);
+    m->hops = r->attempt;
     m->origin = r->client;
     m->origin_ns = r->submitted_ns;
     m->segment = 0;
@@ -232,6 +263,9 @@ static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request
     m->step = step;
     m->payload = store->payload;
     m->payload_bytes = count * 4;
+    if (serving->failover) {
+        client_step_deadline(self, outbox, request, now_ns);
+    }
 }
 
 /* The prompt of a SUBMIT, checked: 1 .. tokens_max ids below the vocabulary. */
@@ -270,6 +304,7 @@ int node__serve_submit(node *self, uint64_t now_ns, const node_event *event, nod
     r->submitted_ns = now_ns;
     r->status = 0;
     r->generated = 0;
+    r->attempt = 0;
     ASSERT(node__client_owns(self, request));
     ASSERT(r->prompt_tokens >= 1 && r->prompt_tokens <= serving->tokens_max);
     if (serving->verifier != NULL) {
@@ -305,6 +340,9 @@ void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
         uint64_t deadline = r->submitted_ns + serving->request_timeout_ns;
         node__serve_timer_arm(outbox, deadline > now_ns ? deadline : now_ns,
                               node__serve_timer_id(NODE_SERVE_TIMER_CLIENT, request, 0));
+        if (serving->failover && outbox->count + 1 < NODE_OUTBOX_MAX) {
+            client_step_deadline(self, outbox, request, now_ns); /* Lost while down. */
+        }
     }
 }
 
@@ -341,6 +379,44 @@ static const node_outcome *client_outcome(node *self, uint64_t request)
     return outcome;
 }
 
+/* Tells every server of the request's current route attempt to drop the
+ * attempt's cache. */
+static void client_send_end(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
+{
+    const node_serving *serving = self->config.serving;
+    uint32_t attempt = self->config.store->requests[request].attempt;
+    for (uint32_t s = 0; s < serving->segment_count; s++) {
+        node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_END,
+                                           node_route_attempt(serving, request, s, attempt),
+                                           request, now_ns);
+        m->segment = (uint16_t)s;
+        m->origin = self->config.node_id;
+        m->hops = attempt;
+    }
+}
+
+/* Failover: the current route stopped answering (or refused). The old
+ * route's servers are told to drop their caches, and the prefix -- the
+ * prompt and the tokens so far -- goes to the next route attempt as one
+ * prefill at position 0, so every server of the new route rebuilds its KV
+ * cache and the last one answers the step the client waits for. Past
+ * NODE_ATTEMPTS_MAX the request is left to its timeout. */
+static void client_failover(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns)
+{
+    const node_serving *serving = self->config.serving;
+    node_request *r = &self->config.store->requests[request];
+    ASSERT(serving->failover && serving->verifier == NULL);
+    ASSERT(node__client_owns(self, request) && r->status == 0);
+    if (r->attempt + 1u >= NODE_ATTEMPTS_MAX) {
+        return;
+    }
+    client_send_end(self, outbox, request, now_ns);
+    r->attempt += 1;
+    node__serve_observe(outbox, NODE_OBS_FAILOVER, request, 0, r->attempt);
+    client_send_tokens(self, outbox, request, 0, r->prompt_tokens + r->generated, r->generated,
+                       now_ns);
+}
+
 /* The request is over: tell the application, and every server of the
  * route (or every member of the committees) to drop its KV cache. */
 void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint32_t status,
@@ -366,12 +442,7 @@ void node__client_finish(node *self, node_outbox *outbox, uint64_t request, uint
         ASSERT(state->block == 0); /* The votes go back to the pool with the request. */
         return;
     }
-    for (uint32_t s = 0; s < serving->segment_count; s++) {
-        node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_END,
-                                           node_route(serving, request, s), request, now_ns);
-        m->segment = (uint16_t)s;
-        m->origin = self->config.node_id;
-    }
+    client_send_end(self, outbox, request, now_ns);
 }
 
 void node__client_token(node *self, node_outbox *outbox, uint64_t request, uint32_t token,
@@ -409,9 +480,12 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
         return NODE_EMALFORMED;
     }
     if (!node__client_owns(self, m->rumor_id) || m->step > r->generated ||
-        segment >= serving->segment_count ||
-        m->source != node_route(serving, m->rumor_id, segment)) {
+        segment >= serving->segment_count || m->hops > r->attempt ||
+        m->source != node_route_attempt(serving, m->rumor_id, segment, m->hops)) {
         return NODE_EMALFORMED;
+    }
+    if (m->hops < r->attempt) {
+        return 0; /* A route the client already gave up: late, not wrong. */
     }
     if (m->step < r->generated) {
         node__serve_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, 0, 1); /* Already have it. */
@@ -419,6 +493,10 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
     }
     if (r->status != 0) {
         return 0; /* Late answer to a request that already timed out. */
+    }
+    if (error && serving->failover) {
+        client_failover(self, outbox, m->rumor_id, now_ns); /* Refused: try elsewhere. */
+        return 0;
     }
     if (error || m->token >= serving->vocab) {
         node__client_finish(self, outbox, m->rumor_id, NODE_REQUEST_FAILED, now_ns);
@@ -442,6 +520,7 @@ static void server_fail(node *self, node_outbox *outbox, const node_message *m, 
     node_message *reply = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin,
                                            m->rumor_id, now_ns);
     reply->flags = NODE_MESSAGE_FLAG_ERROR;
+    reply->hops = m->hops;
     reply->step = m->step;
     reply->origin = m->origin;
     reply->segment = m->segment; /* Which server refused: the client checks it. */
@@ -454,8 +533,12 @@ static uint32_t server_slot(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
     if (serving->verifier == NULL) {
-        return node_route(serving, m->rumor_id, m->segment) == self->config.node_id ? 0
-                                                                                  : UINT32_MAX;
+        /* Each route attempt has its own slot (0 without failover). */
+        return m->hops < node__serve_slots(serving) &&
+                       node_route_attempt(serving, m->rumor_id, m->segment, m->hops) ==
+                           self->config.node_id
+                   ? m->hops
+                   : UINT32_MAX;
     }
     if (m->hops > serving->retries ||
         node__committee_index(self, m->rumor_id, m->segment, m->hops) != m->token) {
@@ -484,7 +567,7 @@ static bool server_hop_valid(const node *self, const node_message *m)
     if (serving->verifier != NULL || first) {
         return m->source == m->origin && (m->payload != NULL || m->payload_bytes == 0);
     }
-    return m->source == node_route(serving, m->rumor_id, m->segment - 1u) &&
+    return m->source == node_route_attempt(serving, m->rumor_id, m->segment - 1u, m->hops) &&
            (m->payload != NULL || m->payload_bytes == 0);
 }
 
@@ -524,7 +607,7 @@ static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uin
                            node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
-    ASSERT(m->step == 0); /* Only a prefill takes a cache. */
+    ASSERT(m->position == 0); /* Only a prefill (or a failover's replay) takes a cache. */
     if (!kv_acquire(self, m->rumor_id, m->segment, slot)) {
         return false;
     }
@@ -535,7 +618,27 @@ static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uin
     return true;
 }
 
-/* Charges the compute to this server's FIFO queue; returns when it ends. */
+/* The roofline's memory side of a hop: the bytes its call moves over the
+ * class's memory bandwidth, in ns (0 when the class has none: FLOPs alone). */
+static uint64_t server_memory_ns(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    double bandwidth = serving->memory_bandwidth_of != NULL
+                           ? serving->memory_bandwidth_of[self->config.node_id]
+                           : 0.0;
+    if (bandwidth <= 0) {
+        return 0;
+    }
+    bool last = m->segment + 1u == serving->segment_count;
+    uint64_t bytes = infer_forward_bytes(infer_model_shape(serving->model),
+                                         serving->segment_layers[m->segment], m->position,
+                                         m->count, last);
+    return (uint64_t)((double)bytes * 1e9 / bandwidth);
+}
+
+/* Charges the compute to this server's FIFO queue; returns when it ends.
+ * Time = max(FLOPs / rate, bytes / memory bandwidth) + overhead (the
+ * roofline; the memory side only when the class sets a bandwidth). */
 static uint64_t server_charge(node *self, const node_message *m, uint64_t flops, uint64_t now_ns,
                               node_outbox *outbox)
 {
@@ -550,6 +653,11 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
         flops += (uint64_t)((double)flops * serving->prover_factor);
     }
     uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
+    uint64_t memory_ns = server_memory_ns(self, m);
+    bool memory_bound = memory_ns > compute_ns;
+    if (memory_bound) {
+        compute_ns = memory_ns;
+    }
     if (serving->time_overhead > 0) {
         compute_ns += (uint64_t)((double)compute_ns * serving->time_overhead);
     }
@@ -563,6 +671,7 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
     compute->value = flops;
     compute->start_ns = start_ns;
     compute->at_ns = end_ns;
+    compute->memory_bound = memory_bound;
     return end_ns;
 }
 
@@ -581,6 +690,7 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
         logits->rumor_id = m->rumor_id;
         logits->segment = m->segment;
         logits->value = m->step;
+        logits->attempt = m->hops;
         logits->data = store->logits;
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id,
                                end_ns);
@@ -594,8 +704,8 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
         infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
                           store->payload);
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
-                               node_route(serving, m->rumor_id, m->segment + 1u), m->rumor_id,
-                               end_ns);
+                               node_route_attempt(serving, m->rumor_id, m->segment + 1u, m->hops),
+                               m->rumor_id, end_ns);
         out->payload = store->payload;
         out->payload_bytes = (uint32_t)bytes;
         out->count = m->count;
@@ -605,6 +715,7 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
     out->origin = m->origin;
     out->origin_ns = m->origin_ns;
     out->step = m->step;
+    out->hops = m->hops;
 }
 
 /* A member that corrupts one layer: its segment's first layer runs, its
@@ -704,7 +815,7 @@ static bool server_kv(node *self, const node_message *m, uint32_t member, uint64
         return true;
     }
     ASSERT(outbox->count < NODE_OUTBOX_MAX);
-    if (m->step != 0) {
+    if (m->position != 0) {
         server_fail(self, outbox, m, now_ns); /* The cache expired: cannot continue. */
         return false;
     }
@@ -812,6 +923,12 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
     if (kind == NODE_SERVE_TIMER_CLIENT) {
         if (node__client_owns(self, request) && store->requests[request].status == 0) {
             node__client_finish(self, outbox, request, NODE_REQUEST_TIMEOUT, now_ns);
+        }
+    } else if (kind == NODE_SERVE_TIMER_STEP) {
+        const node_request *r = &store->requests[request];
+        if (node__client_owns(self, request) && r->status == 0 && r->attempt == low >> 13 &&
+            r->generated == (low & 8191u)) {
+            client_failover(self, outbox, request, now_ns); /* No token in time. */
         }
     } else if (kind == NODE_SERVE_TIMER_KV) {
         uint32_t segment = low & 63u;

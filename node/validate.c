@@ -64,21 +64,33 @@ static int validate_infer_common(const node *self, const node_message *m)
         (m->hops > serving->retries || m->token >= serving->committee)) {
         return NODE_EMALFORMED;
     }
+    /* Without a committee, hops is the route attempt: 0 unless failover. */
+    if (serving->verifier == NULL &&
+        (serving->failover ? m->hops >= NODE_ATTEMPTS_MAX : m->hops != 0)) {
+        return NODE_EMALFORMED;
+    }
     return 0;
 }
 
-/* Rows of one step: the prompt (step 0, from position 0) or one token at
- * a later position, always inside the model's context. */
+/* Rows of one step: the prompt (step 0, from position 0), one token at
+ * a later position, or under failover a replay of step s > 0 (the prompt
+ * and the s tokens so far, at least s + 1 rows from position 0), always
+ * inside the model's context. */
 static int validate_rows(const node_serving *serving, const node_message *m)
 {
     if (m->count == 0 || m->count > serving->tokens_max ||
         (uint64_t)m->position + m->count > serving->seq_len) {
         return NODE_EMALFORMED;
     }
-    if (m->step == 0 ? m->position != 0 : (m->count != 1 || m->position == 0)) {
-        return NODE_EMALFORMED;
+    if (m->step == 0) {
+        return m->position == 0 ? 0 : NODE_EMALFORMED;
     }
-    return 0;
+    if (m->position == 0) {
+        return serving->failover && serving->verifier == NULL && m->count > m->step
+                   ? 0
+                   : NODE_EMALFORMED;
+    }
+    return m->count == 1 ? 0 : NODE_EMALFORMED;
 }
 
 /* INFER_TOKENS (segment 0, token ids) and INFER_ACTIVATIONS (a later

@@ -303,6 +303,7 @@ static void scn_defaults(scn_scenario *s, const char *file)
     s->workload.prompt_max = 16;
     s->workload.generate_tokens = 8;
     s->workload.request_timeout_ns = 30000000000ull;
+    s->workload.step_timeout_ns = 500000000ull;
     s->model.source = SCN_MODEL_NONE;
     scn__verification_defaults(&s->verification);
     snprintf(s->output.db, sizeof(s->output.db), "results.db");
@@ -416,10 +417,25 @@ static int scn_shares_read(scn_check *check, scn_shares *shares, const scn_node 
     return 0;
 }
 
+/* The class's memory bandwidth (absent or 0: compute time is FLOPs alone). */
+static int scn_class_memory_bandwidth(scn_check *check, const scn_node *node, const char *path,
+                                      scn_class *c)
+{
+    char why[200];
+    int rc = 0;
+    if (node == NULL || (rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path)) != 0) {
+        return rc;
+    }
+    if (scn__parse_byterate(node->text, &c->memory_bandwidth_bytes_per_s, why, sizeof(why)) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
+    }
+    return 0;
+}
+
 /* Memory, FLOP rate, kernel and overhead of class 'i' (defaults stay when absent). */
 static int scn_class_hardware(scn_check *check, const scn_node *entry, size_t i, scn_class *c)
 {
-    static const char *const kernels[] = {"sequential", "blocked", "fma", "bf16", NULL};
+    static const char *const kernels[] = {"sequential", "blocked", "fma", "bf16", "q8", NULL};
     char path[96];
     char why[200];
     int rc = 0;
@@ -453,6 +469,10 @@ static int scn_class_hardware(scn_check *check, const scn_node *entry, size_t i,
         c->kernel = (scn_kernel)kernel;
         snprintf(path, sizeof(path), "nodes.classes.%zu.overhead", i);
         rc = scn__get_duration(check, scn__map_get(entry, "overhead"), path, &c->overhead_ns);
+    }
+    snprintf(path, sizeof(path), "nodes.classes.%zu.memory_bandwidth", i);
+    if (rc == 0) {
+        rc = scn_class_memory_bandwidth(check, scn__map_get(entry, "memory_bandwidth"), path, c);
     }
     snprintf(path, sizeof(path), "nodes.classes.%zu.tee", i);
     if (rc == 0) {

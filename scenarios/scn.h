@@ -76,7 +76,8 @@ typedef enum scn_kernel {
     SCN_KERNEL_SEQUENTIAL = 0,    /* values match infer_kernel in node/infer.h */
     SCN_KERNEL_BLOCKED,
     SCN_KERNEL_FMA,
-    SCN_KERNEL_BF16
+    SCN_KERNEL_BF16,
+    SCN_KERNEL_Q8
 } scn_kernel;
 
 typedef struct scn_class {
@@ -87,6 +88,8 @@ typedef struct scn_class {
     double flops_per_s;           /* compute speed; default 10 TFLOPS */
     scn_kernel kernel;            /* kernel variant; default sequential */
     uint64_t overhead_ns;         /* fixed cost per compute call; default 100us */
+    uint64_t memory_bandwidth_bytes_per_s; /* roofline: weights, KV cache and activations
+                                            * read per call; 0 = unbounded (FLOPs only) */
     bool tee;                     /* has a trusted execution environment (protocol tee) */
 } scn_class;
 
@@ -141,6 +144,8 @@ typedef struct scn_workload {
     uint32_t prompt_max;
     uint32_t generate_tokens;     /* tokens to generate per request (>= 1) */
     uint64_t request_timeout_ns;  /* a request not finished by then fails; default 30s */
+    bool failover;                /* a step past step_timeout is replayed on a fresh route */
+    uint64_t step_timeout_ns;     /* failover: the client's deadline per step; default 500ms */
     /* Text prompts (workload.prompts, needs model.tokenizer): prompt i is
      * the NUL-terminated prompt_text + prompt_offset[i]. With prompts,
      * prompt_min/max bound their token counts (bytes + 2). */
@@ -660,7 +665,11 @@ typedef enum scn_metric_runs {
     X(VRF_PROOFS_REJECTED, "vrf_proofs_rejected", "count", VERIFICATION, true,                 \
       "selection vrf: members' VRF proofs that failed the check (votes refused)")              \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
-      "requests after the last heal not done within expect.converge_within")
+      "requests after the last heal not done within expect.converge_within")                   \
+    X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \
+      "share of forward calls whose time the memory bandwidth set (roofline)")                  \
+    X(FAILOVERS, "failovers", "count", INFERENCE, true,                                        \
+      "replays of a request on a fresh route after a missed step deadline or a refusal")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

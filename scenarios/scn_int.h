@@ -90,6 +90,8 @@ int scn__fail_at(scn_error *error, int code, const char *file, uint32_t line, ui
  * (a sentence fragment without the key name) in why[why_size]. */
 int scn__parse_duration(const char *text, uint64_t *ns_out, char *why, size_t why_size);
 int scn__parse_bytes(const char *text, uint64_t *bytes_out, char *why, size_t why_size);
+/* A memory bandwidth such as 900GB/s or 2TiB/s (bytes per second; 0 alone is allowed). */
+int scn__parse_byterate(const char *text, uint64_t *bytes_per_s_out, char *why, size_t why_size);
 int scn__parse_bitrate(const char *text, uint64_t *bps_out, char *why, size_t why_size);
 int scn__parse_rate(const char *text, double *per_s_out, char *why, size_t why_size);
 int scn__parse_uint(const char *text, uint64_t *value_out, char *why, size_t why_size);
@@ -116,6 +118,7 @@ void scn__format_flops(double per_s, char *buffer, size_t size);
     X(BOOL, "bool")                                                                            \
     X(SIZE, "size")                                                                            \
     X(BITRATE, "bitrate")                                                                      \
+    X(BYTERATE, "byterate")                                                                    \
     X(RATE, "rate")                                                                            \
     X(FLOPS, "flops")                                                                          \
     X(STRING, "string")                                                                        \

@@ -31,7 +31,7 @@ static const char *const params_latency_models[] = {"constant", "uniform", "norm
                                                     "lognormal"};
 static const char *const params_shapes[] = {"groups", "halves", "regions", "isolate"};
 static const char *const params_cmps[] = {"==", "<=", "<", ">=", ">"};
-static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16"};
+static const char *const params_kernels[] = {"sequential", "blocked", "fma", "bf16", "q8"};
 static const char *const params_dtypes[] = {"fp32", "fp16", "bf16", "int8"};
 static const char *const params_arrivals[] = {"poisson", "constant", "explicit"};
 
@@ -133,6 +133,10 @@ static void params_nodes(params_list *list, const scn_scenario *s)
         params_add(list, params_kernels[c->kernel], "nodes.classes.%u.kernel", i);
         if (c->tee) {
             params_add(list, "true", "nodes.classes.%u.tee", i);
+        }
+        if (c->memory_bandwidth_bytes_per_s > 0) {
+            params_add(list, params_uint(c->memory_bandwidth_bytes_per_s, v, sizeof(v)),
+                       "nodes.classes.%u.memory_bandwidth", i);
         }
         params_add(list, params_duration(c->overhead_ns, v, sizeof(v)),
                    "nodes.classes.%u.overhead", i);
@@ -238,6 +242,11 @@ static void params_workload(params_list *list, const scn_scenario *s)
     }
     params_add(list, params_uint(w->generate_tokens, v, sizeof(v)), "workload.generate");
     params_add(list, params_duration(w->request_timeout_ns, v, sizeof(v)), "workload.timeout");
+    if (w->failover) {
+        params_add(list, "true", "workload.failover");
+        params_add(list, params_duration(w->step_timeout_ns, v, sizeof(v)),
+                   "workload.step_timeout");
+    }
 }
 
 /* Segments always in the list form, so a count and the ranges it stands for

@@ -52,6 +52,19 @@ static const units_unit units_bytes[] = {
     {"GiB", 1073741824ull},
 };
 
+static const units_unit units_byterates[] = {
+    {"B/s", 1ull},
+    {"kB/s", 1000ull},
+    {"KB/s", 1000ull},
+    {"KiB/s", 1024ull},
+    {"MB/s", 1000000ull},
+    {"MiB/s", 1048576ull},
+    {"GB/s", 1000000000ull},
+    {"GiB/s", 1073741824ull},
+    {"TB/s", 1000000000000ull},
+    {"TiB/s", 1099511627776ull},
+};
+
 static const units_unit units_bitrates[] = {
     {"bps", 1ull},
     {"Kbps", 1000ull},
@@ -206,6 +219,15 @@ int scn__parse_bitrate(const char *text, uint64_t *bps_out, char *why, size_t wh
         sizeof(units_bitrates) / sizeof(units_bitrates[0]), false,
     };
     return units_parse_scaled(text, &kind, bps_out, why, why_size);
+}
+
+int scn__parse_byterate(const char *text, uint64_t *bytes_per_s_out, char *why, size_t why_size)
+{
+    static const units_kind kind = {
+        "memory bandwidth", "900GB/s", "B/s, kB/s, KB/s, KiB/s, MB/s, MiB/s, GB/s, GiB/s, TB/s, TiB/s",
+        units_byterates, sizeof(units_byterates) / sizeof(units_byterates[0]), false,
+    };
+    return units_parse_scaled(text, &kind, bytes_per_s_out, why, why_size);
 }
 
 int scn__parse_rate(const char *text, double *per_s_out, char *why, size_t why_size)

@@ -572,6 +572,11 @@ int scn__check_verification(scn_check *check, const scn_node *root)
     if ((rc = verify_protocol(check, section, v)) != 0 || v->protocol == CONS_PROTOCOL_NONE) {
         return rc;
     }
+    if (check->scenario->workload.failover) {
+        return scn__fail(check->error, SCN_ESCHEMA, scn__map_get(section, "protocol"),
+                         "workload.failover needs verification.protocol none (a committee "
+                         "retries with fresh members instead)");
+    }
     if ((rc = verify_sizes(check, section, v)) != 0 ||
         (rc = scn__get_bool(check, scn__map_get(section, "commit_reveal"),
                             "verification.commit_reveal", &v->commit_reveal)) != 0 ||

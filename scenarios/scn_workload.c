@@ -198,6 +198,29 @@ static int workload_explicit(scn_check *check, const scn_node *section)
     return rc;
 }
 
+/* workload.failover and its step_timeout (only with failover on). */
+static int workload_failover(scn_check *check, const scn_node *section)
+{
+    scn_workload *w = &check->scenario->workload;
+    const scn_node *step = scn__map_get(section, "step_timeout");
+    int rc = scn__get_bool(check, scn__map_get(section, "failover"), "workload.failover",
+                           &w->failover);
+    if (rc != 0 || step == NULL) {
+        return rc;
+    }
+    if (!w->failover) {
+        return scn__fail(check->error, SCN_ESCHEMA, step,
+                         "workload.step_timeout needs workload.failover: true");
+    }
+    if ((rc = scn__get_duration(check, step, "workload.step_timeout", &w->step_timeout_ns)) != 0) {
+        return rc;
+    }
+    if (w->step_timeout_ns == 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, step, "workload.step_timeout must be > 0");
+    }
+    return 0;
+}
+
 static int workload_inference(scn_check *check, const scn_node *section)
 {
     scn_workload *w = &check->scenario->workload;
@@ -217,6 +240,9 @@ static int workload_inference(scn_check *check, const scn_node *section)
     }
     if (w->request_timeout_ns == 0) {
         return scn__fail(check->error, SCN_ESCHEMA, timeout, "workload.timeout must be > 0");
+    }
+    if ((rc = workload_failover(check, section)) != 0) {
+        return rc;
     }
     w->requests = (uint32_t)requests;
     w->generate_tokens = (uint32_t)generate;

@@ -209,6 +209,9 @@ typedef struct tb_summary {
     uint64_t disputes;               /* verification: as the simulator counts them */
     uint64_t resamples;
     uint64_t flops_total;
+    uint64_t compute_calls;          /* forward calls, and those the memory side timed */
+    uint64_t memory_bound_calls;
+    uint64_t failovers;              /* replays on a fresh route (workload.failover) */
     uint64_t native_flops;
     uint64_t referee_flops;
     double stake_slashed;

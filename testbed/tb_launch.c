@@ -299,6 +299,9 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->disputes += one->disputes;
     total->resamples += one->resamples;
     total->flops_total += one->flops_total;
+    total->compute_calls += one->compute_calls;
+    total->memory_bound_calls += one->memory_bound_calls;
+    total->failovers += one->failovers;
     total->native_flops += one->native_flops;
     total->referee_flops += one->referee_flops;
     total->stake_slashed += one->stake_slashed;

@@ -326,10 +326,11 @@ START_TEST(test_infer_matmul_documented_order)
         infer_mat mat;
         mat_make(&mat, rows, cols, w);
         for (int isa = 0; isa <= infer__isa_best(); isa++) {
-            for (int c = 0; c < INFER_KERNEL_COUNT * 3; c++) {
+            /* The float kernels (Q8 has its own tests below). */
+            for (int c = 0; c < INFER_KERNEL_Q8 * 3; c++) {
                 uint32_t calls[3] = {count, 1, 2};
-                uint32_t call = calls[c / INFER_KERNEL_COUNT];
-                int k = c % INFER_KERNEL_COUNT;
+                uint32_t call = calls[c / INFER_KERNEL_Q8];
+                int k = c % INFER_KERNEL_Q8;
                 memset(out, 0xff, sizeof(float) * count * rows);
                 infer__matmul(isa, (infer_kernel)k, &mat, x, call, out);
                 for (uint32_t t = 0; t < call; t++) {
@@ -342,7 +343,7 @@ START_TEST(test_infer_matmul_documented_order)
                 }
             }
         }
-        for (int k = 0; k < INFER_KERNEL_COUNT; k++) {
+        for (int k = 0; k < INFER_KERNEL_Q8; k++) {
             float want = doc_dot((infer_kernel)k, x, w, cols);
             float got = infer__dot((infer_kernel)k, x, w, cols);
             ck_assert(memcmp(&want, &got, 4) == 0);
@@ -377,7 +378,7 @@ START_TEST(test_infer_matmul_matches_double)
     ref_matvec(want, w, xd, (int)rows, (int)cols);
     infer_mat mat;
     mat_make(&mat, rows, cols, w);
-    for (int k = 0; k < INFER_KERNEL_COUNT; k++) {
+    for (int k = 0; k < INFER_KERNEL_Q8; k++) {
         infer__matmul(infer__isa_best(), (infer_kernel)k, &mat, x, 1, out);
         ck_assert_double_lt(rel_error(out, want, rows), 1e-5);
     }
@@ -433,7 +434,9 @@ static void check_one_layer(uint8_t *bytes, size_t size, double tolerance_seq)
                                        &flops), 0);
         for (int t = 0; t < TEST_TOKENS; t++) {
             ref_layer(ref, 0, want + t * d, t);
-            double tolerance = k == INFER_KERNEL_BF16 ? 1e-2 : tolerance_seq;
+            /* bf16 and int8 round on purpose: quantization error, not a bug. */
+            double tolerance = k == INFER_KERNEL_BF16 || k == INFER_KERNEL_Q8 ? 1e-2
+                                                                               : tolerance_seq;
             ck_assert_msg(rel_error(x + t * d, want + t * d, (size_t)d) < tolerance,
                           "kernel %d token %d error %g", k, t,
                           rel_error(x + t * d, want + t * d, (size_t)d));
@@ -544,7 +547,7 @@ START_TEST(test_infer_logits_matches_double)
     for (int k = 0; k < INFER_KERNEL_COUNT; k++) {
         uint64_t flops = 0;
         infer_logits(f.executor, (infer_kernel)k, x, logits, &flops);
-        ck_assert_double_lt(rel_error(logits, want, 50), 1e-5);
+        ck_assert_double_lt(rel_error(logits, want, 50), k == INFER_KERNEL_Q8 ? 2e-2 : 1e-5);
         ck_assert_uint_eq(flops, 4 * 32 + 2 * 50 * 32);
     }
     fixture_close(&f);
@@ -1010,6 +1013,106 @@ START_TEST(test_infer_names_and_sizes)
 }
 END_TEST
 
+/* ---- Q8: runq.c's integer matmul ---- */
+
+/* A shape whose group size comes out at 4 (64 halved until it divides dim
+ * 4 and hidden_dim 12), so a row of 8 columns is two groups. */
+static const infer_shape q8_shape = {
+    .dim = 4, .hidden_dim = 12, .n_layers = 1, .n_heads = 1, .n_kv_heads = 1,
+    .vocab_size = 8, .seq_len = 4, .shared_classifier = true,
+};
+
+/* By hand. x = [127 -3 10 0.4 | 2.54 1.016 -0.508 0]: group 0 has scale
+ * 127/127 = 1 and values 127 -3 10 0 (0.4 rounds to 0); group 1 has scale
+ * 2.54/127 and values 127 51 -25 0. Row 0 = [127 0 -64 1 | 0.5 0.1 -0.3 0]:
+ * scale 1, values 127 0 -64 1; scale 0.5/127, values 127 25 -76 0. The
+ * int32 dots: 127*127 + 10*-64 = 15489 and 127*127 + 51*25 + -25*-76 =
+ * 19304. Row 1 is row 0 negated (symmetric rounding: the dots negate), row
+ * 2 is zero (scale 0: zeros, not NaN). */
+START_TEST(test_infer_q8_matmul_by_hand)
+{
+    infer_model *model = NULL;
+    ck_assert_int_eq(infer_model_from_seed(&q8_shape, 1, &model, NULL, 0), 0);
+    ck_assert_uint_eq(infer__q8_group(model), 4);
+    infer_executor *ex = NULL;
+    ck_assert_int_eq(infer_executor_create(model, 2, &ex), 0);
+    const float w[3 * 8] = {127, 0, -64, 1, 0.5f, 0.1f, -0.3f, 0,
+                            -127, 0, 64, -1, -0.5f, -0.1f, 0.3f, 0,
+                            0, 0, 0, 0, 0, 0, 0, 0};
+    const float x[8] = {127, -3, 10, 0.4f, 2.54f, 1.016f, -0.508f, 0};
+    infer_mat mat;
+    mat_make(&mat, 3, 8, w);
+    float out[3];
+    infer__matmul_q8(ex, &mat, x, 1, out);
+    float want = 0.0f;
+    want += ((float)15489 * 1.0f) * 1.0f;
+    want += ((float)19304 * (0.5f / 127.0f)) * (2.54f / 127.0f);
+    ck_assert(memcmp(&out[0], &want, 4) == 0);
+    ck_assert_float_eq(out[1], -want);
+    ck_assert_float_eq(out[2], 0.0f);
+    /* Close to the float product (0.4 and the rounding are the drift). */
+    float exact = 127 * 127 - 640 + 0.4f + 1.27f + 0.1016f + 0.1524f;
+    ck_assert_float_eq_tol(out[0], exact, 1.0f);
+    ck_assert_float_ne(out[0], exact);
+    free(mat.block);
+    infer_executor_destroy(ex);
+    infer_model_destroy(model);
+}
+END_TEST
+
+/* The Q8 kernel on a whole model: logits close to the reference's (cosine
+ * above 0.999, the same argmax on most positions) but not equal -- the
+ * honest divergence of int8 arithmetic. */
+START_TEST(test_infer_q8_diverges_a_little)
+{
+    infer_model *model = NULL;
+    ck_assert_int_eq(infer_model_from_seed(&test_shape, 9, &model, NULL, 0), 0);
+    float logits[2][50];
+    for (int v = 0; v < 2; v++) {
+        infer_kernel kernel = v == 0 ? INFER_KERNEL_SEQUENTIAL : INFER_KERNEL_Q8;
+        fixture f;
+        fixture_open(&f, model, 0, test_shape.n_layers);
+        float x[TEST_TOKENS * 32];
+        uint64_t flops = 0;
+        ck_assert_int_eq(infer_embed(f.executor, test_tokens, TEST_TOKENS, x), 0);
+        ck_assert_int_eq(infer_forward(f.executor, kernel, &f.kv, x, TEST_TOKENS, &flops), 0);
+        infer_logits(f.executor, kernel, x + (TEST_TOKENS - 1) * 32, logits[v], &flops);
+        fixture_close(&f);
+    }
+    double dot = 0, a = 0, b = 0, maxabs = 0;
+    for (int i = 0; i < 50; i++) {
+        dot += (double)logits[0][i] * logits[1][i];
+        a += (double)logits[0][i] * logits[0][i];
+        b += (double)logits[1][i] * logits[1][i];
+        double d = fabs((double)logits[0][i] - logits[1][i]);
+        maxabs = d > maxabs ? d : maxabs;
+    }
+    ck_assert_double_gt(maxabs, 0.0);
+    ck_assert_double_gt(dot / sqrt(a * b), 0.999);
+    ck_assert_double_lt(maxabs, 0.05 * sqrt(a / 50));
+    infer_model_destroy(model);
+}
+END_TEST
+
+/* An int8 checkpoint's own groups: the kernel quantizes with the file's
+ * group size and gets back the file's int8 values, so runq.c's numbers. */
+START_TEST(test_infer_q8_checkpoint_group)
+{
+    infer_model *model = NULL;
+    ck_assert_int_eq(infer_model_from_seed(&test_shape, 9, &model, NULL, 0), 0);
+    ck_assert_uint_eq(infer__q8_group(model), 32);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(infer_model_to_q8_checkpoint(model, 16, &bytes, &size), 0);
+    infer_model *q8 = NULL;
+    ck_assert_int_eq(infer_model_from_q8_checkpoint(bytes, size, &q8, NULL, 0), 0);
+    ck_assert_uint_eq(infer__q8_group(q8), 16);
+    util_free(bytes);
+    infer_model_destroy(q8);
+    infer_model_destroy(model);
+}
+END_TEST
+
 Suite *test_infer_suite(void)
 {
     Suite *suite = suite_create("infer");
@@ -1019,6 +1122,9 @@ Suite *test_infer_suite(void)
     tcase_add_test(kernels, test_infer_matmul_matches_double);
     tcase_add_test(kernels, test_infer_round_bf16_ties_to_even);
     tcase_add_test(kernels, test_infer_isa_paths_identical);
+    tcase_add_test(kernels, test_infer_q8_matmul_by_hand);
+    tcase_add_test(kernels, test_infer_q8_diverges_a_little);
+    tcase_add_test(kernels, test_infer_q8_checkpoint_group);
     suite_add_tcase(suite, kernels);
 
     TCase *model = tcase_create("model");

@@ -300,6 +300,17 @@ START_TEST(test_infer_text_parity_split_segments)
 }
 END_TEST
 
+/* The q8 kernel from the command line: it runs and generates, greedily,
+ * the whole budget of tokens (its int8 arithmetic need not pick run.c's). */
+START_TEST(test_infer_text_q8_kernel_runs)
+{
+    int code = infer_cli("--prompt 'Once upon a time' --steps 12 --kernel q8 --print-ids");
+    ck_assert_msg(code == 0, "exit %d: %s", code, err_text());
+    ck_assert_ptr_nonnull(strstr(out_text(), "ids: 1 "));
+    ck_assert_msg(strncmp(err_text(), "achieved tok/s: ", 16) == 0, "%s", err_text());
+}
+END_TEST
+
 /* The generator is deterministic and its tokenizer has the model's vocabulary. */
 START_TEST(test_infer_text_parity_files_deterministic)
 {
@@ -810,6 +821,7 @@ Suite *test_infer_text_suite(void)
     tcase_add_loop_test(parity, test_infer_text_parity_matches_run_c, 0,
                         (int)(sizeof(parity_cases) / sizeof(parity_cases[0])));
     tcase_add_loop_test(parity, test_infer_text_parity_split_segments, 0, 3);
+    tcase_add_test(parity, test_infer_text_q8_kernel_runs);
     suite_add_tcase(suite, parity);
     TCase *text = tcase_create("text");
     tcase_add_test(text, test_infer_text_encode_rules);

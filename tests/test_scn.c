@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 65);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 66);
+    ck_assert_uint_eq(count, 67);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 68);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1471,10 +1471,11 @@ static const struct {
      "output, sweep)"},
     {"nodes: {count: 8, classes: [{name: a, fraction: 1, flop: 1TFLOPS}]}\n",
      "mem.yaml:1:52: unknown key 'flop' in nodes.classes.0 (expected one of: name, fraction, "
-     "bandwidth, memory, flops, kernel, overhead, tee)"},
+     "bandwidth, memory, flops, kernel, overhead, memory_bandwidth, tee)"},
     {"nodes: {count: 8}\nworkload: {mesages: 3}\n",
      "mem.yaml:2:12: unknown key 'mesages' in workload (expected one of: kind, messages, rate, "
-     "arrival, start, size, requests, times, prompt_tokens, prompts, generate, timeout)"},
+     "arrival, start, size, requests, times, prompt_tokens, prompts, generate, timeout, "
+     "failover, step_timeout)"},
     {"nodes: {count: 8}\nworkload: {requests: 3}\n",
      "mem.yaml:2:12: workload.requests is not used by the gossip workload (it is for "
      "inference)"},
@@ -1672,7 +1673,8 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/48_segment_count_too_large.yaml", SCN_ESCHEMA, 5, 13,
      "model.segments (7) must be at most the layer count (6)"},
     {"tests/bad/49_unknown_kernel.yaml", SCN_ESCHEMA, 4, 40,
-     "unknown nodes.classes.0.kernel 'tensor' (expected one of: sequential, blocked, fma, bf16)"},
+     "unknown nodes.classes.0.kernel 'tensor' (expected one of: sequential, blocked, fma, bf16, "
+     "q8)"},
     {"tests/bad/50_bad_flops_unit.yaml", SCN_ESCHEMA, 4, 39,
      "nodes.classes.0.flops: unknown unit 'TFLOP/s' in FLOP rate '10 TFLOP/s'"},
     {"tests/bad/51_unknown_wire_dtype.yaml", SCN_ESCHEMA, 5, 15,
@@ -1771,6 +1773,14 @@ static const test_scn_bad_case test_scn_bad[] = {
      "verification.zk.proof_bytes must be a size from 1B up to 16MiB, got 1GiB"},
     {"tests/bad/97_zk_proof_empty.yaml", SCN_ESCHEMA, 7, 21,
      "verification.zk.proof_bytes must be a size from 1B up to 16MiB, got 0B"},
+    {"tests/bad/98_step_timeout_without_failover.yaml", SCN_ESCHEMA, 5, 39,
+     "workload.step_timeout needs workload.failover: true"},
+    {"tests/bad/99_failover_with_committee.yaml", SCN_ESCHEMA, 7, 13,
+     "workload.failover needs verification.protocol none (a committee retries with fresh "
+     "members instead)"},
+    {"tests/bad/100_memory_bandwidth_unit.yaml", SCN_ESCHEMA, 4, 48,
+     "nodes.classes.0.memory_bandwidth: unknown unit 'TBps' in memory bandwidth '2TBps' "
+     "(expected B/s, kB/s, KB/s, KiB/s, MB/s, MiB/s, GB/s, GiB/s, TB/s, TiB/s)"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,

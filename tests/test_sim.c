@@ -267,6 +267,9 @@ START_TEST(test_sim_inference_divergence_by_kernel)
     for (uint64_t r = 0; r < result->request_count; r++) {
         for (uint32_t k = 0; k < INFER_KERNEL_COUNT; k++) {
             const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT + k];
+            if (!result->kernel_used[k]) {
+                continue; /* q8: no class runs it here */
+            }
             drift[k] = d->logits_maxabs > drift[k] ? d->logits_maxabs : drift[k];
             ck_assert_double_gt(d->logits_cosine, 0.999);
         }
@@ -275,6 +278,28 @@ START_TEST(test_sim_inference_divergence_by_kernel)
     ck_assert_double_gt(drift[INFER_KERNEL_BLOCKED], 0.0);
     ck_assert_double_gt(drift[INFER_KERNEL_FMA], 0.0);
     ck_assert_double_gt(drift[INFER_KERNEL_BF16], drift[INFER_KERNEL_BLOCKED]);
+    world_result_destroy(result);
+}
+END_TEST
+
+/* A class on the q8 kernel (int8 matmuls): the oracle measures its drift
+ * like any variant's -- larger than the float kernels', not zero, and the
+ * logits still point the same way. */
+START_TEST(test_sim_inference_q8_kernel_measured)
+{
+    const char *const q8[] = {"nodes.classes.3.kernel=q8"};
+    world_result *result = run_inference(q8, 1);
+    ck_assert(result->kernel_used[INFER_KERNEL_Q8]);
+    double drift_q8 = 0, drift_blocked = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        ck_assert(result->requests[r].compared);
+        const world_divergence_record *d = &result->divergence[r * INFER_KERNEL_COUNT];
+        drift_q8 = fmax(drift_q8, d[INFER_KERNEL_Q8].logits_maxabs);
+        drift_blocked = fmax(drift_blocked, d[INFER_KERNEL_BLOCKED].logits_maxabs);
+        ck_assert_double_gt(d[INFER_KERNEL_Q8].logits_cosine, 0.999);
+    }
+    ck_assert_double_gt(drift_q8, drift_blocked);
+    ck_assert_double_gt(drift_blocked, 0.0);
     world_result_destroy(result);
 }
 END_TEST
@@ -731,6 +756,152 @@ START_TEST(test_sim_committee_equivocation_proven)
 }
 END_TEST
 
+/* Failover: a fifth of the nodes (0-7) crash from 1 s to 5 s. Without it a
+ * request routed through a crashed server times out although its client is
+ * up; with it the client replays on the next route after 200 ms, and every
+ * request whose client stayed up completes with the reference's tokens
+ * (one kernel everywhere: bit for bit). */
+static void failover_count(const world_result *result, uint64_t *live, uint64_t *live_done,
+                           uint64_t *failovers)
+{
+    *live = *live_done = *failovers = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const world_request_record *q = &result->requests[r];
+        *failovers += q->failovers;
+        if (!q->submitted || q->client <= 7) {
+            continue;
+        }
+        *live += 1;
+        if (q->status == NODE_REQUEST_COMPLETED) {
+            *live_done += 1;
+            ck_assert_msg(q->reference_match, "request %llu", (unsigned long long)r);
+        }
+    }
+}
+
+START_TEST(test_sim_inference_failover_replays)
+{
+    const char *const crash[] = {
+        "faults.0.kind=crash", "faults.0.at=1s", "faults.0.until=5s",
+        "faults.0.nodes.range=0-7", "workload.timeout=2s", "workload.requests=40",
+        "nodes.classes.1.kernel=sequential", "nodes.classes.2.kernel=sequential",
+        "nodes.classes.3.kernel=sequential", "workload.failover=true",
+        "workload.step_timeout=200ms"};
+    uint64_t live = 0, done = 0, failovers = 0;
+    world_result *without = run_inference(crash, 9);
+    failover_count(without, &live, &done, &failovers);
+    ck_assert_uint_eq(failovers, 0);
+    ck_assert_uint_eq(without->failovers, 0);
+    ck_assert_uint_lt(done, live); /* Some live clients lost their request. */
+    world_result_destroy(without);
+
+    world_result *with = run_inference(crash, 11);
+    failover_count(with, &live, &done, &failovers);
+    ck_assert_uint_gt(live, 20);
+    ck_assert_uint_eq(done, live);
+    ck_assert_uint_gt(failovers, 0);
+    ck_assert_uint_eq(failovers, with->failovers);
+    ck_assert_double_eq(metric(with, "failovers"), (double)failovers);
+    world_result *again = run_inference(crash, 11);
+    ck_assert_uint_eq(with->trace_hash, again->trace_hash);
+    world_result_destroy(again);
+    world_result_destroy(with);
+}
+END_TEST
+
+/* ---- the roofline ---- */
+
+static const char roofline_yaml[] =
+    "name: roofline\n"
+    "seed: 3\n"
+    "duration: 5s\n"
+    "network: {latency: {model: constant, value: 1ms}}\n"
+    "nodes:\n"
+    "  count: 2\n"
+    "  classes:\n"
+    "    - {name: gpu, fraction: 1, flops: 1TFLOPS, memory_bandwidth: 100GB/s, "
+    "overhead: 10us}\n"
+    "model:\n"
+    "  shape: {dim: 64, hidden_dim: 160, layers: 4, heads: 4, kv_heads: 2, vocab: 128, "
+    "seq_len: 48}\n"
+    "  segments: 1\n"
+    "workload: {requests: 1, rate: 10/s, prompt_tokens: 32, generate: 1}\n"
+    "output: {sample_interval: 0}\n";
+
+/* The bytes one call moves, from the shape by hand (dim 64, kv_dim 32,
+ * hidden 160, 4 layers, vocab 128): each layer's weights (two norms, wq and
+ * wo, wk and wv, w1 w2 w3) read once, the KV cache over the context, the
+ * activations in and out, the final norm, classifier and logits. */
+static uint64_t roofline_bytes(uint32_t pos0, uint32_t count)
+{
+    uint64_t layer = 4 * (2 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 64 * 160);
+    uint64_t kv = 2 * 32 * 4 * (uint64_t)(pos0 + count);
+    uint64_t activations = 2 * (uint64_t)count * 64 * 4;
+    uint64_t last = 4 * (64 + 128 * 64 + 128);
+    return 4 * (layer + kv) + activations + last;
+}
+
+/* One call's simulated time: the one segment's record spans it exactly
+ * (one request, one call, an idle server). */
+static uint64_t roofline_call_ns(const char *const *overrides, size_t count, uint64_t *flops,
+                                 double *memory_bound)
+{
+    world_result *result = run_yaml("roofline.yaml", roofline_yaml, overrides, count);
+    ck_assert_uint_eq(result->requests_completed, 1);
+    const world_segment_record *seg = &result->segments[0];
+    ck_assert_uint_eq(seg->calls, 1);
+    *flops = seg->flops;
+    *memory_bound = metric(result, "memory_bound_ratio");
+    uint64_t ns = seg->end_ns - seg->start_ns;
+    world_result_destroy(result);
+    return ns;
+}
+
+/* A 32-token prefill does 16x the arithmetic per weight byte of a
+ * one-token step: at 1 TFLOPS and 100 GB/s (ridge 10 FLOP/B) the prefill
+ * is compute-bound and the step memory-bound, and each call lasts the
+ * overhead plus the larger side, to the nanosecond. */
+START_TEST(test_sim_roofline_prefill_compute_decode_memory)
+{
+    uint64_t flops = 0;
+    double bound = -1;
+    uint64_t prefill_ns = roofline_call_ns(NULL, 0, &flops, &bound);
+    uint64_t flops_ns = (uint64_t)((double)flops * 1e9 / 1e12);
+    uint64_t bytes_ns = (uint64_t)((double)roofline_bytes(0, 32) * 1e9 / 100e9);
+    ck_assert_uint_gt(flops_ns, bytes_ns);
+    ck_assert_uint_eq(prefill_ns, 10000 + flops_ns);
+    ck_assert_double_eq(bound, 0.0);
+
+    const char *const one_token[] = {"workload.prompt_tokens=1"};
+    uint64_t step_ns = roofline_call_ns(one_token, 1, &flops, &bound);
+    flops_ns = (uint64_t)((double)flops * 1e9 / 1e12);
+    bytes_ns = (uint64_t)((double)roofline_bytes(0, 1) * 1e9 / 100e9);
+    ck_assert_uint_gt(bytes_ns, 4 * flops_ns);
+    ck_assert_uint_eq(step_ns, 10000 + bytes_ns);
+    ck_assert_double_eq(bound, 1.0);
+
+    /* Without a bandwidth the same step costs its FLOPs alone (today's model). */
+    const char *const unbounded[] = {"workload.prompt_tokens=1",
+                                     "nodes.classes.0.memory_bandwidth=0"};
+    step_ns = roofline_call_ns(unbounded, 2, &flops, &bound);
+    ck_assert_uint_eq(step_ns, 10000 + flops_ns);
+    ck_assert_double_eq(bound, 0.0);
+}
+END_TEST
+
+/* A whole generation: one compute-bound prefill, then memory-bound decode
+ * steps (each reading the weights and a longer KV cache). */
+START_TEST(test_sim_roofline_generation_ratio)
+{
+    const char *const generate[] = {"workload.generate=8"};
+    world_result *result = run_yaml("roofline.yaml", roofline_yaml, generate, 1);
+    ck_assert_uint_eq(result->requests_completed, 1);
+    ck_assert_uint_eq(result->segments[0].calls, 8);
+    ck_assert_double_eq_tol(metric(result, "memory_bound_ratio"), 7.0 / 8.0, 1e-12);
+    world_result_destroy(result);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -755,12 +926,16 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_reference_kernel_matches_exactly);
     tcase_add_test(inference, test_sim_inference_divergence_by_kernel);
     tcase_add_test(inference, test_sim_inference_int8_wire_drifts);
+    tcase_add_test(inference, test_sim_inference_q8_kernel_measured);
     tcase_add_test(inference, test_sim_inference_kv_slots_refuse);
     tcase_add_test(inference, test_sim_inference_crash_times_out);
     tcase_add_test(inference, test_sim_inference_placement_respects_memory);
     tcase_add_test(inference, test_sim_inference_client_crash_recovers_timeouts);
     tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
     tcase_add_test(inference, test_sim_inference_duplicates_computed_once);
+    tcase_add_test(inference, test_sim_inference_failover_replays);
+    tcase_add_test(inference, test_sim_roofline_prefill_compute_decode_memory);
+    tcase_add_test(inference, test_sim_roofline_generation_ratio);
     suite_add_tcase(suite, inference);
     TCase *committee = tcase_create("committee");
     tcase_set_timeout(committee, 120);

@@ -40,7 +40,7 @@ static const char infer_usage[] =
     "  --temperature T    0 (default) is greedy; > 0 samples\n"
     "  --topp P           top-p in [0, 1] (default 0.9; 0 or 1: plain sampling)\n"
     "  --seed S           sampling seed, >= 1 (default 42)\n"
-    "  --kernel K         sequential (default, llama2.c's order), blocked, fma, bf16\n"
+    "  --kernel K         sequential (default, llama2.c's order), blocked, fma, bf16, q8\n"
     "  --segments S       run the layers as S contiguous segments (default 1)\n"
     "  --wire DTYPE       activations between segments: fp32 (default), fp16,\n"
     "                     bf16, int8\n"

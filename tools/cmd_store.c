@@ -149,6 +149,7 @@ static int store_request(met_db *db, int64_t run_id, const world_result *result,
         result->verified && q->compared ? (int)q->accepted_wrong : -1,
         result->verified ? (int)q->rounds : -1,
         NULL, NULL, NULL,
+        result->failover ? (int64_t)q->failovers : -1,
     };
     char *texts[3] = {NULL, NULL, NULL};
     if (tokenizer != NULL && q->status != 0 && q->prompt_tokens > 0) {

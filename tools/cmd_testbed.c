@@ -286,7 +286,7 @@ typedef struct testbed_metric {
     double value;
 } testbed_metric;
 
-#define TESTBED_METRICS 25
+#define TESTBED_METRICS 27
 
 /* The run's percentiles of request durations: p50, p95, p99 of latency,
  * p50 of the first token, p50 and p99 of finality. */
@@ -388,6 +388,10 @@ static void testbed_metrics(const tb_summary *total, const testbed_quantiles *qu
         {"finality_p99", quantiles->finality[1]},
         {"stake_slashed", total->stake_slashed},
         {"fees_paid", total->fees_paid},
+        {"memory_bound_ratio", total->compute_calls > 0 ? (double)total->memory_bound_calls /
+                                                              (double)total->compute_calls
+                                                        : NAN},
+        {"failovers", (double)total->failovers},
     };
     _Static_assert(sizeof(metrics) == TESTBED_METRICS * sizeof(testbed_metric),
                    "TESTBED_METRICS counts the metrics");

@@ -96,6 +96,7 @@ typedef struct world_request_record {
     uint32_t rounds;                 /* committee rounds used (verification runs) */
     bool accepted_wrong;             /* an accepted output was outside the rule's tolerance */
     uint32_t releases;               /* noised activation releases (privacy) */
+    uint32_t failovers;              /* replays on a fresh route (workload.failover) */
 } world_request_record;
 
 typedef enum world_violation_kind {
@@ -248,6 +249,10 @@ typedef struct world_result {
     uint64_t requests_finished;      /* completed, failed or timed out */
     uint64_t tokens_out;
     uint64_t flops_total;
+    uint64_t compute_calls;          /* forward calls charged to a server */
+    uint64_t memory_bound_calls;     /* of which the roofline's memory side set the time */
+    uint64_t failovers;              /* replays on a fresh route, all requests */
+    bool failover;                   /* workload.failover: requests.failovers is written */
     uint64_t activation_bytes;
     uint64_t busy_refusals;
     util_hist request_latency;       /* submitted -> finished, completed requests */

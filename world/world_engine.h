@@ -56,6 +56,7 @@ typedef struct world_state {
     uint32_t *server_offsets;
     double *flops_of;
     uint64_t *overhead_of;
+    double *bandwidth_of;            /* memory bandwidth, bytes/s (0 = FLOPs alone) */
     uint64_t *busy_until;
     uint16_t *kv_in_use;
     node_request *requests;

@@ -272,11 +272,12 @@ static int serving_per_node(world_state *world)
     world->result->tee_of = util_calloc(n, 1);
     world->flops_of = util_calloc(n, sizeof(double));
     world->overhead_of = util_calloc(n, sizeof(uint64_t));
+    world->bandwidth_of = util_calloc(n, sizeof(double));
     world->busy_until = util_calloc(n, sizeof(uint64_t));
     world->kv_in_use = util_calloc((size_t)n * scenario->model.segment_count, sizeof(uint16_t));
     if (world->result->kernel_of == NULL || world->result->tee_of == NULL ||
         world->flops_of == NULL ||
-        world->overhead_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
+        world->overhead_of == NULL || world->bandwidth_of == NULL || world->busy_until == NULL || world->kv_in_use == NULL) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -286,6 +287,7 @@ static int serving_per_node(world_state *world)
         world->result->kernel_used[class->kernel] = true;
         world->flops_of[i] = class->flops_per_s;
         world->overhead_of[i] = class->overhead_ns;
+        world->bandwidth_of[i] = (double)class->memory_bandwidth_bytes_per_s;
     }
     return 0;
 }
@@ -301,8 +303,9 @@ static int serving_per_request(world_state *world)
     world->requests = util_calloc(capacity, sizeof(node_request));
     world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
     const scn_verification *v = &world->scenario->verification;
-    size_t slots = v->protocol != CONS_PROTOCOL_NONE ? (size_t)world__verify_members_max(v) * (v->retries + 1)
-                                                         : 1;
+    size_t slots = v->protocol != CONS_PROTOCOL_NONE
+                       ? (size_t)world__verify_members_max(v) * (v->retries + 1)
+                       : (workload->failover ? NODE_ATTEMPTS_MAX : 1);
     world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->store.client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
     world->prompt = util_calloc(workload->prompt_max, sizeof(uint32_t));
@@ -342,7 +345,11 @@ static int serving_scratch(world_state *world)
 {
     const scn_workload *workload = &world->scenario->workload;
     node_serving *serving = &world->serving;
-    uint32_t tokens_max = workload->prompt_max;
+    /* Failover replays a step as one prefill: the prompt and the tokens so
+     * far, at most prompt_max + generate - 1 rows. */
+    uint32_t tokens_max = workload->failover
+                              ? workload->prompt_max + workload->generate_tokens - 1u
+                              : workload->prompt_max;
     uint32_t sequence = workload->prompt_max + workload->generate_tokens;
     size_t wire = infer_wire_bytes(serving->wire_dtype, tokens_max, serving->dim);
     serving->tokens_max = tokens_max;
@@ -396,6 +403,9 @@ static void serving_fill(world_state *world)
     serving->route_salt = util_mix64(world->scenario->seed ^ UINT64_C(0x726f757465));
     serving->generate_tokens = world->scenario->workload.generate_tokens;
     serving->request_timeout_ns = world->scenario->workload.request_timeout_ns;
+    serving->failover = world->scenario->workload.failover;
+    world->result->failover = serving->failover;
+    serving->step_timeout_ns = world->scenario->workload.step_timeout_ns;
     serving->kv_slots = model->kv_slots;
     const scn_privacy *privacy = &world->scenario->privacy;
     if (privacy->enabled) {
@@ -410,6 +420,7 @@ static void serving_fill(world_state *world)
     serving->kernel_of = world->result->kernel_of;
     serving->flops_per_s_of = world->flops_of;
     serving->overhead_ns_of = world->overhead_of;
+    serving->memory_bandwidth_of = world->bandwidth_of;
     world->store.busy_until_ns = world->busy_until;
     world->store.kv_in_use = world->kv_in_use;
     world->store.requests = world->requests;
@@ -477,6 +488,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->server_offsets);
     util_free(world->flops_of);
     util_free(world->overhead_of);
+    util_free(world->bandwidth_of);
     util_free(world->busy_until);
     util_free(world->kv_in_use);
     util_free(world->requests);
@@ -631,6 +643,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         segment->end_ns = effect->at_ns;
         segment->flops += effect->value;
         result->flops_total += effect->value;
+        result->compute_calls += 1;
+        result->memory_bound_calls += effect->memory_bound ? 1u : 0u;
         world_execution_record *row =
             execution_row(result, request, effect->segment, node_id, true);
         if (row->calls == 0) {
@@ -641,7 +655,10 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         row->flops += effect->value;
     } else if (effect->observation == NODE_OBS_LOGITS) {
         uint32_t block = world->oracle_block_of[request];
-        if (block != 0 && effect->value < world->serving.generate_tokens) {
+        /* Failover: logits of a route the client already gave up are not
+         * its answer (the replay's are). */
+        bool abandoned = effect->attempt < world->requests[request].attempt;
+        if (block != 0 && !abandoned && effect->value < world->serving.generate_tokens) {
             float *logits = util_pool_block(&world->oracle_pool, block - 1);
             memcpy(logits + effect->value * world->serving.vocab, effect->data,
                    world->serving.vocab * sizeof(float));
@@ -669,6 +686,9 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         if (effect->segment < result->segment_count) {
             result->segments[request * result->segment_count + effect->segment].releases += 1;
         }
+    } else if (effect->observation == NODE_OBS_FAILOVER) {
+        result->requests[request].failovers += 1;
+        result->failovers += 1;
     }
 }
 
@@ -922,6 +942,11 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
         compared_means(result, &match_ratio, &agree_mean);
         return agree_mean;
     case SCN_METRIC_FLOPS_TOTAL: return (double)result->flops_total;
+    case SCN_METRIC_FAILOVERS: return (double)result->failovers;
+    case SCN_METRIC_MEMORY_BOUND_RATIO:
+        return result->compute_calls > 0
+                   ? (double)result->memory_bound_calls / (double)result->compute_calls
+                   : NAN;
     case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
     case SCN_METRIC_PRIVACY_EPSILON_MEAN:
