@@ -97,7 +97,8 @@ static const char met_schema_v3_sql[] =
     " node_id INTEGER, detail TEXT, PRIMARY KEY (run_id, violation_id));";
 
 const char *const met_violation_kinds[] = {"accepted_wrong", "honest_penalised",
-                                           "double_finalization", "liveness", NULL};
+                                           "double_finalization", "liveness", "ledger_fork",
+                                           "unjust_slash", NULL};
 
 /* Version 4: the verification protocols' economics -- every node's final
  * balance (stake plus fees and slashed shares earned). The comparison of
