@@ -199,6 +199,21 @@ static const char met_schema_v9_sql[] =
     " epsilon REAL, reconstruction REAL, PRIMARY KEY (run_id, request_id, node_id));"
     "CREATE INDEX privacy_node ON privacy(run_id, node_id);";
 
+/* Version 10: the settlement ledger -- each request's settlement time (the
+ * commit of the block that carried its last verdict; NULL without ledger
+ * settlement and in rows written before), the committed blocks and the
+ * view changes of honest validators. Only adds. */
+static const char met_schema_v10_sql[] =
+    "ALTER TABLE requests ADD COLUMN settlement_ns INTEGER;"
+    "CREATE TABLE blocks ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), height INTEGER NOT NULL,"
+    " view INTEGER, proposer INTEGER, committer INTEGER, t_ns INTEGER, tx_count INTEGER,"
+    " settled INTEGER, bytes INTEGER, forked INTEGER, PRIMARY KEY (run_id, height));"
+    "CREATE TABLE view_changes ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), validator INTEGER NOT NULL,"
+    " view INTEGER NOT NULL, t_ns INTEGER, reason TEXT CHECK (reason IN ('qc','tc')),"
+    " PRIMARY KEY (run_id, validator, view));";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -210,6 +225,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v7_sql,
     met_schema_v8_sql,
     met_schema_v9_sql,
+    met_schema_v10_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -282,7 +298,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
@@ -292,6 +308,8 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence VALUES (?,?,?,?,?,?,?)",
     [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?)",
     [MET_STMT_PRIVACY_INSERT] = "INSERT OR REPLACE INTO privacy VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_VIEW_CHANGE_INSERT] = "INSERT OR REPLACE INTO view_changes VALUES (?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
                             " WHERE run_id = ?",
@@ -962,6 +980,7 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_text(stmt, 19, row->prompt_text);
     db_bind_text(stmt, 20, row->output_ids);
     db_bind_text(stmt, 21, row->output_text);
+    db_bind_time_or_null(stmt, 22, row->settlement_ns);
     return db_stmt_run(db, stmt, "insert request");
 }
 
@@ -1146,6 +1165,53 @@ int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows
                        size_t count)
 {
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_violation_insert);
+}
+
+static int db_block_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_block_row *row = row_void;
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_BLOCK_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->height);
+    db_bind_u64(stmt, 3, row->view);
+    sqlite3_bind_int64(stmt, 4, row->proposer);
+    sqlite3_bind_int64(stmt, 5, row->committer);
+    db_bind_u64(stmt, 6, row->t_ns);
+    sqlite3_bind_int64(stmt, 7, row->tx_count);
+    sqlite3_bind_int64(stmt, 8, row->settled);
+    db_bind_u64(stmt, 9, row->bytes);
+    sqlite3_bind_int(stmt, 10, row->forked ? 1 : 0);
+    return db_stmt_run(db, stmt, "insert block");
+}
+
+int met_blocks_add(met_db *db, int64_t run_id, const met_block_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_block_insert);
+}
+
+static int db_view_change_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_view_change_row *row = row_void;
+    ASSERT(row->reason != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_VIEW_CHANGE_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    sqlite3_bind_int64(stmt, 2, row->validator);
+    db_bind_u64(stmt, 3, row->view);
+    db_bind_u64(stmt, 4, row->t_ns);
+    db_bind_text(stmt, 5, row->reason);
+    return db_stmt_run(db, stmt, "insert view change");
+}
+
+int met_view_changes_add(met_db *db, int64_t run_id, const met_view_change_row *rows,
+                         size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_view_change_insert);
 }
 
 int met_metric_add(met_db *db, int64_t run_id, const char *name, double value,

@@ -49,6 +49,8 @@ static const met_table met_tables[] = {
     MET_TABLE("protocol_comparison", "run_id"),
     MET_TABLE("executions", "run_id, request_id, segment, node_id"),
     MET_TABLE("decisions", "run_id, request_id, segment, step, round, member"),
+    MET_TABLE("blocks", "run_id, height"),
+    MET_TABLE("view_changes", "run_id, view, validator"),
 };
 
 static const met_table *table_find(const char *name)
