@@ -96,16 +96,33 @@ bool node__ledger_is_validator(const node *self)
     return serving != NULL && self->config.node_id < serving->ledger_validators;
 }
 
-static cons_bft_replica *ledger_replica(const node *self)
+/* Instance 0, or a Twins validator's instance 1. */
+static cons_bft_replica *ledger_replica(const node *self, uint32_t instance)
 {
-    ASSERT(node__ledger_is_validator(self));
-    return self->config.store->bft[self->config.node_id];
+    ASSERT(node__ledger_is_validator(self) && instance < 2);
+    const node_store *store = self->config.store;
+    cons_bft_replica *replica = instance == 0 ? store->bft[self->config.node_id]
+                                              : store->bft_twin[self->config.node_id];
+    ASSERT(replica != NULL);
+    return replica;
 }
 
-/* One BFT message to validator 'to', unless the call's outbox is full. */
-static void ledger_send(node *self, node_outbox *outbox, uint32_t to, const uint8_t *bytes,
-                        size_t size)
+static bool ledger_is_twin(const node *self, uint32_t validator)
 {
+    const node_serving *serving = self->config.serving;
+    return serving->ledger_twin_of != NULL && serving->ledger_twin_of[validator] != 0;
+}
+
+/* One BFT message to validator 'to', unless the call's outbox is full. A
+ * Twins instance talks only to its side: the honest validators of its
+ * parity and the other twins' same instance. */
+static void ledger_send(node *self, node_outbox *outbox, uint32_t instance, uint32_t to,
+                        const uint8_t *bytes, size_t size)
+{
+    bool twin = ledger_is_twin(self, self->config.node_id);
+    if (twin && !ledger_is_twin(self, to) && to % 2 != instance) {
+        return;
+    }
     if (outbox->count + 1 >= NODE_OUTBOX_MAX) {
         self->config.store->ledger_sends_dropped += 1;
         return;
@@ -113,50 +130,66 @@ static void ledger_send(node *self, node_outbox *outbox, uint32_t to, const uint
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
     node_message *m = &effect->message;
     m->type = NODE_MESSAGE_LEDGER_BFT;
+    m->flags = twin && instance == 1 && ledger_is_twin(self, to) ? NODE_MESSAGE_FLAG_TWIN_SIDE : 0;
     m->source = self->config.node_id;
     m->dest = to;
     m->payload_bytes = (uint32_t)size;
     m->payload = bytes;
 }
 
-static void ledger_timer(node *self, node_outbox *outbox, uint64_t at_ns, uint64_t token)
+static void ledger_timer(node *self, node_outbox *outbox, uint32_t instance, uint64_t at_ns,
+                         uint64_t token)
 {
     uint32_t id = self->config.node_id;
     node_store *store = self->config.store;
-    store->bft_timer_token[id][token & 1u] = token + 1;
-    store->bft_timer_at_ns[id][token & 1u] = at_ns;
+    uint32_t slot = instance * 2 + (uint32_t)(token & 1u);
+    store->bft_timer_token[id][slot] = token + 1;
+    store->bft_timer_at_ns[id][slot] = at_ns;
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_TIMER);
     effect->at_ns = at_ns;
-    effect->timer_id = NODE_TIMER_LEDGER_BIT | token;
+    effect->timer_id = NODE_TIMER_LEDGER_BIT | ((uint64_t)instance << 61) | token;
+}
+
+static void ledger_observe(node_outbox *outbox, const cons_bft_effect *e)
+{
+    if (outbox->count + 1 >= NODE_OUTBOX_MAX) {
+        return;
+    }
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+    bool commit = e->kind == CONS_BFT_COMMIT;
+    effect->observation = commit ? NODE_OBS_LEDGER_COMMIT : NODE_OBS_LEDGER_VIEW;
+    effect->block = commit ? e->block : NULL;
+    effect->value = commit ? cons_bft_block_height(e->block) : e->view;
+    effect->segment = commit ? 0 : (uint32_t)e->reason;
 }
 
 /* The replica's effects of the last call, as node effects. */
-static void ledger_drain(node *self, node_outbox *outbox)
+static void ledger_drain(node *self, node_outbox *outbox, uint32_t instance)
 {
     const cons_bft_effect *effects = NULL;
-    size_t count = cons_bft_effects(ledger_replica(self), &effects);
+    size_t count = cons_bft_effects(ledger_replica(self, instance), &effects);
     uint32_t validators = self->config.serving->ledger_validators;
     for (size_t i = 0; i < count; i++) {
         const cons_bft_effect *e = &effects[i];
         if (e->kind == CONS_BFT_SEND) {
-            ledger_send(self, outbox, e->to, e->bytes, e->size);
+            ledger_send(self, outbox, instance, e->to, e->bytes, e->size);
         } else if (e->kind == CONS_BFT_BROADCAST) {
             for (uint32_t to = 0; to < validators; to++) {
                 if (to != self->config.node_id) {
-                    ledger_send(self, outbox, to, e->bytes, e->size);
+                    ledger_send(self, outbox, instance, to, e->bytes, e->size);
                 }
             }
         } else if (e->kind == CONS_BFT_TIMER) {
-            ledger_timer(self, outbox, e->at_ns, e->token);
-        } else if (outbox->count + 1 < NODE_OUTBOX_MAX) {
-            node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
-            bool commit = e->kind == CONS_BFT_COMMIT;
-            effect->observation = commit ? NODE_OBS_LEDGER_COMMIT : NODE_OBS_LEDGER_VIEW;
-            effect->block = commit ? e->block : NULL;
-            effect->value = commit ? cons_bft_block_height(e->block) : e->view;
-            effect->segment = commit ? 0 : (uint32_t)e->reason;
+            ledger_timer(self, outbox, instance, e->at_ns, e->token);
+        } else {
+            ledger_observe(outbox, e);
         }
     }
+}
+
+static uint32_t ledger_instances(const node *self)
+{
+    return ledger_is_twin(self, self->config.node_id) ? 2 : 1;
 }
 
 void node__ledger_start(node *self, uint64_t now_ns, node_outbox *outbox)
@@ -164,8 +197,10 @@ void node__ledger_start(node *self, uint64_t now_ns, node_outbox *outbox)
     if (!node__ledger_is_validator(self)) {
         return;
     }
-    cons_bft_start(ledger_replica(self), now_ns);
-    ledger_drain(self, outbox);
+    for (uint32_t k = 0; k < ledger_instances(self); k++) {
+        cons_bft_start(ledger_replica(self, k), now_ns);
+        ledger_drain(self, outbox, k);
+    }
 }
 
 /* A crash lost the replica's timers: arm them again (a stale token is
@@ -177,24 +212,26 @@ void node__ledger_recover(node *self, uint64_t now_ns, node_outbox *outbox)
     }
     uint32_t id = self->config.node_id;
     node_store *store = self->config.store;
-    for (uint32_t kind = 0; kind < 2; kind++) {
-        uint64_t token = store->bft_timer_token[id][kind];
+    for (uint32_t slot = 0; slot < 2 * ledger_instances(self); slot++) {
+        uint64_t token = store->bft_timer_token[id][slot];
         if (token != 0) {
-            uint64_t at_ns = store->bft_timer_at_ns[id][kind];
+            uint64_t at_ns = store->bft_timer_at_ns[id][slot];
             node_effect *effect = node__effect_append(outbox, NODE_EFFECT_TIMER);
             effect->at_ns = at_ns > now_ns ? at_ns : now_ns;
-            effect->timer_id = NODE_TIMER_LEDGER_BIT | (token - 1);
+            effect->timer_id = NODE_TIMER_LEDGER_BIT | ((uint64_t)(slot / 2) << 61) | (token - 1);
         }
     }
 }
 
 void node__ledger_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox)
 {
-    if (!node__ledger_is_validator(self)) {
+    uint32_t instance = (uint32_t)((timer_id >> 61) & 1u);
+    if (!node__ledger_is_validator(self) || instance >= ledger_instances(self)) {
         return;
     }
-    cons_bft_on_timer(ledger_replica(self), now_ns, timer_id & ~NODE_TIMER_LEDGER_BIT);
-    ledger_drain(self, outbox);
+    uint64_t token = timer_id & ~(NODE_TIMER_LEDGER_BIT | (UINT64_C(1) << 61));
+    cons_bft_on_timer(ledger_replica(self, instance), now_ns, token);
+    ledger_drain(self, outbox, instance);
 }
 
 /* A transaction from its client: the tag must be the client's. */
@@ -209,7 +246,9 @@ static int ledger_on_tx(node *self, const node_message *message)
         return NODE_EMALFORMED;
     }
     /* Already pending or committed, or a full mempool: nothing to do. */
-    (void)cons_bft_submit(ledger_replica(self), message->payload, size);
+    for (uint32_t k = 0; k < ledger_instances(self); k++) {
+        (void)cons_bft_submit(ledger_replica(self, k), message->payload, size);
+    }
     return 0;
 }
 
@@ -219,12 +258,20 @@ int node__ledger_message(node *self, uint64_t now_ns, const node_message *messag
     if (message->type == NODE_MESSAGE_LEDGER_TX) {
         return ledger_on_tx(self, message);
     }
-    int rc = cons_bft_on_message(ledger_replica(self), now_ns, message->source,
+    uint32_t instance = 0;
+    if (ledger_instances(self) == 2) {
+        /* A Twins node: the other twins say which side; an honest
+         * validator's side is its parity. */
+        instance = ledger_is_twin(self, message->source)
+                       ? ((message->flags & NODE_MESSAGE_FLAG_TWIN_SIDE) != 0 ? 1u : 0u)
+                       : message->source % 2;
+    }
+    int rc = cons_bft_on_message(ledger_replica(self, instance), now_ns, message->source,
                                  message->payload, message->payload_bytes);
     if (rc != 0) {
         return NODE_EMALFORMED;      /* refused by the replica: it has no effects */
     }
-    ledger_drain(self, outbox);
+    ledger_drain(self, outbox, instance);
     return 0;
 }
 
@@ -248,7 +295,9 @@ void node__ledger_submit(node *self, uint64_t now_ns, node_outbox *outbox, node_
     for (uint32_t i = 0; i < serving->ledger_submit_to && i < n; i++) {
         uint32_t to = (uint32_t)((tx->request + i) % n);
         if (to == self->config.node_id) {
-            (void)cons_bft_submit(ledger_replica(self), bytes, size);
+            for (uint32_t k = 0; k < ledger_instances(self); k++) {
+                (void)cons_bft_submit(ledger_replica(self, k), bytes, size);
+            }
             continue;
         }
         node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);

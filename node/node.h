@@ -77,6 +77,8 @@ typedef struct node_message {
 } node_message;
 
 #define NODE_MESSAGE_FLAG_ERROR 0x02 /* INFER_TOKEN: the request failed at a server */
+#define NODE_MESSAGE_FLAG_TWIN_SIDE 0x04 /* LEDGER_BFT between Twins: instance 1's (an
+                                          * honest validator ignores it) */
 
 /* Bytes the message occupies on the wire: header + payload + tag. */
 static inline uint64_t node_message_wire_size(const node_message *message)
@@ -448,6 +450,10 @@ typedef struct node_serving {
     uint32_t ledger_validators;
     uint32_t ledger_submit_to;
     bool ledger_settlement;
+    /* Per validator: 1 for a Twins identity (two instances in one node;
+     * instance k talks to the honest validators of parity k and to the
+     * other twins' instance k). Only the Byzantine validators read it. */
+    const uint8_t *ledger_twin_of;
 } node_serving;
 
 /* What the nodes of a process own, laid out by id (structure of arrays):
@@ -487,8 +493,9 @@ typedef struct node_store {
      * replica, and its pending timers (view, propose) as a crash loses them:
      * the token + 1 (0 = none) and when it fires. */
     cons_bft_replica **bft;
-    uint64_t (*bft_timer_token)[2];
-    uint64_t (*bft_timer_at_ns)[2];
+    cons_bft_replica **bft_twin;     /* a Twins validator's second instance, else NULL */
+    uint64_t (*bft_timer_token)[4];  /* [instance * 2 + kind] */
+    uint64_t (*bft_timer_at_ns)[4];
     uint64_t ledger_sends_dropped;   /* BFT sends that did not fit a call's outbox */
     /* Client: the transactions one call sends (reset by every node call). */
     uint8_t ledger_tx[NODE_DECISIONS_PER_CALL][CONS_BFT_TX_BYTES_MAX];

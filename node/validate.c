@@ -25,6 +25,8 @@ static uint8_t validate_flags_allowed(uint8_t type)
         return NODE_MESSAGE_FLAG_PULL_REPLY;
     case NODE_MESSAGE_INFER_TOKEN:
         return NODE_MESSAGE_FLAG_ERROR;
+    case NODE_MESSAGE_LEDGER_BFT:
+        return NODE_MESSAGE_FLAG_TWIN_SIDE;
     default:
         return 0;
     }

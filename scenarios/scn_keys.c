@@ -181,7 +181,7 @@ const scn_key_info scn__keys[] = {
     K("ledger.byzantine", COUNT, "validators", "0", "",
       "the last n validators run ledger.behaviour"),
     K("ledger.behaviour", ENUM, "", "honest", "",
-      "equivocate, withhold, delay or crash (consensus/cons_bft.c)"),
+      "equivocate, withhold, delay, crash or twin (consensus/cons_bft.c)"),
     K("ledger.delay", DURATION, "", "2s", "", "behaviour delay: how late a leader proposes"),
     K("ledger.crash_at", DURATION, "", "0", "", "behaviour crash: when the validators stop"),
     DERIVED("ledger.submit_to", COUNT, "validators", "",

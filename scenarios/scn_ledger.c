@@ -16,8 +16,9 @@
  * validators run a Byzantine behaviour of cons_bft. */
 static int ledger_byzantine(scn_check *check, const scn_node *section, scn_ledger *l)
 {
+    /* In cons_bft_behaviour's order. */
     static const char *const names[] = {"honest", "equivocate", "withhold", "delay", "crash",
-                                        NULL};
+                                        "twin", NULL};
     const scn_node *behaviour = scn__map_get(section, "behaviour");
     const scn_node *count = scn__map_get(section, "byzantine");
     int which = 0;
@@ -33,7 +34,7 @@ static int ledger_byzantine(scn_check *check, const scn_node *section, scn_ledge
     if (byzantine > 0 && which == 0) {
         return scn__fail(check->error, SCN_ESCHEMA, count,
                          "ledger.byzantine needs ledger.behaviour (equivocate, withhold, "
-                         "delay or crash)");
+                         "delay, crash or twin)");
     }
     l->byzantine = (uint32_t)byzantine;
     l->behaviour = (uint32_t)which;

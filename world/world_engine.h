@@ -27,8 +27,10 @@ typedef struct world_ledger_state {
     uint8_t *memory;                 /* the replicas, replica_size bytes each */
     size_t replica_size;
     cons_bft_replica **replicas;
-    uint64_t (*timer_token)[2];
-    uint64_t (*timer_at_ns)[2];
+    cons_bft_replica **twins;        /* a Twins validator's second instance, else NULL */
+    uint8_t *twin_of;                /* node_count entries: 1 for a Twins validator */
+    uint64_t (*timer_token)[4];
+    uint64_t (*timer_at_ns)[4];
     uint8_t (*ids)[CONS_BFT_ID_BYTES]; /* per height - 1: the block id applied */
     uint64_t height_capacity;
     uint64_t applied_height;

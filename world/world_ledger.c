@@ -72,15 +72,18 @@ static int ledger_alloc(world_state *world, uint32_t n)
     world_ledger_state *s = &world->ledger_bft;
     const node_serving *serving = &world->serving;
     s->replica_size = (cons_bft_replica_size() + 63) & ~(size_t)63;
-    s->memory = util_calloc(n, s->replica_size);
+    /* A Twins validator's second instance after the n first ones. */
+    s->memory = util_calloc((size_t)n + world->scenario->ledger.byzantine, s->replica_size);
     s->replicas = util_calloc(n, sizeof(*s->replicas));
+    s->twins = util_calloc(n, sizeof(*s->twins));
+    s->twin_of = util_calloc(world->node_count, sizeof(*s->twin_of));
     s->timer_token = util_calloc(n, sizeof(*s->timer_token));
     s->timer_at_ns = util_calloc(n, sizeof(*s->timer_at_ns));
     s->decision_slots = serving->request_capacity * serving->segment_count *
                         (serving->generate_tokens + 1u) * (serving->retries + 1u);
     s->settled = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
-    if (s->memory == NULL || s->replicas == NULL || s->timer_token == NULL ||
-        s->timer_at_ns == NULL || s->settled == NULL) {
+    if (s->memory == NULL || s->replicas == NULL || s->twins == NULL || s->twin_of == NULL ||
+        s->timer_token == NULL || s->timer_at_ns == NULL || s->settled == NULL) {
         return WORLD_ENOMEM;
     }
     return 0;
@@ -104,14 +107,22 @@ int world__ledger_build(world_state *world)
     }
     ledger_keys(world, &set, secret);
     world_ledger_state *s = &world->ledger_bft;
+    uint32_t next = n;
     for (uint32_t i = 0; i < n; i++) {
         cons_bft_config config = ledger_config(world, i, secret[i]);
         ASSERT(cons_bft_config_check(&set, &config) == 0); /* the loader checked the bounds */
         s->replicas[i] = cons_bft_replica_init(s->memory + (size_t)i * s->replica_size,
                                                s->replica_size, &set, &config);
+        if (config.behaviour == CONS_BFT_TWIN) {
+            s->twin_of[i] = 1;
+            s->twins[i] = cons_bft_replica_init(s->memory + (size_t)next++ * s->replica_size,
+                                                s->replica_size, &set, &config);
+        }
     }
     util_free(secret);
     world->store.bft = s->replicas;
+    world->store.bft_twin = s->twins;
+    world->serving.ledger_twin_of = s->twin_of;
     world->store.bft_timer_token = s->timer_token;
     world->store.bft_timer_at_ns = s->timer_at_ns;
     world->serving.ledger_validators = n;
@@ -128,6 +139,8 @@ void world__ledger_destroy(world_state *world)
     world_ledger_state *s = &world->ledger_bft;
     util_free(s->memory);
     util_free(s->replicas);
+    util_free(s->twins);
+    util_free(s->twin_of);
     util_free(s->timer_token);
     util_free(s->timer_at_ns);
     util_free(s->settled);
