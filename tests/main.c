@@ -19,7 +19,7 @@ int main(void)
         test_sim_suite,   test_world_suite,   test_verify_suite, test_cli_suite,
         test_sweep_suite, test_testbed_suite, test_swarm_suite,  test_infer_text_suite,
         test_privacy_suite, test_vrf_suite,     test_emulate_suite,
-        test_bft_suite,
+        test_bft_suite,   test_ledger_suite,
     };
     SRunner *runner = srunner_create(NULL);
     for (size_t i = 0; i < sizeof(makers) / sizeof(makers[0]); i++) {

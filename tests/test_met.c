@@ -1059,11 +1059,11 @@ static const char *const divergence_columns[] = {
 
 /* Inserted out of key order; exports must come back sorted by key. */
 static const met_request_row request_rows[] = {
-    {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL, -1, -1, -1, NULL, NULL, NULL},
+    {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL, -1, -1, -1, NULL, NULL, NULL, 0},
     {3, 1, 500, 2500, 9000, "completed", 4, 8, 1, 1.0, 3.0517578125e-05,
-     0.99999999999999989, "1 4 9", "5 6", 1, 0, 1, "Once upon", "17 5 9", " a time"},
+     0.99999999999999989, "1 4 9", "5 6", 1, 0, 1, "Once upon", "17 5 9", " a time", 0},
     {12, 0, 700, 1700, 0, "failed", 3, 2, 0, 1.0 / 3.0, 0.1, 2.2250738585072014e-308, "0 8",
-     "", 1, 1, 3, NULL, NULL, NULL},
+     "", 1, 1, 3, NULL, NULL, NULL, 0},
 };
 static const size_t request_order[] = {1, 0, 2};
 
