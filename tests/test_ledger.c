@@ -222,6 +222,20 @@ START_TEST(test_ledger_deterministic)
 }
 END_TEST
 
+/* selection vrf on a ledger: the epochs' VRF input is the committed
+ * beacon, and every member's proof still checks against it. */
+START_TEST(test_ledger_vrf_beacon)
+{
+    ck_assert_int_eq(ledger_run("committee_vrf.yaml", "vrf.db",
+                                "--set ledger.validators=7 --set verification.settlement=ledger"
+                                " --set verification.vrf_epoch=2s"),
+                     0);
+    ck_assert(ledger_metric("vrf.db", 1, "vrf_proofs_verified") >= 1000);
+    ck_assert(ledger_metric("vrf.db", 1, "vrf_proofs_rejected") == 0);
+    ck_assert(ledger_number("vrf.db", "SELECT count(*) FROM blocks WHERE t_ns < 2e9") > 0);
+}
+END_TEST
+
 /* A run without a ledger writes no ledger rows or metrics. */
 START_TEST(test_ledger_off_writes_nothing)
 {
@@ -387,6 +401,7 @@ Suite *test_ledger_suite(void)
     tcase_add_test(runs, test_ledger_unjust_slash_fires);
     tcase_add_test(runs, test_ledger_deterministic);
     tcase_add_test(runs, test_ledger_off_writes_nothing);
+    tcase_add_test(runs, test_ledger_vrf_beacon);
     tcase_set_timeout(runs, 120);
     suite_add_tcase(suite, runs);
     TCase *input = tcase_create("input");

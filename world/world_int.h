@@ -98,6 +98,10 @@ void world__ledger_destroy(world_state *world);
 bool world__ledger_honest(const world_state *world, uint32_t validator);
 void world__ledger_observe(world_state *world, uint32_t node_id, const node_effect *effect);
 double world__ledger_metric(const world_result *result, scn_metric metric);
+/* The beacon of the last block committed before 'before_ns' as a 64-bit
+ * seed (the first 8 bytes of its id): true and *seed_out, or false (no
+ * ledger, or no block yet). */
+bool world__ledger_beacon(const world_state *world, uint64_t before_ns, uint64_t *seed_out);
 /* The oracle's safety check of a completed request's accepted logits: a
  * step is wrong when it agrees, under the final rule, with no honest
  * execution (honest[i]: generate x vocab logits of the reference and of

@@ -320,6 +320,25 @@ void world__ledger_observe(world_state *world, uint32_t node_id, const node_effe
     }
 }
 
+bool world__ledger_beacon(const world_state *world, uint64_t before_ns, uint64_t *seed_out)
+{
+    const world_result *result = world->result;
+    uint64_t count = 0;
+    while (count < result->block_count && result->blocks[count].t_ns < before_ns) {
+        count += 1;
+    }
+    if (count == 0) {
+        return false;
+    }
+    const uint8_t *id = world->ledger_bft.ids[result->blocks[count - 1].height - 1];
+    uint64_t seed = 0;
+    for (int i = 7; i >= 0; i--) {
+        seed = (seed << 8) | id[i];
+    }
+    *seed_out = seed;
+    return true;
+}
+
 /* ---- metrics ---- */
 
 static int ledger_compare_u64(const void *a, const void *b)
