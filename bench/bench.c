@@ -396,6 +396,7 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "bft") == 0) {
         bench_bft_run();                 /* the ledger's rows alone */
+        bench_bft_sim_run();
         return 0;
     }
     const size_t sizes[] = {1000, 100000, 1000000};
@@ -428,6 +429,7 @@ int main(int argc, char **argv)
     }
     bench_committee();
     bench_bft_run();
+    bench_bft_sim_run();
     bench_infer_run();
     bench_testbed_run();
     return rc;
