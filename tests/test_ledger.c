@@ -236,6 +236,20 @@ START_TEST(test_ledger_vrf_beacon)
 }
 END_TEST
 
+/* The testbed refuses a ledger: its processes would each see only their
+ * own validators' commits. */
+START_TEST(test_ledger_testbed_refuses)
+{
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "%s testbed scenarios/ledger_honest.yaml --db '%s/t.db' >/dev/null 2>'%s/err.txt'",
+             test_infersim_bin(), ledger_dir, ledger_dir);
+    int status = system(command);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    ck_assert_ptr_nonnull(strstr(test_dir_read(ledger_dir, "err.txt"), "simulator only"));
+}
+END_TEST
+
 /* A run without a ledger writes no ledger rows or metrics. */
 START_TEST(test_ledger_off_writes_nothing)
 {
@@ -402,6 +416,7 @@ Suite *test_ledger_suite(void)
     tcase_add_test(runs, test_ledger_deterministic);
     tcase_add_test(runs, test_ledger_off_writes_nothing);
     tcase_add_test(runs, test_ledger_vrf_beacon);
+    tcase_add_test(runs, test_ledger_testbed_refuses);
     tcase_set_timeout(runs, 120);
     suite_add_tcase(suite, runs);
     TCase *input = tcase_create("input");
