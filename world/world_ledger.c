@@ -168,7 +168,7 @@ static bool ledger_tx_valid(world_state *world, const uint8_t *bytes, size_t siz
                             node_ledger_tx *tx, uint64_t *slot_out)
 {
     if (node_ledger_tx_decode(bytes, size, tx) != 0 || tx->client >= world->node_count ||
-        tx->rows == 0 ||
+        tx->rows == 0 || tx->rows > world->serving.tokens_max ||
         ledger_tag(world, tx->client, bytes, size - NODE_LEDGER_TX_TAG_BYTES) != tx->tag) {
         return false;
     }
