@@ -473,6 +473,7 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "bft") == 0) {
         bench_bft_run();                 /* the ledger's rows alone */
+        bench_bft_sim_run();
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "oracle") == 0) {
@@ -511,6 +512,7 @@ int main(int argc, char **argv)
     }
     bench_committee();
     bench_bft_run();
+    bench_bft_sim_run();
     bench_infer_run();
     bench_testbed_run();
     return rc;

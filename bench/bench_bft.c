@@ -12,6 +12,8 @@
 
 #include "bench/bench_bft.h"
 #include "consensus/cons.h"
+#include "scenarios/scn.h"
+#include "sim/sim.h"
 #include "util/assert.h"
 #include "util/hash.h"
 #include "util/prng.h"
@@ -229,4 +231,44 @@ void bench_bft_run(void)
     /* ed25519 verification dominates: a shorter run, and not at 64. */
     bench_bft_once(4, CONS_BFT_AUTH_ED25519, 2000 * BENCH_BFT_MS);
     bench_bft_once(16, CONS_BFT_AUTH_ED25519, 2000 * BENCH_BFT_MS);
+}
+
+/* One simulated run with 'validators' validators. */
+static void bench_bft_sim_once(uint32_t validators)
+{
+    char count[64];
+    snprintf(count, sizeof(count), "ledger.validators=%u", validators);
+    const char *const overrides[] = {count, "nodes.count=80", "duration=10s", "ledger.auth=mac",
+                                     "expect={}"};
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    if (scn_load_file("scenarios/ledger_honest.yaml", overrides, 5, &scenario, &error) != 0) {
+        printf("ledger sim %2u validators  failed: %s\n", validators, error.message);
+        return;
+    }
+    world_result *result = NULL;
+    double start = bench_bft_now_s();
+    int rc = sim_run(scenario, NULL, NULL, &result);
+    double wall = bench_bft_now_s() - start;
+    if (rc == 0) {
+        double sim_s = (double)result->sim_ns * 1e-9;
+        double blocks = (double)result->block_count;
+        const world_type_stats *bft = &result->types[NODE_MESSAGE_LEDGER_BFT];
+        printf("ledger sim %2u validators  %6.2f blocks/s simulated  %9.0f events/s wall"
+               "  %6.1f BFT messages/block  (%.2f s wall)\n",
+               validators, blocks / sim_s, (double)result->events / wall,
+               blocks > 0 ? (double)bft->sent / blocks : 0.0, wall);
+    } else {
+        printf("ledger sim %2u validators  failed: %s\n", validators, world_strerror(rc));
+    }
+    world_result_destroy(result);
+    scn_destroy(scenario);
+}
+
+void bench_bft_sim_run(void)
+{
+    static const uint32_t sizes[] = {4, 16, 64};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        bench_bft_sim_once(sizes[i]);
+    }
 }

@@ -97,7 +97,8 @@ static const char met_schema_v3_sql[] =
     " node_id INTEGER, detail TEXT, PRIMARY KEY (run_id, violation_id));";
 
 const char *const met_violation_kinds[] = {"accepted_wrong", "honest_penalised",
-                                           "double_finalization", "liveness", NULL};
+                                           "double_finalization", "liveness", "ledger_fork",
+                                           "unjust_slash", NULL};
 
 /* Version 4: the verification protocols' economics -- every node's final
  * balance (stake plus fees and slashed shares earned). The comparison of
@@ -198,8 +199,22 @@ static const char met_schema_v9_sql[] =
     " epsilon REAL, reconstruction REAL, PRIMARY KEY (run_id, request_id, node_id));"
     "CREATE INDEX privacy_node ON privacy(run_id, node_id);";
 
-/* Versions 10 and 11: numbers held for changes developed alongside this
- * one; each is a step that does nothing until they land. */
+/* Version 10: the settlement ledger -- each request's settlement time (the
+ * commit of the block that carried its last verdict; NULL without ledger
+ * settlement and in rows written before), the committed blocks and the
+ * view changes of honest validators. Only adds. */
+static const char met_schema_v10_sql[] =
+    "ALTER TABLE requests ADD COLUMN settlement_ns INTEGER;"
+    "CREATE TABLE blocks ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), height INTEGER NOT NULL,"
+    " view INTEGER, proposer INTEGER, committer INTEGER, t_ns INTEGER, tx_count INTEGER,"
+    " settled INTEGER, bytes INTEGER, forked INTEGER, PRIMARY KEY (run_id, height));"
+    "CREATE TABLE view_changes ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), validator INTEGER NOT NULL,"
+    " view INTEGER NOT NULL, t_ns INTEGER, reason TEXT CHECK (reason IN ('qc','tc')),"
+    " PRIMARY KEY (run_id, validator, view));";
+/* Version 11: a number held for a change developed alongside this one;
+ * a step that does nothing. */
 static const char met_schema_reserved_sql[] = "";
 
 /* Version 12: failover. A request row keeps how many times its client
@@ -237,7 +252,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v7_sql,
     met_schema_v8_sql,
     met_schema_v9_sql,
-    met_schema_reserved_sql,
+    met_schema_v10_sql,
     met_schema_reserved_sql,
     met_schema_v12_sql,
     met_schema_v13_sql,
@@ -313,7 +328,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
@@ -332,6 +347,8 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_WEIGHTS_INSERT] = "INSERT OR REPLACE INTO weights (run_id, node_id, segment,"
                                 " first_layer, layer_count, params, in_tee)"
                                 " VALUES (?,?,?,?,?,?,?)",
+    [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_VIEW_CHANGE_INSERT] = "INSERT OR REPLACE INTO view_changes VALUES (?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
                             " WHERE run_id = ?",
@@ -1002,7 +1019,8 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_text(stmt, 19, row->prompt_text);
     db_bind_text(stmt, 20, row->output_ids);
     db_bind_text(stmt, 21, row->output_text);
-    db_bind_int_or_null(stmt, 22, row->failovers);
+    db_bind_time_or_null(stmt, 22, row->settlement_ns);
+    db_bind_int_or_null(stmt, 23, row->failovers);
     return db_stmt_run(db, stmt, "insert request");
 }
 
@@ -1215,6 +1233,53 @@ int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows
                        size_t count)
 {
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_violation_insert);
+}
+
+static int db_block_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_block_row *row = row_void;
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_BLOCK_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->height);
+    db_bind_u64(stmt, 3, row->view);
+    sqlite3_bind_int64(stmt, 4, row->proposer);
+    sqlite3_bind_int64(stmt, 5, row->committer);
+    db_bind_u64(stmt, 6, row->t_ns);
+    sqlite3_bind_int64(stmt, 7, row->tx_count);
+    sqlite3_bind_int64(stmt, 8, row->settled);
+    db_bind_u64(stmt, 9, row->bytes);
+    sqlite3_bind_int(stmt, 10, row->forked ? 1 : 0);
+    return db_stmt_run(db, stmt, "insert block");
+}
+
+int met_blocks_add(met_db *db, int64_t run_id, const met_block_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_block_insert);
+}
+
+static int db_view_change_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_view_change_row *row = row_void;
+    ASSERT(row->reason != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_VIEW_CHANGE_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    sqlite3_bind_int64(stmt, 2, row->validator);
+    db_bind_u64(stmt, 3, row->view);
+    db_bind_u64(stmt, 4, row->t_ns);
+    db_bind_text(stmt, 5, row->reason);
+    return db_stmt_run(db, stmt, "insert view change");
+}
+
+int met_view_changes_add(met_db *db, int64_t run_id, const met_view_change_row *rows,
+                         size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_view_change_insert);
 }
 
 int met_metric_add(met_db *db, int64_t run_id, const char *name, double value,

@@ -108,9 +108,34 @@ typedef struct met_request_row {
     const char *prompt_text;         /* the prompt decoded */
     const char *output_ids;          /* generated token ids, "5 17 9" */
     const char *output_text;         /* the generated ids decoded */
+    /* Ledger settlement (schema 10): commit time of the block that carried
+     * the request's last verdict; 0 stores NULL. */
+    uint64_t settlement_ns;
     /* With workload.failover (schema 12); negative stores NULL. */
     int64_t failovers;               /* replays on a fresh route */
 } met_request_row;
+
+/* A block the ledger committed (schema 10). */
+typedef struct met_block_row {
+    uint64_t height;
+    uint64_t view;
+    uint32_t proposer;
+    uint32_t committer;              /* the honest validator whose commit came first */
+    uint64_t t_ns;                   /* commit time */
+    uint32_t tx_count;
+    uint32_t settled;                /* transactions applied to the ledger */
+    uint64_t bytes;                  /* transaction bytes */
+    bool forked;                     /* another honest validator committed another block */
+} met_block_row;
+
+/* An honest validator entered a view by a timeout certificate (schema
+ * 10); reason "tc" (or "qc"). Strings are borrowed for the call. */
+typedef struct met_view_change_row {
+    uint32_t validator;
+    uint64_t view;
+    uint64_t t_ns;
+    const char *reason;
+} met_view_change_row;
 
 /* One (request, segment): who served it and what it cost (schema 2). */
 typedef struct met_segment_row {
@@ -246,7 +271,7 @@ typedef struct met_violation_row {
 
 /* The violation kinds, in the order of world_violation_kind (sim/sim.h):
  * "accepted_wrong", "honest_penalised", "double_finalization",
- * "liveness"; NULL-terminated. */
+ * "liveness", "ledger_fork", "unjust_slash"; NULL-terminated. */
 extern const char *const met_violation_kinds[];
 
 /* Opens or creates 'path', creating or checking the schema; an existing
@@ -290,6 +315,9 @@ int met_privacy_add(met_db *db, int64_t run_id, const met_privacy_row *rows, siz
 int met_weights_add(met_db *db, int64_t run_id, const met_weights_row *rows, size_t count);
 int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
                        size_t count);
+int met_blocks_add(met_db *db, int64_t run_id, const met_block_row *rows, size_t count);
+int met_view_changes_add(met_db *db, int64_t run_id, const met_view_change_row *rows,
+                         size_t count);
 /* Sets (inserts or replaces) one params row of an existing run: what a
  * command learns about a run after it began, e.g. calibrate.pair, the run
  * `calibrate` compared it with. Borrowed strings. Returns 0 or MET_ESQL. */

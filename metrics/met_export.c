@@ -51,6 +51,8 @@ static const met_table met_tables[] = {
     MET_TABLE("decisions", "run_id, request_id, segment, step, round, member"),
     MET_TABLE("privacy", "run_id, request_id, node_id"),
     MET_TABLE("weights", "run_id, node_id, segment"),
+    MET_TABLE("blocks", "run_id, height"),
+    MET_TABLE("view_changes", "run_id, view, validator"),
 };
 
 static const met_table *table_find(const char *name)
@@ -375,7 +377,14 @@ int met_runs_list(met_db *db, FILE *out)
     return result;
 }
 
-/* The comparison's columns: header, width, SQL aggregate, printf scale. */
+/* A run's metric inside the comparison's aggregate. */
+#define MET_COMPARE_METRIC(name)                                                               \
+    "(SELECT m.value FROM metrics m WHERE m.run_id = protocol_comparison.run_id"               \
+    " AND m.name = '" name "')"
+
+/* The comparison's columns: header, width, SQL aggregate, printf scale.
+ * settle_p50_ms is the ledger's (verification.settlement: ledger), '-' for
+ * instant settlement. */
 static const struct {
     const char *header;
     int width;
@@ -393,12 +402,15 @@ static const struct {
     {"final_p50_ms", 12, "AVG(finality_p50_ns)", 1e-6},
     {"final_p99_ms", 12, "AVG(finality_p99_ns)", 1e-6},
     {"slashed", 9, "AVG(stake_slashed)", 1},
+    {"settle_p50_ms", 13, "AVG(" MET_COMPARE_METRIC("settlement_latency_p50") ")", 1e-6},
 };
 
-/* A run's metric inside the comparison's aggregate. */
-#define MET_COMPARE_METRIC(name)                                                               \
-    "(SELECT m.value FROM metrics m WHERE m.run_id = protocol_comparison.run_id"               \
-    " AND m.name = '" name "')"
+/* The protocol, with "+ledger" for a run that settles on the ledger: the
+ * comparison groups instant and ledger settlement apart. */
+#define MET_COMPARE_PROTOCOL                                                                   \
+    "protocol || CASE WHEN (SELECT p.value FROM params p"                                      \
+    " WHERE p.run_id = protocol_comparison.run_id AND p.key = 'verification.settlement')"      \
+    " = 'ledger' THEN '+ledger' ELSE '' END"
 
 /* After the columns: draws, captured draws and the predicted count, summed
  * over the group's runs, printed as the measured capture rate with its
@@ -427,7 +439,7 @@ static void compare_row_write(FILE *out, sqlite3_stmt *stmt)
 {
     const char *protocol = (const char *)sqlite3_column_text(stmt, 0);
     const char *name = (const char *)sqlite3_column_text(stmt, 1);
-    fprintf(out, "%-11s %-24s", protocol != NULL ? protocol : "-", name != NULL ? name : "*");
+    fprintf(out, "%-17s %-24s", protocol != NULL ? protocol : "-", name != NULL ? name : "*");
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
         int width = met_compare_columns[i].width;
         if (sqlite3_column_type(stmt, (int)i + 2) == SQLITE_NULL) {
@@ -446,18 +458,18 @@ int met_compare(met_db *db, FILE *out, bool by_name)
     ASSERT(db != NULL);
     ASSERT(out != NULL);
     char sql[4096];
-    size_t used = (size_t)snprintf(sql, sizeof(sql), "SELECT protocol, %s",
-                                   by_name ? "name" : "NULL");
+    size_t used = (size_t)snprintf(sql, sizeof(sql), "SELECT " MET_COMPARE_PROTOCOL
+                                   " AS settled_by, %s", by_name ? "name" : "NULL");
     for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
         used += (size_t)snprintf(sql + used, sizeof(sql) - used, ", %s",
                                  met_compare_columns[i].sql);
     }
     used += (size_t)snprintf(sql + used, sizeof(sql) - used, "%s", met_compare_capture_sql);
     snprintf(sql + used, sizeof(sql) - used,
-             " FROM protocol_comparison WHERE status = 'completed' GROUP BY protocol%s"
+             " FROM protocol_comparison WHERE status = 'completed' GROUP BY settled_by%s"
              " ORDER BY CASE protocol WHEN 'none' THEN 0 WHEN 'committee' THEN 1"
              " WHEN 'sampling' THEN 2 WHEN 'crossval' THEN 3 WHEN 'optimistic' THEN 4"
-             " WHEN 'tee' THEN 5 WHEN 'zk' THEN 6 ELSE 7 END, protocol%s",
+             " WHEN 'tee' THEN 5 WHEN 'zk' THEN 6 ELSE 7 END, settled_by%s",
              by_name ? ", name" : "", by_name ? ", name" : "");
     sqlite3_stmt *stmt = NULL;
     int rc = met_flush(db);
@@ -470,7 +482,7 @@ int met_compare(met_db *db, FILE *out, bool by_name)
     size_t rows = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (rows++ == 0) {
-            fprintf(out, "%-11s %-24s", "protocol", "scenario");
+            fprintf(out, "%-17s %-24s", "protocol", "scenario");
             for (size_t i = 0; i < UTIL_ARRAY_COUNT(met_compare_columns); i++) {
                 fprintf(out, " %*s", met_compare_columns[i].width, met_compare_columns[i].header);
             }

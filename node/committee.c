@@ -897,14 +897,44 @@ static void client_next_round(node *self, node_outbox *outbox, uint64_t request,
     node__committee_send_input(self, outbox, request, 0, NULL, now_ns);
 }
 
-/* One 'judged' per member the decision judges, then 'decided'. */
-static void client_judge(const node *self, const node_committee_state *state,
-                         uint64_t request, const cons_decision *decision)
+/* Ledger settlement: the decision's verdicts as one transaction to the
+ * validators; the ledger applies them when a block carrying it commits. */
+static void client_judge_ledger(node *self, node_outbox *outbox,
+                                const node_committee_state *state, uint64_t request,
+                                const cons_decision *decision, uint64_t now_ns)
+{
+    const node_request *r = client_request(self, request);
+    node_ledger_tx tx;
+    memset(&tx, 0, sizeof(tx));
+    ASSERT(r != NULL && state->member_count <= NODE_LEDGER_TX_MEMBERS_MAX);
+    tx.member_count = state->member_count;
+    tx.segment = state->segment;
+    tx.request = request;
+    tx.step = r->generated;
+    tx.round = state->round;
+    tx.rows = committee_rows(r);
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        tx.members[j] = state->members[j];
+        tx.verdicts[j] = ((decision->judged >> j) & 1u)
+                             ? (uint8_t)cons_decision_verdict(decision, state->answered, j)
+                             : NODE_LEDGER_TX_UNJUDGED;
+    }
+    node__ledger_submit(self, now_ns, outbox, &tx);
+}
+
+/* One 'judged' per member the decision judges, then 'decided' (instant
+ * settlement), or a transaction to the ledger. */
+static void client_judge(node *self, node_outbox *outbox, const node_committee_state *state,
+                         uint64_t request, const cons_decision *decision, uint64_t now_ns)
 {
     const node_verifier *verifier = self->config.serving->verifier;
     const node_request *r = client_request(self, request);
     ASSERT(r != NULL);
     ASSERT((decision->judged & ~cons_members_all(state->member_count)) == 0);
+    if (self->config.serving->ledger_settlement) {
+        client_judge_ledger(self, outbox, state, request, decision, now_ns);
+        return;
+    }
     for (uint32_t j = 0; j < state->member_count; j++) {
         if ((decision->judged >> j) & 1u) {
             verifier->judged(verifier->context, state->members[j],
@@ -1039,12 +1069,12 @@ static void client_act(node *self, node_outbox *outbox, uint64_t request,
     state->dispute = decision->dispute;
     switch (decision->action) {
     case CONS_ACTION_SETTLE:
-        client_judge(self, state, request, decision);
+        client_judge(self, outbox, state, request, decision, now_ns);
         client_report(self, outbox, state, request, decision);
         client_proceed(self, outbox, request, decision->member, now_ns);
         break;
     case CONS_ACTION_ROUND:
-        client_judge(self, state, request, decision);
+        client_judge(self, outbox, state, request, decision, now_ns);
         client_report(self, outbox, state, request, decision);
         client_next_round(self, outbox, request, now_ns);
         break;

@@ -167,6 +167,10 @@ const char *node_message_type_name(uint8_t type)
         return "infer_reveal_ask";
     case NODE_MESSAGE_INFER_REVEAL:
         return "infer_reveal";
+    case NODE_MESSAGE_LEDGER_BFT:
+        return "ledger_bft";
+    case NODE_MESSAGE_LEDGER_TX:
+        return "ledger_tx";
     default:
         return "unknown";
     }
@@ -505,6 +509,9 @@ static int node_on_message(node *self, uint64_t now_ns, const node_message *mess
     case NODE_MESSAGE_INFER_REVEAL_ASK:
     case NODE_MESSAGE_INFER_REVEAL:
         return node__serve_message(self, now_ns, message, outbox);
+    case NODE_MESSAGE_LEDGER_BFT:
+    case NODE_MESSAGE_LEDGER_TX:
+        return node__ledger_message(self, now_ns, message, outbox);
     default:
         return NODE_EMALFORMED;
     }
@@ -550,16 +557,19 @@ int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_out
     int rc = 0;
     if (self->config.store != NULL) {
         self->config.store->decision_count = 0; /* DECISION effects of the last call expire. */
+        self->config.store->ledger_tx_count = 0;
     }
     switch (event->kind) {
     case NODE_EVENT_START:
         node_timer_restart(self, now_ns, outbox);
+        node__ledger_start(self, now_ns, outbox);
         break;
     case NODE_EVENT_RECOVER:
         node_timer_restart(self, now_ns, outbox);
         if (self->config.serving != NULL) {
             node__serve_recover(self, now_ns, outbox);
         }
+        node__ledger_recover(self, now_ns, outbox);
         break;
     case NODE_EVENT_MESSAGE:
         rc = node_on_message(self, now_ns, event->message, outbox);
@@ -567,6 +577,8 @@ int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_out
     case NODE_EVENT_TIMER:
         if (node__serve_owns_timer(event->timer_id)) {
             node__serve_timer(self, now_ns, event->timer_id, outbox);
+        } else if (node__ledger_owns_timer(event->timer_id)) {
+            node__ledger_timer(self, now_ns, event->timer_id, outbox);
         } else {
             node_on_timer(self, now_ns, event->timer_id, outbox);
         }

@@ -47,7 +47,9 @@ typedef enum node_message_type {
     NODE_MESSAGE_INFER_COMMIT = 7,   /* committee member -> client: H(output | salt | member) */
     NODE_MESSAGE_INFER_REVEAL_ASK = 8, /* client -> member: the commit phase closed, reveal */
     NODE_MESSAGE_INFER_REVEAL = 9,   /* member -> client: the output and its salt */
-    NODE_MESSAGE_TYPE_COUNT = 10     /* one past the last type */
+    NODE_MESSAGE_LEDGER_BFT = 10,    /* validator -> validator: a cons_bft message (payload) */
+    NODE_MESSAGE_LEDGER_TX = 11,     /* client -> validator: a settlement transaction */
+    NODE_MESSAGE_TYPE_COUNT = 12     /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -75,6 +77,8 @@ typedef struct node_message {
 } node_message;
 
 #define NODE_MESSAGE_FLAG_ERROR 0x02 /* INFER_TOKEN: the request failed at a server */
+#define NODE_MESSAGE_FLAG_TWIN_SIDE 0x04 /* LEDGER_BFT between Twins: instance 1's (an
+                                          * honest validator ignores it) */
 
 /* Bytes the message occupies on the wire: header + payload + tag. */
 static inline uint64_t node_message_wire_size(const node_message *message)
@@ -137,8 +141,14 @@ typedef enum node_observation {
                                       * says who was drawn, answered, judged and accepted */
     NODE_OBS_RELEASE,                /* a sender noised activations entering 'segment'
                                       * (privacy): one release, value = rows */
-    NODE_OBS_FAILOVER                /* a client replayed a request on a fresh route
+    NODE_OBS_FAILOVER,               /* a client replayed a request on a fresh route
                                       * (value = the new route attempt) */
+    NODE_OBS_LEDGER_COMMIT,          /* a validator committed 'block' (valid until the
+                                      * next node call) */
+    NODE_OBS_LEDGER_VIEW,            /* a validator entered view 'value'; segment =
+                                      * CONS_BFT_BY_* reason */
+    NODE_OBS_LEDGER_TX               /* a client sent request 'rumor_id''s settlement
+                                      * transaction for 'segment' (value = step) */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -204,6 +214,7 @@ typedef struct node_effect {
     uint32_t attempt;                /* OBSERVE LOGITS: the route attempt (failover) */
     const float *data;               /* OBSERVE LOGITS: valid until the next node call */
     const node_decision *decision;   /* OBSERVE DECISION: valid until the next node call */
+    const cons_bft_block *block;     /* OBSERVE LEDGER_COMMIT: valid until the next node call */
     uint64_t send_at_ns;             /* SEND: transmit then (>= now: after compute) */
     node_message message;            /* SEND; message.payload valid until the next call */
 } node_effect;
@@ -359,6 +370,9 @@ typedef struct node_verifier {
                   uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX]);
     bool (*claim_check)(void *context, uint32_t member, uint64_t request, uint32_t segment,
                         uint32_t round, const uint8_t proof[NODE_CLAIM_MAX]);
+    /* settlement ledger: the 64-bit tag of a client's transaction bytes
+     * (keyed by the client's secret; validators and the world check it). */
+    uint64_t (*ledger_tag)(void *context, uint32_t client, const void *bytes, size_t size);
     /* A rational Byzantine member: does cheating on this hop pay? */
     bool (*cheat)(void *context, uint32_t member, uint64_t request, uint32_t segment);
     /* An adaptive member was drawn: does the adversary take it now? (It
@@ -440,6 +454,18 @@ typedef struct node_serving {
     double privacy_clip;             /* C: rows are clipped to this L2 norm */
     double privacy_sigma;            /* noise N(0, (sigma C)^2) per coordinate */
     uint64_t privacy_seed;           /* noise streams derive from it and the sender */
+    /* Ledger (node/ledger.c): validators are nodes 0 .. ledger_validators - 1,
+     * each with a cons_bft replica in node_store.bft; 0 = no ledger. Under
+     * ledger settlement a client sends each decision's verdicts as a
+     * transaction to ledger_submit_to validators instead of calling the
+     * verifier's judged and decided. */
+    uint32_t ledger_validators;
+    uint32_t ledger_submit_to;
+    bool ledger_settlement;
+    /* Per validator: 1 for a Twins identity (two instances in one node;
+     * instance k talks to the honest validators of parity k and to the
+     * other twins' instance k). Only the Byzantine validators read it. */
+    const uint8_t *ledger_twin_of;
 } node_serving;
 
 /* What the nodes of a process own, laid out by id (structure of arrays):
@@ -475,6 +501,17 @@ typedef struct node_store {
     float *decoded;                  /* k * output_floats */
     node_outcome outcome;            /* the OUTPUT being reported */
     node_decision decisions[NODE_DECISIONS_PER_CALL]; /* the DECISIONs of one call */
+    /* Ledger: per validator (serving.ledger_validators entries), its
+     * replica, and its pending timers (view, propose) as a crash loses them:
+     * the token + 1 (0 = none) and when it fires. */
+    cons_bft_replica **bft;
+    cons_bft_replica **bft_twin;     /* a Twins validator's second instance, else NULL */
+    uint64_t (*bft_timer_token)[4];  /* [instance * 2 + kind] */
+    uint64_t (*bft_timer_at_ns)[4];
+    uint64_t ledger_sends_dropped;   /* BFT sends that did not fit a call's outbox */
+    /* Client: the transactions one call sends (reset by every node call). */
+    uint8_t ledger_tx[NODE_DECISIONS_PER_CALL][CONS_BFT_TX_BYTES_MAX];
+    uint32_t ledger_tx_count;
     uint32_t decision_count;         /* of 'decisions', reset by every node call */
 } node_store;
 
@@ -498,6 +535,50 @@ uint32_t node_route_attempt(const node_serving *serving, uint64_t request, uint3
  * Each attempt has its own cache slot per (request, segment), so a
  * replacement never meets a state the old route left behind. */
 #define NODE_ATTEMPTS_MAX 8u
+
+/* A settlement transaction (NODE_MESSAGE_LEDGER_TX's payload and a
+ * ledger block's entry), little-endian: version 1, member count m, segment
+ * (u16), request (u64), step, round, rows, client (u32 each), the client's
+ * submit time (u64), then per member its id (u32) and verdict (u8; 0xff =
+ * not judged), then the client's 64-bit tag over everything before it. */
+#define NODE_LEDGER_TX_VERSION 1
+#define NODE_LEDGER_TX_HEADER_BYTES 36
+#define NODE_LEDGER_TX_MEMBER_BYTES 5
+#define NODE_LEDGER_TX_TAG_BYTES 8
+#define NODE_LEDGER_TX_UNJUDGED 0xffu
+#define NODE_LEDGER_TX_MEMBERS_MAX                                                             \
+    ((CONS_BFT_TX_BYTES_MAX - NODE_LEDGER_TX_HEADER_BYTES - NODE_LEDGER_TX_TAG_BYTES) /        \
+     NODE_LEDGER_TX_MEMBER_BYTES)
+
+typedef struct node_ledger_tx {
+    uint32_t member_count;
+    uint32_t segment;
+    uint64_t request;
+    uint32_t step;
+    uint32_t round;
+    uint32_t rows;
+    uint32_t client;
+    uint64_t submitted_ns;
+    uint32_t members[NODE_LEDGER_TX_MEMBERS_MAX];
+    uint8_t verdicts[NODE_LEDGER_TX_MEMBERS_MAX];
+    uint64_t tag;
+} node_ledger_tx;
+
+/* Bytes of a transaction of 'member_count' members. */
+static inline size_t node_ledger_tx_size(uint32_t member_count)
+{
+    return NODE_LEDGER_TX_HEADER_BYTES + (size_t)member_count * NODE_LEDGER_TX_MEMBER_BYTES +
+           NODE_LEDGER_TX_TAG_BYTES;
+}
+
+/* Encodes 'tx' (its tag included) into out[CONS_BFT_TX_BYTES_MAX]; returns
+ * the size. ASSERTs member_count <= NODE_LEDGER_TX_MEMBERS_MAX. */
+size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out);
+
+/* Decodes untrusted bytes: 0, or NODE_EMALFORMED when the version, the
+ * member count, the size or a verdict is wrong. Checks no tag (the caller
+ * compares tx_out->tag with its own). Never asserts on the bytes. */
+int node_ledger_tx_decode(const uint8_t *bytes, size_t size, node_ledger_tx *tx_out);
 
 /* Frees every KV chunk of the store's pools. Cannot fail. */
 void node_store_release(node_store *store);

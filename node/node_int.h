@@ -16,6 +16,27 @@ static inline bool node__serve_owns_timer(uint64_t timer_id)
     return (timer_id & NODE_TIMER_SERVE_BIT) != 0;
 }
 
+/* Ledger timers carry this bit (and a cons_bft token below it). */
+#define NODE_TIMER_LEDGER_BIT (UINT64_C(1) << 62)
+
+static inline bool node__ledger_owns_timer(uint64_t timer_id)
+{
+    return (timer_id & (NODE_TIMER_SERVE_BIT | NODE_TIMER_LEDGER_BIT)) == NODE_TIMER_LEDGER_BIT;
+}
+
+/* ledger.c: the validator's replica started, recovered after a crash (its
+ * timers armed again), woken by its timer, or given a LEDGER_* message
+ * (NODE_EMALFORMED when the replica or the tag check refuses it: then no
+ * effects); a non-validator does nothing. A client's decision as a
+ * transaction to the validators (client, submit time and tag filled in). */
+bool node__ledger_is_validator(const node *self);
+void node__ledger_start(node *self, uint64_t now_ns, node_outbox *outbox);
+void node__ledger_recover(node *self, uint64_t now_ns, node_outbox *outbox);
+void node__ledger_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox);
+int node__ledger_message(node *self, uint64_t now_ns, const node_message *message,
+                         node_outbox *outbox);
+void node__ledger_submit(node *self, uint64_t now_ns, node_outbox *outbox, node_ledger_tx *tx);
+
 /* validate.c: 0 when every field of 'message' a handler will read is in
  * range for this node's role and the run's protocol, else NODE_EMALFORMED.
  * Safe on any bytes a peer sent; never asserts on them. */

@@ -205,7 +205,8 @@ void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t req
                          uint32_t segment, uint64_t value)
 {
     ASSERT((observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE) ||
-           observation == NODE_OBS_RELEASE || observation == NODE_OBS_FAILOVER);
+           observation == NODE_OBS_RELEASE || observation == NODE_OBS_FAILOVER ||
+           observation == NODE_OBS_LEDGER_TX);
     ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;

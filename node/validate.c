@@ -25,6 +25,8 @@ static uint8_t validate_flags_allowed(uint8_t type)
         return NODE_MESSAGE_FLAG_PULL_REPLY;
     case NODE_MESSAGE_INFER_TOKEN:
         return NODE_MESSAGE_FLAG_ERROR;
+    case NODE_MESSAGE_LEDGER_BFT:
+        return NODE_MESSAGE_FLAG_TWIN_SIDE;
     default:
         return 0;
     }
@@ -181,6 +183,55 @@ static int validate_infer(const node *self, const node_message *m)
     }
 }
 
+/* LEDGER_* messages use only the header's type, source, dest and payload
+ * length: every other field is zero. */
+static bool validate_ledger_header(const node_message *m)
+{
+    return m->origin == 0 && m->rumor_id == 0 && m->origin_ns == 0 && m->bitmap == 0 &&
+           m->hops == 0 && m->segment == 0 && m->count == 0 && m->position == 0 &&
+           m->step == 0 && m->token == 0 && m->payload_bytes > 0 && m->payload != NULL;
+}
+
+/* A settlement transaction: well formed, from the client it names, about a
+ * request, segment, step, round and committee inside the run's bounds. */
+static int validate_ledger_tx(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    node_ledger_tx tx;
+    if (!serving->ledger_settlement ||
+        node_ledger_tx_decode(m->payload, m->payload_bytes, &tx) != 0) {
+        return NODE_EMALFORMED;
+    }
+    if (tx.client != m->source || tx.request >= serving->request_capacity ||
+        tx.segment >= serving->segment_count || tx.step >= serving->generate_tokens + 1u ||
+        tx.round > serving->retries || tx.member_count > serving->committee ||
+        tx.rows == 0 || tx.rows > serving->tokens_max) {
+        return NODE_EMALFORMED;
+    }
+    for (uint32_t j = 0; j < tx.member_count; j++) {
+        if (tx.members[j] >= self->config.node_count) {
+            return NODE_EMALFORMED;
+        }
+    }
+    return 0;
+}
+
+/* BFT bytes between validators (cons_bft decodes and checks the bytes
+ * themselves), and transactions from any node to a validator. */
+static int validate_ledger(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving == NULL || self->config.node_id >= serving->ledger_validators ||
+        !validate_ledger_header(m) || m->payload_bytes > CONS_BFT_MESSAGE_BYTES_MAX ||
+        m->source == m->dest) {
+        return NODE_EMALFORMED;
+    }
+    if (m->type == NODE_MESSAGE_LEDGER_TX) {
+        return validate_ledger_tx(self, m);
+    }
+    return m->source < serving->ledger_validators ? 0 : NODE_EMALFORMED;
+}
+
 int node__message_validate(const node *self, const node_message *m)
 {
     ASSERT(self != NULL && m != NULL);
@@ -197,6 +248,9 @@ int node__message_validate(const node *self, const node_message *m)
             return NODE_EMALFORMED;
         }
         return m->type == NODE_MESSAGE_RUMOR ? validate_rumor(self, m) : validate_pull(self, m);
+    }
+    if (m->type == NODE_MESSAGE_LEDGER_BFT || m->type == NODE_MESSAGE_LEDGER_TX) {
+        return validate_ledger(self, m);
     }
     return validate_infer(self, m);
 }

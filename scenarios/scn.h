@@ -454,6 +454,24 @@ typedef struct scn_privacy {
     double side_channel_leak;     /* share of a side_channel node's requests that leak */
 } scn_privacy;
 
+/* The ledger section: a BFT validator set (consensus/cons_bft.c) among the
+ * nodes. 'validators' 0 = no ledger, and nothing below is read then. The
+ * validators are nodes 0 .. validators - 1 (they keep serving and
+ * verifying like any node); the last 'byzantine' of them run 'behaviour'. */
+typedef struct scn_ledger {
+    uint32_t validators;          /* 0 = none; else 1 .. CONS_BFT_VALIDATORS_MAX */
+    uint64_t block_interval_ns;   /* a leader proposes this long after its view starts */
+    uint64_t view_timeout_ns;     /* the pacemaker's base timeout */
+    bool auth_mac;                /* auth: mac; false = ed25519 */
+    uint32_t block_txs;           /* transactions per block, 1 .. CONS_BFT_BLOCK_TXS_MAX */
+    uint32_t byzantine;           /* validators given 'behaviour' (the last ones) */
+    uint32_t behaviour;           /* cons_bft_behaviour */
+    uint64_t delay_ns;            /* behaviour delay: how late a leader proposes */
+    uint64_t crash_at_ns;         /* behaviour crash: when the validators stop */
+    bool settlement_ledger;       /* verification.settlement: ledger (else instant) */
+    uint32_t submit_to;           /* validators a client sends a transaction to (f + 1) */
+} scn_ledger;
+
 typedef struct scn_scenario {
     char name[SCN_NAME_MAX];
     char source_path[SCN_PATH_MAX];
@@ -466,6 +484,7 @@ typedef struct scn_scenario {
     scn_verification verification;
     scn_workload workload;
     scn_privacy privacy;
+    scn_ledger ledger;
     uint32_t fault_count;
     scn_fault faults[SCN_FAULTS_MAX];
     uint32_t expect_count;
@@ -664,6 +683,26 @@ typedef enum scn_metric_runs {
       "selection vrf: members' VRF proofs the clients checked")                                \
     X(VRF_PROOFS_REJECTED, "vrf_proofs_rejected", "count", VERIFICATION, true,                 \
       "selection vrf: members' VRF proofs that failed the check (votes refused)")              \
+    X(LEDGER_BLOCKS, "ledger_blocks", "count", VERIFICATION, true,                             \
+      "blocks the ledger committed (NaN without a ledger)")                                    \
+    X(LEDGER_FINALITY_P50, "ledger_finality_p50", "ns", VERIFICATION, true,                    \
+      "median time from a client's transaction to the commit of its block")                   \
+    X(LEDGER_FINALITY_P99, "ledger_finality_p99", "ns", VERIFICATION, true,                    \
+      "99th percentile time from a client's transaction to the commit of its block")          \
+    X(VIEW_CHANGES, "view_changes", "count", VERIFICATION, true,                               \
+      "views honest validators entered by a timeout certificate (a failed leader)")           \
+    X(LEDGER_MESSAGES_PER_BLOCK, "ledger_messages_per_block", "count", VERIFICATION, true,     \
+      "BFT messages sent per committed block (NaN without blocks)")                            \
+    X(LEDGER_BYTES_PER_BLOCK, "ledger_bytes_per_block", "B", VERIFICATION, true,               \
+      "BFT bytes sent per committed block (NaN without blocks)")                               \
+    X(SETTLEMENT_LATENCY_P50, "settlement_latency_p50", "ns", VERIFICATION, true,              \
+      "median submit-to-settlement time of requests whose verdicts all committed")            \
+    X(SETTLEMENT_LATENCY_P99, "settlement_latency_p99", "ns", VERIFICATION, true,              \
+      "99th percentile submit-to-settlement time of settled requests")                         \
+    X(LEDGER_FORKS, "ledger_forks", "count", VERIFICATION, true,                               \
+      "heights at which two honest validators committed different blocks")                    \
+    X(UNJUST_SLASHES, "unjust_slashes", "count", VERIFICATION, true,                           \
+      "committed verdicts that penalised or slashed a node honest in ground truth")           \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")                   \
     X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \

@@ -221,6 +221,9 @@ const char *scn__agree_rule_name(scn_agree_rule rule);
 /* The privacy section (scn_privacy.c); model and workload are checked
  * first (segments, tokens per request). */
 int scn__check_privacy(scn_check *check, const scn_node *root);
+/* The ledger section and verification.settlement (scn_ledger.c); model,
+ * workload and verification are checked first. */
+int scn__check_ledger(scn_check *check, const scn_node *root);
 
 /* The sweep section (scn_sweep.c): syntax of the grid only; whether a
  * value is valid for its key is known when a grid point is loaded. */

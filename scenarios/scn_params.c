@@ -482,6 +482,28 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
     }
 }
 
+/* Nothing without a ledger: runs without one keep their params. */
+static void params_ledger(params_list *list, const scn_scenario *s)
+{
+    const scn_ledger *l = &s->ledger;
+    char v[64];
+    if (l->validators == 0) {
+        return;
+    }
+    params_add(list, params_uint(l->validators, v, sizeof(v)), "ledger.validators");
+    params_add(list, params_duration(l->block_interval_ns, v, sizeof(v)),
+               "ledger.block_interval");
+    params_add(list, params_duration(l->view_timeout_ns, v, sizeof(v)), "ledger.view_timeout");
+    params_add(list, l->auth_mac ? "mac" : "ed25519", "ledger.auth");
+    params_add(list, params_uint(l->block_txs, v, sizeof(v)), "ledger.block_txs");
+    params_add(list, params_uint(l->byzantine, v, sizeof(v)), "ledger.byzantine");
+    params_add(list, cons_bft_behaviour_name((cons_bft_behaviour)l->behaviour), "ledger.behaviour");
+    params_add(list, params_duration(l->delay_ns, v, sizeof(v)), "ledger.delay");
+    params_add(list, params_duration(l->crash_at_ns, v, sizeof(v)), "ledger.crash_at");
+    params_add(list, params_uint(l->submit_to, v, sizeof(v)), "ledger.submit_to");
+    params_add(list, l->settlement_ledger ? "ledger" : "instant", "verification.settlement");
+}
+
 /* Nothing without a privacy section. Boundaries are written as the list
  * they stand for; a sigma derived from epsilon is written too (params
  * table only). */
@@ -620,6 +642,7 @@ int scn__params_build(scn_scenario *s)
     params_verification(&list, s);
     params_workload(&list, s);
     params_privacy(&list, s);
+    params_ledger(&list, s);
     params_rest(&list, s);
     s->params = list.items;
     s->param_count = list.count;

@@ -473,6 +473,7 @@ static int network_create(sim_world *world)
         .uplink_bps_of = uplink,
         .run_seed = scenario->seed,
         .link_capacity = (uint32_t)(links < 4096 ? 4096 : links > (1u << 20) ? (1u << 20) : links),
+        .partition_exempt = world->w.ledger_bft.twin_of,
     };
     int rc = net_create(&config, &world->network);
     util_free(uplink);

@@ -32,6 +32,7 @@ typedef struct test_suite_entry {
 /* Roughly the slowest first, so that parallel workers finish together. */
 static const test_suite_entry TEST_SUITES[] = {
     {"cli", test_cli_suite},           {"bft", test_bft_suite},
+    {"ledger", test_ledger_suite},     {"oracle", test_oracle_suite},
     {"testbed", test_testbed_suite},   {"swarm", test_swarm_suite},
     {"sweep", test_sweep_suite},       {"queue", test_queue_suite},
     {"privacy", test_privacy_suite},   {"emulate", test_emulate_suite},
@@ -41,7 +42,6 @@ static const test_suite_entry TEST_SUITES[] = {
     {"vrf", test_vrf_suite},           {"met", test_met_suite},
     {"util", test_util_suite},         {"verify", test_verify_suite},
     {"world", test_world_suite},       {"infer", test_infer_suite},
-    {"oracle", test_oracle_suite},
 };
 #define TEST_SUITE_COUNT (sizeof(TEST_SUITES) / sizeof(TEST_SUITES[0]))
 

@@ -27,6 +27,7 @@ Suite *test_privacy_suite(void);   /* tests/test_privacy.c: noise, accountant, a
 Suite *test_vrf_suite(void);       /* tests/test_vrf.c: RFC 9381 ECVRF, VRF sortition */
 Suite *test_bft_suite(void);       /* tests/test_bft.c: the BFT ledger replica */
 Suite *test_oracle_suite(void);    /* tests/test_oracle.c: worker pool, oracle on it */
+Suite *test_ledger_suite(void);    /* tests/test_ledger.c: validators and settlement in runs */
 
 /* Scratch directories for the suites that run the binary (test_dir.c):
  * /tmp/infersim-PREFIX-XXXXXX made into dir[size]; a file's path; a text

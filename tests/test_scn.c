@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 67);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 68);
+    ck_assert_uint_eq(count, 77);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 78);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1467,7 +1467,7 @@ static const struct {
 } test_scn_misspelled[] = {
     {"nodes: {count: 8}\nbogus: 1\n",
      "mem.yaml:2:1: unknown key 'bogus' at the top level (expected one of: name, seed, "
-     "duration, network, nodes, gossip, model, workload, verification, privacy, faults, expect, "
+     "duration, network, nodes, gossip, model, workload, verification, privacy, ledger, faults, expect, "
      "output, sweep)"},
     {"nodes: {count: 8, classes: [{name: a, fraction: 1, flop: 1TFLOPS}]}\n",
      "mem.yaml:1:52: unknown key 'flop' in nodes.classes.0 (expected one of: name, fraction, "

@@ -196,6 +196,9 @@ static int store_messages(run_context *run, const world_result *result)
     size_t count = 0;
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const world_type_stats *s = &result->types[t];
+        if (t >= NODE_MESSAGE_LEDGER_BFT && !result->ledger_on) {
+            continue; /* Runs without a ledger keep their rows. */
+        }
         rows[count++] = (met_message_row){
             node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
             s->bytes_delivered, s->dropped[WORLD_DROP_LOSS], s->dropped[WORLD_DROP_PARTITION],

@@ -149,6 +149,8 @@ static int store_request(met_db *db, int64_t run_id, const world_result *result,
         result->verified && q->compared ? (int)q->accepted_wrong : -1,
         result->verified ? (int)q->rounds : -1,
         NULL, NULL, NULL,
+        q->ledger_txs_sent > 0 && q->ledger_txs_committed >= q->ledger_txs_sent ? q->settled_ns
+                                                                                : 0,
         result->failover ? (int64_t)q->failovers : -1,
     };
     char *texts[3] = {NULL, NULL, NULL};
@@ -418,11 +420,12 @@ const char *tool_behaviour_name(const world_result *result, uint32_t node_id)
 
 static int store_violations(met_db *db, int64_t run_id, const world_result *result)
 {
-    _Static_assert(WORLD_VIOLATION_LIVENESS == 3, "met_violation_kinds follows the enum");
+    _Static_assert(WORLD_VIOLATION_UNJUST_SLASH == 5, "met_violation_kinds follows the enum");
     for (uint64_t i = 0; i < result->violation_count; i++) {
         const world_violation *v = &result->violations[i];
         char detail[64];
-        snprintf(detail, sizeof(detail), "step %u", v->step);
+        snprintf(detail, sizeof(detail), "%s %u",
+                 v->kind == WORLD_VIOLATION_LEDGER_FORK ? "height" : "step", v->step);
         met_violation_row row = {
             i, met_violation_kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
             v->node_id == UINT32_MAX ? -1 : (int64_t)v->node_id, detail,
@@ -456,10 +459,33 @@ static int store_weights(met_db *db, int64_t run_id, const world_result *result)
     return 0;
 }
 
+/* The ledger's blocks and the honest validators' view changes. */
+static int store_ledger(met_db *db, int64_t run_id, const world_result *result)
+{
+    for (uint64_t i = 0; i < result->block_count; i++) {
+        const world_block_record *b = &result->blocks[i];
+        met_block_row row = {b->height, b->view, b->proposer, b->committer, b->t_ns,
+                             b->tx_count, b->settled, b->bytes, b->forked};
+        if (met_blocks_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+    }
+    for (uint64_t i = 0; i < result->view_change_count; i++) {
+        const world_view_change_record *v = &result->view_changes[i];
+        met_view_change_row row = {v->validator, v->view, v->t_ns,
+                                   v->reason == CONS_BFT_BY_TC ? "tc" : "qc"};
+        if (met_view_changes_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
                          const world_result *result)
 {
     if (store_violations(db, run_id, result) != 0 || store_weights(db, run_id, result) != 0 ||
+        store_ledger(db, run_id, result) != 0 ||
         store_decisions(db, run_id, scenario, result) != 0) {
         return -1;
     }

@@ -647,6 +647,14 @@ int tool_testbed_main(int argc, char **argv)
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
     }
+    if (scenario->ledger.validators > 0) {
+        /* Each process would record only its own validators' commits. */
+        fprintf(stderr, "infersim testbed: %s: a ledger section runs in the simulator only "
+                        "(infersim run)\n",
+                options.file);
+        scn_destroy(scenario);
+        return TOOL_EXIT_USAGE;
+    }
     if (options.keys_dir != NULL && !testbed_keys_check(options.keys_dir, scenario)) {
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;

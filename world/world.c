@@ -61,6 +61,9 @@ void world_record_effect(world_state *world, uint32_t node_id, const node_effect
             world->result->duplicates += effect->value;
         } else if (effect->observation == NODE_OBS_PULL_SERVED) {
             world->result->pull_served += effect->value;
+        } else if (effect->observation >= NODE_OBS_LEDGER_COMMIT &&
+                   effect->observation <= NODE_OBS_LEDGER_TX) {
+            world__ledger_observe(world, node_id, effect);
         } else {
             world__serve_observe(world, node_id, effect);
         }
@@ -78,6 +81,7 @@ static int result_create(uint32_t node_count, world_result **out)
     result->class_of = util_calloc(node_count, sizeof(*result->class_of));
     result->region_of = util_calloc(node_count, sizeof(*result->region_of));
     util_hist_init(&result->latency);
+    util_hist_init(&result->ledger_finality);
     if (result->nodes == NULL || result->class_of == NULL || result->region_of == NULL) {
         world_result_destroy(result);
         return WORLD_ENOMEM;
@@ -109,6 +113,8 @@ void world_result_destroy(world_result *result)
     util_free(result->stake);
     util_free(result->behaviour_of);
     util_free(result->violations);
+    util_free(result->blocks);
+    util_free(result->view_changes);
     util_free(result->executions);
     util_free(result->execution_head);
     util_free(result->decisions);

@@ -97,13 +97,44 @@ typedef struct world_request_record {
     bool accepted_wrong;             /* an accepted output was outside the rule's tolerance */
     uint32_t releases;               /* noised activation releases (privacy) */
     uint32_t failovers;              /* replays on a fresh route (workload.failover) */
+    /* Ledger settlement: transactions the client sent, those a committed
+     * block applied, and the commit time of the last (valid when every
+     * one committed). */
+    uint32_t ledger_txs_sent;
+    uint32_t ledger_txs_committed;
+    uint64_t settled_ns;
 } world_request_record;
+
+/* A block of the ledger as the first honest validator committed it. */
+typedef struct world_block_record {
+    uint64_t height;
+    uint64_t view;
+    uint32_t proposer;
+    uint32_t committer;              /* the honest validator whose commit came first */
+    uint64_t t_ns;                   /* commit time */
+    uint32_t tx_count;
+    uint32_t settled;                /* transactions applied to the ledger */
+    uint64_t bytes;                  /* transaction bytes */
+    bool forked;                     /* another honest validator committed another block */
+} world_block_record;
+
+/* An honest validator entered 'view' (reason CONS_BFT_BY_TC: its leader
+ * failed). */
+typedef struct world_view_change_record {
+    uint32_t validator;
+    uint64_t view;
+    uint64_t t_ns;
+    uint32_t reason;
+} world_view_change_record;
 
 typedef enum world_violation_kind {
     WORLD_VIOLATION_ACCEPTED_WRONG = 0, /* an output outside the rule's tolerance was accepted */
     WORLD_VIOLATION_HONEST_PENALISED,   /* an honest member lost reputation */
     WORLD_VIOLATION_DOUBLE_FINALIZATION, /* a request was finalized a second time */
-    WORLD_VIOLATION_LIVENESS            /* a request after the last heal missed converge_within */
+    WORLD_VIOLATION_LIVENESS,           /* a request after the last heal missed converge_within */
+    WORLD_VIOLATION_LEDGER_FORK,        /* two honest validators committed different blocks
+                                         * at one height ('step' = the height) */
+    WORLD_VIOLATION_UNJUST_SLASH        /* a committed verdict penalised an honest node */
 } world_violation_kind;
 
 /* What a real network could not know and the simulator can: a safety or
@@ -324,6 +355,18 @@ typedef struct world_result {
     uint64_t weights_head;           /* the final norm, and the classifier unless shared */
     bool weights_shared;             /* the classifier is the embedding (the last segment
                                       * holds a copy of it) */
+    /* Ledger (world/world_ledger.c); ledger_on is false without one. */
+    bool ledger_on;
+    bool ledger_settlement;          /* verification.settlement: ledger */
+    world_block_record *blocks;      /* growable: one per committed height */
+    uint64_t block_count;
+    uint64_t block_capacity;
+    world_view_change_record *view_changes;
+    uint64_t view_change_count;
+    uint64_t view_change_capacity;
+    uint64_t ledger_forks;           /* heights two honest validators disagree on */
+    uint64_t unjust_slashes;         /* committed verdicts against honest nodes */
+    util_hist ledger_finality;       /* transaction submitted -> its block committed */
 } world_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop

@@ -161,7 +161,7 @@ static double check_metric_value(const world_result *result, scn_metric metric)
         return result->vrf_selection ? (double)result->vrf_proofs_verified : NAN;
     case SCN_METRIC_VRF_PROOFS_REJECTED:
         return result->vrf_selection ? (double)result->vrf_proofs_rejected : NAN;
-    default: return NAN;
+    default: return world__ledger_metric(result, metric); /* NaN without a ledger */
     }
 }
 

@@ -22,6 +22,22 @@ typedef struct world_prompts {
 } world_prompts;
 
 typedef struct world_oracle world_oracle;   /* world_oracle.c */
+/* The ledger's validators and what the recorder knows of the chain
+ * (world_ledger.c). */
+typedef struct world_ledger_state {
+    uint8_t *memory;                 /* the replicas, replica_size bytes each */
+    size_t replica_size;
+    cons_bft_replica **replicas;
+    cons_bft_replica **twins;        /* a Twins validator's second instance, else NULL */
+    uint8_t *twin_of;                /* node_count entries: 1 for a Twins validator */
+    uint64_t (*timer_token)[4];
+    uint64_t (*timer_at_ns)[4];
+    uint8_t (*ids)[CONS_BFT_ID_BYTES]; /* per height - 1: the block id applied */
+    uint64_t height_capacity;
+    uint64_t applied_height;
+    uint64_t *settled;               /* bit per decision slot: applied */
+    uint64_t decision_slots;
+} world_ledger_state;
 
 typedef struct world_state {
     const scn_scenario *scenario;
@@ -77,6 +93,7 @@ typedef struct world_state {
     cons_agreement agreement;        /* the scenario's rules, converted once */
     cons_agreement final_agreement;
     cons_ledger ledger;              /* over result's reputation, stake, balance */
+    world_ledger_state ledger_bft;   /* the validators (ledger section) */
     /* The verdicts of the decisions of the node call being handled, in
      * judged order: the ledger's values before each (verify_judged), for
      * the DECISION observations that follow (world__verify_record_decision). */

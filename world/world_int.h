@@ -86,6 +86,25 @@ void world__verify_record_decision(world_state *world, const node_decision *deci
 /* Drops the decision rows of 'request' (its id is about to be reused). */
 void world__verify_forget_decisions(world_result *result, uint64_t request);
 void world__verify_destroy(world_state *world);
+/* The ledger's totals copied to the result after a change. */
+void world__verify_totals(world_state *world);
+/* Counts a verdict on 'member' against ground truth (honest_judged,
+ * honest_penalised and its violation); true when it penalised a member
+ * honest at the time. */
+bool world__verify_honest_judged(world_state *world, uint32_t member, cons_verdict verdict,
+                                 uint64_t request, uint32_t segment);
+/* world_ledger.c: the validators' replicas and keys (nothing without a
+ * ledger section; 0 or WORLD_ENOMEM), their teardown, the recorder of
+ * their observations and the client's transactions, and the metrics. */
+int world__ledger_build(world_state *world);
+void world__ledger_destroy(world_state *world);
+bool world__ledger_honest(const world_state *world, uint32_t validator);
+void world__ledger_observe(world_state *world, uint32_t node_id, const node_effect *effect);
+double world__ledger_metric(const world_result *result, scn_metric metric);
+/* The beacon of the last block committed before 'before_ns' as a 64-bit
+ * seed (the first 8 bytes of its id): true and *seed_out, or false (no
+ * ledger, or no block yet). */
+bool world__ledger_beacon(const world_state *world, uint64_t before_ns, uint64_t *seed_out);
 /* A metric of SCN_METRIC_RUNS_VERIFICATION: NaN in a run without
  * verification. Cannot fail. */
 double world__check_metric(const world_result *result, scn_metric metric);

@@ -67,6 +67,7 @@ struct net {
     scn_network network;
     uint32_t node_count;
     uint64_t run_seed;
+    const uint8_t *partition_exempt; /* node_count entries or NULL (net_config) */
     uint64_t now_ns;                 /* latest net_send time seen */
     net_node *nodes;                 /* node_count entries */
 
@@ -397,6 +398,7 @@ int net_create(const net_config *config, net **out)
     self->network = *config->network;
     self->node_count = config->node_count;
     self->run_seed = config->run_seed;
+    self->partition_exempt = config->partition_exempt;
     if (net_allocate(self, config->link_capacity) != 0) {
         net_destroy(self);
         return -1;
@@ -449,6 +451,10 @@ bool net_is_crashed(const net *self, uint32_t node_id)
 
 static bool net_separated(const net *self, uint32_t source, uint32_t dest)
 {
+    if (self->partition_exempt != NULL &&
+        (self->partition_exempt[source] != 0 || self->partition_exempt[dest] != 0)) {
+        return false;
+    }
     for (uint32_t index = 0; index < self->partition_count; index++) {
         const uint8_t *group_of = self->partitions[index].group_of;
         if (group_of[source] != group_of[dest]) {

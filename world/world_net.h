@@ -60,6 +60,10 @@ typedef struct net_config {
     const uint64_t *uplink_bps_of;   /* > 0 */
     uint64_t run_seed;
     uint32_t link_capacity;          /* FIFO table slots: >= in-flight links bound */
+    /* node_count entries or NULL, borrowed for the network's life: nodes no
+     * partition cuts (a Twins validator, whose two instances sit on both
+     * sides of any partition). */
+    const uint8_t *partition_exempt;
 } net_config;
 
 /* Allocates the network. Returns 0, or -1 when out of memory. */

@@ -157,7 +157,7 @@ static bool verify_agree(void *context, bool last_segment, const float *a, const
 
 /* The ledger's totals, copied to the result after every change (the
  * per-node arrays are the result's own). */
-static void verify_totals(world_state *world)
+void world__verify_totals(world_state *world)
 {
     world_result *result = world->result;
     result->fees_paid = world->ledger.fees_paid;
@@ -180,7 +180,14 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
     world->judgements[world->judgement_count++] =
         (struct world_judgement){member, result->reputation[member], result->stake[member]};
     cons_ledger_judge(&world->ledger, member, verdict);
-    verify_totals(world);
+    world__verify_totals(world);
+    (void)world__verify_honest_judged(world, member, verdict, request, segment);
+}
+
+bool world__verify_honest_judged(world_state *world, uint32_t member, cons_verdict verdict,
+                                 uint64_t request, uint32_t segment)
+{
+    world_result *result = world->result;
     uint8_t now = world->store.behaviour_of[member];
     /* An adaptive node not (yet) taken by the adversary behaves honestly. */
     if (now != NODE_BEHAVIOUR_HONEST && now != NODE_BEHAVIOUR_ADAPTIVE) {
@@ -188,14 +195,16 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
             /* An adaptive corruption shows up here, when it is first judged. */
             world->result->behaviour_of[member] = world->store.behaviour_of[member];
         }
-        return;
+        return false;
     }
     result->honest_judged += 1;
     if (verdict != CONS_VERDICT_AGREED) {
         result->honest_penalised += 1;
         world__check_violation(world, WORLD_VIOLATION_HONEST_PENALISED, request, segment, member,
                          world->requests[request].generated);
+        return true;
     }
+    return false;
 }
 
 void world__verify_record_decision(world_state *world, const node_decision *decision)
@@ -274,7 +283,7 @@ static void verify_decided(void *context, uint64_t request, uint32_t segment, ui
     (void)segment;
     ASSERT(rows > 0);
     cons_ledger_settle(&world->ledger, rows);
-    verify_totals(world);
+    world__verify_totals(world);
 #if defined(INFERSIM_DEEP_CHECKS) && INFERSIM_DEEP_CHECKS
     /* Checking builds (make sanitize): conservation after every settlement,
      * O(nodes) each; other builds check once, at teardown. */
@@ -603,6 +612,9 @@ int world__verify_build(world_state *world)
     };
     world->verifier = verifier;
     serving->verifier = &world->verifier;
+    if ((rc = world__ledger_build(world)) != 0) {
+        return rc;
+    }
     if ((rc = world__vrf_build(world)) != 0) {
         return rc;
     }
@@ -650,6 +662,7 @@ void world__verify_destroy(world_state *world)
     infer_model_destroy(world->substitute);
     util_free(world->public_keys);
     util_free(world->secret_keys);
+    world__ledger_destroy(world);
     world__vrf_destroy(world);
     util_free(world->behaviour_now);
     util_free(world->behaviour_scale);

@@ -88,6 +88,16 @@ static uint64_t vrf_epoch(const world_state *world, uint64_t request)
     return result->requests[request].submitted_ns / world->scenario->verification.vrf_epoch_ns;
 }
 
+/* The epoch's VRF input: from the last block the ledger committed before
+ * the epoch began when there is one (its id replaces the run seed), else
+ * from the run seed. */
+static void vrf_alpha(const world_state *world, uint64_t epoch, uint8_t alpha[CONS_BEACON_BYTES])
+{
+    uint64_t seed = world->scenario->seed;
+    (void)world__ledger_beacon(world, epoch * world->scenario->verification.vrf_epoch_ns, &seed);
+    cons_vrf_epoch_alpha(seed, epoch, alpha);
+}
+
 /* Node 'node_id's proof and output for 'epoch', evaluated once per epoch
  * with its own secret key. */
 static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
@@ -97,7 +107,7 @@ static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
         return;
     }
     uint8_t alpha[CONS_BEACON_BYTES];
-    cons_vrf_epoch_alpha(world->scenario->seed, epoch, alpha);
+    vrf_alpha(world, epoch, alpha);
     int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, sizeof(alpha),
                             world->vrf_proof[node_id]);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
@@ -157,7 +167,7 @@ bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, ui
     ASSERT(member < world->node_count); /* The client matched it to a member. */
     uint64_t epoch = vrf_epoch(world, request);
     uint8_t alpha[CONS_BEACON_BYTES], beacon[CONS_BEACON_BYTES], beta[CONS_VRF_OUTPUT_BYTES];
-    cons_vrf_epoch_alpha(world->scenario->seed, epoch, alpha);
+    vrf_alpha(world, epoch, alpha);
     cons_beacon_derive(world->scenario->seed, request, round, beacon);
     /* The proof must verify and its output give the ticket the draw took. */
     bool valid = cons_vrf_verify(world->vrf_public[member], alpha, sizeof(alpha), proof, beta);

@@ -1,0 +1,428 @@
+/* test_ledger.c -- the BFT settlement ledger in the simulator: the ledger
+ * scenarios run through the real binary and their rows are read back
+ * (blocks at consecutive heights, verdicts that move reputation only at a
+ * commit, settlement times), the ledger_fork checker fires beyond the
+ * Byzantine bound and not within it, unjust_slash fires when a committed
+ * verdict penalises an honest node, runs are deterministic, runs without
+ * a ledger are unchanged, the loader refuses bad ledger sections, and a
+ * validator refuses hostile ledger messages with no effect. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "node/node.h"
+#include "scenarios/scn.h"
+#include "tests/suites.h"
+#include "world/world.h"
+
+static char ledger_dir[256];
+
+static void ledger_setup(void)
+{
+    test_dir_make(ledger_dir, sizeof(ledger_dir), "ledger");
+}
+
+static void ledger_teardown(void)
+{
+    test_dir_remove(ledger_dir);
+}
+
+/* "infersim run SCENARIO --db DIR/DB ARGS"; the exit code. */
+static int ledger_run(const char *scenario, const char *db, const char *format, ...)
+{
+    char args[1024], command[2048];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof(args), format, list);
+    va_end(list);
+    snprintf(command, sizeof(command),
+             "%s run scenarios/%s --db '%s/%s' --check %s >'%s/out.txt' 2>'%s/err.txt' </dev/null",
+             test_infersim_bin(), scenario, ledger_dir, db, args, ledger_dir, ledger_dir);
+    int status = system(command);
+    ck_assert_msg(WIFEXITED(status), "command died: %s", command);
+    return WEXITSTATUS(status);
+}
+
+/* One query on DIR/DB; the caller frees. */
+static char *ledger_query(const char *db, const char *sql)
+{
+    char path[512];
+    test_dir_path(ledger_dir, db, path, sizeof(path));
+    return test_db_query(path, sql);
+}
+
+/* The first column of the first row as a number (NaN when none or NULL). */
+static double ledger_number(const char *db, const char *sql)
+{
+    char *text = ledger_query(db, sql);
+    double value = text[0] != '\0' && strncmp(text, "NULL", 4) != 0 ? atof(text) : NAN;
+    free(text);
+    return value;
+}
+
+static double ledger_metric(const char *db, int run, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT value FROM metrics WHERE run_id = %d AND name = '%s'",
+             run, name);
+    return ledger_number(db, sql);
+}
+
+/* ledger_honest.yaml: its expectations pass; blocks at heights 1 .. n with
+ * no gap, carrying every decision; every request settled after it was
+ * submitted; no ledger violation; BFT traffic in the messages table. */
+START_TEST(test_ledger_honest_blocks)
+{
+    ck_assert_int_eq(ledger_run("ledger_honest.yaml", "h.db", ""), 0);
+    double blocks = ledger_number("h.db", "SELECT count(*) FROM blocks WHERE run_id = 1");
+    ck_assert(blocks >= 20);
+    ck_assert(ledger_number("h.db", "SELECT max(height) FROM blocks") == blocks);
+    ck_assert(ledger_number("h.db", "SELECT min(height) FROM blocks") == 1);
+    ck_assert(ledger_number("h.db", "SELECT count(*) FROM blocks b JOIN blocks c"
+                                    " ON c.height = b.height + 1 WHERE c.t_ns < b.t_ns") == 0);
+    double decisions = ledger_number(
+        "h.db", "SELECT count(*) FROM (SELECT DISTINCT request_id, segment, step, round"
+                " FROM decisions)");
+    ck_assert(decisions > 0);
+    ck_assert(ledger_number("h.db", "SELECT sum(settled) FROM blocks") == decisions);
+    ck_assert(ledger_number("h.db", "SELECT count(*) FROM requests WHERE settlement_ns IS NULL"
+                                    " OR settlement_ns < finished_ns") == 0);
+    ck_assert(ledger_number("h.db", "SELECT count(*) FROM violations") == 0);
+    ck_assert(ledger_number("h.db", "SELECT sent FROM messages WHERE type = 'ledger_bft'") > 0);
+    ck_assert(ledger_number("h.db", "SELECT sent FROM messages WHERE type = 'ledger_tx'") > 0);
+    ck_assert(ledger_metric("h.db", 1, "ledger_forks") == 0);
+    ck_assert(ledger_metric("h.db", 1, "ledger_finality_p50") > 0);
+    ck_assert(ledger_metric("h.db", 1, "settlement_latency_p99") >=
+              ledger_metric("h.db", 1, "settlement_latency_p50"));
+}
+END_TEST
+
+/* With 3 s between proposals the first block commits after 8 s: every
+ * reputation sample before it is the initial 1 although hundreds of
+ * decisions were made; after it reputations move. Under instant
+ * settlement the first sample has moved already. */
+START_TEST(test_ledger_reputation_moves_only_at_commit)
+{
+    ck_assert_int_eq(ledger_run("ledger_honest.yaml", "r.db", "--set ledger.block_interval=3s"
+                                " --set expect.ledger_blocks='>= 1'"),
+                     0);
+    double first = ledger_number("r.db", "SELECT min(t_ns) FROM blocks");
+    ck_assert(first > 8e9);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM decisions WHERE t_ns < %.0f", first);
+    ck_assert(ledger_number("r.db", sql) > 100);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM timeseries WHERE name = 'reputation_honest_mean'"
+             " AND t_ns < %.0f AND value <> 1", first);
+    ck_assert(ledger_number("r.db", sql) == 0);
+    ck_assert(ledger_number("r.db", "SELECT value FROM timeseries WHERE name ="
+                                    " 'reputation_honest_mean' ORDER BY t_ns DESC LIMIT 1") > 1);
+    ck_assert_int_eq(ledger_run("ledger_honest.yaml", "i.db",
+                                "--set verification.settlement=instant --set expect={}"),
+                     0);
+    ck_assert(ledger_number("i.db", "SELECT value FROM timeseries WHERE name ="
+                                    " 'reputation_honest_mean' ORDER BY t_ns LIMIT 1") > 1);
+    ck_assert(ledger_number("i.db", "SELECT count(*) FROM requests"
+                                    " WHERE settlement_ns IS NOT NULL") == 0);
+}
+END_TEST
+
+/* f >= n/3 Twins and a partition of the honest validators: both sides
+ * commit their own chain, and the checker says so (rows, metric, the
+ * blocks' flag). The honest run above had none. */
+START_TEST(test_ledger_fork_fires_beyond_third)
+{
+    ck_assert_int_eq(ledger_run("ledger_twins_fork.yaml", "f.db", ""), 0);
+    ck_assert(ledger_number("f.db", "SELECT count(*) FROM violations"
+                                    " WHERE kind = 'ledger_fork'") >= 1);
+    ck_assert(ledger_metric("f.db", 1, "ledger_forks") >= 1);
+    ck_assert(ledger_number("f.db", "SELECT count(*) FROM blocks WHERE forked = 1") >= 1);
+    char *detail = ledger_query("f.db", "SELECT detail FROM violations"
+                                        " WHERE kind = 'ledger_fork' LIMIT 1");
+    ck_assert_ptr_nonnull(strstr(detail, "height "));
+    free(detail);
+    /* The same run without the partition's split of honest validators: a
+     * single twin is below the bound and nothing forks. */
+    ck_assert_int_eq(ledger_run("ledger_twins_fork.yaml", "g.db",
+                                "--set ledger.byzantine=1 --set expect={}"),
+                     0);
+    ck_assert(ledger_metric("g.db", 1, "ledger_forks") == 0);
+}
+END_TEST
+
+/* f < n/3 of each of cons_bft's Byzantine kinds: safe and live. */
+START_TEST(test_ledger_byzantine_below_third_safe_and_live)
+{
+    static const char *const kinds[] = {"equivocate", "withhold", "delay", "crash"};
+    const char *kind = kinds[_i];
+    char db[32];
+    snprintf(db, sizeof(db), "b%d.db", _i);
+    ck_assert_int_eq(ledger_run("ledger_byzantine.yaml", db,
+                                "--set ledger.behaviour=%s --set expect={}", kind),
+                     0);
+    ck_assert_msg(ledger_metric(db, 1, "ledger_forks") == 0, "%s forked", kind);
+    ck_assert_msg(ledger_metric(db, 1, "ledger_blocks") >= 8, "%s stalled", kind);
+    ck_assert(ledger_number(db, "SELECT count(*) FROM requests WHERE settlement_ns IS NOT NULL")
+              > 0);
+}
+END_TEST
+
+/* No quorum during the partition: nothing commits from shortly after it
+ * starts until it heals; the first block after the heal commits within 5 s. */
+START_TEST(test_ledger_partition_heal_live)
+{
+    ck_assert_int_eq(ledger_run("ledger_partition_heal.yaml", "p.db", ""), 0);
+    ck_assert(ledger_number("p.db", "SELECT count(*) FROM blocks"
+                                    " WHERE t_ns > 4e9 AND t_ns < 8e9") == 0);
+    double after = ledger_number("p.db", "SELECT min(t_ns) FROM blocks WHERE t_ns >= 8e9");
+    ck_assert(after < 13e9);
+    ck_assert(ledger_number("p.db", "SELECT count(*) FROM view_changes WHERE reason = 'tc'")
+              >= 2);
+}
+END_TEST
+
+/* Honest members that crash time out, and the committed verdicts against
+ * them are unjust slashes; the instant run of the same scenario has none. */
+START_TEST(test_ledger_unjust_slash_fires)
+{
+    ck_assert_int_eq(ledger_run("committee_crash_delay.yaml", "u.db",
+                                "--set ledger.validators=7 --set verification.settlement=ledger"),
+                     0);
+    ck_assert(ledger_number("u.db", "SELECT count(*) FROM violations"
+                                    " WHERE kind = 'unjust_slash'") > 0);
+    ck_assert(ledger_metric("u.db", 1, "unjust_slashes") > 0);
+    ck_assert_int_eq(ledger_run("committee_crash_delay.yaml", "v.db", ""), 0);
+    ck_assert(ledger_number("v.db", "SELECT count(*) FROM violations"
+                                    " WHERE kind = 'unjust_slash'") == 0);
+    ck_assert(isnan(ledger_metric("v.db", 1, "unjust_slashes")));
+}
+END_TEST
+
+/* Same seed, same trace and rows; another seed, another trace. */
+START_TEST(test_ledger_deterministic)
+{
+    ck_assert_int_eq(ledger_run("ledger_byzantine.yaml", "d.db", ""), 0);
+    ck_assert_int_eq(ledger_run("ledger_byzantine.yaml", "d.db", ""), 0);
+    ck_assert_int_eq(ledger_run("ledger_byzantine.yaml", "d.db", "--seed 5 --set expect={}"), 0);
+    char *hashes = ledger_query("d.db", "SELECT trace_hash FROM runs ORDER BY run_id");
+    char first[64], second[64], third[64];
+    ck_assert_int_eq(sscanf(hashes, "%63s %63s %63s", first, second, third), 3);
+    ck_assert_str_eq(first, second);
+    ck_assert_str_ne(first, third);
+    free(hashes);
+    char *blocks = ledger_query("d.db", "SELECT count(*) FROM (SELECT height, view, proposer, t_ns,"
+                                        " tx_count FROM blocks WHERE run_id = 1 EXCEPT"
+                                        " SELECT height, view, proposer, t_ns, tx_count"
+                                        " FROM blocks WHERE run_id = 2)");
+    ck_assert_str_eq(blocks, "0\n");
+    free(blocks);
+}
+END_TEST
+
+/* selection vrf on a ledger: the epochs' VRF input is the committed
+ * beacon, and every member's proof still checks against it. */
+START_TEST(test_ledger_vrf_beacon)
+{
+    ck_assert_int_eq(ledger_run("committee_vrf.yaml", "vrf.db",
+                                "--set ledger.validators=7 --set verification.settlement=ledger"
+                                " --set verification.vrf_epoch=2s"),
+                     0);
+    ck_assert(ledger_metric("vrf.db", 1, "vrf_proofs_verified") >= 1000);
+    ck_assert(ledger_metric("vrf.db", 1, "vrf_proofs_rejected") == 0);
+    ck_assert(ledger_number("vrf.db", "SELECT count(*) FROM blocks WHERE t_ns < 2e9") > 0);
+}
+END_TEST
+
+/* The testbed refuses a ledger: its processes would each see only their
+ * own validators' commits. */
+START_TEST(test_ledger_testbed_refuses)
+{
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "%s testbed scenarios/ledger_honest.yaml --db '%s/t.db' >/dev/null 2>'%s/err.txt'",
+             test_infersim_bin(), ledger_dir, ledger_dir);
+    int status = system(command);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    ck_assert_ptr_nonnull(strstr(test_dir_read(ledger_dir, "err.txt"), "simulator only"));
+}
+END_TEST
+
+/* A run without a ledger writes no ledger rows or metrics. */
+START_TEST(test_ledger_off_writes_nothing)
+{
+    ck_assert_int_eq(ledger_run("compare_committee.yaml", "o.db", ""), 0);
+    ck_assert(ledger_number("o.db", "SELECT count(*) FROM blocks") == 0);
+    ck_assert(ledger_number("o.db", "SELECT count(*) FROM view_changes") == 0);
+    ck_assert(ledger_number("o.db", "SELECT count(*) FROM messages WHERE type LIKE 'ledger%'")
+              == 0);
+    ck_assert(ledger_number("o.db", "SELECT count(*) FROM metrics WHERE name LIKE 'ledger%'"
+                                    " OR name LIKE 'settlement%'") == 0);
+    ck_assert(ledger_number("o.db", "SELECT count(*) FROM params WHERE key LIKE 'ledger.%'") == 0);
+}
+END_TEST
+
+static const char ledger_yaml[] =
+    "name: l\n"
+    "duration: 2s\n"
+    "nodes: {count: 12}\n"
+    "model:\n"
+    "  shape: {dim: 32, hidden_dim: 64, layers: 2, heads: 2, vocab: 64, seq_len: 32}\n"
+    "  segments: 2\n"
+    "verification: {protocol: committee, settlement: ledger}\n"
+    "ledger: {validators: 4, auth: mac}\n"
+    "workload: {requests: 2, rate: 2/s, prompt_tokens: 4, generate: 2}\n";
+
+START_TEST(test_ledger_scenario_errors)
+{
+    static const struct {
+        const char *overrides[2];
+        size_t count;
+        const char *message;
+    } cases[] = {
+        {{"ledger.validators=13"}, 1, "exceeds nodes.count"},
+        {{"ledger.validators=65"}, 1, "ledger.validators"},
+        {{"ledger.validators=0"}, 1, "needs a ledger section with validators > 0"},
+        {{"ledger.byzantine=1"}, 1, "needs ledger.behaviour"},
+        {{"ledger.behaviour=lazy"}, 1, "ledger.behaviour"},
+        {{"ledger.view_timeout=0s"}, 1, "ledger.view_timeout must be > 0"},
+        {{"verification.settlement=later"}, 1, "verification.settlement"},
+        {{"verification.protocol=none"}, 1, "needs a protocol other than none"},
+        {{"ledger.auth=rsa"}, 1, "ledger.auth"},
+        {{"ledger.block_txs=65"}, 1, "ledger.block_txs"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scn_scenario *scenario = NULL;
+        scn_error error;
+        int rc = scn_load_string("l.yaml", ledger_yaml, cases[i].overrides, cases[i].count,
+                                 &scenario, &error);
+        ck_assert_msg(rc != 0, "case %zu loaded", i);
+        ck_assert_msg(strstr(error.message, cases[i].message) != NULL, "case %zu: %s", i,
+                      error.message);
+    }
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(scn_load_string("l.yaml", ledger_yaml, NULL, 0, &scenario, &error), 0);
+    ck_assert_uint_eq(scenario->ledger.validators, 4);
+    ck_assert_uint_eq(scenario->ledger.submit_to, 2);
+    ck_assert(scenario->ledger.settlement_ledger && scenario->ledger.auth_mac);
+    scn_destroy(scenario);
+}
+END_TEST
+
+/* Delivers 'm' to its dest; node_on_event's rc, and the effects. */
+static int ledger_deliver(world_host *host, const node_message *m, uint32_t *effects_out)
+{
+    int rc = 0;
+    node_event event = {.kind = NODE_EVENT_MESSAGE, .message = m};
+    const node_outbox *outbox = world_host_event(host, m->dest, 1000, &event, &rc);
+    *effects_out = outbox != NULL ? outbox->count : 0;
+    return rc;
+}
+
+static void ledger_expect_rejected(world_host *host, const node_message *m, const char *what)
+{
+    uint32_t effects = 0;
+    ck_assert_msg(ledger_deliver(host, m, &effects) == NODE_EMALFORMED, "%s accepted", what);
+    ck_assert_uint_eq(effects, 0);
+}
+
+/* A validator refuses BFT bytes that are garbage, from or to a
+ * non-validator, or with a header field set; a transaction with a wrong
+ * tag, a client other than its sender, or ids out of range; a
+ * non-validator refuses both. A well-formed transaction is taken. */
+START_TEST(test_ledger_hostile_messages_rejected)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(scn_load_string("l.yaml", ledger_yaml, NULL, 0, &scenario, &error), 0);
+    world_host *host = NULL;
+    ck_assert_int_eq(world_host_create(scenario, 0, NULL, &host), 0);
+    const node_serving *serving = world_host_serving(host);
+    int rc = 0;
+    node_event start = {.kind = NODE_EVENT_START};
+    ck_assert_ptr_nonnull(world_host_event(host, 0, 0, &start, &rc));
+    ck_assert_int_eq(rc, 0);
+    uint8_t garbage[64];
+    memset(garbage, 0x5a, sizeof(garbage));
+    node_message bft = {.type = NODE_MESSAGE_LEDGER_BFT, .source = 1, .dest = 0,
+                        .payload_bytes = sizeof(garbage), .payload = garbage};
+    ledger_expect_rejected(host, &bft, "garbage BFT bytes");
+    node_message m = bft;
+    m.source = 7;
+    ledger_expect_rejected(host, &m, "BFT from a non-validator");
+    m = bft;
+    m.dest = 7;
+    ledger_expect_rejected(host, &m, "BFT to a non-validator");
+    m = bft;
+    m.segment = 1;
+    ledger_expect_rejected(host, &m, "BFT with a segment");
+    m = bft;
+    m.payload_bytes = 0;
+    m.payload = NULL;
+    ledger_expect_rejected(host, &m, "empty BFT");
+
+    node_ledger_tx tx = {.member_count = 2, .segment = 1, .request = 1, .step = 0, .round = 0,
+                         .rows = 4, .client = 9, .submitted_ns = 5, .members = {3, 4},
+                         .verdicts = {CONS_VERDICT_AGREED, CONS_VERDICT_TIMEOUT}};
+    uint8_t bytes[CONS_BFT_TX_BYTES_MAX];
+    size_t size = node_ledger_tx_encode(&tx, bytes);
+    tx.tag = serving->verifier->ledger_tag(serving->verifier->context, 9, bytes,
+                                           size - NODE_LEDGER_TX_TAG_BYTES);
+    size = node_ledger_tx_encode(&tx, bytes);
+    node_message good = {.type = NODE_MESSAGE_LEDGER_TX, .source = 9, .dest = 0,
+                         .payload_bytes = (uint32_t)size, .payload = bytes};
+    uint32_t effects = 0;
+    ck_assert_int_eq(ledger_deliver(host, &good, &effects), 0);
+    m = good;
+    m.source = 8;
+    ledger_expect_rejected(host, &m, "a transaction from another client");
+    m = good;
+    m.dest = 6;
+    ledger_expect_rejected(host, &m, "a transaction to a non-validator");
+    m = good;
+    m.payload_bytes -= 1;
+    ledger_expect_rejected(host, &m, "a short transaction");
+    uint8_t bad[CONS_BFT_TX_BYTES_MAX];
+    memcpy(bad, bytes, size);
+    bad[size - 1] ^= 1;
+    m = good;
+    m.payload = bad;
+    ledger_expect_rejected(host, &m, "a transaction with a wrong tag");
+    memcpy(bad, bytes, size);
+    bad[NODE_LEDGER_TX_HEADER_BYTES] = 200; /* member 0 = node 200 */
+    ledger_expect_rejected(host, &m, "a transaction naming no node");
+    memcpy(bad, bytes, size);
+    bad[NODE_LEDGER_TX_HEADER_BYTES + 4] = 9; /* no such verdict */
+    ledger_expect_rejected(host, &m, "a transaction with no verdict");
+    world_host_destroy(host);
+    scn_destroy(scenario);
+}
+END_TEST
+
+Suite *test_ledger_suite(void)
+{
+    Suite *suite = suite_create("ledger");
+    TCase *runs = tcase_create("runs");
+    tcase_add_checked_fixture(runs, ledger_setup, ledger_teardown);
+    tcase_add_test(runs, test_ledger_honest_blocks);
+    tcase_add_test(runs, test_ledger_reputation_moves_only_at_commit);
+    tcase_add_test(runs, test_ledger_fork_fires_beyond_third);
+    tcase_add_loop_test(runs, test_ledger_byzantine_below_third_safe_and_live, 0, 4);
+    tcase_add_test(runs, test_ledger_partition_heal_live);
+    tcase_add_test(runs, test_ledger_unjust_slash_fires);
+    tcase_add_test(runs, test_ledger_deterministic);
+    tcase_add_test(runs, test_ledger_off_writes_nothing);
+    tcase_add_test(runs, test_ledger_vrf_beacon);
+    tcase_add_test(runs, test_ledger_testbed_refuses);
+    tcase_set_timeout(runs, 120);
+    suite_add_tcase(suite, runs);
+    TCase *input = tcase_create("input");
+    tcase_add_test(input, test_ledger_scenario_errors);
+    tcase_add_test(input, test_ledger_hostile_messages_rejected);
+    tcase_set_timeout(input, 30);
+    suite_add_tcase(suite, input);
+    return suite;
+}

@@ -1,0 +1,396 @@
+/* world_ledger.c -- the BFT settlement ledger's wiring. At build time each
+ * validator (nodes 0 .. ledger.validators - 1) gets a cons_bft replica in
+ * the node store, with keys derived from the run seed; the last
+ * 'byzantine' validators run the scenario's behaviour. While the run goes,
+ * the recorder turns the validators' observations into the ledger's
+ * state: the first commit of a height by an honest validator is the
+ * height's block -- recorded, and under ledger settlement its transactions
+ * applied to the ledger (consensus/cons_ledger.c) once per decision --
+ * and every later honest commit of that height is compared with it by
+ * block id (a different id is a ledger_fork). Views entered by a timeout
+ * certificate are recorded as view changes. Reputation and stake change
+ * only here under ledger settlement, so the committee draws, which read
+ * them, read the committed state. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "util/hash.h"
+#include "world/world_int.h"
+
+#define LEDGER_KEY_DOMAIN UINT64_C(0x6c6564676572) /* "ledger": keys apart from the nodes' */
+
+static uint64_t ledger_tag(void *context, uint32_t client, const void *bytes, size_t size)
+{
+    world_state *world = context;
+    ASSERT(client < world->node_count);
+    return util_mac64(world->keys[client], bytes, size);
+}
+
+bool world__ledger_honest(const world_state *world, uint32_t validator)
+{
+    const scn_ledger *l = &world->scenario->ledger;
+    return validator < l->validators - l->byzantine;
+}
+
+/* Keys of the validator set: ed25519 pairs and MAC keys from (seed, i). */
+static void ledger_keys(world_state *world, cons_bft_validators *set, uint8_t (*secret)[64])
+{
+    uint64_t seed = world->scenario->seed ^ LEDGER_KEY_DOMAIN;
+    memset(set, 0, sizeof(*set));
+    set->count = world->scenario->ledger.validators;
+    for (uint32_t i = 0; i < set->count; i++) {
+        util_sign_keypair_from_seed(seed, i, set->public_key[i], secret[i]);
+        util_mac_key_derive(seed, i, set->mac_key[i]);
+    }
+}
+
+static cons_bft_config ledger_config(const world_state *world, uint32_t self,
+                                     const uint8_t secret[64])
+{
+    const scn_ledger *l = &world->scenario->ledger;
+    cons_bft_config config;
+    memset(&config, 0, sizeof(config));
+    config.self = self;
+    config.auth = l->auth_mac ? CONS_BFT_AUTH_MAC : CONS_BFT_AUTH_ED25519;
+    memcpy(config.secret_key, secret, sizeof(config.secret_key));
+    config.block_interval_ns = l->block_interval_ns;
+    config.view_timeout_ns = l->view_timeout_ns;
+    config.backoff_max = 4;
+    config.block_txs_max = l->block_txs;
+    config.behaviour = world__ledger_honest(world, self) ? CONS_BFT_HONEST
+                                                         : (cons_bft_behaviour)l->behaviour;
+    config.delay_ns = l->delay_ns;
+    config.crash_at_ns = l->crash_at_ns;
+    return config;
+}
+
+static int ledger_alloc(world_state *world, uint32_t n)
+{
+    world_ledger_state *s = &world->ledger_bft;
+    const node_serving *serving = &world->serving;
+    s->replica_size = (cons_bft_replica_size() + 63) & ~(size_t)63;
+    /* A Twins validator's second instance after the n first ones. */
+    s->memory = util_calloc((size_t)n + world->scenario->ledger.byzantine, s->replica_size);
+    s->replicas = util_calloc(n, sizeof(*s->replicas));
+    s->twins = util_calloc(n, sizeof(*s->twins));
+    s->twin_of = util_calloc(world->node_count, sizeof(*s->twin_of));
+    s->timer_token = util_calloc(n, sizeof(*s->timer_token));
+    s->timer_at_ns = util_calloc(n, sizeof(*s->timer_at_ns));
+    s->decision_slots = serving->request_capacity * serving->segment_count *
+                        (serving->generate_tokens + 1u) * (serving->retries + 1u);
+    s->settled = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
+    if (s->memory == NULL || s->replicas == NULL || s->twins == NULL || s->twin_of == NULL ||
+        s->timer_token == NULL || s->timer_at_ns == NULL || s->settled == NULL) {
+        return WORLD_ENOMEM;
+    }
+    return 0;
+}
+
+int world__ledger_build(world_state *world)
+{
+    const scn_ledger *l = &world->scenario->ledger;
+    if (l->validators == 0) {
+        return 0;
+    }
+    uint32_t n = l->validators;
+    int rc = ledger_alloc(world, n);
+    if (rc != 0) {
+        return rc;
+    }
+    cons_bft_validators set;
+    uint8_t (*secret)[64] = util_calloc(n, sizeof(*secret));
+    if (secret == NULL) {
+        return WORLD_ENOMEM;
+    }
+    ledger_keys(world, &set, secret);
+    world_ledger_state *s = &world->ledger_bft;
+    uint32_t next = n;
+    for (uint32_t i = 0; i < n; i++) {
+        cons_bft_config config = ledger_config(world, i, secret[i]);
+        ASSERT(cons_bft_config_check(&set, &config) == 0); /* the loader checked the bounds */
+        s->replicas[i] = cons_bft_replica_init(s->memory + (size_t)i * s->replica_size,
+                                               s->replica_size, &set, &config);
+        if (config.behaviour == CONS_BFT_TWIN) {
+            s->twin_of[i] = 1;
+            s->twins[i] = cons_bft_replica_init(s->memory + (size_t)next++ * s->replica_size,
+                                                s->replica_size, &set, &config);
+        }
+    }
+    util_free(secret);
+    world->store.bft = s->replicas;
+    world->store.bft_twin = s->twins;
+    world->serving.ledger_twin_of = s->twin_of;
+    world->store.bft_timer_token = s->timer_token;
+    world->store.bft_timer_at_ns = s->timer_at_ns;
+    world->serving.ledger_validators = n;
+    world->serving.ledger_submit_to = l->submit_to;
+    world->serving.ledger_settlement = l->settlement_ledger;
+    world->verifier.ledger_tag = ledger_tag;
+    world->result->ledger_on = true;
+    world->result->ledger_settlement = l->settlement_ledger;
+    return 0;
+}
+
+void world__ledger_destroy(world_state *world)
+{
+    world_ledger_state *s = &world->ledger_bft;
+    util_free(s->memory);
+    util_free(s->replicas);
+    util_free(s->twins);
+    util_free(s->twin_of);
+    util_free(s->timer_token);
+    util_free(s->timer_at_ns);
+    util_free(s->settled);
+    util_free(s->ids);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- applying a committed block ---- */
+
+/* A decision's slot in the settled set, or UINT64_MAX when out of range. */
+static uint64_t ledger_slot(const world_state *world, const node_ledger_tx *tx)
+{
+    const node_serving *serving = &world->serving;
+    if (tx->request >= serving->request_capacity || tx->segment >= serving->segment_count ||
+        tx->step > serving->generate_tokens || tx->round > serving->retries) {
+        return UINT64_MAX;
+    }
+    return ((tx->request * serving->segment_count + tx->segment) * (serving->generate_tokens + 1u) +
+            tx->step) * (serving->retries + 1u) + tx->round;
+}
+
+/* A committed transaction the validators would refuse: a bad encoding or
+ * tag, ids out of range, a decision already applied. */
+static bool ledger_tx_valid(world_state *world, const uint8_t *bytes, size_t size,
+                            node_ledger_tx *tx, uint64_t *slot_out)
+{
+    if (node_ledger_tx_decode(bytes, size, tx) != 0 || tx->client >= world->node_count ||
+        tx->rows == 0 || tx->rows > world->serving.tokens_max ||
+        ledger_tag(world, tx->client, bytes, size - NODE_LEDGER_TX_TAG_BYTES) != tx->tag) {
+        return false;
+    }
+    for (uint32_t j = 0; j < tx->member_count; j++) {
+        if (tx->members[j] >= world->node_count) {
+            return false;
+        }
+    }
+    uint64_t slot = ledger_slot(world, tx);
+    if (slot == UINT64_MAX || ((world->ledger_bft.settled[slot / 64] >> (slot % 64)) & 1u)) {
+        return false;
+    }
+    *slot_out = slot;
+    return true;
+}
+
+/* The verdicts of one decision, then its settlement, as instant settlement
+ * would have applied them when the client decided. */
+static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx)
+{
+    world_result *result = world->result;
+    for (uint32_t j = 0; j < tx->member_count; j++) {
+        if (tx->verdicts[j] == NODE_LEDGER_TX_UNJUDGED) {
+            continue;
+        }
+        uint32_t member = tx->members[j];
+        cons_ledger_judge(&world->ledger, member, (cons_verdict)tx->verdicts[j]);
+        if (world__verify_honest_judged(world, member, (cons_verdict)tx->verdicts[j],
+                                        tx->request, tx->segment)) {
+            result->unjust_slashes += 1;
+            world__check_violation(world, WORLD_VIOLATION_UNJUST_SLASH, tx->request,
+                                   tx->segment, member, tx->step);
+        }
+    }
+    cons_ledger_settle(&world->ledger, tx->rows);
+    world__verify_totals(world);
+    util_hist_add(&result->ledger_finality, world->now_ns - tx->submitted_ns);
+    world_request_record *r = &result->requests[tx->request];
+    r->ledger_txs_committed += 1;
+    if (r->ledger_txs_committed >= r->ledger_txs_sent) {
+        r->settled_ns = world->now_ns;
+    }
+}
+
+static void ledger_apply_block(world_state *world, const cons_bft_block *block,
+                               world_block_record *row)
+{
+    uint32_t count = cons_bft_block_tx_count(block);
+    for (uint32_t i = 0; i < count; i++) {
+        size_t size = 0;
+        const uint8_t *bytes = cons_bft_block_tx(block, i, &size);
+        node_ledger_tx tx;
+        uint64_t slot = 0;
+        row->bytes += size;
+        if (!world->serving.ledger_settlement || !ledger_tx_valid(world, bytes, size, &tx, &slot)) {
+            continue;
+        }
+        world->ledger_bft.settled[slot / 64] |= UINT64_C(1) << (slot % 64);
+        ledger_apply_tx(world, &tx);
+        row->settled += 1;
+    }
+}
+
+static void ledger_grow(world_state *world, uint64_t height)
+{
+    world_ledger_state *s = &world->ledger_bft;
+    world_result *result = world->result;
+    if (height > s->height_capacity) {
+        uint64_t capacity = s->height_capacity ? s->height_capacity * 2 : 256;
+        uint8_t (*ids)[CONS_BFT_ID_BYTES] = util_realloc(s->ids, capacity * sizeof(*ids));
+        ASSERT(ids != NULL); /* Host out of memory mid-run. */
+        s->ids = ids;
+        s->height_capacity = capacity;
+    }
+    if (result->block_count == result->block_capacity) {
+        uint64_t capacity = result->block_capacity ? result->block_capacity * 2 : 256;
+        world_block_record *grown = util_realloc(result->blocks, capacity * sizeof(*grown));
+        ASSERT(grown != NULL);
+        result->blocks = grown;
+        result->block_capacity = capacity;
+    }
+}
+
+/* An honest validator committed 'block': the height's first commit is its
+ * block; a later one must have the same id. */
+static void ledger_commit(world_state *world, uint32_t validator, const cons_bft_block *block)
+{
+    world_ledger_state *s = &world->ledger_bft;
+    uint64_t height = cons_bft_block_height(block);
+    const uint8_t *id = cons_bft_block_id(block);
+    if (height <= s->applied_height) {
+        world_block_record *row = &world->result->blocks[height - 1];
+        if (memcmp(s->ids[height - 1], id, CONS_BFT_ID_BYTES) != 0 && !row->forked) {
+            row->forked = true;
+            world->result->ledger_forks += 1;
+            world__check_violation(world, WORLD_VIOLATION_LEDGER_FORK, UINT64_MAX, 0, validator,
+                                   (uint32_t)height);
+        }
+        return;
+    }
+    ASSERT(height == s->applied_height + 1); /* a replica commits in height order */
+    ledger_grow(world, height);
+    memcpy(s->ids[height - 1], id, CONS_BFT_ID_BYTES);
+    s->applied_height = height;
+    world_block_record *row = &world->result->blocks[world->result->block_count++];
+    *row = (world_block_record){
+        .height = height,
+        .view = cons_bft_block_view(block),
+        .proposer = cons_bft_block_proposer(block),
+        .committer = validator,
+        .t_ns = world->now_ns,
+        .tx_count = cons_bft_block_tx_count(block),
+    };
+    ledger_apply_block(world, block, row);
+}
+
+static void ledger_view(world_state *world, uint32_t validator, uint64_t view, uint32_t reason)
+{
+    world_result *result = world->result;
+    if (reason != CONS_BFT_BY_TC) {
+        return;
+    }
+    if (result->view_change_count == result->view_change_capacity) {
+        uint64_t capacity = result->view_change_capacity ? result->view_change_capacity * 2 : 256;
+        world_view_change_record *grown =
+            util_realloc(result->view_changes, capacity * sizeof(*grown));
+        ASSERT(grown != NULL);
+        result->view_changes = grown;
+        result->view_change_capacity = capacity;
+    }
+    result->view_changes[result->view_change_count++] =
+        (world_view_change_record){validator, view, world->now_ns, reason};
+}
+
+void world__ledger_observe(world_state *world, uint32_t node_id, const node_effect *effect)
+{
+    if (effect->observation == NODE_OBS_LEDGER_TX) {
+        ASSERT(effect->rumor_id < world->result->request_count);
+        world->result->requests[effect->rumor_id].ledger_txs_sent += 1;
+        return;
+    }
+    if (!world__ledger_honest(world, node_id)) {
+        return; /* A Byzantine validator's view of the chain proves nothing. */
+    }
+    if (effect->observation == NODE_OBS_LEDGER_COMMIT) {
+        ledger_commit(world, node_id, effect->block);
+    } else {
+        ledger_view(world, node_id, effect->value, effect->segment);
+    }
+}
+
+bool world__ledger_beacon(const world_state *world, uint64_t before_ns, uint64_t *seed_out)
+{
+    const world_result *result = world->result;
+    uint64_t count = 0;
+    while (count < result->block_count && result->blocks[count].t_ns < before_ns) {
+        count += 1;
+    }
+    if (count == 0) {
+        return false;
+    }
+    const uint8_t *id = world->ledger_bft.ids[result->blocks[count - 1].height - 1];
+    uint64_t seed = 0;
+    for (int i = 7; i >= 0; i--) {
+        seed = (seed << 8) | id[i];
+    }
+    *seed_out = seed;
+    return true;
+}
+
+/* ---- metrics ---- */
+
+static int ledger_compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Submit-to-settlement of requests that finished and whose every
+ * transaction committed: the q-quantile (nearest rank), NaN when none. */
+static double ledger_settlement_quantile(const world_result *result, double q)
+{
+    uint64_t *values = util_calloc(result->request_count + 1, sizeof(*values));
+    ASSERT(values != NULL);
+    uint64_t count = 0;
+    for (uint64_t i = 0; i < result->request_count; i++) {
+        const world_request_record *r = &result->requests[i];
+        if (r->status != 0 && r->ledger_txs_sent > 0 &&
+            r->ledger_txs_committed >= r->ledger_txs_sent) {
+            values[count++] = r->settled_ns - r->submitted_ns;
+        }
+    }
+    double value = NAN;
+    if (count > 0) {
+        qsort(values, count, sizeof(*values), ledger_compare_u64);
+        uint64_t rank = (uint64_t)ceil(q * (double)count);
+        value = (double)values[rank > 0 ? rank - 1 : 0];
+    }
+    util_free(values);
+    return value;
+}
+
+double world__ledger_metric(const world_result *result, scn_metric metric)
+{
+    if (!result->ledger_on) {
+        return NAN;
+    }
+    const world_type_stats *bft = &result->types[NODE_MESSAGE_LEDGER_BFT];
+    double blocks = (double)result->block_count;
+    switch (metric) {
+    case SCN_METRIC_LEDGER_BLOCKS: return blocks;
+    case SCN_METRIC_LEDGER_FINALITY_P50: return util_hist_metric(&result->ledger_finality, 0.50);
+    case SCN_METRIC_LEDGER_FINALITY_P99: return util_hist_metric(&result->ledger_finality, 0.99);
+    case SCN_METRIC_VIEW_CHANGES: return (double)result->view_change_count;
+    case SCN_METRIC_LEDGER_MESSAGES_PER_BLOCK: return blocks > 0 ? (double)bft->sent / blocks : NAN;
+    case SCN_METRIC_LEDGER_BYTES_PER_BLOCK:
+        return blocks > 0 ? (double)bft->bytes_sent / blocks : NAN;
+    case SCN_METRIC_SETTLEMENT_LATENCY_P50: return ledger_settlement_quantile(result, 0.50);
+    case SCN_METRIC_SETTLEMENT_LATENCY_P99: return ledger_settlement_quantile(result, 0.99);
+    case SCN_METRIC_LEDGER_FORKS: return (double)result->ledger_forks;
+    case SCN_METRIC_UNJUST_SLASHES: return (double)result->unjust_slashes;
+    default: return NAN;
+    }
+}
