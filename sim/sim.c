@@ -191,6 +191,15 @@ static void send_message(sim_world *world, uint32_t source, const node_effect *e
 static void apply_effects(sim_world *world, uint32_t node_id)
 {
     node_outbox *outbox = &world->w.outbox;
+    /* A gossip node sends to several random peers at once: start loading
+     * every link's state first, so the misses overlap. */
+    for (uint32_t i = 0; i < outbox->count; i++) {
+        const node_effect *effect = &outbox->effects[i];
+        if (effect->kind == NODE_EFFECT_SEND && effect->send_at_ns <= world->w.now_ns &&
+            effect->message.dest < world->w.node_count) {
+            net_prefetch(world->network, node_id, effect->message.dest);
+        }
+    }
     for (uint32_t i = 0; i < outbox->count; i++) {
         const node_effect *effect = &outbox->effects[i];
         switch (effect->kind) {
