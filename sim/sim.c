@@ -576,6 +576,13 @@ static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
         result->events += 1;
         result->trace_hash = util_trace_fold(result->trace_hash, event.at_ns,
                                              ((uint64_t)event.kind << 32) | event.arg, event.arg2);
+        /* The next arrival's message slot is a likely cache miss: start
+         * loading it while this event is handled. A hint only. */
+        const sim_event *next = sim_queue_peek_hint(&world->queue);
+        if (next != NULL && next->kind == SIM_EV_DELIVER && next->arg < world->slot_capacity) {
+            __builtin_prefetch(&world->slots[next->arg]);
+            __builtin_prefetch(world->slots[next->arg].header + NODE_HEADER_BYTES - 1);
+        }
         dispatch(world, &event);
         /* Checked every event: one event of an inference run can be a
          * millisecond of real arithmetic, and a signal must not wait. */
