@@ -167,6 +167,13 @@ void cons_vrf_epoch_alpha(uint64_t run_seed, uint64_t epoch,
 double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
                         const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment);
 
+/* cons_vrf_uniform of 'count' outputs under one (beacon, segment):
+ * uniforms_out[i] from betas[i], hashed eight at a time
+ * (util_hash256_many); the same values. Cannot fail. */
+void cons_vrf_uniform_many(const uint8_t *const *betas, size_t count,
+                           const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                           double *uniforms_out);
+
 /* ---- Commitments (cons_commit.c) ---- */
 
 /* A member's commitment: digest = BLAKE2b-256(output || salt || member as 4
