@@ -71,8 +71,10 @@ int cons_candidates_check(const cons_candidate *candidates, size_t count);
  * candidates with the smallest keys, ties broken by smaller node_id, then
  * by list position. Writes their node_ids to members_out (room for k) in
  * increasing key order and returns how many were written; returns
- * CONS_EINVAL if k > CONS_COMMITTEE_MAX or a weight is invalid. Uses a
- * bounded stack scratch of CONS_COMMITTEE_MAX keys; O(count * k). */
+ * CONS_EINVAL if k > CONS_COMMITTEE_MAX or a weight is invalid. Every
+ * candidate's ticket is hashed (the beacon keys them all), 64 at a time in
+ * a stack scratch of about 6 KiB; O(count) hashes, and O(count * k)
+ * comparisons at worst (a candidate that cannot enter costs one). */
 int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                           const cons_candidate *candidates, size_t count, uint32_t k,
                           uint32_t *members_out);

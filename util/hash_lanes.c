@@ -91,7 +91,7 @@ static void hash_lanes_eight(const uint8_t *inputs, size_t size, size_t count,
     hash_lanes_vector v[16];
     for (size_t i = 0; i < 8; i++) {
         uint64_t h = hash_lanes_iv[i] ^ (i == 0 ? 0x01010000ULL ^ UTIL_HASH256_BYTES : 0);
-        v[i] = (hash_lanes_vector){h, h, h, h, h, h, h, h} ;
+        v[i] = (hash_lanes_vector){0} + h;
         v[i + 8] = (hash_lanes_vector){0} + hash_lanes_iv[i];
     }
     hash_lanes_vector h0[4] = {v[0], v[1], v[2], v[3]};
