@@ -19,6 +19,7 @@
 #include "sim/queue.h"
 #include "bench/bench_bft.h"
 #include "bench/bench_infer.h"
+#include "bench/bench_scale.h"
 #include "bench/bench_testbed.h"
 #include "bench/bench_vrf.h"
 #include "sim/sim.h"
@@ -484,10 +485,14 @@ int main(int argc, char **argv)
     bench_baseline_memory();
     bench_vrf_run();
     double engine_rate = 0.0;
+    double engine_rate_1e6 = 0.0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         bench_hold_result result = bench_hold(sizes[i], BENCH_MEAN_DELAY_NS, baseline_exp);
         if (sizes[i] == 100000) {
             engine_rate = BENCH_ENGINE_RATE(result);
+        }
+        if (sizes[i] == 1000000) {
+            engine_rate_1e6 = BENCH_ENGINE_RATE(result);
         }
     }
     bench_hold(100000, 1e6, baseline_exp);
@@ -496,6 +501,11 @@ int main(int argc, char **argv)
     printf("hold model        lognormal delays (median 50 ms, sigma 1.5), as in a gossip run\n");
     bench_hold(100000, 5e7, baseline_exp);
     bench_lognormal_sigma = 0.0;
+    if (argc > 1 && strcmp(argv[1], "scale") == 0) {
+        bench_scale_draws();             /* the scale rows alone */
+        return bench_scale_gossip(1000, engine_rate, "queue at N=1e5") ||
+               bench_scale_gossip(1000000, engine_rate_1e6, "queue at N=1e6");
+    }
     if (argc > 1 && strcmp(argv[1], "testbed") == 0) {
         bench_testbed_run();
         return 0;
@@ -511,6 +521,11 @@ int main(int argc, char **argv)
         rc = bench_oracle(BENCH_INFERENCE_SCENARIO);
     }
     bench_committee();
+    bench_scale_draws();
+    if (rc == 0) {
+        rc = bench_scale_gossip(1000, engine_rate, "queue at N=1e5") ||
+             bench_scale_gossip(1000000, engine_rate_1e6, "queue at N=1e6");
+    }
     bench_bft_run();
     bench_bft_sim_run();
     bench_infer_run();

@@ -71,8 +71,10 @@ int cons_candidates_check(const cons_candidate *candidates, size_t count);
  * candidates with the smallest keys, ties broken by smaller node_id, then
  * by list position. Writes their node_ids to members_out (room for k) in
  * increasing key order and returns how many were written; returns
- * CONS_EINVAL if k > CONS_COMMITTEE_MAX or a weight is invalid. Uses a
- * bounded stack scratch of CONS_COMMITTEE_MAX keys; O(count * k). */
+ * CONS_EINVAL if k > CONS_COMMITTEE_MAX or a weight is invalid. Every
+ * candidate's ticket is hashed (the beacon keys them all), 64 at a time in
+ * a stack scratch of about 6 KiB; O(count) hashes, and O(count * k)
+ * comparisons at worst (a candidate that cannot enter costs one). */
 int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                           const cons_candidate *candidates, size_t count, uint32_t k,
                           uint32_t *members_out);
@@ -166,6 +168,13 @@ void cons_vrf_epoch_alpha(uint64_t run_seed, uint64_t epoch,
  * Nobody can compute it before the node reveals its proof. Cannot fail. */
 double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
                         const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment);
+
+/* cons_vrf_uniform of 'count' outputs under one (beacon, segment):
+ * uniforms_out[i] from betas[i], hashed eight at a time
+ * (util_hash256_many); the same values. Cannot fail. */
+void cons_vrf_uniform_many(const uint8_t *const *betas, size_t count,
+                           const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                           double *uniforms_out);
 
 /* ---- Commitments (cons_commit.c) ---- */
 

@@ -145,8 +145,87 @@ static bool sortition_precedes(double key_a, uint32_t node_a, size_t index_a, do
     return index_a < index_b;
 }
 
+/* The best 'filled' candidates so far, sorted by the selection order. */
+typedef struct sortition_best {
+    double key[CONS_COMMITTEE_MAX];
+    size_t index[CONS_COMMITTEE_MAX];
+    uint32_t filled;
+    uint32_t k;
+} sortition_best;
+
+/* False when ticket u cannot give a key that enters a full 'best': the
+ * key -ln(u) / w is at least (1 - u) / w, so a candidate with
+ * 1 - u > threshold x w (with a margin far above every rounding error of
+ * both sides) lands behind the k-th. This skips the logarithm for almost
+ * every candidate of a large draw and never changes the result. */
+static bool sortition_may_enter(const sortition_best *best, double u, const cons_candidate *c)
+{
+    if (best->filled < best->k) {
+        return true;
+    }
+    double bound = best->key[best->k - 1] * (c->stake * c->reputation) * (1.0 + 0x1.0p-20);
+    /* Far from subnormal keys, where rounding is no longer relative. */
+    return !(bound > 0x1.0p-900) || 1.0 - u <= bound;
+}
+
+/* Offers candidate i (key 'key') to 'best'; insertion keeps it O(k). */
+static void sortition_offer(sortition_best *best, const cons_candidate *candidates, size_t i,
+                            double key)
+{
+    uint32_t node = candidates[i].node_id;
+    uint32_t at = best->filled;
+    while (at > 0 && sortition_precedes(key, node, i, best->key[at - 1],
+                                        candidates[best->index[at - 1]].node_id,
+                                        best->index[at - 1])) {
+        at--;
+    }
+    if (at >= best->k) {
+        return;
+    }
+    uint32_t last = best->filled < best->k ? best->filled : best->k - 1;
+    for (uint32_t j = last; j > at; j--) {
+        best->key[j] = best->key[j - 1];
+        best->index[j] = best->index[j - 1];
+    }
+    best->key[at] = key;
+    best->index[at] = i;
+    best->filled = best->filled < best->k ? best->filled + 1 : best->k;
+}
+
+/* Hash tickets in chunks: the inputs (beacon || public key || segment) of
+ * SORTITION_CHUNK candidates hashed side by side (util_hash256_many), the
+ * same digests cons_sortition_uniform computes one at a time. */
+#define SORTITION_CHUNK 64u
+#define SORTITION_INPUT_BYTES (CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES + 4)
+
+static void sortition_offer_hashed(sortition_best *best, const uint8_t *beacon, uint32_t segment,
+                                   const cons_candidate *candidates, size_t count)
+{
+    uint8_t inputs[SORTITION_CHUNK * SORTITION_INPUT_BYTES];
+    uint8_t digests[SORTITION_CHUNK][UTIL_HASH256_BYTES];
+    for (size_t first = 0; first < count; first += SORTITION_CHUNK) {
+        size_t chunk = count - first < SORTITION_CHUNK ? count - first : SORTITION_CHUNK;
+        for (size_t j = 0; j < chunk; j++) {
+            uint8_t *input = inputs + j * SORTITION_INPUT_BYTES;
+            memcpy(input, beacon, CONS_BEACON_BYTES);
+            memcpy(input + CONS_BEACON_BYTES, candidates[first + j].public_key,
+                   CONS_PUBLIC_KEY_BYTES);
+            sortition_store_le(input + CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES, segment, 4);
+        }
+        util_hash256_many(inputs, SORTITION_INPUT_BYTES, chunk, digests);
+        for (size_t j = 0; j < chunk; j++) {
+            const cons_candidate *candidate = &candidates[first + j];
+            double u = cons__sortition_uniform_of(digests[j]);
+            if (sortition_may_enter(best, u, candidate)) {
+                sortition_offer(best, candidates, first + j, sortition_key_of(u, candidate));
+            }
+        }
+    }
+}
+
 /* The k smallest keys; candidate i's key is from uniforms[i] when given,
- * else from its hash ticket under (beacon, segment). */
+ * else from its hash ticket under (beacon, segment). O(count) tickets and
+ * O(count + k x entrants) comparisons. */
 static int sortition_select(const uint8_t *beacon, uint32_t segment, const double *uniforms,
                             const cons_candidate *candidates, size_t count, uint32_t k,
                             uint32_t *members_out)
@@ -157,37 +236,25 @@ static int sortition_select(const uint8_t *beacon, uint32_t segment, const doubl
     if (k > CONS_COMMITTEE_MAX || cons_candidates_check(candidates, count) != 0) {
         return CONS_EINVAL;
     }
-    /* The best 'filled' candidates so far, sorted; insertion keeps it O(count * k). */
-    double best_key[CONS_COMMITTEE_MAX];
-    size_t best_index[CONS_COMMITTEE_MAX];
-    uint32_t filled = 0;
-    for (size_t i = 0; i < count && k > 0; i++) {
-        double key = uniforms != NULL ? sortition_key_of(uniforms[i], &candidates[i])
-                                      : cons_sortition_key(beacon, segment, &candidates[i]);
-        uint32_t node = candidates[i].node_id;
-        uint32_t at = filled;
-        while (at > 0 && sortition_precedes(key, node, i, best_key[at - 1],
-                                            candidates[best_index[at - 1]].node_id,
-                                            best_index[at - 1])) {
-            at--;
-        }
-        if (at >= k) {
-            continue;
-        }
-        uint32_t last = filled < k ? filled : k - 1;
-        for (uint32_t j = last; j > at; j--) {
-            best_key[j] = best_key[j - 1];
-            best_index[j] = best_index[j - 1];
-        }
-        best_key[at] = key;
-        best_index[at] = i;
-        filled = filled < k ? filled + 1 : k;
+    sortition_best best = {.filled = 0, .k = k};
+    if (k == 0) {
+        return 0;
     }
-    for (uint32_t j = 0; j < filled; j++) {
-        members_out[j] = candidates[best_index[j]].node_id;
+    if (uniforms != NULL) {
+        for (size_t i = 0; i < count; i++) {
+            if (sortition_may_enter(&best, uniforms[i], &candidates[i])) {
+                sortition_offer(&best, candidates, i,
+                                sortition_key_of(uniforms[i], &candidates[i]));
+            }
+        }
+    } else {
+        sortition_offer_hashed(&best, beacon, segment, candidates, count);
     }
-    ASSERT(filled == (count < k ? count : k));
-    return (int)filled;
+    for (uint32_t j = 0; j < best.filled; j++) {
+        members_out[j] = candidates[best.index[j]].node_id;
+    }
+    ASSERT(best.filled == (count < k ? count : k));
+    return (int)best.filled;
 }
 
 int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,

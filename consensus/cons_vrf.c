@@ -312,3 +312,34 @@ double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
     util_hash256_final(&state, digest);
     return cons__sortition_uniform_of(digest);
 }
+
+/* The input cons_vrf_uniform hashes: one BLAKE2b block. */
+#define VRF_TICKET_INPUT_BYTES \
+    (sizeof(vrf_ticket_domain) + CONS_VRF_OUTPUT_BYTES + CONS_BEACON_BYTES + 4)
+#define VRF_TICKET_CHUNK 32u
+_Static_assert(VRF_TICKET_INPUT_BYTES <= 128, "a ticket's input is one BLAKE2b block");
+
+void cons_vrf_uniform_many(const uint8_t *const *betas, size_t count,
+                           const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                           double *uniforms_out)
+{
+    ASSERT(beacon != NULL);
+    ASSERT((betas != NULL && uniforms_out != NULL) || count == 0);
+    uint8_t inputs[VRF_TICKET_CHUNK * VRF_TICKET_INPUT_BYTES];
+    uint8_t digests[VRF_TICKET_CHUNK][UTIL_HASH256_BYTES];
+    for (size_t first = 0; first < count; first += VRF_TICKET_CHUNK) {
+        size_t chunk = count - first < VRF_TICKET_CHUNK ? count - first : VRF_TICKET_CHUNK;
+        for (size_t j = 0; j < chunk; j++) {
+            uint8_t *input = inputs + j * VRF_TICKET_INPUT_BYTES;
+            size_t at = sizeof(vrf_ticket_domain);
+            memcpy(input, vrf_ticket_domain, at);
+            memcpy(input + at, betas[first + j], CONS_VRF_OUTPUT_BYTES);
+            memcpy(input + at + CONS_VRF_OUTPUT_BYTES, beacon, CONS_BEACON_BYTES);
+            vrf_store_le(input + at + CONS_VRF_OUTPUT_BYTES + CONS_BEACON_BYTES, segment, 4);
+        }
+        util_hash256_many(inputs, VRF_TICKET_INPUT_BYTES, chunk, digests);
+        for (size_t j = 0; j < chunk; j++) {
+            uniforms_out[first + j] = cons__sortition_uniform_of(digests[j]);
+        }
+    }
+}

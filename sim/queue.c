@@ -662,7 +662,10 @@ int sim_radix_push(sim_radix *radix, uint64_t at_ns, uint32_t kind, uint32_t arg
     radix->next_seq += 1;
     radix->count += 1;
     if (b > 0) {
-        bucket->min_ns = at_ns < bucket->min_ns ? at_ns : bucket->min_ns;
+        if (at_ns < bucket->min_ns) {
+            bucket->min_ns = at_ns;
+            bucket->min_index = bucket->count - 1;
+        }
         radix->nonempty |= radix_bit(b);
     }
     return 0;
@@ -704,7 +707,10 @@ static bool radix_refill(sim_radix *radix)
         }
         target->events[target->count] = events[k];
         target->count += 1;
-        target->min_ns = at_ns < target->min_ns ? at_ns : target->min_ns;
+        if (at_ns < target->min_ns) {
+            target->min_ns = at_ns;
+            target->min_index = target->count - 1;
+        }
         nonempty |= b > 0 ? radix_bit(b) : 0;
     }
     source->count = 0;
@@ -731,11 +737,29 @@ static void radix_pop_direct(sim_radix *radix, sim_event *out)
     bucket->count -= 1;
     bucket->min_ns = UINT64_MAX;
     for (size_t k = 0; k < bucket->count; k++) {
-        bucket->min_ns = events[k].at_ns < bucket->min_ns ? events[k].at_ns : bucket->min_ns;
+        if (events[k].at_ns < bucket->min_ns) {
+            bucket->min_ns = events[k].at_ns;
+            bucket->min_index = k;
+        }
     }
     if (bucket->count == 0) {
         radix->nonempty &= ~radix_bit(i);
     }
+}
+
+const sim_event *sim_radix_peek_hint(const sim_radix *radix)
+{
+    ASSERT(radix != NULL);
+    const struct sim_radix_bucket *first = &radix->buckets[0];
+    if (radix->head < first->count) {
+        return &first->events[radix->head];
+    }
+    if (radix->nonempty == 0) {
+        return NULL;
+    }
+    const struct sim_radix_bucket *lowest =
+        &radix->buckets[(unsigned)__builtin_ctzll(radix->nonempty) + 1];
+    return lowest->min_index < lowest->count ? &lowest->events[lowest->min_index] : NULL;
 }
 
 bool sim_radix_pop(sim_radix *radix, sim_event *out)

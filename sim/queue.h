@@ -100,6 +100,7 @@ struct sim_radix_bucket {
     size_t count;
     size_t capacity;
     uint64_t min_ns;    /* smallest at_ns in the bucket; UINT64_MAX when empty */
+    size_t min_index;   /* where min_ns was first pushed (buckets 1..64; a hint) */
 };
 
 typedef struct sim_radix {
@@ -121,6 +122,11 @@ void sim_radix_deinit(sim_radix *radix);
 int sim_radix_push(sim_radix *radix, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2);
 bool sim_radix_pop(sim_radix *radix, sim_event *out);
 static inline size_t sim_radix_count(const sim_radix *radix) { return radix->count; }
+/* A hint for prefetching, never for order: the event the next pop most
+ * likely returns (bucket 0's next, else the lowest bucket's earliest), or
+ * NULL. It may differ from the next pop (it ignores what a refill or a
+ * push changes); valid until the next push or pop. */
+const sim_event *sim_radix_peek_hint(const sim_radix *radix);
 
 /* ---- the engine's queue: the fastest on the hold benchmark ----
  * The radix heap: the engine's clock is monotone, which is all it needs.
@@ -138,5 +144,6 @@ typedef sim_radix sim_queue;
 #define sim_queue_push sim_radix_push
 #define sim_queue_pop sim_radix_pop
 #define sim_queue_count sim_radix_count
+#define sim_queue_peek_hint sim_radix_peek_hint
 
 #endif

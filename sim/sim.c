@@ -191,6 +191,15 @@ static void send_message(sim_world *world, uint32_t source, const node_effect *e
 static void apply_effects(sim_world *world, uint32_t node_id)
 {
     node_outbox *outbox = &world->w.outbox;
+    /* A gossip node sends to several random peers at once: start loading
+     * every link's state first, so the misses overlap. */
+    for (uint32_t i = 0; i < outbox->count; i++) {
+        const node_effect *effect = &outbox->effects[i];
+        if (effect->kind == NODE_EFFECT_SEND && effect->send_at_ns <= world->w.now_ns &&
+            effect->message.dest < world->w.node_count) {
+            net_prefetch(world->network, node_id, effect->message.dest);
+        }
+    }
     for (uint32_t i = 0; i < outbox->count; i++) {
         const node_effect *effect = &outbox->effects[i];
         switch (effect->kind) {
@@ -568,6 +577,13 @@ static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
         result->events += 1;
         result->trace_hash = util_trace_fold(result->trace_hash, event.at_ns,
                                              ((uint64_t)event.kind << 32) | event.arg, event.arg2);
+        /* The next arrival's message slot is a likely cache miss: start
+         * loading it while this event is handled. A hint only. */
+        const sim_event *next = sim_queue_peek_hint(&world->queue);
+        if (next != NULL && next->kind == SIM_EV_DELIVER && next->arg < world->slot_capacity) {
+            __builtin_prefetch(&world->slots[next->arg]);
+            __builtin_prefetch(world->slots[next->arg].header + NODE_HEADER_BYTES - 1);
+        }
         dispatch(world, &event);
         /* Checked every event: one event of an inference run can be a
          * millisecond of real arithmetic, and a signal must not wait. */

@@ -218,6 +218,103 @@ START_TEST(test_cons_committee_select_matches_sorted_keys)
 }
 END_TEST
 
+/* The linear draw as it was before tickets were hashed in lanes and the
+ * logarithm skipped: one cons_sortition_key per candidate (libsodium's
+ * BLAKE2b), insertion into the sorted best k. Kept here as the reference
+ * the draw must equal. 'uniforms' replaces the hash tickets when given. */
+static int test_cons_reference_select(const uint8_t *beacon, uint32_t segment,
+                                      const double *uniforms, const cons_candidate *candidates,
+                                      size_t count, uint32_t k, uint32_t *members_out)
+{
+    double best_key[CONS_COMMITTEE_MAX];
+    size_t best_index[CONS_COMMITTEE_MAX];
+    uint32_t filled = 0;
+    for (size_t i = 0; i < count && k > 0; i++) {
+        double key = uniforms != NULL
+                         ? -log(uniforms[i]) / (candidates[i].stake * candidates[i].reputation) +
+                               0.0
+                         : cons_sortition_key(beacon, segment, &candidates[i]);
+        uint32_t node = candidates[i].node_id;
+        uint32_t at = filled;
+        while (at > 0) {
+            size_t other = best_index[at - 1];
+            bool precedes = key != best_key[at - 1]   ? key < best_key[at - 1]
+                            : node != candidates[other].node_id ? node < candidates[other].node_id
+                                                                : i < other;
+            if (!precedes) {
+                break;
+            }
+            at--;
+        }
+        if (at >= k) {
+            continue;
+        }
+        uint32_t last = filled < k ? filled : k - 1;
+        for (uint32_t j = last; j > at; j--) {
+            best_key[j] = best_key[j - 1];
+            best_index[j] = best_index[j - 1];
+        }
+        best_key[at] = key;
+        best_index[at] = i;
+        filled = filled < k ? filled + 1 : k;
+    }
+    for (uint32_t j = 0; j < filled; j++) {
+        members_out[j] = candidates[best_index[j]].node_id;
+    }
+    return (int)filled;
+}
+
+/* The draw equals the reference linear draw on 10,000 random beacons:
+ * networks of 1 to 300 candidates, committees of 1 to 64, weights equal,
+ * spread over six orders of magnitude or tied, node ids shuffled, hash and
+ * VRF-style tickets (u = 1 included). */
+START_TEST(test_cons_committee_select_equals_reference_draw)
+{
+    test_cons_setup();
+    enum { NETWORK_MAX = 300, BEACONS = 10000 };
+    static cons_candidate candidates[NETWORK_MAX];
+    test_cons_candidates_fill(candidates, NETWORK_MAX);
+    util_prng prng;
+    util_prng_init(&prng, TEST_CONS_SEED);
+    uint32_t differing = 0;
+    for (uint32_t draw = 0; draw < BEACONS; draw++) {
+        uint8_t beacon[CONS_BEACON_BYTES];
+        for (size_t b = 0; b < sizeof(beacon); b++) {
+            beacon[b] = (uint8_t)util_prng_next(&prng);
+        }
+        size_t count = 1 + (size_t)util_prng_below(&prng, NETWORK_MAX);
+        uint32_t k = 1 + (uint32_t)util_prng_below(&prng, CONS_COMMITTEE_MAX);
+        uint32_t shape = draw % 3;
+        for (size_t i = 0; i < count; i++) {
+            candidates[i].node_id = (uint32_t)((i * 7919u + draw) % 100003u);
+            candidates[i].stake = shape == 0 ? 1.0 : exp(13.8 * util_prng_uniform(&prng) - 6.9);
+            candidates[i].reputation = shape == 2 ? 0.25 * (double)(1 + i % 4) : 1.0;
+        }
+        uint32_t segment = (uint32_t)util_prng_below(&prng, 8);
+        uint32_t members[CONS_COMMITTEE_MAX], expected[CONS_COMMITTEE_MAX];
+        int chosen = cons_committee_select(beacon, segment, candidates, count, k, members);
+        ck_assert_int_eq(chosen, test_cons_reference_select(beacon, segment, NULL, candidates,
+                                                            count, k, expected));
+        ck_assert_mem_eq(members, expected, (size_t)chosen * sizeof(uint32_t));
+        double uniforms[NETWORK_MAX];
+        for (size_t i = 0; i < count; i++) {
+            uniforms[i] = util_prng_below(&prng, 50) == 0 ? 1.0 : cons_sortition_uniform(
+                              beacon, segment + 1, candidates[i].public_key);
+        }
+        chosen = cons_committee_select_uniforms(uniforms, candidates, count, k, members);
+        ck_assert_int_eq(chosen, test_cons_reference_select(NULL, 0, uniforms, candidates,
+                                                            count, k, expected));
+        ck_assert_mem_eq(members, expected, (size_t)chosen * sizeof(uint32_t));
+        /* The comparison can fail: another segment's reference draw of the
+         * same size differs from this one in most draws. */
+        chosen = cons_committee_select(beacon, segment, candidates, count, k, members);
+        test_cons_reference_select(beacon, segment + 1, NULL, candidates, count, k, expected);
+        differing += memcmp(members, expected, (size_t)chosen * sizeof(uint32_t)) != 0;
+    }
+    ck_assert_uint_gt(differing, BEACONS / 2);
+}
+END_TEST
+
 START_TEST(test_cons_committee_select_distinct_and_bounded)
 {
     test_cons_setup();
@@ -1726,6 +1823,7 @@ Suite *test_cons_suite(void)
     tcase_add_test(sortition, test_cons_committee_select_distinct_and_bounded);
     tcase_add_test(sortition, test_cons_sortition_verify_membership);
     tcase_add_test(sortition, test_cons_sortition_tie_broken_by_node_id);
+    tcase_add_test(sortition, test_cons_committee_select_equals_reference_draw);
     tcase_add_test(sortition, test_cons_sortition_equal_stakes_uniform);
     tcase_add_test(sortition, test_cons_sortition_stake_proportional);
     tcase_add_test(sortition, test_cons_sortition_reputation_proportional);

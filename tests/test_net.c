@@ -286,6 +286,48 @@ START_TEST(test_net_latency_symmetric_and_stable)
 }
 END_TEST
 
+/* A network small enough to store every pair's sample gives the sample a
+ * network too large to store it draws at every send: the stored value is
+ * the drawn one, for every model, in either direction, first use or not. */
+START_TEST(test_net_latency_stored_equals_drawn)
+{
+    const scn_latency_kind kinds[] = {SCN_LATENCY_UNIFORM, SCN_LATENCY_NORMAL,
+                                      SCN_LATENCY_LOGNORMAL};
+    uint32_t differing = 0;
+
+    for (size_t m = 0; m < sizeof(kinds) / sizeof(kinds[0]); m++) {
+        scn_network network = test_net_network();
+        network.latency.kind = kinds[m];
+        network.latency.value_ns = 40 * TEST_NET_MS;
+        network.latency.stddev_ns = 10 * TEST_NET_MS;
+        network.latency.min_ns = 5 * TEST_NET_MS;
+        network.latency.max_ns = 90 * TEST_NET_MS;
+        network.latency.sigma = 0.5;
+        net *stored = test_net_make(&network, 60, 7, 64, NULL);
+        net *drawn = test_net_make(&network, 4000, 7, 64, NULL);
+        for (uint32_t round = 0; round < 2; round++) {
+            for (uint32_t source = 0; source < 60; source++) {
+                for (uint32_t dest = 0; dest < 60; dest++) {
+                    uint32_t a = round == 0 ? dest : source;
+                    uint32_t b = round == 0 ? source : dest;
+                    ck_assert_uint_eq(net_link_latency_ns(stored, a, b),
+                                      net_link_latency_ns(drawn, a, b));
+                }
+            }
+        }
+        /* The comparison can fail: another seed's samples differ. */
+        net *other = test_net_make(&network, 60, 8, 64, NULL);
+        for (uint32_t dest = 1; dest < 60; dest++) {
+            differing += net_link_latency_ns(other, 0, dest) != net_link_latency_ns(drawn, 0, dest);
+        }
+        net_destroy(other);
+        net_destroy(stored);
+        net_destroy(drawn);
+    }
+    ck_assert_uint_gt(differing, 100);
+}
+END_TEST
+
 START_TEST(test_net_latency_region_matrix)
 {
     static const uint16_t regions[4] = {0, 0, 1, 1};
@@ -725,6 +767,7 @@ Suite *test_net_suite(void)
 
     tcase_set_timeout(latency, 20);
     tcase_add_test(latency, test_net_latency_symmetric_and_stable);
+    tcase_add_test(latency, test_net_latency_stored_equals_drawn);
     tcase_add_test(latency, test_net_latency_region_matrix);
     tcase_add_test(latency, test_net_latency_models_distribution);
     suite_add_tcase(suite, latency);

@@ -715,6 +715,40 @@ START_TEST(test_queue_radix_push_in_past_asserts)
 }
 END_TEST
 
+/* The radix heap's prefetch hint names the event the next pop returns
+ * whenever nothing was pushed in between (a hint, but an exact one). */
+START_TEST(test_queue_radix_peek_hint_names_next_pop)
+{
+    sim_radix radix;
+    util_prng prng;
+    ck_assert_int_eq(sim_radix_init(&radix, 16), 0);
+    util_prng_init(&prng, 99);
+    uint64_t now_ns = 0;
+    uint32_t named = 0;
+    for (uint32_t i = 0; i < 200000; i++) {
+        uint32_t pushes = (uint32_t)util_prng_below(&prng, 3);
+        for (uint32_t p = 0; p < pushes; p++) {
+            uint64_t delay = util_prng_below(&prng, 4) == 0 ? 0 : util_prng_below(&prng, 1u << 20);
+            ck_assert_int_eq(sim_radix_push(&radix, now_ns + delay, 1, i, p), 0);
+        }
+        const sim_event *hint = sim_radix_peek_hint(&radix);
+        sim_event expected = hint != NULL ? *hint : (sim_event){0};
+        sim_event event;
+        if (!sim_radix_pop(&radix, &event)) {
+            ck_assert_ptr_null(hint);
+            continue;
+        }
+        ck_assert_ptr_nonnull(hint);
+        ck_assert_uint_eq(expected.seq, event.seq);
+        ck_assert_uint_eq(expected.at_ns, event.at_ns);
+        named++;
+        now_ns = event.at_ns;
+    }
+    ck_assert_uint_gt(named, 100000);
+    sim_radix_deinit(&radix);
+}
+END_TEST
+
 Suite *test_queue_suite(void)
 {
     Suite *suite = suite_create("queue");
@@ -745,6 +779,7 @@ Suite *test_queue_suite(void)
     TCase *radix = tcase_create("radix");
     tcase_set_timeout(radix, 20);
     tcase_add_test(radix, test_queue_radix_ties_pop_in_push_order);
+    tcase_add_test(radix, test_queue_radix_peek_hint_names_next_pop);
     tcase_add_loop_test(radix, test_queue_radix_random_matches_reference, 0, seeds);
     tcase_add_test(radix, test_queue_radix_growth_from_tiny_hint);
     tcase_add_test(radix, test_queue_radix_bursts_across_refill);

@@ -465,6 +465,38 @@ START_TEST(test_util_hash_mac64_sensitive_to_every_bit)
 }
 END_TEST
 
+/* The lane hash is BLAKE2b-256 bit for bit: every one-block size, lane
+ * counts that fill and do not fill the eight lanes, random bytes. */
+START_TEST(test_util_hash256_many_equals_single)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    util_prng prng;
+    util_prng_init(&prng, 2026);
+    enum { COUNT = 19 };
+    uint8_t inputs[COUNT * 128];
+    uint8_t digests[COUNT][UTIL_HASH256_BYTES];
+    for (size_t size = 0; size <= 128; size++) {
+        for (size_t i = 0; i < sizeof(inputs); i++) {
+            inputs[i] = (uint8_t)util_prng_next(&prng);
+        }
+        size_t count = 1 + size % COUNT;
+        util_hash256_many(inputs, size, count, digests);
+        for (size_t i = 0; i < count; i++) {
+            uint8_t expected[UTIL_HASH256_BYTES];
+            util_hash256(inputs + i * size, size, expected);
+            ck_assert_mem_eq(digests[i], expected, UTIL_HASH256_BYTES);
+        }
+    }
+    /* A checker that can fire: one flipped input bit changes its digest only. */
+    util_hash256_many(inputs, 68, 9, digests);
+    uint8_t before[UTIL_HASH256_BYTES];
+    memcpy(before, digests[8], sizeof(before));
+    inputs[8 * 68 + 67] ^= 1;
+    util_hash256_many(inputs, 68, 9, digests);
+    ck_assert_mem_ne(digests[8], before, UTIL_HASH256_BYTES);
+}
+END_TEST
+
 /* The Wilson score interval against hand-worked values: 5 of 10 at
  * z = 1.96 is (0.2366, 0.7634); 0 of 10 is [0, z^2 / (n + z^2)]; all of
  * n ends at 1 exactly; no trials is [0, 1]. */
@@ -589,6 +621,7 @@ Suite *test_util_suite(void)
     tcase_add_test(hash, test_util_hash_sha256_known_vectors);
     tcase_add_test(hash, test_util_hash_mac_key_derive_distinct);
     tcase_add_test(hash, test_util_hash_mac64_sensitive_to_every_bit);
+    tcase_add_test(hash, test_util_hash256_many_equals_single);
     suite_add_tcase(suite, hash);
     return suite;
 }

@@ -240,6 +240,39 @@ START_TEST(test_vrf_round_trips_random_keys)
 }
 END_TEST
 
+/* The batched tickets are cons_vrf_uniform's, for batch sizes around the
+ * lane and chunk widths; another segment gives other tickets. */
+START_TEST(test_vrf_uniform_many_equals_single)
+{
+    enum { COUNT = 77 };
+    static uint8_t outputs[COUNT][CONS_VRF_OUTPUT_BYTES];
+    const uint8_t *betas[COUNT];
+    double uniforms[COUNT];
+    uint8_t beacon[CONS_BEACON_BYTES];
+    util_prng prng;
+    util_prng_init(&prng, TEST_VRF_SEED);
+    for (size_t b = 0; b < sizeof(beacon); b++) {
+        beacon[b] = (uint8_t)util_prng_next(&prng);
+    }
+    for (size_t i = 0; i < COUNT; i++) {
+        for (size_t b = 0; b < CONS_VRF_OUTPUT_BYTES; b++) {
+            outputs[i][b] = (uint8_t)util_prng_next(&prng);
+        }
+        betas[i] = outputs[i];
+    }
+    const size_t counts[] = {0, 1, 7, 8, 9, 32, 33, COUNT};
+    uint32_t differing = 0;
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        cons_vrf_uniform_many(betas, counts[c], beacon, 5, uniforms);
+        for (size_t i = 0; i < counts[c]; i++) {
+            ck_assert(uniforms[i] == cons_vrf_uniform(betas[i], beacon, 5));
+            differing += uniforms[i] != cons_vrf_uniform(betas[i], beacon, 6);
+        }
+    }
+    ck_assert_uint_gt(differing, 150);
+}
+END_TEST
+
 START_TEST(test_vrf_ticket_and_committee)
 {
     uint8_t alpha[32], again[32], beacon[32] = {7};
@@ -417,6 +450,7 @@ Suite *test_vrf_suite(void)
     tcase_add_checked_fixture(use, test_vrf_setup, NULL);
     tcase_add_test(use, test_vrf_round_trips_random_keys);
     tcase_add_test(use, test_vrf_ticket_and_committee);
+    tcase_add_test(use, test_vrf_uniform_many_equals_single);
     tcase_set_timeout(use, 60);
     suite_add_tcase(suite, use);
     TCase *selection = tcase_create("selection");

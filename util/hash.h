@@ -57,6 +57,13 @@ void util_hash256(const void *data, size_t size, uint8_t out[UTIL_HASH256_BYTES]
 void util_hash256_pair(const void *a, size_t a_size, const void *b, size_t b_size,
                        uint8_t out[UTIL_HASH256_BYTES]);
 
+/* util_hash256 of each of 'count' inputs of 'size' <= 128 bytes (one
+ * BLAKE2b block each), laid out back to back in 'inputs': digest i is that
+ * of inputs + i * size. Eight at a time in vector lanes (hash_lanes.c);
+ * the same bits as util_hash256. Cannot fail. */
+void util_hash256_many(const uint8_t *inputs, size_t size, size_t count,
+                       uint8_t (*digests_out)[UTIL_HASH256_BYTES]);
+
 /* Incremental BLAKE2b-256: init, any number of updates, final. The result
  * equals util_hash256 of the concatenated updates. Cannot fail. */
 void util_hash256_init(util_hash256_state *state);

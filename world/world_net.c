@@ -8,9 +8,12 @@
  *   - per node: region, uplink speed, the instant its uplink is free, a
  *     crashed flag and its NET stream (seed, node, NET);
  *   - the link FIFO table: open addressing over directed links (s, d), each
- *     slot holding the last arrival on the link (16 bytes a slot). A link's
- *     base latency is not stored: it is recomputed from its LINK stream at
- *     every send, which costs a stream seeding and one sample;
+ *     slot holding the last arrival on the link (16 bytes a slot);
+ *   - a pair's fixed latency sample, drawn from its LINK stream at the
+ *     pair's first send and stored (4 bytes an unordered pair) when the
+ *     table of every pair fits NET_SAMPLES_BYTES_MAX; a larger network
+ *     draws it again at every send (a stream seeding and one sample). The
+ *     stored value is the one drawn, so the two give the same run;
  *   - active partitions (a group per node) and active link faults (a bitset
  *     of selected nodes), kept in start order.
  *
@@ -29,6 +32,12 @@
 #define NET_LINK_EMPTY UINT64_MAX
 #define NET_LINK_SLOTS_MIN 1024u
 #define NET_FAULTS_ACTIVE_MAX SCN_FAULTS_MAX
+/* The stored pair samples: up to 16 MiB (2,896 nodes); calloc'd, so only
+ * the pages of pairs that talk are ever touched. */
+#define NET_SAMPLES_BYTES_MAX ((uint64_t)16 << 20)
+/* A stored sample is the sample plus one; 0 is "not drawn yet" and
+ * NET_SAMPLE_REDRAW a sample too large to store (drawn again each time). */
+#define NET_SAMPLE_REDRAW UINT32_MAX
 
 __extension__ typedef unsigned __int128 net_u128;
 
@@ -77,6 +86,7 @@ struct net {
     uint32_t links_used;             /* non-empty slots, live or stale */
     uint64_t links_sweeps;           /* counters, for debugging and tuning */
     uint64_t links_grows;
+    uint32_t *samples;               /* per unordered pair, or NULL (see top) */
 
     uint32_t partition_count;
     net_partition partitions[NET_FAULTS_ACTIVE_MAX];
@@ -182,6 +192,31 @@ static uint64_t net_link_sample_ns(const net *self, uint32_t source, uint32_t de
     return 0;
 }
 
+/* Index of the unordered pair {source, dest}, source != dest, in a
+ * triangle of node_count * (node_count - 1) / 2 entries. */
+static size_t net_pair_index(uint32_t source, uint32_t dest)
+{
+    uint64_t low = source < dest ? source : dest;
+    uint64_t high = source < dest ? dest : source;
+    return (size_t)(high * (high - 1) / 2 + low);
+}
+
+/* The pair's sample: stored after its first draw when the network keeps
+ * the table. A node's messages to itself are never stored. */
+static uint64_t net_link_sample_cached_ns(const net *self, uint32_t source, uint32_t dest)
+{
+    if (self->samples == NULL || source == dest) {
+        return net_link_sample_ns(self, source, dest);
+    }
+    uint32_t *stored = &self->samples[net_pair_index(source, dest)];
+    if (*stored != 0 && *stored != NET_SAMPLE_REDRAW) {
+        return *stored - 1u;
+    }
+    uint64_t sample = net_link_sample_ns(self, source, dest);
+    *stored = sample < NET_SAMPLE_REDRAW - 1u ? (uint32_t)sample + 1u : NET_SAMPLE_REDRAW;
+    return sample;
+}
+
 uint64_t net_link_latency_ns(const net *self, uint32_t source, uint32_t dest)
 {
     uint64_t region_ns;
@@ -194,7 +229,7 @@ uint64_t net_link_latency_ns(const net *self, uint32_t source, uint32_t dest)
     source_region = self->nodes[source].region;
     dest_region = self->nodes[dest].region;
     region_ns = self->network.region_latency_ns[source_region][dest_region];
-    return net_add_saturate(region_ns, net_link_sample_ns(self, source, dest));
+    return net_add_saturate(region_ns, net_link_sample_cached_ns(self, source, dest));
 }
 
 /* ---- link FIFO table --------------------------------------------------
@@ -376,6 +411,14 @@ static int net_allocate(net *self, uint32_t link_capacity)
     }
     self->links_mask = slots - 1;
     net_links_fill_empty(self->links, slots);
+    uint64_t pairs = (uint64_t)count * (count - 1) / 2;
+    if (self->network.latency.kind != SCN_LATENCY_CONSTANT && pairs > 0 &&
+        pairs * sizeof(uint32_t) <= NET_SAMPLES_BYTES_MAX) {
+        self->samples = util_calloc((size_t)pairs, sizeof(uint32_t));
+        if (self->samples == NULL) {
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -430,6 +473,7 @@ void net_destroy(net *self)
     }
     util_free(self->nodes);
     util_free(self->links);
+    util_free(self->samples);
     util_free(self);
 }
 
@@ -578,6 +622,18 @@ net_drop net_check_arrival(const net *self, uint32_t source, uint32_t dest)
 }
 
 /* ---- sending ----------------------------------------------------------- */
+
+void net_prefetch(const net *self, uint32_t source, uint32_t dest)
+{
+    ASSERT(self != NULL);
+    ASSERT(source < self->node_count);
+    ASSERT(dest < self->node_count);
+    uint64_t key = (uint64_t)source << 32 | dest;
+    __builtin_prefetch(&self->links[net_link_home(key, self->links_mask)], 1);
+    if (self->samples != NULL && source != dest) {
+        __builtin_prefetch(&self->samples[net_pair_index(source, dest)], 1);
+    }
+}
 
 static bool net_bit(const uint64_t *bits, uint32_t id)
 {

@@ -75,6 +75,11 @@ void net_destroy(net *self);
 void net_send(net *self, uint64_t now_ns, uint32_t source, uint32_t dest, uint64_t wire_bytes,
               net_send_result *result);
 
+/* A hint, no effect on any result: starts loading what net_send(source,
+ * dest) will read (the link's FIFO slot, the pair's stored sample), so a
+ * driver about to send several messages overlaps their cache misses. */
+void net_prefetch(const net *self, uint32_t source, uint32_t dest);
+
 /* At arrival: may the message from source be handed to dest now? Returns
  * WORLD_DROP_NONE, WORLD_DROP_PARTITION (a partition started in flight) or
  * WORLD_DROP_CRASHED (dest is down). */

@@ -124,14 +124,28 @@ const double *world__vrf_uniforms(world_state *world, uint64_t request, uint32_t
     uint32_t first = world->candidate_offsets[segment];
     uint32_t last = world->candidate_offsets[segment + 1];
     uint64_t epoch = vrf_epoch(world, request);
+    /* Honest tickets are hashed in batches (cons_vrf_uniform_many). */
+    enum { BATCH = 64 };
+    const uint8_t *betas[BATCH];
+    uint32_t slots[BATCH];
+    double uniforms[BATCH];
+    uint32_t pending = 0;
     for (uint32_t i = first; i < last; i++) {
         uint32_t id = candidates[i].node_id;
         if (world->behaviour_now[id] == NODE_BEHAVIOUR_FORGED_TICKET) {
             world->vrf_uniforms[i] = 1.0; /* The best ticket there is: key 0. */
-            continue;
+        } else {
+            vrf_evaluate(world, id, epoch);
+            betas[pending] = world->vrf_beta[id];
+            slots[pending++] = i;
         }
-        vrf_evaluate(world, id, epoch);
-        world->vrf_uniforms[i] = cons_vrf_uniform(world->vrf_beta[id], beacon, segment);
+        if (pending == BATCH || (i + 1 == last && pending > 0)) {
+            cons_vrf_uniform_many(betas, pending, beacon, segment, uniforms);
+            for (uint32_t j = 0; j < pending; j++) {
+                world->vrf_uniforms[slots[j]] = uniforms[j];
+            }
+            pending = 0;
+        }
     }
     return world->vrf_uniforms + first;
 }
