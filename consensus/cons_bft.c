@@ -9,6 +9,7 @@
 
 #include "consensus/cons.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 #include "util/hash.h"
 
 #define BFT_SIGNATURE_BYTES 64
@@ -203,27 +204,11 @@ static uint64_t bft_valid_signers(uint32_t count)
     return count >= 64 ? UINT64_MAX : ((UINT64_C(1) << count) - 1);
 }
 
-static void bft_put64(uint8_t *out, uint64_t value)
-{
-    for (int i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(value >> (8 * i));
-    }
-}
-
-static uint64_t bft_get64(const uint8_t *in)
-{
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++) {
-        value |= (uint64_t)in[i] << (8 * i);
-    }
-    return value;
-}
-
 static uint64_t bft_tx_hash(const void *tx, size_t size)
 {
     uint8_t digest[UTIL_HASH256_BYTES];
     util_hash256(tx, size, digest);
-    return bft_get64(digest);
+    return util_get_u64(digest);
 }
 
 /* ---- Authentication ---- */
@@ -234,8 +219,8 @@ static void bft_signed_bytes(uint8_t kind, uint64_t view, uint64_t value,
                              const uint8_t id[CONS_BFT_ID_BYTES], uint8_t out[BFT_SIGNED_BYTES])
 {
     out[0] = kind;
-    bft_put64(out + 1, view);
-    bft_put64(out + 9, value);
+    util_put_u64(out + 1, view);
+    util_put_u64(out + 9, value);
     if (id != NULL) {
         memcpy(out + 17, id, CONS_BFT_ID_BYTES);
     } else {
@@ -255,7 +240,7 @@ static void bft_sign(const cons_bft_replica *replica, uint8_t kind, uint64_t vie
     memset(signature_out, 0, BFT_SIGNATURE_BYTES);
     uint64_t tag = util_mac64(replica->validators.mac_key[replica->config.self], message,
                               sizeof(message));
-    bft_put64(signature_out, tag);
+    util_put_u64(signature_out, tag);
 }
 
 static bool bft_verify(const cons_bft_replica *replica, uint32_t signer, uint8_t kind,
@@ -272,7 +257,7 @@ static bool bft_verify(const cons_bft_replica *replica, uint32_t signer, uint8_t
                                 signature);
     }
     uint8_t expected[BFT_SIGNATURE_BYTES] = {0};
-    bft_put64(expected, util_mac64(replica->validators.mac_key[signer], message,
+    util_put_u64(expected, util_mac64(replica->validators.mac_key[signer], message,
                                    sizeof(message)));
     return util_bytes_equal(expected, signature, BFT_SIGNATURE_BYTES);
 }
@@ -286,13 +271,13 @@ static void bft_block_id(uint64_t view, uint64_t height, uint32_t proposer, uint
 {
     static const char tag[] = "infersim-bft-block-v1";
     uint8_t fields[8 + 8 + 4 + 8 + 4];
-    bft_put64(fields, view);
-    bft_put64(fields + 8, height);
+    util_put_u64(fields, view);
+    util_put_u64(fields + 8, height);
     for (int i = 0; i < 4; i++) {
         fields[16 + i] = (uint8_t)(proposer >> (8 * i));
         fields[28 + i] = (uint8_t)(tx_count >> (8 * i));
     }
-    bft_put64(fields + 20, qc_view);
+    util_put_u64(fields + 20, qc_view);
     util_hash256_state state;
     util_hash256_init(&state);
     util_hash256_update(&state, tag, sizeof(tag) - 1);
@@ -471,7 +456,7 @@ static void bft_write(bft_writer *writer, const void *data, size_t size)
 static void bft_write64(bft_writer *writer, uint64_t value)
 {
     uint8_t bytes[8];
-    bft_put64(bytes, value);
+    util_put_u64(bytes, value);
     bft_write(writer, bytes, sizeof(bytes));
 }
 
@@ -482,7 +467,7 @@ static void bft_write_header(bft_writer *writer, uint8_t type, uint32_t sender, 
     for (int i = 0; i < 4; i++) {
         bytes[1 + i] = (uint8_t)(sender >> (8 * i));
     }
-    bft_put64(bytes + 5, view);
+    util_put_u64(bytes + 5, view);
     bft_write(writer, bytes, sizeof(bytes));
 }
 
@@ -533,7 +518,7 @@ static const uint8_t *bft_read(bft_reader *reader, size_t size)
 static uint64_t bft_read64(bft_reader *reader)
 {
     const uint8_t *bytes = bft_read(reader, 8);
-    return bytes != NULL ? bft_get64(bytes) : 0;
+    return bytes != NULL ? util_get_u64(bytes) : 0;
 }
 
 static void bft_read_copy(bft_reader *reader, void *out, size_t size)
@@ -597,7 +582,7 @@ static bool bft_read_header(bft_reader *reader, uint8_t *type_out, uint32_t *sen
     *type_out = bytes[0];
     *sender_out = (uint32_t)bytes[1] | (uint32_t)bytes[2] << 8 | (uint32_t)bytes[3] << 16 |
                   (uint32_t)bytes[4] << 24;
-    *view_out = bft_get64(bytes + 5);
+    *view_out = util_get_u64(bytes + 5);
     return true;
 }
 

@@ -23,6 +23,7 @@
 #include "node/infer_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 
 #define Q8_HEADER_BYTES 256u
 #define Q8_MAGIC 0x616b3432u
@@ -49,13 +50,6 @@ static uint32_t q8_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void q8_put_u32(uint8_t *p, uint32_t value)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(value >> (8 * i));
-    }
-}
-
 static float q8_f32(const uint8_t *p)
 {
     uint32_t bits = q8_u32(p);
@@ -68,7 +62,7 @@ static void q8_put_f32(uint8_t *p, float value)
 {
     uint32_t bits;
     memcpy(&bits, &value, sizeof(bits));
-    q8_put_u32(p, bits);
+    util_put_u32(p, bits);
 }
 
 /* Where every tensor lives in both formats, for a checked shape. */
@@ -218,7 +212,7 @@ int infer_model_from_q8_checkpoint(const void *bytes, size_t size, infer_model *
                                                      : (uint32_t) - (int32_t)s->vocab_size,
                                 s->seq_len};
     for (int i = 0; i < 7; i++) {
-        q8_put_u32(fp32 + 4 * i, header[i]);
+        util_put_u32(fp32 + 4 * i, header[i]);
     }
     uint8_t *body = fp32 + Q8_FP32_HEADER_BYTES;
     const uint8_t *p = (const uint8_t *)bytes + Q8_HEADER_BYTES;
@@ -296,10 +290,10 @@ int infer_model_to_q8_checkpoint(const infer_model *model, uint32_t group_size,
     const uint32_t header[9] = {Q8_MAGIC, 2, s->dim, s->hidden_dim, s->n_layers, s->n_heads,
                                 s->n_kv_heads, s->vocab_size, s->seq_len};
     for (int i = 0; i < 9; i++) {
-        q8_put_u32(bytes + 4 * i, header[i]);
+        util_put_u32(bytes + 4 * i, header[i]);
     }
     bytes[36] = s->shared_classifier ? 1 : 0;
-    q8_put_u32(bytes + 37, group_size);
+    util_put_u32(bytes + 37, group_size);
     const uint8_t *body = fp32 + Q8_FP32_HEADER_BYTES;
     uint8_t *p = bytes + Q8_HEADER_BYTES;
     uint64_t ld = (uint64_t)s->n_layers * s->dim;

@@ -20,6 +20,7 @@
 
 #include "node/infer_int.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 
 static uint32_t float_bits(float value)
 {
@@ -33,28 +34,6 @@ static float bits_float(uint32_t bits)
     float value;
     memcpy(&value, &bits, sizeof(value));
     return value;
-}
-
-static void put_u16(uint8_t *p, uint16_t value)
-{
-    p[0] = (uint8_t)value;
-    p[1] = (uint8_t)(value >> 8);
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t value)
-{
-    put_u16(p, (uint16_t)value);
-    put_u16(p + 2, (uint16_t)(value >> 16));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)get_u16(p) | (uint32_t)get_u16(p + 2) << 16;
 }
 
 /* m >> shift, rounded to nearest even. */
@@ -136,7 +115,7 @@ static void int8_encode_row(const float *x, uint32_t dim, uint8_t *out)
         max = fabsf(x[i]) > max ? fabsf(x[i]) : max;
     }
     float scale = finite ? max / 127.0f : NAN;
-    put_u32(out, float_bits(scale));
+    util_put_u32(out, float_bits(scale));
     for (uint32_t i = 0; i < dim; i++) {
         float q = 0.0f;
         if (finite && scale > 0.0f) {
@@ -178,18 +157,18 @@ void infer_wire_encode(infer_dtype dtype, const float *x, uint32_t rows, uint32_
     }
     for (size_t i = 0; i < values; i++) {
         if (dtype == INFER_DTYPE_FP32) {
-            put_u32(out + 4 * i, float_bits(x[i]));
+            util_put_u32(out + 4 * i, float_bits(x[i]));
         } else if (dtype == INFER_DTYPE_FP16) {
-            put_u16(out + 2 * i, fp16_from_float(x[i]));
+            util_put_u16(out + 2 * i, fp16_from_float(x[i]));
         } else {
-            put_u16(out + 2 * i, bf16_from_float(x[i]));
+            util_put_u16(out + 2 * i, bf16_from_float(x[i]));
         }
     }
 }
 
 static int int8_decode_row(const uint8_t *bytes, uint32_t dim, float *x)
 {
-    float scale = bits_float(get_u32(bytes));
+    float scale = bits_float(util_get_u32(bytes));
     if (!isfinite(scale) || signbit(scale)) {
         return INFER_EFORMAT;
     }
@@ -206,13 +185,13 @@ static int int8_decode_row(const uint8_t *bytes, uint32_t dim, float *x)
 static int value_decode(infer_dtype dtype, const uint8_t *bytes, size_t i, float *x)
 {
     if (dtype == INFER_DTYPE_FP32) {
-        x[i] = bits_float(get_u32(bytes + 4 * i));
+        x[i] = bits_float(util_get_u32(bytes + 4 * i));
         return isfinite(x[i]) ? 0 : INFER_EFORMAT;
     }
     if (dtype == INFER_DTYPE_FP16) {
-        return fp16_to_float(get_u16(bytes + 2 * i), &x[i]);
+        return fp16_to_float(util_get_u16(bytes + 2 * i), &x[i]);
     }
-    x[i] = bits_float((uint32_t)get_u16(bytes + 2 * i) << 16);
+    x[i] = bits_float((uint32_t)util_get_u16(bytes + 2 * i) << 16);
     return isfinite(x[i]) ? 0 : INFER_EFORMAT;
 }
 

@@ -12,31 +12,7 @@
 
 #include "node/node_int.h"
 #include "util/assert.h"
-
-static void ledger_put32(uint8_t *out, uint32_t value)
-{
-    for (int i = 0; i < 4; i++) {
-        out[i] = (uint8_t)(value >> (8 * i));
-    }
-}
-
-static void ledger_put64(uint8_t *out, uint64_t value)
-{
-    for (int i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(value >> (8 * i));
-    }
-}
-
-static uint32_t ledger_get32(const uint8_t *in)
-{
-    return (uint32_t)in[0] | ((uint32_t)in[1] << 8) | ((uint32_t)in[2] << 16) |
-           ((uint32_t)in[3] << 24);
-}
-
-static uint64_t ledger_get64(const uint8_t *in)
-{
-    return (uint64_t)ledger_get32(in) | ((uint64_t)ledger_get32(in + 4) << 32);
-}
+#include "util/bytes.h"
 
 size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out)
 {
@@ -45,18 +21,18 @@ size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out)
     out[1] = (uint8_t)tx->member_count;
     out[2] = (uint8_t)tx->segment;
     out[3] = (uint8_t)(tx->segment >> 8);
-    ledger_put64(out + 4, tx->request);
-    ledger_put32(out + 12, tx->step);
-    ledger_put32(out + 16, tx->round);
-    ledger_put32(out + 20, tx->rows);
-    ledger_put32(out + 24, tx->client);
-    ledger_put64(out + 28, tx->submitted_ns);
+    util_put_u64(out + 4, tx->request);
+    util_put_u32(out + 12, tx->step);
+    util_put_u32(out + 16, tx->round);
+    util_put_u32(out + 20, tx->rows);
+    util_put_u32(out + 24, tx->client);
+    util_put_u64(out + 28, tx->submitted_ns);
     uint8_t *member = out + NODE_LEDGER_TX_HEADER_BYTES;
     for (uint32_t j = 0; j < tx->member_count; j++, member += NODE_LEDGER_TX_MEMBER_BYTES) {
-        ledger_put32(member, tx->members[j]);
+        util_put_u32(member, tx->members[j]);
         member[4] = tx->verdicts[j];
     }
-    ledger_put64(member, tx->tag);
+    util_put_u64(member, tx->tag);
     return node_ledger_tx_size(tx->member_count);
 }
 
@@ -71,21 +47,21 @@ int node_ledger_tx_decode(const uint8_t *bytes, size_t size, node_ledger_tx *tx_
     memset(&tx, 0, sizeof(tx));
     tx.member_count = bytes[1];
     tx.segment = (uint32_t)bytes[2] | ((uint32_t)bytes[3] << 8);
-    tx.request = ledger_get64(bytes + 4);
-    tx.step = ledger_get32(bytes + 12);
-    tx.round = ledger_get32(bytes + 16);
-    tx.rows = ledger_get32(bytes + 20);
-    tx.client = ledger_get32(bytes + 24);
-    tx.submitted_ns = ledger_get64(bytes + 28);
+    tx.request = util_get_u64(bytes + 4);
+    tx.step = util_get_u32(bytes + 12);
+    tx.round = util_get_u32(bytes + 16);
+    tx.rows = util_get_u32(bytes + 20);
+    tx.client = util_get_u32(bytes + 24);
+    tx.submitted_ns = util_get_u64(bytes + 28);
     const uint8_t *member = bytes + NODE_LEDGER_TX_HEADER_BYTES;
     for (uint32_t j = 0; j < tx.member_count; j++, member += NODE_LEDGER_TX_MEMBER_BYTES) {
-        tx.members[j] = ledger_get32(member);
+        tx.members[j] = util_get_u32(member);
         tx.verdicts[j] = member[4];
         if (tx.verdicts[j] > CONS_VERDICT_TIMEOUT && tx.verdicts[j] != NODE_LEDGER_TX_UNJUDGED) {
             return NODE_EMALFORMED;
         }
     }
-    tx.tag = ledger_get64(member);
+    tx.tag = util_get_u64(member);
     *tx_out = tx;
     return 0;
 }
@@ -239,7 +215,7 @@ static int ledger_on_tx(node *self, const node_message *message)
 {
     const node_verifier *verifier = self->config.serving->verifier;
     size_t size = message->payload_bytes;
-    uint64_t tag = ledger_get64(message->payload + size - NODE_LEDGER_TX_TAG_BYTES);
+    uint64_t tag = util_get_u64(message->payload + size - NODE_LEDGER_TX_TAG_BYTES);
     uint64_t expected = verifier->ledger_tag(verifier->context, message->source,
                                              message->payload, size - NODE_LEDGER_TX_TAG_BYTES);
     if (tag != expected) {

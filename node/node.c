@@ -22,6 +22,7 @@
 #include "node/node_int.h"
 
 #include "util/assert.h"
+#include "util/bytes.h"
 
 _Static_assert(NODE_HEADER_BYTES == 64, "wire header is 64 bytes");
 _Static_assert(1 + 1 + 1 + 1 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 4 + 2 + 2 + 4 + 4 + 4 ==
@@ -36,38 +37,6 @@ _Static_assert(NODE_PULL_MAX + 2 <= NODE_OUTBOX_MAX, "a pull answer fits the out
 
 /* ------------------------------------------------------------------------ */
 /* Wire header codec: explicit little-endian bytes, never a struct memcpy.  */
-
-static void node_put_u32(uint8_t *out, uint32_t value)
-{
-    for (int i = 0; i < 4; i++) {
-        out[i] = (uint8_t)(value >> (8 * i));
-    }
-}
-
-static void node_put_u64(uint8_t *out, uint64_t value)
-{
-    for (int i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(value >> (8 * i));
-    }
-}
-
-static uint32_t node_get_u32(const uint8_t *in)
-{
-    uint32_t value = 0;
-    for (int i = 0; i < 4; i++) {
-        value |= (uint32_t)in[i] << (8 * i);
-    }
-    return value;
-}
-
-static uint64_t node_get_u64(const uint8_t *in)
-{
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++) {
-        value |= (uint64_t)in[i] << (8 * i);
-    }
-    return value;
-}
 
 /* Layout: version(1) type(1) flags(1) reserved(1) source(4) dest(4)
  * origin(4) rumor_id(8) origin_ns(8) bitmap(8) payload_bytes(4) hops(4)
@@ -86,21 +55,21 @@ int node_message_encode_header(const node_message *message, uint8_t *buffer, siz
     buffer[1] = message->type;
     buffer[2] = message->flags;
     buffer[3] = (uint8_t)message->reserved;
-    node_put_u32(buffer + 4, message->source);
-    node_put_u32(buffer + 8, message->dest);
-    node_put_u32(buffer + 12, message->origin);
-    node_put_u64(buffer + 16, message->rumor_id);
-    node_put_u64(buffer + 24, message->origin_ns);
-    node_put_u64(buffer + 32, message->bitmap);
-    node_put_u32(buffer + 40, message->payload_bytes);
-    node_put_u32(buffer + 44, message->hops);
+    util_put_u32(buffer + 4, message->source);
+    util_put_u32(buffer + 8, message->dest);
+    util_put_u32(buffer + 12, message->origin);
+    util_put_u64(buffer + 16, message->rumor_id);
+    util_put_u64(buffer + 24, message->origin_ns);
+    util_put_u64(buffer + 32, message->bitmap);
+    util_put_u32(buffer + 40, message->payload_bytes);
+    util_put_u32(buffer + 44, message->hops);
     buffer[48] = (uint8_t)message->segment;
     buffer[49] = (uint8_t)(message->segment >> 8);
     buffer[50] = (uint8_t)message->count;
     buffer[51] = (uint8_t)(message->count >> 8);
-    node_put_u32(buffer + 52, message->position);
-    node_put_u32(buffer + 56, message->step);
-    node_put_u32(buffer + 60, message->token);
+    util_put_u32(buffer + 52, message->position);
+    util_put_u32(buffer + 56, message->step);
+    util_put_u32(buffer + 60, message->token);
     return NODE_HEADER_BYTES;
 }
 
@@ -120,7 +89,7 @@ int node_message_decode_header(const uint8_t *buffer, size_t size, node_message 
     if (buffer[1] < NODE_MESSAGE_RUMOR || buffer[1] >= NODE_MESSAGE_TYPE_COUNT) {
         return NODE_EMALFORMED;
     }
-    uint32_t payload_bytes = node_get_u32(buffer + 40);
+    uint32_t payload_bytes = util_get_u32(buffer + 40);
     if (payload_bytes > NODE_PAYLOAD_MAX) {
         return NODE_EMALFORMED;
     }
@@ -129,19 +98,19 @@ int node_message_decode_header(const uint8_t *buffer, size_t size, node_message 
     message.type = buffer[1];
     message.flags = buffer[2];
     message.reserved = buffer[3];
-    message.source = node_get_u32(buffer + 4);
-    message.dest = node_get_u32(buffer + 8);
-    message.origin = node_get_u32(buffer + 12);
-    message.rumor_id = node_get_u64(buffer + 16);
-    message.origin_ns = node_get_u64(buffer + 24);
-    message.bitmap = node_get_u64(buffer + 32);
+    message.source = util_get_u32(buffer + 4);
+    message.dest = util_get_u32(buffer + 8);
+    message.origin = util_get_u32(buffer + 12);
+    message.rumor_id = util_get_u64(buffer + 16);
+    message.origin_ns = util_get_u64(buffer + 24);
+    message.bitmap = util_get_u64(buffer + 32);
     message.payload_bytes = payload_bytes;
-    message.hops = node_get_u32(buffer + 44);
+    message.hops = util_get_u32(buffer + 44);
     message.segment = (uint16_t)(buffer[48] | (buffer[49] << 8));
     message.count = (uint16_t)(buffer[50] | (buffer[51] << 8));
-    message.position = node_get_u32(buffer + 52);
-    message.step = node_get_u32(buffer + 56);
-    message.token = node_get_u32(buffer + 60);
+    message.position = util_get_u32(buffer + 52);
+    message.step = util_get_u32(buffer + 56);
+    message.token = util_get_u32(buffer + 60);
     *message_out = message;
     return 0;
 }

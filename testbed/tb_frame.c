@@ -10,6 +10,7 @@
 #include "testbed/tb.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 
 const char *tb_strerror(int code)
 {
@@ -38,30 +39,6 @@ static uint8_t frame_auth(const tb_keys *keys, uint8_t type)
 static size_t tag_bytes(uint8_t auth)
 {
     return auth == TB_AUTH_ED25519 ? UTIL_SIGNATURE_BYTES : NODE_TAG_BYTES;
-}
-
-static void put_u32(uint8_t *out, uint32_t value)
-{
-    for (int b = 0; b < 4; b++) {
-        out[b] = (uint8_t)(value >> (8 * b));
-    }
-}
-
-static uint32_t get_u32(const uint8_t *in)
-{
-    return (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 |
-           (uint32_t)in[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *in)
-{
-    return (uint64_t)get_u32(in) | (uint64_t)get_u32(in + 4) << 32;
-}
-
-static void put_u64(uint8_t *out, uint64_t value)
-{
-    put_u32(out, (uint32_t)value);
-    put_u32(out + 4, (uint32_t)(value >> 32));
 }
 
 /* ---- the replay window ---- */
@@ -152,14 +129,14 @@ int tb_frame_seal(const node_message *message, const tb_frame_stamp *stamp, uint
     }
     node_message copy = *message;
     copy.payload_bytes = payload_bytes;
-    put_u32(buffer, (uint32_t)(size - 4));
+    util_put_u32(buffer, (uint32_t)(size - 4));
     buffer[4] = TB_FRAME_VERSION;
     buffer[5] = auth;
     buffer[6] = 0;
     buffer[7] = 0;
-    put_u64(buffer + 8, stamp->session);
-    put_u64(buffer + 16, stamp->sequence);
-    put_u64(buffer + 24, stamp->sent_ns);
+    util_put_u64(buffer + 8, stamp->session);
+    util_put_u64(buffer + 16, stamp->sequence);
+    util_put_u64(buffer + 24, stamp->sent_ns);
     int rc = node_message_encode_header(&copy, buffer + TB_FRAME_HEADER_AT, NODE_HEADER_BYTES);
     ASSERT(rc == NODE_HEADER_BYTES);
     uint8_t *payload = buffer + TB_FRAME_HEADER_AT + NODE_HEADER_BYTES;
@@ -171,7 +148,7 @@ int tb_frame_seal(const node_message *message, const tb_frame_stamp *stamp, uint
     if (auth == TB_AUTH_ED25519) {
         util_sign(key, buffer + 4, covered, tag);
     } else {
-        put_u64(tag, util_mac64(key, buffer + 4, covered));
+        util_put_u64(tag, util_mac64(key, buffer + 4, covered));
     }
     return (int)size;
 }
@@ -219,13 +196,13 @@ static int frame_check_tag(tb_keys *keys, const uint8_t *bytes, uint8_t auth,
         return TB_EAUTH; /* The source's public key is unusable. */
     }
     uint64_t expected = util_mac64(link->mac_key, bytes + 4, covered);
-    return get_u64(tag) == expected ? 0 : TB_EAUTH;
+    return util_get_u64(tag) == expected ? 0 : TB_EAUTH;
 }
 
 /* The prefix alone: length, version, auth kind. */
 static int frame_check_prefix(const uint8_t *bytes, size_t frame_max)
 {
-    uint32_t length = get_u32(bytes);
+    uint32_t length = util_get_u32(bytes);
     if (length > frame_max) {
         return TB_ETOOBIG;
     }
@@ -244,9 +221,9 @@ static int frame_check_prefix(const uint8_t *bytes, size_t frame_max)
  * its link. */
 static int frame_check_fresh(tb_keys *keys, const uint8_t *bytes, const node_message *message)
 {
-    uint64_t session = get_u64(bytes + 8);
-    uint64_t sequence = get_u64(bytes + 16);
-    uint64_t sent_ns = get_u64(bytes + 24);
+    uint64_t session = util_get_u64(bytes + 8);
+    uint64_t sequence = util_get_u64(bytes + 16);
+    uint64_t sent_ns = util_get_u64(bytes + 24);
     uint32_t slot = keys->slot_of[message->dest];
     ASSERT(slot != UINT32_MAX); /* tb_frame_decode checked it. */
     if (sent_ns < keys->started_ns) {
@@ -267,7 +244,7 @@ int tb_frame_decode(tb_keys *keys, const uint8_t *bytes, size_t size, size_t fra
     if (rc != 0) {
         return rc;
     }
-    uint32_t length = get_u32(bytes);
+    uint32_t length = util_get_u32(bytes);
     uint8_t auth = bytes[5];
     if (size < (size_t)length + 4) {
         return TB_FRAME_PARTIAL;

@@ -1,0 +1,46 @@
+/* bytes.h -- little-endian integers in byte buffers: every wire format and
+ * file format of the project (message headers, frames, the ledger's
+ * messages, checkpoints) writes and reads its fields through these, never
+ * through a struct copy, so the bytes are the same on every host. */
+#ifndef UTIL_BYTES_H
+#define UTIL_BYTES_H
+
+#include <stdint.h>
+
+static inline void util_put_u16(uint8_t *out, uint16_t value)
+{
+    out[0] = (uint8_t)value;
+    out[1] = (uint8_t)(value >> 8);
+}
+
+static inline void util_put_u32(uint8_t *out, uint32_t value)
+{
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
+static inline void util_put_u64(uint8_t *out, uint64_t value)
+{
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
+static inline uint16_t util_get_u16(const uint8_t *in)
+{
+    return (uint16_t)(in[0] | (in[1] << 8));
+}
+
+static inline uint32_t util_get_u32(const uint8_t *in)
+{
+    return (uint32_t)in[0] | ((uint32_t)in[1] << 8) | ((uint32_t)in[2] << 16) |
+           ((uint32_t)in[3] << 24);
+}
+
+static inline uint64_t util_get_u64(const uint8_t *in)
+{
+    return (uint64_t)util_get_u32(in) | ((uint64_t)util_get_u32(in + 4) << 32);
+}
+
+#endif
