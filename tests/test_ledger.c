@@ -97,6 +97,13 @@ START_TEST(test_ledger_honest_blocks)
     ck_assert(ledger_metric("h.db", 1, "ledger_finality_p50") > 0);
     ck_assert(ledger_metric("h.db", 1, "settlement_latency_p99") >=
               ledger_metric("h.db", 1, "settlement_latency_p50"));
+    /* The run's summary says what the ledger did. */
+    char line[128];
+    snprintf(line, sizeof(line), "  ledger     %.0f blocks, finality p50 ", blocks);
+    const char *out = test_dir_read(ledger_dir, "out.txt");
+    ck_assert_msg(strstr(out, line) != NULL, "no '%s' in:\n%s", line, out);
+    ck_assert_ptr_nonnull(strstr(out, "0 forks, 0 unjust slashes\n"));
+    ck_assert_ptr_nonnull(strstr(out, "  settle     verdicts on the ledger: settlement latency p50 "));
 }
 END_TEST
 

@@ -534,6 +534,29 @@ static void print_divergence(const scn_scenario *scenario, const world_result *r
     }
 }
 
+/* The ledger's line: blocks, their finality, view changes, forks, and the
+ * requests' settlement when verdicts settle on it. */
+static void print_ledger(const world_result *result)
+{
+    char a[SCN_FORMAT_MAX], b[SCN_FORMAT_MAX], c[SCN_FORMAT_MAX], d[SCN_FORMAT_MAX];
+    if (!result->ledger_on) {
+        return;
+    }
+    printf("  ledger     %llu blocks, finality p50 %s p99 %s, %s view changes, %llu forks,"
+           " %llu unjust slashes\n",
+           (unsigned long long)result->block_count,
+           tool_metric_text(a, result, "ledger_finality_p50"),
+           tool_metric_text(b, result, "ledger_finality_p99"),
+           tool_metric_text(c, result, "view_changes"),
+           (unsigned long long)result->ledger_forks,
+           (unsigned long long)result->unjust_slashes);
+    if (result->ledger_settlement) {
+        printf("  settle     verdicts on the ledger: settlement latency p50 %s p99 %s\n",
+               tool_metric_text(a, result, "settlement_latency_p50"),
+               tool_metric_text(d, result, "settlement_latency_p99"));
+    }
+}
+
 void tool_print_inference(const scn_scenario *scenario, const world_result *result)
 {
     char a[SCN_FORMAT_MAX], b[SCN_FORMAT_MAX], c[SCN_FORMAT_MAX], d[SCN_FORMAT_MAX];
@@ -575,4 +598,5 @@ void tool_print_inference(const scn_scenario *scenario, const world_result *resu
                tool_metric_text(a, result, "reputation_honest_mean"),
                tool_metric_text(b, result, "reputation_byzantine_mean"));
     }
+    print_ledger(result);
 }
