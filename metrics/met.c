@@ -213,8 +213,8 @@ static const char met_schema_v10_sql[] =
     " run_id INTEGER NOT NULL REFERENCES runs(run_id), validator INTEGER NOT NULL,"
     " view INTEGER NOT NULL, t_ns INTEGER, reason TEXT CHECK (reason IN ('qc','tc')),"
     " PRIMARY KEY (run_id, validator, view));";
-/* Version 11: a number held for a change developed alongside this one;
- * a step that does nothing. */
+
+/* Version 11 changes nothing: an empty step (the number was skipped). */
 static const char met_schema_reserved_sql[] = "";
 
 /* Version 12: failover. A request row keeps how many times its client
