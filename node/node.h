@@ -231,8 +231,8 @@ typedef enum node_gossip_mode { NODE_GOSSIP_PUSH = 0, NODE_GOSSIP_PUSHPULL } nod
  * Every node may be a client (the workload submits requests to it) and a
  * server of zero or more model segments (the placement, decided by the
  * driver). A request's route -- which server runs each segment -- is a
- * public function of (request id, segment), node_route, so every hop can
- * find the next without asking anyone. The serving context is shared by
+ * public function of (client, request id, segment), node_route, so every
+ * hop can find the next without asking anyone. The serving context is shared by
  * the nodes of one process: read-only tables, plus per-node and per-request
  * slots that only their owner touches. */
 
@@ -398,6 +398,8 @@ typedef struct node_committee_state {
     uint32_t block;                  /* votes and outputs (pool block + 1) */
 } node_committee_state;
 
+typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_routing;
+
 /* The serving context every node of a process reads and none writes: the
  * model, its shapes and cut, the routes, the hardware tables, the
  * protocol's rules and knobs, and the driver's services. */
@@ -413,6 +415,16 @@ typedef struct node_serving {
     const uint32_t *servers;         /* segment s: servers[offsets[s] .. offsets[s + 1]) */
     const uint32_t *server_offsets;  /* segment_count + 1 entries */
     uint64_t route_salt;
+    /* Routing (node/route.c): HASH picks each segment's server by a hash
+     * of (request, segment); LATENCY ranks a segment's servers by expected
+     * latency from the previous hop and picks among the routing_choices
+     * best by that hash. The tables below are read only under LATENCY. */
+    node_routing routing;
+    uint32_t routing_choices;        /* >= 1 */
+    uint32_t route_nodes;            /* nodes region_of holds; a client id is below it */
+    const uint16_t *region_of;       /* per node: its region */
+    const uint64_t *region_latency_ns; /* [from * region_stride + to]: base one-way latency */
+    uint32_t region_stride;
     uint32_t generate_tokens;
     uint64_t request_timeout_ns;
     /* Failover (no verifier): a step whose token is not back within
@@ -522,14 +534,24 @@ typedef struct node_store {
 void node_privacy_noise(float *rows, uint32_t count, uint32_t dim, double clip, double sigma,
                         util_prng *prng);
 
-/* The server of 'segment' for 'request'. Pure; every node computes it. */
-uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment);
+/* The server of 'segment' for 'client''s 'request'. Pure; every node
+ * computes it. Under hash routing the client plays no part. Under latency
+ * routing a segment's servers are ranked by expected latency -- the base
+ * latency from the previous hop's region (the client's for segment 0) to
+ * the server's, plus the server's compute time for one decode step of the
+ * segment at its class's rates, plus, for the last segment, the base
+ * latency back to the client -- ties broken by a hash of (request,
+ * segment, server), and the hash of (request, segment) picks among the
+ * routing_choices best. A client id past the serving's nodes has no route
+ * under latency routing: UINT32_MAX. */
+uint32_t node_route(const node_serving *serving, uint32_t client, uint64_t request,
+                    uint32_t segment);
 /* The server of 'segment' on the request's route attempt 'attempt': 0 is
  * node_route; each later attempt moves every segment to the next of its
- * servers (in placement order, wrapping), so a segment with two or more
- * servers gets another one. Pure. */
-uint32_t node_route_attempt(const node_serving *serving, uint64_t request, uint32_t segment,
-                            uint32_t attempt);
+ * servers (hash: in placement order; latency: in rank order; wrapping), so
+ * a segment with two or more servers gets another one. Pure. */
+uint32_t node_route_attempt(const node_serving *serving, uint32_t client, uint64_t request,
+                            uint32_t segment, uint32_t attempt);
 
 /* Route attempts a request may use: the first and up to 7 failovers.
  * Each attempt has its own cache slot per (request, segment), so a

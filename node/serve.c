@@ -30,30 +30,6 @@
 #define SERVE_REQUEST_MAX (UINT64_C(1) << 30)
 #define SERVE_LOW_BITS 26
 
-uint32_t node_route(const node_serving *serving, uint64_t request, uint32_t segment)
-{
-    ASSERT(segment < serving->segment_count);
-    uint32_t first = serving->server_offsets[segment];
-    uint32_t count = serving->server_offsets[segment + 1] - first;
-    ASSERT(count > 0);
-    uint64_t mixed = util_mix64(serving->route_salt ^ (request * NODE_SEGMENTS_MAX + segment));
-    return serving->servers[first + (uint32_t)(mixed % count)];
-}
-
-uint32_t node_route_attempt(const node_serving *serving, uint64_t request, uint32_t segment,
-                            uint32_t attempt)
-{
-    ASSERT(segment < serving->segment_count && attempt < NODE_ATTEMPTS_MAX);
-    if (attempt == 0) {
-        return node_route(serving, request, segment);
-    }
-    uint32_t first = serving->server_offsets[segment];
-    uint32_t count = serving->server_offsets[segment + 1] - first;
-    ASSERT(count > 0);
-    uint64_t mixed = util_mix64(serving->route_salt ^ (request * NODE_SEGMENTS_MAX + segment));
-    return serving->servers[first + (uint32_t)((mixed % count + attempt) % count)];
-}
-
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low)
 {
     ASSERT(request < SERVE_REQUEST_MAX);
@@ -253,7 +229,7 @@ static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request
     ASSERT(count >= 1 && position + count <= r->prompt_tokens + r->generated);
     node__serve_put_tokens(store->payload, r->tokens + position, count);
     node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKENS,
-                                       node_route_attempt(serving, request, 0, r->attempt),
+                                       node_route_attempt(serving, r->client, request, 0, r->attempt),
                                        request, now_ns);
     m->hops = r->attempt;
     m->origin = r->client;
@@ -388,7 +364,7 @@ static void client_send_end(node *self, node_outbox *outbox, uint64_t request, u
     uint32_t attempt = self->config.store->requests[request].attempt;
     for (uint32_t s = 0; s < serving->segment_count; s++) {
         node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_END,
-                                           node_route_attempt(serving, request, s, attempt),
+                                           node_route_attempt(serving, self->config.node_id, request, s, attempt),
                                            request, now_ns);
         m->segment = (uint16_t)s;
         m->origin = self->config.node_id;
@@ -482,7 +458,8 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
     }
     if (!node__client_owns(self, m->rumor_id) || m->step > r->generated ||
         segment >= serving->segment_count || m->hops > r->attempt ||
-        m->source != node_route_attempt(serving, m->rumor_id, segment, m->hops)) {
+        m->source != node_route_attempt(serving, self->config.node_id, m->rumor_id, segment,
+                                            m->hops)) {
         return NODE_EMALFORMED;
     }
     if (m->hops < r->attempt) {
@@ -536,7 +513,7 @@ static uint32_t server_slot(const node *self, const node_message *m)
     if (serving->verifier == NULL) {
         /* Each route attempt has its own slot (0 without failover). */
         return m->hops < node__serve_slots(serving) &&
-                       node_route_attempt(serving, m->rumor_id, m->segment, m->hops) ==
+                       node_route_attempt(serving, m->origin, m->rumor_id, m->segment, m->hops) ==
                            self->config.node_id
                    ? m->hops
                    : UINT32_MAX;
@@ -568,7 +545,7 @@ static bool server_hop_valid(const node *self, const node_message *m)
     if (serving->verifier != NULL || first) {
         return m->source == m->origin && (m->payload != NULL || m->payload_bytes == 0);
     }
-    return m->source == node_route_attempt(serving, m->rumor_id, m->segment - 1u, m->hops) &&
+    return m->source == node_route_attempt(serving, m->origin, m->rumor_id, m->segment - 1u, m->hops) &&
            (m->payload != NULL || m->payload_bytes == 0);
 }
 
@@ -705,7 +682,8 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
         infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
                           store->payload);
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
-                               node_route_attempt(serving, m->rumor_id, m->segment + 1u, m->hops),
+                               node_route_attempt(serving, m->origin, m->rumor_id, m->segment + 1u,
+                                                  m->hops),
                                m->rumor_id, end_ns);
         out->payload = store->payload;
         out->payload_bytes = (uint32_t)bytes;

@@ -304,6 +304,8 @@ static void scn_defaults(scn_scenario *s, const char *file)
     s->workload.generate_tokens = 8;
     s->workload.request_timeout_ns = 30000000000ull;
     s->workload.step_timeout_ns = 500000000ull;
+    s->workload.routing = SCN_ROUTING_HASH;
+    s->workload.routing_choices = 3;
     s->model.source = SCN_MODEL_NONE;
     scn__verification_defaults(&s->verification);
     snprintf(s->output.db, sizeof(s->output.db), "results.db");

@@ -121,6 +121,12 @@ typedef enum scn_arrival {
     SCN_ARRIVAL_EXPLICIT          /* workload.times (inference only) */
 } scn_arrival;
 
+/* How a client picks each segment's server (workload.routing). */
+typedef enum scn_routing {
+    SCN_ROUTING_HASH = 0,         /* a hash of (request, segment): the default */
+    SCN_ROUTING_LATENCY           /* greedy by expected latency, among routing_choices best */
+} scn_routing;
+
 typedef enum scn_workload_kind {
     SCN_WORKLOAD_GOSSIP = 0,      /* rumors disseminated by gossip */
     SCN_WORKLOAD_INFERENCE        /* inference requests served by model segments */
@@ -146,6 +152,8 @@ typedef struct scn_workload {
     uint64_t request_timeout_ns;  /* a request not finished by then fails; default 30s */
     bool failover;                /* a step past step_timeout is replayed on a fresh route */
     uint64_t step_timeout_ns;     /* failover: the client's deadline per step; default 500ms */
+    scn_routing routing;          /* default hash */
+    uint32_t routing_choices;     /* latency routing: the k best a hash picks among; default 3 */
     /* Text prompts (workload.prompts, needs model.tokenizer): prompt i is
      * the NUL-terminated prompt_text + prompt_offset[i]. With prompts,
      * prompt_min/max bound their token counts (bytes + 2). */

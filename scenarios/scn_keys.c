@@ -120,6 +120,10 @@ const scn_key_info scn__keys[] = {
       "replay a step past step_timeout on a fresh route (verification none)"),
     K("workload.step_timeout", DURATION, "", "500ms", "inference",
       "failover only: the client's deadline for each step's token"),
+    K("workload.routing", ENUM, "", "hash", "inference",
+      "hash or latency: how a client picks each segment's server (verification none)"),
+    K("workload.routing_choices", COUNT, "servers", "3", "inference",
+      "latency routing only: a hash picks among this many best servers"),
     /* verification */
     K("verification.protocol", ENUM, "", "none", "", "none or a protocol of consensus/cons.h"),
     K("verification.committee", COUNT, "members", "3", "", "k members per request and segment"),

@@ -247,6 +247,11 @@ static void params_workload(params_list *list, const scn_scenario *s)
         params_add(list, params_duration(w->step_timeout_ns, v, sizeof(v)),
                    "workload.step_timeout");
     }
+    if (w->routing == SCN_ROUTING_LATENCY) {
+        params_add(list, "latency", "workload.routing");
+        params_add(list, params_uint(w->routing_choices, v, sizeof(v)),
+                   "workload.routing_choices");
+    }
 }
 
 /* Segments always in the list form, so a count and the ranges it stands for

@@ -577,6 +577,11 @@ int scn__check_verification(scn_check *check, const scn_node *root)
                          "workload.failover needs verification.protocol none (a committee "
                          "retries with fresh members instead)");
     }
+    if (check->scenario->workload.routing != SCN_ROUTING_HASH) {
+        return scn__fail(check->error, SCN_ESCHEMA, scn__map_get(section, "protocol"),
+                         "workload.routing latency needs verification.protocol none (a "
+                         "committee's members are drawn, not routed)");
+    }
     if ((rc = verify_sizes(check, section, v)) != 0 ||
         (rc = scn__get_bool(check, scn__map_get(section, "commit_reveal"),
                             "verification.commit_reveal", &v->commit_reveal)) != 0 ||

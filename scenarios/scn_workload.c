@@ -221,6 +221,32 @@ static int workload_failover(scn_check *check, const scn_node *section)
     return 0;
 }
 
+/* workload.routing and its routing_choices (only with latency routing). */
+static int workload_routing(scn_check *check, const scn_node *section)
+{
+    static const char *const routings[] = {"hash", "latency", NULL};
+    scn_workload *w = &check->scenario->workload;
+    const scn_node *choices = scn__map_get(section, "routing_choices");
+    int routing = (int)w->routing;
+    uint64_t k = w->routing_choices;
+    int rc = scn__get_enum(check, scn__map_get(section, "routing"), "workload.routing", routings,
+                           &routing);
+    if (rc != 0) {
+        return rc;
+    }
+    w->routing = (scn_routing)routing;
+    if (choices == NULL) {
+        return 0;
+    }
+    if (w->routing != SCN_ROUTING_LATENCY) {
+        return scn__fail(check->error, SCN_ESCHEMA, choices,
+                         "workload.routing_choices needs workload.routing: latency");
+    }
+    rc = scn__get_uint(check, choices, "workload.routing_choices", 1, 1024, &k);
+    w->routing_choices = (uint32_t)k;
+    return rc;
+}
+
 static int workload_inference(scn_check *check, const scn_node *section)
 {
     scn_workload *w = &check->scenario->workload;
@@ -241,7 +267,8 @@ static int workload_inference(scn_check *check, const scn_node *section)
     if (w->request_timeout_ns == 0) {
         return scn__fail(check->error, SCN_ESCHEMA, timeout, "workload.timeout must be > 0");
     }
-    if ((rc = workload_failover(check, section)) != 0) {
+    if ((rc = workload_failover(check, section)) != 0 ||
+        (rc = workload_routing(check, section)) != 0) {
         return rc;
     }
     w->requests = (uint32_t)requests;

@@ -291,12 +291,12 @@ static void evidence_committee(tb_proc *proc, struct evbuffer *body, uint64_t id
     evbuffer_add(body, "]}", 2);
 }
 
-static void evidence_route(tb_proc *proc, struct evbuffer *body, uint64_t id)
+static void evidence_route(tb_proc *proc, struct evbuffer *body, uint64_t id, uint32_t client)
 {
     const node_serving *serving = world_host_serving(proc->host);
     evbuffer_add_printf(body, ", \"evidence\": {\"protocol\": \"none\", \"route\": [");
     for (uint32_t s = 0; s < serving->segment_count; s++) {
-        evbuffer_add_printf(body, "%s%u", s > 0 ? ", " : "", node_route(serving, id, s));
+        evbuffer_add_printf(body, "%s%u", s > 0 ? ", " : "", node_route(serving, client, id, s));
     }
     evbuffer_add(body, "]}", 2);
 }
@@ -353,7 +353,7 @@ static void http_answer(tb_proc *proc, tb_pending *pending, uint64_t id, uint32_
     if (serving->verifier != NULL) {
         evidence_committee(proc, body, id, r);
     } else {
-        evidence_route(proc, body, id);
+        evidence_route(proc, body, id, r->client);
     }
     evbuffer_add(body, "}\n", 2);
     struct evhttp_connection *connection = evhttp_request_get_connection(pending->request);

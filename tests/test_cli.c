@@ -648,6 +648,51 @@ START_TEST(test_cli_check_names_failed_expectation)
 }
 END_TEST
 
+/* Latency routing through the binary: scenarios/inference_routing_latency.yaml
+ * passes its own expectations (p50 <= 300 ms, every request, reference
+ * tokens); the same scenario with hash routing fails the p50 one. The
+ * database holds both p50s and the routing in the params table, and a
+ * second run stores the same trace. */
+static double cli_metric(const char *db_name, const char *name)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT value FROM metrics WHERE name = '%s'", name);
+    char *text = query(db_name, sql);
+    double value = strtod(text, NULL);
+    free(text);
+    return value;
+}
+
+START_TEST(test_cli_routing_latency_beats_hash)
+{
+    const char *scenario = "scenarios/inference_routing_latency.yaml";
+    ck_assert_int_eq(cli("run %s --db %s/lat.db --quiet --check", scenario, cli_dir), 0);
+    ck_assert_int_eq(cli("run %s --db %s/hash.db --quiet --check --set workload.routing=hash",
+                         scenario, cli_dir),
+                     1);
+    ck_assert_ptr_nonnull(strstr(read_file("err.txt"), "request_latency_p50 <= 300ms"));
+    ck_assert_int_eq(cli("run %s --db %s/lat2.db --quiet", scenario, cli_dir), 0);
+    double p50_latency = cli_metric("lat.db", "request_latency_p50");
+    double p50_hash = cli_metric("hash.db", "request_latency_p50");
+    ck_assert_double_gt(p50_latency, 0.0);
+    ck_assert_double_lt(p50_latency * 3.0, p50_hash);
+    ck_assert_double_eq(cli_metric("lat.db", "reference_match_ratio"), 1.0);
+    ck_assert_double_eq(cli_metric("hash.db", "reference_match_ratio"), 1.0);
+    char *rows = query("lat.db", "SELECT key, value FROM params WHERE key LIKE 'workload.rout%' "
+                                 "ORDER BY key");
+    ck_assert_str_eq(rows, "workload.routing|latency\nworkload.routing_choices|3\n");
+    free(rows);
+    rows = query("hash.db", "SELECT count(*) FROM params WHERE key LIKE 'workload.rout%'");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+    char *first = query("lat.db", "SELECT trace_hash FROM runs");
+    char *second = query("lat2.db", "SELECT trace_hash FROM runs");
+    ck_assert_str_eq(first, second);
+    free(first);
+    free(second);
+}
+END_TEST
+
 /* Starts a long run in the background and waits until its row says
  * 'running'. Returns the child's pid. */
 static pid_t start_long_run(void)
@@ -916,6 +961,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_bad_scenario_writes_nothing);
     tcase_add_test(basics, test_cli_same_seed_identical_rows);
     tcase_add_test(basics, test_cli_check_names_failed_expectation);
+    tcase_add_test(basics, test_cli_routing_latency_beats_hash);
     tcase_add_test(basics, test_cli_export_matches_database);
     tcase_add_test(basics, test_cli_inference_rows_identical);
     tcase_add_test(basics, test_cli_exact_percentiles_and_units);

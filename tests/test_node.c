@@ -789,6 +789,129 @@ START_TEST(test_node_timer_push_mode_arms_nothing)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Routing (node/route.c).                                                  */
+
+/* Six nodes, 0-2 in region 0 and 3-5 in region 1 (1 ms inside a region,
+ * 100 ms across), all at 100 TFLOP/s; segment 0 on {0, 3, 4}, segment 1
+ * on {1, 5, 2}. */
+typedef struct test_route_world {
+    infer_model *model;
+    node_serving serving;
+    uint32_t servers[6];
+    uint32_t offsets[3];
+    uint16_t region_of[6];
+    uint64_t latency[4];
+    double flops_of[6];
+    uint64_t overhead_of[6];
+} test_route_world;
+
+static void test_route_world_init(test_route_world *w, node_routing routing, uint32_t choices)
+{
+    memset(w, 0, sizeof(*w));
+    infer_shape shape = {16, 32, 2, 4, 4, 64, 32, true};
+    char why[128];
+    ck_assert_int_eq(infer_model_from_seed(&shape, 5, &w->model, why, sizeof(why)), 0);
+    static const uint32_t servers[6] = {0, 3, 4, 1, 5, 2};
+    memcpy(w->servers, servers, sizeof(servers));
+    w->offsets[0] = 0;
+    w->offsets[1] = 3;
+    w->offsets[2] = 6;
+    for (uint32_t i = 0; i < 6; i++) {
+        w->region_of[i] = i < 3 ? 0 : 1;
+        w->flops_of[i] = 1e14;
+    }
+    w->latency[0] = w->latency[3] = 1000000;
+    w->latency[1] = w->latency[2] = 100000000;
+    node_serving *s = &w->serving;
+    s->model = w->model;
+    s->segment_count = 2;
+    s->segment_first[1] = 1;
+    s->segment_layers[0] = s->segment_layers[1] = 1;
+    s->servers = w->servers;
+    s->server_offsets = w->offsets;
+    s->route_salt = 0x1234;
+    s->flops_per_s_of = w->flops_of;
+    s->overhead_ns_of = w->overhead_of;
+    s->routing = routing;
+    s->routing_choices = choices;
+    s->route_nodes = 6;
+    s->region_of = w->region_of;
+    s->region_latency_ns = w->latency;
+    s->region_stride = 2;
+}
+
+/* Hash routing: the client plays no part, and the pick is the hash of
+ * (request, segment) over the segment's servers, as it always was. */
+START_TEST(test_node_route_hash_ignores_client)
+{
+    test_route_world w;
+    test_route_world_init(&w, NODE_ROUTING_HASH, 3);
+    for (uint64_t r = 0; r < 64; r++) {
+        for (uint32_t seg = 0; seg < 2; seg++) {
+            uint64_t mixed = util_mix64(w.serving.route_salt ^ (r * NODE_SEGMENTS_MAX + seg));
+            uint32_t want = w.servers[w.offsets[seg] + (uint32_t)(mixed % 3)];
+            ck_assert_uint_eq(node_route(&w.serving, 1, r, seg), want);
+            ck_assert_uint_eq(node_route(&w.serving, 4, r, seg), want);
+            ck_assert_uint_eq(node_route(&w.serving, UINT32_MAX, r, seg), want);
+        }
+    }
+    infer_model_destroy(w.model);
+}
+END_TEST
+
+/* Latency routing with one choice keeps a route in its client's region;
+ * a slow server drops out; a failover attempt takes the next rank; a
+ * client id past the nodes has no route. */
+START_TEST(test_node_route_latency_prefers_near_fast)
+{
+    test_route_world w;
+    test_route_world_init(&w, NODE_ROUTING_LATENCY, 1);
+    for (uint64_t r = 0; r < 32; r++) {
+        ck_assert_uint_eq(node_route(&w.serving, 1, r, 0), 0);
+        uint32_t last = node_route(&w.serving, 1, r, 1);
+        ck_assert(last == 1 || last == 2);
+        ck_assert(node_route(&w.serving, 5, r, 0) == 3 || node_route(&w.serving, 5, r, 0) == 4);
+        ck_assert_uint_eq(node_route(&w.serving, 5, r, 1), 5);
+        ck_assert_uint_ne(node_route_attempt(&w.serving, 1, r, 0, 1), 0);
+        ck_assert_uint_eq(node_route(&w.serving, 6, r, 0), UINT32_MAX);
+    }
+    /* Node 0 at 1 kFLOP/s: its step takes longer than the ocean. */
+    w.flops_of[0] = 1e3;
+    for (uint64_t r = 0; r < 32; r++) {
+        uint32_t first = node_route(&w.serving, 1, r, 0);
+        ck_assert(first == 3 || first == 4);
+    }
+    infer_model_destroy(w.model);
+}
+END_TEST
+
+/* With k choices the hash spreads requests over the k best: with k = 3
+ * every server of segment 0 gets some of client 1's requests; with k = 2
+ * only the near one and one far one (ranked by the tie hash) per request. */
+START_TEST(test_node_route_latency_spreads_over_choices)
+{
+    test_route_world w;
+    test_route_world_init(&w, NODE_ROUTING_LATENCY, 3);
+    uint32_t count[6] = {0};
+    for (uint64_t r = 0; r < 300; r++) {
+        count[node_route(&w.serving, 1, r, 0)] += 1;
+    }
+    ck_assert_uint_gt(count[0], 50);
+    ck_assert_uint_gt(count[3], 20);
+    ck_assert_uint_gt(count[4], 20);
+    w.serving.routing_choices = 2;
+    memset(count, 0, sizeof(count));
+    for (uint64_t r = 0; r < 300; r++) {
+        count[node_route(&w.serving, 1, r, 0)] += 1;
+    }
+    ck_assert_uint_gt(count[0], 100);
+    ck_assert_uint_lt(count[0], 200);
+    ck_assert_uint_eq(count[0] + count[3] + count[4], 300);
+    infer_model_destroy(w.model);
+}
+END_TEST
+
 Suite *test_node_suite(void)
 {
     Suite *suite = suite_create("node");
@@ -819,5 +942,12 @@ Suite *test_node_suite(void)
     tcase_add_test(timer, test_node_timer_stale_after_recover_ignored);
     tcase_add_test(timer, test_node_timer_push_mode_arms_nothing);
     suite_add_tcase(suite, timer);
+
+    TCase *route = tcase_create("route");
+    tcase_set_timeout(route, 30);
+    tcase_add_test(route, test_node_route_hash_ignores_client);
+    tcase_add_test(route, test_node_route_latency_prefers_near_fast);
+    tcase_add_test(route, test_node_route_latency_spreads_over_choices);
+    suite_add_tcase(suite, route);
     return suite;
 }

@@ -1475,7 +1475,7 @@ static const struct {
     {"nodes: {count: 8}\nworkload: {mesages: 3}\n",
      "mem.yaml:2:12: unknown key 'mesages' in workload (expected one of: kind, messages, rate, "
      "arrival, start, size, requests, times, prompt_tokens, prompts, generate, timeout, "
-     "failover, step_timeout)"},
+     "failover, step_timeout, routing, routing_choices)"},
     {"nodes: {count: 8}\nworkload: {requests: 3}\n",
      "mem.yaml:2:12: workload.requests is not used by the gossip workload (it is for "
      "inference)"},
@@ -1781,6 +1781,15 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/100_memory_bandwidth_unit.yaml", SCN_ESCHEMA, 4, 48,
      "nodes.classes.0.memory_bandwidth: unknown unit 'TBps' in memory bandwidth '2TBps' "
      "(expected B/s, kB/s, KB/s, KiB/s, MB/s, MiB/s, GB/s, GiB/s, TB/s, TiB/s)"},
+    {"tests/bad/101_routing_unknown.yaml", SCN_ESCHEMA, 5, 34,
+     "unknown workload.routing 'fastest' (expected one of: hash, latency)"},
+    {"tests/bad/102_routing_choices_without_latency.yaml", SCN_ESCHEMA, 5, 42,
+     "workload.routing_choices needs workload.routing: latency"},
+    {"tests/bad/103_routing_choices_zero.yaml", SCN_ESCHEMA, 5, 60,
+     "workload.routing_choices must be between 1 and 1024, got 0"},
+    {"tests/bad/104_routing_with_committee.yaml", SCN_ESCHEMA, 7, 13,
+     "workload.routing latency needs verification.protocol none (a committee's members are "
+     "drawn, not routed)"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,

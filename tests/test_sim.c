@@ -809,6 +809,55 @@ START_TEST(test_sim_inference_failover_replays)
 }
 END_TEST
 
+/* ---- routing ---- */
+
+/* Runs scenarios/inference_routing_latency.yaml with the overrides. */
+static world_result *run_routing(const char *const *overrides, size_t count)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    world_result *result = NULL;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_file("scenarios/inference_routing_latency.yaml", overrides, count,
+                           &scenario, &error);
+    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
+}
+
+/* Latency routing keeps a request's route in its client's region on fast
+ * servers: request latency p50 drops well below hash routing's, with the
+ * same tokens as the reference, and the run repeats exactly. Picking among
+ * every server (routing_choices past the servers per segment) is a random
+ * permutation again, no better than the hash. */
+START_TEST(test_sim_routing_latency_lowers_p50)
+{
+    const char *const hash[] = {"workload.routing=hash"};
+    const char *const all[] = {"workload.routing_choices=1024"};
+    world_result *by_hash = run_routing(hash, 1);
+    world_result *by_latency = run_routing(NULL, 0);
+    world_result *again = run_routing(NULL, 0);
+    world_result *by_all = run_routing(all, 1);
+    double p50_hash = metric(by_hash, "request_latency_p50");
+    double p50_latency = metric(by_latency, "request_latency_p50");
+    double p50_all = metric(by_all, "request_latency_p50");
+    ck_assert_double_gt(p50_latency, 0.0);
+    ck_assert_double_lt(p50_latency * 3.0, p50_hash);
+    ck_assert_double_lt(p50_latency * 3.0, p50_all);
+    ck_assert_double_eq(metric(by_latency, "reference_match_ratio"), 1.0);
+    ck_assert_double_eq(metric(by_hash, "reference_match_ratio"), 1.0);
+    ck_assert_uint_eq(by_latency->requests_completed, by_latency->requests_submitted);
+    ck_assert_uint_ne(by_latency->trace_hash, by_hash->trace_hash);
+    ck_assert_uint_eq(by_latency->trace_hash, again->trace_hash);
+    ck_assert_double_eq(metric(again, "request_latency_p50"), p50_latency);
+    world_result_destroy(by_hash);
+    world_result_destroy(by_latency);
+    world_result_destroy(again);
+    world_result_destroy(by_all);
+}
+END_TEST
+
 /* ---- the roofline ---- */
 
 static const char roofline_yaml[] =
@@ -934,6 +983,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
     tcase_add_test(inference, test_sim_inference_duplicates_computed_once);
     tcase_add_test(inference, test_sim_inference_failover_replays);
+    tcase_add_test(inference, test_sim_routing_latency_lowers_p50);
     tcase_add_test(inference, test_sim_roofline_prefill_compute_decode_memory);
     tcase_add_test(inference, test_sim_roofline_generation_ratio);
     suite_add_tcase(suite, inference);

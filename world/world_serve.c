@@ -386,6 +386,21 @@ static int serving_scratch(world_state *world)
     return 0;
 }
 
+/* workload.routing: latency routing reads each node's region and the
+ * scenario's base latencies between regions (node/route.c). */
+static void serving_routing(world_state *world)
+{
+    const scn_workload *workload = &world->scenario->workload;
+    node_serving *serving = &world->serving;
+    serving->routing =
+        workload->routing == SCN_ROUTING_LATENCY ? NODE_ROUTING_LATENCY : NODE_ROUTING_HASH;
+    serving->routing_choices = workload->routing_choices;
+    serving->route_nodes = world->node_count;
+    serving->region_of = world->result->region_of;
+    serving->region_latency_ns = &world->scenario->network.region_latency_ns[0][0];
+    serving->region_stride = SCN_REGIONS_MAX;
+}
+
 static void serving_fill(world_state *world)
 {
     const scn_model *model = &world->scenario->model;
@@ -401,6 +416,7 @@ static void serving_fill(world_state *world)
     serving->servers = world->servers;
     serving->server_offsets = world->server_offsets;
     serving->route_salt = util_mix64(world->scenario->seed ^ UINT64_C(0x726f757465));
+    serving_routing(world);
     serving->generate_tokens = world->scenario->workload.generate_tokens;
     serving->request_timeout_ns = world->scenario->workload.request_timeout_ns;
     serving->failover = world->scenario->workload.failover;

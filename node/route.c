@@ -1,0 +1,164 @@
+/* route.c -- which server runs each segment of a request: node_route.
+ * Pure functions of the serving context, so every hop computes the same
+ * route without asking anyone.
+ *
+ * Hash routing (the default): the hash of (request, segment) picks one of
+ * the segment's servers uniformly.
+ *
+ * Latency routing (Petals' client): segment by segment, greedily, the
+ * client ranks the segment's servers by the latency it expects from the
+ * previous hop (itself for segment 0) -- the base latency between the two
+ * regions plus the server's compute time for one decode step of the
+ * segment at its class's FLOP rate and memory bandwidth (the roofline),
+ * plus its per-call overhead, and for the last segment the base latency
+ * back to the client -- and the same hash picks among the routing_choices
+ * best, so requests spread over the fast servers instead of all queueing
+ * on the fastest. Everything it reads is known in advance: no queue
+ * lengths, no measurements. Equal expectations are ordered by a hash of
+ * (request, segment, server), then by id. */
+#include <stddef.h>
+
+#include "node/infer_int.h"
+#include "node/node_int.h"
+#include "util/assert.h"
+#include "util/prng.h"
+
+static uint64_t route_mix(const node_serving *serving, uint64_t request, uint32_t segment)
+{
+    return util_mix64(serving->route_salt ^ (request * NODE_SEGMENTS_MAX + segment));
+}
+
+/* Expected compute of one decode step of 'segment' on 'server', in ns. */
+static uint64_t route_compute_ns(const node_serving *serving, uint32_t server, uint32_t segment)
+{
+    const infer_shape *shape = infer_model_shape(serving->model);
+    bool last = segment + 1u == serving->segment_count;
+    uint64_t flops = infer__layer_flops(shape, 0, 1) * serving->segment_layers[segment];
+    if (last) {
+        flops += infer__logits_flops(shape);
+    }
+    double rate = serving->flops_per_s_of[server];
+    ASSERT(rate > 0);
+    uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / rate);
+    double bandwidth =
+        serving->memory_bandwidth_of != NULL ? serving->memory_bandwidth_of[server] : 0.0;
+    if (bandwidth > 0) {
+        uint64_t bytes =
+            infer_forward_bytes(shape, serving->segment_layers[segment], 0, 1, last);
+        uint64_t memory_ns = (uint64_t)((double)bytes * 1e9 / bandwidth);
+        compute_ns = memory_ns > compute_ns ? memory_ns : compute_ns;
+    }
+    return serving->overhead_ns_of[server] + compute_ns;
+}
+
+static uint64_t route_base_ns(const node_serving *serving, uint32_t from, uint32_t to)
+{
+    return serving->region_latency_ns[(size_t)serving->region_of[from] * serving->region_stride +
+                                      serving->region_of[to]];
+}
+
+/* A server's place in the ranking: expectation, then tie hash, then id. */
+typedef struct route_key {
+    uint64_t expected_ns;
+    uint64_t tie;
+    uint32_t server;
+} route_key;
+
+static bool route_key_less(const route_key *a, const route_key *b)
+{
+    if (a->expected_ns != b->expected_ns) {
+        return a->expected_ns < b->expected_ns;
+    }
+    if (a->tie != b->tie) {
+        return a->tie < b->tie;
+    }
+    return a->server < b->server;
+}
+
+static route_key route_key_of(const node_serving *serving, uint32_t client, uint32_t previous,
+                              uint64_t request, uint32_t segment, uint32_t server)
+{
+    route_key key;
+    key.expected_ns = route_base_ns(serving, previous, server) +
+                      route_compute_ns(serving, server, segment);
+    if (segment + 1u == serving->segment_count) {
+        key.expected_ns += route_base_ns(serving, server, client);
+    }
+    key.tie = util_mix64(route_mix(serving, request, segment) ^ ((uint64_t)server + 1u));
+    key.server = server;
+    return key;
+}
+
+/* The server of rank 'rank' (0 = the lowest expected latency) of the
+ * segment's servers, from 'previous': rank + 1 passes of selection, each
+ * taking the least key above the last one taken. No allocation. */
+static uint32_t route_ranked(const node_serving *serving, uint32_t client, uint32_t previous,
+                             uint64_t request, uint32_t segment, uint32_t rank)
+{
+    uint32_t first = serving->server_offsets[segment];
+    uint32_t count = serving->server_offsets[segment + 1] - first;
+    ASSERT(rank < count);
+    route_key taken = {0, 0, 0};
+    for (uint32_t pass = 0; pass <= rank; pass++) {
+        route_key best = {UINT64_MAX, UINT64_MAX, UINT32_MAX};
+        for (uint32_t i = 0; i < count; i++) {
+            route_key key = route_key_of(serving, client, previous, request, segment,
+                                         serving->servers[first + i]);
+            if ((pass == 0 || route_key_less(&taken, &key)) && route_key_less(&key, &best)) {
+                best = key;
+            }
+        }
+        taken = best;
+    }
+    ASSERT(taken.server != UINT32_MAX);
+    return taken.server;
+}
+
+/* Latency routing: the route from segment 0 up to 'segment', each hop
+ * ranked from the one before. */
+static uint32_t route_latency(const node_serving *serving, uint32_t client, uint64_t request,
+                              uint32_t segment, uint32_t attempt)
+{
+    if (client >= serving->route_nodes) {
+        return UINT32_MAX; /* An origin no node has: no route. */
+    }
+    uint32_t previous = client;
+    for (uint32_t s = 0; s <= segment; s++) {
+        uint32_t count = serving->server_offsets[s + 1] - serving->server_offsets[s];
+        ASSERT(count > 0);
+        uint32_t choices = serving->routing_choices < count ? serving->routing_choices : count;
+        ASSERT(choices > 0);
+        uint32_t rank = (uint32_t)((route_mix(serving, request, s) % choices + attempt) % count);
+        previous = route_ranked(serving, client, previous, request, s, rank);
+    }
+    return previous;
+}
+
+static uint32_t route_hash(const node_serving *serving, uint64_t request, uint32_t segment,
+                           uint32_t attempt)
+{
+    uint32_t first = serving->server_offsets[segment];
+    uint32_t count = serving->server_offsets[segment + 1] - first;
+    ASSERT(count > 0);
+    uint64_t mixed = route_mix(serving, request, segment);
+    if (attempt == 0) {
+        return serving->servers[first + (uint32_t)(mixed % count)];
+    }
+    return serving->servers[first + (uint32_t)((mixed % count + attempt) % count)];
+}
+
+uint32_t node_route(const node_serving *serving, uint32_t client, uint64_t request,
+                    uint32_t segment)
+{
+    return node_route_attempt(serving, client, request, segment, 0);
+}
+
+uint32_t node_route_attempt(const node_serving *serving, uint32_t client, uint64_t request,
+                            uint32_t segment, uint32_t attempt)
+{
+    ASSERT(segment < serving->segment_count && attempt < NODE_ATTEMPTS_MAX);
+    if (serving->routing == NODE_ROUTING_LATENCY) {
+        return route_latency(serving, client, request, segment, attempt);
+    }
+    return route_hash(serving, request, segment, attempt);
+}
