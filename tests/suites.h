@@ -5,6 +5,7 @@
 #define TESTS_SUITES_H
 
 #include <check.h>
+#include <stdint.h>
 
 Suite *test_util_suite(void);      /* tests/test_util.c: prng, hist, stats, alloc, hash */
 Suite *test_queue_suite(void);     /* tests/test_queue.c */
@@ -42,6 +43,15 @@ const char *test_dir_read(const char *dir, const char *name);
  * fields joined by '|', each row ended by '\n', NULL as "NULL". malloc'd
  * (free it); fails the test when the file or the query is bad. */
 char *test_db_query(const char *path, const char *sql);
+
+/* Loads a scenario -- the text 'yaml' (named 'name' in error messages), or
+ * the file 'path' -- with the overrides and runs it in the simulator on
+ * 'threads' oracle threads (0: the default observer); fails the test on a
+ * load or run error. The caller destroys the result (test_dir.c). */
+struct world_result *test_sim_run_yaml(const char *name, const char *yaml,
+                                       const char *const *overrides, size_t count);
+struct world_result *test_sim_run_file(const char *path, const char *const *overrides,
+                                       size_t count, uint32_t threads);
 
 /* For a death test, in its forked child just before the call that
  * aborts: sends stderr to /dev/null, so the expected assertion message

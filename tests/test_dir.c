@@ -1,6 +1,7 @@
 /* test_dir.c -- scratch directories for the suites that run the real
  * binary (cli, sweep): made under /tmp, files written and read whole, and
- * removed with everything in them. Not a suite of its own. */
+ * removed with everything in them; and one way to run a scenario in the
+ * simulator from a test. Not a suite of its own. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,11 @@
 
 #include <sqlite3.h>
 
+#include "scenarios/scn.h"
+#include "sim/sim.h"
 #include "tests/suites.h"
+#include "util/hash.h"
+#include "world/world.h"
 
 void test_dir_make(char *dir, size_t size, const char *prefix)
 {
@@ -83,4 +88,35 @@ char *test_db_query(const char *path, const char *sql)
     sqlite3_close(db);
     fclose(out);
     return text;
+}
+
+static world_result *test_sim_run(scn_scenario *scenario, uint32_t threads)
+{
+    world_result *result = NULL;
+    world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads};
+    ck_assert_int_eq(sim_run(scenario, threads > 0 ? &observer : NULL, NULL, &result), 0);
+    scn_destroy(scenario);
+    return result;
+}
+
+world_result *test_sim_run_yaml(const char *name, const char *yaml, const char *const *overrides,
+                                size_t count)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_string(name, yaml, overrides, count, &scenario, &error);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", name, error.line, error.column, error.message);
+    return test_sim_run(scenario, 0);
+}
+
+world_result *test_sim_run_file(const char *path, const char *const *overrides, size_t count,
+                                uint32_t threads)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(util_hash_init(), 0);
+    int rc = scn_load_file(path, overrides, count, &scenario, &error);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", path, error.line, error.column, error.message);
+    return test_sim_run(scenario, threads);
 }

@@ -112,21 +112,6 @@ END_TEST
 
 /* ---- the oracle on the pool ---- */
 
-static world_result *oracle_run_file(const char *path, const char *const *overrides,
-                                     size_t count, uint32_t threads)
-{
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    world_result *result = NULL;
-    ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_file(path, overrides, count, &scenario, &error);
-    ck_assert_msg(rc == 0, "%s:%d:%d %s", path, error.line, error.column, error.message);
-    world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads};
-    ck_assert_int_eq(sim_run(scenario, &observer, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
-}
-
 static void assert_same_double(double a, double b)
 {
     ck_assert_msg(memcmp(&a, &b, sizeof(a)) == 0, "%.17g != %.17g", a, b);
@@ -186,9 +171,9 @@ START_TEST(test_oracle_threads_same_results)
     static const char *const shorter[] = {"workload.requests=40"};
     const char *path = files[_i];
     size_t overrides = _i == 0 ? 1 : 0;
-    world_result *one = oracle_run_file(path, shorter, overrides, 1);
-    world_result *two = oracle_run_file(path, shorter, overrides, 2);
-    world_result *seven = oracle_run_file(path, shorter, overrides, 7);
+    world_result *one = test_sim_run_file(path, shorter, overrides, 1);
+    world_result *two = test_sim_run_file(path, shorter, overrides, 2);
+    world_result *seven = test_sim_run_file(path, shorter, overrides, 7);
     ck_assert_uint_gt(one->requests_completed, 0);
     if (_i == 1) {
         /* The checkers must be seen to fire for the order to mean anything. */
@@ -210,9 +195,9 @@ START_TEST(test_oracle_divergence_sample_keeps_checkers_exact)
 {
     static const char *const half[] = {"output.divergence_sample=0.5"};
     const char *path = "scenarios/compare_committee.yaml";
-    world_result *full = oracle_run_file(path, NULL, 0, 1);
-    world_result *sampled = oracle_run_file(path, half, 1, 1);
-    world_result *sampled_threads = oracle_run_file(path, half, 1, 7);
+    world_result *full = test_sim_run_file(path, NULL, 0, 1);
+    world_result *sampled = test_sim_run_file(path, half, 1, 1);
+    world_result *sampled_threads = test_sim_run_file(path, half, 1, 7);
     assert_same_judgements(sampled, sampled_threads);
     ck_assert_uint_eq(full->trace_hash, sampled->trace_hash);
     ck_assert_uint_eq(full->accepted_wrong, sampled->accepted_wrong);
@@ -256,8 +241,8 @@ START_TEST(test_oracle_cache_hit_equals_recomputation)
 {
     const char *path = "scenarios/default.yaml";
     size_t count = sizeof(tiny_vocab) / sizeof(tiny_vocab[0]);
-    world_result *one = oracle_run_file(path, tiny_vocab, count, 1);
-    world_result *seven = oracle_run_file(path, tiny_vocab, count, 7);
+    world_result *one = test_sim_run_file(path, tiny_vocab, count, 1);
+    world_result *seven = test_sim_run_file(path, tiny_vocab, count, 7);
     ck_assert_uint_gt(one->oracle_cache_hits, 0);
     assert_same_judgements(one, seven);
     /* Requests that share their tokens share their divergence rows. */

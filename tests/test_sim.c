@@ -31,24 +31,9 @@ static const char base_yaml[] =
     "workload: {messages: 100, rate: 100/s, size: 1KiB}\n"
     "output: {sample_interval: 0}\n";
 
-/* Loads 'yaml' (named 'name' in messages) with the overrides and runs it. */
-static world_result *run_yaml(const char *name, const char *yaml, const char *const *overrides,
-                            size_t count)
-{
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    world_result *result = NULL;
-    ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_string(name, yaml, overrides, count, &scenario, &error);
-    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
-}
-
 static world_result *run(const char *const *overrides, size_t count)
 {
-    return run_yaml("engine.yaml", base_yaml, overrides, count);
+    return test_sim_run_yaml("engine.yaml", base_yaml, overrides, count);
 }
 
 static double metric(const world_result *result, const char *name)
@@ -212,7 +197,7 @@ static const char inference_yaml[] =
 
 static world_result *run_inference(const char *const *overrides, size_t count)
 {
-    return run_yaml("serve.yaml", inference_yaml, overrides, count);
+    return test_sim_run_yaml("serve.yaml", inference_yaml, overrides, count);
 }
 
 START_TEST(test_sim_inference_completes_and_is_deterministic)
@@ -474,7 +459,7 @@ static const char committee_yaml[] =
 
 static world_result *run_committee(const char *const *overrides, size_t count)
 {
-    return run_yaml("committee.yaml", committee_yaml, overrides, count);
+    return test_sim_run_yaml("committee.yaml", committee_yaml, overrides, count);
 }
 
 static int test_sim_compare_u64(const void *a, const void *b)
@@ -814,16 +799,7 @@ END_TEST
 /* Runs scenarios/inference_routing_latency.yaml with the overrides. */
 static world_result *run_routing(const char *const *overrides, size_t count)
 {
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    world_result *result = NULL;
-    ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_file("scenarios/inference_routing_latency.yaml", overrides, count,
-                           &scenario, &error);
-    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
+    return test_sim_run_file("scenarios/inference_routing_latency.yaml", overrides, count, 0);
 }
 
 /* Latency routing keeps a request's route in its client's region on fast
@@ -895,7 +871,7 @@ static uint64_t roofline_bytes(uint32_t pos0, uint32_t count)
 static uint64_t roofline_call_ns(const char *const *overrides, size_t count, uint64_t *flops,
                                  double *memory_bound)
 {
-    world_result *result = run_yaml("roofline.yaml", roofline_yaml, overrides, count);
+    world_result *result = test_sim_run_yaml("roofline.yaml", roofline_yaml, overrides, count);
     ck_assert_uint_eq(result->requests_completed, 1);
     const world_segment_record *seg = &result->segments[0];
     ck_assert_uint_eq(seg->calls, 1);
@@ -943,7 +919,7 @@ END_TEST
 START_TEST(test_sim_roofline_generation_ratio)
 {
     const char *const generate[] = {"workload.generate=8"};
-    world_result *result = run_yaml("roofline.yaml", roofline_yaml, generate, 1);
+    world_result *result = test_sim_run_yaml("roofline.yaml", roofline_yaml, generate, 1);
     ck_assert_uint_eq(result->requests_completed, 1);
     ck_assert_uint_eq(result->segments[0].calls, 8);
     ck_assert_double_eq_tol(metric(result, "memory_bound_ratio"), 7.0 / 8.0, 1e-12);

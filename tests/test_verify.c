@@ -41,15 +41,7 @@ static const char verify_yaml[] =
 
 static world_result *verify_run(const char *const *overrides, size_t count)
 {
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    world_result *result = NULL;
-    ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_string("verify.yaml", verify_yaml, overrides, count, &scenario, &error);
-    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
+    return test_sim_run_yaml("verify.yaml", verify_yaml, overrides, count);
 }
 
 static double verify_metric(const world_result *result, const char *name)
@@ -427,15 +419,7 @@ static const char frequency_yaml[] =
 
 static world_result *frequency_run(const char *const *overrides, size_t count)
 {
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    world_result *result = NULL;
-    ck_assert_int_eq(util_hash_init(), 0);
-    int rc = scn_load_string("frequency.yaml", frequency_yaml, overrides, count, &scenario,
-                             &error);
-    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
+    world_result *result = test_sim_run_yaml("frequency.yaml", frequency_yaml, overrides, count);
     ck_assert_uint_eq(result->requests_completed, 600);
     return result;
 }

@@ -335,14 +335,7 @@ static const char test_vrf_yaml[] =
 
 static world_result *test_vrf_run(const char *const *overrides, size_t count)
 {
-    scn_scenario *scenario = NULL;
-    scn_error error;
-    world_result *result = NULL;
-    int rc = scn_load_string("vrf.yaml", test_vrf_yaml, overrides, count, &scenario, &error);
-    ck_assert_msg(rc == 0, "load failed: %d:%d %s", error.line, error.column, error.message);
-    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &result), 0);
-    scn_destroy(scenario);
-    return result;
+    return test_sim_run_yaml("vrf.yaml", test_vrf_yaml, overrides, count);
 }
 
 static double test_vrf_metric(const world_result *result, const char *name)
