@@ -53,7 +53,8 @@ HEADERS := $(wildcard */*.h)
 .PHONY: all test check run bench sanitize deps deps-check install clean lint
 .PHONY: fuzz fuzz-targets fuzz-run deps-fuzz
 
-all: $(BUILD)/infersim
+# The bench is built too, so that CI compiles it with -Werror.
+all: $(BUILD)/infersim $(BUILD)/bench
 
 $(BUILD)/obj/%.o: %.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)

@@ -213,7 +213,7 @@ static void bench_bft_once(uint32_t count, cons_bft_auth auth, uint64_t end_ns)
     }
     double wall = bench_bft_now_s() - start;
     double blocks = net.committed > 0 ? (double)net.committed : 1.0;
-    printf("bft ledger        %2u validators %-7s %6.1f blocks/s simulated  %9.0f events/s "
+    printf("bft ledger        %3u validators %-7s %6.1f blocks/s simulated  %9.0f events/s "
            "wall  %6.0f msgs/block  %7.1f KB/block  %4zu KB/validator\n",
            count, auth == CONS_BFT_AUTH_MAC ? "mac" : "ed25519",
            (double)net.committed / ((double)end_ns * 1e-9), (double)net.events / wall,
@@ -224,11 +224,11 @@ static void bench_bft_once(uint32_t count, cons_bft_auth auth, uint64_t end_ns)
 
 void bench_bft_run(void)
 {
-    static const uint32_t sizes[] = {4, 16, 64};
+    static const uint32_t sizes[] = {4, 16, 64, 256};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         bench_bft_once(sizes[i], CONS_BFT_AUTH_MAC, 5000 * BENCH_BFT_MS);
     }
-    /* ed25519 verification dominates: a shorter run, and not at 64. */
+    /* ed25519 verification dominates: a shorter run, and not at 64 or 256. */
     bench_bft_once(4, CONS_BFT_AUTH_ED25519, 2000 * BENCH_BFT_MS);
     bench_bft_once(16, CONS_BFT_AUTH_ED25519, 2000 * BENCH_BFT_MS);
 }
@@ -237,13 +237,15 @@ void bench_bft_run(void)
 static void bench_bft_sim_once(uint32_t validators)
 {
     char count[64];
+    char nodes[64];
     snprintf(count, sizeof(count), "ledger.validators=%u", validators);
-    const char *const overrides[] = {count, "nodes.count=80", "duration=10s", "ledger.auth=mac",
+    snprintf(nodes, sizeof(nodes), "nodes.count=%u", validators > 80 ? validators : 80);
+    const char *const overrides[] = {count, nodes, "duration=10s", "ledger.auth=mac",
                                      "expect={}"};
     scn_scenario *scenario = NULL;
     scn_error error;
     if (scn_load_file("scenarios/ledger_honest.yaml", overrides, 5, &scenario, &error) != 0) {
-        printf("ledger sim %2u validators  failed: %s\n", validators, error.message);
+        printf("ledger sim %3u validators  failed: %s\n", validators, error.message);
         return;
     }
     world_result *result = NULL;
@@ -254,12 +256,12 @@ static void bench_bft_sim_once(uint32_t validators)
         double sim_s = (double)result->sim_ns * 1e-9;
         double blocks = (double)result->block_count;
         const world_type_stats *bft = &result->types[NODE_MESSAGE_LEDGER_BFT];
-        printf("ledger sim %2u validators  %6.2f blocks/s simulated  %9.0f events/s wall"
+        printf("ledger sim %3u validators  %6.2f blocks/s simulated  %9.0f events/s wall"
                "  %6.1f BFT messages/block  (%.2f s wall)\n",
                validators, blocks / sim_s, (double)result->events / wall,
                blocks > 0 ? (double)bft->sent / blocks : 0.0, wall);
     } else {
-        printf("ledger sim %2u validators  failed: %s\n", validators, world_strerror(rc));
+        printf("ledger sim %3u validators  failed: %s\n", validators, world_strerror(rc));
     }
     world_result_destroy(result);
     scn_destroy(scenario);
@@ -267,7 +269,7 @@ static void bench_bft_sim_once(uint32_t validators)
 
 void bench_bft_sim_run(void)
 {
-    static const uint32_t sizes[] = {4, 16, 64};
+    static const uint32_t sizes[] = {4, 16, 64, 256};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         bench_bft_sim_once(sizes[i]);
     }

@@ -799,7 +799,7 @@ double cons_rdp_sigma_for(double epsilon, double delta, uint64_t releases);
  * by 64-bit SipHash MACs (util_mac64) under the signer's key, which every
  * validator holds (a trusted set-up: MACs keep out non-validators, not a
  * validator that forges another's vote). Certificates carry one signature
- * per signer and a signer bitmap.
+ * per signer and a signer bitmap of ceil(n / 64) 64-bit words.
  *
  * Pure and sans-IO: the driver owns the replica's memory
  * (cons_bft_replica_size bytes), passes the time of every call and drains
@@ -808,12 +808,14 @@ double cons_rdp_sigma_for(double epsilon, double delta, uint64_t releases);
  * view changes. Every message from a peer is decoded and validated here
  * before it is used: no peer input reaches an assertion. */
 
-#define CONS_BFT_VALIDATORS_MAX 64
+#define CONS_BFT_VALIDATORS_MAX 256
 #define CONS_BFT_TX_BYTES_MAX 128       /* a transaction is an opaque byte string */
 #define CONS_BFT_BLOCK_TXS_MAX 64       /* bound on max_block_txs */
 #define CONS_BFT_BLOCK_BYTES_MAX 2048   /* bound on a block's transaction bytes */
 #define CONS_BFT_MEMPOOL_MAX 256        /* pending transactions a replica holds */
-#define CONS_BFT_MESSAGE_BYTES_MAX 24576
+/* The largest message: a proposal carrying a QC and a TC signed by all 256
+ * validators (about 35 KiB) and a full block of transactions. */
+#define CONS_BFT_MESSAGE_BYTES_MAX 40960
 #define CONS_BFT_ID_BYTES 32
 #define CONS_BFT_BACKOFF_MAX 16
 

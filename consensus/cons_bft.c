@@ -16,13 +16,15 @@
 #define BFT_MAC_KEY_BYTES 16
 #define BFT_STORE_BLOCKS 256      /* also the longest gap a lagging replica can close */
 #define BFT_COMMITTED_RING 1024
-#define BFT_EFFECTS_MAX 96
+#define BFT_EFFECTS_MAX (CONS_BFT_VALIDATORS_MAX + 64) /* an equivocating leader sends n - 1 */
 #define BFT_ARENA_BYTES (4 * CONS_BFT_MESSAGE_BYTES_MAX)
 #define BFT_VOTE_CANDIDATES 4
 #define BFT_TIMEOUT_SLOTS 4
 #define BFT_HEADER_BYTES 13       /* type u8, sender u32, view u64 */
 
-_Static_assert(CONS_BFT_VALIDATORS_MAX <= 64, "signer sets are 64-bit bitmaps");
+#define BFT_SIGNER_WORDS (CONS_BFT_VALIDATORS_MAX / 64)
+
+_Static_assert(CONS_BFT_VALIDATORS_MAX % 64 == 0, "signer sets are whole 64-bit words");
 _Static_assert(BFT_MAC_KEY_BYTES == UTIL_MAC_KEY_BYTES, "MAC keys are util_mac64 keys");
 _Static_assert(BFT_SIGNATURE_BYTES == UTIL_SIGNATURE_BYTES, "signatures are ed25519");
 _Static_assert(CONS_BFT_TX_BYTES_MAX <= UINT16_MAX, "transaction lengths are u16");
@@ -38,19 +40,25 @@ enum {
 enum { BFT_SIGN_PROPOSAL = 1, BFT_SIGN_VOTE = 2, BFT_SIGN_TIMEOUT = 3 };
 enum { BFT_TIMER_VIEW = 0, BFT_TIMER_PROPOSE = 1 };
 
+/* A set of validator indexes: a bitmap, validator i at bit i % 64 of word
+ * i / 64. On the wire it takes ceil(n / 64) little-endian words. */
+typedef struct bft_signers {
+    uint64_t word[BFT_SIGNER_WORDS];
+} bft_signers;
+
 /* A quorum certificate: 2f + 1 signatures on (view, height, block id). */
 typedef struct bft_qc {
     uint64_t view;
     uint64_t height;
     uint8_t block_id[CONS_BFT_ID_BYTES];
-    uint64_t signers;
+    bft_signers signers;
     uint8_t signature[CONS_BFT_VALIDATORS_MAX][BFT_SIGNATURE_BYTES];
 } bft_qc;
 
 /* A timeout certificate: 2f + 1 signatures on (view, signer's high-QC view). */
 typedef struct bft_tc {
     uint64_t view;
-    uint64_t signers;
+    bft_signers signers;
     uint64_t high_qc_view[CONS_BFT_VALIDATORS_MAX];
     uint8_t signature[CONS_BFT_VALIDATORS_MAX][BFT_SIGNATURE_BYTES];
 } bft_tc;
@@ -189,19 +197,37 @@ uint32_t cons_bft_leader(uint32_t validator_count, uint64_t view)
     return (uint32_t)(view % validator_count);
 }
 
-static uint32_t bft_popcount(uint64_t bits)
+static bool bft_signers_has(const bft_signers *set, uint32_t index)
+{
+    return index < CONS_BFT_VALIDATORS_MAX && ((set->word[index / 64] >> (index % 64)) & 1);
+}
+
+static void bft_signers_add(bft_signers *set, uint32_t index)
+{
+    ASSERT(index < CONS_BFT_VALIDATORS_MAX);
+    set->word[index / 64] |= UINT64_C(1) << (index % 64);
+}
+
+static uint32_t bft_signers_count(const bft_signers *set)
 {
     uint32_t count = 0;
-    while (bits != 0) {
-        bits &= bits - 1;
-        count += 1;
+    for (size_t w = 0; w < BFT_SIGNER_WORDS; w++) {
+        for (uint64_t bits = set->word[w]; bits != 0; bits &= bits - 1) {
+            count += 1;
+        }
     }
     return count;
 }
 
-static uint64_t bft_valid_signers(uint32_t count)
+static bool bft_signers_empty(const bft_signers *set)
 {
-    return count >= 64 ? UINT64_MAX : ((UINT64_C(1) << count) - 1);
+    return bft_signers_count(set) == 0;
+}
+
+/* The words a signer set of 'validator_count' validators takes on the wire. */
+static uint32_t bft_signer_words(uint32_t validator_count)
+{
+    return (validator_count + 63) / 64;
 }
 
 static uint64_t bft_tx_hash(const void *tx, size_t size)
@@ -471,26 +497,36 @@ static void bft_write_header(bft_writer *writer, uint8_t type, uint32_t sender, 
     bft_write(writer, bytes, sizeof(bytes));
 }
 
-static void bft_write_qc(bft_writer *writer, const bft_qc *qc, bool with_signatures)
+static void bft_write_signers(bft_writer *writer, uint32_t validator_count,
+                              const bft_signers *set)
 {
-    uint64_t signers = with_signatures ? qc->signers : 0;
+    for (uint32_t w = 0; w < bft_signer_words(validator_count); w++) {
+        bft_write64(writer, set->word[w]);
+    }
+}
+
+static void bft_write_qc(bft_writer *writer, uint32_t validator_count, const bft_qc *qc,
+                         bool with_signatures)
+{
+    static const bft_signers none;
+    const bft_signers *signers = with_signatures ? &qc->signers : &none;
     bft_write64(writer, qc->view);
     bft_write64(writer, qc->height);
     bft_write(writer, qc->block_id, CONS_BFT_ID_BYTES);
-    bft_write64(writer, signers);
-    for (uint32_t i = 0; i < CONS_BFT_VALIDATORS_MAX; i++) {
-        if ((signers >> i) & 1) {
+    bft_write_signers(writer, validator_count, signers);
+    for (uint32_t i = 0; i < validator_count; i++) {
+        if (bft_signers_has(signers, i)) {
             bft_write(writer, qc->signature[i], BFT_SIGNATURE_BYTES);
         }
     }
 }
 
-static void bft_write_tc(bft_writer *writer, const bft_tc *tc)
+static void bft_write_tc(bft_writer *writer, uint32_t validator_count, const bft_tc *tc)
 {
     bft_write64(writer, tc->view);
-    bft_write64(writer, tc->signers);
-    for (uint32_t i = 0; i < CONS_BFT_VALIDATORS_MAX; i++) {
-        if ((tc->signers >> i) & 1) {
+    bft_write_signers(writer, validator_count, &tc->signers);
+    for (uint32_t i = 0; i < validator_count; i++) {
+        if (bft_signers_has(&tc->signers, i)) {
             bft_write64(writer, tc->high_qc_view[i]);
             bft_write(writer, tc->signature[i], BFT_SIGNATURE_BYTES);
         }
@@ -532,10 +568,15 @@ static void bft_read_copy(bft_reader *reader, void *out, size_t size)
 }
 
 /* A certificate's signer set must name validators only. */
-static bool bft_read_signers(bft_reader *reader, uint32_t validator_count, uint64_t *signers_out)
+static bool bft_read_signers(bft_reader *reader, uint32_t validator_count, bft_signers *set)
 {
-    *signers_out = bft_read64(reader);
-    if ((*signers_out & ~bft_valid_signers(validator_count)) != 0) {
+    memset(set, 0, sizeof(*set));
+    for (uint32_t w = 0; w < bft_signer_words(validator_count); w++) {
+        set->word[w] = bft_read64(reader);
+    }
+    uint32_t tail = validator_count % 64;
+    uint32_t last = bft_signer_words(validator_count) - 1;
+    if (tail != 0 && (set->word[last] >> tail) != 0) {
         reader->failed = true;
     }
     return !reader->failed;
@@ -550,7 +591,7 @@ static bool bft_read_qc(bft_reader *reader, uint32_t validator_count, bft_qc *qc
         return false;
     }
     for (uint32_t i = 0; i < validator_count; i++) {
-        if ((qc->signers >> i) & 1) {
+        if (bft_signers_has(&qc->signers, i)) {
             bft_read_copy(reader, qc->signature[i], BFT_SIGNATURE_BYTES);
         }
     }
@@ -564,7 +605,7 @@ static bool bft_read_tc(bft_reader *reader, uint32_t validator_count, bft_tc *tc
         return false;
     }
     for (uint32_t i = 0; i < validator_count; i++) {
-        if ((tc->signers >> i) & 1) {
+        if (bft_signers_has(&tc->signers, i)) {
             tc->high_qc_view[i] = bft_read64(reader);
             bft_read_copy(reader, tc->signature[i], BFT_SIGNATURE_BYTES);
         }
@@ -601,7 +642,7 @@ const char *cons_bft_message_name(const void *bytes, size_t size)
 
 static bool bft_qc_is_genesis(const cons_bft_replica *replica, const bft_qc *qc)
 {
-    return qc->view == 0 && qc->height == 0 && qc->signers == 0 &&
+    return qc->view == 0 && qc->height == 0 && bft_signers_empty(&qc->signers) &&
            memcmp(qc->block_id, replica->genesis_id, CONS_BFT_ID_BYTES) == 0;
 }
 
@@ -623,14 +664,14 @@ static bool bft_qc_valid(cons_bft_replica *replica, const bft_qc *qc)
     if (bft_qc_is_genesis(replica, qc)) {
         return true;
     }
-    if (qc->view == 0 || qc->height == 0 || bft_popcount(qc->signers) < replica->quorum) {
+    if (qc->view == 0 || qc->height == 0 || bft_signers_count(&qc->signers) < replica->quorum) {
         return false;
     }
     if (bft_qc_known(replica, qc)) {
         return true;
     }
     for (uint32_t i = 0; i < replica->validators.count; i++) {
-        if (((qc->signers >> i) & 1) &&
+        if (bft_signers_has(&qc->signers, i) &&
             !bft_verify(replica, i, BFT_SIGN_VOTE, qc->view, qc->height, qc->block_id,
                         qc->signature[i])) {
             return false;
@@ -641,11 +682,11 @@ static bool bft_qc_valid(cons_bft_replica *replica, const bft_qc *qc)
 
 static bool bft_tc_valid(const cons_bft_replica *replica, const bft_tc *tc)
 {
-    if (tc->view == 0 || bft_popcount(tc->signers) < replica->quorum) {
+    if (tc->view == 0 || bft_signers_count(&tc->signers) < replica->quorum) {
         return false;
     }
     for (uint32_t i = 0; i < replica->validators.count; i++) {
-        if (!((tc->signers >> i) & 1)) {
+        if (!bft_signers_has(&tc->signers, i)) {
             continue;
         }
         if (tc->high_qc_view[i] >= tc->view ||
@@ -661,7 +702,7 @@ static uint64_t bft_tc_high_qc_view(const bft_tc *tc)
 {
     uint64_t high = 0;
     for (uint32_t i = 0; i < CONS_BFT_VALIDATORS_MAX; i++) {
-        if (((tc->signers >> i) & 1) && tc->high_qc_view[i] > high) {
+        if (bft_signers_has(&tc->signers, i) && tc->high_qc_view[i] > high) {
             high = tc->high_qc_view[i];
         }
     }
@@ -941,8 +982,8 @@ static void bft_writer_keep(cons_bft_replica *replica, const bft_writer *writer)
     ASSERT(bytes == writer->bytes);
 }
 
-static void bft_write_block_body(bft_writer *writer, const bft_proposal *proposal,
-                                 bool with_signatures)
+static void bft_write_block_body(bft_writer *writer, uint32_t validator_count,
+                                 const bft_proposal *proposal, bool with_signatures)
 {
     bft_write64(writer, proposal->height);
     uint8_t count[2] = {(uint8_t)proposal->tx_count, (uint8_t)(proposal->tx_count >> 8)};
@@ -952,11 +993,11 @@ static void bft_write_block_body(bft_writer *writer, const bft_proposal *proposa
         bft_write(writer, size, sizeof(size));
         bft_write(writer, proposal->tx[i], proposal->tx_size[i]);
     }
-    bft_write_qc(writer, &proposal->qc, with_signatures);
+    bft_write_qc(writer, validator_count, &proposal->qc, with_signatures);
     uint8_t has_tc = proposal->has_tc && with_signatures;
     bft_write(writer, &has_tc, 1);
     if (has_tc) {
-        bft_write_tc(writer, &proposal->tc);
+        bft_write_tc(writer, validator_count, &proposal->tc);
     }
 }
 
@@ -1114,7 +1155,7 @@ static int bft_on_block_request(cons_bft_replica *replica, uint32_t from, bft_re
     }
     bft_writer writer = bft_writer_take(replica);
     bft_write_header(&writer, BFT_MSG_BLOCK, block->proposer, block->view);
-    bft_write_block_body(&writer, &answer, false);
+    bft_write_block_body(&writer, replica->validators.count, &answer, false);
     bft_writer_keep(replica, &writer);
     bft_emit(replica, CONS_BFT_SEND, from, &writer);
     return 0;
@@ -1126,14 +1167,14 @@ static bft_vote_candidate *bft_vote_candidate_find(cons_bft_replica *replica,
 {
     for (size_t i = 0; i < BFT_VOTE_CANDIDATES; i++) {
         bft_vote_candidate *candidate = &replica->votes[i];
-        if (candidate->qc.signers != 0 && candidate->height == height &&
+        if (!bft_signers_empty(&candidate->qc.signers) && candidate->height == height &&
             memcmp(candidate->block_id, id, CONS_BFT_ID_BYTES) == 0) {
             return candidate;
         }
     }
     for (size_t i = 0; i < BFT_VOTE_CANDIDATES; i++) {
         bft_vote_candidate *candidate = &replica->votes[i];
-        if (candidate->qc.signers == 0) {
+        if (bft_signers_empty(&candidate->qc.signers)) {
             memcpy(candidate->block_id, id, CONS_BFT_ID_BYTES);
             candidate->height = height;
             candidate->formed = false;
@@ -1165,12 +1206,12 @@ static int bft_on_vote(cons_bft_replica *replica, uint32_t from, uint32_t sender
         memset(replica->votes, 0, sizeof(replica->votes));
     }
     bft_vote_candidate *candidate = bft_vote_candidate_find(replica, id, height);
-    if (candidate == NULL || ((candidate->qc.signers >> from) & 1)) {
+    if (candidate == NULL || bft_signers_has(&candidate->qc.signers, from)) {
         return 0;
     }
-    candidate->qc.signers |= UINT64_C(1) << from;
+    bft_signers_add(&candidate->qc.signers, from);
     memcpy(candidate->qc.signature[from], signature, BFT_SIGNATURE_BYTES);
-    if (!candidate->formed && bft_popcount(candidate->qc.signers) >= replica->quorum) {
+    if (!candidate->formed && bft_signers_count(&candidate->qc.signers) >= replica->quorum) {
         candidate->formed = true;
         candidate->qc.view = view;
         candidate->qc.height = height;
@@ -1230,13 +1271,13 @@ static int bft_on_timeout(cons_bft_replica *replica, uint32_t from, uint32_t sen
         return 0;                                 /* a far-off view cannot evict the current */
     }
     bft_timeout_slot *slot = bft_timeout_slot_find(replica, view);
-    if (slot == NULL || ((slot->tc.signers >> from) & 1)) {
+    if (slot == NULL || bft_signers_has(&slot->tc.signers, from)) {
         return 0;
     }
-    slot->tc.signers |= UINT64_C(1) << from;
+    bft_signers_add(&slot->tc.signers, from);
     slot->tc.high_qc_view[from] = qc->view;
     memcpy(slot->tc.signature[from], signature, BFT_SIGNATURE_BYTES);
-    if (!slot->formed && bft_popcount(slot->tc.signers) >= replica->quorum) {
+    if (!slot->formed && bft_signers_count(&slot->tc.signers) >= replica->quorum) {
         slot->formed = true;
         bft_tc formed = slot->tc;
         bft_process_tc(replica, &formed);
@@ -1258,8 +1299,8 @@ static int bft_handle(cons_bft_replica *replica, uint32_t from, const uint8_t *b
     }
     bft_proposal proposal;
     memset(&proposal, 0, offsetof(bft_proposal, qc));
-    proposal.qc.signers = 0;
-    proposal.tc.signers = 0;
+    memset(&proposal.qc.signers, 0, sizeof(proposal.qc.signers));
+    memset(&proposal.tc.signers, 0, sizeof(proposal.tc.signers));
     proposal.sender = sender;
     proposal.view = view;
     switch (type) {
@@ -1351,7 +1392,7 @@ static void bft_write_proposal(cons_bft_replica *replica, bft_proposal *proposal
     bft_sign(replica, BFT_SIGN_PROPOSAL, proposal->view, proposal->height, proposal->id,
              proposal->signature);
     bft_write_header(writer, BFT_MSG_PROPOSAL, replica->config.self, proposal->view);
-    bft_write_block_body(writer, proposal, true);
+    bft_write_block_body(writer, replica->validators.count, proposal, true);
     bft_write(writer, proposal->signature, BFT_SIGNATURE_BYTES);
 }
 
@@ -1410,11 +1451,11 @@ static void bft_send_timeout(cons_bft_replica *replica)
     bft_sign(replica, BFT_SIGN_TIMEOUT, replica->view, replica->high_qc.view, NULL, signature);
     bft_writer writer = bft_writer_take(replica);
     bft_write_header(&writer, BFT_MSG_TIMEOUT, replica->config.self, replica->view);
-    bft_write_qc(&writer, &replica->high_qc, true);
+    bft_write_qc(&writer, replica->validators.count, &replica->high_qc, true);
     uint8_t has_tc = with_tc;
     bft_write(&writer, &has_tc, 1);
     if (with_tc) {
-        bft_write_tc(&writer, &replica->last_tc);
+        bft_write_tc(&writer, replica->validators.count, &replica->last_tc);
     }
     bft_write(&writer, signature, sizeof(signature));
     bft_writer_keep(replica, &writer);

@@ -21,7 +21,7 @@
 #include "util/hash.h"
 #include "util/prng.h"
 
-#define NET_INSTANCES_MAX 48
+#define NET_INSTANCES_MAX (CONS_BFT_VALIDATORS_MAX + 48)
 #define NET_HEIGHTS_MAX 4096
 #define NET_MS 1000000ULL
 
@@ -623,6 +623,41 @@ START_TEST(test_bft_withholding_beyond_third_stalls)
 }
 END_TEST
 
+/* Signer sets past one 64-bit word: at 100 validators with f equivocating
+ * and withholding ones on random ids, and at the largest set, 256, with f
+ * withholders (the quorum is exactly the honest validators, so every
+ * certificate counts signers in all four words): safe, and every honest
+ * replica commits. */
+START_TEST(test_bft_large_sets)
+{
+    static const uint32_t sizes[] = {100, CONS_BFT_VALIDATORS_MAX};
+    uint32_t n = sizes[_i];
+    net_options options = net_options_default(n);
+    options.end_ns = 800 * NET_MS;
+    util_prng prng;
+    util_prng_init_stream(&prng, 21 + (uint64_t)_i, 1, UTIL_PRNG_PURPOSE_FAULT);
+    for (uint32_t placed = 0; placed < cons_bft_faults(n);) {
+        uint32_t id = (uint32_t)util_prng_below(&prng, n);
+        if (options.behaviour[id] == CONS_BFT_HONEST) {
+            options.behaviour[id] = n == CONS_BFT_VALIDATORS_MAX || placed % 2 == 0
+                                        ? CONS_BFT_WITHHOLD
+                                        : CONS_BFT_EQUIVOCATE;
+            placed += 1;
+        }
+    }
+    net *network = net_create(&options, 21 + (uint64_t)_i);
+    net_run(network);
+    ck_assert_uint_eq(net_fork_height(network), 0);
+    ck_assert_ptr_null(network->broken);
+    for (uint32_t i = 0; i < network->count; i++) {
+        if (net_honest(&network->instance[i])) {
+            ck_assert_uint_ge(network->instance[i].committed, 3);
+        }
+    }
+    net_destroy(network);
+}
+END_TEST
+
 /* The same Twins at f < n/3 (one pair, the rest honest and connected):
  * safe. */
 START_TEST(test_bft_twins_below_third_safe)
@@ -1010,6 +1045,12 @@ Suite *test_bft_suite(void)
     tcase_add_test(pacemaker, test_bft_pacemaker_tc_and_backoff);
     tcase_add_test(pacemaker, test_bft_pacemaker_resend_and_catch_up);
     suite_add_tcase(suite, pacemaker);
+
+    TCase *large = tcase_create("large");
+    tcase_add_checked_fixture(large, test_bft_setup, NULL);
+    tcase_set_timeout(large, 240);
+    tcase_add_loop_test(large, test_bft_large_sets, 0, 2);
+    suite_add_tcase(suite, large);
 
     TCase *hostile = tcase_create("hostile");
     tcase_add_checked_fixture(hostile, test_bft_setup, NULL);
