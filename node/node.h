@@ -27,7 +27,10 @@
 #define NODE_WIRE_VERSION 1
 #define NODE_HEADER_BYTES 64          /* encoded header, before payload and tag */
 #define NODE_TAG_BYTES 8              /* 64-bit MAC after the payload */
-#define NODE_OUTBOX_MAX 256
+/* Effects one node call may produce: a BFT validator's broadcast to 255
+ * others, for each of the messages one input can trigger (a vote, a
+ * timeout, a proposal), for both instances of a Twins pair. */
+#define NODE_OUTBOX_MAX 2048
 #define NODE_PAYLOAD_MAX (64u << 20)  /* largest payload a decoder accepts */
 #define NODE_FANOUT_MAX 64            /* largest config.fanout (scenario validation bound) */
 #define NODE_PULL_MAX 128             /* largest config.pull_max (scenario validation bound) */

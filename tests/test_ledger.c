@@ -16,6 +16,7 @@
 #include "node/node.h"
 #include "scenarios/scn.h"
 #include "tests/suites.h"
+#include "util/assert.h"
 #include "world/world.h"
 
 static char ledger_dir[256];
@@ -104,6 +105,22 @@ START_TEST(test_ledger_honest_blocks)
     ck_assert_msg(strstr(out, line) != NULL, "no '%s' in:\n%s", line, out);
     ck_assert_ptr_nonnull(strstr(out, "0 forks, 0 unjust slashes\n"));
     ck_assert_ptr_nonnull(strstr(out, "  settle     verdicts on the ledger: settlement latency p50 "));
+}
+END_TEST
+
+/* The largest validator set, 256, in the simulator: each broadcast fits one
+ * node call's outbox (no BFT send dropped), and blocks commit safely. */
+START_TEST(test_ledger_largest_set)
+{
+    const char *const overrides[] = {"ledger.validators=256", "nodes.count=300",
+                                     "duration=3s", "ledger.auth=mac", "expect={}"};
+    world_result *result = test_sim_run_file("scenarios/ledger_honest.yaml", overrides,
+                                             UTIL_ARRAY_COUNT(overrides), 1);
+    ck_assert_ptr_nonnull(result);
+    ck_assert_uint_eq(result->ledger_sends_dropped, 0);
+    ck_assert_uint_eq(result->ledger_forks, 0);
+    ck_assert_uint_ge(result->block_count, 5);
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -424,6 +441,7 @@ Suite *test_ledger_suite(void)
     tcase_add_test(runs, test_ledger_off_writes_nothing);
     tcase_add_test(runs, test_ledger_vrf_beacon);
     tcase_add_test(runs, test_ledger_testbed_refuses);
+    tcase_add_test(runs, test_ledger_largest_set);
     tcase_set_timeout(runs, 120);
     suite_add_tcase(suite, runs);
     TCase *input = tcase_create("input");

@@ -550,6 +550,10 @@ static void print_ledger(const world_result *result)
            tool_metric_text(c, result, "view_changes"),
            (unsigned long long)result->ledger_forks,
            (unsigned long long)result->unjust_slashes);
+    if (result->ledger_sends_dropped > 0) {
+        printf("  ledger     %llu BFT sends dropped: more than one node call's outbox holds\n",
+               (unsigned long long)result->ledger_sends_dropped);
+    }
     if (result->ledger_settlement) {
         printf("  settle     verdicts on the ledger: settlement latency p50 %s p99 %s\n",
                tool_metric_text(a, result, "settlement_latency_p50"),

@@ -366,6 +366,7 @@ typedef struct world_result {
     uint64_t view_change_capacity;
     uint64_t ledger_forks;           /* heights two honest validators disagree on */
     uint64_t unjust_slashes;         /* committed verdicts against honest nodes */
+    uint64_t ledger_sends_dropped;   /* BFT sends that did not fit a node call's outbox */
     util_hist ledger_finality;       /* transaction submitted -> its block committed */
 } world_result;
 

@@ -137,6 +137,9 @@ int world__ledger_build(world_state *world)
 void world__ledger_destroy(world_state *world)
 {
     world_ledger_state *s = &world->ledger_bft;
+    if (world->result != NULL && world->result->ledger_on) {
+        world->result->ledger_sends_dropped = world->store.ledger_sends_dropped;
+    }
     util_free(s->memory);
     util_free(s->replicas);
     util_free(s->twins);
