@@ -11,6 +11,8 @@
  * round: every node that recomputes it later gets the same answer even
  * though reputations have moved since (on a real network the beacon and the
  * reputation snapshot would both be fixed on the ledger at request time).
+ * Under verification.draw_epoch the reputations and stakes are the settled
+ * state of world_settle.c instead, the same in both drivers.
  *
  * Nothing here branches on the protocol: its table in consensus/ says how
  * many members a beacon draws (crossval adds its N verifiers only when the
