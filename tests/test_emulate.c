@@ -385,6 +385,14 @@ START_TEST(test_emulate_calibrate_cartel_same_decisions)
                      "key LIKE 'calibrate.decision_mismatch.%' AND value LIKE 'simulator: %'");
     ck_assert_str_eq(rows, "1\n");
     free(rows);
+    /* report shows the comparison. */
+    char html[512], arguments[1024];
+    test_dir_path(emu_dir, "cartel.html", html, sizeof(html));
+    snprintf(arguments, sizeof(arguments), "report --run 4 -o %s", html);
+    ck_assert_int_eq(emu_system(arguments), 0);
+    const char *page = test_dir_read(emu_dir, "cartel.html");
+    ck_assert_ptr_nonnull(strstr(page, "Calibration against the paired run"));
+    ck_assert_ptr_nonnull(strstr(page, "calibrate.decision_mismatch."));
 }
 END_TEST
 
