@@ -339,6 +339,10 @@ typedef struct scn_verification {
     uint32_t unsafe_quorum_slack; /* TESTING ONLY, deliberately unsafe: accept with this
                                    * many votes fewer than quorum; 0 (default) = off */
     uint32_t retries;             /* fresh committees after a failed quorum */
+    uint32_t draw_epoch;          /* requests per settled epoch: committees of request r are
+                                   * drawn from the ledger after the verdicts of requests
+                                   * 0 .. epoch start - 1 in request order; 0 (default) = the
+                                   * ledger as it stands at the draw */
     bool commit_reveal;           /* commit H(output|salt|member) before revealing */
     uint64_t commit_timeout_ns;   /* the commit phase closes then (or when all commit) */
     uint64_t reveal_timeout_ns;   /* the reveal phase closes then */

@@ -129,6 +129,8 @@ const scn_key_info scn__keys[] = {
     K("verification.committee", COUNT, "members", "3", "", "k members per request and segment"),
     K("verification.quorum", COUNT, "members", "committee/2 + 1", "", "committee: q accept"),
     K("verification.retries", COUNT, "committees", "2 (sampling 3)", "", "fresh committees"),
+    K("verification.draw_epoch", COUNT, "requests", "0", "",
+      "draws read the verdicts of earlier epochs of this many requests (0 = the live ledger)"),
     K("verification.commit_reveal", BOOL, "", "true", "", "commit before revealing"),
     K("verification.commit_timeout", DURATION, "", "2s", "", "the commit phase closes then"),
     K("verification.reveal_timeout", DURATION, "", "2s", "", "the reveal phase closes then"),

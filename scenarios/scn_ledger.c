@@ -68,6 +68,11 @@ static int ledger_settlement(scn_check *check, const scn_node *root, scn_ledger 
                          "verification.settlement: ledger needs a ledger section with "
                          "validators > 0");
     }
+    if (l->settlement_ledger && check->scenario->verification.draw_epoch > 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "verification.settlement: ledger settles at commit, not in request "
+                         "order: it cannot be combined with verification.draw_epoch");
+    }
     if (l->settlement_ledger &&
         check->scenario->verification.committee > SCN_LEDGER_MEMBERS_MAX) {
         return scn__fail(check->error, SCN_ESCHEMA, node,

@@ -374,6 +374,9 @@ static void params_verification(params_list *list, const scn_scenario *s)
                    "verification.unsafe_quorum_slack");
     }
     params_add(list, params_uint(x->retries, v, sizeof(v)), "verification.retries");
+    if (x->draw_epoch > 0) { /* 0 (the default) adds nothing: params stay as they were. */
+        params_add(list, params_uint(x->draw_epoch, v, sizeof(v)), "verification.draw_epoch");
+    }
     params_protocol(list, s);
     params_add(list, x->sign_ed25519 ? "ed25519" : "mac", "verification.crypto");
     if (x->selection_vrf) { /* hash (the default) adds nothing: hashes stay as they were. */

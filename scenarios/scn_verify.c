@@ -336,6 +336,12 @@ static int verify_sizes(scn_check *check, const scn_node *section, scn_verificat
                             1, 63, &verifiers)) != 0) {
         return rc;
     }
+    uint64_t draw_epoch = 0;
+    if ((rc = scn__get_uint(check, scn__map_get(section, "draw_epoch"), "verification.draw_epoch",
+                            0, UINT32_MAX, &draw_epoch)) != 0) {
+        return rc;
+    }
+    v->draw_epoch = (uint32_t)draw_epoch;
     v->committee = (uint32_t)committee;
     v->retries = (uint32_t)retries;
     v->verifiers = (uint32_t)verifiers;

@@ -585,6 +585,9 @@ static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
             __builtin_prefetch(world->slots[next->arg].header + NODE_HEADER_BYTES - 1);
         }
         dispatch(world, &event);
+        if (world->held_request != 0) {
+            sim__workload_release(world);
+        }
         /* Checked every event: one event of an inference run can be a
          * millisecond of real arithmetic, and a signal must not wait. */
         if (stop != NULL && *stop) {

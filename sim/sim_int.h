@@ -57,6 +57,10 @@ typedef struct sim_world {
     util_prng workload_prng;
     uint64_t publish_attempts;
     uint64_t submit_attempts;
+    /* verification.draw_epoch: an arrival held back until every request
+     * before its epoch has finished (request + 1, 0 = none). */
+    uint64_t held_request;
+    uint32_t held_client;
     uint8_t *sign_buffer;            /* header and payload, to sign or verify */
     uint8_t (*signatures)[64];       /* per slot, when signing */
     size_t sign_capacity;
@@ -70,5 +74,7 @@ int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending);
  * submits a request (its prompt drawn from the workload stream). */
 void sim__workload_schedule(sim_world *world, uint64_t after_ns);
 void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request);
+/* Submits the held arrival now when its epoch's gate has opened. */
+void sim__workload_release(sim_world *world);
 
 #endif

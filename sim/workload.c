@@ -1,6 +1,8 @@
 /* workload.c -- the simulator's workload: arrivals become SUBMIT events in
  * the queue, each drawn from the workload stream when the previous one is
- * submitted, and a client submits with a prompt drawn then. */
+ * submitted, and a client submits with a prompt drawn then. Under
+ * verification.draw_epoch an arrival whose epoch's gate is closed is held
+ * and submitted when the last request before its epoch finishes. */
 #include <string.h>
 
 #include "sim/sim_int.h"
@@ -27,6 +29,15 @@ void sim__workload_schedule(sim_world *world, uint64_t after_ns)
 void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request)
 {
     world_request_record *record = &world->w.result->requests[request];
+    if (!world_settle_gate_open(&world->w, request)) {
+        /* verification.draw_epoch: its committees read the verdicts of the
+         * epochs before, which are not all in yet. The next arrival is
+         * drawn when this one is submitted, so one is held at most. */
+        ASSERT(world->held_request == 0);
+        world->held_request = request + 1;
+        world->held_client = client;
+        return;
+    }
     sim__workload_schedule(world, world->w.now_ns);
     uint32_t count = world_workload_prompt(world->w.scenario, &world->w.prompts,
                                            &world->workload_prng, world->w.prompt);
@@ -46,4 +57,16 @@ void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request)
     node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = world->w.prompt,
                         .token_count = count};
     sim__node_deliver(world, client, &event);
+}
+
+void sim__workload_release(sim_world *world)
+{
+    uint64_t request = world->held_request - 1;
+    if (!world_settle_gate_open(&world->w, request)) {
+        return;
+    }
+    world->held_request = 0;
+    int rc = sim_queue_push(&world->queue, world->w.now_ns, SIM_EV_SUBMIT, world->held_client,
+                            request);
+    ASSERT(rc == 0);
 }

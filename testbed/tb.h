@@ -241,6 +241,26 @@ typedef struct tb_snapshot {
     tb_summary slots[2];
 } tb_snapshot;
 
+/* verification.draw_epoch: the settled verdicts of every workload
+ * request, in memory the launcher maps before the first fork and every
+ * process shares (tb_settle.c). A request's client process writes its
+ * log once, when the request finishes, then marks it published; any
+ * process reads it to replay the settled state its draws need. */
+typedef struct tb_settled {
+    void *memory;                    /* the shared mapping */
+    size_t bytes;
+    uint64_t requests;               /* workload requests */
+    uint64_t capacity;               /* entries per request */
+    _Atomic uint32_t *state;         /* per request: 0 open, 1 published, 2 truncated */
+    uint32_t *count;                 /* per request: entries written */
+    world_settle_entry *entries;     /* request r: entries[r * capacity ...] */
+} tb_settled;
+
+/* Maps the shared log for 'requests' requests of 'capacity' entries
+ * each. 0 or TB_ESYS. */
+int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity);
+void tb_settled_unmap(tb_settled *settled);
+
 /* Frames rejected for any reason. Cannot fail. */
 uint64_t tb_summary_rejected(const tb_summary *summary);
 
@@ -266,6 +286,7 @@ struct tb_process_config {
     bool emulate;                    /* hold frames to the scenario's network model */
     size_t frame_max;
     tb_snapshot *snapshot;           /* shared with the launcher; NULL: none */
+    const tb_settled *settled;       /* verification.draw_epoch: the shared log, else NULL */
     /* Called once when the process stops, with its world's result (rows of
      * its own clients' requests and its own nodes). May be NULL. */
     void (*on_stop)(void *context, const tb_process_config *config, const world_result *result,

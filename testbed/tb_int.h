@@ -114,6 +114,12 @@ bool tb__hosts(const tb_proc *proc, uint32_t node_id);
 /* Carries out a node's SEND and TIMER effects and answers finished HTTP
  * requests. 'outbox' is the host's, valid until the next host call. */
 void tb__effects(tb_proc *proc, uint32_t node_id, const node_outbox *outbox);
+/* tb_settle.c: publishes the settled verdicts of a finished request this
+ * process's client made (nothing without verification.draw_epoch), and
+ * the world's source of every published log (context: the tb_settled). */
+void tb__settle_publish(tb_proc *proc, uint64_t request);
+bool tb__settle_fetch(void *context, uint64_t request, const world_settle_entry **entries,
+                      uint32_t *count);
 /* Adds a rule; returns 0 or TB_ENOMEM when the table is full. */
 int tb__rule_add(tb_proc *proc, const tb_rule *rule);
 void tb__rules_clear(tb_proc *proc);

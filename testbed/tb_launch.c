@@ -47,6 +47,7 @@ typedef struct launch_state {
     int summary_write_fd;            /* in a child: where its summary goes */
     world_host *host;                  /* fault selections only */
     tb_snapshot *snapshots;          /* shared with the children: one per process */
+    tb_settled settled;              /* verification.draw_epoch: the shared log */
     tb_summary lost;                 /* lives that ended without a summary, summed */
     char run_dir[4096];              /* the private key directory we made, or "" */
 } launch_state;
@@ -490,6 +491,12 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
         state->snapshots = shared != MAP_FAILED ? shared : NULL;
         rc = state->snapshots != NULL ? 0 : TB_ESYS;
     }
+    const scn_verification *v = &config->scenario->verification;
+    if (rc == 0 && v->protocol != CONS_PROTOCOL_NONE && v->draw_epoch > 0) {
+        rc = tb_settled_map(&state->settled, config->scenario->workload.requests,
+                            world_host_settle_capacity(state->host));
+        state->base.settled = state->settled.memory != NULL ? &state->settled : NULL;
+    }
     uint64_t epoch = monotonic_ns();
     state->base.epoch_ns = epoch;
     for (uint32_t p = 0; rc == 0 && p < config->process_count; p++) {
@@ -515,6 +522,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
         }
     }
     launch_keys_remove(state);
+    tb_settled_unmap(&state->settled);
     world_host_destroy(state->host);
     util_free(state);
     return rc;

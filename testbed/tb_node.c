@@ -307,6 +307,7 @@ void tb__effects(tb_proc *proc, uint32_t node_id, const node_outbox *outbox)
             }
         } else if (effect->kind == NODE_EFFECT_OUTPUT) {
             tb__http_finished(proc, effect->rumor_id, (uint32_t)effect->value, effect->outcome);
+            tb__settle_publish(proc, effect->rumor_id);
         }
     }
 }
@@ -412,6 +413,15 @@ static void submit_planned(tb_proc *proc, uint64_t index)
 {
     const world_plan_entry *entry = &proc->plan[index];
     int rc = 0;
+    if (!world_host_settle_ready(proc->host, index)) {
+        /* verification.draw_epoch: a request before its epoch is still
+         * running somewhere; look again in a millisecond. */
+        tb_timer *timer = timer_start(proc, TIMER_SUBMIT, tb__now_ns(proc) + 1000000u);
+        if (timer != NULL) {
+            timer->id = index;
+        }
+        return;
+    }
     const node_outbox *outbox = world_host_submit(proc->host, entry->client, index, tb__now_ns(proc),
                                                 entry->tokens, entry->prompt_tokens, &rc);
     if (outbox != NULL && rc == 0) {
@@ -661,6 +671,9 @@ static int proc_open(tb_proc *proc)
     int rc = world_host_create(config->scenario, tb_extra_requests(config), NULL, &proc->host);
     if (rc != 0) {
         return rc;
+    }
+    if (config->settled != NULL) {
+        world_host_settle_source(proc->host, tb__settle_fetch, (void *)config->settled);
     }
     uint64_t capacity = world_host_request_capacity(proc->host);
     proc->pending = util_calloc(capacity, sizeof(*proc->pending));

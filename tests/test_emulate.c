@@ -347,6 +347,55 @@ START_TEST(test_emulate_calibrate_regions)
 }
 END_TEST
 
+/* calibrate on a cartel whose captures depend on reputation moving, under
+ * verification.draw_epoch: both worlds draw every committee from the
+ * verdicts settled before it in request order, so every request's accepted
+ * outputs and penalties are the same, and the check (on, since no fault
+ * depends on timing) passes. Without draw_epoch the testbed draws from the
+ * initial reputations while the simulator's move: the decisions differ,
+ * and --expect-same-decisions makes that a failed check (exit 1), with the
+ * mismatches stored. */
+START_TEST(test_emulate_calibrate_cartel_same_decisions)
+{
+    ck_assert_int_eq(emu_system("calibrate scenarios/calibrate_cartel.yaml --processes 6"), 0);
+    char *rows = emu_query("SELECT run_id, key, value FROM params WHERE key IN "
+                           "('calibrate.decisions_compared', 'calibrate.decision_mismatches', "
+                           "'calibrate.decisions_checked') ORDER BY run_id, key");
+    ck_assert_str_eq(rows, "1|calibrate.decision_mismatches|0\n"
+                           "1|calibrate.decisions_checked|true\n"
+                           "1|calibrate.decisions_compared|15\n"
+                           "2|calibrate.decision_mismatches|0\n"
+                           "2|calibrate.decisions_checked|true\n"
+                           "2|calibrate.decisions_compared|15\n");
+    free(rows);
+    /* The cartel won some committees and lost others: reputation moved. */
+    rows = emu_query("SELECT count(*) FROM requests WHERE run_id = 2 AND accepted_wrong = 1");
+    int wrong = atoi(rows);
+    free(rows);
+    ck_assert_int_gt(wrong, 0);
+    ck_assert_int_lt(wrong, 15);
+    ck_assert_int_eq(emu_system("calibrate scenarios/calibrate_cartel.yaml --processes 6 "
+                                "--set verification.draw_epoch=0 --expect-same-decisions"),
+                     1);
+    rows = emu_query("SELECT value > 0 FROM params WHERE run_id = 4 AND "
+                     "key = 'calibrate.decision_mismatches'");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    rows = emu_query("SELECT count(*) > 0 FROM params WHERE run_id = 3 AND "
+                     "key LIKE 'calibrate.decision_mismatch.%' AND value LIKE 'simulator: %'");
+    ck_assert_str_eq(rows, "1\n");
+    free(rows);
+    /* report shows the comparison. */
+    char html[512], arguments[1024];
+    test_dir_path(emu_dir, "cartel.html", html, sizeof(html));
+    snprintf(arguments, sizeof(arguments), "report --run 4 -o %s", html);
+    ck_assert_int_eq(emu_system(arguments), 0);
+    const char *page = test_dir_read(emu_dir, "cartel.html");
+    ck_assert_ptr_nonnull(strstr(page, "Calibration against the paired run"));
+    ck_assert_ptr_nonnull(strstr(page, "calibrate.decision_mismatch."));
+}
+END_TEST
+
 /* Usage and input errors exit 2 before any run is stored. */
 START_TEST(test_emulate_calibrate_usage_errors)
 {
@@ -361,6 +410,7 @@ START_TEST(test_emulate_calibrate_usage_errors)
         "calibrate scenarios/calibrate_regions.yaml other.yaml",
         "calibrate scenarios/gossip.yaml", /* no model */
         "calibrate no-such-file.yaml",
+        "calibrate scenarios/calibrate_regions.yaml --expect-same-decisions=yes",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_msg(emu_system(bad[i]) == 2, "%s", bad[i]);
@@ -386,6 +436,7 @@ Suite *test_emulate_suite(void)
     if (getenv("INFERSIM_SANITIZE") == NULL) {
         tcase_add_test(binary, test_emulate_testbed_faults_on_the_model);
         tcase_add_test(binary, test_emulate_calibrate_regions);
+        tcase_add_test(binary, test_emulate_calibrate_cartel_same_decisions);
     }
     suite_add_tcase(suite, binary);
     return suite;

@@ -1790,6 +1790,9 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/104_routing_with_committee.yaml", SCN_ESCHEMA, 7, 13,
      "workload.routing latency needs verification.protocol none (a committee's members are "
      "drawn, not routed)"},
+    {"tests/bad/105_draw_epoch_with_ledger.yaml", SCN_ESCHEMA, 9, 15,
+     "verification.settlement: ledger settles at commit, not in request order: it cannot be "
+     "combined with verification.draw_epoch"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,

@@ -637,6 +637,49 @@ START_TEST(test_verify_toy_protocol_broken_invariant_asserts)
 }
 END_TEST
 
+/* verification.draw_epoch in the simulator: a request of epoch e is
+ * submitted only after every request of the epochs before has finished
+ * (its committees read their settled verdicts), the run is deterministic,
+ * and the cartel's captures follow the settled state, not the live one. */
+START_TEST(test_verify_draw_epoch_holds_requests_for_settled_draws)
+{
+    static const char *const epochs[] = {"verification.draw_epoch=1",
+                                         "verification.draw_epoch=4",
+                                         "verification.draw_epoch=0"};
+    const char *path = "scenarios/calibrate_cartel.yaml";
+    world_result *results[3];
+    for (int e = 0; e < 3; e++) {
+        results[e] = test_sim_run_file(path, &epochs[e], 1, 1);
+        ck_assert_uint_eq(results[e]->requests_completed, 15);
+    }
+    uint32_t sizes[2] = {1, 4};
+    for (int e = 0; e < 2; e++) {
+        const world_result *result = results[e];
+        for (uint64_t r = 0; r < result->request_count && result->requests[r].submitted; r++) {
+            uint64_t start = r / sizes[e] * sizes[e];
+            for (uint64_t before = 0; before < start; before++) {
+                ck_assert_msg(result->requests[before].finished_ns <=
+                                  result->requests[r].submitted_ns,
+                              "draw_epoch %u: request %llu submitted before %llu finished",
+                              sizes[e], (unsigned long long)r, (unsigned long long)before);
+            }
+        }
+    }
+    /* Requests overlap without the key (arrivals every 25 ms, 42 ms each). */
+    const world_result *live = results[2];
+    ck_assert_uint_lt(live->requests[1].submitted_ns, live->requests[0].finished_ns);
+    /* The settled draws change what the cartel captures. */
+    ck_assert_uint_ne(results[0]->honest_penalised, live->honest_penalised);
+    world_result *again = test_sim_run_file(path, &epochs[0], 1, 1);
+    ck_assert_uint_eq(again->trace_hash, results[0]->trace_hash);
+    ck_assert_uint_eq(again->honest_penalised, results[0]->honest_penalised);
+    world_result_destroy(again);
+    for (int e = 0; e < 3; e++) {
+        world_result_destroy(results[e]);
+    }
+}
+END_TEST
+
 Suite *test_verify_suite(void)
 {
     Suite *suite = suite_create("verify");
@@ -649,6 +692,7 @@ Suite *test_verify_suite(void)
     tcase_add_test(protocols, test_verify_sampling_timeouts_resample);
     tcase_add_test(protocols, test_verify_crossval_check_probability);
     tcase_add_test(protocols, test_verify_decisions_record_every_member);
+    tcase_add_test(protocols, test_verify_draw_epoch_holds_requests_for_settled_draws);
     tcase_add_test(protocols, test_verify_optimistic_window_and_bisection);
     tcase_add_test(protocols, test_verify_tee_attestation_and_forgery);
     tcase_add_test(protocols, test_verify_zk_cost_model);

@@ -195,6 +195,121 @@ START_TEST(test_world_hosted_matches_run)
 }
 END_TEST
 
+/* ---- settled draws (verification.draw_epoch) across two hosts ---- */
+
+/* The other host's finished requests, as the testbed's shared log gives
+ * them. */
+static bool settled_fetch(void *context, uint64_t request, const world_settle_entry **entries,
+                          uint32_t *count)
+{
+    *entries = world_host_settle_log(context, request, count);
+    return *entries != NULL;
+}
+
+/* One request's decisions as text: the accepted member of every settled
+ * step and every penalty, in the order they were made. */
+static void settled_describe(const world_result *result, uint64_t request, char *out,
+                             size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint64_t i = 0; i < result->decision_count && used + 32 < size; i++) {
+        const world_decision_record *d = &result->decisions[i];
+        if (d->request != request) {
+            continue;
+        }
+        if (d->flags & WORLD_DECISION_ACCEPTED) {
+            used += (size_t)snprintf(out + used, size - used, "s%u.%u.%u:%u ", d->segment,
+                                     d->step, d->round, d->node_id);
+        }
+        if ((d->flags & WORLD_DECISION_JUDGED) && d->verdict != 0) {
+            used += (size_t)snprintf(out + used, size - used, "p%u:%u ", d->node_id, d->verdict);
+        }
+    }
+}
+
+/* Runs calibrate_cartel on two hosts that see each other's settled logs,
+ * each request submitted once the settled state its draws read is in;
+ * returns how many requests decide differently from sim_run. */
+static uint64_t settled_mismatches(const char *draw_epoch)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(util_hash_init(), 0);
+    const char *overrides[1] = {draw_epoch};
+    ck_assert_int_eq(scn_load_file("scenarios/calibrate_cartel.yaml", overrides, 1, &scenario,
+                                   &error),
+                     0);
+    world_result *expected = NULL;
+    ck_assert_int_eq(sim_run(scenario, NULL, NULL, &expected), 0);
+    hosted_world w;
+    memset(&w, 0, sizeof(w));
+    for (int h = 0; h < 2; h++) {
+        ck_assert_int_eq(world_host_create(scenario, 0, NULL, &w.hosts[h]), 0);
+        ck_assert_int_eq(world_host_behaviour(w.hosts[h], 0, false), 0); /* the cartel */
+    }
+    world_host_settle_source(w.hosts[0], settled_fetch, w.hosts[1]);
+    world_host_settle_source(w.hosts[1], settled_fetch, w.hosts[0]);
+    world_plan_entry plan[15];
+    uint32_t tokens[15 * 8];
+    for (int i = 0; i < 15; i++) {
+        plan[i].tokens = tokens + i * 8;
+    }
+    uint64_t count = 0;
+    ck_assert_int_eq(world_workload_plan(scenario, plan, 15, &count), 0);
+    node_event start = {.kind = NODE_EVENT_START};
+    for (uint32_t node_id = 0; node_id < scenario->nodes.count; node_id++) {
+        hosted_event(&w, node_id, &start);
+    }
+    for (uint64_t r = 0; r < count; r++) {
+        world_host *client = w.hosts[plan[r].client % 2];
+        while (hosted_step(&w, plan[r].at_ns)) {
+        }
+        while (!world_host_settle_ready(client, r)) {
+            ck_assert(hosted_step(&w, scenario->duration_ns)); /* the earlier ones finish */
+        }
+        w.now_ns = plan[r].at_ns > w.now_ns ? plan[r].at_ns : w.now_ns;
+        int rc = 0;
+        const node_outbox *outbox = world_host_submit(client, plan[r].client, r, w.now_ns,
+                                                      plan[r].tokens, plan[r].prompt_tokens, &rc);
+        ck_assert_ptr_nonnull(outbox);
+        hosted_effects(&w, plan[r].client, outbox);
+    }
+    while (hosted_step(&w, scenario->duration_ns)) {
+    }
+    uint64_t mismatches = 0;
+    for (uint64_t r = 0; r < count; r++) {
+        char a[1024], b[1024];
+        settled_describe(expected, r, a, sizeof(a));
+        settled_describe(world_host_result(w.hosts[plan[r].client % 2]), r, b, sizeof(b));
+        ck_assert_int_gt(strlen(a), 0);
+        mismatches += strcmp(a, b) != 0;
+    }
+    for (size_t i = w.message_head; i < w.message_count; i++) {
+        free(w.messages[i].payload);
+    }
+    free(w.messages);
+    free(w.timers);
+    world_host_destroy(w.hosts[0]);
+    world_host_destroy(w.hosts[1]);
+    world_result_destroy(expected);
+    scn_destroy(scenario);
+    return mismatches;
+}
+
+/* With draw_epoch the two hosts, each holding only its own clients'
+ * verdicts and reading the other's from its log, draw every committee as
+ * the simulator does: every request's accepted members and penalties are
+ * the same. Without it the hosts draw from the initial reputations and
+ * the cartel's captures differ. */
+START_TEST(test_world_hosted_settled_draws_match_run)
+{
+    ck_assert_uint_eq(settled_mismatches("verification.draw_epoch=1"), 0);
+    ck_assert_uint_eq(settled_mismatches("verification.draw_epoch=4"), 0);
+    ck_assert_uint_gt(settled_mismatches("verification.draw_epoch=0"), 0);
+}
+END_TEST
+
 /* ---- hostile peers: authenticated messages with any field out of range ----
  * A peer may be an attacker holding a real node's key: every message it
  * sends arrives authenticated. Each real message of a run is preceded by
@@ -537,6 +652,7 @@ Suite *test_world_suite(void)
     TCase *hosted = tcase_create("hosted");
     tcase_set_timeout(hosted, 120);
     tcase_add_test(hosted, test_world_hosted_matches_run);
+    tcase_add_test(hosted, test_world_hosted_settled_draws_match_run);
     tcase_add_test(hosted, test_world_member_answers_only_its_client);
     tcase_add_test(hosted, test_world_byzantine_faults_name_their_behaviour);
     suite_add_tcase(suite, hosted);

@@ -6,10 +6,13 @@
  * runs back and prints them side by side: latency percentiles, first
  * token, finality, messages and bytes per request, the completed ratio and
  * the two safety counts, each with the ratio testbed / simulator, and a
- * two-sample Kolmogorov-Smirnov test of the two latency distributions.
- * Both runs get params rows that link them (calibrate.pair, the other
- * run's id) and the test's result. Exit 1 when a bound given on the
- * command line (--max-ratio, --alpha) fails. */
+ * two-sample Kolmogorov-Smirnov test of the two latency distributions;
+ * then the decisions of both, request by request
+ * (cmd_calibrate_decisions.c). Both runs get params rows that link them
+ * (calibrate.pair, the other run's id), the test's result and the
+ * decisions' counts. Exit 1 when a bound given on the command line
+ * (--max-ratio, --alpha) fails, or when the decisions differ although they
+ * must not (no timing-dependent fault, or --expect-same-decisions). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -35,8 +38,12 @@ static const char calibrate_usage[] =
     "simulator: latency p50/p95/p99, first-token p50, finality p50/p99, messages\n"
     "and bytes per request, completed ratio, accepted_wrong, honest_penalised;\n"
     "then a two-sample Kolmogorov-Smirnov test of the two latency distributions\n"
-    "(D and its asymptotic p-value). Both runs are stored and linked (params\n"
-    "calibrate.pair = the other run's id).\n"
+    "(D and its asymptotic p-value). Then the decisions, per request: the\n"
+    "accepted outputs and the penalties in each world, and how many requests\n"
+    "differ. Under verification.draw_epoch with no timing-dependent fault\n"
+    "(network faults, lazy_copy, adaptive; selection vrf) the two must decide\n"
+    "alike, and a difference fails the check. Both runs are stored and linked\n"
+    "(params calibrate.pair = the other run's id, calibrate.decision*).\n"
     "\n"
     "options:\n"
     "  --processes N    testbed processes, 1..64 (default: the node count, at most 8)\n"
@@ -46,6 +53,9 @@ static const char calibrate_usage[] =
     "  --max-ratio R    exit 1 unless every timing ratio (latency, first token,\n"
     "                   finality) lies in [1/R, R]; R >= 1\n"
     "  --alpha A        exit 1 when the KS test rejects at level A (p < A), 0 < A < 1\n"
+    "  --expect-same-decisions\n"
+    "                   exit 1 when any request's decisions differ, whatever the\n"
+    "                   scenario's faults\n"
     "  --quiet          print only failures\n";
 
 #define CALIBRATE_SETS_MAX 32
@@ -59,6 +69,7 @@ typedef struct calibrate_options {
     uint32_t processes;              /* 0: default */
     double max_ratio;                /* 0: no bound */
     double alpha;                    /* 0: no bound */
+    bool expect_same;                /* --expect-same-decisions */
     bool quiet;
 } calibrate_options;
 
@@ -122,6 +133,7 @@ static int calibrate_option(calibrate_options *o, int option, const char *value)
         }
         return TOOL_EXIT_OK;
     case 'q': o->quiet = true; return TOOL_EXIT_OK;
+    case 'e': o->expect_same = true; return TOOL_EXIT_OK;
     default: return tool_usage_error("calibrate", "unknown option or missing value");
     }
 }
@@ -132,7 +144,9 @@ static int calibrate_parse(int argc, char **argv, calibrate_options *o)
         {"processes", required_argument, NULL, 'p'}, {"db", required_argument, NULL, 'd'},
         {"seed", required_argument, NULL, 's'},      {"set", required_argument, NULL, 'S'},
         {"max-ratio", required_argument, NULL, 'r'}, {"alpha", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},           {NULL, 0, NULL, 0},
+        {"quiet", no_argument, NULL, 'q'},
+        {"expect-same-decisions", no_argument, NULL, 'e'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     opterr = 0;
@@ -341,9 +355,45 @@ static int calibrate_store(met_db *db, const calibrate_side *sim, const calibrat
     return rc != 0 ? rc : met_flush(db);
 }
 
+/* The decisions of both runs, request by request: printed, stored, and
+ * a failed check when they differ and must not. Returns the failures (0
+ * or 1), or -1 when the database fails. */
+static int calibrate_verdicts(const calibrate_options *o, const scn_scenario *scenario,
+                              met_db *db, int64_t sim_id, int64_t bed_id)
+{
+    tool_calibrate_verdicts verdicts;
+    if (tool_calibrate_decisions(db, sim_id, bed_id, o->quiet, &verdicts) != 0) {
+        return -1;
+    }
+    bool settled = !tool_calibrate_timing_dependent(scenario);
+    bool checked = o->expect_same || settled;
+    bool failed = checked && verdicts.mismatched > 0;
+    if (!o->quiet || failed) {
+        printf("decisions: %llu requests, %llu differ (%s)%s\n",
+               (unsigned long long)verdicts.compared, (unsigned long long)verdicts.mismatched,
+               settled    ? "must be identical: settled draws, no timing-dependent fault"
+               : checked ? "must be identical: --expect-same-decisions"
+                         : "may differ: timing-dependent draws or faults",
+               failed ? "  FAILED" : "");
+    }
+    char text[2][32];
+    snprintf(text[0], sizeof(text[0]), "%llu", (unsigned long long)verdicts.compared);
+    snprintf(text[1], sizeof(text[1]), "%llu", (unsigned long long)verdicts.mismatched);
+    int rc = 0;
+    for (int side = 0; side < 2 && rc == 0; side++) {
+        int64_t id = side == 0 ? sim_id : bed_id;
+        rc = met_param_set(db, id, "calibrate.decisions_compared", text[0]);
+        rc = rc != 0 ? rc : met_param_set(db, id, "calibrate.decision_mismatches", text[1]);
+        rc = rc != 0 ? rc
+                     : met_param_set(db, id, "calibrate.decisions_checked",
+                                     checked ? "true" : "false");
+    }
+    return rc != 0 ? -1 : failed ? 1 : 0;
+}
+
 /* Reads both runs, prints, stores the link; the exit code. */
-static int calibrate_compare(const calibrate_options *o, met_db *db, int64_t sim_id,
-                             int64_t bed_id)
+static int calibrate_compare(const calibrate_options *o, const scn_scenario *scenario,
+                             met_db *db, int64_t sim_id, int64_t bed_id)
 {
     calibrate_side sim = {0}, bed = {0};
     int code = TOOL_EXIT_OK;
@@ -370,7 +420,9 @@ static int calibrate_compare(const calibrate_options *o, met_db *db, int64_t sim
                d, p, (unsigned long long)sim_count, (unsigned long long)bed_count,
                rejected ? "  rejected at --alpha" : "");
     }
-    if (calibrate_store(db, &sim, &bed, d, p) != 0) {
+    int verdicts = calibrate_verdicts(o, scenario, db, sim_id, bed_id);
+    failed += verdicts > 0;
+    if (verdicts < 0 || calibrate_store(db, &sim, &bed, d, p) != 0) {
         fprintf(stderr, "infersim calibrate: linking the runs: %s\n", met_db_errmsg(db));
         code = TOOL_EXIT_INTERNAL;
     } else if (failed > 0) {
@@ -440,7 +492,7 @@ static int calibrate_runs(const calibrate_options *o, const scn_scenario *scenar
         fprintf(stderr, "infersim calibrate: the testbed run failed (exit %d)\n", status);
         return status == TOOL_EXIT_USAGE ? TOOL_EXIT_USAGE : TOOL_EXIT_INTERNAL;
     }
-    return calibrate_compare(o, db, sim_id, bed_id);
+    return calibrate_compare(o, scenario, db, sim_id, bed_id);
 }
 
 int tool_calibrate_main(int argc, char **argv)

@@ -345,6 +345,7 @@ static int report_run_tables(report *r)
     static const char *const node_headers[] = {"behaviour", "nodes", "mean reputation",
                                                "mean stake", "crashes", NULL};
     static const char *const violation_headers[] = {"kind", "count", "first at (s)", NULL};
+    static const char *const param_headers[] = {"key", "value", NULL};
     static const char *const predicted_headers[] = {"quantity", "observed", "measured",
                                                     "95 % interval (Wilson)",
                                                     "predicted (closed form)", "inside", NULL};
@@ -364,6 +365,10 @@ static int report_run_tables(report *r)
          "SELECT behaviour, count(*), avg(reputation), avg(stake), sum(crashes)"
          " FROM nodes WHERE run_id = ?1 GROUP BY behaviour ORDER BY behaviour",
          "No node rows."},
+        {"Calibration against the paired run (decisions per request)", param_headers,
+         "SELECT key, value FROM params WHERE run_id = ?1 AND key LIKE 'calibrate.%'"
+         " ORDER BY key",
+         "Not a run of calibrate."},
     };
     int rc = report_table_in_units(r, &metrics, 2, 1u << 1);
     if (rc == 0) {

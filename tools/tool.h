@@ -44,6 +44,22 @@ int tool_report_main(int argc, char **argv);
 int tool_testbed_main(int argc, char **argv);  /* cmd_testbed.c */
 int tool_client_main(int argc, char **argv);   /* cmd_client.c */
 int tool_calibrate_main(int argc, char **argv); /* cmd_calibrate.c */
+
+/* calibrate's decisions comparison (cmd_calibrate_decisions.c). */
+typedef struct tool_calibrate_verdicts {
+    uint64_t compared;               /* requests in either run */
+    uint64_t mismatched;             /* of which the two worlds decided differently */
+} tool_calibrate_verdicts;
+/* Prints, per request of the two runs, the accepted outputs and the
+ * penalties in each world (only the mismatches when 'quiet'), stores each
+ * mismatch as a param of both runs (calibrate.decision_mismatch.R) and
+ * counts them. 0, or non-zero when the database fails. */
+int tool_calibrate_decisions(met_db *db, int64_t sim_id, int64_t bed_id, bool quiet,
+                             tool_calibrate_verdicts *out);
+/* Whether the scenario's decisions may depend on timing: draws not from
+ * the settled state (no verification.draw_epoch), VRF epochs, or a fault
+ * of the network's or lazy_copy or adaptive. Cannot fail. */
+bool tool_calibrate_timing_dependent(const scn_scenario *scenario);
 int tool_keygen_main(int argc, char **argv);   /* cmd_keygen.c */
 int tool_infer_main(int argc, char **argv);    /* cmd_infer.c */
 

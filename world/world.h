@@ -483,6 +483,37 @@ int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour 
  * copied through a hash; size >= 16. Returns 0 or WORLD_EINVAL. */
 int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *secret, size_t size);
 
+/* verification.draw_epoch: one entry of a request's settled verdicts, in
+ * the order its client applied them: a member's verdict (node_id, value =
+ * cons_verdict), or the settlement closing a decision (node_id =
+ * UINT32_MAX, value = rows). */
+typedef struct world_settle_entry {
+    uint32_t node_id;
+    uint32_t value;
+} world_settle_entry;
+
+/* Where a hosted world finds the settled verdicts of a request whose
+ * client another process hosts: true with the entries when that request
+ * has finished and published them, else false. */
+typedef bool (*world_settle_fetch)(void *context, uint64_t request,
+                                   const world_settle_entry **entries, uint32_t *count);
+
+/* verification.draw_epoch: the source of other processes' settled
+ * verdicts (the testbed's shared log). */
+void world_host_settle_source(world_host *host, world_settle_fetch fetch, void *context);
+/* Whether workload request 'request' may be submitted: every request
+ * before its epoch has finished, here or in the source (true when the key
+ * is off or the id is not a workload request). */
+bool world_host_settle_ready(world_host *host, uint64_t request);
+/* The settled verdicts of a workload request whose client this world
+ * hosts, once it has finished (NULL otherwise), for the driver to publish.
+ * Cannot fail. */
+const world_settle_entry *world_host_settle_log(world_host *host, uint64_t request,
+                                                uint32_t *count);
+/* Entries one request's log can hold at most: every judged member and
+ * the settlement of every decision a request can make. */
+uint64_t world_host_settle_capacity(const world_host *host);
+
 /* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
 /* Privacy of one request (world/world_privacy.c). The epsilon it spent:
  * every noised release (NODE_OBS_RELEASE) composed by consensus/'s

@@ -142,6 +142,23 @@ typedef struct world_state {
     uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */
     uint64_t sampled_tokens;         /* tokens_out at the previous sample */
     uint64_t sampled_flops;
+    /* verification.draw_epoch (world_settle.c): each workload request's
+     * verdicts in the order its client applied them, and a second ledger
+     * that replays them in request order, epoch by epoch, for the draws. */
+    struct world_settle_log {
+        world_settle_entry *entries;
+        uint32_t count;
+        uint32_t capacity;
+    } *settle_logs;                  /* workload.requests entries, NULL when off */
+    uint64_t settle_requests;        /* workload.requests */
+    cons_ledger settled;             /* over the three arrays below */
+    double *settled_reputation;
+    double *settled_stake;
+    double *settled_balance;
+    uint64_t settled_through;        /* requests 0 .. settled_through - 1 are applied */
+    uint64_t settle_finished;        /* requests 0 .. settle_finished - 1 are known finished */
+    world_settle_fetch settle_fetch; /* another process's logs (testbed), or NULL */
+    void *settle_context;
     /* Hosted by a driver (world_host): no engine, no simulated network. */
     bool hosted;
     uint64_t extra_requests;         /* request ids beyond the workload's */
@@ -167,6 +184,10 @@ int world_oracle_take(world_state *world, uint64_t request);
  * recorded): call it before reading the result's oracle fields. Cannot
  * fail. */
 void world_oracle_flush(world_state *world);
+/* verification.draw_epoch: whether request 'request' may be submitted,
+ * i.e. every request before its epoch has finished (always true when the
+ * key is off). The simulator holds a request back until it is. */
+bool world_settle_gate_open(world_state *world, uint64_t request);
 /* Records an OUTPUT or OBSERVE effect of 'node_id' in the result. */
 void world_record_effect(world_state *world, uint32_t node_id, const node_effect *effect);
 /* Counts an inference message's bytes per (request, segment): at its

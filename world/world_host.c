@@ -233,6 +233,14 @@ int world_host_node_secret(world_host *host, uint32_t node_id, const uint8_t *se
     return 0;
 }
 
+uint64_t world_host_settle_capacity(const world_host *host)
+{
+    const node_serving *serving = &host->world.serving;
+    uint64_t decisions = (uint64_t)(serving->retries + 1) * serving->segment_count *
+                         (serving->tokens_max + 1);
+    return decisions * (serving->committee + 1);
+}
+
 world_state *world__host_state(world_host *host)
 {
     return &host->world;

@@ -93,6 +93,16 @@ void world__verify_totals(world_state *world);
  * honest at the time. */
 bool world__verify_honest_judged(world_state *world, uint32_t member, cons_verdict verdict,
                                  uint64_t request, uint32_t segment);
+/* world_settle.c (verification.draw_epoch; nothing without it): the
+ * logs and the settled ledger, after the live one is built (0 or
+ * WORLD_ENOMEM); their teardown; one entry of a request's log (a verdict,
+ * or node_id UINT32_MAX and the rows of a settlement); and the state the
+ * draws of 'request' read -- false when they read the live ledger. */
+int world__settle_build(world_state *world);
+void world__settle_destroy(world_state *world);
+void world__settle_log(world_state *world, uint64_t request, uint32_t node_id, uint32_t value);
+bool world__settle_state(world_state *world, uint64_t request, const double **reputation,
+                         const double **stake);
 /* world_ledger.c: the validators' replicas and keys (nothing without a
  * ledger section; 0 or WORLD_ENOMEM), their teardown, the recorder of
  * their observations and the client's transactions, and the metrics. */

@@ -11,6 +11,8 @@
  * round: every node that recomputes it later gets the same answer even
  * though reputations have moved since (on a real network the beacon and the
  * reputation snapshot would both be fixed on the ledger at request time).
+ * Under verification.draw_epoch the reputations and stakes are the settled
+ * state of world_settle.c instead, the same in both drivers.
  *
  * Nothing here branches on the protocol: its table in consensus/ says how
  * many members a beacon draws (crossval adds its N verifiers only when the
@@ -100,13 +102,19 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
         uint32_t count = world->candidate_offsets[segment + 1] - first;
         const scn_verification *v = &world->scenario->verification;
         bool uniform = world->serving.protocol->uniform_draw;
+        const double *settled_reputation = NULL, *settled_stake = NULL;
+        bool settled = world__settle_state(world, request, &settled_reputation, &settled_stake);
         for (uint32_t i = first; i < first + count; i++) {
             uint32_t id = candidates[i].node_id;
-            /* Hosted (testbed): the snapshot the run started with, which
-             * every process holds (sim.h says why). */
-            double reputation = world->hosted ? v->reputation_initial
-                                              : world->result->reputation[id];
-            double stake = world->hosted ? v->stake : world->result->stake[id];
+            /* verification.draw_epoch: the settled state (world_settle.c).
+             * Else, hosted (testbed): the snapshot the run started with,
+             * which every process holds; simulated: the ledger now. */
+            double reputation = settled        ? settled_reputation[id]
+                                : world->hosted ? v->reputation_initial
+                                                : world->result->reputation[id];
+            double stake = settled        ? settled_stake[id]
+                           : world->hosted ? v->stake
+                                           : world->result->stake[id];
             candidates[i].reputation = uniform ? 1.0 : reputation;
             candidates[i].stake = uniform ? 1.0 : stake;
         }
@@ -180,6 +188,7 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
     world->judgements[world->judgement_count++] =
         (struct world_judgement){member, result->reputation[member], result->stake[member]};
     cons_ledger_judge(&world->ledger, member, verdict);
+    world__settle_log(world, request, member, (uint32_t)verdict);
     world__verify_totals(world);
     (void)world__verify_honest_judged(world, member, verdict, request, segment);
 }
@@ -279,10 +288,10 @@ void world__verify_forget_decisions(world_result *result, uint64_t request)
 static void verify_decided(void *context, uint64_t request, uint32_t segment, uint32_t rows)
 {
     world_state *world = context;
-    (void)request;
     (void)segment;
     ASSERT(rows > 0);
     cons_ledger_settle(&world->ledger, rows);
+    world__settle_log(world, request, UINT32_MAX, rows);
     world__verify_totals(world);
 #if defined(INFERSIM_DEEP_CHECKS) && INFERSIM_DEEP_CHECKS
     /* Checking builds (make sanitize): conservation after every settlement,
@@ -585,6 +594,9 @@ int world__verify_build(world_state *world)
         verify_ledger(world);
         rc = verify_candidates(world);
     }
+    if (rc == 0) {
+        rc = world__settle_build(world);
+    }
     if (rc == 0 && v->sign_ed25519 && !world->hosted) {
         rc = verify_keys(world); /* Hosted: the testbed signs frames with its own keys. */
     }
@@ -663,6 +675,7 @@ void world__verify_destroy(world_state *world)
     util_free(world->public_keys);
     util_free(world->secret_keys);
     world__ledger_destroy(world);
+    world__settle_destroy(world);
     world__vrf_destroy(world);
     util_free(world->behaviour_now);
     util_free(world->behaviour_scale);
