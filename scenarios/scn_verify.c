@@ -368,7 +368,7 @@ static int verify_sizes(scn_check *check, const scn_node *section, scn_verificat
 }
 
 /* Failure detection: a silence shorter than both phase timeouts (longer
- * would never fire before them). Absent or 0: off. */
+ * would never fire before them). Absent or 0s: off. */
 static int verify_suspect_after(scn_check *check, const scn_node *section, scn_verification *v)
 {
     const scn_node *node = scn__map_get(section, "suspect_after");
@@ -376,12 +376,9 @@ static int verify_suspect_after(scn_check *check, const scn_node *section, scn_v
     if (rc != 0 || node == NULL) {
         return rc;
     }
-    if (v->suspect_after_ns == 0) {
-        return scn__fail(check->error, SCN_ESCHEMA, node,
-                         "verification.suspect_after must be > 0 (leave it out for off)");
-    }
-    if (v->suspect_after_ns >= v->commit_timeout_ns ||
-        v->suspect_after_ns >= v->reveal_timeout_ns) {
+    if (v->suspect_after_ns > 0 &&
+        (v->suspect_after_ns >= v->commit_timeout_ns ||
+         v->suspect_after_ns >= v->reveal_timeout_ns)) {
         return scn__fail(check->error, SCN_ESCHEMA, node,
                          "verification.suspect_after must be shorter than commit_timeout and "
                          "reveal_timeout");

@@ -1790,6 +1790,12 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/104_routing_with_committee.yaml", SCN_ESCHEMA, 7, 13,
      "workload.routing latency needs verification.protocol none (a committee's members are "
      "drawn, not routed)"},
+    {"tests/bad/130_suspect_after_not_duration.yaml", SCN_ESCHEMA, 7, 18,
+     "verification.suspect_after: '-5ms' must not be negative"},
+    {"tests/bad/131_suspect_after_past_timeout.yaml", SCN_ESCHEMA, 8, 18,
+     "verification.suspect_after must be shorter than commit_timeout and reveal_timeout"},
+    {"tests/bad/132_suspect_after_without_protocol.yaml", SCN_ESCHEMA, 6, 3,
+     "verification.suspect_after needs a protocol other than none"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,
