@@ -884,6 +884,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     }
     memcpy(committee_digest(store, state, member), m->payload, serving->vote_bytes);
     state->committed |= UINT64_C(1) << member;
+    state->suspected &= ~(UINT64_C(1) << member); /* It answered: no longer suspected. */
     ASSERT((state->committed & ~cons_members_all(state->member_count)) == 0);
     if (client_commits_in(state)) {
         client_close_commits(self, outbox, m->rumor_id, now_ns);
@@ -982,6 +983,7 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
         state->revealed |= UINT64_C(1) << member;
     }
     state->answered |= UINT64_C(1) << member; /* A reveal that fails still ends its turn. */
+    state->suspected &= ~(UINT64_C(1) << member);
     ASSERT((state->revealed & ~state->answered) == 0);
     if (!client_reveals_in(state)) {
         return 0;
