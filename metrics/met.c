@@ -241,6 +241,13 @@ static const char met_schema_v13_sql[] =
     " segment INTEGER NOT NULL, first_layer INTEGER, layer_count INTEGER, params INTEGER,"
     " in_tee INTEGER, PRIMARY KEY (run_id, node_id, segment));";
 
+/* Version 16: failure detection. A decision row says whether the client
+ * suspected the member (silent for verification.suspect_after) and closed
+ * a phase without it, so it was not judged; NULL without suspect_after and
+ * in rows written before. Versions 14 and 15 change nothing here (other
+ * steps use those numbers). Only adds. */
+static const char met_schema_v16_sql[] = "ALTER TABLE decisions ADD COLUMN skipped INTEGER;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -256,6 +263,9 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_reserved_sql,
     met_schema_v12_sql,
     met_schema_v13_sql,
+    met_schema_reserved_sql,
+    met_schema_reserved_sql,
+    met_schema_v16_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -334,7 +344,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
                                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_DECISION_INSERT] = "INSERT OR REPLACE INTO decisions VALUES"
-                                 " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_DIVERGENCE_INSERT] = "INSERT OR REPLACE INTO divergence (run_id, request_id, class,"
                                    " kernel, logits_maxabs, logits_cosine, argmax_agree,"
                                    " noised_logits_maxabs, noised_logits_cosine,"
@@ -1114,6 +1124,7 @@ static int db_decision_insert(met_db *db, int64_t run_id, const void *row_void)
     sqlite3_bind_double(stmt, 23, row->reputation_after);
     sqlite3_bind_double(stmt, 24, row->stake_before);
     sqlite3_bind_double(stmt, 25, row->stake_after);
+    db_bind_int_or_null(stmt, 26, row->skipped);
     return db_stmt_run(db, stmt, "insert decision");
 }
 

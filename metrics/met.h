@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 13
+#define MET_SCHEMA_VERSION 16
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -190,6 +190,8 @@ typedef struct met_decision_row {
     double reputation_after;
     double stake_before;
     double stake_after;
+    int64_t skipped;                 /* schema 16: 0/1 suspected and gone on without;
+                                      * -1: NULL (verification.suspect_after off) */
 } met_decision_row;
 
 /* Honest divergence of one request on one hardware class (schema 2): the

@@ -94,6 +94,7 @@ static void committee_phase_until(node_store *store, node_outbox *outbox, uint64
     ASSERT(state->block != 0); /* Only a running request opens a phase. */
     state->phase = phase;
     state->phase_seq += 1;
+    state->phase_until_ns = deadline;
     node__serve_timer_arm(outbox, deadline,
                           node__serve_timer_id(kinds[phase], request, state->phase_seq & 0xffffu));
 }
@@ -108,6 +109,121 @@ static void committee_phase(node *self, node_outbox *outbox, uint64_t request,
     committee_phase_until(self->config.store, outbox, request, phase,
                           now_ns + (commit ? serving->commit_timeout_ns
                                            : serving->reveal_timeout_ns));
+    if (serving->suspect_after_ns > 0) {
+        /* The loader keeps suspect_after below both timeouts. */
+        ASSERT(serving->suspect_after_ns < (commit ? serving->commit_timeout_ns
+                                                   : serving->reveal_timeout_ns));
+        uint32_t seq = self->config.store->committees[request].phase_seq & 0xffffu;
+        node__serve_timer_arm(outbox, now_ns + serving->suspect_after_ns,
+                              node__serve_timer_id(NODE_SERVE_TIMER_SUSPECT, request, seq));
+    }
+}
+
+/* ---- failure detection (client) ---- */
+
+/* The client's remembered suspects: NODE_SUSPECTS_MAX entries, id + 1,
+ * oldest first. Only with serving.suspect_after_ns. */
+static uint32_t *client_suspects(const node *self)
+{
+    const node_store *store = self->config.store;
+    ASSERT(store->suspects != NULL); /* Allocated whenever suspect_after is on. */
+    return store->suspects + (size_t)self->config.node_id * NODE_SUSPECTS_MAX;
+}
+
+static bool client_suspects_node(const node *self, uint32_t node_id)
+{
+    const uint32_t *suspects = client_suspects(self);
+    for (uint32_t i = 0; i < NODE_SUSPECTS_MAX; i++) {
+        if (suspects[i] == node_id + 1u) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Remembers 'node_id' as the newest suspect (the oldest is forgotten when
+ * the table is full) and reports the suspicion. Cannot fail. */
+static void client_suspect(node *self, node_outbox *outbox, uint64_t request, uint32_t segment,
+                           uint32_t node_id)
+{
+    uint32_t *suspects = client_suspects(self);
+    node__serve_observe(outbox, NODE_OBS_SUSPECT, request, segment, node_id);
+    if (client_suspects_node(self, node_id)) {
+        return;
+    }
+    uint32_t used = 0;
+    while (used < NODE_SUSPECTS_MAX && suspects[used] != 0) {
+        used++;
+    }
+    if (used == NODE_SUSPECTS_MAX) {
+        memmove(suspects, suspects + 1, (NODE_SUSPECTS_MAX - 1) * sizeof(*suspects));
+        used = NODE_SUSPECTS_MAX - 1;
+    }
+    suspects[used] = node_id + 1u;
+    ASSERT(client_suspects_node(self, node_id));
+}
+
+/* A commit or reveal from 'node_id' reached the client: it is alive, and
+ * no longer a suspect. Cannot fail. */
+static void client_unsuspect(const node *self, uint32_t node_id)
+{
+    uint32_t *suspects = client_suspects(self);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < NODE_SUSPECTS_MAX; i++) {
+        if (suspects[i] != node_id + 1u) {
+            suspects[kept++] = suspects[i];
+        }
+    }
+    while (kept < NODE_SUSPECTS_MAX) {
+        suspects[kept++] = 0;
+    }
+    ASSERT(!client_suspects_node(self, node_id));
+}
+
+/* The drawn members the client already suspects (none when off). */
+static uint64_t client_suspected_members(const node *self, const node_committee_state *state)
+{
+    if (self->config.serving->suspect_after_ns == 0) {
+        return 0;
+    }
+    uint64_t mask = 0;
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        if (client_suspects_node(self, state->members[j])) {
+            mask |= UINT64_C(1) << j;
+        }
+    }
+    return mask;
+}
+
+/* Every commitment is in, or every missing one is a suspect's and at least
+ * one came (without suspects: all committed, as before). */
+static bool client_commits_in(const node_committee_state *state)
+{
+    uint64_t waiting = cons_members_all(state->member_count) & ~state->committed;
+    if ((waiting & ~state->suspected) != 0) {
+        return false;
+    }
+    return waiting == 0 || state->committed != 0;
+}
+
+/* Every asked reveal is in, or every missing one is a suspect's and at
+ * least one came (without suspects: all asked answered, as before). */
+static bool client_reveals_in(const node_committee_state *state)
+{
+    uint64_t waiting = state->asked & ~state->answered;
+    if ((waiting & ~state->suspected) != 0) {
+        return false;
+    }
+    return waiting == 0 || (state->answered & state->asked) != 0;
+}
+
+/* A phase closes: before its deadline, the suspects still missing are
+ * skipped (never judged); at the deadline they had their full time. */
+static void client_skip(node_committee_state *state, uint64_t missing, uint64_t now_ns)
+{
+    if (now_ns < state->phase_until_ns) {
+        state->skipped |= missing & state->suspected;
+    }
 }
 
 /* The client's own record of 'request', or NULL when this node is not
@@ -173,6 +289,8 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
     state->vote_agree = 0;
     state->dispute = CONS_DISPUTE_NONE;
     state->asked = serving->commit_reveal ? 0 : cons_members_all(state->member_count);
+    state->skipped = 0;
+    state->suspected = client_suspected_members(self, state);
     uint8_t type = segment == 0 ? NODE_MESSAGE_INFER_TOKENS : NODE_MESSAGE_INFER_ACTIVATIONS;
     for (uint32_t j = 0; j < state->member_count; j++) {
         node_message *m = node__serve_send(self, outbox, type, state->members[j], request, now_ns);
@@ -716,6 +834,8 @@ static void client_close_commits(node *self, node_outbox *outbox, uint64_t reque
     node_store *store = self->config.store;
     ASSERT(serving->commit_reveal);
     ASSERT(store->committees[request].phase == CONS_PHASE_COMMIT);
+    node_committee_state *state = &store->committees[request];
+    client_skip(state, cons_members_all(state->member_count) & ~state->committed, now_ns);
     const float *outputs[NODE_COMMITTEE_MAX];
     cons_tally tally;
     client_tally(self, &store->committees[request], request, outputs, &tally);
@@ -723,6 +843,8 @@ static void client_close_commits(node *self, node_outbox *outbox, uint64_t reque
 }
 
 static void client_decide(node *self, node_outbox *outbox, uint64_t request, uint64_t now_ns);
+static void client_reveals_close(node *self, node_outbox *outbox, uint64_t request,
+                                 uint64_t now_ns);
 
 static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
@@ -762,8 +884,9 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     }
     memcpy(committee_digest(store, state, member), m->payload, serving->vote_bytes);
     state->committed |= UINT64_C(1) << member;
+    state->suspected &= ~(UINT64_C(1) << member); /* It answered: no longer suspected. */
     ASSERT((state->committed & ~cons_members_all(state->member_count)) == 0);
-    if (__builtin_popcountll(state->committed) == (int)state->member_count) {
+    if (client_commits_in(state)) {
         client_close_commits(self, outbox, m->rumor_id, now_ns);
     }
     return 0;
@@ -843,7 +966,6 @@ static bool client_open(const node *self, node_committee_state *state,
 static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
-    const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[m->rumor_id];
     uint32_t member = client_member_of(self, m);
@@ -861,17 +983,30 @@ static int client_on_reveal(node *self, uint64_t now_ns, const node_message *m,
         state->revealed |= UINT64_C(1) << member;
     }
     state->answered |= UINT64_C(1) << member; /* A reveal that fails still ends its turn. */
+    state->suspected &= ~(UINT64_C(1) << member);
     ASSERT((state->revealed & ~state->answered) == 0);
-    if ((state->answered & state->asked) != state->asked) {
+    if (!client_reveals_in(state)) {
         return 0;
     }
+    client_reveals_close(self, outbox, m->rumor_id, now_ns);
+    return 0;
+}
+
+/* Every reveal the client waits for is in: the protocol decides, or holds
+ * first. */
+static void client_reveals_close(node *self, node_outbox *outbox, uint64_t request,
+                                 uint64_t now_ns)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    node_committee_state *state = &store->committees[request];
+    client_skip(state, state->asked & ~state->answered, now_ns);
     uint64_t hold_ns = 0;
     if (serving->protocol->settle_hold(&serving->protocol_params, &hold_ns)) {
-        committee_phase_until(store, outbox, m->rumor_id, CONS_PHASE_HOLD, now_ns + hold_ns);
-        return 0;
+        committee_phase_until(store, outbox, request, CONS_PHASE_HOLD, now_ns + hold_ns);
+        return;
     }
-    client_decide(self, outbox, m->rumor_id, now_ns);
-    return 0;
+    client_decide(self, outbox, request, now_ns);
 }
 
 /* The step failed to settle: a fresh committee restarts the request, or,
@@ -970,6 +1105,7 @@ static void client_report(node *self, node_outbox *outbox, const node_committee_
     d->revealed = decision->revealed;
     d->equivocated = state->equivocated;
     d->judged = decision->judged & cons_members_all(state->member_count);
+    d->skipped = state->skipped;
     for (uint32_t j = 0; j < state->member_count; j++) {
         d->verdicts[j] = (uint8_t)cons_decision_verdict(decision, state->answered, j);
     }
@@ -1056,10 +1192,15 @@ static uint64_t client_referee(const node *self, const node_committee_state *sta
  * observed; then settle, a fresh round, more reveals, or a hold for the
  * referee. */
 static void client_act(node *self, node_outbox *outbox, uint64_t request,
-                       const cons_decision *decision, uint64_t now_ns)
+                       const cons_decision *decided, uint64_t now_ns)
 {
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[request];
+    /* A member skipped as a suspect is not judged: suspicion alone
+     * neither penalises nor pays it. */
+    cons_decision skipping = *decided;
+    skipping.judged &= ~state->skipped;
+    const cons_decision *decision = &skipping;
     ASSERT((decision->revealed & ~cons_members_all(state->member_count)) == 0);
     ASSERT(decision->dispute <= CONS_DISPUTE_REFEREE);
     state->revealed = decision->revealed;
@@ -1112,19 +1253,51 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
     client_act(self, outbox, request, &decision, now_ns);
 }
 
+/* suspect_after into a commit or reveal phase: the members still silent
+ * are suspected, and the phase closes if every member not suspected has
+ * answered (at least one did). */
+static void client_suspect_silent(node *self, node_outbox *outbox, uint64_t request,
+                                  uint64_t now_ns)
+{
+    node_committee_state *state = &self->config.store->committees[request];
+    ASSERT(self->config.serving->suspect_after_ns > 0); /* Armed only then. */
+    uint64_t silent = 0;
+    if (state->phase == CONS_PHASE_COMMIT) {
+        silent = cons_members_all(state->member_count) & ~state->committed;
+    } else if (state->phase == CONS_PHASE_REVEAL) {
+        silent = state->asked & ~state->answered;
+    } else {
+        return; /* A hold: the referee's delay is not a member's silence. */
+    }
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        if (((silent & ~state->suspected) >> j) & 1u) {
+            client_suspect(self, outbox, request, state->segment, state->members[j]);
+        }
+    }
+    state->suspected |= silent;
+    if (state->phase == CONS_PHASE_COMMIT && client_commits_in(state)) {
+        client_close_commits(self, outbox, request, now_ns);
+    } else if (state->phase == CONS_PHASE_REVEAL && client_reveals_in(state)) {
+        client_reveals_close(self, outbox, request, now_ns);
+    }
+}
+
 void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t request,
                            uint32_t low16, node_outbox *outbox)
 {
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[request];
-    /* The node armed this timer itself (committee_phase_until). */
-    ASSERT(kind >= NODE_SERVE_TIMER_COMMIT && kind <= NODE_SERVE_TIMER_HOLD);
+    /* The node armed this timer itself (committee_phase_until, committee_phase). */
+    ASSERT((kind >= NODE_SERVE_TIMER_COMMIT && kind <= NODE_SERVE_TIMER_HOLD) ||
+           kind == NODE_SERVE_TIMER_SUSPECT);
     ASSERT(low16 <= 0xffffu);
     const node_request *r = client_request(self, request);
     if (r == NULL || r->status != 0 || (state->phase_seq & 0xffffu) != low16) {
         return; /* Finished, or a deadline of an earlier phase. */
     }
-    if (kind == NODE_SERVE_TIMER_COMMIT && state->phase == CONS_PHASE_COMMIT) {
+    if (kind == NODE_SERVE_TIMER_SUSPECT) {
+        client_suspect_silent(self, outbox, request, now_ns);
+    } else if (kind == NODE_SERVE_TIMER_COMMIT && state->phase == CONS_PHASE_COMMIT) {
         client_close_commits(self, outbox, request, now_ns);
     } else if ((kind == NODE_SERVE_TIMER_REVEAL && state->phase == CONS_PHASE_REVEAL) ||
                (kind == NODE_SERVE_TIMER_HOLD && state->phase == CONS_PHASE_HOLD)) {
@@ -1139,6 +1312,10 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     /* node__serve_message routes here only under verification, after validation. */
     ASSERT(self->config.serving->verifier != NULL);
     ASSERT(m->rumor_id < self->config.serving->request_capacity);
+    if (self->config.serving->suspect_after_ns > 0 && m->type != NODE_MESSAGE_INFER_REVEAL_ASK &&
+        node__client_owns(self, m->rumor_id)) {
+        client_unsuspect(self, m->source); /* Validated and authenticated: it is alive. */
+    }
     int rc = NODE_EMALFORMED;
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:

@@ -150,8 +150,10 @@ typedef enum node_observation {
                                       * next node call) */
     NODE_OBS_LEDGER_VIEW,            /* a validator entered view 'value'; segment =
                                       * CONS_BFT_BY_* reason */
-    NODE_OBS_LEDGER_TX               /* a client sent request 'rumor_id''s settlement
+    NODE_OBS_LEDGER_TX,              /* a client sent request 'rumor_id''s settlement
                                       * transaction for 'segment' (value = step) */
+    NODE_OBS_SUSPECT                 /* a client suspected node 'value', silent for
+                                      * suspect_after in a phase of 'rumor_id''s 'segment' */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -196,10 +198,12 @@ typedef struct node_decision {
     uint64_t revealed;               /* revealed a valid output (as the decision counted) */
     uint64_t equivocated;            /* signed two different votes */
     uint64_t judged;                 /* the decision gave a verdict (then 'verdicts') */
+    uint64_t skipped;                /* suspected and gone on without: never judged */
     uint8_t verdicts[CONS_COMMITTEE_MAX]; /* cons_verdict of judged members */
 } node_decision;
 
 #define NODE_DECISIONS_PER_CALL 4    /* decisions one node call may report */
+#define NODE_SUSPECTS_MAX 8          /* suspects one client remembers */
 
 typedef struct node_effect {
     node_effect_kind kind;
@@ -399,6 +403,11 @@ typedef struct node_committee_state {
     uint64_t vote_agree;             /* sampling: bit j: member j's vote matches the output */
     uint32_t dispute;                /* CONS_DISPUTE_ */
     uint32_t block;                  /* votes and outputs (pool block + 1) */
+    /* Failure detection (serving.suspect_after_ns > 0; else both stay 0). */
+    uint64_t suspected;              /* bit j: the client suspects member j (at the draw,
+                                      * or silent for suspect_after in this step) */
+    uint64_t skipped;                /* bit j: a phase closed early without member j */
+    uint64_t phase_until_ns;         /* the open phase's deadline */
 } node_committee_state;
 
 typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_routing;
@@ -461,6 +470,11 @@ typedef struct node_serving {
     bool commit_reveal;
     uint64_t commit_timeout_ns;
     uint64_t reveal_timeout_ns;
+    /* Failure detection: a member silent this long in a commit or reveal
+     * phase is suspected, and the phase closes once every member the
+     * client does not suspect has answered (0 = off: phases wait for their
+     * deadlines). node_store.suspects remembers suspects across requests. */
+    uint64_t suspect_after_ns;
     const double *behaviour_scale_of;
     uint64_t behaviour_seed;         /* the cartel's shared secret */
     /* Privacy: the sender of activations entering segment s clips and
@@ -501,6 +515,11 @@ typedef struct node_store {
     /* Per request, the client's (request_capacity entries). */
     node_request *requests;
     node_committee_state *committees;
+    /* Per client node, NODE_SUSPECTS_MAX entries [node * NODE_SUSPECTS_MAX]:
+     * the nodes it suspects, id + 1, oldest first, 0 = free (NULL without
+     * serving.suspect_after_ns). An entry goes at the suspect's next
+     * commit or reveal, or when a newer suspicion needs its place. */
+    uint32_t *suspects;
     util_pool committee_pool;        /* client: k votes + k outputs per request */
     /* Per (request, segment, slot), the member's (node__serve_slot_index). */
     uint32_t *kv_block_of;           /* block + 1, 0 = none */

@@ -71,6 +71,7 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_REVEAL 4u
 #define NODE_SERVE_TIMER_HOLD 5u
 #define NODE_SERVE_TIMER_STEP 6u     /* failover: a step's deadline (low = attempt << 13 | step) */
+#define NODE_SERVE_TIMER_SUSPECT 7u  /* suspect_after into a committee phase (low = phase seq) */
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);

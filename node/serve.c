@@ -182,7 +182,7 @@ void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t req
 {
     ASSERT((observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE) ||
            observation == NODE_OBS_RELEASE || observation == NODE_OBS_FAILOVER ||
-           observation == NODE_OBS_LEDGER_TX);
+           observation == NODE_OBS_LEDGER_TX || observation == NODE_OBS_SUSPECT);
     ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;

@@ -346,6 +346,8 @@ typedef struct scn_verification {
     bool commit_reveal;           /* commit H(output|salt|member) before revealing */
     uint64_t commit_timeout_ns;   /* the commit phase closes then (or when all commit) */
     uint64_t reveal_timeout_ns;   /* the reveal phase closes then */
+    uint64_t suspect_after_ns;    /* a member silent this long in a phase is suspected and
+                                   * the phase goes on without it; 0 (default) = off */
     scn_agreement agreement;      /* activations of segments before the last */
     scn_agreement final_agreement; /* logits of the last segment */
     double penalty;               /* Nesa's rule: R' = R * penalty^M * reward^(1-M) */
@@ -720,7 +722,13 @@ typedef enum scn_metric_runs {
     X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \
       "share of forward calls whose time the memory bandwidth set (roofline)")                  \
     X(FAILOVERS, "failovers", "count", INFERENCE, true,                                        \
-      "replays of a request on a fresh route after a missed step deadline or a refusal")
+      "replays of a request on a fresh route after a missed step deadline or a refusal")                                                                                       \
+    X(SUSPICIONS, "suspicions", "count", VERIFICATION, true,                                   \
+      "members a client suspected after suspect_after of silence (NaN when off)")              \
+    X(FALSE_SUSPICIONS, "false_suspicions", "count", VERIFICATION, true,                       \
+      "suspicions of a node neither crashed nor silent at the time (NaN when off)")            \
+    X(MEMBERS_SKIPPED, "members_skipped", "count", VERIFICATION, true,                         \
+      "committee members a phase closed without, as suspects, unjudged (NaN when off)")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

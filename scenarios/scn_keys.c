@@ -134,6 +134,8 @@ const scn_key_info scn__keys[] = {
     K("verification.commit_reveal", BOOL, "", "true", "", "commit before revealing"),
     K("verification.commit_timeout", DURATION, "", "2s", "", "the commit phase closes then"),
     K("verification.reveal_timeout", DURATION, "", "2s", "", "the reveal phase closes then"),
+    K("verification.suspect_after", DURATION, "", "off", "",
+      "a member silent this long in a phase is suspected; the client goes on without it"),
     K("verification.agreement", MAP, "", "maxabs 0.05 (sampling exact)", "",
       "agreement of activations before the last segment"),
     K("verification.final_agreement", MAP, "", "topk 1 (sampling exact)", "",

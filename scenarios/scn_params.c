@@ -388,6 +388,10 @@ static void params_verification(params_list *list, const scn_scenario *s)
                "verification.commit_timeout");
     params_add(list, params_duration(x->reveal_timeout_ns, v, sizeof(v)),
                "verification.reveal_timeout");
+    if (x->suspect_after_ns > 0) { /* off (the default) adds nothing: hashes stay. */
+        params_add(list, params_duration(x->suspect_after_ns, v, sizeof(v)),
+                   "verification.suspect_after");
+    }
     params_agreement(list, &x->agreement, "verification.agreement");
     params_agreement(list, &x->final_agreement, "verification.final_agreement");
     params_add(list, params_number(x->penalty, v, sizeof(v)), "verification.reputation.penalty");

@@ -373,6 +373,25 @@ static int verify_sizes(scn_check *check, const scn_node *section, scn_verificat
     return 0;
 }
 
+/* Failure detection: a silence shorter than both phase timeouts (longer
+ * would never fire before them). Absent or 0s: off. */
+static int verify_suspect_after(scn_check *check, const scn_node *section, scn_verification *v)
+{
+    const scn_node *node = scn__map_get(section, "suspect_after");
+    int rc = scn__get_duration(check, node, "verification.suspect_after", &v->suspect_after_ns);
+    if (rc != 0 || node == NULL) {
+        return rc;
+    }
+    if (v->suspect_after_ns > 0 &&
+        (v->suspect_after_ns >= v->commit_timeout_ns ||
+         v->suspect_after_ns >= v->reveal_timeout_ns)) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "verification.suspect_after must be shorter than commit_timeout and "
+                         "reveal_timeout");
+    }
+    return 0;
+}
+
 static int verify_timeouts(scn_check *check, const scn_node *section, scn_verification *v)
 {
     static const char *const names[] = {"commit_timeout", "reveal_timeout", "challenge_window",
@@ -391,7 +410,7 @@ static int verify_timeouts(scn_check *check, const scn_node *section, scn_verifi
             return scn__fail(check->error, SCN_ESCHEMA, node, "%s must be > 0", path);
         }
     }
-    return 0;
+    return verify_suspect_after(check, section, v);
 }
 
 /* sampling's echelon: a class name, whose nodes have identical hardware. */

@@ -486,6 +486,7 @@ static int network_create(sim_world *world)
     };
     int rc = net_create(&config, &world->network);
     util_free(uplink);
+    world->w.crash_view = world->network; /* false_suspicions: crashed or not */
     return rc == 0 ? 0 : WORLD_ENOMEM;
 }
 

@@ -212,6 +212,9 @@ typedef struct tb_summary {
     uint64_t compute_calls;          /* forward calls, and those the memory side timed */
     uint64_t memory_bound_calls;
     uint64_t failovers;              /* replays on a fresh route (workload.failover) */
+    uint64_t suspicions;             /* verification.suspect_after: members suspected */
+    uint64_t members_skipped;        /* and gone on without, unjudged */
+    bool suspecting;                 /* suspect_after is on */
     uint64_t native_flops;
     uint64_t referee_flops;
     double stake_slashed;

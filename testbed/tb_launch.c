@@ -303,6 +303,9 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->compute_calls += one->compute_calls;
     total->memory_bound_calls += one->memory_bound_calls;
     total->failovers += one->failovers;
+    total->suspicions += one->suspicions;
+    total->members_skipped += one->members_skipped;
+    total->suspecting = total->suspecting || one->suspecting;
     total->native_flops += one->native_flops;
     total->referee_flops += one->referee_flops;
     total->stake_slashed += one->stake_slashed;

@@ -760,6 +760,9 @@ static void proc_summarise(tb_proc *proc)
     proc->summary.compute_calls = result->compute_calls;
     proc->summary.memory_bound_calls = result->memory_bound_calls;
     proc->summary.failovers = result->failovers;
+    proc->summary.suspicions = result->suspicions;
+    proc->summary.members_skipped = result->members_skipped;
+    proc->summary.suspecting = result->suspecting;
     proc->summary.native_flops = result->native_flops;
     proc->summary.referee_flops = result->referee_flops;
     proc->summary.stake_slashed = result->stake_slashed;

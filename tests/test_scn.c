@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 77);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 78);
+    ck_assert_uint_eq(count, 80);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 81);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1793,6 +1793,12 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/105_draw_epoch_with_ledger.yaml", SCN_ESCHEMA, 9, 15,
      "verification.settlement: ledger settles at commit, not in request order: it cannot be "
      "combined with verification.draw_epoch"},
+    {"tests/bad/130_suspect_after_not_duration.yaml", SCN_ESCHEMA, 7, 18,
+     "verification.suspect_after: '-5ms' must not be negative"},
+    {"tests/bad/131_suspect_after_past_timeout.yaml", SCN_ESCHEMA, 8, 18,
+     "verification.suspect_after must be shorter than commit_timeout and reveal_timeout"},
+    {"tests/bad/132_suspect_after_without_protocol.yaml", SCN_ESCHEMA, 6, 3,
+     "verification.suspect_after needs a protocol other than none"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,

@@ -4,7 +4,8 @@
  * bisection; TEE attestation and a forged one; the zk cost model; the
  * economics (balances conserve money) and the rational adversary; a toy
  * protocol registered by the test itself, and the node's invariant check
- * stopping a run whose protocol invariant breaks. Each
+ * stopping a run whose protocol invariant breaks; failure detection
+ * (suspect_after) against crashed and slow members. Each
  * safety property is also broken on purpose, and the checker must fire. */
 #include <math.h>
 #include <signal.h>
@@ -680,6 +681,110 @@ START_TEST(test_verify_draw_epoch_holds_requests_for_settled_draws)
 }
 END_TEST
 
+/* ---- failure detection (verification.suspect_after) ---- */
+
+#define DETECT_FILE "scenarios/committee_crash_detect.yaml"
+
+static double detect_p50(const char *const *overrides, size_t count, world_result **out)
+{
+    world_result *result = test_sim_run_file(DETECT_FILE, overrides, count, 0);
+    double p50 = verify_metric(result, "request_latency_p50");
+    ck_assert(p50 > 0);
+    if (out != NULL) {
+        *out = result;
+    } else {
+        world_result_destroy(result);
+    }
+    return p50;
+}
+
+/* One server of each committee's three is down from 1 s on. Without
+ * detection every step waits out the 2 s commit deadline for it; with
+ * suspect_after each client waits 30 ms for it once, then goes on without
+ * it: the median stays within twice the crash-free one, and the crashed
+ * member, skipped, is not judged. */
+START_TEST(test_verify_detection_keeps_p50)
+{
+    const char *const none[] = {"faults.0.at=39s", "verification.suspect_after=0s"};
+    double base = detect_p50(none, 2, NULL);
+    const char *const off[] = {"verification.suspect_after=0s"};
+    world_result *result = NULL;
+    double slow = detect_p50(off, 1, &result);
+    ck_assert(isnan(verify_metric(result, "suspicions"))); /* off: no rows */
+    ck_assert_uint_gt(result->honest_penalised, 0);        /* the crashed member timed out */
+    world_result_destroy(result);
+    double fast = detect_p50(NULL, 0, &result);
+    printf("detection: p50 %.1f ms without a crash, %.1f ms crashed, %.1f ms detected\n",
+           base / 1e6, slow / 1e6, fast / 1e6);
+    ck_assert_msg(slow > 1e9, "without detection p50 waits out the commit timeout");
+    ck_assert_msg(fast < 2.0 * base, "detected p50 %.0f vs %.0f", fast, base);
+    ck_assert_double_gt(verify_metric(result, "suspicions"), 0);
+    ck_assert_double_eq(verify_metric(result, "false_suspicions"), 0);
+    ck_assert_double_gt(verify_metric(result, "members_skipped"), 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    uint64_t skipped = 0;
+    for (uint64_t i = 0; i < result->decision_count; i++) {
+        const world_decision_record *d = &result->decisions[i];
+        if (d->flags & WORLD_DECISION_SKIPPED) {
+            ck_assert_uint_eq(d->node_id, 2); /* only the crashed server */
+            ck_assert(!(d->flags & WORLD_DECISION_JUDGED));
+            skipped += 1;
+        }
+    }
+    ck_assert_double_eq((double)skipped, verify_metric(result, "members_skipped"));
+    world_result_destroy(result);
+}
+END_TEST
+
+/* An honest server slowed by 150 ms (no crash) is suspected: a false
+ * suspicion, visible as such, and each decision that went on without it
+ * leaves it unjudged -- never penalised for being suspected. Its next
+ * commit clears the suspicion, so it keeps being suspected afresh. */
+START_TEST(test_verify_detection_slow_honest_not_penalised)
+{
+    const char *const slow[] = {"faults.0.kind=delay", "faults.0.delay=150ms",
+                                "faults.0.nodes.ids=[3]"};
+    world_result *result = test_sim_run_file(DETECT_FILE, slow, 3, 0);
+    double suspicions = verify_metric(result, "suspicions");
+    double wrong = verify_metric(result, "false_suspicions");
+    printf("slow honest node: %.0f suspicions, %.0f false, %.0f members skipped\n", suspicions,
+           wrong, verify_metric(result, "members_skipped"));
+    ck_assert_double_gt(wrong, 1);
+    ck_assert_double_eq(wrong, suspicions);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    bool seen = false;
+    for (uint64_t i = 0; i < result->decision_count; i++) {
+        const world_decision_record *d = &result->decisions[i];
+        if ((d->flags & WORLD_DECISION_SKIPPED) && d->node_id == 3) {
+            ck_assert(!(d->flags & WORLD_DECISION_JUDGED));
+            seen = true;
+        }
+    }
+    ck_assert(seen);
+    ck_assert_double_ge(result->reputation[3], 1.0); /* never lowered */
+    world_result_destroy(result);
+}
+END_TEST
+
+/* suspect_after 0s is off: the same trace as without the key. */
+START_TEST(test_verify_detection_off_by_default)
+{
+    const char *const off[] = {"verification.suspect_after=0s"};
+    world_result *zero = test_sim_run_yaml("verify.yaml", verify_yaml, off, 1);
+    world_result *absent = verify_run(NULL, 0);
+    ck_assert_uint_eq(zero->trace_hash, absent->trace_hash);
+    ck_assert(isnan(verify_metric(absent, "suspicions")));
+    ck_assert(isnan(verify_metric(absent, "members_skipped")));
+    world_result_destroy(zero);
+    world_result_destroy(absent);
+    const char *const on[] = {"verification.suspect_after=100ms"};
+    world_result *detect = test_sim_run_yaml("verify.yaml", verify_yaml, on, 1);
+    ck_assert_double_eq(verify_metric(detect, "suspicions"), 0); /* nobody is down */
+    world_result_destroy(detect);
+}
+END_TEST
+
 Suite *test_verify_suite(void)
 {
     Suite *suite = suite_create("verify");
@@ -711,5 +816,11 @@ Suite *test_verify_suite(void)
     tcase_add_test(economics, test_verify_economics_conserve_balances);
     tcase_add_test(economics, test_verify_rational_adversary);
     suite_add_tcase(suite, economics);
+    TCase *detect = tcase_create("detect");
+    tcase_set_timeout(detect, 300);
+    tcase_add_test(detect, test_verify_detection_keeps_p50);
+    tcase_add_test(detect, test_verify_detection_slow_honest_not_penalised);
+    tcase_add_test(detect, test_verify_detection_off_by_default);
+    suite_add_tcase(suite, detect);
     return suite;
 }

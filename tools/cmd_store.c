@@ -381,6 +381,7 @@ static int store_decisions(met_db *db, int64_t run_id, const scn_scenario *scena
             .reputation_after = d->reputation_after,
             .stake_before = d->stake_before,
             .stake_after = d->stake_after,
+            .skipped = !result->suspecting ? -1 : (d->flags & WORLD_DECISION_SKIPPED) != 0,
         };
         if (met_decisions_add(db, run_id, &row, 1) != 0) {
             return -1;

@@ -286,7 +286,7 @@ typedef struct testbed_metric {
     double value;
 } testbed_metric;
 
-#define TESTBED_METRICS 27
+#define TESTBED_METRICS 29
 
 /* The run's percentiles of request durations: p50, p95, p99 of latency,
  * p50 of the first token, p50 and p99 of finality. */
@@ -392,6 +392,10 @@ static void testbed_metrics(const tb_summary *total, const testbed_quantiles *qu
                                                               (double)total->compute_calls
                                                         : NAN},
         {"failovers", (double)total->failovers},
+        /* Failure detection; false_suspicions needs the simulator's knowledge
+         * of who crashed, so the testbed does not write it. */
+        {"suspicions", total->suspecting ? (double)total->suspicions : NAN},
+        {"members_skipped", total->suspecting ? (double)total->members_skipped : NAN},
     };
     _Static_assert(sizeof(metrics) == TESTBED_METRICS * sizeof(testbed_metric),
                    "TESTBED_METRICS counts the metrics");

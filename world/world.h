@@ -202,6 +202,7 @@ typedef struct world_execution_record {
 #define WORLD_DECISION_EQUIVOCATED 0x08u /* signed two different votes */
 #define WORLD_DECISION_JUDGED 0x10u      /* got a verdict (then 'verdict') */
 #define WORLD_DECISION_ACCEPTED 0x20u    /* its output is the one the client accepted */
+#define WORLD_DECISION_SKIPPED 0x40u     /* suspected; a phase closed early without it */
 
 /* One member of one verified decision: the client settled a step on an
  * output (action SETTLE) or gave the committee up (ROUND). */
@@ -310,6 +311,11 @@ typedef struct world_result {
     uint64_t referee_flops;          /* the referee's re-executions in disputes */
     uint64_t disputes;
     uint64_t resamples;              /* fresh committees after a failure or timeout */
+    /* Failure detection (verification.suspect_after; else all 0). */
+    bool suspecting;                 /* suspect_after is on: the metrics below are rows */
+    uint64_t suspicions;             /* NODE_OBS_SUSPECT: a client suspected a member */
+    uint64_t false_suspicions;       /* of them, the suspect was neither crashed nor silent */
+    uint64_t members_skipped;        /* decisions' members skipped as suspects */
     util_hist finality;              /* submitted -> final (+ challenge window), completed */
     double *balance;                 /* node_count: stake plus fees and slashed shares earned */
     double fees_paid;                /* by clients, to members whose output was accepted */

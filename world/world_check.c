@@ -161,6 +161,12 @@ static double check_metric_value(const world_result *result, scn_metric metric)
         return result->vrf_selection ? (double)result->vrf_proofs_verified : NAN;
     case SCN_METRIC_VRF_PROOFS_REJECTED:
         return result->vrf_selection ? (double)result->vrf_proofs_rejected : NAN;
+    /* Only under verification.suspect_after: other runs keep their rows. */
+    case SCN_METRIC_SUSPICIONS: return result->suspecting ? (double)result->suspicions : NAN;
+    case SCN_METRIC_FALSE_SUSPICIONS:
+        return result->suspecting ? (double)result->false_suspicions : NAN;
+    case SCN_METRIC_MEMBERS_SKIPPED:
+        return result->suspecting ? (double)result->members_skipped : NAN;
     default: return world__ledger_metric(result, metric); /* NaN without a ledger */
     }
 }

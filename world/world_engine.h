@@ -118,6 +118,10 @@ typedef struct world_state {
     node_committee_state *committees;
     uint32_t *reveal_block_of;
     float *decoded;
+    uint32_t *suspects;              /* node_store.suspects (suspect_after; else NULL) */
+    /* The engine's network, to tell a crashed suspect from a live one
+     * (false_suspicions); NULL under a driver that cannot know (testbed). */
+    const struct net *crash_view;
     void *candidates;                /* cons_candidate per eligible server, by segment */
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
     struct world_capture_memo {      /* per segment: the last closed form computed */

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "world/world_int.h"
+#include "world/world_net.h"
 #include "util/alloc.h"
 #include "util/assert.h"
 #include "util/stats.h"
@@ -643,6 +644,19 @@ void world__serve_forget_executions(world_result *result, uint64_t request)
     }
 }
 
+/* A client suspected 'suspect': a false suspicion when the engine knows
+ * it was up and it was not playing silent (testbed: not counted). */
+static void serve_suspicion(world_state *world, uint32_t suspect)
+{
+    world_result *result = world->result;
+    ASSERT(suspect < world->node_count); /* A committee member the client drew. */
+    result->suspicions += 1;
+    if (world->crash_view != NULL && !net_is_crashed(world->crash_view, suspect) &&
+        world->store.behaviour_of[suspect] != NODE_BEHAVIOUR_SILENT) {
+        result->false_suspicions += 1;
+    }
+}
+
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
 {
     world_result *result = world->result;
@@ -702,6 +716,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         if (effect->segment < result->segment_count) {
             result->segments[request * result->segment_count + effect->segment].releases += 1;
         }
+    } else if (effect->observation == NODE_OBS_SUSPECT) {
+        serve_suspicion(world, (uint32_t)effect->value);
     } else if (effect->observation == NODE_OBS_FAILOVER) {
         result->requests[request].failovers += 1;
         result->failovers += 1;

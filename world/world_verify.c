@@ -230,6 +230,7 @@ void world__verify_record_decision(world_state *world, const node_decision *deci
         result->decisions = grown;
         result->decision_capacity = capacity;
     }
+    result->members_skipped += (uint64_t)__builtin_popcountll(decision->skipped);
     for (uint32_t j = 0; j < decision->member_count; j++) {
         uint32_t id = decision->members[j];
         ASSERT(id < world->node_count);
@@ -253,7 +254,8 @@ void world__verify_record_decision(world_state *world, const node_decision *deci
                                ((decision->revealed & bit) ? WORLD_DECISION_REVEALED : 0u) |
                                ((decision->equivocated & bit) ? WORLD_DECISION_EQUIVOCATED : 0u) |
                                (judged ? WORLD_DECISION_JUDGED : 0u) |
-                               (decision->accepted == j ? WORLD_DECISION_ACCEPTED : 0u)),
+                               (decision->accepted == j ? WORLD_DECISION_ACCEPTED : 0u) |
+                               ((decision->skipped & bit) ? WORLD_DECISION_SKIPPED : 0u)),
             .behaviour = world->store.behaviour_of[id],
             .reputation_before = result->reputation[id],
             .reputation_after = result->reputation[id],
@@ -411,6 +413,12 @@ static int verify_alloc(world_state *world)
     world->committees = util_calloc(requests, sizeof(node_committee_state));
     world->reveal_block_of = util_calloc(requests * segments * slots, sizeof(uint32_t));
     world->decoded = util_calloc(serving->output_floats, sizeof(float));
+    if (scenario->verification.suspect_after_ns > 0) {
+        world->suspects = util_calloc((size_t)n * NODE_SUSPECTS_MAX, sizeof(uint32_t));
+        if (world->suspects == NULL) {
+            return WORLD_ENOMEM;
+        }
+    }
     if (result->reputation == NULL || result->stake == NULL || result->balance == NULL ||
         result->behaviour_of == NULL || world->behaviour_now == NULL ||
         world->behaviour_scale == NULL || world->gain_of == NULL || world->identities == NULL ||
@@ -570,6 +578,7 @@ static void verify_serving(world_state *world)
     serving->commit_reveal = serving->protocol->commit_reveal(&serving->protocol_params);
     serving->commit_timeout_ns = v->commit_timeout_ns;
     serving->reveal_timeout_ns = v->reveal_timeout_ns;
+    serving->suspect_after_ns = v->suspect_after_ns;
     serving->vote_bytes = serving->protocol->vote_bytes;
     serving->evidence_bytes = serving->protocol->evidence_bytes(&serving->protocol_params);
     const cons_protocol_ops *ops = serving->protocol;
@@ -589,6 +598,7 @@ int world__verify_build(world_state *world)
     world->final_agreement = verify_rule(&v->final_agreement);
     verify_serving(world);
     world->result->verified = true;
+    world->result->suspecting = v->suspect_after_ns > 0;
     int rc = verify_alloc(world);
     if (rc == 0) {
         verify_ledger(world);
@@ -637,6 +647,7 @@ int world__verify_build(world_state *world)
     world->store.committees = world->committees;
     world->store.reveal_block_of = world->reveal_block_of;
     world->store.decoded = world->decoded;
+    world->store.suspects = world->suspects;
     size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
                      (size_t)world->serving.committee * serving->output_floats * sizeof(float);
     size_t reveal = sizeof(uint32_t) + NODE_SALT_BYTES +
@@ -687,6 +698,7 @@ void world__verify_destroy(world_state *world)
     util_free(world->committees);
     util_free(world->reveal_block_of);
     util_free(world->decoded);
+    util_free(world->suspects);
 }
 
 /* ---- the checkers and the metrics ---- */
