@@ -284,7 +284,7 @@ static void on_ready(void *context, const uint16_t *http_ports, uint32_t count)
 {
     const testbed_context *run = context;
     const testbed_options *options = run->options;
-    char path[4096];
+    char path[4200];
     FILE *file = NULL;
     char target[4096];
     snprintf(target, sizeof(target), "%s", options->ports_file != NULL ? options->ports_file : "");
