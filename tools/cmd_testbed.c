@@ -962,6 +962,7 @@ int tool_testbed_main(int argc, char **argv)
     if (code == TOOL_EXIT_OK && options->netns) {
         testbed_signals();
         code = tool_netns_testbed(argc, argv, &options->hosts, &testbed_stop);
+        code = testbed_stop != 0 ? 128 + testbed_stop : code; /* as a shell expects */
     } else if (code == TOOL_EXIT_OK) {
         testbed_context run = {options, scenario, NULL, NULL, 0, false};
         run.db_path = options->db != NULL ? options->db : scenario->output.db;
