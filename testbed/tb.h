@@ -1,5 +1,6 @@
 /* tb.h -- the testbed: the simulator's nodes in real time over real TCP.
- * Node processes on 127.0.0.1 each host a share of a scenario's nodes
+ * Node processes on 127.0.0.1 (or on the hosts of a hosts file, tb_hosts)
+ * each host a share of a scenario's nodes
  * (node id % processes) in a libevent loop; the world they run is built by
  * sim/ (world_host), so placement, serving and committees are the
  * simulator's; frame keys are the testbed's own. Between processes travel frames (this header's codec):

@@ -5,7 +5,10 @@
  * writes its own rows (its nodes; its clients' requests, segments,
  * divergence and violations) when it stops -- the launcher stops them one at
  * a time -- and the launcher writes the run, the messages table summed over
- * processes, the crash faults it applied and the run-level metrics. */
+ * processes, the crash faults it applied and the run-level metrics. Across
+ * hosts (--hosts) host 0's launcher writes the run and adds the counters the
+ * other hosts leave in the deployment directory; --netns (tool_netns.c)
+ * runs every host in a network namespace of this machine. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -25,7 +28,8 @@
 static const char testbed_usage[] =
     "usage: infersim testbed FILE [options]\n"
     "\n"
-    "Runs the scenario's nodes as real processes on 127.0.0.1: frames over TCP,\n"
+    "Runs the scenario's nodes as real processes on 127.0.0.1 (or across hosts,\n"
+    "below): frames over TCP,\n"
     "real timers, an HTTP API per process (GET /status, GET /metrics,\n"
     "POST /v1/infer, POST /admin/...). The scenario's workload is replayed in real\n"
     "time and its faults applied (crash = kill -9 and restart of the processes\n"

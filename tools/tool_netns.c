@@ -54,6 +54,8 @@ static int netns_ip(bool quiet, const char *const *args)
             }
         }
         execvp("ip", (char *const *)argv);
+        execv("/usr/sbin/ip", (char *const *)argv); /* root's PATH may lack sbin */
+        execv("/sbin/ip", (char *const *)argv);
         _exit(127);
     }
     int status = 0;
