@@ -907,6 +907,22 @@ static int testbed_follow(testbed_context *run, const testbed_options *options)
     return testbed_launch(run, options);
 }
 
+/* A deployment's params rows: how many hosts, and each one's line. */
+static int hosts_params(testbed_context *run, const testbed_options *options)
+{
+    char key[64], value[192];
+    snprintf(value, sizeof(value), "%u", options->hosts.count);
+    int rc = met_param_set(run->db, run->run_id, "testbed.hosts", value);
+    for (uint32_t h = 0; rc == 0 && h < options->hosts.count; h++) {
+        const tb_host *host = &options->hosts.hosts[h];
+        snprintf(key, sizeof(key), "testbed.host.%u", h);
+        snprintf(value, sizeof(value), "%s:%u-%u", host->name, host->port_first,
+                 host->port_last);
+        rc = met_param_set(run->db, run->run_id, key, value);
+    }
+    return rc;
+}
+
 /* The one host, or host 0 of a deployment: begins the run (and announces
  * it to the other hosts), launches, finishes it. */
 static int testbed_lead(testbed_context *run, const testbed_options *options)
@@ -930,6 +946,10 @@ static int testbed_lead(testbed_context *run, const testbed_options *options)
     }
     char text[32];
     int length = snprintf(text, sizeof(text), "%lld\n", (long long)run->run_id);
+    if (code == TOOL_EXIT_OK && deployed && hosts_params(run, options) != 0) {
+        fprintf(stderr, "infersim testbed: %s: %s\n", run->db_path, met_db_errmsg(run->db));
+        code = TOOL_EXIT_INTERNAL;
+    }
     if (code == TOOL_EXIT_OK && deployed &&
         tb_deploy_put(options->deploy_dir, "run", text, (size_t)length) != 0) {
         fprintf(stderr, "infersim testbed: cannot write %s/run: %s\n", options->deploy_dir,
