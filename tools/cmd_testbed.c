@@ -377,7 +377,7 @@ static bool span_quantiles(testbed_context *run, met_span span, uint64_t window_
 /* Exact percentiles from the stored requests rows, as the simulator's;
  * when rows are missing, the processes' merged histograms (bucket edges,
  * within about 1 %), said on stderr. */
-static void testbed_quantiles_read(testbed_context *run, const tb_summary *total,
+static bool testbed_quantiles_read(testbed_context *run, const tb_summary *total,
                                    testbed_quantiles *out)
 {
     static const double latency_q[3] = {0.50, 0.95, 0.99};
@@ -392,7 +392,7 @@ static void testbed_quantiles_read(testbed_context *run, const tb_summary *total
         span_quantiles(run, MET_SPAN_FIRST_TOKEN, 0, total->first_token.total_count, median,
                        &out->first_token, 1);
     if (exact) {
-        return;
+        return true;
     }
     fprintf(stderr, "infersim testbed: requests rows are missing; the percentiles are the "
                     "processes' merged histograms (within about 1 %%)\n");
@@ -402,6 +402,7 @@ static void testbed_quantiles_read(testbed_context *run, const tb_summary *total
     out->first_token = util_hist_metric(&total->first_token, 0.50);
     out->finality[0] = util_hist_metric(&total->finality, 0.50);
     out->finality[1] = util_hist_metric(&total->finality, 0.99);
+    return false;
 }
 
 /* The run-level metrics a testbed run measures (NaN: not defined). */
@@ -690,7 +691,11 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
                           const tb_summary *total, double wall_s, uint32_t missing)
 {
     testbed_quantiles quantiles;
-    testbed_quantiles_read(run, total, &quantiles);
+    bool rows_whole = testbed_quantiles_read(run, total, &quantiles);
+    /* Across hosts, rows no process lost with its life are missing because
+     * a host could not write them: the run is incomplete. */
+    bool rows_lost = options->hosts_file != NULL && !rows_whole && total->lives_died == 0 &&
+                     total->lives_lost == 0 && missing == 0;
     testbed_metric metrics[TESTBED_METRICS];
     testbed_metrics(total, &quantiles, wall_s, metrics);
     int stored = rc == 0 && missing == 0 ? store_totals(run, total, metrics) : 0;
@@ -712,13 +717,20 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
                             ? NULL
                         : failed > 0 ? "failed"
                                      : "passed";
-    const char *status = rc != 0 || missing != 0 || stored != 0 || run->write_error ? "failed"
-                         : testbed_stop != 0                                        ? "aborted"
-                                                                                    : "completed";
+    bool incomplete = missing != 0 || rows_lost;
+    const char *status = rc != 0 || incomplete || stored != 0 || run->write_error ? "failed"
+                         : testbed_stop != 0                                      ? "aborted"
+                                                                                  : "completed";
     char error[160];
-    snprintf(error, sizeof(error), "host %u sent no summary: its counters are missing", missing);
-    met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0, check,
-                             rc != 0 ? tb_strerror(rc) : missing != 0 ? error : NULL};
+    snprintf(error, sizeof(error), "%s",
+             rows_lost ? "requests rows of some hosts' processes are missing" : "");
+    if (missing != 0) {
+        snprintf(error, sizeof(error), "host %u sent no summary: its counters are missing",
+                 missing);
+    }
+    met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0,
+                             incomplete ? NULL : check,
+                             rc != 0 ? tb_strerror(rc) : incomplete ? error : NULL};
     met_run_finish(run->db, run->run_id, status, &totals);
     testbed_print(run, options, status, total, wall_s);
     if (rc == TB_ESYS && options->base_port != 0) {
@@ -727,7 +739,7 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
                 strerror(errno));
         return TOOL_EXIT_USAGE;
     }
-    if (rc != 0 || missing != 0) {
+    if (rc != 0 || incomplete) {
         fprintf(stderr, "infersim testbed: %s\n", rc != 0 ? tb_strerror(rc) : error);
         return TOOL_EXIT_INTERNAL;
     }
@@ -920,7 +932,8 @@ static int hosts_params(testbed_context *run, const testbed_options *options)
                  host->port_last);
         rc = met_param_set(run->db, run->run_id, key, value);
     }
-    return rc;
+    /* Committed now: an open batch would lock every process out. */
+    return rc == 0 ? met_flush(run->db) : rc;
 }
 
 /* The one host, or host 0 of a deployment: begins the run (and announces
