@@ -150,7 +150,8 @@ static int hosts_line(hosts_cursor *cursor, const char *text, size_t begin, size
     for (size_t i = begin; i < end; i++) {
         colon = text[i] == ':' ? text + i : colon; /* the last one */
         if (text[i] == ' ' || text[i] == '\t') {
-            return hosts_fail(cursor, i - line_start + 1, "unexpected blank inside host:first-last");
+            return hosts_fail(cursor, i - line_start + 1,
+                              "unexpected blank inside host:first-last");
         }
     }
     if (colon == NULL) {

@@ -423,7 +423,8 @@ static int launch_keys_exchange(launch_state *state, tb_keys *keys)
             fprintf(stderr, "infersim testbed: host %u (%s) published no keys (%s/%s) within "
                             "%.0f s: is it started, with the same hosts file and deployment "
                             "directory?\n",
-                    h, hosts->hosts[h].name, config->deploy_dir, name, (double)config->wait_ns / 1e9);
+                    h, hosts->hosts[h].name, config->deploy_dir, name,
+                    (double)config->wait_ns / 1e9);
             return TB_EHOST;
         }
         int rc = tb_keys_roster_take(keys, config->deploy_dir, name, keys_owned, &theirs, why,

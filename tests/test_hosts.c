@@ -284,8 +284,10 @@ START_TEST(test_hosts_netns_deployment_runs_every_request)
     free(rows);
     rows = test_db_query(db, "SELECT key, value FROM params WHERE key LIKE 'testbed.host%' "
                              "ORDER BY key");
-    ck_assert_str_eq(rows, "testbed.host.0|10.77.0.1:7000-7003\ntestbed.host.1|10.77.0.2:7000-7003\n"
-                           "testbed.host.2|10.77.0.3:7000-7005\ntestbed.hosts|3\n");
+    ck_assert_str_eq(rows, "testbed.host.0|10.77.0.1:7000-7003\n"
+                           "testbed.host.1|10.77.0.2:7000-7003\n"
+                           "testbed.host.2|10.77.0.3:7000-7005\n"
+                           "testbed.hosts|3\n");
     free(rows);
     ck_assert_ptr_nonnull(strstr(test_dir_read(dir, "ports.2"), "http://10.77.0.3:7005"));
     test_dir_remove(dir);
