@@ -58,7 +58,11 @@ _infersim()
     --seed | --seeds | --runs | --jobs | --run | --sweep | --nodes | --processes | \
         --requests | --concurrency | --rate | --timeout | --duration | --chunk | \
         --chunks | --throttle | --replay | --base-port | --http-requests | --url | \
-        --metric | --x | --threads)
+        --metric | --x | --threads | --host-index | --wait)
+        return 0
+        ;;
+    --deploy-dir | --keys)
+        COMPREPLY=($(compgen -d -- "$cur"))
         return 0
         ;;
     esac

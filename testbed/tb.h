@@ -1,5 +1,6 @@
 /* tb.h -- the testbed: the simulator's nodes in real time over real TCP.
- * Node processes on 127.0.0.1 each host a share of a scenario's nodes
+ * Node processes on 127.0.0.1 (or on the hosts of a hosts file, tb_hosts)
+ * each host a share of a scenario's nodes
  * (node id % processes) in a libevent loop; the world they run is built by
  * sim/ (world_host), so placement, serving and committees are the
  * simulator's; frame keys are the testbed's own. Between processes travel frames (this header's codec):
@@ -61,6 +62,7 @@
 #define TB_EREPLAY -8      /* authentic but seen before, too old, or sent before we started */
 #define TB_EKEYS -9        /* a key file is missing, unreadable or malformed */
 #define TB_REJECT_REASONS 9 /* tb_summary.rejected[-code], codes down to TB_EREPLAY */
+#define TB_EHOST -10       /* another host of a deployment did not answer */
 
 /* The decoder's verdict when the frame is not complete yet. */
 #define TB_FRAME_PARTIAL 1
@@ -138,6 +140,18 @@ void tb_keys_remove(const char *dir, uint32_t node_count);
 int tb_keys_load(tb_keys *keys, const char *dir, uint32_t node_count, bool signing,
                  bool (*hosts)(void *context, uint32_t node_id), void *context, char *why,
                  size_t why_size);
+
+/* Writes the public keys of 'keys' in the roster format to DIR/NAME, under
+ * a temporary name first (readers see all of it or nothing): a host's
+ * part of a deployment's roster. Returns 0 or TB_ESYS. */
+int tb_keys_roster_put(const tb_keys *keys, const char *dir, const char *name);
+
+/* Reads the roster DIR/NAME (untrusted; exactly keys->node_count nodes)
+ * and copies the public keys of the nodes 'take' selects into 'keys'.
+ * Returns 0 or TB_EKEYS with a reason in why[why_size]. */
+int tb_keys_roster_take(tb_keys *keys, const char *dir, const char *name,
+                        bool (*take)(void *context, uint32_t node_id), void *context, char *why,
+                        size_t why_size);
 
 /* Starts this holder's session at 'now_ns' (CLOCK_MONOTONIC, > 0): frames
  * it sends carry that session. Frames sent before 'fresh_after_ns' are
@@ -274,6 +288,11 @@ struct tb_process_config {
     uint32_t process_count;
     uint16_t peer_ports[TB_PROCESSES_MAX];
     uint16_t http_ports[TB_PROCESSES_MAX];
+    uint32_t addresses[TB_PROCESSES_MAX]; /* IPv4 of each process's host, network byte
+                                      * order; 0: 127.0.0.1 (one host) */
+    uint64_t wire_offset_ns;         /* added to CLOCK_MONOTONIC for the clock frames
+                                      * carry (session, sent_ns, fresh_after): 0 on one
+                                      * host; CLOCK_REALTIME's offset across hosts */
     int peer_fd;                     /* listening socket for frames (inherited) */
     int http_fd;                     /* listening socket for HTTP (inherited) */
     uint64_t epoch_ns;               /* CLOCK_MONOTONIC at the run's start */
@@ -306,6 +325,65 @@ int tb_process_run(const tb_process_config *config);
  * process's HTTP ids. */
 uint64_t tb_extra_requests(const tb_process_config *config);
 
+/* ---- deployment over hosts (tb_hosts.c) ---- */
+
+/* A hosts file: one `host:first-last` a line (blank lines and `#`
+ * comments allowed). The host is an IPv4 address or a name resolved to
+ * one; each process takes two ports of its host's range (frames, then
+ * HTTP), so a range holds an even count. Processes are numbered in file
+ * order: host 0 runs processes 0 .. k0-1, host 1 the next, and node i runs
+ * in process i % (all processes), as on one host. */
+typedef struct tb_host {
+    char name[128];                  /* as written */
+    uint32_t address;                /* IPv4, network byte order */
+    uint16_t port_first;
+    uint16_t port_last;
+    uint32_t process_first;
+    uint32_t process_count;
+} tb_host;
+
+typedef struct tb_hosts {
+    uint32_t count;
+    uint32_t process_count;          /* over all hosts, <= TB_PROCESSES_MAX */
+    tb_host hosts[TB_PROCESSES_MAX];
+} tb_hosts;
+
+/* Parses text[size] (untrusted), read from 'path' (for messages). Returns
+ * 0, or TB_EINVAL with "path:line:col: message" in why[why_size]. Never
+ * asserts on the bytes. Names are resolved (getaddrinfo, IPv4). */
+int tb_hosts_parse(const char *path, const char *text, size_t size, tb_hosts *out, char *why,
+                   size_t why_size);
+
+/* Reads and parses the file 'path'. Same returns; a file that cannot be
+ * read is TB_EINVAL with "path: reason". */
+int tb_hosts_load(const char *path, tb_hosts *out, char *why, size_t why_size);
+
+/* The host that runs 'process' (< hosts->process_count). */
+uint32_t tb_hosts_host_of(const tb_hosts *hosts, uint32_t process);
+
+/* The deployment directory: where the hosts of one deployment meet, on
+ * storage they share (NFS, or one machine's disk for namespaces). Host I
+ * writes `roster-I` (its nodes' public keys; their secrets never leave it)
+ * and, when it is done, `summary-I` (its counters); host 0 writes `run`
+ * (the run id every host's processes write their rows into). Every file is
+ * written under a temporary name and renamed: a reader sees all of it or
+ * nothing. */
+
+/* Writes 'bytes' to DIR/NAME atomically. Returns 0 or TB_ESYS. */
+int tb_deploy_put(const char *dir, const char *name, const void *bytes, size_t size);
+
+/* Waits until DIR/NAME exists (or *stop), at most 'wait_ns', then reads
+ * at most 'capacity' bytes of it. Returns the bytes read, or -1 when it did
+ * not appear in time (or cannot be read). */
+long tb_deploy_get(const char *dir, const char *name, uint64_t wait_ns,
+                   volatile sig_atomic_t *stop, void *bytes, size_t capacity);
+
+/* Whether DIR/NAME exists. */
+bool tb_deploy_exists(const char *dir, const char *name);
+
+/* Adds one summary's counters into 'total'. Cannot fail. */
+void tb_summary_add(tb_summary *total, const tb_summary *one);
+
 /* ---- the launcher ---- */
 
 typedef struct tb_launch_config {
@@ -320,6 +398,16 @@ typedef struct tb_launch_config {
     uint64_t run_ns;                 /* stop after this (0: the scenario's duration) */
     uint16_t base_port;              /* 0: ephemeral ports */
     size_t frame_max;
+    /* Deployment over hosts: NULL runs every process on 127.0.0.1. Else
+     * this launcher runs host 'host_index''s processes only, listening on
+     * its address and ports; its nodes' keys are drawn here, their public
+     * halves exchanged through 'deploy_dir' (every host's roster part is
+     * awaited at most 'wait_ns'), and every other host's processes must
+     * accept a connection before traffic starts. */
+    const tb_hosts *hosts;
+    uint32_t host_index;
+    const char *deploy_dir;
+    uint64_t wait_ns;
     void (*on_stop)(void *context, const tb_process_config *config, const world_result *result,
                     const tb_summary *summary);
     void *context;
@@ -333,7 +421,8 @@ typedef struct tb_launch_config {
 /* Starts the processes, applies crash faults (kill -9 and restart) in
  * real time, waits for the run's time or *stop, stops the processes one by
  * one (each calls on_stop in turn) and reaps them all. Returns 0 or a
- * TB_E* code. */
+ * TB_E* code; across hosts, TB_EHOST when another host's keys did not come
+ * or its processes cannot be reached (said on stderr). */
 int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop,
               tb_summary *total_out);
 

@@ -110,6 +110,9 @@ typedef struct tb_proc {
 
 /* tb_node.c */
 uint64_t tb__now_ns(const tb_proc *proc);
+/* The clock frames carry at run time 'now_ns': CLOCK_MONOTONIC plus the
+ * wire offset (tb_process_config). */
+uint64_t tb__wire_ns(const tb_proc *proc, uint64_t now_ns);
 bool tb__hosts(const tb_proc *proc, uint32_t node_id);
 /* Carries out a node's SEND and TIMER effects and answers finished HTTP
  * requests. 'outbox' is the host's, valid until the next host call. */

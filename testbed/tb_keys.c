@@ -151,10 +151,8 @@ static int file_close_checked(FILE *file)
     return fclose(file) != 0 || failed ? TB_ESYS : 0;
 }
 
-static int write_roster(const tb_keys *keys, const char *dir)
+static int write_roster_to(const tb_keys *keys, const char *path)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/roster", dir);
     FILE *file = fopen(path, "w");
     if (file == NULL) {
         return TB_ESYS;
@@ -168,6 +166,28 @@ static int write_roster(const tb_keys *keys, const char *dir)
         fputc('\n', file);
     }
     return file_close_checked(file);
+}
+
+static int write_roster(const tb_keys *keys, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/roster", dir);
+    return write_roster_to(keys, path);
+}
+
+int tb_keys_roster_put(const tb_keys *keys, const char *dir, const char *name)
+{
+    char path[4096], temporary[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(temporary, sizeof(temporary), "%s.tmp.%ld", path, (long)getpid());
+    int rc = write_roster_to(keys, temporary);
+    if (rc == 0 && rename(temporary, path) != 0) {
+        rc = TB_ESYS;
+    }
+    if (rc != 0) {
+        unlink(temporary);
+    }
+    return rc;
 }
 
 static int write_secret(const tb_keys *keys, const char *dir, uint32_t node_id)
@@ -227,10 +247,13 @@ static int keys_fail(char *why, size_t why_size, const char *path, const char *m
     return TB_EKEYS;
 }
 
-static int read_roster(tb_keys *keys, const char *dir, char *why, size_t why_size)
+/* Reads the roster at 'path' into the public keys of the nodes 'take'
+ * selects (NULL: all). */
+static int read_roster_from(tb_keys *keys, const char *path, bool (*take)(void *, uint32_t),
+                            void *context, char *why, size_t why_size)
 {
-    char path[4096], line[KEYS_LINE_MAX];
-    snprintf(path, sizeof(path), "%s/roster", dir);
+    char line[KEYS_LINE_MAX];
+    uint8_t sign_public[UTIL_SIGN_PUBLIC_KEY_BYTES], kx_public[UTIL_KX_PUBLIC_KEY_BYTES];
     FILE *file = fopen(path, "r");
     if (file == NULL) {
         return keys_fail(why, why_size, path, strerror(errno));
@@ -251,14 +274,33 @@ static int read_roster(tb_keys *keys, const char *dir, char *why, size_t why_siz
             break;
         }
         at += strlen(prefix);
-        if (!skip_space(&at) || !hex_get(&at, keys->sign_public[i], UTIL_SIGN_PUBLIC_KEY_BYTES) ||
-            !skip_space(&at) || !hex_get(&at, keys->kx_public[i], UTIL_KX_PUBLIC_KEY_BYTES) ||
+        if (!skip_space(&at) || !hex_get(&at, sign_public, UTIL_SIGN_PUBLIC_KEY_BYTES) ||
+            !skip_space(&at) || !hex_get(&at, kx_public, UTIL_KX_PUBLIC_KEY_BYTES) ||
             !at_line_end(at)) {
             rc = keys_fail(why, why_size, path, "a node's line is malformed");
+        } else if (take == NULL || take(context, i)) {
+            memcpy(keys->sign_public[i], sign_public, sizeof(sign_public));
+            memcpy(keys->kx_public[i], kx_public, sizeof(kx_public));
         }
     }
     fclose(file);
     return rc;
+}
+
+static int read_roster(tb_keys *keys, const char *dir, char *why, size_t why_size)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/roster", dir);
+    return read_roster_from(keys, path, NULL, NULL, why, why_size);
+}
+
+int tb_keys_roster_take(tb_keys *keys, const char *dir, const char *name,
+                        bool (*take)(void *context, uint32_t node_id), void *context, char *why,
+                        size_t why_size)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return read_roster_from(keys, path, take, context, why, why_size);
 }
 
 static int read_secret(tb_keys *keys, const char *dir, uint32_t node_id, char *why,

@@ -49,6 +49,7 @@ typedef struct launch_state {
     tb_snapshot *snapshots;          /* shared with the children: one per process */
     tb_settled settled;              /* verification.draw_epoch: the shared log */
     tb_summary lost;                 /* lives that ended without a summary, summed */
+    volatile sig_atomic_t *stop;     /* the caller's stop flag, or NULL */
     char run_dir[4096];              /* the private key directory we made, or "" */
 } launch_state;
 
@@ -59,7 +60,8 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
-static int listen_on(uint16_t port, uint16_t *port_out)
+/* A listening socket on 'address' (network byte order; 0: 127.0.0.1). */
+static int listen_on(uint32_t address_ipv4, uint16_t port, uint16_t *port_out)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -70,7 +72,7 @@ static int listen_on(uint16_t port, uint16_t *port_out)
     struct sockaddr_in address;
     memset(&address, 0, sizeof(address));
     address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_addr.s_addr = address_ipv4 != 0 ? address_ipv4 : htonl(INADDR_LOOPBACK);
     address.sin_port = htons(port);
     socklen_t length = sizeof(address);
     if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0 || listen(fd, 128) != 0 ||
@@ -81,6 +83,17 @@ static int listen_on(uint16_t port, uint16_t *port_out)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     *port_out = ntohs(address.sin_port);
     return fd;
+}
+
+/* Whether this launcher runs process p (across hosts: its host's only). */
+static bool launch_local(const launch_state *state, uint32_t p)
+{
+    const tb_hosts *hosts = state->config->hosts;
+    if (hosts == NULL) {
+        return true;
+    }
+    const tb_host *host = &hosts->hosts[state->config->host_index];
+    return p >= host->process_first && p < host->process_first + host->process_count;
 }
 
 static void child_on_stop(void *context, const tb_process_config *config,
@@ -206,8 +219,6 @@ static bool child_reap(launch_child *child, tb_summary *summary_out, uint64_t de
     return read;
 }
 
-static void summary_add(tb_summary *total, const tb_summary *one);
-
 /* Process p's life ended without its summary (killed, or dead before it
  * could write one): what it published last counts instead. */
 static void life_lost(launch_state *state, uint32_t p, bool died)
@@ -220,7 +231,7 @@ static void life_lost(launch_state *state, uint32_t p, bool died)
     const tb_snapshot *snapshot = &state->snapshots[p];
     uint32_t current = atomic_load_explicit(&snapshot->current, memory_order_acquire);
     ASSERT(current <= 1); /* Written only by our own children's code. */
-    summary_add(&state->lost, &snapshot->slots[current]);
+    tb_summary_add(&state->lost, &snapshot->slots[current]);
 }
 
 static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64_t t_ns)
@@ -230,8 +241,8 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
     crash_processes(state, index, hit, &nodes);
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
-        if (!hit[p]) {
-            continue;
+        if (!hit[p] || !launch_local(state, p)) {
+            continue; /* Another host crashes its own processes, at the same instant. */
         }
         if (!ending && !child->down && child->pid > 0) {
             kill(child->pid, SIGKILL);
@@ -282,7 +293,7 @@ static void fault_schedule(launch_state *state, uint64_t now, uint8_t *done)
     }
 }
 
-static void summary_add(tb_summary *total, const tb_summary *one)
+void tb_summary_add(tb_summary *total, const tb_summary *one)
 {
     total->frames_in += one->frames_in;
     total->frames_out += one->frames_out;
@@ -349,7 +360,7 @@ static void stop_all(launch_state *state, tb_summary *total)
         /* The summary is read while the child writes it (it may exceed a
          * pipe's buffer), then the child is reaped. */
         if (summary != NULL && child_reap(child, summary, deadline)) {
-            summary_add(total, summary);
+            tb_summary_add(total, summary);
         } else {
             life_lost(state, p, true); /* It died before it could write one. */
         }
@@ -368,8 +379,130 @@ static void stop_all(launch_state *state, tb_summary *total)
     }
 }
 
+/* Whether node 'node_id' runs on host 'host' (its process's host). */
+typedef struct keys_owner {
+    const tb_hosts *hosts;
+    uint32_t host;
+} keys_owner;
+
+static bool keys_owned(void *context, uint32_t node_id)
+{
+    const keys_owner *owner = context;
+    return tb_hosts_host_of(owner->hosts, node_id % owner->hosts->process_count) == owner->host;
+}
+
+/* Across hosts: keeps only this host's nodes' secrets, publishes their
+ * public keys as DIR/roster-I and takes every other host's part of the
+ * roster from DIR/roster-J, waiting for it. */
+static int launch_keys_exchange(launch_state *state, tb_keys *keys)
+{
+    const tb_launch_config *config = state->config;
+    const tb_hosts *hosts = config->hosts;
+    keys_owner mine = {hosts, config->host_index};
+    for (uint32_t i = 0; i < keys->node_count; i++) {
+        if (!keys_owned(&mine, i)) {
+            util_memzero(keys->sign_secret[i], sizeof(keys->sign_secret[i]));
+            util_memzero(keys->kx_secret[i], sizeof(keys->kx_secret[i]));
+            memset(keys->sign_public[i], 0, sizeof(keys->sign_public[i]));
+            memset(keys->kx_public[i], 0, sizeof(keys->kx_public[i]));
+            keys->slot_of[i] = UINT32_MAX;
+        }
+    }
+    char name[32], why[512];
+    snprintf(name, sizeof(name), "roster-%u", config->host_index);
+    if (tb_keys_roster_put(keys, config->deploy_dir, name) != 0) {
+        fprintf(stderr, "infersim testbed: cannot write %s/%s: %s\n", config->deploy_dir, name,
+                strerror(errno));
+        return TB_ESYS;
+    }
+    for (uint32_t h = 0; h < hosts->count; h++) {
+        keys_owner theirs = {hosts, h};
+        char probe[1];
+        snprintf(name, sizeof(name), "roster-%u", h);
+        if (h == config->host_index) {
+            continue;
+        }
+        if (tb_deploy_get(config->deploy_dir, name, config->wait_ns, state->stop, probe,
+                          sizeof(probe)) < 0) {
+            fprintf(stderr, "infersim testbed: host %u (%s) published no keys (%s/%s) within "
+                            "%.0f s: is it started, with the same hosts file and deployment "
+                            "directory?\n",
+                    h, hosts->hosts[h].name, config->deploy_dir, name,
+                    (double)config->wait_ns / 1e9);
+            return TB_EHOST;
+        }
+        int rc = tb_keys_roster_take(keys, config->deploy_dir, name, keys_owned, &theirs, why,
+                                     sizeof(why));
+        if (rc != 0) {
+            fprintf(stderr, "infersim testbed: host %u: %s\n", h, rc == TB_EKEYS ? why
+                                                                             : tb_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Connects to process p's frame port within 'deadline_ns' (monotonic),
+ * retrying while it refuses. Returns 0 or the last errno. */
+static int probe_process(const launch_state *state, uint32_t p, uint64_t deadline_ns)
+{
+    int error = ETIMEDOUT;
+    while (monotonic_ns() < deadline_ns && !(state->stop != NULL && *state->stop)) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            return errno;
+        }
+        struct sockaddr_in address;
+        memset(&address, 0, sizeof(address));
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = state->base.addresses[p];
+        address.sin_port = htons(state->base.peer_ports[p]);
+        error = connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0 ? 0 : errno;
+        if (error == EINPROGRESS) {
+            struct pollfd poll_fd = {fd, POLLOUT, 0};
+            uint64_t left_ms = (deadline_ns - monotonic_ns()) / 1000000u + 1;
+            socklen_t length = sizeof(error);
+            error = poll(&poll_fd, 1, (int)(left_ms < 1000 ? left_ms : 1000)) == 1 &&
+                            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0
+                        ? error
+                        : ETIMEDOUT;
+        }
+        close(fd);
+        if (error == 0) {
+            return 0;
+        }
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+    }
+    return error;
+}
+
+/* Across hosts: every other host's processes accept a connection before
+ * any traffic starts (they listen before they publish their keys). */
+static int launch_probe(launch_state *state)
+{
+    const tb_launch_config *config = state->config;
+    uint64_t deadline = monotonic_ns() + config->wait_ns;
+    for (uint32_t p = 0; p < config->process_count; p++) {
+        if (launch_local(state, p)) {
+            continue;
+        }
+        int error = probe_process(state, p, deadline);
+        if (error != 0) {
+            uint32_t h = tb_hosts_host_of(config->hosts, p);
+            fprintf(stderr, "infersim testbed: host %u (%s) unreachable: process %u at port "
+                            "%u: %s\n",
+                    h, config->hosts->hosts[h].name, p, state->base.peer_ports[p],
+                    strerror(error));
+            return TB_EHOST;
+        }
+    }
+    return 0;
+}
+
 /* The key directory the children read: the caller's, or fresh keys in a
- * private run directory. */
+ * private run directory (across hosts: this host's nodes' secrets and the
+ * roster gathered from every host). */
 static int launch_keys(launch_state *state)
 {
     const tb_launch_config *config = state->config;
@@ -386,6 +519,9 @@ static int launch_keys(launch_state *state)
     }
     tb_keys keys;
     int rc = tb_keys_generate(&keys, config->scenario->nodes.count, true);
+    if (rc == 0 && config->hosts != NULL) {
+        rc = launch_keys_exchange(state, &keys);
+    }
     if (rc == 0) {
         rc = tb_keys_write(&keys, state->run_dir);
     }
@@ -411,14 +547,43 @@ uint64_t tb_summary_rejected(const tb_summary *summary)
     return total;
 }
 
+/* Across hosts: every process's address and ports from the hosts file;
+ * this host's processes listen on them. */
+static int launch_sockets_hosts(launch_state *state)
+{
+    const tb_hosts *hosts = state->config->hosts;
+    for (uint32_t p = 0; p < hosts->process_count; p++) {
+        const tb_host *host = &hosts->hosts[tb_hosts_host_of(hosts, p)];
+        uint16_t port = (uint16_t)(host->port_first + 2 * (p - host->process_first));
+        state->base.addresses[p] = host->address;
+        state->base.peer_ports[p] = port;
+        state->base.http_ports[p] = (uint16_t)(port + 1);
+        if (!launch_local(state, p)) {
+            continue;
+        }
+        uint16_t bound = 0;
+        state->peer_fds[p] = listen_on(host->address, port, &bound);
+        state->http_fds[p] = listen_on(host->address, (uint16_t)(port + 1), &bound);
+        if (state->peer_fds[p] < 0 || state->http_fds[p] < 0) {
+            fprintf(stderr, "infersim testbed: host %u: cannot listen on %s ports %u, %u: %s\n",
+                    state->config->host_index, host->name, port, port + 1, strerror(errno));
+            return TB_ESYS;
+        }
+    }
+    return 0;
+}
+
 static int launch_sockets(launch_state *state)
 {
     const tb_launch_config *config = state->config;
+    if (config->hosts != NULL) {
+        return launch_sockets_hosts(state);
+    }
     for (uint32_t p = 0; p < config->process_count; p++) {
         uint16_t base = config->base_port;
-        state->peer_fds[p] = listen_on(base != 0 ? (uint16_t)(base + 2 * p) : 0,
+        state->peer_fds[p] = listen_on(0, base != 0 ? (uint16_t)(base + 2 * p) : 0,
                                        &state->base.peer_ports[p]);
-        state->http_fds[p] = listen_on(base != 0 ? (uint16_t)(base + 2 * p + 1) : 0,
+        state->http_fds[p] = listen_on(0, base != 0 ? (uint16_t)(base + 2 * p + 1) : 0,
                                        &state->base.http_ports[p]);
         if (state->peer_fds[p] < 0 || state->http_fds[p] < 0) {
             return TB_ESYS;
@@ -467,6 +632,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     }
     memset(total_out, 0, sizeof(*total_out));
     state->config = config;
+    state->stop = stop;
     state->base.scenario = config->scenario;
     state->base.process_count = config->process_count;
     state->base.http_requests = config->http_requests;
@@ -485,6 +651,9 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     if (rc == 0) {
         rc = launch_keys(state);
     }
+    if (rc == 0 && config->hosts != NULL) {
+        rc = launch_probe(state);
+    }
     if (rc == 0) {
         rc = world_host_create(config->scenario, 0, NULL, &state->host);
     }
@@ -502,8 +671,16 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     }
     uint64_t epoch = monotonic_ns();
     state->base.epoch_ns = epoch;
+    if (config->hosts != NULL) {
+        /* Frames cross machines: their clock is the wall clock (the hosts
+         * keep it in step, NTP), not this machine's CLOCK_MONOTONIC. */
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        uint64_t wall_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
+        state->base.wire_offset_ns = wall_ns - monotonic_ns();
+    }
     for (uint32_t p = 0; rc == 0 && p < config->process_count; p++) {
-        rc = spawn(state, p);
+        rc = launch_local(state, p) ? spawn(state, p) : 0;
     }
     if (rc == 0 && config->on_ready != NULL) {
         config->on_ready(config->context, state->base.http_ports, config->process_count);
@@ -512,7 +689,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
         launch_loop(state, stop, epoch);
     }
     stop_all(state, total_out);
-    summary_add(total_out, &state->lost);
+    tb_summary_add(total_out, &state->lost);
     if (state->snapshots != NULL) {
         munmap(state->snapshots, (size_t)config->process_count * sizeof(tb_snapshot));
     }

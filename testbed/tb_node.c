@@ -7,7 +7,9 @@
  * hosts the destination (itself included, so every message crosses a real
  * socket); a TIMER effect becomes a libevent timer; a frame that arrives is
  * decoded and authenticated, then handed to its node. Time is
- * CLOCK_MONOTONIC since the run's epoch, which every process shares.
+ * CLOCK_MONOTONIC since the run's epoch, which every process of a host
+ * shares; the stamps frames carry are on that clock plus the wire offset
+ * (0 on one host; across hosts, the wall clock's).
  *
  * Faults: the scenario's network faults (loss, delay, reorder, duplicate,
  * corrupt, partition) become rules on the frames this process sends, in
@@ -50,6 +52,11 @@ uint64_t tb__now_ns(const tb_proc *proc)
     clock_gettime(CLOCK_MONOTONIC, &now);
     uint64_t ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     return ns > proc->config->epoch_ns ? ns - proc->config->epoch_ns : 0;
+}
+
+uint64_t tb__wire_ns(const tb_proc *proc, uint64_t now_ns)
+{
+    return proc->config->epoch_ns + now_ns + proc->config->wire_offset_ns;
 }
 
 bool tb__hosts(const tb_proc *proc, uint32_t node_id)
@@ -149,7 +156,8 @@ static struct bufferevent *out_connection(tb_proc *proc, uint32_t process)
     struct sockaddr_in address;
     memset(&address, 0, sizeof(address));
     address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    uint32_t ipv4 = proc->config->addresses[process];
+    address.sin_addr.s_addr = ipv4 != 0 ? ipv4 : htonl(INADDR_LOOPBACK);
     address.sin_port = htons(proc->config->peer_ports[process]);
     bufferevent_setcb(bev, NULL, NULL, out_event, proc);
     if (bufferevent_socket_connect(bev, (struct sockaddr *)&address, sizeof(address)) != 0) {
@@ -248,7 +256,7 @@ static void send_effect(tb_proc *proc, uint32_t node_id, const node_effect *effe
     }
     size_t size = tb_frame_size(&proc->keys, m);
     uint8_t *frame = util_malloc(size);
-    int rc = frame != NULL ? tb_frame_encode(&proc->keys, m, proc->config->epoch_ns + now, frame,
+    int rc = frame != NULL ? tb_frame_encode(&proc->keys, m, tb__wire_ns(proc, now), frame,
                                              size, proc->config->frame_max)
                            : TB_ENOMEM;
     if (rc < 0) {
@@ -598,8 +606,8 @@ static int proc_keys(tb_proc *proc)
         fprintf(stderr, "infersim testbed: process %u: %s\n", proc->config->process, why);
     }
     if (rc == 0) {
-        tb_keys_start(&proc->keys, proc->config->epoch_ns + tb__now_ns(proc) + 1,
-                      proc->config->fresh_after_ns);
+        tb_keys_start(&proc->keys, tb__wire_ns(proc, tb__now_ns(proc)) + 1,
+                      proc->config->fresh_after_ns + proc->config->wire_offset_ns);
     }
     /* The world's per-node secrets (commitment salts) come from the key
      * files too: nothing in this process is derived from the seed. */

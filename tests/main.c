@@ -33,7 +33,8 @@ typedef struct test_suite_entry {
 static const test_suite_entry TEST_SUITES[] = {
     {"cli", test_cli_suite},           {"bft", test_bft_suite},
     {"ledger", test_ledger_suite},     {"oracle", test_oracle_suite},
-    {"testbed", test_testbed_suite},   {"swarm", test_swarm_suite},
+    {"testbed", test_testbed_suite},   {"hosts", test_hosts_suite},
+    {"swarm", test_swarm_suite},
     {"sweep", test_sweep_suite},       {"queue", test_queue_suite},
     {"privacy", test_privacy_suite},   {"emulate", test_emulate_suite},
     {"scn", test_scn_suite},           {"infer_text", test_infer_text_suite},

@@ -22,6 +22,7 @@ Suite *test_verify_suite(void);    /* tests/test_verify.c: the verification prot
 Suite *test_cli_suite(void);       /* tests/test_cli.c: runs the real binary */
 Suite *test_sweep_suite(void);     /* tests/test_sweep.c: sweeps, merge, plots, reports */
 Suite *test_testbed_suite(void);   /* tests/test_testbed.c: frames, node processes, HTTP */
+Suite *test_hosts_suite(void);     /* tests/test_hosts.c: the testbed across hosts (netns) */
 Suite *test_emulate_suite(void);   /* tests/test_emulate.c: link emulator, calibrate */
 Suite *test_swarm_suite(void);     /* tests/test_swarm.c: swarm, shrink, liveness */
 Suite *test_privacy_suite(void);   /* tests/test_privacy.c: noise, accountant, attack */

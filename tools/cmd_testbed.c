@@ -5,7 +5,10 @@
  * writes its own rows (its nodes; its clients' requests, segments,
  * divergence and violations) when it stops -- the launcher stops them one at
  * a time -- and the launcher writes the run, the messages table summed over
- * processes, the crash faults it applied and the run-level metrics. */
+ * processes, the crash faults it applied and the run-level metrics. Across
+ * hosts (--hosts) host 0's launcher writes the run and adds the counters the
+ * other hosts leave in the deployment directory; --netns (tool_netns.c)
+ * runs every host in a network namespace of this machine. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -25,7 +28,8 @@
 static const char testbed_usage[] =
     "usage: infersim testbed FILE [options]\n"
     "\n"
-    "Runs the scenario's nodes as real processes on 127.0.0.1: frames over TCP,\n"
+    "Runs the scenario's nodes as real processes on 127.0.0.1 (or across hosts,\n"
+    "below): frames over TCP,\n"
     "real timers, an HTTP API per process (GET /status, GET /metrics,\n"
     "POST /v1/infer, POST /admin/...). The scenario's workload is replayed in real\n"
     "time and its faults applied (crash = kill -9 and restart of the processes\n"
@@ -51,6 +55,7 @@ static const char testbed_usage[] =
     "  --base-port N        process p listens on N+2p (frames) and N+2p+1 (HTTP);\n"
     "                       default: ephemeral ports\n"
     "  --ports-file FILE    write the HTTP base URLs there, one a line, once listening\n"
+    "                       (across hosts: host I its own processes' into FILE.I)\n"
     "  --keys DIR           node keys from `infersim keygen` (default: fresh random keys\n"
     "                       in a private run directory, removed at the end); each\n"
     "                       process reads only its own nodes' DIR/node-I.key\n"
@@ -58,7 +63,21 @@ static const char testbed_usage[] =
     "                       on stderr. /admin/* wants 'Authorization: Bearer TOKEN'\n"
     "  --check              exit 1 when an expectation over what the testbed measures\n"
     "                       fails (the others are skipped and listed)\n"
-    "  --quiet              no summary\n";
+    "  --quiet              no summary\n"
+    "\n"
+    "across hosts (each host runs the same command, scenario and hosts file):\n"
+    "  --hosts FILE         one host:first-last a line; each process takes two ports of\n"
+    "                       its host's range (frames, HTTP), processes numbered in file\n"
+    "                       order; replaces --processes and --base-port\n"
+    "  --host-index I       run host I's processes only (0 is the first line); host 0\n"
+    "                       writes the run, every host's processes their rows\n"
+    "  --deploy-dir DIR     a directory every host shares (NFS), empty at the start:\n"
+    "                       public keys, the run id and each host's counters meet there\n"
+    "                       (secret keys never leave their host); --db must be shared too\n"
+    "  --wait SECONDS       how long to wait for the other hosts (default 60)\n"
+    "  --netns              try it on this machine (root): every host of the file in a\n"
+    "                       network namespace of its own, on one bridge, its address on\n"
+    "                       a veth; all removed at the end (and stale ones at the start)\n";
 
 static volatile sig_atomic_t testbed_stop;
 
@@ -84,6 +103,13 @@ typedef struct testbed_options {
     bool emulate;
     const char *overrides[64];
     size_t override_count;
+    const char *hosts_file;          /* --hosts: NULL on one host */
+    const char *deploy_dir;
+    int64_t host_index;              /* -1: not given */
+    double wait_s;
+    bool netns;
+    bool processes_given;
+    tb_hosts hosts;
 } testbed_options;
 
 typedef struct testbed_context {
@@ -109,6 +135,7 @@ static int testbed_option(void *context, const char *arg, const char *value)
 {
     testbed_options *o = context;
     uint32_t port = 0;
+    unsigned long long index = 0;
     int rc = TOOL_EXIT_OK;
     if (strcmp(arg, "--db") == 0) {
         o->db = value;
@@ -120,6 +147,18 @@ static int testbed_option(void *context, const char *arg, const char *value)
         o->token_file = value;
     } else if (strcmp(arg, "--processes") == 0) {
         rc = testbed_number(arg, value, TB_PROCESSES_MAX, &o->processes);
+        o->processes_given = true;
+    } else if (strcmp(arg, "--hosts") == 0) {
+        o->hosts_file = value;
+    } else if (strcmp(arg, "--deploy-dir") == 0) {
+        o->deploy_dir = value;
+    } else if (strcmp(arg, "--host-index") == 0) {
+        rc = tool_parse_range("testbed", arg, value, 0, TB_PROCESSES_MAX - 1, &index);
+        o->host_index = (int64_t)index;
+    } else if (strcmp(arg, "--wait") == 0) {
+        rc = tool_parse_positive("testbed", arg, value, 86400, &o->wait_s);
+    } else if (strcmp(arg, "--netns") == 0) {
+        o->netns = true;
     } else if (strcmp(arg, "--http-requests") == 0) {
         rc = testbed_number(arg, value, 1u << 20, &o->http_requests);
     } else if (strcmp(arg, "--base-port") == 0) {
@@ -154,7 +193,8 @@ static int testbed_parse(int argc, char **argv, testbed_options *o)
         {"--keys", 0, true},           {"--admin-token-file", 0, true},
         {"--set", 0, true},            {"--no-workload", 0, false},
         {"--no-faults", 0, false},     {"--quiet", 0, false},     {"--check", 0, false},
-        {"--emulate", 0, false}};
+        {"--emulate", 0, false},       {"--hosts", 0, true},      {"--host-index", 0, true},
+        {"--deploy-dir", 0, true},     {"--wait", 0, true},       {"--netns", 0, false}};
     static const tool_command command = {"testbed", testbed_usage, table,
                                          sizeof(table) / sizeof(table[0]), testbed_option};
     memset(o, 0, sizeof(*o));
@@ -162,6 +202,8 @@ static int testbed_parse(int argc, char **argv, testbed_options *o)
     o->http_requests = 256;
     o->workload = true;
     o->faults = true;
+    o->host_index = -1;
+    o->wait_s = 60;
     int first = 0;
     int code = tool_options_parse(&command, argc, argv, o, &first);
     if (code == TOOL_EXIT_OK) {
@@ -245,26 +287,42 @@ static void child_on_stop(void *context, const tb_process_config *config,
 static void on_ready(void *context, const uint16_t *http_ports, uint32_t count)
 {
     const testbed_context *run = context;
-    char path[4096];
+    const testbed_options *options = run->options;
+    char path[4200];
     FILE *file = NULL;
-    if (run->options->ports_file != NULL) {
-        snprintf(path, sizeof(path), "%s.tmp", run->options->ports_file);
+    char target[4096];
+    snprintf(target, sizeof(target), "%s", options->ports_file != NULL ? options->ports_file : "");
+    if (options->ports_file != NULL && options->hosts_file != NULL) {
+        /* Across hosts each writes its own processes' URLs, to FILE.I. */
+        snprintf(target, sizeof(target), "%s.%lld", options->ports_file,
+                 (long long)options->host_index);
+    }
+    if (options->ports_file != NULL) {
+        snprintf(path, sizeof(path), "%s.tmp", target);
         file = fopen(path, "w");
         if (file == NULL) {
             fprintf(stderr, "infersim testbed: cannot write %s: %s\n", path, strerror(errno));
         }
     }
     for (uint32_t p = 0; p < count; p++) {
-        if (!run->options->quiet) {
-            printf("process %u: http://127.0.0.1:%u\n", p, http_ports[p]);
+        const char *address = "127.0.0.1";
+        if (options->hosts_file != NULL) {
+            uint32_t h = tb_hosts_host_of(&options->hosts, p);
+            if ((int64_t)h != options->host_index) {
+                continue; /* Another host's process: that host says it. */
+            }
+            address = options->hosts.hosts[h].name;
+        }
+        if (!options->quiet) {
+            printf("process %u: http://%s:%u\n", p, address, http_ports[p]);
         }
         if (file != NULL) {
-            fprintf(file, "http://127.0.0.1:%u\n", http_ports[p]);
+            fprintf(file, "http://%s:%u\n", address, http_ports[p]);
         }
     }
     fflush(stdout);
     if (file != NULL && fclose(file) == 0) {
-        rename(path, run->options->ports_file); /* Readers see all lines or none. */
+        rename(path, target); /* Readers see all lines or none. */
     }
 }
 
@@ -319,7 +377,7 @@ static bool span_quantiles(testbed_context *run, met_span span, uint64_t window_
 /* Exact percentiles from the stored requests rows, as the simulator's;
  * when rows are missing, the processes' merged histograms (bucket edges,
  * within about 1 %), said on stderr. */
-static void testbed_quantiles_read(testbed_context *run, const tb_summary *total,
+static bool testbed_quantiles_read(testbed_context *run, const tb_summary *total,
                                    testbed_quantiles *out)
 {
     static const double latency_q[3] = {0.50, 0.95, 0.99};
@@ -334,7 +392,7 @@ static void testbed_quantiles_read(testbed_context *run, const tb_summary *total
         span_quantiles(run, MET_SPAN_FIRST_TOKEN, 0, total->first_token.total_count, median,
                        &out->first_token, 1);
     if (exact) {
-        return;
+        return true;
     }
     fprintf(stderr, "infersim testbed: requests rows are missing; the percentiles are the "
                     "processes' merged histograms (within about 1 %%)\n");
@@ -344,6 +402,7 @@ static void testbed_quantiles_read(testbed_context *run, const tb_summary *total
     out->first_token = util_hist_metric(&total->first_token, 0.50);
     out->finality[0] = util_hist_metric(&total->finality, 0.50);
     out->finality[1] = util_hist_metric(&total->finality, 0.99);
+    return false;
 }
 
 /* The run-level metrics a testbed run measures (NaN: not defined). */
@@ -506,12 +565,231 @@ static bool admin_token(const testbed_options *options, char token[TB_TOKEN_CHAR
     return ok;
 }
 
+/* ---- across hosts: the deployment directory ---- */
+
+#define SUMMARY_MAGIC "infersim-summary 1"
+
+/* Host I > 0: its counters for host 0, after its processes wrote their
+ * rows. The same build on every host reads them (the header says so). */
+static int host_summary_put(const testbed_options *options, const tb_summary *total)
+{
+    char header[128], name[32];
+    int header_bytes = snprintf(header, sizeof(header), "%s %zu %s\n", SUMMARY_MAGIC,
+                                sizeof(*total), INFERSIM_GIT_REV);
+    uint8_t *bytes = util_malloc((size_t)header_bytes + sizeof(*total));
+    if (bytes == NULL) {
+        return TB_ENOMEM;
+    }
+    memcpy(bytes, header, (size_t)header_bytes);
+    memcpy(bytes + header_bytes, total, sizeof(*total));
+    snprintf(name, sizeof(name), "summary-%lld", (long long)options->host_index);
+    int rc = tb_deploy_put(options->deploy_dir, name, bytes, (size_t)header_bytes + sizeof(*total));
+    util_free(bytes);
+    return rc;
+}
+
+/* Host 0: every other host's counters added to 'total'. Returns the first
+ * host whose summary did not come (said on stderr), or 0 when all did. */
+static uint32_t hosts_gather(const testbed_options *options, tb_summary *total)
+{
+    char header[128], name[32];
+    int header_bytes = snprintf(header, sizeof(header), "%s %zu %s\n", SUMMARY_MAGIC,
+                                sizeof(*total), INFERSIM_GIT_REV);
+    size_t capacity = (size_t)header_bytes + sizeof(*total);
+    uint8_t *bytes = util_malloc(capacity + 1);
+    uint32_t missing = 0;
+    for (uint32_t h = 1; bytes != NULL && h < options->hosts.count && missing == 0; h++) {
+        snprintf(name, sizeof(name), "summary-%u", h);
+        long got = tb_deploy_get(options->deploy_dir, name, (uint64_t)(options->wait_s * 1e9),
+                                 NULL, bytes, capacity + 1);
+        if (got != (long)capacity || memcmp(bytes, header, (size_t)header_bytes) != 0) {
+            fprintf(stderr, "infersim testbed: host %u (%s) sent no summary (%s/%s) within "
+                            "%.0f s%s: the run is incomplete\n",
+                    h, options->hosts.hosts[h].name, options->deploy_dir, name, options->wait_s,
+                    got >= 0 ? " (or one of another build)" : "");
+            missing = h;
+            break;
+        }
+        tb_summary *one = util_malloc(sizeof(*one));
+        if (one != NULL) {
+            memcpy(one, bytes + header_bytes, sizeof(*one));
+            tb_summary_add(total, one);
+        }
+        missing = one == NULL ? h : 0;
+        util_free(one);
+    }
+    util_free(bytes);
+    return bytes == NULL ? 1 : missing;
+}
+
+/* A deployment directory serves one deployment: the files this host
+ * would write must not be there yet. */
+static bool hosts_dir_fresh(const testbed_options *options)
+{
+    char roster[32], summary[32];
+    snprintf(roster, sizeof(roster), "roster-%lld", (long long)options->host_index);
+    snprintf(summary, sizeof(summary), "summary-%lld", (long long)options->host_index);
+    const char *names[] = {roster, summary, options->host_index == 0 ? "run" : roster};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (tb_deploy_exists(options->deploy_dir, names[i])) {
+            fprintf(stderr, "infersim testbed: %s/%s exists: a deployment directory serves one "
+                            "deployment; give every host a fresh empty one\n",
+                    options->deploy_dir, names[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Host I > 0: the run id host 0 announces. */
+static bool hosts_run_id(const testbed_options *options, int64_t *run_id)
+{
+    char text[32];
+    long got = tb_deploy_get(options->deploy_dir, "run", (uint64_t)(options->wait_s * 1e9),
+                             &testbed_stop, text, sizeof(text) - 1);
+    long long id = 0;
+    if (got > 0) {
+        text[got] = '\0';
+    }
+    if (got <= 0 || sscanf(text, "%lld", &id) != 1 || id <= 0) {
+        fprintf(stderr, "infersim testbed: host 0 (%s) announced no run (%s/run) within %.0f s: "
+                        "is it started, with the same hosts file and deployment directory?\n",
+                options->hosts.hosts[0].name, options->deploy_dir, options->wait_s);
+        return false;
+    }
+    *run_id = id;
+    return true;
+}
+
+/* ---- the launch ---- */
+
+/* The summary a run ends with. */
+static void testbed_print(const testbed_context *run, const testbed_options *options,
+                          const char *status, const tb_summary *total, double wall_s)
+{
+    if (options->quiet) {
+        return;
+    }
+    printf("testbed run %lld: %s, %u processes, %.1f s\n"
+           "  requests: %llu submitted, %llu completed\n"
+           "  frames: %llu sent, %llu received, %llu rejected, %llu dropped by faults\n"
+           "  process lives: %u ended without a summary (%u killed by crash faults)\n",
+           (long long)run->run_id, status, options->processes, wall_s,
+           (unsigned long long)total->requests_submitted,
+           (unsigned long long)total->requests_completed, (unsigned long long)total->frames_out,
+           (unsigned long long)total->frames_in, (unsigned long long)tb_summary_rejected(total),
+           (unsigned long long)total->dropped, total->lives_lost,
+           total->lives_lost - total->lives_died);
+    if (options->emulate) {
+        printf("  emulator: %llu frame copies held, lateness p50 %.1f us, p99 %.1f us\n",
+               (unsigned long long)total->emulate_lateness.total_count,
+               (double)util_hist_quantile(&total->emulate_lateness, 0.50) / 1e3,
+               (double)util_hist_quantile(&total->emulate_lateness, 0.99) / 1e3);
+    }
+}
+
+/* Host 0 (or the one host): the run's totals, metrics and verdict into
+ * the database. 'rc' is tb_launch's; 'missing' a host whose counters did
+ * not come (0: none). Returns the exit code. */
+static int testbed_finish(testbed_context *run, const testbed_options *options, int rc,
+                          const tb_summary *total, double wall_s, uint32_t missing)
+{
+    testbed_quantiles quantiles;
+    bool rows_whole = testbed_quantiles_read(run, total, &quantiles);
+    /* Across hosts, rows no process lost with its life are missing because
+     * a host could not write them: the run is incomplete. */
+    bool rows_lost = options->hosts_file != NULL && !rows_whole && total->lives_died == 0 &&
+                     total->lives_lost == 0 && missing == 0;
+    testbed_metric metrics[TESTBED_METRICS];
+    testbed_metrics(total, &quantiles, wall_s, metrics);
+    int stored = rc == 0 && missing == 0 ? store_totals(run, total, metrics) : 0;
+    /* A stopped run has no verdict (as in run): nothing is evaluated. */
+    bool judged = rc == 0 && missing == 0 && stored == 0 && testbed_stop == 0;
+    int failed = judged ? check_expectations(run, metrics) : 0;
+    stored = failed < 0 ? -1 : stored;
+    /* A process that died on its own took its rows with it: the run is
+     * incomplete, and no check passes on it. */
+    if (failed >= 0 && total->lives_died > 0 && judged) {
+        failed += 1;
+        fprintf(stderr, "infersim testbed: %u process life(s) died without their results: "
+                        "their counters are counted up to their last snapshot, their nodes' "
+                        "and requests' rows are missing; the run is incomplete\n",
+                total->lives_died);
+    }
+    const char *check = (tool_run_expect_count(run->scenario) == 0 && total->lives_died == 0) ||
+                                !judged
+                            ? NULL
+                        : failed > 0 ? "failed"
+                                     : "passed";
+    bool incomplete = missing != 0 || rows_lost;
+    const char *status = rc != 0 || incomplete || stored != 0 || run->write_error ? "failed"
+                         : testbed_stop != 0                                      ? "aborted"
+                                                                                  : "completed";
+    char error[160];
+    snprintf(error, sizeof(error), "%s",
+             rows_lost ? "requests rows of some hosts' processes are missing" : "");
+    if (missing != 0) {
+        snprintf(error, sizeof(error), "host %u sent no summary: its counters are missing",
+                 missing);
+    }
+    met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0,
+                             incomplete ? NULL : check,
+                             rc != 0 ? tb_strerror(rc) : incomplete ? error : NULL};
+    met_run_finish(run->db, run->run_id, status, &totals);
+    testbed_print(run, options, status, total, wall_s);
+    if (rc == TB_ESYS && options->base_port != 0) {
+        fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",
+                options->base_port, options->base_port + 2 * options->processes - 1,
+                strerror(errno));
+        return TOOL_EXIT_USAGE;
+    }
+    if (rc != 0 || incomplete) {
+        fprintf(stderr, "infersim testbed: %s\n", rc != 0 ? tb_strerror(rc) : error);
+        return TOOL_EXIT_INTERNAL;
+    }
+    if (testbed_stop != 0) {
+        return 128 + testbed_stop;
+    }
+    return failed > 0 && options->check ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+}
+
+/* Host I > 0: its processes wrote their rows; its counters go to host 0. */
+static int testbed_follow_finish(testbed_context *run, const testbed_options *options, int rc,
+                                 const tb_summary *total, double wall_s)
+{
+    if (rc != 0) {
+        fprintf(stderr, "infersim testbed: host %lld: %s\n", (long long)options->host_index,
+                tb_strerror(rc));
+        return TOOL_EXIT_INTERNAL;
+    }
+    if (host_summary_put(options, total) != 0) {
+        fprintf(stderr, "infersim testbed: cannot write host %lld's summary into %s: %s\n",
+                (long long)options->host_index, options->deploy_dir, strerror(errno));
+        return TOOL_EXIT_INTERNAL;
+    }
+    testbed_print(run, options, "host done", total, wall_s);
+    return testbed_stop != 0 ? 128 + testbed_stop : TOOL_EXIT_OK;
+}
+
+static void testbed_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = testbed_on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
 static int testbed_launch(testbed_context *run, const testbed_options *options)
 {
     char token[TB_TOKEN_CHARS + 1];
+    bool follower = options->hosts_file != NULL && options->host_index > 0;
     if (!admin_token(options, token)) {
         met_run_totals totals = {0, 0, 0, 0, NULL, "cannot write the admin token file"};
-        met_run_finish(run->db, run->run_id, "failed", &totals);
+        if (!follower) {
+            met_run_finish(run->db, run->run_id, "failed", &totals);
+        }
         return TOOL_EXIT_USAGE;
     }
     tb_launch_config config = {
@@ -525,17 +803,16 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
         .emulate = options->emulate,
         .run_ns = (uint64_t)(options->duration_s * 1e9),
         .base_port = options->base_port,
+        .hosts = options->hosts_file != NULL ? &options->hosts : NULL,
+        .host_index = options->host_index > 0 ? (uint32_t)options->host_index : 0,
+        .deploy_dir = options->deploy_dir,
+        .wait_ns = (uint64_t)(options->wait_s * 1e9),
         .on_stop = child_on_stop,
         .context = run,
         .on_ready = on_ready,
-        .on_fault = on_fault,
+        .on_fault = follower ? NULL : on_fault,
     };
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = testbed_on_signal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
+    testbed_signals();
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     tb_summary total;
@@ -543,68 +820,11 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
     clock_gettime(CLOCK_MONOTONIC, &end);
     double wall_s =
         (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
-    testbed_quantiles quantiles;
-    testbed_quantiles_read(run, &total, &quantiles);
-    testbed_metric metrics[TESTBED_METRICS];
-    testbed_metrics(&total, &quantiles, wall_s, metrics);
-    int stored = rc == 0 ? store_totals(run, &total, metrics) : 0;
-    /* A stopped run has no verdict (as in run): nothing is evaluated. */
-    bool judged = rc == 0 && stored == 0 && testbed_stop == 0;
-    int failed = judged ? check_expectations(run, metrics) : 0;
-    stored = failed < 0 ? -1 : stored;
-    /* A process that died on its own took its rows with it: the run is
-     * incomplete, and no check passes on it. */
-    if (failed >= 0 && total.lives_died > 0 && judged) {
-        failed += 1;
-        fprintf(stderr, "infersim testbed: %u process life(s) died without their results: "
-                        "their counters are counted up to their last snapshot, their nodes' "
-                        "and requests' rows are missing; the run is incomplete\n",
-                total.lives_died);
+    if (follower) {
+        return testbed_follow_finish(run, options, rc, &total, wall_s);
     }
-    const char *check = (tool_run_expect_count(run->scenario) == 0 && total.lives_died == 0) ||
-                                !judged
-                            ? NULL
-                        : failed > 0 ? "failed"
-                                     : "passed";
-    const char *status = rc != 0 || stored != 0 || run->write_error ? "failed"
-                         : testbed_stop != 0                       ? "aborted"
-                                                                   : "completed";
-    met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0, check,
-                             rc != 0 ? tb_strerror(rc) : NULL};
-    met_run_finish(run->db, run->run_id, status, &totals);
-    if (!options->quiet) {
-        printf("testbed run %lld: %s, %u processes, %.1f s\n"
-               "  requests: %llu submitted, %llu completed\n"
-               "  frames: %llu sent, %llu received, %llu rejected, %llu dropped by faults\n"
-               "  process lives: %u ended without a summary (%u killed by crash faults)\n",
-               (long long)run->run_id, status, options->processes, wall_s,
-               (unsigned long long)total.requests_submitted,
-               (unsigned long long)total.requests_completed, (unsigned long long)total.frames_out,
-               (unsigned long long)total.frames_in,
-               (unsigned long long)tb_summary_rejected(&total),
-               (unsigned long long)total.dropped, total.lives_lost,
-               total.lives_lost - total.lives_died);
-        if (options->emulate) {
-            printf("  emulator: %llu frame copies held, lateness p50 %.1f us, p99 %.1f us\n",
-                   (unsigned long long)total.emulate_lateness.total_count,
-                   (double)util_hist_quantile(&total.emulate_lateness, 0.50) / 1e3,
-                   (double)util_hist_quantile(&total.emulate_lateness, 0.99) / 1e3);
-        }
-    }
-    if (rc == TB_ESYS && options->base_port != 0) {
-        fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",
-                options->base_port, options->base_port + 2 * options->processes - 1,
-                strerror(errno));
-        return TOOL_EXIT_USAGE;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "infersim testbed: %s\n", tb_strerror(rc));
-        return TOOL_EXIT_INTERNAL;
-    }
-    if (testbed_stop != 0) {
-        return 128 + testbed_stop;
-    }
-    return failed > 0 && options->check ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
+    uint32_t missing = rc == 0 && config.hosts != NULL ? hosts_gather(options, &total) : 0;
+    return testbed_finish(run, options, rc, &total, wall_s, missing);
 }
 
 static bool hosts_none(void *context, uint32_t node_id)
@@ -629,56 +849,168 @@ static bool testbed_keys_check(const char *dir, const scn_scenario *scenario)
     return true;
 }
 
-int tool_testbed_main(int argc, char **argv)
+/* --hosts and its companions: consistent, and the hosts file read.
+ * Returns TOOL_EXIT_OK or TOOL_EXIT_USAGE (said on stderr). */
+static int testbed_hosts_options(testbed_options *o)
 {
-    testbed_options options;
-    scn_scenario *scenario = NULL;
+    if (o->hosts_file == NULL) {
+        if (o->host_index >= 0 || o->deploy_dir != NULL || o->netns) {
+            return tool_usage_error("testbed", "--host-index, --deploy-dir and --netns go with "
+                                               "--hosts FILE");
+        }
+        return TOOL_EXIT_OK;
+    }
+    if (o->processes_given || o->base_port != 0) {
+        return tool_usage_error("testbed", "--hosts FILE gives the processes and their ports: "
+                                           "drop --processes and --base-port");
+    }
+    if (o->netns && (o->host_index >= 0 || o->deploy_dir != NULL)) {
+        return tool_usage_error("testbed", "--netns starts every host itself: drop --host-index "
+                                           "and --deploy-dir");
+    }
+    if (!o->netns && (o->host_index < 0 || o->deploy_dir == NULL)) {
+        return tool_usage_error("testbed", "--hosts FILE needs --host-index I and --deploy-dir "
+                                           "DIR (or --netns to try every host on this machine)");
+    }
     char why[512];
-    int code = testbed_parse(argc, argv, &options);
-    if (code != TOOL_EXIT_OK) {
-        return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
+    int rc = tb_hosts_load(o->hosts_file, &o->hosts, why, sizeof(why));
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", rc == TB_EINVAL ? why : tb_strerror(rc));
+        return rc == TB_EINVAL ? TOOL_EXIT_USAGE : TOOL_EXIT_INTERNAL;
     }
-    code = tool_scenario_load(options.file, options.overrides, options.override_count,
-                              &scenario);
-    if (code != TOOL_EXIT_OK) {
-        return code;
+    if (o->host_index >= (int64_t)o->hosts.count) {
+        fprintf(stderr, "infersim testbed: --host-index %lld: %s has %u host(s)\n",
+                (long long)o->host_index, o->hosts_file, o->hosts.count);
+        return TOOL_EXIT_USAGE;
     }
+    o->processes = o->hosts.process_count;
+    return TOOL_EXIT_OK;
+}
+
+/* What the scenario allows a testbed run; TOOL_EXIT_USAGE said on stderr. */
+static int testbed_scenario_check(const testbed_options *options, const scn_scenario *scenario)
+{
     if (scenario->workload.kind != SCN_WORKLOAD_INFERENCE ||
-        options.processes > scenario->nodes.count) {
+        options->processes > scenario->nodes.count) {
         fprintf(stderr, "infersim testbed: %s: the testbed runs inference scenarios (a model:) "
                         "with at least as many nodes as processes\n",
-                options.file);
-        scn_destroy(scenario);
+                options->file);
         return TOOL_EXIT_USAGE;
     }
     if (scenario->ledger.validators > 0) {
         /* Each process would record only its own validators' commits. */
         fprintf(stderr, "infersim testbed: %s: a ledger section runs in the simulator only "
                         "(infersim run)\n",
-                options.file);
-        scn_destroy(scenario);
+                options->file);
         return TOOL_EXIT_USAGE;
     }
-    if (options.keys_dir != NULL && !testbed_keys_check(options.keys_dir, scenario)) {
-        scn_destroy(scenario);
+    if (options->keys_dir != NULL && !testbed_keys_check(options->keys_dir, scenario)) {
         return TOOL_EXIT_USAGE;
     }
-    testbed_context run = {&options, scenario, NULL, NULL, 0, false};
-    run.db_path = options.db != NULL ? options.db : scenario->output.db;
-    if (met_db_open(run.db_path, &run.db, why, sizeof(why)) != 0) {
+    return TOOL_EXIT_OK;
+}
+
+/* Host I > 0 of a deployment: joins host 0's run; writes no run itself. */
+static int testbed_follow(testbed_context *run, const testbed_options *options)
+{
+    testbed_signals();
+    if (!hosts_dir_fresh(options)) {
+        return TOOL_EXIT_USAGE;
+    }
+    if (!hosts_run_id(options, &run->run_id)) {
+        return testbed_stop != 0 ? 128 + testbed_stop : TOOL_EXIT_INTERNAL;
+    }
+    return testbed_launch(run, options);
+}
+
+/* A deployment's params rows: how many hosts, and each one's line. */
+static int hosts_params(testbed_context *run, const testbed_options *options)
+{
+    char key[64], value[192];
+    snprintf(value, sizeof(value), "%u", options->hosts.count);
+    int rc = met_param_set(run->db, run->run_id, "testbed.hosts", value);
+    for (uint32_t h = 0; rc == 0 && h < options->hosts.count; h++) {
+        const tb_host *host = &options->hosts.hosts[h];
+        snprintf(key, sizeof(key), "testbed.host.%u", h);
+        snprintf(value, sizeof(value), "%s:%u-%u", host->name, host->port_first,
+                 host->port_last);
+        rc = met_param_set(run->db, run->run_id, key, value);
+    }
+    /* Committed now: an open batch would lock every process out. */
+    return rc == 0 ? met_flush(run->db) : rc;
+}
+
+/* The one host, or host 0 of a deployment: begins the run (and announces
+ * it to the other hosts), launches, finishes it. */
+static int testbed_lead(testbed_context *run, const testbed_options *options)
+{
+    char why[512];
+    const scn_scenario *scenario = run->scenario;
+    bool deployed = options->hosts_file != NULL;
+    if (deployed && !hosts_dir_fresh(options)) {
+        return TOOL_EXIT_USAGE;
+    }
+    if (met_db_open(run->db_path, &run->db, why, sizeof(why)) != 0) {
         fprintf(stderr, "infersim testbed: %s\n", why); /* 'why' names the file */
-        scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
     }
     met_run_info info = {scenario->name, scenario->sha256_hex, INFERSIM_GIT_REV, "testbed",
                          scenario->seed, scenario->nodes.count};
-    if (met_run_begin(run.db, &info, scenario->params, scenario->param_count, &run.run_id) != 0) {
-        fprintf(stderr, "infersim testbed: %s: %s\n", run.db_path, met_db_errmsg(run.db));
+    int code = TOOL_EXIT_OK;
+    if (met_run_begin(run->db, &info, scenario->params, scenario->param_count, &run->run_id) != 0) {
+        fprintf(stderr, "infersim testbed: %s: %s\n", run->db_path, met_db_errmsg(run->db));
         code = TOOL_EXIT_INTERNAL;
-    } else {
-        code = testbed_launch(&run, &options);
     }
-    met_db_close(run.db);
-    scn_destroy(scenario);
+    char text[32];
+    int length = snprintf(text, sizeof(text), "%lld\n", (long long)run->run_id);
+    if (code == TOOL_EXIT_OK && deployed && hosts_params(run, options) != 0) {
+        fprintf(stderr, "infersim testbed: %s: %s\n", run->db_path, met_db_errmsg(run->db));
+        code = TOOL_EXIT_INTERNAL;
+    }
+    if (code == TOOL_EXIT_OK && deployed &&
+        tb_deploy_put(options->deploy_dir, "run", text, (size_t)length) != 0) {
+        fprintf(stderr, "infersim testbed: cannot write %s/run: %s\n", options->deploy_dir,
+                strerror(errno));
+        met_run_totals totals = {0, 0, 0, 0, NULL, "cannot write the deployment directory"};
+        met_run_finish(run->db, run->run_id, "failed", &totals);
+        code = TOOL_EXIT_USAGE;
+    }
+    if (code == TOOL_EXIT_OK) {
+        code = testbed_launch(run, options);
+    }
+    met_db_close(run->db);
     return code;
+}
+
+int tool_testbed_main(int argc, char **argv)
+{
+    testbed_options *options = util_calloc(1, sizeof(*options));
+    scn_scenario *scenario = NULL;
+    if (options == NULL) {
+        return TOOL_EXIT_INTERNAL;
+    }
+    int code = testbed_parse(argc, argv, options);
+    if (code == TOOL_EXIT_OK) {
+        code = testbed_hosts_options(options);
+    }
+    if (code == TOOL_EXIT_OK) {
+        code = tool_scenario_load(options->file, options->overrides, options->override_count,
+                                  &scenario);
+    }
+    if (code == TOOL_EXIT_OK) {
+        code = testbed_scenario_check(options, scenario);
+    }
+    if (code == TOOL_EXIT_OK && options->netns) {
+        testbed_signals();
+        code = tool_netns_testbed(argc, argv, &options->hosts, &testbed_stop);
+        code = testbed_stop != 0 ? 128 + testbed_stop : code; /* as a shell expects */
+    } else if (code == TOOL_EXIT_OK) {
+        testbed_context run = {options, scenario, NULL, NULL, 0, false};
+        run.db_path = options->db != NULL ? options->db : scenario->output.db;
+        code = options->host_index > 0 ? testbed_follow(&run, options)
+                                       : testbed_lead(&run, options);
+    }
+    scn_destroy(scenario);
+    util_free(options);
+    return code == TOOL_OPTIONS_HELP ? TOOL_EXIT_OK : code;
 }

@@ -25,7 +25,7 @@ static const char usage_text[] =
     "  merge OUT IN.. merge results databases without duplicating runs\n"
     "  plot           draw a standard figure (SVG or PNG, with gnuplot)\n"
     "  report         write a self-contained HTML report of a run or a sweep\n"
-    "  testbed FILE   run a scenario's nodes as processes on 127.0.0.1 (TCP, HTTP)\n"
+    "  testbed FILE   run a scenario's nodes as processes (TCP, HTTP), here or on hosts\n"
     "  calibrate FILE the simulator against the emulated testbed, side by side\n"
     "  client         drive load against a testbed's HTTP API (libcurl)\n"
     "  keygen         random node keys for a testbed run (roster and key files)\n"

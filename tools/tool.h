@@ -6,6 +6,7 @@
 #ifndef TOOL_TOOL_H
 #define TOOL_TOOL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,17 @@ int tool_sweep_main(int argc, char **argv);
 int tool_plot_main(int argc, char **argv);
 int tool_report_main(int argc, char **argv);
 int tool_testbed_main(int argc, char **argv);  /* cmd_testbed.c */
+
+/* tool_netns.c: `testbed FILE --hosts H --netns`. Makes one network
+ * namespace per host of 'hosts' (its address on a veth to one bridge),
+ * runs `infersim testbed` argv[1..] with --host-index I and a fresh
+ * --deploy-dir in each, waits for them (forwarding *stop), and removes
+ * the namespaces, links and directory. Namespaces of an earlier launcher
+ * that died are removed first. Returns host 0's exit code (else the first
+ * failing host's); TOOL_EXIT_USAGE when namespaces cannot be made. */
+struct tb_hosts;
+int tool_netns_testbed(int argc, char **argv, const struct tb_hosts *hosts,
+                       volatile sig_atomic_t *stop);
 int tool_client_main(int argc, char **argv);   /* cmd_client.c */
 int tool_calibrate_main(int argc, char **argv); /* cmd_calibrate.c */
 
