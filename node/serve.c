@@ -12,12 +12,14 @@
  * when the class sets a memory bandwidth and it is longer, the bytes the
  * call moves over that bandwidth (the roofline) -- plus the class's
  * per-call overhead, and the message carrying the result is sent when the
- * call ends (SEND send_at_ns).
+ * call ends (SEND send_at_ns). A class with max_batch > 1 runs its decode
+ * steps in batches instead (continuous batching, node/batch.c).
  *
  * Timer ids: NODE_TIMER_SERVE_BIT | kind << 56 | request << 26 | low 26 bits:
  * kind 1 = the client's request timeout, 2 = a server's KV expiry (low =
  * member slot << 6 | segment), 3 and 4 = committee commit and reveal
- * deadlines (low = phase sequence). */
+ * deadlines (low = phase sequence), 7 = a batching server's next batch
+ * (request 0, low = queue sequence). */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -56,6 +58,13 @@ void node_store_release(node_store *store)
             util_pool_deinit(&store->pools[s]);
         }
     }
+    if (store->batch_pool.block_bytes != 0) {
+        util_pool_deinit(&store->batch_pool);
+    }
+    util_free(store->batch_head_of);
+    util_free(store->batch_tail_of);
+    util_free(store->batch_timer_of);
+    store->batch_head_of = store->batch_tail_of = store->batch_timer_of = NULL;
 }
 
 /* Committee members each keep their own cache (see node__serve_slots). */
@@ -308,6 +317,7 @@ void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
     node_store *store = self->config.store;
     ASSERT(serving != NULL);
     ASSERT(outbox->count <= NODE_OUTBOX_MAX);
+    node__batch_recover(self);
     for (uint64_t request = 0; request < serving->request_capacity; request++) {
         const node_request *r = &store->requests[request];
         if (!r->submitted || r->client != self->config.node_id || r->status != 0 ||
@@ -650,6 +660,8 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
     compute->start_ns = start_ns;
     compute->at_ns = end_ns;
     compute->memory_bound = memory_bound;
+    compute->batch_size = 1;
+    compute->batch_first = true;
     return end_ns;
 }
 
@@ -760,6 +772,17 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     if (last) {
         infer_logits(executor, kernel, store->x + (size_t)(m->count - 1) * serving->dim,
                      store->logits, &flops);
+    }
+    if (node__batch_on(self)) {
+        /* The result waits for its batch (batch.c); the scenario loader
+         * allows batching only without a verifier. */
+        server_forward(self, m, now_ns, outbox);
+        if (!node__batch_defer(self, m, flops, now_ns, outbox)) {
+            /* No memory to queue it: this step runs alone. */
+            node_effect *send = &outbox->effects[outbox->count - 1];
+            send->send_at_ns = server_charge(self, m, flops, now_ns, outbox);
+        }
+        return;
     }
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
     if (serving->verifier == NULL) {
@@ -909,6 +932,8 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
             r->generated == (low & 8191u)) {
             client_failover(self, outbox, request, now_ns); /* No token in time. */
         }
+    } else if (kind == NODE_SERVE_TIMER_BATCH) {
+        node__batch_timer(self, now_ns, low, outbox);
     } else if (kind == NODE_SERVE_TIMER_KV) {
         uint32_t segment = low & 63u;
         ASSERT(segment < serving->segment_count);
