@@ -219,7 +219,7 @@ static void client_step_deadline(const node *self, node_outbox *outbox, uint64_t
     const node_serving *serving = self->config.serving;
     const node_request *r = &self->config.store->requests[request];
     ASSERT(serving->failover && r->attempt < NODE_ATTEMPTS_MAX);
-    ASSERT(r->generated < NODE_ATTEMPTS_MAX); /* generate < seq_len <= 8192 */
+    ASSERT(r->generated < 8192u); /* 13 bits of the timer id: generate < seq_len <= 8192 */
     node__serve_timer_arm(outbox, now_ns + serving->step_timeout_ns,
                           node__serve_timer_id(NODE_SERVE_TIMER_STEP, request,
                                                r->attempt << 13 | r->generated));
