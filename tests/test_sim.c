@@ -1011,6 +1011,41 @@ START_TEST(test_sim_batching_one_is_today)
 }
 END_TEST
 
+/* Batching under failover and latency routing: a server crashes with
+ * steps waiting in its queue (they die with it) and clients replay on the
+ * next route; every request whose client stayed up completes with the
+ * reference's tokens. Latency routing (which estimates one decode step per
+ * server) keeps batching too. */
+START_TEST(test_sim_batching_with_failover_and_routing)
+{
+    const char *const crash[] = {
+        "nodes.classes.0.max_batch=8", "workload.failover=true", "workload.step_timeout=300ms",
+        "faults.0.kind=crash", "faults.0.at=500ms", "faults.0.until=1s",
+        "faults.0.nodes.range=1-1", "workload.timeout=5s"};
+    world_result *result = test_sim_run_yaml("batching.yaml", batching_yaml, crash, 8);
+    uint64_t live = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const world_request_record *q = &result->requests[r];
+        if (q->submitted && q->client != 1) {
+            live += 1;
+            ck_assert_uint_eq(q->status, NODE_REQUEST_COMPLETED);
+            ck_assert_msg(q->reference_match, "request %llu", (unsigned long long)r);
+        }
+    }
+    ck_assert_uint_ge(live, 40);
+    ck_assert_uint_gt(result->failovers, 0);
+    ck_assert_double_gt(metric(result, "batch_size_max"), 1.0);
+    world_result_destroy(result);
+
+    const char *const routed[] = {"nodes.classes.0.max_batch=8", "workload.routing=latency"};
+    result = test_sim_run_yaml("batching.yaml", batching_yaml, routed, 2);
+    ck_assert_uint_eq(result->requests_completed, 60);
+    ck_assert_double_eq(metric(result, "reference_match_ratio"), 1.0);
+    ck_assert_double_gt(metric(result, "batch_size_max"), 1.0);
+    world_result_destroy(result);
+}
+END_TEST
+
 /* One server (the phones cannot hold the model) and three one-token
  * prompts at once, over 100 MB/s: the prefills run one after another (a
  * prefill runs alone), the first two requests' decode steps arrive while
@@ -1126,6 +1161,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_batching_lowers_latency_same_tokens);
     tcase_add_test(inference, test_sim_batching_one_is_today);
     tcase_add_test(inference, test_sim_batching_charge_exact);
+    tcase_add_test(inference, test_sim_batching_with_failover_and_routing);
     suite_add_tcase(suite, inference);
     TCase *committee = tcase_create("committee");
     tcase_set_timeout(committee, 120);
