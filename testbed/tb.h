@@ -212,6 +212,9 @@ typedef struct tb_summary {
     uint64_t compute_calls;          /* forward calls, and those the memory side timed */
     uint64_t memory_bound_calls;
     uint64_t failovers;              /* replays on a fresh route (workload.failover) */
+    uint64_t batches;                /* continuous batching: calls as servers ran them, */
+    uint64_t batched_calls;          /* the steps that shared theirs, the largest batch */
+    uint32_t batch_size_max;
     uint64_t native_flops;
     uint64_t referee_flops;
     double stake_slashed;

@@ -302,6 +302,10 @@ static void summary_add(tb_summary *total, const tb_summary *one)
     total->compute_calls += one->compute_calls;
     total->memory_bound_calls += one->memory_bound_calls;
     total->failovers += one->failovers;
+    total->batches += one->batches;
+    total->batched_calls += one->batched_calls;
+    total->batch_size_max =
+        one->batch_size_max > total->batch_size_max ? one->batch_size_max : total->batch_size_max;
     total->native_flops += one->native_flops;
     total->referee_flops += one->referee_flops;
     total->stake_slashed += one->stake_slashed;
