@@ -169,13 +169,7 @@ static uint64_t batch_time_ns(const node *self, uint32_t count, bool *memory_bou
         }
         b = step->next;
     }
-    ASSERT(serving->flops_per_s_of[id] > 0);
-    uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
-    double bandwidth = serving->memory_bandwidth_of != NULL ? serving->memory_bandwidth_of[id]
-                                                            : 0.0;
-    uint64_t memory_ns = bandwidth > 0 ? (uint64_t)((double)bytes * 1e9 / bandwidth) : 0;
-    *memory_bound_out = memory_ns > compute_ns;
-    return serving->overhead_ns_of[id] + (*memory_bound_out ? memory_ns : compute_ns);
+    return serving->overhead_ns_of[id] + node__roofline_ns(self, flops, bytes, memory_bound_out);
 }
 
 /* Reports the step's share of the batch and sends its result at end_ns.
@@ -188,13 +182,9 @@ static void batch_step_finish(node *self, uint32_t block, uint32_t index, uint32
 {
     node_store *store = self->config.store;
     batch_step *step = util_pool_block(&store->batch_pool, block);
-    node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
-    compute->observation = NODE_OBS_COMPUTE;
-    compute->rumor_id = step->message.rumor_id;
-    compute->segment = step->segment;
-    compute->value = step->flops;
-    compute->start_ns = start_ns;
-    compute->at_ns = end_ns;
+    node_effect *compute = node__serve_observe_compute(outbox, step->message.rumor_id,
+                                                       step->segment, step->flops, start_ns,
+                                                       end_ns);
     compute->memory_bound = memory_bound;
     compute->batch_size = count;
     compute->batch_first = index == 0;

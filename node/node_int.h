@@ -145,6 +145,16 @@ bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t reque
                            uint32_t count);
 void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox);
 
+/* The roofline (serve.c): max(flops / the node's FLOP rate, bytes / its
+ * memory bandwidth) in ns, the bytes side only when the class sets a
+ * bandwidth; *memory_bound_out says the bytes side set it. No overhead. */
+uint64_t node__roofline_ns(const node *self, uint64_t flops, uint64_t bytes,
+                           bool *memory_bound_out);
+/* Appends a COMPUTE observation of a call alone (batch of one); the
+ * caller sets memory_bound and, in a batch, the batch fields. */
+node_effect *node__serve_observe_compute(node_outbox *outbox, uint64_t request, uint32_t segment,
+                                         uint64_t flops, uint64_t start_ns, uint64_t end_ns);
+
 /* Continuous batching (node/batch.c). */
 /* Whether this node batches (its class's max_batch > 1). Pure. */
 bool node__batch_on(const node *self);

@@ -606,22 +606,34 @@ static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uin
     return true;
 }
 
-/* The roofline's memory side of a hop: the bytes its call moves over the
- * class's memory bandwidth, in ns (0 when the class has none: FLOPs alone). */
-static uint64_t server_memory_ns(const node *self, const node_message *m)
+uint64_t node__roofline_ns(const node *self, uint64_t flops, uint64_t bytes,
+                           bool *memory_bound_out)
 {
     const node_serving *serving = self->config.serving;
-    double bandwidth = serving->memory_bandwidth_of != NULL
-                           ? serving->memory_bandwidth_of[self->config.node_id]
-                           : 0.0;
-    if (bandwidth <= 0) {
-        return 0;
-    }
-    bool last = m->segment + 1u == serving->segment_count;
-    uint64_t bytes = infer_forward_bytes(infer_model_shape(serving->model),
-                                         serving->segment_layers[m->segment], m->position,
-                                         m->count, last);
-    return (uint64_t)((double)bytes * 1e9 / bandwidth);
+    uint32_t id = self->config.node_id;
+    ASSERT(serving->flops_per_s_of[id] > 0);
+    uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
+    double bandwidth = serving->memory_bandwidth_of != NULL ? serving->memory_bandwidth_of[id]
+                                                            : 0.0;
+    uint64_t memory_ns = bandwidth > 0 ? (uint64_t)((double)bytes * 1e9 / bandwidth) : 0;
+    *memory_bound_out = memory_ns > compute_ns;
+    return *memory_bound_out ? memory_ns : compute_ns;
+}
+
+node_effect *node__serve_observe_compute(node_outbox *outbox, uint64_t request, uint32_t segment,
+                                         uint64_t flops, uint64_t start_ns, uint64_t end_ns)
+{
+    ASSERT(end_ns >= start_ns);
+    node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+    compute->observation = NODE_OBS_COMPUTE;
+    compute->rumor_id = request;
+    compute->segment = segment;
+    compute->value = flops;
+    compute->start_ns = start_ns;
+    compute->at_ns = end_ns;
+    compute->batch_size = 1;
+    compute->batch_first = true;
+    return compute;
 }
 
 /* Charges the compute to this server's FIFO queue; returns when it ends.
@@ -640,28 +652,21 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
     if (serving->prover_factor > 0) {
         flops += (uint64_t)((double)flops * serving->prover_factor);
     }
-    uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
-    uint64_t memory_ns = server_memory_ns(self, m);
-    bool memory_bound = memory_ns > compute_ns;
-    if (memory_bound) {
-        compute_ns = memory_ns;
-    }
+    bool last = m->segment + 1u == serving->segment_count;
+    uint64_t bytes = infer_forward_bytes(infer_model_shape(serving->model),
+                                         serving->segment_layers[m->segment], m->position,
+                                         m->count, last);
+    bool memory_bound = false;
+    uint64_t compute_ns = node__roofline_ns(self, flops, bytes, &memory_bound);
     if (serving->time_overhead > 0) {
         compute_ns += (uint64_t)((double)compute_ns * serving->time_overhead);
     }
     uint64_t end_ns = start_ns + serving->overhead_ns_of[id] + compute_ns;
     ASSERT(end_ns >= start_ns && start_ns >= now_ns);
     store->busy_until_ns[id] = end_ns;
-    node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
-    compute->observation = NODE_OBS_COMPUTE;
-    compute->rumor_id = m->rumor_id;
-    compute->segment = m->segment;
-    compute->value = flops;
-    compute->start_ns = start_ns;
-    compute->at_ns = end_ns;
+    node_effect *compute =
+        node__serve_observe_compute(outbox, m->rumor_id, m->segment, flops, start_ns, end_ns);
     compute->memory_bound = memory_bound;
-    compute->batch_size = 1;
-    compute->batch_first = true;
     return end_ns;
 }
 

@@ -1072,6 +1072,16 @@ static const char batch_exact_yaml[] =
     "generate: 2}\n"
     "output: {sample_interval: 0}\n";
 
+/* The request whose prefill started last (of batch_exact's three). */
+static uint32_t latest_start(const world_result *result)
+{
+    uint32_t last = 0;
+    for (uint32_t r = 1; r < 3; r++) {
+        last = result->segments[r].start_ns > result->segments[last].start_ns ? r : last;
+    }
+    return last;
+}
+
 START_TEST(test_sim_batching_charge_exact)
 {
     world_result *result = test_sim_run_yaml("batch_exact.yaml", batch_exact_yaml, NULL, 0);
@@ -1082,10 +1092,7 @@ START_TEST(test_sim_batching_charge_exact)
     uint64_t step = roofline_bytes(1, 1) - weights;
     uint64_t prefill_ns = 10000 + (uint64_t)((double)roofline_bytes(0, 1) * 1e9 / 100e6);
     uint64_t batch_ns = 10000 + (uint64_t)((double)(weights + 2 * step) * 1e9 / 100e6);
-    uint32_t last = 0;
-    for (uint32_t r = 1; r < 3; r++) {
-        last = result->segments[r].start_ns > result->segments[last].start_ns ? r : last;
-    }
+    uint32_t last = latest_start(result);
     const world_segment_record *third = &result->segments[last];
     uint64_t batch_end_ns = third->start_ns + prefill_ns + batch_ns;
     for (uint32_t r = 0; r < 3; r++) {
@@ -1105,10 +1112,7 @@ START_TEST(test_sim_batching_charge_exact)
     uint64_t single_ns = 10000 + (uint64_t)((double)roofline_bytes(1, 1) * 1e9 / 100e6);
     uint64_t ends[2];
     uint32_t n = 0;
-    last = 0;
-    for (uint32_t r = 1; r < 3; r++) {
-        last = result->segments[r].start_ns > result->segments[last].start_ns ? r : last;
-    }
+    last = latest_start(result);
     for (uint32_t r = 0; r < 3; r++) {
         if (r != last) {
             ends[n++] = result->segments[r].end_ns;
