@@ -32,7 +32,7 @@
 #define BATCH_SEQUENCE_MASK ((UINT32_C(1) << 26) - 1)
 
 /* 2 effects per step (COMPUTE, SEND) and the next timer fit one call. */
-_Static_assert(2 * 64 + 1 <= NODE_OUTBOX_MAX, "a batch's effects fit the outbox");
+_Static_assert(2 * NODE_BATCH_MAX + 1 <= NODE_OUTBOX_MAX, "a batch's effects fit the outbox");
 
 typedef struct batch_step {
     uint32_t next;                   /* block + 1 of the next waiting step, 0 = none */
@@ -209,6 +209,7 @@ void node__batch_timer(node *self, uint64_t now_ns, uint32_t low, node_outbox *o
     uint64_t start_ns = store->busy_until_ns[id] > now_ns ? store->busy_until_ns[id] : now_ns;
     uint32_t count = batch_take_count(self);
     ASSERT(count >= 1 && count <= self->config.serving->max_batch_of[id]);
+    ASSERT(count <= NODE_BATCH_MAX);
     ASSERT(outbox->count + 2 * count + 1 <= NODE_OUTBOX_MAX);
     bool memory_bound = false;
     uint64_t end_ns = start_ns + batch_time_ns(self, count, &memory_bound);

@@ -28,6 +28,7 @@
 #define NODE_HEADER_BYTES 64          /* encoded header, before payload and tag */
 #define NODE_TAG_BYTES 8              /* 64-bit MAC after the payload */
 #define NODE_OUTBOX_MAX 256
+#define NODE_BATCH_MAX 64             /* largest max_batch_of (a batch's effects fit the outbox) */
 #define NODE_PAYLOAD_MAX (64u << 20)  /* largest payload a decoder accepts */
 #define NODE_FANOUT_MAX 64            /* largest config.fanout (scenario validation bound) */
 #define NODE_PULL_MAX 128             /* largest config.pull_max (scenario validation bound) */

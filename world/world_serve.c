@@ -264,6 +264,8 @@ static int place_servers(world_state *world)
 
 /* ---- the serving context the nodes share ---- */
 
+_Static_assert(SCN_MAX_BATCH_MAX <= NODE_BATCH_MAX, "the loader's bound is the node's");
+
 /* Continuous batching: each node's max_batch, when some class batches
  * (NULL otherwise: every call alone, as before). */
 static int serving_batching(world_state *world)
