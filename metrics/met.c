@@ -244,9 +244,16 @@ static const char met_schema_v13_sql[] =
 /* Version 16: failure detection. A decision row says whether the client
  * suspected the member (silent for verification.suspect_after) and closed
  * a phase without it, so it was not judged; NULL without suspect_after and
- * in rows written before. Versions 14 and 15 change nothing here (other
- * steps use those numbers). Only adds. */
+ * in rows written before. Only adds. */
 static const char met_schema_v16_sql[] = "ALTER TABLE decisions ADD COLUMN skipped INTEGER;";
+
+/* Version 14: continuous batching. A request row keeps the mean and the
+ * largest size of the batches its compute calls ran in (NULL when no class
+ * sets nodes.classes[].max_batch above 1, and in rows written before).
+ * Only adds. */
+static const char met_schema_v14_sql[] =
+    "ALTER TABLE requests ADD COLUMN batch_size_mean REAL;"
+    "ALTER TABLE requests ADD COLUMN batch_size_max INTEGER;";
 
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
@@ -263,7 +270,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_reserved_sql,
     met_schema_v12_sql,
     met_schema_v13_sql,
-    met_schema_reserved_sql,
+    met_schema_v14_sql,
     met_schema_reserved_sql,
     met_schema_v16_sql,
 };
@@ -338,7 +345,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
@@ -1031,6 +1038,13 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_text(stmt, 21, row->output_text);
     db_bind_time_or_null(stmt, 22, row->settlement_ns);
     db_bind_int_or_null(stmt, 23, row->failovers);
+    if (row->batch_size_max > 0) {
+        sqlite3_bind_double(stmt, 24, row->batch_size_mean);
+        sqlite3_bind_int64(stmt, 25, row->batch_size_max);
+    } else {
+        sqlite3_bind_null(stmt, 24);
+        sqlite3_bind_null(stmt, 25);
+    }
     return db_stmt_run(db, stmt, "insert request");
 }
 

@@ -113,6 +113,11 @@ typedef struct met_request_row {
     uint64_t settlement_ns;
     /* With workload.failover (schema 12); negative stores NULL. */
     int64_t failovers;               /* replays on a fresh route */
+    /* Continuous batching (schema 14): the mean and largest size of the
+     * batches its compute calls ran in; batch_size_max 0 stores NULL for
+     * both (no class batches, or no call ran). */
+    double batch_size_mean;
+    uint32_t batch_size_max;
 } met_request_row;
 
 /* A block the ledger committed (schema 10). */

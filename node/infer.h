@@ -131,6 +131,10 @@ uint64_t infer_layer_kv_bytes_per_token(const infer_shape *shape);
  * 'last'). Weights are counted at fp32, as the executor holds them. */
 uint64_t infer_forward_bytes(const infer_shape *shape, uint32_t layer_count, uint32_t pos0,
                              uint32_t count, bool last);
+/* The weights' share of infer_forward_bytes: the layers' weights (plus the
+ * final norm and the classifier when 'last'), which a batch of calls on
+ * the same layers reads once. */
+uint64_t infer_forward_weight_bytes(const infer_shape *shape, uint32_t layer_count, bool last);
 
 /* Per-process scratch space for forward calls of up to 'tokens_max' tokens
  * at once (prefill). One executor serves every node of a process in turn. */

@@ -538,11 +538,21 @@ uint64_t infer_forward_bytes(const infer_shape *shape, uint32_t layer_count, uin
     ASSERT(shape != NULL && layer_count <= shape->n_layers);
     ASSERT(count >= 1 && (uint64_t)pos0 + count <= shape->seq_len);
     uint64_t dim = shape->dim;
-    uint64_t bytes = layer_count * infer_layer_weight_bytes(shape);
+    uint64_t bytes = infer_forward_weight_bytes(shape, layer_count, last);
     bytes += layer_count * infer_layer_kv_bytes_per_token(shape) * ((uint64_t)pos0 + count);
     bytes += 2 * (uint64_t)count * dim * sizeof(float);
     if (last) {
-        bytes += (dim + (uint64_t)shape->vocab_size * dim + shape->vocab_size) * sizeof(float);
+        bytes += (uint64_t)shape->vocab_size * sizeof(float); /* the logits written */
+    }
+    return bytes;
+}
+
+uint64_t infer_forward_weight_bytes(const infer_shape *shape, uint32_t layer_count, bool last)
+{
+    ASSERT(shape != NULL && layer_count <= shape->n_layers);
+    uint64_t bytes = layer_count * infer_layer_weight_bytes(shape);
+    if (last) {
+        bytes += ((uint64_t)shape->dim + (uint64_t)shape->vocab_size * shape->dim) * sizeof(float);
     }
     return bytes;
 }

@@ -172,6 +172,8 @@ const char *node_strerror(int code)
         return "malformed message";
     case NODE_ETOOBIG:
         return "message too big";
+    case NODE_ENOMEM:
+        return "out of memory";
     default:
         return "unknown node error";
     }

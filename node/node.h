@@ -31,6 +31,7 @@
  * others, for each of the messages one input can trigger (a vote, a
  * timeout, a proposal), for both instances of a Twins pair. */
 #define NODE_OUTBOX_MAX 2048
+#define NODE_BATCH_MAX 64             /* largest max_batch_of (a batch's effects fit the outbox) */
 #define NODE_PAYLOAD_MAX (64u << 20)  /* largest payload a decoder accepts */
 #define NODE_FANOUT_MAX 64            /* largest config.fanout (scenario validation bound) */
 #define NODE_PULL_MAX 128             /* largest config.pull_max (scenario validation bound) */
@@ -39,6 +40,7 @@
 
 #define NODE_EMALFORMED -1            /* decode: truncated, bad version or type */
 #define NODE_ETOOBIG -2               /* decode/encode: payload over the limit or buffer too small */
+#define NODE_ENOMEM -3                /* out of memory */
 
 typedef enum node_message_type {
     NODE_MESSAGE_RUMOR = 1,          /* one rumor: id, origin, publish time, payload */
@@ -217,6 +219,9 @@ typedef struct node_effect {
     uint64_t start_ns;               /* OBSERVE COMPUTE: when the compute started */
     bool memory_bound;               /* OBSERVE COMPUTE: the roofline's memory side set
                                       * its time (bytes / bandwidth > FLOPs / rate) */
+    uint32_t batch_size;             /* OBSERVE COMPUTE: steps in the call's batch (1 alone) */
+    bool batch_first;                /* OBSERVE COMPUTE: the batch's first step (one per
+                                      * batch: count these to count batches) */
     uint32_t segment;                /* OBSERVE COMPUTE/LOGITS */
     uint32_t attempt;                /* OBSERVE LOGITS: the route attempt (failover) */
     const float *data;               /* OBSERVE LOGITS: valid until the next node call */
@@ -450,6 +455,10 @@ typedef struct node_serving {
     const double *flops_per_s_of;
     const uint64_t *overhead_ns_of;
     const double *memory_bandwidth_of; /* bytes/s; 0 (or a NULL table) = FLOPs alone */
+    /* Continuous batching (node/batch.c): most decode steps a node runs as
+     * one call; NULL (or 1) = one call at a time, as before. Only without
+     * a verifier. */
+    const uint16_t *max_batch_of;
     uint64_t request_capacity;       /* request ids are 0 .. request_capacity - 1 */
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
     size_t payload_capacity;         /* bytes of node_store.payload */
@@ -510,6 +519,14 @@ typedef struct node_store {
     /* Per node (node_count entries). */
     uint64_t *busy_until_ns;         /* the node's compute queue is FIFO */
     uint16_t *kv_in_use;             /* [node * segment_count + s]: caches held */
+    /* Continuous batching (node_store_batch_init; NULL without it): per
+     * node, the FIFO of steps computed and waiting for their batch (block
+     * + 1 of batch_pool, 0 = empty) and its timer (bit 31 armed, the low
+     * bits the sequence the timer carries). */
+    uint32_t *batch_head_of;
+    uint32_t *batch_tail_of;
+    uint32_t *batch_timer_of;
+    util_pool batch_pool;            /* a waiting step and its result's payload */
     uint8_t *behaviour_of;           /* node_behaviour (the driver's faults set it; an
                                       * adaptive node switches its own) */
     /* Per request, the client's (request_capacity entries). */
@@ -624,8 +641,15 @@ size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out);
  * compares tx_out->tag with its own). Never asserts on the bytes. */
 int node_ledger_tx_decode(const uint8_t *bytes, size_t size, node_ledger_tx *tx_out);
 
-/* Frees every KV chunk of the store's pools. Cannot fail. */
+/* Frees every KV chunk of the store's pools (and the batching queues).
+ * Cannot fail. */
 void node_store_release(node_store *store);
+
+/* Sets up continuous batching for 'node_count' nodes when
+ * serving->max_batch_of is set (nothing to do otherwise): the per-node
+ * queues and the pool of waiting steps, sized from payload_capacity.
+ * node_store_release frees them. 0, or NODE_ENOMEM. */
+int node_store_batch_init(node_store *store, const node_serving *serving, uint32_t node_count);
 
 typedef struct node_config {
     uint32_t node_id;

@@ -72,6 +72,7 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_HOLD 5u
 #define NODE_SERVE_TIMER_STEP 6u     /* failover: a step's deadline (low = attempt << 13 | step) */
 #define NODE_SERVE_TIMER_SUSPECT 7u  /* suspect_after into a committee phase (low = phase seq) */
+#define NODE_SERVE_TIMER_BATCH 8u    /* batching: the server frees (low = queue sequence) */
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);
@@ -144,5 +145,35 @@ bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t reque
                            uint32_t segment, uint32_t step, uint32_t round, float *rows,
                            uint32_t count);
 void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox);
+
+/* The roofline (serve.c): max(flops / the node's FLOP rate, bytes / its
+ * memory bandwidth) in ns, the bytes side only when the class sets a
+ * bandwidth; *memory_bound_out says the bytes side set it. No overhead. */
+uint64_t node__roofline_ns(const node *self, uint64_t flops, uint64_t bytes,
+                           bool *memory_bound_out);
+/* Appends a COMPUTE observation of a call alone (batch of one); the
+ * caller sets memory_bound and, in a batch, the batch fields. */
+node_effect *node__serve_observe_compute(node_outbox *outbox, uint64_t request, uint32_t segment,
+                                         uint64_t flops, uint64_t start_ns, uint64_t end_ns);
+
+/* Continuous batching (node/batch.c). */
+/* Whether this node batches (its class's max_batch > 1). Pure. */
+bool node__batch_on(const node *self);
+/* A step just computed: its result, the SEND effect last appended to the
+ * outbox, leaves the outbox and waits in this node's queue (payload
+ * copied) for the batch that will charge its time and send it; arms the
+ * batch timer when none is. 'flops' is what the step did. false: memory
+ * ran out, the effect is left where it was and the caller charges the
+ * step alone. */
+bool node__batch_defer(node *self, const node_message *m, uint64_t flops, uint64_t now_ns,
+                       node_outbox *outbox);
+/* The batch timer 'low' fired: the server takes up to max_batch waiting
+ * steps (FIFO; a prefill alone), charges them as one call (the roofline
+ * with the weights read once), reports each step's COMPUTE and sends each
+ * result when the call ends; re-arms while steps wait. A stale timer
+ * (armed before a crash) does nothing. */
+void node__batch_timer(node *self, uint64_t now_ns, uint32_t low, node_outbox *outbox);
+/* Back from a crash: the steps waiting died with the process. */
+void node__batch_recover(node *self);
 
 #endif

@@ -12,12 +12,15 @@
  * when the class sets a memory bandwidth and it is longer, the bytes the
  * call moves over that bandwidth (the roofline) -- plus the class's
  * per-call overhead, and the message carrying the result is sent when the
- * call ends (SEND send_at_ns).
+ * call ends (SEND send_at_ns). A class with max_batch > 1 runs its decode
+ * steps in batches instead (continuous batching, node/batch.c).
  *
  * Timer ids: NODE_TIMER_SERVE_BIT | kind << 56 | request << 26 | low 26 bits:
  * kind 1 = the client's request timeout, 2 = a server's KV expiry (low =
  * member slot << 6 | segment), 3 and 4 = committee commit and reveal
- * deadlines (low = phase sequence). */
+ * deadlines (low = phase sequence), 7 = suspect_after into a committee
+ * phase (low = phase sequence), 8 = a batching server's next batch
+ * (request 0, low = queue sequence). */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -56,6 +59,13 @@ void node_store_release(node_store *store)
             util_pool_deinit(&store->pools[s]);
         }
     }
+    if (store->batch_pool.block_bytes != 0) {
+        util_pool_deinit(&store->batch_pool);
+    }
+    util_free(store->batch_head_of);
+    util_free(store->batch_tail_of);
+    util_free(store->batch_timer_of);
+    store->batch_head_of = store->batch_tail_of = store->batch_timer_of = NULL;
 }
 
 /* Committee members each keep their own cache (see node__serve_slots). */
@@ -210,7 +220,7 @@ static void client_step_deadline(const node *self, node_outbox *outbox, uint64_t
     const node_serving *serving = self->config.serving;
     const node_request *r = &self->config.store->requests[request];
     ASSERT(serving->failover && r->attempt < NODE_ATTEMPTS_MAX);
-    ASSERT(r->generated < NODE_ATTEMPTS_MAX); /* generate < seq_len <= 8192 */
+    ASSERT(r->generated < 8192u); /* 13 bits of the timer id: generate < seq_len <= 8192 */
     node__serve_timer_arm(outbox, now_ns + serving->step_timeout_ns,
                           node__serve_timer_id(NODE_SERVE_TIMER_STEP, request,
                                                r->attempt << 13 | r->generated));
@@ -308,6 +318,7 @@ void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
     node_store *store = self->config.store;
     ASSERT(serving != NULL);
     ASSERT(outbox->count <= NODE_OUTBOX_MAX);
+    node__batch_recover(self);
     for (uint64_t request = 0; request < serving->request_capacity; request++) {
         const node_request *r = &store->requests[request];
         if (!r->submitted || r->client != self->config.node_id || r->status != 0 ||
@@ -596,22 +607,34 @@ static bool server_kv_take(node *self, const node_message *m, uint32_t slot, uin
     return true;
 }
 
-/* The roofline's memory side of a hop: the bytes its call moves over the
- * class's memory bandwidth, in ns (0 when the class has none: FLOPs alone). */
-static uint64_t server_memory_ns(const node *self, const node_message *m)
+uint64_t node__roofline_ns(const node *self, uint64_t flops, uint64_t bytes,
+                           bool *memory_bound_out)
 {
     const node_serving *serving = self->config.serving;
-    double bandwidth = serving->memory_bandwidth_of != NULL
-                           ? serving->memory_bandwidth_of[self->config.node_id]
-                           : 0.0;
-    if (bandwidth <= 0) {
-        return 0;
-    }
-    bool last = m->segment + 1u == serving->segment_count;
-    uint64_t bytes = infer_forward_bytes(infer_model_shape(serving->model),
-                                         serving->segment_layers[m->segment], m->position,
-                                         m->count, last);
-    return (uint64_t)((double)bytes * 1e9 / bandwidth);
+    uint32_t id = self->config.node_id;
+    ASSERT(serving->flops_per_s_of[id] > 0);
+    uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
+    double bandwidth = serving->memory_bandwidth_of != NULL ? serving->memory_bandwidth_of[id]
+                                                            : 0.0;
+    uint64_t memory_ns = bandwidth > 0 ? (uint64_t)((double)bytes * 1e9 / bandwidth) : 0;
+    *memory_bound_out = memory_ns > compute_ns;
+    return *memory_bound_out ? memory_ns : compute_ns;
+}
+
+node_effect *node__serve_observe_compute(node_outbox *outbox, uint64_t request, uint32_t segment,
+                                         uint64_t flops, uint64_t start_ns, uint64_t end_ns)
+{
+    ASSERT(end_ns >= start_ns);
+    node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+    compute->observation = NODE_OBS_COMPUTE;
+    compute->rumor_id = request;
+    compute->segment = segment;
+    compute->value = flops;
+    compute->start_ns = start_ns;
+    compute->at_ns = end_ns;
+    compute->batch_size = 1;
+    compute->batch_first = true;
+    return compute;
 }
 
 /* Charges the compute to this server's FIFO queue; returns when it ends.
@@ -630,25 +653,20 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
     if (serving->prover_factor > 0) {
         flops += (uint64_t)((double)flops * serving->prover_factor);
     }
-    uint64_t compute_ns = (uint64_t)((double)flops * 1e9 / serving->flops_per_s_of[id]);
-    uint64_t memory_ns = server_memory_ns(self, m);
-    bool memory_bound = memory_ns > compute_ns;
-    if (memory_bound) {
-        compute_ns = memory_ns;
-    }
+    bool last = m->segment + 1u == serving->segment_count;
+    uint64_t bytes = infer_forward_bytes(infer_model_shape(serving->model),
+                                         serving->segment_layers[m->segment], m->position,
+                                         m->count, last);
+    bool memory_bound = false;
+    uint64_t compute_ns = node__roofline_ns(self, flops, bytes, &memory_bound);
     if (serving->time_overhead > 0) {
         compute_ns += (uint64_t)((double)compute_ns * serving->time_overhead);
     }
     uint64_t end_ns = start_ns + serving->overhead_ns_of[id] + compute_ns;
     ASSERT(end_ns >= start_ns && start_ns >= now_ns);
     store->busy_until_ns[id] = end_ns;
-    node_effect *compute = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
-    compute->observation = NODE_OBS_COMPUTE;
-    compute->rumor_id = m->rumor_id;
-    compute->segment = m->segment;
-    compute->value = flops;
-    compute->start_ns = start_ns;
-    compute->at_ns = end_ns;
+    node_effect *compute =
+        node__serve_observe_compute(outbox, m->rumor_id, m->segment, flops, start_ns, end_ns);
     compute->memory_bound = memory_bound;
     return end_ns;
 }
@@ -760,6 +778,17 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     if (last) {
         infer_logits(executor, kernel, store->x + (size_t)(m->count - 1) * serving->dim,
                      store->logits, &flops);
+    }
+    if (node__batch_on(self)) {
+        /* The result waits for its batch (batch.c); the scenario loader
+         * allows batching only without a verifier. */
+        server_forward(self, m, now_ns, outbox);
+        if (!node__batch_defer(self, m, flops, now_ns, outbox)) {
+            /* No memory to queue it: this step runs alone. */
+            node_effect *send = &outbox->effects[outbox->count - 1];
+            send->send_at_ns = server_charge(self, m, flops, now_ns, outbox);
+        }
+        return;
     }
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
     if (serving->verifier == NULL) {
@@ -909,6 +938,8 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
             r->generated == (low & 8191u)) {
             client_failover(self, outbox, request, now_ns); /* No token in time. */
         }
+    } else if (kind == NODE_SERVE_TIMER_BATCH) {
+        node__batch_timer(self, now_ns, low, outbox);
     } else if (kind == NODE_SERVE_TIMER_KV) {
         uint32_t segment = low & 63u;
         ASSERT(segment < serving->segment_count);

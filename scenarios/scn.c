@@ -258,6 +258,7 @@ static void scn_class_defaults(scn_class *c)
     c->flops_per_s = 10e12;
     c->kernel = SCN_KERNEL_SEQUENTIAL;
     c->overhead_ns = 100000ull;
+    c->max_batch = 1;
 }
 
 static void scn_defaults(scn_scenario *s, const char *file)
@@ -479,6 +480,12 @@ static int scn_class_hardware(scn_check *check, const scn_node *entry, size_t i,
     snprintf(path, sizeof(path), "nodes.classes.%zu.tee", i);
     if (rc == 0) {
         rc = scn__get_bool(check, scn__map_get(entry, "tee"), path, &c->tee);
+    }
+    uint64_t max_batch = c->max_batch;
+    snprintf(path, sizeof(path), "nodes.classes.%zu.max_batch", i);
+    if (rc == 0 && (rc = scn__get_uint(check, scn__map_get(entry, "max_batch"), path, 1,
+                                       SCN_MAX_BATCH_MAX, &max_batch)) == 0) {
+        c->max_batch = (uint32_t)max_batch;
     }
     return rc;
 }

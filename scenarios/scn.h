@@ -91,7 +91,12 @@ typedef struct scn_class {
     uint64_t memory_bandwidth_bytes_per_s; /* roofline: weights, KV cache and activations
                                             * read per call; 0 = unbounded (FLOPs only) */
     bool tee;                     /* has a trusted execution environment (protocol tee) */
+    uint32_t max_batch;           /* continuous batching: decode steps run together;
+                                   * 1 (the default) = one call at a time */
 } scn_class;
+
+/* Largest nodes.classes[].max_batch (a batch's effects fit one outbox). */
+#define SCN_MAX_BATCH_MAX 64
 
 typedef struct scn_region {
     char name[SCN_NAME_MAX];
@@ -728,7 +733,13 @@ typedef enum scn_metric_runs {
     X(FALSE_SUSPICIONS, "false_suspicions", "count", VERIFICATION, true,                       \
       "suspicions of a node neither crashed nor silent at the time (NaN when off)")            \
     X(MEMBERS_SKIPPED, "members_skipped", "count", VERIFICATION, true,                         \
-      "committee members a phase closed without, as suspects, unjudged (NaN when off)")
+      "committee members a phase closed without, as suspects, unjudged (NaN when off)")       \
+    X(BATCH_SIZE_MEAN, "batch_size_mean", "count", INFERENCE, true,                            \
+      "forward calls per batch a server ran (1 without continuous batching)")                 \
+    X(BATCH_SIZE_MAX, "batch_size_max", "count", INFERENCE, true,                              \
+      "the largest batch a server ran")                                                        \
+    X(BATCHED_STEPS_RATIO, "batched_steps_ratio", "ratio", INFERENCE, true,                    \
+      "share of forward calls that shared their batch with another request's step")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

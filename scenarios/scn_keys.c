@@ -73,6 +73,8 @@ const scn_key_info scn__keys[] = {
     K("nodes.classes[].memory_bandwidth", BYTERATE, "B/s", "0", "",
       "roofline: 0 = unbounded, FLOPs alone"),
     K("nodes.classes[].tee", BOOL, "", "false", "", "the class has a TEE (protocol tee)"),
+    K("nodes.classes[].max_batch", COUNT, "steps", "1", "",
+      "continuous batching: decode steps run as one call, 1..64; 1 = one at a time"),
     K("nodes.regions[].name", STRING, "", "none", "", "required: unique region name"),
     K("nodes.regions[].fraction", RATIO, "", "none", "", "required: share of the nodes"),
     /* gossip */

@@ -140,6 +140,10 @@ static void params_nodes(params_list *list, const scn_scenario *s)
         }
         params_add(list, params_duration(c->overhead_ns, v, sizeof(v)),
                    "nodes.classes.%u.overhead", i);
+        if (c->max_batch > 1) {
+            params_add(list, params_uint(c->max_batch, v, sizeof(v)),
+                       "nodes.classes.%u.max_batch", i);
+        }
     }
     for (uint32_t i = 0; i < s->nodes.region_count; i++) {
         const scn_region *r = &s->nodes.regions[i];

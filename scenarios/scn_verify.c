@@ -607,6 +607,14 @@ int scn__check_verification(scn_check *check, const scn_node *root)
                          "workload.routing latency needs verification.protocol none (a "
                          "committee's members are drawn, not routed)");
     }
+    for (uint32_t i = 0; i < check->scenario->nodes.class_count; i++) {
+        if (check->scenario->nodes.classes[i].max_batch > 1) {
+            return scn__fail(check->error, SCN_ESCHEMA, scn__map_get(section, "protocol"),
+                             "nodes.classes.%u.max_batch > 1 needs verification.protocol none "
+                             "(committee members compute one call at a time)",
+                             i);
+        }
+    }
     if ((rc = verify_sizes(check, section, v)) != 0 ||
         (rc = scn__get_bool(check, scn__map_get(section, "commit_reveal"),
                             "verification.commit_reveal", &v->commit_reveal)) != 0 ||

@@ -229,6 +229,9 @@ typedef struct tb_summary {
     uint64_t suspicions;             /* verification.suspect_after: members suspected */
     uint64_t members_skipped;        /* and gone on without, unjudged */
     bool suspecting;                 /* suspect_after is on */
+    uint64_t batches;                /* continuous batching: calls as servers ran them, */
+    uint64_t batched_calls;          /* the steps that shared theirs, the largest batch */
+    uint32_t batch_size_max;
     uint64_t native_flops;
     uint64_t referee_flops;
     double stake_slashed;

@@ -317,6 +317,10 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
     total->suspicions += one->suspicions;
     total->members_skipped += one->members_skipped;
     total->suspecting = total->suspecting || one->suspecting;
+    total->batches += one->batches;
+    total->batched_calls += one->batched_calls;
+    total->batch_size_max =
+        one->batch_size_max > total->batch_size_max ? one->batch_size_max : total->batch_size_max;
     total->native_flops += one->native_flops;
     total->referee_flops += one->referee_flops;
     total->stake_slashed += one->stake_slashed;

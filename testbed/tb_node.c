@@ -767,6 +767,9 @@ static void proc_summarise(tb_proc *proc)
     proc->summary.flops_total = result->flops_total;
     proc->summary.compute_calls = result->compute_calls;
     proc->summary.memory_bound_calls = result->memory_bound_calls;
+    proc->summary.batches = result->batches;
+    proc->summary.batched_calls = result->batched_calls;
+    proc->summary.batch_size_max = result->batch_size_max;
     proc->summary.failovers = result->failovers;
     proc->summary.suspicions = result->suspicions;
     proc->summary.members_skipped = result->members_skipped;

@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 80);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 81);
+    ck_assert_uint_eq(count, 83);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 84);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1471,7 +1471,7 @@ static const struct {
      "output, sweep)"},
     {"nodes: {count: 8, classes: [{name: a, fraction: 1, flop: 1TFLOPS}]}\n",
      "mem.yaml:1:52: unknown key 'flop' in nodes.classes.0 (expected one of: name, fraction, "
-     "bandwidth, memory, flops, kernel, overhead, memory_bandwidth, tee)"},
+     "bandwidth, memory, flops, kernel, overhead, memory_bandwidth, tee, max_batch)"},
     {"nodes: {count: 8}\nworkload: {mesages: 3}\n",
      "mem.yaml:2:12: unknown key 'mesages' in workload (expected one of: kind, messages, rate, "
      "arrival, start, size, requests, times, prompt_tokens, prompts, generate, timeout, "
@@ -1799,6 +1799,13 @@ static const test_scn_bad_case test_scn_bad[] = {
      "verification.suspect_after must be shorter than commit_timeout and reveal_timeout"},
     {"tests/bad/132_suspect_after_without_protocol.yaml", SCN_ESCHEMA, 6, 3,
      "verification.suspect_after needs a protocol other than none"},
+    {"tests/bad/105_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
+     "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
+    {"tests/bad/106_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,
+     "nodes.classes.0.max_batch must be between 1 and 64, got 65"},
+    {"tests/bad/107_max_batch_with_committee.yaml", SCN_ESCHEMA, 8, 13,
+     "nodes.classes.0.max_batch > 1 needs verification.protocol none (committee members "
+     "compute one call at a time)"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,

@@ -927,6 +927,206 @@ START_TEST(test_sim_roofline_generation_ratio)
 }
 END_TEST
 
+/* ---- continuous batching ---- */
+
+/* Four servers of a two-segment model whose decode steps wait on memory
+ * (100 MB/s): at 40 requests/s each server has steps waiting most of the
+ * time. max_batch set per run. */
+static const char batching_yaml[] =
+    "name: batching\n"
+    "seed: 5\n"
+    "duration: 20s\n"
+    "network: {latency: {model: uniform, min: 1ms, max: 3ms}}\n"
+    "nodes:\n"
+    "  count: 4\n"
+    "  classes:\n"
+    "    - {name: edge, fraction: 1, flops: 1TFLOPS, memory_bandwidth: 100MB/s, "
+    "overhead: 20us}\n"
+    "model:\n"
+    "  shape: {dim: 64, hidden_dim: 160, layers: 4, heads: 4, kv_heads: 2, vocab: 128, "
+    "seq_len: 48}\n"
+    "  segments: 2\n"
+    "  kv_slots: 64\n"
+    "workload: {requests: 60, rate: 40/s, prompt_tokens: [4, 8], generate: 16}\n"
+    "output: {sample_interval: 0}\n";
+
+/* batching_yaml's trace on main, before batching existed. */
+#define BATCHING_MAIN_TRACE_HASH UINT64_C(0xa1e97c45a1211093)
+
+static world_result *run_batching(const char *max_batch)
+{
+    const char *const overrides[] = {max_batch};
+    return test_sim_run_yaml("batching.yaml", batching_yaml, overrides, 1);
+}
+
+/* Batching runs waiting decode steps together: latency drops (p50 and p99)
+ * while every request still gets the reference's tokens, bit for bit (the
+ * arithmetic of each step is its own, batched or not). */
+START_TEST(test_sim_batching_lowers_latency_same_tokens)
+{
+    world_result *alone = run_batching("nodes.classes.0.max_batch=1");
+    world_result *batched = run_batching("nodes.classes.0.max_batch=8");
+    ck_assert_uint_eq(alone->requests_completed, 60);
+    ck_assert_uint_eq(batched->requests_completed, 60);
+    ck_assert_double_eq(metric(alone, "reference_match_ratio"), 1.0);
+    ck_assert_double_eq(metric(batched, "reference_match_ratio"), 1.0);
+    for (uint64_t r = 0; r < batched->request_count; r++) {
+        ck_assert_msg(batched->requests[r].reference_match, "request %llu",
+                      (unsigned long long)r);
+        ck_assert_uint_eq(batched->requests[r].batch_calls, alone->requests[r].batch_calls);
+    }
+    ck_assert_uint_eq(alone->tokens_out, batched->tokens_out);
+    ck_assert_uint_eq(alone->flops_total, batched->flops_total);
+    ck_assert_double_lt(metric(batched, "request_latency_p50") * 1.5,
+                        metric(alone, "request_latency_p50"));
+    ck_assert_double_lt(metric(batched, "request_latency_p99") * 1.5,
+                        metric(alone, "request_latency_p99"));
+    ck_assert_double_eq(metric(alone, "batch_size_mean"), 1.0);
+    ck_assert_double_eq(metric(alone, "batch_size_max"), 1.0);
+    ck_assert_double_eq(metric(alone, "batched_steps_ratio"), 0.0);
+    ck_assert_double_gt(metric(batched, "batch_size_mean"), 1.1);
+    ck_assert_double_gt(metric(batched, "batch_size_max"), 2.0);
+    ck_assert_double_le(metric(batched, "batch_size_max"), 8.0);
+    ck_assert_double_gt(metric(batched, "batched_steps_ratio"), 0.2);
+    ck_assert(!alone->batching && batched->batching);
+    world_result *again = run_batching("nodes.classes.0.max_batch=8");
+    ck_assert_uint_eq(again->trace_hash, batched->trace_hash);
+    ck_assert_uint_ne(alone->trace_hash, batched->trace_hash);
+    world_result_destroy(again);
+    world_result_destroy(alone);
+    world_result_destroy(batched);
+}
+END_TEST
+
+/* max_batch 1 is no batching at all: the trace is main's, hash for hash
+ * (the value main's build gives batching_yaml without the key). */
+START_TEST(test_sim_batching_one_is_today)
+{
+    world_result *plain = test_sim_run_yaml("batching.yaml", batching_yaml, NULL, 0);
+    world_result *one = run_batching("nodes.classes.0.max_batch=1");
+    ck_assert_uint_eq(plain->trace_hash, one->trace_hash);
+    ck_assert_uint_eq(plain->trace_hash, BATCHING_MAIN_TRACE_HASH);
+    world_result_destroy(plain);
+    world_result_destroy(one);
+}
+END_TEST
+
+/* Batching under failover and latency routing: a server crashes with
+ * steps waiting in its queue (they die with it) and clients replay on the
+ * next route; every request whose client stayed up completes with the
+ * reference's tokens. Latency routing (which estimates one decode step per
+ * server) keeps batching too. */
+START_TEST(test_sim_batching_with_failover_and_routing)
+{
+    const char *const crash[] = {
+        "nodes.classes.0.max_batch=8", "workload.failover=true", "workload.step_timeout=300ms",
+        "faults.0.kind=crash", "faults.0.at=500ms", "faults.0.until=1s",
+        "faults.0.nodes.range=1-1", "workload.timeout=5s"};
+    world_result *result = test_sim_run_yaml("batching.yaml", batching_yaml, crash, 8);
+    uint64_t live = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const world_request_record *q = &result->requests[r];
+        if (q->submitted && q->client != 1) {
+            live += 1;
+            ck_assert_uint_eq(q->status, NODE_REQUEST_COMPLETED);
+            ck_assert_msg(q->reference_match, "request %llu", (unsigned long long)r);
+        }
+    }
+    ck_assert_uint_ge(live, 40);
+    ck_assert_uint_gt(result->failovers, 0);
+    ck_assert_double_gt(metric(result, "batch_size_max"), 1.0);
+    world_result_destroy(result);
+
+    const char *const routed[] = {"nodes.classes.0.max_batch=8", "workload.routing=latency"};
+    result = test_sim_run_yaml("batching.yaml", batching_yaml, routed, 2);
+    ck_assert_uint_eq(result->requests_completed, 60);
+    ck_assert_double_eq(metric(result, "reference_match_ratio"), 1.0);
+    ck_assert_double_gt(metric(result, "batch_size_max"), 1.0);
+    world_result_destroy(result);
+}
+END_TEST
+
+/* One server (the phones cannot hold the model) and three one-token
+ * prompts at once, over 100 MB/s: the prefills run one after another (a
+ * prefill runs alone), the first two requests' decode steps arrive while
+ * the third prefill runs and wait; when it ends they run as one batch:
+ * overhead + (the weights once + each step's KV cache and activations) /
+ * bandwidth, to the nanosecond. Without batching the second step waits for
+ * the first. */
+static const char batch_exact_yaml[] =
+    "name: batch_exact\n"
+    "seed: 3\n"
+    "duration: 5s\n"
+    "network: {latency: {model: constant, value: 1ms}}\n"
+    "nodes:\n"
+    "  count: 3\n"
+    "  classes:\n"
+    "    - {name: gpu, fraction: 0.34, flops: 1TFLOPS, memory_bandwidth: 100MB/s, "
+    "overhead: 10us, max_batch: 8}\n"
+    "    - {name: phone, fraction: 0.66, memory: 1KiB}\n"
+    "model:\n"
+    "  shape: {dim: 64, hidden_dim: 160, layers: 4, heads: 4, kv_heads: 2, vocab: 128, "
+    "seq_len: 48}\n"
+    "  segments: 1\n"
+    "workload: {requests: 3, arrival: explicit, times: [0ms, 0ms, 0ms], prompt_tokens: 1, "
+    "generate: 2}\n"
+    "output: {sample_interval: 0}\n";
+
+/* The request whose prefill started last (of batch_exact's three). */
+static uint32_t latest_start(const world_result *result)
+{
+    uint32_t last = 0;
+    for (uint32_t r = 1; r < 3; r++) {
+        last = result->segments[r].start_ns > result->segments[last].start_ns ? r : last;
+    }
+    return last;
+}
+
+START_TEST(test_sim_batching_charge_exact)
+{
+    world_result *result = test_sim_run_yaml("batch_exact.yaml", batch_exact_yaml, NULL, 0);
+    ck_assert_uint_eq(result->requests_completed, 3);
+    /* roofline_bytes: the weights (4 layers, final norm, classifier) and
+     * the rest (KV cache, activations, logits) of one call. */
+    uint64_t weights = roofline_bytes(0, 1) - 2 * 32 * 4 * 4 - 2 * 64 * 4 - 4 * 128;
+    uint64_t step = roofline_bytes(1, 1) - weights;
+    uint64_t prefill_ns = 10000 + (uint64_t)((double)roofline_bytes(0, 1) * 1e9 / 100e6);
+    uint64_t batch_ns = 10000 + (uint64_t)((double)(weights + 2 * step) * 1e9 / 100e6);
+    uint32_t last = latest_start(result);
+    const world_segment_record *third = &result->segments[last];
+    uint64_t batch_end_ns = third->start_ns + prefill_ns + batch_ns;
+    for (uint32_t r = 0; r < 3; r++) {
+        ck_assert_uint_eq(result->segments[r].calls, 2);
+        if (r != last) {
+            ck_assert_uint_eq(result->segments[r].end_ns, batch_end_ns);
+            ck_assert_uint_eq(result->requests[r].batch_size_max, 2);
+        }
+    }
+    ck_assert_double_eq(metric(result, "batch_size_max"), 2.0);
+    ck_assert_double_eq(metric(result, "batch_size_mean"), 6.0 / 5.0);
+    world_result_destroy(result);
+
+    const char *const alone[] = {"nodes.classes.0.max_batch=1"};
+    result = test_sim_run_yaml("batch_exact.yaml", batch_exact_yaml, alone, 1);
+    ck_assert_uint_eq(result->requests_completed, 3);
+    uint64_t single_ns = 10000 + (uint64_t)((double)roofline_bytes(1, 1) * 1e9 / 100e6);
+    uint64_t ends[2];
+    uint32_t n = 0;
+    last = latest_start(result);
+    for (uint32_t r = 0; r < 3; r++) {
+        if (r != last) {
+            ends[n++] = result->segments[r].end_ns;
+        }
+    }
+    uint64_t first_end = ends[0] < ends[1] ? ends[0] : ends[1];
+    uint64_t second_end = ends[0] < ends[1] ? ends[1] : ends[0];
+    ck_assert_uint_eq(first_end, result->segments[last].start_ns + prefill_ns + single_ns);
+    ck_assert_uint_eq(second_end, first_end + single_ns);
+    ck_assert_uint_gt(second_end, batch_end_ns);
+    world_result_destroy(result);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -962,6 +1162,10 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_routing_latency_lowers_p50);
     tcase_add_test(inference, test_sim_roofline_prefill_compute_decode_memory);
     tcase_add_test(inference, test_sim_roofline_generation_ratio);
+    tcase_add_test(inference, test_sim_batching_lowers_latency_same_tokens);
+    tcase_add_test(inference, test_sim_batching_one_is_today);
+    tcase_add_test(inference, test_sim_batching_charge_exact);
+    tcase_add_test(inference, test_sim_batching_with_failover_and_routing);
     suite_add_tcase(suite, inference);
     TCase *committee = tcase_create("committee");
     tcase_set_timeout(committee, 120);

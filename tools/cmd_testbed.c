@@ -344,7 +344,7 @@ typedef struct testbed_metric {
     double value;
 } testbed_metric;
 
-#define TESTBED_METRICS 29
+#define TESTBED_METRICS 32
 
 /* The run's percentiles of request durations: p50, p95, p99 of latency,
  * p50 of the first token, p50 and p99 of finality. */
@@ -455,6 +455,13 @@ static void testbed_metrics(const tb_summary *total, const testbed_quantiles *qu
          * of who crashed, so the testbed does not write it. */
         {"suspicions", total->suspecting ? (double)total->suspicions : NAN},
         {"members_skipped", total->suspecting ? (double)total->members_skipped : NAN},
+        {"batch_size_mean", total->batches > 0 ? (double)total->compute_calls /
+                                                     (double)total->batches
+                                               : NAN},
+        {"batch_size_max", total->batches > 0 ? (double)total->batch_size_max : NAN},
+        {"batched_steps_ratio", total->compute_calls > 0 ? (double)total->batched_calls /
+                                                               (double)total->compute_calls
+                                                         : NAN},
     };
     _Static_assert(sizeof(metrics) == TESTBED_METRICS * sizeof(testbed_metric),
                    "TESTBED_METRICS counts the metrics");

@@ -97,6 +97,11 @@ typedef struct world_request_record {
     bool accepted_wrong;             /* an accepted output was outside the rule's tolerance */
     uint32_t releases;               /* noised activation releases (privacy) */
     uint32_t failovers;              /* replays on a fresh route (workload.failover) */
+    /* Continuous batching: the request's compute calls, the sum of the
+     * sizes of the batches they ran in, and the largest. */
+    uint32_t batch_calls;
+    uint64_t batch_size_sum;
+    uint32_t batch_size_max;
     /* Ledger settlement: transactions the client sent, those a committed
      * block applied, and the commit time of the last (valid when every
      * one committed). */
@@ -285,6 +290,12 @@ typedef struct world_result {
     uint64_t memory_bound_calls;     /* of which the roofline's memory side set the time */
     uint64_t failovers;              /* replays on a fresh route, all requests */
     bool failover;                   /* workload.failover: requests.failovers is written */
+    bool batching;                   /* a class has max_batch > 1: the batch columns and
+                                      * metrics are written */
+    uint64_t batches;                /* compute calls as the servers ran them (a batch of
+                                      * steps is one) */
+    uint64_t batched_calls;          /* steps that shared their batch with another */
+    uint32_t batch_size_max;         /* the largest batch */
     uint64_t activation_bytes;
     uint64_t busy_refusals;
     util_hist request_latency;       /* submitted -> finished, completed requests */

@@ -73,6 +73,7 @@ typedef struct world_state {
     double *flops_of;
     uint64_t *overhead_of;
     double *bandwidth_of;            /* memory bandwidth, bytes/s (0 = FLOPs alone) */
+    uint16_t *max_batch_of;          /* continuous batching; NULL when no class batches */
     uint64_t *busy_until;
     uint16_t *kv_in_use;
     node_request *requests;

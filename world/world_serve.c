@@ -265,6 +265,31 @@ static int place_servers(world_state *world)
 
 /* ---- the serving context the nodes share ---- */
 
+_Static_assert(SCN_MAX_BATCH_MAX <= NODE_BATCH_MAX, "the loader's bound is the node's");
+
+/* Continuous batching: each node's max_batch, when some class batches
+ * (NULL otherwise: every call alone, as before). */
+static int serving_batching(world_state *world)
+{
+    const scn_nodes *nodes = &world->scenario->nodes;
+    bool batching = false;
+    for (uint32_t c = 0; c < nodes->class_count; c++) {
+        batching = batching || nodes->classes[c].max_batch > 1;
+    }
+    world->result->batching = batching;
+    if (!batching) {
+        return 0;
+    }
+    world->max_batch_of = util_calloc(world->node_count, sizeof(uint16_t));
+    if (world->max_batch_of == NULL) {
+        return WORLD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < world->node_count; i++) {
+        world->max_batch_of[i] = (uint16_t)nodes->classes[world->result->class_of[i]].max_batch;
+    }
+    return 0;
+}
+
 static int serving_per_node(world_state *world)
 {
     const scn_scenario *scenario = world->scenario;
@@ -290,7 +315,7 @@ static int serving_per_node(world_state *world)
         world->overhead_of[i] = class->overhead_ns;
         world->bandwidth_of[i] = (double)class->memory_bandwidth_bytes_per_s;
     }
-    return 0;
+    return serving_batching(world);
 }
 
 static int serving_per_request(world_state *world)
@@ -438,6 +463,7 @@ static void serving_fill(world_state *world)
     serving->flops_per_s_of = world->flops_of;
     serving->overhead_ns_of = world->overhead_of;
     serving->memory_bandwidth_of = world->bandwidth_of;
+    serving->max_batch_of = world->max_batch_of;
     world->store.busy_until_ns = world->busy_until;
     world->store.kv_in_use = world->kv_in_use;
     world->store.requests = world->requests;
@@ -478,6 +504,9 @@ int world__serve_build(world_state *world)
         serving_fill(world);
         rc = serving_scratch(world);
     }
+    if (rc == 0 && node_store_batch_init(&world->store, &world->serving, world->node_count) != 0) {
+        rc = WORLD_ENOMEM;
+    }
     if (rc == 0) {
         rc = world__attack_build(world);
     }
@@ -506,6 +535,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->flops_of);
     util_free(world->overhead_of);
     util_free(world->bandwidth_of);
+    util_free(world->max_batch_of);
     util_free(world->busy_until);
     util_free(world->kv_in_use);
     util_free(world->requests);
@@ -657,6 +687,23 @@ static void serve_suspicion(world_state *world, uint32_t suspect)
     }
 }
 
+/* A compute call's batch (continuous batching; every call is a batch of
+ * one without it). */
+static void serve_record_batch(world_result *result, uint64_t request, const node_effect *effect)
+{
+    ASSERT(effect->batch_size >= 1);
+    world_request_record *q = &result->requests[request];
+    q->batch_calls += 1;
+    q->batch_size_sum += effect->batch_size;
+    q->batch_size_max = effect->batch_size > q->batch_size_max ? effect->batch_size
+                                                               : q->batch_size_max;
+    result->batches += effect->batch_first ? 1u : 0u;
+    result->batched_calls += effect->batch_size > 1 ? 1u : 0u;
+    result->batch_size_max = effect->batch_size > result->batch_size_max
+                                 ? effect->batch_size
+                                 : result->batch_size_max;
+}
+
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
 {
     world_result *result = world->result;
@@ -675,6 +722,7 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         result->flops_total += effect->value;
         result->compute_calls += 1;
         result->memory_bound_calls += effect->memory_bound ? 1u : 0u;
+        serve_record_batch(result, request, effect);
         world_execution_record *row =
             execution_row(result, request, effect->segment, node_id, true);
         if (row->calls == 0) {
@@ -978,6 +1026,15 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_MEMORY_BOUND_RATIO:
         return result->compute_calls > 0
                    ? (double)result->memory_bound_calls / (double)result->compute_calls
+                   : NAN;
+    case SCN_METRIC_BATCH_SIZE_MEAN:
+        return result->batches > 0 ? (double)result->compute_calls / (double)result->batches
+                                   : NAN;
+    case SCN_METRIC_BATCH_SIZE_MAX:
+        return result->batches > 0 ? (double)result->batch_size_max : NAN;
+    case SCN_METRIC_BATCHED_STEPS_RATIO:
+        return result->compute_calls > 0
+                   ? (double)result->batched_calls / (double)result->compute_calls
                    : NAN;
     case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
