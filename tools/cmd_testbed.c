@@ -655,6 +655,14 @@ int tool_testbed_main(int argc, char **argv)
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
     }
+    if (scenario->churn.enabled) {
+        /* Joins and leaves move placement and routes in one shared world. */
+        fprintf(stderr, "infersim testbed: %s: a churn section runs in the simulator only "
+                        "(infersim run)\n",
+                options.file);
+        scn_destroy(scenario);
+        return TOOL_EXIT_USAGE;
+    }
     if (options.keys_dir != NULL && !testbed_keys_check(options.keys_dir, scenario)) {
         scn_destroy(scenario);
         return TOOL_EXIT_USAGE;
