@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 77);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 78);
+    ck_assert_uint_eq(count, 80);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 81);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1467,8 +1467,8 @@ static const struct {
 } test_scn_misspelled[] = {
     {"nodes: {count: 8}\nbogus: 1\n",
      "mem.yaml:2:1: unknown key 'bogus' at the top level (expected one of: name, seed, "
-     "duration, network, nodes, gossip, model, workload, verification, privacy, ledger, faults, expect, "
-     "output, sweep)"},
+     "duration, network, nodes, gossip, model, workload, verification, privacy, ledger, churn, faults, "
+     "expect, output, sweep)"},
     {"nodes: {count: 8, classes: [{name: a, fraction: 1, flop: 1TFLOPS}]}\n",
      "mem.yaml:1:52: unknown key 'flop' in nodes.classes.0 (expected one of: name, fraction, "
      "bandwidth, memory, flops, kernel, overhead, memory_bandwidth, tee)"},
@@ -1790,6 +1790,21 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/104_routing_with_committee.yaml", SCN_ESCHEMA, 7, 13,
      "workload.routing latency needs verification.protocol none (a committee's members are "
      "drawn, not routed)"},
+    {"tests/bad/105_churn_negative_rate.yaml", SCN_ESCHEMA, 6, 20,
+     "churn.join_rate: '-1/s' must not be negative"},
+    {"tests/bad/106_churn_online_fraction.yaml", SCN_ESCHEMA, 6, 44,
+     "churn.initially_online must be in [0, 1], got 1.5"},
+    {"tests/bad/107_churn_stop_before_start.yaml", SCN_ESCHEMA, 6, 26,
+     "churn.stop must not be before churn.start"},
+    {"tests/bad/108_churn_drain_without_graceful.yaml", SCN_ESCHEMA, 6, 30,
+     "churn.drain needs churn.leave: graceful"},
+    {"tests/bad/109_churn_unknown_key.yaml", SCN_ESCHEMA, 6, 25,
+     "unknown key 'leeve_rate' in churn (expected one of: join_rate, leave_rate, "
+     "initially_online, leave, drain, start, stop, nodes)"},
+    {"tests/bad/110_churn_without_inference.yaml", SCN_ESCHEMA, 2, 8,
+     "churn needs an inference workload"},
+    {"tests/bad/111_churn_leave_unknown.yaml", SCN_ESCHEMA, 6, 16,
+     "unknown churn.leave 'sometimes' (expected one of: crash, graceful)"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,
