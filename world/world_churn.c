@@ -11,7 +11,8 @@
  *   fits its memory (ties: the lowest segment), as Petals' rebalancing
  *   does, and is opened to the requests submitted from then on;
  * - a departed server is closed to every request, so routes skip it (a
- *   request whose server left is replayed by the client's failover);
+ *   request whose server left is replayed by the client's failover), and
+ *   its KV caches are gone with it (a rejoining node starts empty);
  * - a graceful leaver is closed to new requests at once, refuses every hop
  *   while it drains (its clients fail over at once), then goes.
  *
@@ -175,9 +176,9 @@ int world__churn_build(world_state *world)
     }
     world->servers = servers;
     world->serving.servers = servers;
-    size_t slots = world->scenario->workload.failover ? NODE_ATTEMPTS_MAX : 1;
+    c->attempts = world->scenario->workload.failover ? NODE_ATTEMPTS_MAX : 1;
     c->owner_of = util_calloc(world->result->request_count *
-                                  world->scenario->model.segment_count * slots,
+                                  world->scenario->model.segment_count * c->attempts,
                               sizeof(uint32_t));
     if (c->owner_of == NULL) {
         return WORLD_ENOMEM;
@@ -198,6 +199,32 @@ void world__churn_destroy(world_state *world)
     util_free(c->since_of);
     util_free(c->until_of);
     util_free(c->owner_of);
+}
+
+/* A node that left is gone with its memory: its KV caches go back to
+ * their pools (the slots it owned are free for a route's next server) and
+ * it holds none when it joins again. */
+static void churn_caches_drop(world_state *world, uint32_t node_id)
+{
+    world_churn_state *c = &world->churn;
+    node_store *store = &world->store;
+    uint32_t segments = world->scenario->model.segment_count;
+    if (c->owner_of == NULL) {
+        return;
+    }
+    /* Index ((request * segments) + segment) * attempts + attempt, as
+     * node__serve_slot_index lays it out. */
+    size_t count = world->result->request_count * segments * c->attempts;
+    for (size_t i = 0; i < count; i++) {
+        if (c->owner_of[i] != node_id + 1u || store->kv_block_of[i] == 0) {
+            continue;
+        }
+        uint32_t segment = (uint32_t)(i / c->attempts % segments);
+        util_pool_give(&store->pools[segment], store->kv_block_of[i] - 1);
+        store->kv_block_of[i] = 0;
+        c->owner_of[i] = 0;
+    }
+    memset(&store->kv_in_use[(size_t)node_id * segments], 0, segments * sizeof(uint16_t));
 }
 
 uint32_t world_churn_start(world_state *world)
@@ -298,6 +325,9 @@ uint32_t world_churn_leave(world_state *world, bool *leaving_out)
     /* Graceful: the requests already submitted may still reach it (and be
      * refused); crash: none. */
     c->until_of[id] = graceful ? world->result->requests_submitted : 0;
+    if (!graceful) {
+        churn_caches_drop(world, id);
+    }
     churn_live_count(world);
     churn_record(world, id, false, churn_first_segment(c->serves_of[id]));
     *leaving_out = graceful;
@@ -310,4 +340,5 @@ void world_churn_gone(world_state *world, uint32_t node_id)
     ASSERT(node_id < world->node_count && c->state_of[node_id] == CHURN_LEAVING);
     churn_move(c, node_id, CHURN_OFFLINE);
     c->until_of[node_id] = 0;
+    churn_caches_drop(world, node_id);
 }

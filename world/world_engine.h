@@ -57,6 +57,7 @@ typedef struct world_churn_state {
     uint64_t *since_of;              /* the serving context's route_since_of */
     uint64_t *until_of;              /* the serving context's route_until_of */
     uint32_t *owner_of;              /* the store's owner_of: per (request, segment, slot) */
+    uint32_t attempts;               /* slots per (request, segment): route attempts */
     uint32_t server_capacity;        /* entries world->servers holds */
     uint32_t live[NODE_SEGMENTS_MAX]; /* online servers per segment */
     util_prng joins;                 /* stream (seed, 0, CHURN) */
