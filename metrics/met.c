@@ -254,6 +254,14 @@ static const char met_schema_v16_sql[] = "ALTER TABLE decisions ADD COLUMN skipp
 static const char met_schema_v14_sql[] =
     "ALTER TABLE requests ADD COLUMN batch_size_mean REAL;"
     "ALTER TABLE requests ADD COLUMN batch_size_max INTEGER;";
+/* Version 15: churn -- one row per node that joined or left, with the
+ * segment a joiner took (or a leaver served). Self-contained: it only adds. */
+static const char met_schema_v15_sql[] =
+    "CREATE TABLE churn ("
+    " run_id INTEGER NOT NULL REFERENCES runs(run_id), t_ns INTEGER NOT NULL,"
+    " node_id INTEGER NOT NULL, event TEXT CHECK (event IN ('join','leave')),"
+    " segment INTEGER);"
+    "CREATE INDEX churn_run ON churn(run_id, t_ns);";
 
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
@@ -271,7 +279,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v12_sql,
     met_schema_v13_sql,
     met_schema_v14_sql,
-    met_schema_reserved_sql,
+    met_schema_v15_sql,
     met_schema_v16_sql,
 };
 
@@ -366,6 +374,8 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                 " VALUES (?,?,?,?,?,?,?)",
     [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_VIEW_CHANGE_INSERT] = "INSERT OR REPLACE INTO view_changes VALUES (?,?,?,?,?)",
+    [MET_STMT_CHURN_INSERT] = "INSERT INTO churn (run_id, t_ns, node_id, event, segment)"
+                              " VALUES (?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
                             " WHERE run_id = ?",
@@ -1305,6 +1315,31 @@ int met_view_changes_add(met_db *db, int64_t run_id, const met_view_change_row *
                          size_t count)
 {
     return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_view_change_insert);
+}
+
+static int db_churn_insert(met_db *db, int64_t run_id, const void *row_void)
+{
+    const met_churn_row *row = row_void;
+    ASSERT(row->event != NULL);
+    sqlite3_stmt *stmt = db_stmt(db, MET_STMT_CHURN_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, run_id);
+    db_bind_u64(stmt, 2, row->t_ns);
+    sqlite3_bind_int64(stmt, 3, row->node_id);
+    db_bind_text(stmt, 4, row->event);
+    if (row->segment >= 0) {
+        sqlite3_bind_int64(stmt, 5, row->segment);
+    } else {
+        sqlite3_bind_null(stmt, 5);
+    }
+    return db_stmt_run(db, stmt, "insert churn");
+}
+
+int met_churn_add(met_db *db, int64_t run_id, const met_churn_row *rows, size_t count)
+{
+    return db_rows_add(db, run_id, rows, sizeof(*rows), count, db_churn_insert);
 }
 
 int met_metric_add(met_db *db, int64_t run_id, const char *name, double value,

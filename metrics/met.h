@@ -142,6 +142,16 @@ typedef struct met_view_change_row {
     const char *reason;
 } met_view_change_row;
 
+/* A node joined or left under churn (schema 15): event "join" or
+ * "leave"; segment the one a joiner took (or a leaver served), -1 for
+ * none (NULL in the table). */
+typedef struct met_churn_row {
+    uint64_t t_ns;
+    uint32_t node_id;
+    const char *event;
+    int32_t segment;
+} met_churn_row;
+
 /* One (request, segment): who served it and what it cost (schema 2). */
 typedef struct met_segment_row {
     uint64_t request_id;
@@ -323,6 +333,7 @@ int met_weights_add(met_db *db, int64_t run_id, const met_weights_row *rows, siz
 int met_violations_add(met_db *db, int64_t run_id, const met_violation_row *rows,
                        size_t count);
 int met_blocks_add(met_db *db, int64_t run_id, const met_block_row *rows, size_t count);
+int met_churn_add(met_db *db, int64_t run_id, const met_churn_row *rows, size_t count);
 int met_view_changes_add(met_db *db, int64_t run_id, const met_view_change_row *rows,
                          size_t count);
 /* Sets (inserts or replaces) one params row of an existing run: what a

@@ -53,6 +53,7 @@ static const met_table met_tables[] = {
     MET_TABLE("weights", "run_id, node_id, segment"),
     MET_TABLE("blocks", "run_id, height"),
     MET_TABLE("view_changes", "run_id, view, validator"),
+    MET_TABLE("churn", "run_id, t_ns, node_id"),
 };
 
 static const met_table *table_find(const char *name)

@@ -442,6 +442,15 @@ typedef struct node_serving {
     const uint16_t *region_of;       /* per node: its region */
     const uint64_t *region_latency_ns; /* [from * region_stride + to]: base one-way latency */
     uint32_t region_stride;
+    /* Churn (world/world_churn.c; NULL without it): the servers a request
+     * may be routed to are those with since_of[s] <= request < until_of[s]
+     * (a joined server takes only requests submitted after it joined; a
+     * leaving one none submitted after it left); a segment with none open
+     * falls back to every listed server. Ranked by rendezvous hashing, so
+     * a join or a leave moves no other request. A server whose until_of is
+     * not UINT64_MAX is leaving: it refuses every hop. */
+    const uint64_t *route_since_of;
+    const uint64_t *route_until_of;
     uint32_t generate_tokens;
     uint64_t request_timeout_ns;
     /* Failover (no verifier): a step whose token is not back within
@@ -542,6 +551,9 @@ typedef struct node_store {
     uint32_t *kv_block_of;           /* block + 1, 0 = none */
     uint32_t *reveal_block_of;       /* block + 1 of reveal_pool */
     uint32_t *client_of;             /* the client the slot serves + 1, 0 = none */
+    uint32_t *owner_of;              /* churn: the server whose cache the slot holds + 1
+                                      * (a route may move to another server while the
+                                      * slot is taken); NULL without churn */
     util_pool pools[NODE_SEGMENTS_MAX]; /* KV caches per segment; block_bytes 0 = unused */
     util_pool reveal_pool;           /* member: its output, held until the reveal */
     /* Scratch for one call: activations, logits, an outgoing payload. */

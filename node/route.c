@@ -15,7 +15,13 @@
  * best, so requests spread over the fast servers instead of all queueing
  * on the fastest. Everything it reads is known in advance: no queue
  * lengths, no measurements. Equal expectations are ordered by a hash of
- * (request, segment, server), then by id. */
+ * (request, segment, server), then by id.
+ *
+ * Under churn (serving->route_since_of set) a segment's list changes as
+ * servers join and leave, and a request considers only the servers open
+ * to it (route_open). Hash routing then ranks them by that same hash
+ * alone -- rendezvous hashing -- so a join or a leave moves only the
+ * requests it must: those whose server left. */
 #include <stddef.h>
 
 #include "node/infer_int.h"
@@ -79,21 +85,54 @@ static route_key route_key_of(const node_serving *serving, uint32_t client, uint
                               uint64_t request, uint32_t segment, uint32_t server)
 {
     route_key key;
-    key.expected_ns = route_base_ns(serving, previous, server) +
-                      route_compute_ns(serving, server, segment);
-    if (segment + 1u == serving->segment_count) {
-        key.expected_ns += route_base_ns(serving, server, client);
+    key.expected_ns = 0; /* Rendezvous hashing (churn): the hash alone ranks. */
+    if (serving->routing == NODE_ROUTING_LATENCY) {
+        key.expected_ns = route_base_ns(serving, previous, server) +
+                          route_compute_ns(serving, server, segment);
+        if (segment + 1u == serving->segment_count) {
+            key.expected_ns += route_base_ns(serving, server, client);
+        }
     }
     key.tie = util_mix64(route_mix(serving, request, segment) ^ ((uint64_t)server + 1u));
     key.server = server;
     return key;
 }
 
+/* Churn: whether 'server' takes 'request' (always, without churn). */
+static bool route_open(const node_serving *serving, uint32_t server, uint64_t request)
+{
+    return serving->route_since_of == NULL ||
+           (serving->route_since_of[server] <= request &&
+            request < serving->route_until_of[server]);
+}
+
+/* How many of the segment's servers a ranking considers for 'request':
+ * the open ones (*open_only), or, when none is open, every listed one, so
+ * a route always names a node (a departed one: the step is lost and the
+ * client's deadline or timeout takes over). */
+static uint32_t route_considered(const node_serving *serving, uint64_t request, uint32_t segment,
+                                 bool *open_only)
+{
+    uint32_t first = serving->server_offsets[segment];
+    uint32_t count = serving->server_offsets[segment + 1] - first;
+    uint32_t open = 0;
+    *open_only = false;
+    if (serving->route_since_of == NULL) {
+        return count;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        open += route_open(serving, serving->servers[first + i], request);
+    }
+    *open_only = open > 0;
+    return open > 0 ? open : count;
+}
+
 /* The server of rank 'rank' (0 = the lowest expected latency) of the
- * segment's servers, from 'previous': rank + 1 passes of selection, each
- * taking the least key above the last one taken. No allocation. */
+ * segment's servers considered, from 'previous': rank + 1 passes of
+ * selection, each taking the least key above the last one taken. No
+ * allocation. */
 static uint32_t route_ranked(const node_serving *serving, uint32_t client, uint32_t previous,
-                             uint64_t request, uint32_t segment, uint32_t rank)
+                             uint64_t request, uint32_t segment, uint32_t rank, bool open_only)
 {
     uint32_t first = serving->server_offsets[segment];
     uint32_t count = serving->server_offsets[segment + 1] - first;
@@ -102,8 +141,11 @@ static uint32_t route_ranked(const node_serving *serving, uint32_t client, uint3
     for (uint32_t pass = 0; pass <= rank; pass++) {
         route_key best = {UINT64_MAX, UINT64_MAX, UINT32_MAX};
         for (uint32_t i = 0; i < count; i++) {
-            route_key key = route_key_of(serving, client, previous, request, segment,
-                                         serving->servers[first + i]);
+            uint32_t server = serving->servers[first + i];
+            if (open_only && !route_open(serving, server, request)) {
+                continue;
+            }
+            route_key key = route_key_of(serving, client, previous, request, segment, server);
             if ((pass == 0 || route_key_less(&taken, &key)) && route_key_less(&key, &best)) {
                 best = key;
             }
@@ -124,12 +166,13 @@ static uint32_t route_latency(const node_serving *serving, uint32_t client, uint
     }
     uint32_t previous = client;
     for (uint32_t s = 0; s <= segment; s++) {
-        uint32_t count = serving->server_offsets[s + 1] - serving->server_offsets[s];
+        bool open_only = false;
+        uint32_t count = route_considered(serving, request, s, &open_only);
         ASSERT(count > 0);
         uint32_t choices = serving->routing_choices < count ? serving->routing_choices : count;
         ASSERT(choices > 0);
         uint32_t rank = (uint32_t)((route_mix(serving, request, s) % choices + attempt) % count);
-        previous = route_ranked(serving, client, previous, request, s, rank);
+        previous = route_ranked(serving, client, previous, request, s, rank, open_only);
     }
     return previous;
 }
@@ -140,6 +183,11 @@ static uint32_t route_hash(const node_serving *serving, uint64_t request, uint32
     uint32_t first = serving->server_offsets[segment];
     uint32_t count = serving->server_offsets[segment + 1] - first;
     ASSERT(count > 0);
+    if (serving->route_since_of != NULL) {
+        bool open_only = false;
+        uint32_t considered = route_considered(serving, request, segment, &open_only);
+        return route_ranked(serving, 0, 0, request, segment, attempt % considered, open_only);
+    }
     uint64_t mixed = route_mix(serving, request, segment);
     if (attempt == 0) {
         return serving->servers[first + (uint32_t)(mixed % count)];

@@ -131,10 +131,25 @@ static bool kv_acquire(const node *self, uint64_t request, uint32_t segment, uin
         return false;
     }
     *kv_slot_of(self, request, segment, member) = block + 1;
+    if (store->owner_of != NULL) {
+        store->owner_of[node__serve_slot_index(serving, request, segment, member)] = server + 1u;
+    }
     *(uint64_t *)util_pool_block(pool, block) = 0; /* A fresh cache is empty. */
     *in_use += 1;
     ASSERT(*in_use <= serving->kv_slots);
     return true;
+}
+
+/* Churn: whether the slot's cache, if any, is this server's. A route that
+ * moved (its server left) names a server that holds nothing there. */
+static bool kv_slot_mine(const node *self, uint64_t request, uint32_t segment, uint32_t member)
+{
+    const node_store *store = self->config.store;
+    if (store->owner_of == NULL || *kv_slot_of(self, request, segment, member) == 0) {
+        return true;
+    }
+    size_t index = node__serve_slot_index(self->config.serving, request, segment, member);
+    return store->owner_of[index] == self->config.node_id + 1u;
 }
 
 void node__kv_release(const node *self, uint64_t request, uint32_t segment, uint32_t member)
@@ -143,7 +158,7 @@ void node__kv_release(const node *self, uint64_t request, uint32_t segment, uint
     node_store *store = self->config.store;
     uint32_t server = self->config.node_id;
     uint32_t *slot = kv_slot_of(self, request, segment, member);
-    if (*slot == 0) {
+    if (*slot == 0 || !kv_slot_mine(self, request, segment, member)) {
         return;
     }
     ASSERT(store->pools[segment].block_bytes != 0); /* The block came from this pool. */
@@ -843,6 +858,14 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
     if (member == UINT32_MAX || !server_hop_valid(self, m) || !slot_client_take(self, m, member)) {
         return NODE_EMALFORMED;
     }
+    if ((serving->route_until_of != NULL &&
+         serving->route_until_of[self->config.node_id] != UINT64_MAX) ||
+        !kv_slot_mine(self, m->rumor_id, m->segment, member)) {
+        /* Churn: a leaving server takes no new step, and one the route
+         * moved to holds no cache of the steps before. */
+        server_fail(self, outbox, m, now_ns);
+        return 0;
+    }
     if (serving->verifier != NULL &&
         store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
         return 0; /* A silent member takes the work and never answers. */
@@ -891,6 +914,9 @@ static int server_on_end(node *self, const node_message *m)
     if (member == UINT32_MAX ||
         !node__slot_client_is(self, m->rumor_id, m->segment, member, m->source)) {
         return NODE_EMALFORMED;
+    }
+    if (!kv_slot_mine(self, m->rumor_id, m->segment, member)) {
+        return 0; /* Churn: the route moved here; the cache is its old server's. */
     }
     node__kv_release(self, m->rumor_id, m->segment, member);
     if (serving->verifier != NULL) {

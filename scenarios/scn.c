@@ -807,6 +807,7 @@ static int scn_check_all(scn_check *check, const scn_node *root)
         (rc = scn__check_verification(check, root)) != 0 ||
         (rc = scn__check_privacy(check, root)) != 0 ||
         (rc = scn__check_ledger(check, root)) != 0 ||
+        (rc = scn__check_churn(check, root)) != 0 ||
         (faults != NULL && (rc = scn__check_faults(check, faults)) != 0) ||
         (expect != NULL && (rc = scn__check_expect(check, expect)) != 0) ||
         (rc = scn_check_output(check, root)) != 0 || (rc = scn__check_sweep(check, root)) != 0) {

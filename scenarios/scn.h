@@ -491,6 +491,28 @@ typedef struct scn_ledger {
     uint32_t submit_to;           /* validators a client sends a transaction to (f + 1) */
 } scn_ledger;
 
+/* The churn section: nodes leave and join over simulated time, as in a
+ * public swarm. 'enabled' is false without the section, and nothing below
+ * is read then. Joins and leaves are two Poisson processes (events per
+ * second of simulated time) over [start_ns, stop_ns]; a leave picks an
+ * online node, a join an offline one. */
+typedef enum scn_churn_leave {
+    SCN_CHURN_LEAVE_CRASH = 0,    /* the node vanishes at once */
+    SCN_CHURN_LEAVE_GRACEFUL      /* it refuses new steps for drain_ns, then goes */
+} scn_churn_leave;
+
+typedef struct scn_churn {
+    bool enabled;                 /* the section is present */
+    double join_rate_per_s;       /* >= 0; default 0 */
+    double leave_rate_per_s;      /* >= 0; default 0 */
+    double initially_online;      /* share of the nodes online at t = 0; default 1 */
+    scn_churn_leave leave;        /* default crash */
+    uint64_t drain_ns;            /* graceful: how long a leaver refuses before it goes; 1s */
+    uint64_t start_ns;            /* first possible event; default 0 */
+    uint64_t stop_ns;             /* last possible event; default the run's duration */
+    scn_selector nodes;           /* the nodes that churn; default all (the others stay) */
+} scn_churn;
+
 typedef struct scn_scenario {
     char name[SCN_NAME_MAX];
     char source_path[SCN_PATH_MAX];
@@ -504,6 +526,7 @@ typedef struct scn_scenario {
     scn_workload workload;
     scn_privacy privacy;
     scn_ledger ledger;
+    scn_churn churn;
     uint32_t fault_count;
     scn_fault faults[SCN_FAULTS_MAX];
     uint32_t expect_count;
@@ -739,7 +762,13 @@ typedef enum scn_metric_runs {
     X(BATCH_SIZE_MAX, "batch_size_max", "count", INFERENCE, true,                              \
       "the largest batch a server ran")                                                        \
     X(BATCHED_STEPS_RATIO, "batched_steps_ratio", "ratio", INFERENCE, true,                    \
-      "share of forward calls that shared their batch with another request's step")
+      "share of forward calls that shared their batch with another request's step")          \
+    X(CHURN_JOINS, "churn_joins", "count", INFERENCE, true,                                    \
+      "churn: nodes that joined (NaN without a churn section)")                               \
+    X(CHURN_LEAVES, "churn_leaves", "count", INFERENCE, true,                                  \
+      "churn: nodes that left (NaN without a churn section)")                                 \
+    X(SEGMENT_SERVERS_MIN, "segment_servers_min", "count", INFERENCE, true,                    \
+      "churn: the fewest live servers any segment had during the run (NaN without churn)")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

@@ -214,9 +214,9 @@ static int selector_parts(scn_check *check, const scn_node *node, const char *pa
     return rc;
 }
 
-/* 'section' is the selector's rows in the key table: "faults[].nodes" or
- * "faults[].groups[]". */
-static int selector_check(scn_check *check, const scn_node *node, const char *path,
+/* 'section' is the selector's rows in the key table: "faults[].nodes",
+ * "faults[].groups[]" or "churn.nodes". */
+int scn__check_selector(scn_check *check, const scn_node *node, const char *path,
                           const char *section, scn_selector *sel)
 {
     memset(sel, 0, sizeof(*sel));
@@ -363,7 +363,7 @@ static int fault_groups(scn_check *check, const scn_node *list, const char *path
     for (size_t i = 0; i < list->count; i++) {
         char field[96];
         snprintf(field, sizeof(field), "%s.%zu", path, i);
-        if ((rc = selector_check(check, list->values[i], field, "faults[].groups[]",
+        if ((rc = scn__check_selector(check, list->values[i], field, "faults[].groups[]",
                                  &f->groups[i])) != 0) {
             return rc;
         }
@@ -560,7 +560,7 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
     if (rc == 0 && nodes != NULL) {
         char field[64];
         snprintf(field, sizeof(field), "%s.nodes", path);
-        rc = selector_check(check, nodes, field, "faults[].nodes", &f->nodes);
+        rc = scn__check_selector(check, nodes, field, "faults[].nodes", &f->nodes);
     }
     return rc;
 }

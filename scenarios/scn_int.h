@@ -224,6 +224,9 @@ int scn__check_privacy(scn_check *check, const scn_node *root);
 /* The ledger section and verification.settlement (scn_ledger.c); model,
  * workload and verification are checked first. */
 int scn__check_ledger(scn_check *check, const scn_node *root);
+/* The churn section (scn_churn.c); model, workload and verification are
+ * checked first. */
+int scn__check_churn(scn_check *check, const scn_node *root);
 
 /* The sweep section (scn_sweep.c): syntax of the grid only; whether a
  * value is valid for its key is known when a grid point is loaded. */
@@ -232,6 +235,10 @@ int scn__check_sweep(scn_check *check, const scn_node *root);
 /* Faults, selectors and expectations (scn_fault.c); nodes, network and
  * verification are already converted when these run. */
 int scn__check_faults(scn_check *check, const scn_node *faults);
+/* A node selector at 'node' (the string "all" or a map); 'section' names
+ * its rows in the key table ("faults[].nodes", "churn.nodes"). */
+int scn__check_selector(scn_check *check, const scn_node *node, const char *path,
+                        const char *section, scn_selector *sel);
 int scn__check_expect(scn_check *check, const scn_node *expect);
 /* True for metrics measured in nanoseconds (expectations accept durations). */
 bool scn__metric_is_duration(const char *metric);

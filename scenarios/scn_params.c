@@ -523,6 +523,30 @@ static void params_ledger(params_list *list, const scn_scenario *s)
 /* Nothing without a privacy section. Boundaries are written as the list
  * they stand for; a sigma derived from epsilon is written too (params
  * table only). */
+static void params_selector(params_list *list, const scn_scenario *s, const scn_selector *sel,
+                            const char *prefix);
+
+/* Nothing without churn: runs without it keep their params. */
+static void params_churn(params_list *list, const scn_scenario *s)
+{
+    char v[64];
+    char rate[80];
+    const scn_churn *c = &s->churn;
+    if (!c->enabled) {
+        return;
+    }
+    snprintf(rate, sizeof(rate), "%s/s", params_number(c->join_rate_per_s, v, sizeof(v)));
+    params_add(list, rate, "churn.join_rate");
+    snprintf(rate, sizeof(rate), "%s/s", params_number(c->leave_rate_per_s, v, sizeof(v)));
+    params_add(list, rate, "churn.leave_rate");
+    params_add(list, params_number(c->initially_online, v, sizeof(v)), "churn.initially_online");
+    params_add(list, c->leave == SCN_CHURN_LEAVE_GRACEFUL ? "graceful" : "crash", "churn.leave");
+    params_add(list, params_duration(c->drain_ns, v, sizeof(v)), "churn.drain");
+    params_add(list, params_duration(c->start_ns, v, sizeof(v)), "churn.start");
+    params_add(list, params_duration(c->stop_ns, v, sizeof(v)), "churn.stop");
+    params_selector(list, s, &c->nodes, "churn.nodes");
+}
+
 static void params_privacy(params_list *list, const scn_scenario *s)
 {
     char v[64];
@@ -659,6 +683,7 @@ int scn__params_build(scn_scenario *s)
     params_workload(&list, s);
     params_privacy(&list, s);
     params_ledger(&list, s);
+    params_churn(&list, s);
     params_rest(&list, s);
     s->params = list.items;
     s->param_count = list.count;

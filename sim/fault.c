@@ -6,24 +6,36 @@
 #include "sim/sim_int.h"
 #include "util/assert.h"
 
+void sim__node_crash(sim_world *world, uint32_t node_id)
+{
+    world->w.result->nodes[node_id].crashes += !net_is_crashed(world->network, node_id);
+    net_set_crashed(world->network, node_id, true);
+}
+
+void sim__node_recover(sim_world *world, uint32_t node_id)
+{
+    node_event recover = {.kind = NODE_EVENT_RECOVER};
+    if (net_is_crashed(world->network, node_id)) {
+        net_set_crashed(world->network, node_id, false);
+        sim__node_deliver(world, node_id, &recover);
+    }
+}
+
 /* Crash or recover every selected node. A recovering node keeps its state
  * (a restarted process with durable storage) and is told RECOVER. */
 static uint32_t apply_crash(sim_world *world, const scn_fault *fault, uint32_t fault_index,
                             int ending)
 {
     uint32_t affected = world_select(&world->w, &fault->nodes, fault_index, world->w.scratch);
-    node_event recover = {.kind = NODE_EVENT_RECOVER};
 
     for (uint32_t i = 0; i < world->w.node_count; i++) {
         if (!world->w.scratch[i]) {
             continue;
         }
         if (!ending) {
-            world->w.result->nodes[i].crashes += !net_is_crashed(world->network, i);
-            net_set_crashed(world->network, i, true);
-        } else if (net_is_crashed(world->network, i)) {
-            net_set_crashed(world->network, i, false);
-            sim__node_deliver(world, i, &recover);
+            sim__node_crash(world, i);
+        } else {
+            sim__node_recover(world, i);
         }
     }
     return affected;

@@ -455,6 +455,9 @@ static void dispatch(sim_world *world, const sim_event *event)
     case SIM_EV_TRANSMIT:
         transmit(world, event->arg);
         break;
+    case SIM_EV_CHURN:
+        sim__churn_apply(world, event->arg, event->arg2);
+        break;
     default:
         ASSERT(0 && "unknown event kind");
     }
@@ -521,6 +524,9 @@ static int schedule_initial(sim_world *world)
     if (rc == 0 && scenario->output.sample_interval_ns > 0) {
         rc = sim_queue_push(&world->queue, scenario->output.sample_interval_ns, SIM_EV_SAMPLE, 0,
                             1);
+    }
+    if (rc == 0) {
+        rc = sim__churn_schedule(world);
     }
     util_prng_init_stream(&world->workload_prng, scenario->seed, 0, UTIL_PRNG_PURPOSE_WORKLOAD);
     if (world->w.inference) {

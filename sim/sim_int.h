@@ -20,7 +20,8 @@ enum {
     SIM_EV_FAULT = 4,     /* arg = fault index, arg2 = 0 start, 1 end */
     SIM_EV_SAMPLE = 5,    /* arg2 = sample number */
     SIM_EV_SUBMIT = 6,    /* arg = client node, arg2 = request id */
-    SIM_EV_TRANSMIT = 7   /* arg = message slot: a send held until compute ended */
+    SIM_EV_TRANSMIT = 7,  /* arg = message slot: a send held until compute ended */
+    SIM_EV_CHURN = 8      /* arg = sim_churn_event, arg2 = node (a drain's end) */
 };
 
 /* One message in flight: the encoded header as it would cross a wire, its
@@ -70,6 +71,14 @@ typedef struct sim_world {
 void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event);
 /* fault.c: a fault of the schedule starts (ending 0) or ends (1). */
 int sim__fault_apply(sim_world *world, uint32_t fault_index, int ending);
+/* fault.c: a node goes down (its messages and timers are lost; counted in
+ * its crashes) or comes back (told RECOVER); both no-ops when it already is. */
+void sim__node_crash(sim_world *world, uint32_t node_id);
+void sim__node_recover(sim_world *world, uint32_t node_id);
+/* churn.c: the churn section -- the nodes offline at t = 0 and the first
+ * join and leave (0 or WORLD_ENOMEM), then each churn event. */
+int sim__churn_schedule(sim_world *world);
+void sim__churn_apply(sim_world *world, uint32_t what, uint64_t node_id);
 /* workload.c: schedules arrival number submit_attempts, and a client
  * submits a request (its prompt drawn from the workload stream). */
 void sim__workload_schedule(sim_world *world, uint64_t after_ns);

@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 83);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 84);
+    ck_assert_uint_eq(count, 86);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 87);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1467,8 +1467,8 @@ static const struct {
 } test_scn_misspelled[] = {
     {"nodes: {count: 8}\nbogus: 1\n",
      "mem.yaml:2:1: unknown key 'bogus' at the top level (expected one of: name, seed, "
-     "duration, network, nodes, gossip, model, workload, verification, privacy, ledger, faults, expect, "
-     "output, sweep)"},
+     "duration, network, nodes, gossip, model, workload, verification, privacy, ledger, churn, faults, "
+     "expect, output, sweep)"},
     {"nodes: {count: 8, classes: [{name: a, fraction: 1, flop: 1TFLOPS}]}\n",
      "mem.yaml:1:52: unknown key 'flop' in nodes.classes.0 (expected one of: name, fraction, "
      "bandwidth, memory, flops, kernel, overhead, memory_bandwidth, tee, max_batch)"},
@@ -1790,22 +1790,37 @@ static const test_scn_bad_case test_scn_bad[] = {
     {"tests/bad/104_routing_with_committee.yaml", SCN_ESCHEMA, 7, 13,
      "workload.routing latency needs verification.protocol none (a committee's members are "
      "drawn, not routed)"},
-    {"tests/bad/105_draw_epoch_with_ledger.yaml", SCN_ESCHEMA, 9, 15,
+    {"tests/bad/115_draw_epoch_with_ledger.yaml", SCN_ESCHEMA, 9, 15,
      "verification.settlement: ledger settles at commit, not in request order: it cannot be "
      "combined with verification.draw_epoch"},
-    {"tests/bad/130_suspect_after_not_duration.yaml", SCN_ESCHEMA, 7, 18,
+    {"tests/bad/116_suspect_after_not_duration.yaml", SCN_ESCHEMA, 7, 18,
      "verification.suspect_after: '-5ms' must not be negative"},
-    {"tests/bad/131_suspect_after_past_timeout.yaml", SCN_ESCHEMA, 8, 18,
+    {"tests/bad/117_suspect_after_past_timeout.yaml", SCN_ESCHEMA, 8, 18,
      "verification.suspect_after must be shorter than commit_timeout and reveal_timeout"},
-    {"tests/bad/132_suspect_after_without_protocol.yaml", SCN_ESCHEMA, 6, 3,
+    {"tests/bad/118_suspect_after_without_protocol.yaml", SCN_ESCHEMA, 6, 3,
      "verification.suspect_after needs a protocol other than none"},
-    {"tests/bad/105_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
+    {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
-    {"tests/bad/106_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,
+    {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,
      "nodes.classes.0.max_batch must be between 1 and 64, got 65"},
-    {"tests/bad/107_max_batch_with_committee.yaml", SCN_ESCHEMA, 8, 13,
+    {"tests/bad/114_max_batch_with_committee.yaml", SCN_ESCHEMA, 8, 13,
      "nodes.classes.0.max_batch > 1 needs verification.protocol none (committee members "
      "compute one call at a time)"},
+    {"tests/bad/105_churn_negative_rate.yaml", SCN_ESCHEMA, 6, 20,
+     "churn.join_rate: '-1/s' must not be negative"},
+    {"tests/bad/106_churn_online_fraction.yaml", SCN_ESCHEMA, 6, 44,
+     "churn.initially_online must be in [0, 1], got 1.5"},
+    {"tests/bad/107_churn_stop_before_start.yaml", SCN_ESCHEMA, 6, 26,
+     "churn.stop must not be before churn.start"},
+    {"tests/bad/108_churn_drain_without_graceful.yaml", SCN_ESCHEMA, 6, 30,
+     "churn.drain needs churn.leave: graceful"},
+    {"tests/bad/109_churn_unknown_key.yaml", SCN_ESCHEMA, 6, 25,
+     "unknown key 'leeve_rate' in churn (expected one of: join_rate, leave_rate, "
+     "initially_online, leave, drain, start, stop, nodes)"},
+    {"tests/bad/110_churn_without_inference.yaml", SCN_ESCHEMA, 2, 8,
+     "churn needs an inference workload"},
+    {"tests/bad/111_churn_leave_unknown.yaml", SCN_ESCHEMA, 6, 16,
+     "unknown churn.leave 'sometimes' (expected one of: crash, graceful)"},
     {"tests/bad/sweep_01_empty_list.yaml", SCN_ESCHEMA, 4, 20,
      "sweep.params.gossip.fanout: expected a non-empty list of values or a range"},
     {"tests/bad/sweep_02_bad_range.yaml", SCN_ESCHEMA, 5, 19,

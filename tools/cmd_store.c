@@ -484,11 +484,24 @@ static int store_ledger(met_db *db, int64_t run_id, const world_result *result)
     return 0;
 }
 
+/* The churn section's joins and leaves (churn, schema 15). */
+static int store_churn(met_db *db, int64_t run_id, const world_result *result)
+{
+    for (uint64_t i = 0; i < result->churn_event_count; i++) {
+        const world_churn_record *c = &result->churn_events[i];
+        met_churn_row row = {c->t_ns, c->node, c->join ? "join" : "leave", c->segment};
+        if (met_churn_add(db, run_id, &row, 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
                          const world_result *result)
 {
     if (store_violations(db, run_id, result) != 0 || store_weights(db, run_id, result) != 0 ||
-        store_ledger(db, run_id, result) != 0 ||
+        store_ledger(db, run_id, result) != 0 || store_churn(db, run_id, result) != 0 ||
         store_decisions(db, run_id, scenario, result) != 0) {
         return -1;
     }

@@ -911,6 +911,13 @@ static int testbed_scenario_check(const testbed_options *options, const scn_scen
                 options->file);
         return TOOL_EXIT_USAGE;
     }
+    if (scenario->churn.enabled) {
+        /* Joins and leaves move placement and routes in one shared world. */
+        fprintf(stderr, "infersim testbed: %s: a churn section runs in the simulator only "
+                        "(infersim run)\n",
+                options->file);
+        return TOOL_EXIT_USAGE;
+    }
     if (options->keys_dir != NULL && !testbed_keys_check(options->keys_dir, scenario)) {
         return TOOL_EXIT_USAGE;
     }

@@ -23,7 +23,8 @@ enum {
     UTIL_PRNG_PURPOSE_KEYS = 7,      /* per-node authentication keys */
     UTIL_PRNG_PURPOSE_CARTEL = 8,    /* a colluding cartel's shared wrong output */
     UTIL_PRNG_PURPOSE_PRIVACY = 9,   /* a sender's activation noise (id = node) */
-    UTIL_PRNG_PURPOSE_DIVERGENCE = 10 /* the oracle's divergence sample (id = request) */
+    UTIL_PRNG_PURPOSE_DIVERGENCE = 10, /* the oracle's divergence sample (id = request) */
+    UTIL_PRNG_PURPOSE_CHURN = 11     /* churn: id 0 the joins, id 1 the leaves */
 };
 
 /* Seeds 'prng' from one 64-bit value. Cannot fail. */

@@ -118,6 +118,7 @@ void world_result_destroy(world_result *result)
     util_free(result->executions);
     util_free(result->execution_head);
     util_free(result->decisions);
+    util_free(result->churn_events);
     util_free(result);
 }
 
@@ -244,6 +245,7 @@ int world_result_metric(const world_result *result, const char *name, double *va
 
 void world_destroy(world_state *world)
 {
+    world__churn_destroy(world);
     world__oracle_destroy(world);
     if (world->verifying) {
         world__verify_destroy(world);
@@ -277,6 +279,9 @@ int world_build(world_state *world)
     }
     if (rc == 0) {
         rc = nodes_create(world);
+    }
+    if (rc == 0 && world->scenario->churn.enabled) {
+        rc = world__churn_build(world);
     }
     return rc;
 }

@@ -132,6 +132,15 @@ typedef struct world_view_change_record {
     uint32_t reason;
 } world_view_change_record;
 
+/* A churn event (world/world_churn.c): 'node' joined (join) or left. */
+typedef struct world_churn_record {
+    uint64_t t_ns;
+    uint32_t node;
+    bool join;
+    int32_t segment;                 /* the segment a joiner took, or the first one a
+                                      * leaver served; -1: none */
+} world_churn_record;
+
 typedef enum world_violation_kind {
     WORLD_VIOLATION_ACCEPTED_WRONG = 0, /* an output outside the rule's tolerance was accepted */
     WORLD_VIOLATION_HONEST_PENALISED,   /* an honest member lost reputation */
@@ -385,6 +394,14 @@ typedef struct world_result {
     uint64_t unjust_slashes;         /* committed verdicts against honest nodes */
     uint64_t ledger_sends_dropped;   /* BFT sends that did not fit a node call's outbox */
     util_hist ledger_finality;       /* transaction submitted -> its block committed */
+    /* Churn (world/world_churn.c); churn_on is false without a churn section. */
+    bool churn_on;
+    world_churn_record *churn_events; /* growable: one per join or leave */
+    uint64_t churn_event_count;
+    uint64_t churn_event_capacity;
+    uint64_t churn_joins;
+    uint64_t churn_leaves;
+    uint32_t segment_servers_min;    /* the fewest live servers any segment had */
 } world_result;
 
 /* Runs 'scenario' to its duration (or until *stop becomes non-zero; stop

@@ -39,6 +39,31 @@ typedef struct world_ledger_state {
     uint64_t decision_slots;
 } world_ledger_state;
 
+/* Churn (world_churn.c): who is online, and what placement and routing
+ * know of it. list holds the id of every member (a node churn.nodes
+ * names), partitioned: online ones in
+ * [0, online), leaving ones (graceful, draining) in [online, online +
+ * leaving), offline ones after; position_of is the inverse. */
+typedef struct world_churn_state {
+    bool on;                         /* the scenario has a churn section */
+    bool adapts;                     /* placement and routes follow (serving, no verifier) */
+    uint8_t *state_of;               /* per node: world_churn_node_state */
+    uint32_t *list;                  /* the members (churn.nodes) only */
+    uint32_t *position_of;
+    uint32_t members;
+    uint32_t online;
+    uint32_t leaving;
+    uint64_t *serves_of;             /* per node: bit s = it serves segment s */
+    uint64_t *since_of;              /* the serving context's route_since_of */
+    uint64_t *until_of;              /* the serving context's route_until_of */
+    uint32_t *owner_of;              /* the store's owner_of: per (request, segment, slot) */
+    uint32_t attempts;               /* slots per (request, segment): route attempts */
+    uint32_t server_capacity;        /* entries world->servers holds */
+    uint32_t live[NODE_SEGMENTS_MAX]; /* online servers per segment */
+    util_prng joins;                 /* stream (seed, 0, CHURN) */
+    util_prng leaves;                /* stream (seed, 1, CHURN) */
+} world_churn_state;
+
 typedef struct world_state {
     const scn_scenario *scenario;
     const world_observer *observer;
@@ -164,6 +189,7 @@ typedef struct world_state {
     uint64_t settle_finished;        /* requests 0 .. settle_finished - 1 are known finished */
     world_settle_fetch settle_fetch; /* another process's logs (testbed), or NULL */
     void *settle_context;
+    world_churn_state churn;         /* churn section (world_churn.c) */
     /* Hosted by a driver (world_host): no engine, no simulated network. */
     bool hosted;
     uint64_t extra_requests;         /* request ids beyond the workload's */
@@ -212,6 +238,27 @@ uint32_t world_partition_groups(world_state *world, const scn_fault *fault, uint
 /* A Byzantine behaviour fault starts (or ends) on the selected nodes. */
 void world_adversary_fault(world_state *world, const scn_fault *fault, const uint8_t *selected,
                             bool ending);
+
+/* Churn (world_churn.c), for an engine with a network. Nodes are online,
+ * leaving (graceful: refusing every hop until it goes) or offline.
+ * world_churn_start marks in world->scratch the nodes offline at t = 0
+ * (the engine takes them off its network) and returns how many. The next
+ * join or leave after 'after_ns', drawn from its own stream: its time, or
+ * UINT64_MAX when there is none (rate 0, or past churn.stop).
+ * world_churn_join picks an offline node, gives it the segment with the
+ * fewest live servers that fits its memory and opens it to requests
+ * submitted from now on; world_churn_leave picks an online node and
+ * closes it (to every request, or, when *leaving_out, to requests
+ * submitted from now on while it drains); world_churn_gone ends a drain.
+ * Each records a churn row and returns the node, or UINT32_MAX when no
+ * node can join (leave). Cannot fail: storage is sized at world_build,
+ * but the rows grow (an allocation failure is the host's, and stops the
+ * run by assertion as the event loop's growth does). */
+uint32_t world_churn_start(world_state *world);
+uint64_t world_churn_next_ns(world_state *world, bool join, uint64_t after_ns);
+uint32_t world_churn_join(world_state *world);
+uint32_t world_churn_leave(world_state *world, bool *leaving_out);
+void world_churn_gone(world_state *world, uint32_t node_id);
 
 /* Timeseries samples of an inference run, and under verification the mean
  * reputation and balance of the nodes honest so far and of those given a

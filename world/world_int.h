@@ -19,6 +19,11 @@ int world__placement(world_state *world);
 int world__prompts_load(const scn_scenario *scenario, world_prompts *prompts);
 void world__prompts_deinit(world_prompts *prompts);
 
+/* world_churn.c: the churn state, after the nodes (0 or WORLD_ENOMEM),
+ * and its release (safe on a world whose build failed or had no churn). */
+int world__churn_build(world_state *world);
+void world__churn_destroy(world_state *world);
+
 /* world_serve.c */
 /* Reads a whole file into util_malloc'd memory; 0 or -1. */
 int world__file_read(const char *path, uint8_t **bytes_out, size_t *size_out);

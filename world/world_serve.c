@@ -1023,6 +1023,12 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
         return agree_mean;
     case SCN_METRIC_FLOPS_TOTAL: return (double)result->flops_total;
     case SCN_METRIC_FAILOVERS: return (double)result->failovers;
+    case SCN_METRIC_CHURN_JOINS: return result->churn_on ? (double)result->churn_joins : NAN;
+    case SCN_METRIC_CHURN_LEAVES: return result->churn_on ? (double)result->churn_leaves : NAN;
+    case SCN_METRIC_SEGMENT_SERVERS_MIN:
+        return result->churn_on && result->segment_servers_min != UINT32_MAX
+                   ? (double)result->segment_servers_min
+                   : NAN;
     case SCN_METRIC_MEMORY_BOUND_RATIO:
         return result->compute_calls > 0
                    ? (double)result->memory_bound_calls / (double)result->compute_calls
