@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "bench/bench_infer.h"
+#include "bench/bench_runc.h"
 #include "node/infer.h"
 #include "util/alloc.h"
 
@@ -310,4 +311,5 @@ void bench_infer_run(void)
     };
     bench_shape("stories15M", &stories15m, &ceilings);
     bench_shape("dim1024", &dim1024, &ceilings);
+    bench_runc_run();
 }
