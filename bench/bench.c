@@ -19,6 +19,7 @@
 #include "sim/queue.h"
 #include "bench/bench_bft.h"
 #include "bench/bench_infer.h"
+#include "bench/bench_runc.h"
 #include "bench/bench_scale.h"
 #include "bench/bench_testbed.h"
 #include "bench/bench_vrf.h"
@@ -475,6 +476,14 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "bft") == 0) {
         bench_bft_run();                 /* the ledger's rows alone */
         bench_bft_sim_run();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "runc") == 0) {
+        bench_runc_run();                /* infersim infer beside run.c alone */
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "infer") == 0) {
+        bench_infer_run();               /* the executor's rows alone */
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "oracle") == 0) {

@@ -212,6 +212,12 @@ typedef struct infer_tokenizer infer_tokenizer;
 int infer_tokenizer_from_bytes(const void *bytes, size_t size, uint32_t vocab_size,
                                infer_tokenizer **out, char *why, size_t why_size);
 void infer_tokenizer_destroy(infer_tokenizer *tokenizer);
+/* Writes tokenizer.bin bytes for 'count' pieces (NUL-terminated, at most
+ * 65536 bytes each) and their scores, in the layout above, max_token_length
+ * the longest piece (for tests and tools that make a vocabulary). Returns 0
+ * and *bytes_out (util_malloc'd; free with util_free), or INFER_ENOMEM. */
+int infer_tokenizer_to_bytes(const char *const *pieces, const float *scores, uint32_t count,
+                             uint8_t **bytes_out, size_t *size_out);
 uint32_t infer_tokenizer_vocab(const infer_tokenizer *tokenizer);
 
 /* Encodes NUL-terminated UTF-8 'text' as run.c's encode(bos=1, eos=0):

@@ -37,8 +37,8 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-#define INFER_BLOCKED_CHUNK 256u   /* columns: 4 panels x 256 x 32 bytes = 32 KiB */
-#define INFER_BLOCKED_TILE 16u     /* tokens sharing one pass over a chunk */
+#define INFER_BLOCKED_CHUNK 512u   /* columns per pass of a group of tokens */
+#define INFER_BLOCKED_TILE 18u     /* tokens sharing one pass over a chunk */
 
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -115,7 +115,9 @@ INLINE void panels_blocked_tile(const float *const panels[4], const float *x, si
     const v8f *p3 = (const v8f *)panels[3];
     size_t full = n / 8 * 8;
     v8f part[INFER_BLOCKED_TILE][8][4];
-    memset(part, 0, sizeof(part));
+    if (full == 0) {
+        memset(part, 0, sizeof(part));
+    }
     for (size_t c0 = 0; c0 < full; c0 += INFER_BLOCKED_CHUNK) {
         size_t c1 = full - c0 < INFER_BLOCKED_CHUNK ? full : c0 + INFER_BLOCKED_CHUNK;
         for (uint32_t t = 0; t < tile; t++) {
@@ -123,8 +125,13 @@ INLINE void panels_blocked_tile(const float *const panels[4], const float *x, si
             for (size_t j = 0; j < 8; j += 2) {
                 v8f *pa = part[t][j];
                 v8f *pb = part[t][j + 1];
-                v8f a0 = pa[0], a1 = pa[1], a2 = pa[2], a3 = pa[3];
-                v8f b0 = pb[0], b1 = pb[1], b2 = pb[2], b3 = pb[3];
+                /* The first chunk starts every chain from zero. */
+                v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+                v8f b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+                if (c0 != 0) {
+                    a0 = pa[0], a1 = pa[1], a2 = pa[2], a3 = pa[3];
+                    b0 = pb[0], b1 = pb[1], b2 = pb[2], b3 = pb[3];
+                }
                 for (size_t k = c0 + j; k < c1; k += 8) {
                     float xa = xt[k];
                     float xb = xt[k + 1];
@@ -159,59 +166,88 @@ INLINE void panels_blocked_tile(const float *const panels[4], const float *x, si
     }
 }
 
+/* One token's step on a pair of panels: its two chains take column k. */
+#define CHAIN_STEP(FUSED, A, B, WA, WB, XV)                                          \
+    do {                                                                            \
+        if (FUSED) {                                                                \
+            V8F_FMA(A, WA, XV);                                                     \
+            V8F_FMA(B, WB, XV);                                                     \
+        } else {                                                                    \
+            (A) = (A) + (WA) * (XV);                                                \
+            (B) = (B) + (WB) * (XV);                                                \
+        }                                                                           \
+    } while (0)
+
+/* Six tokens on a pair of panels over columns k0, k0 + step, .. < k1: 12
+ * independent chains (6 x 2), with room in 16 vector registers for the two
+ * weight vectors and a broadcast of x. slot[u][0..1] holds token u's two
+ * chains (read at entry unless 'fresh', which starts them from zero). */
+INLINE void chain_pass6(bool fused, const v8f *pa, const v8f *pb, const float *const xs[6],
+                        size_t k0, size_t k1, size_t step, bool fresh, v8f *const slot[6])
+{
+    v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0};
+    v8f b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, b5 = {0};
+    if (!fresh) {
+        a0 = slot[0][0], a1 = slot[1][0], a2 = slot[2][0], a3 = slot[3][0];
+        a4 = slot[4][0], a5 = slot[5][0], b0 = slot[0][1], b1 = slot[1][1];
+        b2 = slot[2][1], b3 = slot[3][1], b4 = slot[4][1], b5 = slot[5][1];
+    }
+    const float *x0 = xs[0], *x1 = xs[1], *x2 = xs[2], *x3 = xs[3], *x4 = xs[4], *x5 = xs[5];
+    for (size_t k = k0; k < k1; k += step) {
+        v8f wa = pa[k], wb = pb[k];
+        CHAIN_STEP(fused, a0, b0, wa, wb, x0[k]);
+        CHAIN_STEP(fused, a1, b1, wa, wb, x1[k]);
+        CHAIN_STEP(fused, a2, b2, wa, wb, x2[k]);
+        CHAIN_STEP(fused, a3, b3, wa, wb, x3[k]);
+        CHAIN_STEP(fused, a4, b4, wa, wb, x4[k]);
+        CHAIN_STEP(fused, a5, b5, wa, wb, x5[k]);
+    }
+    slot[0][0] = a0, slot[1][0] = a1, slot[2][0] = a2, slot[3][0] = a3;
+    slot[4][0] = a4, slot[5][0] = a5, slot[0][1] = b0, slot[1][1] = b1;
+    slot[2][1] = b2, slot[3][1] = b3, slot[4][1] = b4, slot[5][1] = b5;
+}
+
 /* SEQUENTIAL (one chain per row, 'residues' 1) or FMA (4 fused chains per
  * row, one per residue of i mod 4) on 4 panels for a tile of up to
- * INFER_BLOCKED_TILE tokens (the prefill path). Tokens go in pairs so each
- * panel load feeds two tokens (8 independent chains per pass); columns go
- * in L1-sized chunks that every pair passes over. Every chain still adds
- * its own terms in increasing index order, starting from zero: the bits
- * equal panels_sequential's and panels_fma's. An odd last token is paired
- * with itself and the copy's chains land in a spare slot. */
+ * INFER_BLOCKED_TILE tokens (the prefill path). Tokens go six at a time
+ * over a pair of panels, so each weight load feeds six tokens and 12
+ * chains are in flight; columns go in chunks that every group passes
+ * over. Every chain still adds its own terms in increasing index order,
+ * starting from zero: the bits equal panels_sequential's and panels_fma's.
+ * A group that runs past the tile repeats its last token; the copies'
+ * chains land in spare slots. */
 INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4], const float *x,
                               size_t n, uint32_t tile, v8f (*out)[4])
 {
-    const v8f *p0 = (const v8f *)panels[0];
-    const v8f *p1 = (const v8f *)panels[1];
-    const v8f *p2 = (const v8f *)panels[2];
-    const v8f *p3 = (const v8f *)panels[3];
     bool fused = kernel == INFER_KERNEL_FMA;
     size_t residues = fused ? 4 : 1;
     size_t full = n / residues * residues;
-    v8f part[INFER_BLOCKED_TILE + 1][4][4];
-    memset(part, 0, sizeof(part));
+    /* part[token][residue][panel] */
+    v8f part[INFER_BLOCKED_TILE + 6][4][4];
+    if (full == 0) {
+        memset(part, 0, sizeof(part));
+    }
     for (size_t c0 = 0; c0 < full; c0 += INFER_BLOCKED_CHUNK) {
         size_t c1 = full - c0 < INFER_BLOCKED_CHUNK ? full : c0 + INFER_BLOCKED_CHUNK;
-        for (uint32_t t = 0; t < tile; t += 2) {
-            uint32_t u = t + 1 < tile ? t + 1 : t;
-            const float *xt = x + (size_t)t * n;
-            const float *xu = x + (size_t)u * n;
-            v8f(*pt)[4] = part[t];
-            v8f(*pu)[4] = part[t + 1 < tile ? t + 1 : INFER_BLOCKED_TILE];
-            for (size_t j = 0; j < residues; j++) {
-                v8f a0 = pt[j][0], a1 = pt[j][1], a2 = pt[j][2], a3 = pt[j][3];
-                v8f b0 = pu[j][0], b1 = pu[j][1], b2 = pu[j][2], b3 = pu[j][3];
-                for (size_t k = c0 + j; k < c1; k += residues) {
-                    float xa = xt[k];
-                    float xb = xu[k];
-                    v8f w0 = p0[k], w1 = p1[k], w2 = p2[k], w3 = p3[k];
+        for (uint32_t t = 0; t < tile; t += 6) {
+            const float *xs[6];
+            for (uint32_t u = 0; u < 6; u++) {
+                xs[u] = x + (size_t)(t + u < tile ? t + u : tile - 1) * n;
+            }
+            for (size_t g = 0; g < 4; g += 2) {
+                const v8f *pa = (const v8f *)panels[g];
+                const v8f *pb = (const v8f *)panels[g + 1];
+                for (size_t j = 0; j < residues; j++) {
+                    v8f *const slot[6] = {&part[t][j][g], &part[t + 1][j][g], &part[t + 2][j][g],
+                                          &part[t + 3][j][g], &part[t + 4][j][g],
+                                          &part[t + 5][j][g]};
+                    /* A constant kernel in each call: no branch in its loop. */
                     if (fused) {
-                        V8F_FMA(a0, w0, xa);
-                        V8F_FMA(a1, w1, xa);
-                        V8F_FMA(a2, w2, xa);
-                        V8F_FMA(a3, w3, xa);
-                        V8F_FMA(b0, w0, xb);
-                        V8F_FMA(b1, w1, xb);
-                        V8F_FMA(b2, w2, xb);
-                        V8F_FMA(b3, w3, xb);
+                        chain_pass6(true, pa, pb, xs, c0 + j, c1, 4, c0 == 0, slot);
                     } else {
-                        a0 = a0 + w0 * xa, a1 = a1 + w1 * xa;
-                        a2 = a2 + w2 * xa, a3 = a3 + w3 * xa;
-                        b0 = b0 + w0 * xb, b1 = b1 + w1 * xb;
-                        b2 = b2 + w2 * xb, b3 = b3 + w3 * xb;
+                        chain_pass6(false, pa, pb, xs, c0 + j, c1, 1, c0 == 0, slot);
                     }
                 }
-                pt[j][0] = a0, pt[j][1] = a1, pt[j][2] = a2, pt[j][3] = a3;
-                pu[j][0] = b0, pu[j][1] = b1, pu[j][2] = b2, pu[j][3] = b3;
             }
         }
     }
@@ -219,9 +255,8 @@ INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4],
         const float *xt = x + (size_t)t * n;
         v8f(*c)[4] = part[t];
         for (size_t i = full; i < n; i++) {
-            const v8f *w[4] = {p0 + i, p1 + i, p2 + i, p3 + i};
             for (size_t g = 0; g < 4; g++) {
-                V8F_FMA(c[i - full][g], *w[g], xt[i]);
+                V8F_FMA(c[i - full][g], ((const v8f *)panels[g])[i], xt[i]);
             }
         }
         for (size_t g = 0; g < 4; g++) {
@@ -261,8 +296,11 @@ INLINE void panels_fma(const float *const panels[2], const float *x, size_t n, v
 INLINE void panel_store(const v8f *value, const infer_mat *mat, uint32_t panel, float *out_row)
 {
     uint32_t row0 = panel * INFER_PANEL_ROWS;
-    uint32_t rows = mat->rows - row0 < INFER_PANEL_ROWS ? mat->rows - row0 : INFER_PANEL_ROWS;
-    memcpy(out_row + row0, value, rows * sizeof(float));
+    if (mat->rows - row0 >= INFER_PANEL_ROWS) {
+        memcpy(out_row + row0, value, sizeof(*value)); /* one vector store */
+        return;
+    }
+    memcpy(out_row + row0, value, (mat->rows - row0) * sizeof(float));
 }
 
 /* Prefill path: tiles of tokens through panels_blocked_tile (BLOCKED, BF16)
@@ -448,6 +486,20 @@ INLINE void softmax_body(infer_kernel kernel, float *x, uint32_t n)
  * exactly dot_body's chains for that position ('residues' chains over i
  * mod residues, in index order, combined as dot_body combines them). Two
  * blocks of 8 positions run together for independent chains. */
+INLINE void scores_step(const float *row, float qi, bool fused, v8f *a, v8f *b)
+{
+    v8f k0, k1;
+    memcpy(&k0, row, sizeof(k0));
+    memcpy(&k1, row + 8, sizeof(k1));
+    if (fused) {
+        V8F_FMA(*a, k0, qi);
+        V8F_FMA(*b, k1, qi);
+    } else {
+        *a = *a + k0 * qi;
+        *b = *b + k1 * qi;
+    }
+}
+
 INLINE void scores_lanes(const float *kt, size_t stride, const float *qh, uint32_t hs,
                          uint32_t len, float scale, float *att, size_t residues, bool fused)
 {
@@ -455,20 +507,15 @@ INLINE void scores_lanes(const float *kt, size_t stride, const float *qh, uint32
     for (uint32_t t0 = 0; t0 < len; t0 += 16) {
         v8f a[8] = {{0}}, b[8] = {{0}};
         const float *col = kt + t0;
-        for (size_t i0 = 0; i0 < hs; i0 += residues) {
-            size_t step = i0 < full ? residues : hs - full;
-            for (size_t j = 0; j < step; j++) {
-                float qi = qh[i0 + j];
-                v8f k[2];
-                memcpy(k, col + (i0 + j) * stride, sizeof(k));
-                if (fused) {
-                    V8F_FMA(a[j], k[0], qi);
-                    V8F_FMA(b[j], k[1], qi);
-                } else {
-                    a[j] = a[j] + k[0] * qi;
-                    b[j] = b[j] + k[1] * qi;
-                }
+        /* 'residues' is a constant here: the inner loop unrolls and the
+         * chains stay in registers. */
+        for (size_t i0 = 0; i0 < full; i0 += residues) {
+            for (size_t j = 0; j < residues; j++) {
+                scores_step(col + (i0 + j) * stride, qh[i0 + j], fused, &a[j], &b[j]);
             }
+        }
+        for (size_t i = full; i < hs; i++) {
+            scores_step(col + i * stride, qh[i], fused, &a[i - full], &b[i - full]);
         }
         v8f da = residues == 1 ? a[0]
                  : residues == 4 ? (a[0] + a[1]) + (a[2] + a[3])

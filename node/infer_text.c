@@ -21,6 +21,7 @@
 #include "node/infer.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 
 /* A piece this long is not a tokenizer (llama2.c's longest is 27 bytes). */
 #define INFER_PIECE_BYTES_MAX 65536u
@@ -199,6 +200,40 @@ int infer_tokenizer_from_bytes(const void *bytes, size_t size, uint32_t vocab_si
     }
     qsort(t->sorted, vocab_size, sizeof(infer_piece_ref), sorted_compare);
     *out = t;
+    return 0;
+}
+
+int infer_tokenizer_to_bytes(const char *const *pieces, const float *scores, uint32_t count,
+                             uint8_t **bytes_out, size_t *size_out)
+{
+    ASSERT(pieces != NULL && scores != NULL);
+    ASSERT(bytes_out != NULL && size_out != NULL);
+    size_t size = 4;
+    uint32_t max_length = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t length = strlen(pieces[i]);
+        ASSERT(length <= INFER_PIECE_BYTES_MAX);
+        size += 8 + length;
+        max_length = (uint32_t)length > max_length ? (uint32_t)length : max_length;
+    }
+    uint8_t *bytes = util_malloc(size);
+    if (bytes == NULL) {
+        return INFER_ENOMEM;
+    }
+    util_put_u32(bytes, max_length);
+    uint8_t *p = bytes + 4;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t length = (uint32_t)strlen(pieces[i]);
+        uint32_t bits;
+        memcpy(&bits, &scores[i], sizeof(bits));
+        util_put_u32(p, bits);
+        util_put_u32(p + 4, length);
+        memcpy(p + 8, pieces[i], length);
+        p += 8 + length;
+    }
+    ASSERT(p == bytes + size);
+    *bytes_out = bytes;
+    *size_out = size;
     return 0;
 }
 

@@ -28,6 +28,7 @@
 #include "node/infer.h"
 #include "tests/suites.h"
 #include "util/alloc.h"
+#include "util/bytes.h"
 #include "util/prng.h"
 
 /* ---- the generated checkpoint and tokenizer ---- */
@@ -114,37 +115,15 @@ static void parity_vocab_build(parity_vocab *v)
     }
 }
 
-static void put_u32(uint8_t *p, uint32_t value)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(value >> (8 * i));
-    }
-}
-
 /* tokenizer.bin bytes of the vocabulary (util_malloc'd). */
 static uint8_t *parity_tokenizer_bytes(const parity_vocab *v, size_t *size_out)
 {
-    size_t size = 4;
-    uint32_t max_length = 0;
+    static const char *pieces[PARITY_VOCAB];
     for (uint32_t i = 0; i < v->count; i++) {
-        uint32_t length = (uint32_t)strlen(v->pieces[i]);
-        size += 8 + length;
-        max_length = length > max_length ? length : max_length;
+        pieces[i] = v->pieces[i];
     }
-    uint8_t *bytes = util_malloc(size);
-    ck_assert_ptr_nonnull(bytes);
-    put_u32(bytes, max_length);
-    size_t at = 4;
-    for (uint32_t i = 0; i < v->count; i++) {
-        uint32_t length = (uint32_t)strlen(v->pieces[i]);
-        uint32_t bits;
-        memcpy(&bits, &v->scores[i], sizeof(bits));
-        put_u32(bytes + at, bits);
-        put_u32(bytes + at + 4, length);
-        memcpy(bytes + at + 8, v->pieces[i], length);
-        at += 8 + length;
-    }
-    *size_out = size;
+    uint8_t *bytes = NULL;
+    ck_assert_int_eq(infer_tokenizer_to_bytes(pieces, v->scores, v->count, &bytes, size_out), 0);
     return bytes;
 }
 
@@ -405,15 +384,15 @@ START_TEST(test_infer_text_tokenizer_rejects_hostile_files)
     expect_tokenizer_rejected(bytes, size, PARITY_VOCAB - 1, "more tokens than its vocab_size");
     expect_tokenizer_rejected(bytes, size, PARITY_VOCAB + 1, "truncated");
     /* A piece longer than max_token_length, a negative length, NaN. */
-    put_u32(bytes, 3);
+    util_put_u32(bytes, 3);
     expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "longer than max_token_length");
-    put_u32(bytes, 0xffffffffu);
+    util_put_u32(bytes, 0xffffffffu);
     expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "max_token_length -1");
-    put_u32(bytes, PARITY_PIECE_MAX);
-    put_u32(bytes + 4 + 4, 0x80000000u);
+    util_put_u32(bytes, PARITY_PIECE_MAX);
+    util_put_u32(bytes + 4 + 4, 0x80000000u);
     expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "longer than max_token_length");
-    put_u32(bytes + 4 + 4, 5);
-    put_u32(bytes + 4, 0x7fc00000u);
+    util_put_u32(bytes + 4 + 4, 5);
+    util_put_u32(bytes + 4, 0x7fc00000u);
     expect_tokenizer_rejected(bytes, size, PARITY_VOCAB, "non-finite score");
     util_free(bytes);
     /* A one-token vocabulary has no BOS, which every encoding starts with
@@ -766,7 +745,7 @@ START_TEST(test_infer_text_q8_rejects_bad_files)
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         uint8_t saved[4];
         memcpy(saved, bytes + fields[i].offset, 4);
-        put_u32(bytes + fields[i].offset, fields[i].value);
+        util_put_u32(bytes + fields[i].offset, fields[i].value);
         q8_expect_rejected(bytes, size, fields[i].reason);
         memcpy(bytes + fields[i].offset, saved, 4);
     }
@@ -779,9 +758,9 @@ START_TEST(test_infer_text_q8_rejects_bad_files)
     q8_expect_rejected(bytes, 100, "shorter than its 256-byte header");
     /* The first scale: right after the norms and the embedding's values. */
     size_t scale = 256 + 4 * (2 * 3 * 64 + 64) + PARITY_VOCAB * 64;
-    put_u32(bytes + scale, 0x7fc00000u);
+    util_put_u32(bytes + scale, 0x7fc00000u);
     q8_expect_rejected(bytes, size, "is not finite or overflows");
-    put_u32(bytes + scale, 0x7f000000u);      /* 1.7e38: 127 x it overflows */
+    util_put_u32(bytes + scale, 0x7f000000u);      /* 1.7e38: 127 x it overflows */
     q8_expect_rejected(bytes, size, "is not finite or overflows");
     util_free(bytes);
 }
