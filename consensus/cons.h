@@ -809,9 +809,9 @@ double cons_rdp_sigma_for(double epsilon, double delta, uint64_t releases);
  * before it is used: no peer input reaches an assertion. */
 
 #define CONS_BFT_VALIDATORS_MAX 64
-#define CONS_BFT_TX_BYTES_MAX 128       /* a transaction is an opaque byte string */
+#define CONS_BFT_TX_BYTES_MAX 1024      /* a transaction is an opaque byte string */
 #define CONS_BFT_BLOCK_TXS_MAX 64       /* bound on max_block_txs */
-#define CONS_BFT_BLOCK_BYTES_MAX 2048   /* bound on a block's transaction bytes */
+#define CONS_BFT_BLOCK_BYTES_MAX 6144   /* bound on a block's transaction bytes */
 #define CONS_BFT_MEMPOOL_MAX 256        /* pending transactions a replica holds */
 #define CONS_BFT_MESSAGE_BYTES_MAX 24576
 #define CONS_BFT_ID_BYTES 32

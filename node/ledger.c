@@ -14,9 +14,22 @@
 #include "util/assert.h"
 #include "util/bytes.h"
 
+size_t node_ledger_tx_size(const node_ledger_tx *tx)
+{
+    ASSERT(tx != NULL && tx->evidence_count <= NODE_LEDGER_EVIDENCE_MAX);
+    size_t size = NODE_LEDGER_TX_HEADER_BYTES +
+                  (size_t)tx->member_count * NODE_LEDGER_TX_MEMBER_BYTES + 1 +
+                  NODE_LEDGER_TX_TAG_BYTES;
+    for (uint32_t i = 0; i < tx->evidence_count; i++) {
+        size += NODE_LEDGER_EVIDENCE_HEADER_BYTES + tx->evidence[i].size;
+    }
+    return size;
+}
+
 size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out)
 {
     ASSERT(tx != NULL && out != NULL && tx->member_count <= NODE_LEDGER_TX_MEMBERS_MAX);
+    ASSERT(node_ledger_tx_size(tx) <= CONS_BFT_TX_BYTES_MAX);
     out[0] = NODE_LEDGER_TX_VERSION;
     out[1] = (uint8_t)tx->member_count;
     out[2] = (uint8_t)tx->segment;
@@ -27,20 +40,59 @@ size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out)
     util_put_u32(out + 20, tx->rows);
     util_put_u32(out + 24, tx->client);
     util_put_u64(out + 28, tx->submitted_ns);
-    uint8_t *member = out + NODE_LEDGER_TX_HEADER_BYTES;
-    for (uint32_t j = 0; j < tx->member_count; j++, member += NODE_LEDGER_TX_MEMBER_BYTES) {
-        util_put_u32(member, tx->members[j]);
-        member[4] = tx->verdicts[j];
+    uint8_t *at = out + NODE_LEDGER_TX_HEADER_BYTES;
+    for (uint32_t j = 0; j < tx->member_count; j++, at += NODE_LEDGER_TX_MEMBER_BYTES) {
+        util_put_u32(at, tx->members[j]);
+        at[4] = tx->verdicts[j];
     }
-    util_put_u64(member, tx->tag);
-    return node_ledger_tx_size(tx->member_count);
+    *at++ = (uint8_t)tx->evidence_count;
+    for (uint32_t i = 0; i < tx->evidence_count; i++) {
+        const node_ledger_evidence *e = &tx->evidence[i];
+        ASSERT(e->size <= NODE_LEDGER_EVIDENCE_BODY_MAX);
+        at[0] = e->kind;
+        at[1] = e->member;
+        at[2] = (uint8_t)e->size;
+        at[3] = (uint8_t)(e->size >> 8);
+        memcpy(at + NODE_LEDGER_EVIDENCE_HEADER_BYTES, e->body, e->size);
+        at += NODE_LEDGER_EVIDENCE_HEADER_BYTES + e->size;
+    }
+    util_put_u64(at, tx->tag);
+    return (size_t)(at - out) + NODE_LEDGER_TX_TAG_BYTES;
+}
+
+/* The evidence items after the members: 0, or NODE_EMALFORMED when an
+ * item runs past 'end' or is too big. */
+static int ledger_evidence_decode(const uint8_t *at, const uint8_t *end, node_ledger_tx *tx)
+{
+    if (at >= end || at[0] > NODE_LEDGER_EVIDENCE_MAX) {
+        return NODE_EMALFORMED;
+    }
+    tx->evidence_count = *at++;
+    for (uint32_t i = 0; i < tx->evidence_count; i++) {
+        node_ledger_evidence *e = &tx->evidence[i];
+        if ((size_t)(end - at) < NODE_LEDGER_EVIDENCE_HEADER_BYTES) {
+            return NODE_EMALFORMED;
+        }
+        e->kind = at[0];
+        e->member = at[1];
+        e->size = (uint16_t)(at[2] | (at[3] << 8));
+        at += NODE_LEDGER_EVIDENCE_HEADER_BYTES;
+        if (e->size > NODE_LEDGER_EVIDENCE_BODY_MAX || (size_t)(end - at) < e->size) {
+            return NODE_EMALFORMED;
+        }
+        memcpy(e->body, at, e->size);
+        at += e->size;
+    }
+    return at == end ? 0 : NODE_EMALFORMED;
 }
 
 int node_ledger_tx_decode(const uint8_t *bytes, size_t size, node_ledger_tx *tx_out)
 {
     ASSERT(tx_out != NULL);
-    if (bytes == NULL || size < node_ledger_tx_size(0) || bytes[0] != NODE_LEDGER_TX_VERSION ||
-        bytes[1] > NODE_LEDGER_TX_MEMBERS_MAX || size != node_ledger_tx_size(bytes[1])) {
+    size_t least = NODE_LEDGER_TX_HEADER_BYTES + 1 + NODE_LEDGER_TX_TAG_BYTES;
+    if (bytes == NULL || size < least || bytes[0] != NODE_LEDGER_TX_VERSION ||
+        bytes[1] > NODE_LEDGER_TX_MEMBERS_MAX ||
+        size < least + (size_t)bytes[1] * NODE_LEDGER_TX_MEMBER_BYTES) {
         return NODE_EMALFORMED;
     }
     node_ledger_tx tx;
@@ -61,9 +113,135 @@ int node_ledger_tx_decode(const uint8_t *bytes, size_t size, node_ledger_tx *tx_
             return NODE_EMALFORMED;
         }
     }
-    tx.tag = util_get_u64(member);
+    const uint8_t *end = bytes + size - NODE_LEDGER_TX_TAG_BYTES;
+    if (ledger_evidence_decode(member, end, &tx) != 0) {
+        return NODE_EMALFORMED;
+    }
+    tx.tag = util_get_u64(end);
     *tx_out = tx;
     return 0;
+}
+
+/* ---- evidence ---- */
+
+static size_t ledger_statement_hop(uint8_t kind, uint64_t request, uint32_t segment,
+                                   uint32_t step, uint32_t round, uint8_t *out)
+{
+    out[0] = kind;
+    util_put_u64(out + 1, request);
+    util_put_u32(out + 9, segment);
+    util_put_u32(out + 13, step);
+    util_put_u32(out + 17, round);
+    return 21;
+}
+
+size_t node_ledger_commit_statement(uint64_t request, uint32_t segment, uint32_t step,
+                                    uint32_t round, const uint8_t *vote, uint32_t vote_bytes,
+                                    uint8_t *out)
+{
+    ASSERT(vote != NULL && out != NULL && vote_bytes <= NODE_VOTE_MAX);
+    size_t size = ledger_statement_hop('C', request, segment, step, round, out);
+    memcpy(out + size, vote, vote_bytes);
+    return size + vote_bytes;
+}
+
+size_t node_ledger_ruling_statement(uint64_t request, uint32_t segment, uint32_t step,
+                                    uint32_t round, uint32_t member_id, const uint8_t *vote,
+                                    uint32_t vote_bytes, uint8_t *out)
+{
+    ASSERT(vote != NULL && out != NULL && vote_bytes <= NODE_VOTE_MAX);
+    size_t size = ledger_statement_hop('W', request, segment, step, round, out);
+    util_put_u32(out + size, member_id);
+    memcpy(out + size + 4, vote, vote_bytes);
+    return size + 4 + vote_bytes;
+}
+
+/* Whether 'signature' by 'signer' covers the commitment of 'vote' to the hop. */
+static bool ledger_commit_signed(const node_serving *serving, const node_ledger_tx *tx,
+                                 uint32_t signer, const uint8_t *vote,
+                                 const uint8_t *signature)
+{
+    const node_verifier *verifier = serving->verifier;
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_commit_statement(tx->request, tx->segment, tx->step, tx->round,
+                                               vote, serving->vote_bytes, statement);
+    return verifier->evidence_verify(verifier->context, signer, statement, size, signature);
+}
+
+/* Two different votes, both signed by the member, for one hop. */
+static bool ledger_equivocation_valid(const node_serving *serving, const node_ledger_tx *tx,
+                                      uint32_t member_id, const node_ledger_evidence *e)
+{
+    uint32_t vote_bytes = serving->vote_bytes;
+    size_t half = (size_t)vote_bytes + NODE_SIGNATURE_BYTES;
+    if (e->size != 2 * half) {
+        return false;
+    }
+    const uint8_t *a = e->body;
+    const uint8_t *b = e->body + half;
+    return memcmp(a, b, vote_bytes) != 0 &&
+           ledger_commit_signed(serving, tx, member_id, a, a + vote_bytes) &&
+           ledger_commit_signed(serving, tx, member_id, b, b + vote_bytes);
+}
+
+/* The member's signed vote and the referee's ruling on it. */
+static bool ledger_referee_valid(const node_serving *serving, const node_ledger_tx *tx,
+                                 uint32_t member_id, const node_ledger_evidence *e)
+{
+    const node_verifier *verifier = serving->verifier;
+    uint32_t vote_bytes = serving->vote_bytes;
+    if (e->size != vote_bytes + 2 * NODE_SIGNATURE_BYTES) {
+        return false;
+    }
+    const uint8_t *vote = e->body;
+    const uint8_t *member_signature = vote + vote_bytes;
+    const uint8_t *referee_signature = member_signature + NODE_SIGNATURE_BYTES;
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_ruling_statement(tx->request, tx->segment, tx->step, tx->round,
+                                               member_id, vote, vote_bytes, statement);
+    return ledger_commit_signed(serving, tx, member_id, vote, member_signature) &&
+           verifier->evidence_verify(verifier->context, NODE_SIGNER_REFEREE, statement, size,
+                                     referee_signature);
+}
+
+bool node_ledger_evidence_check(const node_serving *serving, const node_ledger_tx *tx,
+                                uint32_t j)
+{
+    ASSERT(serving != NULL && tx != NULL && j < tx->member_count);
+    ASSERT(serving->verifier != NULL && serving->vote_bytes <= NODE_VOTE_MAX);
+    uint8_t verdict = tx->verdicts[j];
+    if (verdict != CONS_VERDICT_PROVEN && verdict != CONS_VERDICT_DEVIATED) {
+        return false; /* AGREED needs none; a timeout has no evidence kind. */
+    }
+    for (uint32_t i = 0; i < tx->evidence_count; i++) {
+        const node_ledger_evidence *e = &tx->evidence[i];
+        if (e->member != j) {
+            continue;
+        }
+        if (e->kind == NODE_EVIDENCE_EQUIVOCATION && verdict == CONS_VERDICT_PROVEN &&
+            ledger_equivocation_valid(serving, tx, tx->members[j], e)) {
+            return true;
+        }
+        if (e->kind == NODE_EVIDENCE_REFEREE &&
+            ledger_referee_valid(serving, tx, tx->members[j], e)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+uint32_t node_ledger_penalties_unproven(const node_serving *serving, const node_ledger_tx *tx)
+{
+    ASSERT(serving != NULL && tx != NULL);
+    uint32_t unproven = 0;
+    for (uint32_t j = 0; j < tx->member_count; j++) {
+        uint8_t verdict = tx->verdicts[j];
+        if (verdict != CONS_VERDICT_AGREED && verdict != NODE_LEDGER_TX_UNJUDGED &&
+            !node_ledger_evidence_check(serving, tx, j)) {
+            unproven += 1;
+        }
+    }
+    return unproven;
 }
 
 bool node__ledger_is_validator(const node *self)
@@ -210,8 +388,34 @@ void node__ledger_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_out
     ledger_drain(self, outbox, instance);
 }
 
+/* A validator refuses a transaction with a penalty its evidence does not
+ * prove: it never reaches the validator's replica, and the refusal is an
+ * observation (a refusal is the validator's choice, not a malformed
+ * message). The bytes passed validate.c, so they decode. */
+static bool ledger_tx_refused(const node *self, const node_message *message,
+                              node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    node_ledger_tx tx;
+    if (!serving->ledger_evidence ||
+        node_ledger_tx_decode(message->payload, message->payload_bytes, &tx) != 0) {
+        return false;
+    }
+    uint32_t unproven = node_ledger_penalties_unproven(serving, &tx);
+    if (unproven == 0) {
+        return false;
+    }
+    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
+    effect->observation = NODE_OBS_LEDGER_REFUSED;
+    effect->rumor_id = tx.request;
+    effect->segment = tx.segment;
+    effect->value = tx.step | ((uint64_t)tx.round << 32);
+    effect->attempt = unproven;
+    return true;
+}
+
 /* A transaction from its client: the tag must be the client's. */
-static int ledger_on_tx(node *self, const node_message *message)
+static int ledger_on_tx(node *self, const node_message *message, node_outbox *outbox)
 {
     const node_verifier *verifier = self->config.serving->verifier;
     size_t size = message->payload_bytes;
@@ -220,6 +424,9 @@ static int ledger_on_tx(node *self, const node_message *message)
                                              message->payload, size - NODE_LEDGER_TX_TAG_BYTES);
     if (tag != expected) {
         return NODE_EMALFORMED;
+    }
+    if (ledger_tx_refused(self, message, outbox)) {
+        return 0;
     }
     /* Already pending or committed, or a full mempool: nothing to do. */
     for (uint32_t k = 0; k < ledger_instances(self); k++) {
@@ -232,7 +439,7 @@ int node__ledger_message(node *self, uint64_t now_ns, const node_message *messag
                          node_outbox *outbox)
 {
     if (message->type == NODE_MESSAGE_LEDGER_TX) {
-        return ledger_on_tx(self, message);
+        return ledger_on_tx(self, message, outbox);
     }
     uint32_t instance = 0;
     if (ledger_instances(self) == 2) {
@@ -264,6 +471,7 @@ void node__ledger_submit(node *self, uint64_t now_ns, node_outbox *outbox, node_
     ASSERT(store->ledger_tx_count < NODE_DECISIONS_PER_CALL);
     uint8_t *bytes = store->ledger_tx[store->ledger_tx_count++];
     size_t size = node_ledger_tx_encode(tx, bytes);
+    ASSERT(size == node_ledger_tx_size(tx));
     tx->tag = serving->verifier->ledger_tag(serving->verifier->context, tx->client, bytes,
                                             size - NODE_LEDGER_TX_TAG_BYTES);
     size = node_ledger_tx_encode(tx, bytes);

@@ -152,7 +152,8 @@ static int validate_vote(const node *self, const node_message *m)
     case NODE_MESSAGE_INFER_COMMIT:
         /* selection vrf: the member's proof follows its vote. */
         return serving->commit_reveal &&
-                       m->payload_bytes == serving->vote_bytes + serving->claim_bytes
+                       m->payload_bytes == serving->vote_bytes + serving->claim_bytes +
+                                               serving->commit_sig_bytes
                    ? 0
                    : NODE_EMALFORMED;
     case NODE_MESSAGE_INFER_REVEAL_ASK:

@@ -366,6 +366,10 @@ typedef struct world_result {
     uint64_t view_change_capacity;
     uint64_t ledger_forks;           /* heights two honest validators disagree on */
     uint64_t unjust_slashes;         /* committed verdicts against honest nodes */
+    uint64_t evidence_verified;      /* committed penalties applied with verified evidence */
+    uint64_t evidence_rejected;      /* penalties refused without valid evidence, once per
+                                      * decision (by validators or at commit) */
+    uint64_t ledger_resends;         /* transactions clients sent again */
     util_hist ledger_finality;       /* transaction submitted -> its block committed */
 } world_result;
 
