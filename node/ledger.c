@@ -317,6 +317,41 @@ static void ledger_observe(node_outbox *outbox, const cons_bft_effect *e)
     effect->segment = commit ? 0 : (uint32_t)e->reason;
 }
 
+/* A validator that committed 'block' tells each transaction's client (when
+ * clients resend: serving.ledger_resend_ns), unless the outbox is full. */
+static void ledger_receipts(node *self, node_outbox *outbox, const cons_bft_block *block)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->ledger_resend_ns == 0) {
+        return;
+    }
+    uint32_t count = cons_bft_block_tx_count(block);
+    for (uint32_t i = 0; i < count; i++) {
+        size_t size = 0;
+        const uint8_t *bytes = cons_bft_block_tx(block, i, &size);
+        node_ledger_tx tx;
+        if (node_ledger_tx_decode(bytes, size, &tx) != 0 || tx.client >= self->config.node_count ||
+            tx.client == self->config.node_id || tx.request >= serving->request_capacity ||
+            tx.segment >= serving->segment_count || tx.step > serving->generate_tokens ||
+            tx.round > serving->retries) {
+            continue; /* a committed transaction is still a client's bytes */
+        }
+        if (outbox->count + 1 >= NODE_OUTBOX_MAX) {
+            self->config.store->ledger_sends_dropped += 1;
+            return;
+        }
+        node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
+        node_message *m = &effect->message;
+        m->type = NODE_MESSAGE_LEDGER_RECEIPT;
+        m->source = self->config.node_id;
+        m->dest = tx.client;
+        m->rumor_id = tx.request;
+        m->segment = (uint16_t)tx.segment;
+        m->step = tx.step;
+        m->hops = tx.round;
+    }
+}
+
 /* The replica's effects of the last call, as node effects. */
 static void ledger_drain(node *self, node_outbox *outbox, uint32_t instance)
 {
@@ -337,6 +372,9 @@ static void ledger_drain(node *self, node_outbox *outbox, uint32_t instance)
             ledger_timer(self, outbox, instance, e->at_ns, e->token);
         } else {
             ledger_observe(outbox, e);
+            if (e->kind == CONS_BFT_COMMIT && instance == 0) {
+                ledger_receipts(self, outbox, e->block);
+            }
         }
     }
 }
@@ -435,11 +473,122 @@ static int ledger_on_tx(node *self, const node_message *message, node_outbox *ou
     return 0;
 }
 
+/* ---- a client's pending transactions ---- */
+
+static node_ledger_pending *ledger_pending(const node_store *store, uint32_t block_plus_one)
+{
+    ASSERT(block_plus_one != 0);
+    return util_pool_block(&store->ledger_pending_pool, block_plus_one - 1);
+}
+
+/* Sends 'size' bytes of transaction to submit_to validators, from validator
+ * (request + offset) mod n on; one that is this node takes it directly. */
+static void ledger_send_tx(node *self, node_outbox *outbox, uint64_t request, uint32_t offset,
+                           const uint8_t *bytes, size_t size)
+{
+    const node_serving *serving = self->config.serving;
+    uint32_t n = serving->ledger_validators;
+    for (uint32_t i = 0; i < serving->ledger_submit_to && i < n; i++) {
+        uint32_t to = (uint32_t)((request + offset + i) % n);
+        if (to == self->config.node_id) {
+            for (uint32_t k = 0; k < ledger_instances(self); k++) {
+                (void)cons_bft_submit(ledger_replica(self, k), bytes, size);
+            }
+            continue;
+        }
+        node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
+        effect->message.type = NODE_MESSAGE_LEDGER_TX;
+        effect->message.source = self->config.node_id;
+        effect->message.dest = to;
+        effect->message.payload_bytes = (uint32_t)size;
+        effect->message.payload = bytes;
+    }
+}
+
+/* Keeps a copy of the transaction until f + 1 validators confirm it, and
+ * arms the request's resend timer. */
+static void ledger_keep(node *self, uint64_t now_ns, node_outbox *outbox,
+                        const node_ledger_tx *tx, const uint8_t *bytes, size_t size)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t block = 0;
+    int rc = util_pool_take(&store->ledger_pending_pool, &block);
+    ASSERT(rc == 0); /* Host out of memory mid-run. */
+    node_ledger_pending *p = ledger_pending(store, block + 1);
+    *p = (node_ledger_pending){.request = tx->request, .due_ns = now_ns + serving->ledger_resend_ns,
+                               .segment = tx->segment, .step = tx->step, .round = tx->round,
+                               .sends = 1, .next = store->ledger_pending_of[tx->request],
+                               .size = (uint32_t)size};
+    memcpy(p->bytes, bytes, size);
+    store->ledger_pending_of[tx->request] = block + 1;
+    node__serve_timer_arm(outbox, p->due_ns,
+                          node__serve_timer_id(NODE_SERVE_TIMER_RESEND, tx->request, 0));
+}
+
+/* A validator says the transaction of a decision committed: once f + 1
+ * have, the client forgets it. A receipt about nothing pending is stale. */
+static int ledger_on_receipt(node *self, const node_message *m)
+{
+    node_store *store = self->config.store;
+    const node_request *r = &store->requests[m->rumor_id];
+    if (!r->submitted || r->client != self->config.node_id) {
+        return NODE_EMALFORMED;
+    }
+    uint32_t *link = &store->ledger_pending_of[m->rumor_id];
+    while (*link != 0) {
+        node_ledger_pending *p = ledger_pending(store, *link);
+        if (p->segment == m->segment && p->step == m->step && p->round == m->hops) {
+            p->receipts |= UINT64_C(1) << m->source;
+            if ((uint32_t)__builtin_popcountll(p->receipts) >=
+                self->config.serving->ledger_submit_to) {
+                uint32_t block = *link - 1;
+                *link = p->next;
+                util_pool_give(&store->ledger_pending_pool, block);
+            }
+            return 0;
+        }
+        link = &p->next;
+    }
+    return 0;
+}
+
+void node__ledger_resend(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    ASSERT(serving->ledger_resend_ns > 0 && request < serving->request_capacity);
+    uint64_t next_ns = UINT64_MAX;
+    for (uint32_t at = store->ledger_pending_of[request]; at != 0;) {
+        node_ledger_pending *p = ledger_pending(store, at);
+        at = p->next;
+        if (p->sends >= NODE_LEDGER_SENDS_MAX || outbox->count + 8 >= NODE_OUTBOX_MAX) {
+            continue;
+        }
+        if (p->due_ns <= now_ns) {
+            /* The next f + 1 validators: the first ones may be cut off. */
+            ledger_send_tx(self, outbox, request, p->sends * serving->ledger_submit_to,
+                           p->bytes, p->size);
+            p->sends += 1;
+            p->due_ns = now_ns + serving->ledger_resend_ns;
+            node__serve_observe(outbox, NODE_OBS_LEDGER_RESEND, request, p->segment, p->step);
+        }
+        next_ns = p->due_ns < next_ns ? p->due_ns : next_ns;
+    }
+    if (next_ns != UINT64_MAX) {
+        node__serve_timer_arm(outbox, next_ns,
+                              node__serve_timer_id(NODE_SERVE_TIMER_RESEND, request, 0));
+    }
+}
+
 int node__ledger_message(node *self, uint64_t now_ns, const node_message *message,
                          node_outbox *outbox)
 {
     if (message->type == NODE_MESSAGE_LEDGER_TX) {
         return ledger_on_tx(self, message, outbox);
+    }
+    if (message->type == NODE_MESSAGE_LEDGER_RECEIPT) {
+        return ledger_on_receipt(self, message);
     }
     uint32_t instance = 0;
     if (ledger_instances(self) == 2) {
@@ -475,21 +624,9 @@ void node__ledger_submit(node *self, uint64_t now_ns, node_outbox *outbox, node_
     tx->tag = serving->verifier->ledger_tag(serving->verifier->context, tx->client, bytes,
                                             size - NODE_LEDGER_TX_TAG_BYTES);
     size = node_ledger_tx_encode(tx, bytes);
-    uint32_t n = serving->ledger_validators;
-    for (uint32_t i = 0; i < serving->ledger_submit_to && i < n; i++) {
-        uint32_t to = (uint32_t)((tx->request + i) % n);
-        if (to == self->config.node_id) {
-            for (uint32_t k = 0; k < ledger_instances(self); k++) {
-                (void)cons_bft_submit(ledger_replica(self, k), bytes, size);
-            }
-            continue;
-        }
-        node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
-        effect->message.type = NODE_MESSAGE_LEDGER_TX;
-        effect->message.source = self->config.node_id;
-        effect->message.dest = to;
-        effect->message.payload_bytes = (uint32_t)size;
-        effect->message.payload = bytes;
+    ledger_send_tx(self, outbox, tx->request, 0, bytes, size);
+    if (serving->ledger_resend_ns > 0) {
+        ledger_keep(self, now_ns, outbox, tx, bytes, size);
     }
     node__serve_observe(outbox, NODE_OBS_LEDGER_TX, tx->request, tx->segment, tx->step);
 }

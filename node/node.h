@@ -49,7 +49,9 @@ typedef enum node_message_type {
     NODE_MESSAGE_INFER_REVEAL = 9,   /* member -> client: the output and its salt */
     NODE_MESSAGE_LEDGER_BFT = 10,    /* validator -> validator: a cons_bft message (payload) */
     NODE_MESSAGE_LEDGER_TX = 11,     /* client -> validator: a settlement transaction */
-    NODE_MESSAGE_TYPE_COUNT = 12     /* one past the last type */
+    NODE_MESSAGE_LEDGER_RECEIPT = 12, /* validator -> client: the transaction of (rumor_id,
+                                      * segment, step, hops = round) committed */
+    NODE_MESSAGE_TYPE_COUNT = 13     /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -573,6 +575,11 @@ typedef struct node_store {
     uint64_t (*bft_timer_token)[4];  /* [instance * 2 + kind] */
     uint64_t (*bft_timer_at_ns)[4];
     uint64_t ledger_sends_dropped;   /* BFT sends that did not fit a call's outbox */
+    /* Client, with serving.ledger_resend_ns: its transactions not yet
+     * confirmed by f + 1 receipts (node_ledger_pending blocks), listed per
+     * request (first block + 1, 0 = none). */
+    util_pool ledger_pending_pool;
+    uint32_t *ledger_pending_of;
     /* Client: the transactions one call sends (reset by every node call). */
     uint8_t ledger_tx[NODE_DECISIONS_PER_CALL][CONS_BFT_TX_BYTES_MAX];
     uint32_t ledger_tx_count;
@@ -704,6 +711,22 @@ uint32_t node_ledger_penalties_unproven(const node_serving *serving, const node_
 /* Bytes of a client's committee_pool block: k votes, k outputs and, with
  * signed commitments (commit_sig_bytes), the evidence it keeps per member. */
 size_t node_committee_block_bytes(const node_serving *serving);
+
+/* A client's settlement transaction waiting for receipts: its decision,
+ * its bytes, when to send it again and how often it was sent. */
+#define NODE_LEDGER_SENDS_MAX 8u        /* a transaction is sent at most this often */
+typedef struct node_ledger_pending {
+    uint64_t request;
+    uint64_t due_ns;                 /* sent again then, unless confirmed */
+    uint64_t receipts;               /* bit v: validator v confirmed the commit */
+    uint32_t segment;
+    uint32_t step;
+    uint32_t round;
+    uint32_t sends;
+    uint32_t next;                   /* the request's next pending block + 1, 0 = none */
+    uint32_t size;
+    uint8_t bytes[CONS_BFT_TX_BYTES_MAX];
+} node_ledger_pending;
 
 /* Frees every KV chunk of the store's pools. Cannot fail. */
 void node_store_release(node_store *store);

@@ -182,7 +182,7 @@ void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t req
 {
     ASSERT((observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE) ||
            observation == NODE_OBS_RELEASE || observation == NODE_OBS_FAILOVER ||
-           observation == NODE_OBS_LEDGER_TX);
+           observation == NODE_OBS_LEDGER_TX || observation == NODE_OBS_LEDGER_RESEND);
     ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;
@@ -908,6 +908,10 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
         if (node__client_owns(self, request) && r->status == 0 && r->attempt == low >> 13 &&
             r->generated == (low & 8191u)) {
             client_failover(self, outbox, request, now_ns); /* No token in time. */
+        }
+    } else if (kind == NODE_SERVE_TIMER_RESEND) {
+        if (node__client_owns(self, request)) {
+            node__ledger_resend(self, now_ns, request, outbox);
         }
     } else if (kind == NODE_SERVE_TIMER_KV) {
         uint32_t segment = low & 63u;

@@ -236,6 +236,14 @@ int world__ledger_build(world_state *world)
     world->serving.ledger_settlement = l->settlement_ledger;
     world->verifier.ledger_tag = ledger_tag;
     world->serving.ledger_resend_ns = l->settlement_ledger ? l->resend_timeout_ns : 0;
+    if (world->serving.ledger_resend_ns > 0) {
+        world->store.ledger_pending_of =
+            util_calloc(world->serving.request_capacity, sizeof(uint32_t));
+        if (world->store.ledger_pending_of == NULL) {
+            return WORLD_ENOMEM;
+        }
+        util_pool_init(&world->store.ledger_pending_pool, sizeof(node_ledger_pending));
+    }
     if (l->settlement_ledger && l->evidence && (rc = ledger_evidence_build(world)) != 0) {
         return rc;
     }
@@ -255,6 +263,11 @@ void world__ledger_destroy(world_state *world)
     util_free(s->timer_at_ns);
     util_free(s->settled);
     util_free(s->refused);
+    if (world->store.ledger_pending_pool.block_bytes != 0) {
+        util_pool_deinit(&world->store.ledger_pending_pool);
+    }
+    util_free(world->store.ledger_pending_of);
+    world->store.ledger_pending_of = NULL;
     util_free(s->evidence_public);
     util_free(s->evidence_secret);
     util_free(s->wire);
