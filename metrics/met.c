@@ -241,6 +241,15 @@ static const char met_schema_v13_sql[] =
     " segment INTEGER NOT NULL, first_layer INTEGER, layer_count INTEGER, params INTEGER,"
     " in_tee INTEGER, PRIMARY KEY (run_id, node_id, segment));";
 
+/* Version 17: evidence on the ledger. A block row says how many penalties
+ * it applied (with verified evidence under ledger.evidence) and how many it
+ * carried that the state machine refused for want of valid evidence (NULL
+ * in rows written before). Only adds. (Versions 14 .. 16 are empty steps
+ * on this line of the schema.) */
+static const char met_schema_v17_sql[] =
+    "ALTER TABLE blocks ADD COLUMN penalties INTEGER;"
+    "ALTER TABLE blocks ADD COLUMN refused INTEGER;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -256,6 +265,10 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_reserved_sql,
     met_schema_v12_sql,
     met_schema_v13_sql,
+    met_schema_reserved_sql,
+    met_schema_reserved_sql,
+    met_schema_reserved_sql,
+    met_schema_v17_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -347,7 +360,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_WEIGHTS_INSERT] = "INSERT OR REPLACE INTO weights (run_id, node_id, segment,"
                                 " first_layer, layer_count, params, in_tee)"
                                 " VALUES (?,?,?,?,?,?,?)",
-    [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_VIEW_CHANGE_INSERT] = "INSERT OR REPLACE INTO view_changes VALUES (?,?,?,?,?)",
     [MET_STMT_RUN_FINISH] = "UPDATE runs SET status = ?, check_status = ?, finished_at = ?,"
                             " wall_ms = ?, sim_ns = ?, events = ?, trace_hash = ?, error = ?"
@@ -1252,6 +1265,8 @@ static int db_block_insert(met_db *db, int64_t run_id, const void *row_void)
     sqlite3_bind_int64(stmt, 8, row->settled);
     db_bind_u64(stmt, 9, row->bytes);
     sqlite3_bind_int(stmt, 10, row->forked ? 1 : 0);
+    sqlite3_bind_int64(stmt, 11, row->penalties);
+    sqlite3_bind_int64(stmt, 12, row->refused);
     return db_stmt_run(db, stmt, "insert block");
 }
 

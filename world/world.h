@@ -116,6 +116,8 @@ typedef struct world_block_record {
     uint32_t settled;                /* transactions applied to the ledger */
     uint64_t bytes;                  /* transaction bytes */
     bool forked;                     /* another honest validator committed another block */
+    uint32_t penalties;              /* penalties (verdicts but AGREED) applied */
+    uint32_t refused;                /* penalties refused without valid evidence */
 } world_block_record;
 
 /* An honest validator entered 'view' (reason CONS_BFT_BY_TC: its leader

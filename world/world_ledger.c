@@ -329,30 +329,37 @@ static bool ledger_refuse_once(world_state *world, uint64_t slot)
 /* Whether member j's verdict applies: an agreement always; a penalty only
  * with evidence that verifies (ledger.evidence), else it is refused. */
 static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx, uint32_t j,
-                                   uint64_t slot)
+                                   uint64_t slot, world_block_record *row)
 {
     uint8_t verdict = tx->verdicts[j];
     if (verdict == NODE_LEDGER_TX_UNJUDGED) {
         return false;
     }
-    if (verdict == CONS_VERDICT_AGREED || !world->serving.ledger_evidence) {
+    if (verdict == CONS_VERDICT_AGREED) {
+        return true;
+    }
+    if (!world->serving.ledger_evidence) {
+        row->penalties += 1;
         return true;
     }
     if (node_ledger_evidence_check(&world->serving, tx, j)) {
         world->result->evidence_verified += 1;
+        row->penalties += 1;
         return true;
     }
+    row->refused += 1;
     if (ledger_refuse_once(world, slot)) {
         world->result->evidence_rejected += node_ledger_penalties_unproven(&world->serving, tx);
     }
     return false;
 }
 
-static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64_t slot)
+static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64_t slot,
+                            world_block_record *row)
 {
     world_result *result = world->result;
     for (uint32_t j = 0; j < tx->member_count; j++) {
-        if (!ledger_verdict_applies(world, tx, j, slot)) {
+        if (!ledger_verdict_applies(world, tx, j, slot, row)) {
             continue;
         }
         uint32_t member = tx->members[j];
@@ -388,7 +395,7 @@ static void ledger_apply_block(world_state *world, const cons_bft_block *block,
             continue;
         }
         world->ledger_bft.settled[slot / 64] |= UINT64_C(1) << (slot % 64);
-        ledger_apply_tx(world, &tx, slot);
+        ledger_apply_tx(world, &tx, slot, row);
         row->settled += 1;
     }
 }
