@@ -859,6 +859,12 @@ typedef struct cons_bft_config {
     cons_bft_behaviour behaviour;
     uint64_t delay_ns;                      /* DELAY */
     uint64_t crash_at_ns;                   /* CRASH */
+    /* External validity (may be NULL: every transaction is valid): an
+     * honest replica votes only for a proposal whose every transaction
+     * passes, and proposes only transactions that pass. Must be a pure,
+     * deterministic function of the bytes, the same at every replica. */
+    bool (*tx_valid)(const void *context, const uint8_t *tx, size_t size);
+    const void *tx_context;
 } cons_bft_config;
 
 /* Returns 0, or CONS_EINVAL when the set or the configuration is out of

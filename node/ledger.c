@@ -267,6 +267,21 @@ static bool ledger_is_twin(const node *self, uint32_t validator)
     return serving->ledger_twin_of != NULL && serving->ledger_twin_of[validator] != 0;
 }
 
+/* A message of 'type' from this node to 'to', or NULL (counted) when the
+ * call's outbox is full. */
+static node_message *ledger_message(node *self, node_outbox *outbox, uint8_t type, uint32_t to)
+{
+    if (outbox->count + 1 >= NODE_OUTBOX_MAX) {
+        self->config.store->ledger_sends_dropped += 1;
+        return NULL;
+    }
+    node_message *m = &node__effect_append(outbox, NODE_EFFECT_SEND)->message;
+    m->type = type;
+    m->source = self->config.node_id;
+    m->dest = to;
+    return m;
+}
+
 /* One BFT message to validator 'to', unless the call's outbox is full. A
  * Twins instance talks only to its side: the honest validators of its
  * parity and the other twins' same instance. */
@@ -277,16 +292,11 @@ static void ledger_send(node *self, node_outbox *outbox, uint32_t instance, uint
     if (twin && !ledger_is_twin(self, to) && to % 2 != instance) {
         return;
     }
-    if (outbox->count + 1 >= NODE_OUTBOX_MAX) {
-        self->config.store->ledger_sends_dropped += 1;
+    node_message *m = ledger_message(self, outbox, NODE_MESSAGE_LEDGER_BFT, to);
+    if (m == NULL) {
         return;
     }
-    node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
-    node_message *m = &effect->message;
-    m->type = NODE_MESSAGE_LEDGER_BFT;
     m->flags = twin && instance == 1 && ledger_is_twin(self, to) ? NODE_MESSAGE_FLAG_TWIN_SIDE : 0;
-    m->source = self->config.node_id;
-    m->dest = to;
     m->payload_bytes = (uint32_t)size;
     m->payload = bytes;
 }
@@ -336,15 +346,10 @@ static void ledger_receipts(node *self, node_outbox *outbox, const cons_bft_bloc
             tx.round > serving->retries) {
             continue; /* a committed transaction is still a client's bytes */
         }
-        if (outbox->count + 1 >= NODE_OUTBOX_MAX) {
-            self->config.store->ledger_sends_dropped += 1;
+        node_message *m = ledger_message(self, outbox, NODE_MESSAGE_LEDGER_RECEIPT, tx.client);
+        if (m == NULL) {
             return;
         }
-        node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
-        node_message *m = &effect->message;
-        m->type = NODE_MESSAGE_LEDGER_RECEIPT;
-        m->source = self->config.node_id;
-        m->dest = tx.client;
         m->rumor_id = tx.request;
         m->segment = (uint16_t)tx.segment;
         m->step = tx.step;
@@ -429,14 +434,14 @@ void node__ledger_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_out
 /* A validator refuses a transaction with a penalty its evidence does not
  * prove: it never reaches the validator's replica, and the refusal is an
  * observation (a refusal is the validator's choice, not a malformed
- * message). The bytes passed validate.c, so they decode. */
-static bool ledger_tx_refused(const node *self, const node_message *message,
+ * message). The bytes passed validate.c or are this node's own, so they
+ * decode. */
+static bool ledger_tx_refused(const node *self, const uint8_t *bytes, size_t size,
                               node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_ledger_tx tx;
-    if (!serving->ledger_evidence ||
-        node_ledger_tx_decode(message->payload, message->payload_bytes, &tx) != 0) {
+    if (!serving->ledger_evidence || node_ledger_tx_decode(bytes, size, &tx) != 0) {
         return false;
     }
     uint32_t unproven = node_ledger_penalties_unproven(serving, &tx);
@@ -452,6 +457,18 @@ static bool ledger_tx_refused(const node *self, const node_message *message,
     return true;
 }
 
+/* A validator offers a transaction it does not refuse to its replica(s).
+ * Already pending or committed, or a full mempool: nothing to do. */
+static void ledger_admit(node *self, const uint8_t *bytes, size_t size, node_outbox *outbox)
+{
+    if (ledger_tx_refused(self, bytes, size, outbox)) {
+        return;
+    }
+    for (uint32_t k = 0; k < ledger_instances(self); k++) {
+        (void)cons_bft_submit(ledger_replica(self, k), bytes, size);
+    }
+}
+
 /* A transaction from its client: the tag must be the client's. */
 static int ledger_on_tx(node *self, const node_message *message, node_outbox *outbox)
 {
@@ -463,14 +480,32 @@ static int ledger_on_tx(node *self, const node_message *message, node_outbox *ou
     if (tag != expected) {
         return NODE_EMALFORMED;
     }
-    if (ledger_tx_refused(self, message, outbox)) {
-        return 0;
-    }
-    /* Already pending or committed, or a full mempool: nothing to do. */
-    for (uint32_t k = 0; k < ledger_instances(self); k++) {
-        (void)cons_bft_submit(ledger_replica(self, k), message->payload, size);
-    }
+    ledger_admit(self, message->payload, size, outbox);
     return 0;
+}
+
+bool node_ledger_tx_admissible(const node_serving *serving, uint32_t node_count,
+                               const uint8_t *bytes, size_t size)
+{
+    ASSERT(serving != NULL && serving->verifier != NULL);
+    node_ledger_tx tx;
+    if (node_ledger_tx_decode(bytes, size, &tx) != 0 || tx.client >= node_count ||
+        tx.request >= serving->request_capacity || tx.segment >= serving->segment_count ||
+        tx.step > serving->generate_tokens || tx.round > serving->retries ||
+        tx.member_count > serving->committee) {
+        return false;
+    }
+    for (uint32_t j = 0; j < tx.member_count; j++) {
+        if (tx.members[j] >= node_count) {
+            return false;
+        }
+    }
+    const node_verifier *verifier = serving->verifier;
+    if (verifier->ledger_tag(verifier->context, tx.client, bytes,
+                             size - NODE_LEDGER_TX_TAG_BYTES) != tx.tag) {
+        return false;
+    }
+    return !serving->ledger_evidence || node_ledger_penalties_unproven(serving, &tx) == 0;
 }
 
 /* ---- a client's pending transactions ---- */
@@ -491,9 +526,7 @@ static void ledger_send_tx(node *self, node_outbox *outbox, uint64_t request, ui
     for (uint32_t i = 0; i < serving->ledger_submit_to && i < n; i++) {
         uint32_t to = (uint32_t)((request + offset + i) % n);
         if (to == self->config.node_id) {
-            for (uint32_t k = 0; k < ledger_instances(self); k++) {
-                (void)cons_bft_submit(ledger_replica(self, k), bytes, size);
-            }
+            ledger_admit(self, bytes, size, outbox);
             continue;
         }
         node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);

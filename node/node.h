@@ -704,6 +704,14 @@ size_t node_ledger_ruling_statement(uint64_t request, uint32_t segment, uint32_t
 bool node_ledger_evidence_check(const node_serving *serving, const node_ledger_tx *tx,
                                 uint32_t j);
 
+/* Whether a validator takes these transaction bytes (into its mempool, a
+ * proposal it votes for): they decode, name ids inside the run (nodes
+ * below node_count), carry their client's tag and, with ledger_evidence,
+ * every penalty's evidence verifies. Pure and deterministic: every replica
+ * answers alike (cons_bft's external validity). Safe on any bytes. */
+bool node_ledger_tx_admissible(const node_serving *serving, uint32_t node_count,
+                               const uint8_t *bytes, size_t size);
+
 /* Penalties of 'tx' without valid evidence (verdicts other than AGREED
  * and unjudged whose check fails). */
 uint32_t node_ledger_penalties_unproven(const node_serving *serving, const node_ledger_tx *tx);

@@ -151,6 +151,13 @@ static void ledger_keys(world_state *world, cons_bft_validators *set, uint8_t (*
     }
 }
 
+/* cons_bft's external validity under ledger settlement. */
+static bool ledger_tx_admissible(const void *context, const uint8_t *tx, size_t size)
+{
+    const world_state *world = context;
+    return node_ledger_tx_admissible(&world->serving, world->node_count, tx, size);
+}
+
 static cons_bft_config ledger_config(const world_state *world, uint32_t self,
                                      const uint8_t secret[64])
 {
@@ -168,6 +175,10 @@ static cons_bft_config ledger_config(const world_state *world, uint32_t self,
                                                          : (cons_bft_behaviour)l->behaviour;
     config.delay_ns = l->delay_ns;
     config.crash_at_ns = l->crash_at_ns;
+    if (l->settlement_ledger) {
+        config.tx_valid = ledger_tx_admissible;
+        config.tx_context = world;
+    }
     return config;
 }
 
