@@ -882,6 +882,7 @@ static const vocab_case vocab_cases[] = {
     {SCN_FAULT_SIDE_CHANNEL, "nodes: {ids: [1]}", "tee", "side_channel"},
     {SCN_FAULT_CURIOUS, "nodes: {ids: [1]}", "committee", "curious"},
     {SCN_FAULT_FORGED_TICKET, "nodes: {ids: [1]}", "committee, selection: vrf", "forged_ticket"},
+    {SCN_FAULT_FRAME, "nodes: {ids: [1]}", "committee", "frame"},
 };
 
 START_TEST(test_cli_every_fault_and_behaviour_round_trips)
