@@ -404,7 +404,7 @@ static void member_equivocate(node *self, node_outbox *outbox, const node_messag
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
-    size_t stride = NODE_VOTE_MAX + NODE_CLAIM_MAX + NODE_SIGNATURE_BYTES;
+    size_t stride = NODE_VOTE_MAX + NODE_CLAIM_MAX + serving->commit_sig_bytes;
     ASSERT(serving->payload_capacity >= 2 * stride);
     ASSERT(serving->vote_bytes >= 1 && serving->vote_bytes <= NODE_VOTE_MAX);
     ASSERT(commit->type == NODE_MESSAGE_INFER_COMMIT && commit->payload == store->payload);
