@@ -982,7 +982,7 @@ Suite *test_cli_suite(void)
     suite_add_tcase(suite, signals);
     TCase *library = tcase_create("library");
     tcase_add_checked_fixture(library, cli_setup, cli_teardown);
-    tcase_set_timeout(library, 600);
+    tcase_set_timeout(library, 900);
     tcase_add_test(library, test_cli_scenario_library_passes);
     suite_add_tcase(suite, library);
     return suite;
