@@ -809,13 +809,13 @@ double cons_rdp_sigma_for(double epsilon, double delta, uint64_t releases);
  * before it is used: no peer input reaches an assertion. */
 
 #define CONS_BFT_VALIDATORS_MAX 256
-#define CONS_BFT_TX_BYTES_MAX 128       /* a transaction is an opaque byte string */
+#define CONS_BFT_TX_BYTES_MAX 1024      /* a transaction is an opaque byte string */
 #define CONS_BFT_BLOCK_TXS_MAX 64       /* bound on max_block_txs */
-#define CONS_BFT_BLOCK_BYTES_MAX 2048   /* bound on a block's transaction bytes */
+#define CONS_BFT_BLOCK_BYTES_MAX 6144   /* bound on a block's transaction bytes */
 #define CONS_BFT_MEMPOOL_MAX 256        /* pending transactions a replica holds */
 /* The largest message: a proposal carrying a QC and a TC signed by all 256
- * validators (about 35 KiB) and a full block of transactions. */
-#define CONS_BFT_MESSAGE_BYTES_MAX 40960
+ * validators (about 35 KiB) and a full block of transactions (6 KiB). */
+#define CONS_BFT_MESSAGE_BYTES_MAX 49152
 #define CONS_BFT_ID_BYTES 32
 #define CONS_BFT_BACKOFF_MAX 16
 
@@ -861,6 +861,12 @@ typedef struct cons_bft_config {
     cons_bft_behaviour behaviour;
     uint64_t delay_ns;                      /* DELAY */
     uint64_t crash_at_ns;                   /* CRASH */
+    /* External validity (may be NULL: every transaction is valid): an
+     * honest replica votes only for a proposal whose every transaction
+     * passes, and proposes only transactions that pass. Must be a pure,
+     * deterministic function of the bytes, the same at every replica. */
+    bool (*tx_valid)(const void *context, const uint8_t *tx, size_t size);
+    const void *tx_context;
 } cons_bft_config;
 
 /* Returns 0, or CONS_EINVAL when the set or the configuration is out of

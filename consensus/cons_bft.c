@@ -1062,6 +1062,24 @@ static bool bft_safe_to_vote(const cons_bft_replica *replica, const bft_proposal
            proposal->qc.view >= bft_tc_high_qc_view(&proposal->tc);
 }
 
+static bool bft_tx_valid(const cons_bft_replica *replica, const uint8_t *tx, size_t size)
+{
+    const cons_bft_config *config = &replica->config;
+    return config->tx_valid == NULL || config->tx_valid(config->tx_context, tx, size);
+}
+
+/* External validity: every transaction of the proposal passes the
+ * application's check. */
+static bool bft_txs_valid(const cons_bft_replica *replica, const bft_proposal *proposal)
+{
+    for (uint32_t i = 0; i < proposal->tx_count; i++) {
+        if (!bft_tx_valid(replica, proposal->tx[i], proposal->tx_size[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int bft_on_proposal(cons_bft_replica *replica, uint32_t from, bft_reader *reader,
                            bft_proposal *proposal)
 {
@@ -1102,7 +1120,8 @@ static int bft_on_proposal(cons_bft_replica *replica, uint32_t from, bft_reader 
     }
     bool equivocator = replica->config.behaviour == CONS_BFT_EQUIVOCATE;
     bool vote = justified && (equivocator ? proposal->view == replica->view
-                                          : bft_safe_to_vote(replica, proposal));
+                                          : bft_safe_to_vote(replica, proposal) &&
+                                                bft_txs_valid(replica, proposal));
     if (vote && replica->config.behaviour != CONS_BFT_WITHHOLD) {
         if (proposal->view > replica->last_voted_view) {
             replica->last_voted_view = proposal->view;
@@ -1366,7 +1385,8 @@ static void bft_fill_block(cons_bft_replica *replica, bft_proposal *proposal, bo
     for (uint32_t i = 0; i < replica->mempool_count && proposal->tx_count < limit; i++) {
         const bft_pending_tx *pending = &replica->mempool[i];
         if (bytes + pending->size > bytes_max ||
-            bft_hash_listed(replica->chain_hashes, chain_count, pending->hash)) {
+            bft_hash_listed(replica->chain_hashes, chain_count, pending->hash) ||
+            !bft_tx_valid(replica, pending->bytes, pending->size)) {
             continue;
         }
         proposal->tx[proposal->tx_count] = pending->bytes;

@@ -263,6 +263,14 @@ static const char met_schema_v15_sql[] =
     " segment INTEGER);"
     "CREATE INDEX churn_run ON churn(run_id, t_ns);";
 
+/* Version 17: evidence on the ledger. A block row says how many penalties
+ * it applied (with verified evidence under ledger.evidence) and how many it
+ * carried that the state machine refused for want of valid evidence (NULL
+ * in rows written before). Only adds. */
+static const char met_schema_v17_sql[] =
+    "ALTER TABLE blocks ADD COLUMN penalties INTEGER;"
+    "ALTER TABLE blocks ADD COLUMN refused INTEGER;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -281,6 +289,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v14_sql,
     met_schema_v15_sql,
     met_schema_v16_sql,
+    met_schema_v17_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -372,7 +381,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_WEIGHTS_INSERT] = "INSERT OR REPLACE INTO weights (run_id, node_id, segment,"
                                 " first_layer, layer_count, params, in_tee)"
                                 " VALUES (?,?,?,?,?,?,?)",
-    [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_VIEW_CHANGE_INSERT] = "INSERT OR REPLACE INTO view_changes VALUES (?,?,?,?,?)",
     [MET_STMT_CHURN_INSERT] = "INSERT INTO churn (run_id, t_ns, node_id, event, segment)"
                               " VALUES (?,?,?,?,?)",
@@ -1287,6 +1296,8 @@ static int db_block_insert(met_db *db, int64_t run_id, const void *row_void)
     sqlite3_bind_int64(stmt, 8, row->settled);
     db_bind_u64(stmt, 9, row->bytes);
     sqlite3_bind_int(stmt, 10, row->forked ? 1 : 0);
+    sqlite3_bind_int64(stmt, 11, row->penalties);
+    sqlite3_bind_int64(stmt, 12, row->refused);
     return db_stmt_run(db, stmt, "insert block");
 }
 

@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 16
+#define MET_SCHEMA_VERSION 17
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -131,6 +131,8 @@ typedef struct met_block_row {
     uint32_t settled;                /* transactions applied to the ledger */
     uint64_t bytes;                  /* transaction bytes */
     bool forked;                     /* another honest validator committed another block */
+    uint32_t penalties;              /* penalties applied (schema 17) */
+    uint32_t refused;                /* penalties refused without valid evidence (schema 17) */
 } met_block_row;
 
 /* An honest validator entered a view by a timeout certificate (schema

@@ -48,6 +48,36 @@ static float *committee_output(const node *self, const node_committee_state *sta
     return outputs + (size_t)member * self->config.serving->output_floats;
 }
 
+/* Ledger evidence, after the outputs: per member the signature of its
+ * first commitment, a second different vote and its signature (an
+ * equivocator's), and the salt of its reveal. */
+#define COMMITTEE_EVIDENCE_SIGNATURE 0
+#define COMMITTEE_EVIDENCE_VOTE2 NODE_SIGNATURE_BYTES
+#define COMMITTEE_EVIDENCE_SIGNATURE2 (NODE_SIGNATURE_BYTES + NODE_VOTE_MAX)
+#define COMMITTEE_EVIDENCE_SALT (2 * NODE_SIGNATURE_BYTES + NODE_VOTE_MAX)
+#define COMMITTEE_EVIDENCE_BYTES (COMMITTEE_EVIDENCE_SALT + NODE_SALT_BYTES)
+
+size_t node_committee_block_bytes(const node_serving *serving)
+{
+    size_t bytes = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
+                   (size_t)serving->committee * serving->output_floats * sizeof(float);
+    return bytes + (serving->commit_sig_bytes > 0
+                        ? (size_t)serving->committee * COMMITTEE_EVIDENCE_BYTES
+                        : 0);
+}
+
+static uint8_t *committee_evidence(const node *self, const node_committee_state *state,
+                                   uint32_t member)
+{
+    const node_serving *serving = self->config.serving;
+    ASSERT(state->block != 0 && serving->commit_sig_bytes > 0);
+    ASSERT(member < serving->committee);
+    uint8_t *block = util_pool_block(&self->config.store->committee_pool, state->block - 1);
+    size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
+                     (size_t)serving->committee * serving->output_floats * sizeof(float);
+    return block + outputs + (size_t)member * COMMITTEE_EVIDENCE_BYTES;
+}
+
 uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segment,
                                uint32_t round)
 {
@@ -465,6 +495,24 @@ static void member_claim(const node *self, const node_message *m, node_message *
     commit->payload_bytes = serving->vote_bytes + NODE_CLAIM_MAX;
 }
 
+/* Ledger evidence: the member signs its commitment (the vote, after the
+ * claim) so that the vote can be shown to the validators. */
+static void member_sign(const node *self, const node_message *m, node_message *commit)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->commit_sig_bytes == 0) {
+        return;
+    }
+    ASSERT(commit->payload_bytes == serving->vote_bytes + serving->claim_bytes);
+    uint8_t *payload = (uint8_t *)commit->payload;
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_commit_statement(m->rumor_id, m->segment, m->step, m->hops,
+                                               payload, serving->vote_bytes, statement);
+    serving->verifier->evidence_sign(serving->verifier->context, self->config.node_id,
+                                     statement, size, payload + commit->payload_bytes);
+    commit->payload_bytes += NODE_SIGNATURE_BYTES;
+}
+
 /* An equivocating member signs a second, different commitment for the same
  * hop -- the one it would show other peers -- while it keeps the first for
  * its reveal. Both reach the client (votes are relayed to it), where the
@@ -474,16 +522,21 @@ static void member_equivocate(node *self, node_outbox *outbox, const node_messag
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
-    ASSERT(serving->payload_capacity >= 2 * (NODE_VOTE_MAX + NODE_CLAIM_MAX));
+    size_t stride = NODE_VOTE_MAX + NODE_CLAIM_MAX + serving->commit_sig_bytes;
+    ASSERT(serving->payload_capacity >= 2 * stride);
     ASSERT(serving->vote_bytes >= 1 && serving->vote_bytes <= NODE_VOTE_MAX);
     ASSERT(commit->type == NODE_MESSAGE_INFER_COMMIT && commit->payload == store->payload);
-    uint8_t *other = store->payload + NODE_VOTE_MAX + NODE_CLAIM_MAX;
+    uint8_t *other = store->payload + stride;
     memcpy(other, commit->payload, commit->payload_bytes);
     other[0] ^= 1u;
     node_message *second = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
                                             commit->dest, commit->rumor_id, at_ns);
     *second = *commit;
     second->payload = other;
+    if (serving->commit_sig_bytes > 0) {
+        second->payload_bytes -= NODE_SIGNATURE_BYTES; /* the same member signs it too */
+        member_sign(self, commit, second); /* the commit carries the hop's header */
+    }
 }
 
 /* A lazy member does not compute: with commit-reveal it must commit now,
@@ -511,6 +564,7 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
+    member_sign(self, m, commit);
 }
 
 bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
@@ -684,6 +738,7 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
+    member_sign(self, m, commit);
     if (behaviour == NODE_BEHAVIOUR_EQUIVOCATE) {
         member_equivocate(self, outbox, commit, end_ns);
     }
@@ -846,6 +901,42 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
 static void client_reveals_close(node *self, node_outbox *outbox, uint64_t request,
                                  uint64_t now_ns);
 
+/* Ledger evidence: the member's signature of its commitment checks out
+ * (or there is none to check). */
+static bool client_commit_signed(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->commit_sig_bytes == 0) {
+        return true;
+    }
+    const uint8_t *payload = m->payload;
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_commit_statement(m->rumor_id, m->segment, m->step, m->hops,
+                                               payload, serving->vote_bytes, statement);
+    return serving->verifier->evidence_verify(serving->verifier->context, m->source, statement,
+                                              size,
+                                              payload + serving->vote_bytes + serving->claim_bytes);
+}
+
+/* Keeps a signed commitment for the ledger: the first one's signature, or
+ * an equivocator's second vote and its signature (the first such). */
+static void client_keep_commit(const node *self, const node_committee_state *state,
+                               const node_message *m, uint32_t member, bool second)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->commit_sig_bytes == 0 || (second && ((state->equivocated >> member) & 1u))) {
+        return;
+    }
+    uint8_t *evidence = committee_evidence(self, state, member);
+    const uint8_t *signature = m->payload + serving->vote_bytes + serving->claim_bytes;
+    if (second) {
+        memcpy(evidence + COMMITTEE_EVIDENCE_VOTE2, m->payload, serving->vote_bytes);
+        memcpy(evidence + COMMITTEE_EVIDENCE_SIGNATURE2, signature, NODE_SIGNATURE_BYTES);
+    } else {
+        memcpy(evidence + COMMITTEE_EVIDENCE_SIGNATURE, signature, NODE_SIGNATURE_BYTES);
+    }
+}
+
 static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
@@ -853,7 +944,9 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
     node_store *store = self->config.store;
     node_committee_state *state = &store->committees[m->rumor_id];
     uint32_t member = client_member_of(self, m);
-    if (member == UINT32_MAX || m->payload_bytes != serving->vote_bytes + serving->claim_bytes ||
+    if (member == UINT32_MAX ||
+        m->payload_bytes !=
+            serving->vote_bytes + serving->claim_bytes + serving->commit_sig_bytes ||
         !serving->commit_reveal) {
         return NODE_EMALFORMED;
     }
@@ -870,11 +963,15 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                                         (const uint8_t *)m->payload + serving->vote_bytes)) {
         return NODE_EMALFORMED;
     }
+    if (!client_commit_signed(self, m)) {
+        return NODE_EMALFORMED;
+    }
     if ((state->committed >> member) & 1u) {
         /* The first commitment binds; a different second one is proof of
          * equivocation (both are signed by the member). */
         if (memcmp(committee_digest(store, state, member), m->payload, serving->vote_bytes) !=
             0) {
+            client_keep_commit(self, state, m, member, true);
             state->equivocated |= UINT64_C(1) << member;
         }
         return 0;
@@ -883,6 +980,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
         return 0; /* Too late. */
     }
     memcpy(committee_digest(store, state, member), m->payload, serving->vote_bytes);
+    client_keep_commit(self, state, m, member, false);
     state->committed |= UINT64_C(1) << member;
     state->suspected &= ~(UINT64_C(1) << member); /* It answered: no longer suspected. */
     ASSERT((state->committed & ~cons_members_all(state->member_count)) == 0);
@@ -956,6 +1054,10 @@ static bool client_open(const node *self, node_committee_state *state,
     if (serving->protocol->evidence_verify != NULL &&
         !client_evidence_verify(serving, m, bytes, size)) {
         return false;
+    }
+    if (serving->commit_sig_bytes > 0) {
+        memcpy(committee_evidence(self, state, member) + COMMITTEE_EVIDENCE_SALT, m->payload,
+               NODE_SALT_BYTES);
     }
     float *out = committee_output(self, state, member);
     int rc = last ? infer_wire_decode(INFER_DTYPE_FP32, bytes, size, 1, serving->vocab, out)
@@ -1032,13 +1134,92 @@ static void client_next_round(node *self, node_outbox *outbox, uint64_t request,
     node__committee_send_input(self, outbox, request, 0, NULL, now_ns);
 }
 
+/* Appends evidence item 'e' (filled in) to 'tx' when it fits. */
+static bool client_evidence_append(node_ledger_tx *tx)
+{
+    tx->evidence_count += 1;
+    if (node_ledger_tx_size(tx) > CONS_BFT_TX_BYTES_MAX) {
+        tx->evidence_count -= 1;
+        return false;
+    }
+    return true;
+}
+
+/* The referee's ruling on member j's valid output: the referee signs only
+ * an output that opens j's vote and that its own re-execution refutes. */
+static bool client_ruling(const node *self, const node_committee_state *state,
+                          const node_ledger_tx *tx, uint32_t j, uint8_t *signature_out)
+{
+    const node_serving *serving = self->config.serving;
+    node_ruling ruling = {
+        .request = tx->request,
+        .segment = tx->segment,
+        .step = tx->step,
+        .round = tx->round,
+        .member = j,
+        .member_id = state->members[j],
+        .member_count = state->member_count,
+        .rows = tx->rows,
+        .last_segment = tx->segment + 1u == serving->segment_count,
+        .vote = committee_digest(self->config.store, state, j),
+        .salt = committee_evidence(self, state, j) + COMMITTEE_EVIDENCE_SALT,
+        .output = committee_output(self, state, j),
+        .n_floats = committee_floats(serving, tx->segment, tx->rows),
+    };
+    return serving->verifier->referee_rule(serving->verifier->context, &ruling, signature_out);
+}
+
+/* Evidence for member j's penalty, appended to 'tx' when it fits: an
+ * equivocator's two signed votes, or its signed vote with the referee's
+ * ruling on its output. false: nothing proves it (the validators would
+ * refuse the penalty, so the client leaves it out). A framing client
+ * shows the member's real signed vote with a ruling it made up. */
+static bool client_evidence(node *self, const node_committee_state *state, uint32_t j,
+                            bool frame, node_ledger_tx *tx)
+{
+    const node_serving *serving = self->config.serving;
+    uint32_t vote_bytes = serving->vote_bytes;
+    if (tx->evidence_count >= NODE_LEDGER_EVIDENCE_MAX || !((state->committed >> j) & 1u)) {
+        return false;
+    }
+    node_ledger_evidence *e = &tx->evidence[tx->evidence_count];
+    const uint8_t *kept = committee_evidence(self, state, j);
+    memset(e, 0, sizeof(*e));
+    e->member = (uint8_t)j;
+    memcpy(e->body, committee_digest(self->config.store, state, j), vote_bytes);
+    memcpy(e->body + vote_bytes, kept + COMMITTEE_EVIDENCE_SIGNATURE, NODE_SIGNATURE_BYTES);
+    uint8_t *rest = e->body + vote_bytes + NODE_SIGNATURE_BYTES;
+    if (!frame && ((state->equivocated >> j) & 1u)) {
+        e->kind = NODE_EVIDENCE_EQUIVOCATION;
+        memcpy(rest, kept + COMMITTEE_EVIDENCE_VOTE2, vote_bytes);
+        memcpy(rest + vote_bytes, kept + COMMITTEE_EVIDENCE_SIGNATURE2, NODE_SIGNATURE_BYTES);
+        e->size = (uint16_t)(2 * (vote_bytes + NODE_SIGNATURE_BYTES));
+        return client_evidence_append(tx);
+    }
+    e->kind = NODE_EVIDENCE_REFEREE;
+    e->size = (uint16_t)(vote_bytes + 2 * NODE_SIGNATURE_BYTES);
+    if (frame) {
+        for (uint32_t i = 0; i < NODE_SIGNATURE_BYTES; i++) {
+            rest[i] = (uint8_t)util_prng_next(&self->prng);
+        }
+        return client_evidence_append(tx);
+    }
+    if (!((state->revealed >> j) & 1u) || !client_ruling(self, state, tx, j, rest)) {
+        return false;
+    }
+    return client_evidence_append(tx);
+}
+
 /* Ledger settlement: the decision's verdicts as one transaction to the
- * validators; the ledger applies them when a block carrying it commits. */
+ * validators; the ledger applies them when a block carrying it commits.
+ * With evidence required, a penalty goes in only with its evidence. */
 static void client_judge_ledger(node *self, node_outbox *outbox,
                                 const node_committee_state *state, uint64_t request,
                                 const cons_decision *decision, uint64_t now_ns)
 {
+    const node_serving *serving = self->config.serving;
     const node_request *r = client_request(self, request);
+    bool frame = self->config.store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_FRAME;
     node_ledger_tx tx;
     memset(&tx, 0, sizeof(tx));
     ASSERT(r != NULL && state->member_count <= NODE_LEDGER_TX_MEMBERS_MAX);
@@ -1054,7 +1235,28 @@ static void client_judge_ledger(node *self, node_outbox *outbox,
                              ? (uint8_t)cons_decision_verdict(decision, state->answered, j)
                              : NODE_LEDGER_TX_UNJUDGED;
     }
+    for (uint32_t j = 0; j < state->member_count && serving->ledger_evidence; j++) {
+        bool penalty = tx.verdicts[j] != CONS_VERDICT_AGREED &&
+                       tx.verdicts[j] != NODE_LEDGER_TX_UNJUDGED;
+        if (penalty && !client_evidence(self, state, j, frame, &tx) && !frame) {
+            tx.verdicts[j] = NODE_LEDGER_TX_UNJUDGED;
+        }
+    }
     node__ledger_submit(self, now_ns, outbox, &tx);
+}
+
+/* A framing client (NODE_BEHAVIOUR_FRAME) reports every member of the
+ * decision as provably wrong, whatever it saw. */
+static void client_frame(const node *self, const node_committee_state *state,
+                         cons_decision *decision)
+{
+    if (self->config.store->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_FRAME ||
+        (decision->action != CONS_ACTION_SETTLE && decision->action != CONS_ACTION_ROUND)) {
+        return;
+    }
+    decision->judged = cons_members_all(state->member_count);
+    decision->agreed = 0;
+    decision->proven = decision->judged;
 }
 
 /* One 'judged' per member the decision judges, then 'decided' (instant
@@ -1250,6 +1452,7 @@ static void client_decide(node *self, node_outbox *outbox, uint64_t request, uin
     cons_decision decision;
     serving->protocol->decide(&tally, &decision);
     ASSERT(decision.action >= CONS_ACTION_SETTLE && decision.action <= CONS_ACTION_DISPUTE);
+    client_frame(self, state, &decision);
     client_act(self, outbox, request, &decision, now_ns);
 }
 

@@ -140,6 +140,8 @@ const char *node_message_type_name(uint8_t type)
         return "ledger_bft";
     case NODE_MESSAGE_LEDGER_TX:
         return "ledger_tx";
+    case NODE_MESSAGE_LEDGER_RECEIPT:
+        return "ledger_receipt";
     default:
         return "unknown";
     }
@@ -482,6 +484,7 @@ static int node_on_message(node *self, uint64_t now_ns, const node_message *mess
         return node__serve_message(self, now_ns, message, outbox);
     case NODE_MESSAGE_LEDGER_BFT:
     case NODE_MESSAGE_LEDGER_TX:
+    case NODE_MESSAGE_LEDGER_RECEIPT:
         return node__ledger_message(self, now_ns, message, outbox);
     default:
         return NODE_EMALFORMED;

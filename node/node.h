@@ -54,7 +54,9 @@ typedef enum node_message_type {
     NODE_MESSAGE_INFER_REVEAL = 9,   /* member -> client: the output and its salt */
     NODE_MESSAGE_LEDGER_BFT = 10,    /* validator -> validator: a cons_bft message (payload) */
     NODE_MESSAGE_LEDGER_TX = 11,     /* client -> validator: a settlement transaction */
-    NODE_MESSAGE_TYPE_COUNT = 12     /* one past the last type */
+    NODE_MESSAGE_LEDGER_RECEIPT = 12, /* validator -> client: the transaction of (rumor_id,
+                                      * segment, step, hops = round) committed */
+    NODE_MESSAGE_TYPE_COUNT = 13     /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -154,8 +156,14 @@ typedef enum node_observation {
                                       * CONS_BFT_BY_* reason */
     NODE_OBS_LEDGER_TX,              /* a client sent request 'rumor_id''s settlement
                                       * transaction for 'segment' (value = step) */
-    NODE_OBS_SUSPECT                 /* a client suspected node 'value', silent for
+    NODE_OBS_SUSPECT,                /* a client suspected node 'value', silent for
                                       * suspect_after in a phase of 'rumor_id''s 'segment' */
+    NODE_OBS_LEDGER_RESEND,          /* a client sent request 'rumor_id''s transaction for
+                                      * 'segment' again (value = step) */
+    NODE_OBS_LEDGER_REFUSED          /* a validator refused request 'rumor_id''s
+                                      * transaction for 'segment': a penalty without
+                                      * valid evidence (value = step | round << 32,
+                                      * attempt = the penalties refused) */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -289,7 +297,9 @@ typedef struct node_request {
     X(CURIOUS, "curious", true,                                                                \
       "honest-but-curious: serves correctly and reconstructs prompts from what it receives")   \
     X(FORGED_TICKET, "forged_ticket", true,                                                    \
-      "selection vrf: claims the best ticket with a forged VRF proof")
+      "selection vrf: claims the best ticket with a forged VRF proof")                          \
+    X(FRAME, "frame", true,                                                                    \
+      "as a client, reports every member of its committees as provably wrong")
 
 typedef enum node_behaviour {
 #define NODE_BEHAVIOUR_ENUM(suffix, name, settable, doc) NODE_BEHAVIOUR_##suffix,
@@ -319,6 +329,28 @@ typedef cons_verdict node_verdict;
 #define NODE_CLAIM_MAX CONS_VRF_PROOF_BYTES /* selection vrf: the proof after a vote */
 #define NODE_SALT_BYTES CONS_SALT_BYTES
 #define NODE_ATTEST_BYTES CONS_ATTEST_BYTES /* tee: an ed25519 signature by the vendor key */
+
+#define NODE_SIGNATURE_BYTES 64       /* ed25519 */
+#define NODE_SIGNER_REFEREE UINT32_MAX
+
+/* What a client shows the referee about one member's answer to the hop
+ * (request, segment, step, round): the member's committed vote, its salt
+ * and its decoded output. */
+typedef struct node_ruling {
+    uint64_t request;
+    uint32_t segment;
+    uint32_t step;
+    uint32_t round;
+    uint32_t member;                 /* index in the committee */
+    uint32_t member_id;
+    uint32_t member_count;
+    uint32_t rows;
+    bool last_segment;
+    const uint8_t *vote;             /* serving's vote_bytes */
+    const uint8_t *salt;             /* NODE_SALT_BYTES */
+    const float *output;
+    size_t n_floats;
+} node_ruling;
 
 /* Verification: the protocol's rules are consensus/'s (node_serving's
  * 'protocol'); what is the driver's -- the committee draw against its
@@ -385,6 +417,19 @@ typedef struct node_verifier {
     /* settlement ledger: the 64-bit tag of a client's transaction bytes
      * (keyed by the client's secret; validators and the world check it). */
     uint64_t (*ledger_tag)(void *context, uint32_t client, const void *bytes, size_t size);
+    /* Evidence (ledger settlement): 'signer' signs 'bytes' with its own
+     * ed25519 key; anyone checks a signature against the signer's public
+     * key (NODE_SIGNER_REFEREE: the referee's). */
+    void (*evidence_sign)(void *context, uint32_t signer, const void *bytes, size_t size,
+                          uint8_t signature_out[NODE_SIGNATURE_BYTES]);
+    bool (*evidence_verify)(void *context, uint32_t signer, const void *bytes, size_t size,
+                            const uint8_t signature[NODE_SIGNATURE_BYTES]);
+    /* The referee's ruling on a member's revealed output: true and its
+     * signature over node_ledger_ruling_statement when the output opens
+     * the member's vote and disagrees with the referee's own re-execution
+     * of the hop; false (nothing signed) otherwise. */
+    bool (*referee_rule)(void *context, const node_ruling *ruling,
+                         uint8_t signature_out[NODE_SIGNATURE_BYTES]);
     /* A rational Byzantine member: does cheating on this hop pay? */
     bool (*cheat)(void *context, uint32_t member, uint64_t request, uint32_t segment);
     /* An adaptive member was drawn: does the adversary take it now? (It
@@ -479,6 +524,8 @@ typedef struct node_serving {
     uint32_t vote_bytes;             /* protocol->vote_bytes */
     uint32_t evidence_bytes;         /* after a reveal's output: protocol->evidence_bytes */
     uint32_t claim_bytes;            /* after a commitment's vote: the VRF proof (0 = none) */
+    uint32_t commit_sig_bytes;       /* after the claim: the member's signature of its
+                                      * commitment (ledger evidence; 0 = none) */
     double prover_factor;            /* zk: prover FLOPs per FLOP (0 = none) */
     double time_overhead;            /* tee: enclave compute time overhead (0 = none) */
     const double *gain_of;           /* > 0: the node is a rational adversary */
@@ -509,6 +556,13 @@ typedef struct node_serving {
     uint32_t ledger_validators;
     uint32_t ledger_submit_to;
     bool ledger_settlement;
+    /* A penalty needs evidence the validators verify (node_ledger_evidence_check);
+     * false: the client's word, as before evidence. */
+    bool ledger_evidence;
+    /* A client sends a transaction again to the next validators when
+     * f + 1 validators have not confirmed its commit (LEDGER_RECEIPT)
+     * this long after it sent it; 0 = never. */
+    uint64_t ledger_resend_ns;
     /* Per validator: 1 for a Twins identity (two instances in one node;
      * instance k talks to the honest validators of parity k and to the
      * other twins' instance k). Only the Byzantine validators read it. */
@@ -572,6 +626,11 @@ typedef struct node_store {
     uint64_t (*bft_timer_token)[4];  /* [instance * 2 + kind] */
     uint64_t (*bft_timer_at_ns)[4];
     uint64_t ledger_sends_dropped;   /* BFT sends that did not fit a call's outbox */
+    /* Client, with serving.ledger_resend_ns: its transactions not yet
+     * confirmed by f + 1 receipts (node_ledger_pending blocks), listed per
+     * request (first block + 1, 0 = none). */
+    util_pool ledger_pending_pool;
+    uint32_t *ledger_pending_of;
     /* Client: the transactions one call sends (reset by every node call). */
     uint8_t ledger_tx[NODE_DECISIONS_PER_CALL][CONS_BFT_TX_BYTES_MAX];
     uint32_t ledger_tx_count;
@@ -610,18 +669,41 @@ uint32_t node_route_attempt(const node_serving *serving, uint32_t client, uint64
 #define NODE_ATTEMPTS_MAX 8u
 
 /* A settlement transaction (NODE_MESSAGE_LEDGER_TX's payload and a
- * ledger block's entry), little-endian: version 1, member count m, segment
+ * ledger block's entry), little-endian: version 2, member count m, segment
  * (u16), request (u64), step, round, rows, client (u32 each), the client's
  * submit time (u64), then per member its id (u32) and verdict (u8; 0xff =
- * not judged), then the client's 64-bit tag over everything before it. */
-#define NODE_LEDGER_TX_VERSION 1
+ * not judged), then the evidence: a count (u8) and per item its kind (u8),
+ * the member's index (u8), its body's size (u16) and the body; then the
+ * client's 64-bit tag over everything before it. */
+#define NODE_LEDGER_TX_VERSION 2
 #define NODE_LEDGER_TX_HEADER_BYTES 36
 #define NODE_LEDGER_TX_MEMBER_BYTES 5
 #define NODE_LEDGER_TX_TAG_BYTES 8
 #define NODE_LEDGER_TX_UNJUDGED 0xffu
-#define NODE_LEDGER_TX_MEMBERS_MAX                                                             \
-    ((CONS_BFT_TX_BYTES_MAX - NODE_LEDGER_TX_HEADER_BYTES - NODE_LEDGER_TX_TAG_BYTES) /        \
-     NODE_LEDGER_TX_MEMBER_BYTES)
+#define NODE_LEDGER_TX_MEMBERS_MAX CONS_COMMITTEE_MAX
+#define NODE_LEDGER_EVIDENCE_MAX 4       /* items one transaction carries */
+#define NODE_LEDGER_EVIDENCE_HEADER_BYTES 4
+#define NODE_LEDGER_EVIDENCE_BODY_MAX (2 * (NODE_VOTE_MAX + NODE_SIGNATURE_BYTES))
+
+/* What proves a penalty (a verdict other than AGREED), checked by the
+ * validators against the signers' public keys:
+ *  EQUIVOCATION: two different votes the member signed for the hop --
+ *    vote, signature, vote, signature: a PROVEN deviation;
+ *  REFEREE: the member's signed vote and the referee's signature of the
+ *    ruling that the output opening that vote is wrong -- vote, the
+ *    member's signature, the referee's: a PROVEN or DEVIATED verdict.
+ * A timeout has no evidence kind yet: the ledger never applies one. */
+typedef enum node_evidence_kind {
+    NODE_EVIDENCE_EQUIVOCATION = 1,
+    NODE_EVIDENCE_REFEREE = 2
+} node_evidence_kind;
+
+typedef struct node_ledger_evidence {
+    uint8_t kind;                    /* node_evidence_kind (any byte after decoding) */
+    uint8_t member;                  /* index into the transaction's members */
+    uint16_t size;
+    uint8_t body[NODE_LEDGER_EVIDENCE_BODY_MAX];
+} node_ledger_evidence;
 
 typedef struct node_ledger_tx {
     uint32_t member_count;
@@ -634,24 +716,77 @@ typedef struct node_ledger_tx {
     uint64_t submitted_ns;
     uint32_t members[NODE_LEDGER_TX_MEMBERS_MAX];
     uint8_t verdicts[NODE_LEDGER_TX_MEMBERS_MAX];
+    uint32_t evidence_count;
+    node_ledger_evidence evidence[NODE_LEDGER_EVIDENCE_MAX];
     uint64_t tag;
 } node_ledger_tx;
 
-/* Bytes of a transaction of 'member_count' members. */
-static inline size_t node_ledger_tx_size(uint32_t member_count)
-{
-    return NODE_LEDGER_TX_HEADER_BYTES + (size_t)member_count * NODE_LEDGER_TX_MEMBER_BYTES +
-           NODE_LEDGER_TX_TAG_BYTES;
-}
+/* Bytes of the encoding of 'tx' (its members and evidence). */
+size_t node_ledger_tx_size(const node_ledger_tx *tx);
 
 /* Encodes 'tx' (its tag included) into out[CONS_BFT_TX_BYTES_MAX]; returns
- * the size. ASSERTs member_count <= NODE_LEDGER_TX_MEMBERS_MAX. */
+ * the size. ASSERTs that it fits (member_count <= NODE_LEDGER_TX_MEMBERS_MAX,
+ * node_ledger_tx_size(tx) <= CONS_BFT_TX_BYTES_MAX). */
 size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out);
 
 /* Decodes untrusted bytes: 0, or NODE_EMALFORMED when the version, the
- * member count, the size or a verdict is wrong. Checks no tag (the caller
- * compares tx_out->tag with its own). Never asserts on the bytes. */
+ * member count, the size, a verdict or an evidence item's bounds are
+ * wrong. Checks no tag (the caller compares tx_out->tag with its own) and
+ * no signature. Never asserts on the bytes. */
 int node_ledger_tx_decode(const uint8_t *bytes, size_t size, node_ledger_tx *tx_out);
+
+/* The statements signed for evidence, into out[NODE_LEDGER_STATEMENT_MAX];
+ * each returns its size. A member's commitment: "C", the hop (request,
+ * segment, step, round) and the vote. The referee's ruling that the output
+ * opening member_id's vote is wrong: "W", the hop, member_id and the vote. */
+#define NODE_LEDGER_STATEMENT_MAX (1 + 8 + 3 * 4 + 4 + NODE_VOTE_MAX)
+size_t node_ledger_commit_statement(uint64_t request, uint32_t segment, uint32_t step,
+                                    uint32_t round, const uint8_t *vote, uint32_t vote_bytes,
+                                    uint8_t *out);
+size_t node_ledger_ruling_statement(uint64_t request, uint32_t segment, uint32_t step,
+                                    uint32_t round, uint32_t member_id, const uint8_t *vote,
+                                    uint32_t vote_bytes, uint8_t *out);
+
+/* Whether 'tx' (decoded, ids in range) proves member j's penalty: verdict
+ * j is PROVEN or DEVIATED and an evidence item for j of a kind that
+ * proves it verifies -- every signature by its signer's key through the
+ * serving's verifier, over statements naming the transaction's hop.
+ * Pure and deterministic; safe on any bytes. */
+bool node_ledger_evidence_check(const node_serving *serving, const node_ledger_tx *tx,
+                                uint32_t j);
+
+/* Whether a validator takes these transaction bytes (into its mempool, a
+ * proposal it votes for): they decode, name ids inside the run (nodes
+ * below node_count), carry their client's tag and, with ledger_evidence,
+ * every penalty's evidence verifies. Pure and deterministic: every replica
+ * answers alike (cons_bft's external validity). Safe on any bytes. */
+bool node_ledger_tx_admissible(const node_serving *serving, uint32_t node_count,
+                               const uint8_t *bytes, size_t size);
+
+/* Penalties of 'tx' without valid evidence (verdicts other than AGREED
+ * and unjudged whose check fails). */
+uint32_t node_ledger_penalties_unproven(const node_serving *serving, const node_ledger_tx *tx);
+
+/* Bytes of a client's committee_pool block: k votes, k outputs and, with
+ * signed commitments (commit_sig_bytes), the evidence it keeps per member. */
+size_t node_committee_block_bytes(const node_serving *serving);
+
+/* A client's settlement transaction waiting for receipts: its decision,
+ * its bytes, when to send it again and how often it was sent. */
+#define NODE_LEDGER_SENDS_MAX 8u        /* a transaction is sent at most this often */
+typedef struct node_ledger_pending {
+    uint64_t request;
+    uint64_t due_ns;                 /* sent again then, unless confirmed */
+    uint64_t receipts[CONS_BFT_VALIDATORS_MAX / 64]; /* bit v % 64 of word v / 64:
+                                                      * validator v confirmed the commit */
+    uint32_t segment;
+    uint32_t step;
+    uint32_t round;
+    uint32_t sends;
+    uint32_t next;                   /* the request's next pending block + 1, 0 = none */
+    uint32_t size;
+    uint8_t bytes[CONS_BFT_TX_BYTES_MAX];
+} node_ledger_pending;
 
 /* Frees every KV chunk of the store's pools (and the batching queues).
  * Cannot fail. */

@@ -36,6 +36,10 @@ void node__ledger_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_out
 int node__ledger_message(node *self, uint64_t now_ns, const node_message *message,
                          node_outbox *outbox);
 void node__ledger_submit(node *self, uint64_t now_ns, node_outbox *outbox, node_ledger_tx *tx);
+/* A client's resend timer for 'request': every pending transaction of the
+ * request that is due goes to the next f + 1 validators (at most
+ * NODE_LEDGER_SENDS_MAX sends each); re-armed while any is pending. */
+void node__ledger_resend(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox);
 
 /* validate.c: 0 when every field of 'message' a handler will read is in
  * range for this node's role and the run's protocol, else NODE_EMALFORMED.
@@ -73,6 +77,7 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_STEP 6u     /* failover: a step's deadline (low = attempt << 13 | step) */
 #define NODE_SERVE_TIMER_SUSPECT 7u  /* suspect_after into a committee phase (low = phase seq) */
 #define NODE_SERVE_TIMER_BATCH 8u    /* batching: the server frees (low = queue sequence) */
+#define NODE_SERVE_TIMER_RESEND 9u   /* ledger: a client's pending transactions are due */
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);

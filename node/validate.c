@@ -152,7 +152,8 @@ static int validate_vote(const node *self, const node_message *m)
     case NODE_MESSAGE_INFER_COMMIT:
         /* selection vrf: the member's proof follows its vote. */
         return serving->commit_reveal &&
-                       m->payload_bytes == serving->vote_bytes + serving->claim_bytes
+                       m->payload_bytes == serving->vote_bytes + serving->claim_bytes +
+                                               serving->commit_sig_bytes
                    ? 0
                    : NODE_EMALFORMED;
     case NODE_MESSAGE_INFER_REVEAL_ASK:
@@ -216,6 +217,22 @@ static int validate_ledger_tx(const node *self, const node_message *m)
     return 0;
 }
 
+/* A receipt: from a validator to a client that resends, about a decision
+ * inside the run's bounds, with no payload. */
+static int validate_ledger_receipt(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving == NULL || serving->ledger_resend_ns == 0 ||
+        m->source >= serving->ledger_validators || m->rumor_id >= serving->request_capacity ||
+        m->segment >= serving->segment_count || m->step > serving->generate_tokens ||
+        m->hops > serving->retries || m->payload_bytes != 0 || m->origin != 0 ||
+        m->origin_ns != 0 || m->bitmap != 0 || m->count != 0 || m->position != 0 ||
+        m->token != 0) {
+        return NODE_EMALFORMED;
+    }
+    return 0;
+}
+
 /* BFT bytes between validators (cons_bft decodes and checks the bytes
  * themselves), and transactions from any node to a validator. */
 static int validate_ledger(const node *self, const node_message *m)
@@ -251,6 +268,9 @@ int node__message_validate(const node *self, const node_message *m)
     }
     if (m->type == NODE_MESSAGE_LEDGER_BFT || m->type == NODE_MESSAGE_LEDGER_TX) {
         return validate_ledger(self, m);
+    }
+    if (m->type == NODE_MESSAGE_LEDGER_RECEIPT) {
+        return validate_ledger_receipt(self, m);
     }
     return validate_infer(self, m);
 }

@@ -276,7 +276,9 @@ typedef struct scn_selector {
     X(SIDE_CHANNEL, "side_channel", true, 0,                                                   \
       "a TEE node's enclave leaks a share (privacy.side_channel_leak) of what it processes")   \
     X(CURIOUS, "curious", true, 0,                                                             \
-      "honest-but-curious: serves correctly, attacks the activations it receives")
+      "honest-but-curious: serves correctly, attacks the activations it receives")              \
+    X(FRAME, "frame", true, 0,                                                                 \
+      "as a client, reports every member of its committees as provably wrong")
 
 typedef enum scn_fault_kind {
 #define SCN_FAULT_KIND_ENUM(suffix, name, byzantine, takes, doc) SCN_FAULT_##suffix,
@@ -489,6 +491,9 @@ typedef struct scn_ledger {
     uint64_t crash_at_ns;         /* behaviour crash: when the validators stop */
     bool settlement_ledger;       /* verification.settlement: ledger (else instant) */
     uint32_t submit_to;           /* validators a client sends a transaction to (f + 1) */
+    bool evidence;                /* a penalty needs verified evidence (default true) */
+    uint64_t resend_timeout_ns;   /* a client resends a transaction not seen committed
+                                   * this long after it sent it (0 = never) */
 } scn_ledger;
 
 /* The churn section: nodes leave and join over simulated time, as in a
@@ -745,6 +750,12 @@ typedef enum scn_metric_runs {
       "heights at which two honest validators committed different blocks")                    \
     X(UNJUST_SLASHES, "unjust_slashes", "count", VERIFICATION, true,                           \
       "committed verdicts that penalised or slashed a node honest in ground truth")           \
+    X(EVIDENCE_VERIFIED, "evidence_verified", "count", VERIFICATION, true,                     \
+      "committed penalties applied with evidence the validators verified")                    \
+    X(EVIDENCE_REJECTED, "evidence_rejected", "count", VERIFICATION, true,                     \
+      "penalties refused for want of valid evidence (once per decision)")                     \
+    X(LEDGER_RESENDS, "ledger_resends", "count", VERIFICATION, true,                           \
+      "settlement transactions a client sent again, not seen committed in time")              \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")                   \
     X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \

@@ -201,6 +201,10 @@ const scn_key_info scn__keys[] = {
       "equivocate, withhold, delay, crash or twin (consensus/cons_bft.c)"),
     K("ledger.delay", DURATION, "", "2s", "", "behaviour delay: how late a leader proposes"),
     K("ledger.crash_at", DURATION, "", "0", "", "behaviour crash: when the validators stop"),
+    K("ledger.evidence", BOOL, "", "true", "",
+      "a slash or reputation penalty applies only with evidence the validators verified"),
+    K("ledger.resend_timeout", DURATION, "", "3s", "",
+      "a client resends a transaction not seen committed after this long (0 = never)"),
     DERIVED("ledger.submit_to", COUNT, "validators", "",
             "validators a client sends each transaction to: f + 1"),
     /* churn */

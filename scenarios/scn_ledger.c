@@ -107,6 +107,14 @@ static int ledger_numbers(scn_check *check, const scn_node *section, scn_ledger 
     }
     l->block_txs = (uint32_t)txs;
     l->auth_mac = which == 0;
+    l->evidence = true;
+    l->resend_timeout_ns = 3000000000ull;
+    if ((rc = scn__get_bool(check, scn__map_get(section, "evidence"), "ledger.evidence",
+                            &l->evidence)) != 0 ||
+        (rc = scn__get_duration(check, scn__map_get(section, "resend_timeout"),
+                                "ledger.resend_timeout", &l->resend_timeout_ns)) != 0) {
+        return rc;
+    }
     return 0;
 }
 

@@ -61,6 +61,7 @@ typedef struct net_options {
     uint64_t view_timeout_ns, block_interval_ns, end_ns;
     uint32_t backoff_max;
     uint32_t txs;               /* transactions submitted at the start */
+    bool external_validity;     /* validators other than 0 refuse transactions "bad..." */
 } net_options;
 
 typedef struct net {
@@ -144,6 +145,13 @@ static void net_validators_fill(cons_bft_validators *validators, uint32_t count,
     }
 }
 
+/* External validity for the tests: a transaction starting "bad" is invalid. */
+static bool net_tx_valid(const void *context, const uint8_t *tx, size_t size)
+{
+    (void)context;
+    return size < 3 || memcmp(tx, "bad", 3) != 0;
+}
+
 static cons_bft_config net_config(const net_options *options, uint32_t id,
                                   const uint8_t secret_key[64])
 {
@@ -159,6 +167,9 @@ static cons_bft_config net_config(const net_options *options, uint32_t id,
         .crash_at_ns = options->end_ns / 4,
     };
     memcpy(config.secret_key, secret_key, 64);
+    if (options->external_validity && id != 0) {
+        config.tx_valid = net_tx_valid;
+    }
     return config;
 }
 
@@ -543,6 +554,31 @@ START_TEST(test_bft_honest_commits_every_tx_once)
         ck_assert_uint_eq(status.rejected, 0);
         ck_assert_uint_eq(status.timeouts_in_row, 0);
     }
+    net_destroy(network);
+}
+END_TEST
+
+/* External validity: validator 0 takes an invalid transaction (it has no
+ * check) and proposes it whenever it leads; the others refuse to vote for
+ * those blocks, so the transaction never commits anywhere, its views time
+ * out, and every valid transaction still commits. */
+START_TEST(test_bft_external_validity_refuses_votes)
+{
+    net_options options = net_options_default(4);
+    options.external_validity = true;
+    options.end_ns = 1500 * NET_MS;
+    net *network = net_create(&options, 5);
+    ck_assert_int_eq(cons_bft_submit(network->instance[0].replica, "bad-tx", 6), 0);
+    net_run(network);
+    ck_assert_uint_eq(net_fork_height(network), 0);
+    for (uint32_t i = 0; i < network->count; i++) {
+        cons_bft_status status;
+        cons_bft_status_get(network->instance[i].replica, &status);
+        ck_assert_uint_ge(network->instance[i].committed, 5);
+        /* every valid transaction committed; the invalid one waits at 0 */
+        ck_assert_uint_eq(status.mempool, i == 0 ? 1 : 0);
+    }
+    ck_assert_uint_gt(network->instance[1].view_changes, 0);
     net_destroy(network);
 }
 END_TEST
@@ -1037,6 +1073,7 @@ Suite *test_bft_suite(void)
     tcase_set_timeout(liveness, 60);
     tcase_add_loop_test(liveness, test_bft_honest_commits_every_tx_once, 0, 3);
     tcase_add_loop_test(liveness, test_bft_partition_heals, 0, 3);
+    tcase_add_test(liveness, test_bft_external_validity_refuses_votes);
     suite_add_tcase(suite, liveness);
 
     TCase *pacemaker = tcase_create("pacemaker");

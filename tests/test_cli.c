@@ -882,6 +882,7 @@ static const vocab_case vocab_cases[] = {
     {SCN_FAULT_SIDE_CHANNEL, "nodes: {ids: [1]}", "tee", "side_channel"},
     {SCN_FAULT_CURIOUS, "nodes: {ids: [1]}", "committee", "curious"},
     {SCN_FAULT_FORGED_TICKET, "nodes: {ids: [1]}", "committee, selection: vrf", "forged_ticket"},
+    {SCN_FAULT_FRAME, "nodes: {ids: [1]}", "committee", "frame"},
 };
 
 START_TEST(test_cli_every_fault_and_behaviour_round_trips)
@@ -981,7 +982,7 @@ Suite *test_cli_suite(void)
     suite_add_tcase(suite, signals);
     TCase *library = tcase_create("library");
     tcase_add_checked_fixture(library, cli_setup, cli_teardown);
-    tcase_set_timeout(library, 600);
+    tcase_set_timeout(library, 900);
     tcase_add_test(library, test_cli_scenario_library_passes);
     suite_add_tcase(suite, library);
     return suite;

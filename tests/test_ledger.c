@@ -208,12 +208,15 @@ START_TEST(test_ledger_partition_heal_live)
 }
 END_TEST
 
-/* Honest members that crash time out, and the committed verdicts against
- * them are unjust slashes; the instant run of the same scenario has none. */
+/* Honest members that crash time out, and with ledger.evidence off the
+ * committed verdicts against them are unjust slashes; with evidence
+ * required a timeout is never applied (it has no evidence kind); the
+ * instant run of the same scenario has none. */
 START_TEST(test_ledger_unjust_slash_fires)
 {
     ck_assert_int_eq(ledger_run("committee_crash_delay.yaml", "u.db",
-                                "--set ledger.validators=7 --set verification.settlement=ledger"),
+                                "--set ledger.validators=7 --set verification.settlement=ledger"
+                                " --set ledger.evidence=false"),
                      0);
     ck_assert(ledger_number("u.db", "SELECT count(*) FROM violations"
                                     " WHERE kind = 'unjust_slash'") > 0);
@@ -222,6 +225,114 @@ START_TEST(test_ledger_unjust_slash_fires)
     ck_assert(ledger_number("v.db", "SELECT count(*) FROM violations"
                                     " WHERE kind = 'unjust_slash'") == 0);
     ck_assert(isnan(ledger_metric("v.db", 1, "unjust_slashes")));
+    ck_assert_int_eq(ledger_run("committee_crash_delay.yaml", "w.db",
+                                "--set ledger.validators=7 --set verification.settlement=ledger"
+                                " --set expect={}"),
+                     0);
+    ck_assert(ledger_metric("w.db", 1, "unjust_slashes") == 0);
+}
+END_TEST
+
+/* ledger_framing.yaml: clients that report every member as provably
+ * wrong. Under ledger settlement the validators refuse every such penalty
+ * (evidence_rejected counts them), no honest node is penalised or slashed
+ * and the honest clients' decisions settle; under instant settlement the
+ * same run penalises honest members and the honest_penalised checker
+ * fires. */
+START_TEST(test_ledger_framing_caught_only_on_ledger)
+{
+    ck_assert_int_eq(ledger_run("ledger_framing.yaml", "fl.db", ""), 0);
+    ck_assert(ledger_metric("fl.db", 1, "evidence_rejected") > 0);
+    ck_assert(ledger_metric("fl.db", 1, "honest_penalised") == 0);
+    ck_assert(ledger_metric("fl.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_metric("fl.db", 1, "stake_slashed") == 0);
+    ck_assert(ledger_number("fl.db", "SELECT count(*) FROM violations") == 0);
+    ck_assert(ledger_number("fl.db", "SELECT count(*) FROM requests r JOIN nodes n"
+                                     " ON n.run_id = r.run_id AND n.node_id = r.client"
+                                     " WHERE n.behaviour = 'honest' AND r.settlement_ns IS NULL")
+              == 0);
+    ck_assert(ledger_number("fl.db", "SELECT count(*) FROM requests r JOIN nodes n"
+                                     " ON n.run_id = r.run_id AND n.node_id = r.client"
+                                     " WHERE n.behaviour = 'frame'") > 0);
+    ck_assert_int_eq(ledger_run("ledger_framing.yaml", "fi.db",
+                                "--set verification.settlement=instant"),
+                     1);
+    ck_assert(ledger_metric("fi.db", 1, "honest_penalised") > 0);
+    ck_assert(ledger_metric("fi.db", 1, "stake_slashed") > 0);
+    ck_assert(ledger_metric("fi.db", 1, "reputation_honest_mean") < 1);
+    ck_assert(ledger_number("fi.db", "SELECT count(*) FROM violations"
+                                     " WHERE kind = 'honest_penalised'") > 0);
+    ck_assert(ledger_number("fi.db", "SELECT count(*) FROM expectations"
+                                     " WHERE metric = 'honest_penalised' AND passed = 0") == 1);
+    /* Evidence switched off, the ledger takes the client's word too. */
+    ck_assert_int_eq(ledger_run("ledger_framing.yaml", "fo.db",
+                                "--set ledger.evidence=false --set expect={}"),
+                     0);
+    ck_assert(ledger_metric("fo.db", 1, "unjust_slashes") > 0);
+    ck_assert(ledger_number("fo.db", "SELECT count(*) FROM violations"
+                                     " WHERE kind = 'unjust_slash'") > 0);
+}
+END_TEST
+
+/* A framing client that is itself a validator (3, 4 and 6 are clients of
+ * requests in this run) offers its transactions to its own replica: the
+ * replica refuses them as it refuses a peer's, no block carries one
+ * (honest replicas would not vote for it: tests/test_bft.c), and nobody
+ * honest is slashed. */
+START_TEST(test_ledger_framing_validator_refuses_own)
+{
+    ck_assert_int_eq(ledger_run("ledger_framing.yaml", "fc.db",
+                                "--set 'faults=[{kind: frame, at: 0s, nodes: {ids: [3, 4, 6]}}]'"
+                                " --set expect={}"),
+                     0);
+    ck_assert(ledger_metric("fc.db", 1, "evidence_rejected") > 0);
+    ck_assert(ledger_number("fc.db", "SELECT sum(refused) FROM blocks") == 0);
+    ck_assert(ledger_number("fc.db", "SELECT sum(penalties) FROM blocks") == 0);
+    ck_assert(ledger_metric("fc.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_metric("fc.db", 1, "stake_slashed") == 0);
+}
+END_TEST
+
+/* Real deviations come with real evidence: equivocators' two signed votes
+ * and wrong outputs the referee refutes. The penalties commit (blocks,
+ * evidence_verified), stake is slashed, nothing is refused, and the
+ * honest members keep their standing. */
+START_TEST(test_ledger_evidence_applied)
+{
+    ck_assert_int_eq(ledger_run("ledger_honest.yaml", "ev.db",
+                                "--set 'faults=[{kind: equivocate, at: 0s, nodes: {ids: [20, 21]}},"
+                                "{kind: wrong_output, at: 0s, scale: 1, nodes: {ids: [25, 26]}}]'"),
+                     0);
+    ck_assert(ledger_metric("ev.db", 1, "evidence_verified") > 0);
+    ck_assert(ledger_metric("ev.db", 1, "evidence_rejected") == 0);
+    ck_assert(ledger_metric("ev.db", 1, "stake_slashed") > 0);
+    ck_assert(ledger_metric("ev.db", 1, "reputation_byzantine_mean") < 1);
+    ck_assert(ledger_metric("ev.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_number("ev.db", "SELECT sum(penalties) FROM blocks") ==
+              ledger_metric("ev.db", 1, "evidence_verified"));
+    ck_assert(ledger_number("ev.db", "SELECT sum(refused) FROM blocks") == 0);
+}
+END_TEST
+
+/* A transaction the partition dropped is sent again: with resends every
+ * request of ledger_partition_heal.yaml settles; without, some never do. */
+START_TEST(test_ledger_resend_settles_dropped)
+{
+    ck_assert_int_eq(ledger_run("ledger_partition_heal.yaml", "rs.db", ""), 0);
+    ck_assert(ledger_metric("rs.db", 1, "ledger_resends") > 0);
+    ck_assert(ledger_number("rs.db", "SELECT count(*) FROM requests"
+                                     " WHERE settlement_ns IS NULL") == 0);
+    ck_assert(ledger_number("rs.db", "SELECT sent FROM messages"
+                                     " WHERE type = 'ledger_receipt'") > 0);
+    ck_assert(ledger_number("rs.db", "SELECT count(*) FROM (SELECT DISTINCT request_id, segment,"
+                                     " step, round FROM decisions)") ==
+              ledger_number("rs.db", "SELECT sum(settled) FROM blocks"));
+    ck_assert_int_eq(ledger_run("ledger_partition_heal.yaml", "r0.db",
+                                "--set ledger.resend_timeout=0"),
+                     0);
+    ck_assert(ledger_number("r0.db", "SELECT count(*) FROM requests"
+                                     " WHERE settlement_ns IS NULL") > 0);
+    ck_assert(ledger_metric("r0.db", 1, "ledger_resends") == 0);
 }
 END_TEST
 
@@ -353,6 +464,70 @@ static void ledger_expect_rejected(world_host *host, const node_message *m, cons
     ck_assert_uint_eq(effects, 0);
 }
 
+/* Encodes 'tx' under its client's tag into bytes[CONS_BFT_TX_BYTES_MAX]. */
+static size_t ledger_tx_tagged(const node_serving *serving, node_ledger_tx *tx, uint8_t *bytes)
+{
+    size_t size = node_ledger_tx_encode(tx, bytes);
+    tx->tag = serving->verifier->ledger_tag(serving->verifier->context, tx->client, bytes,
+                                            size - NODE_LEDGER_TX_TAG_BYTES);
+    return node_ledger_tx_encode(tx, bytes);
+}
+
+/* The same decision with agreements only: no penalty, nothing to prove, taken. */
+static void ledger_expect_taken(world_host *host, const node_serving *serving,
+                                const node_ledger_tx *base)
+{
+    node_ledger_tx tx = *base;
+    tx.verdicts[1] = CONS_VERDICT_AGREED;
+    uint8_t bytes[CONS_BFT_TX_BYTES_MAX];
+    size_t size = ledger_tx_tagged(serving, &tx, bytes);
+    node_message m = {.type = NODE_MESSAGE_LEDGER_TX, .source = tx.client, .dest = 0,
+                      .payload_bytes = (uint32_t)size, .payload = bytes};
+    uint32_t effects = 0;
+    ck_assert_int_eq(ledger_deliver(host, &m, &effects), 0);
+    ck_assert_uint_eq(effects, 0);
+}
+
+/* A slash with made-up evidence: the member's "signed" vote and a
+ * "referee's" signature that are random bytes, or an equivocation whose
+ * two votes are equal. node_ledger_evidence_check refuses each, and a
+ * validator refuses the transaction. */
+static void ledger_expect_evidence_rejected(world_host *host, const node_serving *serving,
+                                            const node_ledger_tx *base)
+{
+    node_ledger_tx tx = *base;
+    tx.verdicts[1] = CONS_VERDICT_PROVEN;
+    tx.evidence_count = 1;
+    node_ledger_evidence *e = &tx.evidence[0];
+    e->kind = NODE_EVIDENCE_REFEREE;
+    e->member = 1;
+    e->size = (uint16_t)(serving->vote_bytes + 2 * NODE_SIGNATURE_BYTES);
+    for (uint32_t i = 0; i < e->size; i++) {
+        e->body[i] = (uint8_t)(i * 37 + 11);
+    }
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1));
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 0)); /* an agreement needs none */
+    ck_assert_uint_eq(node_ledger_penalties_unproven(serving, &tx), 1);
+    uint8_t bytes[CONS_BFT_TX_BYTES_MAX];
+    size_t size = ledger_tx_tagged(serving, &tx, bytes);
+    node_ledger_tx decoded;
+    ck_assert_int_eq(node_ledger_tx_decode(bytes, size, &decoded), 0);
+    ck_assert_uint_eq(decoded.evidence_count, 1);
+    ck_assert_int_eq(memcmp(decoded.evidence[0].body, e->body, e->size), 0);
+    node_message m = {.type = NODE_MESSAGE_LEDGER_TX, .source = tx.client, .dest = 0,
+                      .payload_bytes = (uint32_t)size, .payload = bytes};
+    uint32_t effects = 0;
+    ck_assert_int_eq(ledger_deliver(host, &m, &effects), 0);
+    ck_assert_uint_eq(effects, 1); /* the refusal */
+    e->kind = NODE_EVIDENCE_EQUIVOCATION;
+    e->size = (uint16_t)(2 * (serving->vote_bytes + NODE_SIGNATURE_BYTES));
+    memcpy(e->body + serving->vote_bytes + NODE_SIGNATURE_BYTES, e->body,
+           serving->vote_bytes + NODE_SIGNATURE_BYTES);
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1));
+    e->size = 3; /* a body of the wrong size */
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1));
+}
+
 /* A validator refuses BFT bytes that are garbage, from or to a
  * non-validator, or with a header field set; a transaction with a wrong
  * tag, a client other than its sender, or ids out of range; a
@@ -399,7 +574,12 @@ START_TEST(test_ledger_hostile_messages_rejected)
     node_message good = {.type = NODE_MESSAGE_LEDGER_TX, .source = 9, .dest = 0,
                          .payload_bytes = (uint32_t)size, .payload = bytes};
     uint32_t effects = 0;
+    /* Well formed, but its timeout penalty has no evidence: refused, and
+     * the refusal is the one effect. */
     ck_assert_int_eq(ledger_deliver(host, &good, &effects), 0);
+    ck_assert_uint_eq(effects, 1);
+    ledger_expect_taken(host, serving, &tx);
+    ledger_expect_evidence_rejected(host, serving, &tx);
     m = good;
     m.source = 8;
     ledger_expect_rejected(host, &m, "a transaction from another client");
@@ -421,6 +601,15 @@ START_TEST(test_ledger_hostile_messages_rejected)
     memcpy(bad, bytes, size);
     bad[NODE_LEDGER_TX_HEADER_BYTES + 4] = 9; /* no such verdict */
     ledger_expect_rejected(host, &m, "a transaction with no verdict");
+    memcpy(bad, bytes, size);
+    bad[size - NODE_LEDGER_TX_TAG_BYTES - 1] = 3; /* an evidence count past the bytes */
+    ledger_expect_rejected(host, &m, "a transaction with truncated evidence");
+    node_message receipt = {.type = NODE_MESSAGE_LEDGER_RECEIPT, .source = 7, .dest = 9,
+                            .rumor_id = 1};
+    ledger_expect_rejected(host, &receipt, "a receipt from a non-validator");
+    receipt.source = 1;
+    receipt.segment = 9;
+    ledger_expect_rejected(host, &receipt, "a receipt about no segment");
     world_host_destroy(host);
     scn_destroy(scenario);
 }
@@ -442,6 +631,10 @@ Suite *test_ledger_suite(void)
     tcase_add_test(runs, test_ledger_vrf_beacon);
     tcase_add_test(runs, test_ledger_testbed_refuses);
     tcase_add_test(runs, test_ledger_largest_set);
+    tcase_add_test(runs, test_ledger_framing_caught_only_on_ledger);
+    tcase_add_test(runs, test_ledger_framing_validator_refuses_own);
+    tcase_add_test(runs, test_ledger_evidence_applied);
+    tcase_add_test(runs, test_ledger_resend_settles_dropped);
     tcase_set_timeout(runs, 120);
     suite_add_tcase(suite, runs);
     TCase *input = tcase_create("input");

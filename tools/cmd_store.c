@@ -468,7 +468,8 @@ static int store_ledger(met_db *db, int64_t run_id, const world_result *result)
     for (uint64_t i = 0; i < result->block_count; i++) {
         const world_block_record *b = &result->blocks[i];
         met_block_row row = {b->height, b->view, b->proposer, b->committer, b->t_ns,
-                             b->tx_count, b->settled, b->bytes, b->forked};
+                             b->tx_count, b->settled, b->bytes, b->forked, b->penalties,
+                             b->refused};
         if (met_blocks_add(db, run_id, &row, 1) != 0) {
             return -1;
         }

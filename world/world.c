@@ -62,7 +62,7 @@ void world_record_effect(world_state *world, uint32_t node_id, const node_effect
         } else if (effect->observation == NODE_OBS_PULL_SERVED) {
             world->result->pull_served += effect->value;
         } else if (effect->observation >= NODE_OBS_LEDGER_COMMIT &&
-                   effect->observation <= NODE_OBS_LEDGER_TX) {
+                   effect->observation <= NODE_OBS_LEDGER_REFUSED) {
             world__ledger_observe(world, node_id, effect);
         } else {
             world__serve_observe(world, node_id, effect);

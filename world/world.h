@@ -121,6 +121,8 @@ typedef struct world_block_record {
     uint32_t settled;                /* transactions applied to the ledger */
     uint64_t bytes;                  /* transaction bytes */
     bool forked;                     /* another honest validator committed another block */
+    uint32_t penalties;              /* penalties (verdicts but AGREED) applied */
+    uint32_t refused;                /* penalties refused without valid evidence */
 } world_block_record;
 
 /* An honest validator entered 'view' (reason CONS_BFT_BY_TC: its leader
@@ -393,6 +395,10 @@ typedef struct world_result {
     uint64_t ledger_forks;           /* heights two honest validators disagree on */
     uint64_t unjust_slashes;         /* committed verdicts against honest nodes */
     uint64_t ledger_sends_dropped;   /* BFT sends that did not fit a node call's outbox */
+    uint64_t evidence_verified;      /* committed penalties applied with verified evidence */
+    uint64_t evidence_rejected;      /* penalties refused without valid evidence, once per
+                                      * decision (by validators or at commit) */
+    uint64_t ledger_resends;         /* transactions clients sent again */
     util_hist ledger_finality;       /* transaction submitted -> its block committed */
     /* Churn (world/world_churn.c); churn_on is false without a churn section. */
     bool churn_on;

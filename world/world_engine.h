@@ -37,6 +37,16 @@ typedef struct world_ledger_state {
     uint64_t applied_height;
     uint64_t *settled;               /* bit per decision slot: applied */
     uint64_t decision_slots;
+    uint64_t *refused;               /* bit per decision slot: a penalty refused */
+    /* Evidence (ledger.evidence): every node's ed25519 pair and the
+     * referee's, derived from the run seed; a scratch for re-encoding an
+     * output the referee rules on. */
+    uint8_t (*evidence_public)[32];
+    uint8_t (*evidence_secret)[64];
+    uint8_t referee_public[32];
+    uint8_t referee_secret[64];
+    uint8_t *wire;
+    uint8_t *votes;                  /* NODE_COMMITTEE_MAX x NODE_VOTE_MAX: one opening */
 } world_ledger_state;
 
 /* Churn (world_churn.c): who is online, and what placement and routing

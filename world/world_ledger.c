@@ -29,6 +29,110 @@ static uint64_t ledger_tag(void *context, uint32_t client, const void *bytes, si
     return util_mac64(world->keys[client], bytes, size);
 }
 
+/* ---- evidence: signatures and the referee's ruling ---- */
+
+#define EVIDENCE_KEY_DOMAIN UINT64_C(0x65766964656e6365) /* "evidence" */
+
+static void ledger_evidence_sign(void *context, uint32_t signer, const void *bytes, size_t size,
+                                 uint8_t signature_out[NODE_SIGNATURE_BYTES])
+{
+    world_state *world = context;
+    const world_ledger_state *s = &world->ledger_bft;
+    ASSERT(signer < world->node_count || signer == NODE_SIGNER_REFEREE); /* a node's own call */
+    util_sign(signer == NODE_SIGNER_REFEREE ? s->referee_secret : s->evidence_secret[signer],
+              bytes, size, signature_out);
+}
+
+static bool ledger_evidence_verify(void *context, uint32_t signer, const void *bytes,
+                                   size_t size, const uint8_t signature[NODE_SIGNATURE_BYTES])
+{
+    world_state *world = context;
+    const world_ledger_state *s = &world->ledger_bft;
+    if (signer >= world->node_count && signer != NODE_SIGNER_REFEREE) {
+        return false;
+    }
+    return util_sign_verify(signer == NODE_SIGNER_REFEREE ? s->referee_public
+                                                          : s->evidence_public[signer],
+                            bytes, size, signature);
+}
+
+/* Whether the output, encoded as the member sent it, with its salt opens
+ * the member's vote under the protocol. */
+static bool ledger_ruling_opens(world_state *world, const node_ruling *ruling)
+{
+    const node_serving *serving = &world->serving;
+    size_t size = 0;
+    if (ruling->last_segment) {
+        size = infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab);
+        infer_wire_encode(INFER_DTYPE_FP32, ruling->output, 1, serving->vocab,
+                          world->ledger_bft.wire);
+    } else {
+        size = infer_wire_bytes(serving->wire_dtype, ruling->rows, serving->dim);
+        infer_wire_encode(serving->wire_dtype, ruling->output, ruling->rows, serving->dim,
+                          world->ledger_bft.wire);
+    }
+    uint8_t *votes = world->ledger_bft.votes;
+    ASSERT(ruling->member < ruling->member_count && ruling->member_count <= NODE_COMMITTEE_MAX);
+    memcpy(votes + (size_t)ruling->member * NODE_VOTE_MAX, ruling->vote, serving->vote_bytes);
+    cons_opening opening = {.bytes = world->ledger_bft.wire, .size = size,
+                            .salt = ruling->salt, .member_id = ruling->member_id,
+                            .member = ruling->member, .member_count = ruling->member_count,
+                            .committed = UINT64_C(1) << ruling->member, .votes = votes,
+                            .commit_reveal = true};
+    return ((serving->protocol->open(&opening) >> ruling->member) & 1u) != 0;
+}
+
+/* The referee signs that the member's output is wrong only when it opens
+ * the member's vote and the referee's own re-execution of the hop, on the
+ * member's hardware class, disagrees with it. */
+static bool ledger_referee_rule(void *context, const node_ruling *ruling,
+                                uint8_t signature_out[NODE_SIGNATURE_BYTES])
+{
+    world_state *world = context;
+    if (!ledger_ruling_opens(world, ruling)) {
+        return false;
+    }
+    const float *outputs[1] = {ruling->output};
+    uint32_t members[1] = {ruling->member_id};
+    if (world__referee(world, ruling->last_segment, ruling->request, ruling->segment, outputs,
+                       members, ruling->n_floats, 1) != 0) {
+        return false;
+    }
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_ruling_statement(ruling->request, ruling->segment, ruling->step,
+                                               ruling->round, ruling->member_id, ruling->vote,
+                                               world->serving.vote_bytes, statement);
+    util_sign(world->ledger_bft.referee_secret, statement, size, signature_out);
+    return true;
+}
+
+/* Every node's evidence key pair and the referee's; the wire scratch. */
+static int ledger_evidence_build(world_state *world)
+{
+    world_ledger_state *s = &world->ledger_bft;
+    uint32_t n = world->node_count;
+    uint64_t seed = world->scenario->seed ^ EVIDENCE_KEY_DOMAIN;
+    s->evidence_public = util_calloc(n, sizeof(*s->evidence_public));
+    s->evidence_secret = util_calloc(n, sizeof(*s->evidence_secret));
+    s->wire = util_calloc(world->serving.output_floats + world->serving.tokens_max,
+                          sizeof(float));
+    s->votes = util_calloc(NODE_COMMITTEE_MAX, NODE_VOTE_MAX);
+    if (s->evidence_public == NULL || s->evidence_secret == NULL || s->wire == NULL ||
+        s->votes == NULL) {
+        return WORLD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        util_sign_keypair_from_seed(seed, i, s->evidence_public[i], s->evidence_secret[i]);
+    }
+    util_sign_keypair_from_seed(seed, UINT32_MAX, s->referee_public, s->referee_secret);
+    world->verifier.evidence_sign = ledger_evidence_sign;
+    world->verifier.evidence_verify = ledger_evidence_verify;
+    world->verifier.referee_rule = ledger_referee_rule;
+    world->serving.ledger_evidence = true;
+    world->serving.commit_sig_bytes = world->serving.commit_reveal ? NODE_SIGNATURE_BYTES : 0;
+    return 0;
+}
+
 bool world__ledger_honest(const world_state *world, uint32_t validator)
 {
     const scn_ledger *l = &world->scenario->ledger;
@@ -45,6 +149,13 @@ static void ledger_keys(world_state *world, cons_bft_validators *set, uint8_t (*
         util_sign_keypair_from_seed(seed, i, set->public_key[i], secret[i]);
         util_mac_key_derive(seed, i, set->mac_key[i]);
     }
+}
+
+/* cons_bft's external validity under ledger settlement. */
+static bool ledger_tx_admissible(const void *context, const uint8_t *tx, size_t size)
+{
+    const world_state *world = context;
+    return node_ledger_tx_admissible(&world->serving, world->node_count, tx, size);
 }
 
 static cons_bft_config ledger_config(const world_state *world, uint32_t self,
@@ -64,6 +175,10 @@ static cons_bft_config ledger_config(const world_state *world, uint32_t self,
                                                          : (cons_bft_behaviour)l->behaviour;
     config.delay_ns = l->delay_ns;
     config.crash_at_ns = l->crash_at_ns;
+    if (l->settlement_ledger) {
+        config.tx_valid = ledger_tx_admissible;
+        config.tx_context = world;
+    }
     return config;
 }
 
@@ -82,8 +197,10 @@ static int ledger_alloc(world_state *world, uint32_t n)
     s->decision_slots = serving->request_capacity * serving->segment_count *
                         (serving->generate_tokens + 1u) * (serving->retries + 1u);
     s->settled = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
+    s->refused = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
     if (s->memory == NULL || s->replicas == NULL || s->twins == NULL || s->twin_of == NULL ||
-        s->timer_token == NULL || s->timer_at_ns == NULL || s->settled == NULL) {
+        s->timer_token == NULL || s->timer_at_ns == NULL || s->settled == NULL ||
+        s->refused == NULL) {
         return WORLD_ENOMEM;
     }
     return 0;
@@ -129,6 +246,18 @@ int world__ledger_build(world_state *world)
     world->serving.ledger_submit_to = l->submit_to;
     world->serving.ledger_settlement = l->settlement_ledger;
     world->verifier.ledger_tag = ledger_tag;
+    world->serving.ledger_resend_ns = l->settlement_ledger ? l->resend_timeout_ns : 0;
+    if (world->serving.ledger_resend_ns > 0) {
+        world->store.ledger_pending_of =
+            util_calloc(world->serving.request_capacity, sizeof(uint32_t));
+        if (world->store.ledger_pending_of == NULL) {
+            return WORLD_ENOMEM;
+        }
+        util_pool_init(&world->store.ledger_pending_pool, sizeof(node_ledger_pending));
+    }
+    if (l->settlement_ledger && l->evidence && (rc = ledger_evidence_build(world)) != 0) {
+        return rc;
+    }
     world->result->ledger_on = true;
     world->result->ledger_settlement = l->settlement_ledger;
     return 0;
@@ -147,6 +276,16 @@ void world__ledger_destroy(world_state *world)
     util_free(s->timer_token);
     util_free(s->timer_at_ns);
     util_free(s->settled);
+    util_free(s->refused);
+    if (world->store.ledger_pending_pool.block_bytes != 0) {
+        util_pool_deinit(&world->store.ledger_pending_pool);
+    }
+    util_free(world->store.ledger_pending_of);
+    world->store.ledger_pending_of = NULL;
+    util_free(s->evidence_public);
+    util_free(s->evidence_secret);
+    util_free(s->wire);
+    util_free(s->votes);
     util_free(s->ids);
     memset(s, 0, sizeof(*s));
 }
@@ -190,11 +329,51 @@ static bool ledger_tx_valid(world_state *world, const uint8_t *bytes, size_t siz
 
 /* The verdicts of one decision, then its settlement, as instant settlement
  * would have applied them when the client decided. */
-static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx)
+/* Marks decision 'slot' as having had a penalty refused: true the first
+ * time, so a refusal counts once however many validators refuse it. */
+static bool ledger_refuse_once(world_state *world, uint64_t slot)
+{
+    uint64_t *word = &world->ledger_bft.refused[slot / 64];
+    uint64_t bit = UINT64_C(1) << (slot % 64);
+    bool first = (*word & bit) == 0;
+    *word |= bit;
+    return first;
+}
+
+/* Whether member j's verdict applies: an agreement always; a penalty only
+ * with evidence that verifies (ledger.evidence), else it is refused. */
+static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx, uint32_t j,
+                                   uint64_t slot, world_block_record *row)
+{
+    uint8_t verdict = tx->verdicts[j];
+    if (verdict == NODE_LEDGER_TX_UNJUDGED) {
+        return false;
+    }
+    if (verdict == CONS_VERDICT_AGREED) {
+        return true;
+    }
+    if (!world->serving.ledger_evidence) {
+        row->penalties += 1;
+        return true;
+    }
+    if (node_ledger_evidence_check(&world->serving, tx, j)) {
+        world->result->evidence_verified += 1;
+        row->penalties += 1;
+        return true;
+    }
+    row->refused += 1;
+    if (ledger_refuse_once(world, slot)) {
+        world->result->evidence_rejected += node_ledger_penalties_unproven(&world->serving, tx);
+    }
+    return false;
+}
+
+static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64_t slot,
+                            world_block_record *row)
 {
     world_result *result = world->result;
     for (uint32_t j = 0; j < tx->member_count; j++) {
-        if (tx->verdicts[j] == NODE_LEDGER_TX_UNJUDGED) {
+        if (!ledger_verdict_applies(world, tx, j, slot, row)) {
             continue;
         }
         uint32_t member = tx->members[j];
@@ -230,7 +409,7 @@ static void ledger_apply_block(world_state *world, const cons_bft_block *block,
             continue;
         }
         world->ledger_bft.settled[slot / 64] |= UINT64_C(1) << (slot % 64);
-        ledger_apply_tx(world, &tx);
+        ledger_apply_tx(world, &tx, slot, row);
         row->settled += 1;
     }
 }
@@ -306,11 +485,34 @@ static void ledger_view(world_state *world, uint32_t validator, uint64_t view, u
         (world_view_change_record){validator, view, world->now_ns, reason};
 }
 
+/* An honest validator refused a transaction (its ids were validated). */
+static void ledger_refused(world_state *world, const node_effect *effect)
+{
+    node_ledger_tx tx = {.request = effect->rumor_id, .segment = effect->segment,
+                         .step = (uint32_t)effect->value,
+                         .round = (uint32_t)(effect->value >> 32)};
+    uint64_t slot = ledger_slot(world, &tx);
+    ASSERT(slot != UINT64_MAX); /* node/validate.c checked the ids */
+    if (ledger_refuse_once(world, slot)) {
+        world->result->evidence_rejected += effect->attempt;
+    }
+}
+
 void world__ledger_observe(world_state *world, uint32_t node_id, const node_effect *effect)
 {
     if (effect->observation == NODE_OBS_LEDGER_TX) {
         ASSERT(effect->rumor_id < world->result->request_count);
         world->result->requests[effect->rumor_id].ledger_txs_sent += 1;
+        return;
+    }
+    if (effect->observation == NODE_OBS_LEDGER_RESEND) {
+        world->result->ledger_resends += 1;
+        return;
+    }
+    if (effect->observation == NODE_OBS_LEDGER_REFUSED) {
+        if (world__ledger_honest(world, node_id)) {
+            ledger_refused(world, effect);
+        }
         return;
     }
     if (!world__ledger_honest(world, node_id)) {
@@ -394,6 +596,9 @@ double world__ledger_metric(const world_result *result, scn_metric metric)
     case SCN_METRIC_SETTLEMENT_LATENCY_P99: return ledger_settlement_quantile(result, 0.99);
     case SCN_METRIC_LEDGER_FORKS: return (double)result->ledger_forks;
     case SCN_METRIC_UNJUST_SLASHES: return (double)result->unjust_slashes;
+    case SCN_METRIC_EVIDENCE_VERIFIED: return (double)result->evidence_verified;
+    case SCN_METRIC_EVIDENCE_REJECTED: return (double)result->evidence_rejected;
+    case SCN_METRIC_LEDGER_RESENDS: return (double)result->ledger_resends;
     default: return NAN;
     }
 }

@@ -104,11 +104,14 @@ uint64_t world__referee(void *context, bool last_segment, uint64_t request,
 }
 
 /* The inputs each request accepted, for the referee (only the protocols
- * that have one): (segments - 1) x seq_len x dim floats per request. */
+ * that have one, and ledger evidence): (segments - 1) x seq_len x dim
+ * floats per request. */
 int world__referee_build(world_state *world)
 {
     uint32_t segments = world->scenario->model.segment_count;
-    if (!world->serving.protocol->referee || segments < 2) {
+    /* Ledger evidence: the referee rules on a penalised member's output. */
+    bool referee = world->serving.protocol->referee || world->serving.ledger_evidence;
+    if (!referee || segments < 2) {
         return 0;
     }
     world->inputs_block_of = util_calloc(world->result->request_count, sizeof(uint32_t));

@@ -389,6 +389,13 @@ static int serving_scratch(world_state *world)
     if (world->scenario->verification.selection_vrf && serving->payload_capacity < claimed) {
         serving->payload_capacity = claimed;
     }
+    /* Ledger evidence: each of the two also carries the member's signature. */
+    const scn_ledger *ledger = &world->scenario->ledger;
+    size_t signed_two = claimed + 2 * (size_t)NODE_SIGNATURE_BYTES;
+    if (ledger->settlement_ledger && ledger->evidence &&
+        serving->payload_capacity < signed_two) {
+        serving->payload_capacity = signed_two;
+    }
     world->store.x = util_calloc((size_t)tokens_max * serving->dim, sizeof(float));
     world->store.logits = util_calloc(serving->vocab, sizeof(float));
     world->store.payload = util_calloc(serving->payload_capacity, 1);

@@ -648,8 +648,7 @@ int world__verify_build(world_state *world)
     world->store.reveal_block_of = world->reveal_block_of;
     world->store.decoded = world->decoded;
     world->store.suspects = world->suspects;
-    size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
-                     (size_t)world->serving.committee * serving->output_floats * sizeof(float);
+    size_t outputs = node_committee_block_bytes(serving);
     size_t reveal = sizeof(uint32_t) + NODE_SALT_BYTES +
                     (serving->output_floats + serving->tokens_max) * sizeof(float) +
                     serving->evidence_bytes;
