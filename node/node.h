@@ -156,14 +156,15 @@ typedef enum node_observation {
                                       * CONS_BFT_BY_* reason */
     NODE_OBS_LEDGER_TX,              /* a client sent request 'rumor_id''s settlement
                                       * transaction for 'segment' (value = step) */
-    NODE_OBS_SUSPECT,                /* a client suspected node 'value', silent for
-                                      * suspect_after in a phase of 'rumor_id''s 'segment' */
     NODE_OBS_LEDGER_RESEND,          /* a client sent request 'rumor_id''s transaction for
                                       * 'segment' again (value = step) */
-    NODE_OBS_LEDGER_REFUSED          /* a validator refused request 'rumor_id''s
+    NODE_OBS_LEDGER_REFUSED,         /* a validator refused request 'rumor_id''s
                                       * transaction for 'segment': a penalty without
                                       * valid evidence (value = step | round << 32,
-                                      * attempt = the penalties refused) */
+                                      * attempt = the penalties refused); the last of the
+                                      * ledger's observations, LEDGER_COMMIT .. here */
+    NODE_OBS_SUSPECT                 /* a client suspected node 'value', silent for
+                                      * suspect_after in a phase of 'rumor_id''s 'segment' */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
