@@ -156,6 +156,22 @@ int scn__get_duration(scn_check *check, const scn_node *node, const char *path, 
     return scn_get_unit(check, node, path, scn__parse_duration, out);
 }
 
+int scn__get_rate(scn_check *check, const scn_node *node, const char *path, double *out)
+{
+    if (node == NULL) {
+        return 0;
+    }
+    int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
+    if (rc != 0) {
+        return rc;
+    }
+    char why[200];
+    if (scn__parse_rate(node->text, out, why, sizeof(why)) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
+    }
+    return 0;
+}
+
 int scn__get_number(scn_check *check, const scn_node *node, const char *path, double *out)
 {
     int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);

@@ -11,16 +11,9 @@ static int churn_rate(scn_check *check, const scn_node *section, const char *key
                       const char *path, double *out)
 {
     const scn_node *node = scn__map_get(section, key);
-    if (node == NULL) {
-        return 0;
-    }
-    int rc = scn__check_kind(check, node, SCN_NODE_SCALAR, path);
-    if (rc != 0) {
+    int rc = scn__get_rate(check, node, path, out);
+    if (rc != 0 || node == NULL) {
         return rc;
-    }
-    char why[200];
-    if (scn__parse_rate(node->text, out, why, sizeof(why)) != 0) {
-        return scn__fail(check->error, SCN_ESCHEMA, node, "%s: %s", path, why);
     }
     if (!(*out >= 0) || *out > 1e9) {
         return scn__fail(check->error, SCN_ESCHEMA, node,

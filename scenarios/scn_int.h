@@ -186,6 +186,9 @@ int scn__get_uint(scn_check *check, const scn_node *node, const char *path, uint
                   uint64_t max, uint64_t *out);
 int scn__get_duration(scn_check *check, const scn_node *node, const char *path,
                       uint64_t *out);
+/* A rate scalar ("0.5/s", "2/min"), in events per second; nothing when
+ * node is NULL. */
+int scn__get_rate(scn_check *check, const scn_node *node, const char *path, double *out);
 /* A number scalar (no range check); node must not be NULL. */
 int scn__get_number(scn_check *check, const scn_node *node, const char *path, double *out);
 int scn__get_fraction(scn_check *check, const scn_node *node, const char *path,

@@ -16,11 +16,8 @@ static int workload_rate_size(scn_check *check, const scn_node *section)
     const scn_node *rate = scn__map_get(section, "rate");
     int rc = 0;
     if (rate != NULL) {
-        if ((rc = scn__check_kind(check, rate, SCN_NODE_SCALAR, "workload.rate")) != 0) {
+        if ((rc = scn__get_rate(check, rate, "workload.rate", &w->rate_per_s)) != 0) {
             return rc;
-        }
-        if (scn__parse_rate(rate->text, &w->rate_per_s, why, sizeof(why)) != 0) {
-            return scn__fail(check->error, SCN_ESCHEMA, rate, "workload.rate: %s", why);
         }
         if (!(w->rate_per_s > 0)) {
             return scn__fail(check->error, SCN_ESCHEMA, rate, "workload.rate must be > 0");
