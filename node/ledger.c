@@ -32,8 +32,7 @@ size_t node_ledger_tx_encode(const node_ledger_tx *tx, uint8_t *out)
     ASSERT(node_ledger_tx_size(tx) <= CONS_BFT_TX_BYTES_MAX);
     out[0] = NODE_LEDGER_TX_VERSION;
     out[1] = (uint8_t)tx->member_count;
-    out[2] = (uint8_t)tx->segment;
-    out[3] = (uint8_t)(tx->segment >> 8);
+    util_put_u16(out + 2, (uint16_t)tx->segment);
     util_put_u64(out + 4, tx->request);
     util_put_u32(out + 12, tx->step);
     util_put_u32(out + 16, tx->round);
@@ -75,7 +74,7 @@ static int ledger_evidence_decode(const uint8_t *at, const uint8_t *end, node_le
         }
         e->kind = at[0];
         e->member = at[1];
-        e->size = (uint16_t)(at[2] | (at[3] << 8));
+        e->size = util_get_u16(at + 2);
         at += NODE_LEDGER_EVIDENCE_HEADER_BYTES;
         if (e->size > NODE_LEDGER_EVIDENCE_BODY_MAX || (size_t)(end - at) < e->size) {
             return NODE_EMALFORMED;
@@ -98,7 +97,7 @@ int node_ledger_tx_decode(const uint8_t *bytes, size_t size, node_ledger_tx *tx_
     node_ledger_tx tx;
     memset(&tx, 0, sizeof(tx));
     tx.member_count = bytes[1];
-    tx.segment = (uint32_t)bytes[2] | ((uint32_t)bytes[3] << 8);
+    tx.segment = util_get_u16(bytes + 2);
     tx.request = util_get_u64(bytes + 4);
     tx.step = util_get_u32(bytes + 12);
     tx.round = util_get_u32(bytes + 16);

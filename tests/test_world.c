@@ -41,6 +41,18 @@ typedef struct hosted_world {
     uint64_t now_ns;
 } hosted_world;
 
+/* Frees the messages still in flight, the timers and both hosts. */
+static void hosted_free(hosted_world *w)
+{
+    for (size_t i = w->message_head; i < w->message_count; i++) {
+        free(w->messages[i].payload);
+    }
+    free(w->messages);
+    free(w->timers);
+    world_host_destroy(w->hosts[0]);
+    world_host_destroy(w->hosts[1]);
+}
+
 static void hosted_effects(hosted_world *w, uint32_t node_id, const node_outbox *outbox)
 {
     for (uint32_t i = 0; i < outbox->count; i++) {
@@ -183,13 +195,7 @@ START_TEST(test_world_hosted_matches_run)
         ck_assert(b->reference_match);
         ck_assert(a->logits_maxabs == b->logits_maxabs);
     }
-    for (size_t i = w.message_head; i < w.message_count; i++) {
-        free(w.messages[i].payload);
-    }
-    free(w.messages);
-    free(w.timers);
-    world_host_destroy(w.hosts[0]);
-    world_host_destroy(w.hosts[1]);
+    hosted_free(&w);
     world_result_destroy(expected);
     scn_destroy(scenario);
 }
@@ -285,13 +291,7 @@ static uint64_t settled_mismatches(const char *draw_epoch)
         ck_assert_int_gt(strlen(a), 0);
         mismatches += strcmp(a, b) != 0;
     }
-    for (size_t i = w.message_head; i < w.message_count; i++) {
-        free(w.messages[i].payload);
-    }
-    free(w.messages);
-    free(w.timers);
-    world_host_destroy(w.hosts[0]);
-    world_host_destroy(w.hosts[1]);
+    hosted_free(&w);
     world_result_destroy(expected);
     scn_destroy(scenario);
     return mismatches;
@@ -531,13 +531,7 @@ START_TEST(test_world_hostile_messages_rejected)
     ck_assert_uint_eq(counted, run->rejected);
     ck_assert_uint_gt(run->rejected, 100);
     hostile_random(run, templates, template_count, n, 17 + (uint64_t)_i);
-    for (size_t i = run->w.message_head; i < run->w.message_count; i++) {
-        free(run->w.messages[i].payload);
-    }
-    free(run->w.messages);
-    free(run->w.timers);
-    world_host_destroy(run->w.hosts[0]);
-    world_host_destroy(run->w.hosts[1]);
+    hosted_free(&run->w);
     free(run);
     scn_destroy(scenario);
 }
