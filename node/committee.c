@@ -367,11 +367,21 @@ bool node__committee_cheats(const node *self, uint64_t request, uint32_t segment
     return serving->verifier->cheat(serving->verifier->context, id, request, segment);
 }
 
+/* What a Byzantine member does with its output for a hop. */
+typedef enum committee_act {
+    COMMITTEE_HONEST = 0,            /* answers its output as computed */
+    COMMITTEE_CHEATED,               /* answers the wrong output now in 'output' */
+    COMMITTEE_AWAIT                  /* a cartel member by messages: waits for the agreement */
+} committee_act;
+
 /* A Byzantine member's output: noise on its own result (wrong_output, and
  * a compromised enclave's forge_attestation), or the cartel's agreed vector
- * (collude), both of 'scale' x the honest RMS. Returns whether it cheated
- * (a rational one cheats only when it pays). */
-static bool committee_misbehave(node *self, const node_message *m, float *output, size_t n)
+ * (collude), both of 'scale' x the honest RMS; a targeting cartel's
+ * last-segment output makes its token win. A rational one cheats only when
+ * it pays. */
+static committee_act committee_misbehave(node *self, const node_message *m, uint32_t slot,
+                                         float *output, size_t n, uint64_t end_ns,
+                                         node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
@@ -382,7 +392,7 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
     if ((behaviour != NODE_BEHAVIOUR_WRONG_OUTPUT && behaviour != NODE_BEHAVIOUR_COLLUDE &&
          behaviour != NODE_BEHAVIOUR_FORGE_ATTESTATION) ||
         !node__committee_cheats(self, m->rumor_id, m->segment)) {
-        return false;
+        return COMMITTEE_HONEST;
     }
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -393,7 +403,12 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
         for (size_t i = 0; i < n; i++) {
             output[i] += (float)(amplitude * util_prng_normal(&self->prng));
         }
-        return true;
+        return COMMITTEE_CHEATED;
+    }
+    if (node__cartel_by_messages(self)) {
+        return node__cartel_output(self, m, slot, output, n, amplitude, end_ns, outbox)
+                   ? COMMITTEE_CHEATED
+                   : COMMITTEE_AWAIT;
     }
     /* The cartel coordinates off the network: one stream per (request,
      * segment, step) from their shared secret, the same for every member. */
@@ -404,7 +419,12 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
     for (size_t i = 0; i < n; i++) {
         output[i] = (float)(amplitude * util_prng_normal(&cartel));
     }
-    return true;
+    uint32_t target = serving->cartel_target_of != NULL ? serving->cartel_target_of[id]
+                                                        : NODE_CARTEL_NO_TARGET;
+    if (m->segment + 1u == serving->segment_count && target != NODE_CARTEL_NO_TARGET) {
+        node__cartel_target(target, output, n, amplitude);
+    }
+    return COMMITTEE_CHEATED;
 }
 
 /* Member: the header of a message about the hop 'm' it received, for
@@ -707,7 +727,10 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     ASSERT(n_floats <= serving->output_floats); /* The member's own output. */
     float *mine = store->decoded;
     memcpy(mine, output, n_floats * sizeof(float));
-    bool cheated = ran_wrong || committee_misbehave(self, m, mine, n_floats);
+    committee_act act = ran_wrong ? COMMITTEE_CHEATED
+                                  : committee_misbehave(self, m, slot, mine, n_floats, end_ns,
+                                                        outbox);
+    bool cheated = act == COMMITTEE_CHEATED;
     uint8_t *block = member_block(self, m, slot, true);
     ASSERT(block != NULL); /* Sized by the requests in flight. */
     uint32_t size = (uint32_t)(last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
@@ -727,20 +750,36 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     if (serving->evidence_bytes > 0) {
         member_evidence(self, m, output, n_floats, cheated, bytes, size, bytes + size);
     }
+    if (act == COMMITTEE_AWAIT) {
+        node__cartel_wait(self, m, slot, end_ns, outbox); /* Its honest output, kept. */
+        return;
+    }
+    node__committee_member_send(self, m, member, block, end_ns, outbox);
+}
+
+void node__committee_member_send(node *self, const node_message *m, uint32_t member,
+                                 uint8_t *block, uint64_t at_ns, node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t size = 0;
+    memcpy(&size, block, sizeof(size));
+    ASSERT(size != UINT32_MAX); /* A computed output, not a lazy member's wait. */
+    uint8_t *salt = block + sizeof(uint32_t);
     if (!serving->commit_reveal) {
-        member_reveal(self, m, member, block, end_ns, outbox);
+        member_reveal(self, m, member, block, at_ns, outbox);
         return;
     }
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
-                                            m->rumor_id, end_ns);
+                                            m->rumor_id, at_ns);
     member_header(commit, m, member);
-    member_vote(self, m, member, bytes, size, salt, store->payload);
+    member_vote(self, m, member, salt + NODE_SALT_BYTES, size, salt, store->payload);
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
     member_sign(self, m, commit);
-    if (behaviour == NODE_BEHAVIOUR_EQUIVOCATE) {
-        member_equivocate(self, outbox, commit, end_ns);
+    if (store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_EQUIVOCATE) {
+        member_equivocate(self, outbox, commit, at_ns);
     }
 }
 
@@ -763,8 +802,11 @@ static int member_on_ask(node *self, uint64_t now_ns, const node_message *m, nod
         memcpy(&size, block, sizeof(size));
     }
     if (block == NULL || size == UINT32_MAX ||
-        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
-        return 0; /* Nothing to reveal (never computed, silent, or a lazy one still waiting). */
+        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT ||
+        node__cartel_waiting(self, m->rumor_id, m->segment, m->hops * serving->committee + member)) {
+        /* Nothing to reveal (never computed, silent, a lazy one still
+         * waiting, or a cartel member that has not committed yet). */
+        return 0;
     }
     member_reveal(self, m, member, block, now_ns, outbox);
     return 0;
@@ -1515,6 +1557,9 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     /* node__serve_message routes here only under verification, after validation. */
     ASSERT(self->config.serving->verifier != NULL);
     ASSERT(m->rumor_id < self->config.serving->request_capacity);
+    if (m->type == NODE_MESSAGE_CARTEL_AGREE) {
+        return node__cartel_message(self, now_ns, m, outbox); /* Between members only. */
+    }
     if (self->config.serving->suspect_after_ns > 0 && m->type != NODE_MESSAGE_INFER_REVEAL_ASK &&
         node__client_owns(self, m->rumor_id)) {
         client_unsuspect(self, m->source); /* Validated and authenticated: it is alive. */
@@ -1551,5 +1596,6 @@ void node__committee_release(const node *self, uint64_t request, uint32_t segmen
         util_pool_give(&store->reveal_pool, *entry - 1);
         *entry = 0;
     }
+    node__cartel_release(self, request, segment, slot);
     ASSERT(*entry == 0);
 }
