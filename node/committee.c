@@ -535,8 +535,10 @@ static void member_sign(const node *self, const node_message *m, node_message *c
 
 /* An equivocating member signs a second, different commitment for the same
  * hop -- the one it would show other peers -- while it keeps the first for
- * its reveal. Both reach the client (votes are relayed to it), where the
- * pair is proof of equivocation. */
+ * its reveal. By default both reach the client, where the pair is proof of
+ * equivocation; one that shows it to its peers (second_to: peers) sends it
+ * to the other members instead, and the client sees it only when they
+ * relay it (member_on_peer_commit). */
 static void member_equivocate(node *self, node_outbox *outbox, const node_message *commit,
                               uint64_t at_ns)
 {
@@ -549,14 +551,64 @@ static void member_equivocate(node *self, node_outbox *outbox, const node_messag
     uint8_t *other = store->payload + stride;
     memcpy(other, commit->payload, commit->payload_bytes);
     other[0] ^= 1u;
-    node_message *second = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
-                                            commit->dest, commit->rumor_id, at_ns);
-    *second = *commit;
-    second->payload = other;
+    node_message second = *commit;
+    second.payload = other;
     if (serving->commit_sig_bytes > 0) {
-        second->payload_bytes -= NODE_SIGNATURE_BYTES; /* the same member signs it too */
-        member_sign(self, commit, second); /* the commit carries the hop's header */
+        second.payload_bytes -= NODE_SIGNATURE_BYTES; /* the same member signs it too */
+        member_sign(self, commit, &second); /* the commit carries the hop's header */
     }
+    if (serving->equivocate_peers_of == NULL ||
+        serving->equivocate_peers_of[self->config.node_id] == 0) {
+        *node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, commit->dest,
+                          commit->rumor_id, at_ns) = second;
+        return;
+    }
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t count = serving->verifier->committee(serving->verifier->context, commit->rumor_id,
+                                                  commit->segment, commit->hops, members);
+    ASSERT(count <= serving->committee);
+    for (uint32_t j = 0; j < count; j++) {
+        if (j == commit->token || members[j] == self->config.node_id) {
+            continue;
+        }
+        node_message *shown = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
+                                               members[j], commit->rumor_id, at_ns);
+        *shown = second;
+        shown->dest = members[j];
+    }
+}
+
+/* A peer showed this member its commitment (an equivocator's second): an
+ * honest member relays it to the hop's client, marked as relayed, with
+ * the signer's index; the client checks the signature. */
+static int member_on_peer_commit(node *self, uint64_t now_ns, const node_message *m,
+                                 node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t id = self->config.node_id;
+    uint32_t member = node__committee_index(self, m->rumor_id, m->segment, m->hops);
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t count = serving->verifier->committee(serving->verifier->context, m->rumor_id,
+                                                  m->segment, m->hops, members);
+    ASSERT(count <= serving->committee);
+    if ((m->flags & NODE_MESSAGE_FLAG_RELAYED) != 0 || serving->commit_sig_bytes == 0 ||
+        member == UINT32_MAX || m->token >= count || m->token == member ||
+        members[m->token] != m->source || m->origin == id ||
+        !node__slot_client_is(self, m->rumor_id, m->segment,
+                              m->hops * serving->committee + member, m->origin)) {
+        return NODE_EMALFORMED; /* Not a peer's commitment for a hop of this member. */
+    }
+    ASSERT(m->payload_bytes <= serving->payload_capacity); /* validate.c: the vote's size. */
+    memcpy(store->payload, m->payload, m->payload_bytes);
+    node_message *relay = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
+                                           m->rumor_id, now_ns);
+    *relay = *m;
+    relay->source = id;
+    relay->dest = m->origin;
+    relay->flags = NODE_MESSAGE_FLAG_RELAYED;
+    relay->payload = store->payload;
+    return 0;
 }
 
 /* A lazy member does not compute: with commit-reveal it must commit now,
@@ -836,10 +888,16 @@ static uint32_t client_member_of(const node *self, const node_message *m)
         m->hops != state->round || m->step != r->generated) {
         return CLIENT_STALE;
     }
-    if (member >= state->member_count || state->members[member] != m->source) {
+    bool relayed = (m->flags & NODE_MESSAGE_FLAG_RELAYED) != 0;
+    if (member >= state->member_count || (!relayed && state->members[member] != m->source)) {
         return UINT32_MAX;
     }
-    return member;
+    for (uint32_t j = 0; relayed && j < state->member_count; j++) {
+        if (j != member && state->members[j] == m->source) {
+            return member; /* Relayed by another member of the committee. */
+        }
+    }
+    return relayed ? UINT32_MAX : member;
 }
 
 /* What the client has seen of the request's step, for the protocol;
@@ -945,7 +1003,7 @@ static void client_reveals_close(node *self, node_outbox *outbox, uint64_t reque
 
 /* Ledger evidence: the member's signature of its commitment checks out
  * (or there is none to check). */
-static bool client_commit_signed(const node *self, const node_message *m)
+static bool client_commit_signed(const node *self, const node_message *m, uint32_t signer)
 {
     const node_serving *serving = self->config.serving;
     if (serving->commit_sig_bytes == 0) {
@@ -955,7 +1013,7 @@ static bool client_commit_signed(const node *self, const node_message *m)
     uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
     size_t size = node_ledger_commit_statement(m->rumor_id, m->segment, m->step, m->hops,
                                                payload, serving->vote_bytes, statement);
-    return serving->verifier->evidence_verify(serving->verifier->context, m->source, statement,
+    return serving->verifier->evidence_verify(serving->verifier->context, signer, statement,
                                               size,
                                               payload + serving->vote_bytes + serving->claim_bytes);
 }
@@ -979,6 +1037,27 @@ static void client_keep_commit(const node *self, const node_committee_state *sta
     }
 }
 
+/* A commitment of member 'member' that another member relays: signed by
+ * the member (else refused), it never counts as its vote -- only, against
+ * the vote the member sent the client, as the second of an equivocating
+ * pair. One relayed before the member's own commitment is dropped. */
+static int client_on_relayed_commit(node *self, node_committee_state *state,
+                                    const node_message *m, uint32_t member)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    if (serving->commit_sig_bytes == 0 ||
+        !client_commit_signed(self, m, state->members[member])) {
+        return NODE_EMALFORMED;
+    }
+    if (((state->committed >> member) & 1u) &&
+        memcmp(committee_digest(store, state, member), m->payload, serving->vote_bytes) != 0) {
+        client_keep_commit(self, state, m, member, true);
+        state->equivocated |= UINT64_C(1) << member;
+    }
+    return 0;
+}
+
 static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
@@ -996,6 +1075,9 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
         return 0;
     }
     ASSERT(member < state->member_count && state->block != 0); /* client_member_of checked. */
+    if ((m->flags & NODE_MESSAGE_FLAG_RELAYED) != 0) {
+        return client_on_relayed_commit(self, state, m, member);
+    }
     /* selection vrf: no vote counts before its proof of membership checks
      * out; a forged one is refused (and recorded by the driver), so the
      * member never commits and is judged as one that timed out. */
@@ -1005,7 +1087,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                                         (const uint8_t *)m->payload + serving->vote_bytes)) {
         return NODE_EMALFORMED;
     }
-    if (!client_commit_signed(self, m)) {
+    if (!client_commit_signed(self, m, m->source)) {
         return NODE_EMALFORMED;
     }
     if ((state->committed >> member) & 1u) {
@@ -1567,6 +1649,9 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     int rc = NODE_EMALFORMED;
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:
+        if (!node__client_owns(self, m->rumor_id)) {
+            return member_on_peer_commit(self, now_ns, m, outbox);
+        }
         rc = client_on_commit(self, now_ns, m, outbox);
         break;
     case NODE_MESSAGE_INFER_REVEAL_ASK:

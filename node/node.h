@@ -87,6 +87,9 @@ typedef struct node_message {
 } node_message;
 
 #define NODE_MESSAGE_FLAG_ERROR 0x02 /* INFER_TOKEN: the request failed at a server */
+#define NODE_MESSAGE_FLAG_RELAYED 0x08 /* INFER_COMMIT: a member relays a commitment a
+                                        * peer showed it; the signer is member 'token',
+                                        * not the source */
 #define NODE_MESSAGE_FLAG_TWIN_SIDE 0x04 /* LEDGER_BFT between Twins: instance 1's (an
                                           * honest validator ignores it) */
 
@@ -558,6 +561,11 @@ typedef struct node_serving {
     /* Per node (NULL: none targets): the token a colluding node's
      * last-segment output makes win, NODE_CARTEL_NO_TARGET for noise. */
     const uint32_t *cartel_target_of;
+    /* Per node (NULL: none): 1 when, equivocating, it shows its second
+     * commitment to the other members of its committee instead of the
+     * client; honest members relay a peer's commitment to the client
+     * (NODE_MESSAGE_FLAG_RELAYED), where the signed pair is the proof. */
+    const uint8_t *equivocate_peers_of;
     /* Privacy: the sender of activations entering segment s clips and
      * noises them when bit s of privacy_mask is set (0 = off). */
     uint64_t privacy_mask;

@@ -28,6 +28,8 @@ static uint8_t validate_flags_allowed(uint8_t type)
         return NODE_MESSAGE_FLAG_ERROR;
     case NODE_MESSAGE_LEDGER_BFT:
         return NODE_MESSAGE_FLAG_TWIN_SIDE;
+    case NODE_MESSAGE_INFER_COMMIT:
+        return NODE_MESSAGE_FLAG_RELAYED;
     default:
         return 0;
     }

@@ -333,6 +333,8 @@ typedef struct scn_fault {
     scn_cartel_coordination coordination; /* collude: how the cartel agrees on its output */
     uint32_t target_token;        /* collude: the token its last-segment output makes win
                                    * (SCN_TARGET_NONE = noise) */
+    bool second_to_peers;         /* equivocate: the second commitment goes to the other
+                                   * members (who relay it to the client), not the client */
     scn_partition_shape shape;
     uint32_t group_count;
     scn_selector groups[SCN_GROUPS_MAX];

@@ -575,6 +575,36 @@ static int fault_cartel(scn_check *check, const scn_node *entry, const char *pat
     return 0;
 }
 
+/* equivocate only: 'second_to' (client | peers); peers needs signed
+ * commitments (ledger evidence), or the relayed copy would prove nothing. */
+static int fault_second_to(scn_check *check, const scn_node *entry, const char *path,
+                           scn_fault *f)
+{
+    static const char *const receivers[] = {"client", "peers", NULL};
+    const char *name = scn_fault_kinds[f->kind].name;
+    bool equivocate = f->kind == SCN_FAULT_EQUIVOCATE;
+    int rc = fault_presence(check, entry, path, "second_to", equivocate, true, name);
+    const scn_node *second_to = scn__map_get(entry, "second_to");
+    if (rc != 0 || second_to == NULL) {
+        return rc;
+    }
+    char field[64];
+    int value = 0;
+    snprintf(field, sizeof(field), "%s.second_to", path);
+    if ((rc = scn__get_enum(check, second_to, field, receivers, &value)) != 0) {
+        return rc;
+    }
+    f->second_to_peers = value == 1;
+    const scn_ledger *ledger = &check->scenario->ledger;
+    if (f->second_to_peers && !(ledger->settlement_ledger && ledger->evidence)) {
+        return scn__fail(check->error, SCN_ESCHEMA, second_to,
+                         "%s: peers needs ledger settlement with evidence (a relayed "
+                         "commitment proves nothing unsigned)",
+                         field);
+    }
+    return 0;
+}
+
 static int fault_check(scn_check *check, const scn_node *entry, size_t index)
 {
     char path[32];
@@ -592,7 +622,8 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
     f->target_token = SCN_TARGET_NONE;
     if ((rc = fault_kind(check, entry, path, &f->kind)) != 0 ||
         (rc = fault_times(check, entry, path, f)) != 0 ||
-        (rc = fault_cartel(check, entry, path, f)) != 0) {
+        (rc = fault_cartel(check, entry, path, f)) != 0 ||
+        (rc = fault_second_to(check, entry, path, f)) != 0) {
         return rc;
     }
     if (f->kind == SCN_FAULT_PARTITION) {

@@ -259,6 +259,8 @@ const scn_key_info scn__keys[] = {
       "collude: stream (off the network) or messages (the leader tells the cartel)"),
     K("faults[].target_token", COUNT, "", "none", "",
       "collude: the token the cartel's last-segment output makes win (else noise)"),
+    K("faults[].second_to", ENUM, "", "client", "",
+      "equivocate: who gets the second commitment, the client or the other members"),
     K("faults[].nodes.all", BOOL, "", "false", "", "every node"),
     K("faults[].nodes.ids", LIST, "", "none", "", "those node ids"),
     K("faults[].nodes.range", STRING, "", "none", "", "ids first-last inclusive"),

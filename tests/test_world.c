@@ -446,6 +446,10 @@ static void hostile_mutations(hostile_run *run, const node_message *m)
         HOSTILE_FIELD(position, s->seq_len);
         HOSTILE_FIELD(position, UINT32_MAX);
     }
+    if (m->type == NODE_MESSAGE_INFER_COMMIT) {
+        /* A commitment "relayed" by its own signer, or to a member. */
+        HOSTILE_FIELD(flags, NODE_MESSAGE_FLAG_RELAYED);
+    }
     if (infer && s->verifier != NULL) {
         HOSTILE_FIELD(hops, s->retries + 1u);
         HOSTILE_FIELD(token, s->committee);

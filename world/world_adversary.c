@@ -96,11 +96,15 @@ static node_behaviour adversary_behaviour(const scn_fault *fault)
     return behaviour;
 }
 
-/* A collude fault's node learns how its cartel agrees and what it targets
- * (and forgets it when the fault ends). */
-static void adversary_cartel(world_state *world, const scn_fault *fault, uint32_t node_id,
-                             bool ending)
+/* A collude fault's node learns how its cartel agrees and what it targets,
+ * an equivocate fault's whom it shows its second commitment (and each
+ * forgets it when the fault ends). */
+static void adversary_roles(world_state *world, const scn_fault *fault, uint32_t node_id,
+                            bool ending)
 {
+    if (fault->kind == SCN_FAULT_EQUIVOCATE && world->equivocate_peers_of != NULL) {
+        world->equivocate_peers_of[node_id] = !ending && fault->second_to_peers;
+    }
     if (fault->kind != SCN_FAULT_COLLUDE) {
         return;
     }
@@ -130,7 +134,7 @@ void world_adversary_fault(world_state *world, const scn_fault *fault, const uin
             continue;
         }
         world->behaviour_now[i] = ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour;
-        adversary_cartel(world, fault, i, ending);
+        adversary_roles(world, fault, i, ending);
         world->behaviour_scale[i] = fault->scale;
         world->gain_of[i] = ending ? 0.0 : fault->gain;
         if (!ending && fault->kind == SCN_FAULT_SYBIL) {
@@ -168,6 +172,18 @@ int world__adversary_build(world_state *world)
                              fault->target_token != SCN_TARGET_NONE;
     }
     uint32_t n = world->node_count;
+    bool peers = false;
+    for (uint32_t f = 0; f < scenario->fault_count; f++) {
+        peers |= scenario->faults[f].kind == SCN_FAULT_EQUIVOCATE &&
+                 scenario->faults[f].second_to_peers;
+    }
+    if (peers) {
+        world->equivocate_peers_of = util_calloc(n, 1);
+        if (world->equivocate_peers_of == NULL) {
+            return WORLD_ENOMEM;
+        }
+        serving->equivocate_peers_of = world->equivocate_peers_of;
+    }
     if (result->targeting) {
         world->cartel_target_of = util_calloc(n, sizeof(uint32_t));
         if (world->cartel_target_of == NULL) {
@@ -202,6 +218,8 @@ void world__adversary_destroy(world_state *world)
     util_free(world->cartel_messages_of);
     util_free(world->cartel_target_of);
     util_free(world->cartel_slots);
+    util_free(world->equivocate_peers_of);
+    world->equivocate_peers_of = NULL;
     world->cartel_messages_of = NULL;
     world->cartel_target_of = NULL;
     world->cartel_slots = NULL;

@@ -183,6 +183,7 @@ typedef struct world_state {
     uint8_t *cartel_messages_of;
     uint32_t *cartel_target_of;
     node_cartel_slot *cartel_slots;
+    uint8_t *equivocate_peers_of;    /* per node: second_to peers (NULL without) */
     uint8_t vendor_public[32];       /* tee: the simulated vendor's attestation key */
     uint8_t vendor_secret[64];
     uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */
