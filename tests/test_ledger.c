@@ -449,6 +449,13 @@ START_TEST(test_ledger_scenario_errors)
         {{"verification.protocol=none"}, 1, "needs a protocol other than none"},
         {{"ledger.auth=rsa"}, 1, "ledger.auth"},
         {{"ledger.block_txs=65"}, 1, "ledger.block_txs"},
+        {{"faults=[{kind: equivocate, at: 0s, nodes: {ids: [1]}, second_to: peers}]",
+          "ledger.evidence=false"},
+         2, "peers needs ledger settlement with evidence"},
+        {{"faults=[{kind: equivocate, at: 0s, nodes: {ids: [1]}, second_to: nobody}]"}, 1,
+         "second_to"},
+        {{"faults=[{kind: silent, at: 0s, nodes: {ids: [1]}, second_to: peers}]"}, 1,
+         "key 'second_to' is not allowed for a silent fault"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         scn_scenario *scenario = NULL;
@@ -465,6 +472,11 @@ START_TEST(test_ledger_scenario_errors)
     ck_assert_uint_eq(scenario->ledger.validators, 4);
     ck_assert_uint_eq(scenario->ledger.submit_to, 2);
     ck_assert(scenario->ledger.settlement_ledger && scenario->ledger.auth_mac);
+    scn_destroy(scenario);
+    const char *const peers[] = {
+        "faults=[{kind: equivocate, at: 0s, nodes: {ids: [1]}, second_to: peers}]"};
+    ck_assert_int_eq(scn_load_string("l.yaml", ledger_yaml, peers, 1, &scenario, &error), 0);
+    ck_assert(scenario->faults[0].second_to_peers);
     scn_destroy(scenario);
 }
 END_TEST
