@@ -110,14 +110,7 @@ static void cartel_send(node *self, const node_message *m, uint32_t slot, const 
         }
         node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_CARTEL_AGREE, id,
                                              m->rumor_id, end_ns);
-        out->origin = m->origin;
-        out->origin_ns = m->origin_ns;
-        out->segment = m->segment;
-        out->count = m->count;
-        out->position = m->position;
-        out->step = m->step;
-        out->hops = m->hops;
-        out->token = j; /* the receiver's index in the committee */
+        node__committee_member_header(out, m, j); /* j: the receiver's index */
         out->payload = record->sent; /* the slot outlives the call */
         out->payload_bytes = NODE_CARTEL_AGREE_BYTES;
     }

@@ -427,10 +427,7 @@ static committee_act committee_misbehave(node *self, const node_message *m, uint
     return COMMITTEE_CHEATED;
 }
 
-/* Member: the header of a message about the hop 'm' it received, for
- * committee member index 'member': everything from the client's message,
- * nothing from the client's state. */
-static void member_header(node_message *out, const node_message *m, uint32_t member)
+void node__committee_member_header(node_message *out, const node_message *m, uint32_t member)
 {
     ASSERT(member < NODE_COMMITTEE_MAX); /* The member's own index (the hop's token was validated). */
     out->origin = m->origin;
@@ -477,7 +474,7 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
            self->config.store->reveal_pool.block_bytes);
     node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL, m->origin,
                                          m->rumor_id, at_ns);
-    member_header(out, m, member);
+    node__committee_member_header(out, m, member);
     out->payload = block + sizeof(uint32_t);
     out->payload_bytes = NODE_SALT_BYTES + size + serving->evidence_bytes;
     /* Members share their reveals with each other (Nesa's members see each
@@ -629,7 +626,7 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     }
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
                                             m->rumor_id, now_ns);
-    member_header(commit, m, m->token);
+    node__committee_member_header(commit, m, m->token);
     for (uint32_t i = 0; i < serving->vote_bytes; i++) {
         store->payload[i] = (uint8_t)util_prng_next(&self->prng);
     }
@@ -824,7 +821,7 @@ void node__committee_member_send(node *self, const node_message *m, uint32_t mem
     }
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
                                             m->rumor_id, at_ns);
-    member_header(commit, m, member);
+    node__committee_member_header(commit, m, member);
     member_vote(self, m, member, salt + NODE_SALT_BYTES, size, salt, store->payload);
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;

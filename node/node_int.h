@@ -132,6 +132,10 @@ void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t 
                            uint32_t low16, node_outbox *outbox);
 void node__committee_release(const node *self, uint64_t request, uint32_t segment,
                              uint32_t slot);
+/* Member: the header of a message about the hop 'm' it received, for
+ * committee member index 'member': everything from the client's message,
+ * nothing from the client's state. */
+void node__committee_member_header(node_message *out, const node_message *m, uint32_t member);
 /* Member: commit to (or, without commit-reveal, reveal) the output kept in
  * 'block' ([size][salt][bytes]) for hop 'm', as member 'member', at at_ns. */
 void node__committee_member_send(node *self, const node_message *m, uint32_t member,
