@@ -75,7 +75,12 @@ void node__cartel_target(uint32_t target, float *output, size_t n, double amplit
             best = output[i];
         }
     }
-    output[target] = n == 1 ? output[target] : best + (float)fmax(amplitude, 1.0);
+    if (n > 1) {
+        output[target] = best + (float)fmax(amplitude, 1.0);
+        if (!(output[target] > best)) {
+            output[target] = nextafterf(best, INFINITY); /* Past float's precision. */
+        }
+    }
     ASSERT(infer_argmax(output, (uint32_t)n) == target);
 }
 
