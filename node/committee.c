@@ -367,11 +367,21 @@ bool node__committee_cheats(const node *self, uint64_t request, uint32_t segment
     return serving->verifier->cheat(serving->verifier->context, id, request, segment);
 }
 
+/* What a Byzantine member does with its output for a hop. */
+typedef enum committee_act {
+    COMMITTEE_HONEST = 0,            /* answers its output as computed */
+    COMMITTEE_CHEATED,               /* answers the wrong output now in 'output' */
+    COMMITTEE_AWAIT                  /* a cartel member by messages: waits for the agreement */
+} committee_act;
+
 /* A Byzantine member's output: noise on its own result (wrong_output, and
  * a compromised enclave's forge_attestation), or the cartel's agreed vector
- * (collude), both of 'scale' x the honest RMS. Returns whether it cheated
- * (a rational one cheats only when it pays). */
-static bool committee_misbehave(node *self, const node_message *m, float *output, size_t n)
+ * (collude), both of 'scale' x the honest RMS; a targeting cartel's
+ * last-segment output makes its token win. A rational one cheats only when
+ * it pays. */
+static committee_act committee_misbehave(node *self, const node_message *m, uint32_t slot,
+                                         float *output, size_t n, uint64_t end_ns,
+                                         node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
@@ -382,7 +392,7 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
     if ((behaviour != NODE_BEHAVIOUR_WRONG_OUTPUT && behaviour != NODE_BEHAVIOUR_COLLUDE &&
          behaviour != NODE_BEHAVIOUR_FORGE_ATTESTATION) ||
         !node__committee_cheats(self, m->rumor_id, m->segment)) {
-        return false;
+        return COMMITTEE_HONEST;
     }
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -393,7 +403,12 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
         for (size_t i = 0; i < n; i++) {
             output[i] += (float)(amplitude * util_prng_normal(&self->prng));
         }
-        return true;
+        return COMMITTEE_CHEATED;
+    }
+    if (node__cartel_by_messages(self)) {
+        return node__cartel_output(self, m, slot, output, n, amplitude, end_ns, outbox)
+                   ? COMMITTEE_CHEATED
+                   : COMMITTEE_AWAIT;
     }
     /* The cartel coordinates off the network: one stream per (request,
      * segment, step) from their shared secret, the same for every member. */
@@ -404,13 +419,15 @@ static bool committee_misbehave(node *self, const node_message *m, float *output
     for (size_t i = 0; i < n; i++) {
         output[i] = (float)(amplitude * util_prng_normal(&cartel));
     }
-    return true;
+    uint32_t target = serving->cartel_target_of != NULL ? serving->cartel_target_of[id]
+                                                        : NODE_CARTEL_NO_TARGET;
+    if (m->segment + 1u == serving->segment_count && target != NODE_CARTEL_NO_TARGET) {
+        node__cartel_target(target, output, n, amplitude);
+    }
+    return COMMITTEE_CHEATED;
 }
 
-/* Member: the header of a message about the hop 'm' it received, for
- * committee member index 'member': everything from the client's message,
- * nothing from the client's state. */
-static void member_header(node_message *out, const node_message *m, uint32_t member)
+void node__committee_member_header(node_message *out, const node_message *m, uint32_t member)
 {
     ASSERT(member < NODE_COMMITTEE_MAX); /* The member's own index (the hop's token was validated). */
     out->origin = m->origin;
@@ -457,7 +474,7 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
            self->config.store->reveal_pool.block_bytes);
     node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL, m->origin,
                                          m->rumor_id, at_ns);
-    member_header(out, m, member);
+    node__committee_member_header(out, m, member);
     out->payload = block + sizeof(uint32_t);
     out->payload_bytes = NODE_SALT_BYTES + size + serving->evidence_bytes;
     /* Members share their reveals with each other (Nesa's members see each
@@ -515,8 +532,10 @@ static void member_sign(const node *self, const node_message *m, node_message *c
 
 /* An equivocating member signs a second, different commitment for the same
  * hop -- the one it would show other peers -- while it keeps the first for
- * its reveal. Both reach the client (votes are relayed to it), where the
- * pair is proof of equivocation. */
+ * its reveal. By default both reach the client, where the pair is proof of
+ * equivocation; one that shows it to its peers (second_to: peers) sends it
+ * to the other members instead, and the client sees it only when they
+ * relay it (member_on_peer_commit). */
 static void member_equivocate(node *self, node_outbox *outbox, const node_message *commit,
                               uint64_t at_ns)
 {
@@ -529,14 +548,64 @@ static void member_equivocate(node *self, node_outbox *outbox, const node_messag
     uint8_t *other = store->payload + stride;
     memcpy(other, commit->payload, commit->payload_bytes);
     other[0] ^= 1u;
-    node_message *second = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
-                                            commit->dest, commit->rumor_id, at_ns);
-    *second = *commit;
-    second->payload = other;
+    node_message second = *commit;
+    second.payload = other;
     if (serving->commit_sig_bytes > 0) {
-        second->payload_bytes -= NODE_SIGNATURE_BYTES; /* the same member signs it too */
-        member_sign(self, commit, second); /* the commit carries the hop's header */
+        second.payload_bytes -= NODE_SIGNATURE_BYTES; /* the same member signs it too */
+        member_sign(self, commit, &second); /* the commit carries the hop's header */
     }
+    if (serving->equivocate_peers_of == NULL ||
+        serving->equivocate_peers_of[self->config.node_id] == 0) {
+        *node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, commit->dest,
+                          commit->rumor_id, at_ns) = second;
+        return;
+    }
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t count = serving->verifier->committee(serving->verifier->context, commit->rumor_id,
+                                                  commit->segment, commit->hops, members);
+    ASSERT(count <= serving->committee);
+    for (uint32_t j = 0; j < count; j++) {
+        if (j == commit->token || members[j] == self->config.node_id) {
+            continue;
+        }
+        node_message *shown = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
+                                               members[j], commit->rumor_id, at_ns);
+        *shown = second;
+        shown->dest = members[j];
+    }
+}
+
+/* A peer showed this member its commitment (an equivocator's second): an
+ * honest member relays it to the hop's client, marked as relayed, with
+ * the signer's index; the client checks the signature. */
+static int member_on_peer_commit(node *self, uint64_t now_ns, const node_message *m,
+                                 node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t id = self->config.node_id;
+    uint32_t member = node__committee_index(self, m->rumor_id, m->segment, m->hops);
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t count = serving->verifier->committee(serving->verifier->context, m->rumor_id,
+                                                  m->segment, m->hops, members);
+    ASSERT(count <= serving->committee);
+    if ((m->flags & NODE_MESSAGE_FLAG_RELAYED) != 0 || serving->commit_sig_bytes == 0 ||
+        member == UINT32_MAX || m->token >= count || m->token == member ||
+        members[m->token] != m->source || m->origin == id ||
+        !node__slot_client_is(self, m->rumor_id, m->segment,
+                              m->hops * serving->committee + member, m->origin)) {
+        return NODE_EMALFORMED; /* Not a peer's commitment for a hop of this member. */
+    }
+    ASSERT(m->payload_bytes <= serving->payload_capacity); /* validate.c: the vote's size. */
+    memcpy(store->payload, m->payload, m->payload_bytes);
+    node_message *relay = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
+                                           m->rumor_id, now_ns);
+    *relay = *m;
+    relay->source = id;
+    relay->dest = m->origin;
+    relay->flags = NODE_MESSAGE_FLAG_RELAYED;
+    relay->payload = store->payload;
+    return 0;
 }
 
 /* A lazy member does not compute: with commit-reveal it must commit now,
@@ -557,7 +626,7 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     }
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
                                             m->rumor_id, now_ns);
-    member_header(commit, m, m->token);
+    node__committee_member_header(commit, m, m->token);
     for (uint32_t i = 0; i < serving->vote_bytes; i++) {
         store->payload[i] = (uint8_t)util_prng_next(&self->prng);
     }
@@ -707,7 +776,10 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     ASSERT(n_floats <= serving->output_floats); /* The member's own output. */
     float *mine = store->decoded;
     memcpy(mine, output, n_floats * sizeof(float));
-    bool cheated = ran_wrong || committee_misbehave(self, m, mine, n_floats);
+    committee_act act = ran_wrong ? COMMITTEE_CHEATED
+                                  : committee_misbehave(self, m, slot, mine, n_floats, end_ns,
+                                                        outbox);
+    bool cheated = act == COMMITTEE_CHEATED;
     uint8_t *block = member_block(self, m, slot, true);
     ASSERT(block != NULL); /* Sized by the requests in flight. */
     uint32_t size = (uint32_t)(last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
@@ -727,20 +799,36 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     if (serving->evidence_bytes > 0) {
         member_evidence(self, m, output, n_floats, cheated, bytes, size, bytes + size);
     }
+    if (act == COMMITTEE_AWAIT) {
+        node__cartel_wait(self, m, slot, end_ns, outbox); /* Its honest output, kept. */
+        return;
+    }
+    node__committee_member_send(self, m, member, block, end_ns, outbox);
+}
+
+void node__committee_member_send(node *self, const node_message *m, uint32_t member,
+                                 uint8_t *block, uint64_t at_ns, node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    uint32_t size = 0;
+    memcpy(&size, block, sizeof(size));
+    ASSERT(size != UINT32_MAX); /* A computed output, not a lazy member's wait. */
+    uint8_t *salt = block + sizeof(uint32_t);
     if (!serving->commit_reveal) {
-        member_reveal(self, m, member, block, end_ns, outbox);
+        member_reveal(self, m, member, block, at_ns, outbox);
         return;
     }
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
-                                            m->rumor_id, end_ns);
-    member_header(commit, m, member);
-    member_vote(self, m, member, bytes, size, salt, store->payload);
+                                            m->rumor_id, at_ns);
+    node__committee_member_header(commit, m, member);
+    member_vote(self, m, member, salt + NODE_SALT_BYTES, size, salt, store->payload);
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
     member_sign(self, m, commit);
-    if (behaviour == NODE_BEHAVIOUR_EQUIVOCATE) {
-        member_equivocate(self, outbox, commit, end_ns);
+    if (store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_EQUIVOCATE) {
+        member_equivocate(self, outbox, commit, at_ns);
     }
 }
 
@@ -763,8 +851,11 @@ static int member_on_ask(node *self, uint64_t now_ns, const node_message *m, nod
         memcpy(&size, block, sizeof(size));
     }
     if (block == NULL || size == UINT32_MAX ||
-        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT) {
-        return 0; /* Nothing to reveal (never computed, silent, or a lazy one still waiting). */
+        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT ||
+        node__cartel_waiting(self, m->rumor_id, m->segment, m->hops * serving->committee + member)) {
+        /* Nothing to reveal (never computed, silent, a lazy one still
+         * waiting, or a cartel member that has not committed yet). */
+        return 0;
     }
     member_reveal(self, m, member, block, now_ns, outbox);
     return 0;
@@ -794,10 +885,16 @@ static uint32_t client_member_of(const node *self, const node_message *m)
         m->hops != state->round || m->step != r->generated) {
         return CLIENT_STALE;
     }
-    if (member >= state->member_count || state->members[member] != m->source) {
+    bool relayed = (m->flags & NODE_MESSAGE_FLAG_RELAYED) != 0;
+    if (member >= state->member_count || (!relayed && state->members[member] != m->source)) {
         return UINT32_MAX;
     }
-    return member;
+    for (uint32_t j = 0; relayed && j < state->member_count; j++) {
+        if (j != member && state->members[j] == m->source) {
+            return member; /* Relayed by another member of the committee. */
+        }
+    }
+    return relayed ? UINT32_MAX : member;
 }
 
 /* What the client has seen of the request's step, for the protocol;
@@ -903,7 +1000,7 @@ static void client_reveals_close(node *self, node_outbox *outbox, uint64_t reque
 
 /* Ledger evidence: the member's signature of its commitment checks out
  * (or there is none to check). */
-static bool client_commit_signed(const node *self, const node_message *m)
+static bool client_commit_signed(const node *self, const node_message *m, uint32_t signer)
 {
     const node_serving *serving = self->config.serving;
     if (serving->commit_sig_bytes == 0) {
@@ -913,7 +1010,7 @@ static bool client_commit_signed(const node *self, const node_message *m)
     uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
     size_t size = node_ledger_commit_statement(m->rumor_id, m->segment, m->step, m->hops,
                                                payload, serving->vote_bytes, statement);
-    return serving->verifier->evidence_verify(serving->verifier->context, m->source, statement,
+    return serving->verifier->evidence_verify(serving->verifier->context, signer, statement,
                                               size,
                                               payload + serving->vote_bytes + serving->claim_bytes);
 }
@@ -937,6 +1034,27 @@ static void client_keep_commit(const node *self, const node_committee_state *sta
     }
 }
 
+/* A commitment of member 'member' that another member relays: signed by
+ * the member (else refused), it never counts as its vote -- only, against
+ * the vote the member sent the client, as the second of an equivocating
+ * pair. One relayed before the member's own commitment is dropped. */
+static int client_on_relayed_commit(node *self, node_committee_state *state,
+                                    const node_message *m, uint32_t member)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    if (serving->commit_sig_bytes == 0 ||
+        !client_commit_signed(self, m, state->members[member])) {
+        return NODE_EMALFORMED;
+    }
+    if (((state->committed >> member) & 1u) &&
+        memcmp(committee_digest(store, state, member), m->payload, serving->vote_bytes) != 0) {
+        client_keep_commit(self, state, m, member, true);
+        state->equivocated |= UINT64_C(1) << member;
+    }
+    return 0;
+}
+
 static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox)
 {
@@ -954,6 +1072,9 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
         return 0;
     }
     ASSERT(member < state->member_count && state->block != 0); /* client_member_of checked. */
+    if ((m->flags & NODE_MESSAGE_FLAG_RELAYED) != 0) {
+        return client_on_relayed_commit(self, state, m, member);
+    }
     /* selection vrf: no vote counts before its proof of membership checks
      * out; a forged one is refused (and recorded by the driver), so the
      * member never commits and is judged as one that timed out. */
@@ -963,7 +1084,7 @@ static int client_on_commit(node *self, uint64_t now_ns, const node_message *m,
                                         (const uint8_t *)m->payload + serving->vote_bytes)) {
         return NODE_EMALFORMED;
     }
-    if (!client_commit_signed(self, m)) {
+    if (!client_commit_signed(self, m, m->source)) {
         return NODE_EMALFORMED;
     }
     if ((state->committed >> member) & 1u) {
@@ -1515,6 +1636,9 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     /* node__serve_message routes here only under verification, after validation. */
     ASSERT(self->config.serving->verifier != NULL);
     ASSERT(m->rumor_id < self->config.serving->request_capacity);
+    if (m->type == NODE_MESSAGE_CARTEL_AGREE) {
+        return node__cartel_message(self, now_ns, m, outbox); /* Between members only. */
+    }
     if (self->config.serving->suspect_after_ns > 0 && m->type != NODE_MESSAGE_INFER_REVEAL_ASK &&
         node__client_owns(self, m->rumor_id)) {
         client_unsuspect(self, m->source); /* Validated and authenticated: it is alive. */
@@ -1522,6 +1646,9 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     int rc = NODE_EMALFORMED;
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:
+        if (!node__client_owns(self, m->rumor_id)) {
+            return member_on_peer_commit(self, now_ns, m, outbox);
+        }
         rc = client_on_commit(self, now_ns, m, outbox);
         break;
     case NODE_MESSAGE_INFER_REVEAL_ASK:
@@ -1551,5 +1678,6 @@ void node__committee_release(const node *self, uint64_t request, uint32_t segmen
         util_pool_give(&store->reveal_pool, *entry - 1);
         *entry = 0;
     }
+    node__cartel_release(self, request, segment, slot);
     ASSERT(*entry == 0);
 }

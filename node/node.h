@@ -56,7 +56,10 @@ typedef enum node_message_type {
     NODE_MESSAGE_LEDGER_TX = 11,     /* client -> validator: a settlement transaction */
     NODE_MESSAGE_LEDGER_RECEIPT = 12, /* validator -> client: the transaction of (rumor_id,
                                       * segment, step, hops = round) committed */
-    NODE_MESSAGE_TYPE_COUNT = 13     /* one past the last type */
+    NODE_MESSAGE_CARTEL_AGREE = 13,  /* cartel leader -> colluding member of the committee of
+                                      * (rumor_id, segment, hops = round): the agreed wrong
+                                      * output of 'step' (payload: NODE_CARTEL_AGREE_BYTES) */
+    NODE_MESSAGE_TYPE_COUNT = 14     /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -84,6 +87,9 @@ typedef struct node_message {
 } node_message;
 
 #define NODE_MESSAGE_FLAG_ERROR 0x02 /* INFER_TOKEN: the request failed at a server */
+#define NODE_MESSAGE_FLAG_RELAYED 0x08 /* INFER_COMMIT: a member relays a commitment a
+                                        * peer showed it; the signer is member 'token',
+                                        * not the source */
 #define NODE_MESSAGE_FLAG_TWIN_SIDE 0x04 /* LEDGER_BFT between Twins: instance 1's (an
                                           * honest validator ignores it) */
 
@@ -163,8 +169,10 @@ typedef enum node_observation {
                                       * valid evidence (value = step | round << 32,
                                       * attempt = the penalties refused); the last of the
                                       * ledger's observations, LEDGER_COMMIT .. here */
-    NODE_OBS_SUSPECT                 /* a client suspected node 'value', silent for
+    NODE_OBS_SUSPECT,                /* a client suspected node 'value', silent for
                                       * suspect_after in a phase of 'rumor_id''s 'segment' */
+    NODE_OBS_CARTEL_MISSED           /* a colluding member had no agreement from its cartel's
+                                      * leader in time and answered honestly */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -543,6 +551,21 @@ typedef struct node_serving {
     uint64_t suspect_after_ns;
     const double *behaviour_scale_of;
     uint64_t behaviour_seed;         /* the cartel's shared secret */
+    /* A cartel that coordinates by messages (node/cartel.c; NULL without
+     * one): per node, 1 when, colluding, it agrees with the others of its
+     * committee by CARTEL_AGREE messages rather than the shared secret --
+     * the adversary knows its own members. A member waits up to
+     * cartel_wait_ns after its output for the leader's agreement. */
+    const uint8_t *cartel_messages_of;
+    uint64_t cartel_wait_ns;
+    /* Per node (NULL: none targets): the token a colluding node's
+     * last-segment output makes win, NODE_CARTEL_NO_TARGET for noise. */
+    const uint32_t *cartel_target_of;
+    /* Per node (NULL: none): 1 when, equivocating, it shows its second
+     * commitment to the other members of its committee instead of the
+     * client; honest members relay a peer's commitment to the client
+     * (NODE_MESSAGE_FLAG_RELAYED), where the signed pair is the proof. */
+    const uint8_t *equivocate_peers_of;
     /* Privacy: the sender of activations entering segment s clips and
      * noises them when bit s of privacy_mask is set (0 = off). */
     uint64_t privacy_mask;
@@ -569,6 +592,34 @@ typedef struct node_serving {
      * other twins' instance k). Only the Byzantine validators read it. */
     const uint8_t *ledger_twin_of;
 } node_serving;
+
+/* A cartel's agreement, as its leader sends it (CARTEL_AGREE's payload,
+ * little-endian): the seed of the agreed noise (u64), its amplitude (f64,
+ * finite, 0 .. NODE_CARTEL_AMPLITUDE_MAX) and the target token (u32; for
+ * the last segment, NODE_CARTEL_NO_TARGET = noise). Every member expands
+ * it to the same output (node/cartel.c). */
+#define NODE_CARTEL_AGREE_BYTES 20
+#define NODE_CARTEL_AMPLITUDE_MAX 1e30
+#define NODE_CARTEL_NO_TARGET UINT32_MAX
+
+typedef enum node_cartel_state {
+    NODE_CARTEL_NONE = 0,
+    NODE_CARTEL_HELD,                /* the agreement came before the member's output */
+    NODE_CARTEL_WAITING              /* the output came first: it waits for the agreement */
+} node_cartel_state;
+
+/* A colluding member's record of one slot (node_store.cartel_slots). */
+typedef struct node_cartel_slot {
+    uint8_t state;                   /* node_cartel_state */
+    uint32_t step;                   /* HELD: the step the agreement is for */
+    uint64_t seed;                   /* HELD: the agreement */
+    double amplitude;
+    uint32_t target;
+    uint64_t ready_ns;               /* WAITING: when its output was ready */
+    uint64_t deadline_ns;            /* WAITING: when it gives up and answers honestly */
+    node_message hop;                /* WAITING: the hop it answers (payload NULL) */
+    uint8_t sent[NODE_CARTEL_AGREE_BYTES]; /* leader: the payload of its CARTEL_AGREEs */
+} node_cartel_slot;
 
 /* What the nodes of a process own, laid out by id (structure of arrays):
  * every slice has one owner, the only node that writes it -- a node its
@@ -611,6 +662,7 @@ typedef struct node_store {
                                       * slot is taken); NULL without churn */
     util_pool pools[NODE_SEGMENTS_MAX]; /* KV caches per segment; block_bytes 0 = unused */
     util_pool reveal_pool;           /* member: its output, held until the reveal */
+    node_cartel_slot *cartel_slots;  /* colluding member by messages (NULL without) */
     /* Scratch for one call: activations, logits, an outgoing payload. */
     float *x;
     float *logits;

@@ -78,6 +78,8 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_SUSPECT 7u  /* suspect_after into a committee phase (low = phase seq) */
 #define NODE_SERVE_TIMER_BATCH 8u    /* batching: the server frees (low = queue sequence) */
 #define NODE_SERVE_TIMER_RESEND 9u   /* ledger: a client's pending transactions are due */
+#define NODE_SERVE_TIMER_CARTEL 10u  /* a colluding member stops waiting for its cartel's
+                                      * agreement (low = slot << 6 | segment) */
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);
@@ -130,6 +132,41 @@ void node__committee_timer(node *self, uint64_t now_ns, uint32_t kind, uint64_t 
                            uint32_t low16, node_outbox *outbox);
 void node__committee_release(const node *self, uint64_t request, uint32_t segment,
                              uint32_t slot);
+/* Member: the header of a message about the hop 'm' it received, for
+ * committee member index 'member': everything from the client's message,
+ * nothing from the client's state. */
+void node__committee_member_header(node_message *out, const node_message *m, uint32_t member);
+/* Member: commit to (or, without commit-reveal, reveal) the output kept in
+ * 'block' ([size][salt][bytes]) for hop 'm', as member 'member', at at_ns. */
+void node__committee_member_send(node *self, const node_message *m, uint32_t member,
+                                 uint8_t *block, uint64_t at_ns, node_outbox *outbox);
+
+/* ---- cartel.c ---- */
+/* Whether this node, colluding, agrees with its cartel by messages. */
+bool node__cartel_by_messages(const node *self);
+/* A colluding member's agreed output for hop 'm' in 'output' (n floats,
+ * its own honest output on entry): the leader draws it and tells the
+ * others (CARTEL_AGREE at end_ns); a member expands the agreement it
+ * holds. Returns false when it holds none yet: the caller keeps its
+ * honest output and calls node__cartel_wait. */
+bool node__cartel_output(node *self, const node_message *m, uint32_t slot, float *output,
+                         size_t n, double amplitude, uint64_t end_ns, node_outbox *outbox);
+/* The token a targeting cartel makes win: output[target] above every other
+ * logit by 'amplitude' (at least 1). Cannot fail. */
+void node__cartel_target(uint32_t target, float *output, size_t n, double amplitude);
+/* The member's honest output is in its block: wait for the agreement until
+ * end_ns + serving.cartel_wait_ns (a timer), then answer honestly. */
+void node__cartel_wait(node *self, const node_message *m, uint32_t slot, uint64_t end_ns,
+                       node_outbox *outbox);
+/* Whether the member of (request, segment, slot) still waits (it has not
+ * committed: it reveals nothing yet). */
+bool node__cartel_waiting(const node *self, uint64_t request, uint32_t segment, uint32_t slot);
+int node__cartel_message(node *self, uint64_t now_ns, const node_message *m,
+                         node_outbox *outbox);
+void node__cartel_timer(node *self, uint64_t now_ns, uint64_t request, uint32_t low,
+                        node_outbox *outbox);
+void node__cartel_release(const node *self, uint64_t request, uint32_t segment, uint32_t slot);
+
 /* Whether this node is the client of 'request' (its own table). */
 bool node__client_owns(const node *self, uint64_t request);
 /* Client: END to every member of the current round's committees. */

@@ -16,6 +16,7 @@
 
 #include "node/node_int.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 
 /* Flags a type may carry; any other bit is rejected. */
 static uint8_t validate_flags_allowed(uint8_t type)
@@ -27,6 +28,8 @@ static uint8_t validate_flags_allowed(uint8_t type)
         return NODE_MESSAGE_FLAG_ERROR;
     case NODE_MESSAGE_LEDGER_BFT:
         return NODE_MESSAGE_FLAG_TWIN_SIDE;
+    case NODE_MESSAGE_INFER_COMMIT:
+        return NODE_MESSAGE_FLAG_RELAYED;
     default:
         return 0;
     }
@@ -166,6 +169,28 @@ static int validate_vote(const node *self, const node_message *m)
     }
 }
 
+/* CARTEL_AGREE: only under verification, from another node, one step's
+ * rows, and an agreement whose amplitude is finite and bounded and whose
+ * target is a token (or none). What it says is the cartel's business: an
+ * honest member ignores it, a colluding one checks the sender is its
+ * leader (node/cartel.c). */
+static int validate_cartel(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->verifier == NULL || validate_rows(serving, m) != 0 ||
+        m->source == self->config.node_id || m->payload_bytes != NODE_CARTEL_AGREE_BYTES ||
+        m->payload == NULL) {
+        return NODE_EMALFORMED;
+    }
+    double amplitude = util_get_f64(m->payload + 8);
+    uint32_t target = util_get_u32(m->payload + 16);
+    if (!(amplitude >= 0.0 && amplitude <= NODE_CARTEL_AMPLITUDE_MAX) ||
+        (target != NODE_CARTEL_NO_TARGET && target >= serving->vocab)) {
+        return NODE_EMALFORMED;
+    }
+    return 0;
+}
+
 static int validate_infer(const node *self, const node_message *m)
 {
     if (self->config.serving == NULL || validate_infer_common(self, m) != 0) {
@@ -179,6 +204,8 @@ static int validate_infer(const node *self, const node_message *m)
         return validate_token(self, m);
     case NODE_MESSAGE_INFER_END:
         return validate_end(self, m);
+    case NODE_MESSAGE_CARTEL_AGREE:
+        return validate_cartel(self, m);
     default:
         return validate_vote(self, m);
     }

@@ -306,6 +306,17 @@ typedef enum scn_partition_shape {
     SCN_PARTITION_ISOLATE         /* each selected node alone */
 } scn_partition_shape;
 
+/* collude: how the members of a committee agree on the one wrong output.
+ * STREAM draws it from the cartel's shared secret, off the network and
+ * free; MESSAGES has the cartel's leader in the committee send it to the
+ * others as CARTEL_AGREE messages (node/committee.c). */
+typedef enum scn_cartel_coordination {
+    SCN_CARTEL_STREAM = 0,
+    SCN_CARTEL_MESSAGES
+} scn_cartel_coordination;
+
+#define SCN_TARGET_NONE UINT32_MAX    /* collude without target_token: noise */
+
 typedef struct scn_fault {
     scn_fault_kind kind;
     uint64_t at_ns;
@@ -319,6 +330,11 @@ typedef struct scn_fault {
                                    * 2 layer (one corrupted layer) */
     double gain;                  /* > 0: a rational adversary, cheating only when
                                    * (1 - P(caught)) x gain > P(caught) x its loss */
+    scn_cartel_coordination coordination; /* collude: how the cartel agrees on its output */
+    uint32_t target_token;        /* collude: the token its last-segment output makes win
+                                   * (SCN_TARGET_NONE = noise) */
+    bool second_to_peers;         /* equivocate: the second commitment goes to the other
+                                   * members (who relay it to the client), not the client */
     scn_partition_shape shape;
     uint32_t group_count;
     scn_selector groups[SCN_GROUPS_MAX];
@@ -756,6 +772,14 @@ typedef enum scn_metric_runs {
       "penalties refused for want of valid evidence (once per decision)")                     \
     X(LEDGER_RESENDS, "ledger_resends", "count", VERIFICATION, true,                           \
       "settlement transactions a client sent again, not seen committed in time")              \
+    X(CARTEL_MESSAGES, "cartel_messages", "count", VERIFICATION, true,                         \
+      "agreements a cartel's leaders sent its members (NaN without coordination: messages)")   \
+    X(CARTEL_BYTES, "cartel_bytes", "B", VERIFICATION, true,                                   \
+      "wire bytes of those agreements (NaN without coordination: messages)")                   \
+    X(CARTEL_AGREEMENTS_MISSED, "cartel_agreements_missed", "count", VERIFICATION, true,       \
+      "hops a colluding member answered honestly, its agreement not in time")                  \
+    X(TARGETED_TOKENS_ACCEPTED, "targeted_tokens_accepted", "count", VERIFICATION, true,       \
+      "accepted tokens equal to a cartel's target where the reference differs")                \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")                   \
     X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \

@@ -531,6 +531,80 @@ static int fault_byzantine(scn_check *check, const scn_node *entry, const char *
     return 0;
 }
 
+/* collude only: 'coordination' (stream | messages; messages under the
+ * committee protocol, whose members commit to outputs the leader can
+ * describe) and 'target_token' (a token of the model's vocabulary). */
+static int fault_cartel(scn_check *check, const scn_node *entry, const char *path,
+                        scn_fault *f)
+{
+    static const char *const coordinations[] = {"stream", "messages", NULL};
+    const char *name = scn_fault_kinds[f->kind].name;
+    bool cartel = f->kind == SCN_FAULT_COLLUDE;
+    int rc = 0;
+    if ((rc = fault_presence(check, entry, path, "coordination", cartel, true, name)) != 0 ||
+        (rc = fault_presence(check, entry, path, "target_token", cartel, true, name)) != 0) {
+        return rc;
+    }
+    char field[64];
+    int value = (int)SCN_CARTEL_STREAM;
+    const scn_node *coordination = scn__map_get(entry, "coordination");
+    snprintf(field, sizeof(field), "%s.coordination", path);
+    if ((rc = scn__get_enum(check, coordination, field, coordinations, &value)) != 0) {
+        return rc;
+    }
+    f->coordination = (scn_cartel_coordination)value;
+    if (f->coordination == SCN_CARTEL_MESSAGES &&
+        check->scenario->verification.protocol != CONS_PROTOCOL_COMMITTEE) {
+        return scn__fail(check->error, SCN_ESCHEMA, coordination,
+                         "%s: messages needs verification.protocol: committee", field);
+    }
+    const scn_node *target = scn__map_get(entry, "target_token");
+    if (target == NULL) {
+        return 0;
+    }
+    uint32_t vocab = check->scenario->model.vocab;
+    uint64_t token = 0;
+    snprintf(field, sizeof(field), "%s.target_token", path);
+    if (vocab == 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, target, "%s needs a model", field);
+    }
+    if ((rc = scn__get_uint(check, target, field, 0, vocab - 1u, &token)) != 0) {
+        return rc;
+    }
+    f->target_token = (uint32_t)token;
+    return 0;
+}
+
+/* equivocate only: 'second_to' (client | peers); peers needs signed
+ * commitments (ledger evidence), or the relayed copy would prove nothing. */
+static int fault_second_to(scn_check *check, const scn_node *entry, const char *path,
+                           scn_fault *f)
+{
+    static const char *const receivers[] = {"client", "peers", NULL};
+    const char *name = scn_fault_kinds[f->kind].name;
+    bool equivocate = f->kind == SCN_FAULT_EQUIVOCATE;
+    int rc = fault_presence(check, entry, path, "second_to", equivocate, true, name);
+    const scn_node *second_to = scn__map_get(entry, "second_to");
+    if (rc != 0 || second_to == NULL) {
+        return rc;
+    }
+    char field[64];
+    int value = 0;
+    snprintf(field, sizeof(field), "%s.second_to", path);
+    if ((rc = scn__get_enum(check, second_to, field, receivers, &value)) != 0) {
+        return rc;
+    }
+    f->second_to_peers = value == 1;
+    const scn_ledger *ledger = &check->scenario->ledger;
+    if (f->second_to_peers && !(ledger->settlement_ledger && ledger->evidence)) {
+        return scn__fail(check->error, SCN_ESCHEMA, second_to,
+                         "%s: peers needs ledger settlement with evidence (a relayed "
+                         "commitment proves nothing unsigned)",
+                         field);
+    }
+    return 0;
+}
+
 static int fault_check(scn_check *check, const scn_node *entry, size_t index)
 {
     char path[32];
@@ -545,8 +619,11 @@ static int fault_check(scn_check *check, const scn_node *entry, size_t index)
     f->nodes.region_index = -1;
     f->line = entry->line;
     f->scale = 1.0;
+    f->target_token = SCN_TARGET_NONE;
     if ((rc = fault_kind(check, entry, path, &f->kind)) != 0 ||
-        (rc = fault_times(check, entry, path, f)) != 0) {
+        (rc = fault_times(check, entry, path, f)) != 0 ||
+        (rc = fault_cartel(check, entry, path, f)) != 0 ||
+        (rc = fault_second_to(check, entry, path, f)) != 0) {
         return rc;
     }
     if (f->kind == SCN_FAULT_PARTITION) {

@@ -486,6 +486,16 @@ static void params_fault(params_list *list, const scn_scenario *s, uint32_t i)
     if (f->gain > 0) {
         params_add(list, params_number(f->gain, v, sizeof(v)), "faults.%u.gain", i);
     }
+    if (f->kind == SCN_FAULT_COLLUDE && f->coordination == SCN_CARTEL_MESSAGES) {
+        params_add(list, "messages", "faults.%u.coordination", i);
+    }
+    if (f->kind == SCN_FAULT_COLLUDE && f->target_token != SCN_TARGET_NONE) {
+        params_add(list, params_uint(f->target_token, v, sizeof(v)), "faults.%u.target_token",
+                   i);
+    }
+    if (f->kind == SCN_FAULT_EQUIVOCATE && f->second_to_peers) {
+        params_add(list, "peers", "faults.%u.second_to", i);
+    }
     if ((takes & SCN_FAULT_TAKES_BUDGET) && f->budget != 0) {
         params_add(list, params_uint(f->budget, v, sizeof(v)), "faults.%u.budget", i);
     }

@@ -314,6 +314,28 @@ START_TEST(test_ledger_evidence_applied)
 }
 END_TEST
 
+/* Equivocators that show their second commitment only to their peers: the
+ * client never gets it from them, yet the pair reaches it (the honest
+ * members relay it, signed), and the validators apply the penalties with
+ * the pair as evidence -- as many as when the client gets both directly. */
+START_TEST(test_ledger_equivocation_shown_to_peers)
+{
+    const char *commits = "SELECT sent FROM messages WHERE type = 'infer_commit'";
+    ck_assert_int_eq(ledger_run("equivocation_peers.yaml", "ep.db", ""), 0);
+    ck_assert(ledger_metric("ep.db", 1, "evidence_verified") > 0);
+    ck_assert(ledger_metric("ep.db", 1, "evidence_rejected") == 0);
+    ck_assert(ledger_metric("ep.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_metric("ep.db", 1, "honest_penalised") == 0);
+    ck_assert_int_eq(ledger_run("equivocation_peers.yaml", "ec.db",
+                                "--set faults.0.second_to=client"),
+                     0);
+    /* Shown to k - 1 peers and relayed by each: more commitments travel. */
+    ck_assert(ledger_number("ep.db", commits) > ledger_number("ec.db", commits));
+    ck_assert(ledger_metric("ep.db", 1, "evidence_verified") >=
+              ledger_metric("ec.db", 1, "evidence_verified") / 2);
+}
+END_TEST
+
 /* A transaction the partition dropped is sent again: with resends every
  * request of ledger_partition_heal.yaml settles; without, some never do. */
 START_TEST(test_ledger_resend_settles_dropped)
@@ -427,6 +449,13 @@ START_TEST(test_ledger_scenario_errors)
         {{"verification.protocol=none"}, 1, "needs a protocol other than none"},
         {{"ledger.auth=rsa"}, 1, "ledger.auth"},
         {{"ledger.block_txs=65"}, 1, "ledger.block_txs"},
+        {{"faults=[{kind: equivocate, at: 0s, nodes: {ids: [1]}, second_to: peers}]",
+          "ledger.evidence=false"},
+         2, "peers needs ledger settlement with evidence"},
+        {{"faults=[{kind: equivocate, at: 0s, nodes: {ids: [1]}, second_to: nobody}]"}, 1,
+         "second_to"},
+        {{"faults=[{kind: silent, at: 0s, nodes: {ids: [1]}, second_to: peers}]"}, 1,
+         "key 'second_to' is not allowed for a silent fault"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         scn_scenario *scenario = NULL;
@@ -443,6 +472,11 @@ START_TEST(test_ledger_scenario_errors)
     ck_assert_uint_eq(scenario->ledger.validators, 4);
     ck_assert_uint_eq(scenario->ledger.submit_to, 2);
     ck_assert(scenario->ledger.settlement_ledger && scenario->ledger.auth_mac);
+    scn_destroy(scenario);
+    const char *const peers[] = {
+        "faults=[{kind: equivocate, at: 0s, nodes: {ids: [1]}, second_to: peers}]"};
+    ck_assert_int_eq(scn_load_string("l.yaml", ledger_yaml, peers, 1, &scenario, &error), 0);
+    ck_assert(scenario->faults[0].second_to_peers);
     scn_destroy(scenario);
 }
 END_TEST
@@ -634,6 +668,7 @@ Suite *test_ledger_suite(void)
     tcase_add_test(runs, test_ledger_framing_caught_only_on_ledger);
     tcase_add_test(runs, test_ledger_framing_validator_refuses_own);
     tcase_add_test(runs, test_ledger_evidence_applied);
+    tcase_add_test(runs, test_ledger_equivocation_shown_to_peers);
     tcase_add_test(runs, test_ledger_resend_settles_dropped);
     tcase_set_timeout(runs, 120);
     suite_add_tcase(suite, runs);

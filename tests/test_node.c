@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "node/node.h"
+#include "node/node_int.h"
 #include "tests/suites.h"
 #include "util/alloc.h"
 #include "util/assert.h"
@@ -912,6 +913,33 @@ START_TEST(test_node_route_latency_spreads_over_choices)
 }
 END_TEST
 
+/* A targeting cartel's logits: the target wins whatever the noise -- of
+ * any amplitude, even one a float cannot add to the largest logit -- and
+ * nothing else moves. */
+START_TEST(test_node_cartel_target_wins)
+{
+    static const double amplitudes[] = {0.0, 1e-30, 0.5, 3.0, 1e8, 1e30};
+    util_prng prng;
+    util_prng_init(&prng, 11);
+    float logits[64];
+    for (size_t a = 0; a < sizeof(amplitudes) / sizeof(amplitudes[0]); a++) {
+        for (uint32_t target = 0; target < 64; target += 7) {
+            for (uint32_t i = 0; i < 64; i++) {
+                logits[i] = (float)(amplitudes[a] * util_prng_normal(&prng));
+            }
+            logits[(target + 1) % 64] = 3e38f; /* the largest float short of infinity */
+            float before = logits[(target + 5) % 64];
+            node__cartel_target(target, logits, 64, amplitudes[a]);
+            ck_assert_uint_eq(infer_argmax(logits, 64), target);
+            ck_assert(logits[(target + 5) % 64] == before);
+        }
+    }
+    float one[1] = {-2.0f};
+    node__cartel_target(0, one, 1, 1.0);
+    ck_assert(one[0] == -2.0f);
+}
+END_TEST
+
 Suite *test_node_suite(void)
 {
     Suite *suite = suite_create("node");
@@ -923,6 +951,7 @@ Suite *test_node_suite(void)
     tcase_add_test(codec, test_node_codec_decode_rejects_bad_headers);
     tcase_add_test(codec, test_node_codec_fuzz_random_bytes);
     tcase_add_test(codec, test_node_names_known_and_unknown);
+    tcase_add_test(codec, test_node_cartel_target_wins);
     suite_add_tcase(suite, codec);
 
     TCase *gossip = tcase_create("gossip");

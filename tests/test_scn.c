@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 89);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 90);
+    ck_assert_uint_eq(count, 93);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 94);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1799,6 +1799,14 @@ static const test_scn_bad_case test_scn_bad[] = {
      "verification.suspect_after must be shorter than commit_timeout and reveal_timeout"},
     {"tests/bad/118_suspect_after_without_protocol.yaml", SCN_ESCHEMA, 6, 3,
      "verification.suspect_after needs a protocol other than none"},
+    {"tests/bad/119_coordination_not_collude.yaml", SCN_ESCHEMA, 7, 53,
+     "faults.0: key 'coordination' is not allowed for a wrong_output fault"},
+    {"tests/bad/120_coordination_messages_not_committee.yaml", SCN_ESCHEMA, 7, 62,
+     "faults.0.coordination: messages needs verification.protocol: committee"},
+    {"tests/bad/121_coordination_unknown.yaml", SCN_ESCHEMA, 7, 62,
+     "unknown faults.0.coordination 'radio' (expected one of: stream, messages)"},
+    {"tests/bad/122_target_token_past_vocab.yaml", SCN_ESCHEMA, 7, 62,
+     "faults.0.target_token must be between 0 and 63, got 64"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,

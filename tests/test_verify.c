@@ -5,12 +5,14 @@
  * economics (balances conserve money) and the rational adversary; a toy
  * protocol registered by the test itself, and the node's invariant check
  * stopping a run whose protocol invariant breaks; failure detection
- * (suspect_after) against crashed and slow members. Each
+ * (suspect_after) against crashed and slow members; a cartel that agrees
+ * by messages, its targeted token, and a partition that splits it. Each
  * safety property is also broken on purpose, and the checker must fire. */
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scenarios/scn.h"
@@ -785,6 +787,94 @@ START_TEST(test_verify_detection_off_by_default)
 }
 END_TEST
 
+/* ---- a cartel by messages (node/cartel.c) ---- */
+
+/* Under ASan (make sanitize) a third of the requests: the checks need the
+ * code paths, and the comparisons below hold at 20 requests too. */
+static world_result *cartel_run(const char *path, const char *override)
+{
+    const char *overrides[2];
+    size_t count = 0;
+    if (override != NULL) {
+        overrides[count++] = override;
+    }
+    if (getenv("INFERSIM_SANITIZE") != NULL) {
+        overrides[count++] = "workload.requests=20";
+    }
+    return test_sim_run_file(path, overrides, count, 1);
+}
+
+/* The cartel at quorum agrees by messages: every agreement is a real
+ * cartel_agree message of 92 bytes, none is missed without faults, and the
+ * attack succeeds with the target token accepted where the reference
+ * chose another. */
+START_TEST(test_verify_cartel_messages_attack)
+{
+    world_result *result = cartel_run("scenarios/cartel_messages.yaml", NULL);
+    const world_type_stats *agree = &result->types[NODE_MESSAGE_CARTEL_AGREE];
+    ck_assert_uint_gt(result->cartel_messages, 0);
+    ck_assert_uint_eq(agree->sent, result->cartel_messages);
+    ck_assert_uint_eq(result->cartel_bytes,
+                      result->cartel_messages *
+                          (NODE_HEADER_BYTES + NODE_CARTEL_AGREE_BYTES + NODE_TAG_BYTES));
+    ck_assert_uint_eq(agree->bytes_sent, result->cartel_bytes);
+    ck_assert_uint_eq(agree->rejected, 0);
+    ck_assert_uint_eq(result->cartel_missed, 0);
+    ck_assert_uint_gt(result->accepted_wrong, result->requests_completed / 2);
+    ck_assert_uint_gt(result->targeted_tokens_accepted, 0);
+    ck_assert_double_eq(verify_metric(result, "cartel_messages"), (double)result->cartel_messages);
+    world_result_destroy(result);
+}
+END_TEST
+
+/* A partition that splits the cartel: agreements are dropped, members
+ * answer honestly, and fewer wrong outputs are accepted -- while the same
+ * partition leaves a cartel that agrees off the network (stream) its lies. */
+START_TEST(test_verify_cartel_partition_weakens)
+{
+    world_result *whole = cartel_run("scenarios/cartel_messages.yaml", NULL);
+    world_result *split = cartel_run("scenarios/cartel_messages_partitioned.yaml", NULL);
+    world_result *free_split =
+        cartel_run("scenarios/cartel_messages_partitioned.yaml", "faults.0.coordination=stream");
+    ck_assert_uint_gt(split->cartel_missed, 0);
+    ck_assert_uint_gt(split->types[NODE_MESSAGE_CARTEL_AGREE].dropped[WORLD_DROP_PARTITION], 0);
+    ck_assert_uint_lt(split->accepted_wrong, whole->accepted_wrong / 2);
+    ck_assert_uint_lt(split->targeted_tokens_accepted, whole->targeted_tokens_accepted);
+    double split_ratio = verify_metric(split, "accepted_wrong_ratio");
+    double free_ratio = verify_metric(free_split, "accepted_wrong_ratio");
+    ck_assert_msg(split_ratio < free_ratio, "messages %.3f, stream %.3f", split_ratio,
+                  free_ratio);
+    ck_assert(isnan(verify_metric(free_split, "cartel_messages")));
+    world_result_destroy(whole);
+    world_result_destroy(split);
+    world_result_destroy(free_split);
+}
+END_TEST
+
+/* The default is today's cartel: coordination stream spelled out runs the
+ * same trace, sends no cartel message and writes no cartel metric; a
+ * target works off the network too. */
+START_TEST(test_verify_cartel_stream_default)
+{
+    world_result *plain = cartel_run("scenarios/cartel_at_quorum.yaml", NULL);
+    world_result *spelled =
+        cartel_run("scenarios/cartel_at_quorum.yaml", "faults.0.coordination=stream");
+    world_result *targeted = cartel_run("scenarios/cartel_at_quorum.yaml",
+                                        "faults.0.target_token=7");
+    ck_assert_uint_eq(plain->trace_hash, spelled->trace_hash);
+    ck_assert_uint_eq(plain->accepted_wrong, spelled->accepted_wrong);
+    ck_assert_uint_eq(plain->types[NODE_MESSAGE_CARTEL_AGREE].sent, 0);
+    ck_assert(isnan(verify_metric(plain, "cartel_messages")));
+    ck_assert(isnan(verify_metric(plain, "targeted_tokens_accepted")));
+    ck_assert_uint_eq(targeted->types[NODE_MESSAGE_CARTEL_AGREE].sent, 0);
+    ck_assert_uint_gt(targeted->targeted_tokens_accepted, 0);
+    ck_assert_uint_gt(targeted->accepted_wrong, 0);
+    world_result_destroy(plain);
+    world_result_destroy(spelled);
+    world_result_destroy(targeted);
+}
+END_TEST
+
 Suite *test_verify_suite(void)
 {
     Suite *suite = suite_create("verify");
@@ -822,5 +912,11 @@ Suite *test_verify_suite(void)
     tcase_add_test(detect, test_verify_detection_slow_honest_not_penalised);
     tcase_add_test(detect, test_verify_detection_off_by_default);
     suite_add_tcase(suite, detect);
+    TCase *cartel = tcase_create("cartel");
+    tcase_set_timeout(cartel, 300);
+    tcase_add_test(cartel, test_verify_cartel_messages_attack);
+    tcase_add_test(cartel, test_verify_cartel_partition_weakens);
+    tcase_add_test(cartel, test_verify_cartel_stream_default);
+    suite_add_tcase(suite, cartel);
     return suite;
 }

@@ -14,6 +14,7 @@
 #include "sim/sim.h"
 #include "tests/suites.h"
 #include "util/alloc.h"
+#include "util/bytes.h"
 #include "util/hash.h"
 #include "util/prng.h"
 #include "world/world.h"
@@ -325,6 +326,11 @@ static const char *const hostile_protocols[] = {
     "verification: {protocol: optimistic, verifiers: 2}\n",
     "verification: {protocol: tee}\n",
     "verification: {protocol: zk}\n",
+    /* A cartel by messages: its leaders' cartel_agree messages get the same
+     * treatment, and their agreements broken (hostile_cartel). */
+    "verification: {protocol: committee, committee: 3, quorum: 2}\n"
+    "faults: [{kind: collude, at: 0s, nodes: {range: 0-6}, coordination: messages,"
+    " target_token: 5}]\n",
 };
 
 /* hosted_yaml's network under each protocol: one TEE-capable class. */
@@ -350,6 +356,7 @@ typedef struct hostile_run {
     hosted_world w;
     const node_serving *serving;
     uint64_t rejected;               /* copies rejected as expected */
+    uint64_t cartel_seen;            /* cartel_agree messages broken (hostile_cartel) */
     uint8_t scratch[1 << 16];        /* payload of a mutated copy, one byte longer */
 } hostile_run;
 
@@ -375,6 +382,35 @@ static void hostile_expect_rejected(hostile_run *run, const node_message *copy, 
                   node_message_type_name(copy->type));
     ck_assert_uint_eq(effects, 0);
     run->rejected += 1;
+}
+
+/* A cartel's agreement with an amplitude that is not a finite bounded
+ * number, or a target past the vocabulary, from its own member, or
+ * carried by nothing: each is rejected before a colluding member reads it. */
+static void hostile_cartel(hostile_run *run, const node_message *m)
+{
+    static const double amplitudes[] = {NAN, INFINITY, -1.0, 1e31};
+    ck_assert_uint_eq(m->payload_bytes, NODE_CARTEL_AGREE_BYTES);
+    node_message c = *m;
+    c.payload = run->scratch;
+    for (size_t i = 0; i < sizeof(amplitudes) / sizeof(amplitudes[0]); i++) {
+        memcpy(run->scratch, m->payload, NODE_CARTEL_AGREE_BYTES);
+        util_put_f64(run->scratch + 8, amplitudes[i]);
+        hostile_expect_rejected(run, &c, m->dest, "a cartel amplitude out of range");
+    }
+    memcpy(run->scratch, m->payload, NODE_CARTEL_AGREE_BYTES);
+    util_put_u32(run->scratch + 16, run->serving->vocab);
+    hostile_expect_rejected(run, &c, m->dest, "a cartel target past the vocabulary");
+    c = *m;
+    c.source = m->dest;
+    hostile_expect_rejected(run, &c, m->dest, "a cartel agreement from the member itself");
+    c = *m;
+    c.payload = NULL;
+    hostile_expect_rejected(run, &c, m->dest, "a cartel agreement without its bytes");
+    c = *m;
+    c.payload_bytes = NODE_CARTEL_AGREE_BYTES - 1u;
+    hostile_expect_rejected(run, &c, m->dest, "a short cartel agreement");
+    run->cartel_seen += 1;
 }
 
 /* One copy of 'm' per field set out of range. */
@@ -410,12 +446,19 @@ static void hostile_mutations(hostile_run *run, const node_message *m)
         HOSTILE_FIELD(position, s->seq_len);
         HOSTILE_FIELD(position, UINT32_MAX);
     }
+    if (m->type == NODE_MESSAGE_INFER_COMMIT) {
+        /* A commitment "relayed" by its own signer, or to a member. */
+        HOSTILE_FIELD(flags, NODE_MESSAGE_FLAG_RELAYED);
+    }
     if (infer && s->verifier != NULL) {
         HOSTILE_FIELD(hops, s->retries + 1u);
         HOSTILE_FIELD(token, s->committee);
         HOSTILE_FIELD(token, UINT32_MAX);
     }
 #undef HOSTILE_FIELD
+    if (m->type == NODE_MESSAGE_CARTEL_AGREE) {
+        hostile_cartel(run, m);
+    }
     if (m->payload_bytes + 1u <= sizeof(run->scratch)) {
         c = *m;
         if (m->payload_bytes > 0) {
@@ -489,6 +532,11 @@ START_TEST(test_world_hostile_messages_rejected)
         ck_assert_int_eq(world_host_create(scenario, 4, NULL, &run->w.hosts[h]), 0);
     }
     run->serving = world_host_serving(run->w.hosts[0]);
+    for (uint32_t f = 0; f < scenario->fault_count; f++) {
+        for (int h = 0; h < 2; h++) {
+            ck_assert_int_eq(world_host_behaviour(run->w.hosts[h], f, false), 0);
+        }
+    }
     uint32_t n = scenario->nodes.count;
     node_event start = {.kind = NODE_EVENT_START};
     for (uint32_t node_id = 0; node_id < n; node_id++) {
@@ -530,6 +578,9 @@ START_TEST(test_world_hostile_messages_rejected)
     }
     ck_assert_uint_eq(counted, run->rejected);
     ck_assert_uint_gt(run->rejected, 100);
+    if (strstr(hostile_protocols[_i], "coordination: messages") != NULL) {
+        ck_assert_uint_gt(run->cartel_seen, 0); /* The cartel did talk. */
+    }
     hostile_random(run, templates, template_count, n, 17 + (uint64_t)_i);
     hosted_free(&run->w);
     free(run);

@@ -6,6 +6,7 @@
 #define UTIL_BYTES_H
 
 #include <stdint.h>
+#include <string.h>
 
 static inline void util_put_u16(uint8_t *out, uint16_t value)
 {
@@ -41,6 +42,23 @@ static inline uint32_t util_get_u32(const uint8_t *in)
 static inline uint64_t util_get_u64(const uint8_t *in)
 {
     return (uint64_t)util_get_u32(in) | ((uint64_t)util_get_u32(in + 4) << 32);
+}
+
+/* A double as its IEEE-754 bits, little-endian (any bits read back: the
+ * reader checks the value, which may be a NaN). */
+static inline void util_put_f64(uint8_t *out, double value)
+{
+    uint64_t bits = 0;
+    memcpy(&bits, &value, sizeof(bits));
+    util_put_u64(out, bits);
+}
+
+static inline double util_get_f64(const uint8_t *in)
+{
+    uint64_t bits = util_get_u64(in);
+    double value = 0.0;
+    memcpy(&value, &bits, sizeof(value));
+    return value;
 }
 
 #endif

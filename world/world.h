@@ -345,6 +345,14 @@ typedef struct world_result {
     double slashed_burnt;
     uint64_t cheats_declined;        /* a rational adversary's hops it chose to run honestly */
     uint64_t cheats_taken;
+    /* A cartel by messages (node/cartel.c): cartel_on when a collude fault
+     * coordinates by messages, targeting when one names a target_token. */
+    bool cartel_on;
+    bool targeting;
+    uint64_t cartel_messages;        /* CARTEL_AGREE sent */
+    uint64_t cartel_bytes;           /* their wire bytes */
+    uint64_t cartel_missed;          /* NODE_OBS_CARTEL_MISSED */
+    uint64_t targeted_tokens_accepted;
     /* Draws against their closed form (world_verify.c): committees and
      * samples drawn, those a quorum of Byzantine members held, and the sum
      * over draws of the closed form's capture probability. */

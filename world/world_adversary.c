@@ -96,6 +96,27 @@ static node_behaviour adversary_behaviour(const scn_fault *fault)
     return behaviour;
 }
 
+/* A collude fault's node learns how its cartel agrees and what it targets,
+ * an equivocate fault's whom it shows its second commitment (and each
+ * forgets it when the fault ends). */
+static void adversary_roles(world_state *world, const scn_fault *fault, uint32_t node_id,
+                            bool ending)
+{
+    if (fault->kind == SCN_FAULT_EQUIVOCATE && world->equivocate_peers_of != NULL) {
+        world->equivocate_peers_of[node_id] = !ending && fault->second_to_peers;
+    }
+    if (fault->kind != SCN_FAULT_COLLUDE) {
+        return;
+    }
+    if (world->cartel_messages_of != NULL) {
+        world->cartel_messages_of[node_id] =
+            !ending && fault->coordination == SCN_CARTEL_MESSAGES;
+    }
+    if (world->cartel_target_of != NULL) {
+        world->cartel_target_of[node_id] = ending ? NODE_CARTEL_NO_TARGET : fault->target_token;
+    }
+}
+
 void world_adversary_fault(world_state *world, const scn_fault *fault, const uint8_t *selected,
                            bool ending)
 {
@@ -113,6 +134,7 @@ void world_adversary_fault(world_state *world, const scn_fault *fault, const uin
             continue;
         }
         world->behaviour_now[i] = ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour;
+        adversary_roles(world, fault, i, ending);
         world->behaviour_scale[i] = fault->scale;
         world->gain_of[i] = ending ? 0.0 : fault->gain;
         if (!ending && fault->kind == SCN_FAULT_SYBIL) {
@@ -123,4 +145,82 @@ void world_adversary_fault(world_state *world, const scn_fault *fault, const uin
             world->result->behaviour_of[i] = (uint8_t)behaviour;
         }
     }
+}
+
+bool world__adversary_targets(const world_state *world, uint32_t token)
+{
+    const scn_scenario *scenario = world->scenario;
+    for (uint32_t f = 0; f < scenario->fault_count; f++) {
+        const scn_fault *fault = &scenario->faults[f];
+        if (fault->kind == SCN_FAULT_COLLUDE && fault->target_token == token) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int world__adversary_build(world_state *world)
+{
+    const scn_scenario *scenario = world->scenario;
+    world_result *result = world->result;
+    node_serving *serving = &world->serving;
+    for (uint32_t f = 0; f < scenario->fault_count; f++) {
+        const scn_fault *fault = &scenario->faults[f];
+        result->cartel_on |= fault->kind == SCN_FAULT_COLLUDE &&
+                             fault->coordination == SCN_CARTEL_MESSAGES;
+        result->targeting |= fault->kind == SCN_FAULT_COLLUDE &&
+                             fault->target_token != SCN_TARGET_NONE;
+    }
+    uint32_t n = world->node_count;
+    bool peers = false;
+    for (uint32_t f = 0; f < scenario->fault_count; f++) {
+        peers |= scenario->faults[f].kind == SCN_FAULT_EQUIVOCATE &&
+                 scenario->faults[f].second_to_peers;
+    }
+    if (peers) {
+        world->equivocate_peers_of = util_calloc(n, 1);
+        if (world->equivocate_peers_of == NULL) {
+            return WORLD_ENOMEM;
+        }
+        serving->equivocate_peers_of = world->equivocate_peers_of;
+    }
+    if (result->targeting) {
+        world->cartel_target_of = util_calloc(n, sizeof(uint32_t));
+        if (world->cartel_target_of == NULL) {
+            return WORLD_ENOMEM;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            world->cartel_target_of[i] = NODE_CARTEL_NO_TARGET;
+        }
+        serving->cartel_target_of = world->cartel_target_of;
+    }
+    if (!result->cartel_on) {
+        return 0;
+    }
+    size_t slots = (size_t)result->request_count * scenario->model.segment_count *
+                   serving->committee * (scenario->verification.retries + 1);
+    world->cartel_messages_of = util_calloc(n, 1);
+    world->cartel_slots = util_calloc(slots, sizeof(node_cartel_slot));
+    if (world->cartel_messages_of == NULL || world->cartel_slots == NULL) {
+        return WORLD_ENOMEM;
+    }
+    serving->cartel_messages_of = world->cartel_messages_of;
+    world->store.cartel_slots = world->cartel_slots;
+    /* A member waits half its commit (or reveal) phase for the agreement,
+     * so that its honest fallback still reaches the client in time. */
+    serving->cartel_wait_ns = (serving->commit_reveal ? serving->commit_timeout_ns
+                                                      : serving->reveal_timeout_ns) / 2;
+    return 0;
+}
+
+void world__adversary_destroy(world_state *world)
+{
+    util_free(world->cartel_messages_of);
+    util_free(world->cartel_target_of);
+    util_free(world->cartel_slots);
+    util_free(world->equivocate_peers_of);
+    world->equivocate_peers_of = NULL;
+    world->cartel_messages_of = NULL;
+    world->cartel_target_of = NULL;
+    world->cartel_slots = NULL;
 }

@@ -145,6 +145,12 @@ static double check_metric_value(const world_result *result, scn_metric metric)
         return metric == SCN_METRIC_BALANCE_HONEST_MEAN ? honest : byzantine;
     case SCN_METRIC_CHEATS_DECLINED: return (double)result->cheats_declined;
     case SCN_METRIC_CHEATS_TAKEN: return (double)result->cheats_taken;
+    case SCN_METRIC_CARTEL_MESSAGES: return result->cartel_on ? (double)result->cartel_messages : NAN;
+    case SCN_METRIC_CARTEL_BYTES: return result->cartel_on ? (double)result->cartel_bytes : NAN;
+    case SCN_METRIC_CARTEL_AGREEMENTS_MISSED:
+        return result->cartel_on ? (double)result->cartel_missed : NAN;
+    case SCN_METRIC_TARGETED_TOKENS_ACCEPTED:
+        return result->targeting ? (double)result->targeted_tokens_accepted : NAN;
     case SCN_METRIC_FLOOR_PENALTIES: return check_floor_penalties(result);
     case SCN_METRIC_FLOOR_PENALTIES_PREDICTED: return result->floor_penalties_predicted;
     case SCN_METRIC_CAPTURE_DRAWS: return (double)result->capture_draws;

@@ -177,6 +177,13 @@ typedef struct world_state {
     util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
     uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */
     double *gain_of;                 /* per node: a rational adversary's gain (0 = none) */
+    /* A cartel by messages or with a target (NULL without): per node, its
+     * collude fault's coordination (1 = messages) and target token; per
+     * member slot, the colluding member's record (node_store.cartel_slots). */
+    uint8_t *cartel_messages_of;
+    uint32_t *cartel_target_of;
+    node_cartel_slot *cartel_slots;
+    uint8_t *equivocate_peers_of;    /* per node: second_to peers (NULL without) */
     uint8_t vendor_public[32];       /* tee: the simulated vendor's attestation key */
     uint8_t vendor_secret[64];
     uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */

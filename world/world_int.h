@@ -184,5 +184,14 @@ bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, ui
 /* world_adversary.c: the node_verifier's 'cheat' and 'corrupt'. */
 bool world__adversary_cheat(void *context, uint32_t member, uint64_t request, uint32_t segment);
 bool world__adversary_corrupt(void *context, uint32_t member);
+/* A cartel by messages or with a target (faults' coordination and
+ * target_token), equivocators that show their peers (second_to): the
+ * per-node tables, the members' records and the wait, wired into the
+ * serving context and the store; nothing without one.
+ * WORLD_ENOMEM, or 0. */
+int world__adversary_build(world_state *world);
+void world__adversary_destroy(world_state *world);
+/* Whether 'token' is the target_token of one of the scenario's cartels. */
+bool world__adversary_targets(const world_state *world, uint32_t token);
 
 #endif

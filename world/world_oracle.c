@@ -430,6 +430,12 @@ static void oracle_apply(world_state *world, oracle_job *job)
     }
     if (o->verifying) {
         for (uint32_t step = 0; step < o->generate; step++) {
+            uint32_t token = job->tokens[job->prompt_tokens + step];
+            if (world->result->targeting &&
+                infer_argmax(reference + (size_t)step * o->vocab, o->vocab) != token &&
+                world__adversary_targets(world, token)) {
+                result->targeted_tokens_accepted += 1;
+            }
             if (job->wrong[step]) {
                 record->accepted_wrong = true;
                 world__check_violation_at(world, WORLD_VIOLATION_ACCEPTED_WRONG, job->at_ns,

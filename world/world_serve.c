@@ -771,6 +771,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         if (effect->segment < result->segment_count) {
             result->segments[request * result->segment_count + effect->segment].releases += 1;
         }
+    } else if (effect->observation == NODE_OBS_CARTEL_MISSED) {
+        result->cartel_missed += 1;
     } else if (effect->observation == NODE_OBS_SUSPECT) {
         serve_suspicion(world, (uint32_t)effect->value);
     } else if (effect->observation == NODE_OBS_FAILOVER) {
@@ -785,6 +787,11 @@ void world_count_bytes(world_state *world, const node_message *message, uint64_t
                             bool arrival)
 {
     world_result *result = world->result;
+    if (message->type == NODE_MESSAGE_CARTEL_AGREE && !arrival) {
+        result->cartel_messages += 1;
+        result->cartel_bytes += wire_bytes;
+        return;
+    }
     if (message->type < NODE_MESSAGE_INFER_TOKENS || message->type > NODE_MESSAGE_INFER_REVEAL ||
         message->rumor_id >= result->request_count || message->segment >= result->segment_count) {
         return;

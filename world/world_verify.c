@@ -640,6 +640,9 @@ int world__verify_build(world_state *world)
     if ((rc = world__vrf_build(world)) != 0) {
         return rc;
     }
+    if ((rc = world__adversary_build(world)) != 0) {
+        return rc;
+    }
     world->store.behaviour_of = world->behaviour_now;
     serving->behaviour_scale_of = world->behaviour_scale;
     serving->gain_of = world->gain_of;
@@ -675,6 +678,7 @@ void world__verify_destroy(world_state *world)
         util_pool_deinit(&world->store.reveal_pool);
     }
     util_free(world->gain_of);
+    world__adversary_destroy(world);
     if (world->inputs_pool.block_bytes != 0) {
         util_pool_deinit(&world->inputs_pool);
     }
