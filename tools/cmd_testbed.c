@@ -904,11 +904,13 @@ static int testbed_scenario_check(const testbed_options *options, const scn_scen
                 options->file);
         return TOOL_EXIT_USAGE;
     }
-    if (scenario->ledger.validators > 0) {
-        /* Each process would record only its own validators' commits. */
-        fprintf(stderr, "infersim testbed: %s: a ledger section runs in the simulator only "
-                        "(infersim run)\n",
-                options->file);
+    if (scenario->ledger.validators > 0 &&
+        options->processes > scenario->ledger.validators - scenario->ledger.byzantine) {
+        /* A process learns committed blocks from the honest validators it
+         * hosts: process p hosts validator p. */
+        fprintf(stderr, "infersim testbed: %s: a ledger needs every process to host an honest "
+                        "validator: at most %u processes (ledger.validators - byzantine)\n",
+                options->file, scenario->ledger.validators - scenario->ledger.byzantine);
         return TOOL_EXIT_USAGE;
     }
     if (scenario->churn.enabled) {
