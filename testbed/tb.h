@@ -242,6 +242,22 @@ typedef struct tb_summary {
     util_hist first_token;
     util_hist finality;              /* completed requests: submit -> final, ns */
     util_hist emulate_lateness;      /* --emulate: frame hand-over minus requested arrival, ns */
+    /* A ledger section: each process learns the committed chain from the
+     * honest validator(s) it hosts and applies every block to its ledger,
+     * so its stake_slashed and fees_paid are the chain's (the total keeps
+     * the largest, not the sum); what a transaction does is counted by
+     * its client's process only (world_ledger.c), so those counts add. */
+    bool ledger_on;
+    bool ledger_settlement;
+    uint64_t ledger_blocks;          /* heights this process committed (the total: the most) */
+    uint64_t view_changes;           /* its honest validators' TC views (disjoint: they add) */
+    uint64_t ledger_forks;           /* among its own validators; with the shared chain
+                                      * (tb_chain) also against other processes' */
+    uint64_t unjust_slashes;
+    uint64_t evidence_verified;
+    uint64_t evidence_rejected;
+    uint64_t ledger_resends;
+    util_hist ledger_finality;       /* its clients' transactions: submit -> commit, ns */
     uint32_t lives_lost;             /* launcher total: process lives that ended without
                                       * a summary (killed by a crash fault, or died),
                                       * counted from their last snapshot */

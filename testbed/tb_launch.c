@@ -323,8 +323,26 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
         one->batch_size_max > total->batch_size_max ? one->batch_size_max : total->batch_size_max;
     total->native_flops += one->native_flops;
     total->referee_flops += one->referee_flops;
-    total->stake_slashed += one->stake_slashed;
-    total->fees_paid += one->fees_paid;
+    if (one->ledger_settlement) {
+        /* Every process's ledger holds the committed chain's totals. */
+        total->stake_slashed =
+            one->stake_slashed > total->stake_slashed ? one->stake_slashed : total->stake_slashed;
+        total->fees_paid = one->fees_paid > total->fees_paid ? one->fees_paid : total->fees_paid;
+    } else {
+        total->stake_slashed += one->stake_slashed;
+        total->fees_paid += one->fees_paid;
+    }
+    total->ledger_on = total->ledger_on || one->ledger_on;
+    total->ledger_settlement = total->ledger_settlement || one->ledger_settlement;
+    total->ledger_blocks =
+        one->ledger_blocks > total->ledger_blocks ? one->ledger_blocks : total->ledger_blocks;
+    total->view_changes += one->view_changes;
+    total->ledger_forks += one->ledger_forks;
+    total->unjust_slashes += one->unjust_slashes;
+    total->evidence_verified += one->evidence_verified;
+    total->evidence_rejected += one->evidence_rejected;
+    total->ledger_resends += one->ledger_resends;
+    util_hist_merge(&total->ledger_finality, &one->ledger_finality);
     total->tokens_out += one->tokens_out;
     total->lives_lost += one->lives_lost;
     total->lives_died += one->lives_died;

@@ -753,6 +753,20 @@ static void proc_close(tb_proc *proc)
     world_host_destroy(proc->host);
 }
 
+static void proc_summarise_ledger(tb_summary *summary, const world_result *result)
+{
+    summary->ledger_on = result->ledger_on;
+    summary->ledger_settlement = result->ledger_settlement;
+    summary->ledger_blocks = result->block_count;
+    summary->view_changes = result->view_change_count;
+    summary->ledger_forks = result->ledger_forks;
+    summary->unjust_slashes = result->unjust_slashes;
+    summary->evidence_verified = result->evidence_verified;
+    summary->evidence_rejected = result->evidence_rejected;
+    summary->ledger_resends = result->ledger_resends;
+    summary->ledger_finality = result->ledger_finality;
+}
+
 static void proc_summarise(tb_proc *proc)
 {
     const world_result *result = world_host_result(proc->host);
@@ -782,6 +796,7 @@ static void proc_summarise(tb_proc *proc)
     proc->summary.tokens_out = result->tokens_out;
     proc->summary.request_latency = result->request_latency;
     proc->summary.first_token = result->first_token;
+    proc_summarise_ledger(&proc->summary, result);
     if (proc->emulator != NULL) {
         proc->summary.emulate_lateness = tb__emulate_stats(proc->emulator)->lateness_ns;
     }

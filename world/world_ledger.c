@@ -352,6 +352,16 @@ static bool ledger_refuse_once(world_state *world, uint64_t slot)
     return first;
 }
 
+/* Whether this world counts what transaction 'tx' does to the run's
+ * figures: always in the simulator; in a hosted world (the testbed, where
+ * every process applies every block it learns of, so its ledger holds the
+ * committed state) only in the process that hosts the tx's client, so
+ * that the processes' counts add up to the simulator's. */
+static bool ledger_tx_ours(const world_state *world, const node_ledger_tx *tx)
+{
+    return world->result->requests[tx->request].submitted;
+}
+
 /* Whether member j's verdict applies: an agreement always; a penalty only
  * with evidence that verifies (ledger.evidence), else it is refused. */
 static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx, uint32_t j,
@@ -369,12 +379,12 @@ static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx,
         return true;
     }
     if (node_ledger_evidence_check(&world->serving, tx, j)) {
-        world->result->evidence_verified += 1;
+        world->result->evidence_verified += ledger_tx_ours(world, tx);
         row->penalties += 1;
         return true;
     }
     row->refused += 1;
-    if (ledger_refuse_once(world, slot)) {
+    if (ledger_refuse_once(world, slot) && ledger_tx_ours(world, tx)) {
         world->result->evidence_rejected += node_ledger_penalties_unproven(&world->serving, tx);
     }
     return false;
@@ -390,7 +400,8 @@ static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64
         }
         uint32_t member = tx->members[j];
         cons_ledger_judge(&world->ledger, member, (cons_verdict)tx->verdicts[j]);
-        if (world__verify_honest_judged(world, member, (cons_verdict)tx->verdicts[j],
+        if (ledger_tx_ours(world, tx) &&
+            world__verify_honest_judged(world, member, (cons_verdict)tx->verdicts[j],
                                         tx->request, tx->segment)) {
             result->unjust_slashes += 1;
             world__check_violation(world, WORLD_VIOLATION_UNJUST_SLASH, tx->request,
@@ -399,6 +410,9 @@ static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64
     }
     cons_ledger_settle(&world->ledger, tx->rows);
     world__verify_totals(world);
+    if (!ledger_tx_ours(world, tx)) {
+        return;
+    }
     util_hist_add(&result->ledger_finality, world->now_ns - tx->submitted_ns);
     world_request_record *r = &result->requests[tx->request];
     r->ledger_txs_committed += 1;
