@@ -240,16 +240,16 @@ static int child_store_nodes(met_db *db, int64_t run_id, const scn_scenario *sce
 static int child_store_violations(met_db *db, int64_t run_id, const tb_process_config *config,
                                   const world_result *result)
 {
-    static const char *const kinds[] = {"accepted_wrong", "honest_penalised",
-                                        "double_finalization"};
     uint64_t base = ((uint64_t)config->generation * config->process_count + config->process)
                     << 32;
     for (uint64_t i = 0; i < result->violation_count; i++) {
         const world_violation *v = &result->violations[i];
         char detail[64];
-        snprintf(detail, sizeof(detail), "step %u, process %u", v->step, config->process);
+        snprintf(detail, sizeof(detail), "%s %u, process %u",
+                 v->kind == WORLD_VIOLATION_LEDGER_FORK ? "height" : "step", v->step,
+                 config->process);
         met_violation_row row = {
-            base + i, kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
+            base + i, met_violation_kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
             v->node_id == UINT32_MAX ? -1 : (int64_t)v->node_id, detail,
         };
         if (met_violations_add(db, run_id, &row, 1) != 0) {
