@@ -297,6 +297,31 @@ typedef struct tb_settled {
 int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity);
 void tb_settled_unmap(tb_settled *settled);
 
+/* A ledger section: the chain the processes' honest validators commit,
+ * in memory the launcher maps before the first fork (tb_settle.c). The
+ * first process to record a height writes its block id; a process that
+ * records the height later compares its own block with it, and a
+ * different one is a ledger_fork in its rows (world_host_block_forked),
+ * as two validators of one process are compared by the recorder. One
+ * host's processes share it; across hosts each host compares its own. */
+#define TB_BLOCK_ID_BYTES 32
+typedef struct tb_chain_entry {
+    _Atomic uint32_t state;          /* 0 free, 1 being written, 2 written */
+    uint32_t process;                /* who wrote it */
+    uint8_t id[TB_BLOCK_ID_BYTES];
+} tb_chain_entry;
+
+typedef struct tb_chain {
+    void *memory;                    /* the shared mapping */
+    size_t bytes;
+    uint64_t heights;                /* entries; later heights are not compared */
+    tb_chain_entry *entries;         /* height h: entries[h - 1] */
+} tb_chain;
+
+/* Maps the shared chain for 'heights' heights. 0 or TB_ESYS. */
+int tb_chain_map(tb_chain *chain, uint64_t heights);
+void tb_chain_unmap(tb_chain *chain);
+
 /* Frames rejected for any reason. Cannot fail. */
 uint64_t tb_summary_rejected(const tb_summary *summary);
 
@@ -328,6 +353,7 @@ struct tb_process_config {
     size_t frame_max;
     tb_snapshot *snapshot;           /* shared with the launcher; NULL: none */
     const tb_settled *settled;       /* verification.draw_epoch: the shared log, else NULL */
+    const tb_chain *chain;           /* a ledger section: the shared chain, else NULL */
     /* Called once when the process stops, with its world's result (rows of
      * its own clients' requests and its own nodes). May be NULL. */
     void (*on_stop)(void *context, const tb_process_config *config, const world_result *result,

@@ -48,6 +48,7 @@ typedef struct launch_state {
     world_host *host;                  /* fault selections only */
     tb_snapshot *snapshots;          /* shared with the children: one per process */
     tb_settled settled;              /* verification.draw_epoch: the shared log */
+    tb_chain chain;                  /* a ledger section: the committed chain */
     tb_summary lost;                 /* lives that ended without a summary, summed */
     volatile sig_atomic_t *stop;     /* the caller's stop flag, or NULL */
     char run_dir[4096];              /* the private key directory we made, or "" */
@@ -691,6 +692,15 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
                             world_host_settle_capacity(state->host));
         state->base.settled = state->settled.memory != NULL ? &state->settled : NULL;
     }
+    const scn_ledger *ledger = &config->scenario->ledger;
+    if (rc == 0 && ledger->validators > 0) {
+        /* A view proposes at most one block, and views are block_interval
+         * apart at the fastest. */
+        uint64_t run = config->run_ns > config->scenario->duration_ns ? config->run_ns
+                                                                      : config->scenario->duration_ns;
+        rc = tb_chain_map(&state->chain, run / (ledger->block_interval_ns + 1) + 256);
+        state->base.chain = state->chain.memory != NULL ? &state->chain : NULL;
+    }
     uint64_t epoch = monotonic_ns();
     state->base.epoch_ns = epoch;
     if (config->hosts != NULL) {
@@ -725,6 +735,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     }
     launch_keys_remove(state);
     tb_settled_unmap(&state->settled);
+    tb_chain_unmap(&state->chain);
     world_host_destroy(state->host);
     util_free(state);
     return rc;

@@ -327,6 +327,7 @@ static void node_event_run(tb_proc *proc, uint32_t node_id, const node_event *ev
     if (rc == 0) {
         tb__effects(proc, node_id, outbox);
     }
+    tb__chain_check(proc);
 }
 
 /* ---- receiving ---- */

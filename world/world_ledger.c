@@ -460,6 +460,18 @@ static void ledger_grow(world_state *world, uint64_t height)
     }
 }
 
+void world__ledger_fork(world_state *world, uint64_t height, uint32_t validator)
+{
+    ASSERT(height >= 1 && height <= world->ledger_bft.applied_height);
+    world_block_record *row = &world->result->blocks[height - 1];
+    if (!row->forked) {
+        row->forked = true;
+        world->result->ledger_forks += 1;
+        world__check_violation(world, WORLD_VIOLATION_LEDGER_FORK, UINT64_MAX, 0, validator,
+                               (uint32_t)height);
+    }
+}
+
 /* An honest validator committed 'block': the height's first commit is its
  * block; a later one must have the same id. */
 static void ledger_commit(world_state *world, uint32_t validator, const cons_bft_block *block)
@@ -468,12 +480,8 @@ static void ledger_commit(world_state *world, uint32_t validator, const cons_bft
     uint64_t height = cons_bft_block_height(block);
     const uint8_t *id = cons_bft_block_id(block);
     if (height <= s->applied_height) {
-        world_block_record *row = &world->result->blocks[height - 1];
-        if (memcmp(s->ids[height - 1], id, CONS_BFT_ID_BYTES) != 0 && !row->forked) {
-            row->forked = true;
-            world->result->ledger_forks += 1;
-            world__check_violation(world, WORLD_VIOLATION_LEDGER_FORK, UINT64_MAX, 0, validator,
-                                   (uint32_t)height);
+        if (memcmp(s->ids[height - 1], id, CONS_BFT_ID_BYTES) != 0) {
+            world__ledger_fork(world, height, validator);
         }
         return;
     }
