@@ -1,5 +1,7 @@
-/* tb_settle.c -- verification.draw_epoch on the testbed: the settled
- * verdicts of every workload request, shared by all the node processes.
+/* tb_settle.c -- what the node processes share through memory the
+ * launcher maps before it forks: under verification.draw_epoch the settled
+ * verdicts of every workload request, and with a ledger section the
+ * committed chain's block ids (at the end of the file).
  *
  * The launcher maps the log (MAP_SHARED, anonymous) before it forks, so
  * every process, a restarted one included, sees the same memory. When a
@@ -18,8 +20,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "consensus/cons.h"
 #include "testbed/tb_int.h"
 #include "util/assert.h"
+
+_Static_assert(TB_BLOCK_ID_BYTES == CONS_BFT_ID_BYTES, "the shared chain holds cons_bft's ids");
 
 int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity)
 {
