@@ -26,6 +26,15 @@
 
 _Static_assert(TB_BLOCK_ID_BYTES == CONS_BFT_ID_BYTES, "the shared chain holds cons_bft's ids");
 
+/* 'bytes' of memory every process forked after this call shares, zeroed;
+ * NULL when it cannot be mapped. */
+static void *shared_map(size_t bytes)
+{
+    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return memory == MAP_FAILED ? NULL : memory;
+}
+
 int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity)
 {
     memset(settled, 0, sizeof(*settled));
@@ -36,9 +45,8 @@ int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity)
     size_t count_bytes = (size_t)requests * sizeof(uint32_t);
     size_t entry_bytes = (size_t)requests * capacity * sizeof(world_settle_entry);
     size_t bytes = state_bytes + count_bytes + entry_bytes;
-    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (memory == MAP_FAILED) {
+    void *memory = shared_map(bytes);
+    if (memory == NULL) {
         return TB_ESYS;
     }
     uint8_t *at = memory;
@@ -105,9 +113,8 @@ int tb_chain_map(tb_chain *chain, uint64_t heights)
         return 0;
     }
     size_t bytes = (size_t)heights * sizeof(tb_chain_entry);
-    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (memory == MAP_FAILED) {
+    void *memory = shared_map(bytes);
+    if (memory == NULL) {
         return TB_ESYS;
     }
     chain->memory = memory;
