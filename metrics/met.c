@@ -381,7 +381,15 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_WEIGHTS_INSERT] = "INSERT OR REPLACE INTO weights (run_id, node_id, segment,"
                                 " first_layer, layer_count, params, in_tee)"
                                 " VALUES (?,?,?,?,?,?,?)",
-    [MET_STMT_BLOCK_INSERT] = "INSERT OR REPLACE INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    /* A height written again (the testbed: every process records the
+     * chain) keeps the earliest commit and is forked when any writer saw
+     * a fork. */
+    [MET_STMT_BLOCK_INSERT] = "INSERT INTO blocks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                              " ON CONFLICT (run_id, height) DO UPDATE SET"
+                              " committer = CASE WHEN excluded.t_ns < t_ns"
+                              " THEN excluded.committer ELSE committer END,"
+                              " t_ns = min(t_ns, excluded.t_ns),"
+                              " forked = max(forked, excluded.forked)",
     [MET_STMT_VIEW_CHANGE_INSERT] = "INSERT OR REPLACE INTO view_changes VALUES (?,?,?,?,?)",
     [MET_STMT_CHURN_INSERT] = "INSERT INTO churn (run_id, t_ns, node_id, event, segment)"
                               " VALUES (?,?,?,?,?)",

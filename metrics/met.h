@@ -416,7 +416,9 @@ int met_predictions(met_db *db, const char *run_id, met_row_fn row, void *contex
 typedef enum met_span {
     MET_SPAN_LATENCY,                /* finished - submitted, completed requests */
     MET_SPAN_FIRST_TOKEN,            /* first_token - submitted, requests with a token */
-    MET_SPAN_FINALITY                /* the latency plus 'window_ns', completed requests */
+    MET_SPAN_FINALITY,               /* the latency plus 'window_ns', completed requests */
+    MET_SPAN_SETTLEMENT              /* settlement - submitted, finished requests that settled
+                                      * on the ledger (settlement_ns set) */
 } met_span;
 
 /* Every stored request of 'run_id' with the span, as nanoseconds, into a

@@ -590,6 +590,10 @@ static const char *const met_span_sql[] = {
     [MET_SPAN_FINALITY] = "SELECT finished_ns - submitted_ns FROM requests WHERE run_id = ?1"
                           " AND status = 'completed' AND finished_ns >= submitted_ns"
                           " ORDER BY request_id",
+    [MET_SPAN_SETTLEMENT] = "SELECT settlement_ns - submitted_ns FROM requests WHERE run_id = ?1"
+                            " AND status <> 'unfinished' AND settlement_ns > 0"
+                            " AND settlement_ns >= submitted_ns"
+                            " ORDER BY request_id",
 };
 
 typedef struct durations_pass {
@@ -620,7 +624,7 @@ int met_request_durations(met_db *db, int64_t run_id, met_span span, uint64_t wi
                           uint64_t **values_out, uint64_t *count_out)
 {
     ASSERT(db != NULL && values_out != NULL && count_out != NULL);
-    ASSERT(span == MET_SPAN_LATENCY || span == MET_SPAN_FIRST_TOKEN || span == MET_SPAN_FINALITY);
+    ASSERT(span <= MET_SPAN_SETTLEMENT);
     char id[24];
     snprintf(id, sizeof(id), "%lld", (long long)run_id);
     const char *params[1] = {id};

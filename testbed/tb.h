@@ -242,6 +242,22 @@ typedef struct tb_summary {
     util_hist first_token;
     util_hist finality;              /* completed requests: submit -> final, ns */
     util_hist emulate_lateness;      /* --emulate: frame hand-over minus requested arrival, ns */
+    /* A ledger section: each process learns the committed chain from the
+     * honest validator(s) it hosts and applies every block to its ledger,
+     * so its stake_slashed and fees_paid are the chain's (the total keeps
+     * the largest, not the sum); what a transaction does is counted by
+     * its client's process only (world_ledger.c), so those counts add. */
+    bool ledger_on;
+    bool ledger_settlement;
+    uint64_t ledger_blocks;          /* heights this process committed (the total: the most) */
+    uint64_t view_changes;           /* its honest validators' TC views (disjoint: they add) */
+    uint64_t ledger_forks;           /* among its own validators; with the shared chain
+                                      * (tb_chain) also against other processes' */
+    uint64_t unjust_slashes;
+    uint64_t evidence_verified;
+    uint64_t evidence_rejected;
+    uint64_t ledger_resends;
+    util_hist ledger_finality;       /* its clients' transactions: submit -> commit, ns */
     uint32_t lives_lost;             /* launcher total: process lives that ended without
                                       * a summary (killed by a crash fault, or died),
                                       * counted from their last snapshot */
@@ -281,6 +297,31 @@ typedef struct tb_settled {
 int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity);
 void tb_settled_unmap(tb_settled *settled);
 
+/* A ledger section: the chain the processes' honest validators commit,
+ * in memory the launcher maps before the first fork (tb_settle.c). The
+ * first process to record a height writes its block id; a process that
+ * records the height later compares its own block with it, and a
+ * different one is a ledger_fork in its rows (world_host_block_forked),
+ * as two validators of one process are compared by the recorder. One
+ * host's processes share it; across hosts each host compares its own. */
+#define TB_BLOCK_ID_BYTES 32
+typedef struct tb_chain_entry {
+    _Atomic uint32_t state;          /* 0 free, 1 being written, 2 written */
+    uint32_t process;                /* who wrote it */
+    uint8_t id[TB_BLOCK_ID_BYTES];
+} tb_chain_entry;
+
+typedef struct tb_chain {
+    void *memory;                    /* the shared mapping */
+    size_t bytes;
+    uint64_t heights;                /* entries; later heights are not compared */
+    tb_chain_entry *entries;         /* height h: entries[h - 1] */
+} tb_chain;
+
+/* Maps the shared chain for 'heights' heights. 0 or TB_ESYS. */
+int tb_chain_map(tb_chain *chain, uint64_t heights);
+void tb_chain_unmap(tb_chain *chain);
+
 /* Frames rejected for any reason. Cannot fail. */
 uint64_t tb_summary_rejected(const tb_summary *summary);
 
@@ -312,6 +353,7 @@ struct tb_process_config {
     size_t frame_max;
     tb_snapshot *snapshot;           /* shared with the launcher; NULL: none */
     const tb_settled *settled;       /* verification.draw_epoch: the shared log, else NULL */
+    const tb_chain *chain;           /* a ledger section: the shared chain, else NULL */
     /* Called once when the process stops, with its world's result (rows of
      * its own clients' requests and its own nodes). May be NULL. */
     void (*on_stop)(void *context, const tb_process_config *config, const world_result *result,

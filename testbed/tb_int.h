@@ -106,6 +106,7 @@ typedef struct tb_proc {
     tb_summary summary;
     uint64_t prng_state;             /* loss decisions (testbed may use any randomness) */
     tb_emulator *emulator;           /* --emulate: the scenario's links; else NULL */
+    uint64_t chain_checked;          /* heights compared with the shared chain */
 } tb_proc;
 
 /* tb_node.c */
@@ -123,6 +124,10 @@ void tb__effects(tb_proc *proc, uint32_t node_id, const node_outbox *outbox);
 void tb__settle_publish(tb_proc *proc, uint64_t request);
 bool tb__settle_fetch(void *context, uint64_t request, const world_settle_entry **entries,
                       uint32_t *count);
+/* tb_settle.c: compares the heights this process's recorder took since
+ * the last call with the shared chain (config->chain), writing those it
+ * is first to record. Nothing without a chain. */
+void tb__chain_check(tb_proc *proc);
 /* Adds a rule; returns 0 or TB_ENOMEM when the table is full. */
 int tb__rule_add(tb_proc *proc, const tb_rule *rule);
 void tb__rules_clear(tb_proc *proc);

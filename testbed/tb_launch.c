@@ -48,6 +48,7 @@ typedef struct launch_state {
     world_host *host;                  /* fault selections only */
     tb_snapshot *snapshots;          /* shared with the children: one per process */
     tb_settled settled;              /* verification.draw_epoch: the shared log */
+    tb_chain chain;                  /* a ledger section: the committed chain */
     tb_summary lost;                 /* lives that ended without a summary, summed */
     volatile sig_atomic_t *stop;     /* the caller's stop flag, or NULL */
     char run_dir[4096];              /* the private key directory we made, or "" */
@@ -323,8 +324,26 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
         one->batch_size_max > total->batch_size_max ? one->batch_size_max : total->batch_size_max;
     total->native_flops += one->native_flops;
     total->referee_flops += one->referee_flops;
-    total->stake_slashed += one->stake_slashed;
-    total->fees_paid += one->fees_paid;
+    if (one->ledger_settlement) {
+        /* Every process's ledger holds the committed chain's totals. */
+        total->stake_slashed =
+            one->stake_slashed > total->stake_slashed ? one->stake_slashed : total->stake_slashed;
+        total->fees_paid = one->fees_paid > total->fees_paid ? one->fees_paid : total->fees_paid;
+    } else {
+        total->stake_slashed += one->stake_slashed;
+        total->fees_paid += one->fees_paid;
+    }
+    total->ledger_on = total->ledger_on || one->ledger_on;
+    total->ledger_settlement = total->ledger_settlement || one->ledger_settlement;
+    total->ledger_blocks =
+        one->ledger_blocks > total->ledger_blocks ? one->ledger_blocks : total->ledger_blocks;
+    total->view_changes += one->view_changes;
+    total->ledger_forks += one->ledger_forks;
+    total->unjust_slashes += one->unjust_slashes;
+    total->evidence_verified += one->evidence_verified;
+    total->evidence_rejected += one->evidence_rejected;
+    total->ledger_resends += one->ledger_resends;
+    util_hist_merge(&total->ledger_finality, &one->ledger_finality);
     total->tokens_out += one->tokens_out;
     total->lives_lost += one->lives_lost;
     total->lives_died += one->lives_died;
@@ -673,6 +692,15 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
                             world_host_settle_capacity(state->host));
         state->base.settled = state->settled.memory != NULL ? &state->settled : NULL;
     }
+    const scn_ledger *ledger = &config->scenario->ledger;
+    if (rc == 0 && ledger->validators > 0) {
+        /* A view proposes at most one block, and views are block_interval
+         * apart at the fastest. */
+        uint64_t run = config->run_ns > config->scenario->duration_ns ? config->run_ns
+                                                                      : config->scenario->duration_ns;
+        rc = tb_chain_map(&state->chain, run / (ledger->block_interval_ns + 1) + 256);
+        state->base.chain = state->chain.memory != NULL ? &state->chain : NULL;
+    }
     uint64_t epoch = monotonic_ns();
     state->base.epoch_ns = epoch;
     if (config->hosts != NULL) {
@@ -707,6 +735,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     }
     launch_keys_remove(state);
     tb_settled_unmap(&state->settled);
+    tb_chain_unmap(&state->chain);
     world_host_destroy(state->host);
     util_free(state);
     return rc;

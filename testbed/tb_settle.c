@@ -1,5 +1,7 @@
-/* tb_settle.c -- verification.draw_epoch on the testbed: the settled
- * verdicts of every workload request, shared by all the node processes.
+/* tb_settle.c -- what the node processes share through memory the
+ * launcher maps before it forks: under verification.draw_epoch the settled
+ * verdicts of every workload request, and with a ledger section the
+ * committed chain's block ids (at the end of the file).
  *
  * The launcher maps the log (MAP_SHARED, anonymous) before it forks, so
  * every process, a restarted one included, sees the same memory. When a
@@ -13,12 +15,25 @@
  * process: a request has one client. A log longer than the slot (it
  * cannot be: the capacity bounds every decision a request can make) is
  * published truncated and said on stderr. */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "consensus/cons.h"
 #include "testbed/tb_int.h"
 #include "util/assert.h"
+
+_Static_assert(TB_BLOCK_ID_BYTES == CONS_BFT_ID_BYTES, "the shared chain holds cons_bft's ids");
+
+/* 'bytes' of memory every process forked after this call shares, zeroed;
+ * NULL when it cannot be mapped. */
+static void *shared_map(size_t bytes)
+{
+    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return memory == MAP_FAILED ? NULL : memory;
+}
 
 int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity)
 {
@@ -30,9 +45,8 @@ int tb_settled_map(tb_settled *settled, uint64_t requests, uint64_t capacity)
     size_t count_bytes = (size_t)requests * sizeof(uint32_t);
     size_t entry_bytes = (size_t)requests * capacity * sizeof(world_settle_entry);
     size_t bytes = state_bytes + count_bytes + entry_bytes;
-    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (memory == MAP_FAILED) {
+    void *memory = shared_map(bytes);
+    if (memory == NULL) {
         return TB_ESYS;
     }
     uint8_t *at = memory;
@@ -88,4 +102,73 @@ bool tb__settle_fetch(void *context, uint64_t request, const world_settle_entry 
     *entries = settled->entries + request * settled->capacity;
     *count = n <= settled->capacity ? n : (uint32_t)settled->capacity;
     return true;
+}
+
+/* ---- the committed chain (a ledger section) ---- */
+
+int tb_chain_map(tb_chain *chain, uint64_t heights)
+{
+    memset(chain, 0, sizeof(*chain));
+    if (heights == 0) {
+        return 0;
+    }
+    size_t bytes = (size_t)heights * sizeof(tb_chain_entry);
+    void *memory = shared_map(bytes);
+    if (memory == NULL) {
+        return TB_ESYS;
+    }
+    chain->memory = memory;
+    chain->bytes = bytes;
+    chain->heights = heights;
+    chain->entries = memory;
+    return 0;
+}
+
+void tb_chain_unmap(tb_chain *chain)
+{
+    if (chain->memory != NULL) {
+        munmap(chain->memory, chain->bytes);
+    }
+    memset(chain, 0, sizeof(*chain));
+}
+
+/* Height 'height' with id 'id' against the shared entry: claims a free
+ * one and writes it; compares a written one. An entry another process is
+ * writing (a few instructions between its claim and its release) is
+ * waited for, a bounded while: a writer killed in between (a crash
+ * fault) leaves it unwritten, and the height is not compared. */
+static void chain_height(tb_proc *proc, tb_chain_entry *entry, uint64_t height,
+                         const uint8_t *id)
+{
+    uint32_t expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&entry->state, &expected, 1,
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        entry->process = proc->config->process;
+        memcpy(entry->id, id, TB_BLOCK_ID_BYTES);
+        atomic_store_explicit(&entry->state, 2, memory_order_release);
+        return;
+    }
+    for (uint32_t i = 0; atomic_load_explicit(&entry->state, memory_order_acquire) != 2; i++) {
+        if (i == 100000) {
+            return;
+        }
+        sched_yield();
+    }
+    if (memcmp(entry->id, id, TB_BLOCK_ID_BYTES) != 0) {
+        world_host_block_forked(proc->host, height);
+    }
+}
+
+void tb__chain_check(tb_proc *proc)
+{
+    const tb_chain *chain = proc->config->chain;
+    if (chain == NULL) {
+        return;
+    }
+    const uint8_t *id = NULL;
+    while (proc->chain_checked < chain->heights &&
+           (id = world_host_block_id(proc->host, proc->chain_checked + 1)) != NULL) {
+        proc->chain_checked += 1;
+        chain_height(proc, &chain->entries[proc->chain_checked - 1], proc->chain_checked, id);
+    }
 }

@@ -393,17 +393,25 @@ START_TEST(test_ledger_vrf_beacon)
 }
 END_TEST
 
-/* The testbed refuses a ledger: its processes would each see only their
- * own validators' commits. */
+/* The testbed runs a ledger only when every process hosts an honest
+ * validator (it learns the committed blocks from it): 4 validators, one
+ * Byzantine, refuse 4 processes (and 5) before any process starts. */
 START_TEST(test_ledger_testbed_refuses)
 {
-    char command[1024];
-    snprintf(command, sizeof(command),
-             "%s testbed scenarios/ledger_honest.yaml --db '%s/t.db' >/dev/null 2>'%s/err.txt'",
-             test_infersim_bin(), ledger_dir, ledger_dir);
-    int status = system(command);
-    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
-    ck_assert_ptr_nonnull(strstr(test_dir_read(ledger_dir, "err.txt"), "simulator only"));
+    static const char *const cases[2] = {"--processes 5",
+                                         "--processes 4 --set ledger.byzantine=1"
+                                         " --set ledger.behaviour=withhold"};
+    for (int i = 0; i < 2; i++) {
+        char command[1024];
+        snprintf(command, sizeof(command),
+                 "%s testbed scenarios/testbed_ledger.yaml %s --db '%s/t.db' >/dev/null "
+                 "2>'%s/err.txt'",
+                 test_infersim_bin(), cases[i], ledger_dir, ledger_dir);
+        int status = system(command);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+        ck_assert_ptr_nonnull(
+            strstr(test_dir_read(ledger_dir, "err.txt"), "host an honest validator"));
+    }
 }
 END_TEST
 

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "consensus/cons.h"
 #include "testbed/tb.h"
 #include "tests/suites.h"
 #include "util/prng.h"
@@ -899,14 +900,19 @@ static uint64_t monotonic_now_ns(void)
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
-/* `infersim keygen` into tb_dir/keys; the path. */
-static void keygen(char *dir, size_t size)
+/* `infersim keygen` for 'nodes' nodes into tb_dir/keys; the path. */
+static void keygen_nodes(char *dir, size_t size, uint32_t nodes)
 {
     char command[1024];
     tb_path(dir, size, "keys");
-    snprintf(command, sizeof(command), "%s keygen --nodes 7 --out %s >/dev/null",
-             test_infersim_bin(), dir);
+    snprintf(command, sizeof(command), "%s keygen --nodes %u --out %s >/dev/null",
+             test_infersim_bin(), nodes, dir);
     ck_assert_int_eq(system(command), 0);
+}
+
+static void keygen(char *dir, size_t size)
+{
+    keygen_nodes(dir, size, 7);
 }
 
 static bool hosts_three(void *context, uint32_t node_id)
@@ -920,11 +926,17 @@ static bool hosts_three(void *context, uint32_t node_id)
  * frames start their own session and pass: the tests hurt only through
  * the frames' contents. (A later session would shut the real node out of
  * the links the insider used: README.md, the testbed's replay limits.) */
-static void insider_keys(tb_keys *keys, const char *dir)
+static void insider_keys_of(tb_keys *keys, const char *dir, uint32_t nodes)
 {
     char why[256];
-    ck_assert_int_eq(tb_keys_load(keys, dir, 7, true, hosts_three, NULL, why, sizeof(why)), 0);
+    ck_assert_int_eq(tb_keys_load(keys, dir, nodes, true, hosts_three, NULL, why, sizeof(why)),
+                     0);
     tb_keys_start(keys, 1, 0);
+}
+
+static void insider_keys(tb_keys *keys, const char *dir)
+{
+    insider_keys_of(keys, dir, 7);
 }
 
 static node_message hostile_message(uint8_t type, uint32_t dest, const uint8_t *payload,
@@ -1046,6 +1058,160 @@ START_TEST(test_testbed_cluster_survives_hostile_frames)
     ck_assert_int_eq(http("POST", url, "{\"prompt\": [1, 2, 3, 4]}", answer), 200);
     ck_assert_ptr_nonnull(strstr(answer->text, "\"status\": \"completed\""));
     free(answer);
+}
+END_TEST
+
+/* ---- the settlement ledger over the testbed ---- */
+
+#define TB_LEDGER_SCENARIO "scenarios/testbed_ledger.yaml"
+
+static double query_number(const char *sql)
+{
+    char *text = query(sql);
+    double value = strtod(text, NULL);
+    free(text);
+    return value;
+}
+
+/* The chain the processes committed, as stored: at least one block,
+ * heights 1 .. count without a gap, none forked, no ledger_fork. */
+static uint64_t ledger_chain_checked(void)
+{
+    double blocks = query_number("SELECT count(*) FROM blocks WHERE run_id = 1");
+    ck_assert(blocks > 0);
+    ck_assert(query_number("SELECT min(height) = 1 AND max(height) = count(*) FROM blocks"
+                           " WHERE run_id = 1") == 1);
+    ck_assert(query_number("SELECT sum(forked) FROM blocks WHERE run_id = 1") == 0);
+    ck_assert(query_number("SELECT value FROM metrics WHERE run_id = 1 AND"
+                           " name = 'ledger_forks'") == 0);
+    ck_assert(query_number("SELECT value FROM metrics WHERE run_id = 1 AND"
+                           " name = 'ledger_blocks'") == blocks);
+    return (uint64_t)blocks;
+}
+
+/* Validators as processes: 4 validators of 12 nodes in 4 processes, their
+ * BFT messages, transactions and receipts as TCP frames. Blocks commit,
+ * every request settles (requests.settlement_ns), and the fees the
+ * committed chain paid are the simulator's for the same scenario. */
+START_TEST(test_testbed_ledger_commits)
+{
+    tb_scenario = TB_LEDGER_SCENARIO;
+    cluster_start(4, "--quiet");
+    ck_assert_int_eq(cluster_wait(), 0); /* its expectations hold (ledger_forks == 0 ...) */
+    ledger_chain_checked();
+    ck_assert(query_number("SELECT count(*) FROM requests WHERE run_id = 1") == 6);
+    ck_assert(query_number("SELECT count(*) FROM requests WHERE run_id = 1 AND"
+                           " (settlement_ns IS NULL OR settlement_ns < submitted_ns)") == 0);
+    ck_assert(query_number("SELECT value > 0 FROM metrics WHERE run_id = 1 AND"
+                           " name = 'settlement_latency_p50'") == 1);
+    ck_assert(query_number("SELECT value > 0 FROM metrics WHERE run_id = 1 AND"
+                           " name = 'ledger_finality_p50'") == 1);
+    ck_assert(query_number("SELECT sum(delivered) > 0 FROM messages WHERE run_id = 1 AND"
+                           " type IN ('ledger_bft', 'ledger_tx', 'ledger_receipt')"
+                           " GROUP BY run_id") == 1);
+    char command[1024], db[512];
+    tb_path(db, sizeof(db), "tb.db");
+    snprintf(command, sizeof(command), "%s run %s --db %s --quiet >/dev/null 2>&1",
+             test_infersim_bin(), TB_LEDGER_SCENARIO, db);
+    ck_assert_int_eq(system(command), 0);
+    ck_assert(query_number("SELECT abs((SELECT value FROM metrics WHERE run_id = 1 AND"
+                           " name = 'fees_paid') - (SELECT value FROM metrics WHERE"
+                           " run_id = 2 AND name = 'fees_paid')) < 1e-9") == 1);
+}
+END_TEST
+
+/* One validator of 4 crashes at the start (f = 1): the other three, in
+ * three processes, still commit a gapless chain, through view changes
+ * when the crashed validator's views come round (300 ms view timeouts:
+ * the simulator commits 6 blocks in the 4 s). */
+START_TEST(test_testbed_ledger_crashed_validator)
+{
+    tb_scenario = TB_LEDGER_SCENARIO;
+    cluster_start(3, "--quiet --set ledger.byzantine=1 --set ledger.behaviour=crash"
+                     " --set ledger.crash_at=0s --set ledger.view_timeout=300ms");
+    ck_assert_int_eq(cluster_wait(), 0);
+    ledger_chain_checked();
+    ck_assert(query_number("SELECT count(*) FROM view_changes WHERE run_id = 1") > 0);
+    ck_assert(query_number("SELECT count(*) FROM view_changes WHERE run_id = 1 AND"
+                           " validator = 3") == 0); /* only honest validators' views */
+}
+END_TEST
+
+/* Beyond the bound the checker fires across processes: 3 Twins of 7
+ * validators (f = 2) and a partition of honest {0, 2} from {1, 3}; with
+ * 2 processes the two sides run in different processes (node i in
+ * process i % 2), so only the shared chain can see that they committed
+ * different blocks at one height. A long partition and short views: both
+ * sides commit during it even on a loaded machine (the simulator forks
+ * within the first 1.2 s). */
+static const char tb_twins_yaml[] =
+    "name: testbed_twins\nseed: 23\nduration: 7s\n"
+    "network: {latency: {model: uniform, min: 1ms, max: 5ms}}\n"
+    "nodes:\n  count: 14\n  classes:\n"
+    "    - {name: plain, fraction: 1, memory: 40GiB, flops: 100TFLOPS, kernel: blocked}\n"
+    "model:\n  shape: {dim: 32, hidden_dim: 64, layers: 2, heads: 2, vocab: 64, seq_len: 32}\n"
+    "  segments: 2\n  kv_slots: 8\n"
+    "verification: {protocol: committee, settlement: ledger}\n"
+    "ledger: {validators: 7, block_interval: 100ms, view_timeout: 250ms, byzantine: 3,"
+    " behaviour: twin}\n"
+    "workload: {requests: 4, rate: 2/s, prompt_tokens: [4, 8], generate: 2}\n"
+    "faults:\n  - kind: partition\n    at: 0.2s\n    until: 5500ms\n    groups:\n"
+    "      - {ids: [0, 2], range: 7-9}\n      - {ids: [1, 3], range: 10-13}\n";
+
+START_TEST(test_testbed_ledger_fork_seen)
+{
+    char scenario[512];
+    tb_path(scenario, sizeof(scenario), "twins.yaml");
+    FILE *file = fopen(scenario, "w");
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(fputs(tb_twins_yaml, file) >= 0, 1);
+    fclose(file);
+    tb_scenario = scenario;
+    cluster_start(2, "--quiet");
+    ck_assert_int_eq(cluster_wait(), 0);
+    ck_assert(query_number("SELECT value FROM metrics WHERE run_id = 1 AND"
+                           " name = 'ledger_forks'") >= 1);
+    ck_assert(query_number("SELECT count(*) FROM blocks WHERE run_id = 1 AND forked = 1") >= 1);
+    ck_assert(query_number("SELECT count(*) FROM violations WHERE run_id = 1 AND"
+                           " kind = 'ledger_fork'") >= 1);
+}
+END_TEST
+
+/* An insider holding validator 3's key file sends authentic frames with
+ * hostile ledger payloads to validator 1: BFT bytes that decode to
+ * nothing, a transaction that is not one, a receipt to a validator. The
+ * process refuses and counts them, and the ledger goes on committing. */
+START_TEST(test_testbed_ledger_hostile_frames)
+{
+    char dir[512], extra[1024];
+    keygen_nodes(dir, sizeof(dir), 12);
+    tb_scenario = TB_LEDGER_SCENARIO;
+    snprintf(extra, sizeof(extra), "--no-workload --duration 3 --quiet --keys %s", dir);
+    cluster_start(4, extra);
+    long peer = status_field(tb_urls[1], "peer_port");
+    long rejected = status_field(tb_urls[1], "messages_rejected");
+    ck_assert_int_ge(rejected, 0);
+    tb_keys insider;
+    insider_keys_of(&insider, dir, 12);
+    static uint8_t junk[CONS_BFT_MESSAGE_BYTES_MAX];
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        junk[i] = (uint8_t)(i * 131u + 7u);
+    }
+    static uint8_t frame[CONS_BFT_MESSAGE_BYTES_MAX + 1024];
+    const uint8_t types[3] = {NODE_MESSAGE_LEDGER_BFT, NODE_MESSAGE_LEDGER_TX,
+                              NODE_MESSAGE_LEDGER_RECEIPT};
+    const uint32_t sizes[3] = {CONS_BFT_MESSAGE_BYTES_MAX, 64, 16};
+    for (int t = 0; t < 3; t++) {
+        node_message m = hostile_message(types[t], 1, junk, sizes[t]);
+        int size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
+                                   TB_FRAME_MAX_DEFAULT);
+        ck_assert_int_gt(size, 0);
+        raw_send(peer, frame, (size_t)size);
+    }
+    tb_keys_deinit(&insider);
+    ck_assert_int_ge(status_field(tb_urls[1], "messages_rejected"), rejected + 3);
+    ck_assert_int_eq(cluster_wait(), 0);
+    ledger_chain_checked();
 }
 END_TEST
 
@@ -1355,7 +1521,11 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_dead_process_fails_check);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_admin_faults);
+        tcase_add_test(cluster, test_testbed_ledger_commits);
+        tcase_add_test(cluster, test_testbed_ledger_crashed_validator);
+        tcase_add_test(cluster, test_testbed_ledger_fork_seen);
     }
+    tcase_add_test(cluster, test_testbed_ledger_hostile_frames);
     suite_add_tcase(suite, cluster);
     return suite;
 }

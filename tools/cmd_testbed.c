@@ -39,7 +39,8 @@ static const char testbed_usage[] =
     "\n"
     "options:\n"
     "  --db FILE            results database (default: the scenario's output.db)\n"
-    "  --processes P        node processes, 1..64 (default 1); node i runs in i % P\n"
+    "  --processes P        node processes, 1..64 (default 1); node i runs in i % P;\n"
+    "                       with a ledger: section at most validators - byzantine\n"
     "  --duration SECONDS   stop after this long (default: the scenario's duration)\n"
     "  --set KEY=VALUE      override a scenario key (repeatable)\n"
     "  --http-requests N    HTTP request ids per process and restart (default 256); an\n"
@@ -240,16 +241,16 @@ static int child_store_nodes(met_db *db, int64_t run_id, const scn_scenario *sce
 static int child_store_violations(met_db *db, int64_t run_id, const tb_process_config *config,
                                   const world_result *result)
 {
-    static const char *const kinds[] = {"accepted_wrong", "honest_penalised",
-                                        "double_finalization"};
     uint64_t base = ((uint64_t)config->generation * config->process_count + config->process)
                     << 32;
     for (uint64_t i = 0; i < result->violation_count; i++) {
         const world_violation *v = &result->violations[i];
         char detail[64];
-        snprintf(detail, sizeof(detail), "step %u, process %u", v->step, config->process);
+        snprintf(detail, sizeof(detail), "%s %u, process %u",
+                 v->kind == WORLD_VIOLATION_LEDGER_FORK ? "height" : "step", v->step,
+                 config->process);
         met_violation_row row = {
-            base + i, kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
+            base + i, met_violation_kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
             v->node_id == UINT32_MAX ? -1 : (int64_t)v->node_id, detail,
         };
         if (met_violations_add(db, run_id, &row, 1) != 0) {
@@ -344,14 +345,16 @@ typedef struct testbed_metric {
     double value;
 } testbed_metric;
 
-#define TESTBED_METRICS 32
+#define TESTBED_METRICS 45
 
 /* The run's percentiles of request durations: p50, p95, p99 of latency,
- * p50 of the first token, p50 and p99 of finality. */
+ * p50 of the first token, p50 and p99 of finality, and under ledger
+ * settlement p50 and p99 of settlement. */
 typedef struct testbed_quantiles {
     double latency[3];
     double first_token;
     double finality[2];
+    double settlement[2];
 } testbed_quantiles;
 
 /* One span's nearest-rank quantiles over the requests rows the processes
@@ -374,6 +377,25 @@ static bool span_quantiles(testbed_context *run, met_span span, uint64_t window_
     return true;
 }
 
+/* Under ledger settlement, the nearest-rank p50 and p99 of settlement_ns
+ * - submitted_ns over the stored requests that settled, as the
+ * simulator's settlement_latency_*; NaN when none did. */
+static void settlement_quantiles(testbed_context *run, const tb_summary *total, double out[2])
+{
+    static const double q[2] = {0.50, 0.99};
+    uint64_t *values = NULL;
+    uint64_t n = 0;
+    out[0] = out[1] = NAN;
+    if (total->ledger_settlement &&
+        met_request_durations(run->db, run->run_id, MET_SPAN_SETTLEMENT, 0, &values, &n) == 0 &&
+        n > 0) {
+        for (size_t i = 0; i < 2; i++) {
+            out[i] = util_quantile_nearest_rank(values, n, q[i]);
+        }
+    }
+    util_free(values);
+}
+
 /* Exact percentiles from the stored requests rows, as the simulator's;
  * when rows are missing, the processes' merged histograms (bucket edges,
  * within about 1 %), said on stderr. */
@@ -386,6 +408,7 @@ static bool testbed_quantiles_read(testbed_context *run, const tb_summary *total
     const scn_verification *v = &run->scenario->verification;
     uint64_t window = v->protocol == CONS_PROTOCOL_OPTIMISTIC ? v->challenge_window_ns : 0;
     uint64_t completed = total->requests_completed;
+    settlement_quantiles(run, total, out->settlement);
     bool exact =
         span_quantiles(run, MET_SPAN_LATENCY, 0, completed, latency_q, out->latency, 3) &&
         span_quantiles(run, MET_SPAN_FINALITY, window, completed, finality_q, out->finality, 2) &&
@@ -403,6 +426,36 @@ static bool testbed_quantiles_read(testbed_context *run, const tb_summary *total
     out->finality[0] = util_hist_metric(&total->finality, 0.50);
     out->finality[1] = util_hist_metric(&total->finality, 0.99);
     return false;
+}
+
+#define TESTBED_LEDGER_METRICS 13
+
+/* The ledger's metrics as the simulator names them (world_ledger.c), from
+ * what the processes reported (NaN without a ledger section). */
+static void testbed_ledger_metrics(const tb_summary *total, const testbed_quantiles *quantiles,
+                                   testbed_metric out[TESTBED_LEDGER_METRICS])
+{
+    bool on = total->ledger_on;
+    double blocks = on ? (double)total->ledger_blocks : NAN;
+    const world_type_stats *bft = &total->types[NODE_MESSAGE_LEDGER_BFT];
+    const testbed_metric metrics[] = {
+        {"ledger_blocks", blocks},
+        {"ledger_finality_p50", on ? util_hist_metric(&total->ledger_finality, 0.50) : NAN},
+        {"ledger_finality_p99", on ? util_hist_metric(&total->ledger_finality, 0.99) : NAN},
+        {"view_changes", on ? (double)total->view_changes : NAN},
+        {"ledger_messages_per_block", blocks > 0 ? (double)bft->sent / blocks : NAN},
+        {"ledger_bytes_per_block", blocks > 0 ? (double)bft->bytes_sent / blocks : NAN},
+        {"settlement_latency_p50", on ? quantiles->settlement[0] : NAN},
+        {"settlement_latency_p99", on ? quantiles->settlement[1] : NAN},
+        {"ledger_forks", on ? (double)total->ledger_forks : NAN},
+        {"unjust_slashes", on ? (double)total->unjust_slashes : NAN},
+        {"evidence_verified", on ? (double)total->evidence_verified : NAN},
+        {"evidence_rejected", on ? (double)total->evidence_rejected : NAN},
+        {"ledger_resends", on ? (double)total->ledger_resends : NAN},
+    };
+    _Static_assert(sizeof(metrics) == TESTBED_LEDGER_METRICS * sizeof(testbed_metric),
+                   "TESTBED_LEDGER_METRICS counts the ledger's metrics");
+    memcpy(out, metrics, sizeof(metrics));
 }
 
 /* The run-level metrics a testbed run measures (NaN: not defined). */
@@ -463,9 +516,11 @@ static void testbed_metrics(const tb_summary *total, const testbed_quantiles *qu
                                                                (double)total->compute_calls
                                                          : NAN},
     };
-    _Static_assert(sizeof(metrics) == TESTBED_METRICS * sizeof(testbed_metric),
+    _Static_assert(sizeof(metrics) == (TESTBED_METRICS - TESTBED_LEDGER_METRICS) *
+                                          sizeof(testbed_metric),
                    "TESTBED_METRICS counts the metrics");
     memcpy(out, metrics, sizeof(metrics));
+    testbed_ledger_metrics(total, quantiles, out + TESTBED_METRICS - TESTBED_LEDGER_METRICS);
 }
 
 /* The metric's unit: SCN_METRICS's for the simulator's names; the
@@ -904,11 +959,13 @@ static int testbed_scenario_check(const testbed_options *options, const scn_scen
                 options->file);
         return TOOL_EXIT_USAGE;
     }
-    if (scenario->ledger.validators > 0) {
-        /* Each process would record only its own validators' commits. */
-        fprintf(stderr, "infersim testbed: %s: a ledger section runs in the simulator only "
-                        "(infersim run)\n",
-                options->file);
+    if (scenario->ledger.validators > 0 &&
+        options->processes > scenario->ledger.validators - scenario->ledger.byzantine) {
+        /* A process learns committed blocks from the honest validators it
+         * hosts: process p hosts validator p. */
+        fprintf(stderr, "infersim testbed: %s: a ledger needs every process to host an honest "
+                        "validator: at most %u processes (ledger.validators - byzantine)\n",
+                options->file, scenario->ledger.validators - scenario->ledger.byzantine);
         return TOOL_EXIT_USAGE;
     }
     if (scenario->churn.enabled) {

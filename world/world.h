@@ -562,6 +562,16 @@ const world_settle_entry *world_host_settle_log(world_host *host, uint64_t reque
  * the settlement of every decision a request can make. */
 uint64_t world_host_settle_capacity(const world_host *host);
 
+/* A ledger section: the id (32 bytes, cons_bft's block id) of the block
+ * this world's recorder took at 'height' (from 1), or NULL when it has
+ * recorded fewer heights (or runs no ledger). Cannot fail. */
+const uint8_t *world_host_block_id(const world_host *host, uint64_t height);
+/* Another process's validators committed a different block at recorded
+ * height 'height': the row is marked forked and a ledger_fork counted, as
+ * for two validators of this world (once per height). Returns 0, or
+ * WORLD_EINVAL for a height not recorded. */
+int world_host_block_forked(world_host *host, uint64_t height);
+
 /* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
 /* Privacy of one request (world/world_privacy.c). The epsilon it spent:
  * every noised release (NODE_OBS_RELEASE) composed by consensus/'s

@@ -241,6 +241,21 @@ uint64_t world_host_settle_capacity(const world_host *host)
     return decisions * (serving->committee + 1);
 }
 
+const uint8_t *world_host_block_id(const world_host *host, uint64_t height)
+{
+    const world_ledger_state *s = &host->world.ledger_bft;
+    return height >= 1 && height <= s->applied_height ? s->ids[height - 1] : NULL;
+}
+
+int world_host_block_forked(world_host *host, uint64_t height)
+{
+    if (world_host_block_id(host, height) == NULL) {
+        return WORLD_EINVAL;
+    }
+    world__ledger_fork(&host->world, height, UINT32_MAX);
+    return 0;
+}
+
 world_state *world__host_state(world_host *host)
 {
     return &host->world;

@@ -115,6 +115,10 @@ int world__ledger_build(world_state *world);
 void world__ledger_destroy(world_state *world);
 bool world__ledger_honest(const world_state *world, uint32_t validator);
 void world__ledger_observe(world_state *world, uint32_t node_id, const node_effect *effect);
+/* Height 'height' (recorded) has a different block elsewhere: marks its
+ * row forked and counts a ledger_fork (once per height); 'validator' the
+ * one that committed the other block, UINT32_MAX when unknown. */
+void world__ledger_fork(world_state *world, uint64_t height, uint32_t validator);
 double world__ledger_metric(const world_result *result, scn_metric metric);
 /* The beacon of the last block committed before 'before_ns' as a 64-bit
  * seed (the first 8 bytes of its id): true and *seed_out, or false (no

@@ -22,10 +22,22 @@
 
 #define LEDGER_KEY_DOMAIN UINT64_C(0x6c6564676572) /* "ledger": keys apart from the nodes' */
 
+#define TAG_KEY_DOMAIN UINT64_C(0x74782d746167) /* "tx-tag" */
+
+/* A transaction's tag under its client's key. A hosted world (the testbed)
+ * holds only its own nodes' secrets, so a validator there could not check
+ * a remote client's tag with them: its tag keys come from the run seed, as
+ * the validators' keys do (a limit of the testbed's ledger: any process
+ * could compute them). */
 static uint64_t ledger_tag(void *context, uint32_t client, const void *bytes, size_t size)
 {
     world_state *world = context;
     ASSERT(client < world->node_count);
+    if (world->hosted) {
+        uint8_t key[UTIL_MAC_KEY_BYTES];
+        util_mac_key_derive(world->scenario->seed ^ TAG_KEY_DOMAIN, client, key);
+        return util_mac64(key, bytes, size);
+    }
     return util_mac64(world->keys[client], bytes, size);
 }
 
@@ -340,6 +352,16 @@ static bool ledger_refuse_once(world_state *world, uint64_t slot)
     return first;
 }
 
+/* Whether this world counts what transaction 'tx' does to the run's
+ * figures: always in the simulator; in a hosted world (the testbed, where
+ * every process applies every block it learns of, so its ledger holds the
+ * committed state) only in the process that hosts the tx's client, so
+ * that the processes' counts add up to the simulator's. */
+static bool ledger_tx_ours(const world_state *world, const node_ledger_tx *tx)
+{
+    return world->result->requests[tx->request].submitted;
+}
+
 /* Whether member j's verdict applies: an agreement always; a penalty only
  * with evidence that verifies (ledger.evidence), else it is refused. */
 static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx, uint32_t j,
@@ -357,12 +379,12 @@ static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx,
         return true;
     }
     if (node_ledger_evidence_check(&world->serving, tx, j)) {
-        world->result->evidence_verified += 1;
+        world->result->evidence_verified += ledger_tx_ours(world, tx);
         row->penalties += 1;
         return true;
     }
     row->refused += 1;
-    if (ledger_refuse_once(world, slot)) {
+    if (ledger_refuse_once(world, slot) && ledger_tx_ours(world, tx)) {
         world->result->evidence_rejected += node_ledger_penalties_unproven(&world->serving, tx);
     }
     return false;
@@ -378,7 +400,8 @@ static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64
         }
         uint32_t member = tx->members[j];
         cons_ledger_judge(&world->ledger, member, (cons_verdict)tx->verdicts[j]);
-        if (world__verify_honest_judged(world, member, (cons_verdict)tx->verdicts[j],
+        if (ledger_tx_ours(world, tx) &&
+            world__verify_honest_judged(world, member, (cons_verdict)tx->verdicts[j],
                                         tx->request, tx->segment)) {
             result->unjust_slashes += 1;
             world__check_violation(world, WORLD_VIOLATION_UNJUST_SLASH, tx->request,
@@ -387,6 +410,9 @@ static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64
     }
     cons_ledger_settle(&world->ledger, tx->rows);
     world__verify_totals(world);
+    if (!ledger_tx_ours(world, tx)) {
+        return;
+    }
     util_hist_add(&result->ledger_finality, world->now_ns - tx->submitted_ns);
     world_request_record *r = &result->requests[tx->request];
     r->ledger_txs_committed += 1;
@@ -434,6 +460,18 @@ static void ledger_grow(world_state *world, uint64_t height)
     }
 }
 
+void world__ledger_fork(world_state *world, uint64_t height, uint32_t validator)
+{
+    ASSERT(height >= 1 && height <= world->ledger_bft.applied_height);
+    world_block_record *row = &world->result->blocks[height - 1];
+    if (!row->forked) {
+        row->forked = true;
+        world->result->ledger_forks += 1;
+        world__check_violation(world, WORLD_VIOLATION_LEDGER_FORK, UINT64_MAX, 0, validator,
+                               (uint32_t)height);
+    }
+}
+
 /* An honest validator committed 'block': the height's first commit is its
  * block; a later one must have the same id. */
 static void ledger_commit(world_state *world, uint32_t validator, const cons_bft_block *block)
@@ -442,12 +480,8 @@ static void ledger_commit(world_state *world, uint32_t validator, const cons_bft
     uint64_t height = cons_bft_block_height(block);
     const uint8_t *id = cons_bft_block_id(block);
     if (height <= s->applied_height) {
-        world_block_record *row = &world->result->blocks[height - 1];
-        if (memcmp(s->ids[height - 1], id, CONS_BFT_ID_BYTES) != 0 && !row->forked) {
-            row->forked = true;
-            world->result->ledger_forks += 1;
-            world__check_violation(world, WORLD_VIOLATION_LEDGER_FORK, UINT64_MAX, 0, validator,
-                                   (uint32_t)height);
+        if (memcmp(s->ids[height - 1], id, CONS_BFT_ID_BYTES) != 0) {
+            world__ledger_fork(world, height, validator);
         }
         return;
     }
