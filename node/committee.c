@@ -565,6 +565,7 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
     member_sign(self, m, commit);
+    node__attest_share(self, m, m->token, commit, now_ns, outbox);
 }
 
 bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
@@ -739,6 +740,7 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
     member_sign(self, m, commit);
+    node__attest_share(self, m, member, commit, end_ns, outbox);
     if (behaviour == NODE_BEHAVIOUR_EQUIVOCATE) {
         member_equivocate(self, outbox, commit, end_ns);
     }
@@ -1238,9 +1240,17 @@ static void client_judge_ledger(node *self, node_outbox *outbox,
     for (uint32_t j = 0; j < state->member_count && serving->ledger_evidence; j++) {
         bool penalty = tx.verdicts[j] != CONS_VERDICT_AGREED &&
                        tx.verdicts[j] != NODE_LEDGER_TX_UNJUDGED;
-        if (penalty && !client_evidence(self, state, j, frame, &tx) && !frame) {
+        /* Timeout evidence: a member that never committed waits for its
+         * peers' attestations (node__attest_claim). */
+        bool attested = serving->ledger_timeout_evidence &&
+                        tx.verdicts[j] == CONS_VERDICT_TIMEOUT && !((state->committed >> j) & 1u);
+        if (penalty && !attested && !client_evidence(self, state, j, frame, &tx) && !frame) {
             tx.verdicts[j] = NODE_LEDGER_TX_UNJUDGED;
         }
+    }
+    if (serving->ledger_timeout_evidence &&
+        node__attest_claim(self, now_ns, outbox, &tx, state->committed, frame)) {
+        return;
     }
     node__ledger_submit(self, now_ns, outbox, &tx);
 }
@@ -1522,8 +1532,15 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     int rc = NODE_EMALFORMED;
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:
+        if (!node__client_owns(self, m->rumor_id)) {
+            return node__attest_peer_commit(self, m); /* a peer's, under timeout evidence */
+        }
         rc = client_on_commit(self, now_ns, m, outbox);
         break;
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+        return node__attest_on_ask(self, now_ns, m, outbox);
+    case NODE_MESSAGE_INFER_ATTEST:
+        return node__attest_on_attest(self, now_ns, m, outbox);
     case NODE_MESSAGE_INFER_REVEAL_ASK:
         return member_on_ask(self, now_ns, m, outbox);
     case NODE_MESSAGE_INFER_REVEAL:

@@ -142,6 +142,10 @@ const char *node_message_type_name(uint8_t type)
         return "ledger_tx";
     case NODE_MESSAGE_LEDGER_RECEIPT:
         return "ledger_receipt";
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+        return "infer_attest_ask";
+    case NODE_MESSAGE_INFER_ATTEST:
+        return "infer_attest";
     default:
         return "unknown";
     }
@@ -481,6 +485,8 @@ static int node_on_message(node *self, uint64_t now_ns, const node_message *mess
     case NODE_MESSAGE_INFER_COMMIT:
     case NODE_MESSAGE_INFER_REVEAL_ASK:
     case NODE_MESSAGE_INFER_REVEAL:
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+    case NODE_MESSAGE_INFER_ATTEST:
         return node__serve_message(self, now_ns, message, outbox);
     case NODE_MESSAGE_LEDGER_BFT:
     case NODE_MESSAGE_LEDGER_TX:

@@ -492,6 +492,8 @@ typedef struct scn_ledger {
     bool settlement_ledger;       /* verification.settlement: ledger (else instant) */
     uint32_t submit_to;           /* validators a client sends a transaction to (f + 1) */
     bool evidence;                /* a penalty needs verified evidence (default true) */
+    bool timeout_evidence;        /* a timeout penalty with a quorum of peers'
+                                   * attestations (default false) */
     uint64_t resend_timeout_ns;   /* a client resends a transaction not seen committed
                                    * this long after it sent it (0 = never) */
 } scn_ledger;
@@ -756,6 +758,10 @@ typedef enum scn_metric_runs {
       "penalties refused for want of valid evidence (once per decision)")                     \
     X(LEDGER_RESENDS, "ledger_resends", "count", VERIFICATION, true,                           \
       "settlement transactions a client sent again, not seen committed in time")              \
+    X(TIMEOUT_ATTESTATIONS, "timeout_attestations", "count", VERIFICATION, true,               \
+      "attestations members signed that a peer's commitment missed the deadline (NaN off)")   \
+    X(TIMEOUT_PENALTIES, "timeout_penalties", "count", VERIFICATION, true,                     \
+      "committed timeout penalties applied with a quorum of attestations (NaN off)")          \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")                   \
     X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \

@@ -196,8 +196,9 @@ static int store_messages(run_context *run, const world_result *result)
     size_t count = 0;
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const world_type_stats *s = &result->types[t];
-        if (t >= NODE_MESSAGE_LEDGER_BFT && !result->ledger_on) {
-            continue; /* Runs without a ledger keep their rows. */
+        if ((t >= NODE_MESSAGE_LEDGER_BFT && !result->ledger_on) ||
+            (t >= NODE_MESSAGE_INFER_ATTEST_ASK && !result->ledger_timeout_evidence)) {
+            continue; /* Runs without a ledger (or timeout evidence) keep their rows. */
         }
         rows[count++] = (met_message_row){
             node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,

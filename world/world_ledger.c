@@ -133,6 +133,25 @@ static int ledger_evidence_build(world_state *world)
     return 0;
 }
 
+/* Timeout evidence: the members' records of their peers' commitments, per
+ * (request, segment, slot, step), and the clients' claims. */
+static int ledger_attest_build(world_state *world)
+{
+    node_serving *serving = &world->serving;
+    node_store *store = &world->store;
+    size_t slots = (size_t)serving->request_capacity * serving->segment_count *
+                   serving->committee * (serving->retries + 1u) * (serving->generate_tokens + 1u);
+    store->attest_seen = util_calloc(slots, sizeof(*store->attest_seen));
+    store->ledger_claim_of = util_calloc(serving->request_capacity, sizeof(uint32_t));
+    if (store->attest_seen == NULL || store->ledger_claim_of == NULL) {
+        return WORLD_ENOMEM;
+    }
+    util_pool_init(&store->ledger_claim_pool, sizeof(node_ledger_claim));
+    serving->ledger_timeout_evidence = true;
+    world->result->ledger_timeout_evidence = true;
+    return 0;
+}
+
 bool world__ledger_honest(const world_state *world, uint32_t validator)
 {
     const scn_ledger *l = &world->scenario->ledger;
@@ -258,6 +277,12 @@ int world__ledger_build(world_state *world)
     if (l->settlement_ledger && l->evidence && (rc = ledger_evidence_build(world)) != 0) {
         return rc;
     }
+    /* The loader allows the key only with settlement and evidence; a
+     * protocol whose members never commit has no deadline to attest. */
+    if (l->timeout_evidence && world->serving.commit_sig_bytes > 0 &&
+        (rc = ledger_attest_build(world)) != 0) {
+        return rc;
+    }
     world->result->ledger_on = true;
     world->result->ledger_settlement = l->settlement_ledger;
     return 0;
@@ -282,6 +307,13 @@ void world__ledger_destroy(world_state *world)
     }
     util_free(world->store.ledger_pending_of);
     world->store.ledger_pending_of = NULL;
+    if (world->store.ledger_claim_pool.block_bytes != 0) {
+        util_pool_deinit(&world->store.ledger_claim_pool);
+    }
+    util_free(world->store.ledger_claim_of);
+    util_free(world->store.attest_seen);
+    world->store.ledger_claim_of = NULL;
+    world->store.attest_seen = NULL;
     util_free(s->evidence_public);
     util_free(s->evidence_secret);
     util_free(s->wire);
@@ -358,6 +390,7 @@ static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx,
     }
     if (node_ledger_evidence_check(&world->serving, tx, j)) {
         world->result->evidence_verified += 1;
+        world->result->timeout_penalties += verdict == CONS_VERDICT_TIMEOUT ? 1u : 0u;
         row->penalties += 1;
         return true;
     }
@@ -509,6 +542,10 @@ void world__ledger_observe(world_state *world, uint32_t node_id, const node_effe
         world->result->ledger_resends += 1;
         return;
     }
+    if (effect->observation == NODE_OBS_ATTEST) {
+        world->result->timeout_attestations += 1;
+        return;
+    }
     if (effect->observation == NODE_OBS_LEDGER_REFUSED) {
         if (world__ledger_honest(world, node_id)) {
             ledger_refused(world, effect);
@@ -599,6 +636,10 @@ double world__ledger_metric(const world_result *result, scn_metric metric)
     case SCN_METRIC_EVIDENCE_VERIFIED: return (double)result->evidence_verified;
     case SCN_METRIC_EVIDENCE_REJECTED: return (double)result->evidence_rejected;
     case SCN_METRIC_LEDGER_RESENDS: return (double)result->ledger_resends;
+    case SCN_METRIC_TIMEOUT_ATTESTATIONS:
+        return result->ledger_timeout_evidence ? (double)result->timeout_attestations : NAN;
+    case SCN_METRIC_TIMEOUT_PENALTIES:
+        return result->ledger_timeout_evidence ? (double)result->timeout_penalties : NAN;
     default: return NAN;
     }
 }
