@@ -93,9 +93,6 @@ static int ledger_settlement(scn_check *check, const scn_node *root, scn_ledger 
                          "verification.settlement: ledger settles at commit, not in request "
                          "order: it cannot be combined with verification.draw_epoch");
     }
-    if (l->timeout_evidence && (rc = ledger_timeout_evidence(check, root, l)) != 0) {
-        return rc;
-    }
     if (l->settlement_ledger &&
         check->scenario->verification.committee > SCN_LEDGER_MEMBERS_MAX) {
         return scn__fail(check->error, SCN_ESCHEMA, node,
@@ -178,5 +175,8 @@ int scn__check_ledger(scn_check *check, const scn_node *root)
         }
         l->submit_to = l->validators > 0 ? cons_bft_faults(l->validators) + 1 : 0;
     }
-    return ledger_settlement(check, root, l);
+    if ((rc = ledger_settlement(check, root, l)) != 0) {
+        return rc;
+    }
+    return l->timeout_evidence ? ledger_timeout_evidence(check, root, l) : 0;
 }
