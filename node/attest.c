@@ -60,17 +60,7 @@ void node__attest_share(node *self, const node_message *m, uint32_t member,
     entry->client_plus_one = self->config.store->client_of[node__serve_slot_index(
         serving, m->rumor_id, m->segment, slot)];
     entry->seen |= UINT64_C(1) << member;
-    uint32_t members[NODE_COMMITTEE_MAX];
-    uint32_t count = attest_committee(self, m, members);
-    for (uint32_t i = 0; i < count; i++) {
-        if (i == member || members[i] == self->config.node_id) {
-            continue;
-        }
-        node_message *peer = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
-                                              members[i], m->rumor_id, at_ns);
-        *peer = *commit;
-        peer->dest = members[i];
-    }
+    node__committee_to_peers(self, outbox, m, member, commit, at_ns);
 }
 
 /* This node's index in the hop's committee, when the message's 'token'

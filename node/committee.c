@@ -462,6 +462,13 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     out->payload_bytes = NODE_SALT_BYTES + size + serving->evidence_bytes;
     /* Members share their reveals with each other (Nesa's members see each
      * other's outputs): this is what a lazy member can copy from. */
+    node__committee_to_peers(self, outbox, m, member, out, at_ns);
+}
+
+void node__committee_to_peers(node *self, node_outbox *outbox, const node_message *m,
+                              uint32_t member, const node_message *out, uint64_t at_ns)
+{
+    const node_serving *serving = self->config.serving;
     uint32_t members[NODE_COMMITTEE_MAX];
     uint32_t count = serving->verifier->committee(serving->verifier->context, m->rumor_id,
                                                   m->segment, m->hops, members);
@@ -470,8 +477,8 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
         if (i == member || members[i] == self->config.node_id) {
             continue;
         }
-        node_message *peer = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL,
-                                              members[i], m->rumor_id, at_ns);
+        node_message *peer = node__serve_send(self, outbox, out->type, members[i],
+                                              m->rumor_id, at_ns);
         *peer = *out;
         peer->dest = members[i];
     }
