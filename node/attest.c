@@ -105,8 +105,8 @@ int node__attest_on_ask(node *self, uint64_t now_ns, const node_message *m, node
     if (entry->client_plus_one != 0 && entry->client_plus_one != m->source + 1u) {
         return NODE_EMALFORMED; /* Only the hop's client asks. */
     }
-    if (entry->committed_ns == 0 || store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT ||
-        now_ns < entry->committed_ns + 2 * serving->commit_timeout_ns ||
+    if (entry->committed_ns == 0 ||
+        store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_SILENT || now_ns < entry->committed_ns + 2 * serving->commit_timeout_ns ||
         ((entry->seen >> m->token) & 1u)) {
         return 0; /* Nothing this node saw says the member missed the deadline. */
     }
@@ -193,6 +193,7 @@ bool node__attest_claim(node *self, uint64_t now_ns, node_outbox *outbox, node_l
     memset(c, 0, sizeof(*c));
     c->tx = *tx;
     c->accused = accused;
+    c->attesters = frame ? UINT64_MAX : committed;
     c->due_ns = now_ns + 2 * serving->commit_timeout_ns;
     c->next = store->ledger_claim_of[tx->request];
     c->frame = frame;
@@ -202,14 +203,16 @@ bool node__attest_claim(node *self, uint64_t now_ns, node_outbox *outbox, node_l
     return true;
 }
 
-/* Asks every other member to attest each accused member's timeout. */
+/* Asks the members that committed (a framing client: every other member)
+ * to attest each accused member's timeout. */
 static void attest_ask(node *self, uint64_t now_ns, node_outbox *outbox,
                        const node_ledger_claim *c)
 {
     const node_request *r = &self->config.store->requests[c->tx.request];
     for (uint32_t j = 0; j < c->tx.member_count; j++) {
         for (uint32_t i = 0; i < c->tx.member_count && ((c->accused >> j) & 1u); i++) {
-            if (i == j || outbox->count + 8 >= NODE_OUTBOX_MAX) {
+            if (i == j || !((c->attesters >> i) & 1u) ||
+                outbox->count + 8 >= NODE_OUTBOX_MAX) {
                 continue;
             }
             node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ATTEST_ASK,

@@ -838,11 +838,12 @@ typedef struct node_attest_seen {
 
 /* A client's decision whose timeouts wait for attestations: its
  * transaction, the members accused (bit j: member j, whose TIMEOUT still
- * lacks its quorum), per evidence item the attesters in, and whether the
- * asks went out. */
+ * lacks its quorum), the members asked, per evidence item the attesters
+ * in, and whether the asks went out. */
 typedef struct node_ledger_claim {
     node_ledger_tx tx;
     uint64_t accused;
+    uint64_t attesters;              /* bit i: member i is asked (it committed) */
     uint64_t attested[NODE_LEDGER_EVIDENCE_MAX];
     uint64_t due_ns;                 /* asks go out, or the transaction, then */
     uint32_t next;                   /* the request's next claim + 1, 0 = none */
