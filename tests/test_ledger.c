@@ -5,7 +5,10 @@
  * Byzantine bound and not within it, unjust_slash fires when a committed
  * verdict penalises an honest node, runs are deterministic, runs without
  * a ledger are unchanged, the loader refuses bad ledger sections, and a
- * validator refuses hostile ledger messages with no effect. */
+ * validator refuses hostile ledger messages with no effect. Under
+ * ledger.timeout_evidence a missed commit deadline is penalised on a
+ * quorum of peers' attestations, which the evidence check verifies, and
+ * framing clients collect none against honest members. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -654,6 +657,25 @@ START_TEST(test_ledger_timeout_evidence_penalises_silent)
 }
 END_TEST
 
+/* Crash-stopped honest members under timeout evidence: their silence is
+ * real, so peers attest it and the timeout penalties commit; the checker
+ * counts them as honest nodes penalised (as instant settlement does) but
+ * not as unjust slashes, since each member's own record shows it never
+ * committed. */
+START_TEST(test_ledger_timeout_evidence_crashes)
+{
+    ck_assert_int_eq(ledger_run("committee_crash_delay.yaml", "tc.db",
+                                "--set ledger.validators=7 --set verification.settlement=ledger"
+                                " --set ledger.timeout_evidence=true --set expect={}"),
+                     0);
+    ck_assert(ledger_metric("tc.db", 1, "timeout_penalties") > 0);
+    ck_assert(ledger_metric("tc.db", 1, "honest_penalised") > 0);
+    ck_assert(ledger_metric("tc.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_number("tc.db", "SELECT count(*) FROM violations"
+                                     " WHERE kind = 'unjust_slash'") == 0);
+}
+END_TEST
+
 /* A scenario with timeout evidence: ledger_yaml, a committee of 5. */
 static const char *const ledger_timeout_overrides[] = {"verification.committee=5",
                                                        "ledger.timeout_evidence=true"};
@@ -895,6 +917,7 @@ Suite *test_ledger_suite(void)
     tcase_add_test(runs, test_ledger_evidence_applied);
     tcase_add_test(runs, test_ledger_resend_settles_dropped);
     tcase_add_test(runs, test_ledger_timeout_evidence_penalises_silent);
+    tcase_add_test(runs, test_ledger_timeout_evidence_crashes);
     tcase_set_timeout(runs, 120);
     suite_add_tcase(suite, runs);
     TCase *input = tcase_create("input");

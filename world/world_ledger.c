@@ -401,6 +401,24 @@ static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx,
     return false;
 }
 
+/* A timeout proven by attestations against a member whose own record
+ * (node_store.attest_seen, read as a checker) shows it never committed to
+ * the hop: its silence was real -- a crash or a silent member -- and the
+ * penalty is the protocol's timeout_slash, not an unjust slash. */
+static bool ledger_timeout_just(const world_state *world, const node_ledger_tx *tx, uint32_t j)
+{
+    const node_serving *serving = &world->serving;
+    if (tx->verdicts[j] != CONS_VERDICT_TIMEOUT || !serving->ledger_timeout_evidence) {
+        return false;
+    }
+    uint32_t slot = tx->round * serving->committee + j;
+    size_t index = ((size_t)tx->request * serving->segment_count + tx->segment) *
+                       serving->committee * (serving->retries + 1u) +
+                   slot;
+    return world->store.attest_seen[index * (serving->generate_tokens + 1u) + tx->step]
+               .committed_ns == 0;
+}
+
 static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64_t slot,
                             world_block_record *row)
 {
@@ -412,7 +430,8 @@ static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64
         uint32_t member = tx->members[j];
         cons_ledger_judge(&world->ledger, member, (cons_verdict)tx->verdicts[j]);
         if (world__verify_honest_judged(world, member, (cons_verdict)tx->verdicts[j],
-                                        tx->request, tx->segment)) {
+                                        tx->request, tx->segment) &&
+            !ledger_timeout_just(world, tx, j)) {
             result->unjust_slashes += 1;
             world__check_violation(world, WORLD_VIOLATION_UNJUST_SLASH, tx->request,
                                    tx->segment, member, tx->step);
