@@ -119,14 +119,7 @@ int node__attest_on_ask(node *self, uint64_t now_ns, const node_message *m, node
                                      statement, size, store->payload);
     node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ATTEST, m->source,
                                          m->rumor_id, now_ns);
-    out->origin = m->origin;
-    out->origin_ns = m->origin_ns;
-    out->segment = m->segment;
-    out->count = m->count;
-    out->position = m->position;
-    out->step = m->step;
-    out->hops = m->hops;
-    out->token = m->token;
+    node__committee_member_header(out, m, m->token);
     out->payload = store->payload;
     out->payload_bytes = NODE_SIGNATURE_BYTES;
     node__serve_observe(outbox, NODE_OBS_ATTEST, m->rumor_id, m->segment, members[m->token]);

@@ -423,6 +423,11 @@ static void member_header(node_message *out, const node_message *m, uint32_t mem
     out->token = member;
 }
 
+void node__committee_member_header(node_message *out, const node_message *m, uint32_t token)
+{
+    member_header(out, m, token);
+}
+
 /* Where a member keeps its output until the reveal: [size][salt][bytes]. */
 static uint8_t *member_block(const node *self, const node_message *m, uint32_t slot,
                              bool take)

@@ -129,8 +129,11 @@ int node__attest_on_attest(node *self, uint64_t now_ns, const node_message *m,
                            node_outbox *outbox);
 
 /* ---- committee.c ---- */
-/* Member: a copy of 'out' (about the hop 'm', member index 'member') to
- * every other member of the hop's committee, sent at at_ns. */
+/* Member: the header fields of a message about the hop 'm' (origin, step,
+ * round ...), with 'token' as its member index; and a copy of 'out'
+ * (about the hop 'm', member index 'member') to every other member of the
+ * hop's committee, sent at at_ns. */
+void node__committee_member_header(node_message *out, const node_message *m, uint32_t token);
 void node__committee_to_peers(node *self, node_outbox *outbox, const node_message *m,
                               uint32_t member, const node_message *out, uint64_t at_ns);
 /* The member index of this node in the committee of (request, segment,
