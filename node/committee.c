@@ -479,6 +479,13 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
     out->payload_bytes = NODE_SALT_BYTES + size + serving->evidence_bytes;
     /* Members share their reveals with each other (Nesa's members see each
      * other's outputs): this is what a lazy member can copy from. */
+    node__committee_to_peers(self, outbox, m, member, out, at_ns);
+}
+
+void node__committee_to_peers(node *self, node_outbox *outbox, const node_message *m,
+                              uint32_t member, const node_message *out, uint64_t at_ns)
+{
+    const node_serving *serving = self->config.serving;
     uint32_t members[NODE_COMMITTEE_MAX];
     uint32_t count = serving->verifier->committee(serving->verifier->context, m->rumor_id,
                                                   m->segment, m->hops, members);
@@ -487,8 +494,8 @@ static void member_reveal(node *self, const node_message *m, uint32_t member, co
         if (i == member || members[i] == self->config.node_id) {
             continue;
         }
-        node_message *peer = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL,
-                                              members[i], m->rumor_id, at_ns);
+        node_message *peer = node__serve_send(self, outbox, out->type, members[i],
+                                              m->rumor_id, at_ns);
         *peer = *out;
         peer->dest = members[i];
     }
@@ -634,6 +641,7 @@ static void member_lazy(node *self, const node_message *m, uint32_t slot, uint64
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
     member_sign(self, m, commit);
+    node__attest_share(self, m, m->token, commit, now_ns, outbox);
 }
 
 bool node__committee_lazy(node *self, const node_message *m, uint32_t slot, uint64_t now_ns,
@@ -827,6 +835,7 @@ void node__committee_member_send(node *self, const node_message *m, uint32_t mem
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);
     member_sign(self, m, commit);
+    node__attest_share(self, m, member, commit, at_ns, outbox);
     if (store->behaviour_of[self->config.node_id] == NODE_BEHAVIOUR_EQUIVOCATE) {
         member_equivocate(self, outbox, commit, at_ns);
     }
@@ -1359,9 +1368,17 @@ static void client_judge_ledger(node *self, node_outbox *outbox,
     for (uint32_t j = 0; j < state->member_count && serving->ledger_evidence; j++) {
         bool penalty = tx.verdicts[j] != CONS_VERDICT_AGREED &&
                        tx.verdicts[j] != NODE_LEDGER_TX_UNJUDGED;
-        if (penalty && !client_evidence(self, state, j, frame, &tx) && !frame) {
+        /* Timeout evidence: a member that never committed waits for its
+         * peers' attestations (node__attest_claim). */
+        bool attested = serving->ledger_timeout_evidence &&
+                        tx.verdicts[j] == CONS_VERDICT_TIMEOUT && !((state->committed >> j) & 1u);
+        if (penalty && !attested && !client_evidence(self, state, j, frame, &tx) && !frame) {
             tx.verdicts[j] = NODE_LEDGER_TX_UNJUDGED;
         }
+    }
+    if (serving->ledger_timeout_evidence &&
+        node__attest_claim(self, now_ns, outbox, &tx, state->committed, frame)) {
+        return;
     }
     node__ledger_submit(self, now_ns, outbox, &tx);
 }
@@ -1647,10 +1664,21 @@ int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
     switch (m->type) {
     case NODE_MESSAGE_INFER_COMMIT:
         if (!node__client_owns(self, m->rumor_id)) {
+            /* A peer's commitment: under timeout evidence, a record of what
+             * this member saw; and relayed to the client, which finds an
+             * equivocator's second commitment that way. */
+            if (self->config.serving->ledger_timeout_evidence &&
+                node__attest_peer_commit(self, m) != 0) {
+                return NODE_EMALFORMED;
+            }
             return member_on_peer_commit(self, now_ns, m, outbox);
         }
         rc = client_on_commit(self, now_ns, m, outbox);
         break;
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+        return node__attest_on_ask(self, now_ns, m, outbox);
+    case NODE_MESSAGE_INFER_ATTEST:
+        return node__attest_on_attest(self, now_ns, m, outbox);
     case NODE_MESSAGE_INFER_REVEAL_ASK:
         return member_on_ask(self, now_ns, m, outbox);
     case NODE_MESSAGE_INFER_REVEAL:

@@ -155,6 +155,21 @@ size_t node_ledger_ruling_statement(uint64_t request, uint32_t segment, uint32_t
     return size + 4 + vote_bytes;
 }
 
+size_t node_ledger_timeout_statement(uint64_t request, uint32_t segment, uint32_t step,
+                                     uint32_t round, uint32_t member_id, uint8_t *out)
+{
+    ASSERT(out != NULL);
+    size_t size = ledger_statement_hop('T', request, segment, step, round, out);
+    util_put_u32(out + size, member_id);
+    return size + 4;
+}
+
+uint32_t node_ledger_attest_quorum(uint32_t attesters)
+{
+    ASSERT(attesters >= 1);
+    return attesters - (attesters - 1) / 3;
+}
+
 /* Whether 'signature' by 'signer' covers the commitment of 'vote' to the hop. */
 static bool ledger_commit_signed(const node_serving *serving, const node_ledger_tx *tx,
                                  uint32_t signer, const uint8_t *vote,
@@ -203,14 +218,69 @@ static bool ledger_referee_valid(const node_serving *serving, const node_ledger_
                                      referee_signature);
 }
 
+/* Whether the transaction's members are the hop's committee, as the
+ * verifier draws it: only then are the other members its attesters. */
+static bool ledger_members_drawn(const node_serving *serving, const node_ledger_tx *tx)
+{
+    const node_verifier *verifier = serving->verifier;
+    if (tx->segment >= serving->segment_count || tx->round > serving->retries) {
+        return false;
+    }
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t count = verifier->committee(verifier->context, tx->request, tx->segment, tx->round,
+                                         members);
+    ASSERT(count <= NODE_COMMITTEE_MAX);
+    return count == tx->member_count &&
+           memcmp(members, tx->members, count * sizeof(members[0])) == 0;
+}
+
+/* A quorum of distinct other members attests, each with its signature,
+ * that member j's commitment to the hop never reached it. */
+static bool ledger_timeout_valid(const node_serving *serving, const node_ledger_tx *tx,
+                                 uint32_t j, const node_ledger_evidence *e)
+{
+    const node_verifier *verifier = serving->verifier;
+    if (tx->member_count < 2 || e->size % NODE_LEDGER_ATTESTATION_BYTES != 0 ||
+        e->size / NODE_LEDGER_ATTESTATION_BYTES <
+            node_ledger_attest_quorum(tx->member_count - 1) ||
+        !ledger_members_drawn(serving, tx)) {
+        return false;
+    }
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_timeout_statement(tx->request, tx->segment, tx->step, tx->round,
+                                                tx->members[j], statement);
+    uint64_t signers = 0;
+    for (const uint8_t *at = e->body; at < e->body + e->size;
+         at += NODE_LEDGER_ATTESTATION_BYTES) {
+        uint32_t attester = at[0];
+        if (attester >= tx->member_count || attester == j || ((signers >> attester) & 1u) ||
+            !verifier->evidence_verify(verifier->context, tx->members[attester], statement,
+                                       size, at + 1)) {
+            return false;
+        }
+        signers |= UINT64_C(1) << attester;
+    }
+    return true;
+}
+
 bool node_ledger_evidence_check(const node_serving *serving, const node_ledger_tx *tx,
                                 uint32_t j)
 {
     ASSERT(serving != NULL && tx != NULL && j < tx->member_count);
     ASSERT(serving->verifier != NULL && serving->vote_bytes <= NODE_VOTE_MAX);
     uint8_t verdict = tx->verdicts[j];
+    if (verdict == CONS_VERDICT_TIMEOUT) {
+        for (uint32_t i = 0; i < tx->evidence_count && serving->ledger_timeout_evidence; i++) {
+            const node_ledger_evidence *e = &tx->evidence[i];
+            if (e->member == j && e->kind == NODE_EVIDENCE_TIMEOUT &&
+                ledger_timeout_valid(serving, tx, j, e)) {
+                return true;
+            }
+        }
+        return false; /* Without timeout evidence a timeout is never proven. */
+    }
     if (verdict != CONS_VERDICT_PROVEN && verdict != CONS_VERDICT_DEVIATED) {
-        return false; /* AGREED needs none; a timeout has no evidence kind. */
+        return false; /* AGREED needs none. */
     }
     for (uint32_t i = 0; i < tx->evidence_count; i++) {
         const node_ledger_evidence *e = &tx->evidence[i];

@@ -144,6 +144,10 @@ const char *node_message_type_name(uint8_t type)
         return "ledger_receipt";
     case NODE_MESSAGE_CARTEL_AGREE:
         return "cartel_agree";
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+        return "infer_attest_ask";
+    case NODE_MESSAGE_INFER_ATTEST:
+        return "infer_attest";
     default:
         return "unknown";
     }
@@ -484,6 +488,8 @@ static int node_on_message(node *self, uint64_t now_ns, const node_message *mess
     case NODE_MESSAGE_INFER_REVEAL_ASK:
     case NODE_MESSAGE_INFER_REVEAL:
     case NODE_MESSAGE_CARTEL_AGREE:
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+    case NODE_MESSAGE_INFER_ATTEST:
         return node__serve_message(self, now_ns, message, outbox);
     case NODE_MESSAGE_LEDGER_BFT:
     case NODE_MESSAGE_LEDGER_TX:

@@ -59,7 +59,11 @@ typedef enum node_message_type {
     NODE_MESSAGE_CARTEL_AGREE = 13,  /* cartel leader -> colluding member of the committee of
                                       * (rumor_id, segment, hops = round): the agreed wrong
                                       * output of 'step' (payload: NODE_CARTEL_AGREE_BYTES) */
-    NODE_MESSAGE_TYPE_COUNT = 14     /* one past the last type */
+    NODE_MESSAGE_INFER_ATTEST_ASK = 14, /* client -> member: attest that member 'token'
+                                      * missed the hop's commit deadline */
+    NODE_MESSAGE_INFER_ATTEST = 15,  /* member -> client: its signed attestation that
+                                      * member 'token' missed it (payload: signature) */
+    NODE_MESSAGE_TYPE_COUNT = 16     /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -171,8 +175,10 @@ typedef enum node_observation {
                                       * ledger's observations, LEDGER_COMMIT .. here */
     NODE_OBS_SUSPECT,                /* a client suspected node 'value', silent for
                                       * suspect_after in a phase of 'rumor_id''s 'segment' */
-    NODE_OBS_CARTEL_MISSED           /* a colluding member had no agreement from its cartel's
+    NODE_OBS_CARTEL_MISSED,          /* a colluding member had no agreement from its cartel's
                                       * leader in time and answered honestly */
+    NODE_OBS_ATTEST                  /* a member signed a timeout attestation against
+                                      * node 'value' for 'rumor_id''s 'segment' */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */
@@ -583,6 +589,11 @@ typedef struct node_serving {
     /* A penalty needs evidence the validators verify (node_ledger_evidence_check);
      * false: the client's word, as before evidence. */
     bool ledger_evidence;
+    /* Timeout evidence (needs ledger_evidence and commit-reveal): members
+     * also send their signed commitments to their committee peers, and a
+     * TIMEOUT verdict needs a quorum of peers' signed attestations that the
+     * member's commitment never reached them (node_ledger_evidence_check). */
+    bool ledger_timeout_evidence;
     /* A client sends a transaction again to the next validators when
      * f + 1 validators have not confirmed its commit (LEDGER_RECEIPT)
      * this long after it sent it; 0 = never. */
@@ -687,6 +698,14 @@ typedef struct node_store {
     /* Client: the transactions one call sends (reset by every node call). */
     uint8_t ledger_tx[NODE_DECISIONS_PER_CALL][CONS_BFT_TX_BYTES_MAX];
     uint32_t ledger_tx_count;
+    /* Timeout evidence (serving.ledger_timeout_evidence; else NULL): per
+     * (request, segment, slot, step), at [slot index * (generate_tokens +
+     * 1) + step], what the member of that slot saw of its peers'
+     * commitments; per request, the client's claims waiting for
+     * attestations (node_ledger_claim blocks, first + 1, 0 = none). */
+    struct node_attest_seen *attest_seen;
+    util_pool ledger_claim_pool;
+    uint32_t *ledger_claim_of;
     uint32_t decision_count;         /* of 'decisions', reset by every node call */
 } node_store;
 
@@ -736,7 +755,11 @@ uint32_t node_route_attempt(const node_serving *serving, uint32_t client, uint64
 #define NODE_LEDGER_TX_MEMBERS_MAX CONS_COMMITTEE_MAX
 #define NODE_LEDGER_EVIDENCE_MAX 4       /* items one transaction carries */
 #define NODE_LEDGER_EVIDENCE_HEADER_BYTES 4
-#define NODE_LEDGER_EVIDENCE_BODY_MAX (2 * (NODE_VOTE_MAX + NODE_SIGNATURE_BYTES))
+/* The largest body: a timeout's attestations fill most of a transaction. */
+#define NODE_LEDGER_EVIDENCE_BODY_MAX                                                          \
+    (CONS_BFT_TX_BYTES_MAX - NODE_LEDGER_TX_HEADER_BYTES - 1 - NODE_LEDGER_TX_TAG_BYTES -     \
+     NODE_LEDGER_EVIDENCE_HEADER_BYTES)
+#define NODE_LEDGER_ATTESTATION_BYTES (1 + NODE_SIGNATURE_BYTES) /* attester index, signature */
 
 /* What proves a penalty (a verdict other than AGREED), checked by the
  * validators against the signers' public keys:
@@ -744,11 +767,18 @@ uint32_t node_route_attempt(const node_serving *serving, uint32_t client, uint64
  *    vote, signature, vote, signature: a PROVEN deviation;
  *  REFEREE: the member's signed vote and the referee's signature of the
  *    ruling that the output opening that vote is wrong -- vote, the
- *    member's signature, the referee's: a PROVEN or DEVIATED verdict.
- * A timeout has no evidence kind yet: the ledger never applies one. */
+ *    member's signature, the referee's: a PROVEN or DEVIATED verdict;
+ *  TIMEOUT (ledger.timeout_evidence): a quorum of the hop's other members'
+ *    attestations that they saw no commitment of the member by the
+ *    deadline -- per attester its index in the committee (u8) and its
+ *    signature over node_ledger_timeout_statement: a TIMEOUT verdict. The
+ *    transaction's members must be the hop's committee (the verifier's
+ *    draw), and the quorum is node_ledger_attest_quorum of the k - 1
+ *    others, each a distinct member. */
 typedef enum node_evidence_kind {
     NODE_EVIDENCE_EQUIVOCATION = 1,
-    NODE_EVIDENCE_REFEREE = 2
+    NODE_EVIDENCE_REFEREE = 2,
+    NODE_EVIDENCE_TIMEOUT = 3
 } node_evidence_kind;
 
 typedef struct node_ledger_evidence {
@@ -799,6 +829,15 @@ size_t node_ledger_commit_statement(uint64_t request, uint32_t segment, uint32_t
 size_t node_ledger_ruling_statement(uint64_t request, uint32_t segment, uint32_t step,
                                     uint32_t round, uint32_t member_id, const uint8_t *vote,
                                     uint32_t vote_bytes, uint8_t *out);
+/* An attester's claim that member_id's commitment to the hop did not reach
+ * it by the deadline: "T", the hop and member_id. */
+size_t node_ledger_timeout_statement(uint64_t request, uint32_t segment, uint32_t step,
+                                     uint32_t round, uint32_t member_id, uint8_t *out);
+
+/* Attestations a timeout needs from 'attesters' (the committee's other
+ * members, a >= 1): a - f with f = (a - 1) / 3, the BFT quorum (2f + 1
+ * when a = 3f + 1). */
+uint32_t node_ledger_attest_quorum(uint32_t attesters);
 
 /* Whether 'tx' (decoded, ids in range) proves member j's penalty: verdict
  * j is PROVEN or DEVIATED and an evidence item for j of a kind that
@@ -840,6 +879,29 @@ typedef struct node_ledger_pending {
     uint32_t size;
     uint8_t bytes[CONS_BFT_TX_BYTES_MAX];
 } node_ledger_pending;
+
+/* A member's record of one step of its hop (timeout evidence): when it
+ * committed itself and to which client, and whose commitments reached it. */
+typedef struct node_attest_seen {
+    uint64_t committed_ns;           /* its own commitment went out then; 0 = none */
+    uint64_t seen;                   /* bit j: member j's commitment reached it */
+    uint32_t client_plus_one;        /* the client of the hop + 1 */
+} node_attest_seen;
+
+/* A client's decision whose timeouts wait for attestations: its
+ * transaction, the members accused (bit j: member j, whose TIMEOUT still
+ * lacks its quorum), the members asked, per evidence item the attesters
+ * in, and whether the asks went out. */
+typedef struct node_ledger_claim {
+    node_ledger_tx tx;
+    uint64_t accused;
+    uint64_t attesters;              /* bit i: member i is asked (it committed) */
+    uint64_t attested[NODE_LEDGER_EVIDENCE_MAX];
+    uint64_t due_ns;                 /* asks go out, or the transaction, then */
+    uint32_t next;                   /* the request's next claim + 1, 0 = none */
+    bool asked;
+    bool frame;                      /* a framing client submits without a quorum */
+} node_ledger_claim;
 
 /* Frees every KV chunk of the store's pools (and the batching queues).
  * Cannot fail. */

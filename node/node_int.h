@@ -80,6 +80,7 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_RESEND 9u   /* ledger: a client's pending transactions are due */
 #define NODE_SERVE_TIMER_CARTEL 10u  /* a colluding member stops waiting for its cartel's
                                       * agreement (low = slot << 6 | segment) */
+#define NODE_SERVE_TIMER_ATTEST 11u  /* ledger: a client's timeout claims are due */
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);
@@ -105,7 +106,35 @@ void node__kv_release(const node *self, uint64_t request, uint32_t segment, uint
 bool node__slot_client_is(const node *self, uint64_t request, uint32_t segment, uint32_t slot,
                           uint32_t source);
 
+/* ---- attest.c: timeout evidence (serving.ledger_timeout_evidence) ---- */
+/* Member: its commitment 'commit' to the hop 'm' (member index 'member')
+ * went to the client at at_ns; the same to each peer, and its record of
+ * the step. Nothing without timeout evidence. */
+void node__attest_share(node *self, const node_message *m, uint32_t member,
+                        const node_message *commit, uint64_t at_ns, node_outbox *outbox);
+/* Member: a peer's commitment (INFER_COMMIT not to a client), recorded;
+ * ATTEST_ASK from the hop's client, answered with an attestation when this
+ * member saw no commitment of the accused. 0, or NODE_EMALFORMED. */
+int node__attest_peer_commit(node *self, const node_message *m);
+int node__attest_on_ask(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox);
+/* Client: keeps 'tx' back as a claim when it judges a member TIMEOUT that
+ * never committed (every member for a framing client), with an empty
+ * timeout item per accused member; true when it did (the caller sends
+ * nothing now). A timeout with no room for its item goes unjudged. */
+bool node__attest_claim(node *self, uint64_t now_ns, node_outbox *outbox, node_ledger_tx *tx,
+                        uint64_t committed, bool frame);
+/* Client: the request's claims that are due ask for attestations, or go
+ * out as transactions. */
+void node__attest_timer(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox);
+/* Client: an attestation for one of its claims. 0, or NODE_EMALFORMED. */
+int node__attest_on_attest(node *self, uint64_t now_ns, const node_message *m,
+                           node_outbox *outbox);
+
 /* ---- committee.c ---- */
+/* Member: a copy of 'out' (about the hop 'm', member index 'member') to
+ * every other member of the hop's committee, sent at at_ns. */
+void node__committee_to_peers(node *self, node_outbox *outbox, const node_message *m,
+                              uint32_t member, const node_message *out, uint64_t at_ns);
 /* The member index of this node in the committee of (request, segment,
  * round), or UINT32_MAX when it is not a member. */
 uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segment,

@@ -210,7 +210,8 @@ void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t req
     ASSERT((observation >= NODE_OBS_DUPLICATE && observation <= NODE_OBS_RESAMPLE) ||
            observation == NODE_OBS_RELEASE || observation == NODE_OBS_FAILOVER ||
            observation == NODE_OBS_LEDGER_TX || observation == NODE_OBS_SUSPECT ||
-           observation == NODE_OBS_LEDGER_RESEND || observation == NODE_OBS_CARTEL_MISSED);
+           observation == NODE_OBS_LEDGER_RESEND || observation == NODE_OBS_CARTEL_MISSED ||
+           observation == NODE_OBS_ATTEST);
     ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;
@@ -975,6 +976,10 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
         }
     } else if (kind == NODE_SERVE_TIMER_CARTEL) {
         node__cartel_timer(self, now_ns, request, low, outbox);
+    } else if (kind == NODE_SERVE_TIMER_ATTEST) {
+        if (node__client_owns(self, request)) {
+            node__attest_timer(self, now_ns, request, outbox);
+        }
     } else if (kind == NODE_SERVE_TIMER_KV) {
         uint32_t segment = low & 63u;
         ASSERT(segment < serving->segment_count);

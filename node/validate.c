@@ -143,7 +143,8 @@ static size_t validate_output_bytes(const node_serving *serving, const node_mess
 }
 
 /* COMMIT, REVEAL_ASK and REVEAL exist only under verification; a commit
- * only with commit-reveal; sizes follow from the protocol. */
+ * only with commit-reveal; sizes follow from the protocol. ATTEST_ASK and
+ * ATTEST only under timeout evidence: no payload, and a signature. */
 static int validate_vote(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
@@ -161,6 +162,12 @@ static int validate_vote(const node *self, const node_message *m)
                    : NODE_EMALFORMED;
     case NODE_MESSAGE_INFER_REVEAL_ASK:
         return m->payload_bytes == 0 ? 0 : NODE_EMALFORMED;
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+        return serving->ledger_timeout_evidence && m->payload_bytes == 0 ? 0 : NODE_EMALFORMED;
+    case NODE_MESSAGE_INFER_ATTEST:
+        return serving->ledger_timeout_evidence && m->payload_bytes == NODE_SIGNATURE_BYTES
+                   ? 0
+                   : NODE_EMALFORMED;
     default: {
         size_t expected =
             NODE_SALT_BYTES + validate_output_bytes(serving, m) + serving->evidence_bytes;

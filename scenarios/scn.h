@@ -508,6 +508,8 @@ typedef struct scn_ledger {
     bool settlement_ledger;       /* verification.settlement: ledger (else instant) */
     uint32_t submit_to;           /* validators a client sends a transaction to (f + 1) */
     bool evidence;                /* a penalty needs verified evidence (default true) */
+    bool timeout_evidence;        /* a timeout penalty with a quorum of peers'
+                                   * attestations (default false) */
     uint64_t resend_timeout_ns;   /* a client resends a transaction not seen committed
                                    * this long after it sent it (0 = never) */
 } scn_ledger;
@@ -780,6 +782,10 @@ typedef enum scn_metric_runs {
       "hops a colluding member answered honestly, its agreement not in time")                  \
     X(TARGETED_TOKENS_ACCEPTED, "targeted_tokens_accepted", "count", VERIFICATION, true,       \
       "accepted tokens equal to a cartel's target where the reference differs")                \
+    X(TIMEOUT_ATTESTATIONS, "timeout_attestations", "count", VERIFICATION, true,               \
+      "attestations members signed that a peer's commitment missed the deadline (NaN off)")   \
+    X(TIMEOUT_PENALTIES, "timeout_penalties", "count", VERIFICATION, true,                     \
+      "committed timeout penalties applied with a quorum of attestations (NaN off)")          \
     X(LIVENESS_VIOLATIONS, "liveness_violations", "count", INFERENCE, false,                   \
       "requests after the last heal not done within expect.converge_within")                   \
     X(MEMORY_BOUND_RATIO, "memory_bound_ratio", "ratio", INFERENCE, true,                      \

@@ -203,6 +203,8 @@ const scn_key_info scn__keys[] = {
     K("ledger.crash_at", DURATION, "", "0", "", "behaviour crash: when the validators stop"),
     K("ledger.evidence", BOOL, "", "true", "",
       "a slash or reputation penalty applies only with evidence the validators verified"),
+    K("ledger.timeout_evidence", BOOL, "", "false", "",
+      "a timeout penalty applies with a quorum of the committee's attestations"),
     K("ledger.resend_timeout", DURATION, "", "3s", "",
       "a client resends a transaction not seen committed after this long (0 = never)"),
     DERIVED("ledger.submit_to", COUNT, "validators", "",

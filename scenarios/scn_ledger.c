@@ -48,6 +48,26 @@ static int ledger_byzantine(scn_check *check, const scn_node *section, scn_ledge
     return 0;
 }
 
+/* ledger.timeout_evidence: attestations by the committee's peers prove a
+ * missed commit deadline, so it needs ledger settlement with evidence, a
+ * protocol that commits, and a committee of at least two. */
+static int ledger_timeout_evidence(scn_check *check, const scn_node *root, const scn_ledger *l)
+{
+    const scn_node *node = scn__map_get(scn__map_get(root, "ledger"), "timeout_evidence");
+    const scn_verification *v = &check->scenario->verification;
+    const char *why = NULL;
+    if (!l->settlement_ledger) {
+        why = "ledger.timeout_evidence needs verification.settlement: ledger";
+    } else if (!l->evidence) {
+        why = "ledger.timeout_evidence needs ledger.evidence: true";
+    } else if (!v->commit_reveal) {
+        why = "ledger.timeout_evidence needs verification.commit_reveal: true (members commit)";
+    } else if (v->committee < 2) {
+        why = "ledger.timeout_evidence needs verification.committee >= 2 (peers attest)";
+    }
+    return why == NULL ? 0 : scn__fail(check->error, SCN_ESCHEMA, node, "%s", why);
+}
+
 /* verification.settlement: instant (the default) or ledger. */
 static int ledger_settlement(scn_check *check, const scn_node *root, scn_ledger *l)
 {
@@ -111,6 +131,8 @@ static int ledger_numbers(scn_check *check, const scn_node *section, scn_ledger 
     l->resend_timeout_ns = 3000000000ull;
     if ((rc = scn__get_bool(check, scn__map_get(section, "evidence"), "ledger.evidence",
                             &l->evidence)) != 0 ||
+        (rc = scn__get_bool(check, scn__map_get(section, "timeout_evidence"),
+                            "ledger.timeout_evidence", &l->timeout_evidence)) != 0 ||
         (rc = scn__get_duration(check, scn__map_get(section, "resend_timeout"),
                                 "ledger.resend_timeout", &l->resend_timeout_ns)) != 0) {
         return rc;
@@ -153,5 +175,8 @@ int scn__check_ledger(scn_check *check, const scn_node *root)
         }
         l->submit_to = l->validators > 0 ? cons_bft_faults(l->validators) + 1 : 0;
     }
-    return ledger_settlement(check, root, l);
+    if ((rc = ledger_settlement(check, root, l)) != 0) {
+        return rc;
+    }
+    return l->timeout_evidence ? ledger_timeout_evidence(check, root, l) : 0;
 }

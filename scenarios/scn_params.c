@@ -528,6 +528,7 @@ static void params_ledger(params_list *list, const scn_scenario *s)
     params_add(list, params_duration(l->crash_at_ns, v, sizeof(v)), "ledger.crash_at");
     params_add(list, params_uint(l->submit_to, v, sizeof(v)), "ledger.submit_to");
     params_add(list, l->evidence ? "true" : "false", "ledger.evidence");
+    params_add(list, l->timeout_evidence ? "true" : "false", "ledger.timeout_evidence");
     params_add(list, params_duration(l->resend_timeout_ns, v, sizeof(v)), "ledger.resend_timeout");
     params_add(list, l->settlement_ledger ? "ledger" : "instant", "verification.settlement");
 }

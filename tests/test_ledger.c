@@ -5,7 +5,10 @@
  * Byzantine bound and not within it, unjust_slash fires when a committed
  * verdict penalises an honest node, runs are deterministic, runs without
  * a ledger are unchanged, the loader refuses bad ledger sections, and a
- * validator refuses hostile ledger messages with no effect. */
+ * validator refuses hostile ledger messages with no effect. Under
+ * ledger.timeout_evidence a missed commit deadline is penalised on a
+ * quorum of peers' attestations, which the evidence check verifies, and
+ * framing clients collect none against honest members. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -657,6 +660,284 @@ START_TEST(test_ledger_hostile_messages_rejected)
 }
 END_TEST
 
+/* ledger_timeout_evidence.yaml: silent members are penalised for missed
+ * commit deadlines by committed blocks carrying a quorum of their peers'
+ * attestations, and lose stake; framing clients collect no attestation
+ * against an honest member, so nobody honest is penalised. Framing alone:
+ * not one attestation, not one timeout penalty. Switched off, no timeout
+ * applies and the silent members keep their stake. */
+START_TEST(test_ledger_timeout_evidence_penalises_silent)
+{
+    ck_assert_int_eq(ledger_run("ledger_timeout_evidence.yaml", "te.db", ""), 0);
+    ck_assert(ledger_metric("te.db", 1, "timeout_penalties") > 0);
+    ck_assert(ledger_metric("te.db", 1, "timeout_attestations") > 0);
+    ck_assert(ledger_metric("te.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_metric("te.db", 1, "honest_penalised") == 0);
+    ck_assert(ledger_number("te.db", "SELECT count(*) FROM violations") == 0);
+    ck_assert(ledger_number("te.db", "SELECT max(stake) FROM nodes WHERE behaviour = 'silent'")
+              < 10);
+    ck_assert(ledger_number("te.db", "SELECT min(stake) FROM nodes WHERE behaviour != 'silent'")
+              == 10);
+    ck_assert(ledger_number("te.db", "SELECT sent FROM messages WHERE type = 'infer_attest'")
+              == ledger_metric("te.db", 1, "timeout_attestations"));
+    ck_assert_int_eq(ledger_run("ledger_timeout_evidence.yaml", "tf.db",
+                                "--set 'faults=[{kind: frame, at: 0s, nodes: {range: 30-33}}]'"
+                                " --set expect={}"),
+                     0);
+    ck_assert(ledger_metric("tf.db", 1, "timeout_attestations") == 0);
+    ck_assert(ledger_metric("tf.db", 1, "timeout_penalties") == 0);
+    ck_assert(ledger_metric("tf.db", 1, "evidence_rejected") > 0);
+    ck_assert(ledger_metric("tf.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_number("tf.db", "SELECT sum(penalties) FROM blocks") == 0);
+    ck_assert_int_eq(ledger_run("ledger_timeout_evidence.yaml", "to.db",
+                                "--set ledger.timeout_evidence=false --set expect={}"),
+                     0);
+    ck_assert(isnan(ledger_metric("to.db", 1, "timeout_penalties")));
+    ck_assert(ledger_number("to.db", "SELECT min(stake) FROM nodes") == 10);
+    ck_assert(ledger_number("to.db", "SELECT count(*) FROM messages"
+                                     " WHERE type LIKE 'infer_attest%'") == 0);
+}
+END_TEST
+
+/* Crash-stopped honest members under timeout evidence: their silence is
+ * real, so peers attest it and the timeout penalties commit; the checker
+ * counts them as honest nodes penalised (as instant settlement does) but
+ * not as unjust slashes, since each member's own record shows it never
+ * committed. */
+START_TEST(test_ledger_timeout_evidence_crashes)
+{
+    ck_assert_int_eq(ledger_run("committee_crash_delay.yaml", "tc.db",
+                                "--set ledger.validators=7 --set verification.settlement=ledger"
+                                " --set ledger.timeout_evidence=true --set expect={}"),
+                     0);
+    ck_assert(ledger_metric("tc.db", 1, "timeout_penalties") > 0);
+    ck_assert(ledger_metric("tc.db", 1, "honest_penalised") > 0);
+    ck_assert(ledger_metric("tc.db", 1, "unjust_slashes") == 0);
+    ck_assert(ledger_number("tc.db", "SELECT count(*) FROM violations"
+                                     " WHERE kind = 'unjust_slash'") == 0);
+}
+END_TEST
+
+/* A scenario with timeout evidence: ledger_yaml, a committee of 5. */
+static const char *const ledger_timeout_overrides[] = {"verification.committee=5",
+                                                       "ledger.timeout_evidence=true"};
+
+static world_host *ledger_timeout_host(scn_scenario **scenario_out)
+{
+    scn_error error;
+    ck_assert_int_eq(scn_load_string("l.yaml", ledger_yaml, ledger_timeout_overrides, 2,
+                                     scenario_out, &error),
+                     0);
+    world_host *host = NULL;
+    ck_assert_int_eq(world_host_create(*scenario_out, 0, NULL, &host), 0);
+    int rc = 0;
+    node_event start = {.kind = NODE_EVENT_START};
+    ck_assert_ptr_nonnull(world_host_event(host, 0, 0, &start, &rc));
+    return host;
+}
+
+/* A decision of the hop (request 1, segment 1, step 0, round 0) whose
+ * member 1 timed out, over the committee the verifier draws. */
+static node_ledger_tx ledger_timeout_tx(const node_serving *serving)
+{
+    node_ledger_tx tx = {.segment = 1, .request = 1, .rows = 4, .client = 9, .submitted_ns = 5};
+    tx.member_count = serving->verifier->committee(serving->verifier->context, 1, 1, 0,
+                                                   tx.members);
+    ck_assert_uint_eq(tx.member_count, 5);
+    for (uint32_t j = 0; j < tx.member_count; j++) {
+        tx.verdicts[j] = CONS_VERDICT_AGREED;
+    }
+    tx.verdicts[1] = CONS_VERDICT_TIMEOUT;
+    return tx;
+}
+
+/* Member 1's timeout item: attesters[i] (member indices) each sign that
+ * node 'claimed' missed the deadline. */
+static void ledger_timeout_item(const node_serving *serving, node_ledger_tx *tx,
+                                const uint32_t *attesters, uint32_t count, uint32_t claimed)
+{
+    const node_verifier *verifier = serving->verifier;
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_timeout_statement(tx->request, tx->segment, tx->step, tx->round,
+                                                claimed, statement);
+    node_ledger_evidence *e = &tx->evidence[0];
+    tx->evidence_count = 1;
+    e->kind = NODE_EVIDENCE_TIMEOUT;
+    e->member = 1;
+    e->size = (uint16_t)(count * NODE_LEDGER_ATTESTATION_BYTES);
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t *at = e->body + i * NODE_LEDGER_ATTESTATION_BYTES;
+        at[0] = (uint8_t)attesters[i];
+        verifier->evidence_sign(verifier->context, tx->members[attesters[i]], statement, size,
+                                at + 1);
+    }
+}
+
+/* Delivers 'tx' to validator 0: the effects (0 taken, 1 the refusal). */
+static uint32_t ledger_offer(world_host *host, const node_serving *serving, node_ledger_tx *tx)
+{
+    uint8_t bytes[CONS_BFT_TX_BYTES_MAX];
+    size_t size = ledger_tx_tagged(serving, tx, bytes);
+    node_message m = {.type = NODE_MESSAGE_LEDGER_TX, .source = tx->client, .dest = 0,
+                      .payload_bytes = (uint32_t)size, .payload = bytes};
+    uint32_t effects = 0;
+    ck_assert_int_eq(ledger_deliver(host, &m, &effects), 0);
+    return effects;
+}
+
+/* node_ledger_evidence_check on a timeout: a quorum (3 of the 4 others)
+ * of distinct valid attestations proves it, and a validator takes it;
+ * too few, one signer twice, the accused attesting for itself, a claim
+ * about another member, another hop, a forged signature, members that are
+ * not the drawn committee, a verdict other than TIMEOUT, or the key off:
+ * each refused (and the validator refuses the transaction). */
+START_TEST(test_ledger_timeout_evidence_check)
+{
+    scn_scenario *scenario = NULL;
+    world_host *host = ledger_timeout_host(&scenario);
+    const node_serving *serving = world_host_serving(host);
+    ck_assert(serving->ledger_timeout_evidence);
+    ck_assert_uint_eq(node_ledger_attest_quorum(1), 1);
+    ck_assert_uint_eq(node_ledger_attest_quorum(3), 3);
+    ck_assert_uint_eq(node_ledger_attest_quorum(4), 3);
+    ck_assert_uint_eq(node_ledger_attest_quorum(6), 5);
+    ck_assert_uint_eq(node_ledger_attest_quorum(7), 5);
+    node_ledger_tx base = ledger_timeout_tx(serving);
+    uint32_t accused = base.members[1];
+    static const uint32_t quorum[] = {0, 2, 3};
+    node_ledger_tx tx = base;
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1)); /* no evidence */
+    ledger_timeout_item(serving, &tx, quorum, 3, accused);
+    ck_assert(node_ledger_evidence_check(serving, &tx, 1));
+    ck_assert_uint_eq(node_ledger_penalties_unproven(serving, &tx), 0);
+    ck_assert_uint_eq(ledger_offer(host, serving, &tx), 0);
+    static const uint32_t all[] = {4, 3, 2, 0};
+    ledger_timeout_item(serving, &tx, all, 4, accused);
+    ck_assert(node_ledger_evidence_check(serving, &tx, 1)); /* more than a quorum */
+
+    ledger_timeout_item(serving, &tx, quorum, 2, accused);
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1)); /* too few */
+    ck_assert_uint_eq(ledger_offer(host, serving, &tx), 1);
+    static const uint32_t twice[] = {0, 2, 2};
+    ledger_timeout_item(serving, &tx, twice, 3, accused);
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1));
+    static const uint32_t itself[] = {0, 1, 2};
+    ledger_timeout_item(serving, &tx, itself, 3, accused);
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1));
+    static const uint32_t outside[] = {0, 2, 9};
+    ledger_timeout_item(serving, &tx, outside, 2, accused);
+    tx.evidence[0].body[2 * NODE_LEDGER_ATTESTATION_BYTES] = 9; /* no such member */
+    tx.evidence[0].size = 3 * NODE_LEDGER_ATTESTATION_BYTES;
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1));
+    ledger_timeout_item(serving, &tx, quorum, 3, base.members[2]);
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1)); /* a claim about another */
+    ck_assert_uint_eq(ledger_offer(host, serving, &tx), 1);
+    ledger_timeout_item(serving, &tx, quorum, 3, accused);
+    tx.step = 1;
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1)); /* signed for another hop */
+    tx.step = 0;
+    tx.evidence[0].body[1 + NODE_LEDGER_ATTESTATION_BYTES + 7] ^= 0x20;
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1)); /* a forged signature */
+    ck_assert_uint_eq(ledger_offer(host, serving, &tx), 1);
+    tx.evidence[0].size -= 1;
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1)); /* a ragged body */
+
+    tx = base;
+    tx.members[0] = base.members[4]; /* a committee the client made up */
+    tx.members[4] = base.members[0];
+    ledger_timeout_item(serving, &tx, quorum, 3, accused);
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1));
+    tx = base;
+    ledger_timeout_item(serving, &tx, quorum, 3, accused);
+    tx.verdicts[1] = CONS_VERDICT_PROVEN;
+    ck_assert(!node_ledger_evidence_check(serving, &tx, 1)); /* proves no deviation */
+    tx.verdicts[1] = CONS_VERDICT_TIMEOUT;
+    node_serving off = *serving;
+    off.ledger_timeout_evidence = false;
+    ck_assert(!node_ledger_evidence_check(&off, &tx, 1));
+    world_host_destroy(host);
+    scn_destroy(scenario);
+}
+END_TEST
+
+/* Attestation messages from a hostile peer: a payload of the wrong size,
+ * an ask to a node outside the committee or about the asked member
+ * itself, an attestation to a node that is not the request's client, a
+ * "peer commitment" from a node that is not the member it names -- each
+ * refused with no effect; without timeout evidence both types are. A
+ * well-formed ask about a member this one never heard from, before it
+ * committed itself, gets no attestation. */
+START_TEST(test_ledger_timeout_hostile_messages)
+{
+    scn_scenario *scenario = NULL;
+    world_host *host = ledger_timeout_host(&scenario);
+    const node_serving *serving = world_host_serving(host);
+    node_ledger_tx tx = ledger_timeout_tx(serving);
+    uint32_t outsider = 0;
+    for (bool member = true; member; outsider++) {
+        member = false;
+        for (uint32_t j = 0; j < tx.member_count; j++) {
+            member = member || tx.members[j] == outsider;
+        }
+    }
+    outsider -= 1;
+    uint8_t signature[NODE_SIGNATURE_BYTES + 1];
+    memset(signature, 7, sizeof(signature));
+    node_message ask = {.type = NODE_MESSAGE_INFER_ATTEST_ASK, .source = 9, .dest = tx.members[0],
+                        .rumor_id = 1, .origin = 9, .segment = 1, .count = 4, .token = 1};
+    uint32_t effects = 0;
+    ck_assert_int_eq(ledger_deliver(host, &ask, &effects), 0);
+    ck_assert_uint_eq(effects, 0); /* it never committed: nothing to attest */
+    node_message m = ask;
+    m.payload = signature;
+    m.payload_bytes = 4;
+    ledger_expect_rejected(host, &m, "an ask with a payload");
+    m = ask;
+    m.dest = outsider;
+    ledger_expect_rejected(host, &m, "an ask to a node outside the committee");
+    m = ask;
+    m.token = 0;
+    ledger_expect_rejected(host, &m, "an ask about the asked member itself");
+    m = ask;
+    m.token = 7;
+    ledger_expect_rejected(host, &m, "an ask about no member");
+    node_message attest = ask;
+    attest.type = NODE_MESSAGE_INFER_ATTEST;
+    attest.source = tx.members[0];
+    attest.dest = 9;
+    attest.payload = signature;
+    attest.payload_bytes = NODE_SIGNATURE_BYTES + 1;
+    ledger_expect_rejected(host, &attest, "an attestation of the wrong size");
+    attest.payload_bytes = NODE_SIGNATURE_BYTES;
+    ledger_expect_rejected(host, &attest, "an attestation to a node that is not the client");
+    node_message commit = ask;
+    commit.type = NODE_MESSAGE_INFER_COMMIT;
+    commit.source = outsider;
+    commit.dest = tx.members[0];
+    commit.token = 1;
+    commit.payload = signature;
+    commit.payload_bytes = serving->vote_bytes + serving->claim_bytes + serving->commit_sig_bytes;
+    uint8_t vote[NODE_VOTE_MAX + NODE_CLAIM_MAX + NODE_SIGNATURE_BYTES];
+    memset(vote, 3, sizeof(vote));
+    commit.payload = vote;
+    ledger_expect_rejected(host, &commit, "a peer commitment from another node");
+    commit.source = tx.members[1];
+    ck_assert_int_eq(ledger_deliver(host, &commit, &effects), 0); /* the member's: recorded */
+    ck_assert_uint_eq(effects, 0);
+    world_host_destroy(host);
+    scn_destroy(scenario);
+
+    scn_error error;
+    ck_assert_int_eq(scn_load_string("l.yaml", ledger_yaml, NULL, 0, &scenario, &error), 0);
+    ck_assert_int_eq(world_host_create(scenario, 0, NULL, &host), 0);
+    ask.dest = 0;
+    ledger_expect_rejected(host, &ask, "an ask without timeout evidence");
+    ledger_expect_rejected(host, &attest, "an attestation without timeout evidence");
+    world_host_destroy(host);
+    scn_destroy(scenario);
+}
+END_TEST
+
 Suite *test_ledger_suite(void)
 {
     Suite *suite = suite_create("ledger");
@@ -678,11 +959,15 @@ Suite *test_ledger_suite(void)
     tcase_add_test(runs, test_ledger_evidence_applied);
     tcase_add_test(runs, test_ledger_equivocation_shown_to_peers);
     tcase_add_test(runs, test_ledger_resend_settles_dropped);
+    tcase_add_test(runs, test_ledger_timeout_evidence_penalises_silent);
+    tcase_add_test(runs, test_ledger_timeout_evidence_crashes);
     tcase_set_timeout(runs, 120);
     suite_add_tcase(suite, runs);
     TCase *input = tcase_create("input");
     tcase_add_test(input, test_ledger_scenario_errors);
     tcase_add_test(input, test_ledger_hostile_messages_rejected);
+    tcase_add_test(input, test_ledger_timeout_evidence_check);
+    tcase_add_test(input, test_ledger_timeout_hostile_messages);
     tcase_set_timeout(input, 30);
     suite_add_tcase(suite, input);
     return suite;

@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 93);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 94);
+    ck_assert_uint_eq(count, 95);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 96);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1807,6 +1807,14 @@ static const test_scn_bad_case test_scn_bad[] = {
      "unknown faults.0.coordination 'radio' (expected one of: stream, messages)"},
     {"tests/bad/122_target_token_past_vocab.yaml", SCN_ESCHEMA, 7, 62,
      "faults.0.target_token must be between 0 and 63, got 64"},
+    {"tests/bad/123_timeout_evidence_instant.yaml", SCN_ESCHEMA, 10, 21,
+     "ledger.timeout_evidence needs verification.settlement: ledger"},
+    {"tests/bad/124_timeout_evidence_without_evidence.yaml", SCN_ESCHEMA, 12, 21,
+     "ledger.timeout_evidence needs ledger.evidence: true"},
+    {"tests/bad/125_timeout_evidence_no_commit.yaml", SCN_ESCHEMA, 12, 21,
+     "ledger.timeout_evidence needs verification.commit_reveal: true (members commit)"},
+    {"tests/bad/126_timeout_evidence_not_bool.yaml", SCN_ESCHEMA, 11, 21,
+     "ledger.timeout_evidence: expected true or false, got 'maybe'"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,

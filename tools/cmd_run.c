@@ -199,6 +199,9 @@ static int store_messages(run_context *run, const world_result *result)
         if (t >= NODE_MESSAGE_LEDGER_BFT && t <= NODE_MESSAGE_LEDGER_RECEIPT && !result->ledger_on) {
             continue; /* Runs without a ledger keep their rows. */
         }
+        if (t >= NODE_MESSAGE_INFER_ATTEST_ASK && !result->ledger_timeout_evidence) {
+            continue; /* So do runs without timeout evidence. */
+        }
         if (t == NODE_MESSAGE_CARTEL_AGREE && !result->cartel_on) {
             continue; /* So do runs without a cartel by messages. */
         }

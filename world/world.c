@@ -61,8 +61,9 @@ void world_record_effect(world_state *world, uint32_t node_id, const node_effect
             world->result->duplicates += effect->value;
         } else if (effect->observation == NODE_OBS_PULL_SERVED) {
             world->result->pull_served += effect->value;
-        } else if (effect->observation >= NODE_OBS_LEDGER_COMMIT &&
-                   effect->observation <= NODE_OBS_LEDGER_REFUSED) {
+        } else if ((effect->observation >= NODE_OBS_LEDGER_COMMIT &&
+                    effect->observation <= NODE_OBS_LEDGER_REFUSED) ||
+                   effect->observation == NODE_OBS_ATTEST) {
             world__ledger_observe(world, node_id, effect);
         } else {
             world__serve_observe(world, node_id, effect);

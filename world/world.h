@@ -407,6 +407,11 @@ typedef struct world_result {
     uint64_t evidence_rejected;      /* penalties refused without valid evidence, once per
                                       * decision (by validators or at commit) */
     uint64_t ledger_resends;         /* transactions clients sent again */
+    bool ledger_timeout_evidence;    /* ledger.timeout_evidence */
+    uint64_t timeout_attestations;   /* attestations members signed that a peer missed a
+                                      * commit deadline */
+    uint64_t timeout_penalties;      /* committed TIMEOUT verdicts applied with a quorum
+                                      * of attestations */
     util_hist ledger_finality;       /* transaction submitted -> its block committed */
     /* Churn (world/world_churn.c); churn_on is false without a churn section. */
     bool churn_on;

@@ -145,6 +145,25 @@ static int ledger_evidence_build(world_state *world)
     return 0;
 }
 
+/* Timeout evidence: the members' records of their peers' commitments, per
+ * (request, segment, slot, step), and the clients' claims. */
+static int ledger_attest_build(world_state *world)
+{
+    node_serving *serving = &world->serving;
+    node_store *store = &world->store;
+    size_t slots = (size_t)serving->request_capacity * serving->segment_count *
+                   serving->committee * (serving->retries + 1u) * (serving->generate_tokens + 1u);
+    store->attest_seen = util_calloc(slots, sizeof(*store->attest_seen));
+    store->ledger_claim_of = util_calloc(serving->request_capacity, sizeof(uint32_t));
+    if (store->attest_seen == NULL || store->ledger_claim_of == NULL) {
+        return WORLD_ENOMEM;
+    }
+    util_pool_init(&store->ledger_claim_pool, sizeof(node_ledger_claim));
+    serving->ledger_timeout_evidence = true;
+    world->result->ledger_timeout_evidence = true;
+    return 0;
+}
+
 bool world__ledger_honest(const world_state *world, uint32_t validator)
 {
     const scn_ledger *l = &world->scenario->ledger;
@@ -270,6 +289,12 @@ int world__ledger_build(world_state *world)
     if (l->settlement_ledger && l->evidence && (rc = ledger_evidence_build(world)) != 0) {
         return rc;
     }
+    /* The loader allows the key only with settlement and evidence; a
+     * protocol whose members never commit has no deadline to attest. */
+    if (l->timeout_evidence && world->serving.commit_sig_bytes > 0 &&
+        (rc = ledger_attest_build(world)) != 0) {
+        return rc;
+    }
     world->result->ledger_on = true;
     world->result->ledger_settlement = l->settlement_ledger;
     return 0;
@@ -294,6 +319,13 @@ void world__ledger_destroy(world_state *world)
     }
     util_free(world->store.ledger_pending_of);
     world->store.ledger_pending_of = NULL;
+    if (world->store.ledger_claim_pool.block_bytes != 0) {
+        util_pool_deinit(&world->store.ledger_claim_pool);
+    }
+    util_free(world->store.ledger_claim_of);
+    util_free(world->store.attest_seen);
+    world->store.ledger_claim_of = NULL;
+    world->store.attest_seen = NULL;
     util_free(s->evidence_public);
     util_free(s->evidence_secret);
     util_free(s->wire);
@@ -380,6 +412,8 @@ static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx,
     }
     if (node_ledger_evidence_check(&world->serving, tx, j)) {
         world->result->evidence_verified += ledger_tx_ours(world, tx);
+        world->result->timeout_penalties +=
+            verdict == CONS_VERDICT_TIMEOUT && ledger_tx_ours(world, tx) ? 1u : 0u;
         row->penalties += 1;
         return true;
     }
@@ -388,6 +422,24 @@ static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx,
         world->result->evidence_rejected += node_ledger_penalties_unproven(&world->serving, tx);
     }
     return false;
+}
+
+/* A timeout proven by attestations against a member whose own record
+ * (node_store.attest_seen, read as a checker) shows it never committed to
+ * the hop: its silence was real -- a crash or a silent member -- and the
+ * penalty is the protocol's timeout_slash, not an unjust slash. */
+static bool ledger_timeout_just(const world_state *world, const node_ledger_tx *tx, uint32_t j)
+{
+    const node_serving *serving = &world->serving;
+    if (tx->verdicts[j] != CONS_VERDICT_TIMEOUT || !serving->ledger_timeout_evidence) {
+        return false;
+    }
+    uint32_t slot = tx->round * serving->committee + j;
+    size_t index = ((size_t)tx->request * serving->segment_count + tx->segment) *
+                       serving->committee * (serving->retries + 1u) +
+                   slot;
+    return world->store.attest_seen[index * (serving->generate_tokens + 1u) + tx->step]
+               .committed_ns == 0;
 }
 
 static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64_t slot,
@@ -402,7 +454,8 @@ static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64
         cons_ledger_judge(&world->ledger, member, (cons_verdict)tx->verdicts[j]);
         if (ledger_tx_ours(world, tx) &&
             world__verify_honest_judged(world, member, (cons_verdict)tx->verdicts[j],
-                                        tx->request, tx->segment)) {
+                                        tx->request, tx->segment) &&
+            !ledger_timeout_just(world, tx, j)) {
             result->unjust_slashes += 1;
             world__check_violation(world, WORLD_VIOLATION_UNJUST_SLASH, tx->request,
                                    tx->segment, member, tx->step);
@@ -543,6 +596,10 @@ void world__ledger_observe(world_state *world, uint32_t node_id, const node_effe
         world->result->ledger_resends += 1;
         return;
     }
+    if (effect->observation == NODE_OBS_ATTEST) {
+        world->result->timeout_attestations += 1;
+        return;
+    }
     if (effect->observation == NODE_OBS_LEDGER_REFUSED) {
         if (world__ledger_honest(world, node_id)) {
             ledger_refused(world, effect);
@@ -633,6 +690,10 @@ double world__ledger_metric(const world_result *result, scn_metric metric)
     case SCN_METRIC_EVIDENCE_VERIFIED: return (double)result->evidence_verified;
     case SCN_METRIC_EVIDENCE_REJECTED: return (double)result->evidence_rejected;
     case SCN_METRIC_LEDGER_RESENDS: return (double)result->ledger_resends;
+    case SCN_METRIC_TIMEOUT_ATTESTATIONS:
+        return result->ledger_timeout_evidence ? (double)result->timeout_attestations : NAN;
+    case SCN_METRIC_TIMEOUT_PENALTIES:
+        return result->ledger_timeout_evidence ? (double)result->timeout_penalties : NAN;
     default: return NAN;
     }
 }
