@@ -922,8 +922,10 @@ START_TEST(test_ledger_timeout_hostile_messages)
     commit.payload = vote;
     ledger_expect_rejected(host, &commit, "a peer commitment from another node");
     commit.source = tx.members[1];
-    ck_assert_int_eq(ledger_deliver(host, &commit, &effects), 0); /* the member's: recorded */
-    ck_assert_uint_eq(effects, 0);
+    /* The member's: recorded, and relayed to the client (which finds an
+     * equivocator's second commitment that way). */
+    ck_assert_int_eq(ledger_deliver(host, &commit, &effects), 0);
+    ck_assert_uint_eq(effects, 1);
     world_host_destroy(host);
     scn_destroy(scenario);
 
