@@ -18,8 +18,8 @@
  *
  * Free slots and bodies sit on stacks: the next slot handed out is the one
  * freed last, or the lowest new one after growth, as a LIFO free list gives
- * (the trace names slots). Storage grows by doubling; nothing is allocated
- * per message in a steady state. */
+ * (the trace names slots). Slots grow by chunks that never move, bodies by
+ * doubling; nothing is allocated per message in a steady state. */
 #include <string.h>
 
 #include "sim/sim_int.h"
@@ -29,36 +29,43 @@
 
 /* ---- storage ---- */
 
-/* Slots live in one block aligned to a cache line; growing copies them
- * into a larger block (rare, amortised). */
-static int slots_grow(sim_messages *messages, uint32_t capacity)
+/* One more chunk of slots, aligned to a cache line; the new slots go under
+ * the free ones (there are none when a chunk is added), lowest on top. */
+static int slots_grow(sim_messages *messages)
 {
-    uint32_t old = messages->slot_capacity;
-    void *block = util_malloc((size_t)capacity * sizeof(sim_slot) + 63);
-    uint32_t *stack = util_realloc(messages->slot_stack, (size_t)capacity * sizeof(*stack));
-    if (block == NULL || stack == NULL) {
-        util_free(block);
-        if (stack != NULL) {
-            messages->slot_stack = stack;
+    uint32_t chunk = messages->slot_capacity >> SIM_SLOT_CHUNK_BITS;
+    uint32_t capacity = messages->slot_capacity + SIM_SLOT_CHUNK;
+    ASSERT(capacity > messages->slot_capacity); /* Fewer than 2^32 copies in flight. */
+    if (chunk == messages->chunk_capacity) {
+        uint32_t count = chunk == 0 ? 16 : chunk * 2;
+        sim_slot **chunks = util_realloc(messages->chunks, count * sizeof(*chunks));
+        if (chunks == NULL) {
+            return WORLD_ENOMEM;
         }
+        messages->chunks = chunks;
+        void **blocks = util_realloc(messages->chunk_blocks, count * sizeof(*blocks));
+        if (blocks == NULL) {
+            return WORLD_ENOMEM;
+        }
+        messages->chunk_blocks = blocks;
+        messages->chunk_capacity = count;
+    }
+    uint32_t *stack = util_realloc(messages->slot_stack, (size_t)capacity * sizeof(*stack));
+    if (stack == NULL) {
         return WORLD_ENOMEM;
     }
     messages->slot_stack = stack;
-    sim_slot *slots = (sim_slot *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
-    if (old > 0) {
-        memcpy(slots, messages->slots, (size_t)old * sizeof(*slots));
+    void *block = util_malloc((size_t)SIM_SLOT_CHUNK * sizeof(sim_slot) + 63);
+    if (block == NULL) {
+        return WORLD_ENOMEM;
     }
-    memset(&slots[old], 0, (size_t)(capacity - old) * sizeof(*slots));
-    util_free(messages->slots_block);
-    messages->slots_block = block;
-    messages->slots = slots;
-    /* The new slots go under the free ones, lowest on top. */
-    uint32_t added = capacity - old;
-    memmove(stack + added, stack, (size_t)messages->slot_free_count * sizeof(*stack));
-    for (uint32_t i = 0; i < added; i++) {
+    messages->chunk_blocks[chunk] = block;
+    messages->chunks[chunk] = (sim_slot *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+    ASSERT(messages->slot_free_count == 0);
+    for (uint32_t i = 0; i < SIM_SLOT_CHUNK; i++) {
         stack[i] = capacity - 1 - i;
     }
-    messages->slot_free_count += added;
+    messages->slot_free_count = SIM_SLOT_CHUNK;
     messages->slot_capacity = capacity;
     return 0;
 }
@@ -82,11 +89,11 @@ static int signatures_grow(sim_messages *messages, uint32_t capacity)
 int sim__messages_grow(sim_world *world)
 {
     sim_messages *messages = &world->messages;
-    uint32_t capacity = messages->slot_capacity == 0 ? 1024 : messages->slot_capacity * 2;
+    uint32_t capacity = messages->slot_capacity + SIM_SLOT_CHUNK;
     if (world->w.signing && signatures_grow(messages, capacity) != 0) {
         return WORLD_ENOMEM;
     }
-    return slots_grow(messages, capacity);
+    return slots_grow(messages);
 }
 
 static int bodies_grow(sim_messages *messages)
@@ -121,7 +128,11 @@ void sim__messages_destroy(sim_world *world)
     }
     util_free(messages->bodies);
     util_free(messages->body_stack);
-    util_free(messages->slots_block);
+    for (uint32_t i = 0; i < messages->slot_capacity >> SIM_SLOT_CHUNK_BITS; i++) {
+        util_free(messages->chunk_blocks[i]);
+    }
+    util_free(messages->chunks);
+    util_free(messages->chunk_blocks);
     util_free(messages->slot_stack);
     util_free(messages->altered);
     util_free(messages->sign_buffer);
@@ -153,7 +164,7 @@ static uint32_t slot_take(sim_world *world)
 {
     sim_messages *messages = &world->messages;
     if (messages->slot_free_count == 0) {
-        /* Amortised doubling: steady state reuses freed slots. */
+        /* One more chunk: a steady state reuses freed slots. */
         int rc = sim__messages_grow(world);
         ASSERT(rc == 0); /* The host is out of memory mid-run: nothing sane to do. */
     }
@@ -243,7 +254,7 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
     ASSERT(message->type > 0 && message->type < NODE_MESSAGE_TYPE_COUNT);
     ASSERT(message->source == source);
     uint32_t index = slot_take(world);
-    uint8_t *header = messages->slots[index].header;
+    uint8_t *header = sim__slot_header(messages, index);
     int size = node_message_encode_header(message, header, NODE_HEADER_BYTES);
     ASSERT(size == NODE_HEADER_BYTES);
     bool payload = message->payload != NULL && message->payload_bytes > 0;
@@ -340,7 +351,7 @@ int sim__message_receive(sim_world *world, uint32_t slot, uint32_t body, bool al
                          node_message *received)
 {
     sim_messages *messages = &world->messages;
-    const uint8_t *sent = messages->slots[slot].header;
+    const uint8_t *sent = sim__slot_header(messages, slot);
     const sim_body *shared = body != 0 ? &messages->bodies[body - 1] : NULL;
     const uint8_t *payload = shared != NULL ? shared->payload : NULL;
     uint32_t payload_bytes = shared != NULL ? shared->payload_bytes : 0;

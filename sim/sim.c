@@ -26,7 +26,7 @@
  * second, which always arrives later. */
 static void transmit(sim_world *world, uint32_t index, uint32_t body)
 {
-    const uint8_t *header = world->messages.slots[index].header;
+    const uint8_t *header = sim__slot_header(&world->messages, index);
     uint32_t source = util_get_u32(header + 4);
     uint32_t dest = util_get_u32(header + 8);
     uint64_t wire_bytes = sim__message_wire_bytes(world, header);
@@ -127,7 +127,7 @@ void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *eve
 
 static void on_deliver(sim_world *world, uint32_t index, uint64_t arg2)
 {
-    const uint8_t *header = world->messages.slots[index].header;
+    const uint8_t *header = sim__slot_header(&world->messages, index);
     uint32_t body = (uint32_t)(arg2 >> SIM_COPY_BODY_SHIFT);
     bool last = (arg2 & SIM_COPY_MORE) == 0;
     node_message received;
@@ -421,7 +421,7 @@ static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
         const sim_event *next = sim_queue_peek_hint(&world->queue);
         if (next != NULL && next->kind == SIM_EV_DELIVER &&
             next->arg < world->messages.slot_capacity) {
-            __builtin_prefetch(&world->messages.slots[next->arg]);
+            __builtin_prefetch(sim__slot_header(&world->messages, next->arg));
         }
         dispatch(world, &event);
         if (world->held_request != 0) {

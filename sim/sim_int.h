@@ -68,9 +68,15 @@ static inline uint64_t sim__event_traced_arg2(const sim_event *event)
 }
 
 /* The copies and messages in flight (sim/message.c). */
+/* Slots come in chunks that never move: growing allocates one more chunk
+ * and copies nothing, and a page is first touched when a copy needs it. */
+#define SIM_SLOT_CHUNK_BITS 14
+#define SIM_SLOT_CHUNK (UINT32_C(1) << SIM_SLOT_CHUNK_BITS)
+
 typedef struct sim_messages {
-    void *slots_block;               /* the allocation slots sit in, aligned */
-    sim_slot *slots;
+    sim_slot **chunks;               /* slot_capacity / SIM_SLOT_CHUNK, aligned */
+    void **chunk_blocks;             /* the allocations they sit in */
+    uint32_t chunk_capacity;
     uint32_t *slot_stack;            /* free slots, the next one on top */
     uint32_t slot_free_count;
     uint32_t slot_capacity;
@@ -92,6 +98,12 @@ typedef struct sim_messages {
     uint8_t (*signatures)[64];       /* per slot, when signing */
     uint8_t *signature_checked;      /* per slot: the unaltered bytes verified once */
 } sim_messages;
+
+/* The header of copy 'index'. */
+static inline uint8_t *sim__slot_header(const sim_messages *messages, uint32_t index)
+{
+    return messages->chunks[index >> SIM_SLOT_CHUNK_BITS][index & (SIM_SLOT_CHUNK - 1)].header;
+}
 
 /* The engine's world: the engine-free world (world/world_int.h) and what
  * only the engine has -- the event queue, the network, the messages in
