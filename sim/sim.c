@@ -50,6 +50,7 @@ static void transmit(sim_world *world, uint32_t index, uint32_t body)
     for (uint32_t i = 0; i < fate.count; i++) {
         type->corrupted += fate.deliveries[i].corrupt;
         uint64_t arg2 = (uint64_t)body << SIM_COPY_BODY_SHIFT |
+                        (uint64_t)dest << SIM_COPY_DEST_SHIFT |
                         (fate.deliveries[i].corrupt ? SIM_COPY_ALTERED : 0) |
                         (i + 1 < fate.count ? SIM_COPY_MORE : 0);
         int rc = sim_queue_push(&world->queue, fate.deliveries[i].at_ns, SIM_EV_DELIVER, index,
@@ -400,6 +401,36 @@ static void start_nodes(sim_world *world)
     }
 }
 
+/* The next event's state is a likely cache miss with many nodes: start
+ * loading it while this event is handled -- an arrival's copy and its
+ * receiver (network record, counters, node, seen-set), a timer's node. A
+ * hint only: 'next' may not be the next event. */
+static void prefetch_next(const sim_world *world, const sim_event *next)
+{
+    uint64_t node_id;
+    if (next == NULL) {
+        return;
+    }
+    if (next->kind == SIM_EV_DELIVER && next->arg < world->messages.slot_capacity) {
+        __builtin_prefetch(sim__slot_header(&world->messages, next->arg));
+        node_id = next->arg2 >> SIM_COPY_DEST_SHIFT & SIM_COPY_DEST_MASK;
+    } else if (next->kind == SIM_EV_TIMER) {
+        node_id = next->arg;
+    } else {
+        return;
+    }
+    if (node_id >= world->w.node_count) {
+        return;
+    }
+    net_prefetch_node(world->network, (uint32_t)node_id);
+    __builtin_prefetch(&world->w.result->nodes[node_id]);
+    __builtin_prefetch(&world->w.nodes[node_id]);
+    if (!world->w.inference) {
+        size_t words = node_seen_words(world->w.nodes[0].config.rumor_capacity);
+        __builtin_prefetch(&world->w.seen_bits[node_id * words]);
+    }
+}
+
 static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
 {
     world_result *result = world->w.result;
@@ -416,13 +447,7 @@ static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
         result->trace_hash =
             util_trace_fold(result->trace_hash, event.at_ns,
                             ((uint64_t)event.kind << 32) | event.arg, sim__event_traced_arg2(&event));
-        /* The next arrival's copy is a likely cache miss: start loading it
-         * while this event is handled. A hint only. */
-        const sim_event *next = sim_queue_peek_hint(&world->queue);
-        if (next != NULL && next->kind == SIM_EV_DELIVER &&
-            next->arg < world->messages.slot_capacity) {
-            __builtin_prefetch(sim__slot_header(&world->messages, next->arg));
-        }
+        prefetch_next(world, sim_queue_peek_hint(&world->queue));
         dispatch(world, &event);
         if (world->held_request != 0) {
             sim__workload_release(world);

@@ -51,12 +51,17 @@ typedef struct sim_body {
 
 /* A DELIVER or TRANSMIT event's arg2: bit 0 the copy was altered in flight
  * (DELIVER), bit 1 the slot's other copy arrives later (a duplicate: this
- * arrival does not release the slot), the high half the body's index + 1
- * (0: no payload). Only the altered bit is folded into the trace: the rest
- * follows from the slot. */
+ * arrival does not release the slot), bits 8..31 the destination (DELIVER:
+ * a hint, so the loop can start loading the receiver's state one event
+ * ahead), the high half the body's index + 1 (0: no payload). Only the
+ * altered bit is folded into the trace: the rest follows from the slot. */
 #define SIM_COPY_ALTERED UINT64_C(1)
 #define SIM_COPY_MORE UINT64_C(2)
+#define SIM_COPY_DEST_SHIFT 8
+#define SIM_COPY_DEST_MASK UINT64_C(0xffffff)
 #define SIM_COPY_BODY_SHIFT 32
+
+_Static_assert(SCN_NODES_MAX <= SIM_COPY_DEST_MASK, "a destination fits its bits of arg2");
 
 /* The part of an event's arg2 the trace folds. */
 static inline uint64_t sim__event_traced_arg2(const sim_event *event)
