@@ -159,13 +159,15 @@ int bench_scale_gossip(uint32_t nodes, double hold_rate, const char *hold_name)
      * queued event; a payload is stored once per message, shared by its
      * copies (a rumor's payload is charged to the links, not stored). */
     uint64_t peak = result->peak_in_flight > 0 ? result->peak_in_flight : 1;
-    printf("gossip     nodes=%-8u peak_in_flight=%llu  bytes/copy=%.1f  payloads_peak=%llu",
-           nodes, (unsigned long long)result->peak_in_flight,
-           (double)result->copy_storage_bytes / (double)peak,
+    printf("gossip     nodes=%-8u peak_in_flight=%llu  bytes/copy=%u (held at the end over "
+           "the peak, queue capacity included: %.1f)  bytes/payload=%u + its size  "
+           "payloads_peak=%llu",
+           nodes, (unsigned long long)result->peak_in_flight, result->copy_record_bytes,
+           (double)result->copy_storage_bytes / (double)peak, result->payload_record_bytes,
            (unsigned long long)result->peak_payloads_in_flight);
     if (result->peak_payloads_in_flight > 0) {
-        printf("  bytes/payload=%.1f", (double)result->payload_storage_bytes /
-                                           (double)result->peak_payloads_in_flight);
+        printf(" (held: %.1f)", (double)result->payload_storage_bytes /
+                                    (double)result->peak_payloads_in_flight);
     }
     printf("\n");
     world_result_destroy(result);

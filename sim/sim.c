@@ -497,6 +497,8 @@ int sim_run(const scn_scenario *scenario, const world_observer *observer,
     world.w.result->deliveries_expected =
         world.w.result->rumors_published * (uint64_t)(world.w.node_count - 1);
     world.w.result->peak_payloads_in_flight = world.messages.bodies_peak;
+    world.w.result->copy_record_bytes = sizeof(sim_slot) + sizeof(uint32_t) + sizeof(sim_event);
+    world.w.result->payload_record_bytes = sizeof(sim_body) + sizeof(uint32_t);
     sim__messages_memory(&world, &world.w.result->copy_storage_bytes,
                          &world.w.result->payload_storage_bytes);
     engine_destroy(&world);

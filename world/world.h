@@ -274,6 +274,8 @@ typedef struct world_result {
     uint64_t peak_payloads_in_flight;
     uint64_t copy_storage_bytes;
     uint64_t payload_storage_bytes;
+    uint32_t copy_record_bytes;      /* one copy: slot, free-list entry, event */
+    uint32_t payload_record_bytes;   /* one payload's body and free-list entry */
     util_hist latency;               /* publish -> first receipt, ns */
     /* Split inference; request_count is 0 in a gossip run. */
     uint64_t request_count;
