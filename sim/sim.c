@@ -1,8 +1,9 @@
 /* sim.c -- the event loop. It owns simulated time, pops events in (time,
  * sequence) order, hands them to nodes, and turns the effects nodes return
- * into scheduled events: a SEND becomes a real encoded header plus a MAC
- * (what the testbed writes to a socket), passes through the network model,
- * and arrives as one or two DELIVER events; at arrival the header is
+ * into scheduled events: a SEND becomes a real encoded header with its
+ * payload and the sender's MAC (what the testbed writes to a socket; stored
+ * by message.c, the payload once per message), passes through the network
+ * model, and arrives as one or two DELIVER events; at arrival the bytes are
  * authenticated and decoded, exactly as a receiver on a wire would, so a
  * corrupted message is rejected by its MAC and counted. Everything a run
  * measures is accumulated in world_result. */
