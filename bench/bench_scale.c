@@ -154,6 +154,22 @@ int bench_scale_gossip(uint32_t nodes, double hold_rate, const char *hold_name)
            "trace=%016llx\n",
            nodes, (unsigned long long)result->events, end - start, rate, rate / hold_rate,
            hold_name, (unsigned long long)result->trace_hash);
+    /* Memory for what is in flight, held at the end over the peak: a copy
+     * is its slot (the 64-byte wire header), its free-list entry and its
+     * queued event; a payload is stored once per message, shared by its
+     * copies (a rumor's payload is charged to the links, not stored). */
+    uint64_t peak = result->peak_in_flight > 0 ? result->peak_in_flight : 1;
+    printf("gossip     nodes=%-8u peak_in_flight=%llu  bytes/copy=%u (held at the end over "
+           "the peak, queue capacity included: %.1f)  bytes/payload=%u + its size  "
+           "payloads_peak=%llu",
+           nodes, (unsigned long long)result->peak_in_flight, result->copy_record_bytes,
+           (double)result->copy_storage_bytes / (double)peak, result->payload_record_bytes,
+           (unsigned long long)result->peak_payloads_in_flight);
+    if (result->peak_payloads_in_flight > 0) {
+        printf(" (held: %.1f)", (double)result->payload_storage_bytes /
+                                    (double)result->peak_payloads_in_flight);
+    }
+    printf("\n");
     world_result_destroy(result);
     return 0;
 }

@@ -13,8 +13,10 @@ void bench_scale_draws(void);
 /* Gossip at 'nodes' nodes (scenarios/gossip.yaml; above 1e3 nodes
  * bench/gossip_1m.yaml: its network, one rumor, one second, no faults);
  * prints events/s counted from the first progress report (the world is
- * built by then) and the ratio to 'hold_rate'. Returns 0, or 1 if the
- * scenario cannot be loaded or run. */
+ * built by then) and the ratio to 'hold_rate', then the memory per copy in
+ * flight (its record, and what the engine held at the end over the peak
+ * count, the event queue's bucket capacity included) and per payload.
+ * Returns 0, or 1 if the scenario cannot be loaded or run. */
 int bench_scale_gossip(uint32_t nodes, double hold_rate, const char *hold_name);
 
 #endif

@@ -1,8 +1,9 @@
 /* sim.c -- the event loop. It owns simulated time, pops events in (time,
  * sequence) order, hands them to nodes, and turns the effects nodes return
- * into scheduled events: a SEND becomes a real encoded header plus a MAC
- * (what the testbed writes to a socket), passes through the network model,
- * and arrives as one or two DELIVER events; at arrival the header is
+ * into scheduled events: a SEND becomes a real encoded header with its
+ * payload and the sender's MAC (what the testbed writes to a socket; stored
+ * by message.c, the payload once per message), passes through the network
+ * model, and arrives as one or two DELIVER events; at arrival the bytes are
  * authenticated and decoded, exactly as a receiver on a wire would, so a
  * corrupted message is rejected by its MAC and counted. Everything a run
  * measures is accumulated in world_result. */
@@ -13,165 +14,48 @@
 #include "sim/sim_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 
 #define SIM_PROGRESS_EVERY 65536u
 
 
-/* ---- message slots: in-flight copies owned by the network ---- */
-
-static int slot_grow(sim_world *world)
-{
-    uint32_t old = world->slot_capacity;
-    uint32_t capacity = old == 0 ? 1024 : old * 2;
-    sim_slot *slots = util_realloc(world->slots, (size_t)capacity * sizeof(*slots));
-    if (slots == NULL) {
-        return WORLD_ENOMEM;
-    }
-    for (uint32_t i = old; i < capacity; i++) {
-        memset(&slots[i], 0, sizeof(slots[i]));
-        slots[i].next_free = i + 1 < capacity ? i + 1 : UINT32_MAX;
-    }
-    world->slots = slots;
-    if (world->w.signing) {
-        uint8_t(*signatures)[64] =
-            util_realloc(world->signatures, (size_t)capacity * sizeof(*signatures));
-        if (signatures == NULL) {
-            return WORLD_ENOMEM;
-        }
-        world->signatures = signatures;
-    }
-    world->slot_capacity = capacity;
-    world->slot_free = old;
-    return 0;
-}
-
-static uint32_t slot_take(sim_world *world)
-{
-    if (world->slot_free == UINT32_MAX) {
-        /* Amortised doubling: steady state reuses freed slots. */
-        int rc = slot_grow(world);
-        ASSERT(rc == 0); /* The host is out of memory mid-run: nothing sane to do. */
-    }
-    uint32_t index = world->slot_free;
-    world->slot_free = world->slots[index].next_free;
-    world->in_flight += 1;
-    if (world->in_flight > world->w.result->peak_in_flight) {
-        world->w.result->peak_in_flight = world->in_flight;
-    }
-    return index;
-}
-
-static void slot_release(sim_world *world, uint32_t index)
-{
-    sim_slot *slot = &world->slots[index];
-    ASSERT(slot->refs > 0);
-    slot->refs -= 1;
-    if (slot->refs == 0) {
-        slot->next_free = world->slot_free;
-        world->slot_free = index;
-        ASSERT(world->in_flight > 0);
-        world->in_flight -= 1;
-    }
-}
-
 /* ---- effects ---- */
 
-/* The bytes a signature covers: header then payload, in world->sign_buffer. */
-static size_t sign_bytes(sim_world *world, const uint8_t *header, const sim_slot *slot)
+/* Puts staged copy 'index' (payload body 'body', index + 1 or 0) on the
+ * network now: one or two deliveries, or a drop. The slot's hold from
+ * staging passes to the deliveries; the first of two leaves it to the
+ * second, which always arrives later. */
+static void transmit(sim_world *world, uint32_t index, uint32_t body)
 {
-    size_t size = NODE_HEADER_BYTES + slot->payload_bytes;
-    if (size > world->sign_capacity) {
-        uint8_t *grown = util_realloc(world->sign_buffer, size);
-        ASSERT(grown != NULL); /* Grows to the largest message once. */
-        world->sign_buffer = grown;
-        world->sign_capacity = size;
-    }
-    memcpy(world->sign_buffer, header, NODE_HEADER_BYTES);
-    if (slot->payload_bytes > 0) {
-        memcpy(world->sign_buffer + NODE_HEADER_BYTES, slot->payload, slot->payload_bytes);
-    }
-    return size;
-}
-
-/* Commitments and reveals are the protocol's votes: with crypto ed25519
- * they carry a real signature (64 bytes on the wire instead of the MAC). */
-static bool sign_wanted(const sim_world *world, uint8_t type)
-{
-    return world->w.signing &&
-           (type == NODE_MESSAGE_INFER_COMMIT || type == NODE_MESSAGE_INFER_REVEAL);
-}
-
-/* Copies a node's message into a network-owned slot: the header encoded
- * as on a wire, the payload bytes, and the sender's MAC over both. */
-static uint32_t stage_message(sim_world *world, uint32_t source, const node_message *message)
-{
-    ASSERT(message->type > 0 && message->type < NODE_MESSAGE_TYPE_COUNT);
-    ASSERT(message->source == source);
-    uint32_t index = slot_take(world);
-    sim_slot *slot = &world->slots[index];
-    int size = node_message_encode_header(message, slot->header, sizeof(slot->header));
-    ASSERT(size == NODE_HEADER_BYTES);
-    slot->payload_bytes = message->payload != NULL ? message->payload_bytes : 0;
-    if (slot->payload_bytes > slot->payload_capacity) {
-        /* Grows to the largest payload this slot has carried, then reused. */
-        uint8_t *payload = util_realloc(slot->payload, slot->payload_bytes);
-        ASSERT(payload != NULL);
-        slot->payload = payload;
-        slot->payload_capacity = slot->payload_bytes;
-    }
-    if (slot->payload_bytes > 0) {
-        memcpy(slot->payload, message->payload, slot->payload_bytes);
-    }
-    slot->tag = util_mac64(world->w.keys[source], slot->header, sizeof(slot->header));
-    if (slot->payload_bytes > 0) {
-        slot->tag ^= util_mac64(world->w.keys[source], slot->payload, slot->payload_bytes);
-    }
-    slot->wire_bytes = node_message_wire_size(message);
-    slot->signed_ed25519 = sign_wanted(world, message->type);
-    slot->signature_checked = false;
-    if (slot->signed_ed25519) {
-        size_t signed_size = sign_bytes(world, slot->header, slot);
-        util_sign(world->w.secret_keys[source], world->sign_buffer, signed_size,
-                  world->signatures[index]);
-        slot->wire_bytes += UTIL_SIGNATURE_BYTES - NODE_TAG_BYTES;
-    }
-    slot->refs = 1;
-    slot->source = source;
-    slot->dest = message->dest;
-    slot->type = message->type;
-    if (world->w.inference) {
-        world_count_bytes(&world->w, message, slot->wire_bytes, false);
-    }
-    return index;
-}
-
-/* Puts a staged message on the network now: one or two deliveries, or a
- * drop. The slot's reference from staging passes to the deliveries. */
-static void transmit(sim_world *world, uint32_t index)
-{
-    sim_slot *slot = &world->slots[index];
-    world_type_stats *type = &world->w.result->types[slot->type];
-    world_node_stats *stats = &world->w.result->nodes[slot->source];
+    const uint8_t *header = sim__slot_header(&world->messages, index);
+    uint32_t source = util_get_u32(header + 4);
+    uint32_t dest = util_get_u32(header + 8);
+    uint64_t wire_bytes = sim__message_wire_bytes(world, header);
+    world_type_stats *type = &world->w.result->types[header[1]];
+    world_node_stats *stats = &world->w.result->nodes[source];
     net_send_result fate;
 
     stats->messages_sent += 1;
-    stats->bytes_sent += slot->wire_bytes;
+    stats->bytes_sent += wire_bytes;
     type->sent += 1;
-    type->bytes_sent += slot->wire_bytes;
+    type->bytes_sent += wire_bytes;
     world->w.interval_sent += 1;
-    net_send(world->network, world->w.now_ns, slot->source, slot->dest, slot->wire_bytes, &fate);
+    net_send(world->network, world->w.now_ns, source, dest, wire_bytes, &fate);
     if (fate.drop != WORLD_DROP_NONE) {
         type->dropped[fate.drop] += 1;
-        slot_release(world, index);
+        sim__message_release(world, index, body);
         return;
     }
     type->duplicated += fate.count > 1;
     type->reordered += fate.reordered;
-    slot->refs = fate.count;
     for (uint32_t i = 0; i < fate.count; i++) {
         type->corrupted += fate.deliveries[i].corrupt;
+        uint64_t arg2 = (uint64_t)body << SIM_COPY_BODY_SHIFT |
+                        (uint64_t)dest << SIM_COPY_DEST_SHIFT |
+                        (fate.deliveries[i].corrupt ? SIM_COPY_ALTERED : 0) |
+                        (i + 1 < fate.count ? SIM_COPY_MORE : 0);
         int rc = sim_queue_push(&world->queue, fate.deliveries[i].at_ns, SIM_EV_DELIVER, index,
-                                fate.deliveries[i].corrupt);
+                                arg2);
         ASSERT(rc == 0);
     }
 }
@@ -179,18 +63,21 @@ static void transmit(sim_world *world, uint32_t index)
 /* A SEND effect: now, or when the node's compute ends. */
 static void send_message(sim_world *world, uint32_t source, const node_effect *effect)
 {
-    uint32_t index = stage_message(world, source, &effect->message);
+    uint32_t body = 0;
+    uint32_t index = sim__message_stage(world, source, &effect->message, &body);
     if (effect->send_at_ns > world->w.now_ns) {
-        int rc = sim_queue_push(&world->queue, effect->send_at_ns, SIM_EV_TRANSMIT, index, 0);
+        int rc = sim_queue_push(&world->queue, effect->send_at_ns, SIM_EV_TRANSMIT, index,
+                                (uint64_t)body << SIM_COPY_BODY_SHIFT);
         ASSERT(rc == 0);
         return;
     }
-    transmit(world, index);
+    transmit(world, index, body);
 }
 
 static void apply_effects(sim_world *world, uint32_t node_id)
 {
     node_outbox *outbox = &world->w.outbox;
+    world->messages.share_body = 0; /* Payloads are shared within one outbox only. */
     /* A gossip node sends to several random peers at once: start loading
      * every link's state first, so the misses overlap. */
     for (uint32_t i = 0; i < outbox->count; i++) {
@@ -240,91 +127,41 @@ void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *eve
 
 /* ---- event handlers ---- */
 
-/* Flips one bit of the received copy of the header: which bit is a pure
- * function of the event count, so corruption is deterministic. The payload
- * (shared by a duplicate's copies) is left alone: the MAC covers header and
- * payload together, so a flip in either is caught the same way. */
-static void corrupt_bytes(const sim_world *world, uint8_t *bytes, size_t size)
+static void on_deliver(sim_world *world, uint32_t index, uint64_t arg2)
 {
-    uint64_t bit = util_mix64(world->w.result->events) % (size * 8);
-    bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-}
-
-/* A receiver's view: authenticate the bytes under the claimed sender's key,
- * then decode. Returns 0 and fills *message, or -1 to reject. A copy that
- * was not altered in flight is bit for bit what the sender tagged, so its
- * check is known to pass and is not recomputed (verified once per message,
- * not per copy); an altered copy is really checked, and fails. */
-static int receive_bytes(sim_world *world, sim_slot *slot, const uint8_t *bytes, bool altered,
-                         node_message *message)
-{
-    if (node_message_decode_header(bytes, NODE_HEADER_BYTES, message) != 0) {
-        return -1;
-    }
-    if (message->source >= world->w.node_count) {
-        return -1;
-    }
-    if (slot->signed_ed25519) {
-        /* Verified for real once per message (and for every altered copy);
-         * a duplicate of bytes already verified reuses the verdict. */
-        if (altered || !slot->signature_checked) {
-            size_t size = sign_bytes(world, bytes, slot);
-            if (!util_sign_verify(world->w.public_keys[message->source], world->sign_buffer, size,
-                                  world->signatures[slot - world->slots])) {
-                return -1;
-            }
-            slot->signature_checked = !altered;
-        }
-    } else if (altered) {
-        uint64_t tag = util_mac64(world->w.keys[message->source], bytes, NODE_HEADER_BYTES);
-        if (slot->payload_bytes > 0) {
-            tag ^= util_mac64(world->w.keys[message->source], slot->payload, slot->payload_bytes);
-        }
-        if (tag != slot->tag) {
-            return -1;
-        }
-    }
-    if (message->payload_bytes < slot->payload_bytes) {
-        return -1;
-    }
-    message->payload = slot->payload_bytes > 0 ? slot->payload : NULL;
-    return 0;
-}
-
-static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
-{
-    sim_slot *slot = &world->slots[index];
-    uint8_t bytes[NODE_HEADER_BYTES];
+    const uint8_t *header = sim__slot_header(&world->messages, index);
+    uint32_t body = (uint32_t)(arg2 >> SIM_COPY_BODY_SHIFT);
+    bool last = (arg2 & SIM_COPY_MORE) == 0;
     node_message received;
 
     /* Accounting uses the simulator's ground truth; the node sees only what
      * survives authentication and decoding of the bytes that arrived. */
-    const uint32_t dest = slot->dest;
-    world_type_stats *type = &world->w.result->types[slot->type];
-    net_drop drop = net_check_arrival(world->network, slot->source, dest);
+    const uint32_t dest = util_get_u32(header + 8);
+    world_type_stats *type = &world->w.result->types[header[1]];
+    net_drop drop = net_check_arrival(world->network, util_get_u32(header + 4), dest);
     if (drop != WORLD_DROP_NONE) {
         type->dropped[drop] += 1;
-        slot_release(world, index);
+        if (last) {
+            sim__message_release(world, index, body);
+        }
         return;
     }
+    uint64_t wire_bytes = sim__message_wire_bytes(world, header);
     world_node_stats *stats = &world->w.result->nodes[dest];
     stats->messages_received += 1;
-    stats->bytes_received += slot->wire_bytes;
-    memcpy(bytes, slot->header, sizeof(bytes));
-    if (corrupt) {
-        corrupt_bytes(world, bytes, sizeof(bytes));
-    }
-    int rc = receive_bytes(world, slot, bytes, corrupt != 0, &received);
-    if (rc != 0) {
+    stats->bytes_received += wire_bytes;
+    if (sim__message_receive(world, index, body, (arg2 & SIM_COPY_ALTERED) != 0, &received) != 0) {
         stats->rejected += 1;
         type->rejected += 1;
-        slot_release(world, index);
+        if (last) {
+            sim__message_release(world, index, body);
+        }
         return;
     }
     type->delivered += 1;
-    type->bytes_delivered += slot->wire_bytes;
+    type->bytes_delivered += wire_bytes;
     if (world->w.inference) {
-        world_count_bytes(&world->w, &received, slot->wire_bytes, true);
+        world_count_bytes(&world->w, &received, wire_bytes, true);
     }
     node_event event = {.kind = NODE_EVENT_MESSAGE, .message = &received};
     if (world->w.inference && world->w.observer != NULL && world->w.observer->clock_ns != NULL) {
@@ -338,7 +175,9 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t corrupt)
         sim__node_deliver(world, dest, &event);
     }
     /* Released after the node's call: the payload is borrowed for it. */
-    slot_release(world, index);
+    if (last) {
+        sim__message_release(world, index, body);
+    }
 }
 
 /* Schedules the next publication attempt. Rumor ids are handed out only
@@ -453,7 +292,7 @@ static void dispatch(sim_world *world, const sim_event *event)
         sim__workload_submit(world, event->arg, event->arg2);
         break;
     case SIM_EV_TRANSMIT:
-        transmit(world, event->arg);
+        transmit(world, event->arg, (uint32_t)(event->arg2 >> SIM_COPY_BODY_SHIFT));
         break;
     case SIM_EV_CHURN:
         sim__churn_apply(world, event->arg, event->arg2);
@@ -496,14 +335,9 @@ static int network_create(sim_world *world)
 /* Frees the engine's part, then the world. Cannot fail. */
 static void engine_destroy(sim_world *world)
 {
-    for (uint32_t i = 0; i < world->slot_capacity; i++) {
-        util_free(world->slots[i].payload);
-    }
+    sim__messages_destroy(world);
     sim_queue_deinit(&world->queue);
     net_destroy(world->network);
-    util_free(world->slots);
-    util_free(world->sign_buffer);
-    util_free(world->signatures);
     world_destroy(&world->w);
 }
 
@@ -546,12 +380,11 @@ static int engine_build(sim_world *world)
     if (rc == 0 && sim_queue_init(&world->queue, (size_t)world->w.node_count * 4 + 1024) != 0) {
         rc = WORLD_ENOMEM;
     }
-    world->slot_free = UINT32_MAX;
     if (rc == 0) {
         rc = network_create(world);
     }
     if (rc == 0) {
-        rc = slot_grow(world);
+        rc = sim__messages_grow(world);
     }
     if (rc == 0) {
         rc = schedule_initial(world);
@@ -569,6 +402,36 @@ static void start_nodes(sim_world *world)
     }
 }
 
+/* The next event's state is a likely cache miss with many nodes: start
+ * loading it while this event is handled -- an arrival's copy and its
+ * receiver (network record, counters, node, seen-set), a timer's node. A
+ * hint only: 'next' may not be the next event. */
+static void prefetch_next(const sim_world *world, const sim_event *next)
+{
+    uint64_t node_id;
+    if (next == NULL) {
+        return;
+    }
+    if (next->kind == SIM_EV_DELIVER && next->arg < world->messages.slot_capacity) {
+        __builtin_prefetch(sim__slot_header(&world->messages, next->arg));
+        node_id = next->arg2 >> SIM_COPY_DEST_SHIFT & SIM_COPY_DEST_MASK;
+    } else if (next->kind == SIM_EV_TIMER) {
+        node_id = next->arg;
+    } else {
+        return;
+    }
+    if (node_id >= world->w.node_count) {
+        return;
+    }
+    net_prefetch_node(world->network, (uint32_t)node_id);
+    __builtin_prefetch(&world->w.result->nodes[node_id]);
+    __builtin_prefetch(&world->w.nodes[node_id]);
+    if (!world->w.inference) {
+        size_t words = node_seen_words(world->w.nodes[0].config.rumor_capacity);
+        __builtin_prefetch(&world->w.seen_bits[node_id * words]);
+    }
+}
+
 static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
 {
     world_result *result = world->w.result;
@@ -582,15 +445,10 @@ static void run_loop(sim_world *world, volatile sig_atomic_t *stop)
         ASSERT(event.at_ns >= world->w.now_ns); /* Time never runs backwards. */
         world->w.now_ns = event.at_ns;
         result->events += 1;
-        result->trace_hash = util_trace_fold(result->trace_hash, event.at_ns,
-                                             ((uint64_t)event.kind << 32) | event.arg, event.arg2);
-        /* The next arrival's message slot is a likely cache miss: start
-         * loading it while this event is handled. A hint only. */
-        const sim_event *next = sim_queue_peek_hint(&world->queue);
-        if (next != NULL && next->kind == SIM_EV_DELIVER && next->arg < world->slot_capacity) {
-            __builtin_prefetch(&world->slots[next->arg]);
-            __builtin_prefetch(world->slots[next->arg].header + NODE_HEADER_BYTES - 1);
-        }
+        result->trace_hash =
+            util_trace_fold(result->trace_hash, event.at_ns,
+                            ((uint64_t)event.kind << 32) | event.arg, sim__event_traced_arg2(&event));
+        prefetch_next(world, sim_queue_peek_hint(&world->queue));
         dispatch(world, &event);
         if (world->held_request != 0) {
             sim__workload_release(world);
@@ -639,6 +497,11 @@ int sim_run(const scn_scenario *scenario, const world_observer *observer,
     }
     world.w.result->deliveries_expected =
         world.w.result->rumors_published * (uint64_t)(world.w.node_count - 1);
+    world.w.result->peak_payloads_in_flight = world.messages.bodies_peak;
+    world.w.result->copy_record_bytes = sizeof(sim_slot) + sizeof(uint32_t) + sizeof(sim_event);
+    world.w.result->payload_record_bytes = sizeof(sim_body) + sizeof(uint32_t);
+    sim__messages_memory(&world, &world.w.result->copy_storage_bytes,
+                         &world.w.result->payload_storage_bytes);
     engine_destroy(&world);
     *out = world.w.result;
     return 0;

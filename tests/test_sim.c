@@ -1,6 +1,8 @@
 /* test_sim.c -- the engine end to end, in process: determinism of the
  * trace, partitions that drop and heal, crashes, corruption caught by the
- * receiver's MAC, serialization charged in simulated time. */
+ * receiver's MAC, serialization charged in simulated time; and the
+ * in-flight store inside it: payloads shared by the copies of a message,
+ * copy on write under corruption, every hold returned. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 
 #include "scenarios/scn.h"
 #include "sim/sim.h"
+#include "sim/sim_int.h"
 #include "tests/suites.h"
 #include "util/alloc.h"
 #include "util/hash.h"
@@ -1127,6 +1130,169 @@ START_TEST(test_sim_batching_charge_exact)
 }
 END_TEST
 
+/* ---- the in-flight store: payloads shared by copies ---- */
+
+#define SHARED_NODES 4u
+#define SHARED_PAYLOAD 200u
+
+typedef struct shared_fixture {
+    sim_world world;
+    world_result result;
+    uint8_t keys[SHARED_NODES][UTIL_MAC_KEY_BYTES];
+    uint8_t payload[SHARED_PAYLOAD];
+} shared_fixture;
+
+static void shared_setup(shared_fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    for (uint32_t n = 0; n < SHARED_NODES; n++) {
+        for (uint32_t b = 0; b < UTIL_MAC_KEY_BYTES; b++) {
+            f->keys[n][b] = (uint8_t)(n * 31 + b);
+        }
+    }
+    for (uint32_t i = 0; i < SHARED_PAYLOAD; i++) {
+        f->payload[i] = (uint8_t)(i * 7 + 1);
+    }
+    f->world.w.node_count = SHARED_NODES;
+    f->world.w.keys = f->keys;
+    f->world.w.result = &f->result;
+    ck_assert_int_eq(sim__messages_grow(&f->world), 0);
+}
+
+/* Node 0 sends its one payload buffer to nodes 1, 2 and 3 in one outbox. */
+static void shared_stage(shared_fixture *f, uint32_t slots[3], uint32_t bodies[3])
+{
+    f->world.messages.share_body = 0; /* a new outbox */
+    for (uint32_t i = 0; i < 3; i++) {
+        node_message message;
+        memset(&message, 0, sizeof(message));
+        message.type = NODE_MESSAGE_INFER_ACTIVATIONS;
+        message.source = 0;
+        message.dest = i + 1;
+        message.position = i;            /* the copies' headers differ */
+        message.payload = f->payload;
+        message.payload_bytes = SHARED_PAYLOAD;
+        slots[i] = sim__message_stage(&f->world, 0, &message, &bodies[i]);
+    }
+}
+
+/* An event count whose corruption flips a payload bit (payload) or a
+ * header bit (!payload): the flip is a pure function of it. */
+static uint64_t shared_events_flipping(bool payload)
+{
+    uint64_t bits = ((uint64_t)NODE_HEADER_BYTES + SHARED_PAYLOAD) * 8;
+    for (uint64_t events = 1;; events++) {
+        bool in_payload = util_mix64(events) % bits >= NODE_HEADER_BYTES * 8;
+        if (in_payload == payload) {
+            return events;
+        }
+    }
+}
+
+static uint32_t bits_differing(const uint8_t *a, const uint8_t *b, size_t size)
+{
+    uint32_t count = 0;
+    for (size_t i = 0; i < size; i++) {
+        count += (uint32_t)__builtin_popcount((unsigned)(a[i] ^ b[i]));
+    }
+    return count;
+}
+
+START_TEST(test_sim_shared_payload_survives_corruption)
+{
+    shared_fixture *f = calloc(1, sizeof(*f));
+    ck_assert_ptr_nonnull(f);
+    shared_setup(f);
+    uint8_t original[SHARED_PAYLOAD];
+    memcpy(original, f->payload, sizeof(original));
+    uint32_t slots[3];
+    uint32_t bodies[3];
+    shared_stage(f, slots, bodies);
+    /* One payload for the three copies. */
+    ck_assert_uint_ne(bodies[0], 0);
+    ck_assert_uint_eq(bodies[1], bodies[0]);
+    ck_assert_uint_eq(bodies[2], bodies[0]);
+    const sim_body *body = &f->world.messages.bodies[bodies[0] - 1];
+    ck_assert_uint_eq(body->refs, 3);
+    ck_assert_uint_eq(f->world.messages.bodies_in_flight, 1);
+    ck_assert_uint_eq(f->world.in_flight, 3);
+    memset(f->payload, 0xee, sizeof(f->payload)); /* the sender's buffer is not held */
+
+    /* The second copy is altered in its payload: a private copy differs by
+     * one bit and the MAC rejects it; the body keeps the sender's bytes. */
+    node_message received;
+    f->result.events = shared_events_flipping(true);
+    ck_assert_int_eq(sim__message_receive(&f->world, slots[1], bodies[1], true, &received), -1);
+    ck_assert_uint_eq(bits_differing(f->world.messages.altered, original, SHARED_PAYLOAD), 1);
+    ck_assert_mem_eq(body->payload, original, SHARED_PAYLOAD);
+    /* The other copies keep the original bytes and verify. */
+    for (uint32_t i = 0; i < 3; i += 2) {
+        ck_assert_int_eq(sim__message_receive(&f->world, slots[i], bodies[i], false, &received),
+                         0);
+        ck_assert_uint_eq(received.dest, i + 1);
+        ck_assert_uint_eq(received.position, i);
+        ck_assert_uint_eq(received.payload_bytes, SHARED_PAYLOAD);
+        ck_assert_mem_eq(received.payload, original, SHARED_PAYLOAD);
+    }
+    /* A flip in a copy's header is rejected too, and leaves the payload. */
+    f->result.events = shared_events_flipping(false);
+    ck_assert_int_eq(sim__message_receive(&f->world, slots[2], bodies[2], true, &received), -1);
+    ck_assert_mem_eq(body->payload, original, SHARED_PAYLOAD);
+
+    /* Every hold returns: no copy, no payload in flight. */
+    for (uint32_t i = 0; i < 3; i++) {
+        sim__message_release(&f->world, slots[i], bodies[i]);
+    }
+    ck_assert_uint_eq(body->refs, 0);
+    ck_assert_uint_eq(f->world.messages.bodies_in_flight, 0);
+    ck_assert_uint_eq(f->world.in_flight, 0);
+    ck_assert_uint_eq(f->world.messages.slot_free_count, f->world.messages.slot_capacity);
+    sim__messages_destroy(&f->world);
+    free(f);
+}
+END_TEST
+
+/* A payload is shared within one outbox only: the same buffer sent again
+ * by a later call may hold other bytes, so it gets a body of its own. The
+ * freed slots come back last freed first, as the trace expects. */
+START_TEST(test_sim_shared_payload_per_outbox)
+{
+    shared_fixture *f = calloc(1, sizeof(*f));
+    ck_assert_ptr_nonnull(f);
+    shared_setup(f);
+    uint32_t first[3];
+    uint32_t first_bodies[3];
+    uint32_t second[3];
+    uint32_t second_bodies[3];
+    shared_stage(f, first, first_bodies);
+    f->payload[0] ^= 1;
+    shared_stage(f, second, second_bodies);
+    ck_assert_uint_ne(second_bodies[0], first_bodies[0]);
+    ck_assert_uint_eq(f->world.messages.bodies_in_flight, 2);
+    for (uint32_t i = 0; i < 3; i++) {
+        ck_assert_uint_eq(first[i], i);
+        ck_assert_uint_eq(second[i], 3 + i);
+    }
+    node_message received;
+    ck_assert_int_eq(sim__message_receive(&f->world, second[0], second_bodies[0], false,
+                                          &received), 0);
+    ck_assert_mem_eq(received.payload, f->payload, SHARED_PAYLOAD);
+    ck_assert_int_eq(sim__message_receive(&f->world, first[0], first_bodies[0], false,
+                                          &received), 0);
+    ck_assert_uint_eq(received.payload[0], (uint8_t)(f->payload[0] ^ 1));
+    sim__message_release(&f->world, first[1], first_bodies[1]);
+    sim__message_release(&f->world, second[2], second_bodies[2]);
+    uint32_t again[3];
+    uint32_t again_bodies[3];
+    shared_stage(f, again, again_bodies);
+    ck_assert_uint_eq(again[0], second[2]);
+    ck_assert_uint_eq(again[1], first[1]);
+    ck_assert_uint_eq(again[2], 6);
+    sim__messages_destroy(&f->world);
+    free(f);
+}
+END_TEST
+
 Suite *test_sim_suite(void)
 {
     Suite *suite = suite_create("sim");
@@ -1145,6 +1311,11 @@ Suite *test_sim_suite(void)
     tcase_add_test(world, test_sim_serialization_charged);
     tcase_add_test(world, test_sim_metric_unknown_name);
     suite_add_tcase(suite, world);
+    TCase *messages = tcase_create("messages");
+    tcase_set_timeout(messages, 30);
+    tcase_add_test(messages, test_sim_shared_payload_survives_corruption);
+    tcase_add_test(messages, test_sim_shared_payload_per_outbox);
+    suite_add_tcase(suite, messages);
     TCase *inference = tcase_create("inference");
     tcase_set_timeout(inference, 120);
     tcase_add_test(inference, test_sim_inference_completes_and_is_deterministic);

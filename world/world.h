@@ -267,6 +267,15 @@ typedef struct world_result {
     uint64_t duplicates;             /* rumors received again (suppressed) */
     uint64_t pull_served;            /* rumors sent in answer to pulls */
     uint64_t peak_in_flight;         /* messages in the network at once */
+    /* The simulator's memory for what is in flight, for the bench (not
+     * stored): payloads in flight at once (each shared by its copies), and
+     * the bytes held at the end for copies (slots, their free list, queued
+     * events) and for payloads (bodies and their buffers). */
+    uint64_t peak_payloads_in_flight;
+    uint64_t copy_storage_bytes;
+    uint64_t payload_storage_bytes;
+    uint32_t copy_record_bytes;      /* one copy: slot, free-list entry, event */
+    uint32_t payload_record_bytes;   /* one payload's body and free-list entry */
     util_hist latency;               /* publish -> first receipt, ns */
     /* Split inference; request_count is 0 in a gossip run. */
     uint64_t request_count;

@@ -635,6 +635,13 @@ void net_prefetch(const net *self, uint32_t source, uint32_t dest)
     }
 }
 
+void net_prefetch_node(const net *self, uint32_t node_id)
+{
+    ASSERT(self != NULL);
+    ASSERT(node_id < self->node_count);
+    __builtin_prefetch(&self->nodes[node_id]);
+}
+
 static bool net_bit(const uint64_t *bits, uint32_t id)
 {
     return (bits[id / 64] >> (id % 64) & 1u) != 0;

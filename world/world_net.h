@@ -80,6 +80,10 @@ void net_send(net *self, uint64_t now_ns, uint32_t source, uint32_t dest, uint64
  * driver about to send several messages overlaps their cache misses. */
 void net_prefetch(const net *self, uint32_t source, uint32_t dest);
 
+/* A hint, like net_prefetch: starts loading what net_check_arrival and
+ * net_is_crashed read of 'node_id'. */
+void net_prefetch_node(const net *self, uint32_t node_id);
+
 /* At arrival: may the message from source be handed to dest now? Returns
  * WORLD_DROP_NONE, WORLD_DROP_PARTITION (a partition started in flight) or
  * WORLD_DROP_CRASHED (dest is down). */

@@ -1,0 +1,387 @@
+/* message.c -- the messages in flight: copies in slots, payloads in shared
+ * bodies, and the receiver's authentication of an arriving copy.
+ *
+ * A copy is the 64-byte wire header the sender's node would write, in one
+ * aligned cache line; everything an arrival reads about it (source,
+ * destination, type, declared payload size) is read back from those bytes.
+ * A payload lives once per message in a body, counted by the copies that
+ * reference it, with the sender's MAC over it computed once, at staging.
+ * The sender's MAC over a copy's header is a pure function of the header
+ * bytes the slot keeps, so it is computed only when something needs it: at
+ * the arrival of a copy altered in flight, which the simulator knows (the
+ * network model decided it). An unaltered copy is bit for bit what the
+ * sender tagged, so its check is known to pass and is skipped; an altered
+ * copy is checked for real and fails exactly as it would on a wire. The
+ * alteration is one flipped bit of the copy's header and payload bytes; a
+ * flip in the payload lands in a private copy of it (copy on write), so the
+ * body and every other copy keep the sender's bytes.
+ *
+ * Free slots and bodies sit on stacks: the next slot handed out is the one
+ * freed last, or the lowest new one after growth, as a LIFO free list gives
+ * (the trace names slots). Slots grow by chunks that never move, bodies by
+ * doubling; nothing is allocated per message in a steady state. */
+#include <string.h>
+
+#include "sim/sim_int.h"
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "util/bytes.h"
+
+/* ---- storage ---- */
+
+/* One more chunk of slots, aligned to a cache line; the new slots go under
+ * the free ones (there are none when a chunk is added), lowest on top. */
+static int slots_grow(sim_messages *messages)
+{
+    uint32_t chunk = messages->slot_capacity >> SIM_SLOT_CHUNK_BITS;
+    uint32_t capacity = messages->slot_capacity + SIM_SLOT_CHUNK;
+    ASSERT(capacity > messages->slot_capacity); /* Fewer than 2^32 copies in flight. */
+    if (chunk == messages->chunk_capacity) {
+        uint32_t count = chunk == 0 ? 16 : chunk * 2;
+        sim_slot **chunks = util_realloc(messages->chunks, count * sizeof(*chunks));
+        if (chunks == NULL) {
+            return WORLD_ENOMEM;
+        }
+        messages->chunks = chunks;
+        void **blocks = util_realloc(messages->chunk_blocks, count * sizeof(*blocks));
+        if (blocks == NULL) {
+            return WORLD_ENOMEM;
+        }
+        messages->chunk_blocks = blocks;
+        messages->chunk_capacity = count;
+    }
+    uint32_t *stack = util_realloc(messages->slot_stack, (size_t)capacity * sizeof(*stack));
+    if (stack == NULL) {
+        return WORLD_ENOMEM;
+    }
+    messages->slot_stack = stack;
+    void *block = util_malloc((size_t)SIM_SLOT_CHUNK * sizeof(sim_slot) + 63);
+    if (block == NULL) {
+        return WORLD_ENOMEM;
+    }
+    messages->chunk_blocks[chunk] = block;
+    messages->chunks[chunk] = (sim_slot *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+    ASSERT(messages->slot_free_count == 0);
+    for (uint32_t i = 0; i < SIM_SLOT_CHUNK; i++) {
+        stack[i] = capacity - 1 - i;
+    }
+    messages->slot_free_count = SIM_SLOT_CHUNK;
+    messages->slot_capacity = capacity;
+    return 0;
+}
+
+static int signatures_grow(sim_messages *messages, uint32_t capacity)
+{
+    uint8_t(*signatures)[64] =
+        util_realloc(messages->signatures, (size_t)capacity * sizeof(*signatures));
+    if (signatures == NULL) {
+        return WORLD_ENOMEM;
+    }
+    messages->signatures = signatures;
+    uint8_t *checked = util_realloc(messages->signature_checked, capacity);
+    if (checked == NULL) {
+        return WORLD_ENOMEM;
+    }
+    messages->signature_checked = checked;
+    return 0;
+}
+
+int sim__messages_grow(sim_world *world)
+{
+    sim_messages *messages = &world->messages;
+    uint32_t capacity = messages->slot_capacity + SIM_SLOT_CHUNK;
+    if (world->w.signing && signatures_grow(messages, capacity) != 0) {
+        return WORLD_ENOMEM;
+    }
+    return slots_grow(messages);
+}
+
+static int bodies_grow(sim_messages *messages)
+{
+    uint32_t old = messages->body_capacity;
+    uint32_t capacity = old == 0 ? 256 : old * 2;
+    sim_body *bodies = util_realloc(messages->bodies, (size_t)capacity * sizeof(*bodies));
+    if (bodies == NULL) {
+        return WORLD_ENOMEM;
+    }
+    messages->bodies = bodies;
+    uint32_t *stack = util_realloc(messages->body_stack, (size_t)capacity * sizeof(*stack));
+    if (stack == NULL) {
+        return WORLD_ENOMEM;
+    }
+    messages->body_stack = stack;
+    memset(&bodies[old], 0, (size_t)(capacity - old) * sizeof(*bodies));
+    /* Every body is in flight when the stack runs dry: it holds the new. */
+    ASSERT(messages->body_free_count == 0);
+    for (uint32_t i = old; i < capacity; i++) {
+        stack[messages->body_free_count++] = capacity - 1 - (i - old);
+    }
+    messages->body_capacity = capacity;
+    return 0;
+}
+
+void sim__messages_destroy(sim_world *world)
+{
+    sim_messages *messages = &world->messages;
+    for (uint32_t i = 0; i < messages->body_capacity; i++) {
+        util_free(messages->bodies[i].payload);
+    }
+    util_free(messages->bodies);
+    util_free(messages->body_stack);
+    for (uint32_t i = 0; i < messages->slot_capacity >> SIM_SLOT_CHUNK_BITS; i++) {
+        util_free(messages->chunk_blocks[i]);
+    }
+    util_free(messages->chunks);
+    util_free(messages->chunk_blocks);
+    util_free(messages->slot_stack);
+    util_free(messages->altered);
+    util_free(messages->sign_buffer);
+    util_free(messages->signatures);
+    util_free(messages->signature_checked);
+    memset(messages, 0, sizeof(*messages));
+}
+
+void sim__messages_memory(const sim_world *world, uint64_t *copy_bytes, uint64_t *message_bytes)
+{
+    const sim_messages *messages = &world->messages;
+    uint64_t queued = 0;
+    for (uint32_t b = 0; b < SIM_RADIX_BUCKETS; b++) {
+        queued += world->queue.buckets[b].capacity * sizeof(sim_event);
+    }
+    *copy_bytes = (uint64_t)messages->slot_capacity * (sizeof(sim_slot) + sizeof(uint32_t)) +
+                  queued;
+    uint64_t payloads = 0;
+    for (uint32_t i = 0; i < messages->body_capacity; i++) {
+        payloads += messages->bodies[i].payload_capacity;
+    }
+    *message_bytes =
+        (uint64_t)messages->body_capacity * (sizeof(sim_body) + sizeof(uint32_t)) + payloads;
+}
+
+/* ---- staging ---- */
+
+static uint32_t slot_take(sim_world *world)
+{
+    sim_messages *messages = &world->messages;
+    if (messages->slot_free_count == 0) {
+        /* One more chunk: a steady state reuses freed slots. */
+        int rc = sim__messages_grow(world);
+        ASSERT(rc == 0); /* The host is out of memory mid-run: nothing sane to do. */
+    }
+    uint32_t index = messages->slot_stack[--messages->slot_free_count];
+    world->in_flight += 1;
+    if (world->in_flight > world->w.result->peak_in_flight) {
+        world->w.result->peak_in_flight = world->in_flight;
+    }
+    return index;
+}
+
+/* A body for 'message''s payload: the outbox's last one when the node
+ * sends the same buffer again, else a fresh one holding a copy of the bytes
+ * and the sender's MAC over them. Returns index + 1. */
+static uint32_t body_take(sim_world *world, uint32_t source, const node_message *message)
+{
+    sim_messages *messages = &world->messages;
+    if (messages->share_body != 0 && messages->share_payload == message->payload &&
+        messages->bodies[messages->share_body - 1].payload_bytes == message->payload_bytes) {
+        messages->bodies[messages->share_body - 1].refs += 1;
+        return messages->share_body;
+    }
+    if (messages->body_free_count == 0) {
+        int rc = bodies_grow(messages);
+        ASSERT(rc == 0); /* The host is out of memory mid-run. */
+    }
+    uint32_t index = messages->body_stack[--messages->body_free_count];
+    sim_body *body = &messages->bodies[index];
+    if (message->payload_bytes > body->payload_capacity) {
+        /* Grows to the largest payload this body has carried, then reused. */
+        uint8_t *payload = util_realloc(body->payload, message->payload_bytes);
+        ASSERT(payload != NULL);
+        body->payload = payload;
+        body->payload_capacity = message->payload_bytes;
+    }
+    memcpy(body->payload, message->payload, message->payload_bytes);
+    body->payload_bytes = message->payload_bytes;
+    body->tag = util_mac64(world->w.keys[source], body->payload, body->payload_bytes);
+    body->refs = 1;
+    messages->bodies_in_flight += 1;
+    if (messages->bodies_in_flight > messages->bodies_peak) {
+        messages->bodies_peak = messages->bodies_in_flight;
+    }
+    messages->share_body = index + 1;
+    messages->share_payload = message->payload;
+    return index + 1;
+}
+
+/* Commitments and reveals are the protocol's votes: with crypto ed25519
+ * they carry a real signature (64 bytes on the wire instead of the MAC). */
+static bool sign_wanted(const sim_world *world, uint8_t type)
+{
+    return world->w.signing &&
+           (type == NODE_MESSAGE_INFER_COMMIT || type == NODE_MESSAGE_INFER_REVEAL);
+}
+
+uint64_t sim__message_wire_bytes(const sim_world *world, const uint8_t *header)
+{
+    uint64_t bytes = (uint64_t)NODE_HEADER_BYTES + util_get_u32(header + 40) + NODE_TAG_BYTES;
+    return sign_wanted(world, header[1]) ? bytes + UTIL_SIGNATURE_BYTES - NODE_TAG_BYTES : bytes;
+}
+
+/* The bytes a signature covers: header then payload, in the sign buffer. */
+static size_t sign_bytes(sim_messages *messages, const uint8_t *header, const uint8_t *payload,
+                         uint32_t payload_bytes)
+{
+    size_t size = NODE_HEADER_BYTES + payload_bytes;
+    if (size > messages->sign_capacity) {
+        uint8_t *grown = util_realloc(messages->sign_buffer, size);
+        ASSERT(grown != NULL); /* Grows to the largest message once. */
+        messages->sign_buffer = grown;
+        messages->sign_capacity = size;
+    }
+    memcpy(messages->sign_buffer, header, NODE_HEADER_BYTES);
+    if (payload_bytes > 0) {
+        memcpy(messages->sign_buffer + NODE_HEADER_BYTES, payload, payload_bytes);
+    }
+    return size;
+}
+
+/* Copies a node's message into a network-owned slot: the header encoded as
+ * on a wire and, when it has one, a reference to its payload's body. */
+uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_message *message,
+                            uint32_t *body_out)
+{
+    sim_messages *messages = &world->messages;
+    ASSERT(message->type > 0 && message->type < NODE_MESSAGE_TYPE_COUNT);
+    ASSERT(message->source == source);
+    uint32_t index = slot_take(world);
+    uint8_t *header = sim__slot_header(messages, index);
+    int size = node_message_encode_header(message, header, NODE_HEADER_BYTES);
+    ASSERT(size == NODE_HEADER_BYTES);
+    bool payload = message->payload != NULL && message->payload_bytes > 0;
+    uint32_t body = payload ? body_take(world, source, message) : 0;
+    if (sign_wanted(world, message->type)) {
+        size_t signed_size = sign_bytes(messages, header, message->payload,
+                                        payload ? message->payload_bytes : 0);
+        util_sign(world->w.secret_keys[source], messages->sign_buffer, signed_size,
+                  messages->signatures[index]);
+        messages->signature_checked[index] = 0;
+    }
+    if (world->w.inference) {
+        world_count_bytes(&world->w, message, sim__message_wire_bytes(world, header), false);
+    }
+    *body_out = body;
+    return index;
+}
+
+void sim__message_release(sim_world *world, uint32_t slot, uint32_t body)
+{
+    sim_messages *messages = &world->messages;
+    ASSERT(slot < messages->slot_capacity);
+    ASSERT(messages->slot_free_count < messages->slot_capacity);
+    messages->slot_stack[messages->slot_free_count++] = slot;
+    ASSERT(world->in_flight > 0);
+    world->in_flight -= 1;
+    if (body == 0) {
+        return;
+    }
+    sim_body *shared = &messages->bodies[body - 1];
+    ASSERT(shared->refs > 0);
+    shared->refs -= 1;
+    if (shared->refs == 0) {
+        messages->body_stack[messages->body_free_count++] = body - 1;
+        messages->bodies_in_flight -= 1;
+        if (messages->share_body == body) {
+            messages->share_body = 0; /* Freed: nothing to share any more. */
+        }
+    }
+}
+
+/* ---- arrival ---- */
+
+/* Flips one bit of the arriving copy, among its header and payload bits:
+ * which bit is a pure function of the event count, so corruption is
+ * deterministic. A payload bit is flipped in a private copy of the payload
+ * (*payload then points at it); the body keeps the sender's bytes. */
+static void alter_copy(sim_world *world, uint8_t *header, const sim_body *body,
+                       const uint8_t **payload)
+{
+    sim_messages *messages = &world->messages;
+    uint32_t payload_bytes = body != NULL ? body->payload_bytes : 0;
+    uint64_t bits = ((uint64_t)NODE_HEADER_BYTES + payload_bytes) * 8;
+    uint64_t bit = util_mix64(world->w.result->events) % bits;
+    if (bit < NODE_HEADER_BYTES * 8) {
+        header[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        return;
+    }
+    bit -= NODE_HEADER_BYTES * 8;
+    if (payload_bytes > messages->altered_capacity) {
+        uint8_t *grown = util_realloc(messages->altered, payload_bytes);
+        ASSERT(grown != NULL); /* Grows to the largest payload once. */
+        messages->altered = grown;
+        messages->altered_capacity = payload_bytes;
+    }
+    memcpy(messages->altered, body->payload, payload_bytes);
+    messages->altered[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    *payload = messages->altered;
+}
+
+/* The MAC a receiver computes over the bytes that arrived, under the key
+ * of the source they claim, against the tag the sender computed over the
+ * bytes it sent (the slot's header and the body's payload). */
+static bool mac_matches(const sim_world *world, const uint8_t *sent, const sim_body *body,
+                        const uint8_t *header, const uint8_t *payload, uint32_t claimed)
+{
+    uint32_t source = util_get_u32(sent + 4);
+    uint64_t tag = util_mac64(world->w.keys[source], sent, NODE_HEADER_BYTES);
+    uint64_t received = util_mac64(world->w.keys[claimed], header, NODE_HEADER_BYTES);
+    if (body != NULL) {
+        tag ^= body->tag;
+        received ^= util_mac64(world->w.keys[claimed], payload, body->payload_bytes);
+    }
+    return received == tag;
+}
+
+/* A receiver's view of copy 'slot': authenticate the bytes under the
+ * claimed sender's key, then decode. An unaltered copy is bit for bit what
+ * the sender tagged, so its MAC is known to pass and is not recomputed;
+ * an altered copy is really checked, and fails. A signature is verified
+ * for real once per copy (and for every altered arrival); a duplicate of
+ * bytes already verified reuses the verdict. */
+int sim__message_receive(sim_world *world, uint32_t slot, uint32_t body, bool altered,
+                         node_message *received)
+{
+    sim_messages *messages = &world->messages;
+    const uint8_t *sent = sim__slot_header(messages, slot);
+    const sim_body *shared = body != 0 ? &messages->bodies[body - 1] : NULL;
+    const uint8_t *payload = shared != NULL ? shared->payload : NULL;
+    uint32_t payload_bytes = shared != NULL ? shared->payload_bytes : 0;
+    uint8_t header[NODE_HEADER_BYTES];
+
+    memcpy(header, sent, sizeof(header));
+    if (altered) {
+        alter_copy(world, header, shared, &payload);
+    }
+    if (node_message_decode_header(header, NODE_HEADER_BYTES, received) != 0) {
+        return -1;
+    }
+    if (received->source >= world->w.node_count) {
+        return -1;
+    }
+    if (sign_wanted(world, sent[1])) {
+        if (altered || messages->signature_checked[slot] == 0) {
+            size_t size = sign_bytes(messages, header, payload, payload_bytes);
+            if (!util_sign_verify(world->w.public_keys[received->source], messages->sign_buffer,
+                                  size, messages->signatures[slot])) {
+                return -1;
+            }
+            messages->signature_checked[slot] = !altered;
+        }
+    } else if (altered && !mac_matches(world, sent, shared, header, payload, received->source)) {
+        return -1;
+    }
+    if (received->payload_bytes < payload_bytes) {
+        return -1;
+    }
+    received->payload = payload_bytes > 0 ? payload : NULL;
+    return 0;
+}
