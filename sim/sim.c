@@ -101,9 +101,48 @@ static bool sign_wanted(const sim_world *world, uint8_t type)
            (type == NODE_MESSAGE_INFER_COMMIT || type == NODE_MESSAGE_INFER_REVEAL);
 }
 
+/* The sender's MAC over the slot's header and payload, or its ed25519
+ * signature. */
+static void seal_slot(sim_world *world, uint32_t index)
+{
+    sim_slot *slot = &world->slots[index];
+    slot->tag = util_mac64(world->w.keys[slot->source], slot->header, sizeof(slot->header));
+    if (slot->payload_bytes > 0) {
+        slot->tag ^= util_mac64(world->w.keys[slot->source], slot->payload, slot->payload_bytes);
+    }
+    slot->signature_checked = false;
+    if (slot->signed_ed25519) {
+        size_t signed_size = sign_bytes(world, slot->header, slot);
+        util_sign(world->w.secret_keys[slot->source], world->sign_buffer, signed_size,
+                  world->signatures[index]);
+    }
+}
+
+/* A staged message whose payload (or token) a handed-over forward call
+ * computes: take the result, then seal the bytes. */
+static void seal_forwarded(sim_world *world, uint32_t index)
+{
+    sim_slot *slot = &world->slots[index];
+    uint32_t ticket = slot->forward_ticket;
+    slot->forward_ticket = 0;
+    uint32_t token = world_forward_take(&world->w, ticket, slot->payload, slot->payload_bytes);
+    if (slot->type == NODE_MESSAGE_INFER_TOKEN) {
+        node_message message;
+        int rc = node_message_decode_header(slot->header, NODE_HEADER_BYTES, &message);
+        ASSERT(rc == 0); /* Encoded here, by stage_message. */
+        message.token = token;
+        rc = node_message_encode_header(&message, slot->header, sizeof(slot->header));
+        ASSERT(rc == NODE_HEADER_BYTES);
+    }
+    seal_slot(world, index);
+}
+
 /* Copies a node's message into a network-owned slot: the header encoded
- * as on a wire, the payload bytes, and the sender's MAC over both. */
-static uint32_t stage_message(sim_world *world, uint32_t source, const node_message *message)
+ * as on a wire, the payload bytes, and the sender's MAC over both. With a
+ * forward ticket the payload is not computed yet: the slot is sealed when
+ * the message leaves (seal_forwarded). */
+static uint32_t stage_message(sim_world *world, uint32_t source, const node_message *message,
+                              uint32_t forward_ticket)
 {
     ASSERT(message->type > 0 && message->type < NODE_MESSAGE_TYPE_COUNT);
     ASSERT(message->source == source);
@@ -111,7 +150,8 @@ static uint32_t stage_message(sim_world *world, uint32_t source, const node_mess
     sim_slot *slot = &world->slots[index];
     int size = node_message_encode_header(message, slot->header, sizeof(slot->header));
     ASSERT(size == NODE_HEADER_BYTES);
-    slot->payload_bytes = message->payload != NULL ? message->payload_bytes : 0;
+    slot->payload_bytes =
+        message->payload != NULL || forward_ticket != 0 ? message->payload_bytes : 0;
     if (slot->payload_bytes > slot->payload_capacity) {
         /* Grows to the largest payload this slot has carried, then reused. */
         uint8_t *payload = util_realloc(slot->payload, slot->payload_bytes);
@@ -119,26 +159,22 @@ static uint32_t stage_message(sim_world *world, uint32_t source, const node_mess
         slot->payload = payload;
         slot->payload_capacity = slot->payload_bytes;
     }
-    if (slot->payload_bytes > 0) {
+    if (slot->payload_bytes > 0 && forward_ticket == 0) {
         memcpy(slot->payload, message->payload, slot->payload_bytes);
-    }
-    slot->tag = util_mac64(world->w.keys[source], slot->header, sizeof(slot->header));
-    if (slot->payload_bytes > 0) {
-        slot->tag ^= util_mac64(world->w.keys[source], slot->payload, slot->payload_bytes);
     }
     slot->wire_bytes = node_message_wire_size(message);
     slot->signed_ed25519 = sign_wanted(world, message->type);
-    slot->signature_checked = false;
     if (slot->signed_ed25519) {
-        size_t signed_size = sign_bytes(world, slot->header, slot);
-        util_sign(world->w.secret_keys[source], world->sign_buffer, signed_size,
-                  world->signatures[index]);
         slot->wire_bytes += UTIL_SIGNATURE_BYTES - NODE_TAG_BYTES;
     }
     slot->refs = 1;
     slot->source = source;
     slot->dest = message->dest;
     slot->type = message->type;
+    slot->forward_ticket = forward_ticket;
+    if (forward_ticket == 0) {
+        seal_slot(world, index);
+    }
     if (world->w.inference) {
         world_count_bytes(&world->w, message, slot->wire_bytes, false);
     }
@@ -154,6 +190,9 @@ static void transmit(sim_world *world, uint32_t index)
     world_node_stats *stats = &world->w.result->nodes[slot->source];
     net_send_result fate;
 
+    if (slot->forward_ticket != 0) {
+        seal_forwarded(world, index);
+    }
     stats->messages_sent += 1;
     stats->bytes_sent += slot->wire_bytes;
     type->sent += 1;
@@ -179,7 +218,7 @@ static void transmit(sim_world *world, uint32_t index)
 /* A SEND effect: now, or when the node's compute ends. */
 static void send_message(sim_world *world, uint32_t source, const node_effect *effect)
 {
-    uint32_t index = stage_message(world, source, &effect->message);
+    uint32_t index = stage_message(world, source, &effect->message, effect->forward_ticket);
     if (effect->send_at_ns > world->w.now_ns) {
         int rc = sim_queue_push(&world->queue, effect->send_at_ns, SIM_EV_TRANSMIT, index, 0);
         ASSERT(rc == 0);
@@ -224,6 +263,7 @@ static void apply_effects(sim_world *world, uint32_t node_id)
 void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event)
 {
     ASSERT(node_id < world->w.node_count);
+    world_forward_settle(&world->w, node_id); /* its handed-over calls write its caches */
     world->w.outbox.count = 0;
     int rc = node_on_event(&world->w.nodes[node_id], world->w.now_ns, event, &world->w.outbox);
     if (rc != 0) {
@@ -543,6 +583,9 @@ static int schedule_initial(sim_world *world)
 static int engine_build(sim_world *world)
 {
     int rc = world_build(&world->w);
+    if (rc == 0) {
+        rc = world_forward_build(&world->w);
+    }
     if (rc == 0 && sim_queue_init(&world->queue, (size_t)world->w.node_count * 4 + 1024) != 0) {
         rc = WORLD_ENOMEM;
     }

@@ -41,6 +41,8 @@ typedef struct sim_slot {
     uint32_t payload_capacity;
     bool signed_ed25519;             /* carries an ed25519 signature instead of the MAC */
     bool signature_checked;          /* the unaltered bytes' signature was verified once */
+    uint32_t forward_ticket;         /* > 0: a forward call computes the payload (or the
+                                      * token); sealed when the message leaves */
     uint8_t header[NODE_HEADER_BYTES];
 } sim_slot;
 
