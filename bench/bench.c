@@ -20,6 +20,7 @@
 #include "sim/queue.h"
 #include "bench/bench_bft.h"
 #include "bench/bench_infer.h"
+#include "bench/bench_largest.h"
 #include "bench/bench_runc.h"
 #include "bench/bench_scale.h"
 #include "bench/bench_testbed.h"
@@ -35,6 +36,7 @@
 #define BENCH_GOSSIP_SCENARIO "scenarios/gossip.yaml"
 #define BENCH_INFERENCE_SCENARIO "scenarios/default.yaml"
 #define BENCH_COMMITTEE_SCENARIO "scenarios/compare_committee.yaml"
+#define BENCH_LARGEST_BUDGET_S 600.0   /* ten minutes */
 
 typedef struct bench_hold_result {
     double heap;
@@ -534,6 +536,14 @@ int main(int argc, char **argv)
     printf("hold model        lognormal delays (median 50 ms, sigma 1.5), as in a gossip run\n");
     bench_hold(100000, 5e7, baseline_exp);
     bench_lognormal_sigma = 0.0;
+    if (argc > 1 && strcmp(argv[1], "largest") == 0) {
+        bench_largest_network(argc > 2 ? atof(argv[2]) : BENCH_LARGEST_BUDGET_S); /* alone */
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "memory") == 0) {
+        bench_largest_memory(); /* alone */
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "scale") == 0) {
         bench_scale_draws();             /* the scale rows alone */
         return bench_scale_gossip(1000, engine_rate, "queue at N=1e5") ||
@@ -559,6 +569,8 @@ int main(int argc, char **argv)
         rc = bench_scale_gossip(1000, engine_rate, "queue at N=1e5") ||
              bench_scale_gossip(1000000, engine_rate_1e6, "queue at N=1e6");
     }
+    bench_largest_memory();
+    bench_largest_network(BENCH_LARGEST_BUDGET_S);
     bench_bft_run();
     bench_bft_sim_run();
     bench_infer_run();
