@@ -176,6 +176,12 @@ int infer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv, f
 void infer_logits(infer_executor *executor, infer_kernel kernel, const float *x, float *logits,
                   uint64_t *flops);
 
+/* The FLOPs infer_forward adds for 'count' tokens at positions pos0 ..
+ * over 'layer_count' layers, plus infer_logits' when 'last': what a call
+ * will cost, known before it runs. */
+uint64_t infer_forward_flops(const infer_shape *shape, uint32_t layer_count, uint32_t pos0,
+                            uint32_t count, bool last);
+
 /* Index of the largest logit (lowest index on ties). */
 uint32_t infer_argmax(const float *logits, uint32_t count);
 

@@ -48,6 +48,13 @@ uint64_t infer__logits_flops(const infer_shape *shape)
     return 4 * (uint64_t)shape->dim + 2 * (uint64_t)shape->vocab_size * shape->dim;
 }
 
+uint64_t infer_forward_flops(const infer_shape *shape, uint32_t layer_count, uint32_t pos0,
+                            uint32_t count, bool last)
+{
+    uint64_t flops = count > 0 ? infer__layer_flops(shape, pos0, count) * layer_count : 0;
+    return flops + (last ? infer__logits_flops(shape) : 0);
+}
+
 void infer_executor_destroy(infer_executor *executor)
 {
     if (executor == NULL) {

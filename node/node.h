@@ -252,6 +252,10 @@ typedef struct node_effect {
     const cons_bft_block *block;     /* OBSERVE LEDGER_COMMIT: valid until the next node call */
     uint64_t send_at_ns;             /* SEND: transmit then (>= now: after compute) */
     node_message message;            /* SEND; message.payload valid until the next call */
+    /* SEND, OBSERVE LOGITS: a forward call handed to the driver
+     * (node_forward_hook) computes the payload (or the TOKEN's token) and
+     * the logits: message.payload is NULL, data is NULL. 0 = none. */
+    uint32_t forward_ticket;
 } node_effect;
 
 /* Caller-owned effect list, reused across calls: no allocation per event. */
@@ -480,6 +484,31 @@ typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_r
 /* The serving context every node of a process reads and none writes: the
  * model, its shapes and cut, the routes, the hardware tables, the
  * protocol's rules and knobs, and the driver's services. */
+/* A forward pass handed to the driver (node_serving.forward): a plain
+ * server's layers, without a verifier, batching or privacy noise. The node
+ * charges the time as always (the FLOPs are known before the call runs,
+ * infer_forward_flops), counts the rows into its cache, and puts the
+ * call's ticket on the effects that need its result: the SEND whose
+ * payload (the activations in the wire dtype) or token the driver fills in
+ * before the message leaves, and the LOGITS observation. The node never
+ * reads the result itself. The driver must have waited for every call a
+ * node handed over before that node handles its next event: the call
+ * appends rows to the node's KV cache. */
+typedef struct node_forward_call {
+    infer_kernel kernel;
+    infer_kv kv;                     /* the cache; the call appends at kv.length */
+    const float *x;                  /* count * dim input rows: copied before begin returns */
+    uint32_t count;
+    bool last;                       /* the last segment: logits, then the argmax token */
+} node_forward_call;
+
+typedef struct node_forward_hook {
+    void *context;
+    /* Takes the call and returns its ticket (> 0), or 0: the node runs it
+     * inline, as without a hook. */
+    uint32_t (*begin)(void *context, uint32_t node_id, const node_forward_call *call);
+} node_forward_hook;
+
 typedef struct node_serving {
     const infer_model *model;
     uint32_t dim;
@@ -528,6 +557,9 @@ typedef struct node_serving {
      * one call; NULL (or 1) = one call at a time, as before. Only without
      * a verifier. */
     const uint16_t *max_batch_of;
+    /* The driver's runner of forward calls off its event loop; NULL:
+     * every call runs inline. */
+    const node_forward_hook *forward;
     uint64_t request_capacity;       /* request ids are 0 .. request_capacity - 1 */
     uint32_t tokens_max;             /* most rows in one call: the longest prompt */
     size_t payload_capacity;         /* bytes of node_store.payload */

@@ -691,8 +691,10 @@ static uint64_t server_charge(node *self, const node_message *m, uint64_t flops,
 }
 
 /* Without a committee: the result goes on to the next server, or the
- * token back to the client. */
-static void server_forward(node *self, const node_message *m, uint64_t end_ns, node_outbox *outbox)
+ * token back to the client. 'ticket' > 0: a handed-over call computes the
+ * result (node_forward_hook), so the effects carry its ticket instead. */
+static void server_forward(node *self, const node_message *m, uint64_t end_ns, uint32_t ticket,
+                           node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
@@ -706,23 +708,26 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
         logits->segment = m->segment;
         logits->value = m->step;
         logits->attempt = m->hops;
-        logits->data = store->logits;
+        logits->data = ticket == 0 ? store->logits : NULL;
+        logits->forward_ticket = ticket;
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKEN, m->origin, m->rumor_id,
                                end_ns);
-        out->token = infer_argmax(store->logits, serving->vocab);
+        out->token = ticket == 0 ? infer_argmax(store->logits, serving->vocab) : 0;
     } else {
         size_t bytes = infer_wire_bytes(serving->wire_dtype, m->count, serving->dim);
         ASSERT(bytes <= serving->payload_capacity);
-        /* The cache already holds this step: the noise is on what leaves. */
-        node__privacy_release(self, outbox, m->rumor_id, m->segment + 1u, m->step, 0, store->x,
-                              m->count);
-        infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
-                          store->payload);
+        if (ticket == 0) {
+            /* The cache already holds this step: the noise is on what leaves. */
+            node__privacy_release(self, outbox, m->rumor_id, m->segment + 1u, m->step, 0,
+                                  store->x, m->count);
+            infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
+                              store->payload);
+        }
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
                                node_route_attempt(serving, m->origin, m->rumor_id, m->segment + 1u,
                                                   m->hops),
                                m->rumor_id, end_ns);
-        out->payload = store->payload;
+        out->payload = ticket == 0 ? store->payload : NULL;
         out->payload_bytes = (uint32_t)bytes;
         out->count = m->count;
         out->position = m->position;
@@ -732,6 +737,35 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, n
     out->origin_ns = m->origin_ns;
     out->step = m->step;
     out->hops = m->hops;
+    outbox->effects[outbox->count - 1].forward_ticket = ticket;
+}
+
+/* Hands a plain server's call to the driver (node_forward_hook), charges
+ * its time and sends its result on under the call's ticket. false: no
+ * hook, a step that needs the node's own arithmetic (a verifier, a batch,
+ * privacy noise), or the driver declined: the caller runs it inline. */
+static bool server_compute_handed(node *self, const node_message *m, infer_kernel kernel,
+                                  infer_kv *kv, uint64_t now_ns, node_outbox *outbox)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving->forward == NULL || serving->verifier != NULL || node__batch_on(self) ||
+        serving->privacy_mask != 0) {
+        return false;
+    }
+    bool last = m->segment + 1u == serving->segment_count;
+    node_forward_call call = {.kernel = kernel, .kv = *kv, .x = self->config.store->x,
+                              .count = m->count, .last = last};
+    uint32_t ticket =
+        serving->forward->begin(serving->forward->context, self->config.node_id, &call);
+    if (ticket == 0) {
+        return false;
+    }
+    uint64_t flops = infer_forward_flops(infer_model_shape(serving->model), kv->layer_count,
+                                         kv->length, m->count, last);
+    kv->length += m->count;
+    uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
+    server_forward(self, m, end_ns, ticket, outbox);
+    return true;
 }
 
 /* A member that corrupts one layer: its segment's first layer runs, its
@@ -783,6 +817,10 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     }
     ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
     ASSERT(kv->length == m->position); /* server_on_hop checked the cache has no gap. */
+    if (behaviour == NODE_BEHAVIOUR_HONEST &&
+        server_compute_handed(self, m, kernel, kv, now_ns, outbox)) {
+        return;
+    }
     infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && store->substitute
                                    ? store->substitute
                                    : store->executor;
@@ -801,7 +839,7 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     if (node__batch_on(self)) {
         /* The result waits for its batch (batch.c); the scenario loader
          * allows batching only without a verifier. */
-        server_forward(self, m, now_ns, outbox);
+        server_forward(self, m, now_ns, 0, outbox);
         if (!node__batch_defer(self, m, flops, now_ns, outbox)) {
             /* No memory to queue it: this step runs alone. */
             node_effect *send = &outbox->effects[outbox->count - 1];
@@ -811,7 +849,7 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     }
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
     if (serving->verifier == NULL) {
-        server_forward(self, m, end_ns, outbox);
+        server_forward(self, m, end_ns, 0, outbox);
         return;
     }
     const float *output = last ? store->logits : store->x;

@@ -176,6 +176,32 @@ static uint32_t slot_take(sim_world *world)
     return index;
 }
 
+/* A fresh body of 'bytes' payload bytes, one reference, contents and tag
+ * not set. Returns its index. */
+static uint32_t body_new(sim_messages *messages, uint32_t bytes)
+{
+    if (messages->body_free_count == 0) {
+        int rc = bodies_grow(messages);
+        ASSERT(rc == 0); /* The host is out of memory mid-run. */
+    }
+    uint32_t index = messages->body_stack[--messages->body_free_count];
+    sim_body *body = &messages->bodies[index];
+    if (bytes > body->payload_capacity) {
+        /* Grows to the largest payload this body has carried, then reused. */
+        uint8_t *payload = util_realloc(body->payload, bytes);
+        ASSERT(payload != NULL);
+        body->payload = payload;
+        body->payload_capacity = bytes;
+    }
+    body->payload_bytes = bytes;
+    body->refs = 1;
+    messages->bodies_in_flight += 1;
+    if (messages->bodies_in_flight > messages->bodies_peak) {
+        messages->bodies_peak = messages->bodies_in_flight;
+    }
+    return index;
+}
+
 /* A body for 'message''s payload: the outbox's last one when the node
  * sends the same buffer again, else a fresh one holding a copy of the bytes
  * and the sender's MAC over them. Returns index + 1. */
@@ -187,27 +213,10 @@ static uint32_t body_take(sim_world *world, uint32_t source, const node_message 
         messages->bodies[messages->share_body - 1].refs += 1;
         return messages->share_body;
     }
-    if (messages->body_free_count == 0) {
-        int rc = bodies_grow(messages);
-        ASSERT(rc == 0); /* The host is out of memory mid-run. */
-    }
-    uint32_t index = messages->body_stack[--messages->body_free_count];
+    uint32_t index = body_new(messages, message->payload_bytes);
     sim_body *body = &messages->bodies[index];
-    if (message->payload_bytes > body->payload_capacity) {
-        /* Grows to the largest payload this body has carried, then reused. */
-        uint8_t *payload = util_realloc(body->payload, message->payload_bytes);
-        ASSERT(payload != NULL);
-        body->payload = payload;
-        body->payload_capacity = message->payload_bytes;
-    }
     memcpy(body->payload, message->payload, message->payload_bytes);
-    body->payload_bytes = message->payload_bytes;
     body->tag = util_mac64(world->w.keys[source], body->payload, body->payload_bytes);
-    body->refs = 1;
-    messages->bodies_in_flight += 1;
-    if (messages->bodies_in_flight > messages->bodies_peak) {
-        messages->bodies_peak = messages->bodies_in_flight;
-    }
     messages->share_body = index + 1;
     messages->share_payload = message->payload;
     return index + 1;
@@ -248,7 +257,7 @@ static size_t sign_bytes(sim_messages *messages, const uint8_t *header, const ui
 /* Copies a node's message into a network-owned slot: the header encoded as
  * on a wire and, when it has one, a reference to its payload's body. */
 uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_message *message,
-                            uint32_t *body_out)
+                            uint32_t forward_ticket, uint32_t *body_out)
 {
     sim_messages *messages = &world->messages;
     ASSERT(message->type > 0 && message->type < NODE_MESSAGE_TYPE_COUNT);
@@ -257,8 +266,15 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
     uint8_t *header = sim__slot_header(messages, index);
     int size = node_message_encode_header(message, header, NODE_HEADER_BYTES);
     ASSERT(size == NODE_HEADER_BYTES);
-    bool payload = message->payload != NULL && message->payload_bytes > 0;
-    uint32_t body = payload ? body_take(world, source, message) : 0;
+    bool payload = (message->payload != NULL || forward_ticket != 0) && message->payload_bytes > 0;
+    uint32_t body = 0;
+    if (payload && forward_ticket != 0) {
+        /* Its own body, filled and tagged by sim__message_seal. */
+        body = body_new(messages, message->payload_bytes) + 1;
+    } else if (payload) {
+        body = body_take(world, source, message);
+    }
+    ASSERT(forward_ticket == 0 || !sign_wanted(world, message->type));
     if (sign_wanted(world, message->type)) {
         size_t signed_size = sign_bytes(messages, header, message->payload,
                                         payload ? message->payload_bytes : 0);
@@ -271,6 +287,28 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
     }
     *body_out = body;
     return index;
+}
+
+void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body, uint32_t forward_ticket)
+{
+    sim_messages *messages = &world->messages;
+    uint8_t *header = sim__slot_header(messages, slot);
+    sim_body *own = body != 0 ? &messages->bodies[body - 1] : NULL;
+    ASSERT(own == NULL || own->refs == 1); /* Never shared: staged with a ticket. */
+    uint32_t token = world_forward_take(&world->w, forward_ticket, own ? own->payload : NULL,
+                                        own ? own->payload_bytes : 0);
+    if (own != NULL) {
+        own->tag = util_mac64(world->w.keys[util_get_u32(header + 4)], own->payload,
+                              own->payload_bytes);
+    }
+    if (header[1] == NODE_MESSAGE_INFER_TOKEN) {
+        node_message message;
+        int rc = node_message_decode_header(header, NODE_HEADER_BYTES, &message);
+        ASSERT(rc == 0); /* Encoded by sim__message_stage. */
+        message.token = token;
+        rc = node_message_encode_header(&message, header, NODE_HEADER_BYTES);
+        ASSERT(rc == NODE_HEADER_BYTES);
+    }
 }
 
 void sim__message_release(sim_world *world, uint32_t slot, uint32_t body)

@@ -64,12 +64,17 @@ static void transmit(sim_world *world, uint32_t index, uint32_t body)
 static void send_message(sim_world *world, uint32_t source, const node_effect *effect)
 {
     uint32_t body = 0;
-    uint32_t index = sim__message_stage(world, source, &effect->message, &body);
+    uint32_t ticket = effect->forward_ticket;
+    ASSERT(ticket <= SIM_TRANSMIT_TICKET_MASK);
+    uint32_t index = sim__message_stage(world, source, &effect->message, ticket, &body);
     if (effect->send_at_ns > world->w.now_ns) {
         int rc = sim_queue_push(&world->queue, effect->send_at_ns, SIM_EV_TRANSMIT, index,
-                                (uint64_t)body << SIM_COPY_BODY_SHIFT);
+                                (uint64_t)body << SIM_COPY_BODY_SHIFT | ticket);
         ASSERT(rc == 0);
         return;
+    }
+    if (ticket != 0) {
+        sim__message_seal(world, index, body, ticket);
     }
     transmit(world, index, body);
 }
@@ -111,6 +116,7 @@ static void apply_effects(sim_world *world, uint32_t node_id)
 void sim__node_deliver(sim_world *world, uint32_t node_id, const node_event *event)
 {
     ASSERT(node_id < world->w.node_count);
+    world_forward_settle(&world->w, node_id); /* its handed-over calls write its caches */
     world->w.outbox.count = 0;
     int rc = node_on_event(&world->w.nodes[node_id], world->w.now_ns, event, &world->w.outbox);
     if (rc != 0) {
@@ -291,9 +297,15 @@ static void dispatch(sim_world *world, const sim_event *event)
     case SIM_EV_SUBMIT:
         sim__workload_submit(world, event->arg, event->arg2);
         break;
-    case SIM_EV_TRANSMIT:
-        transmit(world, event->arg, (uint32_t)(event->arg2 >> SIM_COPY_BODY_SHIFT));
+    case SIM_EV_TRANSMIT: {
+        uint32_t body = (uint32_t)(event->arg2 >> SIM_COPY_BODY_SHIFT);
+        uint32_t ticket = (uint32_t)(event->arg2 & SIM_TRANSMIT_TICKET_MASK);
+        if (ticket != 0) {
+            sim__message_seal(world, event->arg, body, ticket); /* the compute ended */
+        }
+        transmit(world, event->arg, body);
         break;
+    }
     case SIM_EV_CHURN:
         sim__churn_apply(world, event->arg, event->arg2);
         break;
@@ -377,6 +389,9 @@ static int schedule_initial(sim_world *world)
 static int engine_build(sim_world *world)
 {
     int rc = world_build(&world->w);
+    if (rc == 0) {
+        rc = world_forward_build(&world->w);
+    }
     if (rc == 0 && sim_queue_init(&world->queue, (size_t)world->w.node_count * 4 + 1024) != 0) {
         rc = WORLD_ENOMEM;
     }

@@ -53,13 +53,16 @@ typedef struct sim_body {
  * (DELIVER), bit 1 the slot's other copy arrives later (a duplicate: this
  * arrival does not release the slot), bits 8..31 the destination (DELIVER:
  * a hint, so the loop can start loading the receiver's state one event
- * ahead), the high half the body's index + 1 (0: no payload). Only the
- * altered bit is folded into the trace: the rest follows from the slot. */
+ * ahead), the high half the body's index + 1 (0: no payload). A TRANSMIT's
+ * low 16 bits are the forward ticket whose result the message carries (0:
+ * none; world_forward_take). Only the altered bit is folded into the
+ * trace: the rest follows from the slot. */
 #define SIM_COPY_ALTERED UINT64_C(1)
 #define SIM_COPY_MORE UINT64_C(2)
 #define SIM_COPY_DEST_SHIFT 8
 #define SIM_COPY_DEST_MASK UINT64_C(0xffffff)
 #define SIM_COPY_BODY_SHIFT 32
+#define SIM_TRANSMIT_TICKET_MASK UINT64_C(0xffff)
 
 _Static_assert(SCN_NODES_MAX <= SIM_COPY_DEST_MASK, "a destination fits its bits of arg2");
 
@@ -130,12 +133,16 @@ typedef struct sim_world {
 
 /* message.c: the in-flight store. grow is 0 or WORLD_ENOMEM (at setup);
  * stage copies a SEND into a slot (and a body, or the outbox's shared one)
- * and returns the slot with its body in *body (index + 1, 0 none); release
- * drops one copy's hold on both; receive authenticates and decodes an
- * arriving copy (0, or -1 to reject); destroy frees it all. */
+ * and returns the slot with its body in *body (index + 1, 0 none); with a
+ * forward ticket the payload (or the token) is not computed yet, and seal
+ * takes the call's result into the slot and its own body before the
+ * message leaves; release drops one copy's hold on both; receive
+ * authenticates and decodes an arriving copy (0, or -1 to reject); destroy
+ * frees it all. */
 int sim__messages_grow(sim_world *world);
 uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_message *message,
-                            uint32_t *body);
+                            uint32_t forward_ticket, uint32_t *body);
+void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body, uint32_t forward_ticket);
 void sim__message_release(sim_world *world, uint32_t slot, uint32_t body);
 int sim__message_receive(sim_world *world, uint32_t slot, uint32_t body, bool altered,
                          node_message *received);

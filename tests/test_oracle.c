@@ -321,6 +321,73 @@ START_TEST(test_oracle_cache_probe_bits)
 }
 END_TEST
 
+/* Every row of every table of 'path', as text, in stored order: the runs row
+ * without its wall-clock columns (started_at, finished_at, wall_ms). */
+static char *every_row(const char *path)
+{
+    char *tables = test_db_query(path, "SELECT name FROM sqlite_master WHERE type = 'table'"
+                                       " ORDER BY name");
+    char *all = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&all, &size);
+    for (char *name = strtok(tables, "\n"); name != NULL; name = strtok(NULL, "\n")) {
+        char sql[512];
+        if (strcmp(name, "runs") == 0) {
+            snprintf(sql, sizeof(sql), "SELECT run_id, name, mode, scenario_sha256, seed, status,"
+                                       " check_status, sim_ns, events, trace_hash, nodes, error"
+                                       " FROM runs");
+        } else {
+            snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", name);
+        }
+        char *rows = test_db_query(path, sql);
+        fprintf(out, "== %s\n%s", name, rows);
+        free(rows);
+    }
+    fclose(out);
+    free(tables);
+    return all;
+}
+
+/* Servers' forward calls on the pool (world_forward.c): with 2 and 7
+ * threads every call of the default scenario runs on the worker pool, and
+ * every table the run writes is the one a single thread writes -- the
+ * requests, segments and executions rows (times, FLOPs), the divergence,
+ * the metrics, the trace. */
+START_TEST(test_oracle_forward_pooled_every_table)
+{
+    char dir[256], db[3][512], command[4096];
+    static const unsigned threads[3] = {1, 2, 7};
+    test_dir_make(dir, sizeof(dir), "forward");
+    const char *bin = test_infersim_bin();
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "t%u.db", threads[i]);
+        test_dir_path(dir, name, db[i], sizeof(db[i]));
+        snprintf(command, sizeof(command),
+                 "%s run scenarios/default.yaml --db '%s' --threads %u"
+                 " --set workload.requests=60 > '%s.out'",
+                 bin, db[i], threads[i], db[i]);
+        ck_assert_int_eq(system(command), 0);
+    }
+    char *one = every_row(db[0]);
+    ck_assert_ptr_nonnull(strstr(one, "== executions\n1|"));
+    for (int i = 1; i < 3; i++) {
+        char *other = every_row(db[i]);
+        ck_assert_msg(strcmp(one, other) == 0, "--threads %u wrote other rows", threads[i]);
+        free(other);
+        /* The calls really ran on the pool (the summary says how many). */
+        snprintf(command, sizeof(command),
+                 "grep -q 'compute    [1-9][0-9]* of [0-9]* forward calls ran on the worker pool'"
+                 " '%s.out'", db[i]);
+        ck_assert_int_eq(system(command), 0);
+    }
+    snprintf(command, sizeof(command), "grep -q 'worker pool' '%s.out'", db[0]);
+    ck_assert_int_ne(system(command), 0); /* One thread: every call inline. */
+    free(one);
+    test_dir_remove(dir);
+}
+END_TEST
+
 /* From the command line: --threads takes 1..256 (0 is a usage error, exit
  * 2), and two runs at 1 and 2 threads store the same trace and the same
  * divergence and violations rows; a divergence sample stores fewer
@@ -382,6 +449,7 @@ Suite *test_oracle_suite(void)
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
+    tcase_add_test(threads, test_oracle_forward_pooled_every_table);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
     tcase_add_test(threads, test_oracle_cache_probe_bits);

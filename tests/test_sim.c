@@ -814,26 +814,30 @@ START_TEST(test_sim_routing_latency_lowers_p50)
 {
     const char *const hash[] = {"workload.routing=hash"};
     const char *const all[] = {"workload.routing_choices=1024"};
+    /* Under ASan (make sanitize) two runs cover the code; make test makes
+     * all four. */
+    bool full = getenv("INFERSIM_SANITIZE") == NULL;
     world_result *by_hash = run_routing(hash, 1);
     world_result *by_latency = run_routing(NULL, 0);
-    world_result *again = run_routing(NULL, 0);
-    world_result *by_all = run_routing(all, 1);
+    world_result *again = full ? run_routing(NULL, 0) : NULL;
+    world_result *by_all = full ? run_routing(all, 1) : NULL;
     double p50_hash = metric(by_hash, "request_latency_p50");
     double p50_latency = metric(by_latency, "request_latency_p50");
-    double p50_all = metric(by_all, "request_latency_p50");
     ck_assert_double_gt(p50_latency, 0.0);
     ck_assert_double_lt(p50_latency * 3.0, p50_hash);
-    ck_assert_double_lt(p50_latency * 3.0, p50_all);
     ck_assert_double_eq(metric(by_latency, "reference_match_ratio"), 1.0);
     ck_assert_double_eq(metric(by_hash, "reference_match_ratio"), 1.0);
     ck_assert_uint_eq(by_latency->requests_completed, by_latency->requests_submitted);
     ck_assert_uint_ne(by_latency->trace_hash, by_hash->trace_hash);
-    ck_assert_uint_eq(by_latency->trace_hash, again->trace_hash);
-    ck_assert_double_eq(metric(again, "request_latency_p50"), p50_latency);
+    if (full) {
+        ck_assert_double_lt(p50_latency * 3.0, metric(by_all, "request_latency_p50"));
+        ck_assert_uint_eq(by_latency->trace_hash, again->trace_hash);
+        ck_assert_double_eq(metric(again, "request_latency_p50"), p50_latency);
+        world_result_destroy(again);
+        world_result_destroy(by_all);
+    }
     world_result_destroy(by_hash);
     world_result_destroy(by_latency);
-    world_result_destroy(again);
-    world_result_destroy(by_all);
 }
 END_TEST
 
@@ -1172,7 +1176,7 @@ static void shared_stage(shared_fixture *f, uint32_t slots[3], uint32_t bodies[3
         message.position = i;            /* the copies' headers differ */
         message.payload = f->payload;
         message.payload_bytes = SHARED_PAYLOAD;
-        slots[i] = sim__message_stage(&f->world, 0, &message, &bodies[i]);
+        slots[i] = sim__message_stage(&f->world, 0, &message, 0, &bodies[i]);
     }
 }
 

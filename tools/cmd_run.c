@@ -371,6 +371,11 @@ static void print_summary(int64_t run_id, const scn_scenario *scenario, const wo
            scn_format_value(rate, sizeof(rate), "events/s",
                             wall_s > 0 ? (double)result->events / wall_s : NAN));
     printf("  trace      %016llx\n", (unsigned long long)result->trace_hash);
+    if (result->forward_pooled > 0) {
+        printf("  compute    %llu of %llu forward calls ran on the worker pool\n",
+               (unsigned long long)result->forward_pooled,
+               (unsigned long long)result->compute_calls);
+    }
     if (result->request_count > 0) {
         tool_print_inference(scenario, result);
     } else {

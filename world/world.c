@@ -247,6 +247,7 @@ int world_result_metric(const world_result *result, const char *name, double *va
 void world_destroy(world_state *world)
 {
     world__churn_destroy(world);
+    world_forward_destroy(world); /* before the oracle: its jobs run on the oracle's pool */
     world__oracle_destroy(world);
     if (world->verifying) {
         world__verify_destroy(world);

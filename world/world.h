@@ -380,6 +380,8 @@ typedef struct world_result {
                                       * (judging, or waiting for its jobs) */
     uint64_t oracle_runs;            /* whole-model runs the oracle made */
     uint64_t oracle_cache_hits;      /* judgements that found runs in its cache */
+    uint64_t forward_pooled;         /* servers' forward calls run on the worker pool
+                                      * (world_forward.c); the rest ran inline */
     util_hist first_token;           /* submitted -> first token */
     uint64_t finality_window_ns;     /* added to a completed request's latency for finality */
     /* Privacy (world/world_privacy.c). */

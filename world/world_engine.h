@@ -22,6 +22,7 @@ typedef struct world_prompts {
 } world_prompts;
 
 typedef struct world_oracle world_oracle;   /* world_oracle.c */
+typedef struct world_forward world_forward; /* world_forward.c */
 /* The ledger's validators and what the recorder knows of the chain
  * (world_ledger.c). */
 typedef struct world_ledger_state {
@@ -120,6 +121,7 @@ typedef struct world_state {
     uint32_t *oracle_steps_of;       /* per request: steps whose logits this world saw */
     util_pool oracle_pool;
     world_oracle *oracle;            /* the judgements, their jobs and cache */
+    world_forward *forward;          /* servers' calls on the pool; NULL: inline */
     float *oracle_x;                 /* the referee's re-execution (world__serve_replay) */
     float *oracle_variant;           /* its logits: vocab */
     void *oracle_kv;
@@ -236,6 +238,23 @@ void world_oracle_flush(world_state *world);
  * i.e. every request before its epoch has finished (always true when the
  * key is off). The simulator holds a request back until it is. */
 bool world_settle_gate_open(world_state *world, uint64_t request);
+/* Servers' forward calls on the oracle's worker pool (world_forward.c;
+ * node.h's node_forward_hook), for an engine that keeps the rules below.
+ * world_forward_build hands calls over when the run allows it (more than
+ * one thread; inference without a verifier, batching, privacy, failover
+ * or churn), else leaves every call inline; 0 or WORLD_ENOMEM. A SEND
+ * effect with a forward_ticket carries no payload yet: before the message
+ * leaves, world_forward_take waits for the call, copies its payload
+ * (payload_bytes, as the message says) into 'payload' and returns the
+ * token (the last segment's), and the ticket is spent. Before a node
+ * handles any event, world_forward_settle waits for its calls.
+ * world_forward_destroy waits for what runs, counts the calls handed over
+ * (result->forward_pooled) and frees it all; world_destroy calls it. */
+int world_forward_build(world_state *world);
+void world_forward_destroy(world_state *world);
+void world_forward_settle(world_state *world, uint32_t node_id);
+uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payload,
+                            uint32_t payload_bytes);
 /* Records an OUTPUT or OBSERVE effect of 'node_id' in the result. */
 void world_record_effect(world_state *world, uint32_t node_id, const node_effect *effect);
 /* Counts an inference message's bytes per (request, segment): at its

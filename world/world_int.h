@@ -144,6 +144,12 @@ void world__check_violation_at(world_state *world, world_violation_kind kind, ui
  * pool (observer->threads). build after the verifier (it copies the final
  * agreement rule); destroy waits for the jobs still running. */
 int world__oracle_build(world_state *world);
+/* The pool the oracle's jobs run on (world_forward.c's too). */
+struct util_workers *world__oracle_workers(const world_state *world);
+/* A LOGITS observation under a handed-over call: its logits go to the
+ * request's oracle block (block + 1) at 'step' when the call is taken. */
+void world__forward_observe_logits(world_state *world, uint32_t ticket, uint64_t request,
+                                  uint32_t block, uint32_t step);
 void world__oracle_destroy(world_state *world);
 /* Judges a completed request (its network logits in its oracle block,
  * which the caller may release on return). Cannot fail. */

@@ -672,6 +672,12 @@ int world__oracle_build(world_state *world)
     return rc == 0 ? oracle_cache_init(o) : rc;
 }
 
+util_workers *world__oracle_workers(const world_state *world)
+{
+    ASSERT(world->oracle != NULL);
+    return world->oracle->workers;
+}
+
 void world__oracle_destroy(world_state *world)
 {
     world_oracle *o = world->oracle;

@@ -744,9 +744,15 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
          * its answer (the replay's are). */
         bool abandoned = effect->attempt < world->requests[request].attempt;
         if (block != 0 && !abandoned && effect->value < world->serving.generate_tokens) {
-            float *logits = util_pool_block(&world->oracle_pool, block - 1);
-            memcpy(logits + effect->value * world->serving.vocab, effect->data,
-                   world->serving.vocab * sizeof(float));
+            if (effect->forward_ticket != 0) {
+                /* Copied when the call's result is taken (world_forward.c). */
+                world__forward_observe_logits(world, effect->forward_ticket, request, block,
+                                             (uint32_t)effect->value);
+            } else {
+                float *logits = util_pool_block(&world->oracle_pool, block - 1);
+                memcpy(logits + effect->value * world->serving.vocab, effect->data,
+                       world->serving.vocab * sizeof(float));
+            }
             world->oracle_steps_of[request] += 1;
         }
     } else if (effect->observation == NODE_OBS_TOKEN) {

@@ -1,0 +1,235 @@
+/* bench_largest.c -- how large a verified-inference network this machine
+ * runs, and what it costs in memory.
+ *
+ * Largest network: the committee benchmark (bench/committee_10k.yaml) at
+ * growing node counts, each with enough requests that every node is drawn
+ * into some committee (a coupon collector's n ln n draws, with margin), on
+ * every core. A size counts when the run completes, every node served at
+ * least one forward call, and it took no more than the budget; the sizes
+ * grow until one fails or the next would not fit the budget by the growth
+ * measured so far.
+ *
+ * Memory at a million nodes: peak live bytes (the allocation hook) of the
+ * committee scenario at 500,000 and 1,000,000 nodes with the same requests,
+ * whose difference is the bytes per node; and at 1,000,000 nodes with the
+ * request rate four times higher, whose extra peak over the extra requests
+ * in flight at once is the bytes per in-flight request. */
+#include "bench/bench_largest.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scenarios/scn.h"
+#include "sim/sim.h"
+#include "util/alloc.h"
+
+#define BENCH_LARGEST_SCENARIO "bench/committee_10k.yaml"
+
+typedef struct bench_largest_run {
+    double wall_s;
+    uint64_t peak_bytes;
+    uint64_t live_bytes;
+    uint32_t served;                 /* nodes with at least one forward call */
+    uint64_t completed;
+    uint64_t requests;
+    uint64_t in_flight_max;          /* requests submitted and not finished, at most */
+    int rc;
+} bench_largest_run;
+
+static double bench_largest_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The allocation hook: live and peak bytes (a size word before each block). */
+static void *bench_largest_alloc(void *context, void *ptr, size_t size)
+{
+    bench_largest_run *run = context;
+    size_t *old = ptr != NULL ? (size_t *)ptr - 2 : NULL;
+    if (old != NULL) {
+        run->live_bytes -= old[0];
+    }
+    if (size == 0) {
+        free(old);
+        return NULL;
+    }
+    size_t *grown = realloc(old, size + 2 * sizeof(size_t));
+    if (grown == NULL) {
+        if (old != NULL) {
+            run->live_bytes += old[0];
+        }
+        return NULL;
+    }
+    grown[0] = size;
+    run->live_bytes += size;
+    run->peak_bytes = run->live_bytes > run->peak_bytes ? run->live_bytes : run->peak_bytes;
+    return grown + 2;
+}
+
+static int bench_largest_compare(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+/* The most requests in flight at one instant: +1 at submission, -1 at the
+ * end (a request never finished stays in flight). */
+static uint64_t bench_largest_in_flight(const world_result *result)
+{
+    size_t n = result->request_count;
+    int64_t *edges = calloc(2 * n + 1, sizeof(int64_t));
+    if (edges == NULL) {
+        return 0;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const world_request_record *r = &result->requests[i];
+        edges[count++] = (int64_t)r->submitted_ns * 2 + 1;
+        if (r->finished_ns != 0) {
+            edges[count++] = (int64_t)r->finished_ns * 2;
+        }
+    }
+    qsort(edges, count, sizeof(int64_t), bench_largest_compare);
+    int64_t now = 0, most = 0;
+    for (size_t i = 0; i < count; i++) {
+        now += (edges[i] & 1) ? 1 : -1;
+        most = now > most ? now : most;
+    }
+    free(edges);
+    return (uint64_t)most;
+}
+
+static uint32_t bench_largest_served(const world_result *result)
+{
+    uint8_t *served = calloc(result->node_count, 1);
+    uint32_t count = 0;
+    for (uint64_t i = 0; served != NULL && i < result->execution_count; i++) {
+        const world_execution_record *row = &result->executions[i];
+        if (row->calls > 0 && row->node_id < result->node_count && !served[row->node_id]) {
+            served[row->node_id] = 1;
+            count += 1;
+        }
+    }
+    free(served);
+    return count;
+}
+
+static bench_largest_run bench_largest_once(uint32_t nodes, uint64_t requests, double rate,
+                                            uint32_t threads)
+{
+    bench_largest_run run;
+    memset(&run, 0, sizeof(run));
+    char node_key[64], request_key[64], rate_key[64], duration_key[64];
+    double duration_s = (double)requests / rate + 60.0;
+    snprintf(node_key, sizeof(node_key), "nodes.count=%u", nodes);
+    snprintf(request_key, sizeof(request_key), "workload.requests=%llu",
+             (unsigned long long)requests);
+    snprintf(rate_key, sizeof(rate_key), "workload.rate=%.3f/s", rate);
+    snprintf(duration_key, sizeof(duration_key), "duration=%.0fs", ceil(duration_s));
+    const char *const overrides[] = {node_key, request_key, rate_key, duration_key};
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    memset(&error, 0, sizeof(error));
+    run.rc = scn_load_file(BENCH_LARGEST_SCENARIO, overrides, 4, &scenario, &error);
+    if (run.rc != 0) {
+        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
+                error.message);
+        return run;
+    }
+    world_result *result = NULL;
+    world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads};
+    util_alloc_set_hook(bench_largest_alloc, &run);
+    double start = bench_largest_now_s();
+    run.rc = sim_run(scenario, &observer, NULL, &result);
+    run.wall_s = bench_largest_now_s() - start;
+    if (run.rc == 0) {
+        run.served = bench_largest_served(result);
+        run.completed = result->requests_completed;
+        run.requests = result->request_count;
+        run.in_flight_max = bench_largest_in_flight(result);
+    }
+    world_result_destroy(result);
+    util_alloc_set_hook(NULL, NULL);
+    scn_destroy(scenario);
+    return run;
+}
+
+/* Requests enough to draw every node: committees of 5 over 2 segments make
+ * 10 draws a request, and n ln n draws cover n nodes on average; twice that
+ * covers them with room (stake and reputation weights are not uniform once
+ * penalties land). */
+static uint64_t bench_largest_requests(uint32_t nodes)
+{
+    return (uint64_t)ceil(2.0 * nodes * log((double)nodes) / 10.0);
+}
+
+void bench_largest_network(double budget_s)
+{
+    static const uint32_t sizes[] = {1000, 3000, 10000, 30000, 100000, 300000, 1000000};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t threads = cores > 0 ? (uint32_t)cores : 1;
+    uint32_t largest = 0;
+    double last_wall = 0.0;
+    uint32_t last_nodes = 0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint32_t nodes = sizes[i];
+        if (last_nodes > 0) {
+            /* Draws are linear in the nodes and the requests grow as n ln n:
+             * the next run costs about (ratio)^2 of the last. */
+            double ratio = (double)nodes / last_nodes;
+            double projected = last_wall * ratio * ratio;
+            if (projected > budget_s) {
+                printf("largest    nodes=%u  skipped: projected %.0f s > budget %.0f s\n", nodes,
+                       projected, budget_s);
+                break;
+            }
+        }
+        uint64_t requests = bench_largest_requests(nodes);
+        bench_largest_run run = bench_largest_once(nodes, requests, 100.0, threads);
+        bool ok = run.rc == 0 && run.served == nodes && run.wall_s <= budget_s;
+        printf("largest    nodes=%u requests=%llu threads=%u wall_s=%.1f completed=%llu "
+               "served=%u of %u  peak_alloc_MiB=%.1f  %s\n",
+               nodes, (unsigned long long)requests, threads, run.wall_s,
+               (unsigned long long)run.completed, run.served, nodes,
+               (double)run.peak_bytes / 1048576.0, ok ? "ok" : "FAILED");
+        if (!ok) {
+            break;
+        }
+        largest = nodes;
+        last_wall = run.wall_s;
+        last_nodes = nodes;
+    }
+    printf("largest    verified-inference network with every node serving, within %.0f s: "
+           "%u nodes  (goal 100000)\n",
+           budget_s, largest);
+}
+
+void bench_largest_memory(void)
+{
+    const uint64_t requests = 1000;
+    bench_largest_run half = bench_largest_once(500000, requests, 10.0, 1);
+    bench_largest_run full = bench_largest_once(1000000, requests, 10.0, 1);
+    bench_largest_run busy = bench_largest_once(1000000, requests, 40.0, 1);
+    if (half.rc != 0 || full.rc != 0 || busy.rc != 0) {
+        printf("memory     committee at 1e6 nodes failed\n");
+        return;
+    }
+    double per_node = ((double)full.peak_bytes - (double)half.peak_bytes) / 500000.0;
+    double extra = (double)busy.in_flight_max - (double)full.in_flight_max;
+    double per_request = extra > 0 ? ((double)busy.peak_bytes - (double)full.peak_bytes) / extra
+                                   : NAN;
+    printf("memory     committee at 1e6 nodes: peak_alloc_MiB=%.1f  bytes per node=%.0f "
+           "(growth 5e5 -> 1e6 nodes)  wall_s=%.1f\n",
+           (double)full.peak_bytes / 1048576.0, per_node, full.wall_s);
+    printf("memory     committee at 1e6 nodes: bytes per in-flight request=%.0f "
+           "(peak growth %.1f MiB over %.0f more requests in flight: %llu at 10/s, %llu at "
+           "40/s)\n",
+           per_request, ((double)busy.peak_bytes - (double)full.peak_bytes) / 1048576.0, extra,
+           (unsigned long long)full.in_flight_max, (unsigned long long)busy.in_flight_max);
+}

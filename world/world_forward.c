@@ -1,0 +1,292 @@
+/* world_forward.c -- servers' forward passes on the worker pool. A plain
+ * server's call (node/node.h, node_forward_hook) is a pure function of its
+ * model, kernel, cache and input rows, and the node knows what it costs
+ * before it runs, so the node charges the time and hands the arithmetic
+ * over: the call becomes a job on the oracle's pool (util/workers.h) and
+ * the event loop goes on with everything before the compute ends. Its
+ * result is taken when the engine needs it:
+ *   - when the message carrying it is transmitted (world_forward_take): the
+ *     activations in the wire dtype, or the argmax token, and the logits
+ *     the oracle compares, copied where the LOGITS observation said;
+ *   - before its node handles any other event (world_forward_settle): the
+ *     call appends rows to that node's KV cache, which the node may read,
+ *     free or hand to another request.
+ * Nothing else reads what a job writes while it runs, so every row and the
+ * trace are the same for every thread count: the bits do not depend on
+ * which thread computed them (each thread has its own executor, and a
+ * call's arithmetic does not depend on an executor's scratch).
+ *
+ * Only the simulator hands calls over (world_forward_build), and only where
+ * a call's result has exactly one reader: without failover (a replayed
+ * step would write the oracle's logits twice) and without churn (a leaving
+ * server's caches are freed by the world, not by its own events). A full
+ * table of jobs makes the node run its call inline; the bits are the same. */
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/assert.h"
+#include "util/workers.h"
+#include "world/world_int.h"
+
+#define FORWARD_JOBS_MAX 64u
+#define FORWARD_BYTES_MAX (64u << 20)   /* every job's buffers together, at most */
+
+enum { FORWARD_FREE = 0, FORWARD_SUBMITTED, FORWARD_WAITED };
+
+typedef struct forward_job {
+    util_job job;                    /* first: the pool hands this back */
+    world_forward *forward;
+    uint32_t state;
+    uint32_t node_id;
+    node_forward_call call;          /* call.x points at x */
+    float *x;                        /* tokens_max * dim: the input, then the output rows */
+    float *logits;                   /* vocab (the last segment) */
+    uint8_t *payload;                /* the rows in the wire dtype */
+    uint32_t payload_bytes;
+    uint32_t token;
+    /* The oracle's copy of the logits (a LOGITS observation): the request,
+     * its oracle block + 1 when the observation was made (0 = none) and
+     * the step. */
+    uint64_t request;
+    uint32_t oracle_block;
+    uint32_t oracle_step;
+} forward_job;
+
+struct world_forward {
+    node_forward_hook hook;
+    world_state *world;
+    util_workers *workers;           /* the oracle's */
+    infer_executor **executors;      /* one per thread */
+    uint32_t thread_count;
+    uint32_t dim, vocab;
+    infer_dtype wire_dtype;
+    forward_job *jobs;
+    uint32_t job_count;
+    uint32_t free_hint;              /* where the search for a free job starts */
+    uint16_t *pending_of;            /* per node: jobs submitted, not waited for */
+    uint64_t handed;                 /* calls handed over */
+};
+
+/* ---- the job (any thread) ---- */
+
+static void forward_run(util_job *job_base, uint32_t thread_index)
+{
+    forward_job *job = (forward_job *)job_base;
+    const world_forward *f = job->forward;
+    ASSERT(thread_index < f->thread_count);
+    infer_executor *executor = f->executors[thread_index];
+    node_forward_call *call = &job->call;
+    uint64_t flops = 0;
+    int rc = infer_forward(executor, call->kernel, &call->kv, job->x, call->count, &flops);
+    ASSERT(rc == 0); /* The node validated position and count against seq_len. */
+    if (call->last) {
+        infer_logits(executor, call->kernel, job->x + (size_t)(call->count - 1) * f->dim,
+                     job->logits, &flops);
+        job->token = infer_argmax(job->logits, f->vocab);
+    } else {
+        infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, job->payload);
+    }
+}
+
+/* ---- the event loop's side ---- */
+
+static forward_job *forward_job_of(world_forward *f, uint32_t ticket)
+{
+    ASSERT(ticket >= 1 && ticket <= f->job_count);
+    forward_job *job = &f->jobs[ticket - 1];
+    ASSERT(job->state != FORWARD_FREE);
+    return job;
+}
+
+static void forward_wait(world_forward *f, forward_job *job)
+{
+    if (job->state != FORWARD_SUBMITTED) {
+        return;
+    }
+    util_workers_wait(f->workers, &job->job);
+    job->state = FORWARD_WAITED;
+    ASSERT(f->pending_of[job->node_id] > 0);
+    f->pending_of[job->node_id] -= 1;
+}
+
+static uint32_t forward_begin(void *context, uint32_t node_id, const node_forward_call *call)
+{
+    world_forward *f = context;
+    ASSERT(call->count >= 1 && call->count <= f->world->serving.tokens_max);
+    for (uint32_t n = 0; n < f->job_count; n++) {
+        uint32_t i = (f->free_hint + n) % f->job_count;
+        forward_job *job = &f->jobs[i];
+        if (job->state != FORWARD_FREE) {
+            continue;
+        }
+        f->free_hint = (i + 1) % f->job_count;
+        job->state = FORWARD_SUBMITTED;
+        job->node_id = node_id;
+        job->call = *call;
+        memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
+        job->call.x = job->x;
+        job->payload_bytes =
+            call->last ? 0 : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count, f->dim);
+        job->oracle_block = 0;
+        f->pending_of[node_id] += 1;
+        f->handed += 1;
+        util_workers_submit(f->workers, &job->job);
+        return i + 1;
+    }
+    return 0;
+}
+
+void world__forward_observe_logits(world_state *world, uint32_t ticket, uint64_t request,
+                                  uint32_t block, uint32_t step)
+{
+    forward_job *job = forward_job_of(world->forward, ticket);
+    job->request = request;
+    job->oracle_block = block;
+    job->oracle_step = step;
+}
+
+void world_forward_settle(world_state *world, uint32_t node_id)
+{
+    world_forward *f = world->forward;
+    if (f == NULL || f->pending_of[node_id] == 0) {
+        return;
+    }
+    for (uint32_t i = 0; i < f->job_count && f->pending_of[node_id] > 0; i++) {
+        if (f->jobs[i].state == FORWARD_SUBMITTED && f->jobs[i].node_id == node_id) {
+            forward_wait(f, &f->jobs[i]);
+        }
+    }
+}
+
+uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payload,
+                            uint32_t payload_bytes)
+{
+    world_forward *f = world->forward;
+    forward_job *job = forward_job_of(f, ticket);
+    forward_wait(f, job);
+    ASSERT(payload_bytes == job->payload_bytes);
+    if (payload_bytes > 0) {
+        memcpy(payload, job->payload, payload_bytes);
+    }
+    /* The request's block is still the one observed: it did not end
+     * (a timeout gives the block back) while the call ran. */
+    if (job->oracle_block != 0 && world->oracle_block_of[job->request] == job->oracle_block) {
+        float *logits = util_pool_block(&world->oracle_pool, job->oracle_block - 1);
+        memcpy(logits + (size_t)job->oracle_step * f->vocab, job->logits,
+               f->vocab * sizeof(float));
+    }
+    uint32_t token = job->token;
+    job->state = FORWARD_FREE;
+    return token;
+}
+
+/* ---- build and teardown ---- */
+
+static bool forward_wanted(const world_state *world)
+{
+    const node_serving *serving = &world->serving;
+    uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
+    return world->inference && threads > 1 && serving->verifier == NULL &&
+           serving->max_batch_of == NULL && serving->privacy_mask == 0 && !serving->failover &&
+           !world->scenario->churn.enabled && !world->scenario->privacy.enabled &&
+           world->oracle != NULL;
+}
+
+static int forward_jobs_init(world_forward *f, const node_serving *serving)
+{
+    size_t rows = (size_t)serving->tokens_max * f->dim;
+    size_t job_bytes = rows * sizeof(float) + f->vocab * sizeof(float) + serving->payload_capacity;
+    uint64_t fit = FORWARD_BYTES_MAX / (job_bytes > 0 ? job_bytes : 1);
+    f->job_count = fit < FORWARD_JOBS_MAX ? (uint32_t)fit : FORWARD_JOBS_MAX;
+    if (f->job_count == 0) {
+        return 0; /* Calls too large to hold: every call runs inline. */
+    }
+    f->jobs = util_calloc(f->job_count, sizeof(*f->jobs));
+    if (f->jobs == NULL) {
+        return WORLD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < f->job_count; i++) {
+        forward_job *job = &f->jobs[i];
+        job->job.run = forward_run;
+        job->forward = f;
+        job->x = util_calloc(rows, sizeof(float));
+        job->logits = util_calloc(f->vocab, sizeof(float));
+        job->payload = util_calloc(serving->payload_capacity > 0 ? serving->payload_capacity : 1, 1);
+        if (job->x == NULL || job->logits == NULL || job->payload == NULL) {
+            return WORLD_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int forward_create(world_state *world)
+{
+    world_forward *f = util_calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return WORLD_ENOMEM;
+    }
+    world->forward = f;
+    const node_serving *serving = &world->serving;
+    f->world = world;
+    f->workers = world__oracle_workers(world);
+    f->thread_count = util_workers_threads(f->workers);
+    f->dim = serving->dim;
+    f->vocab = serving->vocab;
+    f->wire_dtype = serving->wire_dtype;
+    f->hook.context = f;
+    f->hook.begin = forward_begin;
+    f->executors = util_calloc(f->thread_count, sizeof(*f->executors));
+    f->pending_of = util_calloc(world->node_count, sizeof(*f->pending_of));
+    if (f->executors == NULL || f->pending_of == NULL) {
+        return WORLD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < f->thread_count; i++) {
+        if (infer_executor_create(serving->model, serving->tokens_max, &f->executors[i]) != 0) {
+            return WORLD_ENOMEM;
+        }
+    }
+    return forward_jobs_init(f, serving);
+}
+
+int world_forward_build(world_state *world)
+{
+    ASSERT(world->forward == NULL);
+    if (!forward_wanted(world)) {
+        return 0;
+    }
+    int rc = forward_create(world);
+    if (rc != 0) {
+        world_forward_destroy(world);
+        return rc;
+    }
+    if (world->forward->job_count > 0) {
+        world->serving.forward = &world->forward->hook;
+    }
+    return 0;
+}
+
+void world_forward_destroy(world_state *world)
+{
+    world_forward *f = world->forward;
+    if (f == NULL) {
+        return;
+    }
+    world->serving.forward = NULL;
+    world->result->forward_pooled = f->handed;
+    for (uint32_t i = 0; f->jobs != NULL && i < f->job_count; i++) {
+        if (f->jobs[i].state == FORWARD_SUBMITTED) {
+            forward_wait(f, &f->jobs[i]);
+        }
+        util_free(f->jobs[i].x);
+        util_free(f->jobs[i].logits);
+        util_free(f->jobs[i].payload);
+    }
+    for (uint32_t i = 0; f->executors != NULL && i < f->thread_count; i++) {
+        infer_executor_destroy(f->executors[i]);
+    }
+    util_free(f->executors);
+    util_free(f->pending_of);
+    util_free(f->jobs);
+    util_free(f);
+    world->forward = NULL;
+}
