@@ -7,7 +7,7 @@
  * every core. A size counts when the run completes, every node served at
  * least one forward call, and it took no more than the budget; the sizes
  * grow until one fails or the next would not fit the budget by the growth
- * measured so far.
+ * of wall time with size measured between the last two sizes.
  *
  * Memory at a million nodes: peak live bytes (the allocation hook) of the
  * committee scenario at 500,000 and 1,000,000 nodes with the same requests,
@@ -171,19 +171,20 @@ static uint64_t bench_largest_requests(uint32_t nodes)
 
 void bench_largest_network(double budget_s)
 {
-    static const uint32_t sizes[] = {1000, 3000, 10000, 30000, 100000, 300000, 1000000};
+    static const uint32_t sizes[] = {1000, 3000, 10000, 30000, 50000, 100000, 300000, 1000000};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     uint32_t threads = cores > 0 ? (uint32_t)cores : 1;
     uint32_t largest = 0;
-    double last_wall = 0.0;
+    double last_wall = 0.0, growth = 2.0;
     uint32_t last_nodes = 0;
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         uint32_t nodes = sizes[i];
         if (last_nodes > 0) {
             /* Draws are linear in the nodes and the requests grow as n ln n:
-             * the next run costs about (ratio)^2 of the last. */
+             * at most (ratio)^2 of the last run, or the growth measured
+             * between the last two sizes once there are two. */
             double ratio = (double)nodes / last_nodes;
-            double projected = last_wall * ratio * ratio;
+            double projected = last_wall * pow(ratio, growth);
             if (projected > budget_s) {
                 printf("largest    nodes=%u  skipped: projected %.0f s > budget %.0f s\n", nodes,
                        projected, budget_s);
@@ -200,6 +201,10 @@ void bench_largest_network(double budget_s)
                (double)run.peak_bytes / 1048576.0, ok ? "ok" : "FAILED");
         if (!ok) {
             break;
+        }
+        if (last_nodes > 0 && last_wall > 0.5) {
+            double measured = log(run.wall_s / last_wall) / log((double)nodes / last_nodes);
+            growth = measured > 1.0 ? (measured < 2.0 ? measured : 2.0) : 1.0;
         }
         largest = nodes;
         last_wall = run.wall_s;
