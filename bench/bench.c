@@ -21,6 +21,7 @@
 #include "bench/bench_bft.h"
 #include "bench/bench_infer.h"
 #include "bench/bench_largest.h"
+#include "bench/bench_util.h"
 #include "bench/bench_runc.h"
 #include "bench/bench_scale.h"
 #include "bench/bench_testbed.h"
@@ -45,12 +46,6 @@ typedef struct bench_hold_result {
     double radix;
 } bench_hold_result;
 
-static double bench_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* The hold delay's mean: BENCH_MEAN_DELAY_NS for the standard rows. With
  * integer nanoseconds and N >= 1e5 that makes many events share an instant,
@@ -77,16 +72,16 @@ static double bench_baseline_prng(void)
     util_prng prng;
     util_prng_init(&prng, BENCH_SEED);
     uint64_t sum = 0;
-    double start = bench_now_s();
+    double start = bench_util_now_s();
     for (uint32_t i = 0; i < 50000000u; i++) {
         sum += util_prng_next(&prng);
     }
-    double next_s = bench_now_s() - start;
-    start = bench_now_s();
+    double next_s = bench_util_now_s() - start;
+    start = bench_util_now_s();
     for (uint32_t i = 0; i < BENCH_HOLD_OPS; i++) {
         sum += bench_delay_ns(&prng);
     }
-    double exp_s = bench_now_s() - start;
+    double exp_s = bench_util_now_s() - start;
     printf("baseline prng_next        draws/s=%.3e\n", 50000000.0 / next_s);
     printf("baseline prng_exponential draws/s=%.3e  (one per hold op)  [%llu]\n",
            BENCH_HOLD_OPS / exp_s, (unsigned long long)(sum & 0xff));
@@ -107,11 +102,11 @@ static void bench_baseline_memory(void)
     }
     volatile uint64_t sink = 0;
     uint64_t sum = 0;
-    double start = bench_now_s();
+    double start = bench_util_now_s();
     for (size_t i = 0; i < words; i++) {
         sum += data[i];
     }
-    double elapsed = bench_now_s() - start;
+    double elapsed = bench_util_now_s() - start;
     sink = sum;
     (void)sink;
     printf("baseline memory read      GB/s=%.2f\n",
@@ -132,7 +127,7 @@ static void bench_baseline_memory(void)
 #define BENCH_HOLD_LOOP(pop, push, queue, ops, prng, elapsed_out)             \
     do {                                                                      \
         sim_event hold_event;                                                 \
-        double hold_start = bench_now_s();                                   \
+        double hold_start = bench_util_now_s();                                   \
         for (uint32_t hold_i = 0; hold_i < (ops); hold_i++) {                \
             if (!pop((queue), &hold_event)) {                                 \
                 abort();                                                      \
@@ -142,7 +137,7 @@ static void bench_baseline_memory(void)
                 abort();                                                      \
             }                                                                 \
         }                                                                     \
-        (elapsed_out) = bench_now_s() - hold_start;                           \
+        (elapsed_out) = bench_util_now_s() - hold_start;                           \
     } while (0)
 
 static uint32_t bench_warmup_ops(size_t n)
@@ -180,7 +175,7 @@ static double bench_hold_heap_replace(size_t n)
     double start = 0.0;
     for (uint32_t i = 0; i < warmup + BENCH_HOLD_OPS; i++) {
         if (i == warmup) {
-            start = bench_now_s();
+            start = bench_util_now_s();
         }
         /* The top is known before the pop: it was peeked (or just replaced). */
         uint64_t at_ns = sim_heap_peek(&heap)->at_ns + bench_delay_ns(&prng);
@@ -188,7 +183,7 @@ static double bench_hold_heap_replace(size_t n)
             abort();
         }
     }
-    double elapsed = bench_now_s() - start;
+    double elapsed = bench_util_now_s() - start;
     sim_heap_deinit(&heap);
     return BENCH_HOLD_OPS / elapsed;
 }
@@ -264,34 +259,6 @@ static bench_hold_result bench_hold(size_t n, double mean_ns, double baseline_ex
     _Generic((sim_queue *)NULL, sim_heap *: "heap", sim_calq *: "calq",      \
              sim_radix *: "radix")
 
-/* ---- memory: an allocation hook that counts live and peak bytes ---- */
-
-typedef struct bench_memory {
-    size_t live;
-    size_t peak;
-} bench_memory;
-
-static void *bench_counting_alloc(void *context, void *ptr, size_t size)
-{
-    bench_memory *memory = context;
-    size_t *header = ptr != NULL ? (size_t *)ptr - 2 : NULL;
-    if (header != NULL) {
-        memory->live -= header[0];
-    }
-    if (size == 0) {
-        free(header);
-        return NULL;
-    }
-    size_t *grown = realloc(header, size + 2 * sizeof(size_t));
-    if (grown == NULL) {
-        memory->live += header != NULL ? header[0] : 0;
-        return NULL;
-    }
-    grown[0] = size;
-    memory->live += size;
-    memory->peak = memory->live > memory->peak ? memory->live : memory->peak;
-    return grown + 2;
-}
 
 /* Runs 'path' with 'nodes' nodes; returns peak live bytes, sets wall and
  * events. */
@@ -303,17 +270,17 @@ static size_t bench_committee_once(const char *path, uint32_t nodes, double *wal
     const char *const overrides[] = {override};
     scn_scenario *scenario = NULL;
     scn_error error;
-    bench_memory memory = {0, 0};
+    bench_util_memory memory = {0, 0};
     if (scn_load_file(path, overrides, 1, &scenario, &error) != 0) {
         fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
                 error.message);
         return 0;
     }
     world_result *result = NULL;
-    util_alloc_set_hook(bench_counting_alloc, &memory);
-    double start = bench_now_s();
+    util_alloc_set_hook(bench_util_counting_alloc, &memory);
+    double start = bench_util_now_s();
     int rc = sim_run(scenario, NULL, NULL, &result);
-    *wall_out = bench_now_s() - start;
+    *wall_out = bench_util_now_s() - start;
     *events_out = rc == 0 ? result->events : 0;
     world_result_destroy(result);
     util_alloc_set_hook(NULL, NULL);
@@ -346,7 +313,7 @@ static void bench_committee(void)
 static uint64_t bench_clock_ns(void *context)
 {
     (void)context;
-    return (uint64_t)(bench_now_s() * 1e9);
+    return (uint64_t)(bench_util_now_s() * 1e9);
 }
 
 /* One inference run of 'path' on 'threads' with the overrides given: its
@@ -374,9 +341,9 @@ static int bench_threads_once(const char *path, uint32_t threads, const char *co
     }
     world_result *result = NULL;
     world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, threads};
-    double start = bench_now_s();
+    double start = bench_util_now_s();
     int rc = sim_run(scenario, &observer, NULL, &result);
-    out->wall_s = bench_now_s() - start;
+    out->wall_s = bench_util_now_s() - start;
     scn_destroy(scenario);
     if (rc != 0) {
         fprintf(stderr, "bench: sim_run: %s\n", world_strerror(rc));
@@ -459,9 +426,9 @@ static int bench_end_to_end(const char *path, double hold_rate)
     }
     world_result *result = NULL;
     world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, 1};
-    double start = bench_now_s();
+    double start = bench_util_now_s();
     rc = sim_run(scenario, &observer, NULL, &result);
-    double elapsed = bench_now_s() - start;
+    double elapsed = bench_util_now_s() - start;
     if (rc != 0) {
         fprintf(stderr, "bench: sim_run: %s\n", world_strerror(rc));
         scn_destroy(scenario);

@@ -20,9 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "scenarios/scn.h"
 #include "sim/sim.h"
 #include "util/alloc.h"
@@ -31,46 +31,13 @@
 
 typedef struct bench_largest_run {
     double wall_s;
-    uint64_t peak_bytes;
-    uint64_t live_bytes;
+    bench_util_memory memory;       /* peak: the run's peak live bytes */
     uint32_t served;                 /* nodes with at least one forward call */
     uint64_t completed;
     uint64_t requests;
     uint64_t in_flight_max;          /* requests submitted and not finished, at most */
     int rc;
 } bench_largest_run;
-
-static double bench_largest_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* The allocation hook: live and peak bytes (a size word before each block). */
-static void *bench_largest_alloc(void *context, void *ptr, size_t size)
-{
-    bench_largest_run *run = context;
-    size_t *old = ptr != NULL ? (size_t *)ptr - 2 : NULL;
-    if (old != NULL) {
-        run->live_bytes -= old[0];
-    }
-    if (size == 0) {
-        free(old);
-        return NULL;
-    }
-    size_t *grown = realloc(old, size + 2 * sizeof(size_t));
-    if (grown == NULL) {
-        if (old != NULL) {
-            run->live_bytes += old[0];
-        }
-        return NULL;
-    }
-    grown[0] = size;
-    run->live_bytes += size;
-    run->peak_bytes = run->live_bytes > run->peak_bytes ? run->live_bytes : run->peak_bytes;
-    return grown + 2;
-}
 
 static int bench_largest_compare(const void *a, const void *b)
 {
@@ -144,10 +111,10 @@ static bench_largest_run bench_largest_once(uint32_t nodes, uint64_t requests, d
     }
     world_result *result = NULL;
     world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads};
-    util_alloc_set_hook(bench_largest_alloc, &run);
-    double start = bench_largest_now_s();
+    util_alloc_set_hook(bench_util_counting_alloc, &run.memory);
+    double start = bench_util_now_s();
     run.rc = sim_run(scenario, &observer, NULL, &result);
-    run.wall_s = bench_largest_now_s() - start;
+    run.wall_s = bench_util_now_s() - start;
     if (run.rc == 0) {
         run.served = bench_largest_served(result);
         run.completed = result->requests_completed;
@@ -198,7 +165,7 @@ void bench_largest_network(double budget_s)
                "served=%u of %u  peak_alloc_MiB=%.1f  %s\n",
                nodes, (unsigned long long)requests, threads, run.wall_s,
                (unsigned long long)run.completed, run.served, nodes,
-               (double)run.peak_bytes / 1048576.0, ok ? "ok" : "FAILED");
+               (double)run.memory.peak / 1048576.0, ok ? "ok" : "FAILED");
         if (!ok) {
             break;
         }
@@ -225,16 +192,16 @@ void bench_largest_memory(void)
         printf("memory     committee at 1e6 nodes failed\n");
         return;
     }
-    double per_node = ((double)full.peak_bytes - (double)half.peak_bytes) / 500000.0;
+    double per_node = ((double)full.memory.peak - (double)half.memory.peak) / 500000.0;
     double extra = (double)busy.in_flight_max - (double)full.in_flight_max;
-    double per_request = extra > 0 ? ((double)busy.peak_bytes - (double)full.peak_bytes) / extra
+    double per_request = extra > 0 ? ((double)busy.memory.peak - (double)full.memory.peak) / extra
                                    : NAN;
     printf("memory     committee at 1e6 nodes: peak_alloc_MiB=%.1f  bytes per node=%.0f "
            "(growth 5e5 -> 1e6 nodes)  wall_s=%.1f\n",
-           (double)full.peak_bytes / 1048576.0, per_node, full.wall_s);
+           (double)full.memory.peak / 1048576.0, per_node, full.wall_s);
     printf("memory     committee at 1e6 nodes: bytes per in-flight request=%.0f "
            "(peak growth %.1f MiB over %.0f more requests in flight: %llu at 10/s, %llu at "
            "40/s)\n",
-           per_request, ((double)busy.peak_bytes - (double)full.peak_bytes) / 1048576.0, extra,
+           per_request, ((double)busy.memory.peak - (double)full.memory.peak) / 1048576.0, extra,
            (unsigned long long)full.in_flight_max, (unsigned long long)busy.in_flight_max);
 }

@@ -1,0 +1,19 @@
+/* bench_util.h -- what the benchmarks share: a monotonic clock, and an
+ * allocation hook (util_alloc_set_hook) that counts live and peak bytes. */
+#ifndef BENCH_BENCH_UTIL_H
+#define BENCH_BENCH_UTIL_H
+
+#include <stddef.h>
+
+/* Seconds on the monotonic clock. */
+double bench_util_now_s(void);
+
+typedef struct bench_util_memory {
+    size_t live;
+    size_t peak;
+} bench_util_memory;
+
+/* The hook: 'context' is a bench_util_memory. */
+void *bench_util_counting_alloc(void *context, void *ptr, size_t size);
+
+#endif
