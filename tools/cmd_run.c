@@ -190,20 +190,33 @@ static int store_nodes(run_context *run, const scn_scenario *scenario, const wor
     return 0;
 }
 
+/* Whether a run writes message type t's row: the types of a feature the
+ * run does not use are left out, so runs without it keep their rows. */
+static bool store_message_type(const world_result *result, uint32_t t)
+{
+    switch (t) {
+    case NODE_MESSAGE_LEDGER_BFT:
+    case NODE_MESSAGE_LEDGER_TX:
+    case NODE_MESSAGE_LEDGER_RECEIPT:
+        return result->ledger_on;
+    case NODE_MESSAGE_CARTEL_AGREE:
+        return result->cartel_on;
+    case NODE_MESSAGE_INFER_ATTEST_ASK:
+    case NODE_MESSAGE_INFER_ATTEST:
+        return result->ledger_timeout_evidence;
+    default:
+        return true;
+    }
+}
+
 static int store_messages(run_context *run, const world_result *result)
 {
     met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
     size_t count = 0;
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
         const world_type_stats *s = &result->types[t];
-        if (t >= NODE_MESSAGE_LEDGER_BFT && t <= NODE_MESSAGE_LEDGER_RECEIPT && !result->ledger_on) {
-            continue; /* Runs without a ledger keep their rows. */
-        }
-        if (t >= NODE_MESSAGE_INFER_ATTEST_ASK && !result->ledger_timeout_evidence) {
-            continue; /* So do runs without timeout evidence. */
-        }
-        if (t == NODE_MESSAGE_CARTEL_AGREE && !result->cartel_on) {
-            continue; /* So do runs without a cartel by messages. */
+        if (!store_message_type(result, t)) {
+            continue;
         }
         rows[count++] = (met_message_row){
             node_message_type_name((uint8_t)t), s->sent, s->bytes_sent, s->delivered,
