@@ -326,14 +326,19 @@ int world__ledger_build(world_state *world)
     return 0;
 }
 
-void world__ledger_destroy(world_state *world)
+void world__ledger_counters(world_state *world)
 {
-    world_ledger_state *s = &world->ledger_bft;
     if (world->result != NULL && world->result->ledger_on) {
         world->result->ledger_sends_dropped = world->store.ledger_sends_dropped;
         world->result->ledger_gossip_duplicates = world->store.ledger_gossip_duplicates;
         world->result->ledger_pull_answers = world->store.ledger_pull_answers;
     }
+}
+
+void world__ledger_destroy(world_state *world)
+{
+    world_ledger_state *s = &world->ledger_bft;
+    world__ledger_counters(world);
     util_free(world->store.ledger_seen);
     util_free(world->store.ledger_seen_next);
     util_free(s->memory);
