@@ -563,7 +563,8 @@ void node__ledger_take(node *self, uint64_t now_ns, const uint8_t *bytes, size_t
     }
     if (node__ledger_gossip_fresh(self, cons_bft_tx_hash(bytes, size)) &&
         ledger_admit(self, bytes, size, outbox)) {
-        node__ledger_gossip_push(self, now_ns, NODE_LEDGER_GOSSIP_TX, bytes, size, from, outbox);
+        node__ledger_gossip_push(self, now_ns, NODE_LEDGER_GOSSIP_TX, bytes, size, from,
+                                 UINT32_MAX, outbox);
     }
 }
 

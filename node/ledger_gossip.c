@@ -3,8 +3,10 @@
  * a transaction or a vote it has not seen (a digest in a bounded ring in
  * the node store) pushes it once to 'fanout' other validators drawn from
  * its own prng stream (infect and die); later copies are duplicates. A
- * vote's collector, the leader of the next view, hands it to its replica
- * and does not forward it. Every pull_interval a validator sends one
+ * voter pushes its vote to fanout random validators; a relay forwards it
+ * once, to its collector -- the leader of the next view -- and fanout - 1
+ * random others; the collector hands it to its replica and does not
+ * forward it. Every pull_interval a validator sends one
  * random validator a digest of its pending transactions, and the peer
  * answers with up to NODE_LEDGER_PULL_ANSWERS_MAX pending transactions the
  * digest lacks. A muted validator (withhold; crash after crash_at)
@@ -92,29 +94,35 @@ static void gossip_send(node *self, uint32_t to, const uint8_t *payload, size_t 
 }
 
 /* Up to 'want' (at most the room of 'out') distinct validators other than
- * this one and 'skip', drawn from the node's prng (a partial Fisher-Yates
- * shuffle). */
-static uint32_t gossip_pick(node *self, uint32_t want, uint32_t skip, uint32_t *out)
+ * this one and 'skip': 'first' when it is one of them, the others drawn
+ * from the node's prng (a partial Fisher-Yates shuffle). */
+static uint32_t gossip_pick(node *self, uint32_t want, uint32_t skip, uint32_t first,
+                            uint32_t *out)
 {
     uint32_t pool[CONS_BFT_VALIDATORS_MAX];
     uint32_t count = 0;
+    uint32_t picked = 0;
     for (uint32_t v = 0; v < self->config.serving->ledger_validators; v++) {
-        if (v != self->config.node_id && v != skip) {
+        if (v == first && v != self->config.node_id && v != skip && want > 0) {
+            out[picked++] = v;
+        } else if (v != self->config.node_id && v != skip) {
             pool[count++] = v;
         }
     }
-    uint32_t picked = want < count ? want : count;
-    for (uint32_t i = 0; i < picked; i++) {
+    out += picked;
+    want -= picked;
+    uint32_t more = want < count ? want : count;
+    for (uint32_t i = 0; i < more; i++) {
         uint32_t j = i + (uint32_t)util_prng_below(&self->prng, count - i);
         uint32_t chosen = pool[j];
         pool[j] = pool[i];
         out[i] = chosen;
     }
-    return picked;
+    return picked + more;
 }
 
 void node__ledger_gossip_push(node *self, uint64_t now_ns, uint8_t kind, const uint8_t *bytes,
-                              size_t size, uint32_t skip, node_outbox *outbox)
+                              size_t size, uint32_t skip, uint32_t first, node_outbox *outbox)
 {
     ASSERT(gossip_on(self));
     if (gossip_muted(self, now_ns)) {
@@ -125,7 +133,7 @@ void node__ledger_gossip_push(node *self, uint64_t now_ns, uint8_t kind, const u
         return;
     }
     uint32_t to[CONS_BFT_VALIDATORS_MAX];
-    uint32_t count = gossip_pick(self, self->config.serving->ledger_fanout, skip, to);
+    uint32_t count = gossip_pick(self, self->config.serving->ledger_fanout, skip, first, to);
     for (uint32_t i = 0; i < count; i++) {
         gossip_send(self, to[i], payload, size + 1, outbox);
     }
@@ -136,7 +144,7 @@ void node__ledger_gossip_vote(node *self, uint64_t now_ns, const uint8_t *bytes,
 {
     (void)node__ledger_gossip_fresh(self, cons_bft_tx_hash(bytes, size));
     node__ledger_gossip_push(self, now_ns, NODE_LEDGER_GOSSIP_VOTE, bytes, size,
-                             self->config.node_id, outbox);
+                             self->config.node_id, UINT32_MAX, outbox);
 }
 
 void node__ledger_gossip_arm(node *self, uint64_t now_ns, node_outbox *outbox)
@@ -174,7 +182,7 @@ void node__ledger_gossip_pull(node *self, uint64_t now_ns, node_outbox *outbox)
     }
     node__ledger_gossip_arm(self, now_ns, outbox);
     uint32_t peer = 0;
-    if (gossip_muted(self, now_ns) || gossip_pick(self, 1, self->config.node_id, &peer) == 0) {
+    if (gossip_muted(self, now_ns) || gossip_pick(self, 1, self->config.node_id, UINT32_MAX, &peer) == 0) {
         return;
     }
     uint8_t digest[1 + 8 * NODE_LEDGER_PULL_IDS_MAX];
@@ -240,7 +248,8 @@ static int gossip_on_tx(node *self, uint64_t now_ns, const node_message *m, node
 }
 
 /* A pushed vote: its collector hands it to the replica (as from the voter,
- * whose signature it carries); any other validator forwards it once. */
+ * whose signature it carries); any other validator forwards it once, to
+ * the collector (unless it came from there) and fanout - 1 random others. */
 static int gossip_on_vote(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
     const uint8_t *bytes = m->payload + 1;
@@ -258,7 +267,7 @@ static int gossip_on_vote(node *self, uint64_t now_ns, const node_message *m, no
                                   : node__ledger_deliver(self, now_ns, voter, bytes, size, outbox);
     }
     node__ledger_gossip_push(self, now_ns, NODE_LEDGER_GOSSIP_VOTE, bytes, size, m->source,
-                             outbox);
+                             collector, outbox);
     return 0;
 }
 

@@ -53,12 +53,13 @@ int node__ledger_deliver(node *self, uint64_t now_ns, uint32_t from, const uint8
 
 /* ledger_gossip.c (serving.ledger_gossip): the seen set (true and
  * remembered when 'digest' is new; a duplicate counted otherwise), a push
- * of 'kind' bytes to fanout validators other than 'skip' (unless this
- * validator is muted), a validator's own vote, the pull timer (armed by
+ * of 'kind' bytes to fanout validators other than 'skip', 'first' among
+ * them when it can be (UINT32_MAX: none; nothing when this validator is
+ * muted), a validator's own vote, the pull timer (armed by
  * start and recover), and LEDGER_GOSSIP messages. */
 bool node__ledger_gossip_fresh(node *self, uint64_t digest);
 void node__ledger_gossip_push(node *self, uint64_t now_ns, uint8_t kind, const uint8_t *bytes,
-                              size_t size, uint32_t skip, node_outbox *outbox);
+                              size_t size, uint32_t skip, uint32_t first, node_outbox *outbox);
 void node__ledger_gossip_vote(node *self, uint64_t now_ns, const uint8_t *bytes, size_t size,
                               node_outbox *outbox);
 void node__ledger_gossip_arm(node *self, uint64_t now_ns, node_outbox *outbox);
