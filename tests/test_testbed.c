@@ -1120,6 +1120,25 @@ START_TEST(test_testbed_ledger_commits)
 }
 END_TEST
 
+/* ledger.dissemination: gossip on the testbed: transactions and votes as
+ * ledger_gossip frames between the validators' processes; blocks commit,
+ * every request settles, duplicates and gossip messages are counted. */
+START_TEST(test_testbed_ledger_gossip)
+{
+    tb_scenario = TB_LEDGER_SCENARIO;
+    cluster_start(4, "--quiet --duration 3 --set ledger.dissemination=gossip"
+                     " --set ledger.fanout=2");
+    ck_assert_int_eq(cluster_wait(), 0);
+    ledger_chain_checked();
+    ck_assert(query_number("SELECT count(*) FROM requests WHERE run_id = 1 AND"
+                           " (settlement_ns IS NULL OR settlement_ns < submitted_ns)") == 0);
+    ck_assert(query_number("SELECT delivered > 0 FROM messages WHERE run_id = 1 AND"
+                           " type = 'ledger_gossip'") == 1);
+    ck_assert(query_number("SELECT value > 0 FROM metrics WHERE run_id = 1 AND"
+                           " name = 'ledger_gossip_duplicates'") == 1);
+}
+END_TEST
+
 /* One validator of 4 crashes at the start (f = 1): the other three, in
  * three processes, still commit a gapless chain, through view changes
  * when the crashed validator's views come round (300 ms view timeouts:
@@ -1522,6 +1541,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_admin_faults);
         tcase_add_test(cluster, test_testbed_ledger_commits);
+        tcase_add_test(cluster, test_testbed_ledger_gossip);
         tcase_add_test(cluster, test_testbed_ledger_crashed_validator);
         tcase_add_test(cluster, test_testbed_ledger_fork_seen);
     }
