@@ -147,14 +147,21 @@ void node__ledger_gossip_vote(node *self, uint64_t now_ns, const uint8_t *bytes,
                              self->config.node_id, UINT32_MAX, outbox);
 }
 
+/* The next pull of this generation. */
+static void gossip_pull_next(node *self, uint64_t now_ns, node_outbox *outbox)
+{
+    uint32_t generation = self->config.store->ledger_pull_generation[self->config.node_id];
+    node__serve_timer_arm(outbox, now_ns + self->config.serving->ledger_pull_ns,
+                          node__serve_timer_id(NODE_SERVE_TIMER_PULL, 0, generation & 0xffffu));
+}
+
 void node__ledger_gossip_arm(node *self, uint64_t now_ns, node_outbox *outbox)
 {
-    const node_serving *serving = self->config.serving;
-    if (!gossip_on(self) || serving->ledger_pull_ns == 0) {
+    if (!gossip_on(self) || self->config.serving->ledger_pull_ns == 0) {
         return;
     }
-    node__serve_timer_arm(outbox, now_ns + serving->ledger_pull_ns,
-                          node__serve_timer_id(NODE_SERVE_TIMER_PULL, 0, 0));
+    self->config.store->ledger_pull_generation[self->config.node_id] += 1;
+    gossip_pull_next(self, now_ns, outbox);
 }
 
 /* The digest: a count, then the digests of the first pending transactions. */
@@ -175,12 +182,15 @@ static size_t gossip_digest(const node *self, uint8_t *out)
     return 1 + 8 * (size_t)count;
 }
 
-void node__ledger_gossip_pull(node *self, uint64_t now_ns, node_outbox *outbox)
+void node__ledger_gossip_pull(node *self, uint64_t now_ns, uint32_t generation,
+                              node_outbox *outbox)
 {
-    if (!gossip_on(self)) {
-        return;
+    const node_store *store = self->config.store;
+    if (!gossip_on(self) ||
+        generation != (store->ledger_pull_generation[self->config.node_id] & 0xffffu)) {
+        return; /* armed before a crash: recover started another */
     }
-    node__ledger_gossip_arm(self, now_ns, outbox);
+    gossip_pull_next(self, now_ns, outbox);
     uint32_t peer = 0;
     if (gossip_muted(self, now_ns) || gossip_pick(self, 1, self->config.node_id, UINT32_MAX, &peer) == 0) {
         return;

@@ -774,6 +774,8 @@ typedef struct node_store {
      * call); what the validators counted. */
     uint64_t *ledger_seen;
     uint32_t *ledger_seen_next;
+    uint32_t *ledger_pull_generation; /* per validator: bumped by start and recover, so
+                                       * a pull timer armed before a crash is stale */
     uint8_t ledger_gossip_out[NODE_LEDGER_GOSSIP_OUT_MAX][1 + CONS_BFT_TX_BYTES_MAX];
     uint32_t ledger_gossip_out_count;
     uint64_t ledger_gossip_duplicates; /* copies of a seen transaction or vote */

@@ -56,14 +56,16 @@ int node__ledger_deliver(node *self, uint64_t now_ns, uint32_t from, const uint8
  * of 'kind' bytes to fanout validators other than 'skip', 'first' among
  * them when it can be (UINT32_MAX: none; nothing when this validator is
  * muted), a validator's own vote, the pull timer (armed by
- * start and recover), and LEDGER_GOSSIP messages. */
+ * start and recover, each a new generation: a timer of an older one is
+ * ignored), and LEDGER_GOSSIP messages. */
 bool node__ledger_gossip_fresh(node *self, uint64_t digest);
 void node__ledger_gossip_push(node *self, uint64_t now_ns, uint8_t kind, const uint8_t *bytes,
                               size_t size, uint32_t skip, uint32_t first, node_outbox *outbox);
 void node__ledger_gossip_vote(node *self, uint64_t now_ns, const uint8_t *bytes, size_t size,
                               node_outbox *outbox);
 void node__ledger_gossip_arm(node *self, uint64_t now_ns, node_outbox *outbox);
-void node__ledger_gossip_pull(node *self, uint64_t now_ns, node_outbox *outbox);
+void node__ledger_gossip_pull(node *self, uint64_t now_ns, uint32_t generation,
+                              node_outbox *outbox);
 int node__ledger_gossip_message(node *self, uint64_t now_ns, const node_message *message,
                                 node_outbox *outbox);
 

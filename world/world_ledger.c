@@ -245,7 +245,9 @@ static int ledger_gossip_build(world_state *world)
     world->store.ledger_seen = util_calloc((size_t)l->validators * NODE_LEDGER_SEEN_MAX,
                                            sizeof(uint64_t));
     world->store.ledger_seen_next = util_calloc(l->validators, sizeof(uint32_t));
-    if (world->store.ledger_seen == NULL || world->store.ledger_seen_next == NULL) {
+    world->store.ledger_pull_generation = util_calloc(l->validators, sizeof(uint32_t));
+    if (world->store.ledger_seen == NULL || world->store.ledger_seen_next == NULL ||
+        world->store.ledger_pull_generation == NULL) {
         return WORLD_ENOMEM;
     }
     serving->ledger_gossip = true;
@@ -341,6 +343,7 @@ void world__ledger_destroy(world_state *world)
     world__ledger_counters(world);
     util_free(world->store.ledger_seen);
     util_free(world->store.ledger_seen_next);
+    util_free(world->store.ledger_pull_generation);
     util_free(s->memory);
     util_free(s->replicas);
     util_free(s->twins);
