@@ -7,7 +7,9 @@
  * sends each decision's verdicts as a tagged transaction
  * (NODE_MESSAGE_LEDGER_TX) to f + 1 validators, so one Byzantine leader
  * cannot keep it out of the chain; a validator checks the tag and offers
- * it to its replica. Every message reaching here passed validate.c. */
+ * it to its replica. Under dissemination: gossip the client sends it to
+ * one validator and ledger_gossip.c spreads it and the votes. Every
+ * message reaching here passed validate.c. */
 #include <string.h>
 
 #include "node/node_int.h"
