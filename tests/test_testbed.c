@@ -1198,7 +1198,8 @@ END_TEST
 
 /* An insider holding validator 3's key file sends authentic frames with
  * hostile ledger payloads to validator 1: BFT bytes that decode to
- * nothing, a transaction that is not one, a receipt to a validator. The
+ * nothing, a transaction that is not one, a receipt to a validator, gossip
+ * of an unknown kind (and in a run without gossip). The
  * process refuses and counts them, and the ledger goes on committing. */
 START_TEST(test_testbed_ledger_hostile_frames)
 {
@@ -1217,10 +1218,10 @@ START_TEST(test_testbed_ledger_hostile_frames)
         junk[i] = (uint8_t)(i * 131u + 7u);
     }
     static uint8_t frame[CONS_BFT_MESSAGE_BYTES_MAX + 1024];
-    const uint8_t types[3] = {NODE_MESSAGE_LEDGER_BFT, NODE_MESSAGE_LEDGER_TX,
-                              NODE_MESSAGE_LEDGER_RECEIPT};
-    const uint32_t sizes[3] = {CONS_BFT_MESSAGE_BYTES_MAX, 64, 16};
-    for (int t = 0; t < 3; t++) {
+    const uint8_t types[4] = {NODE_MESSAGE_LEDGER_BFT, NODE_MESSAGE_LEDGER_TX,
+                              NODE_MESSAGE_LEDGER_RECEIPT, NODE_MESSAGE_LEDGER_GOSSIP};
+    const uint32_t sizes[4] = {CONS_BFT_MESSAGE_BYTES_MAX, 64, 16, 64};
+    for (int t = 0; t < 4; t++) {
         node_message m = hostile_message(types[t], 1, junk, sizes[t]);
         int size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
                                    TB_FRAME_MAX_DEFAULT);
@@ -1228,7 +1229,7 @@ START_TEST(test_testbed_ledger_hostile_frames)
         raw_send(peer, frame, (size_t)size);
     }
     tb_keys_deinit(&insider);
-    ck_assert_int_ge(status_field(tb_urls[1], "messages_rejected"), rejected + 3);
+    ck_assert_int_ge(status_field(tb_urls[1], "messages_rejected"), rejected + 4);
     ck_assert_int_eq(cluster_wait(), 0);
     ledger_chain_checked();
 }
