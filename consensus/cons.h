@@ -967,6 +967,22 @@ void cons_bft_status_get(const cons_bft_replica *replica, cons_bft_status *statu
  * if they hold, else the name of the broken one. */
 const char *cons_bft_check(const cons_bft_replica *replica);
 
+/* The 64-bit digest a replica keys its mempool by (the first 8 bytes of
+ * util_hash256 of the transaction). Cannot fail. */
+uint64_t cons_bft_tx_hash(const void *tx, size_t size);
+
+/* Pending transaction 'index' (< cons_bft_status.mempool) of the replica's
+ * mempool, oldest first: its bytes (valid until the next call on the
+ * replica), size and digest. Cannot fail. */
+const uint8_t *cons_bft_mempool_tx(const cons_bft_replica *replica, uint32_t index,
+                                   size_t *size_out, uint64_t *hash_out);
+
+/* Whether 'bytes' has the shape of a vote of a set of 'validator_count':
+ * then its voter (the header's sender) and the leader of the next view
+ * that collects it. Says nothing of the signature. Safe on any input. */
+bool cons_bft_vote_route(const void *bytes, size_t size, uint32_t validator_count,
+                         uint32_t *voter_out, uint32_t *collector_out);
+
 /* The message type of 'bytes' as a name ("proposal", "vote", "timeout",
  * "block_request", "block"), or NULL when it is not one. Safe on any input. */
 const char *cons_bft_message_name(const void *bytes, size_t size);

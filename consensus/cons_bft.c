@@ -237,6 +237,12 @@ static uint64_t bft_tx_hash(const void *tx, size_t size)
     return util_get_u64(digest);
 }
 
+uint64_t cons_bft_tx_hash(const void *tx, size_t size)
+{
+    ASSERT(tx != NULL || size == 0);
+    return bft_tx_hash(tx, size);
+}
+
 /* ---- Authentication ---- */
 
 #define BFT_SIGNED_BYTES (1 + 8 + 8 + CONS_BFT_ID_BYTES)
@@ -636,6 +642,27 @@ const char *cons_bft_message_name(const void *bytes, size_t size)
     }
     uint8_t type = ((const uint8_t *)bytes)[0];
     return type < UTIL_ARRAY_COUNT(names) ? names[type] : NULL;
+}
+
+/* A vote is the header, a height, a block id and a signature. */
+#define BFT_VOTE_BYTES (BFT_HEADER_BYTES + 8 + CONS_BFT_ID_BYTES + BFT_SIGNATURE_BYTES)
+
+bool cons_bft_vote_route(const void *bytes, size_t size, uint32_t validator_count,
+                         uint32_t *voter_out, uint32_t *collector_out)
+{
+    ASSERT(voter_out != NULL && collector_out != NULL);
+    bft_reader reader = {bytes, size, 0, false};
+    uint8_t type = 0;
+    uint32_t sender = 0;
+    uint64_t view = 0;
+    if (bytes == NULL || validator_count == 0 || size != BFT_VOTE_BYTES ||
+        !bft_read_header(&reader, &type, &sender, &view) || type != BFT_MSG_VOTE ||
+        sender >= validator_count || view == 0 || view == UINT64_MAX) {
+        return false;
+    }
+    *voter_out = sender;
+    *collector_out = cons_bft_leader(validator_count, view + 1);
+    return true;
 }
 
 /* ---- Certificates ---- */
@@ -1590,6 +1617,18 @@ void cons_bft_on_timer(cons_bft_replica *replica, uint64_t now_ns, uint64_t toke
         /* Still in the view: send the timeout again after another period. */
         bft_timer_arm(replica, BFT_TIMER_VIEW, now_ns + bft_view_timeout(replica));
     }
+}
+
+const uint8_t *cons_bft_mempool_tx(const cons_bft_replica *replica, uint32_t index,
+                                   size_t *size_out, uint64_t *hash_out)
+{
+    ASSERT(replica != NULL && index < replica->mempool_count && size_out != NULL);
+    const bft_pending_tx *pending = &replica->mempool[index];
+    *size_out = pending->size;
+    if (hash_out != NULL) {
+        *hash_out = pending->hash;
+    }
+    return pending->bytes;
 }
 
 size_t cons_bft_effects(const cons_bft_replica *replica, const cons_bft_effect **effects_out)

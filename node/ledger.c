@@ -7,7 +7,9 @@
  * sends each decision's verdicts as a tagged transaction
  * (NODE_MESSAGE_LEDGER_TX) to f + 1 validators, so one Byzantine leader
  * cannot keep it out of the chain; a validator checks the tag and offers
- * it to its replica. Every message reaching here passed validate.c. */
+ * it to its replica. Under dissemination: gossip the client sends it to
+ * one validator and ledger_gossip.c spreads it and the votes. Every
+ * message reaching here passed validate.c. */
 #include <string.h>
 
 #include "node/node_int.h"
@@ -426,15 +428,27 @@ static void ledger_receipts(node *self, node_outbox *outbox, const cons_bft_bloc
     }
 }
 
+/* Under gossip a validator's vote is pushed, not sent to its collector. */
+static bool ledger_gossips_vote(const node *self, uint32_t instance, const cons_bft_effect *e)
+{
+    uint32_t voter = 0;
+    uint32_t collector = 0;
+    return self->config.serving->ledger_gossip && instance == 0 &&
+           cons_bft_vote_route(e->bytes, e->size, self->config.serving->ledger_validators,
+                               &voter, &collector);
+}
+
 /* The replica's effects of the last call, as node effects. */
-static void ledger_drain(node *self, node_outbox *outbox, uint32_t instance)
+static void ledger_drain(node *self, uint64_t now_ns, node_outbox *outbox, uint32_t instance)
 {
     const cons_bft_effect *effects = NULL;
     size_t count = cons_bft_effects(ledger_replica(self, instance), &effects);
     uint32_t validators = self->config.serving->ledger_validators;
     for (size_t i = 0; i < count; i++) {
         const cons_bft_effect *e = &effects[i];
-        if (e->kind == CONS_BFT_SEND) {
+        if (e->kind == CONS_BFT_SEND && ledger_gossips_vote(self, instance, e)) {
+            node__ledger_gossip_vote(self, now_ns, e->bytes, e->size, outbox);
+        } else if (e->kind == CONS_BFT_SEND) {
             ledger_send(self, outbox, instance, e->to, e->bytes, e->size);
         } else if (e->kind == CONS_BFT_BROADCAST) {
             for (uint32_t to = 0; to < validators; to++) {
@@ -465,8 +479,9 @@ void node__ledger_start(node *self, uint64_t now_ns, node_outbox *outbox)
     }
     for (uint32_t k = 0; k < ledger_instances(self); k++) {
         cons_bft_start(ledger_replica(self, k), now_ns);
-        ledger_drain(self, outbox, k);
+        ledger_drain(self, now_ns, outbox, k);
     }
+    node__ledger_gossip_arm(self, now_ns, outbox);
 }
 
 /* A crash lost the replica's timers: arm them again (a stale token is
@@ -487,6 +502,7 @@ void node__ledger_recover(node *self, uint64_t now_ns, node_outbox *outbox)
             effect->timer_id = NODE_TIMER_LEDGER_BIT | ((uint64_t)(slot / 2) << 61) | (token - 1);
         }
     }
+    node__ledger_gossip_arm(self, now_ns, outbox);
 }
 
 void node__ledger_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox)
@@ -497,7 +513,7 @@ void node__ledger_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_out
     }
     uint64_t token = timer_id & ~(NODE_TIMER_LEDGER_BIT | (UINT64_C(1) << 61));
     cons_bft_on_timer(ledger_replica(self, instance), now_ns, token);
-    ledger_drain(self, outbox, instance);
+    ledger_drain(self, now_ns, outbox, instance);
 }
 
 /* A validator refuses a transaction with a penalty its evidence does not
@@ -526,20 +542,37 @@ static bool ledger_tx_refused(const node *self, const uint8_t *bytes, size_t siz
     return true;
 }
 
-/* A validator offers a transaction it does not refuse to its replica(s).
- * Already pending or committed, or a full mempool: nothing to do. */
-static void ledger_admit(node *self, const uint8_t *bytes, size_t size, node_outbox *outbox)
+/* A validator offers a transaction it does not refuse to its replica(s)
+ * (false: refused). Already pending or committed, or a full mempool:
+ * nothing to do. */
+static bool ledger_admit(node *self, const uint8_t *bytes, size_t size, node_outbox *outbox)
 {
     if (ledger_tx_refused(self, bytes, size, outbox)) {
-        return;
+        return false;
     }
     for (uint32_t k = 0; k < ledger_instances(self); k++) {
         (void)cons_bft_submit(ledger_replica(self, k), bytes, size);
     }
+    return true;
+}
+
+void node__ledger_take(node *self, uint64_t now_ns, const uint8_t *bytes, size_t size,
+                       uint32_t from, node_outbox *outbox)
+{
+    if (!self->config.serving->ledger_gossip) {
+        (void)ledger_admit(self, bytes, size, outbox);
+        return;
+    }
+    if (node__ledger_gossip_fresh(self, cons_bft_tx_hash(bytes, size)) &&
+        ledger_admit(self, bytes, size, outbox)) {
+        node__ledger_gossip_push(self, now_ns, NODE_LEDGER_GOSSIP_TX, bytes, size, from,
+                                 UINT32_MAX, outbox);
+    }
 }
 
 /* A transaction from its client: the tag must be the client's. */
-static int ledger_on_tx(node *self, const node_message *message, node_outbox *outbox)
+static int ledger_on_tx(node *self, uint64_t now_ns, const node_message *message,
+                        node_outbox *outbox)
 {
     const node_verifier *verifier = self->config.serving->verifier;
     size_t size = message->payload_bytes;
@@ -549,7 +582,7 @@ static int ledger_on_tx(node *self, const node_message *message, node_outbox *ou
     if (tag != expected) {
         return NODE_EMALFORMED;
     }
-    ledger_admit(self, message->payload, size, outbox);
+    node__ledger_take(self, now_ns, message->payload, size, message->source, outbox);
     return 0;
 }
 
@@ -585,17 +618,18 @@ static node_ledger_pending *ledger_pending(const node_store *store, uint32_t blo
     return util_pool_block(&store->ledger_pending_pool, block_plus_one - 1);
 }
 
-/* Sends 'size' bytes of transaction to submit_to validators, from validator
- * (request + offset) mod n on; one that is this node takes it directly. */
-static void ledger_send_tx(node *self, node_outbox *outbox, uint64_t request, uint32_t offset,
-                           const uint8_t *bytes, size_t size)
+/* Sends 'size' bytes of transaction to ledger_entry validators (f + 1;
+ * under gossip 1), from validator (request + offset) mod n on; one that is
+ * this node takes it directly. */
+static void ledger_send_tx(node *self, uint64_t now_ns, node_outbox *outbox, uint64_t request,
+                           uint32_t offset, const uint8_t *bytes, size_t size)
 {
     const node_serving *serving = self->config.serving;
     uint32_t n = serving->ledger_validators;
-    for (uint32_t i = 0; i < serving->ledger_submit_to && i < n; i++) {
+    for (uint32_t i = 0; i < serving->ledger_entry && i < n; i++) {
         uint32_t to = (uint32_t)((request + offset + i) % n);
         if (to == self->config.node_id) {
-            ledger_admit(self, bytes, size, outbox);
+            node__ledger_take(self, now_ns, bytes, size, to, outbox);
             continue;
         }
         node_effect *effect = node__effect_append(outbox, NODE_EFFECT_SEND);
@@ -676,8 +710,8 @@ void node__ledger_resend(node *self, uint64_t now_ns, uint64_t request, node_out
             continue;
         }
         if (p->due_ns <= now_ns) {
-            /* The next f + 1 validators: the first ones may be cut off. */
-            ledger_send_tx(self, outbox, request, p->sends * serving->ledger_submit_to,
+            /* The next entry validators: the first ones may be cut off. */
+            ledger_send_tx(self, now_ns, outbox, request, p->sends * serving->ledger_entry,
                            p->bytes, p->size);
             p->sends += 1;
             p->due_ns = now_ns + serving->ledger_resend_ns;
@@ -695,7 +729,7 @@ int node__ledger_message(node *self, uint64_t now_ns, const node_message *messag
                          node_outbox *outbox)
 {
     if (message->type == NODE_MESSAGE_LEDGER_TX) {
-        return ledger_on_tx(self, message, outbox);
+        return ledger_on_tx(self, now_ns, message, outbox);
     }
     if (message->type == NODE_MESSAGE_LEDGER_RECEIPT) {
         return ledger_on_receipt(self, message);
@@ -713,7 +747,17 @@ int node__ledger_message(node *self, uint64_t now_ns, const node_message *messag
     if (rc != 0) {
         return NODE_EMALFORMED;      /* refused by the replica: it has no effects */
     }
-    ledger_drain(self, outbox, instance);
+    ledger_drain(self, now_ns, outbox, instance);
+    return 0;
+}
+
+int node__ledger_deliver(node *self, uint64_t now_ns, uint32_t from, const uint8_t *bytes,
+                         size_t size, node_outbox *outbox)
+{
+    if (cons_bft_on_message(ledger_replica(self, 0), now_ns, from, bytes, size) != 0) {
+        return NODE_EMALFORMED;
+    }
+    ledger_drain(self, now_ns, outbox, 0);
     return 0;
 }
 
@@ -734,7 +778,7 @@ void node__ledger_submit(node *self, uint64_t now_ns, node_outbox *outbox, node_
     tx->tag = serving->verifier->ledger_tag(serving->verifier->context, tx->client, bytes,
                                             size - NODE_LEDGER_TX_TAG_BYTES);
     size = node_ledger_tx_encode(tx, bytes);
-    ledger_send_tx(self, outbox, tx->request, 0, bytes, size);
+    ledger_send_tx(self, now_ns, outbox, tx->request, 0, bytes, size);
     if (serving->ledger_resend_ns > 0) {
         ledger_keep(self, now_ns, outbox, tx, bytes, size);
     }

@@ -142,6 +142,8 @@ const char *node_message_type_name(uint8_t type)
         return "ledger_tx";
     case NODE_MESSAGE_LEDGER_RECEIPT:
         return "ledger_receipt";
+    case NODE_MESSAGE_LEDGER_GOSSIP:
+        return "ledger_gossip";
     case NODE_MESSAGE_CARTEL_AGREE:
         return "cartel_agree";
     case NODE_MESSAGE_INFER_ATTEST_ASK:
@@ -495,6 +497,8 @@ static int node_on_message(node *self, uint64_t now_ns, const node_message *mess
     case NODE_MESSAGE_LEDGER_TX:
     case NODE_MESSAGE_LEDGER_RECEIPT:
         return node__ledger_message(self, now_ns, message, outbox);
+    case NODE_MESSAGE_LEDGER_GOSSIP:
+        return node__ledger_gossip_message(self, now_ns, message, outbox);
     default:
         return NODE_EMALFORMED;
     }
@@ -541,6 +545,7 @@ int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_out
     if (self->config.store != NULL) {
         self->config.store->decision_count = 0; /* DECISION effects of the last call expire. */
         self->config.store->ledger_tx_count = 0;
+        self->config.store->ledger_gossip_out_count = 0;
     }
     switch (event->kind) {
     case NODE_EVENT_START:

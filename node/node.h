@@ -63,7 +63,10 @@ typedef enum node_message_type {
                                       * missed the hop's commit deadline */
     NODE_MESSAGE_INFER_ATTEST = 15,  /* member -> client: its signed attestation that
                                       * member 'token' missed it (payload: signature) */
-    NODE_MESSAGE_TYPE_COUNT = 16     /* one past the last type */
+    NODE_MESSAGE_LEDGER_GOSSIP = 16, /* validator -> validator under ledger dissemination:
+                                      * gossip: a kind byte (NODE_LEDGER_GOSSIP_*), then a
+                                      * transaction, a vote or a pull digest (payload) */
+    NODE_MESSAGE_TYPE_COUNT = 17     /* one past the last type */
 } node_message_type;
 
 /* A message as the node sees it. 'payload_bytes' is the length of the
@@ -634,6 +637,18 @@ typedef struct node_serving {
      * instance k talks to the honest validators of parity k and to the
      * other twins' instance k). Only the Byzantine validators read it. */
     const uint8_t *ledger_twin_of;
+    /* dissemination: gossip (node/ledger_gossip.c): a client sends a
+     * transaction to ledger_entry validators (1; ledger_submit_to when
+     * direct), and validators push new transactions and votes to
+     * ledger_fanout others and pull every ledger_pull_ns (0 = never).
+     * Validators from ledger_mute_from on forward nothing from
+     * ledger_mute_at_ns on (withhold: from 0; crash: from crash_at). */
+    bool ledger_gossip;
+    uint32_t ledger_entry;
+    uint32_t ledger_fanout;
+    uint64_t ledger_pull_ns;
+    uint32_t ledger_mute_from;
+    uint64_t ledger_mute_at_ns;
 } node_serving;
 
 /* A cartel's agreement, as its leader sends it (CARTEL_AGREE's payload,
@@ -663,6 +678,19 @@ typedef struct node_cartel_slot {
     node_message hop;                /* WAITING: the hop it answers (payload NULL) */
     uint8_t sent[NODE_CARTEL_AGREE_BYTES]; /* leader: the payload of its CARTEL_AGREEs */
 } node_cartel_slot;
+
+/* LEDGER_GOSSIP's kind byte (the payload's first): a transaction pushed,
+ * a vote pushed, a pull's digest (a count <= NODE_LEDGER_PULL_IDS_MAX,
+ * then that many u64 transaction digests, cons_bft_tx_hash), a
+ * transaction answering a pull. */
+#define NODE_LEDGER_GOSSIP_TX 1u
+#define NODE_LEDGER_GOSSIP_VOTE 2u
+#define NODE_LEDGER_GOSSIP_PULL 3u
+#define NODE_LEDGER_GOSSIP_ANSWER 4u
+#define NODE_LEDGER_PULL_IDS_MAX 32u     /* digests one pull carries */
+#define NODE_LEDGER_PULL_ANSWERS_MAX 8u  /* transactions one pull is answered with */
+#define NODE_LEDGER_SEEN_MAX 1024u       /* digests a validator remembers */
+#define NODE_LEDGER_GOSSIP_OUT_MAX 12u   /* gossip payloads one node call sends */
 
 /* What the nodes of a process own, laid out by id (structure of arrays):
  * every slice has one owner, the only node that writes it -- a node its
@@ -739,6 +767,19 @@ typedef struct node_store {
     util_pool ledger_claim_pool;
     uint32_t *ledger_claim_of;
     uint32_t decision_count;         /* of 'decisions', reset by every node call */
+    /* Ledger gossip (serving.ledger_gossip; else NULL): per validator, the
+     * digests of the transactions and votes it has seen, a ring of
+     * NODE_LEDGER_SEEN_MAX at [validator * NODE_LEDGER_SEEN_MAX], and the
+     * ring's next slot; the payloads one call sends (reset by every node
+     * call); what the validators counted. */
+    uint64_t *ledger_seen;
+    uint32_t *ledger_seen_next;
+    uint32_t *ledger_pull_generation; /* per validator: bumped by start and recover, so
+                                       * a pull timer armed before a crash is stale */
+    uint8_t ledger_gossip_out[NODE_LEDGER_GOSSIP_OUT_MAX][1 + CONS_BFT_TX_BYTES_MAX];
+    uint32_t ledger_gossip_out_count;
+    uint64_t ledger_gossip_duplicates; /* copies of a seen transaction or vote */
+    uint64_t ledger_pull_answers;      /* transactions sent to answer a pull */
 } node_store;
 
 /* The Gaussian mechanism on 'count' rows of 'dim' floats, in place: each

@@ -41,6 +41,34 @@ void node__ledger_submit(node *self, uint64_t now_ns, node_outbox *outbox, node_
  * NODE_LEDGER_SENDS_MAX sends each); re-armed while any is pending. */
 void node__ledger_resend(node *self, uint64_t now_ns, uint64_t request, node_outbox *outbox);
 
+/* ledger.c: a validator takes a transaction from its client or a peer
+ * ('from'; itself for its own): under gossip a copy it has seen is a
+ * duplicate, a new one it does not refuse goes to its replica and on to
+ * fanout peers. The replica handles BFT bytes from validator 'from' and
+ * its effects are sent: 0, or NODE_EMALFORMED (no effects). */
+void node__ledger_take(node *self, uint64_t now_ns, const uint8_t *bytes, size_t size,
+                       uint32_t from, node_outbox *outbox);
+int node__ledger_deliver(node *self, uint64_t now_ns, uint32_t from, const uint8_t *bytes,
+                         size_t size, node_outbox *outbox);
+
+/* ledger_gossip.c (serving.ledger_gossip): the seen set (true and
+ * remembered when 'digest' is new; a duplicate counted otherwise), a push
+ * of 'kind' bytes to fanout validators other than 'skip', 'first' among
+ * them when it can be (UINT32_MAX: none; nothing when this validator is
+ * muted), a validator's own vote, the pull timer (armed by
+ * start and recover, each a new generation: a timer of an older one is
+ * ignored), and LEDGER_GOSSIP messages. */
+bool node__ledger_gossip_fresh(node *self, uint64_t digest);
+void node__ledger_gossip_push(node *self, uint64_t now_ns, uint8_t kind, const uint8_t *bytes,
+                              size_t size, uint32_t skip, uint32_t first, node_outbox *outbox);
+void node__ledger_gossip_vote(node *self, uint64_t now_ns, const uint8_t *bytes, size_t size,
+                              node_outbox *outbox);
+void node__ledger_gossip_arm(node *self, uint64_t now_ns, node_outbox *outbox);
+void node__ledger_gossip_pull(node *self, uint64_t now_ns, uint32_t generation,
+                              node_outbox *outbox);
+int node__ledger_gossip_message(node *self, uint64_t now_ns, const node_message *message,
+                                node_outbox *outbox);
+
 /* validate.c: 0 when every field of 'message' a handler will read is in
  * range for this node's role and the run's protocol, else NODE_EMALFORMED.
  * Safe on any bytes a peer sent; never asserts on them. */
@@ -81,6 +109,7 @@ static inline size_t node__serve_slot_index(const node_serving *serving, uint64_
 #define NODE_SERVE_TIMER_CARTEL 10u  /* a colluding member stops waiting for its cartel's
                                       * agreement (low = slot << 6 | segment) */
 #define NODE_SERVE_TIMER_ATTEST 11u  /* ledger: a client's timeout claims are due */
+#define NODE_SERVE_TIMER_PULL 12u    /* ledger gossip: a validator's anti-entropy pull */
 
 /* kind << 56 | request << 16 | low16. */
 uint64_t node__serve_timer_id(uint32_t kind, uint64_t request, uint32_t low16);

@@ -1014,6 +1014,8 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
         }
     } else if (kind == NODE_SERVE_TIMER_CARTEL) {
         node__cartel_timer(self, now_ns, request, low, outbox);
+    } else if (kind == NODE_SERVE_TIMER_PULL) {
+        node__ledger_gossip_pull(self, now_ns, low, outbox);
     } else if (kind == NODE_SERVE_TIMER_ATTEST) {
         if (node__client_owns(self, request)) {
             node__attest_timer(self, now_ns, request, outbox);

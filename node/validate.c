@@ -229,15 +229,15 @@ static bool validate_ledger_header(const node_message *m)
 
 /* A settlement transaction: well formed, from the client it names, about a
  * request, segment, step, round and committee inside the run's bounds. */
-static int validate_ledger_tx(const node *self, const node_message *m)
+static int validate_ledger_tx_bytes(const node *self, const uint8_t *bytes, size_t size,
+                                    uint32_t client)
 {
     const node_serving *serving = self->config.serving;
     node_ledger_tx tx;
-    if (!serving->ledger_settlement ||
-        node_ledger_tx_decode(m->payload, m->payload_bytes, &tx) != 0) {
+    if (!serving->ledger_settlement || node_ledger_tx_decode(bytes, size, &tx) != 0) {
         return NODE_EMALFORMED;
     }
-    if (tx.client != m->source || tx.request >= serving->request_capacity ||
+    if (tx.client != client || tx.request >= serving->request_capacity ||
         tx.segment >= serving->segment_count || tx.step >= serving->generate_tokens + 1u ||
         tx.round > serving->retries || tx.member_count > serving->committee ||
         tx.rows == 0 || tx.rows > serving->tokens_max) {
@@ -249,6 +249,51 @@ static int validate_ledger_tx(const node *self, const node_message *m)
         }
     }
     return 0;
+}
+
+static int validate_ledger_tx(const node *self, const node_message *m)
+{
+    return validate_ledger_tx_bytes(self, m->payload, m->payload_bytes, m->source);
+}
+
+/* LEDGER_GOSSIP between two validators under dissemination: gossip: a
+ * kind byte, then a transaction (its client is the one it names; the
+ * handler checks the tag), a cons_bft vote, or a digest of at most
+ * NODE_LEDGER_PULL_IDS_MAX transaction digests. */
+static int validate_ledger_gossip(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (serving == NULL || !serving->ledger_gossip ||
+        self->config.node_id >= serving->ledger_validators ||
+        m->source >= serving->ledger_validators || m->source == m->dest ||
+        !validate_ledger_header(m) || m->payload_bytes < 2 ||
+        m->payload_bytes > 1 + CONS_BFT_TX_BYTES_MAX) {
+        return NODE_EMALFORMED;
+    }
+    const uint8_t *body = m->payload + 1;
+    size_t size = m->payload_bytes - 1u;
+    uint32_t voter = 0;
+    uint32_t collector = 0;
+    switch (m->payload[0]) {
+    case NODE_LEDGER_GOSSIP_TX:
+    case NODE_LEDGER_GOSSIP_ANSWER: {
+        node_ledger_tx tx;
+        if (node_ledger_tx_decode(body, size, &tx) != 0) {
+            return NODE_EMALFORMED;
+        }
+        return validate_ledger_tx_bytes(self, body, size, tx.client);
+    }
+    case NODE_LEDGER_GOSSIP_VOTE:
+        return cons_bft_vote_route(body, size, serving->ledger_validators, &voter, &collector)
+                   ? 0
+                   : NODE_EMALFORMED;
+    case NODE_LEDGER_GOSSIP_PULL:
+        return body[0] <= NODE_LEDGER_PULL_IDS_MAX && size == 1 + (size_t)body[0] * 8u
+                   ? 0
+                   : NODE_EMALFORMED;
+    default:
+        return NODE_EMALFORMED;
+    }
 }
 
 /* A receipt: from a validator to a client that resends, about a decision
@@ -305,6 +350,9 @@ int node__message_validate(const node *self, const node_message *m)
     }
     if (m->type == NODE_MESSAGE_LEDGER_RECEIPT) {
         return validate_ledger_receipt(self, m);
+    }
+    if (m->type == NODE_MESSAGE_LEDGER_GOSSIP) {
+        return validate_ledger_gossip(self, m);
     }
     return validate_infer(self, m);
 }

@@ -512,6 +512,10 @@ typedef struct scn_ledger {
                                    * attestations (default false) */
     uint64_t resend_timeout_ns;   /* a client resends a transaction not seen committed
                                    * this long after it sent it (0 = never) */
+    bool gossip;                  /* dissemination: gossip (else direct, the default) */
+    uint32_t fanout;              /* gossip: validators a new item is pushed to (default 3) */
+    uint64_t pull_interval_ns;    /* gossip: anti-entropy period (default 500ms; 0 = push
+                                   * only) */
 } scn_ledger;
 
 /* The churn section: nodes leave and join over simulated time, as in a
@@ -774,6 +778,14 @@ typedef enum scn_metric_runs {
       "penalties refused for want of valid evidence (once per decision)")                     \
     X(LEDGER_RESENDS, "ledger_resends", "count", VERIFICATION, true,                           \
       "settlement transactions a client sent again, not seen committed in time")              \
+    X(LEDGER_GOSSIP_MESSAGES, "ledger_gossip_messages", "count", VERIFICATION, true,          \
+      "gossip messages validators sent: transactions, votes, pulls (NaN when direct)")        \
+    X(LEDGER_GOSSIP_BYTES, "ledger_gossip_bytes", "B", VERIFICATION, true,                     \
+      "wire bytes of those gossip messages (NaN when direct)")                                 \
+    X(LEDGER_GOSSIP_DUPLICATES, "ledger_gossip_duplicates", "count", VERIFICATION, true,       \
+      "gossiped transactions and votes a validator had seen (NaN when direct)")                \
+    X(LEDGER_PULL_ANSWERS, "ledger_pull_answers", "count", VERIFICATION, true,                 \
+      "pending transactions sent to answer a peer's pull digest (NaN when direct)")            \
     X(CARTEL_MESSAGES, "cartel_messages", "count", VERIFICATION, true,                         \
       "agreements a cartel's leaders sent its members (NaN without coordination: messages)")   \
     X(CARTEL_BYTES, "cartel_bytes", "B", VERIFICATION, true,                                   \

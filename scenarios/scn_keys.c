@@ -207,6 +207,12 @@ const scn_key_info scn__keys[] = {
       "a timeout penalty applies with a quorum of the committee's attestations"),
     K("ledger.resend_timeout", DURATION, "", "3s", "",
       "a client resends a transaction not seen committed after this long (0 = never)"),
+    K("ledger.dissemination", ENUM, "", "direct", "",
+      "direct or gossip: how transactions and votes reach the validators"),
+    K("ledger.fanout", COUNT, "validators", "3", "",
+      "gossip: validators a new transaction or vote is pushed to"),
+    K("ledger.pull_interval", DURATION, "", "500ms", "",
+      "gossip: a validator's anti-entropy period (0 = push only)"),
     DERIVED("ledger.submit_to", COUNT, "validators", "",
             "validators a client sends each transaction to: f + 1"),
     /* churn */

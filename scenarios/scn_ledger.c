@@ -68,6 +68,45 @@ static int ledger_timeout_evidence(scn_check *check, const scn_node *root, const
     return why == NULL ? 0 : scn__fail(check->error, SCN_ESCHEMA, node, "%s", why);
 }
 
+/* dissemination (direct or gossip), fanout and pull_interval: how
+ * transactions and votes reach the validators. */
+static int ledger_dissemination(scn_check *check, const scn_node *section, scn_ledger *l)
+{
+    static const char *const names[] = {"direct", "gossip", NULL};
+    const scn_node *how = scn__map_get(section, "dissemination");
+    const scn_node *fanout = scn__map_get(section, "fanout");
+    uint64_t count = 3;
+    int which = 0;
+    int rc = 0;
+    l->pull_interval_ns = 500000000ull;
+    if ((how != NULL &&
+         (rc = scn__get_enum(check, how, "ledger.dissemination", names, &which)) != 0) ||
+        (rc = scn__get_uint(check, fanout, "ledger.fanout", 1, CONS_BFT_VALIDATORS_MAX,
+                            &count)) != 0 ||
+        (rc = scn__get_duration(check, scn__map_get(section, "pull_interval"),
+                                "ledger.pull_interval", &l->pull_interval_ns)) != 0) {
+        return rc;
+    }
+    l->gossip = which == 1;
+    l->fanout = (uint32_t)count;
+    if (l->gossip && l->validators < 2) {
+        return scn__fail(check->error, SCN_ESCHEMA, how,
+                         "ledger.dissemination: gossip needs ledger.validators >= 2");
+    }
+    if (l->gossip && l->fanout >= l->validators) {
+        return scn__fail(check->error, SCN_ESCHEMA, fanout != NULL ? fanout : how,
+                         "ledger.fanout (%u) must be below ledger.validators (%u): a validator "
+                         "pushes to that many others",
+                         l->fanout, l->validators);
+    }
+    if (l->gossip && l->byzantine > 0 && l->behaviour == CONS_BFT_TWIN) {
+        return scn__fail(check->error, SCN_ESCHEMA, how,
+                         "ledger.dissemination: gossip cannot be combined with behaviour: twin "
+                         "(a twin's two instances would share one seen set)");
+    }
+    return 0;
+}
+
 /* verification.settlement: instant (the default) or ledger. */
 static int ledger_settlement(scn_check *check, const scn_node *root, scn_ledger *l)
 {
@@ -170,7 +209,8 @@ int scn__check_ledger(scn_check *check, const scn_node *root)
         }
         l->block_txs = 32;
         if ((rc = ledger_numbers(check, section, l)) != 0 ||
-            (rc = ledger_byzantine(check, section, l)) != 0) {
+            (rc = ledger_byzantine(check, section, l)) != 0 ||
+            (rc = ledger_dissemination(check, section, l)) != 0) {
             return rc;
         }
         l->submit_to = l->validators > 0 ? cons_bft_faults(l->validators) + 1 : 0;

@@ -531,6 +531,12 @@ static void params_ledger(params_list *list, const scn_scenario *s)
     params_add(list, l->timeout_evidence ? "true" : "false", "ledger.timeout_evidence");
     params_add(list, params_duration(l->resend_timeout_ns, v, sizeof(v)), "ledger.resend_timeout");
     params_add(list, l->settlement_ledger ? "ledger" : "instant", "verification.settlement");
+    if (l->gossip) { /* direct runs keep their params */
+        params_add(list, "gossip", "ledger.dissemination");
+        params_add(list, params_uint(l->fanout, v, sizeof(v)), "ledger.fanout");
+        params_add(list, params_duration(l->pull_interval_ns, v, sizeof(v)),
+                   "ledger.pull_interval");
+    }
 }
 
 /* Nothing without a privacy section. Boundaries are written as the list

@@ -257,6 +257,9 @@ typedef struct tb_summary {
     uint64_t evidence_verified;
     uint64_t evidence_rejected;
     uint64_t ledger_resends;
+    bool ledger_gossip;              /* ledger.dissemination: gossip */
+    uint64_t ledger_gossip_duplicates; /* its validators' (disjoint: they add) */
+    uint64_t ledger_pull_answers;
     util_hist ledger_finality;       /* its clients' transactions: submit -> commit, ns */
     uint32_t lives_lost;             /* launcher total: process lives that ended without
                                       * a summary (killed by a crash fault, or died),

@@ -343,6 +343,9 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
     total->evidence_verified += one->evidence_verified;
     total->evidence_rejected += one->evidence_rejected;
     total->ledger_resends += one->ledger_resends;
+    total->ledger_gossip = total->ledger_gossip || one->ledger_gossip;
+    total->ledger_gossip_duplicates += one->ledger_gossip_duplicates;
+    total->ledger_pull_answers += one->ledger_pull_answers;
     util_hist_merge(&total->ledger_finality, &one->ledger_finality);
     total->tokens_out += one->tokens_out;
     total->lives_lost += one->lives_lost;

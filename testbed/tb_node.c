@@ -774,6 +774,9 @@ static void proc_summarise_ledger(tb_summary *summary, const world_result *resul
     summary->evidence_verified = result->evidence_verified;
     summary->evidence_rejected = result->evidence_rejected;
     summary->ledger_resends = result->ledger_resends;
+    summary->ledger_gossip = result->ledger_gossip;
+    summary->ledger_gossip_duplicates = result->ledger_gossip_duplicates;
+    summary->ledger_pull_answers = result->ledger_pull_answers;
     summary->ledger_finality = result->ledger_finality;
 }
 

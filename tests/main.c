@@ -43,7 +43,7 @@ static const test_suite_entry TEST_SUITES[] = {
     {"vrf", test_vrf_suite},           {"met", test_met_suite},
     {"util", test_util_suite},         {"verify", test_verify_suite},
     {"world", test_world_suite},       {"infer", test_infer_suite},
-    {"churn", test_churn_suite},
+    {"churn", test_churn_suite},       {"ledger_gossip", test_ledger_gossip_suite},
 };
 #define TEST_SUITE_COUNT (sizeof(TEST_SUITES) / sizeof(TEST_SUITES[0]))
 

@@ -30,6 +30,7 @@ Suite *test_vrf_suite(void);       /* tests/test_vrf.c: RFC 9381 ECVRF, VRF sort
 Suite *test_bft_suite(void);       /* tests/test_bft.c: the BFT ledger replica */
 Suite *test_oracle_suite(void);    /* tests/test_oracle.c: worker pool, oracle on it */
 Suite *test_ledger_suite(void);    /* tests/test_ledger.c: validators and settlement in runs */
+Suite *test_ledger_gossip_suite(void); /* tests/test_ledger_gossip.c: dissemination: gossip */
 Suite *test_churn_suite(void);     /* tests/test_churn.c: joins, leaves, adaptive placement */
 
 /* Scratch directories for the suites that run the binary (test_dir.c):

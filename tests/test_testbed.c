@@ -1120,6 +1120,25 @@ START_TEST(test_testbed_ledger_commits)
 }
 END_TEST
 
+/* ledger.dissemination: gossip on the testbed: transactions and votes as
+ * ledger_gossip frames between the validators' processes; blocks commit,
+ * every request settles, duplicates and gossip messages are counted. */
+START_TEST(test_testbed_ledger_gossip)
+{
+    tb_scenario = TB_LEDGER_SCENARIO;
+    cluster_start(4, "--quiet --duration 3 --set ledger.dissemination=gossip"
+                     " --set ledger.fanout=2");
+    ck_assert_int_eq(cluster_wait(), 0);
+    ledger_chain_checked();
+    ck_assert(query_number("SELECT count(*) FROM requests WHERE run_id = 1 AND"
+                           " (settlement_ns IS NULL OR settlement_ns < submitted_ns)") == 0);
+    ck_assert(query_number("SELECT delivered > 0 FROM messages WHERE run_id = 1 AND"
+                           " type = 'ledger_gossip'") == 1);
+    ck_assert(query_number("SELECT value > 0 FROM metrics WHERE run_id = 1 AND"
+                           " name = 'ledger_gossip_duplicates'") == 1);
+}
+END_TEST
+
 /* One validator of 4 crashes at the start (f = 1): the other three, in
  * three processes, still commit a gapless chain, through view changes
  * when the crashed validator's views come round (300 ms view timeouts:
@@ -1179,7 +1198,8 @@ END_TEST
 
 /* An insider holding validator 3's key file sends authentic frames with
  * hostile ledger payloads to validator 1: BFT bytes that decode to
- * nothing, a transaction that is not one, a receipt to a validator. The
+ * nothing, a transaction that is not one, a receipt to a validator, gossip
+ * of an unknown kind (and in a run without gossip). The
  * process refuses and counts them, and the ledger goes on committing. */
 START_TEST(test_testbed_ledger_hostile_frames)
 {
@@ -1198,10 +1218,10 @@ START_TEST(test_testbed_ledger_hostile_frames)
         junk[i] = (uint8_t)(i * 131u + 7u);
     }
     static uint8_t frame[CONS_BFT_MESSAGE_BYTES_MAX + 1024];
-    const uint8_t types[3] = {NODE_MESSAGE_LEDGER_BFT, NODE_MESSAGE_LEDGER_TX,
-                              NODE_MESSAGE_LEDGER_RECEIPT};
-    const uint32_t sizes[3] = {CONS_BFT_MESSAGE_BYTES_MAX, 64, 16};
-    for (int t = 0; t < 3; t++) {
+    const uint8_t types[4] = {NODE_MESSAGE_LEDGER_BFT, NODE_MESSAGE_LEDGER_TX,
+                              NODE_MESSAGE_LEDGER_RECEIPT, NODE_MESSAGE_LEDGER_GOSSIP};
+    const uint32_t sizes[4] = {CONS_BFT_MESSAGE_BYTES_MAX, 64, 16, 64};
+    for (int t = 0; t < 4; t++) {
         node_message m = hostile_message(types[t], 1, junk, sizes[t]);
         int size = tb_frame_encode(&insider, &m, monotonic_now_ns(), frame, sizeof(frame),
                                    TB_FRAME_MAX_DEFAULT);
@@ -1209,7 +1229,7 @@ START_TEST(test_testbed_ledger_hostile_frames)
         raw_send(peer, frame, (size_t)size);
     }
     tb_keys_deinit(&insider);
-    ck_assert_int_ge(status_field(tb_urls[1], "messages_rejected"), rejected + 3);
+    ck_assert_int_ge(status_field(tb_urls[1], "messages_rejected"), rejected + 4);
     ck_assert_int_eq(cluster_wait(), 0);
     ledger_chain_checked();
 }
@@ -1522,6 +1542,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_admin_faults);
         tcase_add_test(cluster, test_testbed_ledger_commits);
+        tcase_add_test(cluster, test_testbed_ledger_gossip);
         tcase_add_test(cluster, test_testbed_ledger_crashed_validator);
         tcase_add_test(cluster, test_testbed_ledger_fork_seen);
     }

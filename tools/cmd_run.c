@@ -199,6 +199,8 @@ static bool store_message_type(const world_result *result, uint32_t t)
     case NODE_MESSAGE_LEDGER_TX:
     case NODE_MESSAGE_LEDGER_RECEIPT:
         return result->ledger_on;
+    case NODE_MESSAGE_LEDGER_GOSSIP:
+        return result->ledger_gossip;
     case NODE_MESSAGE_CARTEL_AGREE:
         return result->cartel_on;
     case NODE_MESSAGE_INFER_ATTEST_ASK:

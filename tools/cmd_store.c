@@ -551,11 +551,13 @@ static void print_divergence(const scn_scenario *scenario, const world_result *r
     }
 }
 
-/* The ledger's line: blocks, their finality, view changes, forks, and the
- * requests' settlement when verdicts settle on it. */
+/* The ledger's line: blocks, their finality, view changes, forks, its
+ * gossip under dissemination: gossip, and the requests' settlement when
+ * verdicts settle on it. */
 static void print_ledger(const world_result *result)
 {
     char a[SCN_FORMAT_MAX], b[SCN_FORMAT_MAX], c[SCN_FORMAT_MAX], d[SCN_FORMAT_MAX];
+    char e[SCN_FORMAT_MAX];
     if (!result->ledger_on) {
         return;
     }
@@ -570,6 +572,15 @@ static void print_ledger(const world_result *result)
     if (result->ledger_sends_dropped > 0) {
         printf("  ledger     %llu BFT sends dropped: more than one node call's outbox holds\n",
                (unsigned long long)result->ledger_sends_dropped);
+    }
+    if (result->ledger_gossip) {
+        printf("  gossip     %s messages (%s), %s duplicates, %s pull answers, %s messages"
+               " per block\n",
+               tool_metric_text(a, result, "ledger_gossip_messages"),
+               tool_metric_text(b, result, "ledger_gossip_bytes"),
+               tool_metric_text(c, result, "ledger_gossip_duplicates"),
+               tool_metric_text(d, result, "ledger_pull_answers"),
+               tool_metric_text(e, result, "ledger_messages_per_block"));
     }
     if (result->ledger_settlement) {
         printf("  settle     verdicts on the ledger: settlement latency p50 %s p99 %s\n",

@@ -345,7 +345,7 @@ typedef struct testbed_metric {
     double value;
 } testbed_metric;
 
-#define TESTBED_METRICS 45
+#define TESTBED_METRICS 49
 
 /* The run's percentiles of request durations: p50, p95, p99 of latency,
  * p50 of the first token, p50 and p99 of finality, and under ledger
@@ -428,7 +428,7 @@ static bool testbed_quantiles_read(testbed_context *run, const tb_summary *total
     return false;
 }
 
-#define TESTBED_LEDGER_METRICS 13
+#define TESTBED_LEDGER_METRICS 17
 
 /* The ledger's metrics as the simulator names them (world_ledger.c), from
  * what the processes reported (NaN without a ledger section). */
@@ -438,13 +438,17 @@ static void testbed_ledger_metrics(const tb_summary *total, const testbed_quanti
     bool on = total->ledger_on;
     double blocks = on ? (double)total->ledger_blocks : NAN;
     const world_type_stats *bft = &total->types[NODE_MESSAGE_LEDGER_BFT];
+    const world_type_stats *g = &total->types[NODE_MESSAGE_LEDGER_GOSSIP];
+    bool gossip = on && total->ledger_gossip;
+    double sent = (double)(bft->sent + g->sent);
+    double bytes = (double)(bft->bytes_sent + g->bytes_sent);
     const testbed_metric metrics[] = {
         {"ledger_blocks", blocks},
         {"ledger_finality_p50", on ? util_hist_metric(&total->ledger_finality, 0.50) : NAN},
         {"ledger_finality_p99", on ? util_hist_metric(&total->ledger_finality, 0.99) : NAN},
         {"view_changes", on ? (double)total->view_changes : NAN},
-        {"ledger_messages_per_block", blocks > 0 ? (double)bft->sent / blocks : NAN},
-        {"ledger_bytes_per_block", blocks > 0 ? (double)bft->bytes_sent / blocks : NAN},
+        {"ledger_messages_per_block", blocks > 0 ? sent / blocks : NAN},
+        {"ledger_bytes_per_block", blocks > 0 ? bytes / blocks : NAN},
         {"settlement_latency_p50", on ? quantiles->settlement[0] : NAN},
         {"settlement_latency_p99", on ? quantiles->settlement[1] : NAN},
         {"ledger_forks", on ? (double)total->ledger_forks : NAN},
@@ -452,6 +456,10 @@ static void testbed_ledger_metrics(const tb_summary *total, const testbed_quanti
         {"evidence_verified", on ? (double)total->evidence_verified : NAN},
         {"evidence_rejected", on ? (double)total->evidence_rejected : NAN},
         {"ledger_resends", on ? (double)total->ledger_resends : NAN},
+        {"ledger_gossip_messages", gossip ? (double)g->sent : NAN},
+        {"ledger_gossip_bytes", gossip ? (double)g->bytes_sent : NAN},
+        {"ledger_gossip_duplicates", gossip ? (double)total->ledger_gossip_duplicates : NAN},
+        {"ledger_pull_answers", gossip ? (double)total->ledger_pull_answers : NAN},
     };
     _Static_assert(sizeof(metrics) == TESTBED_LEDGER_METRICS * sizeof(testbed_metric),
                    "TESTBED_LEDGER_METRICS counts the ledger's metrics");

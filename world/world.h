@@ -418,6 +418,9 @@ typedef struct world_result {
     uint64_t evidence_rejected;      /* penalties refused without valid evidence, once per
                                       * decision (by validators or at commit) */
     uint64_t ledger_resends;         /* transactions clients sent again */
+    bool ledger_gossip;              /* ledger.dissemination: gossip */
+    uint64_t ledger_gossip_duplicates; /* gossiped copies of a seen transaction or vote */
+    uint64_t ledger_pull_answers;    /* transactions sent to answer pulls */
     bool ledger_timeout_evidence;    /* ledger.timeout_evidence */
     uint64_t timeout_attestations;   /* attestations members signed that a peer missed a
                                       * commit deadline */

@@ -151,6 +151,7 @@ int world_host_request_reset(world_host *host, uint64_t request)
 
 world_result *world_host_result(world_host *host)
 {
+    world__ledger_counters(&host->world);
     return host->world.result;
 }
 

@@ -113,6 +113,9 @@ bool world__settle_state(world_state *world, uint64_t request, const double **re
  * their observations and the client's transactions, and the metrics. */
 int world__ledger_build(world_state *world);
 void world__ledger_destroy(world_state *world);
+/* Copies what the validators counted in the node store (sends dropped,
+ * gossip duplicates, pull answers) into the result. */
+void world__ledger_counters(world_state *world);
 bool world__ledger_honest(const world_state *world, uint32_t validator);
 void world__ledger_observe(world_state *world, uint32_t node_id, const node_effect *effect);
 /* Height 'height' (recorded) has a different block elsewhere: marks its

@@ -237,6 +237,30 @@ static int ledger_alloc(world_state *world, uint32_t n)
     return 0;
 }
 
+/* dissemination: gossip: the validators' seen rings and who stays mute. */
+static int ledger_gossip_build(world_state *world)
+{
+    const scn_ledger *l = &world->scenario->ledger;
+    node_serving *serving = &world->serving;
+    world->store.ledger_seen = util_calloc((size_t)l->validators * NODE_LEDGER_SEEN_MAX,
+                                           sizeof(uint64_t));
+    world->store.ledger_seen_next = util_calloc(l->validators, sizeof(uint32_t));
+    world->store.ledger_pull_generation = util_calloc(l->validators, sizeof(uint32_t));
+    if (world->store.ledger_seen == NULL || world->store.ledger_seen_next == NULL ||
+        world->store.ledger_pull_generation == NULL) {
+        return WORLD_ENOMEM;
+    }
+    serving->ledger_gossip = true;
+    serving->ledger_entry = 1;
+    serving->ledger_fanout = l->fanout;
+    serving->ledger_pull_ns = l->pull_interval_ns;
+    bool mute = l->behaviour == CONS_BFT_WITHHOLD || l->behaviour == CONS_BFT_CRASH;
+    serving->ledger_mute_from = mute ? l->validators - l->byzantine : l->validators;
+    serving->ledger_mute_at_ns = l->behaviour == CONS_BFT_CRASH ? l->crash_at_ns : 0;
+    world->result->ledger_gossip = true;
+    return 0;
+}
+
 int world__ledger_build(world_state *world)
 {
     const scn_ledger *l = &world->scenario->ledger;
@@ -275,6 +299,7 @@ int world__ledger_build(world_state *world)
     world->store.bft_timer_at_ns = s->timer_at_ns;
     world->serving.ledger_validators = n;
     world->serving.ledger_submit_to = l->submit_to;
+    world->serving.ledger_entry = l->submit_to;
     world->serving.ledger_settlement = l->settlement_ledger;
     world->verifier.ledger_tag = ledger_tag;
     world->serving.ledger_resend_ns = l->settlement_ledger ? l->resend_timeout_ns : 0;
@@ -295,17 +320,30 @@ int world__ledger_build(world_state *world)
         (rc = ledger_attest_build(world)) != 0) {
         return rc;
     }
+    if (l->gossip && (rc = ledger_gossip_build(world)) != 0) {
+        return rc;
+    }
     world->result->ledger_on = true;
     world->result->ledger_settlement = l->settlement_ledger;
     return 0;
 }
 
+void world__ledger_counters(world_state *world)
+{
+    if (world->result != NULL && world->result->ledger_on) {
+        world->result->ledger_sends_dropped = world->store.ledger_sends_dropped;
+        world->result->ledger_gossip_duplicates = world->store.ledger_gossip_duplicates;
+        world->result->ledger_pull_answers = world->store.ledger_pull_answers;
+    }
+}
+
 void world__ledger_destroy(world_state *world)
 {
     world_ledger_state *s = &world->ledger_bft;
-    if (world->result != NULL && world->result->ledger_on) {
-        world->result->ledger_sends_dropped = world->store.ledger_sends_dropped;
-    }
+    world__ledger_counters(world);
+    util_free(world->store.ledger_seen);
+    util_free(world->store.ledger_seen_next);
+    util_free(world->store.ledger_pull_generation);
     util_free(s->memory);
     util_free(s->replicas);
     util_free(s->twins);
@@ -674,15 +712,18 @@ double world__ledger_metric(const world_result *result, scn_metric metric)
         return NAN;
     }
     const world_type_stats *bft = &result->types[NODE_MESSAGE_LEDGER_BFT];
+    const world_type_stats *g = &result->types[NODE_MESSAGE_LEDGER_GOSSIP];
+    bool gossip = result->ledger_gossip;
     double blocks = (double)result->block_count;
+    double sent = (double)(bft->sent + g->sent);
+    double bytes = (double)(bft->bytes_sent + g->bytes_sent);
     switch (metric) {
     case SCN_METRIC_LEDGER_BLOCKS: return blocks;
     case SCN_METRIC_LEDGER_FINALITY_P50: return util_hist_metric(&result->ledger_finality, 0.50);
     case SCN_METRIC_LEDGER_FINALITY_P99: return util_hist_metric(&result->ledger_finality, 0.99);
     case SCN_METRIC_VIEW_CHANGES: return (double)result->view_change_count;
-    case SCN_METRIC_LEDGER_MESSAGES_PER_BLOCK: return blocks > 0 ? (double)bft->sent / blocks : NAN;
-    case SCN_METRIC_LEDGER_BYTES_PER_BLOCK:
-        return blocks > 0 ? (double)bft->bytes_sent / blocks : NAN;
+    case SCN_METRIC_LEDGER_MESSAGES_PER_BLOCK: return blocks > 0 ? sent / blocks : NAN;
+    case SCN_METRIC_LEDGER_BYTES_PER_BLOCK: return blocks > 0 ? bytes / blocks : NAN;
     case SCN_METRIC_SETTLEMENT_LATENCY_P50: return ledger_settlement_quantile(result, 0.50);
     case SCN_METRIC_SETTLEMENT_LATENCY_P99: return ledger_settlement_quantile(result, 0.99);
     case SCN_METRIC_LEDGER_FORKS: return (double)result->ledger_forks;
@@ -690,6 +731,11 @@ double world__ledger_metric(const world_result *result, scn_metric metric)
     case SCN_METRIC_EVIDENCE_VERIFIED: return (double)result->evidence_verified;
     case SCN_METRIC_EVIDENCE_REJECTED: return (double)result->evidence_rejected;
     case SCN_METRIC_LEDGER_RESENDS: return (double)result->ledger_resends;
+    case SCN_METRIC_LEDGER_GOSSIP_MESSAGES: return gossip ? (double)g->sent : NAN;
+    case SCN_METRIC_LEDGER_GOSSIP_BYTES: return gossip ? (double)g->bytes_sent : NAN;
+    case SCN_METRIC_LEDGER_GOSSIP_DUPLICATES:
+        return gossip ? (double)result->ledger_gossip_duplicates : NAN;
+    case SCN_METRIC_LEDGER_PULL_ANSWERS: return gossip ? (double)result->ledger_pull_answers : NAN;
     case SCN_METRIC_TIMEOUT_ATTESTATIONS:
         return result->ledger_timeout_evidence ? (double)result->timeout_attestations : NAN;
     case SCN_METRIC_TIMEOUT_PENALTIES:
