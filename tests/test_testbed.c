@@ -1177,6 +1177,65 @@ START_TEST(test_testbed_ledger_fork_seen)
 }
 END_TEST
 
+/* Settlement by consensus reaches the draws: node 5 equivocates from the
+ * start and a committed block carries its proven penalties (reputation to
+ * 0.001 and half its stake: a weight 2000 times below an honest node's).
+ * Every later request whose agreed height is at or above that block's
+ * draws from the penalised state, as every process reads it, so node 5
+ * sits in none of their committees (drawn from the initial state, as
+ * before, it sat in most). The agreed heights never go down in a client's
+ * submit order and never pass the committed chain. */
+static const char tb_draw_yaml[] =
+    "name: testbed_ledger_draw\nseed: 23\nduration: 5s\n"
+    "network: {latency: {model: uniform, min: 1ms, max: 5ms}}\n"
+    "nodes:\n  count: 12\n  classes:\n"
+    "    - {name: plain, fraction: 1, memory: 40GiB, flops: 100TFLOPS, kernel: blocked}\n"
+    "model:\n  shape: {dim: 32, hidden_dim: 64, layers: 2, heads: 2, vocab: 64, seq_len: 32}\n"
+    "  segments: 2\n  kv_slots: 8\n"
+    "verification: {protocol: committee, stake: 10, slash: 0.5, settlement: ledger,"
+    " reputation: {penalty: 0.001, min: 0.001}}\n"
+    "ledger: {validators: 4, block_interval: 100ms, view_timeout: 1s, auth: ed25519}\n"
+    "workload:\n  times: [200ms, 300ms, 400ms, 500ms, 1500ms, 1700ms, 1900ms, 2100ms,"
+    " 2300ms, 2500ms]\n  prompt_tokens: [4, 8]\n  generate: 2\n"
+    "faults:\n  - {kind: equivocate, at: 0s, nodes: {ids: [5]}}\n";
+
+START_TEST(test_testbed_ledger_draws_committed_state)
+{
+    char scenario[512];
+    tb_path(scenario, sizeof(scenario), "draw.yaml");
+    FILE *file = fopen(scenario, "w");
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(fputs(tb_draw_yaml, file) >= 0, 1);
+    fclose(file);
+    tb_scenario = scenario;
+    cluster_start(4, "--quiet");
+    ck_assert_int_eq(cluster_wait(), 0);
+    double penalised = query_number("SELECT min(height) FROM blocks WHERE run_id = 1"
+                                    " AND penalties > 0");
+    ck_assert(penalised >= 1);
+    ck_assert(query_number("SELECT count(*) FROM decisions WHERE run_id = 1 AND node_id = 5"
+                           " AND verdict = 'proven'") >= 1);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM requests WHERE run_id = 1 AND ledger_height >= %.0f",
+             penalised);
+    ck_assert_msg(query_number(sql) >= 2, "no request drew at or above height %.0f", penalised);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM decisions d JOIN requests r USING (run_id, request_id)"
+             " WHERE d.run_id = 1 AND d.node_id = 5 AND r.ledger_height >= %.0f",
+             penalised);
+    ck_assert_msg(query_number(sql) == 0, "node 5 drawn after its penalty committed");
+    ck_assert(query_number("SELECT count(*) FROM requests WHERE run_id = 1"
+                           " AND ledger_height IS NULL") == 0);
+    ck_assert(query_number("SELECT count(*) FROM requests a JOIN requests b"
+                           " ON a.run_id = b.run_id AND a.client = b.client"
+                           " AND b.submitted_ns > a.submitted_ns"
+                           " WHERE b.ledger_height < a.ledger_height") == 0);
+    ck_assert(query_number("SELECT (SELECT max(ledger_height) FROM requests WHERE run_id = 1) <="
+                           " (SELECT max(height) FROM blocks WHERE run_id = 1)") == 1);
+}
+END_TEST
+
 /* An insider holding validator 3's key file sends authentic frames with
  * hostile ledger payloads to validator 1: BFT bytes that decode to
  * nothing, a transaction that is not one, a receipt to a validator. The
@@ -1524,6 +1583,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_ledger_commits);
         tcase_add_test(cluster, test_testbed_ledger_crashed_validator);
         tcase_add_test(cluster, test_testbed_ledger_fork_seen);
+        tcase_add_test(cluster, test_testbed_ledger_draws_committed_state);
     }
     tcase_add_test(cluster, test_testbed_ledger_hostile_frames);
     suite_add_tcase(suite, cluster);
