@@ -1,7 +1,10 @@
 /* tb_settle.c -- what the node processes share through memory the
  * launcher maps before it forks: under verification.draw_epoch the settled
  * verdicts of every workload request, and with a ledger section the
- * committed chain's block ids (at the end of the file).
+ * committed chain (at the end of the file): each height's block id and
+ * transactions, written by the first process to commit it, and each
+ * request's agreed height, written by its client's process at its first
+ * draw, from which every process draws its committees (world_chain.c).
  *
  * The launcher maps the log (MAP_SHARED, anonymous) before it forks, so
  * every process, a restarted one included, sees the same memory. When a

@@ -12,7 +12,9 @@
  * though reputations have moved since (on a real network the beacon and the
  * reputation snapshot would both be fixed on the ledger at request time).
  * Under verification.draw_epoch the reputations and stakes are the settled
- * state of world_settle.c instead, the same in both drivers.
+ * state of world_settle.c instead, the same in both drivers; in a hosted
+ * world under a ledger, the committed chain's state at the request's agreed
+ * height (world_chain.c).
  *
  * Nothing here branches on the protocol: its table in consensus/ says how
  * many members a beacon draws (crossval adds its N verifiers only when the
