@@ -252,7 +252,9 @@ bool tb__chain_height(void *context, uint64_t request, bool claim, uint64_t *hei
     _Atomic uint64_t *slot = &chain->request_height[request];
     uint64_t value = atomic_load_explicit(slot, memory_order_acquire);
     if (value == 0 && claim) {
-        /* A restarted client's process finds the height its first life set. */
+        /* Set once: a restarted client's process finds the height its first
+         * life set, and a recycled HTTP id keeps its first use's (other
+         * processes may hold the committee drawn there). */
         uint64_t expected = 0;
         value = chain_contiguous(proc) + 1;
         if (!atomic_compare_exchange_strong_explicit(slot, &expected, value,

@@ -1158,17 +1158,24 @@ static const char tb_twins_yaml[] =
     "faults:\n  - kind: partition\n    at: 0.2s\n    until: 5500ms\n    groups:\n"
     "      - {ids: [0, 2], range: 7-9}\n      - {ids: [1, 3], range: 10-13}\n";
 
-START_TEST(test_testbed_ledger_fork_seen)
+/* Runs the cluster of 'processes' on 'yaml', written to DIR/name, to its
+ * end; the launcher's exit code. */
+static int cluster_run_yaml(const char *name, const char *yaml, uint32_t processes)
 {
-    char scenario[512];
-    tb_path(scenario, sizeof(scenario), "twins.yaml");
+    static char scenario[512];
+    tb_path(scenario, sizeof(scenario), name);
     FILE *file = fopen(scenario, "w");
     ck_assert_ptr_nonnull(file);
-    ck_assert_int_eq(fputs(tb_twins_yaml, file) >= 0, 1);
+    ck_assert_int_eq(fputs(yaml, file) >= 0, 1);
     fclose(file);
     tb_scenario = scenario;
-    cluster_start(2, "--quiet");
-    ck_assert_int_eq(cluster_wait(), 0);
+    cluster_start(processes, "--quiet");
+    return cluster_wait();
+}
+
+START_TEST(test_testbed_ledger_fork_seen)
+{
+    ck_assert_int_eq(cluster_run_yaml("twins.yaml", tb_twins_yaml, 2), 0);
     ck_assert(query_number("SELECT value FROM metrics WHERE run_id = 1 AND"
                            " name = 'ledger_forks'") >= 1);
     ck_assert(query_number("SELECT count(*) FROM blocks WHERE run_id = 1 AND forked = 1") >= 1);
@@ -1201,15 +1208,7 @@ static const char tb_draw_yaml[] =
 
 START_TEST(test_testbed_ledger_draws_committed_state)
 {
-    char scenario[512];
-    tb_path(scenario, sizeof(scenario), "draw.yaml");
-    FILE *file = fopen(scenario, "w");
-    ck_assert_ptr_nonnull(file);
-    ck_assert_int_eq(fputs(tb_draw_yaml, file) >= 0, 1);
-    fclose(file);
-    tb_scenario = scenario;
-    cluster_start(4, "--quiet");
-    ck_assert_int_eq(cluster_wait(), 0);
+    ck_assert_int_eq(cluster_run_yaml("draw.yaml", tb_draw_yaml, 4), 0);
     double penalised = query_number("SELECT min(height) FROM blocks WHERE run_id = 1"
                                     " AND penalties > 0");
     ck_assert(penalised >= 1);
