@@ -134,6 +134,11 @@ void tb__chain_check(tb_proc *proc);
  * the client's process at its first draw (world_chain_block_fn,
  * world_chain_height_fn). */
 bool tb__chain_block(void *context, uint64_t height, const uint8_t **bytes, size_t *size);
+/* tb_settle.c: copies a claimed height's transactions into the arena;
+ * the entry's next state: 2, or 3 when they do not fit (said on stderr,
+ * chain->overflow set: the run fails). */
+uint32_t tb__chain_payload(const tb_chain *chain, tb_chain_entry *entry, uint64_t height,
+                           const uint8_t *bytes, size_t size);
 bool tb__chain_height(void *context, uint64_t request, bool claim, uint64_t *height_out);
 /* Adds a rule; returns 0 or TB_ENOMEM when the table is full. */
 int tb__rule_add(tb_proc *proc, const tb_rule *rule);

@@ -146,14 +146,9 @@ void tb_chain_unmap(tb_chain *chain)
     memset(chain, 0, sizeof(*chain));
 }
 
-/* Copies the transactions of the height this process claimed into the
- * arena: the entry's next state, 2, or 3 (said on stderr, and the run
- * fails) when the arena has no room left for them. */
-static uint32_t chain_payload(tb_proc *proc, tb_chain_entry *entry, uint64_t height)
+uint32_t tb__chain_payload(const tb_chain *chain, tb_chain_entry *entry, uint64_t height,
+                           const uint8_t *bytes, size_t size)
 {
-    const tb_chain *chain = proc->config->chain;
-    size_t size = 0;
-    const uint8_t *bytes = world_host_block_txs(proc->host, height, &size);
     uint64_t offset = atomic_fetch_add_explicit(chain->payload_used, size, memory_order_relaxed);
     if (offset > chain->payload_bytes || size > chain->payload_bytes - offset) {
         fprintf(stderr,
@@ -185,7 +180,9 @@ static void chain_height(tb_proc *proc, tb_chain_entry *entry, uint64_t height,
                                                 memory_order_acq_rel, memory_order_acquire)) {
         entry->process = proc->config->process;
         memcpy(entry->id, id, TB_BLOCK_ID_BYTES);
-        uint32_t state = chain_payload(proc, entry, height);
+        size_t size = 0;
+        const uint8_t *bytes = world_host_block_txs(proc->host, height, &size);
+        uint32_t state = tb__chain_payload(proc->config->chain, entry, height, bytes, size);
         atomic_store_explicit(&entry->state, state, memory_order_release);
         return;
     }

@@ -20,6 +20,7 @@
 
 #include "consensus/cons.h"
 #include "testbed/tb.h"
+#include "testbed/tb_int.h"
 #include "tests/suites.h"
 #include "util/prng.h"
 
@@ -350,6 +351,52 @@ END_TEST
 
 /* Whoever holds the scenario can derive its seed keys (as sim/ does):
  * frames MACed or signed with them do not verify under the node keys. */
+/* The shared chain the draws read: a height's transactions are published
+ * when they fit (one that does not is refused, said, and fails the run);
+ * a request's height, claimed once by its client's process, is the
+ * highest height published without a gap, and every process reads the
+ * same one. */
+START_TEST(test_testbed_chain_heights)
+{
+    tb_chain chain;
+    ck_assert_int_eq(tb_chain_map(&chain, 4, 16, 3), 0);
+    ck_assert(chain.draws);
+    tb_process_config config = {.chain = &chain};
+    tb_proc *proc = calloc(2, sizeof(*proc));
+    ck_assert_ptr_nonnull(proc);
+    proc[0].config = &config;
+    proc[1].config = &config;
+    static const uint8_t tx[12] = {8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+    ck_assert_uint_eq(tb__chain_payload(&chain, &chain.entries[0], 1, tx, sizeof(tx)), 2);
+    atomic_store(&chain.entries[0].state, 2);
+    ck_assert_uint_eq(atomic_load(chain.overflow), 0);
+    ck_assert_uint_eq(tb__chain_payload(&chain, &chain.entries[1], 2, tx, sizeof(tx)), 3);
+    ck_assert_uint_eq(atomic_load(chain.overflow), 1);
+    atomic_store(&chain.entries[1].state, 3);
+    const uint8_t *bytes = NULL;
+    size_t size = 0;
+    ck_assert(tb__chain_block(&proc[0], 1, &bytes, &size));
+    ck_assert(size == sizeof(tx) && memcmp(bytes, tx, sizeof(tx)) == 0);
+    ck_assert(!tb__chain_block(&proc[0], 2, &bytes, &size));
+    ck_assert(!tb__chain_block(&proc[0], 0, &bytes, &size));
+    ck_assert(!tb__chain_block(&proc[0], 5, &bytes, &size));
+    uint64_t height = 99;
+    ck_assert(!tb__chain_height(&proc[1], 0, false, &height));
+    ck_assert(tb__chain_height(&proc[0], 0, true, &height));
+    ck_assert_uint_eq(height, 1); /* height 2 never published */
+    atomic_store(&chain.entries[1].state, 2);
+    ck_assert(tb__chain_height(&proc[0], 0, true, &height));
+    ck_assert_uint_eq(height, 1); /* set once */
+    ck_assert(tb__chain_height(&proc[1], 0, false, &height));
+    ck_assert_uint_eq(height, 1);
+    ck_assert(tb__chain_height(&proc[1], 1, true, &height));
+    ck_assert_uint_eq(height, 2);
+    ck_assert(!tb__chain_height(&proc[1], 3, true, &height)); /* no such id */
+    free(proc);
+    tb_chain_unmap(&chain);
+}
+END_TEST
+
 START_TEST(test_testbed_frame_seed_keys_rejected)
 {
     uint8_t buffer[512], mac_key[UTIL_MAC_KEY_BYTES];
@@ -1558,6 +1605,7 @@ Suite *test_testbed_suite(void)
     tcase_add_test(frame, test_testbed_frame_replay_window);
     tcase_add_test(frame, test_testbed_frame_replay_rejected);
     tcase_add_test(frame, test_testbed_frame_seed_keys_rejected);
+    tcase_add_test(frame, test_testbed_chain_heights);
     tcase_add_test(frame, test_testbed_frame_key_files);
     suite_add_tcase(suite, frame);
     /* Real processes: a few seconds each. Under the sanitizers (slow, and
