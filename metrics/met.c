@@ -271,6 +271,12 @@ static const char met_schema_v17_sql[] =
     "ALTER TABLE blocks ADD COLUMN penalties INTEGER;"
     "ALTER TABLE blocks ADD COLUMN refused INTEGER;";
 
+/* Version 18: settlement by consensus. A request row says at which
+ * committed height of the ledger its committees were drawn (NULL without a
+ * ledger section, for a request never drawn, and in rows written before).
+ * Only adds. */
+static const char met_schema_v18_sql[] = "ALTER TABLE requests ADD COLUMN ledger_height INTEGER;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -290,6 +296,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v15_sql,
     met_schema_v16_sql,
     met_schema_v17_sql,
+    met_schema_v18_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -362,7 +369,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_EXPECT_INSERT] = "INSERT INTO expectations (run_id, metric, op, expected,"
                                " actual, passed) VALUES (?,?,?,?,?,?)",
     [MET_STMT_REQUEST_INSERT] = "INSERT OR REPLACE INTO requests"
-                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_SEGMENT_INSERT] = "INSERT OR REPLACE INTO segments"
                                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [MET_STMT_EXECUTION_INSERT] = "INSERT OR REPLACE INTO executions"
@@ -1072,6 +1079,7 @@ static int db_request_insert(met_db *db, int64_t run_id, const void *row_void)
         sqlite3_bind_null(stmt, 24);
         sqlite3_bind_null(stmt, 25);
     }
+    db_bind_int_or_null(stmt, 26, row->ledger_height);
     return db_stmt_run(db, stmt, "insert request");
 }
 

@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 17
+#define MET_SCHEMA_VERSION 18
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -118,6 +118,9 @@ typedef struct met_request_row {
      * both (no class batches, or no call ran). */
     double batch_size_mean;
     uint32_t batch_size_max;
+    /* A ledger section (schema 18): the committed height its committees
+     * were drawn at; negative stores NULL. */
+    int64_t ledger_height;
 } met_request_row;
 
 /* A block the ledger committed (schema 10). */

@@ -63,6 +63,7 @@
 #define TB_EKEYS -9        /* a key file is missing, unreadable or malformed */
 #define TB_REJECT_REASONS 9 /* tb_summary.rejected[-code], codes down to TB_EREPLAY */
 #define TB_EHOST -10       /* another host of a deployment did not answer */
+#define TB_ECHAIN -11      /* the committed chain outgrew its shared memory */
 
 /* The decoder's verdict when the frame is not complete yet. */
 #define TB_FRAME_PARTIAL 1
@@ -302,16 +303,26 @@ void tb_settled_unmap(tb_settled *settled);
 
 /* A ledger section: the chain the processes' honest validators commit,
  * in memory the launcher maps before the first fork (tb_settle.c). The
- * first process to record a height writes its block id; a process that
- * records the height later compares its own block with it, and a
- * different one is a ledger_fork in its rows (world_host_block_forked),
- * as two validators of one process are compared by the recorder. One
- * host's processes share it; across hosts each host compares its own. */
+ * first process to record a height writes its block id and its
+ * transactions (into the payload arena); a process that records the
+ * height later compares its own block with it, and a different one is a
+ * ledger_fork in its rows (world_host_block_forked), as two validators of
+ * one process are compared by the recorder. One host's processes share
+ * it; across hosts each host compares its own.
+ *
+ * With one host, the committee draws read it too: a request's client
+ * process sets the request's agreed height (the highest height published
+ * without a gap) at its first draw, before the request's first message
+ * leaves, and every process draws the request's committees from the state
+ * after the chain's blocks 1 .. that height (world_host_chain_source). */
 #define TB_BLOCK_ID_BYTES 32
 typedef struct tb_chain_entry {
-    _Atomic uint32_t state;          /* 0 free, 1 being written, 2 written */
+    _Atomic uint32_t state;          /* 0 free, 1 being written, 2 written, 3 written
+                                      * without its transactions (they did not fit) */
     uint32_t process;                /* who wrote it */
     uint8_t id[TB_BLOCK_ID_BYTES];
+    uint64_t offset;                 /* its transactions: payload[offset .. offset + size) */
+    uint64_t size;
 } tb_chain_entry;
 
 typedef struct tb_chain {
@@ -319,10 +330,19 @@ typedef struct tb_chain {
     size_t bytes;
     uint64_t heights;                /* entries; later heights are not compared */
     tb_chain_entry *entries;         /* height h: entries[h - 1] */
+    uint8_t *payload;                /* the blocks' transactions, world_host_block_txs' form */
+    uint64_t payload_bytes;
+    _Atomic uint64_t *payload_used;
+    _Atomic uint32_t *overflow;      /* a block did not fit: the run fails (TB_ECHAIN) */
+    _Atomic uint64_t *request_height; /* per request id: agreed height + 1, 0 = none yet */
+    uint64_t requests;
+    bool draws;                      /* the draws read it (one host) */
 } tb_chain;
 
-/* Maps the shared chain for 'heights' heights. 0 or TB_ESYS. */
-int tb_chain_map(tb_chain *chain, uint64_t heights);
+/* Maps the shared chain for 'heights' heights, 'payload_bytes' of their
+ * transactions and the agreed heights of 'requests' request ids (0: the
+ * draws do not read the chain). 0 or TB_ESYS. */
+int tb_chain_map(tb_chain *chain, uint64_t heights, uint64_t payload_bytes, uint64_t requests);
 void tb_chain_unmap(tb_chain *chain);
 
 /* Frames rejected for any reason. Cannot fail. */

@@ -26,6 +26,7 @@ const char *tb_strerror(int code)
     case TB_EREPLAY: return "frame replayed, too old, or sent before the receiver started";
     case TB_EKEYS: return "key file missing or malformed";
     case TB_EHOST: return "another host of the deployment did not answer";
+    case TB_ECHAIN: return "the committed chain's transactions outgrew their shared memory";
     default: return "unknown testbed error";
     }
 }

@@ -107,6 +107,7 @@ typedef struct tb_proc {
     uint64_t prng_state;             /* loss decisions (testbed may use any randomness) */
     tb_emulator *emulator;           /* --emulate: the scenario's links; else NULL */
     uint64_t chain_checked;          /* heights compared with the shared chain */
+    uint64_t chain_published;        /* heights 1 .. this seen published, without a gap */
 } tb_proc;
 
 /* tb_node.c */
@@ -128,6 +129,17 @@ bool tb__settle_fetch(void *context, uint64_t request, const world_settle_entry 
  * the last call with the shared chain (config->chain), writing those it
  * is first to record. Nothing without a chain. */
 void tb__chain_check(tb_proc *proc);
+/* tb_settle.c: the world's chain source (context: the tb_proc) -- a
+ * published height's transactions, and a request's agreed height, set by
+ * the client's process at its first draw (world_chain_block_fn,
+ * world_chain_height_fn). */
+bool tb__chain_block(void *context, uint64_t height, const uint8_t **bytes, size_t *size);
+/* tb_settle.c: copies a claimed height's transactions into the arena;
+ * the entry's next state: 2, or 3 when they do not fit (said on stderr,
+ * chain->overflow set: the run fails). */
+uint32_t tb__chain_payload(const tb_chain *chain, tb_chain_entry *entry, uint64_t height,
+                           const uint8_t *bytes, size_t size);
+bool tb__chain_height(void *context, uint64_t request, bool claim, uint64_t *height_out);
 /* Adds a rule; returns 0 or TB_ENOMEM when the table is full. */
 int tb__rule_add(tb_proc *proc, const tb_rule *rule);
 void tb__rules_clear(tb_proc *proc);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "consensus/cons.h"
 #include "testbed/tb.h"
 #include "util/alloc.h"
 #include "util/assert.h"
@@ -649,6 +650,26 @@ static void launch_loop(launch_state *state, volatile sig_atomic_t *stop, uint64
     }
 }
 
+/* The shared chain of a ledger section: 'heights' heights, room for
+ * each one's fullest block up to LAUNCH_CHAIN_PAYLOAD_MAX bytes in all
+ * (the memory is reserved, not committed), and, with one host (whose
+ * processes all share it), a height per request id for the draws. */
+#define LAUNCH_CHAIN_PAYLOAD_MAX (UINT64_C(256) << 20)
+static int launch_chain_map(launch_state *state, const tb_launch_config *config,
+                            uint64_t heights)
+{
+    uint64_t block_bytes = (uint64_t)config->scenario->ledger.block_txs *
+                           (4u + CONS_BFT_TX_BYTES_MAX);
+    uint64_t payload = heights * block_bytes;
+    payload = payload < LAUNCH_CHAIN_PAYLOAD_MAX ? payload : LAUNCH_CHAIN_PAYLOAD_MAX;
+    uint64_t requests = config->hosts == NULL ? config->scenario->workload.requests +
+                                                    tb_extra_requests(&state->base)
+                                              : 0;
+    int rc = tb_chain_map(&state->chain, heights, payload, requests);
+    state->base.chain = state->chain.memory != NULL ? &state->chain : NULL;
+    return rc;
+}
+
 int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_summary *total_out)
 {
     ASSERT(config->process_count >= 1 && config->process_count <= TB_PROCESSES_MAX);
@@ -701,8 +722,7 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
          * apart at the fastest. */
         uint64_t run = config->run_ns > config->scenario->duration_ns ? config->run_ns
                                                                       : config->scenario->duration_ns;
-        rc = tb_chain_map(&state->chain, run / (ledger->block_interval_ns + 1) + 256);
-        state->base.chain = state->chain.memory != NULL ? &state->chain : NULL;
+        rc = launch_chain_map(state, config, run / (ledger->block_interval_ns + 1) + 256);
     }
     uint64_t epoch = monotonic_ns();
     state->base.epoch_ns = epoch;
@@ -725,6 +745,10 @@ int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop, tb_su
     }
     stop_all(state, total_out);
     tb_summary_add(total_out, &state->lost);
+    if (rc == 0 && state->chain.overflow != NULL &&
+        atomic_load_explicit(state->chain.overflow, memory_order_relaxed) != 0) {
+        rc = TB_ECHAIN;
+    }
     if (state->snapshots != NULL) {
         munmap(state->snapshots, (size_t)config->process_count * sizeof(tb_snapshot));
     }

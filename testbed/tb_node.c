@@ -693,6 +693,10 @@ static int proc_open(tb_proc *proc)
     if (config->settled != NULL) {
         world_host_settle_source(proc->host, tb__settle_fetch, (void *)config->settled);
     }
+    if (config->chain != NULL && config->chain->draws &&
+        world_host_chain_source(proc->host, tb__chain_block, tb__chain_height, proc) != 0) {
+        return TB_ENOMEM;
+    }
     uint64_t capacity = world_host_request_capacity(proc->host);
     proc->pending = util_calloc(capacity, sizeof(*proc->pending));
     proc->base = proc_base_new(config->emulate);

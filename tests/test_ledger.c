@@ -97,6 +97,16 @@ START_TEST(test_ledger_honest_blocks)
     ck_assert(ledger_number("h.db", "SELECT count(*) FROM violations") == 0);
     ck_assert(ledger_number("h.db", "SELECT sent FROM messages WHERE type = 'ledger_bft'") > 0);
     ck_assert(ledger_number("h.db", "SELECT sent FROM messages WHERE type = 'ledger_tx'") > 0);
+    /* Each request's committees read the height committed at its first
+     * draw: set for every request that finished, never above the chain,
+     * never lower than an earlier request's. */
+    ck_assert(ledger_number("h.db", "SELECT count(*) FROM requests WHERE status = 'completed'"
+                                    " AND ledger_height IS NULL") == 0);
+    ck_assert(ledger_number("h.db", "SELECT max(ledger_height) FROM requests") > 0);
+    ck_assert(ledger_number("h.db", "SELECT max(ledger_height) FROM requests") <= blocks);
+    ck_assert(ledger_number("h.db", "SELECT count(*) FROM requests a JOIN requests b"
+                                    " ON b.submitted_ns > a.submitted_ns"
+                                    " WHERE b.ledger_height < a.ledger_height") == 0);
     ck_assert(ledger_metric("h.db", 1, "ledger_forks") == 0);
     ck_assert(ledger_metric("h.db", 1, "ledger_finality_p50") > 0);
     ck_assert(ledger_metric("h.db", 1, "settlement_latency_p99") >=
@@ -429,6 +439,9 @@ START_TEST(test_ledger_off_writes_nothing)
     ck_assert(ledger_number("o.db", "SELECT count(*) FROM metrics WHERE name LIKE 'ledger%'"
                                     " OR name LIKE 'settlement%'") == 0);
     ck_assert(ledger_number("o.db", "SELECT count(*) FROM params WHERE key LIKE 'ledger.%'") == 0);
+    ck_assert(ledger_number("o.db", "SELECT count(*) FROM requests") > 0);
+    ck_assert(ledger_number("o.db", "SELECT count(*) FROM requests"
+                                    " WHERE ledger_height IS NOT NULL") == 0);
 }
 END_TEST
 

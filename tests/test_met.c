@@ -1047,7 +1047,7 @@ static const char *const request_columns[] = {
     "status", "prompt_tokens", "tokens_out", "reference_match", "argmax_agree",
     "logits_maxabs", "logits_cosine", "saw_tokens", "saw_activations", "verified",
     "accepted_wrong", "rounds", "prompt_text", "output_ids", "output_text", "settlement_ns", "failovers",
-    "batch_size_mean", "batch_size_max",
+    "batch_size_mean", "batch_size_max", "ledger_height",
 };
 static const char *const segment_columns[] = {
     "run_id", "request_id", "segment", "node_id", "class", "kernel", "first_layer",
@@ -1061,11 +1061,11 @@ static const char *const divergence_columns[] = {
 /* Inserted out of key order; exports must come back sorted by key. */
 static const met_request_row request_rows[] = {
     {7, 2, 1000, 0, 0, "timeout", 5, 0, 0, 0.0, 0.0, 0.0, "2 4", NULL, -1, -1, -1, NULL, NULL, NULL,
-     0, -1, NAN, 0},
+     0, -1, NAN, 0, -1},
     {3, 1, 500, 2500, 9000, "completed", 4, 8, 1, 1.0, 3.0517578125e-05,
-     0.99999999999999989, "1 4 9", "5 6", 1, 0, 1, "Once upon", "17 5 9", " a time", 9500, 3, 2.5, 4},
+     0.99999999999999989, "1 4 9", "5 6", 1, 0, 1, "Once upon", "17 5 9", " a time", 9500, 3, 2.5, 4, 5},
     {12, 0, 700, 1700, 0, "failed", 3, 2, 0, 1.0 / 3.0, 0.1, 2.2250738585072014e-308, "0 8",
-     "", 1, 1, 3, NULL, NULL, NULL, 0, 0, 1.0, 1},
+     "", 1, 1, 3, NULL, NULL, NULL, 0, 0, 1.0, 1, 0},
 };
 static const size_t request_order[] = {1, 0, 2};
 
@@ -1138,6 +1138,7 @@ static size_t request_cells(int64_t run_id, const met_request_row *row, cell *ce
     cells[n++] = row->failovers < 0 ? CELL_N : CELL_I(row->failovers);
     cells[n++] = row->batch_size_max == 0 ? CELL_N : cell_real(row->batch_size_mean);
     cells[n++] = row->batch_size_max == 0 ? CELL_N : CELL_I(row->batch_size_max);
+    cells[n++] = row->ledger_height < 0 ? CELL_N : CELL_I(row->ledger_height);
     return n;
 }
 
@@ -1371,7 +1372,7 @@ START_TEST(test_met_export_inference_csv_round_trip)
                            "status,prompt_tokens,tokens_out,reference_match,argmax_agree,"
                            "logits_maxabs,logits_cosine,saw_tokens,saw_activations,"
                            "verified,accepted_wrong,rounds,prompt_text,output_ids,output_text,"
-                           "settlement_ns,failovers,batch_size_mean,batch_size_max\n");
+                           "settlement_ns,failovers,batch_size_mean,batch_size_max,ledger_height\n");
     free(text);
     ck_assert_int_eq(export_to_buffer(db, "violations", other, MET_FORMAT_CSV, &text), 0);
     ck_assert_str_eq(text, "run_id,violation_id,kind,t_ns,request_id,segment,node_id,detail\n");

@@ -20,6 +20,7 @@
 
 #include "consensus/cons.h"
 #include "testbed/tb.h"
+#include "testbed/tb_int.h"
 #include "tests/suites.h"
 #include "util/prng.h"
 
@@ -350,6 +351,52 @@ END_TEST
 
 /* Whoever holds the scenario can derive its seed keys (as sim/ does):
  * frames MACed or signed with them do not verify under the node keys. */
+/* The shared chain the draws read: a height's transactions are published
+ * when they fit (one that does not is refused, said, and fails the run);
+ * a request's height, claimed once by its client's process, is the
+ * highest height published without a gap, and every process reads the
+ * same one. */
+START_TEST(test_testbed_chain_heights)
+{
+    tb_chain chain;
+    ck_assert_int_eq(tb_chain_map(&chain, 4, 16, 3), 0);
+    ck_assert(chain.draws);
+    tb_process_config config = {.chain = &chain};
+    tb_proc *proc = calloc(2, sizeof(*proc));
+    ck_assert_ptr_nonnull(proc);
+    proc[0].config = &config;
+    proc[1].config = &config;
+    static const uint8_t tx[12] = {8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+    ck_assert_uint_eq(tb__chain_payload(&chain, &chain.entries[0], 1, tx, sizeof(tx)), 2);
+    atomic_store(&chain.entries[0].state, 2);
+    ck_assert_uint_eq(atomic_load(chain.overflow), 0);
+    ck_assert_uint_eq(tb__chain_payload(&chain, &chain.entries[1], 2, tx, sizeof(tx)), 3);
+    ck_assert_uint_eq(atomic_load(chain.overflow), 1);
+    atomic_store(&chain.entries[1].state, 3);
+    const uint8_t *bytes = NULL;
+    size_t size = 0;
+    ck_assert(tb__chain_block(&proc[0], 1, &bytes, &size));
+    ck_assert(size == sizeof(tx) && memcmp(bytes, tx, sizeof(tx)) == 0);
+    ck_assert(!tb__chain_block(&proc[0], 2, &bytes, &size));
+    ck_assert(!tb__chain_block(&proc[0], 0, &bytes, &size));
+    ck_assert(!tb__chain_block(&proc[0], 5, &bytes, &size));
+    uint64_t height = 99;
+    ck_assert(!tb__chain_height(&proc[1], 0, false, &height));
+    ck_assert(tb__chain_height(&proc[0], 0, true, &height));
+    ck_assert_uint_eq(height, 1); /* height 2 never published */
+    atomic_store(&chain.entries[1].state, 2);
+    ck_assert(tb__chain_height(&proc[0], 0, true, &height));
+    ck_assert_uint_eq(height, 1); /* set once */
+    ck_assert(tb__chain_height(&proc[1], 0, false, &height));
+    ck_assert_uint_eq(height, 1);
+    ck_assert(tb__chain_height(&proc[1], 1, true, &height));
+    ck_assert_uint_eq(height, 2);
+    ck_assert(!tb__chain_height(&proc[1], 3, true, &height)); /* no such id */
+    free(proc);
+    tb_chain_unmap(&chain);
+}
+END_TEST
+
 START_TEST(test_testbed_frame_seed_keys_rejected)
 {
     uint8_t buffer[512], mac_key[UTIL_MAC_KEY_BYTES];
@@ -1177,22 +1224,80 @@ static const char tb_twins_yaml[] =
     "faults:\n  - kind: partition\n    at: 0.2s\n    until: 5500ms\n    groups:\n"
     "      - {ids: [0, 2], range: 7-9}\n      - {ids: [1, 3], range: 10-13}\n";
 
-START_TEST(test_testbed_ledger_fork_seen)
+/* Runs the cluster of 'processes' on 'yaml', written to DIR/name, to its
+ * end; the launcher's exit code. */
+static int cluster_run_yaml(const char *name, const char *yaml, uint32_t processes)
 {
-    char scenario[512];
-    tb_path(scenario, sizeof(scenario), "twins.yaml");
+    static char scenario[512];
+    tb_path(scenario, sizeof(scenario), name);
     FILE *file = fopen(scenario, "w");
     ck_assert_ptr_nonnull(file);
-    ck_assert_int_eq(fputs(tb_twins_yaml, file) >= 0, 1);
+    ck_assert_int_eq(fputs(yaml, file) >= 0, 1);
     fclose(file);
     tb_scenario = scenario;
-    cluster_start(2, "--quiet");
-    ck_assert_int_eq(cluster_wait(), 0);
+    cluster_start(processes, "--quiet");
+    return cluster_wait();
+}
+
+START_TEST(test_testbed_ledger_fork_seen)
+{
+    ck_assert_int_eq(cluster_run_yaml("twins.yaml", tb_twins_yaml, 2), 0);
     ck_assert(query_number("SELECT value FROM metrics WHERE run_id = 1 AND"
                            " name = 'ledger_forks'") >= 1);
     ck_assert(query_number("SELECT count(*) FROM blocks WHERE run_id = 1 AND forked = 1") >= 1);
     ck_assert(query_number("SELECT count(*) FROM violations WHERE run_id = 1 AND"
                            " kind = 'ledger_fork'") >= 1);
+}
+END_TEST
+
+/* Settlement by consensus reaches the draws: node 5 equivocates from the
+ * start and a committed block carries its proven penalties (reputation to
+ * 0.001 and half its stake: a weight 2000 times below an honest node's).
+ * Every later request whose agreed height is at or above that block's
+ * draws from the penalised state, as every process reads it, so node 5
+ * sits in none of their committees (drawn from the initial state, as
+ * before, it sat in most). The agreed heights never go down in a client's
+ * submit order and never pass the committed chain. */
+static const char tb_draw_yaml[] =
+    "name: testbed_ledger_draw\nseed: 23\nduration: 5s\n"
+    "network: {latency: {model: uniform, min: 1ms, max: 5ms}}\n"
+    "nodes:\n  count: 12\n  classes:\n"
+    "    - {name: plain, fraction: 1, memory: 40GiB, flops: 100TFLOPS, kernel: blocked}\n"
+    "model:\n  shape: {dim: 32, hidden_dim: 64, layers: 2, heads: 2, vocab: 64, seq_len: 32}\n"
+    "  segments: 2\n  kv_slots: 8\n"
+    "verification: {protocol: committee, stake: 10, slash: 0.5, settlement: ledger,"
+    " reputation: {penalty: 0.001, min: 0.001}}\n"
+    "ledger: {validators: 4, block_interval: 100ms, view_timeout: 1s, auth: ed25519}\n"
+    "workload:\n  times: [200ms, 300ms, 400ms, 500ms, 1500ms, 1700ms, 1900ms, 2100ms,"
+    " 2300ms, 2500ms]\n  prompt_tokens: [4, 8]\n  generate: 2\n"
+    "faults:\n  - {kind: equivocate, at: 0s, nodes: {ids: [5]}}\n";
+
+START_TEST(test_testbed_ledger_draws_committed_state)
+{
+    ck_assert_int_eq(cluster_run_yaml("draw.yaml", tb_draw_yaml, 4), 0);
+    double penalised = query_number("SELECT min(height) FROM blocks WHERE run_id = 1"
+                                    " AND penalties > 0");
+    ck_assert(penalised >= 1);
+    ck_assert(query_number("SELECT count(*) FROM decisions WHERE run_id = 1 AND node_id = 5"
+                           " AND verdict = 'proven'") >= 1);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM requests WHERE run_id = 1 AND ledger_height >= %.0f",
+             penalised);
+    ck_assert_msg(query_number(sql) >= 2, "no request drew at or above height %.0f", penalised);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM decisions d JOIN requests r USING (run_id, request_id)"
+             " WHERE d.run_id = 1 AND d.node_id = 5 AND r.ledger_height >= %.0f",
+             penalised);
+    ck_assert_msg(query_number(sql) == 0, "node 5 drawn after its penalty committed");
+    ck_assert(query_number("SELECT count(*) FROM requests WHERE run_id = 1"
+                           " AND ledger_height IS NULL") == 0);
+    ck_assert(query_number("SELECT count(*) FROM requests a JOIN requests b"
+                           " ON a.run_id = b.run_id AND a.client = b.client"
+                           " AND b.submitted_ns > a.submitted_ns"
+                           " WHERE b.ledger_height < a.ledger_height") == 0);
+    ck_assert(query_number("SELECT (SELECT max(ledger_height) FROM requests WHERE run_id = 1) <="
+                           " (SELECT max(height) FROM blocks WHERE run_id = 1)") == 1);
 }
 END_TEST
 
@@ -1520,6 +1625,7 @@ Suite *test_testbed_suite(void)
     tcase_add_test(frame, test_testbed_frame_replay_window);
     tcase_add_test(frame, test_testbed_frame_replay_rejected);
     tcase_add_test(frame, test_testbed_frame_seed_keys_rejected);
+    tcase_add_test(frame, test_testbed_chain_heights);
     tcase_add_test(frame, test_testbed_frame_key_files);
     suite_add_tcase(suite, frame);
     /* Real processes: a few seconds each. Under the sanitizers (slow, and
@@ -1545,6 +1651,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_ledger_gossip);
         tcase_add_test(cluster, test_testbed_ledger_crashed_validator);
         tcase_add_test(cluster, test_testbed_ledger_fork_seen);
+        tcase_add_test(cluster, test_testbed_ledger_draws_committed_state);
     }
     tcase_add_test(cluster, test_testbed_ledger_hostile_frames);
     suite_add_tcase(suite, cluster);

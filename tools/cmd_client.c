@@ -219,7 +219,7 @@ static int client_store(met_db *db, int64_t run_id, const client_options *o,
         met_request_row row = {
             i, r->client == UINT32_MAX ? 0 : r->client, r->start_ns, 0, r->end_ns,
             client_status_name(r->status), r->prompt_tokens, r->tokens_out, -1, NAN, NAN, NAN,
-            "", "", -1, -1, -1, NULL, NULL, NULL, 0, -1, NAN, 0,
+            "", "", -1, -1, -1, NULL, NULL, NULL, 0, -1, NAN, 0, -1,
         };
         if (met_requests_add(db, run_id, &row, 1) != 0) {
             util_free(latency);

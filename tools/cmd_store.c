@@ -154,6 +154,7 @@ static int store_request(met_db *db, int64_t run_id, const world_result *result,
         result->failover ? (int64_t)q->failovers : -1,
         q->batch_calls > 0 ? (double)q->batch_size_sum / (double)q->batch_calls : NAN,
         result->batching ? q->batch_size_max : 0,
+        q->ledger_drawn ? (int64_t)q->ledger_height : -1,
     };
     char *texts[3] = {NULL, NULL, NULL};
     if (tokenizer != NULL && q->status != 0 && q->prompt_tokens > 0) {

@@ -108,6 +108,12 @@ typedef struct world_request_record {
     uint32_t ledger_txs_sent;
     uint32_t ledger_txs_committed;
     uint64_t settled_ns;
+    /* A ledger section: the committed height whose state the request's
+     * committees were drawn from (valid when ledger_drawn): the height
+     * committed at its first draw in the simulator, the height agreed for
+     * the request in the testbed (world_chain.c). */
+    uint64_t ledger_height;
+    bool ledger_drawn;
 } world_request_record;
 
 /* A block of the ledger as the first honest validator committed it. */
@@ -590,6 +596,30 @@ const uint8_t *world_host_block_id(const world_host *host, uint64_t height);
  * for two validators of this world (once per height). Returns 0, or
  * WORLD_EINVAL for a height not recorded. */
 int world_host_block_forked(world_host *host, uint64_t height);
+
+/* A ledger section in the testbed: the transactions of the block this
+ * world's recorder took at 'height' (from 1), serialized as the chain
+ * source serves them (each: its size, 4 bytes little-endian, then its
+ * bytes), or NULL when it has recorded fewer heights. *size_out is the
+ * byte count (0 for an empty block). Cannot fail. */
+const uint8_t *world_host_block_txs(const world_host *host, uint64_t height, size_t *size_out);
+
+/* Where a hosted world reads the committed chain its draws need (the
+ * testbed's shared memory): 'block' gives the transactions of committed
+ * height 'height' as world_host_block_txs serializes them, or false when
+ * it is not published; 'height' gives the height agreed for 'request',
+ * first setting it when 'claim' (this world hosts the request's client and
+ * is drawing its first committee), false when none is set. */
+typedef bool (*world_chain_block_fn)(void *context, uint64_t height, const uint8_t **bytes,
+                                     size_t *size);
+typedef bool (*world_chain_height_fn)(void *context, uint64_t request, bool claim,
+                                      uint64_t *height_out);
+/* With a source every committee of a request is drawn from the state
+ * after blocks 1 .. h of the chain, h the request's agreed height, applied
+ * by the simulator's ledger code (world_chain.c). Returns 0, or
+ * WORLD_ENOMEM. */
+int world_host_chain_source(world_host *host, world_chain_block_fn block,
+                            world_chain_height_fn height, void *context);
 
 /* The scenario name of a fault kind ("crash", "loss", ...). Cannot fail. */
 /* Privacy of one request (world/world_privacy.c). The epsilon it spent:

@@ -39,6 +39,10 @@ typedef struct world_ledger_state {
     uint64_t *settled;               /* bit per decision slot: applied */
     uint64_t decision_slots;
     uint64_t *refused;               /* bit per decision slot: a penalty refused */
+    /* Hosted (the testbed): per height - 1, the block's transactions as
+     * world_host_block_txs serves them, for the driver to share. */
+    uint8_t **payloads;
+    size_t *payload_sizes;
     /* Evidence (ledger.evidence): every node's ed25519 pair and the
      * referee's, derived from the run seed; a scratch for re-encoding an
      * output the referee rules on. */
@@ -208,6 +212,24 @@ typedef struct world_state {
     uint64_t settle_finished;        /* requests 0 .. settle_finished - 1 are known finished */
     world_settle_fetch settle_fetch; /* another process's logs (testbed), or NULL */
     void *settle_context;
+    /* A hosted world's draws under a ledger (world_chain.c): the chain
+     * source, a ledger that applies its blocks in height order over the
+     * three arrays below, and the reputation and stake after each height
+     * (snapshot h: 2 x node_count doubles, h = 0 the initial state). */
+    struct world_chain_view {
+        world_chain_block_fn block;
+        world_chain_height_fn height;
+        void *context;
+        cons_ledger ledger;
+        double *reputation;
+        double *stake;
+        double *balance;
+        uint64_t *applied_slots;     /* bit per decision slot: applied */
+        double *snapshots;
+        uint64_t snapshot_capacity;  /* heights the snapshots can hold, 0 .. capacity - 1 */
+        uint64_t applied;            /* heights 1 .. applied are applied and snapshotted */
+        bool applying;               /* inside a block's application */
+    } chain;
     world_churn_state churn;         /* churn section (world_churn.c) */
     /* Hosted by a driver (world_host): no engine, no simulated network. */
     bool hosted;

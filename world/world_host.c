@@ -248,6 +248,17 @@ const uint8_t *world_host_block_id(const world_host *host, uint64_t height)
     return height >= 1 && height <= s->applied_height ? s->ids[height - 1] : NULL;
 }
 
+const uint8_t *world_host_block_txs(const world_host *host, uint64_t height, size_t *size_out)
+{
+    const world_ledger_state *s = &host->world.ledger_bft;
+    *size_out = 0;
+    if (world_host_block_id(host, height) == NULL || s->payloads == NULL) {
+        return NULL;
+    }
+    *size_out = s->payload_sizes[height - 1];
+    return s->payloads[height - 1];
+}
+
 int world_host_block_forked(world_host *host, uint64_t height)
 {
     if (world_host_block_id(host, height) == NULL) {

@@ -123,6 +123,23 @@ void world__ledger_observe(world_state *world, uint32_t node_id, const node_effe
  * one that committed the other block, UINT32_MAX when unknown. */
 void world__ledger_fork(world_state *world, uint64_t height, uint32_t validator);
 double world__ledger_metric(const world_result *result, scn_metric metric);
+/* A committed transaction decoded and checked as the validators' state
+ * machine checks it (encoding, tag, ids, its decision not yet set in
+ * 'applied', a bit per decision slot): true with the tx and its slot. */
+bool world__ledger_tx_parse(world_state *world, const uint64_t *applied, const uint8_t *bytes,
+                            size_t size, node_ledger_tx *tx, uint64_t *slot_out);
+/* Whether member j's verdict in 'tx' applies: an agreement always; a
+ * penalty without ledger.evidence, or with evidence that verifies. */
+bool world__ledger_verdict_proven(world_state *world, const node_ledger_tx *tx, uint32_t j);
+/* world_chain.c: the draws' ledger state. For the committees of
+ * 'request': true with the reputation and stake to draw from (a hosted
+ * world with a chain source: the state at the request's agreed height),
+ * false to draw as before; *cacheable false when the draw must not be
+ * kept (no height agreed yet: a message ahead of its request). Records
+ * the request's ledger_height at its first draw (both drivers). */
+bool world__chain_state(world_state *world, uint64_t request, const double **reputation,
+                        const double **stake, bool *cacheable);
+void world__chain_destroy(world_state *world);
 /* The beacon of the last block committed before 'before_ns' as a 64-bit
  * seed (the first 8 bytes of its id): true and *seed_out, or false (no
  * ledger, or no block yet). */

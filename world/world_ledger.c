@@ -369,6 +369,11 @@ void world__ledger_destroy(world_state *world)
     util_free(s->wire);
     util_free(s->votes);
     util_free(s->ids);
+    for (uint64_t h = 0; s->payloads != NULL && h < s->applied_height; h++) {
+        util_free(s->payloads[h]);
+    }
+    util_free(s->payloads);
+    util_free(s->payload_sizes);
     memset(s, 0, sizeof(*s));
 }
 
@@ -387,9 +392,9 @@ static uint64_t ledger_slot(const world_state *world, const node_ledger_tx *tx)
 }
 
 /* A committed transaction the validators would refuse: a bad encoding or
- * tag, ids out of range, a decision already applied. */
-static bool ledger_tx_valid(world_state *world, const uint8_t *bytes, size_t size,
-                            node_ledger_tx *tx, uint64_t *slot_out)
+ * tag, ids out of range, a decision already applied (per 'applied'). */
+bool world__ledger_tx_parse(world_state *world, const uint64_t *applied, const uint8_t *bytes,
+                            size_t size, node_ledger_tx *tx, uint64_t *slot_out)
 {
     if (node_ledger_tx_decode(bytes, size, tx) != 0 || tx->client >= world->node_count ||
         tx->rows == 0 || tx->rows > world->serving.tokens_max ||
@@ -402,11 +407,19 @@ static bool ledger_tx_valid(world_state *world, const uint8_t *bytes, size_t siz
         }
     }
     uint64_t slot = ledger_slot(world, tx);
-    if (slot == UINT64_MAX || ((world->ledger_bft.settled[slot / 64] >> (slot % 64)) & 1u)) {
+    if (slot == UINT64_MAX || ((applied[slot / 64] >> (slot % 64)) & 1u)) {
         return false;
     }
     *slot_out = slot;
     return true;
+}
+
+bool world__ledger_verdict_proven(world_state *world, const node_ledger_tx *tx, uint32_t j)
+{
+    uint8_t verdict = tx->verdicts[j];
+    return verdict != NODE_LEDGER_TX_UNJUDGED &&
+           (verdict == CONS_VERDICT_AGREED || !world->serving.ledger_evidence ||
+            node_ledger_evidence_check(&world->serving, tx, j));
 }
 
 /* The verdicts of one decision, then its settlement, as instant settlement
@@ -522,7 +535,8 @@ static void ledger_apply_block(world_state *world, const cons_bft_block *block,
         node_ledger_tx tx;
         uint64_t slot = 0;
         row->bytes += size;
-        if (!world->serving.ledger_settlement || !ledger_tx_valid(world, bytes, size, &tx, &slot)) {
+        if (!world->serving.ledger_settlement ||
+            !world__ledger_tx_parse(world, world->ledger_bft.settled, bytes, size, &tx, &slot)) {
             continue;
         }
         world->ledger_bft.settled[slot / 64] |= UINT64_C(1) << (slot % 64);
@@ -540,6 +554,14 @@ static void ledger_grow(world_state *world, uint64_t height)
         uint8_t (*ids)[CONS_BFT_ID_BYTES] = util_realloc(s->ids, capacity * sizeof(*ids));
         ASSERT(ids != NULL); /* Host out of memory mid-run. */
         s->ids = ids;
+        if (world->hosted) {
+            uint8_t **payloads = util_realloc(s->payloads, capacity * sizeof(*payloads));
+            ASSERT(payloads != NULL);
+            s->payloads = payloads;
+            size_t *sizes = util_realloc(s->payload_sizes, capacity * sizeof(*sizes));
+            ASSERT(sizes != NULL);
+            s->payload_sizes = sizes;
+        }
         s->height_capacity = capacity;
     }
     if (result->block_count == result->block_capacity) {
@@ -549,6 +571,35 @@ static void ledger_grow(world_state *world, uint64_t height)
         result->blocks = grown;
         result->block_capacity = capacity;
     }
+}
+
+/* Hosted: keeps the transactions of the block at 'height' for the driver
+ * to share (world_host_block_txs), each as its size (4 bytes LE) then its
+ * bytes. */
+static void ledger_keep_payload(world_state *world, uint64_t height, const cons_bft_block *block)
+{
+    world_ledger_state *s = &world->ledger_bft;
+    uint32_t count = cons_bft_block_tx_count(block);
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t size = 0;
+        (void)cons_bft_block_tx(block, i, &size);
+        bytes += 4 + size;
+    }
+    uint8_t *payload = util_malloc(bytes > 0 ? bytes : 1);
+    ASSERT(payload != NULL); /* Host out of memory mid-run. */
+    uint8_t *at = payload;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t size = 0;
+        const uint8_t *tx = cons_bft_block_tx(block, i, &size);
+        for (int b = 0; b < 4; b++) {
+            *at++ = (uint8_t)(size >> (8 * b));
+        }
+        memcpy(at, tx, size);
+        at += size;
+    }
+    s->payloads[height - 1] = payload;
+    s->payload_sizes[height - 1] = bytes;
 }
 
 void world__ledger_fork(world_state *world, uint64_t height, uint32_t validator)
@@ -579,6 +630,9 @@ static void ledger_commit(world_state *world, uint32_t validator, const cons_bft
     ASSERT(height == s->applied_height + 1); /* a replica commits in height order */
     ledger_grow(world, height);
     memcpy(s->ids[height - 1], id, CONS_BFT_ID_BYTES);
+    if (world->hosted) {
+        ledger_keep_payload(world, height, block);
+    }
     s->applied_height = height;
     world_block_record *row = &world->result->blocks[world->result->block_count++];
     *row = (world_block_record){

@@ -3,8 +3,8 @@
  *
  * Without the key a committee is drawn from the ledger as it stands when
  * the draw is first asked for (the simulator), or from the initial values
- * (the testbed, whose processes each see only their own clients'
- * verdicts): the two worlds draw differently once reputation moves. With
+ * (the testbed without a ledger section, whose processes each see only
+ * their own clients' verdicts; with one, world_chain.c): the two worlds draw differently once reputation moves. With
  * draw_epoch = N, requests are grouped by id into epochs of N, and every
  * committee of a workload request r is drawn from the reputation and stake
  * after the verdicts of requests 0 .. N * floor(r / N) - 1, applied

@@ -12,7 +12,9 @@
  * though reputations have moved since (on a real network the beacon and the
  * reputation snapshot would both be fixed on the ledger at request time).
  * Under verification.draw_epoch the reputations and stakes are the settled
- * state of world_settle.c instead, the same in both drivers.
+ * state of world_settle.c instead, the same in both drivers; in a hosted
+ * world under a ledger, the committed chain's state at the request's agreed
+ * height (world_chain.c).
  *
  * Nothing here branches on the protocol: its table in consensus/ says how
  * many members a beacon draws (crossval adds its N verifiers only when the
@@ -87,6 +89,51 @@ static void verify_capture_note(world_state *world, uint32_t segment, const uint
     result->capture_expected += memo->probability;
 }
 
+/* The draw of (request, segment, round) into members_out: its size, and
+ * whether it may be kept (world__chain_state). */
+static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segment,
+                            uint32_t round, uint32_t *members_out, bool *cacheable)
+{
+    cons_candidate *candidates = world->candidates;
+    uint32_t first = world->candidate_offsets[segment];
+    uint32_t count = world->candidate_offsets[segment + 1] - first;
+    const scn_verification *v = &world->scenario->verification;
+    bool uniform = world->serving.protocol->uniform_draw;
+    const double *state_reputation = NULL, *state_stake = NULL;
+    *cacheable = true;
+    /* Before the candidates are filled: the chain's state may apply
+     * blocks whose evidence checks draw other committees. */
+    bool state = world__settle_state(world, request, &state_reputation, &state_stake) ||
+                 world__chain_state(world, request, &state_reputation, &state_stake, cacheable);
+    for (uint32_t i = first; i < first + count; i++) {
+        uint32_t id = candidates[i].node_id;
+        /* verification.draw_epoch: the settled state (world_settle.c); a
+         * hosted world under a ledger: the chain at the request's agreed
+         * height (world_chain.c). Else, hosted: the snapshot the run
+         * started with, which every process holds; simulated: the ledger
+         * now. */
+        double reputation = state          ? state_reputation[id]
+                            : world->hosted ? v->reputation_initial
+                                            : world->result->reputation[id];
+        double stake = state          ? state_stake[id]
+                       : world->hosted ? v->stake
+                                       : world->result->stake[id];
+        candidates[i].reputation = uniform ? 1.0 : reputation;
+        candidates[i].stake = uniform ? 1.0 : stake;
+    }
+    uint8_t beacon[CONS_BEACON_BYTES];
+    cons_beacon_derive(world->scenario->seed, request, round, beacon);
+    uint32_t size = verify_draw_size(world, beacon, segment);
+    int chosen = v->selection_vrf
+                     ? cons_committee_select_uniforms(
+                           world__vrf_uniforms(world, request, segment, beacon),
+                           candidates + first, count, size, members_out)
+                     : cons_committee_select(beacon, segment, candidates + first, count, size,
+                                             members_out);
+    ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
+    return (uint32_t)chosen;
+}
+
 static uint32_t verify_committee(void *context, uint64_t request, uint32_t segment,
                                  uint32_t round, uint32_t *members_out)
 {
@@ -97,40 +144,15 @@ static uint32_t verify_committee(void *context, uint64_t request, uint32_t segme
     size_t index = ((size_t)request * world->serving.segment_count + segment) * rounds + round;
     uint32_t *cached = world->committee_cache + index * k;
     if (world->committee_cache_round[index] == 0) {
-        cons_candidate *candidates = world->candidates;
-        uint32_t first = world->candidate_offsets[segment];
-        uint32_t count = world->candidate_offsets[segment + 1] - first;
-        const scn_verification *v = &world->scenario->verification;
-        bool uniform = world->serving.protocol->uniform_draw;
-        const double *settled_reputation = NULL, *settled_stake = NULL;
-        bool settled = world__settle_state(world, request, &settled_reputation, &settled_stake);
-        for (uint32_t i = first; i < first + count; i++) {
-            uint32_t id = candidates[i].node_id;
-            /* verification.draw_epoch: the settled state (world_settle.c).
-             * Else, hosted (testbed): the snapshot the run started with,
-             * which every process holds; simulated: the ledger now. */
-            double reputation = settled        ? settled_reputation[id]
-                                : world->hosted ? v->reputation_initial
-                                                : world->result->reputation[id];
-            double stake = settled        ? settled_stake[id]
-                           : world->hosted ? v->stake
-                                           : world->result->stake[id];
-            candidates[i].reputation = uniform ? 1.0 : reputation;
-            candidates[i].stake = uniform ? 1.0 : stake;
+        bool cacheable = true;
+        uint32_t chosen = verify_draw(world, request, segment, round, members_out, &cacheable);
+        if (!cacheable) {
+            return chosen;
         }
-        uint8_t beacon[CONS_BEACON_BYTES];
-        cons_beacon_derive(world->scenario->seed, request, round, beacon);
-        uint32_t size = verify_draw_size(world, beacon, segment);
-        int chosen = world->scenario->verification.selection_vrf
-                         ? cons_committee_select_uniforms(
-                               world__vrf_uniforms(world, request, segment, beacon),
-                               candidates + first, count, size, cached)
-                         : cons_committee_select(beacon, segment, candidates + first, count,
-                                                 size, cached);
-        ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
-        world->committee_cache_count[index] = (uint32_t)chosen;
+        memcpy(cached, members_out, chosen * sizeof(uint32_t));
+        world->committee_cache_count[index] = chosen;
         world->committee_cache_round[index] = 1;
-        verify_capture_note(world, segment, cached, (uint32_t)chosen);
+        verify_capture_note(world, segment, cached, chosen);
     }
     memcpy(members_out, cached, world->committee_cache_count[index] * sizeof(uint32_t));
     return world->committee_cache_count[index];
@@ -690,6 +712,7 @@ void world__verify_destroy(world_state *world)
     util_free(world->secret_keys);
     world__ledger_destroy(world);
     world__settle_destroy(world);
+    world__chain_destroy(world);
     world__vrf_destroy(world);
     util_free(world->behaviour_now);
     util_free(world->behaviour_scale);
