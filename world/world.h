@@ -382,6 +382,9 @@ typedef struct world_result {
     uint64_t oracle_cache_hits;      /* judgements that found runs in its cache */
     uint64_t forward_pooled;         /* servers' forward calls run on the worker pool
                                       * (world_forward.c); the rest ran inline */
+    uint64_t committee_draws;        /* committees drawn (world_verify.c) */
+    uint64_t committee_draws_pooled; /* of which in slices on the worker pool
+                                      * (world_draw.c); the rest ran inline */
     util_hist first_token;           /* submitted -> first token */
     uint64_t finality_window_ns;     /* added to a completed request's latency for finality */
     /* Privacy (world/world_privacy.c). */

@@ -160,7 +160,10 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
         draw.uniforms = world->vrf_uniforms + first;
         draw.slice_min = vrf.slice_min;
     }
-    int chosen = world_draw_select(world__draw_workers(world), &draw, members_out);
+    struct util_workers *workers = world__draw_workers(world);
+    world->result->committee_draws += 1;
+    world->result->committee_draws_pooled += world_draw_slices(workers, &draw) > 1;
+    int chosen = world_draw_select(workers, &draw, members_out);
     ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
     return (uint32_t)chosen;
 }
