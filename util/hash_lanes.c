@@ -116,6 +116,21 @@ static void hash_lanes_eight(const uint8_t *inputs, size_t size, size_t count,
     }
 }
 
+/* A digest's four words, little-endian: on a little-endian host their
+ * bytes as they lie. */
+static void hash_lanes_store(uint8_t digest[UTIL_HASH256_BYTES], const uint64_t words[4])
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(digest, words, UTIL_HASH256_BYTES);
+#else
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t b = 0; b < 8; b++) {
+            digest[8 * i + b] = (uint8_t)(words[i] >> (8 * b));
+        }
+    }
+#endif
+}
+
 void util_hash256_many(const uint8_t *inputs, size_t size, size_t count,
                        uint8_t (*digests_out)[UTIL_HASH256_BYTES])
 {
@@ -127,11 +142,7 @@ void util_hash256_many(const uint8_t *inputs, size_t size, size_t count,
         size_t lanes = count - first < HASH_LANES ? count - first : HASH_LANES;
         hash_lanes_eight(inputs + first * size, size, lanes, words);
         for (size_t lane = 0; lane < lanes; lane++) {
-            for (size_t i = 0; i < 4; i++) {
-                for (size_t b = 0; b < 8; b++) {
-                    digests_out[first + lane][8 * i + b] = (uint8_t)(words[lane][i] >> (8 * b));
-                }
-            }
+            hash_lanes_store(digests_out[first + lane], words[lane]);
         }
     }
 }
