@@ -1,7 +1,7 @@
 /* test_cons.c -- consensus/ building blocks: BLAKE2b-256 and ed25519 from
  * util/hash.h; the beacon and weighted sortition (determinism,
  * verifiability, selection frequencies and committee capture against the
- * closed forms); commit-reveal; the agreement rules at their boundaries and
+ * closed forms, draws in slices merged against the whole-list draw); commit-reveal; the agreement rules at their boundaries and
  * quorum acceptance, including the cartel case where a safety violation is
  * the expected result; Nesa's reputation rule and its closed forms; the
  * protocol table, each protocol's decisions and invariants (one flipped bit

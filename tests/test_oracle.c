@@ -3,7 +3,9 @@
  * are the caller's after a wait; a run's trace and every result the oracle
  * writes are the same for --threads 1, 2 and 7; output.divergence_sample
  * measures divergence on a deterministic share of requests while the
- * checkers stay exact; a cache hit gives the bits a recomputation gives. */
+ * checkers stay exact; a cache hit gives the bits a recomputation gives;
+ * committee draws cut into slices on the pool (world_draw.c) choose the
+ * committee a single slice chooses, and write the same rows. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
