@@ -16,7 +16,7 @@
 #include "world/world.h"
 
 /* Below this many candidates a slice does not pay for its job: a hash
- * ticket costs about 60 ns, a job's hand-over some microseconds; measured
+ * ticket costs some 40 to 60 ns, a job's hand-over some microseconds; measured
  * at 2 threads, slicing breaks even near 1,000 candidates a slice and
  * gains from 4,096 candidates a draw on (bench scale). */
 #define DRAW_SLICE_MIN_DEFAULT 2048u
