@@ -106,6 +106,36 @@ bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, 
 int cons_committee_select_uniforms(const double *uniforms, const cons_candidate *candidates,
                                    size_t count, uint32_t k, uint32_t *members_out);
 
+/* ---- A draw in slices (cons_sortition.c) ----
+ * The committee of a long candidate list drawn slice by slice, so the
+ * slices may run anywhere (world/ runs them on its worker pool): each
+ * slice keeps its own best k by the selection order (key, node_id, list
+ * index). The order is total, so merging the slices' bests gives exactly
+ * the committee cons_committee_select (or cons_committee_select_uniforms)
+ * draws from the whole list, for every split and every merge order. */
+typedef struct cons_draw_best {
+    double key[CONS_COMMITTEE_MAX];     /* sorted by the selection order */
+    uint32_t node_id[CONS_COMMITTEE_MAX];
+    size_t index[CONS_COMMITTEE_MAX];   /* the position in the whole list */
+    uint32_t filled;                    /* min(k, candidates offered) */
+    uint32_t k;
+} cons_draw_best;
+
+/* The best k of candidates[first, last) (positions in the whole list),
+ * tickets from uniforms[i] when 'uniforms' is not NULL (indexed like
+ * 'candidates'), else hashed under (beacon, segment). Returns 0, or
+ * CONS_EINVAL on k > CONS_COMMITTEE_MAX, an invalid weight or a ticket
+ * outside (0, 1] in the slice. Reads only its slice; writes only *best_out. */
+int cons_draw_slice(const uint8_t *beacon, uint32_t segment, const double *uniforms,
+                    const cons_candidate *candidates, size_t first, size_t last, uint32_t k,
+                    cons_draw_best *best_out);
+
+/* Merges 'count' slices' bests of one draw of k (any order) into the
+ * committee: writes the node_ids (room for k) in the selection order and
+ * returns how many, min(k, the candidates of every slice). Cannot fail. */
+uint32_t cons_draw_merge(const cons_draw_best *bests, size_t count, uint32_t k,
+                         uint32_t *members_out);
+
 /* ---- Verifiable random function (cons_vrf.c) ----
  * ECVRF-EDWARDS25519-SHA512-TAI of RFC 9381 (suite string 0x03): the key is
  * an RFC 8032 ed25519 key (the 32-byte seed and its public key, the same

@@ -145,20 +145,12 @@ static bool sortition_precedes(double key_a, uint32_t node_a, size_t index_a, do
     return index_a < index_b;
 }
 
-/* The best 'filled' candidates so far, sorted by the selection order. */
-typedef struct sortition_best {
-    double key[CONS_COMMITTEE_MAX];
-    size_t index[CONS_COMMITTEE_MAX];
-    uint32_t filled;
-    uint32_t k;
-} sortition_best;
-
 /* False when ticket u cannot give a key that enters a full 'best': the
  * key -ln(u) / w is at least (1 - u) / w, so a candidate with
  * 1 - u > threshold x w (with a margin far above every rounding error of
  * both sides) lands behind the k-th. This skips the logarithm for almost
  * every candidate of a large draw and never changes the result. */
-static bool sortition_may_enter(const sortition_best *best, double u, const cons_candidate *c)
+static bool sortition_may_enter(const cons_draw_best *best, double u, const cons_candidate *c)
 {
     if (best->filled < best->k) {
         return true;
@@ -168,28 +160,38 @@ static bool sortition_may_enter(const sortition_best *best, double u, const cons
     return !(bound > 0x1.0p-900) || 1.0 - u <= bound;
 }
 
-/* Offers candidate i (key 'key') to 'best'; insertion keeps it O(k). */
-static void sortition_offer(sortition_best *best, const cons_candidate *candidates, size_t i,
-                            double key)
+/* Offers (key, node, index) to 'best'; insertion keeps it O(k). False
+ * when it lands behind the k-th. */
+static bool sortition_offer(cons_draw_best *best, double key, uint32_t node, size_t index)
 {
-    uint32_t node = candidates[i].node_id;
     uint32_t at = best->filled;
-    while (at > 0 && sortition_precedes(key, node, i, best->key[at - 1],
-                                        candidates[best->index[at - 1]].node_id,
-                                        best->index[at - 1])) {
+    while (at > 0 && sortition_precedes(key, node, index, best->key[at - 1],
+                                        best->node_id[at - 1], best->index[at - 1])) {
         at--;
     }
     if (at >= best->k) {
-        return;
+        return false;
     }
     uint32_t last = best->filled < best->k ? best->filled : best->k - 1;
     for (uint32_t j = last; j > at; j--) {
         best->key[j] = best->key[j - 1];
+        best->node_id[j] = best->node_id[j - 1];
         best->index[j] = best->index[j - 1];
     }
     best->key[at] = key;
-    best->index[at] = i;
+    best->node_id[at] = node;
+    best->index[at] = index;
     best->filled = best->filled < best->k ? best->filled + 1 : best->k;
+    return true;
+}
+
+static void sortition_offer_ticket(cons_draw_best *best, double u,
+                                   const cons_candidate *candidates, size_t i)
+{
+    if (sortition_may_enter(best, u, &candidates[i])) {
+        (void)sortition_offer(best, sortition_key_of(u, &candidates[i]), candidates[i].node_id,
+                              i);
+    }
 }
 
 /* Hash tickets in chunks: the inputs (beacon || public key || segment) of
@@ -198,13 +200,13 @@ static void sortition_offer(sortition_best *best, const cons_candidate *candidat
 #define SORTITION_CHUNK 64u
 #define SORTITION_INPUT_BYTES (CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES + 4)
 
-static void sortition_offer_hashed(sortition_best *best, const uint8_t *beacon, uint32_t segment,
-                                   const cons_candidate *candidates, size_t count)
+static void sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, uint32_t segment,
+                                   const cons_candidate *candidates, size_t begin, size_t end)
 {
     uint8_t inputs[SORTITION_CHUNK * SORTITION_INPUT_BYTES];
     uint8_t digests[SORTITION_CHUNK][UTIL_HASH256_BYTES];
-    for (size_t first = 0; first < count; first += SORTITION_CHUNK) {
-        size_t chunk = count - first < SORTITION_CHUNK ? count - first : SORTITION_CHUNK;
+    for (size_t first = begin; first < end; first += SORTITION_CHUNK) {
+        size_t chunk = end - first < SORTITION_CHUNK ? end - first : SORTITION_CHUNK;
         for (size_t j = 0; j < chunk; j++) {
             uint8_t *input = inputs + j * SORTITION_INPUT_BYTES;
             memcpy(input, beacon, CONS_BEACON_BYTES);
@@ -214,13 +216,72 @@ static void sortition_offer_hashed(sortition_best *best, const uint8_t *beacon, 
         }
         util_hash256_many(inputs, SORTITION_INPUT_BYTES, chunk, digests);
         for (size_t j = 0; j < chunk; j++) {
-            const cons_candidate *candidate = &candidates[first + j];
-            double u = cons__sortition_uniform_of(digests[j]);
-            if (sortition_may_enter(best, u, candidate)) {
-                sortition_offer(best, candidates, first + j, sortition_key_of(u, candidate));
+            sortition_offer_ticket(best, cons__sortition_uniform_of(digests[j]), candidates,
+                                   first + j);
+        }
+    }
+}
+
+static bool sortition_uniforms_valid(const double *uniforms, size_t first, size_t last)
+{
+    for (size_t i = first; i < last; i++) {
+        if (!(uniforms[i] > 0.0 && uniforms[i] <= 1.0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int cons_draw_slice(const uint8_t *beacon, uint32_t segment, const double *uniforms,
+                    const cons_candidate *candidates, size_t first, size_t last, uint32_t k,
+                    cons_draw_best *best_out)
+{
+    ASSERT(beacon != NULL || uniforms != NULL);
+    ASSERT(candidates != NULL || first == last);
+    ASSERT(first <= last);
+    ASSERT(best_out != NULL);
+    best_out->filled = 0;
+    best_out->k = k;
+    if (k > CONS_COMMITTEE_MAX || cons_candidates_check(candidates + first, last - first) != 0 ||
+        (uniforms != NULL && !sortition_uniforms_valid(uniforms, first, last))) {
+        best_out->k = 0;
+        return CONS_EINVAL;
+    }
+    if (k == 0) {
+        return 0;
+    }
+    if (uniforms == NULL) {
+        sortition_offer_hashed(best_out, beacon, segment, candidates, first, last);
+        return 0;
+    }
+    for (size_t i = first; i < last; i++) {
+        sortition_offer_ticket(best_out, uniforms[i], candidates, i);
+    }
+    return 0;
+}
+
+uint32_t cons_draw_merge(const cons_draw_best *bests, size_t count, uint32_t k,
+                         uint32_t *members_out)
+{
+    ASSERT(bests != NULL || count == 0);
+    ASSERT(k <= CONS_COMMITTEE_MAX);
+    ASSERT(members_out != NULL || k == 0);
+    cons_draw_best merged = {.filled = 0, .k = k};
+    for (size_t b = 0; b < count && k > 0; b++) {
+        ASSERT(bests[b].k == k); /* One draw's slices. */
+        /* Each best is sorted: once one entry lands behind the k-th, so
+         * does every later one. */
+        for (uint32_t j = 0; j < bests[b].filled; j++) {
+            if (!sortition_offer(&merged, bests[b].key[j], bests[b].node_id[j],
+                                 bests[b].index[j])) {
+                break;
             }
         }
     }
+    for (uint32_t j = 0; j < merged.filled; j++) {
+        members_out[j] = merged.node_id[j];
+    }
+    return merged.filled;
 }
 
 /* The k smallest keys; candidate i's key is from uniforms[i] when given,
@@ -230,31 +291,15 @@ static int sortition_select(const uint8_t *beacon, uint32_t segment, const doubl
                             const cons_candidate *candidates, size_t count, uint32_t k,
                             uint32_t *members_out)
 {
-    ASSERT(beacon != NULL || uniforms != NULL);
-    ASSERT(candidates != NULL || count == 0);
     ASSERT(members_out != NULL || k == 0);
-    if (k > CONS_COMMITTEE_MAX || cons_candidates_check(candidates, count) != 0) {
-        return CONS_EINVAL;
+    cons_draw_best best;
+    int rc = cons_draw_slice(beacon, segment, uniforms, candidates, 0, count, k, &best);
+    if (rc != 0) {
+        return rc;
     }
-    sortition_best best = {.filled = 0, .k = k};
-    if (k == 0) {
-        return 0;
-    }
-    if (uniforms != NULL) {
-        for (size_t i = 0; i < count; i++) {
-            if (sortition_may_enter(&best, uniforms[i], &candidates[i])) {
-                sortition_offer(&best, candidates, i,
-                                sortition_key_of(uniforms[i], &candidates[i]));
-            }
-        }
-    } else {
-        sortition_offer_hashed(&best, beacon, segment, candidates, count);
-    }
-    for (uint32_t j = 0; j < best.filled; j++) {
-        members_out[j] = candidates[best.index[j]].node_id;
-    }
-    ASSERT(best.filled == (count < k ? count : k));
-    return (int)best.filled;
+    uint32_t chosen = cons_draw_merge(&best, 1, k, members_out);
+    ASSERT(chosen == (count < k ? count : k));
+    return (int)chosen;
 }
 
 int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
@@ -269,11 +314,6 @@ int cons_committee_select_uniforms(const double *uniforms, const cons_candidate 
                                    size_t count, uint32_t k, uint32_t *members_out)
 {
     ASSERT(uniforms != NULL || count == 0);
-    for (size_t i = 0; i < count; i++) {
-        if (!(uniforms[i] > 0.0 && uniforms[i] <= 1.0)) {
-            return CONS_EINVAL;
-        }
-    }
     static const double none = 1.0;
     return sortition_select(NULL, 0, count > 0 ? uniforms : &none, candidates, count, k,
                             members_out);

@@ -1,7 +1,7 @@
 /* test_cons.c -- consensus/ building blocks: BLAKE2b-256 and ed25519 from
  * util/hash.h; the beacon and weighted sortition (determinism,
  * verifiability, selection frequencies and committee capture against the
- * closed forms); commit-reveal; the agreement rules at their boundaries and
+ * closed forms, draws in slices merged against the whole-list draw); commit-reveal; the agreement rules at their boundaries and
  * quorum acceptance, including the cartel case where a safety violation is
  * the expected result; Nesa's reputation rule and its closed forms; the
  * protocol table, each protocol's decisions and invariants (one flipped bit
@@ -312,6 +312,153 @@ START_TEST(test_cons_committee_select_equals_reference_draw)
         differing += memcmp(members, expected, (size_t)chosen * sizeof(uint32_t)) != 0;
     }
     ck_assert_uint_gt(differing, BEACONS / 2);
+}
+END_TEST
+
+/* Random candidates for a sliced draw: weights equal, spread over 600
+ * orders of magnitude (tiny and huge), or tied in key (five public keys
+ * shared by everyone, equal weights), node ids distinct or repeated (the
+ * list position then breaks the tie). */
+static void test_cons_draw_fill(cons_candidate *candidates, const cons_candidate *keys,
+                                size_t count, uint32_t shape, util_prng *prng)
+{
+    for (size_t i = 0; i < count; i++) {
+        candidates[i] = keys[shape >= 2 ? i % 5 : i];
+        candidates[i].node_id = shape == 3 ? (uint32_t)util_prng_below(prng, 4)
+                                           : (uint32_t)((i * 7919u + shape) % 100003u);
+        candidates[i].stake = shape == 1 ? exp(1380.0 * util_prng_uniform(prng) - 690.0) : 2.0;
+        candidates[i].reputation = shape == 1 && i % 7 == 0 ? 1e-8 : 1.0;
+    }
+}
+
+/* A wrong merge for the checker to catch: key order alone, the last
+ * slice's entry first on a tie. */
+static uint32_t test_cons_merge_key_only(const cons_draw_best *bests, size_t count, uint32_t k,
+                                         uint32_t *members_out)
+{
+    double keys[CONS_COMMITTEE_MAX];
+    uint32_t filled = 0;
+    for (size_t b = count; b-- > 0;) {
+        for (uint32_t j = 0; j < bests[b].filled; j++) {
+            uint32_t at = filled;
+            while (at > 0 && !(keys[at - 1] < bests[b].key[j])) {
+                at--;
+            }
+            if (at >= k) {
+                continue;
+            }
+            for (uint32_t m = filled < k ? filled : k - 1; m > at; m--) {
+                keys[m] = keys[m - 1];
+                members_out[m] = members_out[m - 1];
+            }
+            keys[at] = bests[b].key[j];
+            members_out[at] = bests[b].node_id[j];
+            filled = filled < k ? filled + 1 : k;
+        }
+    }
+    return filled;
+}
+
+/* Draws 'candidates' in 'slices' slices cut at random (some empty), merges
+ * the bests in a shuffled order; returns what cons_draw_merge chose and
+ * what the key-only merge chose in wrong_out. */
+static int test_cons_draw_sliced(const uint8_t *beacon, const double *uniforms,
+                                 const cons_candidate *candidates, size_t count, uint32_t k,
+                                 uint32_t slices, util_prng *prng, uint32_t *members_out,
+                                 uint32_t *wrong_out)
+{
+    static cons_draw_best bests[8];
+    size_t cuts[9] = {0};
+    for (uint32_t s = 1; s < slices; s++) {
+        cuts[s] = (size_t)util_prng_below(prng, count + 1);
+        for (uint32_t t = s; t > 1 && cuts[t] < cuts[t - 1]; t--) {
+            size_t swap = cuts[t];
+            cuts[t] = cuts[t - 1];
+            cuts[t - 1] = swap;
+        }
+    }
+    cuts[slices] = count;
+    uint32_t first = (uint32_t)util_prng_below(prng, slices);
+    for (uint32_t s = 0; s < slices; s++) {
+        uint32_t at = (s + first) % slices; /* a rotated merge order */
+        ck_assert_int_eq(cons_draw_slice(beacon, 4, uniforms, candidates, cuts[s], cuts[s + 1],
+                                         k, &bests[at]), 0);
+    }
+    (void)test_cons_merge_key_only(bests, slices, k, wrong_out);
+    return (int)cons_draw_merge(bests, slices, k, members_out);
+}
+
+/* A draw in 1 to 7 slices equals cons_committee_select's (and
+ * cons_committee_select_uniforms') on 10,000 random beacons (2,000 under
+ * the sanitizers), with every kind of tie; a merge by key alone is seen to
+ * differ on ties. */
+START_TEST(test_cons_draw_slices_equal_select)
+{
+    test_cons_setup();
+    enum { NETWORK_MAX = 300 };
+    const uint32_t beacons = getenv("INFERSIM_SANITIZE") != NULL ? 2000 : 10000;
+    static cons_candidate keys[NETWORK_MAX], candidates[NETWORK_MAX];
+    test_cons_candidates_fill(keys, NETWORK_MAX);
+    util_prng prng;
+    util_prng_init(&prng, TEST_CONS_SEED + 1);
+    uint32_t wrong = 0;
+    for (uint32_t draw = 0; draw < beacons; draw++) {
+        uint8_t beacon[CONS_BEACON_BYTES];
+        cons_beacon_derive(TEST_CONS_SEED, draw, 0, beacon);
+        size_t count = 1 + (size_t)util_prng_below(&prng, NETWORK_MAX);
+        uint32_t k = 1 + (uint32_t)util_prng_below(&prng, CONS_COMMITTEE_MAX);
+        test_cons_draw_fill(candidates, keys, count, draw % 4, &prng);
+        uint32_t slices = 1 + draw % 7;
+        uint32_t expected[CONS_COMMITTEE_MAX], members[CONS_COMMITTEE_MAX],
+            naive[CONS_COMMITTEE_MAX];
+        int chosen = cons_committee_select(beacon, 4, candidates, count, k, expected);
+        ck_assert_int_eq(test_cons_draw_sliced(beacon, NULL, candidates, count, k, slices,
+                                               &prng, members, naive), chosen);
+        ck_assert_mem_eq(members, expected, (size_t)chosen * sizeof(uint32_t));
+        wrong += memcmp(naive, expected, (size_t)chosen * sizeof(uint32_t)) != 0;
+        double uniforms[NETWORK_MAX];
+        for (size_t i = 0; i < count; i++) {
+            uniforms[i] = draw % 2 == 0 ? 1.0 - 0x1.0p-53 * (double)(i % 3)
+                                        : util_prng_uniform(&prng) * 0.5 + 0.5;
+        }
+        chosen = cons_committee_select_uniforms(uniforms, candidates, count, k, expected);
+        ck_assert_int_eq(test_cons_draw_sliced(NULL, uniforms, candidates, count, k, slices,
+                                               &prng, members, naive), chosen);
+        ck_assert_mem_eq(members, expected, (size_t)chosen * sizeof(uint32_t));
+    }
+    /* The checker fires: ties make the key-only merge pick other members. */
+    ck_assert_uint_gt(wrong, beacons / 10);
+}
+END_TEST
+
+/* A slice refuses what the whole draw refuses, and a slice's best holds
+ * its own positions. */
+START_TEST(test_cons_draw_slice_rejects_and_positions)
+{
+    test_cons_setup();
+    cons_candidate candidates[12];
+    test_cons_candidates_fill(candidates, 12);
+    uint8_t beacon[CONS_BEACON_BYTES];
+    cons_beacon_derive(TEST_CONS_SEED, 1, 0, beacon);
+    cons_draw_best best;
+    ck_assert_int_eq(cons_draw_slice(beacon, 0, NULL, candidates, 4, 9, 3, &best), 0);
+    ck_assert_uint_eq(best.filled, 3);
+    for (uint32_t j = 0; j < best.filled; j++) {
+        ck_assert(best.index[j] >= 4 && best.index[j] < 9);
+        ck_assert_uint_eq(best.node_id[j], candidates[best.index[j]].node_id);
+    }
+    ck_assert_int_eq(cons_draw_slice(beacon, 0, NULL, candidates, 0, 12, 65, &best),
+                     CONS_EINVAL);
+    double uniforms[12] = {0.5, 0.5, 0.0};
+    ck_assert_int_eq(cons_draw_slice(NULL, 0, uniforms, candidates, 0, 2, 2, &best), 0);
+    ck_assert_int_eq(cons_draw_slice(NULL, 0, uniforms, candidates, 0, 3, 2, &best),
+                     CONS_EINVAL);
+    candidates[10].stake = 0.0;
+    ck_assert_int_eq(cons_draw_slice(beacon, 0, NULL, candidates, 0, 10, 2, &best), 0);
+    ck_assert_int_eq(cons_draw_slice(beacon, 0, NULL, candidates, 8, 12, 2, &best),
+                     CONS_EINVAL);
+    uint32_t members[3];
+    ck_assert_uint_eq(cons_draw_merge(NULL, 0, 3, members), 0);
 }
 END_TEST
 
@@ -1824,6 +1971,8 @@ Suite *test_cons_suite(void)
     tcase_add_test(sortition, test_cons_sortition_verify_membership);
     tcase_add_test(sortition, test_cons_sortition_tie_broken_by_node_id);
     tcase_add_test(sortition, test_cons_committee_select_equals_reference_draw);
+    tcase_add_test(sortition, test_cons_draw_slices_equal_select);
+    tcase_add_test(sortition, test_cons_draw_slice_rejects_and_positions);
     tcase_add_test(sortition, test_cons_sortition_equal_stakes_uniform);
     tcase_add_test(sortition, test_cons_sortition_stake_proportional);
     tcase_add_test(sortition, test_cons_sortition_reputation_proportional);

@@ -3,7 +3,9 @@
  * are the caller's after a wait; a run's trace and every result the oracle
  * writes are the same for --threads 1, 2 and 7; output.divergence_sample
  * measures divergence on a deterministic share of requests while the
- * checkers stay exact; a cache hit gives the bits a recomputation gives. */
+ * checkers stay exact; a cache hit gives the bits a recomputation gives;
+ * committee draws cut into slices on the pool (world_draw.c) choose the
+ * committee a single slice chooses, and write the same rows. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "sim/sim.h"
 #include "tests/suites.h"
 #include "util/hash.h"
+#include "util/prng.h"
 #include "util/workers.h"
 #include "world/world_int.h"
 
@@ -388,6 +391,136 @@ START_TEST(test_oracle_forward_pooled_every_table)
 }
 END_TEST
 
+/* ---- committee draws on the pool (world_draw.c) ---- */
+
+/* A draw's preparation as the verifier's: each slice writes its own
+ * candidates' weights (from 'stake') and, when 'uniforms', their tickets. */
+typedef struct draw_prepare_context {
+    cons_candidate *candidates;
+    const double *stake;
+    double *uniforms;
+    const uint8_t *beacon;
+} draw_prepare_context;
+
+static void draw_prepare(void *context, size_t first, size_t last)
+{
+    draw_prepare_context *c = context;
+    for (size_t i = first; i < last; i++) {
+        c->candidates[i].stake = c->stake[i];
+        if (c->uniforms != NULL) {
+            c->uniforms[i] = cons_sortition_uniform(c->beacon, 9, c->candidates[i].public_key);
+        }
+    }
+}
+
+/* world_draw_select on 1, 2 and 7 threads, in up to 64 slices, equals
+ * cons_committee_select (and _uniforms) on the weights its slices wrote:
+ * random sizes, committees, weights over 600 orders of magnitude, hash
+ * and VRF-style tickets. */
+START_TEST(test_oracle_draw_pooled_equals_select)
+{
+    enum { NETWORK_MAX = 3000 };
+    static cons_candidate candidates[NETWORK_MAX];
+    static double stake[NETWORK_MAX], uniforms[NETWORK_MAX];
+    static const uint32_t thread_counts[3] = {1, 2, 7};
+    ck_assert_int_eq(util_hash_init(), 0);
+    util_prng prng;
+    util_prng_init(&prng, 77);
+    int draws = getenv("INFERSIM_SANITIZE") != NULL ? 20 : 150;
+    for (int t = 0; t < 3; t++) {
+        util_workers *workers = NULL;
+        ck_assert_int_eq(util_workers_create(thread_counts[t], &workers), 0);
+        uint32_t sliced = 0;
+        for (int d = 0; d < draws; d++) {
+            size_t count = (size_t)util_prng_below(&prng, NETWORK_MAX + 1);
+            for (size_t i = 0; i < count; i++) {
+                candidates[i].node_id = (uint32_t)(i * 7919u % 100003u);
+                util_hash256(&candidates[i].node_id, sizeof(uint32_t), candidates[i].public_key);
+                candidates[i].reputation = 1.0;
+                candidates[i].stake = -1.0; /* invalid until prepared */
+                stake[i] = exp(1380.0 * util_prng_uniform(&prng) - 690.0);
+            }
+            uint8_t beacon[CONS_BEACON_BYTES];
+            cons_beacon_derive(77, (uint64_t)d, (uint32_t)t, beacon);
+            bool vrf = d % 2 == 1;
+            draw_prepare_context context = {candidates, stake, vrf ? uniforms : NULL, beacon};
+            world_draw draw = {beacon, 3, vrf ? uniforms : NULL, candidates, count,
+                               1 + (uint32_t)util_prng_below(&prng, CONS_COMMITTEE_MAX),
+                               1 + (size_t)util_prng_below(&prng, 200), draw_prepare,
+                               &context};
+            sliced += world_draw_slices(workers, &draw) > 1;
+            uint32_t members[CONS_COMMITTEE_MAX], expected[CONS_COMMITTEE_MAX];
+            int chosen = world_draw_select(workers, &draw, members);
+            int want = vrf ? cons_committee_select_uniforms(uniforms, candidates, count, draw.k,
+                                                            expected)
+                           : cons_committee_select(beacon, 3, candidates, count, draw.k,
+                                                   expected);
+            ck_assert_int_eq(chosen, want);
+            ck_assert_mem_eq(members, expected, (size_t)chosen * sizeof(uint32_t));
+        }
+        /* One thread draws inline; more cut nearly every draw. */
+        ck_assert(thread_counts[t] == 1 ? sliced == 0 : sliced > (uint32_t)draws / 2);
+        util_workers_destroy(workers);
+    }
+}
+END_TEST
+
+/* A committee scenario run from the command line at --threads 1, 2 and 7
+ * (1 and 7 under the sanitizers): every table holds the same rows (the
+ * trace hash, requests, decisions, ...), and the summary says the draws
+ * ran in slices on the pool at more than one thread, not at one. */
+static void draws_same_rows(const char *prefix, const char *path, const char *sets)
+{
+    char dir[256], db[3][512], command[4096];
+    bool light = getenv("INFERSIM_SANITIZE") != NULL;
+    const unsigned threads[3] = {1, light ? 7 : 2, 7};
+    int runs = light ? 2 : 3;
+    test_dir_make(dir, sizeof(dir), prefix);
+    for (int i = 0; i < runs; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "t%u.db", threads[i]);
+        test_dir_path(dir, name, db[i], sizeof(db[i]));
+        snprintf(command, sizeof(command), "%s run %s --db '%s' --threads %u %s > '%s.out' 2>&1",
+                 test_infersim_bin(), path, db[i], threads[i], sets, db[i]);
+        ck_assert_int_eq(system(command), 0);
+    }
+    char *one = every_row(db[0]);
+    ck_assert_ptr_nonnull(strstr(one, "== decisions\n1|"));
+    for (int i = 0; i < runs; i++) {
+        char *other = every_row(db[i]);
+        ck_assert_msg(strcmp(one, other) == 0, "--threads %u wrote other rows", threads[i]);
+        free(other);
+        snprintf(command, sizeof(command),
+                 "grep -q 'draws      [1-9][0-9]* of [0-9]* committee draws ran in slices'"
+                 " '%s.out'",
+                 db[i]);
+        ck_assert_int_eq(system(command) == 0, threads[i] > 1);
+    }
+    free(one);
+    test_dir_remove(dir);
+}
+
+/* Hash tickets: 4,200 candidates in one segment, two slices and more. */
+START_TEST(test_oracle_draws_sliced_same_rows)
+{
+    draws_same_rows("draws", "scenarios/compare_committee.yaml",
+                    getenv("INFERSIM_SANITIZE") != NULL
+                        ? "--set nodes.count=4200 --set model.segments=1"
+                          " --set workload.requests=3"
+                        : "--set nodes.count=4200 --set model.segments=1"
+                          " --set workload.requests=8");
+}
+END_TEST
+
+/* VRF tickets: the draws whose epoch proofs are due run in slices. */
+START_TEST(test_oracle_draws_vrf_sliced_same_rows)
+{
+    draws_same_rows("draws-vrf", "scenarios/committee_vrf.yaml",
+                    getenv("INFERSIM_SANITIZE") != NULL ? "--set workload.requests=8"
+                                                        : "--set workload.requests=26");
+}
+END_TEST
+
 /* From the command line: --threads takes 1..256 (0 is a usage error, exit
  * 2), and two runs at 1 and 2 threads store the same trace and the same
  * divergence and violations rows; a divergence sample stores fewer
@@ -455,5 +588,11 @@ Suite *test_oracle_suite(void)
     tcase_add_test(threads, test_oracle_cache_probe_bits);
     tcase_add_test(threads, test_oracle_cli_threads);
     suite_add_tcase(suite, threads);
+    TCase *draws = tcase_create("draws");
+    tcase_set_timeout(draws, 120);
+    tcase_add_test(draws, test_oracle_draw_pooled_equals_select);
+    tcase_add_test(draws, test_oracle_draws_sliced_same_rows);
+    tcase_add_test(draws, test_oracle_draws_vrf_sliced_same_rows);
+    suite_add_tcase(suite, draws);
     return suite;
 }

@@ -71,6 +71,26 @@ static uint64_t hash_lanes_load64(const uint8_t *bytes, size_t available)
     return word;
 }
 
+/* The message words of eight inputs, lane by lane: each input copied
+ * into a zero-padded block first, so every word is one whole load (lanes
+ * past 'count' are zero). */
+static inline void hash_lanes_message(const uint8_t *inputs, size_t size, size_t count,
+                                      hash_lanes_vector m[16])
+{
+    uint8_t block[HASH_LANES][HASH_BLOCK_BYTES];
+    size_t words = (size + 7) / 8;
+    for (size_t lane = 0; lane < HASH_LANES; lane++) {
+        size_t copied = lane < count ? size : 0;
+        memcpy(block[lane], inputs + lane * size, copied);
+        memset(block[lane] + copied, 0, 8 * words - copied);
+    }
+    for (size_t w = 0; w < 16; w++) {
+        for (size_t lane = 0; lane < HASH_LANES; lane++) {
+            m[w][lane] = w < words ? hash_lanes_load64(block[lane] + 8 * w, 8) : 0;
+        }
+    }
+}
+
 /* Eight inputs (lanes past 'count' are zero and their digests unused). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__SANITIZE_ADDRESS__)
@@ -80,14 +100,7 @@ static void hash_lanes_eight(const uint8_t *inputs, size_t size, size_t count,
                              uint64_t digest_out[HASH_LANES][4])
 {
     hash_lanes_vector m[16];
-    for (size_t w = 0; w < 16; w++) {
-        for (size_t lane = 0; lane < HASH_LANES; lane++) {
-            size_t at = 8 * w;
-            m[w][lane] = lane < count && at < size
-                             ? hash_lanes_load64(inputs + lane * size + at, size - at)
-                             : 0;
-        }
-    }
+    hash_lanes_message(inputs, size, count, m);
     hash_lanes_vector v[16];
     for (size_t i = 0; i < 8; i++) {
         uint64_t h = hash_lanes_iv[i] ^ (i == 0 ? 0x01010000ULL ^ UTIL_HASH256_BYTES : 0);
@@ -116,6 +129,21 @@ static void hash_lanes_eight(const uint8_t *inputs, size_t size, size_t count,
     }
 }
 
+/* A digest's four words, little-endian: on a little-endian host their
+ * bytes as they lie. */
+static void hash_lanes_store(uint8_t digest[UTIL_HASH256_BYTES], const uint64_t words[4])
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(digest, words, UTIL_HASH256_BYTES);
+#else
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t b = 0; b < 8; b++) {
+            digest[8 * i + b] = (uint8_t)(words[i] >> (8 * b));
+        }
+    }
+#endif
+}
+
 void util_hash256_many(const uint8_t *inputs, size_t size, size_t count,
                        uint8_t (*digests_out)[UTIL_HASH256_BYTES])
 {
@@ -127,11 +155,7 @@ void util_hash256_many(const uint8_t *inputs, size_t size, size_t count,
         size_t lanes = count - first < HASH_LANES ? count - first : HASH_LANES;
         hash_lanes_eight(inputs + first * size, size, lanes, words);
         for (size_t lane = 0; lane < lanes; lane++) {
-            for (size_t i = 0; i < 4; i++) {
-                for (size_t b = 0; b < 8; b++) {
-                    digests_out[first + lane][8 * i + b] = (uint8_t)(words[lane][i] >> (8 * b));
-                }
-            }
+            hash_lanes_store(digests_out[first + lane], words[lane]);
         }
     }
 }

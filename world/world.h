@@ -388,6 +388,9 @@ typedef struct world_result {
     uint64_t oracle_cache_hits;      /* judgements that found runs in its cache */
     uint64_t forward_pooled;         /* servers' forward calls run on the worker pool
                                       * (world_forward.c); the rest ran inline */
+    uint64_t committee_draws;        /* committees drawn (world_verify.c) */
+    uint64_t committee_draws_pooled; /* of which in slices on the worker pool
+                                      * (world_draw.c); the rest ran inline */
     util_hist first_token;           /* submitted -> first token */
     uint64_t finality_window_ns;     /* added to a completed request's latency for finality */
     /* Privacy (world/world_privacy.c). */
@@ -460,6 +463,36 @@ int world_result_metric(const world_result *result, const char *name, double *va
 /* The value of 'metric' (< SCN_METRIC_COUNT); NaN when this kind of run does
  * not measure it. Cannot fail. */
 double world_result_metric_value(const world_result *result, scn_metric metric);
+
+/* ---- a committee draw on a worker pool (world_draw.c) ----------------
+ * The draw of cons_committee_select (hash tickets under 'beacon') or of
+ * cons_committee_select_uniforms ('uniforms' given), cut into slices run
+ * as jobs of 'workers' when it has more than one thread and the draw at
+ * least two slices of 'slice_min' candidates (0: the default, where a job
+ * pays for itself). Each slice first calls 'prepare' (may be NULL) on its
+ * own positions [first, last) -- it may write the candidates' weights and
+ * the uniforms there, nothing another slice reads -- then keeps its best
+ * k. The merged committee is the single-slice one for every thread count. */
+struct util_workers;
+typedef struct world_draw {
+    const uint8_t *beacon;            /* hash tickets' beacon (unused with uniforms) */
+    uint32_t segment;
+    const double *uniforms;           /* VRF tickets indexed like candidates, or NULL */
+    const cons_candidate *candidates;
+    size_t count;
+    uint32_t k;
+    size_t slice_min;                 /* candidates per slice at least; 0: default */
+    void (*prepare)(void *context, size_t first, size_t last);
+    void *context;
+} world_draw;
+
+/* How many slices world_draw_select cuts 'draw' into on 'workers' (NULL:
+ * one thread): 1 runs it inline. */
+uint32_t world_draw_slices(const struct util_workers *workers, const world_draw *draw);
+/* Draws the committee into members_out (room for k): the count written,
+ * or CONS_EINVAL as cons_committee_select. 'workers' may be NULL. */
+int world_draw_select(struct util_workers *workers, const world_draw *draw,
+                      uint32_t *members_out);
 
 /* ---- the world without the engine (the testbed's use) ----------------
  * The testbed drives the same nodes in real time over real sockets. It

@@ -164,8 +164,12 @@ void world__check_violation_at(world_state *world, world_violation_kind kind, ui
  * pool (observer->threads). build after the verifier (it copies the final
  * agreement rule); destroy waits for the jobs still running. */
 int world__oracle_build(world_state *world);
-/* The pool the oracle's jobs run on (world_forward.c's too). */
+/* The pool the oracle's jobs run on (world_forward.c's and the committee
+ * draws' too). */
 struct util_workers *world__oracle_workers(const world_state *world);
+/* The pool the committee draws run on: the oracle's, or NULL before it is
+ * built (a draw then runs inline). */
+struct util_workers *world__draw_workers(const world_state *world);
 /* A LOGITS observation under a handed-over call: its logits go to the
  * request's oracle block (block + 1) at 'step' when the call is taken. */
 void world__forward_observe_logits(world_state *world, uint32_t ticket, uint64_t request,
@@ -201,11 +205,24 @@ int world__referee_build(world_state *world);
  * WORLD_ENOMEM. destroy frees what build made (safe after a failed build). */
 int world__vrf_build(world_state *world);
 void world__vrf_destroy(world_state *world);
-/* The tickets the candidates of 'segment' claim for (request, beacon):
- * candidate_offsets[segment + 1] - candidate_offsets[segment] values,
- * valid until the next call. */
-const double *world__vrf_uniforms(world_state *world, uint64_t request, uint32_t segment,
-                                  const uint8_t beacon[CONS_BEACON_BYTES]);
+/* One draw's VRF tickets: the epoch of its request and the epoch's input,
+ * its (beacon, segment), and the slice_min its draw should use (small when
+ * some candidate's proof of the epoch is still due). */
+typedef struct world_vrf_draw {
+    uint64_t epoch;
+    uint8_t alpha[CONS_BEACON_BYTES];
+    uint8_t beacon[CONS_BEACON_BYTES];
+    uint32_t segment;
+    size_t slice_min;
+} world_vrf_draw;
+void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segment,
+                           const uint8_t beacon[CONS_BEACON_BYTES], world_vrf_draw *out);
+/* The tickets candidates [first, last) (of the draw's segment) claim,
+ * into vrf_uniforms at the same positions, each node's proof evaluated
+ * once per epoch. Writes those positions and those nodes' slots alone:
+ * slices of one draw may run on several threads at once. */
+void world__vrf_tickets(world_state *world, const world_vrf_draw *draw, uint32_t first,
+                        uint32_t last);
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
                       uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX]);
 bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, uint32_t segment,

@@ -678,6 +678,11 @@ util_workers *world__oracle_workers(const world_state *world)
     return world->oracle->workers;
 }
 
+util_workers *world__draw_workers(const world_state *world)
+{
+    return world->oracle != NULL ? world->oracle->workers : NULL;
+}
+
 void world__oracle_destroy(world_state *world)
 {
     world_oracle *o = world->oracle;

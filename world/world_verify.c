@@ -89,47 +89,89 @@ static void verify_capture_note(world_state *world, uint32_t segment, const uint
     result->capture_expected += memo->probability;
 }
 
-/* The draw of (request, segment, round) into members_out: its size, and
- * whether it may be kept (world__chain_state). */
+/* Where a draw's weights come from: per-node arrays (the settled state or
+ * the ledger now), or one value for every candidate (hosted: the snapshot
+ * every process holds; a uniform draw: 1). */
+typedef struct verify_weights {
+    world_state *world;
+    uint32_t offset;                 /* the segment's first candidate */
+    const double *reputation, *stake;
+    double reputation_all, stake_all;
+    const world_vrf_draw *vrf;       /* the tickets to compute, or NULL */
+} verify_weights;
+
+static void verify_weights_of(world_state *world, uint64_t request, verify_weights *out,
+                              bool *cacheable)
+{
+    const scn_verification *v = &world->scenario->verification;
+    const double *reputation = NULL, *stake = NULL;
+    /* verification.draw_epoch: the settled state (world_settle.c); a hosted
+     * world under a ledger: the chain at the request's agreed height
+     * (world_chain.c). Else, hosted: the snapshot the run started with,
+     * which every process holds; simulated: the ledger now. Called before
+     * any candidate is filled: the chain's state may apply blocks whose
+     * evidence checks draw other committees. */
+    bool settled = world__settle_state(world, request, &reputation, &stake) ||
+                   world__chain_state(world, request, &reputation, &stake, cacheable);
+    if (world->serving.protocol->uniform_draw) {
+        out->reputation_all = out->stake_all = 1.0;
+    } else if (settled) {
+        out->reputation = reputation;
+        out->stake = stake;
+    } else if (world->hosted) {
+        out->reputation_all = v->reputation_initial;
+        out->stake_all = v->stake;
+    } else {
+        out->reputation = world->result->reputation;
+        out->stake = world->result->stake;
+    }
+}
+
+/* A slice's preparation (world_draw's hook, on any thread): its
+ * candidates' weights, then under selection: vrf their tickets. */
+static void verify_draw_prepare(void *context, size_t first, size_t last)
+{
+    const verify_weights *w = context;
+    cons_candidate *candidates = (cons_candidate *)w->world->candidates + w->offset;
+    for (size_t i = first; i < last; i++) {
+        uint32_t id = candidates[i].node_id;
+        candidates[i].reputation = w->reputation != NULL ? w->reputation[id] : w->reputation_all;
+        candidates[i].stake = w->stake != NULL ? w->stake[id] : w->stake_all;
+    }
+    if (w->vrf != NULL) {
+        world__vrf_tickets(w->world, w->vrf, w->offset + (uint32_t)first,
+                           w->offset + (uint32_t)last);
+    }
+}
+
+/* Draws the committee of (request, segment, round) into members_out; sets
+ * *cacheable to whether it may be kept (world__chain_state). */
 static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segment,
                             uint32_t round, uint32_t *members_out, bool *cacheable)
 {
-    cons_candidate *candidates = world->candidates;
     uint32_t first = world->candidate_offsets[segment];
-    uint32_t count = world->candidate_offsets[segment + 1] - first;
-    const scn_verification *v = &world->scenario->verification;
-    bool uniform = world->serving.protocol->uniform_draw;
-    const double *state_reputation = NULL, *state_stake = NULL;
-    *cacheable = true;
-    /* Before the candidates are filled: the chain's state may apply
-     * blocks whose evidence checks draw other committees. */
-    bool state = world__settle_state(world, request, &state_reputation, &state_stake) ||
-                 world__chain_state(world, request, &state_reputation, &state_stake, cacheable);
-    for (uint32_t i = first; i < first + count; i++) {
-        uint32_t id = candidates[i].node_id;
-        /* verification.draw_epoch: the settled state (world_settle.c); a
-         * hosted world under a ledger: the chain at the request's agreed
-         * height (world_chain.c). Else, hosted: the snapshot the run
-         * started with, which every process holds; simulated: the ledger
-         * now. */
-        double reputation = state          ? state_reputation[id]
-                            : world->hosted ? v->reputation_initial
-                                            : world->result->reputation[id];
-        double stake = state          ? state_stake[id]
-                       : world->hosted ? v->stake
-                                       : world->result->stake[id];
-        candidates[i].reputation = uniform ? 1.0 : reputation;
-        candidates[i].stake = uniform ? 1.0 : stake;
-    }
     uint8_t beacon[CONS_BEACON_BYTES];
     cons_beacon_derive(world->scenario->seed, request, round, beacon);
-    uint32_t size = verify_draw_size(world, beacon, segment);
-    int chosen = v->selection_vrf
-                     ? cons_committee_select_uniforms(
-                           world__vrf_uniforms(world, request, segment, beacon),
-                           candidates + first, count, size, members_out)
-                     : cons_committee_select(beacon, segment, candidates + first, count, size,
-                                             members_out);
+    verify_weights weights = {.world = world, .offset = first};
+    verify_weights_of(world, request, &weights, cacheable);
+    world_vrf_draw vrf;
+    world_draw draw = {.beacon = beacon,
+                       .segment = segment,
+                       .candidates = (const cons_candidate *)world->candidates + first,
+                       .count = world->candidate_offsets[segment + 1] - first,
+                       .k = verify_draw_size(world, beacon, segment),
+                       .prepare = verify_draw_prepare,
+                       .context = &weights};
+    if (world->scenario->verification.selection_vrf) {
+        world__vrf_draw_begin(world, request, segment, beacon, &vrf);
+        weights.vrf = &vrf;
+        draw.uniforms = world->vrf_uniforms + first;
+        draw.slice_min = vrf.slice_min;
+    }
+    struct util_workers *workers = world__draw_workers(world);
+    world->result->committee_draws += 1;
+    world->result->committee_draws_pooled += world_draw_slices(workers, &draw) > 1;
+    int chosen = world_draw_select(workers, &draw, members_out);
     ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
     return (uint32_t)chosen;
 }

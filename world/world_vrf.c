@@ -98,17 +98,17 @@ static void vrf_alpha(const world_state *world, uint64_t epoch, uint8_t alpha[CO
     cons_vrf_epoch_alpha(seed, epoch, alpha);
 }
 
-/* Node 'node_id's proof and output for 'epoch', evaluated once per epoch
- * with its own secret key. */
-static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
+/* Node 'node_id's proof and output for 'epoch' (whose input is 'alpha'),
+ * evaluated once per epoch with its own secret key. Writes the node's own
+ * slots alone, so nodes may be evaluated on several threads at once. */
+static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t epoch,
+                               const uint8_t alpha[CONS_BEACON_BYTES])
 {
     ASSERT(node_id < world->node_count);
     if (world->vrf_epoch_of[node_id] == epoch + 1) {
         return;
     }
-    uint8_t alpha[CONS_BEACON_BYTES];
-    vrf_alpha(world, epoch, alpha);
-    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, sizeof(alpha),
+    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES,
                             world->vrf_proof[node_id]);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
     rc = cons_vrf_proof_to_hash(world->vrf_proof[node_id], world->vrf_beta[node_id]);
@@ -116,14 +116,42 @@ static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
     world->vrf_epoch_of[node_id] = epoch + 1;
 }
 
-const double *world__vrf_uniforms(world_state *world, uint64_t request, uint32_t segment,
-                                  const uint8_t beacon[CONS_BEACON_BYTES])
+static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
+{
+    if (world->vrf_epoch_of[node_id] == epoch + 1) {
+        return;
+    }
+    uint8_t alpha[CONS_BEACON_BYTES];
+    vrf_alpha(world, epoch, alpha);
+    vrf_evaluate_alpha(world, node_id, epoch, alpha);
+}
+
+/* A slice in which an ECVRF proof is due pays for its job at a handful of
+ * candidates (a proof costs some hundred microseconds, bench vrf). */
+#define VRF_SLICE_MIN_PROVING 8u
+
+void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segment,
+                           const uint8_t beacon[CONS_BEACON_BYTES], world_vrf_draw *out)
 {
     ASSERT(world->vrf_uniforms != NULL);
+    out->epoch = vrf_epoch(world, request);
+    vrf_alpha(world, out->epoch, out->alpha);
+    memcpy(out->beacon, beacon, CONS_BEACON_BYTES);
+    out->segment = segment;
+    out->slice_min = 0;
     const cons_candidate *candidates = world->candidates;
-    uint32_t first = world->candidate_offsets[segment];
-    uint32_t last = world->candidate_offsets[segment + 1];
-    uint64_t epoch = vrf_epoch(world, request);
+    for (uint32_t i = world->candidate_offsets[segment];
+         i < world->candidate_offsets[segment + 1] && out->slice_min == 0; i++) {
+        if (world->vrf_epoch_of[candidates[i].node_id] != out->epoch + 1) {
+            out->slice_min = VRF_SLICE_MIN_PROVING;
+        }
+    }
+}
+
+void world__vrf_tickets(world_state *world, const world_vrf_draw *draw, uint32_t first,
+                        uint32_t last)
+{
+    const cons_candidate *candidates = world->candidates;
     /* Honest tickets are hashed in batches (cons_vrf_uniform_many). */
     enum { BATCH = 64 };
     const uint8_t *betas[BATCH];
@@ -135,19 +163,18 @@ const double *world__vrf_uniforms(world_state *world, uint64_t request, uint32_t
         if (world->behaviour_now[id] == NODE_BEHAVIOUR_FORGED_TICKET) {
             world->vrf_uniforms[i] = 1.0; /* The best ticket there is: key 0. */
         } else {
-            vrf_evaluate(world, id, epoch);
+            vrf_evaluate_alpha(world, id, draw->epoch, draw->alpha);
             betas[pending] = world->vrf_beta[id];
             slots[pending++] = i;
         }
         if (pending == BATCH || (i + 1 == last && pending > 0)) {
-            cons_vrf_uniform_many(betas, pending, beacon, segment, uniforms);
+            cons_vrf_uniform_many(betas, pending, draw->beacon, draw->segment, uniforms);
             for (uint32_t j = 0; j < pending; j++) {
                 world->vrf_uniforms[slots[j]] = uniforms[j];
             }
             pending = 0;
         }
     }
-    return world->vrf_uniforms + first;
 }
 
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
