@@ -1012,6 +1012,11 @@ const uint8_t *cons_bft_mempool_tx(const cons_bft_replica *replica, uint32_t ind
  * that collects it. Says nothing of the signature. Safe on any input. */
 bool cons_bft_vote_route(const void *bytes, size_t size, uint32_t validator_count,
                          uint32_t *voter_out, uint32_t *collector_out);
+/* Whether 'bytes' is a vote of the replica's validator set signed (or
+ * MACed, by the set's auth) by the voter it names, as its collector would
+ * check it: what a gossip relay checks before it forwards a vote. Safe on
+ * any input. */
+bool cons_bft_vote_authentic(const cons_bft_replica *replica, const void *bytes, size_t size);
 
 /* The message type of 'bytes' as a name ("proposal", "vote", "timeout",
  * "block_request", "block"), or NULL when it is not one. Safe on any input. */

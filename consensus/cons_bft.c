@@ -665,6 +665,27 @@ bool cons_bft_vote_route(const void *bytes, size_t size, uint32_t validator_coun
     return true;
 }
 
+bool cons_bft_vote_authentic(const cons_bft_replica *replica, const void *bytes, size_t size)
+{
+    ASSERT(replica != NULL);
+    uint32_t voter = 0;
+    uint32_t collector = 0;
+    if (!cons_bft_vote_route(bytes, size, replica->validators.count, &voter, &collector)) {
+        return false;
+    }
+    bft_reader reader = {bytes, size, 0, false};
+    uint8_t type = 0;
+    uint64_t view = 0;
+    (void)bft_read_header(&reader, &type, &voter, &view);
+    uint64_t height = bft_read64(&reader);
+    uint8_t id[CONS_BFT_ID_BYTES];
+    uint8_t signature[BFT_SIGNATURE_BYTES];
+    bft_read_copy(&reader, id, CONS_BFT_ID_BYTES);
+    bft_read_copy(&reader, signature, BFT_SIGNATURE_BYTES);
+    return !reader.failed && height != 0 &&
+           bft_verify(replica, voter, BFT_SIGN_VOTE, view, height, id, signature);
+}
+
 /* ---- Certificates ---- */
 
 static bool bft_qc_is_genesis(const cons_bft_replica *replica, const bft_qc *qc)

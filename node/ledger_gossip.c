@@ -47,18 +47,31 @@ static bool gossip_seen(const node *self, uint64_t digest)
     return false;
 }
 
+/* Whether 'digest' is in the seen ring (counted as a duplicate). */
+static bool gossip_duplicate(node *self, uint64_t digest)
+{
+    if (!gossip_seen(self, digest | 1u)) { /* 0 marks an empty slot */
+        return false;
+    }
+    self->config.store->ledger_gossip_duplicates += 1;
+    return true;
+}
+
+static void gossip_remember(node *self, uint64_t digest)
+{
+    node_store *store = self->config.store;
+    uint32_t *next = &store->ledger_seen_next[self->config.node_id];
+    gossip_ring(self)[*next] = digest | 1u;
+    *next = (*next + 1) % NODE_LEDGER_SEEN_MAX;
+}
+
 bool node__ledger_gossip_fresh(node *self, uint64_t digest)
 {
     ASSERT(gossip_on(self));
-    node_store *store = self->config.store;
-    digest |= 1u; /* 0 marks an empty slot */
-    if (gossip_seen(self, digest)) {
-        store->ledger_gossip_duplicates += 1;
+    if (gossip_duplicate(self, digest)) {
         return false;
     }
-    uint32_t *next = &store->ledger_seen_next[self->config.node_id];
-    gossip_ring(self)[*next] = digest;
-    *next = (*next + 1) % NODE_LEDGER_SEEN_MAX;
+    gossip_remember(self, digest);
     return true;
 }
 
@@ -259,7 +272,10 @@ static int gossip_on_tx(node *self, uint64_t now_ns, const node_message *m, node
 
 /* A pushed vote: its collector hands it to the replica (as from the voter,
  * whose signature it carries); any other validator forwards it once, to
- * the collector (unless it came from there) and fanout - 1 random others. */
+ * the collector (unless it came from there) and fanout - 1 random others.
+ * A vote is checked against its voter's signature before it is remembered
+ * or forwarded, so a forged one goes no further than the first honest
+ * validator and cannot push genuine digests out of the seen ring. */
 static int gossip_on_vote(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
     const uint8_t *bytes = m->payload + 1;
@@ -269,13 +285,24 @@ static int gossip_on_vote(node *self, uint64_t now_ns, const node_message *m, no
     bool vote = cons_bft_vote_route(bytes, size, self->config.serving->ledger_validators, &voter,
                                     &collector);
     ASSERT(vote); /* validate.c routed it */
-    if (!node__ledger_gossip_fresh(self, cons_bft_tx_hash(bytes, size))) {
+    uint64_t digest = cons_bft_tx_hash(bytes, size);
+    if (gossip_duplicate(self, digest)) {
         return 0;
     }
     if (collector == self->config.node_id) {
-        return voter == collector ? NODE_EMALFORMED
-                                  : node__ledger_deliver(self, now_ns, voter, bytes, size, outbox);
+        /* The replica checks the signature: remembered only if it held. */
+        int rc = voter == collector
+                     ? NODE_EMALFORMED
+                     : node__ledger_deliver(self, now_ns, voter, bytes, size, outbox);
+        if (rc == 0) {
+            gossip_remember(self, digest);
+        }
+        return rc;
     }
+    if (!cons_bft_vote_authentic(self->config.store->bft[self->config.node_id], bytes, size)) {
+        return NODE_EMALFORMED;
+    }
+    gossip_remember(self, digest);
     node__ledger_gossip_push(self, now_ns, NODE_LEDGER_GOSSIP_VOTE, bytes, size, m->source,
                              collector, outbox);
     return 0;

@@ -955,9 +955,15 @@ START_TEST(test_bft_hostile_votes_and_garbage)
     /* A vote from a non-validator, under another's name, or badly signed. */
     hand_refused(h->replica[2], 4, vote, vote_size);
     hand_refused(h->replica[2], 3, vote, vote_size);
+    /* What a gossip relay checks: any replica of the set, not only the
+     * collector, sees the voter's signature hold, and a flipped bit fail. */
+    ck_assert(cons_bft_vote_authentic(h->replica[3], vote, vote_size));
     vote[vote_size - 1] ^= 1;
+    ck_assert(!cons_bft_vote_authentic(h->replica[3], vote, vote_size));
     hand_refused(h->replica[2], 0, vote, vote_size);
     vote[vote_size - 1] ^= 1;
+    ck_assert(!cons_bft_vote_authentic(h->replica[3], vote, vote_size - 1));
+    ck_assert(!cons_bft_vote_authentic(h->replica[3], proposal, size));
     /* To a replica that does not lead the next view. */
     cons_bft_start(h->replica[3], 0);
     hand_refused(h->replica[3], 0, vote, vote_size);

@@ -245,6 +245,10 @@ START_TEST(test_ledger_gossip_hostile_refused)
     m.payload = vote;
     m.payload_bytes = sizeof(vote);
     gossip_expect_rejected(host, &m, "a badly signed vote at its collector");
+    m.source = 2;
+    m.dest = 3;
+    gossip_expect_rejected(host, &m, "a badly signed vote at a relay");
+    gossip_expect_rejected(host, &m, "the same forged vote again (not remembered)");
     /* Random bytes of every kind: refused, or taken with effects. */
     uint8_t noise[200];
     for (uint32_t i = 0; i < 400; i++) {
