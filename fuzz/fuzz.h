@@ -31,8 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_KEYS_DIR "fuzz/keys"
 
 /* Worlds, one per verification protocol, in scn_protocol order:
- * none, committee, sampling, crossval, optimistic, tee, zk. */
+ * none, committee, sampling, crossval, optimistic, tee, zk; then two
+ * committee worlds settled by a BFT ledger among 4 of the nodes:
+ * "ledger" (direct dissemination) and "ledger_gossip" (gossip). */
 #define FUZZ_PROTOCOLS 7
+#define FUZZ_WORLDS (FUZZ_PROTOCOLS + 2)
 
 typedef struct fuzz_world fuzz_world;
 
@@ -40,7 +43,7 @@ typedef struct fuzz_world fuzz_world;
  * the seed writer. */
 typedef void (*fuzz_world_record)(void *context, const node_message *message);
 
-/* Builds the world of protocol 'protocol' (< FUZZ_PROTOCOLS): the
+/* Builds world 'protocol' (< FUZZ_WORLDS, in the order above): the
  * scenario is parsed once per process and kept; the host, its nodes'
  * start and the two submitted requests are new on every call. Returns
  * NULL only for a protocol out of range. A world that cannot be built
@@ -48,6 +51,8 @@ typedef void (*fuzz_world_record)(void *context, const node_message *message);
  * on the input: it is reported on stderr and aborts. Free with
  * fuzz_world_destroy. */
 fuzz_world *fuzz_world_create(uint32_t protocol, fuzz_world_record record, void *context);
+/* The name of world 'protocol' (< FUZZ_WORLDS): "none" .. "ledger_gossip". */
+const char *fuzz_world_name(uint32_t protocol);
 void fuzz_world_destroy(fuzz_world *world);
 
 uint32_t fuzz_world_node_count(const fuzz_world *world);

@@ -1,13 +1,15 @@
 /* fuzz_peer.c -- a Byzantine insider: arbitrary authenticated messages
  * delivered to the nodes of a small inference world, under each
- * verification protocol. The frame layer has already checked the MAC, so
+ * verification protocol and under ledger settlement (validators' BFT
+ * messages, transactions, receipts and gossip are in reach too). The frame layer has already checked the MAC, so
  * the only guarantees are the frame decoder's: a well-formed 64-byte
  * header (node_message_decode_header), a source and a destination below
  * the node count, and payload_bytes bytes of payload. Everything else --
  * request ids, segments, rounds, members, positions, the payload's bytes --
  * is the attacker's.
  *
- * Input: byte 0 picks the protocol (fuzz.h's order); then up to
+ * Input: byte 0 picks the world (fuzz.h's order: a protocol, or a
+ * committee settled by a ledger, direct or by gossip); then up to
  * PEER_OPS_MAX operations, each one byte: the low 2 bits say what,
  * the high 6 bits advance the clock by that many quarter milliseconds.
  *   0  a message whose ids are folded into range (request, segment,
@@ -120,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) {
         return 0;
     }
-    fuzz_world *world = fuzz_world_create(data[0] % FUZZ_PROTOCOLS, NULL, NULL);
+    fuzz_world *world = fuzz_world_create(data[0] % FUZZ_WORLDS, NULL, NULL);
     if (world == NULL) {
         return 0;
     }

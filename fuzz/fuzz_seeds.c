@@ -24,9 +24,6 @@
 #define SEEDS_BYTES_MAX 65536
 #define SEEDS_SESSION_NS 1000000000u /* the frames' session: a process's start */
 
-static const char *const seeds_protocols[FUZZ_PROTOCOLS] = {
-    "none", "committee", "sampling", "crossval", "optimistic", "tee", "zk"};
-
 typedef struct seeds_recorded {
     node_message messages[NODE_MESSAGE_TYPE_COUNT];
     uint8_t payloads[NODE_MESSAGE_TYPE_COUNT][1024];
@@ -80,7 +77,7 @@ static int seeds_peer(const char *dir, uint32_t protocol, seeds_recorded *record
     for (int i = 0; i < 48; i++) {
         bytes[size++] = i % 12 == 11 ? 0x03 : 0x02;
     }
-    snprintf(name, sizeof(name), "%s-honest", seeds_protocols[protocol]);
+    snprintf(name, sizeof(name), "%s-honest", fuzz_world_name(protocol));
     if (seeds_write(dir, "peer", name, bytes, size) != 0) {
         return -1;
     }
@@ -97,7 +94,7 @@ static int seeds_peer(const char *dir, uint32_t protocol, seeds_recorded *record
             bytes[size++] = 0x02;
         }
     }
-    snprintf(name, sizeof(name), "%s-replay", seeds_protocols[protocol]);
+    snprintf(name, sizeof(name), "%s-replay", fuzz_world_name(protocol));
     return seeds_write(dir, "peer", name, bytes, size);
 }
 
@@ -200,7 +197,7 @@ int main(int argc, char **argv)
     }
     static seeds_recorded recorded;
     static seeds_recorded committee;
-    for (uint32_t protocol = 0; protocol < FUZZ_PROTOCOLS; protocol++) {
+    for (uint32_t protocol = 0; protocol < FUZZ_WORLDS; protocol++) {
         if (seeds_peer(argv[1], protocol, &recorded) != 0) {
             return 1;
         }

@@ -1,5 +1,5 @@
-/* fuzz_world.c -- a tiny inference world per verification protocol for the
- * peer target (fuzz.h). The world is the testbed's: a world_host built from
+/* fuzz_world.c -- a tiny inference world per verification protocol, and two
+ * settled by a BFT ledger, for the peer target (fuzz.h). The world is the testbed's: a world_host built from
  * a built-in scenario (8 nodes in two classes, one with a TEE, a 2-layer
  * model of dimension 16 in 2 segments, 2 requests plus 4 spare ids). The
  * driver here is the smallest one that works: honest messages are
@@ -43,8 +43,9 @@ struct fuzz_world {
     uint32_t timer_count;
 };
 
-static const char *const world_protocols[FUZZ_PROTOCOLS] = {
-    "none", "committee", "sampling", "crossval", "optimistic", "tee", "zk"};
+static const char *const world_protocols[FUZZ_WORLDS] = {
+    "none", "committee", "sampling", "crossval", "optimistic", "tee", "zk",
+    "ledger", "ledger_gossip"};
 
 static const char world_yaml[] =
     "name: fuzz_peer\n"
@@ -63,7 +64,16 @@ static const char world_yaml[] =
     "  kv_slots: 4\n"
     "workload: {requests: 2, rate: 1/s, arrival: constant, prompt_tokens: [2, 4], generate: 2}\n";
 
-static scn_scenario *world_scenarios[FUZZ_PROTOCOLS];
+/* The ledger worlds' overrides: committee verification settled by 4
+ * validators (MACed votes, short blocks and views, evidence on), the
+ * transactions and votes direct or by gossip. */
+static const char *const world_ledger[] = {
+    "verification.protocol=committee", "verification.settlement=ledger",
+    "ledger.validators=4", "ledger.auth=mac", "ledger.block_interval=20ms",
+    "ledger.view_timeout=200ms", "ledger.dissemination=direct"};
+#define WORLD_LEDGER_OVERRIDES (sizeof(world_ledger) / sizeof(world_ledger[0]))
+
+static scn_scenario *world_scenarios[FUZZ_WORLDS];
 
 /* The scenario of one protocol, parsed on first use and kept for the
  * process's life (the fuzzer never exits cleanly, so it is never freed). */
@@ -78,9 +88,17 @@ static const scn_scenario *world_scenario(uint32_t protocol)
     }
     char override[64];
     snprintf(override, sizeof(override), "verification.protocol=%s", world_protocols[protocol]);
-    const char *overrides[] = {override};
+    const char *overrides[WORLD_LEDGER_OVERRIDES] = {override};
+    size_t count = 1;
+    if (protocol >= FUZZ_PROTOCOLS) {
+        memcpy(overrides, world_ledger, sizeof(world_ledger));
+        count = WORLD_LEDGER_OVERRIDES;
+        if (strcmp(world_protocols[protocol], "ledger_gossip") == 0) {
+            overrides[count - 1] = "ledger.dissemination=gossip";
+        }
+    }
     scn_error error;
-    int rc = scn_load_string("fuzz_peer.yaml", world_yaml, overrides, 1,
+    int rc = scn_load_string("fuzz_peer.yaml", world_yaml, overrides, count,
                              &world_scenarios[protocol], &error);
     if (rc != 0) {
         char text[512];
@@ -170,7 +188,7 @@ static void world_start(fuzz_world *world)
 
 fuzz_world *fuzz_world_create(uint32_t protocol, fuzz_world_record record, void *context)
 {
-    if (protocol >= FUZZ_PROTOCOLS) {
+    if (protocol >= FUZZ_WORLDS) {
         return NULL;
     }
     const scn_scenario *scenario = world_scenario(protocol);
@@ -187,6 +205,11 @@ fuzz_world *fuzz_world_create(uint32_t protocol, fuzz_world_record record, void 
     world->context = context;
     world_start(world);
     return world;
+}
+
+const char *fuzz_world_name(uint32_t protocol)
+{
+    return protocol < FUZZ_WORLDS ? world_protocols[protocol] : NULL;
 }
 
 void fuzz_world_destroy(fuzz_world *world)
