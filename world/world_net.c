@@ -630,6 +630,7 @@ void net_prefetch(const net *self, uint32_t source, uint32_t dest)
     ASSERT(dest < self->node_count);
     uint64_t key = (uint64_t)source << 32 | dest;
     __builtin_prefetch(&self->links[net_link_home(key, self->links_mask)], 1);
+    __builtin_prefetch(&self->nodes[dest]); /* its crashed flag and region */
     if (self->samples != NULL && source != dest) {
         __builtin_prefetch(&self->samples[net_pair_index(source, dest)], 1);
     }
