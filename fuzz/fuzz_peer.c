@@ -1,10 +1,11 @@
 /* fuzz_peer.c -- a Byzantine insider: arbitrary authenticated messages
  * delivered to the nodes of a small inference world, under each
  * verification protocol and under ledger settlement (validators' BFT
- * messages, transactions, receipts and gossip are in reach too). The frame layer has already checked the MAC, so
- * the only guarantees are the frame decoder's: a well-formed 64-byte
- * header (node_message_decode_header), a source and a destination below
- * the node count, and payload_bytes bytes of payload. Everything else --
+ * messages, transactions, receipts and gossip are in reach too). The
+ * frame layer has already checked the MAC, so the only guarantees are the
+ * frame decoder's: a well-formed 64-byte header
+ * (node_message_decode_header), a source and a destination below the node
+ * count, and payload_bytes bytes of payload. Everything else --
  * request ids, segments, rounds, members, positions, the payload's bytes --
  * is the attacker's.
  *

@@ -1,8 +1,8 @@
 /* fuzz_world.c -- a tiny inference world per verification protocol, and two
- * settled by a BFT ledger, for the peer target (fuzz.h). The world is the testbed's: a world_host built from
- * a built-in scenario (8 nodes in two classes, one with a TEE, a 2-layer
- * model of dimension 16 in 2 segments, 2 requests plus 4 spare ids). The
- * driver here is the smallest one that works: honest messages are
+ * settled by a BFT ledger, for the peer target (fuzz.h). The world is the
+ * testbed's: a world_host built from a built-in scenario (8 nodes in two
+ * classes, one with a TEE, a 2-layer model of dimension 16 in 2 segments,
+ * 2 requests plus 4 spare ids). The driver here is the smallest one that works: honest messages are
  * delivered in FIFO order with no latency, timers fire earliest first.
  * Queues are bounded; past their bound a message or timer is dropped, as
  * a lossy network or a dying node would, never asserted on. */

@@ -205,7 +205,8 @@ void node__ledger_gossip_pull(node *self, uint64_t now_ns, uint32_t generation,
     }
     gossip_pull_next(self, now_ns, outbox);
     uint32_t peer = 0;
-    if (gossip_muted(self, now_ns) || gossip_pick(self, 1, self->config.node_id, UINT32_MAX, &peer) == 0) {
+    if (gossip_muted(self, now_ns) ||
+        gossip_pick(self, 1, self->config.node_id, UINT32_MAX, &peer) == 0) {
         return;
     }
     uint8_t digest[1 + 8 * NODE_LEDGER_PULL_IDS_MAX];
