@@ -24,6 +24,7 @@
 
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 #include "world/world_int.h"
 
 static bool chain_snapshot(world_state *world, uint64_t height)
@@ -109,8 +110,7 @@ static void chain_apply_block(world_state *world, const uint8_t *bytes, size_t s
 {
     size_t at = 0;
     while (world->serving.ledger_settlement && size - at >= 4) {
-        size_t tx_size = (size_t)bytes[at] | (size_t)bytes[at + 1] << 8 |
-                         (size_t)bytes[at + 2] << 16 | (size_t)bytes[at + 3] << 24;
+        size_t tx_size = util_get_u32(bytes + at);
         at += 4;
         if (tx_size == 0 || tx_size > CONS_BFT_TX_BYTES_MAX || tx_size > size - at) {
             return;

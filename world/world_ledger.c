@@ -17,6 +17,7 @@
 
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 #include "util/hash.h"
 #include "world/world_int.h"
 
@@ -445,34 +446,32 @@ static bool ledger_tx_ours(const world_state *world, const node_ledger_tx *tx)
     return world->result->requests[tx->request].submitted;
 }
 
-/* Whether member j's verdict applies: an agreement always; a penalty only
+/* Whether member j's verdict applies (world__ledger_verdict_proven, the test
+ * the testbed's chain view applies too): an agreement always; a penalty only
  * with evidence that verifies (ledger.evidence), else it is refused. */
 static bool ledger_verdict_applies(world_state *world, const node_ledger_tx *tx, uint32_t j,
                                    uint64_t slot, world_block_record *row)
 {
     uint8_t verdict = tx->verdicts[j];
-    if (verdict == NODE_LEDGER_TX_UNJUDGED) {
+    if (!world__ledger_verdict_proven(world, tx, j)) {
+        if (verdict != NODE_LEDGER_TX_UNJUDGED) { /* a penalty whose evidence failed */
+            row->refused += 1;
+            if (ledger_refuse_once(world, slot) && ledger_tx_ours(world, tx)) {
+                world->result->evidence_rejected +=
+                    node_ledger_penalties_unproven(&world->serving, tx);
+            }
+        }
         return false;
     }
     if (verdict == CONS_VERDICT_AGREED) {
         return true;
     }
-    if (!world->serving.ledger_evidence) {
-        row->penalties += 1;
-        return true;
+    row->penalties += 1;
+    if (world->serving.ledger_evidence && ledger_tx_ours(world, tx)) {
+        world->result->evidence_verified += 1;
+        world->result->timeout_penalties += verdict == CONS_VERDICT_TIMEOUT;
     }
-    if (node_ledger_evidence_check(&world->serving, tx, j)) {
-        world->result->evidence_verified += ledger_tx_ours(world, tx);
-        world->result->timeout_penalties +=
-            verdict == CONS_VERDICT_TIMEOUT && ledger_tx_ours(world, tx) ? 1u : 0u;
-        row->penalties += 1;
-        return true;
-    }
-    row->refused += 1;
-    if (ledger_refuse_once(world, slot) && ledger_tx_ours(world, tx)) {
-        world->result->evidence_rejected += node_ledger_penalties_unproven(&world->serving, tx);
-    }
-    return false;
+    return true;
 }
 
 /* A timeout proven by attestations against a member whose own record
@@ -592,11 +591,9 @@ static void ledger_keep_payload(world_state *world, uint64_t height, const cons_
     for (uint32_t i = 0; i < count; i++) {
         size_t size = 0;
         const uint8_t *tx = cons_bft_block_tx(block, i, &size);
-        for (int b = 0; b < 4; b++) {
-            *at++ = (uint8_t)(size >> (8 * b));
-        }
-        memcpy(at, tx, size);
-        at += size;
+        util_put_u32(at, (uint32_t)size); /* at most CONS_BFT_TX_BYTES_MAX */
+        memcpy(at + 4, tx, size);
+        at += 4 + size;
     }
     s->payloads[height - 1] = payload;
     s->payload_sizes[height - 1] = bytes;
