@@ -725,6 +725,18 @@ void node__ledger_resend(node *self, uint64_t now_ns, uint64_t request, node_out
     }
 }
 
+/* Hands replica 'instance' a BFT message from validator 'from', then its
+ * effects to the outbox. */
+static int ledger_feed(node *self, uint64_t now_ns, uint32_t instance, uint32_t from,
+                       const uint8_t *bytes, size_t size, node_outbox *outbox)
+{
+    if (cons_bft_on_message(ledger_replica(self, instance), now_ns, from, bytes, size) != 0) {
+        return NODE_EMALFORMED;      /* refused by the replica: it has no effects */
+    }
+    ledger_drain(self, now_ns, outbox, instance);
+    return 0;
+}
+
 int node__ledger_message(node *self, uint64_t now_ns, const node_message *message,
                          node_outbox *outbox)
 {
@@ -742,23 +754,14 @@ int node__ledger_message(node *self, uint64_t now_ns, const node_message *messag
                        ? ((message->flags & NODE_MESSAGE_FLAG_TWIN_SIDE) != 0 ? 1u : 0u)
                        : message->source % 2;
     }
-    int rc = cons_bft_on_message(ledger_replica(self, instance), now_ns, message->source,
-                                 message->payload, message->payload_bytes);
-    if (rc != 0) {
-        return NODE_EMALFORMED;      /* refused by the replica: it has no effects */
-    }
-    ledger_drain(self, now_ns, outbox, instance);
-    return 0;
+    return ledger_feed(self, now_ns, instance, message->source, message->payload,
+                       message->payload_bytes, outbox);
 }
 
 int node__ledger_deliver(node *self, uint64_t now_ns, uint32_t from, const uint8_t *bytes,
                          size_t size, node_outbox *outbox)
 {
-    if (cons_bft_on_message(ledger_replica(self, 0), now_ns, from, bytes, size) != 0) {
-        return NODE_EMALFORMED;
-    }
-    ledger_drain(self, now_ns, outbox, 0);
-    return 0;
+    return ledger_feed(self, now_ns, 0, from, bytes, size, outbox);
 }
 
 /* Client: the decision's verdicts as a transaction to ledger_submit_to
