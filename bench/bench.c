@@ -511,6 +511,10 @@ int main(int argc, char **argv)
         bench_largest_memory(); /* alone */
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "draws") == 0) {
+        bench_scale_draws(); /* the committee draws alone */
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "scale") == 0) {
         bench_scale_draws();             /* the scale rows alone */
         return bench_scale_gossip(1000, engine_rate, "queue at N=1e5") ||

@@ -126,6 +126,56 @@ static double bench_scale_draw_row(const cons_candidate *candidates, size_t coun
     return draw_s;
 }
 
+/* verification.draw: tree at one size: a tree over the candidates'
+ * weights (its fill timed too, the cost of a new source once per epoch or
+ * block), then draws of k, each after one weight moved (as a verdict moves
+ * the live ledger), against the race's one-thread draw of the same size. */
+static double bench_scale_tree_row(const cons_candidate *candidates, size_t count,
+                                   double race_s, double previous, uint64_t *sink)
+{
+    uint64_t *sums = util_calloc(count + 1, sizeof(uint64_t));
+    uint64_t *weights = util_calloc(count, sizeof(uint64_t));
+    if (sums == NULL || weights == NULL) {
+        util_free(sums);
+        util_free(weights);
+        printf("draws      tree skipped (out of memory)\n");
+        return 0.0;
+    }
+    double scale = cons_tree_scale(2.0);
+    cons_tree tree;
+    cons_tree_init(&tree, sums, weights, (uint32_t)count);
+    double start = bench_scale_now_s();
+    for (size_t i = 0; i < count; i++) {
+        weights[i] = cons_tree_weight(candidates[i].stake * candidates[i].reputation, scale);
+    }
+    cons_tree_fill(&tree);
+    double fill_s = bench_scale_now_s() - start;
+    uint64_t draws = 0;
+    start = bench_scale_now_s();
+    double elapsed = 0.0;
+    while (elapsed < BENCH_SCALE_DRAW_BUDGET_S || draws < 2) {
+        uint8_t beacon[CONS_BEACON_BYTES];
+        cons_beacon_derive(BENCH_SCALE_SEED, draws, 0, beacon);
+        uint32_t at = (uint32_t)(draws * 2654435761u % count);
+        cons_tree_set(&tree, at, weights[at] / 2 + 1);
+        uint32_t indices[BENCH_SCALE_COMMITTEE];
+        *sink += cons_tree_select(&tree, beacon, 0, BENCH_SCALE_COMMITTEE, indices);
+        draws++;
+        elapsed = bench_scale_now_s() - start;
+    }
+    double draw_s = elapsed / draws;
+    printf("draws      candidates=%-8zu k=%u  tree us/draw=%.2f  (%.0f x faster than the race "
+           "on one thread; fill %.2f ms)",
+           count, BENCH_SCALE_COMMITTEE, draw_s * 1e6, race_s / draw_s, fill_s * 1e3);
+    if (previous > 0.0) {
+        printf("  growth x%.2f for x10 candidates", draw_s / previous);
+    }
+    printf("\n");
+    util_free(sums);
+    util_free(weights);
+    return draw_s;
+}
+
 void bench_scale_draws(void)
 {
     const size_t sizes[] = {10000, 100000, 1000000};
@@ -152,14 +202,17 @@ void bench_scale_draws(void)
         workers = NULL;
     }
     uint64_t sink = 0;
-    double previous = 0.0;
+    double previous = 0.0, previous_tree = 0.0;
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         previous = bench_scale_draw_row(candidates, sizes[s], workers, previous, &sink);
+        previous_tree = bench_scale_tree_row(candidates, sizes[s], previous, previous_tree,
+                                             &sink);
     }
     util_workers_destroy(workers);
-    printf("draws      (every ticket is keyed by the draw's beacon: an exact draw hashes every "
-           "candidate, so time grows linearly; on every thread, in slices whose best k "
-           "are merged: the same committee)  [%llu]\n",
+    printf("draws      (race: every ticket is keyed by the draw's beacon, so a draw hashes every "
+           "candidate and time grows linearly; on every thread, in slices whose best k "
+           "are merged: the same committee. tree: k picks from the beacon over a weight "
+           "tree, O(k log n): the race's law, other committees)  [%llu]\n",
            (unsigned long long)(sink & 0xff));
     util_free(candidates);
 }

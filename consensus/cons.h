@@ -136,6 +136,59 @@ int cons_draw_slice(const uint8_t *beacon, uint32_t segment, const double *unifo
 uint32_t cons_draw_merge(const cons_draw_best *bests, size_t count, uint32_t k,
                          uint32_t *members_out);
 
+/* ---- Tree draws (cons_tree.c) ----
+ * verification.draw: tree. Pick j of a draw is the candidate whose stretch
+ * of the cumulative weight (in list order, without the candidates picked
+ * before) holds the point floor(h x W / 2^64), h the first 8 bytes (little
+ * endian) of BLAKE2b-256("infersim.tree.v1" NUL || beacon || segment ||
+ * j, both u32 little endian) and W the weight not yet picked: successive
+ * weighted sampling without replacement, the race's distribution, in
+ * O(k log n) over a Fenwick tree. Weights are integers: stake x reputation
+ * times a power of two (cons_tree_scale), floored, at least 1. */
+#define CONS_TREE_MAX (1u << 23) /* candidates a tree holds: sums stay below 2^63 */
+
+typedef struct cons_tree {
+    uint64_t *sums;      /* count + 1, the caller's: Fenwick sums, 1-based */
+    uint64_t *weights;   /* count, the caller's: each position's weight */
+    uint32_t count;
+    uint32_t top;        /* the largest power of two <= count (1 when empty) */
+} cons_tree;
+
+/* The power of two that maps 'bound', the largest weight a candidate can
+ * hold, into [2^39, 2^40). A bound outside [2^-900, 2^900] (or NaN) is
+ * clamped into it. */
+double cons_tree_scale(double bound);
+
+/* A weight as the tree holds it: 0 when not > 0 (never drawn), else
+ * floor(weight x scale) clamped to [1, 2^40]. */
+uint64_t cons_tree_weight(double weight, double scale);
+
+/* A tree of 'count' (<= CONS_TREE_MAX) positions of weight 0 over the
+ * caller's arrays. Cannot fail. */
+void cons_tree_init(cons_tree *tree, uint64_t *sums, uint64_t *weights, uint32_t count);
+
+/* Sets one position's weight (<= 2^40): O(log count). */
+void cons_tree_set(cons_tree *tree, uint32_t index, uint64_t weight);
+
+/* Rebuilds the sums from tree->weights, written by the caller: O(count). */
+void cons_tree_fill(cons_tree *tree);
+
+/* The sum of every weight. */
+uint64_t cons_tree_total(const cons_tree *tree);
+
+/* Draws min(k, positions of weight > 0) positions (k <= CONS_COMMITTEE_MAX)
+ * into indices_out in pick order and returns how many; the tree is as it
+ * was afterwards. O(k log count) and k hashes. Cannot fail. */
+uint32_t cons_tree_select(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
+                          uint32_t segment, uint32_t k, uint32_t *indices_out);
+
+/* The same draw by a scan of 'weights' in list order: O(k x count x k),
+ * no tree. The reference cons_tree_select is held to, and anyone's check
+ * of a claimed committee. */
+uint32_t cons_tree_scan_select(const uint64_t *weights, uint32_t count,
+                               const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
+                               uint32_t k, uint32_t *indices_out);
+
 /* ---- Verifiable random function (cons_vrf.c) ----
  * ECVRF-EDWARDS25519-SHA512-TAI of RFC 9381 (suite string 0x03): the key is
  * an RFC 8032 ed25519 key (the 32-byte seed and its public key, the same
@@ -667,6 +720,10 @@ typedef struct cons_ledger {
     double pot;                   /* slashed since the last settlement */
     uint32_t agreed[CONS_COMMITTEE_MAX]; /* members that agreed since then (first ones) */
     uint32_t agreed_count;
+    /* Called after a judgement moved a member's reputation or stake, when
+     * set (init leaves it NULL): world/'s tree draws follow the weights. */
+    void (*moved)(void *context, uint32_t member);
+    void *moved_context;
 } cons_ledger;
 
 /* Returns 0 if the terms are valid (the reputation rule too, the shares

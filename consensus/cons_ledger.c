@@ -76,6 +76,9 @@ void cons_ledger_judge(cons_ledger *ledger, uint32_t member, cons_verdict verdic
     } else if (verdict == CONS_VERDICT_AGREED && ledger->agreed_count < CONS_COMMITTEE_MAX) {
         ledger->agreed[ledger->agreed_count++] = member;
     }
+    if (ledger->moved != NULL) {
+        ledger->moved(ledger->moved_context, member);
+    }
 }
 
 void cons_ledger_settle(cons_ledger *ledger, uint32_t rows)

@@ -385,6 +385,8 @@ typedef struct scn_verification {
     bool selection_vrf;           /* selection: vrf (tickets from each node's RFC 9381
                                    * VRF output); false = hash (public tickets) */
     uint64_t vrf_epoch_ns;        /* selection vrf: one VRF evaluation per node per epoch */
+    bool draw_tree;               /* draw: tree (successive sampling from the beacon,
+                                   * O(k log n)); false = race (every ticket hashed) */
     /* Other protocols (scenarios/README.md, verification). */
     int32_t echelon;              /* sampling: class index of the echelon; -1 = any */
     uint32_t verifiers;           /* crossval: N re-executors; optimistic: challengers */

@@ -150,6 +150,8 @@ const scn_key_info scn__keys[] = {
     K("verification.selection", ENUM, "", "hash", "",
       "hash or vrf: public hash tickets or RFC 9381 VRF tickets"),
     K("verification.vrf_epoch", DURATION, "", "10s", "", "selection vrf: one VRF proof per epoch"),
+    K("verification.draw", ENUM, "", "race", "",
+      "race or tree: every ticket hashed, or O(k log n) picks from the beacon"),
     K("verification.echelon", STRING, "", "any class", "sampling", "the class sampled from"),
     K("verification.verifiers", COUNT, "members", "3 (optimistic 1)", "",
       "crossval: re-executors; optimistic: challengers"),

@@ -388,6 +388,9 @@ static void params_verification(params_list *list, const scn_scenario *s)
         params_add(list, params_duration(x->vrf_epoch_ns, v, sizeof(v)),
                    "verification.vrf_epoch");
     }
+    if (x->draw_tree) { /* race (the default) adds nothing: hashes stay as they were. */
+        params_add(list, "tree", "verification.draw");
+    }
     params_add(list, params_duration(x->commit_timeout_ns, v, sizeof(v)),
                "verification.commit_timeout");
     params_add(list, params_duration(x->reveal_timeout_ns, v, sizeof(v)),

@@ -541,6 +541,23 @@ static int verify_selection(scn_check *check, const scn_node *section, scn_verif
     return 0;
 }
 
+/* How a committee is drawn from its tickets: the race over every
+ * candidate's ticket, or successive sampling from the beacon alone. */
+static int verify_draw(scn_check *check, const scn_node *section, scn_verification *v)
+{
+    static const char *const draws[] = {"race", "tree", NULL};
+    const scn_node *node = scn__map_get(section, "draw");
+    int mode = 0;
+    int rc = node == NULL ? 0 : scn__get_enum(check, node, "verification.draw", draws, &mode);
+    v->draw_tree = mode == 1;
+    if (rc == 0 && v->draw_tree && v->selection_vrf) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "verification.draw: tree picks from the beacon alone; selection: vrf "
+                         "needs draw: race (every node's VRF ticket races)");
+    }
+    return rc;
+}
+
 /* The protocol-specific numbers and the economics. */
 static int verify_protocol_numbers(scn_check *check, const scn_node *section,
                                    scn_verification *v)
@@ -633,7 +650,8 @@ int scn__check_verification(scn_check *check, const scn_node *root)
                          "verification.commit_reveal must be true for protocol sampling (it "
                          "settles on the commitments)");
     }
-    if ((rc = verify_selection(check, section, v)) != 0) {
+    if ((rc = verify_selection(check, section, v)) != 0 ||
+        (rc = verify_draw(check, section, v)) != 0) {
         return rc;
     }
     return verify_tee_classes(check, section, v);

@@ -1952,6 +1952,129 @@ START_TEST(test_cons_ledger_terms_check)
 }
 END_TEST
 
+/* ---- tree draws (cons_tree.c) ---- */
+
+/* The tree's draw equals the scan's on 10,000 random beacons, over
+ * networks of 1 to 300 candidates whose weights are set one by one between
+ * draws (the ledger's moves) or refilled whole, zero weights among them;
+ * a draw leaves the tree as it was. */
+START_TEST(test_cons_tree_equals_scan)
+{
+    test_cons_setup();
+    enum { NETWORK_MAX = 300 };
+    const uint32_t beacons = getenv("INFERSIM_SANITIZE") != NULL ? 2000 : 10000;
+    static uint64_t sums[NETWORK_MAX + 1], weights[NETWORK_MAX];
+    util_prng prng;
+    util_prng_init(&prng, TEST_CONS_SEED + 7);
+    cons_tree tree;
+    uint32_t count = 0;
+    for (uint32_t draw = 0; draw < beacons; draw++) {
+        if (draw % 50 == 0) {
+            count = 1 + (uint32_t)util_prng_below(&prng, NETWORK_MAX);
+            cons_tree_init(&tree, sums, weights, count);
+            for (uint32_t i = 0; i < count; i++) {
+                weights[i] = util_prng_below(&prng, 4) == 0 ? 0 : 1 + util_prng_below(&prng, 1000);
+            }
+            cons_tree_fill(&tree);
+        } else {
+            uint32_t at = (uint32_t)util_prng_below(&prng, count);
+            cons_tree_set(&tree, at, util_prng_below(&prng, (uint64_t)1 << 40));
+        }
+        uint8_t beacon[CONS_BEACON_BYTES];
+        cons_beacon_derive(TEST_CONS_SEED, draw, 0, beacon);
+        uint32_t k = 1 + (uint32_t)util_prng_below(&prng, CONS_COMMITTEE_MAX);
+        uint32_t got[CONS_COMMITTEE_MAX], expected[CONS_COMMITTEE_MAX];
+        uint64_t total = cons_tree_total(&tree);
+        uint32_t chosen = cons_tree_select(&tree, beacon, draw % 3, k, got);
+        ck_assert_uint_eq(cons_tree_scan_select(weights, count, beacon, draw % 3, k, expected),
+                          chosen);
+        ck_assert_mem_eq(got, expected, chosen * sizeof(uint32_t));
+        ck_assert_uint_eq(cons_tree_total(&tree), total);
+        uint32_t positive = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            positive += weights[i] > 0;
+        }
+        ck_assert_uint_eq(chosen, k < positive ? k : positive);
+        for (uint32_t j = 0; j < chosen; j++) {
+            ck_assert_uint_gt(weights[got[j]], 0);
+            for (uint32_t i = 0; i < j; i++) {
+                ck_assert_uint_ne(got[i], got[j]);
+            }
+        }
+    }
+}
+END_TEST
+
+/* Weighted sampling without replacement either way: over 20,000 beacons
+ * each candidate's share of committees under the tree matches its share
+ * under the race within 4 sigma, weights 1 to 8 (the two draws differ
+ * per beacon, not in law). */
+START_TEST(test_cons_tree_matches_race_in_law)
+{
+    test_cons_setup();
+    enum { N = 12, K = 4 };
+    const uint32_t beacons = getenv("INFERSIM_SANITIZE") != NULL ? 4000 : 20000;
+    cons_candidate candidates[N];
+    test_cons_candidates_fill(candidates, N);
+    uint64_t sums[N + 1], weights[N];
+    cons_tree tree;
+    cons_tree_init(&tree, sums, weights, N);
+    double scale = cons_tree_scale(8.0);
+    for (uint32_t i = 0; i < N; i++) {
+        candidates[i].stake = 1.0 + i % 8;
+        weights[i] = cons_tree_weight(candidates[i].stake * candidates[i].reputation, scale);
+    }
+    cons_tree_fill(&tree);
+    uint32_t in_race[N] = {0}, in_tree[N] = {0}, same = 0;
+    for (uint32_t draw = 0; draw < beacons; draw++) {
+        uint8_t beacon[CONS_BEACON_BYTES];
+        cons_beacon_derive(TEST_CONS_SEED, draw, 1, beacon);
+        uint32_t race[K], picked[K];
+        ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, N, K, race), K);
+        ck_assert_uint_eq(cons_tree_select(&tree, beacon, 0, K, picked), K);
+        for (uint32_t j = 0; j < K; j++) {
+            in_race[race[j]] += 1;
+            in_tree[candidates[picked[j]].node_id] += 1;
+        }
+        same += memcmp(race, picked, sizeof(race)) == 0;
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        double p = (double)in_race[i] / beacons;
+        double sigma = sqrt(2.0 * p * (1.0 - p) / beacons);
+        ck_assert_msg(fabs((double)in_tree[i] / beacons - p) < 4.0 * sigma + 1e-9,
+                      "candidate %u: tree %u, race %u", i, in_tree[i], in_race[i]);
+    }
+    ck_assert_uint_gt(in_tree[7], 2 * in_tree[0]); /* weight 8 against weight 1 */
+    ck_assert_uint_lt(same, beacons / 10);         /* different committees per beacon */
+}
+END_TEST
+
+/* Quantisation: a power of two into [2^39, 2^40), clamped bounds, weights
+ * floored to at least 1, nothing above 2^40, 0 for no weight or NaN. */
+START_TEST(test_cons_tree_weights_quantised)
+{
+    double scale = cons_tree_scale(3.0);
+    ck_assert(3.0 * scale >= 0x1.0p39 && 3.0 * scale < 0x1.0p40);
+    ck_assert_double_eq(frexp(scale, &(int){0}), 0.5);
+    ck_assert_uint_eq(cons_tree_weight(3.0, scale), (uint64_t)(3.0 * scale));
+    ck_assert_uint_eq(cons_tree_weight(1e-300, scale), 1);
+    ck_assert_uint_eq(cons_tree_weight(1e300, scale), (uint64_t)1 << 40);
+    ck_assert_uint_eq(cons_tree_weight(0.0, scale), 0);
+    ck_assert_uint_eq(cons_tree_weight(-1.0, scale), 0);
+    ck_assert_uint_eq(cons_tree_weight(NAN, scale), 0);
+    ck_assert(isfinite(cons_tree_scale(0.0)) && cons_tree_scale(0.0) > 0.0);
+    ck_assert(isfinite(cons_tree_scale(NAN)) && cons_tree_scale(NAN) > 0.0);
+    ck_assert(cons_tree_scale(INFINITY) > 0.0);
+    /* An empty tree draws nobody. */
+    uint64_t sums[1];
+    cons_tree tree;
+    cons_tree_init(&tree, sums, NULL, 0);
+    uint8_t beacon[CONS_BEACON_BYTES] = {0};
+    uint32_t members[1];
+    ck_assert_uint_eq(cons_tree_select(&tree, beacon, 0, 1, members), 0);
+}
+END_TEST
+
 Suite *test_cons_suite(void)
 {
     Suite *suite = suite_create("cons");
@@ -1973,6 +2096,9 @@ Suite *test_cons_suite(void)
     tcase_add_test(sortition, test_cons_committee_select_equals_reference_draw);
     tcase_add_test(sortition, test_cons_draw_slices_equal_select);
     tcase_add_test(sortition, test_cons_draw_slice_rejects_and_positions);
+    tcase_add_test(sortition, test_cons_tree_equals_scan);
+    tcase_add_test(sortition, test_cons_tree_matches_race_in_law);
+    tcase_add_test(sortition, test_cons_tree_weights_quantised);
     tcase_add_test(sortition, test_cons_sortition_equal_stakes_uniform);
     tcase_add_test(sortition, test_cons_sortition_stake_proportional);
     tcase_add_test(sortition, test_cons_sortition_reputation_proportional);

@@ -469,7 +469,8 @@ END_TEST
  * (1 and 7 under the sanitizers): every table holds the same rows (the
  * trace hash, requests, decisions, ...), and the summary says the draws
  * ran in slices on the pool at more than one thread, not at one. */
-static void draws_same_rows(const char *prefix, const char *path, const char *sets)
+static void draws_same_rows(const char *prefix, const char *path, const char *sets,
+                            bool slices)
 {
     char dir[256], db[3][512], command[4096];
     bool light = getenv("INFERSIM_SANITIZE") != NULL;
@@ -494,7 +495,7 @@ static void draws_same_rows(const char *prefix, const char *path, const char *se
                  "grep -q 'draws      [1-9][0-9]* of [0-9]* committee draws ran in slices'"
                  " '%s.out'",
                  db[i]);
-        ck_assert_int_eq(system(command) == 0, threads[i] > 1);
+        ck_assert_int_eq(system(command) == 0, slices && threads[i] > 1);
     }
     free(one);
     test_dir_remove(dir);
@@ -508,7 +509,8 @@ START_TEST(test_oracle_draws_sliced_same_rows)
                         ? "--set nodes.count=4200 --set model.segments=1"
                           " --set workload.requests=3"
                         : "--set nodes.count=4200 --set model.segments=1"
-                          " --set workload.requests=8");
+                          " --set workload.requests=8",
+                    true);
 }
 END_TEST
 
@@ -517,7 +519,128 @@ START_TEST(test_oracle_draws_vrf_sliced_same_rows)
 {
     draws_same_rows("draws-vrf", "scenarios/committee_vrf.yaml",
                     getenv("INFERSIM_SANITIZE") != NULL ? "--set workload.requests=8"
-                                                        : "--set workload.requests=26");
+                                                        : "--set workload.requests=26",
+                    true);
+}
+END_TEST
+
+/* verification.draw: tree: the same rows at every thread count, and no
+ * draw in slices (a tree draw is O(k log n) on the event loop). */
+START_TEST(test_oracle_tree_draws_same_rows)
+{
+    draws_same_rows("draws-tree", "scenarios/compare_committee.yaml",
+                    "--set nodes.count=4200 --set verification.draw=tree"
+                    " --set workload.requests=8",
+                    false);
+}
+END_TEST
+
+/* ---- tree draws in a world (world_tree.c) ---- */
+
+typedef struct tree_world {
+    world_state world;
+    scn_scenario scenario;
+    cons_candidate candidates[260];
+    uint32_t offsets[3];
+    double reputation[200], stake[200], balance[200];
+    double settled_reputation[200], settled_stake[200];
+} tree_world;
+
+/* 200 nodes; segment 0 draws from nodes 0..119, segment 1 from 80..199
+ * (nodes 80..119 sit in both). */
+static void tree_world_build(tree_world *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->scenario.verification.draw_tree = true;
+    t->scenario.verification.stake = 2.0;
+    t->scenario.verification.reputation_max = 1.0;
+    t->scenario.model.segment_count = 2;
+    t->world.scenario = &t->scenario;
+    t->world.node_count = 200;
+    uint32_t used = 0;
+    for (uint32_t s = 0; s < 2; s++) {
+        t->offsets[s] = used;
+        for (uint32_t id = s * 80; id < s * 80 + 120; id++) {
+            t->candidates[used++].node_id = id;
+        }
+    }
+    t->offsets[2] = used;
+    t->world.candidates = t->candidates;
+    t->world.candidate_offsets = t->offsets;
+    cons_ledger_terms terms = {.reputation = {0.5, 1.05, 0.01, 1.0, 0.5},
+                               .slash = 0.25, .timeout_slash = 0.1, .to_honest = 1.0};
+    cons_ledger_init(&t->world.ledger, &terms, 200, t->reputation, t->stake, t->balance, 2.0);
+    for (uint32_t i = 0; i < 200; i++) {
+        t->settled_reputation[i] = 0.5;
+        t->settled_stake[i] = 2.0;
+    }
+    ck_assert_int_eq(world__tree_build(&t->world), 0);
+}
+
+/* What the tree should draw: a scan over the weights quantised now. */
+static uint32_t tree_world_expected(const tree_world *t, uint32_t segment, const uint8_t *beacon,
+                                    uint32_t k, const world_weights *w, uint32_t *members)
+{
+    uint64_t weights[120];
+    double scale = cons_tree_scale(2.0);
+    const cons_candidate *pool = t->candidates + t->offsets[segment];
+    for (uint32_t i = 0; i < 120; i++) {
+        uint32_t id = pool[i].node_id;
+        double r = w->reputation != NULL ? w->reputation[id] : w->reputation_all;
+        double st = w->stake != NULL ? w->stake[id] : w->stake_all;
+        weights[i] = cons_tree_weight(st * r, scale);
+    }
+    uint32_t indices[CONS_COMMITTEE_MAX];
+    uint32_t chosen = cons_tree_scan_select(weights, 120, beacon, segment, k, indices);
+    for (uint32_t j = 0; j < chosen; j++) {
+        members[j] = pool[indices[j]].node_id;
+    }
+    return chosen;
+}
+
+/* 3,000 draws from sources that switch (the live ledger, judged between
+ * draws; the settled state of a generation; one weight for all), each
+ * equal to a scan over the weights of that moment: the trees follow the
+ * ledger's moves and refill when the source changes. */
+START_TEST(test_oracle_tree_follows_the_ledger)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    static tree_world t;
+    tree_world_build(&t);
+    util_prng prng;
+    util_prng_init(&prng, 91);
+    uint64_t generation = 0;
+    uint32_t moved = 0;
+    for (uint32_t d = 0; d < 3000; d++) {
+        for (uint64_t j = util_prng_below(&prng, 4); j > 0; j--) {
+            uint32_t member = (uint32_t)util_prng_below(&prng, 200);
+            cons_ledger_judge(&t.world.ledger, member, (cons_verdict)util_prng_below(&prng, 4));
+            moved += 1;
+        }
+        world_weights w = {.reputation = t.reputation, .stake = t.stake,
+                           .source = WORLD_WEIGHTS_LIVE};
+        uint64_t kind = util_prng_below(&prng, 10);
+        if (kind == 0) {
+            if (util_prng_below(&prng, 2) == 0) { /* a new generation, a new state */
+                t.settled_stake[util_prng_below(&prng, 200)] *= 0.5;
+                generation += 1;
+            }
+            w = (world_weights){.reputation = t.settled_reputation, .stake = t.settled_stake,
+                                .source = WORLD_WEIGHTS_SETTLED | generation};
+        } else if (kind == 1) {
+            w = (world_weights){.reputation_all = 0.5, .stake_all = 2.0,
+                                .source = WORLD_WEIGHTS_FIXED};
+        }
+        uint8_t beacon[CONS_BEACON_BYTES];
+        cons_beacon_derive(91, d, 0, beacon);
+        uint32_t segment = d % 2, k = 1 + d % 7;
+        uint32_t got[CONS_COMMITTEE_MAX], expected[CONS_COMMITTEE_MAX];
+        uint32_t chosen = world__tree_draw(&t.world, segment, beacon, k, &w, got);
+        ck_assert_uint_eq(chosen, tree_world_expected(&t, segment, beacon, k, &w, expected));
+        ck_assert_mem_eq(got, expected, chosen * sizeof(uint32_t));
+    }
+    ck_assert_uint_gt(moved, 3000);
+    world__tree_destroy(&t.world);
 }
 END_TEST
 
@@ -593,6 +716,8 @@ Suite *test_oracle_suite(void)
     tcase_add_test(draws, test_oracle_draw_pooled_equals_select);
     tcase_add_test(draws, test_oracle_draws_sliced_same_rows);
     tcase_add_test(draws, test_oracle_draws_vrf_sliced_same_rows);
+    tcase_add_test(draws, test_oracle_tree_draws_same_rows);
+    tcase_add_test(draws, test_oracle_tree_follows_the_ledger);
     suite_add_tcase(suite, draws);
     return suite;
 }

@@ -152,7 +152,7 @@ static void chain_record(world_state *world, uint64_t request, uint64_t height)
 }
 
 bool world__chain_state(world_state *world, uint64_t request, const double **reputation,
-                        const double **stake, bool *cacheable)
+                        const double **stake, bool *cacheable, uint64_t *height_out)
 {
     struct world_chain_view *c = &world->chain;
     *cacheable = true;
@@ -179,6 +179,7 @@ bool world__chain_state(world_state *world, uint64_t request, const double **rep
         *cacheable = false;
     }
     const double *at = c->snapshots + height * 2 * world->node_count;
+    *height_out = height;
     *reputation = at;
     *stake = at + world->node_count;
     return true;

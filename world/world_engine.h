@@ -166,6 +166,7 @@ typedef struct world_state {
     const struct net *crash_view;
     void *candidates;                /* cons_candidate per eligible server, by segment */
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
+    struct world_trees *trees;       /* verification.draw: tree (world_tree.c), else NULL */
     struct world_capture_memo {      /* per segment: the last closed form computed */
         uint32_t malicious, draw;    /* its inputs (the pool is the segment's) */
         double probability;          /* valid once draw != 0 */
@@ -209,6 +210,7 @@ typedef struct world_state {
     double *settled_stake;
     double *settled_balance;
     uint64_t settled_through;        /* requests 0 .. settled_through - 1 are applied */
+    uint64_t settled_generation;     /* + 1 whenever the settled state changes */
     uint64_t settle_finished;        /* requests 0 .. settle_finished - 1 are known finished */
     world_settle_fetch settle_fetch; /* another process's logs (testbed), or NULL */
     void *settle_context;

@@ -131,14 +131,36 @@ bool world__ledger_tx_parse(world_state *world, const uint64_t *applied, const u
 /* Whether member j's verdict in 'tx' applies: an agreement always; a
  * penalty without ledger.evidence, or with evidence that verifies. */
 bool world__ledger_verdict_proven(world_state *world, const node_ledger_tx *tx, uint32_t j);
+/* world_tree.c (verification.draw: tree; nothing without it): the
+ * segments' weight trees, built after the candidates (0 or WORLD_ENOMEM);
+ * their teardown; a node whose live stake or reputation moved (the live
+ * ledger's hook calls it; so does whoever else writes those arrays); and
+ * the committee of (segment, beacon) drawn from 'weights' into
+ * members_out, returning how many (min(k, candidates)). */
+typedef struct world_weights {
+    const double *reputation, *stake; /* per node, or NULL: the *_all below */
+    double reputation_all, stake_all;
+    uint64_t source;                  /* what the arrays are: WORLD_WEIGHTS_* */
+} world_weights;
+#define WORLD_WEIGHTS_FIXED (UINT64_C(1) << 60)   /* one weight for all, for the run */
+#define WORLD_WEIGHTS_LIVE (UINT64_C(2) << 60)    /* the live ledger */
+#define WORLD_WEIGHTS_SETTLED (UINT64_C(3) << 60) /* | world->settled_generation */
+#define WORLD_WEIGHTS_CHAIN (UINT64_C(4) << 60)   /* | the chain's height */
+int world__tree_build(world_state *world);
+void world__tree_destroy(world_state *world);
+void world__tree_touch(world_state *world, uint32_t node_id);
+uint32_t world__tree_draw(world_state *world, uint32_t segment,
+                          const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
+                          const world_weights *weights, uint32_t *members_out);
 /* world_chain.c: the draws' ledger state. For the committees of
  * 'request': true with the reputation and stake to draw from (a hosted
  * world with a chain source: the state at the request's agreed height),
  * false to draw as before; *cacheable false when the draw must not be
- * kept (no height agreed yet: a message ahead of its request). Records
+ * kept (no height agreed yet: a message ahead of its request), and
+ * *height_out the height whose state it is. Records
  * the request's ledger_height at its first draw (both drivers). */
 bool world__chain_state(world_state *world, uint64_t request, const double **reputation,
-                        const double **stake, bool *cacheable);
+                        const double **stake, bool *cacheable, uint64_t *height_out);
 void world__chain_destroy(world_state *world);
 /* The beacon of the last block committed before 'before_ns' as a 64-bit
  * seed (the first 8 bytes of its id): true and *seed_out, or false (no

@@ -141,6 +141,7 @@ static void settle_advance(world_state *world, uint64_t target)
             }
         }
         world->settled_through += 1;
+        world->settled_generation += 1;
     }
 }
 
@@ -159,6 +160,7 @@ bool world__settle_state(world_state *world, uint64_t request, const double **re
                          world->settled_reputation, world->settled_stake,
                          world->settled_balance, world->scenario->verification.stake);
         world->settled_through = 0;
+        world->settled_generation += 1;
     }
     settle_advance(world, target);
     *reputation = world->settled_reputation;

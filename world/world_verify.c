@@ -95,8 +95,7 @@ static void verify_capture_note(world_state *world, uint32_t segment, const uint
 typedef struct verify_weights {
     world_state *world;
     uint32_t offset;                 /* the segment's first candidate */
-    const double *reputation, *stake;
-    double reputation_all, stake_all;
+    world_weights of;
     const world_vrf_draw *vrf;       /* the tickets to compute, or NULL */
 } verify_weights;
 
@@ -111,19 +110,24 @@ static void verify_weights_of(world_state *world, uint64_t request, verify_weigh
      * which every process holds; simulated: the ledger now. Called before
      * any candidate is filled: the chain's state may apply blocks whose
      * evidence checks draw other committees. */
-    bool settled = world__settle_state(world, request, &reputation, &stake) ||
-                   world__chain_state(world, request, &reputation, &stake, cacheable);
+    uint64_t height = 0, source = WORLD_WEIGHTS_FIXED;
+    if (world__settle_state(world, request, &reputation, &stake)) {
+        source = WORLD_WEIGHTS_SETTLED | world->settled_generation;
+    } else if (world__chain_state(world, request, &reputation, &stake, cacheable, &height)) {
+        source = WORLD_WEIGHTS_CHAIN | height;
+    }
+    world_weights *of = &out->of;
     if (world->serving.protocol->uniform_draw) {
-        out->reputation_all = out->stake_all = 1.0;
-    } else if (settled) {
-        out->reputation = reputation;
-        out->stake = stake;
+        *of = (world_weights){.reputation_all = 1.0, .stake_all = 1.0,
+                              .source = WORLD_WEIGHTS_FIXED};
+    } else if (source != WORLD_WEIGHTS_FIXED) {
+        *of = (world_weights){.reputation = reputation, .stake = stake, .source = source};
     } else if (world->hosted) {
-        out->reputation_all = v->reputation_initial;
-        out->stake_all = v->stake;
+        *of = (world_weights){.reputation_all = v->reputation_initial, .stake_all = v->stake,
+                              .source = WORLD_WEIGHTS_FIXED};
     } else {
-        out->reputation = world->result->reputation;
-        out->stake = world->result->stake;
+        *of = (world_weights){.reputation = world->result->reputation,
+                              .stake = world->result->stake, .source = WORLD_WEIGHTS_LIVE};
     }
 }
 
@@ -135,8 +139,9 @@ static void verify_draw_prepare(void *context, size_t first, size_t last)
     cons_candidate *candidates = (cons_candidate *)w->world->candidates + w->offset;
     for (size_t i = first; i < last; i++) {
         uint32_t id = candidates[i].node_id;
-        candidates[i].reputation = w->reputation != NULL ? w->reputation[id] : w->reputation_all;
-        candidates[i].stake = w->stake != NULL ? w->stake[id] : w->stake_all;
+        candidates[i].reputation = w->of.reputation != NULL ? w->of.reputation[id]
+                                                            : w->of.reputation_all;
+        candidates[i].stake = w->of.stake != NULL ? w->of.stake[id] : w->of.stake_all;
     }
     if (w->vrf != NULL) {
         world__vrf_tickets(w->world, w->vrf, w->offset + (uint32_t)first,
@@ -154,12 +159,19 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
     cons_beacon_derive(world->scenario->seed, request, round, beacon);
     verify_weights weights = {.world = world, .offset = first};
     verify_weights_of(world, request, &weights, cacheable);
+    uint32_t k = verify_draw_size(world, beacon, segment);
+    world->result->committee_draws += 1;
+    if (world->trees != NULL) {
+        uint32_t chosen = world__tree_draw(world, segment, beacon, k, &weights.of, members_out);
+        ASSERT(chosen > 0); /* Weights are at least 1; k was checked at build. */
+        return chosen;
+    }
     world_vrf_draw vrf;
     world_draw draw = {.beacon = beacon,
                        .segment = segment,
                        .candidates = (const cons_candidate *)world->candidates + first,
                        .count = world->candidate_offsets[segment + 1] - first,
-                       .k = verify_draw_size(world, beacon, segment),
+                       .k = k,
                        .prepare = verify_draw_prepare,
                        .context = &weights};
     if (world->scenario->verification.selection_vrf) {
@@ -169,7 +181,6 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
         draw.slice_min = vrf.slice_min;
     }
     struct util_workers *workers = world__draw_workers(world);
-    world->result->committee_draws += 1;
     world->result->committee_draws_pooled += world_draw_slices(workers, &draw) > 1;
     int chosen = world_draw_select(workers, &draw, members_out);
     ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
@@ -671,6 +682,9 @@ int world__verify_build(world_state *world)
     if (rc == 0) {
         rc = world__settle_build(world);
     }
+    if (rc == 0) {
+        rc = world__tree_build(world);
+    }
     if (rc == 0 && v->sign_ed25519 && !world->hosted) {
         rc = verify_keys(world); /* Hosted: the testbed signs frames with its own keys. */
     }
@@ -756,6 +770,7 @@ void world__verify_destroy(world_state *world)
     world__settle_destroy(world);
     world__chain_destroy(world);
     world__vrf_destroy(world);
+    world__tree_destroy(world);
     util_free(world->behaviour_now);
     util_free(world->behaviour_scale);
     util_free(world->identities);
