@@ -504,7 +504,9 @@ int main(int argc, char **argv)
     bench_hold(100000, 5e7, baseline_exp);
     bench_lognormal_sigma = 0.0;
     if (argc > 1 && strcmp(argv[1], "largest") == 0) {
-        bench_largest_network(argc > 2 ? atof(argv[2]) : BENCH_LARGEST_BUDGET_S); /* alone */
+        /* alone: build/bench largest [SECONDS] [race|tree] */
+        const char *draw = argc > 3 && strcmp(argv[3], "tree") == 0 ? "tree" : "race";
+        bench_largest_network(argc > 2 ? atof(argv[2]) : BENCH_LARGEST_BUDGET_S, draw);
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "memory") == 0) {
@@ -541,7 +543,8 @@ int main(int argc, char **argv)
              bench_scale_gossip(1000000, engine_rate_1e6, "queue at N=1e6");
     }
     bench_largest_memory();
-    bench_largest_network(BENCH_LARGEST_BUDGET_S);
+    bench_largest_network(BENCH_LARGEST_BUDGET_S, "race");
+    bench_largest_network(BENCH_LARGEST_BUDGET_S, "tree");
     bench_bft_run();
     bench_bft_sim_run();
     bench_infer_run();

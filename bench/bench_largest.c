@@ -4,10 +4,12 @@
  * Largest network: the committee benchmark (bench/committee_10k.yaml) at
  * growing node counts, each with enough requests that every node is drawn
  * into some committee (a coupon collector's n ln n draws, with margin), on
- * every core. A size counts when the run completes, every node served at
- * least one forward call, and it took no more than the budget; the sizes
- * grow until one fails or the next would not fit the budget by the growth
- * of wall time with size measured between the last two sizes.
+ * every core, once with the race draw (verification.draw: race, the
+ * default) and once with draw: tree. A size counts when the run completes,
+ * every node served at least one forward call, and it took no more than the
+ * budget; the sizes grow until one fails or the next would not fit the
+ * budget by the growth of wall time with size measured between the last
+ * two sizes.
  *
  * Memory at a million nodes: peak live bytes (the allocation hook) of the
  * committee scenario at 500,000 and 1,000,000 nodes with the same requests,
@@ -88,22 +90,23 @@ static uint32_t bench_largest_served(const world_result *result)
 }
 
 static bench_largest_run bench_largest_once(uint32_t nodes, uint64_t requests, double rate,
-                                            uint32_t threads)
+                                            uint32_t threads, const char *draw)
 {
     bench_largest_run run;
     memset(&run, 0, sizeof(run));
-    char node_key[64], request_key[64], rate_key[64], duration_key[64];
+    char node_key[64], request_key[64], rate_key[64], duration_key[64], draw_key[64];
     double duration_s = (double)requests / rate + 60.0;
     snprintf(node_key, sizeof(node_key), "nodes.count=%u", nodes);
     snprintf(request_key, sizeof(request_key), "workload.requests=%llu",
              (unsigned long long)requests);
     snprintf(rate_key, sizeof(rate_key), "workload.rate=%.3f/s", rate);
     snprintf(duration_key, sizeof(duration_key), "duration=%.0fs", ceil(duration_s));
-    const char *const overrides[] = {node_key, request_key, rate_key, duration_key};
+    snprintf(draw_key, sizeof(draw_key), "verification.draw=%s", draw);
+    const char *const overrides[] = {node_key, request_key, rate_key, duration_key, draw_key};
     scn_scenario *scenario = NULL;
     scn_error error;
     memset(&error, 0, sizeof(error));
-    run.rc = scn_load_file(BENCH_LARGEST_SCENARIO, overrides, 4, &scenario, &error);
+    run.rc = scn_load_file(BENCH_LARGEST_SCENARIO, overrides, 5, &scenario, &error);
     if (run.rc != 0) {
         fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
                 error.message);
@@ -136,7 +139,7 @@ static uint64_t bench_largest_requests(uint32_t nodes)
     return (uint64_t)ceil(2.0 * nodes * log((double)nodes) / 10.0);
 }
 
-void bench_largest_network(double budget_s)
+void bench_largest_network(double budget_s, const char *draw)
 {
     static const uint32_t sizes[] = {1000, 3000, 10000, 30000, 50000, 100000, 300000, 1000000};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -147,9 +150,9 @@ void bench_largest_network(double budget_s)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         uint32_t nodes = sizes[i];
         if (last_nodes > 0) {
-            /* Draws are linear in the nodes and the requests grow as n ln n:
-             * at most (ratio)^2 of the last run, or the growth measured
-             * between the last two sizes once there are two. */
+            /* Race draws are linear in the nodes and the requests grow as
+             * n ln n: at most (ratio)^2 of the last run, or the growth
+             * measured between the last two sizes once there are two. */
             double ratio = (double)nodes / last_nodes;
             double projected = last_wall * pow(ratio, growth);
             if (projected > budget_s) {
@@ -159,11 +162,11 @@ void bench_largest_network(double budget_s)
             }
         }
         uint64_t requests = bench_largest_requests(nodes);
-        bench_largest_run run = bench_largest_once(nodes, requests, 100.0, threads);
+        bench_largest_run run = bench_largest_once(nodes, requests, 100.0, threads, draw);
         bool ok = run.rc == 0 && run.served == nodes && run.wall_s <= budget_s;
-        printf("largest    nodes=%u requests=%llu threads=%u wall_s=%.1f completed=%llu "
+        printf("largest    draw=%s nodes=%u requests=%llu threads=%u wall_s=%.1f completed=%llu "
                "served=%u of %u  peak_alloc_MiB=%.1f  %s\n",
-               nodes, (unsigned long long)requests, threads, run.wall_s,
+               draw, nodes, (unsigned long long)requests, threads, run.wall_s,
                (unsigned long long)run.completed, run.served, nodes,
                (double)run.memory.peak / 1048576.0, ok ? "ok" : "FAILED");
         if (!ok) {
@@ -177,17 +180,17 @@ void bench_largest_network(double budget_s)
         last_wall = run.wall_s;
         last_nodes = nodes;
     }
-    printf("largest    verified-inference network with every node serving, within %.0f s: "
-           "%u nodes  (goal 100000)\n",
-           budget_s, largest);
+    printf("largest    draw=%s verified-inference network with every node serving, within "
+           "%.0f s: %u nodes  (goal 100000)\n",
+           draw, budget_s, largest);
 }
 
 void bench_largest_memory(void)
 {
     const uint64_t requests = 1000;
-    bench_largest_run half = bench_largest_once(500000, requests, 10.0, 1);
-    bench_largest_run full = bench_largest_once(1000000, requests, 10.0, 1);
-    bench_largest_run busy = bench_largest_once(1000000, requests, 40.0, 1);
+    bench_largest_run half = bench_largest_once(500000, requests, 10.0, 1, "race");
+    bench_largest_run full = bench_largest_once(1000000, requests, 10.0, 1, "race");
+    bench_largest_run busy = bench_largest_once(1000000, requests, 40.0, 1, "race");
     if (half.rc != 0 || full.rc != 0 || busy.rc != 0) {
         printf("memory     committee at 1e6 nodes failed\n");
         return;

@@ -5,7 +5,7 @@
 #ifndef BENCH_BENCH_LARGEST_H
 #define BENCH_BENCH_LARGEST_H
 
-void bench_largest_network(double budget_s);
+void bench_largest_network(double budget_s, const char *draw);
 void bench_largest_memory(void);
 
 #endif

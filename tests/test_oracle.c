@@ -496,6 +496,10 @@ static void draws_same_rows(const char *prefix, const char *path, const char *se
                  " '%s.out'",
                  db[i]);
         ck_assert_int_eq(system(command) == 0, slices && threads[i] > 1);
+        snprintf(command, sizeof(command),
+                 "grep -q 'draws      [1-9][0-9]* committee draws from weight trees' '%s.out'",
+                 db[i]);
+        ck_assert_int_eq(system(command) == 0, !slices);
     }
     free(one);
     test_dir_remove(dir);
@@ -525,7 +529,8 @@ START_TEST(test_oracle_draws_vrf_sliced_same_rows)
 END_TEST
 
 /* verification.draw: tree: the same rows at every thread count, and no
- * draw in slices (a tree draw is O(k log n) on the event loop). */
+ * draw in slices (a tree draw is O(k log n) on the event loop): the
+ * summary says the draws came from the trees. */
 START_TEST(test_oracle_tree_draws_same_rows)
 {
     draws_same_rows("draws-tree", "scenarios/compare_committee.yaml",

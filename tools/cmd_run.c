@@ -391,6 +391,10 @@ static void print_summary(int64_t run_id, const scn_scenario *scenario, const wo
                (unsigned long long)result->forward_pooled,
                (unsigned long long)result->compute_calls);
     }
+    if (scenario->verification.draw_tree && result->committee_draws > 0) {
+        printf("  draws      %llu committee draws from weight trees (verification.draw: tree)\n",
+               (unsigned long long)result->committee_draws);
+    }
     if (result->committee_draws_pooled > 0) {
         printf("  draws      %llu of %llu committee draws ran in slices on the worker pool\n",
                (unsigned long long)result->committee_draws_pooled,
