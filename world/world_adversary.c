@@ -133,6 +133,7 @@ void world_adversary_fault(world_state *world, const scn_fault *fault, const uin
         if (!selected[i]) {
             continue;
         }
+        world->behaviour_changes += 1;
         world->behaviour_now[i] = ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour;
         adversary_roles(world, fault, i, ending);
         world->behaviour_scale[i] = fault->scale;

@@ -170,7 +170,12 @@ typedef struct world_state {
     struct world_capture_memo {      /* per segment: the last closed form computed */
         uint32_t malicious, draw;    /* its inputs (the pool is the segment's) */
         double probability;          /* valid once draw != 0 */
+        uint64_t counted;            /* behaviour_changes + 1 when 'malicious' was counted */
     } capture_memo[NODE_SEGMENTS_MAX];
+    /* + 1 whenever a node turns from honest to not or back (the faults of
+     * world_adversary.c, the testbed's admin): the pools' Byzantine counts
+     * are counted again only then, so a draw stays O(k) (verify_capture_note). */
+    uint64_t behaviour_changes;
     /* selection vrf (world_vrf.c): every node's VRF key (its ed25519 key),
      * its proof and output for the epoch it last evaluated (epoch + 1, 0 =
      * none), and the candidates' tickets of the draw being made. */

@@ -69,20 +69,25 @@ static void verify_capture_note(world_state *world, uint32_t segment, const uint
                                  world->candidate_offsets[segment];
     uint32_t count = world->candidate_offsets[segment + 1] - world->candidate_offsets[segment];
     const uint8_t *behaviour = world->store.behaviour_of;
-    uint32_t malicious = 0;
-    uint64_t byzantine = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        malicious += behaviour[pool[i].node_id] != NODE_BEHAVIOUR_HONEST;
+    struct world_capture_memo *memo = &world->capture_memo[segment];
+    uint32_t malicious = memo->malicious;
+    if (memo->counted != world->behaviour_changes + 1) {
+        malicious = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            malicious += behaviour[pool[i].node_id] != NODE_BEHAVIOUR_HONEST;
+        }
     }
+    uint64_t byzantine = 0;
     for (uint32_t j = 0; j < drawn; j++) {
         byzantine |= (uint64_t)(behaviour[members[j]] != NODE_BEHAVIOUR_HONEST) << j;
     }
     const cons_params *params = &world->serving.protocol_params;
-    struct world_capture_memo *memo = &world->capture_memo[segment];
     if (memo->draw != drawn || memo->malicious != malicious) {
-        *memo = (struct world_capture_memo){
-            malicious, drawn, protocol->capture_probability(params, count, malicious, drawn)};
+        memo->probability = protocol->capture_probability(params, count, malicious, drawn);
     }
+    memo->malicious = malicious;
+    memo->draw = drawn;
+    memo->counted = world->behaviour_changes + 1;
     world_result *result = world->result;
     result->capture_draws++;
     result->captured_draws += protocol->captured(params, byzantine, drawn);
