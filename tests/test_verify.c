@@ -509,6 +509,26 @@ START_TEST(test_verify_committee_capture_against_closed_form)
 }
 END_TEST
 
+/* The closed form follows the cartel in and out: with the collusion on
+ * from 10 s to 20 s of a 30 s workload, each draw's prediction counts the
+ * pool's Byzantine members of its moment (24 inside the window, 0 outside),
+ * so the mean prediction is about a third of the whole-run cartel's; a
+ * count kept from the first draw would give 0, one kept after the start
+ * two thirds. */
+START_TEST(test_verify_capture_prediction_follows_faults)
+{
+    const char *const overrides[] = {"verification.committee=5", "verification.quorum=3",
+                                     "faults.0.at=10s", "faults.0.until=20s"};
+    world_result *result = frequency_run(overrides, 4);
+    double whole = cons_capture_probability(60, 24, 5, 3);
+    double predicted = world_result_metric_value(result, SCN_METRIC_CAPTURE_RATE_PREDICTED);
+    ck_assert_uint_eq(result->capture_draws, 600);
+    ck_assert_msg(predicted > 0.25 * whole && predicted < 0.42 * whole,
+                  "predicted %.5f against %.5f for the whole run", predicted, whole);
+    world_result_destroy(result);
+}
+END_TEST
+
 /* Cross-validation end to end: a lie settles when the executor is in the
  * cartel and either the spot check (p) does not fire or all N verifiers
  * are in the cartel too; the referee settles every other dispute. */
@@ -899,6 +919,7 @@ Suite *test_verify_suite(void)
     tcase_set_timeout(frequency, 300);
     tcase_add_test(frequency, test_verify_sampling_capture_frequency);
     tcase_add_test(frequency, test_verify_committee_capture_against_closed_form);
+    tcase_add_test(frequency, test_verify_capture_prediction_follows_faults);
     tcase_add_test(frequency, test_verify_crossval_acceptance_frequency);
     suite_add_tcase(suite, frequency);
     TCase *economics = tcase_create("economics");
