@@ -14,6 +14,7 @@
  * two (cons_tree_scale), so the tree's prefix sums and a plain scan in list
  * order (cons_tree_scan_select, the reference the tests hold the tree to)
  * agree to the bit on every draw. */
+#include <math.h>
 #include <string.h>
 
 #include "consensus/cons.h"
@@ -28,15 +29,11 @@ double cons_tree_scale(double bound)
     /* Clamped, not asserted: the bound comes from a scenario's numbers. */
     bound = bound >= 0x1.0p-900 ? bound : 0x1.0p-900; /* NaN too */
     bound = bound <= 0x1.0p900 ? bound : 0x1.0p900;
-    double scale = 1.0;
-    /* Powers of two: w x scale is exact, and floor(w x scale) < 2^40. */
-    while (bound * scale >= 0x1.0p40) {
-        scale *= 0.5;
-    }
-    while (bound * scale * 2.0 < 0x1.0p40) {
-        scale *= 2.0;
-    }
-    return scale;
+    /* bound = m x 2^e with m in [0.5, 1): bound x 2^(40 - e) is in [2^39,
+     * 2^40), and a power of two keeps w x scale exact. */
+    int exponent = 0;
+    (void)frexp(bound, &exponent);
+    return ldexp(1.0, 40 - exponent);
 }
 
 uint64_t cons_tree_weight(double weight, double scale)
@@ -107,16 +104,6 @@ uint64_t cons_tree_total(const cons_tree *tree)
     return total;
 }
 
-/* The high 64 bits of a x b. */
-static uint64_t tree_mul_high(uint64_t a, uint64_t b)
-{
-    uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32;
-    uint64_t b_lo = b & 0xffffffffu, b_hi = b >> 32;
-    uint64_t low = a_lo * b_lo, mid1 = a_hi * b_lo, mid2 = a_lo * b_hi;
-    uint64_t carry = ((low >> 32) + (mid1 & 0xffffffffu) + (mid2 & 0xffffffffu)) >> 32;
-    return a_hi * b_hi + (mid1 >> 32) + (mid2 >> 32) + carry;
-}
-
 /* Pick j's point in [0, total): the pick's hash scaled to the total. */
 static uint64_t tree_point(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                            uint32_t pick, uint64_t total)
@@ -128,7 +115,8 @@ static uint64_t tree_point(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t seg
     util_put_u32(input + sizeof(tree_domain) + CONS_BEACON_BYTES + 4, pick);
     uint8_t digest[UTIL_HASH256_BYTES];
     util_hash256(input, sizeof(input), digest);
-    return tree_mul_high(util_get_u64(digest), total);
+    __extension__ typedef unsigned __int128 tree_u128; /* as util_prng_below */
+    return (uint64_t)(((tree_u128)util_get_u64(digest) * total) >> 64);
 }
 
 /* The 0-based position whose stretch holds 'point' (< the total): the

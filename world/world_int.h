@@ -142,6 +142,14 @@ typedef struct world_weights {
     double reputation_all, stake_all;
     uint64_t source;                  /* what the arrays are: WORLD_WEIGHTS_* */
 } world_weights;
+static inline double world__weights_reputation(const world_weights *w, uint32_t node_id)
+{
+    return w->reputation != NULL ? w->reputation[node_id] : w->reputation_all;
+}
+static inline double world__weights_stake(const world_weights *w, uint32_t node_id)
+{
+    return w->stake != NULL ? w->stake[node_id] : w->stake_all;
+}
 #define WORLD_WEIGHTS_FIXED (UINT64_C(1) << 60)   /* one weight for all, for the run */
 #define WORLD_WEIGHTS_LIVE (UINT64_C(2) << 60)    /* the live ledger */
 #define WORLD_WEIGHTS_SETTLED (UINT64_C(3) << 60) /* | world->settled_generation */

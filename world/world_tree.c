@@ -117,9 +117,9 @@ void world__tree_touch(world_state *world, uint32_t node_id)
 static uint64_t tree_weight_of(const struct world_trees *t, const world_weights *w,
                                uint32_t node_id)
 {
-    double reputation = w->reputation != NULL ? w->reputation[node_id] : w->reputation_all;
-    double stake = w->stake != NULL ? w->stake[node_id] : w->stake_all;
-    return cons_tree_weight(stake * reputation, t->scale);
+    return cons_tree_weight(world__weights_stake(w, node_id) *
+                                world__weights_reputation(w, node_id),
+                            t->scale);
 }
 
 static uint32_t tree_segment_of(const world_state *world, uint32_t position)

@@ -144,9 +144,8 @@ static void verify_draw_prepare(void *context, size_t first, size_t last)
     cons_candidate *candidates = (cons_candidate *)w->world->candidates + w->offset;
     for (size_t i = first; i < last; i++) {
         uint32_t id = candidates[i].node_id;
-        candidates[i].reputation = w->of.reputation != NULL ? w->of.reputation[id]
-                                                            : w->of.reputation_all;
-        candidates[i].stake = w->of.stake != NULL ? w->of.stake[id] : w->of.stake_all;
+        candidates[i].reputation = world__weights_reputation(&w->of, id);
+        candidates[i].stake = world__weights_stake(&w->of, id);
     }
     if (w->vrf != NULL) {
         world__vrf_tickets(w->world, w->vrf, w->offset + (uint32_t)first,
