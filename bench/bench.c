@@ -24,6 +24,7 @@
 #include "bench/bench_util.h"
 #include "bench/bench_runc.h"
 #include "bench/bench_scale.h"
+#include "bench/bench_store.h"
 #include "bench/bench_testbed.h"
 #include "bench/bench_vrf.h"
 #include "sim/sim.h"
@@ -471,6 +472,9 @@ int main(int argc, char **argv)
         bench_runc_run();                /* infersim infer beside run.c alone */
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "store") == 0) {
+        return bench_store_run();        /* the results database's writes alone */
+    }
     if (argc > 1 && strcmp(argv[1], "infer") == 0) {
         bench_infer_run();               /* the executor's rows alone */
         return 0;
@@ -548,6 +552,7 @@ int main(int argc, char **argv)
     bench_bft_run();
     bench_bft_sim_run();
     bench_infer_run();
+    rc = bench_store_run() || rc;
     bench_testbed_run();
     return rc;
 }

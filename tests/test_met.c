@@ -685,6 +685,40 @@ START_TEST(test_met_timeseries_batched_rows_all_land)
 }
 END_TEST
 
+/* Rows in a batch are written without their CHECK constraints (their
+ * values are the module's callers' constants): a wrong one is taken, the
+ * writes after the batch are checked again, and the next open's
+ * quick_check finds the wrong row and refuses the file. */
+START_TEST(test_met_batch_checks_skipped_then_seen)
+{
+    temp_db temp;
+    char why[512] = "";
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_begin_ok(db, "checks", 1, NULL, 0);
+    met_decision_row decision = {
+        .request_id = 0, .protocol = "committee", .member_count = 1, .role = "member",
+        .behaviour = "honest", .action = "settle", .verdict = "agreed", .dispute = "none",
+        .spot_check = -1, .skipped = -1,
+    };
+    ck_assert_int_eq(met_decisions_add(db, run_id, &decision, 1), 0);
+    decision.request_id = 1;
+    decision.verdict = "not-a-verdict";
+    ck_assert_int_eq(met_decisions_add(db, run_id, &decision, 1), 0);
+    met_run_totals totals = {1, 1, 1, 1, "not-a-check", NULL};
+    ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), MET_ESQL);
+    ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "CHECK constraint failed"));
+    totals.check = "passed";
+    ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), 0);
+    met_db_close(db);
+    db = NULL;
+    ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ECORRUPT);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(why, "CHECK constraint failed in decisions"));
+    temp_db_remove(&temp);
+}
+END_TEST
+
 START_TEST(test_met_timeseries_unknown_run_is_sql_error)
 {
     temp_db temp;
@@ -2086,6 +2120,7 @@ Suite *test_met_suite(void)
     tcase_add_test(runs, test_met_runs_list_empty_says_no_runs);
     tcase_add_test(runs, test_met_timeseries_batched_rows_all_land);
     tcase_add_test(runs, test_met_timeseries_unknown_run_is_sql_error);
+    tcase_add_test(runs, test_met_batch_checks_skipped_then_seen);
     tcase_add_test(runs, test_met_requests_zero_times_are_null);
     tcase_add_test(runs, test_met_run_summary_inference_columns);
     suite_add_tcase(suite, runs);
