@@ -698,24 +698,6 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
     return 0;
 }
 
-/* The vote a member commits to (the protocol's: a commitment, or
- * sampling's [root, leaf] over the members of its committee). */
-static void member_vote(node *self, const node_message *m, uint32_t member,
-                        const uint8_t *bytes, size_t size, const uint8_t *salt,
-                        uint8_t *vote_out)
-{
-    const node_serving *serving = self->config.serving;
-    uint32_t members[NODE_COMMITTEE_MAX];
-    uint32_t n = serving->verifier->committee(serving->verifier->context, m->rumor_id, m->segment,
-                                              m->hops, members);
-    ASSERT(n <= serving->committee);
-    ASSERT(member < n);
-    cons_vote_input input = {.bytes = bytes, .size = size, .salt = salt,
-                             .member_id = self->config.node_id, .member = member,
-                             .member_count = n};
-    serving->protocol->vote(&input, vote_out);
-}
-
 /* The enclave's signature for one hop, through the driver's vendor key. */
 typedef struct member_attest_context {
     const node_serving *serving;
@@ -767,6 +749,77 @@ static void member_evidence(node *self, const node_message *m, const float *hone
     serving->protocol->evidence(&input, evidence);
 }
 
+/* Takes the member's reveal block for the hop and writes the output's
+ * size and the member's salt into it; the output's bytes follow. */
+static uint8_t *member_block_salted(node *self, const node_message *m, uint32_t slot,
+                                    uint32_t *size_out)
+{
+    const node_serving *serving = self->config.serving;
+    const node_verifier *verifier = serving->verifier;
+    bool last = m->segment + 1u == serving->segment_count;
+    uint8_t *block = member_block(self, m, slot, true);
+    ASSERT(block != NULL); /* Sized by the requests in flight. */
+    uint32_t size = (uint32_t)(last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
+                                    : infer_wire_bytes(serving->wire_dtype, m->count, serving->dim));
+    ASSERT(sizeof(uint32_t) + NODE_SALT_BYTES + (size_t)size + serving->evidence_bytes <=
+           self->config.store->reveal_pool.block_bytes);
+    memcpy(block, &size, sizeof(size));
+    verifier->salt(verifier->context, self->config.node_id, m->rumor_id, m->segment, m->hops,
+                   block + sizeof(uint32_t));
+    *size_out = size;
+    return block;
+}
+
+/* The input of the member's vote over 'size' output bytes after 'salt'. */
+static cons_vote_input member_vote_input(const node *self, const node_message *m,
+                                         uint32_t member, const uint8_t *salt, uint32_t size)
+{
+    const node_serving *serving = self->config.serving;
+    uint32_t members[NODE_COMMITTEE_MAX];
+    uint32_t n = serving->verifier->committee(serving->verifier->context, m->rumor_id, m->segment,
+                                              m->hops, members);
+    ASSERT(n <= serving->committee);
+    ASSERT(member < n);
+    return (cons_vote_input){.bytes = salt + NODE_SALT_BYTES, .size = size, .salt = salt,
+                             .member_id = self->config.node_id, .member = member,
+                             .member_count = n};
+}
+
+bool node__committee_member_hand(node *self, const node_message *m, uint32_t slot,
+                                 node_forward_member *out)
+{
+    const node_serving *serving = self->config.serving;
+    if (!serving->commit_reveal || serving->evidence_bytes != 0 || serving->claim_bytes != 0 ||
+        serving->commit_sig_bytes != 0 || serving->ledger_timeout_evidence ||
+        self->config.store->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_HONEST) {
+        return false;
+    }
+    ASSERT(serving->vote_bytes >= 1 && serving->vote_bytes <= serving->payload_capacity);
+    bool last = m->segment + 1u == serving->segment_count;
+    uint32_t size = 0;
+    uint8_t *salt = member_block_salted(self, m, slot, &size) + sizeof(uint32_t);
+    *out = (node_forward_member){
+        .bytes = salt + NODE_SALT_BYTES,
+        .size = size,
+        .dtype = last ? INFER_DTYPE_FP32 : serving->wire_dtype,
+        .vote = member_vote_input(self, m, m->token, salt, size),
+        .vote_fn = serving->protocol->vote,
+        .vote_bytes = serving->vote_bytes,
+    };
+    return true;
+}
+
+void node__committee_member_handed(node *self, const node_message *m, uint32_t ticket,
+                                   uint64_t at_ns, node_outbox *outbox)
+{
+    node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
+                                            m->rumor_id, at_ns);
+    node__committee_member_header(commit, m, m->token);
+    commit->payload = NULL;
+    commit->payload_bytes = self->config.serving->vote_bytes;
+    outbox->effects[outbox->count - 1].forward_ticket = ticket;
+}
+
 void node__committee_member_output(node *self, const node_message *m, uint32_t slot,
                                    const float *output, size_t n_floats, uint64_t end_ns,
                                    node_outbox *outbox)
@@ -774,7 +827,6 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
     uint32_t member = m->token;
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
-    const node_verifier *verifier = serving->verifier;
     bool last = m->segment + 1u == serving->segment_count;
     uint8_t behaviour = store->behaviour_of[self->config.node_id];
     /* The server ran its layers wrong (other weights, a corrupted layer). */
@@ -788,17 +840,9 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
                                   : committee_misbehave(self, m, slot, mine, n_floats, end_ns,
                                                         outbox);
     bool cheated = act == COMMITTEE_CHEATED;
-    uint8_t *block = member_block(self, m, slot, true);
-    ASSERT(block != NULL); /* Sized by the requests in flight. */
-    uint32_t size = (uint32_t)(last ? infer_wire_bytes(INFER_DTYPE_FP32, 1, serving->vocab)
-                                    : infer_wire_bytes(serving->wire_dtype, m->count, serving->dim));
-    ASSERT(sizeof(uint32_t) + NODE_SALT_BYTES + (size_t)size + serving->evidence_bytes <=
-           store->reveal_pool.block_bytes);
-    uint8_t *salt = block + sizeof(uint32_t);
-    uint8_t *bytes = salt + NODE_SALT_BYTES;
-    memcpy(block, &size, sizeof(size));
-    verifier->salt(verifier->context, self->config.node_id, m->rumor_id, m->segment, m->hops,
-                   salt);
+    uint32_t size = 0;
+    uint8_t *block = member_block_salted(self, m, slot, &size);
+    uint8_t *bytes = block + sizeof(uint32_t) + NODE_SALT_BYTES;
     if (last) {
         infer_wire_encode(INFER_DTYPE_FP32, mine, 1, serving->vocab, bytes);
     } else {
@@ -830,7 +874,10 @@ void node__committee_member_send(node *self, const node_message *m, uint32_t mem
     node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
                                             m->rumor_id, at_ns);
     node__committee_member_header(commit, m, member);
-    member_vote(self, m, member, salt + NODE_SALT_BYTES, size, salt, store->payload);
+    /* The vote is the protocol's: a commitment, or sampling's [root, leaf]
+     * over the members of its committee. */
+    cons_vote_input input = member_vote_input(self, m, member, salt, size);
+    serving->protocol->vote(&input, store->payload);
     commit->payload = store->payload;
     commit->payload_bytes = serving->vote_bytes;
     member_claim(self, m, commit);

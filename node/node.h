@@ -487,8 +487,25 @@ typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_r
 /* The serving context every node of a process reads and none writes: the
  * model, its shapes and cut, the routes, the hardware tables, the
  * protocol's rules and knobs, and the driver's services. */
+/* An honest committee member's part of a handed-over call
+ * (node_forward_call.member; bytes NULL for a plain server): the driver
+ * encodes the output into the member's reveal bytes -- the last row's
+ * logits in fp32 on the last segment, else the rows in the wire dtype --
+ * and computes the member's vote over them into the commitment's payload
+ * (vote_bytes), the same bits the member computes inline. */
+typedef struct node_forward_member {
+    uint8_t *bytes;                  /* size bytes in the member's reveal block */
+    uint32_t size;
+    infer_dtype dtype;
+    cons_vote_input vote;            /* its .bytes and .size are bytes and size */
+    void (*vote_fn)(const cons_vote_input *input, uint8_t *vote_out);
+    uint32_t vote_bytes;
+} node_forward_member;
+
 /* A forward pass handed to the driver (node_serving.forward): a plain
- * server's layers, without a verifier, batching or privacy noise. The node
+ * server's layers, or an honest committee member's under a commit-reveal
+ * protocol without evidence, claims or signatures (its commitment then
+ * carries the ticket), without batching or privacy noise. The node
  * charges the time as always (the FLOPs are known before the call runs,
  * infer_forward_flops), counts the rows into its cache, and puts the
  * call's ticket on the effects that need its result: the SEND whose
@@ -503,6 +520,7 @@ typedef struct node_forward_call {
     const float *x;                  /* count * dim input rows: copied before begin returns */
     uint32_t count;
     bool last;                       /* the last segment: logits, then the argmax token */
+    node_forward_member member;
 } node_forward_call;
 
 typedef struct node_forward_hook {

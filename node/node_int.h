@@ -177,6 +177,16 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
 void node__committee_member_output(node *self, const node_message *m, uint32_t slot,
                                    const float *output, size_t n_floats, uint64_t end_ns,
                                    node_outbox *outbox);
+/* An honest member's call handed to the driver: true when this member and
+ * the protocol allow it (commit-reveal, no evidence, claim, signature or
+ * timeout evidence), with the reveal block taken, its size and salt
+ * written, and 'out' filled for the driver. */
+bool node__committee_member_hand(node *self, const node_message *m, uint32_t slot,
+                                 node_forward_member *out);
+/* The commitment of a handed-over call: sent at 'at_ns' under 'ticket',
+ * its vote filled in by the driver before it leaves. */
+void node__committee_member_handed(node *self, const node_message *m, uint32_t ticket,
+                                   uint64_t at_ns, node_outbox *outbox);
 int node__committee_message(node *self, uint64_t now_ns, const node_message *m,
                             node_outbox *outbox);
 /* A lazy member's hop: commits to nothing (with commit-reveal) and waits

@@ -740,21 +740,26 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, u
     outbox->effects[outbox->count - 1].forward_ticket = ticket;
 }
 
-/* Hands a plain server's call to the driver (node_forward_hook), charges
- * its time and sends its result on under the call's ticket. false: no
- * hook, a step that needs the node's own arithmetic (a verifier, a batch,
- * privacy noise), or the driver declined: the caller runs it inline. */
-static bool server_compute_handed(node *self, const node_message *m, infer_kernel kernel,
-                                  infer_kv *kv, uint64_t now_ns, node_outbox *outbox)
+/* Hands an honest server's call to the driver (node_forward_hook),
+ * charges its time and sends its result on (a plain server) or its
+ * commitment (a committee member) under the call's ticket. false: no hook,
+ * a step that needs the node's own arithmetic (a batch, privacy noise, a
+ * member whose protocol or behaviour needs its output), or the driver
+ * declined: the caller runs it inline. */
+static bool server_compute_handed(node *self, const node_message *m, uint32_t slot,
+                                  infer_kernel kernel, infer_kv *kv, uint64_t now_ns,
+                                  node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
-    if (serving->forward == NULL || serving->verifier != NULL || node__batch_on(self) ||
-        serving->privacy_mask != 0) {
+    if (serving->forward == NULL || node__batch_on(self) || serving->privacy_mask != 0) {
         return false;
     }
     bool last = m->segment + 1u == serving->segment_count;
     node_forward_call call = {.kernel = kernel, .kv = *kv, .x = self->config.store->x,
                               .count = m->count, .last = last};
+    if (serving->verifier != NULL && !node__committee_member_hand(self, m, slot, &call.member)) {
+        return false;
+    }
     uint32_t ticket =
         serving->forward->begin(serving->forward->context, self->config.node_id, &call);
     if (ticket == 0) {
@@ -764,7 +769,11 @@ static bool server_compute_handed(node *self, const node_message *m, infer_kerne
                                          kv->length, m->count, last);
     kv->length += m->count;
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
-    server_forward(self, m, end_ns, ticket, outbox);
+    if (serving->verifier != NULL) {
+        node__committee_member_handed(self, m, ticket, end_ns, outbox);
+    } else {
+        server_forward(self, m, end_ns, ticket, outbox);
+    }
     return true;
 }
 
@@ -818,7 +827,7 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
     ASSERT(kv->length == m->position); /* server_on_hop checked the cache has no gap. */
     if (behaviour == NODE_BEHAVIOUR_HONEST &&
-        server_compute_handed(self, m, kernel, kv, now_ns, outbox)) {
+        server_compute_handed(self, m, slot, kernel, kv, now_ns, outbox)) {
         return;
     }
     infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && store->substitute

@@ -86,11 +86,26 @@ static int signatures_grow(sim_messages *messages, uint32_t capacity)
     return 0;
 }
 
+static int tickets_grow(sim_messages *messages, uint32_t capacity)
+{
+    uint16_t *tickets = util_realloc(messages->tickets, (size_t)capacity * sizeof(*tickets));
+    if (tickets == NULL) {
+        return WORLD_ENOMEM;
+    }
+    memset(tickets + messages->slot_capacity, 0,
+           (size_t)(capacity - messages->slot_capacity) * sizeof(*tickets));
+    messages->tickets = tickets;
+    return 0;
+}
+
 int sim__messages_grow(sim_world *world)
 {
     sim_messages *messages = &world->messages;
     uint32_t capacity = messages->slot_capacity + SIM_SLOT_CHUNK;
     if (world->w.signing && signatures_grow(messages, capacity) != 0) {
+        return WORLD_ENOMEM;
+    }
+    if (world->w.forward != NULL && tickets_grow(messages, capacity) != 0) {
         return WORLD_ENOMEM;
     }
     return slots_grow(messages);
@@ -138,6 +153,7 @@ void sim__messages_destroy(sim_world *world)
     util_free(messages->sign_buffer);
     util_free(messages->signatures);
     util_free(messages->signature_checked);
+    util_free(messages->tickets);
     memset(messages, 0, sizeof(*messages));
 }
 
@@ -275,6 +291,10 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
         body = body_take(world, source, message);
     }
     ASSERT(forward_ticket == 0 || !sign_wanted(world, message->type));
+    if (forward_ticket != 0) {
+        ASSERT(forward_ticket <= UINT16_MAX && messages->tickets != NULL);
+        messages->tickets[index] = (uint16_t)forward_ticket;
+    }
     if (sign_wanted(world, message->type)) {
         size_t signed_size = sign_bytes(messages, header, message->payload,
                                         payload ? message->payload_bytes : 0);
@@ -289,9 +309,14 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
     return index;
 }
 
-void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body, uint32_t forward_ticket)
+void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body)
 {
     sim_messages *messages = &world->messages;
+    uint32_t forward_ticket = messages->tickets != NULL ? messages->tickets[slot] : 0;
+    if (forward_ticket == 0) {
+        return;
+    }
+    messages->tickets[slot] = 0;
     uint8_t *header = sim__slot_header(messages, slot);
     sim_body *own = body != 0 ? &messages->bodies[body - 1] : NULL;
     ASSERT(own == NULL || own->refs == 1); /* Never shared: staged with a ticket. */
@@ -315,6 +340,7 @@ void sim__message_release(sim_world *world, uint32_t slot, uint32_t body)
 {
     sim_messages *messages = &world->messages;
     ASSERT(slot < messages->slot_capacity);
+    ASSERT(messages->tickets == NULL || messages->tickets[slot] == 0); /* sealed first */
     ASSERT(messages->slot_free_count < messages->slot_capacity);
     messages->slot_stack[messages->slot_free_count++] = slot;
     ASSERT(world->in_flight > 0);

@@ -43,6 +43,7 @@ static void transmit(sim_world *world, uint32_t index, uint32_t body)
     net_send(world->network, world->w.now_ns, source, dest, wire_bytes, &fate);
     if (fate.drop != WORLD_DROP_NONE) {
         type->dropped[fate.drop] += 1;
+        sim__message_seal(world, index, body); /* the call's other results (the oracle's) */
         sim__message_release(world, index, body);
         return;
     }
@@ -64,17 +65,13 @@ static void transmit(sim_world *world, uint32_t index, uint32_t body)
 static void send_message(sim_world *world, uint32_t source, const node_effect *effect)
 {
     uint32_t body = 0;
-    uint32_t ticket = effect->forward_ticket;
-    ASSERT(ticket <= SIM_TRANSMIT_TICKET_MASK);
-    uint32_t index = sim__message_stage(world, source, &effect->message, ticket, &body);
+    uint32_t index =
+        sim__message_stage(world, source, &effect->message, effect->forward_ticket, &body);
     if (effect->send_at_ns > world->w.now_ns) {
         int rc = sim_queue_push(&world->queue, effect->send_at_ns, SIM_EV_TRANSMIT, index,
-                                (uint64_t)body << SIM_COPY_BODY_SHIFT | ticket);
+                                (uint64_t)body << SIM_COPY_BODY_SHIFT);
         ASSERT(rc == 0);
         return;
-    }
-    if (ticket != 0) {
-        sim__message_seal(world, index, body, ticket);
     }
     transmit(world, index, body);
 }
@@ -139,6 +136,8 @@ static void on_deliver(sim_world *world, uint32_t index, uint64_t arg2)
     uint32_t body = (uint32_t)(arg2 >> SIM_COPY_BODY_SHIFT);
     bool last = (arg2 & SIM_COPY_MORE) == 0;
     node_message received;
+
+    sim__message_seal(world, index, body); /* a handed-over call's result, on first arrival */
 
     /* Accounting uses the simulator's ground truth; the node sees only what
      * survives authentication and decoding of the bytes that arrived. */
@@ -299,10 +298,6 @@ static void dispatch(sim_world *world, const sim_event *event)
         break;
     case SIM_EV_TRANSMIT: {
         uint32_t body = (uint32_t)(event->arg2 >> SIM_COPY_BODY_SHIFT);
-        uint32_t ticket = (uint32_t)(event->arg2 & SIM_TRANSMIT_TICKET_MASK);
-        if (ticket != 0) {
-            sim__message_seal(world, event->arg, body, ticket); /* the compute ended */
-        }
         transmit(world, event->arg, body);
         break;
     }

@@ -62,7 +62,6 @@ typedef struct sim_body {
 #define SIM_COPY_DEST_SHIFT 8
 #define SIM_COPY_DEST_MASK UINT64_C(0xffffff)
 #define SIM_COPY_BODY_SHIFT 32
-#define SIM_TRANSMIT_TICKET_MASK UINT64_C(0xffff)
 
 _Static_assert(SCN_NODES_MAX <= SIM_COPY_DEST_MASK, "a destination fits its bits of arg2");
 
@@ -103,6 +102,8 @@ typedef struct sim_messages {
     size_t altered_capacity;
     uint8_t *sign_buffer;            /* header and payload, to sign or verify */
     size_t sign_capacity;
+    uint16_t *tickets;               /* per slot: the forward ticket whose result the copy
+                                      * still waits for (0: sealed, or none) */
     uint8_t (*signatures)[64];       /* per slot, when signing */
     uint8_t *signature_checked;      /* per slot: the unaltered bytes verified once */
 } sim_messages;
@@ -134,15 +135,18 @@ typedef struct sim_world {
 /* message.c: the in-flight store. grow is 0 or WORLD_ENOMEM (at setup);
  * stage copies a SEND into a slot (and a body, or the outbox's shared one)
  * and returns the slot with its body in *body (index + 1, 0 none); with a
- * forward ticket the payload (or the token) is not computed yet, and seal
- * takes the call's result into the slot and its own body before the
- * message leaves; release drops one copy's hold on both; receive
+ * forward ticket the payload (or the token) is not computed yet: the slot
+ * keeps the ticket, and seal (a no-op without one) takes the call's result
+ * into the slot and its own body when the first copy arrives or the
+ * message is dropped -- the network model reads only the header, so the
+ * event loop goes on while the call runs through the message's latency;
+ * release drops one copy's hold on both; receive
  * authenticates and decodes an arriving copy (0, or -1 to reject); destroy
  * frees it all. */
 int sim__messages_grow(sim_world *world);
 uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_message *message,
                             uint32_t forward_ticket, uint32_t *body);
-void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body, uint32_t forward_ticket);
+void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body);
 void sim__message_release(sim_world *world, uint32_t slot, uint32_t body);
 int sim__message_receive(sim_world *world, uint32_t slot, uint32_t body, bool altered,
                          node_message *received);

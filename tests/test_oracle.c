@@ -391,6 +391,55 @@ START_TEST(test_oracle_forward_pooled_every_table)
 }
 END_TEST
 
+/* Committee members' forward calls on the pool: honest members of a
+ * commit-reveal protocol hand their calls over, and the driver fills in
+ * their reveal bytes and votes (the committee's commitment, sampling's
+ * [root, leaf]) by the time the commitment arrives, or is dropped by a
+ * lossy link. Every table at 2 and 7 threads is the one 1 thread writes,
+ * and the summary says calls ran on the pool. */
+static void members_pooled_same_rows(const char *prefix, const char *path, const char *sets)
+{
+    char dir[256], db[3][512], command[4096];
+    static const unsigned threads[3] = {1, 2, 7};
+    test_dir_make(dir, sizeof(dir), prefix);
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "t%u.db", threads[i]);
+        test_dir_path(dir, name, db[i], sizeof(db[i]));
+        snprintf(command, sizeof(command), "%s run %s --db '%s' --threads %u %s > '%s.out' 2>&1",
+                 test_infersim_bin(), path, db[i], threads[i], sets, db[i]);
+        ck_assert_int_eq(system(command), 0);
+    }
+    char *one = every_row(db[0]);
+    ck_assert_ptr_nonnull(strstr(one, "== decisions\n1|"));
+    for (int i = 1; i < 3; i++) {
+        char *other = every_row(db[i]);
+        ck_assert_msg(strcmp(one, other) == 0, "--threads %u wrote other rows", threads[i]);
+        free(other);
+        snprintf(command, sizeof(command),
+                 "grep -q 'compute    [1-9][0-9]* of [0-9]* forward calls ran on the worker pool'"
+                 " '%s.out'",
+                 db[i]);
+        ck_assert_int_eq(system(command), 0);
+    }
+    free(one);
+    test_dir_remove(dir);
+}
+
+START_TEST(test_oracle_members_pooled_same_rows)
+{
+    static const struct {
+        const char *path;
+        const char *sets;
+    } cases[] = {
+        {"scenarios/compare_committee.yaml", ""},
+        {"scenarios/compare_sampling.yaml", ""},
+        {"scenarios/compare_committee.yaml", "--set network.loss=0.05"},
+    };
+    members_pooled_same_rows("members", cases[_i].path, cases[_i].sets);
+}
+END_TEST
+
 /* ---- committee draws on the pool (world_draw.c) ---- */
 
 /* A draw's preparation as the verifier's: each slice writes its own
@@ -711,6 +760,7 @@ Suite *test_oracle_suite(void)
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
     tcase_add_test(threads, test_oracle_forward_pooled_every_table);
+    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 3);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
     tcase_add_test(threads, test_oracle_cache_probe_bits);

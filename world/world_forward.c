@@ -83,7 +83,17 @@ static void forward_run(util_job *job_base, uint32_t thread_index)
         infer_logits(executor, call->kernel, job->x + (size_t)(call->count - 1) * f->dim,
                      job->logits, &flops);
         job->token = infer_argmax(job->logits, f->vocab);
-    } else {
+    }
+    const node_forward_member *member = &call->member;
+    if (member->bytes != NULL) {
+        /* A member: its reveal bytes, then its vote over them. */
+        if (call->last) {
+            infer_wire_encode(member->dtype, job->logits, 1, f->vocab, member->bytes);
+        } else {
+            infer_wire_encode(member->dtype, job->x, call->count, f->dim, member->bytes);
+        }
+        member->vote_fn(&member->vote, job->payload);
+    } else if (!call->last) {
         infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, job->payload);
     }
 }
@@ -126,7 +136,10 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
         memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
         job->call.x = job->x;
         job->payload_bytes =
-            call->last ? 0 : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count, f->dim);
+            call->member.bytes != NULL ? call->member.vote_bytes
+            : call->last               ? 0
+                                       : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count,
+                                                                    f->dim);
         job->oracle_block = 0;
         f->pending_of[node_id] += 1;
         f->handed += 1;
@@ -182,14 +195,18 @@ uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payloa
 
 /* ---- build and teardown ---- */
 
+/* Committee members hand calls over under a commit-reveal protocol whose
+ * commitments carry no signature (a signed message is signed when it is
+ * staged, before a handed-over call could fill it); the node checks the
+ * rest (node__committee_member_hand). */
 static bool forward_wanted(const world_state *world)
 {
     const node_serving *serving = &world->serving;
     uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
-    return world->inference && threads > 1 && serving->verifier == NULL &&
-           serving->max_batch_of == NULL && serving->privacy_mask == 0 && !serving->failover &&
-           !world->scenario->churn.enabled && !world->scenario->privacy.enabled &&
-           world->oracle != NULL;
+    bool members = serving->verifier == NULL || (serving->commit_reveal && !world->signing);
+    return world->inference && threads > 1 && members && serving->max_batch_of == NULL &&
+           serving->privacy_mask == 0 && !serving->failover && !world->scenario->churn.enabled &&
+           !world->scenario->privacy.enabled && world->oracle != NULL;
 }
 
 static int forward_jobs_init(world_forward *f, const node_serving *serving)
