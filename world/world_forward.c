@@ -3,11 +3,13 @@
  * model, kernel, cache and input rows, and the node knows what it costs
  * before it runs, so the node charges the time and hands the arithmetic
  * over: the call becomes a job on the oracle's pool (util/workers.h) and
- * the event loop goes on with everything before the compute ends. Its
- * result is taken when the engine needs it:
- *   - when the message carrying it is transmitted (world_forward_take): the
- *     activations in the wire dtype, or the argmax token, and the logits
- *     the oracle compares, copied where the LOGITS observation said;
+ * the event loop goes on. An honest committee member's call also encodes
+ * its output into the member's reveal bytes and computes its vote
+ * (node_forward_member). A result is taken when the engine needs it:
+ *   - when the message carrying it first arrives or is dropped
+ *     (world_forward_take): the activations in the wire dtype, the argmax
+ *     token or the member's vote, and the logits the oracle compares,
+ *     copied where the LOGITS observation said;
  *   - before its node handles any other event (world_forward_settle): the
  *     call appends rows to that node's KV cache, which the node may read,
  *     free or hand to another request.
