@@ -792,9 +792,12 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
                         : failed > 0 ? "failed"
                                      : "passed";
     bool incomplete = missing != 0 || rows_lost;
-    const char *status = rc != 0 || incomplete || stored != 0 || run->write_error ? "failed"
-                         : testbed_stop != 0                                      ? "aborted"
-                                                                                  : "completed";
+    /* A stopped run is aborted, whatever the stop cut short: hosts still
+     * connecting or not yet summed up when the signal came (the error
+     * below still says what is missing). */
+    const char *status = testbed_stop != 0                                       ? "aborted"
+                         : rc != 0 || incomplete || stored != 0 || run->write_error ? "failed"
+                                                                                    : "completed";
     char error[160];
     snprintf(error, sizeof(error), "%s",
              rows_lost ? "requests rows of some hosts' processes are missing" : "");
