@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "scenarios/scn.h"
 #include "sim/sim.h"
@@ -110,6 +111,53 @@ START_TEST(test_oracle_workers_destroy_drains)
     for (uint32_t i = 0; i < 50; i++) {
         ck_assert_uint_eq(jobs[i].output, square_expected(1000 + i));
     }
+}
+END_TEST
+
+/* A job that sleeps, then says it ended; or one that notes, when it
+ * starts, whether the sleeper had ended. */
+typedef struct ordered_job {
+    util_job job;
+    struct ordered_job *sleeper;
+    volatile int started;
+    volatile int ended;
+    int sleeper_ended_at_start;
+} ordered_job;
+
+static void ordered_run(util_job *base, uint32_t thread_index)
+{
+    (void)thread_index;
+    ordered_job *job = (ordered_job *)base;
+    job->started = 1;
+    if (job->sleeper == NULL) {
+        struct timespec pause = {0, 50000000};
+        nanosleep(&pause, NULL);
+    } else {
+        job->sleeper_ended_at_start = job->sleeper->ended;
+    }
+    __atomic_store_n(&job->ended, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A caller waiting for a short job that a worker runs does not take up a
+ * queued longer one meanwhile (util_job.cost): that one starts only once
+ * the short one has ended. Without the rule the waiting caller runs it at
+ * once, while the short one still sleeps. */
+START_TEST(test_oracle_workers_wait_skips_longer_jobs)
+{
+    util_workers *workers = NULL;
+    ck_assert_int_eq(util_workers_create(2, &workers), 0);
+    ordered_job short_job = {.job = {.run = ordered_run, .cost = 1}};
+    ordered_job long_job = {.job = {.run = ordered_run, .cost = 100}, .sleeper = &short_job};
+    util_workers_submit(workers, &short_job.job);
+    while (!__atomic_load_n(&short_job.started, __ATOMIC_SEQ_CST)) {
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL); /* the worker has it */
+    }
+    util_workers_submit(workers, &long_job.job);
+    util_workers_wait(workers, &short_job.job);
+    util_workers_wait(workers, &long_job.job);
+    ck_assert_int_eq(long_job.sleeper_ended_at_start, 1);
+    util_workers_destroy(workers);
 }
 END_TEST
 
@@ -733,6 +781,7 @@ Suite *test_oracle_suite(void)
     tcase_add_test(workers, test_oracle_workers_run_every_job);
     tcase_add_test(workers, test_oracle_workers_one_thread_runs_at_submit);
     tcase_add_test(workers, test_oracle_workers_destroy_drains);
+    tcase_add_test(workers, test_oracle_workers_wait_skips_longer_jobs);
     suite_add_tcase(suite, workers);
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 600);

@@ -68,6 +68,20 @@ static void queue_remove(util_workers *pool, util_job *job)
     ASSERT(!"a queued job is in the queue");
 }
 
+/* Takes the first queued job a caller waiting for 'awaited' may run
+ * meanwhile: one no larger than it (any, when its size is unknown), so the
+ * caller is back soon after the awaited job ends. Under the lock. */
+static util_job *queue_take_helpable(util_workers *pool, const util_job *awaited)
+{
+    for (util_job *at = pool->head; at != NULL; at = at->next) {
+        if (awaited->cost == 0 || at->cost <= awaited->cost) {
+            queue_remove(pool, at);
+            return at;
+        }
+    }
+    return NULL;
+}
+
 /* Runs 'job' outside the lock, then marks it done. Called with the lock
  * held; returns with it held. */
 static void run_unlocked(util_workers *pool, util_job *job, uint32_t index)
@@ -201,7 +215,7 @@ void util_workers_wait(util_workers *pool, util_job *job)
         run_unlocked(pool, job, 0);
     }
     while (job->state != JOB_DONE) {
-        util_job *other = queue_pop(pool);
+        util_job *other = queue_take_helpable(pool, job);
         if (other != NULL) {
             run_unlocked(pool, other, 0);
         } else {

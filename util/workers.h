@@ -8,8 +8,9 @@
  * With one thread (or zero) there are none: util_workers_submit runs the
  * job at once on the caller's thread, exactly where inline code would. A
  * caller waiting for a job that has not started runs it itself, and while
- * its job runs elsewhere it runs other queued jobs, so waiting never idles
- * a core and never deadlocks.
+ * its job runs elsewhere it runs other queued jobs no larger than its own
+ * (util_job.cost), so waiting rarely idles a core, never deadlocks, and a
+ * caller that waits for a short job is not held up by a long one.
  *
  * Each job learns the index of the thread that runs it: 0 the caller's,
  * 1 .. threads - 1 the workers'. A job may use per-thread scratch by that
@@ -34,6 +35,8 @@ typedef void (*util_job_run)(util_job *job, uint32_t thread_index);
  * pool's. Valid from util_workers_submit until util_workers_wait returns. */
 struct util_job {
     util_job_run run;
+    uint64_t cost;              /* the caller's estimate of its size, any one unit
+                                 * per pool (0: unknown, helped with like any) */
     util_job *next;             /* the pool's queue */
     int state;                  /* the pool's: guarded by its lock */
 };

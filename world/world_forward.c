@@ -143,6 +143,9 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
                                        : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count,
                                                                     f->dim);
         job->oracle_block = 0;
+        job->job.cost = infer_forward_flops(infer_model_shape(f->world->serving.model),
+                                            call->kv.layer_count, call->kv.length, call->count,
+                                            call->last);
         f->pending_of[node_id] += 1;
         f->handed += 1;
         util_workers_submit(f->workers, &job->job);

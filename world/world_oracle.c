@@ -469,6 +469,24 @@ static uint64_t oracle_clock(const world_state *world)
                                                           : 0;
 }
 
+/* A job's size for the pool (util_job.cost): the FLOPs of one whole-model
+ * run on its tokens, times the runs a sampled job makes (every kernel in
+ * use); a checker's extra runs are left out. The unit is the servers'
+ * forward calls' (world_forward.c), so a caller waiting for a short call
+ * does not take up a judgement meanwhile. */
+static uint64_t oracle_job_cost(const world_oracle *o, const oracle_job *job)
+{
+    uint32_t last = o->segment_count - 1;
+    uint32_t layers = o->segment_first[last] + o->segment_layers[last];
+    uint64_t run = infer_forward_flops(infer_model_shape(o->model), layers, 0,
+                                       job->prompt_tokens + o->generate - 1, true);
+    uint64_t runs = 1;
+    for (uint32_t k = 0; job->sampled && k < INFER_KERNEL_COUNT; k++) {
+        runs += o->kernel_used[k] && k != INFER_KERNEL_SEQUENTIAL;
+    }
+    return run * runs;
+}
+
 void world__oracle_submit(world_state *world, uint64_t request, const node_outcome *outcome)
 {
     world_oracle *o = world->oracle;
@@ -491,6 +509,7 @@ void world__oracle_submit(world_state *world, uint64_t request, const node_outco
     memcpy(job->network, util_pool_block(&world->oracle_pool, world->oracle_block_of[request] - 1),
            (size_t)o->generate * o->vocab * sizeof(float));
     oracle_cache_lookup(o, job, world->result);
+    job->job.cost = oracle_job_cost(o, job);
     o->pending += 1;
     util_workers_submit(o->workers, &job->job);
     /* Apply what has finished, in order; with one thread, this job. */
