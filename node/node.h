@@ -484,9 +484,6 @@ typedef struct node_committee_state {
 
 typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_routing;
 
-/* The serving context every node of a process reads and none writes: the
- * model, its shapes and cut, the routes, the hardware tables, the
- * protocol's rules and knobs, and the driver's services. */
 /* An honest committee member's part of a handed-over call
  * (node_forward_call.member; bytes NULL for a plain server): the driver
  * encodes the output into the member's reveal bytes -- the last row's
@@ -530,6 +527,9 @@ typedef struct node_forward_hook {
     uint32_t (*begin)(void *context, uint32_t node_id, const node_forward_call *call);
 } node_forward_hook;
 
+/* The serving context every node of a process reads and none writes: the
+ * model, its shapes and cut, the routes, the hardware tables, the
+ * protocol's rules and knobs, and the driver's services. */
 typedef struct node_serving {
     const infer_model *model;
     uint32_t dim;
