@@ -153,16 +153,6 @@ static double bench_store_bare(const char *path)
     return rc == 0 ? elapsed : -1.0;
 }
 
-static void bench_store_remove(const char *path)
-{
-    char side[512];
-    unlink(path);
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
-}
-
 int bench_store_run(void)
 {
     char path[] = "/tmp/infersim-bench-store-XXXXXX";
@@ -172,11 +162,11 @@ int bench_store_run(void)
         return 1;
     }
     close(fd);
-    bench_store_remove(path);
+    met_db_remove(path);
     double bare = bench_store_bare(path);
-    bench_store_remove(path);
+    met_db_remove(path);
     double module = bare > 0 ? bench_store_module(path) : -1.0;
-    bench_store_remove(path);
+    met_db_remove(path);
     if (bare <= 0 || module <= 0) {
         printf("store      failed\n");
         return 1;

@@ -8,8 +8,10 @@
  * is the UTC wall time stamped into runs.started_at and runs.finished_at.
  * Export and the runs listing live in met_export.c. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "metrics/met_int.h"
 #include "util/alloc.h"
@@ -792,6 +794,18 @@ void met_db_close(met_db *db)
     }
     sqlite3_close(db->sql);    /* NULL is a harmless no-op */
     util_free(db);
+}
+
+void met_db_remove(const char *path)
+{
+    static const char *const sides[] = {"-wal", "-shm"};
+    char side[4096];
+    unlink(path);
+    for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+        if (snprintf(side, sizeof(side), "%s%s", path, sides[i]) < (int)sizeof(side)) {
+            unlink(side);
+        }
+    }
 }
 
 /* Opens the batch transaction if none is open. Inside it the connection

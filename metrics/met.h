@@ -312,6 +312,9 @@ int met_db_open(const char *path, met_db **out, char *why, size_t why_size);
 int met_db_open_read(const char *path, met_db **out, char *why, size_t why_size);
 /* Commits any open batch and closes. NULL is a no-op. */
 void met_db_close(met_db *db);
+/* Removes a closed database file and the WAL and shared-memory files
+ * SQLite keeps beside it, those that exist. Errors are ignored. */
+void met_db_remove(const char *path);
 /* Last SQLite error message; valid until the next call on 'db'. */
 const char *met_db_errmsg(const met_db *db);
 const char *met_strerror(int code);

@@ -636,16 +636,6 @@ static void sweep_log_reason(const char *log, char *out, size_t size)
     fclose(file);
 }
 
-static void sweep_remove_db(const char *path)
-{
-    char side[PATH_MAX + 8];
-    unlink(path);
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
-}
-
 /* Records a run that left no row of its own (it failed before writing,
  * e.g. an invalid grid value, or its process died first). */
 static int sweep_record_failure(sweep_state *s, uint64_t run, const char *reason,
@@ -719,7 +709,7 @@ static bool sweep_collect(sweep_state *s, sweep_worker *w, int status)
                 (unsigned long long)w->run, met_db_errmsg(s->db));
         s->internal_error = 1;
     }
-    sweep_remove_db(w->db);
+    met_db_remove(w->db);
     unlink(w->log);
     bool completed = rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
                      stats.copied + stats.skipped == 1 && stats.incomplete == 0;
@@ -757,7 +747,7 @@ static int sweep_launch(sweep_state *s, sweep_worker *w, uint64_t run)
     w->run = run;
     snprintf(w->db, sizeof(w->db), "%s/run-%llu.db", s->temp_dir, (unsigned long long)run);
     snprintf(w->log, sizeof(w->log), "%s/run-%llu.log", s->temp_dir, (unsigned long long)run);
-    sweep_remove_db(w->db);
+    met_db_remove(w->db);
     fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();

@@ -342,11 +342,6 @@ int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
 
 void tool_child_cleanup(const tool_child *child)
 {
-    char side[TOOL_PATH_MAX + 8];
-    unlink(child->db);
-    snprintf(side, sizeof(side), "%s-wal", child->db);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", child->db);
-    unlink(side);
+    met_db_remove(child->db);
     unlink(child->log);
 }
