@@ -795,17 +795,10 @@ bool node__committee_member_hand(node *self, const node_message *m, uint32_t slo
         return false;
     }
     ASSERT(serving->vote_bytes >= 1 && serving->vote_bytes <= serving->payload_capacity);
-    bool last = m->segment + 1u == serving->segment_count;
     uint32_t size = 0;
     uint8_t *salt = member_block_salted(self, m, slot, &size) + sizeof(uint32_t);
-    *out = (node_forward_member){
-        .bytes = salt + NODE_SALT_BYTES,
-        .size = size,
-        .dtype = last ? INFER_DTYPE_FP32 : serving->wire_dtype,
-        .vote = member_vote_input(self, m, m->token, salt, size),
-        .vote_fn = serving->protocol->vote,
-        .vote_bytes = serving->vote_bytes,
-    };
+    *out = (node_forward_member){.bytes = salt + NODE_SALT_BYTES,
+                                 .vote = member_vote_input(self, m, m->token, salt, size)};
     return true;
 }
 

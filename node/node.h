@@ -488,15 +488,11 @@ typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_r
  * (node_forward_call.member; bytes NULL for a plain server): the driver
  * encodes the output into the member's reveal bytes -- the last row's
  * logits in fp32 on the last segment, else the rows in the wire dtype --
- * and computes the member's vote over them into the commitment's payload
- * (vote_bytes), the same bits the member computes inline. */
+ * and computes the protocol's vote over them into the commitment's
+ * payload (serving vote_bytes), the same bits the member computes inline. */
 typedef struct node_forward_member {
-    uint8_t *bytes;                  /* size bytes in the member's reveal block */
-    uint32_t size;
-    infer_dtype dtype;
-    cons_vote_input vote;            /* its .bytes and .size are bytes and size */
-    void (*vote_fn)(const cons_vote_input *input, uint8_t *vote_out);
-    uint32_t vote_bytes;
+    uint8_t *bytes;                  /* vote.size bytes in the member's reveal block */
+    cons_vote_input vote;            /* vote.bytes is bytes */
 } node_forward_member;
 
 /* A forward pass handed to the driver (node_serving.forward): a plain

@@ -309,13 +309,11 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
     return index;
 }
 
-void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body)
+void sim__message_fill(sim_world *world, uint32_t slot, uint32_t body)
 {
     sim_messages *messages = &world->messages;
-    uint32_t forward_ticket = messages->tickets != NULL ? messages->tickets[slot] : 0;
-    if (forward_ticket == 0) {
-        return;
-    }
+    uint32_t forward_ticket = messages->tickets[slot];
+    ASSERT(forward_ticket != 0); /* sim__message_seal checked */
     messages->tickets[slot] = 0;
     uint8_t *header = sim__slot_header(messages, slot);
     sim_body *own = body != 0 ? &messages->bodies[body - 1] : NULL;

@@ -136,7 +136,8 @@ typedef struct sim_world {
  * stage copies a SEND into a slot (and a body, or the outbox's shared one)
  * and returns the slot with its body in *body (index + 1, 0 none); with a
  * forward ticket the payload (or the token) is not computed yet: the slot
- * keeps the ticket, and seal (a no-op without one) takes the call's result
+ * keeps the ticket, and seal (a no-op without one; fill is its out-of-line
+ * part) takes the call's result
  * into the slot and its own body when the first copy arrives or the
  * message is dropped -- the network model reads only the header, so the
  * event loop goes on while the call runs through the message's latency;
@@ -146,7 +147,13 @@ typedef struct sim_world {
 int sim__messages_grow(sim_world *world);
 uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_message *message,
                             uint32_t forward_ticket, uint32_t *body);
-void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body);
+void sim__message_fill(sim_world *world, uint32_t slot, uint32_t body);
+static inline void sim__message_seal(sim_world *world, uint32_t slot, uint32_t body)
+{
+    if (world->messages.tickets != NULL && world->messages.tickets[slot] != 0) {
+        sim__message_fill(world, slot, body); /* out of line: most copies have no ticket */
+    }
+}
 void sim__message_release(sim_world *world, uint32_t slot, uint32_t body);
 int sim__message_receive(sim_world *world, uint32_t slot, uint32_t body, bool altered,
                          node_message *received);

@@ -90,11 +90,11 @@ static void forward_run(util_job *job_base, uint32_t thread_index)
     if (member->bytes != NULL) {
         /* A member: its reveal bytes, then its vote over them. */
         if (call->last) {
-            infer_wire_encode(member->dtype, job->logits, 1, f->vocab, member->bytes);
+            infer_wire_encode(INFER_DTYPE_FP32, job->logits, 1, f->vocab, member->bytes);
         } else {
-            infer_wire_encode(member->dtype, job->x, call->count, f->dim, member->bytes);
+            infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, member->bytes);
         }
-        member->vote_fn(&member->vote, job->payload);
+        f->world->serving.protocol->vote(&member->vote, job->payload);
     } else if (!call->last) {
         infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, job->payload);
     }
@@ -138,7 +138,7 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
         memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
         job->call.x = job->x;
         job->payload_bytes =
-            call->member.bytes != NULL ? call->member.vote_bytes
+            call->member.bytes != NULL ? f->world->serving.vote_bytes
             : call->last               ? 0
                                        : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count,
                                                                     f->dim);
