@@ -1,15 +1,30 @@
 /* workers.c -- the pool of workers.h: one lock, one condition for the
  * workers (a job was queued, or stop) and one for the caller (a job
- * finished), a FIFO queue of caller-owned jobs. Jobs are coarse (a whole
- * model run), so one lock costs nothing measurable. */
+ * finished), a FIFO queue of caller-owned jobs.
+ *
+ * Jobs may be short (one segment's forward pass: a tenth of a
+ * millisecond), about as long as waking a thread that sleeps on a
+ * condition. So a thread with nothing to do first spins a while on two
+ * counters read without the lock -- jobs queued, jobs finished -- and
+ * sleeps only when neither moves: a worker then takes a job queued just
+ * after it ran out, and a caller sees its job end without a wake-up in
+ * between. Threads spin only when the pool has no more threads than the
+ * machine has cores, where a spinning thread takes no core another one
+ * needs. What runs, and so every result, is the same either way. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 #include "util/assert.h"
 #include "util/workers.h"
 
 enum { JOB_QUEUED = 1, JOB_RUNNING = 2, JOB_DONE = 3 };
+
+/* Pauses a spinning thread looks at the counters between (a few tens of
+ * microseconds on current x86). */
+#define WORKERS_SPIN_PAUSES 32768u
 
 typedef struct worker_thread {
     util_workers *pool;
@@ -26,6 +41,9 @@ struct util_workers {
     util_job *head;
     util_job *tail;
     uint32_t pending;           /* queued or running */
+    atomic_uint queued_count;   /* jobs in the queue: written under the lock */
+    atomic_uint finished_count; /* jobs done, wrapping: written under the lock */
+    uint32_t spin_pauses;       /* 0: sleep at once (more threads than cores) */
     bool stop;
     worker_thread *workers;     /* threads - 1 */
 };
@@ -41,6 +59,7 @@ static util_job *queue_pop(util_workers *pool)
         }
         job->next = NULL;
         job->state = JOB_RUNNING;
+        atomic_fetch_sub_explicit(&pool->queued_count, 1, memory_order_relaxed);
     }
     return job;
 }
@@ -63,6 +82,7 @@ static void queue_remove(util_workers *pool, util_job *job)
         }
         job->next = NULL;
         job->state = JOB_RUNNING;
+        atomic_fetch_sub_explicit(&pool->queued_count, 1, memory_order_relaxed);
         return;
     }
     ASSERT(!"a queued job is in the queue");
@@ -91,23 +111,59 @@ static void run_unlocked(util_workers *pool, util_job *job, uint32_t index)
     pthread_mutex_lock(&pool->lock);
     job->state = JOB_DONE;
     pool->pending -= 1;
+    atomic_fetch_add_explicit(&pool->finished_count, 1, memory_order_relaxed);
     pthread_cond_broadcast(&pool->finished);
+}
+
+static void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spins outside the lock, at most the pool's pauses, until a job finishes
+ * (against the count read under the lock now) or, with 'queue', one is
+ * queued. Called with the lock held; returns with it held, true when
+ * something moved. */
+static bool spin_unlocked(util_workers *pool, bool queue)
+{
+    unsigned finished = atomic_load_explicit(&pool->finished_count, memory_order_relaxed);
+    bool moved = false;
+    pthread_mutex_unlock(&pool->lock);
+    for (uint32_t i = 0; i < pool->spin_pauses && !moved; i++) {
+        spin_pause();
+        moved = (queue && atomic_load_explicit(&pool->queued_count, memory_order_relaxed) > 0) ||
+                atomic_load_explicit(&pool->finished_count, memory_order_relaxed) != finished;
+    }
+    pthread_mutex_lock(&pool->lock);
+    return moved;
 }
 
 static void *worker_main(void *argument)
 {
     worker_thread *self = argument;
     util_workers *pool = self->pool;
+    bool spun = false;
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         util_job *job = queue_pop(pool);
         if (job != NULL) {
             run_unlocked(pool, job, self->index);
+            spun = false;
             continue;
         }
         if (pool->stop) {
             break;
         }
+        if (!spun && pool->spin_pauses > 0) {
+            /* Another thread's job finishing moves it too: spin once more. */
+            spun = !spin_unlocked(pool, true);
+            continue;
+        }
+        spun = false;
         pthread_cond_wait(&pool->queued, &pool->lock);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -123,6 +179,10 @@ int util_workers_create(uint32_t threads, util_workers **out)
         return -1;
     }
     pool->threads = threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    pool->spin_pauses = cores > 0 && threads <= (unsigned long)cores ? WORKERS_SPIN_PAUSES : 0;
+    atomic_init(&pool->queued_count, 0);
+    atomic_init(&pool->finished_count, 0);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->queued, NULL);
     pthread_cond_init(&pool->finished, NULL);
@@ -197,6 +257,7 @@ void util_workers_submit(util_workers *pool, util_job *job)
     }
     pool->tail = job;
     pool->pending += 1;
+    atomic_fetch_add_explicit(&pool->queued_count, 1, memory_order_relaxed);
     pthread_cond_signal(&pool->queued);
     pthread_mutex_unlock(&pool->lock);
 }
@@ -214,11 +275,16 @@ void util_workers_wait(util_workers *pool, util_job *job)
         queue_remove(pool, job);
         run_unlocked(pool, job, 0);
     }
+    bool spun = false;
     while (job->state != JOB_DONE) {
         util_job *other = queue_take_helpable(pool, job);
         if (other != NULL) {
             run_unlocked(pool, other, 0);
+        } else if (!spun && pool->spin_pauses > 0) {
+            /* Only this thread queues jobs: watch for one finishing. */
+            spun = !spin_unlocked(pool, false);
         } else {
+            spun = false;
             pthread_cond_wait(&pool->finished, &pool->lock);
         }
     }
