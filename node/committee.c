@@ -790,7 +790,7 @@ bool node__committee_member_hand(node *self, const node_message *m, uint32_t slo
 {
     const node_serving *serving = self->config.serving;
     if (!serving->commit_reveal || serving->evidence_bytes != 0 || serving->claim_bytes != 0 ||
-        serving->commit_sig_bytes != 0 || serving->ledger_timeout_evidence ||
+        serving->ledger_timeout_evidence ||
         self->config.store->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_HONEST) {
         return false;
     }
@@ -798,7 +798,11 @@ bool node__committee_member_hand(node *self, const node_message *m, uint32_t slo
     uint32_t size = 0;
     uint8_t *salt = member_block_salted(self, m, slot, &size) + sizeof(uint32_t);
     *out = (node_forward_member){.bytes = salt + NODE_SALT_BYTES,
-                                 .vote = member_vote_input(self, m, m->token, salt, size)};
+                                 .vote = member_vote_input(self, m, m->token, salt, size),
+                                 .request = m->rumor_id,
+                                 .segment = m->segment,
+                                 .step = m->step,
+                                 .round = m->hops};
     return true;
 }
 
@@ -809,7 +813,7 @@ void node__committee_member_handed(node *self, const node_message *m, uint32_t t
                                             m->rumor_id, at_ns);
     node__committee_member_header(commit, m, m->token);
     commit->payload = NULL;
-    commit->payload_bytes = self->config.serving->vote_bytes;
+    commit->payload_bytes = self->config.serving->vote_bytes + self->config.serving->commit_sig_bytes;
     outbox->effects[outbox->count - 1].forward_ticket = ticket;
 }
 

@@ -489,15 +489,20 @@ typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_r
  * encodes the output into the member's reveal bytes -- the last row's
  * logits in fp32 on the last segment, else the rows in the wire dtype --
  * and computes the protocol's vote over them into the commitment's
- * payload (serving vote_bytes), the same bits the member computes inline. */
+ * payload (serving vote_bytes), the same bits the member computes inline.
+ * Under ledger evidence (serving commit_sig_bytes) the member's signature
+ * follows the vote: the verifier's evidence_sign, by the calling node, of
+ * node_ledger_commit_statement over the hop and the vote. */
 typedef struct node_forward_member {
     uint8_t *bytes;                  /* vote.size bytes in the member's reveal block */
     cons_vote_input vote;            /* vote.bytes is bytes */
+    uint64_t request;                /* the hop the signature names */
+    uint32_t segment, step, round;
 } node_forward_member;
 
 /* A forward pass handed to the driver (node_serving.forward): a plain
  * server's layers, or an honest committee member's under a commit-reveal
- * protocol without evidence, claims or signatures (its commitment then
+ * protocol without evidence or claims (its commitment then
  * carries the ticket), without batching or privacy noise. The node
  * charges the time as always (the FLOPs are known before the call runs,
  * infer_forward_flops), counts the rows into its cache, and puts the

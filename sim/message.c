@@ -270,8 +270,22 @@ static size_t sign_bytes(sim_messages *messages, const uint8_t *header, const ui
     return size;
 }
 
+/* Signs slot 'index' (its header, then the payload) with the source's key. */
+static void message_sign(sim_world *world, uint32_t index, uint32_t source,
+                         const uint8_t *payload, uint32_t payload_bytes)
+{
+    sim_messages *messages = &world->messages;
+    size_t signed_size =
+        sign_bytes(messages, sim__slot_header(messages, index), payload, payload_bytes);
+    util_sign(world->w.secret_keys[source], messages->sign_buffer, signed_size,
+              messages->signatures[index]);
+    messages->signature_checked[index] = 0;
+}
+
 /* Copies a node's message into a network-owned slot: the header encoded as
- * on a wire and, when it has one, a reference to its payload's body. */
+ * on a wire and, when it has one, a reference to its payload's body. A
+ * message whose payload a handed-over call computes is tagged or signed
+ * when it is sealed (sim__message_fill). */
 uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_message *message,
                             uint32_t forward_ticket, uint32_t *body_out)
 {
@@ -290,17 +304,11 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
     } else if (payload) {
         body = body_take(world, source, message);
     }
-    ASSERT(forward_ticket == 0 || !sign_wanted(world, message->type));
     if (forward_ticket != 0) {
         ASSERT(forward_ticket <= UINT16_MAX && messages->tickets != NULL);
         messages->tickets[index] = (uint16_t)forward_ticket;
-    }
-    if (sign_wanted(world, message->type)) {
-        size_t signed_size = sign_bytes(messages, header, message->payload,
-                                        payload ? message->payload_bytes : 0);
-        util_sign(world->w.secret_keys[source], messages->sign_buffer, signed_size,
-                  messages->signatures[index]);
-        messages->signature_checked[index] = 0;
+    } else if (sign_wanted(world, message->type)) {
+        message_sign(world, index, source, message->payload, payload ? message->payload_bytes : 0);
     }
     if (world->w.inference) {
         world_count_bytes(&world->w, message, sim__message_wire_bytes(world, header), false);
@@ -320,9 +328,9 @@ void sim__message_fill(sim_world *world, uint32_t slot, uint32_t body)
     ASSERT(own == NULL || own->refs == 1); /* Never shared: staged with a ticket. */
     uint32_t token = world_forward_take(&world->w, forward_ticket, own ? own->payload : NULL,
                                         own ? own->payload_bytes : 0);
+    uint32_t source = util_get_u32(header + 4);
     if (own != NULL) {
-        own->tag = util_mac64(world->w.keys[util_get_u32(header + 4)], own->payload,
-                              own->payload_bytes);
+        own->tag = util_mac64(world->w.keys[source], own->payload, own->payload_bytes);
     }
     if (header[1] == NODE_MESSAGE_INFER_TOKEN) {
         node_message message;
@@ -331,6 +339,9 @@ void sim__message_fill(sim_world *world, uint32_t slot, uint32_t body)
         message.token = token;
         rc = node_message_encode_header(&message, header, NODE_HEADER_BYTES);
         ASSERT(rc == NODE_HEADER_BYTES);
+    }
+    if (sign_wanted(world, header[1])) {
+        message_sign(world, slot, source, own ? own->payload : NULL, own ? own->payload_bytes : 0);
     }
 }
 

@@ -451,7 +451,9 @@ END_TEST
  * commit-reveal protocol hand their calls over, and the driver fills in
  * their reveal bytes and votes (the committee's commitment, sampling's
  * [root, leaf]) by the time the commitment arrives, or is dropped by a
- * lossy link. */
+ * lossy link. Under ledger evidence the job signs the vote too, and a
+ * commitment under crypto ed25519 is signed when it is sealed: the
+ * validators' blocks, slashes and the equivocation proofs stay the same. */
 START_TEST(test_oracle_members_pooled_same_rows)
 {
     static const struct {
@@ -461,6 +463,8 @@ START_TEST(test_oracle_members_pooled_same_rows)
         {"scenarios/compare_committee.yaml", ""},
         {"scenarios/compare_sampling.yaml", ""},
         {"scenarios/compare_committee.yaml", "--set network.loss=0.05"},
+        {"scenarios/ledger_byzantine.yaml", ""},
+        {"scenarios/equivocation.yaml", "--set workload.requests=40"},
     };
     pooled_same_rows("members", cases[_i].path, cases[_i].sets, "== decisions\n1|");
 }
@@ -787,7 +791,7 @@ Suite *test_oracle_suite(void)
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
     tcase_add_test(threads, test_oracle_forward_pooled_every_table);
-    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 3);
+    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 5);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
     tcase_add_test(threads, test_oracle_cache_probe_bits);

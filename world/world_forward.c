@@ -71,6 +71,19 @@ struct world_forward {
 
 /* ---- the job (any thread) ---- */
 
+/* Ledger evidence: the member's signature of its vote, after the vote, as
+ * the member signs it inline (evidence_sign reads only the keys). */
+static void forward_sign(const node_serving *serving, uint32_t node_id,
+                         const node_forward_member *member, uint8_t *payload)
+{
+    uint8_t statement[NODE_LEDGER_STATEMENT_MAX];
+    size_t size = node_ledger_commit_statement(member->request, member->segment, member->step,
+                                               member->round, payload, serving->vote_bytes,
+                                               statement);
+    serving->verifier->evidence_sign(serving->verifier->context, node_id, statement, size,
+                                     payload + serving->vote_bytes);
+}
+
 static void forward_run(util_job *job_base, uint32_t thread_index)
 {
     forward_job *job = (forward_job *)job_base;
@@ -94,7 +107,11 @@ static void forward_run(util_job *job_base, uint32_t thread_index)
         } else {
             infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, member->bytes);
         }
-        f->world->serving.protocol->vote(&member->vote, job->payload);
+        const node_serving *serving = &f->world->serving;
+        serving->protocol->vote(&member->vote, job->payload);
+        if (serving->commit_sig_bytes > 0) {
+            forward_sign(serving, job->node_id, member, job->payload);
+        }
     } else if (!call->last) {
         infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, job->payload);
     }
@@ -138,7 +155,8 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
         memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
         job->call.x = job->x;
         job->payload_bytes =
-            call->member.bytes != NULL ? f->world->serving.vote_bytes
+            call->member.bytes != NULL
+                ? f->world->serving.vote_bytes + f->world->serving.commit_sig_bytes
             : call->last               ? 0
                                        : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count,
                                                                     f->dim);
@@ -200,15 +218,14 @@ uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payloa
 
 /* ---- build and teardown ---- */
 
-/* Committee members hand calls over under a commit-reveal protocol whose
- * commitments carry no signature (a signed message is signed when it is
- * staged, before a handed-over call could fill it); the node checks the
- * rest (node__committee_member_hand). */
+/* Committee members hand calls over under a commit-reveal protocol (a
+ * signed commitment is signed when it is sealed, after its call ran); the
+ * node checks the rest (node__committee_member_hand). */
 static bool forward_wanted(const world_state *world)
 {
     const node_serving *serving = &world->serving;
     uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
-    bool members = serving->verifier == NULL || (serving->commit_reveal && !world->signing);
+    bool members = serving->verifier == NULL || serving->commit_reveal;
     return world->inference && threads > 1 && members && serving->max_batch_of == NULL &&
            serving->privacy_mask == 0 && !serving->failover && !world->scenario->churn.enabled &&
            !world->scenario->privacy.enabled && world->oracle != NULL;
