@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/hash.h"
+
 #define CONS_EINVAL (-1)        /* an argument or configuration is invalid */
 #define CONS_ENOQUORUM (-2)     /* no output reached the quorum */
 
@@ -954,6 +956,11 @@ typedef struct cons_bft_config {
      * deterministic function of the bytes, the same at every replica. */
     bool (*tx_valid)(const void *context, const uint8_t *tx, size_t size);
     const void *tx_context;
+    /* Signatures already verified (may be NULL: each one verified): a
+     * driver that runs many replicas in one thread may share one memo
+     * between them, so a quorum certificate every replica checks costs one
+     * verification per vote. The answers are util_sign_verify's. */
+    util_sign_memo *verified;
 } cons_bft_config;
 
 /* Returns 0, or CONS_EINVAL when the set or the configuration is out of

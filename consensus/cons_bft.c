@@ -285,8 +285,9 @@ static bool bft_verify(const cons_bft_replica *replica, uint32_t signer, uint8_t
     uint8_t message[BFT_SIGNED_BYTES];
     bft_signed_bytes(kind, view, value, id, message);
     if (replica->config.auth == CONS_BFT_AUTH_ED25519) {
-        return util_sign_verify(replica->validators.public_key[signer], message, sizeof(message),
-                                signature);
+        return util_sign_verify_memo(replica->config.verified,
+                                     replica->validators.public_key[signer], message,
+                                     sizeof(message), signature);
     }
     uint8_t expected[BFT_SIGNATURE_BYTES] = {0};
     util_put_u64(expected, util_mac64(replica->validators.mac_key[signer], message,

@@ -497,6 +497,58 @@ START_TEST(test_util_hash256_many_equals_single)
 }
 END_TEST
 
+/* The memo of verified signatures answers as util_sign_verify does: a
+ * valid triple from the memo the second time, and never a triple that
+ * differs from a remembered one in any part -- a flipped signature bit, a
+ * shorter or altered message, another key -- nor an invalid one, which is
+ * verified every time. A one-slot memo replaces and re-verifies. */
+START_TEST(test_util_sign_memo_answers_as_verify)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    uint8_t pk[UTIL_SIGN_PUBLIC_KEY_BYTES], sk[UTIL_SIGN_SECRET_KEY_BYTES];
+    uint8_t pk_other[UTIL_SIGN_PUBLIC_KEY_BYTES], sk_other[UTIL_SIGN_SECRET_KEY_BYTES];
+    util_sign_keypair_from_seed(5, 0, pk, sk);
+    util_sign_keypair_from_seed(5, 1, pk_other, sk_other);
+    uint8_t message[49] = "a quorum certificate's vote";
+    uint8_t signature[UTIL_SIGNATURE_BYTES], empty_signature[UTIL_SIGNATURE_BYTES];
+    util_sign(sk, message, sizeof(message), signature);
+    util_sign(sk, NULL, 0, empty_signature);
+    util_sign_memo *memo = NULL;
+    ck_assert_int_eq(util_sign_memo_create(100, &memo), 0);
+    ck_assert(util_sign_verify_memo(memo, pk, message, sizeof(message), signature));
+    ck_assert(util_sign_verify_memo(memo, pk, message, sizeof(message), signature));
+    ck_assert_uint_eq(util_sign_memo_verified(memo), 1);
+    ck_assert_uint_eq(util_sign_memo_hits(memo), 1);
+    signature[63] ^= 1;
+    ck_assert(!util_sign_verify_memo(memo, pk, message, sizeof(message), signature));
+    ck_assert(!util_sign_verify_memo(memo, pk, message, sizeof(message), signature));
+    signature[63] ^= 1;
+    ck_assert(!util_sign_verify_memo(memo, pk, message, sizeof(message) - 1, signature));
+    ck_assert(!util_sign_verify_memo(memo, pk_other, message, sizeof(message), signature));
+    message[0] ^= 1;
+    ck_assert(!util_sign_verify_memo(memo, pk, message, sizeof(message), signature));
+    message[0] ^= 1;
+    ck_assert_uint_eq(util_sign_memo_verified(memo), 6); /* each invalid one verified */
+    ck_assert_uint_eq(util_sign_memo_hits(memo), 1);
+    ck_assert(util_sign_verify_memo(memo, pk, NULL, 0, empty_signature));
+    ck_assert(util_sign_verify_memo(memo, pk, NULL, 0, empty_signature));
+    ck_assert(!util_sign_verify_memo(memo, pk_other, NULL, 0, empty_signature));
+    ck_assert_uint_eq(util_sign_memo_hits(memo), 2);
+    util_sign_memo_destroy(memo);
+    /* One slot: two valid triples take turns, each verified again. */
+    ck_assert_int_eq(util_sign_memo_create(1, &memo), 0);
+    for (int round = 0; round < 3; round++) {
+        ck_assert(util_sign_verify_memo(memo, pk, message, sizeof(message), signature));
+        ck_assert(util_sign_verify_memo(memo, pk, NULL, 0, empty_signature));
+    }
+    ck_assert_uint_eq(util_sign_memo_verified(memo), 6);
+    ck_assert_uint_eq(util_sign_memo_hits(memo), 0);
+    util_sign_memo_destroy(memo);
+    util_sign_memo_destroy(NULL);
+    ck_assert(util_sign_verify_memo(NULL, pk, message, sizeof(message), signature));
+}
+END_TEST
+
 /* The Wilson score interval against hand-worked values: 5 of 10 at
  * z = 1.96 is (0.2366, 0.7634); 0 of 10 is [0, z^2 / (n + z^2)]; all of
  * n ends at 1 exactly; no trials is [0, 1]. */
@@ -622,6 +674,7 @@ Suite *test_util_suite(void)
     tcase_add_test(hash, test_util_hash_mac_key_derive_distinct);
     tcase_add_test(hash, test_util_hash_mac64_sensitive_to_every_bit);
     tcase_add_test(hash, test_util_hash256_many_equals_single);
+    tcase_add_test(hash, test_util_sign_memo_answers_as_verify);
     suite_add_tcase(suite, hash);
     return suite;
 }

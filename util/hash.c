@@ -9,7 +9,9 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/assert.h"
+#include "util/bytes.h"
 
 _Static_assert(UTIL_MAC_KEY_BYTES == crypto_shorthash_KEYBYTES,
                "a MAC key is exactly one SipHash key");
@@ -176,6 +178,97 @@ bool util_sign_verify(const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], cons
     const unsigned char *bytes = size == 0 ? hash_empty : (const unsigned char *)message;
     return crypto_sign_verify_detached(signature, bytes, (unsigned long long)size,
                                        public_key) == 0;
+}
+
+/* ---- a memo of verified signatures ---- */
+
+struct util_sign_memo {
+    uint8_t (*keys)[UTIL_HASH256_BYTES]; /* all zero: empty */
+    uint32_t mask;                       /* slots - 1 */
+    uint64_t hits;
+    uint64_t verified;
+};
+
+int util_sign_memo_create(uint32_t slots, util_sign_memo **out)
+{
+    ASSERT(out != NULL);
+    uint32_t count = 1;
+    while (count < slots && count < (UINT32_C(1) << 31)) {
+        count <<= 1;
+    }
+    util_sign_memo *memo = util_calloc(1, sizeof(*memo));
+    if (memo == NULL) {
+        return -1;
+    }
+    memo->keys = util_calloc(count, sizeof(*memo->keys));
+    if (memo->keys == NULL) {
+        util_free(memo);
+        return -1;
+    }
+    memo->mask = count - 1;
+    *out = memo;
+    return 0;
+}
+
+void util_sign_memo_destroy(util_sign_memo *memo)
+{
+    if (memo == NULL) {
+        return;
+    }
+    util_free(memo->keys);
+    util_free(memo);
+}
+
+/* BLAKE2b-256 of the message's length, the public key, the signature and
+ * the message; never all zero (an empty slot). */
+static void sign_memo_key(const uint8_t *public_key, const void *message, size_t size,
+                          const uint8_t *signature, uint8_t key_out[UTIL_HASH256_BYTES])
+{
+    uint8_t length[8];
+    util_put_u64(length, (uint64_t)size);
+    util_hash256_state state;
+    util_hash256_init(&state);
+    util_hash256_update(&state, length, sizeof(length));
+    util_hash256_update(&state, public_key, UTIL_SIGN_PUBLIC_KEY_BYTES);
+    util_hash256_update(&state, signature, UTIL_SIGNATURE_BYTES);
+    util_hash256_update(&state, message, size);
+    util_hash256_final(&state, key_out);
+    key_out[0] |= 1u;
+}
+
+bool util_sign_verify_memo(util_sign_memo *memo,
+                           const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES],
+                           const void *message, size_t size,
+                           const uint8_t signature[UTIL_SIGNATURE_BYTES])
+{
+    if (memo == NULL) {
+        return util_sign_verify(public_key, message, size, signature);
+    }
+    ASSERT(public_key != NULL && signature != NULL);
+    ASSERT(message != NULL || size == 0);
+    uint8_t key[UTIL_HASH256_BYTES];
+    sign_memo_key(public_key, size == 0 ? (const void *)"" : message, size, signature, key);
+    uint8_t *slot = memo->keys[util_get_u32(key + 4) & memo->mask];
+    if (memcmp(slot, key, sizeof(key)) == 0) {
+        memo->hits += 1;
+        return true;
+    }
+    memo->verified += 1;
+    bool valid = util_sign_verify(public_key, message, size, signature);
+    if (valid) {
+        memcpy(slot, key, sizeof(key));
+    }
+    return valid;
+}
+
+uint64_t util_sign_memo_hits(const util_sign_memo *memo)
+{
+    return memo != NULL ? memo->hits : 0;
+}
+
+uint64_t util_sign_memo_verified(const util_sign_memo *memo)
+{
+    return memo != NULL ? memo->verified : 0;
 }
 
 /* ---- random keys ---- */

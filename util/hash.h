@@ -87,6 +87,32 @@ void util_sign(const uint8_t secret_key[UTIL_SIGN_SECRET_KEY_BYTES], const void 
 bool util_sign_verify(const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES], const void *message,
                       size_t size, const uint8_t signature[UTIL_SIGNATURE_BYTES]);
 
+/* A memo of signatures found valid, so that a triple (public key,
+ * message, signature) that many verifiers check -- one quorum certificate
+ * at every replica of a simulated validator set, one member's signed
+ * commitment at every validator -- costs one ed25519 verification. The
+ * answer is the one util_sign_verify gives: a triple is known by BLAKE2b-256
+ * over its three parts and the message's length (another triple with the
+ * same key would be a BLAKE2b collision), and only valid triples are kept,
+ * so an invalid one is verified every time. Fixed size: a triple replaces
+ * whatever held its slot. One thread's: not for concurrent use. */
+typedef struct util_sign_memo util_sign_memo;
+
+/* A memo of 'slots' triples (rounded up to a power of two, at least 1).
+ * Returns 0 and *out, or -1 when out of memory. */
+int util_sign_memo_create(uint32_t slots, util_sign_memo **out);
+/* NULL is a no-op. */
+void util_sign_memo_destroy(util_sign_memo *memo);
+/* util_sign_verify, answered from 'memo' when it holds the triple (NULL:
+ * always verified). */
+bool util_sign_verify_memo(util_sign_memo *memo,
+                           const uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES],
+                           const void *message, size_t size,
+                           const uint8_t signature[UTIL_SIGNATURE_BYTES]);
+/* Verifications answered from the memo, and verifications run. */
+uint64_t util_sign_memo_hits(const util_sign_memo *memo);
+uint64_t util_sign_memo_verified(const util_sign_memo *memo);
+
 /* ---- random keys (the testbed's key files) ---- */
 
 #define UTIL_KX_PUBLIC_KEY_BYTES 32

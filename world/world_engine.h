@@ -52,6 +52,9 @@ typedef struct world_ledger_state {
     uint8_t referee_secret[64];
     uint8_t *wire;
     uint8_t *votes;                  /* NODE_COMMITTEE_MAX x NODE_VOTE_MAX: one opening */
+    /* The validators' verified signatures, shared: a certificate or a
+     * member's signed commitment every validator checks is verified once. */
+    util_sign_memo *verified;
 } world_ledger_state;
 
 /* Churn (world_churn.c): who is online, and what placement and routing

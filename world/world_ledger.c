@@ -24,6 +24,7 @@
 #define LEDGER_KEY_DOMAIN UINT64_C(0x6c6564676572) /* "ledger": keys apart from the nodes' */
 
 #define TAG_KEY_DOMAIN UINT64_C(0x74782d746167) /* "tx-tag" */
+#define LEDGER_SIGN_MEMO_SLOTS (1u << 16) /* 2 MiB of verified signatures */
 
 /* A transaction's tag under its client's key. A hosted world (the testbed)
  * holds only its own nodes' secrets, so a validator there could not check
@@ -64,9 +65,10 @@ static bool ledger_evidence_verify(void *context, uint32_t signer, const void *b
     if (signer >= world->node_count && signer != NODE_SIGNER_REFEREE) {
         return false;
     }
-    return util_sign_verify(signer == NODE_SIGNER_REFEREE ? s->referee_public
-                                                          : s->evidence_public[signer],
-                            bytes, size, signature);
+    return util_sign_verify_memo(s->verified,
+                                 signer == NODE_SIGNER_REFEREE ? s->referee_public
+                                                               : s->evidence_public[signer],
+                                 bytes, size, signature);
 }
 
 /* Whether the output, encoded as the member sent it, with its salt opens
@@ -207,6 +209,7 @@ static cons_bft_config ledger_config(const world_state *world, uint32_t self,
                                                          : (cons_bft_behaviour)l->behaviour;
     config.delay_ns = l->delay_ns;
     config.crash_at_ns = l->crash_at_ns;
+    config.verified = world->ledger_bft.verified;
     if (l->settlement_ledger) {
         config.tx_valid = ledger_tx_admissible;
         config.tx_context = world;
@@ -230,7 +233,7 @@ static int ledger_alloc(world_state *world, uint32_t n)
                         (serving->generate_tokens + 1u) * (serving->retries + 1u);
     s->settled = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
     s->refused = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
-    if (s->memory == NULL || s->replicas == NULL || s->twins == NULL || s->twin_of == NULL ||
+    if (util_sign_memo_create(LEDGER_SIGN_MEMO_SLOTS, &s->verified) != 0 || s->memory == NULL || s->replicas == NULL || s->twins == NULL || s->twin_of == NULL ||
         s->timer_token == NULL || s->timer_at_ns == NULL || s->settled == NULL ||
         s->refused == NULL) {
         return WORLD_ENOMEM;
@@ -353,6 +356,8 @@ void world__ledger_destroy(world_state *world)
     util_free(s->timer_at_ns);
     util_free(s->settled);
     util_free(s->refused);
+    util_sign_memo_destroy(s->verified);
+    s->verified = NULL;
     if (world->store.ledger_pending_pool.block_bytes != 0) {
         util_pool_deinit(&world->store.ledger_pending_pool);
     }
