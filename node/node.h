@@ -501,9 +501,9 @@ typedef struct node_forward_member {
 } node_forward_member;
 
 /* A forward pass handed to the driver (node_serving.forward): a plain
- * server's layers, or an honest committee member's under a commit-reveal
- * protocol without evidence or claims (its commitment then
- * carries the ticket), without batching or privacy noise. The node
+ * server's layers (its privacy noise included), or an honest committee
+ * member's under a commit-reveal protocol without evidence or claims (its
+ * commitment then carries the ticket), without batching. The node
  * charges the time as always (the FLOPs are known before the call runs,
  * infer_forward_flops), counts the rows into its cache, and puts the
  * call's ticket on the effects that need its result: the SEND whose
@@ -519,6 +519,11 @@ typedef struct node_forward_call {
     uint32_t count;
     bool last;                       /* the last segment: logits, then the argmax token */
     node_forward_member member;
+    /* A plain server's rows entering a noised boundary (privacy): the
+     * driver clips and noises them (node_privacy_noise with the serving
+     * clip and sigma) from this stream before it encodes them. */
+    bool noised;
+    util_prng noise;
 } node_forward_call;
 
 typedef struct node_forward_hook {

@@ -245,8 +245,6 @@ void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outb
  * id its client still runs. */
 int node__serve_submit(node *self, uint64_t now_ns, const node_event *event,
                        node_outbox *outbox);
-/* Back from a crash: the timers armed before it were lost, so re-arm the
- * timeout of every request this node is still the client of. */
 /* Privacy (node/privacy.c): when activations entering 'segment' are
  * noised, clips and noises rows[count * dim] in place from this sender's
  * stream for (request, segment, step, round) and reports the release
@@ -254,6 +252,13 @@ int node__serve_submit(node *self, uint64_t now_ns, const node_event *event,
 bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t request,
                            uint32_t segment, uint32_t step, uint32_t round, float *rows,
                            uint32_t count);
+/* The stream node__privacy_release draws from, into *prng_out, when the
+ * activations entering 'segment' are noised; false (nothing written) when
+ * they are not. */
+bool node__privacy_stream(const node *self, uint64_t request, uint32_t segment, uint32_t step,
+                          uint32_t round, util_prng *prng_out);
+/* Back from a crash: the timers armed before it were lost, so re-arm the
+ * timeout of every request this node is still the client of. */
 void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox);
 
 /* The roofline (serve.c): max(flops / the node's FLOP rate, bytes / its

@@ -31,9 +31,8 @@ void node_privacy_noise(float *rows, uint32_t count, uint32_t dim, double clip, 
     }
 }
 
-bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t request,
-                           uint32_t segment, uint32_t step, uint32_t round, float *rows,
-                           uint32_t count)
+bool node__privacy_stream(const node *self, uint64_t request, uint32_t segment, uint32_t step,
+                          uint32_t round, util_prng *prng_out)
 {
     const node_serving *serving = self->config.serving;
     ASSERT(segment < serving->segment_count);
@@ -42,9 +41,20 @@ bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t reque
     }
     uint64_t key = util_mix64(request) ^ util_mix64((uint64_t)step << 32 | segment) ^
                    util_mix64(((uint64_t)round << 1) | 1u);
-    util_prng prng;
-    util_prng_init_stream(&prng, serving->privacy_seed ^ key, self->config.node_id,
+    util_prng_init_stream(prng_out, serving->privacy_seed ^ key, self->config.node_id,
                           UTIL_PRNG_PURPOSE_PRIVACY);
+    return true;
+}
+
+bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t request,
+                           uint32_t segment, uint32_t step, uint32_t round, float *rows,
+                           uint32_t count)
+{
+    const node_serving *serving = self->config.serving;
+    util_prng prng;
+    if (!node__privacy_stream(self, request, segment, step, round, &prng)) {
+        return false;
+    }
     node_privacy_noise(rows, count, serving->dim, serving->privacy_clip, serving->privacy_sigma,
                        &prng);
     node__serve_observe(outbox, NODE_OBS_RELEASE, request, segment, count);

@@ -722,6 +722,10 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, u
                                   store->x, m->count);
             infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
                               store->payload);
+        } else if ((serving->privacy_mask >> (m->segment + 1u)) & 1u) {
+            /* The driver noises the rows (node_forward_call.noise). */
+            node__serve_observe(outbox, NODE_OBS_RELEASE, m->rumor_id, m->segment + 1u,
+                                m->count);
         }
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
                                node_route_attempt(serving, m->origin, m->rumor_id, m->segment + 1u,
@@ -743,15 +747,15 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, u
 /* Hands an honest server's call to the driver (node_forward_hook),
  * charges its time and sends its result on (a plain server) or its
  * commitment (a committee member) under the call's ticket. false: no hook,
- * a step that needs the node's own arithmetic (a batch, privacy noise, a
- * member whose protocol or behaviour needs its output), or the driver
+ * a step that needs the node's own arithmetic (a batch, a member whose
+ * protocol or behaviour needs its output), or the driver
  * declined: the caller runs it inline. */
 static bool server_compute_handed(node *self, const node_message *m, uint32_t slot,
                                   infer_kernel kernel, infer_kv *kv, uint64_t now_ns,
                                   node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
-    if (serving->forward == NULL || node__batch_on(self) || serving->privacy_mask != 0) {
+    if (serving->forward == NULL || node__batch_on(self)) {
         return false;
     }
     bool last = m->segment + 1u == serving->segment_count;
@@ -759,6 +763,10 @@ static bool server_compute_handed(node *self, const node_message *m, uint32_t sl
                               .count = m->count, .last = last};
     if (serving->verifier != NULL && !node__committee_member_hand(self, m, slot, &call.member)) {
         return false;
+    }
+    if (serving->verifier == NULL && !last) {
+        call.noised =
+            node__privacy_stream(self, m->rumor_id, m->segment + 1u, m->step, 0, &call.noise);
     }
     uint32_t ticket =
         serving->forward->begin(serving->forward->context, self->config.node_id, &call);

@@ -439,11 +439,20 @@ static void pooled_same_rows(const char *prefix, const char *path, const char *s
  * threads every call of the default scenario runs on the worker pool, and
  * every table the run writes is the one a single thread writes -- the
  * requests, segments and executions rows (times, FLOPs), the divergence,
- * the metrics, the trace. */
+ * the metrics, the trace. Under privacy noise the job noises the rows from
+ * the server's stream: the releases, the epsilon spent and what a curious
+ * server recovers from the noised rows stay the same. */
 START_TEST(test_oracle_forward_pooled_every_table)
 {
-    pooled_same_rows("forward", "scenarios/default.yaml", "--set workload.requests=60",
-                     "== executions\n1|");
+    static const struct {
+        const char *path;
+        const char *sets;
+    } cases[] = {
+        {"scenarios/default.yaml", "--set workload.requests=60"},
+        {"scenarios/privacy_dp.yaml", "--set workload.requests=40"},
+        {"scenarios/privacy_attack.yaml", ""},
+    };
+    pooled_same_rows("forward", cases[_i].path, cases[_i].sets, "== executions\n1|");
 }
 END_TEST
 
@@ -790,7 +799,7 @@ Suite *test_oracle_suite(void)
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
-    tcase_add_test(threads, test_oracle_forward_pooled_every_table);
+    tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 3);
     tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 5);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);

@@ -113,6 +113,11 @@ static void forward_run(util_job *job_base, uint32_t thread_index)
             forward_sign(serving, job->node_id, member, job->payload);
         }
     } else if (!call->last) {
+        if (call->noised) {
+            const node_serving *serving = &f->world->serving;
+            node_privacy_noise(job->x, call->count, f->dim, serving->privacy_clip,
+                               serving->privacy_sigma, &call->noise);
+        }
         infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, job->payload);
     }
 }
@@ -227,8 +232,7 @@ static bool forward_wanted(const world_state *world)
     uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
     bool members = serving->verifier == NULL || serving->commit_reveal;
     return world->inference && threads > 1 && members && serving->max_batch_of == NULL &&
-           serving->privacy_mask == 0 && !serving->failover && !world->scenario->churn.enabled &&
-           !world->scenario->privacy.enabled && world->oracle != NULL;
+           !serving->failover && !world->scenario->churn.enabled && world->oracle != NULL;
 }
 
 static int forward_jobs_init(world_forward *f, const node_serving *serving)
