@@ -441,7 +441,10 @@ static void pooled_same_rows(const char *prefix, const char *path, const char *s
  * requests, segments and executions rows (times, FLOPs), the divergence,
  * the metrics, the trace. Under privacy noise the job noises the rows from
  * the server's stream: the releases, the epsilon spent and what a curious
- * server recovers from the noised rows stay the same. */
+ * server recovers from the noised rows stay the same. Under failover
+ * (with slow cpu servers, so that steps are replayed while the late
+ * originals still run) and under churn (a leaving server's calls end
+ * before its caches are freed) the rows stay the same too. */
 START_TEST(test_oracle_forward_pooled_every_table)
 {
     static const struct {
@@ -451,6 +454,9 @@ START_TEST(test_oracle_forward_pooled_every_table)
         {"scenarios/default.yaml", "--set workload.requests=60"},
         {"scenarios/privacy_dp.yaml", "--set workload.requests=40"},
         {"scenarios/privacy_attack.yaml", ""},
+        {"scenarios/inference_server_failover.yaml",
+         "--set nodes.classes.1.overhead=200ms --set 'expect={}'"},
+        {"scenarios/inference_churn.yaml", ""},
     };
     pooled_same_rows("forward", cases[_i].path, cases[_i].sets, "== executions\n1|");
 }
@@ -799,7 +805,7 @@ Suite *test_oracle_suite(void)
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
-    tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 3);
+    tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 5);
     tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 5);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);

@@ -203,7 +203,8 @@ void world__churn_destroy(world_state *world)
 
 /* A node that left is gone with its memory: its KV caches go back to
  * their pools (the slots it owned are free for a route's next server) and
- * it holds none when it joins again. */
+ * it holds none when it joins again. Its calls on the worker pool write
+ * into those caches: they end first. */
 static void churn_caches_drop(world_state *world, uint32_t node_id)
 {
     world_churn_state *c = &world->churn;
@@ -212,6 +213,7 @@ static void churn_caches_drop(world_state *world, uint32_t node_id)
     if (c->owner_of == NULL) {
         return;
     }
+    world_forward_settle(world, node_id);
     /* Index ((request * segments) + segment) * attempts + attempt, as
      * node__serve_slot_index lays it out. */
     size_t count = world->result->request_count * segments * c->attempts;

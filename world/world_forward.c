@@ -18,11 +18,12 @@
  * which thread computed them (each thread has its own executor, and a
  * call's arithmetic does not depend on an executor's scratch).
  *
- * Only the simulator hands calls over (world_forward_build), and only where
- * a call's result has exactly one reader: without failover (a replayed
- * step would write the oracle's logits twice) and without churn (a leaving
- * server's caches are freed by the world, not by its own events). A full
- * table of jobs makes the node run its call inline; the bits are the same. */
+ * Two writers of one result are ordered as inline: a failover's replay of
+ * a step writes the oracle's logits of that step again, and the last
+ * observation wins (world__oracle_writers); a server that churn takes away
+ * has its caches freed by the world, which waits for its calls first.
+ * Only the simulator hands calls over (world_forward_build). A full table
+ * of jobs makes the node run its call inline; the bits are the same. */
 #include <string.h>
 
 #include "util/alloc.h"
@@ -184,6 +185,7 @@ void world__forward_observe_logits(world_state *world, uint32_t ticket, uint64_t
     job->request = request;
     job->oracle_block = block;
     job->oracle_step = step;
+    world__oracle_writers(world, block)[step] = (uint16_t)ticket;
 }
 
 void world_forward_settle(world_state *world, uint32_t node_id)
@@ -210,8 +212,10 @@ uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payloa
         memcpy(payload, job->payload, payload_bytes);
     }
     /* The request's block is still the one observed: it did not end
-     * (a timeout gives the block back) while the call ran. */
-    if (job->oracle_block != 0 && world->oracle_block_of[job->request] == job->oracle_block) {
+     * (a timeout gives the block back) while the call ran; and no later
+     * observation (a failover's replay of the step) wrote the step since. */
+    if (job->oracle_block != 0 && world->oracle_block_of[job->request] == job->oracle_block &&
+        world__oracle_writers(world, job->oracle_block)[job->oracle_step] == ticket) {
         float *logits = util_pool_block(&world->oracle_pool, job->oracle_block - 1);
         memcpy(logits + (size_t)job->oracle_step * f->vocab, job->logits,
                f->vocab * sizeof(float));
@@ -232,7 +236,7 @@ static bool forward_wanted(const world_state *world)
     uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
     bool members = serving->verifier == NULL || serving->commit_reveal;
     return world->inference && threads > 1 && members && serving->max_batch_of == NULL &&
-           !serving->failover && !world->scenario->churn.enabled && world->oracle != NULL;
+           world->oracle != NULL;
 }
 
 static int forward_jobs_init(world_forward *f, const node_serving *serving)

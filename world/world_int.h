@@ -201,9 +201,14 @@ struct util_workers *world__oracle_workers(const world_state *world);
  * built (a draw then runs inline). */
 struct util_workers *world__draw_workers(const world_state *world);
 /* A LOGITS observation under a handed-over call: its logits go to the
- * request's oracle block (block + 1) at 'step' when the call is taken. */
+ * request's oracle block (block + 1) at 'step' when the call is taken,
+ * unless a later observation of that step (a failover's replay) wrote it
+ * meanwhile: the last observation wins, as inline. */
 void world__forward_observe_logits(world_state *world, uint32_t ticket, uint64_t request,
                                   uint32_t block, uint32_t step);
+/* Who wrote each step of oracle block 'block' (+ 1) last: 0 an inline
+ * observation, else a handed-over call's ticket (world_serve.c). */
+uint16_t *world__oracle_writers(const world_state *world, uint32_t block);
 void world__oracle_destroy(world_state *world);
 /* Judges a completed request (its network logits in its oracle block,
  * which the caller may release on return). Cannot fail. */

@@ -410,8 +410,10 @@ static int serving_scratch(world_state *world)
         world->oracle_variant == NULL || world->oracle_kv == NULL) {
         return WORLD_ENOMEM;
     }
+    /* Each block: the logits of every step, then who wrote each step. */
     util_pool_init(&world->oracle_pool,
-                   (size_t)workload->generate_tokens * serving->vocab * sizeof(float));
+                   (size_t)workload->generate_tokens * serving->vocab * sizeof(float) +
+                       (size_t)workload->generate_tokens * sizeof(uint16_t));
     if (infer_executor_create(world->model, tokens_max, &world->store.executor) != 0 ||
         infer_executor_create(world->model, sequence, &world->oracle_executor) != 0) {
         return WORLD_ENOMEM;
@@ -634,7 +636,16 @@ int world_oracle_take(world_state *world, uint64_t request)
     }
     world->oracle_block_of[request] = block + 1;
     world->oracle_steps_of[request] = 0;
+    memset(world__oracle_writers(world, block + 1), 0,
+           world->serving.generate_tokens * sizeof(uint16_t));
     return 0;
+}
+
+uint16_t *world__oracle_writers(const world_state *world, uint32_t block)
+{
+    ASSERT(block != 0);
+    float *logits = util_pool_block(&world->oracle_pool, block - 1);
+    return (uint16_t *)(logits + (size_t)world->serving.generate_tokens * world->serving.vocab);
 }
 
 /* ---- what the nodes report ---- */
@@ -752,6 +763,7 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
                 float *logits = util_pool_block(&world->oracle_pool, block - 1);
                 memcpy(logits + effect->value * world->serving.vocab, effect->data,
                        world->serving.vocab * sizeof(float));
+                world__oracle_writers(world, block)[effect->value] = 0;
             }
             world->oracle_steps_of[request] += 1;
         }
