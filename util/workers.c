@@ -9,9 +9,12 @@
  * sleeps only when neither moves: a worker then takes a job queued just
  * after it ran out, and a caller sees its job end without a wake-up in
  * between. Threads spin only when the pool has no more threads than the
- * machine has cores, where a spinning thread takes no core another one
- * needs. What runs, and so every result, is the same either way. */
+ * machine has cores, and yield the core every few pauses, so a spinning
+ * thread does not hold up another process's threads (tests and sweeps run
+ * several at once). What runs, and so every result, is the same either
+ * way. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <unistd.h>
@@ -22,9 +25,10 @@
 
 enum { JOB_QUEUED = 1, JOB_RUNNING = 2, JOB_DONE = 3 };
 
-/* Pauses a spinning thread looks at the counters between (a few tens of
- * microseconds on current x86). */
+/* Pauses a thread spins for at most (under a millisecond on current x86),
+ * yielding its core every WORKERS_SPIN_YIELD of them. */
 #define WORKERS_SPIN_PAUSES 32768u
+#define WORKERS_SPIN_YIELD 1024u
 
 typedef struct worker_thread {
     util_workers *pool;
@@ -134,7 +138,11 @@ static bool spin_unlocked(util_workers *pool, bool queue)
     bool moved = false;
     pthread_mutex_unlock(&pool->lock);
     for (uint32_t i = 0; i < pool->spin_pauses && !moved; i++) {
-        spin_pause();
+        if (i % WORKERS_SPIN_YIELD == WORKERS_SPIN_YIELD - 1) {
+            sched_yield();
+        } else {
+            spin_pause();
+        }
         moved = (queue && atomic_load_explicit(&pool->queued_count, memory_order_relaxed) > 0) ||
                 atomic_load_explicit(&pool->finished_count, memory_order_relaxed) != finished;
     }
