@@ -702,7 +702,8 @@ static int member_on_peer_reveal(node *self, uint64_t now_ns, const node_message
 typedef struct member_attest_context {
     const node_serving *serving;
     uint32_t member;
-    const node_message *m;
+    uint64_t request;
+    uint32_t segment, step;
 } member_attest_context;
 
 static void member_attest(void *context, bool right_model, const void *bytes, size_t size,
@@ -711,8 +712,8 @@ static void member_attest(void *context, bool right_model, const void *bytes, si
     const member_attest_context *c = context;
     const node_verifier *verifier = c->serving->verifier;
     ASSERT(verifier != NULL && verifier->attest != NULL);
-    verifier->attest(verifier->context, c->member, c->m->rumor_id, c->m->segment, c->m->step,
-                     right_model, bytes, size, evidence_out);
+    verifier->attest(verifier->context, c->member, c->request, c->segment, c->step, right_model,
+                     bytes, size, evidence_out);
 }
 
 /* The evidence after a reveal's output (the protocol's: an attestation, a
@@ -733,7 +734,7 @@ static void member_evidence(node *self, const node_message *m, const float *hone
         return;
     }
     bool forge = behaviour == NODE_BEHAVIOUR_FORGE_ATTESTATION;
-    member_attest_context context = {serving, id, m};
+    member_attest_context context = {serving, id, m->rumor_id, m->segment, m->step};
     cons_evidence_input input = {
         .cheated = cheated,
         .forged = forge,
@@ -746,6 +747,27 @@ static void member_evidence(node *self, const node_message *m, const float *hone
         .attest = member_attest,
         .context = &context,
     };
+    serving->protocol->evidence(&input, evidence);
+}
+
+void node_forward_member_evidence(const node_serving *serving, uint32_t node_id,
+                                  const node_forward_member *member, const float *honest,
+                                  size_t n_floats)
+{
+    ASSERT(serving->evidence_bytes > 0 && serving->protocol->evidence != NULL);
+    member_attest_context context = {serving, node_id, member->request, member->segment,
+                                     member->step};
+    cons_evidence_input input = {
+        .right_model = true,
+        .honest = honest,
+        .honest_size = n_floats * sizeof(float),
+        .bytes = member->bytes,
+        .size = member->vote.size,
+        .attest = member_attest,
+        .context = &context,
+    };
+    uint8_t *evidence = member->bytes + member->vote.size;
+    memset(evidence, 0, serving->evidence_bytes);
     serving->protocol->evidence(&input, evidence);
 }
 
@@ -789,12 +811,13 @@ bool node__committee_member_hand(node *self, const node_message *m, uint32_t slo
                                  node_forward_member *out)
 {
     const node_serving *serving = self->config.serving;
-    if (!serving->commit_reveal || serving->evidence_bytes != 0 || serving->claim_bytes != 0 ||
-        serving->ledger_timeout_evidence ||
+    if (serving->claim_bytes != 0 || serving->ledger_timeout_evidence ||
+        (serving->evidence_bytes != 0 && serving->protocol->evidence == NULL) ||
         self->config.store->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_HONEST) {
         return false;
     }
-    ASSERT(serving->vote_bytes >= 1 && serving->vote_bytes <= serving->payload_capacity);
+    ASSERT(!serving->commit_reveal ||
+           (serving->vote_bytes >= 1 && serving->vote_bytes <= serving->payload_capacity));
     uint32_t size = 0;
     uint8_t *salt = member_block_salted(self, m, slot, &size) + sizeof(uint32_t);
     *out = (node_forward_member){.bytes = salt + NODE_SALT_BYTES,
@@ -806,15 +829,34 @@ bool node__committee_member_hand(node *self, const node_message *m, uint32_t slo
     return true;
 }
 
-void node__committee_member_handed(node *self, const node_message *m, uint32_t ticket,
+void node__committee_member_handed(node *self, const node_message *m,
+                                   const node_forward_member *member, uint32_t ticket,
                                    uint64_t at_ns, node_outbox *outbox)
 {
-    node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT, m->origin,
-                                            m->rumor_id, at_ns);
-    node__committee_member_header(commit, m, m->token);
-    commit->payload = NULL;
-    commit->payload_bytes = self->config.serving->vote_bytes + self->config.serving->commit_sig_bytes;
-    outbox->effects[outbox->count - 1].forward_ticket = ticket;
+    const node_serving *serving = self->config.serving;
+    if (serving->commit_reveal) {
+        node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
+                                                m->origin, m->rumor_id, at_ns);
+        node__committee_member_header(commit, m, m->token);
+        commit->payload = NULL;
+        commit->payload_bytes = serving->vote_bytes + serving->commit_sig_bytes;
+        outbox->effects[outbox->count - 1].forward_ticket = ticket;
+        return;
+    }
+    /* The reveal at once, to the client and the other members: every copy
+     * carries the ticket. */
+    uint32_t first = outbox->count;
+    node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL, m->origin,
+                                         m->rumor_id, at_ns);
+    node__committee_member_header(out, m, m->token);
+    out->payload = NULL;
+    out->payload_bytes = NODE_SALT_BYTES + member->vote.size + serving->evidence_bytes;
+    node__committee_to_peers(self, outbox, m, m->token, out, at_ns);
+    for (uint32_t i = first; i < outbox->count; i++) {
+        if (outbox->effects[i].kind == NODE_EFFECT_SEND) {
+            outbox->effects[i].forward_ticket = ticket;
+        }
+    }
 }
 
 void node__committee_member_output(node *self, const node_message *m, uint32_t slot,

@@ -489,21 +489,23 @@ typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_r
  * encodes the output into the member's reveal bytes -- the last row's
  * logits in fp32 on the last segment, else the rows in the wire dtype --
  * and computes the protocol's vote over them into the commitment's
- * payload (serving vote_bytes), the same bits the member computes inline.
- * Under ledger evidence (serving commit_sig_bytes) the member's signature
+ * payload (serving vote_bytes), the same bits the member computes inline;
+ * a member that answers at once (no commit-reveal) sends its reveal (salt,
+ * bytes, evidence) instead. Under ledger evidence (serving commit_sig_bytes) the member's signature
  * follows the vote: the verifier's evidence_sign, by the calling node, of
  * node_ledger_commit_statement over the hop and the vote. */
 typedef struct node_forward_member {
     uint8_t *bytes;                  /* vote.size bytes in the member's reveal block */
     cons_vote_input vote;            /* vote.bytes is bytes */
-    uint64_t request;                /* the hop the signature names */
+    uint64_t request;                /* the hop the signature and evidence name */
     uint32_t segment, step, round;
 } node_forward_member;
 
+
 /* A forward pass handed to the driver (node_serving.forward): a plain
  * server's layers (its privacy noise included), or an honest committee
- * member's under a commit-reveal protocol without evidence or claims (its
- * commitment then carries the ticket), without batching. The node
+ * member's without VRF claims or timeout evidence (its commitment, or its
+ * reveal and every copy of it, then carries the ticket), without batching. The node
  * charges the time as always (the FLOPs are known before the call runs,
  * infer_forward_flops), counts the rows into its cache, and puts the
  * call's ticket on the effects that need its result: the SEND whose
@@ -674,6 +676,14 @@ typedef struct node_serving {
     uint32_t ledger_mute_from;
     uint64_t ledger_mute_at_ns;
 } node_serving;
+
+/* An honest member's evidence (serving evidence_bytes: a tee attestation,
+ * a zk proof) for its encoded output, after member->bytes' vote.size
+ * bytes, as the member computes it inline; 'honest' is the output,
+ * n_floats values. Pure: any thread, given the verifier's attest is. */
+void node_forward_member_evidence(const node_serving *serving, uint32_t node_id,
+                                  const node_forward_member *member, const float *honest,
+                                  size_t n_floats);
 
 /* A cartel's agreement, as its leader sends it (CARTEL_AGREE's payload,
  * little-endian): the seed of the agreed noise (u64), its amplitude (f64,

@@ -778,7 +778,7 @@ static bool server_compute_handed(node *self, const node_message *m, uint32_t sl
     kv->length += m->count;
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
     if (serving->verifier != NULL) {
-        node__committee_member_handed(self, m, ticket, end_ns, outbox);
+        node__committee_member_handed(self, m, &call.member, ticket, end_ns, outbox);
     } else {
         server_forward(self, m, end_ns, ticket, outbox);
     }

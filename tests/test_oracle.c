@@ -468,7 +468,10 @@ END_TEST
  * [root, leaf]) by the time the commitment arrives, or is dropped by a
  * lossy link. Under ledger evidence the job signs the vote too, and a
  * commitment under crypto ed25519 is signed when it is sealed: the
- * validators' blocks, slashes and the equivocation proofs stay the same. */
+ * validators' blocks, slashes and the equivocation proofs stay the same.
+ * Under the single-executor protocols the member's reveal leaves at once,
+ * to the client and the other members, every copy filled by the job with
+ * its salt, output and evidence (a tee attestation, a zk proof). */
 START_TEST(test_oracle_members_pooled_same_rows)
 {
     static const struct {
@@ -480,6 +483,10 @@ START_TEST(test_oracle_members_pooled_same_rows)
         {"scenarios/compare_committee.yaml", "--set network.loss=0.05"},
         {"scenarios/ledger_byzantine.yaml", ""},
         {"scenarios/equivocation.yaml", "--set workload.requests=40"},
+        {"scenarios/compare_tee.yaml", ""},
+        {"scenarios/compare_zk.yaml", ""},
+        {"scenarios/compare_optimistic.yaml", ""},
+        {"scenarios/compare_crossval.yaml", ""},
     };
     pooled_same_rows("members", cases[_i].path, cases[_i].sets, "== decisions\n1|");
 }
@@ -806,7 +813,7 @@ Suite *test_oracle_suite(void)
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
     tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 5);
-    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 5);
+    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 9);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
     tcase_add_test(threads, test_oracle_cache_probe_bits);

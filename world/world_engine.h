@@ -273,18 +273,21 @@ bool world_settle_gate_open(world_state *world, uint64_t request);
 /* Servers' forward calls on the oracle's worker pool (world_forward.c;
  * node.h's node_forward_hook), for an engine that keeps the rules below.
  * world_forward_build hands calls over when the run allows it (more than
- * one thread; inference without a verifier, batching, privacy, failover
- * or churn), else leaves every call inline; 0 or WORLD_ENOMEM. A SEND
- * effect with a forward_ticket carries no payload yet: before the message
- * leaves, world_forward_take waits for the call, copies its payload
+ * one thread; inference without batching), else leaves every call inline;
+ * 0 or WORLD_ENOMEM. A SEND effect with a forward_ticket carries no
+ * payload yet: the engine calls world_forward_hold when it stages the
+ * message, and before the message leaves (its first copy arrives or is
+ * dropped) world_forward_take waits for the call, copies its payload
  * (payload_bytes, as the message says) into 'payload' and returns the
- * token (the last segment's), and the ticket is spent. Before a node
- * handles any event, world_forward_settle waits for its calls.
+ * token (the last segment's); the ticket is spent when every message that
+ * carries it was taken. Before a node handles any event,
+ * world_forward_settle waits for its calls.
  * world_forward_destroy waits for what runs, counts the calls handed over
  * (result->forward_pooled) and frees it all; world_destroy calls it. */
 int world_forward_build(world_state *world);
 void world_forward_destroy(world_state *world);
 void world_forward_settle(world_state *world, uint32_t node_id);
+void world_forward_hold(world_state *world, uint32_t ticket);
 uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payload,
                             uint32_t payload_bytes);
 /* Records an OUTPUT or OBSERVE effect of 'node_id' in the result. */

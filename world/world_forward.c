@@ -46,6 +46,7 @@ typedef struct forward_job {
     float *logits;                   /* vocab (the last segment) */
     uint8_t *payload;                /* the rows in the wire dtype */
     uint32_t payload_bytes;
+    uint32_t readers;                /* staged messages that carry it, not yet taken */
     uint32_t token;
     /* The oracle's copy of the logits (a LOGITS observation): the request,
      * its oracle block + 1 when the observation was made (0 = none) and
@@ -85,6 +86,34 @@ static void forward_sign(const node_serving *serving, uint32_t node_id,
                                      payload + serving->vote_bytes);
 }
 
+/* A member: its reveal bytes and evidence, then its commitment (the vote,
+ * signed under ledger evidence) or, answering at once, its reveal. */
+static void forward_member(const world_forward *f, forward_job *job)
+{
+    const node_serving *serving = &f->world->serving;
+    const node_forward_call *call = &job->call;
+    const node_forward_member *member = &call->member;
+    if (call->last) {
+        infer_wire_encode(INFER_DTYPE_FP32, job->logits, 1, f->vocab, member->bytes);
+    } else {
+        infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, member->bytes);
+    }
+    if (serving->evidence_bytes > 0) {
+        size_t n_floats = call->last ? f->vocab : (size_t)call->count * f->dim;
+        node_forward_member_evidence(serving, job->node_id, member,
+                                     call->last ? job->logits : job->x, n_floats);
+    }
+    if (!serving->commit_reveal) {
+        ASSERT(job->payload_bytes == NODE_SALT_BYTES + member->vote.size + serving->evidence_bytes);
+        memcpy(job->payload, member->bytes - NODE_SALT_BYTES, job->payload_bytes);
+        return;
+    }
+    serving->protocol->vote(&member->vote, job->payload);
+    if (serving->commit_sig_bytes > 0) {
+        forward_sign(serving, job->node_id, member, job->payload);
+    }
+}
+
 static void forward_run(util_job *job_base, uint32_t thread_index)
 {
     forward_job *job = (forward_job *)job_base;
@@ -102,17 +131,7 @@ static void forward_run(util_job *job_base, uint32_t thread_index)
     }
     const node_forward_member *member = &call->member;
     if (member->bytes != NULL) {
-        /* A member: its reveal bytes, then its vote over them. */
-        if (call->last) {
-            infer_wire_encode(INFER_DTYPE_FP32, job->logits, 1, f->vocab, member->bytes);
-        } else {
-            infer_wire_encode(f->wire_dtype, job->x, call->count, f->dim, member->bytes);
-        }
-        const node_serving *serving = &f->world->serving;
-        serving->protocol->vote(&member->vote, job->payload);
-        if (serving->commit_sig_bytes > 0) {
-            forward_sign(serving, job->node_id, member, job->payload);
-        }
+        forward_member(f, job);
     } else if (!call->last) {
         if (call->noised) {
             const node_serving *serving = &f->world->serving;
@@ -144,6 +163,19 @@ static void forward_wait(world_forward *f, forward_job *job)
     f->pending_of[job->node_id] -= 1;
 }
 
+/* What the messages that carry the call's result carry: a member's vote
+ * (and signature) or reveal, a plain server's rows, or nothing (a token). */
+static uint32_t forward_payload_bytes(const world_forward *f, const node_forward_call *call)
+{
+    const node_serving *serving = &f->world->serving;
+    if (call->member.bytes != NULL) {
+        return serving->commit_reveal
+                   ? serving->vote_bytes + serving->commit_sig_bytes
+                   : NODE_SALT_BYTES + call->member.vote.size + serving->evidence_bytes;
+    }
+    return call->last ? 0 : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count, f->dim);
+}
+
 static uint32_t forward_begin(void *context, uint32_t node_id, const node_forward_call *call)
 {
     world_forward *f = context;
@@ -160,13 +192,9 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
         job->call = *call;
         memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
         job->call.x = job->x;
-        job->payload_bytes =
-            call->member.bytes != NULL
-                ? f->world->serving.vote_bytes + f->world->serving.commit_sig_bytes
-            : call->last               ? 0
-                                       : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count,
-                                                                    f->dim);
+        job->payload_bytes = forward_payload_bytes(f, call);
         job->oracle_block = 0;
+        job->readers = 0;
         job->job.cost = infer_forward_flops(infer_model_shape(f->world->serving.model),
                                             call->kv.layer_count, call->kv.length, call->count,
                                             call->last);
@@ -201,11 +229,17 @@ void world_forward_settle(world_state *world, uint32_t node_id)
     }
 }
 
+void world_forward_hold(world_state *world, uint32_t ticket)
+{
+    forward_job_of(world->forward, ticket)->readers += 1;
+}
+
 uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payload,
                             uint32_t payload_bytes)
 {
     world_forward *f = world->forward;
     forward_job *job = forward_job_of(f, ticket);
+    ASSERT(job->readers > 0); /* staged (world_forward_hold), not yet taken */
     forward_wait(f, job);
     ASSERT(payload_bytes == job->payload_bytes);
     if (payload_bytes > 0) {
@@ -220,8 +254,12 @@ uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payloa
         memcpy(logits + (size_t)job->oracle_step * f->vocab, job->logits,
                f->vocab * sizeof(float));
     }
+    job->oracle_block = 0; /* once, by the first message taken */
     uint32_t token = job->token;
-    job->state = FORWARD_FREE;
+    job->readers -= 1;
+    if (job->readers == 0) {
+        job->state = FORWARD_FREE;
+    }
     return token;
 }
 
@@ -234,15 +272,28 @@ static bool forward_wanted(const world_state *world)
 {
     const node_serving *serving = &world->serving;
     uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
-    bool members = serving->verifier == NULL || serving->commit_reveal;
-    return world->inference && threads > 1 && members && serving->max_batch_of == NULL &&
+    return world->inference && threads > 1 && serving->max_batch_of == NULL &&
            world->oracle != NULL;
+}
+
+/* The largest payload a call's messages carry: a plain server's rows or a
+ * member's vote (payload_capacity), or a member's reveal (its reveal block
+ * but the size word). */
+static size_t forward_payload_capacity(const world_state *world)
+{
+    size_t reveal = world->store.reveal_pool.block_bytes;
+    size_t capacity = world->serving.payload_capacity;
+    capacity = reveal > sizeof(uint32_t) && reveal - sizeof(uint32_t) > capacity
+                   ? reveal - sizeof(uint32_t)
+                   : capacity;
+    return capacity > 0 ? capacity : 1;
 }
 
 static int forward_jobs_init(world_forward *f, const node_serving *serving)
 {
     size_t rows = (size_t)serving->tokens_max * f->dim;
-    size_t job_bytes = rows * sizeof(float) + f->vocab * sizeof(float) + serving->payload_capacity;
+    size_t payload = forward_payload_capacity(f->world);
+    size_t job_bytes = rows * sizeof(float) + f->vocab * sizeof(float) + payload;
     uint64_t fit = FORWARD_BYTES_MAX / (job_bytes > 0 ? job_bytes : 1);
     f->job_count = fit < FORWARD_JOBS_MAX ? (uint32_t)fit : FORWARD_JOBS_MAX;
     if (f->job_count == 0) {
@@ -258,7 +309,7 @@ static int forward_jobs_init(world_forward *f, const node_serving *serving)
         job->forward = f;
         job->x = util_calloc(rows, sizeof(float));
         job->logits = util_calloc(f->vocab, sizeof(float));
-        job->payload = util_calloc(serving->payload_capacity > 0 ? serving->payload_capacity : 1, 1);
+        job->payload = util_calloc(payload, 1);
         if (job->x == NULL || job->logits == NULL || job->payload == NULL) {
             return WORLD_ENOMEM;
         }
