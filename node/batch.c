@@ -40,6 +40,7 @@ typedef struct batch_step {
     bool prefill;                    /* position 0: runs alone */
     uint64_t flops;
     uint64_t bytes;                  /* what the step moves besides the weights */
+    uint32_t forward_ticket;         /* > 0: a handed-over call computes the payload */
     node_message message;            /* the result; its payload follows the record */
 } batch_step;
 
@@ -90,6 +91,7 @@ bool node__batch_defer(node *self, const node_message *m, uint64_t flops, uint64
     ASSERT(node__batch_on(self) && serving->verifier == NULL);
     ASSERT(outbox->count > 0 && outbox->effects[outbox->count - 1].kind == NODE_EFFECT_SEND);
     const node_message *result = &outbox->effects[outbox->count - 1].message;
+    uint32_t ticket = outbox->effects[outbox->count - 1].forward_ticket;
     ASSERT(result->payload_bytes <= serving->payload_capacity);
     uint32_t block = 0;
     if (util_pool_take(&store->batch_pool, &block) != 0) {
@@ -106,7 +108,8 @@ bool node__batch_defer(node *self, const node_message *m, uint64_t flops, uint64
     step->bytes = infer_forward_bytes(shape, layers, m->position, m->count, last) -
                   infer_forward_weight_bytes(shape, layers, last);
     step->message = *result;
-    if (result->payload_bytes > 0) {
+    step->forward_ticket = ticket;
+    if (result->payload_bytes > 0 && ticket == 0) {
         memcpy(batch_payload(step), result->payload, result->payload_bytes);
     }
     outbox->count -= 1; /* The result leaves when its batch ends. */
@@ -191,7 +194,9 @@ static void batch_step_finish(node *self, uint32_t block, uint32_t index, uint32
     node_effect *send = node__effect_append(outbox, NODE_EFFECT_SEND);
     send->send_at_ns = end_ns;
     send->message = step->message;
-    send->message.payload = step->message.payload_bytes > 0 ? batch_payload(step) : NULL;
+    send->message.payload =
+        step->message.payload_bytes > 0 && step->forward_ticket == 0 ? batch_payload(step) : NULL;
+    send->forward_ticket = step->forward_ticket;
     util_pool_give(&store->batch_pool, block);
 }
 
@@ -235,9 +240,13 @@ void node__batch_recover(node *self)
     if (!node__batch_on(self)) {
         return;
     }
+    const node_forward_hook *hook = self->config.serving->forward;
     for (uint32_t b = store->batch_head_of[id]; b != 0;) {
         const batch_step *step = util_pool_block(&store->batch_pool, b - 1);
         uint32_t next = step->next;
+        if (step->forward_ticket != 0) {
+            hook->drop(hook->context, step->forward_ticket);
+        }
         util_pool_give(&store->batch_pool, b - 1);
         b = next;
     }

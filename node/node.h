@@ -505,7 +505,7 @@ typedef struct node_forward_member {
 /* A forward pass handed to the driver (node_serving.forward): a plain
  * server's layers (its privacy noise included), or an honest committee
  * member's without VRF claims or timeout evidence (its commitment, or its
- * reveal and every copy of it, then carries the ticket), without batching. The node
+ * reveal and every copy of it, then carries the ticket). The node
  * charges the time as always (the FLOPs are known before the call runs,
  * infer_forward_flops), counts the rows into its cache, and puts the
  * call's ticket on the effects that need its result: the SEND whose
@@ -533,6 +533,10 @@ typedef struct node_forward_hook {
     /* Takes the call and returns its ticket (> 0), or 0: the node runs it
      * inline, as without a hook. */
     uint32_t (*begin)(void *context, uint32_t node_id, const node_forward_call *call);
+    /* A call whose result no message will carry (a batched step lost to a
+     * crash): its LOGITS observation still stands, as inline, and its
+     * ticket is spent once the messages already sent are taken. */
+    void (*drop)(void *context, uint32_t ticket);
 } node_forward_hook;
 
 /* The serving context every node of a process reads and none writes: the

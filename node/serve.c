@@ -744,6 +744,20 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, u
     outbox->effects[outbox->count - 1].forward_ticket = ticket;
 }
 
+/* The result waits for its batch (batch.c); the scenario loader allows
+ * batching only without a verifier. 'ticket' > 0: a handed-over call
+ * computes it. */
+static void server_batch(node *self, const node_message *m, uint64_t flops, uint64_t now_ns,
+                         uint32_t ticket, node_outbox *outbox)
+{
+    server_forward(self, m, now_ns, ticket, outbox);
+    if (!node__batch_defer(self, m, flops, now_ns, outbox)) {
+        /* No memory to queue it: this step runs alone. */
+        node_effect *send = &outbox->effects[outbox->count - 1];
+        send->send_at_ns = server_charge(self, m, flops, now_ns, outbox);
+    }
+}
+
 /* Hands an honest server's call to the driver (node_forward_hook),
  * charges its time and sends its result on (a plain server) or its
  * commitment (a committee member) under the call's ticket. false: no hook,
@@ -755,7 +769,7 @@ static bool server_compute_handed(node *self, const node_message *m, uint32_t sl
                                   node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
-    if (serving->forward == NULL || node__batch_on(self)) {
+    if (serving->forward == NULL) {
         return false;
     }
     bool last = m->segment + 1u == serving->segment_count;
@@ -776,6 +790,10 @@ static bool server_compute_handed(node *self, const node_message *m, uint32_t sl
     uint64_t flops = infer_forward_flops(infer_model_shape(serving->model), kv->layer_count,
                                          kv->length, m->count, last);
     kv->length += m->count;
+    if (node__batch_on(self)) {
+        server_batch(self, m, flops, now_ns, ticket, outbox);
+        return true;
+    }
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);
     if (serving->verifier != NULL) {
         node__committee_member_handed(self, m, &call.member, ticket, end_ns, outbox);
@@ -854,14 +872,7 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
                      store->logits, &flops);
     }
     if (node__batch_on(self)) {
-        /* The result waits for its batch (batch.c); the scenario loader
-         * allows batching only without a verifier. */
-        server_forward(self, m, now_ns, 0, outbox);
-        if (!node__batch_defer(self, m, flops, now_ns, outbox)) {
-            /* No memory to queue it: this step runs alone. */
-            node_effect *send = &outbox->effects[outbox->count - 1];
-            send->send_at_ns = server_charge(self, m, flops, now_ns, outbox);
-        }
+        server_batch(self, m, flops, now_ns, 0, outbox);
         return;
     }
     uint64_t end_ns = server_charge(self, m, flops, now_ns, outbox);

@@ -444,7 +444,9 @@ static void pooled_same_rows(const char *prefix, const char *path, const char *s
  * server recovers from the noised rows stay the same. Under failover
  * (with slow cpu servers, so that steps are replayed while the late
  * originals still run) and under churn (a leaving server's calls end
- * before its caches are freed) the rows stay the same too. */
+ * before its caches are freed) the rows stay the same too, and under
+ * batching, where a step's result waits for its batch and a crash loses
+ * the steps still waiting (their calls dropped, their logits kept). */
 START_TEST(test_oracle_forward_pooled_every_table)
 {
     static const struct {
@@ -457,6 +459,9 @@ START_TEST(test_oracle_forward_pooled_every_table)
         {"scenarios/inference_server_failover.yaml",
          "--set nodes.classes.1.overhead=200ms --set 'expect={}'"},
         {"scenarios/inference_churn.yaml", ""},
+        {"scenarios/inference_batching.yaml",
+         "--set 'faults=[{kind: crash, at: 2s, until: 3s, nodes: {fraction: 0.3}}]'"
+         " --set 'expect={}'"},
     };
     pooled_same_rows("forward", cases[_i].path, cases[_i].sets, "== executions\n1|");
 }
@@ -812,7 +817,7 @@ Suite *test_oracle_suite(void)
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
-    tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 5);
+    tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 6);
     tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 9);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);

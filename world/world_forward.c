@@ -234,6 +234,21 @@ void world_forward_hold(world_state *world, uint32_t ticket)
     forward_job_of(world->forward, ticket)->readers += 1;
 }
 
+/* The call's logits for the oracle, copied by the first of its messages
+ * taken (or its drop) while the request's block is still the one observed
+ * (a timeout gives the block back) and no later observation (a failover's
+ * replay of the step) wrote the step since. */
+static void forward_oracle_copy(world_state *world, forward_job *job, uint32_t ticket)
+{
+    if (job->oracle_block != 0 && world->oracle_block_of[job->request] == job->oracle_block &&
+        world__oracle_writers(world, job->oracle_block)[job->oracle_step] == ticket) {
+        float *logits = util_pool_block(&world->oracle_pool, job->oracle_block - 1);
+        memcpy(logits + (size_t)job->oracle_step * world->forward->vocab, job->logits,
+               world->forward->vocab * sizeof(float));
+    }
+    job->oracle_block = 0;
+}
+
 uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payload,
                             uint32_t payload_bytes)
 {
@@ -245,16 +260,7 @@ uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payloa
     if (payload_bytes > 0) {
         memcpy(payload, job->payload, payload_bytes);
     }
-    /* The request's block is still the one observed: it did not end
-     * (a timeout gives the block back) while the call ran; and no later
-     * observation (a failover's replay of the step) wrote the step since. */
-    if (job->oracle_block != 0 && world->oracle_block_of[job->request] == job->oracle_block &&
-        world__oracle_writers(world, job->oracle_block)[job->oracle_step] == ticket) {
-        float *logits = util_pool_block(&world->oracle_pool, job->oracle_block - 1);
-        memcpy(logits + (size_t)job->oracle_step * f->vocab, job->logits,
-               f->vocab * sizeof(float));
-    }
-    job->oracle_block = 0; /* once, by the first message taken */
+    forward_oracle_copy(world, job, ticket);
     uint32_t token = job->token;
     job->readers -= 1;
     if (job->readers == 0) {
@@ -263,17 +269,26 @@ uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payloa
     return token;
 }
 
+static void forward_drop(void *context, uint32_t ticket)
+{
+    world_forward *f = context;
+    forward_job *job = forward_job_of(f, ticket);
+    ASSERT(job->readers == 0); /* its message was never staged */
+    forward_wait(f, job);
+    forward_oracle_copy(f->world, job, ticket);
+    job->state = FORWARD_FREE;
+    f->handed -= 1; /* a lost step is no compute call (no COMPUTE observation) */
+}
+
 /* ---- build and teardown ---- */
 
-/* Committee members hand calls over under a commit-reveal protocol (a
- * signed commitment is signed when it is sealed, after its call ran); the
- * node checks the rest (node__committee_member_hand). */
+/* Calls are handed over in every inference run on more than one thread;
+ * the node decides which (server_compute_handed: honest servers, members
+ * without VRF claims or timeout evidence). */
 static bool forward_wanted(const world_state *world)
 {
-    const node_serving *serving = &world->serving;
     uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
-    return world->inference && threads > 1 && serving->max_batch_of == NULL &&
-           world->oracle != NULL;
+    return world->inference && threads > 1 && world->oracle != NULL;
 }
 
 /* The largest payload a call's messages carry: a plain server's rows or a
@@ -333,6 +348,7 @@ static int forward_create(world_state *world)
     f->wire_dtype = serving->wire_dtype;
     f->hook.context = f;
     f->hook.begin = forward_begin;
+    f->hook.drop = forward_drop;
     f->executors = util_calloc(f->thread_count, sizeof(*f->executors));
     f->pending_of = util_calloc(world->node_count, sizeof(*f->pending_of));
     if (f->executors == NULL || f->pending_of == NULL) {
