@@ -811,8 +811,7 @@ bool node__committee_member_hand(node *self, const node_message *m, uint32_t slo
                                  node_forward_member *out)
 {
     const node_serving *serving = self->config.serving;
-    if (serving->claim_bytes != 0 || serving->ledger_timeout_evidence ||
-        (serving->evidence_bytes != 0 && serving->protocol->evidence == NULL) ||
+    if ((serving->evidence_bytes != 0 && serving->protocol->evidence == NULL) ||
         self->config.store->behaviour_of[self->config.node_id] != NODE_BEHAVIOUR_HONEST) {
         return false;
     }
@@ -826,7 +825,21 @@ bool node__committee_member_hand(node *self, const node_message *m, uint32_t slo
                                  .segment = m->segment,
                                  .step = m->step,
                                  .round = m->hops};
+    if (serving->claim_bytes > 0) {
+        serving->verifier->claim(serving->verifier->context, self->config.node_id, m->rumor_id,
+                                 m->segment, m->hops, out->claim);
+    }
     return true;
+}
+
+/* Every message sent from effect 'first' on carries the call's result. */
+static void member_handed_tickets(node_outbox *outbox, uint32_t first, uint32_t ticket)
+{
+    for (uint32_t i = first; i < outbox->count; i++) {
+        if (outbox->effects[i].kind == NODE_EFFECT_SEND) {
+            outbox->effects[i].forward_ticket = ticket;
+        }
+    }
 }
 
 void node__committee_member_handed(node *self, const node_message *m,
@@ -834,29 +847,28 @@ void node__committee_member_handed(node *self, const node_message *m,
                                    uint64_t at_ns, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
+    uint32_t first = outbox->count;
     if (serving->commit_reveal) {
+        /* The commitment, and under timeout evidence its copies to the
+         * peers: every copy carries the ticket. */
         node_message *commit = node__serve_send(self, outbox, NODE_MESSAGE_INFER_COMMIT,
                                                 m->origin, m->rumor_id, at_ns);
         node__committee_member_header(commit, m, m->token);
         commit->payload = NULL;
-        commit->payload_bytes = serving->vote_bytes + serving->commit_sig_bytes;
-        outbox->effects[outbox->count - 1].forward_ticket = ticket;
+        commit->payload_bytes =
+            serving->vote_bytes + serving->claim_bytes + serving->commit_sig_bytes;
+        node__attest_share(self, m, m->token, commit, at_ns, outbox);
+        member_handed_tickets(outbox, first, ticket);
         return;
     }
-    /* The reveal at once, to the client and the other members: every copy
-     * carries the ticket. */
-    uint32_t first = outbox->count;
+    /* The reveal at once, to the client and the other members. */
     node_message *out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_REVEAL, m->origin,
                                          m->rumor_id, at_ns);
     node__committee_member_header(out, m, m->token);
     out->payload = NULL;
     out->payload_bytes = NODE_SALT_BYTES + member->vote.size + serving->evidence_bytes;
     node__committee_to_peers(self, outbox, m, m->token, out, at_ns);
-    for (uint32_t i = first; i < outbox->count; i++) {
-        if (outbox->effects[i].kind == NODE_EFFECT_SEND) {
-            outbox->effects[i].forward_ticket = ticket;
-        }
-    }
+    member_handed_tickets(outbox, first, ticket);
 }
 
 void node__committee_member_output(node *self, const node_message *m, uint32_t slot,

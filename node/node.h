@@ -491,21 +491,25 @@ typedef enum node_routing { NODE_ROUTING_HASH = 0, NODE_ROUTING_LATENCY } node_r
  * and computes the protocol's vote over them into the commitment's
  * payload (serving vote_bytes), the same bits the member computes inline;
  * a member that answers at once (no commit-reveal) sends its reveal (salt,
- * bytes, evidence) instead. Under ledger evidence (serving commit_sig_bytes) the member's signature
- * follows the vote: the verifier's evidence_sign, by the calling node, of
+ * bytes, evidence) instead. Under selection vrf the member's claim
+ * (serving claim_bytes, made by the node when it hands the call over: it
+ * does not depend on the output) follows the vote; under ledger evidence
+ * (serving commit_sig_bytes) the member's signature follows them: the
+ * verifier's evidence_sign, by the calling node, of
  * node_ledger_commit_statement over the hop and the vote. */
 typedef struct node_forward_member {
     uint8_t *bytes;                  /* vote.size bytes in the member's reveal block */
     cons_vote_input vote;            /* vote.bytes is bytes */
     uint64_t request;                /* the hop the signature and evidence name */
     uint32_t segment, step, round;
+    uint8_t claim[NODE_CLAIM_MAX];   /* selection vrf: the proof, after the vote */
 } node_forward_member;
 
 
 /* A forward pass handed to the driver (node_serving.forward): a plain
  * server's layers (its privacy noise included), or an honest committee
- * member's without VRF claims or timeout evidence (its commitment, or its
- * reveal and every copy of it, then carries the ticket). The node
+ * member's (its commitment and any copies of it to its peers, or its
+ * reveal and every copy of it, then carry the ticket). The node
  * charges the time as always (the FLOPs are known before the call runs,
  * infer_forward_flops), counts the rows into its cache, and puts the
  * call's ticket on the effects that need its result: the SEND whose

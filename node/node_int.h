@@ -178,12 +178,13 @@ void node__committee_member_output(node *self, const node_message *m, uint32_t s
                                    const float *output, size_t n_floats, uint64_t end_ns,
                                    node_outbox *outbox);
 /* An honest member's call handed to the driver: true when this member and
- * the protocol allow it (no VRF claim or timeout evidence), with the reveal
- * block taken, its size and salt written, and 'out' filled for the driver. */
+ * the protocol allow it, with the reveal block taken, its size and salt
+ * written, its VRF claim made, and 'out' filled for the driver. */
 bool node__committee_member_hand(node *self, const node_message *m, uint32_t slot,
                                  node_forward_member *out);
 /* What a handed-over call sends at 'at_ns' under 'ticket': its commitment
- * (commit-reveal; the driver fills in the vote), else its reveal to the
+ * (commit-reveal; the driver fills in the vote, claim and signature) and
+ * under timeout evidence its copies to the peers, else its reveal to the
  * client and the other members (the driver fills in salt, output and
  * evidence). */
 void node__committee_member_handed(node *self, const node_message *m,

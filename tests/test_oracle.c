@@ -476,7 +476,9 @@ END_TEST
  * validators' blocks, slashes and the equivocation proofs stay the same.
  * Under the single-executor protocols the member's reveal leaves at once,
  * to the client and the other members, every copy filled by the job with
- * its salt, output and evidence (a tee attestation, a zk proof). */
+ * its salt, output and evidence (a tee attestation, a zk proof). Under
+ * selection vrf the node's claim follows the job's vote; under timeout
+ * evidence the commitment's copies to the peers carry the ticket too. */
 START_TEST(test_oracle_members_pooled_same_rows)
 {
     static const struct {
@@ -492,6 +494,8 @@ START_TEST(test_oracle_members_pooled_same_rows)
         {"scenarios/compare_zk.yaml", ""},
         {"scenarios/compare_optimistic.yaml", ""},
         {"scenarios/compare_crossval.yaml", ""},
+        {"scenarios/committee_vrf.yaml", "--set workload.requests=30"},
+        {"scenarios/ledger_timeout_evidence.yaml", ""},
     };
     pooled_same_rows("members", cases[_i].path, cases[_i].sets, "== decisions\n1|");
 }
@@ -818,7 +822,7 @@ Suite *test_oracle_suite(void)
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
     tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 6);
-    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 9);
+    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 11);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
     tcase_add_test(threads, test_oracle_cache_probe_bits);

@@ -73,8 +73,9 @@ struct world_forward {
 
 /* ---- the job (any thread) ---- */
 
-/* Ledger evidence: the member's signature of its vote, after the vote, as
- * the member signs it inline (evidence_sign reads only the keys). */
+/* Ledger evidence: the member's signature of its vote, after the vote and
+ * the claim, as the member signs it inline (evidence_sign reads only the
+ * keys). */
 static void forward_sign(const node_serving *serving, uint32_t node_id,
                          const node_forward_member *member, uint8_t *payload)
 {
@@ -83,7 +84,7 @@ static void forward_sign(const node_serving *serving, uint32_t node_id,
                                                member->round, payload, serving->vote_bytes,
                                                statement);
     serving->verifier->evidence_sign(serving->verifier->context, node_id, statement, size,
-                                     payload + serving->vote_bytes);
+                                     payload + serving->vote_bytes + serving->claim_bytes);
 }
 
 /* A member: its reveal bytes and evidence, then its commitment (the vote,
@@ -109,6 +110,7 @@ static void forward_member(const world_forward *f, forward_job *job)
         return;
     }
     serving->protocol->vote(&member->vote, job->payload);
+    memcpy(job->payload + serving->vote_bytes, member->claim, serving->claim_bytes);
     if (serving->commit_sig_bytes > 0) {
         forward_sign(serving, job->node_id, member, job->payload);
     }
@@ -170,7 +172,7 @@ static uint32_t forward_payload_bytes(const world_forward *f, const node_forward
     const node_serving *serving = &f->world->serving;
     if (call->member.bytes != NULL) {
         return serving->commit_reveal
-                   ? serving->vote_bytes + serving->commit_sig_bytes
+                   ? serving->vote_bytes + serving->claim_bytes + serving->commit_sig_bytes
                    : NODE_SALT_BYTES + call->member.vote.size + serving->evidence_bytes;
     }
     return call->last ? 0 : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count, f->dim);
