@@ -403,6 +403,12 @@ static char *every_row(const char *path)
  * the rows 1 thread writes ('marker' shows the table that matters is not
  * empty), the summary says forward calls ran on the worker pool at 2 and
  * 7 threads, and at 1 thread that none did. */
+/* A scenario and the --set options it runs with. */
+typedef struct pooled_case {
+    const char *path;
+    const char *sets;
+} pooled_case;
+
 static void pooled_same_rows(const char *prefix, const char *path, const char *sets,
                              const char *marker)
 {
@@ -449,10 +455,7 @@ static void pooled_same_rows(const char *prefix, const char *path, const char *s
  * the steps still waiting (their calls dropped, their logits kept). */
 START_TEST(test_oracle_forward_pooled_every_table)
 {
-    static const struct {
-        const char *path;
-        const char *sets;
-    } cases[] = {
+    static const pooled_case cases[] = {
         {"scenarios/default.yaml", "--set workload.requests=60"},
         {"scenarios/privacy_dp.yaml", "--set workload.requests=40"},
         {"scenarios/privacy_attack.yaml", ""},
@@ -481,10 +484,7 @@ END_TEST
  * evidence the commitment's copies to the peers carry the ticket too. */
 START_TEST(test_oracle_members_pooled_same_rows)
 {
-    static const struct {
-        const char *path;
-        const char *sets;
-    } cases[] = {
+    static const pooled_case cases[] = {
         {"scenarios/compare_committee.yaml", ""},
         {"scenarios/compare_sampling.yaml", ""},
         {"scenarios/compare_committee.yaml", "--set network.loss=0.05"},
