@@ -307,7 +307,6 @@ uint32_t sim__message_stage(sim_world *world, uint32_t source, const node_messag
     if (forward_ticket != 0) {
         ASSERT(forward_ticket <= UINT16_MAX && messages->tickets != NULL);
         messages->tickets[index] = (uint16_t)forward_ticket;
-        world_forward_hold(&world->w, forward_ticket);
     } else if (sign_wanted(world, message->type)) {
         message_sign(world, index, source, message->payload, payload ? message->payload_bytes : 0);
     }

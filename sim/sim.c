@@ -88,6 +88,11 @@ static void apply_effects(sim_world *world, uint32_t node_id)
             effect->message.dest < world->w.node_count) {
             net_prefetch(world->network, node_id, effect->message.dest);
         }
+        if (effect->kind == NODE_EFFECT_SEND && effect->forward_ticket != 0) {
+            /* Every message of a call is counted before any is sent: one
+             * dropped at once must not spend the ticket the others carry. */
+            world_forward_hold(&world->w, effect->forward_ticket);
+        }
     }
     for (uint32_t i = 0; i < outbox->count; i++) {
         const node_effect *effect = &outbox->effects[i];

@@ -275,8 +275,9 @@ bool world_settle_gate_open(world_state *world, uint64_t request);
  * world_forward_build hands calls over when the run allows it (more than
  * one thread; inference without batching), else leaves every call inline;
  * 0 or WORLD_ENOMEM. A SEND effect with a forward_ticket carries no
- * payload yet: the engine calls world_forward_hold when it stages the
- * message, and before the message leaves (its first copy arrives or is
+ * payload yet: the engine calls world_forward_hold for each message that
+ * carries it (all of one outbox's before it sends any), and before the
+ * message leaves (its first copy arrives or is
  * dropped) world_forward_take waits for the call, copies its payload
  * (payload_bytes, as the message says) into 'payload' and returns the
  * token (the last segment's); the ticket is spent when every message that

@@ -285,8 +285,8 @@ static void forward_drop(void *context, uint32_t ticket)
 /* ---- build and teardown ---- */
 
 /* Calls are handed over in every inference run on more than one thread;
- * the node decides which (server_compute_handed: honest servers, members
- * without VRF claims or timeout evidence). */
+ * the node decides which (server_compute_handed: honest servers and
+ * members). */
 static bool forward_wanted(const world_state *world)
 {
     uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
