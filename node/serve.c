@@ -759,11 +759,10 @@ static void server_batch(node *self, const node_message *m, uint64_t flops, uint
 }
 
 /* Hands an honest server's call to the driver (node_forward_hook),
- * charges its time and sends its result on (a plain server) or its
- * commitment (a committee member) under the call's ticket. false: no hook,
- * a step that needs the node's own arithmetic (a batch, a member whose
- * protocol or behaviour needs its output), or the driver
- * declined: the caller runs it inline. */
+ * charges its time and sends its result on (a plain server; into its batch
+ * under batching) or its commitment or reveal (a committee member) under
+ * the call's ticket. false: no hook, a member whose behaviour needs its
+ * output, or the driver declined: the caller runs it inline. */
 static bool server_compute_handed(node *self, const node_message *m, uint32_t slot,
                                   infer_kernel kernel, infer_kv *kv, uint64_t now_ns,
                                   node_outbox *outbox)
