@@ -273,7 +273,7 @@ bool world_settle_gate_open(world_state *world, uint64_t request);
 /* Servers' forward calls on the oracle's worker pool (world_forward.c;
  * node.h's node_forward_hook), for an engine that keeps the rules below.
  * world_forward_build hands calls over when the run allows it (more than
- * one thread; inference without batching), else leaves every call inline;
+ * one thread; inference), else leaves every call inline;
  * 0 or WORLD_ENOMEM. A SEND effect with a forward_ticket carries no
  * payload yet: the engine calls world_forward_hold for each message that
  * carries it (all of one outbox's before it sends any), and before the
