@@ -505,7 +505,6 @@ typedef struct node_forward_member {
     uint8_t claim[NODE_CLAIM_MAX];   /* selection vrf: the proof, after the vote */
 } node_forward_member;
 
-
 /* A forward pass handed to the driver (node_serving.forward): a plain
  * server's layers (its privacy noise included), or an honest committee
  * member's (its commitment and any copies of it to its peers, or its

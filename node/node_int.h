@@ -255,6 +255,8 @@ int node__serve_submit(node *self, uint64_t now_ns, const node_event *event,
 bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t request,
                            uint32_t segment, uint32_t step, uint32_t round, float *rows,
                            uint32_t count);
+/* Whether the activations entering 'segment' are noised. */
+bool node__privacy_noised(const node_serving *serving, uint32_t segment);
 /* The stream node__privacy_release draws from, into *prng_out, when the
  * activations entering 'segment' are noised; false (nothing written) when
  * they are not. */

@@ -31,12 +31,17 @@ void node_privacy_noise(float *rows, uint32_t count, uint32_t dim, double clip, 
     }
 }
 
+bool node__privacy_noised(const node_serving *serving, uint32_t segment)
+{
+    ASSERT(segment < serving->segment_count);
+    return segment != 0 && ((serving->privacy_mask >> segment) & 1u) != 0;
+}
+
 bool node__privacy_stream(const node *self, uint64_t request, uint32_t segment, uint32_t step,
                           uint32_t round, util_prng *prng_out)
 {
     const node_serving *serving = self->config.serving;
-    ASSERT(segment < serving->segment_count);
-    if (segment == 0 || ((serving->privacy_mask >> segment) & 1u) == 0) {
+    if (!node__privacy_noised(serving, segment)) {
         return false;
     }
     uint64_t key = util_mix64(request) ^ util_mix64((uint64_t)step << 32 | segment) ^

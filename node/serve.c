@@ -722,7 +722,7 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, u
                                   store->x, m->count);
             infer_wire_encode(serving->wire_dtype, store->x, m->count, serving->dim,
                               store->payload);
-        } else if ((serving->privacy_mask >> (m->segment + 1u)) & 1u) {
+        } else if (node__privacy_noised(serving, m->segment + 1u)) {
             /* The driver noises the rows (node_forward_call.noise). */
             node__serve_observe(outbox, NODE_OBS_RELEASE, m->rumor_id, m->segment + 1u,
                                 m->count);

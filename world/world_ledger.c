@@ -233,7 +233,11 @@ static int ledger_alloc(world_state *world, uint32_t n)
                         (serving->generate_tokens + 1u) * (serving->retries + 1u);
     s->settled = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
     s->refused = util_calloc((size_t)(s->decision_slots / 64 + 1), sizeof(uint64_t));
-    if (util_sign_memo_create(LEDGER_SIGN_MEMO_SLOTS, &s->verified) != 0 || s->memory == NULL || s->replicas == NULL || s->twins == NULL || s->twin_of == NULL ||
+    /* Signatures to verify: ed25519 certificates, or members' evidence. */
+    const scn_ledger *l = &world->scenario->ledger;
+    bool signatures = !l->auth_mac || (l->settlement_ledger && l->evidence);
+    if ((signatures && util_sign_memo_create(LEDGER_SIGN_MEMO_SLOTS, &s->verified) != 0) ||
+        s->memory == NULL || s->replicas == NULL || s->twins == NULL || s->twin_of == NULL ||
         s->timer_token == NULL || s->timer_at_ns == NULL || s->settled == NULL ||
         s->refused == NULL) {
         return WORLD_ENOMEM;
