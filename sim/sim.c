@@ -507,6 +507,7 @@ int sim_run(const scn_scenario *scenario, const world_observer *observer,
     start_nodes(&world);
     run_loop(&world, stop);
     world_oracle_flush(&world.w);
+    world_attack_flush(&world.w);
     if (world.w.inference && scenario->converge_within_ns > 0 && !world.w.result->interrupted) {
         world_liveness_check(&world.w);
     }

@@ -484,6 +484,46 @@ START_TEST(test_privacy_attack_generation_steps)
 }
 END_TEST
 
+/* The attack runs on the worker pool: a record's task is handed over once
+ * its last step has come, or when the run ends with the request still
+ * generating (a run cut short at 400 ms: records with 0, 1 and 2 of the 3
+ * steps). Every record, the cut ones included, recovers its prompt and
+ * steps, and the privacy rows are the same at 1, 2 and 7 threads (1 and 2
+ * under ASan). A small vocabulary and short prompts keep it cheap. */
+START_TEST(test_privacy_attack_pooled_same_rows)
+{
+    static const unsigned threads[] = {1, 2, 7};
+    int runs = getenv("INFERSIM_SANITIZE") != NULL ? 2 : 3;
+    char *first = NULL;
+    for (int i = 0; i < runs; i++) {
+        ck_assert_int_eq(privacy_cli("run scenarios/privacy_attack.yaml --db %s/w%u.db --quiet"
+                                     " --threads %u --set duration=400ms --set"
+                                     " workload.rate=80/s --set workload.requests=30 --set"
+                                     " 'workload.prompt_tokens=[4, 8]' --set"
+                                     " model.shape.vocab=128 --set"
+                                     " model.shape.shared_classifier=false --set 'expect={}'",
+                                     privacy_dir, threads[i], threads[i]),
+                         0);
+        char name[16];
+        snprintf(name, sizeof(name), "w%u.db", threads[i]);
+        char *rows = privacy_query(name, "SELECT * FROM privacy ORDER BY request_id, node_id");
+        if (first == NULL) {
+            first = rows;
+            continue;
+        }
+        ck_assert_msg(strcmp(first, rows) == 0, "--threads %u wrote other rows", threads[i]);
+        free(rows);
+    }
+    free(first);
+    char *rows = privacy_query("w1.db", "SELECT min(generation_steps) = 0, sum(generation_steps"
+                                        " = 2) > 0, max(generation_steps), min(reconstruction),"
+                                        " min(generation_reconstruction) FROM privacy WHERE"
+                                        " reconstruction IS NOT NULL");
+    ck_assert_str_eq(rows, "1|1|3|1.0|1.0\n");
+    free(rows);
+}
+END_TEST
+
 /* Every node in a TEE: a curious enclave cannot attack, and no node but
  * the client records a plaintext exposure. */
 START_TEST(test_privacy_tee_no_exposure)
@@ -765,6 +805,7 @@ Suite *test_privacy_suite(void)
         tcase_add_test(attack, test_privacy_attack_generation_steps);
         tcase_add_test(attack, test_privacy_tee_exposed_only_after_side_channel);
     }
+    tcase_add_test(attack, test_privacy_attack_pooled_same_rows);
     tcase_add_test(attack, test_privacy_tee_no_exposure);
     tcase_add_test(attack, test_privacy_tee_restriction_cost);
     tcase_add_test(attack, test_privacy_curious_fault_under_committee);

@@ -279,6 +279,9 @@ int world_build(world_state *world)
     if (rc == 0 && world->inference) {
         rc = world__oracle_build(world);
     }
+    if (rc == 0 && world->inference) {
+        rc = world__attack_start(world);
+    }
     if (rc == 0) {
         rc = nodes_create(world);
     }

@@ -104,13 +104,7 @@ typedef struct world_state {
     node_store store;                /* what the nodes own (node.h) */
     infer_executor *oracle_executor;
     /* The curious servers' attack (world/world_attack.c); NULL when off. */
-    infer_executor *attack_executor;
-    void *attack_kv;                 /* a KV cache for every layer */
-    float *attack_rows;              /* the received prompt rows: prompt_max * dim */
-    float *attack_x;                 /* one candidate's hidden state: dim */
-    uint32_t *attack_guess;          /* per attack record: the tokens it recovered so far,
-                                      * attack_stride entries (prompt then generated) */
-    uint32_t attack_stride;          /* prompt_max + generate */
+    struct world_attack_state *attack;
     uint32_t *servers;
     uint32_t *server_offsets;
     double *flops_of;
@@ -266,6 +260,11 @@ int world_oracle_take(world_state *world, uint64_t request);
  * recorded): call it before reading the result's oracle fields. Cannot
  * fail. */
 void world_oracle_flush(world_state *world);
+/* Runs the curious servers' attacks still queued or in flight and writes
+ * their tokens to the result's attack records: call it before reading
+ * them (a record's task is handed to the pool once every step it can see
+ * has come, the rest here). Cannot fail. */
+void world_attack_flush(world_state *world);
 /* verification.draw_epoch: whether request 'request' may be submitted,
  * i.e. every request before its epoch has finished (always true when the
  * key is off). The simulator holds a request back until it is. */

@@ -38,11 +38,15 @@ void world__serve_forget_executions(world_result *result, uint64_t request);
 double world__serve_metric(const world_result *result, scn_metric metric);
 /* world_attack.c: the curious servers' prompt reconstruction. Build
  * returns 0 or WORLD_ENOMEM (nothing allocated without curious nodes);
- * destroy frees it. world__attack_arrival is called for every inference
- * message reaching a node: the prefill's activations reaching a curious
- * server outside a TEE of a sampled request are attacked at once, outside
- * the event timeline (no simulated time, no event, no stream drawn). */
+ * start, once the oracle's pool exists, gives each of its threads its
+ * scratch (0 or WORLD_ENOMEM); destroy, after the pool is gone, frees it.
+ * world__attack_arrival is called for every inference message reaching a
+ * node: the prefill's activations, then each step's row, reaching a
+ * curious server outside a TEE of a sampled request are queued for the
+ * attack, which runs on the pool outside the event timeline (no simulated
+ * time, no event, no stream drawn). */
 int world__attack_build(world_state *world);
+int world__attack_start(world_state *world);
 void world__attack_destroy(world_state *world);
 void world__attack_arrival(world_state *world, const node_message *message, bool leaked);
 /* world_privacy.c: whether what reaches 'node_id' of 'request' now leaks
