@@ -661,6 +661,52 @@ static int db_check_integrity(met_db *db)
     return result;
 }
 
+/* ---- a run's bulk rows ---- */
+
+/* The per-node indexes of the tables a run writes most rows to. A row
+ * lands at a random place of such an index (node ids come in no order), so
+ * once the index outgrows the page cache each insert reads and dirties
+ * pages all over it and the time per row grows with the table: about 15 us
+ * a row at 3.2 M decisions rows, against 4.4 us without the index and 1 us
+ * a row to build it afterwards from sorted keys. */
+static const struct {
+    const char *table;
+    const char *index;
+    const char *create;
+} db_bulk_indexes[] = {
+    {"segments", "segments_node",
+     "CREATE INDEX IF NOT EXISTS segments_node ON segments(run_id, node_id)"},
+    {"executions", "executions_node",
+     "CREATE INDEX IF NOT EXISTS executions_node ON executions(run_id, node_id)"},
+    {"decisions", "decisions_node",
+     "CREATE INDEX IF NOT EXISTS decisions_node ON decisions(run_id, node_id)"},
+    {"privacy", "privacy_node",
+     "CREATE INDEX IF NOT EXISTS privacy_node ON privacy(run_id, node_id)"},
+};
+#define DB_BULK_INDEXES (sizeof(db_bulk_indexes) / sizeof(db_bulk_indexes[0]))
+
+/* Creates every bulk index that is missing: after a writer that dropped
+ * them stopped before met_rows_end. Inside the caller's transaction. */
+static int db_bulk_indexes_ensure(met_db *db)
+{
+    int rc = 0;
+    for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
+        rc = db_exec_as(db, db_bulk_indexes[i].create, db_bulk_indexes[i].index);
+    }
+    return rc;
+}
+
+/* Sets *empty_out to whether 'table' holds no row. 0 or MET_ESQL. */
+static int db_table_empty(met_db *db, const char *table, bool *empty_out)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 1)", table);
+    int64_t rows = 0;
+    int rc = db_query_int(db, sql, &rows);
+    *empty_out = rc == 0 && rows == 0;
+    return rc;
+}
+
 /* Checks the file, sets the connection pragmas and creates or upgrades
  * the schema in one IMMEDIATE transaction, re-checking inside it so two
  * processes that open the same new or old file at once do not both
@@ -686,6 +732,9 @@ static int db_schema_prepare(met_db *db)
     rc = db_state_check(db, &state, &from);
     if (rc == 0 && from < MET_SCHEMA_VERSION) {
         rc = db_schema_upgrade(db, from);
+    }
+    if (rc == 0) {
+        rc = db_bulk_indexes_ensure(db);
     }
     if (rc == 0) {
         return db_exec(db, "COMMIT");
@@ -786,6 +835,7 @@ void met_db_close(met_db *db)
     if (db == NULL) {
         return;
     }
+    (void)met_rows_end(db);
     if (db->batch_open != 0) {
         (void)met_flush(db);
     }
@@ -855,6 +905,42 @@ int met_flush(met_db *db)
     sqlite3_exec(db->sql, "PRAGMA ignore_check_constraints=OFF", NULL, NULL, NULL);
     db->batch_open = 0;
     db->batch_rows = 0;
+    return rc;
+}
+
+int met_rows_begin(met_db *db)
+{
+    ASSERT(db != NULL);
+    int rc = db_batch_join(db);
+    for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
+        bool empty = false;
+        rc = db_table_empty(db, db_bulk_indexes[i].table, &empty);
+        if (rc == 0 && empty) {
+            char sql[96];
+            snprintf(sql, sizeof(sql), "DROP INDEX IF EXISTS %s", db_bulk_indexes[i].index);
+            rc = db_exec_as(db, sql, db_bulk_indexes[i].index);
+            db->bulk_dropped |= rc == 0 ? 1u << i : 0u;
+        }
+    }
+    return rc;
+}
+
+int met_rows_end(met_db *db)
+{
+    ASSERT(db != NULL);
+    if (db->bulk_dropped == 0) {
+        return 0;
+    }
+    int rc = db_batch_join(db);
+    for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
+        if (db->bulk_dropped & (1u << i)) {
+            rc = db_exec_as(db, db_bulk_indexes[i].create, db_bulk_indexes[i].index);
+        }
+    }
+    if (rc == 0) {
+        rc = met_flush(db);
+    }
+    db->bulk_dropped = rc == 0 ? 0 : db->bulk_dropped;
     return rc;
 }
 
@@ -1473,7 +1559,8 @@ int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run
     snprintf(error, sizeof(error), "%s", has_error ? totals->error : "");
     /* Even if the last batch fails to commit, still try to close the run
      * so it does not stay 'running'; the first error is the one returned. */
-    int flushed = met_flush(db);
+    int flushed = met_rows_end(db);
+    flushed = flushed != 0 ? flushed : met_flush(db);
     sqlite3_stmt *stmt = db_stmt(db, MET_STMT_RUN_FINISH);
     if (stmt == NULL) {
         return flushed != 0 ? flushed : MET_ESQL;

@@ -358,6 +358,14 @@ int met_expect_add(met_db *db, int64_t run_id, const char *metric, const char *o
                    double expected, double actual, int passed);
 /* Commits the open batch. */
 int met_flush(met_db *db);
+/* Around a run's bulk rows (segments, executions, decisions, privacy):
+ * begin drops the per-node index of each of those tables that holds no
+ * row yet, end builds the dropped ones again from sorted keys and commits
+ * (met_run_finish and met_db_close call it too). A writer that stops in
+ * between leaves the indexes missing; the next writer's open creates them.
+ * Returns 0 or MET_ESQL. */
+int met_rows_begin(met_db *db);
+int met_rows_end(met_db *db);
 
 /* Commits everything, then sets status, finished_at and totals. */
 int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run_totals *totals);

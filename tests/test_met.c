@@ -554,6 +554,70 @@ START_TEST(test_met_run_reopen_keeps_runs)
 }
 END_TEST
 
+/* One valid decisions row of node 'node_id' in 'run_id'. */
+static void decision_add_ok(met_db *db, int64_t run_id, uint32_t node_id)
+{
+    met_decision_row row = {
+        .request_id = node_id, .protocol = "committee", .member_count = 1,
+        .node_id = node_id, .role = "member", .behaviour = "honest", .action = "settle",
+        .verdict = "agreed", .dispute = "none", .spot_check = -1, .skipped = -1,
+    };
+    ck_assert_int_eq(met_decisions_add(db, run_id, &row, 1), 0);
+}
+
+/* How many of the bulk tables' per-node indexes the file holds. */
+static int bulk_indexes(const temp_db *temp)
+{
+    char text[32];
+    raw_query_text(temp,
+                   "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+                   " ('segments_node', 'executions_node', 'decisions_node', 'privacy_node')",
+                   text, sizeof(text));
+    return atoi(text);
+}
+
+/* met_rows_begin drops the per-node index of every bulk table that holds
+ * no row, met_rows_end builds it again over the rows written meanwhile;
+ * a table that already holds rows keeps its index throughout; an open
+ * after a writer that stopped in between creates the missing ones. */
+START_TEST(test_met_rows_bulk_indexes)
+{
+    temp_db temp;
+    char text[64];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t first = run_begin_ok(db, "first", 1, NULL, 0);
+    ck_assert_int_eq(met_rows_begin(db), 0);
+    decision_add_ok(db, first, 7);
+    ck_assert_int_eq(met_flush(db), 0);
+    ck_assert_int_eq(bulk_indexes(&temp), 0);
+    ck_assert_int_eq(met_rows_end(db), 0);
+    ck_assert_int_eq(bulk_indexes(&temp), 4);
+    raw_query_text(&temp, "SELECT count(*) FROM decisions INDEXED BY decisions_node"
+                          " WHERE run_id = 1 AND node_id = 7", text, sizeof(text));
+    ck_assert_str_eq(text, "1");
+    /* decisions holds a row now: its index stays; the empty ones go. */
+    int64_t second = run_begin_ok(db, "second", 2, NULL, 0);
+    ck_assert_int_eq(met_rows_begin(db), 0);
+    decision_add_ok(db, second, 8);
+    ck_assert_int_eq(met_flush(db), 0);
+    ck_assert_int_eq(bulk_indexes(&temp), 1);
+    ck_assert_int_eq(met_run_finish(db, second, "completed", NULL), 0);
+    ck_assert_int_eq(bulk_indexes(&temp), 4);
+    met_db_close(db);
+    /* A writer that stopped between the two: the next open repairs it. */
+    raw_exec(&temp, "DROP INDEX decisions_node; DROP INDEX privacy_node");
+    ck_assert_int_eq(bulk_indexes(&temp), 2);
+    db = met_open_ok(&temp);
+    ck_assert_int_eq(bulk_indexes(&temp), 4);
+    raw_query_text(&temp, "SELECT count(*) FROM decisions INDEXED BY decisions_node"
+                          " WHERE run_id = 2 AND node_id = 8", text, sizeof(text));
+    ck_assert_str_eq(text, "1");
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
 static void assert_utc_stamp(const char *stamp)
 {
     ck_assert_uint_eq(strlen(stamp), 20);
@@ -2116,6 +2180,7 @@ Suite *test_met_suite(void)
     tcase_add_unchecked_fixture(runs, temp_dir_make, temp_dir_remove);
     tcase_set_timeout(runs, 30);
     tcase_add_test(runs, test_met_run_reopen_keeps_runs);
+    tcase_add_test(runs, test_met_rows_bulk_indexes);
     tcase_add_test(runs, test_met_run_lifecycle_running_to_completed);
     tcase_add_test(runs, test_met_runs_list_empty_says_no_runs);
     tcase_add_test(runs, test_met_timeseries_batched_rows_all_land);

@@ -502,7 +502,8 @@ static int store_churn(met_db *db, int64_t run_id, const world_result *result)
 int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenario,
                          const world_result *result)
 {
-    if (store_violations(db, run_id, result) != 0 || store_weights(db, run_id, result) != 0 ||
+    if (met_rows_begin(db) != 0 || store_violations(db, run_id, result) != 0 ||
+        store_weights(db, run_id, result) != 0 ||
         store_ledger(db, run_id, result) != 0 || store_churn(db, run_id, result) != 0 ||
         store_decisions(db, run_id, scenario, result) != 0) {
         return -1;
@@ -523,7 +524,7 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
         }
     }
     infer_tokenizer_destroy(tokenizer);
-    return rc;
+    return rc == 0 ? met_rows_end(db) : rc;
 }
 
 /* Divergence by class: mean max-abs, worst cosine, mean argmax agreement
