@@ -908,21 +908,53 @@ int met_flush(met_db *db)
     return rc;
 }
 
+/* Runs 'step' over the bulk indexes in a transaction of its own, IMMEDIATE
+ * so that another writer of the file waits (busy timeout) instead of
+ * finding its read out of date. */
+static int db_bulk_transaction(met_db *db, int (*step)(met_db *db, size_t i))
+{
+    int rc = met_flush(db);
+    if (rc == 0) {
+        rc = db_exec(db, "BEGIN IMMEDIATE");
+    }
+    for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
+        rc = step(db, i);
+    }
+    if (rc == 0) {
+        return db_exec(db, "COMMIT");
+    }
+    sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Drops bulk index i when its table holds no row. */
+static int db_bulk_drop(met_db *db, size_t i)
+{
+    bool empty = false;
+    int rc = db_table_empty(db, db_bulk_indexes[i].table, &empty);
+    if (rc == 0 && empty) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "DROP INDEX IF EXISTS %s", db_bulk_indexes[i].index);
+        rc = db_exec_as(db, sql, db_bulk_indexes[i].index);
+    }
+    return rc;
+}
+
+/* Builds bulk index i again when met_rows_begin dropped it. */
+static int db_bulk_build(met_db *db, size_t i)
+{
+    if (!(db->bulk_dropped & (1u << i))) {
+        return 0;
+    }
+    return db_exec_as(db, db_bulk_indexes[i].create, db_bulk_indexes[i].index);
+}
+
 int met_rows_begin(met_db *db)
 {
     ASSERT(db != NULL);
-    int rc = db_batch_join(db);
-    for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
-        bool empty = false;
-        rc = db_table_empty(db, db_bulk_indexes[i].table, &empty);
-        if (rc == 0 && empty) {
-            char sql[96];
-            snprintf(sql, sizeof(sql), "DROP INDEX IF EXISTS %s", db_bulk_indexes[i].index);
-            rc = db_exec_as(db, sql, db_bulk_indexes[i].index);
-            db->bulk_dropped |= rc == 0 ? 1u << i : 0u;
-        }
-    }
-    return rc;
+    /* Marked first: an end after a failed begin creates what is missing. */
+    db->bulk_dropped = (1u << DB_BULK_INDEXES) - 1u;
+    return db_bulk_transaction(db, db_bulk_drop);
 }
 
 int met_rows_end(met_db *db)
@@ -931,15 +963,7 @@ int met_rows_end(met_db *db)
     if (db->bulk_dropped == 0) {
         return 0;
     }
-    int rc = db_batch_join(db);
-    for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
-        if (db->bulk_dropped & (1u << i)) {
-            rc = db_exec_as(db, db_bulk_indexes[i].create, db_bulk_indexes[i].index);
-        }
-    }
-    if (rc == 0) {
-        rc = met_flush(db);
-    }
+    int rc = db_bulk_transaction(db, db_bulk_build);
     db->bulk_dropped = rc == 0 ? 0 : db->bulk_dropped;
     return rc;
 }

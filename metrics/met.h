@@ -359,8 +359,9 @@ int met_expect_add(met_db *db, int64_t run_id, const char *metric, const char *o
 /* Commits the open batch. */
 int met_flush(met_db *db);
 /* Around a run's bulk rows (segments, executions, decisions, privacy):
- * begin drops the per-node index of each of those tables that holds no
- * row yet, end builds the dropped ones again from sorted keys and commits
+ * begin commits the open batch and, in an IMMEDIATE transaction of its
+ * own, drops the per-node index of each of those tables that holds no row
+ * yet; end builds every missing one from sorted keys in another
  * (met_run_finish and met_db_close call it too). A writer that stops in
  * between leaves the indexes missing; the next writer's open creates them.
  * Returns 0 or MET_ESQL. */
