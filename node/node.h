@@ -576,6 +576,9 @@ typedef struct node_serving {
      * not UINT64_MAX is leaving: it refuses every hop. */
     const uint64_t *route_since_of;
     const uint64_t *route_until_of;
+    /* Bumped by the driver whenever the lists or since_of / until_of
+     * change: a route the store memoised under another value is stale. */
+    uint64_t route_epoch;
     uint32_t generate_tokens;
     uint64_t request_timeout_ns;
     /* Failover (no verifier): a step whose token is not back within
@@ -772,6 +775,10 @@ typedef struct node_store {
     uint32_t *owner_of;              /* churn: the server whose cache the slot holds + 1
                                       * (a route may move to another server while the
                                       * slot is taken); NULL without churn */
+    /* Routes already ranked (node_store_route_init; NULL when a route is a
+     * hash): a direct-mapped memo of node_route_attempt. */
+    struct node_route_memo *route_memo;
+    uint32_t route_memo_mask;        /* entries - 1 */
     util_pool pools[NODE_SEGMENTS_MAX]; /* KV caches per segment; block_bytes 0 = unused */
     util_pool reveal_pool;           /* member: its output, held until the reveal */
     node_cartel_slot *cartel_slots;  /* colluding member by messages (NULL without) */
@@ -1020,6 +1027,14 @@ typedef struct node_ledger_claim {
 /* Frees every KV chunk of the store's pools (and the batching queues).
  * Cannot fail. */
 void node_store_release(node_store *store);
+
+/* Sets up the route memo when a route ranks a segment's servers
+ * (serving->routing LATENCY, or churn's rendezvous hashing): every hop
+ * asks for its neighbours' routes, and a ranking reads every server of a
+ * segment. An entry holds (origin, request, segment, attempt) and the
+ * serving's route_epoch; it gives what node_route_attempt gives.
+ * node_store_release frees it. 0, or NODE_ENOMEM. */
+int node_store_route_init(node_store *store, const node_serving *serving);
 
 /* Sets up continuous batching for 'node_count' nodes when
  * serving->max_batch_of is set (nothing to do otherwise): the per-node

@@ -159,6 +159,11 @@ void node__attest_timer(node *self, uint64_t now_ns, uint64_t request, node_outb
 int node__attest_on_attest(node *self, uint64_t now_ns, const node_message *m,
                            node_outbox *outbox);
 
+/* node_route_attempt through the store's memo (node_store_route_init),
+ * for hops of this node's world. */
+uint32_t node__route(const node *self, uint32_t origin, uint64_t request, uint32_t segment,
+                     uint32_t attempt);
+
 /* ---- committee.c ---- */
 /* Member: a copy of 'out' (about the hop 'm', member index 'member') to
  * every other member of the hop's committee, sent at at_ns. */

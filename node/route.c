@@ -26,6 +26,7 @@
 
 #include "node/infer_int.h"
 #include "node/node_int.h"
+#include "util/alloc.h"
 #include "util/assert.h"
 #include "util/prng.h"
 
@@ -209,4 +210,85 @@ uint32_t node_route_attempt(const node_serving *serving, uint32_t client, uint64
         return route_latency(serving, client, request, segment, attempt);
     }
     return route_hash(serving, request, segment, attempt);
+}
+
+/* ---- the memo ---- */
+
+#define ROUTE_MEMO_ENTRIES (1u << 16)
+
+typedef struct node_route_memo {
+    uint64_t request;
+    uint64_t epoch;                  /* serving->route_epoch + 1; 0 = empty */
+    uint32_t origin;
+    uint16_t segment;
+    uint8_t attempt;
+    uint8_t stable;                  /* holds while its server is open (route_memo_stable) */
+    uint32_t server;
+} node_route_memo;
+
+int node_store_route_init(node_store *store, const node_serving *serving)
+{
+    ASSERT(store != NULL && serving != NULL);
+    if (serving->routing != NODE_ROUTING_LATENCY && serving->route_since_of == NULL) {
+        return 0; /* A hash of (request, segment): nothing to keep. */
+    }
+    store->route_memo = util_calloc(ROUTE_MEMO_ENTRIES, sizeof(node_route_memo));
+    if (store->route_memo == NULL) {
+        return NODE_ENOMEM;
+    }
+    store->route_memo_mask = ROUTE_MEMO_ENTRIES - 1u;
+    return 0;
+}
+
+/* Whether a churned hash route stays what it is for as long as its server
+ * is open to the request, whatever else churn does: a first attempt of a
+ * submitted request, ranked among open servers. A server that joins takes
+ * only requests submitted after it joined, and a server's until_of only
+ * falls, so the servers open to a submitted request only go; the least
+ * key among them is the same while it is still open. */
+static bool route_memo_stable(const node *self, uint64_t request, uint32_t attempt,
+                              uint32_t server)
+{
+    const node_serving *serving = self->config.serving;
+    return serving->routing == NODE_ROUTING_HASH && serving->route_since_of != NULL &&
+           attempt == 0 && request < serving->request_capacity &&
+           self->config.store->requests[request].submitted && server != UINT32_MAX &&
+           route_open(serving, server, request);
+}
+
+uint32_t node__route(const node *self, uint32_t origin, uint64_t request, uint32_t segment,
+                     uint32_t attempt)
+{
+    const node_serving *serving = self->config.serving;
+    node_store *store = self->config.store;
+    if (store->route_memo == NULL) {
+        return node_route_attempt(serving, origin, request, segment, attempt);
+    }
+    /* Hash routing under churn ranks by the hash alone: the origin is no
+     * part of the route. */
+    origin = serving->routing == NODE_ROUTING_LATENCY ? origin : 0;
+    uint64_t key = request * NODE_SEGMENTS_MAX * NODE_ATTEMPTS_MAX +
+                   (uint64_t)segment * NODE_ATTEMPTS_MAX + attempt;
+    node_route_memo *m =
+        &store->route_memo[util_mix64(key ^ ((uint64_t)origin << 40)) & store->route_memo_mask];
+    if (m->epoch != 0 && m->request == request && m->origin == origin &&
+        m->segment == segment && m->attempt == attempt &&
+        (m->epoch == serving->route_epoch + 1u ||
+         (m->stable && route_open(serving, m->server, request)))) {
+#if defined(INFERSIM_DEEP_CHECKS) && INFERSIM_DEEP_CHECKS
+        /* Checking builds (make sanitize): a hit is what a ranking gives,
+         * so a driver that changed the routes without a new epoch fails. */
+        ASSERT(m->server == node_route_attempt(serving, origin, request, segment, attempt));
+#endif
+        return m->server;
+    }
+    uint32_t server = node_route_attempt(serving, origin, request, segment, attempt);
+    *m = (node_route_memo){request,
+                           serving->route_epoch + 1u,
+                           origin,
+                           (uint16_t)segment,
+                           (uint8_t)attempt,
+                           route_memo_stable(self, request, attempt, server),
+                           server};
+    return server;
 }

@@ -68,6 +68,8 @@ void node_store_release(node_store *store)
     util_free(store->batch_tail_of);
     util_free(store->batch_timer_of);
     store->batch_head_of = store->batch_tail_of = store->batch_timer_of = NULL;
+    util_free(store->route_memo);
+    store->route_memo = NULL;
 }
 
 /* Committee members each keep their own cache (see node__serve_slots). */
@@ -258,7 +260,7 @@ static void client_send_tokens(node *self, node_outbox *outbox, uint64_t request
     ASSERT(count >= 1 && position + count <= r->prompt_tokens + r->generated);
     node__serve_put_tokens(store->payload, r->tokens + position, count);
     node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_TOKENS,
-                                       node_route_attempt(serving, r->client, request, 0, r->attempt),
+                                       node__route(self, r->client, request, 0, r->attempt),
                                        request, now_ns);
     m->hops = r->attempt;
     m->origin = r->client;
@@ -394,7 +396,7 @@ static void client_send_end(node *self, node_outbox *outbox, uint64_t request, u
     uint32_t attempt = self->config.store->requests[request].attempt;
     for (uint32_t s = 0; s < serving->segment_count; s++) {
         node_message *m = node__serve_send(self, outbox, NODE_MESSAGE_INFER_END,
-                                           node_route_attempt(serving, self->config.node_id, request, s, attempt),
+                                           node__route(self, self->config.node_id, request, s, attempt),
                                            request, now_ns);
         m->segment = (uint16_t)s;
         m->origin = self->config.node_id;
@@ -488,7 +490,7 @@ static int client_on_token(node *self, uint64_t now_ns, const node_message *m, n
     }
     if (!node__client_owns(self, m->rumor_id) || m->step > r->generated ||
         segment >= serving->segment_count || m->hops > r->attempt ||
-        m->source != node_route_attempt(serving, self->config.node_id, m->rumor_id, segment,
+        m->source != node__route(self, self->config.node_id, m->rumor_id, segment,
                                             m->hops)) {
         return NODE_EMALFORMED;
     }
@@ -543,7 +545,7 @@ static uint32_t server_slot(const node *self, const node_message *m)
     if (serving->verifier == NULL) {
         /* Each route attempt has its own slot (0 without failover). */
         return m->hops < node__serve_slots(serving) &&
-                       node_route_attempt(serving, m->origin, m->rumor_id, m->segment, m->hops) ==
+                       node__route(self, m->origin, m->rumor_id, m->segment, m->hops) ==
                            self->config.node_id
                    ? m->hops
                    : UINT32_MAX;
@@ -575,7 +577,7 @@ static bool server_hop_valid(const node *self, const node_message *m)
     if (serving->verifier != NULL || first) {
         return m->source == m->origin && (m->payload != NULL || m->payload_bytes == 0);
     }
-    return m->source == node_route_attempt(serving, m->origin, m->rumor_id, m->segment - 1u, m->hops) &&
+    return m->source == node__route(self, m->origin, m->rumor_id, m->segment - 1u, m->hops) &&
            (m->payload != NULL || m->payload_bytes == 0);
 }
 
@@ -728,7 +730,7 @@ static void server_forward(node *self, const node_message *m, uint64_t end_ns, u
                                 m->count);
         }
         out = node__serve_send(self, outbox, NODE_MESSAGE_INFER_ACTIVATIONS,
-                               node_route_attempt(serving, m->origin, m->rumor_id, m->segment + 1u,
+                               node__route(self, m->origin, m->rumor_id, m->segment + 1u,
                                                   m->hops),
                                m->rumor_id, end_ns);
         out->payload = ticket == 0 ? store->payload : NULL;

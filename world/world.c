@@ -288,5 +288,9 @@ int world_build(world_state *world)
     if (rc == 0 && world->scenario->churn.enabled) {
         rc = world__churn_build(world);
     }
+    if (rc == 0 && world->inference &&
+        node_store_route_init(&world->store, &world->serving) != 0) {
+        rc = WORLD_ENOMEM;
+    }
     return rc;
 }

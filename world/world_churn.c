@@ -107,6 +107,13 @@ static void churn_live_count(world_state *world)
     }
 }
 
+/* The routes' inputs moved (lists, since_of, until_of): a route the
+ * nodes memoised before is stale (node_store_route_init). */
+static void churn_routes_moved(world_state *world)
+{
+    world->serving.route_epoch += 1;
+}
+
 static int32_t churn_first_segment(uint64_t bits)
 {
     return bits == 0 ? -1 : (int32_t)__builtin_ctzll(bits);
@@ -248,6 +255,7 @@ uint32_t world_churn_start(world_state *world)
     if (c->adapts) {
         churn_routes_rebuild(world);
     }
+    churn_routes_moved(world);
     churn_live_count(world);
     return want < c->members ? want : c->members;
 }
@@ -310,6 +318,7 @@ uint32_t world_churn_join(world_state *world)
         c->since_of[id] = world->result->requests_submitted;
         churn_routes_rebuild(world);
     }
+    churn_routes_moved(world);
     churn_live_count(world);
     churn_record(world, id, true, churn_first_segment(c->serves_of[id]));
     return id;
@@ -327,6 +336,7 @@ uint32_t world_churn_leave(world_state *world, bool *leaving_out)
     /* Graceful: the requests already submitted may still reach it (and be
      * refused); crash: none. */
     c->until_of[id] = graceful ? world->result->requests_submitted : 0;
+    churn_routes_moved(world);
     if (!graceful) {
         churn_caches_drop(world, id);
     }
@@ -342,5 +352,6 @@ void world_churn_gone(world_state *world, uint32_t node_id)
     ASSERT(node_id < world->node_count && c->state_of[node_id] == CHURN_LEAVING);
     churn_move(c, node_id, CHURN_OFFLINE);
     c->until_of[node_id] = 0;
+    churn_routes_moved(world);
     churn_caches_drop(world, node_id);
 }
