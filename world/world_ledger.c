@@ -432,8 +432,6 @@ bool world__ledger_verdict_proven(world_state *world, const node_ledger_tx *tx, 
             node_ledger_evidence_check(&world->serving, tx, j));
 }
 
-/* The verdicts of one decision, then its settlement, as instant settlement
- * would have applied them when the client decided. */
 /* Marks decision 'slot' as having had a penalty refused: true the first
  * time, so a refusal counts once however many validators refuse it. */
 static bool ledger_refuse_once(world_state *world, uint64_t slot)
@@ -501,6 +499,8 @@ static bool ledger_timeout_just(const world_state *world, const node_ledger_tx *
                .committed_ns == 0;
 }
 
+/* The verdicts of one decision, then its settlement, as instant settlement
+ * would have applied them when the client decided. */
 static void ledger_apply_tx(world_state *world, const node_ledger_tx *tx, uint64_t slot,
                             world_block_record *row)
 {
