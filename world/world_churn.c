@@ -89,7 +89,18 @@ static void churn_routes_rebuild(world_state *world)
     }
 }
 
-/* Online servers per segment, and the run's minimum so far. */
+/* The run's minimum of online servers per segment, after a change. */
+static void churn_live_min(world_state *world)
+{
+    world_churn_state *c = &world->churn;
+    for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
+        if (c->live[s] < world->result->segment_servers_min) {
+            world->result->segment_servers_min = c->live[s];
+        }
+    }
+}
+
+/* Online servers per segment, counted once when churn starts. */
 static void churn_live_count(world_state *world)
 {
     world_churn_state *c = &world->churn;
@@ -100,11 +111,33 @@ static void churn_live_count(world_state *world)
             c->live[s] += (uint32_t)((c->serves_of[id] >> s) & 1u);
         }
     }
-    for (uint32_t s = 0; s < segments; s++) {
-        if (c->live[s] < world->result->segment_servers_min) {
-            world->result->segment_servers_min = c->live[s];
+    churn_live_min(world);
+}
+
+/* Node 'node_id', with the segments it serves now, came online (+1) or
+ * went from online (-1); then the minimum. */
+static void churn_live_move(world_state *world, uint32_t node_id, int sign)
+{
+    world_churn_state *c = &world->churn;
+    for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
+        if ((c->serves_of[node_id] >> s) & 1u) {
+            ASSERT(sign > 0 || c->live[s] > 0);
+            c->live[s] = sign > 0 ? c->live[s] + 1u : c->live[s] - 1u;
         }
     }
+    churn_live_min(world);
+#if defined(INFERSIM_DEEP_CHECKS) && INFERSIM_DEEP_CHECKS
+    /* Checking builds (make sanitize): the counts are a recount's. */
+    uint32_t counted[NODE_SEGMENTS_MAX] = {0};
+    for (uint32_t id = 0; id < world->node_count; id++) {
+        for (uint32_t s = 0; c->state_of[id] == CHURN_ONLINE && s < NODE_SEGMENTS_MAX; s++) {
+            counted[s] += (uint32_t)((c->serves_of[id] >> s) & 1u);
+        }
+    }
+    for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
+        ASSERT(counted[s] == c->live[s]);
+    }
+#endif
 }
 
 /* The routes' inputs moved (lists, since_of, until_of): a route the
@@ -221,18 +254,31 @@ static void churn_caches_drop(world_state *world, uint32_t node_id)
         return;
     }
     world_forward_settle(world, node_id);
+    /* The caches it holds, as kv_in_use counts them: the walk stops at the
+     * last (and a node that holds none walks nothing). */
+    uint32_t held = 0;
+    for (uint32_t s = 0; s < segments; s++) {
+        held += store->kv_in_use[(size_t)node_id * segments + s];
+    }
     /* Index ((request * segments) + segment) * attempts + attempt, as
      * node__serve_slot_index lays it out. */
     size_t count = world->result->request_count * segments * c->attempts;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < count && held > 0; i++) {
         if (c->owner_of[i] != node_id + 1u || store->kv_block_of[i] == 0) {
             continue;
         }
+        held -= 1;
         uint32_t segment = (uint32_t)(i / c->attempts % segments);
         util_pool_give(&store->pools[segment], store->kv_block_of[i] - 1);
         store->kv_block_of[i] = 0;
         c->owner_of[i] = 0;
     }
+#if defined(INFERSIM_DEEP_CHECKS) && INFERSIM_DEEP_CHECKS
+    /* Checking builds: kv_in_use counted every cache the node held. */
+    for (size_t i = 0; i < count; i++) {
+        ASSERT(c->owner_of[i] != node_id + 1u || store->kv_block_of[i] == 0);
+    }
+#endif
     memset(&store->kv_in_use[(size_t)node_id * segments], 0, segments * sizeof(uint16_t));
 }
 
@@ -319,7 +365,7 @@ uint32_t world_churn_join(world_state *world)
         churn_routes_rebuild(world);
     }
     churn_routes_moved(world);
-    churn_live_count(world);
+    churn_live_move(world, id, +1);
     churn_record(world, id, true, churn_first_segment(c->serves_of[id]));
     return id;
 }
@@ -331,8 +377,10 @@ uint32_t world_churn_leave(world_state *world, bool *leaving_out)
         return UINT32_MAX;
     }
     uint32_t id = c->list[util_prng_below(&c->leaves, c->online)];
+    ASSERT(c->state_of[id] == CHURN_ONLINE);
     bool graceful = c->adapts && world->scenario->churn.leave == SCN_CHURN_LEAVE_GRACEFUL;
     churn_move(c, id, graceful ? CHURN_LEAVING : CHURN_OFFLINE);
+    churn_live_move(world, id, -1);
     /* Graceful: the requests already submitted may still reach it (and be
      * refused); crash: none. */
     c->until_of[id] = graceful ? world->result->requests_submitted : 0;
@@ -340,7 +388,6 @@ uint32_t world_churn_leave(world_state *world, bool *leaving_out)
     if (!graceful) {
         churn_caches_drop(world, id);
     }
-    churn_live_count(world);
     churn_record(world, id, false, churn_first_segment(c->serves_of[id]));
     *leaving_out = graceful;
     return id;
