@@ -880,6 +880,7 @@ int tb_process_run(const tb_process_config *config)
             node_event_run(proc, i, &start);
         }
         event_base_dispatch(proc->base);
+        world_host_finish(proc->host);
         proc_summarise(proc);
         if (config->on_stop != NULL) {
             config->on_stop(config->context, config, world_host_result(proc->host), &proc->summary);

@@ -560,6 +560,11 @@ int world_host_request_reset(world_host *host, uint64_t request);
 
 /* The result the host records into; owned by the host. */
 world_result *world_host_result(world_host *host);
+/* Applies what the world still computes off the event loop -- the
+ * oracle's judgements, the curious servers' attacks still queued -- to
+ * the result: call it once the nodes stop, before storing the result's
+ * rows. Cannot fail. */
+void world_host_finish(world_host *host);
 /* The serving context (read-only use: requests, routes, committees). */
 const node_serving *world_host_serving(const world_host *host);
 uint64_t world_host_request_capacity(const world_host *host);

@@ -155,6 +155,12 @@ world_result *world_host_result(world_host *host)
     return host->world.result;
 }
 
+void world_host_finish(world_host *host)
+{
+    world_oracle_flush(&host->world);
+    world_attack_flush(&host->world);
+}
+
 const node_serving *world_host_serving(const world_host *host)
 {
     return &host->world.serving;
