@@ -671,19 +671,23 @@ static int db_check_integrity(met_db *db)
  * a row to build it afterwards from sorted keys. */
 static const struct {
     const char *table;
-    const char *index;
-    const char *create;
+    const char *index;               /* on (run_id, node_id) */
 } db_bulk_indexes[] = {
-    {"segments", "segments_node",
-     "CREATE INDEX IF NOT EXISTS segments_node ON segments(run_id, node_id)"},
-    {"executions", "executions_node",
-     "CREATE INDEX IF NOT EXISTS executions_node ON executions(run_id, node_id)"},
-    {"decisions", "decisions_node",
-     "CREATE INDEX IF NOT EXISTS decisions_node ON decisions(run_id, node_id)"},
-    {"privacy", "privacy_node",
-     "CREATE INDEX IF NOT EXISTS privacy_node ON privacy(run_id, node_id)"},
+    {"segments", "segments_node"},
+    {"executions", "executions_node"},
+    {"decisions", "decisions_node"},
+    {"privacy", "privacy_node"},
 };
 #define DB_BULK_INDEXES (sizeof(db_bulk_indexes) / sizeof(db_bulk_indexes[0]))
+
+/* Creates bulk index i unless it exists; inside the caller's transaction. */
+static int db_bulk_create(met_db *db, size_t i)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE INDEX IF NOT EXISTS %s ON %s(run_id, node_id)",
+             db_bulk_indexes[i].index, db_bulk_indexes[i].table);
+    return db_exec_as(db, sql, db_bulk_indexes[i].index);
+}
 
 /* Creates every bulk index that is missing: after a writer that dropped
  * them stopped before met_rows_end. Inside the caller's transaction. */
@@ -691,7 +695,7 @@ static int db_bulk_indexes_ensure(met_db *db)
 {
     int rc = 0;
     for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
-        rc = db_exec_as(db, db_bulk_indexes[i].create, db_bulk_indexes[i].index);
+        rc = db_bulk_create(db, i);
     }
     return rc;
 }
@@ -940,31 +944,22 @@ static int db_bulk_drop(met_db *db, size_t i)
     return rc;
 }
 
-/* Builds bulk index i again when met_rows_begin dropped it. */
-static int db_bulk_build(met_db *db, size_t i)
-{
-    if (!(db->bulk_dropped & (1u << i))) {
-        return 0;
-    }
-    return db_exec_as(db, db_bulk_indexes[i].create, db_bulk_indexes[i].index);
-}
-
 int met_rows_begin(met_db *db)
 {
     ASSERT(db != NULL);
-    /* Marked first: an end after a failed begin creates what is missing. */
-    db->bulk_dropped = (1u << DB_BULK_INDEXES) - 1u;
+    /* Set first: an end after a failed begin creates what is missing. */
+    db->bulk_open = true;
     return db_bulk_transaction(db, db_bulk_drop);
 }
 
 int met_rows_end(met_db *db)
 {
     ASSERT(db != NULL);
-    if (db->bulk_dropped == 0) {
+    if (!db->bulk_open) {
         return 0;
     }
-    int rc = db_bulk_transaction(db, db_bulk_build);
-    db->bulk_dropped = rc == 0 ? 0 : db->bulk_dropped;
+    int rc = db_bulk_transaction(db, db_bulk_create);
+    db->bulk_open = rc != 0;
     return rc;
 }
 

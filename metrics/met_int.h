@@ -46,7 +46,7 @@ struct met_db {
     sqlite3_stmt *stmts[MET_STMT_COUNT];
     int batch_open;                  /* a BEGIN is outstanding */
     size_t batch_rows;               /* rows written since that BEGIN */
-    unsigned bulk_dropped;           /* met_rows_begin: bit i, db_bulk_indexes[i] dropped */
+    bool bulk_open;                  /* met_rows_begin ran, met_rows_end not yet */
     int sql_code;                    /* primary SQLite code of the last error */
     char errmsg[MET_ERRMSG_MAX];     /* last error, for met_db_errmsg */
 };

@@ -100,17 +100,22 @@ static void churn_live_min(world_state *world)
     }
 }
 
+/* Counts the online servers of each segment into counts[NODE_SEGMENTS_MAX]. */
+static void churn_live_recount(const world_state *world, uint32_t *counts)
+{
+    const world_churn_state *c = &world->churn;
+    memset(counts, 0, NODE_SEGMENTS_MAX * sizeof(uint32_t));
+    for (uint32_t id = 0; id < world->node_count; id++) {
+        for (uint32_t s = 0; c->state_of[id] == CHURN_ONLINE && s < NODE_SEGMENTS_MAX; s++) {
+            counts[s] += (uint32_t)((c->serves_of[id] >> s) & 1u);
+        }
+    }
+}
+
 /* Online servers per segment, counted once when churn starts. */
 static void churn_live_count(world_state *world)
 {
-    world_churn_state *c = &world->churn;
-    uint32_t segments = world->scenario->model.segment_count;
-    memset(c->live, 0, sizeof(c->live));
-    for (uint32_t id = 0; id < world->node_count; id++) {
-        for (uint32_t s = 0; c->state_of[id] == CHURN_ONLINE && s < segments; s++) {
-            c->live[s] += (uint32_t)((c->serves_of[id] >> s) & 1u);
-        }
-    }
+    churn_live_recount(world, world->churn.live);
     churn_live_min(world);
 }
 
@@ -128,15 +133,9 @@ static void churn_live_move(world_state *world, uint32_t node_id, int sign)
     churn_live_min(world);
 #if defined(INFERSIM_DEEP_CHECKS) && INFERSIM_DEEP_CHECKS
     /* Checking builds (make sanitize): the counts are a recount's. */
-    uint32_t counted[NODE_SEGMENTS_MAX] = {0};
-    for (uint32_t id = 0; id < world->node_count; id++) {
-        for (uint32_t s = 0; c->state_of[id] == CHURN_ONLINE && s < NODE_SEGMENTS_MAX; s++) {
-            counted[s] += (uint32_t)((c->serves_of[id] >> s) & 1u);
-        }
-    }
-    for (uint32_t s = 0; s < world->scenario->model.segment_count; s++) {
-        ASSERT(counted[s] == c->live[s]);
-    }
+    uint32_t counted[NODE_SEGMENTS_MAX];
+    churn_live_recount(world, counted);
+    ASSERT(memcmp(counted, c->live, sizeof(counted)) == 0);
 #endif
 }
 
