@@ -11,6 +11,7 @@
 #include "scenarios/scn.h"
 #include "sim/sim.h"
 #include "util/alloc.h"
+#include "util/hash.h"
 #include "util/prng.h"
 #include "util/workers.h"
 #include "world/world.h"
@@ -176,6 +177,94 @@ static double bench_scale_tree_row(const cons_candidate *candidates, size_t coun
     return draw_s;
 }
 
+/* selection: vrf over a tree (cons_tree_select_thinned): each candidate's
+ * key is derived and its epoch proof made on its first hit, as the world
+ * does, so a draw pays for the proofs it makes due. */
+typedef struct bench_scale_vrf {
+    uint8_t alpha[CONS_BEACON_BYTES];
+    const uint8_t *beacon;
+    uint8_t (*beta)[CONS_VRF_OUTPUT_BYTES];
+    uint8_t *proven;
+    uint64_t proofs;
+    double prove_s;
+} bench_scale_vrf;
+
+static uint32_t bench_scale_vrf_hits(void *context, uint32_t index)
+{
+    bench_scale_vrf *v = context;
+    if (!v->proven[index]) {
+        double start = bench_scale_now_s();
+        uint8_t public_key[32], secret_key[64], proof[CONS_VRF_PROOF_BYTES];
+        util_sign_keypair_from_seed(BENCH_SCALE_SEED, index, public_key, secret_key);
+        if (cons_vrf_prove(secret_key, v->alpha, sizeof(v->alpha), proof) != 0 ||
+            cons_vrf_proof_to_hash(proof, v->beta[index]) != 0) {
+            memset(v->beta[index], 0, CONS_VRF_OUTPUT_BYTES); /* never seen (cons.h) */
+        }
+        v->proven[index] = 1;
+        v->proofs += 1;
+        v->prove_s += bench_scale_now_s() - start;
+    }
+    return cons_tree_hits_needed(cons_vrf_uniform(v->beta[index], v->beacon, 0), 0.25);
+}
+
+/* The draws of one epoch under selection: vrf and draw: tree (vrf_accept
+ * 1/4) at one size, against the hash race's draw on one thread; a race
+ * under vrf would also prove every candidate once per epoch. */
+static double bench_scale_vrf_tree_row(const cons_candidate *candidates, size_t count,
+                                       double race_s, double previous)
+{
+    uint64_t *sums = util_calloc(count + 1, sizeof(uint64_t));
+    uint64_t *weights = util_calloc(count, sizeof(uint64_t));
+    bench_scale_vrf v = {.beta = util_calloc(count, CONS_VRF_OUTPUT_BYTES),
+                         .proven = util_calloc(count, 1)};
+    cons_tree_walk *walk = util_calloc(1, sizeof(*walk));
+    double draw_s = 0.0;
+    if (sums != NULL && weights != NULL && v.beta != NULL && v.proven != NULL && walk != NULL) {
+        cons_tree tree;
+        cons_tree_init(&tree, sums, weights, (uint32_t)count);
+        double scale = cons_tree_scale(2.0);
+        for (size_t i = 0; i < count; i++) {
+            weights[i] = cons_tree_weight(candidates[i].stake * candidates[i].reputation, scale);
+        }
+        cons_tree_fill(&tree);
+        cons_vrf_epoch_alpha(BENCH_SCALE_SEED, 0, v.alpha);
+        uint64_t draws = 0, picks_all = 0;
+        double start = bench_scale_now_s(), elapsed = 0.0;
+        while (elapsed < BENCH_SCALE_DRAW_BUDGET_S || draws < 2) {
+            uint8_t beacon[CONS_BEACON_BYTES];
+            cons_beacon_derive(BENCH_SCALE_SEED, draws, 0, beacon);
+            v.beacon = beacon;
+            uint32_t indices[BENCH_SCALE_COMMITTEE], picks = 0;
+            cons_tree_select_thinned(&tree, beacon, 0, BENCH_SCALE_COMMITTEE,
+                                     bench_scale_vrf_hits, &v, walk, indices, &picks);
+            picks_all += picks;
+            draws++;
+            elapsed = bench_scale_now_s() - start;
+        }
+        draw_s = elapsed / draws;
+        double prove_each = v.proofs > 0 ? v.prove_s / v.proofs : 0.0;
+        double walk_s = (elapsed - v.prove_s) / draws;
+        printf("draws      candidates=%-8zu k=%u  vrf tree us/draw=%.1f  (the walk %.2f us, "
+               "%.1f picks; %.1f proofs due a draw at %.0f us each; a vrf race proves every "
+               "candidate once an epoch, %.1f s, and draws in %.1f x the walk's time)",
+               count, BENCH_SCALE_COMMITTEE, draw_s * 1e6, walk_s * 1e6,
+               (double)picks_all / draws, (double)v.proofs / draws, prove_each * 1e6,
+               prove_each * (double)count, race_s / walk_s);
+        if (previous > 0.0) {
+            printf("  growth x%.2f for x10 candidates", draw_s / previous);
+        }
+        printf("\n");
+    } else {
+        printf("draws      vrf tree skipped (out of memory)\n");
+    }
+    util_free(sums);
+    util_free(weights);
+    util_free(v.beta);
+    util_free(v.proven);
+    util_free(walk);
+    return draw_s;
+}
+
 void bench_scale_draws(void)
 {
     const size_t sizes[] = {10000, 100000, 1000000};
@@ -202,17 +291,20 @@ void bench_scale_draws(void)
         workers = NULL;
     }
     uint64_t sink = 0;
-    double previous = 0.0, previous_tree = 0.0;
+    double previous = 0.0, previous_tree = 0.0, previous_vrf = 0.0;
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         previous = bench_scale_draw_row(candidates, sizes[s], workers, previous, &sink);
         previous_tree = bench_scale_tree_row(candidates, sizes[s], previous, previous_tree,
                                              &sink);
+        previous_vrf = bench_scale_vrf_tree_row(candidates, sizes[s], previous, previous_vrf);
     }
     util_workers_destroy(workers);
     printf("draws      (race: every ticket is keyed by the draw's beacon, so a draw hashes every "
            "candidate and time grows linearly; on every thread, in slices whose best k "
            "are merged: the same committee. tree: k picks from the beacon over a weight "
-           "tree, O(k log n): the race's law, other committees)  [%llu]\n",
+           "tree, O(k log n): the race's law, other committees. vrf tree: picks over the "
+           "tree seat a node on the hit its private VRF ticket asks for, about k / 0.25 "
+           "picks, and only the nodes hit prove their epoch ticket)  [%llu]\n",
            (unsigned long long)(sink & 0xff));
     util_free(candidates);
 }

@@ -191,6 +191,54 @@ uint32_t cons_tree_scan_select(const uint64_t *weights, uint32_t count,
                                const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                                uint32_t k, uint32_t *indices_out);
 
+/* ---- Thinned tree draws: private selection at tree speed (cons_tree.c) ----
+ * selection: vrf with draw: tree. The picks walk the tree as
+ * cons_tree_select's do (pick j's point from (beacon, segment, j) and the
+ * weight not yet seated), but a pick seats its candidate only on the
+ * candidate's m-th hit in this draw, where m is private to the candidate:
+ * cons_tree_hits_needed of its VRF ticket, geometric with mean 1/accept.
+ * A seated candidate is set aside; one that is not stays in the tree and
+ * may be hit again. Each pick thus seats with probability 'accept',
+ * independently of where it lands, so the seated order is successive
+ * weighted sampling: the law of the race and of the plain tree draw. An
+ * observer holding the beacon knows where the picks land until the first
+ * seat, and about k / accept nodes that may sit; which of them do is known
+ * only from their proofs. With accept = 1 every hit seats: the committee
+ * is cons_tree_select's. O((k / accept) log n). */
+#define CONS_TREE_WALK_MAX 4096u /* picks a walk takes at most */
+#define CONS_TREE_WALK_SLOTS (2u * CONS_TREE_WALK_MAX)
+
+/* The walk's scratch: hit counts of the candidates hit, kept by the walk
+ * and empty again when it returns. Large (128 KiB): allocate it once,
+ * zeroed, and reuse it for every walk on one thread. */
+typedef struct cons_tree_walk {
+    uint32_t index[CONS_TREE_WALK_SLOTS];  /* candidate + 1; 0 = free */
+    uint32_t hits[CONS_TREE_WALK_SLOTS];
+    uint32_t needed[CONS_TREE_WALK_SLOTS];
+    uint32_t used[CONS_TREE_WALK_MAX];     /* the slots to free afterwards */
+} cons_tree_walk;
+
+/* The hits a candidate whose ticket is u in (0, 1] needs to be seated:
+ * 1 + floor(ln u / ln(1 - accept)) for accept in (0, 1), so that
+ * P(needed > m) = (1 - accept)^m; 1 when accept >= 1 or u >= 1; at most
+ * UINT32_MAX. Cannot fail. */
+uint32_t cons_tree_hits_needed(double u, double accept);
+
+/* The candidate at 'index' needs this many hits (>= 1; 0 counts as 1).
+ * Called once per candidate per walk, on its first hit. */
+typedef uint32_t (*cons_tree_need_fn)(void *context, uint32_t index);
+
+/* Seats min(k, positions of weight > 0) positions (k <= CONS_COMMITTEE_MAX)
+ * into indices_out in seat order and returns how many: fewer only when the
+ * walk ends after CONS_TREE_WALK_MAX picks (at accept >= 1/16 and k <= 64
+ * a walk takes 1,024 picks on average; never seen to end so). *picks_out
+ * (may be NULL) receives the picks walked. The tree is as it was
+ * afterwards. Cannot fail. */
+uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
+                                  uint32_t segment, uint32_t k, cons_tree_need_fn need,
+                                  void *context, cons_tree_walk *walk, uint32_t *indices_out,
+                                  uint32_t *picks_out);
+
 /* ---- Verifiable random function (cons_vrf.c) ----
  * ECVRF-EDWARDS25519-SHA512-TAI of RFC 9381 (suite string 0x03): the key is
  * an RFC 8032 ed25519 key (the 32-byte seed and its public key, the same

@@ -193,3 +193,75 @@ uint32_t cons_tree_scan_select(const uint64_t *weights, uint32_t count,
     }
     return chosen;
 }
+
+uint32_t cons_tree_hits_needed(double u, double accept)
+{
+    if (!(accept < 1.0) || !(u < 1.0)) {
+        return 1; /* NaN too: the caller validated both */
+    }
+    accept = accept > 0x1.0p-30 ? accept : 0x1.0p-30;
+    u = u > 0x1.0p-1074 ? u : 0x1.0p-1074;
+    double more = floor(log(u) / log1p(-accept));
+    return more < (double)(UINT32_MAX - 1) ? 1 + (uint32_t)more : UINT32_MAX;
+}
+
+_Static_assert(CONS_TREE_WALK_SLOTS == 1u << 13, "walk_slot hashes to 13 bits");
+
+/* The walk's slot of candidate 'index': its own, or a free one. */
+static uint32_t walk_slot(const cons_tree_walk *walk, uint32_t index)
+{
+    uint32_t slot = (uint32_t)(((uint64_t)index * 0x9e3779b97f4a7c15u) >> 51);
+    while (walk->index[slot] != 0 && walk->index[slot] != index + 1) {
+        slot = (slot + 1) & (CONS_TREE_WALK_SLOTS - 1);
+    }
+    return slot;
+}
+
+/* One hit of candidate 'index': true when it seats the candidate. */
+static bool walk_hit(cons_tree_walk *walk, uint32_t *used, uint32_t index, cons_tree_need_fn need,
+                     void *context)
+{
+    uint32_t slot = walk_slot(walk, index);
+    if (walk->index[slot] == 0) {
+        uint32_t needed = need(context, index);
+        walk->index[slot] = index + 1;
+        walk->needed[slot] = needed > 0 ? needed : 1;
+        walk->hits[slot] = 0;
+        walk->used[(*used)++] = slot;
+    }
+    walk->hits[slot] += 1;
+    return walk->hits[slot] == walk->needed[slot];
+}
+
+uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
+                                  uint32_t segment, uint32_t k, cons_tree_need_fn need,
+                                  void *context, cons_tree_walk *walk, uint32_t *indices_out,
+                                  uint32_t *picks_out)
+{
+    ASSERT(tree != NULL && beacon != NULL && need != NULL && walk != NULL);
+    ASSERT(k <= CONS_COMMITTEE_MAX && (indices_out != NULL || k == 0));
+    uint64_t total = cons_tree_total(tree);
+    uint64_t taken[CONS_COMMITTEE_MAX];
+    uint32_t chosen = 0, pick = 0, used = 0;
+    for (; chosen < k && total > 0 && pick < CONS_TREE_WALK_MAX; pick++) {
+        uint32_t at = tree_find(tree, tree_point(beacon, segment, pick, total));
+        ASSERT(at < tree->count && tree->weights[at] > 0);
+        if (!walk_hit(walk, &used, at, need, context)) {
+            continue; /* not yet: it stays in the tree */
+        }
+        indices_out[chosen] = at;
+        taken[chosen++] = tree->weights[at];
+        total -= tree->weights[at];
+        tree_add(tree, at + 1, 0 - tree->weights[at]); /* seated: set aside */
+    }
+    for (uint32_t j = 0; j < chosen; j++) {
+        tree_add(tree, indices_out[j] + 1, taken[j]);
+    }
+    for (uint32_t u = 0; u < used; u++) {
+        walk->index[walk->used[u]] = 0;
+    }
+    if (picks_out != NULL) {
+        *picks_out = pick;
+    }
+    return chosen;
+}

@@ -90,7 +90,10 @@ static int vrf_clear_cofactor(uint8_t out[VRF_POINT_BYTES], const uint8_t point[
 
 /* ECVRF_encode_to_curve_try_and_increment (section 5.4.1.1), with the
  * public key as encode_to_curve_salt. -1 when no ctr in 0..255 gives a
- * point, or the point found has small order (H would be the identity). */
+ * point, or the point found has small order (H would be the identity).
+ * 8 * P lies in the prime-order subgroup and libsodium encodes it
+ * canonically, so it is a valid point (as util_ed25519_point_valid would
+ * find, at the cost of a multiplication by L) unless it is the identity. */
 static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const void *alpha,
                                size_t alpha_size, uint8_t h_out[VRF_POINT_BYTES])
 {
@@ -108,7 +111,8 @@ static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const 
         if (!vrf_decode(digest)) {
             continue;
         }
-        if (vrf_clear_cofactor(h_out, digest) != 0 || !util_ed25519_point_valid(h_out)) {
+        if (vrf_clear_cofactor(h_out, digest) != 0 ||
+            memcmp(h_out, vrf_identity, VRF_POINT_BYTES) == 0) {
             return -1;
         }
         return 0;

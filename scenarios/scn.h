@@ -387,6 +387,8 @@ typedef struct scn_verification {
     uint64_t vrf_epoch_ns;        /* selection vrf: one VRF evaluation per node per epoch */
     bool draw_tree;               /* draw: tree (successive sampling from the beacon,
                                    * O(k log n)); false = race (every ticket hashed) */
+    double vrf_accept;            /* selection vrf with draw tree: the chance a pick
+                                   * seats its node (cons_tree_select_thinned) */
     /* Other protocols (scenarios/README.md, verification). */
     int32_t echelon;              /* sampling: class index of the echelon; -1 = any */
     uint32_t verifiers;           /* crossval: N re-executors; optimistic: challengers */

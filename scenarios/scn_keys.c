@@ -152,6 +152,8 @@ const scn_key_info scn__keys[] = {
     K("verification.vrf_epoch", DURATION, "", "10s", "", "selection vrf: one VRF proof per epoch"),
     K("verification.draw", ENUM, "", "race", "",
       "race or tree: every ticket hashed, or O(k log n) picks from the beacon"),
+    K("verification.vrf_accept", RATIO, "", "0.25", "",
+      "selection vrf with draw tree: the chance a pick seats its node"),
     K("verification.echelon", STRING, "", "any class", "sampling", "the class sampled from"),
     K("verification.verifiers", COUNT, "members", "3 (optimistic 1)", "",
       "crossval: re-executors; optimistic: challengers"),

@@ -391,6 +391,9 @@ static void params_verification(params_list *list, const scn_scenario *s)
     if (x->draw_tree) { /* race (the default) adds nothing: hashes stay as they were. */
         params_add(list, "tree", "verification.draw");
     }
+    if (x->draw_tree && x->selection_vrf) {
+        params_add(list, params_number(x->vrf_accept, v, sizeof(v)), "verification.vrf_accept");
+    }
     params_add(list, params_duration(x->commit_timeout_ns, v, sizeof(v)),
                "verification.commit_timeout");
     params_add(list, params_duration(x->reveal_timeout_ns, v, sizeof(v)),

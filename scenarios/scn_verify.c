@@ -24,6 +24,7 @@ void scn__verification_defaults(scn_verification *v)
     v->retries = 2;
     v->commit_reveal = true;
     v->vrf_epoch_ns = 10000000000ull;
+    v->vrf_accept = 0.25;
     v->commit_timeout_ns = 2000000000ull;
     v->reveal_timeout_ns = 2000000000ull;
     v->agreement.rule = SCN_AGREE_MAXABS;
@@ -542,20 +543,25 @@ static int verify_selection(scn_check *check, const scn_node *section, scn_verif
 }
 
 /* How a committee is drawn from its tickets: the race over every
- * candidate's ticket, or successive sampling from the beacon alone. */
+ * candidate's ticket, or successive sampling over a weight tree (under
+ * selection: vrf, a pick seats its node only on the node's private hit). */
 static int verify_draw(scn_check *check, const scn_node *section, scn_verification *v)
 {
     static const char *const draws[] = {"race", "tree", NULL};
     const scn_node *node = scn__map_get(section, "draw");
+    const scn_node *accept = scn__map_get(section, "vrf_accept");
     int mode = 0;
     int rc = node == NULL ? 0 : scn__get_enum(check, node, "verification.draw", draws, &mode);
     v->draw_tree = mode == 1;
-    if (rc == 0 && v->draw_tree && v->selection_vrf) {
-        return scn__fail(check->error, SCN_ESCHEMA, node,
-                         "verification.draw: tree picks from the beacon alone; selection: vrf "
-                         "needs draw: race (every node's VRF ticket races)");
+    if (rc != 0 || (rc = verify_number(check, accept, "verification.vrf_accept", 1.0 / 16, false,
+                                       1, false, "in [1/16, 1]", &v->vrf_accept)) != 0) {
+        return rc;
     }
-    return rc;
+    if (accept != NULL && !(v->draw_tree && v->selection_vrf)) {
+        return scn__fail(check->error, SCN_ESCHEMA, accept,
+                         "verification.vrf_accept needs selection: vrf and draw: tree");
+    }
+    return 0;
 }
 
 /* The protocol-specific numbers and the economics. */

@@ -2049,6 +2049,184 @@ START_TEST(test_cons_tree_matches_race_in_law)
 }
 END_TEST
 
+/* A thinned walk's candidates: private tickets from made-up VRF outputs
+ * (one per candidate), turned into hits needed at 'accept'. */
+typedef struct test_cons_thin {
+    uint8_t beta[16][CONS_VRF_OUTPUT_BYTES];
+    const uint8_t *beacon;
+    double accept;
+    uint32_t asked;
+} test_cons_thin;
+
+static uint32_t test_cons_thin_need(void *context, uint32_t index)
+{
+    test_cons_thin *thin = context;
+    thin->asked += 1;
+    if (thin->accept >= 1.0) {
+        return 1;
+    }
+    return cons_tree_hits_needed(cons_vrf_uniform(thin->beta[index], thin->beacon, 0),
+                                 thin->accept);
+}
+
+static uint32_t test_cons_never(void *context, uint32_t index)
+{
+    (void)context;
+    (void)index;
+    return UINT32_MAX;
+}
+
+static bool test_cons_walk_empty(const cons_tree_walk *walk)
+{
+    for (uint32_t slot = 0; slot < CONS_TREE_WALK_SLOTS; slot++) {
+        if (walk->index[slot] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* With accept = 1 every hit seats: the thinned walk is the tree draw, on
+ * 2,000 random networks and beacons; it leaves the tree and its scratch as
+ * they were. */
+START_TEST(test_cons_tree_thinned_accept_one_is_tree)
+{
+    test_cons_setup();
+    enum { NETWORK_MAX = 300 };
+    static uint64_t sums[NETWORK_MAX + 1], weights[NETWORK_MAX];
+    static cons_tree_walk walk;
+    util_prng prng;
+    util_prng_init(&prng, TEST_CONS_SEED + 8);
+    test_cons_thin thin = {.accept = 1.0};
+    cons_tree tree;
+    for (uint32_t draw = 0; draw < 2000; draw++) {
+        uint32_t count = 1 + (uint32_t)util_prng_below(&prng, NETWORK_MAX);
+        cons_tree_init(&tree, sums, weights, count);
+        for (uint32_t i = 0; i < count; i++) {
+            weights[i] = util_prng_below(&prng, 4) == 0 ? 0 : 1 + util_prng_below(&prng, 1000);
+        }
+        cons_tree_fill(&tree);
+        uint8_t beacon[CONS_BEACON_BYTES];
+        cons_beacon_derive(TEST_CONS_SEED, draw, 2, beacon);
+        uint32_t k = 1 + (uint32_t)util_prng_below(&prng, CONS_COMMITTEE_MAX);
+        uint32_t got[CONS_COMMITTEE_MAX], expected[CONS_COMMITTEE_MAX], picks = 0;
+        uint64_t total = cons_tree_total(&tree);
+        uint32_t chosen = cons_tree_select_thinned(&tree, beacon, draw % 3, k, test_cons_thin_need,
+                                                   &thin, &walk, got, &picks);
+        ck_assert_uint_eq(cons_tree_select(&tree, beacon, draw % 3, k, expected), chosen);
+        ck_assert_mem_eq(got, expected, chosen * sizeof(uint32_t));
+        ck_assert_uint_eq(picks, chosen);
+        ck_assert_uint_eq(cons_tree_total(&tree), total);
+    }
+    ck_assert(test_cons_walk_empty(&walk));
+}
+END_TEST
+
+/* At accept = 1/4 the walk keeps the race's law: over 20,000 beacons each
+ * candidate's share of committees, and of first seats, matches the race's
+ * within 4 sigma, weights 1 to 8, although the committees differ from the
+ * plain tree's; a walk takes about k / accept picks. */
+START_TEST(test_cons_tree_thinned_matches_race_in_law)
+{
+    test_cons_setup();
+    enum { N = 12, K = 4 };
+    const uint32_t beacons = getenv("INFERSIM_SANITIZE") != NULL ? 4000 : 20000;
+    cons_candidate candidates[N];
+    test_cons_candidates_fill(candidates, N);
+    uint64_t sums[N + 1], weights[N];
+    cons_tree tree;
+    cons_tree_init(&tree, sums, weights, N);
+    double scale = cons_tree_scale(8.0);
+    static test_cons_thin thin = {.accept = 0.25};
+    static cons_tree_walk walk;
+    for (uint32_t i = 0; i < N; i++) {
+        candidates[i].stake = 1.0 + i % 8;
+        weights[i] = cons_tree_weight(candidates[i].stake * candidates[i].reputation, scale);
+        util_hash256(&i, sizeof(i), thin.beta[i]);
+    }
+    cons_tree_fill(&tree);
+    uint32_t in_race[N] = {0}, in_thin[N] = {0}, first_race[N] = {0}, first_thin[N] = {0};
+    uint32_t same = 0;
+    uint64_t picks_all = 0;
+    for (uint32_t draw = 0; draw < beacons; draw++) {
+        uint8_t beacon[CONS_BEACON_BYTES];
+        cons_beacon_derive(TEST_CONS_SEED, draw, 1, beacon);
+        thin.beacon = beacon;
+        thin.asked = 0;
+        uint32_t race[K], seated[K], plain[K], picks = 0;
+        ck_assert_int_eq(cons_committee_select(beacon, 0, candidates, N, K, race), K);
+        ck_assert_uint_eq(cons_tree_select_thinned(&tree, beacon, 0, K, test_cons_thin_need,
+                                                   &thin, &walk, seated, &picks),
+                          K);
+        ck_assert_uint_le(thin.asked, N); /* once per candidate per walk */
+        ck_assert_uint_eq(cons_tree_select(&tree, beacon, 0, K, plain), K);
+        picks_all += picks;
+        first_race[race[0]] += 1;
+        first_thin[candidates[seated[0]].node_id] += 1;
+        for (uint32_t j = 0; j < K; j++) {
+            in_race[race[j]] += 1;
+            in_thin[candidates[seated[j]].node_id] += 1;
+        }
+        same += memcmp(plain, seated, sizeof(plain)) == 0;
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        double p = (double)in_race[i] / beacons;
+        double sigma = sqrt(2.0 * p * (1.0 - p) / beacons);
+        ck_assert_msg(fabs((double)in_thin[i] / beacons - p) < 4.0 * sigma + 1e-9,
+                      "candidate %u: thinned %u, race %u", i, in_thin[i], in_race[i]);
+        p = (double)first_race[i] / beacons;
+        sigma = sqrt(2.0 * p * (1.0 - p) / beacons);
+        ck_assert_msg(fabs((double)first_thin[i] / beacons - p) < 4.0 * sigma + 1e-9,
+                      "candidate %u first: thinned %u, race %u", i, first_thin[i], first_race[i]);
+    }
+    ck_assert_uint_gt(in_thin[7], 2 * in_thin[0]); /* weight 8 against weight 1 */
+    ck_assert_uint_lt(same, beacons / 10);         /* not the plain tree's committees */
+    double mean_picks = (double)picks_all / beacons;
+    ck_assert_msg(mean_picks > 0.9 * K / 0.25 && mean_picks < 1.1 * K / 0.25, "%.2f picks",
+                  mean_picks);
+    ck_assert(test_cons_walk_empty(&walk));
+}
+END_TEST
+
+/* Hits needed: geometric with P(needed > m) = (1 - accept)^m; 1 at
+ * u = 1, at accept >= 1 and on NaN; bounded on a ticket near 0. A walk
+ * whose candidates never seat ends after CONS_TREE_WALK_MAX picks with
+ * nobody, the tree and scratch as they were. */
+START_TEST(test_cons_tree_hits_needed)
+{
+    ck_assert_uint_eq(cons_tree_hits_needed(1.0, 0.25), 1);
+    ck_assert_uint_eq(cons_tree_hits_needed(0.5, 1.0), 1);
+    ck_assert_uint_eq(cons_tree_hits_needed(NAN, 0.25), 1);
+    ck_assert_uint_eq(cons_tree_hits_needed(0.75 + 1e-12, 0.25), 1);
+    ck_assert_uint_eq(cons_tree_hits_needed(0.75 - 1e-12, 0.25), 2);
+    ck_assert_uint_eq(cons_tree_hits_needed(0.5625 - 1e-12, 0.25), 3);
+    ck_assert_uint_ge(cons_tree_hits_needed(0x1.0p-1074, 0x1.0p-40), 1u << 30);
+    double sum = 0.0;
+    enum { DRAWS = 100000 };
+    for (uint32_t i = 0; i < DRAWS; i++) {
+        sum += cons_tree_hits_needed((i + 0.5) / DRAWS, 0.125);
+    }
+    ck_assert_double_eq_tol(sum / DRAWS, 8.0, 0.05);
+
+    uint64_t sums[4], weights[3] = {5, 1, 7};
+    cons_tree tree;
+    cons_tree_init(&tree, sums, weights, 3);
+    weights[0] = 5;
+    weights[1] = 1;
+    weights[2] = 7;
+    cons_tree_fill(&tree);
+    static cons_tree_walk walk;
+    uint8_t beacon[CONS_BEACON_BYTES] = {3};
+    uint32_t seated[2], picks = 0;
+    ck_assert_uint_eq(cons_tree_select_thinned(&tree, beacon, 0, 2, test_cons_never, NULL, &walk,
+                                               seated, &picks),
+                      0);
+    ck_assert_uint_eq(picks, CONS_TREE_WALK_MAX);
+    ck_assert_uint_eq(cons_tree_total(&tree), 13);
+    ck_assert(test_cons_walk_empty(&walk));
+}
+END_TEST
+
 /* Quantisation: a power of two into [2^39, 2^40), clamped bounds, weights
  * floored to at least 1, nothing above 2^40, 0 for no weight or NaN. */
 START_TEST(test_cons_tree_weights_quantised)
@@ -2099,6 +2277,9 @@ Suite *test_cons_suite(void)
     tcase_add_test(sortition, test_cons_tree_equals_scan);
     tcase_add_test(sortition, test_cons_tree_matches_race_in_law);
     tcase_add_test(sortition, test_cons_tree_weights_quantised);
+    tcase_add_test(sortition, test_cons_tree_thinned_accept_one_is_tree);
+    tcase_add_test(sortition, test_cons_tree_thinned_matches_race_in_law);
+    tcase_add_test(sortition, test_cons_tree_hits_needed);
     tcase_add_test(sortition, test_cons_sortition_equal_stakes_uniform);
     tcase_add_test(sortition, test_cons_sortition_stake_proportional);
     tcase_add_test(sortition, test_cons_sortition_reputation_proportional);

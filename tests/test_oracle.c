@@ -659,6 +659,17 @@ START_TEST(test_oracle_tree_draws_same_rows)
 }
 END_TEST
 
+/* VRF selection over trees: the thinned walks (and the proofs they make
+ * due) give the same rows at every thread count. */
+START_TEST(test_oracle_vrf_tree_draws_same_rows)
+{
+    draws_same_rows("draws-vrf-tree", "scenarios/committee_vrf_tree.yaml",
+                    getenv("INFERSIM_SANITIZE") != NULL ? "--set workload.requests=6"
+                                                        : "--set workload.requests=20",
+                    false);
+}
+END_TEST
+
 /* ---- tree draws in a world (world_tree.c) ---- */
 
 typedef struct tree_world {
@@ -759,7 +770,7 @@ START_TEST(test_oracle_tree_follows_the_ledger)
         cons_beacon_derive(91, d, 0, beacon);
         uint32_t segment = d % 2, k = 1 + d % 7;
         uint32_t got[CONS_COMMITTEE_MAX], expected[CONS_COMMITTEE_MAX];
-        uint32_t chosen = world__tree_draw(&t.world, segment, beacon, k, &w, got);
+        uint32_t chosen = world__tree_draw(&t.world, segment, beacon, k, &w, NULL, got);
         ck_assert_uint_eq(chosen, tree_world_expected(&t, segment, beacon, k, &w, expected));
         ck_assert_mem_eq(got, expected, chosen * sizeof(uint32_t));
     }
@@ -843,6 +854,7 @@ Suite *test_oracle_suite(void)
     tcase_add_test(draws, test_oracle_draws_sliced_same_rows);
     tcase_add_test(draws, test_oracle_draws_vrf_sliced_same_rows);
     tcase_add_test(draws, test_oracle_tree_draws_same_rows);
+    tcase_add_test(draws, test_oracle_vrf_tree_draws_same_rows);
     tcase_add_test(draws, test_oracle_tree_follows_the_ledger);
     suite_add_tcase(suite, draws);
     return suite;

@@ -398,6 +398,77 @@ START_TEST(test_vrf_forged_ticket_caught)
 }
 END_TEST
 
+/* The committees a run's decisions name, one per (request, segment,
+ * round): how many of them 'a' and 'b' share, of how many in 'a'. */
+static uint32_t test_vrf_same_committees(const world_result *a, const world_result *b,
+                                         uint32_t *total)
+{
+    uint32_t same = 0;
+    *total = 0;
+    for (size_t i = 0; i < a->decision_count; i++) {
+        const world_decision_record *x = &a->decisions[i];
+        if (x->member != 0 || x->step != 0) {
+            continue;
+        }
+        *total += 1;
+        bool found = false;
+        for (size_t j = 0; j < b->decision_count && !found; j++) {
+            const world_decision_record *y = &b->decisions[j];
+            found = y->request == x->request && y->segment == x->segment &&
+                    y->round == x->round && y->step == 0 && y->member == 0 &&
+                    y->node_id == x->node_id;
+        }
+        same += found;
+    }
+    return same;
+}
+
+/* VRF selection over weight trees (draw: tree): honest nodes' proofs all
+ * check out and every request settles, the run is deterministic; at
+ * vrf_accept 1 every hit seats, so its committees are the plain tree's
+ * (reputations held still, so both draw from equal weights), and at 1/4
+ * most are not. Two forgers seat themselves on their first hit and every
+ * proof they send is refused. */
+START_TEST(test_vrf_tree_selection)
+{
+    const char *const tree[] = {"verification.selection=vrf", "verification.draw=tree",
+                                "verification.reputation.reward=1"};
+    const char *const every[] = {"verification.selection=vrf", "verification.draw=tree",
+                                 "verification.reputation.reward=1",
+                                 "verification.vrf_accept=1"};
+    const char *const plain[] = {"verification.draw=tree", "verification.reputation.reward=1"};
+    world_result *first = test_vrf_run(tree, 3);
+    world_result *again = test_vrf_run(tree, 3);
+    world_result *seated = test_vrf_run(every, 4);
+    world_result *hashed = test_vrf_run(plain, 2);
+    ck_assert_uint_eq(first->trace_hash, again->trace_hash);
+    uint32_t total = 0;
+    ck_assert_uint_eq(test_vrf_same_committees(seated, hashed, &total), total);
+    ck_assert_uint_ge(total, 2 * first->request_count);
+    ck_assert_uint_lt(test_vrf_same_committees(first, hashed, &total), total / 2);
+    ck_assert_uint_eq(first->requests_completed, first->request_count);
+    ck_assert_uint_eq(first->accepted_wrong, 0);
+    ck_assert_uint_eq(first->honest_penalised, 0);
+    ck_assert_uint_eq(first->vrf_proofs_rejected, 0);
+    ck_assert_uint_ge(first->vrf_proofs_verified, 5 * 2 * first->request_count);
+    world_result_destroy(first);
+    world_result_destroy(again);
+    world_result_destroy(seated);
+    world_result_destroy(hashed);
+
+    const char *const forged[] = {"verification.selection=vrf", "verification.draw=tree",
+                                  "verification.vrf_accept=0.125", "faults.0.kind=forged_ticket",
+                                  "faults.0.at=0s", "faults.0.nodes.ids=[1, 31]"};
+    world_result *result = test_vrf_run(forged, 6);
+    ck_assert_uint_gt(result->vrf_proofs_rejected, 0);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    ck_assert_uint_eq(result->requests_completed, result->request_count);
+    ck_assert(result->reputation[1] < 1.0 || result->reputation[31] < 1.0);
+    world_result_destroy(result);
+}
+END_TEST
+
 /* The keys' errors name the key, at its line. */
 START_TEST(test_vrf_scenario_errors)
 {
@@ -413,6 +484,14 @@ START_TEST(test_vrf_scenario_errors)
          "needs commit-reveal"},
         {{"faults.0.kind=forged_ticket", "faults.0.at=0s", "faults.0.nodes.ids=[1]"}, 3,
          "needs verification.selection: vrf"},
+        {{"verification.selection=vrf", "verification.vrf_accept=0.5"}, 2,
+         "vrf_accept needs selection: vrf and draw: tree"},
+        {{"verification.draw=tree", "verification.vrf_accept=0.5"}, 2,
+         "vrf_accept needs selection: vrf and draw: tree"},
+        {{"verification.selection=vrf", "verification.draw=tree", "verification.vrf_accept=0.01"},
+         3, "in [1/16, 1]"},
+        {{"verification.selection=vrf", "verification.draw=tree", "verification.vrf_accept=1.5"},
+         3, "in [1/16, 1]"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         scn_scenario *scenario = NULL;
@@ -450,6 +529,7 @@ Suite *test_vrf_suite(void)
     tcase_add_checked_fixture(selection, test_vrf_setup, NULL);
     tcase_add_test(selection, test_vrf_selection_honest);
     tcase_add_test(selection, test_vrf_forged_ticket_caught);
+    tcase_add_test(selection, test_vrf_tree_selection);
     tcase_add_test(selection, test_vrf_scenario_errors);
     tcase_set_timeout(selection, 120);
     suite_add_tcase(suite, selection);

@@ -175,10 +175,12 @@ typedef struct world_state {
     uint64_t behaviour_changes;
     /* selection vrf (world_vrf.c): every node's VRF key (its ed25519 key),
      * its proof and output for the epoch it last evaluated (epoch + 1, 0 =
-     * none), and the candidates' tickets of the draw being made. */
+     * none), the epoch whose proof a client last found valid (epoch + 1,
+     * 0 = none), and the candidates' tickets of the draw being made. */
     uint8_t (*vrf_public)[32];
     uint8_t (*vrf_secret)[64];
     uint64_t *vrf_epoch_of;
+    uint64_t *vrf_checked_of;
     uint8_t (*vrf_proof)[80];
     uint8_t (*vrf_beta)[64];
     double *vrf_uniforms;

@@ -140,7 +140,10 @@ bool world__ledger_verdict_proven(world_state *world, const node_ledger_tx *tx, 
  * their teardown; a node whose live stake or reputation moved (the live
  * ledger's hook calls it; so does whoever else writes those arrays); and
  * the committee of (segment, beacon) drawn from 'weights' into
- * members_out, returning how many (min(k, candidates)). */
+ * members_out, returning how many (min(k, candidates)). Under selection:
+ * vrf ('vrf' not NULL) a pick seats its node only on the hit its VRF
+ * ticket asks for (cons_tree_select_thinned). */
+struct world_vrf_draw;
 typedef struct world_weights {
     const double *reputation, *stake; /* per node, or NULL: the *_all below */
     double reputation_all, stake_all;
@@ -163,7 +166,8 @@ void world__tree_destroy(world_state *world);
 void world__tree_touch(world_state *world, uint32_t node_id);
 uint32_t world__tree_draw(world_state *world, uint32_t segment,
                           const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
-                          const world_weights *weights, uint32_t *members_out);
+                          const world_weights *weights, const struct world_vrf_draw *vrf,
+                          uint32_t *members_out);
 /* world_chain.c: the draws' ledger state. For the committees of
  * 'request': true with the reputation and stake to draw from (a hosted
  * world with a chain source: the state at the request's agreed height),
@@ -245,8 +249,9 @@ int world__referee_build(world_state *world);
 int world__vrf_build(world_state *world);
 void world__vrf_destroy(world_state *world);
 /* One draw's VRF tickets: the epoch of its request and the epoch's input,
- * its (beacon, segment), and the slice_min its draw should use (small when
- * some candidate's proof of the epoch is still due). */
+ * its (beacon, segment), and the slice_min a race should use (small when
+ * some candidate's proof of the epoch is still due; begin scans the
+ * segment's candidates for it only when 'race'). */
 typedef struct world_vrf_draw {
     uint64_t epoch;
     uint8_t alpha[CONS_BEACON_BYTES];
@@ -255,13 +260,18 @@ typedef struct world_vrf_draw {
     size_t slice_min;
 } world_vrf_draw;
 void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segment,
-                           const uint8_t beacon[CONS_BEACON_BYTES], world_vrf_draw *out);
+                           const uint8_t beacon[CONS_BEACON_BYTES], bool race,
+                           world_vrf_draw *out);
 /* The tickets candidates [first, last) (of the draw's segment) claim,
  * into vrf_uniforms at the same positions, each node's proof evaluated
  * once per epoch. Writes those positions and those nodes' slots alone:
  * slices of one draw may run on several threads at once. */
 void world__vrf_tickets(world_state *world, const world_vrf_draw *draw, uint32_t first,
                         uint32_t last);
+/* The hits the candidate at 'position' (of the draw's segment) needs to be
+ * seated by a thinned tree walk: from the ticket it claims, at
+ * verification.vrf_accept (a forger claims the best: 1 hit). */
+uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_t position);
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
                       uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX]);
 bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, uint32_t segment,

@@ -8,7 +8,12 @@
  * refills it (O(n), once per epoch or block); under the live ledger, the
  * nodes whose stake or reputation moved since the last draw (the ledger's
  * 'moved' hook, world__tree_touch) are set again, O(log n) each, in every
- * tree that holds the live ledger. */
+ * tree that holds the live ledger.
+ *
+ * Under selection: vrf the walk is thinned (cons_tree_select_thinned): a
+ * pick seats its node only on the hit its VRF ticket asks for, so the
+ * draw touches about k / vrf_accept nodes, and their proofs of the epoch
+ * are the only ones it evaluates. */
 #include <string.h>
 
 #include "consensus/cons.h"
@@ -27,6 +32,7 @@ struct world_trees {
     uint8_t *moved_flag;     /* per node: listed in 'moved' */
     uint32_t moved_count;
     double scale;            /* cons_tree_scale of the largest weight a node can hold */
+    cons_tree_walk *walk;    /* selection vrf: the thinned walks' scratch */
 };
 
 static void tree_moved(void *context, uint32_t member)
@@ -46,9 +52,13 @@ static int tree_alloc(world_state *world, struct world_trees *t, uint32_t segmen
     t->next_of = util_calloc(candidates > 0 ? candidates : 1, sizeof(uint32_t));
     t->moved = util_calloc(n, sizeof(uint32_t));
     t->moved_flag = util_calloc(n, 1);
+    if (world->scenario->verification.selection_vrf) {
+        t->walk = util_calloc(1, sizeof(*t->walk));
+    }
     bool ok = t->trees != NULL && t->source != NULL && t->sums != NULL && t->weights != NULL &&
               t->first_of != NULL && t->next_of != NULL && t->moved != NULL &&
-              t->moved_flag != NULL;
+              t->moved_flag != NULL &&
+              (t->walk != NULL || !world->scenario->verification.selection_vrf);
     return ok ? 0 : WORLD_ENOMEM;
 }
 
@@ -100,6 +110,7 @@ void world__tree_destroy(world_state *world)
     util_free(t->next_of);
     util_free(t->moved);
     util_free(t->moved_flag);
+    util_free(t->walk);
     util_free(t);
     world->trees = NULL;
 }
@@ -162,9 +173,22 @@ static void tree_refill(world_state *world, uint32_t segment, const world_weight
     t->source[segment] = w->source;
 }
 
+/* A thinned walk's question: the hits a position needs. */
+typedef struct tree_vrf {
+    world_state *world;
+    const world_vrf_draw *draw;
+} tree_vrf;
+
+static uint32_t tree_vrf_hits(void *context, uint32_t position)
+{
+    const tree_vrf *v = context;
+    return world__vrf_hits(v->world, v->draw, position);
+}
+
 uint32_t world__tree_draw(world_state *world, uint32_t segment,
                           const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
-                          const world_weights *weights, uint32_t *members_out)
+                          const world_weights *weights, const world_vrf_draw *vrf,
+                          uint32_t *members_out)
 {
     struct world_trees *t = world->trees;
     ASSERT(t != NULL && segment < world->scenario->model.segment_count);
@@ -176,7 +200,15 @@ uint32_t world__tree_draw(world_state *world, uint32_t segment,
         tree_refill(world, segment, weights);
     }
     uint32_t indices[CONS_COMMITTEE_MAX];
-    uint32_t chosen = cons_tree_select(&t->trees[segment], beacon, segment, k, indices);
+    uint32_t chosen = 0;
+    if (vrf == NULL) {
+        chosen = cons_tree_select(&t->trees[segment], beacon, segment, k, indices);
+    } else {
+        ASSERT(t->walk != NULL);
+        tree_vrf context = {.world = world, .draw = vrf};
+        chosen = cons_tree_select_thinned(&t->trees[segment], beacon, segment, k, tree_vrf_hits,
+                                          &context, t->walk, indices, NULL);
+    }
     const cons_candidate *pool =
         (const cons_candidate *)world->candidates + world->candidate_offsets[segment];
     for (uint32_t j = 0; j < chosen; j++) {

@@ -165,12 +165,17 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
     verify_weights_of(world, request, &weights, cacheable);
     uint32_t k = verify_draw_size(world, beacon, segment);
     world->result->committee_draws += 1;
+    world_vrf_draw vrf;
+    bool selection_vrf = world->scenario->verification.selection_vrf;
+    if (selection_vrf) {
+        world__vrf_draw_begin(world, request, segment, beacon, world->trees == NULL, &vrf);
+    }
     if (world->trees != NULL) {
-        uint32_t chosen = world__tree_draw(world, segment, beacon, k, &weights.of, members_out);
+        uint32_t chosen = world__tree_draw(world, segment, beacon, k, &weights.of,
+                                           selection_vrf ? &vrf : NULL, members_out);
         ASSERT(chosen > 0); /* Weights are at least 1; k was checked at build. */
         return chosen;
     }
-    world_vrf_draw vrf;
     world_draw draw = {.beacon = beacon,
                        .segment = segment,
                        .candidates = (const cons_candidate *)world->candidates + first,
@@ -178,8 +183,7 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
                        .k = k,
                        .prepare = verify_draw_prepare,
                        .context = &weights};
-    if (world->scenario->verification.selection_vrf) {
-        world__vrf_draw_begin(world, request, segment, beacon, &vrf);
+    if (selection_vrf) {
         weights.vrf = &vrf;
         draw.uniforms = world->vrf_uniforms + first;
         draw.slice_min = vrf.slice_min;

@@ -47,18 +47,15 @@ int world__vrf_build(world_state *world)
     world->vrf_public = util_calloc(n, sizeof(*world->vrf_public));
     world->vrf_secret = util_calloc(n, sizeof(*world->vrf_secret));
     world->vrf_epoch_of = util_calloc(n, sizeof(uint64_t));
+    world->vrf_checked_of = util_calloc(n, sizeof(uint64_t));
     world->vrf_proof = util_calloc(n, sizeof(*world->vrf_proof));
     world->vrf_beta = util_calloc(n, sizeof(*world->vrf_beta));
     uint32_t segments = world->scenario->model.segment_count;
     world->vrf_uniforms =
         util_calloc(world->candidate_offsets[segments] + 1, sizeof(double));
     if (world->vrf_public == NULL || world->vrf_secret == NULL || world->vrf_epoch_of == NULL ||
-        world->vrf_proof == NULL || world->vrf_beta == NULL || world->vrf_uniforms == NULL) {
+        world->vrf_checked_of == NULL || world->vrf_proof == NULL || world->vrf_beta == NULL || world->vrf_uniforms == NULL) {
         return WORLD_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        util_sign_keypair_from_seed(world->scenario->seed, i, world->vrf_public[i],
-                                    world->vrf_secret[i]);
     }
     world->serving.claim_bytes = CONS_VRF_PROOF_BYTES;
     world->verifier.claim = world__vrf_claim;
@@ -74,6 +71,7 @@ void world__vrf_destroy(world_state *world)
     util_free(world->vrf_secret);
     util_free(world->vrf_public);
     util_free(world->vrf_epoch_of);
+    util_free(world->vrf_checked_of);
     util_free(world->vrf_proof);
     util_free(world->vrf_beta);
     util_free(world->vrf_uniforms);
@@ -98,6 +96,18 @@ static void vrf_alpha(const world_state *world, uint64_t epoch, uint8_t alpha[CO
     cons_vrf_epoch_alpha(seed, epoch, alpha);
 }
 
+/* Node 'node_id's key pair, derived from (seed, node) on the first need
+ * of it (a node that has evaluated its VRF has one): a tree draw touches
+ * few nodes, and a million keys cost some seconds. Writes the node's own
+ * slots alone. */
+static void vrf_key(world_state *world, uint32_t node_id)
+{
+    if (world->vrf_epoch_of[node_id] == 0) {
+        util_sign_keypair_from_seed(world->scenario->seed, node_id, world->vrf_public[node_id],
+                                    world->vrf_secret[node_id]);
+    }
+}
+
 /* Node 'node_id's proof and output for 'epoch' (whose input is 'alpha'),
  * evaluated once per epoch with its own secret key. Writes the node's own
  * slots alone, so nodes may be evaluated on several threads at once. */
@@ -108,6 +118,7 @@ static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t ep
     if (world->vrf_epoch_of[node_id] == epoch + 1) {
         return;
     }
+    vrf_key(world, node_id);
     int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES,
                             world->vrf_proof[node_id]);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
@@ -131,7 +142,8 @@ static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
 #define VRF_SLICE_MIN_PROVING 8u
 
 void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segment,
-                           const uint8_t beacon[CONS_BEACON_BYTES], world_vrf_draw *out)
+                           const uint8_t beacon[CONS_BEACON_BYTES], bool race,
+                           world_vrf_draw *out)
 {
     ASSERT(world->vrf_uniforms != NULL);
     out->epoch = vrf_epoch(world, request);
@@ -141,7 +153,7 @@ void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segmen
     out->slice_min = 0;
     const cons_candidate *candidates = world->candidates;
     for (uint32_t i = world->candidate_offsets[segment];
-         i < world->candidate_offsets[segment + 1] && out->slice_min == 0; i++) {
+         race && i < world->candidate_offsets[segment + 1] && out->slice_min == 0; i++) {
         if (world->vrf_epoch_of[candidates[i].node_id] != out->epoch + 1) {
             out->slice_min = VRF_SLICE_MIN_PROVING;
         }
@@ -177,6 +189,18 @@ void world__vrf_tickets(world_state *world, const world_vrf_draw *draw, uint32_t
     }
 }
 
+uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_t position)
+{
+    const cons_candidate *candidates = world->candidates;
+    uint32_t id = candidates[world->candidate_offsets[draw->segment] + position].node_id;
+    if (world->behaviour_now[id] == NODE_BEHAVIOUR_FORGED_TICKET) {
+        return 1; /* It claims the best ticket there is: u = 1. */
+    }
+    vrf_evaluate_alpha(world, id, draw->epoch, draw->alpha);
+    double u = cons_vrf_uniform(world->vrf_beta[id], draw->beacon, draw->segment);
+    return cons_tree_hits_needed(u, world->scenario->verification.vrf_accept);
+}
+
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
                       uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX])
 {
@@ -201,6 +225,33 @@ static double vrf_claimed(const world_state *world, uint32_t member, const uint8
     return cons_vrf_uniform(world->vrf_beta[member], beacon, segment);
 }
 
+/* cons_vrf_verify of a member's proof for 'epoch', answered without the
+ * curve arithmetic when the bytes are the member's own proof of the epoch
+ * and a check found that proof valid before: verification is a function
+ * of (key, alpha, proof), so the answer and the output are the same. A
+ * client checks each member of a committee at every step of a request;
+ * this makes it one ECVRF verification per member and epoch. Any other
+ * bytes are verified in full. */
+static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
+                       const uint8_t alpha[CONS_BEACON_BYTES], const uint8_t *proof,
+                       uint8_t beta[CONS_VRF_OUTPUT_BYTES])
+{
+    if (world->vrf_checked_of[member] == epoch + 1 &&
+        world->vrf_epoch_of[member] == epoch + 1 &&
+        memcmp(proof, world->vrf_proof[member], CONS_VRF_PROOF_BYTES) == 0) {
+        memcpy(beta, world->vrf_beta[member], CONS_VRF_OUTPUT_BYTES);
+        return true;
+    }
+    bool valid = cons_vrf_verify(world->vrf_public[member], alpha, CONS_BEACON_BYTES, proof, beta);
+    if (valid) {
+        vrf_evaluate(world, member, epoch);
+        if (memcmp(proof, world->vrf_proof[member], CONS_VRF_PROOF_BYTES) == 0) {
+            world->vrf_checked_of[member] = epoch + 1;
+        }
+    }
+    return valid;
+}
+
 bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, uint32_t segment,
                             uint32_t round, const uint8_t proof[NODE_CLAIM_MAX])
 {
@@ -210,8 +261,9 @@ bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, ui
     uint8_t alpha[CONS_BEACON_BYTES], beacon[CONS_BEACON_BYTES], beta[CONS_VRF_OUTPUT_BYTES];
     vrf_alpha(world, epoch, alpha);
     cons_beacon_derive(world->scenario->seed, request, round, beacon);
+    vrf_key(world, member);
     /* The proof must verify and its output give the ticket the draw took. */
-    bool valid = cons_vrf_verify(world->vrf_public[member], alpha, sizeof(alpha), proof, beta);
+    bool valid = vrf_verify(world, member, epoch, alpha, proof, beta);
     if (valid) {
         vrf_evaluate(world, member, epoch);
         valid = cons_vrf_uniform(beta, beacon, segment) ==
