@@ -210,23 +210,56 @@ out_wipe:
     return rc;
 }
 
+/* beta = SHA-512(suite || 0x03 || 8 * Gamma || 0x00) (section 5.2), from
+ * 8 * Gamma. */
+static void vrf_output_of(const uint8_t cleared[VRF_POINT_BYTES],
+                          uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    static const uint8_t front[2] = {VRF_SUITE, 0x03};
+    static const uint8_t back[1] = {0x00};
+    util_sha512_state state;
+    util_sha512_init(&state);
+    util_sha512_update(&state, front, sizeof(front));
+    util_sha512_update(&state, cleared, VRF_POINT_BYTES);
+    util_sha512_update(&state, back, sizeof(back));
+    util_sha512_final(&state, beta_out);
+}
+
 int cons_vrf_proof_to_hash(const uint8_t proof[CONS_VRF_PROOF_BYTES],
                            uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
     ASSERT(proof != NULL && beta_out != NULL);
-    static const uint8_t front[2] = {VRF_SUITE, 0x03};
-    static const uint8_t back[1] = {0x00};
     uint8_t cleared[VRF_POINT_BYTES];
     if (!util_ed25519_point_valid(proof) || vrf_clear_cofactor(cleared, proof) != 0) {
         return CONS_EINVAL;
     }
-    util_sha512_state state;
-    util_sha512_init(&state);
-    util_sha512_update(&state, front, sizeof(front));
-    util_sha512_update(&state, cleared, sizeof(cleared));
-    util_sha512_update(&state, back, sizeof(back));
-    util_sha512_final(&state, beta_out);
+    vrf_output_of(cleared, beta_out);
     return 0;
+}
+
+int cons_vrf_output(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
+                    size_t alpha_size, uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(secret_key != NULL && beta_out != NULL);
+    ASSERT(alpha != NULL || alpha_size == 0);
+    static const uint8_t eight[VRF_SCALAR_BYTES] = {8};
+    uint8_t x[VRF_SCALAR_BYTES], prefix[32], eight_x[VRF_SCALAR_BYTES];
+    uint8_t y[VRF_POINT_BYTES], h[VRF_POINT_BYTES], cleared[VRF_POINT_BYTES];
+    int rc = CONS_EINVAL;
+    vrf_expand(secret_key, x, prefix);
+    /* H has order L, so (8x mod L) * H = 8 * (x * H) = 8 * Gamma: one
+     * multiplication instead of Gamma's and three doublings. */
+    util_ed25519_scalar_mul(eight_x, eight, x);
+    if (util_ed25519_scalarmult_base(y, x) == 0 &&
+        vrf_encode_to_curve(y, alpha, alpha_size, h) == 0 &&
+        vrf_multiply(cleared, eight_x, h) == 0) {
+        vrf_output_of(cleared, beta_out);
+        rc = 0;
+    }
+    util_memzero(x, sizeof(x));
+    util_memzero(eight_x, sizeof(eight_x));
+    util_memzero(prefix, sizeof(prefix));
+    return rc;
 }
 
 /* s < L, compared from the most significant byte (section 5.4.4). */

@@ -110,6 +110,9 @@ START_TEST(test_vrf_rfc9381_vectors)
     ck_assert_mem_eq(proof, c.proof, 80);
     ck_assert_int_eq(cons_vrf_proof_to_hash(proof, beta), 0);
     ck_assert_mem_eq(beta, c.beta, 64);
+    memset(beta, 0, sizeof(beta));
+    ck_assert_int_eq(cons_vrf_output(c.secret_key, c.alpha, c.alpha_size, beta), 0);
+    ck_assert_mem_eq(beta, c.beta, 64); /* the output without the proof */
     ck_assert(cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, c.proof, verified));
     ck_assert_mem_eq(verified, c.beta, 64);
 }
@@ -226,6 +229,8 @@ START_TEST(test_vrf_round_trips_random_keys)
         ck_assert_int_eq(cons_vrf_prove(secret_key, alpha, alpha_size, proof), 0);
         ck_assert_int_eq(cons_vrf_proof_to_hash(proof, beta), 0);
         ck_assert(cons_vrf_verify(public_key, alpha, alpha_size, proof, verified));
+        ck_assert_mem_eq(beta, verified, 64);
+        ck_assert_int_eq(cons_vrf_output(secret_key, alpha, alpha_size, verified), 0);
         ck_assert_mem_eq(beta, verified, 64);
         /* The same key pair signs with ed25519: the VRF key is the node's key. */
         uint8_t sign_public[32], sign_secret[64];

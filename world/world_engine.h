@@ -173,13 +173,15 @@ typedef struct world_state {
      * world_adversary.c, the testbed's admin): the pools' Byzantine counts
      * are counted again only then, so a draw stays O(k) (verify_capture_note). */
     uint64_t behaviour_changes;
-    /* selection vrf (world_vrf.c): every node's VRF key (its ed25519 key),
-     * its proof and output for the epoch it last evaluated (epoch + 1, 0 =
-     * none), the epoch whose proof a client last found valid (epoch + 1,
-     * 0 = none), and the candidates' tickets of the draw being made. */
+    /* selection vrf (world_vrf.c): every node's VRF key (its ed25519 key,
+     * derived on first use), the epoch of its output vrf_beta, of its
+     * proof vrf_proof, and of the proof a client last found valid (each
+     * epoch + 1, 0 = none), and the candidates' tickets of the draw being
+     * made. */
     uint8_t (*vrf_public)[32];
     uint8_t (*vrf_secret)[64];
     uint64_t *vrf_epoch_of;
+    uint64_t *vrf_proven_of;
     uint64_t *vrf_checked_of;
     uint8_t (*vrf_proof)[80];
     uint8_t (*vrf_beta)[64];

@@ -250,7 +250,7 @@ int world__vrf_build(world_state *world);
 void world__vrf_destroy(world_state *world);
 /* One draw's VRF tickets: the epoch of its request and the epoch's input,
  * its (beacon, segment), and the slice_min a race should use (small when
- * some candidate's proof of the epoch is still due; begin scans the
+ * some candidate's output of the epoch is still due; begin scans the
  * segment's candidates for it only when 'race'). */
 typedef struct world_vrf_draw {
     uint64_t epoch;

@@ -20,11 +20,13 @@
  * that never committed.
  *
  * Cost: proving and verifying take no simulated time (as ed25519 signature
- * checks do not); they cost wall time, which bench/ measures. A node's
- * proof is cached for its current epoch, so a node proves once per epoch
- * (per request would cost one proof per candidate per request). Each
+ * checks do not); they cost wall time, which bench/ measures. A node
+ * evaluates its output once per epoch (cons_vrf_output, half a proof's
+ * cost) and makes its proof once per epoch when it first claims a seat
+ * (per request would cost one proof per candidate per request). A
  * client's check of a member is a real cons_vrf_verify on the bytes the
- * message carried. */
+ * message carried, unless those bytes are the member's epoch proof that a
+ * check found valid before (vrf_verify). */
 #include <math.h>
 #include <string.h>
 
@@ -48,13 +50,15 @@ int world__vrf_build(world_state *world)
     world->vrf_secret = util_calloc(n, sizeof(*world->vrf_secret));
     world->vrf_epoch_of = util_calloc(n, sizeof(uint64_t));
     world->vrf_checked_of = util_calloc(n, sizeof(uint64_t));
+    world->vrf_proven_of = util_calloc(n, sizeof(uint64_t));
     world->vrf_proof = util_calloc(n, sizeof(*world->vrf_proof));
     world->vrf_beta = util_calloc(n, sizeof(*world->vrf_beta));
     uint32_t segments = world->scenario->model.segment_count;
     world->vrf_uniforms =
         util_calloc(world->candidate_offsets[segments] + 1, sizeof(double));
     if (world->vrf_public == NULL || world->vrf_secret == NULL || world->vrf_epoch_of == NULL ||
-        world->vrf_checked_of == NULL || world->vrf_proof == NULL || world->vrf_beta == NULL || world->vrf_uniforms == NULL) {
+        world->vrf_checked_of == NULL || world->vrf_proven_of == NULL ||
+        world->vrf_proof == NULL || world->vrf_beta == NULL || world->vrf_uniforms == NULL) {
         return WORLD_ENOMEM;
     }
     world->serving.claim_bytes = CONS_VRF_PROOF_BYTES;
@@ -72,6 +76,7 @@ void world__vrf_destroy(world_state *world)
     util_free(world->vrf_public);
     util_free(world->vrf_epoch_of);
     util_free(world->vrf_checked_of);
+    util_free(world->vrf_proven_of);
     util_free(world->vrf_proof);
     util_free(world->vrf_beta);
     util_free(world->vrf_uniforms);
@@ -97,20 +102,22 @@ static void vrf_alpha(const world_state *world, uint64_t epoch, uint8_t alpha[CO
 }
 
 /* Node 'node_id's key pair, derived from (seed, node) on the first need
- * of it (a node that has evaluated its VRF has one): a tree draw touches
- * few nodes, and a million keys cost some seconds. Writes the node's own
- * slots alone. */
+ * of it (a node that has an output or a proof has one): a tree draw
+ * touches few nodes, and a million keys cost some seconds. Writes the
+ * node's own slots alone. */
 static void vrf_key(world_state *world, uint32_t node_id)
 {
-    if (world->vrf_epoch_of[node_id] == 0) {
+    if (world->vrf_epoch_of[node_id] == 0 && world->vrf_proven_of[node_id] == 0) {
         util_sign_keypair_from_seed(world->scenario->seed, node_id, world->vrf_public[node_id],
                                     world->vrf_secret[node_id]);
     }
 }
 
-/* Node 'node_id's proof and output for 'epoch' (whose input is 'alpha'),
- * evaluated once per epoch with its own secret key. Writes the node's own
- * slots alone, so nodes may be evaluated on several threads at once. */
+/* Node 'node_id's output for 'epoch' (whose input is 'alpha'), evaluated
+ * once per epoch with its own secret key; its proof is made only when the
+ * node claims a seat (vrf_prove), at about twice the cost. Writes the
+ * node's own slots alone, so nodes may be evaluated on several threads at
+ * once. */
 static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t epoch,
                                const uint8_t alpha[CONS_BEACON_BYTES])
 {
@@ -119,12 +126,25 @@ static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t ep
         return;
     }
     vrf_key(world, node_id);
+    int rc = cons_vrf_output(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES,
+                             world->vrf_beta[node_id]);
+    ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
+    world->vrf_epoch_of[node_id] = epoch + 1;
+}
+
+/* Node 'node_id's proof for 'epoch', made once per epoch. */
+static void vrf_prove(world_state *world, uint32_t node_id, uint64_t epoch)
+{
+    if (world->vrf_proven_of[node_id] == epoch + 1) {
+        return;
+    }
+    uint8_t alpha[CONS_BEACON_BYTES];
+    vrf_alpha(world, epoch, alpha);
+    vrf_key(world, node_id);
     int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES,
                             world->vrf_proof[node_id]);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
-    rc = cons_vrf_proof_to_hash(world->vrf_proof[node_id], world->vrf_beta[node_id]);
-    ASSERT(rc == 0);
-    world->vrf_epoch_of[node_id] = epoch + 1;
+    world->vrf_proven_of[node_id] = epoch + 1;
 }
 
 static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
@@ -137,9 +157,9 @@ static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
     vrf_evaluate_alpha(world, node_id, epoch, alpha);
 }
 
-/* A slice in which an ECVRF proof is due pays for its job at a handful of
- * candidates (a proof costs some hundred microseconds, bench vrf). */
-#define VRF_SLICE_MIN_PROVING 8u
+/* A slice in which an ECVRF output is due pays for its job at a handful of
+ * candidates (an output costs some hundred microseconds, bench vrf). */
+#define VRF_SLICE_MIN_EVALUATING 8u
 
 void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segment,
                            const uint8_t beacon[CONS_BEACON_BYTES], bool race,
@@ -155,7 +175,7 @@ void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segmen
     for (uint32_t i = world->candidate_offsets[segment];
          race && i < world->candidate_offsets[segment + 1] && out->slice_min == 0; i++) {
         if (world->vrf_epoch_of[candidates[i].node_id] != out->epoch + 1) {
-            out->slice_min = VRF_SLICE_MIN_PROVING;
+            out->slice_min = VRF_SLICE_MIN_EVALUATING;
         }
     }
 }
@@ -207,7 +227,7 @@ void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t
     world_state *world = context;
     (void)segment;
     (void)round;
-    vrf_evaluate(world, member, vrf_epoch(world, request));
+    vrf_prove(world, member, vrf_epoch(world, request));
     memcpy(proof_out, world->vrf_proof[member], CONS_VRF_PROOF_BYTES);
     if (world->behaviour_now[member] == NODE_BEHAVIOUR_FORGED_TICKET) {
         proof_out[32] ^= 1u; /* c: no proof it can make gives it the ticket it claimed. */
@@ -237,7 +257,7 @@ static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
                        uint8_t beta[CONS_VRF_OUTPUT_BYTES])
 {
     if (world->vrf_checked_of[member] == epoch + 1 &&
-        world->vrf_epoch_of[member] == epoch + 1 &&
+        world->vrf_proven_of[member] == epoch + 1 && world->vrf_epoch_of[member] == epoch + 1 &&
         memcmp(proof, world->vrf_proof[member], CONS_VRF_PROOF_BYTES) == 0) {
         memcpy(beta, world->vrf_beta[member], CONS_VRF_OUTPUT_BYTES);
         return true;
@@ -245,7 +265,8 @@ static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
     bool valid = cons_vrf_verify(world->vrf_public[member], alpha, CONS_BEACON_BYTES, proof, beta);
     if (valid) {
         vrf_evaluate(world, member, epoch);
-        if (memcmp(proof, world->vrf_proof[member], CONS_VRF_PROOF_BYTES) == 0) {
+        if (world->vrf_proven_of[member] == epoch + 1 &&
+            memcmp(proof, world->vrf_proof[member], CONS_VRF_PROOF_BYTES) == 0) {
             world->vrf_checked_of[member] = epoch + 1;
         }
     }
