@@ -224,15 +224,19 @@ typedef struct cons_tree_walk {
  * UINT32_MAX. Cannot fail. */
 uint32_t cons_tree_hits_needed(double u, double accept);
 
-/* The candidate at 'index' needs this many hits (>= 1; 0 counts as 1).
- * Called once per candidate per walk, on its first hit. */
+/* The candidate at 'index' needs this many hits (>= 1), or
+ * CONS_TREE_STOP to end the walk there (a caller that walks ahead to learn
+ * which candidates it will need). Called once per candidate per walk, on
+ * its first hit. */
+#define CONS_TREE_STOP 0u
 typedef uint32_t (*cons_tree_need_fn)(void *context, uint32_t index);
 
 /* Seats min(k, positions of weight > 0) positions (k <= CONS_COMMITTEE_MAX)
  * into indices_out in seat order and returns how many: fewer only when the
  * walk ends after CONS_TREE_WALK_MAX picks (at accept >= 1/16 and k <= 64
- * a walk takes 1,024 picks on average; never seen to end so). *picks_out
- * (may be NULL) receives the picks walked. The tree is as it was
+ * a walk takes 1,024 picks on average; never seen to end so) or 'need'
+ * stopped it. *picks_out (may be NULL) receives the picks walked, the
+ * stopping one included. The tree and the scratch are as they were
  * afterwards. Cannot fail. */
 uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
                                   uint32_t segment, uint32_t k, cons_tree_need_fn need,

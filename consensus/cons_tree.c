@@ -217,20 +217,26 @@ static uint32_t walk_slot(const cons_tree_walk *walk, uint32_t index)
     return slot;
 }
 
-/* One hit of candidate 'index': true when it seats the candidate. */
-static bool walk_hit(cons_tree_walk *walk, uint32_t *used, uint32_t index, cons_tree_need_fn need,
-                     void *context)
+enum { WALK_PASS, WALK_SEAT, WALK_STOP };
+
+/* One hit of candidate 'index': whether it seats the candidate, or the
+ * caller stopped the walk. */
+static int walk_hit(cons_tree_walk *walk, uint32_t *used, uint32_t index, cons_tree_need_fn need,
+                    void *context)
 {
     uint32_t slot = walk_slot(walk, index);
     if (walk->index[slot] == 0) {
         uint32_t needed = need(context, index);
+        if (needed == CONS_TREE_STOP) {
+            return WALK_STOP;
+        }
         walk->index[slot] = index + 1;
-        walk->needed[slot] = needed > 0 ? needed : 1;
+        walk->needed[slot] = needed;
         walk->hits[slot] = 0;
         walk->used[(*used)++] = slot;
     }
     walk->hits[slot] += 1;
-    return walk->hits[slot] == walk->needed[slot];
+    return walk->hits[slot] == walk->needed[slot] ? WALK_SEAT : WALK_PASS;
 }
 
 uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
@@ -246,7 +252,12 @@ uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEA
     for (; chosen < k && total > 0 && pick < CONS_TREE_WALK_MAX; pick++) {
         uint32_t at = tree_find(tree, tree_point(beacon, segment, pick, total));
         ASSERT(at < tree->count && tree->weights[at] > 0);
-        if (!walk_hit(walk, &used, at, need, context)) {
+        int hit = walk_hit(walk, &used, at, need, context);
+        if (hit == WALK_STOP) {
+            pick++;
+            break;
+        }
+        if (hit == WALK_PASS) {
             continue; /* not yet: it stays in the tree */
         }
         indices_out[chosen] = at;

@@ -2076,6 +2076,19 @@ static uint32_t test_cons_never(void *context, uint32_t index)
     return UINT32_MAX;
 }
 
+/* Never seats; stops the walk at the 'stop_at'-th candidate asked. */
+typedef struct test_cons_stop {
+    uint32_t asked, stop_at;
+} test_cons_stop;
+
+static uint32_t test_cons_stop_need(void *context, uint32_t index)
+{
+    test_cons_stop *stop = context;
+    (void)index;
+    stop->asked += 1;
+    return stop->asked == stop->stop_at ? CONS_TREE_STOP : UINT32_MAX;
+}
+
 static bool test_cons_walk_empty(const cons_tree_walk *walk)
 {
     for (uint32_t slot = 0; slot < CONS_TREE_WALK_SLOTS; slot++) {
@@ -2191,7 +2204,8 @@ END_TEST
 /* Hits needed: geometric with P(needed > m) = (1 - accept)^m; 1 at
  * u = 1, at accept >= 1 and on NaN; bounded on a ticket near 0. A walk
  * whose candidates never seat ends after CONS_TREE_WALK_MAX picks with
- * nobody, the tree and scratch as they were. */
+ * nobody, and one its caller stops ends at once; both leave the tree and
+ * scratch as they were. */
 START_TEST(test_cons_tree_hits_needed)
 {
     ck_assert_uint_eq(cons_tree_hits_needed(1.0, 0.25), 1);
@@ -2222,6 +2236,17 @@ START_TEST(test_cons_tree_hits_needed)
                                                seated, &picks),
                       0);
     ck_assert_uint_eq(picks, CONS_TREE_WALK_MAX);
+    ck_assert_uint_eq(cons_tree_total(&tree), 13);
+    ck_assert(test_cons_walk_empty(&walk));
+    /* A walk its caller stops at the third candidate it asks about ends
+     * there, the stopping pick counted, and leaves nothing behind. */
+    test_cons_stop stop = {.stop_at = 3};
+    ck_assert_uint_eq(cons_tree_select_thinned(&tree, beacon, 0, 2, test_cons_stop_need, &stop,
+                                               &walk, seated, &picks),
+                      0);
+    ck_assert_uint_eq(stop.asked, 3);
+    ck_assert_uint_ge(picks, 3);
+    ck_assert_uint_lt(picks, CONS_TREE_WALK_MAX);
     ck_assert_uint_eq(cons_tree_total(&tree), 13);
     ck_assert(test_cons_walk_empty(&walk));
 }

@@ -272,6 +272,14 @@ void world__vrf_tickets(world_state *world, const world_vrf_draw *draw, uint32_t
  * seated by a thinned tree walk: from the ticket it claims, at
  * verification.vrf_accept (a forger claims the best: 1 hit). */
 uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_t position);
+/* Whether world__vrf_hits of node 'node_id' would evaluate nothing (its
+ * output of the draw's epoch is in, or it is a forger); and the outputs
+ * of 'count' (<= WORLD_VRF_BATCH_MAX) distinct nodes evaluated on the
+ * draw pool's threads at once (inline without a pool). */
+#define WORLD_VRF_BATCH_MAX 16u
+bool world__vrf_ready(const world_state *world, const world_vrf_draw *draw, uint32_t node_id);
+void world__vrf_outputs(world_state *world, const world_vrf_draw *draw, const uint32_t *nodes,
+                        uint32_t count);
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
                       uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX]);
 bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, uint32_t segment,

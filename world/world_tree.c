@@ -20,6 +20,7 @@
 #include "world/world_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/workers.h"
 
 struct world_trees {
     cons_tree *trees;        /* per segment */
@@ -185,6 +186,66 @@ static uint32_t tree_vrf_hits(void *context, uint32_t position)
     return world__vrf_hits(v->world, v->draw, position);
 }
 
+/* The walk ahead of a draw under selection vrf on several threads: the
+ * nodes whose outputs it will need, found 'room' at a time. */
+typedef struct tree_ahead {
+    world_state *world;
+    const world_vrf_draw *draw;
+    const cons_candidate *pool;  /* the segment's candidates */
+    uint32_t nodes[WORLD_VRF_BATCH_MAX];
+    uint32_t count, room;
+} tree_ahead;
+
+/* A node whose output is in answers as in the draw. One without is
+ * listed and guessed not to seat (it does not, three times in four at
+ * vrf_accept 1/4), so the walk goes on to the next node it would need
+ * then; the walk stops once 'room' are listed. */
+static uint32_t tree_ahead_hits(void *context, uint32_t position)
+{
+    tree_ahead *a = context;
+    uint32_t id = a->pool[position].node_id;
+    if (world__vrf_ready(a->world, a->draw, id)) {
+        return world__vrf_hits(a->world, a->draw, position);
+    }
+    for (uint32_t i = 0; i < a->count; i++) {
+        if (a->nodes[i] == id) {
+            return UINT32_MAX;
+        }
+    }
+    a->nodes[a->count++] = id;
+    return a->count == a->room ? CONS_TREE_STOP : UINT32_MAX;
+}
+
+/* Evaluates, on the draw pool's threads, the outputs the draw's walk will
+ * need: walks ahead until it stops at 'room' unknown nodes or ends, has
+ * them evaluated at once, and walks again until a walk meets none. Each
+ * round evaluates at least the first node the draw needs; the others are
+ * guesses, whose outputs stay cached for the epoch. Outputs are pure, so
+ * the draw is the same whatever was evaluated ahead. */
+static void tree_walk_ahead(world_state *world, uint32_t segment,
+                            const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
+                            const world_vrf_draw *vrf)
+{
+    struct world_trees *t = world->trees;
+    struct util_workers *workers = world__draw_workers(world);
+    uint32_t threads = workers != NULL ? util_workers_threads(workers) : 1;
+    if (threads < 2) {
+        return;
+    }
+    tree_ahead ahead = {.world = world,
+                        .draw = vrf,
+                        .pool = (const cons_candidate *)world->candidates +
+                                world->candidate_offsets[segment],
+                        .room = threads < WORLD_VRF_BATCH_MAX ? threads : WORLD_VRF_BATCH_MAX};
+    uint32_t indices[CONS_COMMITTEE_MAX];
+    do {
+        ahead.count = 0;
+        cons_tree_select_thinned(&t->trees[segment], beacon, segment, k, tree_ahead_hits, &ahead,
+                                 t->walk, indices, NULL);
+        world__vrf_outputs(world, vrf, ahead.nodes, ahead.count);
+    } while (ahead.count > 0);
+}
+
 uint32_t world__tree_draw(world_state *world, uint32_t segment,
                           const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
                           const world_weights *weights, const world_vrf_draw *vrf,
@@ -205,6 +266,7 @@ uint32_t world__tree_draw(world_state *world, uint32_t segment,
         chosen = cons_tree_select(&t->trees[segment], beacon, segment, k, indices);
     } else {
         ASSERT(t->walk != NULL);
+        tree_walk_ahead(world, segment, beacon, k, vrf);
         tree_vrf context = {.world = world, .draw = vrf};
         chosen = cons_tree_select_thinned(&t->trees[segment], beacon, segment, k, tree_vrf_hits,
                                           &context, t->walk, indices, NULL);

@@ -34,6 +34,7 @@
 #include "util/alloc.h"
 #include "util/assert.h"
 #include "util/hash.h"
+#include "util/workers.h"
 #include "world/world_int.h"
 
 _Static_assert(NODE_CLAIM_MAX == CONS_VRF_PROOF_BYTES, "a claim is one VRF proof");
@@ -219,6 +220,49 @@ uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_
     vrf_evaluate_alpha(world, id, draw->epoch, draw->alpha);
     double u = cons_vrf_uniform(world->vrf_beta[id], draw->beacon, draw->segment);
     return cons_tree_hits_needed(u, world->scenario->verification.vrf_accept);
+}
+
+bool world__vrf_ready(const world_state *world, const world_vrf_draw *draw, uint32_t node_id)
+{
+    return world->vrf_epoch_of[node_id] == draw->epoch + 1 ||
+           world->behaviour_now[node_id] == NODE_BEHAVIOUR_FORGED_TICKET;
+}
+
+/* One node's output as a job of the draw pool. */
+typedef struct vrf_job {
+    util_job job; /* first: the job is the evaluation */
+    world_state *world;
+    const world_vrf_draw *draw;
+    uint32_t node_id;
+} vrf_job;
+
+static void vrf_job_run(util_job *job, uint32_t thread_index)
+{
+    (void)thread_index;
+    vrf_job *v = (vrf_job *)job;
+    vrf_evaluate_alpha(v->world, v->node_id, v->draw->epoch, v->draw->alpha);
+}
+
+void world__vrf_outputs(world_state *world, const world_vrf_draw *draw, const uint32_t *nodes,
+                        uint32_t count)
+{
+    ASSERT(count <= WORLD_VRF_BATCH_MAX);
+    util_workers *workers = world__draw_workers(world);
+    vrf_job jobs[WORLD_VRF_BATCH_MAX];
+    for (uint32_t i = 0; i < count; i++) {
+        jobs[i] = (vrf_job){.job = {.run = vrf_job_run},
+                            .world = world,
+                            .draw = draw,
+                            .node_id = nodes[i]};
+        if (workers != NULL) {
+            util_workers_submit(workers, &jobs[i].job);
+        } else {
+            vrf_job_run(&jobs[i].job, 0);
+        }
+    }
+    for (uint32_t i = 0; workers != NULL && i < count; i++) {
+        util_workers_wait(workers, &jobs[i].job);
+    }
 }
 
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
