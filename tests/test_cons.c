@@ -2005,6 +2005,35 @@ START_TEST(test_cons_tree_equals_scan)
 }
 END_TEST
 
+/* The law tests' network: 12 candidates of stake 1 to 8 (reputation as
+ * test_cons_candidates_fill sets it), and their tree. */
+#define TEST_CONS_LAW_N 12
+static void test_cons_law_network(cons_candidate candidates[TEST_CONS_LAW_N], uint64_t *sums,
+                                  uint64_t *weights, cons_tree *tree)
+{
+    test_cons_candidates_fill(candidates, TEST_CONS_LAW_N);
+    cons_tree_init(tree, sums, weights, TEST_CONS_LAW_N);
+    double scale = cons_tree_scale(8.0);
+    for (uint32_t i = 0; i < TEST_CONS_LAW_N; i++) {
+        candidates[i].stake = 1.0 + i % 8;
+        weights[i] = cons_tree_weight(candidates[i].stake * candidates[i].reputation, scale);
+    }
+    cons_tree_fill(tree);
+}
+
+/* Each candidate's share of 'beacons' draws in 'got' is the reference's
+ * within 4 sigma of their difference. */
+static void test_cons_shares_close(const uint32_t *got, const uint32_t *reference, uint32_t count,
+                                   uint32_t beacons, const char *what)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        double p = (double)reference[i] / beacons;
+        double sigma = sqrt(2.0 * p * (1.0 - p) / beacons);
+        ck_assert_msg(fabs((double)got[i] / beacons - p) < 4.0 * sigma + 1e-9,
+                      "candidate %u: %s %u, race %u", i, what, got[i], reference[i]);
+    }
+}
+
 /* Weighted sampling without replacement either way: over 20,000 beacons
  * each candidate's share of committees under the tree matches its share
  * under the race within 4 sigma, weights 1 to 8 (the two draws differ
@@ -2012,19 +2041,12 @@ END_TEST
 START_TEST(test_cons_tree_matches_race_in_law)
 {
     test_cons_setup();
-    enum { N = 12, K = 4 };
+    enum { N = TEST_CONS_LAW_N, K = 4 };
     const uint32_t beacons = getenv("INFERSIM_SANITIZE") != NULL ? 4000 : 20000;
     cons_candidate candidates[N];
-    test_cons_candidates_fill(candidates, N);
     uint64_t sums[N + 1], weights[N];
     cons_tree tree;
-    cons_tree_init(&tree, sums, weights, N);
-    double scale = cons_tree_scale(8.0);
-    for (uint32_t i = 0; i < N; i++) {
-        candidates[i].stake = 1.0 + i % 8;
-        weights[i] = cons_tree_weight(candidates[i].stake * candidates[i].reputation, scale);
-    }
-    cons_tree_fill(&tree);
+    test_cons_law_network(candidates, sums, weights, &tree);
     uint32_t in_race[N] = {0}, in_tree[N] = {0}, same = 0;
     for (uint32_t draw = 0; draw < beacons; draw++) {
         uint8_t beacon[CONS_BEACON_BYTES];
@@ -2038,12 +2060,7 @@ START_TEST(test_cons_tree_matches_race_in_law)
         }
         same += memcmp(race, picked, sizeof(race)) == 0;
     }
-    for (uint32_t i = 0; i < N; i++) {
-        double p = (double)in_race[i] / beacons;
-        double sigma = sqrt(2.0 * p * (1.0 - p) / beacons);
-        ck_assert_msg(fabs((double)in_tree[i] / beacons - p) < 4.0 * sigma + 1e-9,
-                      "candidate %u: tree %u, race %u", i, in_tree[i], in_race[i]);
-    }
+    test_cons_shares_close(in_tree, in_race, N, beacons, "tree");
     ck_assert_uint_gt(in_tree[7], 2 * in_tree[0]); /* weight 8 against weight 1 */
     ck_assert_uint_lt(same, beacons / 10);         /* different committees per beacon */
 }
@@ -2142,22 +2159,17 @@ END_TEST
 START_TEST(test_cons_tree_thinned_matches_race_in_law)
 {
     test_cons_setup();
-    enum { N = 12, K = 4 };
+    enum { N = TEST_CONS_LAW_N, K = 4 };
     const uint32_t beacons = getenv("INFERSIM_SANITIZE") != NULL ? 4000 : 20000;
     cons_candidate candidates[N];
-    test_cons_candidates_fill(candidates, N);
     uint64_t sums[N + 1], weights[N];
     cons_tree tree;
-    cons_tree_init(&tree, sums, weights, N);
-    double scale = cons_tree_scale(8.0);
+    test_cons_law_network(candidates, sums, weights, &tree);
     static test_cons_thin thin = {.accept = 0.25};
     static cons_tree_walk walk;
     for (uint32_t i = 0; i < N; i++) {
-        candidates[i].stake = 1.0 + i % 8;
-        weights[i] = cons_tree_weight(candidates[i].stake * candidates[i].reputation, scale);
         util_hash256(&i, sizeof(i), thin.beta[i]);
     }
-    cons_tree_fill(&tree);
     uint32_t in_race[N] = {0}, in_thin[N] = {0}, first_race[N] = {0}, first_thin[N] = {0};
     uint32_t same = 0;
     uint64_t picks_all = 0;
@@ -2182,16 +2194,8 @@ START_TEST(test_cons_tree_thinned_matches_race_in_law)
         }
         same += memcmp(plain, seated, sizeof(plain)) == 0;
     }
-    for (uint32_t i = 0; i < N; i++) {
-        double p = (double)in_race[i] / beacons;
-        double sigma = sqrt(2.0 * p * (1.0 - p) / beacons);
-        ck_assert_msg(fabs((double)in_thin[i] / beacons - p) < 4.0 * sigma + 1e-9,
-                      "candidate %u: thinned %u, race %u", i, in_thin[i], in_race[i]);
-        p = (double)first_race[i] / beacons;
-        sigma = sqrt(2.0 * p * (1.0 - p) / beacons);
-        ck_assert_msg(fabs((double)first_thin[i] / beacons - p) < 4.0 * sigma + 1e-9,
-                      "candidate %u first: thinned %u, race %u", i, first_thin[i], first_race[i]);
-    }
+    test_cons_shares_close(in_thin, in_race, N, beacons, "thinned");
+    test_cons_shares_close(first_thin, first_race, N, beacons, "thinned, first seat");
     ck_assert_uint_gt(in_thin[7], 2 * in_thin[0]); /* weight 8 against weight 1 */
     ck_assert_uint_lt(same, beacons / 10);         /* not the plain tree's committees */
     double mean_picks = (double)picks_all / beacons;
