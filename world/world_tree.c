@@ -12,8 +12,9 @@
  *
  * Under selection: vrf the walk is thinned (cons_tree_select_thinned): a
  * pick seats its node only on the hit its VRF ticket asks for, so the
- * draw touches about k / vrf_accept nodes, and their proofs of the epoch
- * are the only ones it evaluates. */
+ * draw touches about k / vrf_accept nodes, and their VRF outputs of the
+ * epoch are the only ones it evaluates (ahead of the walk, on the draw
+ * pool's threads, when there are several). */
 #include <string.h>
 
 #include "consensus/cons.h"
