@@ -133,28 +133,6 @@ static uint32_t tree_find(const cons_tree *tree, uint64_t point)
     return at;
 }
 
-uint32_t cons_tree_select(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
-                          uint32_t segment, uint32_t k, uint32_t *indices_out)
-{
-    ASSERT(tree != NULL && beacon != NULL);
-    ASSERT(k <= CONS_COMMITTEE_MAX && (indices_out != NULL || k == 0));
-    uint64_t total = cons_tree_total(tree);
-    uint64_t taken[CONS_COMMITTEE_MAX];
-    uint32_t chosen = 0;
-    while (chosen < k && total > 0) {
-        uint32_t at = tree_find(tree, tree_point(beacon, segment, chosen, total));
-        ASSERT(at < tree->count && tree->weights[at] > 0);
-        indices_out[chosen] = at;
-        taken[chosen++] = tree->weights[at];
-        total -= tree->weights[at];
-        tree_add(tree, at + 1, 0 - tree->weights[at]); /* set aside */
-    }
-    for (uint32_t j = 0; j < chosen; j++) {
-        tree_add(tree, indices_out[j] + 1, taken[j]);
-    }
-    return chosen;
-}
-
 static bool tree_taken(const uint32_t *chosen, uint32_t count, uint32_t index)
 {
     for (uint32_t j = 0; j < count; j++) {
@@ -239,12 +217,14 @@ static int walk_hit(cons_tree_walk *walk, uint32_t *used, uint32_t index, cons_t
     return walk->hits[slot] == walk->needed[slot] ? WALK_SEAT : WALK_PASS;
 }
 
-uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
-                                  uint32_t segment, uint32_t k, cons_tree_need_fn need,
-                                  void *context, cons_tree_walk *walk, uint32_t *indices_out,
-                                  uint32_t *picks_out)
+/* The walk both draws take: picks until k seats, the weight runs out or
+ * the walk ends; with 'need' NULL every hit seats (cons_tree_select, no
+ * scratch), else a candidate seats on the hit 'need' named for it. */
+static uint32_t tree_walk(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
+                          uint32_t segment, uint32_t k, cons_tree_need_fn need, void *context,
+                          cons_tree_walk *walk, uint32_t *indices_out, uint32_t *picks_out)
 {
-    ASSERT(tree != NULL && beacon != NULL && need != NULL && walk != NULL);
+    ASSERT(tree != NULL && beacon != NULL && (need == NULL || walk != NULL));
     ASSERT(k <= CONS_COMMITTEE_MAX && (indices_out != NULL || k == 0));
     uint64_t total = cons_tree_total(tree);
     uint64_t taken[CONS_COMMITTEE_MAX];
@@ -252,7 +232,7 @@ uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEA
     for (; chosen < k && total > 0 && pick < CONS_TREE_WALK_MAX; pick++) {
         uint32_t at = tree_find(tree, tree_point(beacon, segment, pick, total));
         ASSERT(at < tree->count && tree->weights[at] > 0);
-        int hit = walk_hit(walk, &used, at, need, context);
+        int hit = need == NULL ? WALK_SEAT : walk_hit(walk, &used, at, need, context);
         if (hit == WALK_STOP) {
             pick++;
             break;
@@ -275,4 +255,20 @@ uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEA
         *picks_out = pick;
     }
     return chosen;
+}
+
+uint32_t cons_tree_select(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
+                          uint32_t segment, uint32_t k, uint32_t *indices_out)
+{
+    /* k <= 64 seats take k picks: the walk's bound is never reached. */
+    return tree_walk(tree, beacon, segment, k, NULL, NULL, NULL, indices_out, NULL);
+}
+
+uint32_t cons_tree_select_thinned(cons_tree *tree, const uint8_t beacon[CONS_BEACON_BYTES],
+                                  uint32_t segment, uint32_t k, cons_tree_need_fn need,
+                                  void *context, cons_tree_walk *walk, uint32_t *indices_out,
+                                  uint32_t *picks_out)
+{
+    ASSERT(need != NULL);
+    return tree_walk(tree, beacon, segment, k, need, context, walk, indices_out, picks_out);
 }
