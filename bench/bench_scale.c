@@ -324,7 +324,8 @@ static void bench_scale_on_progress(void *context, uint64_t sim_ns, uint64_t eve
     }
 }
 
-int bench_scale_gossip(uint32_t nodes, double hold_rate, const char *hold_name)
+int bench_scale_gossip(uint32_t nodes, double hold_rate, double gossip_hold_rate,
+                       const char *hold_size)
 {
     char count[64];
     snprintf(count, sizeof(count), "nodes.count=%u", nodes);
@@ -353,10 +354,10 @@ int bench_scale_gossip(uint32_t nodes, double hold_rate, const char *hold_name)
     double rate = progress.first_s > 0.0 && end > progress.first_s
                       ? (double)(result->events - progress.first_events) / (end - progress.first_s)
                       : (double)result->events / (end - start);
-    printf("gossip     nodes=%-8u events=%llu wall_s=%.2f events/s=%.3e  (%.3f x hold %s)  "
-           "trace=%016llx\n",
+    printf("gossip     nodes=%-8u events=%llu wall_s=%.2f events/s=%.3e  (%.3f x hold queue "
+           "at %s; %.3f x with the gossip links' delays)  trace=%016llx\n",
            nodes, (unsigned long long)result->events, end - start, rate, rate / hold_rate,
-           hold_name, (unsigned long long)result->trace_hash);
+           hold_size, rate / gossip_hold_rate, (unsigned long long)result->trace_hash);
     /* Memory for what is in flight, held at the end over the peak: a copy
      * is its slot (the 64-byte wire header), its free-list entry and its
      * queued event; a payload is stored once per message, shared by its

@@ -13,10 +13,14 @@ void bench_scale_draws(void);
 /* Gossip at 'nodes' nodes (scenarios/gossip.yaml; above 1e3 nodes
  * bench/gossip_1m.yaml: its network, one rumor, one second, no faults);
  * prints events/s counted from the first progress report (the world is
- * built by then) and the ratio to 'hold_rate', then the memory per copy in
+ * built by then) and the ratios to 'hold_rate' (the engine queue's hold
+ * rate with 1 us exponential delays at 'hold_size' pending events) and to
+ * 'gossip_hold_rate' (the same queue and size with the gossip links'
+ * delays: the bare queue of this run), then the memory per copy in
  * flight (its record, and what the engine held at the end over the peak
  * count, the event queue's bucket capacity included) and per payload.
  * Returns 0, or 1 if the scenario cannot be loaded or run. */
-int bench_scale_gossip(uint32_t nodes, double hold_rate, const char *hold_name);
+int bench_scale_gossip(uint32_t nodes, double hold_rate, double gossip_hold_rate,
+                       const char *hold_size);
 
 #endif
