@@ -328,6 +328,7 @@ static void scn_defaults(scn_scenario *s, const char *file)
     snprintf(s->output.db, sizeof(s->output.db), "results.db");
     s->output.sample_interval_ns = 100000000ull;
     s->output.divergence_sample = 1.0;
+    s->output.node_series = true;
 }
 
 static int scn_check_top(scn_check *check, const scn_node *root)
@@ -805,6 +806,10 @@ static int scn_check_output(scn_check *check, const scn_node *root)
     }
     if ((rc = scn__get_fraction(check, scn__map_get(section, "divergence_sample"),
                                 "output.divergence_sample", true, &o->divergence_sample)) != 0) {
+        return rc;
+    }
+    if ((rc = scn__get_bool(check, scn__map_get(section, "node_series"), "output.node_series",
+                            &o->node_series)) != 0) {
         return rc;
     }
     return scn__get_duration(check, scn__map_get(section, "sample_interval"),

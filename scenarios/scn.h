@@ -440,6 +440,8 @@ typedef struct scn_output {
     uint64_t sample_interval_ns;  /* timeseries period; 0 = off */
     double divergence_sample;     /* share of completed requests whose per-class
                                    * divergence the oracle measures; default 1 */
+    bool node_series;             /* every node's balance.<id> at each sample;
+                                   * default true */
 } scn_output;
 
 /* A parameter sweep (the optional `sweep:` section, scenarios/README.md):

@@ -295,6 +295,8 @@ const scn_key_info scn__keys[] = {
     K("output.sample_interval", DURATION, "", "100ms", "", "timeseries period; 0 = off"),
     K("output.divergence_sample", RATIO, "", "1", "",
       "share of completed requests whose divergence by class is measured"),
+    K("output.node_series", BOOL, "", "true", "",
+      "every node's balance at every sample; false: the means only"),
     K("sweep.seeds", COUNT, "seeds", "1", "", "seeds per grid point"),
     K("sweep.params", MAP, "", "none", "", "key path to a list of values or a range"),
     K("sweep.params.*", LIST, "", "none", "", "the values of one key path"),

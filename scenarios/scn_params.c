@@ -654,6 +654,10 @@ static void params_rest(params_list *list, const scn_scenario *s)
         params_add(list, params_number(s->output.divergence_sample, v, sizeof(v)),
                    "output.divergence_sample");
     }
+    if (!s->output.node_series) {
+        /* Written only when set, like divergence_sample. */
+        params_add(list, "false", "output.node_series");
+    }
 }
 
 static int params_compare(const void *a, const void *b)

@@ -1815,6 +1815,8 @@ static const test_scn_bad_case test_scn_bad[] = {
      "ledger.timeout_evidence needs verification.commit_reveal: true (members commit)"},
     {"tests/bad/126_timeout_evidence_not_bool.yaml", SCN_ESCHEMA, 11, 21,
      "ledger.timeout_evidence: expected true or false, got 'maybe'"},
+    {"tests/bad/127_node_series_not_bool.yaml", SCN_ESCHEMA, 5, 16,
+     "output.node_series: expected true or false, got '0'"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,

@@ -371,6 +371,51 @@ START_TEST(test_verify_economics_conserve_balances)
 }
 END_TEST
 
+/* Samples by kind: every node's balance.<id>, and the honest mean. */
+typedef struct verify_samples {
+    uint64_t node_balances;
+    uint64_t honest_means;
+} verify_samples;
+
+static void verify_on_sample(void *context, uint64_t t_ns, const char *name, double value)
+{
+    verify_samples *samples = context;
+    (void)t_ns;
+    (void)value;
+    samples->node_balances += strncmp(name, "balance.", 8) == 0;
+    samples->honest_means += strcmp(name, "balance_honest_mean") == 0;
+}
+
+static verify_samples verify_run_sampled(const char *node_series)
+{
+    const char *const overrides[] = {"output.sample_interval=1s", node_series,
+                                     "workload.requests=4"};
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(scn_load_string("verify.yaml", verify_yaml, overrides, 3, &scenario, &error),
+                     0);
+    verify_samples samples = {0, 0};
+    world_observer observer = {&samples, NULL, verify_on_sample, NULL, NULL, 1};
+    world_result *result = NULL;
+    ck_assert_int_eq(sim_run(scenario, &observer, NULL, &result), 0);
+    world_result_destroy(result);
+    scn_destroy(scenario);
+    return samples;
+}
+
+/* output.node_series: by default every sample carries every node's
+ * balance; false keeps the means and drops the N rows a sample. */
+START_TEST(test_verify_node_series_key)
+{
+    verify_samples all = verify_run_sampled("output.node_series=true");
+    verify_samples means = verify_run_sampled("output.node_series=false");
+    ck_assert_uint_gt(all.honest_means, 0);
+    ck_assert_uint_eq(all.node_balances, 80 * all.honest_means);
+    ck_assert_uint_eq(means.honest_means, all.honest_means);
+    ck_assert_uint_eq(means.node_balances, 0);
+}
+END_TEST
+
 /* A rational cartel cheats only when it pays: with little to gain against
  * a large slash it stays honest; with much to gain it cheats. */
 START_TEST(test_verify_rational_adversary)
@@ -925,6 +970,7 @@ Suite *test_verify_suite(void)
     TCase *economics = tcase_create("economics");
     tcase_set_timeout(economics, 300);
     tcase_add_test(economics, test_verify_economics_conserve_balances);
+    tcase_add_test(economics, test_verify_node_series_key);
     tcase_add_test(economics, test_verify_rational_adversary);
     suite_add_tcase(suite, economics);
     TCase *detect = tcase_create("detect");
