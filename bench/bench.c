@@ -602,8 +602,11 @@ int main(int argc, char **argv)
     bench_lognormal_sigma = 0.0;
     double gossip_rate = bench_hold_gossip(100000, baseline_exp);
     if (argc > 1 && strcmp(argv[1], "largest") == 0) {
-        /* alone: build/bench largest [SECONDS] [race|tree] */
-        const char *draw = argc > 3 && strcmp(argv[3], "tree") == 0 ? "tree" : "race";
+        /* alone: build/bench largest [SECONDS] [race|tree|vrf] */
+        const char *draw = "race";
+        if (argc > 3 && (strcmp(argv[3], "tree") == 0 || strcmp(argv[3], "vrf") == 0)) {
+            draw = argv[3];
+        }
         bench_largest_network(argc > 2 ? atof(argv[2]) : BENCH_LARGEST_BUDGET_S, draw);
         return 0;
     }

@@ -5,7 +5,8 @@
  * growing node counts, each with enough requests that every node is drawn
  * into some committee (a coupon collector's n ln n draws, with margin), on
  * every core, once with the race draw (verification.draw: race, the
- * default) and once with draw: tree. A size counts when the run completes,
+ * default) and once with draw: tree (alone, also "vrf": the tree walk under
+ * verification.selection: vrf). A size counts when the run completes,
  * every node served at least one forward call, and it took no more than the
  * budget; the sizes grow until one fails or the next would not fit the
  * budget by the growth of wall time with size measured between the last
@@ -19,6 +20,7 @@
 #include "bench/bench_largest.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,18 +97,20 @@ static bench_largest_run bench_largest_once(uint32_t nodes, uint64_t requests, d
     bench_largest_run run;
     memset(&run, 0, sizeof(run));
     char node_key[64], request_key[64], rate_key[64], duration_key[64], draw_key[64];
+    bool vrf = strcmp(draw, "vrf") == 0; /* the tree walk under selection: vrf */
     double duration_s = (double)requests / rate + 60.0;
     snprintf(node_key, sizeof(node_key), "nodes.count=%u", nodes);
     snprintf(request_key, sizeof(request_key), "workload.requests=%llu",
              (unsigned long long)requests);
     snprintf(rate_key, sizeof(rate_key), "workload.rate=%.3f/s", rate);
     snprintf(duration_key, sizeof(duration_key), "duration=%.0fs", ceil(duration_s));
-    snprintf(draw_key, sizeof(draw_key), "verification.draw=%s", draw);
-    const char *const overrides[] = {node_key, request_key, rate_key, duration_key, draw_key};
+    snprintf(draw_key, sizeof(draw_key), "verification.draw=%s", vrf ? "tree" : draw);
+    const char *const overrides[] = {node_key,     request_key, rate_key,
+                                     duration_key, draw_key,    "verification.selection=vrf"};
     scn_scenario *scenario = NULL;
     scn_error error;
     memset(&error, 0, sizeof(error));
-    run.rc = scn_load_file(BENCH_LARGEST_SCENARIO, overrides, 5, &scenario, &error);
+    run.rc = scn_load_file(BENCH_LARGEST_SCENARIO, overrides, vrf ? 6 : 5, &scenario, &error);
     if (run.rc != 0) {
         fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
                 error.message);

@@ -5,6 +5,7 @@
 #ifndef BENCH_BENCH_LARGEST_H
 #define BENCH_BENCH_LARGEST_H
 
+/* draw: "race", "tree" or "vrf" (draw: tree under selection: vrf). */
 void bench_largest_network(double budget_s, const char *draw);
 void bench_largest_memory(void);
 
