@@ -160,10 +160,7 @@ void sim__messages_destroy(sim_world *world)
 void sim__messages_memory(const sim_world *world, uint64_t *copy_bytes, uint64_t *message_bytes)
 {
     const sim_messages *messages = &world->messages;
-    uint64_t queued = 0;
-    for (uint32_t b = 0; b < SIM_RADIX_BUCKETS; b++) {
-        queued += world->queue.buckets[b].capacity * sizeof(sim_event);
-    }
+    uint64_t queued = sim_queue_bytes(&world->queue);
     *copy_bytes = (uint64_t)messages->slot_capacity * (sizeof(sim_slot) + sizeof(uint32_t)) +
                   queued;
     uint64_t payloads = 0;

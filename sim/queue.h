@@ -91,37 +91,56 @@ static inline size_t sim_calq_count(const sim_calq *calq) { return calq->count; 
  * popped event (the engine's clock never runs backwards); push ASSERTs it.
  * Bucket b > 0 holds the events whose at_ns first differs from base_ns in
  * bit b - 1; bucket 0 those equal to base_ns, popped first-in first-out.
- * Each bucket is a growable array of events in push (seq) order. Only
- * queue.c reads these fields. */
+ * Each bucket is a list of fixed chunks of events in push (seq) order; the
+ * chunks come from one pool shared by all buckets, so the queue holds about
+ * as many event slots as it has events (plus a fixed reserve), not every
+ * bucket's high-water mark. Only queue.c reads these fields. */
 #define SIM_RADIX_BUCKETS 65
+#define SIM_RADIX_CHUNK 1023    /* events in a chunk: with its link, 32 KiB */
+
+typedef struct sim_radix_chunk sim_radix_chunk;
+struct sim_radix_chunk {
+    sim_radix_chunk *next;      /* the bucket's next chunk, or the free list's:
+                                 * first, on the line of the first event */
+    uint8_t pad[24];            /* events at 32-byte offsets: on 64-byte-aligned
+                                 * chunks each event is within one line */
+    sim_event events[SIM_RADIX_CHUNK];
+};
 
 struct sim_radix_bucket {
-    sim_event *events;
-    size_t count;
-    size_t capacity;
-    uint64_t min_ns;    /* smallest at_ns in the bucket; UINT64_MAX when empty */
-    size_t min_index;   /* where min_ns was first pushed (buckets 1..64; a hint) */
+    sim_radix_chunk *first;     /* oldest chunk (bucket 0: its events from 'head') */
+    sim_radix_chunk *last;      /* the chunk pushes append to */
+    size_t count;               /* events in the bucket */
+    uint32_t tail;              /* events in 'last' */
+    uint64_t min_ns;            /* smallest at_ns in the bucket; UINT64_MAX when empty */
+    const sim_event *min_event; /* where min_ns was first pushed (buckets 1..64; a hint) */
 };
 
 typedef struct sim_radix {
     struct sim_radix_bucket buckets[SIM_RADIX_BUCKETS];
-    size_t head;              /* next event of bucket 0 */
+    size_t head;              /* next event of bucket 0, in its first chunk */
     size_t count;
-    size_t capacity_first;    /* a bucket's capacity on its first use */
     uint64_t base_ns;         /* the key the buckets are relative to */
     uint64_t now_ns;          /* at_ns of the last popped event */
     uint64_t nonempty;        /* bit b - 1 set when bucket b (1..64) holds events */
     uint64_t next_seq;
+    sim_radix_chunk *free;    /* chunks given back by the buckets */
+    sim_radix_chunk *fresh;   /* the newest slab's chunks never used yet... */
+    size_t fresh_count;       /* ...and how many */
+    size_t chunks;            /* chunks allocated, held, free or fresh */
+    void *slabs;              /* the allocations the chunks live in, linked */
 } sim_radix;
 
 /* Same contract as the others, plus monotone pushes. Returns 0 or -1 when
- * out of memory; a failed push stores nothing. pop never allocates more than
- * it can do without: out of memory during pop only slows it. */
+ * out of memory; a failed push stores nothing. pop never allocates: a push
+ * keeps enough chunks for any refill the events it leaves may need. */
 int sim_radix_init(sim_radix *radix, size_t capacity_hint);
 void sim_radix_deinit(sim_radix *radix);
 int sim_radix_push(sim_radix *radix, uint64_t at_ns, uint32_t kind, uint32_t arg, uint64_t arg2);
 bool sim_radix_pop(sim_radix *radix, sim_event *out);
 static inline size_t sim_radix_count(const sim_radix *radix) { return radix->count; }
+/* Bytes the queue holds for events: its chunks, held or free. */
+size_t sim_radix_bytes(const sim_radix *radix);
 /* A hint for prefetching, never for order: the event the next pop most
  * likely returns (bucket 0's next, else the lowest bucket's earliest), or
  * NULL. It may differ from the next pop (it ignores what a refill or a
@@ -144,6 +163,7 @@ typedef sim_radix sim_queue;
 #define sim_queue_push sim_radix_push
 #define sim_queue_pop sim_radix_pop
 #define sim_queue_count sim_radix_count
+#define sim_queue_bytes sim_radix_bytes
 #define sim_queue_peek_hint sim_radix_peek_hint
 
 #endif

@@ -749,6 +749,65 @@ START_TEST(test_queue_radix_peek_hint_names_next_pop)
 }
 END_TEST
 
+/* Pushes one event into both queues. */
+static void test_queue_push_both(sim_heap *heap, sim_radix *radix, uint64_t at_ns, uint64_t tag)
+{
+    ck_assert_int_eq(sim_heap_push(heap, at_ns, 2, 0, tag), 0);
+    ck_assert_int_eq(sim_radix_push(radix, at_ns, 2, 0, tag), 0);
+}
+
+/* Pops one event from both: byte-identical. Returns its at_ns. */
+static uint64_t test_queue_pop_both(sim_heap *heap, sim_radix *radix)
+{
+    sim_event want, got;
+    ck_assert(sim_heap_pop(heap, &want));
+    ck_assert(sim_radix_pop(radix, &got));
+    ck_assert_mem_eq(&got, &want, sizeof(got));
+    return got.at_ns;
+}
+
+/* The radix heap's chunks, against the heap: 150,000 spread events (many
+ * chunks a bucket, refills of many chunks, slabs added past the reserve)
+ * and 4,000 at one instant (bucket 0 popped across chunk boundaries while
+ * more arrive at that instant); it holds chunks for about its peak count,
+ * not for every bucket's high-water mark, and pops in exact order. */
+START_TEST(test_queue_radix_chunks_and_slabs)
+{
+    sim_heap heap;
+    sim_radix radix;
+    ck_assert_int_eq(sim_heap_init(&heap, 0), 0);
+    ck_assert_int_eq(sim_radix_init(&radix, 0), 0);
+    size_t first_bytes = sim_radix_bytes(&radix);
+    util_prng prng;
+    util_prng_init(&prng, 77);
+    for (uint64_t i = 0; i < 150000; i++) {
+        test_queue_push_both(&heap, &radix, 10 + util_prng_below(&prng, 5000000), i);
+    }
+    for (uint64_t i = 0; i < 4000; i++) {
+        test_queue_push_both(&heap, &radix, 7, 1000000 + i);
+    }
+    size_t peak = sim_radix_count(&radix);
+    size_t bytes = sim_radix_bytes(&radix);
+    ck_assert_uint_gt(bytes, first_bytes);
+    /* The reserve plus a quarter's growth over the events' own chunks. */
+    ck_assert_uint_le(bytes, (peak / SIM_RADIX_CHUNK + SIM_RADIX_BUCKETS + 5) *
+                                 sizeof(sim_radix_chunk) * 5 / 4);
+    uint64_t now_ns = 0;
+    for (uint64_t i = 0; sim_radix_count(&radix) > 0; i++) {
+        if (now_ns == 7 && i % 2 == 0 && i < 6000) {
+            test_queue_push_both(&heap, &radix, 7, 2000000 + i);
+        } else if (i % 3 == 0 && i < 300000) {
+            test_queue_push_both(&heap, &radix, now_ns + util_prng_below(&prng, 1u << 16), i);
+        }
+        now_ns = test_queue_pop_both(&heap, &radix);
+    }
+    ck_assert_uint_eq(sim_heap_count(&heap), 0);
+    ck_assert_uint_eq(sim_radix_bytes(&radix), bytes); /* popping allocated nothing */
+    sim_heap_deinit(&heap);
+    sim_radix_deinit(&radix);
+}
+END_TEST
+
 Suite *test_queue_suite(void)
 {
     Suite *suite = suite_create("queue");
@@ -783,6 +842,7 @@ Suite *test_queue_suite(void)
     tcase_add_loop_test(radix, test_queue_radix_random_matches_reference, 0, seeds);
     tcase_add_test(radix, test_queue_radix_growth_from_tiny_hint);
     tcase_add_test(radix, test_queue_radix_bursts_across_refill);
+    tcase_add_test(radix, test_queue_radix_chunks_and_slabs);
     tcase_add_test(radix, test_queue_radix_max_keys);
     tcase_add_loop_test(radix, test_queue_radix_oom_fails_cleanly, 0, 4);
     tcase_add_loop_test(radix, test_queue_all_three_pop_identically, 0, seeds / 4 + 1);
