@@ -590,10 +590,10 @@ START_TEST(test_queue_radix_max_keys)
 }
 END_TEST
 
-/* Out of memory. init fails with -1. A push that cannot grow its bucket
- * returns -1 and stores nothing. A pop whose refill cannot grow a bucket
- * (failing at the first, second, ... allocation: partway through the moves)
- * still pops in exact order, and the queue recovers once memory returns. */
+/* Out of memory. init fails with -1. A push that cannot add a slab returns
+ * -1 and stores nothing. Pops, refills of many events included, never
+ * allocate, so with allocations failing from the first, second, ... on they
+ * still pop in exact order, and the queue recovers once memory returns. */
 START_TEST(test_queue_radix_oom_fails_cleanly)
 {
     sim_radix radix;
