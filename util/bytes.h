@@ -16,7 +16,8 @@ static inline void util_put_u16(uint8_t *out, uint16_t value)
 
 /* Written out byte by byte, not as a loop: the compiler merges the four
  * (eight) stores into one on a little-endian host, which it does not do
- * for the loop at -O2 (a loop of shifts cost 12 % of a gossip run). */
+ * for the loop at -O2 (with the loop, the wire header's encoder was 5.9 %
+ * of a gossip run's profile; written out, 3.2 %). */
 static inline void util_put_u32(uint8_t *out, uint32_t value)
 {
     out[0] = (uint8_t)value;
