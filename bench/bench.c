@@ -59,24 +59,65 @@ static double bench_mean_ns = BENCH_MEAN_DELAY_NS;
  * backlogs and periodic timers mix microseconds with seconds. */
 static double bench_lognormal_sigma;
 
-/* When set, delays are those of the gossip scenarios' links
- * (scenarios/gossip.yaml, bench/gossip_1m.yaml): a pair of regions drawn
- * by the regions' fractions, their base latency, plus the lognormal link
- * sample (median 4 ms, sigma 0.4) and up to 2 ms of jitter. Serialization
+/* When set, delays are those of BENCH_GOSSIP_SCENARIO's links, read from
+ * the file (bench/gossip_1m.yaml shares its network): a pair of regions
+ * drawn by the regions' fractions, their base latency, plus the link
+ * model's sample (lognormal or constant) and the jitter. Serialization
  * (under 0.2 ms for 1 KiB) and the pull timers (one event in 1,500) are
  * left out. This is the queue a gossip run keeps, without the gossip. */
 static bool bench_gossip_delays;
 
-static const double bench_gossip_region_fraction[4] = {0.35, 0.20, 0.30, 0.15};
-static const double bench_gossip_region_ms[4][4] = {
-    {2, 32, 38, 95}, {32, 2, 70, 80}, {38, 70, 2, 60}, {95, 80, 60, 3}};
+typedef struct bench_gossip_links {
+    uint32_t regions;
+    double fraction[SCN_REGIONS_MAX];
+    double base_ns[SCN_REGIONS_MAX][SCN_REGIONS_MAX];
+    double median_ns;
+    double sigma;      /* 0: the link sample is the constant median_ns */
+    double jitter_ns;
+} bench_gossip_links;
+
+static bench_gossip_links bench_links;
+
+/* Reads the links of 'path' into bench_links. 0, or 1 when it cannot be
+ * loaded or its latency model is neither lognormal nor constant. */
+static int bench_gossip_links_load(const char *path)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    memset(&error, 0, sizeof(error));
+    if (scn_load_file(path, NULL, 0, &scenario, &error) != 0) {
+        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
+                error.message);
+        return 1;
+    }
+    const scn_latency *latency = &scenario->network.latency;
+    bool lognormal = latency->kind == SCN_LATENCY_LOGNORMAL;
+    int rc = lognormal || latency->kind == SCN_LATENCY_CONSTANT ? 0 : 1;
+    bench_links.regions = scenario->nodes.region_count;
+    for (uint32_t i = 0; i < bench_links.regions; i++) {
+        bench_links.fraction[i] = scenario->nodes.regions[i].fraction;
+        for (uint32_t j = 0; j < bench_links.regions; j++) {
+            bench_links.base_ns[i][j] = (double)scenario->network.region_latency_ns[i][j];
+        }
+    }
+    bench_links.median_ns = (double)latency->value_ns;
+    bench_links.sigma = lognormal ? latency->sigma : 0.0;
+    bench_links.jitter_ns = (double)scenario->network.jitter_ns;
+    scn_destroy(scenario);
+    if (rc != 0) {
+        bench_links.regions = 0;
+        fprintf(stderr, "bench: %s: the gossip hold model takes lognormal or constant links\n",
+                path);
+    }
+    return rc;
+}
 
 static uint32_t bench_gossip_region(util_prng *prng)
 {
     double u = util_prng_uniform(prng);
     uint32_t r = 0;
-    while (r < 3 && u >= bench_gossip_region_fraction[r]) {
-        u -= bench_gossip_region_fraction[r];
+    while (r + 1 < bench_links.regions && u >= bench_links.fraction[r]) {
+        u -= bench_links.fraction[r];
         r++;
     }
     return r;
@@ -85,9 +126,12 @@ static uint32_t bench_gossip_region(util_prng *prng)
 static uint64_t bench_gossip_delay_ns(util_prng *prng)
 {
     uint32_t from = bench_gossip_region(prng), to = bench_gossip_region(prng);
-    double ms = bench_gossip_region_ms[from][to] + 4.0 * exp(0.4 * util_prng_normal(prng)) +
-                2.0 * util_prng_uniform(prng);
-    return (uint64_t)(ms * 1e6);
+    double link = bench_links.sigma > 0.0
+                      ? bench_links.median_ns * exp(bench_links.sigma * util_prng_normal(prng))
+                      : bench_links.median_ns;
+    double ns = bench_links.base_ns[from][to] + link +
+                bench_links.jitter_ns * util_prng_uniform(prng);
+    return (uint64_t)ns;
 }
 
 static uint64_t bench_delay_ns(util_prng *prng)
@@ -301,9 +345,13 @@ static bench_hold_result bench_hold(size_t n, double mean_ns, double baseline_ex
              sim_radix *: "radix")
 
 /* The engine queue's hold rate at N pending events with the gossip
- * scenarios' link delays: the bare queue of a gossip run of that size. */
+ * scenario's link delays: the bare queue of a gossip run of that size.
+ * 0 when the scenario's links cannot be read (the ratio is then left out). */
 static double bench_hold_gossip(size_t n, double baseline_exp)
 {
+    if (bench_links.regions == 0 && bench_gossip_links_load(BENCH_GOSSIP_SCENARIO) != 0) {
+        return 0.0;
+    }
     bench_gossip_delays = true;
     bench_hold_result result = bench_hold(n, 0.0, baseline_exp);
     bench_gossip_delays = false;

@@ -355,9 +355,13 @@ int bench_scale_gossip(uint32_t nodes, double hold_rate, double gossip_hold_rate
                       ? (double)(result->events - progress.first_events) / (end - progress.first_s)
                       : (double)result->events / (end - start);
     printf("gossip     nodes=%-8u events=%llu wall_s=%.2f events/s=%.3e  (%.3f x hold queue "
-           "at %s; %.3f x with the gossip links' delays)  trace=%016llx\n",
+           "at %s",
            nodes, (unsigned long long)result->events, end - start, rate, rate / hold_rate,
-           hold_size, rate / gossip_hold_rate, (unsigned long long)result->trace_hash);
+           hold_size);
+    if (gossip_hold_rate > 0.0) {
+        printf("; %.3f x with the gossip links' delays", rate / gossip_hold_rate);
+    }
+    printf(")  trace=%016llx\n", (unsigned long long)result->trace_hash);
     /* Memory for what is in flight, held at the end over the peak: a copy
      * is its slot (the 64-byte wire header), its free-list entry and its
      * queued event; a payload is stored once per message, shared by its

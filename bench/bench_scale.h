@@ -15,7 +15,7 @@ void bench_scale_draws(void);
  * prints events/s counted from the first progress report (the world is
  * built by then) and the ratios to 'hold_rate' (the engine queue's hold
  * rate with 1 us exponential delays at 'hold_size' pending events) and to
- * 'gossip_hold_rate' (the same queue and size with the gossip links'
+ * 'gossip_hold_rate', when not 0 (the same queue and size with the gossip links'
  * delays: the bare queue of this run), then the memory per copy in
  * flight (its record, and what the engine held at the end over the peak
  * count, the event queue's bucket capacity included) and per payload.
