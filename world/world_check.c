@@ -64,7 +64,10 @@ void world_check_sample(world_state *world)
     observer->on_sample(observer->context, world->now_ns, "reputation_honest_mean", honest);
     observer->on_sample(observer->context, world->now_ns, "reputation_byzantine_mean",
                         byzantine);
-    for (uint32_t i = 0; world->scenario->output.node_series && i < world->node_count; i++) {
+    if (!world->scenario->output.node_series) {
+        return; /* the means only (output.node_series: false) */
+    }
+    for (uint32_t i = 0; i < world->node_count; i++) {
         char name[32];
         snprintf(name, sizeof(name), "balance.%u", i);
         observer->on_sample(observer->context, world->now_ns, name, result->balance[i]);
