@@ -284,6 +284,19 @@ static int vrf_combine(uint8_t out[VRF_POINT_BYTES], const uint8_t a[VRF_SCALAR_
     return util_ed25519_point_sub(out, ap, bq);
 }
 
+/* Section 5.3 step 2 asks that the key Y and Gamma be valid points.
+ * util_ed25519_scalarmult checks exactly that of its point and fails
+ * otherwise (as util_ed25519_point_valid would, at the cost of a
+ * multiplication by L each), so c * Y and c * Gamma below check them;
+ * only c = 0 skips those multiplications, and then they are checked here. */
+static bool vrf_points_checked(const uint8_t public_key[VRF_POINT_BYTES],
+                               const uint8_t gamma[VRF_POINT_BYTES],
+                               const uint8_t c[VRF_SCALAR_BYTES])
+{
+    return !vrf_scalar_zero(c) ||
+           (util_ed25519_point_valid(public_key) && util_ed25519_point_valid(gamma));
+}
+
 bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
                      size_t alpha_size, const uint8_t proof[CONS_VRF_PROOF_BYTES],
                      uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
@@ -292,12 +305,11 @@ bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const 
     ASSERT(alpha != NULL || alpha_size == 0);
     const uint8_t *gamma = proof;
     const uint8_t *s = proof + VRF_POINT_BYTES + VRF_C_BYTES;
-    if (!util_ed25519_point_valid(public_key) || !util_ed25519_point_valid(gamma) ||
-        !vrf_scalar_canonical(s)) {
-        return false;
-    }
     uint8_t c[VRF_SCALAR_BYTES] = {0};
     memcpy(c, proof + VRF_POINT_BYTES, VRF_C_BYTES);
+    if (!vrf_scalar_canonical(s) || !vrf_points_checked(public_key, gamma, c)) {
+        return false;
+    }
     uint8_t h[VRF_POINT_BYTES], u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
     if (vrf_encode_to_curve(public_key, alpha, alpha_size, h) != 0 ||
         vrf_combine(u, s, NULL, c, public_key) != 0 || vrf_combine(v, s, h, c, gamma) != 0) {
@@ -310,8 +322,12 @@ bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const 
         return false;
     }
     if (beta_out != NULL) {
-        int rc = cons_vrf_proof_to_hash(proof, beta_out);
-        ASSERT(rc == 0); /* Gamma was checked above. */
+        /* Gamma is valid (above), so cons_vrf_proof_to_hash's check of it
+         * is not made again. */
+        uint8_t cleared[VRF_POINT_BYTES];
+        int rc = vrf_clear_cofactor(cleared, gamma);
+        ASSERT(rc == 0); /* Doublings of a valid point. */
+        vrf_output_of(cleared, beta_out);
     }
     return true;
 }
