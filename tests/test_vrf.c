@@ -475,6 +475,29 @@ START_TEST(test_vrf_tree_selection)
 }
 END_TEST
 
+/* Epochs of 250 ms: requests of one epoch are still being checked while
+ * the next epoch's draws evaluate and prove, and every third epoch reuses
+ * a node's slot of the one before last (world_vrf_slot). Each node's
+ * output, proof and check must stay those of the request's own epoch:
+ * an honest member's proof always gives the ticket that placed it. */
+START_TEST(test_vrf_short_epochs)
+{
+    const char *const race[] = {"verification.selection=vrf", "verification.vrf_epoch=250ms"};
+    const char *const tree[] = {"verification.selection=vrf", "verification.vrf_epoch=250ms",
+                                "verification.draw=tree"};
+    world_result *results[2] = {test_vrf_run(race, 2), test_vrf_run(tree, 3)};
+    for (int i = 0; i < 2; i++) {
+        world_result *result = results[i];
+        ck_assert_uint_eq(result->requests_completed, result->request_count);
+        ck_assert_uint_eq(result->accepted_wrong, 0);
+        ck_assert_uint_eq(result->honest_penalised, 0);
+        ck_assert_uint_eq(result->vrf_proofs_rejected, 0);
+        ck_assert_uint_ge(result->vrf_proofs_verified, 5 * 2 * result->request_count);
+        world_result_destroy(result);
+    }
+}
+END_TEST
+
 /* The keys' errors name the key, at its line. */
 START_TEST(test_vrf_scenario_errors)
 {
@@ -536,6 +559,7 @@ Suite *test_vrf_suite(void)
     tcase_add_test(selection, test_vrf_selection_honest);
     tcase_add_test(selection, test_vrf_forged_ticket_caught);
     tcase_add_test(selection, test_vrf_tree_selection);
+    tcase_add_test(selection, test_vrf_short_epochs);
     tcase_add_test(selection, test_vrf_scenario_errors);
     tcase_set_timeout(selection, 120);
     suite_add_tcase(suite, selection);

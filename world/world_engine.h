@@ -82,6 +82,20 @@ typedef struct world_churn_state {
     util_prng leaves;                /* stream (seed, 1, CHURN) */
 } world_churn_state;
 
+/* One node's VRF state for one epoch (world_vrf.c): its output beta, its
+ * proof, and whether a client found that proof valid, each valid when its
+ * tag is the epoch + 1 (0 = none). A node has two, for even and odd
+ * epochs: requests of one epoch are still being checked when the next
+ * epoch's draws begin, and one slot would have them evaluate, prove and
+ * verify again in turn. */
+typedef struct world_vrf_slot {
+    uint64_t evaluated;              /* epoch + 1 of beta */
+    uint64_t proven;                 /* epoch + 1 of proof */
+    uint64_t checked;                /* epoch + 1 of the proof found valid */
+    uint8_t beta[64];
+    uint8_t proof[80];
+} world_vrf_slot;
+
 typedef struct world_state {
     const scn_scenario *scenario;
     const world_observer *observer;
@@ -174,17 +188,12 @@ typedef struct world_state {
      * are counted again only then, so a draw stays O(k) (verify_capture_note). */
     uint64_t behaviour_changes;
     /* selection vrf (world_vrf.c): every node's VRF key (its ed25519 key,
-     * derived on first use), the epoch of its output vrf_beta, of its
-     * proof vrf_proof, and of the proof a client last found valid (each
-     * epoch + 1, 0 = none), and the candidates' tickets of the draw being
+     * derived on first use), two epoch slots per node (world_vrf_slot, at
+     * 2 * node + epoch % 2) and the candidates' tickets of the draw being
      * made. */
     uint8_t (*vrf_public)[32];
     uint8_t (*vrf_secret)[64];
-    uint64_t *vrf_epoch_of;
-    uint64_t *vrf_proven_of;
-    uint64_t *vrf_checked_of;
-    uint8_t (*vrf_proof)[80];
-    uint8_t (*vrf_beta)[64];
+    world_vrf_slot *vrf_slots;
     double *vrf_uniforms;
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
     util_pool inputs_pool;           /* per request in flight: the inputs it accepted */

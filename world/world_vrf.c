@@ -26,7 +26,11 @@
  * (per request would cost one proof per candidate per request). A
  * client's check of a member is a real cons_vrf_verify on the bytes the
  * message carried, unless those bytes are the member's epoch proof that a
- * check found valid before (vrf_verify). */
+ * check found valid before (vrf_verify). A node keeps an output, a proof
+ * and a check for two epochs at once (world_vrf_slot): with one, the
+ * requests of an epoch still in flight when the next began made their
+ * members evaluate, prove and verify again, in turn with the new epoch's
+ * draws (at 3,000 nodes 1.26, 1.09 and 1.18 times the needed counts). */
 #include <math.h>
 #include <string.h>
 
@@ -49,17 +53,12 @@ int world__vrf_build(world_state *world)
     uint32_t n = world->node_count;
     world->vrf_public = util_calloc(n, sizeof(*world->vrf_public));
     world->vrf_secret = util_calloc(n, sizeof(*world->vrf_secret));
-    world->vrf_epoch_of = util_calloc(n, sizeof(uint64_t));
-    world->vrf_checked_of = util_calloc(n, sizeof(uint64_t));
-    world->vrf_proven_of = util_calloc(n, sizeof(uint64_t));
-    world->vrf_proof = util_calloc(n, sizeof(*world->vrf_proof));
-    world->vrf_beta = util_calloc(n, sizeof(*world->vrf_beta));
+    world->vrf_slots = util_calloc(2 * (size_t)n, sizeof(*world->vrf_slots));
     uint32_t segments = world->scenario->model.segment_count;
     world->vrf_uniforms =
         util_calloc(world->candidate_offsets[segments] + 1, sizeof(double));
-    if (world->vrf_public == NULL || world->vrf_secret == NULL || world->vrf_epoch_of == NULL ||
-        world->vrf_checked_of == NULL || world->vrf_proven_of == NULL ||
-        world->vrf_proof == NULL || world->vrf_beta == NULL || world->vrf_uniforms == NULL) {
+    if (world->vrf_public == NULL || world->vrf_secret == NULL || world->vrf_slots == NULL ||
+        world->vrf_uniforms == NULL) {
         return WORLD_ENOMEM;
     }
     world->serving.claim_bytes = CONS_VRF_PROOF_BYTES;
@@ -75,11 +74,7 @@ void world__vrf_destroy(world_state *world)
     }
     util_free(world->vrf_secret);
     util_free(world->vrf_public);
-    util_free(world->vrf_epoch_of);
-    util_free(world->vrf_checked_of);
-    util_free(world->vrf_proven_of);
-    util_free(world->vrf_proof);
-    util_free(world->vrf_beta);
+    util_free(world->vrf_slots);
     util_free(world->vrf_uniforms);
     world->vrf_secret = NULL;
 }
@@ -102,13 +97,22 @@ static void vrf_alpha(const world_state *world, uint64_t epoch, uint8_t alpha[CO
     cons_vrf_epoch_alpha(seed, epoch, alpha);
 }
 
-/* Node 'node_id's key pair, derived from (seed, node) on the first need
- * of it (a node that has an output or a proof has one): a tree draw
- * touches few nodes, and a million keys cost some seconds. Writes the
- * node's own slots alone. */
+/* Node 'node_id''s slot for 'epoch' (world_vrf_slot). */
+static world_vrf_slot *vrf_slot(const world_state *world, uint32_t node_id, uint64_t epoch)
+{
+    ASSERT(node_id < world->node_count);
+    return &world->vrf_slots[2 * (size_t)node_id + (epoch & 1u)];
+}
+
+/* Node 'node_id''s key pair, derived from (seed, node) on the first need
+ * of it (a node that has an output or a proof in either slot has one): a
+ * tree draw touches few nodes, and a million keys cost some seconds.
+ * Writes the node's own key alone. */
 static void vrf_key(world_state *world, uint32_t node_id)
 {
-    if (world->vrf_epoch_of[node_id] == 0 && world->vrf_proven_of[node_id] == 0) {
+    const world_vrf_slot *even = vrf_slot(world, node_id, 0);
+    const world_vrf_slot *odd = vrf_slot(world, node_id, 1);
+    if ((even->evaluated | even->proven | odd->evaluated | odd->proven) == 0) {
         util_sign_keypair_from_seed(world->scenario->seed, node_id, world->vrf_public[node_id],
                                     world->vrf_secret[node_id]);
     }
@@ -122,35 +126,35 @@ static void vrf_key(world_state *world, uint32_t node_id)
 static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t epoch,
                                const uint8_t alpha[CONS_BEACON_BYTES])
 {
-    ASSERT(node_id < world->node_count);
-    if (world->vrf_epoch_of[node_id] == epoch + 1) {
+    world_vrf_slot *slot = vrf_slot(world, node_id, epoch);
+    if (slot->evaluated == epoch + 1) {
         return;
     }
     vrf_key(world, node_id);
-    int rc = cons_vrf_output(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES,
-                             world->vrf_beta[node_id]);
+    int rc = cons_vrf_output(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->beta);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
-    world->vrf_epoch_of[node_id] = epoch + 1;
+    slot->evaluated = epoch + 1;
 }
 
 /* Node 'node_id's proof for 'epoch', made once per epoch. */
-static void vrf_prove(world_state *world, uint32_t node_id, uint64_t epoch)
+static const world_vrf_slot *vrf_prove(world_state *world, uint32_t node_id, uint64_t epoch)
 {
-    if (world->vrf_proven_of[node_id] == epoch + 1) {
-        return;
+    world_vrf_slot *slot = vrf_slot(world, node_id, epoch);
+    if (slot->proven == epoch + 1) {
+        return slot;
     }
     uint8_t alpha[CONS_BEACON_BYTES];
     vrf_alpha(world, epoch, alpha);
     vrf_key(world, node_id);
-    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES,
-                            world->vrf_proof[node_id]);
+    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->proof);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
-    world->vrf_proven_of[node_id] = epoch + 1;
+    slot->proven = epoch + 1;
+    return slot;
 }
 
 static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
 {
-    if (world->vrf_epoch_of[node_id] == epoch + 1) {
+    if (vrf_slot(world, node_id, epoch)->evaluated == epoch + 1) {
         return;
     }
     uint8_t alpha[CONS_BEACON_BYTES];
@@ -175,7 +179,7 @@ void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segmen
     const cons_candidate *candidates = world->candidates;
     for (uint32_t i = world->candidate_offsets[segment];
          race && i < world->candidate_offsets[segment + 1] && out->slice_min == 0; i++) {
-        if (world->vrf_epoch_of[candidates[i].node_id] != out->epoch + 1) {
+        if (vrf_slot(world, candidates[i].node_id, out->epoch)->evaluated != out->epoch + 1) {
             out->slice_min = VRF_SLICE_MIN_EVALUATING;
         }
     }
@@ -197,7 +201,7 @@ void world__vrf_tickets(world_state *world, const world_vrf_draw *draw, uint32_t
             world->vrf_uniforms[i] = 1.0; /* The best ticket there is: key 0. */
         } else {
             vrf_evaluate_alpha(world, id, draw->epoch, draw->alpha);
-            betas[pending] = world->vrf_beta[id];
+            betas[pending] = vrf_slot(world, id, draw->epoch)->beta;
             slots[pending++] = i;
         }
         if (pending == BATCH || (i + 1 == last && pending > 0)) {
@@ -218,13 +222,14 @@ uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_
         return 1; /* It claims the best ticket there is: u = 1. */
     }
     vrf_evaluate_alpha(world, id, draw->epoch, draw->alpha);
-    double u = cons_vrf_uniform(world->vrf_beta[id], draw->beacon, draw->segment);
+    double u = cons_vrf_uniform(vrf_slot(world, id, draw->epoch)->beta, draw->beacon,
+                                draw->segment);
     return cons_tree_hits_needed(u, world->scenario->verification.vrf_accept);
 }
 
 bool world__vrf_ready(const world_state *world, const world_vrf_draw *draw, uint32_t node_id)
 {
-    return world->vrf_epoch_of[node_id] == draw->epoch + 1 ||
+    return vrf_slot(world, node_id, draw->epoch)->evaluated == draw->epoch + 1 ||
            world->behaviour_now[node_id] == NODE_BEHAVIOUR_FORGED_TICKET;
 }
 
@@ -271,8 +276,8 @@ void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t
     world_state *world = context;
     (void)segment;
     (void)round;
-    vrf_prove(world, member, vrf_epoch(world, request));
-    memcpy(proof_out, world->vrf_proof[member], CONS_VRF_PROOF_BYTES);
+    const world_vrf_slot *slot = vrf_prove(world, member, vrf_epoch(world, request));
+    memcpy(proof_out, slot->proof, CONS_VRF_PROOF_BYTES);
     if (world->behaviour_now[member] == NODE_BEHAVIOUR_FORGED_TICKET) {
         proof_out[32] ^= 1u; /* c: no proof it can make gives it the ticket it claimed. */
     }
@@ -280,13 +285,13 @@ void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t
 
 /* The ticket 'member' claimed in the draw of (request, segment, round):
  * its own, or the best there is for a forger. */
-static double vrf_claimed(const world_state *world, uint32_t member, const uint8_t *beacon,
-                          uint32_t segment)
+static double vrf_claimed(const world_state *world, uint32_t member, uint64_t epoch,
+                          const uint8_t *beacon, uint32_t segment)
 {
     if (world->behaviour_now[member] == NODE_BEHAVIOUR_FORGED_TICKET) {
         return 1.0;
     }
-    return cons_vrf_uniform(world->vrf_beta[member], beacon, segment);
+    return cons_vrf_uniform(vrf_slot(world, member, epoch)->beta, beacon, segment);
 }
 
 /* cons_vrf_verify of a member's proof for 'epoch', answered without the
@@ -300,18 +305,18 @@ static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
                        const uint8_t alpha[CONS_BEACON_BYTES], const uint8_t *proof,
                        uint8_t beta[CONS_VRF_OUTPUT_BYTES])
 {
-    if (world->vrf_checked_of[member] == epoch + 1 &&
-        world->vrf_proven_of[member] == epoch + 1 && world->vrf_epoch_of[member] == epoch + 1 &&
-        memcmp(proof, world->vrf_proof[member], CONS_VRF_PROOF_BYTES) == 0) {
-        memcpy(beta, world->vrf_beta[member], CONS_VRF_OUTPUT_BYTES);
+    world_vrf_slot *slot = vrf_slot(world, member, epoch);
+    if (slot->checked == epoch + 1 && slot->proven == epoch + 1 &&
+        slot->evaluated == epoch + 1 &&
+        memcmp(proof, slot->proof, CONS_VRF_PROOF_BYTES) == 0) {
+        memcpy(beta, slot->beta, CONS_VRF_OUTPUT_BYTES);
         return true;
     }
     bool valid = cons_vrf_verify(world->vrf_public[member], alpha, CONS_BEACON_BYTES, proof, beta);
     if (valid) {
         vrf_evaluate(world, member, epoch);
-        if (world->vrf_proven_of[member] == epoch + 1 &&
-            memcmp(proof, world->vrf_proof[member], CONS_VRF_PROOF_BYTES) == 0) {
-            world->vrf_checked_of[member] = epoch + 1;
+        if (slot->proven == epoch + 1 && memcmp(proof, slot->proof, CONS_VRF_PROOF_BYTES) == 0) {
+            slot->checked = epoch + 1;
         }
     }
     return valid;
@@ -332,7 +337,7 @@ bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, ui
     if (valid) {
         vrf_evaluate(world, member, epoch);
         valid = cons_vrf_uniform(beta, beacon, segment) ==
-                vrf_claimed(world, member, beacon, segment);
+                vrf_claimed(world, member, epoch, beacon, segment);
     }
     world->result->vrf_proofs_verified += 1;
     world->result->vrf_proofs_rejected += !valid;
