@@ -637,12 +637,16 @@ START_TEST(test_oracle_draws_sliced_same_rows)
 }
 END_TEST
 
-/* VRF tickets: the draws whose epoch proofs are due run in slices. */
+/* VRF tickets: the draws whose epoch outputs are due run in slices, and
+ * on several threads seated members prove and are checked on the pool;
+ * 1 s epochs, so requests of one epoch are checked during the next's
+ * draws. */
 START_TEST(test_oracle_draws_vrf_sliced_same_rows)
 {
     draws_same_rows("draws-vrf", "scenarios/committee_vrf.yaml",
-                    getenv("INFERSIM_SANITIZE") != NULL ? "--set workload.requests=8"
-                                                        : "--set workload.requests=26",
+                    getenv("INFERSIM_SANITIZE") != NULL
+                        ? "--set workload.requests=8 --set verification.vrf_epoch=1s"
+                        : "--set workload.requests=26 --set verification.vrf_epoch=1s",
                     true);
 }
 END_TEST
@@ -659,13 +663,15 @@ START_TEST(test_oracle_tree_draws_same_rows)
 }
 END_TEST
 
-/* VRF selection over trees: the thinned walks (and the proofs they make
- * due) give the same rows at every thread count. */
+/* VRF selection over trees: the thinned walks (and the outputs they make
+ * due, and the seated members' proofs and checks on the pool) give the
+ * same rows at every thread count, over 1 s epochs. */
 START_TEST(test_oracle_vrf_tree_draws_same_rows)
 {
     draws_same_rows("draws-vrf-tree", "scenarios/committee_vrf_tree.yaml",
-                    getenv("INFERSIM_SANITIZE") != NULL ? "--set workload.requests=6"
-                                                        : "--set workload.requests=20",
+                    getenv("INFERSIM_SANITIZE") != NULL
+                        ? "--set workload.requests=6 --set verification.vrf_epoch=1s"
+                        : "--set workload.requests=20 --set verification.vrf_epoch=1s",
                     false);
 }
 END_TEST

@@ -195,6 +195,13 @@ typedef struct world_state {
     uint8_t (*vrf_secret)[64];
     world_vrf_slot *vrf_slots;
     double *vrf_uniforms;
+    /* On several threads, a seated member's proof and its check are made
+     * on the draw pool while the run goes on (world__vrf_seated): per node
+     * the ring index + 1 of its job not yet waited for (0 = none), and
+     * the ring of WORLD_VRF_SEATS jobs, reused in turn. */
+    uint8_t *vrf_seat_of;
+    struct world_vrf_seat *vrf_seats;
+    uint32_t vrf_seat_next;
     uint8_t *replay_wire;            /* the referee's re-execution: one wire encoding */
     util_pool inputs_pool;           /* per request in flight: the inputs it accepted */
     uint32_t *inputs_block_of;       /* per request: block + 1 (protocols with a referee) */

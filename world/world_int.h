@@ -277,9 +277,17 @@ uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_
  * of 'count' (<= WORLD_VRF_BATCH_MAX) distinct nodes evaluated on the
  * draw pool's threads at once (inline without a pool). */
 #define WORLD_VRF_BATCH_MAX 16u
-bool world__vrf_ready(const world_state *world, const world_vrf_draw *draw, uint32_t node_id);
+bool world__vrf_ready(world_state *world, const world_vrf_draw *draw, uint32_t node_id);
 void world__vrf_outputs(world_state *world, const world_vrf_draw *draw, const uint32_t *nodes,
                         uint32_t count);
+/* After a draw of 'count' members: on several threads, each member's proof
+ * of the epoch and a check of it (as a client's) are made on the draw
+ * pool while the run goes on; the first use of a node's VRF state waits
+ * for its job. Outputs, proofs and checks are pure, so every table is the
+ * same at every thread count. One thread: nothing (made when used). */
+#define WORLD_VRF_SEATS 128u
+void world__vrf_seated(world_state *world, const world_vrf_draw *draw, const uint32_t *members,
+                       uint32_t count);
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
                       uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX]);
 bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, uint32_t segment,

@@ -174,6 +174,9 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
         uint32_t chosen = world__tree_draw(world, segment, beacon, k, &weights.of,
                                            selection_vrf ? &vrf : NULL, members_out);
         ASSERT(chosen > 0); /* Weights are at least 1; k was checked at build. */
+        if (selection_vrf) {
+            world__vrf_seated(world, &vrf, members_out, chosen);
+        }
         return chosen;
     }
     world_draw draw = {.beacon = beacon,
@@ -192,6 +195,9 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
     world->result->committee_draws_pooled += world_draw_slices(workers, &draw) > 1;
     int chosen = world_draw_select(workers, &draw, members_out);
     ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
+    if (selection_vrf) {
+        world__vrf_seated(world, &vrf, members_out, (uint32_t)chosen);
+    }
     return (uint32_t)chosen;
 }
 

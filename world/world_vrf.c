@@ -30,7 +30,16 @@
  * and a check for two epochs at once (world_vrf_slot): with one, the
  * requests of an epoch still in flight when the next began made their
  * members evaluate, prove and verify again, in turn with the new epoch's
- * draws (at 3,000 nodes 1.26, 1.09 and 1.18 times the needed counts). */
+ * draws (at 3,000 nodes 1.26, 1.09 and 1.18 times the needed counts).
+ *
+ * On several threads a draw's seated members make their proofs, and the
+ * proofs are checked as a client would check them, on the draw pool while
+ * the run goes on (world__vrf_seated): the run's own thread then finds
+ * them made and checked when the member claims and the client checks.
+ * The run waits for a node's job before it next uses that node's VRF
+ * state (vrf_settle), and the pool's threads never touch a node the run
+ * is using, so every output, proof and answer is the one the run's own
+ * thread would have computed. */
 #include <math.h>
 #include <string.h>
 
@@ -42,6 +51,18 @@
 #include "world/world_int.h"
 
 _Static_assert(NODE_CLAIM_MAX == CONS_VRF_PROOF_BYTES, "a claim is one VRF proof");
+_Static_assert(WORLD_VRF_SEATS < UINT8_MAX, "vrf_seat_of holds a ring index + 1");
+
+/* A seated member's proof and check as a job of the draw pool
+ * (world__vrf_seated). */
+typedef struct world_vrf_seat {
+    util_job job;                    /* first: the job is the seat */
+    world_state *world;
+    uint32_t node_id;
+    bool busy;                       /* submitted and not yet waited for */
+    uint64_t epoch;
+    uint8_t alpha[CONS_BEACON_BYTES];
+} world_vrf_seat;
 
 int world__vrf_build(world_state *world)
 {
@@ -54,11 +75,13 @@ int world__vrf_build(world_state *world)
     world->vrf_public = util_calloc(n, sizeof(*world->vrf_public));
     world->vrf_secret = util_calloc(n, sizeof(*world->vrf_secret));
     world->vrf_slots = util_calloc(2 * (size_t)n, sizeof(*world->vrf_slots));
+    world->vrf_seat_of = util_calloc(n, sizeof(uint8_t));
+    world->vrf_seats = util_calloc(WORLD_VRF_SEATS, sizeof(world_vrf_seat));
     uint32_t segments = world->scenario->model.segment_count;
     world->vrf_uniforms =
         util_calloc(world->candidate_offsets[segments] + 1, sizeof(double));
     if (world->vrf_public == NULL || world->vrf_secret == NULL || world->vrf_slots == NULL ||
-        world->vrf_uniforms == NULL) {
+        world->vrf_seat_of == NULL || world->vrf_seats == NULL || world->vrf_uniforms == NULL) {
         return WORLD_ENOMEM;
     }
     world->serving.claim_bytes = CONS_VRF_PROOF_BYTES;
@@ -75,6 +98,9 @@ void world__vrf_destroy(world_state *world)
     util_free(world->vrf_secret);
     util_free(world->vrf_public);
     util_free(world->vrf_slots);
+    /* The draw pool is gone: world__oracle_destroy waited for every job. */
+    util_free(world->vrf_seat_of);
+    util_free(world->vrf_seats);
     util_free(world->vrf_uniforms);
     world->vrf_secret = NULL;
 }
@@ -136,7 +162,22 @@ static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t ep
     slot->evaluated = epoch + 1;
 }
 
-/* Node 'node_id's proof for 'epoch', made once per epoch. */
+/* Node 'node_id's proof for 'epoch' (whose input is 'alpha'), made once
+ * per epoch. Writes the node's own slots alone. */
+static world_vrf_slot *vrf_prove_alpha(world_state *world, uint32_t node_id, uint64_t epoch,
+                                       const uint8_t alpha[CONS_BEACON_BYTES])
+{
+    world_vrf_slot *slot = vrf_slot(world, node_id, epoch);
+    if (slot->proven == epoch + 1) {
+        return slot;
+    }
+    vrf_key(world, node_id);
+    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->proof);
+    ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
+    slot->proven = epoch + 1;
+    return slot;
+}
+
 static const world_vrf_slot *vrf_prove(world_state *world, uint32_t node_id, uint64_t epoch)
 {
     world_vrf_slot *slot = vrf_slot(world, node_id, epoch);
@@ -145,11 +186,7 @@ static const world_vrf_slot *vrf_prove(world_state *world, uint32_t node_id, uin
     }
     uint8_t alpha[CONS_BEACON_BYTES];
     vrf_alpha(world, epoch, alpha);
-    vrf_key(world, node_id);
-    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->proof);
-    ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
-    slot->proven = epoch + 1;
-    return slot;
+    return vrf_prove_alpha(world, node_id, epoch, alpha);
 }
 
 static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
@@ -162,6 +199,33 @@ static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
     vrf_evaluate_alpha(world, node_id, epoch, alpha);
 }
 
+/* Waits for node 'node_id''s seat job (world__vrf_seated) if it has one
+ * not yet waited for. Every use of a node's VRF state on the run's own
+ * thread does this first, so no job writes what the run reads. */
+static void vrf_settle(world_state *world, uint32_t node_id)
+{
+    uint8_t index = world->vrf_seat_of[node_id];
+    if (index == 0) {
+        return;
+    }
+    world_vrf_seat *seat = &world->vrf_seats[index - 1];
+    ASSERT(seat->busy && seat->node_id == node_id);
+    util_workers_wait(world__draw_workers(world), &seat->job);
+    seat->busy = false;
+    world->vrf_seat_of[node_id] = 0;
+}
+
+/* Every seat job waited for: a race's slices read every candidate's slot
+ * on the pool's threads. */
+static void vrf_settle_all(world_state *world)
+{
+    for (uint32_t i = 0; i < WORLD_VRF_SEATS; i++) {
+        if (world->vrf_seats[i].busy) {
+            vrf_settle(world, world->vrf_seats[i].node_id);
+        }
+    }
+}
+
 /* A slice in which an ECVRF output is due pays for its job at a handful of
  * candidates (an output costs some hundred microseconds, bench vrf). */
 #define VRF_SLICE_MIN_EVALUATING 8u
@@ -171,6 +235,9 @@ void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segmen
                            world_vrf_draw *out)
 {
     ASSERT(world->vrf_uniforms != NULL);
+    if (race) {
+        vrf_settle_all(world);
+    }
     out->epoch = vrf_epoch(world, request);
     vrf_alpha(world, out->epoch, out->alpha);
     memcpy(out->beacon, beacon, CONS_BEACON_BYTES);
@@ -221,14 +288,16 @@ uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_
     if (world->behaviour_now[id] == NODE_BEHAVIOUR_FORGED_TICKET) {
         return 1; /* It claims the best ticket there is: u = 1. */
     }
+    vrf_settle(world, id);
     vrf_evaluate_alpha(world, id, draw->epoch, draw->alpha);
     double u = cons_vrf_uniform(vrf_slot(world, id, draw->epoch)->beta, draw->beacon,
                                 draw->segment);
     return cons_tree_hits_needed(u, world->scenario->verification.vrf_accept);
 }
 
-bool world__vrf_ready(const world_state *world, const world_vrf_draw *draw, uint32_t node_id)
+bool world__vrf_ready(world_state *world, const world_vrf_draw *draw, uint32_t node_id)
 {
+    vrf_settle(world, node_id);
     return vrf_slot(world, node_id, draw->epoch)->evaluated == draw->epoch + 1 ||
            world->behaviour_now[node_id] == NODE_BEHAVIOUR_FORGED_TICKET;
 }
@@ -255,6 +324,7 @@ void world__vrf_outputs(world_state *world, const world_vrf_draw *draw, const ui
     util_workers *workers = world__draw_workers(world);
     vrf_job jobs[WORLD_VRF_BATCH_MAX];
     for (uint32_t i = 0; i < count; i++) {
+        vrf_settle(world, nodes[i]);
         jobs[i] = (vrf_job){.job = {.run = vrf_job_run},
                             .world = world,
                             .draw = draw,
@@ -270,12 +340,73 @@ void world__vrf_outputs(world_state *world, const world_vrf_draw *draw, const ui
     }
 }
 
+/* A seated member's output, its proof and a check of that proof as a
+ * client would make it (cons_vrf_verify of its bytes, which must give the
+ * member's output), kept in the slot's memo (vrf_verify). Writes the
+ * node's own slot and key alone. */
+static void vrf_seat_run(util_job *job, uint32_t thread_index)
+{
+    (void)thread_index;
+    world_vrf_seat *seat = (world_vrf_seat *)job;
+    world_state *world = seat->world;
+    uint32_t id = seat->node_id;
+    uint64_t epoch = seat->epoch;
+    vrf_evaluate_alpha(world, id, epoch, seat->alpha);
+    world_vrf_slot *slot = vrf_prove_alpha(world, id, epoch, seat->alpha);
+    if (slot->checked == epoch + 1) {
+        return;
+    }
+    uint8_t beta[CONS_VRF_OUTPUT_BYTES];
+    if (cons_vrf_verify(world->vrf_public[id], seat->alpha, CONS_BEACON_BYTES, slot->proof, beta) &&
+        memcmp(beta, slot->beta, CONS_VRF_OUTPUT_BYTES) == 0) {
+        slot->checked = epoch + 1;
+    }
+}
+
+/* The next ring entry, its last job waited for. */
+static world_vrf_seat *vrf_seat_take(world_state *world)
+{
+    world_vrf_seat *seat = &world->vrf_seats[world->vrf_seat_next];
+    if (seat->busy) {
+        vrf_settle(world, seat->node_id);
+    }
+    return seat;
+}
+
+void world__vrf_seated(world_state *world, const world_vrf_draw *draw, const uint32_t *members,
+                       uint32_t count)
+{
+    util_workers *workers = world__draw_workers(world);
+    if (workers == NULL || util_workers_threads(workers) < 2) {
+        return;
+    }
+    uint64_t tag = draw->epoch + 1;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t id = members[i];
+        vrf_settle(world, id);
+        const world_vrf_slot *slot = vrf_slot(world, id, draw->epoch);
+        if (world->behaviour_now[id] == NODE_BEHAVIOUR_FORGED_TICKET ||
+            (slot->proven == tag && slot->checked == tag)) {
+            continue;
+        }
+        world_vrf_seat *seat = vrf_seat_take(world);
+        *seat = (world_vrf_seat){
+            .job = {.run = vrf_seat_run}, .world = world, .node_id = id, .busy = true,
+            .epoch = draw->epoch};
+        memcpy(seat->alpha, draw->alpha, CONS_BEACON_BYTES);
+        world->vrf_seat_of[id] = (uint8_t)(world->vrf_seat_next + 1);
+        world->vrf_seat_next = (world->vrf_seat_next + 1) % WORLD_VRF_SEATS;
+        util_workers_submit(workers, &seat->job);
+    }
+}
+
 void world__vrf_claim(void *context, uint32_t member, uint64_t request, uint32_t segment,
                       uint32_t round, uint8_t proof_out[NODE_CLAIM_MAX])
 {
     world_state *world = context;
     (void)segment;
     (void)round;
+    vrf_settle(world, member);
     const world_vrf_slot *slot = vrf_prove(world, member, vrf_epoch(world, request));
     memcpy(proof_out, slot->proof, CONS_VRF_PROOF_BYTES);
     if (world->behaviour_now[member] == NODE_BEHAVIOUR_FORGED_TICKET) {
@@ -331,6 +462,7 @@ bool world__vrf_claim_check(void *context, uint32_t member, uint64_t request, ui
     uint8_t alpha[CONS_BEACON_BYTES], beacon[CONS_BEACON_BYTES], beta[CONS_VRF_OUTPUT_BYTES];
     vrf_alpha(world, epoch, alpha);
     cons_beacon_derive(world->scenario->seed, request, round, beacon);
+    vrf_settle(world, member);
     vrf_key(world, member);
     /* The proof must verify and its output give the ticket the draw took. */
     bool valid = vrf_verify(world, member, epoch, alpha, proof, beta);
