@@ -176,24 +176,19 @@ static int vrf_multiply(uint8_t out[VRF_POINT_BYTES], const uint8_t n[VRF_SCALAR
                          : util_ed25519_scalarmult(out, n, point);
 }
 
-int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
-                   size_t alpha_size, uint8_t proof_out[CONS_VRF_PROOF_BYTES])
+/* The proof (section 5.1 steps 3 to 8) from the expanded key (x, prefix),
+ * Y = x * B and H. Wipes nothing of its inputs. */
+static int vrf_prove_from(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t prefix[32],
+                          const uint8_t y[VRF_POINT_BYTES], const uint8_t h[VRF_POINT_BYTES],
+                          uint8_t proof_out[CONS_VRF_PROOF_BYTES])
 {
-    ASSERT(secret_key != NULL && proof_out != NULL);
-    ASSERT(alpha != NULL || alpha_size == 0);
-    uint8_t x[VRF_SCALAR_BYTES], prefix[32], k[VRF_SCALAR_BYTES], c[VRF_SCALAR_BYTES];
-    uint8_t y[VRF_POINT_BYTES], h[VRF_POINT_BYTES], gamma[VRF_POINT_BYTES];
-    uint8_t u[VRF_POINT_BYTES], v[VRF_POINT_BYTES], cx[VRF_SCALAR_BYTES];
+    uint8_t k[VRF_SCALAR_BYTES], c[VRF_SCALAR_BYTES], cx[VRF_SCALAR_BYTES];
+    uint8_t gamma[VRF_POINT_BYTES], u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
     const uint8_t *points[5] = {y, h, gamma, u, v};
     int rc = CONS_EINVAL;
-    vrf_expand(secret_key, x, prefix);
-    if (util_ed25519_scalarmult_base(y, x) != 0 ||
-        vrf_encode_to_curve(y, alpha, alpha_size, h) != 0 ||
-        util_ed25519_scalarmult(gamma, x, h) != 0) {
-        goto out_wipe;
-    }
     vrf_nonce(prefix, h, k);
-    if (util_ed25519_scalarmult_base(u, k) != 0 || util_ed25519_scalarmult(v, k, h) != 0) {
+    if (util_ed25519_scalarmult(gamma, x, h) != 0 || util_ed25519_scalarmult_base(u, k) != 0 ||
+        util_ed25519_scalarmult(v, k, h) != 0) {
         goto out_wipe;
     }
     vrf_challenge(points, c);
@@ -204,9 +199,39 @@ int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const vo
     rc = 0;
 out_wipe:
     util_memzero(cx, sizeof(cx));
+    util_memzero(k, sizeof(k));
+    return rc;
+}
+
+int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
+                   size_t alpha_size, uint8_t proof_out[CONS_VRF_PROOF_BYTES])
+{
+    ASSERT(secret_key != NULL && proof_out != NULL);
+    ASSERT(alpha != NULL || alpha_size == 0);
+    uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES], h[VRF_POINT_BYTES];
+    int rc = CONS_EINVAL;
+    vrf_expand(secret_key, x, prefix);
+    if (util_ed25519_scalarmult_base(y, x) == 0 &&
+        vrf_encode_to_curve(y, alpha, alpha_size, h) == 0) {
+        rc = vrf_prove_from(x, prefix, y, h, proof_out);
+    }
     util_memzero(x, sizeof(x));
     util_memzero(prefix, sizeof(prefix));
-    util_memzero(k, sizeof(k));
+    return rc;
+}
+
+int cons_vrf_prove_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
+                     const uint8_t h[CONS_VRF_H_BYTES], uint8_t proof_out[CONS_VRF_PROOF_BYTES])
+{
+    ASSERT(secret_key != NULL && h != NULL && proof_out != NULL);
+    uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES];
+    int rc = CONS_EINVAL;
+    vrf_expand(secret_key, x, prefix);
+    if (util_ed25519_scalarmult_base(y, x) == 0) {
+        rc = vrf_prove_from(x, prefix, y, h, proof_out);
+    }
+    util_memzero(x, sizeof(x));
+    util_memzero(prefix, sizeof(prefix));
     return rc;
 }
 
@@ -240,19 +265,27 @@ int cons_vrf_proof_to_hash(const uint8_t proof[CONS_VRF_PROOF_BYTES],
 int cons_vrf_output(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
                     size_t alpha_size, uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
-    ASSERT(secret_key != NULL && beta_out != NULL);
+    uint8_t h[CONS_VRF_H_BYTES];
+    return cons_vrf_output_h(secret_key, alpha, alpha_size, h, beta_out);
+}
+
+int cons_vrf_output_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
+                      size_t alpha_size, uint8_t h_out[CONS_VRF_H_BYTES],
+                      uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(secret_key != NULL && h_out != NULL && beta_out != NULL);
     ASSERT(alpha != NULL || alpha_size == 0);
     static const uint8_t eight[VRF_SCALAR_BYTES] = {8};
     uint8_t x[VRF_SCALAR_BYTES], prefix[32], eight_x[VRF_SCALAR_BYTES];
-    uint8_t y[VRF_POINT_BYTES], h[VRF_POINT_BYTES], cleared[VRF_POINT_BYTES];
+    uint8_t y[VRF_POINT_BYTES], cleared[VRF_POINT_BYTES];
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
     /* H has order L, so (8x mod L) * H = 8 * (x * H) = 8 * Gamma: one
      * multiplication instead of Gamma's and three doublings. */
     util_ed25519_scalar_mul(eight_x, eight, x);
     if (util_ed25519_scalarmult_base(y, x) == 0 &&
-        vrf_encode_to_curve(y, alpha, alpha_size, h) == 0 &&
-        vrf_multiply(cleared, eight_x, h) == 0) {
+        vrf_encode_to_curve(y, alpha, alpha_size, h_out) == 0 &&
+        vrf_multiply(cleared, eight_x, h_out) == 0) {
         vrf_output_of(cleared, beta_out);
         rc = 0;
     }
@@ -303,6 +336,16 @@ bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const 
 {
     ASSERT(public_key != NULL && proof != NULL);
     ASSERT(alpha != NULL || alpha_size == 0);
+    uint8_t h[VRF_POINT_BYTES];
+    return vrf_encode_to_curve(public_key, alpha, alpha_size, h) == 0 &&
+           cons_vrf_verify_h(public_key, h, proof, beta_out);
+}
+
+bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
+                       const uint8_t h[CONS_VRF_H_BYTES], const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                       uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(public_key != NULL && h != NULL && proof != NULL);
     const uint8_t *gamma = proof;
     const uint8_t *s = proof + VRF_POINT_BYTES + VRF_C_BYTES;
     uint8_t c[VRF_SCALAR_BYTES] = {0};
@@ -310,9 +353,8 @@ bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const 
     if (!vrf_scalar_canonical(s) || !vrf_points_checked(public_key, gamma, c)) {
         return false;
     }
-    uint8_t h[VRF_POINT_BYTES], u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
-    if (vrf_encode_to_curve(public_key, alpha, alpha_size, h) != 0 ||
-        vrf_combine(u, s, NULL, c, public_key) != 0 || vrf_combine(v, s, h, c, gamma) != 0) {
+    uint8_t u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
+    if (vrf_combine(u, s, NULL, c, public_key) != 0 || vrf_combine(v, s, h, c, gamma) != 0) {
         return false;
     }
     const uint8_t *points[5] = {public_key, h, gamma, u, v};

@@ -115,6 +115,17 @@ START_TEST(test_vrf_rfc9381_vectors)
     ck_assert_mem_eq(beta, c.beta, 64); /* the output without the proof */
     ck_assert(cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, c.proof, verified));
     ck_assert_mem_eq(verified, c.beta, 64);
+    /* The same bytes and answers from H computed once. */
+    uint8_t h[CONS_VRF_H_BYTES];
+    memset(beta, 0, sizeof(beta));
+    memset(proof, 0, sizeof(proof));
+    memset(verified, 0, sizeof(verified));
+    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, c.alpha, c.alpha_size, h, beta), 0);
+    ck_assert_mem_eq(beta, c.beta, 64);
+    ck_assert_int_eq(cons_vrf_prove_h(c.secret_key, h, proof), 0);
+    ck_assert_mem_eq(proof, c.proof, 80);
+    ck_assert(cons_vrf_verify_h(c.public_key, h, c.proof, verified));
+    ck_assert_mem_eq(verified, c.beta, 64);
 }
 END_TEST
 
@@ -122,6 +133,8 @@ START_TEST(test_vrf_tampered_proof_rejected)
 {
     test_vrf_case c;
     test_vrf_load(_i, &c);
+    uint8_t h[CONS_VRF_H_BYTES], unused[64];
+    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, c.alpha, c.alpha_size, h, unused), 0);
     for (size_t byte = 0; byte < CONS_VRF_PROOF_BYTES; byte++) {
         for (int bit = 0; bit < 8; bit++) {
             uint8_t proof[80];
@@ -130,6 +143,8 @@ START_TEST(test_vrf_tampered_proof_rejected)
             uint8_t beta[64] = {0};
             ck_assert_msg(!cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, proof, beta),
                           "bit %d of byte %zu", bit, byte);
+            ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, proof, beta), "bit %d of byte %zu",
+                          bit, byte);
             ck_assert(beta[0] == 0 && memcmp(beta, beta + 1, 63) == 0); /* untouched */
         }
     }
@@ -150,6 +165,12 @@ START_TEST(test_vrf_tampered_alpha_and_wrong_key_rejected)
         ck_assert(!cons_vrf_verify(c.public_key, alpha, c.alpha_size, c.proof, NULL));
     }
     ck_assert(!cons_vrf_verify(other.public_key, c.alpha, c.alpha_size, c.proof, NULL));
+    /* H of another input, or of another key, gives a check that fails. */
+    uint8_t h[CONS_VRF_H_BYTES], unused[64];
+    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, alpha, c.alpha_size + 1, h, unused), 0);
+    ck_assert(!cons_vrf_verify_h(c.public_key, h, c.proof, NULL));
+    ck_assert_int_eq(cons_vrf_output_h(other.secret_key, c.alpha, c.alpha_size, h, unused), 0);
+    ck_assert(!cons_vrf_verify_h(c.public_key, h, c.proof, NULL));
     /* The checker fires only on the tampering: the genuine triple passes. */
     ck_assert(cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, c.proof, NULL));
 }
@@ -161,17 +182,21 @@ START_TEST(test_vrf_invalid_points_rejected)
     test_vrf_load(0, &c);
     const char *bad[3] = {test_vrf_order8, test_vrf_noncanonical,
                           "0100000000000000000000000000000000000000000000000000000000000000"};
+    uint8_t h[CONS_VRF_H_BYTES], unused[64];
+    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, c.alpha, c.alpha_size, h, unused), 0);
     for (int i = 0; i < 3; i++) {
         uint8_t point[32];
         test_vrf_hex(bad[i], point, 32);
         /* As the public key. */
         ck_assert_msg(!cons_vrf_verify(point, c.alpha, c.alpha_size, c.proof, NULL), "key %d", i);
+        ck_assert_msg(!cons_vrf_verify_h(point, h, c.proof, NULL), "key %d", i);
         /* As Gamma. */
         uint8_t proof[80], beta[64];
         memcpy(proof, c.proof, 80);
         memcpy(proof, point, 32);
         ck_assert_msg(!cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, proof, NULL),
                       "gamma %d", i);
+        ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, proof, NULL), "gamma %d", i);
         ck_assert_int_eq(cons_vrf_proof_to_hash(proof, beta), CONS_EINVAL);
     }
     /* A Gamma with a small-order component added (same 8 * Gamma, same beta). */

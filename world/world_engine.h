@@ -82,8 +82,9 @@ typedef struct world_churn_state {
     util_prng leaves;                /* stream (seed, 1, CHURN) */
 } world_churn_state;
 
-/* One node's VRF state for one epoch (world_vrf.c): its output beta, its
- * proof, and whether a client found that proof valid, each valid when its
+/* One node's VRF state for one epoch (world_vrf.c): its output beta and
+ * the H it began from (cons_vrf_output_h), its proof, and whether a client
+ * found that proof valid, each valid when its
  * tag is the epoch + 1 (0 = none). A node has two, for even and odd
  * epochs: requests of one epoch are still being checked when the next
  * epoch's draws begin, and one slot would have them evaluate, prove and
@@ -93,6 +94,7 @@ typedef struct world_vrf_slot {
     uint64_t proven;                 /* epoch + 1 of proof */
     uint64_t checked;                /* epoch + 1 of the proof found valid */
     uint8_t beta[64];
+    uint8_t h[32];                   /* ECVRF's H for the epoch, with beta */
     uint8_t proof[80];
 } world_vrf_slot;
 

@@ -157,13 +157,15 @@ static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t ep
         return;
     }
     vrf_key(world, node_id);
-    int rc = cons_vrf_output(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->beta);
+    int rc = cons_vrf_output_h(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->h,
+                               slot->beta);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
     slot->evaluated = epoch + 1;
 }
 
 /* Node 'node_id's proof for 'epoch' (whose input is 'alpha'), made once
- * per epoch. Writes the node's own slots alone. */
+ * per epoch, from the H of its output when it has it. Writes the node's
+ * own slots alone. */
 static world_vrf_slot *vrf_prove_alpha(world_state *world, uint32_t node_id, uint64_t epoch,
                                        const uint8_t alpha[CONS_BEACON_BYTES])
 {
@@ -172,7 +174,10 @@ static world_vrf_slot *vrf_prove_alpha(world_state *world, uint32_t node_id, uin
         return slot;
     }
     vrf_key(world, node_id);
-    int rc = cons_vrf_prove(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->proof);
+    const uint8_t *secret = world->vrf_secret[node_id];
+    int rc = slot->evaluated == epoch + 1
+                 ? cons_vrf_prove_h(secret, slot->h, slot->proof)
+                 : cons_vrf_prove(secret, alpha, CONS_BEACON_BYTES, slot->proof);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
     slot->proven = epoch + 1;
     return slot;
@@ -357,7 +362,7 @@ static void vrf_seat_run(util_job *job, uint32_t thread_index)
         return;
     }
     uint8_t beta[CONS_VRF_OUTPUT_BYTES];
-    if (cons_vrf_verify(world->vrf_public[id], seat->alpha, CONS_BEACON_BYTES, slot->proof, beta) &&
+    if (cons_vrf_verify_h(world->vrf_public[id], slot->h, slot->proof, beta) &&
         memcmp(beta, slot->beta, CONS_VRF_OUTPUT_BYTES) == 0) {
         slot->checked = epoch + 1;
     }
@@ -431,7 +436,8 @@ static double vrf_claimed(const world_state *world, uint32_t member, uint64_t ep
  * of (key, alpha, proof), so the answer and the output are the same. A
  * client checks each member of a committee at every step of a request;
  * this makes it one ECVRF verification per member and epoch. Any other
- * bytes are verified in full. */
+ * bytes are verified in full, from the H of the member's output when it
+ * has one (H is a function of the public key and the input). */
 static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
                        const uint8_t alpha[CONS_BEACON_BYTES], const uint8_t *proof,
                        uint8_t beta[CONS_VRF_OUTPUT_BYTES])
@@ -443,7 +449,10 @@ static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
         memcpy(beta, slot->beta, CONS_VRF_OUTPUT_BYTES);
         return true;
     }
-    bool valid = cons_vrf_verify(world->vrf_public[member], alpha, CONS_BEACON_BYTES, proof, beta);
+    const uint8_t *key = world->vrf_public[member];
+    bool valid = slot->evaluated == epoch + 1
+                     ? cons_vrf_verify_h(key, slot->h, proof, beta)
+                     : cons_vrf_verify(key, alpha, CONS_BEACON_BYTES, proof, beta);
     if (valid) {
         vrf_evaluate(world, member, epoch);
         if (slot->proven == epoch + 1 && memcmp(proof, slot->proof, CONS_VRF_PROOF_BYTES) == 0) {
