@@ -375,6 +375,18 @@ static double test_vrf_metric(const world_result *result, const char *name)
     return value;
 }
 
+/* An honest run: every request settles correctly, no proof is refused,
+ * and at least one check per member per committee round (5 members, 2
+ * segments). */
+static void test_vrf_assert_honest(const world_result *result)
+{
+    ck_assert_uint_eq(result->requests_completed, result->request_count);
+    ck_assert_uint_eq(result->accepted_wrong, 0);
+    ck_assert_uint_eq(result->honest_penalised, 0);
+    ck_assert_uint_eq(result->vrf_proofs_rejected, 0);
+    ck_assert_uint_ge(result->vrf_proofs_verified, 5 * 2 * result->request_count);
+}
+
 /* Honest nodes under vrf: every proof checks out, nothing goes wrong, the
  * run is deterministic and draws other committees than hash tickets; hash
  * runs write no VRF metric. */
@@ -386,12 +398,7 @@ START_TEST(test_vrf_selection_honest)
     world_result *hash = test_vrf_run(NULL, 0);
     ck_assert_uint_eq(first->trace_hash, again->trace_hash);
     ck_assert_uint_ne(first->trace_hash, hash->trace_hash);
-    ck_assert_uint_eq(first->requests_completed, first->request_count);
-    ck_assert_uint_eq(first->accepted_wrong, 0);
-    ck_assert_uint_eq(first->honest_penalised, 0);
-    ck_assert_uint_eq(first->vrf_proofs_rejected, 0);
-    /* One check per member per committee round: 5 members, 2 segments. */
-    ck_assert_uint_ge(first->vrf_proofs_verified, 5 * 2 * first->request_count);
+    test_vrf_assert_honest(first);
     ck_assert(test_vrf_metric(first, "vrf_proofs_verified") ==
               (double)first->vrf_proofs_verified);
     /* Every commitment carries its proof on the wire: 80 bytes more each. */
@@ -483,11 +490,7 @@ START_TEST(test_vrf_tree_selection)
     ck_assert_uint_eq(test_vrf_same_committees(seated, hashed, &total), total);
     ck_assert_uint_ge(total, 2 * first->request_count);
     ck_assert_uint_lt(test_vrf_same_committees(first, hashed, &total), total / 2);
-    ck_assert_uint_eq(first->requests_completed, first->request_count);
-    ck_assert_uint_eq(first->accepted_wrong, 0);
-    ck_assert_uint_eq(first->honest_penalised, 0);
-    ck_assert_uint_eq(first->vrf_proofs_rejected, 0);
-    ck_assert_uint_ge(first->vrf_proofs_verified, 5 * 2 * first->request_count);
+    test_vrf_assert_honest(first);
     world_result_destroy(first);
     world_result_destroy(again);
     world_result_destroy(seated);
@@ -513,11 +516,7 @@ START_TEST(test_vrf_short_epochs)
     world_result *results[2] = {test_vrf_run(race, 2), test_vrf_run(tree, 3)};
     for (int i = 0; i < 2; i++) {
         world_result *result = results[i];
-        ck_assert_uint_eq(result->requests_completed, result->request_count);
-        ck_assert_uint_eq(result->accepted_wrong, 0);
-        ck_assert_uint_eq(result->honest_penalised, 0);
-        ck_assert_uint_eq(result->vrf_proofs_rejected, 0);
-        ck_assert_uint_ge(result->vrf_proofs_verified, 5 * 2 * result->request_count);
+        test_vrf_assert_honest(result);
         world_result_destroy(result);
     }
 }
