@@ -4,6 +4,7 @@
  * 64-bit MAC. All statistical tests use fixed seeds, so they are
  * deterministic; their bounds are several standard deviations wide. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -411,6 +412,54 @@ START_TEST(test_util_alloc_hook_sees_every_call)
 }
 END_TEST
 
+/* Resident pages of this process (/proc/self/statm), or 0 when unknown. */
+static unsigned long test_util_resident_pages(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *file = fopen("/proc/self/statm", "r");
+    if (file != NULL) {
+        if (fscanf(file, "%lu %lu", &size, &resident) != 2) {
+            resident = 0;
+        }
+        fclose(file);
+    }
+    return resident;
+}
+
+/* util_calloc_sparse: zeroed, the same refusals as util_calloc, through
+ * the hook and failure injection when they are set, and a large array
+ * of which one entry is written stays mostly not resident (util_calloc
+ * writes every page: 256 MiB here). */
+START_TEST(test_util_alloc_sparse)
+{
+    ck_assert_ptr_null(util_calloc_sparse(0, 8));
+    ck_assert_ptr_null(util_calloc_sparse((size_t)-1 / 2, 4));
+    util_alloc_fail_after(1);
+    ck_assert_ptr_null(util_calloc_sparse(2, 8));
+    util_alloc_fail_after(0);
+    test_util_counting counting = {0, 0};
+    util_alloc_set_hook(test_util_counting_hook, &counting);
+    util_free(util_calloc_sparse(4, 8));
+    util_alloc_set_hook(NULL, NULL);
+    ck_assert_uint_eq(counting.allocs, 1);
+    ck_assert_uint_eq(counting.frees, 1);
+
+    const size_t bytes = (size_t)256 << 20;
+    unsigned long before = test_util_resident_pages();
+    unsigned char *big = util_calloc_sparse(bytes, 1);
+    ck_assert_ptr_nonnull(big);
+    big[bytes / 2] = 1;
+    ck_assert_uint_eq(big[bytes / 3], 0);
+    unsigned long after = test_util_resident_pages();
+    if (before > 0 && getenv("INFERSIM_SANITIZE") == NULL) {
+        unsigned long page = 4096;
+        ck_assert_msg((after - before) * page < ((size_t)16 << 20),
+                      "%lu pages became resident", after - before);
+    }
+    util_free(big);
+}
+END_TEST
+
 /* ---- hashing ---- */
 
 START_TEST(test_util_hash_sha256_known_vectors)
@@ -666,6 +715,7 @@ Suite *test_util_suite(void)
     tcase_add_test(alloc, test_util_alloc_fail_after_injects_failure);
     tcase_add_test(alloc, test_util_alloc_edge_sizes);
     tcase_add_test(alloc, test_util_alloc_hook_sees_every_call);
+    tcase_add_test(alloc, test_util_alloc_sparse);
     suite_add_tcase(suite, alloc);
 
     TCase *hash = tcase_create("hash");

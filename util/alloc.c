@@ -103,6 +103,17 @@ void *util_calloc(size_t count, size_t size)
     return ptr;
 }
 
+void *util_calloc_sparse(size_t count, size_t size)
+{
+    if (alloc_hook != alloc_default || alloc_fail_countdown != 0) {
+        return util_calloc(count, size);
+    }
+    if (count == 0 || size == 0 || count > (size_t)-1 / size) {
+        return NULL;
+    }
+    return calloc(count, size);
+}
+
 void *util_realloc(void *ptr, size_t size)
 {
     if (size == 0) {

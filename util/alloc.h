@@ -21,6 +21,11 @@ void util_alloc_fail_after(unsigned long nth);
 void *util_malloc(size_t size);
 void *util_calloc(size_t count, size_t size);
 void *util_realloc(void *ptr, size_t size);
+/* util_calloc for a large array of which a run may use few entries: with
+ * the libc default it is libc's calloc, whose fresh pages are zero without
+ * being written and without huge pages, so only the pages a run writes
+ * become resident; under a hook or failure injection it is util_calloc. */
+void *util_calloc_sparse(size_t count, size_t size);
 /* Duplicates a NUL-terminated string, or NULL on failure. */
 char *util_strdup(const char *text);
 void util_free(void *ptr);

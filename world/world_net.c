@@ -32,7 +32,7 @@
 #define NET_LINK_EMPTY UINT64_MAX
 #define NET_LINK_SLOTS_MIN 1024u
 #define NET_FAULTS_ACTIVE_MAX SCN_FAULTS_MAX
-/* The stored pair samples: up to 16 MiB (2,896 nodes); calloc'd, so only
+/* The stored pair samples: up to 16 MiB (2,896 nodes); util_calloc_sparse, so only
  * the pages of pairs that talk are ever touched. */
 #define NET_SAMPLES_BYTES_MAX ((uint64_t)16 << 20)
 /* A stored sample is the sample plus one; 0 is "not drawn yet" and
@@ -414,7 +414,7 @@ static int net_allocate(net *self, uint32_t link_capacity)
     uint64_t pairs = (uint64_t)count * (count - 1) / 2;
     if (self->network.latency.kind != SCN_LATENCY_CONSTANT && pairs > 0 &&
         pairs * sizeof(uint32_t) <= NET_SAMPLES_BYTES_MAX) {
-        self->samples = util_calloc((size_t)pairs, sizeof(uint32_t));
+        self->samples = util_calloc_sparse((size_t)pairs, sizeof(uint32_t));
         if (self->samples == NULL) {
             return -1;
         }

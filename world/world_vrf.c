@@ -64,6 +64,22 @@ typedef struct world_vrf_seat {
     uint8_t alpha[CONS_BEACON_BYTES];
 } world_vrf_seat;
 
+/* Node 'node_id''s slot for 'epoch' (world_vrf_slot). */
+static world_vrf_slot *vrf_slot(const world_state *world, uint32_t node_id, uint64_t epoch)
+{
+    ASSERT(node_id < world->node_count);
+    return &world->vrf_slots[2 * (size_t)node_id + (epoch & 1u)];
+}
+
+/* Whether node 'node_id' has its key pair (vrf_key): a node that has an
+ * output or a proof in either slot has one. */
+static bool vrf_has_key(const world_state *world, uint32_t node_id)
+{
+    const world_vrf_slot *even = vrf_slot(world, node_id, 0);
+    const world_vrf_slot *odd = vrf_slot(world, node_id, 1);
+    return (even->evaluated | even->proven | odd->evaluated | odd->proven) != 0;
+}
+
 int world__vrf_build(world_state *world)
 {
     const scn_verification *v = &world->scenario->verification;
@@ -72,10 +88,12 @@ int world__vrf_build(world_state *world)
         return 0;
     }
     uint32_t n = world->node_count;
-    world->vrf_public = util_calloc(n, sizeof(*world->vrf_public));
-    world->vrf_secret = util_calloc(n, sizeof(*world->vrf_secret));
-    world->vrf_slots = util_calloc(2 * (size_t)n, sizeof(*world->vrf_slots));
-    world->vrf_seat_of = util_calloc(n, sizeof(uint8_t));
+    /* Per node, written only for nodes a draw reaches (a tree draw
+     * reaches few of a million). */
+    world->vrf_public = util_calloc_sparse(n, sizeof(*world->vrf_public));
+    world->vrf_secret = util_calloc_sparse(n, sizeof(*world->vrf_secret));
+    world->vrf_slots = util_calloc_sparse(2 * (size_t)n, sizeof(*world->vrf_slots));
+    world->vrf_seat_of = util_calloc_sparse(n, sizeof(uint8_t));
     world->vrf_seats = util_calloc(WORLD_VRF_SEATS, sizeof(world_vrf_seat));
     uint32_t segments = world->scenario->model.segment_count;
     world->vrf_uniforms =
@@ -92,8 +110,12 @@ int world__vrf_build(world_state *world)
 
 void world__vrf_destroy(world_state *world)
 {
-    if (world->vrf_secret != NULL) {
-        util_memzero(world->vrf_secret, world->node_count * sizeof(*world->vrf_secret));
+    for (uint32_t i = 0; world->vrf_secret != NULL && world->vrf_slots != NULL &&
+                         i < world->node_count;
+         i++) {
+        if (vrf_has_key(world, i)) { /* the others' pages were never written */
+            util_memzero(world->vrf_secret[i], sizeof(world->vrf_secret[i]));
+        }
     }
     util_free(world->vrf_secret);
     util_free(world->vrf_public);
@@ -123,22 +145,13 @@ static void vrf_alpha(const world_state *world, uint64_t epoch, uint8_t alpha[CO
     cons_vrf_epoch_alpha(seed, epoch, alpha);
 }
 
-/* Node 'node_id''s slot for 'epoch' (world_vrf_slot). */
-static world_vrf_slot *vrf_slot(const world_state *world, uint32_t node_id, uint64_t epoch)
-{
-    ASSERT(node_id < world->node_count);
-    return &world->vrf_slots[2 * (size_t)node_id + (epoch & 1u)];
-}
-
 /* Node 'node_id''s key pair, derived from (seed, node) on the first need
  * of it (a node that has an output or a proof in either slot has one): a
  * tree draw touches few nodes, and a million keys cost some seconds.
  * Writes the node's own key alone. */
 static void vrf_key(world_state *world, uint32_t node_id)
 {
-    const world_vrf_slot *even = vrf_slot(world, node_id, 0);
-    const world_vrf_slot *odd = vrf_slot(world, node_id, 1);
-    if ((even->evaluated | even->proven | odd->evaluated | odd->proven) == 0) {
+    if (!vrf_has_key(world, node_id)) {
         util_sign_keypair_from_seed(world->scenario->seed, node_id, world->vrf_public[node_id],
                                     world->vrf_secret[node_id]);
     }
