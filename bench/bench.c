@@ -83,11 +83,7 @@ static bench_gossip_links bench_links;
 static int bench_gossip_links_load(const char *path)
 {
     scn_scenario *scenario = NULL;
-    scn_error error;
-    memset(&error, 0, sizeof(error));
-    if (scn_load_file(path, NULL, 0, &scenario, &error) != 0) {
-        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
-                error.message);
+    if (bench_util_load(path, NULL, 0, &scenario) != 0) {
         return 1;
     }
     const scn_latency *latency = &scenario->network.latency;
@@ -368,11 +364,8 @@ static size_t bench_committee_once(const char *path, uint32_t nodes, double *wal
     snprintf(override, sizeof(override), "nodes.count=%u", nodes);
     const char *const overrides[] = {override};
     scn_scenario *scenario = NULL;
-    scn_error error;
     bench_util_memory memory = {0, 0};
-    if (scn_load_file(path, overrides, 1, &scenario, &error) != 0) {
-        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
-                error.message);
+    if (bench_util_load(path, overrides, 1, &scenario) != 0) {
         return 0;
     }
     world_result *result = NULL;
@@ -431,11 +424,7 @@ static int bench_threads_once(const char *path, uint32_t threads, const char *co
                               size_t count, bench_threads_run *out)
 {
     scn_scenario *scenario = NULL;
-    scn_error error;
-    memset(&error, 0, sizeof(error));
-    if (scn_load_file(path, overrides, count, &scenario, &error) != 0) {
-        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
-                error.message);
+    if (bench_util_load(path, overrides, count, &scenario) != 0) {
         return 1;
     }
     world_result *result = NULL;
@@ -544,18 +533,13 @@ static int bench_threads_committee(void)
 static int bench_end_to_end(const char *path, double hold_rate, double gossip_hold_rate)
 {
     scn_scenario *scenario = NULL;
-    scn_error error;
-    memset(&error, 0, sizeof(error));
-    int rc = scn_load_file(path, NULL, 0, &scenario, &error);
-    if (rc != 0) {
-        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
-                error.message);
+    if (bench_util_load(path, NULL, 0, &scenario) != 0) {
         return 1;
     }
     world_result *result = NULL;
     world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, 1};
     double start = bench_util_now_s();
-    rc = sim_run(scenario, &observer, NULL, &result);
+    int rc = sim_run(scenario, &observer, NULL, &result);
     double elapsed = bench_util_now_s() - start;
     if (rc != 0) {
         fprintf(stderr, "bench: sim_run: %s\n", world_strerror(rc));

@@ -108,12 +108,8 @@ static bench_largest_run bench_largest_once(uint32_t nodes, uint64_t requests, d
     const char *const overrides[] = {node_key,     request_key, rate_key,
                                      duration_key, draw_key,    "verification.selection=vrf"};
     scn_scenario *scenario = NULL;
-    scn_error error;
-    memset(&error, 0, sizeof(error));
-    run.rc = scn_load_file(BENCH_LARGEST_SCENARIO, overrides, vrf ? 6 : 5, &scenario, &error);
+    run.rc = bench_util_load(BENCH_LARGEST_SCENARIO, overrides, vrf ? 6 : 5, &scenario);
     if (run.rc != 0) {
-        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
-                error.message);
         return run;
     }
     world_result *result = NULL;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bench/bench_scale.h"
+#include "bench/bench_util.h"
 #include "consensus/cons.h"
 #include "scenarios/scn.h"
 #include "sim/sim.h"
@@ -333,11 +334,7 @@ int bench_scale_gossip(uint32_t nodes, double hold_rate, double gossip_hold_rate
     const char *path = nodes > 1000 ? "bench/gossip_1m.yaml" : "scenarios/gossip.yaml";
     const char *const overrides[] = {count};
     scn_scenario *scenario = NULL;
-    scn_error error;
-    memset(&error, 0, sizeof(error));
-    if (scn_load_file(path, overrides, 1, &scenario, &error) != 0) {
-        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
-                error.message);
+    if (bench_util_load(path, overrides, 1, &scenario) != 0) {
         return 1;
     }
     bench_scale_progress progress = {0.0, 0};

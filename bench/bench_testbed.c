@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench/bench_testbed.h"
+#include "bench/bench_util.h"
 #include "scenarios/scn.h"
 #include "sim/sim.h"
 #include "util/hist.h"
@@ -65,9 +66,8 @@ static int bench_db_latency(const char *db_path, int64_t run_id, double *p50_ms,
 static int bench_sim(double *p50_ms, double *p99_ms, uint64_t *completed)
 {
     scn_scenario *scenario = NULL;
-    scn_error error;
     world_result *result = NULL;
-    if (scn_load_file(BENCH_TB_SCENARIO, NULL, 0, &scenario, &error) != 0) {
+    if (bench_util_load(BENCH_TB_SCENARIO, NULL, 0, &scenario) != 0) {
         return -1;
     }
     int rc = sim_run(scenario, NULL, NULL, &result);

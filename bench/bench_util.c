@@ -1,7 +1,9 @@
 /* bench_util.c -- see bench_util.h. */
 #include "bench/bench_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double bench_util_now_s(void)
@@ -33,4 +35,17 @@ void *bench_util_counting_alloc(void *context, void *ptr, size_t size)
     memory->live += size;
     memory->peak = memory->live > memory->peak ? memory->live : memory->peak;
     return grown + 2;
+}
+
+int bench_util_load(const char *path, const char *const *overrides, size_t count,
+                    scn_scenario **out)
+{
+    scn_error error;
+    memset(&error, 0, sizeof(error));
+    int rc = scn_load_file(path, overrides, count, out, &error);
+    if (rc != 0) {
+        fprintf(stderr, "bench: %s:%u:%u: %s\n", error.file, error.line, error.column,
+                error.message);
+    }
+    return rc;
 }
