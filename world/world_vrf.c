@@ -58,8 +58,7 @@ _Static_assert(WORLD_VRF_SEATS < UINT8_MAX, "vrf_seat_of holds a ring index + 1"
 typedef struct world_vrf_seat {
     util_job job;                    /* first: the job is the seat */
     world_state *world;
-    uint32_t node_id;
-    bool busy;                       /* submitted and not yet waited for */
+    uint32_t node_id;                /* pending while vrf_seat_of[node_id] names it */
     uint64_t epoch;
     uint8_t alpha[CONS_BEACON_BYTES];
 } world_vrf_seat;
@@ -227,9 +226,8 @@ static void vrf_settle(world_state *world, uint32_t node_id)
         return;
     }
     world_vrf_seat *seat = &world->vrf_seats[index - 1];
-    ASSERT(seat->busy && seat->node_id == node_id);
+    ASSERT(seat->node_id == node_id);
     util_workers_wait(world__draw_workers(world), &seat->job);
-    seat->busy = false;
     world->vrf_seat_of[node_id] = 0;
 }
 
@@ -238,9 +236,7 @@ static void vrf_settle(world_state *world, uint32_t node_id)
 static void vrf_settle_all(world_state *world)
 {
     for (uint32_t i = 0; i < WORLD_VRF_SEATS; i++) {
-        if (world->vrf_seats[i].busy) {
-            vrf_settle(world, world->vrf_seats[i].node_id);
-        }
+        vrf_settle(world, world->vrf_seats[i].node_id);
     }
 }
 
@@ -385,7 +381,7 @@ static void vrf_seat_run(util_job *job, uint32_t thread_index)
 static world_vrf_seat *vrf_seat_take(world_state *world)
 {
     world_vrf_seat *seat = &world->vrf_seats[world->vrf_seat_next];
-    if (seat->busy) {
+    if (world->vrf_seat_of[seat->node_id] == world->vrf_seat_next + 1) {
         vrf_settle(world, seat->node_id);
     }
     return seat;
@@ -409,8 +405,7 @@ void world__vrf_seated(world_state *world, const world_vrf_draw *draw, const uin
         }
         world_vrf_seat *seat = vrf_seat_take(world);
         *seat = (world_vrf_seat){
-            .job = {.run = vrf_seat_run}, .world = world, .node_id = id, .busy = true,
-            .epoch = draw->epoch};
+            .job = {.run = vrf_seat_run}, .world = world, .node_id = id, .epoch = draw->epoch};
         memcpy(seat->alpha, draw->alpha, CONS_BEACON_BYTES);
         world->vrf_seat_of[id] = (uint8_t)(world->vrf_seat_next + 1);
         world->vrf_seat_next = (world->vrf_seat_next + 1) % WORLD_VRF_SEATS;
