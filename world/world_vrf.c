@@ -21,7 +21,7 @@
  *
  * Cost: proving and verifying take no simulated time (as ed25519 signature
  * checks do not); they cost wall time, which bench/ measures. A node
- * evaluates its output once per epoch (cons_vrf_output, half a proof's
+ * evaluates its output once per epoch (cons_vrf_output_h, half a proof's
  * cost) and makes its proof once per epoch when it first claims a seat
  * (per request would cost one proof per candidate per request). A
  * client's check of a member is a real cons_vrf_verify on the bytes the
