@@ -29,6 +29,36 @@
 
 /* ---- storage ---- */
 
+#define SIM_SLOT_GROUP 8u                           /* chunks per block past the first 8 */
+#define SIM_SLOT_GROUP_ALIGN ((uintptr_t)2 << 20)   /* a huge page */
+
+_Static_assert((size_t)SIM_SLOT_GROUP * SIM_SLOT_CHUNK * 64 == (size_t)8 << 20,
+               "a group of chunks is 8 MiB, the hook's huge-page threshold");
+
+/* The storage of chunk 'chunk'. The first SIM_SLOT_GROUP chunks are a block
+ * each, on a cache line; past them a block holds SIM_SLOT_GROUP chunks on a
+ * 2 MiB boundary (8 MiB: the allocation hook asks for huge pages over it,
+ * util/alloc.c), handed out one at a time. Arrivals touch slots at random,
+ * and a million nodes' copies in flight span hundreds of MiB: on 4 KiB
+ * pages nearly every arrival also missed the TLB. A block's chunks not yet
+ * handed out are address space until a copy first touches them. */
+static sim_slot *slots_chunk(sim_messages *messages, uint32_t chunk)
+{
+    size_t bytes = (size_t)SIM_SLOT_CHUNK * sizeof(sim_slot);
+    messages->chunk_blocks[chunk] = NULL;
+    if (chunk >= SIM_SLOT_GROUP && chunk % SIM_SLOT_GROUP != 0) {
+        return messages->chunks[chunk - 1] + SIM_SLOT_CHUNK;
+    }
+    uintptr_t align = chunk < SIM_SLOT_GROUP ? 64 : SIM_SLOT_GROUP_ALIGN;
+    size_t count = chunk < SIM_SLOT_GROUP ? 1 : SIM_SLOT_GROUP;
+    void *block = util_malloc(count * bytes + align - 1);
+    if (block == NULL) {
+        return NULL;
+    }
+    messages->chunk_blocks[chunk] = block;
+    return (sim_slot *)(((uintptr_t)block + align - 1) & ~(align - 1));
+}
+
 /* One more chunk of slots, aligned to a cache line; the new slots go under
  * the free ones (there are none when a chunk is added), lowest on top. */
 static int slots_grow(sim_messages *messages)
@@ -55,12 +85,11 @@ static int slots_grow(sim_messages *messages)
         return WORLD_ENOMEM;
     }
     messages->slot_stack = stack;
-    void *block = util_malloc((size_t)SIM_SLOT_CHUNK * sizeof(sim_slot) + 63);
-    if (block == NULL) {
+    sim_slot *slots = slots_chunk(messages, chunk);
+    if (slots == NULL) {
         return WORLD_ENOMEM;
     }
-    messages->chunk_blocks[chunk] = block;
-    messages->chunks[chunk] = (sim_slot *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+    messages->chunks[chunk] = slots;
     ASSERT(messages->slot_free_count == 0);
     for (uint32_t i = 0; i < SIM_SLOT_CHUNK; i++) {
         stack[i] = capacity - 1 - i;

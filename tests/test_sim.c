@@ -1256,6 +1256,42 @@ START_TEST(test_sim_shared_payload_survives_corruption)
 }
 END_TEST
 
+/* Slots past the first eight chunks come from 8 MiB blocks on a 2 MiB
+ * boundary, a chunk at a time: every slot has its own line (a byte written
+ * to each reads back), a group's chunks follow each other, and growing adds
+ * one chunk's slots, however the storage is grouped. */
+START_TEST(test_sim_slots_grow_in_groups)
+{
+    shared_fixture *f = calloc(1, sizeof(*f));
+    ck_assert_ptr_nonnull(f);
+    shared_setup(f);
+    const uint32_t chunks = 20; /* 8 single, a group of 8, half a group */
+    for (uint32_t c = 1; c < chunks; c++) {
+        f->world.messages.slot_free_count = 0; /* as when every slot is in flight */
+        ck_assert_int_eq(sim__messages_grow(&f->world), 0);
+        ck_assert_uint_eq(f->world.messages.slot_capacity, (c + 1) * SIM_SLOT_CHUNK);
+    }
+    for (uint32_t g = 8; g < chunks; g += 8) {
+        ck_assert_uint_eq((uintptr_t)f->world.messages.chunks[g] % ((uintptr_t)2 << 20), 0);
+        for (uint32_t c = g + 1; c < chunks && c < g + 8; c++) {
+            ck_assert_ptr_eq(f->world.messages.chunks[c],
+                             f->world.messages.chunks[c - 1] + SIM_SLOT_CHUNK);
+        }
+    }
+    uint32_t slots = chunks * SIM_SLOT_CHUNK;
+    for (uint32_t i = 0; i < slots; i++) {
+        memset(sim__slot_header(&f->world.messages, i), (int)(i * 13 % 251), sizeof(sim_slot));
+    }
+    for (uint32_t i = 0; i < slots; i++) {
+        const uint8_t *header = sim__slot_header(&f->world.messages, i);
+        ck_assert_uint_eq(header[0], i * 13 % 251);
+        ck_assert_uint_eq(header[sizeof(sim_slot) - 1], i * 13 % 251);
+    }
+    sim__messages_destroy(&f->world);
+    free(f);
+}
+END_TEST
+
 /* A payload is shared within one outbox only: the same buffer sent again
  * by a later call may hold other bytes, so it gets a body of its own. The
  * freed slots come back last freed first, as the trace expects. */
@@ -1319,6 +1355,7 @@ Suite *test_sim_suite(void)
     tcase_set_timeout(messages, 30);
     tcase_add_test(messages, test_sim_shared_payload_survives_corruption);
     tcase_add_test(messages, test_sim_shared_payload_per_outbox);
+    tcase_add_test(messages, test_sim_slots_grow_in_groups);
     suite_add_tcase(suite, messages);
     TCase *inference = tcase_create("inference");
     tcase_set_timeout(inference, 120);
