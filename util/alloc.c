@@ -17,14 +17,17 @@ static void *alloc_ctx = NULL;
 /* Allocations left before injected failure starts; 0 = injection off. */
 static unsigned long alloc_fail_countdown = 0;
 
-/* Blocks this large (a million nodes' records, message slots, the link
- * table, the queue's buckets) are touched at random: with 4 KiB pages
- * nearly every access also misses the TLB. Asking for transparent huge
- * pages over the block's 2 MiB-aligned interior makes one TLB entry cover
- * 512 pages where the kernel allows it (THP 'madvise' or 'always'); where
- * it does not, the advice is ignored. Only where the memory is mapped,
- * never what it holds: results do not depend on it. */
-#define ALLOC_HUGE_MIN ((size_t)8 << 20)
+/* Blocks this large (a million nodes' records and flags, message slots,
+ * the link table, the queue's buckets) are touched at random: with 4 KiB
+ * pages nearly every access also misses the TLB, and in a virtual machine
+ * a miss walks two page tables. A new block this large starts on a 2 MiB
+ * boundary, and asking for transparent huge pages over its whole 2 MiB
+ * pages makes one TLB entry cover 512 pages where the kernel allows it
+ * (THP 'madvise' or 'always'); where it does not, the advice is ignored. A
+ * block regrown by realloc gets the advice over its aligned interior. Only
+ * where the memory is mapped, never what it holds: results do not depend
+ * on it. */
+#define ALLOC_HUGE_MIN ((size_t)2 << 20)
 #define ALLOC_HUGE_PAGE ((uintptr_t)2 << 20)
 
 static void alloc_advise_huge(void *ptr, size_t size)
@@ -48,7 +51,14 @@ static void *alloc_default(void *ctx, void *ptr, size_t size)
         free(ptr);
         return NULL;
     }
-    void *block = realloc(ptr, size);
+    void *block;
+    if (ptr == NULL && size >= ALLOC_HUGE_MIN) {
+        /* On a huge page boundary, so that every whole 2 MiB of it can be
+         * one; the padding before it is address space, never touched. */
+        block = posix_memalign(&block, ALLOC_HUGE_PAGE, size) == 0 ? block : NULL;
+    } else {
+        block = realloc(ptr, size);
+    }
     if (block != NULL) {
         alloc_advise_huge(block, size);
     }
