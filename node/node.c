@@ -29,6 +29,8 @@ _Static_assert(1 + 1 + 1 + 1 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 4 + 2 + 2 + 4 + 4 + 4
                    NODE_HEADER_BYTES,
                "header field widths add up to NODE_HEADER_BYTES");
 _Static_assert(NODE_FANOUT_MAX + 2 <= NODE_OUTBOX_MAX, "a forward fits the outbox");
+_Static_assert(sizeof(void *) != 8 || sizeof(node) == 128, "a node is two lines (node.h)");
+_Static_assert(offsetof(node, config.pull_interval_ns) == 64, "an arrival reads one line");
 _Static_assert(NODE_PULL_MAX + 2 <= NODE_OUTBOX_MAX, "a pull answer fits the outbox");
 
 /* A pull answer looks at most this many 64-id words of the seen-set, so a
@@ -242,7 +244,7 @@ static void node_mark_held(node *self, uint64_t rumor_id)
     self->seen_bits[rumor_id >> 6] |= (uint64_t)1 << (rumor_id & 63);
     self->held_count += 1;
     if (rumor_id + 1 > self->highest_held_plus_one) {
-        self->highest_held_plus_one = rumor_id + 1;
+        self->highest_held_plus_one = (uint32_t)(rumor_id + 1);
     }
     /* Each id is passed over once in the node's life: amortised O(1). */
     while (self->first_missing < self->config.rumor_capacity &&
@@ -323,7 +325,7 @@ void node_init(node *self, const node_config *config, const util_prng *prng,
     ASSERT(config->fanout >= 1);
     ASSERT(config->fanout <= NODE_FANOUT_MAX);
     ASSERT(config->fanout <= config->node_count - 1);
-    ASSERT(config->rumor_capacity >= 1);
+    ASSERT(config->rumor_capacity >= 1 && config->rumor_capacity < UINT32_MAX);
     ASSERT(config->rumor_payload_bytes <= NODE_PAYLOAD_MAX);
     ASSERT(config->mode == NODE_GOSSIP_PUSH || config->mode == NODE_GOSSIP_PUSHPULL);
     if (config->mode == NODE_GOSSIP_PUSHPULL) {

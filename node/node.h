@@ -1047,24 +1047,29 @@ typedef struct node_config {
     uint32_t node_count;             /* peers are every other node id */
     node_gossip_mode mode;
     uint32_t fanout;                 /* 1 .. node_count - 1 */
-    uint64_t pull_interval_ns;       /* PUSHPULL: > 0 */
     uint32_t pull_max;               /* PUSHPULL: rumors answered per pull */
-    uint64_t rumor_capacity;         /* rumor ids are 0 .. rumor_capacity - 1 */
     uint32_t rumor_payload_bytes;    /* payload size of every rumor (pull replies use it) */
     const node_serving *serving;     /* split inference; NULL when the run has no model */
     node_store *store;               /* with 'serving': what the process's nodes own */
+    uint64_t rumor_capacity;         /* rumor ids are 0 .. rumor_capacity - 1 */
+    uint64_t pull_interval_ns;       /* PUSHPULL: > 0 */
 } node_config;
 
-/* Per-node state. Small on purpose: the seen-set lives in caller storage. */
+/* Per-node state. Small on purpose: the seen-set lives in caller storage,
+ * or in seen_word when one word holds it. 128 bytes, and what every
+ * arriving message reads (the seen-set, the config but its pull interval)
+ * in the first 64: in an array on a 64-byte boundary, as a million nodes'
+ * is (util/alloc.c), a duplicate rumor reads one line of its receiver. */
 typedef struct node {
-    node_config config;
-    util_prng prng;
     uint64_t *seen_bits;             /* borrowed: rumor_capacity bits, zeroed */
+    uint64_t seen_word;              /* a one-word seen-set the caller may lend */
+    node_config config;
     uint64_t *origin_ns;             /* borrowed: per rumor publish time (or NULL) */
-    uint64_t first_missing;          /* lowest rumor id not held */
-    uint64_t held_count;
-    uint64_t highest_held_plus_one;
-    uint64_t timer_generation;
+    uint32_t first_missing;          /* lowest rumor id not held; ids are below */
+    uint32_t highest_held_plus_one;  /* SCN_MESSAGES_MAX < 2^32 */
+    uint32_t held_count;
+    uint32_t timer_generation;
+    util_prng prng;
 } node;
 
 /* Words of seen-set storage a node needs for 'rumor_capacity' rumors. */

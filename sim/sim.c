@@ -441,7 +441,7 @@ static void prefetch_next(const sim_world *world, const sim_event *next)
     net_prefetch_node(world->network, (uint32_t)node_id);
     __builtin_prefetch(&world->w.result->nodes[node_id]);
     __builtin_prefetch(&world->w.nodes[node_id]);
-    if (!world->w.inference) {
+    if (world->w.seen_bits != NULL) {
         size_t words = node_seen_words(world->w.nodes[0].config.rumor_capacity);
         __builtin_prefetch(&world->w.seen_bits[node_id * words]);
     }

@@ -131,13 +131,16 @@ static int nodes_create(world_state *world)
     size_t words = node_seen_words(capacity);
 
     world->nodes = util_calloc(n, sizeof(*world->nodes));
-    world->seen_bits = util_calloc((size_t)n * words, sizeof(uint64_t));
+    /* One word of seen-set lives in each node (node.seen_word), on the line
+     * an arrival reads anyway; more come from one array. */
+    world->seen_bits = words > 1 ? util_calloc((size_t)n * words, sizeof(uint64_t)) : NULL;
     world->origin_ns = util_calloc(capacity, sizeof(uint64_t));
     world->origin_of = util_calloc(capacity, sizeof(uint32_t));
     world->keys = util_calloc(n, sizeof(*world->keys));
     world->scratch = util_calloc(n, 1);
     world->groups = util_calloc(n, 1);
-    if (world->nodes == NULL || world->seen_bits == NULL || world->origin_ns == NULL ||
+    if (world->nodes == NULL || (words > 1 && world->seen_bits == NULL) ||
+        world->origin_ns == NULL ||
         world->origin_of == NULL || world->keys == NULL || world->scratch == NULL ||
         world->groups == NULL) {
         return WORLD_ENOMEM;
@@ -160,8 +163,9 @@ static int nodes_create(world_state *world)
         };
         util_prng prng;
         util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);
-        node_init(&world->nodes[i], &config, &prng, world->seen_bits + (size_t)i * words,
-                  world->origin_ns);
+        uint64_t *seen =
+            words > 1 ? world->seen_bits + (size_t)i * words : &world->nodes[i].seen_word;
+        node_init(&world->nodes[i], &config, &prng, seen, world->origin_ns);
         /* Hosted by the testbed, a process holds secrets only for its own
          * nodes, from their key files (world_host_node_secret). */
         if (!world->hosted) {
