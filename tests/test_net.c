@@ -172,6 +172,39 @@ START_TEST(test_net_fifo_holds_under_jitter)
 }
 END_TEST
 
+/* A sender keeps a few links in its own record and the rest in the shared
+ * table: with twelve live links at once, and quiet gaps after which every
+ * constraint is stale and the links come back in another order, FIFO holds
+ * on every link and every link was held back at some point. */
+START_TEST(test_net_fifo_holds_past_near_links)
+{
+    enum { LINKS = 12 };
+    scn_network network = test_net_network();
+    uint64_t last_ns[LINKS] = {0};
+    uint32_t clamped[LINKS] = {0};
+    util_prng pick;
+    net *self;
+
+    network.jitter_ns = 20 * TEST_NET_MS;
+    self = test_net_make(&network, LINKS + 1, 11, 16, NULL);
+    util_prng_init(&pick, 5);
+    uint64_t now_ns = 0;
+    for (uint32_t index = 0; index < 12000; index++) {
+        /* Every 1,000 sends, a pause longer than any flight. */
+        now_ns += index % 1000 == 0 ? 100 * TEST_NET_MS : 4000;
+        uint32_t link = (uint32_t)util_prng_below(&pick, LINKS);
+        uint64_t at_ns = test_net_send_one(self, now_ns, LINKS, link, 100);
+        ck_assert_uint_ge(at_ns, last_ns[link]);
+        clamped[link] += at_ns == last_ns[link] ? 1 : 0;
+        last_ns[link] = at_ns;
+    }
+    for (uint32_t link = 0; link < LINKS; link++) {
+        ck_assert_uint_gt(clamped[link], 10);
+    }
+    net_destroy(self);
+}
+END_TEST
+
 START_TEST(test_net_fifo_reordered_may_overtake)
 {
     scn_network network = test_net_network();
@@ -762,6 +795,7 @@ Suite *test_net_suite(void)
     tcase_set_timeout(order, 20);
     tcase_add_test(order, test_net_fifo_holds_under_jitter);
     tcase_add_test(order, test_net_fifo_reordered_may_overtake);
+    tcase_add_test(order, test_net_fifo_holds_past_near_links);
     tcase_add_loop_test(order, test_net_fifo_table_under_pressure, 0, 2);
     suite_add_tcase(suite, order);
 

@@ -7,8 +7,10 @@
  * State, all sized at net_create and never allocated per message:
  *   - per node: region, uplink speed, the instant its uplink is free, a
  *     crashed flag and its NET stream (seed, node, NET);
- *   - the link FIFO table: open addressing over directed links (s, d), each
- *     slot holding the last arrival on the link (16 bytes a slot);
+ *   - per directed link (s, d), the last arrival on it while that is later
+ *     than now (the FIFO constraint): in one of s's near entries, on the
+ *     second line of its record, or in the link FIFO table, open addressing
+ *     over directed links, 16 bytes a slot (see "near links" below);
  *   - a pair's fixed latency sample, drawn from its LINK stream at the
  *     pair's first send and stored (4 bytes an unordered pair) when the
  *     table of every pair fits NET_SAMPLES_BYTES_MAX; a larger network
@@ -22,6 +24,7 @@
 #include "world/world_net.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "util/alloc.h"
@@ -48,16 +51,27 @@ typedef struct net_link {
     uint64_t last_arrival_ns;        /* latest FIFO arrival on the link */
 } net_link;
 
-/* Everything a send touches on its sender sits in one record (one or two
- * cache lines) rather than in five arrays: with many nodes, net_send is
- * bound by cache misses. */
+/* Links of a sender kept in its own record (see "near links" below). */
+#define NET_NEAR_LINKS 5
+
+/* Everything a send touches on its sender sits in one record of two cache
+ * lines rather than in several arrays: with many nodes, net_send is bound
+ * by cache misses. The first line is what a receiver's checks read too
+ * (region, crashed flag); the second holds the sender's near links. */
 typedef struct net_node {
     util_prng stream;                /* NET stream (seed, node, NET) */
     uint64_t uplink_free_ns;         /* the uplink is busy until then */
     uint64_t uplink_bps;
+    uint64_t far_until_ns;           /* the latest last arrival of this sender's links
+                                      * in the shared table (0: none ever) */
     uint16_t region;
     uint8_t crashed;
+    uint64_t near_arrival_ns[NET_NEAR_LINKS]; /* last arrival on the near link i */
+    uint32_t near_dest[NET_NEAR_LINKS];       /* its destination */
 } net_node;
+
+_Static_assert(sizeof(void *) != 8 || sizeof(net_node) == 128, "a net_node is two lines");
+_Static_assert(offsetof(net_node, near_arrival_ns) == 64, "near links on the second line");
 
 typedef struct net_partition {
     uint32_t fault_id;
@@ -387,6 +401,66 @@ static net_link *net_links_upsert(net *self, uint64_t key)
     return target;
 }
 
+/* ---- near links --------------------------------------------------------
+ *
+ * A directed link's FIFO constraint -- its last arrival, while that is later
+ * than now -- is kept in exactly one place: one of its sender's
+ * NET_NEAR_LINKS near entries, in the second line of the sender's record,
+ * or the shared table above. A link with no live constraint takes a stale
+ * near entry when its sender has one and the table otherwise, so the links
+ * a node sends on at once (a gossip forward's fanout, replies) cost a line
+ * next to the one net_send reads anyway, where a probe of the table, as
+ * large as the traffic in flight, missed the caches at every send. The
+ * sender's far_until_ns bounds the constraints it has in the table: once
+ * it is past, the table holds none of its live ones and is not probed. The
+ * constraint found is the one the table alone held before, so runs are the
+ * same bit for bit. */
+
+/* Where the live constraint of link (source, dest) is kept, or NULL when it
+ * has none; *far tells the table from a near entry. Valid until the next
+ * insertion into the table. */
+static uint64_t *net_link_live(net *self, net_node *sender, uint32_t source, uint32_t dest,
+                               bool *far)
+{
+    *far = false;
+    for (uint32_t i = 0; i < NET_NEAR_LINKS; i++) {
+        if (sender->near_dest[i] == dest && sender->near_arrival_ns[i] > self->now_ns) {
+            return &sender->near_arrival_ns[i];
+        }
+    }
+    if (sender->far_until_ns > self->now_ns) {
+        net_link *link = net_links_find(self, (uint64_t)source << 32 | dest);
+        if (link != NULL && link->last_arrival_ns > self->now_ns) {
+            *far = true;
+            return &link->last_arrival_ns;
+        }
+    }
+    return NULL;
+}
+
+/* Makes 'arrival_ns' the last arrival on link (source, dest): where its live
+ * constraint is ('live', from net_link_live), else in a stale near entry,
+ * else in the table. */
+static void net_link_record(net *self, net_node *sender, uint32_t source, uint32_t dest,
+                            uint64_t *live, bool far, uint64_t arrival_ns)
+{
+    if (live == NULL) {
+        for (uint32_t i = 0; i < NET_NEAR_LINKS; i++) {
+            if (sender->near_arrival_ns[i] <= self->now_ns) {
+                sender->near_dest[i] = dest;
+                sender->near_arrival_ns[i] = arrival_ns;
+                return;
+            }
+        }
+        live = &net_links_upsert(self, (uint64_t)source << 32 | dest)->last_arrival_ns;
+        far = true;
+    }
+    *live = arrival_ns;
+    if (far && arrival_ns > sender->far_until_ns) {
+        sender->far_until_ns = arrival_ns;
+    }
+}
+
 /* ---- create and destroy ---------------------------------------------- */
 
 static uint32_t net_links_slots(uint32_t link_capacity)
@@ -628,8 +702,12 @@ void net_prefetch(const net *self, uint32_t source, uint32_t dest)
     ASSERT(self != NULL);
     ASSERT(source < self->node_count);
     ASSERT(dest < self->node_count);
-    uint64_t key = (uint64_t)source << 32 | dest;
-    __builtin_prefetch(&self->links[net_link_home(key, self->links_mask)], 1);
+    const net_node *sender = &self->nodes[source];
+    __builtin_prefetch(sender->near_arrival_ns, 1);
+    if (sender->far_until_ns > self->now_ns) {
+        uint64_t key = (uint64_t)source << 32 | dest;
+        __builtin_prefetch(&self->links[net_link_home(key, self->links_mask)], 1);
+    }
     __builtin_prefetch(&self->nodes[dest]); /* its crashed flag and region */
     if (self->samples != NULL && source != dest) {
         __builtin_prefetch(&self->samples[net_pair_index(source, dest)], 1);
@@ -720,20 +798,20 @@ enum {
 static void net_place(net *self, uint32_t source, uint32_t dest, uint64_t sent_ns,
                       const net_effects *effects, const double *draws, net_send_result *result)
 {
-    uint64_t key = (uint64_t)source << 32 | dest;
+    net_node *sender = &self->nodes[source];
     uint64_t jitter_ns = self->network.jitter_ns;
-    net_link *link;
+    bool far = false;
+    uint64_t *live = result->reordered ? NULL : net_link_live(self, sender, source, dest, &far);
     uint64_t first_ns;
 
-    link = result->reordered ? NULL : net_links_upsert(self, key);
     first_ns = net_add_saturate(sent_ns, net_link_latency_ns(self, source, dest));
     first_ns = net_add_saturate(first_ns, net_scale(draws[NET_DRAW_JITTER], jitter_ns));
     first_ns = net_add_saturate(first_ns, effects->delay_ns);
-    if (link == NULL) {
+    if (result->reordered) {
         first_ns = net_add_saturate(
             first_ns, net_scale(draws[NET_DRAW_HOLD], effects->reorder_hold_ns));
-    } else if (first_ns < link->last_arrival_ns) {
-        first_ns = link->last_arrival_ns;
+    } else if (live != NULL && first_ns < *live) {
+        first_ns = *live;
     }
     result->deliveries[0].at_ns = first_ns;
     result->deliveries[0].corrupt = draws[NET_DRAW_CORRUPT_FIRST] < effects->corrupt;
@@ -745,8 +823,9 @@ static void net_place(net *self, uint32_t source, uint32_t dest, uint64_t sent_n
         result->deliveries[1].corrupt = draws[NET_DRAW_CORRUPT_SECOND] < effects->corrupt;
         result->count = 2;
     }
-    if (link != NULL) {
-        link->last_arrival_ns = result->deliveries[result->count - 1].at_ns;
+    if (!result->reordered) {
+        net_link_record(self, sender, source, dest, live, far,
+                        result->deliveries[result->count - 1].at_ns);
     }
     ASSERT(result->deliveries[0].at_ns >= sent_ns);
 }
