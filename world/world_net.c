@@ -260,6 +260,12 @@ uint64_t net_link_latency_ns(const net *self, uint32_t source, uint32_t dest)
  * is followed by at least slots/4 new links, so the cost per send stays
  * O(1). */
 
+/* The table's key of the directed link (source, dest). */
+static uint64_t net_link_key(uint32_t source, uint32_t dest)
+{
+    return (uint64_t)source << 32 | dest;
+}
+
 static uint32_t net_link_home(uint64_t key, uint32_t mask)
 {
     return (uint32_t)(util_mix64(key) & mask);
@@ -429,7 +435,7 @@ static uint64_t *net_link_live(net *self, net_node *sender, uint32_t source, uin
         }
     }
     if (sender->far_until_ns > self->now_ns) {
-        net_link *link = net_links_find(self, (uint64_t)source << 32 | dest);
+        net_link *link = net_links_find(self, net_link_key(source, dest));
         if (link != NULL && link->last_arrival_ns > self->now_ns) {
             *far = true;
             return &link->last_arrival_ns;
@@ -452,7 +458,7 @@ static void net_link_record(net *self, net_node *sender, uint32_t source, uint32
                 return;
             }
         }
-        live = &net_links_upsert(self, (uint64_t)source << 32 | dest)->last_arrival_ns;
+        live = &net_links_upsert(self, net_link_key(source, dest))->last_arrival_ns;
         far = true;
     }
     *live = arrival_ns;
@@ -705,8 +711,8 @@ void net_prefetch(const net *self, uint32_t source, uint32_t dest)
     const net_node *sender = &self->nodes[source];
     __builtin_prefetch(sender->near_arrival_ns, 1);
     if (sender->far_until_ns > self->now_ns) {
-        uint64_t key = (uint64_t)source << 32 | dest;
-        __builtin_prefetch(&self->links[net_link_home(key, self->links_mask)], 1);
+        uint64_t home = net_link_home(net_link_key(source, dest), self->links_mask);
+        __builtin_prefetch(&self->links[home], 1);
     }
     __builtin_prefetch(&self->nodes[dest]); /* its crashed flag and region */
     if (self->samples != NULL && source != dest) {
