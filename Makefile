@@ -151,13 +151,15 @@ DOCDIR := $(PREFIX)/share/doc/infersim
 install: $(BUILD)/infersim
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/infersim/scenarios \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DOCDIR)/scenarios \
-		$(DESTDIR)$(DOCDIR)/metrics $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+		$(DESTDIR)$(DOCDIR)/metrics $(DESTDIR)$(DOCDIR)/bench \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(BUILD)/infersim $(DESTDIR)$(PREFIX)/bin/infersim
 	install -m 0644 scenarios/*.yaml $(DESTDIR)$(PREFIX)/share/infersim/scenarios/
 	install -m 0644 man/infersim.1 $(DESTDIR)$(PREFIX)/share/man/man1/infersim.1
 	install -m 0644 README.md ARCHITECTURE.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 scenarios/README.md $(DESTDIR)$(DOCDIR)/scenarios/README.md
 	install -m 0644 metrics/README.md $(DESTDIR)$(DOCDIR)/metrics/README.md
+	install -m 0644 bench/README.md $(DESTDIR)$(DOCDIR)/bench/README.md
 	install -m 0644 completion/infersim.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/infersim
 

@@ -225,6 +225,7 @@ START_TEST(test_cli_install_man_completion)
         "inst/usr/share/doc/infersim/ARCHITECTURE.md",
         "inst/usr/share/doc/infersim/scenarios/README.md",
         "inst/usr/share/doc/infersim/metrics/README.md",
+        "inst/usr/share/doc/infersim/bench/README.md",
         "inst/usr/share/bash-completion/completions/infersim",
     };
     for (size_t i = 0; i < sizeof(installed) / sizeof(installed[0]); i++) {
