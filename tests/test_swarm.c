@@ -124,6 +124,46 @@ START_TEST(test_swarm_same_verdicts_for_any_jobs)
 }
 END_TEST
 
+/* One number from the test folder's database DB. */
+static double swarm_number(const char *db, const char *sql)
+{
+    char path[512];
+    test_dir_path(swarm_dir, db, path, sizeof(path));
+    char *text = test_db_query(path, sql);
+    double value = atof(text);
+    free(text);
+    return value;
+}
+
+/* Two swarm runs that once failed on false positives. A member whose
+ * Byzantine spell ended while the request still ran is penalised for what
+ * it did in it, and that is no violation: under ledger settlement, where
+ * a verdict is judged when its block commits, after the colluder's spell
+ * had ended (ledger_honest); and under instant settlement, where a silent
+ * member holds no cache for the steps after its spell and times out on
+ * them (committee_tolerant). The penalties are really applied. */
+START_TEST(test_swarm_ended_spell_no_false_positive)
+{
+    ck_assert_int_eq(swarm_cli("swarm scenarios/ledger_honest.yaml --replay 470173214433425673"
+                               " --db '%s/l.db'",
+                               swarm_dir),
+                     0);
+    ck_assert(swarm_number("l.db", "SELECT count(*) FROM decisions WHERE node_id = 16"
+                                   " AND behaviour = 'collude' AND verdict = 'proven'") > 0);
+    ck_assert(swarm_number("l.db", "SELECT stake FROM nodes WHERE node_id = 16") < 10.0);
+    ck_assert(swarm_number("l.db", "SELECT count(*) FROM violations") == 0);
+    ck_assert_int_eq(swarm_cli("swarm scenarios/committee_tolerant.yaml"
+                               " --replay 8999166957926259386 --db '%s/t.db'",
+                               swarm_dir),
+                     0);
+    /* The spell: nodes 34 and 68 silent from 14.671 s to 21.680 s. */
+    ck_assert(swarm_number("t.db", "SELECT count(*) FROM decisions WHERE node_id IN (34, 68)"
+                                   " AND behaviour = 'honest' AND verdict = 'timeout'"
+                                   " AND t_ns > 21680000000") > 0);
+    ck_assert(swarm_number("t.db", "SELECT count(*) FROM violations") == 0);
+}
+END_TEST
+
 static void swarm_load(const char *path, scn_scenario **out)
 {
     scn_error error;
@@ -353,6 +393,7 @@ Suite *test_swarm_suite(void)
         tcase_add_test(swarm, test_swarm_same_verdicts_for_any_jobs);
     }
     tcase_add_test(swarm, test_swarm_bad_usage_exits_2);
+    tcase_add_test(swarm, test_swarm_ended_spell_no_false_positive);
     suite_add_tcase(suite, swarm);
 
     TCase *shrink = tcase_create("shrink");

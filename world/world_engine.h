@@ -164,6 +164,8 @@ typedef struct world_state {
     node_verifier verifier;
     uint8_t (*identities)[32];       /* public per-node value sortition hashes */
     uint8_t *behaviour_now;          /* node_behaviour per node, as the faults set it */
+    uint64_t *byzantine_end_ns;      /* per node: 1 + when its last spell of another
+                                      * behaviour than honest ended; 0: none ended */
     uint32_t adaptive_budget;        /* corruptions the adaptive adversary has left */
     infer_model *substitute;         /* other weights, for wrong_output mode model */
     double *behaviour_scale;

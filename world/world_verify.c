@@ -282,17 +282,46 @@ static void verify_judged(void *context, uint32_t member, node_verdict verdict,
     (void)world__verify_honest_judged(world, member, verdict, request, segment);
 }
 
+/* An adaptive node not (yet) taken by the adversary behaves honestly. */
+static bool verify_behaves_honestly(uint8_t behaviour)
+{
+    return behaviour == NODE_BEHAVIOUR_HONEST || behaviour == NODE_BEHAVIOUR_ADAPTIVE;
+}
+
+void world__behaviour_set(world_state *world, uint32_t node_id, uint8_t behaviour)
+{
+    ASSERT(node_id < world->node_count);
+    world->behaviour_changes += 1;
+    if (!verify_behaves_honestly(world->behaviour_now[node_id]) &&
+        verify_behaves_honestly(behaviour)) {
+        world->byzantine_end_ns[node_id] = world->now_ns + 1;
+    }
+    world->behaviour_now[node_id] = behaviour;
+}
+
+/* Whether 'member' behaved honestly from the submission of 'request' until
+ * now. A member that was Byzantine while the request ran may fail its later
+ * steps for what it did then (a silent member holds no cache for the steps
+ * after its spell), and under ledger settlement a verdict is judged when its
+ * block commits, after the decision; neither penalty is a false positive. */
+static bool verify_honest_throughout(const world_state *world, uint32_t member,
+                                     uint64_t request)
+{
+    ASSERT(request < world->result->request_count);
+    return verify_behaves_honestly(world->store.behaviour_of[member]) &&
+           world->byzantine_end_ns[member] <= world->result->requests[request].submitted_ns;
+}
+
 bool world__verify_honest_judged(world_state *world, uint32_t member, cons_verdict verdict,
                                  uint64_t request, uint32_t segment)
 {
     world_result *result = world->result;
-    uint8_t now = world->store.behaviour_of[member];
-    /* An adaptive node not (yet) taken by the adversary behaves honestly. */
-    if (now != NODE_BEHAVIOUR_HONEST && now != NODE_BEHAVIOUR_ADAPTIVE) {
-        if (world->result->behaviour_of[member] == NODE_BEHAVIOUR_HONEST) {
-            /* An adaptive corruption shows up here, when it is first judged. */
-            world->result->behaviour_of[member] = world->store.behaviour_of[member];
-        }
+    if (!verify_behaves_honestly(world->store.behaviour_of[member]) &&
+        world->result->behaviour_of[member] == NODE_BEHAVIOUR_HONEST) {
+        /* An adaptive corruption shows up here, when it is first judged. */
+        world->result->behaviour_of[member] = world->store.behaviour_of[member];
+    }
+    if (!verify_honest_throughout(world, member, request)) {
         return false;
     }
     result->honest_judged += 1;
@@ -490,6 +519,7 @@ static int verify_alloc(world_state *world)
     result->balance = util_calloc(n, sizeof(double));
     result->behaviour_of = util_calloc(n, 1);
     world->behaviour_now = util_calloc(n, 1);
+    world->byzantine_end_ns = util_calloc_sparse(n, sizeof(uint64_t)); /* written by faults */
     world->behaviour_scale = util_calloc(n, sizeof(double));
     world->gain_of = util_calloc(n, sizeof(double));
     world->identities = util_calloc(n, sizeof(*world->identities));
@@ -510,7 +540,7 @@ static int verify_alloc(world_state *world)
     }
     if (result->reputation == NULL || result->stake == NULL || result->balance == NULL ||
         result->behaviour_of == NULL || world->behaviour_now == NULL ||
-        world->behaviour_scale == NULL || world->gain_of == NULL || world->identities == NULL ||
+        world->byzantine_end_ns == NULL || world->behaviour_scale == NULL || world->gain_of == NULL || world->identities == NULL ||
         world->candidates == NULL || world->candidate_offsets == NULL ||
         world->committee_cache == NULL || world->committee_cache_round == NULL ||
         world->committee_cache_count == NULL || world->committees == NULL ||
@@ -786,6 +816,7 @@ void world__verify_destroy(world_state *world)
     world__vrf_destroy(world);
     world__tree_destroy(world);
     util_free(world->behaviour_now);
+    util_free(world->byzantine_end_ns);
     util_free(world->behaviour_scale);
     util_free(world->identities);
     util_free(world->candidates);
