@@ -164,6 +164,31 @@ START_TEST(test_swarm_ended_spell_no_false_positive)
 }
 END_TEST
 
+/* unjust_slash under drawn network faults. A committed timeout against an
+ * honest member whose commitment the faults held past the bound the
+ * deadline assumes is the protocol as specified, as honest_penalised is
+ * there: this run of ledger_timeout_evidence (a 490 ms delay on 8 nodes)
+ * has such slashes and passes. A framing client's penalties taken on its
+ * word (ledger.evidence off) are no timeouts, and fail every run whatever
+ * the network faults. */
+START_TEST(test_swarm_unjust_timeouts_under_network_faults)
+{
+    ck_assert_int_eq(swarm_cli("swarm scenarios/ledger_timeout_evidence.yaml"
+                               " --replay 5533004624692902113 --db '%s/e.db'",
+                               swarm_dir),
+                     0);
+    ck_assert(swarm_number("e.db", "SELECT count(*) FROM violations"
+                                   " WHERE kind = 'unjust_slash'") > 0);
+    ck_assert_int_eq(swarm_cli("swarm scenarios/ledger_framing.yaml --runs 4 --jobs 2 --seed 5"
+                               " --set ledger.evidence=false --set expect={}"),
+                     1);
+    char *out = swarm_output();
+    ck_assert_ptr_nonnull(strstr(out, "4 runs, 4 failed, unjust_slash 4;"));
+    ck_assert_ptr_nonnull(strstr(out, "drawn: faults.1={kind: reorder"));
+    free(out);
+}
+END_TEST
+
 static void swarm_load(const char *path, scn_scenario **out)
 {
     scn_error error;
@@ -394,6 +419,7 @@ Suite *test_swarm_suite(void)
     }
     tcase_add_test(swarm, test_swarm_bad_usage_exits_2);
     tcase_add_test(swarm, test_swarm_ended_spell_no_false_positive);
+    tcase_add_test(swarm, test_swarm_unjust_timeouts_under_network_faults);
     suite_add_tcase(suite, swarm);
 
     TCase *shrink = tcase_create("shrink");

@@ -291,6 +291,33 @@ static int verdict_honest(met_db *db, bool judge_honest, tool_verdict *verdict)
     return rc;
 }
 
+/* unjust_slash: a committed timeout against an honest member counts as
+ * honest_penalised does, only when asked: under network faults its
+ * commitment may miss the bound the deadline assumes, and its peers then
+ * prove the timeout as the protocol specifies. Any other unjust slash (an
+ * equivocation or a referee ruling against an honest member) always
+ * counts. A violation names its step as the detail "step N" (world
+ * checkers), which is how it is matched with its decisions rows. */
+static int verdict_unjust(met_db *db, bool judge_honest, tool_verdict *verdict)
+{
+    size_t k = WORLD_VIOLATION_UNJUST_SLASH;
+    _Static_assert(WORLD_VIOLATION_UNJUST_SLASH == 5, "met_violation_kinds order");
+    if (verdict->counts[k] == 0 || verdict->kind != NULL) {
+        return 0;
+    }
+    bool other = false;
+    int rc = met_query(db,
+                       "SELECT count(*) FROM violations v WHERE v.kind = 'unjust_slash' AND NOT "
+                       "EXISTS (SELECT 1 FROM decisions d WHERE d.run_id = v.run_id AND "
+                       "d.request_id = v.request_id AND d.segment = v.segment AND d.node_id = "
+                       "v.node_id AND 'step ' || d.step = v.detail AND d.verdict = 'timeout')",
+                       NULL, 0, verdict_expect_row, &other);
+    if (rc == 0 && (other || judge_honest)) {
+        verdict->kind = met_violation_kinds[k];
+    }
+    return rc;
+}
+
 static void verdict_failed_run(const tool_child *child, int status, tool_verdict *verdict)
 {
     char line[120] = "";
@@ -328,10 +355,13 @@ int tool_verdict_read(const tool_child *child, int status, bool judge_honest,
     int rc = met_query(db, "SELECT kind, count(*) FROM violations GROUP BY kind", NULL, 0,
                        verdict_row, verdict);
     for (size_t k = 0; rc == 0 && met_violation_kinds[k] != NULL; k++) {
-        bool judged = k != WORLD_VIOLATION_HONEST_PENALISED;
+        bool judged = k != WORLD_VIOLATION_HONEST_PENALISED && k != WORLD_VIOLATION_UNJUST_SLASH;
         if (verdict->counts[k] > 0 && judged && verdict->kind == NULL) {
             verdict->kind = met_violation_kinds[k];
         }
+    }
+    if (rc == 0) {
+        rc = verdict_unjust(db, judge_honest, verdict);
     }
     if (rc == 0) {
         rc = verdict_honest(db, judge_honest, verdict);
