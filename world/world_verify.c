@@ -307,8 +307,9 @@ void world__behaviour_set(world_state *world, uint32_t node_id, uint8_t behaviou
 static bool verify_honest_throughout(const world_state *world, uint32_t member,
                                      uint64_t request)
 {
-    ASSERT(request < world->result->request_count);
-    return verify_behaves_honestly(world->store.behaviour_of[member]) &&
+    /* Under ledger settlement 'request' comes from a committed block. */
+    return request < world->result->request_count &&
+           verify_behaves_honestly(world->store.behaviour_of[member]) &&
            world->byzantine_end_ns[member] <= world->result->requests[request].submitted_ns;
 }
 
