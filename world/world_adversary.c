@@ -133,7 +133,7 @@ void world_adversary_fault(world_state *world, const scn_fault *fault, const uin
         if (!selected[i]) {
             continue;
         }
-        world__behaviour_set(world, i, ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour);
+        world__verify_behaviour_set(world, i, ending ? NODE_BEHAVIOUR_HONEST : (uint8_t)behaviour);
         adversary_roles(world, fault, i, ending);
         world->behaviour_scale[i] = fault->scale;
         world->gain_of[i] = ending ? 0.0 : fault->gain;

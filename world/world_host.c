@@ -218,7 +218,7 @@ int world_host_set_behaviour(world_host *host, uint32_t node_id, node_behaviour 
          !world->scenario->verification.selection_vrf)) {
         return WORLD_EINVAL;
     }
-    world__behaviour_set(world, node_id, (uint8_t)behaviour);
+    world__verify_behaviour_set(world, node_id, (uint8_t)behaviour);
     world->behaviour_scale[node_id] = scale;
     if (behaviour != NODE_BEHAVIOUR_HONEST) {
         world->result->behaviour_of[node_id] = (uint8_t)behaviour;

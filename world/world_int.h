@@ -105,7 +105,7 @@ bool world__verify_honest_judged(world_state *world, uint32_t member, cons_verdi
 /* Node 'node_id' behaves as 'behaviour' from now on (a fault's start or
  * end, the testbed's admin call): behaviour_now, and when a spell of
  * another behaviour than honest ends, byzantine_end_ns. */
-void world__behaviour_set(world_state *world, uint32_t node_id, uint8_t behaviour);
+void world__verify_behaviour_set(world_state *world, uint32_t node_id, uint8_t behaviour);
 /* world_settle.c (verification.draw_epoch; nothing without it): the
  * logs and the settled ledger, after the live one is built (0 or
  * WORLD_ENOMEM); their teardown; one entry of a request's log (a verdict,

@@ -288,7 +288,7 @@ static bool verify_behaves_honestly(uint8_t behaviour)
     return behaviour == NODE_BEHAVIOUR_HONEST || behaviour == NODE_BEHAVIOUR_ADAPTIVE;
 }
 
-void world__behaviour_set(world_state *world, uint32_t node_id, uint8_t behaviour)
+void world__verify_behaviour_set(world_state *world, uint32_t node_id, uint8_t behaviour)
 {
     ASSERT(node_id < world->node_count);
     world->behaviour_changes += 1;
