@@ -541,7 +541,8 @@ static int verify_alloc(world_state *world)
     }
     if (result->reputation == NULL || result->stake == NULL || result->balance == NULL ||
         result->behaviour_of == NULL || world->behaviour_now == NULL ||
-        world->byzantine_end_ns == NULL || world->behaviour_scale == NULL || world->gain_of == NULL || world->identities == NULL ||
+        world->byzantine_end_ns == NULL || world->behaviour_scale == NULL ||
+        world->gain_of == NULL || world->identities == NULL ||
         world->candidates == NULL || world->candidate_offsets == NULL ||
         world->committee_cache == NULL || world->committee_cache_round == NULL ||
         world->committee_cache_count == NULL || world->committees == NULL ||
