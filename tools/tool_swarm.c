@@ -262,10 +262,11 @@ static int verdict_row(void *context, size_t count, const met_value *values)
     return 0;
 }
 
-static int verdict_expect_row(void *context, size_t count, const met_value *values)
+/* A count(*) row: whether it is above 0. */
+static int verdict_count_row(void *context, size_t count, const met_value *values)
 {
-    bool *failed = context;
-    *failed = count == 1 && values[0].number > 0;
+    bool *any = context;
+    *any = count == 1 && values[0].number > 0;
     return 0;
 }
 
@@ -284,7 +285,7 @@ static int verdict_honest(met_db *db, bool judge_honest, tool_verdict *verdict)
     int rc = met_query(db,
                        "SELECT count(*) FROM expectations WHERE passed = 0 AND metric IN "
                        "('honest_penalised', 'honest_penalised_ratio')",
-                       NULL, 0, verdict_expect_row, &failed);
+                       NULL, 0, verdict_count_row, &failed);
     if (rc == 0 && failed && verdict->kind == NULL) {
         verdict->kind = met_violation_kinds[k];
     }
@@ -311,7 +312,7 @@ static int verdict_unjust(met_db *db, bool judge_honest, tool_verdict *verdict)
                        "EXISTS (SELECT 1 FROM decisions d WHERE d.run_id = v.run_id AND "
                        "d.request_id = v.request_id AND d.segment = v.segment AND d.node_id = "
                        "v.node_id AND 'step ' || d.step = v.detail AND d.verdict = 'timeout')",
-                       NULL, 0, verdict_expect_row, &other);
+                       NULL, 0, verdict_count_row, &other);
     if (rc == 0 && (other || judge_honest)) {
         verdict->kind = met_violation_kinds[k];
     }
