@@ -87,6 +87,12 @@ typedef struct world_request_record {
     bool reference_match;            /* every generated token = the reference's */
     bool divergence_sampled;         /* its divergence by class was measured
                                       * (output.divergence_sample) */
+    /* Its client's own failure, which the liveness oracle does not judge
+     * (world_liveness.c): the client was down when it submitted, or went
+     * down before the request finished. */
+    bool client_down;
+    bool client_lost;
+    uint64_t client_crashes;         /* the client's crashes when it submitted */
     uint64_t submitted_ns;
     uint64_t first_token_ns;         /* 0 = none */
     uint64_t finished_ns;            /* 0 = never */

@@ -361,6 +361,9 @@ void world_churn_gone(world_state *world, uint32_t node_id);
  * Observation only. */
 void world_serve_sample(world_state *world);
 void world_check_sample(world_state *world);
+/* A client submitted 'request' (its record's client set): notes whether
+ * the client is down, and its crashes so far, for the liveness oracle. */
+void world_liveness_submitted(world_state *world, uint64_t request, bool client_down);
 /* Judges every request against expect.converge_within (set) once the run
  * has ended. */
 void world_liveness_check(world_state *world);

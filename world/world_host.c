@@ -117,6 +117,7 @@ const node_outbox *world_host_submit(world_host *host, uint32_t client, uint64_t
     record->prompt_tokens = count;
     record->submitted_ns = now_ns;
     world->result->requests_submitted += 1;
+    world_liveness_submitted(world, request, false); /* a client that submits is up */
     node_event event = {.kind = NODE_EVENT_SUBMIT, .rumor_id = request, .tokens = tokens,
                         .token_count = count};
     return world_host_event(host, client, now_ns, &event, rc_out);

@@ -31,6 +31,9 @@ int world__serve_build(world_state *world);
 void world__serve_destroy(world_state *world);
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect);
 void world__serve_output(world_state *world, const node_effect *effect);
+/* Request 'r' finished: notes whether its client went down since it
+ * submitted (world_liveness.c). */
+void world__liveness_finished(world_state *world, world_request_record *r);
 /* Drops the execution rows of 'request' (its id is about to be reused). */
 void world__serve_forget_executions(world_result *result, uint64_t request);
 /* A metric of SCN_METRIC_RUNS_INFERENCE but liveness_violations (world.c):

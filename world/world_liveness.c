@@ -7,7 +7,14 @@
  * at or after the heal time must complete within the bound; each one that
  * completes late, fails, or is still running when its bound expired
  * before the run's end is one 'liveness' violation. A request still
- * running whose bound lies beyond the run's end is not judged. */
+ * running whose bound lies beyond the run's end is not judged.
+ *
+ * Liveness is owed to clients that stay up: a request whose own client was
+ * down when it submitted (a crash, or a churned node offline), or went
+ * down before the request finished (before the run's end when it never
+ * did), failed with its client, and no protocol can serve it; it is not
+ * judged. The client's crash count, taken at submission and compared at
+ * the finish, says whether it went down in between, in O(1) per request. */
 #include <stdint.h>
 
 #include "world/world_int.h"
@@ -41,6 +48,26 @@ static uint64_t liveness_broken_ns(const world_request_record *r, uint64_t bound
     return deadline_ns <= end_ns ? deadline_ns : UINT64_MAX;
 }
 
+void world_liveness_submitted(world_state *world, uint64_t request, bool client_down)
+{
+    world_request_record *r = &world->result->requests[request];
+    ASSERT(r->submitted && r->client < world->node_count);
+    r->client_down = client_down;
+    r->client_crashes = world->result->nodes[r->client].crashes;
+}
+
+void world__liveness_finished(world_state *world, world_request_record *r)
+{
+    r->client_lost = world->result->nodes[r->client].crashes > r->client_crashes;
+}
+
+/* The request failed with its own client (see the top). */
+static bool liveness_client_failed(const world_result *result, const world_request_record *r)
+{
+    return r->client_down || r->client_lost ||
+           (r->status == 0 && result->nodes[r->client].crashes > r->client_crashes);
+}
+
 void world_liveness_check(world_state *world)
 {
     const scn_scenario *scenario = world->scenario;
@@ -51,7 +78,7 @@ void world_liveness_check(world_state *world)
     uint64_t heal_ns = liveness_heal_ns(scenario);
     for (uint64_t i = 0; i < result->request_count; i++) {
         const world_request_record *r = &result->requests[i];
-        if (!r->submitted || r->submitted_ns < heal_ns) {
+        if (!r->submitted || r->submitted_ns < heal_ns || liveness_client_failed(result, r)) {
             continue;
         }
         uint64_t broken_ns = liveness_broken_ns(r, bound_ns, result->sim_ns);

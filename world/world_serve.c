@@ -924,6 +924,7 @@ void world__serve_output(world_state *world, const node_effect *effect)
         world__referee_request_done(world, request);
     }
     record->finished_ns = world->now_ns;
+    world__liveness_finished(world, record);
     record->tokens_out = effect->outcome->generated;
     if (result->token_ids != NULL) {
         /* What the network answered, kept for the results (text decoded there). */
