@@ -1092,6 +1092,15 @@ void node_init(node *self, const node_config *config, const util_prng *prng,
  * dropped, with no effects. */
 int node_on_event(node *self, uint64_t now_ns, const node_event *event, node_outbox *outbox);
 
+/* Whether timer 'timer_id' still fires while its node is down. A crash
+ * loses a node's timers (RECOVER re-arms what it needs) except a KV
+ * cache's lease: the cache ends on time whether its server is up or not,
+ * as a restarted server finds it expired, and its handling only frees
+ * memory (no effects). Without it a server that was down when its leases
+ * ran out, and so missed the clients' end messages too, kept those caches
+ * for good and refused requests after it came back. */
+bool node_timer_outlives_crash(uint64_t timer_id);
+
 static inline bool node_holds(const node *self, uint64_t rumor_id)
 {
     return (self->seen_bits[rumor_id >> 6] >> (rumor_id & 63)) & 1u;

@@ -1017,6 +1017,12 @@ int node__serve_message(node *self, uint64_t now_ns, const node_message *m, node
     }
 }
 
+bool node_timer_outlives_crash(uint64_t timer_id)
+{
+    return node__serve_owns_timer(timer_id) &&
+           ((timer_id >> 56) & 0x7f) == NODE_SERVE_TIMER_KV;
+}
+
 void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;

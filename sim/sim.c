@@ -236,7 +236,7 @@ static void on_publish(sim_world *world, uint32_t origin)
 
 static void on_timer(sim_world *world, uint32_t node_id, uint64_t timer_id)
 {
-    if (net_is_crashed(world->network, node_id)) {
+    if (net_is_crashed(world->network, node_id) && !node_timer_outlives_crash(timer_id)) {
         return; /* A crashed node's timers are lost; RECOVER re-arms them. */
     }
     node_event event = {.kind = NODE_EVENT_TIMER, .timer_id = timer_id};

@@ -370,6 +370,35 @@ START_TEST(test_sim_inference_client_crash_recovers_timeouts)
 }
 END_TEST
 
+/* The four servers (one per segment, nodes 0-3), one KV slot each, crash
+ * from 1.2 s to 5 s, longer than the 2 s timeout, while the request sent at
+ * 1 s holds a cache on them: the caches outlive both their leases and the
+ * client's end message, which is lost. The leases still end on time, so
+ * after the recovery every request (one a second) is served; were they
+ * lost with the crash, the servers would refuse every request for good. */
+START_TEST(test_sim_inference_kv_leases_end_while_down)
+{
+    const char *const crash[] = {"model.kv_slots=1", "model.replicas=1",
+                                 "workload.rate=1/s", "workload.arrival=constant",
+                                 "workload.timeout=2s", "faults.0.kind=crash",
+                                 "faults.0.at=1200ms", "faults.0.until=5s",
+                                 "faults.0.nodes.range=0-3"};
+    world_result *result = run_inference(crash, 9);
+    ck_assert_uint_eq(result->requests[0].status, NODE_REQUEST_TIMEOUT);
+    uint32_t after = 0;
+    for (uint64_t r = 0; r < result->request_count; r++) {
+        const world_request_record *q = &result->requests[r];
+        if (q->submitted_ns >= 5000000000u && q->status != 0) {
+            after += 1;
+            ck_assert_uint_eq(q->status, NODE_REQUEST_COMPLETED);
+        }
+    }
+    ck_assert_uint_ge(after, 20);
+    ck_assert_uint_eq(result->busy_refusals, 0);
+    world_result_destroy(result);
+}
+END_TEST
+
 /* A class without the memory for any segment never serves one. */
 START_TEST(test_sim_inference_placement_respects_memory)
 {
@@ -1368,6 +1397,7 @@ Suite *test_sim_suite(void)
     tcase_add_test(inference, test_sim_inference_crash_times_out);
     tcase_add_test(inference, test_sim_inference_placement_respects_memory);
     tcase_add_test(inference, test_sim_inference_client_crash_recovers_timeouts);
+    tcase_add_test(inference, test_sim_inference_kv_leases_end_while_down);
     tcase_add_test(inference, test_sim_inference_checkpoint_file_same_run);
     tcase_add_test(inference, test_sim_inference_duplicates_computed_once);
     tcase_add_test(inference, test_sim_inference_failover_replays);
