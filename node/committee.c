@@ -1579,7 +1579,8 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
                                   state->round, store->x, committee_rows(r));
             output = store->x;
         }
-        serving->verifier->accepted(serving->verifier->context, request, state->segment, output,
+        serving->verifier->accepted(serving->verifier->context, request, state->segment,
+                                    state->round, output,
                                     (size_t)committee_rows(r) * serving->dim);
         node__committee_send_input(self, outbox, request, state->segment + 1u, output, now_ns);
         return;

@@ -407,10 +407,11 @@ typedef struct node_verifier {
      * (fees to the agreeing members, slashed funds shared out). */
     void (*decided)(void *context, uint64_t request, uint32_t segment, uint32_t rows);
     /* The client accepted 'output' (n_floats: the step's rows) from
-     * 'segment' at the request's current step: the next segment's input,
-     * which a referee needs to re-execute a hop of that segment. */
-    void (*accepted)(void *context, uint64_t request, uint32_t segment, const float *output,
-                     size_t n_floats);
+     * 'segment''s committee of 'round' at the request's current step: the
+     * next segment's input (noised, when that boundary is), which a
+     * referee needs to re-execute a hop of that segment. */
+    void (*accepted)(void *context, uint64_t request, uint32_t segment, uint32_t round,
+                     const float *output, size_t n_floats);
     /* The referee of a dispute (sampling, crossval, optimistic): bit i of
      * the result set when outputs[i], member members[i]'s answer for the
      * request's current step of 'segment', agrees with the referee's own
@@ -836,6 +837,13 @@ typedef struct node_store {
  * clip > 0 (ASSERTed). Cannot fail. */
 void node_privacy_noise(float *rows, uint32_t count, uint32_t dim, double clip, double sigma,
                         util_prng *prng);
+
+/* The stream 'sender' noises the rows it forwards into 'segment' from, at
+ * a request's 'step' and committee 'round', under the serving's
+ * privacy_seed: a pure function, so the oracle can replay the noise an
+ * honest pipeline got. */
+void node_privacy_stream_of(uint64_t privacy_seed, uint32_t sender, uint64_t request,
+                            uint32_t segment, uint32_t step, uint32_t round, util_prng *prng_out);
 
 /* The server of 'segment' for 'client''s 'request'. Pure; every node
  * computes it. Under hash routing the client plays no part. Under latency

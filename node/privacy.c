@@ -44,11 +44,17 @@ bool node__privacy_stream(const node *self, uint64_t request, uint32_t segment, 
     if (!node__privacy_noised(serving, segment)) {
         return false;
     }
+    node_privacy_stream_of(serving->privacy_seed, self->config.node_id, request, segment, step,
+                           round, prng_out);
+    return true;
+}
+
+void node_privacy_stream_of(uint64_t privacy_seed, uint32_t sender, uint64_t request,
+                            uint32_t segment, uint32_t step, uint32_t round, util_prng *prng_out)
+{
     uint64_t key = util_mix64(request) ^ util_mix64((uint64_t)step << 32 | segment) ^
                    util_mix64(((uint64_t)round << 1) | 1u);
-    util_prng_init_stream(prng_out, serving->privacy_seed ^ key, self->config.node_id,
-                          UTIL_PRNG_PURPOSE_PRIVACY);
-    return true;
+    util_prng_init_stream(prng_out, privacy_seed ^ key, sender, UTIL_PRNG_PURPOSE_PRIVACY);
 }
 
 bool node__privacy_release(const node *self, node_outbox *outbox, uint64_t request,

@@ -27,7 +27,15 @@
  *    wire dtype (all fixed for a world) and the tokens, so results are
  *    cached by the tokens (compared in full, not by hash alone): requests
  *    with the same prompt and the same answer -- a prompt list, greedy
- *    decoding -- reuse them. A hit gives the bits a recomputation gives. */
+ *    decoding -- reuse them. A hit gives the bits a recomputation gives.
+ *
+ * Under privacy noise with verification the client noises the accepted
+ * output of each segment before forwarding it, from its stream for (request,
+ * boundary, step, round). An honest pipeline then ends where its noise
+ * took it, not where the clean runs do, so when a step agrees with no clean
+ * run the checker also replays, kernel by kernel, the wired pipeline with
+ * the very noise the client drew (the rounds it accepted are kept per step
+ * and boundary). These runs depend on the request, and are never cached. */
 #include <math.h>
 #include <string.h>
 
@@ -77,6 +85,9 @@ typedef struct oracle_job {
     world_divergence_record noised[INFER_KERNEL_COUNT]; /* privacy: each kernel, noised */
     float *noised_out;               /* generate * vocab: a noised run (privacy only) */
     uint8_t *wrong;                  /* generate: the step agrees with no honest run */
+    uint32_t client;                 /* replay: the sender of the noised boundaries */
+    uint8_t *rounds;                 /* replay: [segment * generate + step], the round the
+                                      * client accepted before noising boundary 'segment' */
 } oracle_job;
 
 typedef struct oracle_entry {
@@ -105,6 +116,7 @@ struct world_oracle {
     double privacy_clip;
     double privacy_sigma;
     uint64_t privacy_seed;
+    bool replay;                     /* noised and verifying: the checker replays the noise */
     /* The event loop's. */
     double sample;
     uint64_t seed;
@@ -118,6 +130,8 @@ struct world_oracle {
     oracle_entry *cache;
     uint32_t cache_count;
     uint32_t cache_next;             /* the entry replaced next */
+    uint8_t *rounds;                 /* replay: per request, as oracle_job.rounds */
+    uint64_t request_count;
 };
 
 static int oracle_job_init(world_oracle *o, oracle_job *job);
@@ -133,19 +147,49 @@ static void oracle_wire_round_trip(const world_oracle *o, oracle_scratch *s, uin
     ASSERT(rc == 0); /* Our own encoding of finite values. */
 }
 
+/* How a run treats the activations between segments. */
+typedef enum oracle_wire {
+    ORACLE_CLEAN,                    /* one pass over the layers at full precision */
+    ORACLE_WIRED,                    /* through the wire dtype, as servers send them */
+    ORACLE_WIRED_NOISED,             /* and noised from the caller's stream (a measure) */
+    ORACLE_WIRED_REPLAY,             /* and noised as the client did (the checker) */
+} oracle_wire;
+
+/* The client's noise on the rows entering boundary 'segment', replayed:
+ * the rows come through the wire as the members revealed them, then step
+ * 0's prompt rows are noised from the stream of the round the client
+ * accepted at step 0, and each later step's one row from its own. */
+static void oracle_replay_noise(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
+                                uint32_t segment, uint32_t count)
+{
+    oracle_wire_round_trip(o, s, count);
+    for (uint32_t step = 0; step < o->generate; step++) {
+        uint32_t first = step == 0 ? 0 : job->prompt_tokens - 1 + step;
+        uint32_t rows = step == 0 ? job->prompt_tokens : 1;
+        ASSERT(first + rows <= count);
+        util_prng stream;
+        node_privacy_stream_of(o->privacy_seed, job->client, job->request, segment, step,
+                               job->rounds[(size_t)segment * o->generate + step], &stream);
+        node_privacy_noise(s->x + (size_t)first * o->dim, rows, o->dim, o->privacy_clip,
+                           o->privacy_sigma, &stream);
+    }
+}
+
 /* Runs the whole model with 'kernel' on the tokens (prompt and every
  * generated token but the last, one prefill: the executor gives the same
  * bits as step by step) and writes the logits of each generation step to
- * out[generate * vocab]. With 'wired', the activations after every segment
- * but the last go through the wire dtype as the servers send them (the
+ * out[generate * vocab]. Wired, the activations after every segment but
+ * the last go through the wire dtype as the servers send them (the
  * rounding is per value or per row, so a prefill gives the servers' bits);
- * without it, one pass over the layers at full precision. With 'noise'
- * (wired only), the rows entering a noised boundary are clipped and noised
- * first, as their sender does, from that stream. */
+ * clean, one pass over the layers at full precision. Noised, the rows
+ * entering a noised boundary are clipped and noised first, as their sender
+ * does: from 'noise' (ORACLE_WIRED_NOISED), or from the client's own
+ * streams (ORACLE_WIRED_REPLAY). */
 static uint64_t oracle_run(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
-                           infer_kernel kernel, bool wired, util_prng *noise, float *out)
+                           infer_kernel kernel, oracle_wire wire, util_prng *noise, float *out)
 {
-    ASSERT(noise == NULL || wired);
+    ASSERT((noise != NULL) == (wire == ORACLE_WIRED_NOISED));
+    ASSERT(wire != ORACLE_WIRED_REPLAY || job->rounds != NULL);
     const infer_shape *shape = infer_model_shape(o->model);
     uint32_t count = job->prompt_tokens + o->generate - 1;
     uint64_t flops = 0;
@@ -153,18 +197,21 @@ static uint64_t oracle_run(const world_oracle *o, oracle_scratch *s, const oracl
     ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
     uint32_t last = o->segment_count - 1;
     infer_kv kv;
-    if (!wired) {
+    if (wire == ORACLE_CLEAN) {
         infer_kv_init(&kv, shape, 0, o->segment_first[last] + o->segment_layers[last], s->kv);
         rc = infer_forward(s->executor, kernel, &kv, s->x, count, &flops);
         ASSERT(rc == 0);
     }
-    for (uint32_t seg = 0; wired && seg <= last; seg++) {
+    for (uint32_t seg = 0; wire != ORACLE_CLEAN && seg <= last; seg++) {
         infer_kv_init(&kv, shape, o->segment_first[seg], o->segment_layers[seg], s->kv);
         rc = infer_forward(s->executor, kernel, &kv, s->x, count, &flops);
         ASSERT(rc == 0);
         if (seg < last) {
-            if (noise != NULL && ((o->privacy_mask >> (seg + 1)) & 1u)) {
+            bool noised = (o->privacy_mask >> (seg + 1)) & 1u;
+            if (noised && wire == ORACLE_WIRED_NOISED) {
                 node_privacy_noise(s->x, count, o->dim, o->privacy_clip, o->privacy_sigma, noise);
+            } else if (noised && wire == ORACLE_WIRED_REPLAY) {
+                oracle_replay_noise(o, s, job, seg + 1, count);
             }
             oracle_wire_round_trip(o, s, count);
         }
@@ -185,7 +232,8 @@ static const float *oracle_need(oracle_job *job, oracle_scratch *s, uint32_t ind
         infer_kernel kernel = index == RUN_REFERENCE ? INFER_KERNEL_SEQUENTIAL
                               : wired ? (infer_kernel)(index - RUN_WIRED(0))
                                       : (infer_kernel)(index - RUN_VARIANT(0));
-        uint64_t flops = oracle_run(o, s, job, kernel, wired, NULL, job->runs[index]);
+        uint64_t flops = oracle_run(o, s, job, kernel, wired ? ORACLE_WIRED : ORACLE_CLEAN,
+                                    NULL, job->runs[index]);
         if (index == RUN_REFERENCE) {
             job->flops_reference = flops;
         }
@@ -242,6 +290,22 @@ static uint32_t oracle_honest_order(const world_oracle *o, uint32_t order[ORACLE
     return count;
 }
 
+/* Clears job->wrong for every step whose logits agree with 'rows' under
+ * the final rule; returns the steps still unmatched. */
+static uint32_t oracle_match(oracle_job *job, const float *rows, uint32_t unmatched)
+{
+    const world_oracle *o = job->oracle;
+    for (uint32_t step = 0; step < o->generate; step++) {
+        size_t at = (size_t)step * o->vocab;
+        if (job->wrong[step] &&
+            cons_agree(&o->final_agreement, job->network + at, rows + at, o->vocab)) {
+            job->wrong[step] = 0;
+            unmatched -= 1;
+        }
+    }
+    return unmatched;
+}
+
 /* A step is wrong when it agrees, under the final rule, with no honest run.
  * Runs are asked for in order and only while a step is still unmatched. */
 static void oracle_check(oracle_job *job, oracle_scratch *s)
@@ -252,14 +316,14 @@ static void oracle_check(oracle_job *job, oracle_scratch *s)
     uint32_t unmatched = o->generate;
     memset(job->wrong, 1, o->generate);
     for (uint32_t i = 0; i < honest && unmatched > 0; i++) {
-        const float *rows = oracle_need(job, s, order[i]);
-        for (uint32_t step = 0; step < o->generate; step++) {
-            size_t at = (size_t)step * o->vocab;
-            if (job->wrong[step] &&
-                cons_agree(&o->final_agreement, job->network + at, rows + at, o->vocab)) {
-                job->wrong[step] = 0;
-                unmatched -= 1;
-            }
+        unmatched = oracle_match(job, oracle_need(job, s, order[i]), unmatched);
+    }
+    /* Privacy: the honest pipelines with the client's own noise. */
+    for (uint32_t k = 0; o->replay && k < INFER_KERNEL_COUNT && unmatched > 0; k++) {
+        if (o->kernel_used[k]) {
+            (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_REPLAY, NULL,
+                             job->noised_out);
+            unmatched = oracle_match(job, job->noised_out, unmatched);
         }
     }
 }
@@ -280,7 +344,8 @@ static void oracle_noised(oracle_job *job, oracle_scratch *s, const float *refer
         util_prng noise;
         util_prng_init_stream(&noise, o->privacy_seed ^ util_mix64(job->request ^ UINT64_C(0x6f72)),
                               UINT32_MAX - k, UTIL_PRNG_PURPOSE_PRIVACY);
-        (void)oracle_run(o, s, job, (infer_kernel)k, true, &noise, job->noised_out);
+        (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_NOISED, &noise,
+                         job->noised_out);
         job->noised[k] = oracle_compare(job->noised_out, reference, o->generate, o->vocab);
     }
 }
@@ -508,6 +573,11 @@ void world__oracle_submit(world_state *world, uint64_t request, const node_outco
            (size_t)(outcome->prompt_tokens + o->generate) * sizeof(uint32_t));
     memcpy(job->network, util_pool_block(&world->oracle_pool, world->oracle_block_of[request] - 1),
            (size_t)o->generate * o->vocab * sizeof(float));
+    if (o->replay) {
+        size_t per_request = (size_t)o->segment_count * o->generate;
+        job->client = world->result->requests[request].client;
+        memcpy(job->rounds, o->rounds + request * per_request, per_request);
+    }
     oracle_cache_lookup(o, job, world->result);
     job->job.cost = oracle_job_cost(o, job);
     o->pending += 1;
@@ -517,6 +587,19 @@ void world__oracle_submit(world_state *world, uint64_t request, const node_outco
         oracle_apply_oldest(world);
     }
     world->result->wall_oracle_ns += oracle_clock(world) - start;
+}
+
+void world__oracle_accepted(world_state *world, uint64_t request, uint32_t segment,
+                            uint32_t round)
+{
+    world_oracle *o = world->oracle;
+    if (o == NULL || !o->replay || segment + 1 >= o->segment_count) {
+        return;
+    }
+    ASSERT(request < o->request_count && round <= UINT8_MAX); /* retries <= 16 */
+    uint32_t step = world->requests[request].generated;
+    ASSERT(step < o->generate);
+    o->rounds[(request * o->segment_count + segment + 1) * o->generate + step] = (uint8_t)round;
 }
 
 void world_oracle_flush(world_state *world)
@@ -563,6 +646,7 @@ int world__oracle_probe(world_state *world, const uint32_t *tokens, uint32_t pro
     util_free(job.network);
     util_free(job.wrong);
     util_free(job.noised_out);
+    util_free(job.rounds);
     return rc;
 }
 
@@ -591,6 +675,8 @@ static void oracle_context(world_oracle *o, const world_state *world)
     o->privacy_clip = serving->privacy_clip;
     o->privacy_sigma = serving->privacy_sigma;
     o->privacy_seed = serving->privacy_seed;
+    o->replay = o->noised && o->verifying;
+    o->request_count = world->result->request_count;
     o->seed = scenario->seed;
 }
 
@@ -616,8 +702,9 @@ static int oracle_job_init(world_oracle *o, oracle_job *job)
     job->network = util_calloc(rows * (ORACLE_RUNS + 1), sizeof(float));
     job->wrong = util_calloc(o->generate, 1);
     job->noised_out = o->noised ? util_calloc(rows, sizeof(float)) : NULL;
+    job->rounds = o->replay ? util_calloc((size_t)o->segment_count * o->generate, 1) : NULL;
     if (job->tokens == NULL || job->network == NULL || job->wrong == NULL ||
-        (o->noised && job->noised_out == NULL)) {
+        (o->noised && job->noised_out == NULL) || (o->replay && job->rounds == NULL)) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < ORACLE_RUNS; i++) {
@@ -667,6 +754,12 @@ int world__oracle_build(world_state *world)
         return WORLD_ENOMEM;
     }
     threads = util_workers_threads(o->workers);
+    if (o->replay) {
+        o->rounds = util_calloc_sparse(o->request_count * o->segment_count * o->generate, 1);
+        if (o->rounds == NULL) {
+            return WORLD_ENOMEM;
+        }
+    }
     /* Jobs in flight let the event loop go on while workers judge; a full
      * ring makes it wait (running queued jobs itself). Eight per thread,
      * within ORACLE_SLOTS_BYTES_MAX and at least one per thread; one
@@ -720,7 +813,9 @@ void world__oracle_destroy(world_state *world)
         util_free(o->jobs[i].network);
         util_free(o->jobs[i].wrong);
         util_free(o->jobs[i].noised_out);
+        util_free(o->jobs[i].rounds);
     }
+    util_free(o->rounds);
     for (uint32_t i = 0; o->cache != NULL && i < o->cache_count; i++) {
         util_free(o->cache[i].tokens);
         util_free(o->cache[i].runs[0]);

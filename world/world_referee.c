@@ -35,10 +35,11 @@ static size_t referee_inputs_floats(const world_state *world)
     return (size_t)world->scenario->model.seq_len * world->serving.dim;
 }
 
-void world__referee_accepted(void *context, uint64_t request, uint32_t segment,
+void world__referee_accepted(void *context, uint64_t request, uint32_t segment, uint32_t round,
                             const float *output, size_t n_floats)
 {
     world_state *world = context;
+    world__oracle_accepted(world, request, segment, round);
     if (world->inputs_block_of == NULL) {
         return; /* No referee under this protocol. */
     }
