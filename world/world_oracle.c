@@ -79,6 +79,7 @@ typedef struct oracle_job {
     float *runs[ORACLE_RUNS];        /* generate * vocab each */
     uint32_t have;                   /* bit i: runs[i] holds its logits */
     uint32_t computed;               /* bit i: computed by this job (cache it) */
+    uint32_t uncached_runs;          /* runs never cached: noised measures, replays */
     uint64_t flops_reference;
     world_divergence_record network_divergence;
     world_divergence_record divergence[INFER_KERNEL_COUNT];
@@ -323,6 +324,7 @@ static void oracle_check(oracle_job *job, oracle_scratch *s)
         if (o->kernel_used[k]) {
             (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_REPLAY, NULL,
                              job->noised_out);
+            job->uncached_runs += 1;
             unmatched = oracle_match(job, job->noised_out, unmatched);
         }
     }
@@ -346,6 +348,7 @@ static void oracle_noised(oracle_job *job, oracle_scratch *s, const float *refer
                               UINT32_MAX - k, UTIL_PRNG_PURPOSE_PRIVACY);
         (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_NOISED, &noise,
                          job->noised_out);
+        job->uncached_runs += 1;
         job->noised[k] = oracle_compare(job->noised_out, reference, o->generate, o->vocab);
     }
 }
@@ -512,6 +515,7 @@ static void oracle_apply(world_state *world, oracle_job *job)
     for (uint32_t i = 0; i < ORACLE_RUNS; i++) {
         result->oracle_runs += (job->computed >> i) & 1u;
     }
+    result->oracle_runs += job->uncached_runs;
     oracle_cache_store(o, job);
 }
 
@@ -567,6 +571,7 @@ void world__oracle_submit(world_state *world, uint64_t request, const node_outco
     job->sampled = oracle_sampled(o, request);
     job->have = 0;
     job->computed = 0;
+    job->uncached_runs = 0;
     job->flops_reference = 0;
     ASSERT(outcome->prompt_tokens + o->generate <= o->sequence);
     memcpy(job->tokens, outcome->tokens,
