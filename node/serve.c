@@ -1017,17 +1017,21 @@ int node__serve_message(node *self, uint64_t now_ns, const node_message *m, node
     }
 }
 
+static uint32_t serve_timer_kind(uint64_t timer_id)
+{
+    return (uint32_t)((timer_id >> 56) & 0x7f);
+}
+
 bool node_timer_outlives_crash(uint64_t timer_id)
 {
-    return node__serve_owns_timer(timer_id) &&
-           ((timer_id >> 56) & 0x7f) == NODE_SERVE_TIMER_KV;
+    return node__serve_owns_timer(timer_id) && serve_timer_kind(timer_id) == NODE_SERVE_TIMER_KV;
 }
 
 void node__serve_timer(node *self, uint64_t now_ns, uint64_t timer_id, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
-    uint32_t kind = (uint32_t)((timer_id >> 56) & 0x7f);
+    uint32_t kind = serve_timer_kind(timer_id);
     uint64_t request = (timer_id & ~(UINT64_C(0xff) << 56)) >> SERVE_LOW_BITS;
     uint32_t low = (uint32_t)(timer_id & ((UINT64_C(1) << SERVE_LOW_BITS) - 1));
     ASSERT(serving != NULL && request < serving->request_capacity);

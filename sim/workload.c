@@ -46,8 +46,9 @@ void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request)
     record->prompt_tokens = count;
     record->submitted_ns = world->w.now_ns;
     world->w.result->requests_submitted += 1;
-    world_liveness_submitted(&world->w, request, net_is_crashed(world->network, client));
-    if (net_is_crashed(world->network, client)) {
+    bool down = net_is_crashed(world->network, client);
+    world_liveness_submitted(&world->w, request, down);
+    if (down) {
         record->status = NODE_REQUEST_FAILED;
         record->finished_ns = world->w.now_ns;
         world->w.result->requests_finished += 1;

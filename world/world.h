@@ -90,8 +90,7 @@ typedef struct world_request_record {
     /* Its client's own failure, which the liveness oracle does not judge
      * (world_liveness.c): the client was down when it submitted, or went
      * down before the request finished. */
-    bool client_down;
-    bool client_lost;
+    bool client_failed;
     uint64_t client_crashes;         /* the client's crashes when it submitted */
     uint64_t submitted_ns;
     uint64_t first_token_ns;         /* 0 = none */

@@ -52,19 +52,19 @@ void world_liveness_submitted(world_state *world, uint64_t request, bool client_
 {
     world_request_record *r = &world->result->requests[request];
     ASSERT(r->submitted && r->client < world->node_count);
-    r->client_down = client_down;
+    r->client_failed = client_down;
     r->client_crashes = world->result->nodes[r->client].crashes;
 }
 
 void world__liveness_finished(world_state *world, world_request_record *r)
 {
-    r->client_lost = world->result->nodes[r->client].crashes > r->client_crashes;
+    r->client_failed |= world->result->nodes[r->client].crashes > r->client_crashes;
 }
 
 /* The request failed with its own client (see the top). */
 static bool liveness_client_failed(const world_result *result, const world_request_record *r)
 {
-    return r->client_down || r->client_lost ||
+    return r->client_failed ||
            (r->status == 0 && result->nodes[r->client].crashes > r->client_crashes);
 }
 
