@@ -1,20 +1,26 @@
 /* cons_vrf.c -- ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381), and the epoch
- * input and sortition ticket built on it. The curve arithmetic is
- * libsodium's, through util/hash.h; the suite's own steps (try-and-increment
- * encode_to_curve, the RFC 8032 nonce, the challenge, the proof's layout and
- * checks) are here, each named after its RFC 9381 section. Integers are
- * little-endian as edwards25519 encodes them. Only verify sees peer bytes,
- * and it never asserts on them. */
+ * input and sortition ticket built on it. SHA-512, the scalars modulo L
+ * and the fixed-base multiplication are libsodium's (util/hash.h); the
+ * other curve arithmetic is util/edwards.h, whose points stay decoded
+ * between steps and whose multiplications do not test their point again
+ * (the key and Gamma are tested once each, here). The suite's own steps
+ * (try-and-increment encode_to_curve, the RFC 8032 nonce, the challenge,
+ * the proof's layout and checks) are here, each named after its RFC 9381
+ * section. Integers are little-endian as edwards25519 encodes them. Only
+ * verify and proof_to_hash see peer bytes, and they never assert on
+ * them. */
 #include <string.h>
 
 #include "consensus/cons.h"
 #include "consensus/cons_int.h"
 #include "util/assert.h"
+#include "util/edwards.h"
 #include "util/hash.h"
 
 _Static_assert(CONS_VRF_PUBLIC_KEY_BYTES == UTIL_ED25519_POINT_BYTES, "a key is a point");
 _Static_assert(CONS_VRF_OUTPUT_BYTES == UTIL_SHA512_BYTES, "beta is one SHA-512 digest");
 _Static_assert(CONS_VRF_PROOF_BYTES == 32 + 16 + 32, "Gamma || c || s");
+_Static_assert(UTIL_EDWARDS_BYTES == UTIL_ED25519_POINT_BYTES, "one encoding");
 
 #define VRF_SUITE 0x03          /* ECVRF-EDWARDS25519-SHA512-TAI */
 #define VRF_C_BYTES 16          /* cLen */
@@ -25,9 +31,6 @@ _Static_assert(CONS_VRF_PROOF_BYTES == 32 + 16 + 32, "Gamma || c || s");
 static const uint8_t vrf_order[VRF_SCALAR_BYTES] = {
     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
-/* The neutral element (0, 1). */
-static const uint8_t vrf_identity[VRF_POINT_BYTES] = {1};
-
 static const char vrf_epoch_domain[] = "infersim.vrf-epoch.v1";
 static const char vrf_ticket_domain[] = "infersim.vrf-ticket.v1";
 
@@ -64,38 +67,14 @@ void cons_vrf_public_key(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
     util_memzero(prefix, sizeof(prefix));
 }
 
-/* RFC 8032 decoding (section 5.1.3) of any curve point, torsion included:
- * libsodium decodes it when adding the identity, and the encoding is
- * canonical (y < p, and no sign bit on x = 0) iff it re-encodes to itself. */
-static bool vrf_decode(const uint8_t point[VRF_POINT_BYTES])
-{
-    uint8_t again[VRF_POINT_BYTES];
-    if (util_ed25519_point_add(again, point, vrf_identity) != 0) {
-        return false;
-    }
-    return memcmp(again, point, VRF_POINT_BYTES) == 0;
-}
-
-/* 8 * P (the cofactor) by three doublings, for any decodable P. */
-static int vrf_clear_cofactor(uint8_t out[VRF_POINT_BYTES], const uint8_t point[VRF_POINT_BYTES])
-{
-    uint8_t twice[VRF_POINT_BYTES];
-    uint8_t four[VRF_POINT_BYTES];
-    if (util_ed25519_point_add(twice, point, point) != 0 ||
-        util_ed25519_point_add(four, twice, twice) != 0) {
-        return -1;
-    }
-    return util_ed25519_point_add(out, four, four);
-}
-
 /* ECVRF_encode_to_curve_try_and_increment (section 5.4.1.1), with the
- * public key as encode_to_curve_salt. -1 when no ctr in 0..255 gives a
- * point, or the point found has small order (H would be the identity).
- * 8 * P lies in the prime-order subgroup and libsodium encodes it
- * canonically, so it is a valid point (as util_ed25519_point_valid would
- * find, at the cost of a multiplication by L) unless it is the identity. */
+ * public key as encode_to_curve_salt: H as a point and as its encoding.
+ * -1 when no ctr in 0..255 gives a point, or the point found has small
+ * order (H would be the identity). 8 * P lies in the prime-order subgroup,
+ * so it is a valid point unless it is the identity. */
 static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const void *alpha,
-                               size_t alpha_size, uint8_t h_out[VRF_POINT_BYTES])
+                               size_t alpha_size, util_edwards_point *h,
+                               uint8_t h_out[VRF_POINT_BYTES])
 {
     static const uint8_t front[2] = {VRF_SUITE, 0x01};
     for (unsigned ctr = 0; ctr <= 255; ctr++) {
@@ -108,13 +87,15 @@ static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const 
         util_sha512_update(&state, alpha, alpha_size);
         util_sha512_update(&state, back, sizeof(back));
         util_sha512_final(&state, digest);
-        if (!vrf_decode(digest)) {
+        util_edwards_point candidate;
+        if (!util_edwards_decode(&candidate, digest)) {
             continue;
         }
-        if (vrf_clear_cofactor(h_out, digest) != 0 ||
-            memcmp(h_out, vrf_identity, VRF_POINT_BYTES) == 0) {
+        util_edwards_mul_cofactor(h, &candidate);
+        if (util_edwards_is_identity(h)) {
             return -1;
         }
+        util_edwards_encode(h_out, h);
         return 0;
     }
     return -1;
@@ -154,32 +135,12 @@ static void vrf_nonce(const uint8_t prefix[32], const uint8_t h[VRF_POINT_BYTES]
     util_memzero(digest, sizeof(digest));
 }
 
-static bool vrf_scalar_zero(const uint8_t n[VRF_SCALAR_BYTES])
-{
-    uint8_t any = 0;
-    for (int i = 0; i < VRF_SCALAR_BYTES; i++) {
-        any |= n[i];
-    }
-    return any == 0;
-}
-
-/* n * P (P NULL: the base point) for n < L and P valid; 0 * P is the
- * identity, which libsodium's multiplication refuses to return. */
-static int vrf_multiply(uint8_t out[VRF_POINT_BYTES], const uint8_t n[VRF_SCALAR_BYTES],
-                        const uint8_t *point)
-{
-    if (vrf_scalar_zero(n)) {
-        memcpy(out, vrf_identity, VRF_POINT_BYTES);
-        return 0;
-    }
-    return point == NULL ? util_ed25519_scalarmult_base(out, n)
-                         : util_ed25519_scalarmult(out, n, point);
-}
-
 /* The proof (section 5.1 steps 3 to 8) from the expanded key (x, prefix),
- * Y = x * B and H. Wipes nothing of its inputs. */
+ * Y = x * B and H (its point and its encoding). Wipes nothing of its
+ * inputs. k * B is libsodium's, which refuses k = 0. */
 static int vrf_prove_from(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t prefix[32],
-                          const uint8_t y[VRF_POINT_BYTES], const uint8_t h[VRF_POINT_BYTES],
+                          const uint8_t y[VRF_POINT_BYTES], const util_edwards_point *h_point,
+                          const uint8_t h[VRF_POINT_BYTES],
                           uint8_t proof_out[CONS_VRF_PROOF_BYTES])
 {
     uint8_t k[VRF_SCALAR_BYTES], c[VRF_SCALAR_BYTES], cx[VRF_SCALAR_BYTES];
@@ -187,10 +148,14 @@ static int vrf_prove_from(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t prefi
     const uint8_t *points[5] = {y, h, gamma, u, v};
     int rc = CONS_EINVAL;
     vrf_nonce(prefix, h, k);
-    if (util_ed25519_scalarmult(gamma, x, h) != 0 || util_ed25519_scalarmult_base(u, k) != 0 ||
-        util_ed25519_scalarmult(v, k, h) != 0) {
+    if (util_ed25519_scalarmult_base(u, k) != 0) {
         goto out_wipe;
     }
+    util_edwards_point product;
+    util_edwards_mul(&product, x, h_point);
+    util_edwards_encode(gamma, &product);
+    util_edwards_mul(&product, k, h_point);
+    util_edwards_encode(v, &product);
     vrf_challenge(points, c);
     util_ed25519_scalar_mul(cx, c, x);
     memcpy(proof_out, gamma, VRF_POINT_BYTES);
@@ -209,11 +174,12 @@ int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const vo
     ASSERT(secret_key != NULL && proof_out != NULL);
     ASSERT(alpha != NULL || alpha_size == 0);
     uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES], h[VRF_POINT_BYTES];
+    util_edwards_point h_point;
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
     if (util_ed25519_scalarmult_base(y, x) == 0 &&
-        vrf_encode_to_curve(y, alpha, alpha_size, h) == 0) {
-        rc = vrf_prove_from(x, prefix, y, h, proof_out);
+        vrf_encode_to_curve(y, alpha, alpha_size, &h_point, h) == 0) {
+        rc = vrf_prove_from(x, prefix, y, &h_point, h, proof_out);
     }
     util_memzero(x, sizeof(x));
     util_memzero(prefix, sizeof(prefix));
@@ -225,10 +191,11 @@ int cons_vrf_prove_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
 {
     ASSERT(secret_key != NULL && h != NULL && proof_out != NULL);
     uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES];
+    util_edwards_point h_point;
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
-    if (util_ed25519_scalarmult_base(y, x) == 0) {
-        rc = vrf_prove_from(x, prefix, y, h, proof_out);
+    if (util_edwards_decode(&h_point, h) && util_ed25519_scalarmult_base(y, x) == 0) {
+        rc = vrf_prove_from(x, prefix, y, &h_point, h, proof_out);
     }
     util_memzero(x, sizeof(x));
     util_memzero(prefix, sizeof(prefix));
@@ -250,15 +217,35 @@ static void vrf_output_of(const uint8_t cleared[VRF_POINT_BYTES],
     util_sha512_final(&state, beta_out);
 }
 
+/* Section 5.3 step 2 asks that the key Y and Gamma be valid points:
+ * libsodium's test (crypto_core_ed25519_is_valid_point), a canonical
+ * encoding of a point of the prime-order subgroup other than the identity. */
+static bool vrf_point_valid(util_edwards_point *p, const uint8_t bytes[VRF_POINT_BYTES])
+{
+    return util_edwards_decode(p, bytes) && !util_edwards_is_identity(p) &&
+           util_edwards_in_prime_subgroup(p);
+}
+
+/* beta from a valid Gamma: the hash of 8 * Gamma. */
+static void vrf_output_of_gamma(const util_edwards_point *gamma,
+                                uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    util_edwards_point cleared_point;
+    uint8_t cleared[VRF_POINT_BYTES];
+    util_edwards_mul_cofactor(&cleared_point, gamma);
+    util_edwards_encode(cleared, &cleared_point);
+    vrf_output_of(cleared, beta_out);
+}
+
 int cons_vrf_proof_to_hash(const uint8_t proof[CONS_VRF_PROOF_BYTES],
                            uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
     ASSERT(proof != NULL && beta_out != NULL);
-    uint8_t cleared[VRF_POINT_BYTES];
-    if (!util_ed25519_point_valid(proof) || vrf_clear_cofactor(cleared, proof) != 0) {
+    util_edwards_point gamma;
+    if (!vrf_point_valid(&gamma, proof)) {
         return CONS_EINVAL;
     }
-    vrf_output_of(cleared, beta_out);
+    vrf_output_of_gamma(&gamma, beta_out);
     return 0;
 }
 
@@ -278,14 +265,16 @@ int cons_vrf_output_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const
     static const uint8_t eight[VRF_SCALAR_BYTES] = {8};
     uint8_t x[VRF_SCALAR_BYTES], prefix[32], eight_x[VRF_SCALAR_BYTES];
     uint8_t y[VRF_POINT_BYTES], cleared[VRF_POINT_BYTES];
+    util_edwards_point h, cleared_point;
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
     /* H has order L, so (8x mod L) * H = 8 * (x * H) = 8 * Gamma: one
      * multiplication instead of Gamma's and three doublings. */
     util_ed25519_scalar_mul(eight_x, eight, x);
     if (util_ed25519_scalarmult_base(y, x) == 0 &&
-        vrf_encode_to_curve(y, alpha, alpha_size, h_out) == 0 &&
-        vrf_multiply(cleared, eight_x, h_out) == 0) {
+        vrf_encode_to_curve(y, alpha, alpha_size, &h, h_out) == 0) {
+        util_edwards_mul(&cleared_point, eight_x, &h);
+        util_edwards_encode(cleared, &cleared_point);
         vrf_output_of(cleared, beta_out);
         rc = 0;
     }
@@ -306,30 +295,6 @@ static bool vrf_scalar_canonical(const uint8_t s[VRF_SCALAR_BYTES])
     return false; /* s == L */
 }
 
-/* a * P - b * Q (P NULL: the base point). */
-static int vrf_combine(uint8_t out[VRF_POINT_BYTES], const uint8_t a[VRF_SCALAR_BYTES],
-                       const uint8_t *p, const uint8_t b[VRF_SCALAR_BYTES], const uint8_t *q)
-{
-    uint8_t ap[VRF_POINT_BYTES], bq[VRF_POINT_BYTES];
-    if (vrf_multiply(ap, a, p) != 0 || vrf_multiply(bq, b, q) != 0) {
-        return -1;
-    }
-    return util_ed25519_point_sub(out, ap, bq);
-}
-
-/* Section 5.3 step 2 asks that the key Y and Gamma be valid points.
- * util_ed25519_scalarmult checks exactly that of its point and fails
- * otherwise (as util_ed25519_point_valid would, at the cost of a
- * multiplication by L each), so c * Y and c * Gamma below check them;
- * only c = 0 skips those multiplications, and then they are checked here. */
-static bool vrf_points_checked(const uint8_t public_key[VRF_POINT_BYTES],
-                               const uint8_t gamma[VRF_POINT_BYTES],
-                               const uint8_t c[VRF_SCALAR_BYTES])
-{
-    return !vrf_scalar_zero(c) ||
-           (util_ed25519_point_valid(public_key) && util_ed25519_point_valid(gamma));
-}
-
 bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
                      size_t alpha_size, const uint8_t proof[CONS_VRF_PROOF_BYTES],
                      uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
@@ -337,7 +302,8 @@ bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const 
     ASSERT(public_key != NULL && proof != NULL);
     ASSERT(alpha != NULL || alpha_size == 0);
     uint8_t h[VRF_POINT_BYTES];
-    return vrf_encode_to_curve(public_key, alpha, alpha_size, h) == 0 &&
+    util_edwards_point h_point;
+    return vrf_encode_to_curve(public_key, alpha, alpha_size, &h_point, h) == 0 &&
            cons_vrf_verify_h(public_key, h, proof, beta_out);
 }
 
@@ -350,13 +316,18 @@ bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
     const uint8_t *s = proof + VRF_POINT_BYTES + VRF_C_BYTES;
     uint8_t c[VRF_SCALAR_BYTES] = {0};
     memcpy(c, proof + VRF_POINT_BYTES, VRF_C_BYTES);
-    if (!vrf_scalar_canonical(s) || !vrf_points_checked(public_key, gamma, c)) {
+    util_edwards_point y_point, gamma_point, h_point, product;
+    if (!vrf_scalar_canonical(s) || !vrf_point_valid(&y_point, public_key) ||
+        !vrf_point_valid(&gamma_point, gamma) || !util_edwards_decode(&h_point, h)) {
         return false;
     }
+    /* U = s * B - c * Y and V = s * H - c * Gamma (section 5.3 steps 5
+     * and 6): public values, so in variable time. */
     uint8_t u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
-    if (vrf_combine(u, s, NULL, c, public_key) != 0 || vrf_combine(v, s, h, c, gamma) != 0) {
-        return false;
-    }
+    util_edwards_mul_sub_vartime(&product, s, NULL, c, &y_point);
+    util_edwards_encode(u, &product);
+    util_edwards_mul_sub_vartime(&product, s, &h_point, c, &gamma_point);
+    util_edwards_encode(v, &product);
     const uint8_t *points[5] = {public_key, h, gamma, u, v};
     uint8_t expected[VRF_SCALAR_BYTES];
     vrf_challenge(points, expected);
@@ -364,12 +335,7 @@ bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
         return false;
     }
     if (beta_out != NULL) {
-        /* Gamma is valid (above), so cons_vrf_proof_to_hash's check of it
-         * is not made again. */
-        uint8_t cleared[VRF_POINT_BYTES];
-        int rc = vrf_clear_cofactor(cleared, gamma);
-        ASSERT(rc == 0); /* Doublings of a valid point. */
-        vrf_output_of(cleared, beta_out);
+        vrf_output_of_gamma(&gamma_point, beta_out);
     }
     return true;
 }

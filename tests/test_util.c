@@ -1,8 +1,9 @@
 /* test_util.c -- util/: PRNG determinism, stream independence and the
  * distributions; the log-linear histogram against exact quantiles; the
  * allocation hook and failure injection; SHA-256, key derivation and the
- * 64-bit MAC. All statistical tests use fixed seeds, so they are
- * deterministic; their bounds are several standard deviations wide. */
+ * 64-bit MAC; the edwards25519 arithmetic against libsodium's. All
+ * statistical tests use fixed seeds, so they are deterministic; their
+ * bounds are several standard deviations wide. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "tests/suites.h"
 #include "util/alloc.h"
+#include "util/edwards.h"
 #include "util/hash.h"
 #include "util/hist.h"
 #include "util/prng.h"
@@ -682,6 +684,144 @@ START_TEST(test_util_ks_two_sample_values)
 }
 END_TEST
 
+/* ---- edwards25519 ---- */
+
+static void test_util_edwards_bytes(util_prng *prng, uint8_t *out, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        out[i] = (uint8_t)util_prng_next(prng);
+    }
+}
+
+/* A random scalar below L. */
+static void test_util_edwards_scalar(util_prng *prng, uint8_t scalar[32])
+{
+    uint8_t wide[64];
+    test_util_edwards_bytes(prng, wide, sizeof(wide));
+    util_ed25519_scalar_reduce(scalar, wide);
+}
+
+/* A random point of the prime-order subgroup, by libsodium. */
+static void test_util_edwards_point(util_prng *prng, uint8_t point[32])
+{
+    uint8_t scalar[32];
+    test_util_edwards_scalar(prng, scalar);
+    ck_assert_int_eq(util_ed25519_scalarmult_base(point, scalar), 0);
+}
+
+/* Every operation gives libsodium's bytes on random points and scalars,
+ * short scalars (the VRF's 128-bit c) and zero included. */
+START_TEST(test_util_edwards_matches_libsodium)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    /* A point of order 8 (RFC 9381's test of mixed-order Gamma). */
+    static const uint8_t order8[32] = {
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+        0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a};
+    util_prng prng;
+    util_prng_init(&prng, 25519);
+    for (int i = 0; i < 300; i++) {
+        uint8_t a[32], b[32], p_bytes[32], q_bytes[32], mine[32], theirs[32], bq[32];
+        test_util_edwards_point(&prng, p_bytes);
+        test_util_edwards_point(&prng, q_bytes);
+        test_util_edwards_scalar(&prng, a);
+        test_util_edwards_scalar(&prng, b);
+        if (i % 3 == 0) {
+            memset(b + 16, 0, 16);
+        }
+        util_edwards_point p, q, r;
+        ck_assert(util_edwards_decode(&p, p_bytes) && util_edwards_decode(&q, q_bytes));
+        util_edwards_encode(mine, &p);
+        ck_assert_mem_eq(mine, p_bytes, 32);
+        ck_assert(util_edwards_in_prime_subgroup(&p) && !util_edwards_is_identity(&p));
+        util_edwards_mul(&r, a, &p);
+        util_edwards_encode(mine, &r);
+        ck_assert_int_eq(util_ed25519_scalarmult(theirs, a, p_bytes), 0);
+        ck_assert_mem_eq(mine, theirs, 32);
+        ck_assert_int_eq(util_ed25519_scalarmult(bq, b, q_bytes), 0);
+        util_edwards_mul_sub_vartime(&r, a, &p, b, &q);
+        util_edwards_encode(mine, &r);
+        ck_assert_int_eq(util_ed25519_point_sub(theirs, theirs, bq), 0);
+        ck_assert_mem_eq(mine, theirs, 32);
+        util_edwards_mul_sub_vartime(&r, a, NULL, b, &q);
+        util_edwards_encode(mine, &r);
+        ck_assert_int_eq(util_ed25519_scalarmult_base(theirs, a), 0);
+        ck_assert_int_eq(util_ed25519_point_sub(theirs, theirs, bq), 0);
+        ck_assert_mem_eq(mine, theirs, 32);
+        /* P plus a point of order 8: decodes, is outside the subgroup, and
+         * its cofactor multiple is libsodium's three doublings. */
+        uint8_t mixed_bytes[32], twice[32];
+        ck_assert_int_eq(util_ed25519_point_add(mixed_bytes, p_bytes, order8), 0);
+        util_edwards_point mixed;
+        ck_assert(util_edwards_decode(&mixed, mixed_bytes));
+        ck_assert(!util_edwards_in_prime_subgroup(&mixed));
+        util_edwards_mul_cofactor(&r, &mixed);
+        util_edwards_encode(mine, &r);
+        ck_assert_int_eq(util_ed25519_point_add(twice, mixed_bytes, mixed_bytes), 0);
+        ck_assert_int_eq(util_ed25519_point_add(twice, twice, twice), 0);
+        ck_assert_int_eq(util_ed25519_point_add(theirs, twice, twice), 0);
+        ck_assert_mem_eq(mine, theirs, 32);
+    }
+    /* Zero scalars give the identity, which encodes as (0, 1). */
+    static const uint8_t zero[32] = {0}, identity[32] = {1};
+    util_edwards_point p, r;
+    ck_assert(util_edwards_decode(&p, identity) && util_edwards_is_identity(&p));
+    ck_assert(util_edwards_in_prime_subgroup(&p));
+    util_edwards_mul(&r, zero, &p);
+    ck_assert(util_edwards_is_identity(&r));
+    util_edwards_mul_sub_vartime(&r, zero, NULL, zero, &p);
+    uint8_t mine[32];
+    util_edwards_encode(mine, &r);
+    ck_assert_mem_eq(mine, identity, 32);
+}
+END_TEST
+
+/* Decoding is RFC 8032's, as libsodium's decoding plus re-encoding finds
+ * it, on random strings and on the edge cases: y = p and y = p + 1 (not
+ * canonical), and x = 0 with the sign bit set. */
+START_TEST(test_util_edwards_decode_strict)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    static const uint8_t identity[32] = {1};
+    util_prng prng;
+    util_prng_init(&prng, 8032);
+    int decoded = 0;
+    for (int i = 0; i < 3000; i++) {
+        uint8_t bytes[32], again[32];
+        test_util_edwards_bytes(&prng, bytes, sizeof(bytes));
+        if (i % 10 == 0) { /* near p: y = p - 3 .. p + 6, either sign */
+            memset(bytes, 0xff, 32);
+            bytes[0] = (uint8_t)(0xea + i / 10 % 10);
+            bytes[31] = i % 20 == 0 ? 0xff : 0x7f;
+        }
+        bool theirs = util_ed25519_point_add(again, bytes, identity) == 0 &&
+                      memcmp(again, bytes, 32) == 0;
+        util_edwards_point p;
+        bool mine = util_edwards_decode(&p, bytes);
+        ck_assert_msg(mine == theirs, "string %d", i);
+        if (mine) {
+            util_edwards_encode(again, &p);
+            ck_assert_mem_eq(again, bytes, 32);
+            ck_assert(util_edwards_in_prime_subgroup(&p) == util_ed25519_point_valid(bytes) ||
+                      util_edwards_is_identity(&p));
+            decoded++;
+        }
+    }
+    ck_assert_int_gt(decoded, 1000); /* about half of all strings are points */
+    uint8_t bytes[32];
+    util_edwards_point p;
+    memset(bytes, 0xff, 32);
+    bytes[0] = 0xed;
+    bytes[31] = 0x7f; /* y = p, which would be y = 0 */
+    ck_assert(!util_edwards_decode(&p, bytes));
+    bytes[0] = 0xee; /* y = p + 1 */
+    ck_assert(!util_edwards_decode(&p, bytes));
+    memcpy(bytes, identity, 32);
+    bytes[31] = 0x80; /* (0, 1) with the sign bit */
+    ck_assert(!util_edwards_decode(&p, bytes));
+}
+END_TEST
+
 Suite *test_util_suite(void)
 {
     Suite *suite = suite_create("util");
@@ -726,5 +866,11 @@ Suite *test_util_suite(void)
     tcase_add_test(hash, test_util_hash256_many_equals_single);
     tcase_add_test(hash, test_util_sign_memo_answers_as_verify);
     suite_add_tcase(suite, hash);
+
+    TCase *edwards = tcase_create("edwards");
+    tcase_set_timeout(edwards, 30);
+    tcase_add_test(edwards, test_util_edwards_matches_libsodium);
+    tcase_add_test(edwards, test_util_edwards_decode_strict);
+    suite_add_tcase(suite, edwards);
     return suite;
 }
