@@ -292,24 +292,40 @@ int cons_vrf_output(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const v
 
 /* H = encode_to_curve(Y, alpha) (section 5.4.1.1) is where an output, a
  * proof and a check of one (key, alpha) all begin, and a pure function of
- * the public key and alpha. A caller that makes more than one of them
- * keeps the H cons_vrf_output_h gives and passes it to the _h forms, which
- * skip encode_to_curve (a sixth of a proof, an eighth of a check) and give
- * the same bytes and answers as the plain forms. H must come from
- * cons_vrf_output_h on the same key and alpha, never from a peer. */
+ * the public key and alpha; Gamma = x * H is the output's own point and
+ * the proof's first part. A caller that makes more than one of them keeps
+ * the H and Gamma cons_vrf_output_h gives, and its public key Y, and passes
+ * them to the _h forms, which skip encode_to_curve, Y = x * B and (in a
+ * proof) Gamma's multiplication, and give the same bytes and answers as the
+ * plain forms. H and Gamma must come from cons_vrf_output_h on the same key
+ * and alpha, and 'public_key' must be cons_vrf_public_key of the secret
+ * key, never a peer's bytes. */
 #define CONS_VRF_H_BYTES 32
+#define CONS_VRF_GAMMA_BYTES 32
 
-/* cons_vrf_output, and H into h_out. */
-int cons_vrf_output_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
+/* cons_vrf_output, and H and Gamma into h_out and gamma_out. */
+int cons_vrf_output_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
+                      const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
                       size_t alpha_size, uint8_t h_out[CONS_VRF_H_BYTES],
+                      uint8_t gamma_out[CONS_VRF_GAMMA_BYTES],
                       uint8_t beta_out[CONS_VRF_OUTPUT_BYTES]);
 
-/* cons_vrf_prove of the alpha whose H (under this key) is 'h'. */
+/* cons_vrf_prove of the alpha whose H and Gamma (under this key) are 'h'
+ * and 'gamma'. */
 int cons_vrf_prove_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
-                     const uint8_t h[CONS_VRF_H_BYTES], uint8_t proof_out[CONS_VRF_PROOF_BYTES]);
+                     const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
+                     const uint8_t h[CONS_VRF_H_BYTES], const uint8_t gamma[CONS_VRF_GAMMA_BYTES],
+                     uint8_t proof_out[CONS_VRF_PROOF_BYTES]);
 
-/* cons_vrf_verify of the alpha whose H under 'public_key' is 'h'. Safe on
- * a peer's proof. */
+/* ECVRF_validate_key (section 5.4.5), with libsodium's rule for a valid
+ * point: a canonical encoding of a point of order L (not the identity, no
+ * small-order part). A test of a key costs about a third of a check. */
+bool cons_vrf_key_valid(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES]);
+
+/* cons_vrf_verify of the alpha whose H under 'public_key' is 'h', for a key
+ * that cons_vrf_key_valid accepted: a caller that keeps a registry of keys
+ * tests each key once, not at every check. Safe on a peer's proof (Gamma
+ * and s are tested here). */
 bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
                        const uint8_t h[CONS_VRF_H_BYTES], const uint8_t proof[CONS_VRF_PROOF_BYTES],
                        uint8_t beta_out[CONS_VRF_OUTPUT_BYTES]);

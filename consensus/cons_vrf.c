@@ -136,15 +136,15 @@ static void vrf_nonce(const uint8_t prefix[32], const uint8_t h[VRF_POINT_BYTES]
 }
 
 /* The proof (section 5.1 steps 3 to 8) from the expanded key (x, prefix),
- * Y = x * B and H (its point and its encoding). Wipes nothing of its
- * inputs. k * B is libsodium's, which refuses k = 0. */
+ * Y = x * B, H (its point and its encoding) and Gamma = x * H. Wipes
+ * nothing of its inputs. k * B is libsodium's, which refuses k = 0. */
 static int vrf_prove_from(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t prefix[32],
                           const uint8_t y[VRF_POINT_BYTES], const util_edwards_point *h_point,
-                          const uint8_t h[VRF_POINT_BYTES],
+                          const uint8_t h[VRF_POINT_BYTES], const uint8_t gamma[VRF_POINT_BYTES],
                           uint8_t proof_out[CONS_VRF_PROOF_BYTES])
 {
     uint8_t k[VRF_SCALAR_BYTES], c[VRF_SCALAR_BYTES], cx[VRF_SCALAR_BYTES];
-    uint8_t gamma[VRF_POINT_BYTES], u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
+    uint8_t u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
     const uint8_t *points[5] = {y, h, gamma, u, v};
     int rc = CONS_EINVAL;
     vrf_nonce(prefix, h, k);
@@ -152,8 +152,6 @@ static int vrf_prove_from(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t prefi
         goto out_wipe;
     }
     util_edwards_point product;
-    util_edwards_mul(&product, x, h_point);
-    util_edwards_encode(gamma, &product);
     util_edwards_mul(&product, k, h_point);
     util_edwards_encode(v, &product);
     vrf_challenge(points, c);
@@ -168,18 +166,34 @@ out_wipe:
     return rc;
 }
 
+/* Steps 1 to 4 of section 5.1 for the expanded key x and Y = x * B: H (as
+ * a point and encoded) and Gamma = x * H (as a point and encoded). */
+static int vrf_h_and_gamma(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t y[VRF_POINT_BYTES],
+                           const void *alpha, size_t alpha_size, util_edwards_point *h_point,
+                           uint8_t h_out[VRF_POINT_BYTES], util_edwards_point *gamma_point,
+                           uint8_t gamma_out[VRF_POINT_BYTES])
+{
+    if (vrf_encode_to_curve(y, alpha, alpha_size, h_point, h_out) != 0) {
+        return CONS_EINVAL;
+    }
+    util_edwards_mul(gamma_point, x, h_point);
+    util_edwards_encode(gamma_out, gamma_point);
+    return 0;
+}
+
 int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
                    size_t alpha_size, uint8_t proof_out[CONS_VRF_PROOF_BYTES])
 {
     ASSERT(secret_key != NULL && proof_out != NULL);
     ASSERT(alpha != NULL || alpha_size == 0);
     uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES], h[VRF_POINT_BYTES];
-    util_edwards_point h_point;
+    uint8_t gamma[VRF_POINT_BYTES];
+    util_edwards_point h_point, gamma_point;
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
     if (util_ed25519_scalarmult_base(y, x) == 0 &&
-        vrf_encode_to_curve(y, alpha, alpha_size, &h_point, h) == 0) {
-        rc = vrf_prove_from(x, prefix, y, &h_point, h, proof_out);
+        vrf_h_and_gamma(x, y, alpha, alpha_size, &h_point, h, &gamma_point, gamma) == 0) {
+        rc = vrf_prove_from(x, prefix, y, &h_point, h, gamma, proof_out);
     }
     util_memzero(x, sizeof(x));
     util_memzero(prefix, sizeof(prefix));
@@ -187,15 +201,18 @@ int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const vo
 }
 
 int cons_vrf_prove_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
-                     const uint8_t h[CONS_VRF_H_BYTES], uint8_t proof_out[CONS_VRF_PROOF_BYTES])
+                     const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
+                     const uint8_t h[CONS_VRF_H_BYTES], const uint8_t gamma[CONS_VRF_GAMMA_BYTES],
+                     uint8_t proof_out[CONS_VRF_PROOF_BYTES])
 {
-    ASSERT(secret_key != NULL && h != NULL && proof_out != NULL);
-    uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES];
+    ASSERT(secret_key != NULL && public_key != NULL && h != NULL && gamma != NULL &&
+           proof_out != NULL);
+    uint8_t x[VRF_SCALAR_BYTES], prefix[32];
     util_edwards_point h_point;
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
-    if (util_edwards_decode(&h_point, h) && util_ed25519_scalarmult_base(y, x) == 0) {
-        rc = vrf_prove_from(x, prefix, y, &h_point, h, proof_out);
+    if (util_edwards_decode(&h_point, h)) {
+        rc = vrf_prove_from(x, prefix, public_key, &h_point, h, gamma, proof_out);
     }
     util_memzero(x, sizeof(x));
     util_memzero(prefix, sizeof(prefix));
@@ -249,37 +266,50 @@ int cons_vrf_proof_to_hash(const uint8_t proof[CONS_VRF_PROOF_BYTES],
     return 0;
 }
 
+/* The output of (x, Y = x * B) on alpha, with H and Gamma. */
+static int vrf_output_from(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t y[VRF_POINT_BYTES],
+                           const void *alpha, size_t alpha_size, uint8_t h_out[CONS_VRF_H_BYTES],
+                           uint8_t gamma_out[CONS_VRF_GAMMA_BYTES],
+                           uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    util_edwards_point h_point, gamma_point;
+    if (vrf_h_and_gamma(x, y, alpha, alpha_size, &h_point, h_out, &gamma_point, gamma_out) != 0) {
+        return CONS_EINVAL;
+    }
+    vrf_output_of_gamma(&gamma_point, beta_out);
+    return 0;
+}
+
 int cons_vrf_output(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
                     size_t alpha_size, uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
-    uint8_t h[CONS_VRF_H_BYTES];
-    return cons_vrf_output_h(secret_key, alpha, alpha_size, h, beta_out);
-}
-
-int cons_vrf_output_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
-                      size_t alpha_size, uint8_t h_out[CONS_VRF_H_BYTES],
-                      uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
-{
-    ASSERT(secret_key != NULL && h_out != NULL && beta_out != NULL);
+    ASSERT(secret_key != NULL && beta_out != NULL);
     ASSERT(alpha != NULL || alpha_size == 0);
-    static const uint8_t eight[VRF_SCALAR_BYTES] = {8};
-    uint8_t x[VRF_SCALAR_BYTES], prefix[32], eight_x[VRF_SCALAR_BYTES];
-    uint8_t y[VRF_POINT_BYTES], cleared[VRF_POINT_BYTES];
-    util_edwards_point h, cleared_point;
+    uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES];
+    uint8_t h[CONS_VRF_H_BYTES], gamma[CONS_VRF_GAMMA_BYTES];
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
-    /* H has order L, so (8x mod L) * H = 8 * (x * H) = 8 * Gamma: one
-     * multiplication instead of Gamma's and three doublings. */
-    util_ed25519_scalar_mul(eight_x, eight, x);
-    if (util_ed25519_scalarmult_base(y, x) == 0 &&
-        vrf_encode_to_curve(y, alpha, alpha_size, &h, h_out) == 0) {
-        util_edwards_mul(&cleared_point, eight_x, &h);
-        util_edwards_encode(cleared, &cleared_point);
-        vrf_output_of(cleared, beta_out);
-        rc = 0;
+    if (util_ed25519_scalarmult_base(y, x) == 0) {
+        rc = vrf_output_from(x, y, alpha, alpha_size, h, gamma, beta_out);
     }
     util_memzero(x, sizeof(x));
-    util_memzero(eight_x, sizeof(eight_x));
+    util_memzero(prefix, sizeof(prefix));
+    return rc;
+}
+
+int cons_vrf_output_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
+                      const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
+                      size_t alpha_size, uint8_t h_out[CONS_VRF_H_BYTES],
+                      uint8_t gamma_out[CONS_VRF_GAMMA_BYTES],
+                      uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(secret_key != NULL && public_key != NULL && h_out != NULL && gamma_out != NULL &&
+           beta_out != NULL);
+    ASSERT(alpha != NULL || alpha_size == 0);
+    uint8_t x[VRF_SCALAR_BYTES], prefix[32];
+    vrf_expand(secret_key, x, prefix);
+    int rc = vrf_output_from(x, public_key, alpha, alpha_size, h_out, gamma_out, beta_out);
+    util_memzero(x, sizeof(x));
     util_memzero(prefix, sizeof(prefix));
     return rc;
 }
@@ -295,6 +325,13 @@ static bool vrf_scalar_canonical(const uint8_t s[VRF_SCALAR_BYTES])
     return false; /* s == L */
 }
 
+bool cons_vrf_key_valid(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES])
+{
+    ASSERT(public_key != NULL);
+    util_edwards_point y;
+    return vrf_point_valid(&y, public_key);
+}
+
 bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
                      size_t alpha_size, const uint8_t proof[CONS_VRF_PROOF_BYTES],
                      uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
@@ -303,7 +340,8 @@ bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const 
     ASSERT(alpha != NULL || alpha_size == 0);
     uint8_t h[VRF_POINT_BYTES];
     util_edwards_point h_point;
-    return vrf_encode_to_curve(public_key, alpha, alpha_size, &h_point, h) == 0 &&
+    return cons_vrf_key_valid(public_key) &&
+           vrf_encode_to_curve(public_key, alpha, alpha_size, &h_point, h) == 0 &&
            cons_vrf_verify_h(public_key, h, proof, beta_out);
 }
 
@@ -317,7 +355,7 @@ bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
     uint8_t c[VRF_SCALAR_BYTES] = {0};
     memcpy(c, proof + VRF_POINT_BYTES, VRF_C_BYTES);
     util_edwards_point y_point, gamma_point, h_point, product;
-    if (!vrf_scalar_canonical(s) || !vrf_point_valid(&y_point, public_key) ||
+    if (!vrf_scalar_canonical(s) || !util_edwards_decode(&y_point, public_key) ||
         !vrf_point_valid(&gamma_point, gamma) || !util_edwards_decode(&h_point, h)) {
         return false;
     }

@@ -115,14 +115,16 @@ START_TEST(test_vrf_rfc9381_vectors)
     ck_assert_mem_eq(beta, c.beta, 64); /* the output without the proof */
     ck_assert(cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, c.proof, verified));
     ck_assert_mem_eq(verified, c.beta, 64);
-    /* The same bytes and answers from H computed once. */
-    uint8_t h[CONS_VRF_H_BYTES];
+    /* The same bytes and answers from H and Gamma computed once. */
+    uint8_t h[CONS_VRF_H_BYTES], gamma[CONS_VRF_GAMMA_BYTES];
     memset(beta, 0, sizeof(beta));
     memset(proof, 0, sizeof(proof));
     memset(verified, 0, sizeof(verified));
-    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, c.alpha, c.alpha_size, h, beta), 0);
+    ck_assert_int_eq(
+        cons_vrf_output_h(c.secret_key, c.public_key, c.alpha, c.alpha_size, h, gamma, beta), 0);
     ck_assert_mem_eq(beta, c.beta, 64);
-    ck_assert_int_eq(cons_vrf_prove_h(c.secret_key, h, proof), 0);
+    ck_assert_mem_eq(gamma, c.proof, 32);
+    ck_assert_int_eq(cons_vrf_prove_h(c.secret_key, c.public_key, h, gamma, proof), 0);
     ck_assert_mem_eq(proof, c.proof, 80);
     ck_assert(cons_vrf_verify_h(c.public_key, h, c.proof, verified));
     ck_assert_mem_eq(verified, c.beta, 64);
@@ -133,8 +135,9 @@ START_TEST(test_vrf_tampered_proof_rejected)
 {
     test_vrf_case c;
     test_vrf_load(_i, &c);
-    uint8_t h[CONS_VRF_H_BYTES], unused[64];
-    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, c.alpha, c.alpha_size, h, unused), 0);
+    uint8_t h[CONS_VRF_H_BYTES], gamma[CONS_VRF_GAMMA_BYTES], unused[64];
+    ck_assert_int_eq(
+        cons_vrf_output_h(c.secret_key, c.public_key, c.alpha, c.alpha_size, h, gamma, unused), 0);
     for (size_t byte = 0; byte < CONS_VRF_PROOF_BYTES; byte++) {
         for (int bit = 0; bit < 8; bit++) {
             uint8_t proof[80];
@@ -166,10 +169,14 @@ START_TEST(test_vrf_tampered_alpha_and_wrong_key_rejected)
     }
     ck_assert(!cons_vrf_verify(other.public_key, c.alpha, c.alpha_size, c.proof, NULL));
     /* H of another input, or of another key, gives a check that fails. */
-    uint8_t h[CONS_VRF_H_BYTES], unused[64];
-    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, alpha, c.alpha_size + 1, h, unused), 0);
+    uint8_t h[CONS_VRF_H_BYTES], gamma[CONS_VRF_GAMMA_BYTES], unused[64];
+    ck_assert_int_eq(
+        cons_vrf_output_h(c.secret_key, c.public_key, alpha, c.alpha_size + 1, h, gamma, unused),
+        0);
     ck_assert(!cons_vrf_verify_h(c.public_key, h, c.proof, NULL));
-    ck_assert_int_eq(cons_vrf_output_h(other.secret_key, c.alpha, c.alpha_size, h, unused), 0);
+    ck_assert_int_eq(cons_vrf_output_h(other.secret_key, other.public_key, c.alpha, c.alpha_size,
+                                       h, gamma, unused),
+                     0);
     ck_assert(!cons_vrf_verify_h(c.public_key, h, c.proof, NULL));
     /* The checker fires only on the tampering: the genuine triple passes. */
     ck_assert(cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, c.proof, NULL));
@@ -182,14 +189,15 @@ START_TEST(test_vrf_invalid_points_rejected)
     test_vrf_load(0, &c);
     const char *bad[3] = {test_vrf_order8, test_vrf_noncanonical,
                           "0100000000000000000000000000000000000000000000000000000000000000"};
-    uint8_t h[CONS_VRF_H_BYTES], unused[64];
-    ck_assert_int_eq(cons_vrf_output_h(c.secret_key, c.alpha, c.alpha_size, h, unused), 0);
+    uint8_t h[CONS_VRF_H_BYTES], gamma[CONS_VRF_GAMMA_BYTES], unused[64];
+    ck_assert_int_eq(
+        cons_vrf_output_h(c.secret_key, c.public_key, c.alpha, c.alpha_size, h, gamma, unused), 0);
     for (int i = 0; i < 3; i++) {
         uint8_t point[32];
         test_vrf_hex(bad[i], point, 32);
         /* As the public key. */
+        ck_assert_msg(!cons_vrf_key_valid(point), "key %d", i);
         ck_assert_msg(!cons_vrf_verify(point, c.alpha, c.alpha_size, c.proof, NULL), "key %d", i);
-        ck_assert_msg(!cons_vrf_verify_h(point, h, c.proof, NULL), "key %d", i);
         /* As Gamma. */
         uint8_t proof[80], beta[64];
         memcpy(proof, c.proof, 80);
@@ -205,6 +213,13 @@ START_TEST(test_vrf_invalid_points_rejected)
     memcpy(mixed, c.proof, 80);
     ck_assert_int_eq(util_ed25519_point_add(mixed, c.proof, torsion), 0);
     ck_assert(!cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, mixed, NULL));
+    ck_assert(!cons_vrf_verify_h(c.public_key, h, mixed, NULL));
+    /* A key with a small-order component added: refused by the key test. */
+    uint8_t mixed_key[32];
+    ck_assert_int_eq(util_ed25519_point_add(mixed_key, c.public_key, torsion), 0);
+    ck_assert(!cons_vrf_key_valid(mixed_key));
+    ck_assert(!cons_vrf_verify(mixed_key, c.alpha, c.alpha_size, c.proof, NULL));
+    ck_assert(cons_vrf_key_valid(c.public_key));
 }
 END_TEST
 

@@ -57,13 +57,17 @@ static void fe_set(fe *h, uint64_t small)
  * limbs below 2^51, the first below 2^51 + 2^18. */
 static inline void fe_carry(fe *h)
 {
-    uint64_t carry = 0;
-    for (int i = 0; i < 5; i++) {
-        h->v[i] += carry;
-        carry = h->v[i] >> 51;
-        h->v[i] &= EDWARDS_MASK;
-    }
-    h->v[0] += 19 * carry;
+    uint64_t *v = h->v;
+    v[1] += v[0] >> 51;
+    v[0] &= EDWARDS_MASK;
+    v[2] += v[1] >> 51;
+    v[1] &= EDWARDS_MASK;
+    v[3] += v[2] >> 51;
+    v[2] &= EDWARDS_MASK;
+    v[4] += v[3] >> 51;
+    v[3] &= EDWARDS_MASK;
+    v[0] += 19 * (v[4] >> 51);
+    v[4] &= EDWARDS_MASK;
 }
 
 /* Sums and differences are not carried: a product's limbs are below
@@ -71,21 +75,23 @@ static inline void fe_carry(fe *h)
  * and fe_mul takes limbs up to 2^54. */
 static inline void fe_add(fe *h, const fe *f, const fe *g)
 {
-    for (int i = 0; i < 5; i++) {
-        h->v[i] = f->v[i] + g->v[i];
-    }
+    h->v[0] = f->v[0] + g->v[0];
+    h->v[1] = f->v[1] + g->v[1];
+    h->v[2] = f->v[2] + g->v[2];
+    h->v[3] = f->v[3] + g->v[3];
+    h->v[4] = f->v[4] + g->v[4];
 }
 
 /* f - g + 4p, so that no limb goes below zero: g's limbs must be below
  * 2^53 (a product or a sum of two, or carried). */
 static inline void fe_sub(fe *h, const fe *f, const fe *g)
 {
-    static const uint64_t four_p[5] = {0x1fffffffffffb4ULL, 0x1ffffffffffffcULL,
-                                       0x1ffffffffffffcULL, 0x1ffffffffffffcULL,
-                                       0x1ffffffffffffcULL};
-    for (int i = 0; i < 5; i++) {
-        h->v[i] = f->v[i] + four_p[i] - g->v[i];
-    }
+    const uint64_t four_p0 = 0x1fffffffffffb4ULL, four_p = 0x1ffffffffffffcULL;
+    h->v[0] = f->v[0] + four_p0 - g->v[0];
+    h->v[1] = f->v[1] + four_p - g->v[1];
+    h->v[2] = f->v[2] + four_p - g->v[2];
+    h->v[3] = f->v[3] + four_p - g->v[3];
+    h->v[4] = f->v[4] + four_p - g->v[4];
 }
 
 static void fe_neg(fe *h, const fe *f)

@@ -95,6 +95,7 @@ typedef struct world_vrf_slot {
     uint64_t checked;                /* epoch + 1 of the proof found valid */
     uint8_t beta[64];
     uint8_t h[32];                   /* ECVRF's H for the epoch, with beta */
+    uint8_t gamma[32];               /* and its Gamma, which the proof begins with */
     uint8_t proof[80];
 } world_vrf_slot;
 

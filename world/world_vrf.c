@@ -147,7 +147,9 @@ static void vrf_alpha(const world_state *world, uint64_t epoch, uint8_t alpha[CO
 /* Node 'node_id''s key pair, derived from (seed, node) on the first need
  * of it (a node that has an output or a proof in either slot has one): a
  * tree draw touches few nodes, and a million keys cost some seconds.
- * Writes the node's own key alone. */
+ * Writes the node's own key alone. The public key is x * B for a clamped
+ * x, so it passes cons_vrf_key_valid by construction: this registry is
+ * where the checks' key test is made once (cons_vrf_verify_h). */
 static void vrf_key(world_state *world, uint32_t node_id)
 {
     if (!vrf_has_key(world, node_id)) {
@@ -169,8 +171,8 @@ static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t ep
         return;
     }
     vrf_key(world, node_id);
-    int rc = cons_vrf_output_h(world->vrf_secret[node_id], alpha, CONS_BEACON_BYTES, slot->h,
-                               slot->beta);
+    int rc = cons_vrf_output_h(world->vrf_secret[node_id], world->vrf_public[node_id], alpha,
+                               CONS_BEACON_BYTES, slot->h, slot->gamma, slot->beta);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
     slot->evaluated = epoch + 1;
 }
@@ -188,7 +190,8 @@ static world_vrf_slot *vrf_prove_alpha(world_state *world, uint32_t node_id, uin
     vrf_key(world, node_id);
     const uint8_t *secret = world->vrf_secret[node_id];
     int rc = slot->evaluated == epoch + 1
-                 ? cons_vrf_prove_h(secret, slot->h, slot->proof)
+                 ? cons_vrf_prove_h(secret, world->vrf_public[node_id], slot->h, slot->gamma,
+                                    slot->proof)
                  : cons_vrf_prove(secret, alpha, CONS_BEACON_BYTES, slot->proof);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
     slot->proven = epoch + 1;
