@@ -151,7 +151,11 @@ bool util_bytes_equal(const void *a, const void *b, size_t size);
 /* ---- SHA-512 and the edwards25519 group (for consensus/cons_vrf.c) ----
  * Thin wrappers over libsodium's crypto_hash_sha512 and crypto_core_ed25519
  * / crypto_scalarmult_ed25519 primitives, so consensus/ can build RFC 9381's
- * ECVRF without including a third-party header. Points are 32-byte RFC 8032
+ * ECVRF without including a third-party header. The VRF uses SHA-512, the
+ * scalar operations and the fixed-base multiplication; its other curve
+ * arithmetic is util/edwards.h, which the tests compare with the point
+ * operations here (libsodium's, which test their points on every call).
+ * Points are 32-byte RFC 8032
  * encodings, scalars 32-byte little-endian integers. Every call is safe on
  * arbitrary (peer) bytes: a bad input is a -1 or false, never an assert. */
 

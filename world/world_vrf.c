@@ -21,11 +21,12 @@
  *
  * Cost: proving and verifying take no simulated time (as ed25519 signature
  * checks do not); they cost wall time, which bench/ measures. A node
- * evaluates its output once per epoch (cons_vrf_output_h, half a proof's
- * cost) and makes its proof once per epoch when it first claims a seat
- * (per request would cost one proof per candidate per request). A
- * client's check of a member is a real cons_vrf_verify on the bytes the
- * message carried, unless those bytes are the member's epoch proof that a
+ * evaluates its output once per epoch (cons_vrf_output_h, about a proof's
+ * cost; it keeps H and Gamma, so the proof costs half what it would) and
+ * makes its proof once per epoch when it first claims a seat (per request
+ * would cost one proof per candidate per request). A client's check of a
+ * member is a real cons_vrf_verify_h on the bytes the message carried
+ * (the member's key was tested once, in the registry: vrf_key), unless those bytes are the member's epoch proof that a
  * check found valid before (vrf_verify). A node keeps an output, a proof
  * and a check for two epochs at once (world_vrf_slot): with one, the
  * requests of an epoch still in flight when the next began made their
