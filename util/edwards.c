@@ -1,18 +1,21 @@
 /* edwards.c -- the edwards25519 group for the VRF (util/edwards.h).
  *
  * The field GF(p), p = 2^255 - 19, keeps five 51-bit limbs and multiplies
- * them with 128-bit products, folding 2^255 back as 19. Every result is
- * carried back to limbs below 2^52, so sums and differences of two of them
- * stay far below what a product can take.
+ * them with 128-bit products, folding 2^255 back as 19. A product is
+ * carried back to limbs just above 2^51; sums and differences are not
+ * carried, and the formulas below never let a limb a product takes reach
+ * 2^54 (fe_add).
  *
  * The curve is -x^2 + y^2 = 1 + d x^2 y^2. Points are extended (X : Y : Z :
  * T); an addend is first put in the cached form (Y + X, Y - X, 2Z, 2dT),
  * so an addition takes eight multiplications and a doubling four squares
- * and four multiplications (the a = -1 formulas of Hisil, Wong, Carter and
- * Dawson, 2008). */
+ * and three multiplications, four when an addition needs its T (the a = -1
+ * formulas of Hisil, Wong, Carter and Dawson, 2008). */
 #include "util/edwards.h"
 
 #include <string.h>
+
+#include "util/hash.h"
 
 typedef util_edwards_fe fe;
 typedef util_edwards_point point;
@@ -477,7 +480,7 @@ void util_edwards_mul(point *r, const uint8_t n[UTIL_EDWARDS_BYTES], const point
         mul_lookup(&addend, table, digits[i]);
         point_add(r, r, &addend, false);
     }
-    memset(digits, 0, sizeof(digits));
+    util_memzero(digits, sizeof(digits));
 }
 
 /* ---- variable-time multiplication ---- */
