@@ -13,7 +13,7 @@
 set -u
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-scenario frame peer checkpoint infer_body tokenizer bft}
+TARGETS=${*:-scenario frame peer checkpoint infer_body tokenizer bft vrf}
 BIN=${FUZZ_BIN:-build/fuzz}
 CORPUS=fuzz/corpus
 OUT=${FUZZ_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/infersim-fuzz.XXXXXX")}
@@ -31,6 +31,7 @@ options() {
         tokenizer) echo "-max_len=8192" ;;
         infer_body) echo "-max_len=2048 -dict=fuzz/dict/json.dict" ;;
         bft) echo "-max_len=16384" ;;
+        vrf) echo "-max_len=256" ;;
         *) echo "" ;;
     esac
 }
