@@ -115,8 +115,8 @@ FUZZ_CC ?= clang-14
 FUZZ_BUILD := build/fuzz
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-FUZZ_TARGETS ?= scenario frame peer checkpoint infer_body tokenizer bft
 FUZZ_ALL := scenario frame peer checkpoint infer_body tokenizer bft vrf
+FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 60
 FUZZ_SHARED := $(BUILD)/obj/fuzz/fuzz_world.o
 
