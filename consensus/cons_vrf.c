@@ -333,39 +333,28 @@ bool cons_vrf_key_valid(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES])
     return vrf_point_valid(&y, public_key);
 }
 
-bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
-                     size_t alpha_size, const uint8_t proof[CONS_VRF_PROOF_BYTES],
-                     uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+/* Section 5.3 steps 4 to 9 for a key Y, H and a proof, Y and H decoded
+ * (and Y valid): Gamma and s are tested here. */
+static bool vrf_verify_from(const uint8_t public_key[VRF_POINT_BYTES],
+                            const util_edwards_point *y_point, const uint8_t h[VRF_POINT_BYTES],
+                            const util_edwards_point *h_point,
+                            const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                            uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
-    ASSERT(public_key != NULL && proof != NULL);
-    ASSERT(alpha != NULL || alpha_size == 0);
-    uint8_t h[VRF_POINT_BYTES];
-    util_edwards_point h_point;
-    return cons_vrf_key_valid(public_key) &&
-           vrf_encode_to_curve(public_key, alpha, alpha_size, &h_point, h) == 0 &&
-           cons_vrf_verify_h(public_key, h, proof, beta_out);
-}
-
-bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
-                       const uint8_t h[CONS_VRF_H_BYTES], const uint8_t proof[CONS_VRF_PROOF_BYTES],
-                       uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
-{
-    ASSERT(public_key != NULL && h != NULL && proof != NULL);
     const uint8_t *gamma = proof;
     const uint8_t *s = proof + VRF_POINT_BYTES + VRF_C_BYTES;
     uint8_t c[VRF_SCALAR_BYTES] = {0};
     memcpy(c, proof + VRF_POINT_BYTES, VRF_C_BYTES);
-    util_edwards_point y_point, gamma_point, h_point, product;
-    if (!vrf_scalar_canonical(s) || !util_edwards_decode(&y_point, public_key) ||
-        !vrf_point_valid(&gamma_point, gamma) || !util_edwards_decode(&h_point, h)) {
+    util_edwards_point gamma_point, product;
+    if (!vrf_scalar_canonical(s) || !vrf_point_valid(&gamma_point, gamma)) {
         return false;
     }
     /* U = s * B - c * Y and V = s * H - c * Gamma (section 5.3 steps 5
      * and 6): public values, so in variable time. */
     uint8_t u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
-    util_edwards_mul_sub_vartime(&product, s, NULL, c, &y_point);
+    util_edwards_mul_sub_vartime(&product, s, NULL, c, y_point);
     util_edwards_encode(u, &product);
-    util_edwards_mul_sub_vartime(&product, s, &h_point, c, &gamma_point);
+    util_edwards_mul_sub_vartime(&product, s, h_point, c, &gamma_point);
     util_edwards_encode(v, &product);
     const uint8_t *points[5] = {public_key, h, gamma, u, v};
     uint8_t expected[VRF_SCALAR_BYTES];
@@ -377,6 +366,29 @@ bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
         vrf_output_of_gamma(&gamma_point, beta_out);
     }
     return true;
+}
+
+bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const void *alpha,
+                     size_t alpha_size, const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                     uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(public_key != NULL && proof != NULL);
+    ASSERT(alpha != NULL || alpha_size == 0);
+    uint8_t h[VRF_POINT_BYTES];
+    util_edwards_point y_point, h_point;
+    return vrf_point_valid(&y_point, public_key) &&
+           vrf_encode_to_curve(public_key, alpha, alpha_size, &h_point, h) == 0 &&
+           vrf_verify_from(public_key, &y_point, h, &h_point, proof, beta_out);
+}
+
+bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
+                       const uint8_t h[CONS_VRF_H_BYTES], const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                       uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    ASSERT(public_key != NULL && h != NULL && proof != NULL);
+    util_edwards_point y_point, h_point;
+    return util_edwards_decode(&y_point, public_key) && util_edwards_decode(&h_point, h) &&
+           vrf_verify_from(public_key, &y_point, h, &h_point, proof, beta_out);
 }
 
 static void vrf_store_le(uint8_t *out, uint64_t value, int bytes)

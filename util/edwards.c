@@ -543,15 +543,18 @@ static void vartime_step(point *r, const cached table[8], int8_t digit, bool min
     }
 }
 
-void util_edwards_mul_sub_vartime(point *r, const uint8_t a[UTIL_EDWARDS_BYTES], const point *p,
-                                  const uint8_t b[UTIL_EDWARDS_BYTES], const point *q)
+/* r = a * p - b * q; with q NULL, r = a * p (no table for q is made). */
+static void vartime_mul_sub(point *r, const uint8_t a[UTIL_EDWARDS_BYTES], const point *p,
+                            const uint8_t b[UTIL_EDWARDS_BYTES], const point *q)
 {
-    int8_t a_digits[256], b_digits[256];
+    int8_t a_digits[256], b_digits[256] = {0};
     cached p_table[8], q_table[8];
     vartime_recode(a_digits, a);
-    vartime_recode(b_digits, b);
-    vartime_odd_multiples(p_table, p != NULL ? p : &edwards_base);
-    vartime_odd_multiples(q_table, q);
+    vartime_odd_multiples(p_table, p);
+    if (q != NULL) {
+        vartime_recode(b_digits, b);
+        vartime_odd_multiples(q_table, q);
+    }
     int top = 255;
     while (top >= 0 && a_digits[top] == 0 && b_digits[top] == 0) {
         top--;
@@ -564,10 +567,15 @@ void util_edwards_mul_sub_vartime(point *r, const uint8_t a[UTIL_EDWARDS_BYTES],
     }
 }
 
+void util_edwards_mul_sub_vartime(point *r, const uint8_t a[UTIL_EDWARDS_BYTES], const point *p,
+                                  const uint8_t b[UTIL_EDWARDS_BYTES], const point *q)
+{
+    vartime_mul_sub(r, a, p != NULL ? p : &edwards_base, b, q);
+}
+
 bool util_edwards_in_prime_subgroup(const point *p)
 {
-    static const uint8_t zero[UTIL_EDWARDS_BYTES] = {0};
     point product;
-    util_edwards_mul_sub_vartime(&product, edwards_order, p, zero, p);
+    vartime_mul_sub(&product, edwards_order, p, NULL, NULL);
     return util_edwards_is_identity(&product);
 }
