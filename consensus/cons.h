@@ -325,9 +325,15 @@ bool cons_vrf_key_valid(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES]);
 /* cons_vrf_verify of the alpha whose H under 'public_key' is 'h', for a key
  * that cons_vrf_key_valid accepted: a caller that keeps a registry of keys
  * tests each key once, not at every check. Safe on a peer's proof (Gamma
- * and s are tested here). */
+ * and s are tested here). 'known_gamma' is NULL, or the Gamma that
+ * cons_vrf_output_h gave for this key and H: a proof carrying those bytes
+ * skips the test that Gamma lies in the prime-order subgroup (about a
+ * third of a check), whose answer for them is yes. The answer is the same
+ * either way. */
 bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
-                       const uint8_t h[CONS_VRF_H_BYTES], const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                       const uint8_t h[CONS_VRF_H_BYTES],
+                       const uint8_t known_gamma[CONS_VRF_GAMMA_BYTES],
+                       const uint8_t proof[CONS_VRF_PROOF_BYTES],
                        uint8_t beta_out[CONS_VRF_OUTPUT_BYTES]);
 
 /* ECVRF_verify (section 5.3) with key validation: true iff 'proof' is a

@@ -69,13 +69,12 @@ void cons_vrf_public_key(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
 }
 
 /* ECVRF_encode_to_curve_try_and_increment (section 5.4.1.1), with the
- * public key as encode_to_curve_salt: H as a point and as its encoding.
- * -1 when no ctr in 0..255 gives a point, or the point found has small
+ * public key as encode_to_curve_salt: H as a point (its caller encodes it,
+ * with other points at the price of one inversion). -1 when no ctr in 0..255 gives a point, or the point found has small
  * order (H would be the identity). 8 * P lies in the prime-order subgroup,
  * so it is a valid point unless it is the identity. */
 static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const void *alpha,
-                               size_t alpha_size, util_edwards_point *h,
-                               uint8_t h_out[VRF_POINT_BYTES])
+                               size_t alpha_size, util_edwards_point *h)
 {
     static const uint8_t front[2] = {VRF_SUITE, 0x01};
     for (unsigned ctr = 0; ctr <= 255; ctr++) {
@@ -93,11 +92,7 @@ static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const 
             continue;
         }
         util_edwards_mul_cofactor(h, &candidate);
-        if (util_edwards_is_identity(h)) {
-            return -1;
-        }
-        util_edwards_encode(h_out, h);
-        return 0;
+        return util_edwards_is_identity(h) ? -1 : 0;
     }
     return -1;
 }
@@ -167,18 +162,31 @@ out_wipe:
     return rc;
 }
 
+static void vrf_output_of(const uint8_t cleared[VRF_POINT_BYTES],
+                          uint8_t beta_out[CONS_VRF_OUTPUT_BYTES]);
+
 /* Steps 1 to 4 of section 5.1 for the expanded key x and Y = x * B: H (as
- * a point and encoded) and Gamma = x * H (as a point and encoded). */
+ * a point and encoded), Gamma = x * H (encoded) and, unless beta_out is
+ * NULL, the output, the three encodings made at once. */
 static int vrf_h_and_gamma(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t y[VRF_POINT_BYTES],
                            const void *alpha, size_t alpha_size, util_edwards_point *h_point,
-                           uint8_t h_out[VRF_POINT_BYTES], util_edwards_point *gamma_point,
-                           uint8_t gamma_out[VRF_POINT_BYTES])
+                           uint8_t h_out[VRF_POINT_BYTES], uint8_t gamma_out[VRF_POINT_BYTES],
+                           uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
-    if (vrf_encode_to_curve(y, alpha, alpha_size, h_point, h_out) != 0) {
+    if (vrf_encode_to_curve(y, alpha, alpha_size, h_point) != 0) {
         return CONS_EINVAL;
     }
-    util_edwards_mul(gamma_point, x, h_point);
-    util_edwards_encode(gamma_out, gamma_point);
+    util_edwards_point gamma_point, cleared_point;
+    util_edwards_mul(&gamma_point, x, h_point);
+    util_edwards_mul_cofactor(&cleared_point, &gamma_point);
+    const util_edwards_point *points[3] = {h_point, &gamma_point, &cleared_point};
+    uint8_t encoded[3][VRF_POINT_BYTES];
+    util_edwards_encode_many(encoded, points, beta_out != NULL ? 3 : 2);
+    memcpy(h_out, encoded[0], VRF_POINT_BYTES);
+    memcpy(gamma_out, encoded[1], VRF_POINT_BYTES);
+    if (beta_out != NULL) {
+        vrf_output_of(encoded[2], beta_out);
+    }
     return 0;
 }
 
@@ -189,11 +197,11 @@ int cons_vrf_prove(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const vo
     ASSERT(alpha != NULL || alpha_size == 0);
     uint8_t x[VRF_SCALAR_BYTES], prefix[32], y[VRF_POINT_BYTES], h[VRF_POINT_BYTES];
     uint8_t gamma[VRF_POINT_BYTES];
-    util_edwards_point h_point, gamma_point;
+    util_edwards_point h_point;
     int rc = CONS_EINVAL;
     vrf_expand(secret_key, x, prefix);
     if (util_ed25519_scalarmult_base(y, x) == 0 &&
-        vrf_h_and_gamma(x, y, alpha, alpha_size, &h_point, h, &gamma_point, gamma) == 0) {
+        vrf_h_and_gamma(x, y, alpha, alpha_size, &h_point, h, gamma, NULL) == 0) {
         rc = vrf_prove_from(x, prefix, y, &h_point, h, gamma, proof_out);
     }
     util_memzero(x, sizeof(x));
@@ -237,11 +245,15 @@ static void vrf_output_of(const uint8_t cleared[VRF_POINT_BYTES],
 
 /* Section 5.3 step 2 asks that the key Y and Gamma be valid points:
  * libsodium's test (crypto_core_ed25519_is_valid_point), a canonical
- * encoding of a point of the prime-order subgroup other than the identity. */
-static bool vrf_point_valid(util_edwards_point *p, const uint8_t bytes[VRF_POINT_BYTES])
+ * encoding of a point of the prime-order subgroup other than the identity.
+ * Bytes equal to 'known' (NULL or a point known to be in the subgroup)
+ * skip the subgroup test: its answer for them is known. */
+static bool vrf_point_valid(util_edwards_point *p, const uint8_t bytes[VRF_POINT_BYTES],
+                            const uint8_t *known)
 {
     return util_edwards_decode(p, bytes) && !util_edwards_is_identity(p) &&
-           util_edwards_in_prime_subgroup(p);
+           ((known != NULL && util_bytes_equal(bytes, known, VRF_POINT_BYTES)) ||
+            util_edwards_in_prime_subgroup(p));
 }
 
 /* beta from a valid Gamma: the hash of 8 * Gamma. */
@@ -260,7 +272,7 @@ int cons_vrf_proof_to_hash(const uint8_t proof[CONS_VRF_PROOF_BYTES],
 {
     ASSERT(proof != NULL && beta_out != NULL);
     util_edwards_point gamma;
-    if (!vrf_point_valid(&gamma, proof)) {
+    if (!vrf_point_valid(&gamma, proof, NULL)) {
         return CONS_EINVAL;
     }
     vrf_output_of_gamma(&gamma, beta_out);
@@ -273,12 +285,8 @@ static int vrf_output_from(const uint8_t x[VRF_SCALAR_BYTES], const uint8_t y[VR
                            uint8_t gamma_out[CONS_VRF_GAMMA_BYTES],
                            uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
-    util_edwards_point h_point, gamma_point;
-    if (vrf_h_and_gamma(x, y, alpha, alpha_size, &h_point, h_out, &gamma_point, gamma_out) != 0) {
-        return CONS_EINVAL;
-    }
-    vrf_output_of_gamma(&gamma_point, beta_out);
-    return 0;
+    util_edwards_point h_point;
+    return vrf_h_and_gamma(x, y, alpha, alpha_size, &h_point, h_out, gamma_out, beta_out);
 }
 
 int cons_vrf_output(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES], const void *alpha,
@@ -330,14 +338,15 @@ bool cons_vrf_key_valid(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES])
 {
     ASSERT(public_key != NULL);
     util_edwards_point y;
-    return vrf_point_valid(&y, public_key);
+    return vrf_point_valid(&y, public_key, NULL);
 }
 
 /* Section 5.3 steps 4 to 9 for a key Y, H and a proof, Y and H decoded
- * (and Y valid): Gamma and s are tested here. */
+ * (and Y valid): Gamma (unless it is 'known_gamma', vrf_point_valid) and
+ * s are tested here. */
 static bool vrf_verify_from(const uint8_t public_key[VRF_POINT_BYTES],
                             const util_edwards_point *y_point, const uint8_t h[VRF_POINT_BYTES],
-                            const util_edwards_point *h_point,
+                            const util_edwards_point *h_point, const uint8_t *known_gamma,
                             const uint8_t proof[CONS_VRF_PROOF_BYTES],
                             uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
@@ -345,25 +354,28 @@ static bool vrf_verify_from(const uint8_t public_key[VRF_POINT_BYTES],
     const uint8_t *s = proof + VRF_POINT_BYTES + VRF_C_BYTES;
     uint8_t c[VRF_SCALAR_BYTES] = {0};
     memcpy(c, proof + VRF_POINT_BYTES, VRF_C_BYTES);
-    util_edwards_point gamma_point, product;
-    if (!vrf_scalar_canonical(s) || !vrf_point_valid(&gamma_point, gamma)) {
+    util_edwards_point gamma_point;
+    if (!vrf_scalar_canonical(s) || !vrf_point_valid(&gamma_point, gamma, known_gamma)) {
         return false;
     }
     /* U = s * B - c * Y and V = s * H - c * Gamma (section 5.3 steps 5
-     * and 6): public values, so in variable time. */
-    uint8_t u[VRF_POINT_BYTES], v[VRF_POINT_BYTES];
-    util_edwards_mul_sub_vartime(&product, s, NULL, c, y_point);
-    util_edwards_encode(u, &product);
-    util_edwards_mul_sub_vartime(&product, s, h_point, c, &gamma_point);
-    util_edwards_encode(v, &product);
-    const uint8_t *points[5] = {public_key, h, gamma, u, v};
+     * and 6): public values, so in variable time. 8 * Gamma, for the
+     * output, is encoded with them. */
+    util_edwards_point u_point, v_point, cleared_point;
+    util_edwards_mul_sub_vartime(&u_point, s, NULL, c, y_point);
+    util_edwards_mul_sub_vartime(&v_point, s, h_point, c, &gamma_point);
+    util_edwards_mul_cofactor(&cleared_point, &gamma_point);
+    const util_edwards_point *products[3] = {&u_point, &v_point, &cleared_point};
+    uint8_t encoded[3][VRF_POINT_BYTES];
+    util_edwards_encode_many(encoded, products, beta_out != NULL ? 3 : 2);
+    const uint8_t *points[5] = {public_key, h, gamma, encoded[0], encoded[1]};
     uint8_t expected[VRF_SCALAR_BYTES];
     vrf_challenge(points, expected);
     if (!util_bytes_equal(expected, c, VRF_C_BYTES)) {
         return false;
     }
     if (beta_out != NULL) {
-        vrf_output_of_gamma(&gamma_point, beta_out);
+        vrf_output_of(encoded[2], beta_out);
     }
     return true;
 }
@@ -376,19 +388,24 @@ bool cons_vrf_verify(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES], const 
     ASSERT(alpha != NULL || alpha_size == 0);
     uint8_t h[VRF_POINT_BYTES];
     util_edwards_point y_point, h_point;
-    return vrf_point_valid(&y_point, public_key) &&
-           vrf_encode_to_curve(public_key, alpha, alpha_size, &h_point, h) == 0 &&
-           vrf_verify_from(public_key, &y_point, h, &h_point, proof, beta_out);
+    if (!vrf_point_valid(&y_point, public_key, NULL) ||
+        vrf_encode_to_curve(public_key, alpha, alpha_size, &h_point) != 0) {
+        return false;
+    }
+    util_edwards_encode(h, &h_point);
+    return vrf_verify_from(public_key, &y_point, h, &h_point, NULL, proof, beta_out);
 }
 
 bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
-                       const uint8_t h[CONS_VRF_H_BYTES], const uint8_t proof[CONS_VRF_PROOF_BYTES],
+                       const uint8_t h[CONS_VRF_H_BYTES],
+                       const uint8_t known_gamma[CONS_VRF_GAMMA_BYTES],
+                       const uint8_t proof[CONS_VRF_PROOF_BYTES],
                        uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
 {
     ASSERT(public_key != NULL && h != NULL && proof != NULL);
     util_edwards_point y_point, h_point;
     return util_edwards_decode(&y_point, public_key) && util_edwards_decode(&h_point, h) &&
-           vrf_verify_from(public_key, &y_point, h, &h_point, proof, beta_out);
+           vrf_verify_from(public_key, &y_point, h, &h_point, known_gamma, proof, beta_out);
 }
 
 static void vrf_store_le(uint8_t *out, uint64_t value, int bytes)

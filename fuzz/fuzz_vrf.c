@@ -131,7 +131,8 @@ static void vrf_fuzz_verify(const uint8_t *data, size_t size)
     if (memcmp(key, vrf_public, 32) == 0) {
         uint8_t h[CONS_VRF_H_BYTES], gamma[CONS_VRF_GAMMA_BYTES], unused[CONS_VRF_OUTPUT_BYTES];
         if (cons_vrf_output_h(vrf_secret, vrf_public, alpha, alpha_size, h, gamma, unused) == 0 &&
-            cons_vrf_verify_h(key, h, proof, NULL) != accepted) {
+            (cons_vrf_verify_h(key, h, NULL, proof, NULL) != accepted ||
+             cons_vrf_verify_h(key, h, gamma, proof, NULL) != accepted)) {
             vrf_fuzz_fail("the check from H answers otherwise");
         }
     }

@@ -126,7 +126,10 @@ START_TEST(test_vrf_rfc9381_vectors)
     ck_assert_mem_eq(gamma, c.proof, 32);
     ck_assert_int_eq(cons_vrf_prove_h(c.secret_key, c.public_key, h, gamma, proof), 0);
     ck_assert_mem_eq(proof, c.proof, 80);
-    ck_assert(cons_vrf_verify_h(c.public_key, h, c.proof, verified));
+    ck_assert(cons_vrf_verify_h(c.public_key, h, NULL, c.proof, verified));
+    ck_assert_mem_eq(verified, c.beta, 64);
+    memset(verified, 0, sizeof(verified));
+    ck_assert(cons_vrf_verify_h(c.public_key, h, gamma, c.proof, verified));
     ck_assert_mem_eq(verified, c.beta, 64);
 }
 END_TEST
@@ -146,8 +149,10 @@ START_TEST(test_vrf_tampered_proof_rejected)
             uint8_t beta[64] = {0};
             ck_assert_msg(!cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, proof, beta),
                           "bit %d of byte %zu", bit, byte);
-            ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, proof, beta), "bit %d of byte %zu",
-                          bit, byte);
+            ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, NULL, proof, beta),
+                          "bit %d of byte %zu", bit, byte);
+            ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, gamma, proof, beta),
+                          "bit %d of byte %zu, Gamma known", bit, byte);
             ck_assert(beta[0] == 0 && memcmp(beta, beta + 1, 63) == 0); /* untouched */
         }
     }
@@ -173,11 +178,11 @@ START_TEST(test_vrf_tampered_alpha_and_wrong_key_rejected)
     ck_assert_int_eq(
         cons_vrf_output_h(c.secret_key, c.public_key, alpha, c.alpha_size + 1, h, gamma, unused),
         0);
-    ck_assert(!cons_vrf_verify_h(c.public_key, h, c.proof, NULL));
+    ck_assert(!cons_vrf_verify_h(c.public_key, h, NULL, c.proof, NULL));
     ck_assert_int_eq(cons_vrf_output_h(other.secret_key, other.public_key, c.alpha, c.alpha_size,
                                        h, gamma, unused),
                      0);
-    ck_assert(!cons_vrf_verify_h(c.public_key, h, c.proof, NULL));
+    ck_assert(!cons_vrf_verify_h(c.public_key, h, NULL, c.proof, NULL));
     /* The checker fires only on the tampering: the genuine triple passes. */
     ck_assert(cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, c.proof, NULL));
 }
@@ -204,7 +209,8 @@ START_TEST(test_vrf_invalid_points_rejected)
         memcpy(proof, point, 32);
         ck_assert_msg(!cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, proof, NULL),
                       "gamma %d", i);
-        ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, proof, NULL), "gamma %d", i);
+        ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, NULL, proof, NULL), "gamma %d", i);
+        ck_assert_msg(!cons_vrf_verify_h(c.public_key, h, gamma, proof, NULL), "gamma %d", i);
         ck_assert_int_eq(cons_vrf_proof_to_hash(proof, beta), CONS_EINVAL);
     }
     /* A Gamma with a small-order component added (same 8 * Gamma, same beta). */
@@ -213,7 +219,10 @@ START_TEST(test_vrf_invalid_points_rejected)
     memcpy(mixed, c.proof, 80);
     ck_assert_int_eq(util_ed25519_point_add(mixed, c.proof, torsion), 0);
     ck_assert(!cons_vrf_verify(c.public_key, c.alpha, c.alpha_size, mixed, NULL));
-    ck_assert(!cons_vrf_verify_h(c.public_key, h, mixed, NULL));
+    ck_assert(!cons_vrf_verify_h(c.public_key, h, NULL, mixed, NULL));
+    /* Known bytes skip the subgroup test alone: the mixed Gamma is not the
+     * known one, so it is tested and refused. */
+    ck_assert(!cons_vrf_verify_h(c.public_key, h, gamma, mixed, NULL));
     /* A key with a small-order component added: refused by the key test. */
     uint8_t mixed_key[32];
     ck_assert_int_eq(util_ed25519_point_add(mixed_key, c.public_key, torsion), 0);

@@ -13,8 +13,10 @@
  * formulas of Hisil, Wong, Carter and Dawson, 2008). */
 #include "util/edwards.h"
 
+#include <pthread.h>
 #include <string.h>
 
+#include "util/assert.h"
 #include "util/hash.h"
 
 typedef util_edwards_fe fe;
@@ -387,14 +389,42 @@ bool util_edwards_decode(point *p, const uint8_t bytes[UTIL_EDWARDS_BYTES])
     return true;
 }
 
-void util_edwards_encode(uint8_t bytes[UTIL_EDWARDS_BYTES], const point *p)
+/* p's encoding, given 1 / Z. */
+static void encode_with(uint8_t bytes[UTIL_EDWARDS_BYTES], const point *p, const fe *inverse)
 {
-    fe inverse, x, y;
-    fe_invert(&inverse, &p->z);
-    fe_mul(&x, &p->x, &inverse);
-    fe_mul(&y, &p->y, &inverse);
+    fe x, y;
+    fe_mul(&x, &p->x, inverse);
+    fe_mul(&y, &p->y, inverse);
     fe_to_bytes(bytes, &y);
     bytes[31] |= (uint8_t)(fe_is_negative(&x) << 7);
+}
+
+void util_edwards_encode(uint8_t bytes[UTIL_EDWARDS_BYTES], const point *p)
+{
+    fe inverse;
+    fe_invert(&inverse, &p->z);
+    encode_with(bytes, p, &inverse);
+}
+
+/* Montgomery's trick: the products Z_0 ... Z_i are inverted once, and each
+ * 1 / Z_i peeled off with two multiplications. No Z is 0 (the formulas are
+ * complete). */
+void util_edwards_encode_many(uint8_t (*bytes)[UTIL_EDWARDS_BYTES], const point *const *points,
+                              size_t count)
+{
+    ASSERT(count >= 1 && count <= UTIL_EDWARDS_ENCODE_MAX);
+    fe prefix[UTIL_EDWARDS_ENCODE_MAX], inverse, own;
+    prefix[0] = points[0]->z;
+    for (size_t i = 1; i < count; i++) {
+        fe_mul(&prefix[i], &prefix[i - 1], &points[i]->z);
+    }
+    fe_invert(&inverse, &prefix[count - 1]);
+    for (size_t i = count - 1; i > 0; i--) {
+        fe_mul(&own, &inverse, &prefix[i - 1]);
+        fe_mul(&inverse, &inverse, &points[i]->z);
+        encode_with(bytes[i], points[i], &own);
+    }
+    encode_with(bytes[0], points[0], &inverse);
 }
 
 bool util_edwards_is_identity(const point *p)
@@ -543,39 +573,92 @@ static void vartime_step(point *r, const cached table[8], int8_t digit, bool min
     }
 }
 
-/* r = a * p - b * q; with q NULL, r = a * p (no table for q is made). */
-static void vartime_mul_sub(point *r, const uint8_t a[UTIL_EDWARDS_BYTES], const point *p,
-                            const uint8_t b[UTIL_EDWARDS_BYTES], const point *q)
+/* One term of a sum: +- n * P, as P's odd multiples and n's digits. */
+typedef struct vartime_term {
+    const cached *table;
+    int8_t digits[256];
+    bool minus;
+} vartime_term;
+
+/* r = the sum of the terms, their doublings shared: as many as the
+ * longest scalar has digits. */
+static bool vartime_any(const vartime_term *terms, int count, int i)
 {
-    int8_t a_digits[256], b_digits[256] = {0};
-    cached p_table[8], q_table[8];
-    vartime_recode(a_digits, a);
-    vartime_odd_multiples(p_table, p);
-    if (q != NULL) {
-        vartime_recode(b_digits, b);
-        vartime_odd_multiples(q_table, q);
+    for (int j = 0; j < count; j++) {
+        if (terms[j].digits[i] != 0) {
+            return true;
+        }
     }
+    return false;
+}
+
+static void vartime_sum(point *r, const vartime_term *terms, int count)
+{
     int top = 255;
-    while (top >= 0 && a_digits[top] == 0 && b_digits[top] == 0) {
+    while (top >= 0 && !vartime_any(terms, count, top)) {
         top--;
     }
     point_identity(r);
     for (int i = top; i >= 0; i--) {
-        point_double(r, r, a_digits[i] != 0 || b_digits[i] != 0);
-        vartime_step(r, p_table, a_digits[i], false);
-        vartime_step(r, q_table, b_digits[i], true);
+        point_double(r, r, vartime_any(terms, count, i));
+        for (int j = 0; j < count; j++) {
+            vartime_step(r, terms[j].table, terms[j].digits[i], terms[j].minus);
+        }
     }
+}
+
+/* The odd multiples of B and of 2^128 B, made once: a * B is then
+ * lo * B + hi * (2^128 B) for the halves of a, whose doublings stop at
+ * bit 128 rather than 253 (a check's other scalar, c, has 128 bits). */
+static cached base_tables[2][8];
+static pthread_once_t base_tables_once = PTHREAD_ONCE_INIT;
+
+static void base_tables_make(void)
+{
+    point high = edwards_base;
+    for (int i = 0; i < 128; i++) {
+        point_double(&high, &high, i == 127);
+    }
+    vartime_odd_multiples(base_tables[0], &edwards_base);
+    vartime_odd_multiples(base_tables[1], &high);
 }
 
 void util_edwards_mul_sub_vartime(point *r, const uint8_t a[UTIL_EDWARDS_BYTES], const point *p,
                                   const uint8_t b[UTIL_EDWARDS_BYTES], const point *q)
 {
-    vartime_mul_sub(r, a, p != NULL ? p : &edwards_base, b, q);
+    vartime_term terms[3];
+    cached p_table[8], q_table[8];
+    int count = 0;
+    if (p != NULL) {
+        vartime_odd_multiples(p_table, p);
+        terms[count].table = p_table;
+        terms[count].minus = false;
+        vartime_recode(terms[count++].digits, a);
+    } else {
+        (void)pthread_once(&base_tables_once, base_tables_make);
+        uint8_t half[UTIL_EDWARDS_BYTES] = {0};
+        for (int j = 0; j < 2; j++) {
+            memcpy(half, a + 16 * j, 16);
+            terms[count].table = base_tables[j];
+            terms[count].minus = false;
+            vartime_recode(terms[count++].digits, half);
+        }
+    }
+    vartime_odd_multiples(q_table, q);
+    terms[count].table = q_table;
+    terms[count].minus = true;
+    vartime_recode(terms[count++].digits, b);
+    vartime_sum(r, terms, count);
 }
 
 bool util_edwards_in_prime_subgroup(const point *p)
 {
+    vartime_term term = {.minus = false};
+    cached table[8];
+    vartime_odd_multiples(table, p);
+    term.table = table;
+    vartime_recode(term.digits, edwards_order);
     point product;
-    vartime_mul_sub(&product, edwards_order, p, NULL, NULL);
+    vartime_sum(&product, &term, 1);
     return util_edwards_is_identity(&product);
 }

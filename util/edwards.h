@@ -12,6 +12,7 @@
 #define UTIL_EDWARDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define UTIL_EDWARDS_BYTES 32
@@ -34,6 +35,11 @@ bool util_edwards_decode(util_edwards_point *p, const uint8_t bytes[UTIL_EDWARDS
 /* The canonical encoding of p. */
 void util_edwards_encode(uint8_t bytes[UTIL_EDWARDS_BYTES], const util_edwards_point *p);
 
+/* Up to UTIL_EDWARDS_ENCODE_MAX encodings for the price of one inversion
+ * (and six multiplications a point): bytes[i] encodes points[i]. */
+#define UTIL_EDWARDS_ENCODE_MAX 4
+void util_edwards_encode_many(uint8_t (*bytes)[UTIL_EDWARDS_BYTES],
+                              const util_edwards_point *const *points, size_t count);
 bool util_edwards_is_identity(const util_edwards_point *p);
 
 /* True iff L * p is the identity. Variable time: public points only. */
@@ -48,8 +54,10 @@ void util_edwards_mul(util_edwards_point *r, const uint8_t n[UTIL_EDWARDS_BYTES]
                       const util_edwards_point *p);
 
 /* r = a * p - b * q, p NULL meaning the base point, in variable time
- * (sliding windows over both scalars at once): public scalars and points
- * only. */
+ * (sliding windows over both scalars at once, their doublings shared):
+ * public scalars and points only. For the base point the doublings run to
+ * the longer of b and a's 128-bit halves (a table of 2^128 B is made once,
+ * on first use, and shared by every thread). */
 void util_edwards_mul_sub_vartime(util_edwards_point *r, const uint8_t a[UTIL_EDWARDS_BYTES],
                                   const util_edwards_point *p,
                                   const uint8_t b[UTIL_EDWARDS_BYTES],

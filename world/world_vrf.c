@@ -375,7 +375,7 @@ static void vrf_seat_run(util_job *job, uint32_t thread_index)
         return;
     }
     uint8_t beta[CONS_VRF_OUTPUT_BYTES];
-    if (cons_vrf_verify_h(world->vrf_public[id], slot->h, slot->proof, beta) &&
+    if (cons_vrf_verify_h(world->vrf_public[id], slot->h, slot->gamma, slot->proof, beta) &&
         memcmp(beta, slot->beta, CONS_VRF_OUTPUT_BYTES) == 0) {
         slot->checked = epoch + 1;
     }
@@ -463,7 +463,7 @@ static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
     }
     const uint8_t *key = world->vrf_public[member];
     bool valid = slot->evaluated == epoch + 1
-                     ? cons_vrf_verify_h(key, slot->h, proof, beta)
+                     ? cons_vrf_verify_h(key, slot->h, slot->gamma, proof, beta)
                      : cons_vrf_verify(key, alpha, CONS_BEACON_BYTES, proof, beta);
     if (valid) {
         vrf_evaluate(world, member, epoch);
