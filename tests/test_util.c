@@ -762,6 +762,27 @@ START_TEST(test_util_edwards_matches_libsodium)
         ck_assert_int_eq(util_ed25519_point_add(theirs, twice, twice), 0);
         ck_assert_mem_eq(mine, theirs, 32);
     }
+    /* Encodings made together are the encodings made one by one, whatever
+     * the count: projective points (Z != 1) from products. */
+    util_edwards_point products[UTIL_EDWARDS_ENCODE_MAX];
+    const util_edwards_point *pointers[UTIL_EDWARDS_ENCODE_MAX];
+    uint8_t together[UTIL_EDWARDS_ENCODE_MAX][32], alone[32];
+    for (int i = 0; i < UTIL_EDWARDS_ENCODE_MAX; i++) {
+        uint8_t scalar[32], bytes[32];
+        test_util_edwards_point(&prng, bytes);
+        test_util_edwards_scalar(&prng, scalar);
+        util_edwards_point q;
+        ck_assert(util_edwards_decode(&q, bytes));
+        util_edwards_mul(&products[i], scalar, &q);
+        pointers[i] = &products[i];
+    }
+    for (size_t count = 1; count <= UTIL_EDWARDS_ENCODE_MAX; count++) {
+        util_edwards_encode_many(together, pointers, count);
+        for (size_t i = 0; i < count; i++) {
+            util_edwards_encode(alone, &products[i]);
+            ck_assert_mem_eq(together[i], alone, 32);
+        }
+    }
     /* Zero scalars give the identity, which encodes as (0, 1). */
     static const uint8_t zero[32] = {0}, identity[32] = {1};
     util_edwards_point p, r;
