@@ -3,8 +3,9 @@
  * and the fixed-base multiplication are libsodium's (util/hash.h); the
  * other curve arithmetic is util/edwards.h, whose points stay decoded
  * between steps and whose multiplications do not test their point again
- * (a check tests Gamma; a key is tested once, by cons_vrf_key_valid). The
- * suite's own steps
+ * (a check tests Gamma, unless it is the one its caller knows; a key is
+ * tested once, by cons_vrf_key_valid). The encodings a step makes share
+ * one field inversion (util_edwards_encode_many). The suite's own steps
  * (try-and-increment encode_to_curve, the RFC 8032 nonce, the challenge,
  * the proof's layout and checks) are here, each named after its RFC 9381
  * section. Integers are little-endian as edwards25519 encodes them. Only

@@ -26,7 +26,9 @@
  * makes its proof once per epoch when it first claims a seat (per request
  * would cost one proof per candidate per request). A client's check of a
  * member is a real cons_vrf_verify_h on the bytes the message carried
- * (the member's key was tested once, in the registry: vrf_key), unless those bytes are the member's epoch proof that a
+ * (the member's key was tested once, in the registry: vrf_key; Gamma is
+ * not tested for the subgroup when it is the member's own, which its
+ * output made), unless those bytes are the member's epoch proof that a
  * check found valid before (vrf_verify). A node keeps an output, a proof
  * and a check for two epochs at once (world_vrf_slot): with one, the
  * requests of an epoch still in flight when the next began made their
