@@ -328,8 +328,8 @@ bool cons_vrf_key_valid(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES]);
  * and s are tested here). 'known_gamma' is NULL, or the Gamma that
  * cons_vrf_output_h gave for this key and H: a proof carrying those bytes
  * skips the test that Gamma lies in the prime-order subgroup (about a
- * third of a check), whose answer for them is yes. The answer is the same
- * either way. */
+ * third of a check), whose answer for them is yes, so every answer is the
+ * one the test would give. */
 bool cons_vrf_verify_h(const uint8_t public_key[CONS_VRF_PUBLIC_KEY_BYTES],
                        const uint8_t h[CONS_VRF_H_BYTES],
                        const uint8_t known_gamma[CONS_VRF_GAMMA_BYTES],

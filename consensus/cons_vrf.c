@@ -71,8 +71,9 @@ void cons_vrf_public_key(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
 
 /* ECVRF_encode_to_curve_try_and_increment (section 5.4.1.1), with the
  * public key as encode_to_curve_salt: H as a point (its caller encodes it,
- * with other points at the price of one inversion). -1 when no ctr in 0..255 gives a point, or the point found has small
- * order (H would be the identity). 8 * P lies in the prime-order subgroup,
+ * with other points at the price of one inversion). -1 when no ctr in
+ * 0..255 gives a point, or the point found has small order (H would be the
+ * identity). 8 * P lies in the prime-order subgroup,
  * so it is a valid point unless it is the identity. */
 static int vrf_encode_to_curve(const uint8_t public_key[VRF_POINT_BYTES], const void *alpha,
                                size_t alpha_size, util_edwards_point *h)
@@ -365,7 +366,9 @@ static bool vrf_verify_from(const uint8_t public_key[VRF_POINT_BYTES],
     util_edwards_point u_point, v_point, cleared_point;
     util_edwards_mul_sub_vartime(&u_point, s, NULL, c, y_point);
     util_edwards_mul_sub_vartime(&v_point, s, h_point, c, &gamma_point);
-    util_edwards_mul_cofactor(&cleared_point, &gamma_point);
+    if (beta_out != NULL) {
+        util_edwards_mul_cofactor(&cleared_point, &gamma_point);
+    }
     const util_edwards_point *products[3] = {&u_point, &v_point, &cleared_point};
     uint8_t encoded[3][VRF_POINT_BYTES];
     util_edwards_encode_many(encoded, products, beta_out != NULL ? 3 : 2);

@@ -580,8 +580,7 @@ typedef struct vartime_term {
     bool minus;
 } vartime_term;
 
-/* r = the sum of the terms, their doublings shared: as many as the
- * longest scalar has digits. */
+/* True iff some term has a digit at position i. */
 static bool vartime_any(const vartime_term *terms, int count, int i)
 {
     for (int j = 0; j < count; j++) {
@@ -592,6 +591,8 @@ static bool vartime_any(const vartime_term *terms, int count, int i)
     return false;
 }
 
+/* r = the sum of the terms, their doublings shared: as many as the
+ * longest scalar has digits. */
 static void vartime_sum(point *r, const vartime_term *terms, int count)
 {
     int top = 255;
