@@ -164,8 +164,20 @@ out_wipe:
     return rc;
 }
 
+/* beta = SHA-512(suite || 0x03 || 8 * Gamma || 0x00) (section 5.2), from
+ * 8 * Gamma. */
 static void vrf_output_of(const uint8_t cleared[VRF_POINT_BYTES],
-                          uint8_t beta_out[CONS_VRF_OUTPUT_BYTES]);
+                          uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
+{
+    static const uint8_t front[2] = {VRF_SUITE, 0x03};
+    static const uint8_t back[1] = {0x00};
+    util_sha512_state state;
+    util_sha512_init(&state);
+    util_sha512_update(&state, front, sizeof(front));
+    util_sha512_update(&state, cleared, VRF_POINT_BYTES);
+    util_sha512_update(&state, back, sizeof(back));
+    util_sha512_final(&state, beta_out);
+}
 
 /* Steps 1 to 4 of section 5.1 for the expanded key x and Y = x * B: H (as
  * a point and encoded), Gamma = x * H (encoded) and, unless beta_out is
@@ -228,21 +240,6 @@ int cons_vrf_prove_h(const uint8_t secret_key[CONS_VRF_SECRET_KEY_BYTES],
     util_memzero(x, sizeof(x));
     util_memzero(prefix, sizeof(prefix));
     return rc;
-}
-
-/* beta = SHA-512(suite || 0x03 || 8 * Gamma || 0x00) (section 5.2), from
- * 8 * Gamma. */
-static void vrf_output_of(const uint8_t cleared[VRF_POINT_BYTES],
-                          uint8_t beta_out[CONS_VRF_OUTPUT_BYTES])
-{
-    static const uint8_t front[2] = {VRF_SUITE, 0x03};
-    static const uint8_t back[1] = {0x00};
-    util_sha512_state state;
-    util_sha512_init(&state);
-    util_sha512_update(&state, front, sizeof(front));
-    util_sha512_update(&state, cleared, VRF_POINT_BYTES);
-    util_sha512_update(&state, back, sizeof(back));
-    util_sha512_final(&state, beta_out);
 }
 
 /* Section 5.3 step 2 asks that the key Y and Gamma be valid points:

@@ -580,6 +580,15 @@ typedef struct vartime_term {
     bool minus;
 } vartime_term;
 
+/* term = +- n * (the point whose odd multiples 'table' holds). */
+static void vartime_term_set(vartime_term *term, const cached *table,
+                             const uint8_t n[UTIL_EDWARDS_BYTES], bool minus)
+{
+    term->table = table;
+    term->minus = minus;
+    vartime_recode(term->digits, n);
+}
+
 /* True iff some term has a digit at position i. */
 static bool vartime_any(const vartime_term *terms, int count, int i)
 {
@@ -632,33 +641,26 @@ void util_edwards_mul_sub_vartime(point *r, const uint8_t a[UTIL_EDWARDS_BYTES],
     int count = 0;
     if (p != NULL) {
         vartime_odd_multiples(p_table, p);
-        terms[count].table = p_table;
-        terms[count].minus = false;
-        vartime_recode(terms[count++].digits, a);
+        vartime_term_set(&terms[count++], p_table, a, false);
     } else {
         (void)pthread_once(&base_tables_once, base_tables_make);
         uint8_t half[UTIL_EDWARDS_BYTES] = {0};
         for (int j = 0; j < 2; j++) {
             memcpy(half, a + 16 * j, 16);
-            terms[count].table = base_tables[j];
-            terms[count].minus = false;
-            vartime_recode(terms[count++].digits, half);
+            vartime_term_set(&terms[count++], base_tables[j], half, false);
         }
     }
     vartime_odd_multiples(q_table, q);
-    terms[count].table = q_table;
-    terms[count].minus = true;
-    vartime_recode(terms[count++].digits, b);
+    vartime_term_set(&terms[count++], q_table, b, true);
     vartime_sum(r, terms, count);
 }
 
 bool util_edwards_in_prime_subgroup(const point *p)
 {
-    vartime_term term = {.minus = false};
+    vartime_term term;
     cached table[8];
     vartime_odd_multiples(table, p);
-    term.table = table;
-    vartime_recode(term.digits, edwards_order);
+    vartime_term_set(&term, table, edwards_order, false);
     point product;
     vartime_sum(&product, &term, 1);
     return util_edwards_is_identity(&product);
