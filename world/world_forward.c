@@ -31,7 +31,13 @@
 #include "util/workers.h"
 #include "world/world_int.h"
 
-#define FORWARD_JOBS_MAX 64u
+/* Calls in flight at once, at most: a job is held from the call until the
+ * messages that carry its result arrive, so a network that keeps some
+ * hundred requests in flight holds several hundred (one tenth of a
+ * second's calls at 100 requests/s and committees of 5); past this the
+ * node runs its call inline, on the event loop's thread. */
+#define FORWARD_JOBS_MAX 1024u
+_Static_assert(FORWARD_JOBS_MAX <= UINT16_MAX, "tickets and pending_of are 16-bit");
 #define FORWARD_BYTES_MAX (64u << 20)   /* every job's buffers together, at most */
 
 enum { FORWARD_FREE = 0, FORWARD_SUBMITTED, FORWARD_WAITED };
@@ -66,7 +72,8 @@ struct world_forward {
     infer_dtype wire_dtype;
     forward_job *jobs;
     uint32_t job_count;
-    uint32_t free_hint;              /* where the search for a free job starts */
+    uint32_t *free_jobs;             /* the free jobs' indices, a stack */
+    uint32_t free_count;
     uint16_t *pending_of;            /* per node: jobs submitted, not waited for */
     uint64_t handed;                 /* calls handed over */
 };
@@ -182,30 +189,35 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
 {
     world_forward *f = context;
     ASSERT(call->count >= 1 && call->count <= f->world->serving.tokens_max);
-    for (uint32_t n = 0; n < f->job_count; n++) {
-        uint32_t i = (f->free_hint + n) % f->job_count;
-        forward_job *job = &f->jobs[i];
-        if (job->state != FORWARD_FREE) {
-            continue;
-        }
-        f->free_hint = (i + 1) % f->job_count;
-        job->state = FORWARD_SUBMITTED;
-        job->node_id = node_id;
-        job->call = *call;
-        memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
-        job->call.x = job->x;
-        job->payload_bytes = forward_payload_bytes(f, call);
-        job->oracle_block = 0;
-        job->readers = 0;
-        job->job.cost = infer_forward_flops(infer_model_shape(f->world->serving.model),
-                                            call->kv.layer_count, call->kv.length, call->count,
-                                            call->last);
-        f->pending_of[node_id] += 1;
-        f->handed += 1;
-        util_workers_submit(f->workers, &job->job);
-        return i + 1;
+    if (f->free_count == 0) {
+        return 0;
     }
-    return 0;
+    uint32_t i = f->free_jobs[--f->free_count];
+    forward_job *job = &f->jobs[i];
+    ASSERT(job->state == FORWARD_FREE);
+    job->state = FORWARD_SUBMITTED;
+    job->node_id = node_id;
+    job->call = *call;
+    memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
+    job->call.x = job->x;
+    job->payload_bytes = forward_payload_bytes(f, call);
+    job->oracle_block = 0;
+    job->readers = 0;
+    job->job.cost = infer_forward_flops(infer_model_shape(f->world->serving.model),
+                                        call->kv.layer_count, call->kv.length, call->count,
+                                        call->last);
+    f->pending_of[node_id] += 1;
+    f->handed += 1;
+    util_workers_submit(f->workers, &job->job);
+    return i + 1;
+}
+
+/* 'job', waited for and read by every message that carried it, is free. */
+static void forward_release(world_forward *f, forward_job *job)
+{
+    ASSERT(f->free_count < f->job_count);
+    job->state = FORWARD_FREE;
+    f->free_jobs[f->free_count++] = (uint32_t)(job - f->jobs);
 }
 
 void world__forward_observe_logits(world_state *world, uint32_t ticket, uint64_t request,
@@ -266,7 +278,7 @@ uint32_t world_forward_take(world_state *world, uint32_t ticket, uint8_t *payloa
     uint32_t token = job->token;
     job->readers -= 1;
     if (job->readers == 0) {
-        job->state = FORWARD_FREE;
+        forward_release(f, job);
     }
     return token;
 }
@@ -278,7 +290,7 @@ static void forward_drop(void *context, uint32_t ticket)
     ASSERT(job->readers == 0); /* its message was never staged */
     forward_wait(f, job);
     forward_oracle_copy(f->world, job, ticket);
-    job->state = FORWARD_FREE;
+    forward_release(f, job);
     f->handed -= 1; /* a lost step is no compute call (no COMPUTE observation) */
 }
 
@@ -317,10 +329,12 @@ static int forward_jobs_init(world_forward *f, const node_serving *serving)
         return 0; /* Calls too large to hold: every call runs inline. */
     }
     f->jobs = util_calloc(f->job_count, sizeof(*f->jobs));
-    if (f->jobs == NULL) {
+    f->free_jobs = util_calloc(f->job_count, sizeof(*f->free_jobs));
+    if (f->jobs == NULL || f->free_jobs == NULL) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < f->job_count; i++) {
+        f->free_jobs[f->free_count++] = f->job_count - 1 - i; /* job 0 on top */
         forward_job *job = &f->jobs[i];
         job->job.run = forward_run;
         job->forward = f;
@@ -402,6 +416,7 @@ void world_forward_destroy(world_state *world)
     }
     util_free(f->executors);
     util_free(f->pending_of);
+    util_free(f->free_jobs);
     util_free(f->jobs);
     util_free(f);
     world->forward = NULL;
