@@ -23,6 +23,20 @@
 #include "util/assert.h"
 #include "util/workers.h"
 
+/* The hits each position needs, as far as this draw knows them: a draw's
+ * walks ahead and its own walk meet the same positions again, and each
+ * answer costs a visit to the node's VRF state and a hash. An answer is a
+ * pure function of the node's output and the draw, so it holds for the
+ * draw; a slot counts only when its stamp is the draw's. */
+#define TREE_MEMO_SLOTS 512u
+typedef struct tree_memo {
+    uint32_t position[TREE_MEMO_SLOTS];
+    uint32_t hits[TREE_MEMO_SLOTS];
+    uint32_t stamp[TREE_MEMO_SLOTS];
+    uint32_t draw;           /* this draw's stamp, never 0 */
+    uint32_t count;          /* slots this draw filled */
+} tree_memo;
+
 struct world_trees {
     cons_tree *trees;        /* per segment */
     uint64_t *source;        /* per segment: the source its tree holds, 0 = none */
@@ -35,6 +49,7 @@ struct world_trees {
     uint32_t moved_count;
     double scale;            /* cons_tree_scale of the largest weight a node can hold */
     cons_tree_walk *walk;    /* selection vrf: the thinned walks' scratch */
+    tree_memo *memo;         /* selection vrf: the answers of the draw's walks */
 };
 
 static void tree_moved(void *context, uint32_t member)
@@ -56,11 +71,13 @@ static int tree_alloc(world_state *world, struct world_trees *t, uint32_t segmen
     t->moved_flag = util_calloc(n, 1);
     if (world->scenario->verification.selection_vrf) {
         t->walk = util_calloc(1, sizeof(*t->walk));
+        t->memo = util_calloc(1, sizeof(*t->memo));
     }
     bool ok = t->trees != NULL && t->source != NULL && t->sums != NULL && t->weights != NULL &&
               t->first_of != NULL && t->next_of != NULL && t->moved != NULL &&
               t->moved_flag != NULL &&
-              (t->walk != NULL || !world->scenario->verification.selection_vrf);
+              ((t->walk != NULL && t->memo != NULL) ||
+               !world->scenario->verification.selection_vrf);
     return ok ? 0 : WORLD_ENOMEM;
 }
 
@@ -113,6 +130,7 @@ void world__tree_destroy(world_state *world)
     util_free(t->moved);
     util_free(t->moved_flag);
     util_free(t->walk);
+    util_free(t->memo);
     util_free(t);
     world->trees = NULL;
 }
@@ -175,16 +193,57 @@ static void tree_refill(world_state *world, uint32_t segment, const world_weight
     t->source[segment] = w->source;
 }
 
+/* A new draw: every slot's answer is stale. */
+static void memo_begin(tree_memo *memo)
+{
+    memo->draw += 1;
+    if (memo->draw == 0) { /* wrapped: no stamp may match by chance */
+        memset(memo->stamp, 0, sizeof(memo->stamp));
+        memo->draw = 1;
+    }
+    memo->count = 0;
+}
+
+/* The slot of 'position': its own, or the free one its probe ends at. */
+static uint32_t memo_slot(const tree_memo *memo, uint32_t position)
+{
+    uint32_t slot = (uint32_t)(((uint64_t)position * 0x9e3779b97f4a7c15u) >> 55);
+    while (memo->stamp[slot] == memo->draw && memo->position[slot] != position) {
+        slot = (slot + 1) & (TREE_MEMO_SLOTS - 1);
+    }
+    return slot;
+}
+
+/* The hits 'position' needs: remembered, or asked of the VRF and kept
+ * while the table has room (three quarters of it). */
+static uint32_t memo_hits(tree_memo *memo, world_state *world, const world_vrf_draw *draw,
+                          uint32_t position)
+{
+    uint32_t slot = memo_slot(memo, position);
+    if (memo->stamp[slot] == memo->draw) {
+        return memo->hits[slot];
+    }
+    uint32_t hits = world__vrf_hits(world, draw, position);
+    if (memo->count < TREE_MEMO_SLOTS / 4 * 3) {
+        memo->stamp[slot] = memo->draw;
+        memo->position[slot] = position;
+        memo->hits[slot] = hits;
+        memo->count += 1;
+    }
+    return hits;
+}
+
 /* A thinned walk's question: the hits a position needs. */
 typedef struct tree_vrf {
     world_state *world;
     const world_vrf_draw *draw;
+    tree_memo *memo;
 } tree_vrf;
 
 static uint32_t tree_vrf_hits(void *context, uint32_t position)
 {
     const tree_vrf *v = context;
-    return world__vrf_hits(v->world, v->draw, position);
+    return memo_hits(v->memo, v->world, v->draw, position);
 }
 
 /* The walk ahead of a draw under selection vrf on several threads: the
@@ -192,6 +251,7 @@ static uint32_t tree_vrf_hits(void *context, uint32_t position)
 typedef struct tree_ahead {
     world_state *world;
     const world_vrf_draw *draw;
+    tree_memo *memo;
     const cons_candidate *pool;  /* the segment's candidates */
     uint32_t nodes[WORLD_VRF_BATCH_MAX];
     uint32_t count, room;
@@ -204,9 +264,13 @@ typedef struct tree_ahead {
 static uint32_t tree_ahead_hits(void *context, uint32_t position)
 {
     tree_ahead *a = context;
+    uint32_t slot = memo_slot(a->memo, position);
+    if (a->memo->stamp[slot] == a->memo->draw) {
+        return a->memo->hits[slot];
+    }
     uint32_t id = a->pool[position].node_id;
     if (world__vrf_ready(a->world, a->draw, id)) {
-        return world__vrf_hits(a->world, a->draw, position);
+        return memo_hits(a->memo, a->world, a->draw, position);
     }
     for (uint32_t i = 0; i < a->count; i++) {
         if (a->nodes[i] == id) {
@@ -235,6 +299,7 @@ static void tree_walk_ahead(world_state *world, uint32_t segment,
     }
     tree_ahead ahead = {.world = world,
                         .draw = vrf,
+                        .memo = t->memo,
                         .pool = (const cons_candidate *)world->candidates +
                                 world->candidate_offsets[segment],
                         .room = threads < WORLD_VRF_BATCH_MAX ? threads : WORLD_VRF_BATCH_MAX};
@@ -266,9 +331,10 @@ uint32_t world__tree_draw(world_state *world, uint32_t segment,
     if (vrf == NULL) {
         chosen = cons_tree_select(&t->trees[segment], beacon, segment, k, indices);
     } else {
-        ASSERT(t->walk != NULL);
+        ASSERT(t->walk != NULL && t->memo != NULL);
+        memo_begin(t->memo);
         tree_walk_ahead(world, segment, beacon, k, vrf);
-        tree_vrf context = {.world = world, .draw = vrf};
+        tree_vrf context = {.world = world, .draw = vrf, .memo = t->memo};
         chosen = cons_tree_select_thinned(&t->trees[segment], beacon, segment, k, tree_vrf_hits,
                                           &context, t->walk, indices, NULL);
     }
