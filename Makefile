@@ -36,8 +36,7 @@ BASE_CFLAGS := -std=c11 -ffp-contract=off $(OPT) -g $(WARN) $(WERROR) \
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-ALL_CFLAGS = $(BASE_CFLAGS) $(SAN) $(PKG_CFLAGS) $(CFLAGS) $(OBJ_CFLAGS) \
-	-DINFERSIM_GIT_REV='"$(GIT_REV)"'
+ALL_CFLAGS = $(BASE_CFLAGS) $(SAN) $(PKG_CFLAGS) $(CFLAGS) $(OBJ_CFLAGS)
 # The VRF's curve arithmetic (selection: vrf) runs a sixth faster at -O3: the
 # vectorizer then also takes the constant-time table reads' short loops.
 $(BUILD)/obj/util/edwards.o: OBJ_CFLAGS := -O3
@@ -54,11 +53,23 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard */*.h)
 
-.PHONY: all test check run bench sanitize deps deps-check install clean lint
+.PHONY: all test check run bench sanitize deps deps-check install clean lint FORCE
 .PHONY: fuzz fuzz-targets fuzz-run deps-fuzz
 
 # The bench is built too, so that CI compiles it with -Werror.
 all: $(BUILD)/infersim $(BUILD)/bench
+
+# The commit a run's row names (runs.git_rev, `infersim --version`): a header
+# rewritten only when HEAD moves, so the tools that read it are compiled again
+# then, and only then (a flag on the command line would leave them stale).
+REV_HEADER := $(BUILD)/gen/git_rev.h
+$(REV_HEADER): FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define INFERSIM_GIT_REV "%s"\n' '$(GIT_REV)' > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+FORCE:
+$(TOOL_OBJS): $(REV_HEADER)
+$(TOOL_OBJS): OBJ_CFLAGS := -include $(REV_HEADER)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
