@@ -74,6 +74,7 @@ struct world_forward {
     uint32_t job_count;
     uint32_t *free_jobs;             /* the free jobs' indices, a stack */
     uint32_t free_count;
+    size_t rows, payload_capacity;   /* a job's buffers: floats of x, bytes of payload */
     uint16_t *pending_of;            /* per node: jobs submitted, not waited for */
     uint64_t handed;                 /* calls handed over */
 };
@@ -185,6 +186,26 @@ static uint32_t forward_payload_bytes(const world_forward *f, const node_forward
     return call->last ? 0 : (uint32_t)infer_wire_bytes(f->wire_dtype, call->count, f->dim);
 }
 
+/* A job's buffers, made on its first call: the stack hands out the jobs
+ * last freed first, so a run allocates only as many as it keeps in
+ * flight at once. */
+static bool forward_job_buffers(const world_forward *f, forward_job *job)
+{
+    job->x = util_calloc(f->rows, sizeof(float));
+    job->logits = util_calloc(f->vocab, sizeof(float));
+    job->payload = util_calloc(f->payload_capacity, 1);
+    if (job->x != NULL && job->logits != NULL && job->payload != NULL) {
+        return true;
+    }
+    util_free(job->x);
+    util_free(job->logits);
+    util_free(job->payload);
+    job->x = NULL;
+    job->logits = NULL;
+    job->payload = NULL;
+    return false;
+}
+
 static uint32_t forward_begin(void *context, uint32_t node_id, const node_forward_call *call)
 {
     world_forward *f = context;
@@ -192,9 +213,13 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
     if (f->free_count == 0) {
         return 0;
     }
-    uint32_t i = f->free_jobs[--f->free_count];
+    uint32_t i = f->free_jobs[f->free_count - 1];
     forward_job *job = &f->jobs[i];
     ASSERT(job->state == FORWARD_FREE);
+    if (job->x == NULL && !forward_job_buffers(f, job)) {
+        return 0; /* No memory for another call in flight: it runs inline. */
+    }
+    f->free_count -= 1;
     job->state = FORWARD_SUBMITTED;
     job->node_id = node_id;
     job->call = *call;
@@ -320,9 +345,9 @@ static size_t forward_payload_capacity(const world_state *world)
 
 static int forward_jobs_init(world_forward *f, const node_serving *serving)
 {
-    size_t rows = (size_t)serving->tokens_max * f->dim;
-    size_t payload = forward_payload_capacity(f->world);
-    size_t job_bytes = rows * sizeof(float) + f->vocab * sizeof(float) + payload;
+    f->rows = (size_t)serving->tokens_max * f->dim;
+    f->payload_capacity = forward_payload_capacity(f->world);
+    size_t job_bytes = f->rows * sizeof(float) + f->vocab * sizeof(float) + f->payload_capacity;
     uint64_t fit = FORWARD_BYTES_MAX / (job_bytes > 0 ? job_bytes : 1);
     f->job_count = fit < FORWARD_JOBS_MAX ? (uint32_t)fit : FORWARD_JOBS_MAX;
     if (f->job_count == 0) {
@@ -338,12 +363,6 @@ static int forward_jobs_init(world_forward *f, const node_serving *serving)
         forward_job *job = &f->jobs[i];
         job->job.run = forward_run;
         job->forward = f;
-        job->x = util_calloc(rows, sizeof(float));
-        job->logits = util_calloc(f->vocab, sizeof(float));
-        job->payload = util_calloc(payload, 1);
-        if (job->x == NULL || job->logits == NULL || job->payload == NULL) {
-            return WORLD_ENOMEM;
-        }
     }
     return 0;
 }
