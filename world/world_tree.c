@@ -214,16 +214,25 @@ static uint32_t memo_slot(const tree_memo *memo, uint32_t position)
     return slot;
 }
 
+/* Whether this draw knows the hits 'position' needs, and then *hits. */
+static bool memo_known(const tree_memo *memo, uint32_t position, uint32_t *hits)
+{
+    uint32_t slot = memo_slot(memo, position);
+    *hits = memo->hits[slot];
+    return memo->stamp[slot] == memo->draw;
+}
+
 /* The hits 'position' needs: remembered, or asked of the VRF and kept
  * while the table has room (three quarters of it). */
 static uint32_t memo_hits(tree_memo *memo, world_state *world, const world_vrf_draw *draw,
                           uint32_t position)
 {
-    uint32_t slot = memo_slot(memo, position);
-    if (memo->stamp[slot] == memo->draw) {
-        return memo->hits[slot];
+    uint32_t hits;
+    if (memo_known(memo, position, &hits)) {
+        return hits;
     }
-    uint32_t hits = world__vrf_hits(world, draw, position);
+    hits = world__vrf_hits(world, draw, position);
+    uint32_t slot = memo_slot(memo, position);
     if (memo->count < TREE_MEMO_SLOTS / 4 * 3) {
         memo->stamp[slot] = memo->draw;
         memo->position[slot] = position;
@@ -264,9 +273,9 @@ typedef struct tree_ahead {
 static uint32_t tree_ahead_hits(void *context, uint32_t position)
 {
     tree_ahead *a = context;
-    uint32_t slot = memo_slot(a->memo, position);
-    if (a->memo->stamp[slot] == a->memo->draw) {
-        return a->memo->hits[slot];
+    uint32_t hits;
+    if (memo_known(a->memo, position, &hits)) {
+        return hits;
     }
     uint32_t id = a->pool[position].node_id;
     if (world__vrf_ready(a->world, a->draw, id)) {
