@@ -191,19 +191,19 @@ static uint32_t forward_payload_bytes(const world_forward *f, const node_forward
  * flight at once. */
 static bool forward_job_buffers(const world_forward *f, forward_job *job)
 {
-    job->x = util_calloc(f->rows, sizeof(float));
-    job->logits = util_calloc(f->vocab, sizeof(float));
-    job->payload = util_calloc(f->payload_capacity, 1);
-    if (job->x != NULL && job->logits != NULL && job->payload != NULL) {
-        return true;
+    float *x = util_calloc(f->rows, sizeof(float));
+    float *logits = util_calloc(f->vocab, sizeof(float));
+    uint8_t *payload = util_calloc(f->payload_capacity, 1);
+    if (x == NULL || logits == NULL || payload == NULL) {
+        util_free(x);
+        util_free(logits);
+        util_free(payload);
+        return false;
     }
-    util_free(job->x);
-    util_free(job->logits);
-    util_free(job->payload);
-    job->x = NULL;
-    job->logits = NULL;
-    job->payload = NULL;
-    return false;
+    job->x = x;
+    job->logits = logits;
+    job->payload = payload;
+    return true;
 }
 
 static uint32_t forward_begin(void *context, uint32_t node_id, const node_forward_call *call)

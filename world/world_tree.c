@@ -214,25 +214,18 @@ static uint32_t memo_slot(const tree_memo *memo, uint32_t position)
     return slot;
 }
 
-/* Whether this draw knows the hits 'position' needs, and then *hits. */
-static bool memo_known(const tree_memo *memo, uint32_t position, uint32_t *hits)
+/* Whether 'slot' holds an answer of this draw. */
+static bool memo_known(const tree_memo *memo, uint32_t slot)
 {
-    uint32_t slot = memo_slot(memo, position);
-    *hits = memo->hits[slot];
     return memo->stamp[slot] == memo->draw;
 }
 
-/* The hits 'position' needs: remembered, or asked of the VRF and kept
+/* The hits 'position' needs, asked of the VRF and kept in its free 'slot'
  * while the table has room (three quarters of it). */
-static uint32_t memo_hits(tree_memo *memo, world_state *world, const world_vrf_draw *draw,
-                          uint32_t position)
+static uint32_t memo_ask(tree_memo *memo, uint32_t slot, world_state *world,
+                         const world_vrf_draw *draw, uint32_t position)
 {
-    uint32_t hits;
-    if (memo_known(memo, position, &hits)) {
-        return hits;
-    }
-    hits = world__vrf_hits(world, draw, position);
-    uint32_t slot = memo_slot(memo, position);
+    uint32_t hits = world__vrf_hits(world, draw, position);
     if (memo->count < TREE_MEMO_SLOTS / 4 * 3) {
         memo->stamp[slot] = memo->draw;
         memo->position[slot] = position;
@@ -240,6 +233,15 @@ static uint32_t memo_hits(tree_memo *memo, world_state *world, const world_vrf_d
         memo->count += 1;
     }
     return hits;
+}
+
+/* The hits 'position' needs: remembered, or asked. */
+static uint32_t memo_hits(tree_memo *memo, world_state *world, const world_vrf_draw *draw,
+                          uint32_t position)
+{
+    uint32_t slot = memo_slot(memo, position);
+    return memo_known(memo, slot) ? memo->hits[slot]
+                                  : memo_ask(memo, slot, world, draw, position);
 }
 
 /* A thinned walk's question: the hits a position needs. */
@@ -273,13 +275,13 @@ typedef struct tree_ahead {
 static uint32_t tree_ahead_hits(void *context, uint32_t position)
 {
     tree_ahead *a = context;
-    uint32_t hits;
-    if (memo_known(a->memo, position, &hits)) {
-        return hits;
+    uint32_t slot = memo_slot(a->memo, position);
+    if (memo_known(a->memo, slot)) {
+        return a->memo->hits[slot];
     }
     uint32_t id = a->pool[position].node_id;
     if (world__vrf_ready(a->world, a->draw, id)) {
-        return memo_hits(a->memo, a->world, a->draw, position);
+        return memo_ask(a->memo, slot, a->world, a->draw, position);
     }
     for (uint32_t i = 0; i < a->count; i++) {
         if (a->nodes[i] == id) {
