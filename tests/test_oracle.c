@@ -161,6 +161,79 @@ START_TEST(test_oracle_workers_wait_skips_longer_jobs)
 }
 END_TEST
 
+/* A job that holds its thread until released, and notes the order in
+ * which jobs started. */
+typedef struct gate_job {
+    util_job job;
+    volatile int *open;          /* NULL: do not wait */
+    volatile int *next_start;    /* the start counter all share */
+    volatile int started_at;     /* 1-based; 0 = not started */
+} gate_job;
+
+static void gate_run(util_job *base, uint32_t thread_index)
+{
+    (void)thread_index;
+    gate_job *job = (gate_job *)base;
+    job->started_at = __atomic_add_fetch(job->next_start, 1, __ATOMIC_SEQ_CST);
+    while (job->open != NULL && !__atomic_load_n(job->open, __ATOMIC_SEQ_CST)) {
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* A job queued first is the next one a worker that comes free takes,
+ * ahead of one queued before it. */
+START_TEST(test_oracle_workers_first_jumps_the_queue)
+{
+    util_workers *workers = NULL;
+    ck_assert_int_eq(util_workers_create(2, &workers), 0);
+    volatile int open = 0, next_start = 0;
+    gate_job blocker = {.job = {.run = gate_run}, .open = &open, .next_start = &next_start};
+    gate_job older = {.job = {.run = gate_run}, .next_start = &next_start};
+    gate_job urgent = {.job = {.run = gate_run}, .next_start = &next_start};
+    util_workers_submit(workers, &blocker.job);
+    while (blocker.started_at == 0) {
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL); /* the worker has it */
+    }
+    util_workers_submit(workers, &older.job);
+    util_workers_submit_first(workers, &urgent.job);
+    __atomic_store_n(&open, 1, __ATOMIC_SEQ_CST);
+    while (!util_workers_done(workers, &older.job)) {
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL); /* the worker runs both, the caller neither */
+    }
+    ck_assert_int_eq(urgent.started_at, 2);
+    ck_assert_int_eq(older.started_at, 3);
+    util_workers_wait(workers, &blocker.job);
+    util_workers_wait(workers, &urgent.job);
+    util_workers_wait(workers, &older.job);
+    util_workers_destroy(workers);
+}
+END_TEST
+
+/* A caller waiting for a job queued first, which a worker runs, does not
+ * take up a job queued the usual way meanwhile, whatever its size: that
+ * one starts only once the awaited one has ended. */
+START_TEST(test_oracle_workers_first_wait_helps_only_first)
+{
+    util_workers *workers = NULL;
+    ck_assert_int_eq(util_workers_create(2, &workers), 0);
+    ordered_job urgent = {.job = {.run = ordered_run}};
+    ordered_job other = {.job = {.run = ordered_run}, .sleeper = &urgent};
+    util_workers_submit_first(workers, &urgent.job);
+    while (!__atomic_load_n(&urgent.started, __ATOMIC_SEQ_CST)) {
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL); /* the worker has it */
+    }
+    util_workers_submit(workers, &other.job);
+    util_workers_wait(workers, &urgent.job);
+    util_workers_wait(workers, &other.job);
+    ck_assert_int_eq(other.sleeper_ended_at_start, 1);
+    util_workers_destroy(workers);
+}
+END_TEST
+
 /* ---- the oracle on the pool ---- */
 
 static void assert_same_double(double a, double b)
@@ -843,6 +916,8 @@ Suite *test_oracle_suite(void)
     tcase_add_test(workers, test_oracle_workers_one_thread_runs_at_submit);
     tcase_add_test(workers, test_oracle_workers_destroy_drains);
     tcase_add_test(workers, test_oracle_workers_wait_skips_longer_jobs);
+    tcase_add_test(workers, test_oracle_workers_first_jumps_the_queue);
+    tcase_add_test(workers, test_oracle_workers_first_wait_helps_only_first);
     suite_add_tcase(suite, workers);
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 600);

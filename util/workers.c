@@ -1,6 +1,7 @@
 /* workers.c -- the pool of workers.h: one lock, one condition for the
  * workers (a job was queued, or stop) and one for the caller (a job
- * finished), a FIFO queue of caller-owned jobs.
+ * finished), a queue of caller-owned jobs: first in, first out, but for
+ * the jobs util_workers_submit_first puts at its front.
  *
  * Jobs may be short (one segment's forward pass: a tenth of a
  * millisecond), about as long as waking a thread that sleeps on a
@@ -94,10 +95,14 @@ static void queue_remove(util_workers *pool, util_job *job)
 
 /* Takes the first queued job a caller waiting for 'awaited' may run
  * meanwhile: one no larger than it (any, when its size is unknown), so the
- * caller is back soon after the awaited job ends. Under the lock. */
+ * caller is back soon after the awaited job ends; for an awaited job
+ * queued first, only another queued first. Under the lock. */
 static util_job *queue_take_helpable(util_workers *pool, const util_job *awaited)
 {
     for (util_job *at = pool->head; at != NULL; at = at->next) {
+        if (awaited->first && !at->first) {
+            return NULL; /* the jobs queued first are at the front */
+        }
         if (awaited->cost == 0 || at->cost <= awaited->cost) {
             queue_remove(pool, at);
             return at;
@@ -247,7 +252,8 @@ uint32_t util_workers_threads(const util_workers *pool)
     return pool->threads;
 }
 
-void util_workers_submit(util_workers *pool, util_job *job)
+/* Queues 'job' at the queue's back, or with 'first' at its front. */
+static void workers_queue(util_workers *pool, util_job *job, bool first)
 {
     ASSERT(job != NULL && job->run != NULL);
     if (pool->started == 0) {
@@ -256,18 +262,35 @@ void util_workers_submit(util_workers *pool, util_job *job)
         return;
     }
     pthread_mutex_lock(&pool->lock);
-    job->next = NULL;
     job->state = JOB_QUEUED;
-    if (pool->tail != NULL) {
-        pool->tail->next = job;
-    } else {
+    job->first = first;
+    if (first) {
+        job->next = pool->head;
         pool->head = job;
+        pool->tail = pool->tail != NULL ? pool->tail : job;
+    } else {
+        job->next = NULL;
+        if (pool->tail != NULL) {
+            pool->tail->next = job;
+        } else {
+            pool->head = job;
+        }
+        pool->tail = job;
     }
-    pool->tail = job;
     pool->pending += 1;
     atomic_fetch_add_explicit(&pool->queued_count, 1, memory_order_relaxed);
     pthread_cond_signal(&pool->queued);
     pthread_mutex_unlock(&pool->lock);
+}
+
+void util_workers_submit(util_workers *pool, util_job *job)
+{
+    workers_queue(pool, job, false);
+}
+
+void util_workers_submit_first(util_workers *pool, util_job *job)
+{
+    workers_queue(pool, job, true);
 }
 
 void util_workers_wait(util_workers *pool, util_job *job)

@@ -39,6 +39,7 @@ struct util_job {
                                  * per pool (0: unknown, helped with like any) */
     util_job *next;             /* the pool's queue */
     int state;                  /* the pool's: guarded by its lock */
+    bool first;                 /* the pool's: util_workers_submit_first queued it */
 };
 
 /* A pool of 'threads' (0 and 1: the caller's alone; capped at
@@ -53,6 +54,13 @@ uint32_t util_workers_threads(const util_workers *workers);
 /* Queues 'job' (its run set, not queued already). Without worker threads
  * the job runs before this returns. Cannot fail. */
 void util_workers_submit(util_workers *workers, util_job *job);
+/* Queues 'job' ahead of every queued one: for a job the caller is about
+ * to wait for, so a worker that comes free takes it rather than older
+ * work the caller does not need yet. A caller waiting for such a job
+ * while it runs elsewhere helps only with others queued this way: the
+ * rest can wait for a worker, and the caller is back the moment its job
+ * ends. Without worker threads, as util_workers_submit. */
+void util_workers_submit_first(util_workers *workers, util_job *job);
 /* Returns once 'job' (submitted) has run; its outputs are then visible to
  * the caller. Cannot fail. */
 void util_workers_wait(util_workers *workers, util_job *job);

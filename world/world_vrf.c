@@ -322,7 +322,13 @@ bool world__vrf_ready(world_state *world, const world_vrf_draw *draw, uint32_t n
            world->behaviour_now[node_id] == NODE_BEHAVIOUR_FORGED_TICKET;
 }
 
-/* One node's output as a job of the draw pool. */
+/* One node's output as a job of the draw pool, queued ahead of the
+ * pool's other work (util_workers_submit_first): the draw waits for it
+ * now, and a worker that comes free takes it rather than the forward
+ * passes and seat jobs queued before, which are needed later. Queued at
+ * the back, a round's outputs sat behind those, and the run's own thread
+ * ran nearly all of them itself: 176,187 of 184,390 at 10,000 nodes on
+ * two threads, against 129,160 now. */
 typedef struct vrf_job {
     util_job job; /* first: the job is the evaluation */
     world_state *world;
@@ -350,7 +356,7 @@ void world__vrf_outputs(world_state *world, const world_vrf_draw *draw, const ui
                             .draw = draw,
                             .node_id = nodes[i]};
         if (workers != NULL) {
-            util_workers_submit(workers, &jobs[i].job);
+            util_workers_submit_first(workers, &jobs[i].job);
         } else {
             vrf_job_run(&jobs[i].job, 0);
         }
