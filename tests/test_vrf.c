@@ -17,6 +17,7 @@
 #include "tests/suites.h"
 #include "util/hash.h"
 #include "util/prng.h"
+#include "world/world_int.h"
 
 #define TEST_VRF_SEED 20261202ULL
 #define TEST_VRF_ROUND_TRIPS 200
@@ -546,6 +547,47 @@ START_TEST(test_vrf_short_epochs)
 }
 END_TEST
 
+/* The world's ticket for a node in a draw is the one that node's own
+ * output of the draw's epoch gives, checked against cons_vrf_output of its
+ * key on the epoch's input, whatever its slot held before: epoch 2 reuses
+ * the slot of epoch 0 (world_vrf_slot), and must not take its output. */
+START_TEST(test_vrf_world_tickets_follow_the_epoch)
+{
+    scn_scenario *scenario = NULL;
+    scn_error error;
+    ck_assert_int_eq(util_hash_init(), 0);
+    ck_assert_int_eq(scn_load_file("scenarios/committee_vrf.yaml", NULL, 0, &scenario, &error),
+                     0);
+    world_host *host = NULL;
+    ck_assert_int_eq(world_host_create(scenario, 0, NULL, &host), 0);
+    world_state *world = world__host_state(host);
+    const cons_candidate *candidates = world->candidates;
+    uint32_t first = world->candidate_offsets[0];
+    uint32_t last = first + 12 < world->candidate_offsets[1] ? first + 12
+                                                             : world->candidate_offsets[1];
+    ck_assert_uint_gt(last, first);
+    static const uint64_t epochs[] = {0, 2, 1, 2, 4};
+    for (size_t e = 0; e < sizeof(epochs) / sizeof(epochs[0]); e++) {
+        world_vrf_draw draw = {.epoch = epochs[e], .segment = 0};
+        cons_vrf_epoch_alpha(scenario->seed, draw.epoch, draw.alpha);
+        memset(draw.beacon, (int)(7 + e), sizeof(draw.beacon));
+        world__vrf_tickets(world, &draw, first, last);
+        for (uint32_t i = first; i < last; i++) {
+            uint8_t public_key[32], secret_key[64], beta[CONS_VRF_OUTPUT_BYTES];
+            util_sign_keypair_from_seed(scenario->seed, candidates[i].node_id, public_key,
+                                        secret_key);
+            ck_assert_int_eq(cons_vrf_output(secret_key, draw.alpha, CONS_BEACON_BYTES, beta), 0);
+            double expected = cons_vrf_uniform(beta, draw.beacon, 0);
+            ck_assert_msg(memcmp(&expected, &world->vrf_uniforms[i], sizeof(expected)) == 0,
+                          "epoch %llu, candidate %u: %.17g != %.17g",
+                          (unsigned long long)draw.epoch, i, world->vrf_uniforms[i], expected);
+        }
+    }
+    world_host_destroy(host);
+    scn_destroy(scenario);
+}
+END_TEST
+
 /* The keys' errors name the key, at its line. */
 START_TEST(test_vrf_scenario_errors)
 {
@@ -608,6 +650,7 @@ Suite *test_vrf_suite(void)
     tcase_add_test(selection, test_vrf_forged_ticket_caught);
     tcase_add_test(selection, test_vrf_tree_selection);
     tcase_add_test(selection, test_vrf_short_epochs);
+    tcase_add_test(selection, test_vrf_world_tickets_follow_the_epoch);
     tcase_add_test(selection, test_vrf_scenario_errors);
     tcase_set_timeout(selection, 120);
     suite_add_tcase(suite, selection);

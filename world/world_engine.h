@@ -88,9 +88,10 @@ typedef struct world_churn_state {
  * tag is the epoch + 1 (0 = none). A node has two, for even and odd
  * epochs: requests of one epoch are still being checked when the next
  * epoch's draws begin, and one slot would have them evaluate, prove and
- * verify again in turn. */
+ * verify again in turn. The output's tag is kept apart, in
+ * world_state.vrf_evaluated: a draw's walk asks it of every node it meets,
+ * and 16 bytes a node stay in cache where 464 do not. */
 typedef struct world_vrf_slot {
-    uint64_t evaluated;              /* epoch + 1 of beta */
     uint64_t proven;                 /* epoch + 1 of proof */
     uint64_t checked;                /* epoch + 1 of the proof found valid */
     uint8_t beta[64];
@@ -199,6 +200,7 @@ typedef struct world_state {
     uint8_t (*vrf_public)[32];
     uint8_t (*vrf_secret)[64];
     world_vrf_slot *vrf_slots;
+    uint64_t *vrf_evaluated;         /* per slot: epoch + 1 of its beta (0 = none) */
     double *vrf_uniforms;
     /* On several threads, a seated member's proof and its check are made
      * on the draw pool while the run goes on (world__vrf_seated): per node

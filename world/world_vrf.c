@@ -73,13 +73,28 @@ static world_vrf_slot *vrf_slot(const world_state *world, uint32_t node_id, uint
     return &world->vrf_slots[2 * (size_t)node_id + (epoch & 1u)];
 }
 
+/* The tag of node 'node_id''s output for 'epoch''s parity: epoch + 1 when
+ * its slot holds that epoch's beta. */
+static uint64_t *vrf_evaluated(const world_state *world, uint32_t node_id, uint64_t epoch)
+{
+    ASSERT(node_id < world->node_count);
+    return &world->vrf_evaluated[2 * (size_t)node_id + (epoch & 1u)];
+}
+
+/* Whether node 'node_id' has its output of 'epoch' in its slot. */
+static bool vrf_has_output(const world_state *world, uint32_t node_id, uint64_t epoch)
+{
+    return *vrf_evaluated(world, node_id, epoch) == epoch + 1;
+}
+
 /* Whether node 'node_id' has its key pair (vrf_key): a node that has an
  * output or a proof in either slot has one. */
 static bool vrf_has_key(const world_state *world, uint32_t node_id)
 {
     const world_vrf_slot *even = vrf_slot(world, node_id, 0);
     const world_vrf_slot *odd = vrf_slot(world, node_id, 1);
-    return (even->evaluated | even->proven | odd->evaluated | odd->proven) != 0;
+    return (*vrf_evaluated(world, node_id, 0) | even->proven | *vrf_evaluated(world, node_id, 1) |
+            odd->proven) != 0;
 }
 
 int world__vrf_build(world_state *world)
@@ -95,12 +110,14 @@ int world__vrf_build(world_state *world)
     world->vrf_public = util_calloc_sparse(n, sizeof(*world->vrf_public));
     world->vrf_secret = util_calloc_sparse(n, sizeof(*world->vrf_secret));
     world->vrf_slots = util_calloc_sparse(2 * (size_t)n, sizeof(*world->vrf_slots));
+    world->vrf_evaluated = util_calloc_sparse(2 * (size_t)n, sizeof(uint64_t));
     world->vrf_seat_of = util_calloc_sparse(n, sizeof(uint8_t));
     world->vrf_seats = util_calloc(WORLD_VRF_SEATS, sizeof(world_vrf_seat));
     uint32_t segments = world->scenario->model.segment_count;
     world->vrf_uniforms =
         util_calloc(world->candidate_offsets[segments] + 1, sizeof(double));
     if (world->vrf_public == NULL || world->vrf_secret == NULL || world->vrf_slots == NULL ||
+        world->vrf_evaluated == NULL ||
         world->vrf_seat_of == NULL || world->vrf_seats == NULL || world->vrf_uniforms == NULL) {
         return WORLD_ENOMEM;
     }
@@ -113,7 +130,7 @@ int world__vrf_build(world_state *world)
 void world__vrf_destroy(world_state *world)
 {
     for (uint32_t i = 0; world->vrf_secret != NULL && world->vrf_slots != NULL &&
-                         i < world->node_count;
+                         world->vrf_evaluated != NULL && i < world->node_count;
          i++) {
         if (vrf_has_key(world, i)) { /* the others' pages were never written */
             util_memzero(world->vrf_secret[i], sizeof(world->vrf_secret[i]));
@@ -122,6 +139,7 @@ void world__vrf_destroy(world_state *world)
     util_free(world->vrf_secret);
     util_free(world->vrf_public);
     util_free(world->vrf_slots);
+    util_free(world->vrf_evaluated);
     /* The draw pool is gone: world__oracle_destroy waited for every job. */
     util_free(world->vrf_seat_of);
     util_free(world->vrf_seats);
@@ -169,15 +187,15 @@ static void vrf_key(world_state *world, uint32_t node_id)
 static void vrf_evaluate_alpha(world_state *world, uint32_t node_id, uint64_t epoch,
                                const uint8_t alpha[CONS_BEACON_BYTES])
 {
-    world_vrf_slot *slot = vrf_slot(world, node_id, epoch);
-    if (slot->evaluated == epoch + 1) {
+    if (vrf_has_output(world, node_id, epoch)) {
         return;
     }
+    world_vrf_slot *slot = vrf_slot(world, node_id, epoch);
     vrf_key(world, node_id);
     int rc = cons_vrf_output_h(world->vrf_secret[node_id], world->vrf_public[node_id], alpha,
                                CONS_BEACON_BYTES, slot->h, slot->gamma, slot->beta);
     ASSERT(rc == 0); /* Fails with probability ~2^-250 (cons.h). */
-    slot->evaluated = epoch + 1;
+    *vrf_evaluated(world, node_id, epoch) = epoch + 1;
 }
 
 /* Node 'node_id's proof for 'epoch' (whose input is 'alpha'), made once
@@ -192,7 +210,7 @@ static world_vrf_slot *vrf_prove_alpha(world_state *world, uint32_t node_id, uin
     }
     vrf_key(world, node_id);
     const uint8_t *secret = world->vrf_secret[node_id];
-    int rc = slot->evaluated == epoch + 1
+    int rc = vrf_has_output(world, node_id, epoch)
                  ? cons_vrf_prove_h(secret, world->vrf_public[node_id], slot->h, slot->gamma,
                                     slot->proof)
                  : cons_vrf_prove(secret, alpha, CONS_BEACON_BYTES, slot->proof);
@@ -214,7 +232,7 @@ static const world_vrf_slot *vrf_prove(world_state *world, uint32_t node_id, uin
 
 static void vrf_evaluate(world_state *world, uint32_t node_id, uint64_t epoch)
 {
-    if (vrf_slot(world, node_id, epoch)->evaluated == epoch + 1) {
+    if (vrf_has_output(world, node_id, epoch)) {
         return;
     }
     uint8_t alpha[CONS_BEACON_BYTES];
@@ -266,7 +284,7 @@ void world__vrf_draw_begin(world_state *world, uint64_t request, uint32_t segmen
     const cons_candidate *candidates = world->candidates;
     for (uint32_t i = world->candidate_offsets[segment];
          race && i < world->candidate_offsets[segment + 1] && out->slice_min == 0; i++) {
-        if (vrf_slot(world, candidates[i].node_id, out->epoch)->evaluated != out->epoch + 1) {
+        if (!vrf_has_output(world, candidates[i].node_id, out->epoch)) {
             out->slice_min = VRF_SLICE_MIN_EVALUATING;
         }
     }
@@ -318,7 +336,7 @@ uint32_t world__vrf_hits(world_state *world, const world_vrf_draw *draw, uint32_
 bool world__vrf_ready(world_state *world, const world_vrf_draw *draw, uint32_t node_id)
 {
     vrf_settle(world, node_id);
-    return vrf_slot(world, node_id, draw->epoch)->evaluated == draw->epoch + 1 ||
+    return vrf_has_output(world, node_id, draw->epoch) ||
            world->behaviour_now[node_id] == NODE_BEHAVIOUR_FORGED_TICKET;
 }
 
@@ -464,13 +482,13 @@ static bool vrf_verify(world_state *world, uint32_t member, uint64_t epoch,
 {
     world_vrf_slot *slot = vrf_slot(world, member, epoch);
     if (slot->checked == epoch + 1 && slot->proven == epoch + 1 &&
-        slot->evaluated == epoch + 1 &&
+        vrf_has_output(world, member, epoch) &&
         memcmp(proof, slot->proof, CONS_VRF_PROOF_BYTES) == 0) {
         memcpy(beta, slot->beta, CONS_VRF_OUTPUT_BYTES);
         return true;
     }
     const uint8_t *key = world->vrf_public[member];
-    bool valid = slot->evaluated == epoch + 1
+    bool valid = vrf_has_output(world, member, epoch)
                      ? cons_vrf_verify_h(key, slot->h, slot->gamma, proof, beta)
                      : cons_vrf_verify(key, alpha, CONS_BEACON_BYTES, proof, beta);
     if (valid) {
