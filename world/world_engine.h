@@ -90,7 +90,7 @@ typedef struct world_churn_state {
  * epoch's draws begin, and one slot would have them evaluate, prove and
  * verify again in turn. The output's tag is kept apart, in
  * world_state.vrf_evaluated: a draw's walk asks it of every node it meets,
- * and 16 bytes a node stay in cache where 464 do not. */
+ * and 16 bytes a node stay in cache where its two slots, 448, do not. */
 typedef struct world_vrf_slot {
     uint64_t proven;                 /* epoch + 1 of proof */
     uint64_t checked;                /* epoch + 1 of the proof found valid */
