@@ -114,6 +114,13 @@ START_TEST(test_oracle_workers_destroy_drains)
 }
 END_TEST
 
+/* A tenth of a millisecond's sleep, for the loops that watch a worker. */
+static void workers_pause(void)
+{
+    struct timespec pause = {0, 100000};
+    nanosleep(&pause, NULL);
+}
+
 /* A job that sleeps, then says it ended; or one that notes, when it
  * starts, whether the sleeper had ended. */
 typedef struct ordered_job {
@@ -150,8 +157,7 @@ START_TEST(test_oracle_workers_wait_skips_longer_jobs)
     ordered_job long_job = {.job = {.run = ordered_run, .cost = 100}, .sleeper = &short_job};
     util_workers_submit(workers, &short_job.job);
     while (!__atomic_load_n(&short_job.started, __ATOMIC_SEQ_CST)) {
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL); /* the worker has it */
+        workers_pause(); /* the worker has it */
     }
     util_workers_submit(workers, &long_job.job);
     util_workers_wait(workers, &short_job.job);
@@ -176,8 +182,7 @@ static void gate_run(util_job *base, uint32_t thread_index)
     gate_job *job = (gate_job *)base;
     job->started_at = __atomic_add_fetch(job->next_start, 1, __ATOMIC_SEQ_CST);
     while (job->open != NULL && !__atomic_load_n(job->open, __ATOMIC_SEQ_CST)) {
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL);
+        workers_pause();
     }
 }
 
@@ -193,15 +198,13 @@ START_TEST(test_oracle_workers_first_jumps_the_queue)
     gate_job urgent = {.job = {.run = gate_run}, .next_start = &next_start};
     util_workers_submit(workers, &blocker.job);
     while (blocker.started_at == 0) {
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL); /* the worker has it */
+        workers_pause(); /* the worker has it */
     }
     util_workers_submit(workers, &older.job);
     util_workers_submit_first(workers, &urgent.job);
     __atomic_store_n(&open, 1, __ATOMIC_SEQ_CST);
     while (!util_workers_done(workers, &older.job)) {
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL); /* the worker runs both, the caller neither */
+        workers_pause(); /* the worker runs both, the caller neither */
     }
     ck_assert_int_eq(urgent.started_at, 2);
     ck_assert_int_eq(older.started_at, 3);
@@ -223,8 +226,7 @@ START_TEST(test_oracle_workers_first_wait_helps_only_first)
     ordered_job other = {.job = {.run = ordered_run}, .sleeper = &urgent};
     util_workers_submit_first(workers, &urgent.job);
     while (!__atomic_load_n(&urgent.started, __ATOMIC_SEQ_CST)) {
-        struct timespec pause = {0, 100000};
-        nanosleep(&pause, NULL); /* the worker has it */
+        workers_pause(); /* the worker has it */
     }
     util_workers_submit(workers, &other.job);
     util_workers_wait(workers, &urgent.job);

@@ -573,7 +573,8 @@ START_TEST(test_vrf_world_tickets_follow_the_epoch)
         memset(draw.beacon, (int)(7 + e), sizeof(draw.beacon));
         world__vrf_tickets(world, &draw, first, last);
         for (uint32_t i = first; i < last; i++) {
-            uint8_t public_key[32], secret_key[64], beta[CONS_VRF_OUTPUT_BYTES];
+            uint8_t public_key[UTIL_SIGN_PUBLIC_KEY_BYTES];
+            uint8_t secret_key[UTIL_SIGN_SECRET_KEY_BYTES], beta[CONS_VRF_OUTPUT_BYTES];
             util_sign_keypair_from_seed(scenario->seed, candidates[i].node_id, public_key,
                                         secret_key);
             ck_assert_int_eq(cons_vrf_output(secret_key, draw.alpha, CONS_BEACON_BYTES, beta), 0);
