@@ -121,6 +121,14 @@ static void workers_pause(void)
     nanosleep(&pause, NULL);
 }
 
+/* Returns once a job has set its 'started' flag: a worker has it. */
+static void workers_await_start(const volatile int *started)
+{
+    while (!__atomic_load_n(started, __ATOMIC_SEQ_CST)) {
+        workers_pause();
+    }
+}
+
 /* A job that sleeps, then says it ended; or one that notes, when it
  * starts, whether the sleeper had ended. */
 typedef struct ordered_job {
@@ -156,9 +164,7 @@ START_TEST(test_oracle_workers_wait_skips_longer_jobs)
     ordered_job short_job = {.job = {.run = ordered_run, .cost = 1}};
     ordered_job long_job = {.job = {.run = ordered_run, .cost = 100}, .sleeper = &short_job};
     util_workers_submit(workers, &short_job.job);
-    while (!__atomic_load_n(&short_job.started, __ATOMIC_SEQ_CST)) {
-        workers_pause(); /* the worker has it */
-    }
+    workers_await_start(&short_job.started);
     util_workers_submit(workers, &long_job.job);
     util_workers_wait(workers, &short_job.job);
     util_workers_wait(workers, &long_job.job);
@@ -197,9 +203,7 @@ START_TEST(test_oracle_workers_first_jumps_the_queue)
     gate_job older = {.job = {.run = gate_run}, .next_start = &next_start};
     gate_job urgent = {.job = {.run = gate_run}, .next_start = &next_start};
     util_workers_submit(workers, &blocker.job);
-    while (blocker.started_at == 0) {
-        workers_pause(); /* the worker has it */
-    }
+    workers_await_start(&blocker.started_at);
     util_workers_submit(workers, &older.job);
     util_workers_submit_first(workers, &urgent.job);
     __atomic_store_n(&open, 1, __ATOMIC_SEQ_CST);
@@ -225,9 +229,7 @@ START_TEST(test_oracle_workers_first_wait_helps_only_first)
     ordered_job urgent = {.job = {.run = ordered_run}};
     ordered_job other = {.job = {.run = ordered_run}, .sleeper = &urgent};
     util_workers_submit_first(workers, &urgent.job);
-    while (!__atomic_load_n(&urgent.started, __ATOMIC_SEQ_CST)) {
-        workers_pause(); /* the worker has it */
-    }
+    workers_await_start(&urgent.started);
     util_workers_submit(workers, &other.job);
     util_workers_wait(workers, &urgent.job);
     util_workers_wait(workers, &other.job);
