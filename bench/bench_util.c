@@ -1,10 +1,13 @@
 /* bench_util.c -- see bench_util.h. */
 #include "bench/bench_util.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "util/alloc.h"
 
 double bench_util_now_s(void)
 {
@@ -13,28 +16,23 @@ double bench_util_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Each block carries its size in a header of two words (keeping 16-byte
- * alignment). */
+/* The default allocator itself, so that a measured run keeps the layout
+ * of a real one (large blocks on huge-page boundaries, util/alloc.c): a
+ * header before each block would move them off. A block counts what the C
+ * library holds for it (malloc_usable_size), a few bytes over the request
+ * at most. */
 void *bench_util_counting_alloc(void *context, void *ptr, size_t size)
 {
     bench_util_memory *memory = context;
-    size_t *header = ptr != NULL ? (size_t *)ptr - 2 : NULL;
-    if (header != NULL) {
-        memory->live -= header[0];
+    size_t before = ptr != NULL ? malloc_usable_size(ptr) : 0;
+    void *block = util_alloc_default(NULL, ptr, size);
+    if (block == NULL && size != 0) {
+        return NULL; /* 'ptr' is still held */
     }
-    if (size == 0) {
-        free(header);
-        return NULL;
-    }
-    size_t *grown = realloc(header, size + 2 * sizeof(size_t));
-    if (grown == NULL) {
-        memory->live += header != NULL ? header[0] : 0;
-        return NULL;
-    }
-    grown[0] = size;
-    memory->live += size;
+    memory->live -= before;
+    memory->live += block != NULL ? malloc_usable_size(block) : 0;
     memory->peak = memory->live > memory->peak ? memory->live : memory->peak;
-    return grown + 2;
+    return block;
 }
 
 int bench_util_load(const char *path, const char *const *overrides, size_t count,

@@ -414,6 +414,39 @@ START_TEST(test_util_alloc_hook_sees_every_call)
 }
 END_TEST
 
+static void *test_util_wrapping_hook(void *ctx, void *ptr, size_t size)
+{
+    test_util_counting *counting = ctx;
+    counting->allocs += size != 0;
+    counting->frees += size == 0;
+    return util_alloc_default(NULL, ptr, size);
+}
+
+/* A hook that wraps util_alloc_default keeps the default's layout: a
+ * block of 2 MiB or more starts on a 2 MiB boundary (the bench counts
+ * bytes this way so that measured runs keep their huge pages). */
+START_TEST(test_util_alloc_default_wrapped)
+{
+    test_util_counting counting = {0, 0};
+    util_alloc_set_hook(test_util_wrapping_hook, &counting);
+    unsigned char *big = util_malloc((size_t)3 << 20);
+    unsigned char *small = util_calloc(3, 7);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_uint_eq((uintptr_t)big % ((uintptr_t)2 << 20), 0);
+    ck_assert_uint_eq(small[20], 0);
+    big[((size_t)3 << 20) - 1] = 7;
+    big = util_realloc(big, (size_t)4 << 20);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_uint_eq(big[((size_t)3 << 20) - 1], 7);
+    util_free(big);
+    util_free(small);
+    util_alloc_set_hook(NULL, NULL);
+    ck_assert_uint_eq(counting.allocs, 3);
+    ck_assert_uint_eq(counting.frees, 2);
+}
+END_TEST
+
 /* Resident pages of this process (/proc/self/statm), or 0 when unknown. */
 static unsigned long test_util_resident_pages(void)
 {
@@ -877,6 +910,7 @@ Suite *test_util_suite(void)
     tcase_add_test(alloc, test_util_alloc_edge_sizes);
     tcase_add_test(alloc, test_util_alloc_hook_sees_every_call);
     tcase_add_test(alloc, test_util_alloc_sparse);
+    tcase_add_test(alloc, test_util_alloc_default_wrapped);
     suite_add_tcase(suite, alloc);
 
     TCase *hash = tcase_create("hash");

@@ -10,9 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static void *alloc_default(void *ctx, void *ptr, size_t size);
-
-static util_alloc_fn alloc_hook = alloc_default;
+static util_alloc_fn alloc_hook = util_alloc_default;
 static void *alloc_ctx = NULL;
 /* Allocations left before injected failure starts; 0 = injection off. */
 static unsigned long alloc_fail_countdown = 0;
@@ -44,7 +42,7 @@ static void alloc_advise_huge(void *ptr, size_t size)
 #endif
 }
 
-static void *alloc_default(void *ctx, void *ptr, size_t size)
+void *util_alloc_default(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
     if (size == 0) {
@@ -67,7 +65,7 @@ static void *alloc_default(void *ctx, void *ptr, size_t size)
 
 void util_alloc_set_hook(util_alloc_fn fn, void *ctx)
 {
-    alloc_hook = fn != NULL ? fn : alloc_default;
+    alloc_hook = fn != NULL ? fn : util_alloc_default;
     alloc_ctx = fn != NULL ? ctx : NULL;
 }
 
@@ -115,7 +113,7 @@ void *util_calloc(size_t count, size_t size)
 
 void *util_calloc_sparse(size_t count, size_t size)
 {
-    if (alloc_hook != alloc_default || alloc_fail_countdown != 0) {
+    if (alloc_hook != util_alloc_default || alloc_fail_countdown != 0) {
         return util_calloc(count, size);
     }
     if (count == 0 || size == 0 || count > (size_t)-1 / size) {

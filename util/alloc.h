@@ -12,6 +12,10 @@ typedef void *(*util_alloc_fn)(void *ctx, void *ptr, size_t size);
 
 /* Installs 'fn' (NULL restores the libc default). Cannot fail. */
 void util_alloc_set_hook(util_alloc_fn fn, void *ctx);
+/* The libc default itself, large blocks on huge-page boundaries included:
+ * for a hook that wraps it, such as one that counts bytes, so that what
+ * runs under the hook keeps the layout of a run without it. */
+void *util_alloc_default(void *ctx, void *ptr, size_t size);
 
 /* Test helper: the 'nth' allocation from now on (1-based) and every later
  * one fail and return NULL; 0 disables failure injection. Cannot fail. */
