@@ -21,14 +21,13 @@
  * in flight at once is the bytes per in-flight request. */
 #include "bench/bench_largest.h"
 
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,75 +53,35 @@ typedef struct bench_largest_run {
     int rc;
 } bench_largest_run;
 
-/* Stops a run at its budget: a thread that waits for the run's end or the
- * budget, whichever comes first, and then raises the run's stop flag. */
-typedef struct bench_largest_watch {
-    pthread_mutex_t lock;
-    pthread_cond_t ended;
-    bool end;
-    struct timespec deadline;        /* CLOCK_MONOTONIC */
-    volatile sig_atomic_t stop;
-    pthread_t thread;
-} bench_largest_watch;
+/* A run's stop flag, raised by SIGALRM at its budget: sim_run's interrupt
+ * path, as for a SIGINT under infersim run. */
+static volatile sig_atomic_t bench_largest_stop;
 
-static void *bench_largest_watch_main(void *argument)
+static void bench_largest_on_alarm(int signo)
 {
-    bench_largest_watch *watch = argument;
-    pthread_mutex_lock(&watch->lock);
-    int rc = 0;
-    while (!watch->end && rc != ETIMEDOUT) {
-        rc = pthread_cond_timedwait(&watch->ended, &watch->lock, &watch->deadline);
-    }
-    if (!watch->end) {
-        watch->stop = 1;
-    }
-    pthread_mutex_unlock(&watch->lock);
-    return NULL;
+    (void)signo;
+    bench_largest_stop = 1;
 }
 
-/* Starts the watch over 'budget_s' (0: none, the flag stays down). -1 when
- * no thread could be had. */
-static int bench_largest_watch_start(bench_largest_watch *watch, double budget_s)
+/* Lowers the flag and arms the alarm at 'budget_s' (0: disarms it). */
+static void bench_largest_alarm(double budget_s)
 {
-    memset(watch, 0, sizeof(*watch));
-    if (budget_s <= 0.0) {
-        return 0;
+    static bool installed;
+    if (!installed) {
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        action.sa_handler = bench_largest_on_alarm;
+        action.sa_flags = SA_RESTART;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGALRM, &action, NULL);
+        installed = true;
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&watch->ended, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&watch->lock, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &watch->deadline);
-    double whole = floor(budget_s);
-    watch->deadline.tv_sec += (time_t)whole;
-    watch->deadline.tv_nsec += (long)((budget_s - whole) * 1e9);
-    if (watch->deadline.tv_nsec >= 1000000000L) {
-        watch->deadline.tv_sec += 1;
-        watch->deadline.tv_nsec -= 1000000000L;
-    }
-    if (pthread_create(&watch->thread, NULL, bench_largest_watch_main, watch) != 0) {
-        pthread_cond_destroy(&watch->ended);
-        pthread_mutex_destroy(&watch->lock);
-        return -1;
-    }
-    return 1;
-}
-
-/* Ends the watch 'started' returned by bench_largest_watch_start. */
-static void bench_largest_watch_end(bench_largest_watch *watch, int started)
-{
-    if (started <= 0) {
-        return;
-    }
-    pthread_mutex_lock(&watch->lock);
-    watch->end = true;
-    pthread_cond_signal(&watch->ended);
-    pthread_mutex_unlock(&watch->lock);
-    pthread_join(watch->thread, NULL);
-    pthread_cond_destroy(&watch->ended);
-    pthread_mutex_destroy(&watch->lock);
+    struct itimerval timer;
+    memset(&timer, 0, sizeof(timer));
+    timer.it_value.tv_sec = (time_t)budget_s;
+    timer.it_value.tv_usec = (suseconds_t)((budget_s - floor(budget_s)) * 1e6);
+    bench_largest_stop = 0;
+    setitimer(ITIMER_REAL, &timer, NULL);
 }
 
 static int bench_largest_compare(const void *a, const void *b)
@@ -198,12 +157,11 @@ static bench_largest_run bench_largest_once(uint32_t nodes, uint64_t requests, d
     world_result *result = NULL;
     world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads};
     util_alloc_set_hook(bench_util_counting_alloc, &run.memory);
-    bench_largest_watch watch;
     double start = bench_util_now_s();
-    int watching = bench_largest_watch_start(&watch, budget_s);
-    run.rc = watching < 0 ? 1 : sim_run(scenario, &observer, &watch.stop, &result);
+    bench_largest_alarm(budget_s);
+    run.rc = sim_run(scenario, &observer, &bench_largest_stop, &result);
+    bench_largest_alarm(0.0);
     run.wall_s = bench_util_now_s() - start;
-    bench_largest_watch_end(&watch, watching);
     if (run.rc == 0) {
         run.stopped = result->interrupted;
         run.served = bench_largest_served(result);
@@ -243,7 +201,7 @@ void bench_largest_network(double budget_s, const char *draw)
             double ratio = (double)nodes / last_nodes;
             double projected = last_wall * pow(ratio, growth);
             if (projected > BENCH_LARGEST_TRY * budget_s) {
-                printf("largest    nodes=%u  skipped: projected %.0f s > %.1f x budget %.0f s\n",
+                printf("largest    nodes=%u  skipped: projected %.0f s > %.1f x budget %g s\n",
                        nodes, projected, BENCH_LARGEST_TRY, budget_s);
                 break;
             }
@@ -269,7 +227,7 @@ void bench_largest_network(double budget_s, const char *draw)
         last_nodes = nodes;
     }
     printf("largest    draw=%s verified-inference network with every node serving, within "
-           "%.0f s: %u nodes  (goal 100000)\n",
+           "%g s: %u nodes  (goal 100000)\n",
            draw, budget_s, largest);
 }
 

@@ -19,8 +19,8 @@ double bench_util_now_s(void)
 /* The default allocator itself, so that a measured run keeps the layout
  * of a real one (large blocks on huge-page boundaries, util/alloc.c): a
  * header before each block would move them off. A block counts what the C
- * library holds for it (malloc_usable_size), a few bytes over the request
- * at most. */
+ * library holds for it (malloc_usable_size): a few bytes over a small
+ * request, less than a page over one the library maps on its own. */
 void *bench_util_counting_alloc(void *context, void *ptr, size_t size)
 {
     bench_util_memory *memory = context;
