@@ -35,7 +35,7 @@ BASE_CFLAGS := -std=c11 -ffp-contract=off $(OPT) -g $(WARN) $(WERROR) \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+GIT_REV := $(shell sh tools/git_rev.sh)
 ALL_CFLAGS = $(BASE_CFLAGS) $(SAN) $(PKG_CFLAGS) $(CFLAGS) $(OBJ_CFLAGS)
 # The VRF's curve arithmetic (selection: vrf) runs a sixth faster at -O3: the
 # vectorizer then also takes the constant-time table reads' short loops.
@@ -59,9 +59,11 @@ HEADERS := $(wildcard */*.h)
 # The bench is built too, so that CI compiles it with -Werror.
 all: $(BUILD)/infersim $(BUILD)/bench
 
-# The commit a run's row names (runs.git_rev, `infersim --version`): a header
-# rewritten only when HEAD moves, so the tools that read it are compiled again
-# then, and only then (a flag on the command line would leave them stale).
+# The commit a run's row names (runs.git_rev, `infersim --version`), marked
+# "-dirty" when the checkout differs from it (tools/git_rev.sh): a header
+# rewritten only when that text changes, so the tools that read it are
+# compiled again then, and only then (a flag on the command line would leave
+# them stale).
 REV_HEADER := $(BUILD)/gen/git_rev.h
 $(REV_HEADER): FORCE
 	@mkdir -p $(dir $@)

@@ -2,7 +2,7 @@
  * codes, errors before anything is written, identical rows for identical
  * runs, --check failing on a broken expectation, SIGINT marking a run
  * aborted, SIGKILL leaving it incomplete, export, and every scenario of the
- * library passing its own expectations. */
+ * library passing its own expectations; the revision a build names. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
@@ -198,6 +198,52 @@ START_TEST(test_cli_options_conventions)
     ck_assert_msg(strstr(out, "mode") != NULL && strstr(out, "sweep") != NULL &&
                       strstr(out, "point") != NULL && strstr(out, " sim ") != NULL,
                   "%s", out);
+}
+END_TEST
+
+/* tools/git_rev.sh, which names the build's revision: HEAD's 12 digits in a
+ * clean checkout; "-dirty" after a tracked file changes or an untracked
+ * source file appears, not for another untracked file; "unknown" outside a
+ * checkout. The binary names what the script names for this checkout. */
+START_TEST(test_cli_git_rev_marks_dirty)
+{
+    char cwd[512];
+    char command[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    ck_assert_msg(system("command -v git >/dev/null 2>&1") == 0,
+                  "git is missing: sh tools/deps.sh install puts it in place");
+    snprintf(command, sizeof(command),
+             "( cd '%s' && export GIT_CEILING_DIRECTORIES='%s' && rev='%s/tools/git_rev.sh' &&"
+             " mkdir repo plain && cd repo && git init -q . && echo a >file.txt &&"
+             " git add file.txt &&"
+             " git -c user.name=test -c user.email=test@example.org -c commit.gpgsign=false commit -q -m one &&"
+             " git rev-parse --short=12 HEAD >../head.txt && sh \"$rev\" >../clean.txt &&"
+             " echo b >>file.txt && sh \"$rev\" >../changed.txt && git checkout -q file.txt &&"
+             " echo notes >notes.txt && sh \"$rev\" >../other.txt &&"
+             " echo 'int x;' >new.c && sh \"$rev\" >../source.txt &&"
+             " sh \"$rev\" ../plain >../outside.txt &&"
+             " cd '%s' && sh tools/git_rev.sh >'%s/here.txt' ) >'%s/git.txt' 2>&1",
+             cli_dir, cli_dir, cwd, cwd, cli_dir, cli_dir);
+    ck_assert_msg(system(command) == 0, "%s", read_file("git.txt"));
+    char head[64];
+    snprintf(head, sizeof(head), "%s", read_file("head.txt"));
+    ck_assert_int_eq(strlen(head), 13);
+    ck_assert_str_eq(read_file("clean.txt"), head);
+    ck_assert_str_eq(read_file("other.txt"), head);
+    head[12] = '\0';
+    char dirty[64];
+    snprintf(dirty, sizeof(dirty), "%s-dirty\n", head);
+    ck_assert_str_eq(read_file("changed.txt"), dirty);
+    ck_assert_str_eq(read_file("source.txt"), dirty);
+    ck_assert_str_eq(read_file("outside.txt"), "unknown\n");
+    char here[64];
+    snprintf(here, sizeof(here), "%s", read_file("here.txt"));
+    here[strcspn(here, "\n")] = '\0';
+    ck_assert_int_eq(cli("--version"), 0);
+    char expected[128];
+    snprintf(expected, sizeof(expected), "(git %s)", here);
+    ck_assert_msg(strstr(read_file("out.txt"), expected) != NULL, "%s against %s",
+                  read_file("out.txt"), expected);
 }
 END_TEST
 
@@ -960,6 +1006,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_help_every_subcommand);
     tcase_add_test(basics, test_cli_options_conventions);
     tcase_add_test(basics, test_cli_install_man_completion);
+    tcase_add_test(basics, test_cli_git_rev_marks_dirty);
     tcase_add_test(basics, test_cli_bad_scenario_writes_nothing);
     tcase_add_test(basics, test_cli_same_seed_identical_rows);
     tcase_add_test(basics, test_cli_check_names_failed_expectation);

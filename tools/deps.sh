@@ -8,7 +8,7 @@
 #                     report test checks a report's layout (skipped without)
 set -eu
 PACKAGES="build-essential pkg-config libevent-dev libsqlite3-dev sqlite3 libyaml-dev \
-libcurl4-openssl-dev check libsodium-dev gnuplot-nox iproute2"
+libcurl4-openssl-dev check libsodium-dev gnuplot-nox iproute2 git"
 FUZZ_PACKAGES="clang-14 libclang-rt-14-dev"
 PKGCONFIG_MODULES="libevent sqlite3 yaml-0.1 libcurl check libsodium"
 
@@ -17,6 +17,8 @@ present() {
     command -v cc >/dev/null 2>&1 || return 1
     pkg-config --exists $PKGCONFIG_MODULES || return 1
     command -v gnuplot >/dev/null 2>&1 || return 1
+    # git: the revision a build names, and whether the checkout differs from it
+    command -v git >/dev/null 2>&1 || return 1
     # iproute2's ip: the hosts suite's network namespaces (testbed --netns)
     command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || return 1
     return 0
