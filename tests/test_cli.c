@@ -231,7 +231,7 @@ START_TEST(test_cli_git_rev_marks_dirty)
     ck_assert_str_eq(read_file("clean.txt"), head);
     ck_assert_str_eq(read_file("other.txt"), head);
     head[12] = '\0';
-    char dirty[64];
+    char dirty[80];
     snprintf(dirty, sizeof(dirty), "%s-dirty\n", head);
     ck_assert_str_eq(read_file("changed.txt"), dirty);
     ck_assert_str_eq(read_file("source.txt"), dirty);
