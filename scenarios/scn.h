@@ -132,6 +132,13 @@ typedef enum scn_routing {
     SCN_ROUTING_LATENCY           /* greedy by expected latency, among routing_choices best */
 } scn_routing;
 
+/* When the inference workload stops drawing arrivals (workload.until),
+ * besides workload.requests and the run's duration. */
+typedef enum scn_until {
+    SCN_UNTIL_REQUESTS = 0,       /* every request of workload.requests: the default */
+    SCN_UNTIL_ALL_SERVED          /* also once every node has made a forward call */
+} scn_until;
+
 typedef enum scn_workload_kind {
     SCN_WORKLOAD_GOSSIP = 0,      /* rumors disseminated by gossip */
     SCN_WORKLOAD_INFERENCE        /* inference requests served by model segments */
@@ -159,6 +166,7 @@ typedef struct scn_workload {
     uint64_t step_timeout_ns;     /* failover: the client's deadline per step; default 500ms */
     scn_routing routing;          /* default hash */
     uint32_t routing_choices;     /* latency routing: the k best a hash picks among; default 3 */
+    scn_until until;              /* default requests */
     /* Text prompts (workload.prompts, needs model.tokenizer): prompt i is
      * the NUL-terminated prompt_text + prompt_offset[i]. With prompts,
      * prompt_min/max bound their token counts (bytes + 2). */
@@ -827,7 +835,11 @@ typedef enum scn_metric_runs {
     X(CHURN_LEAVES, "churn_leaves", "count", INFERENCE, true,                                  \
       "churn: nodes that left (NaN without a churn section)")                                 \
     X(SEGMENT_SERVERS_MIN, "segment_servers_min", "count", INFERENCE, true,                    \
-      "churn: the fewest live servers any segment had during the run (NaN without churn)")
+      "churn: the fewest live servers any segment had during the run (NaN without churn)")    \
+    X(NODES_SERVED, "nodes_served", "count", INFERENCE, true,                                  \
+      "nodes that made at least one forward call")                                             \
+    X(ALL_SERVED_NS, "all_served_ns", "ns", INFERENCE, true,                                   \
+      "when the last node was given its first forward call (NaN while one never was)")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

@@ -127,6 +127,8 @@ const scn_key_info scn__keys[] = {
       "hash or latency: how a client picks each segment's server (verification none)"),
     K("workload.routing_choices", COUNT, "servers", "3", "inference",
       "latency routing only: a hash picks among this many best servers"),
+    K("workload.until", ENUM, "", "requests", "inference",
+      "requests, or all_served: arrivals also stop once every node has made a forward call"),
     /* verification */
     K("verification.protocol", ENUM, "", "none", "", "none or a protocol of consensus/cons.h"),
     K("verification.committee", COUNT, "members", "3", "", "k members per request and segment"),

@@ -256,6 +256,9 @@ static void params_workload(params_list *list, const scn_scenario *s)
         params_add(list, params_uint(w->routing_choices, v, sizeof(v)),
                    "workload.routing_choices");
     }
+    if (w->until == SCN_UNTIL_ALL_SERVED) {
+        params_add(list, "all_served", "workload.until");
+    }
 }
 
 /* Segments always in the list form, so a count and the ranges it stands for

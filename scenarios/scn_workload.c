@@ -244,6 +244,18 @@ static int workload_routing(scn_check *check, const scn_node *section)
     return rc;
 }
 
+/* workload.until: an early end of the arrivals. */
+static int workload_until(scn_check *check, const scn_node *section)
+{
+    static const char *const untils[] = {"requests", "all_served", NULL};
+    scn_workload *w = &check->scenario->workload;
+    int until = (int)w->until;
+    int rc = scn__get_enum(check, scn__map_get(section, "until"), "workload.until", untils,
+                           &until);
+    w->until = (scn_until)until;
+    return rc;
+}
+
 static int workload_inference(scn_check *check, const scn_node *section)
 {
     scn_workload *w = &check->scenario->workload;
@@ -265,7 +277,8 @@ static int workload_inference(scn_check *check, const scn_node *section)
         return scn__fail(check->error, SCN_ESCHEMA, timeout, "workload.timeout must be > 0");
     }
     if ((rc = workload_failover(check, section)) != 0 ||
-        (rc = workload_routing(check, section)) != 0) {
+        (rc = workload_routing(check, section)) != 0 ||
+        (rc = workload_until(check, section)) != 0) {
         return rc;
     }
     w->requests = (uint32_t)requests;

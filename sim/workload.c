@@ -8,13 +8,15 @@
 #include "sim/sim_int.h"
 #include "util/assert.h"
 
-/* Schedules arrival number world->submit_attempts, choosing its client now. */
+/* Schedules arrival number world->submit_attempts, choosing its client now;
+ * none once the workload has ended (workload.until). */
 void sim__workload_schedule(sim_world *world, uint64_t after_ns)
 {
     uint64_t at_ns = 0;
     uint32_t client = 0;
     uint64_t request = world->submit_attempts;
-    if (!world_workload_arrival(world->w.scenario, &world->workload_prng, request, after_ns, &at_ns,
+    if (world_workload_ended(&world->w) ||
+        !world_workload_arrival(world->w.scenario, &world->workload_prng, request, after_ns, &at_ns,
                           &client)) {
         return;
     }

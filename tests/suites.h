@@ -52,7 +52,8 @@ char *test_db_query(const char *path, const char *sql);
  * 'threads' oracle threads (0: the default observer); fails the test on a
  * load or run error. The caller destroys the result (test_dir.c). */
 struct world_result *test_sim_run_yaml(const char *name, const char *yaml,
-                                       const char *const *overrides, size_t count);
+                                       const char *const *overrides, size_t count,
+                                       uint32_t threads);
 struct world_result *test_sim_run_file(const char *path, const char *const *overrides,
                                        size_t count, uint32_t threads);
 

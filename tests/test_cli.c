@@ -695,11 +695,6 @@ START_TEST(test_cli_check_names_failed_expectation)
 }
 END_TEST
 
-/* Latency routing through the binary: scenarios/inference_routing_latency.yaml
- * passes its own expectations (p50 <= 300 ms, every request, reference
- * tokens); the same scenario with hash routing fails the p50 one. The
- * database holds both p50s and the routing in the params table, and a
- * second run stores the same trace. */
 static double cli_metric(const char *db_name, const char *name)
 {
     char sql[160];
@@ -709,6 +704,44 @@ static double cli_metric(const char *db_name, const char *name)
     free(text);
     return value;
 }
+
+/* workload.until through the binary: scenarios/committee_every_node.yaml
+ * stops its arrivals once all 300 nodes have served, well before its
+ * 2,000 requests, and says so in params and metrics; every node has an
+ * executions row. Held to 100 requests without the rule, its
+ * nodes_served expectation fails. */
+START_TEST(test_cli_workload_until_all_served)
+{
+    const char *scenario = "scenarios/committee_every_node.yaml";
+    ck_assert_int_eq(cli("run %s --db %s/until.db --quiet --check", scenario, cli_dir), 0);
+    char *rows = query("until.db", "SELECT value FROM params WHERE key = 'workload.until'");
+    ck_assert_str_eq(rows, "all_served\n");
+    free(rows);
+    rows = query("until.db", "SELECT count(DISTINCT node_id) FROM executions");
+    ck_assert_str_eq(rows, "300\n");
+    free(rows);
+    rows = query("until.db", "SELECT count(*) < 2000, max(submitted_ns) < 100000000000 "
+                             "FROM requests");
+    ck_assert_str_eq(rows, "1|1\n");
+    free(rows);
+    ck_assert_double_eq(cli_metric("until.db", "nodes_served"), 300.0);
+    ck_assert_double_gt(cli_metric("until.db", "all_served_ns"), 0.0);
+    ck_assert_int_eq(cli("run %s --db %s/fixed.db --quiet --check --set workload.until=requests "
+                         "--set workload.requests=100",
+                         scenario, cli_dir),
+                     1);
+    ck_assert_ptr_nonnull(strstr(read_file("err.txt"), "nodes_served == 300"));
+    rows = query("fixed.db", "SELECT count(*) FROM params WHERE key = 'workload.until'");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+}
+END_TEST
+
+/* Latency routing through the binary: scenarios/inference_routing_latency.yaml
+ * passes its own expectations (p50 <= 300 ms, every request, reference
+ * tokens); the same scenario with hash routing fails the p50 one. The
+ * database holds both p50s and the routing in the params table, and a
+ * second run stores the same trace. */
 
 START_TEST(test_cli_routing_latency_beats_hash)
 {
@@ -1011,6 +1044,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_same_seed_identical_rows);
     tcase_add_test(basics, test_cli_check_names_failed_expectation);
     tcase_add_test(basics, test_cli_routing_latency_beats_hash);
+    tcase_add_test(basics, test_cli_workload_until_all_served);
     tcase_add_test(basics, test_cli_export_matches_database);
     tcase_add_test(basics, test_cli_inference_rows_identical);
     tcase_add_test(basics, test_cli_exact_percentiles_and_units);

@@ -100,14 +100,14 @@ static world_result *test_sim_run(scn_scenario *scenario, uint32_t threads)
 }
 
 world_result *test_sim_run_yaml(const char *name, const char *yaml, const char *const *overrides,
-                                size_t count)
+                                size_t count, uint32_t threads)
 {
     scn_scenario *scenario = NULL;
     scn_error error;
     ck_assert_int_eq(util_hash_init(), 0);
     int rc = scn_load_string(name, yaml, overrides, count, &scenario, &error);
     ck_assert_msg(rc == 0, "%s:%d:%d: %s", name, error.line, error.column, error.message);
-    return test_sim_run(scenario, 0);
+    return test_sim_run(scenario, threads);
 }
 
 world_result *test_sim_run_file(const char *path, const char *const *overrides, size_t count,

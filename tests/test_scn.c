@@ -397,8 +397,8 @@ START_TEST(test_scn_error_format_forms)
         count += scn_metrics[m].expect;
         ck_assert_int_eq(scn_metric_find(scn_metrics[m].name), m);
     }
-    ck_assert_uint_eq(count, 99);
-    ck_assert_uint_eq(SCN_METRIC_COUNT, 100);
+    ck_assert_uint_eq(count, 101);
+    ck_assert_uint_eq(SCN_METRIC_COUNT, 102);
     ck_assert_int_eq(scn_metric_find("no_such_metric"), -1);
     ck_assert_str_eq(scn_metrics[26].name, "activation_bytes");
     ck_assert_str_eq(scn_metrics[34].name, "requests_failed");
@@ -1475,7 +1475,7 @@ static const struct {
     {"nodes: {count: 8}\nworkload: {mesages: 3}\n",
      "mem.yaml:2:12: unknown key 'mesages' in workload (expected one of: kind, messages, rate, "
      "arrival, start, size, requests, times, prompt_tokens, prompts, generate, timeout, "
-     "failover, step_timeout, routing, routing_choices)"},
+     "failover, step_timeout, routing, routing_choices, until)"},
     {"nodes: {count: 8}\nworkload: {requests: 3}\n",
      "mem.yaml:2:12: workload.requests is not used by the gossip workload (it is for "
      "inference)"},
@@ -1817,6 +1817,10 @@ static const test_scn_bad_case test_scn_bad[] = {
      "ledger.timeout_evidence: expected true or false, got 'maybe'"},
     {"tests/bad/127_node_series_not_bool.yaml", SCN_ESCHEMA, 5, 16,
      "output.node_series: expected true or false, got '0'"},
+    {"tests/bad/128_until_unknown.yaml", SCN_ESCHEMA, 5, 32,
+     "unknown workload.until 'everyone' (expected one of: requests, all_served)"},
+    {"tests/bad/129_until_gossip.yaml", SCN_ESCHEMA, 3, 25,
+     "workload.until is not used by the gossip workload (it is for inference)"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,

@@ -36,7 +36,7 @@ static const char base_yaml[] =
 
 static world_result *run(const char *const *overrides, size_t count)
 {
-    return test_sim_run_yaml("engine.yaml", base_yaml, overrides, count);
+    return test_sim_run_yaml("engine.yaml", base_yaml, overrides, count, 0);
 }
 
 static double metric(const world_result *result, const char *name)
@@ -200,7 +200,7 @@ static const char inference_yaml[] =
 
 static world_result *run_inference(const char *const *overrides, size_t count)
 {
-    return test_sim_run_yaml("serve.yaml", inference_yaml, overrides, count);
+    return test_sim_run_yaml("serve.yaml", inference_yaml, overrides, count, 0);
 }
 
 START_TEST(test_sim_inference_completes_and_is_deterministic)
@@ -491,7 +491,7 @@ static const char committee_yaml[] =
 
 static world_result *run_committee(const char *const *overrides, size_t count)
 {
-    return test_sim_run_yaml("committee.yaml", committee_yaml, overrides, count);
+    return test_sim_run_yaml("committee.yaml", committee_yaml, overrides, count, 0);
 }
 
 static int test_sim_compare_u64(const void *a, const void *b)
@@ -574,6 +574,58 @@ START_TEST(test_sim_committee_tolerant_honest)
     }
     world_result_destroy(first);
     world_result_destroy(second);
+}
+END_TEST
+
+/* workload.until all_served: arrivals stop once every node has made a
+ * forward call, at most one already drawn arriving after; the same
+ * workload without it submits every request. Same trace on 1 and 2
+ * threads. */
+START_TEST(test_sim_workload_until_all_served)
+{
+    const char *const until[] = {"workload.requests=400", "duration=200s",
+                                 "workload.until=all_served"};
+    world_result *early = test_sim_run_yaml("committee.yaml", committee_yaml, until, 3, 1);
+    world_result *two = test_sim_run_yaml("committee.yaml", committee_yaml, until, 3, 2);
+    world_result *every = run_committee(until, 2);
+    ck_assert(early->all_served);
+    ck_assert_uint_eq(early->nodes_served, early->node_count);
+    ck_assert_uint_lt(early->requests_submitted, 400);
+    uint64_t after = 0, last_ns = 0;
+    for (uint64_t r = 0; r < early->request_count; r++) {
+        const world_request_record *q = &early->requests[r];
+        after += q->submitted && q->submitted_ns > early->all_served_ns;
+        last_ns = q->submitted && q->submitted_ns > last_ns ? q->submitted_ns : last_ns;
+    }
+    ck_assert_uint_le(after, 1);
+    ck_assert_uint_gt(last_ns, 0);
+    ck_assert_double_eq(metric(early, "nodes_served"), (double)early->node_count);
+    ck_assert_double_eq(metric(early, "all_served_ns"), (double)early->all_served_ns);
+    ck_assert_uint_eq(two->trace_hash, early->trace_hash);
+    ck_assert_uint_eq(two->requests_submitted, early->requests_submitted);
+    ck_assert_uint_eq(every->requests_submitted, 400);
+    ck_assert(every->all_served);
+    ck_assert_uint_eq(every->all_served_ns, early->all_served_ns); /* same run until then */
+    world_result_destroy(early);
+    world_result_destroy(two);
+    world_result_destroy(every);
+}
+END_TEST
+
+/* A node that never serves keeps the workload going: with a class that
+ * cannot hold a segment, every request is submitted and all_served_ns is
+ * not defined. */
+START_TEST(test_sim_workload_until_needs_every_node)
+{
+    const char *const until[] = {"workload.requests=120", "duration=200s",
+                                 "workload.until=all_served", "nodes.classes.2.memory=1KiB"};
+    world_result *result = run_committee(until, 4);
+    ck_assert(!result->all_served);
+    ck_assert_uint_eq(result->requests_submitted, 120);
+    ck_assert_uint_gt(result->nodes_served, 0);
+    ck_assert_uint_lt(result->nodes_served, result->node_count);
+    ck_assert(isnan(metric(result, "all_served_ns")));
+    world_result_destroy(result);
 }
 END_TEST
 
@@ -907,7 +959,7 @@ static uint64_t roofline_bytes(uint32_t pos0, uint32_t count)
 static uint64_t roofline_call_ns(const char *const *overrides, size_t count, uint64_t *flops,
                                  double *memory_bound)
 {
-    world_result *result = test_sim_run_yaml("roofline.yaml", roofline_yaml, overrides, count);
+    world_result *result = test_sim_run_yaml("roofline.yaml", roofline_yaml, overrides, count, 0);
     ck_assert_uint_eq(result->requests_completed, 1);
     const world_segment_record *seg = &result->segments[0];
     ck_assert_uint_eq(seg->calls, 1);
@@ -955,7 +1007,7 @@ END_TEST
 START_TEST(test_sim_roofline_generation_ratio)
 {
     const char *const generate[] = {"workload.generate=8"};
-    world_result *result = test_sim_run_yaml("roofline.yaml", roofline_yaml, generate, 1);
+    world_result *result = test_sim_run_yaml("roofline.yaml", roofline_yaml, generate, 1, 0);
     ck_assert_uint_eq(result->requests_completed, 1);
     ck_assert_uint_eq(result->segments[0].calls, 8);
     ck_assert_double_eq_tol(metric(result, "memory_bound_ratio"), 7.0 / 8.0, 1e-12);
@@ -992,7 +1044,7 @@ static const char batching_yaml[] =
 static world_result *run_batching(const char *max_batch)
 {
     const char *const overrides[] = {max_batch};
-    return test_sim_run_yaml("batching.yaml", batching_yaml, overrides, 1);
+    return test_sim_run_yaml("batching.yaml", batching_yaml, overrides, 1, 0);
 }
 
 /* Batching runs waiting decode steps together: latency drops (p50 and p99)
@@ -1038,7 +1090,7 @@ END_TEST
  * (the value main's build gives batching_yaml without the key). */
 START_TEST(test_sim_batching_one_is_today)
 {
-    world_result *plain = test_sim_run_yaml("batching.yaml", batching_yaml, NULL, 0);
+    world_result *plain = test_sim_run_yaml("batching.yaml", batching_yaml, NULL, 0, 0);
     world_result *one = run_batching("nodes.classes.0.max_batch=1");
     ck_assert_uint_eq(plain->trace_hash, one->trace_hash);
     ck_assert_uint_eq(plain->trace_hash, BATCHING_MAIN_TRACE_HASH);
@@ -1058,7 +1110,7 @@ START_TEST(test_sim_batching_with_failover_and_routing)
         "nodes.classes.0.max_batch=8", "workload.failover=true", "workload.step_timeout=300ms",
         "faults.0.kind=crash", "faults.0.at=500ms", "faults.0.until=1s",
         "faults.0.nodes.range=1-1", "workload.timeout=5s"};
-    world_result *result = test_sim_run_yaml("batching.yaml", batching_yaml, crash, 8);
+    world_result *result = test_sim_run_yaml("batching.yaml", batching_yaml, crash, 8, 0);
     uint64_t live = 0;
     for (uint64_t r = 0; r < result->request_count; r++) {
         const world_request_record *q = &result->requests[r];
@@ -1074,7 +1126,7 @@ START_TEST(test_sim_batching_with_failover_and_routing)
     world_result_destroy(result);
 
     const char *const routed[] = {"nodes.classes.0.max_batch=8", "workload.routing=latency"};
-    result = test_sim_run_yaml("batching.yaml", batching_yaml, routed, 2);
+    result = test_sim_run_yaml("batching.yaml", batching_yaml, routed, 2, 0);
     ck_assert_uint_eq(result->requests_completed, 60);
     ck_assert_double_eq(metric(result, "reference_match_ratio"), 1.0);
     ck_assert_double_gt(metric(result, "batch_size_max"), 1.0);
@@ -1120,7 +1172,7 @@ static uint32_t latest_start(const world_result *result)
 
 START_TEST(test_sim_batching_charge_exact)
 {
-    world_result *result = test_sim_run_yaml("batch_exact.yaml", batch_exact_yaml, NULL, 0);
+    world_result *result = test_sim_run_yaml("batch_exact.yaml", batch_exact_yaml, NULL, 0, 0);
     ck_assert_uint_eq(result->requests_completed, 3);
     /* roofline_bytes: the weights (4 layers, final norm, classifier) and
      * the rest (KV cache, activations, logits) of one call. */
@@ -1143,7 +1195,7 @@ START_TEST(test_sim_batching_charge_exact)
     world_result_destroy(result);
 
     const char *const alone[] = {"nodes.classes.0.max_batch=1"};
-    result = test_sim_run_yaml("batch_exact.yaml", batch_exact_yaml, alone, 1);
+    result = test_sim_run_yaml("batch_exact.yaml", batch_exact_yaml, alone, 1, 0);
     ck_assert_uint_eq(result->requests_completed, 3);
     uint64_t single_ns = 10000 + (uint64_t)((double)roofline_bytes(1, 1) * 1e9 / 100e6);
     uint64_t ends[2];
@@ -1413,6 +1465,8 @@ Suite *test_sim_suite(void)
     tcase_set_timeout(committee, 120);
     tcase_add_test(committee, test_sim_committee_tolerant_honest);
     tcase_add_test(committee, test_sim_committee_exact_penalises_honest);
+    tcase_add_test(committee, test_sim_workload_until_all_served);
+    tcase_add_test(committee, test_sim_workload_until_needs_every_node);
     tcase_add_test(committee, test_sim_committee_wrong_output_caught);
     tcase_add_test(committee, test_sim_committee_cartel_below_and_above_quorum);
     tcase_add_test(committee, test_sim_committee_silent_and_no_commit_reveal);

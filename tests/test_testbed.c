@@ -1570,6 +1570,7 @@ START_TEST(test_testbed_cli_usage_errors)
         "testbed " TB_SCENARIO " --processes 8", /* more processes than nodes */
         "testbed " TB_SCENARIO " --bogus",
         "testbed scenarios/gossip.yaml",         /* no model */
+        "testbed " TB_SCENARIO " --set workload.until=all_served", /* simulator only */
         "testbed no-such-file.yaml",
         "testbed " TB_SCENARIO " --keys /nonexistent-keys", /* no roster there */
         "client",

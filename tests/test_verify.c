@@ -44,7 +44,7 @@ static const char verify_yaml[] =
 
 static world_result *verify_run(const char *const *overrides, size_t count)
 {
-    return test_sim_run_yaml("verify.yaml", verify_yaml, overrides, count);
+    return test_sim_run_yaml("verify.yaml", verify_yaml, overrides, count, 0);
 }
 
 static double verify_metric(const world_result *result, const char *name)
@@ -467,7 +467,7 @@ static const char frequency_yaml[] =
 
 static world_result *frequency_run(const char *const *overrides, size_t count)
 {
-    world_result *result = test_sim_run_yaml("frequency.yaml", frequency_yaml, overrides, count);
+    world_result *result = test_sim_run_yaml("frequency.yaml", frequency_yaml, overrides, count, 0);
     ck_assert_uint_eq(result->requests_completed, 600);
     return result;
 }
@@ -838,7 +838,7 @@ END_TEST
 START_TEST(test_verify_detection_off_by_default)
 {
     const char *const off[] = {"verification.suspect_after=0s"};
-    world_result *zero = test_sim_run_yaml("verify.yaml", verify_yaml, off, 1);
+    world_result *zero = test_sim_run_yaml("verify.yaml", verify_yaml, off, 1, 0);
     world_result *absent = verify_run(NULL, 0);
     ck_assert_uint_eq(zero->trace_hash, absent->trace_hash);
     ck_assert(isnan(verify_metric(absent, "suspicions")));
@@ -846,7 +846,7 @@ START_TEST(test_verify_detection_off_by_default)
     world_result_destroy(zero);
     world_result_destroy(absent);
     const char *const on[] = {"verification.suspect_after=100ms"};
-    world_result *detect = test_sim_run_yaml("verify.yaml", verify_yaml, on, 1);
+    world_result *detect = test_sim_run_yaml("verify.yaml", verify_yaml, on, 1, 0);
     ck_assert_double_eq(verify_metric(detect, "suspicions"), 0); /* nobody is down */
     world_result_destroy(detect);
 }

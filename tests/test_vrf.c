@@ -390,7 +390,7 @@ static const char test_vrf_yaml[] =
 
 static world_result *test_vrf_run(const char *const *overrides, size_t count)
 {
-    return test_sim_run_yaml("vrf.yaml", test_vrf_yaml, overrides, count);
+    return test_sim_run_yaml("vrf.yaml", test_vrf_yaml, overrides, count, 0);
 }
 
 static double test_vrf_metric(const world_result *result, const char *name)

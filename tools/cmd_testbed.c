@@ -986,6 +986,13 @@ static int testbed_scenario_check(const testbed_options *options, const scn_scen
                 options->file);
         return TOOL_EXIT_USAGE;
     }
+    if (scenario->workload.until != SCN_UNTIL_REQUESTS) {
+        /* The processes' clients follow a plan drawn before the run. */
+        fprintf(stderr, "infersim testbed: %s: workload.until: all_served runs in the "
+                        "simulator only (infersim run)\n",
+                options->file);
+        return TOOL_EXIT_USAGE;
+    }
     if (options->keys_dir != NULL && !testbed_keys_check(options->keys_dir, scenario)) {
         return TOOL_EXIT_USAGE;
     }

@@ -223,6 +223,7 @@ typedef struct world_state {
     uint8_t vendor_public[32];       /* tee: the simulated vendor's attestation key */
     uint8_t vendor_secret[64];
     uint8_t model_hash[2][32];       /* tee: [0] the scenario's model, [1] another */
+    uint64_t *served_bits;           /* node_count bits: the node made a forward call */
     uint64_t sampled_tokens;         /* tokens_out at the previous sample */
     uint64_t sampled_flops;
     /* verification.draw_epoch (world_settle.c): each workload request's
@@ -380,5 +381,8 @@ bool world_workload_arrival(const scn_scenario *scenario, util_prng *prng, uint6
                             uint64_t after_ns, uint64_t *at_out, uint32_t *client_out);
 uint32_t world_workload_prompt(const scn_scenario *scenario, const world_prompts *prompts,
                                util_prng *prng, uint32_t *tokens);
+/* True once the workload draws no more arrivals for a reason of the
+ * world's: under workload.until all_served, every node has served. */
+bool world_workload_ended(const world_state *world);
 
 #endif

@@ -346,7 +346,8 @@ static int serving_per_request(world_state *world)
             util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
     }
     result->execution_head = util_calloc(capacity * segments, sizeof(uint32_t));
-    if (result->execution_head == NULL || world->requests == NULL || world->tokens == NULL ||
+    world->served_bits = util_calloc((world->node_count + 63u) / 64u, sizeof(uint64_t));
+    if (result->execution_head == NULL || world->served_bits == NULL || world->requests == NULL || world->tokens == NULL ||
         world->kv_block_of == NULL || world->store.client_of == NULL || world->prompt == NULL ||
         world->oracle_block_of == NULL || world->oracle_steps_of == NULL ||
         result->requests == NULL || result->segments == NULL ||
@@ -549,6 +550,7 @@ void world__serve_destroy(world_state *world)
     util_free(world->kv_in_use);
     util_free(world->requests);
     util_free(world->tokens);
+    util_free(world->served_bits);
     util_free(world->store.client_of);
     util_free(world->prompt);
     world__prompts_deinit(&world->prompts);
@@ -722,6 +724,28 @@ static void serve_record_batch(world_result *result, uint64_t request, const nod
                                  : result->batch_size_max;
 }
 
+/* Node 'node_id' made a forward call: the first one counts it served. */
+static void serve_note_served(world_state *world, uint32_t node_id)
+{
+    uint64_t bit = UINT64_C(1) << (node_id % 64u);
+    uint64_t *word = &world->served_bits[node_id / 64u];
+    if ((*word & bit) != 0) {
+        return;
+    }
+    *word |= bit;
+    world_result *result = world->result;
+    result->nodes_served += 1;
+    if (result->nodes_served == world->node_count) {
+        result->all_served = true;
+        result->all_served_ns = world->now_ns;
+    }
+}
+
+bool world_workload_ended(const world_state *world)
+{
+    return world->scenario->workload.until == SCN_UNTIL_ALL_SERVED && world->result->all_served;
+}
+
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
 {
     world_result *result = world->result;
@@ -739,6 +763,7 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         segment->flops += effect->value;
         result->flops_total += effect->value;
         result->compute_calls += 1;
+        serve_note_served(world, node_id);
         result->memory_bound_calls += effect->memory_bound ? 1u : 0u;
         serve_record_batch(result, request, effect);
         world_execution_record *row =
@@ -1077,6 +1102,8 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
                    : NAN;
     case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
+    case SCN_METRIC_NODES_SERVED: return (double)result->nodes_served;
+    case SCN_METRIC_ALL_SERVED_NS: return result->all_served ? (double)result->all_served_ns : NAN;
     case SCN_METRIC_PRIVACY_EPSILON_MEAN:
     case SCN_METRIC_PRIVACY_EPSILON_MAX:
     case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE:
