@@ -16,8 +16,8 @@ void sim__workload_schedule(sim_world *world, uint64_t after_ns)
     uint32_t client = 0;
     uint64_t request = world->submit_attempts;
     if (world_workload_ended(&world->w) ||
-        !world_workload_arrival(world->w.scenario, &world->workload_prng, request, after_ns, &at_ns,
-                          &client)) {
+        !world_workload_arrival(world->w.scenario, &world->workload_prng, request, after_ns,
+                                &at_ns, &client)) {
         return;
     }
     world->submit_attempts += 1;

@@ -347,8 +347,9 @@ static int serving_per_request(world_state *world)
     }
     result->execution_head = util_calloc(capacity * segments, sizeof(uint32_t));
     world->served_bits = util_calloc((world->node_count + 63u) / 64u, sizeof(uint64_t));
-    if (result->execution_head == NULL || world->served_bits == NULL || world->requests == NULL || world->tokens == NULL ||
-        world->kv_block_of == NULL || world->store.client_of == NULL || world->prompt == NULL ||
+    if (result->execution_head == NULL || world->requests == NULL || world->tokens == NULL ||
+        world->served_bits == NULL || world->kv_block_of == NULL ||
+        world->store.client_of == NULL || world->prompt == NULL ||
         world->oracle_block_of == NULL || world->oracle_steps_of == NULL ||
         result->requests == NULL || result->segments == NULL ||
         result->divergence == NULL ||
@@ -727,6 +728,7 @@ static void serve_record_batch(world_result *result, uint64_t request, const nod
 /* Node 'node_id' made a forward call: the first one counts it served. */
 static void serve_note_served(world_state *world, uint32_t node_id)
 {
+    ASSERT(node_id < world->node_count);
     uint64_t bit = UINT64_C(1) << (node_id % 64u);
     uint64_t *word = &world->served_bits[node_id / 64u];
     if ((*word & bit) != 0) {
