@@ -71,22 +71,35 @@ static uint64_t hash_lanes_load64(const uint8_t *bytes, size_t available)
     return word;
 }
 
-/* The message words of eight inputs, lane by lane: each input copied
- * into a zero-padded block first, so every word is one whole load (lanes
- * past 'count' are zero). */
+/* The message words of eight inputs, lane by lane, each vector built from
+ * its lanes' loads straight from the inputs (no block copied first: a
+ * vector loaded from eight scalar stores would wait on each of them).
+ * Words past the input, and lanes past 'count', are zero. */
 static inline void hash_lanes_message(const uint8_t *inputs, size_t size, size_t count,
                                       hash_lanes_vector m[16])
 {
-    uint8_t block[HASH_LANES][HASH_BLOCK_BYTES];
     size_t words = (size + 7) / 8;
-    for (size_t lane = 0; lane < HASH_LANES; lane++) {
-        size_t copied = lane < count ? size : 0;
-        memcpy(block[lane], inputs + lane * size, copied);
-        memset(block[lane] + copied, 0, 8 * words - copied);
-    }
     for (size_t w = 0; w < 16; w++) {
-        for (size_t lane = 0; lane < HASH_LANES; lane++) {
-            m[w][lane] = w < words ? hash_lanes_load64(block[lane] + 8 * w, 8) : 0;
+        m[w] = (hash_lanes_vector){0};
+    }
+    if (count == HASH_LANES) {
+        for (size_t w = 0; w < words; w++) {
+            size_t at = 8 * w, available = size - at;
+            m[w] = (hash_lanes_vector){
+                hash_lanes_load64(inputs + at, available),
+                hash_lanes_load64(inputs + size + at, available),
+                hash_lanes_load64(inputs + 2 * size + at, available),
+                hash_lanes_load64(inputs + 3 * size + at, available),
+                hash_lanes_load64(inputs + 4 * size + at, available),
+                hash_lanes_load64(inputs + 5 * size + at, available),
+                hash_lanes_load64(inputs + 6 * size + at, available),
+                hash_lanes_load64(inputs + 7 * size + at, available)};
+        }
+        return;
+    }
+    for (size_t w = 0; w < words; w++) {
+        for (size_t lane = 0; lane < count; lane++) {
+            m[w][lane] = hash_lanes_load64(inputs + lane * size + 8 * w, size - 8 * w);
         }
     }
 }
