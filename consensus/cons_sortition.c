@@ -205,14 +205,16 @@ static void sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, 
 {
     uint8_t inputs[SORTITION_CHUNK * SORTITION_INPUT_BYTES];
     uint8_t digests[SORTITION_CHUNK][UTIL_HASH256_BYTES];
+    for (size_t j = 0; j < SORTITION_CHUNK; j++) { /* the same in every chunk */
+        uint8_t *input = inputs + j * SORTITION_INPUT_BYTES;
+        memcpy(input, beacon, CONS_BEACON_BYTES);
+        sortition_store_le(input + CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES, segment, 4);
+    }
     for (size_t first = begin; first < end; first += SORTITION_CHUNK) {
         size_t chunk = end - first < SORTITION_CHUNK ? end - first : SORTITION_CHUNK;
         for (size_t j = 0; j < chunk; j++) {
-            uint8_t *input = inputs + j * SORTITION_INPUT_BYTES;
-            memcpy(input, beacon, CONS_BEACON_BYTES);
-            memcpy(input + CONS_BEACON_BYTES, candidates[first + j].public_key,
-                   CONS_PUBLIC_KEY_BYTES);
-            sortition_store_le(input + CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES, segment, 4);
+            memcpy(inputs + j * SORTITION_INPUT_BYTES + CONS_BEACON_BYTES,
+                   candidates[first + j].public_key, CONS_PUBLIC_KEY_BYTES);
         }
         util_hash256_many(inputs, SORTITION_INPUT_BYTES, chunk, digests);
         for (size_t j = 0; j < chunk; j++) {
