@@ -205,7 +205,8 @@ static void sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, 
 {
     uint8_t inputs[SORTITION_CHUNK * SORTITION_INPUT_BYTES];
     uint8_t digests[SORTITION_CHUNK][UTIL_HASH256_BYTES];
-    for (size_t j = 0; j < SORTITION_CHUNK; j++) { /* the same in every chunk */
+    size_t slots = end - begin < SORTITION_CHUNK ? end - begin : SORTITION_CHUNK;
+    for (size_t j = 0; j < slots; j++) { /* the same in every chunk */
         uint8_t *input = inputs + j * SORTITION_INPUT_BYTES;
         memcpy(input, beacon, CONS_BEACON_BYTES);
         sortition_store_le(input + CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES, segment, 4);
