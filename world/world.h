@@ -316,8 +316,7 @@ typedef struct world_result {
     uint64_t requests_completed;
     uint64_t requests_finished;      /* completed, failed or timed out */
     uint32_t nodes_served;           /* nodes that made at least one forward call */
-    bool all_served;                 /* every node has, the last first at all_served_ns */
-    uint64_t all_served_ns;
+    uint64_t all_served_ns;          /* once nodes_served == node_count: when the last did */
     uint64_t tokens_out;
     uint64_t flops_total;
     uint64_t compute_calls;          /* forward calls charged to a server */

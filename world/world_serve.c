@@ -738,14 +738,14 @@ static void serve_note_served(world_state *world, uint32_t node_id)
     world_result *result = world->result;
     result->nodes_served += 1;
     if (result->nodes_served == world->node_count) {
-        result->all_served = true;
         result->all_served_ns = world->now_ns;
     }
 }
 
 bool world_workload_ended(const world_state *world)
 {
-    return world->scenario->workload.until == SCN_UNTIL_ALL_SERVED && world->result->all_served;
+    return world->scenario->workload.until == SCN_UNTIL_ALL_SERVED &&
+           world->result->nodes_served == world->node_count;
 }
 
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
@@ -1105,7 +1105,8 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_ACTIVATION_BYTES: return (double)result->activation_bytes;
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
     case SCN_METRIC_NODES_SERVED: return (double)result->nodes_served;
-    case SCN_METRIC_ALL_SERVED_NS: return result->all_served ? (double)result->all_served_ns : NAN;
+    case SCN_METRIC_ALL_SERVED_NS:
+        return result->nodes_served == result->node_count ? (double)result->all_served_ns : NAN;
     case SCN_METRIC_PRIVACY_EPSILON_MEAN:
     case SCN_METRIC_PRIVACY_EPSILON_MAX:
     case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE:
