@@ -75,7 +75,7 @@ int cons_candidates_check(const cons_candidate *candidates, size_t count);
  * increasing key order and returns how many were written; returns
  * CONS_EINVAL if k > CONS_COMMITTEE_MAX or a weight is invalid. Every
  * candidate's ticket is hashed (the beacon keys them all), 64 at a time in
- * a stack scratch of about 6 KiB; O(count) hashes, and O(count * k)
+ * a stack scratch of about 3 KiB; O(count) hashes, and O(count * k)
  * comparisons at worst (a candidate that cannot enter costs one). */
 int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                           const cons_candidate *candidates, size_t count, uint32_t k,
@@ -361,7 +361,7 @@ double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
 
 /* cons_vrf_uniform of 'count' outputs under one (beacon, segment):
  * uniforms_out[i] from betas[i], hashed eight at a time
- * (util_hash256_many); the same values. Cannot fail. */
+ * (util_hash256_heads); the same values. Cannot fail. */
 void cons_vrf_uniform_many(const uint8_t *const *betas, size_t count,
                            const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                            double *uniforms_out);

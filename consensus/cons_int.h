@@ -7,8 +7,10 @@
 
 #include "consensus/cons.h"
 
-/* A ticket u in (0, 1] from a digest's first 8 bytes (little-endian):
- * top 53 bits plus one, times 2^-53. Shared by the hash and VRF tickets. */
+/* A ticket u in (0, 1] from a digest's first 8 bytes read little-endian
+ * (its head, util_hash256_heads): top 53 bits plus one, times 2^-53.
+ * Shared by the hash and VRF tickets. */
+double cons__sortition_uniform_of_head(uint64_t head);
 double cons__sortition_uniform_of(const uint8_t digest[CONS_DIGEST_BYTES]);
 
 extern const cons_protocol_ops cons__committee_ops;

@@ -71,18 +71,20 @@ double cons_sortition_uniform(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t 
     return cons__sortition_uniform_of(digest);
 }
 
+double cons__sortition_uniform_of_head(uint64_t head)
+{
+    /* (top 53 bits + 1) / 2^53 lies in [2^-53, 1]: exact in double, never 0. */
+    return (double)((head >> 11) + 1) * 0x1.0p-53;
+}
+
 double cons__sortition_uniform_of(const uint8_t digest[CONS_DIGEST_BYTES])
 {
     ASSERT(digest != NULL);
-    uint64_t bits = 0;
+    uint64_t head = 0;
     for (int i = 0; i < 8; i++) {
-        bits |= (uint64_t)digest[i] << (8 * i);
+        head |= (uint64_t)digest[i] << (8 * i);
     }
-    /* (top 53 bits + 1) / 2^53 lies in [2^-53, 1]: exact in double, never 0. */
-    double u = (double)((bits >> 11) + 1) * 0x1.0p-53;
-    ASSERT(u > 0.0);
-    ASSERT(u <= 1.0);
-    return u;
+    return cons__sortition_uniform_of_head(head);
 }
 
 bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, double p)
@@ -195,31 +197,32 @@ static void sortition_offer_ticket(cons_draw_best *best, double u,
 }
 
 /* Hash tickets in chunks: the inputs (beacon || public key || segment) of
- * SORTITION_CHUNK candidates hashed side by side (util_hash256_many), the
- * same digests cons_sortition_uniform computes one at a time. */
+ * SORTITION_CHUNK candidates hashed side by side, straight from the
+ * candidates' keys (util_hash256_heads): the digests cons_sortition_uniform
+ * computes one at a time. */
 #define SORTITION_CHUNK 64u
-#define SORTITION_INPUT_BYTES (CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES + 4)
 
 static void sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, uint32_t segment,
                                    const cons_candidate *candidates, size_t begin, size_t end)
 {
-    uint8_t inputs[SORTITION_CHUNK * SORTITION_INPUT_BYTES];
-    uint8_t digests[SORTITION_CHUNK][UTIL_HASH256_BYTES];
-    size_t slots = end - begin < SORTITION_CHUNK ? end - begin : SORTITION_CHUNK;
-    for (size_t j = 0; j < slots; j++) { /* the same in every chunk */
-        uint8_t *input = inputs + j * SORTITION_INPUT_BYTES;
-        memcpy(input, beacon, CONS_BEACON_BYTES);
-        sortition_store_le(input + CONS_BEACON_BYTES + CONS_PUBLIC_KEY_BYTES, segment, 4);
-    }
+    uint8_t segment_le[4];
+    sortition_store_le(segment_le, segment, 4);
+    const uint8_t *keys[SORTITION_CHUNK];
+    uint64_t heads[SORTITION_CHUNK];
+    util_hash_batch batch = {.prefix = beacon,
+                             .prefix_size = CONS_BEACON_BYTES,
+                             .items = keys,
+                             .item_size = CONS_PUBLIC_KEY_BYTES,
+                             .suffix = segment_le,
+                             .suffix_size = sizeof(segment_le)};
     for (size_t first = begin; first < end; first += SORTITION_CHUNK) {
         size_t chunk = end - first < SORTITION_CHUNK ? end - first : SORTITION_CHUNK;
         for (size_t j = 0; j < chunk; j++) {
-            memcpy(inputs + j * SORTITION_INPUT_BYTES + CONS_BEACON_BYTES,
-                   candidates[first + j].public_key, CONS_PUBLIC_KEY_BYTES);
+            keys[j] = candidates[first + j].public_key;
         }
-        util_hash256_many(inputs, SORTITION_INPUT_BYTES, chunk, digests);
+        util_hash256_heads(&batch, chunk, heads);
         for (size_t j = 0; j < chunk; j++) {
-            sortition_offer_ticket(best, cons__sortition_uniform_of(digests[j]), candidates,
+            sortition_offer_ticket(best, cons__sortition_uniform_of_head(heads[j]), candidates,
                                    first + j);
         }
     }

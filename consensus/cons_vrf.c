@@ -443,7 +443,7 @@ double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
     return cons__sortition_uniform_of(digest);
 }
 
-/* The input cons_vrf_uniform hashes: one BLAKE2b block. */
+/* The input cons_vrf_uniform hashes is one BLAKE2b block. */
 #define VRF_TICKET_INPUT_BYTES \
     (sizeof(vrf_ticket_domain) + CONS_VRF_OUTPUT_BYTES + CONS_BEACON_BYTES + 4)
 #define VRF_TICKET_CHUNK 32u
@@ -455,21 +455,21 @@ void cons_vrf_uniform_many(const uint8_t *const *betas, size_t count,
 {
     ASSERT(beacon != NULL);
     ASSERT((betas != NULL && uniforms_out != NULL) || count == 0);
-    uint8_t inputs[VRF_TICKET_CHUNK * VRF_TICKET_INPUT_BYTES];
-    uint8_t digests[VRF_TICKET_CHUNK][UTIL_HASH256_BYTES];
+    uint8_t suffix[CONS_BEACON_BYTES + 4];
+    memcpy(suffix, beacon, CONS_BEACON_BYTES);
+    vrf_store_le(suffix + CONS_BEACON_BYTES, segment, 4);
+    util_hash_batch batch = {.prefix = (const uint8_t *)vrf_ticket_domain,
+                             .prefix_size = sizeof(vrf_ticket_domain),
+                             .item_size = CONS_VRF_OUTPUT_BYTES,
+                             .suffix = suffix,
+                             .suffix_size = sizeof(suffix)};
+    uint64_t heads[VRF_TICKET_CHUNK];
     for (size_t first = 0; first < count; first += VRF_TICKET_CHUNK) {
         size_t chunk = count - first < VRF_TICKET_CHUNK ? count - first : VRF_TICKET_CHUNK;
+        batch.items = betas + first;
+        util_hash256_heads(&batch, chunk, heads);
         for (size_t j = 0; j < chunk; j++) {
-            uint8_t *input = inputs + j * VRF_TICKET_INPUT_BYTES;
-            size_t at = sizeof(vrf_ticket_domain);
-            memcpy(input, vrf_ticket_domain, at);
-            memcpy(input + at, betas[first + j], CONS_VRF_OUTPUT_BYTES);
-            memcpy(input + at + CONS_VRF_OUTPUT_BYTES, beacon, CONS_BEACON_BYTES);
-            vrf_store_le(input + at + CONS_VRF_OUTPUT_BYTES + CONS_BEACON_BYTES, segment, 4);
-        }
-        util_hash256_many(inputs, VRF_TICKET_INPUT_BYTES, chunk, digests);
-        for (size_t j = 0; j < chunk; j++) {
-            uniforms_out[first + j] = cons__sortition_uniform_of(digests[j]);
+            uniforms_out[first + j] = cons__sortition_uniform_of_head(heads[j]);
         }
     }
 }

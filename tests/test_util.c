@@ -549,35 +549,87 @@ START_TEST(test_util_hash_mac64_sensitive_to_every_bit)
 }
 END_TEST
 
-/* The lane hash is BLAKE2b-256 bit for bit: every one-block size, lane
- * counts that fill and do not fill the eight lanes, random bytes. */
-START_TEST(test_util_hash256_many_equals_single)
+/* A digest's head: its first 8 bytes read little-endian. */
+static uint64_t test_util_head_of(const uint8_t digest[UTIL_HASH256_BYTES])
+{
+    uint64_t head = 0;
+    for (int i = 0; i < 8; i++) {
+        head |= (uint64_t)digest[i] << (8 * i);
+    }
+    return head;
+}
+
+/* Cut 'size' bytes into prefix, item and rest: cuts 0 to 2 at multiples of
+ * 8 (no prefix; halves; the sortition's 32 and 32), 3 to 5 anywhere. */
+static void test_util_heads_cut(size_t size, size_t cut, util_prng *prng, size_t *prefix,
+                                size_t *item)
+{
+    size_t words = size / 8;
+    if (cut == 0) {
+        *prefix = 0;
+        *item = 8 * words;
+    } else if (cut == 1) {
+        *prefix = 8 * (words / 2);
+        *item = 8 * words - *prefix;
+    } else if (cut == 2) {
+        *prefix = size < 32 ? 0 : 32;
+        *item = size - *prefix < 32 ? 0 : 32;
+    } else {
+        *prefix = (size_t)util_prng_next(prng) % (size + 1);
+        *item = (size_t)util_prng_next(prng) % (size - *prefix + 1);
+    }
+}
+
+/* The lane hash is BLAKE2b-256 bit for bit: every one-block size, cut into
+ * prefix, item and suffix at word boundaries and between them, lane counts
+ * that fill and do not fill the eight lanes, random bytes. */
+START_TEST(test_util_hash256_heads_equal_single)
 {
     ck_assert_int_eq(util_hash_init(), 0);
     util_prng prng;
     util_prng_init(&prng, 2026);
     enum { COUNT = 19 };
-    uint8_t inputs[COUNT * 128];
-    uint8_t digests[COUNT][UTIL_HASH256_BYTES];
+    uint8_t block[128], items[COUNT][128], input[128];
+    const uint8_t *item_of[COUNT];
+    uint64_t heads[COUNT];
+    for (size_t i = 0; i < COUNT; i++) {
+        item_of[i] = items[i];
+    }
     for (size_t size = 0; size <= 128; size++) {
-        for (size_t i = 0; i < sizeof(inputs); i++) {
-            inputs[i] = (uint8_t)util_prng_next(&prng);
-        }
-        size_t count = 1 + size % COUNT;
-        util_hash256_many(inputs, size, count, digests);
-        for (size_t i = 0; i < count; i++) {
-            uint8_t expected[UTIL_HASH256_BYTES];
-            util_hash256(inputs + i * size, size, expected);
-            ck_assert_mem_eq(digests[i], expected, UTIL_HASH256_BYTES);
+        for (size_t cut = 0; cut < 6; cut++) {
+            for (size_t i = 0; i < sizeof(block); i++) {
+                block[i] = (uint8_t)util_prng_next(&prng);
+            }
+            for (size_t i = 0; i < COUNT; i++) {
+                for (size_t b = 0; b < sizeof(items[i]); b++) {
+                    items[i][b] = (uint8_t)util_prng_next(&prng);
+                }
+            }
+            size_t prefix, item;
+            test_util_heads_cut(size, cut, &prng, &prefix, &item);
+            size_t suffix = size - prefix - item;
+            util_hash_batch batch = {block, prefix, item_of, item, block + prefix + item, suffix};
+            size_t count = 1 + (size + cut) % COUNT;
+            util_hash256_heads(&batch, count, heads);
+            for (size_t i = 0; i < count; i++) {
+                memcpy(input, block, prefix);
+                memcpy(input + prefix, items[i], item);
+                memcpy(input + prefix + item, block + prefix + item, suffix);
+                uint8_t expected[UTIL_HASH256_BYTES];
+                util_hash256(input, size, expected);
+                ck_assert_uint_eq(heads[i], test_util_head_of(expected));
+            }
         }
     }
-    /* A checker that can fire: one flipped input bit changes its digest only. */
-    util_hash256_many(inputs, 68, 9, digests);
-    uint8_t before[UTIL_HASH256_BYTES];
-    memcpy(before, digests[8], sizeof(before));
-    inputs[8 * 68 + 67] ^= 1;
-    util_hash256_many(inputs, 68, 9, digests);
-    ck_assert_mem_ne(digests[8], before, UTIL_HASH256_BYTES);
+    /* A checker that can fire: one flipped item bit changes its head only. */
+    util_hash_batch batch = {block, 32, item_of, 32, block + 64, 4};
+    util_hash256_heads(&batch, 9, heads);
+    uint64_t before[9];
+    memcpy(before, heads, sizeof(before));
+    items[8][31] ^= 1;
+    util_hash256_heads(&batch, 9, heads);
+    ck_assert_uint_ne(heads[8], before[8]);
+    ck_assert_mem_eq(heads, before, 8 * sizeof(heads[0]));
 }
 END_TEST
 
@@ -918,7 +970,7 @@ Suite *test_util_suite(void)
     tcase_add_test(hash, test_util_hash_sha256_known_vectors);
     tcase_add_test(hash, test_util_hash_mac_key_derive_distinct);
     tcase_add_test(hash, test_util_hash_mac64_sensitive_to_every_bit);
-    tcase_add_test(hash, test_util_hash256_many_equals_single);
+    tcase_add_test(hash, test_util_hash256_heads_equal_single);
     tcase_add_test(hash, test_util_sign_memo_answers_as_verify);
     suite_add_tcase(suite, hash);
 

@@ -57,12 +57,23 @@ void util_hash256(const void *data, size_t size, uint8_t out[UTIL_HASH256_BYTES]
 void util_hash256_pair(const void *a, size_t a_size, const void *b, size_t b_size,
                        uint8_t out[UTIL_HASH256_BYTES]);
 
-/* util_hash256 of each of 'count' inputs of 'size' <= 128 bytes (one
- * BLAKE2b block each), laid out back to back in 'inputs': digest i is that
- * of inputs + i * size. Eight at a time in vector lanes (hash_lanes.c);
- * the same bits as util_hash256. Cannot fail. */
-void util_hash256_many(const uint8_t *inputs, size_t size, size_t count,
-                       uint8_t (*digests_out)[UTIL_HASH256_BYTES]);
+/* Many one-block inputs that differ only in one run of bytes, the item:
+ * input i is prefix || items[i] (item_size bytes) || suffix, at most 128
+ * bytes in all (one BLAKE2b block). */
+typedef struct util_hash_batch {
+    const uint8_t *prefix;
+    size_t prefix_size;
+    const uint8_t *const *items;
+    size_t item_size;
+    const uint8_t *suffix;
+    size_t suffix_size;
+} util_hash_batch;
+
+/* heads_out[i], for i < count: the first 8 bytes, read little-endian, of
+ * util_hash256 of the batch's input i -- what a lottery ticket needs of
+ * a digest. Eight inputs at a time in vector lanes (hash_lanes.c); the
+ * same bits as util_hash256. Cannot fail. */
+void util_hash256_heads(const util_hash_batch *batch, size_t count, uint64_t *heads_out);
 
 /* Incremental BLAKE2b-256: init, any number of updates, final. The result
  * equals util_hash256 of the concatenated updates. Cannot fail. */

@@ -3,9 +3,16 @@
  * vector, so the twelve rounds run once for eight digests. It is RFC 7693's
  * BLAKE2b, unkeyed, with a 32-byte digest, for inputs of one block (at most
  * 128 bytes); the result is bit for bit what util_hash256 (libsodium)
- * gives, which tests/test_util.c checks on random inputs of every size.
- * Committee sortition hashes every candidate for every draw, and this is
- * where that time goes.
+ * gives, which tests/test_util.c checks on random inputs of every size and
+ * split. Committee sortition hashes every candidate for every draw, and
+ * this is where that time goes.
+ *
+ * The inputs of one batch differ only in their items (util_hash_batch), so
+ * a message word the prefix and suffix fill alone is one broadcast for the
+ * whole batch, and only the item's words are loaded lane by lane, straight
+ * from each item (a vector loaded from scalar stores into a block would
+ * wait on each of them). Only the digest's first word is kept: the rounds
+ * that feed nothing else are dead code to the compiler.
  *
  * The vectors are GCC's generic vector extension: on a host with AVX-512 or
  * AVX2 the function is cloned for them (target_clones), elsewhere the
@@ -18,6 +25,7 @@
 
 #define HASH_LANES 8u
 #define HASH_BLOCK_BYTES 128u
+#define HASH_WORDS 16u
 
 typedef uint64_t hash_lanes_vector __attribute__((vector_size(HASH_LANES * 8)));
 
@@ -55,74 +63,108 @@ static const uint8_t hash_lanes_sigma[12][16] = {
         b = HASH_ROTR(b ^ c, 63);                                             \
     } while (0)
 
-static uint64_t hash_lanes_load64(const uint8_t *bytes, size_t available)
+/* Where each message word's bytes come from, for one batch. */
+enum { HASH_WORD_SHARED, HASH_WORD_ITEM, HASH_WORD_MIXED };
+
+typedef struct hash_lanes_plan {
+    hash_lanes_vector shared[HASH_WORDS]; /* the bytes outside the item, every lane */
+    uint8_t kind[HASH_WORDS];             /* HASH_WORD_*: none, all or some item bytes */
+    size_t item_begin, item_end;          /* the item's bytes in the block */
+    size_t size;                          /* the input's bytes */
+} hash_lanes_plan;
+
+static uint64_t hash_lanes_load64(const uint8_t *bytes)
 {
     uint64_t word = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (available >= 8) {
-        memcpy(&word, bytes, 8);
-        return word;
+    memcpy(&word, bytes, 8);
+#else
+    for (size_t i = 0; i < 8; i++) {
+        word |= (uint64_t)bytes[i] << (8 * i);
     }
 #endif
-    size_t count = available < 8 ? available : 8;
-    for (size_t i = 0; i < count; i++) {
-        word |= (uint64_t)bytes[i] << (8 * i);
+    return word;
+}
+
+static void hash_lanes_plan_init(const util_hash_batch *batch, hash_lanes_plan *plan)
+{
+    uint8_t block[HASH_BLOCK_BYTES] = {0}; /* the item's bytes stay zero */
+    plan->item_begin = batch->prefix_size;
+    plan->item_end = plan->item_begin + batch->item_size;
+    plan->size = plan->item_end + batch->suffix_size;
+    if (batch->prefix_size > 0) {
+        memcpy(block, batch->prefix, batch->prefix_size);
+    }
+    if (batch->suffix_size > 0) {
+        memcpy(block + plan->item_end, batch->suffix, batch->suffix_size);
+    }
+    for (size_t w = 0; w < HASH_WORDS; w++) {
+        size_t begin = 8 * w, end = begin + 8;
+        size_t lo = begin > plan->item_begin ? begin : plan->item_begin;
+        size_t hi = end < plan->item_end ? end : plan->item_end;
+        plan->shared[w] = (hash_lanes_vector){0} + hash_lanes_load64(block + begin);
+        plan->kind[w] = lo >= hi                      ? HASH_WORD_SHARED
+                        : lo == begin && hi == end    ? HASH_WORD_ITEM
+                                                      : HASH_WORD_MIXED;
+    }
+}
+
+/* Word w of the input whose item is 'item', for a word that holds some of
+ * the item's bytes and some shared ones. */
+static uint64_t hash_lanes_mixed(const hash_lanes_plan *plan, const uint8_t *item, size_t w)
+{
+    uint64_t word = plan->shared[w][0];
+    size_t begin = 8 * w;
+    size_t lo = begin > plan->item_begin ? begin : plan->item_begin;
+    size_t hi = begin + 8 < plan->item_end ? begin + 8 : plan->item_end;
+    for (size_t at = lo; at < hi; at++) {
+        word |= (uint64_t)item[at - plan->item_begin] << (8 * (at - begin));
     }
     return word;
 }
 
-/* The message words of eight inputs, lane by lane, each vector built from
- * its lanes' loads straight from the inputs (no block copied first: a
- * vector loaded from eight scalar stores would wait on each of them).
- * Words past the input, and lanes past 'count', are zero. */
-static inline void hash_lanes_message(const uint8_t *inputs, size_t size, size_t count,
-                                      hash_lanes_vector m[16])
+/* The message words of eight inputs, lane by lane. */
+static inline void hash_lanes_message(const hash_lanes_plan *plan,
+                                      const uint8_t *const items[HASH_LANES],
+                                      hash_lanes_vector m[HASH_WORDS])
 {
-    size_t words = (size + 7) / 8;
-    for (size_t w = 0; w < 16; w++) {
-        m[w] = (hash_lanes_vector){0};
-    }
-    if (count == HASH_LANES) {
-        for (size_t w = 0; w < words; w++) {
-            size_t at = 8 * w, available = size - at;
+    for (size_t w = 0; w < HASH_WORDS; w++) {
+        if (plan->kind[w] == HASH_WORD_SHARED) {
+            m[w] = plan->shared[w];
+        } else if (plan->kind[w] == HASH_WORD_ITEM) {
+            size_t at = 8 * w - plan->item_begin;
             m[w] = (hash_lanes_vector){
-                hash_lanes_load64(inputs + at, available),
-                hash_lanes_load64(inputs + size + at, available),
-                hash_lanes_load64(inputs + 2 * size + at, available),
-                hash_lanes_load64(inputs + 3 * size + at, available),
-                hash_lanes_load64(inputs + 4 * size + at, available),
-                hash_lanes_load64(inputs + 5 * size + at, available),
-                hash_lanes_load64(inputs + 6 * size + at, available),
-                hash_lanes_load64(inputs + 7 * size + at, available)};
-        }
-        return;
-    }
-    for (size_t w = 0; w < words; w++) {
-        for (size_t lane = 0; lane < count; lane++) {
-            m[w][lane] = hash_lanes_load64(inputs + lane * size + 8 * w, size - 8 * w);
+                hash_lanes_load64(items[0] + at), hash_lanes_load64(items[1] + at),
+                hash_lanes_load64(items[2] + at), hash_lanes_load64(items[3] + at),
+                hash_lanes_load64(items[4] + at), hash_lanes_load64(items[5] + at),
+                hash_lanes_load64(items[6] + at), hash_lanes_load64(items[7] + at)};
+        } else {
+            for (size_t lane = 0; lane < HASH_LANES; lane++) {
+                m[w][lane] = hash_lanes_mixed(plan, items[lane], w);
+            }
         }
     }
 }
 
-/* Eight inputs (lanes past 'count' are zero and their digests unused). */
+/* The first digest word of eight inputs. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void hash_lanes_eight(const uint8_t *inputs, size_t size, size_t count,
-                             uint64_t digest_out[HASH_LANES][4])
+static void hash_lanes_eight(const hash_lanes_plan *plan, const uint8_t *const items[HASH_LANES],
+                             uint64_t heads_out[HASH_LANES])
 {
-    hash_lanes_vector m[16];
-    hash_lanes_message(inputs, size, count, m);
+    hash_lanes_vector m[HASH_WORDS];
+    hash_lanes_message(plan, items, m);
     hash_lanes_vector v[16];
     for (size_t i = 0; i < 8; i++) {
         uint64_t h = hash_lanes_iv[i] ^ (i == 0 ? 0x01010000ULL ^ UTIL_HASH256_BYTES : 0);
         v[i] = (hash_lanes_vector){0} + h;
         v[i + 8] = (hash_lanes_vector){0} + hash_lanes_iv[i];
     }
-    hash_lanes_vector h0[4] = {v[0], v[1], v[2], v[3]};
-    v[12] ^= (uint64_t)size;  /* the byte counter: one block */
-    v[14] = ~v[14];           /* the final block */
+    hash_lanes_vector h0 = v[0];
+    v[12] ^= (uint64_t)plan->size; /* the byte counter: one block */
+    v[14] = ~v[14];                /* the final block */
 #pragma GCC unroll 12
     for (int r = 0; r < 12; r++) {
         HASH_G(r, 0, v[0], v[4], v[8], v[12]);
@@ -134,41 +176,29 @@ static void hash_lanes_eight(const uint8_t *inputs, size_t size, size_t count,
         HASH_G(r, 6, v[2], v[7], v[8], v[13]);
         HASH_G(r, 7, v[3], v[4], v[9], v[14]);
     }
-    for (size_t i = 0; i < 4; i++) {
-        hash_lanes_vector out = h0[i] ^ v[i] ^ v[i + 8];
-        for (size_t lane = 0; lane < HASH_LANES; lane++) {
-            digest_out[lane][i] = out[lane];
-        }
-    }
+    hash_lanes_vector head = h0 ^ v[0] ^ v[8];
+    memcpy(heads_out, &head, sizeof(head));
 }
 
-/* A digest's four words, little-endian: on a little-endian host their
- * bytes as they lie. */
-static void hash_lanes_store(uint8_t digest[UTIL_HASH256_BYTES], const uint64_t words[4])
+void util_hash256_heads(const util_hash_batch *batch, size_t count, uint64_t *heads_out)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(digest, words, UTIL_HASH256_BYTES);
-#else
-    for (size_t i = 0; i < 4; i++) {
-        for (size_t b = 0; b < 8; b++) {
-            digest[8 * i + b] = (uint8_t)(words[i] >> (8 * b));
-        }
-    }
-#endif
-}
-
-void util_hash256_many(const uint8_t *inputs, size_t size, size_t count,
-                       uint8_t (*digests_out)[UTIL_HASH256_BYTES])
-{
-    ASSERT(size <= HASH_BLOCK_BYTES);
-    ASSERT(inputs != NULL || count == 0);
-    ASSERT(digests_out != NULL || count == 0);
-    uint64_t words[HASH_LANES][4];
+    ASSERT(batch != NULL);
+    ASSERT(batch->prefix_size + batch->item_size + batch->suffix_size <= HASH_BLOCK_BYTES);
+    ASSERT(batch->prefix != NULL || batch->prefix_size == 0);
+    ASSERT(batch->suffix != NULL || batch->suffix_size == 0);
+    ASSERT(batch->items != NULL || count == 0);
+    ASSERT(heads_out != NULL || count == 0);
+    hash_lanes_plan plan;
+    hash_lanes_plan_init(batch, &plan);
     for (size_t first = 0; first < count; first += HASH_LANES) {
         size_t lanes = count - first < HASH_LANES ? count - first : HASH_LANES;
-        hash_lanes_eight(inputs + first * size, size, lanes, words);
-        for (size_t lane = 0; lane < lanes; lane++) {
-            hash_lanes_store(digests_out[first + lane], words[lane]);
+        const uint8_t *items[HASH_LANES];
+        for (size_t lane = 0; lane < HASH_LANES; lane++) {
+            /* Lanes past the batch hash its first item again, unused. */
+            items[lane] = batch->items[first + (lane < lanes ? lane : 0)];
         }
+        uint64_t heads[HASH_LANES];
+        hash_lanes_eight(&plan, items, heads);
+        memcpy(heads_out + first, heads, lanes * sizeof(heads[0]));
     }
 }
