@@ -132,6 +132,15 @@ int cons_draw_slice(const uint8_t *beacon, uint32_t segment, const double *unifo
                     const cons_candidate *candidates, size_t first, size_t last, uint32_t k,
                     cons_draw_best *best_out);
 
+/* Offers candidates[first, last) to 'best', which cons_draw_slice began for
+ * the same draw (beacon, segment, uniforms, candidates): a slice taken in
+ * pieces keeps the best k of all of them, so its caller may prepare each
+ * piece just before it is offered. Returns 0, or CONS_EINVAL (best->k then
+ * 0) as cons_draw_slice does. */
+int cons_draw_extend(const uint8_t *beacon, uint32_t segment, const double *uniforms,
+                     const cons_candidate *candidates, size_t first, size_t last,
+                     cons_draw_best *best);
+
 /* Merges 'count' slices' bests of one draw of k (any order) into the
  * committee: writes the node_ids (room for k) in the selection order and
  * returns how many, min(k, the candidates of every slice). Cannot fail. */

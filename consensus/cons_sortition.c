@@ -242,26 +242,38 @@ int cons_draw_slice(const uint8_t *beacon, uint32_t segment, const double *unifo
                     const cons_candidate *candidates, size_t first, size_t last, uint32_t k,
                     cons_draw_best *best_out)
 {
-    ASSERT(beacon != NULL || uniforms != NULL);
-    ASSERT(candidates != NULL || first == last);
-    ASSERT(first <= last);
     ASSERT(best_out != NULL);
     best_out->filled = 0;
     best_out->k = k;
-    if (k > CONS_COMMITTEE_MAX || cons_candidates_check(candidates + first, last - first) != 0 ||
-        (uniforms != NULL && !sortition_uniforms_valid(uniforms, first, last))) {
+    if (k > CONS_COMMITTEE_MAX) {
         best_out->k = 0;
         return CONS_EINVAL;
     }
-    if (k == 0) {
+    return cons_draw_extend(beacon, segment, uniforms, candidates, first, last, best_out);
+}
+
+int cons_draw_extend(const uint8_t *beacon, uint32_t segment, const double *uniforms,
+                     const cons_candidate *candidates, size_t first, size_t last,
+                     cons_draw_best *best)
+{
+    ASSERT(beacon != NULL || uniforms != NULL);
+    ASSERT(candidates != NULL || first == last);
+    ASSERT(first <= last);
+    ASSERT(best != NULL && best->k <= CONS_COMMITTEE_MAX);
+    if (cons_candidates_check(candidates + first, last - first) != 0 ||
+        (uniforms != NULL && !sortition_uniforms_valid(uniforms, first, last))) {
+        best->k = 0;
+        return CONS_EINVAL;
+    }
+    if (best->k == 0) {
         return 0;
     }
     if (uniforms == NULL) {
-        sortition_offer_hashed(best_out, beacon, segment, candidates, first, last);
+        sortition_offer_hashed(best, beacon, segment, candidates, first, last);
         return 0;
     }
     for (size_t i = first; i < last; i++) {
-        sortition_offer_ticket(best_out, uniforms[i], candidates, i);
+        sortition_offer_ticket(best, uniforms[i], candidates, i);
     }
     return 0;
 }

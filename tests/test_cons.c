@@ -359,9 +359,10 @@ static uint32_t test_cons_merge_key_only(const cons_draw_best *bests, size_t cou
     return filled;
 }
 
-/* Draws 'candidates' in 'slices' slices cut at random (some empty), merges
- * the bests in a shuffled order; returns what cons_draw_merge chose and
- * what the key-only merge chose in wrong_out. */
+/* Draws 'candidates' in 'slices' slices cut at random (some empty), each
+ * begun on a first piece and extended by the rest (cons_draw_extend), and
+ * merges the bests in a shuffled order; returns what cons_draw_merge chose
+ * and what the key-only merge chose in wrong_out. */
 static int test_cons_draw_sliced(const uint8_t *beacon, const double *uniforms,
                                  const cons_candidate *candidates, size_t count, uint32_t k,
                                  uint32_t slices, util_prng *prng, uint32_t *members_out,
@@ -381,8 +382,11 @@ static int test_cons_draw_sliced(const uint8_t *beacon, const double *uniforms,
     uint32_t first = (uint32_t)util_prng_below(prng, slices);
     for (uint32_t s = 0; s < slices; s++) {
         uint32_t at = (s + first) % slices; /* a rotated merge order */
-        ck_assert_int_eq(cons_draw_slice(beacon, 4, uniforms, candidates, cuts[s], cuts[s + 1],
-                                         k, &bests[at]), 0);
+        size_t mid = cuts[s] + (size_t)util_prng_below(prng, cuts[s + 1] - cuts[s] + 1);
+        ck_assert_int_eq(cons_draw_slice(beacon, 4, uniforms, candidates, cuts[s], mid, k,
+                                         &bests[at]), 0);
+        ck_assert_int_eq(cons_draw_extend(beacon, 4, uniforms, candidates, mid, cuts[s + 1],
+                                          &bests[at]), 0);
     }
     (void)test_cons_merge_key_only(bests, slices, k, wrong_out);
     return (int)cons_draw_merge(bests, slices, k, members_out);
@@ -431,8 +435,8 @@ START_TEST(test_cons_draw_slices_equal_select)
 }
 END_TEST
 
-/* A slice refuses what the whole draw refuses, and a slice's best holds
- * its own positions. */
+/* A slice, and a piece it is extended by, refuse what the whole draw
+ * refuses, and a slice's best holds its own positions. */
 START_TEST(test_cons_draw_slice_rejects_and_positions)
 {
     test_cons_setup();
@@ -457,6 +461,11 @@ START_TEST(test_cons_draw_slice_rejects_and_positions)
     ck_assert_int_eq(cons_draw_slice(beacon, 0, NULL, candidates, 0, 10, 2, &best), 0);
     ck_assert_int_eq(cons_draw_slice(beacon, 0, NULL, candidates, 8, 12, 2, &best),
                      CONS_EINVAL);
+    /* A piece with a bad weight fails its extension, and the best with it. */
+    ck_assert_int_eq(cons_draw_slice(beacon, 0, NULL, candidates, 0, 8, 2, &best), 0);
+    ck_assert_int_eq(cons_draw_extend(beacon, 0, NULL, candidates, 8, 10, &best), 0);
+    ck_assert_int_eq(cons_draw_extend(beacon, 0, NULL, candidates, 10, 12, &best), CONS_EINVAL);
+    ck_assert_uint_eq(best.k, 0);
     uint32_t members[3];
     ck_assert_uint_eq(cons_draw_merge(NULL, 0, 3, members), 0);
 }
