@@ -585,6 +585,9 @@ static int bench_gossip_rows(double rate_1e5, double rate_1e6, double gossip_1e5
 
 int main(int argc, char **argv)
 {
+    /* Rows line by line: in a log of both streams (make bench's), an error
+     * on stderr then falls between rows, not inside one. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (util_hash_init() != 0) {
         fprintf(stderr, "bench: libsodium failed to initialise\n");
         return 1;
