@@ -75,7 +75,7 @@ int cons_candidates_check(const cons_candidate *candidates, size_t count);
  * increasing key order and returns how many were written; returns
  * CONS_EINVAL if k > CONS_COMMITTEE_MAX or a weight is invalid. Every
  * candidate's ticket is hashed (the beacon keys them all), 64 at a time in
- * a stack scratch of about 3 KiB; O(count) hashes, and O(count * k)
+ * a stack scratch of about 2 KiB; O(count) hashes, and O(count * k)
  * comparisons at worst (a candidate that cannot enter costs one). */
 int cons_committee_select(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment,
                           const cons_candidate *candidates, size_t count, uint32_t k,

@@ -443,7 +443,7 @@ double cons_vrf_uniform(const uint8_t beta[CONS_VRF_OUTPUT_BYTES],
     return cons__sortition_uniform_of(digest);
 }
 
-/* The input cons_vrf_uniform hashes is one BLAKE2b block. */
+/* The input cons_vrf_uniform hashes: one BLAKE2b block. */
 #define VRF_TICKET_INPUT_BYTES \
     (sizeof(vrf_ticket_domain) + CONS_VRF_OUTPUT_BYTES + CONS_BEACON_BYTES + 4)
 #define VRF_TICKET_CHUNK 32u
