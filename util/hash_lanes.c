@@ -11,8 +11,8 @@
  * a message word the prefix and suffix fill alone is one broadcast for the
  * whole batch, and only the item's words are loaded lane by lane, straight
  * from each item (a vector loaded from scalar stores into a block would
- * wait on each of them). Only the digest's first word is kept: the rounds
- * that feed nothing else are dead code to the compiler.
+ * wait on each of them). Only the digest's first word is kept, so the
+ * compiler drops the last round's steps that feed nothing else.
  *
  * The vectors are GCC's generic vector extension: on a host with AVX-512 or
  * AVX2 the function is cloned for them (target_clones), elsewhere the
