@@ -86,6 +86,14 @@ static uint64_t hash_lanes_load64(const uint8_t *bytes)
     return word;
 }
 
+/* The item's bytes in message word w: [*lo, *hi), empty when *lo >= *hi. */
+static void hash_lanes_item_span(const hash_lanes_plan *plan, size_t w, size_t *lo, size_t *hi)
+{
+    size_t begin = 8 * w, end = begin + 8;
+    *lo = begin > plan->item_begin ? begin : plan->item_begin;
+    *hi = end < plan->item_end ? end : plan->item_end;
+}
+
 static void hash_lanes_plan_init(const util_hash_batch *batch, hash_lanes_plan *plan)
 {
     uint8_t block[HASH_BLOCK_BYTES] = {0}; /* the item's bytes stay zero */
@@ -99,13 +107,12 @@ static void hash_lanes_plan_init(const util_hash_batch *batch, hash_lanes_plan *
         memcpy(block + plan->item_end, batch->suffix, batch->suffix_size);
     }
     for (size_t w = 0; w < HASH_WORDS; w++) {
-        size_t begin = 8 * w, end = begin + 8;
-        size_t lo = begin > plan->item_begin ? begin : plan->item_begin;
-        size_t hi = end < plan->item_end ? end : plan->item_end;
-        plan->shared[w] = (hash_lanes_vector){0} + hash_lanes_load64(block + begin);
-        plan->kind[w] = lo >= hi                      ? HASH_WORD_SHARED
-                        : lo == begin && hi == end    ? HASH_WORD_ITEM
-                                                      : HASH_WORD_MIXED;
+        size_t lo, hi;
+        hash_lanes_item_span(plan, w, &lo, &hi);
+        plan->shared[w] = (hash_lanes_vector){0} + hash_lanes_load64(block + 8 * w);
+        plan->kind[w] = lo >= hi              ? HASH_WORD_SHARED
+                        : hi - lo == 8        ? HASH_WORD_ITEM
+                                              : HASH_WORD_MIXED;
     }
 }
 
@@ -114,11 +121,10 @@ static void hash_lanes_plan_init(const util_hash_batch *batch, hash_lanes_plan *
 static uint64_t hash_lanes_mixed(const hash_lanes_plan *plan, const uint8_t *item, size_t w)
 {
     uint64_t word = plan->shared[w][0];
-    size_t begin = 8 * w;
-    size_t lo = begin > plan->item_begin ? begin : plan->item_begin;
-    size_t hi = begin + 8 < plan->item_end ? begin + 8 : plan->item_end;
+    size_t lo, hi;
+    hash_lanes_item_span(plan, w, &lo, &hi);
     for (size_t at = lo; at < hi; at++) {
-        word |= (uint64_t)item[at - plan->item_begin] << (8 * (at - begin));
+        word |= (uint64_t)item[at - plan->item_begin] << (8 * (at - 8 * w));
     }
     return word;
 }

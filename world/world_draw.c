@@ -39,23 +39,17 @@ typedef struct draw_job {
  * when they are checked and hashed: 512 candidates are some 28 KiB. */
 #define DRAW_BLOCK 512u
 
-static void draw_block_prepare(const world_draw *draw, size_t first, size_t last)
-{
-    if (draw->prepare != NULL && first < last) {
-        draw->prepare(draw->context, first, last);
-    }
-}
-
 static void draw_slice_run(const world_draw *draw, size_t first, size_t last,
                            cons_draw_best *best_out, int *rc_out)
 {
-    size_t end = last - first < DRAW_BLOCK ? last : first + DRAW_BLOCK;
-    draw_block_prepare(draw, first, end);
+    /* An empty best of k, then each block prepared and offered to it. */
     int rc = cons_draw_slice(draw->beacon, draw->segment, draw->uniforms, draw->candidates,
-                             first, end, draw->k, best_out);
-    for (size_t at = end; rc == 0 && at < last; at = end) {
-        end = last - at < DRAW_BLOCK ? last : at + DRAW_BLOCK;
-        draw_block_prepare(draw, at, end);
+                             first, first, draw->k, best_out);
+    for (size_t at = first; rc == 0 && at < last; at += DRAW_BLOCK) {
+        size_t end = last - at < DRAW_BLOCK ? last : at + DRAW_BLOCK;
+        if (draw->prepare != NULL) {
+            draw->prepare(draw->context, at, end);
+        }
         rc = cons_draw_extend(draw->beacon, draw->segment, draw->uniforms, draw->candidates,
                               at, end, best_out);
     }
