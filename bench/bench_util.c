@@ -2,6 +2,7 @@
 #include "bench/bench_util.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +24,18 @@ double bench_util_now_s(void)
  * request, less than a page over one the library maps on its own. */
 void *bench_util_counting_alloc(void *context, void *ptr, size_t size)
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     bench_util_memory *memory = context;
     size_t before = ptr != NULL ? malloc_usable_size(ptr) : 0;
     void *block = util_alloc_default(NULL, ptr, size);
     if (block == NULL && size != 0) {
         return NULL; /* 'ptr' is still held */
     }
-    memory->live -= before;
-    memory->live += block != NULL ? malloc_usable_size(block) : 0;
+    size_t after = block != NULL ? malloc_usable_size(block) : 0;
+    pthread_mutex_lock(&lock); /* worker threads allocate too */
+    memory->live = memory->live - before + after;
     memory->peak = memory->live > memory->peak ? memory->live : memory->peak;
+    pthread_mutex_unlock(&lock);
     return block;
 }
 
