@@ -329,6 +329,7 @@ static void scn_defaults(scn_scenario *s, const char *file)
     s->output.sample_interval_ns = 100000000ull;
     s->output.divergence_sample = 1.0;
     s->output.node_series = true;
+    s->output.decisions = true;
 }
 
 static int scn_check_top(scn_check *check, const scn_node *root)
@@ -810,6 +811,10 @@ static int scn_check_output(scn_check *check, const scn_node *root)
     }
     if ((rc = scn__get_bool(check, scn__map_get(section, "node_series"), "output.node_series",
                             &o->node_series)) != 0) {
+        return rc;
+    }
+    if ((rc = scn__get_bool(check, scn__map_get(section, "decisions"), "output.decisions",
+                            &o->decisions)) != 0) {
         return rc;
     }
     return scn__get_duration(check, scn__map_get(section, "sample_interval"),

@@ -450,6 +450,8 @@ typedef struct scn_output {
                                    * divergence the oracle measures; default 1 */
     bool node_series;             /* every node's balance.<id> at each sample;
                                    * default true */
+    bool decisions;               /* a decisions row per member and decision;
+                                   * default true */
 } scn_output;
 
 /* A parameter sweep (the optional `sweep:` section, scenarios/README.md):

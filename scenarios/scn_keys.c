@@ -299,6 +299,8 @@ const scn_key_info scn__keys[] = {
       "share of completed requests whose divergence by class is measured"),
     K("output.node_series", BOOL, "", "true", "",
       "every node's balance at every sample; false: the means only"),
+    K("output.decisions", BOOL, "", "true", "",
+      "a decisions row per member and decision; false: none stored"),
     K("sweep.seeds", COUNT, "seeds", "1", "", "seeds per grid point"),
     K("sweep.params", MAP, "", "none", "", "key path to a list of values or a range"),
     K("sweep.params.*", LIST, "", "none", "", "the values of one key path"),

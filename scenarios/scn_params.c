@@ -661,6 +661,9 @@ static void params_rest(params_list *list, const scn_scenario *s)
         /* Written only when set, like divergence_sample. */
         params_add(list, "false", "output.node_series");
     }
+    if (!s->output.decisions) {
+        params_add(list, "false", "output.decisions");
+    }
 }
 
 static int params_compare(const void *a, const void *b)

@@ -443,6 +443,42 @@ START_TEST(test_cli_decisions_one_row_per_member)
 }
 END_TEST
 
+/* output.decisions: false stores no decisions row and changes nothing
+ * else a run computes: the same trace, metrics and requests rows (the
+ * floor-penalty metric reads the records the run keeps, not the table).
+ * The commands that read decisions rows refuse such a scenario. */
+START_TEST(test_cli_decisions_key_off)
+{
+    const char *run = "run scenarios/committee_tolerant.yaml --db %s/d.db --quiet --set "
+                      "workload.requests=12%s";
+    ck_assert_int_eq(cli(run, cli_dir, ""), 0);
+    ck_assert_int_eq(cli(run, cli_dir, " --set output.decisions=false"), 0);
+    char *rows = query("d.db", "SELECT (SELECT count(*) > 0 FROM decisions WHERE run_id = 1),"
+                               " (SELECT count(*) FROM decisions WHERE run_id = 2),"
+                               " (SELECT count(DISTINCT trace_hash) FROM runs),"
+                               " (SELECT count(*) FROM requests WHERE run_id = 1) ="
+                               " (SELECT count(*) FROM requests WHERE run_id = 2)");
+    ck_assert_str_eq(rows, "1|0|1|1\n");
+    free(rows);
+    rows = query("d.db", "SELECT count(*) FROM (SELECT name, value FROM metrics WHERE run_id = 1"
+                         " EXCEPT SELECT name, value FROM metrics WHERE run_id = 2)");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+    rows = query("d.db", "SELECT run_id, value FROM params WHERE key = 'output.decisions'");
+    ck_assert_str_eq(rows, "2|false\n");
+    free(rows);
+    const char *const commands[] = {"swarm %s --runs 1", "shrink %s --seed 1",
+                                    "calibrate %s --db %s/c.db"};
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        char line[512];
+        snprintf(line, sizeof(line), commands[i], "scenarios/committee_tolerant.yaml", cli_dir);
+        ck_assert_int_eq(cli("%s --set output.decisions=false", line), 2);
+        ck_assert_ptr_nonnull(strstr(read_file("err.txt"), "output.decisions is false, but"));
+    }
+    ck_assert_ptr_null(query_try("c.db", "SELECT 1"));
+}
+END_TEST
+
 /* Cross-validation draws its checkers on a hop with probability p (the
  * beacon's spot check): counted from the decisions table alone, the rate
  * over many hops is within four binomial sigma of p. */
@@ -1051,6 +1087,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_compare_protocols);
     tcase_add_test(basics, test_cli_floor_penalties_as_predicted);
     tcase_add_test(basics, test_cli_decisions_one_row_per_member);
+    tcase_add_test(basics, test_cli_decisions_key_off);
     tcase_add_test(basics, test_cli_decisions_crossval_spot_check_rate);
     tcase_add_test(basics, test_cli_docs_name_every_fault_and_behaviour);
     tcase_add_loop_test(basics, test_cli_every_fault_and_behaviour_round_trips, 0,

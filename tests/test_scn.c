@@ -1821,6 +1821,8 @@ static const test_scn_bad_case test_scn_bad[] = {
      "unknown workload.until 'everyone' (expected one of: requests, all_served)"},
     {"tests/bad/129_until_gossip.yaml", SCN_ESCHEMA, 3, 25,
      "workload.until is not used by the gossip workload (it is for inference)"},
+    {"tests/bad/130_decisions_not_bool.yaml", SCN_ESCHEMA, 5, 14,
+     "output.decisions: expected true or false, got 'none'"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,

@@ -510,7 +510,12 @@ int tool_calibrate_main(int argc, char **argv)
     }
     scn_scenario *scenario = NULL;
     code = tool_scenario_load(options.file, options.sets, options.set_count, &scenario);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_decisions_required(scenario, "calibrate", options.file,
+                                       "calibrate compares the two runs' decisions rows");
+    }
     if (code != TOOL_EXIT_OK) {
+        scn_destroy(scenario);
         return code;
     }
     if (scenario->workload.kind != SCN_WORKLOAD_INFERENCE ||

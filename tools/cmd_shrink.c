@@ -346,7 +346,11 @@ static int shrink_start_text(shrink_state *s, const shrink_options *o)
 {
     scn_scenario *scenario = NULL;
     int code = tool_scenario_load(o->file, o->sets, o->set_count, &scenario);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_decisions_required(scenario, "shrink", o->file, TOOL_VERDICT_USE);
+    }
     if (code != TOOL_EXIT_OK) {
+        scn_destroy(scenario);
         return code;
     }
     tool_swarm_draw draw;

@@ -505,7 +505,7 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
     if (met_rows_begin(db) != 0 || store_violations(db, run_id, result) != 0 ||
         store_weights(db, run_id, result) != 0 ||
         store_ledger(db, run_id, result) != 0 || store_churn(db, run_id, result) != 0 ||
-        store_decisions(db, run_id, scenario, result) != 0) {
+        (scenario->output.decisions && store_decisions(db, run_id, scenario, result) != 0)) {
         return -1;
     }
     infer_tokenizer *tokenizer = store_tokenizer(scenario, result);

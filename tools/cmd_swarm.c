@@ -370,6 +370,9 @@ static uint64_t swarm_report(const swarm_state *s)
 static int swarm_prepare(swarm_state *s, const swarm_options *o)
 {
     int code = tool_scenario_load(o->file, o->sets, o->set_count, &s->scenario);
+    if (code == TOOL_EXIT_OK) {
+        code = tool_decisions_required(s->scenario, "swarm", o->file, TOOL_VERDICT_USE);
+    }
     if (code != TOOL_EXIT_OK) {
         return code;
     }

@@ -130,6 +130,16 @@ typedef struct tool_verdict {
     char reason[200];
 } tool_verdict;
 
+/* For a command that reads a verified run's decisions rows ('use' says
+ * why): TOOL_EXIT_OK unless the scenario stores none (output.decisions:
+ * false), then TOOL_EXIT_USAGE, said on stderr as
+ * "infersim COMMAND: FILE: output.decisions is false, but USE; ...". */
+int tool_decisions_required(const scn_scenario *scenario, const char *command, const char *file,
+                            const char *use);
+/* Why swarm and shrink need them. */
+#define TOOL_VERDICT_USE \
+    "a run's verdict reads its decisions rows (a timeout told from an unjust slash)"
+
 /* Reads the verdict of a finished child (waitpid 'status'). Returns 0, or
  * -1 when its database cannot be read (said on stderr). */
 int tool_verdict_read(const tool_child *child, int status, bool judge_honest,

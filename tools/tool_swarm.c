@@ -319,6 +319,19 @@ static int verdict_unjust(met_db *db, bool judge_honest, tool_verdict *verdict)
     return rc;
 }
 
+int tool_decisions_required(const scn_scenario *scenario, const char *command, const char *file,
+                            const char *use)
+{
+    if (scenario->output.decisions || scenario->verification.protocol == CONS_PROTOCOL_NONE) {
+        return TOOL_EXIT_OK;
+    }
+    fprintf(stderr,
+            "infersim %s: %s: output.decisions is false, but %s; remove the key or set it to "
+            "true\n",
+            command, file, use);
+    return TOOL_EXIT_USAGE;
+}
+
 static void verdict_failed_run(const tool_child *child, int status, tool_verdict *verdict)
 {
     char line[120] = "";
