@@ -8,6 +8,7 @@
  * is the UTC wall time stamped into runs.started_at and runs.finished_at.
  * Export and the runs listing live in met_export.c. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -788,13 +789,15 @@ static int db_read_prepare(met_db *db)
  * the two were 12 % of the CPU time of storing a large run. A call after
  * SQLite has started (another library in the process opened a database
  * first) is refused, and SQLite keeps its defaults: slower, not wrong. */
+static void db_sqlite_configure_once(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static void db_sqlite_configure(void)
 {
-    static bool configured;
-    if (!configured) {
-        configured = true;
-        (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    }
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, db_sqlite_configure_once);
 }
 
 /* Opens 'path' with SQLite 'flags', then 'prepare' checks (and for a
