@@ -373,18 +373,19 @@ static void print_metric_line(const world_result *result)
 }
 
 static void print_summary(int64_t run_id, const scn_scenario *scenario, const world_result *result,
-                          double wall_s, const char *db_path)
+                          double wall_s, double store_s, const char *db_path)
 {
     char sent[SCN_FORMAT_MAX], bytes[SCN_FORMAT_MAX], dropped[SCN_FORMAT_MAX];
     char rejected[SCN_FORMAT_MAX], simulated[SCN_FORMAT_MAX], wall[SCN_FORMAT_MAX];
-    char rate[SCN_FORMAT_MAX];
+    char rate[SCN_FORMAT_MAX], stored[SCN_FORMAT_MAX];
     printf("run %lld: %s  seed %llu  %u nodes  -> %s\n", (long long)run_id, scenario->name,
            (unsigned long long)scenario->seed, result->node_count, db_path);
-    printf("  time       %s simulated in %s wall, %llu events (%s)\n",
+    printf("  time       %s simulated in %s wall, %llu events (%s); rows stored in %s\n",
            scn_format_value(simulated, sizeof(simulated), "ns", (double)result->sim_ns),
            scn_format_value(wall, sizeof(wall), "s", wall_s), (unsigned long long)result->events,
            scn_format_value(rate, sizeof(rate), "events/s",
-                            wall_s > 0 ? (double)result->events / wall_s : NAN));
+                            wall_s > 0 ? (double)result->events / wall_s : NAN),
+           scn_format_value(stored, sizeof(stored), "s", store_s));
     printf("  trace      %016llx\n", (unsigned long long)result->trace_hash);
     if (result->forward_pooled > 0) {
         printf("  compute    %llu of %llu forward calls ran on the worker pool\n",
@@ -478,7 +479,16 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         print_reproduce(options, scenario);
         return TOOL_EXIT_INTERNAL;
     }
+    if (run->progress) {
+        fprintf(stderr, "  storing the run's rows in %s ...", db_path);
+    }
+    struct timespec store_start;
+    clock_gettime(CLOCK_MONOTONIC, &store_start);
     int stored = store_results(run, scenario, result, &failed);
+    double store_s = seconds_since(&store_start);
+    if (run->progress) {
+        fprintf(stderr, "\r%*s\r", 70 + (int)strlen(db_path), "");
+    }
     const char *check = tool_run_expect_count(scenario) == 0 || result->interrupted ? NULL
                         : failed > 0                                       ? "failed"
                                                                            : "passed";
@@ -491,7 +501,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         stored = -1;
     }
     if (!options->quiet) {
-        print_summary(run->run_id, scenario, result, wall_s, db_path);
+        print_summary(run->run_id, scenario, result, wall_s, store_s, db_path);
     }
     if (!result->interrupted && stored == 0) {
         fflush(stdout);     /* the summary first, also when stderr is the same file */
