@@ -187,13 +187,21 @@ static bool sortition_offer(cons_draw_best *best, double key, uint32_t node, siz
     return true;
 }
 
-static void sortition_offer_ticket(cons_draw_best *best, double u,
+/* Offers candidate i under ticket u; false, offering nothing, when its
+ * weight is invalid. The weight is checked here, as the candidate is
+ * offered, not in a pass of its own over the slice: a large draw reads
+ * each candidate once. */
+static bool sortition_offer_ticket(cons_draw_best *best, double u,
                                    const cons_candidate *candidates, size_t i)
 {
+    if (!sortition_weight_valid(&candidates[i])) {
+        return false;
+    }
     if (sortition_may_enter(best, u, &candidates[i])) {
         (void)sortition_offer(best, sortition_key_of(u, &candidates[i]), candidates[i].node_id,
                               i);
     }
+    return true;
 }
 
 /* Hash tickets in chunks: the inputs (beacon || public key || segment) of
@@ -202,7 +210,7 @@ static void sortition_offer_ticket(cons_draw_best *best, double u,
  * computes one at a time. */
 #define SORTITION_CHUNK 64u
 
-static void sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, uint32_t segment,
+static bool sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, uint32_t segment,
                                    const cons_candidate *candidates, size_t begin, size_t end)
 {
     uint8_t segment_le[4];
@@ -222,10 +230,13 @@ static void sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, 
         }
         util_hash256_heads(&batch, chunk, heads);
         for (size_t j = 0; j < chunk; j++) {
-            sortition_offer_ticket(best, cons__sortition_uniform_of_head(heads[j]), candidates,
-                                   first + j);
+            if (!sortition_offer_ticket(best, cons__sortition_uniform_of_head(heads[j]),
+                                        candidates, first + j)) {
+                return false;
+            }
         }
     }
+    return true;
 }
 
 static bool sortition_uniforms_valid(const double *uniforms, size_t first, size_t last)
@@ -260,20 +271,21 @@ int cons_draw_extend(const uint8_t *beacon, uint32_t segment, const double *unif
     ASSERT(candidates != NULL || first == last);
     ASSERT(first <= last);
     ASSERT(best != NULL && best->k <= CONS_COMMITTEE_MAX);
-    if (cons_candidates_check(candidates + first, last - first) != 0 ||
-        (uniforms != NULL && !sortition_uniforms_valid(uniforms, first, last))) {
-        best->k = 0;
-        return CONS_EINVAL;
-    }
+    bool valid = true;
     if (best->k == 0) {
-        return 0;
+        valid = cons_candidates_check(candidates + first, last - first) == 0 &&
+                (uniforms == NULL || sortition_uniforms_valid(uniforms, first, last));
+    } else if (uniforms == NULL) {
+        valid = sortition_offer_hashed(best, beacon, segment, candidates, first, last);
+    } else {
+        for (size_t i = first; i < last && valid; i++) {
+            valid = sortition_uniforms_valid(uniforms, i, i + 1) &&
+                    sortition_offer_ticket(best, uniforms[i], candidates, i);
+        }
     }
-    if (uniforms == NULL) {
-        sortition_offer_hashed(best, beacon, segment, candidates, first, last);
-        return 0;
-    }
-    for (size_t i = first; i < last; i++) {
-        sortition_offer_ticket(best, uniforms[i], candidates, i);
+    if (!valid) {
+        best->k = 0; /* what it was offered before is void */
+        return CONS_EINVAL;
     }
     return 0;
 }

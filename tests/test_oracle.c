@@ -753,10 +753,11 @@ START_TEST(test_oracle_vrf_tree_draws_same_rows)
 }
 END_TEST
 
-/* ---- tree draws in a world (world_tree.c) ---- */
+/* ---- tree and race draws in a world (world_tree.c, world_held.c) ---- */
 
 typedef struct tree_world {
     world_state world;
+    world_result result;
     scn_scenario scenario;
     cons_candidate candidates[260];
     uint32_t offsets[3];
@@ -765,11 +766,11 @@ typedef struct tree_world {
 } tree_world;
 
 /* 200 nodes; segment 0 draws from nodes 0..119, segment 1 from 80..199
- * (nodes 80..119 sit in both). */
-static void tree_world_build(tree_world *t)
+ * (nodes 80..119 sit in both); with 'tree' under draw: tree, else race. */
+static void tree_world_build(tree_world *t, bool tree)
 {
     memset(t, 0, sizeof(*t));
-    t->scenario.verification.draw_tree = true;
+    t->scenario.verification.draw_tree = tree;
     t->scenario.verification.stake = 2.0;
     t->scenario.verification.reputation_max = 1.0;
     t->scenario.model.segment_count = 2;
@@ -779,12 +780,15 @@ static void tree_world_build(tree_world *t)
     for (uint32_t s = 0; s < 2; s++) {
         t->offsets[s] = used;
         for (uint32_t id = s * 80; id < s * 80 + 120; id++) {
-            t->candidates[used++].node_id = id;
+            t->candidates[used].node_id = id;
+            uint8_t seed[4] = {(uint8_t)id, (uint8_t)(id >> 8), 0, 0};
+            util_hash256(seed, sizeof(seed), t->candidates[used++].public_key);
         }
     }
     t->offsets[2] = used;
     t->world.candidates = t->candidates;
     t->world.candidate_offsets = t->offsets;
+    t->world.result = &t->result;
     cons_ledger_terms terms = {.reputation = {0.5, 1.05, 0.01, 1.0, 0.5},
                                .slash = 0.25, .timeout_slash = 0.1, .to_honest = 1.0};
     cons_ledger_init(&t->world.ledger, &terms, 200, t->reputation, t->stake, t->balance, 2.0);
@@ -792,7 +796,29 @@ static void tree_world_build(tree_world *t)
         t->settled_reputation[i] = 0.5;
         t->settled_stake[i] = 2.0;
     }
+    ck_assert_int_eq(world__held_build(&t->world), 0);
     ck_assert_int_eq(world__tree_build(&t->world), 0);
+}
+
+static void tree_world_destroy(tree_world *t)
+{
+    world__tree_destroy(&t->world);
+    world__held_destroy(&t->world);
+}
+
+/* What a race should draw: every ticket against the weights of now. */
+static uint32_t race_world_expected(const tree_world *t, uint32_t segment, const uint8_t *beacon,
+                                    uint32_t k, const world_weights *w, uint32_t *members)
+{
+    cons_candidate pool[120];
+    memcpy(pool, t->candidates + t->offsets[segment], sizeof(pool));
+    for (uint32_t i = 0; i < 120; i++) {
+        pool[i].reputation = world__weights_reputation(w, pool[i].node_id);
+        pool[i].stake = world__weights_stake(w, pool[i].node_id);
+    }
+    int chosen = cons_committee_select(beacon, segment, pool, 120, k, members);
+    ck_assert_int_gt(chosen, 0);
+    return (uint32_t)chosen;
 }
 
 /* What the tree should draw: a scan over the weights quantised now. */
@@ -816,49 +842,79 @@ static uint32_t tree_world_expected(const tree_world *t, uint32_t segment, const
     return chosen;
 }
 
-/* 3,000 draws from sources that switch (the live ledger, judged between
+/* 'draws' draws from sources that switch (the live ledger, judged between
  * draws; the settled state of a generation; one weight for all), each
- * equal to a scan over the weights of that moment: the trees follow the
- * ledger's moves and refill when the source changes. */
-START_TEST(test_oracle_tree_follows_the_ledger)
+ * compared with what the weights of that moment give; returns how many
+ * differed. */
+static uint32_t tree_world_draws(tree_world *t, uint32_t draws, uint64_t seed)
 {
-    ck_assert_int_eq(util_hash_init(), 0);
-    static tree_world t;
-    tree_world_build(&t);
     util_prng prng;
-    util_prng_init(&prng, 91);
+    util_prng_init(&prng, seed);
     uint64_t generation = 0;
-    uint32_t moved = 0;
-    for (uint32_t d = 0; d < 3000; d++) {
+    uint32_t moved = 0, differed = 0;
+    for (uint32_t d = 0; d < draws; d++) {
         for (uint64_t j = util_prng_below(&prng, 4); j > 0; j--) {
             uint32_t member = (uint32_t)util_prng_below(&prng, 200);
-            cons_ledger_judge(&t.world.ledger, member, (cons_verdict)util_prng_below(&prng, 4));
+            cons_ledger_judge(&t->world.ledger, member, (cons_verdict)util_prng_below(&prng, 4));
             moved += 1;
         }
-        world_weights w = {.reputation = t.reputation, .stake = t.stake,
+        world_weights w = {.reputation = t->reputation, .stake = t->stake,
                            .source = WORLD_WEIGHTS_LIVE};
         uint64_t kind = util_prng_below(&prng, 10);
         if (kind == 0) {
             if (util_prng_below(&prng, 2) == 0) { /* a new generation, a new state */
-                t.settled_stake[util_prng_below(&prng, 200)] *= 0.5;
+                t->settled_stake[util_prng_below(&prng, 200)] *= 0.5;
                 generation += 1;
             }
-            w = (world_weights){.reputation = t.settled_reputation, .stake = t.settled_stake,
+            w = (world_weights){.reputation = t->settled_reputation, .stake = t->settled_stake,
                                 .source = WORLD_WEIGHTS_SETTLED | generation};
         } else if (kind == 1) {
             w = (world_weights){.reputation_all = 0.5, .stake_all = 2.0,
                                 .source = WORLD_WEIGHTS_FIXED};
         }
         uint8_t beacon[CONS_BEACON_BYTES];
-        cons_beacon_derive(91, d, 0, beacon);
+        cons_beacon_derive(seed, d, 0, beacon);
         uint32_t segment = d % 2, k = 1 + d % 7;
         uint32_t got[CONS_COMMITTEE_MAX], expected[CONS_COMMITTEE_MAX];
-        uint32_t chosen = world__tree_draw(&t.world, segment, beacon, k, &w, NULL, got);
-        ck_assert_uint_eq(chosen, tree_world_expected(&t, segment, beacon, k, &w, expected));
-        ck_assert_mem_eq(got, expected, chosen * sizeof(uint32_t));
+        bool tree = t->scenario.verification.draw_tree;
+        uint32_t chosen = tree ? world__tree_draw(&t->world, segment, beacon, k, &w, NULL, got)
+                               : world__race_draw(&t->world, segment, beacon, k, &w, NULL, got);
+        uint32_t want = tree ? tree_world_expected(t, segment, beacon, k, &w, expected)
+                             : race_world_expected(t, segment, beacon, k, &w, expected);
+        differed += chosen != want || memcmp(got, expected, chosen * sizeof(uint32_t)) != 0;
     }
-    ck_assert_uint_gt(moved, 3000);
-    world__tree_destroy(&t.world);
+    ck_assert_uint_gt(moved, draws);
+    return differed;
+}
+
+/* 3,000 draws from switching sources, each equal to a scan over the
+ * weights of that moment: the trees follow the ledger's moves and refill
+ * when the source changes. */
+START_TEST(test_oracle_tree_follows_the_ledger)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    static tree_world t;
+    tree_world_build(&t, true);
+    ck_assert_uint_eq(tree_world_draws(&t, 3000, 91), 0);
+    tree_world_destroy(&t);
+}
+END_TEST
+
+/* The race holds each segment's weights in its candidate list between
+ * draws: 3,000 draws from switching sources each equal the draw over the
+ * weights of that moment, and the same draws with the ledger's hook cut
+ * (the moves no longer reach the list) differ: the comparison fires. */
+START_TEST(test_oracle_race_follows_the_ledger)
+{
+    ck_assert_int_eq(util_hash_init(), 0);
+    static tree_world t;
+    tree_world_build(&t, false);
+    ck_assert_uint_eq(tree_world_draws(&t, 3000, 92), 0);
+    tree_world_destroy(&t);
+    tree_world_build(&t, false);
+    t.world.ledger.moved = NULL;
+    ck_assert_uint_gt(tree_world_draws(&t, 3000, 92), 100);
+    tree_world_destroy(&t);
 }
 END_TEST
 
@@ -941,6 +997,7 @@ Suite *test_oracle_suite(void)
     tcase_add_test(draws, test_oracle_tree_draws_same_rows);
     tcase_add_test(draws, test_oracle_vrf_tree_draws_same_rows);
     tcase_add_test(draws, test_oracle_tree_follows_the_ledger);
+    tcase_add_test(draws, test_oracle_race_follows_the_ledger);
     suite_add_tcase(suite, draws);
     return suite;
 }

@@ -140,7 +140,7 @@ void world_adversary_fault(world_state *world, const scn_fault *fault, const uin
         if (!ending && fault->kind == SCN_FAULT_SYBIL) {
             /* k identities of one operator share its one stake. */
             world->result->stake[i] = world->scenario->verification.stake / count;
-            world__tree_touch(world, i);
+            world__held_touch(world, i);
             world->result->behaviour_of[i] = NODE_BEHAVIOUR_SYBIL;
         } else if (!ending && fault->kind != SCN_FAULT_ADAPTIVE) {
             world->result->behaviour_of[i] = (uint8_t)behaviour;

@@ -184,6 +184,7 @@ typedef struct world_state {
     void *candidates;                /* cons_candidate per eligible server, by segment */
     uint32_t *candidate_offsets;     /* segment s: candidates[offsets[s] .. offsets[s + 1]) */
     struct world_trees *trees;       /* verification.draw: tree (world_tree.c), else NULL */
+    struct world_held *held;         /* the draws' weights (world_held.c), else NULL */
     struct world_capture_memo {      /* per segment: the last closed form computed */
         uint32_t malicious, draw;    /* its inputs (the pool is the segment's) */
         double probability;          /* valid once draw != 0 */

@@ -142,14 +142,7 @@ bool world__ledger_tx_parse(world_state *world, const uint64_t *applied, const u
 /* Whether member j's verdict in 'tx' applies: an agreement always; a
  * penalty without ledger.evidence, or with evidence that verifies. */
 bool world__ledger_verdict_proven(world_state *world, const node_ledger_tx *tx, uint32_t j);
-/* world_tree.c (verification.draw: tree; nothing without it): the
- * segments' weight trees, built after the candidates (0 or WORLD_ENOMEM);
- * their teardown; a node whose live stake or reputation moved (the live
- * ledger's hook calls it; so does whoever else writes those arrays); and
- * the committee of (segment, beacon) drawn from 'weights' into
- * members_out, returning how many (min(k, candidates)). Under selection:
- * vrf ('vrf' not NULL) a pick seats its node only on the hit its VRF
- * ticket asks for (cons_tree_select_thinned). */
+/* A draw's weights: where they come from, per node or one for all. */
 struct world_vrf_draw;
 typedef struct world_weights {
     const double *reputation, *stake; /* per node, or NULL: the *_all below */
@@ -168,10 +161,40 @@ static inline double world__weights_stake(const world_weights *w, uint32_t node_
 #define WORLD_WEIGHTS_LIVE (UINT64_C(2) << 60)    /* the live ledger */
 #define WORLD_WEIGHTS_SETTLED (UINT64_C(3) << 60) /* | world->settled_generation */
 #define WORLD_WEIGHTS_CHAIN (UINT64_C(4) << 60)   /* | the chain's height */
+/* world_held.c (under verification): the source of the weights each
+ * segment's draw holds, and the nodes whose live stake or reputation
+ * moved since the last draw; built after the candidates (0 or
+ * WORLD_ENOMEM), torn down (safe when never built). Touch: a node's live
+ * weight moved (the live ledger's hook calls it; so does whoever else
+ * writes those arrays). Sync, before a draw of 'segment' from 'w': under
+ * the live ledger, sets each moved node again through 'set' in every
+ * segment that holds the live ledger; then true when 'segment' held
+ * another source, which the caller refills from 'w' before it draws (the
+ * segment holds w's source from then on). */
+typedef void (*world_held_set_fn)(void *context, uint32_t segment, uint32_t position,
+                                  uint32_t node_id, const world_weights *live);
+int world__held_build(world_state *world);
+void world__held_destroy(world_state *world);
+void world__held_touch(world_state *world, uint32_t node_id);
+bool world__held_sync(world_state *world, uint32_t segment, const world_weights *w,
+                      world_held_set_fn set, void *context);
+/* world_tree.c (verification.draw: tree; nothing without it): the
+ * segments' weight trees, built after the candidates (0 or WORLD_ENOMEM);
+ * their teardown; and the committee of (segment, beacon) drawn from
+ * 'weights' into members_out, returning how many (min(k, candidates)).
+ * Under selection: vrf ('vrf' not NULL) a pick seats its node only on the
+ * hit its VRF ticket asks for (cons_tree_select_thinned). */
 int world__tree_build(world_state *world);
 void world__tree_destroy(world_state *world);
-void world__tree_touch(world_state *world, uint32_t node_id);
 uint32_t world__tree_draw(world_state *world, uint32_t segment,
+                          const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
+                          const world_weights *weights, const struct world_vrf_draw *vrf,
+                          uint32_t *members_out);
+/* world_verify.c: the same for verification.draw: race, every candidate's
+ * ticket against the segment's held weights (world_held.c), in slices on
+ * the draw pool when it pays (world_draw_select); under selection: vrf
+ * the tickets are the candidates' VRF outputs for 'vrf'. */
+uint32_t world__race_draw(world_state *world, uint32_t segment,
                           const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
                           const world_weights *weights, const struct world_vrf_draw *vrf,
                           uint32_t *members_out);

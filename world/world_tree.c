@@ -2,13 +2,11 @@
  * weight tree (consensus/cons_tree.c), so a draw costs O(k log n) instead
  * of a ticket per candidate.
  *
- * A tree holds the weights of one source (world_weights.source): the live
- * ledger, the settled state of one generation, the chain at one height, or
- * one weight for all. A draw from another source than the tree holds
- * refills it (O(n), once per epoch or block); under the live ledger, the
- * nodes whose stake or reputation moved since the last draw (the ledger's
- * 'moved' hook, world__tree_touch) are set again, O(log n) each, in every
- * tree that holds the live ledger.
+ * A tree holds the weights of one source (world_held.c): a draw from
+ * another source than the tree holds refills it (O(n), once per epoch or
+ * block); under the live ledger, the nodes whose stake or reputation moved
+ * since the last draw are set again, O(log n) each, in every tree that
+ * holds the live ledger.
  *
  * Under selection: vrf the walk is thinned (cons_tree_select_thinned): a
  * pick seats its node only on the hit its VRF ticket asks for, so the
@@ -39,43 +37,24 @@ typedef struct tree_memo {
 
 struct world_trees {
     cons_tree *trees;        /* per segment */
-    uint64_t *source;        /* per segment: the source its tree holds, 0 = none */
     uint64_t *sums;          /* candidates + segments: the trees' sums */
     uint64_t *weights;       /* per candidate */
-    uint32_t *first_of;      /* per node: its first candidate position, UINT32_MAX = none */
-    uint32_t *next_of;       /* per candidate position: the node's next, UINT32_MAX = none */
-    uint32_t *moved;         /* nodes whose live weight moved since the last drain */
-    uint8_t *moved_flag;     /* per node: listed in 'moved' */
-    uint32_t moved_count;
     double scale;            /* cons_tree_scale of the largest weight a node can hold */
     cons_tree_walk *walk;    /* selection vrf: the thinned walks' scratch */
     tree_memo *memo;         /* selection vrf: the answers of the draw's walks */
 };
 
-static void tree_moved(void *context, uint32_t member)
-{
-    world__tree_touch(context, member);
-}
-
 static int tree_alloc(world_state *world, struct world_trees *t, uint32_t segments,
                       uint32_t candidates)
 {
-    uint32_t n = world->node_count;
     t->trees = util_calloc(segments, sizeof(*t->trees));
-    t->source = util_calloc(segments, sizeof(uint64_t));
     t->sums = util_calloc((size_t)candidates + segments, sizeof(uint64_t));
     t->weights = util_calloc(candidates > 0 ? candidates : 1, sizeof(uint64_t));
-    t->first_of = util_calloc(n, sizeof(uint32_t));
-    t->next_of = util_calloc(candidates > 0 ? candidates : 1, sizeof(uint32_t));
-    t->moved = util_calloc(n, sizeof(uint32_t));
-    t->moved_flag = util_calloc(n, 1);
     if (world->scenario->verification.selection_vrf) {
         t->walk = util_calloc(1, sizeof(*t->walk));
         t->memo = util_calloc(1, sizeof(*t->memo));
     }
-    bool ok = t->trees != NULL && t->source != NULL && t->sums != NULL && t->weights != NULL &&
-              t->first_of != NULL && t->next_of != NULL && t->moved != NULL &&
-              t->moved_flag != NULL &&
+    bool ok = t->trees != NULL && t->sums != NULL && t->weights != NULL &&
               ((t->walk != NULL && t->memo != NULL) ||
                !world->scenario->verification.selection_vrf);
     return ok ? 0 : WORLD_ENOMEM;
@@ -97,21 +76,11 @@ int world__tree_build(world_state *world)
     /* Stake only falls (slashes, sybils' shares) and reputation stays
      * within the rule: no weight exceeds the bound. */
     t->scale = cons_tree_scale(v->stake * v->reputation_max);
-    memset(t->first_of, 0xff, world->node_count * sizeof(uint32_t));
-    const cons_candidate *pool = world->candidates;
     for (uint32_t s = 0; s < segments; s++) {
         uint32_t first = world->candidate_offsets[s];
         uint32_t count = world->candidate_offsets[s + 1] - first;
         cons_tree_init(&t->trees[s], t->sums + first + s, t->weights + first, count);
-        /* Last position first, so each node's list runs in list order. */
-        for (uint32_t i = count; i-- > 0;) {
-            uint32_t node_id = pool[first + i].node_id;
-            t->next_of[first + i] = t->first_of[node_id];
-            t->first_of[node_id] = first + i;
-        }
     }
-    world->ledger.moved = tree_moved;
-    world->ledger.moved_context = world;
     return 0;
 }
 
@@ -122,27 +91,12 @@ void world__tree_destroy(world_state *world)
         return;
     }
     util_free(t->trees);
-    util_free(t->source);
     util_free(t->sums);
     util_free(t->weights);
-    util_free(t->first_of);
-    util_free(t->next_of);
-    util_free(t->moved);
-    util_free(t->moved_flag);
     util_free(t->walk);
     util_free(t->memo);
     util_free(t);
     world->trees = NULL;
-}
-
-void world__tree_touch(world_state *world, uint32_t node_id)
-{
-    struct world_trees *t = world->trees;
-    if (t == NULL || node_id >= world->node_count || t->moved_flag[node_id]) {
-        return;
-    }
-    t->moved_flag[node_id] = 1;
-    t->moved[t->moved_count++] = node_id;
 }
 
 static uint64_t tree_weight_of(const struct world_trees *t, const world_weights *w,
@@ -153,31 +107,13 @@ static uint64_t tree_weight_of(const struct world_trees *t, const world_weights 
                             t->scale);
 }
 
-static uint32_t tree_segment_of(const world_state *world, uint32_t position)
+/* A moved node's weight set again at 'position' of a tree that holds the
+ * live ledger (world__held_sync's hook). */
+static void tree_set_live(void *context, uint32_t segment, uint32_t position, uint32_t node_id,
+                          const world_weights *live)
 {
-    uint32_t s = 0;
-    while (world->candidate_offsets[s + 1] <= position) {
-        s++;
-    }
-    return s;
-}
-
-/* Sets the moved nodes again in every tree that holds the live ledger. */
-static void tree_drain(world_state *world, const world_weights *live)
-{
-    struct world_trees *t = world->trees;
-    for (uint32_t m = 0; m < t->moved_count; m++) {
-        uint32_t node_id = t->moved[m];
-        t->moved_flag[node_id] = 0;
-        uint64_t weight = tree_weight_of(t, live, node_id);
-        for (uint32_t at = t->first_of[node_id]; at != UINT32_MAX; at = t->next_of[at]) {
-            uint32_t s = tree_segment_of(world, at);
-            if (t->source[s] == WORLD_WEIGHTS_LIVE) {
-                cons_tree_set(&t->trees[s], at - world->candidate_offsets[s], weight);
-            }
-        }
-    }
-    t->moved_count = 0;
+    struct world_trees *t = context;
+    cons_tree_set(&t->trees[segment], position, tree_weight_of(t, live, node_id));
 }
 
 static void tree_refill(world_state *world, uint32_t segment, const world_weights *w)
@@ -190,7 +126,6 @@ static void tree_refill(world_state *world, uint32_t segment, const world_weight
         tree->weights[i] = tree_weight_of(t, w, pool[i].node_id);
     }
     cons_tree_fill(tree);
-    t->source[segment] = w->source;
 }
 
 /* A new draw: every slot's answer is stale. */
@@ -331,10 +266,7 @@ uint32_t world__tree_draw(world_state *world, uint32_t segment,
     struct world_trees *t = world->trees;
     ASSERT(t != NULL && segment < world->scenario->model.segment_count);
     ASSERT(weights->source != 0);
-    if (weights->source == WORLD_WEIGHTS_LIVE) {
-        tree_drain(world, weights);
-    }
-    if (t->source[segment] != weights->source) {
+    if (world__held_sync(world, segment, weights, tree_set_live, t)) {
         tree_refill(world, segment, weights);
     }
     uint32_t indices[CONS_COMMITTEE_MAX];

@@ -97,14 +97,7 @@ static void verify_capture_note(world_state *world, uint32_t segment, const uint
 /* Where a draw's weights come from: per-node arrays (the settled state or
  * the ledger now), or one value for every candidate (hosted: the snapshot
  * every process holds; a uniform draw: 1). */
-typedef struct verify_weights {
-    world_state *world;
-    uint32_t offset;                 /* the segment's first candidate */
-    world_weights of;
-    const world_vrf_draw *vrf;       /* the tickets to compute, or NULL */
-} verify_weights;
-
-static void verify_weights_of(world_state *world, uint64_t request, verify_weights *out,
+static void verify_weights_of(world_state *world, uint64_t request, world_weights *of,
                               bool *cacheable)
 {
     const scn_verification *v = &world->scenario->verification;
@@ -121,7 +114,6 @@ static void verify_weights_of(world_state *world, uint64_t request, verify_weigh
     } else if (world__chain_state(world, request, &reputation, &stake, cacheable, &height)) {
         source = WORLD_WEIGHTS_CHAIN | height;
     }
-    world_weights *of = &out->of;
     if (world->serving.protocol->uniform_draw) {
         *of = (world_weights){.reputation_all = 1.0, .stake_all = 1.0,
                               .source = WORLD_WEIGHTS_FIXED};
@@ -136,16 +128,26 @@ static void verify_weights_of(world_state *world, uint64_t request, verify_weigh
     }
 }
 
+/* What a race draw's slices prepare. */
+typedef struct verify_prepare {
+    world_state *world;
+    uint32_t offset;                 /* the segment's first candidate */
+    const world_weights *of;
+    bool refill;                     /* the candidates' weights to write from 'of' */
+    const world_vrf_draw *vrf;       /* the tickets to compute, or NULL */
+} verify_prepare;
+
 /* A slice's preparation (world_draw's hook, on any thread): its
- * candidates' weights, then under selection: vrf their tickets. */
+ * candidates' weights when the segment held another source, then under
+ * selection: vrf their tickets. */
 static void verify_draw_prepare(void *context, size_t first, size_t last)
 {
-    const verify_weights *w = context;
+    const verify_prepare *w = context;
     cons_candidate *candidates = (cons_candidate *)w->world->candidates + w->offset;
-    for (size_t i = first; i < last; i++) {
+    for (size_t i = first; w->refill && i < last; i++) {
         uint32_t id = candidates[i].node_id;
-        candidates[i].reputation = world__weights_reputation(&w->of, id);
-        candidates[i].stake = world__weights_stake(&w->of, id);
+        candidates[i].reputation = world__weights_reputation(w->of, id);
+        candidates[i].stake = world__weights_stake(w->of, id);
     }
     if (w->vrf != NULL) {
         world__vrf_tickets(w->world, w->vrf, w->offset + (uint32_t)first,
@@ -153,15 +155,52 @@ static void verify_draw_prepare(void *context, size_t first, size_t last)
     }
 }
 
+/* A moved node's weights written again at 'position' of a segment whose
+ * candidates hold the live ledger (world__held_sync's hook). */
+static void verify_set_live(void *context, uint32_t segment, uint32_t position,
+                            uint32_t node_id, const world_weights *live)
+{
+    world_state *world = context;
+    cons_candidate *candidate =
+        (cons_candidate *)world->candidates + world->candidate_offsets[segment] + position;
+    candidate->reputation = world__weights_reputation(live, node_id);
+    candidate->stake = world__weights_stake(live, node_id);
+}
+
+uint32_t world__race_draw(world_state *world, uint32_t segment,
+                          const uint8_t beacon[CONS_BEACON_BYTES], uint32_t k,
+                          const world_weights *weights, const world_vrf_draw *vrf,
+                          uint32_t *members_out)
+{
+    uint32_t first = world->candidate_offsets[segment];
+    verify_prepare prepare = {.world = world, .offset = first, .of = weights, .vrf = vrf};
+    prepare.refill = world__held_sync(world, segment, weights, verify_set_live, world);
+    world_draw draw = {.beacon = beacon,
+                       .segment = segment,
+                       .candidates = (const cons_candidate *)world->candidates + first,
+                       .count = world->candidate_offsets[segment + 1] - first,
+                       .k = k,
+                       .prepare = prepare.refill || vrf != NULL ? verify_draw_prepare : NULL,
+                       .context = &prepare};
+    if (vrf != NULL) {
+        draw.uniforms = world->vrf_uniforms + first;
+        draw.slice_min = vrf->slice_min;
+    }
+    struct util_workers *workers = world__draw_workers(world);
+    world->result->committee_draws_pooled += world_draw_slices(workers, &draw) > 1;
+    int chosen = world_draw_select(workers, &draw, members_out);
+    ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
+    return (uint32_t)chosen;
+}
+
 /* Draws the committee of (request, segment, round) into members_out; sets
  * *cacheable to whether it may be kept (world__chain_state). */
 static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segment,
                             uint32_t round, uint32_t *members_out, bool *cacheable)
 {
-    uint32_t first = world->candidate_offsets[segment];
     uint8_t beacon[CONS_BEACON_BYTES];
     cons_beacon_derive(world->scenario->seed, request, round, beacon);
-    verify_weights weights = {.world = world, .offset = first};
+    world_weights weights;
     verify_weights_of(world, request, &weights, cacheable);
     uint32_t k = verify_draw_size(world, beacon, segment);
     world->result->committee_draws += 1;
@@ -170,35 +209,16 @@ static uint32_t verify_draw(world_state *world, uint64_t request, uint32_t segme
     if (selection_vrf) {
         world__vrf_draw_begin(world, request, segment, beacon, world->trees == NULL, &vrf);
     }
-    if (world->trees != NULL) {
-        uint32_t chosen = world__tree_draw(world, segment, beacon, k, &weights.of,
-                                           selection_vrf ? &vrf : NULL, members_out);
-        ASSERT(chosen > 0); /* Weights are at least 1; k was checked at build. */
-        if (selection_vrf) {
-            world__vrf_seated(world, &vrf, members_out, chosen);
-        }
-        return chosen;
-    }
-    world_draw draw = {.beacon = beacon,
-                       .segment = segment,
-                       .candidates = (const cons_candidate *)world->candidates + first,
-                       .count = world->candidate_offsets[segment + 1] - first,
-                       .k = k,
-                       .prepare = verify_draw_prepare,
-                       .context = &weights};
-    if (selection_vrf) {
-        weights.vrf = &vrf;
-        draw.uniforms = world->vrf_uniforms + first;
-        draw.slice_min = vrf.slice_min;
-    }
-    struct util_workers *workers = world__draw_workers(world);
-    world->result->committee_draws_pooled += world_draw_slices(workers, &draw) > 1;
-    int chosen = world_draw_select(workers, &draw, members_out);
+    const world_vrf_draw *tickets = selection_vrf ? &vrf : NULL;
+    uint32_t chosen =
+        world->trees != NULL
+            ? world__tree_draw(world, segment, beacon, k, &weights, tickets, members_out)
+            : world__race_draw(world, segment, beacon, k, &weights, tickets, members_out);
     ASSERT(chosen > 0); /* Weights are positive; k was checked at build. */
     if (selection_vrf) {
-        world__vrf_seated(world, &vrf, members_out, (uint32_t)chosen);
+        world__vrf_seated(world, &vrf, members_out, chosen);
     }
-    return (uint32_t)chosen;
+    return chosen;
 }
 
 static uint32_t verify_committee(void *context, uint64_t request, uint32_t segment,
@@ -729,6 +749,9 @@ int world__verify_build(world_state *world)
         rc = world__settle_build(world);
     }
     if (rc == 0) {
+        rc = world__held_build(world);
+    }
+    if (rc == 0) {
         rc = world__tree_build(world);
     }
     if (rc == 0 && v->sign_ed25519 && !world->hosted) {
@@ -817,6 +840,7 @@ void world__verify_destroy(world_state *world)
     world__chain_destroy(world);
     world__vrf_destroy(world);
     world__tree_destroy(world);
+    world__held_destroy(world);
     util_free(world->behaviour_now);
     util_free(world->byzantine_end_ns);
     util_free(world->behaviour_scale);
