@@ -8,6 +8,7 @@
  * replaces the hash ticket by one derived from each node's VRF output
  * (cons_vrf.c), which the same race consumes unchanged
  * (cons_committee_select_uniforms). */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -204,6 +205,39 @@ static bool sortition_offer_ticket(cons_draw_best *best, double u,
     return true;
 }
 
+/* Offers candidates[first, first + count) under the tickets of their
+ * digests' heads; false at the first invalid weight. The same as
+ * sortition_offer_ticket on each, with the k-th key's bound kept in a
+ * register while the best is full and nothing enters, which is nearly
+ * every candidate of a large draw. */
+static bool sortition_offer_heads(cons_draw_best *best, const uint64_t *heads,
+                                  const cons_candidate *candidates, size_t first, size_t count)
+{
+    size_t j = 0;
+    while (j < count && best->filled < best->k) {
+        double u = cons__sortition_uniform_of_head(heads[j]);
+        if (!sortition_offer_ticket(best, u, candidates, first + j++)) {
+            return false;
+        }
+    }
+    /* Full: (1 - u) > bound x weight cannot enter (sortition_may_enter). */
+    ASSERT(best->k > 0);
+    double bound = best->key[best->k - 1] * (1.0 + 0x1.0p-20);
+    for (; j < count; j++) {
+        const cons_candidate *c = &candidates[first + j];
+        double weight = c->stake * c->reputation;
+        if (!(c->stake > 0.0 && c->reputation > 0.0 && weight > 0.0 && weight <= DBL_MAX)) {
+            return false; /* sortition_weight_valid, in four comparisons */
+        }
+        double u = cons__sortition_uniform_of_head(heads[j]);
+        if (!(bound * weight > 0x1.0p-900) || 1.0 - u <= bound * weight) {
+            (void)sortition_offer(best, sortition_key_of(u, c), c->node_id, first + j);
+            bound = best->key[best->k - 1] * (1.0 + 0x1.0p-20);
+        }
+    }
+    return true;
+}
+
 /* Hash tickets in chunks: the inputs (beacon || public key || segment) of
  * SORTITION_CHUNK candidates hashed side by side, straight from the
  * candidates' keys (util_hash256_heads): the digests cons_sortition_uniform
@@ -229,11 +263,8 @@ static bool sortition_offer_hashed(cons_draw_best *best, const uint8_t *beacon, 
             keys[j] = candidates[first + j].public_key;
         }
         util_hash256_heads(&batch, chunk, heads);
-        for (size_t j = 0; j < chunk; j++) {
-            if (!sortition_offer_ticket(best, cons__sortition_uniform_of_head(heads[j]),
-                                        candidates, first + j)) {
-                return false;
-            }
+        if (!sortition_offer_heads(best, heads, candidates, first, chunk)) {
+            return false;
         }
     }
     return true;
