@@ -725,6 +725,12 @@ static void serve_record_batch(world_result *result, uint64_t request, const nod
                                  : result->batch_size_max;
 }
 
+/* Whether every node has made a forward call. */
+static bool serve_all_served(const world_result *result)
+{
+    return result->nodes_served == result->node_count;
+}
+
 /* Node 'node_id' made a forward call: the first one counts it served. */
 static void serve_note_served(world_state *world, uint32_t node_id)
 {
@@ -737,7 +743,7 @@ static void serve_note_served(world_state *world, uint32_t node_id)
     *word |= bit;
     world_result *result = world->result;
     result->nodes_served += 1;
-    if (result->nodes_served == world->node_count) {
+    if (serve_all_served(result)) {
         result->all_served_ns = world->now_ns;
     }
 }
@@ -745,7 +751,7 @@ static void serve_note_served(world_state *world, uint32_t node_id)
 bool world_workload_ended(const world_state *world)
 {
     return world->scenario->workload.until == SCN_UNTIL_ALL_SERVED &&
-           world->result->nodes_served == world->node_count;
+           serve_all_served(world->result);
 }
 
 void world__serve_observe(world_state *world, uint32_t node_id, const node_effect *effect)
@@ -1106,7 +1112,7 @@ static double serve_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_REQUESTS_FAILED: return serve_failed(result);
     case SCN_METRIC_NODES_SERVED: return (double)result->nodes_served;
     case SCN_METRIC_ALL_SERVED_NS:
-        return result->nodes_served == result->node_count ? (double)result->all_served_ns : NAN;
+        return serve_all_served(result) ? (double)result->all_served_ns : NAN;
     case SCN_METRIC_PRIVACY_EPSILON_MEAN:
     case SCN_METRIC_PRIVACY_EPSILON_MAX:
     case SCN_METRIC_PROMPT_RECONSTRUCTION_RATE:
