@@ -206,10 +206,12 @@ static bool sortition_offer_ticket(cons_draw_best *best, double u,
 }
 
 /* Offers candidates[first, first + count) under the tickets of their
- * digests' heads; false at the first invalid weight. The same as
- * sortition_offer_ticket on each, with the k-th key's bound kept in a
- * register while the best is full and nothing enters, which is nearly
- * every candidate of a large draw. */
+ * digests' heads; false at the first invalid weight. The same best as
+ * sortition_offer_ticket on each gives, with the k-th key's bound kept in
+ * a register while the best is full and nothing enters, which is nearly
+ * every candidate of a large draw. The bound's product is rounded in
+ * another order than sortition_may_enter's, far inside its margin: a
+ * candidate that could enter always reaches the full comparison. */
 static bool sortition_offer_heads(cons_draw_best *best, const uint64_t *heads,
                                   const cons_candidate *candidates, size_t first, size_t count)
 {
