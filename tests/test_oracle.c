@@ -5,7 +5,8 @@
  * measures divergence on a deterministic share of requests while the
  * checkers stay exact; a cache hit gives the bits a recomputation gives;
  * committee draws cut into slices on the pool (world_draw.c) choose the
- * committee a single slice chooses, and write the same rows. */
+ * committee a single slice chooses, and write the same rows; tree and race
+ * draws in a world follow the ledger's moves (world_held.c). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
