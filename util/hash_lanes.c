@@ -102,7 +102,7 @@ enum { HASH_WORD_SHARED, HASH_WORD_ITEM, HASH_WORD_MIXED };
 
 typedef struct hash_lanes_plan {
     hash_lanes_vector shared[HASH_WORDS]; /* the bytes outside the item, every lane */
-    hash_lanes_wide shared_wide[HASH_WORDS]; /* the same, sixteen lanes */
+    hash_lanes_wide wide[HASH_WORDS];     /* sixteen lanes' words: the shared set here */
     uint8_t kind[HASH_WORDS];             /* HASH_WORD_*: none, all or some item bytes */
     size_t item_begin, item_end;          /* the item's bytes in the block */
     size_t size;                          /* the input's bytes */
@@ -145,7 +145,7 @@ static void hash_lanes_plan_init(const util_hash_batch *batch, hash_lanes_plan *
         size_t lo, hi;
         hash_lanes_item_span(plan, w, &lo, &hi);
         plan->shared[w] = (hash_lanes_vector){0} + hash_lanes_load64(block + 8 * w);
-        plan->shared_wide[w] = (hash_lanes_wide){0} + hash_lanes_load64(block + 8 * w);
+        plan->wide[w] = (hash_lanes_wide){0} + hash_lanes_load64(block + 8 * w);
         plan->kind[w] = lo >= hi              ? HASH_WORD_SHARED
                         : hi - lo == 8        ? HASH_WORD_ITEM
                                               : HASH_WORD_MIXED;
@@ -174,13 +174,13 @@ static uint64_t hash_lanes_mixed(const hash_lanes_plan *plan, const uint8_t *ite
         hash_lanes_load64((items)[6] + (at)), hash_lanes_load64((items)[7] + (at))
 #define HASH_LOADS16(items, at) HASH_LOADS8(items, at), HASH_LOADS8((items) + 8, at)
 
-/* The message words m[16] (vectors of type VEC, WIDTH lanes) of WIDTH
- * inputs, lane by lane: a shared word broadcast, an item's word built
- * from the items' loads (LOADS), a word of both assembled lane by lane. */
-#define HASH_LANES_MESSAGE(SHARED, WIDTH, LOADS, plan, items, m)              \
+/* The message words m[16] of WIDTH inputs that hold item bytes, lane by
+ * lane: an item's word built from the items' loads (LOADS), a word of
+ * both assembled lane by lane. The shared words are the caller's. */
+#define HASH_LANES_MESSAGE(WIDTH, LOADS, plan, items, m)                      \
     for (size_t w = 0; w < HASH_WORDS; w++) {                                 \
         if ((plan)->kind[w] == HASH_WORD_SHARED) {                            \
-            m[w] = (plan)->SHARED[w];                                         \
+            continue;                                                         \
         } else if ((plan)->kind[w] == HASH_WORD_ITEM) {                       \
             size_t at = 8 * w - (plan)->item_begin;                           \
             m[w] = (__typeof__(m[w])){LOADS(items, at)};                      \
@@ -193,19 +193,22 @@ static uint64_t hash_lanes_mixed(const hash_lanes_plan *plan, const uint8_t *ite
 
 /* The message words of eight inputs, and of sixteen. Functions that
  * write through a pointer: the words stay in memory, where the rounds read
- * them as operands, and the registers hold the state. */
+ * them as operands, and the registers hold the state. The sixteen lanes'
+ * shared words are the plan's, set once a batch; only the item's words
+ * are written per call. */
 static inline void hash_lanes_message(const hash_lanes_plan *plan,
                                       const uint8_t *const *items,
                                       hash_lanes_vector m[HASH_WORDS])
 {
-    HASH_LANES_MESSAGE(shared, HASH_LANES, HASH_LOADS8, plan, items, m);
+    for (size_t w = 0; w < HASH_WORDS; w++) {
+        m[w] = plan->shared[w];
+    }
+    HASH_LANES_MESSAGE(HASH_LANES, HASH_LOADS8, plan, items, m);
 }
 
-static inline void hash_lanes_message_wide(const hash_lanes_plan *plan,
-                                           const uint8_t *const *items,
-                                           hash_lanes_wide m[HASH_WORDS])
+static inline void hash_lanes_message_wide(hash_lanes_plan *plan, const uint8_t *const *items)
 {
-    HASH_LANES_MESSAGE(shared_wide, 2 * HASH_LANES, HASH_LOADS16, plan, items, m);
+    HASH_LANES_MESSAGE(2 * HASH_LANES, HASH_LOADS16, plan, items, plan->wide);
 }
 
 /* Functions built for several instruction sets, picked at run time (not
@@ -249,11 +252,11 @@ static void hash_lanes_eight(const hash_lanes_plan *plan, const uint8_t *const i
 #if HASH_LANES_TARGETS
 __attribute__((target_clones("avx512f", "default")))
 #endif
-static void hash_lanes_sixteen(const hash_lanes_plan *plan, const uint8_t *const *items,
+static void hash_lanes_sixteen(hash_lanes_plan *plan, const uint8_t *const *items,
                                uint64_t heads_out[2 * HASH_LANES])
 {
-    hash_lanes_wide m[HASH_WORDS];
-    hash_lanes_message_wide(plan, items, m);
+    hash_lanes_message_wide(plan, items);
+    const hash_lanes_wide *m = plan->wide;
     HASH_LANES_COMPRESS(hash_lanes_wide, plan, m, heads_out);
 }
 
