@@ -179,23 +179,21 @@ static uint64_t hash_lanes_mixed(const hash_lanes_plan *plan, const uint8_t *ite
  * both assembled lane by lane. The shared words are the caller's. */
 #define HASH_LANES_MESSAGE(WIDTH, LOADS, plan, items, m)                      \
     for (size_t w = 0; w < HASH_WORDS; w++) {                                 \
-        if ((plan)->kind[w] == HASH_WORD_SHARED) {                            \
-            continue;                                                         \
-        } else if ((plan)->kind[w] == HASH_WORD_ITEM) {                       \
+        if ((plan)->kind[w] == HASH_WORD_ITEM) {                              \
             size_t at = 8 * w - (plan)->item_begin;                           \
             m[w] = (__typeof__(m[w])){LOADS(items, at)};                      \
-        } else {                                                              \
+        } else if ((plan)->kind[w] == HASH_WORD_MIXED) {                      \
             for (size_t lane = 0; lane < (WIDTH); lane++) {                   \
                 m[w][lane] = hash_lanes_mixed(plan, (items)[lane], w);        \
             }                                                                 \
         }                                                                     \
     }
 
-/* The message words of eight inputs, and of sixteen. Functions that
- * write through a pointer: the words stay in memory, where the rounds read
- * them as operands, and the registers hold the state. The sixteen lanes'
- * shared words are the plan's, set once a batch; only the item's words
- * are written per call. */
+/* The message words of eight inputs, and of sixteen. The sixteen lanes'
+ * words are the plan's: its shared words are set once a batch and only
+ * the item's words are written per call, and they stay in memory, where
+ * the rounds read them as operands while the registers hold the two
+ * groups' state (hash_lanes_sixteen). */
 static inline void hash_lanes_message(const hash_lanes_plan *plan,
                                       const uint8_t *const *items,
                                       hash_lanes_vector m[HASH_WORDS])
@@ -241,7 +239,7 @@ static void hash_lanes_eight(const hash_lanes_plan *plan, const uint8_t *const i
  * vector operation done on both. A round's steps are chains of dependent
  * operations, so a core given one group waits on each link; given two, it
  * runs each link of one beside the same link of the other. On one core, a
- * ticket took 17 to 18 ns against 25 to 26 for one group. Only where a
+ * ticket took 15 to 18 ns against 25 to 27 for one group. Only where a
  * vector register holds eight words (AVX-512, hash_lanes_wide_ok): the two
  * groups' state then fills the 32 registers, while the message words stay
  * in memory (hash_lanes_message_wide) and are read as operands. With
