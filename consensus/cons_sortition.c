@@ -97,12 +97,18 @@ bool cons_spot_check(const uint8_t beacon[CONS_BEACON_BYTES], uint32_t segment, 
     return cons_sortition_uniform(beacon, segment, tag) <= p;
 }
 
+/* Whether stake and reputation are finite and > 0 with a finite product
+ * weight > 0. Four comparisons: NaN fails each, and an infinite factor
+ * makes the product infinite. */
+static bool sortition_weight_ok(double stake, double reputation, double weight)
+{
+    return stake > 0.0 && reputation > 0.0 && weight > 0.0 && weight <= DBL_MAX;
+}
+
 static bool sortition_weight_valid(const cons_candidate *candidate)
 {
-    double weight = candidate->stake * candidate->reputation;
-    return isfinite(candidate->stake) && isfinite(candidate->reputation) &&
-           candidate->stake > 0.0 && candidate->reputation > 0.0 && isfinite(weight) &&
-           weight > 0.0;
+    return sortition_weight_ok(candidate->stake, candidate->reputation,
+                               candidate->stake * candidate->reputation);
 }
 
 int cons_candidates_check(const cons_candidate *candidates, size_t count)
@@ -148,19 +154,29 @@ static bool sortition_precedes(double key_a, uint32_t node_a, size_t index_a, do
     return index_a < index_b;
 }
 
-/* False when ticket u cannot give a key that enters a full 'best': the
- * key -ln(u) / w is at least (1 - u) / w, so a candidate with
- * 1 - u > threshold x w (with a margin far above every rounding error of
- * both sides) lands behind the k-th. This skips the logarithm for almost
- * every candidate of a large draw and never changes the result. */
+/* The bound of a full 'best': its k-th key with a margin far above every
+ * rounding error of sortition_admits' two sides. */
+static double sortition_bound(const cons_draw_best *best)
+{
+    return best->key[best->k - 1] * (1.0 + 0x1.0p-20);
+}
+
+/* False when ticket u of a candidate of 'weight' cannot give a key that
+ * enters a full best of 'bound' (sortition_bound): the key -ln(u) / w is
+ * at least (1 - u) / w, so a candidate with 1 - u > bound x w lands behind
+ * the k-th. This skips the logarithm for almost every candidate of a large
+ * draw and never changes the result. */
+static bool sortition_admits(double bound, double weight, double u)
+{
+    double scaled = bound * weight;
+    /* Far from subnormal keys, where rounding is no longer relative. */
+    return !(scaled > 0x1.0p-900) || 1.0 - u <= scaled;
+}
+
 static bool sortition_may_enter(const cons_draw_best *best, double u, const cons_candidate *c)
 {
-    if (best->filled < best->k) {
-        return true;
-    }
-    double bound = best->key[best->k - 1] * (c->stake * c->reputation) * (1.0 + 0x1.0p-20);
-    /* Far from subnormal keys, where rounding is no longer relative. */
-    return !(bound > 0x1.0p-900) || 1.0 - u <= bound;
+    return best->filled < best->k ||
+           sortition_admits(sortition_bound(best), c->stake * c->reputation, u);
 }
 
 /* Offers (key, node, index) to 'best'; insertion keeps it O(k). False
@@ -206,12 +222,10 @@ static bool sortition_offer_ticket(cons_draw_best *best, double u,
 }
 
 /* Offers candidates[first, first + count) under the tickets of their
- * digests' heads; false at the first invalid weight. The same best as
- * sortition_offer_ticket on each gives, with the k-th key's bound kept in
- * a register while the best is full and nothing enters, which is nearly
- * every candidate of a large draw. The bound's product is rounded in
- * another order than sortition_may_enter's, far inside its margin: a
- * candidate that could enter always reaches the full comparison. */
+ * digests' heads; false at the first invalid weight. The same as
+ * sortition_offer_ticket on each, with the full best's bound kept in a
+ * register until a candidate enters, which almost none of a large draw
+ * does. */
 static bool sortition_offer_heads(cons_draw_best *best, const uint64_t *heads,
                                   const cons_candidate *candidates, size_t first, size_t count)
 {
@@ -222,19 +236,18 @@ static bool sortition_offer_heads(cons_draw_best *best, const uint64_t *heads,
             return false;
         }
     }
-    /* Full: (1 - u) > bound x weight cannot enter (sortition_may_enter). */
     ASSERT(best->k > 0);
-    double bound = best->key[best->k - 1] * (1.0 + 0x1.0p-20);
+    double bound = sortition_bound(best);
     for (; j < count; j++) {
         const cons_candidate *c = &candidates[first + j];
         double weight = c->stake * c->reputation;
-        if (!(c->stake > 0.0 && c->reputation > 0.0 && weight > 0.0 && weight <= DBL_MAX)) {
-            return false; /* sortition_weight_valid, in four comparisons */
+        if (!sortition_weight_ok(c->stake, c->reputation, weight)) {
+            return false;
         }
         double u = cons__sortition_uniform_of_head(heads[j]);
-        if (!(bound * weight > 0x1.0p-900) || 1.0 - u <= bound * weight) {
+        if (sortition_admits(bound, weight, u)) {
             (void)sortition_offer(best, sortition_key_of(u, c), c->node_id, first + j);
-            bound = best->key[best->k - 1] * (1.0 + 0x1.0p-20);
+            bound = sortition_bound(best);
         }
     }
     return true;
