@@ -157,6 +157,10 @@ size_t infer_kv_bytes(const infer_shape *shape, uint32_t layer_count);
 /* Points kv at 'memory' (infer_kv_bytes long, any contents) and empties it. */
 void infer_kv_init(infer_kv *kv, const infer_shape *shape, uint32_t first_layer,
                    uint32_t layer_count, void *memory);
+/* Copies the keys and values of positions first .. first + count - 1 of
+ * every layer from 'from' into 'to', two caches of the same layers. */
+void infer_kv_copy_rows(infer_kv *to, const infer_kv *from, const infer_shape *shape,
+                        uint32_t first, uint32_t count);
 
 /* Token embedding of 'count' tokens into x[count * dim]. Returns 0, or
  * INFER_EINVAL for a token id >= vocab_size (tokens come from clients). */

@@ -148,6 +148,21 @@ void infer_kv_init(infer_kv *kv, const infer_shape *shape, uint32_t first_layer,
     kv->length = 0;
 }
 
+void infer_kv_copy_rows(infer_kv *to, const infer_kv *from, const infer_shape *shape,
+                        uint32_t first, uint32_t count)
+{
+    ASSERT(to != NULL && from != NULL && shape != NULL);
+    ASSERT(to->first_layer == from->first_layer && to->layer_count == from->layer_count);
+    ASSERT(first <= shape->seq_len && count <= shape->seq_len - first);
+    size_t kv_dim = (size_t)shape->dim / shape->n_heads * shape->n_kv_heads;
+    size_t bytes = (size_t)count * kv_dim * sizeof(float);
+    for (uint32_t l = 0; l < to->layer_count; l++) {
+        size_t at = ((size_t)l * shape->seq_len + first) * kv_dim;
+        memcpy(to->keys + at, from->keys + at, bytes);
+        memcpy(to->values + at, from->values + at, bytes);
+    }
+}
+
 int infer_embed(const infer_executor *executor, const uint32_t *tokens, uint32_t count,
                 float *x)
 {

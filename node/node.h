@@ -349,6 +349,7 @@ typedef cons_verdict node_verdict;
 #define NODE_DIGEST_BYTES CONS_DIGEST_BYTES
 #define NODE_VOTE_MAX CONS_VOTE_MAX     /* sampling's [root, leaf] */
 #define NODE_CLAIM_MAX CONS_VRF_PROOF_BYTES /* selection vrf: the proof after a vote */
+#define NODE_LINEAGE_BYTES 32            /* a cache's lineage (node_forward_call) */
 #define NODE_SALT_BYTES CONS_SALT_BYTES
 #define NODE_ATTEST_BYTES CONS_ATTEST_BYTES /* tee: an ed25519 signature by the vendor key */
 
@@ -525,12 +526,28 @@ typedef struct node_forward_call {
     uint32_t count;
     bool last;                       /* the last segment: logits, then the argmax token */
     node_forward_member member;
+    /* A committee member's call names what it computes: the hash of its
+     * cache's lineage before (every call that wrote the cache: kernel,
+     * layers, position, count and input rows) and of its own. Two calls of
+     * one lineage compute the same rows, logits and cache rows, bit for
+     * bit, so the driver may copy one's result for the other
+     * (node_kv_holds). false: none, for a plain server's call or a cache
+     * that a call off the honest path wrote. */
+    bool lineage_known;
+    uint8_t lineage[NODE_LINEAGE_BYTES];
     /* A plain server's rows entering a noised boundary (privacy): the
      * driver clips and noises them (node_privacy_noise with the serving
      * clip and sigma) from this stream before it encodes them. */
     bool noised;
     util_prng noise;
 } node_forward_call;
+
+/* Whether the cache block a handed-over call's kv views (a node's, as the
+ * node handed it) still holds the lineage 'lineage': true once that call's
+ * rows are in and until its node appends to the block or gives it to
+ * another history. The driver must have waited for every call that
+ * node handed over. */
+bool node_kv_holds(const infer_kv *kv, const uint8_t lineage[NODE_LINEAGE_BYTES]);
 
 typedef struct node_forward_hook {
     void *context;

@@ -30,6 +30,7 @@
 #include "node/node_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
+#include "util/hash.h"
 #include "util/prng.h"
 
 #define SERVE_REQUEST_MAX (UINT64_C(1) << 30)
@@ -71,6 +72,18 @@ void node_store_release(node_store *store)
     util_free(store->route_memo);
     store->route_memo = NULL;
 }
+
+/* A cache block starts with its header; the floats follow. Under a
+ * verifier the header keeps the cache's lineage (node_forward_call): the
+ * hash of every call that wrote it, known while each was an honest one. */
+#define KV_HEADER_BYTES 64u
+typedef struct kv_header {
+    uint64_t length;                 /* rows in the cache */
+    uint8_t lineage[NODE_LINEAGE_BYTES];
+    bool lineage_known;
+} kv_header;
+_Static_assert(sizeof(kv_header) <= KV_HEADER_BYTES, "the header fits before the floats");
+_Static_assert(NODE_LINEAGE_BYTES == UTIL_HASH256_BYTES, "a lineage is one hash");
 
 /* Committee members each keep their own cache (see node__serve_slots). */
 static uint32_t *kv_slot_of(const node *self, uint64_t request, uint32_t segment,
@@ -126,9 +139,8 @@ static bool kv_acquire(const node *self, uint64_t request, uint32_t segment, uin
         return false;
     }
     if (pool->block_bytes == 0) {
-        /* 64 bytes for the cache length, then the cache itself. */
-        util_pool_init(pool, 64 + infer_kv_bytes(infer_model_shape(serving->model),
-                                                 serving->segment_layers[segment]));
+        util_pool_init(pool, KV_HEADER_BYTES + infer_kv_bytes(infer_model_shape(serving->model),
+                                                              serving->segment_layers[segment]));
     }
     uint32_t block = 0;
     if (util_pool_take(pool, &block) != 0) {
@@ -138,7 +150,10 @@ static bool kv_acquire(const node *self, uint64_t request, uint32_t segment, uin
     if (store->owner_of != NULL) {
         store->owner_of[node__serve_slot_index(serving, request, segment, member)] = server + 1u;
     }
-    *(uint64_t *)util_pool_block(pool, block) = 0; /* A fresh cache is empty. */
+    /* A fresh cache is empty, and its lineage the empty one. */
+    kv_header *header = util_pool_block(pool, block);
+    memset(header, 0, sizeof(*header));
+    header->lineage_known = serving->verifier != NULL;
     *in_use += 1;
     ASSERT(*in_use <= serving->kv_slots);
     return true;
@@ -173,10 +188,10 @@ void node__kv_release(const node *self, uint64_t request, uint32_t segment, uint
     *in_use -= 1;
 }
 
-/* The request's KV cache for 'segment', as the executor wants it. The
- * cache length lives in the block's first 8 bytes; the floats follow. */
+/* The request's KV cache for 'segment', as the executor wants it, and
+ * the header of its block. */
 static void kv_view(const node *self, uint64_t request, uint32_t segment,
-                    uint32_t member, infer_kv *kv, uint64_t **length_out)
+                    uint32_t member, infer_kv *kv, kv_header **header_out)
 {
     const node_serving *serving = self->config.serving;
     const node_store *store = self->config.store;
@@ -184,10 +199,41 @@ static void kv_view(const node *self, uint64_t request, uint32_t segment,
     uint32_t block = *kv_slot_of(self, request, segment, member) - 1;
     uint8_t *memory = util_pool_block(&store->pools[segment], block);
     infer_kv_init(kv, infer_model_shape(serving->model), serving->segment_first[segment],
-                  serving->segment_layers[segment], memory + 64);
-    *length_out = (uint64_t *)memory;
-    ASSERT(**length_out <= serving->seq_len); /* Only validated rows entered the cache. */
-    kv->length = (uint32_t)**length_out;
+                  serving->segment_layers[segment], memory + KV_HEADER_BYTES);
+    kv_header *header = (kv_header *)memory;
+    ASSERT(header->length <= serving->seq_len); /* Only validated rows entered the cache. */
+    kv->length = (uint32_t)header->length;
+    *header_out = header;
+}
+
+bool node_kv_holds(const infer_kv *kv, const uint8_t lineage[NODE_LINEAGE_BYTES])
+{
+    ASSERT(kv != NULL && kv->keys != NULL && lineage != NULL);
+    const kv_header *header = (const kv_header *)(const void *)((const uint8_t *)kv->keys -
+                                                                KV_HEADER_BYTES);
+    return header->lineage_known && memcmp(header->lineage, lineage, NODE_LINEAGE_BYTES) == 0;
+}
+
+/* The cache's lineage once a call of 'kernel' on the rows in the store
+ * (count of them) is in: the hash of its lineage before and of the call.
+ * false: the cache has none. */
+static bool kv_lineage_next(const node *self, const kv_header *header, infer_kernel kernel,
+                            const infer_kv *kv, uint32_t count,
+                            uint8_t lineage_out[NODE_LINEAGE_BYTES])
+{
+    if (!header->lineage_known) {
+        return false;
+    }
+    const uint32_t call[5] = {(uint32_t)kernel, kv->first_layer, kv->layer_count, kv->length,
+                              count};
+    util_hash256_state state;
+    util_hash256_init(&state);
+    util_hash256_update(&state, header->lineage, NODE_LINEAGE_BYTES);
+    util_hash256_update(&state, call, sizeof(call));
+    util_hash256_update(&state, self->config.store->x,
+                        (size_t)count * self->config.serving->dim * sizeof(float));
+    util_hash256_final(&state, lineage_out);
+    return true;
 }
 
 /* ---- messages out ---- */
@@ -766,8 +812,8 @@ static void server_batch(node *self, const node_message *m, uint64_t flops, uint
  * the call's ticket. false: no hook, a member whose behaviour needs its
  * output, or the driver declined: the caller runs it inline. */
 static bool server_compute_handed(node *self, const node_message *m, uint32_t slot,
-                                  infer_kernel kernel, infer_kv *kv, uint64_t now_ns,
-                                  node_outbox *outbox)
+                                  infer_kernel kernel, infer_kv *kv, kv_header *header,
+                                  uint64_t now_ns, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     if (serving->forward == NULL) {
@@ -783,11 +829,14 @@ static bool server_compute_handed(node *self, const node_message *m, uint32_t sl
         call.noised =
             node__privacy_stream(self, m->rumor_id, m->segment + 1u, m->step, 0, &call.noise);
     }
+    call.lineage_known = kv_lineage_next(self, header, kernel, kv, m->count, call.lineage);
     uint32_t ticket =
         serving->forward->begin(serving->forward->context, self->config.node_id, &call);
     if (ticket == 0) {
         return false;
     }
+    memcpy(header->lineage, call.lineage, NODE_LINEAGE_BYTES);
+    header->lineage_known = call.lineage_known;
     uint64_t flops = infer_forward_flops(infer_model_shape(serving->model), kv->layer_count,
                                          kv->length, m->count, last);
     kv->length += m->count;
@@ -838,9 +887,10 @@ static void server_forward_corrupted(node *self, infer_kernel kernel, infer_kv *
     kv->length = first.length;
 }
 
-/* Runs the layers for real, charges the time, and hands the result on. */
+/* Runs the layers for real, charges the time, and hands the result on.
+ * The cache's lineage follows an honest call; any other call ends it. */
 static void server_compute(node *self, const node_message *m, uint32_t slot, infer_kv *kv,
-                           uint64_t now_ns, node_outbox *outbox)
+                           kv_header *header, uint64_t now_ns, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
@@ -854,9 +904,11 @@ static void server_compute(node *self, const node_message *m, uint32_t slot, inf
     ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
     ASSERT(kv->length == m->position); /* server_on_hop checked the cache has no gap. */
     if (behaviour == NODE_BEHAVIOUR_HONEST &&
-        server_compute_handed(self, m, slot, kernel, kv, now_ns, outbox)) {
+        server_compute_handed(self, m, slot, kernel, kv, header, now_ns, outbox)) {
         return;
     }
+    header->lineage_known = behaviour == NODE_BEHAVIOUR_HONEST &&
+                            kv_lineage_next(self, header, kernel, kv, m->count, header->lineage);
     infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && store->substitute
                                    ? store->substitute
                                    : store->executor;
@@ -894,9 +946,9 @@ static bool server_hop_seen(const node *self, const node_message *m, uint32_t me
         return false;
     }
     infer_kv kv;
-    uint64_t *length = NULL;
-    kv_view(self, m->rumor_id, m->segment, member, &kv, &length);
-    ASSERT(length != NULL && *length == kv.length);
+    kv_header *header = NULL;
+    kv_view(self, m->rumor_id, m->segment, member, &kv, &header);
+    ASSERT(header != NULL && header->length == kv.length);
     return kv.length > m->position;
 }
 
@@ -963,16 +1015,16 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
         return 0;
     }
     infer_kv kv;
-    uint64_t *length = NULL;
-    kv_view(self, m->rumor_id, m->segment, member, &kv, &length);
+    kv_header *header = NULL;
+    kv_view(self, m->rumor_id, m->segment, member, &kv, &header);
     if (kv.length != m->position) {
         /* A gap: an earlier step never arrived; the cache cannot take it. */
         server_fail(self, outbox, m, now_ns);
         return 0;
     }
-    server_compute(self, m, member, &kv, now_ns, outbox);
+    server_compute(self, m, member, &kv, header, now_ns, outbox);
     ASSERT(kv.length <= serving->seq_len);
-    *length = kv.length;
+    header->length = kv.length;
     return 0;
 }
 

@@ -3,7 +3,8 @@
  * are the caller's after a wait; a run's trace and every result the oracle
  * writes are the same for --threads 1, 2 and 7; output.divergence_sample
  * measures divergence on a deterministic share of requests while the
- * checkers stay exact; a cache hit gives the bits a recomputation gives;
+ * checkers stay exact; a cache hit gives the bits a recomputation gives,
+ * and so does a member's call copied from another member's;
  * committee draws cut into slices on the pool (world_draw.c) choose the
  * committee a single slice chooses, and write the same rows; tree and race
  * draws in a world follow the ledger's moves (world_held.c). */
@@ -481,13 +482,15 @@ static char *every_row(const char *path)
  * the rows 1 thread writes ('marker' shows the table that matters is not
  * empty), the summary says forward calls ran on the worker pool at 2 and
  * 7 threads, and at 1 thread that none did. */
-/* A scenario, the --set options it runs with, and whether it runs under
- * ASan too (make sanitize, where every run is ten times slower: one case
- * per path the pool takes, at 1 and 2 threads). */
+/* A scenario, the --set options it runs with, whether it runs under ASan
+ * too (make sanitize, where every run is ten times slower: one case per
+ * path the pool takes, at 1 and 2 threads), and a line the summaries of
+ * the pooled runs must also print (NULL: none). */
 typedef struct pooled_case {
     const char *path;
     const char *sets;
     bool asan;
+    const char *summary;
 } pooled_case;
 
 static void pooled_same_rows(const char *prefix, const pooled_case *c, const char *marker)
@@ -520,6 +523,10 @@ static void pooled_same_rows(const char *prefix, const pooled_case *c, const cha
                  " '%s.out'",
                  db[i]);
         ck_assert_int_eq(system(command), 0);
+        if (c->summary != NULL) {
+            snprintf(command, sizeof(command), "grep -q '%s' '%s.out'", c->summary, db[i]);
+            ck_assert_msg(system(command) == 0, "--threads %u: no '%s'", threads[i], c->summary);
+        }
     }
     snprintf(command, sizeof(command), "grep -q 'worker pool' '%s.out'", db[0]);
     ck_assert_int_ne(system(command), 0); /* One thread: every call inline. */
@@ -542,20 +549,23 @@ static void pooled_same_rows(const char *prefix, const pooled_case *c, const cha
 START_TEST(test_oracle_forward_pooled_every_table)
 {
     static const pooled_case cases[] = {
-        {"scenarios/default.yaml", "--set workload.requests=60", true},
-        {"scenarios/privacy_dp.yaml", "--set workload.requests=40", false},
-        {"scenarios/privacy_attack.yaml", "", false},
+        {"scenarios/default.yaml", "--set workload.requests=60", true, NULL},
+        {"scenarios/privacy_dp.yaml", "--set workload.requests=40", false, NULL},
+        {"scenarios/privacy_attack.yaml", "", false, NULL},
         {"scenarios/inference_server_failover.yaml",
-         "--set nodes.classes.1.overhead=200ms --set 'expect={}'", true},
-        {"scenarios/inference_churn.yaml", "", false},
+         "--set nodes.classes.1.overhead=200ms --set 'expect={}'", true, NULL},
+        {"scenarios/inference_churn.yaml", "", false, NULL},
         {"scenarios/inference_batching.yaml",
          "--set 'faults=[{kind: crash, at: 1s, until: 1500ms, nodes: {fraction: 0.5}}]'"
          " --set 'expect={}' --set workload.requests=50",
-         true},
+         true, NULL},
     };
     pooled_same_rows("forward", &cases[_i], "== executions\n1|");
 }
 END_TEST
+
+/* What the summary says when members' calls were copied. */
+#define COPIED "compute    [1-9][0-9]* of them copied from a member.s identical call"
 
 /* Committee members' forward calls on the pool: honest members of a
  * commit-reveal protocol hand their calls over, and the driver fills in
@@ -568,21 +578,30 @@ END_TEST
  * to the client and the other members, every copy filled by the job with
  * its salt, output and evidence (a tee attestation, a zk proof). Under
  * selection vrf the node's claim follows the job's vote; under timeout
- * evidence the commitment's copies to the peers carry the ticket too. */
+ * evidence the commitment's copies to the peers carry the ticket too.
+ * Honest members of one kernel copy each other's calls (world_forward.c),
+ * and the committee's summaries say so; a member whose cache a corrupted
+ * layer wrote (a wrong_output fault in layer mode that ends while its
+ * requests go on) computes its later steps itself, as on one thread. */
 START_TEST(test_oracle_members_pooled_same_rows)
 {
     static const pooled_case cases[] = {
-        {"scenarios/compare_committee.yaml", "", false},
-        {"scenarios/compare_sampling.yaml", "", false},
-        {"scenarios/compare_committee.yaml", "--set network.loss=0.05", true},
-        {"scenarios/ledger_byzantine.yaml", "", true},
-        {"scenarios/equivocation.yaml", "--set workload.requests=40", false},
-        {"scenarios/compare_tee.yaml", "", true},
-        {"scenarios/compare_zk.yaml", "", false},
-        {"scenarios/compare_optimistic.yaml", "", true},
-        {"scenarios/compare_crossval.yaml", "", false},
-        {"scenarios/committee_vrf.yaml", "--set workload.requests=30", true},
-        {"scenarios/ledger_timeout_evidence.yaml", "", false},
+        {"scenarios/compare_committee.yaml", "", false, COPIED},
+        {"scenarios/compare_sampling.yaml", "", false, NULL},
+        {"scenarios/compare_committee.yaml", "--set network.loss=0.05", true, COPIED},
+        {"scenarios/ledger_byzantine.yaml", "", true, NULL},
+        {"scenarios/equivocation.yaml", "--set workload.requests=40", false, NULL},
+        {"scenarios/compare_tee.yaml", "", true, NULL},
+        {"scenarios/compare_zk.yaml", "", false, NULL},
+        {"scenarios/compare_optimistic.yaml", "", true, NULL},
+        {"scenarios/compare_crossval.yaml", "", false, NULL},
+        {"scenarios/committee_vrf.yaml", "--set workload.requests=30", true, NULL},
+        {"scenarios/ledger_timeout_evidence.yaml", "", false, NULL},
+        {"scenarios/compare_committee.yaml",
+         "--set 'faults=[{kind: wrong_output, mode: layer, at: 0s, until: 2s,"
+         " nodes: {fraction: 0.3}}]' --set 'expect={}' --set workload.rate=20/s"
+         " --set workload.generate=8",
+         false, NULL},
     };
     pooled_same_rows("members", &cases[_i], "== decisions\n1|");
 }
@@ -984,7 +1003,7 @@ Suite *test_oracle_suite(void)
     tcase_set_timeout(threads, 600);
     tcase_add_loop_test(threads, test_oracle_threads_same_results, 0, 3);
     tcase_add_loop_test(threads, test_oracle_forward_pooled_every_table, 0, 6);
-    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 11);
+    tcase_add_loop_test(threads, test_oracle_members_pooled_same_rows, 0, 12);
     tcase_add_test(threads, test_oracle_divergence_sample_keeps_checkers_exact);
     tcase_add_test(threads, test_oracle_cache_hit_equals_recomputation);
     tcase_add_test(threads, test_oracle_cache_probe_bits);

@@ -392,6 +392,11 @@ static void print_summary(int64_t run_id, const scn_scenario *scenario, const wo
                (unsigned long long)result->forward_pooled,
                (unsigned long long)result->compute_calls);
     }
+    if (result->forward_copied > 0) {
+        printf("  compute    %llu of them copied from a member's identical call (the same "
+               "cache history and input)\n",
+               (unsigned long long)result->forward_copied);
+    }
     if (scenario->verification.draw_tree && result->committee_draws > 0) {
         printf("  draws      %llu committee draws from weight trees (verification.draw: tree)\n",
                (unsigned long long)result->committee_draws);

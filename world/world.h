@@ -395,6 +395,8 @@ typedef struct world_result {
     uint64_t oracle_cache_hits;      /* judgements that found runs in its cache */
     uint64_t forward_pooled;         /* servers' forward calls run on the worker pool
                                       * (world_forward.c); the rest ran inline */
+    uint64_t forward_copied;         /* of which copied from another member's call of
+                                      * the same lineage instead of computed */
     uint64_t committee_draws;        /* committees drawn (world_verify.c) */
     uint64_t committee_draws_pooled; /* of which in slices on the worker pool
                                       * (world_draw.c); the rest ran inline */

@@ -23,7 +23,17 @@
  * observation wins (world__oracle_writers); a server that churn takes away
  * has its caches freed by the world, which waits for its calls first.
  * Only the simulator hands calls over (world_forward_build). A full table
- * of jobs makes the node run its call inline; the bits are the same. */
+ * of jobs makes the node run its call inline; the bits are the same.
+ *
+ * Members of one committee repeat each other's arithmetic: honest members
+ * of one kernel run the same layers on the same inputs. A member's call
+ * names what it computes (node_forward_call.lineage, a hash of its cache's
+ * history and its input), so a call whose lineage a held job's call
+ * already has takes that job's result instead of computing it: its output
+ * rows, logits and token, and the rows that job's call added to its own
+ * cache, copied into this call's cache (once every call of that node has
+ * ended and its block still holds that lineage, node_kv_holds). The job
+ * then only encodes, votes and signs. The bits are a recomputation's. */
 #include <string.h>
 
 #include "util/alloc.h"
@@ -54,6 +64,7 @@ typedef struct forward_job {
     uint32_t payload_bytes;
     uint32_t readers;                /* staged messages that carry it, not yet taken */
     uint32_t token;
+    bool copied;                     /* its result copied from a job of its lineage */
     /* The oracle's copy of the logits (a LOGITS observation): the request,
      * its oracle block + 1 when the observation was made (0 = none) and
      * the step. */
@@ -76,7 +87,10 @@ struct world_forward {
     uint32_t free_count;
     size_t rows, payload_capacity;   /* a job's buffers: floats of x, bytes of payload */
     uint16_t *pending_of;            /* per node: jobs submitted, not waited for */
+    uint32_t *holder_of;             /* by a lineage's first word: a job holding it, + 1 */
+    uint32_t holder_mask;            /* holder_of's entries - 1 (a power of 2) */
     uint64_t handed;                 /* calls handed over */
+    uint64_t copied;                 /* of them, copied from a job of their lineage */
 };
 
 /* ---- the job (any thread) ---- */
@@ -132,12 +146,14 @@ static void forward_run(util_job *job_base, uint32_t thread_index)
     infer_executor *executor = f->executors[thread_index];
     node_forward_call *call = &job->call;
     uint64_t flops = 0;
-    int rc = infer_forward(executor, call->kernel, &call->kv, job->x, call->count, &flops);
-    ASSERT(rc == 0); /* The node validated position and count against seq_len. */
-    if (call->last) {
-        infer_logits(executor, call->kernel, job->x + (size_t)(call->count - 1) * f->dim,
-                     job->logits, &flops);
-        job->token = infer_argmax(job->logits, f->vocab);
+    if (!job->copied) {
+        int rc = infer_forward(executor, call->kernel, &call->kv, job->x, call->count, &flops);
+        ASSERT(rc == 0); /* The node validated position and count against seq_len. */
+        if (call->last) {
+            infer_logits(executor, call->kernel, job->x + (size_t)(call->count - 1) * f->dim,
+                         job->logits, &flops);
+            job->token = infer_argmax(job->logits, f->vocab);
+        }
     }
     const node_forward_member *member = &call->member;
     if (member->bytes != NULL) {
@@ -206,6 +222,45 @@ static bool forward_job_buffers(const world_forward *f, forward_job *job)
     return true;
 }
 
+static uint32_t *forward_holder(const world_forward *f, const uint8_t *lineage)
+{
+    uint32_t word;
+    memcpy(&word, lineage, sizeof(word));
+    return &f->holder_of[word & f->holder_mask];
+}
+
+/* Copies into 'job' the result of a held job of its call's lineage, if
+ * there is one whose node's cache still holds it, and makes 'job' the
+ * lineage's holder. Before 'job' is submitted. */
+static bool forward_copy(world_forward *f, forward_job *job)
+{
+    const node_forward_call *call = &job->call;
+    if (!call->lineage_known || call->noised) {
+        return false;
+    }
+    uint32_t *holder = forward_holder(f, call->lineage);
+    forward_job *from = *holder != 0 ? &f->jobs[*holder - 1] : NULL;
+    *holder = (uint32_t)(job - f->jobs) + 1;
+    if (from == NULL || from == job || from->state == FORWARD_FREE ||
+        !from->call.lineage_known || memcmp(from->call.lineage, call->lineage,
+                                            NODE_LINEAGE_BYTES) != 0) {
+        return false;
+    }
+    world_forward_settle(f->world, from->node_id);
+    if (!node_kv_holds(&from->call.kv, call->lineage)) {
+        return false; /* its node has appended to the cache since, or let it go */
+    }
+    infer_kv_copy_rows(&job->call.kv, &from->call.kv, infer_model_shape(f->world->serving.model),
+                       call->kv.length, call->count);
+    memcpy(job->x, from->x, (size_t)call->count * f->dim * sizeof(float));
+    if (call->last) {
+        memcpy(job->logits, from->logits, f->vocab * sizeof(float));
+        job->token = from->token;
+    }
+    f->copied += 1;
+    return true;
+}
+
 static uint32_t forward_begin(void *context, uint32_t node_id, const node_forward_call *call)
 {
     world_forward *f = context;
@@ -220,7 +275,6 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
         return 0; /* No memory for another call in flight: it runs inline. */
     }
     f->free_count -= 1;
-    job->state = FORWARD_SUBMITTED;
     job->node_id = node_id;
     job->call = *call;
     memcpy(job->x, call->x, (size_t)call->count * f->dim * sizeof(float));
@@ -228,9 +282,12 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
     job->payload_bytes = forward_payload_bytes(f, call);
     job->oracle_block = 0;
     job->readers = 0;
-    job->job.cost = infer_forward_flops(infer_model_shape(f->world->serving.model),
-                                        call->kv.layer_count, call->kv.length, call->count,
-                                        call->last);
+    job->copied = forward_copy(f, job);
+    job->state = FORWARD_SUBMITTED;
+    job->job.cost = job->copied ? 1
+                                : infer_forward_flops(infer_model_shape(f->world->serving.model),
+                                                      call->kv.layer_count, call->kv.length,
+                                                      call->count, call->last);
     f->pending_of[node_id] += 1;
     f->handed += 1;
     util_workers_submit(f->workers, &job->job);
@@ -241,6 +298,10 @@ static uint32_t forward_begin(void *context, uint32_t node_id, const node_forwar
 static void forward_release(world_forward *f, forward_job *job)
 {
     ASSERT(f->free_count < f->job_count);
+    uint32_t *holder = job->call.lineage_known ? forward_holder(f, job->call.lineage) : NULL;
+    if (holder != NULL && *holder == (uint32_t)(job - f->jobs) + 1) {
+        *holder = 0;
+    }
     job->state = FORWARD_FREE;
     f->free_jobs[f->free_count++] = (uint32_t)(job - f->jobs);
 }
@@ -355,7 +416,12 @@ static int forward_jobs_init(world_forward *f, const node_serving *serving)
     }
     f->jobs = util_calloc(f->job_count, sizeof(*f->jobs));
     f->free_jobs = util_calloc(f->job_count, sizeof(*f->free_jobs));
-    if (f->jobs == NULL || f->free_jobs == NULL) {
+    f->holder_mask = 1;
+    while (f->holder_mask < 2 * f->job_count - 1) {
+        f->holder_mask = 2 * f->holder_mask + 1;
+    }
+    f->holder_of = util_calloc((size_t)f->holder_mask + 1, sizeof(*f->holder_of));
+    if (f->jobs == NULL || f->free_jobs == NULL || f->holder_of == NULL) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < f->job_count; i++) {
@@ -422,6 +488,7 @@ void world_forward_destroy(world_state *world)
     }
     world->serving.forward = NULL;
     world->result->forward_pooled = f->handed;
+    world->result->forward_copied = f->copied;
     for (uint32_t i = 0; f->jobs != NULL && i < f->job_count; i++) {
         if (f->jobs[i].state == FORWARD_SUBMITTED) {
             forward_wait(f, &f->jobs[i]);
@@ -436,6 +503,7 @@ void world_forward_destroy(world_state *world)
     util_free(f->executors);
     util_free(f->pending_of);
     util_free(f->free_jobs);
+    util_free(f->holder_of);
     util_free(f->jobs);
     util_free(f);
     world->forward = NULL;
