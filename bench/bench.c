@@ -408,27 +408,29 @@ static uint64_t bench_clock_ns(void *context)
     return (uint64_t)(bench_util_now_s() * 1e9);
 }
 
-/* One inference run of 'path' on 'threads' with the overrides given: its
- * wall seconds, the share of them the event loop spent in the oracle
- * (judging, or waiting for its jobs), and the share of the servers'
- * forward calls that ran on the worker pool. Returns 0, or 1 when it
- * failed. */
+/* One inference run of 'path' on 'threads' (every call inline when
+ * 'inline_compute') with the overrides given: its wall seconds, the share
+ * of them the event loop spent in the oracle (judging, or waiting for its
+ * jobs), and the shares of the servers' forward calls that ran on the
+ * worker pool and that were copied from a member's identical call. Returns
+ * 0, or 1 when it failed. */
 typedef struct bench_threads_run {
     double wall_s;
     double oracle_share;
     double pooled_share;
+    double copied_share;
     uint64_t trace;
 } bench_threads_run;
 
-static int bench_threads_once(const char *path, uint32_t threads, const char *const *overrides,
-                              size_t count, bench_threads_run *out)
+static int bench_threads_once(const char *path, uint32_t threads, bool inline_compute,
+                              const char *const *overrides, size_t count, bench_threads_run *out)
 {
     scn_scenario *scenario = NULL;
     if (bench_util_load(path, overrides, count, &scenario) != 0) {
         return 1;
     }
     world_result *result = NULL;
-    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, threads};
+    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, threads, inline_compute};
     double start = bench_util_now_s();
     int rc = sim_run(scenario, &observer, NULL, &result);
     out->wall_s = bench_util_now_s() - start;
@@ -438,17 +440,19 @@ static int bench_threads_once(const char *path, uint32_t threads, const char *co
         return 1;
     }
     out->oracle_share = (double)result->wall_oracle_ns / 1e9 / out->wall_s;
-    out->pooled_share = result->compute_calls > 0
-                            ? (double)result->forward_pooled / (double)result->compute_calls
-                            : 0.0;
+    double calls = result->compute_calls > 0 ? (double)result->compute_calls : 1.0;
+    out->pooled_share = (double)result->forward_pooled / calls;
+    out->copied_share = (double)result->forward_copied / calls;
     out->trace = result->trace_hash;
     world_result_destroy(result);
     return 0;
 }
 
-/* Real compute on every core: the scenario at one thread (the baseline,
- * everything inline), at two, and at every core the machine has (when that
- * is more than two), then with a 10 % divergence sample at one and two;
+/* Real compute on every core: the scenario at one thread (the baseline;
+ * under a verifier, members copy each other's identical calls), at one
+ * with every call inline (no copies), at two, and at every core the
+ * machine has (when that is more than two), then with a 10 % divergence
+ * sample at one and two;
  * each the best of BENCH_THREADS_REPEATS runs (the machine may be shared),
  * as a speedup over the baseline measured here (goal at two threads on an
  * inference-heavy run: 1.8x), with the oracle's share of the wall time
@@ -470,13 +474,15 @@ static int bench_threads_with(const char *path, const char *const *base, size_t 
     uint32_t all = cores > 2 ? (uint32_t)cores : 0;
     const struct {
         uint32_t threads;
+        bool inline_compute;
         size_t overrides;
         const char *label;
-    } cases[] = {{1, 0, "threads=1 (baseline)"},
-                 {2, 0, "threads=2"},
-                 {all, 0, "threads=all cores"},
-                 {1, 1, "threads=1 divergence_sample=0.1"},
-                 {2, 1, "threads=2 divergence_sample=0.1"}};
+    } cases[] = {{1, false, 0, "threads=1 (baseline)"},
+                 {1, true, 0, "threads=1 every call inline"},
+                 {2, false, 0, "threads=2"},
+                 {all, false, 0, "threads=all cores"},
+                 {1, false, 1, "threads=1 divergence_sample=0.1"},
+                 {2, false, 1, "threads=2 divergence_sample=0.1"}};
     double baseline = 0.0;
     uint64_t baseline_trace = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -486,7 +492,7 @@ static int bench_threads_with(const char *path, const char *const *base, size_t 
         bench_threads_run best = {0};
         for (int rep = 0; rep < BENCH_THREADS_REPEATS; rep++) {
             bench_threads_run run;
-            if (bench_threads_once(path, cases[i].threads, overrides,
+            if (bench_threads_once(path, cases[i].threads, cases[i].inline_compute, overrides,
                                    base_count + cases[i].overrides, &run) != 0) {
                 return 1;
             }
@@ -499,10 +505,10 @@ static int bench_threads_with(const char *path, const char *const *base, size_t 
             baseline_trace = best.trace;
         }
         printf("threads    %s  %-32s wall_s=%.3f  speedup=%.2fx  oracle share %.1f%% "
-               "(goal < 20%%)  forward calls pooled %.0f%%  trace %s\n",
+               "(goal < 20%%)  forward calls pooled %.0f%% copied %.0f%%  trace %s\n",
                path, cases[i].label, best.wall_s, baseline / best.wall_s,
                100.0 * best.oracle_share, 100.0 * best.pooled_share,
-               best.trace == baseline_trace ? "same" : "DIFFERS");
+               100.0 * best.copied_share, best.trace == baseline_trace ? "same" : "DIFFERS");
     }
     return 0;
 }
@@ -537,7 +543,7 @@ static int bench_end_to_end(const char *path, double hold_rate, double gossip_ho
         return 1;
     }
     world_result *result = NULL;
-    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, 1};
+    world_observer observer = {NULL, NULL, NULL, NULL, bench_clock_ns, 1, false};
     double start = bench_util_now_s();
     int rc = sim_run(scenario, &observer, NULL, &result);
     double elapsed = bench_util_now_s() - start;

@@ -170,7 +170,7 @@ static bench_largest_run bench_largest_once(const bench_largest_setup *setup)
         return run;
     }
     world_result *result = NULL;
-    world_observer observer = {NULL, NULL, NULL, NULL, NULL, setup->threads};
+    world_observer observer = {NULL, NULL, NULL, NULL, NULL, setup->threads, false};
     util_alloc_set_hook(bench_util_counting_alloc, &run.memory);
     double start = bench_util_now_s();
     bench_largest_alarm(setup->budget_s);

@@ -338,7 +338,7 @@ int bench_scale_gossip(uint32_t nodes, double hold_rate, double gossip_hold_rate
         return 1;
     }
     bench_scale_progress progress = {0.0, 0};
-    world_observer observer = {&progress, NULL, NULL, bench_scale_on_progress, NULL, 1};
+    world_observer observer = {&progress, NULL, NULL, bench_scale_on_progress, NULL, 1, false};
     world_result *result = NULL;
     double start = bench_scale_now_s();
     int rc = sim_run(scenario, &observer, NULL, &result);

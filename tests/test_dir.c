@@ -93,7 +93,7 @@ char *test_db_query(const char *path, const char *sql)
 static world_result *test_sim_run(scn_scenario *scenario, uint32_t threads)
 {
     world_result *result = NULL;
-    world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads};
+    world_observer observer = {NULL, NULL, NULL, NULL, NULL, threads, false};
     ck_assert_int_eq(sim_run(scenario, threads > 0 ? &observer : NULL, NULL, &result), 0);
     scn_destroy(scenario);
     return result;

@@ -395,7 +395,7 @@ static verify_samples verify_run_sampled(const char *node_series)
     ck_assert_int_eq(scn_load_string("verify.yaml", verify_yaml, overrides, 3, &scenario, &error),
                      0);
     verify_samples samples = {0, 0};
-    world_observer observer = {&samples, NULL, verify_on_sample, NULL, NULL, 1};
+    world_observer observer = {&samples, NULL, verify_on_sample, NULL, NULL, 1, false};
     world_result *result = NULL;
     ck_assert_int_eq(sim_run(scenario, &observer, NULL, &result), 0);
     world_result_destroy(result);

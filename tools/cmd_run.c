@@ -22,7 +22,7 @@
 
 static const char run_usage[] =
     "usage: infersim run FILE [--seed N] [--db F] [--set key=value]... [--threads N]\n"
-    "                    [--check] [--quiet]\n"
+    "                    [--inline] [--check] [--quiet]\n"
     "\n"
     "Runs the scenario FILE in the simulator and stores the run in the SQLite\n"
     "database (default: the scenario's output.db, usually results.db).\n"
@@ -33,6 +33,9 @@ static const char run_usage[] =
     "                   or --set faults.0.at=2s (repeatable, applied in order)\n"
     "  --threads N      threads for pure arithmetic (the oracle's re-executions);\n"
     "                   default: the online cores. Results do not depend on N\n"
+    "  --inline         every server's forward call on the nodes' own thread, as\n"
+    "                   in the testbed: none on the pool, none copied from another\n"
+    "                   committee member's. Slower; the results are the same\n"
     "  --check          exit 1 when an expectation of the scenario fails\n"
     "  --quiet          no progress line and no summary; errors only\n";
 
@@ -50,6 +53,7 @@ typedef struct run_options {
     size_t override_count;
     char seed_override[40];
     uint32_t threads;
+    bool inline_compute;
     bool check;
     bool quiet;
 } run_options;
@@ -95,6 +99,8 @@ static int run_option(void *context, const char *name, const char *value)
         options->threads = (uint32_t)threads;
     } else if (strcmp(name, "--check") == 0) {
         options->check = true;
+    } else if (strcmp(name, "--inline") == 0) {
+        options->inline_compute = true;
     } else {
         options->quiet = true;
     }
@@ -105,8 +111,9 @@ static int parse_options(int argc, char **argv, run_options *options)
 {
     static const tool_option table[] = {{"--seed", 0, true},   {"--db", 0, true},
                                         {"--set", 0, true},    {"--check", 0, false},
-                                        {"--quiet", 'q', false}, {"--threads", 0, true}};
-    static const tool_command command = {"run", run_usage, table, 6, run_option};
+                                        {"--quiet", 'q', false}, {"--threads", 0, true},
+                                        {"--inline", 0, false}};
+    static const tool_command command = {"run", run_usage, table, 7, run_option};
     memset(options, 0, sizeof(*options));
     options->threads = tool_threads_default();
     int first = 0;
@@ -464,7 +471,9 @@ static int store_results(run_context *run, const scn_scenario *scenario, const w
 static int run_simulation(run_context *run, const scn_scenario *scenario,
                           const run_options *options, const char *db_path)
 {
-    world_observer observer = {run, on_fault, on_sample, on_progress, NULL, options->threads};
+    world_observer observer = {run,  on_fault,        on_sample,
+                               on_progress, NULL, options->threads,
+                               options->inline_compute};
     world_result *result = NULL;
     int failed = 0;
 

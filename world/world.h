@@ -52,6 +52,11 @@ typedef struct world_observer {
      * 1, the caller's alone. Results never depend on it (ARCHITECTURE.md,
      * Determinism). */
     uint32_t threads;
+    /* Every server's forward call runs inline on the nodes' thread, as in
+     * the testbed: none on the pool and none copied from another member's
+     * (world_forward.c). The reference the tests compare those with; it
+     * never changes the results. */
+    bool inline_compute;
 } world_observer;
 
 typedef struct world_node_stats {

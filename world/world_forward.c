@@ -382,13 +382,18 @@ static void forward_drop(void *context, uint32_t ticket)
 
 /* ---- build and teardown ---- */
 
-/* Calls are handed over in every inference run on more than one thread;
- * the node decides which (server_compute_handed: honest servers and
- * members). */
+/* Calls are handed over in every inference run on more than one thread,
+ * and on one thread under a verifier, where members copy each other's
+ * calls; never when the observer asks for inline compute. The node decides
+ * which (server_compute_handed: honest servers and members). */
 static bool forward_wanted(const world_state *world)
 {
-    uint32_t threads = world->observer != NULL ? world->observer->threads : 1;
-    return world->inference && threads > 1 && world->oracle != NULL;
+    const world_observer *observer = world->observer;
+    if (!world->inference || world->oracle == NULL ||
+        (observer != NULL && observer->inline_compute)) {
+        return false;
+    }
+    return (observer != NULL && observer->threads > 1) || world->verifying;
 }
 
 /* The largest payload a call's messages carry: a plain server's rows or a
