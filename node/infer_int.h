@@ -12,6 +12,8 @@
 #ifndef NODE_INFER_INT_H
 #define NODE_INFER_INT_H
 
+#include <stdatomic.h>
+
 #include "node/infer.h"
 
 #define INFER_PANEL_ROWS 8u
@@ -32,6 +34,10 @@ typedef struct infer_mat {
     uint32_t panel_count;     /* ceil(rows / 8) */
     float *data;              /* panel_count * 8 * cols, 64-byte aligned */
     void *block;              /* what util_malloc returned */
+    /* Q8: the rows quantized in groups, in the same panels (infer_q8.c);
+     * NULL until the model's first Q8 call (or if memory ran out then). */
+    int8_t *q8_values;        /* panel_count * 8 * cols */
+    float *q8_scales;         /* panel_count * groups * 8 */
 } infer_mat;
 
 typedef struct infer_layer {
@@ -57,6 +63,7 @@ struct infer_model {
     infer_mat classifier;     /* vocab x dim; unused (data NULL) when shared */
     infer_layer *layers;
     uint32_t q8_group;        /* a Q8_0 checkpoint's group size; 0 for a float model */
+    atomic_bool q8_ready;     /* every matrix's q8_values made (or given up) */
 };
 
 struct infer_executor {
@@ -70,10 +77,12 @@ struct infer_executor {
     float *hb2;               /* tokens_max * hidden */
     float *att;               /* seq_len */
     float *kt;                /* head_size * seq_len rounded up to 16: transposed keys */
-    int8_t *q8x;              /* Q8: tokens_max * max(dim, hidden) quantized activations */
+    uint32_t q8_cols_max;     /* Q8: max(dim, hidden), the widest matrix row */
+    int32_t *q8x;             /* Q8: tokens_max * max(dim, hidden) quantized activations */
     float *q8xs;              /* Q8: their scales, one per group */
-    int8_t *q8w;              /* Q8: one weight row, quantized */
-    float *q8ws;              /* Q8: the weight row in float, then its scales (2 x cols) */
+    int8_t *q8w;              /* Q8: one panel quantized (8 x cols), then one row (cols) */
+    float *q8ws;              /* Q8: one row in float (cols), its scales (cols), then the
+                               * panel's (8 x cols) */
 };
 
 /* Q8: the group size of the model's int8 matmuls (infer.h). Cannot fail. */

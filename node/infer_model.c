@@ -86,6 +86,8 @@ static int mat_init(infer_mat *mat, uint32_t rows, uint32_t cols)
     mat->rows = rows;
     mat->cols = cols;
     mat->panel_count = (rows + INFER_PANEL_ROWS - 1) / INFER_PANEL_ROWS;
+    mat->q8_values = NULL;
+    mat->q8_scales = NULL;
     size_t bytes = (size_t)mat->panel_count * INFER_PANEL_ROWS * cols * sizeof(float);
     mat->block = util_malloc(bytes + INFER_ALIGN);
     if (mat->block == NULL) {
@@ -103,8 +105,12 @@ static int mat_init(infer_mat *mat, uint32_t rows, uint32_t cols)
 static void mat_deinit(infer_mat *mat)
 {
     util_free(mat->block);
+    util_free(mat->q8_values);
+    util_free(mat->q8_scales);
     mat->block = NULL;
     mat->data = NULL;
+    mat->q8_values = NULL;
+    mat->q8_scales = NULL;
 }
 
 /* ---- the tensor list, llama2.c order ---- */
@@ -230,6 +236,7 @@ static int model_alloc(const infer_shape *shape, infer_model **out)
         return INFER_ENOMEM;
     }
     model->shape = *shape;
+    atomic_init(&model->q8_ready, false);
     model->head_size = shape->dim / shape->n_heads;
     model->kv_dim = shape->dim / shape->n_heads * shape->n_kv_heads;
     size_t norm_count = (size_t)shape->n_layers * shape->dim;

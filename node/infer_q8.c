@@ -17,6 +17,7 @@
  * export does (scale = max |w| / 127 per group, values rounded). */
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -348,37 +349,188 @@ static void q8_quantize(const float *x, uint32_t n, uint32_t group, bool weights
     }
 }
 
+/* Quantizes panel 'panel' of 'mat' row by row, as the exporter does, into
+ * the panel layout: values[i * 8 + lane] is row 8 * panel + lane at column
+ * i, scales[g * 8 + lane] its group g's scale (zeros for padding rows).
+ * 'row' is scratch for cols floats and cols scales, 'row_values' for cols
+ * bytes. */
+static void q8_panel_quantize(const infer_mat *mat, uint32_t panel, uint32_t group, float *row,
+                              int8_t *row_values, int8_t *values, float *scales)
+{
+    uint32_t cols = mat->cols;
+    uint32_t groups = cols / group;
+    float *row_scales = row + cols;
+    for (uint32_t lane = 0; lane < INFER_PANEL_ROWS; lane++) {
+        uint32_t r = panel * INFER_PANEL_ROWS + lane;
+        for (uint32_t c = 0; c < cols; c++) {
+            row[c] = r < mat->rows ? *infer__mat_at(mat, r, c) : 0.0f;
+        }
+        q8_quantize(row, cols, group, true, row_values, row_scales);
+        for (uint32_t c = 0; c < cols; c++) {
+            values[(size_t)c * INFER_PANEL_ROWS + lane] = row_values[c];
+        }
+        for (uint32_t g = 0; g < groups; g++) {
+            scales[(size_t)g * INFER_PANEL_ROWS + lane] = row_scales[g];
+        }
+    }
+}
+
+/* Quantizes every panel of 'mat' into its q8_values and q8_scales; leaves
+ * them NULL when memory runs out (the kernel then quantizes per call). */
+static void q8_mat_prepare(infer_mat *mat, uint32_t group, float *row, int8_t *row_values)
+{
+    size_t panel_values = (size_t)INFER_PANEL_ROWS * mat->cols;
+    size_t panel_scales = (size_t)INFER_PANEL_ROWS * (mat->cols / group);
+    int8_t *values = util_malloc(mat->panel_count * panel_values);
+    float *scales = util_malloc(mat->panel_count * panel_scales * sizeof(float));
+    if (values == NULL || scales == NULL) {
+        util_free(values);
+        util_free(scales);
+        return;
+    }
+    for (uint32_t p = 0; p < mat->panel_count; p++) {
+        q8_panel_quantize(mat, p, group, row, row_values, values + p * panel_values,
+                          scales + p * panel_scales);
+    }
+    mat->q8_values = values;
+    mat->q8_scales = scales;
+}
+
+/* The weights are quantized once per model, at its first Q8 call, under
+ * this lock: executors on several threads may share a model. */
+static pthread_mutex_t q8_prepare_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void q8_model_prepare(const infer_model *model, infer_executor *executor)
+{
+    if (atomic_load_explicit(&model->q8_ready, memory_order_acquire)) {
+        return;
+    }
+    pthread_mutex_lock(&q8_prepare_lock);
+    if (!atomic_load_explicit(&model->q8_ready, memory_order_relaxed)) {
+        /* The one write to a model after it is made; the lock and the flag
+         * order it before every read. */
+        infer_model *writable = (infer_model *)model;
+        uint32_t group = infer__q8_group(model);
+        float *row = executor->q8ws;
+        int8_t *row_values = executor->q8w + (size_t)INFER_PANEL_ROWS * executor->q8_cols_max;
+        q8_mat_prepare(&writable->embedding, group, row, row_values);
+        if (!model->shape.shared_classifier) {
+            q8_mat_prepare(&writable->classifier, group, row, row_values);
+        }
+        for (uint32_t l = 0; l < model->shape.n_layers; l++) {
+            infer_layer *layer = &writable->layers[l];
+            infer_mat *mats[7] = {&layer->wq, &layer->wk, &layer->wv, &layer->wo,
+                                  &layer->w1, &layer->w2, &layer->w3};
+            for (int m = 0; m < 7; m++) {
+                q8_mat_prepare(mats[m], group, row, row_values);
+            }
+        }
+        atomic_store_explicit(&writable->q8_ready, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&q8_prepare_lock);
+}
+
+typedef float q8_v8f __attribute__((vector_size(32)));
+
+/* One token on one panel: for each of its 8 rows, the integer dot product
+ * of every group, then value = value + (dot * row scale) * token scale,
+ * group by group from zero -- runq.c's order, lane by lane. Integer sums
+ * are exact in any order, so the lanes may run the columns as they like;
+ * the float steps are the same everywhere. */
+static void q8_panel_dot(const int8_t *values, const float *scales, const int32_t *xq,
+                         const float *xs, uint32_t cols, uint32_t group,
+                         float out[INFER_PANEL_ROWS])
+{
+    for (uint32_t lane = 0; lane < INFER_PANEL_ROWS; lane++) {
+        float value = 0.0f;
+        for (uint32_t g = 0; g < cols / group; g++) {
+            int32_t dot = 0;
+            for (uint32_t i = g * group; i < (g + 1) * group; i++) {
+                dot += (int32_t)values[(size_t)i * INFER_PANEL_ROWS + lane] * xq[i];
+            }
+            value += ((float)dot * scales[(size_t)g * INFER_PANEL_ROWS + lane]) * xs[g];
+        }
+        out[lane] = value;
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+/* q8_panel_dot on AVX2: the 8 rows in the lanes of one vector. */
+__attribute__((target("avx2"))) static void
+q8_panel_dot_avx2(const int8_t *values, const float *scales, const int32_t *xq, const float *xs,
+                  uint32_t cols, uint32_t group, float out[INFER_PANEL_ROWS])
+{
+    q8_v8f value = {0};
+    for (uint32_t g = 0; g < cols / group; g++) {
+        __m256i dot = _mm256_setzero_si256();
+        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
+            __m128i w = _mm_loadl_epi64((const __m128i *)(const void *)(values + (size_t)i *
+                                                                         INFER_PANEL_ROWS));
+            __m256i product = _mm256_mullo_epi32(_mm256_cvtepi8_epi32(w), _mm256_set1_epi32(xq[i]));
+            dot = _mm256_add_epi32(dot, product);
+        }
+        q8_v8f scale;
+        memcpy(&scale, scales + (size_t)g * INFER_PANEL_ROWS, sizeof(scale));
+        value = value + ((q8_v8f)_mm256_cvtepi32_ps(dot) * scale) * xs[g];
+    }
+    memcpy(out, &value, sizeof(value));
+}
+#endif
+
+static void q8_panel_dot_best(int isa, const int8_t *values, const float *scales,
+                              const int32_t *xq, const float *xs, uint32_t cols, uint32_t group,
+                              float out[INFER_PANEL_ROWS])
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (isa == INFER_ISA_AVX2) {
+        q8_panel_dot_avx2(values, scales, xq, xs, cols, group, out);
+        return;
+    }
+#endif
+    (void)isa;
+    q8_panel_dot(values, scales, xq, xs, cols, group, out);
+}
+
 void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const float *x,
                       uint32_t count, float *out)
 {
     ASSERT(executor != NULL && mat != NULL && count <= executor->tokens_max);
     uint32_t cols = mat->cols;
     uint32_t group = infer__q8_group(executor->model);
-    ASSERT(cols % group == 0);
+    ASSERT(cols % group == 0 && cols <= executor->q8_cols_max);
     uint32_t groups = cols / group;
+    q8_model_prepare(executor->model, executor);
+    int8_t *row_values = executor->q8w + (size_t)INFER_PANEL_ROWS * cols;
     for (uint32_t t = 0; t < count; t++) {
-        q8_quantize(x + (size_t)t * cols, cols, group, false, executor->q8x + (size_t)t * cols,
+        int32_t *xq = executor->q8x + (size_t)t * cols;
+        q8_quantize(x + (size_t)t * cols, cols, group, false, row_values,
                     executor->q8xs + (size_t)t * groups);
-    }
-    float *row = executor->q8ws;                /* the weight row in float */
-    float *scales = executor->q8ws + cols;      /* then its groups' scales */
-    for (uint32_t r = 0; r < mat->rows; r++) {
         for (uint32_t c = 0; c < cols; c++) {
-            row[c] = *infer__mat_at(mat, r, c);
+            xq[c] = row_values[c];
         }
-        q8_quantize(row, cols, group, true, executor->q8w, scales);
+    }
+    size_t panel_values = (size_t)INFER_PANEL_ROWS * cols;
+    size_t panel_scales = (size_t)INFER_PANEL_ROWS * groups;
+    for (uint32_t p = 0; p < mat->panel_count; p++) {
+        const int8_t *values = executor->q8w;
+        const float *scales = executor->q8ws + 2 * (size_t)cols;
+        if (mat->q8_values != NULL) {
+            values = mat->q8_values + p * panel_values;
+            scales = mat->q8_scales + p * panel_scales;
+        } else {
+            q8_panel_quantize(mat, p, group, executor->q8ws, row_values, executor->q8w,
+                              executor->q8ws + 2 * (size_t)cols);
+        }
+        uint32_t valid = mat->rows - p * INFER_PANEL_ROWS;
+        valid = valid < INFER_PANEL_ROWS ? valid : INFER_PANEL_ROWS;
         for (uint32_t t = 0; t < count; t++) {
-            const int8_t *xq = executor->q8x + (size_t)t * cols;
-            const float *xs = executor->q8xs + (size_t)t * groups;
-            float value = 0.0f;
-            for (uint32_t g = 0; g < groups; g++) {
-                int32_t dot = 0;
-                for (uint32_t i = g * group; i < (g + 1) * group; i++) {
-                    dot += (int32_t)xq[i] * (int32_t)executor->q8w[i];
-                }
-                value += ((float)dot * scales[g]) * xs[g]; /* runq.c's order */
-            }
-            out[(size_t)t * mat->rows + r] = value;
+            float lanes[INFER_PANEL_ROWS];
+            q8_panel_dot_best(executor->isa, values, scales, executor->q8x + (size_t)t * cols,
+                              executor->q8xs + (size_t)t * groups, cols, group, lanes);
+            memcpy(out + (size_t)t * mat->rows + p * INFER_PANEL_ROWS, lanes,
+                   valid * sizeof(float));
         }
     }
 }

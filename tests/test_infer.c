@@ -287,6 +287,7 @@ static float doc_dot(infer_kernel kernel, const float *a, const float *b, uint32
 
 static void mat_make(infer_mat *mat, uint32_t rows, uint32_t cols, const float *w)
 {
+    memset(mat, 0, sizeof(*mat));
     mat->rows = rows;
     mat->cols = cols;
     mat->panel_count = (rows + 7) / 8;
@@ -1060,6 +1061,102 @@ START_TEST(test_infer_q8_matmul_by_hand)
 }
 END_TEST
 
+/* runq.c's matmul as the kernel defined it first, one row at a time: the
+ * row quantized (half to even), each token's groups (half away from zero),
+ * then value += (dot * row scale) * token scale, group by group. */
+static float q8_reference_row(const infer_mat *mat, uint32_t r, const float *x, uint32_t group)
+{
+    float value = 0.0f;
+    for (uint32_t g = 0; g < mat->cols / group; g++) {
+        float wmax = 0.0f, xmax = 0.0f;
+        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
+            wmax = fmaxf(wmax, fabsf(*infer__mat_at(mat, r, i)));
+            xmax = fmaxf(xmax, fabsf(x[i]));
+        }
+        float ws = wmax / 127.0f, xs = xmax / 127.0f;
+        int32_t dot = 0;
+        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
+            int32_t w = ws > 0.0f ? (int8_t)nearbyintf(*infer__mat_at(mat, r, i) / ws) : 0;
+            int32_t q = xs > 0.0f ? (int8_t)roundf(x[i] / xs) : 0;
+            dot += w * q;
+        }
+        value += ((float)dot * ws) * xs;
+    }
+    return value;
+}
+
+/* The kernel works on panels of 8 rows, with the weights quantized once
+ * per model (or per call, for a matrix outside a model): every output is
+ * the row-at-a-time reference's, bit for bit, on every instruction set
+ * the CPU has, for rows that do not fill the last panel, several group
+ * sizes and token counts. */
+START_TEST(test_infer_q8_panels_equal_rows)
+{
+    static const infer_shape shapes[] = {
+        {.dim = 24, .hidden_dim = 36, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1,
+         .vocab_size = 13, .seq_len = 8, .shared_classifier = true},
+        {.dim = 64, .hidden_dim = 128, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
+         .vocab_size = 50, .seq_len = 8, .shared_classifier = false},
+    };
+    static const uint32_t groups[] = {3, 0}; /* 3 as a checkpoint's; 0: the kernel's (64) */
+    util_prng prng;
+    util_prng_init(&prng, 44);
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        infer_model *model = NULL;
+        ck_assert_int_eq(infer_model_from_seed(&shapes[s], 3, &model, NULL, 0), 0);
+        model->q8_group = groups[s];
+        infer_executor *ex = NULL;
+        ck_assert_int_eq(infer_executor_create(model, 5, &ex), 0);
+        uint32_t group = infer__q8_group(model);
+        ck_assert_uint_eq(group, s == 0 ? 3 : 64);
+        const infer_mat *mats[] = {&model->layers[0].wk, &model->layers[0].w1,
+                                   &model->layers[0].w2, &model->embedding};
+        for (size_t m = 0; m < sizeof(mats) / sizeof(mats[0]); m++) {
+            const infer_mat *mat = mats[m];
+            float x[5 * 128], out[5 * 128], loose_out[5 * 128];
+            random_fill(&prng, x, 5 * mat->cols);
+            for (uint32_t i = 0; i < mat->cols; i++) {
+                x[i] = i < 3 ? 0.0f : x[i]; /* an all-zero group: scale 0 */
+            }
+            /* The same weights outside the model: quantized per call. */
+            float *w = malloc((size_t)mat->rows * mat->cols * sizeof(float));
+            for (uint32_t r = 0; r < mat->rows; r++) {
+                for (uint32_t c = 0; c < mat->cols; c++) {
+                    w[(size_t)r * mat->cols + c] = *infer__mat_at(mat, r, c);
+                }
+            }
+            infer_mat loose;
+            mat_make(&loose, mat->rows, mat->cols, w);
+            free(w);
+            for (uint32_t c = 0; c < 3 * INFER_ISA_COUNT; c++) {
+                uint32_t count = 1 + 2 * (c / INFER_ISA_COUNT);
+                if (infer__executor_set_isa(ex, (int)(c % INFER_ISA_COUNT)) != 0) {
+                    continue; /* the CPU lacks it */
+                }
+                infer__matmul_q8(ex, mat, x, count, out);
+                infer__matmul_q8(ex, &loose, x, count, loose_out);
+                for (uint32_t t = 0; t < count; t++) {
+                    for (uint32_t r = 0; r < mat->rows; r++) {
+                        float want = q8_reference_row(mat, r, x + (size_t)t * mat->cols, group);
+                        float got = out[(size_t)t * mat->rows + r];
+                        ck_assert_msg(memcmp(&got, &want, sizeof(got)) == 0,
+                                      "shape %zu matrix %zu token %u row %u: %a, want %a", s, m,
+                                      t, r, (double)got, (double)want);
+                        ck_assert(memcmp(&loose_out[(size_t)t * mat->rows + r], &want,
+                                         sizeof(want)) == 0);
+                    }
+                }
+            }
+            ck_assert_ptr_nonnull(mat->q8_values); /* the model's own, made once */
+            ck_assert_ptr_null(loose.q8_values);
+            free(loose.block);
+        }
+        infer_executor_destroy(ex);
+        infer_model_destroy(model);
+    }
+}
+END_TEST
+
 /* The Q8 kernel on a whole model: logits close to the reference's (cosine
  * above 0.999, the same argmax on most positions) but not equal -- the
  * honest divergence of int8 arithmetic. */
@@ -1123,6 +1220,7 @@ Suite *test_infer_suite(void)
     tcase_add_test(kernels, test_infer_round_bf16_ties_to_even);
     tcase_add_test(kernels, test_infer_isa_paths_identical);
     tcase_add_test(kernels, test_infer_q8_matmul_by_hand);
+    tcase_add_test(kernels, test_infer_q8_panels_equal_rows);
     tcase_add_test(kernels, test_infer_q8_diverges_a_little);
     tcase_add_test(kernels, test_infer_q8_checkpoint_group);
     suite_add_tcase(suite, kernels);
