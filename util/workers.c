@@ -53,44 +53,34 @@ struct util_workers {
     worker_thread *workers;     /* threads - 1 */
 };
 
+/* Takes queued 'job' out of the queue wherever it is. Under the lock. */
+static void queue_remove(util_workers *pool, util_job *job)
+{
+    ASSERT(job->state == JOB_QUEUED);
+    if (job->previous != NULL) {
+        job->previous->next = job->next;
+    } else {
+        pool->head = job->next;
+    }
+    if (job->next != NULL) {
+        job->next->previous = job->previous;
+    } else {
+        pool->tail = job->previous;
+    }
+    job->next = NULL;
+    job->previous = NULL;
+    job->state = JOB_RUNNING;
+    atomic_fetch_sub_explicit(&pool->queued_count, 1, memory_order_relaxed);
+}
+
 /* Takes the queue's first job. Under the lock. */
 static util_job *queue_pop(util_workers *pool)
 {
     util_job *job = pool->head;
     if (job != NULL) {
-        pool->head = job->next;
-        if (pool->head == NULL) {
-            pool->tail = NULL;
-        }
-        job->next = NULL;
-        job->state = JOB_RUNNING;
-        atomic_fetch_sub_explicit(&pool->queued_count, 1, memory_order_relaxed);
+        queue_remove(pool, job);
     }
     return job;
-}
-
-/* Takes 'job' out of the queue wherever it is. Under the lock. */
-static void queue_remove(util_workers *pool, util_job *job)
-{
-    util_job *previous = NULL;
-    for (util_job *at = pool->head; at != NULL; previous = at, at = at->next) {
-        if (at != job) {
-            continue;
-        }
-        if (previous == NULL) {
-            pool->head = job->next;
-        } else {
-            previous->next = job->next;
-        }
-        if (pool->tail == job) {
-            pool->tail = previous;
-        }
-        job->next = NULL;
-        job->state = JOB_RUNNING;
-        atomic_fetch_sub_explicit(&pool->queued_count, 1, memory_order_relaxed);
-        return;
-    }
-    ASSERT(!"a queued job is in the queue");
 }
 
 /* Takes the first queued job a caller waiting for 'awaited' may run
@@ -265,11 +255,17 @@ static void workers_queue(util_workers *pool, util_job *job, bool first)
     job->state = JOB_QUEUED;
     job->first = first;
     if (first) {
+        job->previous = NULL;
         job->next = pool->head;
+        if (pool->head != NULL) {
+            pool->head->previous = job;
+        } else {
+            pool->tail = job;
+        }
         pool->head = job;
-        pool->tail = pool->tail != NULL ? pool->tail : job;
     } else {
         job->next = NULL;
+        job->previous = pool->tail;
         if (pool->tail != NULL) {
             pool->tail->next = job;
         } else {

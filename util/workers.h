@@ -37,7 +37,8 @@ struct util_job {
     util_job_run run;
     uint64_t cost;              /* the caller's estimate of its size, any one unit
                                  * per pool (0: unknown, helped with like any) */
-    util_job *next;             /* the pool's queue */
+    util_job *next;             /* the pool's queue, both ways */
+    util_job *previous;
     int state;                  /* the pool's: guarded by its lock */
     bool first;                 /* the pool's: util_workers_submit_first queued it */
 };
