@@ -545,8 +545,9 @@ typedef struct node_forward_call {
 /* Whether the cache block a handed-over call's kv views (a node's, as the
  * node handed it) still holds the lineage 'lineage': true once that call's
  * rows are in and until its node appends to the block or gives it to
- * another history. The driver must have waited for every call that
- * node handed over. */
+ * another history. The driver must have waited for every call that node
+ * handed over. A block its node has released may be asked about: the
+ * store's pools keep their blocks until the store is destroyed. */
 bool node_kv_holds(const infer_kv *kv, const uint8_t lineage[NODE_LINEAGE_BYTES]);
 
 typedef struct node_forward_hook {

@@ -376,8 +376,9 @@ static void forward_drop(void *context, uint32_t ticket)
     ASSERT(job->readers == 0); /* its message was never staged */
     forward_wait(f, job);
     forward_oracle_copy(f->world, job, ticket);
-    forward_release(f, job);
     f->handed -= 1; /* a lost step is no compute call (no COMPUTE observation) */
+    f->copied -= job->copied ? 1 : 0;
+    forward_release(f, job);
 }
 
 /* ---- build and teardown ---- */
