@@ -280,6 +280,12 @@ static const char met_schema_v17_sql[] =
  * Only adds. */
 static const char met_schema_v18_sql[] = "ALTER TABLE requests ADD COLUMN ledger_height INTEGER;";
 
+/* Version 19: a violation's generation step as a column (it was only in
+ * the detail's text): what joins it with its decisions rows. NULL for a
+ * ledger fork (a height, not a step) and in rows written before. Only
+ * adds. */
+static const char met_schema_v19_sql[] = "ALTER TABLE violations ADD COLUMN step INTEGER;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -300,6 +306,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v16_sql,
     met_schema_v17_sql,
     met_schema_v18_sql,
+    met_schema_v19_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -383,7 +390,7 @@ static const char *const met_stmt_sql[MET_STMT_COUNT] = {
                                    " kernel, logits_maxabs, logits_cosine, argmax_agree,"
                                    " noised_logits_maxabs, noised_logits_cosine,"
                                    " noised_argmax_agree) VALUES (?,?,?,?,?,?,?,?,?,?)",
-    [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?)",
+    [MET_STMT_VIOLATION_INSERT] = "INSERT OR REPLACE INTO violations VALUES (?,?,?,?,?,?,?,?,?)",
     [MET_STMT_PRIVACY_INSERT] = "INSERT OR REPLACE INTO privacy (run_id, request_id, node_id,"
                                 " role, saw_tokens, saw_activations, saw_logits, in_tee,"
                                 " epsilon, reconstruction, epsilon_received, generation_steps,"
@@ -1433,6 +1440,7 @@ static int db_violation_insert(met_db *db, int64_t run_id, const void *row_void)
     db_bind_int_or_null(stmt, 6, row->segment);
     db_bind_int_or_null(stmt, 7, row->node_id);
     db_bind_text(stmt, 8, row->detail);
+    db_bind_int_or_null(stmt, 9, row->step);
     return db_stmt_run(db, stmt, "insert violation");
 }
 

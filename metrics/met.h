@@ -18,7 +18,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 18
+#define MET_SCHEMA_VERSION 19
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */
@@ -289,6 +289,7 @@ typedef struct met_violation_row {
     int32_t segment;                 /* -1: NULL */
     int64_t node_id;                 /* -1: NULL */
     const char *detail;              /* NULL or free text */
+    int64_t step;                    /* the generation step; -1: NULL (a ledger fork) */
 } met_violation_row;
 
 /* The violation kinds, in the order of world_violation_kind (sim/sim.h):

@@ -1183,6 +1183,7 @@ static const size_t divergence_order[] = {1, 0, 2};
 
 static const char *const violation_columns[] = {
     "run_id", "violation_id", "kind", "t_ns", "request_id", "segment", "node_id", "detail",
+    "step",
 };
 static const char *const node_columns[] = {
     "run_id", "node_id", "class", "region", "behaviour", "messages_sent", "bytes_sent",
@@ -1190,12 +1191,13 @@ static const char *const node_columns[] = {
     "reputation", "balance",
 };
 
-/* Schema 3: every optional column NULL in some row and set in another. */
+/* Schema 3 (step: schema 19): every optional column NULL in some row and
+ * set in another. */
 static const met_violation_row violation_rows[] = {
-    {2, "double_finalization", 9100, 3, -1, -1, NULL},
-    {0, "accepted_wrong", 8800, 12, 1, 6, "maxabs 0.25 > tol 0.0625, \"exact\"\nrule"},
-    {1, "honest_penalised", 8900, -1, 0, 0, ""},
-    {3, "accepted_wrong", 0, 0, 0, 4, "request 0, segment 0"},
+    {2, "double_finalization", 9100, 3, -1, -1, NULL, 5},
+    {0, "accepted_wrong", 8800, 12, 1, 6, "maxabs 0.25 > tol 0.0625, \"exact\"\nrule", 0},
+    {1, "honest_penalised", 8900, -1, 0, 0, "", -1},
+    {3, "accepted_wrong", 0, 0, 0, 4, "request 0, segment 0", 2},
 };
 static const size_t violation_order[] = {1, 2, 0, 3};
 
@@ -1287,6 +1289,7 @@ static size_t violation_cells(int64_t run_id, const met_violation_row *row, cell
     cells[n++] = cell_int(row->segment);
     cells[n++] = cell_int(row->node_id);
     cells[n++] = cell_text(row->detail);
+    cells[n++] = cell_int(row->step);
     return n;
 }
 
@@ -1473,7 +1476,7 @@ START_TEST(test_met_export_inference_csv_round_trip)
                            "settlement_ns,failovers,batch_size_mean,batch_size_max,ledger_height\n");
     free(text);
     ck_assert_int_eq(export_to_buffer(db, "violations", other, MET_FORMAT_CSV, &text), 0);
-    ck_assert_str_eq(text, "run_id,violation_id,kind,t_ns,request_id,segment,node_id,detail\n");
+    ck_assert_str_eq(text, "run_id,violation_id,kind,t_ns,request_id,segment,node_id,detail,step\n");
     free(text);
     util_free(table);
     met_db_close(db);
@@ -1551,9 +1554,10 @@ START_TEST(test_met_requests_zero_times_are_null)
     raw_query_text(&temp,
                    "SELECT count(*) || '|' || sum(kind = 'accepted_wrong') || '|' ||"
                    " sum(request_id IS NULL) || '|' || sum(segment IS NULL) || '|' ||"
-                   " sum(node_id IS NULL) || '|' || sum(detail IS NULL) FROM violations",
+                   " sum(node_id IS NULL) || '|' || sum(detail IS NULL) || '|' ||"
+                   " sum(step IS NULL) FROM violations",
                    text, sizeof(text));
-    ck_assert_str_eq(text, "4|2|1|1|1|1");
+    ck_assert_str_eq(text, "4|2|1|1|1|1|1");
 
     /* Writing a key again replaces the row; an unknown run is refused. */
     met_request_row again = request_rows[0];

@@ -252,6 +252,7 @@ static int child_store_violations(met_db *db, int64_t run_id, const tb_process_c
         met_violation_row row = {
             base + i, met_violation_kinds[v->kind], v->t_ns, (int64_t)v->request, (int32_t)v->segment,
             v->node_id == UINT32_MAX ? -1 : (int64_t)v->node_id, detail,
+            v->kind == WORLD_VIOLATION_LEDGER_FORK ? -1 : (int64_t)v->step,
         };
         if (met_violations_add(db, run_id, &row, 1) != 0) {
             return -1;

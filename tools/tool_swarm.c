@@ -297,8 +297,7 @@ static int verdict_honest(met_db *db, bool judge_honest, tool_verdict *verdict)
  * commitment may miss the bound the deadline assumes, and its peers then
  * prove the timeout as the protocol specifies. Any other unjust slash (an
  * equivocation or a referee ruling against an honest member) always
- * counts. A violation names its step as the detail "step N" (world
- * checkers), which is how it is matched with its decisions rows. */
+ * counts. A violation's step column matches it with its decisions rows. */
 static int verdict_unjust(met_db *db, bool judge_honest, tool_verdict *verdict)
 {
     size_t k = WORLD_VIOLATION_UNJUST_SLASH;
@@ -311,7 +310,7 @@ static int verdict_unjust(met_db *db, bool judge_honest, tool_verdict *verdict)
                        "SELECT count(*) FROM violations v WHERE v.kind = 'unjust_slash' AND NOT "
                        "EXISTS (SELECT 1 FROM decisions d WHERE d.run_id = v.run_id AND "
                        "d.request_id = v.request_id AND d.segment = v.segment AND d.node_id = "
-                       "v.node_id AND 'step ' || d.step = v.detail AND d.verdict = 'timeout')",
+                       "v.node_id AND d.step = v.step AND d.verdict = 'timeout')",
                        NULL, 0, verdict_count_row, &other);
     if (rc == 0 && (other || judge_honest)) {
         verdict->kind = met_violation_kinds[k];
