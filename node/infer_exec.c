@@ -103,9 +103,9 @@ int infer_executor_create(const infer_model *model, uint32_t tokens_max, infer_e
     size_t cols_max = model->shape.hidden_dim > model->shape.dim ? model->shape.hidden_dim
                                                                   : model->shape.dim;
     ex->q8_cols_max = (uint32_t)cols_max;
-    ex->q8x = util_calloc((size_t)tokens_max * cols_max, sizeof(int32_t));
+    ex->q8x = util_calloc(2 * (size_t)tokens_max * cols_max, sizeof(int32_t));
     ex->q8xs = util_calloc((size_t)tokens_max * cols_max, sizeof(float));
-    ex->q8w = util_calloc(9 * cols_max, 1);
+    ex->q8w = util_calloc(9 * cols_max + 16, 1);
     ex->q8ws = util_calloc(10 * cols_max, sizeof(float));
     if (ex->xb == NULL || ex->xb2 == NULL || ex->q == NULL || ex->hb == NULL ||
         ex->hb2 == NULL || ex->att == NULL || ex->kt == NULL || ex->q8x == NULL ||

@@ -78,9 +78,11 @@ struct infer_executor {
     float *att;               /* seq_len */
     float *kt;                /* head_size * seq_len rounded up to 16: transposed keys */
     uint32_t q8_cols_max;     /* Q8: max(dim, hidden), the widest matrix row */
-    int32_t *q8x;             /* Q8: tokens_max * max(dim, hidden) quantized activations */
+    int32_t *q8x;             /* Q8: tokens_max * max(dim, hidden) quantized activations,
+                               * then as many words of pairs of them (infer_q8.c) */
     float *q8xs;              /* Q8: their scales, one per group */
-    int8_t *q8w;              /* Q8: one panel quantized (8 x cols), then one row (cols) */
+    int8_t *q8w;              /* Q8: one panel quantized (8 x cols, an odd one padded),
+                               * then one row (cols) */
     float *q8ws;              /* Q8: one row in float (cols), its scales (cols), then the
                                * panel's (8 x cols) */
 };

@@ -332,28 +332,55 @@ uint32_t infer__q8_group(const infer_model *model)
 /* Quantizes n values in groups: scale = max |x| / 127, each value x /
  * scale rounded (half to even for weights, as the exporter; half away from
  * zero for activations, as runq.c's round); an all-zero group is zeros. */
+static int8_t q8_round_away(float v);
+
 static void q8_quantize(const float *x, uint32_t n, uint32_t group, bool weights, int8_t *values,
                         float *scales)
 {
     for (uint32_t g = 0; g < n / group; g++) {
         float max = 0.0f;
         for (uint32_t i = g * group; i < (g + 1) * group; i++) {
-            max = fmaxf(max, fabsf(x[i]));
+            float magnitude = fabsf(x[i]);
+            max = magnitude > max ? magnitude : max; /* fmaxf's result: max is never NaN */
         }
         float scale = max / 127.0f;
         for (uint32_t i = g * group; i < (g + 1) * group; i++) {
             float v = scale > 0.0f ? x[i] / scale : 0.0f;
-            values[i] = (int8_t)(weights ? nearbyintf(v) : roundf(v));
+            values[i] = weights ? (int8_t)nearbyintf(v) : q8_round_away(v);
         }
         scales[g] = scale;
     }
 }
 
+/* roundf(v) for |v| below 2^23, as a quantized value always is (at most
+ * 127 and a rounding): halves away from zero, without a library call. The
+ * conversion truncates toward zero, and the rest is exact. */
+static int8_t q8_round_away(float v)
+{
+    int32_t whole = (int32_t)v;
+    float rest = v - (float)whole;
+    whole += rest >= 0.5f ? 1 : rest <= -0.5f ? -1 : 0;
+    return (int8_t)whole;
+}
+
+/* A quantized panel holds its 8 rows' values by pairs of columns: for
+ * columns 2k and 2k + 1, 16 bytes, two for each row in turn, so that
+ * AVX2's multiply-add of 16-bit pairs takes one row's two products in one
+ * lane. An odd last column pairs with a zero. Q8_AT is where row 'lane' of
+ * the panel keeps column i. */
+#define Q8_AT(i, lane) ((((size_t)(i) / 2) * INFER_PANEL_ROWS + (lane)) * 2 + ((i) & 1u))
+
+/* The bytes of one quantized panel of a matrix of 'cols' columns. */
+static size_t q8_panel_bytes(uint32_t cols)
+{
+    return (size_t)INFER_PANEL_ROWS * (cols + (cols & 1u));
+}
+
 /* Quantizes panel 'panel' of 'mat' row by row, as the exporter does, into
- * the panel layout: values[i * 8 + lane] is row 8 * panel + lane at column
- * i, scales[g * 8 + lane] its group g's scale (zeros for padding rows).
- * 'row' is scratch for cols floats and cols scales, 'row_values' for cols
- * bytes. */
+ * the panel layout: values[Q8_AT(i, lane)] is row 8 * panel + lane at
+ * column i, scales[g * 8 + lane] its group g's scale (zeros for padding
+ * rows). 'row' is scratch for cols floats and cols scales, 'row_values' for
+ * cols bytes. */
 static void q8_panel_quantize(const infer_mat *mat, uint32_t panel, uint32_t group, float *row,
                               int8_t *row_values, int8_t *values, float *scales)
 {
@@ -367,7 +394,10 @@ static void q8_panel_quantize(const infer_mat *mat, uint32_t panel, uint32_t gro
         }
         q8_quantize(row, cols, group, true, row_values, row_scales);
         for (uint32_t c = 0; c < cols; c++) {
-            values[(size_t)c * INFER_PANEL_ROWS + lane] = row_values[c];
+            values[Q8_AT(c, lane)] = row_values[c];
+        }
+        if (cols & 1u) {
+            values[Q8_AT(cols, lane)] = 0;
         }
         for (uint32_t g = 0; g < groups; g++) {
             scales[(size_t)g * INFER_PANEL_ROWS + lane] = row_scales[g];
@@ -379,7 +409,7 @@ static void q8_panel_quantize(const infer_mat *mat, uint32_t panel, uint32_t gro
  * them NULL when memory runs out (the kernel then quantizes per call). */
 static void q8_mat_prepare(infer_mat *mat, uint32_t group, float *row, int8_t *row_values)
 {
-    size_t panel_values = (size_t)INFER_PANEL_ROWS * mat->cols;
+    size_t panel_values = q8_panel_bytes(mat->cols);
     size_t panel_scales = (size_t)INFER_PANEL_ROWS * (mat->cols / group);
     int8_t *values = util_malloc(mat->panel_count * panel_values);
     float *scales = util_malloc(mat->panel_count * panel_scales * sizeof(float));
@@ -412,7 +442,7 @@ static void q8_model_prepare(const infer_model *model, infer_executor *executor)
         infer_model *writable = (infer_model *)model;
         uint32_t group = infer__q8_group(model);
         float *row = executor->q8ws;
-        int8_t *row_values = executor->q8w + (size_t)INFER_PANEL_ROWS * executor->q8_cols_max;
+        int8_t *row_values = executor->q8w + q8_panel_bytes(executor->q8_cols_max);
         q8_mat_prepare(&writable->embedding, group, row, row_values);
         if (!model->shape.shared_classifier) {
             q8_mat_prepare(&writable->classifier, group, row, row_values);
@@ -432,21 +462,31 @@ static void q8_model_prepare(const infer_model *model, infer_executor *executor)
 
 typedef float q8_v8f __attribute__((vector_size(32)));
 
+/* One token's quantized activations: each column's value, and (for the
+ * AVX2 path) each pair of columns' two values as 16-bit halves of one
+ * word, the first in the low half. */
+typedef struct q8_token {
+    const int32_t *values;           /* cols */
+    const int32_t *pairs;            /* cols / 2 */
+    const float *scales;             /* one per group */
+} q8_token;
+
 /* One token on one panel: for each of its 8 rows, the integer dot product
  * of every group, then value = value + (dot * row scale) * token scale,
  * group by group from zero -- runq.c's order, lane by lane. Integer sums
  * are exact in any order, so the lanes may run the columns as they like;
  * the float steps are the same everywhere. */
-static void q8_panel_dot(const int8_t *values, const float *scales, const int32_t *xq,
-                         const float *xs, uint32_t cols, uint32_t group,
-                         float out[INFER_PANEL_ROWS])
+static void q8_panel_dot(const int8_t *values, const float *scales, const q8_token *x,
+                         uint32_t cols, uint32_t group, float out[INFER_PANEL_ROWS])
 {
+    const int32_t *xq = x->values;
+    const float *xs = x->scales;
     for (uint32_t lane = 0; lane < INFER_PANEL_ROWS; lane++) {
         float value = 0.0f;
         for (uint32_t g = 0; g < cols / group; g++) {
             int32_t dot = 0;
             for (uint32_t i = g * group; i < (g + 1) * group; i++) {
-                dot += (int32_t)values[(size_t)i * INFER_PANEL_ROWS + lane] * xq[i];
+                dot += (int32_t)values[Q8_AT(i, lane)] * xq[i];
             }
             value += ((float)dot * scales[(size_t)g * INFER_PANEL_ROWS + lane]) * xs[g];
         }
@@ -457,40 +497,71 @@ static void q8_panel_dot(const int8_t *values, const float *scales, const int32_
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
-/* q8_panel_dot on AVX2: the 8 rows in the lanes of one vector. */
+/* q8_panel_dot on AVX2, for an even group size: the 8 rows in the lanes
+ * of one vector, each lane taking its row's two products of a pair of
+ * columns at once (16-bit multiply-add: |products| are at most 127 x 127,
+ * so nothing saturates). */
 __attribute__((target("avx2"))) static void
-q8_panel_dot_avx2(const int8_t *values, const float *scales, const int32_t *xq, const float *xs,
-                  uint32_t cols, uint32_t group, float out[INFER_PANEL_ROWS])
+q8_panel_dot_avx2(const int8_t *values, const float *scales, const q8_token *x, uint32_t cols,
+                  uint32_t group, float out[INFER_PANEL_ROWS])
 {
     q8_v8f value = {0};
     for (uint32_t g = 0; g < cols / group; g++) {
         __m256i dot = _mm256_setzero_si256();
-        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
-            __m128i w = _mm_loadl_epi64((const __m128i *)(const void *)(values + (size_t)i *
-                                                                         INFER_PANEL_ROWS));
-            __m256i product = _mm256_mullo_epi32(_mm256_cvtepi8_epi32(w), _mm256_set1_epi32(xq[i]));
-            dot = _mm256_add_epi32(dot, product);
+        for (uint32_t k = g * group / 2; k < (g + 1) * group / 2; k++) {
+            __m128i pair = _mm_loadu_si128((const __m128i *)(const void *)(values + Q8_AT(2 * k,
+                                                                                        0)));
+            __m256i products = _mm256_madd_epi16(_mm256_cvtepi8_epi16(pair),
+                                                 _mm256_set1_epi32(x->pairs[k]));
+            dot = _mm256_add_epi32(dot, products);
         }
         q8_v8f scale;
         memcpy(&scale, scales + (size_t)g * INFER_PANEL_ROWS, sizeof(scale));
-        value = value + ((q8_v8f)_mm256_cvtepi32_ps(dot) * scale) * xs[g];
+        value = value + ((q8_v8f)_mm256_cvtepi32_ps(dot) * scale) * x->scales[g];
     }
     memcpy(out, &value, sizeof(value));
 }
 #endif
 
 static void q8_panel_dot_best(int isa, const int8_t *values, const float *scales,
-                              const int32_t *xq, const float *xs, uint32_t cols, uint32_t group,
+                              const q8_token *x, uint32_t cols, uint32_t group,
                               float out[INFER_PANEL_ROWS])
 {
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (isa == INFER_ISA_AVX2) {
-        q8_panel_dot_avx2(values, scales, xq, xs, cols, group, out);
+    if (isa == INFER_ISA_AVX2 && group % 2 == 0) {
+        q8_panel_dot_avx2(values, scales, x, cols, group, out);
         return;
     }
 #endif
     (void)isa;
-    q8_panel_dot(values, scales, xq, xs, cols, group, out);
+    q8_panel_dot(values, scales, x, cols, group, out);
+}
+
+/* Where token t's quantized activations live in the executor's scratch:
+ * the values, then (past every token's) the pairs. */
+static q8_token q8_token_at(const infer_executor *executor, uint32_t t, uint32_t cols,
+                            uint32_t group)
+{
+    const int32_t *pairs = executor->q8x + (size_t)executor->tokens_max * executor->q8_cols_max;
+    return (q8_token){executor->q8x + (size_t)t * cols, pairs + (size_t)t * (cols / 2),
+                      executor->q8xs + (size_t)t * (cols / group)};
+}
+
+/* Quantizes token t's activations (runq.c's rounding) into that scratch. */
+static void q8_token_quantize(infer_executor *executor, const float *x, uint32_t t,
+                              uint32_t cols, uint32_t group, int8_t *scratch)
+{
+    q8_token at = q8_token_at(executor, t, cols, group);
+    int32_t *values = (int32_t *)at.values;
+    int32_t *pairs = (int32_t *)at.pairs;
+    q8_quantize(x + (size_t)t * cols, cols, group, false, scratch, (float *)at.scales);
+    for (uint32_t c = 0; c < cols; c++) {
+        values[c] = scratch[c];
+    }
+    for (uint32_t k = 0; k < cols / 2; k++) {
+        pairs[k] = (int32_t)((uint32_t)(uint16_t)scratch[2 * k] |
+                             (uint32_t)(uint16_t)scratch[2 * k + 1] << 16);
+    }
 }
 
 void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const float *x,
@@ -500,19 +571,13 @@ void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const floa
     uint32_t cols = mat->cols;
     uint32_t group = infer__q8_group(executor->model);
     ASSERT(cols % group == 0 && cols <= executor->q8_cols_max);
-    uint32_t groups = cols / group;
     q8_model_prepare(executor->model, executor);
-    int8_t *row_values = executor->q8w + (size_t)INFER_PANEL_ROWS * cols;
+    size_t panel_values = q8_panel_bytes(cols);
+    size_t panel_scales = (size_t)INFER_PANEL_ROWS * (cols / group);
+    int8_t *row_values = executor->q8w + panel_values;
     for (uint32_t t = 0; t < count; t++) {
-        int32_t *xq = executor->q8x + (size_t)t * cols;
-        q8_quantize(x + (size_t)t * cols, cols, group, false, row_values,
-                    executor->q8xs + (size_t)t * groups);
-        for (uint32_t c = 0; c < cols; c++) {
-            xq[c] = row_values[c];
-        }
+        q8_token_quantize(executor, x, t, cols, group, row_values);
     }
-    size_t panel_values = (size_t)INFER_PANEL_ROWS * cols;
-    size_t panel_scales = (size_t)INFER_PANEL_ROWS * groups;
     for (uint32_t p = 0; p < mat->panel_count; p++) {
         const int8_t *values = executor->q8w;
         const float *scales = executor->q8ws + 2 * (size_t)cols;
@@ -526,9 +591,9 @@ void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const floa
         uint32_t valid = mat->rows - p * INFER_PANEL_ROWS;
         valid = valid < INFER_PANEL_ROWS ? valid : INFER_PANEL_ROWS;
         for (uint32_t t = 0; t < count; t++) {
+            q8_token token = q8_token_at(executor, t, cols, group);
             float lanes[INFER_PANEL_ROWS];
-            q8_panel_dot_best(executor->isa, values, scales, executor->q8x + (size_t)t * cols,
-                              executor->q8xs + (size_t)t * groups, cols, group, lanes);
+            q8_panel_dot_best(executor->isa, values, scales, &token, cols, group, lanes);
             memcpy(out + (size_t)t * mat->rows + p * INFER_PANEL_ROWS, lanes,
                    valid * sizeof(float));
         }

@@ -1118,6 +1118,8 @@ START_TEST(test_infer_q8_panels_equal_rows)
             for (uint32_t i = 0; i < mat->cols; i++) {
                 x[i] = i < 3 ? 0.0f : x[i]; /* an all-zero group: scale 0 */
             }
+            /* Scale 1 in the next group, and halves that round away from zero. */
+            x[3] = 127.0f, x[4] = 0.5f, x[5] = -2.5f;
             /* The same weights outside the model: quantized per call. */
             float *w = malloc((size_t)mat->rows * mat->cols * sizeof(float));
             for (uint32_t r = 0; r < mat->rows; r++) {
