@@ -329,11 +329,20 @@ uint32_t infer__q8_group(const infer_model *model)
     return group;
 }
 
+/* roundf(v) for |v| below 2^23, as a quantized value always is (at most
+ * 127 and a rounding): halves away from zero, without a library call. The
+ * conversion truncates toward zero, and the rest is exact. */
+static int8_t q8_round_away(float v)
+{
+    int32_t whole = (int32_t)v;
+    float rest = v - (float)whole;
+    whole += rest >= 0.5f ? 1 : rest <= -0.5f ? -1 : 0;
+    return (int8_t)whole;
+}
+
 /* Quantizes n values in groups: scale = max |x| / 127, each value x /
  * scale rounded (half to even for weights, as the exporter; half away from
  * zero for activations, as runq.c's round); an all-zero group is zeros. */
-static int8_t q8_round_away(float v);
-
 static void q8_quantize(const float *x, uint32_t n, uint32_t group, bool weights, int8_t *values,
                         float *scales)
 {
@@ -350,17 +359,6 @@ static void q8_quantize(const float *x, uint32_t n, uint32_t group, bool weights
         }
         scales[g] = scale;
     }
-}
-
-/* roundf(v) for |v| below 2^23, as a quantized value always is (at most
- * 127 and a rounding): halves away from zero, without a library call. The
- * conversion truncates toward zero, and the rest is exact. */
-static int8_t q8_round_away(float v)
-{
-    int32_t whole = (int32_t)v;
-    float rest = v - (float)whole;
-    whole += rest >= 0.5f ? 1 : rest <= -0.5f ? -1 : 0;
-    return (int8_t)whole;
 }
 
 /* A quantized panel holds its 8 rows' values by pairs of columns: for
