@@ -471,8 +471,7 @@ static int store_results(run_context *run, const scn_scenario *scenario, const w
 static int run_simulation(run_context *run, const scn_scenario *scenario,
                           const run_options *options, const char *db_path)
 {
-    world_observer observer = {run,  on_fault,        on_sample,
-                               on_progress, NULL, options->threads,
+    world_observer observer = {run, on_fault, on_sample, on_progress, NULL, options->threads,
                                options->inline_compute};
     world_result *result = NULL;
     int failed = 0;
