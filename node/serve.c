@@ -74,8 +74,9 @@ void node_store_release(node_store *store)
 }
 
 /* A cache block starts with its header; the floats follow. Under a
- * verifier the header keeps the cache's lineage (node_forward_call): the
- * hash of every call that wrote it, known while each was an honest one. */
+ * verifier, with a driver that takes calls (the only reader), the header
+ * keeps the cache's lineage (node_forward_call): the hash of every call
+ * that wrote it, known while each was an honest one. */
 #define KV_HEADER_BYTES 64u
 typedef struct kv_header {
     uint64_t length;                 /* rows in the cache */
@@ -153,7 +154,7 @@ static bool kv_acquire(const node *self, uint64_t request, uint32_t segment, uin
     /* A fresh cache is empty, and its lineage the empty one. */
     kv_header *header = util_pool_block(pool, block);
     memset(header, 0, sizeof(*header));
-    header->lineage_known = serving->verifier != NULL;
+    header->lineage_known = serving->verifier != NULL && serving->forward != NULL;
     *in_use += 1;
     ASSERT(*in_use <= serving->kv_slots);
     return true;
