@@ -68,11 +68,19 @@ run() {
     printf 'fuzz: %-10s %12s execs %8s exec/s %6s new inputs  %s\n' "$target" \
         "${execs:-?}" "${speed:-?}" "$found" "$([ $rc -eq 0 ] && echo ok || echo FAILED)"
     if [ $rc -ne 0 ]; then
-        grep -E '==[0-9]+==ERROR|SUMMARY|runtime error|ASSERT|Test unit written' \
+        # What the failure was (sanitizer, libFuzzer or an assertion) and
+        # the first frames of its stack.
+        grep -E '==[0-9]+== ?ERROR|SUMMARY|runtime error|assertion failed|Test unit written' \
             "$OUT/$target.log" | head -8 >&2
+        grep -E '^ +#[0-9]+ ' "$OUT/$target.log" | head -12 >&2
         for crash in "$OUT/$target.artifacts"/*; do
-            [ -e "$crash" ] && echo "fuzz: $target: reproducer $crash" \
-                "(run: $BIN/fuzz_$target $crash)" >&2
+            [ -e "$crash" ] || continue
+            echo "fuzz: $target: reproducer $crash (run: $BIN/fuzz_$target $crash)" >&2
+            # A small input in Base64 too, so the reproducer outlives the
+            # machine that found it: base64 -d > crash, then run as above.
+            if [ "$(wc -c <"$crash")" -le 2048 ]; then
+                echo "fuzz: $target: reproducer in Base64: $(base64 -w0 "$crash")" >&2
+            fi
         done
         return 1
     fi
