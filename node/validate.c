@@ -227,7 +227,8 @@ static bool validate_ledger_header(const node_message *m)
            m->step == 0 && m->token == 0 && m->payload_bytes > 0 && m->payload != NULL;
 }
 
-/* A settlement transaction: well formed, from the client it names, about a
+/* A settlement transaction: well formed, from the client it names (a node
+ * of the network: gossip passes the client the bytes name), about a
  * request, segment, step, round and committee inside the run's bounds. */
 static int validate_ledger_tx_bytes(const node *self, const uint8_t *bytes, size_t size,
                                     uint32_t client)
@@ -237,7 +238,8 @@ static int validate_ledger_tx_bytes(const node *self, const uint8_t *bytes, size
     if (!serving->ledger_settlement || node_ledger_tx_decode(bytes, size, &tx) != 0) {
         return NODE_EMALFORMED;
     }
-    if (tx.client != client || tx.request >= serving->request_capacity ||
+    if (tx.client != client || client >= self->config.node_count ||
+        tx.request >= serving->request_capacity ||
         tx.segment >= serving->segment_count || tx.step >= serving->generate_tokens + 1u ||
         tx.round > serving->retries || tx.member_count > serving->committee ||
         tx.rows == 0 || tx.rows > serving->tokens_max) {

@@ -233,6 +233,14 @@ START_TEST(test_ledger_gossip_hostile_refused)
     m = base;
     m.payload_bytes = 1;
     gossip_expect_rejected(host, &m, "an empty transaction");
+    m = base;
+    m.payload = bad;
+    node_ledger_tx stranger;
+    ck_assert_int_eq(node_ledger_tx_decode(good + 1, size - 1, &stranger), 0);
+    stranger.client = 12; /* one past the network: no key to check a tag with */
+    bad[0] = NODE_LEDGER_GOSSIP_TX;
+    ck_assert_uint_eq(1 + node_ledger_tx_encode(&stranger, bad + 1), size);
+    gossip_expect_rejected(host, &m, "a transaction of a client outside the network");
     /* A vote shaped right whose signature is garbage, at its collector. */
     uint8_t vote[1 + 13 + 8 + 32 + 64];
     memset(vote, 0x11, sizeof(vote));
