@@ -105,11 +105,11 @@ static test_counts run_one_suite(const test_suite_entry *entry)
 
 /* Runs one suite in a process of its own, which hands its counts to the
  * parent straight through the result pipe (one write, below PIPE_BUF).
- * What a suite leaves in the allocator ends with it: under ASan, the
- * quarantine of Check's freed messages (every passing check sends one)
- * grew to hundreds of megabytes in a long-lived worker, and every later
- * test's fork inherited it, with LeakSanitizer walking it at each test's
- * exit. false: the suite's process ended before its counts. */
+ * What a suite leaves in the allocator ends with it: under ASan a
+ * long-lived worker grew past 400 MB (the quarantine of Check's freed
+ * messages, one per passing check, up to its 256 MB among it), and every
+ * later test's fork inherited that, with LeakSanitizer walking it at each
+ * test's exit. false: the suite's process ended before its counts. */
 static bool worker_suite(const test_suite_entry *entry, int result_fd)
 {
     fflush(stdout);
