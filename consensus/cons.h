@@ -1089,13 +1089,17 @@ uint32_t cons_bft_leader(uint32_t validator_count, uint64_t view);
 
 typedef struct cons_bft_replica cons_bft_replica;
 
-/* Bytes a replica needs (a fixed size, about 1 MB: a store of 256 blocks). */
+/* Bytes a replica needs (a fixed size, about 2.5 MB: a store of 256 blocks,
+ * a mempool of 256 transactions, a message arena). */
 size_t cons_bft_replica_size(void);
 
 /* Initialises a replica in the caller's 'memory' (cons_bft_replica_size
  * bytes, 8-aligned; the caller frees it, no deinit). Copies 'validators' and
  * 'config'. ASSERTs a valid configuration (cons_bft_config_check) and
- * enough memory. Cannot fail otherwise. */
+ * enough memory. Cannot fail otherwise. Init writes only the first 210 KB or
+ * so; the rest is written before it is read, whatever it held, so memory
+ * fresh from the system (util_calloc_sparse) becomes resident only as the
+ * replica fills its store, mempool and arena. */
 cons_bft_replica *cons_bft_replica_init(void *memory, size_t size,
                                         const cons_bft_validators *validators,
                                         const cons_bft_config *config);

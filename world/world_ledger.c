@@ -25,6 +25,8 @@
 
 #define TAG_KEY_DOMAIN UINT64_C(0x74782d746167) /* "tx-tag" */
 #define LEDGER_SIGN_MEMO_SLOTS (1u << 16) /* 2 MiB of verified signatures */
+/* Replicas' memory past this, in all, is allocated sparse: see ledger_alloc. */
+#define LEDGER_SPARSE_MIN ((size_t)256 << 20)
 
 /* A transaction's tag under its client's key. A hosted world (the testbed)
  * holds only its own nodes' secrets, so a validator there could not check
@@ -222,8 +224,18 @@ static int ledger_alloc(world_state *world, uint32_t n)
     world_ledger_state *s = &world->ledger_bft;
     const node_serving *serving = &world->serving;
     s->replica_size = (cons_bft_replica_size() + 63) & ~(size_t)63;
-    /* A Twins validator's second instance after the n first ones. */
-    s->memory = util_calloc((size_t)n + world->scenario->ledger.byzantine, s->replica_size);
+    /* A Twins validator's second instance after the n first ones. A replica
+     * is 2.5 MB, most of it a store, mempool and arena that fill as the run
+     * goes (cons_bft_replica_init). Zeroed at once, a small set costs less
+     * on huge pages than page faults one 4 KiB page at a time (64
+     * validators: x0.84 the wall time); past LEDGER_SPARSE_MIN in all
+     * (about 100 validators), fresh zero pages that become resident only as
+     * used cost less (256 validators: x0.79 the wall time, 185 against 645
+     * MiB at its peak). */
+    size_t count = (size_t)n + world->scenario->ledger.byzantine;
+    s->memory = count * s->replica_size > LEDGER_SPARSE_MIN
+                    ? util_calloc_sparse(count, s->replica_size)
+                    : util_calloc(count, s->replica_size);
     s->replicas = util_calloc(n, sizeof(*s->replicas));
     s->twins = util_calloc(n, sizeof(*s->twins));
     s->twin_of = util_calloc(world->node_count, sizeof(*s->twin_of));
