@@ -205,6 +205,13 @@ static double bench_bft_resident(void *const *memory, uint32_t count)
     return (double)resident * (double)page / (double)count;
 }
 
+static void bench_bft_unmap(void *const *memory, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        munmap(memory[i], cons_bft_replica_size());
+    }
+}
+
 /* Runs the replicas from their start to end_ns. */
 static void bench_bft_loop(bench_bft_net *net, uint64_t end_ns)
 {
@@ -257,6 +264,7 @@ static double bench_bft_once(uint32_t count, cons_bft_auth auth, uint64_t end_ns
         verified = NULL;
         if (memo && util_sign_memo_create(1u << 16, &verified) != 0) {
             printf("bft ledger        %3u validators  failed: out of memory\n", count);
+            bench_bft_unmap(memory, count);
             return 0.0;
         }
         bench_bft_build(&net, count, auth, verified, memory);
@@ -288,9 +296,7 @@ static double bench_bft_once(uint32_t count, cons_bft_auth auth, uint64_t end_ns
     printf("\n");
     util_sign_memo_destroy(verified);
     bench_bft_clear(&net);
-    for (uint32_t i = 0; i < count; i++) {
-        munmap(memory[i], cons_bft_replica_size());
-    }
+    bench_bft_unmap(memory, count);
     return rate;
 }
 
