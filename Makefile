@@ -10,8 +10,9 @@
 #                   untrusted input: scenario, frame, peer, checkpoint, infer_body,
 #                   tokenizer
 #   make fuzz-run   replay fuzz/corpus/<target>/, then fuzz each target for
-#                   FUZZ_SECONDS (default 60; FUZZ_TARGETS picks some); new inputs
-#                   and crashes go to a temporary directory, never into the tree
+#                   FUZZ_SECONDS (default 60, peer six times that; FUZZ_TARGETS
+#                   picks some); new inputs and crashes go to a temporary
+#                   directory, never into the tree
 #   make deps       install the Debian packages (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
 

@@ -5,7 +5,9 @@
 # default is all of them, one at a time. For each: every file of
 # fuzz/corpus/<target>/ runs once (a regression input that crashes fails
 # here), then libFuzzer runs for SECONDS with bounded input length and
-# memory. New corpus entries and crash files go to a temporary directory
+# memory; peer, each of whose inputs builds and runs a whole world (some 100
+# inputs a second under the sanitizers, against thousands for the others),
+# for six times SECONDS. New corpus entries and crash files go to a temporary directory
 # (FUZZ_OUT, default mktemp -d), never into the tree; nothing is merged
 # back. Prints one line per target (execs, exec/s, new inputs). Exits 1
 # when a target crashed, leaked or timed out, with the reproducer's path;
@@ -36,6 +38,14 @@ options() {
     esac
 }
 
+# The seconds a target is fuzzed for.
+seconds_of() {
+    case "$1" in
+        peer) echo $((SECONDS_EACH * 6)) ;;
+        *) echo "$SECONDS_EACH" ;;
+    esac
+}
+
 # Runs every checked-in input of a target once.
 replay() {
     target=$1
@@ -52,12 +62,12 @@ replay() {
     echo "fuzz: $target: replayed $(echo "$files" | wc -l) corpus inputs"
 }
 
-# Fuzzes a target for SECONDS_EACH into $OUT/<target>/.
+# Fuzzes a target for seconds_of it into $OUT/<target>/.
 run() {
     target=$1
     mkdir -p "$OUT/$target" "$OUT/$target.artifacts"
     # shellcheck disable=SC2046
-    "$BIN/fuzz_$target" $(options "$target") -max_total_time="$SECONDS_EACH" \
+    "$BIN/fuzz_$target" $(options "$target") -max_total_time="$(seconds_of "$target")" \
         -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$OUT/$target.artifacts/" \
         "$OUT/$target" "$CORPUS/$target" >"$OUT/$target.log" 2>&1
