@@ -5,13 +5,13 @@
 # default is all of them, one at a time. For each: every file of
 # fuzz/corpus/<target>/ runs once (a regression input that crashes fails
 # here), then libFuzzer runs for SECONDS with bounded input length and
-# memory; peer, each of whose inputs builds and runs a whole world (some 100
-# inputs a second under the sanitizers, against thousands for the others),
-# for six times SECONDS. New corpus entries and crash files go to a temporary directory
-# (FUZZ_OUT, default mktemp -d), never into the tree; nothing is merged
-# back. Prints one line per target (execs, exec/s, new inputs). Exits 1
-# when a target crashed, leaked or timed out, with the reproducer's path;
-# the directory is then kept.
+# memory; peer, each of whose inputs builds and runs a whole world (60 to
+# 110 inputs a second under the sanitizers, against thousands for the
+# others), for six times SECONDS. New corpus entries and crash files go to a
+# temporary directory (FUZZ_OUT, default mktemp -d), never into the tree;
+# nothing is merged back. Prints one line per target (execs, exec/s, new
+# inputs). Exits 1 when a target crashed, leaked or timed out, with the
+# reproducer's path; the directory is then kept.
 set -u
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
