@@ -1,7 +1,8 @@
-/* met.c -- the results database: open/create with schema checks and the
- * in-place upgrade of older versions (metrics/README.md), the run
- * lifecycle and batched row writes. Every add call joins one lazily opened
- * transaction that is committed every MET_BATCH_ROWS rows and at met_flush,
+/* met.c -- the results database: open/create with schema checks, the
+ * in-place upgrade of older versions and the comparison with the schema
+ * this build creates (metrics/README.md), the run lifecycle and batched
+ * row writes. Every add call joins one lazily opened transaction that is
+ * committed every MET_BATCH_ROWS rows and at met_flush,
  * met_run_finish and met_db_close, so a long run costs few fsyncs. Prepared
  * statements are cached in the met_db. SQLite errors never crash: they come
  * back as MET_ESQL with the message in met_db_errmsg. The only clock read
@@ -616,6 +617,208 @@ static int db_state_check(met_db *db, db_state *state, int64_t *from_out)
     return rc == 0 ? db_state_judge(db, state, from_out) : rc;
 }
 
+/* ---- the file's objects against this build's schema ----
+ *
+ * A file at this build's version may still lack what the version promises:
+ * a researcher shrinks a file by dropping a large table (decisions,
+ * segments) or a view, or rebuilds a table without a column. SQLite finds
+ * nothing wrong with either, and a run would learn of it only when it
+ * stores its rows, after the whole simulation. So every open compares the
+ * file with the schema this build creates, built in a private in-memory
+ * database from the same steps: a writer creates a missing table, index or
+ * view again (empty), a reader needs its tables and views; a table without
+ * one of its columns is refused either way, before anything is written.
+ * Objects of the file's own (a researcher's table or index) are left
+ * alone. */
+
+#define DB_REF_COLUMNS_MAX 128u        /* per table; more fails the reference's build */
+
+/* One object of the reference: a table, index or view. */
+typedef struct db_ref_object {
+    char *type;
+    char *name;
+    char *sql;
+    char **columns;                  /* a table's, in order */
+    size_t column_count;
+} db_ref_object;
+
+/* The schema this build creates, read once per process from an in-memory
+ * database built by the same steps, then kept (a few KB): building it
+ * costs more than the comparison. */
+static struct {
+    pthread_once_t once;
+    db_ref_object *objects;          /* in creation order: a table before its indexes */
+    size_t count;
+    char error[160];                 /* why the build failed; "" when it did not */
+} db_ref = {PTHREAD_ONCE_INIT, NULL, 0, ""};
+
+/* Reads the columns of the reference's table 'object->name'. */
+static int db_ref_columns(sqlite3 *ref, db_ref_object *object)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ref, "SELECT name FROM pragma_table_info(?1) ORDER BY cid", -1,
+                                &stmt, NULL);
+    object->columns = util_calloc(DB_REF_COLUMNS_MAX, sizeof(char *));
+    if (rc != SQLITE_OK || object->columns == NULL) {
+        sqlite3_finalize(stmt);
+        return -1;
+    }
+    sqlite3_bind_text(stmt, 1, object->name, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && object->column_count < DB_REF_COLUMNS_MAX) {
+        char *column = util_strdup((const char *)sqlite3_column_text(stmt, 0));
+        if (column == NULL) {
+            break;
+        }
+        object->columns[object->column_count++] = column;
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Reads every table, index and view of the in-memory database 'ref'. */
+static int db_ref_read(sqlite3 *ref)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(ref,
+                           "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+                           " AND name NOT LIKE 'sqlite%' ORDER BY rowid",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        return -1;
+    }
+    int rc = 0;
+    size_t capacity = 0;
+    while (rc == 0 && sqlite3_step(stmt) == SQLITE_ROW) {
+        if (db_ref.count == capacity) {
+            capacity = capacity > 0 ? capacity * 2 : 64;
+            db_ref_object *grown = util_realloc(db_ref.objects, capacity * sizeof(*grown));
+            if (grown == NULL) {
+                rc = -1;
+                break;
+            }
+            db_ref.objects = grown;
+        }
+        db_ref_object *object = &db_ref.objects[db_ref.count++];
+        memset(object, 0, sizeof(*object));
+        object->type = util_strdup((const char *)sqlite3_column_text(stmt, 0));
+        object->name = util_strdup((const char *)sqlite3_column_text(stmt, 1));
+        object->sql = util_strdup((const char *)sqlite3_column_text(stmt, 2));
+        if (object->type == NULL || object->name == NULL || object->sql == NULL) {
+            rc = -1;
+        } else if (strcmp(object->type, "table") == 0) {
+            rc = db_ref_columns(ref, object);
+        }
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Builds db_ref (once per process: pthread_once). */
+static void db_ref_build(void)
+{
+    sqlite3 *ref = NULL;
+    int rc = sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    for (int version = 0; version < MET_SCHEMA_VERSION && rc == SQLITE_OK; version++) {
+        rc = sqlite3_exec(ref, met_schema_sql[version], NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(ref, met_view_sql, NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK || db_ref_read(ref) != 0) {
+        snprintf(db_ref.error, sizeof(db_ref.error), "the reference schema: %s",
+                 ref != NULL ? sqlite3_errmsg(ref) : "out of memory");
+    }
+    sqlite3_close(ref);
+}
+
+/* Refuses a file whose table 'object->name' lacks one of its columns;
+ * 'columns' is the file's prepared pragma_table_info(?1). */
+static int db_columns_conform(met_db *db, sqlite3_stmt *columns, const db_ref_object *object)
+{
+    bool found[DB_REF_COLUMNS_MAX] = {false};
+    sqlite3_reset(columns);
+    sqlite3_bind_text(columns, 1, object->name, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(columns)) == SQLITE_ROW) {
+        const char *column = (const char *)sqlite3_column_text(columns, 0);
+        for (size_t i = 0; column != NULL && i < object->column_count; i++) {
+            found[i] = found[i] || strcmp(column, object->columns[i]) == 0;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        return met__sql_error(db, "inspect");
+    }
+    for (size_t i = 0; i < object->column_count; i++) {
+        if (!found[i]) {
+            char message[240];
+            snprintf(message, sizeof(message),
+                     "table '%s' has no column '%s', which schema version %d has: the table"
+                     " was changed by hand",
+                     object->name, object->columns[i], MET_SCHEMA_VERSION);
+            met__set_error(db, message);
+            return MET_ESCHEMA;
+        }
+    }
+    return 0;
+}
+
+/* One object of the reference: present (a table with every column),
+ * created again by a writer, or refused. A reader needs no index. */
+static int db_object_conform(met_db *db, sqlite3_stmt *exists, sqlite3_stmt *columns,
+                             const db_ref_object *object, bool repair)
+{
+    sqlite3_reset(exists);
+    sqlite3_bind_text(exists, 1, object->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(exists, 2, object->name, -1, SQLITE_STATIC);
+    if (sqlite3_step(exists) != SQLITE_ROW) {
+        return met__sql_error(db, "inspect");
+    }
+    if (sqlite3_column_int64(exists, 0) != 0) {
+        return strcmp(object->type, "table") == 0 ? db_columns_conform(db, columns, object) : 0;
+    }
+    if (repair) {
+        return db_exec_as(db, object->sql, object->name);
+    }
+    if (strcmp(object->type, "index") == 0) {
+        return 0;
+    }
+    char message[240];
+    snprintf(message, sizeof(message),
+             "%s '%s' is missing (dropped by hand?); open the file once with write access"
+             " to create it again, empty",
+             object->type, object->name);
+    met__set_error(db, message);
+    return MET_ESCHEMA;
+}
+
+/* Compares every table, index and view of the reference with the file's,
+ * in creation order; 'repair' (a writer, inside its transaction) creates
+ * what is missing. */
+static int db_schema_conform(met_db *db, bool repair)
+{
+    pthread_once(&db_ref.once, db_ref_build);
+    if (db_ref.error[0] != '\0') {
+        met__set_error(db, db_ref.error);
+        return MET_ESQL;
+    }
+    sqlite3_stmt *exists = NULL;
+    sqlite3_stmt *columns = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db->sql,
+                           "SELECT count(*) FROM sqlite_master WHERE type = ?1 AND name = ?2",
+                           -1, &exists, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db->sql, "SELECT name FROM pragma_table_info(?1)", -1, &columns,
+                           NULL) != SQLITE_OK) {
+        rc = met__sql_error(db, "inspect");
+    }
+    for (size_t i = 0; i < db_ref.count && rc == 0; i++) {
+        rc = db_object_conform(db, exists, columns, &db_ref.objects[i], repair);
+    }
+    sqlite3_finalize(exists);
+    sqlite3_finalize(columns);
+    return rc;
+}
+
 /* Takes the file from version 'from' (0: empty) to MET_SCHEMA_VERSION:
  * the missing steps, the current view, meta and user_version. Inside the
  * caller's transaction, so an upgrade is all or nothing. */
@@ -697,17 +900,6 @@ static int db_bulk_create(met_db *db, size_t i)
     return db_exec_as(db, sql, db_bulk_indexes[i].index);
 }
 
-/* Creates every bulk index that is missing: after a writer that dropped
- * them stopped before met_rows_end. Inside the caller's transaction. */
-static int db_bulk_indexes_ensure(met_db *db)
-{
-    int rc = 0;
-    for (size_t i = 0; i < DB_BULK_INDEXES && rc == 0; i++) {
-        rc = db_bulk_create(db, i);
-    }
-    return rc;
-}
-
 /* Sets *empty_out to whether 'table' holds no row. 0 or MET_ESQL. */
 static int db_table_empty(met_db *db, const char *table, bool *empty_out)
 {
@@ -745,8 +937,8 @@ static int db_schema_prepare(met_db *db)
     if (rc == 0 && from < MET_SCHEMA_VERSION) {
         rc = db_schema_upgrade(db, from);
     }
-    if (rc == 0) {
-        rc = db_bulk_indexes_ensure(db);
+    if (rc == 0 && from != 0) {
+        rc = db_schema_conform(db, true); /* also the bulk indexes a writer left dropped */
     }
     if (rc == 0) {
         return db_exec(db, "COMMIT");
@@ -785,6 +977,9 @@ static int db_read_prepare(met_db *db)
                                      : "an older schema: open it once with write access to"
                                        " upgrade it");
         rc = MET_ESCHEMA;
+    }
+    if (rc == 0) {
+        rc = db_schema_conform(db, false);
     }
     return rc;
 }

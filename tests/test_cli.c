@@ -529,6 +529,45 @@ START_TEST(test_cli_bad_scenario_writes_nothing)
 }
 END_TEST
 
+/* Runs SQL on a database of the test directory, as a researcher's own
+ * sqlite3 session would. */
+static void exec_sql(const char *db_name, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    cli_path(path, sizeof(path), db_name);
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* A results file changed by hand: a table rebuilt without a column is
+ * refused (exit 2, naming it) before the simulation, and no run row is
+ * added; a dropped table is created again, and the next run's rows land
+ * in it. */
+START_TEST(test_cli_hand_changed_database)
+{
+    write_file("small.yaml", small_yaml);
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir), 0);
+    exec_sql("r.db", "ALTER TABLE violations DROP COLUMN step");
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir), 2);
+    ck_assert_msg(strstr(read_file("err.txt"), "table 'violations' has no column 'step'") != NULL,
+                  "stderr: %s", read_file("err.txt"));
+    char *runs = query("r.db", "SELECT count(*) FROM runs");
+    ck_assert_str_eq(runs, "1\n");
+    free(runs);
+    ck_assert_int_eq(cli("export --db %s/r.db --table runs --format csv", cli_dir), 2);
+
+    exec_sql("r.db", "ALTER TABLE violations ADD COLUMN step INTEGER; DROP TABLE metrics");
+    ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir), 0);
+    char *metrics = query("r.db", "SELECT count(DISTINCT run_id) FROM metrics");
+    ck_assert_str_eq(metrics, "1\n");
+    free(metrics);
+    ck_assert_int_eq(cli("export --db %s/r.db --table metrics --format csv", cli_dir), 0);
+}
+END_TEST
+
 /* Every table's rows of run 'id' without run_id and wall-clock columns. */
 static char *run_rows(const char *db, int id)
 {
@@ -1077,6 +1116,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_install_man_completion);
     tcase_add_test(basics, test_cli_git_rev_marks_dirty);
     tcase_add_test(basics, test_cli_bad_scenario_writes_nothing);
+    tcase_add_test(basics, test_cli_hand_changed_database);
     tcase_add_test(basics, test_cli_same_seed_identical_rows);
     tcase_add_test(basics, test_cli_check_names_failed_expectation);
     tcase_add_test(basics, test_cli_routing_latency_beats_hash);

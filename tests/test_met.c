@@ -1,5 +1,6 @@
-/* test_met.c -- the results database: schema creation, refusal and the
- * version 1, 2, 3 and 5 upgrades, the run lifecycle, batched writes,
+/* test_met.c -- the results database: schema creation, refusal, the
+ * version 1, 2, 3 and 5 upgrades and files changed by hand, the run
+ * lifecycle, batched writes,
  * the split inference and verification tables, and export round trips. Every test works on
  * its own mkstemp file under /tmp and removes it (and the -wal/-shm files)
  * afterwards. Exports go to open_memstream buffers that the test parses
@@ -462,6 +463,79 @@ START_TEST(test_met_db_open_read_lists_and_refuses_writes)
     ck_assert_ptr_nonnull(strstr(why, "write access"));
     ck_assert_int_eq(met_db_open_read("/nonexistent/dir/x.db", &db, why, sizeof(why)),
                      MET_EOPEN);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* A file at this build's version that lost a table, a view and an index
+ * by hand (a researcher shrinking it) is whole again after a writer's
+ * open: each is created again, empty, the other runs' rows are kept, and
+ * a run stores its rows in them. */
+START_TEST(test_met_db_open_recreates_dropped_objects)
+{
+    temp_db temp;
+    char text[128];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t kept = run_begin_ok(db, "kept", 1, NULL, 0);
+    ck_assert_int_eq(met_metric_add(db, kept, "delivery_ratio", 0.5, NULL), 0);
+    met_db_close(db);
+    raw_exec(&temp, "DROP TABLE metrics; DROP VIEW run_summary; DROP INDEX decisions_node;");
+
+    db = met_open_ok(&temp);
+    raw_query_text(&temp,
+                   "SELECT count(*) FROM sqlite_master WHERE name IN ('metrics', 'run_summary',"
+                   " 'decisions_node')",
+                   text, sizeof(text));
+    ck_assert_str_eq(text, "3");
+    raw_query_text(&temp, "SELECT count(*) FROM metrics", text, sizeof(text));
+    ck_assert_str_eq(text, "0");
+    raw_query_text(&temp, "SELECT name FROM runs WHERE run_id = 1", text, sizeof(text));
+    ck_assert_str_eq(text, "kept");
+    int64_t later = run_begin_ok(db, "later", 2, NULL, 0);
+    ck_assert_int_eq(met_metric_add(db, later, "delivery_ratio", 1.0, NULL), 0);
+    met_db_close(db);
+    raw_query_text(&temp, "SELECT delivery_ratio FROM run_summary WHERE run_id = 2", text,
+                   sizeof(text));
+    ck_assert_str_eq(text, "1.0");
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* A table rebuilt without one of its columns is refused by a writer and a
+ * reader alike, naming the table and the column, and the file is left as
+ * it was; so is a table dropped from a file that can only be read. A
+ * dropped index does not stop a reader. */
+START_TEST(test_met_db_open_refuses_hand_changed_table)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db_close(met_open_ok(&temp));
+    raw_exec(&temp, "ALTER TABLE violations DROP COLUMN step; PRAGMA wal_checkpoint(TRUNCATE);");
+    struct stat before;
+    ck_assert_int_eq(stat(temp.path, &before), 0);
+    char why[512] = "";
+    met_db *db = (met_db *)&temp;
+    ck_assert_int_eq(met_db_open(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(why, "table 'violations' has no column 'step'"));
+    struct stat after;
+    ck_assert_int_eq(stat(temp.path, &after), 0);
+    ck_assert_int_eq(before.st_size, after.st_size);
+    ck_assert_int_eq(before.st_mtime, after.st_mtime);
+    ck_assert_int_eq(met_db_open_read(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(why, "'step'"));
+    temp_db_remove(&temp);
+
+    temp_db_make(&temp);
+    met_db_close(met_open_ok(&temp));
+    raw_exec(&temp, "DROP INDEX decisions_node");
+    ck_assert_int_eq(met_db_open_read(temp.path, &db, why, sizeof(why)), 0);
+    met_db_close(db);
+    raw_exec(&temp, "DROP TABLE decisions");
+    ck_assert_int_eq(met_db_open_read(temp.path, &db, why, sizeof(why)), MET_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(why, "table 'decisions' is missing"));
+    ck_assert_ptr_nonnull(strstr(why, "write access"));
     temp_db_remove(&temp);
 }
 END_TEST
@@ -2176,7 +2250,8 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_migrates_v5);
     tcase_add_test(schema, test_met_db_open_migrates_v2);
     tcase_add_test(schema, test_met_db_open_migrates_v3);
-    tcase_add_test(schema, test_met_db_open_migrates_v5);
+    tcase_add_test(schema, test_met_db_open_recreates_dropped_objects);
+    tcase_add_test(schema, test_met_db_open_refuses_hand_changed_table);
     tcase_add_test(schema, test_met_db_open_failed_migration_changes_nothing);
     suite_add_tcase(suite, schema);
 
