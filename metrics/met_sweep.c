@@ -438,14 +438,17 @@ static int merge_runs(met_db *db, const met_merge_tag *tag, met_merge_stats *sta
 }
 
 /* Opens 'source' once as a results database: refuses what met_db_open
- * refuses and brings an older schema up to this build's. */
+ * refuses and brings an older schema up to this build's. The reason is
+ * kept without met_db_open's "source: " (the caller names the source). */
 static int merge_source_check(met_db *db, const char *source)
 {
     char why[MET_ERRMSG_MAX];
     met_db *check = NULL;
     int rc = met_db_open(source, &check, why, sizeof(why));
     if (rc != 0) {
-        met__set_error(db, why);
+        size_t length = strlen(source);
+        bool named = strncmp(why, source, length) == 0 && strncmp(why + length, ": ", 2) == 0;
+        met__set_error(db, named ? why + length + 2 : why);
         return rc;
     }
     met_db_close(check);

@@ -558,6 +558,11 @@ START_TEST(test_cli_hand_changed_database)
     ck_assert_str_eq(runs, "1\n");
     free(runs);
     ck_assert_int_eq(cli("export --db %s/r.db --table runs --format csv", cli_dir), 2);
+    ck_assert_int_eq(cli("merge %s/merged.db %s/r.db", cli_dir, cli_dir), 2);
+    char said[600];
+    snprintf(said, sizeof(said), "infersim merge: %s/r.db: table 'violations' has no column",
+             cli_dir);
+    ck_assert_msg(strstr(read_file("err.txt"), said) != NULL, "stderr: %s", read_file("err.txt"));
 
     exec_sql("r.db", "ALTER TABLE violations ADD COLUMN step INTEGER; DROP TABLE metrics");
     ck_assert_int_eq(cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir), 0);
