@@ -821,6 +821,34 @@ static int scn_check_output(scn_check *check, const scn_node *root)
                              "output.sample_interval", &o->sample_interval_ns);
 }
 
+/* The timeseries a run may take: a period of 1ns for 1s (a slip for 1s)
+ * would write rows until the disk is full. */
+#define SCN_SAMPLES_MAX 10000000ull
+
+/* Refuses a duration and sample period that take more than SCN_SAMPLES_MAX
+ * samples, at the key the scenario wrote (the period's, or else the
+ * duration's). */
+static int scn_check_samples(scn_check *check, const scn_node *root)
+{
+    const scn_scenario *s = check->scenario;
+    uint64_t interval = s->output.sample_interval_ns;
+    if (interval == 0 || s->duration_ns / interval <= SCN_SAMPLES_MAX) {
+        return 0;
+    }
+    const scn_node *output = scn__map_get(root, "output");
+    const scn_node *at = output != NULL ? scn__map_get(output, "sample_interval") : NULL;
+    at = at != NULL ? at : scn__map_get(root, "duration");
+    char period[32];
+    char duration[32];
+    scn__format_duration(interval, period, sizeof(period));
+    scn__format_duration(s->duration_ns, duration, sizeof(duration));
+    return scn__fail(check->error, SCN_ESCHEMA, at,
+                     "output.sample_interval %s over a duration of %s is %llu samples; at most"
+                     " %llu (a longer period, or 0 for no timeseries)",
+                     period, duration, (unsigned long long)(s->duration_ns / interval),
+                     SCN_SAMPLES_MAX);
+}
+
 static int scn_check_all(scn_check *check, const scn_node *root)
 {
     int rc = 0;
@@ -836,7 +864,8 @@ static int scn_check_all(scn_check *check, const scn_node *root)
         (rc = scn__check_churn(check, root)) != 0 ||
         (faults != NULL && (rc = scn__check_faults(check, faults)) != 0) ||
         (expect != NULL && (rc = scn__check_expect(check, expect)) != 0) ||
-        (rc = scn_check_output(check, root)) != 0 || (rc = scn__check_sweep(check, root)) != 0) {
+        (rc = scn_check_output(check, root)) != 0 || (rc = scn_check_samples(check, root)) != 0 ||
+        (rc = scn__check_sweep(check, root)) != 0) {
         return rc;
     }
     return 0;

@@ -294,7 +294,7 @@ const scn_key_info scn__keys[] = {
     K("expect.*.each", STRING, "", "none", "", "a seed passes when its value is: OP value"),
     K("expect.*.passing", STRING, "", "none", "", "the fraction of passing seeds: OP ratio"),
     K("output.db", STRING, "", "results.db", "", "SQLite results file; --db overrides"),
-    K("output.sample_interval", DURATION, "", "100ms", "", "timeseries period; 0 = off"),
+    K("output.sample_interval", DURATION, "", "100ms", "", "timeseries period; 0 = off; at most 10,000,000 in duration"),
     K("output.divergence_sample", RATIO, "", "1", "",
       "share of completed requests whose divergence by class is measured"),
     K("output.node_series", BOOL, "", "true", "",

@@ -1823,6 +1823,11 @@ static const test_scn_bad_case test_scn_bad[] = {
      "workload.until is not used by the gossip workload (it is for inference)"},
     {"tests/bad/130_decisions_not_bool.yaml", SCN_ESCHEMA, 5, 14,
      "output.decisions: expected true or false, got 'none'"},
+    {"tests/bad/131_sample_interval_too_many.yaml", SCN_ESCHEMA, 5, 20,
+     "output.sample_interval 1ns over a duration of 20s is 20000000000 samples; at most"
+     " 10000000 (a longer period, or 0 for no timeseries)"},
+    {"tests/bad/132_duration_too_many_samples.yaml", SCN_ESCHEMA, 1, 11,
+     "output.sample_interval 100ms over a duration of"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,
