@@ -66,4 +66,29 @@ void test_stderr_silence(void);
  * build/infersim). */
 const char *test_infersim_bin(void);
 
+/* Assertions for loops of many. Check records every assertion that passes
+ * with a write to its parent process, so a loop of millions spends its
+ * time in system calls, enough to time out on a loaded machine. These call
+ * Check only when the condition fails, naming it as ck_assert_* would. */
+#define TEST_ASSERT(expr)                                                                 \
+    do {                                                                                  \
+        if (!(expr)) {                                                                    \
+            ck_abort_msg("Assertion '%s' failed", #expr);                                 \
+        }                                                                                 \
+    } while (0)
+#define TEST_ASSERT_UINT_EQ(x, y)                                                         \
+    do {                                                                                  \
+        uintmax_t test_x_ = (x), test_y_ = (y);                                           \
+        if (test_x_ != test_y_) {                                                         \
+            ck_abort_msg("Assertion '%s == %s' failed: %ju != %ju", #x, #y, test_x_, test_y_); \
+        }                                                                                 \
+    } while (0)
+#define TEST_ASSERT_INT_EQ(x, y)                                                          \
+    do {                                                                                  \
+        intmax_t test_x_ = (x), test_y_ = (y);                                            \
+        if (test_x_ != test_y_) {                                                         \
+            ck_abort_msg("Assertion '%s == %s' failed: %jd != %jd", #x, #y, test_x_, test_y_); \
+        }                                                                                 \
+    } while (0)
+
 #endif

@@ -118,7 +118,7 @@ static void test_queue_ref_push(test_queue_ref *ref, uint64_t at_ns, uint32_t ar
 
 static sim_event test_queue_ref_pop(test_queue_ref *ref)
 {
-    ck_assert_uint_gt(ref->count, 0);
+    TEST_ASSERT(ref->count > 0);
     size_t best = 0;
     for (size_t i = 1; i < ref->count; i++) {
         if (ref->events[i].at_ns < ref->events[best].at_ns ||
@@ -136,10 +136,10 @@ static sim_event test_queue_ref_pop(test_queue_ref *ref)
  * 1) is the queue's choice: arg2 carries the push index instead. */
 static void test_queue_assert_same(const sim_event *got, const sim_event *want)
 {
-    ck_assert_uint_eq(got->at_ns, want->at_ns);
-    ck_assert_uint_eq(got->arg2, want->arg2);
-    ck_assert_uint_eq(got->arg, want->arg);
-    ck_assert_uint_eq(got->kind, want->kind);
+    TEST_ASSERT_UINT_EQ(got->at_ns, want->at_ns);
+    TEST_ASSERT_UINT_EQ(got->arg2, want->arg2);
+    TEST_ASSERT_UINT_EQ(got->arg, want->arg);
+    TEST_ASSERT_UINT_EQ(got->kind, want->kind);
 }
 
 /* A push time for the random test: mostly near 'now' with many ties, some
@@ -198,21 +198,21 @@ static void test_queue_random_run(test_queue_kind kind, uint64_t seed)
             uint64_t at_ns = kind == TEST_QUEUE_RADIX
                                  ? test_queue_monotone_at(&prng, now_ns, seed % 5 == 0)
                                  : test_queue_random_at(&prng, now_ns);
-            ck_assert_int_eq(test_queue_push(&queue, at_ns, i % 7, i), 0);
+            TEST_ASSERT_INT_EQ(test_queue_push(&queue, at_ns, i % 7, i), 0);
             test_queue_ref_push(&ref, at_ns, i % 7, i);
         } else {
             sim_event got;
-            ck_assert(test_queue_pop(&queue, &got));
+            TEST_ASSERT(test_queue_pop(&queue, &got));
             sim_event want = test_queue_ref_pop(&ref);
             test_queue_assert_same(&got, &want);
             bool top = got.at_ns == UINT64_MAX - got.at_ns % 3;
             now_ns = top && kind != TEST_QUEUE_RADIX ? now_ns : got.at_ns;
         }
-        ck_assert_uint_eq(test_queue_count(&queue), ref.count);
+        TEST_ASSERT_UINT_EQ(test_queue_count(&queue), ref.count);
     }
     while (ref.count > 0) {
         sim_event got;
-        ck_assert(test_queue_pop(&queue, &got));
+        TEST_ASSERT(test_queue_pop(&queue, &got));
         sim_event want = test_queue_ref_pop(&ref);
         test_queue_assert_same(&got, &want);
     }
@@ -291,15 +291,15 @@ static void test_queue_growth_run(test_queue_kind kind)
     util_prng prng;
     util_prng_init(&prng, 5);
     for (uint32_t i = 0; i < 20000; i++) {
-        ck_assert_int_eq(test_queue_push(&queue, util_prng_below(&prng, 1000000), 0, i), 0);
+        TEST_ASSERT_INT_EQ(test_queue_push(&queue, util_prng_below(&prng, 1000000), 0, i), 0);
     }
     ck_assert_uint_eq(test_queue_count(&queue), 20000);
     sim_event previous;
     ck_assert(test_queue_pop(&queue, &previous));
     for (uint32_t i = 1; i < 20000; i++) {
         sim_event event;
-        ck_assert(test_queue_pop(&queue, &event));
-        ck_assert(sim_event_before(&previous, &event));
+        TEST_ASSERT(test_queue_pop(&queue, &event));
+        TEST_ASSERT(sim_event_before(&previous, &event));
         previous = event;
     }
     ck_assert(!test_queue_pop(&queue, &none));
@@ -647,9 +647,9 @@ static bool test_queue_pop_three(test_queue *queues, sim_event *out)
     bool any = test_queue_pop(&queues[0], out);
     for (size_t q = 1; q < 3; q++) {
         sim_event event;
-        ck_assert(test_queue_pop(&queues[q], &event) == any);
+        TEST_ASSERT(test_queue_pop(&queues[q], &event) == any);
         if (any) {
-            ck_assert_mem_eq(&event, out, sizeof(sim_event));
+            TEST_ASSERT(memcmp(&event, out, sizeof(sim_event)) == 0);
         }
     }
     return any;
@@ -677,7 +677,7 @@ START_TEST(test_queue_all_three_pop_identically)
             uint32_t kind = (uint32_t)util_prng_below(&prng, 6);
             uint32_t arg = (uint32_t)util_prng_next(&prng);
             for (size_t q = 0; q < 3; q++) {
-                ck_assert_int_eq(test_queue_push_kind(&queues[q], at_ns, kind, arg, tag), 0);
+                TEST_ASSERT_INT_EQ(test_queue_push_kind(&queues[q], at_ns, kind, arg, tag), 0);
             }
             tag += 1;
         }
@@ -729,7 +729,7 @@ START_TEST(test_queue_radix_peek_hint_names_next_pop)
         uint32_t pushes = (uint32_t)util_prng_below(&prng, 3);
         for (uint32_t p = 0; p < pushes; p++) {
             uint64_t delay = util_prng_below(&prng, 4) == 0 ? 0 : util_prng_below(&prng, 1u << 20);
-            ck_assert_int_eq(sim_radix_push(&radix, now_ns + delay, 1, i, p), 0);
+            TEST_ASSERT_INT_EQ(sim_radix_push(&radix, now_ns + delay, 1, i, p), 0);
         }
         const sim_event *hint = sim_radix_peek_hint(&radix);
         sim_event expected = hint != NULL ? *hint : (sim_event){0};
@@ -738,9 +738,9 @@ START_TEST(test_queue_radix_peek_hint_names_next_pop)
             ck_assert_ptr_null(hint);
             continue;
         }
-        ck_assert_ptr_nonnull(hint);
-        ck_assert_uint_eq(expected.seq, event.seq);
-        ck_assert_uint_eq(expected.at_ns, event.at_ns);
+        TEST_ASSERT(hint != NULL);
+        TEST_ASSERT_UINT_EQ(expected.seq, event.seq);
+        TEST_ASSERT_UINT_EQ(expected.at_ns, event.at_ns);
         named++;
         now_ns = event.at_ns;
     }
@@ -752,17 +752,17 @@ END_TEST
 /* Pushes one event into both queues. */
 static void test_queue_push_both(sim_heap *heap, sim_radix *radix, uint64_t at_ns, uint64_t tag)
 {
-    ck_assert_int_eq(sim_heap_push(heap, at_ns, 2, 0, tag), 0);
-    ck_assert_int_eq(sim_radix_push(radix, at_ns, 2, 0, tag), 0);
+    TEST_ASSERT_INT_EQ(sim_heap_push(heap, at_ns, 2, 0, tag), 0);
+    TEST_ASSERT_INT_EQ(sim_radix_push(radix, at_ns, 2, 0, tag), 0);
 }
 
 /* Pops one event from both: byte-identical. Returns its at_ns. */
 static uint64_t test_queue_pop_both(sim_heap *heap, sim_radix *radix)
 {
     sim_event want, got;
-    ck_assert(sim_heap_pop(heap, &want));
-    ck_assert(sim_radix_pop(radix, &got));
-    ck_assert_mem_eq(&got, &want, sizeof(got));
+    TEST_ASSERT(sim_heap_pop(heap, &want));
+    TEST_ASSERT(sim_radix_pop(radix, &got));
+    TEST_ASSERT(memcmp(&got, &want, sizeof(got)) == 0);
     return got.at_ns;
 }
 

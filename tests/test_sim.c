@@ -1363,8 +1363,8 @@ START_TEST(test_sim_slots_grow_in_groups)
     }
     for (uint32_t i = 0; i < slots; i++) {
         const uint8_t *header = sim__slot_header(&f->world.messages, i);
-        ck_assert_uint_eq(header[0], i * 13 % 251);
-        ck_assert_uint_eq(header[sizeof(sim_slot) - 1], i * 13 % 251);
+        TEST_ASSERT_UINT_EQ(header[0], i * 13 % 251);
+        TEST_ASSERT_UINT_EQ(header[sizeof(sim_slot) - 1], i * 13 % 251);
     }
     sim__messages_destroy(&f->world);
     free(f);
