@@ -271,7 +271,7 @@ static void net_deliver(net *network, const net_instance *from, uint32_t to_id,
         }
         const net_options *options = &network->options;
         net_event *event = calloc(1, sizeof(*event));
-        ck_assert_ptr_nonnull(event);
+        TEST_ASSERT(event != NULL);
         uint64_t span = options->delay_ns_max - options->delay_ns_min + 1;
         event->at_ns = network->now_ns + options->delay_ns_min +
                        util_prng_below(&network->prng, span);
@@ -279,7 +279,7 @@ static void net_deliver(net *network, const net_instance *from, uint32_t to_id,
         event->from = from->id;
         event->size = size;
         event->bytes = malloc(size);
-        ck_assert_ptr_nonnull(event->bytes);
+        TEST_ASSERT(event->bytes != NULL);
         memcpy(event->bytes, bytes, size);
         net_push(network, event);
     }
@@ -288,7 +288,7 @@ static void net_deliver(net *network, const net_instance *from, uint32_t to_id,
 static void net_record_commit(net *network, net_instance *instance, const cons_bft_block *block)
 {
     uint64_t height = cons_bft_block_height(block);
-    ck_assert_uint_eq(height, instance->committed + 1);
+    TEST_ASSERT_UINT_EQ(height, instance->committed + 1);
     instance->committed = height;
     if (height <= NET_HEIGHTS_MAX) {
         memcpy(instance->commits[height], cons_bft_block_id(block), CONS_BFT_ID_BYTES);
@@ -315,7 +315,7 @@ static void net_drain(net *network, uint32_t index)
                         (unsigned long long)(network->now_ns / NET_MS), index,
                         cons_bft_message_name(effect->bytes, effect->size), effect->to);
             }
-            ck_assert_uint_ne(effect->to, instance->id);
+            TEST_ASSERT(effect->to != instance->id);
             net_deliver(network, instance, effect->to, effect->bytes, effect->size);
             break;
         case CONS_BFT_BROADCAST:
@@ -332,8 +332,8 @@ static void net_drain(net *network, uint32_t index)
             break;
         case CONS_BFT_TIMER: {
             net_event *event = calloc(1, sizeof(*event));
-            ck_assert_ptr_nonnull(event);
-            ck_assert_uint_ge(effect->at_ns, network->now_ns);
+            TEST_ASSERT(event != NULL);
+            TEST_ASSERT(effect->at_ns >= network->now_ns);
             event->at_ns = effect->at_ns;
             event->instance = index;
             event->from = UINT32_MAX;
@@ -367,7 +367,7 @@ static void net_submit(net *network, uint32_t index, uint32_t number)
     int size = snprintf(tx, sizeof(tx), "tx-%u-side%u", number,
                         network->options.full_split ? network->instance[index].side : 0);
     int status = cons_bft_submit(network->instance[index].replica, tx, (size_t)size);
-    ck_assert_int_ge(status, 0);
+    TEST_ASSERT(status >= 0);
 }
 
 static void net_run(net *network)

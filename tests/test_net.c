@@ -67,8 +67,8 @@ static uint64_t test_net_send_one(net *self, uint64_t now_ns, uint32_t source, u
     net_send_result result;
 
     net_send(self, now_ns, source, dest, bytes, &result);
-    ck_assert_int_eq(result.drop, WORLD_DROP_NONE);
-    ck_assert_uint_eq(result.count, 1);
+    TEST_ASSERT_INT_EQ(result.drop, WORLD_DROP_NONE);
+    TEST_ASSERT_UINT_EQ(result.count, 1);
     return result.deliveries[0].at_ns;
 }
 
@@ -278,7 +278,7 @@ START_TEST(test_net_fifo_table_under_pressure)
         }
         at_ns = test_net_send_one(self, now_ns, source, dest, 100);
         last = &last_ns[(size_t)source * NODES + dest];
-        ck_assert_uint_ge(at_ns, *last);
+        TEST_ASSERT(at_ns >= *last);
         clamped += at_ns == *last ? 1 : 0;
         *last = at_ns;
     }
@@ -495,7 +495,7 @@ static void test_net_count(net *self, uint64_t *now_ns, uint32_t source, uint32_
             counts->corrupt += result.deliveries[copy].corrupt ? 1 : 0;
         }
         if (result.count == 2) {
-            ck_assert_uint_gt(result.deliveries[1].at_ns, result.deliveries[0].at_ns);
+            TEST_ASSERT(result.deliveries[1].at_ns > result.deliveries[0].at_ns);
         }
     }
 }

@@ -158,7 +158,7 @@ START_TEST(test_util_prng_uniform_mean_and_range)
     double sum = 0.0;
     for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
         double u = util_prng_uniform(&prng);
-        ck_assert(u >= 0.0 && u < 1.0);
+        TEST_ASSERT(u >= 0.0 && u < 1.0);
         sum += u;
     }
     /* Standard error 0.289 / sqrt(1e5) ~ 0.0009. */
@@ -174,7 +174,7 @@ START_TEST(test_util_prng_below_range_and_uniformity)
     uint64_t counts[bins] = {0};
     for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
         uint64_t value = util_prng_below(&prng, bins);
-        ck_assert_uint_lt(value, bins);
+        TEST_ASSERT(value < bins);
         counts[value] += 1;
     }
     /* Chi-square with 9 degrees of freedom: mean 9, P(> 40) < 1e-5. */
@@ -205,7 +205,7 @@ START_TEST(test_util_prng_exponential_mean)
     double sum = 0.0;
     for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
         double x = util_prng_exponential(&prng, 250.0);
-        ck_assert(x >= 0.0 && isfinite(x));
+        TEST_ASSERT(x >= 0.0 && isfinite(x));
         sum += x;
     }
     /* Standard error 250 / sqrt(1e5) ~ 0.8. */
@@ -221,7 +221,7 @@ START_TEST(test_util_prng_normal_mean_and_variance)
     double sum_sq = 0.0;
     for (int i = 0; i < TEST_UTIL_DRAWS; i++) {
         double x = util_prng_normal(&prng);
-        ck_assert(isfinite(x));
+        TEST_ASSERT(isfinite(x));
         sum += x;
         sum_sq += x * x;
     }
