@@ -1796,13 +1796,22 @@ int met_run_finish(met_db *db, int64_t run_id, const char *status, const met_run
            strcmp(status, "aborted") == 0);
     /* totals->error may be met_db_errmsg(db) itself: copy it before any
      * failure below overwrites that buffer. */
-    char error[MET_ERRMSG_MAX];
+    char error[MET_ERRMSG_MAX + 16];   /* room for "storing rows: " */
     int has_error = totals != NULL && totals->error != NULL;
     snprintf(error, sizeof(error), "%s", has_error ? totals->error : "");
     /* Even if the last batch fails to commit, still try to close the run
-     * so it does not stay 'running'; the first error is the one returned. */
+     * so it does not stay 'running'; the first error is the one returned.
+     * Its rows went with the rolled-back batch (a full disk fails at
+     * COMMIT), so such a run is 'failed', never 'completed'. */
     int flushed = met_rows_end(db);
     flushed = flushed != 0 ? flushed : met_flush(db);
+    if (flushed != 0) {
+        status = strcmp(status, "completed") == 0 ? "failed" : status;
+        if (!has_error) {
+            snprintf(error, sizeof(error), "storing rows: %s", db->errmsg);
+            has_error = 1;
+        }
+    }
     sqlite3_stmt *stmt = db_stmt(db, MET_STMT_RUN_FINISH);
     if (stmt == NULL) {
         return flushed != 0 ? flushed : MET_ESQL;

@@ -881,6 +881,43 @@ START_TEST(test_met_timeseries_unknown_run_is_sql_error)
 }
 END_TEST
 
+static int ignore_row(void *context, size_t count, const met_value *values)
+{
+    (void)context;
+    (void)count;
+    (void)values;
+    return 0;
+}
+
+/* The last batch of a run fails at COMMIT (as on a full disk; here a
+ * foreign key checked at COMMIT): met_run_finish returns the error and the
+ * run is 'failed' with it, not the 'completed' the caller asked for, since
+ * the batch's rows are gone. */
+START_TEST(test_met_run_finish_failed_commit_is_failed)
+{
+    temp_db temp;
+    char text[MET_ERRMSG_PROBE];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_begin_ok(db, "lost", 5, NULL, 0);
+    ck_assert_int_eq(met_timeseries_add(db, run_id, 0, "kept", 1.0), 0);
+    /* Until the next COMMIT; met_query commits the batch before it. */
+    ck_assert_int_eq(met_query(db, "PRAGMA defer_foreign_keys = ON", NULL, 0, ignore_row, NULL),
+                     0);
+    ck_assert_int_eq(met_timeseries_add(db, run_id, 1, "x", 1.0), 0);
+    ck_assert_int_eq(met_timeseries_add(db, run_id + 1, 1, "x", 1.0), 0);
+    met_run_totals totals = {1, 2, 3, 4, "passed", NULL};
+    ck_assert_int_eq(met_run_finish(db, run_id, "completed", &totals), MET_ESQL);
+    ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "FOREIGN KEY"));
+    met_db_close(db);
+    raw_query_text(&temp, "SELECT status || '|' || error FROM runs", text, sizeof(text));
+    ck_assert_ptr_nonnull(strstr(text, "failed|storing rows: COMMIT: FOREIGN KEY"));
+    raw_query_text(&temp, "SELECT group_concat(name) FROM timeseries", text, sizeof(text));
+    ck_assert_str_eq(text, "kept");
+    temp_db_remove(&temp);
+}
+END_TEST
+
 /* ---- export -------------------------------------------------------------------------- */
 
 /* The wide table: one row per run, the swept keys then the metrics as
@@ -2264,6 +2301,7 @@ Suite *test_met_suite(void)
     tcase_add_test(runs, test_met_runs_list_empty_says_no_runs);
     tcase_add_test(runs, test_met_timeseries_batched_rows_all_land);
     tcase_add_test(runs, test_met_timeseries_unknown_run_is_sql_error);
+    tcase_add_test(runs, test_met_run_finish_failed_commit_is_failed);
     tcase_add_test(runs, test_met_batch_checks_skipped_then_seen);
     tcase_add_test(runs, test_met_requests_zero_times_are_null);
     tcase_add_test(runs, test_met_run_summary_inference_columns);
