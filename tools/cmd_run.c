@@ -40,10 +40,12 @@ static const char run_usage[] =
     "  --quiet          no progress line and no summary; errors only\n";
 
 static volatile sig_atomic_t run_stop_signal;
+static volatile sig_atomic_t run_stop_count;  /* signals so far */
 
 static void run_on_signal(int signal_number)
 {
     run_stop_signal = signal_number;
+    run_stop_count += 1;
 }
 
 typedef struct run_options {
@@ -65,6 +67,7 @@ typedef struct run_context {
     bool progress;
     uint64_t duration_ns;
     struct timespec started;
+    sig_atomic_t signals_at_store;   /* run_stop_count when storing began */
 } run_context;
 
 static double seconds_since(const struct timespec *start)
@@ -218,8 +221,10 @@ static bool store_message_type(const world_result *result, uint32_t t)
     }
 }
 
-static int store_messages(run_context *run, const world_result *result)
+static int store_messages(run_context *run, const scn_scenario *scenario,
+                          const world_result *result)
 {
+    (void)scenario;
     met_message_row rows[NODE_MESSAGE_TYPE_COUNT];
     size_t count = 0;
     for (uint32_t t = 1; t < NODE_MESSAGE_TYPE_COUNT; t++) {
@@ -236,8 +241,10 @@ static int store_messages(run_context *run, const world_result *result)
     return met_messages_add(run->db, run->run_id, rows, count);
 }
 
-static int store_metrics(run_context *run, const world_result *result)
+static int store_metrics(run_context *run, const scn_scenario *scenario,
+                         const world_result *result)
 {
+    (void)scenario;
     for (int m = 0; m < SCN_METRIC_COUNT; m++) {
         double value = world_result_metric_value(result, (scn_metric)m);
         if (isnan(value)) {
@@ -450,20 +457,37 @@ static void install_signals(void)
     sigaction(SIGTERM, &action, NULL);
 }
 
+static int store_inference(run_context *run, const scn_scenario *scenario,
+                           const world_result *result)
+{
+    return result->request_count > 0
+               ? tool_store_inference(run->db, run->run_id, scenario, result)
+               : 0;
+}
+
+/* Stores the run's rows, table by table. A signal while it does stops it
+ * between two (returning 0): the run is then 'aborted', with the rows
+ * stored so far. A run the signal stopped in its simulation stores what it
+ * reached, unless another signal comes. */
 static int store_results(run_context *run, const scn_scenario *scenario, const world_result *result,
                          int *failed_out)
 {
-    if (store_nodes(run, scenario, result) != 0 || store_messages(run, result) != 0 ||
-        store_metrics(run, result) != 0) {
-        return -1;
-    }
-    if (result->request_count > 0 &&
-        tool_store_inference(run->db, run->run_id, scenario, result) != 0) {
-        return -1;
+    typedef int (*store_step)(run_context *, const scn_scenario *, const world_result *);
+    static const store_step steps[] = {store_nodes, store_messages, store_metrics,
+                                       store_inference};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        if (run_stop_count != run->signals_at_store) {
+            return 0;
+        }
+        if (steps[i](run, scenario, result) != 0) {
+            return -1;
+        }
     }
     /* A run stopped early has no verdict: its expectations are about the
      * whole run, and an interrupted one would pass or fail by accident. */
-    *failed_out = result->interrupted ? 0 : store_expectations(run, scenario, result);
+    *failed_out = result->interrupted || run_stop_signal != 0
+                      ? 0
+                      : store_expectations(run, scenario, result);
     return *failed_out < 0 || run->write_error ? -1 : 0;
 }
 
@@ -497,18 +521,25 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     }
     struct timespec store_start;
     clock_gettime(CLOCK_MONOTONIC, &store_start);
+    run->signals_at_store = run_stop_count;
     int stored = store_results(run, scenario, result, &failed);
     double store_s = seconds_since(&store_start);
     if (run->progress) {
         fprintf(stderr, "\r%*s\r", 70 + (int)strlen(db_path), "");
     }
-    const char *check = tool_run_expect_count(scenario) == 0 || result->interrupted ? NULL
-                        : failed > 0                                       ? "failed"
-                                                                           : "passed";
-    const char *status = result->interrupted ? "aborted" : stored != 0 ? "failed" : "completed";
+    /* A signal while the rows were stored aborts the run as one during
+     * the simulation does: the status, the message and the exit code agree. */
+    bool interrupted = result->interrupted || run_stop_signal != 0;
+    const char *check = tool_run_expect_count(scenario) == 0 || interrupted ? NULL
+                        : failed > 0                                ? "failed"
+                                                                    : "passed";
+    const char *status = interrupted ? "aborted" : stored != 0 ? "failed" : "completed";
     met_run_totals totals = {
         (uint64_t)(wall_s * 1e3), result->sim_ns, result->events, result->trace_hash, check,
-        stored != 0 ? met_db_errmsg(run->db) : result->interrupted ? "interrupted by signal" : NULL,
+        stored != 0               ? met_db_errmsg(run->db)
+        : result->interrupted     ? "interrupted by signal"
+        : interrupted             ? "interrupted by signal while storing rows"
+                                  : NULL,
     };
     if (met_run_finish(run->db, run->run_id, status, &totals) != 0) {
         stored = -1;
@@ -516,7 +547,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     if (!options->quiet) {
         print_summary(run->run_id, scenario, result, wall_s, store_s, db_path);
     }
-    if (!result->interrupted && stored == 0) {
+    if (!interrupted && stored == 0) {
         fflush(stdout);     /* the summary first, also when stderr is the same file */
         print_expectations(scenario, result, options->quiet);
     }
