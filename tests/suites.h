@@ -76,19 +76,15 @@ const char *test_infersim_bin(void);
             ck_abort_msg("Assertion '%s' failed", #expr);                                 \
         }                                                                                 \
     } while (0)
-#define TEST_ASSERT_UINT_EQ(x, y)                                                         \
+#define TEST_ASSERT_EQ_AS(type, format, x, y)                                             \
     do {                                                                                  \
-        uintmax_t test_x_ = (x), test_y_ = (y);                                           \
+        type test_x_ = (x), test_y_ = (y);                                                \
         if (test_x_ != test_y_) {                                                         \
-            ck_abort_msg("Assertion '%s == %s' failed: %ju != %ju", #x, #y, test_x_, test_y_); \
+            ck_abort_msg("Assertion '%s == %s' failed: " format " != " format, #x, #y,    \
+                         test_x_, test_y_);                                               \
         }                                                                                 \
     } while (0)
-#define TEST_ASSERT_INT_EQ(x, y)                                                          \
-    do {                                                                                  \
-        intmax_t test_x_ = (x), test_y_ = (y);                                            \
-        if (test_x_ != test_y_) {                                                         \
-            ck_abort_msg("Assertion '%s == %s' failed: %jd != %jd", #x, #y, test_x_, test_y_); \
-        }                                                                                 \
-    } while (0)
+#define TEST_ASSERT_UINT_EQ(x, y) TEST_ASSERT_EQ_AS(uintmax_t, "%ju", x, y)
+#define TEST_ASSERT_INT_EQ(x, y) TEST_ASSERT_EQ_AS(intmax_t, "%jd", x, y)
 
 #endif
