@@ -686,8 +686,9 @@ static int db_ref_read(sqlite3 *ref)
         return -1;
     }
     int rc = 0;
+    int step = SQLITE_DONE;
     size_t capacity = 0;
-    while (rc == 0 && sqlite3_step(stmt) == SQLITE_ROW) {
+    while (rc == 0 && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (db_ref.count == capacity) {
             capacity = capacity > 0 ? capacity * 2 : 64;
             db_ref_object *grown = util_realloc(db_ref.objects, capacity * sizeof(*grown));
@@ -709,7 +710,7 @@ static int db_ref_read(sqlite3 *ref)
         }
     }
     sqlite3_finalize(stmt);
-    return rc;
+    return rc == 0 && step == SQLITE_DONE ? 0 : -1;
 }
 
 /* Builds db_ref (once per process: pthread_once). */
