@@ -528,8 +528,11 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         fprintf(stderr, "\r%*s\r", 70 + (int)strlen(db_path), "");
     }
     /* A signal while the rows were stored aborts the run as one during
-     * the simulation does: the status, the message and the exit code agree. */
-    bool interrupted = result->interrupted || run_stop_signal != 0;
+     * the simulation does. Read once: the status, the message and the exit
+     * code agree, and a signal after this point (the run is then complete
+     * in the file) is let go. */
+    int stop_signal = run_stop_signal;
+    bool interrupted = result->interrupted || stop_signal != 0;
     const char *check = tool_run_expect_count(scenario) == 0 || interrupted ? NULL
                         : failed > 0                                ? "failed"
                                                                     : "passed";
@@ -556,10 +559,10 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         fprintf(stderr, "infersim run: writing results failed: %s\n", met_db_errmsg(run->db));
         return TOOL_EXIT_INTERNAL;
     }
-    if (run_stop_signal != 0) {
+    if (stop_signal != 0) {
         fprintf(stderr, "infersim run: interrupted; run %lld marked aborted\n",
                 (long long)run->run_id);
-        return 128 + run_stop_signal;
+        return 128 + stop_signal;
     }
     if (failed > 0) {
         print_reproduce(options, scenario);
