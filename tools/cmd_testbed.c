@@ -765,6 +765,9 @@ static void testbed_print(const testbed_context *run, const testbed_options *opt
 static int testbed_finish(testbed_context *run, const testbed_options *options, int rc,
                           const tb_summary *total, double wall_s, uint32_t missing)
 {
+    /* Read once: the status and the exit code agree (a signal after this
+     * point is let go). */
+    int stop = testbed_stop;
     testbed_quantiles quantiles;
     bool rows_whole = testbed_quantiles_read(run, total, &quantiles);
     /* Across hosts, rows no process lost with its life are missing because
@@ -775,7 +778,7 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
     testbed_metrics(total, &quantiles, wall_s, metrics);
     int stored = rc == 0 && missing == 0 ? store_totals(run, total, metrics) : 0;
     /* A stopped run has no verdict (as in run): nothing is evaluated. */
-    bool judged = rc == 0 && missing == 0 && stored == 0 && testbed_stop == 0;
+    bool judged = rc == 0 && missing == 0 && stored == 0 && stop == 0;
     int failed = judged ? check_expectations(run, metrics) : 0;
     stored = failed < 0 ? -1 : stored;
     /* A process that died on its own took its rows with it: the run is
@@ -796,7 +799,7 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
     /* A stopped run is aborted, whatever the stop cut short: hosts still
      * connecting or not yet summed up when the signal came (the error
      * below still says what is missing). */
-    const char *status = testbed_stop != 0                                       ? "aborted"
+    const char *status = stop != 0                                               ? "aborted"
                          : rc != 0 || incomplete || stored != 0 || run->write_error ? "failed"
                                                                                     : "completed";
     char error[160];
@@ -821,8 +824,8 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
         fprintf(stderr, "infersim testbed: %s\n", rc != 0 ? tb_strerror(rc) : error);
         return TOOL_EXIT_INTERNAL;
     }
-    if (testbed_stop != 0) {
-        return 128 + testbed_stop;
+    if (stop != 0) {
+        return 128 + stop;
     }
     return failed > 0 && options->check ? TOOL_EXIT_CHECK : TOOL_EXIT_OK;
 }
