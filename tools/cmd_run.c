@@ -468,26 +468,30 @@ static int store_inference(run_context *run, const scn_scenario *scenario,
 /* Stores the run's rows, table by table. A signal while it does stops it
  * between two (returning 0): the run is then 'aborted', with the rows
  * stored so far. A run the signal stopped in its simulation stores what it
- * reached, unless another signal comes. */
+ * reached, unless another signal comes. *stop_out is the stop signal (0:
+ * none) read once, where storing stops or the verdict is decided: the
+ * status, the message and the exit code follow it, and a later signal (the
+ * run then complete in the file) is let go. */
 static int store_results(run_context *run, const scn_scenario *scenario, const world_result *result,
-                         int *failed_out)
+                         int *failed_out, int *stop_out)
 {
     typedef int (*store_step)(run_context *, const scn_scenario *, const world_result *);
     static const store_step steps[] = {store_nodes, store_messages, store_metrics,
                                        store_inference};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         if (run_stop_count != run->signals_at_store) {
+            *stop_out = run_stop_signal;
             return 0;
         }
         if (steps[i](run, scenario, result) != 0) {
+            *stop_out = run_stop_signal;
             return -1;
         }
     }
     /* A run stopped early has no verdict: its expectations are about the
      * whole run, and an interrupted one would pass or fail by accident. */
-    *failed_out = result->interrupted || run_stop_signal != 0
-                      ? 0
-                      : store_expectations(run, scenario, result);
+    *stop_out = run_stop_signal;
+    *failed_out = *stop_out != 0 ? 0 : store_expectations(run, scenario, result);
     return *failed_out < 0 || run->write_error ? -1 : 0;
 }
 
@@ -522,16 +526,14 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     struct timespec store_start;
     clock_gettime(CLOCK_MONOTONIC, &store_start);
     run->signals_at_store = run_stop_count;
-    int stored = store_results(run, scenario, result, &failed);
+    int stop_signal = 0;
+    int stored = store_results(run, scenario, result, &failed, &stop_signal);
     double store_s = seconds_since(&store_start);
     if (run->progress) {
         fprintf(stderr, "\r%*s\r", 70 + (int)strlen(db_path), "");
     }
     /* A signal while the rows were stored aborts the run as one during
-     * the simulation does. Read once: the status, the message and the exit
-     * code agree, and a signal after this point (the run is then complete
-     * in the file) is let go. */
-    int stop_signal = run_stop_signal;
+     * the simulation does (store_results read it). */
     bool interrupted = result->interrupted || stop_signal != 0;
     const char *check = tool_run_expect_count(scenario) == 0 || interrupted ? NULL
                         : failed > 0                                ? "failed"
