@@ -68,7 +68,7 @@ static int run_serial(void)
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-static double monotonic_seconds(void)
+double test_monotonic_s(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -78,7 +78,7 @@ static double monotonic_seconds(void)
 /* Runs one suite silently and prints its failures as Check words them. */
 static test_counts run_one_suite(const test_suite_entry *entry)
 {
-    double started = monotonic_seconds();
+    double started = test_monotonic_s();
     SRunner *runner = srunner_create(entry->make());
     srunner_set_fork_status(runner, CK_FORK);
     srunner_run_all(runner, CK_SILENT);
@@ -98,7 +98,7 @@ static test_counts run_one_suite(const test_suite_entry *entry)
     free(results);
     srunner_free(runner);
     printf("suite %s: %d checks, %d failures, %d errors (%.1f s)\n", entry->name, counts.run,
-           counts.failures, counts.errors, monotonic_seconds() - started);
+           counts.failures, counts.errors, test_monotonic_s() - started);
     fflush(stdout);
     return counts;
 }

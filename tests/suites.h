@@ -66,6 +66,9 @@ void test_stderr_silence(void);
  * build/infersim). */
 const char *test_infersim_bin(void);
 
+/* Seconds on the monotonic clock (tests/main.c). */
+double test_monotonic_s(void);
+
 /* Assertions for loops of many. Check records every assertion that passes
  * with a write to its parent process, so a loop of millions spends its
  * time in system calls, enough to time out on a loaded machine. These call

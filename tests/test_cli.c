@@ -924,13 +924,6 @@ START_TEST(test_cli_sigint_marks_run_aborted)
 }
 END_TEST
 
-static double cli_now_s(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
 /* A run that spends most of its time storing rows (300,000 nodes rows)
  * is sent SIGINT at five points of its wall time, measured first without
  * one: each time, the file says what the exit code says (130 and
@@ -943,11 +936,11 @@ START_TEST(test_cli_sigint_while_storing_agrees)
                              "workload: {messages: 1, rate: 100/s, start: 100ms}\n"
                              "output: {sample_interval: 0}\n");
     int status = 0;
-    double start = cli_now_s();
+    double start = test_monotonic_s();
     pid_t pid = start_run("store.yaml", "whole.db");
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    double whole_s = cli_now_s() - start;
+    double whole_s = test_monotonic_s() - start;
     int storing = 0;
     for (int i = 0; i < 5; i++) {
         char db[32];
