@@ -3,7 +3,10 @@
  * this build creates (metrics/README.md), the run lifecycle and batched
  * row writes. Every add call joins one lazily opened transaction that is
  * committed every MET_BATCH_ROWS rows and at met_flush,
- * met_run_finish and met_db_close, so a long run costs few fsyncs. Prepared
+ * met_run_finish and met_db_close, so a long run costs few fsyncs; the rows
+ * that come while a simulation runs (samples, faults) wait in memory
+ * instead, so that no transaction -- and no lock on the file -- stays open
+ * while the caller computes (rows in waiting, below). Prepared
  * statements are cached in the met_db. SQLite errors never crash: they come
  * back as MET_ESQL with the message in met_db_errmsg. The only clock read
  * is the UTC wall time stamped into runs.started_at and runs.finished_at.
@@ -423,6 +426,12 @@ int met__sql_error(met_db *db, const char *what)
     ASSERT(what != NULL);
     const char *message = db->sql != NULL ? sqlite3_errmsg(db->sql) : "no database";
     db->sql_code = db->sql != NULL ? sqlite3_errcode(db->sql) & 0xff : SQLITE_ERROR;
+    if (db->sql_code == SQLITE_BUSY && db->busy_waited_ms >= MET_BUSY_WAIT_MS) {
+        snprintf(db->errmsg, sizeof(db->errmsg),
+                 "%s: %s (another process held the file's lock for %u minutes)", what, message,
+                 (unsigned)(MET_BUSY_WAIT_MS / 60000));
+        return MET_ESQL;
+    }
     snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s", what, message);
     return MET_ESQL;
 }
@@ -1003,6 +1012,38 @@ static void db_sqlite_configure(void)
     pthread_once(&once, db_sqlite_configure_once);
 }
 
+/* SQLite's busy handler: another connection, usually another process
+ * storing a run into the same file, holds the lock this one needs. Waits
+ * as SQLite's own handler does (1 ms, growing to 100 ms between tries), for
+ * up to MET_BUSY_WAIT_MS: the other writer's transactions are short (rows
+ * are written in batches, and none stays open while a simulation runs),
+ * but a large run's rows, a merge or an upgrade can hold the file for a
+ * while. A wait past MET_BUSY_NOTICE_MS is said once on stderr, so that a
+ * process held up by, say, a `sqlite3` shell left inside a transaction
+ * does not look hung. Returns 0 to give up (SQLITE_BUSY). */
+static int db_busy_wait(void *context, int count)
+{
+    static const uint32_t delays_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    met_db *db = context;
+    if (count == 0) {
+        db->busy_waited_ms = 0;
+    }
+    if (db->busy_waited_ms >= MET_BUSY_WAIT_MS) {
+        return 0;
+    }
+    size_t n = sizeof(delays_ms) / sizeof(delays_ms[0]);
+    uint32_t delay_ms = (size_t)count < n ? delays_ms[count] : delays_ms[n - 1];
+    if (db->busy_waited_ms >= MET_BUSY_NOTICE_MS && !db->busy_noticed) {
+        fprintf(stderr, "infersim: %s: waiting for another process that is writing it\n",
+                db->path != NULL ? db->path : "results database");
+        db->busy_noticed = true;
+    }
+    struct timespec pause = {0, (long)delay_ms * 1000000L};
+    nanosleep(&pause, NULL);
+    db->busy_waited_ms += delay_ms;
+    return 1;
+}
+
 /* Opens 'path' with SQLite 'flags', then 'prepare' checks (and for a
  * writer creates or upgrades) the schema. Shared by both opens. */
 static int db_open(const char *path, int flags, int (*prepare)(met_db *db), met_db **out,
@@ -1024,7 +1065,8 @@ static int db_open(const char *path, int flags, int (*prepare)(met_db *db), met_
         met__sql_error(db, "open");
         rc = MET_EOPEN;
     } else {
-        sqlite3_busy_timeout(db->sql, 5000);
+        db->path = util_strdup(path);   /* NULL: the notice names no file */
+        sqlite3_busy_handler(db->sql, db_busy_wait, db);
         sqlite3_extended_result_codes(db->sql, 1);
         rc = db_open_code(db, prepare(db));
     }
@@ -1063,9 +1105,12 @@ void met_db_close(met_db *db)
         return;
     }
     (void)met_rows_end(db);
-    if (db->batch_open != 0) {
+    if (db->batch_open != 0 || db->pending_count != 0) {
         (void)met_flush(db);
     }
+    util_free(db->pending);
+    util_free(db->pending_text);
+    util_free(db->path);
     for (size_t i = 0; i < MET_STMT_COUNT; i++) {
         sqlite3_finalize(db->stmts[i]);
     }
@@ -1117,11 +1162,124 @@ static int db_batch_count(met_db *db, size_t rows)
     return 0;
 }
 
+/* ---- rows in waiting ----
+ *
+ * Samples and faults arrive while the caller computes: a simulation runs
+ * between them for seconds or hours. Written into the batch as they came,
+ * they kept its transaction -- and so the file's write lock -- open for the
+ * whole simulation, and every other process writing the file (another
+ * `infersim run` into the same results file) waited for it, then failed
+ * with "database is locked". They wait in memory instead, their strings
+ * copied, and are written together, in order, when MET_BATCH_ROWS have
+ * gathered and at every met_flush: the lock is held only while rows are
+ * written. */
+
+/* Copies 'text' (NULL: none) into the pending strings; its offset in *at.
+ * 0 or MET_ENOMEM. */
+static int db_pending_text(met_db *db, const char *text, uint32_t *at)
+{
+    if (text == NULL) {
+        *at = MET_PENDING_NULL;
+        return 0;
+    }
+    size_t bytes = strlen(text) + 1;
+    if (db->pending_text_used + bytes > db->pending_text_size) {
+        size_t size = db->pending_text_size ? db->pending_text_size : 4096;
+        while (size < db->pending_text_used + bytes) {
+            size *= 2;
+        }
+        char *grown = size < MET_PENDING_NULL ? util_realloc(db->pending_text, size) : NULL;
+        if (grown == NULL) {
+            met__set_error(db, "out of memory");
+            return MET_ENOMEM;
+        }
+        db->pending_text = grown;
+        db->pending_text_size = size;
+    }
+    memcpy(db->pending_text + db->pending_text_used, text, bytes);
+    *at = (uint32_t)db->pending_text_used;
+    db->pending_text_used += bytes;
+    return 0;
+}
+
+/* A free pending row, or NULL (out of memory, message set). */
+static met_pending_row *db_pending_slot(met_db *db)
+{
+    if (db->pending == NULL) {
+        db->pending = util_malloc(MET_BATCH_ROWS * sizeof(*db->pending));
+        if (db->pending == NULL) {
+            met__set_error(db, "out of memory");
+            return NULL;
+        }
+    }
+    ASSERT(db->pending_count < MET_BATCH_ROWS);
+    met_pending_row *row = &db->pending[db->pending_count];
+    memset(row, 0, sizeof(*row));
+    return row;
+}
+
+/* Counts the row just filled in; writes every pending row once the rows
+ * fill a batch. */
+static int db_pending_count(met_db *db)
+{
+    db->pending_count += 1;
+    return db->pending_count >= MET_BATCH_ROWS ? met_flush(db) : 0;
+}
+
+static const char *db_pending_string(const met_db *db, uint32_t at)
+{
+    return at == MET_PENDING_NULL ? NULL : db->pending_text + at;
+}
+
+static int db_pending_insert(met_db *db, const met_pending_row *row)
+{
+    sqlite3_stmt *stmt =
+        db_stmt(db, row->fault ? MET_STMT_FAULT_INSERT : MET_STMT_TIMESERIES_INSERT);
+    if (stmt == NULL) {
+        return MET_ESQL;
+    }
+    sqlite3_bind_int64(stmt, 1, row->run_id);
+    if (row->fault) {
+        sqlite3_bind_int64(stmt, 2, row->fault_index);
+        db_bind_text(stmt, 3, db_pending_string(db, row->text[0]));
+        db_bind_text(stmt, 4, db_pending_string(db, row->text[1]));
+        db_bind_u64(stmt, 5, row->t_ns);
+        sqlite3_bind_int64(stmt, 6, row->nodes_affected);
+        db_bind_text(stmt, 7, db_pending_string(db, row->text[2]));
+        return db_stmt_run(db, stmt, "insert fault");
+    }
+    db_bind_u64(stmt, 2, row->t_ns);
+    db_bind_text(stmt, 3, db_pending_string(db, row->text[0]));
+    sqlite3_bind_double(stmt, 4, row->value);
+    return db_stmt_run(db, stmt, "insert timeseries");
+}
+
+/* Writes the pending rows into the batch, in the order they came, and
+ * returns the first row's failure. A row that fails (a run id with no run)
+ * is lost alone, as a row written straight into the batch is; when SQLite
+ * has rolled the whole batch back (a full disk), the rest are lost with it. */
+static int db_pending_write(met_db *db)
+{
+    int first = db->pending_count > 0 ? db_batch_join(db) : 0;
+    for (size_t i = 0; i < db->pending_count && db->batch_open != 0; i++) {
+        int rc = db_pending_insert(db, &db->pending[i]);
+        first = first != 0 ? first : rc;
+        if (rc != 0 && sqlite3_get_autocommit(db->sql)) {
+            break;
+        }
+    }
+    db->batch_rows += db->pending_count;
+    db->pending_count = 0;
+    db->pending_text_used = 0;
+    return first;
+}
+
 int met_flush(met_db *db)
 {
     ASSERT(db != NULL);
+    int written = db_pending_write(db);
     if (db->batch_open == 0) {
-        return 0;
+        return written;
     }
     int rc = db_exec(db, "COMMIT");
     if (rc != 0) {
@@ -1132,7 +1290,7 @@ int met_flush(met_db *db)
     sqlite3_exec(db->sql, "PRAGMA ignore_check_constraints=OFF", NULL, NULL, NULL);
     db->batch_open = 0;
     db->batch_rows = 0;
-    return rc;
+    return rc != 0 ? rc : written;
 }
 
 /* Runs 'step' over the bulk indexes in a transaction of its own, IMMEDIATE
@@ -1255,37 +1413,32 @@ int met_timeseries_add(met_db *db, int64_t run_id, uint64_t t_ns, const char *na
 {
     ASSERT(db != NULL);
     ASSERT(name != NULL);
-    int rc = db_batch_join(db);
-    sqlite3_stmt *stmt = rc == 0 ? db_stmt(db, MET_STMT_TIMESERIES_INSERT) : NULL;
-    if (stmt == NULL) {
-        return MET_ESQL;
+    met_pending_row *row = db_pending_slot(db);
+    if (row == NULL || db_pending_text(db, name, &row->text[0]) != 0) {
+        return MET_ENOMEM;
     }
-    sqlite3_bind_int64(stmt, 1, run_id);
-    db_bind_u64(stmt, 2, t_ns);
-    db_bind_text(stmt, 3, name);
-    sqlite3_bind_double(stmt, 4, value);
-    rc = db_stmt_run(db, stmt, "insert timeseries");
-    return rc != 0 ? rc : db_batch_count(db, 1);
+    row->run_id = run_id;
+    row->t_ns = t_ns;
+    row->value = value;
+    return db_pending_count(db);
 }
 
 int met_fault_add(met_db *db, int64_t run_id, const met_fault_row *row)
 {
     ASSERT(db != NULL);
     ASSERT(row != NULL);
-    int rc = db_batch_join(db);
-    sqlite3_stmt *stmt = rc == 0 ? db_stmt(db, MET_STMT_FAULT_INSERT) : NULL;
-    if (stmt == NULL) {
-        return MET_ESQL;
+    met_pending_row *slot = db_pending_slot(db);
+    if (slot == NULL || db_pending_text(db, row->kind, &slot->text[0]) != 0 ||
+        db_pending_text(db, row->action, &slot->text[1]) != 0 ||
+        db_pending_text(db, row->detail, &slot->text[2]) != 0) {
+        return MET_ENOMEM;
     }
-    sqlite3_bind_int64(stmt, 1, run_id);
-    sqlite3_bind_int64(stmt, 2, row->fault_index);
-    db_bind_text(stmt, 3, row->kind);
-    db_bind_text(stmt, 4, row->action);
-    db_bind_u64(stmt, 5, row->t_ns);
-    sqlite3_bind_int64(stmt, 6, row->nodes_affected);
-    db_bind_text(stmt, 7, row->detail);
-    rc = db_stmt_run(db, stmt, "insert fault");
-    return rc != 0 ? rc : db_batch_count(db, 1);
+    slot->fault = true;
+    slot->run_id = run_id;
+    slot->fault_index = row->fault_index;
+    slot->t_ns = row->t_ns;
+    slot->nodes_affected = row->nodes_affected;
+    return db_pending_count(db);
 }
 
 /* Inserts one row of a keyed table; 'row' points at the table's row struct. */

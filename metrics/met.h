@@ -27,7 +27,7 @@
 #define MET_ENORUN -5     /* no such run */
 #define MET_EIO -6        /* writing the export failed */
 #define MET_ECORRUPT -7   /* the file fails SQLite's integrity check */
-#define MET_ENOMEM -8     /* out of memory while reading rows */
+#define MET_ENOMEM -8     /* out of memory */
 
 typedef struct met_db met_db;
 
@@ -325,8 +325,11 @@ const char *met_strerror(int code);
 int met_run_begin(met_db *db, const met_run_info *info, const scn_param *params,
                   size_t param_count, int64_t *run_id_out);
 
-/* Buffered writes inside a batch transaction committed every few thousand
- * rows, and at met_flush / met_run_finish. */
+/* Rows that arrive while the caller computes (a simulation's samples and
+ * faults): held in memory, strings copied, and written in order in a
+ * transaction of their own every few thousand rows and at met_flush /
+ * met_run_finish / met_db_close, so that the file's write lock is not held
+ * while the caller runs and other processes can write the same file. */
 int met_timeseries_add(met_db *db, int64_t run_id, uint64_t t_ns, const char *name, double value);
 int met_fault_add(met_db *db, int64_t run_id, const met_fault_row *row);
 int met_nodes_add(met_db *db, int64_t run_id, const met_node_row *rows, size_t count);

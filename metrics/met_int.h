@@ -5,6 +5,7 @@
 #define MET_MET_INT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "metrics/met.h"
 
@@ -14,6 +15,10 @@
  * checkpointed every 16,384 pages (64 MiB) instead of every 1,000. */
 #define MET_WRITER_PRAGMAS " PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=16384;"
 #define MET_ERRMSG_MAX 512
+/* How long a connection waits for another one (usually another process)
+ * to release the lock it needs, and after how long it says so on stderr. */
+#define MET_BUSY_WAIT_MS 600000
+#define MET_BUSY_NOTICE_MS 2000
 
 /* Cached prepared statements, prepared lazily on first use. */
 typedef enum met_stmt_id {
@@ -41,12 +46,35 @@ typedef enum met_stmt_id {
     MET_STMT_COUNT
 } met_stmt_id;
 
+/* A row that arrived while the caller computes (a sample or a fault of a
+ * running simulation), held until it is written (met.c, rows in waiting). */
+typedef struct met_pending_row {
+    bool fault;                      /* a faults row; else a timeseries row */
+    int64_t run_id;
+    uint64_t t_ns;
+    double value;                    /* timeseries */
+    uint32_t fault_index;            /* faults */
+    uint32_t nodes_affected;         /* faults */
+    uint32_t text[3];                /* offsets into pending_text (name; or kind, action,
+                                      * detail), MET_PENDING_NULL for NULL */
+} met_pending_row;
+
+#define MET_PENDING_NULL UINT32_MAX
+
 struct met_db {
     sqlite3 *sql;
     sqlite3_stmt *stmts[MET_STMT_COUNT];
     int batch_open;                  /* a BEGIN is outstanding */
     size_t batch_rows;               /* rows written since that BEGIN */
+    met_pending_row *pending;        /* MET_BATCH_ROWS, allocated on first use */
+    size_t pending_count;
+    char *pending_text;              /* the pending rows' strings, NUL-terminated */
+    size_t pending_text_used;
+    size_t pending_text_size;
     bool bulk_open;                  /* met_rows_begin ran, met_rows_end not yet */
+    char *path;                      /* as opened: for the notice of a long wait */
+    uint32_t busy_waited_ms;         /* in the current wait for a lock */
+    bool busy_noticed;               /* the notice was printed */
     int sql_code;                    /* primary SQLite code of the last error */
     char errmsg[MET_ERRMSG_MAX];     /* last error, for met_db_errmsg */
 };

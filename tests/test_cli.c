@@ -966,6 +966,30 @@ START_TEST(test_cli_sigint_while_storing_agrees)
 }
 END_TEST
 
+/* Two runs into one results file at once, as a shell loop with '&' does:
+ * a short run stores itself completely while a long one is simulating.
+ * The long run used to hold the file's write lock from its first sample
+ * to its end, and the other failed after 5 s with "database is locked". */
+START_TEST(test_cli_runs_share_a_results_file)
+{
+    int status = 0;
+    pid_t pid = start_long_run();
+    write_file("small.yaml", small_yaml);
+    int rc = cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir);
+    char *rows = query("r.db", "SELECT run_id, status FROM runs ORDER BY run_id");
+    kill(pid, SIGINT);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(rc == 0, "the second run: exit %d: %s", rc, read_file("err.txt"));
+    ck_assert_str_eq(rows, "1|running\n2|completed\n");
+    free(rows);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGINT);
+    rows = query("r.db", "SELECT run_id, status, (SELECT count(*) FROM timeseries t "
+                         "WHERE t.run_id = r.run_id) > 0 FROM runs r ORDER BY run_id");
+    ck_assert_str_eq(rows, "1|aborted|1\n2|completed|1\n");
+    free(rows);
+}
+END_TEST
+
 START_TEST(test_cli_killed_run_shows_incomplete)
 {
     int status = 0;
@@ -1195,6 +1219,7 @@ Suite *test_cli_suite(void)
     tcase_set_timeout(signals, 120);
     tcase_add_test(signals, test_cli_sigint_marks_run_aborted);
     tcase_add_test(signals, test_cli_sigint_while_storing_agrees);
+    tcase_add_test(signals, test_cli_runs_share_a_results_file);
     tcase_add_test(signals, test_cli_killed_run_shows_incomplete);
     suite_add_tcase(suite, signals);
     TCase *library = tcase_create("library");

@@ -9,10 +9,12 @@
 #include <dirent.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metrics/met.h"
@@ -823,6 +825,85 @@ START_TEST(test_met_timeseries_batched_rows_all_land)
 }
 END_TEST
 
+/* Samples and faults wait in memory, not in an open transaction: while the
+ * caller runs (a simulation, between two samples) another process can
+ * write the file at once. They are written in the order they came, their
+ * strings copied, a batch at a time and at the flush. */
+START_TEST(test_met_samples_leave_the_file_unlocked)
+{
+    temp_db temp;
+    char text[64];
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_begin_ok(db, "unlocked", 1, NULL, 0);
+    met_fault_row fault = {3, "crash", "start", 7, 2, NULL};
+    for (int i = 0; i < 5000; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "m%d", i % 7);
+        ck_assert_int_eq(met_timeseries_add(db, run_id, (uint64_t)i, name, i), 0);
+        if (i == 10) {
+            ck_assert_int_eq(met_fault_add(db, run_id, &fault), 0);
+        }
+    }
+    /* A writer with no busy timeout at all gets the lock. */
+    raw_exec(&temp, "BEGIN IMMEDIATE; INSERT INTO meta VALUES ('probe', '1'); COMMIT");
+    /* The first 4,096 rows (the fault among them) were written on their own. */
+    raw_query_text(&temp, "SELECT count(*) FROM timeseries", text, sizeof(text));
+    ck_assert_str_eq(text, "4095");
+    ck_assert_int_eq(met_flush(db), 0);
+    raw_query_text(&temp, "SELECT count(*) || '|' || sum(value) FROM timeseries", text,
+                   sizeof(text));
+    ck_assert_str_eq(text, "5000|12497500.0");
+    raw_query_text(&temp, "SELECT count(*) FROM timeseries a JOIN timeseries b "
+                          "ON b.rowid = a.rowid + 1 WHERE b.t_ns <= a.t_ns", text, sizeof(text));
+    ck_assert_str_eq(text, "0");
+    raw_query_text(&temp, "SELECT group_concat(name) FROM (SELECT name FROM timeseries "
+                          "WHERE t_ns >= 4997 ORDER BY t_ns)", text, sizeof(text));
+    ck_assert_str_eq(text, "m6,m0,m1");
+    raw_query_text(&temp, "SELECT fault_index || kind || action || t_ns || nodes_affected || "
+                          "(detail IS NULL) FROM faults", text, sizeof(text));
+    ck_assert_str_eq(text, "3crashstart721");
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
+/* Holds the file's write lock for 300 ms from another connection. */
+static void *hold_lock_briefly(void *context)
+{
+    sqlite3 *raw = context;
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    sqlite3_exec(raw, "ROLLBACK", NULL, NULL, NULL);
+    return NULL;
+}
+
+/* Another process in the middle of a write: an open waits for it instead
+ * of failing. */
+START_TEST(test_met_db_open_waits_for_another_writer)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db_close(met_open_ok(&temp));
+    sqlite3 *raw = NULL;
+    ck_assert_int_eq(sqlite3_open(temp.path, &raw), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(raw, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    pthread_t holder;
+    ck_assert_int_eq(pthread_create(&holder, NULL, hold_lock_briefly, raw), 0);
+    double start = test_monotonic_s();
+    met_db *db = met_open_ok(&temp);
+    double waited_s = test_monotonic_s() - start;
+    pthread_join(holder, NULL);
+    sqlite3_close(raw);
+    ck_assert_msg(waited_s > 0.2, "opened after %.3f s, inside the other's transaction",
+                  waited_s);
+    int64_t run_id = run_begin_ok(db, "after", 1, NULL, 0);
+    ck_assert_int_gt(run_id, 0);
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
 /* Rows in a batch are written without their CHECK constraints (their
  * values are the module's callers' constants): a wrong one is taken, the
  * writes after the batch are checked again, and the next open's
@@ -864,9 +945,12 @@ START_TEST(test_met_timeseries_unknown_run_is_sql_error)
     temp_db_make(&temp);
     met_db *db = met_open_ok(&temp);
     int64_t run_id = run_begin_ok(db, "err", 5, NULL, 0);
-    ck_assert_int_eq(met_timeseries_add(db, run_id + 1, 0, "x", 1.0), MET_ESQL);
-    ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "FOREIGN KEY"));
+    /* Samples wait in memory: the bad one is reported by the flush that
+     * writes it, and only it is lost. */
+    ck_assert_int_eq(met_timeseries_add(db, run_id + 1, 0, "x", 1.0), 0);
     ck_assert_int_eq(met_timeseries_add(db, run_id, 0, "x", 1.0), 0);
+    ck_assert_int_eq(met_flush(db), MET_ESQL);
+    ck_assert_ptr_nonnull(strstr(met_db_errmsg(db), "FOREIGN KEY"));
 
     /* The CLI passes met_db_errmsg(db) itself as the run's error text. */
     met_run_totals totals = {1, 0, 0, 0, NULL, met_db_errmsg(db)};
@@ -2302,6 +2386,8 @@ Suite *test_met_suite(void)
     tcase_add_test(runs, test_met_timeseries_batched_rows_all_land);
     tcase_add_test(runs, test_met_timeseries_unknown_run_is_sql_error);
     tcase_add_test(runs, test_met_run_finish_failed_commit_is_failed);
+    tcase_add_test(runs, test_met_samples_leave_the_file_unlocked);
+    tcase_add_test(runs, test_met_db_open_waits_for_another_writer);
     tcase_add_test(runs, test_met_batch_checks_skipped_then_seen);
     tcase_add_test(runs, test_met_requests_zero_times_are_null);
     tcase_add_test(runs, test_met_run_summary_inference_columns);
