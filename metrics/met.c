@@ -426,6 +426,12 @@ int met__sql_error(met_db *db, const char *what)
     ASSERT(what != NULL);
     const char *message = db->sql != NULL ? sqlite3_errmsg(db->sql) : "no database";
     db->sql_code = db->sql != NULL ? sqlite3_errcode(db->sql) & 0xff : SQLITE_ERROR;
+    if (db->sql_code == SQLITE_BUSY && db->busy_stopped) {
+        snprintf(db->errmsg, sizeof(db->errmsg),
+                 "%s: %s (stopped by a signal while waiting for another process that is"
+                 " writing the file)", what, message);
+        return MET_ESQL;
+    }
     if (db->sql_code == SQLITE_BUSY && db->busy_waited_ms >= MET_BUSY_WAIT_MS) {
         snprintf(db->errmsg, sizeof(db->errmsg),
                  "%s: %s (another process held the file's lock for %u minutes)", what, message,
@@ -1020,13 +1026,18 @@ static void db_sqlite_configure(void)
  * but a large run's rows, a merge or an upgrade can hold the file for a
  * while. A wait past MET_BUSY_NOTICE_MS is said once on stderr, so that a
  * process held up by, say, a `sqlite3` shell left inside a transaction
- * does not look hung. Returns 0 to give up (SQLITE_BUSY). */
+ * does not look hung; a stop signal (met_db_stop_on) ends it at the next
+ * try. Returns 0 to give up (SQLITE_BUSY). */
 static int db_busy_wait(void *context, int count)
 {
     static const uint32_t delays_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
     met_db *db = context;
     if (count == 0) {
         db->busy_waited_ms = 0;
+    }
+    if (db->stop != NULL && *db->stop != db->stop_seen) {
+        db->busy_stopped = true;
+        return 0;
     }
     if (db->busy_waited_ms >= MET_BUSY_WAIT_MS) {
         return 0;
@@ -1042,6 +1053,19 @@ static int db_busy_wait(void *context, int count)
     nanosleep(&pause, NULL);
     db->busy_waited_ms += delay_ms;
     return 1;
+}
+
+void met_db_stop_on(met_db *db, const volatile sig_atomic_t *signals)
+{
+    ASSERT(db != NULL);
+    db->stop = signals;
+    db->stop_seen = signals != NULL ? *signals : 0;
+}
+
+bool met_db_stopped(const met_db *db)
+{
+    ASSERT(db != NULL);
+    return db->busy_stopped;
 }
 
 /* Opens 'path' with SQLite 'flags', then 'prepare' checks (and for a

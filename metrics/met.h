@@ -12,6 +12,7 @@
 #ifndef MET_MET_H
 #define MET_MET_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -319,6 +320,15 @@ void met_db_remove(const char *path);
 /* Last SQLite error message; valid until the next call on 'db'. */
 const char *met_db_errmsg(const met_db *db);
 const char *met_strerror(int code);
+
+/* A wait for the file's lock (another process writing it: up to 10
+ * minutes) gives up at once when *signals is no longer what it is at this
+ * call -- a command's count of stop signals, set by its handler -- so that
+ * Ctrl-C is not held up by another process. The write that waited then
+ * fails with MET_ESQL, and so do later ones that would wait. NULL: wait. */
+void met_db_stop_on(met_db *db, const volatile sig_atomic_t *signals);
+/* Whether a wait for the lock gave up for such a signal. */
+bool met_db_stopped(const met_db *db);
 
 /* Inserts the run (status 'running', started_at now in UTC ISO-8601) and its
  * params in one committed transaction, so the run is visible at once. */

@@ -75,6 +75,9 @@ struct met_db {
     char *path;                      /* as opened: for the notice of a long wait */
     uint32_t busy_waited_ms;         /* in the current wait for a lock */
     bool busy_noticed;               /* the notice was printed */
+    const volatile sig_atomic_t *stop; /* met_db_stop_on's signal count, or NULL */
+    sig_atomic_t stop_seen;          /* its value at that call */
+    bool busy_stopped;               /* a wait gave up for a signal */
     int sql_code;                    /* primary SQLite code of the last error */
     char errmsg[MET_ERRMSG_MAX];     /* last error, for met_db_errmsg */
 };

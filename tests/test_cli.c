@@ -990,6 +990,38 @@ START_TEST(test_cli_runs_share_a_results_file)
 }
 END_TEST
 
+/* Ctrl-C while a run waits for another process's lock (up to 10 minutes)
+ * ends the wait: the first signal stops the simulation and its rows wait
+ * for the lock this test holds; the second ends that wait at once. */
+START_TEST(test_cli_sigint_ends_a_wait_for_the_lock)
+{
+    int status = 0;
+    char path[512];
+    pid_t pid = start_long_run();
+    cli_path(path, sizeof(path), "r.db");
+    sqlite3 *holder = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &holder), SQLITE_OK);
+    sqlite3_busy_timeout(holder, 5000);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    kill(pid, SIGINT);
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL);
+    ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0); /* still waiting */
+    double start = test_monotonic_s();
+    kill(pid, SIGINT);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    double waited_s = test_monotonic_s() - start;
+    sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(holder);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 128 + SIGINT);
+    ck_assert_msg(waited_s < 3.0, "exited %.1f s after the second signal", waited_s);
+    char *rows = query("r.db", "SELECT status FROM runs");
+    ck_assert_str_eq(rows, "running\n");   /* never marked: shown as incomplete */
+    free(rows);
+}
+END_TEST
+
 START_TEST(test_cli_killed_run_shows_incomplete)
 {
     int status = 0;
@@ -1220,6 +1252,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(signals, test_cli_sigint_marks_run_aborted);
     tcase_add_test(signals, test_cli_sigint_while_storing_agrees);
     tcase_add_test(signals, test_cli_runs_share_a_results_file);
+    tcase_add_test(signals, test_cli_sigint_ends_a_wait_for_the_lock);
     tcase_add_test(signals, test_cli_killed_run_shows_incomplete);
     suite_add_tcase(suite, signals);
     TCase *library = tcase_create("library");

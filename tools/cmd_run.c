@@ -526,6 +526,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     struct timespec store_start;
     clock_gettime(CLOCK_MONOTONIC, &store_start);
     run->signals_at_store = run_stop_count;
+    met_db_stop_on(run->db, &run_stop_count);  /* a new signal ends a wait for the lock */
     int stop_signal = 0;
     int stored = store_results(run, scenario, result, &failed, &stop_signal);
     double store_s = seconds_since(&store_start);
@@ -546,9 +547,8 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         : interrupted             ? "interrupted by signal while storing rows"
                                   : NULL,
     };
-    if (met_run_finish(run->db, run->run_id, status, &totals) != 0) {
-        stored = -1;
-    }
+    int finished = met_run_finish(run->db, run->run_id, status, &totals);
+    stored = finished != 0 ? -1 : stored;
     if (!options->quiet) {
         print_summary(run->run_id, scenario, result, wall_s, store_s, db_path);
     }
@@ -557,6 +557,13 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
         print_expectations(scenario, result, options->quiet);
     }
     world_result_destroy(result);
+    if (met_db_stopped(run->db)) {
+        /* A signal ended a wait for another process's lock. */
+        fprintf(stderr, "infersim run: interrupted while waiting for another process writing "
+                        "%s; run %lld %s\n", db_path, (long long)run->run_id,
+                finished == 0 ? "marked aborted" : "left unfinished (shown as incomplete)");
+        return 128 + run_stop_signal;
+    }
     if (stored != 0) {
         fprintf(stderr, "infersim run: writing results failed: %s\n", met_db_errmsg(run->db));
         return TOOL_EXIT_INTERNAL;

@@ -116,10 +116,12 @@ typedef struct sweep_plan {
 } sweep_plan;
 
 static volatile sig_atomic_t sweep_stop_signal;
+static volatile sig_atomic_t sweep_stop_count;  /* signals so far */
 
 static void sweep_on_signal(int signal_number)
 {
     sweep_stop_signal = signal_number;
+    sweep_stop_count += 1;
 }
 
 /* ---- options -------------------------------------------------------------- */
@@ -808,6 +810,9 @@ static void sweep_pool(sweep_state *s, sweep_worker *workers, size_t jobs)
         if (sweep_stop_signal != 0 && !stopping) {
             stopping = true;    /* Runs mark themselves aborted on SIGTERM. */
             sweep_stop_workers(workers, jobs, SIGTERM);
+            /* Their rows are still merged; another signal ends a wait for
+             * another process's lock on the file. */
+            met_db_stop_on(s->db, &sweep_stop_count);
         }
         int status = 0;
         pid_t pid = waitpid(-1, &status, 0);
