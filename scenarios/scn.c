@@ -824,6 +824,8 @@ static int scn_check_output(scn_check *check, const scn_node *root)
 /* The timeseries a run may take: a period of 1ns for 1s (a slip for 1s)
  * would write rows until the disk is full. */
 #define SCN_SAMPLES_MAX 10000000ull
+/* And the rows output.node_series adds, one per node and sample. */
+#define SCN_NODE_SERIES_ROWS_MAX 100000000ull
 
 /* Refuses a duration and sample period that take more than SCN_SAMPLES_MAX
  * samples, at the key the scenario wrote (the period's, or else the
@@ -849,6 +851,38 @@ static int scn_check_samples(scn_check *check, const scn_node *root)
                      SCN_SAMPLES_MAX);
 }
 
+/* Refuses a verified run whose output.node_series (every node's balance at
+ * every sample) comes to more than SCN_NODE_SERIES_ROWS_MAX timeseries rows:
+ * about 6.5 GB of results file (65 bytes a row), and hours of storing. The
+ * error is at the key the scenario wrote: node_series, else the period,
+ * else the duration. */
+static int scn_check_node_series(scn_check *check, const scn_node *root)
+{
+    const scn_scenario *s = check->scenario;
+    uint64_t interval = s->output.sample_interval_ns;
+    if (interval == 0 || !s->output.node_series || s->workload.kind != SCN_WORKLOAD_INFERENCE ||
+        s->verification.protocol == CONS_PROTOCOL_NONE) {
+        return 0;
+    }
+    uint64_t samples = s->duration_ns / interval;
+    if (samples == 0 || s->nodes.count <= SCN_NODE_SERIES_ROWS_MAX / samples) {
+        return 0;
+    }
+    const scn_node *output = scn__map_get(root, "output");
+    const scn_node *at = output != NULL ? scn__map_get(output, "node_series") : NULL;
+    at = at != NULL || output == NULL ? at : scn__map_get(output, "sample_interval");
+    at = at != NULL ? at : scn__map_get(root, "duration");
+    char period[32];
+    scn__format_duration(interval, period, sizeof(period));
+    return scn__fail(check->error, SCN_ESCHEMA, at,
+                     "output.node_series writes every node's balance at every sample: %u nodes"
+                     " x %llu samples (every %s) is %.3g rows; at most %.3g (set"
+                     " output.node_series: false to keep the means, or a longer"
+                     " output.sample_interval)",
+                     s->nodes.count, (unsigned long long)samples, period,
+                     (double)s->nodes.count * (double)samples, (double)SCN_NODE_SERIES_ROWS_MAX);
+}
+
 static int scn_check_all(scn_check *check, const scn_node *root)
 {
     int rc = 0;
@@ -865,6 +899,7 @@ static int scn_check_all(scn_check *check, const scn_node *root)
         (faults != NULL && (rc = scn__check_faults(check, faults)) != 0) ||
         (expect != NULL && (rc = scn__check_expect(check, expect)) != 0) ||
         (rc = scn_check_output(check, root)) != 0 || (rc = scn_check_samples(check, root)) != 0 ||
+        (rc = scn_check_node_series(check, root)) != 0 ||
         (rc = scn__check_sweep(check, root)) != 0) {
         return rc;
     }

@@ -298,7 +298,7 @@ const scn_key_info scn__keys[] = {
     K("output.divergence_sample", RATIO, "", "1", "",
       "share of completed requests whose divergence by class is measured"),
     K("output.node_series", BOOL, "", "true", "",
-      "every node's balance at every sample; false: the means only"),
+      "every node's balance at every sample (at most 100,000,000 rows); false: the means only"),
     K("output.decisions", BOOL, "", "true", "",
       "a decisions row per member and decision; false: none stored"),
     K("sweep.seeds", COUNT, "seeds", "1", "", "seeds per grid point"),

@@ -1828,6 +1828,12 @@ static const test_scn_bad_case test_scn_bad[] = {
      " 10000000 (a longer period, or 0 for no timeseries)"},
     {"tests/bad/132_duration_too_many_samples.yaml", SCN_ESCHEMA, 1, 11,
      "output.sample_interval 100ms over a duration of"},
+    {"tests/bad/133_node_series_rows_default.yaml", SCN_ESCHEMA, 2, 11,
+     "output.node_series writes every node's balance at every sample: 200000 nodes x 1000"
+     " samples (every 100ms) is 2e+08 rows; at most 1e+08 (set output.node_series: false to"
+     " keep the means, or a longer output.sample_interval)"},
+    {"tests/bad/134_node_series_rows.yaml", SCN_ESCHEMA, 12, 23,
+     "output.node_series writes every node's balance at every sample"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,
