@@ -290,6 +290,12 @@ static const char met_schema_v18_sql[] = "ALTER TABLE requests ADD COLUMN ledger
  * adds. */
 static const char met_schema_v19_sql[] = "ALTER TABLE violations ADD COLUMN step INTEGER;";
 
+/* Version 20: the process that writes a run ("HOST PID START", START its
+ * start time in clock ticks after boot), so that a 'running' run whose
+ * process is gone can be told from one still going in another process
+ * writing the same file. NULL in rows written before. Only adds. */
+static const char met_schema_v20_sql[] = "ALTER TABLE runs ADD COLUMN writer TEXT;";
+
 /* met_schema_sql[v - 1] takes a file from version v - 1 to v. */
 static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v1_sql,
@@ -311,6 +317,7 @@ static const char *const met_schema_sql[MET_SCHEMA_VERSION] = {
     met_schema_v17_sql,
     met_schema_v18_sql,
     met_schema_v19_sql,
+    met_schema_v20_sql,
 };
 
 /* One metric of the run as a column of a view. */
@@ -369,7 +376,8 @@ static const char met_view_sql[] =
 
 static const char *const met_stmt_sql[MET_STMT_COUNT] = {
     [MET_STMT_RUN_INSERT] = "INSERT INTO runs (name, mode, scenario_sha256, seed, git_rev,"
-                            " status, started_at, nodes) VALUES (?,?,?,?,?,'running',?,?)",
+                            " status, started_at, nodes, writer)"
+                            " VALUES (?,?,?,?,?,'running',?,?,?)",
     [MET_STMT_PARAM_INSERT] = "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?,?,?)",
     [MET_STMT_TIMESERIES_INSERT] = "INSERT INTO timeseries (run_id, t_ns, name, value)"
                                    " VALUES (?,?,?,?)",
@@ -1368,6 +1376,64 @@ int met_rows_end(met_db *db)
     return rc;
 }
 
+/* ---- who writes a run ---- */
+
+/* The start time of process 'pid' in clock ticks after boot (field 22 of
+ * /proc/PID/stat, after the command name, which may hold spaces and
+ * parentheses), or 0 when there is no such process (or no /proc). */
+static unsigned long long db_process_start(long pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        return 0;
+    }
+    size_t length = fread(line, 1, sizeof(line) - 1, file);
+    fclose(file);
+    line[length] = '\0';
+    const char *at = strrchr(line, ')');
+    unsigned long long start = 0;
+    /* After ") ": state, then fields 4 to 21, then the start time. */
+    if (at == NULL || sscanf(at + 1, " %*c" " %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s"
+                                        " %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+                             &start) != 1) {
+        return 0;
+    }
+    return start;
+}
+
+void met__writer_self(char *out, size_t size)
+{
+    char host[256];
+    out[0] = '\0';
+    long pid = (long)getpid();
+    unsigned long long start = db_process_start(pid);
+    if (gethostname(host, sizeof(host)) == 0 && start != 0) {
+        host[sizeof(host) - 1] = '\0';
+        snprintf(out, size, "%s %ld %llu", host, pid, start);
+    }
+}
+
+met_writer_state met__writer_state(const char *writer)
+{
+    char host[256], here[256];
+    long pid = 0;
+    unsigned long long start = 0;
+    if (writer == NULL || sscanf(writer, "%255s %ld %llu", host, &pid, &start) != 3 ||
+        pid <= 0) {
+        return MET_WRITER_GONE; /* none recorded: as before, incomplete */
+    }
+    if (gethostname(here, sizeof(here)) != 0) {
+        return MET_WRITER_ELSEWHERE;
+    }
+    here[sizeof(here) - 1] = '\0';
+    if (strcmp(host, here) != 0) {
+        return MET_WRITER_ELSEWHERE;
+    }
+    return db_process_start(pid) == start ? MET_WRITER_ALIVE : MET_WRITER_GONE;
+}
+
 /* Inserts the runs row and the params; inside the caller's transaction. */
 static int db_run_insert(met_db *db, const met_run_info *info, const scn_param *params,
                          size_t param_count, int64_t *run_id_out)
@@ -1385,6 +1451,9 @@ static int db_run_insert(met_db *db, const met_run_info *info, const scn_param *
     db_bind_text(stmt, 5, info->git_rev);
     db_bind_text(stmt, 6, started_at);
     sqlite3_bind_int64(stmt, 7, info->nodes);
+    char writer[MET_WRITER_MAX];
+    met__writer_self(writer, sizeof(writer));
+    db_bind_text(stmt, 8, writer[0] != '\0' ? writer : NULL);
     int rc = db_stmt_run(db, stmt, "insert run");
     if (rc != 0) {
         return rc;

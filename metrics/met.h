@@ -19,7 +19,7 @@
 
 #include "scenarios/scn.h"
 
-#define MET_SCHEMA_VERSION 19
+#define MET_SCHEMA_VERSION 20
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */

@@ -321,13 +321,18 @@ static void list_row_write(FILE *out, sqlite3_stmt *stmt)
     const char *check = (const char *)sqlite3_column_text(stmt, 4);
     const char *mode = (const char *)sqlite3_column_text(stmt, 8);
     const char *point = (const char *)sqlite3_column_text(stmt, 10);
-    int running = status != NULL && strcmp(status, "running") == 0;
+    const char *writer = (const char *)sqlite3_column_text(stmt, 11);
+    if (status != NULL && strcmp(status, "running") == 0) {
+        met_writer_state state = met__writer_state(writer);
+        status = state == MET_WRITER_ALIVE       ? "running"
+                 : state == MET_WRITER_ELSEWHERE ? "running (other host)"
+                                                 : "running (incomplete)";
+    }
     fprintf(out, "%6" PRId64 " %-24s %-7s", (int64_t)sqlite3_column_int64(stmt, 0),
             name != NULL ? name : "-", mode != NULL ? mode : "-");
     list_int_write(out, stmt, 9, 5);
     list_int_write(out, stmt, 2, 20);
-    fprintf(out, " %-22s %-7s", running ? "running (incomplete)" : (status ? status : "-"),
-            check != NULL ? check : "-");
+    fprintf(out, " %-22s %-7s", status != NULL ? status : "-", check != NULL ? check : "-");
     list_int_write(out, stmt, 5, 12);
     if (sqlite3_column_type(stmt, 6) == SQLITE_NULL) {
         fprintf(out, " %12s", "-");
@@ -343,7 +348,7 @@ int met_runs_list(met_db *db, FILE *out)
     ASSERT(db != NULL);
     ASSERT(out != NULL);
     static const char sql[] = "SELECT run_id, name, seed, status, check_status, events,"
-                              " sim_ns, wall_ms, mode, sweep_id, point FROM runs"
+                              " sim_ns, wall_ms, mode, sweep_id, point, writer FROM runs"
                               " ORDER BY run_id";
     sqlite3_stmt *stmt = NULL;
     int rc = met_flush(db);

@@ -82,6 +82,20 @@ struct met_db {
     char errmsg[MET_ERRMSG_MAX];     /* last error, for met_db_errmsg */
 };
 
+/* Who writes a run (runs.writer, schema 20): "HOST PID START". */
+#define MET_WRITER_MAX 320
+
+typedef enum met_writer_state {
+    MET_WRITER_ALIVE,                /* the process is still running on this host */
+    MET_WRITER_GONE,                 /* it is not (or no writer was recorded) */
+    MET_WRITER_ELSEWHERE,            /* another host: cannot tell */
+} met_writer_state;
+
+/* This process as a writer, or "" when it cannot be told. Cannot fail. */
+void met__writer_self(char *out, size_t size);
+/* Whether the writer 'writer' (NULL: none recorded) is still running. */
+met_writer_state met__writer_state(const char *writer);
+
 /* Records SQLite's current error message (prefixed with 'what') in
  * db->errmsg and returns MET_ESQL. Cannot fail. */
 int met__sql_error(met_db *db, const char *what);

@@ -977,7 +977,14 @@ START_TEST(test_cli_runs_share_a_results_file)
     write_file("small.yaml", small_yaml);
     int rc = cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir);
     char *rows = query("r.db", "SELECT run_id, status FROM runs ORDER BY run_id");
+    /* The long run's process is alive: listed as running, not incomplete. */
+    int listed = cli("runs --db %s/r.db", cli_dir);
+    char *listing = strdup(read_file("out.txt"));
     kill(pid, SIGINT);
+    ck_assert_int_eq(listed, 0);
+    ck_assert_msg(strstr(listing, " running ") != NULL && strstr(listing, "incomplete") == NULL,
+                  "%s", listing);
+    free(listing);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(rc == 0, "the second run: exit %d: %s", rc, read_file("err.txt"));
     ck_assert_str_eq(rows, "1|running\n2|completed\n");

@@ -702,6 +702,17 @@ static void assert_utc_stamp(const char *stamp)
     ck_assert_int_eq(stamp[19], 'Z');
 }
 
+/* What `infersim runs` prints for the file. */
+static char *runs_listing(met_db *db)
+{
+    char *listing = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream(&listing, &size);
+    ck_assert_int_eq(met_runs_list(db, stream), 0);
+    fclose(stream);
+    return listing;
+}
+
 START_TEST(test_met_run_lifecycle_running_to_completed)
 {
     temp_db temp;
@@ -719,13 +730,30 @@ START_TEST(test_met_run_lifecycle_running_to_completed)
     raw_query_text(&temp, "SELECT started_at FROM runs", text, sizeof(text));
     assert_utc_stamp(text);
 
-    char *listing = NULL;
-    size_t size = 0;
-    FILE *stream = open_memstream(&listing, &size);
-    ck_assert_int_eq(met_runs_list(db, stream), 0);
-    fclose(stream);
-    ck_assert_ptr_nonnull(strstr(listing, "running (incomplete)"));
+    /* Its writer is this process: alive, so running, not incomplete. */
+    char host[256] = "";
+    gethostname(host, sizeof(host));
+    char writer[320];
+    snprintf(writer, sizeof(writer), "%s %ld ", host, (long)getpid());
+    raw_query_text(&temp, "SELECT writer FROM runs", text, sizeof(text));
+    ck_assert_msg(strncmp(text, writer, strlen(writer)) == 0, "writer '%s'", text);
+    char *listing = runs_listing(db);
     ck_assert_ptr_nonnull(strstr(listing, "life"));
+    ck_assert_ptr_nonnull(strstr(listing, "running  "));
+    ck_assert_ptr_null(strstr(listing, "incomplete"));
+    free(listing);
+    /* The same process id with another start time is another process. */
+    raw_exec(&temp, "UPDATE runs SET writer = writer || '1'");
+    listing = runs_listing(db);
+    ck_assert_ptr_nonnull(strstr(listing, "running (incomplete)"));
+    free(listing);
+    raw_exec(&temp, "UPDATE runs SET writer = 'no-such-host.invalid 1 1'");
+    listing = runs_listing(db);
+    ck_assert_ptr_nonnull(strstr(listing, "running (other host)"));
+    free(listing);
+    raw_exec(&temp, "UPDATE runs SET writer = NULL");
+    listing = runs_listing(db);
+    ck_assert_ptr_nonnull(strstr(listing, "running (incomplete)"));
     free(listing);
 
     ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.75, "ratio"), 0);
@@ -750,9 +778,7 @@ START_TEST(test_met_run_lifecycle_running_to_completed)
     raw_query_text(&temp, "SELECT passed FROM expectations", text, sizeof(text));
     ck_assert_str_eq(text, "1");
 
-    stream = open_memstream(&listing, &size);
-    ck_assert_int_eq(met_runs_list(db, stream), 0);
-    fclose(stream);
+    listing = runs_listing(db);
     ck_assert_ptr_null(strstr(listing, "incomplete"));
     ck_assert_ptr_nonnull(strstr(listing, "completed"));
     ck_assert_ptr_nonnull(strstr(listing, "4.500"));
