@@ -484,7 +484,8 @@ int met_sweep_run_done(met_db *db, int64_t sweep_id, const char *point, uint64_t
 typedef struct met_merge_stats {
     uint64_t copied;
     uint64_t skipped;
-    uint64_t incomplete;
+    uint64_t incomplete;             /* 'running', its process gone: copied as failed */
+    uint64_t running;                /* 'running' in a live process: not copied */
     int64_t last_run_id;             /* run_id in 'db' of the last copied run, or 0 */
 } met_merge_stats;
 

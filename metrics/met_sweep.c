@@ -367,7 +367,8 @@ static int merge_run_fix(met_db *db, int64_t run_id, bool incomplete, const char
 }
 
 /* Copies one source run (the current row of 'source_run': run_id,
- * scenario_sha256, seed, point, status, sweep_id) unless main has it. */
+ * scenario_sha256, seed, point, status, sweep_id, writer) unless main has
+ * it, or it is still going in a live process (merged once it ends). */
 static int merge_one(met_db *db, const merge_plan *plan, sqlite3_stmt *source_run,
                      const met_merge_tag *tag, met_merge_stats *stats)
 {
@@ -376,6 +377,11 @@ static int merge_one(met_db *db, const merge_plan *plan, sqlite3_stmt *source_ru
     const char *status = (const char *)sqlite3_column_text(source_run, 4);
     bool tagged = tag != NULL && sqlite3_column_type(source_run, 5) == SQLITE_NULL;
     bool incomplete = status != NULL && strcmp(status, "running") == 0;
+    if (incomplete &&
+        met__writer_state((const char *)sqlite3_column_text(source_run, 6)) == MET_WRITER_ALIVE) {
+        stats->running += 1;
+        return 0;
+    }
     if (tagged) {
         point = tag->point;
     }
@@ -420,8 +426,8 @@ static int merge_runs(met_db *db, const met_merge_tag *tag, met_merge_stats *sta
     }
     if (rc == 0) {
         rc = sweep_prepare(db,
-                           "SELECT run_id, scenario_sha256, seed, point, status, sweep_id"
-                           " FROM src.runs ORDER BY run_id",
+                           "SELECT run_id, scenario_sha256, seed, point, status, sweep_id,"
+                           " writer FROM src.runs ORDER BY run_id",
                            &runs, "merge: list runs");
     }
     while (rc == 0) {

@@ -977,14 +977,22 @@ START_TEST(test_cli_runs_share_a_results_file)
     write_file("small.yaml", small_yaml);
     int rc = cli("run %s/small.yaml --db %s/r.db --quiet", cli_dir, cli_dir);
     char *rows = query("r.db", "SELECT run_id, status FROM runs ORDER BY run_id");
-    /* The long run's process is alive: listed as running, not incomplete. */
+    /* The long run's process is alive: listed as running, not incomplete,
+     * and a merge leaves it for later instead of copying it as failed. */
     int listed = cli("runs --db %s/r.db", cli_dir);
     char *listing = strdup(read_file("out.txt"));
+    int merged = cli("merge %s/out.db %s/r.db", cli_dir, cli_dir);
+    char *merge_said = strdup(read_file("out.txt"));
     kill(pid, SIGINT);
     ck_assert_int_eq(listed, 0);
     ck_assert_msg(strstr(listing, " running ") != NULL && strstr(listing, "incomplete") == NULL,
                   "%s", listing);
+    ck_assert_int_eq(merged, 0);
+    ck_assert_msg(strstr(merge_said, "1 runs copied") != NULL &&
+                      strstr(merge_said, "1 still running (not copied") != NULL,
+                  "%s", merge_said);
     free(listing);
+    free(merge_said);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(rc == 0, "the second run: exit %d: %s", rc, read_file("err.txt"));
     ck_assert_str_eq(rows, "1|running\n2|completed\n");
@@ -993,6 +1001,11 @@ START_TEST(test_cli_runs_share_a_results_file)
     rows = query("r.db", "SELECT run_id, status, (SELECT count(*) FROM timeseries t "
                          "WHERE t.run_id = r.run_id) > 0 FROM runs r ORDER BY run_id");
     ck_assert_str_eq(rows, "1|aborted|1\n2|completed|1\n");
+    free(rows);
+    /* Ended, it is merged once, as it ended. */
+    ck_assert_int_eq(cli("merge %s/out.db %s/r.db", cli_dir, cli_dir), 0);
+    rows = query("out.db", "SELECT name, status FROM runs ORDER BY run_id");
+    ck_assert_str_eq(rows, "small|completed\nlong|aborted\n");
     free(rows);
 }
 END_TEST

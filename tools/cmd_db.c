@@ -306,9 +306,14 @@ int tool_merge_main(int argc, char **argv)
             code = rc == MET_ESQL ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
         } else {
             printf("%s: %llu runs copied, %llu already in %s, %llu incomplete (copied as"
-                   " failed)\n",
+                   " failed)",
                    argv[i], (unsigned long long)stats.copied, (unsigned long long)stats.skipped,
                    argv[1], (unsigned long long)stats.incomplete);
+            if (stats.running > 0) {
+                printf(", %llu still running (not copied: merge again once they end)",
+                       (unsigned long long)stats.running);
+            }
+            printf("\n");
         }
     }
     met_db_close(db);
