@@ -713,6 +713,19 @@ static char *runs_listing(met_db *db)
     return listing;
 }
 
+/* Sets every run's writer to the SQL expression 'writer' and checks that
+ * the listing labels the run 'label'. */
+static void assert_listed_as(const temp_db *temp, met_db *db, const char *writer,
+                             const char *label)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE runs SET writer = %s", writer);
+    raw_exec(temp, sql);
+    char *listing = runs_listing(db);
+    ck_assert_msg(strstr(listing, label) != NULL, "writer %s: %s", writer, listing);
+    free(listing);
+}
+
 START_TEST(test_met_run_lifecycle_running_to_completed)
 {
     temp_db temp;
@@ -743,18 +756,9 @@ START_TEST(test_met_run_lifecycle_running_to_completed)
     ck_assert_ptr_null(strstr(listing, "incomplete"));
     free(listing);
     /* The same process id with another start time is another process. */
-    raw_exec(&temp, "UPDATE runs SET writer = writer || '1'");
-    listing = runs_listing(db);
-    ck_assert_ptr_nonnull(strstr(listing, "running (incomplete)"));
-    free(listing);
-    raw_exec(&temp, "UPDATE runs SET writer = 'no-such-host.invalid 1 1'");
-    listing = runs_listing(db);
-    ck_assert_ptr_nonnull(strstr(listing, "running (other host)"));
-    free(listing);
-    raw_exec(&temp, "UPDATE runs SET writer = NULL");
-    listing = runs_listing(db);
-    ck_assert_ptr_nonnull(strstr(listing, "running (incomplete)"));
-    free(listing);
+    assert_listed_as(&temp, db, "writer || '1'", "running (incomplete)");
+    assert_listed_as(&temp, db, "'no-such-host.invalid 1 1'", "running (other host)");
+    assert_listed_as(&temp, db, "NULL", "running (incomplete)");
 
     ck_assert_int_eq(met_metric_add(db, run_id, "delivery_ratio", 0.75, "ratio"), 0);
     ck_assert_int_eq(met_metric_add(db, run_id, "latency_p99", 5e6, "ns"), 0);      /* sim's name */
