@@ -1313,7 +1313,10 @@ int met_flush(met_db *db)
     if (db->batch_open == 0) {
         return written;
     }
-    int rc = db_exec(db, "COMMIT");
+    /* A row's failure that rolled the batch back (a full disk) is the
+     * error to keep, not COMMIT's "no transaction is active". */
+    int rc = written != 0 && sqlite3_get_autocommit(db->sql) ? written
+                                                             : db_exec(db, "COMMIT");
     if (rc != 0) {
         /* A failed COMMIT (e.g. SQLITE_BUSY past the timeout) may leave the
          * transaction open; roll it back so the connection stays usable. */
