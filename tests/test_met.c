@@ -1032,6 +1032,28 @@ START_TEST(test_met_run_finish_failed_commit_is_failed)
 }
 END_TEST
 
+/* Samples that do not fit in the file (a page limit standing in for a
+ * full disk) make the flush that writes them fail with the reason. */
+START_TEST(test_met_samples_full_disk_is_reported)
+{
+    temp_db temp;
+    temp_db_make(&temp);
+    met_db *db = met_open_ok(&temp);
+    int64_t run_id = run_begin_ok(db, "full", 1, NULL, 0);
+    ck_assert_int_eq(met_query(db, "PRAGMA max_page_count = 1", NULL, 0, ignore_row, NULL), 0);
+    char name[200];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    for (int i = 0; i < 100; i++) {
+        ck_assert_int_eq(met_timeseries_add(db, run_id, (uint64_t)i, name, i), 0);
+    }
+    ck_assert_int_eq(met_flush(db), MET_ESQL);
+    ck_assert_msg(strstr(met_db_errmsg(db), "full") != NULL, "%s", met_db_errmsg(db));
+    met_db_close(db);
+    temp_db_remove(&temp);
+}
+END_TEST
+
 /* ---- export -------------------------------------------------------------------------- */
 
 /* The wide table: one row per run, the swept keys then the metrics as
@@ -2417,6 +2439,7 @@ Suite *test_met_suite(void)
     tcase_add_test(runs, test_met_timeseries_unknown_run_is_sql_error);
     tcase_add_test(runs, test_met_run_finish_failed_commit_is_failed);
     tcase_add_test(runs, test_met_samples_leave_the_file_unlocked);
+    tcase_add_test(runs, test_met_samples_full_disk_is_reported);
     tcase_add_test(runs, test_met_db_open_waits_for_another_writer);
     tcase_add_test(runs, test_met_batch_checks_skipped_then_seen);
     tcase_add_test(runs, test_met_requests_zero_times_are_null);
