@@ -875,13 +875,18 @@ static pid_t start_run(const char *scenario_name, const char *db_name)
     return pid;
 }
 
-static pid_t start_long_run(void)
+/* As start_long_run, with samples every 'sample_interval'. */
+static pid_t start_long_run_sampled(const char *sample_interval)
 {
-    char db[512];
-    write_file("long.yaml", "name: long\nduration: 100000s\nnodes: {count: 2000}\n"
-                            "gossip: {mode: pushpull, pull_interval: 10ms}\n"
-                            "workload: {messages: 100000, rate: 1/s}\n"
-                            "expect: {delivery_ratio: \">= 0\"}\n");
+    char db[512], yaml[512];
+    snprintf(yaml, sizeof(yaml),
+             "name: long\nduration: 10000s\nnodes: {count: 2000}\n"
+             "gossip: {mode: pushpull, pull_interval: 10ms}\n"
+             "workload: {messages: 100000, rate: 1/s}\n"
+             "expect: {delivery_ratio: \">= 0\"}\n"
+             "output: {sample_interval: %s}\n",
+             sample_interval);
+    write_file("long.yaml", yaml);
     cli_path(db, sizeof(db), "r.db");
     pid_t pid = start_run("long.yaml", "r.db");
     for (int i = 0; i < 600; i++) {
@@ -901,6 +906,11 @@ static pid_t start_long_run(void)
     kill(pid, SIGKILL);
     ck_abort_msg("the run never showed up as running");
     return -1;
+}
+
+static pid_t start_long_run(void)
+{
+    return start_long_run_sampled("100ms");
 }
 
 START_TEST(test_cli_sigint_marks_run_aborted)
@@ -1011,20 +1021,23 @@ START_TEST(test_cli_runs_share_a_results_file)
 END_TEST
 
 /* Ctrl-C while a run waits for another process's lock (up to 10 minutes)
- * ends the wait: the first signal stops the simulation and its rows wait
- * for the lock this test holds; the second ends that wait at once. */
+ * ends the wait. Samples every 1 ms fill the run's buffer at once, so its
+ * simulation waits for the lock this test holds: the first signal ends
+ * that wait and stops the simulation, whose rows then wait to be stored;
+ * the second signal ends that wait too. */
 START_TEST(test_cli_sigint_ends_a_wait_for_the_lock)
 {
     int status = 0;
     char path[512];
-    pid_t pid = start_long_run();
+    pid_t pid = start_long_run_sampled("1ms");
     cli_path(path, sizeof(path), "r.db");
     sqlite3 *holder = NULL;
     ck_assert_int_eq(sqlite3_open(path, &holder), SQLITE_OK);
     sqlite3_busy_timeout(holder, 5000);
     ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    kill(pid, SIGINT);
     struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL); /* its samples fill the buffer, which waits for the lock */
+    kill(pid, SIGINT);
     nanosleep(&pause, NULL);
     ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0); /* still waiting */
     double start = test_monotonic_s();

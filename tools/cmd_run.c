@@ -508,6 +508,9 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     run->duration_ns = scenario->duration_ns;
     clock_gettime(CLOCK_MONOTONIC, &run->started);
     install_signals();
+    /* Samples written while it simulates may wait for another process's
+     * lock: a signal ends that wait as it stops the simulation. */
+    met_db_stop_on(run->db, &run_stop_count);
     int rc = sim_run(scenario, &observer, &run_stop_signal, &result);
     double wall_s = seconds_since(&run->started);
     if (run->progress) {
@@ -526,7 +529,7 @@ static int run_simulation(run_context *run, const scn_scenario *scenario,
     struct timespec store_start;
     clock_gettime(CLOCK_MONOTONIC, &store_start);
     run->signals_at_store = run_stop_count;
-    met_db_stop_on(run->db, &run_stop_count);  /* a new signal ends a wait for the lock */
+    met_db_stop_on(run->db, &run_stop_count);  /* from here, a new signal ends a wait */
     int stop_signal = 0;
     int stored = store_results(run, scenario, result, &failed, &stop_signal);
     double store_s = seconds_since(&store_start);
