@@ -855,7 +855,7 @@ static int scn_check_samples(scn_check *check, const scn_node *root)
  * every sample) comes to more than SCN_NODE_SERIES_ROWS_MAX timeseries rows:
  * about 6.5 GB of results file (65 bytes a row), and hours of storing. The
  * error is at the key the scenario wrote: node_series, else the period,
- * else the duration. */
+ * else the duration, else the node count. */
 static int scn_check_node_series(scn_check *check, const scn_node *root)
 {
     const scn_scenario *s = check->scenario;
@@ -872,6 +872,8 @@ static int scn_check_node_series(scn_check *check, const scn_node *root)
     const scn_node *at = output != NULL ? scn__map_get(output, "node_series") : NULL;
     at = at != NULL || output == NULL ? at : scn__map_get(output, "sample_interval");
     at = at != NULL ? at : scn__map_get(root, "duration");
+    const scn_node *nodes = scn__map_get(root, "nodes");
+    at = at != NULL || nodes == NULL ? at : scn__map_get(nodes, "count");
     char period[32];
     scn__format_duration(interval, period, sizeof(period));
     return scn__fail(check->error, SCN_ESCHEMA, at,

@@ -1834,6 +1834,8 @@ static const test_scn_bad_case test_scn_bad[] = {
      " keep the means, or a longer output.sample_interval)"},
     {"tests/bad/134_node_series_rows.yaml", SCN_ESCHEMA, 12, 23,
      "output.node_series writes every node's balance at every sample"},
+    {"tests/bad/135_node_series_rows_node_count.yaml", SCN_ESCHEMA, 3, 10,
+     "output.node_series writes every node's balance at every sample: 2000000 nodes x 100"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,
