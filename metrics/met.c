@@ -434,19 +434,15 @@ int met__sql_error(met_db *db, const char *what)
     ASSERT(what != NULL);
     const char *message = db->sql != NULL ? sqlite3_errmsg(db->sql) : "no database";
     db->sql_code = db->sql != NULL ? sqlite3_errcode(db->sql) & 0xff : SQLITE_ERROR;
-    if (db->sql_code == SQLITE_BUSY && db->busy_stopped) {
-        snprintf(db->errmsg, sizeof(db->errmsg),
-                 "%s: %s (stopped by a signal while waiting for another process that is"
-                 " writing the file)", what, message);
-        return MET_ESQL;
-    }
-    if (db->sql_code == SQLITE_BUSY && db->busy_waited_ms >= MET_BUSY_WAIT_MS) {
-        snprintf(db->errmsg, sizeof(db->errmsg),
-                 "%s: %s (another process held the file's lock for %u minutes)", what, message,
-                 (unsigned)(MET_BUSY_WAIT_MS / 60000));
-        return MET_ESQL;
-    }
-    snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s", what, message);
+    /* A lock another process held: why the wait for it ended. */
+    bool busy = db->sql_code == SQLITE_BUSY;
+    const char *why = busy && db->busy_stopped
+                          ? " (stopped by a signal while waiting for another process that is"
+                            " writing the file)"
+                      : busy && db->busy_waited_ms >= MET_BUSY_WAIT_MS
+                          ? " (another process held the file's lock for 10 minutes)"
+                          : "";
+    snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s%s", what, message, why);
     return MET_ESQL;
 }
 
@@ -1137,9 +1133,7 @@ void met_db_close(met_db *db)
         return;
     }
     (void)met_rows_end(db);
-    if (db->batch_open != 0 || db->pending_count != 0) {
-        (void)met_flush(db);
-    }
+    (void)met_flush(db);             /* nothing to do when no row waits */
     util_free(db->pending);
     util_free(db->pending_text);
     util_free(db->path);

@@ -827,6 +827,15 @@ static int scn_check_output(scn_check *check, const scn_node *root)
 /* And the rows output.node_series adds, one per node and sample. */
 #define SCN_NODE_SERIES_ROWS_MAX 100000000ull
 
+/* Where an error about the number of samples points: the period's key, or
+ * else the duration's (NULL when the scenario sets neither). */
+static const scn_node *scn_samples_key(const scn_node *root)
+{
+    const scn_node *output = scn__map_get(root, "output");
+    const scn_node *at = output != NULL ? scn__map_get(output, "sample_interval") : NULL;
+    return at != NULL ? at : scn__map_get(root, "duration");
+}
+
 /* Refuses a duration and sample period that take more than SCN_SAMPLES_MAX
  * samples, at the key the scenario wrote (the period's, or else the
  * duration's). */
@@ -837,9 +846,7 @@ static int scn_check_samples(scn_check *check, const scn_node *root)
     if (interval == 0 || s->duration_ns / interval <= SCN_SAMPLES_MAX) {
         return 0;
     }
-    const scn_node *output = scn__map_get(root, "output");
-    const scn_node *at = output != NULL ? scn__map_get(output, "sample_interval") : NULL;
-    at = at != NULL ? at : scn__map_get(root, "duration");
+    const scn_node *at = scn_samples_key(root);
     char period[32];
     char duration[32];
     scn__format_duration(interval, period, sizeof(period));
@@ -870,8 +877,7 @@ static int scn_check_node_series(scn_check *check, const scn_node *root)
     }
     const scn_node *output = scn__map_get(root, "output");
     const scn_node *at = output != NULL ? scn__map_get(output, "node_series") : NULL;
-    at = at != NULL || output == NULL ? at : scn__map_get(output, "sample_interval");
-    at = at != NULL ? at : scn__map_get(root, "duration");
+    at = at != NULL ? at : scn_samples_key(root);
     const scn_node *nodes = scn__map_get(root, "nodes");
     at = at != NULL || nodes == NULL ? at : scn__map_get(nodes, "count");
     char period[32];
