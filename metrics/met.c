@@ -443,6 +443,7 @@ int met__sql_error(met_db *db, const char *what)
                           ? " (another process held the file's lock for 10 minutes)"
                           : "";
     snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s%s", what, message, why);
+    db->busy_waited_ms = 0; /* said once: a later SQLITE_BUSY need not follow a wait */
     return MET_ESQL;
 }
 

@@ -1561,6 +1561,41 @@ START_TEST(test_testbed_faults_in_real_time)
 }
 END_TEST
 
+/* Another process holding the results file (storing a run of its own)
+ * puts off none of the faults: the launcher keeps their rows until the run
+ * finishes instead of waiting for the lock in the loop that applies them.
+ * The lock is held from the moment the processes listen until 3 s after:
+ * every fault's start and end must come at its time, not when the lock
+ * goes (before, the first one due then waited for it, and every later one
+ * behind it). */
+START_TEST(test_testbed_faults_on_time_while_the_file_is_busy)
+{
+    tb_scenario = "scenarios/testbed_faults.yaml";
+    char db[512];
+    tb_path(db, sizeof(db), "tb.db");
+    cluster_start(7, "--duration 4 --quiet");
+    sqlite3 *holder = NULL;
+    ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
+    sqlite3_busy_timeout(holder, 5000);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct timespec held = {3, 0};
+    nanosleep(&held, NULL);
+    ck_assert_int_eq(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+    ck_assert_int_eq(cluster_wait(), 0);
+    /* Each start and end within 0.4 s of its time in the scenario. */
+    char *rows = query("SELECT kind, action, t_ns FROM faults WHERE t_ns > 400000000 +"
+                       " CASE kind || ' ' || action WHEN 'loss start' THEN 500000000"
+                       " WHEN 'crash start' THEN 1000000000 WHEN 'loss end' THEN 1500000000"
+                       " ELSE 2500000000 END");
+    ck_assert_str_eq(rows, "");
+    free(rows);
+    rows = query("SELECT count(*), (SELECT status FROM runs) FROM faults");
+    ck_assert_str_eq(rows, "4|completed\n");
+    free(rows);
+}
+END_TEST
+
 /* Usage and input errors exit 2 before anything starts or is written. */
 START_TEST(test_testbed_cli_usage_errors)
 {
@@ -1647,6 +1682,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_logits_unknown_not_zero);
         tcase_add_test(cluster, test_testbed_dead_process_fails_check);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
+        tcase_add_test(cluster, test_testbed_faults_on_time_while_the_file_is_busy);
         tcase_add_test(cluster, test_testbed_admin_faults);
         tcase_add_test(cluster, test_testbed_ledger_commits);
         tcase_add_test(cluster, test_testbed_ledger_gossip);

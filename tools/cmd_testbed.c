@@ -336,7 +336,10 @@ static void on_fault(void *context, uint32_t fault_index, const char *kind, cons
                              ? "kill -9 of the hosting processes / restart"
                              : "applied in real time by the node processes";
     met_fault_row row = {fault_index, kind, action, t_ns, nodes_affected, detail};
-    if (met_fault_add(run->db, run->run_id, &row) != 0 || met_flush(run->db) != 0) {
+    /* Held in memory until the run finishes (met_run_finish writes it): a
+     * write here could wait for another process's lock inside the
+     * launcher's loop, and put off the faults and restarts due after it. */
+    if (met_fault_add(run->db, run->run_id, &row) != 0) {
         run->write_error = true;
     }
 }
