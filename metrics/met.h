@@ -486,6 +486,8 @@ typedef struct met_merge_stats {
     uint64_t skipped;
     uint64_t incomplete;             /* 'running', its process gone: copied as failed */
     uint64_t running;                /* 'running' in a live process: not copied */
+    uint64_t replaced;               /* ended since an earlier merge copied them as failed:
+                                      * that copy dropped, the ended run copied */
     int64_t last_run_id;             /* run_id in 'db' of the last copied run, or 0 */
 } met_merge_stats;
 

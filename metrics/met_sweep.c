@@ -177,10 +177,12 @@ int met_sweep_run_done(met_db *db, int64_t sweep_id, const char *point, uint64_t
 
 /* ---- merge ---------------------------------------------------------------- */
 
-/* One table keyed by run_id: its name and the INSERT ... SELECT that
- * copies one run's rows (?1 = new run id, ?2 = source run id). */
+/* One table keyed by run_id: the INSERT ... SELECT that copies one run's
+ * rows (?1 = new run id, ?2 = source run id), and the DELETE that drops
+ * them from main (?1 = run id). */
 typedef struct merge_table {
     char *copy_sql;
+    char *delete_sql;
 } merge_table;
 
 typedef struct merge_plan {
@@ -193,6 +195,7 @@ static void merge_plan_free(merge_plan *plan)
 {
     for (size_t i = 0; i < plan->count; i++) {
         sqlite3_free(plan->tables[i].copy_sql);
+        sqlite3_free(plan->tables[i].delete_sql);
     }
     sqlite3_free(plan->run_copy_sql);
     memset(plan, 0, sizeof(*plan));
@@ -231,10 +234,11 @@ static int merge_columns(met_db *db, const char *table, const char *run_id_as,
     return 0;
 }
 
-/* The INSERT ... SELECT for one table; NULL when it has no run_id. */
-static int merge_table_sql(met_db *db, const char *table, char **sql_out)
+/* The INSERT ... SELECT and the DELETE for one table; NULL when it has no
+ * run_id. */
+static int merge_table_sql(met_db *db, const char *table, merge_table *out)
 {
-    *sql_out = NULL;
+    memset(out, 0, sizeof(*out));
     sqlite3_str *names = sqlite3_str_new(db->sql);
     sqlite3_str *values = sqlite3_str_new(db->sql);
     bool has_run_id = false;
@@ -248,10 +252,16 @@ static int merge_table_sql(met_db *db, const char *table, char **sql_out)
         rc = met__sql_error(db, "merge: out of memory");
     }
     if (rc == 0 && has_run_id) {
-        *sql_out = sqlite3_mprintf("INSERT INTO main.\"%w\" (%s) SELECT %s FROM src.\"%w\""
-                                   " WHERE run_id = ?2 ORDER BY rowid",
-                                   table, name_list, value_list, table);
-        rc = *sql_out == NULL ? met__sql_error(db, "merge: out of memory") : 0;
+        out->copy_sql = sqlite3_mprintf("INSERT INTO main.\"%w\" (%s) SELECT %s FROM"
+                                        " src.\"%w\" WHERE run_id = ?2 ORDER BY rowid",
+                                        table, name_list, value_list, table);
+        out->delete_sql = sqlite3_mprintf("DELETE FROM main.\"%w\" WHERE run_id = ?1", table);
+        if (out->copy_sql == NULL || out->delete_sql == NULL) {
+            sqlite3_free(out->copy_sql);
+            sqlite3_free(out->delete_sql);
+            memset(out, 0, sizeof(*out));
+            rc = met__sql_error(db, "merge: out of memory");
+        }
     }
     sqlite3_free(name_list);
     sqlite3_free(value_list);
@@ -268,15 +278,16 @@ static int merge_plan_build(met_db *db, merge_plan *plan)
                            " AND name NOT LIKE 'sqlite_%' ORDER BY name",
                            &stmt, "merge: list tables");
     while (rc == 0 && sqlite3_step(stmt) == SQLITE_ROW) {
-        char *sql = NULL;
-        rc = merge_table_sql(db, (const char *)sqlite3_column_text(stmt, 0), &sql);
-        if (rc == 0 && sql != NULL) {
+        merge_table table;
+        rc = merge_table_sql(db, (const char *)sqlite3_column_text(stmt, 0), &table);
+        if (rc == 0 && table.copy_sql != NULL) {
             if (plan->count == MERGE_TABLES_MAX) {
-                sqlite3_free(sql);
+                sqlite3_free(table.copy_sql);
+                sqlite3_free(table.delete_sql);
                 met__set_error(db, "merge: too many tables");
                 rc = MET_ESQL;
             } else {
-                plan->tables[plan->count++].copy_sql = sql;
+                plan->tables[plan->count++] = table;
             }
         }
     }
@@ -332,7 +343,7 @@ static int merge_is_duplicate(met_db *db, sqlite3_stmt *source_run, const char *
     return result;
 }
 
-/* Runs one prepared copy statement with (?1, ?2) bound. */
+/* Runs one statement of the plan with (?1, ?2) bound (a DELETE has no ?2). */
 static int merge_copy(met_db *db, const char *sql, int64_t first, int64_t second)
 {
     sqlite3_stmt *stmt = NULL;
@@ -366,9 +377,72 @@ static int merge_run_fix(met_db *db, int64_t run_id, bool incomplete, const char
     return sweep_run(db, stmt, "merge: fix run");
 }
 
+/* The run id in main of an earlier copy of this very run, taken while it
+ * was still 'running' in a source on another host and so copied as
+ * 'failed': the same scenario, seed and point, written by the same process
+ * (host, pid, start) and started at the same moment. 1 with *run_id_out
+ * set, 0 when main holds none, or an error. */
+static int merge_find_early_copy(met_db *db, sqlite3_stmt *source_run, const char *point,
+                                 int64_t *run_id_out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sweep_prepare(db,
+                           "SELECT run_id FROM main.runs WHERE scenario_sha256 IS ?1 AND seed IS ?2"
+                           " AND coalesce(point, '') = coalesce(?3, '') AND status = 'failed'"
+                           " AND writer = ?4 AND started_at = ?5 LIMIT 1",
+                           &stmt, "merge: find an early copy");
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_value(stmt, 1, sqlite3_column_value(source_run, 1));
+    sqlite3_bind_value(stmt, 2, sqlite3_column_value(source_run, 2));
+    sweep_bind_text(stmt, 3, point);
+    sqlite3_bind_value(stmt, 4, sqlite3_column_value(source_run, 6));
+    sqlite3_bind_value(stmt, 5, sqlite3_column_value(source_run, 7));
+    rc = sqlite3_step(stmt);
+    int result = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : met__sql_error(db, "merge");
+    if (result == 1) {
+        *run_id_out = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+/* Drops run 'run_id' and its rows from main. */
+static int merge_drop(met_db *db, const merge_plan *plan, int64_t run_id)
+{
+    int rc = 0;
+    for (size_t i = 0; i < plan->count && rc == 0; i++) {
+        rc = merge_copy(db, plan->tables[i].delete_sql, run_id, 0);
+    }
+    return rc != 0 ? rc : merge_copy(db, "DELETE FROM main.runs WHERE run_id = ?1", run_id, 0);
+}
+
+/* A run that has ended in the source replaces main's copy of it taken
+ * while it was still running elsewhere (see merge_find_early_copy). */
+static int merge_replace_early_copy(met_db *db, const merge_plan *plan,
+                                    sqlite3_stmt *source_run, const char *point,
+                                    met_merge_stats *stats)
+{
+    const char *status = (const char *)sqlite3_column_text(source_run, 4);
+    if (status == NULL || strcmp(status, "failed") == 0 ||
+        sqlite3_column_type(source_run, 6) == SQLITE_NULL) {
+        return 0; /* nothing newer than a failed copy, or no writer to tell runs apart */
+    }
+    int64_t early = 0;
+    int rc = merge_find_early_copy(db, source_run, point, &early);
+    if (rc != 1) {
+        return rc;
+    }
+    rc = merge_drop(db, plan, early);
+    stats->replaced += rc == 0 ? 1 : 0;
+    return rc;
+}
+
 /* Copies one source run (the current row of 'source_run': run_id,
- * scenario_sha256, seed, point, status, sweep_id, writer) unless main has
- * it, or it is still going in a live process (merged once it ends). */
+ * scenario_sha256, seed, point, status, sweep_id, writer, started_at)
+ * unless main has it, or it is still going in a live process (merged once
+ * it ends). */
 static int merge_one(met_db *db, const merge_plan *plan, sqlite3_stmt *source_run,
                      const met_merge_tag *tag, met_merge_stats *stats)
 {
@@ -385,7 +459,10 @@ static int merge_one(met_db *db, const merge_plan *plan, sqlite3_stmt *source_ru
     if (tagged) {
         point = tag->point;
     }
-    int rc = merge_is_duplicate(db, source_run, point, incomplete ? "failed" : status);
+    int rc = incomplete ? 0 : merge_replace_early_copy(db, plan, source_run, point, stats);
+    if (rc == 0) {
+        rc = merge_is_duplicate(db, source_run, point, incomplete ? "failed" : status);
+    }
     if (rc != 0) {
         stats->skipped += rc == 1 ? 1 : 0;
         return rc == 1 ? 0 : rc;
@@ -427,7 +504,7 @@ static int merge_runs(met_db *db, const met_merge_tag *tag, met_merge_stats *sta
     if (rc == 0) {
         rc = sweep_prepare(db,
                            "SELECT run_id, scenario_sha256, seed, point, status, sweep_id,"
-                           " writer FROM src.runs ORDER BY run_id",
+                           " writer, started_at FROM src.runs ORDER BY run_id",
                            &runs, "merge: list runs");
     }
     while (rc == 0) {

@@ -557,6 +557,69 @@ START_TEST(test_sweep_chunks_merge_without_duplicates)
 }
 END_TEST
 
+/* Runs 'sql' on the named database in the test directory. */
+static void exec_sql(const char *db_name, const char *sql)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    sweep_path(path, sizeof(path), db_name);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+                  sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* A chunk's file merged while one of its runs is still going on another
+ * host gets that run as 'failed'; merged again once the run has ended,
+ * the ended run replaces the failed copy instead of joining it. */
+START_TEST(test_sweep_merge_replaces_a_copy_taken_while_running_elsewhere)
+{
+    write_text("tiny.yaml", tiny_yaml);
+    ck_assert_int_eq(RUN("sweep tiny.yaml --chunk 0/2 --jobs 1 --quiet --db a.db"), 0);
+    /* Every run of a.db written on another host; run 2 still running there
+     * when the first merge reads it, its last rows not stored yet. */
+    exec_sql("a.db", "UPDATE runs SET writer = 'no-such-host.invalid 4242 99'");
+    char from[512], to[512], copy[1100];
+    sweep_path(from, sizeof(from), "a.db");
+    sweep_path(to, sizeof(to), "early.db");
+    snprintf(copy, sizeof(copy), "cp '%s' '%s'", from, to);
+    ck_assert_int_eq(system(copy), 0);
+    exec_sql("early.db", "UPDATE runs SET status = 'running', finished_at = NULL"
+                         " WHERE run_id = 2; DELETE FROM metrics WHERE run_id = 2");
+    int code = RUN("merge m.db early.db");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "3 runs copied, 0 already in m.db,"
+                                                       " 1 incomplete (copied as failed)\n"));
+    ck_assert_str_eq(query("m.db", "SELECT group_concat(status, ',') FROM runs"),
+                     "completed,failed,completed\n");
+    /* The run has ended: merging its file again replaces the failed copy. */
+    code = RUN("merge m.db a.db");
+    ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "1 runs copied, 2 already in m.db,"
+                                                       " 0 incomplete (copied as failed),"
+                                                       " 1 replaced"));
+    ck_assert_str_eq(query("m.db", "SELECT count(*), count(DISTINCT point || '/' || seed),"
+                                   " sum(status = 'completed') FROM runs"),
+                     "3|3|3\n");
+    /* Its rows are the ended run's, once; none of the dropped copy's remain. */
+    ck_assert_str_eq(query("m.db", "SELECT count(*) FROM metrics"),
+                     query("a.db", "SELECT count(*) FROM metrics"));
+    ck_assert_str_eq(query("m.db", "SELECT count(*) FROM nodes"),
+                     query("a.db", "SELECT count(*) FROM nodes"));
+    ck_assert_int_eq(query_int("m.db", "SELECT count(*) FROM nodes n LEFT JOIN runs r"
+                                       " USING (run_id) WHERE r.run_id IS NULL"),
+                     0);
+    /* A completed run of that point and seed by another writer is another
+     * attempt: it joins the failed copy instead of replacing it. */
+    ck_assert_int_eq(RUN("merge other.db early.db"), 0);
+    exec_sql("a.db", "UPDATE runs SET writer = 'no-such-host.invalid 4343 99' WHERE run_id = 2");
+    ck_assert_int_eq(RUN("merge other.db a.db"), 0);
+    ck_assert_ptr_null(strstr(read_text("out.txt"), "replaced"));
+    ck_assert_str_eq(query("other.db", "SELECT count(*), sum(status = 'completed') FROM runs"),
+                     "4|3\n");
+}
+END_TEST
+
 /* Four chunks split both grid points' three seeds: no chunk judges a
  * mean it holds only part of (each defers it and passes --check); the
  * merged database judges the whole point, and the mean fails there. */
@@ -856,6 +919,7 @@ Suite *test_sweep_suite(void)
     tcase_add_test(runs, test_sweep_check_fails_on_expectation);
     tcase_add_test(runs, test_sweep_check_over_seeds);
     tcase_add_test(runs, test_sweep_chunks_merge_without_duplicates);
+    tcase_add_test(runs, test_sweep_merge_replaces_a_copy_taken_while_running_elsewhere);
     tcase_add_test(runs, test_sweep_chunks_defer_expectations_over_seeds);
     tcase_add_test(runs, test_sweep_emit_slurm_and_parallel);
     suite_add_tcase(suite, runs);

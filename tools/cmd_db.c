@@ -270,7 +270,9 @@ static const char merge_usage[] =
     "ids, and its sweeps) into OUT (created if needed), skipping runs OUT\n"
     "already holds: same scenario_sha256, seed and grid point, and completed\n"
     "in OUT or with the same status. Each IN is merged in one transaction.\n"
-    "A run still 'running' in an IN (its job died) is copied as 'failed'.\n";
+    "A run still 'running' in an IN (its job died, or runs on another host)\n"
+    "is copied as 'failed'; once it has ended there, merging that IN again\n"
+    "replaces the failed copy (same writer and start) with the ended run.\n";
 
 int tool_merge_main(int argc, char **argv)
 {
@@ -309,6 +311,10 @@ int tool_merge_main(int argc, char **argv)
                    " failed)",
                    argv[i], (unsigned long long)stats.copied, (unsigned long long)stats.skipped,
                    argv[1], (unsigned long long)stats.incomplete);
+            if (stats.replaced > 0) {
+                printf(", %llu replaced (ended since an earlier merge copied them as failed)",
+                       (unsigned long long)stats.replaced);
+            }
             if (stats.running > 0) {
                 printf(", %llu still running (not copied: merge again once they end)",
                        (unsigned long long)stats.running);
