@@ -180,12 +180,19 @@ static void crash_processes(launch_state *state, uint32_t index, bool *hit, uint
 
 /* Reads the child's summary until EOF (the child writes it, then exits)
  * or 'deadline_ns'. Returns true when a whole summary arrived. */
-static bool summary_read(int fd, tb_summary *summary, uint64_t deadline_ns)
+/* Whether the caller has asked for the processes to stop at once. */
+static bool launch_hurried(const launch_state *state)
+{
+    return state->config->hurry != NULL && *state->config->hurry != 0;
+}
+
+static bool summary_read(const launch_state *state, int fd, tb_summary *summary,
+                         uint64_t deadline_ns)
 {
     size_t got = 0;
     while (got < sizeof(*summary)) {
         uint64_t now = monotonic_ns();
-        if (now >= deadline_ns) {
+        if (now >= deadline_ns || launch_hurried(state)) {
             return false;
         }
         struct pollfd poll_fd = {fd, POLLIN, 0};
@@ -210,11 +217,13 @@ static bool summary_read(int fd, tb_summary *summary, uint64_t deadline_ns)
 
 /* Closes the child's summary pipe, first reading its summary into
  * 'summary_out' when given. Returns whether a whole summary was read. */
-static bool child_reap(launch_child *child, tb_summary *summary_out, uint64_t deadline_ns)
+static bool child_reap(const launch_state *state, launch_child *child, tb_summary *summary_out,
+                       uint64_t deadline_ns)
 {
     bool read = false;
     if (child->summary_fd >= 0) {
-        read = summary_out != NULL && summary_read(child->summary_fd, summary_out, deadline_ns);
+        read = summary_out != NULL &&
+               summary_read(state, child->summary_fd, summary_out, deadline_ns);
         close(child->summary_fd);
         child->summary_fd = -1;
     }
@@ -250,7 +259,7 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
             kill(child->pid, SIGKILL);
             waitpid(child->pid, NULL, 0);
             child->reaped_ns = monotonic_ns(); /* Its last frame was received before. */
-            child_reap(child, NULL, 0);
+            child_reap(state, child, NULL, 0);
             life_lost(state, p, false);
             child->pid = 0;
             child->down = true;
@@ -371,10 +380,12 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
     }
 }
 
-/* Stops every live child in turn (each writes its rows alone), then makes
- * sure none is left. */
+/* Stops every live child in turn (each writes its rows alone), giving
+ * each 20 s, or none once the caller hurries; then makes sure none is
+ * left. */
 static void stop_all(launch_state *state, tb_summary *total)
 {
+    uint32_t killed = 0;
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
         if (child->pid <= 0) {
@@ -386,23 +397,29 @@ static void stop_all(launch_state *state, tb_summary *total)
         tb_summary *summary = util_calloc(1, sizeof(*summary));
         /* The summary is read while the child writes it (it may exceed a
          * pipe's buffer), then the child is reaped. */
-        if (summary != NULL && child_reap(child, summary, deadline)) {
+        if (summary != NULL && child_reap(state, child, summary, deadline)) {
             tb_summary_add(total, summary);
         } else {
-            life_lost(state, p, true); /* It died before it could write one. */
+            life_lost(state, p, true); /* It died, or was hurried, before it wrote one. */
         }
         util_free(summary);
         while (waitpid(child->pid, &status, WNOHANG) == 0) {
-            if (monotonic_ns() > deadline) {
+            if (monotonic_ns() > deadline || launch_hurried(state)) {
                 kill(child->pid, SIGKILL);
                 waitpid(child->pid, &status, 0);
+                killed += 1;
                 break;
             }
             struct timespec pause = {0, 5000000};
             nanosleep(&pause, NULL);
         }
-        child_reap(child, NULL, 0);
+        child_reap(state, child, NULL, 0);
         child->pid = 0;
+    }
+    if (killed > 0) {
+        fprintf(stderr, "infersim testbed: %u process(es) killed while stopping (%s): their rows"
+                        " are lost\n",
+                killed, launch_hurried(state) ? "another stop signal" : "20 s each");
     }
 }
 
@@ -625,7 +642,7 @@ static void reap_unexpected(launch_state *state)
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
         if (child->pid > 0 && waitpid(child->pid, NULL, WNOHANG) == child->pid) {
-            child_reap(child, NULL, 0);
+            child_reap(state, child, NULL, 0);
             life_lost(state, p, true);
             child->pid = 0;
         }

@@ -1596,6 +1596,63 @@ START_TEST(test_testbed_faults_on_time_while_the_file_is_busy)
 }
 END_TEST
 
+/* Seconds since 'start' (CLOCK_MONOTONIC). */
+static double tb_seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* A second stop signal stops now. With the file's lock held by another
+ * process, the first SIGINT leaves the processes waiting to write their
+ * rows (the launcher gives each 20 s, then waits up to 10 minutes for its
+ * own); the second kills them at once and ends the launcher's wait. The
+ * run is left as it was, 'running' with a gone writer: incomplete, never
+ * complete-looking. */
+START_TEST(test_testbed_second_signal_stops_now)
+{
+    char db[512], log[512], command[1200];
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(log, sizeof(log), "testbed.log");
+    cluster_start(2, "--duration 60");
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL); /* the processes serve: they stop on SIGTERM, not before */
+    sqlite3 *holder = NULL;
+    ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
+    sqlite3_busy_timeout(holder, 5000);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(kill(tb_launcher, SIGINT), 0);
+    nanosleep(&pause, NULL); /* process 0 waits for the lock to write its rows */
+    int status = 0;
+    ck_assert_int_eq(waitpid(tb_launcher, &status, WNOHANG), 0);
+    struct timespec second;
+    clock_gettime(CLOCK_MONOTONIC, &second);
+    ck_assert_int_eq(kill(tb_launcher, SIGINT), 0);
+    pid_t ended = 0;
+    while ((ended = waitpid(tb_launcher, &status, WNOHANG)) == 0 &&
+           tb_seconds_since(&second) < 10.0) {
+        struct timespec tick = {0, 10000000};
+        nanosleep(&tick, NULL);
+    }
+    double took = tb_seconds_since(&second);
+    ck_assert_int_eq(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+    ck_assert_msg(ended == tb_launcher, "still stopping %.1f s after the second signal", took);
+    tb_launcher = -1;
+    ck_assert_msg(took < 5.0, "stopped %.1f s after the second signal", took);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGINT);
+    snprintf(command, sizeof(command),
+             "grep -q '2 process(es) killed while stopping (another stop signal)' %s && "
+             "grep -q 'the end of run 1 is not written' %s",
+             log, log);
+    ck_assert_msg(system(command) == 0, "%s", tb_read_file(log));
+    char *rows = query("SELECT status, count(*) FROM runs");
+    ck_assert_str_eq(rows, "running|1\n");
+    free(rows);
+}
+END_TEST
+
 /* Usage and input errors exit 2 before anything starts or is written. */
 START_TEST(test_testbed_cli_usage_errors)
 {
@@ -1683,6 +1740,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_dead_process_fails_check);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_faults_on_time_while_the_file_is_busy);
+        tcase_add_test(cluster, test_testbed_second_signal_stops_now);
         tcase_add_test(cluster, test_testbed_admin_faults);
         tcase_add_test(cluster, test_testbed_ledger_commits);
         tcase_add_test(cluster, test_testbed_ledger_gossip);

@@ -81,9 +81,16 @@ static const char testbed_usage[] =
     "                       a veth; all removed at the end (and stale ones at the start)\n";
 
 static volatile sig_atomic_t testbed_stop;
+static volatile sig_atomic_t testbed_hurry;  /* stop signals after the first */
 
+/* The first SIGINT or SIGTERM stops the run: the processes write their
+ * rows, then the launcher its own. Another one stops it now: the processes
+ * still writing are killed, and a wait for the file's lock gives up. */
 static void testbed_on_signal(int signal_number)
 {
+    if (testbed_stop != 0) {
+        testbed_hurry = 1;
+    }
     testbed_stop = signal_number;
 }
 
@@ -812,10 +819,21 @@ static int testbed_finish(testbed_context *run, const testbed_options *options, 
         snprintf(error, sizeof(error), "host %u sent no summary: its counters are missing",
                  missing);
     }
+    bool stopped_short = !incomplete && stop != 0 && total->lives_died > 0;
+    if (stopped_short) {
+        snprintf(error, sizeof(error), "interrupted by signal: %u process life(s) ended"
+                 " without writing their rows", total->lives_died);
+    }
     met_run_totals totals = {(uint64_t)(wall_s * 1e3), (uint64_t)(wall_s * 1e9), 0, 0,
                              incomplete ? NULL : check,
-                             rc != 0 ? tb_strerror(rc) : incomplete ? error : NULL};
-    met_run_finish(run->db, run->run_id, status, &totals);
+                             rc != 0 ? tb_strerror(rc)
+                             : incomplete || stopped_short ? error
+                                                           : NULL};
+    if (met_run_finish(run->db, run->run_id, status, &totals) != 0) {
+        fprintf(stderr, "infersim testbed: %s: the end of run %lld is not written (it stays"
+                        " 'running', listed as incomplete): %s\n",
+                run->db_path, (long long)run->run_id, met_db_errmsg(run->db));
+    }
     testbed_print(run, options, status, total, wall_s);
     if (rc == TB_ESYS && options->base_port != 0) {
         fprintf(stderr, "infersim testbed: cannot listen on 127.0.0.1 ports %u..%u: %s\n",
@@ -891,8 +909,12 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
         .context = run,
         .on_ready = on_ready,
         .on_fault = follower ? NULL : on_fault,
+        .hurry = &testbed_hurry,
     };
     testbed_signals();
+    if (run->db != NULL) {
+        met_db_stop_on(run->db, &testbed_hurry); /* a wait for the lock ends at a hurry */
+    }
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     tb_summary total;
