@@ -1616,8 +1616,12 @@ START_TEST(test_testbed_second_signal_stops_now)
     tb_path(db, sizeof(db), "tb.db");
     tb_path(log, sizeof(log), "testbed.log");
     cluster_start(2, "--duration 60");
+    /* Each process answers: its handlers are in, so SIGTERM stops it (it
+     * writes its rows) instead of killing it. */
+    for (uint32_t p = 0; p < tb_url_count; p++) {
+        ck_assert_int_gt(status_field(tb_urls[p], "pid"), 1);
+    }
     struct timespec pause = {1, 0};
-    nanosleep(&pause, NULL); /* the processes serve: they stop on SIGTERM, not before */
     sqlite3 *holder = NULL;
     ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
     sqlite3_busy_timeout(holder, 5000);
