@@ -120,7 +120,19 @@ static int spawn(launch_state *state, uint32_t p)
         memset(&state->snapshots[p], 0, sizeof(state->snapshots[p]));
     }
     pid_t parent = getpid();
+    /* A stop signal that comes before the child's handlers are in stays
+     * pending until they are (tb_process_run unblocks it): the child then
+     * stops as a running one does, its rows written, instead of dying of
+     * it -- a run shorter than the processes' start-up lost every row. */
+    sigset_t stops, before;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stops, &before);
     pid_t pid = fork();
+    if (pid != 0) {
+        sigprocmask(SIG_SETMASK, &before, NULL);
+    }
     if (pid < 0) {
         close(pipe_fds[0]);
         close(pipe_fds[1]);

@@ -719,6 +719,13 @@ static int proc_open(tb_proc *proc)
         evsignal_add(proc->signal_term, NULL) != 0 || evsignal_add(proc->signal_int, NULL) != 0) {
         return TB_ESYS;
     }
+    /* The launcher forks with them blocked: one that came since is pending,
+     * and now stops the loop at its first turn. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
     rc = tb__http_start(proc);
     if (rc == 0) {
         rc = schedule_workload(proc);

@@ -1437,6 +1437,30 @@ START_TEST(test_testbed_logits_unknown_not_zero)
 }
 END_TEST
 
+/* A run shorter than the processes' start-up: the stop reaches each
+ * process before its handlers are in, and waits for them (it used to kill
+ * it, every row lost and the run called incomplete). Every process writes
+ * its nodes' rows and its summary. */
+START_TEST(test_testbed_stop_during_start_up_keeps_every_row)
+{
+    char db[512], log[512], command[2048];
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(log, sizeof(log), "short.log");
+    snprintf(command, sizeof(command),
+             "%s testbed %s --processes 7 --duration 0.01 --db %s > %s 2>&1",
+             test_infersim_bin(), TB_SCENARIO, db, log);
+    int status = system(command);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", tb_read_file(log));
+    snprintf(command, sizeof(command), "grep -q 'process lives: 0 ended without a summary' %s",
+             log);
+    ck_assert_msg(system(command) == 0, "%s", tb_read_file(log));
+    char *rows = query("SELECT (SELECT status FROM runs), count(*), count(DISTINCT node_id)"
+                       " FROM nodes");
+    ck_assert_str_eq(rows, "completed|7|7\n");
+    free(rows);
+}
+END_TEST
+
 /* A process killed on its own (not by a crash fault) takes its rows with
  * it: --check fails and says so, and the totals still count what it had
  * published (its requests up to its last snapshot), so no more frames are
@@ -1742,6 +1766,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_matches_simulator);
         tcase_add_test(cluster, test_testbed_logits_unknown_not_zero);
         tcase_add_test(cluster, test_testbed_dead_process_fails_check);
+        tcase_add_test(cluster, test_testbed_stop_during_start_up_keeps_every_row);
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_faults_on_time_while_the_file_is_busy);
         tcase_add_test(cluster, test_testbed_second_signal_stops_now);
