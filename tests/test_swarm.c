@@ -2,7 +2,8 @@
  * through the real binary: swarm finds the safety bug planted in
  * scenarios/swarm_weak_quorum.yaml and its reproduce command fails the
  * same way; the same scenario without the bug passes; the output does not
- * depend on --jobs; shrink reduces a failing swarm run to a smaller
+ * depend on --jobs; a failure that comes back without the drawn faults
+ * is told apart as the scenario's own; shrink reduces a failing swarm run to a smaller
  * scenario that loads and still fails; converge_within fires on a network
  * that never recovers or a bound shorter than a request, and passes on one
  * that converges; scn_yaml_edit writes back every library scenario with
@@ -83,6 +84,12 @@ START_TEST(test_swarm_finds_planted_bug_and_replays_it)
     ck_assert_ptr_nonnull(strstr(out, "FAIL run "));
     ck_assert_ptr_nonnull(strstr(out, ": accepted_wrong ("));
     ck_assert_ptr_nonnull(strstr(out, "failed, accepted_wrong "));
+    /* The planted bug needs the drawn liars: run again without its drawn
+     * faults, no failure comes back. */
+    ck_assert_ptr_nonnull(strstr(out, "  without the drawn faults: passes (the drawn faults are"
+                                      " needed)\n"));
+    ck_assert_ptr_null(strstr(out, "fails the same way"));
+    ck_assert_ptr_nonnull(strstr(out, " (0 of them the same way without the drawn faults);"));
     /* The first failure's reproduce command, run as printed. */
     char *line = strstr(out, "reproduce: infersim ");
     ck_assert_ptr_nonnull(line);
@@ -108,6 +115,25 @@ START_TEST(test_swarm_correct_scenario_passes)
     char *out = swarm_output();
     ck_assert_ptr_null(strstr(out, "FAIL"));
     ck_assert_ptr_nonnull(strstr(out, "12 runs, 0 failed;"));
+    free(out);
+}
+END_TEST
+
+/* A scenario whose own cartel holds the quorum fails whatever swarm
+ * draws: each failing run, run again without its drawn faults, fails the
+ * same way, and the summary counts them. */
+START_TEST(test_swarm_tells_the_scenarios_own_failures)
+{
+    ck_assert_int_eq(swarm_cli("swarm " SWARM_FILE " --runs 4 --jobs 2 --quiet --set "
+                               "verification.unsafe_quorum_slack=0 --set 'faults.0={kind: "
+                               "collude, at: 0s, nodes: {fraction: 0.7}}'"),
+                     1);
+    char *out = swarm_output();
+    ck_assert_ptr_nonnull(strstr(out, "4 runs, 4 failed, accepted_wrong 4 (4 of them the same"
+                                      " way without the drawn faults);"));
+    ck_assert_ptr_nonnull(strstr(out, "  without the drawn faults: fails the same way (the"
+                                      " scenario's own faults)\n"));
+    ck_assert_ptr_null(strstr(out, "passes (the drawn faults are needed)"));
     free(out);
 }
 END_TEST
@@ -170,7 +196,7 @@ END_TEST
  * there: this run of ledger_timeout_evidence (a 490 ms delay on 8 nodes)
  * has such slashes and passes. A framing client's penalties taken on its
  * word (ledger.evidence off) are no timeouts, and fail every run whatever
- * the network faults. */
+ * the network faults, without them too. */
 START_TEST(test_swarm_unjust_timeouts_under_network_faults)
 {
     ck_assert_int_eq(swarm_cli("swarm scenarios/ledger_timeout_evidence.yaml"
@@ -183,7 +209,8 @@ START_TEST(test_swarm_unjust_timeouts_under_network_faults)
                                " --set ledger.evidence=false --set expect={}"),
                      1);
     char *out = swarm_output();
-    ck_assert_ptr_nonnull(strstr(out, "4 runs, 4 failed, unjust_slash 4;"));
+    ck_assert_ptr_nonnull(strstr(out, "4 runs, 4 failed, unjust_slash 4 (4 of them the same way"
+                                      " without the drawn faults);"));
     ck_assert_ptr_nonnull(strstr(out, "drawn: faults.1={kind: reorder"));
     free(out);
 }
@@ -444,6 +471,7 @@ Suite *test_swarm_suite(void)
     tcase_set_timeout(swarm, 120);
     tcase_add_test(swarm, test_swarm_finds_planted_bug_and_replays_it);
     tcase_add_test(swarm, test_swarm_correct_scenario_passes);
+    tcase_add_test(swarm, test_swarm_tells_the_scenarios_own_failures);
     /* Twenty runs again at two --jobs values: a determinism property, which
      * make test checks; under ASan (make sanitize) the same code runs above. */
     if (getenv("INFERSIM_SANITIZE") == NULL) {

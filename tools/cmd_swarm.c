@@ -7,7 +7,10 @@
  * process that did not exit cleanly, is a failure. Verdicts are printed
  * in run order once all are in, so the output does not depend on --jobs;
  * each failure carries the command that replays exactly that run
- * (`infersim swarm FILE --replay RS`, which draws the same faults from RS). */
+ * (`infersim swarm FILE --replay RS`, which draws the same faults from RS).
+ * Once every run is in, each failing run runs again without its drawn
+ * faults (the same seed and the other drawn keys): a failure that comes
+ * back the same way is the scenario's own, not the drawn faults'. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,7 +40,9 @@ static const char swarm_usage[] =
     "when the scenario's own expectation on it fails in a run that drew\n"
     "Byzantine faults only).\n"
     "Prints every failing run with its violation kind and the command that\n"
-    "replays it, then a summary.\n"
+    "replays it, then a summary. Each failing run is then run again without\n"
+    "its drawn faults: one that fails the same way fails by the scenario's own\n"
+    "faults (its cartel, say), whatever swarm drew.\n"
     "\n"
     "  --runs N         runs to make (1..1000000)\n"
     "  --jobs J         runs at once (default: the number of cores)\n"
@@ -73,10 +78,11 @@ typedef struct swarm_state {
     met_db *db;
     char temp_dir[256];
     uint64_t runs;
-    uint64_t next;
     uint64_t done;
     uint64_t *seeds;                   /* runs: each run's seed */
     tool_verdict *verdicts;            /* runs */
+    tool_verdict *own;                 /* runs: a failing run again, without its drawn faults */
+    bool own_checked;                  /* every failing run's 'own' verdict is in */
     bool internal_error;
     struct timespec started;
 } swarm_state;
@@ -152,7 +158,20 @@ static int swarm_parse(int argc, char **argv, swarm_options *o)
 
 /* ---- the worker pool ---------------------------------------------------- */
 
-static int swarm_launch(swarm_state *s, tool_child *child, uint64_t run)
+/* One pass of the pool: the runs it launches, in order. */
+typedef struct swarm_pass {
+    uint64_t count;
+    const uint64_t *runs;              /* NULL: runs 0 .. count - 1 */
+    uint64_t next;
+    bool own;                          /* without the drawn faults */
+} swarm_pass;
+
+static bool swarm_set_is_fault(const char *set)
+{
+    return strncmp(set, "faults.", 7) == 0;
+}
+
+static int swarm_launch(swarm_state *s, tool_child *child, uint64_t run, bool own)
 {
     const swarm_options *o = s->options;
     const char *argv[2 * SWARM_SETS_MAX + 2 * TOOL_SWARM_SETS_MAX + 16];
@@ -180,20 +199,27 @@ static int swarm_launch(swarm_state *s, tool_child *child, uint64_t run)
         argv[argc++] = o->sets[i];
     }
     for (size_t i = 0; i < draw.count; i++) {
-        argv[argc++] = "--set";
-        argv[argc++] = draw.argv[i];
+        if (!(own && swarm_set_is_fault(draw.argv[i]))) {
+            argv[argc++] = "--set";
+            argv[argc++] = draw.argv[i];
+        }
     }
     argv[argc] = NULL;
     return tool_child_start(child, argv);
 }
 
-static void swarm_collect(swarm_state *s, tool_child *child, int status)
+static void swarm_collect(swarm_state *s, tool_child *child, int status, bool own)
 {
-    tool_verdict *verdict = &s->verdicts[child->index];
+    tool_verdict *verdict = own ? &s->own[child->index] : &s->verdicts[child->index];
     tool_swarm_draw draw;
     tool_swarm_draw_faults(s->scenario, s->seeds[child->index], &draw);
-    if (tool_verdict_read(child, status, draw.network_count == 0, verdict) != 0) {
+    /* Without the drawn faults no network fault was drawn. */
+    if (tool_verdict_read(child, status, own || draw.network_count == 0, verdict) != 0) {
         s->internal_error = true;
+    }
+    if (own) {
+        tool_child_cleanup(child);
+        return;
     }
     if (s->db != NULL && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         met_merge_stats stats;
@@ -220,19 +246,21 @@ static void swarm_stop_children(tool_child *children, size_t jobs)
     }
 }
 
-static void swarm_pool(swarm_state *s, tool_child *children, size_t jobs)
+static void swarm_pool(swarm_state *s, swarm_pass *pass, tool_child *children, size_t jobs)
 {
     size_t running = 0;
     bool stopping = false;
     for (;;) {
-        for (size_t i = 0; i < jobs && s->next < s->runs && swarm_stop_signal == 0; i++) {
+        for (size_t i = 0; i < jobs && pass->next < pass->count && swarm_stop_signal == 0; i++) {
             if (children[i].pid == 0) {
-                if (swarm_launch(s, &children[i], s->next) != 0) {
+                uint64_t run = pass->runs != NULL ? pass->runs[pass->next] : pass->next;
+                if (swarm_launch(s, &children[i], run, pass->own) != 0) {
                     s->internal_error = true;
-                    s->runs = s->next;     /* launch nothing more */
+                    pass->count = pass->next;     /* launch nothing more */
+                    s->runs = pass->own ? s->runs : pass->next;
                     break;
                 }
-                s->next += 1;
+                pass->next += 1;
                 running += 1;
             }
         }
@@ -257,7 +285,7 @@ static void swarm_pool(swarm_state *s, tool_child *children, size_t jobs)
             if (children[i].pid == pid) {
                 children[i].pid = 0;
                 running -= 1;
-                swarm_collect(s, &children[i], status);
+                swarm_collect(s, &children[i], status, pass->own);
             }
         }
     }
@@ -299,6 +327,15 @@ static void swarm_print_failure(const swarm_state *s, uint64_t run)
     for (size_t i = 0; i < draw.count; i++) {
         printf("  drawn: %s\n", draw.sets[i]);
     }
+    const tool_verdict *own = &s->own[run];
+    if (s->own_checked) {
+        printf("  without the drawn faults: %s%s\n",
+               own->kind == NULL                      ? "passes (the drawn faults are needed)"
+               : strcmp(own->kind, verdict->kind) == 0 ? "fails the same way (the scenario's own"
+                                                         " faults)"
+                                                       : "fails otherwise: ",
+               own->kind != NULL && strcmp(own->kind, verdict->kind) != 0 ? own->kind : "");
+    }
     printf("  reproduce: infersim swarm %s --replay %llu", o->file,
            (unsigned long long)s->seeds[run]);
     swarm_print_sets(o);
@@ -335,12 +372,14 @@ static uint64_t swarm_report(const swarm_state *s)
     uint64_t failed = 0;
     uint64_t by_kind[8] = {0};
     uint64_t run_failed = 0;
+    uint64_t own_failed = 0;
     for (uint64_t run = 0; run < s->done && run < s->runs; run++) {
         const tool_verdict *verdict = &s->verdicts[run];
         if (verdict->kind == NULL) {
             continue;
         }
         failed += 1;
+        own_failed += s->own[run].kind != NULL && strcmp(s->own[run].kind, verdict->kind) == 0;
         swarm_print_failure(s, run);
         for (size_t k = 0; met_violation_kinds[k] != NULL; k++) {
             by_kind[k] += strcmp(verdict->kind, met_violation_kinds[k]) == 0 ? 1 : 0;
@@ -361,6 +400,10 @@ static uint64_t swarm_report(const swarm_state *s)
     if (run_failed > 0) {
         printf(", run_failed %llu", (unsigned long long)run_failed);
     }
+    if (failed > 0 && s->own_checked) {
+        printf(" (%llu of them the same way without the drawn faults)",
+               (unsigned long long)own_failed);
+    }
     printf("; %.1f runs/min\n", wall > 0 ? (double)s->done * 60.0 / wall : 0.0);
     return failed;
 }
@@ -379,7 +422,8 @@ static int swarm_prepare(swarm_state *s, const swarm_options *o)
     s->runs = o->has_replay ? 1 : o->runs;
     s->seeds = calloc(s->runs, sizeof(*s->seeds));
     s->verdicts = calloc(s->runs, sizeof(*s->verdicts));
-    if (s->seeds == NULL || s->verdicts == NULL) {
+    s->own = calloc(s->runs, sizeof(*s->own));
+    if (s->seeds == NULL || s->verdicts == NULL || s->own == NULL) {
         return TOOL_EXIT_INTERNAL;
     }
     uint64_t seed = o->has_seed ? o->seed : s->scenario->seed;
@@ -402,6 +446,31 @@ static int swarm_prepare(swarm_state *s, const swarm_options *o)
     return TOOL_EXIT_OK;
 }
 
+/* Runs every failing run again without its drawn faults (s->own). */
+static void swarm_check_own(swarm_state *s, tool_child *children, size_t jobs)
+{
+    uint64_t *failing = calloc(s->runs, sizeof(*failing));
+    if (failing == NULL) {
+        s->internal_error = true;
+        return;
+    }
+    swarm_pass pass = {0, failing, 0, true};
+    for (uint64_t run = 0; run < s->done && run < s->runs; run++) {
+        if (s->verdicts[run].kind != NULL) {
+            failing[pass.count++] = run;
+        }
+    }
+    if (pass.count > 0 && swarm_stop_signal == 0 && !s->options->quiet) {
+        fprintf(stderr, "swarm: %llu failing run(s) again without their drawn faults\n",
+                (unsigned long long)pass.count);
+    }
+    if (swarm_stop_signal == 0) {
+        swarm_pool(s, &pass, children, jobs);
+        s->own_checked = swarm_stop_signal == 0 && !s->internal_error;
+    }
+    free(failing);
+}
+
 static void swarm_install_signals(void)
 {
     struct sigaction action;
@@ -422,7 +491,9 @@ static int swarm_execute(swarm_state *s, const swarm_options *o)
     }
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     swarm_install_signals();
-    swarm_pool(s, children, jobs);
+    swarm_pass runs = {s->runs, NULL, 0, false};
+    swarm_pool(s, &runs, children, jobs);
+    swarm_check_own(s, children, jobs);
     free(children);
     if (swarm_stop_signal != 0) {
         fprintf(stderr, "infersim swarm: interrupted after %llu of %llu runs\n",
@@ -456,6 +527,7 @@ int tool_swarm_main(int argc, char **argv)
     met_db_close(state.db);
     free(state.seeds);
     free(state.verdicts);
+    free(state.own);
     scn_destroy(state.scenario);
     return code;
 }
