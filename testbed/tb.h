@@ -485,17 +485,17 @@ typedef struct tb_launch_config {
     void (*on_fault)(void *context, uint32_t fault_index, const char *kind, const char *action,
                      uint64_t t_ns, uint32_t nodes_affected);
     /* The caller's count of stop signals after the first (NULL: none). Once
-     * it is not 0, the processes still stopping -- writing their rows, or
-     * waiting for the results file's lock to -- are killed at once, their
-     * rows lost (said on stderr), instead of given 20 s each. */
+     * it is not 0, the processes still stopping (writing their rows, or
+     * waiting for the results file's lock to write them) are killed at
+     * once, their rows lost (said on stderr), instead of given 20 s each. */
     const volatile sig_atomic_t *hurry;
 } tb_launch_config;
 
 /* Starts the processes, applies crash faults (kill -9 and restart) in
  * real time, waits for the run's time or *stop, stops the processes one by
- * one (each calls on_stop in turn; see 'hurry') and reaps them all. Returns 0 or a
- * TB_E* code; across hosts, TB_EHOST when another host's keys did not come
- * or its processes cannot be reached (said on stderr). */
+ * one (each calls on_stop in turn; see 'hurry') and reaps them all.
+ * Returns 0 or a TB_E* code; across hosts, TB_EHOST when another host's
+ * keys did not come or its processes cannot be reached (said on stderr). */
 int tb_launch(const tb_launch_config *config, volatile sig_atomic_t *stop,
               tb_summary *total_out);
 

@@ -190,14 +190,14 @@ static void crash_processes(launch_state *state, uint32_t index, bool *hit, uint
     util_free(selected);
 }
 
-/* Reads the child's summary until EOF (the child writes it, then exits)
- * or 'deadline_ns'. Returns true when a whole summary arrived. */
 /* Whether the caller has asked for the processes to stop at once. */
 static bool launch_hurried(const launch_state *state)
 {
     return state->config->hurry != NULL && *state->config->hurry != 0;
 }
 
+/* Reads the child's summary until EOF (the child writes it, then exits),
+ * 'deadline_ns' or a hurry. Returns true when a whole summary arrived. */
 static bool summary_read(const launch_state *state, int fd, tb_summary *summary,
                          uint64_t deadline_ns)
 {
