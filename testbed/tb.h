@@ -484,8 +484,8 @@ typedef struct tb_launch_config {
     /* A fault of the schedule started or ended (real time since start). */
     void (*on_fault)(void *context, uint32_t fault_index, const char *kind, const char *action,
                      uint64_t t_ns, uint32_t nodes_affected);
-    /* The caller's count of stop signals after the first (NULL: none). Once
-     * it is not 0, the processes still stopping (writing their rows, or
+    /* The caller's flag, set by a stop signal after the first (NULL: none).
+     * Once it is not 0, the processes still stopping (writing their rows, or
      * waiting for the results file's lock to write them) are killed at
      * once, their rows lost (said on stderr), instead of given 20 s each. */
     const volatile sig_atomic_t *hurry;

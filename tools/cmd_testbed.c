@@ -81,7 +81,7 @@ static const char testbed_usage[] =
     "                       a veth; all removed at the end (and stale ones at the start)\n";
 
 static volatile sig_atomic_t testbed_stop;
-static volatile sig_atomic_t testbed_hurry;  /* stop signals after the first */
+static volatile sig_atomic_t testbed_hurry;  /* 1: a stop signal came after the first */
 
 /* The first SIGINT or SIGTERM stops the run: the processes write their
  * rows, then the launcher its own. Another one stops it now: the processes
