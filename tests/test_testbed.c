@@ -1681,21 +1681,21 @@ START_TEST(test_testbed_second_signal_stops_now)
 }
 END_TEST
 
-/* Two signals at once, the file free: the processes are killed before
- * they write their rows, the launcher writes the run's end, aborted, and
- * its error says how many process lives lost their rows. */
-START_TEST(test_testbed_two_signals_say_the_rows_lost)
+/* A stopped run in which a process died before it could write its rows:
+ * aborted, and its error says how many process lives lost their rows (a
+ * stopped run has no verdict to say it otherwise). */
+START_TEST(test_testbed_stopped_run_says_the_rows_lost)
 {
     cluster_start(2, "--duration 60 --quiet");
-    for (uint32_t p = 0; p < tb_url_count; p++) {
-        ck_assert_int_gt(status_field(tb_urls[p], "pid"), 1);
-    }
-    ck_assert_int_eq(kill(tb_launcher, SIGINT), 0);
+    long pid = status_field(tb_urls[1], "pid");
+    ck_assert_int_gt(pid, 1);
+    ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+    ck_assert_int_gt(status_field(tb_urls[0], "pid"), 1);
     ck_assert_int_eq(kill(tb_launcher, SIGINT), 0);
     ck_assert_int_eq(cluster_wait(), 128 + SIGINT);
-    char *rows = query("SELECT status, error LIKE 'interrupted by signal: _ process life(s) ended"
-                       " without writing their rows' FROM runs");
-    ck_assert_str_eq(rows, "aborted|1\n");
+    char *rows = query("SELECT status, error FROM runs");
+    ck_assert_str_eq(rows, "aborted|interrupted by signal: 1 process life(s) ended without"
+                           " writing their rows\n");
     free(rows);
 }
 END_TEST
@@ -1789,7 +1789,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_faults_on_time_while_the_file_is_busy);
         tcase_add_test(cluster, test_testbed_second_signal_stops_now);
-        tcase_add_test(cluster, test_testbed_two_signals_say_the_rows_lost);
+        tcase_add_test(cluster, test_testbed_stopped_run_says_the_rows_lost);
         tcase_add_test(cluster, test_testbed_admin_faults);
         tcase_add_test(cluster, test_testbed_ledger_commits);
         tcase_add_test(cluster, test_testbed_ledger_gossip);
