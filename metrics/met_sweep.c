@@ -344,7 +344,7 @@ static int merge_is_duplicate(met_db *db, sqlite3_stmt *source_run, const char *
 }
 
 /* Runs one statement of the plan with (?1, ?2) bound (a DELETE has no ?2). */
-static int merge_copy(met_db *db, const char *sql, int64_t first, int64_t second)
+static int merge_exec(met_db *db, const char *sql, int64_t first, int64_t second)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = sweep_prepare(db, sql, &stmt, "merge: copy");
@@ -413,9 +413,9 @@ static int merge_drop(met_db *db, const merge_plan *plan, int64_t run_id)
 {
     int rc = 0;
     for (size_t i = 0; i < plan->count && rc == 0; i++) {
-        rc = merge_copy(db, plan->tables[i].delete_sql, run_id, 0);
+        rc = merge_exec(db, plan->tables[i].delete_sql, run_id, 0);
     }
-    return rc != 0 ? rc : merge_copy(db, "DELETE FROM main.runs WHERE run_id = ?1", run_id, 0);
+    return rc != 0 ? rc : merge_exec(db, "DELETE FROM main.runs WHERE run_id = ?1", run_id, 0);
 }
 
 /* A run that has ended in the source replaces main's copy of it taken
@@ -467,12 +467,12 @@ static int merge_one(met_db *db, const merge_plan *plan, sqlite3_stmt *source_ru
         stats->skipped += rc == 1 ? 1 : 0;
         return rc == 1 ? 0 : rc;
     }
-    if ((rc = merge_copy(db, plan->run_copy_sql, source_id, 0)) != 0) {
+    if ((rc = merge_exec(db, plan->run_copy_sql, source_id, 0)) != 0) {
         return rc;
     }
     int64_t run_id = sqlite3_last_insert_rowid(db->sql);
     for (size_t i = 0; i < plan->count && rc == 0; i++) {
-        rc = merge_copy(db, plan->tables[i].copy_sql, run_id, source_id);
+        rc = merge_exec(db, plan->tables[i].copy_sql, run_id, source_id);
     }
     const char *error = tag != NULL && tag->incomplete_error != NULL
                             ? tag->incomplete_error

@@ -211,10 +211,12 @@ static int swarm_launch(swarm_state *s, tool_child *child, uint64_t run, bool ow
 static void swarm_collect(swarm_state *s, tool_child *child, int status, bool own)
 {
     tool_verdict *verdict = own ? &s->own[child->index] : &s->verdicts[child->index];
-    tool_swarm_draw draw;
-    tool_swarm_draw_faults(s->scenario, s->seeds[child->index], &draw);
+    tool_swarm_draw draw = {0};
+    if (!own) {
+        tool_swarm_draw_faults(s->scenario, s->seeds[child->index], &draw);
+    }
     /* Without the drawn faults no network fault was drawn. */
-    if (tool_verdict_read(child, status, own || draw.network_count == 0, verdict) != 0) {
+    if (tool_verdict_read(child, status, draw.network_count == 0, verdict) != 0) {
         s->internal_error = true;
     }
     if (own) {
@@ -328,13 +330,12 @@ static void swarm_print_failure(const swarm_state *s, uint64_t run)
         printf("  drawn: %s\n", draw.sets[i]);
     }
     const tool_verdict *own = &s->own[run];
-    if (s->own_checked) {
-        printf("  without the drawn faults: %s%s\n",
-               own->kind == NULL                      ? "passes (the drawn faults are needed)"
-               : strcmp(own->kind, verdict->kind) == 0 ? "fails the same way (the scenario's own"
-                                                         " faults)"
-                                                       : "fails otherwise: ",
-               own->kind != NULL && strcmp(own->kind, verdict->kind) != 0 ? own->kind : "");
+    if (s->own_checked && own->kind == NULL) {
+        printf("  without the drawn faults: passes (the drawn faults are needed)\n");
+    } else if (s->own_checked && strcmp(own->kind, verdict->kind) == 0) {
+        printf("  without the drawn faults: fails the same way (the scenario's own faults)\n");
+    } else if (s->own_checked) {
+        printf("  without the drawn faults: fails otherwise: %s\n", own->kind);
     }
     printf("  reproduce: infersim swarm %s --replay %llu", o->file,
            (unsigned long long)s->seeds[run]);
