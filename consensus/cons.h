@@ -590,6 +590,8 @@ typedef struct cons_params {
     uint32_t quorum;
     bool commit_reveal;
     double check_probability;     /* crossval */
+    uint32_t check_answers;       /* crossval: valid checker answers a checked hop needs
+                                   * before it settles (0: whatever answers) */
     uint32_t proof_bytes;         /* zk */
     uint64_t dispute_ns;          /* the referee's resolution time */
     uint64_t bisection_round_ns;  /* optimistic: one round of the bisection game */

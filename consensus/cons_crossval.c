@@ -1,7 +1,8 @@
 /* cons_crossval.c -- Atoma's Cross-Validation. One executor (member 0)
  * answers; with probability p, from the beacon's spot check, n verifiers
  * re-run the hop too. The executor's output settles when every checker
- * agrees with it; a disagreement goes to the referee after dispute_ns. */
+ * that answered agrees with it and at least check_answers of them did; a
+ * disagreement goes to the referee after dispute_ns. */
 #include "consensus/cons_int.h"
 #include "util/assert.h"
 
@@ -16,6 +17,22 @@ static uint32_t crossval_draw_size(const cons_params *params,
     return size;
 }
 
+/* A checked hop whose executor answered but fewer than check_answers of
+ * its checkers did: it was not checked, so the executor's output does not
+ * settle on its own. A fresh round, the silent checkers timed out. */
+static bool crossval_unchecked(const cons_tally *tally, cons_decision *out)
+{
+    uint64_t valid = cons__valid(tally);
+    uint64_t checkers = cons_members_all(tally->member_count) & ~1u;
+    if (checkers == 0 || !(valid & 1u) ||
+        (uint32_t)__builtin_popcountll(valid & checkers) >= tally->params->check_answers) {
+        return false;
+    }
+    cons__round(out, tally, checkers & ~valid, 0, 0);
+    out->revealed = valid;
+    return true;
+}
+
 static void crossval_decide(const cons_tally *tally, cons_decision *out)
 {
     ASSERT(tally->member_count <= cons__members_checkers(tally->params));
@@ -23,7 +40,9 @@ static void crossval_decide(const cons_tally *tally, cons_decision *out)
         cons__decide_referee(tally, out);
         return;
     }
-    cons__decide_executor(tally, tally->params->dispute_ns, out);
+    if (!crossval_unchecked(tally, out)) {
+        cons__decide_executor(tally, tally->params->dispute_ns, out);
+    }
 }
 
 /* A Byzantine executor whose hop no honest checker re-runs: the spot

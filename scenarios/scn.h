@@ -401,6 +401,7 @@ typedef struct scn_verification {
     int32_t echelon;              /* sampling: class index of the echelon; -1 = any */
     uint32_t verifiers;           /* crossval: N re-executors; optimistic: challengers */
     double check_probability;     /* crossval: p */
+    uint32_t check_answers;       /* crossval: checkers' answers a checked hop needs */
     uint64_t challenge_window_ns; /* optimistic: finality after the request's end */
     uint64_t bisection_round_ns;  /* optimistic: one round of the bisection game */
     uint64_t dispute_ns;          /* sampling, crossval: the referee's resolution time */

@@ -160,6 +160,8 @@ const scn_key_info scn__keys[] = {
     K("verification.verifiers", COUNT, "members", "3 (optimistic 1)", "",
       "crossval: re-executors; optimistic: challengers"),
     K("verification.check_probability", RATIO, "", "0.01", "crossval", "spot-check odds"),
+    K("verification.check_answers", COUNT, "members", "1", "crossval",
+      "checkers' answers a checked hop needs"),
     K("verification.challenge_window", DURATION, "", "10s", "optimistic", "time to finality"),
     K("verification.bisection_round", DURATION, "", "1s", "optimistic", "one bisection round"),
     K("verification.dispute_time", DURATION, "", "1s", "", "the referee's time per dispute"),

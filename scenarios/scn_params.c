@@ -343,6 +343,8 @@ static void params_protocol(params_list *list, const scn_scenario *s)
     if (x->protocol == CONS_PROTOCOL_CROSSVAL) {
         params_add(list, params_number(x->check_probability, v, sizeof(v)),
                    "verification.check_probability");
+        params_add(list, params_uint(x->check_answers, v, sizeof(v)),
+                   "verification.check_answers");
     } else if (x->protocol == CONS_PROTOCOL_OPTIMISTIC) {
         params_add(list, params_duration(x->challenge_window_ns, v, sizeof(v)),
                    "verification.challenge_window");

@@ -42,6 +42,7 @@ void scn__verification_defaults(scn_verification *v)
     v->echelon = -1;
     v->verifiers = 3;
     v->check_probability = 0.01;
+    v->check_answers = 1;
     v->challenge_window_ns = 10000000000ull;
     v->bisection_round_ns = 1000000000ull;
     v->dispute_ns = 1000000000ull;
@@ -374,6 +375,26 @@ static int verify_sizes(scn_check *check, const scn_node *section, scn_verificat
     return 0;
 }
 
+/* crossval: how many of the checkers must answer a checked hop (at most
+ * all of them); the key belongs to crossval (verify_foreign_keys). */
+static int verify_check_answers(scn_check *check, const scn_node *section, scn_verification *v)
+{
+    const scn_node *node = scn__map_get(section, "check_answers");
+    uint64_t answers = v->check_answers;
+    int rc = scn__get_uint(check, node, "verification.check_answers", 0, 63, &answers);
+    if (rc != 0) {
+        return rc;
+    }
+    if (answers > v->verifiers) {
+        return scn__fail(check->error, SCN_ESCHEMA, node,
+                         "verification.check_answers (%llu) must be <= verification.verifiers "
+                         "(%u)",
+                         (unsigned long long)answers, v->verifiers);
+    }
+    v->check_answers = (uint32_t)answers;
+    return 0;
+}
+
 /* Failure detection: a silence shorter than both phase timeouts (longer
  * would never fire before them). Absent or 0s: off. */
 static int verify_suspect_after(scn_check *check, const scn_node *section, scn_verification *v)
@@ -639,6 +660,7 @@ int scn__check_verification(scn_check *check, const scn_node *root)
         }
     }
     if ((rc = verify_sizes(check, section, v)) != 0 ||
+        (rc = verify_check_answers(check, section, v)) != 0 ||
         (rc = scn__get_bool(check, scn__map_get(section, "commit_reveal"),
                             "verification.commit_reveal", &v->commit_reveal)) != 0 ||
         (rc = verify_timeouts(check, section, v)) != 0 ||

@@ -1611,6 +1611,52 @@ START_TEST(test_cons_protocol_decide_sampling_stages)
 }
 END_TEST
 
+/* crossval's check_answers: a checked hop whose checkers answered fewer
+ * times is a fresh round with the silent checkers judged (timed out), the
+ * executor neither paid nor penalised; enough answers settle; 0 settles on
+ * the executor alone, and an unchecked hop (the executor alone) settles. */
+START_TEST(test_cons_crossval_check_answers)
+{
+    const float a[2] = {1, 2};
+    const float *outputs[3] = {a, a, a};
+    cons_params params = test_cons_params;
+    params.check_answers = 1;
+    cons_tally tally = test_cons_tally(outputs);
+    tally.params = &params;
+    tally.revealed = tally.answered = 1; /* the executor alone answered */
+    const cons_protocol_ops *crossval = cons_protocol_get(CONS_PROTOCOL_CROSSVAL);
+    cons_decision d;
+    crossval->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_ROUND);
+    ck_assert_uint_eq(d.judged, 6);
+    ck_assert_uint_eq(d.agreed, 0);
+    ck_assert_uint_eq(d.proven, 0);
+    ck_assert_ptr_null(crossval->check_invariants(&tally));
+    tally.revealed = tally.answered = 5; /* one checker answered and agrees */
+    crossval->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
+    ck_assert_uint_eq(d.member, 0);
+    params.check_answers = 2;
+    crossval->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_ROUND);
+    ck_assert_uint_eq(d.judged, 2);
+    tally.equivocated = 4; /* an equivocator's answer does not count */
+    params.check_answers = 1;
+    crossval->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_ROUND);
+    tally.equivocated = 0;
+    params.check_answers = 0;
+    tally.revealed = tally.answered = 1;
+    crossval->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
+    params.check_answers = 3;
+    tally.member_count = 1; /* the spot check did not fire */
+    tally.committed = tally.asked = 1;
+    crossval->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
+}
+END_TEST
+
 /* Optimistic's bisection: ceil(log2 4) + ceil(log2 8) = 5 rounds; zk holds
  * for its proof check; a disagreeing checker is a dispute. */
 START_TEST(test_cons_protocol_decide_executors)
@@ -2364,6 +2410,7 @@ Suite *test_cons_suite(void)
     tcase_add_test(protocols, test_cons_protocol_decide_committee);
     tcase_add_test(protocols, test_cons_protocol_decide_sampling_stages);
     tcase_add_test(protocols, test_cons_protocol_decide_executors);
+    tcase_add_test(protocols, test_cons_crossval_check_answers);
     tcase_add_test(protocols, test_cons_protocol_invariants_flip_one_bit);
     tcase_add_test(protocols, test_cons_protocol_register);
     tcase_add_test(protocols, test_cons_protocol_driver_fields);

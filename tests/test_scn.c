@@ -1836,6 +1836,11 @@ static const test_scn_bad_case test_scn_bad[] = {
      "output.node_series writes every node's balance at every sample"},
     {"tests/bad/135_node_series_rows_node_count.yaml", SCN_ESCHEMA, 3, 10,
      "output.node_series writes every node's balance at every sample: 2000000 nodes x 100"},
+    {"tests/bad/136_check_answers_above_verifiers.yaml", SCN_ESCHEMA, 8, 18,
+     "verification.check_answers (3) must be <= verification.verifiers (2)"},
+    {"tests/bad/137_check_answers_under_committee.yaml", SCN_ESCHEMA, 7, 3,
+     "verification.check_answers does not apply to protocol committee (it belongs to "
+     "protocol crossval)"},
     {"tests/bad/112_max_batch_zero.yaml", SCN_ESCHEMA, 4, 68,
      "nodes.classes.0.max_batch must be between 1 and 64, got 0"},
     {"tests/bad/113_max_batch_too_big.yaml", SCN_ESCHEMA, 4, 43,

@@ -196,6 +196,62 @@ START_TEST(test_verify_crossval_check_probability)
 }
 END_TEST
 
+/* The fewest valid checker answers among the checked steps (4 members)
+ * that settled; *settled_out counts those steps. */
+static uint32_t verify_fewest_checks(const world_result *result, uint64_t *settled_out)
+{
+    uint32_t fewest = UINT32_MAX;
+    *settled_out = 0;
+    for (uint64_t i = 0; i < result->decision_count;) {
+        const world_decision_record *first = &result->decisions[i];
+        uint32_t valid = 0;
+        for (uint32_t j = 1; j < first->member_count; j++) {
+            valid += (result->decisions[i + j].flags & WORLD_DECISION_REVEALED) != 0;
+        }
+        if (first->member_count == 4 && first->action == CONS_ACTION_SETTLE) {
+            *settled_out += 1;
+            fewest = valid < fewest ? valid : fewest;
+        }
+        i += first->member_count;
+    }
+    return fewest;
+}
+
+/* crossval at p = 1 with 60 % silent nodes (and no slashing, so the
+ * cartel stays as likely to execute): with check_answers 0 a step whose
+ * checkers are all silent settles on the executor alone, and the cartel's
+ * lies go through; by default (1) such a step is a fresh round, and with 3
+ * no checker may be missing: fewer lies, and each settled step had that
+ * many answers. */
+START_TEST(test_verify_crossval_check_answers)
+{
+    const char *sets[] = {"verification.protocol=crossval", "verification.check_probability=1",
+                          "faults.0.kind=collude", "faults.0.at=0s",
+                          "faults.0.nodes.fraction=0.2", "faults.1.kind=silent",
+                          "faults.1.at=0s", "faults.1.nodes.fraction=0.6",
+                          "verification.retries=6", "verification.slash=0",
+                          "verification.reputation.penalty=1", "seed=7", NULL};
+    const size_t count = sizeof(sets) / sizeof(sets[0]) - 1;
+    uint64_t settled = 0;
+    sets[count] = "verification.check_answers=0";
+    world_result *alone = verify_run(sets, count + 1);
+    ck_assert_uint_eq(verify_fewest_checks(alone, &settled), 0);
+    ck_assert_uint_gt(alone->accepted_wrong, 0);
+    world_result *one = verify_run(sets, count);
+    ck_assert_uint_ge(verify_fewest_checks(one, &settled), 1);
+    ck_assert_uint_gt(settled, 0);
+    ck_assert_uint_lt(one->accepted_wrong, alone->accepted_wrong);
+    sets[count] = "verification.check_answers=3";
+    world_result *all = verify_run(sets, count + 1);
+    ck_assert_uint_eq(verify_fewest_checks(all, &settled), 3);
+    ck_assert_uint_gt(settled, 0);
+    ck_assert_uint_le(all->accepted_wrong, one->accepted_wrong);
+    world_result_destroy(alone);
+    world_result_destroy(one);
+    world_result_destroy(all);
+}
+END_TEST
+
 /* The recorder's decisions (one world_decision_record per member of every
  * decision): members x decisions rows, one accepted member per settled
  * decision, the spot check visible in the committee's size, the verdicts
@@ -951,6 +1007,7 @@ Suite *test_verify_suite(void)
     tcase_add_test(protocols, test_verify_sampling_captured_echelon_violates);
     tcase_add_test(protocols, test_verify_sampling_timeouts_resample);
     tcase_add_test(protocols, test_verify_crossval_check_probability);
+    tcase_add_test(protocols, test_verify_crossval_check_answers);
     tcase_add_test(protocols, test_verify_decisions_record_every_member);
     tcase_add_test(protocols, test_verify_draw_epoch_holds_requests_for_settled_draws);
     tcase_add_test(protocols, test_verify_optimistic_window_and_bisection);

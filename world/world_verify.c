@@ -507,6 +507,7 @@ static cons_params verify_params(const scn_verification *v)
         .quorum = v->quorum,
         .commit_reveal = v->commit_reveal,
         .check_probability = v->check_probability,
+        .check_answers = v->check_answers,
         .proof_bytes = v->zk_proof_bytes,
         .dispute_ns = v->dispute_ns,
         .bisection_round_ns = v->bisection_round_ns,
