@@ -57,13 +57,70 @@ static float *committee_output(const node *self, const node_committee_state *sta
 #define COMMITTEE_EVIDENCE_SALT (2 * NODE_SIGNATURE_BYTES + NODE_VOTE_MAX)
 #define COMMITTEE_EVIDENCE_BYTES (COMMITTEE_EVIDENCE_SALT + NODE_SALT_BYTES)
 
-size_t node_committee_block_bytes(const node_serving *serving)
+/* Catch-up (serving.catch_up), after the evidence, 8-byte aligned: per
+ * segment and member 1 + the first step the member may lack (it did not
+ * answer it; 0: none), then per segment the rows its committee was sent,
+ * by position (the prompt's, then one per step; at most tokens_max + 1):
+ * token ids, 4 bytes little-endian, for segment 0, rows in the wire dtype
+ * after. */
+static size_t committee_catch_up_offset(const node_serving *serving)
 {
     size_t bytes = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
-                   (size_t)serving->committee * serving->output_floats * sizeof(float);
-    return bytes + (serving->commit_sig_bytes > 0
+                   (size_t)serving->committee * serving->output_floats * sizeof(float) +
+                   (serving->commit_sig_bytes > 0
                         ? (size_t)serving->committee * COMMITTEE_EVIDENCE_BYTES
                         : 0);
+    return (bytes + 7u) & ~(size_t)7u;
+}
+
+static size_t committee_row_bytes(const node_serving *serving, uint32_t segment)
+{
+    return segment == 0 ? 4u : infer_wire_bytes(serving->wire_dtype, 1, serving->dim);
+}
+
+static size_t committee_lag_bytes(const node_serving *serving)
+{
+    size_t bytes = (size_t)serving->segment_count * serving->committee * sizeof(uint16_t);
+    return (bytes + 7u) & ~(size_t)7u;
+}
+
+size_t node_committee_block_bytes(const node_serving *serving)
+{
+    size_t bytes = committee_catch_up_offset(serving);
+    if (serving->catch_up) {
+        bytes += committee_lag_bytes(serving) +
+                 ((size_t)serving->tokens_max + 1u) *
+                     (4u + (size_t)(serving->segment_count - 1u) * committee_row_bytes(serving, 1));
+    }
+    return bytes;
+}
+
+/* 1 + the first step each member of the segment's committee may lack. */
+static uint16_t *committee_lag(const node *self, const node_committee_state *state,
+                               uint32_t segment)
+{
+    const node_serving *serving = self->config.serving;
+    ASSERT(state->block != 0 && serving->catch_up && segment < serving->segment_count);
+    uint8_t *block = util_pool_block(&self->config.store->committee_pool, state->block - 1);
+    uint16_t *lag = (uint16_t *)(void *)(block + committee_catch_up_offset(serving));
+    return lag + (size_t)segment * serving->committee;
+}
+
+/* The row the segment's committee was sent at 'position'; the rows of
+ * later positions follow it. */
+static uint8_t *committee_history(const node *self, const node_committee_state *state,
+                                  uint32_t segment, uint32_t position)
+{
+    const node_serving *serving = self->config.serving;
+    ASSERT(state->block != 0 && serving->catch_up && segment < serving->segment_count);
+    ASSERT(position <= serving->tokens_max);
+    uint8_t *block = util_pool_block(&self->config.store->committee_pool, state->block - 1);
+    uint8_t *history = block + committee_catch_up_offset(serving) + committee_lag_bytes(serving);
+    if (segment > 0) {
+        history += ((size_t)serving->tokens_max + 1u) *
+                   (4u + (size_t)(segment - 1u) * committee_row_bytes(serving, 1));
+    }
+    return history + (size_t)position * committee_row_bytes(serving, segment);
 }
 
 static uint8_t *committee_evidence(const node *self, const node_committee_state *state,
@@ -288,6 +345,72 @@ static void committee_header(node_message *m, const node_request *r, uint32_t se
     m->token = member;
 }
 
+/* Catch-up: the rows of this hop ('position', 'bytes' in the payload) are
+ * kept for members that miss them; a round's first hop finds no member
+ * lagging. */
+static void committee_keep_rows(const node *self, const node_committee_state *state,
+                                const node_request *r, uint32_t segment, uint32_t position,
+                                size_t bytes)
+{
+    const node_serving *serving = self->config.serving;
+    if (!serving->catch_up) {
+        return;
+    }
+    if (r->generated == 0 && segment == 0) {
+        memset(committee_lag(self, state, 0), 0,
+               (size_t)serving->segment_count * serving->committee * sizeof(uint16_t));
+    }
+    ASSERT(bytes == committee_row_bytes(serving, segment) * committee_rows(r));
+    memcpy(committee_history(self, state, segment, position), self->config.store->payload,
+           bytes);
+}
+
+/* A member that may lack the rows of the steps since it last answered
+ * gets them again with this step's: the hop starts at the first such
+ * step's position, 0 for the prefill (while they fit one call, tokens_max
+ * rows). */
+static void committee_catch_up(const node *self, const node_committee_state *state,
+                               const node_request *r, uint32_t member, node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    if (!serving->catch_up || r->generated == 0) {
+        return;
+    }
+    uint32_t lag = committee_lag(self, state, state->segment)[member];
+    ASSERT(lag <= r->generated); /* Set at a step already decided. */
+    if (lag == 0) {
+        return;
+    }
+    uint32_t from = lag == 1 ? 0 : r->prompt_tokens + lag - 2u; /* step lag - 1's position */
+    uint32_t count = m->position + m->count - from;
+    if (count > serving->tokens_max) {
+        return;
+    }
+    m->position = from;
+    m->count = (uint16_t)count;
+    m->payload = committee_history(self, state, state->segment, from);
+    m->payload_bytes = (uint32_t)(count * committee_row_bytes(serving, state->segment));
+}
+
+/* A step settled: a member that answered it holds its rows; one that did
+ * not may lack them from this step on (or from an earlier one). */
+static void committee_lag_update(const node *self, const node_committee_state *state,
+                                 const node_request *r)
+{
+    if (!self->config.serving->catch_up) {
+        return;
+    }
+    uint16_t *lag = committee_lag(self, state, state->segment);
+    uint64_t answered = state->committed | state->answered;
+    for (uint32_t j = 0; j < state->member_count; j++) {
+        if ((answered >> j) & 1u) {
+            lag[j] = 0;
+        } else if (lag[j] == 0) {
+            lag[j] = (uint16_t)(r->generated + 1u);
+        }
+    }
+}
+
 void node__committee_send_input(node *self, node_outbox *outbox, uint64_t request,
                                 uint32_t segment, const float *rows, uint64_t now_ns)
 {
@@ -309,6 +432,8 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
         infer_wire_encode(serving->wire_dtype, rows, count, serving->dim, store->payload);
     }
     state->segment = segment;
+    committee_keep_rows(self, state, r, segment,
+                        r->generated == 0 ? 0 : r->prompt_tokens + r->generated - 1u, bytes);
     state->member_count = serving->verifier->committee(serving->verifier->context, request,
                                                        segment, state->round, state->members);
     ASSERT(state->member_count <= serving->committee); /* The driver draws at most k. */
@@ -327,6 +452,7 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
         committee_header(m, r, segment, state->round, j);
         m->payload = store->payload;
         m->payload_bytes = (uint32_t)bytes;
+        committee_catch_up(self, state, r, j, m);
     }
     committee_phase(self, outbox, request,
                     serving->commit_reveal ? CONS_PHASE_COMMIT : CONS_PHASE_REVEAL,
@@ -1649,6 +1775,7 @@ static void client_act(node *self, node_outbox *outbox, uint64_t request,
     state->dispute = decision->dispute;
     switch (decision->action) {
     case CONS_ACTION_SETTLE:
+        committee_lag_update(self, state, client_request(self, request));
         client_judge(self, outbox, state, request, decision, now_ns);
         client_report(self, outbox, state, request, decision);
         client_proceed(self, outbox, request, decision->member, now_ns);

@@ -638,6 +638,10 @@ typedef struct node_serving {
     uint32_t quorum;
     uint32_t retries;
     bool commit_reveal;
+    /* A member that did not answer a step after the prefill gets the rows
+     * of the steps since with its next hop (at most tokens_max of them),
+     * so a lost input leaves no gap in its cache: node/committee.c. */
+    bool catch_up;
     uint64_t commit_timeout_ns;
     uint64_t reveal_timeout_ns;
     /* Failure detection: a member silent this long in a commit or reveal

@@ -888,38 +888,87 @@ static void server_forward_corrupted(node *self, infer_kernel kernel, infer_kv *
     kv->length = first.length;
 }
 
-/* Runs the layers for real, charges the time, and hands the result on.
- * The cache's lineage follows an honest call; any other call ends it. */
+/* How this node computes the hop: its behaviour, honest for a rational
+ * adversary for which the wrong computation does not pay. */
+static uint8_t server_behaviour(const node *self, const node_message *m)
+{
+    const node_serving *serving = self->config.serving;
+    uint8_t behaviour = serving->verifier != NULL
+                            ? self->config.store->behaviour_of[self->config.node_id]
+                            : NODE_BEHAVIOUR_HONEST;
+    if ((behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
+        !node__committee_cheats(self, m->rumor_id, m->segment)) {
+        behaviour = NODE_BEHAVIOUR_HONEST;
+    }
+    ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
+    return behaviour;
+}
+
+/* Runs the layers for real on the 'count' rows at the front of store->x,
+ * in place, appending them to the cache: the executor used (the
+ * substitute's weights for a wrong_model node). The cache's lineage
+ * follows an honest call; any other call ends it. */
+static infer_executor *server_layers(node *self, uint8_t behaviour, infer_kernel kernel,
+                                     infer_kv *kv, kv_header *header, uint32_t count,
+                                     uint64_t *flops)
+{
+    node_store *store = self->config.store;
+    header->lineage_known = behaviour == NODE_BEHAVIOUR_HONEST &&
+                            kv_lineage_next(self, header, kernel, kv, count, header->lineage);
+    infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && store->substitute
+                                   ? store->substitute
+                                   : store->executor;
+    if (behaviour == NODE_BEHAVIOUR_WRONG_LAYER) {
+        server_forward_corrupted(self, kernel, kv, count, flops);
+    } else {
+        int rc = infer_forward(executor, kernel, kv, store->x, count, flops);
+        ASSERT(rc == 0); /* Position and count were validated against seq_len. */
+    }
+    return executor;
+}
+
+/* A catch-up hop ('m': the rows of steps its member missed, then this
+ * step's, 'hop': this step's alone): the rows the cache lacks before this
+ * step's run first, charged as a call of their own; this step's row then
+ * moves to the front of store->x, for server_compute. */
+static void server_catch_up(node *self, const node_message *m, const node_message *hop,
+                            infer_kv *kv, kv_header *header, uint64_t now_ns,
+                            node_outbox *outbox)
+{
+    float *x = self->config.store->x;
+    size_t dim = self->config.serving->dim;
+    ASSERT(kv->length >= m->position && kv->length <= hop->position); /* server_on_hop */
+    uint32_t missing = hop->position - kv->length;
+    memmove(x, x + (size_t)(kv->length - m->position) * dim,
+            (size_t)(missing + 1u) * dim * sizeof(float));
+    if (missing == 0) {
+        return; /* Its answer was lost, not the rows: the cache holds them. */
+    }
+    node_message rows = *hop;
+    rows.position = kv->length;
+    rows.count = (uint16_t)missing;
+    infer_kernel kernel = (infer_kernel)self->config.serving->kernel_of[self->config.node_id];
+    uint64_t flops = 0;
+    server_layers(self, server_behaviour(self, hop), kernel, kv, header, missing, &flops);
+    (void)server_charge(self, &rows, flops, now_ns, outbox);
+    memmove(x, x + (size_t)missing * dim, dim * sizeof(float));
+}
+
+/* Runs the layers for real, charges the time, and hands the result on. */
 static void server_compute(node *self, const node_message *m, uint32_t slot, infer_kv *kv,
                            kv_header *header, uint64_t now_ns, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     node_store *store = self->config.store;
     infer_kernel kernel = (infer_kernel)serving->kernel_of[self->config.node_id];
-    uint8_t behaviour = serving->verifier != NULL ? store->behaviour_of[self->config.node_id]
-                                                   : NODE_BEHAVIOUR_HONEST;
-    if ((behaviour == NODE_BEHAVIOUR_WRONG_MODEL || behaviour == NODE_BEHAVIOUR_WRONG_LAYER) &&
-        !node__committee_cheats(self, m->rumor_id, m->segment)) {
-        behaviour = NODE_BEHAVIOUR_HONEST; /* A rational one for which it does not pay. */
-    }
-    ASSERT(behaviour < NODE_BEHAVIOUR_COUNT);
+    uint8_t behaviour = server_behaviour(self, m);
     ASSERT(kv->length == m->position); /* server_on_hop checked the cache has no gap. */
     if (behaviour == NODE_BEHAVIOUR_HONEST &&
         server_compute_handed(self, m, slot, kernel, kv, header, now_ns, outbox)) {
         return;
     }
-    header->lineage_known = behaviour == NODE_BEHAVIOUR_HONEST &&
-                            kv_lineage_next(self, header, kernel, kv, m->count, header->lineage);
-    infer_executor *executor = behaviour == NODE_BEHAVIOUR_WRONG_MODEL && store->substitute
-                                   ? store->substitute
-                                   : store->executor;
     uint64_t flops = 0;
-    if (behaviour == NODE_BEHAVIOUR_WRONG_LAYER) {
-        server_forward_corrupted(self, kernel, kv, m->count, &flops);
-    } else {
-        int rc = infer_forward(executor, kernel, kv, store->x, m->count, &flops);
-        ASSERT(rc == 0); /* Position and count were validated against seq_len. */
-    }
+    infer_executor *executor = server_layers(self, behaviour, kernel, kv, header, m->count, &flops);
     bool last = m->segment + 1u == serving->segment_count;
     if (last) {
         infer_logits(executor, kernel, store->x + (size_t)(m->count - 1) * serving->dim,
@@ -974,6 +1023,19 @@ static bool server_kv(node *self, const node_message *m, uint32_t member, uint64
     return true;
 }
 
+/* The hop a message is for: itself, or for a catch-up hop (a step after
+ * the prefill with more than one row, under verification) its last row,
+ * this step's. */
+static node_message server_hop_of(const node *self, const node_message *m)
+{
+    node_message hop = *m;
+    if (self->config.serving->verifier != NULL && m->step > 0 && m->count > 1) {
+        hop.position = m->position + m->count - 1u;
+        hop.count = 1;
+    }
+    return hop;
+}
+
 static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
@@ -982,6 +1044,7 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
     if (member == UINT32_MAX || !server_hop_valid(self, m) || !slot_client_take(self, m, member)) {
         return NODE_EMALFORMED;
     }
+    node_message hop = server_hop_of(self, m);
     if ((serving->route_until_of != NULL &&
          serving->route_until_of[self->config.node_id] != UINT64_MAX) ||
         !kv_slot_mine(self, m->rumor_id, m->segment, member)) {
@@ -1001,10 +1064,10 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
          * (while its budget, which is the adversary's, lasts). */
         store->behaviour_of[self->config.node_id] = NODE_BEHAVIOUR_COLLUDE;
     }
-    if (serving->verifier != NULL && node__committee_lazy(self, m, member, now_ns, outbox)) {
+    if (serving->verifier != NULL && node__committee_lazy(self, &hop, member, now_ns, outbox)) {
         return 0;
     }
-    if (server_hop_seen(self, m, member)) {
+    if (server_hop_seen(self, &hop, member)) {
         node__serve_observe(outbox, NODE_OBS_DUPLICATE, m->rumor_id, m->segment, 1);
         return 0;
     }
@@ -1018,12 +1081,15 @@ static int server_on_hop(node *self, uint64_t now_ns, const node_message *m, nod
     infer_kv kv;
     kv_header *header = NULL;
     kv_view(self, m->rumor_id, m->segment, member, &kv, &header);
-    if (kv.length != m->position) {
+    if (kv.length < m->position || kv.length > hop.position) {
         /* A gap: an earlier step never arrived; the cache cannot take it. */
         server_fail(self, outbox, m, now_ns);
         return 0;
     }
-    server_compute(self, m, member, &kv, header, now_ns, outbox);
+    if (hop.count != m->count) {
+        server_catch_up(self, m, &hop, &kv, header, now_ns, outbox);
+    }
+    server_compute(self, &hop, member, &kv, header, now_ns, outbox);
     ASSERT(kv.length <= serving->seq_len);
     header->length = kv.length;
     return 0;

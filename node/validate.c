@@ -80,8 +80,10 @@ static int validate_infer_common(const node *self, const node_message *m)
 /* Rows of one step: the prompt (step 0, from position 0), one token at
  * a later position, or under failover a replay of step s > 0 (the prompt
  * and the s tokens so far, at least s + 1 rows from position 0), always
- * inside the model's context. */
-static int validate_rows(const node_serving *serving, const node_message *m)
+ * inside the model's context. A hop to a member under catch-up may also
+ * carry the rows of the steps it missed before this step's: the prompt's
+ * and more than s rows from position 0, or at most s from a later one. */
+static int validate_rows(const node_serving *serving, const node_message *m, bool hop)
 {
     if (m->count == 0 || m->count > serving->tokens_max ||
         (uint64_t)m->position + m->count > serving->seq_len) {
@@ -90,12 +92,13 @@ static int validate_rows(const node_serving *serving, const node_message *m)
     if (m->step == 0) {
         return m->position == 0 ? 0 : NODE_EMALFORMED;
     }
+    bool replay = hop && (serving->verifier == NULL ? serving->failover : serving->catch_up);
     if (m->position == 0) {
-        return serving->failover && serving->verifier == NULL && m->count > m->step
-                   ? 0
-                   : NODE_EMALFORMED;
+        return replay && m->count > m->step ? 0 : NODE_EMALFORMED;
     }
-    return m->count == 1 ? 0 : NODE_EMALFORMED;
+    return m->count == 1 || (replay && serving->verifier != NULL && m->count <= m->step)
+               ? 0
+               : NODE_EMALFORMED;
 }
 
 /* INFER_TOKENS (segment 0, token ids) and INFER_ACTIVATIONS (a later
@@ -104,7 +107,7 @@ static int validate_hop(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
     bool tokens = m->type == NODE_MESSAGE_INFER_TOKENS;
-    if (validate_rows(serving, m) != 0 || tokens != (m->segment == 0) ||
+    if (validate_rows(serving, m, true) != 0 || tokens != (m->segment == 0) ||
         (m->payload_bytes > 0 && m->payload == NULL)) {
         return NODE_EMALFORMED;
     }
@@ -148,7 +151,7 @@ static size_t validate_output_bytes(const node_serving *serving, const node_mess
 static int validate_vote(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
-    if (serving->verifier == NULL || validate_rows(serving, m) != 0 ||
+    if (serving->verifier == NULL || validate_rows(serving, m, false) != 0 ||
         (m->payload_bytes > 0 && m->payload == NULL)) {
         return NODE_EMALFORMED;
     }
@@ -184,7 +187,7 @@ static int validate_vote(const node *self, const node_message *m)
 static int validate_cartel(const node *self, const node_message *m)
 {
     const node_serving *serving = self->config.serving;
-    if (serving->verifier == NULL || validate_rows(serving, m) != 0 ||
+    if (serving->verifier == NULL || validate_rows(serving, m, false) != 0 ||
         m->source == self->config.node_id || m->payload_bytes != NODE_CARTEL_AGREE_BYTES ||
         m->payload == NULL) {
         return NODE_EMALFORMED;

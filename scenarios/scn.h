@@ -402,6 +402,7 @@ typedef struct scn_verification {
     uint32_t verifiers;           /* crossval: N re-executors; optimistic: challengers */
     double check_probability;     /* crossval: p */
     uint32_t check_answers;       /* crossval: checkers' answers a checked hop needs */
+    bool catch_up;                /* a member gets the rows of the steps it missed */
     uint64_t challenge_window_ns; /* optimistic: finality after the request's end */
     uint64_t bisection_round_ns;  /* optimistic: one round of the bisection game */
     uint64_t dispute_ns;          /* sampling, crossval: the referee's resolution time */

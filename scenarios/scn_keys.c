@@ -137,6 +137,8 @@ const scn_key_info scn__keys[] = {
     K("verification.draw_epoch", COUNT, "requests", "0", "",
       "draws read the verdicts of earlier epochs of this many requests (0 = the live ledger)"),
     K("verification.commit_reveal", BOOL, "", "true", "", "commit before revealing"),
+    K("verification.catch_up", BOOL, "", "true", "",
+      "a member gets the rows of the steps it missed"),
     K("verification.commit_timeout", DURATION, "", "2s", "", "the commit phase closes then"),
     K("verification.reveal_timeout", DURATION, "", "2s", "", "the reveal phase closes then"),
     K("verification.suspect_after", DURATION, "", "off", "",

@@ -383,6 +383,7 @@ static void params_verification(params_list *list, const scn_scenario *s)
                    "verification.unsafe_quorum_slack");
     }
     params_add(list, params_uint(x->retries, v, sizeof(v)), "verification.retries");
+    params_add(list, x->catch_up ? "true" : "false", "verification.catch_up");
     if (x->draw_epoch > 0) { /* 0 (the default) adds nothing: params stay as they were. */
         params_add(list, params_uint(x->draw_epoch, v, sizeof(v)), "verification.draw_epoch");
     }

@@ -43,6 +43,7 @@ void scn__verification_defaults(scn_verification *v)
     v->verifiers = 3;
     v->check_probability = 0.01;
     v->check_answers = 1;
+    v->catch_up = true;
     v->challenge_window_ns = 10000000000ull;
     v->bisection_round_ns = 1000000000ull;
     v->dispute_ns = 1000000000ull;
@@ -663,6 +664,8 @@ int scn__check_verification(scn_check *check, const scn_node *root)
         (rc = verify_check_answers(check, section, v)) != 0 ||
         (rc = scn__get_bool(check, scn__map_get(section, "commit_reveal"),
                             "verification.commit_reveal", &v->commit_reveal)) != 0 ||
+        (rc = scn__get_bool(check, scn__map_get(section, "catch_up"), "verification.catch_up",
+                            &v->catch_up)) != 0 ||
         (rc = verify_timeouts(check, section, v)) != 0 ||
         (rc = verify_agreement(check, scn__map_get(section, "agreement"),
                                "verification.agreement", &v->agreement)) != 0 ||

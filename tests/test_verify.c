@@ -252,6 +252,64 @@ START_TEST(test_verify_crossval_check_answers)
 }
 END_TEST
 
+/* Honest members that timed out at a step after the prefill
+ * (*late_out), and of the timeouts at any step but the last how many the
+ * same member (same request, segment and round) timed out again at the
+ * next step (*again_out) out of *timeouts_out. */
+static void verify_timeouts(const world_result *result, uint32_t last_step, uint64_t *late_out,
+                            uint64_t *again_out, uint64_t *timeouts_out)
+{
+    *late_out = *again_out = *timeouts_out = 0;
+    for (uint64_t i = 0; i < result->decision_count; i++) {
+        const world_decision_record *a = &result->decisions[i];
+        if (a->behaviour != NODE_BEHAVIOUR_HONEST || !(a->flags & WORLD_DECISION_JUDGED) ||
+            a->verdict != CONS_VERDICT_TIMEOUT) {
+            continue;
+        }
+        *late_out += a->step > 0;
+        if (a->step == last_step) {
+            continue;
+        }
+        *timeouts_out += 1;
+        for (uint64_t j = i + 1; j < result->decision_count; j++) {
+            const world_decision_record *b = &result->decisions[j];
+            if (b->request == a->request && b->segment == a->segment && b->round == a->round &&
+                b->member == a->member && b->step == a->step + 1u) {
+                *again_out += (b->flags & WORLD_DECISION_JUDGED) &&
+                              b->verdict == CONS_VERDICT_TIMEOUT;
+                break;
+            }
+        }
+    }
+}
+
+/* Catch-up under 5 % loss: a member that missed a step's input (the
+ * prefill's included) gets it again with its next hop and answers, so a
+ * timeout is followed by another at the next step far less often, and
+ * fewer honest members time out after the prefill. Without it
+ * (catch_up: false) a member whose cache has a gap stays silent for the
+ * rest of the round. */
+START_TEST(test_verify_committee_catch_up)
+{
+    const char *const sets[] = {"network.loss=0.05", "verification.catch_up=false"};
+    world_result *off = verify_run(sets, 2);
+    world_result *on = verify_run(sets, 1);
+    uint64_t late[2], again[2], timeouts[2];
+    verify_timeouts(off, 2, &late[0], &again[0], &timeouts[0]);
+    verify_timeouts(on, 2, &late[1], &again[1], &timeouts[1]);
+    ck_assert_uint_gt(timeouts[0], 0);
+    ck_assert_uint_gt(timeouts[1], 0);
+    ck_assert_uint_lt(late[1], late[0]);
+    /* again / timeouts: on below half of off. */
+    ck_assert_uint_lt(2 * again[1] * timeouts[0], again[0] * timeouts[1]);
+    ck_assert_uint_ge(on->requests_completed, off->requests_completed);
+    ck_assert_uint_eq(on->accepted_wrong, 0);
+    ck_assert_uint_eq(off->accepted_wrong, 0);
+    world_result_destroy(off);
+    world_result_destroy(on);
+}
+END_TEST
+
 /* The recorder's decisions (one world_decision_record per member of every
  * decision): members x decisions rows, one accepted member per settled
  * decision, the spot check visible in the committee's size, the verdicts
@@ -1008,6 +1066,7 @@ Suite *test_verify_suite(void)
     tcase_add_test(protocols, test_verify_sampling_timeouts_resample);
     tcase_add_test(protocols, test_verify_crossval_check_probability);
     tcase_add_test(protocols, test_verify_crossval_check_answers);
+    tcase_add_test(protocols, test_verify_committee_catch_up);
     tcase_add_test(protocols, test_verify_decisions_record_every_member);
     tcase_add_test(protocols, test_verify_draw_epoch_holds_requests_for_settled_draws);
     tcase_add_test(protocols, test_verify_optimistic_window_and_bisection);

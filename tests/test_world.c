@@ -357,6 +357,7 @@ typedef struct hostile_run {
     const node_serving *serving;
     uint64_t rejected;               /* copies rejected as expected */
     uint64_t cartel_seen;            /* cartel_agree messages broken (hostile_cartel) */
+    uint64_t catch_up_seen;          /* hops after the prefill given too many rows */
     uint8_t scratch[1 << 16];        /* payload of a mutated copy, one byte longer */
 } hostile_run;
 
@@ -456,6 +457,26 @@ static void hostile_mutations(hostile_run *run, const node_message *m)
         HOSTILE_FIELD(token, UINT32_MAX);
     }
 #undef HOSTILE_FIELD
+    if (rows && s->verifier != NULL && m->step > 0 && m->count == 1 && m->position > m->step) {
+        /* A catch-up hop carries at most one row per step after the
+         * prefill (from a later position), its payload sized to match; a
+         * vote names one step's row. */
+        bool hop = m->type == NODE_MESSAGE_INFER_TOKENS ||
+                   m->type == NODE_MESSAGE_INFER_ACTIVATIONS;
+        c = *m;
+        c.position = m->position - m->step;
+        c.count = (uint16_t)(hop ? m->step + 1u : 2u);
+        if (hop) {
+            for (uint32_t i = 0; i < c.count; i++) {
+                memcpy(run->scratch + (size_t)i * m->payload_bytes, m->payload, m->payload_bytes);
+            }
+            c.payload = run->scratch;
+            c.payload_bytes = c.count * m->payload_bytes;
+        }
+        hostile_expect_rejected(run, &c, m->dest,
+                                hop ? "a catch-up of more rows than steps" : "a vote on two rows");
+        run->catch_up_seen += hop;
+    }
     if (m->type == NODE_MESSAGE_CARTEL_AGREE) {
         hostile_cartel(run, m);
     }
@@ -580,6 +601,9 @@ START_TEST(test_world_hostile_messages_rejected)
     ck_assert_uint_gt(run->rejected, 100);
     if (strstr(hostile_protocols[_i], "coordination: messages") != NULL) {
         ck_assert_uint_gt(run->cartel_seen, 0); /* The cartel did talk. */
+    }
+    if (run->serving->verifier != NULL) {
+        ck_assert_uint_gt(run->catch_up_seen, 0);
     }
     hostile_random(run, templates, template_count, n, 17 + (uint64_t)_i);
     hosted_free(&run->w);

@@ -422,6 +422,37 @@ static void attack_step(world_state *world, const node_message *m)
     }
 }
 
+/* A committee member's catch-up hop (the rows of the steps it missed,
+ * then this step's): read as the prefill (from position 0) and the
+ * single-row steps it carries, each as if it had come alone. */
+static void attack_caught_up(world_state *world, const node_message *m)
+{
+    const node_request *r = &world->requests[m->rumor_id];
+    size_t row_bytes = infer_wire_bytes(world->serving.wire_dtype, 1, world->attack->dim);
+    uint32_t prompt = m->position == 0 ? r->prompt_tokens : 0;
+    if (m->count <= prompt || m->count - prompt > m->step ||
+        m->payload_bytes != m->count * row_bytes) {
+        return; /* Not the rows it claims to be: nothing to attack. */
+    }
+    node_message part = *m;
+    if (prompt > 0) {
+        part.step = 0;
+        part.count = (uint16_t)prompt;
+        part.payload_bytes = (uint32_t)(prompt * row_bytes);
+        attack_prefill(world, &part);
+    }
+    /* After the prompt's rows, one row per step, the last this step's. */
+    for (uint32_t step = m->step + 1u - (m->count - prompt); step <= m->step; step++) {
+        uint32_t row = m->count - 1u - (m->step - step);
+        part.step = step;
+        part.position = m->position + row;
+        part.count = 1;
+        part.payload = m->payload + (size_t)row * row_bytes;
+        part.payload_bytes = (uint32_t)row_bytes;
+        attack_step(world, &part);
+    }
+}
+
 void world__attack_arrival(world_state *world, const node_message *m, bool leaked)
 {
     world_result *result = world->result;
@@ -433,7 +464,9 @@ void world__attack_arrival(world_state *world, const node_message *m, bool leake
     }
     if (m->step == 0) {
         attack_prefill(world, m);
-    } else {
+    } else if (m->count == 1) {
         attack_step(world, m);
+    } else {
+        attack_caught_up(world, m);
     }
 }

@@ -373,16 +373,21 @@ static int serving_scratch(world_state *world)
 {
     const scn_workload *workload = &world->scenario->workload;
     node_serving *serving = &world->serving;
-    /* Failover replays a step as one prefill: the prompt and the tokens so
-     * far, at most prompt_max + generate - 1 rows. */
-    uint32_t tokens_max = workload->failover
+    /* Failover replays a step as one prefill, and a committee member
+     * catching up gets the steps it missed with this one: the prompt and
+     * the tokens so far, at most prompt_max + generate - 1 rows. A member's
+     * output is at most the prompt's rows (a catch-up answers its step). */
+    const scn_verification *v = &world->scenario->verification;
+    bool catch_up = v->protocol != CONS_PROTOCOL_NONE && v->catch_up;
+    uint32_t tokens_max = workload->failover || catch_up
                               ? workload->prompt_max + workload->generate_tokens - 1u
                               : workload->prompt_max;
     uint32_t sequence = workload->prompt_max + workload->generate_tokens;
     size_t wire = infer_wire_bytes(serving->wire_dtype, tokens_max, serving->dim);
+    size_t output_rows = workload->failover ? tokens_max : workload->prompt_max;
     serving->tokens_max = tokens_max;
-    serving->output_floats = (size_t)tokens_max * serving->dim > serving->vocab
-                                 ? (size_t)tokens_max * serving->dim
+    serving->output_floats = output_rows * serving->dim > serving->vocab
+                                 ? output_rows * serving->dim
                                  : serving->vocab;
     serving->payload_capacity = wire > (size_t)tokens_max * 4 ? wire : (size_t)tokens_max * 4;
     /* selection vrf: a commitment carries a proof after its vote, and an
