@@ -370,7 +370,8 @@ static void committee_keep_rows(const node *self, const node_committee_state *st
  * step's position, 0 for the prefill (while they fit one call, tokens_max
  * rows). */
 static void committee_catch_up(const node *self, const node_committee_state *state,
-                               const node_request *r, uint32_t member, node_message *m)
+                               const node_request *r, uint32_t member, node_message *m,
+                               node_outbox *outbox)
 {
     const node_serving *serving = self->config.serving;
     if (!serving->catch_up || r->generated == 0) {
@@ -386,6 +387,8 @@ static void committee_catch_up(const node *self, const node_committee_state *sta
     if (count > serving->tokens_max) {
         return;
     }
+    node__serve_observe(outbox, NODE_OBS_CATCH_UP, m->rumor_id, state->segment,
+                        count - m->count);
     m->position = from;
     m->count = (uint16_t)count;
     m->payload = committee_history(self, state, state->segment, from);
@@ -452,7 +455,7 @@ void node__committee_send_input(node *self, node_outbox *outbox, uint64_t reques
         committee_header(m, r, segment, state->round, j);
         m->payload = store->payload;
         m->payload_bytes = (uint32_t)bytes;
-        committee_catch_up(self, state, r, j, m);
+        committee_catch_up(self, state, r, j, m, outbox);
     }
     committee_phase(self, outbox, request,
                     serving->commit_reveal ? CONS_PHASE_COMMIT : CONS_PHASE_REVEAL,

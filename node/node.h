@@ -180,8 +180,10 @@ typedef enum node_observation {
                                       * suspect_after in a phase of 'rumor_id''s 'segment' */
     NODE_OBS_CARTEL_MISSED,          /* a colluding member had no agreement from its cartel's
                                       * leader in time and answered honestly */
-    NODE_OBS_ATTEST                  /* a member signed a timeout attestation against
+    NODE_OBS_ATTEST,                 /* a member signed a timeout attestation against
                                       * node 'value' for 'rumor_id''s 'segment' */
+    NODE_OBS_CATCH_UP                /* a client's hop to a member of 'rumor_id''s 'segment'
+                                      * also carried 'value' rows of steps it missed */
 } node_observation;
 
 /* Request outcomes (OUTPUT value for inference). */

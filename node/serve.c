@@ -260,7 +260,7 @@ void node__serve_observe(node_outbox *outbox, uint32_t observation, uint64_t req
            observation == NODE_OBS_RELEASE || observation == NODE_OBS_FAILOVER ||
            observation == NODE_OBS_LEDGER_TX || observation == NODE_OBS_SUSPECT ||
            observation == NODE_OBS_LEDGER_RESEND || observation == NODE_OBS_CARTEL_MISSED ||
-           observation == NODE_OBS_ATTEST);
+           observation == NODE_OBS_ATTEST || observation == NODE_OBS_CATCH_UP);
     ASSERT(segment < NODE_SEGMENTS_MAX);
     node_effect *effect = node__effect_append(outbox, NODE_EFFECT_OBSERVE);
     effect->observation = observation;

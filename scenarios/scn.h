@@ -843,7 +843,9 @@ typedef enum scn_metric_runs {
     X(NODES_SERVED, "nodes_served", "count", INFERENCE, true,                                  \
       "nodes that made at least one forward call")                                             \
     X(ALL_SERVED_NS, "all_served_ns", "ns", INFERENCE, true,                                   \
-      "when the last node was given its first forward call (NaN while one never was)")
+      "when the last node was given its first forward call (NaN while one never was)")       \
+    X(CATCH_UPS, "catch_ups", "count", VERIFICATION, true,                                     \
+      "hops that also carried a member the rows of steps it missed")
 
 typedef enum scn_metric {
 #define SCN_METRIC_ENUM(suffix, name, unit, runs, expect, doc) SCN_METRIC_##suffix,

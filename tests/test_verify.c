@@ -299,6 +299,9 @@ START_TEST(test_verify_committee_catch_up)
     verify_timeouts(on, 2, &late[1], &again[1], &timeouts[1]);
     ck_assert_uint_gt(timeouts[0], 0);
     ck_assert_uint_gt(timeouts[1], 0);
+    ck_assert_uint_eq(off->catch_ups, 0);
+    ck_assert_uint_gt(on->catch_ups, 0);
+    ck_assert_double_eq(verify_metric(on, "catch_ups"), (double)on->catch_ups);
     ck_assert_uint_lt(late[1], late[0]);
     /* again / timeouts: on below half of off. */
     ck_assert_uint_lt(2 * again[1] * timeouts[0], again[0] * timeouts[1]);

@@ -616,13 +616,14 @@ void tool_print_inference(const scn_scenario *scenario, const world_result *resu
     print_divergence(scenario, result);
     if (result->verified) {
         printf("  verify     %s: %llu accepted wrong, %llu honest penalised (%s), %llu "
-               "rounds unsettled, %llu disputes, %llu resamples\n",
+               "rounds unsettled, %llu disputes, %llu resamples, %llu catch-ups\n",
                cons_protocol_name(scenario->verification.protocol),
                (unsigned long long)result->accepted_wrong,
                (unsigned long long)result->honest_penalised,
                tool_metric_text(a, result, "honest_penalised_ratio"),
                (unsigned long long)result->no_quorum,
-               (unsigned long long)result->disputes, (unsigned long long)result->resamples);
+               (unsigned long long)result->disputes, (unsigned long long)result->resamples,
+               (unsigned long long)result->catch_ups);
         printf("  cost       %sx native FLOPs, finality p50 %s p99 %s, fees %s, slashed %s\n",
                tool_metric_text(a, result, "cost_ratio"),
                tool_metric_text(b, result, "finality_p50"),

@@ -360,6 +360,7 @@ typedef struct world_result {
     uint64_t referee_flops;          /* the referee's re-executions in disputes */
     uint64_t disputes;
     uint64_t resamples;              /* fresh committees after a failure or timeout */
+    uint64_t catch_ups;              /* NODE_OBS_CATCH_UP: hops that resent missed rows */
     /* Failure detection (verification.suspect_after; else all 0). */
     bool suspecting;                 /* suspect_after is on: the metrics below are rows */
     uint64_t suspicions;             /* NODE_OBS_SUSPECT: a client suspected a member */

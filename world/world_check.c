@@ -138,6 +138,7 @@ static double check_metric_value(const world_result *result, scn_metric metric)
     case SCN_METRIC_FINALITY_P99: return world__request_quantile(result, WORLD_SPAN_FINALITY, 0.99);
     case SCN_METRIC_DISPUTES: return (double)result->disputes;
     case SCN_METRIC_RESAMPLES: return (double)result->resamples;
+    case SCN_METRIC_CATCH_UPS: return (double)result->catch_ups;
     case SCN_METRIC_REFEREE_FLOPS: return (double)result->referee_flops;
     case SCN_METRIC_FEES_PAID: return result->fees_paid;
     case SCN_METRIC_SLASHED_TO_ORACLE: return result->slashed_to_oracle;

@@ -818,6 +818,8 @@ void world__serve_observe(world_state *world, uint32_t node_id, const node_effec
         result->disputes += 1;
     } else if (effect->observation == NODE_OBS_RESAMPLE) {
         result->resamples += 1;
+    } else if (effect->observation == NODE_OBS_CATCH_UP) {
+        result->catch_ups += 1;
     } else if (effect->observation == NODE_OBS_ROUNDS) {
         result->requests[request].rounds = (uint32_t)effect->value;
     } else if (effect->observation == NODE_OBS_DECISION) {
