@@ -223,6 +223,7 @@ typedef struct tb_summary {
     uint64_t honest_penalised;
     uint64_t disputes;               /* verification: as the simulator counts them */
     uint64_t resamples;
+    uint64_t catch_ups;              /* hops that resent a member the rows it missed */
     uint64_t flops_total;
     uint64_t compute_calls;          /* forward calls, and those the memory side timed */
     uint64_t memory_bound_calls;

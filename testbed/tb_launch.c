@@ -333,6 +333,7 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
     total->honest_penalised += one->honest_penalised;
     total->disputes += one->disputes;
     total->resamples += one->resamples;
+    total->catch_ups += one->catch_ups;
     total->flops_total += one->flops_total;
     total->compute_calls += one->compute_calls;
     total->memory_bound_calls += one->memory_bound_calls;

@@ -802,6 +802,7 @@ static void proc_summarise(tb_proc *proc)
     proc->summary.honest_penalised = result->honest_penalised;
     proc->summary.disputes = result->disputes;
     proc->summary.resamples = result->resamples;
+    proc->summary.catch_ups = result->catch_ups;
     proc->summary.flops_total = result->flops_total;
     proc->summary.compute_calls = result->compute_calls;
     proc->summary.memory_bound_calls = result->memory_bound_calls;

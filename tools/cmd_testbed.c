@@ -356,7 +356,7 @@ typedef struct testbed_metric {
     double value;
 } testbed_metric;
 
-#define TESTBED_METRICS 49
+#define TESTBED_METRICS 50
 
 /* The run's percentiles of request durations: p50, p95, p99 of latency,
  * p50 of the first token, p50 and p99 of finality, and under ledger
@@ -511,6 +511,7 @@ static void testbed_metrics(const tb_summary *total, const testbed_quantiles *qu
         /* The verification protocols' comparable columns (protocol_comparison). */
         {"disputes", (double)total->disputes},
         {"resamples", (double)total->resamples},
+        {"catch_ups", (double)total->catch_ups},
         {"cost_ratio", total->native_flops > 0 ? (double)(total->flops_total +
                                                           total->referee_flops) /
                                                      (double)total->native_flops
