@@ -18,14 +18,17 @@ static uint32_t crossval_draw_size(const cons_params *params,
 }
 
 /* A checked hop whose executor answered but fewer than check_answers of
- * its checkers did: it was not checked, so the executor's output does not
- * settle on its own. A fresh round, the silent checkers timed out. */
+ * its checkers did (every checker drawn, when a small pool drew fewer):
+ * it was not checked, so the executor's output does not settle on its
+ * own. A fresh round, the silent checkers timed out. */
 static bool crossval_unchecked(const cons_tally *tally, cons_decision *out)
 {
     uint64_t valid = cons__valid(tally);
     uint64_t checkers = cons_members_all(tally->member_count) & ~1u;
+    uint32_t drawn = (uint32_t)__builtin_popcountll(checkers);
+    uint32_t needed = tally->params->check_answers < drawn ? tally->params->check_answers : drawn;
     if (checkers == 0 || !(valid & 1u) ||
-        (uint32_t)__builtin_popcountll(valid & checkers) >= tally->params->check_answers) {
+        (uint32_t)__builtin_popcountll(valid & checkers) >= needed) {
         return false;
     }
     cons__round(out, tally, checkers & ~valid, 0, 0);

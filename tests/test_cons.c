@@ -1649,9 +1649,12 @@ START_TEST(test_cons_crossval_check_answers)
     tally.revealed = tally.answered = 1;
     crossval->decide(&tally, &d);
     ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
-    params.check_answers = 3;
+    params.check_answers = 3; /* two checkers drawn (a small pool): both answered */
+    tally.revealed = tally.answered = 7;
+    crossval->decide(&tally, &d);
+    ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
     tally.member_count = 1; /* the spot check did not fire */
-    tally.committed = tally.asked = 1;
+    tally.committed = tally.asked = tally.revealed = tally.answered = 1;
     crossval->decide(&tally, &d);
     ck_assert_int_eq(d.action, CONS_ACTION_SETTLE);
 }
