@@ -84,13 +84,20 @@ static size_t committee_lag_bytes(const node_serving *serving)
     return (bytes + 7u) & ~(size_t)7u;
 }
 
+/* Bytes of the rows kept for the first 'segments' segments. */
+static size_t committee_history_bytes(const node_serving *serving, uint32_t segments)
+{
+    size_t rows = (size_t)serving->tokens_max + 1u;
+    return segments == 0 ? 0
+                         : rows * (4u + (size_t)(segments - 1u) * committee_row_bytes(serving, 1));
+}
+
 size_t node_committee_block_bytes(const node_serving *serving)
 {
     size_t bytes = committee_catch_up_offset(serving);
     if (serving->catch_up) {
         bytes += committee_lag_bytes(serving) +
-                 ((size_t)serving->tokens_max + 1u) *
-                     (4u + (size_t)(serving->segment_count - 1u) * committee_row_bytes(serving, 1));
+                 committee_history_bytes(serving, serving->segment_count);
     }
     return bytes;
 }
@@ -115,11 +122,8 @@ static uint8_t *committee_history(const node *self, const node_committee_state *
     ASSERT(state->block != 0 && serving->catch_up && segment < serving->segment_count);
     ASSERT(position <= serving->tokens_max);
     uint8_t *block = util_pool_block(&self->config.store->committee_pool, state->block - 1);
-    uint8_t *history = block + committee_catch_up_offset(serving) + committee_lag_bytes(serving);
-    if (segment > 0) {
-        history += ((size_t)serving->tokens_max + 1u) *
-                   (4u + (size_t)(segment - 1u) * committee_row_bytes(serving, 1));
-    }
+    uint8_t *history = block + committee_catch_up_offset(serving) + committee_lag_bytes(serving) +
+                       committee_history_bytes(serving, segment);
     return history + (size_t)position * committee_row_bytes(serving, segment);
 }
 

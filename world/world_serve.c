@@ -378,8 +378,8 @@ static int serving_scratch(world_state *world)
      * the tokens so far, at most prompt_max + generate - 1 rows. A member's
      * output is at most the prompt's rows (a catch-up answers its step). */
     const scn_verification *v = &world->scenario->verification;
-    bool catch_up = v->protocol != CONS_PROTOCOL_NONE && v->catch_up;
-    uint32_t tokens_max = workload->failover || catch_up
+    serving->catch_up = v->protocol != CONS_PROTOCOL_NONE && v->catch_up;
+    uint32_t tokens_max = workload->failover || serving->catch_up
                               ? workload->prompt_max + workload->generate_tokens - 1u
                               : workload->prompt_max;
     uint32_t sequence = workload->prompt_max + workload->generate_tokens;

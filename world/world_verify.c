@@ -717,7 +717,6 @@ static void verify_serving(world_state *world)
     serving->committee = serving->protocol->members_max(&serving->protocol_params);
     serving->quorum = v->quorum;
     serving->retries = v->retries;
-    serving->catch_up = v->catch_up;
     serving->commit_reveal = serving->protocol->commit_reveal(&serving->protocol_params);
     serving->commit_timeout_ns = v->commit_timeout_ns;
     serving->reveal_timeout_ns = v->reveal_timeout_ns;
