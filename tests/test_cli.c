@@ -998,7 +998,7 @@ START_TEST(test_cli_runs_share_a_results_file)
     ck_assert_msg(strstr(listing, " running ") != NULL && strstr(listing, "incomplete") == NULL,
                   "%s", listing);
     ck_assert_int_eq(merged, 0);
-    ck_assert_msg(strstr(merge_said, "1 runs copied") != NULL &&
+    ck_assert_msg(strstr(merge_said, "1 run copied") != NULL &&
                       strstr(merge_said, "1 still running (not copied") != NULL,
                   "%s", merge_said);
     free(listing);

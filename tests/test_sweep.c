@@ -595,7 +595,7 @@ START_TEST(test_sweep_merge_replaces_a_copy_taken_while_running_elsewhere)
     /* The run has ended: merging its file again replaces the failed copy. */
     code = RUN("merge m.db a.db");
     ck_assert_msg(code == 0, "exit %d: %s", code, read_text("err.txt"));
-    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "1 runs copied, 2 already in m.db,"
+    ck_assert_ptr_nonnull(strstr(read_text("out.txt"), "1 run copied, 2 already in m.db,"
                                                        " 0 incomplete (copied as failed),"
                                                        " 1 replaced"));
     ck_assert_str_eq(query("m.db", "SELECT count(*), count(DISTINCT point || '/' || seed),"

@@ -307,10 +307,11 @@ int tool_merge_main(int argc, char **argv)
             fprintf(stderr, "infersim merge: %s: %s\n", argv[i], met_db_errmsg(db));
             code = rc == MET_ESQL ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
         } else {
-            printf("%s: %llu runs copied, %llu already in %s, %llu incomplete (copied as"
+            printf("%s: %llu run%s copied, %llu already in %s, %llu incomplete (copied as"
                    " failed)",
-                   argv[i], (unsigned long long)stats.copied, (unsigned long long)stats.skipped,
-                   argv[1], (unsigned long long)stats.incomplete);
+                   argv[i], (unsigned long long)stats.copied, stats.copied == 1 ? "" : "s",
+                   (unsigned long long)stats.skipped, argv[1],
+                   (unsigned long long)stats.incomplete);
             if (stats.replaced > 0) {
                 printf(", %llu replaced (ended since an earlier merge copied them as failed)",
                        (unsigned long long)stats.replaced);
