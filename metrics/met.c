@@ -436,12 +436,14 @@ int met__sql_error(met_db *db, const char *what)
     db->sql_code = db->sql != NULL ? sqlite3_errcode(db->sql) & 0xff : SQLITE_ERROR;
     /* A lock another process held: why the wait for it ended. */
     bool busy = db->sql_code == SQLITE_BUSY;
-    const char *why = busy && db->busy_stopped
-                          ? " (stopped by a signal while waiting for another process that is"
-                            " writing the file)"
-                      : busy && db->busy_waited_ms >= MET_BUSY_WAIT_MS
-                          ? " (another process held the file's lock for 10 minutes)"
-                          : "";
+    char why[128] = "";
+    if (busy && db->busy_stopped) {
+        snprintf(why, sizeof(why), " (stopped by a signal while waiting for another process"
+                                   " that is writing the file)");
+    } else if (busy && db->busy_waited_ms >= MET_BUSY_WAIT_MS) {
+        snprintf(why, sizeof(why), " (another process held the file's lock for %d minutes)",
+                 MET_BUSY_WAIT_MS / 60000);
+    }
     snprintf(db->errmsg, sizeof(db->errmsg), "%s: %s%s", what, message, why);
     db->busy_waited_ms = 0; /* said once: a later SQLITE_BUSY need not follow a wait */
     return MET_ESQL;

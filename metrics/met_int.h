@@ -17,7 +17,7 @@
 #define MET_ERRMSG_MAX 512
 /* How long a connection waits for another one (usually another process)
  * to release the lock it needs, and after how long it says so on stderr. */
-#define MET_BUSY_WAIT_MS 600000  /* 10 minutes, as met__sql_error says */
+#define MET_BUSY_WAIT_MS 600000  /* 10 minutes: a whole number of them (met__sql_error) */
 #define MET_BUSY_NOTICE_MS 2000
 
 /* Cached prepared statements, prepared lazily on first use. */
