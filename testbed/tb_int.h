@@ -4,6 +4,8 @@
 #ifndef TB_TB_INT_H
 #define TB_TB_INT_H
 
+#include <signal.h>
+
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -111,6 +113,9 @@ typedef struct tb_proc {
 } tb_proc;
 
 /* tb_node.c */
+/* The signals that stop a process (SIGINT, SIGTERM): the launcher forks
+ * with them blocked, the process unblocks them once its handlers are in. */
+void tb__stop_signals(sigset_t *out);
 uint64_t tb__now_ns(const tb_proc *proc);
 /* The clock frames carry at run time 'now_ns': CLOCK_MONOTONIC plus the
  * wire offset (tb_process_config). */

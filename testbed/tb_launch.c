@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "consensus/cons.h"
-#include "testbed/tb.h"
+#include "testbed/tb_int.h"
 #include "util/alloc.h"
 #include "util/assert.h"
 
@@ -125,9 +125,7 @@ static int spawn(launch_state *state, uint32_t p)
      * stops as a running one does, its rows written, instead of dying of
      * it -- a run shorter than the processes' start-up lost every row. */
     sigset_t stops, before;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
+    tb__stop_signals(&stops);
     sigprocmask(SIG_BLOCK, &stops, &before);
     pid_t pid = fork();
     if (pid != 0) {

@@ -46,6 +46,13 @@ struct tb_timer {
     size_t frame_bytes;
 };
 
+void tb__stop_signals(sigset_t *out)
+{
+    sigemptyset(out);
+    sigaddset(out, SIGINT);
+    sigaddset(out, SIGTERM);
+}
+
 uint64_t tb__now_ns(const tb_proc *proc)
 {
     struct timespec now;
@@ -722,9 +729,7 @@ static int proc_open(tb_proc *proc)
     /* The launcher forks with them blocked: one that came since is pending,
      * and now stops the loop at its first turn. */
     sigset_t stops;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
+    tb__stop_signals(&stops);
     pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
     rc = tb__http_start(proc);
     if (rc == 0) {
