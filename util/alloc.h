@@ -30,6 +30,12 @@ void *util_realloc(void *ptr, size_t size);
  * being written and without huge pages, so only the pages a run writes
  * become resident; under a hook or failure injection it is util_calloc. */
 void *util_calloc_sparse(size_t count, size_t size);
+/* util_calloc for a large block a run fills in part: zeroed at once (on
+ * huge pages, which pays in a run that uses much of it), except in a build
+ * under AddressSanitizer (make sanitize, the fuzz targets), where it is
+ * util_calloc_sparse: there the intercepted zeroing and its 4 KiB page
+ * faults cost more than the pages a short run touches. */
+void *util_calloc_large(size_t count, size_t size);
 /* Duplicates a NUL-terminated string, or NULL on failure. */
 char *util_strdup(const char *text);
 void util_free(void *ptr);

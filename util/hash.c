@@ -200,9 +200,7 @@ int util_sign_memo_create(uint32_t slots, util_sign_memo **out)
     if (memo == NULL) {
         return -1;
     }
-    /* Fresh zero pages: a run that verifies few signatures touches few of
-     * them (a ledger's memo is 2 MiB). */
-    memo->keys = util_calloc_sparse(count, sizeof(*memo->keys));
+    memo->keys = util_calloc_large(count, sizeof(*memo->keys));
     if (memo->keys == NULL) {
         util_free(memo);
         return -1;

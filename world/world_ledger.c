@@ -25,9 +25,7 @@
 
 #define TAG_KEY_DOMAIN UINT64_C(0x74782d746167) /* "tx-tag" */
 #define LEDGER_SIGN_MEMO_SLOTS (1u << 16) /* 2 MiB of verified signatures */
-/* Replicas' memory is zeroed at once only between these sizes, in all:
- * see ledger_alloc. */
-#define LEDGER_EAGER_MIN ((size_t)32 << 20)
+/* Replicas' memory past this, in all, is allocated sparse: see ledger_alloc. */
 #define LEDGER_SPARSE_MIN ((size_t)256 << 20)
 
 /* A transaction's tag under its client's key. A hosted world (the testbed)
@@ -228,20 +226,19 @@ static int ledger_alloc(world_state *world, uint32_t n)
     s->replica_size = (cons_bft_replica_size() + 63) & ~(size_t)63;
     /* A Twins validator's second instance after the n first ones. A replica
      * is 2.5 MB, most of it a store, mempool and arena that fill as the run
-     * goes (cons_bft_replica_init). Zeroed at once, a mid-sized set costs
-     * less on huge pages than page faults one 4 KiB page at a time (64
-     * validators: x0.84 the wall time). Below LEDGER_EAGER_MIN in all
-     * (about 12 validators) that gain is a few milliseconds of any run,
-     * while the zeroing is most of the cost of a short world (a peer fuzz
-     * input's world of 4 validators: its inputs run in x0.6 the time with
-     * fresh zero pages); past LEDGER_SPARSE_MIN (about 100 validators),
-     * fresh zero pages that become resident only as used cost less (256
-     * validators: x0.79 the wall time, 185 against 645 MiB at its peak). */
+     * goes (cons_bft_replica_init). Zeroed at once, a small set costs less
+     * on huge pages than page faults one 4 KiB page at a time (64
+     * validators: x0.84 the wall time; 7: x0.95), except under
+     * AddressSanitizer (util_calloc_large: the peer fuzz target's saved
+     * inputs, a short world each, replay in x0.6 the time sparse); past
+     * LEDGER_SPARSE_MIN in all
+     * (about 100 validators), fresh zero pages that become resident only as
+     * used cost less (256 validators: x0.79 the wall time, 185 against 645
+     * MiB at its peak). */
     size_t count = (size_t)n + world->scenario->ledger.byzantine;
-    size_t bytes = count * s->replica_size;
-    s->memory = bytes >= LEDGER_EAGER_MIN && bytes <= LEDGER_SPARSE_MIN
-                    ? util_calloc(count, s->replica_size)
-                    : util_calloc_sparse(count, s->replica_size);
+    s->memory = count * s->replica_size > LEDGER_SPARSE_MIN
+                    ? util_calloc_sparse(count, s->replica_size)
+                    : util_calloc_large(count, s->replica_size);
     s->replicas = util_calloc(n, sizeof(*s->replicas));
     s->twins = util_calloc(n, sizeof(*s->twins));
     s->twin_of = util_calloc(world->node_count, sizeof(*s->twin_of));
