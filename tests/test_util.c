@@ -495,6 +495,34 @@ START_TEST(test_util_alloc_sparse)
 }
 END_TEST
 
+/* util_calloc_large: zeroed, through the hook; in a plain build the
+ * block is written at once (resident, so a run that fills it takes no page
+ * faults one 4 KiB page at a time), while under the sanitizers it is
+ * util_calloc_sparse (resident pages are not read there, as above). */
+START_TEST(test_util_alloc_large)
+{
+    ck_assert_ptr_null(util_calloc_large(0, 8));
+    test_util_counting counting = {0, 0};
+    util_alloc_set_hook(test_util_counting_hook, &counting);
+    util_free(util_calloc_large(4, 8));
+    util_alloc_set_hook(NULL, NULL);
+    ck_assert_uint_eq(counting.allocs, 1);
+    ck_assert_uint_eq(counting.frees, 1);
+
+    const size_t bytes = (size_t)64 << 20;
+    unsigned long before = test_util_resident_pages();
+    unsigned char *big = util_calloc_large(bytes, 1);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_uint_eq(big[0] | big[bytes / 2] | big[bytes - 1], 0);
+    unsigned long after = test_util_resident_pages();
+    if (before > 0 && getenv("INFERSIM_SANITIZE") == NULL) {
+        ck_assert_msg((after - before) * 4096 > bytes / 2, "%lu pages became resident",
+                      after - before);
+    }
+    util_free(big);
+}
+END_TEST
+
 /* ---- hashing ---- */
 
 START_TEST(test_util_hash_sha256_known_vectors)
@@ -962,6 +990,7 @@ Suite *test_util_suite(void)
     tcase_add_test(alloc, test_util_alloc_edge_sizes);
     tcase_add_test(alloc, test_util_alloc_hook_sees_every_call);
     tcase_add_test(alloc, test_util_alloc_sparse);
+    tcase_add_test(alloc, test_util_alloc_large);
     tcase_add_test(alloc, test_util_alloc_default_wrapped);
     suite_add_tcase(suite, alloc);
 
