@@ -253,15 +253,19 @@ START_TEST(test_swarm_shrink_same_input_same_file)
     char first[512], second[512];
     test_dir_path(swarm_dir, "a.yaml", first, sizeof(first));
     test_dir_path(swarm_dir, "b.yaml", second, sizeof(second));
-    /* One drawn fault: a short shrink. */
+    /* One drawn fault: a short shrink. Under the sanitizers the second,
+     * identical shrink would take the same paths again: it runs once. */
     const char *seed = "2086292884672451246";
     ck_assert_int_eq(swarm_cli("shrink " SWARM_FILE " --seed %s --swarm -o %s", seed, first), 0);
-    ck_assert_int_eq(swarm_cli("shrink " SWARM_FILE " --seed %s --swarm -o %s", seed, second), 0);
-    char *a = strdup(test_dir_read(swarm_dir, "a.yaml"));
-    const char *b = test_dir_read(swarm_dir, "b.yaml");
-    /* The header names the output file; the scenarios must be identical. */
-    ck_assert_str_eq(strstr(a, "\nname:"), strstr(b, "\nname:"));
-    free(a);
+    if (getenv("INFERSIM_SANITIZE") == NULL) {
+        ck_assert_int_eq(
+            swarm_cli("shrink " SWARM_FILE " --seed %s --swarm -o %s", seed, second), 0);
+        char *a = strdup(test_dir_read(swarm_dir, "a.yaml"));
+        const char *b = test_dir_read(swarm_dir, "b.yaml");
+        /* The header names the output file; the scenarios must be identical. */
+        ck_assert_str_eq(strstr(a, "\nname:"), strstr(b, "\nname:"));
+        free(a);
+    }
     /* Without the bug the same run does not fail: nothing to shrink. */
     ck_assert_int_eq(swarm_cli("shrink " SWARM_FILE " --seed %s --swarm -o %s --set "
                                "verification.unsafe_quorum_slack=0",
