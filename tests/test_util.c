@@ -461,6 +461,18 @@ static unsigned long test_util_resident_pages(void)
     return resident;
 }
 
+/* Under a counting hook, one block of 'calloc' is one allocation and one
+ * free: the hook sees it. */
+static void test_util_through_hook(void *(*calloc_fn)(size_t, size_t))
+{
+    test_util_counting counting = {0, 0};
+    util_alloc_set_hook(test_util_counting_hook, &counting);
+    util_free(calloc_fn(4, 8));
+    util_alloc_set_hook(NULL, NULL);
+    ck_assert_uint_eq(counting.allocs, 1);
+    ck_assert_uint_eq(counting.frees, 1);
+}
+
 /* util_calloc_sparse: zeroed, the same refusals as util_calloc, through
  * the hook and failure injection when they are set, and a large array
  * of which one entry is written stays mostly not resident (util_calloc
@@ -472,12 +484,7 @@ START_TEST(test_util_alloc_sparse)
     util_alloc_fail_after(1);
     ck_assert_ptr_null(util_calloc_sparse(2, 8));
     util_alloc_fail_after(0);
-    test_util_counting counting = {0, 0};
-    util_alloc_set_hook(test_util_counting_hook, &counting);
-    util_free(util_calloc_sparse(4, 8));
-    util_alloc_set_hook(NULL, NULL);
-    ck_assert_uint_eq(counting.allocs, 1);
-    ck_assert_uint_eq(counting.frees, 1);
+    test_util_through_hook(util_calloc_sparse);
 
     const size_t bytes = (size_t)256 << 20;
     unsigned long before = test_util_resident_pages();
@@ -502,12 +509,7 @@ END_TEST
 START_TEST(test_util_alloc_large)
 {
     ck_assert_ptr_null(util_calloc_large(0, 8));
-    test_util_counting counting = {0, 0};
-    util_alloc_set_hook(test_util_counting_hook, &counting);
-    util_free(util_calloc_large(4, 8));
-    util_alloc_set_hook(NULL, NULL);
-    ck_assert_uint_eq(counting.allocs, 1);
-    ck_assert_uint_eq(counting.frees, 1);
+    test_util_through_hook(util_calloc_large);
 
     const size_t bytes = (size_t)64 << 20;
     unsigned long before = test_util_resident_pages();
