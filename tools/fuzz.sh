@@ -5,8 +5,8 @@
 # default is all of them, one at a time. For each: every file of
 # fuzz/corpus/<target>/ runs once (a regression input that crashes fails
 # here), then libFuzzer runs for SECONDS with bounded input length and
-# memory; peer, each of whose inputs builds and runs a whole world (60 to
-# 110 inputs a second under the sanitizers, against thousands for the
+# memory; peer, each of whose inputs builds and runs a whole world (65 to
+# 95 inputs a second under the sanitizers, against thousands for the
 # others), for six times SECONDS. New corpus entries and crash files go to a
 # temporary directory (FUZZ_OUT, default mktemp -d), never into the tree;
 # nothing is merged back. Prints one line per target (execs, exec/s, new
