@@ -230,11 +230,10 @@ static int ledger_alloc(world_state *world, uint32_t n)
      * on huge pages than page faults one 4 KiB page at a time (64
      * validators: x0.84 the wall time; 7: x0.95), except under
      * AddressSanitizer (util_calloc_large: the peer fuzz target's saved
-     * inputs, a short world each, replay in x0.6 the time sparse); past
-     * LEDGER_SPARSE_MIN in all
-     * (about 100 validators), fresh zero pages that become resident only as
-     * used cost less (256 validators: x0.79 the wall time, 185 against 645
-     * MiB at its peak). */
+     * inputs, a short world each, replay in about half the time sparse);
+     * past LEDGER_SPARSE_MIN in all (about 100 validators), fresh zero
+     * pages that become resident only as used cost less (256 validators:
+     * x0.79 the wall time, 185 against 645 MiB at its peak). */
     size_t count = (size_t)n + world->scenario->ledger.byzantine;
     s->memory = count * s->replica_size > LEDGER_SPARSE_MIN
                     ? util_calloc_sparse(count, s->replica_size)
