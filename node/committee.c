@@ -57,6 +57,14 @@ static float *committee_output(const node *self, const node_committee_state *sta
 #define COMMITTEE_EVIDENCE_SALT (2 * NODE_SIGNATURE_BYTES + NODE_VOTE_MAX)
 #define COMMITTEE_EVIDENCE_BYTES (COMMITTEE_EVIDENCE_SALT + NODE_SALT_BYTES)
 
+/* Where the outputs end in the block: the votes, then every member's
+ * output (committee_output). */
+static size_t committee_outputs_end(const node_serving *serving)
+{
+    return (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
+           (size_t)serving->committee * serving->output_floats * sizeof(float);
+}
+
 /* Catch-up (serving.catch_up), after the evidence, 8-byte aligned: per
  * segment and member 1 + the first step the member may lack (it did not
  * answer it; 0: none), then per segment the rows its committee was sent,
@@ -65,8 +73,7 @@ static float *committee_output(const node *self, const node_committee_state *sta
  * after. */
 static size_t committee_catch_up_offset(const node_serving *serving)
 {
-    size_t bytes = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
-                   (size_t)serving->committee * serving->output_floats * sizeof(float) +
+    size_t bytes = committee_outputs_end(serving) +
                    (serving->commit_sig_bytes > 0
                         ? (size_t)serving->committee * COMMITTEE_EVIDENCE_BYTES
                         : 0);
@@ -134,9 +141,7 @@ static uint8_t *committee_evidence(const node *self, const node_committee_state 
     ASSERT(state->block != 0 && serving->commit_sig_bytes > 0);
     ASSERT(member < serving->committee);
     uint8_t *block = util_pool_block(&self->config.store->committee_pool, state->block - 1);
-    size_t outputs = (size_t)NODE_COMMITTEE_MAX * NODE_VOTE_MAX +
-                     (size_t)serving->committee * serving->output_floats * sizeof(float);
-    return block + outputs + (size_t)member * COMMITTEE_EVIDENCE_BYTES;
+    return block + committee_outputs_end(serving) + (size_t)member * COMMITTEE_EVIDENCE_BYTES;
 }
 
 uint32_t node__committee_index(const node *self, uint64_t request, uint32_t segment,
