@@ -55,6 +55,9 @@ typedef struct launch_state {
     char run_dir[4096];              /* the private key directory we made, or "" */
 } launch_state;
 
+#define LAUNCH_STOP_WAIT_NS (UINT64_C(20) * 1000000000u)  /* per process, to write its rows */
+#define LAUNCH_STOP_NOTICE_NS (UINT64_C(2) * 1000000000u) /* then the wait is said */
+
 static uint64_t monotonic_ns(void)
 {
     struct timespec now;
@@ -194,10 +197,28 @@ static bool launch_hurried(const launch_state *state)
     return state->config->hurry != NULL && *state->config->hurry != 0;
 }
 
+/* What the launcher says, once, when a stopping process is slow to write
+ * its rows (another process may hold the results file's lock). */
+typedef struct stop_notice {
+    uint64_t at_ns;                  /* when to say it; 0: said */
+    uint32_t process;
+    uint32_t left;                   /* processes still to stop, this one included */
+} stop_notice;
+
+static void stop_notice_say(stop_notice *notice)
+{
+    fprintf(stderr, "infersim testbed: waiting for process %u to write its rows (up to %u s for"
+                    " each of %u process(es) still running; another stop signal kills them at"
+                    " once and loses their rows)\n",
+            notice->process, (unsigned)(LAUNCH_STOP_WAIT_NS / 1000000000u), notice->left);
+    notice->at_ns = 0;
+}
+
 /* Reads the child's summary until EOF (the child writes it, then exits),
- * 'deadline_ns' or a hurry. Returns true when a whole summary arrived. */
+ * 'deadline_ns' or a hurry, saying 'notice' (when given) once its time
+ * comes. Returns true when a whole summary arrived. */
 static bool summary_read(const launch_state *state, int fd, tb_summary *summary,
-                         uint64_t deadline_ns)
+                         uint64_t deadline_ns, stop_notice *notice)
 {
     size_t got = 0;
     while (got < sizeof(*summary)) {
@@ -205,9 +226,15 @@ static bool summary_read(const launch_state *state, int fd, tb_summary *summary,
         if (now >= deadline_ns || launch_hurried(state)) {
             return false;
         }
+        if (notice != NULL && notice->at_ns != 0 && now >= notice->at_ns) {
+            stop_notice_say(notice);
+        }
+        uint64_t wake = notice != NULL && notice->at_ns != 0 && notice->at_ns < deadline_ns
+                            ? notice->at_ns
+                            : deadline_ns;
         struct pollfd poll_fd = {fd, POLLIN, 0};
-        int ready = poll(&poll_fd, 1, (int)((deadline_ns - now) / 1000000u) + 1);
-        if (ready < 0 && errno == EINTR) {
+        int ready = poll(&poll_fd, 1, (int)((wake - now) / 1000000u) + 1);
+        if ((ready < 0 && errno == EINTR) || (ready == 0 && wake < deadline_ns)) {
             continue;
         }
         if (ready <= 0) {
@@ -228,12 +255,12 @@ static bool summary_read(const launch_state *state, int fd, tb_summary *summary,
 /* Closes the child's summary pipe, first reading its summary into
  * 'summary_out' when given. Returns whether a whole summary was read. */
 static bool child_reap(const launch_state *state, launch_child *child, tb_summary *summary_out,
-                       uint64_t deadline_ns)
+                       uint64_t deadline_ns, stop_notice *notice)
 {
     bool read = false;
     if (child->summary_fd >= 0) {
         read = summary_out != NULL &&
-               summary_read(state, child->summary_fd, summary_out, deadline_ns);
+               summary_read(state, child->summary_fd, summary_out, deadline_ns, notice);
         close(child->summary_fd);
         child->summary_fd = -1;
     }
@@ -269,7 +296,7 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
             kill(child->pid, SIGKILL);
             waitpid(child->pid, NULL, 0);
             child->reaped_ns = monotonic_ns(); /* Its last frame was received before. */
-            child_reap(state, child, NULL, 0);
+            child_reap(state, child, NULL, 0, NULL);
             life_lost(state, p, false);
             child->pid = 0;
             child->down = true;
@@ -392,23 +419,31 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
 }
 
 /* Stops every live child in turn (each writes its rows alone), giving
- * each 20 s, or none once the caller hurries; then makes sure none is
- * left. */
+ * each LAUNCH_STOP_WAIT_NS, or none once the caller hurries; then makes
+ * sure none is left. The first process slow to write its rows (past
+ * LAUNCH_STOP_NOTICE_NS) is said, once. */
 static void stop_all(launch_state *state, tb_summary *total)
 {
-    uint32_t killed = 0;
+    uint32_t killed = 0, left = 0;
+    for (uint32_t p = 0; p < state->config->process_count; p++) {
+        left += state->children[p].pid > 0;
+    }
+    stop_notice notice = {0, 0, left};
+    bool said = false;
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
         if (child->pid <= 0) {
             continue;
         }
         kill(child->pid, SIGTERM);
-        uint64_t deadline = monotonic_ns() + 20000000000ull;
+        uint64_t now = monotonic_ns(), deadline = now + LAUNCH_STOP_WAIT_NS;
+        notice.at_ns = said ? 0 : now + LAUNCH_STOP_NOTICE_NS;
+        notice.process = p;
         int status = 0;
         tb_summary *summary = util_calloc(1, sizeof(*summary));
         /* The summary is read while the child writes it (it may exceed a
          * pipe's buffer), then the child is reaped. */
-        if (summary != NULL && child_reap(state, child, summary, deadline)) {
+        if (summary != NULL && child_reap(state, child, summary, deadline, &notice)) {
             tb_summary_add(total, summary);
         } else {
             life_lost(state, p, true); /* It died, or was hurried, before it wrote one. */
@@ -424,13 +459,17 @@ static void stop_all(launch_state *state, tb_summary *total)
             struct timespec pause = {0, 5000000};
             nanosleep(&pause, NULL);
         }
-        child_reap(state, child, NULL, 0);
+        child_reap(state, child, NULL, 0, NULL);
         child->pid = 0;
+        said = said || notice.at_ns == 0;
+        notice.left -= 1;
     }
     if (killed > 0) {
+        char why[64];
+        snprintf(why, sizeof(why), "%u s each", (unsigned)(LAUNCH_STOP_WAIT_NS / 1000000000u));
         fprintf(stderr, "infersim testbed: %u process(es) killed while stopping (%s): their rows"
                         " are lost\n",
-                killed, launch_hurried(state) ? "another stop signal" : "20 s each");
+                killed, launch_hurried(state) ? "another stop signal" : why);
     }
 }
 
@@ -653,7 +692,7 @@ static void reap_unexpected(launch_state *state)
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
         if (child->pid > 0 && waitpid(child->pid, NULL, WNOHANG) == child->pid) {
-            child_reap(state, child, NULL, 0);
+            child_reap(state, child, NULL, 0, NULL);
             life_lost(state, p, true);
             child->pid = 0;
         }

@@ -656,7 +656,6 @@ static long status_field(const char *url, const char *key)
     return value;
 }
 
-/* One SQL query's rows as text ('|' between fields, '\n' after rows). */
 /* The whole file, NUL-terminated (free it); "" when it cannot be read. */
 static char *tb_read_file(const char *path)
 {
@@ -677,6 +676,32 @@ static char *tb_read_file(const char *path)
     return text;
 }
 
+/* Seconds since 'start' (CLOCK_MONOTONIC). */
+static double tb_seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Whether 'text' appears in the file at 'path' within 'seconds'. */
+static bool tb_file_says(const char *path, const char *text, double seconds)
+{
+    struct timespec since;
+    clock_gettime(CLOCK_MONOTONIC, &since);
+    for (;;) {
+        char *content = tb_read_file(path);
+        bool found = strstr(content, text) != NULL;
+        free(content);
+        if (found || tb_seconds_since(&since) >= seconds) {
+            return found;
+        }
+        struct timespec tick = {0, 50000000};
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* One SQL query's rows as text ('|' between fields, '\n' after rows). */
 static char *query(const char *sql)
 {
     char path[512];
@@ -1620,20 +1645,12 @@ START_TEST(test_testbed_faults_on_time_while_the_file_is_busy)
 }
 END_TEST
 
-/* Seconds since 'start' (CLOCK_MONOTONIC). */
-static double tb_seconds_since(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
 /* A second stop signal stops now. With the file's lock held by another
  * process, the first SIGINT leaves the processes waiting to write their
  * rows (the launcher gives each 20 s, then waits up to 10 minutes for its
- * own); the second kills them at once and ends the launcher's wait. The
- * run is left as it was, 'running' with a gone writer: incomplete, never
- * complete-looking. */
+ * own), and the launcher says so after 2 s; the second kills them at once
+ * and ends the launcher's wait. The run is left as it was, 'running' with
+ * a gone writer: incomplete, never complete-looking. */
 START_TEST(test_testbed_second_signal_stops_now)
 {
     char db[512], log[512], command[1200];
@@ -1645,13 +1662,17 @@ START_TEST(test_testbed_second_signal_stops_now)
     for (uint32_t p = 0; p < tb_url_count; p++) {
         ck_assert_int_gt(status_field(tb_urls[p], "pid"), 1);
     }
-    struct timespec pause = {1, 0};
     sqlite3 *holder = NULL;
     ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
     sqlite3_busy_timeout(holder, 5000);
     ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     ck_assert_int_eq(kill(tb_launcher, SIGINT), 0);
-    nanosleep(&pause, NULL); /* process 0 waits for the lock to write its rows */
+    /* Process 0 waits for the lock to write its rows. */
+    ck_assert_msg(tb_file_says(log, "waiting for process 0 to write its rows (up to 20 s for"
+                                    " each of 2 process(es) still running; another stop signal"
+                                    " kills them at once",
+                               15.0),
+                  "%s", tb_read_file(log));
     int status = 0;
     ck_assert_int_eq(waitpid(tb_launcher, &status, WNOHANG), 0);
     struct timespec second;
