@@ -536,29 +536,41 @@ static void q8_panel_dot_best(int isa, const int8_t *values, const float *scales
 }
 
 /* Where token t's quantized activations live in the executor's scratch:
- * the values, then (past every token's) the pairs. */
+ * the values, then (past every token's) the pairs; written by
+ * q8_token_quantize, read through q8_token_at. */
+typedef struct q8_token_slots {
+    int32_t *values;
+    int32_t *pairs;
+    float *scales;
+} q8_token_slots;
+
+static q8_token_slots q8_token_slots_of(const infer_executor *executor, uint32_t t,
+                                        uint32_t cols, uint32_t group)
+{
+    int32_t *pairs = executor->q8x + (size_t)executor->tokens_max * executor->q8_cols_max;
+    return (q8_token_slots){executor->q8x + (size_t)t * cols, pairs + (size_t)t * (cols / 2),
+                            executor->q8xs + (size_t)t * (cols / group)};
+}
+
 static q8_token q8_token_at(const infer_executor *executor, uint32_t t, uint32_t cols,
                             uint32_t group)
 {
-    const int32_t *pairs = executor->q8x + (size_t)executor->tokens_max * executor->q8_cols_max;
-    return (q8_token){executor->q8x + (size_t)t * cols, pairs + (size_t)t * (cols / 2),
-                      executor->q8xs + (size_t)t * (cols / group)};
+    q8_token_slots slots = q8_token_slots_of(executor, t, cols, group);
+    return (q8_token){slots.values, slots.pairs, slots.scales};
 }
 
 /* Quantizes token t's activations (runq.c's rounding) into that scratch. */
 static void q8_token_quantize(infer_executor *executor, const float *x, uint32_t t,
                               uint32_t cols, uint32_t group, int8_t *scratch)
 {
-    q8_token at = q8_token_at(executor, t, cols, group);
-    int32_t *values = (int32_t *)at.values;
-    int32_t *pairs = (int32_t *)at.pairs;
-    q8_quantize(x + (size_t)t * cols, cols, group, false, scratch, (float *)at.scales);
+    q8_token_slots at = q8_token_slots_of(executor, t, cols, group);
+    q8_quantize(x + (size_t)t * cols, cols, group, false, scratch, at.scales);
     for (uint32_t c = 0; c < cols; c++) {
-        values[c] = scratch[c];
+        at.values[c] = scratch[c];
     }
     for (uint32_t k = 0; k < cols / 2; k++) {
-        pairs[k] = (int32_t)((uint32_t)(uint16_t)scratch[2 * k] |
-                             (uint32_t)(uint16_t)scratch[2 * k + 1] << 16);
+        at.pairs[k] = (int32_t)((uint32_t)(uint16_t)scratch[2 * k] |
+                                (uint32_t)(uint16_t)scratch[2 * k + 1] << 16);
     }
 }
 
