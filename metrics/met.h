@@ -20,6 +20,9 @@
 #include "scenarios/scn.h"
 
 #define MET_SCHEMA_VERSION 20
+/* How long a connection waits for another one (usually another process)
+ * to release the lock it needs before it gives up. */
+#define MET_BUSY_WAIT_MS 600000  /* 10 minutes: a whole number of them (met__sql_error) */
 
 #define MET_EOPEN -1      /* cannot open or create the file */
 #define MET_ESQL -2       /* an SQLite error; met_db_errmsg says which */

@@ -15,9 +15,8 @@
  * checkpointed every 16,384 pages (64 MiB) instead of every 1,000. */
 #define MET_WRITER_PRAGMAS " PRAGMA cache_size=-131072; PRAGMA wal_autocheckpoint=16384;"
 #define MET_ERRMSG_MAX 512
-/* How long a connection waits for another one (usually another process)
- * to release the lock it needs, and after how long it says so on stderr. */
-#define MET_BUSY_WAIT_MS 600000  /* 10 minutes: a whole number of them (met__sql_error) */
+/* After how long a wait for another connection's lock (MET_BUSY_WAIT_MS,
+ * met.h) is said on stderr. */
 #define MET_BUSY_NOTICE_MS 2000
 
 /* Cached prepared statements, prepared lazily on first use. */

@@ -490,6 +490,11 @@ typedef struct tb_launch_config {
      * waiting for the results file's lock to write them) are killed at
      * once, their rows lost (said on stderr), instead of given 20 s each. */
     const volatile sig_atomic_t *hurry;
+    /* At the run's end (no stop signal): how long each process may take to
+     * write its rows before it is killed, at least the 20 s a stop signal
+     * gives (the caller's wait for the results file's lock, plus a margin:
+     * another process storing into the file holds them up). */
+    uint64_t end_wait_ns;
 } tb_launch_config;
 
 /* Starts the processes, applies crash faults (kill -9 and restart) in

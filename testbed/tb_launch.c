@@ -55,7 +55,8 @@ typedef struct launch_state {
     char run_dir[4096];              /* the private key directory we made, or "" */
 } launch_state;
 
-#define LAUNCH_STOP_WAIT_NS (UINT64_C(20) * 1000000000u)  /* per process, to write its rows */
+#define LAUNCH_STOP_WAIT_NS (UINT64_C(20) * 1000000000u)  /* per process, to write its rows,
+                                                          * after a stop signal */
 #define LAUNCH_STOP_NOTICE_NS (UINT64_C(2) * 1000000000u) /* then the wait is said */
 
 static uint64_t monotonic_ns(void)
@@ -197,47 +198,69 @@ static bool launch_hurried(const launch_state *state)
     return state->config->hurry != NULL && *state->config->hurry != 0;
 }
 
-/* What the launcher says, once, when a stopping process is slow to write
- * its rows (another process may hold the results file's lock). */
-typedef struct stop_notice {
-    uint64_t at_ns;                  /* when to say it; 0: said */
+/* One stopping process's wait to write its rows: its deadline moves when
+ * a stop signal comes during a run's end (stop_wait_ns), and the first
+ * process slow to write them is said, once. */
+typedef struct stop_wait {
+    uint64_t started_ns;             /* SIGTERM sent */
+    uint64_t notice_ns;              /* when to say the wait; 0: said, or not to say */
     uint32_t process;
     uint32_t left;                   /* processes still to stop, this one included */
-} stop_notice;
+} stop_wait;
 
-static void stop_notice_say(stop_notice *notice)
+/* How long each process may take to write its rows: after a stop signal
+ * LAUNCH_STOP_WAIT_NS, at the run's end the caller's wait. */
+static uint64_t stop_wait_ns(const launch_state *state)
 {
-    fprintf(stderr, "infersim testbed: waiting for process %u to write its rows (up to %u s for"
-                    " each of %u process(es) still running; another stop signal kills them at"
+    bool signalled = state->stop != NULL && *state->stop != 0;
+    uint64_t end = state->config->end_wait_ns;
+    return signalled || end < LAUNCH_STOP_WAIT_NS ? LAUNCH_STOP_WAIT_NS : end;
+}
+
+/* Whether the wait is over: its deadline passed, or the caller hurries. */
+static bool stop_wait_over(const launch_state *state, const stop_wait *wait, uint64_t now_ns)
+{
+    return now_ns >= wait->started_ns + stop_wait_ns(state) || launch_hurried(state);
+}
+
+static void stop_wait_say(const launch_state *state, stop_wait *wait)
+{
+    bool signalled = state->stop != NULL && *state->stop != 0;
+    char then[96] = "another";
+    if (!signalled) {
+        snprintf(then, sizeof(then), "a stop signal cuts that to %llu s, a second",
+                 (unsigned long long)(LAUNCH_STOP_WAIT_NS / 1000000000u));
+    }
+    fprintf(stderr, "infersim testbed: waiting for process %u to write its rows (up to %llu s"
+                    " for each of %u process(es) still running; %s stop signal kills them at"
                     " once and loses their rows)\n",
-            notice->process, (unsigned)(LAUNCH_STOP_WAIT_NS / 1000000000u), notice->left);
-    notice->at_ns = 0;
+            wait->process, (unsigned long long)(stop_wait_ns(state) / 1000000000u), wait->left,
+            then);
+    wait->notice_ns = 0;
 }
 
 /* Reads the child's summary until EOF (the child writes it, then exits),
- * 'deadline_ns' or a hurry, saying 'notice' (when given) once its time
- * comes. Returns true when a whole summary arrived. */
+ * or until the wait is over, saying the wait once its time comes. Returns
+ * true when a whole summary arrived. */
 static bool summary_read(const launch_state *state, int fd, tb_summary *summary,
-                         uint64_t deadline_ns, stop_notice *notice)
+                         stop_wait *wait)
 {
     size_t got = 0;
     while (got < sizeof(*summary)) {
         uint64_t now = monotonic_ns();
-        if (now >= deadline_ns || launch_hurried(state)) {
+        if (stop_wait_over(state, wait, now)) {
             return false;
         }
-        if (notice != NULL && notice->at_ns != 0 && now >= notice->at_ns) {
-            stop_notice_say(notice);
+        if (wait->notice_ns != 0 && now >= wait->notice_ns) {
+            stop_wait_say(state, wait);
         }
-        uint64_t wake = notice != NULL && notice->at_ns != 0 && notice->at_ns < deadline_ns
-                            ? notice->at_ns
-                            : deadline_ns;
+        /* Woken at least every 100 ms: a stop signal moves the deadline. */
         struct pollfd poll_fd = {fd, POLLIN, 0};
-        int ready = poll(&poll_fd, 1, (int)((wake - now) / 1000000u) + 1);
-        if ((ready < 0 && errno == EINTR) || (ready == 0 && wake < deadline_ns)) {
+        int ready = poll(&poll_fd, 1, 100);
+        if ((ready < 0 && errno == EINTR) || ready == 0) {
             continue;
         }
-        if (ready <= 0) {
+        if (ready < 0) {
             return false;
         }
         ssize_t n = read(fd, (uint8_t *)summary + got, sizeof(*summary) - got);
@@ -253,14 +276,14 @@ static bool summary_read(const launch_state *state, int fd, tb_summary *summary,
 }
 
 /* Closes the child's summary pipe, first reading its summary into
- * 'summary_out' when given. Returns whether a whole summary was read. */
+ * 'summary_out' when given (within 'wait'). Returns whether a whole
+ * summary was read. */
 static bool child_reap(const launch_state *state, launch_child *child, tb_summary *summary_out,
-                       uint64_t deadline_ns, stop_notice *notice)
+                       stop_wait *wait)
 {
     bool read = false;
     if (child->summary_fd >= 0) {
-        read = summary_out != NULL &&
-               summary_read(state, child->summary_fd, summary_out, deadline_ns, notice);
+        read = summary_out != NULL && summary_read(state, child->summary_fd, summary_out, wait);
         close(child->summary_fd);
         child->summary_fd = -1;
     }
@@ -296,7 +319,7 @@ static void crash_fault(launch_state *state, uint32_t index, bool ending, uint64
             kill(child->pid, SIGKILL);
             waitpid(child->pid, NULL, 0);
             child->reaped_ns = monotonic_ns(); /* Its last frame was received before. */
-            child_reap(state, child, NULL, 0, NULL);
+            child_reap(state, child, NULL, NULL);
             life_lost(state, p, false);
             child->pid = 0;
             child->down = true;
@@ -419,16 +442,14 @@ void tb_summary_add(tb_summary *total, const tb_summary *one)
 }
 
 /* Stops every live child in turn (each writes its rows alone), giving
- * each LAUNCH_STOP_WAIT_NS, or none once the caller hurries; then makes
- * sure none is left. The first process slow to write its rows (past
- * LAUNCH_STOP_NOTICE_NS) is said, once. */
+ * each stop_wait_ns, or none once the caller hurries; then makes sure none
+ * is left. */
 static void stop_all(launch_state *state, tb_summary *total)
 {
     uint32_t killed = 0, left = 0;
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         left += state->children[p].pid > 0;
     }
-    stop_notice notice = {0, 0, left};
     bool said = false;
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
@@ -436,21 +457,20 @@ static void stop_all(launch_state *state, tb_summary *total)
             continue;
         }
         kill(child->pid, SIGTERM);
-        uint64_t now = monotonic_ns(), deadline = now + LAUNCH_STOP_WAIT_NS;
-        notice.at_ns = said ? 0 : now + LAUNCH_STOP_NOTICE_NS;
-        notice.process = p;
+        uint64_t now = monotonic_ns();
+        stop_wait wait = {now, said ? 0 : now + LAUNCH_STOP_NOTICE_NS, p, left--};
         int status = 0;
         tb_summary *summary = util_calloc(1, sizeof(*summary));
         /* The summary is read while the child writes it (it may exceed a
          * pipe's buffer), then the child is reaped. */
-        if (summary != NULL && child_reap(state, child, summary, deadline, &notice)) {
+        if (summary != NULL && child_reap(state, child, summary, &wait)) {
             tb_summary_add(total, summary);
         } else {
             life_lost(state, p, true); /* It died, or was hurried, before it wrote one. */
         }
         util_free(summary);
         while (waitpid(child->pid, &status, WNOHANG) == 0) {
-            if (monotonic_ns() > deadline || launch_hurried(state)) {
+            if (stop_wait_over(state, &wait, monotonic_ns())) {
                 kill(child->pid, SIGKILL);
                 waitpid(child->pid, &status, 0);
                 killed += 1;
@@ -459,14 +479,14 @@ static void stop_all(launch_state *state, tb_summary *total)
             struct timespec pause = {0, 5000000};
             nanosleep(&pause, NULL);
         }
-        child_reap(state, child, NULL, 0, NULL);
+        child_reap(state, child, NULL, NULL);
         child->pid = 0;
-        said = said || notice.at_ns == 0;
-        notice.left -= 1;
+        said = said || wait.notice_ns == 0;
     }
     if (killed > 0) {
         char why[64];
-        snprintf(why, sizeof(why), "%u s each", (unsigned)(LAUNCH_STOP_WAIT_NS / 1000000000u));
+        snprintf(why, sizeof(why), "%llu s each",
+                 (unsigned long long)(stop_wait_ns(state) / 1000000000u));
         fprintf(stderr, "infersim testbed: %u process(es) killed while stopping (%s): their rows"
                         " are lost\n",
                 killed, launch_hurried(state) ? "another stop signal" : why);
@@ -692,7 +712,7 @@ static void reap_unexpected(launch_state *state)
     for (uint32_t p = 0; p < state->config->process_count; p++) {
         launch_child *child = &state->children[p];
         if (child->pid > 0 && waitpid(child->pid, NULL, WNOHANG) == child->pid) {
-            child_reap(state, child, NULL, 0, NULL);
+            child_reap(state, child, NULL, NULL);
             life_lost(state, p, true);
             child->pid = 0;
         }

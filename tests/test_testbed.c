@@ -1645,6 +1645,33 @@ START_TEST(test_testbed_faults_on_time_while_the_file_is_busy)
 }
 END_TEST
 
+/* A run that ends (no stop signal) while another process holds the
+ * results file for longer than a stop's 20 s per process: the processes
+ * wait for the lock as long as any writer does, and every row is written.
+ * (They were killed at 20 s, their rows lost.) */
+START_TEST(test_testbed_end_waits_for_a_busy_file)
+{
+    char db[512], log[512];
+    tb_path(db, sizeof(db), "tb.db");
+    tb_path(log, sizeof(log), "testbed.log");
+    cluster_start(2, "--duration 2");
+    sqlite3 *holder = NULL;
+    ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
+    sqlite3_busy_timeout(holder, 5000);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct timespec held = {23, 0};
+    nanosleep(&held, NULL);
+    ck_assert_int_eq(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+    ck_assert_msg(cluster_wait() == 0, "%s", tb_read_file(log));
+    ck_assert_msg(tb_file_says(log, "waiting for process 0 to write its rows (up to 620 s", 0.0),
+                  "%s", tb_read_file(log));
+    char *rows = query("SELECT status, (SELECT count(*) FROM nodes) FROM runs");
+    ck_assert_str_eq(rows, "completed|7\n");
+    free(rows);
+}
+END_TEST
+
 /* A second stop signal stops now. With the file's lock held by another
  * process, the first SIGINT leaves the processes waiting to write their
  * rows (the launcher gives each 20 s, then waits up to 10 minutes for its
@@ -1810,6 +1837,7 @@ Suite *test_testbed_suite(void)
         tcase_add_test(cluster, test_testbed_faults_in_real_time);
         tcase_add_test(cluster, test_testbed_faults_on_time_while_the_file_is_busy);
         tcase_add_test(cluster, test_testbed_second_signal_stops_now);
+        tcase_add_test(cluster, test_testbed_end_waits_for_a_busy_file);
         tcase_add_test(cluster, test_testbed_stopped_run_says_the_rows_lost);
         tcase_add_test(cluster, test_testbed_admin_faults);
         tcase_add_test(cluster, test_testbed_ledger_commits);

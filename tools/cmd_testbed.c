@@ -911,6 +911,8 @@ static int testbed_launch(testbed_context *run, const testbed_options *options)
         .on_ready = on_ready,
         .on_fault = follower ? NULL : on_fault,
         .hurry = &testbed_hurry,
+        /* At the end, a process waits for the file's lock as any writer does. */
+        .end_wait_ns = ((uint64_t)MET_BUSY_WAIT_MS + 20000u) * 1000000u,
     };
     testbed_signals();
     if (run->db != NULL) {
