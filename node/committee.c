@@ -1718,7 +1718,7 @@ static void client_proceed(node *self, node_outbox *outbox, uint64_t request, ui
             output = store->x;
         }
         serving->verifier->accepted(serving->verifier->context, request, state->segment,
-                                    state->round, output,
+                                    state->round, state->members[member], output,
                                     (size_t)committee_rows(r) * serving->dim);
         node__committee_send_input(self, outbox, request, state->segment + 1u, output, now_ns);
         return;

@@ -409,12 +409,13 @@ typedef struct node_verifier {
     /* After the judged calls of one decision: 'rows' tokens were processed
      * (fees to the agreeing members, slashed funds shared out). */
     void (*decided)(void *context, uint64_t request, uint32_t segment, uint32_t rows);
-    /* The client accepted 'output' (n_floats: the step's rows) from
-     * 'segment''s committee of 'round' at the request's current step: the
-     * next segment's input (noised, when that boundary is), which a
-     * referee needs to re-execute a hop of that segment. */
+    /* The client accepted 'output' (n_floats: the step's rows), member
+     * node 'member''s, from 'segment''s committee of 'round' at the
+     * request's current step: the next segment's input (noised, when that
+     * boundary is), which a referee needs to re-execute a hop of that
+     * segment and the oracle to replay the pipeline the client followed. */
     void (*accepted)(void *context, uint64_t request, uint32_t segment, uint32_t round,
-                     const float *output, size_t n_floats);
+                     uint32_t member, const float *output, size_t n_floats);
     /* The referee of a dispute (sampling, crossval, optimistic): bit i of
      * the result set when outputs[i], member members[i]'s answer for the
      * request's current step of 'segment', agrees with the referee's own

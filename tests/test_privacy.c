@@ -759,6 +759,34 @@ START_TEST(test_privacy_committee_exact_rule_under_noise)
 }
 END_TEST
 
+/* With kernels mixed in a committee, the client follows a pipeline of
+ * several kernels: each boundary's rows from whichever member's output it
+ * accepted. privacy_committee.yaml (every node honest, three kernels) at
+ * this seed has a step whose logits are a near tie that the kernels' drift
+ * tips, so the accepted answer agrees with no single kernel's pipeline: the
+ * checker took it for a lie (accepted_wrong 1). It now also replays the
+ * pipeline the client followed, and nothing honest is accepted wrong; a
+ * cartel's agreed lie on the same mixed kernels still is, every request. */
+START_TEST(test_privacy_committee_mixed_kernels_replayed)
+{
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_committee.yaml --db %s/m.db --quiet"
+                                 " --seed 6742332315137439397",
+                                 privacy_dir),
+                     0);
+    ck_assert(privacy_metric("m.db", 1, "requests_completed") == 30.0);
+    ck_assert(privacy_metric("m.db", 1, "accepted_wrong") == 0.0);
+    char *rows = privacy_query("m.db", "SELECT count(*) FROM violations");
+    ck_assert_str_eq(rows, "0\n");
+    free(rows);
+    ck_assert_int_eq(privacy_cli("run scenarios/privacy_committee.yaml --db %s/m.db --quiet"
+                                 " --seed 6742332315137439397 --set workload.requests=12 --set"
+                                 " 'faults.0={kind: collude, at: 0s, nodes: {fraction: 0.7}}'",
+                                 privacy_dir),
+                     0);
+    ck_assert(privacy_metric("m.db", 2, "accepted_wrong") == 12.0);
+}
+END_TEST
+
 /* ---- the figure ---- */
 
 /* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
@@ -838,6 +866,7 @@ Suite *test_privacy_suite(void)
     tcase_add_checked_fixture(committee, privacy_setup, privacy_teardown);
     tcase_add_test(committee, test_privacy_committee_agrees_under_noise);
     tcase_add_test(committee, test_privacy_committee_exact_rule_under_noise);
+    tcase_add_test(committee, test_privacy_committee_mixed_kernels_replayed);
     tcase_set_timeout(committee, 120);
     suite_add_tcase(suite, committee);
     TCase *figure = tcase_create("figure");

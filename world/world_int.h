@@ -251,11 +251,13 @@ void world__oracle_destroy(world_state *world);
 /* Judges a completed request (its network logits in its oracle block,
  * which the caller may release on return). Cannot fail. */
 void world__oracle_submit(world_state *world, uint64_t request, const node_outcome *outcome);
-/* The client accepted 'segment''s output from its committee of 'round' at
- * the request's current step (node_verifier.accepted): under privacy noise
- * the oracle keeps the round, whose stream noised the next boundary. */
+/* The client accepted 'segment''s output, node 'member''s, from its
+ * committee of 'round' at the request's current step
+ * (node_verifier.accepted): under privacy noise the oracle keeps the round,
+ * whose stream noised the next boundary; with more than one kernel in use,
+ * the member's kernel, to replay the pipeline the client followed. */
 void world__oracle_accepted(world_state *world, uint64_t request, uint32_t segment,
-                            uint32_t round);
+                            uint32_t round, uint32_t member);
 /* For tests: one judgement of 'tokens' (prompt_tokens of them, then the
  * generated ones) outside the run, every run it holds copied to runs_out
  * (WORLD_ORACLE_RUNS x generate x vocab floats; *have_out bit i: run i
@@ -270,7 +272,7 @@ world_state *world__host_state(world_host *host);
  * says what they do), and the storage of accepted inputs (0 or
  * WORLD_ENOMEM). */
 void world__referee_accepted(void *context, uint64_t request, uint32_t segment, uint32_t round,
-                             const float *output, size_t n_floats);
+                             uint32_t member, const float *output, size_t n_floats);
 uint64_t world__referee(void *context, bool last_segment, uint64_t request, uint32_t segment,
                         const float *const *outputs, const uint32_t *members, size_t n_floats,
                         uint32_t count);

@@ -35,7 +35,11 @@
  * took it, not where the clean runs do, so when a step agrees with no clean
  * run the checker also replays, kernel by kernel, the wired pipeline with
  * the very noise the client drew (the rounds it accepted are kept per step
- * and boundary). These runs depend on the request, and are never cached. */
+ * and boundary). With kernels mixed, the pipeline the client followed is
+ * one no single kernel runs (each boundary's rows from the member it
+ * accepted), so when a step still agrees with nothing the checker replays
+ * that one too (the accepted members' kernels are kept per step and
+ * boundary). These runs depend on the request, and are never cached. */
 #include <math.h>
 #include <string.h>
 
@@ -60,6 +64,7 @@
 typedef struct oracle_scratch {
     infer_executor *executor;
     float *x;                        /* sequence * dim */
+    float *in, *out;                 /* mixed: sequence * dim each, a segment's input, output */
     void *kv;                        /* every layer */
     uint8_t *wire;                   /* one wire encoding of a sequence */
 } oracle_scratch;
@@ -84,11 +89,14 @@ typedef struct oracle_job {
     world_divergence_record network_divergence;
     world_divergence_record divergence[INFER_KERNEL_COUNT];
     world_divergence_record noised[INFER_KERNEL_COUNT]; /* privacy: each kernel, noised */
-    float *noised_out;               /* generate * vocab: a noised run (privacy only) */
+    float *uncached_out;             /* generate * vocab: a run never cached (privacy, mixed) */
     uint8_t *wrong;                  /* generate: the step agrees with no honest run */
     uint32_t client;                 /* replay: the sender of the noised boundaries */
     uint8_t *rounds;                 /* replay: [segment * generate + step], the round the
                                       * client accepted before noising boundary 'segment' */
+    uint8_t *kernels;                /* mixed: [segment * generate + step], 1 + the kernel of
+                                      * the member whose output the client accepted before
+                                      * boundary 'segment'; 0: not seen */
 } oracle_job;
 
 typedef struct oracle_entry {
@@ -118,6 +126,9 @@ struct world_oracle {
     double privacy_sigma;
     uint64_t privacy_seed;
     bool replay;                     /* noised and verifying: the checker replays the noise */
+    bool mixed;                      /* verifying, more than one kernel in use and segment:
+                                      * the checker replays the kernels the client accepted */
+    const uint8_t *kernel_of;        /* each node's kernel (the serving context's) */
     /* The event loop's. */
     double sample;
     uint64_t seed;
@@ -132,6 +143,7 @@ struct world_oracle {
     uint32_t cache_count;
     uint32_t cache_next;             /* the entry replaced next */
     uint8_t *rounds;                 /* replay: per request, as oracle_job.rounds */
+    uint8_t *kernels;                /* mixed: per request, as oracle_job.kernels */
     uint64_t request_count;
 };
 
@@ -156,6 +168,15 @@ typedef enum oracle_wire {
     ORACLE_WIRED_REPLAY,             /* and noised as the client did (the checker) */
 } oracle_wire;
 
+/* The rows step 'step' adds to the sequence: the prompt's at step 0, then
+ * one, the token generated before. */
+static void oracle_step_rows(const oracle_job *job, uint32_t step, uint32_t *first,
+                             uint32_t *rows)
+{
+    *first = step == 0 ? 0 : job->prompt_tokens - 1 + step;
+    *rows = step == 0 ? job->prompt_tokens : 1;
+}
+
 /* The client's noise on the rows entering boundary 'segment', replayed:
  * the rows come through the wire as the members revealed them, then step
  * 0's prompt rows are noised from the stream of the round the client
@@ -165,8 +186,8 @@ static void oracle_replay_noise(const world_oracle *o, oracle_scratch *s, const 
 {
     oracle_wire_round_trip(o, s, count);
     for (uint32_t step = 0; step < o->generate; step++) {
-        uint32_t first = step == 0 ? 0 : job->prompt_tokens - 1 + step;
-        uint32_t rows = step == 0 ? job->prompt_tokens : 1;
+        uint32_t first, rows;
+        oracle_step_rows(job, step, &first, &rows);
         ASSERT(first + rows <= count);
         util_prng stream;
         node_privacy_stream_of(o->privacy_seed, job->client, job->request, segment, step,
@@ -174,6 +195,21 @@ static void oracle_replay_noise(const world_oracle *o, oracle_scratch *s, const 
         node_privacy_noise(s->x + (size_t)first * o->dim, rows, o->dim, o->privacy_clip,
                            o->privacy_sigma, &stream);
     }
+}
+
+/* The rows leaving a segment for 'boundary' (its next one): noised first
+ * when that boundary is (from 'noise', or as the client did), then through
+ * the wire dtype. */
+static void oracle_boundary(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
+                            oracle_wire wire, util_prng *noise, uint32_t boundary, uint32_t count)
+{
+    bool noised = (o->privacy_mask >> boundary) & 1u;
+    if (noised && wire == ORACLE_WIRED_NOISED) {
+        node_privacy_noise(s->x, count, o->dim, o->privacy_clip, o->privacy_sigma, noise);
+    } else if (noised && wire == ORACLE_WIRED_REPLAY) {
+        oracle_replay_noise(o, s, job, boundary, count);
+    }
+    oracle_wire_round_trip(o, s, count);
 }
 
 /* Runs the whole model with 'kernel' on the tokens (prompt and every
@@ -208,13 +244,7 @@ static uint64_t oracle_run(const world_oracle *o, oracle_scratch *s, const oracl
         rc = infer_forward(s->executor, kernel, &kv, s->x, count, &flops);
         ASSERT(rc == 0);
         if (seg < last) {
-            bool noised = (o->privacy_mask >> (seg + 1)) & 1u;
-            if (noised && wire == ORACLE_WIRED_NOISED) {
-                node_privacy_noise(s->x, count, o->dim, o->privacy_clip, o->privacy_sigma, noise);
-            } else if (noised && wire == ORACLE_WIRED_REPLAY) {
-                oracle_replay_noise(o, s, job, seg + 1, count);
-            }
-            oracle_wire_round_trip(o, s, count);
+            oracle_boundary(o, s, job, wire, noise, seg + 1, count);
         }
     }
     for (uint32_t step = 0; step < o->generate; step++) {
@@ -307,6 +337,91 @@ static uint32_t oracle_match(oracle_job *job, const float *rows, uint32_t unmatc
     return unmatched;
 }
 
+/* Segment 'seg' as the members the client accepted computed it, on the
+ * rows in s->x: for each kernel that answered a step, the segment over
+ * every position (as that member's cache holds them), keeping the rows of
+ * the steps it answered. */
+static void oracle_segment_accepted(const world_oracle *o, oracle_scratch *s,
+                                    const oracle_job *job, uint32_t seg, uint32_t count)
+{
+    const uint8_t *kernels = job->kernels + (size_t)(seg + 1) * o->generate;
+    size_t bytes = (size_t)count * o->dim * sizeof(float);
+    uint64_t flops = 0;
+    memcpy(s->in, s->x, bytes);
+    for (uint32_t k = 0; k < INFER_KERNEL_COUNT; k++) {
+        bool answered = false;
+        for (uint32_t step = 0; step < o->generate; step++) {
+            answered = answered || kernels[step] == k + 1;
+        }
+        if (!answered) {
+            continue;
+        }
+        infer_kv kv;
+        infer_kv_init(&kv, infer_model_shape(o->model), o->segment_first[seg],
+                      o->segment_layers[seg], s->kv);
+        memcpy(s->x, s->in, bytes);
+        int rc = infer_forward(s->executor, (infer_kernel)k, &kv, s->x, count, &flops);
+        ASSERT(rc == 0);
+        for (uint32_t step = 0; step < o->generate; step++) {
+            uint32_t first, rows;
+            oracle_step_rows(job, step, &first, &rows);
+            if (kernels[step] == k + 1) {
+                memcpy(s->out + (size_t)first * o->dim, s->x + (size_t)first * o->dim,
+                       (size_t)rows * o->dim * sizeof(float));
+            }
+        }
+    }
+    memcpy(s->x, s->out, bytes);
+}
+
+/* The honest pipeline the client followed, where kernels are mixed: at
+ * every boundary each step's rows as the kernel of the member it accepted
+ * computes them, through the wire (with the client's noise, replayed),
+ * then the last segment with each kernel in use. Clears the steps whose
+ * accepted logits agree with one; returns the steps still unmatched. A
+ * run of single kernels misses such a pipeline when the kernels' drift
+ * tips a near tie of the logits. */
+static uint32_t oracle_check_accepted(oracle_job *job, oracle_scratch *s, uint32_t unmatched)
+{
+    const world_oracle *o = job->oracle;
+    for (size_t i = o->generate; i < (size_t)o->segment_count * o->generate; i++) {
+        if (job->kernels[i] == 0) {
+            return unmatched; /* A boundary the oracle did not see accepted. */
+        }
+    }
+    uint32_t count = job->prompt_tokens + o->generate - 1;
+    size_t bytes = (size_t)count * o->dim * sizeof(float);
+    int rc = infer_embed(s->executor, job->tokens, count, s->x);
+    ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
+    uint32_t last = o->segment_count - 1;
+    oracle_wire wire = o->replay ? ORACLE_WIRED_REPLAY : ORACLE_WIRED;
+    for (uint32_t seg = 0; seg < last; seg++) {
+        oracle_segment_accepted(o, s, job, seg, count);
+        oracle_boundary(o, s, job, wire, NULL, seg + 1, count);
+    }
+    memcpy(s->in, s->x, bytes);
+    uint64_t flops = 0;
+    for (uint32_t k = 0; k < INFER_KERNEL_COUNT && unmatched > 0; k++) {
+        if (!o->kernel_used[k]) {
+            continue;
+        }
+        infer_kv kv;
+        infer_kv_init(&kv, infer_model_shape(o->model), o->segment_first[last],
+                      o->segment_layers[last], s->kv);
+        memcpy(s->x, s->in, bytes);
+        rc = infer_forward(s->executor, (infer_kernel)k, &kv, s->x, count, &flops);
+        ASSERT(rc == 0);
+        for (uint32_t step = 0; step < o->generate; step++) {
+            const float *x = s->x + (size_t)(job->prompt_tokens - 1 + step) * o->dim;
+            infer_logits(s->executor, (infer_kernel)k, x,
+                         job->uncached_out + (size_t)step * o->vocab, &flops);
+        }
+        job->uncached_runs += 1;
+        unmatched = oracle_match(job, job->uncached_out, unmatched);
+    }
+    return unmatched;
+}
+
 /* A step is wrong when it agrees, under the final rule, with no honest run.
  * Runs are asked for in order and only while a step is still unmatched. */
 static void oracle_check(oracle_job *job, oracle_scratch *s)
@@ -323,10 +438,13 @@ static void oracle_check(oracle_job *job, oracle_scratch *s)
     for (uint32_t k = 0; o->replay && k < INFER_KERNEL_COUNT && unmatched > 0; k++) {
         if (o->kernel_used[k]) {
             (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_REPLAY, NULL,
-                             job->noised_out);
+                             job->uncached_out);
             job->uncached_runs += 1;
-            unmatched = oracle_match(job, job->noised_out, unmatched);
+            unmatched = oracle_match(job, job->uncached_out, unmatched);
         }
+    }
+    if (o->mixed && unmatched > 0) {
+        (void)oracle_check_accepted(job, s, unmatched);
     }
 }
 
@@ -347,9 +465,9 @@ static void oracle_noised(oracle_job *job, oracle_scratch *s, const float *refer
         util_prng_init_stream(&noise, o->privacy_seed ^ util_mix64(job->request ^ UINT64_C(0x6f72)),
                               UINT32_MAX - k, UTIL_PRNG_PURPOSE_PRIVACY);
         (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_NOISED, &noise,
-                         job->noised_out);
+                         job->uncached_out);
         job->uncached_runs += 1;
-        job->noised[k] = oracle_compare(job->noised_out, reference, o->generate, o->vocab);
+        job->noised[k] = oracle_compare(job->uncached_out, reference, o->generate, o->vocab);
     }
 }
 
@@ -578,10 +696,13 @@ void world__oracle_submit(world_state *world, uint64_t request, const node_outco
            (size_t)(outcome->prompt_tokens + o->generate) * sizeof(uint32_t));
     memcpy(job->network, util_pool_block(&world->oracle_pool, world->oracle_block_of[request] - 1),
            (size_t)o->generate * o->vocab * sizeof(float));
+    size_t per_request = (size_t)o->segment_count * o->generate;
     if (o->replay) {
-        size_t per_request = (size_t)o->segment_count * o->generate;
         job->client = world->result->requests[request].client;
         memcpy(job->rounds, o->rounds + request * per_request, per_request);
+    }
+    if (o->mixed) {
+        memcpy(job->kernels, o->kernels + request * per_request, per_request);
     }
     oracle_cache_lookup(o, job, world->result);
     job->job.cost = oracle_job_cost(o, job);
@@ -595,16 +716,23 @@ void world__oracle_submit(world_state *world, uint64_t request, const node_outco
 }
 
 void world__oracle_accepted(world_state *world, uint64_t request, uint32_t segment,
-                            uint32_t round)
+                            uint32_t round, uint32_t member)
 {
     world_oracle *o = world->oracle;
-    if (o == NULL || !o->replay || segment + 1 >= o->segment_count) {
+    if (o == NULL || !(o->replay || o->mixed) || segment + 1 >= o->segment_count) {
         return;
     }
     ASSERT(request < o->request_count && round <= UINT8_MAX); /* retries <= 16 */
+    ASSERT(member < world->scenario->nodes.count); /* a member the world drew */
     uint32_t step = world->requests[request].generated;
     ASSERT(step < o->generate);
-    o->rounds[(request * o->segment_count + segment + 1) * o->generate + step] = (uint8_t)round;
+    size_t at = (request * o->segment_count + segment + 1) * o->generate + step;
+    if (o->replay) {
+        o->rounds[at] = (uint8_t)round;
+    }
+    if (o->mixed) {
+        o->kernels[at] = (uint8_t)(1u + o->kernel_of[member]);
+    }
 }
 
 void world_oracle_flush(world_state *world)
@@ -650,8 +778,9 @@ int world__oracle_probe(world_state *world, const uint32_t *tokens, uint32_t pro
     util_free(job.tokens);
     util_free(job.network);
     util_free(job.wrong);
-    util_free(job.noised_out);
+    util_free(job.uncached_out);
     util_free(job.rounds);
+    util_free(job.kernels);
     return rc;
 }
 
@@ -681,6 +810,12 @@ static void oracle_context(world_oracle *o, const world_state *world)
     o->privacy_sigma = serving->privacy_sigma;
     o->privacy_seed = serving->privacy_seed;
     o->replay = o->noised && o->verifying;
+    uint32_t kernels = 0;
+    for (uint32_t k = 0; k < INFER_KERNEL_COUNT; k++) {
+        kernels += o->kernel_used[k];
+    }
+    o->mixed = o->verifying && kernels > 1 && o->segment_count > 1;
+    o->kernel_of = serving->kernel_of;
     o->request_count = world->result->request_count;
     o->seed = scenario->seed;
 }
@@ -690,7 +825,12 @@ static int oracle_scratch_init(world_oracle *o, oracle_scratch *s, uint32_t laye
     s->x = util_calloc((size_t)o->sequence * o->dim, sizeof(float));
     s->kv = util_malloc(infer_kv_bytes(infer_model_shape(o->model), layers));
     s->wire = util_malloc(infer_wire_bytes(o->wire_dtype, o->sequence, o->dim));
+    if (o->mixed) {
+        s->in = util_calloc((size_t)o->sequence * o->dim, sizeof(float));
+        s->out = util_calloc((size_t)o->sequence * o->dim, sizeof(float));
+    }
     if (s->x == NULL || s->kv == NULL || s->wire == NULL ||
+        (o->mixed && (s->in == NULL || s->out == NULL)) ||
         infer_executor_create(o->model, o->sequence, &s->executor) != 0) {
         return WORLD_ENOMEM;
     }
@@ -706,10 +846,13 @@ static int oracle_job_init(world_oracle *o, oracle_job *job)
     job->tokens = util_calloc(o->sequence, sizeof(uint32_t));
     job->network = util_calloc(rows * (ORACLE_RUNS + 1), sizeof(float));
     job->wrong = util_calloc(o->generate, 1);
-    job->noised_out = o->noised ? util_calloc(rows, sizeof(float)) : NULL;
+    bool uncached = o->noised || o->mixed;
+    job->uncached_out = uncached ? util_calloc(rows, sizeof(float)) : NULL;
     job->rounds = o->replay ? util_calloc((size_t)o->segment_count * o->generate, 1) : NULL;
+    job->kernels = o->mixed ? util_calloc((size_t)o->segment_count * o->generate, 1) : NULL;
     if (job->tokens == NULL || job->network == NULL || job->wrong == NULL ||
-        (o->noised && job->noised_out == NULL) || (o->replay && job->rounds == NULL)) {
+        (uncached && job->uncached_out == NULL) || (o->replay && job->rounds == NULL) ||
+        (o->mixed && job->kernels == NULL)) {
         return WORLD_ENOMEM;
     }
     for (uint32_t i = 0; i < ORACLE_RUNS; i++) {
@@ -759,11 +902,11 @@ int world__oracle_build(world_state *world)
         return WORLD_ENOMEM;
     }
     threads = util_workers_threads(o->workers);
-    if (o->replay) {
-        o->rounds = util_calloc_sparse(o->request_count * o->segment_count * o->generate, 1);
-        if (o->rounds == NULL) {
-            return WORLD_ENOMEM;
-        }
+    size_t per_run = o->request_count * o->segment_count * o->generate;
+    o->rounds = o->replay ? util_calloc_sparse(per_run, 1) : NULL;
+    o->kernels = o->mixed ? util_calloc_sparse(per_run, 1) : NULL;
+    if ((o->replay && o->rounds == NULL) || (o->mixed && o->kernels == NULL)) {
+        return WORLD_ENOMEM;
     }
     /* Jobs in flight let the event loop go on while workers judge; a full
      * ring makes it wait (running queued jobs itself). Eight per thread,
@@ -812,15 +955,19 @@ void world__oracle_destroy(world_state *world)
         util_free(o->scratch[i].x);
         util_free(o->scratch[i].kv);
         util_free(o->scratch[i].wire);
+        util_free(o->scratch[i].in);
+        util_free(o->scratch[i].out);
     }
     for (uint32_t i = 0; o->jobs != NULL && i < o->slot_count; i++) {
         util_free(o->jobs[i].tokens);
         util_free(o->jobs[i].network);
         util_free(o->jobs[i].wrong);
-        util_free(o->jobs[i].noised_out);
+        util_free(o->jobs[i].uncached_out);
         util_free(o->jobs[i].rounds);
+        util_free(o->jobs[i].kernels);
     }
     util_free(o->rounds);
+    util_free(o->kernels);
     for (uint32_t i = 0; o->cache != NULL && i < o->cache_count; i++) {
         util_free(o->cache[i].tokens);
         util_free(o->cache[i].runs[0]);

@@ -36,10 +36,10 @@ static size_t referee_inputs_floats(const world_state *world)
 }
 
 void world__referee_accepted(void *context, uint64_t request, uint32_t segment, uint32_t round,
-                            const float *output, size_t n_floats)
+                             uint32_t member, const float *output, size_t n_floats)
 {
     world_state *world = context;
-    world__oracle_accepted(world, request, segment, round);
+    world__oracle_accepted(world, request, segment, round, member);
     if (world->inputs_block_of == NULL) {
         return; /* No referee under this protocol. */
     }
