@@ -1610,6 +1610,32 @@ START_TEST(test_testbed_faults_in_real_time)
 }
 END_TEST
 
+/* Takes the results file's write lock, as another process storing into
+ * it would; tb_file_unlock lets it go. */
+static sqlite3 *tb_file_lock(const char *db)
+{
+    sqlite3 *holder = NULL;
+    ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
+    sqlite3_busy_timeout(holder, 5000);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    return holder;
+}
+
+static void tb_file_unlock(sqlite3 *holder)
+{
+    ck_assert_int_eq(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+}
+
+/* Holds the results file's write lock for 'seconds'. */
+static void tb_file_hold(const char *db, time_t seconds)
+{
+    sqlite3 *holder = tb_file_lock(db);
+    struct timespec held = {seconds, 0};
+    nanosleep(&held, NULL);
+    tb_file_unlock(holder);
+}
+
 /* Another process holding the results file (storing a run of its own)
  * puts off none of the faults: the launcher keeps their rows until the run
  * finishes instead of waiting for the lock in the loop that applies them.
@@ -1623,14 +1649,7 @@ START_TEST(test_testbed_faults_on_time_while_the_file_is_busy)
     char db[512];
     tb_path(db, sizeof(db), "tb.db");
     cluster_start(7, "--duration 4 --quiet");
-    sqlite3 *holder = NULL;
-    ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
-    sqlite3_busy_timeout(holder, 5000);
-    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    struct timespec held = {3, 0};
-    nanosleep(&held, NULL);
-    ck_assert_int_eq(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(holder);
+    tb_file_hold(db, 3);
     ck_assert_int_eq(cluster_wait(), 0);
     /* Each start and end within 0.4 s of its time in the scenario. */
     char *rows = query("SELECT kind, action, t_ns FROM faults WHERE t_ns > 400000000 +"
@@ -1655,14 +1674,7 @@ START_TEST(test_testbed_end_waits_for_a_busy_file)
     tb_path(db, sizeof(db), "tb.db");
     tb_path(log, sizeof(log), "testbed.log");
     cluster_start(2, "--duration 2");
-    sqlite3 *holder = NULL;
-    ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
-    sqlite3_busy_timeout(holder, 5000);
-    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    struct timespec held = {23, 0};
-    nanosleep(&held, NULL);
-    ck_assert_int_eq(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(holder);
+    tb_file_hold(db, 23);
     ck_assert_msg(cluster_wait() == 0, "%s", tb_read_file(log));
     ck_assert_msg(tb_file_says(log, "waiting for process 0 to write its rows (up to 620 s", 0.0),
                   "%s", tb_read_file(log));
@@ -1689,10 +1701,7 @@ START_TEST(test_testbed_second_signal_stops_now)
     for (uint32_t p = 0; p < tb_url_count; p++) {
         ck_assert_int_gt(status_field(tb_urls[p], "pid"), 1);
     }
-    sqlite3 *holder = NULL;
-    ck_assert_int_eq(sqlite3_open(db, &holder), SQLITE_OK);
-    sqlite3_busy_timeout(holder, 5000);
-    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *holder = tb_file_lock(db);
     ck_assert_int_eq(kill(tb_launcher, SIGINT), 0);
     /* Process 0 waits for the lock to write its rows. */
     ck_assert_msg(tb_file_says(log, "waiting for process 0 to write its rows (up to 20 s for"
@@ -1712,8 +1721,7 @@ START_TEST(test_testbed_second_signal_stops_now)
         nanosleep(&tick, NULL);
     }
     double took = tb_seconds_since(&second);
-    ck_assert_int_eq(sqlite3_exec(holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(holder);
+    tb_file_unlock(holder);
     ck_assert_msg(ended == tb_launcher, "still stopping %.1f s after the second signal", took);
     tb_launcher = -1;
     ck_assert_msg(took < 5.0, "stopped %.1f s after the second signal", took);
