@@ -415,7 +415,11 @@ typedef enum cons_agree_kind {
     CONS_AGREE_COSINE,
     /* The index sets of the top_k largest values (logits) are equal as sets;
      * top_k = 1 is argmax equality. Ties rank the lower index first (so
-     * -0.0 and 0.0 tie); any NaN disagrees; top_k >= n always agrees. */
+     * -0.0 and 0.0 tie); any NaN disagrees; top_k >= n always agrees. With
+     * a margin m > 0 the sets may also differ by near ties: each output
+     * agrees when every index of the other's set holds, in it, a value at
+     * least its own k-th largest minus m (for top_k = 1: a[argmax b] >=
+     * max a - m and b[argmax a] >= max b - m). */
     CONS_AGREE_TOPK,
 } cons_agree_kind;
 
@@ -424,6 +428,7 @@ typedef struct cons_agreement {
     double epsilon;     /* MAXABS: finite, >= 0 */
     double tau;         /* COSINE: in [-1, 1] */
     uint32_t top_k;     /* TOPK: 1..CONS_TOPK_MAX */
+    double margin;      /* TOPK: finite, >= 0; 0: the sets must be equal */
 } cons_agreement;
 
 /* Returns 0 if 'rule' is well formed (kind known, its parameter in range),

@@ -24,7 +24,10 @@ int cons_agreement_check(const cons_agreement *rule)
     case CONS_AGREE_COSINE:
         return rule->tau >= -1.0 && rule->tau <= 1.0 ? 0 : CONS_EINVAL;
     case CONS_AGREE_TOPK:
-        return rule->top_k >= 1 && rule->top_k <= CONS_TOPK_MAX ? 0 : CONS_EINVAL;
+        return rule->top_k >= 1 && rule->top_k <= CONS_TOPK_MAX && isfinite(rule->margin) &&
+                       rule->margin >= 0.0
+                   ? 0
+                   : CONS_EINVAL;
     default:
         return CONS_EINVAL;
     }
@@ -95,7 +98,21 @@ static void agree_top_indices(const float *values, size_t n, uint32_t k, size_t 
     ASSERT(filled == k);
 }
 
-static bool agree_topk(uint32_t top_k, const float *a, const float *b, size_t n)
+/* Whether each index of 'other''s top set holds, in 'values', at least
+ * the value of values' own k-th largest (top[k - 1]) minus 'margin'. */
+static bool agree_within_margin(const float *values, const size_t *top, const size_t *other,
+                                uint32_t k, double margin)
+{
+    double floor = (double)values[top[k - 1]] - margin;
+    for (uint32_t i = 0; i < k; i++) {
+        if (!((double)values[other[i]] >= floor)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool agree_topk(uint32_t top_k, double margin, const float *a, const float *b, size_t n)
 {
     ASSERT(top_k >= 1 && top_k <= CONS_TOPK_MAX); /* cons_agreement_check passed. */
     ASSERT(a != NULL && b != NULL && n > 0);
@@ -111,16 +128,16 @@ static bool agree_topk(uint32_t top_k, const float *a, const float *b, size_t n)
     agree_top_indices(a, n, k, top_a);
     agree_top_indices(b, n, k, top_b);
     /* Equal as sets: each of a's indices is among b's (both have k distinct). */
-    for (uint32_t i = 0; i < k; i++) {
+    bool equal = true;
+    for (uint32_t i = 0; i < k && equal; i++) {
         bool found = false;
         for (uint32_t j = 0; j < k && !found; j++) {
             found = top_a[i] == top_b[j];
         }
-        if (!found) {
-            return false;
-        }
+        equal = found;
     }
-    return true;
+    return equal || (margin > 0.0 && agree_within_margin(a, top_a, top_b, k, margin) &&
+                     agree_within_margin(b, top_b, top_a, k, margin));
 }
 
 bool cons_agree(const cons_agreement *rule, const float *a, const float *b, size_t n)
@@ -139,7 +156,7 @@ bool cons_agree(const cons_agreement *rule, const float *a, const float *b, size
     case CONS_AGREE_COSINE:
         return agree_cosine(rule->tau, a, b, n);
     case CONS_AGREE_TOPK:
-        return agree_topk(rule->top_k, a, b, n);
+        return agree_topk(rule->top_k, rule->margin, a, b, n);
     }
     ASSERT(!"unreachable: cons_agreement_check accepted an unknown kind");
     return false;

@@ -361,6 +361,7 @@ typedef struct scn_agreement {
     double epsilon;               /* maxabs */
     double tau;                   /* cosine */
     uint32_t top_k;               /* topk */
+    double margin;                /* topk: near ties tolerated; 0 none */
 } scn_agreement;
 
 typedef struct scn_verification {

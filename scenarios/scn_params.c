@@ -321,6 +321,9 @@ static void params_agreement(params_list *list, const scn_agreement *a, const ch
         params_add(list, params_number(a->tau, v, sizeof(v)), "%s.tau", prefix);
     } else if (a->rule == SCN_AGREE_TOPK) {
         params_add(list, params_uint(a->top_k, v, sizeof(v)), "%s.top_k", prefix);
+        if (a->margin > 0.0) {
+            params_add(list, params_number(a->margin, v, sizeof(v)), "%s.margin", prefix);
+        }
     }
 }
 

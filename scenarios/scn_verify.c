@@ -133,9 +133,10 @@ static int verify_number(scn_check *check, const scn_node *node, const char *pat
 static int verify_agree_unused(scn_check *check, const scn_node *map, const char *path,
                                scn_agree_rule rule)
 {
-    static const char *const params[] = {"epsilon", "tau", "top_k"};
-    static const scn_agree_rule owners[] = {SCN_AGREE_MAXABS, SCN_AGREE_COSINE, SCN_AGREE_TOPK};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const params[] = {"epsilon", "tau", "top_k", "margin"};
+    static const scn_agree_rule owners[] = {SCN_AGREE_MAXABS, SCN_AGREE_COSINE, SCN_AGREE_TOPK,
+                                            SCN_AGREE_TOPK};
+    for (size_t i = 0; i < 4; i++) {
         const scn_node *key = verify_key_node(map, params[i]);
         if (key != NULL && owners[i] != rule) {
             return scn__fail(check->error, SCN_ESCHEMA, key,
@@ -177,6 +178,11 @@ static int verify_agreement(scn_check *check, const scn_node *map, const char *p
         rc = scn__get_uint(check, scn__map_get(map, "top_k"), field, 1, 64, &top_k);
     }
     a->top_k = (uint32_t)top_k;
+    snprintf(field, sizeof(field), "%s.margin", path);
+    if (rc == 0) {
+        rc = verify_number(check, scn__map_get(map, "margin"), field, 0, false, INFINITY, true,
+                           "finite and >= 0", &a->margin);
+    }
     return rc;
 }
 

@@ -1118,6 +1118,35 @@ START_TEST(test_cons_agree_topk_ties_and_sets)
 }
 END_TEST
 
+/* A margin lets the top sets differ by near ties, in both directions, and
+ * nothing more; without one the sets must be equal. */
+START_TEST(test_cons_agree_topk_margin)
+{
+    cons_agreement rule = {.kind = CONS_AGREE_TOPK, .top_k = 1, .margin = 0.1};
+    float a[4] = {1.0f, 3.0f, 2.95f, 0.0f};  /* argmax 1, index 2 within 0.05 */
+    float b[4] = {1.0f, 2.96f, 3.0f, 0.0f};  /* argmax 2, index 1 within 0.04 */
+    ck_assert(cons_agree(&rule, a, b, 4));
+    ck_assert(cons_agree(&rule, b, a, 4));
+    rule.margin = 0.0;
+    ck_assert(!cons_agree(&rule, a, b, 4));
+    rule.margin = 0.045;                      /* b's gap 0.04 fits, a's 0.05 does not */
+    ck_assert(!cons_agree(&rule, a, b, 4));
+    ck_assert(!cons_agree(&rule, b, a, 4));
+    rule.margin = 0.1;
+    float far[4] = {1.0f, 3.0f, 2.0f, 0.0f};  /* b's argmax 1.0 below a's best */
+    ck_assert(!cons_agree(&rule, far, b, 4));
+    /* top_k 2: {1, 2} against {1, 0}: index 0 is 1.95 below a's second. */
+    rule.top_k = 2;
+    float c[4] = {2.9f, 3.0f, 1.0f, 0.0f};
+    ck_assert(!cons_agree(&rule, a, c, 4));
+    c[2] = 2.85f;                             /* c's second 2.9, index 2 within 0.05 */
+    a[0] = 2.9f;                              /* a's second 2.95, index 0 within 0.05 */
+    ck_assert(cons_agree(&rule, a, c, 4));
+    a[0] = NAN;
+    ck_assert(!cons_agree(&rule, a, c, 4));
+}
+END_TEST
+
 START_TEST(test_cons_agreement_check_rejects_bad_rules)
 {
     cons_agreement rule = {.kind = CONS_AGREE_MAXABS, .epsilon = 1e-3};
@@ -1139,6 +1168,14 @@ START_TEST(test_cons_agreement_check_rejects_bad_rules)
     rule.top_k = CONS_TOPK_MAX + 1;
     ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
     rule.top_k = CONS_TOPK_MAX;
+    ck_assert_int_eq(cons_agreement_check(&rule), 0);
+    rule.margin = -0.1;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.margin = INFINITY;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.margin = NAN;
+    ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
+    rule.margin = 0.5;
     ck_assert_int_eq(cons_agreement_check(&rule), 0);
     rule.kind = (cons_agree_kind)17;
     ck_assert_int_eq(cons_agreement_check(&rule), CONS_EINVAL);
@@ -1432,7 +1469,7 @@ static int test_cons_accept(void *context, bool last_segment, const float *const
 {
     (void)context;
     (void)last_segment;
-    cons_agreement rule = {CONS_AGREE_EXACT, 0.0, 0.0, 1};
+    cons_agreement rule = {.kind = CONS_AGREE_EXACT, .top_k = 1};
     return cons_accept(&rule, outputs, n_floats, count, 2, accepted_out, agree_mask_out);
 }
 
@@ -2385,6 +2422,7 @@ Suite *test_cons_suite(void)
     tcase_add_test(agreement, test_cons_agree_maxabs_boundary);
     tcase_add_test(agreement, test_cons_agree_cosine_boundary);
     tcase_add_test(agreement, test_cons_agree_topk_ties_and_sets);
+    tcase_add_test(agreement, test_cons_agree_topk_margin);
     tcase_add_test(agreement, test_cons_agreement_check_rejects_bad_rules);
     tcase_add_test(agreement, test_cons_accept_maxabs_drift_excludes_forger);
     tcase_add_test(agreement, test_cons_accept_exact_drift_no_quorum);

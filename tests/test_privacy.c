@@ -787,6 +787,34 @@ START_TEST(test_privacy_committee_mixed_kernels_replayed)
 }
 END_TEST
 
+/* The kernels' drift can flip a near tie of the logits: at this seed and
+ * sigma two rtx (bf16) members of a last-segment committee lose a top-1
+ * vote though honest, and honest_penalised says so. A margin of 0.1 on the
+ * final rule spares them (every verdict agreed), while a cartel's agreed
+ * lie is still accepted wrong on every request. */
+START_TEST(test_privacy_committee_margin_spares_near_ties)
+{
+    const char *run = "run scenarios/privacy_committee.yaml --db %s/t.db --quiet --seed"
+                      " 4934951852792015809 --set privacy.sigma=0.05 --check %s";
+    ck_assert_int_eq(privacy_cli(run, privacy_dir, ""), 1); /* its expectation fails */
+    ck_assert(privacy_metric("t.db", 1, "honest_penalised") == 2.0);
+    ck_assert_int_eq(privacy_cli(run, privacy_dir,
+                                 "--set verification.final_agreement.margin=0.1"),
+                     0);
+    ck_assert(privacy_metric("t.db", 2, "honest_penalised") == 0.0);
+    char *rows = privacy_query("t.db", "SELECT count(*) > 0, count(*) = sum(verdict = 'agreed')"
+                                       " FROM decisions WHERE run_id = 2");
+    ck_assert_str_eq(rows, "1|1\n");
+    free(rows);
+    ck_assert_int_eq(privacy_cli(run, privacy_dir,
+                                 "--set verification.final_agreement.margin=0.1 --set"
+                                 " workload.requests=12 --set 'faults.0={kind: collude, at: 0s,"
+                                 " nodes: {fraction: 0.7}}'"),
+                     1);
+    ck_assert(privacy_metric("t.db", 3, "accepted_wrong") == 12.0);
+}
+END_TEST
+
 /* ---- the figure ---- */
 
 /* sweep_privacy.yaml cut down to two sigmas and two seeds: plot --kind
@@ -867,6 +895,7 @@ Suite *test_privacy_suite(void)
     tcase_add_test(committee, test_privacy_committee_agrees_under_noise);
     tcase_add_test(committee, test_privacy_committee_exact_rule_under_noise);
     tcase_add_test(committee, test_privacy_committee_mixed_kernels_replayed);
+    tcase_add_test(committee, test_privacy_committee_margin_spares_near_ties);
     tcase_set_timeout(committee, 120);
     suite_add_tcase(suite, committee);
     TCase *figure = tcase_create("figure");

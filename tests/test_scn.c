@@ -1496,7 +1496,7 @@ static const struct {
      "32, seq_len: 32}}\nworkload: {requests: 2}\nverification: {protocol: committee, "
      "final_agreement: {tua: 1}}\n",
      "mem.yaml:4:55: unknown key 'tua' in verification.final_agreement (expected one of: rule, "
-     "epsilon, tau, top_k)"},
+     "epsilon, tau, top_k, margin)"},
 };
 
 START_TEST(test_scn_keys_misspelled_message)
@@ -2035,6 +2035,8 @@ START_TEST(test_scn_verify_agreement_variants)
          1, "verification.agreement.tau", "-1"},
         {{"verification.agreement={rule: topk, top_k: 64}", NULL}, SCN_AGREE_TOPK, 0.05, 0.999,
          64, "verification.agreement.top_k", "64"},
+        {{"verification.agreement={rule: topk, margin: 0.25}", NULL}, SCN_AGREE_TOPK, 0.05,
+         0.999, 1, "verification.agreement.margin", "0.25"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         scn_scenario *s = NULL;
@@ -2046,6 +2048,8 @@ START_TEST(test_scn_verify_agreement_variants)
         ck_assert_msg(a->epsilon == cases[i].epsilon, "case %zu", i);
         ck_assert_msg(a->tau == cases[i].tau, "case %zu", i);
         ck_assert_uint_eq(a->top_k, cases[i].top_k);
+        ck_assert_msg(a->margin == (strstr(cases[i].set[0], "margin") != NULL ? 0.25 : 0.0),
+                      "case %zu", i);
         ck_assert_str_eq(test_scn_param(s, cases[i].param_key), cases[i].param_value);
         scn_destroy(s);
     }
@@ -2062,6 +2066,10 @@ START_TEST(test_scn_verify_agreement_variants)
          "verification.agreement.epsilon must be >= 0, got -0.1"},
         {"verification.final_agreement={top_k: 65}",
          "verification.final_agreement.top_k must be between 1 and 64, got 65"},
+        {"verification.agreement={rule: maxabs, margin: 0.1}",
+         "verification.agreement.margin does not apply to rule maxabs (it belongs to rule topk)"},
+        {"verification.final_agreement.margin=-0.5",
+         "verification.final_agreement.margin must be finite and >= 0, got -0.5"},
         {"verification.reputation.reward=0.99",
          "verification.reputation.reward must be >= 1, got 0.99"},
         {"verification.reputation.initial=30",

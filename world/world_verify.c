@@ -37,7 +37,7 @@
 
 static cons_agreement verify_rule(const scn_agreement *a)
 {
-    cons_agreement rule = {(cons_agree_kind)a->rule, a->epsilon, a->tau, a->top_k};
+    cons_agreement rule = {(cons_agree_kind)a->rule, a->epsilon, a->tau, a->top_k, a->margin};
     return rule;
 }
 
