@@ -208,13 +208,18 @@ typedef struct stop_wait {
     uint32_t left;                   /* processes still to stop, this one included */
 } stop_wait;
 
+/* Whether a stop signal came (the caller's stop flag). */
+static bool launch_signalled(const launch_state *state)
+{
+    return state->stop != NULL && *state->stop != 0;
+}
+
 /* How long each process may take to write its rows: after a stop signal
  * LAUNCH_STOP_WAIT_NS, at the run's end the caller's wait. */
 static uint64_t stop_wait_ns(const launch_state *state)
 {
-    bool signalled = state->stop != NULL && *state->stop != 0;
     uint64_t end = state->config->end_wait_ns;
-    return signalled || end < LAUNCH_STOP_WAIT_NS ? LAUNCH_STOP_WAIT_NS : end;
+    return launch_signalled(state) || end < LAUNCH_STOP_WAIT_NS ? LAUNCH_STOP_WAIT_NS : end;
 }
 
 /* Whether the wait is over: its deadline passed, or the caller hurries. */
@@ -225,9 +230,8 @@ static bool stop_wait_over(const launch_state *state, const stop_wait *wait, uin
 
 static void stop_wait_say(const launch_state *state, stop_wait *wait)
 {
-    bool signalled = state->stop != NULL && *state->stop != 0;
     char then[96] = "another";
-    if (!signalled) {
+    if (!launch_signalled(state)) {
         snprintf(then, sizeof(then), "a stop signal cuts that to %llu s, a second",
                  (unsigned long long)(LAUNCH_STOP_WAIT_NS / 1000000000u));
     }
@@ -561,7 +565,7 @@ static int launch_keys_exchange(launch_state *state, tb_keys *keys)
 static int probe_process(const launch_state *state, uint32_t p, uint64_t deadline_ns)
 {
     int error = ETIMEDOUT;
-    while (monotonic_ns() < deadline_ns && !(state->stop != NULL && *state->stop)) {
+    while (monotonic_ns() < deadline_ns && !launch_signalled(state)) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
             return errno;

@@ -212,6 +212,27 @@ static void oracle_boundary(const world_oracle *o, oracle_scratch *s, const orac
     oracle_wire_round_trip(o, s, count);
 }
 
+/* Layers [first, first + layers) with 'kernel' over the 'count' rows of
+ * s->x, in place, from an empty cache. */
+static void oracle_layers(const world_oracle *o, oracle_scratch *s, infer_kernel kernel,
+                          uint32_t first, uint32_t layers, uint32_t count, uint64_t *flops)
+{
+    infer_kv kv;
+    infer_kv_init(&kv, infer_model_shape(o->model), first, layers, s->kv);
+    int rc = infer_forward(s->executor, kernel, &kv, s->x, count, flops);
+    ASSERT(rc == 0); /* count is within the executor's sequence. */
+}
+
+/* The logits of each generation step, from the last rows of s->x. */
+static void oracle_logits(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
+                          infer_kernel kernel, float *out, uint64_t *flops)
+{
+    for (uint32_t step = 0; step < o->generate; step++) {
+        const float *x = s->x + (size_t)(job->prompt_tokens - 1 + step) * o->dim;
+        infer_logits(s->executor, kernel, x, out + (size_t)step * o->vocab, flops);
+    }
+}
+
 /* Runs the whole model with 'kernel' on the tokens (prompt and every
  * generated token but the last, one prefill: the executor gives the same
  * bits as step by step) and writes the logits of each generation step to
@@ -227,30 +248,22 @@ static uint64_t oracle_run(const world_oracle *o, oracle_scratch *s, const oracl
 {
     ASSERT((noise != NULL) == (wire == ORACLE_WIRED_NOISED));
     ASSERT(wire != ORACLE_WIRED_REPLAY || job->rounds != NULL);
-    const infer_shape *shape = infer_model_shape(o->model);
     uint32_t count = job->prompt_tokens + o->generate - 1;
     uint64_t flops = 0;
     int rc = infer_embed(s->executor, job->tokens, count, s->x);
     ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
     uint32_t last = o->segment_count - 1;
-    infer_kv kv;
     if (wire == ORACLE_CLEAN) {
-        infer_kv_init(&kv, shape, 0, o->segment_first[last] + o->segment_layers[last], s->kv);
-        rc = infer_forward(s->executor, kernel, &kv, s->x, count, &flops);
-        ASSERT(rc == 0);
+        oracle_layers(o, s, kernel, 0, o->segment_first[last] + o->segment_layers[last], count,
+                      &flops);
     }
     for (uint32_t seg = 0; wire != ORACLE_CLEAN && seg <= last; seg++) {
-        infer_kv_init(&kv, shape, o->segment_first[seg], o->segment_layers[seg], s->kv);
-        rc = infer_forward(s->executor, kernel, &kv, s->x, count, &flops);
-        ASSERT(rc == 0);
+        oracle_layers(o, s, kernel, o->segment_first[seg], o->segment_layers[seg], count, &flops);
         if (seg < last) {
             oracle_boundary(o, s, job, wire, noise, seg + 1, count);
         }
     }
-    for (uint32_t step = 0; step < o->generate; step++) {
-        const float *x = s->x + (size_t)(job->prompt_tokens - 1 + step) * o->dim;
-        infer_logits(s->executor, kernel, x, out + (size_t)step * o->vocab, &flops);
-    }
+    oracle_logits(o, s, job, kernel, out, &flops);
     return flops;
 }
 
@@ -356,12 +369,9 @@ static void oracle_segment_accepted(const world_oracle *o, oracle_scratch *s,
         if (!answered) {
             continue;
         }
-        infer_kv kv;
-        infer_kv_init(&kv, infer_model_shape(o->model), o->segment_first[seg],
-                      o->segment_layers[seg], s->kv);
         memcpy(s->x, s->in, bytes);
-        int rc = infer_forward(s->executor, (infer_kernel)k, &kv, s->x, count, &flops);
-        ASSERT(rc == 0);
+        oracle_layers(o, s, (infer_kernel)k, o->segment_first[seg], o->segment_layers[seg], count,
+                      &flops);
         for (uint32_t step = 0; step < o->generate; step++) {
             uint32_t first, rows;
             oracle_step_rows(job, step, &first, &rows);
@@ -378,15 +388,14 @@ static void oracle_segment_accepted(const world_oracle *o, oracle_scratch *s,
  * every boundary each step's rows as the kernel of the member it accepted
  * computes them, through the wire (with the client's noise, replayed),
  * then the last segment with each kernel in use. Clears the steps whose
- * accepted logits agree with one; returns the steps still unmatched. A
- * run of single kernels misses such a pipeline when the kernels' drift
- * tips a near tie of the logits. */
-static uint32_t oracle_check_accepted(oracle_job *job, oracle_scratch *s, uint32_t unmatched)
+ * accepted logits agree with one. A run of single kernels misses such a
+ * pipeline when the kernels' drift tips a near tie of the logits. */
+static void oracle_check_accepted(oracle_job *job, oracle_scratch *s, uint32_t unmatched)
 {
     const world_oracle *o = job->oracle;
     for (size_t i = o->generate; i < (size_t)o->segment_count * o->generate; i++) {
         if (job->kernels[i] == 0) {
-            return unmatched; /* A boundary the oracle did not see accepted. */
+            return; /* A boundary the oracle did not see accepted. */
         }
     }
     uint32_t count = job->prompt_tokens + o->generate - 1;
@@ -405,21 +414,13 @@ static uint32_t oracle_check_accepted(oracle_job *job, oracle_scratch *s, uint32
         if (!o->kernel_used[k]) {
             continue;
         }
-        infer_kv kv;
-        infer_kv_init(&kv, infer_model_shape(o->model), o->segment_first[last],
-                      o->segment_layers[last], s->kv);
         memcpy(s->x, s->in, bytes);
-        rc = infer_forward(s->executor, (infer_kernel)k, &kv, s->x, count, &flops);
-        ASSERT(rc == 0);
-        for (uint32_t step = 0; step < o->generate; step++) {
-            const float *x = s->x + (size_t)(job->prompt_tokens - 1 + step) * o->dim;
-            infer_logits(s->executor, (infer_kernel)k, x,
-                         job->uncached_out + (size_t)step * o->vocab, &flops);
-        }
+        oracle_layers(o, s, (infer_kernel)k, o->segment_first[last], o->segment_layers[last],
+                      count, &flops);
+        oracle_logits(o, s, job, (infer_kernel)k, job->uncached_out, &flops);
         job->uncached_runs += 1;
         unmatched = oracle_match(job, job->uncached_out, unmatched);
     }
-    return unmatched;
 }
 
 /* A step is wrong when it agrees, under the final rule, with no honest run.
@@ -444,7 +445,7 @@ static void oracle_check(oracle_job *job, oracle_scratch *s)
         }
     }
     if (o->mixed && unmatched > 0) {
-        (void)oracle_check_accepted(job, s, unmatched);
+        oracle_check_accepted(job, s, unmatched);
     }
 }
 
