@@ -119,6 +119,23 @@ START_TEST(test_swarm_correct_scenario_passes)
 }
 END_TEST
 
+/* Swarm draws only what the scenario's loader accepts: without
+ * commitments there is nothing to equivocate on, and 'equivocate' is
+ * refused there (these 40 runs drew it six times, each run failing with
+ * exit 2 before it started). */
+START_TEST(test_swarm_draws_only_what_loads)
+{
+    ck_assert_int_eq(swarm_cli("swarm " SWARM_FILE " --runs 40 --jobs 2 --quiet --set "
+                               "verification.unsafe_quorum_slack=0 --set "
+                               "verification.commit_reveal=false"),
+                     0);
+    char *out = swarm_output();
+    ck_assert_ptr_null(strstr(out, "run_failed"));
+    ck_assert_ptr_nonnull(strstr(out, "40 runs, 0 failed;"));
+    free(out);
+}
+END_TEST
+
 /* A scenario whose own cartel holds the quorum fails whatever swarm
  * draws: each failing run, run again without its drawn faults, fails the
  * same way, and the summary counts them. */
@@ -475,6 +492,7 @@ Suite *test_swarm_suite(void)
     tcase_set_timeout(swarm, 120);
     tcase_add_test(swarm, test_swarm_finds_planted_bug_and_replays_it);
     tcase_add_test(swarm, test_swarm_correct_scenario_passes);
+    tcase_add_test(swarm, test_swarm_draws_only_what_loads);
     tcase_add_test(swarm, test_swarm_tells_the_scenarios_own_failures);
     /* Twenty runs again at two --jobs values: a determinism property, which
      * make test checks; under ASan (make sanitize) the same code runs above. */

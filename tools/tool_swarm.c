@@ -99,15 +99,18 @@ static uint32_t swarm_byzantine_tolerated(const scn_scenario *scenario)
     }
 }
 
-/* The Byzantine kinds the protocol makes meaningful (NULL-terminated). */
-static const char *const *draw_byzantine_kinds(cons_protocol protocol)
+/* The Byzantine kinds the scenario's protocol makes meaningful and its
+ * loader accepts (NULL-terminated): equivocation needs commitments. */
+static const char *const *draw_byzantine_kinds(const scn_verification *v)
 {
     static const char *const committee[] = {"wrong_output", "collude",    "silent",
                                             "lazy_copy",    "equivocate", NULL};
+    static const char *const committee_open[] = {"wrong_output", "collude", "silent",
+                                                 "lazy_copy", NULL};
     static const char *const replicated[] = {"wrong_output", "collude", "silent", NULL};
     static const char *const single[] = {"wrong_output", "silent", NULL};
-    switch (protocol) {
-    case CONS_PROTOCOL_COMMITTEE: return committee;
+    switch (v->protocol) {
+    case CONS_PROTOCOL_COMMITTEE: return v->commit_reveal ? committee : committee_open;
     case CONS_PROTOCOL_SAMPLING:
     case CONS_PROTOCOL_OPTIMISTIC: return replicated;
     default: return single;
@@ -178,7 +181,7 @@ static void draw_network(util_prng *prng, const scn_scenario *s, const char *win
 static void draw_byzantine(util_prng *prng, const scn_scenario *s, const char *window,
                            uint32_t *budget, tool_swarm_draw *draw, uint32_t index)
 {
-    const char *const *kinds = draw_byzantine_kinds(s->verification.protocol);
+    const char *const *kinds = draw_byzantine_kinds(&s->verification);
     size_t kind_count = 0;
     while (kinds[kind_count] != NULL) {
         kind_count += 1;
