@@ -134,8 +134,8 @@ static int nodes_create(world_state *world)
     /* One word of seen-set lives in each node (node.seen_word), on the line
      * an arrival reads anyway; more come from one array. */
     world->seen_bits = words > 1 ? util_calloc((size_t)n * words, sizeof(uint64_t)) : NULL;
-    world->origin_ns = util_calloc(capacity, sizeof(uint64_t));
-    world->origin_of = util_calloc(capacity, sizeof(uint32_t));
+    world->origin_ns = util_calloc_sparse(capacity, sizeof(uint64_t));
+    world->origin_of = util_calloc_sparse(capacity, sizeof(uint32_t));
     world->keys = util_calloc(n, sizeof(*world->keys));
     world->scratch = util_calloc(n, 1);
     world->groups = util_calloc(n, 1);

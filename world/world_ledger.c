@@ -158,8 +158,8 @@ static int ledger_attest_build(world_state *world)
     node_store *store = &world->store;
     size_t slots = (size_t)serving->request_capacity * serving->segment_count *
                    serving->committee * (serving->retries + 1u) * (serving->generate_tokens + 1u);
-    store->attest_seen = util_calloc(slots, sizeof(*store->attest_seen));
-    store->ledger_claim_of = util_calloc(serving->request_capacity, sizeof(uint32_t));
+    store->attest_seen = util_calloc_sparse(slots, sizeof(*store->attest_seen));
+    store->ledger_claim_of = util_calloc_sparse(serving->request_capacity, sizeof(uint32_t));
     if (store->attest_seen == NULL || store->ledger_claim_of == NULL) {
         return WORLD_ENOMEM;
     }
@@ -327,7 +327,7 @@ int world__ledger_build(world_state *world)
     world->serving.ledger_resend_ns = l->settlement_ledger ? l->resend_timeout_ns : 0;
     if (world->serving.ledger_resend_ns > 0) {
         world->store.ledger_pending_of =
-            util_calloc(world->serving.request_capacity, sizeof(uint32_t));
+            util_calloc_sparse(world->serving.request_capacity, sizeof(uint32_t));
         if (world->store.ledger_pending_of == NULL) {
             return WORLD_ENOMEM;
         }

@@ -115,7 +115,7 @@ int world__referee_build(world_state *world)
     if (!referee || segments < 2) {
         return 0;
     }
-    world->inputs_block_of = util_calloc(world->result->request_count, sizeof(uint32_t));
+    world->inputs_block_of = util_calloc_sparse(world->result->request_count, sizeof(uint32_t));
     if (world->inputs_block_of == NULL) {
         return WORLD_ENOMEM;
     }

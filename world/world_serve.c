@@ -318,6 +318,11 @@ static int serving_per_node(world_state *world)
     return serving_batching(world);
 }
 
+/* The tables indexed by request id, sized by workload.requests. All but
+ * the request records come from util_calloc_sparse: a request's entries
+ * are written from its submission on, so a run that stops short of its
+ * bound holds only the pages of the requests it made. The records are
+ * zeroed at once: the summaries at the end scan every one. */
 static int serving_per_request(world_state *world)
 {
     const scn_workload *workload = &world->scenario->workload;
@@ -327,25 +332,25 @@ static int serving_per_request(world_state *world)
     uint32_t segments = world->scenario->model.segment_count;
     world_result *result = world->result;
     world->requests = util_calloc(capacity, sizeof(node_request));
-    world->tokens = util_calloc(capacity * per_request, sizeof(uint32_t));
+    world->tokens = util_calloc_sparse(capacity * per_request, sizeof(uint32_t));
     const scn_verification *v = &world->scenario->verification;
     size_t slots = v->protocol != CONS_PROTOCOL_NONE
                        ? (size_t)world__verify_members_max(v) * (v->retries + 1)
                        : (workload->failover ? NODE_ATTEMPTS_MAX : 1);
-    world->kv_block_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
-    world->store.client_of = util_calloc(capacity * segments * slots, sizeof(uint32_t));
+    world->kv_block_of = util_calloc_sparse(capacity * segments * slots, sizeof(uint32_t));
+    world->store.client_of = util_calloc_sparse(capacity * segments * slots, sizeof(uint32_t));
     world->prompt = util_calloc(workload->prompt_max, sizeof(uint32_t));
-    world->oracle_block_of = util_calloc(capacity, sizeof(uint32_t));
-    world->oracle_steps_of = util_calloc(capacity, sizeof(uint32_t));
+    world->oracle_block_of = util_calloc_sparse(capacity, sizeof(uint32_t));
+    world->oracle_steps_of = util_calloc_sparse(capacity, sizeof(uint32_t));
     result->request_count = capacity;
     result->requests = util_calloc(capacity, sizeof(world_request_record));
-    result->segments = util_calloc(capacity * segments, sizeof(world_segment_record));
-    result->divergence = util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
+    result->segments = util_calloc_sparse(capacity * segments, sizeof(world_segment_record));
+    result->divergence = util_calloc_sparse(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
     if (world->scenario->privacy.enabled) {
         result->divergence_noised =
-            util_calloc(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
+            util_calloc_sparse(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
     }
-    result->execution_head = util_calloc(capacity * segments, sizeof(uint32_t));
+    result->execution_head = util_calloc_sparse(capacity * segments, sizeof(uint32_t));
     world->served_bits = util_calloc((world->node_count + 63u) / 64u, sizeof(uint64_t));
     if (result->execution_head == NULL || world->requests == NULL || world->tokens == NULL ||
         world->served_bits == NULL || world->kv_block_of == NULL ||
@@ -361,7 +366,7 @@ static int serving_per_request(world_state *world)
     }
     if (world->scenario->model.tokenizer[0] != '\0') {
         result->token_stride = per_request;
-        result->token_ids = util_calloc(capacity * per_request, sizeof(uint32_t));
+        result->token_ids = util_calloc_sparse(capacity * per_request, sizeof(uint32_t));
         if (result->token_ids == NULL) {
             return WORLD_ENOMEM;
         }

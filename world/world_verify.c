@@ -548,11 +548,11 @@ static int verify_alloc(world_state *world)
     world->candidates = util_calloc(world->server_offsets[segments], sizeof(cons_candidate));
     world->candidate_offsets = util_calloc(segments + 1, sizeof(uint32_t));
     size_t rounds = scenario->verification.retries + 1;
-    world->committee_cache = util_calloc(requests * segments * rounds * k, sizeof(uint32_t));
-    world->committee_cache_round = util_calloc(requests * segments * rounds, 1);
-    world->committee_cache_count = util_calloc(requests * segments * rounds, sizeof(uint32_t));
-    world->committees = util_calloc(requests, sizeof(node_committee_state));
-    world->reveal_block_of = util_calloc(requests * segments * slots, sizeof(uint32_t));
+    world->committee_cache = util_calloc_sparse(requests * segments * rounds * k, sizeof(uint32_t));
+    world->committee_cache_round = util_calloc_sparse(requests * segments * rounds, 1);
+    world->committee_cache_count = util_calloc_sparse(requests * segments * rounds, sizeof(uint32_t));
+    world->committees = util_calloc_sparse(requests, sizeof(node_committee_state));
+    world->reveal_block_of = util_calloc_sparse(requests * segments * slots, sizeof(uint32_t));
     world->decoded = util_calloc(serving->output_floats, sizeof(float));
     if (scenario->verification.suspect_after_ns > 0) {
         world->suspects = util_calloc((size_t)n * NODE_SUSPECTS_MAX, sizeof(uint32_t));
