@@ -787,6 +787,8 @@ typedef struct node_store {
                                       * adaptive node switches its own) */
     /* Per request, the client's (request_capacity entries). */
     node_request *requests;
+    uint64_t request_reach;          /* 1 + the highest request id submitted: no
+                                      * record past it was ever written */
     node_committee_state *committees;
     /* Per client node, NODE_SUSPECTS_MAX entries [node * NODE_SUSPECTS_MAX]:
      * the nodes it suspects, id + 1, oldest first, 0 = free (NULL without

@@ -353,6 +353,7 @@ int node__serve_submit(node *self, uint64_t now_ns, const node_event *event, nod
     }
     /* The client's own record: only it writes this slot from now on. */
     r->submitted = true;
+    store->request_reach = request >= store->request_reach ? request + 1 : store->request_reach;
     r->client = self->config.node_id;
     r->prompt_tokens = event->token_count;
     memcpy(r->tokens, event->tokens, event->token_count * sizeof(uint32_t));
@@ -387,7 +388,8 @@ void node__serve_recover(node *self, uint64_t now_ns, node_outbox *outbox)
     ASSERT(serving != NULL);
     ASSERT(outbox->count <= NODE_OUTBOX_MAX);
     node__batch_recover(self);
-    for (uint64_t request = 0; request < serving->request_capacity; request++) {
+    ASSERT(store->request_reach <= serving->request_capacity);
+    for (uint64_t request = 0; request < store->request_reach; request++) {
         const node_request *r = &store->requests[request];
         if (!r->submitted || r->client != self->config.node_id || r->status != 0 ||
             outbox->count + 1 >= NODE_OUTBOX_MAX) {
