@@ -217,8 +217,8 @@ int world__churn_build(world_state *world)
     world->serving.servers = servers;
     c->attempts = world->scenario->workload.failover ? NODE_ATTEMPTS_MAX : 1;
     c->owner_of = util_calloc_sparse(world->result->request_count *
-                                  world->scenario->model.segment_count * c->attempts,
-                              sizeof(uint32_t));
+                                         world->scenario->model.segment_count * c->attempts,
+                                     sizeof(uint32_t));
     if (c->owner_of == NULL) {
         return WORLD_ENOMEM;
     }

@@ -345,7 +345,8 @@ static int serving_per_request(world_state *world)
     result->request_count = capacity;
     result->requests = util_calloc(capacity, sizeof(world_request_record));
     result->segments = util_calloc_sparse(capacity * segments, sizeof(world_segment_record));
-    result->divergence = util_calloc_sparse(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
+    result->divergence =
+        util_calloc_sparse(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
     if (world->scenario->privacy.enabled) {
         result->divergence_noised =
             util_calloc_sparse(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));

@@ -550,7 +550,8 @@ static int verify_alloc(world_state *world)
     size_t rounds = scenario->verification.retries + 1;
     world->committee_cache = util_calloc_sparse(requests * segments * rounds * k, sizeof(uint32_t));
     world->committee_cache_round = util_calloc_sparse(requests * segments * rounds, 1);
-    world->committee_cache_count = util_calloc_sparse(requests * segments * rounds, sizeof(uint32_t));
+    world->committee_cache_count =
+        util_calloc_sparse(requests * segments * rounds, sizeof(uint32_t));
     world->committees = util_calloc_sparse(requests, sizeof(node_committee_state));
     world->reveal_block_of = util_calloc_sparse(requests * segments * slots, sizeof(uint32_t));
     world->decoded = util_calloc(serving->output_floats, sizeof(float));
