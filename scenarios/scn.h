@@ -419,6 +419,14 @@ typedef struct scn_verification {
     double slashed_burn;
 } scn_verification;
 
+/* Whether a fault of 'kind' can act under verification 'v': 0, or
+ * SCN_ESCHEMA with the reason in 'why' (a Byzantine kind needs a protocol,
+ * forge_attestation tee, forged_ticket VRF selection, equivocate
+ * commitments). The loader refuses such a fault with this reason; swarm
+ * draws only kinds it allows. */
+int scn_fault_kind_allowed(const scn_verification *v, scn_fault_kind kind, char *why,
+                           size_t size);
+
 typedef enum scn_cmp { SCN_CMP_EQ = 0, SCN_CMP_LE, SCN_CMP_LT, SCN_CMP_GE, SCN_CMP_GT } scn_cmp;
 
 /* Where an expectation is judged: on each run (metric: "OP value"), or over

@@ -277,29 +277,36 @@ static int fault_kind(scn_check *check, const scn_node *entry, const char *path,
     int value = 0;
     int rc = scn__get_enum(check, kind, "fault kind", scn_fault_kind_names, &value);
     *out = (scn_fault_kind)value;
-    cons_protocol protocol = check->scenario->verification.protocol;
-    if (rc == 0 && scn_fault_kinds[*out].byzantine && protocol == CONS_PROTOCOL_NONE) {
-        return scn__fail(check->error, SCN_ESCHEMA, kind,
-                         "fault kind '%s' needs a verification.protocol (it is a verifier's "
-                         "misbehaviour)",
-                         kind->text);
-    }
-    if (rc == 0 && *out == SCN_FAULT_FORGE_ATTESTATION && protocol != CONS_PROTOCOL_TEE) {
-        return scn__fail(check->error, SCN_ESCHEMA, kind,
-                         "fault kind 'forge_attestation' needs verification.protocol: tee");
-    }
-    if (rc == 0 && *out == SCN_FAULT_FORGED_TICKET &&
-        !check->scenario->verification.selection_vrf) {
-        return scn__fail(check->error, SCN_ESCHEMA, kind,
-                         "fault kind 'forged_ticket' needs verification.selection: vrf (hash "
-                         "tickets are public: there is no proof to forge)");
-    }
-    if (rc == 0 && *out == SCN_FAULT_EQUIVOCATE && !check->scenario->verification.commit_reveal) {
-        return scn__fail(check->error, SCN_ESCHEMA, kind,
-                         "fault kind 'equivocate' needs verification.commit_reveal: true (there "
-                         "is nothing to equivocate on without commitments)");
+    char why[160];
+    if (rc == 0 && scn_fault_kind_allowed(&check->scenario->verification, *out, why,
+                                          sizeof(why)) != 0) {
+        return scn__fail(check->error, SCN_ESCHEMA, kind, "%s", why);
     }
     return rc;
+}
+
+int scn_fault_kind_allowed(const scn_verification *v, scn_fault_kind kind, char *why,
+                           size_t size)
+{
+    ASSERT(kind < SCN_FAULT_KIND_COUNT);
+    const char *name = scn_fault_kinds[kind].name;
+    const char *needs = NULL;
+    if (scn_fault_kinds[kind].byzantine && v->protocol == CONS_PROTOCOL_NONE) {
+        needs = "a verification.protocol (it is a verifier's misbehaviour)";
+    } else if (kind == SCN_FAULT_FORGE_ATTESTATION && v->protocol != CONS_PROTOCOL_TEE) {
+        needs = "verification.protocol: tee";
+    } else if (kind == SCN_FAULT_FORGED_TICKET && !v->selection_vrf) {
+        needs = "verification.selection: vrf (hash tickets are public: there is no proof to "
+                "forge)";
+    } else if (kind == SCN_FAULT_EQUIVOCATE && !v->commit_reveal) {
+        needs = "verification.commit_reveal: true (there is nothing to equivocate on without "
+                "commitments)";
+    }
+    if (needs == NULL) {
+        return 0;
+    }
+    snprintf(why, size, "fault kind '%s' needs %s", name, needs);
+    return SCN_ESCHEMA;
 }
 
 static int fault_times(scn_check *check, const scn_node *entry, const char *path, scn_fault *f)

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "tools/tool.h"
+#include "util/assert.h"
 #include "util/prng.h"
 
 #define SWARM_FAULTS_MAX 4
@@ -99,18 +100,18 @@ static uint32_t swarm_byzantine_tolerated(const scn_scenario *scenario)
     }
 }
 
-/* The Byzantine kinds the scenario's protocol makes meaningful and its
- * loader accepts (NULL-terminated): equivocation needs commitments. */
-static const char *const *draw_byzantine_kinds(const scn_verification *v)
+/* The Byzantine kinds the protocol makes meaningful (NULL-terminated). */
+static const scn_fault_kind *draw_byzantine_kinds(cons_protocol protocol)
 {
-    static const char *const committee[] = {"wrong_output", "collude",    "silent",
-                                            "lazy_copy",    "equivocate", NULL};
-    static const char *const committee_open[] = {"wrong_output", "collude", "silent",
-                                                 "lazy_copy", NULL};
-    static const char *const replicated[] = {"wrong_output", "collude", "silent", NULL};
-    static const char *const single[] = {"wrong_output", "silent", NULL};
-    switch (v->protocol) {
-    case CONS_PROTOCOL_COMMITTEE: return v->commit_reveal ? committee : committee_open;
+    static const scn_fault_kind committee[] = {
+        SCN_FAULT_WRONG_OUTPUT, SCN_FAULT_COLLUDE,    SCN_FAULT_SILENT,
+        SCN_FAULT_LAZY_COPY,    SCN_FAULT_EQUIVOCATE, SCN_FAULT_KIND_COUNT};
+    static const scn_fault_kind replicated[] = {SCN_FAULT_WRONG_OUTPUT, SCN_FAULT_COLLUDE,
+                                                SCN_FAULT_SILENT, SCN_FAULT_KIND_COUNT};
+    static const scn_fault_kind single[] = {SCN_FAULT_WRONG_OUTPUT, SCN_FAULT_SILENT,
+                                            SCN_FAULT_KIND_COUNT};
+    switch (protocol) {
+    case CONS_PROTOCOL_COMMITTEE: return committee;
     case CONS_PROTOCOL_SAMPLING:
     case CONS_PROTOCOL_OPTIMISTIC: return replicated;
     default: return single;
@@ -181,12 +182,18 @@ static void draw_network(util_prng *prng, const scn_scenario *s, const char *win
 static void draw_byzantine(util_prng *prng, const scn_scenario *s, const char *window,
                            uint32_t *budget, tool_swarm_draw *draw, uint32_t index)
 {
-    const char *const *kinds = draw_byzantine_kinds(&s->verification);
+    /* The meaningful kinds that the loader accepts under this verification. */
+    const scn_fault_kind *meaningful = draw_byzantine_kinds(s->verification.protocol);
+    scn_fault_kind kinds[SCN_FAULT_KIND_COUNT];
     size_t kind_count = 0;
-    while (kinds[kind_count] != NULL) {
-        kind_count += 1;
+    char why[160];
+    for (size_t i = 0; meaningful[i] != SCN_FAULT_KIND_COUNT; i++) {
+        if (scn_fault_kind_allowed(&s->verification, meaningful[i], why, sizeof(why)) == 0) {
+            kinds[kind_count++] = meaningful[i];
+        }
     }
-    const char *kind = kinds[util_prng_below(prng, kind_count)];
+    ASSERT(kind_count > 0); /* wrong_output acts under every protocol. */
+    const char *kind = scn_fault_kinds[kinds[util_prng_below(prng, kind_count)]].name;
     uint32_t count = 1 + (uint32_t)util_prng_below(prng, *budget);
     char ids[128];
     draw_ids(prng, s->nodes.count, count, ids, sizeof(ids));
