@@ -650,6 +650,30 @@ START_TEST(test_net_crash_drops_and_recovers)
 }
 END_TEST
 
+/* A node's region and crashed flag share one byte: crashing and recovering
+ * a node of the last region must leave its links' latencies alone. */
+START_TEST(test_net_crash_keeps_region)
+{
+    static const uint16_t regions[3] = {0, SCN_REGIONS_MAX - 1, SCN_REGIONS_MAX - 1};
+    scn_network network = test_net_network();
+    network.has_region_matrix = true;
+    network.region_latency_ns[0][SCN_REGIONS_MAX - 1] = 40 * TEST_NET_MS;
+    network.region_latency_ns[SCN_REGIONS_MAX - 1][SCN_REGIONS_MAX - 1] = 3 * TEST_NET_MS;
+    net *self = test_net_make(&network, 3, 1, 16, regions);
+
+    ck_assert_uint_eq(net_link_latency_ns(self, 0, 1), 41 * TEST_NET_MS);
+    net_set_crashed(self, 1, true);
+    ck_assert(net_is_crashed(self, 1) && !net_is_crashed(self, 2));
+    ck_assert_uint_eq(net_link_latency_ns(self, 0, 1), 41 * TEST_NET_MS);
+    ck_assert_uint_eq(net_link_latency_ns(self, 1, 2), 4 * TEST_NET_MS);
+    net_set_crashed(self, 1, false);
+    ck_assert(!net_is_crashed(self, 1));
+    ck_assert_uint_eq(test_net_send_one(self, 0, 2, 1, 100), 800 + 4 * TEST_NET_MS);
+    ck_assert_uint_eq(test_net_send_one(self, 0, 0, 1, 100), 800 + 41 * TEST_NET_MS);
+    net_destroy(self);
+}
+END_TEST
+
 START_TEST(test_net_delay_fault_adds_exactly)
 {
     static const uint8_t selected[6] = {0, 1, 0, 0, 0, 0};
@@ -812,6 +836,7 @@ Suite *test_net_suite(void)
     tcase_add_test(faults, test_net_partition_drops_across_groups);
     tcase_add_test(faults, test_net_partition_two_overlapping);
     tcase_add_test(faults, test_net_crash_drops_and_recovers);
+    tcase_add_test(faults, test_net_crash_keeps_region);
     tcase_add_test(faults, test_net_delay_fault_adds_exactly);
     suite_add_tcase(suite, faults);
     return suite;

@@ -5,8 +5,9 @@
  * and in what state (corruption). It schedules nothing: its driver does.
  *
  * State, all sized at net_create and never allocated per message:
- *   - per node: region, uplink speed, the instant its uplink is free, a
- *     crashed flag and its NET stream (seed, node, NET);
+ *   - per node: uplink speed, the instant its uplink is free and its NET
+ *     stream (seed, node, NET) in its record; its region and crashed flag
+ *     in one byte of a table of their own (see net_node below);
  *   - per directed link (s, d), the last arrival on it while that is later
  *     than now (the FIFO constraint): in one of s's near entries, on the
  *     second line of its record, or in the link FIFO table, open addressing
@@ -56,22 +57,29 @@ typedef struct net_link {
 
 /* Everything a send touches on its sender sits in one record of two cache
  * lines rather than in several arrays: with many nodes, net_send is bound
- * by cache misses. The first line is what a receiver's checks read too
- * (region, crashed flag); the second holds the sender's near links. */
+ * by cache misses. The second line holds the sender's near links. What a
+ * send and an arrival read of the other end, its region and whether it is
+ * crashed, is one byte of 'net.reach' instead: a random receiver's byte is
+ * in a table of a megabyte at a million nodes, which stays in the caches,
+ * where its record would be a miss at every send. */
 typedef struct net_node {
     util_prng stream;                /* NET stream (seed, node, NET) */
     uint64_t uplink_free_ns;         /* the uplink is busy until then */
     uint64_t uplink_bps;
     uint64_t far_until_ns;           /* the latest last arrival of this sender's links
                                       * in the shared table (0: none ever) */
-    uint16_t region;
-    uint8_t crashed;
+    uint8_t unused[8];               /* keeps the near links on the second line */
     uint64_t near_arrival_ns[NET_NEAR_LINKS]; /* last arrival on the near link i */
     uint32_t near_dest[NET_NEAR_LINKS];       /* its destination */
 } net_node;
 
 _Static_assert(sizeof(void *) != 8 || sizeof(net_node) == 128, "a net_node is two lines");
 _Static_assert(offsetof(net_node, near_arrival_ns) == 64, "near links on the second line");
+
+/* A node's byte of 'net.reach': its region below, crashed in the top bit. */
+#define NET_REACH_CRASHED 0x80u
+#define NET_REACH_REGION 0x7fu
+_Static_assert(SCN_REGIONS_MAX <= NET_REACH_REGION + 1, "a region fits its byte");
 
 typedef struct net_partition {
     uint32_t fault_id;
@@ -93,6 +101,7 @@ struct net {
     const uint8_t *partition_exempt; /* node_count entries or NULL (net_config) */
     uint64_t now_ns;                 /* latest net_send time seen */
     net_node *nodes;                 /* node_count entries */
+    uint8_t *reach;                  /* node_count entries: region | NET_REACH_CRASHED */
 
     /* Link FIFO table (see "link FIFO table" below). */
     net_link *links;
@@ -240,8 +249,8 @@ uint64_t net_link_latency_ns(const net *self, uint32_t source, uint32_t dest)
     ASSERT(self != NULL);
     ASSERT(source < self->node_count);
     ASSERT(dest < self->node_count);
-    source_region = self->nodes[source].region;
-    dest_region = self->nodes[dest].region;
+    source_region = self->reach[source] & NET_REACH_REGION;
+    dest_region = self->reach[dest] & NET_REACH_REGION;
     region_ns = self->network.region_latency_ns[source_region][dest_region];
     return net_add_saturate(region_ns, net_link_sample_cached_ns(self, source, dest));
 }
@@ -485,8 +494,9 @@ static int net_allocate(net *self, uint32_t link_capacity)
     uint32_t slots = net_links_slots(link_capacity);
 
     self->nodes = util_calloc(count, sizeof(*self->nodes));
+    self->reach = util_calloc(count, sizeof(*self->reach));
     self->links = util_calloc(slots, sizeof(*self->links));
-    if (self->nodes == NULL || self->links == NULL) {
+    if (self->nodes == NULL || self->reach == NULL || self->links == NULL) {
         return -1;
     }
     self->links_mask = slots - 1;
@@ -530,7 +540,7 @@ int net_create(const net_config *config, net **out)
         uint64_t bps = config->uplink_bps_of[id];
 
         ASSERT(config->region_of[id] < SCN_REGIONS_MAX);
-        self->nodes[id].region = config->region_of[id];
+        self->reach[id] = (uint8_t)config->region_of[id];
         self->nodes[id].uplink_bps = bps > 0 ? bps : self->network.bandwidth_bps;
         ASSERT(self->nodes[id].uplink_bps > 0);
         util_prng_init_stream(&self->nodes[id].stream, self->run_seed, id,
@@ -552,6 +562,7 @@ void net_destroy(net *self)
         util_free(self->link_faults[index].selected_bits);
     }
     util_free(self->nodes);
+    util_free(self->reach);
     util_free(self->links);
     util_free(self->samples);
     util_free(self);
@@ -563,14 +574,15 @@ void net_set_crashed(net *self, uint32_t node_id, bool crashed)
 {
     ASSERT(self != NULL);
     ASSERT(node_id < self->node_count);
-    self->nodes[node_id].crashed = crashed ? 1 : 0;
+    self->reach[node_id] = (uint8_t)((self->reach[node_id] & NET_REACH_REGION) |
+                                     (crashed ? NET_REACH_CRASHED : 0u));
 }
 
 bool net_is_crashed(const net *self, uint32_t node_id)
 {
     ASSERT(self != NULL);
     ASSERT(node_id < self->node_count);
-    return self->nodes[node_id].crashed != 0;
+    return (self->reach[node_id] & NET_REACH_CRASHED) != 0;
 }
 
 static bool net_separated(const net *self, uint32_t source, uint32_t dest)
@@ -695,7 +707,7 @@ net_drop net_check_arrival(const net *self, uint32_t source, uint32_t dest)
     if (net_separated(self, source, dest)) {
         return WORLD_DROP_PARTITION;
     }
-    if (self->nodes[dest].crashed != 0) {
+    if ((self->reach[dest] & NET_REACH_CRASHED) != 0) {
         return WORLD_DROP_CRASHED;
     }
     return WORLD_DROP_NONE;
@@ -714,7 +726,7 @@ void net_prefetch(const net *self, uint32_t source, uint32_t dest)
         uint64_t home = net_link_home(net_link_key(source, dest), self->links_mask);
         __builtin_prefetch(&self->links[home], 1);
     }
-    __builtin_prefetch(&self->nodes[dest]); /* its crashed flag and region */
+    __builtin_prefetch(&self->reach[dest]); /* its crashed flag and region */
     if (self->samples != NULL && source != dest) {
         __builtin_prefetch(&self->samples[net_pair_index(source, dest)], 1);
     }
@@ -724,6 +736,7 @@ void net_prefetch_node(const net *self, uint32_t node_id)
 {
     ASSERT(self != NULL);
     ASSERT(node_id < self->node_count);
+    __builtin_prefetch(&self->reach[node_id]);
     __builtin_prefetch(&self->nodes[node_id]);
 }
 
@@ -865,7 +878,7 @@ void net_send(net *self, uint64_t now_ns, uint32_t source, uint32_t dest, uint64
     memset(result, 0, sizeof(*result));
     self->now_ns = now_ns;
     sender = &self->nodes[source];
-    if (sender->crashed != 0 || self->nodes[dest].crashed != 0) {
+    if (((self->reach[source] | self->reach[dest]) & NET_REACH_CRASHED) != 0) {
         result->drop = WORLD_DROP_CRASHED;
         return;
     }
