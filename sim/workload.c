@@ -44,6 +44,7 @@ void sim__workload_submit(sim_world *world, uint32_t client, uint64_t request)
     uint32_t count = world_workload_prompt(world->w.scenario, &world->w.prompts,
                                            &world->workload_prng, world->w.prompt);
     record->submitted = true;
+    world_result_note_submitted(world->w.result, request);
     record->client = client;
     record->prompt_tokens = count;
     record->submitted_ns = world->w.now_ns;

@@ -228,6 +228,35 @@ START_TEST(test_sim_inference_completes_and_is_deterministic)
 }
 END_TEST
 
+/* A bound far above what the run makes: the end-of-run figures scan the
+ * records up to the highest id submitted (request_reach), and find what a
+ * run bounded there finds. */
+START_TEST(test_sim_inference_bound_beyond_reach)
+{
+    const char *const roomy[] = {"workload.requests=100000", "duration=2s"};
+    world_result *wide = run_inference(roomy, 2);
+    ck_assert_uint_gt(wide->requests_submitted, 5);
+    ck_assert_uint_eq(wide->request_reach, wide->requests_submitted); /* ids from 0, in order */
+    ck_assert_uint_lt(wide->request_reach, wide->request_count);
+    char bound[64];
+    snprintf(bound, sizeof(bound), "workload.requests=%llu",
+             (unsigned long long)wide->request_reach);
+    const char *const tight[] = {bound, "duration=2s"};
+    world_result *narrow = run_inference(tight, 2);
+    ck_assert_uint_eq(narrow->requests_submitted, wide->requests_submitted);
+    static const char *const metrics[] = {"request_latency_p99", "first_token_p50",
+                                          "reference_match_ratio"};
+    for (size_t m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
+        double a = NAN, b = NAN;
+        ck_assert_int_eq(world_result_metric(wide, metrics[m], &a), 0);
+        ck_assert_int_eq(world_result_metric(narrow, metrics[m], &b), 0);
+        ck_assert_msg(isfinite(a) && a == b, "%s: %g against %g", metrics[m], a, b);
+    }
+    world_result_destroy(wide);
+    world_result_destroy(narrow);
+}
+END_TEST
+
 /* Only the reference kernel everywhere: the network's logits are the
  * reference's bit for bit, so every token matches. */
 START_TEST(test_sim_inference_reference_kernel_matches_exactly)
@@ -1440,6 +1469,7 @@ Suite *test_sim_suite(void)
     tcase_set_timeout(inference, 120);
     tcase_add_test(inference, test_sim_inference_completes_and_is_deterministic);
     tcase_add_test(inference, test_sim_inference_reference_kernel_matches_exactly);
+    tcase_add_test(inference, test_sim_inference_bound_beyond_reach);
     tcase_add_test(inference, test_sim_inference_divergence_by_kernel);
     tcase_add_test(inference, test_sim_inference_int8_wire_drifts);
     tcase_add_test(inference, test_sim_inference_q8_kernel_measured);

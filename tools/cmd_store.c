@@ -511,7 +511,7 @@ int tool_store_inference(met_db *db, int64_t run_id, const scn_scenario *scenari
     }
     infer_tokenizer *tokenizer = store_tokenizer(scenario, result);
     int rc = 0;
-    for (uint64_t r = 0; r < result->request_count && rc == 0; r++) {
+    for (uint64_t r = 0; r < result->request_reach && rc == 0; r++) {
         if (!result->requests[r].submitted) {
             continue;
         }
@@ -536,7 +536,7 @@ static void print_divergence(const scn_scenario *scenario, const world_result *r
         infer_kernel kernel = (infer_kernel)scenario->nodes.classes[c].kernel;
         double maxabs = 0.0, cosine = 1.0, agree = 0.0;
         uint64_t count = 0;
-        for (uint64_t r = 0; r < result->request_count; r++) {
+        for (uint64_t r = 0; r < result->request_reach; r++) {
             if (!result->requests[r].divergence_sampled) {
                 continue;
             }

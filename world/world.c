@@ -91,6 +91,12 @@ static int result_create(uint32_t node_count, world_result **out)
     return 0;
 }
 
+void world_result_note_submitted(world_result *result, uint64_t request)
+{
+    ASSERT(request < result->request_count);
+    result->request_reach = request >= result->request_reach ? request + 1 : result->request_reach;
+}
+
 void world_result_destroy(world_result *result)
 {
     if (result == NULL) {

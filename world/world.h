@@ -295,7 +295,10 @@ typedef struct world_result {
     util_hist latency;               /* publish -> first receipt, ns */
     /* Split inference; request_count is 0 in a gossip run. */
     uint64_t request_count;
-    world_request_record *requests;    /* request_count */
+    world_request_record *requests;    /* request_count, of which the run wrote only
+                                        * the first request_reach (zero pages after) */
+    uint64_t request_reach;            /* 1 + the highest request id submitted (0: none);
+                                        * end-of-run scans stop there */
     uint32_t segment_count;
     uint32_t segment_first[NODE_SEGMENTS_MAX];
     uint32_t segment_layers[NODE_SEGMENTS_MAX];
@@ -467,6 +470,9 @@ typedef struct world_result {
  * allocated. */
 
 void world_result_destroy(world_result *result);
+
+/* Request 'request' was submitted: raises request_reach past it. */
+void world_result_note_submitted(world_result *result, uint64_t request);
 
 /* A run-level metric by name: every row of SCN_METRICS (scenarios/scn.h).
  * Durations in nanoseconds. The percentiles of per-request durations

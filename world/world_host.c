@@ -113,6 +113,7 @@ const node_outbox *world_host_submit(world_host *host, uint32_t client, uint64_t
     }
     world_request_record *record = &world->result->requests[request];
     record->submitted = true;
+    world_result_note_submitted(world->result, request);
     record->client = client;
     record->prompt_tokens = count;
     record->submitted_ns = now_ns;

@@ -760,10 +760,10 @@ static int ledger_compare_u64(const void *a, const void *b)
  * transaction committed: the q-quantile (nearest rank), NaN when none. */
 static double ledger_settlement_quantile(const world_result *result, double q)
 {
-    uint64_t *values = util_calloc(result->request_count + 1, sizeof(*values));
+    uint64_t *values = util_calloc(result->request_reach + 1, sizeof(*values));
     ASSERT(values != NULL);
     uint64_t count = 0;
-    for (uint64_t i = 0; i < result->request_count; i++) {
+    for (uint64_t i = 0; i < result->request_reach; i++) {
         const world_request_record *r = &result->requests[i];
         if (r->status != 0 && r->ledger_txs_sent > 0 &&
             r->ledger_txs_committed >= r->ledger_txs_sent) {

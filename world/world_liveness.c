@@ -76,7 +76,7 @@ void world_liveness_check(world_state *world)
     ASSERT(bound_ns > 0);
     result->liveness_checked = true;
     uint64_t heal_ns = liveness_heal_ns(scenario);
-    for (uint64_t i = 0; i < result->request_count; i++) {
+    for (uint64_t i = 0; i < result->request_reach; i++) {
         const world_request_record *r = &result->requests[i];
         if (!r->submitted || r->submitted_ns < heal_ns || liveness_client_failed(result, r)) {
             continue;

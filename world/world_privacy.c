@@ -156,7 +156,7 @@ static void privacy_epsilons(const world_result *result, double *mean_out, doubl
 {
     double sum = 0.0, max = NAN;
     uint64_t n = 0;
-    for (uint64_t r = 0; r < result->request_count; r++) {
+    for (uint64_t r = 0; r < result->request_reach; r++) {
         if (!result->requests[r].submitted) {
             continue;
         }
@@ -181,7 +181,7 @@ double world__privacy_metric(const world_result *result, scn_metric metric)
         privacy_epsilons(result, &mean, &max);
         return max;
     case SCN_METRIC_PLAINTEXT_EXPOSED_RATIO:
-        for (uint64_t r = 0; r < result->request_count; r++) {
+        for (uint64_t r = 0; r < result->request_reach; r++) {
             if (result->requests[r].submitted) {
                 submitted += 1;
                 exposed += world_privacy_exposed(result, r) ? 1 : 0;

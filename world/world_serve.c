@@ -343,7 +343,7 @@ static int serving_per_request(world_state *world)
     world->oracle_block_of = util_calloc_sparse(capacity, sizeof(uint32_t));
     world->oracle_steps_of = util_calloc_sparse(capacity, sizeof(uint32_t));
     result->request_count = capacity;
-    result->requests = util_calloc(capacity, sizeof(world_request_record));
+    result->requests = util_calloc_sparse(capacity, sizeof(world_request_record));
     result->segments = util_calloc_sparse(capacity * segments, sizeof(world_segment_record));
     result->divergence =
         util_calloc_sparse(capacity * INFER_KERNEL_COUNT, sizeof(world_divergence_record));
@@ -1020,7 +1020,7 @@ static void compared_means(const world_result *result, double *match_ratio, doub
 {
     uint64_t compared = 0, matched = 0;
     double agree = 0.0;
-    for (uint64_t r = 0; r < result->request_count; r++) {
+    for (uint64_t r = 0; r < result->request_reach; r++) {
         const world_request_record *record = &result->requests[r];
         if (record->compared) {
             compared += 1;
@@ -1036,7 +1036,7 @@ static void compared_means(const world_result *result, double *match_ratio, doub
 static double serve_failed(const world_result *result)
 {
     uint64_t failed = 0;
-    for (uint64_t r = 0; r < result->request_count; r++) {
+    for (uint64_t r = 0; r < result->request_reach; r++) {
         failed += result->requests[r].status == NODE_REQUEST_FAILED ||
                   result->requests[r].status == NODE_REQUEST_TIMEOUT;
     }
@@ -1061,12 +1061,12 @@ double world__request_quantile(const world_result *result, world_span span, doub
     const util_hist *hist = span == WORLD_SPAN_LATENCY       ? &result->request_latency
                             : span == WORLD_SPAN_FIRST_TOKEN ? &result->first_token
                                                              : &result->finality;
-    uint64_t *values = util_malloc((result->request_count + 1) * sizeof(*values));
+    uint64_t *values = util_malloc((result->request_reach + 1) * sizeof(*values));
     if (values == NULL) {
         return util_hist_metric(hist, q);
     }
     uint64_t n = 0;
-    for (uint64_t r = 0; r < result->request_count; r++) {
+    for (uint64_t r = 0; r < result->request_reach; r++) {
         n += request_span(result, &result->requests[r], span, &values[n]);
     }
     double value = util_quantile_nearest_rank(values, n, q);
