@@ -529,6 +529,31 @@ START_TEST(test_cli_bad_scenario_writes_nothing)
 }
 END_TEST
 
+/* Seen-sets of 2.3 TiB (two million nodes, ten million rumors) fit no
+ * machine: run refuses before it allocates or opens the database (exit 2,
+ * naming the table, its size and the keys to lower); validate only warns. */
+START_TEST(test_cli_seen_sets_beyond_memory_refused)
+{
+    write_file("huge.yaml", "name: huge\nduration: 1s\nnodes: {count: 2000000}\n"
+                            "gossip: {mode: push, fanout: 6}\n"
+                            "workload: {messages: 10000000, rate: 100/s}\n");
+    ck_assert_int_eq(cli("run %s/huge.yaml --db %s/h.db", cli_dir, cli_dir), 2);
+    const char *err = read_file("err.txt");
+    ck_assert_msg(strstr(err, "seen-sets need 2328.3 GiB (2000000 nodes x 10000000 rumors") &&
+                      strstr(err, "lower nodes.count or workload.messages"),
+                  "stderr: %s", err);
+    char db_path[512];
+    cli_path(db_path, sizeof(db_path), "h.db");
+    ck_assert_int_ne(access(db_path, F_OK), 0);
+    ck_assert_int_eq(cli("validate %s/huge.yaml", cli_dir), 0);
+    ck_assert_msg(strstr(read_file("err.txt"), "warning: the nodes' seen-sets need") != NULL,
+                  "stderr: %s", read_file("err.txt"));
+    /* One word a node (64 rumors) lives in the node: nothing to weigh. */
+    ck_assert_int_eq(cli("validate %s/huge.yaml --set workload.messages=64", cli_dir), 0);
+    ck_assert_str_eq(read_file("err.txt"), "");
+}
+END_TEST
+
 /* Runs SQL on a database of the test directory, as a researcher's own
  * sqlite3 session would. */
 static void exec_sql(const char *db_name, const char *sql)
@@ -1262,6 +1287,7 @@ Suite *test_cli_suite(void)
     tcase_add_test(basics, test_cli_install_man_completion);
     tcase_add_test(basics, test_cli_git_rev_marks_dirty);
     tcase_add_test(basics, test_cli_bad_scenario_writes_nothing);
+    tcase_add_test(basics, test_cli_seen_sets_beyond_memory_refused);
     tcase_add_test(basics, test_cli_hand_changed_database);
     tcase_add_test(basics, test_cli_same_seed_identical_rows);
     tcase_add_test(basics, test_cli_check_names_failed_expectation);

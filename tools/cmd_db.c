@@ -81,6 +81,7 @@ int tool_validate_main(int argc, char **argv)
     if (code != TOOL_EXIT_OK) {
         return code;
     }
+    (void)tool_scenario_fits("validate", file, scenario, false);
     printf("ok: %s: '%s', %u nodes, %.3f s, %u faults, %u expectations, sha256 %.16s\n", file,
            scenario->name, scenario->nodes.count, (double)scenario->duration_ns / 1e9,
            scenario->fault_count, scenario->expect_count, scenario->sha256_hex);

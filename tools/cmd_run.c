@@ -599,6 +599,11 @@ int tool_run_main(int argc, char **argv)
     if (code != TOOL_EXIT_OK) {
         return code;
     }
+    code = tool_scenario_fits("run", options.file, scenario, true);
+    if (code != TOOL_EXIT_OK) {
+        scn_destroy(scenario);
+        return code;
+    }
     const char *db_path = options.db != NULL ? options.db : scenario->output.db;
     memset(&run, 0, sizeof(run));
     int rc = met_db_open(db_path, &run.db, why, sizeof(why));

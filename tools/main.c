@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/tool.h"
 #include "util/hash.h"
+#include "world/world.h"
 
 static const char usage_text[] =
     "usage: infersim COMMAND [ARGS]\n"
@@ -94,6 +96,27 @@ int tool_scenario_load(const char *file, const char *const *overrides, size_t ov
         return rc == SCN_ENOMEM ? TOOL_EXIT_INTERNAL : TOOL_EXIT_USAGE;
     }
     return TOOL_EXIT_OK;
+}
+
+int tool_scenario_fits(const char *subcommand, const char *file, const scn_scenario *scenario,
+                       bool refuse)
+{
+    uint64_t need = world_seen_set_bytes(scenario);
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page_bytes = sysconf(_SC_PAGESIZE);
+    if (need == 0 || pages <= 0 || page_bytes <= 0 ||
+        need <= (uint64_t)pages * (uint64_t)page_bytes) {
+        return TOOL_EXIT_OK;
+    }
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    fprintf(stderr,
+            "infersim %s: %s: %sthe nodes' seen-sets need %.1f GiB (%u nodes x %llu rumors, a "
+            "bit each), more than this machine's %.1f GiB of memory; lower nodes.count or "
+            "workload.messages\n",
+            subcommand, file, refuse ? "" : "warning: ", (double)need / gib,
+            scenario->nodes.count, (unsigned long long)scenario->workload.messages,
+            (double)pages * (double)page_bytes / gib);
+    return refuse ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
 }
 
 bool tool_parse_u64(const char *text, unsigned long long *value_out)

@@ -34,6 +34,12 @@ int tool_validate_main(int argc, char **argv);
  * (TOOL_EXIT_INTERNAL when out of memory), else TOOL_EXIT_OK (main.c). */
 int tool_scenario_load(const char *file, const char *const *overrides, size_t override_count,
                        scn_scenario **out);
+/* Whether the scenario's seen-sets (world_seen_set_bytes) fit this
+ * machine's memory. When they do not, says so on stderr, as an error
+ * ('refuse': `run`, returns TOOL_EXIT_USAGE) or as a warning (`validate`,
+ * which may check a file meant for a larger machine: TOOL_EXIT_OK). */
+int tool_scenario_fits(const char *subcommand, const char *file, const scn_scenario *scenario,
+                       bool refuse);
 
 int tool_runs_main(int argc, char **argv);
 int tool_compare_main(int argc, char **argv);

@@ -129,11 +129,23 @@ void world_result_destroy(world_result *result)
     util_free(result);
 }
 
+/* Rumor ids a node's seen-set covers: one at least (an inference run). */
+static uint64_t world_rumor_capacity(const scn_scenario *scenario)
+{
+    return scenario->workload.messages > 0 ? scenario->workload.messages : 1;
+}
+
+uint64_t world_seen_set_bytes(const scn_scenario *scenario)
+{
+    size_t words = node_seen_words(world_rumor_capacity(scenario));
+    return words > 1 ? (uint64_t)scenario->nodes.count * words * sizeof(uint64_t) : 0;
+}
+
 static int nodes_create(world_state *world)
 {
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
-    uint64_t capacity = scenario->workload.messages > 0 ? scenario->workload.messages : 1;
+    uint64_t capacity = world_rumor_capacity(scenario);
     size_t words = node_seen_words(capacity);
 
     world->nodes = util_calloc(n, sizeof(*world->nodes));

@@ -471,6 +471,13 @@ typedef struct world_result {
 
 void world_result_destroy(world_result *result);
 
+/* The bytes of seen-sets a gossip run allocates and zeroes at its start:
+ * nodes.count x ceil(workload.messages / 64) words, or 0 when one word a
+ * node holds them (that word lives in the node's record). It grows with
+ * nodes times rumors, so it is the table a large run runs out of memory
+ * on: `infersim run` compares it with the machine's memory first. */
+uint64_t world_seen_set_bytes(const scn_scenario *scenario);
+
 /* Request 'request' was submitted: raises request_reach past it. */
 void world_result_note_submitted(world_result *result, uint64_t request);
 
