@@ -81,7 +81,8 @@ void net_send(net *self, uint64_t now_ns, uint32_t source, uint32_t dest, uint64
 void net_prefetch(const net *self, uint32_t source, uint32_t dest);
 
 /* A hint, like net_prefetch: starts loading what net_check_arrival and
- * net_is_crashed read of 'node_id'. */
+ * net_is_crashed read of 'node_id' (its byte), and its record, which its
+ * own sends read. */
 void net_prefetch_node(const net *self, uint32_t node_id);
 
 /* At arrival: may the message from source be handed to dest now? Returns
