@@ -530,8 +530,9 @@ START_TEST(test_cli_bad_scenario_writes_nothing)
 END_TEST
 
 /* Seen-sets of 2.3 TiB (two million nodes, ten million rumors) fit no
- * machine: run refuses before it allocates or opens the database (exit 2,
- * naming the table, its size and the keys to lower); validate only warns. */
+ * machine: run, sweep and swarm refuse before they allocate or open the
+ * database (exit 2, naming the table, its size and the keys to lower);
+ * validate only warns. */
 START_TEST(test_cli_seen_sets_beyond_memory_refused)
 {
     write_file("huge.yaml", "name: huge\nduration: 1s\nnodes: {count: 2000000}\n"
@@ -548,6 +549,16 @@ START_TEST(test_cli_seen_sets_beyond_memory_refused)
     ck_assert_int_eq(cli("validate %s/huge.yaml", cli_dir), 0);
     ck_assert_msg(strstr(read_file("err.txt"), "warning: the nodes' seen-sets need") != NULL,
                   "stderr: %s", read_file("err.txt"));
+    /* A sweep names the grid point, and runs none; swarm runs nothing. */
+    ck_assert_int_eq(cli("sweep %s/huge.yaml --param workload.messages=64,10000000 --db %s/h.db",
+                         cli_dir, cli_dir), 2);
+    ck_assert_msg(strstr(read_file("err.txt"),
+                         "huge.yaml, grid point 'workload.messages=10000000': the nodes'") != NULL,
+                  "stderr: %s", read_file("err.txt"));
+    ck_assert_int_ne(access(db_path, F_OK), 0);
+    ck_assert_int_eq(cli("swarm %s/huge.yaml --runs 2", cli_dir), 2);
+    ck_assert_msg(strstr(read_file("err.txt"), "seen-sets need") != NULL, "stderr: %s",
+                  read_file("err.txt"));
     /* One word a node (64 rumors) lives in the node: nothing to weigh. */
     ck_assert_int_eq(cli("validate %s/huge.yaml --set workload.messages=64", cli_dir), 0);
     ck_assert_str_eq(read_file("err.txt"), "");

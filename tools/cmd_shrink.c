@@ -349,6 +349,9 @@ static int shrink_start_text(shrink_state *s, const shrink_options *o)
     if (code == TOOL_EXIT_OK) {
         code = tool_decisions_required(scenario, "shrink", o->file, TOOL_VERDICT_USE);
     }
+    if (code == TOOL_EXIT_OK) {
+        code = tool_scenario_fits("shrink", o->file, scenario, true);
+    }
     if (code != TOOL_EXIT_OK) {
         scn_destroy(scenario);
         return code;

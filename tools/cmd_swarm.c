@@ -417,6 +417,9 @@ static int swarm_prepare(swarm_state *s, const swarm_options *o)
     if (code == TOOL_EXIT_OK) {
         code = tool_decisions_required(s->scenario, "swarm", o->file, TOOL_VERDICT_USE);
     }
+    if (code == TOOL_EXIT_OK) {
+        code = tool_scenario_fits("swarm", o->file, s->scenario, true);
+    }
     if (code != TOOL_EXIT_OK) {
         return code;
     }

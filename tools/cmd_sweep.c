@@ -279,6 +279,21 @@ static void plan_param_where(const sweep_options *o, const sweep_plan *plan, uin
     }
 }
 
+/* Whether grid point 'point' fits this machine's memory (tool_scenario_fits),
+ * when its runs are to run here: not when they are emitted for a cluster. */
+static int plan_point_fits(const sweep_options *o, const sweep_plan *plan, uint64_t point,
+                           const scn_scenario *scenario)
+{
+    if (o->emit != NULL) {
+        return TOOL_EXIT_OK;
+    }
+    char point_text[SCN_SWEEP_PARAMS_MAX * (SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2)];
+    char where[SCN_PATH_MAX + sizeof(point_text) + 32];
+    plan_point_text(plan, point, point_text, sizeof(point_text));
+    snprintf(where, sizeof(where), "%s, grid point '%s'", o->file, point_text);
+    return tool_scenario_fits("sweep", where, scenario, true);
+}
+
 /* Loads every grid point once, as its runs will (base, --set, then the
  * point's values), so that a misspelled key or a refused value stops the
  * sweep before it starts anything. Returns TOOL_EXIT_OK or _USAGE. */
@@ -299,7 +314,11 @@ static int plan_validate(const sweep_options *o, const sweep_plan *plan)
         scn_scenario *scenario = NULL;
         scn_error error;
         int rc = scn_load_file(o->file, overrides, count, &scenario, &error);
+        int fits = rc == 0 ? plan_point_fits(o, plan, point, scenario) : TOOL_EXIT_OK;
         scn_destroy(scenario);
+        if (rc == 0 && fits != TOOL_EXIT_OK) {
+            return fits;
+        }
         if (rc == 0) {
             continue;
         }
@@ -340,6 +359,9 @@ static int plan_load(const sweep_options *o, sweep_plan *plan)
         return code;
     }
     code = plan_validate(o, plan);
+    if (code == TOOL_EXIT_OK && plan->grid->param_count == 0 && o->emit == NULL) {
+        code = tool_scenario_fits("sweep", o->file, plan->scenario, true); /* one point */
+    }
     if (code != TOOL_EXIT_OK) {
         return code;
     }

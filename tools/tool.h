@@ -36,8 +36,10 @@ int tool_scenario_load(const char *file, const char *const *overrides, size_t ov
                        scn_scenario **out);
 /* Whether the scenario's seen-sets (world_seen_set_bytes) fit this
  * machine's memory. When they do not, says so on stderr, as an error
- * ('refuse': `run`, returns TOOL_EXIT_USAGE) or as a warning (`validate`,
- * which may check a file meant for a larger machine: TOOL_EXIT_OK). */
+ * ('refuse': the commands that run it here, `run`, `sweep` but for
+ * --emit, `swarm`, `shrink`; returns TOOL_EXIT_USAGE) or as a warning
+ * (`validate`, which may check a file meant for a larger machine:
+ * TOOL_EXIT_OK). */
 int tool_scenario_fits(const char *subcommand, const char *file, const scn_scenario *scenario,
                        bool refuse);
 
