@@ -55,8 +55,9 @@ static const char sweep_usage[] =
     "for every seed, each run in its own process, into the database F (default:\n"
     "the scenario's output.db). Runs already completed in F are skipped, so\n"
     "running the same command again resumes an interrupted sweep. Every grid\n"
-    "point is loaded before any run starts: an unknown key or a refused value\n"
-    "exits 2 and runs nothing.\n"
+    "point is loaded before any run starts: an unknown key, a refused value or\n"
+    "(without --emit) seen-sets larger than this machine's memory exits 2 and\n"
+    "runs nothing.\n"
     "\n"
     "  --param KEY=...  a grid key (replaces the file's entry for KEY)\n"
     "  --seeds N        seeds per grid point (seed, seed+1, ...)\n"
@@ -295,8 +296,8 @@ static int plan_point_fits(const sweep_options *o, const sweep_plan *plan, uint6
 }
 
 /* Loads every grid point once, as its runs will (base, --set, then the
- * point's values), so that a misspelled key or a refused value stops the
- * sweep before it starts anything. Returns TOOL_EXIT_OK or _USAGE. */
+ * point's values), so that a misspelled key, a refused value or a point too
+ * large for this machine stops the sweep before it starts anything. Returns TOOL_EXIT_OK or _USAGE. */
 static int plan_validate(const sweep_options *o, const sweep_plan *plan)
 {
     const char *overrides[SWEEP_ARGS_MAX + SCN_SWEEP_PARAMS_MAX];
@@ -316,10 +317,10 @@ static int plan_validate(const sweep_options *o, const sweep_plan *plan)
         int rc = scn_load_file(o->file, overrides, count, &scenario, &error);
         int fits = rc == 0 ? plan_point_fits(o, plan, point, scenario) : TOOL_EXIT_OK;
         scn_destroy(scenario);
-        if (rc == 0 && fits != TOOL_EXIT_OK) {
-            return fits;
-        }
         if (rc == 0) {
+            if (fits != TOOL_EXIT_OK) {
+                return fits;
+            }
             continue;
         }
         if (rc == SCN_ENOMEM) {
