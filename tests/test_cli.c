@@ -535,6 +535,9 @@ END_TEST
  * validate only warns. */
 START_TEST(test_cli_seen_sets_beyond_memory_refused)
 {
+    if ((double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) > 2.5e12) {
+        return; /* a machine that holds them: nothing to refuse */
+    }
     write_file("huge.yaml", "name: huge\nduration: 1s\nnodes: {count: 2000000}\n"
                             "gossip: {mode: push, fanout: 6}\n"
                             "workload: {messages: 10000000, rate: 100/s}\n");
