@@ -150,8 +150,11 @@ static int nodes_create(world_state *world)
 
     world->nodes = util_calloc(n, sizeof(*world->nodes));
     /* One word of seen-set lives in each node (node.seen_word), on the line
-     * an arrival reads anyway; more come from one array. */
-    world->seen_bits = words > 1 ? util_calloc((size_t)n * words, sizeof(uint64_t)) : NULL;
+     * an arrival reads anyway; more come from one array, of the size the
+     * tools weigh against the machine's memory before the run. */
+    uint64_t seen_bytes = world_seen_set_bytes(scenario);
+    world->seen_bits = seen_bytes > 0 ? util_calloc(seen_bytes / sizeof(uint64_t), sizeof(uint64_t))
+                                      : NULL;
     world->origin_ns = util_calloc_sparse(capacity, sizeof(uint64_t));
     world->origin_of = util_calloc_sparse(capacity, sizeof(uint32_t));
     world->keys = util_calloc(n, sizeof(*world->keys));

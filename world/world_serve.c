@@ -318,11 +318,11 @@ static int serving_per_node(world_state *world)
     return serving_batching(world);
 }
 
-/* The tables indexed by request id, sized by workload.requests. All but
- * the request records come from util_calloc_sparse: a request's entries
- * are written from its submission on, so a run that stops short of its
- * bound holds only the pages of the requests it made. The records are
- * zeroed at once: the summaries at the end scan every one. */
+/* The tables indexed by request id, sized by workload.requests. They come
+ * from util_calloc_sparse: a request's entries are written from its
+ * submission on, so a run that stops short of its bound holds only the
+ * pages of the requests it made, and the summaries at the end scan the
+ * records only up to result->request_reach. */
 static int serving_per_request(world_state *world)
 {
     const scn_workload *workload = &world->scenario->workload;
