@@ -280,13 +280,17 @@ static void plan_param_where(const sweep_options *o, const sweep_plan *plan, uin
     }
 }
 
-/* Whether grid point 'point' fits this machine's memory (tool_scenario_fits),
- * when its runs are to run here: not when they are emitted for a cluster. */
+/* Whether grid point 'point' (the file itself when the grid has no key)
+ * fits this machine's memory (tool_scenario_fits), when its runs are to run
+ * here: not when they are emitted for a cluster. */
 static int plan_point_fits(const sweep_options *o, const sweep_plan *plan, uint64_t point,
                            const scn_scenario *scenario)
 {
     if (o->emit != NULL) {
         return TOOL_EXIT_OK;
+    }
+    if (plan->grid->param_count == 0) {
+        return tool_scenario_fits("sweep", o->file, scenario, true);
     }
     char point_text[SCN_SWEEP_PARAMS_MAX * (SCN_SWEEP_KEY_MAX + SCN_SWEEP_TEXT_MAX + 2)];
     char where[SCN_PATH_MAX + sizeof(point_text) + 32];
@@ -297,7 +301,8 @@ static int plan_point_fits(const sweep_options *o, const sweep_plan *plan, uint6
 
 /* Loads every grid point once, as its runs will (base, --set, then the
  * point's values), so that a misspelled key, a refused value or a point too
- * large for this machine stops the sweep before it starts anything. Returns TOOL_EXIT_OK or _USAGE. */
+ * large for this machine stops the sweep before it starts anything.
+ * Returns TOOL_EXIT_OK or _USAGE. */
 static int plan_validate(const sweep_options *o, const sweep_plan *plan)
 {
     const char *overrides[SWEEP_ARGS_MAX + SCN_SWEEP_PARAMS_MAX];
@@ -360,8 +365,8 @@ static int plan_load(const sweep_options *o, sweep_plan *plan)
         return code;
     }
     code = plan_validate(o, plan);
-    if (code == TOOL_EXIT_OK && plan->grid->param_count == 0 && o->emit == NULL) {
-        code = tool_scenario_fits("sweep", o->file, plan->scenario, true); /* one point */
+    if (code == TOOL_EXIT_OK && plan->grid->param_count == 0) {
+        code = plan_point_fits(o, plan, 0, plan->scenario); /* the one point */
     }
     if (code != TOOL_EXIT_OK) {
         return code;

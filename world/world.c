@@ -146,7 +146,7 @@ static int nodes_create(world_state *world)
     const scn_scenario *scenario = world->scenario;
     uint32_t n = world->node_count;
     uint64_t capacity = world_rumor_capacity(scenario);
-    size_t words = node_seen_words(capacity);
+    size_t words = node_seen_words(capacity); /* a node's stride in seen_bits */
 
     world->nodes = util_calloc(n, sizeof(*world->nodes));
     /* One word of seen-set lives in each node (node.seen_word), on the line
@@ -160,7 +160,7 @@ static int nodes_create(world_state *world)
     world->keys = util_calloc(n, sizeof(*world->keys));
     world->scratch = util_calloc(n, 1);
     world->groups = util_calloc(n, 1);
-    if (world->nodes == NULL || (words > 1 && world->seen_bits == NULL) ||
+    if (world->nodes == NULL || (seen_bytes > 0 && world->seen_bits == NULL) ||
         world->origin_ns == NULL ||
         world->origin_of == NULL || world->keys == NULL || world->scratch == NULL ||
         world->groups == NULL) {
@@ -184,8 +184,8 @@ static int nodes_create(world_state *world)
         };
         util_prng prng;
         util_prng_init_stream(&prng, scenario->seed, i, UTIL_PRNG_PURPOSE_NODE);
-        uint64_t *seen =
-            words > 1 ? world->seen_bits + (size_t)i * words : &world->nodes[i].seen_word;
+        uint64_t *seen = world->seen_bits != NULL ? world->seen_bits + (size_t)i * words
+                                                  : &world->nodes[i].seen_word;
         node_init(&world->nodes[i], &config, &prng, seen, world->origin_ns);
         /* Hosted by the testbed, a process holds secrets only for its own
          * nodes, from their key files (world_host_node_secret). */
