@@ -16,13 +16,6 @@ static uint64_t prng_splitmix_next(uint64_t *state)
     return util_mix64(*state);
 }
 
-uint64_t util_mix64(uint64_t value)
-{
-    value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
-    return value ^ (value >> 31);
-}
-
 /* Fills the four state words from a splitmix64 sequence started at 'seed'.
  * splitmix64 never yields four zero words in a row, so the state is valid. */
 static void prng_fill(util_prng *prng, uint64_t seed)
@@ -52,30 +45,6 @@ void util_prng_init_stream(util_prng *prng, uint64_t run_seed, uint64_t id, uint
     sm = key ^ util_mix64((uint64_t)purpose + 0x8cb92ba72f3d8dd7ULL);
     key = prng_splitmix_next(&sm);
     prng_fill(prng, key);
-}
-
-static inline uint64_t prng_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t util_prng_next(util_prng *prng)
-{
-    uint64_t *s = prng->state;
-    uint64_t result = prng_rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = prng_rotl(s[3], 45);
-    return result;
-}
-
-double util_prng_uniform(util_prng *prng)
-{
-    return (double)(util_prng_next(prng) >> 11) * 0x1.0p-53;
 }
 
 /* Lemire's nearly divisionless method: multiply, reject the biased low
