@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1075,6 +1076,16 @@ bool met_db_stopped(const met_db *db)
     return db->busy_stopped;
 }
 
+/* Whether 'path' names something other than a regular file (a directory,
+ * a device such as /dev/null, a FIFO). SQLite would fail on it with "disk
+ * I/O error" after its first statement, or block on a FIFO; a path that does
+ * not exist yet is for a writer to create. */
+static bool db_path_not_regular(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0 && !S_ISREG(info.st_mode);
+}
+
 /* Opens 'path' with SQLite 'flags', then 'prepare' checks (and for a
  * writer creates or upgrades) the schema. Shared by both opens. */
 static int db_open(const char *path, int flags, int (*prepare)(met_db *db), met_db **out,
@@ -1083,6 +1094,12 @@ static int db_open(const char *path, int flags, int (*prepare)(met_db *db), met_
     ASSERT(path != NULL);
     ASSERT(out != NULL);
     *out = NULL;
+    if (db_path_not_regular(path)) {
+        if (why != NULL && why_size > 0) {
+            snprintf(why, why_size, "'%s' is not a regular file", path);
+        }
+        return MET_EOPEN;
+    }
     met_db *db = util_calloc(1, sizeof(*db));
     if (db == NULL) {
         if (why != NULL && why_size > 0) {

@@ -582,6 +582,25 @@ START_TEST(test_met_db_open_rejects_garbage_file)
 }
 END_TEST
 
+/* A directory or a device is refused before SQLite sees it, by name, for
+ * a writer and a reader alike. */
+START_TEST(test_met_db_open_not_regular_file_fails)
+{
+    const char *const paths[] = {"/dev/null", "/tmp"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        met_db *db = NULL;
+        char why[256] = "";
+        ck_assert_int_eq(met_db_open(paths[i], &db, why, sizeof(why)), MET_EOPEN);
+        ck_assert_ptr_null(db);
+        ck_assert_ptr_nonnull(strstr(why, "is not a regular file"));
+        why[0] = '\0';
+        ck_assert_int_eq(met_db_open_read(paths[i], &db, why, sizeof(why)), MET_EOPEN);
+        ck_assert_ptr_null(db);
+        ck_assert_ptr_nonnull(strstr(why, "is not a regular file"));
+    }
+}
+END_TEST
+
 START_TEST(test_met_db_open_unwritable_path_fails)
 {
     met_db *db = NULL;
@@ -2418,6 +2437,7 @@ Suite *test_met_suite(void)
     tcase_add_test(schema, test_met_db_open_refuses_damaged_file);
     tcase_add_test(schema, test_met_db_open_read_lists_and_refuses_writes);
     tcase_add_test(schema, test_met_db_open_rejects_garbage_file);
+    tcase_add_test(schema, test_met_db_open_not_regular_file_fails);
     tcase_add_test(schema, test_met_db_open_unwritable_path_fails);
     tcase_add_test(schema, test_met_db_open_migrates_v1);
     tcase_add_test(schema, test_met_db_open_migrates_v5);
