@@ -582,11 +582,15 @@ START_TEST(test_met_db_open_rejects_garbage_file)
 }
 END_TEST
 
-/* A directory or a device is refused before SQLite sees it, by name, for
- * a writer and a reader alike. */
+/* A directory, a device or a FIFO is refused before SQLite sees it, by
+ * name, for a writer and a reader alike (SQLite blocks on a FIFO). */
 START_TEST(test_met_db_open_not_regular_file_fails)
 {
-    const char *const paths[] = {"/dev/null", "/tmp"};
+    temp_db fifo;
+    temp_db_make(&fifo);
+    ck_assert_int_eq(unlink(fifo.path), 0);
+    ck_assert_int_eq(mkfifo(fifo.path, 0600), 0);
+    const char *const paths[] = {"/dev/null", temp_dir, fifo.path};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         met_db *db = NULL;
         char why[256] = "";
