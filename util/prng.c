@@ -1,5 +1,6 @@
 /* prng.c -- xoshiro256** (Blackman and Vigna) seeded through splitmix64,
- * plus the derived distributions every module uses. Streams are keyed by
+ * plus the derived distributions every module uses; the generator's step,
+ * its uniform draw and the mixer are inline in prng.h. Streams are keyed by
  * (run seed, id, purpose): each part goes through splitmix64 in turn so
  * that nearby triples give unrelated states. Everything here is a pure
  * function of the state: no clock, no global, no cached spare. */

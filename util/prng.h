@@ -34,6 +34,12 @@ void util_prng_init(util_prng *prng, uint64_t seed);
  * statistically independent streams. Cannot fail. */
 void util_prng_init_stream(util_prng *prng, uint64_t run_seed, uint64_t id, uint32_t purpose);
 
+/* x rotated left by k (0 < k < 64): the generator's own step, below. */
+static inline uint64_t util_prng__rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
 /* The next 64 bits of the stream (xoshiro256**). Inline, like
  * util_prng_uniform and util_mix64: a network send takes eight uniform draws
  * and hashes its link, so a call each costs the event loop more than the
@@ -41,14 +47,14 @@ void util_prng_init_stream(util_prng *prng, uint64_t run_seed, uint64_t id, uint
 static inline uint64_t util_prng_next(util_prng *prng)
 {
     uint64_t *s = prng->state;
-    uint64_t result = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9;
+    uint64_t result = util_prng__rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
     s[0] ^= s[3];
     s[2] ^= t;
-    s[3] = s[3] << 45 | s[3] >> 19;
+    s[3] = util_prng__rotl(s[3], 45);
     return result;
 }
 
