@@ -52,29 +52,29 @@ typedef struct net_link {
     uint64_t last_arrival_ns;        /* latest FIFO arrival on the link */
 } net_link;
 
-/* Links of a sender kept in its own record (see "near links" below). */
-#define NET_NEAR_LINKS 5
+/* Links of a sender kept in its own record (see "near links" below): as
+ * many as a gossip forward's default fanout, 6, sends on at once. */
+#define NET_NEAR_LINKS 6
 
 /* Everything a send touches on its sender sits in one record of two cache
  * lines rather than in several arrays: with many nodes, net_send is bound
- * by cache misses. The second line holds the sender's near links. What a
- * send and an arrival read of the other end, its region and whether it is
- * crashed, is one byte of 'net.reach' instead: a random receiver's byte is
- * in a table of a megabyte at a million nodes, which stays in the caches,
- * where its record would be a miss at every send. */
+ * by cache misses. A send reads both lines (the stream and the uplink, the
+ * near links), so the near links may straddle them. What a send and an
+ * arrival read of the other end, its region and whether it is crashed, is
+ * one byte of 'net.reach' instead: a random receiver's byte is in a table
+ * of a megabyte at a million nodes, which stays in the caches, where its
+ * record would be a miss at every send. */
 typedef struct net_node {
     util_prng stream;                /* NET stream (seed, node, NET) */
     uint64_t uplink_free_ns;         /* the uplink is busy until then */
-    uint64_t uplink_bps;
     uint64_t far_until_ns;           /* the latest last arrival of this sender's links
                                       * in the shared table (0: none ever) */
-    uint8_t unused[8];               /* keeps the near links on the second line */
     uint64_t near_arrival_ns[NET_NEAR_LINKS]; /* last arrival on the near link i */
     uint32_t near_dest[NET_NEAR_LINKS];       /* its destination */
+    uint64_t uplink_bps;
 } net_node;
 
 _Static_assert(sizeof(void *) != 8 || sizeof(net_node) == 128, "a net_node is two lines");
-_Static_assert(offsetof(net_node, near_arrival_ns) == 64, "near links on the second line");
 
 /* A node's byte of 'net.reach': its region below, crashed in the top bit. */
 #define NET_REACH_CRASHED 0x80u
@@ -420,11 +420,11 @@ static net_link *net_links_upsert(net *self, uint64_t key)
  *
  * A directed link's FIFO constraint -- its last arrival, while that is later
  * than now -- is kept in exactly one place: one of its sender's
- * NET_NEAR_LINKS near entries, in the second line of the sender's record,
+ * NET_NEAR_LINKS near entries, in the sender's own record,
  * or the shared table above. A link with no live constraint takes a stale
  * near entry when its sender has one and the table otherwise, so the links
- * a node sends on at once (a gossip forward's fanout, replies) cost a line
- * next to the one net_send reads anyway, where a probe of the table, as
+ * a node sends on at once (a gossip forward's fanout, replies) cost lines
+ * net_send reads anyway, where a probe of the table, as
  * large as the traffic in flight, missed the caches at every send. The
  * sender's far_until_ns bounds the constraints it has in the table: once
  * it is past, the table holds none of its live ones and is not probed. The
@@ -721,7 +721,7 @@ void net_prefetch(const net *self, uint32_t source, uint32_t dest)
     ASSERT(source < self->node_count);
     ASSERT(dest < self->node_count);
     const net_node *sender = &self->nodes[source];
-    __builtin_prefetch(sender->near_arrival_ns, 1);
+    __builtin_prefetch(sender->near_dest, 1);  /* the second line */
     if (sender->far_until_ns > self->now_ns) {
         uint64_t home = net_link_home(net_link_key(source, dest), self->links_mask);
         __builtin_prefetch(&self->links[home], 1);
