@@ -75,6 +75,8 @@ typedef struct net_node {
 } net_node;
 
 _Static_assert(sizeof(void *) != 8 || sizeof(net_node) == 128, "a net_node is two lines");
+_Static_assert(sizeof(void *) != 8 || offsetof(net_node, near_dest) >= 64,
+               "net_prefetch reaches the second line through near_dest");
 
 /* A node's byte of 'net.reach': its region below, crashed in the top bit. */
 #define NET_REACH_CRASHED 0x80u
@@ -420,12 +422,12 @@ static net_link *net_links_upsert(net *self, uint64_t key)
  *
  * A directed link's FIFO constraint -- its last arrival, while that is later
  * than now -- is kept in exactly one place: one of its sender's
- * NET_NEAR_LINKS near entries, in the sender's own record,
- * or the shared table above. A link with no live constraint takes a stale
- * near entry when its sender has one and the table otherwise, so the links
- * a node sends on at once (a gossip forward's fanout, replies) cost lines
- * net_send reads anyway, where a probe of the table, as
- * large as the traffic in flight, missed the caches at every send. The
+ * NET_NEAR_LINKS near entries, in the sender's own record, or the shared
+ * table above. A link with no live constraint takes a stale near entry when
+ * its sender has one and the table otherwise, so the links a node sends on
+ * at once (a gossip forward's fanout, replies) cost lines net_send reads
+ * anyway, where a probe of the table, as large as the traffic in flight,
+ * missed the caches at every send. The
  * sender's far_until_ns bounds the constraints it has in the table: once
  * it is past, the table holds none of its live ones and is not probed. The
  * constraint found is the one the table alone held before, so runs are the
