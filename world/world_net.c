@@ -427,11 +427,10 @@ static net_link *net_links_upsert(net *self, uint64_t key)
  * its sender has one and the table otherwise, so the links a node sends on
  * at once (a gossip forward's fanout, replies) cost lines net_send reads
  * anyway, where a probe of the table, as large as the traffic in flight,
- * missed the caches at every send. The
- * sender's far_until_ns bounds the constraints it has in the table: once
- * it is past, the table holds none of its live ones and is not probed. The
- * constraint found is the one the table alone held before, so runs are the
- * same bit for bit. */
+ * missed the caches at every send. The sender's far_until_ns bounds the
+ * constraints it has in the table: once it is past, the table holds none of
+ * its live ones and is not probed. The constraint found is the one the table
+ * alone held before, so runs are the same bit for bit. */
 
 /* Where the live constraint of link (source, dest) is kept, or NULL when it
  * has none; *far tells the table from a near entry. Valid until the next
