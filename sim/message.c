@@ -18,8 +18,9 @@
  *
  * Free slots and bodies sit on stacks: the next slot handed out is the one
  * freed last, or the lowest new one after growth, as a LIFO free list gives
- * (the trace names slots). Slots grow by chunks that never move, bodies by
- * doubling; nothing is allocated per message in a steady state. */
+ * (the trace names slots). Slots grow by chunks that never move, the
+ * per-slot arrays (the free stack, tickets, signatures) by half again,
+ * bodies by doubling; nothing is allocated per message in a steady state. */
 #include <string.h>
 
 #include "sim/sim_int.h"
@@ -65,7 +66,6 @@ static int slots_grow(sim_messages *messages)
 {
     uint32_t chunk = messages->slot_capacity >> SIM_SLOT_CHUNK_BITS;
     uint32_t capacity = messages->slot_capacity + SIM_SLOT_CHUNK;
-    ASSERT(capacity > messages->slot_capacity); /* Fewer than 2^32 copies in flight. */
     if (chunk == messages->chunk_capacity) {
         uint32_t count = chunk == 0 ? 16 : chunk * 2;
         sim_slot **chunks = util_realloc(messages->chunks, count * sizeof(*chunks));
@@ -80,11 +80,7 @@ static int slots_grow(sim_messages *messages)
         messages->chunk_blocks = blocks;
         messages->chunk_capacity = count;
     }
-    uint32_t *stack = util_realloc(messages->slot_stack, (size_t)capacity * sizeof(*stack));
-    if (stack == NULL) {
-        return WORLD_ENOMEM;
-    }
-    messages->slot_stack = stack;
+    uint32_t *stack = messages->slot_stack;
     sim_slot *slots = slots_chunk(messages, chunk);
     if (slots == NULL) {
         return WORLD_ENOMEM;
@@ -121,21 +117,52 @@ static int tickets_grow(sim_messages *messages, uint32_t capacity)
     if (tickets == NULL) {
         return WORLD_ENOMEM;
     }
-    memset(tickets + messages->slot_capacity, 0,
-           (size_t)(capacity - messages->slot_capacity) * sizeof(*tickets));
+    memset(tickets + messages->slot_room, 0,
+           (size_t)(capacity - messages->slot_room) * sizeof(*tickets));
     messages->tickets = tickets;
     return 0;
+}
+
+static int stack_grow(sim_messages *messages, uint32_t capacity)
+{
+    uint32_t *stack = util_realloc(messages->slot_stack, (size_t)capacity * sizeof(*stack));
+    if (stack == NULL) {
+        return WORLD_ENOMEM;
+    }
+    messages->slot_stack = stack;
+    return 0;
+}
+
+/* Room for 'needed' slots in the per-slot arrays: half again as much as
+ * they have, or 'needed' if that is more. Grown a chunk at a time, they
+ * were copied whole at every chunk, which at a million nodes' copies in
+ * flight copied (and first touched) about a gigabyte of stack. */
+static uint32_t slots_room_for(uint32_t room, uint32_t needed)
+{
+    uint64_t next = (uint64_t)room + room / 2;
+    if (next < needed) {
+        next = needed;
+    }
+    return next > UINT32_MAX ? UINT32_MAX : (uint32_t)next;
 }
 
 int sim__messages_grow(sim_world *world)
 {
     sim_messages *messages = &world->messages;
     uint32_t capacity = messages->slot_capacity + SIM_SLOT_CHUNK;
-    if (world->w.signing && signatures_grow(messages, capacity) != 0) {
-        return WORLD_ENOMEM;
-    }
-    if (world->w.forward != NULL && tickets_grow(messages, capacity) != 0) {
-        return WORLD_ENOMEM;
+    ASSERT(capacity > messages->slot_capacity); /* Fewer than 2^32 copies in flight. */
+    if (capacity > messages->slot_room) {
+        uint32_t room = slots_room_for(messages->slot_room, capacity);
+        if (world->w.signing && signatures_grow(messages, room) != 0) {
+            return WORLD_ENOMEM;
+        }
+        if (world->w.forward != NULL && tickets_grow(messages, room) != 0) {
+            return WORLD_ENOMEM;
+        }
+        if (stack_grow(messages, room) != 0) {
+            return WORLD_ENOMEM;
+        }
+        messages->slot_room = room;
     }
     return slots_grow(messages);
 }

@@ -88,6 +88,8 @@ typedef struct sim_messages {
     uint32_t *slot_stack;            /* free slots, the next one on top */
     uint32_t slot_free_count;
     uint32_t slot_capacity;
+    uint32_t slot_room;              /* entries allocated in the per-slot arrays (the stack,
+                                      * tickets, signatures): at least slot_capacity */
     sim_body *bodies;
     uint32_t *body_stack;
     uint32_t body_free_count;

@@ -1367,18 +1367,34 @@ END_TEST
 /* Slots past the first eight chunks come from 8 MiB blocks on a 2 MiB
  * boundary, a chunk at a time: every slot has its own line (a byte written
  * to each reads back), a group's chunks follow each other, and growing adds
- * one chunk's slots, however the storage is grouped. */
+ * one chunk's slots, however the storage is grouped. The per-slot arrays
+ * (the free stack, the forward tickets) grow by half again, not by a chunk
+ * each time, and a new slot's ticket starts at 0. */
 START_TEST(test_sim_slots_grow_in_groups)
 {
     shared_fixture *f = calloc(1, sizeof(*f));
     ck_assert_ptr_nonnull(f);
     shared_setup(f);
+    sim__messages_destroy(&f->world);
+    f->world.w.forward = (world_forward *)f; /* tickets are kept; never called here */
+    ck_assert_int_eq(sim__messages_grow(&f->world), 0);
     const uint32_t chunks = 20; /* 8 single, a group of 8, half a group */
+    uint32_t room_changes = 0;
     for (uint32_t c = 1; c < chunks; c++) {
-        f->world.messages.slot_free_count = 0; /* as when every slot is in flight */
+        sim_messages *messages = &f->world.messages;
+        uint32_t room = messages->slot_room;
+        memset(messages->tickets, 0xff, (size_t)messages->slot_capacity * sizeof(uint16_t));
+        messages->slot_free_count = 0; /* as when every slot is in flight */
         ck_assert_int_eq(sim__messages_grow(&f->world), 0);
-        ck_assert_uint_eq(f->world.messages.slot_capacity, (c + 1) * SIM_SLOT_CHUNK);
+        ck_assert_uint_eq(messages->slot_capacity, (c + 1) * SIM_SLOT_CHUNK);
+        ck_assert_uint_ge(messages->slot_room, messages->slot_capacity);
+        room_changes += messages->slot_room != room;
+        for (uint32_t i = c * SIM_SLOT_CHUNK; i < messages->slot_capacity; i++) {
+            TEST_ASSERT_UINT_EQ(messages->tickets[i], 0);
+        }
+        ck_assert_uint_eq(messages->slot_stack[messages->slot_free_count - 1], c * SIM_SLOT_CHUNK);
     }
+    ck_assert_uint_le(room_changes, 8); /* 1.5^8 > 20 */
     for (uint32_t g = 8; g < chunks; g += 8) {
         ck_assert_uint_eq((uintptr_t)f->world.messages.chunks[g] % ((uintptr_t)2 << 20), 0);
         for (uint32_t c = g + 1; c < chunks && c < g + 8; c++) {
