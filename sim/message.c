@@ -30,19 +30,15 @@
 
 /* ---- storage ---- */
 
-#define SIM_SLOT_GROUP 8u                           /* chunks per block past the first 8 */
-#define SIM_SLOT_GROUP_ALIGN ((uintptr_t)2 << 20)   /* a huge page */
-
-_Static_assert((size_t)SIM_SLOT_GROUP * SIM_SLOT_CHUNK * 64 == (size_t)8 << 20,
-               "a group of chunks is 8 MiB, the hook's huge-page threshold");
+#define SIM_SLOT_GROUP 8u   /* chunks per block past the first 8 */
 
 /* The storage of chunk 'chunk'. The first SIM_SLOT_GROUP chunks are a block
- * each, on a cache line; past them a block holds SIM_SLOT_GROUP chunks on a
- * 2 MiB boundary (8 MiB: the allocation hook asks for huge pages over it,
- * util/alloc.c), handed out one at a time. Arrivals touch slots at random,
- * and a million nodes' copies in flight span hundreds of MiB: on 4 KiB
- * pages nearly every arrival also missed the TLB. A block's chunks not yet
- * handed out are address space until a copy first touches them. */
+ * each; past them a block holds SIM_SLOT_GROUP chunks (8 MiB), handed out
+ * one at a time; every chunk starts on a cache line. A block's chunks not
+ * yet handed out are address space until a copy first touches them, which
+ * happens inside the event loop as the copies in flight grow, so the
+ * blocks stay on 4 KiB pages (util_alloc_small_pages). Arrivals touch
+ * slots at random, but the loop prefetches the next arrival's slot. */
 static sim_slot *slots_chunk(sim_messages *messages, uint32_t chunk)
 {
     size_t bytes = (size_t)SIM_SLOT_CHUNK * sizeof(sim_slot);
@@ -50,12 +46,13 @@ static sim_slot *slots_chunk(sim_messages *messages, uint32_t chunk)
     if (chunk >= SIM_SLOT_GROUP && chunk % SIM_SLOT_GROUP != 0) {
         return messages->chunks[chunk - 1] + SIM_SLOT_CHUNK;
     }
-    uintptr_t align = chunk < SIM_SLOT_GROUP ? 64 : SIM_SLOT_GROUP_ALIGN;
+    const uintptr_t align = 64;
     size_t count = chunk < SIM_SLOT_GROUP ? 1 : SIM_SLOT_GROUP;
     void *block = util_malloc(count * bytes + align - 1);
     if (block == NULL) {
         return NULL;
     }
+    util_alloc_small_pages(block, count * bytes + align - 1);
     messages->chunk_blocks[chunk] = block;
     return (sim_slot *)(((uintptr_t)block + align - 1) & ~(align - 1));
 }
@@ -103,11 +100,13 @@ static int signatures_grow(sim_messages *messages, uint32_t capacity)
         return WORLD_ENOMEM;
     }
     messages->signatures = signatures;
+    util_alloc_small_pages(signatures, (size_t)capacity * sizeof(*signatures));
     uint8_t *checked = util_realloc(messages->signature_checked, capacity);
     if (checked == NULL) {
         return WORLD_ENOMEM;
     }
     messages->signature_checked = checked;
+    util_alloc_small_pages(checked, capacity);
     return 0;
 }
 
@@ -120,6 +119,7 @@ static int tickets_grow(sim_messages *messages, uint32_t capacity)
     memset(tickets + messages->slot_room, 0,
            (size_t)(capacity - messages->slot_room) * sizeof(*tickets));
     messages->tickets = tickets;
+    util_alloc_small_pages(tickets, (size_t)capacity * sizeof(*tickets));
     return 0;
 }
 
@@ -130,13 +130,16 @@ static int stack_grow(sim_messages *messages, uint32_t capacity)
         return WORLD_ENOMEM;
     }
     messages->slot_stack = stack;
+    util_alloc_small_pages(stack, (size_t)capacity * sizeof(*stack));
     return 0;
 }
 
 /* Room for 'needed' slots in the per-slot arrays: half again as much as
  * they have, or 'needed' if that is more. Grown a chunk at a time, they
  * were copied whole at every chunk, which at a million nodes' copies in
- * flight copied (and first touched) about a gigabyte of stack. */
+ * flight copied (and first touched) about a gigabyte of stack. Their new
+ * pages are first touched in the event loop too: 4 KiB pages, like the
+ * slots'. */
 static uint32_t slots_room_for(uint32_t room, uint32_t needed)
 {
     uint64_t next = (uint64_t)room + room / 2;

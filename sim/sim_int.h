@@ -76,7 +76,7 @@ static inline uint64_t sim__event_traced_arg2(const sim_event *event)
 
 /* The copies and messages in flight (sim/message.c). Slots come in chunks
  * that never move: growing adds one more chunk (past the first eight, from
- * an 8 MiB block on huge pages) and copies nothing, and a page is first
+ * an 8 MiB block on 4 KiB pages) and copies nothing, and a page is first
  * touched when a copy needs it. */
 #define SIM_SLOT_CHUNK_BITS 14
 #define SIM_SLOT_CHUNK (UINT32_C(1) << SIM_SLOT_CHUNK_BITS)

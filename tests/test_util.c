@@ -447,6 +447,58 @@ START_TEST(test_util_alloc_default_wrapped)
 }
 END_TEST
 
+/* The VmFlags line of the mapping that holds 'address' (/proc/self/smaps),
+ * or "" when there is none. */
+static void test_util_vm_flags(const void *address, char *flags, size_t size)
+{
+    flags[0] = '\0';
+    FILE *file = fopen("/proc/self/smaps", "r");
+    if (file == NULL) {
+        return;
+    }
+    char line[512];
+    bool inside = false;
+    while (fgets(line, sizeof(line), file) != NULL) {
+        unsigned long start, end;
+        if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+            inside = (uintptr_t)address >= start && (uintptr_t)address < end;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(flags, size, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(file);
+}
+
+/* A block the default hook put on huge pages goes back to 4 KiB pages:
+ * its mapping is marked 'nh' (no huge pages), not 'hg'. Where the kernel
+ * has no transparent huge pages the advice means nothing and is not
+ * checked. */
+START_TEST(test_util_alloc_small_pages)
+{
+    size_t bytes = (size_t)8 << 20;
+    unsigned char *block = util_malloc(bytes);
+    ck_assert_ptr_nonnull(block);
+    FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (thp != NULL) {
+        fclose(thp);
+        char flags[512];
+        test_util_vm_flags(block + bytes / 2, flags, sizeof(flags));
+        ck_assert_ptr_nonnull(strstr(flags, " hg"));
+        util_alloc_small_pages(block, bytes);
+        test_util_vm_flags(block + bytes / 2, flags, sizeof(flags));
+        ck_assert_ptr_nonnull(strstr(flags, " nh"));
+        ck_assert_ptr_null(strstr(flags, " hg"));
+    }
+    block[0] = 1;
+    block[bytes - 1] = 2;
+    ck_assert_uint_eq(block[0] + block[bytes - 1], 3);
+    util_alloc_small_pages(NULL, bytes);
+    util_alloc_small_pages(block, 100);
+    util_free(block);
+}
+END_TEST
+
 /* Resident pages of this process (/proc/self/statm), or 0 when unknown. */
 static unsigned long test_util_resident_pages(void)
 {
@@ -994,6 +1046,7 @@ Suite *test_util_suite(void)
     tcase_add_test(alloc, test_util_alloc_sparse);
     tcase_add_test(alloc, test_util_alloc_large);
     tcase_add_test(alloc, test_util_alloc_default_wrapped);
+    tcase_add_test(alloc, test_util_alloc_small_pages);
     suite_add_tcase(suite, alloc);
 
     TCase *hash = tcase_create("hash");

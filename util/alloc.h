@@ -36,6 +36,12 @@ void *util_calloc_sparse(size_t count, size_t size);
  * util_calloc_sparse: there the intercepted zeroing and its 4 KiB page
  * faults cost more than the pages a short run touches. */
 void *util_calloc_large(size_t count, size_t size);
+/* Asks that the whole 4 KiB pages of a block of 'size' bytes at 'ptr' stay
+ * 4 KiB pages, undoing the default hook's huge-page advice: for storage a
+ * run grows into as it goes (message slots, the event queue's chunks),
+ * whose pages are first touched inside the event loop. Advice only; blocks
+ * under 2 MiB are left alone. Cannot fail. */
+void util_alloc_small_pages(void *ptr, size_t size);
 /* Duplicates a NUL-terminated string, or NULL on failure. */
 char *util_strdup(const char *text);
 void util_free(void *ptr);
