@@ -1368,8 +1368,9 @@ END_TEST
  * time, each chunk on a cache line: every slot has its own line (a byte written
  * to each reads back), a group's chunks follow each other, and growing adds
  * one chunk's slots, however the storage is grouped. The per-slot arrays
- * (the free stack, the forward tickets) grow by half again, not by a chunk
- * each time, and a new slot's ticket starts at 0. */
+ * (the free stack, the forward tickets, the signatures) grow by half
+ * again, not by a chunk each time, keeping what they hold, and a new
+ * slot's ticket starts at 0. */
 START_TEST(test_sim_slots_grow_in_groups)
 {
     shared_fixture *f = calloc(1, sizeof(*f));
@@ -1377,6 +1378,7 @@ START_TEST(test_sim_slots_grow_in_groups)
     shared_setup(f);
     sim__messages_destroy(&f->world);
     f->world.w.forward = (world_forward *)f; /* tickets are kept; never called here */
+    f->world.w.signing = true;                /* and signatures */
     ck_assert_int_eq(sim__messages_grow(&f->world), 0);
     const uint32_t chunks = 20; /* 8 single, a group of 8, half a group */
     uint32_t room_changes = 0;
@@ -1393,6 +1395,11 @@ START_TEST(test_sim_slots_grow_in_groups)
             TEST_ASSERT_UINT_EQ(messages->tickets[i], 0);
         }
         ck_assert_uint_eq(messages->slot_stack[messages->slot_free_count - 1], c * SIM_SLOT_CHUNK);
+        memset(messages->signatures[messages->slot_capacity - 1], 0xab, 64);
+        messages->signature_checked[messages->slot_capacity - 1] = 1;
+    }
+    for (uint32_t c = 1; c < chunks; c++) {
+        TEST_ASSERT_UINT_EQ(f->world.messages.signatures[(c + 1) * SIM_SLOT_CHUNK - 1][63], 0xab);
     }
     ck_assert_uint_le(room_changes, 8); /* 1.5^8 > 20 */
     for (uint32_t g = 8; g < chunks; g += 8) {
