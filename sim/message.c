@@ -92,54 +92,59 @@ static int slots_grow(sim_messages *messages)
     return 0;
 }
 
-static int signatures_grow(sim_messages *messages, uint32_t capacity)
+/* A per-slot array of 'entry_bytes' entries regrown to 'room' entries, on
+ * 4 KiB pages like the slots (its new pages are first touched in the event
+ * loop too), or NULL with 'array' unchanged. */
+static void *per_slot_realloc(void *array, uint32_t room, size_t entry_bytes)
+{
+    void *grown = util_realloc(array, (size_t)room * entry_bytes);
+    util_alloc_small_pages(grown, (size_t)room * entry_bytes);
+    return grown;
+}
+
+static int signatures_grow(sim_messages *messages, uint32_t room)
 {
     uint8_t(*signatures)[64] =
-        util_realloc(messages->signatures, (size_t)capacity * sizeof(*signatures));
+        per_slot_realloc(messages->signatures, room, sizeof(*messages->signatures));
     if (signatures == NULL) {
         return WORLD_ENOMEM;
     }
     messages->signatures = signatures;
-    util_alloc_small_pages(signatures, (size_t)capacity * sizeof(*signatures));
-    uint8_t *checked = util_realloc(messages->signature_checked, capacity);
+    uint8_t *checked = per_slot_realloc(messages->signature_checked, room, 1);
     if (checked == NULL) {
         return WORLD_ENOMEM;
     }
     messages->signature_checked = checked;
-    util_alloc_small_pages(checked, capacity);
     return 0;
 }
 
-static int tickets_grow(sim_messages *messages, uint32_t capacity)
+/* The tickets of the new room start at 0 (no forward result awaited). */
+static int tickets_grow(sim_messages *messages, uint32_t room)
 {
-    uint16_t *tickets = util_realloc(messages->tickets, (size_t)capacity * sizeof(*tickets));
+    uint16_t *tickets = per_slot_realloc(messages->tickets, room, sizeof(*tickets));
     if (tickets == NULL) {
         return WORLD_ENOMEM;
     }
     memset(tickets + messages->slot_room, 0,
-           (size_t)(capacity - messages->slot_room) * sizeof(*tickets));
+           (size_t)(room - messages->slot_room) * sizeof(*tickets));
     messages->tickets = tickets;
-    util_alloc_small_pages(tickets, (size_t)capacity * sizeof(*tickets));
     return 0;
 }
 
-static int stack_grow(sim_messages *messages, uint32_t capacity)
+static int stack_grow(sim_messages *messages, uint32_t room)
 {
-    uint32_t *stack = util_realloc(messages->slot_stack, (size_t)capacity * sizeof(*stack));
+    uint32_t *stack = per_slot_realloc(messages->slot_stack, room, sizeof(*stack));
     if (stack == NULL) {
         return WORLD_ENOMEM;
     }
     messages->slot_stack = stack;
-    util_alloc_small_pages(stack, (size_t)capacity * sizeof(*stack));
     return 0;
 }
 
 /* Room for 'needed' slots in the per-slot arrays: half again as much as
  * they have, or 'needed' if that is more. Grown a chunk at a time, they
  * were copied whole at every chunk, which at a million nodes' copies in
- * flight copied (and first touched) about a gigabyte of stack. Their new
- * pages are first touched in the event loop too: 4 KiB pages, like the
- * slots'. */
+ * flight copied (and first touched) about a gigabyte of stack. */
 static uint32_t slots_room_for(uint32_t room, uint32_t needed)
 {
     uint64_t next = (uint64_t)room + room / 2;

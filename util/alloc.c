@@ -27,6 +27,7 @@ static unsigned long alloc_fail_countdown = 0;
  * on it. */
 #define ALLOC_HUGE_MIN ((size_t)2 << 20)
 #define ALLOC_HUGE_PAGE ((uintptr_t)2 << 20)
+#define ALLOC_SMALL_PAGE ((uintptr_t)4096)
 
 static void alloc_advise_huge(void *ptr, size_t size)
 {
@@ -54,8 +55,8 @@ static void alloc_advise_huge(void *ptr, size_t size)
 void util_alloc_small_pages(void *ptr, size_t size)
 {
 #ifdef MADV_NOHUGEPAGE
-    uintptr_t first = ((uintptr_t)ptr + 4095) & ~(uintptr_t)4095;
-    uintptr_t last = ((uintptr_t)ptr + size) & ~(uintptr_t)4095;
+    uintptr_t first = ((uintptr_t)ptr + ALLOC_SMALL_PAGE - 1) & ~(ALLOC_SMALL_PAGE - 1);
+    uintptr_t last = ((uintptr_t)ptr + size) & ~(ALLOC_SMALL_PAGE - 1);
     if (ptr != NULL && size >= ALLOC_HUGE_MIN && last > first) {
         (void)madvise((void *)first, last - first, MADV_NOHUGEPAGE);
     }
