@@ -146,22 +146,9 @@ void *util_calloc_sparse(size_t count, size_t size)
     return calloc(count, size);
 }
 
-/* Whether this build runs under AddressSanitizer (gcc says so with
- * __SANITIZE_ADDRESS__, clang with __has_feature). */
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ALLOC_ASAN 1
-#endif
-#endif
-#ifndef ALLOC_ASAN
-#define ALLOC_ASAN 0
-#endif
-
 void *util_calloc_large(size_t count, size_t size)
 {
-    return ALLOC_ASAN ? util_calloc_sparse(count, size) : util_calloc(count, size);
+    return UTIL_ALLOC_ASAN ? util_calloc_sparse(count, size) : util_calloc(count, size);
 }
 
 void *util_realloc(void *ptr, size_t size)

@@ -36,6 +36,20 @@ void *util_calloc_sparse(size_t count, size_t size);
  * util_calloc_sparse: there the intercepted zeroing and its 4 KiB page
  * faults cost more than the pages a short run touches. */
 void *util_calloc_large(size_t count, size_t size);
+
+/* 1 in a build under AddressSanitizer (gcc says so with
+ * __SANITIZE_ADDRESS__, clang with __has_feature), else 0: what
+ * util_calloc_large chooses by, and what a test of page residency asks. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UTIL_ALLOC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UTIL_ALLOC_ASAN 1
+#endif
+#endif
+#ifndef UTIL_ALLOC_ASAN
+#define UTIL_ALLOC_ASAN 0
+#endif
 /* Asks that the whole 4 KiB pages of a block of 'size' bytes at 'ptr' stay
  * 4 KiB pages, undoing the default hook's huge-page advice: for storage a
  * run grows into as it goes (message slots, the event queue's chunks),
