@@ -53,6 +53,24 @@ typedef float v8f __attribute__((vector_size(32)));
 #define V8F_TREE8(a0, a1, a2, a3, a4, a5, a6, a7) \
     ((((a0) + (a1)) + ((a2) + (a3))) + (((a4) + (a5)) + ((a6) + (a7))))
 
+/* The next group of panels' weights, loaded a few lines at a time while
+ * this group computes: a layer's weights stream in behind the arithmetic
+ * instead of stalling the first pass over each group. */
+typedef struct prefetch_cursor {
+    const char *at;
+    const char *end;
+} prefetch_cursor;
+
+#define PREFETCH_LINES 8u
+
+INLINE void prefetch_some(prefetch_cursor *cursor)
+{
+    for (uint32_t i = 0; i < PREFETCH_LINES && cursor->at < cursor->end; i++) {
+        __builtin_prefetch(cursor->at);
+        cursor->at += 64;
+    }
+}
+
 /* ---- matrix kernels: a group of panels, one token ---- */
 
 /* SEQUENTIAL on 4 panels at once (4 independent chains of adds). */
@@ -107,7 +125,7 @@ INLINE void panel_blocked(const float *panel, const float *x, size_t n, v8f *out
  * the tile passes over them. Each chain still sums its own terms in
  * increasing index order: the bits equal panel_blocked's. */
 INLINE void panels_blocked_tile(const float *const panels[4], const float *x, size_t n,
-                                uint32_t tile, v8f (*out)[4])
+                                uint32_t tile, v8f (*out)[4], prefetch_cursor *next)
 {
     const v8f *p0 = (const v8f *)panels[0];
     const v8f *p1 = (const v8f *)panels[1];
@@ -123,6 +141,7 @@ INLINE void panels_blocked_tile(const float *const panels[4], const float *x, si
         for (uint32_t t = 0; t < tile; t++) {
             const float *xt = x + (size_t)t * n;
             for (size_t j = 0; j < 8; j += 2) {
+                prefetch_some(next);
                 v8f *pa = part[t][j];
                 v8f *pb = part[t][j + 1];
                 /* The first chunk starts every chain from zero. */
@@ -217,7 +236,7 @@ INLINE void chain_pass6(bool fused, const v8f *pa, const v8f *pb, const float *c
  * A group that runs past the tile repeats its last token; the copies'
  * chains land in spare slots. */
 INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4], const float *x,
-                              size_t n, uint32_t tile, v8f (*out)[4])
+                              size_t n, uint32_t tile, v8f (*out)[4], prefetch_cursor *next)
 {
     bool fused = kernel == INFER_KERNEL_FMA;
     size_t residues = fused ? 4 : 1;
@@ -241,6 +260,7 @@ INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4],
                     v8f *const slot[6] = {&part[t][j][g], &part[t + 1][j][g], &part[t + 2][j][g],
                                           &part[t + 3][j][g], &part[t + 4][j][g],
                                           &part[t + 5][j][g]};
+                    prefetch_some(next);
                     /* A constant kernel in each call: no branch in its loop. */
                     if (fused) {
                         chain_pass6(true, pa, pb, xs, c0 + j, c1, 4, c0 == 0, slot);
@@ -316,14 +336,18 @@ INLINE void matmul_tiles(infer_kernel kernel, const infer_mat *mat, const float 
         for (uint32_t g = 0; g < 4; g++) {
             panels[g] = mat->data + (size_t)(p + (g < valid ? g : valid - 1)) * stride;
         }
+        uint32_t after = mat->panel_count - p - valid;
+        after = after < 4 ? after : 4;
+        const char *start = (const char *)(mat->data + (size_t)(p + valid) * stride);
+        prefetch_cursor next = {start, start + (size_t)after * stride * sizeof(float)};
         for (uint32_t t0 = 0; t0 < count; t0 += INFER_BLOCKED_TILE) {
             uint32_t tile = count - t0 < INFER_BLOCKED_TILE ? count - t0 : INFER_BLOCKED_TILE;
             v8f result[INFER_BLOCKED_TILE][4];
             const float *xt = x + (size_t)t0 * mat->cols;
             if (blocked) {
-                panels_blocked_tile(panels, xt, mat->cols, tile, result);
+                panels_blocked_tile(panels, xt, mat->cols, tile, result, &next);
             } else {
-                panels_chain_tile(kernel, panels, xt, mat->cols, tile, result);
+                panels_chain_tile(kernel, panels, xt, mat->cols, tile, result, &next);
             }
             for (uint32_t t = 0; t < tile; t++) {
                 for (uint32_t g = 0; g < valid; g++) {
