@@ -37,8 +37,8 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-#define INFER_BLOCKED_CHUNK 512u   /* columns per pass of a group of tokens */
-#define INFER_BLOCKED_TILE 18u     /* tokens sharing one pass over a chunk */
+#define INFER_PREFILL_CHUNK 512u   /* columns per pass of a group of tokens */
+#define INFER_PREFILL_TILE 18u     /* tokens sharing one pass over a chunk */
 
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -55,13 +55,16 @@ typedef float v8f __attribute__((vector_size(32)));
 
 /* The next group of panels' weights, loaded a few lines at a time while
  * this group computes: a layer's weights stream in behind the arithmetic
- * instead of stalling the first pass over each group. */
+ * instead of stalling the first pass over each group. A matrix smaller
+ * than PREFETCH_MIN_BYTES stays in cache between calls: the loads would
+ * only cost. */
 typedef struct prefetch_cursor {
     const char *at;
     const char *end;
 } prefetch_cursor;
 
 #define PREFETCH_LINES 8u
+#define PREFETCH_MIN_BYTES ((size_t)128 << 10)
 
 INLINE void prefetch_some(prefetch_cursor *cursor)
 {
@@ -118,73 +121,6 @@ INLINE void panel_blocked(const float *panel, const float *x, size_t n, v8f *out
     *out = V8F_TREE8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
 }
 
-/* BLOCKED on 4 panels for a tile of up to INFER_BLOCKED_TILE tokens (the
- * prefill path). The 8 residue chains of a row are independent, so they run
- * as 4 passes of 2 residues over the 4 panels, which shares each broadcast
- * of x 4 ways; columns go in chunks that stay in L1 while every token of
- * the tile passes over them. Each chain still sums its own terms in
- * increasing index order: the bits equal panel_blocked's. */
-INLINE void panels_blocked_tile(const float *const panels[4], const float *x, size_t n,
-                                uint32_t tile, v8f (*out)[4], prefetch_cursor *next)
-{
-    const v8f *p0 = (const v8f *)panels[0];
-    const v8f *p1 = (const v8f *)panels[1];
-    const v8f *p2 = (const v8f *)panels[2];
-    const v8f *p3 = (const v8f *)panels[3];
-    size_t full = n / 8 * 8;
-    v8f part[INFER_BLOCKED_TILE][8][4];
-    if (full == 0) {
-        memset(part, 0, sizeof(part));
-    }
-    for (size_t c0 = 0; c0 < full; c0 += INFER_BLOCKED_CHUNK) {
-        size_t c1 = full - c0 < INFER_BLOCKED_CHUNK ? full : c0 + INFER_BLOCKED_CHUNK;
-        for (uint32_t t = 0; t < tile; t++) {
-            const float *xt = x + (size_t)t * n;
-            for (size_t j = 0; j < 8; j += 2) {
-                prefetch_some(next);
-                v8f *pa = part[t][j];
-                v8f *pb = part[t][j + 1];
-                /* The first chunk starts every chain from zero. */
-                v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-                v8f b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-                if (c0 != 0) {
-                    a0 = pa[0], a1 = pa[1], a2 = pa[2], a3 = pa[3];
-                    b0 = pb[0], b1 = pb[1], b2 = pb[2], b3 = pb[3];
-                }
-                for (size_t k = c0 + j; k < c1; k += 8) {
-                    float xa = xt[k];
-                    float xb = xt[k + 1];
-                    a0 = a0 + p0[k] * xa;
-                    a1 = a1 + p1[k] * xa;
-                    a2 = a2 + p2[k] * xa;
-                    a3 = a3 + p3[k] * xa;
-                    b0 = b0 + p0[k + 1] * xb;
-                    b1 = b1 + p1[k + 1] * xb;
-                    b2 = b2 + p2[k + 1] * xb;
-                    b3 = b3 + p3[k + 1] * xb;
-                }
-                pa[0] = a0, pa[1] = a1, pa[2] = a2, pa[3] = a3;
-                pb[0] = b0, pb[1] = b1, pb[2] = b2, pb[3] = b3;
-            }
-        }
-    }
-    for (uint32_t t = 0; t < tile; t++) {
-        const float *xt = x + (size_t)t * n;
-        for (size_t i = full; i < n; i++) {
-            v8f *chain = part[t][i - full];
-            chain[0] = chain[0] + p0[i] * xt[i];
-            chain[1] = chain[1] + p1[i] * xt[i];
-            chain[2] = chain[2] + p2[i] * xt[i];
-            chain[3] = chain[3] + p3[i] * xt[i];
-        }
-        for (size_t g = 0; g < 4; g++) {
-            v8f(*c)[4] = part[t];
-            out[t][g] = V8F_TREE8(c[0][g], c[1][g], c[2][g], c[3][g], c[4][g], c[5][g], c[6][g],
-                                  c[7][g]);
-        }
-    }
-}
-
 /* One token's step on a pair of panels: its two chains take column k. */
 #define CHAIN_STEP(FUSED, A, B, WA, WB, XV)                                          \
     do {                                                                            \
@@ -226,28 +162,30 @@ INLINE void chain_pass6(bool fused, const v8f *pa, const v8f *pb, const float *c
     slot[2][1] = b2, slot[3][1] = b3, slot[4][1] = b4, slot[5][1] = b5;
 }
 
-/* SEQUENTIAL (one chain per row, 'residues' 1) or FMA (4 fused chains per
- * row, one per residue of i mod 4) on 4 panels for a tile of up to
- * INFER_BLOCKED_TILE tokens (the prefill path). Tokens go six at a time
- * over a pair of panels, so each weight load feeds six tokens and 12
- * chains are in flight; columns go in chunks that every group passes
- * over. Every chain still adds its own terms in increasing index order,
- * starting from zero: the bits equal panels_sequential's and panels_fma's.
- * A group that runs past the tile repeats its last token; the copies'
- * chains land in spare slots. */
+/* The prefill path, on 4 panels for a tile of up to INFER_PREFILL_TILE
+ * tokens: SEQUENTIAL (one chain per row), FMA (4 fused chains per row, one
+ * per residue of i mod 4) or BLOCKED and BF16 (8 chains per row, one per
+ * residue of i mod 8). Tokens go six at a time over a pair of panels, so
+ * each weight load feeds six tokens and 12 chains are in flight; columns
+ * go in chunks that stay in L1 while every group passes over them. Every
+ * chain still adds its own terms in increasing index order, starting from
+ * zero, and the chains of a row combine as the one-token kernels combine
+ * them: the bits equal panels_sequential's, panels_fma's and
+ * panel_blocked's. A group that runs past the tile repeats its last token;
+ * the copies' chains land in spare slots. */
 INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4], const float *x,
                               size_t n, uint32_t tile, v8f (*out)[4], prefetch_cursor *next)
 {
     bool fused = kernel == INFER_KERNEL_FMA;
-    size_t residues = fused ? 4 : 1;
+    size_t residues = fused ? 4 : kernel == INFER_KERNEL_SEQUENTIAL ? 1 : 8;
     size_t full = n / residues * residues;
     /* part[token][residue][panel] */
-    v8f part[INFER_BLOCKED_TILE + 6][4][4];
+    v8f part[INFER_PREFILL_TILE + 6][8][4];
     if (full == 0) {
         memset(part, 0, sizeof(part));
     }
-    for (size_t c0 = 0; c0 < full; c0 += INFER_BLOCKED_CHUNK) {
-        size_t c1 = full - c0 < INFER_BLOCKED_CHUNK ? full : c0 + INFER_BLOCKED_CHUNK;
+    for (size_t c0 = 0; c0 < full; c0 += INFER_PREFILL_CHUNK) {
+        size_t c1 = full - c0 < INFER_PREFILL_CHUNK ? full : c0 + INFER_PREFILL_CHUNK;
         for (uint32_t t = 0; t < tile; t += 6) {
             const float *xs[6];
             for (uint32_t u = 0; u < 6; u++) {
@@ -264,8 +202,10 @@ INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4],
                     /* A constant kernel in each call: no branch in its loop. */
                     if (fused) {
                         chain_pass6(true, pa, pb, xs, c0 + j, c1, 4, c0 == 0, slot);
-                    } else {
+                    } else if (residues == 1) {
                         chain_pass6(false, pa, pb, xs, c0 + j, c1, 1, c0 == 0, slot);
+                    } else {
+                        chain_pass6(false, pa, pb, xs, c0 + j, c1, 8, c0 == 0, slot);
                     }
                 }
             }
@@ -276,11 +216,19 @@ INLINE void panels_chain_tile(infer_kernel kernel, const float *const panels[4],
         v8f(*c)[4] = part[t];
         for (size_t i = full; i < n; i++) {
             for (size_t g = 0; g < 4; g++) {
-                V8F_FMA(c[i - full][g], ((const v8f *)panels[g])[i], xt[i]);
+                const v8f *panel = (const v8f *)panels[g];
+                if (fused) {
+                    V8F_FMA(c[i - full][g], panel[i], xt[i]);
+                } else {
+                    c[i - full][g] = c[i - full][g] + panel[i] * xt[i];
+                }
             }
         }
         for (size_t g = 0; g < 4; g++) {
-            out[t][g] = fused ? (c[0][g] + c[1][g]) + (c[2][g] + c[3][g]) : c[0][g];
+            out[t][g] = residues == 1   ? c[0][g]
+                        : residues == 4 ? (c[0][g] + c[1][g]) + (c[2][g] + c[3][g])
+                                        : V8F_TREE8(c[0][g], c[1][g], c[2][g], c[3][g], c[4][g],
+                                                    c[5][g], c[6][g], c[7][g]);
         }
     }
 }
@@ -323,32 +271,27 @@ INLINE void panel_store(const v8f *value, const infer_mat *mat, uint32_t panel, 
     memcpy(out_row + row0, value, (mat->rows - row0) * sizeof(float));
 }
 
-/* Prefill path: tiles of tokens through panels_blocked_tile (BLOCKED, BF16)
- * or panels_chain_tile (SEQUENTIAL, FMA). */
+/* Prefill path: tiles of tokens through panels_chain_tile, every kernel. */
 INLINE void matmul_tiles(infer_kernel kernel, const infer_mat *mat, const float *x,
                          uint32_t count, float *out)
 {
-    bool blocked = kernel == INFER_KERNEL_BLOCKED || kernel == INFER_KERNEL_BF16;
     size_t stride = (size_t)INFER_PANEL_ROWS * mat->cols;
+    bool ahead = (size_t)mat->panel_count * stride * sizeof(float) >= PREFETCH_MIN_BYTES;
     for (uint32_t p = 0; p < mat->panel_count; p += 4) {
         const float *panels[4];
         uint32_t valid = mat->panel_count - p < 4 ? mat->panel_count - p : 4;
         for (uint32_t g = 0; g < 4; g++) {
             panels[g] = mat->data + (size_t)(p + (g < valid ? g : valid - 1)) * stride;
         }
-        uint32_t after = mat->panel_count - p - valid;
+        uint32_t after = ahead ? mat->panel_count - p - valid : 0;
         after = after < 4 ? after : 4;
         const char *start = (const char *)(mat->data + (size_t)(p + valid) * stride);
         prefetch_cursor next = {start, start + (size_t)after * stride * sizeof(float)};
-        for (uint32_t t0 = 0; t0 < count; t0 += INFER_BLOCKED_TILE) {
-            uint32_t tile = count - t0 < INFER_BLOCKED_TILE ? count - t0 : INFER_BLOCKED_TILE;
-            v8f result[INFER_BLOCKED_TILE][4];
+        for (uint32_t t0 = 0; t0 < count; t0 += INFER_PREFILL_TILE) {
+            uint32_t tile = count - t0 < INFER_PREFILL_TILE ? count - t0 : INFER_PREFILL_TILE;
+            v8f result[INFER_PREFILL_TILE][4];
             const float *xt = x + (size_t)t0 * mat->cols;
-            if (blocked) {
-                panels_blocked_tile(panels, xt, mat->cols, tile, result, &next);
-            } else {
-                panels_chain_tile(kernel, panels, xt, mat->cols, tile, result, &next);
-            }
+            panels_chain_tile(kernel, panels, xt, mat->cols, tile, result, &next);
             for (uint32_t t = 0; t < tile; t++) {
                 for (uint32_t g = 0; g < valid; g++) {
                     panel_store(&result[t][g], mat, p + g, out + (size_t)(t0 + t) * mat->rows);

@@ -311,13 +311,13 @@ static void random_fill(util_prng *prng, float *x, size_t n)
 
 START_TEST(test_infer_matmul_documented_order)
 {
-    /* Rows off the panel size, columns off 4 and 8 and past the 256-column chunk. */
+    /* Rows off the panel size, columns off 4 and 8 and past the 512-column chunk. */
     static const uint32_t shapes[][2] = {{8, 32}, {13, 37}, {50, 32}, {3, 5}, {40, 67},
                                          {17, 300}, {9, 517}};
     util_prng prng;
     util_prng_init(&prng, 11);
     for (size_t s = 0; s < UTIL_ARRAY_COUNT(shapes); s++) {
-        /* 19 tokens cross the 16-token tile of the prefill path; 1 is decode. */
+        /* 19 tokens cross the 18-token tile of the prefill path; 1 is decode. */
         uint32_t rows = shapes[s][0], cols = shapes[s][1], count = 19;
         float *w = malloc(sizeof(float) * rows * cols);
         float *x = malloc(sizeof(float) * count * cols);
