@@ -469,6 +469,10 @@ typedef struct q8_token {
     const float *scales;             /* one per group */
 } q8_token;
 
+/* Tokens a prefill's panel pass takes at once (AVX2): with their integer
+ * sums and float values, 12 of the 16 vector registers. */
+#define Q8_TOKENS 6u
+
 /* One token on one panel: for each of its 8 rows, the integer dot product
  * of every group, then value = value + (dot * row scale) * token scale,
  * group by group from zero -- runq.c's order, lane by lane. Integer sums
@@ -518,6 +522,39 @@ q8_panel_dot_avx2(const int8_t *values, const float *scales, const q8_token *x, 
         value = value + ((q8_v8f)_mm256_cvtepi32_ps(dot) * scale) * x->scales[g];
     }
     memcpy(out, &value, sizeof(value));
+}
+
+/* q8_panel_dot_avx2 for Q8_TOKENS tokens at once (a prefill): each pair of
+ * columns is loaded and widened once and multiplied into every token's
+ * integer sums, and each token's lanes take the same float steps in the
+ * same order, so the bits are q8_panel_dot_avx2's for each token. */
+__attribute__((target("avx2"))) static void
+q8_panel_dot_avx2_tokens(const int8_t *values, const float *scales,
+                         const q8_token *const x[Q8_TOKENS], uint32_t cols, uint32_t group,
+                         float out[Q8_TOKENS][INFER_PANEL_ROWS])
+{
+    q8_v8f value[Q8_TOKENS] = {{0}};
+    for (uint32_t g = 0; g < cols / group; g++) {
+        __m256i dot[Q8_TOKENS];
+        for (uint32_t u = 0; u < Q8_TOKENS; u++) {
+            dot[u] = _mm256_setzero_si256();
+        }
+        for (uint32_t k = g * group / 2; k < (g + 1) * group / 2; k++) {
+            __m128i pair = _mm_loadu_si128((const __m128i *)(const void *)(values + Q8_AT(2 * k,
+                                                                                        0)));
+            __m256i wide = _mm256_cvtepi8_epi16(pair);
+            for (uint32_t u = 0; u < Q8_TOKENS; u++) {
+                dot[u] = _mm256_add_epi32(
+                    dot[u], _mm256_madd_epi16(wide, _mm256_set1_epi32(x[u]->pairs[k])));
+            }
+        }
+        q8_v8f scale;
+        memcpy(&scale, scales + (size_t)g * INFER_PANEL_ROWS, sizeof(scale));
+        for (uint32_t u = 0; u < Q8_TOKENS; u++) {
+            value[u] = value[u] + ((q8_v8f)_mm256_cvtepi32_ps(dot[u]) * scale) * x[u]->scales[g];
+        }
+    }
+    memcpy(out, value, sizeof(value));
 }
 #endif
 
@@ -574,6 +611,39 @@ static void q8_token_quantize(infer_executor *executor, const float *x, uint32_t
     }
 }
 
+/* A prefill's tokens on one panel, Q8_TOKENS at a time on AVX2 (an even
+ * group size): writes their 'valid' rows into 'out' (row stride 'rows')
+ * and returns how many tokens it took, a multiple of Q8_TOKENS; the caller
+ * takes the rest one by one. */
+static uint32_t q8_panel_tokens(const infer_executor *executor, const int8_t *values,
+                                const float *scales, uint32_t count, uint32_t cols,
+                                uint32_t group, float *out, uint32_t rows, uint32_t valid)
+{
+    uint32_t t = 0;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (executor->isa != INFER_ISA_AVX2 || group % 2 != 0) {
+        return 0;
+    }
+    for (; t + Q8_TOKENS <= count; t += Q8_TOKENS) {
+        q8_token tokens[Q8_TOKENS];
+        const q8_token *x[Q8_TOKENS];
+        for (uint32_t u = 0; u < Q8_TOKENS; u++) {
+            tokens[u] = q8_token_at(executor, t + u, cols, group);
+            x[u] = &tokens[u];
+        }
+        float lanes[Q8_TOKENS][INFER_PANEL_ROWS];
+        q8_panel_dot_avx2_tokens(values, scales, x, cols, group, lanes);
+        for (uint32_t u = 0; u < Q8_TOKENS; u++) {
+            memcpy(out + (size_t)(t + u) * rows, lanes[u], valid * sizeof(float));
+        }
+    }
+#else
+    (void)executor, (void)values, (void)scales, (void)count, (void)cols, (void)group;
+    (void)out, (void)rows, (void)valid;
+#endif
+    return t;
+}
+
 void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const float *x,
                       uint32_t count, float *out)
 {
@@ -600,7 +670,9 @@ void infer__matmul_q8(infer_executor *executor, const infer_mat *mat, const floa
         }
         uint32_t valid = mat->rows - p * INFER_PANEL_ROWS;
         valid = valid < INFER_PANEL_ROWS ? valid : INFER_PANEL_ROWS;
-        for (uint32_t t = 0; t < count; t++) {
+        uint32_t t = q8_panel_tokens(executor, values, scales, count, cols, group,
+                                     out + p * INFER_PANEL_ROWS, mat->rows, valid);
+        for (; t < count; t++) {
             q8_token token = q8_token_at(executor, t, cols, group);
             float lanes[INFER_PANEL_ROWS];
             q8_panel_dot_best(executor->isa, values, scales, &token, cols, group, lanes);
