@@ -470,7 +470,8 @@ typedef struct q8_token {
 } q8_token;
 
 /* Tokens a prefill's panel pass takes at once (AVX2): with their integer
- * sums and float values, 12 of the 16 vector registers. */
+ * sums and float values, 12 of the 16 vector registers. Spelled out six
+ * times in q8_panel_dot_avx2_tokens. */
 #define Q8_TOKENS 6u
 
 /* One token on one panel: for each of its 8 rows, the integer dot product
@@ -524,37 +525,55 @@ q8_panel_dot_avx2(const int8_t *values, const float *scales, const q8_token *x, 
     memcpy(out, &value, sizeof(value));
 }
 
+/* One token's integer sums take a widened pair of columns. */
+#define Q8_MADD(dot, wide, pairs, k) \
+    ((dot) = _mm256_add_epi32((dot), _mm256_madd_epi16((wide), _mm256_set1_epi32((pairs)[k]))))
+
+/* One token's lanes take a group's float step, as q8_panel_dot_avx2's. */
+#define Q8_STEP(value, dot, scale, token, g) \
+    ((value) = (value) + ((q8_v8f)_mm256_cvtepi32_ps(dot) * (scale)) * (token)->scales[g])
+
 /* q8_panel_dot_avx2 for Q8_TOKENS tokens at once (a prefill): each pair of
  * columns is loaded and widened once and multiplied into every token's
  * integer sums, and each token's lanes take the same float steps in the
- * same order, so the bits are q8_panel_dot_avx2's for each token. */
+ * same order, so the bits are q8_panel_dot_avx2's for each token. The six
+ * tokens are spelled out so that their sums stay in registers. */
 __attribute__((target("avx2"))) static void
 q8_panel_dot_avx2_tokens(const int8_t *values, const float *scales,
                          const q8_token *const x[Q8_TOKENS], uint32_t cols, uint32_t group,
                          float out[Q8_TOKENS][INFER_PANEL_ROWS])
 {
-    q8_v8f value[Q8_TOKENS] = {{0}};
+    const int32_t *p0 = x[0]->pairs, *p1 = x[1]->pairs, *p2 = x[2]->pairs;
+    const int32_t *p3 = x[3]->pairs, *p4 = x[4]->pairs, *p5 = x[5]->pairs;
+    q8_v8f v0 = {0}, v1 = {0}, v2 = {0}, v3 = {0}, v4 = {0}, v5 = {0};
     for (uint32_t g = 0; g < cols / group; g++) {
-        __m256i dot[Q8_TOKENS];
-        for (uint32_t u = 0; u < Q8_TOKENS; u++) {
-            dot[u] = _mm256_setzero_si256();
-        }
+        __m256i d0 = _mm256_setzero_si256(), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0;
         for (uint32_t k = g * group / 2; k < (g + 1) * group / 2; k++) {
             __m128i pair = _mm_loadu_si128((const __m128i *)(const void *)(values + Q8_AT(2 * k,
                                                                                         0)));
             __m256i wide = _mm256_cvtepi8_epi16(pair);
-            for (uint32_t u = 0; u < Q8_TOKENS; u++) {
-                dot[u] = _mm256_add_epi32(
-                    dot[u], _mm256_madd_epi16(wide, _mm256_set1_epi32(x[u]->pairs[k])));
-            }
+            Q8_MADD(d0, wide, p0, k);
+            Q8_MADD(d1, wide, p1, k);
+            Q8_MADD(d2, wide, p2, k);
+            Q8_MADD(d3, wide, p3, k);
+            Q8_MADD(d4, wide, p4, k);
+            Q8_MADD(d5, wide, p5, k);
         }
         q8_v8f scale;
         memcpy(&scale, scales + (size_t)g * INFER_PANEL_ROWS, sizeof(scale));
-        for (uint32_t u = 0; u < Q8_TOKENS; u++) {
-            value[u] = value[u] + ((q8_v8f)_mm256_cvtepi32_ps(dot[u]) * scale) * x[u]->scales[g];
-        }
+        Q8_STEP(v0, d0, scale, x[0], g);
+        Q8_STEP(v1, d1, scale, x[1], g);
+        Q8_STEP(v2, d2, scale, x[2], g);
+        Q8_STEP(v3, d3, scale, x[3], g);
+        Q8_STEP(v4, d4, scale, x[4], g);
+        Q8_STEP(v5, d5, scale, x[5], g);
     }
-    memcpy(out, value, sizeof(value));
+    memcpy(out[0], &v0, sizeof(v0));
+    memcpy(out[1], &v1, sizeof(v1));
+    memcpy(out[2], &v2, sizeof(v2));
+    memcpy(out[3], &v3, sizeof(v3));
+    memcpy(out[4], &v4, sizeof(v4));
+    memcpy(out[5], &v5, sizeof(v5));
 }
 #endif
 
