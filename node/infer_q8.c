@@ -473,6 +473,7 @@ typedef struct q8_token {
  * sums and float values, 12 of the 16 vector registers. Spelled out six
  * times in q8_panel_dot_avx2_tokens. */
 #define Q8_TOKENS 6u
+_Static_assert(Q8_TOKENS == 6, "q8_panel_dot_avx2_tokens spells out six tokens");
 
 /* One token on one panel: for each of its 8 rows, the integer dot product
  * of every group, then value = value + (dot * row scale) * token scale,
