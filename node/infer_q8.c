@@ -329,6 +329,9 @@ uint32_t infer__q8_group(const infer_model *model)
     return group;
 }
 
+typedef float q8_v8f __attribute__((vector_size(32)));
+typedef int32_t q8_v8i __attribute__((vector_size(32)));
+
 /* roundf(v) for |v| below 2^23, as a quantized value always is (at most
  * 127 and a rounding): halves away from zero, without a library call. The
  * conversion truncates toward zero, and the rest is exact. */
@@ -340,6 +343,53 @@ static int8_t q8_round_away(float v)
     return (int8_t)whole;
 }
 
+/* The largest |x[i]|, 0 for none: 8 lanes at a time, then the lanes. A
+ * maximum is exact in any order, and a NaN never wins a comparison, so the
+ * result is the one-at-a-time loop's. */
+static float q8_max_magnitude(const float *x, uint32_t n)
+{
+    q8_v8f lanes = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        q8_v8f v;
+        memcpy(&v, x + i, sizeof(v));
+        q8_v8i bits = (q8_v8i)v & 0x7fffffff; /* fabsf */
+        q8_v8i wins = (q8_v8f)bits > lanes;
+        lanes = (q8_v8f)((bits & wins) | ((q8_v8i)lanes & ~wins));
+    }
+    float max = 0.0f;
+    for (uint32_t l = 0; l < 8; l++) {
+        max = lanes[l] > max ? lanes[l] : max;
+    }
+    for (; i < n; i++) {
+        float magnitude = fabsf(x[i]);
+        max = magnitude > max ? magnitude : max; /* fmaxf's result: max is never NaN */
+    }
+    return max;
+}
+
+/* values[i] = q8_round_away(x[i] / scale) for scale > 0, 8 lanes at a
+ * time: the division is IEEE's in every lane, the conversion truncates as
+ * the cast does, and the rest is exact, so the bits are q8_round_away's. */
+static void q8_round_away_all(const float *x, uint32_t n, float scale, int8_t *values)
+{
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        q8_v8f v;
+        memcpy(&v, x + i, sizeof(v));
+        v = v / scale;
+        q8_v8i whole = __builtin_convertvector(v, q8_v8i);
+        q8_v8f rest = v - __builtin_convertvector(whole, q8_v8f);
+        whole = whole - (rest >= 0.5f) + (rest <= -0.5f); /* a true lane is -1 */
+        for (uint32_t l = 0; l < 8; l++) {
+            values[i + l] = (int8_t)whole[l];
+        }
+    }
+    for (; i < n; i++) {
+        values[i] = q8_round_away(x[i] / scale);
+    }
+}
+
 /* Quantizes n values in groups: scale = max |x| / 127, each value x /
  * scale rounded (half to even for weights, as the exporter; half away from
  * zero for activations, as runq.c's round); an all-zero group is zeros. */
@@ -347,15 +397,17 @@ static void q8_quantize(const float *x, uint32_t n, uint32_t group, bool weights
                         float *scales)
 {
     for (uint32_t g = 0; g < n / group; g++) {
-        float max = 0.0f;
-        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
-            float magnitude = fabsf(x[i]);
-            max = magnitude > max ? magnitude : max; /* fmaxf's result: max is never NaN */
-        }
-        float scale = max / 127.0f;
-        for (uint32_t i = g * group; i < (g + 1) * group; i++) {
-            float v = scale > 0.0f ? x[i] / scale : 0.0f;
-            values[i] = weights ? (int8_t)nearbyintf(v) : q8_round_away(v);
+        const float *in = x + (size_t)g * group;
+        int8_t *out = values + (size_t)g * group;
+        float scale = q8_max_magnitude(in, group) / 127.0f;
+        if (!(scale > 0.0f)) {
+            memset(out, 0, group);
+        } else if (weights) {
+            for (uint32_t i = 0; i < group; i++) {
+                out[i] = (int8_t)nearbyintf(in[i] / scale);
+            }
+        } else {
+            q8_round_away_all(in, group, scale, out);
         }
         scales[g] = scale;
     }
@@ -457,8 +509,6 @@ static void q8_model_prepare(const infer_model *model, infer_executor *executor)
     }
     pthread_mutex_unlock(&q8_prepare_lock);
 }
-
-typedef float q8_v8f __attribute__((vector_size(32)));
 
 /* One token's quantized activations: each column's value, and (for the
  * AVX2 path) each pair of columns' two values as 16-bit halves of one
