@@ -330,7 +330,10 @@ uint32_t infer__q8_group(const infer_model *model)
 }
 
 typedef float q8_v8f __attribute__((vector_size(32)));
-typedef int32_t q8_v8i __attribute__((vector_size(32)));
+/* Four lanes: what every x86-64 has (SSE2), for the activations' quantizing. */
+typedef float q8_v4f __attribute__((vector_size(16)));
+typedef int32_t q8_v4i __attribute__((vector_size(16)));
+typedef int8_t q8_v4c __attribute__((vector_size(4)));
 
 /* roundf(v) for |v| below 2^23, as a quantized value always is (at most
  * 127 and a rounding): halves away from zero, without a library call. The
@@ -343,22 +346,22 @@ static int8_t q8_round_away(float v)
     return (int8_t)whole;
 }
 
-/* The largest |x[i]|, 0 for none: 8 lanes at a time, then the lanes. A
+/* The largest |x[i]|, 0 for none: 4 lanes at a time, then the lanes. A
  * maximum is exact in any order, and a NaN never wins a comparison, so the
  * result is the one-at-a-time loop's. */
 static float q8_max_magnitude(const float *x, uint32_t n)
 {
-    q8_v8f lanes = {0};
+    q8_v4f lanes = {0};
     uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        q8_v8f v;
+    for (; i + 4 <= n; i += 4) {
+        q8_v4f v;
         memcpy(&v, x + i, sizeof(v));
-        q8_v8i bits = (q8_v8i)v & 0x7fffffff; /* fabsf */
-        q8_v8i wins = (q8_v8f)bits > lanes;
-        lanes = (q8_v8f)((bits & wins) | ((q8_v8i)lanes & ~wins));
+        q8_v4i bits = (q8_v4i)v & 0x7fffffff; /* fabsf */
+        q8_v4i wins = (q8_v4f)bits > lanes;
+        lanes = (q8_v4f)((bits & wins) | ((q8_v4i)lanes & ~wins));
     }
     float max = 0.0f;
-    for (uint32_t l = 0; l < 8; l++) {
+    for (uint32_t l = 0; l < 4; l++) {
         max = lanes[l] > max ? lanes[l] : max;
     }
     for (; i < n; i++) {
@@ -368,22 +371,21 @@ static float q8_max_magnitude(const float *x, uint32_t n)
     return max;
 }
 
-/* values[i] = q8_round_away(x[i] / scale) for scale > 0, 8 lanes at a
+/* values[i] = q8_round_away(x[i] / scale) for scale > 0, 4 lanes at a
  * time: the division is IEEE's in every lane, the conversion truncates as
  * the cast does, and the rest is exact, so the bits are q8_round_away's. */
 static void q8_round_away_all(const float *x, uint32_t n, float scale, int8_t *values)
 {
     uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        q8_v8f v;
+    for (; i + 4 <= n; i += 4) {
+        q8_v4f v;
         memcpy(&v, x + i, sizeof(v));
         v = v / scale;
-        q8_v8i whole = __builtin_convertvector(v, q8_v8i);
-        q8_v8f rest = v - __builtin_convertvector(whole, q8_v8f);
+        q8_v4i whole = __builtin_convertvector(v, q8_v4i);
+        q8_v4f rest = v - __builtin_convertvector(whole, q8_v4f);
         whole = whole - (rest >= 0.5f) + (rest <= -0.5f); /* a true lane is -1 */
-        for (uint32_t l = 0; l < 8; l++) {
-            values[i + l] = (int8_t)whole[l];
-        }
+        q8_v4c bytes = __builtin_convertvector(whole, q8_v4c); /* |whole| <= 127 */
+        memcpy(values + i, &bytes, sizeof(bytes));
     }
     for (; i < n; i++) {
         values[i] = q8_round_away(x[i] / scale);
