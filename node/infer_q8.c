@@ -685,8 +685,9 @@ static void q8_token_quantize(infer_executor *executor, const float *x, uint32_t
 
 /* A prefill's tokens on one panel, Q8_TOKENS at a time on AVX2 (an even
  * group size): writes their 'valid' rows into 'out' (row stride 'rows')
- * and returns how many tokens it took, a multiple of Q8_TOKENS; the caller
- * takes the rest one by one. */
+ * and returns how many tokens it took. A last pass of 2 to Q8_TOKENS - 1
+ * tokens repeats its last token in the spare places (their results are
+ * dropped); a single token is left to the caller, which takes it alone. */
 static uint32_t q8_panel_tokens(const infer_executor *executor, const int8_t *values,
                                 const float *scales, uint32_t count, uint32_t cols,
                                 uint32_t group, float *out, uint32_t rows, uint32_t valid)
@@ -696,18 +697,20 @@ static uint32_t q8_panel_tokens(const infer_executor *executor, const int8_t *va
     if (executor->isa != INFER_ISA_AVX2 || group % 2 != 0) {
         return 0;
     }
-    for (; t + Q8_TOKENS <= count; t += Q8_TOKENS) {
+    while (count - t >= 2) {
+        uint32_t taken = count - t < Q8_TOKENS ? count - t : Q8_TOKENS;
         q8_token tokens[Q8_TOKENS];
         const q8_token *x[Q8_TOKENS];
         for (uint32_t u = 0; u < Q8_TOKENS; u++) {
-            tokens[u] = q8_token_at(executor, t + u, cols, group);
+            tokens[u] = q8_token_at(executor, t + (u < taken ? u : taken - 1), cols, group);
             x[u] = &tokens[u];
         }
         float lanes[Q8_TOKENS][INFER_PANEL_ROWS];
         q8_panel_dot_avx2_tokens(values, scales, x, cols, group, lanes);
-        for (uint32_t u = 0; u < Q8_TOKENS; u++) {
+        for (uint32_t u = 0; u < taken; u++) {
             memcpy(out + (size_t)(t + u) * rows, lanes[u], valid * sizeof(float));
         }
+        t += taken;
     }
 #else
     (void)executor, (void)values, (void)scales, (void)count, (void)cols, (void)group;
