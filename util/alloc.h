@@ -50,6 +50,7 @@ void *util_calloc_large(size_t count, size_t size);
 #ifndef UTIL_ALLOC_ASAN
 #define UTIL_ALLOC_ASAN 0
 #endif
+
 /* Asks that the whole 4 KiB pages of a block of 'size' bytes at 'ptr' stay
  * 4 KiB pages, undoing the default hook's huge-page advice: for storage a
  * run grows into as it goes (message slots, the event queue's chunks),
