@@ -630,12 +630,21 @@ q8_panel_dot_avx2_tokens(const int8_t *values, const float *scales,
 }
 #endif
 
+#if defined(__GNUC__) && defined(__x86_64__)
+/* Whether the AVX2 kernels take this call: they multiply pairs of
+ * columns, so a group's size must be even. */
+static bool q8_avx2_takes(int isa, uint32_t group)
+{
+    return isa == INFER_ISA_AVX2 && group % 2 == 0;
+}
+#endif
+
 static void q8_panel_dot_best(int isa, const int8_t *values, const float *scales,
                               const q8_token *x, uint32_t cols, uint32_t group,
                               float out[INFER_PANEL_ROWS])
 {
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (isa == INFER_ISA_AVX2 && group % 2 == 0) {
+    if (q8_avx2_takes(isa, group)) {
         q8_panel_dot_avx2(values, scales, x, cols, group, out);
         return;
     }
@@ -694,7 +703,7 @@ static uint32_t q8_panel_tokens(const infer_executor *executor, const int8_t *va
 {
     uint32_t t = 0;
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (executor->isa != INFER_ISA_AVX2 || group % 2 != 0) {
+    if (!q8_avx2_takes(executor->isa, group)) {
         return 0;
     }
     while (count - t >= 2) {
