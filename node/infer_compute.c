@@ -17,6 +17,9 @@
  * multiply); the maximum is exact in any order. The attention-weighted sum
  * of values accumulates over positions in order (FMA fuses each step).
  *
+ * The exponentials (SiLU, softmax) are the C library's expf; on AVX2 they
+ * take its steps eight lanes at a time (exp_lanes4), the same bits.
+ *
  * Every function here is always_inline and instantiated twice, for the
  * baseline target and for AVX2+FMA (picked at run time): element-wise IEEE
  * operations in a fixed order give identical bits on both, so the choice is
@@ -39,6 +42,7 @@
 #define INLINE static inline __attribute__((always_inline))
 #define INFER_PREFILL_CHUNK 512u   /* columns per pass of a group of tokens */
 #define INFER_PREFILL_TILE 18u     /* tokens sharing one pass over a chunk */
+#define EXP_FAST_BELOW 0x42b00000u /* |x| below 88.0: the C library expf's usual path */
 
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -401,6 +405,162 @@ INLINE float sum_body(infer_kernel kernel, const float *a, size_t n)
     return V8F_TREE8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
 }
 
+/* ---- the exponential ---- */
+
+#if INFER_HAVE_AVX2
+typedef double v4d __attribute__((vector_size(32)));
+typedef uint64_t v4u __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
+/* The C library's expf (glibc's, on a CPU with FMA) four lanes at a time,
+ * operation for operation, so the bits are the library's: with x in
+ * double, k = round(x * 32 / ln 2), r = x * 32 / ln 2 - k (each a fused
+ * multiply-add), 2^(k / 32) as a power of two times 2^((k mod 32) / 32)
+ * from the table, then a polynomial of degree 3 in r. The constants are
+ * the library's; infer__exp_probe checks the machine's library against
+ * them before anything uses this. Only for |x| < 88 (exp_fast_lanes). */
+static const double exp_table[32] = {
+    0x1.0000000000000p+0, 0x1.059b0d3158574p+0, 0x1.0b5586cf9890fp+0, 0x1.11301d0125b51p+0,
+    0x1.172b83c7d517bp+0, 0x1.1d4873168b9aap+0, 0x1.2387a6e756238p+0, 0x1.29e9df51fdee1p+0,
+    0x1.306fe0a31b715p+0, 0x1.371a7373aa9cbp+0, 0x1.3dea64c123422p+0, 0x1.44e086061892dp+0,
+    0x1.4bfdad5362a27p+0, 0x1.5342b569d4f82p+0, 0x1.5ab07dd485429p+0, 0x1.6247eb03a5585p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.71f75e8ec5f74p+0, 0x1.7a11473eb0187p+0, 0x1.82589994cce13p+0,
+    0x1.8ace5422aa0dbp+0, 0x1.93737b0cdc5e5p+0, 0x1.9c49182a3f090p+0, 0x1.a5503b23e255dp+0,
+    0x1.ae89f995ad3adp+0, 0x1.b7f76f2fb5e47p+0, 0x1.c199bdd85529cp+0, 0x1.cb720dcef9069p+0,
+    0x1.d5818dcfba487p+0, 0x1.dfc97337b9b5fp+0, 0x1.ea4afa2a490dap+0, 0x1.f50765b6e4540p+0,
+};
+#define EXP_SCALE 0x1.71547652b82fep+5 /* 32 / ln 2 */
+#define EXP_ROUND 0x1.8p+52            /* adding it rounds to an integer */
+#define EXP_C0 0x1.c6af84b912394p-20
+#define EXP_C1 0x1.ebfce50fac4f3p-13
+#define EXP_C2 0x1.62e42ff0c52d6p-6
+
+INLINE v4f exp_lanes4(v4f x)
+{
+    v4d xd = __builtin_convertvector(x, v4d);
+    v4d kd, r, z, y;
+    for (int lane = 0; lane < 4; lane++) {
+        kd[lane] = __builtin_fma(EXP_SCALE, xd[lane], EXP_ROUND);
+    }
+    v4u ki, bits;
+    memcpy(&ki, &kd, sizeof(ki));
+    kd = kd - EXP_ROUND;
+    for (int lane = 0; lane < 4; lane++) {
+        r[lane] = __builtin_fma(EXP_SCALE, xd[lane], -kd[lane]);
+        memcpy(&bits[lane], &exp_table[ki[lane] & 31u], sizeof(bits[lane]));
+    }
+    bits += (ki >> 5) << 52;
+    v4d scale;
+    memcpy(&scale, &bits, sizeof(scale));
+    v4d r2 = r * r;
+    for (int lane = 0; lane < 4; lane++) {
+        z[lane] = __builtin_fma(r[lane], EXP_C0, EXP_C1);
+        y[lane] = __builtin_fma(r[lane], EXP_C2, 1.0);
+        y[lane] = __builtin_fma(z[lane], r2[lane], y[lane]);
+    }
+    return __builtin_convertvector(y * scale, v4f);
+}
+
+/* Every lane within the library's usual path (no NaN, no infinity, no
+ * overflow or underflow). */
+INLINE bool exp_fast_lanes(const v8f *x)
+{
+    v8u bits;
+    memcpy(&bits, x, sizeof(bits));
+    v8u slow = (bits & 0x7fffffffu) >= EXP_FAST_BELOW;
+    uint32_t any = 0;
+    for (int lane = 0; lane < 8; lane++) {
+        any |= slow[lane];
+    }
+    return any == 0;
+}
+
+/* *out = expf of every lane of *x: the library's own call for a group with
+ * a lane outside the usual path. */
+INLINE void exp_lanes8(const v8f *x, v8f *out)
+{
+    if (!exp_fast_lanes(x)) {
+        for (int lane = 0; lane < 8; lane++) {
+            (*out)[lane] = expf((*x)[lane]);
+        }
+        return;
+    }
+    v4f lo = exp_lanes4(__builtin_shufflevector(*x, *x, 0, 1, 2, 3));
+    v4f hi = exp_lanes4(__builtin_shufflevector(*x, *x, 4, 5, 6, 7));
+    *out = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+
+/* x[i] = expf(x[i] - sub). */
+INFER_TARGET_AVX2 static void exp_all_avx2(float *x, size_t n, float sub)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v, e;
+        memcpy(&v, x + i, sizeof(v));
+        v = v - sub;
+        exp_lanes8(&v, &e);
+        memcpy(x + i, &e, sizeof(e));
+    }
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - sub);
+    }
+}
+
+/* hb[i] = silu(hb[i]) * hb2[i], as ffn_block's scalar loop. */
+INFER_TARGET_AVX2 static void silu_gate_avx2(float *hb, const float *hb2, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f value, gate, negated, e;
+        memcpy(&value, hb + i, sizeof(value));
+        memcpy(&gate, hb2 + i, sizeof(gate));
+        negated = -value;
+        exp_lanes8(&negated, &e);
+        value = value * (1.0f / (1.0f + e));
+        value = value * gate;
+        memcpy(hb + i, &value, sizeof(value));
+    }
+    for (; i < n; i++) {
+        float value = hb[i];
+        value = value * (1.0f / (1.0f + expf(-value)));
+        hb[i] = value * hb2[i];
+    }
+}
+#endif
+
+/* x[i] = expf(x[i] - sub), four lanes at a time when 'wide'. */
+INLINE void exp_all(bool wide, float *x, size_t n, float sub)
+{
+#if INFER_HAVE_AVX2
+    if (wide) {
+        exp_all_avx2(x, n, sub);
+        return;
+    }
+#endif
+    (void)wide;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - sub);
+    }
+}
+
+/* llama2.c's SwiGLU gate: hb[i] = silu(hb[i]) * hb2[i]. */
+INLINE void silu_gate(bool wide, float *hb, const float *hb2, size_t n)
+{
+#if INFER_HAVE_AVX2
+    if (wide) {
+        silu_gate_avx2(hb, hb2, n);
+        return;
+    }
+#endif
+    (void)wide;
+    for (size_t i = 0; i < n; i++) {
+        float value = hb[i];
+        value = value * (1.0f / (1.0f + expf(-value)));
+        hb[i] = value * hb2[i];
+    }
+}
+
 /* ---- layer pieces ---- */
 
 /* llama2.c's rmsnorm: out = weight * (x / sqrt(mean(x^2) + eps)). */
@@ -432,15 +592,13 @@ INLINE void rope_body(const infer_model *model, float *vec, uint32_t n, uint32_t
     }
 }
 
-INLINE void softmax_body(infer_kernel kernel, float *x, uint32_t n)
+INLINE void softmax_body(infer_kernel kernel, bool wide_exp, float *x, uint32_t n)
 {
     float max = x[0];
     for (uint32_t i = 1; i < n; i++) {
         max = x[i] > max ? x[i] : max;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-    }
+    exp_all(wide_exp, x, n, max);
     float sum = sum_body(kernel, x, n);
     for (uint32_t i = 0; i < n; i++) {
         x[i] = x[i] / sum;
@@ -583,7 +741,7 @@ INLINE void attention_heads(infer_executor *ex, infer_kernel kernel, const float
             float *att = ex->att;
             scores_body(kernel, ex->kt, stride, ex->q + (size_t)t * dim + (size_t)h * hs, hs,
                         len, scale, att);
-            softmax_body(kernel, att, len);
+            softmax_body(kernel, ex->exp_wide, att, len);
             weighted_sum_body(kernel == INFER_KERNEL_FMA, values + kv_offset, model->kv_dim, att,
                               hs, len, ex->xb + (size_t)t * dim + (size_t)h * hs);
         }
@@ -657,11 +815,7 @@ INLINE void ffn_block(infer_executor *ex, infer_kernel kernel, uint32_t layer_in
     }
     matmul_any(ex, kernel, &layer->w1, ex->xb, count, ex->hb);
     matmul_any(ex, kernel, &layer->w3, ex->xb, count, ex->hb2);
-    for (size_t i = 0; i < hidden_total; i++) {
-        float value = ex->hb[i];
-        value = value * (1.0f / (1.0f + expf(-value)));
-        ex->hb[i] = value * ex->hb2[i];
-    }
+    silu_gate(ex->exp_wide, ex->hb, ex->hb2, hidden_total);
     matmul_any(ex, kernel, &layer->w2, ex->hb, count, ex->xb);
     residual_add(x, ex->xb, (size_t)count * dim);
 }
@@ -785,6 +939,65 @@ void infer__classify(infer_executor *executor, infer_kernel kernel, const float 
     }
 #endif
     classify_generic(executor, kernel, x, logits);
+}
+
+/* ---- the exponential's probe ---- */
+
+#define EXP_PROBES 4096u
+#define EXP_PROBE_CHUNK 64u
+
+/* Probe i: the first half steps through the bit patterns below 88.0 (every
+ * magnitude), alternating signs; the second half through [-88, 88) evenly. */
+static float exp_probe_value(uint32_t i)
+{
+    uint32_t half = EXP_PROBES / 2;
+    if (i < half) {
+        uint32_t bits = (uint32_t)((uint64_t)i * EXP_FAST_BELOW / half) | (i & 1u) << 31;
+        float value;
+        memcpy(&value, &bits, sizeof(value));
+        return value;
+    }
+    return (float)(-88.0 + 176.0 * ((double)(i - half) + 0.5) / half);
+}
+
+bool infer__exp_probe(float (*reference)(float))
+{
+    ASSERT(reference != NULL);
+    if (infer__isa_best() != INFER_ISA_AVX2) {
+        return false;
+    }
+    for (uint32_t first = 0; first < EXP_PROBES; first += EXP_PROBE_CHUNK) {
+        float in[EXP_PROBE_CHUNK], out[EXP_PROBE_CHUNK];
+        for (uint32_t i = 0; i < EXP_PROBE_CHUNK; i++) {
+            in[i] = exp_probe_value(first + i);
+        }
+        infer__exp(INFER_ISA_AVX2, in, out, EXP_PROBE_CHUNK);
+        for (uint32_t i = 0; i < EXP_PROBE_CHUNK; i++) {
+            float want = reference(in[i]);
+            if (memcmp(&want, &out[i], sizeof(want)) != 0) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool infer__exp_wide(void)
+{
+    static atomic_int known; /* 0: not probed yet; 1: wide; 2: not */
+    int state = atomic_load_explicit(&known, memory_order_relaxed);
+    if (state == 0) {
+        state = infer__exp_probe(expf) ? 1 : 2;
+        atomic_store_explicit(&known, state, memory_order_relaxed);
+    }
+    return state == 1;
+}
+
+void infer__exp(int isa, const float *x, float *out, size_t n)
+{
+    ASSERT(isa >= 0 && isa <= infer__isa_best());
+    memcpy(out, x, n * sizeof(float));
+    exp_all(isa == INFER_ISA_AVX2, out, n, 0.0f);
 }
 
 float infer__dot(infer_kernel kernel, const float *a, const float *b, uint32_t n)

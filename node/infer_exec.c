@@ -90,6 +90,7 @@ int infer_executor_create(const infer_model *model, uint32_t tokens_max, infer_e
     ex->model = model;
     ex->tokens_max = tokens_max;
     ex->isa = infer__isa_best();
+    ex->exp_wide = ex->isa == INFER_ISA_AVX2 && infer__exp_wide();
     size_t dim_total = (size_t)tokens_max * model->shape.dim;
     size_t hidden_total = (size_t)tokens_max * model->shape.hidden_dim;
     ex->xb = util_calloc(dim_total, sizeof(float));
@@ -124,6 +125,7 @@ int infer__executor_set_isa(infer_executor *executor, int isa)
         return INFER_EINVAL;
     }
     executor->isa = isa;
+    executor->exp_wide = isa == INFER_ISA_AVX2 && infer__exp_wide();
     return 0;
 }
 

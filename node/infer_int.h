@@ -70,6 +70,7 @@ struct infer_executor {
     const infer_model *model;
     uint32_t tokens_max;
     int isa;
+    bool exp_wide;            /* the AVX2 exponential (infer__exp_wide) */
     float *xb;                /* tokens_max * dim */
     float *xb2;               /* tokens_max * dim */
     float *q;                 /* tokens_max * dim */
@@ -124,6 +125,14 @@ float infer__dot(infer_kernel kernel, const float *a, const float *b, uint32_t n
 float infer__sum(infer_kernel kernel, const float *a, uint32_t n);
 /* Rounds a float to the nearest bfloat16 (ties to even), kept as a float. */
 float infer__round_bf16(float value);
+/* Whether the AVX2 exponential gives 'reference''s bits on a probe of
+ * values over its range; false without AVX2 and FMA. */
+bool infer__exp_probe(float (*reference)(float));
+/* The probe against the C library's expf, run once per process: whether
+ * executors on AVX2 take the wide exponential. */
+bool infer__exp_wide(void);
+/* Test hook: out[i] = expf(x[i]), four lanes at a time on INFER_ISA_AVX2. */
+void infer__exp(int isa, const float *x, float *out, size_t n);
 
 /* FLOPs of one layer on 'count' tokens at positions pos0 .. (convention in
  * infer_exec.c), and of the final norm plus classifier of one token. */

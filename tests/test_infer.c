@@ -795,6 +795,77 @@ START_TEST(test_infer_split_layers_and_tokens_identical)
 }
 END_TEST
 
+/* out[i] against the C library's expf, bit for bit (NaN as NaN). */
+static void check_exp_against_libm(int isa, const float *x, size_t n)
+{
+    float *out = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(out);
+    infer__exp(isa, x, out, n);
+    for (size_t i = 0; i < n; i++) {
+        float want = expf(x[i]);
+        if (isnan(want)) {
+            ck_assert_msg(isnan(out[i]), "isa %d expf(%a)", isa, (double)x[i]);
+        } else {
+            ck_assert_msg(memcmp(&want, &out[i], sizeof(want)) == 0, "isa %d expf(%a): %a, not %a",
+                          isa, (double)x[i], (double)out[i], (double)want);
+        }
+    }
+    free(out);
+}
+
+/* The wide exponential gives the library's bits: on one float pattern in
+ * 4,093 of all 2^32, and on the edges of the library's usual path, in
+ * groups of 8 with one slow lane among fast ones too. */
+START_TEST(test_infer_exp_matches_libm)
+{
+    size_t stride = 4093, n = ((size_t)1 << 32) / stride + 1;
+    float *x = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(x);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)(i * stride);
+        memcpy(&x[i], &bits, sizeof(bits));
+    }
+    float edges[] = {0.0f, -0.0f, 1.0f, -1.0f, 88.0f, -88.0f, nextafterf(88.0f, 0.0f),
+                     nextafterf(-88.0f, 0.0f), 88.72f, 88.73f, -87.33f, -103.0f, -103.3f,
+                     -103.97f, -104.0f, INFINITY, -INFINITY, NAN, 0x1p-149f, -0x1p-149f,
+                     0x1p-126f, 3.0e-8f, -3.0e-8f, 0.5f};
+    size_t edge_count = sizeof(edges) / sizeof(edges[0]);
+    for (int isa = 0; isa <= infer__isa_best(); isa++) {
+        if (isa == INFER_ISA_AVX2 && !infer__exp_wide()) {
+            continue; /* This machine's library is another: executors do not take it. */
+        }
+        check_exp_against_libm(isa, x, n);
+        check_exp_against_libm(isa, edges, edge_count);
+    }
+    free(x);
+}
+END_TEST
+
+/* Adds one unit in the last place to expf's results between 1 and 2. */
+static float expf_nudged(float x)
+{
+    float y = expf(x);
+    return x >= 1.0f && x < 2.0f ? nextafterf(y, INFINITY) : y;
+}
+
+/* The probe passes glibc's expf, whose steps the wide exponential takes,
+ * and fails a library that differs from it in the last bit over a narrow
+ * range. */
+START_TEST(test_infer_exp_probe_tells_libraries_apart)
+{
+    if (infer__isa_best() != INFER_ISA_AVX2) {
+        ck_assert(!infer__exp_probe(expf));
+        ck_assert(!infer__exp_wide());
+        return;
+    }
+#ifdef __GLIBC__
+    ck_assert(infer__exp_probe(expf));
+    ck_assert(infer__exp_wide());
+#endif
+    ck_assert(!infer__exp_probe(expf_nudged));
+}
+END_TEST
+
 START_TEST(test_infer_isa_paths_identical)
 {
     infer_model *model = model_seeded(false, 62);
@@ -1223,6 +1294,8 @@ Suite *test_infer_suite(void)
     tcase_add_test(kernels, test_infer_matmul_documented_order);
     tcase_add_test(kernels, test_infer_matmul_matches_double);
     tcase_add_test(kernels, test_infer_round_bf16_ties_to_even);
+    tcase_add_test(kernels, test_infer_exp_matches_libm);
+    tcase_add_test(kernels, test_infer_exp_probe_tells_libraries_apart);
     tcase_add_test(kernels, test_infer_isa_paths_identical);
     tcase_add_test(kernels, test_infer_q8_matmul_by_hand);
     tcase_add_test(kernels, test_infer_q8_panels_equal_rows);
