@@ -448,7 +448,9 @@ INLINE v4f exp_lanes4(v4f x)
     kd = kd - EXP_ROUND;
     for (int lane = 0; lane < 4; lane++) {
         r[lane] = __builtin_fma(EXP_SCALE, xd[lane], -kd[lane]);
-        memcpy(&bits[lane], &exp_table[ki[lane] & 31u], sizeof(bits[lane]));
+        uint64_t word;
+        memcpy(&word, &exp_table[ki[lane] & 31u], sizeof(word));
+        bits[lane] = word;
     }
     bits += (ki >> 5) << 52;
     v4d scale;
