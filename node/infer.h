@@ -174,6 +174,14 @@ int infer_embed(const infer_executor *executor, const uint32_t *tokens, uint32_t
  * tokens_max. Adds the FLOPs performed to *flops. */
 int infer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv, float *x,
                   uint32_t count, uint64_t *flops);
+/* As infer_forward, where only the last 'tail' tokens' output is wanted
+ * (a run that reads the logits of its last positions): the tokens before
+ * them take only the keys and values of the last layer, which go to the
+ * cache with the bits infer_forward gives, and their rows of x are left
+ * holding the last layer's input. The last 'tail' rows of x get
+ * infer_forward's bits. INFER_EINVAL also when tail > count. */
+int infer_forward_tail(infer_executor *executor, infer_kernel kernel, infer_kv *kv, float *x,
+                       uint32_t count, uint32_t tail, uint64_t *flops);
 
 /* Final RMSNorm and classifier for one token's activations x[dim] into
  * logits[vocab_size]. Adds FLOPs to *flops. Cannot fail. */

@@ -774,8 +774,12 @@ INLINE void matmul_any(infer_executor *ex, infer_kernel kernel, const infer_mat 
     matmul_body(kernel, mat, x, count, out);
 }
 
-INLINE void attention_block(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
-                            uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+/* The layer's keys and values of 'count' tokens at positions pos0 .., into
+ * the cache, and with 'queries' their queries into ex->q; x is only read.
+ * Returns the layer's rows of keys, and its values in *values. */
+INLINE float *attention_inputs(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
+                               uint32_t layer_index, const float *x, uint32_t count,
+                               uint32_t pos0, bool queries, float **values)
 {
     const infer_model *model = ex->model;
     const infer_layer *layer = &model->layers[layer_index];
@@ -784,23 +788,36 @@ INLINE void attention_block(infer_executor *ex, infer_kernel kernel, infer_kv *k
     uint32_t local = layer_index - kv->first_layer;
     size_t layer_offset = (size_t)local * model->shape.seq_len * kv_dim;
     float *keys = kv->keys + layer_offset;
-    float *values = kv->values + layer_offset;
+    *values = kv->values + layer_offset;
     const float *weight = model->rms_att + (size_t)layer_index * dim;
     for (uint32_t t = 0; t < count; t++) {
         rmsnorm_body(float_kernel(kernel), ex->xb + (size_t)t * dim, x + (size_t)t * dim, weight,
                      dim);
     }
     /* Keys and values of the new positions go straight into the cache. */
-    matmul_any(ex, kernel, &layer->wq, ex->xb, count, ex->q);
+    if (queries) {
+        matmul_any(ex, kernel, &layer->wq, ex->xb, count, ex->q);
+    }
     matmul_any(ex, kernel, &layer->wk, ex->xb, count, keys + (size_t)pos0 * kv_dim);
-    matmul_any(ex, kernel, &layer->wv, ex->xb, count, values + (size_t)pos0 * kv_dim);
+    matmul_any(ex, kernel, &layer->wv, ex->xb, count, *values + (size_t)pos0 * kv_dim);
     for (uint32_t t = 0; t < count; t++) {
-        rope_body(model, ex->q + (size_t)t * dim, dim, pos0 + t);
+        if (queries) {
+            rope_body(model, ex->q + (size_t)t * dim, dim, pos0 + t);
+        }
         rope_body(model, keys + (size_t)(pos0 + t) * kv_dim, kv_dim, pos0 + t);
     }
+    return keys;
+}
+
+INLINE void attention_block(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
+                            uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+{
+    const infer_layer *layer = &ex->model->layers[layer_index];
+    float *values;
+    float *keys = attention_inputs(ex, kernel, kv, layer_index, x, count, pos0, true, &values);
     attention_heads(ex, float_kernel(kernel), keys, values, count, pos0);
     matmul_any(ex, kernel, &layer->wo, ex->xb, count, ex->xb2);
-    residual_add(x, ex->xb2, (size_t)count * dim);
+    residual_add(x, ex->xb2, (size_t)count * ex->model->shape.dim);
 }
 
 INLINE void ffn_block(infer_executor *ex, infer_kernel kernel, uint32_t layer_index, float *x,
@@ -858,6 +875,13 @@ static void layer_generic(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
     layer_body(ex, kernel, kv, layer_index, x, count, pos0);
 }
 
+static void layer_kv_generic(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
+                             uint32_t layer_index, const float *x, uint32_t count, uint32_t pos0)
+{
+    float *values;
+    (void)attention_inputs(ex, kernel, kv, layer_index, x, count, pos0, false, &values);
+}
+
 static void classify_generic(infer_executor *ex, infer_kernel kernel, const float *x,
                              float *logits)
 {
@@ -876,6 +900,14 @@ INFER_TARGET_AVX2 static void layer_avx2(infer_executor *ex, infer_kernel kernel
                                          uint32_t pos0)
 {
     layer_body(ex, kernel, kv, layer_index, x, count, pos0);
+}
+
+INFER_TARGET_AVX2 static void layer_kv_avx2(infer_executor *ex, infer_kernel kernel,
+                                            infer_kv *kv, uint32_t layer_index, const float *x,
+                                            uint32_t count, uint32_t pos0)
+{
+    float *values;
+    (void)attention_inputs(ex, kernel, kv, layer_index, x, count, pos0, false, &values);
 }
 
 INFER_TARGET_AVX2 static void classify_avx2(infer_executor *ex, infer_kernel kernel,
@@ -929,6 +961,21 @@ void infer__layer_forward(infer_executor *executor, infer_kernel kernel, infer_k
     }
 #endif
     layer_generic(executor, kernel, kv, layer_index, x, count, pos0);
+}
+
+void infer__layer_kv(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
+                     uint32_t layer_index, const float *x, uint32_t count, uint32_t pos0)
+{
+    ASSERT(layer_index >= kv->first_layer);
+    ASSERT(layer_index - kv->first_layer < kv->layer_count);
+    ASSERT(pos0 + count <= executor->model->shape.seq_len);
+#if INFER_HAVE_AVX2
+    if (executor->isa == INFER_ISA_AVX2) {
+        layer_kv_avx2(executor, kernel, kv, layer_index, x, count, pos0);
+        return;
+    }
+#endif
+    layer_kv_generic(executor, kernel, kv, layer_index, x, count, pos0);
 }
 
 void infer__classify(infer_executor *executor, infer_kernel kernel, const float *x,

@@ -43,6 +43,14 @@ uint64_t infer__layer_flops(const infer_shape *shape, uint32_t pos0, uint32_t co
     return total;
 }
 
+uint64_t infer__layer_kv_flops(const infer_shape *shape, uint32_t count)
+{
+    uint64_t dim = shape->dim;
+    uint64_t kv_dim = dim * shape->n_kv_heads / shape->n_heads;
+    uint64_t per_token = 4 * dim + 2 * kv_dim * dim * 2 + 3 * kv_dim; /* rmsnorm, wk, wv, rope */
+    return per_token * count;
+}
+
 uint64_t infer__logits_flops(const infer_shape *shape)
 {
     return 4 * (uint64_t)shape->dim + 2 * (uint64_t)shape->vocab_size * shape->dim;
@@ -186,15 +194,15 @@ int infer_embed(const infer_executor *executor, const uint32_t *tokens, uint32_t
     return 0;
 }
 
-int infer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv, float *x,
-                  uint32_t count, uint64_t *flops)
+int infer_forward_tail(infer_executor *executor, infer_kernel kernel, infer_kv *kv, float *x,
+                       uint32_t count, uint32_t tail, uint64_t *flops)
 {
     ASSERT(executor != NULL && kv != NULL && flops != NULL);
     ASSERT((unsigned)kernel < INFER_KERNEL_COUNT);
     const infer_shape *shape = &executor->model->shape;
     ASSERT(kv->first_layer + kv->layer_count <= shape->n_layers);
     if (count > executor->tokens_max || kv->length > shape->seq_len ||
-        count > shape->seq_len - kv->length) {
+        count > shape->seq_len - kv->length || tail > count) {
         return INFER_EINVAL;
     }
     if (count == 0) {
@@ -202,12 +210,28 @@ int infer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv, f
     }
     ASSERT(x != NULL);
     uint32_t pos0 = kv->length;
-    for (uint32_t l = 0; l < kv->layer_count; l++) {
-        infer__layer_forward(executor, kernel, kv, kv->first_layer + l, x, count, pos0);
+    uint32_t last = kv->first_layer + kv->layer_count - 1;
+    for (uint32_t l = kv->first_layer; l < last; l++) {
+        infer__layer_forward(executor, kernel, kv, l, x, count, pos0);
+    }
+    uint32_t head = count - tail;
+    if (head > 0) {
+        infer__layer_kv(executor, kernel, kv, last, x, head, pos0);
+    }
+    if (tail > 0) {
+        infer__layer_forward(executor, kernel, kv, last, x + (size_t)head * shape->dim, tail,
+                             pos0 + head);
     }
     kv->length = pos0 + count;
-    *flops += infer__layer_flops(shape, pos0, count) * kv->layer_count;
+    *flops += infer__layer_flops(shape, pos0, count) * (kv->layer_count - 1) +
+              infer__layer_kv_flops(shape, head) + infer__layer_flops(shape, pos0 + head, tail);
     return 0;
+}
+
+int infer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv, float *x,
+                  uint32_t count, uint64_t *flops)
+{
+    return infer_forward_tail(executor, kernel, kv, x, count, count, flops);
 }
 
 void infer_logits(infer_executor *executor, infer_kernel kernel, const float *x, float *logits,

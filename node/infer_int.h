@@ -117,6 +117,10 @@ void infer__matmul(int isa, infer_kernel kernel, const infer_mat *mat, const flo
  * count - 1; keys and values go to the layer's rows of the cache. */
 void infer__layer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
                           uint32_t layer_index, float *x, uint32_t count, uint32_t pos0);
+/* Only the keys and values infer__layer_forward would put in the cache,
+ * the same bits; x is only read. */
+void infer__layer_kv(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
+                     uint32_t layer_index, const float *x, uint32_t count, uint32_t pos0);
 /* Final norm and classifier of one token. */
 void infer__classify(infer_executor *executor, infer_kernel kernel, const float *x,
                      float *logits);
@@ -138,5 +142,7 @@ void infer__exp(int isa, const float *x, float *out, size_t n);
  * infer_exec.c), and of the final norm plus classifier of one token. */
 uint64_t infer__layer_flops(const infer_shape *shape, uint32_t pos0, uint32_t count);
 uint64_t infer__logits_flops(const infer_shape *shape);
+/* The FLOPs of infer__layer_kv on 'count' tokens. */
+uint64_t infer__layer_kv_flops(const infer_shape *shape, uint32_t count);
 
 #endif

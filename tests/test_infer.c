@@ -880,6 +880,61 @@ START_TEST(test_infer_isa_paths_identical)
 }
 END_TEST
 
+/* infer_forward_tail gives the last 'tail' rows and the whole cache the
+ * bits infer_forward gives, for every kernel, both instruction sets and a
+ * cache already holding a token; the rows before the tail hold the last
+ * layer's input, and a tail past the tokens is refused. */
+START_TEST(test_infer_forward_tail_identical)
+{
+    infer_model *model = model_seeded(false, 64);
+    const infer_shape *shape = infer_model_shape(model);
+    uint32_t dim = shape->dim, count = TEST_TOKENS - 1;
+    size_t kv_bytes = infer_kv_bytes(shape, shape->n_layers);
+    for (int isa = 0; isa <= infer__isa_best(); isa++) {
+        for (int k = 0; k < INFER_KERNEL_COUNT; k++) {
+            for (uint32_t tail = 0; tail <= count; tail += 2) {
+                fixture whole, part, below;
+                fixture_open(&whole, model, 0, shape->n_layers);
+                fixture_open(&part, model, 0, shape->n_layers);
+                fixture_open(&below, model, 0, shape->n_layers - 1);
+                ck_assert_int_eq(infer__executor_set_isa(whole.executor, isa), 0);
+                ck_assert_int_eq(infer__executor_set_isa(part.executor, isa), 0);
+                ck_assert_int_eq(infer__executor_set_isa(below.executor, isa), 0);
+                float xa[TEST_TOKENS * 32], xb[TEST_TOKENS * 32], xc[TEST_TOKENS * 32];
+                ck_assert_int_eq(infer_embed(whole.executor, test_tokens, TEST_TOKENS, xa), 0);
+                memcpy(xb, xa, sizeof(xa));
+                memcpy(xc, xa, sizeof(xa));
+                uint64_t fa = 0, fb = 0, fc = 0;
+                infer_kernel kernel = (infer_kernel)k;
+                /* One token first, so the calls start past position 0. */
+                ck_assert_int_eq(infer_forward(whole.executor, kernel, &whole.kv, xa, 1, &fa), 0);
+                ck_assert_int_eq(infer_forward(part.executor, kernel, &part.kv, xb, 1, &fb), 0);
+                ck_assert_int_eq(infer_forward(below.executor, kernel, &below.kv, xc, 1, &fc), 0);
+                ck_assert_int_eq(infer_forward(whole.executor, kernel, &whole.kv, xa + dim, count,
+                                               &fa), 0);
+                ck_assert_int_eq(infer_forward_tail(part.executor, kernel, &part.kv, xb + dim,
+                                                    count, tail, &fb), 0);
+                ck_assert_int_eq(infer_forward(below.executor, kernel, &below.kv, xc + dim, count,
+                                               &fc), 0);
+                size_t head = (size_t)(1 + count - tail) * dim;
+                ck_assert_msg(memcmp(xa + head, xb + head, (size_t)tail * dim * sizeof(float)) == 0,
+                              "isa %d kernel %d tail %u", isa, k, tail);
+                ck_assert(memcmp(xb + dim, xc + dim, (head - dim) * sizeof(float)) == 0);
+                ck_assert(memcmp(whole.kv_memory, part.kv_memory, kv_bytes) == 0);
+                ck_assert_uint_eq(part.kv.length, whole.kv.length);
+                ck_assert_uint_le(fb, fa);
+                ck_assert_int_eq(infer_forward_tail(part.executor, kernel, &part.kv, xb, 1, 2,
+                                                    &fb), INFER_EINVAL);
+                fixture_close(&whole);
+                fixture_close(&part);
+                fixture_close(&below);
+            }
+        }
+    }
+    infer_model_destroy(model);
+}
+END_TEST
+
 static double cosine(const float *a, const float *b, size_t n)
 {
     double ab = 0.0, aa = 0.0, bb = 0.0;
@@ -1310,6 +1365,7 @@ Suite *test_infer_suite(void)
     tcase_add_test(model, test_infer_forward_matches_double);
     tcase_add_test(model, test_infer_logits_matches_double);
     tcase_add_test(model, test_infer_split_layers_and_tokens_identical);
+    tcase_add_test(model, test_infer_forward_tail_identical);
     tcase_add_test(model, test_infer_kernels_deterministic_and_close);
     tcase_add_test(model, test_infer_flops_hand_count);
     tcase_add_test(model, test_infer_rejects_bad_tokens_and_context);

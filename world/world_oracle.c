@@ -213,29 +213,46 @@ static void oracle_boundary(const world_oracle *o, oracle_scratch *s, const orac
 }
 
 /* Layers [first, first + layers) with 'kernel' over the 'count' rows of
- * s->x, in place, from an empty cache. */
+ * s->x, in place, from an empty cache; only the last 'tail' rows through
+ * the last layer (infer_forward_tail). */
 static void oracle_layers(const world_oracle *o, oracle_scratch *s, infer_kernel kernel,
-                          uint32_t first, uint32_t layers, uint32_t count, uint64_t *flops)
+                          uint32_t first, uint32_t layers, uint32_t count, uint32_t tail)
 {
     infer_kv kv;
     infer_kv_init(&kv, infer_model_shape(o->model), first, layers, s->kv);
-    int rc = infer_forward(s->executor, kernel, &kv, s->x, count, flops);
+    uint64_t flops = 0;
+    int rc = infer_forward_tail(s->executor, kernel, &kv, s->x, count, tail, &flops);
     ASSERT(rc == 0); /* count is within the executor's sequence. */
 }
 
 /* The logits of each generation step, from the last rows of s->x. */
 static void oracle_logits(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
-                          infer_kernel kernel, float *out, uint64_t *flops)
+                          infer_kernel kernel, float *out)
 {
+    uint64_t flops = 0;
     for (uint32_t step = 0; step < o->generate; step++) {
         const float *x = s->x + (size_t)(job->prompt_tokens - 1 + step) * o->dim;
-        infer_logits(s->executor, kernel, x, out + (size_t)step * o->vocab, flops);
+        infer_logits(s->executor, kernel, x, out + (size_t)step * o->vocab, &flops);
     }
+}
+
+/* The FLOPs of one reference execution of the job's tokens, as servers'
+ * calls count them: every layer over every position, and the logits of
+ * every step (the oracle's runs skip the last layer's rows no logits read). */
+static uint64_t oracle_run_flops(const world_oracle *o, const oracle_job *job)
+{
+    const infer_shape *shape = infer_model_shape(o->model);
+    uint32_t last = o->segment_count - 1;
+    uint32_t layers = o->segment_first[last] + o->segment_layers[last];
+    uint32_t count = job->prompt_tokens + o->generate - 1;
+    return infer_forward_flops(shape, layers, 0, count, false) +
+           (uint64_t)o->generate * infer_forward_flops(shape, 0, 0, 0, true);
 }
 
 /* Runs the whole model with 'kernel' on the tokens (prompt and every
  * generated token but the last, one prefill: the executor gives the same
- * bits as step by step) and writes the logits of each generation step to
+ * bits as step by step; the last layer only for the rows whose logits are
+ * read) and writes the logits of each generation step to
  * out[generate * vocab]. Wired, the activations after every segment but
  * the last go through the wire dtype as the servers send them (the
  * rounding is per value or per row, so a prefill gives the servers' bits);
@@ -243,28 +260,27 @@ static void oracle_logits(const world_oracle *o, oracle_scratch *s, const oracle
  * entering a noised boundary are clipped and noised first, as their sender
  * does: from 'noise' (ORACLE_WIRED_NOISED), or from the client's own
  * streams (ORACLE_WIRED_REPLAY). */
-static uint64_t oracle_run(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
-                           infer_kernel kernel, oracle_wire wire, util_prng *noise, float *out)
+static void oracle_run(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
+                       infer_kernel kernel, oracle_wire wire, util_prng *noise, float *out)
 {
     ASSERT((noise != NULL) == (wire == ORACLE_WIRED_NOISED));
     ASSERT(wire != ORACLE_WIRED_REPLAY || job->rounds != NULL);
     uint32_t count = job->prompt_tokens + o->generate - 1;
-    uint64_t flops = 0;
     int rc = infer_embed(s->executor, job->tokens, count, s->x);
     ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
     uint32_t last = o->segment_count - 1;
     if (wire == ORACLE_CLEAN) {
         oracle_layers(o, s, kernel, 0, o->segment_first[last] + o->segment_layers[last], count,
-                      &flops);
+                      o->generate);
     }
     for (uint32_t seg = 0; wire != ORACLE_CLEAN && seg <= last; seg++) {
-        oracle_layers(o, s, kernel, o->segment_first[seg], o->segment_layers[seg], count, &flops);
+        oracle_layers(o, s, kernel, o->segment_first[seg], o->segment_layers[seg], count,
+                      seg < last ? count : o->generate);
         if (seg < last) {
             oracle_boundary(o, s, job, wire, noise, seg + 1, count);
         }
     }
-    oracle_logits(o, s, job, kernel, out, &flops);
-    return flops;
+    oracle_logits(o, s, job, kernel, out);
 }
 
 /* The logits of run 'index' of the job, computed on first use. */
@@ -276,10 +292,10 @@ static const float *oracle_need(oracle_job *job, oracle_scratch *s, uint32_t ind
         infer_kernel kernel = index == RUN_REFERENCE ? INFER_KERNEL_SEQUENTIAL
                               : wired ? (infer_kernel)(index - RUN_WIRED(0))
                                       : (infer_kernel)(index - RUN_VARIANT(0));
-        uint64_t flops = oracle_run(o, s, job, kernel, wired ? ORACLE_WIRED : ORACLE_CLEAN,
-                                    NULL, job->runs[index]);
+        oracle_run(o, s, job, kernel, wired ? ORACLE_WIRED : ORACLE_CLEAN, NULL,
+                   job->runs[index]);
         if (index == RUN_REFERENCE) {
-            job->flops_reference = flops;
+            job->flops_reference = oracle_run_flops(o, job);
         }
         job->have |= 1u << index;
         job->computed |= 1u << index;
@@ -359,7 +375,6 @@ static void oracle_segment_accepted(const world_oracle *o, oracle_scratch *s,
 {
     const uint8_t *kernels = job->kernels + (size_t)(seg + 1) * o->generate;
     size_t bytes = (size_t)count * o->dim * sizeof(float);
-    uint64_t flops = 0;
     memcpy(s->in, s->x, bytes);
     for (uint32_t k = 0; k < INFER_KERNEL_COUNT; k++) {
         bool answered = false;
@@ -371,7 +386,7 @@ static void oracle_segment_accepted(const world_oracle *o, oracle_scratch *s,
         }
         memcpy(s->x, s->in, bytes);
         oracle_layers(o, s, (infer_kernel)k, o->segment_first[seg], o->segment_layers[seg], count,
-                      &flops);
+                      count);
         for (uint32_t step = 0; step < o->generate; step++) {
             uint32_t first, rows;
             oracle_step_rows(job, step, &first, &rows);
@@ -409,15 +424,14 @@ static void oracle_check_accepted(oracle_job *job, oracle_scratch *s, uint32_t u
         oracle_boundary(o, s, job, wire, NULL, seg + 1, count);
     }
     memcpy(s->in, s->x, bytes);
-    uint64_t flops = 0;
     for (uint32_t k = 0; k < INFER_KERNEL_COUNT && unmatched > 0; k++) {
         if (!o->kernel_used[k]) {
             continue;
         }
         memcpy(s->x, s->in, bytes);
         oracle_layers(o, s, (infer_kernel)k, o->segment_first[last], o->segment_layers[last],
-                      count, &flops);
-        oracle_logits(o, s, job, (infer_kernel)k, job->uncached_out, &flops);
+                      count, o->generate);
+        oracle_logits(o, s, job, (infer_kernel)k, job->uncached_out);
         job->uncached_runs += 1;
         unmatched = oracle_match(job, job->uncached_out, unmatched);
     }
@@ -438,8 +452,7 @@ static void oracle_check(oracle_job *job, oracle_scratch *s)
     /* Privacy: the honest pipelines with the client's own noise. */
     for (uint32_t k = 0; o->replay && k < INFER_KERNEL_COUNT && unmatched > 0; k++) {
         if (o->kernel_used[k]) {
-            (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_REPLAY, NULL,
-                             job->uncached_out);
+            oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_REPLAY, NULL, job->uncached_out);
             job->uncached_runs += 1;
             unmatched = oracle_match(job, job->uncached_out, unmatched);
         }
@@ -465,8 +478,7 @@ static void oracle_noised(oracle_job *job, oracle_scratch *s, const float *refer
         util_prng noise;
         util_prng_init_stream(&noise, o->privacy_seed ^ util_mix64(job->request ^ UINT64_C(0x6f72)),
                               UINT32_MAX - k, UTIL_PRNG_PURPOSE_PRIVACY);
-        (void)oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_NOISED, &noise,
-                         job->uncached_out);
+        oracle_run(o, s, job, (infer_kernel)k, ORACLE_WIRED_NOISED, &noise, job->uncached_out);
         job->uncached_runs += 1;
         job->noised[k] = oracle_compare(job->uncached_out, reference, o->generate, o->vocab);
     }
