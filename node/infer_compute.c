@@ -493,8 +493,8 @@ INLINE void exp_lanes8(const v8f *x, v8f *out)
     *out = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
 }
 
-/* x[i] = expf(x[i] - sub). */
-INFER_TARGET_AVX2 static void exp_all_avx2(float *x, size_t n, float sub)
+/* x[i] = expf(x[i] - sub) over whole groups of 8; returns how many. */
+INFER_TARGET_AVX2 static size_t exp_all_avx2(float *x, size_t n, float sub)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -504,13 +504,12 @@ INFER_TARGET_AVX2 static void exp_all_avx2(float *x, size_t n, float sub)
         exp_lanes8(&v, &e);
         memcpy(x + i, &e, sizeof(e));
     }
-    for (; i < n; i++) {
-        x[i] = expf(x[i] - sub);
-    }
+    return i;
 }
 
-/* hb[i] = silu(hb[i]) * hb2[i], as ffn_block's scalar loop. */
-INFER_TARGET_AVX2 static void silu_gate_avx2(float *hb, const float *hb2, size_t n)
+/* hb[i] = silu(hb[i]) * hb2[i], as silu_gate's loop, over whole groups of
+ * 8; returns how many. */
+INFER_TARGET_AVX2 static size_t silu_gate_avx2(float *hb, const float *hb2, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -523,25 +522,19 @@ INFER_TARGET_AVX2 static void silu_gate_avx2(float *hb, const float *hb2, size_t
         value = value * gate;
         memcpy(hb + i, &value, sizeof(value));
     }
-    for (; i < n; i++) {
-        float value = hb[i];
-        value = value * (1.0f / (1.0f + expf(-value)));
-        hb[i] = value * hb2[i];
-    }
+    return i;
 }
 #endif
 
-/* x[i] = expf(x[i] - sub), four lanes at a time when 'wide'. */
+/* x[i] = expf(x[i] - sub), eight values at a time when 'wide'. */
 INLINE void exp_all(bool wide, float *x, size_t n, float sub)
 {
+    size_t done = 0;
 #if INFER_HAVE_AVX2
-    if (wide) {
-        exp_all_avx2(x, n, sub);
-        return;
-    }
+    done = wide ? exp_all_avx2(x, n, sub) : 0;
 #endif
     (void)wide;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = done; i < n; i++) {
         x[i] = expf(x[i] - sub);
     }
 }
@@ -549,14 +542,12 @@ INLINE void exp_all(bool wide, float *x, size_t n, float sub)
 /* llama2.c's SwiGLU gate: hb[i] = silu(hb[i]) * hb2[i]. */
 INLINE void silu_gate(bool wide, float *hb, const float *hb2, size_t n)
 {
+    size_t done = 0;
 #if INFER_HAVE_AVX2
-    if (wide) {
-        silu_gate_avx2(hb, hb2, n);
-        return;
-    }
+    done = wide ? silu_gate_avx2(hb, hb2, n) : 0;
 #endif
     (void)wide;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = done; i < n; i++) {
         float value = hb[i];
         value = value * (1.0f / (1.0f + expf(-value)));
         hb[i] = value * hb2[i];
@@ -839,9 +830,17 @@ INLINE void ffn_block(infer_executor *ex, infer_kernel kernel, uint32_t layer_in
     residual_add(x, ex->xb, (size_t)count * dim);
 }
 
+/* One layer; with 'kv_only' just the keys and values it puts in the
+ * cache, x only read. */
 INLINE void layer_body(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
-                       uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+                       uint32_t layer_index, float *x, uint32_t count, uint32_t pos0,
+                       bool kv_only)
 {
+    if (kv_only) {
+        float *values;
+        (void)attention_inputs(ex, kernel, kv, layer_index, x, count, pos0, false, &values);
+        return;
+    }
     attention_block(ex, kernel, kv, layer_index, x, count, pos0);
     ffn_block(ex, kernel, layer_index, x, count);
     if (kernel == INFER_KERNEL_BF16) {
@@ -870,16 +869,10 @@ static void matmul_generic(infer_kernel kernel, const infer_mat *mat, const floa
 }
 
 static void layer_generic(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
-                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0,
+                          bool kv_only)
 {
-    layer_body(ex, kernel, kv, layer_index, x, count, pos0);
-}
-
-static void layer_kv_generic(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
-                             uint32_t layer_index, const float *x, uint32_t count, uint32_t pos0)
-{
-    float *values;
-    (void)attention_inputs(ex, kernel, kv, layer_index, x, count, pos0, false, &values);
+    layer_body(ex, kernel, kv, layer_index, x, count, pos0, kv_only);
 }
 
 static void classify_generic(infer_executor *ex, infer_kernel kernel, const float *x,
@@ -897,17 +890,9 @@ INFER_TARGET_AVX2 static void matmul_avx2(infer_kernel kernel, const infer_mat *
 
 INFER_TARGET_AVX2 static void layer_avx2(infer_executor *ex, infer_kernel kernel, infer_kv *kv,
                                          uint32_t layer_index, float *x, uint32_t count,
-                                         uint32_t pos0)
+                                         uint32_t pos0, bool kv_only)
 {
-    layer_body(ex, kernel, kv, layer_index, x, count, pos0);
-}
-
-INFER_TARGET_AVX2 static void layer_kv_avx2(infer_executor *ex, infer_kernel kernel,
-                                            infer_kv *kv, uint32_t layer_index, const float *x,
-                                            uint32_t count, uint32_t pos0)
-{
-    float *values;
-    (void)attention_inputs(ex, kernel, kv, layer_index, x, count, pos0, false, &values);
+    layer_body(ex, kernel, kv, layer_index, x, count, pos0, kv_only);
 }
 
 INFER_TARGET_AVX2 static void classify_avx2(infer_executor *ex, infer_kernel kernel,
@@ -949,33 +934,19 @@ void infer__matmul(int isa, infer_kernel kernel, const infer_mat *mat, const flo
 }
 
 void infer__layer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
-                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0)
+                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0,
+                          bool kv_only)
 {
     ASSERT(layer_index >= kv->first_layer);
     ASSERT(layer_index - kv->first_layer < kv->layer_count);
     ASSERT(pos0 + count <= executor->model->shape.seq_len);
 #if INFER_HAVE_AVX2
     if (executor->isa == INFER_ISA_AVX2) {
-        layer_avx2(executor, kernel, kv, layer_index, x, count, pos0);
+        layer_avx2(executor, kernel, kv, layer_index, x, count, pos0, kv_only);
         return;
     }
 #endif
-    layer_generic(executor, kernel, kv, layer_index, x, count, pos0);
-}
-
-void infer__layer_kv(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
-                     uint32_t layer_index, const float *x, uint32_t count, uint32_t pos0)
-{
-    ASSERT(layer_index >= kv->first_layer);
-    ASSERT(layer_index - kv->first_layer < kv->layer_count);
-    ASSERT(pos0 + count <= executor->model->shape.seq_len);
-#if INFER_HAVE_AVX2
-    if (executor->isa == INFER_ISA_AVX2) {
-        layer_kv_avx2(executor, kernel, kv, layer_index, x, count, pos0);
-        return;
-    }
-#endif
-    layer_kv_generic(executor, kernel, kv, layer_index, x, count, pos0);
+    layer_generic(executor, kernel, kv, layer_index, x, count, pos0, kv_only);
 }
 
 void infer__classify(infer_executor *executor, infer_kernel kernel, const float *x,

@@ -212,15 +212,15 @@ int infer_forward_tail(infer_executor *executor, infer_kernel kernel, infer_kv *
     uint32_t pos0 = kv->length;
     uint32_t last = kv->first_layer + kv->layer_count - 1;
     for (uint32_t l = kv->first_layer; l < last; l++) {
-        infer__layer_forward(executor, kernel, kv, l, x, count, pos0);
+        infer__layer_forward(executor, kernel, kv, l, x, count, pos0, false);
     }
     uint32_t head = count - tail;
     if (head > 0) {
-        infer__layer_kv(executor, kernel, kv, last, x, head, pos0);
+        infer__layer_forward(executor, kernel, kv, last, x, head, pos0, true);
     }
     if (tail > 0) {
         infer__layer_forward(executor, kernel, kv, last, x + (size_t)head * shape->dim, tail,
-                             pos0 + head);
+                             pos0 + head, false);
     }
     kv->length = pos0 + count;
     *flops += infer__layer_flops(shape, pos0, count) * (kv->layer_count - 1) +

@@ -114,13 +114,11 @@ int infer__executor_set_isa(infer_executor *executor, int isa);
 void infer__matmul(int isa, infer_kernel kernel, const infer_mat *mat, const float *x,
                    uint32_t count, float *out);
 /* One layer of the model on 'count' tokens at positions pos0 .. pos0 +
- * count - 1; keys and values go to the layer's rows of the cache. */
+ * count - 1; keys and values go to the layer's rows of the cache. With
+ * 'kv_only' only those keys and values (the same bits), x only read. */
 void infer__layer_forward(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
-                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0);
-/* Only the keys and values infer__layer_forward would put in the cache,
- * the same bits; x is only read. */
-void infer__layer_kv(infer_executor *executor, infer_kernel kernel, infer_kv *kv,
-                     uint32_t layer_index, const float *x, uint32_t count, uint32_t pos0);
+                          uint32_t layer_index, float *x, uint32_t count, uint32_t pos0,
+                          bool kv_only);
 /* Final norm and classifier of one token. */
 void infer__classify(infer_executor *executor, infer_kernel kernel, const float *x,
                      float *logits);
@@ -135,14 +133,14 @@ bool infer__exp_probe(float (*reference)(float));
 /* The probe against the C library's expf, run once per process: whether
  * executors on AVX2 take the wide exponential. */
 bool infer__exp_wide(void);
-/* Test hook: out[i] = expf(x[i]), four lanes at a time on INFER_ISA_AVX2. */
+/* Test hook: out[i] = expf(x[i]), eight values at a time on INFER_ISA_AVX2. */
 void infer__exp(int isa, const float *x, float *out, size_t n);
 
 /* FLOPs of one layer on 'count' tokens at positions pos0 .. (convention in
  * infer_exec.c), and of the final norm plus classifier of one token. */
 uint64_t infer__layer_flops(const infer_shape *shape, uint32_t pos0, uint32_t count);
 uint64_t infer__logits_flops(const infer_shape *shape);
-/* The FLOPs of infer__layer_kv on 'count' tokens. */
+/* The FLOPs of a kv-only infer__layer_forward on 'count' tokens. */
 uint64_t infer__layer_kv_flops(const infer_shape *shape, uint32_t count);
 
 #endif
