@@ -246,9 +246,13 @@ void infer_logits(infer_executor *executor, infer_kernel kernel, const float *x,
 uint32_t infer_argmax(const float *logits, uint32_t count)
 {
     ASSERT(logits != NULL && count > 0);
+    /* The best value kept aside, not read back through its index: that
+     * load made each step wait for the one before. */
     uint32_t best = 0;
+    float top = logits[0];
     for (uint32_t i = 1; i < count; i++) {
-        if (logits[i] > logits[best]) {
+        if (logits[i] > top) {
+            top = logits[i];
             best = i;
         }
     }

@@ -1137,6 +1137,12 @@ START_TEST(test_infer_names_and_sizes)
     ck_assert_uint_eq(infer_kv_bytes(&test_shape, 3), 3 * 32 * 2 * 16 * 4);
     float logits[5] = {1.0f, 3.0f, -1.0f, 3.0f, 2.0f};
     ck_assert_uint_eq(infer_argmax(logits, 5), 1);
+    /* Nothing beats a NaN in front; a NaN later is passed over; zeros tie. */
+    float nan_first[3] = {NAN, 5.0f, 7.0f}, nan_later[4] = {1.0f, NAN, 3.0f, 3.0f};
+    float zeros[2] = {-0.0f, 0.0f};
+    ck_assert_uint_eq(infer_argmax(nan_first, 3), 0);
+    ck_assert_uint_eq(infer_argmax(nan_later, 4), 2);
+    ck_assert_uint_eq(infer_argmax(zeros, 2), 0);
 }
 END_TEST
 
