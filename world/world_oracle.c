@@ -225,6 +225,13 @@ static void oracle_layers(const world_oracle *o, oracle_scratch *s, infer_kernel
     ASSERT(rc == 0); /* count is within the executor's sequence. */
 }
 
+/* The layers a whole-model run takes: the segments' together. */
+static uint32_t oracle_layer_count(const world_oracle *o)
+{
+    uint32_t last = o->segment_count - 1;
+    return o->segment_first[last] + o->segment_layers[last];
+}
+
 /* The logits of each generation step, from the last rows of s->x. */
 static void oracle_logits(const world_oracle *o, oracle_scratch *s, const oracle_job *job,
                           infer_kernel kernel, float *out)
@@ -242,10 +249,8 @@ static void oracle_logits(const world_oracle *o, oracle_scratch *s, const oracle
 static uint64_t oracle_run_flops(const world_oracle *o, const oracle_job *job)
 {
     const infer_shape *shape = infer_model_shape(o->model);
-    uint32_t last = o->segment_count - 1;
-    uint32_t layers = o->segment_first[last] + o->segment_layers[last];
     uint32_t count = job->prompt_tokens + o->generate - 1;
-    return infer_forward_flops(shape, layers, 0, count, false) +
+    return infer_forward_flops(shape, oracle_layer_count(o), 0, count, false) +
            (uint64_t)o->generate * infer_forward_flops(shape, 0, 0, 0, true);
 }
 
@@ -270,8 +275,7 @@ static void oracle_run(const world_oracle *o, oracle_scratch *s, const oracle_jo
     ASSERT(rc == 0); /* Tokens were drawn below vocab or chosen by argmax. */
     uint32_t last = o->segment_count - 1;
     if (wire == ORACLE_CLEAN) {
-        oracle_layers(o, s, kernel, 0, o->segment_first[last] + o->segment_layers[last], count,
-                      o->generate);
+        oracle_layers(o, s, kernel, 0, oracle_layer_count(o), count, o->generate);
     }
     for (uint32_t seg = 0; wire != ORACLE_CLEAN && seg <= last; seg++) {
         oracle_layers(o, s, kernel, o->segment_first[seg], o->segment_layers[seg], count,
@@ -676,9 +680,7 @@ static uint64_t oracle_clock(const world_state *world)
  * does not take up a judgement meanwhile. */
 static uint64_t oracle_job_cost(const world_oracle *o, const oracle_job *job)
 {
-    uint32_t last = o->segment_count - 1;
-    uint32_t layers = o->segment_first[last] + o->segment_layers[last];
-    uint64_t run = infer_forward_flops(infer_model_shape(o->model), layers, 0,
+    uint64_t run = infer_forward_flops(infer_model_shape(o->model), oracle_layer_count(o), 0,
                                        job->prompt_tokens + o->generate - 1, true);
     uint64_t runs = 1;
     for (uint32_t k = 0; job->sampled && k < INFER_KERNEL_COUNT; k++) {
